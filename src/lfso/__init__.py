@@ -1,0 +1,43 @@
+"""lfso: tuning-free gradient descent with local first-order smoothness oracles.
+
+``import lfso`` needs NumPy, SciPy and array-api-compat only.
+"""
+
+from . import bounds, models, oracles, steps
+from .bounds import OracleError
+from .minimize import METHODS, minimize
+from .oracles import (
+    AffineOracle,
+    ConstantOracle,
+    FunctionOracle,
+    LocalSmoothnessOracle,
+    ScaledOracle,
+    SumOracle,
+    ridge,
+)
+from .result import History, Result, Status
+from .tuning import TunedStep, tune_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "AffineOracle",
+    "ConstantOracle",
+    "FunctionOracle",
+    "History",
+    "LocalSmoothnessOracle",
+    "OracleError",
+    "Result",
+    "ScaledOracle",
+    "Status",
+    "SumOracle",
+    "TunedStep",
+    "bounds",
+    "minimize",
+    "models",
+    "oracles",
+    "ridge",
+    "steps",
+    "tune_step",
+]

@@ -1,0 +1,90 @@
+"""Array-API helpers: the data's array library decides where the work runs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "amax",
+    "as_vector",
+    "is_numpy",
+    "namespace",
+    "operator_norm",
+    "row_norms",
+    "sq_norm",
+    "to_float",
+]
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array-API namespace shared by ``arrays`` (NumPy's wrapper for NumPy arrays)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_numpy(xp: Any) -> bool:
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def to_float(value: Any) -> float:
+    """A 0-d array (on any device) as a Python float: one host round trip."""
+    return float(value)
+
+
+def amax(xp: Any, x: Any) -> float:
+    """``max(x)`` as a float (NumPy's method skips a layer of dispatch on the hot path)."""
+    if isinstance(x, np.ndarray):
+        return float(x.max())
+    return float(xp.max(x))
+
+
+def sq_norm(x: Any) -> float:
+    """``||x||^2`` of a vector as a float: one dot product, the cheapest reduction."""
+    return float(x @ x)
+
+
+def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
+    """Validate ``x`` as a finite 1-D floating-point array and return it.
+
+    Lists and tuples become arrays of ``xp`` (NumPy by default); integers become float64.
+    """
+    if xp is None:
+        try:
+            xp = namespace(x)
+        except TypeError:
+            xp = namespace(np.empty(0))
+    x = xp.asarray(x)
+    if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
+    if not xp.isdtype(x.dtype, "real floating"):
+        x = xp.astype(x, xp.float64)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} must be finite, got a NaN or infinite entry")
+    return x
+
+
+def operator_norm(A: Any) -> float:
+    """``||A||_2``, the largest singular value, computed exactly (``O(n d min(n, d))``).
+
+    The bounds rely on it being an upper bound, so no power-iteration estimate is used.
+    """
+    xp = namespace(A)
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-D, got shape {tuple(A.shape)}")
+    gram = A.T @ A if A.shape[0] >= A.shape[1] else A @ A.T
+    top = to_float(xp.max(xp.linalg.eigvalsh(gram)))
+    # eigvalsh is backward stable; pad by a few ulps of the Gram matrix's scale.
+    return math.sqrt(max(top, 0.0) * (1.0 + 1e-12))
+
+
+def row_norms(A: Any) -> Any:
+    """Euclidean norm of each row of ``A``."""
+    xp = namespace(A)
+    return xp.sqrt(xp.sum(A * A, axis=1))

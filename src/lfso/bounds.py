@@ -1,0 +1,531 @@
+"""Local bounds: the map ``R -> L(x, R)`` at one fixed point ``x``, and the radius solve.
+
+An oracle (:mod:`lfso.oracles`) binds a point once -- residuals, margins, norms -- and
+returns a :class:`LocalBound`. Evaluating the bound at any radius then costs O(1) (or
+O(n) for the few bounds that keep per-row data), so the LFSO step can probe many radii
+for the price of one pass over the data.
+
+The radius solve answers the question the LFSO step asks: the smallest ``R`` with
+
+.. math::  \\varphi(R) = R \\, L(x, R) \\ge c, \\qquad c = \\eta \\|\\nabla f(x)\\|,
+
+i.e. the smallest ball that provably contains the step ``x - (eta / L(x, R)) grad f(x)``,
+and hence the largest step the oracle certifies. Since ``L`` is positive and
+non-decreasing, ``phi`` is strictly increasing and the root is unique. Every solver here
+returns a *feasible* radius (``phi(R) >= c``) whose step is within a factor ``1 + rtol`` of
+the largest certified step: ``phi(R) <= (1 + rtol) c`` implies
+``L(R*) >= L(R) R / ((1 + rtol) R*) >= L(R) / (1 + rtol)``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "ConstantBound",
+    "ExpBound",
+    "FunctionBound",
+    "LocalBound",
+    "MinBound",
+    "OracleError",
+    "PolynomialBound",
+    "PowerBound",
+    "SumBound",
+    "TransformedBound",
+    "solve_radius",
+]
+
+_MAX_NEWTON = 60
+_MAX_BRACKET = 200
+
+
+class OracleError(ValueError):
+    """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
+
+
+def check_value(value: float, radius: float) -> float:
+    """Return ``value`` as a float after checking it is a finite positive bound."""
+    value = float(value)
+    if not (0.0 < value < math.inf):
+        raise OracleError(
+            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
+            "an LFSO must return a finite positive bound"
+        )
+    return value
+
+
+def check_monotone(r_small: float, l_small: float, r_large: float, l_large: float) -> None:
+    """Raise :class:`OracleError` if ``L`` was seen to decrease between two radii."""
+    if r_large < r_small:
+        r_small, l_small, r_large, l_large = r_large, l_large, r_small, l_small
+    if l_large < l_small * (1.0 - 1e-12):
+        raise OracleError(
+            f"smoothness oracle decreases in R: L(x, R={r_small:.6g}) = {l_small:.6g} but "
+            f"L(x, R={r_large:.6g}) = {l_large:.6g}; an LFSO must be non-decreasing in R"
+        )
+
+
+class LocalBound(ABC):
+    """``R -> L(x, R)`` at a bound point ``x``: positive and non-decreasing in ``R >= 0``.
+
+    Subclasses implement :meth:`__call__`. Those for which ``log(R L(R))`` is convex in
+    ``log R`` and whose derivative is cheap also implement :meth:`derivative` and set
+    ``convex = True``, so that :meth:`radius_for` can use a monotone Newton iteration.
+
+    Attributes
+    ----------
+    paper_radius : float or None
+        The authors' default radius ``R0(x)`` for the model that produced the bound, when
+        there is one (used by ``radius="paper"``).
+    """
+
+    convex: bool = False
+    paper_radius: float | None = None
+
+    @abstractmethod
+    def __call__(self, radius: float) -> float:
+        """Return ``L(x, radius)``."""
+
+    def derivative(self, radius: float) -> float:
+        """Return ``dL/dR`` at ``radius`` (only bounds with ``convex = True`` need it)."""
+        raise NotImplementedError
+
+    def start(self, target: float) -> float | None:
+        """A feasible radius (``R L(R) >= target``) near the root, if one is known cheaply."""
+        return None
+
+    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+        """Smallest radius with ``R L(R) >= target``, up to ``rtol`` on the step.
+
+        Returns
+        -------
+        radius, L, evaluations : float, float, int
+            A feasible radius, the bound there, and how many times the bound was evaluated.
+        """
+        if self.convex and target > 0.0:
+            start = self.start(target)
+            return _newton(
+                self, target, rtol, _feasible_start(self, target) if start is None else start
+            )
+        return solve_radius(self, target, rtol=rtol)
+
+    # -- calculus -------------------------------------------------------------------------
+    def __add__(self, other: LocalBound) -> LocalBound:
+        return SumBound((self, other))
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return TransformedBound(self, scale=float(factor))
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor)."""
+        return TransformedBound(self, stretch=float(factor))
+
+
+def _newton(
+    bound: LocalBound, target: float, rtol: float, radius: float
+) -> tuple[float, float, int]:
+    """Newton's method on ``g(u) = log(R L(R)) - log(target)`` in ``u = log R``.
+
+    For the bounds that set ``convex = True``, ``g`` is convex and increasing in ``u``
+    (a log-sum-exp of affine functions for polynomials, and closed under sums and
+    scaling), so Newton from a feasible start decreases monotonically to the root and every
+    iterate stays feasible: stopping anywhere is safe. It is exact in one step on a
+    monomial ``c R^k``, and takes one or two steps on the bounds of the built-in models.
+    """
+    log = math.log
+    value = bound(radius)
+    evals = 1
+    log_target = log(target)
+    stop = math.log1p(rtol)
+    for _ in range(_MAX_NEWTON):
+        g = log(radius * value) - log_target
+        if g <= stop:
+            break
+        slope = 1.0 + radius * bound.derivative(radius) / value  # d log(phi) / d log(R)
+        trial = radius * math.exp(-g / slope)
+        if not 0.0 < trial < radius:
+            break
+        trial_value = bound(trial)
+        evals += 1
+        if trial * trial_value < target:  # rounding: keep the last feasible point
+            break
+        radius, value = trial, trial_value
+    return radius, value, evals
+
+
+def solve_radius(
+    bound: LocalBound | Callable[[float], float],
+    target: float,
+    *,
+    rtol: float = 1e-3,
+    guess: float | None = None,
+) -> tuple[float, float, int]:
+    """Smallest ``R`` with ``R L(R) >= target`` for any non-decreasing positive ``L``.
+
+    Newton for convex bounds; otherwise a bracket by repeated doubling/halving followed by
+    regula falsi (Illinois) on ``log phi`` against ``log R``, which is exact in one step for
+    power laws. Every evaluation is checked: non-finite or non-positive values and a
+    decrease in ``R`` raise :class:`OracleError`.
+
+    Returns
+    -------
+    radius, L, evaluations : float, float, int
+    """
+    if not target > 0.0:
+        return 0.0, check_value(bound(0.0), 0.0), 1
+    if isinstance(bound, LocalBound) and bound.convex:
+        return bound.radius_for(target, rtol=rtol)
+
+    evals = 0
+    seen: list[tuple[float, float]] = []
+
+    def phi(radius: float) -> float:
+        nonlocal evals
+        value = check_value(bound(radius), radius)
+        evals += 1
+        for r_old, l_old in seen[-2:]:
+            check_monotone(r_old, l_old, radius, value)
+        seen.append((radius, value))
+        return value
+
+    radius = guess if guess is not None and guess > 0.0 else target / phi(0.0)
+    value = phi(radius)
+    if radius * value >= target:
+        hi, l_hi = radius, value
+        factor = 2.0
+        for _ in range(_MAX_BRACKET):
+            lo = hi / factor
+            l_lo = phi(lo)
+            if lo * l_lo < target:
+                break
+            hi, l_hi = lo, l_lo
+            factor = min(factor * factor, 1e30)
+        else:  # pragma: no cover - phi(R) >= target for R -> 0 is impossible for finite L
+            return hi, l_hi, evals
+    else:
+        lo, l_lo = radius, value
+        factor = 2.0
+        for _ in range(_MAX_BRACKET):
+            hi = lo * factor
+            l_hi = phi(hi)
+            if hi * l_hi >= target:
+                break
+            lo, l_lo = hi, l_hi
+            factor = min(factor * factor, 1e30)
+        else:
+            raise OracleError("radius solve failed: R * L(x, R) stays below eta * ||g|| for all R")
+
+    log_t = math.log(target)
+    u_lo, u_hi = math.log(lo), math.log(hi)
+    g_lo, g_hi = u_lo + math.log(l_lo) - log_t, u_hi + math.log(l_hi) - log_t
+    stop = math.log1p(rtol)
+    side = 0
+    for _ in range(_MAX_BRACKET):
+        if g_hi <= stop or u_hi - u_lo <= 1e-12:
+            break
+        u = u_hi - g_hi * (u_hi - u_lo) / (g_hi - g_lo)
+        if not u_lo < u < u_hi:
+            u = 0.5 * (u_lo + u_hi)
+        radius = math.exp(u)
+        value = phi(radius)
+        g = u + math.log(value) - log_t
+        if g >= 0.0:
+            u_hi, g_hi, l_hi = u, g, value
+            if side == 1:
+                g_lo *= 0.5
+            side = 1
+        else:
+            u_lo, g_lo = u, g
+            if side == -1:
+                g_hi *= 0.5
+            side = -1
+    return math.exp(u_hi), l_hi, evals
+
+
+def _feasible_start(bound: LocalBound, target: float) -> float:
+    at_zero = bound(0.0)
+    if at_zero > 0.0:
+        return target / at_zero
+    radius = 1.0
+    while radius * bound(radius) < target:
+        radius *= 2.0
+    return radius
+
+
+class ConstantBound(LocalBound):
+    """``L(R) = L``: a global Lipschitz constant of the gradient."""
+
+    convex = True
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def __call__(self, radius: float) -> float:
+        return self.value
+
+    def derivative(self, radius: float) -> float:
+        return 0.0
+
+    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+        return max(target, 0.0) / self.value, self.value, 1
+
+    def __add__(self, other: LocalBound) -> LocalBound:
+        if isinstance(other, ConstantBound):
+            return ConstantBound(self.value + other.value)
+        if isinstance(other, PolynomialBound):
+            return other + self
+        return SumBound((self, other))
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return ConstantBound(self.value * float(factor))
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return self
+
+
+class PolynomialBound(LocalBound):
+    """``L(R) = sum_k c_k R^k`` with ``c_k >= 0``: non-decreasing, ``log(R L(R))`` convex in ``log R``.
+
+    Closed under sums, positive scaling and stretching, so the calculus of polynomial
+    oracles stays polynomial and O(1) to evaluate.
+    """
+
+    convex = True
+
+    def __init__(self, coefficients: Sequence[float]) -> None:
+        coefs = [float(c) for c in coefficients]
+        if not coefs or any(not (c >= 0.0) for c in coefs):
+            raise ValueError(f"polynomial bound needs non-negative coefficients, got {coefs}")
+        self.coefficients = tuple(coefs)
+
+    def __call__(self, radius: float) -> float:
+        total = 0.0
+        for c in reversed(self.coefficients):
+            total = total * radius + c
+        return total
+
+    def derivative(self, radius: float) -> float:
+        total = 0.0
+        coefs = self.coefficients
+        for k in range(len(coefs) - 1, 0, -1):
+            total = total * radius + k * coefs[k]
+        return total
+
+    def start(self, target: float) -> float | None:
+        # phi(R) >= c_k R^(k+1) for every k, so each (target / c_k)^(1/(k+1)) is feasible;
+        # the smallest lies within a factor len(coefs) of the root.
+        best = math.inf
+        for k, c in enumerate(self.coefficients):
+            if c > 0.0:
+                best = min(best, (target / c) ** (1.0 / (k + 1)))
+        return best if best < math.inf else None
+
+    def __add__(self, other: LocalBound) -> LocalBound:
+        if isinstance(other, ConstantBound):
+            coefs = list(self.coefficients)
+            coefs[0] += other.value
+            return PolynomialBound(coefs)
+        if isinstance(other, PolynomialBound):
+            a, b = self.coefficients, other.coefficients
+            n = max(len(a), len(b))
+            a = a + (0.0,) * (n - len(a))
+            b = b + (0.0,) * (n - len(b))
+            return PolynomialBound([x + y for x, y in zip(a, b)])
+        return SumBound((self, other))
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return PolynomialBound([c * float(factor) for c in self.coefficients])
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return PolynomialBound([c * float(factor) ** k for k, c in enumerate(self.coefficients)])
+
+
+class PowerBound(LocalBound):
+    """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
+
+    ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``. The radius
+    solve is inlined (it runs once per iteration of the regression models).
+    """
+
+    convex = True
+
+    def __init__(self, scale: float, a: float, b: float, q: float) -> None:
+        self.scale, self.a, self.b, self.q = float(scale), float(a), float(b), float(q)
+
+    def __call__(self, radius: float) -> float:
+        return self.scale * (self.a + self.b * radius) ** self.q
+
+    def derivative(self, radius: float) -> float:
+        if self.q == 0.0:
+            return 0.0
+        return self.scale * self.q * self.b * (self.a + self.b * radius) ** (self.q - 1.0)
+
+    def start(self, target: float) -> float | None:
+        # phi(R) >= scale a^q R and phi(R) >= scale b^q R^(q+1): both give feasible radii.
+        best = math.inf
+        if self.a > 0.0:
+            best = target / (self.scale * self.a**self.q)
+        if self.b > 0.0:
+            best = min(best, (target / (self.scale * self.b**self.q)) ** (1.0 / (self.q + 1.0)))
+        return best if best < math.inf else None
+
+    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+        a, b, q, scale = self.a, self.b, self.q, self.scale
+        radius = self.start(target) if target > 0.0 else 0.0
+        if radius is None:  # a = b = 0: L is constant 0, an invalid bound
+            return 0.0, self(0.0), 1
+        if radius == 0.0 or q == 0.0:
+            return radius, self(radius), 1
+        log, exp = math.log, math.exp
+        t = target / scale
+        stop = math.log1p(rtol)
+        s = a + b * radius
+        evals = 1
+        for _ in range(_MAX_NEWTON):
+            # g(u) = u + q log(a + b e^u) - log t, g'(u) = 1 + q b R / (a + b R)
+            g = log(radius) + q * log(s) - log(t)
+            if g <= stop:
+                break
+            trial = radius * exp(-g / (1.0 + q * b * radius / s))
+            if not 0.0 < trial < radius:
+                break
+            s_trial = a + b * trial
+            evals += 1
+            if trial * s_trial**q < t:
+                break
+            radius, s = trial, s_trial
+        return radius, scale * s**q, evals
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return PowerBound(self.scale * float(factor), self.a, self.b, self.q)
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return PowerBound(self.scale, self.a, self.b * float(factor), self.q)
+
+
+class ExpBound(LocalBound):
+    """``L(R) = scale * exp(rate * R)`` with ``scale > 0`` and ``rate >= 0``."""
+
+    convex = True
+
+    def __init__(self, scale: float, rate: float) -> None:
+        self.scale, self.rate = float(scale), float(rate)
+
+    def __call__(self, radius: float) -> float:
+        return self.scale * math.exp(self.rate * radius)
+
+    def derivative(self, radius: float) -> float:
+        return self.rate * self(radius)
+
+    def start(self, target: float) -> float | None:
+        # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
+        # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
+        t = target / self.scale
+        if self.rate == 0.0:
+            return t
+        z = self.rate * t
+        # For z > 0, W(z) <= log1p(z) with equality only at 0: a feasible start.
+        return min(t, math.log1p(z) / self.rate) if z > 0 else t
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return ExpBound(self.scale * float(factor), self.rate)
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return ExpBound(self.scale, self.rate * float(factor))
+
+
+class SumBound(LocalBound):
+    """``L(R) = sum_j L_j(R)``; log-convex (for Newton) when every term is, since sums of
+    log-convex functions are log-convex."""
+
+    def __init__(self, terms: Sequence[LocalBound]) -> None:
+        flat: list[LocalBound] = []
+        for t in terms:
+            flat.extend(t.terms if isinstance(t, SumBound) else (t,))
+        self.terms = tuple(flat)
+        self.convex = all(t.convex for t in self.terms)
+
+    def __call__(self, radius: float) -> float:
+        return sum(t(radius) for t in self.terms)
+
+    def derivative(self, radius: float) -> float:
+        return sum(t.derivative(radius) for t in self.terms)
+
+
+class MinBound(LocalBound):
+    """``L(R) = min_j L_j(R)``: the best of several valid bounds.
+
+    ``R min_j L_j(R) >= c`` iff ``R L_j(R) >= c`` for every ``j``, so the tight radius is
+    the largest of the terms' tight radii.
+    """
+
+    def __init__(self, terms: Sequence[LocalBound]) -> None:
+        self.terms = tuple(terms)
+
+    def __call__(self, radius: float) -> float:
+        return min(t(radius) for t in self.terms)
+
+    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+        # Solve for one term, then only for the terms still infeasible at that radius.
+        radius, value, evals = self.terms[0].radius_for(target, rtol=rtol)
+        for t in self.terms[1:]:
+            other = t(radius)
+            evals += 1
+            if radius * other < target:
+                radius, _, e = t.radius_for(target, rtol=rtol)
+                evals += e
+                value = self(radius)
+                evals += len(self.terms)
+            else:
+                value = min(value, other)
+        return radius, value, evals
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return MinBound([t * factor for t in self.terms])
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return MinBound([t.stretched(factor) for t in self.terms])
+
+
+class TransformedBound(LocalBound):
+    """``L(R) = scale * inner(stretch * R)``, the result of scaling or stretching a bound."""
+
+    def __init__(self, inner: LocalBound, *, scale: float = 1.0, stretch: float = 1.0) -> None:
+        if not (scale > 0.0 and stretch >= 0.0):
+            raise ValueError(f"need scale > 0 and stretch >= 0, got {scale}, {stretch}")
+        if isinstance(inner, TransformedBound):
+            scale, stretch = scale * inner.scale, stretch * inner.stretch
+            inner = inner.inner
+        self.inner, self.scale, self.stretch = inner, scale, stretch
+        self.convex = inner.convex
+        self.paper_radius = inner.paper_radius
+
+    def __call__(self, radius: float) -> float:
+        return self.scale * self.inner(self.stretch * radius)
+
+    def derivative(self, radius: float) -> float:
+        return self.scale * self.stretch * self.inner.derivative(self.stretch * radius)
+
+
+class FunctionBound(LocalBound):
+    """A user's ``R -> L`` callable, checked on every evaluation by the radius solve."""
+
+    def __init__(self, function: Callable[[float], float]) -> None:
+        self.function = function
+
+    def __call__(self, radius: float) -> float:
+        return check_value(self.function(radius), radius)

@@ -1,0 +1,170 @@
+"""The ``lfso`` command line: a thin layer over the public API.
+
+``lfso demo``      LFSO (tight and paper radius) and grid-tuned fixed-step GD on the paper's problems.
+``lfso solve P``   one built-in problem with progress lines and a summary.
+``lfso problems``  list the built-in problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .minimize import minimize
+from .problems import PROBLEMS, get_problem
+from .result import Result
+from .tuning import DEFAULT_STEP_GRID, tune_step
+
+__all__ = ["main"]
+
+
+def _iterations(res: Result) -> str:
+    """Gradient evaluations to tolerance, or ``>N (rel)`` with the accuracy reached when capped."""
+    if res.success:
+        return str(res.njev)
+    g = res.history.grad_norm
+    return f">{res.njev} ({np.min(g) / g[0]:.0e})"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    names = args.problems or [
+        n for n in PROBLEMS if args.include_logistic or PROBLEMS[n].family != "logistic"
+    ]
+    for n in names:
+        get_problem(n)
+    print(
+        f"Gradient evaluations to ||g|| <= {args.tol:g} ||g0|| (cap {args.max_iter}; "
+        "'>N (r)': capped, r = best ||g||/||g0|| reached)\n"
+        "  tight  = lfso default: sharp oracle, tight radius\n"
+        "  paperR = sharp oracle, the paper's radius rule R = max(R0, eta||g||/L(R0))\n"
+        "  paper  = the authors' oracle and radius rule (their published loop)\n"
+        "  GD     = fixed step, best of the grid 1e-10..1e2; 'grid' = gradients the grid cost\n"
+    )
+    header = (
+        f"{'problem':26} {'tight':>16} {'paperR':>16} {'paper':>16} {'GD (step)':>24} {'grid':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    start = time.perf_counter()
+    for name in names:
+        problem = get_problem(name)
+        cells = []
+        for oracle, radius in (("sharp", "tight"), ("sharp", "paper"), ("paper", "paper")):
+            model, x0 = problem.make(oracle)
+            res = minimize(model, x0, radius=radius, tol=args.tol, max_iter=args.max_iter)
+            cells.append(_iterations(res))
+        model, x0 = problem.make("sharp")
+        grid = DEFAULT_STEP_GRID if not args.no_gd else ()
+        if grid:
+            tuned = tune_step(model, x0, grid, tol=args.tol, max_iter=args.max_iter)
+            gd = f"{_iterations(tuned.result)} ({tuned.step:.0e})"
+            cost = str(tuned.total_njev)
+        else:
+            gd, cost = "-", "-"
+        print(
+            f"{name:26} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} {gd:>24} {cost:>8}", flush=True
+        )
+    print(f"\n{len(names)} problems in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _solve(args: argparse.Namespace) -> int:
+    problem = get_problem(args.problem)
+    model, x0 = problem.make(args.oracle)
+    options = {"step": args.step} if args.method == "gd" else {}
+    if args.method == "gd" and args.step is None:
+        print("lfso solve: --method gd needs --step", file=sys.stderr)
+        return 2
+    every = max(args.every, 1)
+    print(f"{problem.name}: {problem.description}")
+    print(f"{'iter':>8} {'f':>13} {'||g||':>11} {'step':>11} {'L':>11} {'R':>11}")
+
+    def progress(intermediate_result: Result) -> None:
+        r = intermediate_result
+        if r.nit % every == 0:
+            h = r.history
+            print(
+                f"{r.nit:>8} {r.fun:>13.6e} {r.grad_norm:>11.4e} {h.step[-1]:>11.4e} "
+                f"{h.L[-1]:>11.4e} {h.R[-1]:>11.4e}",
+                flush=True,
+            )
+
+    kwargs = {"radius": args.radius, "eta": args.eta} if args.method == "lfso" else {}
+    res = minimize(
+        model,
+        x0,
+        method=args.method,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        callback=progress,
+        **kwargs,
+        **options,
+    )
+    h = res.history
+    print(
+        f"\n{res.status.name}: {res.message}\n"
+        f"  iterations {res.nit}, f = {res.fun:.6e}, ||g|| = {res.grad_norm:.3e} "
+        f"(||g||/||g0|| = {res.grad_norm / h.grad_norm[0]:.2e})\n"
+        f"  evaluations: f {res.nfev}, grad {res.njev}, oracle {res.noracle}; "
+        f"time {h.time[-1]:.3f} s"
+    )
+    return 0 if res.success else 1
+
+
+def _problems(args: argparse.Namespace) -> int:
+    for name, p in PROBLEMS.items():
+        print(f"{name:26} {p.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lfso", description="Tuning-free gradient descent (LFSO)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="LFSO vs tuned fixed-step GD on the paper's problems")
+    demo.add_argument("problems", nargs="*", help="problem names (default: all but logistic)")
+    demo.add_argument("--max-iter", type=int, default=10_000)
+    demo.add_argument("--tol", type=float, default=1e-8)
+    demo.add_argument(
+        "--include-logistic",
+        action="store_true",
+        help="add the logistic problems (needs scikit-learn)",
+    )
+    demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
+    demo.set_defaults(run=_demo)
+
+    solve = sub.add_parser("solve", help="solve one built-in problem")
+    solve.add_argument("problem", help="a name from 'lfso problems'")
+    solve.add_argument("--method", choices=["lfso", "gd"], default="lfso")
+    solve.add_argument("--radius", choices=["tight", "paper"], default="tight")
+    solve.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
+    solve.add_argument("--eta", type=float, default=1.0)
+    solve.add_argument("--step", type=float, default=None, help="step size for --method gd")
+    solve.add_argument("--tol", type=float, default=1e-8)
+    solve.add_argument("--max-iter", type=int, default=10_000)
+    solve.add_argument("--every", type=int, default=100, help="print every N iterations")
+    solve.set_defaults(run=_solve)
+
+    problems = sub.add_parser("problems", help="list the built-in problems")
+    problems.set_defaults(run=_problems)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lfso`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ValueError, TypeError, ImportError) as exc:
+        print(f"lfso: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

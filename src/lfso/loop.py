@@ -1,0 +1,165 @@
+"""The one iteration loop every method runs through.
+
+It owns what no step rule should re-implement: call counting, the stopping tests, the
+non-finite check, best-point tracking, interruption, the history and the callback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .models import Evaluation, Model
+from .result import History, Result, Status
+from .steps import StepRule
+
+__all__ = ["Counted", "run"]
+
+
+class Counted(Model):
+    """Wrap a model so that every evaluation is counted (one shared counter per run)."""
+
+    def __init__(self, model: Model) -> None:
+        self.model, self.dim = model, model.dim
+        self.nfev = self.njev = 0
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        self.nfev += 1
+        self.njev += 1
+        return self.model.evaluate(x, bound=bound)
+
+    def value(self, x: Any) -> float:
+        self.nfev += 1
+        return self.model.value(x)
+
+    def grad(self, x: Any) -> Any:
+        self.njev += 1
+        return self.model.grad(x)
+
+
+def _callback_style(callback: Callable[..., Any] | None) -> str | None:
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    try:
+        params = list(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        return "result"
+    return "x" if params and params[0] in ("x", "xk") else "result"
+
+
+def run(
+    model: Model,
+    x0: Any,
+    rule: StepRule,
+    *,
+    tol: float,
+    atol: float,
+    max_iter: int,
+    callback: Callable[..., Any] | None = None,
+) -> Result:
+    """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
+    objective = Counted(model)
+    style = _callback_style(callback)
+    need_bound = rule.needs_bound
+    history = History()
+    start = time.perf_counter()
+    noracle = 0
+
+    ev = objective.evaluate(x0, bound=need_bound)
+    if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+        raise ValueError(
+            f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
+        )
+    history.append(ev.value, ev.grad_norm, math.nan, math.nan, math.nan, 1, 1, 0, 0.0)
+    threshold = max(tol * ev.grad_norm, atol)
+    x, best_x, best = x0, x0, ev
+    nit = 0
+    status: Status | None = None
+    try:
+        state = rule.init(objective, x, ev)
+        while True:
+            if threshold > 0.0 and ev.grad_norm <= threshold:
+                status = Status.CONVERGED
+                break
+            if nit >= max_iter:
+                status = Status.MAX_ITER
+                break
+            move, state = rule.step(objective, x, ev, state)
+            new = move.evaluation or objective.evaluate(move.x, bound=need_bound)
+            nit += 1
+            noracle += move.oracle_calls
+            history.append(
+                new.value,
+                new.grad_norm,
+                move.step,
+                move.L,
+                move.R,
+                objective.nfev,
+                objective.njev,
+                noracle,
+                time.perf_counter() - start,
+            )
+            if not (math.isfinite(new.value) and math.isfinite(new.grad_norm)):
+                status = Status.NON_FINITE
+                break
+            x, ev = move.x, new
+            if ev.value <= best.value:
+                best_x, best = x, ev
+            if style is not None:
+                assert callback is not None
+                if style == "x":
+                    callback(x)
+                else:
+                    callback(_snapshot(x, ev, nit, objective, noracle, rule, history))
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+    except StopIteration:
+        status = Status.CALLBACK_STOP
+
+    if status is Status.CONVERGED:
+        best_x, best = x, ev
+    return Result(
+        x=best_x,
+        fun=best.value,
+        jac=best.grad,
+        nit=nit,
+        nfev=objective.nfev,
+        njev=objective.njev,
+        noracle=noracle,
+        status=status,
+        message=status.message,
+        method=rule.name,
+        grad_norm=best.grad_norm,
+        history=history,
+    )
+
+
+def _snapshot(
+    x: Any,
+    ev: Evaluation,
+    nit: int,
+    objective: Counted,
+    noracle: int,
+    rule: StepRule,
+    history: History,
+) -> Result:
+    """The intermediate result passed to ``callback(intermediate_result)``."""
+    return Result(
+        x=x,
+        fun=ev.value,
+        jac=ev.grad,
+        nit=nit,
+        nfev=objective.nfev,
+        njev=objective.njev,
+        noracle=noracle,
+        status=Status.MAX_ITER,
+        message="In progress.",
+        method=rule.name,
+        grad_norm=ev.grad_norm,
+        history=history,
+    )

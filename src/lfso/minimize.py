@@ -1,0 +1,150 @@
+"""``lfso.minimize``: the public entry point, a thin layer over the loop and the step rules."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from . import loop
+from ._arrays import as_vector
+from .models import FunctionModel, Model
+from .oracles import LocalSmoothnessOracle
+from .result import Result
+from .steps import FixedStep, LFSOStep, StepRule
+
+__all__ = ["METHODS", "minimize"]
+
+
+def _lfso(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
+    return LFSOStep(eta=eta, radius=radius, radius_rtol=options.pop("radius_rtol", 1e-3))
+
+
+def _gd(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
+    if "step" not in options:
+        raise TypeError("method='gd' needs a step size: pass step=...")
+    return FixedStep(options.pop("step"))
+
+
+#: ``method=`` name -> builder ``(eta, radius, options) -> StepRule``; a builder pops the
+#: options it uses, and whatever is left is reported as unknown.
+METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
+    "lfso": _lfso,
+    "gd": _gd,
+}
+
+
+def _as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
+    if isinstance(objective, Model):
+        if grad is not None or smoothness is not None:
+            raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
+        return objective
+    if callable(objective):
+        return FunctionModel(objective, grad, smoothness)
+    raise TypeError(
+        f"objective must be a model (lfso.models) or a callable fun(x), got {type(objective).__name__}"
+    )
+
+
+def minimize(
+    objective: Model | Callable[[Any], Any],
+    x0: Any,
+    *,
+    method: str | StepRule = "lfso",
+    eta: float = 1.0,
+    radius: str | Callable[[Any], float] = "tight",
+    tol: float = 1e-8,
+    atol: float = 0.0,
+    max_iter: int = 10_000,
+    callback: Callable[..., Any] | None = None,
+    grad: Callable[[Any], Any] | bool | None = None,
+    smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | None = None,
+    **options: Any,
+) -> Result:
+    """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
+
+    The default, ``method="lfso"``, is LFSO gradient descent (Berahas, Roberts & Roosta,
+    "Non-Uniform Smoothness for Gradient Descent", TMLR 2024):
+
+    .. math::  x_{k+1} = x_k - \\frac{\\eta}{L(x_k, R_k)} \\nabla f(x_k),
+               \\qquad R_k L(x_k, R_k) \\ge \\eta \\|\\nabla f(x_k)\\|,
+
+    with ``R_k`` the smallest such radius (``radius="tight"``) or the paper's rule.
+
+    Parameters
+    ----------
+    objective : Model or callable
+        A model from :mod:`lfso.models` (value, gradient and oracle in one pass), or
+        ``fun(x) -> float`` together with ``grad=`` and, for LFSO, ``smoothness=``.
+    x0 : array, shape (d,)
+        Finite starting point (lists are converted; integers become float64).
+    method : {"lfso", "gd"} or StepRule
+        ``"lfso"``: LFSO-GD. ``"gd"``: fixed step ``step=`` (required option).
+    eta : float in (0, 2)
+        LFSO step factor; the descent guarantee is ``eta (1 - eta/2) ||g||^2 / L``.
+    radius : "tight", "paper" or callable ``x -> R0``
+        See :class:`lfso.steps.LFSOStep`.
+    tol : float >= 0
+        Converged when ``||g_k|| <= max(tol ||g_0||, atol)``. With ``tol = atol = 0`` the
+        run takes exactly ``max_iter`` steps.
+    atol : float >= 0
+        Absolute gradient tolerance.
+    max_iter : int >= 0
+    callback : callable, optional
+        ``callback(intermediate_result)`` after each step (SciPy's convention; a callback
+        whose first parameter is named ``x`` or ``xk`` gets the iterate). Raising
+        ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
+    grad : callable or True, optional
+        Gradient of a plain ``fun``; ``True`` if ``fun`` returns ``(value, gradient)``.
+    smoothness : callable ``(x, R) -> float`` or LocalSmoothnessOracle, optional
+        LFSO of a plain ``fun``.
+    **options
+        Method options: ``step`` (gd), ``radius_rtol`` (lfso). Unknown ones raise.
+
+    Returns
+    -------
+    Result
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> res = lfso.minimize(lfso.models.PowerSum(2), np.linspace(0.5, 1.5, 5))
+    >>> res.status.name, res.nit < 100
+    ('CONVERGED', True)
+
+    A plain function with a hand-written oracle, ``f(x) = sum x_i^4``:
+
+    >>> res = lfso.minimize(lambda x: np.sum(x**4), np.ones(3), grad=lambda x: 4 * x**3,
+    ...                     smoothness=lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2)
+    >>> res.success
+    True
+    """
+    model = _as_model(objective, grad, smoothness)
+    x0 = as_vector(x0, "x0", getattr(model, "xp", None))
+    if model.dim is not None and x0.shape[0] != model.dim:
+        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    tol, atol = float(tol), float(atol)
+    if not 0.0 <= tol < math.inf:
+        raise ValueError(f"tol must be finite and >= 0, got tol={tol!r}")
+    if not 0.0 <= atol < math.inf:
+        raise ValueError(f"atol must be finite and >= 0, got atol={atol!r}")
+    try:
+        max_iter = operator.index(max_iter)
+    except TypeError:
+        raise TypeError(f"max_iter must be an integer, got {max_iter!r}") from None
+    if max_iter < 0:
+        raise ValueError(f"max_iter must be >= 0, got max_iter={max_iter}")
+
+    if isinstance(method, StepRule):
+        rule = method
+    else:
+        try:
+            build = METHODS[method]
+        except (KeyError, TypeError):
+            raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
+        opts = dict(options)
+        rule = build(eta, radius, opts)
+        if opts:
+            raise TypeError(f"unknown option(s) for method={method!r}: {sorted(opts)}")
+    return loop.run(model, x0, rule, tol=tol, atol=atol, max_iter=max_iter, callback=callback)

@@ -1,0 +1,72 @@
+"""The model contract: value, gradient and the oracle's per-point statistics, computed once."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from ..bounds import LocalBound
+from ..oracles import LocalSmoothnessOracle
+
+__all__ = ["Evaluation", "Model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Everything one pass over the data gives at a point.
+
+    Attributes
+    ----------
+    value : float
+        ``f(x)``.
+    grad : array, shape (d,)
+        ``grad f(x)``.
+    grad_norm : float
+        ``||grad f(x)||_2`` (brought to the host once).
+    bound : LocalBound or None
+        ``R -> L(x, R)``, bound from the statistics of this pass; ``None`` when not asked for.
+    """
+
+    value: float
+    grad: Any
+    grad_norm: float
+    bound: LocalBound | None = None
+
+
+class Model(LocalSmoothnessOracle):
+    """A differentiable objective that carries its own LFSO.
+
+    Subclasses implement :meth:`evaluate`, which returns the value, the gradient and (when
+    ``bound=True``) the local bound from one pass over the data; :meth:`value`,
+    :meth:`grad`, :meth:`smoothness` and :meth:`at` are derived from it.
+
+    Attributes
+    ----------
+    dim : int or None
+        Length of ``x`` the model expects (``None``: any).
+    """
+
+    dim: int | None = None
+
+    @abstractmethod
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        """Value, gradient and (if ``bound``) the local bound at ``x``, computed together."""
+
+    def value(self, x: Any) -> float:
+        """``f(x)``."""
+        return self.evaluate(x, bound=False).value
+
+    def grad(self, x: Any) -> Any:
+        """``grad f(x)``."""
+        return self.evaluate(x, bound=False).grad
+
+    def at(self, x: Any) -> LocalBound:
+        """``R -> L(x, R)``."""
+        bound = self.evaluate(x, bound=True).bound
+        assert bound is not None
+        return bound
+
+    def smoothness(self, x: Any, radius: float) -> float:
+        """``L(x, R)``: a bound on the Lipschitz constant of the gradient on ``B(x, R)``."""
+        return self(x, radius)

@@ -1,0 +1,72 @@
+"""A model from plain callables: ``fun(x)``, ``grad(x)`` and ``smoothness(x, R)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._arrays import namespace, to_float
+from ..bounds import LocalBound
+from ..oracles import FunctionOracle, LocalSmoothnessOracle
+from ._base import Evaluation, Model
+
+__all__ = ["FunctionModel"]
+
+
+class FunctionModel(Model):
+    """Adapt user callables to the model contract.
+
+    Parameters
+    ----------
+    fun : callable ``fun(x) -> float``, or ``fun(x) -> (float, array)`` when ``grad=True``
+    grad : callable ``grad(x) -> array``, or ``True``
+    smoothness : callable ``smoothness(x, R) -> float`` or LocalSmoothnessOracle, optional
+        The LFSO. Each value it returns is checked (finite, positive, non-decreasing in R).
+    radius : callable ``R0(x) -> float``, optional
+        A default radius for ``radius="paper"``.
+    """
+
+    def __init__(
+        self,
+        fun: Callable[[Any], Any],
+        grad: Callable[[Any], Any] | bool,
+        smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | None = None,
+    ) -> None:
+        if not callable(fun):
+            raise TypeError(f"fun must be callable, got {fun!r}")
+        if grad is None or grad is False:
+            raise TypeError("a plain function needs its gradient: pass grad=callable or grad=True")
+        if grad is not True and not callable(grad):
+            raise TypeError(f"grad must be callable or True, got {grad!r}")
+        self.fun, self.jac = fun, grad
+        if smoothness is None or isinstance(smoothness, LocalSmoothnessOracle):
+            self.oracle = smoothness
+        else:
+            self.oracle = FunctionOracle(smoothness)
+
+    def _value_grad(self, x: Any) -> tuple[float, Any]:
+        if self.jac is True:
+            value, grad = self.fun(x)
+        else:
+            value, grad = self.fun(x), self.jac(x)
+        xp = namespace(x)
+        grad = xp.asarray(grad)
+        if grad.shape != x.shape:
+            raise ValueError(f"grad(x) must have shape {tuple(x.shape)}, got {tuple(grad.shape)}")
+        return to_float(value), grad
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        value, grad = self._value_grad(x)
+        gnorm = to_float(namespace(grad).linalg.vector_norm(grad))
+        local: LocalBound | None = None
+        if bound:
+            if self.oracle is None:
+                raise TypeError(
+                    "this method needs a smoothness oracle: pass smoothness=callable(x, R) "
+                    "or use a model from lfso.models"
+                )
+            local = self.oracle.at(x)
+        return Evaluation(value, grad, gnorm, local)
+
+    def value(self, x: Any) -> float:
+        return to_float(self.fun(x)[0] if self.jac is True else self.fun(x))

@@ -1,0 +1,44 @@
+"""(L0, L1)-smooth objectives: an oracle from a bound on the Hessian by the gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..bounds import ExpBound
+from ._base import Evaluation, Model
+
+__all__ = ["L0L1Smooth"]
+
+
+class L0L1Smooth(Model):
+    """Wrap a model whose Hessian satisfies ``||Hess f(y)|| <= L0 + L1 ||grad f(y)||``.
+
+    Oracle (Zhang, He, Sra & Jadbabaie, ICLR 2020; Berahas, Roberts & Roosta, Section 2):
+
+    .. math::  L(x, R) = (L_0 + L_1 \\|\\nabla f(x)\\|) \\, e^{L_1 R}.
+
+    Why: along a segment from ``x``, ``u(t) = L0 + L1 ||grad f||`` satisfies
+    ``u' <= L1 u``, so by Gronwall ``L0 + L1 ||grad f(y)|| <= (L0 + L1 ||grad f(x)||)
+    e^{L1 ||y - x||}``, which bounds the Hessian norm on ``B(x, R)``. Only the gradient at
+    ``x`` is needed, so the bound costs nothing beyond the gradient.
+
+    Parameters
+    ----------
+    base : Model
+        Supplies value and gradient (its own oracle is ignored).
+    L0, L1 : float, >= 0, not both zero
+    """
+
+    def __init__(self, base: Model, L0: float, L1: float) -> None:
+        L0, L1 = float(L0), float(L1)
+        if not (L0 >= 0.0 and L1 >= 0.0 and L0 + L1 > 0.0):
+            raise ValueError(f"need L0 >= 0, L1 >= 0, not both 0; got L0={L0}, L1={L1}")
+        self.base, self.L0, self.L1 = base, L0, L1
+        self.dim = base.dim
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        ev = self.base.evaluate(x, bound=False)
+        if not bound:
+            return ev
+        scale = self.L0 + self.L1 * ev.grad_norm
+        return Evaluation(ev.value, ev.grad, ev.grad_norm, ExpBound(scale, self.L1))

@@ -1,0 +1,115 @@
+"""Flat-minimum test functions: ``||x||^(2p)`` and ``sum_i x_i^(2p)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace, to_float
+from ..bounds import ConstantBound, LocalBound, PowerBound
+from ._base import Evaluation, Model
+
+__all__ = ["PowerNorm", "PowerSum"]
+
+
+def _check_power(p: float) -> float:
+    p = float(p)
+    if not p >= 1.0:
+        raise ValueError(
+            f"p must be >= 1 (the gradient is not Lipschitz near 0 otherwise), got {p}"
+        )
+    return p
+
+
+class PowerNorm(Model):
+    """``f(x) = ||x||_2^(2p)`` for real ``p >= 1``.
+
+    Oracle (exact supremum of the Hessian norm over the ball):
+
+    .. math::  L(x, R) = 2p(2p - 1) (\\|x\\| + R)^{2p - 2}.
+
+    Why: ``Hess f(y) = 2p ||y||^(2p-2) I + 2p(2p-2) ||y||^(2p-4) y y^T`` has norm
+    ``2p(2p-1) ||y||^(2p-2)``, increasing in ``||y|| <= ||x|| + R``. It coincides with the
+    paper's composite bound for this function (Section 5.1). The paper's default radius is
+    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> res = lfso.minimize(lfso.models.PowerNorm(2), np.ones(10))
+    >>> res.success
+    True
+    """
+
+    def __init__(self, p: float) -> None:
+        self.p = _check_power(p)
+
+    def bound_from_norm(self, norm: float) -> LocalBound:
+        """``R -> L(x, R)`` given ``||x||``."""
+        p = self.p
+        if p == 1.0:
+            bound: LocalBound = ConstantBound(2.0)
+        else:
+            bound = PowerBound(2 * p * (2 * p - 1), norm, 1.0, 2 * p - 2)
+        bound.paper_radius = 2.0 * norm
+        return bound
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        xp = namespace(x)
+        p = self.p
+        sq = to_float(xp.sum(x * x))
+        grad = (2 * p * sq ** (p - 1)) * x
+        norm = sq**0.5
+        gnorm = 2 * p * sq ** (p - 1) * norm
+        return Evaluation(sq**p, grad, gnorm, self.bound_from_norm(norm) if bound else None)
+
+
+class PowerSum(Model):
+    """``f(x) = sum_i |x_i|^(2p)`` for real ``p >= 1``.
+
+    Oracle (``oracle="sharp"``, the exact supremum of the Hessian norm over the ball):
+
+    .. math::  L(x, R) = 2p(2p - 1) (\\max_i |x_i| + R)^{2p - 2}.
+
+    Why: the Hessian is ``diag(2p(2p-1) |y_i|^(2p-2))`` and ``|y_i| <= |x_i| + R`` on
+    ``B(x, R)``, with equality along a coordinate axis.
+
+    ``oracle="paper"`` is the authors' bound, which splits ``(a + b)^(2p-2)`` with
+    ``2^(2p-3)``: ``2p(2p-1) 2^(2p-3) (max_i x_i^(2p-2) + R^(2p-2))``, with their radius
+    ``R0(x) = ||x||_inf``. The sharp oracle is never larger.
+    """
+
+    def __init__(self, p: float, *, oracle: str = "sharp") -> None:
+        self.p = _check_power(p)
+        if oracle not in ("sharp", "paper"):
+            raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
+        self.oracle = oracle
+
+    def bound_from_max(self, amax: float) -> LocalBound:
+        """``R -> L(x, R)`` given ``max_i |x_i|``."""
+        p = self.p
+        bound: LocalBound
+        if p == 1.0:
+            bound = ConstantBound(2.0)
+        elif self.oracle == "sharp":
+            bound = PowerBound(2 * p * (2 * p - 1), amax, 1.0, 2 * p - 2)
+        else:
+            c = 2 * p * (2 * p - 1) * 2 ** (2 * p - 3)
+            bound = ConstantBound(c * amax ** (2 * p - 2)) + PowerBound(c, 0.0, 1.0, 2 * p - 2)
+        bound.paper_radius = amax
+        return bound
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        xp = namespace(x)
+        p = self.p
+        ax = xp.abs(x)
+        if p == int(p):
+            x2 = x * x
+            w = x2 ** int(p - 1)
+            value = to_float(xp.sum(w * x2))
+        else:
+            w = ax ** (2 * p - 2)
+            value = to_float(xp.sum(w * ax * ax))
+        grad = (2 * p) * (w * x)
+        gnorm = to_float(xp.linalg.vector_norm(grad))
+        local = self.bound_from_max(to_float(xp.max(ax))) if bound else None
+        return Evaluation(value, grad, gnorm, local)

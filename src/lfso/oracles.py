@@ -1,0 +1,156 @@
+"""Local first-order smoothness oracles (LFSOs) and their calculus.
+
+An LFSO for ``f`` is a map ``(x, R) -> L(x, R) > 0`` such that
+
+.. math::  \\|\\nabla f(y) - \\nabla f(z)\\| \\le L(x, R) \\, \\|y - z\\|
+           \\quad \\text{for all } y, z \\in B(x, R),
+
+and ``R -> L(x, R)`` is non-decreasing (Berahas, Roberts & Roosta, "Non-Uniform
+Smoothness for Gradient Descent", TMLR 2024, Definition 2.1). For twice-differentiable
+``f`` on a convex ball, the smallest such constant is ``sup_{y in B(x,R)} ||Hess f(y)||``,
+which every bound below over-estimates.
+
+An oracle binds a point once with :meth:`LocalSmoothnessOracle.at`, which returns a
+:class:`~lfso.bounds.LocalBound` that is cheap to evaluate at any radius. Calling the
+oracle ``oracle(x, R)`` is shorthand for ``oracle.at(x)(R)``.
+
+The calculus (each rule's proof is one line):
+
+* :class:`ConstantOracle` -- a global Lipschitz constant is an LFSO.
+* ``o1 + o2`` (:class:`SumOracle`) -- ``grad (f1 + f2)`` is ``(L1 + L2)``-Lipschitz on the ball.
+* ``c * o`` (:class:`ScaledOracle`) -- ``grad (c f) = c grad f``.
+* :class:`AffineOracle` -- for ``g(x) = f(Ax + b)``, ``y in B(x, R)`` maps into
+  ``B(Ax + b, ||A|| R)`` and ``grad g(y) = A^T grad f(Ay + b)``, so
+  ``L_g(x, R) = ||A||^2 L_f(Ax + b, ||A|| R)``.
+* :func:`ridge` -- adds ``lam ||x||^2 / 2``, whose gradient is ``lam``-Lipschitz.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from ._arrays import operator_norm
+from .bounds import ConstantBound, FunctionBound, LocalBound, check_value
+
+__all__ = [
+    "AffineOracle",
+    "ConstantOracle",
+    "FunctionOracle",
+    "LocalSmoothnessOracle",
+    "ScaledOracle",
+    "SumOracle",
+    "ridge",
+]
+
+
+class LocalSmoothnessOracle(ABC):
+    """Contract of an LFSO: ``at(x)`` returns the bound ``R -> L(x, R)``."""
+
+    @abstractmethod
+    def at(self, x: Any) -> LocalBound:
+        """Bind the point ``x`` and return ``R -> L(x, R)``."""
+
+    def __call__(self, x: Any, radius: float) -> float:
+        """Return ``L(x, radius)``."""
+        return check_value(self.at(x)(float(radius)), float(radius))
+
+    def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
+        return SumOracle(self, other)
+
+    def __mul__(self, factor: float) -> LocalSmoothnessOracle:
+        return ScaledOracle(factor, self)
+
+    __rmul__ = __mul__
+
+
+class ConstantOracle(LocalSmoothnessOracle):
+    """``L(x, R) = L``: a global Lipschitz constant of the gradient (classical GD's 1/L)."""
+
+    def __init__(self, lipschitz: float) -> None:
+        lipschitz = float(lipschitz)
+        if not (0.0 < lipschitz < float("inf")):
+            raise ValueError(f"lipschitz must be finite and positive, got {lipschitz!r}")
+        self.lipschitz = lipschitz
+
+    def at(self, x: Any) -> LocalBound:
+        return ConstantBound(self.lipschitz)
+
+
+class SumOracle(LocalSmoothnessOracle):
+    """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
+
+    def __init__(self, *terms: LocalSmoothnessOracle) -> None:
+        self.terms = terms
+
+    def at(self, x: Any) -> LocalBound:
+        bound = self.terms[0].at(x)
+        for term in self.terms[1:]:
+            bound = bound + term.at(x)
+        return bound
+
+
+class ScaledOracle(LocalSmoothnessOracle):
+    """``L(x, R) = c L_f(x, R)`` for ``c f`` with ``c > 0``."""
+
+    def __init__(self, factor: float, oracle: LocalSmoothnessOracle) -> None:
+        factor = float(factor)
+        if not (0.0 < factor < float("inf")):
+            raise ValueError(f"scaling factor must be finite and positive, got {factor!r}")
+        self.factor, self.oracle = factor, oracle
+
+    def at(self, x: Any) -> LocalBound:
+        return self.oracle.at(x) * self.factor
+
+
+class AffineOracle(LocalSmoothnessOracle):
+    """LFSO of ``g(x) = f(A x + b)`` from an LFSO of ``f``.
+
+    .. math::  L_g(x, R) = \\|A\\|^2 \\, L_f(Ax + b, \\|A\\| R),
+
+    since ``||A(y - x)|| <= ||A|| R`` keeps ``Ay + b`` in ``B(Ax + b, ||A|| R)`` and
+    ``||A^T (u - v)|| <= ||A|| ||u - v||``.
+
+    Parameters
+    ----------
+    oracle : LocalSmoothnessOracle
+        Oracle of the outer function ``f``.
+    A : array, shape (m, d)
+    b : array, shape (m,), optional
+    norm : float, optional
+        ``||A||_2`` if already known; computed otherwise.
+    """
+
+    def __init__(
+        self, oracle: LocalSmoothnessOracle, A: Any, b: Any = None, *, norm: float | None = None
+    ) -> None:
+        self.oracle, self.A, self.b = oracle, A, b
+        self.norm = float(norm) if norm is not None else operator_norm(A)
+
+    def at(self, x: Any) -> LocalBound:
+        inner = self.A @ x
+        if self.b is not None:
+            inner = inner + self.b
+        return self.oracle.at(inner).stretched(self.norm) * (self.norm**2)
+
+
+class FunctionOracle(LocalSmoothnessOracle):
+    """Wrap a user's ``smoothness(x, R) -> float``; every value is checked when used."""
+
+    def __init__(self, function: Callable[[Any, float], float]) -> None:
+        if not callable(function):
+            raise TypeError(f"smoothness must be callable as smoothness(x, R), got {function!r}")
+        self.function = function
+
+    def at(self, x: Any) -> LocalBound:
+        function = self.function
+        return FunctionBound(lambda radius: function(x, radius))
+
+
+def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:
+    """Oracle of ``f(x) + (l2 / 2) ||x||^2``: adds ``l2`` (the ridge term's Hessian is ``l2 I``)."""
+    l2 = float(l2)
+    if not l2 >= 0.0:
+        raise ValueError(f"l2 must be non-negative, got {l2!r}")
+    return oracle if l2 == 0.0 else oracle + ConstantOracle(l2)

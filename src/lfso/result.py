@@ -1,0 +1,149 @@
+"""What a run returns: the status, the result and the per-iteration history."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["History", "Result", "Status"]
+
+
+class Status(enum.IntEnum):
+    """Why a run stopped. Each member carries its message."""
+
+    CONVERGED = 0
+    MAX_ITER = 1
+    NON_FINITE = 2
+    INTERRUPTED = 3
+    CALLBACK_STOP = 4
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    @property
+    def success(self) -> bool:
+        return self is Status.CONVERGED
+
+
+_MESSAGES = {
+    Status.CONVERGED: "Converged: gradient norm below tolerance.",
+    Status.MAX_ITER: "Maximum number of iterations reached; increase max_iter or loosen tol.",
+    Status.NON_FINITE: (
+        "Stopped: the objective or gradient became non-finite; returning the best point. "
+        "Check the oracle (it may under-estimate the smoothness) or the step size."
+    ),
+    Status.INTERRUPTED: "Interrupted (KeyboardInterrupt); returning the best point so far.",
+    Status.CALLBACK_STOP: "Stopped by the callback (StopIteration); returning the best point so far.",
+}
+
+
+class History:
+    """Columnar per-iteration record: one list per quantity, cheap to append.
+
+    Row ``k`` describes iterate ``x_k``: ``f`` and ``grad_norm`` there, the counters after
+    evaluating it, the wall time since the start, and the ``step`` (the scalar ``t`` in
+    ``x_k = x_{k-1} - t g_{k-1}``), ``L`` and ``R`` that produced it (NaN for ``k = 0``
+    and for rules that use no oracle).
+    """
+
+    columns = ("f", "grad_norm", "step", "L", "R", "nfev", "njev", "noracle", "time")
+
+    def __init__(self) -> None:
+        self._data: dict[str, list[float]] = {c: [] for c in self.columns}
+
+    def append(
+        self,
+        f: float,
+        grad_norm: float,
+        step: float,
+        L: float,
+        R: float,
+        nfev: int,
+        njev: int,
+        noracle: int,
+        time: float,
+    ) -> None:
+        """Add the row for the next iterate (see the class docstring for the columns)."""
+        d = self._data
+        d["f"].append(f)
+        d["grad_norm"].append(grad_norm)
+        d["step"].append(step)
+        d["L"].append(L)
+        d["R"].append(R)
+        d["nfev"].append(nfev)
+        d["njev"].append(njev)
+        d["noracle"].append(noracle)
+        d["time"].append(time)
+
+    def __len__(self) -> int:
+        return len(self._data["f"])
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        if column not in self._data:
+            raise KeyError(f"unknown history column {column!r}; have {self.columns}")
+        return np.asarray(self._data[column], dtype=float)
+
+    def __getattr__(self, column: str) -> np.ndarray:
+        if column.startswith("_") or column not in History.columns:
+            raise AttributeError(column)
+        return self[column]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """All columns as NumPy arrays."""
+        return {c: self[c] for c in self.columns}
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} rows: {', '.join(self.columns)})"
+
+
+@dataclass
+class Result:
+    """Outcome of :func:`lfso.minimize`, with SciPy's field names.
+
+    Attributes
+    ----------
+    x : array
+        The solution: the last iterate when converged, else the best (lowest ``f``) point.
+    fun, jac : float, array
+        Value and gradient at ``x``.
+    nit : int
+        Steps taken.
+    nfev, njev, noracle : int
+        Function evaluations, gradient evaluations and oracle evaluations ``L(x, R)``.
+    status : Status
+    success : bool
+        ``status == Status.CONVERGED``.
+    message : str
+    history : History
+    method : str
+    grad_norm : float
+        ``||jac||``.
+    """
+
+    x: Any
+    fun: float
+    jac: Any
+    nit: int
+    nfev: int
+    njev: int
+    noracle: int
+    status: Status
+    message: str
+    method: str
+    grad_norm: float
+    history: History = field(repr=False)
+
+    @property
+    def success(self) -> bool:
+        return self.status.success
+
+    def __repr__(self) -> str:
+        return (
+            f"Result(method={self.method!r}, status={self.status.name}, nit={self.nit}, "
+            f"fun={self.fun:.6g}, |jac|={self.grad_norm:.3g}, nfev={self.nfev}, "
+            f"njev={self.njev}, noracle={self.noracle})"
+        )

@@ -1,0 +1,68 @@
+"""The step-rule contract shared by LFSO-GD and every baseline."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import Evaluation, Model
+
+__all__ = ["Step", "StepRule"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One proposed move ``x -> x_new``, with what it was based on.
+
+    Attributes
+    ----------
+    x : array
+        The new iterate.
+    step : float
+        The scalar ``t`` of ``x_new = x - t g`` (NaN if the move is not of that form).
+    L, R : float
+        The oracle's bound and radius used (NaN for rules without an oracle).
+    oracle_calls : int
+        Evaluations of ``L(x, R)`` spent choosing the step.
+    evaluation : Evaluation or None
+        The evaluation at ``x_new`` if the rule already computed it (the loop then reuses it).
+    """
+
+    x: Any
+    step: float
+    L: float = math.nan
+    R: float = math.nan
+    oracle_calls: int = 0
+    evaluation: Evaluation | None = None
+
+
+class StepRule(ABC):
+    """How a method chooses its step. The loop (:func:`lfso.loop.run`) owns everything else.
+
+    A rule holds its hyperparameters (validated at construction) and keeps per-run state
+    explicitly: :meth:`init` creates it from the first evaluation, :meth:`step` returns
+    the move and the next state. Extra function or gradient evaluations go through the
+    ``objective`` passed in, so the loop counts them.
+
+    Attributes
+    ----------
+    name : str
+        The ``method=`` string.
+    needs_bound : bool
+        Whether evaluations must carry the oracle's local bound.
+    """
+
+    name: str = "custom"
+    needs_bound: bool = False
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
+        """Create the rule's state at the starting point (default: none)."""
+        return None
+
+    @abstractmethod
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        """Choose the move from ``x`` given the evaluation there; return it and the new state."""

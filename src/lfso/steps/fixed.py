@@ -1,0 +1,37 @@
+"""Fixed-step gradient descent: the rule a user tunes by hand today."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..models import Evaluation, Model
+from ._base import Step, StepRule
+
+__all__ = ["FixedStep"]
+
+
+class FixedStep(StepRule):
+    """``x_{k+1} = x_k - t grad f(x_k)`` with a constant ``t > 0`` (``method="gd"``).
+
+    Converges for ``t < 2 / L`` when ``grad f`` is globally ``L``-Lipschitz; ``t = 1 / L``
+    is the textbook choice (Nesterov, *Lectures on Convex Optimization*, 2018, Sec. 2.1.5).
+
+    Parameters
+    ----------
+    step : float, > 0
+    """
+
+    name = "gd"
+
+    def __init__(self, step: float) -> None:
+        step = float(step)
+        if not (0.0 < step < math.inf):
+            raise ValueError(f"step must be finite and positive, got step={step!r}")
+        self.step_size = step
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        t = self.step_size
+        return Step(x - t * evaluation.grad, t), state

@@ -1,0 +1,122 @@
+"""Grid-tuning a fixed step: the cost a user pays today to make plain gradient descent work."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .minimize import minimize
+from .result import Result
+
+__all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
+
+#: Decades from 1e-10 to 1e2: wide enough for every built-in problem.
+DEFAULT_STEP_GRID: tuple[float, ...] = tuple(float(s) for s in np.logspace(-10, 2, 13))
+
+
+@dataclass
+class TunedStep:
+    """The best fixed step of a grid and what the whole grid cost.
+
+    Attributes
+    ----------
+    step : float
+        The best step: fewest gradient evaluations among converged runs, else the lowest
+        final ``||g|| / ||g0||`` among runs that did not blow up.
+    result : Result
+        The run with that step.
+    total_njev : int
+        Gradient evaluations spent on the whole grid: the tuning cost.
+    runs : list of (step, Result)
+    """
+
+    step: float
+    result: Result
+    total_njev: int
+    runs: list[tuple[float, Result]] = field(repr=False)
+
+
+class _Blowup:
+    """Callback that stops a run once ``f`` exceeds ``limit`` (a diverging step)."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.fired = False
+
+    def __call__(self, intermediate_result: Result) -> None:
+        if not intermediate_result.fun <= self.limit:
+            self.fired = True
+            raise StopIteration
+
+
+def tune_step(
+    objective: Any,
+    x0: Any,
+    steps: Sequence[float] = DEFAULT_STEP_GRID,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+    blowup: float = 1e6,
+    **options: Any,
+) -> TunedStep:
+    """Run fixed-step GD for each step of a grid and return the best with the grid's cost.
+
+    A run whose ``f`` exceeds ``blowup * max(|f(x0)|, 1)`` is stopped and counted as failed.
+
+    Parameters
+    ----------
+    objective, x0, options
+        As for :func:`lfso.minimize`.
+    steps : sequence of float
+    tol, max_iter
+        Stopping tests of each run.
+    blowup : float
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> tuned = lfso.tune_step(lfso.models.PowerSum(1), np.ones(3), steps=[0.1, 0.4, 2.0])
+    >>> tuned.step
+    0.4
+    """
+    if not steps:
+        raise ValueError("steps must contain at least one step size")
+    runs: list[tuple[float, Result]] = []
+    failed: set[float] = set()
+    total = 0
+    f0: float | None = None
+    for step in steps:
+        if f0 is None:
+            first = minimize(objective, x0, method="gd", step=step, max_iter=0, **options)
+            f0 = first.fun
+        guard = _Blowup(blowup * max(abs(f0), 1.0))
+        res = minimize(
+            objective,
+            x0,
+            method="gd",
+            step=step,
+            tol=tol,
+            max_iter=max_iter,
+            callback=guard,
+            **options,
+        )
+        total += res.njev
+        runs.append((float(step), res))
+        if guard.fired or not math.isfinite(res.history.f[-1]):
+            failed.add(float(step))
+
+    def key(item: tuple[float, Result]) -> tuple[int, float]:
+        step, res = item
+        if step in failed:
+            return (2, math.inf)
+        if res.success:
+            return (0, res.njev)
+        g = res.history.grad_norm
+        return (1, float(np.min(g) / g[0]))
+
+    best_step, best = min(runs, key=key)
+    return TunedStep(best_step, best, total, runs)
