@@ -290,7 +290,9 @@ class ConstantBound(LocalBound):
 
 
 class PolynomialBound(LocalBound):
-    """``L(R) = sum_k c_k R^k`` with ``c_k >= 0``: non-decreasing, ``log(R L(R))`` convex in ``log R``.
+    """``L(R) = sum_k c_k R^k`` with ``c_k >= 0``.
+
+    Non-decreasing, and ``log(R L(R))`` is convex in ``log R`` (a log-sum-exp).
 
     Closed under sums, positive scaling and stretching, so the calculus of polynomial
     oracles stays polynomial and O(1) to evaluate.
@@ -336,7 +338,7 @@ class PolynomialBound(LocalBound):
             n = max(len(a), len(b))
             a = a + (0.0,) * (n - len(a))
             b = b + (0.0,) * (n - len(b))
-            return PolynomialBound([x + y for x, y in zip(a, b)])
+            return PolynomialBound([x + y for x, y in zip(a, b, strict=True)])
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:

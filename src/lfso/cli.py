@@ -1,6 +1,7 @@
 """The ``lfso`` command line: a thin layer over the public API.
 
-``lfso demo``      LFSO (tight and paper radius) and grid-tuned fixed-step GD on the paper's problems.
+``lfso demo``      LFSO (tight and paper radius) and grid-tuned fixed-step GD on the paper's
+                   problems.
 ``lfso solve P``   one built-in problem with progress lines and a summary.
 ``lfso problems``  list the built-in problems.
 """

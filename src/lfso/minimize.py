@@ -43,7 +43,8 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
     if callable(objective):
         return FunctionModel(objective, grad, smoothness)
     raise TypeError(
-        f"objective must be a model (lfso.models) or a callable fun(x), got {type(objective).__name__}"
+        "objective must be a model (lfso.models) or a callable fun(x), "
+        f"got {type(objective).__name__}"
     )
 
 

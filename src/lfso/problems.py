@@ -60,7 +60,7 @@ class Problem:
 def lls_data(
     n: int, d: int, noise: float = 0.1, cond: float = 100.0, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The authors' random linear system: ``A = U diag(linspace(1, cond)) V^T``, ``b = A 1 + noise e``.
+    """The authors' random system ``A = U diag(linspace(1, cond)) V^T``, ``b = A 1 + noise e``.
 
     Draw for draw the same as their ``generate_lls_problem`` after ``np.random.seed(seed)``.
     """

@@ -37,7 +37,9 @@ _MESSAGES = {
         "Check the oracle (it may under-estimate the smoothness) or the step size."
     ),
     Status.INTERRUPTED: "Interrupted (KeyboardInterrupt); returning the best point so far.",
-    Status.CALLBACK_STOP: "Stopped by the callback (StopIteration); returning the best point so far.",
+    Status.CALLBACK_STOP: (
+        "Stopped by the callback (StopIteration); returning the best point so far."
+    ),
 }
 
 

@@ -39,7 +39,8 @@ class LogisticRegression(Model):
     """Mean logistic loss with a ridge term.
 
     .. math::
-        f(w) = \\frac1n \\sum_i \\log(1 + e^{-s_i \\tilde x_i^T w}) + \\frac{l_2}{2} \\|w_{1:d}\\|^2,
+        f(w) = \\frac1n \\sum_i \\log(1 + e^{-s_i \\tilde x_i^T w})
+               + \\frac{l_2}{2} \\|w_{1:d}\\|^2,
 
     with labels ``s_i in {-1, +1}`` (0/1 labels are mapped to -1/+1) and
     ``tilde x_i = (x_i, 1)`` when ``fit_intercept`` (the intercept, the last entry of ``w``,
@@ -51,7 +52,8 @@ class LogisticRegression(Model):
     so ``D_ii <= d_i(R) = sigma'(max(0, |m_i| - ||tilde x_i|| R))``. Hence
 
     .. math::
-        L(w, R) = \\frac1n \\min\\Big(\\|X\\|^2 \\max_i d_i(R),\\; \\sum_i \\|\\tilde x_i\\|^2 d_i(R)\\Big) + l_2,
+        L(w, R) = \\frac1n \\min\\Big(\\|X\\|^2 \\max_i d_i(R),\\;
+                  \\sum_i \\|\\tilde x_i\\|^2 d_i(R)\\Big) + l_2,
 
     non-decreasing in ``R`` because each ``d_i`` is. The margins come from the gradient's
     pass, so each radius costs O(n) and no product with ``X``.

@@ -84,7 +84,7 @@ class LpRegression(Model):
 
     def _bound(self, w: Any, r2: Any) -> LocalBound:
         """The local bound from ``w = |r|^m`` (and ``r^2``), reduced once each."""
-        xp, p, m, c = self.xp, self.p, self._m, self._curv
+        xp, m, c = self.xp, self._m, self._curv
         bound: LocalBound
         if m == 0:
             bound = ConstantBound(2.0 * self.norm**2)
@@ -175,7 +175,7 @@ class CompositeLeastSquares(Model):
             self._mu = 2.0 * to_float(xp.min(xp.linalg.svdvals(A)))
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
-        xp, p = self.xp, self.p
+        p = self.p
         r = self.A @ x - self.b
         sq = sq_norm(r)
         atr = self.A.T @ r
