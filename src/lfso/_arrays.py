@@ -46,6 +46,14 @@ def sq_norm(x: Any) -> float:
     return float(x @ x)
 
 
+def norm(x: Any) -> float:
+    """``||x||_2`` as a float: a dot product, or a scaled norm if that over/underflows."""
+    sq = float(x @ x)
+    if 0.0 < sq < math.inf:
+        return math.sqrt(sq)
+    return float(namespace(x).linalg.vector_norm(x))
+
+
 def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
     """Validate ``x`` as a finite 1-D floating-point array and return it.
 

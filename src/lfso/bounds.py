@@ -45,10 +45,14 @@ class OracleError(ValueError):
     """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
 
 
-def check_value(value: float, radius: float) -> float:
-    """Return ``value`` as a float after checking it is a finite positive bound."""
+def check_value(value: float, radius: float, *, allow_inf: bool = False) -> float:
+    """Return ``value`` as a float after checking it is a finite positive bound.
+
+    ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
+    solve may meet while bracketing but never returns.
+    """
     value = float(value)
-    if not (0.0 < value < math.inf):
+    if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
             "an LFSO must return a finite positive bound"
@@ -96,8 +100,13 @@ class LocalBound(ABC):
         """A feasible radius (``R L(R) >= target``) near the root, if one is known cheaply."""
         return None
 
-    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
         """Smallest radius with ``R L(R) >= target``, up to ``rtol`` on the step.
+
+        ``guess`` (e.g. the previous iteration's radius) seeds the bracket of the generic
+        solve; closed-form and Newton solves do not need it.
 
         Returns
         -------
@@ -106,10 +115,10 @@ class LocalBound(ABC):
         """
         if self.convex and target > 0.0:
             start = self.start(target)
-            return _newton(
-                self, target, rtol, _feasible_start(self, target) if start is None else start
-            )
-        return solve_radius(self, target, rtol=rtol)
+            if start is None:
+                start = _feasible_start(self, target)
+            return _newton(self, target, rtol, start)
+        return solve_radius(self, target, rtol=rtol, guess=guess)
 
     # -- calculus -------------------------------------------------------------------------
     def __add__(self, other: LocalBound) -> LocalBound:
@@ -139,6 +148,10 @@ def _newton(
     log = math.log
     value = bound(radius)
     evals = 1
+    if radius * value < target:  # a closed-form start lost to rounding: nudge it up
+        radius = _feasible_start(bound, target)
+        value = bound(radius)
+        evals += 1
     log_target = log(target)
     stop = math.log1p(rtol)
     for _ in range(_MAX_NEWTON):
@@ -185,14 +198,25 @@ def solve_radius(
 
     def phi(radius: float) -> float:
         nonlocal evals
-        value = check_value(bound(radius), radius)
+        try:
+            raw = bound(radius)
+        except OverflowError:  # Python float overflow in the oracle: no finite bound here
+            raw = math.inf
+        value = check_value(raw, radius, allow_inf=radius > 0.0)
         evals += 1
         for r_old, l_old in seen[-2:]:
             check_monotone(r_old, l_old, radius, value)
         seen.append((radius, value))
         return value
 
-    radius = guess if guess is not None and guess > 0.0 else target / phi(0.0)
+    if guess is not None and guess > 0.0:
+        radius = guess
+    else:
+        at_zero = float(bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
+        evals += 1
+        if not 0.0 <= at_zero < math.inf:
+            check_value(at_zero, 0.0)
+        radius = target / at_zero if at_zero > 0.0 else 1.0
     value = phi(radius)
     if radius * value >= target:
         hi, l_hi = radius, value
@@ -222,37 +246,43 @@ def solve_radius(
     log_t = math.log(target)
     u_lo, u_hi = math.log(lo), math.log(hi)
     g_lo, g_hi = u_lo + math.log(l_lo) - log_t, u_hi + math.log(l_hi) - log_t
+    w_lo, w_hi = g_lo, g_hi  # Illinois weights: g values, halved on a repeated side
     stop = math.log1p(rtol)
     side = 0
     for _ in range(_MAX_BRACKET):
         if g_hi <= stop or u_hi - u_lo <= 1e-12:
             break
-        u = u_hi - g_hi * (u_hi - u_lo) / (g_hi - g_lo)
+        u = u_hi - w_hi * (u_hi - u_lo) / (w_hi - w_lo)
         if not u_lo < u < u_hi:
             u = 0.5 * (u_lo + u_hi)
         radius = math.exp(u)
         value = phi(radius)
         g = u + math.log(value) - log_t
         if g >= 0.0:
-            u_hi, g_hi, l_hi = u, g, value
+            u_hi, g_hi, w_hi, l_hi = u, g, g, value
             if side == 1:
-                g_lo *= 0.5
+                w_lo *= 0.5
             side = 1
         else:
-            u_lo, g_lo = u, g
+            u_lo, g_lo, w_lo = u, g, g
             if side == -1:
-                g_hi *= 0.5
+                w_hi *= 0.5
             side = -1
-    return math.exp(u_hi), l_hi, evals
+    radius = math.exp(u_hi)
+    return radius, check_value(l_hi, radius), evals
 
 
 def _feasible_start(bound: LocalBound, target: float) -> float:
+    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form."""
     at_zero = bound(0.0)
-    if at_zero > 0.0:
-        return target / at_zero
-    radius = 1.0
-    while radius * bound(radius) < target:
-        radius *= 2.0
+    radius = target / at_zero if at_zero > 0.0 else 1.0
+    value = bound(radius)
+    while not math.isfinite(value):  # past the float range (exponential bounds): come back
+        radius *= 0.5
+        value = bound(radius)
+    while radius * value < target:
+        radius *= 1.5
+        value = bound(radius)
     return radius
 
 
@@ -270,7 +300,12 @@ class ConstantBound(LocalBound):
     def derivative(self, radius: float) -> float:
         return 0.0
 
-    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+    def start(self, target: float) -> float | None:
+        return target / self.value
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
         return max(target, 0.0) / self.value, self.value, 1
 
     def __add__(self, other: LocalBound) -> LocalBound:
@@ -373,13 +408,17 @@ class PowerBound(LocalBound):
     def start(self, target: float) -> float | None:
         # phi(R) >= scale a^q R and phi(R) >= scale b^q R^(q+1): both give feasible radii.
         best = math.inf
-        if self.a > 0.0:
-            best = target / (self.scale * self.a**self.q)
-        if self.b > 0.0:
-            best = min(best, (target / (self.scale * self.b**self.q)) ** (1.0 / (self.q + 1.0)))
+        low = self.scale * self.a**self.q
+        if low > 0.0:
+            best = target / low
+        high = self.scale * self.b**self.q
+        if high > 0.0:
+            best = min(best, (target / high) ** (1.0 / (self.q + 1.0)))
         return best if best < math.inf else None
 
-    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
         a, b, q, scale = self.a, self.b, self.q, self.scale
         radius = self.start(target) if target > 0.0 else 0.0
         if radius is None:  # a = b = 0: L is constant 0, an invalid bound
@@ -424,7 +463,10 @@ class ExpBound(LocalBound):
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
-        return self.scale * math.exp(self.rate * radius)
+        try:
+            return self.scale * math.exp(self.rate * radius)
+        except OverflowError:  # beyond float range: no finite bound at this radius
+            return math.inf
 
     def derivative(self, radius: float) -> float:
         return self.rate * self(radius)
@@ -437,7 +479,7 @@ class ExpBound(LocalBound):
             return t
         z = self.rate * t
         # For z > 0, W(z) <= log1p(z) with equality only at 0: a feasible start.
-        return min(t, math.log1p(z) / self.rate) if z > 0 else t
+        return min(t, math.log1p(z) / self.rate) if z > 1e-8 else t
 
     def __mul__(self, factor: float) -> LocalBound:
         return ExpBound(self.scale * float(factor), self.rate)
@@ -465,6 +507,11 @@ class SumBound(LocalBound):
     def derivative(self, radius: float) -> float:
         return sum(t.derivative(radius) for t in self.terms)
 
+    def start(self, target: float) -> float | None:
+        # L >= L_j, so a radius feasible for one term is feasible for the sum.
+        starts = [r for r in (t.start(target) for t in self.terms) if r is not None]
+        return min(starts) if starts else None
+
 
 class MinBound(LocalBound):
     """``L(R) = min_j L_j(R)``: the best of several valid bounds.
@@ -479,14 +526,16 @@ class MinBound(LocalBound):
     def __call__(self, radius: float) -> float:
         return min(t(radius) for t in self.terms)
 
-    def radius_for(self, target: float, *, rtol: float = 1e-3) -> tuple[float, float, int]:
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
         # Solve for one term, then only for the terms still infeasible at that radius.
-        radius, value, evals = self.terms[0].radius_for(target, rtol=rtol)
+        radius, value, evals = self.terms[0].radius_for(target, rtol=rtol, guess=guess)
         for t in self.terms[1:]:
             other = t(radius)
             evals += 1
             if radius * other < target:
-                radius, _, e = t.radius_for(target, rtol=rtol)
+                radius, _, e = t.radius_for(target, rtol=rtol, guess=radius)
                 evals += e
                 value = self(radius)
                 evals += len(self.terms)
@@ -522,12 +571,19 @@ class TransformedBound(LocalBound):
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self.stretch * radius)
 
+    def start(self, target: float) -> float | None:
+        # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale.
+        if self.stretch == 0.0:
+            return target / self.scale / self.inner(0.0)
+        inner = self.inner.start(target * self.stretch / self.scale)
+        return None if inner is None else inner / self.stretch
+
 
 class FunctionBound(LocalBound):
-    """A user's ``R -> L`` callable, checked on every evaluation by the radius solve."""
+    """A user's ``R -> L`` callable; the radius solve checks every value it returns."""
 
     def __init__(self, function: Callable[[float], float]) -> None:
         self.function = function
 
     def __call__(self, radius: float) -> float:
-        return check_value(self.function(radius), radius)
+        return float(self.function(radius))

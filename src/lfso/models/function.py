@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import namespace, to_float
+from .._arrays import namespace, norm, to_float
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
 from ._base import Evaluation, Model
@@ -57,7 +57,7 @@ class FunctionModel(Model):
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         value, grad = self._value_grad(x)
-        gnorm = to_float(namespace(grad).linalg.vector_norm(grad))
+        gnorm = norm(grad)
         local: LocalBound | None = None
         if bound:
             if self.oracle is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, operator_norm, row_norms, to_float
+from .._arrays import namespace, norm, operator_norm, row_norms, to_float
 from ..bounds import LocalBound
 from ._base import Evaluation, Model
 
@@ -120,15 +120,16 @@ class LogisticRegression(Model):
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = self.xp
         margins = self.signs * (self.X @ x)
-        value = to_float(xp.mean(xp.logaddexp(0.0, -margins)))
-        # d/dm log(1 + e^{-m}) = -sigma(-m) = -1 / (1 + e^{m})
-        coef = -self.signs / (1.0 + xp.exp(margins))
+        losses = xp.logaddexp(0.0, -margins)  # log(1 + e^{-m}), stable
+        value = to_float(xp.mean(losses))
+        # d/dm log(1 + e^{-m}) = -sigma(-m) = -exp(-m - log(1 + e^{-m})): no overflow
+        coef = -self.signs * xp.exp(-margins - losses)
         grad = (self.X.T @ coef) / self.n
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
             grad = grad + self.l2 * w
-        gnorm = to_float(xp.linalg.vector_norm(grad))
+        gnorm = norm(grad)
         local = None
         if bound:
             local = _LogisticBound(self, xp.abs(margins))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, to_float
+from .._arrays import namespace, norm, to_float
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
 
@@ -110,6 +110,6 @@ class PowerSum(Model):
             w = ax ** (2 * p - 2)
             value = to_float(xp.sum(w * ax * ax))
         grad = (2 * p) * (w * x)
-        gnorm = to_float(xp.linalg.vector_norm(grad))
+        gnorm = norm(grad)
         local = self.bound_from_max(to_float(xp.max(ax))) if bound else None
         return Evaluation(value, grad, gnorm, local)

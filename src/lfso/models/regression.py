@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import amax, namespace, operator_norm, row_norms, sq_norm, to_float
+from .._arrays import amax, namespace, norm, operator_norm, row_norms, sq_norm, to_float
 from ..bounds import ConstantBound, LocalBound, MinBound, PowerBound
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power
@@ -120,7 +120,7 @@ class LpRegression(Model):
             w = xp.abs(r) ** (2 * p - 2)
         value = to_float(w @ r2) if w is not None else sq_norm(r)
         grad = (2 * p) * (self.A.T @ (w * r if w is not None else r))
-        gnorm = sq_norm(grad) ** 0.5
+        gnorm = norm(grad)
         return Evaluation(value, grad, gnorm, self._bound(w, r2) if bound else None)
 
 
@@ -181,7 +181,7 @@ class CompositeLeastSquares(Model):
         atr = self.A.T @ r
         scale = 2 * p * sq ** (p - 1)
         grad = scale * atr
-        atr_norm = sq_norm(atr) ** 0.5
+        atr_norm = norm(atr)
         local: LocalBound | None = None
         if bound:
             if self.oracle == "paper":

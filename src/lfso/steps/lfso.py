@@ -66,7 +66,7 @@ class LFSOStep(StepRule):
         eta = self.eta
         target = eta * evaluation.grad_norm
         if self.radius == "tight":
-            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol)
+            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=state)
             lipschitz = check_value(lipschitz, radius)
         else:
             if self.radius == "paper":
@@ -87,4 +87,5 @@ class LFSOStep(StepRule):
             check_monotone(r0, l0, radius, lipschitz)
             calls = 2
         t = eta / lipschitz
-        return Step(x - t * evaluation.grad, t, lipschitz, radius, calls), state
+        # The state is the last radius: it seeds the next bracket of a generic solve.
+        return Step(x - t * evaluation.grad, t, lipschitz, radius, calls), radius

@@ -1,0 +1,109 @@
+"""The radius solve: feasible, within rtol of the true root, and strict about bad oracles."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+from lfso.bounds import (
+    ConstantBound,
+    ExpBound,
+    FunctionBound,
+    MinBound,
+    OracleError,
+    PolynomialBound,
+    PowerBound,
+    solve_radius,
+)
+
+pos = st.floats(1e-3, 1e3)
+
+BOUNDS = {
+    "constant": st.builds(ConstantBound, pos),
+    "polynomial": st.builds(
+        PolynomialBound,
+        st.lists(st.floats(0.0, 1e3), min_size=1, max_size=6).filter(lambda c: c[0] > 1e-6),
+    ),
+    "power": st.builds(PowerBound, pos, pos, st.floats(0.0, 1e2), st.floats(0.0, 9.0)),
+    "power-a0": st.builds(PowerBound, pos, st.just(0.0), pos, st.floats(0.5, 9.0)),
+    "exp": st.builds(ExpBound, pos, st.floats(0.0, 10.0)),
+    "sum": st.builds(
+        lambda a, b: a + b,
+        st.builds(PowerBound, pos, pos, pos, st.floats(0.0, 4.0)),
+        st.builds(ExpBound, pos, st.floats(0.0, 3.0)),
+    ),
+    "min": st.builds(
+        lambda a, b: MinBound((a, b)),
+        st.builds(PowerBound, pos, pos, pos, st.floats(0.0, 4.0)),
+        st.builds(PowerBound, pos, pos, pos, st.floats(0.0, 4.0)),
+    ),
+    "scaled-stretched": st.builds(
+        lambda a, s, t: (a * s).stretched(t),
+        st.builds(ExpBound, pos, st.floats(0.0, 3.0)),
+        pos,
+        st.floats(0.01, 10.0),
+    ),
+}
+
+
+def _true_root(bound, target):
+    hi = 1.0
+    while hi * bound(hi) < target:
+        hi *= 2.0
+    return brentq(lambda r: r * bound(r) - target, 0.0, hi, xtol=1e-300, rtol=1e-15)
+
+
+@pytest.mark.parametrize("kind", sorted(BOUNDS))
+@pytest.mark.parametrize("generic", [False, True])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), log_target=st.floats(-8, 8))
+def test_radius_is_feasible_and_tight(kind, generic, data, log_target):
+    bound = data.draw(BOUNDS[kind])
+    target, rtol = 10.0**log_target, 1e-3
+    if generic:  # the bracket + regula falsi path used for user oracles
+        radius, value, evals = solve_radius(FunctionBound(bound), target, rtol=rtol)
+    else:
+        radius, value, evals = bound.radius_for(target, rtol=rtol)
+    assert evals >= 1
+    assert value == pytest.approx(bound(radius), rel=1e-12)
+    assert radius * value >= target * (1 - 1e-12)  # the step stays in the ball
+    root = _true_root(bound, target)
+    # The step eta / L(R) is within rtol of the largest certified step eta / L(root).
+    assert bound(root) >= value / (1 + rtol) * (1 - 1e-9)
+    assert radius >= root * (1 - 1e-9)
+
+
+def test_zero_target_gives_zero_radius():
+    assert PowerBound(2.0, 1.0, 1.0, 2.0).radius_for(0.0)[0] == 0.0
+    assert solve_radius(FunctionBound(lambda r: 1.0 + r), 0.0)[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    "oracle, message",
+    [
+        (lambda r: -1.0, "returned L"),
+        (lambda r: float("nan"), "finite positive"),
+        (lambda r: 0.0, "finite positive"),
+        (lambda r: float("inf"), "finite positive"),
+        (lambda r: 1.0 / (1.0 + r), "decreases in R"),
+    ],
+)
+def test_generic_solve_rejects_broken_oracles(oracle, message):
+    with pytest.raises(OracleError, match=message):
+        solve_radius(FunctionBound(oracle), 5.0)
+
+
+def test_calculus_keeps_closed_forms():
+    p = PolynomialBound([1.0, 2.0]) + ConstantBound(3.0)
+    assert isinstance(p, PolynomialBound) and p(1.0) == 6.0
+    s = p.stretched(2.0) * 0.5
+    assert isinstance(s, PolynomialBound) and s(1.0) == pytest.approx(0.5 * (4.0 + 4.0))
+    q = PowerBound(2.0, 1.0, 1.0, 2.0).stretched(3.0) * 2.0
+    assert isinstance(q, PowerBound) and q(1.0) == pytest.approx(4.0 * 16.0)
+    assert math.isinf(ExpBound(1.0, 1.0)(1e6))
+    with pytest.raises(ValueError, match="non-negative coefficients"):
+        PolynomialBound([1.0, -1.0])

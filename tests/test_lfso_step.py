@@ -1,0 +1,61 @@
+"""Each LFSO step stays in its ball, satisfies the descent inequality, and the tight radius wins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cases import MODELS, dim_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lfso
+from lfso.steps import LFSOStep
+
+# Models whose bound certifies descent for any start (the L0L1 wrapper included).
+NAMES = sorted(MODELS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), eta=st.sampled_from([0.3, 1.0, 1.7]))
+def test_every_step_is_in_its_ball_and_descends(name, seed, eta):
+    rng = np.random.default_rng(seed)
+    model = MODELS[name](rng)
+    x0 = rng.standard_normal(dim_of(model))
+    res = lfso.minimize(model, x0, eta=eta, tol=0.0, max_iter=40)
+    h = res.history
+    assert res.nit == 40 and len(h) == 41
+    g_prev, L, R, t = h.grad_norm[:-1], h.L[1:], h.R[1:], h.step[1:]
+    assert np.allclose(t, eta / L, rtol=1e-14)
+    # R L(x, R) >= eta ||g||: the step eta ||g|| / L has length at most R.
+    assert np.all(R * L >= eta * g_prev * (1 - 1e-12))
+    # f(x+) <= f(x) - eta (1 - eta/2) ||g||^2 / L, up to rounding of f.
+    decrease = eta * (1 - eta / 2) * g_prev**2 / L
+    slack = 1e-10 * np.abs(h.f[:-1]) + 1e-300
+    assert np.all(h.f[1:] <= h.f[:-1] - decrease + slack)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), r0_scale=st.floats(0.0, 10.0))
+def test_tight_step_is_never_shorter_than_the_paper_rule(name, seed, r0_scale):
+    rng = np.random.default_rng(seed)
+    model = MODELS[name](rng)
+    x = rng.standard_normal(dim_of(model))
+    ev = model.evaluate(x)
+    rtol = 1e-3
+    tight, _ = LFSOStep(radius="tight", radius_rtol=rtol).step(model, x, ev, None)
+    paper, _ = LFSOStep(radius=lambda _x: r0_scale * ev.grad_norm).step(model, x, ev, None)
+    assert tight.step * (1 + rtol) >= paper.step * (1 - 1e-12)
+    assert tight.R <= paper.R * (1 + 1e-12) or tight.L <= paper.L * (1 + 1e-12)
+
+
+def test_paper_radius_rule_matches_its_definition():
+    model = lfso.models.PowerSum(3)
+    x = np.array([1.0, -0.5, 0.25])
+    ev = model.evaluate(x)
+    step, _ = LFSOStep(eta=0.5, radius="paper").step(model, x, ev, None)
+    r0 = np.max(np.abs(x))
+    R = max(r0, 0.5 * ev.grad_norm / model(x, r0))
+    assert step.R == R and step.L == model(x, R) and step.oracle_calls == 2
+    np.testing.assert_array_equal(step.x, x - (0.5 / model(x, R)) * ev.grad)

@@ -1,0 +1,229 @@
+"""lfso.minimize: the API, the statuses, the counters and the errors on bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso import Status
+from lfso.models import LpRegression, PowerNorm, PowerSum
+
+
+def quartic(x):
+    return float(np.sum(x**4))
+
+
+def quartic_grad(x):
+    return 4 * x**3
+
+
+def quartic_oracle(x, R):
+    return 12 * (np.max(np.abs(x)) + R) ** 2
+
+
+def test_plain_function_with_oracle_converges():
+    res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, smoothness=quartic_oracle)
+    assert res.success and res.status is Status.CONVERGED
+    assert res.grad_norm <= 1e-8 * res.history.grad_norm[0]
+    assert res.nfev == res.njev == res.nit + 1
+    assert res.noracle >= res.nit
+    assert res.message == Status.CONVERGED.message
+
+
+def test_grad_true_means_fun_returns_value_and_gradient():
+    res = lfso.minimize(
+        lambda x: (quartic(x), quartic_grad(x)), [1.0, 2.0], grad=True, smoothness=quartic_oracle
+    )
+    ref = lfso.minimize(quartic, [1.0, 2.0], grad=quartic_grad, smoothness=quartic_oracle)
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_absolute_tolerance_and_relative_tolerance():
+    model = PowerSum(2)
+    loose = lfso.minimize(model, np.ones(4), tol=0.0, atol=1e-2)
+    assert loose.success and loose.grad_norm <= 1e-2 < loose.history.grad_norm[-2]
+    tight = lfso.minimize(model, np.ones(4), tol=1e-10)
+    assert tight.nit > loose.nit
+
+
+def test_tol_zero_takes_exactly_max_iter_steps():
+    res = lfso.minimize(PowerNorm(1), np.ones(3), tol=0.0, max_iter=25)
+    assert res.nit == 25 and res.status is Status.MAX_ITER and len(res.history) == 26
+    assert not res.success and "max_iter" in res.message
+
+
+def test_fixed_step_gd_is_a_peer_through_the_same_loop():
+    A = np.diag([1.0, 2.0, 3.0])
+    model = LpRegression(A, np.zeros(3), 1)
+    res = lfso.minimize(model, np.ones(3), method="gd", step=1 / 18)
+    assert res.success and res.method == "gd" and res.noracle == 0
+    assert np.all(np.isnan(res.history.L)) and np.allclose(res.history.step[1:], 1 / 18)
+    lf = lfso.minimize(model, np.ones(3))
+    assert lf.method == "lfso" and lf.success
+
+
+def test_diverging_gd_stops_non_finite_and_returns_best_point():
+    res = lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=10.0, max_iter=1000)
+    assert res.status is Status.NON_FINITE and not res.success
+    f = res.history.f
+    assert not (np.isfinite(f[-1]) and np.isfinite(res.history.grad_norm[-1]))
+    assert res.fun == np.min(f[np.isfinite(f)]) and res.fun == quartic(res.x)
+
+
+def test_callback_stop_iteration_returns_best_so_far():
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result.fun)
+        if intermediate_result.nit == 5:
+            raise StopIteration
+
+    res = lfso.minimize(PowerSum(3), np.ones(3), callback=callback)
+    assert res.status is Status.CALLBACK_STOP and res.nit == 5 and len(seen) == 5
+    assert res.fun == min(seen)
+
+
+def test_keyboard_interrupt_returns_best_so_far():
+    calls = {"n": 0}
+
+    def fun(x):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return quartic(x)
+
+    res = lfso.minimize(fun, np.ones(3), grad=quartic_grad, smoothness=quartic_oracle)
+    assert res.status is Status.INTERRUPTED and "Interrupted" in res.message
+    assert res.nit == 6 and res.fun == pytest.approx(res.history.f[-1])
+
+
+def test_legacy_callback_receives_the_iterate():
+    xs = []
+    lfso.minimize(PowerSum(2), np.ones(2), max_iter=3, tol=0.0, callback=lambda xk: xs.append(xk))
+    assert len(xs) == 3 and xs[0].shape == (2,)
+
+
+def test_integer_and_list_starts_are_converted():
+    res = lfso.minimize(PowerSum(2), [1, 2, 3], max_iter=2, tol=0)
+    assert res.x.dtype == np.float64
+
+
+def _raises(exc, match, *args, **kwargs):
+    with pytest.raises(exc, match=match):
+        lfso.minimize(*args, **kwargs)
+
+
+BAD_INPUTS = [
+    # (objective, x0, kwargs, exception, message)
+    (PowerSum(2), np.ones((2, 2)), {}, ValueError, r"x0 must be 1-D, got shape \(2, 2\)"),
+    (PowerSum(2), np.array([1.0, np.nan]), {}, ValueError, "x0 must be finite"),
+    (PowerSum(2), np.array([1.0, np.inf]), {}, ValueError, "x0 must be finite"),
+    (PowerSum(2), np.array([]), {}, ValueError, "x0 must not be empty"),
+    (PowerSum(2), np.array(["a"]), {}, TypeError, "x0 must be a real array"),
+    (
+        LpRegression(np.ones((3, 2)), np.ones(3), 2),
+        np.ones(3),
+        {},
+        ValueError,
+        r"x0 must have shape \(2,\)",
+    ),
+    (PowerSum(2), np.ones(2), {"eta": 2.0}, ValueError, r"eta must be in \(0, 2\), got eta=2.0"),
+    (PowerSum(2), np.ones(2), {"eta": 0.0}, ValueError, "eta must be in"),
+    (PowerSum(2), np.ones(2), {"eta": float("nan")}, ValueError, "eta must be in"),
+    (PowerSum(2), np.ones(2), {"tol": -1.0}, ValueError, "tol must be finite and >= 0"),
+    (PowerSum(2), np.ones(2), {"tol": math.inf}, ValueError, "tol must be finite"),
+    (PowerSum(2), np.ones(2), {"atol": -1e-3}, ValueError, "atol must be finite and >= 0"),
+    (
+        PowerSum(2),
+        np.ones(2),
+        {"max_iter": -1},
+        ValueError,
+        "max_iter must be >= 0, got max_iter=-1",
+    ),
+    (PowerSum(2), np.ones(2), {"max_iter": 2.5}, TypeError, "max_iter must be an integer"),
+    (PowerSum(2), np.ones(2), {"method": "newton"}, ValueError, "unknown method 'newton'"),
+    (PowerSum(2), np.ones(2), {"method": "gd"}, TypeError, "method='gd' needs a step size"),
+    (PowerSum(2), np.ones(2), {"method": "gd", "step": -1.0}, ValueError, "step must be finite"),
+    (PowerSum(2), np.ones(2), {"radius": "huge"}, ValueError, "radius must be 'tight', 'paper'"),
+    (PowerSum(2), np.ones(2), {"foo": 1}, TypeError, r"unknown option\(s\).*foo"),
+    (PowerSum(2), np.ones(2), {"radius_rtol": 0.0}, ValueError, "radius_rtol must be in"),
+    (PowerSum(2), np.ones(2), {"grad": quartic_grad}, TypeError, "a model has its own"),
+    ("not callable", np.ones(2), {}, TypeError, "objective must be a model"),
+    (quartic, np.ones(2), {}, TypeError, "needs its gradient"),
+    (quartic, np.ones(2), {"grad": quartic_grad}, TypeError, "needs a smoothness oracle"),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": lambda x: np.ones(3), "smoothness": quartic_oracle},
+        ValueError,
+        r"grad\(x\) must have shape \(2,\)",
+    ),
+    (
+        lambda x: np.nan,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": quartic_oracle},
+        ValueError,
+        "must be finite",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: -1.0},
+        lfso.OracleError,
+        "returned L.*-1.0",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: float("nan")},
+        lfso.OracleError,
+        "finite positive",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: 1.0 / (1.0 + R)},
+        lfso.OracleError,
+        "decreases in R",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: 5.0 - R, "radius": lambda x: 0.0},
+        lfso.OracleError,
+        "decreases in R",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": quartic_oracle, "radius": lambda x: -1.0},
+        ValueError,
+        "radius rule returned R0 = -1.0",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": quartic_oracle, "radius": "paper"},
+        TypeError,
+        "radius='paper' needs a model",
+    ),
+]
+
+
+@pytest.mark.parametrize("objective, x0, kwargs, exc, message", BAD_INPUTS)
+def test_bad_input_raises_a_clear_error(objective, x0, kwargs, exc, message):
+    _raises(exc, message, objective, x0, **kwargs)
+
+
+def test_result_repr_and_history_columns():
+    res = lfso.minimize(PowerSum(2), np.ones(2))
+    assert "status=CONVERGED" in repr(res)
+    cols = res.history.as_dict()
+    assert set(cols) == set(lfso.History.columns)
+    assert all(len(v) == res.nit + 1 for v in cols.values())
+    assert np.all(np.diff(res.history.time) >= 0) and res.history.noracle[-1] == res.noracle
+    with pytest.raises(KeyError, match="unknown history column"):
+        res.history["nope"]

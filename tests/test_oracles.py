@@ -1,0 +1,126 @@
+"""Every built-in oracle is a valid LFSO: a Lipschitz bound on the ball, non-decreasing in R."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cases import MODELS, dim_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lfso
+from lfso.models import LpRegression, PowerNorm, PowerSum
+
+
+def _ball_point(rng: np.random.Generator, x: np.ndarray, radius: float) -> np.ndarray:
+    u = rng.standard_normal(x.shape)
+    return x + radius * rng.uniform() ** (1 / x.size) * u / np.linalg.norm(u)
+
+
+def _max_ratio(model, x, radius, rng, samples=30):
+    bound = model.at(x)(radius)
+    worst = 0.0
+    for _ in range(samples):
+        y = _ball_point(rng, x, radius)
+        # z near y probes local curvature, z far probes the whole ball.
+        z = _ball_point(rng, x, radius) if rng.uniform() < 0.5 else y + 1e-4 * radius * (x - y)
+        dist = np.linalg.norm(y - z)
+        if dist == 0.0:
+            continue
+        worst = max(worst, np.linalg.norm(model.grad(y) - model.grad(z)) / dist)
+    return worst / bound
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), log_r=st.floats(-3, 1), scale=st.floats(0.1, 2.0))
+def test_oracle_bounds_gradient_lipschitz_on_ball(name, seed, log_r, scale):
+    rng = np.random.default_rng(seed)
+    model = MODELS[name](rng)
+    x = scale * rng.standard_normal(dim_of(model))
+    assert _max_ratio(model, x, 10.0**log_r, rng) <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_oracle_is_positive_and_non_decreasing_in_radius(name, seed):
+    rng = np.random.default_rng(seed)
+    model = MODELS[name](rng)
+    x = rng.standard_normal(dim_of(model))
+    bound = model.at(x)
+    radii = np.concatenate([[0.0], np.sort(10.0 ** rng.uniform(-6, 2, size=20))])
+    values = np.array([bound(r) for r in radii])
+    assert np.all(values > 0) and np.all(np.isfinite(values))
+    assert np.all(np.diff(values) >= -1e-12 * values[:-1])
+    # oracle(x, R) is the same number as the bound.
+    assert model(x, radii[5]) == pytest.approx(values[5], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "model, axis_point",
+    [(PowerSum(3), np.array([1.0, 0.5, -0.2])), (PowerNorm(2), np.array([1.0, 0.5, -0.2]))],
+)
+def test_flat_oracles_are_attained(model, axis_point):
+    """The power oracles are the exact supremum of the Hessian norm: the check has teeth."""
+    radius = 0.5
+    bound = model.at(axis_point)(radius)
+    # Extreme point of the ball in the direction of x (largest |y_i| and ||y||).
+    y = axis_point + radius * axis_point / np.linalg.norm(axis_point)
+    if isinstance(model, PowerSum):
+        y = axis_point.copy()
+        y[0] += radius
+    direction = y / np.linalg.norm(y) if isinstance(model, PowerNorm) else np.eye(3)[0]
+    h = 1e-6
+    ratio = np.linalg.norm(model.grad(y) - model.grad(y - h * direction)) / h
+    assert ratio == pytest.approx(bound, rel=1e-4)
+
+
+def test_sharp_oracles_never_exceed_the_papers():
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 5)), rng.standard_normal(30)
+    for p in (2, 3):
+        sharp, paper = LpRegression(A, b, p), LpRegression(A, b, p, oracle="paper")
+        ps, pp = PowerSum(p), PowerSum(p, oracle="paper")
+        for _ in range(20):
+            x = rng.standard_normal(5)
+            for radius in 10.0 ** rng.uniform(-4, 1, size=5):
+                assert sharp.at(x)(radius) <= paper.at(x)(radius) * (1 + 1e-12)
+                assert ps.at(x)(radius) <= pp.at(x)(radius) * (1 + 1e-12)
+
+
+def test_calculus_rules_compose_bounds():
+    x = np.array([1.0, -2.0])
+    c = lfso.ConstantOracle(3.0)
+    assert (c + c)(x, 1.0) == 6.0
+    assert (2.5 * c)(x, 1.0) == 7.5
+    assert lfso.ridge(c, 0.5)(x, 1.0) == 3.5
+    A = np.array([[2.0, 0.0], [0.0, 1.0]])
+    inner = PowerNorm(2)
+    affine = lfso.AffineOracle(inner, A, np.zeros(2))
+    # ||A|| = 2: L = 4 * 12 (||Ax|| + 2R)^2
+    assert affine(x, 0.5) == pytest.approx(4 * 12 * (np.linalg.norm(A @ x) + 1.0) ** 2)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda: lfso.ConstantOracle(-1.0), "lipschitz must be finite and positive"),
+        (lambda: lfso.ConstantOracle(float("nan")), "lipschitz"),
+        (lambda: 0.0 * lfso.ConstantOracle(1.0), "scaling factor must be finite and positive"),
+        (lambda: lfso.ridge(lfso.ConstantOracle(1.0), -1.0), "l2 must be non-negative"),
+        (lambda: PowerNorm(0.5), "p must be >= 1"),
+        (lambda: PowerSum(2, oracle="exact"), "oracle must be 'sharp' or 'paper'"),
+        (lambda: LpRegression(np.ones((3, 2)), np.ones(4), 2), r"b must have shape \(3,\)"),
+        (lambda: LpRegression(np.ones(3), np.ones(3), 2), "A must be 2-D"),
+        (lambda: LpRegression(np.full((3, 2), np.nan), np.ones(3), 2), "must be finite"),
+        (
+            lambda: lfso.models.LogisticRegression(np.ones((3, 2)), np.array([0, 1, 2])),
+            "two classes",
+        ),
+        (lambda: lfso.models.L0L1Smooth(PowerNorm(1), 0.0, 0.0), "not both 0"),
+    ],
+)
+def test_bad_oracle_and_model_arguments_raise(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bad()

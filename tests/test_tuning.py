@@ -1,0 +1,34 @@
+"""Grid-tuning fixed-step GD: the best step and the whole grid's cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.models import LpRegression
+
+
+def test_tune_step_picks_the_fastest_converged_step_and_counts_the_grid():
+    A = np.diag([1.0, 3.0])
+    model = LpRegression(A, np.zeros(2), 1)  # L = 2 * 9 = 18
+    grid = [1e-3, 1e-2, 5e-2, 1 / 18, 0.2]
+    tuned = lfso.tune_step(model, np.ones(2), grid, max_iter=5000)
+    assert tuned.step == pytest.approx(1 / 18)
+    assert tuned.result.success
+    assert tuned.total_njev == sum(r.njev for _, r in tuned.runs)
+    diverged = dict(tuned.runs)[0.2]
+    assert not diverged.success
+
+
+def test_tune_step_falls_back_to_best_accuracy_when_nothing_converges():
+    model = lfso.models.PowerSum(3)
+    tuned = lfso.tune_step(model, np.linspace(0.5, 1.5, 4), [1e-4, 1e-3, 1e-2], max_iter=200)
+    assert not tuned.result.success
+    accuracy = {s: r.history.grad_norm.min() for s, r in tuned.runs if np.isfinite(r.fun)}
+    assert tuned.step == min(accuracy, key=accuracy.get)
+
+
+def test_tune_step_rejects_empty_grid():
+    with pytest.raises(ValueError, match="at least one step"):
+        lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), [])
