@@ -48,10 +48,16 @@ def sq_norm(x: Any) -> float:
 
 def norm(x: Any) -> float:
     """``||x||_2`` as a float: a dot product, or a scaled norm if that over/underflows."""
-    sq = float(x @ x)
+    with np.errstate(over="ignore", under="ignore"):
+        sq = float(x @ x)
     if 0.0 < sq < math.inf:
         return math.sqrt(sq)
-    return float(namespace(x).linalg.vector_norm(x))
+    xp = namespace(x)
+    scale = amax(xp, xp.abs(x))
+    if not 0.0 < scale < math.inf:  # zero, or an infinite/NaN entry
+        return scale
+    y = x / scale
+    return scale * math.sqrt(float(y @ y))
 
 
 def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:

@@ -29,6 +29,7 @@ __all__ = [
     "FunctionBound",
     "LocalBound",
     "MinBound",
+    "MinPowerBound",
     "OracleError",
     "PolynomialBound",
     "PowerBound",
@@ -385,11 +386,49 @@ class PolynomialBound(LocalBound):
         return PolynomialBound([c * float(factor) ** k for k, c in enumerate(self.coefficients)])
 
 
+def _power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[float, float, int]:
+    """Smallest ``R`` with ``R (a + b R)^q >= t`` (to ``rtol``), ``a, b, q >= 0``, ``t > 0``.
+
+    Returns ``(R, a + b R, evaluations)``. Newton on ``g(u) = u + q log(a + b e^u) - log t``
+    in ``u = log R``, which is convex, from the feasible start
+    ``min(t / a^q, (t / b^q)^(1/(q+1)))`` (each term alone reaches ``t`` there).
+    """
+    radius = math.inf
+    low = a**q
+    if low > 0.0:
+        radius = t / low
+    high = b**q
+    if high > 0.0:
+        radius = min(radius, (t / high) ** (1.0 / (q + 1.0)))
+    if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
+        return math.inf, 0.0, 0
+    s = a + b * radius
+    if q == 0.0:
+        return radius, s, 1
+    log, exp = math.log, math.exp
+    log_t = log(t)
+    stop = math.log1p(rtol)
+    evals = 1
+    for _ in range(_MAX_NEWTON):
+        g = log(radius) + q * log(s) - log_t
+        if g <= stop:
+            break
+        trial = radius * exp(-g / (1.0 + q * b * radius / s))
+        if not 0.0 < trial < radius:
+            break
+        s_trial = a + b * trial
+        evals += 1
+        if trial * s_trial**q < t:  # rounding: keep the last feasible point
+            break
+        radius, s = trial, s_trial
+    return radius, s, evals
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
 
-    ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``. The radius
-    solve is inlined (it runs once per iteration of the regression models).
+    ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``; the radius
+    solve is a closed-form start and one or two Newton steps (:func:`_power_root`).
     """
 
     convex = True
@@ -406,44 +445,18 @@ class PowerBound(LocalBound):
         return self.scale * self.q * self.b * (self.a + self.b * radius) ** (self.q - 1.0)
 
     def start(self, target: float) -> float | None:
-        # phi(R) >= scale a^q R and phi(R) >= scale b^q R^(q+1): both give feasible radii.
-        best = math.inf
-        low = self.scale * self.a**self.q
-        if low > 0.0:
-            best = target / low
-        high = self.scale * self.b**self.q
-        if high > 0.0:
-            best = min(best, (target / high) ** (1.0 / (self.q + 1.0)))
-        return best if best < math.inf else None
+        radius = _power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
+        return radius if radius < math.inf else None
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        a, b, q, scale = self.a, self.b, self.q, self.scale
-        radius = self.start(target) if target > 0.0 else 0.0
-        if radius is None:  # a = b = 0: L is constant 0, an invalid bound
+        if not target > 0.0:
             return 0.0, self(0.0), 1
-        if radius == 0.0 or q == 0.0:
-            return radius, self(radius), 1
-        log, exp = math.log, math.exp
-        t = target / scale
-        stop = math.log1p(rtol)
-        s = a + b * radius
-        evals = 1
-        for _ in range(_MAX_NEWTON):
-            # g(u) = u + q log(a + b e^u) - log t, g'(u) = 1 + q b R / (a + b R)
-            g = log(radius) + q * log(s) - log(t)
-            if g <= stop:
-                break
-            trial = radius * exp(-g / (1.0 + q * b * radius / s))
-            if not 0.0 < trial < radius:
-                break
-            s_trial = a + b * trial
-            evals += 1
-            if trial * s_trial**q < t:
-                break
-            radius, s = trial, s_trial
-        return radius, scale * s**q, evals
+        radius, s, evals = _power_root(self.a, self.b, self.q, target / self.scale, rtol)
+        if radius == math.inf:
+            return 0.0, self(0.0), 1  # L = 0: rejected by the caller's check
+        return radius, self.scale * s**self.q, evals
 
     def __mul__(self, factor: float) -> LocalBound:
         return PowerBound(self.scale * float(factor), self.a, self.b, self.q)
@@ -452,6 +465,51 @@ class PowerBound(LocalBound):
 
     def stretched(self, factor: float) -> LocalBound:
         return PowerBound(self.scale, self.a, self.b * float(factor), self.q)
+
+
+class MinPowerBound(LocalBound):
+    """``L(R) = scale * min_j (a_j + b_j R)^q``: the best of several power bounds of one degree.
+
+    The tight radius is the largest of the lines' roots (``R min_j ... >= t`` iff every
+    line reaches ``t``); the line solved first is checked against the others at its root,
+    so usually one Newton solve suffices.
+    """
+
+    def __init__(self, scale: float, lines: Sequence[tuple[float, float]], q: float) -> None:
+        # Built once per iteration by the regression models: no conversions on this path.
+        self.scale, self.lines, self.q = scale, tuple(lines), q
+
+    def __call__(self, radius: float) -> float:
+        return self.scale * min(a + b * radius for a, b in self.lines) ** self.q
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        if not target > 0.0:
+            return 0.0, self(0.0), 1
+        t, q, lines = target / self.scale, self.q, self.lines
+        a, b = lines[0]
+        radius, s, evals = _power_root(a, b, q, t, rtol)
+        for a, b in lines[1:]:
+            line = a + b * radius
+            if radius * line**q >= t:  # this line is feasible too: nothing to solve
+                s = min(s, line)
+                continue
+            radius, _, e = _power_root(a, b, q, t, rtol)
+            evals += e
+            s = min(a2 + b2 * radius for a2, b2 in lines)
+        if radius == math.inf:
+            return 0.0, self(0.0), evals + 1
+        return radius, self.scale * s**q, evals
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return MinPowerBound(self.scale * float(factor), self.lines, self.q)
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        f = float(factor)
+        return MinPowerBound(self.scale, [(a, b * f) for a, b in self.lines], self.q)
 
 
 class ExpBound(LocalBound):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import amax, namespace, norm, operator_norm, row_norms, sq_norm, to_float
-from ..bounds import ConstantBound, LocalBound, MinBound, PowerBound
+from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power
 
@@ -81,6 +81,7 @@ class LpRegression(Model):
         self._row_sq = self.row_norms * self.row_norms
         if m > 0:
             self._t2_root = to_float(xp.sum(self.row_norms ** (m + 2))) ** (1.0 / m)
+            self._norm_root = self.norm ** (2.0 / m)
 
     def _bound(self, w: Any, r2: Any) -> LocalBound:
         """The local bound from ``w = |r|^m`` (and ``r^2``), reduced once each."""
@@ -97,12 +98,9 @@ class LpRegression(Model):
                 bound = ConstantBound(k * wmax) + PowerBound(k * self.max_row_norm**m, 0.0, 1.0, m)
             else:
                 t0_root = to_float(self._row_sq @ w) ** (1.0 / m)
-                bound = MinBound(
-                    (
-                        PowerBound(c * self.norm**2, rmax, self.max_row_norm, m),
-                        PowerBound(c, t0_root, self._t2_root, m),
-                    )
-                )
+                k = self._norm_root  # ||A||^(2/m): both terms as c (a + b R)^m
+                lines = ((k * rmax, k * self.max_row_norm), (t0_root, self._t2_root))
+                bound = MinPowerBound(c, lines, m)
         bound.paper_radius = rmax
         return bound
 

@@ -67,7 +67,8 @@ class LFSOStep(StepRule):
         target = eta * evaluation.grad_norm
         if self.radius == "tight":
             radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=state)
-            lipschitz = check_value(lipschitz, radius)
+            if not 0.0 < lipschitz < math.inf:
+                check_value(lipschitz, radius)  # raises, naming the oracle's value
         else:
             if self.radius == "paper":
                 r0 = bound.paper_radius
