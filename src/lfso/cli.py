@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -32,9 +33,13 @@ def _iterations(res: Result) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    names = args.problems or [
-        n for n in PROBLEMS if args.include_logistic or PROBLEMS[n].family != "logistic"
-    ]
+    names = args.problems or list(PROBLEMS)
+    if not args.problems and importlib.util.find_spec("sklearn") is None:
+        print(
+            "scikit-learn is not installed: skipping the logistic problems "
+            "(pip install 'lfso[sklearn]')\n"
+        )
+        names = [n for n in names if PROBLEMS[n].family != "logistic"]
     for n in names:
         get_problem(n)
     print(
@@ -129,14 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="LFSO vs tuned fixed-step GD on the paper's problems")
-    demo.add_argument("problems", nargs="*", help="problem names (default: all but logistic)")
+    demo.add_argument("problems", nargs="*", help="problem names (default: all)")
     demo.add_argument("--max-iter", type=int, default=10_000)
     demo.add_argument("--tol", type=float, default=1e-8)
-    demo.add_argument(
-        "--include-logistic",
-        action="store_true",
-        help="add the logistic problems (needs scikit-learn)",
-    )
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
     demo.set_defaults(run=_demo)
 

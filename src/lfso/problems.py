@@ -102,10 +102,12 @@ def logistic_data(name: str) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(float), y.astype(float)
 
 
-def _power(cls: type, p: int, d: int = 10) -> Callable[[str], tuple[Model, np.ndarray]]:
+def _power(
+    cls: type, p: int, d: int = 10, generic: bool = False
+) -> Callable[[str], tuple[Model, np.ndarray]]:
     def build(oracle: str) -> tuple[Model, np.ndarray]:
         model = cls(p) if cls is PowerNorm else cls(p, oracle=oracle)
-        return model, np.ones(d)
+        return model, np.linspace(0.5, 1.5, d) if generic else np.ones(d)
 
     return build
 
@@ -151,6 +153,22 @@ def _registry() -> dict[str, Problem]:
                 flat=p > 1,
             )
         )
+    # From x0 = ones these are one-dimensional and a fixed step can land on x* = 0 by luck
+    # (e.g. t = 0.1 on sum x_i^10); a generic start removes the luck.
+    for cls, family, text in (
+        (PowerNorm, "power_norm", "||x||^{}"),
+        (PowerSum, "power_sum", "sum x_i^{}"),
+    ):
+        for p in range(2, 6):
+            problems.append(
+                Problem(
+                    f"{family}-p{p}-lin",
+                    family,
+                    text.format(2 * p) + ", d=10, x0=linspace(0.5, 1.5)",
+                    _power(cls, p, generic=True),
+                    flat=True,
+                )
+            )
     for n in (1000, 100):
         for p in (1, 2, 3):
             problems.append(
