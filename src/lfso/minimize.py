@@ -12,13 +12,35 @@ from ._arrays import as_vector
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
 from .result import Result
-from .steps import FixedStep, LFSOStep, StepRule
+from .steps import (
+    AdGDStep,
+    ArmijoStep,
+    BarzilaiBorweinStep,
+    DoGStep,
+    FixedStep,
+    LFSOAccelStep,
+    LFSOStep,
+    NesterovStep,
+    PolyakStep,
+    StepRule,
+)
 
 __all__ = ["METHODS", "minimize"]
 
 
+def _take(options: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Pop the options a rule understands (the rest are reported as unknown)."""
+    return {n: options.pop(n) for n in names if n in options}
+
+
 def _lfso(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return LFSOStep(eta=eta, radius=radius, radius_rtol=options.pop("radius_rtol", 1e-3))
+    return LFSOStep(eta=eta, radius=radius, **_take(options, "radius_rtol"))
+
+
+def _lfso_accel(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
+    if radius != "tight":
+        raise ValueError("method='lfso-accel' uses the tight radius; radius= must be 'tight'")
+    return LFSOAccelStep(eta=eta, **_take(options, "jump", "restart", "radius_rtol"))
 
 
 def _gd(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
@@ -27,11 +49,33 @@ def _gd(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
     return FixedStep(options.pop("step"))
 
 
+def _nesterov(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
+    return NesterovStep(**_take(options, "step", "lipschitz"))
+
+
+def _polyak(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
+    if "f_star" not in options:
+        raise TypeError("method='polyak' needs the optimal value: pass f_star=...")
+    return PolyakStep(options.pop("f_star"))
+
+
 #: ``method=`` name -> builder ``(eta, radius, options) -> StepRule``; a builder pops the
-#: options it uses, and whatever is left is reported as unknown.
+#: options it uses, and whatever is left is reported as unknown. ``eta`` and ``radius``
+#: are used by the LFSO methods only.
 METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
     "lfso": _lfso,
+    "lfso-accel": _lfso_accel,
     "gd": _gd,
+    "armijo": lambda eta, radius, o: ArmijoStep(
+        **_take(o, "step0", "c", "shrink", "growth", "max_step")
+    ),
+    "bb": lambda eta, radius, o: BarzilaiBorweinStep(
+        **_take(o, "variant", "memory", "c", "shrink", "step0", "min_step", "max_step")
+    ),
+    "adgd": lambda eta, radius, o: AdGDStep(**_take(o, "variant", "step0")),
+    "polyak": _polyak,
+    "nesterov": _nesterov,
+    "dog": lambda eta, radius, o: DoGStep(**_take(o, "r_eps")),
 }
 
 
@@ -80,8 +124,12 @@ def minimize(
         ``fun(x) -> float`` together with ``grad=`` and, for LFSO, ``smoothness=``.
     x0 : array, shape (d,)
         Finite starting point (lists are converted; integers become float64).
-    method : {"lfso", "gd"} or StepRule
-        ``"lfso"``: LFSO-GD. ``"gd"``: fixed step ``step=`` (required option).
+    method : str or StepRule
+        ``"lfso"``: LFSO-GD; ``"lfso-accel"``: LFSO-accelerated
+        (:class:`lfso.steps.LFSOAccelStep`); the peers ``"gd"`` (fixed ``step=``,
+        required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``),
+        ``"nesterov"`` (``step=`` or ``lipschitz=``) and ``"dog"``; each rule's class in
+        :mod:`lfso.steps` documents its update and options.
     eta : float in (0, 2)
         LFSO step factor; the descent guarantee is ``eta (1 - eta/2) ||g||^2 / L``.
     radius : "tight", "paper" or callable ``x -> R0``
@@ -101,7 +149,7 @@ def minimize(
     smoothness : callable ``(x, R) -> float`` or LocalSmoothnessOracle, optional
         LFSO of a plain ``fun``.
     **options
-        Method options: ``step`` (gd), ``radius_rtol`` (lfso). Unknown ones raise.
+        Options of the method's step rule (see its class). Unknown ones raise.
 
     Returns
     -------

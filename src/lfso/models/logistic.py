@@ -117,6 +117,14 @@ class LogisticRegression(Model):
         else:
             self._penalty_mask = None
 
+    def value(self, x: Any) -> float:
+        xp = self.xp
+        value = to_float(xp.mean(xp.logaddexp(0.0, -self.signs * (self.X @ x))))
+        if self.l2:
+            w = x if self._penalty_mask is None else x * self._penalty_mask
+            value += 0.5 * self.l2 * to_float(xp.sum(w * w))
+        return value
+
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = self.xp
         margins = self.signs * (self.X @ x)

@@ -38,7 +38,7 @@ class LpRegression(Model):
 
     .. math::
         L(x, R) = 2p(2p-1) \\min\\Big( \\|A\\|^2 (\\max_i |r_i| + \\max_i \\|a_i\\| R)^m,
-                  \\; \big(T_0^{1/m} + T_2^{1/m} R\big)^m \\Big),
+                  \\; \\big(T_0^{1/m} + T_2^{1/m} R\\big)^m \\Big),
         \\quad T_0 = \\sum_i \\|a_i\\|^2 |r_i|^m, \\; T_2 = \\sum_i \\|a_i\\|^{m+2}.
 
     The first term is ``||A^T W A|| <= ||A||^2 max_i W_ii``. The second bounds the trace,
@@ -103,6 +103,12 @@ class LpRegression(Model):
                 bound = MinPowerBound(c, lines, m)
         bound.paper_radius = rmax
         return bound
+
+    def value(self, x: Any) -> float:
+        r = self.A @ x - self.b
+        if self.p == 1.0:
+            return sq_norm(r)
+        return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp, p = self.xp, self.p
@@ -171,6 +177,9 @@ class CompositeLeastSquares(Model):
             xp = self.xp
             self._lg = 2.0 * to_float(xp.sum(A * A))
             self._mu = 2.0 * to_float(xp.min(xp.linalg.svdvals(A)))
+
+    def value(self, x: Any) -> float:
+        return sq_norm(self.A @ x - self.b) ** self.p
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         p = self.p

@@ -9,7 +9,23 @@ from typing import Any
 
 from ..models import Evaluation, Model
 
-__all__ = ["Step", "StepRule"]
+__all__ = ["Step", "StepRule", "in_range", "positive"]
+
+
+def positive(name: str, value: float) -> float:
+    """``value`` as a float, checked finite and > 0 (the error names the argument)."""
+    value = float(value)
+    if not 0.0 < value < math.inf:
+        raise ValueError(f"{name} must be finite and positive, got {name}={value!r}")
+    return value
+
+
+def in_range(name: str, value: float, low: float, high: float) -> float:
+    """``value`` as a float, checked in the open interval ``(low, high)``."""
+    value = float(value)
+    if not low < value < high:
+        raise ValueError(f"{name} must be in ({low:g}, {high:g}), got {name}={value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,162 @@
+"""Accelerated step rules: Nesterov with a fixed step, and LFSO-accelerated.
+
+For these rules the loop's iterate is the extrapolated point ``y_k`` where the gradient is
+evaluated; the rule keeps the gradient-step sequence ``x_k`` in its state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from ..bounds import check_value
+from ..models import Evaluation, Model
+from ._base import Step, StepRule, in_range, positive
+
+__all__ = ["LFSOAccelStep", "NesterovStep"]
+
+
+class MomentumState(NamedTuple):
+    x: Any  # the last gradient-step point x_k
+    t: float  # the momentum parameter t_k
+    planned: float  # the step of the current epoch (0: none yet)
+    restarts: int
+
+
+def _momentum(t: float, ratio: float) -> float:
+    """``t_{k+1}`` with ``tau_{k+1} t_{k+1} (t_{k+1} - 1) = tau_k t_k^2``.
+
+    ``ratio`` is ``tau_k / tau_{k+1}`` (1 for a constant step: the FISTA sequence).
+    """
+    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t * ratio))
+
+
+class NesterovStep(StepRule):
+    """Nesterov's accelerated gradient with a fixed step ``1/L`` (``method="nesterov"``).
+
+    .. math::
+        x_{k+1} = y_k - t \\nabla f(y_k), \\quad
+        t_{k+1} = \\tfrac12 (1 + \\sqrt{1 + 4 t_k^2}), \\quad
+        y_{k+1} = x_{k+1} + \\tfrac{t_k - 1}{t_{k+1}} (x_{k+1} - x_k)
+
+    (Nesterov 1983; Beck & Teboulle's FISTA form, SIAM J. Imaging Sci. 2009). For convex
+    ``f`` with an ``L``-Lipschitz gradient and ``t <= 1/L``,
+    ``f(x_k) - f* <= 2 ||x_0 - x*||^2 / (t (k + 1)^2)``.
+
+    Parameters
+    ----------
+    step : float > 0
+        ``1/L``, or a tuned value; ``lipschitz=L`` may be given instead.
+    """
+
+    name = "nesterov"
+
+    def __init__(self, step: float | None = None, *, lipschitz: float | None = None) -> None:
+        if (step is None) == (lipschitz is None):
+            raise TypeError("method='nesterov' needs exactly one of step= or lipschitz=")
+        self.step_size = (
+            positive("step", step) if step is not None else 1.0 / positive("lipschitz", lipschitz)
+        )
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
+        return MomentumState(x, 1.0, self.step_size, 0)
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
+    ) -> tuple[Step, MomentumState]:
+        t = self.step_size
+        new = x - t * evaluation.grad
+        t_next = _momentum(state.t, 1.0)
+        y = new + ((state.t - 1.0) / t_next) * (new - state.x)
+        return Step(y, t), MomentumState(new, t_next, t, 0)
+
+
+class LFSOAccelStep(StepRule):
+    """LFSO-accelerated gradient (``method="lfso-accel"``): FISTA with oracle steps.
+
+    At the extrapolated point ``y_k`` the oracle's tight radius gives the certified step
+    ``s_k = eta / L(y_k, R_k)`` with ``R_k L(y_k, R_k) >= eta ||grad f(y_k)||``. The run is
+    a sequence of FISTA epochs (Beck & Teboulle 2009) with non-increasing steps inside
+    each epoch, the momentum sequence of Scheinberg, Goldfarb & Bai (Found. Comput. Math.
+    2014) for steps that change between iterations:
+
+    .. math::
+        \\tau_k = \\min(s_k, \\tau_{k-1}), \\quad
+        x_{k+1} = y_k - \\tau_k \\nabla f(y_k), \\quad
+        y_{k+1} = x_{k+1} + \\tfrac{t_k - 1}{t_{k+1}} (x_{k+1} - x_k),
+        \\quad t_{k+1} = \\tfrac12 (1 + \\sqrt{1 + 4 t_k^2}).
+
+    A new epoch (``t = 1``, ``y_{k+1} = x_{k+1}``) starts when
+
+    * the oracle certifies a step at least ``jump`` times the epoch's step (then
+      ``tau_k = s_k``): on flat problems the local curvature keeps falling and the step
+      must grow, which a FISTA epoch cannot do; or
+    * the gradient test of O'Donoghue & Candes (Found. Comput. Math. 2015) fires,
+      ``grad f(y_k)^T (x_{k+1} - x_k) > 0`` (adaptive restart).
+
+    What is guaranteed: with ``eta <= 1`` every gradient step stays in the ball where the
+    oracle bounds the curvature, so ``f(x_{k+1}) <= f(y_k) - (tau_k / 2) ||grad f(y_k)||^2``
+    (the quadratic upper bound FISTA needs), and inside an epoch
+    ``tau_{k+1} t_{k+1} (t_{k+1} - 1) <= tau_k t_k^2``. For convex ``f`` the FISTA bound
+    then holds within each epoch started at ``x_e``:
+    ``f(x_k) - f* <= 2 ||x_e - x*||^2 / (tau_k (k - e + 1)^2)``. Not guaranteed: anything
+    for non-convex ``f``; a global rate across restarts (restarts are a heuristic with strong
+    practice behind them); monotone ``f(y_k)``, the values the history records.
+
+    Parameters
+    ----------
+    eta : float in (0, 1]
+    jump : float > 1
+        Restart when the certified step exceeds the epoch's step by this factor.
+    restart : bool
+        Use the gradient restart test.
+    radius_rtol : float in (0, 1)
+    """
+
+    name = "lfso-accel"
+    needs_bound = True
+
+    def __init__(
+        self,
+        eta: float = 1.0,
+        jump: float = 2.0,
+        restart: bool = True,
+        radius_rtol: float = 1e-3,
+    ) -> None:
+        self.eta = float(eta)
+        if not 0.0 < self.eta <= 1.0:
+            raise ValueError(f"eta must be in (0, 1] for lfso-accel, got eta={eta!r}")
+        self.jump = float(jump)
+        if not 1.0 < self.jump <= math.inf:
+            raise ValueError(f"jump must be > 1, got jump={jump!r}")
+        self.restart = bool(restart)
+        self.radius_rtol = in_range("radius_rtol", radius_rtol, 0.0, 1.0)
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
+        return MomentumState(x, 1.0, 0.0, 0)
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
+    ) -> tuple[Step, MomentumState]:
+        bound = evaluation.bound
+        assert bound is not None
+        radius, lipschitz, calls = bound.radius_for(
+            self.eta * evaluation.grad_norm, rtol=self.radius_rtol
+        )
+        check_value(lipschitz, radius)
+        certified = self.eta / lipschitz
+        g = evaluation.grad
+        if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
+            new = x - certified * g
+            nxt = MomentumState(new, 1.0, certified, state.restarts + 1)
+            return Step(new, certified, lipschitz, radius, calls), nxt
+        tau = min(certified, state.planned)
+        new = x - tau * g
+        direction = new - state.x
+        if self.restart and state.t > 1.0 and float(g @ direction) > 0.0:
+            nxt = MomentumState(new, 1.0, tau, state.restarts + 1)
+            return Step(new, tau, lipschitz, radius, calls), nxt
+        t_next = _momentum(state.t, 1.0)
+        y = new + ((state.t - 1.0) / t_next) * direction
+        nxt = MomentumState(new, t_next, tau, state.restarts)
+        return Step(y, tau, lipschitz, radius, calls), nxt

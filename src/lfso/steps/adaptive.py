@@ -1,0 +1,141 @@
+"""Tuning-free step rules from observed gradients: AdGD (2020, 2023), DoG and Polyak."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from .._arrays import norm
+from ..models import Evaluation, Model
+from ._base import Step, StepRule, positive
+
+__all__ = ["AdGDStep", "DoGStep", "PolyakStep"]
+
+
+class AdGDState(NamedTuple):
+    x: Any
+    grad: Any
+    step: float
+    theta: float
+
+
+class AdGDStep(StepRule):
+    """Adaptive gradient descent without descent (``method="adgd"``).
+
+    With the local curvature estimate ``L_k = ||g_k - g_{k-1}|| / ||x_k - x_{k-1}||`` and
+    ``theta_k = t_k / t_{k-1}``, the step is
+
+    * ``variant=2020`` (Malitsky & Mishchenko, ICML 2020, Algorithm 1):
+      ``t_k = min(sqrt(1 + theta_{k-1}) t_{k-1}, 1 / (2 L_k))``;
+    * ``variant=2023`` (Malitsky & Mishchenko, "Adaptive proximal gradient method for
+      convex optimization", NeurIPS 2024, arXiv:2308.02261, Algorithm 1):
+      ``t_k = min(sqrt(2/3 + theta_{k-1}) t_{k-1}, t_{k-1} / sqrt([2 t_{k-1}^2 L_k^2 - 1]_+))``.
+
+    Both start with ``x_1 = x_0 - step0 g_0``, with ``theta_0 = +inf`` (2020) or
+    ``theta_0 = 1/3`` (2023, whose steps then grow by at most ``sqrt(5/3)`` per iteration
+    from ``step0``). No function values are used.
+
+    Parameters
+    ----------
+    variant : {2020, 2023}
+    step0 : float > 0
+        The first step (the authors use 1e-10 to 1e-6; any small value works).
+    """
+
+    name = "adgd"
+
+    def __init__(self, variant: int = 2023, step0: float = 1e-10) -> None:
+        if variant not in (2020, 2023):
+            raise ValueError(f"variant must be 2020 or 2023, got variant={variant!r}")
+        self.variant = variant
+        self.step0 = positive("step0", step0)
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> AdGDState | None:
+        return None
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: AdGDState | None
+    ) -> tuple[Step, AdGDState]:
+        g = evaluation.grad
+        if state is None:
+            t = self.step0
+            theta = math.inf if self.variant == 2020 else 1.0 / 3.0
+            return Step(x - t * g, t), AdGDState(x, g, t, theta)
+        prev = state.step
+        dx, dg = norm(x - state.x), norm(g - state.grad)
+        curvature = dg / dx if dx > 0.0 else 0.0
+        if self.variant == 2020:
+            cap = 1.0 / (2.0 * curvature) if curvature > 0.0 else math.inf
+            t = min(math.sqrt(1.0 + state.theta) * prev, cap)
+        else:
+            excess = 2.0 * prev * prev * curvature * curvature - 1.0
+            cap = prev / math.sqrt(excess) if excess > 0.0 else math.inf
+            t = min(math.sqrt(2.0 / 3.0 + state.theta) * prev, cap)
+        return Step(x - t * g, t), AdGDState(x, g, t, t / prev)
+
+
+class DoGState(NamedTuple):
+    x0: Any
+    max_distance: float
+    sum_sq_grad: float
+
+
+class DoGStep(StepRule):
+    """Distance over gradients (Ivgi, Hinder & Carmon, ICML 2023), ``method="dog"``.
+
+    .. math::
+        t_k = \\frac{\\max(r_\\epsilon, \\max_{i \\le k} \\|x_i - x_0\\|)}
+                   {\\sqrt{\\sum_{i \\le k} \\|g_i\\|^2}},
+        \\qquad r_\\epsilon = \\text{r_eps} (1 + \\|x_0\\|).
+
+    Parameters
+    ----------
+    r_eps : float > 0
+        Relative size of the first movement (the paper's default is 1e-6).
+    """
+
+    name = "dog"
+
+    def __init__(self, r_eps: float = 1e-6) -> None:
+        self.r_eps = positive("r_eps", r_eps)
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> DoGState:
+        return DoGState(x, self.r_eps * (1.0 + norm(x)), 0.0)
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: DoGState
+    ) -> tuple[Step, DoGState]:
+        distance = max(state.max_distance, norm(x - state.x0))
+        total = state.sum_sq_grad + evaluation.grad_norm**2
+        t = distance / math.sqrt(total) if total > 0.0 else 0.0
+        return Step(x - t * evaluation.grad, t), DoGState(state.x0, distance, total)
+
+
+class PolyakStep(StepRule):
+    """Polyak's step for a known optimal value ``f*`` (``method="polyak"``).
+
+    .. math::  t_k = \\frac{f(x_k) - f^*}{\\|g_k\\|^2}
+
+    (Polyak, *Introduction to Optimization*, 1987, Sec. 5.3). It needs ``f*`` exactly; a
+    value above the true minimum stalls the run, one below it slows it down.
+
+    Parameters
+    ----------
+    f_star : float
+        The optimal value.
+    """
+
+    name = "polyak"
+
+    def __init__(self, f_star: float) -> None:
+        f_star = float(f_star)
+        if not math.isfinite(f_star):
+            raise ValueError(f"f_star must be finite, got f_star={f_star!r}")
+        self.f_star = f_star
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        g2 = evaluation.grad_norm**2
+        t = max(evaluation.value - self.f_star, 0.0) / g2 if g2 > 0.0 else 0.0
+        return Step(x - t * evaluation.grad, t), state

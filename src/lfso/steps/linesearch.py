@@ -1,0 +1,165 @@
+"""Line-search step rules: Armijo backtracking and Barzilai-Borwein."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from .._arrays import sq_norm
+from ..models import Evaluation, Model
+from ._base import Step, StepRule, in_range, positive
+
+__all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
+
+
+def _backtrack(
+    objective: Model,
+    x: Any,
+    evaluation: Evaluation,
+    t: float,
+    reference: float,
+    c: float,
+    shrink: float,
+    min_step: float,
+) -> tuple[Any, float]:
+    """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``."""
+    g, g2 = evaluation.grad, evaluation.grad_norm**2
+    while True:
+        trial = x - t * g
+        value = objective.value(trial)
+        if value <= reference - c * t * g2 or t <= min_step:
+            return trial, t
+        t *= shrink
+
+
+class ArmijoState(NamedTuple):
+    step: float
+
+
+class ArmijoStep(StepRule):
+    """Backtracking line search with sufficient decrease (Armijo, 1966), warm-started.
+
+    Each iteration tries ``t = min(growth * t_prev, max_step)`` and shrinks it by
+    ``shrink`` until
+
+    .. math::  f(x - t g) \\le f(x) - c \\, t \\|g\\|^2 .
+
+    Every trial costs one function evaluation (counted in ``nfev``); the gradient is
+    evaluated once per iteration at the accepted point. Reference: Nocedal & Wright,
+    *Numerical Optimization*, 2nd ed., Algorithm 3.1.
+
+    Parameters
+    ----------
+    step0 : float > 0
+        First trial step.
+    c : float in (0, 1)
+    shrink : float in (0, 1)
+    growth : float >= 1
+        Warm start: the previous accepted step times ``growth``.
+    """
+
+    name = "armijo"
+
+    def __init__(
+        self,
+        step0: float = 1.0,
+        c: float = 1e-4,
+        shrink: float = 0.5,
+        growth: float = 2.0,
+        max_step: float = 1e10,
+    ) -> None:
+        self.step0 = positive("step0", step0)
+        self.c = in_range("c", c, 0.0, 1.0)
+        self.shrink = in_range("shrink", shrink, 0.0, 1.0)
+        self.growth = float(growth)
+        if not 1.0 <= self.growth < math.inf:
+            raise ValueError(f"growth must be >= 1, got growth={growth!r}")
+        self.max_step = positive("max_step", max_step)
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> ArmijoState:
+        return ArmijoState(self.step0 / self.growth)
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: ArmijoState
+    ) -> tuple[Step, ArmijoState]:
+        t0 = min(state.step * self.growth, self.max_step)
+        new, t = _backtrack(
+            objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, 1e-300
+        )
+        return Step(new, t), ArmijoState(t)
+
+
+class BBState(NamedTuple):
+    x: Any
+    grad: Any
+    step: float
+    recent: tuple[float, ...]
+
+
+class BarzilaiBorweinStep(StepRule):
+    """Barzilai-Borwein steps with the usual safeguards (``method="bb"``).
+
+    With ``s = x_k - x_{k-1}`` and ``y = g_k - g_{k-1}``:
+
+    .. math::
+        t^{\\text{long}} = \\frac{s^T s}{s^T y}, \\qquad t^{\\text{short}} = \\frac{s^T y}{y^T y}
+
+    (Barzilai & Borwein, IMA J. Numer. Anal. 1988). Safeguards: the step is clipped to
+    ``[min_step, max_step]``, ``s^T y <= 0`` (negative curvature) falls back to
+    ``max_step``, and the step is accepted by the non-monotone line search of Grippo,
+    Lampariello & Lucidi (1986) over the last ``memory`` values, as in Raydan's globalised
+    BB (SIAM J. Optim. 1997). The first step is ``step0 / ||g_0||``.
+
+    Parameters
+    ----------
+    variant : {"long", "short"}
+    memory : int >= 1
+    c, shrink : float in (0, 1)
+        Line-search constants.
+    """
+
+    name = "bb"
+
+    def __init__(
+        self,
+        variant: str = "long",
+        memory: int = 10,
+        c: float = 1e-4,
+        shrink: float = 0.5,
+        step0: float = 1.0,
+        min_step: float = 1e-12,
+        max_step: float = 1e12,
+    ) -> None:
+        if variant not in ("long", "short"):
+            raise ValueError(f"variant must be 'long' or 'short', got {variant!r}")
+        self.variant = variant
+        self.memory = int(memory)
+        if self.memory < 1:
+            raise ValueError(f"memory must be >= 1, got memory={memory!r}")
+        self.c = in_range("c", c, 0.0, 1.0)
+        self.shrink = in_range("shrink", shrink, 0.0, 1.0)
+        self.step0 = positive("step0", step0)
+        self.min_step = positive("min_step", min_step)
+        self.max_step = positive("max_step", max_step)
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BBState:
+        first = self.step0 / max(evaluation.grad_norm, 1e-300)
+        return BBState(None, None, first, ())
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: BBState
+    ) -> tuple[Step, BBState]:
+        t = state.step
+        if state.x is not None:
+            s, y = x - state.x, evaluation.grad - state.grad
+            sy = float(s @ y)
+            if sy > 0.0:
+                t = sq_norm(s) / sy if self.variant == "long" else sy / sq_norm(y)
+            else:
+                t = self.max_step
+        t = min(max(t, self.min_step), self.max_step)
+        recent = (*state.recent, evaluation.value)[-self.memory :]
+        new, t = _backtrack(
+            objective, x, evaluation, t, max(recent), self.c, self.shrink, self.min_step
+        )
+        return Step(new, t), BBState(x, evaluation.grad, t, recent)
