@@ -86,6 +86,7 @@ MODELS: dict[str, Callable[[np.random.Generator], Model]] = {
     "composite-p2-paper-consistent": lambda rng: _consistent(rng, 2),
     "logistic": lambda rng: _logistic(rng, "sharp"),
     "logistic-paper": lambda rng: _logistic(rng, "paper"),
+    "cauchy": lambda rng: lfso.models.CauchyRegression(*_data(rng), c=0.5, l2=0.01),
     "l0l1-cosh": lambda rng: L0L1Smooth(_cosh_model(), 1.0, 1.0),
     "affine-ridge-scaled": _affine_model,
     "sum": _sum_model,

@@ -154,7 +154,27 @@ BAD_INPUTS = [
     (PowerSum(2), np.ones(2), {"grad": quartic_grad}, TypeError, "a model has its own"),
     ("not callable", np.ones(2), {}, TypeError, "objective must be a model"),
     (quartic, np.ones(2), {}, TypeError, "needs its gradient"),
-    (quartic, np.ones(2), {"grad": quartic_grad}, TypeError, "needs a smoothness oracle"),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": "magic"},
+        ValueError,
+        "smoothness must be a callable, an oracle or 'auto'",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "lfso-accel"},
+        TypeError,
+        "lfso-accel' needs an oracle",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "gd", "step": 0.1, "safeguard": True},
+        TypeError,
+        "safeguard= and hvp= apply to method='lfso'",
+    ),
     (
         quartic,
         np.ones(2),

@@ -124,3 +124,27 @@ def test_calculus_rules_compose_bounds():
 def test_bad_oracle_and_model_arguments_raise(bad, message):
     with pytest.raises(ValueError, match=message):
         bad()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_value_and_grad_agree_with_evaluate_and_finite_differences(name):
+    rng = np.random.default_rng(7)
+    model = MODELS[name](rng)
+    x = 0.5 * rng.standard_normal(dim_of(model))
+    ev = model.evaluate(x, bound=False)
+    assert model.value(x) == pytest.approx(ev.value, rel=1e-12)
+    np.testing.assert_allclose(model.grad(x), ev.grad, rtol=1e-12)
+    assert ev.grad_norm == pytest.approx(np.linalg.norm(ev.grad), rel=1e-12)
+    h = 1e-6
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        fd = (model.value(x + e) - model.value(x - e)) / (2 * h)
+        assert fd == pytest.approx(ev.grad[i], rel=1e-5, abs=1e-6 * (1 + abs(ev.value)))
+
+
+def test_cauchy_rejects_bad_scale():
+    with pytest.raises(ValueError, match="c must be finite and positive"):
+        lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), c=0.0)
+    with pytest.raises(ValueError, match="l2 must be non-negative"):
+        lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), l2=-1.0)

@@ -3,6 +3,8 @@
 ``lfso demo``      LFSO (tight and paper radius) and grid-tuned fixed-step GD on the paper's
                    problems.
 ``lfso solve P``   one built-in problem with progress lines and a summary.
+``lfso bench``     the benchmark suite (tables, CSV and figures).
+``lfso check-oracle P``  test a problem's oracle by sampling.
 ``lfso problems``  list the built-in problems.
 """
 
@@ -121,6 +123,63 @@ def _solve(args: argparse.Namespace) -> int:
     return 0 if res.success else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import BENCH_METHODS, SUITES, run_suite
+    from .bench.report import markdown, plot_convergence, plot_paper_figures, write_csv
+
+    suite = "quick" if args.quick else args.suite
+    cap = args.cap or (20_000 if args.quick else 50_000)
+    problems = args.problems or SUITES[suite]
+    if not args.problems and importlib.util.find_spec("sklearn") is None:
+        print(
+            "scikit-learn is not installed: skipping the problems on its bundled data "
+            "(pip install 'lfso[sklearn]')\n"
+        )
+        problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
+    methods = args.methods or list(BENCH_METHODS)
+    for m in methods:
+        if m not in BENCH_METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(BENCH_METHODS)}")
+    records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
+    command = "lfso bench " + ("--quick" if args.quick else f"--suite {suite}")
+    text = markdown(
+        records, title=f"lfso benchmark: {suite} suite", command=command, cap=cap, tol=args.tol
+    )
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text)
+    write_csv(records, out / "results.csv")
+    written = [out / "results.md", out / "results.csv"]
+    if not args.no_plots:
+        if importlib.util.find_spec("matplotlib") is None:
+            print("matplotlib is not installed: no figures (pip install 'lfso[plot]')")
+        else:
+            for quantity in ("grad", "f"):
+                path = out / f"convergence_{quantity}.png"
+                plot_convergence(records, path, quantity=quantity)
+                written.append(path)
+            if suite == "paper":
+                written += plot_paper_figures(out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _check_oracle(args: argparse.Namespace) -> int:
+    from .auto import check_oracle
+
+    model, x0 = get_problem(args.problem).make(args.oracle)
+    x = np.asarray(x0, dtype=float)
+    if args.shift:
+        x = x + args.shift * np.random.default_rng(args.seed).standard_normal(x.size)
+    report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    print(f"{args.problem} ({args.oracle} oracle) at x0{' + noise' if args.shift else ''}:")
+    print(report)
+    return 0 if report.passed else 1
+
+
 def _problems(args: argparse.Namespace) -> int:
     for name, p in PROBLEMS.items():
         print(f"{name:26} {p.description}")
@@ -151,6 +210,43 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--max-iter", type=int, default=10_000)
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")
     solve.set_defaults(run=_solve)
+
+    bench = sub.add_parser("bench", help="benchmark LFSO against the peer step rules")
+    bench.add_argument("--suite", choices=["paper", "full", "quick"], default="full")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="the quick suite with a 20000-iteration cap (under two minutes)",
+    )
+    bench.add_argument("--problems", nargs="+", help="run these problems instead of a suite")
+    bench.add_argument("--methods", nargs="+", help="run these methods only")
+    bench.add_argument(
+        "--cap", type=int, default=None, help="iteration cap per run (default 50000, quick 20000)"
+    )
+    bench.add_argument("--tol", type=float, default=1e-8)
+    bench.add_argument("--out", default="bench-out", help="folder for results.md/.csv and PNGs")
+    bench.add_argument("--no-plots", action="store_true")
+    bench.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="force the progress bar (default: only on a terminal)",
+    )
+    bench.set_defaults(run=_bench)
+
+    check = sub.add_parser("check-oracle", help="test a problem's oracle by sampling")
+    check.add_argument("problem")
+    check.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
+    check.add_argument("--radii", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1, 1.0])
+    check.add_argument("--samples", type=int, default=200, help="pairs per radius")
+    check.add_argument(
+        "--shift",
+        type=float,
+        default=0.0,
+        help="test at x0 plus this times a standard normal vector",
+    )
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(run=_check_oracle)
 
     problems = sub.add_parser("problems", help="list the built-in problems")
     problems.set_defaults(run=_problems)

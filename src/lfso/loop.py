@@ -68,7 +68,7 @@ def run(
     need_bound = rule.needs_bound
     history = History()
     start = time.perf_counter()
-    noracle = 0
+    noracle = rollbacks = nhev = 0
 
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
@@ -93,6 +93,8 @@ def run(
             new = move.evaluation or objective.evaluate(move.x, bound=need_bound)
             nit += 1
             noracle += move.oracle_calls
+            rollbacks += move.rollbacks
+            nhev += move.hvp_calls
             history.append(
                 new.value,
                 new.grad_norm,
@@ -136,6 +138,8 @@ def run(
         method=rule.name,
         grad_norm=best.grad_norm,
         history=history,
+        rollbacks=rollbacks,
+        nhev=nhev,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import loop
 from ._arrays import as_vector
+from .auto import SecantOracle
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
 from .result import Result
@@ -34,7 +35,11 @@ def _take(options: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _lfso(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return LFSOStep(eta=eta, radius=radius, **_take(options, "radius_rtol"))
+    return LFSOStep(
+        eta=eta,
+        radius=radius,
+        **_take(options, "radius_rtol", "safeguard", "estimator", "backoff", "max_rollbacks"),
+    )
 
 
 def _lfso_accel(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
@@ -79,13 +84,18 @@ METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
 }
 
 
-def _as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
+def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
+    """The model, and whether the oracle is to be estimated (``smoothness="auto"``)."""
+    auto = isinstance(smoothness, str)
+    if auto and smoothness != "auto":
+        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
     if isinstance(objective, Model):
-        if grad is not None or smoothness is not None:
+        if grad is not None or (smoothness is not None and not auto):
             raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
-        return objective
+        return objective, auto or not objective.has_oracle
     if callable(objective):
-        return FunctionModel(objective, grad, smoothness)
+        model = FunctionModel(objective, grad, None if auto else smoothness)
+        return model, auto or smoothness is None
     raise TypeError(
         "objective must be a model (lfso.models) or a callable fun(x), "
         f"got {type(objective).__name__}"
@@ -104,7 +114,9 @@ def minimize(
     max_iter: int = 10_000,
     callback: Callable[..., Any] | None = None,
     grad: Callable[[Any], Any] | bool | None = None,
-    smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | None = None,
+    smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | str | None = None,
+    safeguard: bool | None = None,
+    hvp: Callable[[Any, Any], Any] | None = None,
     **options: Any,
 ) -> Result:
     """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
@@ -146,8 +158,17 @@ def minimize(
         ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
     grad : callable or True, optional
         Gradient of a plain ``fun``; ``True`` if ``fun`` returns ``(value, gradient)``.
-    smoothness : callable ``(x, R) -> float`` or LocalSmoothnessOracle, optional
-        LFSO of a plain ``fun``.
+    smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
+        LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
+        one, and usable with a model to treat it as a black box) estimates it from
+        gradient differences (:class:`lfso.auto.SecantOracle`; options ``safety``,
+        ``growth``, ``power_iterations``).
+    safeguard : bool, optional
+        Check the descent inequality after each LFSO step and roll back (enlarging ``L``)
+        when it fails, so ``f`` never increases whatever the oracle says. Default: on for
+        the automatic oracle, off otherwise (see :class:`lfso.steps.LFSOStep`).
+    hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
+        Hessian-vector products for the automatic oracle (power iterations).
     **options
         Options of the method's step rule (see its class). Unknown ones raise.
 
@@ -169,7 +190,7 @@ def minimize(
     >>> res.success
     True
     """
-    model = _as_model(objective, grad, smoothness)
+    model, auto = _as_model(objective, grad, smoothness)
     x0 = as_vector(x0, "x0", getattr(model, "xp", None))
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
@@ -193,6 +214,17 @@ def minimize(
         except (KeyError, TypeError):
             raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
         opts = dict(options)
+        if method == "lfso":
+            if auto:
+                opts["estimator"] = SecantOracle(
+                    hvp=hvp, **_take(opts, "safety", "growth", "power_iterations")
+                )
+            if safeguard is not None:
+                opts["safeguard"] = safeguard
+        elif safeguard or hvp is not None:
+            raise TypeError(f"safeguard= and hvp= apply to method='lfso', not {method!r}")
+        elif auto and method == "lfso-accel":
+            raise TypeError("method='lfso-accel' needs an oracle: pass smoothness= or a model")
         rule = build(eta, radius, opts)
         if opts:
             raise TypeError(f"unknown option(s) for method={method!r}: {sorted(opts)}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,19 +79,24 @@ def lls_data(
     return A, b
 
 
+def _require_sklearn() -> Any:
+    """``sklearn.datasets``, or an ImportError saying how to get it."""
+    try:
+        from sklearn import datasets
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "this problem uses scikit-learn's bundled data: pip install 'lfso[sklearn]'"
+        ) from exc
+    return datasets
+
+
 def logistic_data(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Features and 0/1 labels of a bundled scikit-learn set, scaled for gradient descent.
 
     ``"breast_cancer"``: 569 x 30, features standardised (zero mean, unit variance).
     ``"digits01"``: the 360 images of 0 and 1 from ``load_digits``, 64 pixels scaled to [0, 1].
     """
-    try:
-        from sklearn import datasets
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "logistic-regression problems use scikit-learn's bundled data: "
-            "pip install 'lfso[sklearn]'"
-        ) from exc
+    datasets = _require_sklearn()
     if name == "breast_cancer":
         X, y = datasets.load_breast_cancer(return_X_y=True)
         X = (X - X.mean(axis=0)) / X.std(axis=0)

@@ -124,6 +124,10 @@ class Result:
     method : str
     grad_norm : float
         ``||jac||``.
+    rollbacks : int
+        Trial steps rejected by the safeguard (see :class:`lfso.steps.LFSOStep`).
+    nhev : int
+        Hessian-vector products (automatic oracle with ``hvp=``).
     """
 
     x: Any
@@ -138,6 +142,8 @@ class Result:
     method: str
     grad_norm: float
     history: History = field(repr=False)
+    rollbacks: int = 0
+    nhev: int = 0
 
     @property
     def success(self) -> bool:

@@ -9,8 +9,10 @@ from .generalized import L0L1Smooth
 from .logistic import LogisticRegression
 from .power import PowerNorm, PowerSum
 from .regression import CompositeLeastSquares, LpRegression
+from .robust import CauchyRegression
 
 __all__ = [
+    "CauchyRegression",
     "CompositeLeastSquares",
     "Evaluation",
     "FunctionModel",

@@ -45,9 +45,12 @@ class Model(LocalSmoothnessOracle):
     ----------
     dim : int or None
         Length of ``x`` the model expects (``None``: any).
+    has_oracle : bool
+        ``False`` for a model without an LFSO (LFSO methods then estimate one).
     """
 
     dim: int | None = None
+    has_oracle: bool = True
 
     @abstractmethod
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, norm, operator_norm, row_norms, to_float
-from ..bounds import LocalBound
+from .._arrays import namespace, norm, to_float
 from ._base import Evaluation, Model
+from ._rows import RowCurvatureBound, RowGeometry
 
 __all__ = ["LogisticRegression"]
 
@@ -15,24 +15,6 @@ def _sigmoid_slope(xp: Any, t: Any) -> Any:
     """``sigma'(t) = sigma(t) sigma(-t) = e^{-|t|} / (1 + e^{-|t|})^2``, computed stably."""
     e = xp.exp(-xp.abs(t))
     return e / ((1.0 + e) * (1.0 + e))
-
-
-class _LogisticBound(LocalBound):
-    """``R -> L(w, R)`` from the margins at ``w``; O(n) per radius, no pass over ``X``."""
-
-    def __init__(self, model: LogisticRegression, abs_margins: Any) -> None:
-        self.model, self.abs_margins = model, abs_margins
-
-    def __call__(self, radius: float) -> float:
-        m = self.model
-        xp = m.xp
-        shrunk = xp.clip(self.abs_margins - m.row_norms * radius, 0.0, None)
-        d = _sigmoid_slope(xp, shrunk)
-        if m.oracle == "paper":
-            curv = m.frobenius_sq * to_float(xp.max(d))
-        else:
-            curv = min(m.norm**2 * to_float(xp.max(d)), to_float(xp.sum(m.row_norms_sq * d)))
-        return curv / m.n + m.l2
 
 
 class LogisticRegression(Model):
@@ -58,6 +40,7 @@ class LogisticRegression(Model):
     non-decreasing in ``R`` because each ``d_i`` is. The margins come from the gradient's
     pass, so each radius costs O(n) and no product with ``X``.
 
+    This is :class:`~lfso.models._rows.RowCurvatureBound` with ``h = sigma'``.
     ``oracle="paper"`` is the authors' bound (their code, ``logistic_regression.py``):
     ``||X||_F^2 max_i d_i(R) / n + l2`` with radius ``R0(w) = ||grad f(w)||``.
 
@@ -107,10 +90,10 @@ class LogisticRegression(Model):
         self.xp, self.X, self.signs, self.l2 = xp, X, signs, l2
         self.fit_intercept, self.oracle = bool(fit_intercept), oracle
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])
-        self.norm = operator_norm(X)
-        self.row_norms = row_norms(X)
-        self.row_norms_sq = self.row_norms * self.row_norms
-        self.frobenius_sq = to_float(xp.sum(self.row_norms_sq))
+        self.geometry = RowGeometry(X)
+        self.norm = self.geometry.norm
+        xp_ = xp
+        self._peak = lambda t: _sigmoid_slope(xp_, t)
         if fit_intercept:
             mask = xp.ones(self.dim, dtype=X.dtype)
             self._penalty_mask = xp.concat([mask[:-1], xp.zeros(1, dtype=X.dtype)])
@@ -140,6 +123,13 @@ class LogisticRegression(Model):
         gnorm = norm(grad)
         local = None
         if bound:
-            local = _LogisticBound(self, xp.abs(margins))
+            local = RowCurvatureBound(
+                self.geometry,
+                xp.abs(margins),
+                self._peak,
+                1.0 / self.n,
+                self.l2,
+                frobenius=self.oracle == "paper",
+            )
             local.paper_radius = gnorm
         return Evaluation(value, grad, gnorm, local)

@@ -44,6 +44,10 @@ class Step:
         Evaluations of ``L(x, R)`` spent choosing the step.
     evaluation : Evaluation or None
         The evaluation at ``x_new`` if the rule already computed it (the loop then reuses it).
+    rollbacks : int
+        Trial steps the rule rejected (safeguard) before this one.
+    hvp_calls : int
+        Hessian-vector products spent choosing the step.
     """
 
     x: Any
@@ -52,6 +56,8 @@ class Step:
     R: float = math.nan
     oracle_calls: int = 0
     evaluation: Evaluation | None = None
+    rollbacks: int = 0
+    hvp_calls: int = 0
 
 
 class StepRule(ABC):

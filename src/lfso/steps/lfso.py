@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..bounds import check_monotone, check_value
+from .._arrays import norm
+from ..auto import SecantBound, SecantOracle
+from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
 
 __all__ = ["LFSOStep"]
 
 RadiusRule = str | Callable[[Any], float]
+
+
+class LFSOState(NamedTuple):
+    radius: float | None  # last radius: seeds the next generic radius solve
+    inflation: float  # multiplier on the oracle's L after safeguard rollbacks (>= 1)
+    estimator: Any  # state of the automatic oracle (None with a model oracle)
 
 
 class LFSOStep(StepRule):
@@ -32,19 +40,45 @@ class LFSOStep(StepRule):
       ``R = max(R0(x), eta ||g|| / L(x, R0(x)))`` then ``L = L(x, R)``.
     * ``"paper"``: the same with the model's own ``R0`` (the authors' choice per problem).
 
+    Safeguard (``safeguard=True``; always on with the automatic oracle): the rule evaluates
+    the trial point itself and accepts it only if it is finite and the descent inequality
+    above holds with the ``L`` used. Otherwise it rolls the step back and retries with a
+    larger ``L`` (the step shrinks, so it stays in the same ball ``B(x, R)``): with the
+    automatic oracle the rejected trial's secant ratio joins the estimator's samples and the
+    radius is solved again, and when that does not raise ``L`` (or with any other oracle)
+    ``L`` is multiplied by ``backoff``. The multiplier is kept for the following iterations
+    and relaxes by ``sqrt(backoff)`` per clean step. Every rollback is counted
+    (``Result.rollbacks``), so ``f`` never increases whatever the oracle says, and the
+    accepted trial's evaluation is reused by the loop: no extra cost when the oracle is
+    right.
+
     Parameters
     ----------
     eta : float in (0, 2)
     radius : "tight", "paper" or callable
     radius_rtol : float in (0, 1)
         Relative tolerance of the tight radius solve on the step length.
+    safeguard : bool
+    estimator : lfso.auto.SecantOracle, optional
+        The automatic oracle; the models' own oracle is used when ``None``.
+    backoff : float > 1
+    max_rollbacks : int
+        Per iteration; past it the run stops with a non-finite evaluation (status
+        ``NON_FINITE``) rather than accept a step that breaks the descent inequality.
     """
 
     name = "lfso"
-    needs_bound = True
 
     def __init__(
-        self, eta: float = 1.0, radius: RadiusRule = "tight", radius_rtol: float = 1e-3
+        self,
+        eta: float = 1.0,
+        radius: RadiusRule = "tight",
+        radius_rtol: float = 1e-3,
+        *,
+        safeguard: bool = False,
+        estimator: SecantOracle | None = None,
+        backoff: float = 4.0,
+        max_rollbacks: int = 60,
     ) -> None:
         eta = float(eta)
         if not 0.0 < eta < 2.0:
@@ -53,40 +87,101 @@ class LFSOStep(StepRule):
             raise ValueError(
                 f"radius must be 'tight', 'paper' or a callable x -> R0, got {radius!r}"
             )
+        if estimator is not None and radius != "tight":
+            raise ValueError("the automatic oracle uses the tight radius; radius= must be 'tight'")
         radius_rtol = float(radius_rtol)
         if not 0.0 < radius_rtol < 1.0:
             raise ValueError(f"radius_rtol must be in (0, 1), got {radius_rtol!r}")
         self.eta, self.radius, self.radius_rtol = eta, radius, radius_rtol
+        self.estimator = estimator
+        self.safeguard = bool(safeguard) or estimator is not None
+        self.backoff = float(backoff)
+        if not 1.0 < self.backoff < math.inf:
+            raise ValueError(f"backoff must be > 1, got backoff={backoff!r}")
+        self.max_rollbacks = int(max_rollbacks)
+        self.needs_bound = estimator is None
 
-    def step(
-        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
-        bound = evaluation.bound
-        assert bound is not None
-        eta = self.eta
-        target = eta * evaluation.grad_norm
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> LFSOState:
+        est = None
+        if self.estimator is not None:
+            est = self.estimator.init(objective, x, evaluation)
+            floor = self.estimator.first_floor(objective, x, evaluation)
+            est = est._replace(floor=floor)
+        return LFSOState(None, 1.0, est)
+
+    def _choose(self, x: Any, bound: LocalBound, target: float, guess: float | None):
+        """Radius, L and oracle calls for one bound, by the configured radius rule."""
         if self.radius == "tight":
-            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=state)
+            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
             if not 0.0 < lipschitz < math.inf:
                 check_value(lipschitz, radius)  # raises, naming the oracle's value
+            return radius, lipschitz, calls
+        if self.radius == "paper":
+            r0 = bound.paper_radius
+            if r0 is None:
+                raise TypeError(
+                    "radius='paper' needs a model that defines the paper's R0; "
+                    "pass radius=callable(x) -> R0 instead"
+                )
         else:
-            if self.radius == "paper":
-                r0 = bound.paper_radius
-                if r0 is None:
-                    raise TypeError(
-                        "radius='paper' needs a model that defines the paper's R0; "
-                        "pass radius=callable(x) -> R0 instead"
-                    )
-            else:
-                r0 = self.radius(x)
-            r0 = float(r0)
-            if not 0.0 <= r0 < math.inf:
-                raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
-            l0 = check_value(bound(r0), r0)
-            radius = max(r0, target / l0)
-            lipschitz = check_value(bound(radius), radius)
-            check_monotone(r0, l0, radius, lipschitz)
-            calls = 2
-        t = eta / lipschitz
-        # The state is the last radius: it seeds the next bracket of a generic solve.
-        return Step(x - t * evaluation.grad, t, lipschitz, radius, calls), radius
+            r0 = self.radius(x)
+        r0 = float(r0)
+        if not 0.0 <= r0 < math.inf:
+            raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
+        l0 = check_value(bound(r0), r0)
+        radius = max(r0, target / l0)
+        lipschitz = check_value(bound(radius), radius)
+        check_monotone(r0, l0, radius, lipschitz)
+        return radius, lipschitz, 2
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: LFSOState
+    ) -> tuple[Step, LFSOState]:
+        eta, g = self.eta, evaluation.grad
+        target = eta * evaluation.grad_norm
+        est, hvps = state.estimator, 0
+        if self.estimator is None:
+            bound = evaluation.bound
+            assert bound is not None
+            samples: list[tuple[float, float]] = []
+        else:
+            samples, est, hvps = self.estimator.samples(x, evaluation, est)
+            bound = SecantBound(est.floor, samples, self.estimator.safety)
+        radius, lipschitz, calls = self._choose(x, bound, target, state.radius)
+        if not self.safeguard:
+            t = eta / lipschitz
+            return Step(x - t * g, t, lipschitz, radius, calls), state._replace(radius=radius)
+
+        inflation, rollbacks = state.inflation, 0
+        slack = 1e-12
+        while True:
+            used = lipschitz * inflation
+            t = eta / used
+            trial = x - t * g
+            new = objective.evaluate(trial, bound=self.needs_bound)
+            ok = math.isfinite(new.value) and math.isfinite(new.grad_norm)
+            decrease = eta * (1.0 - eta / 2.0) * evaluation.grad_norm**2 / used
+            ok = ok and new.value <= evaluation.value - decrease + slack * abs(evaluation.value)
+            if ok or rollbacks >= self.max_rollbacks:
+                break
+            rollbacks += 1
+            if self.estimator is not None and math.isfinite(new.grad_norm):
+                # Learn from the rejected trial: its secant ratio joins the samples.
+                distance = t * evaluation.grad_norm
+                samples.append((distance, norm(new.grad - g) / distance))
+                bound = SecantBound(est.floor, samples, self.estimator.safety)
+                grown, lipschitz_new, more = self._choose(x, bound, target, radius)
+                calls += more
+                if lipschitz_new > lipschitz:
+                    radius, lipschitz = grown, lipschitz_new
+                    continue
+            inflation *= self.backoff
+        relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
+        if est is not None:
+            floor = used / (inflation * self.estimator.safety * self.estimator.growth)
+            est = est._replace(floor=floor, x=x, grad=g)
+        nxt = LFSOState(radius, relaxed, est)
+        move = Step(
+            trial, t, used, radius, calls, evaluation=new, rollbacks=rollbacks, hvp_calls=hvps
+        )
+        return move, nxt

@@ -1,0 +1,262 @@
+"""The automatic oracle (``smoothness="auto"``) and the oracle check.
+
+A function with no hand-made LFSO still gets one, estimated from what the run already
+computes. :class:`SecantOracle` keeps *samples* ``(d_i, rho_i)``: a distance from the
+current point and an observed curvature there, either a secant ratio
+``rho = ||grad f(y) - grad f(x)|| / ||y - x||`` with ``d = ||y - x||`` (the previous
+iterate, and every trial point of the current iteration), or a Hessian power-iteration
+estimate ``rho ~ ||Hess f(x)||`` with ``d = 0`` when Hessian-vector products exist. The
+estimate is
+
+.. math::
+    \\hat L(x, R) = s \\cdot \\max\\big(L_{\\text{floor}},\\; \\max\\{\\rho_i : d_i \\le R\\}\\big),
+
+non-decreasing in ``R`` by construction (a larger ball admits more samples), with safety
+factor ``s`` (default 2) and a floor ``L_floor = L_{k-1} / (s growth)`` carried from the
+last accepted step (so the step can grow by at most ``growth`` per iteration). For a
+quadratic with Hessian norm ``L`` every secant ratio is at most ``L``, so the estimate
+never exceeds ``s L`` (before any safeguard backoff). A secant ratio is a lower bound on
+the Lipschitz constant over the segment, never an upper bound: the estimate can be too
+small, which is why runs with it are always safeguarded (:class:`lfso.steps.LFSOStep`):
+a trial step is accepted only if the descent inequality holds, and a rejected trial's
+secant ratio joins the samples before the radius is solved again.
+
+Cost per iteration on top of the step's own evaluation: zero when the first trial is
+accepted (the trial's gradient is the next iterate's), one value-and-gradient evaluation
+per rejected trial (``Result.rollbacks`` counts them), plus ``power_iterations``
+Hessian-vector products with ``hvp=`` (``Result.nhev``), and one gradient at the start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._arrays import as_vector, norm
+from .bounds import LocalBound, check_value
+from .models import Evaluation, FunctionModel, Model
+
+__all__ = ["OracleCheck", "SecantBound", "SecantOracle", "check_oracle"]
+
+
+class SecantBound(LocalBound):
+    """``R -> s * max(floor, max{rho_i : d_i <= R})``: a non-decreasing step function."""
+
+    def __init__(self, floor: float, samples: Sequence[tuple[float, float]], safety: float):
+        self.floor, self.safety = floor, safety
+        self.samples = sorted(samples)  # by distance
+
+    def __call__(self, radius: float) -> float:
+        best = self.floor
+        for distance, rho in self.samples:
+            if distance > radius:
+                break
+            best = max(best, rho)
+        return self.safety * best
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        # L is constant on [d_j, d_{j+1}); R L(R) >= target there from max(d_j, target / L).
+        samples, level, i, low = self.samples, self.floor, 0, 0.0
+        while True:
+            while i < len(samples) and samples[i][0] <= low:
+                level = max(level, samples[i][1])
+                i += 1
+            high = samples[i][0] if i < len(samples) else math.inf
+            radius = max(low, target / (self.safety * level))
+            if radius < high:
+                return radius, self.safety * level, 1
+            low = high
+
+
+class SecantState(NamedTuple):
+    floor: float  # L_floor for the next iteration (0: not yet known)
+    x: Any  # previous iterate and its gradient (None at the start)
+    grad: Any
+    vector: Any  # power-iteration vector (warm start)
+
+
+@dataclass
+class SecantOracle:
+    """Estimate ``L(x, R)`` from gradient differences (and Hessian-vector products).
+
+    Parameters
+    ----------
+    safety : float >= 1
+        The factor ``s`` applied to every observed curvature.
+    growth : float > 1
+        ``L_floor = L_{k-1} / growth``.
+    hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
+        Enables ``power_iterations`` warm-started power iterations per iteration.
+    power_iterations : int >= 1
+    """
+
+    safety: float = 2.0
+    growth: float = 2.0
+    hvp: Callable[[Any, Any], Any] | None = None
+    power_iterations: int = 2
+    nhvp: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.safety < math.inf:
+            raise ValueError(f"safety must be >= 1, got safety={self.safety!r}")
+        if not 1.0 < self.growth < math.inf:
+            raise ValueError(f"growth must be > 1, got growth={self.growth!r}")
+        if self.hvp is not None and not callable(self.hvp):
+            raise TypeError(f"hvp must be callable as hvp(x, v), got {self.hvp!r}")
+        if int(self.power_iterations) < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {self.power_iterations!r}")
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SecantState:
+        return SecantState(0.0, None, None, None)
+
+    def samples(
+        self, x: Any, evaluation: Evaluation, state: SecantState
+    ) -> tuple[list[tuple[float, float]], SecantState, int]:
+        """Samples at ``x`` from the previous iterate and (with ``hvp``) the Hessian.
+
+        Returns the samples, the state with the new power vector, and the number of HVPs.
+        """
+        out: list[tuple[float, float]] = []
+        if state.x is not None:
+            d = norm(x - state.x)
+            if d > 0.0:
+                out.append((d, norm(evaluation.grad - state.grad) / d))
+        vector, used = state.vector, 0
+        if self.hvp is not None:
+            v = vector if vector is not None else evaluation.grad
+            vn = norm(v)
+            if vn > 0.0:
+                v = v / vn
+                rho = 0.0
+                for _ in range(int(self.power_iterations)):
+                    hv = self.hvp(x, v)
+                    used += 1
+                    rho = norm(hv)
+                    if not rho > 0.0 or not math.isfinite(rho):
+                        break
+                    v = hv / rho
+                out.append((0.0, rho))
+                vector = v
+        self.nhvp += used
+        return out, state._replace(vector=vector), used
+
+    def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:
+        """A first curvature estimate: a secant over a tiny step along ``-g`` (one gradient)."""
+        g = evaluation.grad
+        delta = 1e-6 * (1.0 + norm(x)) / max(evaluation.grad_norm, 1e-300)
+        probe = objective.grad(x - delta * g)
+        rho = norm(probe - g) / (delta * evaluation.grad_norm)
+        return rho if rho > 0.0 and math.isfinite(rho) else 1.0
+
+
+@dataclass
+class OracleCheck:
+    """Result of :func:`check_oracle`.
+
+    Attributes
+    ----------
+    max_ratio : float
+        Largest ``||g(y) - g(z)|| / (L(x, R) ||y - z||)`` seen; above 1 the oracle is wrong.
+    worst : list of dict
+        The worst pairs: ``ratio``, ``radius``, ``L``, ``y``, ``z``.
+    monotone : bool
+        Whether ``L(x, R)`` was non-decreasing over the radii.
+    passed : bool
+        ``max_ratio <= 1 + rtol`` and monotone.
+    """
+
+    max_ratio: float
+    worst: list[dict[str, Any]]
+    monotone: bool
+    passed: bool
+    pairs: int
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"{verdict}: max ratio {self.max_ratio:.6g} over {self.pairs} pairs; "
+            f"non-decreasing in R: {self.monotone}"
+        ]
+        for w in self.worst[:3]:
+            lines.append(f"  ratio {w['ratio']:.6g} at R = {w['radius']:.3g} (L = {w['L']:.6g})")
+        return "\n".join(lines)
+
+
+def check_oracle(
+    objective: Model | Callable[..., Any],
+    x: Any,
+    radii: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0),
+    samples: int = 200,
+    *,
+    grad: Callable[[Any], Any] | None = None,
+    smoothness: Callable[[Any, float], float] | None = None,
+    seed: int = 0,
+    rtol: float = 1e-9,
+) -> OracleCheck:
+    """Test an oracle by sampling: does ``L(x, R)`` bound the gradient's Lipschitz ratio?
+
+    For each radius, ``samples`` pairs ``y, z`` in ``B(x, R)``: half uniform in the ball,
+    half close pairs (``z`` near ``y``, which probe the local curvature), both including
+    points on the sphere along the coordinate axes and the gradient.
+
+    Parameters
+    ----------
+    objective : Model or callable
+        A model, or ``fun`` with ``grad=`` and ``smoothness=``.
+    x : array
+    radii : sequence of float > 0
+    samples : int
+        Pairs per radius.
+
+    Returns
+    -------
+    OracleCheck
+    """
+    model = (
+        objective if isinstance(objective, Model) else FunctionModel(objective, grad, smoothness)
+    )
+    x = as_vector(x, "x")
+    xn = np.asarray(x)
+    rng = np.random.default_rng(seed)
+    d = xn.size
+    g0 = np.asarray(model.grad(x))
+    worst: list[dict[str, Any]] = []
+    max_ratio, pairs, monotone, last = 0.0, 0, True, 0.0
+    for radius in sorted(float(r) for r in radii):
+        if not radius > 0.0:
+            raise ValueError(f"radii must be positive, got {radius!r}")
+        L = check_value(model(x, radius), radius)
+        monotone &= L >= last * (1 - 1e-12)
+        last = L
+        directions = [np.eye(d)[i % d] * (1 if i < d else -1) for i in range(2 * d)]
+        if np.linalg.norm(g0) > 0:
+            directions += [-g0 / np.linalg.norm(g0), g0 / np.linalg.norm(g0)]
+        for k in range(samples):
+            if k < len(directions):
+                y = xn + radius * directions[k]
+            else:
+                u = rng.standard_normal(d)
+                y = xn + radius * rng.uniform() ** (1 / d) * u / np.linalg.norm(u)
+            if k % 2:
+                w = rng.standard_normal(d)
+                z = xn + radius * rng.uniform() ** (1 / d) * w / np.linalg.norm(w)
+            else:
+                z = y + 1e-6 * radius * (xn - y) / max(np.linalg.norm(xn - y), 1e-300)
+            dist = np.linalg.norm(y - z)
+            if dist == 0.0:
+                continue
+            gy = np.asarray(model.grad(as_vector(y, "y")))
+            gz = np.asarray(model.grad(as_vector(z, "z")))
+            ratio = float(np.linalg.norm(gy - gz) / (L * dist))
+            pairs += 1
+            if ratio > max_ratio:
+                max_ratio = ratio
+            worst.append({"ratio": ratio, "radius": radius, "L": L, "y": y, "z": z})
+            worst = sorted(worst, key=lambda w: -w["ratio"])[:5]
+    return OracleCheck(max_ratio, worst, bool(monotone), max_ratio <= 1 + rtol and monotone, pairs)

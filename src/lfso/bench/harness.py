@@ -1,0 +1,235 @@
+"""Run (problem, method) cases and measure what they cost to reach the tolerance."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..minimize import minimize
+from ..progress import ProgressBar
+from ..result import Result
+from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod, BenchProblem
+
+__all__ = ["Record", "run_case", "run_suite"]
+
+
+@dataclass
+class Record:
+    """What one (problem, method) run cost.
+
+    Attributes
+    ----------
+    status : str
+        ``converged`` (``||g|| <= tol ||g0||``), ``capped`` (hit the evaluation cap),
+        ``failed`` (non-finite, or every grid step blew up) or ``n/a`` (with ``reason``).
+    njev, nfev, noracle : int
+        Gradient, function and oracle evaluations of the run (the best grid run for tuned
+        methods).
+    accuracy : float
+        The best ``||g|| / ||g0||`` reached.
+    njev_f : int or None
+        Gradient evaluations until ``f - f* <= 1e-12 (f0 - f*)`` (when ``f*`` is known).
+    seconds, per_iteration : float
+        Wall time of the run and per iteration.
+    step, grid_njev, grid_nfev : float, int, int
+        Tuned methods: the best step and the whole grid's evaluations.
+    curve : dict
+        ``njev``, ``grad`` (relative) and ``f`` per iterate, for the plots.
+    """
+
+    problem: str
+    method: str
+    status: str
+    reason: str = ""
+    njev: int = 0
+    nfev: int = 0
+    noracle: int = 0
+    iterations: int = 0
+    accuracy: float = math.nan
+    njev_f: int | None = None
+    seconds: float = math.nan
+    per_iteration: float = math.nan
+    step: float | None = None
+    grid_njev: int | None = None
+    grid_nfev: int | None = None
+    curve: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def evaluations(self) -> int:
+        """Function plus gradient evaluations."""
+        return self.nfev + self.njev
+
+
+def _record_from(
+    problem: BenchProblem, method: str, res: Result, f_star: float | None, tol: float
+) -> Record:
+    h = res.history
+    grad = h.grad_norm / h.grad_norm[0]
+    finite = np.isfinite(h.f) & np.isfinite(h.grad_norm)
+    status = "converged" if res.success else ("failed" if not finite[-1] else "capped")
+    njev_f = None
+    if f_star is not None:
+        gap = h.f - f_star
+        hit = np.nonzero(finite & (gap <= 1e-12 * (h.f[0] - f_star)))[0]
+        njev_f = int(h.njev[hit[0]]) if hit.size else None
+    seconds = float(h.time[-1])
+    return Record(
+        problem.name,
+        method,
+        status,
+        njev=res.njev,
+        nfev=res.nfev,
+        noracle=res.noracle,
+        iterations=res.nit,
+        accuracy=float(np.min(grad[finite])) if finite.any() else math.inf,
+        njev_f=njev_f,
+        seconds=seconds,
+        per_iteration=seconds / max(res.nit, 1),
+        curve={"njev": h.njev, "grad": grad, "f": h.f},
+    )
+
+
+class _Blowup:
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, intermediate_result: Result) -> None:
+        if not intermediate_result.fun <= self.limit:
+            raise StopIteration
+
+
+def _lbfgs(problem: BenchProblem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
+    """scipy's L-BFGS-B, stopped by our gradient test; every call is value + gradient."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    calls: list[tuple[np.ndarray, float, float]] = []
+    start = time.perf_counter()
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        ev = model.evaluate(x, bound=False)
+        calls.append((x.copy(), ev.value, ev.grad_norm))
+        return ev.value, np.asarray(ev.grad)
+
+    g0 = model.evaluate(x0, bound=False).grad_norm
+    state = {"converged": False, "nit": 0}
+
+    def callback(intermediate_result: Any) -> None:
+        state["nit"] += 1
+        for x, _, gnorm in reversed(calls):
+            if np.array_equal(x, intermediate_result.x):
+                if gnorm <= tol * g0:
+                    state["converged"] = True
+                    raise StopIteration
+                return
+
+    scipy_minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
+    )
+    seconds = time.perf_counter() - start
+    f = np.array([c[1] for c in calls])
+    grad = np.array([c[2] for c in calls]) / g0
+    n = len(calls)
+    f_star = problem.f_star() if problem.f_star is not None else None
+    njev_f = None
+    if f_star is not None:
+        hit = np.nonzero(f - f_star <= 1e-12 * (f[0] - f_star))[0]
+        njev_f = int(hit[0] + 1) if hit.size else None
+    finite = np.isfinite(grad)
+    return Record(
+        problem.name,
+        "lbfgs",
+        "converged" if state["converged"] else "capped",
+        njev=n,
+        nfev=n,
+        iterations=state["nit"],
+        accuracy=float(np.min(grad[finite])) if finite.any() else math.inf,
+        njev_f=njev_f,
+        seconds=seconds,
+        per_iteration=seconds / max(state["nit"], 1),
+        curve={"njev": np.arange(1, n + 1), "grad": grad, "f": f},
+    )
+
+
+def run_case(
+    problem: BenchProblem | str,
+    method: BenchMethod | str,
+    *,
+    cap: int = 50_000,
+    tol: float = 1e-8,
+    grid: Sequence[float] = STEP_GRID,
+) -> Record:
+    """Run one method on one problem, at most ``cap`` gradient evaluations per run."""
+    problem = BENCH_PROBLEMS[problem] if isinstance(problem, str) else problem
+    method = BENCH_METHODS[method] if isinstance(method, str) else method
+    options = method.options(problem)
+    if isinstance(options, str):
+        return Record(problem.name, method.name, "n/a", reason=options)
+    options = dict(options)
+    oracle = options.pop("oracle", "sharp")
+    model, x0 = problem.build(oracle)
+    if options.get("method") == "scipy-lbfgs":
+        return _lbfgs(problem, model, x0, cap, tol)
+    f_star = problem.f_star() if problem.f_star is not None else None
+    if not method.tuned:
+        res = minimize(model, x0, tol=tol, max_iter=cap - 1, **options)
+        return _record_from(problem, method.name, res, f_star, tol)
+
+    f0 = model.value(x0)
+    runs: list[tuple[float, Record]] = []
+    for step in grid:
+        res = minimize(
+            model,
+            x0,
+            tol=tol,
+            max_iter=cap - 1,
+            step=step,
+            callback=_Blowup(1e6 * max(abs(f0), 1.0)),
+            **options,
+        )
+        rec = _record_from(problem, method.name, res, f_star, tol)
+        if res.status.name == "CALLBACK_STOP":
+            rec.status = "failed"
+        runs.append((step, rec))
+
+    def key(item: tuple[float, Record]) -> tuple[int, float]:
+        rec = item[1]
+        order = {"converged": 0, "capped": 1}.get(rec.status, 2)
+        return (order, rec.njev if order == 0 else rec.accuracy)
+
+    step, best = min(runs, key=key)
+    best.step = step
+    best.grid_njev = sum(r.njev for _, r in runs)
+    best.grid_nfev = sum(r.nfev for _, r in runs)
+    return best
+
+
+def run_suite(
+    problems: Sequence[str],
+    methods: Sequence[str],
+    *,
+    cap: int = 50_000,
+    tol: float = 1e-8,
+    grid: Sequence[float] = STEP_GRID,
+    progress: bool | None = None,
+) -> list[Record]:
+    """Every method on every problem; a progress bar on a terminal (or if ``progress``)."""
+    bar = ProgressBar(len(problems) * len(methods), "lfso bench", enabled=progress)
+    records = []
+    try:
+        for p in problems:
+            for m in methods:
+                records.append(run_case(p, m, cap=cap, tol=tol, grid=grid))
+                bar.update(1, f"{p} / {m}")
+    finally:
+        bar.close()
+    return records

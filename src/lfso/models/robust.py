@@ -1,0 +1,69 @@
+"""Smooth robust regression with the Cauchy (Lorentzian) loss: a non-convex model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace, norm, to_float
+from ._base import Evaluation, Model
+from ._rows import RowCurvatureBound, RowGeometry
+from .regression import _check_data
+
+__all__ = ["CauchyRegression"]
+
+
+class CauchyRegression(Model):
+    """``f(x) = (1/n) sum_i rho(a_i^T x - b_i) + (l2/2) ||x||^2`` with the Cauchy loss.
+
+    .. math::  \\rho(t) = \\frac{c^2}{2} \\log\\Big(1 + \\frac{t^2}{c^2}\\Big), \\qquad
+               \\rho''(t) = \\frac{1 - t^2/c^2}{(1 + t^2/c^2)^2}.
+
+    Non-convex: ``rho''`` is negative for ``|t| > c``, so large residuals (outliers) pull
+    ever less. Oracle: ``|rho''(t)| <= 1 / (1 + t^2/c^2)`` (as ``|1 - u| <= 1 + u``), which
+    decreases in ``|t|``; so with residuals ``r_i`` and ``d_i(R) = 1 / (1 + s_i^2 / c^2)``,
+    ``s_i = max(0, |r_i| - ||a_i|| R)``,
+
+    .. math::  L(x, R) = \\frac1n \\min\\Big(\\|A\\|^2 \\max_i d_i(R),\\;
+                         \\sum_i \\|a_i\\|^2 d_i(R)\\Big) + l_2
+
+    bounds the Hessian's norm on the ball (:class:`~lfso.models._rows.RowCurvatureBound`).
+
+    Parameters
+    ----------
+    A : array, shape (n, d)
+    b : array, shape (n,)
+    c : float > 0
+        Scale of the loss: residuals much larger than ``c`` count as outliers.
+    l2 : float >= 0
+    """
+
+    def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
+        self.xp, self.A, self.b = _check_data(A, b)
+        self.c, self.l2 = float(c), float(l2)
+        if not 0.0 < self.c < float("inf"):
+            raise ValueError(f"c must be finite and positive, got c={c!r}")
+        if not self.l2 >= 0.0:
+            raise ValueError(f"l2 must be non-negative, got l2={l2!r}")
+        self.n, self.dim = int(A.shape[0]), int(A.shape[1])
+        self.geometry = RowGeometry(A)
+        inv_c2 = 1.0 / self.c**2
+        self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
+
+    def value(self, x: Any) -> float:
+        return self._value(self.A @ x - self.b, x)
+
+    def _value(self, r: Any, x: Any) -> float:
+        xp, c2 = self.xp, self.c**2
+        value = 0.5 * c2 * to_float(xp.mean(xp.log1p(r * r / c2)))
+        return value + 0.5 * self.l2 * to_float(x @ x) if self.l2 else value
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        xp = namespace(x)
+        r = self.A @ x - self.b
+        grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
+        if self.l2:
+            grad = grad + self.l2 * x
+        local = None
+        if bound:
+            local = RowCurvatureBound(self.geometry, xp.abs(r), self._peak, 1.0 / self.n, self.l2)
+        return Evaluation(self._value(r, x), grad, norm(grad), local)

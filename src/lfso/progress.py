@@ -1,0 +1,66 @@
+"""A dependency-free progress bar: on by default only when the stream is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+__all__ = ["ProgressBar"]
+
+
+class ProgressBar:
+    """Single-line progress on a stream (``stderr`` by default).
+
+    Parameters
+    ----------
+    total : int
+        Number of units of work.
+    label : str
+    enabled : bool or None
+        ``None``: only when ``stream.isatty()`` (so silent in tests, CI and pipes).
+    stream : file-like, optional
+    """
+
+    def __init__(
+        self,
+        total: int,
+        label: str = "",
+        *,
+        enabled: bool | None = None,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled, self.total, self.label = enabled, max(int(total), 1), label
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, n: int = 1, status: str = "") -> None:
+        """Advance by ``n`` units and redraw (at most 10 times a second, and at the end)."""
+        self.done += n
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.1 and self.done < self.total:
+            return
+        self._last = now
+        frac = min(self.done / self.total, 1.0)
+        width = 24
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        elapsed = now - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        line = (
+            f"\r{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s <{eta:4.0f}s {status}"
+        )
+        self.stream.write(line[:120].ljust(120))
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line."""
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,163 @@
+"""The automatic oracle, the safeguard and the oracle check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cases import MODELS, dim_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lfso
+from lfso.auto import SecantBound, SecantOracle, check_oracle
+from lfso.models import FunctionModel, LogisticRegression, LpRegression, PowerSum
+
+
+def rosenbrock(x):
+    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+def rosenbrock_grad(x):
+    g = np.zeros_like(x)
+    g[:-1] = -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return g
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    floor=st.floats(1e-6, 1e3),
+    samples=st.lists(st.tuples(st.floats(0, 10), st.floats(0, 1e4)), max_size=8),
+    safety=st.floats(1.0, 4.0),
+    target=st.floats(1e-8, 1e6),
+)
+def test_secant_bound_is_non_decreasing_and_its_radius_is_tight(floor, samples, safety, target):
+    bound = SecantBound(floor, samples, safety)
+    radii = sorted({0.0, *[d for d, _ in samples], *np.linspace(0, 12, 25).tolist()})
+    values = [bound(r) for r in radii]
+    assert all(b >= a for a, b in zip(values, values[1:], strict=False))
+    assert min(values) >= safety * floor
+    radius, L, _ = bound.radius_for(target)
+    assert L == bound(radius) and radius * L >= target * (1 - 1e-12)
+    below = radius * (1 - 1e-9)
+    assert below * bound(below) < target or radius == 0.0
+
+
+def test_plain_function_without_oracle_defaults_to_auto_and_never_climbs():
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0, -1.2])
+    res = lfso.minimize(rosenbrock, x0, grad=rosenbrock_grad, max_iter=100_000)
+    assert res.success
+    np.testing.assert_allclose(res.x, np.ones(5), atol=1e-4)
+    assert np.all(np.diff(res.history.f) <= 0)
+    assert res.rollbacks > 0 and res.njev == res.nit + 1 + res.rollbacks + 1
+
+
+def test_model_as_black_box_with_auto():
+    A = np.diag(np.linspace(1.0, 5.0, 6))
+    model = LpRegression(A, np.ones(6), 1)
+    res = lfso.minimize(model, np.zeros(6), smoothness="auto")
+    assert res.success and res.noracle > 0
+    np.testing.assert_allclose(res.x, np.ones(6) / np.linspace(1.0, 5.0, 6), atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auto_estimate_on_a_quadratic_is_within_its_safety_factor(seed):
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((10, 10)))[0]
+    A = Q @ np.diag(np.geomspace(1.0, 30.0, 10))
+    model = LpRegression(A, rng.standard_normal(10), 1)
+    L_true = 2 * np.linalg.norm(A, 2) ** 2
+    res = lfso.minimize(model, np.zeros(10), smoothness="auto", max_iter=5000)
+    L = res.history.L[1:]
+    # Never above safety * L (the backoff of a rollback aside), never needlessly tiny.
+    assert np.all(L <= 4.0 * L_true * (1 + 1e-9))
+    rollback_free = res.rollbacks == 0
+    assert not rollback_free or np.all(L <= 2.0 * L_true * (1 + 1e-9))
+    assert np.all(np.diff(res.history.f) <= 1e-12 * abs(res.history.f[:-1]))
+
+
+def test_hessian_vector_products_give_the_top_curvature():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 8))
+    model = LpRegression(A, rng.standard_normal(30), 1)
+    H = 2 * A.T @ A
+    res = lfso.minimize(
+        model,
+        np.zeros(8),
+        smoothness="auto",
+        hvp=lambda x, v: H @ v,
+        power_iterations=3,
+        max_iter=3000,
+    )
+    assert res.success and res.nhev == 3 * res.nit
+    L_true = np.linalg.norm(H, 2)
+    # Power iterations warm-started across iterations converge to ||H||: after a few
+    # iterations L is within the safety factor 2 of it from above.
+    assert np.all(res.history.L[10:] >= 2 * L_true * 0.99)
+    assert np.all(res.history.L[10:] <= 2 * L_true * 1.01)
+
+
+@pytest.mark.parametrize("factor", [10.0, 100.0, 1000.0])
+def test_safeguard_rescues_a_wrong_oracle(factor):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((40, 6))
+    model = LpRegression(A, A @ np.ones(6) + 0.1 * rng.standard_normal(40), 2)
+    wrong = FunctionModel(model.value, model.grad, (1.0 / factor) * model)
+    x0 = np.zeros(6)
+    unsafe = lfso.minimize(wrong, x0, max_iter=200, safeguard=False)
+    assert not unsafe.success  # climbs or blows up without the safeguard
+    safe = lfso.minimize(wrong, x0, max_iter=50_000, safeguard=True)
+    assert safe.success and safe.rollbacks > 0
+    assert np.all(np.diff(safe.history.f) <= 1e-12 * np.abs(safe.history.f[:-1]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.floats(1e-3, 1e3))
+def test_safeguarded_runs_decrease_monotonically_for_any_oracle(seed, scale):
+    """Valid, too-small and random oracles alike: the safeguard keeps f non-increasing."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((20, 4))
+    y = (rng.uniform(size=20) < 0.5).astype(float)
+    model = LogisticRegression(A, y, l2=0.01)
+
+    def oracle(x, R):  # random in x (valid or not), non-decreasing in R as required
+        level = np.random.default_rng(abs(hash(x.tobytes())) % 2**32).lognormal(0.0, 2.0)
+        return scale * level * (1.0 + R)
+
+    wrong = FunctionModel(model.value, model.grad, oracle)
+    res = lfso.minimize(wrong, np.zeros(4), max_iter=300, safeguard=True, tol=0.0)
+    f = res.history.f
+    assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_check_oracle_passes_every_builtin_oracle(name):
+    rng = np.random.default_rng(11)
+    model = MODELS[name](rng)
+    x = rng.standard_normal(dim_of(model))
+    report = check_oracle(model, x, radii=(1e-2, 1e-1, 1.0), samples=40)
+    assert report.passed, str(report)
+    assert 0.0 < report.max_ratio <= 1.0 and report.pairs > 100
+
+
+def test_check_oracle_finds_a_planted_violation():
+    model = PowerSum(2)
+    report = check_oracle(
+        lambda x: model.value(x),
+        np.array([1.0, 0.5]),
+        radii=(0.1, 1.0),
+        samples=50,
+        grad=model.grad,
+        smoothness=lambda x, R: 0.5 * model(x, R),
+    )
+    assert not report.passed and report.max_ratio > 1.5
+    assert report.worst[0]["ratio"] == report.max_ratio and "FAILED" in str(report)
+
+
+def test_secant_oracle_rejects_bad_settings():
+    with pytest.raises(ValueError, match="safety must be >= 1"):
+        SecantOracle(safety=0.5)
+    with pytest.raises(ValueError, match="growth must be > 1"):
+        SecantOracle(growth=1.0)
+    with pytest.raises(TypeError, match="hvp must be callable"):
+        SecantOracle(hvp=3)

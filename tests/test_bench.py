@@ -1,0 +1,112 @@
+"""The benchmark harness: records, tuning cost, tables, figures and the command."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from lfso.bench import BENCH_METHODS, BENCH_PROBLEMS, SUITES, run_case, run_suite
+from lfso.bench.report import cell, markdown, plot_convergence, targets, write_csv
+from lfso.cli import main
+from lfso.progress import ProgressBar
+
+
+@pytest.mark.parametrize("method", sorted(BENCH_METHODS))
+def test_every_method_runs_on_a_flat_problem(method):
+    rec = run_case("power_sum-p3-lin", method, cap=3000, grid=(1e-3, 1e-2, 10.0))
+    assert rec.problem == "power_sum-p3-lin" and rec.method == method
+    assert rec.status in ("converged", "capped")
+    assert rec.njev >= 1 and rec.nfev >= 1
+    assert rec.curve["grad"][0] == pytest.approx(1.0)
+    if rec.status == "converged":
+        assert rec.accuracy <= 1e-8
+    if BENCH_METHODS[method].tuned:
+        assert rec.step in (1e-3, 1e-2) and rec.grid_njev >= rec.njev
+
+
+def test_tuned_record_counts_the_whole_grid():
+    grid = (1e-6, 1e-5, 100.0)  # L = 2e4: two stable steps, one that blows up
+    rec = run_case("lp_regression-p1-n100", "gd-tuned", cap=200, grid=grid)
+    assert rec.status == "capped" and rec.step == 1e-5
+    # two capped runs of 200 evaluations, and one stopped early by the blow-up guard
+    assert 400 < rec.grid_njev < 440
+
+
+def test_not_applicable_methods_say_why():
+    rec = run_case("logistic-breast_cancer", "polyak")
+    assert rec.status == "n/a" and "f* unknown" in rec.reason
+    assert cell(rec) == "n/a"
+    rec = run_case("cauchy-robust", "lfso-paper")
+    assert rec.status == "n/a"
+
+
+def test_f_star_criterion_is_measured_when_f_star_is_known():
+    rec = run_case("power_sum-p2-lin", "lfso", cap=2000, tol=1e-14)
+    h_f = rec.curve["f"]
+    assert rec.njev_f is not None
+    k = int(np.argmax(h_f <= 1e-12 * h_f[0]))
+    assert rec.njev_f == rec.curve["njev"][k]
+
+
+def test_reports_and_targets(tmp_path):
+    records = run_suite(
+        ["power_sum-p2-lin", "cauchy-robust"],
+        ["lfso", "gd-tuned", "armijo", "adgd"],
+        cap=500,
+        grid=(1e-3, 1e-1),
+        progress=False,
+    )
+    text = markdown(records, title="t", command="lfso bench --test", cap=500, tol=1e-8)
+    assert "| power_sum-p2-lin |" in text and "Tuning cost" in text
+    lines = targets(records)
+    assert any("armijo" in ln for ln in lines) and any("grid-tuned" in ln for ln in lines)
+    write_csv(records, tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert len(rows) == 8 and {r["method"] for r in rows} == {"lfso", "gd-tuned", "armijo", "adgd"}
+    pytest.importorskip("matplotlib")
+    plot_convergence(records, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_command_writes_its_outputs(tmp_path, capsys):
+    code = main(
+        [
+            "bench",
+            "--problems",
+            "power_sum-p2-lin",
+            "--methods",
+            "lfso",
+            "armijo",
+            "--cap",
+            "300",
+            "--out",
+            str(tmp_path),
+            "--no-plots",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| power_sum-p2-lin |" in out
+    assert (tmp_path / "results.md").exists() and (tmp_path / "results.csv").exists()
+    assert main(["bench", "--methods", "nope", "--problems", "power_sum-p2-lin"]) == 2
+
+
+def test_suites_are_registry_entries():
+    assert set(SUITES["quick"]) <= set(BENCH_PROBLEMS)
+    assert set(SUITES["paper"]) < set(SUITES["full"])
+    assert "cauchy-robust" in SUITES["full"] and "cauchy-robust" not in SUITES["paper"]
+
+
+def test_progress_bar_only_on_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar(3, "x", stream=stream)
+    bar.update(3)
+    bar.close()
+    assert stream.getvalue() == ""  # StringIO is not a terminal
+    bar = ProgressBar(3, "x", stream=stream, enabled=True)
+    bar.update(3, "done")
+    bar.close()
+    assert "3/3" in stream.getvalue() and "done" in stream.getvalue()
