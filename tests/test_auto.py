@@ -99,6 +99,7 @@ def test_hessian_vector_products_give_the_top_curvature():
     assert np.all(res.history.L[10:] <= 2 * L_true * 1.01)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("factor", [10.0, 100.0, 1000.0])
 def test_safeguard_rescues_a_wrong_oracle(factor):
@@ -114,6 +115,7 @@ def test_safeguard_rescues_a_wrong_oracle(factor):
     assert np.all(np.diff(safe.history.f) <= 1e-12 * np.abs(safe.history.f[:-1]))
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), scale=st.floats(1e-3, 1e3))
 def test_safeguarded_runs_decrease_monotonically_for_any_oracle(seed, scale):

@@ -65,6 +65,7 @@ def test_fixed_step_gd_is_a_peer_through_the_same_loop():
     assert lf.method == "lfso" and lf.success
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_diverging_gd_stops_non_finite_and_returns_best_point():
     res = lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=10.0, max_iter=1000)

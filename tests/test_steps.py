@@ -64,6 +64,7 @@ METHODS = [
 CASES = [(m, o, p) for m, o, probs in METHODS for p in probs]
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.parametrize("method, options, problem", CASES)
 def test_rule_converges(method, options, problem):
     model, x0, x_star, f_star, L = PROBLEMS[problem]()

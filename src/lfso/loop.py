@@ -1,7 +1,8 @@
 """The one iteration loop every method runs through.
 
 It owns what no step rule should re-implement: call counting, the stopping tests, the
-non-finite check, best-point tracking, interruption, the history and the callback.
+non-finite check, best-point tracking, interruption, the history, the risk indicators
+(:mod:`lfso.monitor`), the progress bar and the callback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .models import Evaluation, Model
+from .monitor import RiskMonitor
+from .progress import ProgressBar
 from .result import History, Result, Status
 from .steps import StepRule
 
@@ -61,6 +64,8 @@ def run(
     atol: float,
     max_iter: int,
     callback: Callable[..., Any] | None = None,
+    monitor: bool = True,
+    progress: bool | None = None,
 ) -> Result:
     """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
     objective = Counted(model)
@@ -69,6 +74,12 @@ def run(
     history = History()
     start = time.perf_counter()
     noracle = rollbacks = nhev = 0
+    risk = None
+    if monitor:  # the oracle audit needs a gradient step and an L claimed to be a bound
+        audit = rule.gradient_step and rule.certified
+        risk = RiskMonitor(monotone=rule.monotone, gradient_step=audit)
+    bar = ProgressBar(max_iter, rule.name, enabled=progress)
+    bar = bar if bar.enabled else None
 
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
@@ -95,6 +106,19 @@ def run(
             noracle += move.oracle_calls
             rollbacks += move.rollbacks
             nhev += move.hvp_calls
+            flags = 0
+            if risk is not None:
+                flags = risk.observe(
+                    nit,
+                    ev.value,
+                    new.value,
+                    ev.grad,
+                    new.grad,
+                    ev.grad_norm,
+                    new.grad_norm,
+                    move.step,
+                    move.L,
+                )
             history.append(
                 new.value,
                 new.grad_norm,
@@ -105,7 +129,14 @@ def run(
                 objective.njev,
                 noracle,
                 time.perf_counter() - start,
+                flags,
             )
+            if bar is not None:
+                bar.update(
+                    1,
+                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} "
+                    f"step {move.step:.3e} L {move.L:.3e}",
+                )
             if not (math.isfinite(new.value) and math.isfinite(new.grad_norm)):
                 status = Status.NON_FINITE
                 break
@@ -122,9 +153,14 @@ def run(
         status = Status.INTERRUPTED
     except StopIteration:
         status = Status.CALLBACK_STOP
+    finally:
+        if bar is not None:
+            bar.close()
 
     if status is Status.CONVERGED:
         best_x, best = x, ev
+    if risk is not None:
+        risk.warn(rule.name)
     return Result(
         x=best_x,
         fun=best.value,
@@ -140,6 +176,7 @@ def run(
         history=history,
         rollbacks=rollbacks,
         nhev=nhev,
+        risks=risk.summary() if risk is not None else {},
     )
 
 

@@ -117,6 +117,8 @@ def minimize(
     smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | str | None = None,
     safeguard: bool | None = None,
     hvp: Callable[[Any, Any], Any] | None = None,
+    progress: bool | None = None,
+    monitor: bool = True,
     **options: Any,
 ) -> Result:
     """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
@@ -169,6 +171,12 @@ def minimize(
         the automatic oracle, off otherwise (see :class:`lfso.steps.LFSOStep`).
     hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
         Hessian-vector products for the automatic oracle (power iterations).
+    progress : bool, optional
+        Show a progress bar (iteration, f, ||g||, step, L) on stderr. Default: only when
+        stderr is a terminal, so runs stay silent in tests, CI, pipes and notebooks.
+    monitor : bool
+        Compute the risk indicators (:mod:`lfso.monitor`): recorded in the history's
+        ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
     **options
         Options of the method's step rule (see its class). Unknown ones raise.
 
@@ -228,4 +236,14 @@ def minimize(
         rule = build(eta, radius, opts)
         if opts:
             raise TypeError(f"unknown option(s) for method={method!r}: {sorted(opts)}")
-    return loop.run(model, x0, rule, tol=tol, atol=atol, max_iter=max_iter, callback=callback)
+    return loop.run(
+        model,
+        x0,
+        rule,
+        tol=tol,
+        atol=atol,
+        max_iter=max_iter,
+        callback=callback,
+        monitor=monitor,
+        progress=progress,
+    )

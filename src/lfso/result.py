@@ -47,12 +47,13 @@ class History:
     """Columnar per-iteration record: one list per quantity, cheap to append.
 
     Row ``k`` describes iterate ``x_k``: ``f`` and ``grad_norm`` there, the counters after
-    evaluating it, the wall time since the start, and the ``step`` (the scalar ``t`` in
+    evaluating it, the wall time since the start, the ``step`` (the scalar ``t`` in
     ``x_k = x_{k-1} - t g_{k-1}``), ``L`` and ``R`` that produced it (NaN for ``k = 0``
-    and for rules that use no oracle).
+    and for rules that use no oracle), and ``risk``, the bit mask of the risk indicators
+    that fired at this iteration (:data:`lfso.monitor.RISKS`).
     """
 
-    columns = ("f", "grad_norm", "step", "L", "R", "nfev", "njev", "noracle", "time")
+    columns = ("f", "grad_norm", "step", "L", "R", "nfev", "njev", "noracle", "time", "risk")
 
     def __init__(self) -> None:
         self._data: dict[str, list[float]] = {c: [] for c in self.columns}
@@ -68,6 +69,7 @@ class History:
         njev: int,
         noracle: int,
         time: float,
+        risk: int = 0,
     ) -> None:
         """Add the row for the next iterate (see the class docstring for the columns)."""
         d = self._data
@@ -80,6 +82,7 @@ class History:
         d["njev"].append(njev)
         d["noracle"].append(noracle)
         d["time"].append(time)
+        d["risk"].append(risk)
 
     def __len__(self) -> int:
         return len(self._data["f"])
@@ -128,6 +131,9 @@ class Result:
         Trial steps rejected by the safeguard (see :class:`lfso.steps.LFSOStep`).
     nhev : int
         Hessian-vector products (automatic oracle with ``hvp=``).
+    risks : dict
+        ``{indicator: {"count": n, "first": k}}`` for the risk indicators that fired
+        (:mod:`lfso.monitor`); empty for a healthy run.
     """
 
     x: Any
@@ -144,6 +150,7 @@ class Result:
     history: History = field(repr=False)
     rollbacks: int = 0
     nhev: int = 0
+    risks: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .minimize import minimize
+from .monitor import RiskWarning
 from .result import Result
 
 __all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
@@ -94,16 +96,18 @@ def tune_step(
             first = minimize(objective, x0, method="gd", step=step, max_iter=0, **options)
             f0 = first.fun
         guard = _Blowup(blowup * max(abs(f0), 1.0))
-        res = minimize(
-            objective,
-            x0,
-            method="gd",
-            step=step,
-            tol=tol,
-            max_iter=max_iter,
-            callback=guard,
-            **options,
-        )
+        with warnings.catch_warnings():  # bad steps are the point of a grid
+            warnings.simplefilter("ignore", RiskWarning)
+            res = minimize(
+                objective,
+                x0,
+                method="gd",
+                step=step,
+                tol=tol,
+                max_iter=max_iter,
+                callback=guard,
+                **options,
+            )
         total += res.njev
         runs.append((float(step), res))
         if guard.fired or not math.isfinite(res.history.f[-1]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..minimize import minimize
+from ..monitor import RiskWarning
 from ..progress import ProgressBar
 from ..result import Result
 from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod, BenchProblem
@@ -168,7 +170,23 @@ def run_case(
     tol: float = 1e-8,
     grid: Sequence[float] = STEP_GRID,
 ) -> Record:
-    """Run one method on one problem, at most ``cap`` gradient evaluations per run."""
+    """Run one method on one problem, at most ``cap`` gradient evaluations per run.
+
+    Risk warnings are silenced here: the records carry the outcome.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RiskWarning)
+        return _run_case(problem, method, cap=cap, tol=tol, grid=grid)
+
+
+def _run_case(
+    problem: BenchProblem | str,
+    method: BenchMethod | str,
+    *,
+    cap: int = 50_000,
+    tol: float = 1e-8,
+    grid: Sequence[float] = STEP_GRID,
+) -> Record:
     problem = BENCH_PROBLEMS[problem] if isinstance(problem, str) else problem
     method = BENCH_METHODS[method] if isinstance(method, str) else method
     options = method.options(problem)

@@ -74,10 +74,21 @@ class StepRule(ABC):
         The ``method=`` string.
     needs_bound : bool
         Whether evaluations must carry the oracle's local bound.
+    monotone : bool
+        The rule promises that ``f`` decreases (a rise is a risk indicator).
+    gradient_step : bool
+        Each move is ``x+ = x - t g`` from the previous iterate; ``False`` for accelerated
+        rules, whose iterates are extrapolated points.
+    certified : bool
+        The ``L`` a step reports is claimed to bound the curvature on its ball (a model's
+        or user's oracle), so the loop audits it; ``False`` for estimates.
     """
 
     name: str = "custom"
     needs_bound: bool = False
+    monotone: bool = False
+    gradient_step: bool = True
+    certified: bool = False
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         """Create the rule's state at the starting point (default: none)."""

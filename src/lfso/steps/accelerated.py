@@ -50,6 +50,7 @@ class NesterovStep(StepRule):
     """
 
     name = "nesterov"
+    gradient_step = False
 
     def __init__(self, step: float | None = None, *, lipschitz: float | None = None) -> None:
         if (step is None) == (lipschitz is None):
@@ -114,6 +115,7 @@ class LFSOAccelStep(StepRule):
     """
 
     name = "lfso-accel"
+    gradient_step = False
     needs_bound = True
 
     def __init__(

@@ -23,6 +23,7 @@ class FixedStep(StepRule):
     """
 
     name = "gd"
+    monotone = True
 
     def __init__(self, step: float) -> None:
         step = float(step)

@@ -68,6 +68,7 @@ class LFSOStep(StepRule):
     """
 
     name = "lfso"
+    monotone = True
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class LFSOStep(StepRule):
         if not 1.0 < self.backoff < math.inf:
             raise ValueError(f"backoff must be > 1, got backoff={backoff!r}")
         self.max_rollbacks = int(max_rollbacks)
-        self.needs_bound = estimator is None
+        self.needs_bound = self.certified = estimator is None
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> LFSOState:
         est = None

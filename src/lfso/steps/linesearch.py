@@ -59,6 +59,7 @@ class ArmijoStep(StepRule):
     """
 
     name = "armijo"
+    monotone = True
 
     def __init__(
         self,

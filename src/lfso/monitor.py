@@ -1,0 +1,275 @@
+"""Monitoring: risk indicators computed as a run goes, and ready-made callbacks.
+
+Risk indicators (each a bit in the history's ``risk`` column, counted in
+``Result.risks``, and reported once per run by a :class:`RiskWarning` that says what to
+do):
+
+* ``descent`` -- ``f`` rose on a rule that should decrease it (LFSO-GD, Armijo, fixed
+  step). A valid oracle makes this impossible for LFSO-GD.
+* ``oracle`` -- the observed secant ratio ``||g(x+) - g(x)|| / ||x+ - x||`` exceeded the
+  ``L`` the step used: the oracle under-estimated the local smoothness. It costs one dot
+  product per iteration, from gradients the run has anyway.
+* ``collapse`` -- the step fell ``collapse`` (1e-6) times below the largest of the first
+  ten steps.
+* ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
+* ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
+* ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
+  over ``window`` iterations.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "RISKS",
+    "CSVLogger",
+    "EarlyStopping",
+    "JSONLinesLogger",
+    "RiskMonitor",
+    "RiskWarning",
+    "TensorBoardLogger",
+]
+
+#: Indicator name -> (bit, advice).
+RISKS: dict[str, tuple[int, str]] = {
+    "descent": (
+        1,
+        "f increased on a monotone rule: the step is too large for the "
+        "function; for LFSO the oracle is invalid: run lfso.check_oracle on it, "
+        "or pass safeguard=True.",
+    ),
+    "oracle": (
+        2,
+        "the observed gradient change exceeded the L used: the oracle "
+        "under-estimates the smoothness; check it with lfso.check_oracle, or pass "
+        "safeguard=True (or smoothness='auto').",
+    ),
+    "collapse": (
+        4,
+        "the step collapsed by many orders of magnitude: the oracle or line "
+        "search is too pessimistic here; try lfso-accel, a sharper oracle, or "
+        "check for a non-smooth point.",
+    ),
+    "stagnation": (
+        8,
+        "f stopped changing: the run is at the limit of floating point or "
+        "stuck; loosen tol or check the gradient.",
+    ),
+    "non_finite": (
+        16,
+        "f or the gradient became NaN/inf: the step was too large (or the "
+        "model overflows); use the safeguard or a smaller eta/step.",
+    ),
+    "oscillation": (
+        32,
+        "the step size oscillates: usual for Barzilai-Borwein; for other "
+        "rules the local curvature estimate is unstable.",
+    ),
+}
+
+
+class RiskWarning(RuntimeWarning):
+    """A risk indicator fired during a run (the message says what to do)."""
+
+
+class RiskMonitor:
+    """Per-iteration risk indicators; the loop calls :meth:`observe` after each step.
+
+    Parameters
+    ----------
+    monotone : bool
+        The rule promises ``f`` decreases (enables ``descent``).
+    gradient_step : bool
+        The move is ``x+ = x - t g`` from the previous iterate and its ``L`` is claimed to
+        be a bound (enables ``oracle``).
+    window : int
+        Iterations for ``stagnation`` and ``oscillation``.
+    collapse : float
+        Ratio for ``collapse``.
+    """
+
+    def __init__(
+        self,
+        *,
+        monotone: bool,
+        gradient_step: bool,
+        window: int = 50,
+        collapse: float = 1e-6,
+    ) -> None:
+        self.monotone, self.gradient_step = monotone, gradient_step
+        self.window, self.collapse = int(window), float(collapse)
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, int] = {}
+        self._early_max = 0.0
+        self._steps: deque[float] = deque(maxlen=self.window)
+        self._f: deque[float] = deque(maxlen=self.window)
+
+    def _fire(self, name: str, k: int) -> int:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        self.first.setdefault(name, k)
+        return RISKS[name][0]
+
+    def observe(
+        self,
+        k: int,
+        f_prev: float,
+        f_new: float,
+        grad_prev: Any,
+        grad_new: Any,
+        gnorm_prev: float,
+        gnorm_new: float,
+        step: float,
+        lipschitz: float,
+    ) -> int:
+        """Flags (bit mask) for iteration ``k``."""
+        flags = 0
+        if not (math.isfinite(f_new) and math.isfinite(gnorm_new)):
+            return self._fire("non_finite", k)
+        if self.monotone and f_new > f_prev + 1e-12 * abs(f_prev):
+            flags |= self._fire("descent", k)
+        if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
+            # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.
+            a = gnorm_new / gnorm_prev
+            with np.errstate(over="ignore", invalid="ignore"):
+                c = float(grad_new @ grad_prev) / gnorm_prev / gnorm_prev
+            if a < 1e150 and math.isfinite(c):
+                rel = math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
+            else:  # ||g+ - g|| >= ||g+|| - ||g||
+                rel = a - 1.0
+            secant = rel / step
+            if secant > lipschitz * (1.0 + 1e-6):
+                flags |= self._fire("oracle", k)
+        if step == step and step > 0.0:
+            if k <= 10:
+                self._early_max = max(self._early_max, step)
+            elif step < self.collapse * self._early_max:
+                flags |= self._fire("collapse", k)
+            self._steps.append(step)
+            if len(self._steps) == self.window and self._oscillates():
+                flags |= self._fire("oscillation", k)
+        self._f.append(f_new)
+        if len(self._f) == self.window and abs(self._f[0] - f_new) <= 1e-15 * abs(f_new):
+            flags |= self._fire("stagnation", k)
+        return flags
+
+    def _oscillates(self) -> bool:
+        s = list(self._steps)
+        ratios = [b / a for a, b in itertools.pairwise(s) if a > 0]
+        swings = sum(
+            1
+            for r1, r2 in itertools.pairwise(ratios)
+            if (r1 > 2.0 and r2 < 0.5) or (r1 < 0.5 and r2 > 2.0)
+        )
+        return swings >= 0.8 * (len(ratios) - 1)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """``{name: {"count": n, "first": k}}`` for the indicators that fired."""
+        return {n: {"count": c, "first": self.first[n]} for n, c in self.counts.items()}
+
+    def warn(self, method: str) -> None:
+        """One :class:`RiskWarning` per indicator that fired."""
+        for name, count in self.counts.items():
+            warnings.warn(
+                RiskWarning(
+                    f"{method}: risk '{name}' fired {count} time(s), first at iteration "
+                    f"{self.first[name]}: {RISKS[name][1]}"
+                ),
+                stacklevel=4,
+            )
+
+
+def _row(intermediate_result: Any) -> dict[str, Any]:
+    r = intermediate_result
+    h = r.history
+    return {
+        "iteration": r.nit,
+        "f": r.fun,
+        "grad_norm": r.grad_norm,
+        "step": float(h.step[-1]),
+        "L": float(h.L[-1]),
+        "R": float(h.R[-1]),
+        "nfev": r.nfev,
+        "njev": r.njev,
+        "time": float(h.time[-1]),
+    }
+
+
+class CSVLogger:
+    """Callback writing one CSV row per iteration (``iteration, f, grad_norm, step, L, R,
+    nfev, njev, time``). Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._fh = open(path, "w", newline="")
+        self._writer: csv.DictWriter | None = None
+
+    def __call__(self, intermediate_result: Any) -> None:
+        row = _row(intermediate_result)
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._fh, fieldnames=list(row))
+            self._writer.writeheader()
+        self._writer.writerow(row)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CSVLogger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class JSONLinesLogger(CSVLogger):
+    """Callback writing one JSON object per line and iteration (same fields as CSV)."""
+
+    def __call__(self, intermediate_result: Any) -> None:
+        self._fh.write(json.dumps(_row(intermediate_result)) + "\n")
+
+
+class EarlyStopping:
+    """Callback that stops the run (``StopIteration``) once ``f <= target``."""
+
+    def __init__(self, target: float) -> None:
+        self.target = float(target)
+
+    def __call__(self, intermediate_result: Any) -> None:
+        if intermediate_result.fun <= self.target:
+            raise StopIteration
+
+
+class TensorBoardLogger:
+    """Callback logging ``f``, ``||g||``, step, L and R as TensorBoard scalars.
+
+    Needs the ``tensorboard`` extra (``pip install 'lfso[tensorboard]'``, which brings
+    tensorboardX); imported only here.
+    """
+
+    def __init__(self, logdir: str | Path, prefix: str = "lfso") -> None:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "TensorBoardLogger needs tensorboardX: pip install 'lfso[tensorboard]'"
+            ) from exc
+        self.writer = SummaryWriter(str(logdir))
+        self.prefix = prefix
+
+    def __call__(self, intermediate_result: Any) -> None:
+        row = _row(intermediate_result)
+        k = row.pop("iteration")
+        for key, value in row.items():
+            if isinstance(value, float) and math.isfinite(value):
+                self.writer.add_scalar(f"{self.prefix}/{key}", value, k)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,149 @@
+"""Risk indicators fire on runs built to trigger them and stay quiet on healthy runs;
+the ready-made callbacks and the progress bar."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.models import FunctionModel, LpRegression, PowerSum
+from lfso.monitor import RISKS, CSVLogger, EarlyStopping, JSONLinesLogger, RiskWarning
+from lfso.steps import Step, StepRule
+
+
+class ScheduledStep(StepRule):
+    """A test rule: x+ = x - t_k g with a prescribed schedule of steps."""
+
+    name = "scheduled"
+    monotone = True
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def init(self, objective, x, evaluation):
+        return 0
+
+    def step(self, objective, x, evaluation, k):
+        t = self.schedule(k)
+        return Step(x - t * evaluation.grad, t), k + 1
+
+
+def quadratic():
+    return LpRegression(np.diag([1.0, 2.0, 3.0]), np.ones(3), 1)  # L = 18
+
+
+def _run(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lfso.minimize(*args, **kwargs)
+    risk_warnings = [w for w in caught if issubclass(w.category, RiskWarning)]
+    return res, risk_warnings
+
+
+def _fired(res, name):
+    bit = RISKS[name][0]
+    return name in res.risks and np.any(res.history.risk.astype(int) & bit)
+
+
+def test_descent_fires_when_a_fixed_step_is_too_large():
+    res, caught = _run(quadratic(), np.zeros(3), method="gd", step=0.15, max_iter=30)
+    assert _fired(res, "descent") and res.risks["descent"]["first"] == 1
+    assert any(
+        "descent" in str(w.message) and "step is too large" in str(w.message) for w in caught
+    )
+
+
+def test_oracle_fires_when_the_oracle_is_too_small():
+    model = quadratic()
+    wrong = FunctionModel(model.value, model.grad, 0.2 * model)  # claims L = 3.6 < 18
+    res, caught = _run(wrong, np.zeros(3), max_iter=20, tol=0.0)
+    assert _fired(res, "oracle")
+    assert any("check_oracle" in str(w.message) for w in caught)
+
+
+def test_collapse_and_stagnation_fire_when_the_step_vanishes():
+    rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
+    res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)
+    assert _fired(res, "collapse") and res.risks["collapse"]["first"] > 10
+    assert _fired(res, "stagnation")
+
+
+def test_oscillation_fires_on_alternating_steps():
+    rule = ScheduledStep(lambda k: 0.05 if k % 2 else 0.005)
+    res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=120, tol=0.0)
+    assert _fired(res, "oscillation")
+
+
+def test_non_finite_fires_and_the_run_stops():
+    model = PowerSum(2)
+
+    def fun(x):
+        return math.nan if np.max(np.abs(x)) < 0.5 else model.value(x)
+
+    res, caught = _run(fun, np.ones(3), grad=model.grad, smoothness=model, max_iter=200)
+    assert res.status is lfso.Status.NON_FINITE and _fired(res, "non_finite")
+    assert any("NaN/inf" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    "model, x0, kwargs",
+    [
+        (PowerSum(3), np.linspace(0.5, 1.5, 5), {}),
+        (quadratic(), np.zeros(3), {}),
+        (quadratic(), np.zeros(3), {"method": "gd", "step": 1 / 18}),
+        (quadratic(), np.zeros(3), {"method": "armijo"}),
+        (quadratic(), np.zeros(3), {"method": "lfso-accel"}),
+        (quadratic(), np.zeros(3), {"smoothness": "auto"}),
+    ],
+)
+def test_healthy_runs_are_quiet(model, x0, kwargs):
+    res, caught = _run(model, x0, **kwargs)
+    assert res.success and res.risks == {} and caught == []
+    assert np.all(res.history.risk == 0)
+
+
+def test_monitor_can_be_switched_off():
+    res, caught = _run(quadratic(), np.zeros(3), method="gd", step=0.15, max_iter=30, monitor=False)
+    assert res.risks == {} and caught == []
+
+
+def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
+    with CSVLogger(tmp_path / "run.csv") as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)
+    rows = list(csv.DictReader(open(tmp_path / "run.csv")))
+    assert len(rows) == res.nit and float(rows[-1]["f"]) == pytest.approx(res.fun)
+    with JSONLinesLogger(tmp_path / "run.jsonl") as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=5, tol=0)
+    lines = [json.loads(ln) for ln in open(tmp_path / "run.jsonl")]
+    assert [ln["iteration"] for ln in lines] == [1, 2, 3, 4, 5] and "L" in lines[0]
+    res = lfso.minimize(PowerSum(2), np.ones(3), callback=EarlyStopping(1e-3))
+    assert res.status is lfso.Status.CALLBACK_STOP and res.fun <= 1e-3
+    assert res.history.f[-2] > 1e-3
+
+
+def test_tensorboard_logger(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    log = TensorBoardLogger(tmp_path)
+    lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=5, tol=0)
+    log.close()
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+def test_progress_bar_is_off_when_not_a_terminal(capsys):
+    lfso.minimize(PowerSum(2), np.ones(3))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_progress_bar_when_asked(capsys):
+    lfso.minimize(PowerSum(2), np.ones(3), progress=True)
+    err = capsys.readouterr().err
+    assert "lfso [" in err and "|g|" in err and err.endswith("\n")
