@@ -4,6 +4,7 @@
 """
 
 from . import bounds, models, oracles, steps
+from .auto import check_oracle
 from .bounds import OracleError
 from .minimize import METHODS, minimize
 from .oracles import (
@@ -15,6 +16,7 @@ from .oracles import (
     SumOracle,
     ridge,
 )
+from .report import compare
 from .result import History, Result, Status
 from .tuning import TunedStep, tune_step
 
@@ -34,6 +36,8 @@ __all__ = [
     "SumOracle",
     "TunedStep",
     "bounds",
+    "check_oracle",
+    "compare",
     "minimize",
     "models",
     "oracles",

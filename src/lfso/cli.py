@@ -5,6 +5,7 @@
 ``lfso solve P``   one built-in problem with progress lines and a summary.
 ``lfso bench``     the benchmark suite (tables, CSV and figures).
 ``lfso check-oracle P``  test a problem's oracle by sampling.
+``lfso compare P``  a baseline rule beside LFSO, with an HTML report.
 ``lfso problems``  list the built-in problems.
 """
 
@@ -180,6 +181,33 @@ def _check_oracle(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .report import compare
+
+    model, x0 = get_problem(args.problem).make(args.oracle)
+    baseline: dict[str, object] = {"method": args.baseline_method}
+    if args.baseline_step is not None:
+        baseline["step"] = args.baseline_step
+    options = {"method": args.method} if args.method != "lfso" else {}
+    comparison = compare(
+        model,
+        x0,
+        baseline=baseline,
+        output=args.output,
+        tol=args.tol,
+        max_iter=args.max_iter,
+        title=f"lfso on {args.problem}",
+        **options,
+    )
+    for label, res in comparison.results.items():
+        print(
+            f"{label:40} {res.status.name:10} iterations {res.nit:7d} gradients {res.njev:7d} "
+            f"f {res.fun:.6e}"
+        )
+    print(f"report: {comparison.path}")
+    return 0
+
+
 def _problems(args: argparse.Namespace) -> int:
     for name, p in PROBLEMS.items():
         print(f"{name:26} {p.description}")
@@ -247,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_check_oracle)
+
+    comp = sub.add_parser("compare", help="run a baseline rule beside LFSO and write a report")
+    comp.add_argument("problem")
+    comp.add_argument("--baseline-method", default="gd")
+    comp.add_argument(
+        "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
+    )
+    comp.add_argument("--method", choices=["lfso", "lfso-accel"], default="lfso")
+    comp.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
+    comp.add_argument("--tol", type=float, default=1e-8)
+    comp.add_argument("--max-iter", type=int, default=10_000)
+    comp.add_argument("--output", default="report.html")
+    comp.set_defaults(run=_compare)
 
     problems = sub.add_parser("problems", help="list the built-in problems")
     problems.set_defaults(run=_problems)

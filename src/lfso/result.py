@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = ["History", "Result", "Status"]
+
+
+def _npz(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 class Status(enum.IntEnum):
@@ -101,6 +108,28 @@ class History:
         """All columns as NumPy arrays."""
         return {c: self[c] for c in self.columns}
 
+    @classmethod
+    def from_dict(cls, columns: dict[str, Any]) -> History:
+        """A history from column arrays (missing columns are filled with NaN)."""
+        history = cls()
+        n = len(next(iter(columns.values()))) if columns else 0
+        for c in cls.columns:
+            values = columns.get(c)
+            history._data[c] = [float(v) for v in values] if values is not None else [np.nan] * n
+        return history
+
+    def save(self, path: str | Path) -> Path:
+        """Save the columns to ``.npz`` (no pickle)."""
+        path = _npz(path)
+        np.savez(path, **self.as_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        """Load a history written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls.from_dict({k: data[k] for k in data.files})
+
     def __repr__(self) -> str:
         return f"History({len(self)} rows: {', '.join(self.columns)})"
 
@@ -155,6 +184,48 @@ class Result:
     @property
     def success(self) -> bool:
         return self.status.success
+
+    def save(self, path: str | Path) -> Path:
+        """Save the result and its history to ``.npz``: arrays plus JSON metadata, no pickle.
+
+        Arrays on another device or library are brought to NumPy first.
+        """
+        meta = {
+            "fun": self.fun,
+            "nit": self.nit,
+            "nfev": self.nfev,
+            "njev": self.njev,
+            "noracle": self.noracle,
+            "status": self.status.name,
+            "message": self.message,
+            "method": self.method,
+            "grad_norm": self.grad_norm,
+            "rollbacks": self.rollbacks,
+            "nhev": self.nhev,
+            "risks": self.risks,
+        }
+        arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
+        path = _npz(path)
+        np.savez(
+            path,
+            x=np.asarray(self.x),
+            jac=np.asarray(self.jac),
+            meta=np.array(json.dumps(meta)),
+            **arrays,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        """Load a result written by :meth:`save` (``x`` and ``jac`` come back as NumPy)."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            history = History.from_dict(
+                {k[len("history_") :]: data[k] for k in data.files if k.startswith("history_")}
+            )
+            x, jac = data["x"], data["jac"]
+        status = Status[meta.pop("status")]
+        return cls(x=x, jac=jac, status=status, history=history, **meta)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,277 @@
+"""After a run: figures, a self-contained HTML report and a side-by-side comparison.
+
+Plots read only the :class:`~lfso.result.History` (matplotlib, the ``plot`` extra, is
+imported inside the functions that need it); nothing here re-runs an optimisation except
+:func:`compare`, whose job is to run a user's current rule beside LFSO.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .monitor import RISKS
+from .result import Result
+
+__all__ = ["Comparison", "compare", "html_report", "plot_runs"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'lfso[plot]'") from exc
+    return plt
+
+
+def _as_mapping(results: Mapping[str, Result] | Sequence[Result]) -> dict[str, Result]:
+    if isinstance(results, Mapping):
+        return dict(results)
+    out: dict[str, Result] = {}
+    for r in results:
+        label = r.method
+        while label in out:
+            label += "'"
+        out[label] = r
+    return out
+
+
+def plot_runs(
+    results: Mapping[str, Result] | Sequence[Result], path: str | Path | None = None
+) -> Any:
+    """One figure for several runs: f and ||g|| against iterations and gradient evaluations,
+    the step, L(x, R) and R against iterations, and where risk indicators fired.
+
+    Parameters
+    ----------
+    results : mapping label -> Result, or a sequence of results (labelled by method)
+    path : str or Path, optional
+        Save the figure there (PNG) as well as returning it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    runs = _as_mapping(results)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    panels = [
+        ("f", "iteration", "f"),
+        ("grad_norm", "iteration", "||g||"),
+        ("f", "njev", "f"),
+        ("grad_norm", "njev", "||g||"),
+        ("step", "iteration", "step"),
+        ("L", "iteration", "L(x, R)"),
+        ("R", "iteration", "R"),
+        ("risk", "iteration", "risk indicators"),
+    ]
+    for ax, (column, against, label) in zip(axes.flat, panels, strict=True):
+        for i, (name, res) in enumerate(runs.items()):
+            color = f"C{i % 10}"  # one colour per run across every panel
+            h = res.history
+            x = np.arange(len(h)) if against == "iteration" else h.njev
+            y = h[column]
+            if column == "risk":
+                hits = np.nonzero(y > 0)[0]
+                ax.plot(x[hits], y[hits], "o", ms=3, label=name, color=color)
+                continue
+            ok = np.isfinite(y) & (y > 0)
+            if ok.any():
+                ax.semilogy(x[ok], y[ok], lw=1.3, label=name, color=color)
+        ax.set_xlabel("gradient evaluations" if against == "njev" else "iteration")
+        ax.set_title(
+            f"{label} vs {'gradient evaluations' if against == 'njev' else 'iteration'}", fontsize=9
+        )
+        ax.grid(True, alpha=0.3)
+    axes.flat[-1].set_yscale("log", base=2)
+    axes.flat[-1].set_yticks([b for b, _ in RISKS.values()], list(RISKS), fontsize=7)
+    axes.flat[-1].set_ylim(0.7, 2 * max(b for b, _ in RISKS.values()))
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    _pyplot().close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 10px;text-align:right;font-size:14px}
+th{background:#f0f0f0} td:first-child,th:first-child{text-align:left}
+.ok{color:#116611;font-weight:600} .bad{color:#aa2222;font-weight:600}
+img{max-width:100%;border:1px solid #ddd}
+"""
+
+
+def html_report(
+    results: Mapping[str, Result] | Sequence[Result],
+    path: str | Path,
+    *,
+    title: str = "lfso report",
+    settings: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write one self-contained HTML file: summary table, figures and settings.
+
+    No network, no scripts: the figures are PNGs embedded as data URIs and the style is
+    inline, so the file opens anywhere, offline. Needs matplotlib for the figures.
+
+    Returns
+    -------
+    Path
+        Where the report was written.
+    """
+    runs = _as_mapping(results)
+    rows = []
+    for name, r in runs.items():
+        h = r.history
+        risks = ", ".join(f"{k} ({v['count']}x from it. {v['first']})" for k, v in r.risks.items())
+        status_class = "ok" if r.success else "bad"
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{c}</td>"
+                for c in (
+                    html.escape(name),
+                    r.nit,
+                    r.njev,
+                    r.nfev,
+                    r.noracle,
+                    r.rollbacks,
+                    f"{h.time[-1]:.3f}",
+                    f"{r.fun:.6e}",
+                    f"{r.grad_norm:.3e}",
+                    f"{r.grad_norm / h.grad_norm[0]:.2e}",
+                )
+            )
+            + f"<td class='{status_class}'>{r.status.name}</td>"
+            + f"<td class='{'bad' if risks else 'ok'}'>{html.escape(risks) or 'none'}</td></tr>"
+        )
+    header = (
+        "run",
+        "iterations",
+        "gradients",
+        "functions",
+        "oracle calls",
+        "rollbacks",
+        "time (s)",
+        "final f",
+        "final ||g||",
+        "||g|| / ||g0||",
+        "status",
+        "risk indicators",
+    )
+    table = (
+        "<table id='summary'><tr>"
+        + "".join(f"<th>{h}</th>" for h in header)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    figure = _png(plot_runs(runs))
+    settings_rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in (settings or {}).items()
+    )
+    risk_notes = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(RISKS[k][1])}</li>"
+        for k in sorted({k for r in runs.values() for k in r.risks})
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Summary</h2>{table}
+{f"<h2>What the risk indicators mean</h2><ul>{risk_notes}</ul>" if risk_notes else ""}
+<h2>Learning curves, steps and oracle</h2>
+<img id="curves" alt="learning curves" src="data:image/png;base64,{figure}">
+<h2>Settings</h2><table id="settings"><tr><th>setting</th><th>value</th></tr>{settings_rows}</table>
+<p>Generated by lfso.</p>
+</body></html>
+"""
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` ran and wrote."""
+
+    results: dict[str, Result]
+    path: Path | None
+
+
+def compare(
+    objective: Any,
+    x0: Any,
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    output: str | Path | None = "report.html",
+    title: str = "lfso against the current step rule",
+    **minimize_options: Any,
+) -> Comparison:
+    """Run a user's current rule and LFSO on the same problem from the same start.
+
+    Parameters
+    ----------
+    objective, x0
+        As for :func:`lfso.minimize`.
+    baseline : mapping
+        The ``minimize`` options of the rule used today, e.g.
+        ``{"method": "gd", "step": 1e-3}`` (the default is that fixed step).
+    output : path or None
+        Where to write the HTML report (``None``: no report).
+    **minimize_options
+        Options for both runs (``tol``, ``max_iter``, ``grad``, ``smoothness``, ...);
+        LFSO-specific ones (``eta``, ``radius``, ``method``) apply to the LFSO run only.
+
+    Returns
+    -------
+    Comparison
+    """
+    from .minimize import minimize
+
+    baseline = dict(baseline or {"method": "gd", "step": 1e-3})
+    shared = {
+        k: v
+        for k, v in minimize_options.items()
+        if k in ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress")
+    }
+    if baseline.get("method", "gd") not in ("lfso", "lfso-accel"):
+        shared.pop("smoothness", None)
+    label = "baseline: " + ", ".join(f"{k}={v}" for k, v in baseline.items())
+    lfso_opts = dict(minimize_options)
+    lfso_label = "lfso: " + (
+        ", ".join(f"{k}={v}" for k, v in lfso_opts.items() if k in ("method", "eta", "radius"))
+        or "defaults"
+    )
+    results = {
+        label: minimize(objective, x0, **{**shared, **baseline}),
+        lfso_label: minimize(objective, x0, **lfso_opts),
+    }
+    path = None
+    if output is not None:
+        settings = {
+            "x0 size": np.asarray(x0).size,
+            "baseline": dict(baseline),
+            "lfso options": {k: v for k, v in lfso_opts.items() if k != "grad"},
+        }
+        path = html_report(results, output, title=title, settings=settings)
+    return Comparison(results, path)

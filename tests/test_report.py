@@ -1,0 +1,126 @@
+"""Plots, the self-contained HTML report (rendered in headless Chromium), compare, saving."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.cli import main
+from lfso.models import LpRegression, PowerSum
+from lfso.result import History, Result
+
+pytest.importorskip("matplotlib")
+
+
+def _runs():
+    model = PowerSum(3)
+    x0 = np.linspace(0.5, 1.5, 5)
+    return {
+        "lfso": lfso.minimize(model, x0),
+        "gd": lfso.minimize(model, x0, method="gd", step=1e-2, max_iter=500),
+    }
+
+
+def test_plot_runs_draws_every_panel(tmp_path):
+    from lfso.report import plot_runs
+
+    fig = plot_runs(_runs(), tmp_path / "runs.png")
+    assert len(fig.axes) == 8
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "f vs iteration" in titles and "||g|| vs gradient evaluations" in titles
+    assert "L(x, R) vs iteration" in titles and "R vs iteration" in titles
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["lfso", "gd"]
+    assert (tmp_path / "runs.png").stat().st_size > 10_000
+
+
+def test_html_report_is_self_contained(tmp_path):
+    from lfso.report import html_report
+
+    path = html_report(_runs(), tmp_path / "r.html", settings={"problem": "sum x^6"})
+    page = path.read_text()
+    assert "<table id='summary'>" in page and "data:image/png;base64," in page
+    assert "CONVERGED" in page and "MAX_ITER" in page and "sum x^6" in page
+    # No network and no scripts: nothing is fetched when the page opens.
+    assert not re.search(r"(src|href)=[\"']https?:", page) and "<script" not in page
+
+
+def test_compare_runs_the_baseline_and_lfso_from_the_same_start(tmp_path):
+    A = np.diag(np.linspace(1, 10, 6))
+    model = LpRegression(A, np.ones(6), 2)
+    x0 = np.zeros(6)
+    comp = lfso.compare(
+        model,
+        x0,
+        baseline={"method": "gd", "step": 1e-4},
+        output=tmp_path / "c.html",
+        max_iter=2000,
+    )
+    (base_label, base), (ours_label, ours) = comp.results.items()
+    assert "step=0.0001" in base_label and base.method == "gd" and ours.method == "lfso"
+    assert base.history.f[0] == ours.history.f[0] and ours_label.startswith("lfso")
+    assert comp.path.exists() and "lfso" in comp.path.read_text()
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_result_and_history_round_trip(tmp_path):
+    res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), method="gd", step=0.7, max_iter=40)
+    assert res.risks  # the step is too large: the risks round-trip too
+    path = res.save(tmp_path / "run")
+    assert path.suffix == ".npz"
+    back = Result.load(path)
+    assert back.status is res.status and back.nit == res.nit and back.risks == res.risks
+    np.testing.assert_array_equal(back.x, res.x)
+    for column in History.columns:
+        np.testing.assert_array_equal(back.history[column], res.history[column])
+    hpath = res.history.save(tmp_path / "hist.npz")
+    np.testing.assert_array_equal(History.load(hpath).f, res.history.f)
+    with np.load(path, allow_pickle=False) as data:  # plain arrays: no pickle needed
+        assert "meta" in data.files
+
+
+def test_compare_command(tmp_path, capsys):
+    out = tmp_path / "report.html"
+    code = main(
+        [
+            "compare",
+            "power_sum-p3-lin",
+            "--baseline-step",
+            "1e-3",
+            "--max-iter",
+            "500",
+            "--output",
+            str(out),
+        ]
+    )
+    assert code == 0 and out.exists()
+    assert "report:" in capsys.readouterr().out
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_report_renders_in_headless_chromium(tmp_path):
+    from lfso.report import html_report
+
+    path = html_report(_runs(), tmp_path / "r.html", title="browser check")
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [*flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "browser check" in dom and '<table id="summary">' in dom
+    assert dom.count("<tr>") >= 3 and 'id="curves"' in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*flags, "--window-size=1400,1600", f"--screenshot={shot}", path.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
