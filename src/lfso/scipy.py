@@ -1,0 +1,205 @@
+"""SciPy integration: LFSO and the peer rules as custom methods of ``scipy.optimize.minimize``.
+
+>>> import numpy as np, scipy.optimize, lfso.scipy
+>>> from scipy.optimize import rosen, rosen_der
+>>> res = scipy.optimize.minimize(rosen, np.zeros(3), jac=rosen_der, method=lfso.scipy.lfso,
+...                               options={"maxiter": 50_000})
+>>> bool(res.success), res.x.round(4).tolist()
+(True, [1.0, 1.0, 1.0])
+
+SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``jac``,
+``hess``, ``hessp``, ``bounds``, ``constraints``, ``callback`` and the ``options`` (and
+``tol``) as keywords, and returns an :class:`scipy.optimize.OptimizeResult`. Options:
+
+* ``smoothness``: the oracle ``smoothness(x, R)`` (``x`` first, like ``fun``; ``args``
+  are passed after ``R``), or ``"auto"`` (the default: estimated, safeguarded);
+  ``hessp`` from ``minimize`` feeds the automatic oracle's power iterations;
+* ``maxiter`` (default 10000), ``tol`` (relative gradient tolerance, default 1e-8),
+  ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
+* ``disp``: print the final message.
+
+Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
+own methods do. ``callback`` follows SciPy: ``callback(intermediate_result)`` if its
+parameter is named so (raising ``StopIteration`` stops the run), else ``callback(xk)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeResult, OptimizeWarning
+
+from .minimize import minimize
+
+__all__ = [
+    "adgd",
+    "armijo",
+    "bb",
+    "dog",
+    "gd",
+    "lfso",
+    "lfso_accel",
+    "nesterov",
+    "polyak",
+    "to_optimize_result",
+]
+
+#: Options each method understands (beyond the shared ones).
+_OPTIONS = {
+    "lfso": {
+        "eta",
+        "radius",
+        "radius_rtol",
+        "safeguard",
+        "backoff",
+        "max_rollbacks",
+        "safety",
+        "growth",
+        "power_iterations",
+    },
+    "lfso-accel": {"eta", "jump", "restart", "radius_rtol"},
+    "gd": {"step"},
+    "armijo": {"step0", "c", "shrink", "growth", "max_step"},
+    "bb": {"variant", "memory", "c", "shrink", "step0", "min_step", "max_step"},
+    "adgd": {"variant", "step0"},
+    "polyak": {"f_star"},
+    "nesterov": {"step", "lipschitz"},
+    "dog": {"r_eps"},
+}
+_SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
+
+
+def to_optimize_result(res: Any) -> OptimizeResult:
+    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept)."""
+    out = OptimizeResult(
+        x=np.asarray(res.x),
+        fun=res.fun,
+        jac=np.asarray(res.jac),
+        nit=res.nit,
+        nfev=res.nfev,
+        njev=res.njev,
+        status=int(res.status),
+        success=res.success,
+        message=res.message,
+        noracle=res.noracle,
+        rollbacks=res.rollbacks,
+        nhev=res.nhev,
+        history=res.history,
+        method=res.method,
+    )
+    if res.risks:  # (SciPy's repr cannot print an empty dict)
+        out["risks"] = res.risks
+    return out
+
+
+def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    if callback is None:
+        return None
+    try:
+        params = inspect.signature(callback).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "intermediate_result" in params:
+
+        def wrapped(intermediate_result: Any) -> None:
+            r = intermediate_result
+            callback(
+                intermediate_result=OptimizeResult(
+                    x=np.asarray(r.x), fun=r.fun, jac=np.asarray(r.jac), nit=r.nit
+                )
+            )
+    else:
+
+        def wrapped(intermediate_result: Any) -> None:
+            callback(np.copy(np.asarray(intermediate_result.x)))
+
+    return wrapped
+
+
+def _custom(name: str) -> Callable[..., OptimizeResult]:
+    def method(
+        fun: Callable[..., Any],
+        x0: Any,
+        args: tuple[Any, ...] = (),
+        *,
+        jac: Any = None,
+        hess: Any = None,
+        hessp: Callable[..., Any] | None = None,
+        bounds: Any = None,
+        constraints: Any = (),
+        callback: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> OptimizeResult:
+        if bounds is not None or constraints:
+            raise ValueError(
+                f"lfso.scipy.{method.__name__} is unconstrained: "
+                "bounds and constraints are not supported"
+            )
+        if not (jac is True or callable(jac)):
+            raise ValueError(
+                f"lfso.scipy.{method.__name__} needs the gradient: pass jac= a "
+                f"callable or jac=True (got jac={jac!r})"
+            )
+        known = _OPTIONS[name] | _SHARED
+        unknown = sorted(set(options) - known)
+        if unknown:
+            warnings.warn(
+                f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=3
+            )
+        opts = {k: v for k, v in options.items() if k in _OPTIONS[name]}
+        disp = bool(options.get("disp", False))
+        f = (lambda x: fun(x, *args)) if args else fun
+        g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
+        smoothness = options.get("smoothness")
+        if name in ("lfso", "lfso-accel") and callable(smoothness) and args:
+            user = smoothness
+            smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
+        if name == "lfso" and smoothness in (None, "auto"):
+            smoothness = "auto"
+            if hessp is not None:
+                opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
+        elif name not in ("lfso", "lfso-accel"):
+            smoothness = None
+        res = minimize(
+            f,
+            x0,
+            method=name,
+            grad=g,
+            smoothness=smoothness,
+            tol=options.get("tol", 1e-8),
+            atol=options.get("gtol", 0.0),
+            max_iter=options.get("maxiter", 10_000),
+            callback=_scipy_callback(callback),
+            monitor=options.get("monitor", True),
+            progress=options.get("progress"),
+            **opts,
+        )
+        if disp:
+            print(
+                f"{res.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
+                f"nfev: {res.nfev}, njev: {res.njev}"
+            )
+        return to_optimize_result(res)
+
+    method.__name__ = name.replace("-", "_")
+    method.__qualname__ = method.__name__
+    method.__doc__ = (
+        f"``method='{name}'`` of :func:`lfso.minimize` as a SciPy custom "
+        f"method (see :mod:`lfso.scipy`)."
+    )
+    return method
+
+
+lfso = _custom("lfso")
+lfso_accel = _custom("lfso-accel")
+gd = _custom("gd")
+armijo = _custom("armijo")
+bb = _custom("bb")
+adgd = _custom("adgd")
+polyak = _custom("polyak")
+nesterov = _custom("nesterov")
+dog = _custom("dog")

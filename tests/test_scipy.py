@@ -1,0 +1,162 @@
+"""lfso's methods through ``scipy.optimize.minimize`` itself (SciPy's custom-method contract)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import (
+    OptimizeResult,
+    OptimizeWarning,
+    minimize,
+    rosen,
+    rosen_der,
+)
+
+import lfso
+import lfso.scipy as ls
+from lfso.scipy import _OPTIONS
+
+A = np.diag(np.linspace(1.0, 4.0, 5))
+B = np.ones(5)
+
+
+def quad(x, scale=1.0):
+    r = A @ x - B
+    return scale * float(r @ r)
+
+
+def quad_grad(x, scale=1.0):
+    return scale * 2.0 * A.T @ (A @ x - B)
+
+
+def quad_oracle(x, radius, scale=1.0):
+    return scale * 2.0 * 16.0
+
+
+X_STAR = np.linalg.solve(A, B)
+METHODS = {
+    "lfso": {},
+    "lfso_accel": None,
+    "gd": {"step": 1 / 32},
+    "armijo": {},
+    "bb": {},
+    "adgd": {},
+    "polyak": {"f_star": 0.0},
+    "nesterov": {"lipschitz": 32.0},
+    "dog": {},
+}
+
+
+def test_every_method_is_registered():
+    assert set(_OPTIONS) == set(lfso.METHODS)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_methods_run_through_scipy_minimize(name):
+    options = METHODS[name] if METHODS[name] is not None else {"smoothness": quad_oracle}
+    res = minimize(
+        quad,
+        np.zeros(5),
+        jac=quad_grad,
+        method=getattr(ls, name),
+        options={"maxiter": 20_000, **options},
+    )
+    assert isinstance(res, OptimizeResult) and res.success, res.message
+    np.testing.assert_allclose(res.x, X_STAR, atol=1e-6)
+    for field in ("x", "fun", "jac", "nit", "nfev", "njev", "status", "success", "message"):
+        assert field in res
+    assert res.njev >= res.nit + 1 and res.status == 0
+
+
+def test_args_jac_true_and_tol():
+    def fun_and_grad(x, scale):
+        return quad(x, scale), quad_grad(x, scale)
+
+    res = minimize(
+        fun_and_grad,
+        np.zeros(5),
+        args=(3.0,),
+        jac=True,
+        method=ls.lfso,
+        tol=1e-10,
+        options={"smoothness": quad_oracle},
+    )
+    assert res.success and res.noracle > 0 and res.rollbacks == 0
+    assert res.jac @ res.jac <= (1e-10 * np.linalg.norm(quad_grad(np.zeros(5), 3.0))) ** 2
+
+
+def test_default_oracle_is_estimated_and_hessp_feeds_it():
+    res = minimize(rosen, np.zeros(4), jac=rosen_der, method=ls.lfso, options={"maxiter": 100_000})
+    assert res.success and res.rollbacks >= 0
+    np.testing.assert_allclose(res.x, np.ones(4), atol=1e-5)
+    res = minimize(
+        quad, np.zeros(5), jac=quad_grad, hessp=lambda x, v: 2 * A.T @ (A @ v), method=ls.lfso
+    )
+    assert res.success and res.nhev >= 2 * res.nit
+    assert "risks" not in res and "nhev" in repr(res)
+
+
+def test_unknown_options_warn_like_scipy():
+    with pytest.warns(OptimizeWarning, match="Unknown solver options: frobnicate"):
+        res = minimize(
+            quad,
+            np.zeros(5),
+            jac=quad_grad,
+            method=ls.gd,
+            options={"step": 1 / 32, "frobnicate": 1},
+        )
+    assert res.success
+
+
+def test_callback_conventions_and_stop_iteration():
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append(intermediate_result.fun)
+        if len(seen) == 3:
+            raise StopIteration
+
+    res = minimize(
+        quad, np.zeros(5), jac=quad_grad, method=ls.gd, callback=cb, options={"step": 1e-3}
+    )
+    assert len(seen) == 3 and not res.success and res.nit == 3
+    assert res.status == int(lfso.Status.CALLBACK_STOP)
+    xs = []
+    minimize(
+        quad,
+        np.zeros(5),
+        jac=quad_grad,
+        method=ls.gd,
+        callback=lambda xk: xs.append(xk),
+        options={"step": 1e-3, "maxiter": 4, "tol": 0.0},
+    )
+    assert len(xs) == 4 and xs[0].shape == (5,)
+
+
+def test_counters_match_calls():
+    calls = {"f": 0, "g": 0}
+
+    def f(x):
+        calls["f"] += 1
+        return quad(x)
+
+    def g(x):
+        calls["g"] += 1
+        return quad_grad(x)
+
+    res = minimize(f, np.zeros(5), jac=g, method=ls.armijo)
+    assert res.nfev == calls["f"] and res.njev == calls["g"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"bounds": [(0, 1)] * 5}, "bounds and constraints are not supported"),
+        ({"jac": None}, "needs the gradient"),
+        ({"jac": "2-point"}, "needs the gradient"),
+    ],
+)
+def test_unsupported_inputs_raise(kwargs, message):
+    kwargs.setdefault("jac", quad_grad)
+    with pytest.raises(ValueError, match=message):
+        minimize(quad, np.zeros(5), method=ls.lfso, **kwargs)
