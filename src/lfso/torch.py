@@ -1,0 +1,236 @@
+"""PyTorch integration: :class:`LFSO`, a ``torch.optim.Optimizer`` with no learning rate.
+
+>>> import torch, lfso.torch
+>>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+>>> opt = lfso.torch.LFSO([w])
+>>> def closure():
+...     opt.zero_grad()
+...     loss = (w ** 4).sum()
+...     loss.backward()
+...     return loss
+>>> for _ in range(60):
+...     _ = opt.step(closure)
+>>> bool(w.abs().max() < 1e-2)
+True
+
+One step, over all parameters ``p`` at once:
+
+.. math::  p \\leftarrow p - \\frac{\\eta}{L} \\nabla f(p),
+
+with ``L`` the tight-radius LFSO value from
+
+* a user oracle ``smoothness(params, R) -> float`` (``params`` is the list of tensors), or
+* the automatic oracle of :mod:`lfso.auto`: secant ratios of the gradients between steps
+  and, when the closure calls ``loss.backward(create_graph=True)``, a few warm-started
+  power iterations of Hessian-vector products by double backward
+  (``torch.autograd.grad`` over the gradients), times the safety factor.
+
+``step(closure)`` follows torch's closure convention (the closure zeroes the gradients,
+computes the loss, calls ``backward`` and returns the loss), like ``torch.optim.LBFGS``.
+With ``safeguard=True`` the closure is re-evaluated after the step; if the descent
+inequality ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L`` fails, the parameters are rolled
+back and ``L`` is multiplied by ``backoff``. Under ``torch.distributed`` the curvature
+estimate is reduced (maximum) across ranks, so every rank takes the same step. The last
+``L``, radius and step are exposed as :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and
+:attr:`LFSO.last_step` for logging. The module imports torch; ``import lfso`` does not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from .auto import SecantBound
+from .bounds import FunctionBound, check_value
+
+__all__ = ["LFSO"]
+
+
+def _sq(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    return sum((t.detach() * t.detach()).sum() for t in tensors)
+
+
+class LFSO(torch.optim.Optimizer):
+    """LFSO gradient descent as a ``torch.optim.Optimizer`` (see the module docstring).
+
+    Parameters
+    ----------
+    params : iterable of tensors or dicts
+        Parameters or parameter groups (each group may set its own ``eta``).
+    eta : float in (0, 2)
+    smoothness : callable ``(params, R) -> float``, optional
+        An LFSO for the loss; estimated when omitted.
+    safety : float >= 1
+        Safety factor of the automatic oracle.
+    growth : float > 1
+        The automatic oracle lets the step grow by at most this factor per step.
+    power_iterations : int >= 0
+        Hessian-vector products per step when the gradients carry a graph (0: none).
+    safeguard : bool
+        Re-evaluate the closure and roll back steps that break the descent inequality.
+    backoff : float > 1
+    max_rollbacks : int >= 0
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        eta: float = 1.0,
+        *,
+        smoothness: Callable[[list[torch.Tensor], float], float] | None = None,
+        safety: float = 2.0,
+        growth: float = 2.0,
+        power_iterations: int = 2,
+        safeguard: bool = False,
+        backoff: float = 4.0,
+        max_rollbacks: int = 30,
+    ) -> None:
+        if not 0.0 < eta < 2.0:
+            raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
+        if not safety >= 1.0:
+            raise ValueError(f"Invalid safety: {safety} (must be >= 1)")
+        if not growth > 1.0:
+            raise ValueError(f"Invalid growth: {growth} (must be > 1)")
+        if not backoff > 1.0:
+            raise ValueError(f"Invalid backoff: {backoff} (must be > 1)")
+        if power_iterations < 0:
+            raise ValueError(f"Invalid power_iterations: {power_iterations} (must be >= 0)")
+        if smoothness is not None and not callable(smoothness):
+            raise TypeError(
+                f"smoothness must be callable as smoothness(params, R), got {smoothness!r}"
+            )
+        super().__init__(params, {"eta": eta})
+        self.smoothness = smoothness
+        self.safety, self.growth = float(safety), float(growth)
+        self.power_iterations, self.safeguard = int(power_iterations), bool(safeguard)
+        self.backoff, self.max_rollbacks = float(backoff), int(max_rollbacks)
+        self.last_L = self.last_radius = self.last_step = math.nan
+        self.rollbacks = 0
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+
+    def _reduce_max(self, value: float, like: torch.Tensor) -> float:
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            t = torch.tensor([value], dtype=torch.float64, device=like.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            return float(t.item())
+        return value
+
+    def _hessian_norm(self, params: list[torch.Tensor], state: dict[str, Any]) -> float | None:
+        grads = [p.grad for p in params]
+        if self.power_iterations == 0 or not all(g.requires_grad for g in grads):
+            return None
+        v = [x.clone() for x in state["v"]] if "v" in state else [g.detach().clone() for g in grads]
+        vn = torch.sqrt(_sq(v))
+        if not vn > 0:
+            return None
+        v = [x / vn for x in v]
+        rho = torch.zeros((), dtype=torch.float64)
+        for _ in range(self.power_iterations):
+            with torch.enable_grad():
+                hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
+            rho = torch.sqrt(_sq(hv))
+            if not rho > 0:
+                break
+            v = [h.detach() / rho for h in hv]
+        state["v"] = v
+        return float(rho)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """One LFSO step; ``closure`` re-evaluates the loss and its gradients."""
+        if closure is None:
+            raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        with torch.enable_grad():
+            loss = closure()
+        params = self._params()
+        if not params:
+            return loss
+        state = self.state[params[0]]  # run-wide state lives with the first parameter
+        grads = [p.grad.detach() for p in params]
+        eta = max(group["eta"] for group in self.param_groups)
+        stats = [_sq(grads)]
+        if "prev" in state:
+            prevs = [self.state[p]["prev"] for p in params]
+            prev_grads = [self.state[p]["prev_grad"] for p in params]
+            stats += [
+                _sq(p.detach() - q for p, q in zip(params, prevs, strict=True)),
+                _sq(g - q for g, q in zip(grads, prev_grads, strict=True)),
+            ]
+        host = torch.stack([s.to(torch.float64) for s in stats]).tolist()  # one sync
+        gnorm = math.sqrt(host[0])
+        if not math.isfinite(gnorm):
+            raise ValueError("the gradient is not finite")
+        if gnorm == 0.0:
+            return loss
+
+        if self.smoothness is not None:
+            smoothness = self.smoothness
+            bound = FunctionBound(lambda radius: smoothness(params, radius))
+        else:
+            samples = []
+            if len(host) == 3 and host[1] > 0.0:
+                samples.append((math.sqrt(host[1]), math.sqrt(host[2] / host[1])))
+            hess = self._hessian_norm(params, state)
+            if hess is not None:
+                samples.append((0.0, hess))
+            floor = state.get("floor")
+            if floor is None:  # first step, nothing observed: a secant over a tiny step
+                floor = self._probe(closure, params, grads, gnorm)
+            bound = SecantBound(floor, samples, self.safety)
+        radius, lipschitz, _ = bound.radius_for(eta * gnorm)
+        lipschitz = self._reduce_max(check_value(lipschitz, radius), grads[0])
+
+        for p, g in zip(params, grads, strict=True):
+            self.state[p]["prev"] = p.detach().clone()
+            self.state[p]["prev_grad"] = g.clone()
+        rollbacks = 0
+        while True:
+            for group in self.param_groups:
+                t = group["eta"] / lipschitz
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(self.state[p]["prev_grad"], alpha=-t)
+            if not self.safeguard or rollbacks >= self.max_rollbacks:
+                break
+            with torch.enable_grad():
+                new_loss = float(closure().detach())
+            old_loss = float(loss.detach())
+            decrease = eta * (1 - eta / 2) * gnorm**2 / lipschitz
+            if math.isfinite(new_loss) and new_loss <= old_loss - decrease + 1e-12 * abs(old_loss):
+                break
+            rollbacks += 1
+            lipschitz *= self.backoff
+            for p in params:
+                p.copy_(self.state[p]["prev"])
+        self.rollbacks += rollbacks
+        state["floor"] = lipschitz / (self.safety * self.growth)
+        self.last_L, self.last_radius, self.last_step = lipschitz, radius, eta / lipschitz
+        return loss
+
+    def _probe(
+        self,
+        closure: Callable[[], torch.Tensor],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        gnorm: float,
+    ) -> float:
+        """Curvature along ``-g`` over a tiny step: one extra closure call, first step only."""
+        scale = math.sqrt(float(_sq(params)))
+        delta = 1e-4 * (1.0 + scale) / gnorm
+        saved = [g.clone() for g in grads]
+        for p, g in zip(params, saved, strict=True):
+            p.add_(g, alpha=-delta)
+        with torch.enable_grad():
+            closure()
+        diff = float(_sq(p.grad.detach() - g for p, g in zip(params, saved, strict=True)))
+        for p, g in zip(params, saved, strict=True):
+            p.add_(g, alpha=delta)
+            p.grad = g.clone()
+        rho = math.sqrt(diff) / (delta * gnorm)
+        return rho if rho > 0 and math.isfinite(rho) else 1.0

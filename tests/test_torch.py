@@ -1,0 +1,207 @@
+"""lfso.torch.LFSO through torch's own conventions: closure, param_groups, state_dict, DDP."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lfso  # noqa: E402
+from lfso.torch import LFSO  # noqa: E402
+
+torch.set_default_dtype(torch.float64)
+
+
+def quartic_closure(opt, w):
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum() + 0.5 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def test_trains_without_a_learning_rate():
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 1.0]))
+    opt = LFSO([w])
+    closure = quartic_closure(opt, w)
+    losses = [opt.step(closure).item() for _ in range(80)]
+    assert losses[-1] < 1e-10 * losses[0]
+    assert math.isfinite(opt.last_L) and opt.last_step == pytest.approx(1.0 / opt.last_L)
+
+
+def test_user_oracle_reproduces_lfso_minimize_iterates():
+    A = torch.tensor([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]])
+    b = torch.tensor([1.0, -1.0, 0.5])
+    w = torch.nn.Parameter(torch.zeros(2))
+    An, bn = A.numpy(), b.numpy()
+    model = lfso.models.LpRegression(An, bn, 2)
+
+    def oracle(params, radius):
+        return model(params[0].detach().numpy(), radius)
+
+    opt = LFSO([w], smoothness=oracle)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 4).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(25):
+        opt.step(closure)
+    ref = lfso.minimize(
+        model.value,
+        np.zeros(2),
+        grad=model.grad,
+        smoothness=model,
+        tol=0.0,
+        max_iter=25,
+        radius_rtol=1e-3,
+    )
+    np.testing.assert_allclose(w.detach().numpy(), ref.x, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+def test_hessian_vector_products_by_double_backward():
+    H = torch.diag(torch.tensor([1.0, 4.0, 9.0]))
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = LFSO([w], power_iterations=5)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * w @ H @ w
+        loss.backward(create_graph=True)  # gradients with a graph: HVPs by double backward
+        return loss
+
+    for _ in range(12):
+        opt.step(closure)
+    # The power iterations find ||H|| = 9; the step uses safety * 9.
+    assert opt.last_L == pytest.approx(2.0 * 9.0, rel=1e-3)
+    assert "v" in opt.state[w]
+
+
+def test_param_groups_and_state_dict_round_trip():
+    def make():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        opt = LFSO([{"params": net[0].parameters()}, {"params": net[2].parameters(), "eta": 0.5}])
+        return net, opt
+
+    X = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    y = X.sum(dim=1, keepdim=True)
+
+    def closure_for(net, opt):
+        def closure():
+            opt.zero_grad()
+            loss = ((net(X) - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        return closure
+
+    net, opt = make()
+    assert [g["eta"] for g in opt.param_groups] == [1.0, 0.5]
+    for _ in range(10):
+        opt.step(closure_for(net, opt))
+    saved_net = copy.deepcopy(net.state_dict())  # state dicts hold references: snapshot them
+    saved_opt = copy.deepcopy(opt.state_dict())
+    for _ in range(5):
+        opt.step(closure_for(net, opt))
+    expected = [p.detach().clone() for p in net.parameters()]
+
+    net2, opt2 = make()
+    net2.load_state_dict(saved_net)
+    opt2.load_state_dict(saved_opt)
+    for _ in range(5):
+        opt2.step(closure_for(net2, opt2))
+    for a, b in zip(net2.parameters(), expected, strict=True):
+        torch.testing.assert_close(a.detach(), b)
+
+
+def test_safeguard_rolls_back_a_wrong_oracle():
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
+    opt = LFSO([w], smoothness=lambda params, R: 1e-3, safeguard=True)
+    closure = quartic_closure(opt, w)
+    losses = [opt.step(closure).item() for _ in range(40)]
+    assert all(b <= a for a, b in itertools.pairwise(losses))
+    assert opt.rollbacks > 0 and losses[-1] < 1e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eta": 2.0}, "Invalid eta: 2.0"),
+        ({"safety": 0.5}, "Invalid safety: 0.5"),
+        ({"growth": 1.0}, "Invalid growth"),
+        ({"power_iterations": -1}, "Invalid power_iterations"),
+    ],
+)
+def test_bad_hyperparameters_are_rejected_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_step_requires_a_closure():
+    opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(RuntimeError, match="needs a closure"):
+        opt.step(None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_runs_on_cuda():  # pragma: no cover - CI has no GPU
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], device="cuda"))
+    opt = LFSO([w])
+    closure = quartic_closure(opt, w)
+    for _ in range(60):
+        opt.step(closure)
+    assert float(w.abs().max()) < 1e-2
+
+
+def _ddp_worker(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    model = torch.nn.parallel.DistributedDataParallel(net)
+    gen = torch.Generator().manual_seed(100 + rank)  # each rank has its own shard
+    X = torch.randn(40, 3, generator=gen)
+    y = X @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(40, 1, generator=gen)
+    opt = LFSO(model.parameters())
+
+    def closure():
+        opt.zero_grad()
+        loss = ((model(X) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    Ls = []
+    for _ in range(15):
+        opt.step(closure)
+        Ls.append(opt.last_L)
+    torch.save(
+        {"L": Ls, "params": [p.detach() for p in net.parameters()]},
+        os.path.join(out_dir, f"rank{rank}.pt"),
+    )
+    dist.destroy_process_group()
+
+
+def test_distributed_ranks_take_the_same_step(tmp_path):
+    import torch.multiprocessing as mp
+
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt")
+    r1 = torch.load(tmp_path / "rank1.pt")
+    assert r0["L"] == r1["L"]
+    for a, b in zip(r0["params"], r1["params"], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
