@@ -86,6 +86,9 @@ MODELS: dict[str, Callable[[np.random.Generator], Model]] = {
     "composite-p2-paper-consistent": lambda rng: _consistent(rng, 2),
     "logistic": lambda rng: _logistic(rng, "sharp"),
     "logistic-paper": lambda rng: _logistic(rng, "paper"),
+    "softmax": lambda rng: lfso.models.SoftmaxRegression(
+        rng.standard_normal((15, 3)), rng.integers(0, 3, 15), 3, l2=0.05
+    ),
     "cauchy": lambda rng: lfso.models.CauchyRegression(*_data(rng), c=0.5, l2=0.01),
     "l0l1-cosh": lambda rng: L0L1Smooth(_cosh_model(), 1.0, 1.0),
     "affine-ridge-scaled": _affine_model,

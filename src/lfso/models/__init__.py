@@ -10,6 +10,7 @@ from .logistic import LogisticRegression
 from .power import PowerNorm, PowerSum
 from .regression import CompositeLeastSquares, LpRegression
 from .robust import CauchyRegression
+from .softmax import SoftmaxRegression
 
 __all__ = [
     "CauchyRegression",
@@ -22,4 +23,5 @@ __all__ = [
     "Model",
     "PowerNorm",
     "PowerSum",
+    "SoftmaxRegression",
 ]

@@ -1,0 +1,100 @@
+"""Multinomial (softmax) logistic regression with a ridge term and intercepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._arrays import namespace, norm, to_float
+from ._base import Evaluation, Model
+from ._rows import RowCurvatureBound, RowGeometry
+
+__all__ = ["SoftmaxRegression"]
+
+
+class SoftmaxRegression(Model):
+    """Mean cross-entropy of a linear softmax classifier, ``K`` classes, with a ridge term.
+
+    .. math::
+        f(W) = \\frac1n \\sum_i \\Big(\\log \\sum_k e^{z_{ik}} - z_{i y_i}\\Big)
+               + \\frac{l_2}{2} \\|W_{1:d}\\|_F^2, \\qquad z_{ik} = \\tilde x_i^T w_k,
+
+    with ``x`` the flattened ``(d + intercept) x K`` matrix ``W`` (row-major, so
+    ``W = x.reshape(-1, K)``); intercepts are not penalised.
+
+    Oracle: the Hessian is ``(1/n) sum_i A_i (x) x_i x_i^T + l2 I`` (at most) with
+    ``A_i = diag(pi_i) - pi_i pi_i^T``. By Gershgorin, ``||A_i|| <= max_k 2 pi_ik (1 - pi_ik)
+    <= min(1/2, 2 s_i)``, where ``s_i = 1 - max_k pi_ik``. On ``B(W, R)`` every logit moves by
+    at most ``||x_i|| R``, so the odds ``s_i / (1 - s_i)`` grow by at most
+    ``e^{2 ||x_i|| R}``; with the half log-odds ``u_i = log((1 - s_i) / s_i) / 2``,
+
+    .. math::  ||A_i|| \\le h(\\max(0, u_i - \\|\\tilde x_i\\| R)),
+               \\qquad h(v) = \\min(1/2,\\, 2 \\sigma(-2v)),
+
+    and :class:`~lfso.models._rows.RowCurvatureBound` turns that into the spectral / trace
+    minimum (``||sum_i c_i A_i (x) x_i x_i^T|| <= ||sum_i c_i x_i x_i^T||``).
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+    y : array of int, shape (n,)
+        Class indices ``0..K-1``.
+    n_classes : int >= 2
+    l2 : float >= 0
+    fit_intercept : bool
+    """
+
+    def __init__(
+        self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True
+    ) -> None:
+        xp = namespace(X, y)
+        if X.ndim != 2 or y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"X must be (n, d) and y (n,), got {tuple(X.shape)}, {tuple(y.shape)}")
+        if int(n_classes) < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
+        l2 = float(l2)
+        if not l2 >= 0.0:
+            raise ValueError(f"l2 must be non-negative, got {l2!r}")
+        if fit_intercept:
+            X = xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1)
+        self.xp, self.X, self.K, self.l2 = xp, X, int(n_classes), l2
+        self.fit_intercept = bool(fit_intercept)
+        self.n, self.p = int(X.shape[0]), int(X.shape[1])
+        self.dim = self.p * self.K
+        self.onehot = xp.astype(xp.asarray(y)[:, None] == xp.arange(self.K)[None, :], X.dtype)
+        self.geometry = RowGeometry(X)
+        mask = xp.ones((self.p, self.K), dtype=X.dtype)
+        if fit_intercept:
+            mask = xp.concat([mask[:-1, :], xp.zeros((1, self.K), dtype=X.dtype)], axis=0)
+        self._mask = xp.reshape(mask, (-1,))
+        self._peak = lambda v: xp.minimum(0.5, 2.0 / (1.0 + xp.exp(2.0 * v)))
+
+    def _parts(self, x: Any) -> tuple[Any, Any, float]:
+        xp = self.xp
+        Z = self.X @ xp.reshape(x, (self.p, self.K))
+        Z = Z - xp.max(Z, axis=1, keepdims=True)
+        lse = xp.log(xp.sum(xp.exp(Z), axis=1))
+        value = to_float(xp.mean(lse - xp.sum(Z * self.onehot, axis=1)))
+        if self.l2:
+            w = x * self._mask
+            value += 0.5 * self.l2 * to_float(w @ w)
+        return Z, lse, value
+
+    def value(self, x: Any) -> float:
+        return self._parts(x)[2]
+
+    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+        xp = self.xp
+        Z, lse, value = self._parts(x)
+        P = xp.exp(Z - lse[:, None])
+        grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
+        if self.l2:
+            grad = grad + self.l2 * (x * self._mask)
+        local = None
+        if bound:
+            top = xp.clip(xp.max(P, axis=1), 1e-300, 1.0)
+            rest = xp.clip(1.0 - top, 1e-300, 1.0)
+            half_log_odds = 0.5 * (xp.log(top) - xp.log(rest))
+            local = RowCurvatureBound(
+                self.geometry, half_log_odds, self._peak, 1.0 / self.n, self.l2
+            )
+        return Evaluation(value, grad, norm(grad), local)

@@ -1,0 +1,220 @@
+"""scikit-learn estimators fitted by lfso: least-power regression and logistic regression.
+
+Both follow scikit-learn's conventions: ``__init__`` only stores its arguments, ``fit``
+validates them against ``_parameter_constraints``, fitted attributes end in ``_``
+(``coef_``, ``intercept_``, ``n_iter_``, ``n_features_in_``, ``classes_``), and a run that
+does not converge raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what
+to change. They pass scikit-learn's ``parametrize_with_checks`` suite. The module imports
+scikit-learn; ``import lfso`` does not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .minimize import minimize
+from .models import LogisticRegression as _Logistic
+from .models import LpRegression, SoftmaxRegression
+from .result import Result
+
+__all__ = ["LFSOLogisticRegression", "LeastPowerRegressor"]
+
+_COMMON = {
+    "method": [StrOptions({"lfso", "lfso-accel"})],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def _solve(estimator: Any, model: Any, x0: np.ndarray) -> Result:
+    res = minimize(
+        model,
+        x0,
+        method=estimator.method,
+        tol=estimator.tol,
+        max_iter=estimator.max_iter,
+        monitor=False,
+    )
+    if not res.success:
+        warnings.warn(
+            f"{type(estimator).__name__} did not converge: {res.message} "
+            f"(||g||/||g0|| = {res.grad_norm / res.history.grad_norm[0]:.1e} after {res.nit} "
+            f"iterations). Increase max_iter, loosen tol, or scale the features.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return res
+
+
+class LeastPowerRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression minimising ``sum_i (x_i^T w + b - y_i)^(2p)``.
+
+    ``p = 1`` is ordinary least squares; larger ``p`` penalises large residuals more (an
+    ``l_{2p}`` fit). Fitted with LFSO (:class:`lfso.models.LpRegression`, whose oracle is
+    stated there), so no step size is involved.
+
+    Parameters
+    ----------
+    p : float >= 1
+    fit_intercept : bool
+    method : {"lfso-accel", "lfso"}
+    tol : float >= 0
+        Relative gradient tolerance.
+    max_iter : int >= 1
+
+    Attributes
+    ----------
+    coef_ : array, shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+    result_ : lfso.Result
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "p": [Interval(Real, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        **_COMMON,
+    }
+
+    def __init__(
+        self,
+        p: float = 2.0,
+        *,
+        fit_intercept: bool = True,
+        method: str = "lfso-accel",
+        tol: float = 1e-8,
+        max_iter: int = 10_000,
+    ) -> None:
+        self.p = p
+        self.fit_intercept = fit_intercept
+        self.method = method
+        self.tol = tol
+        self.max_iter = max_iter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> LeastPowerRegressor:
+        """Fit the model."""
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        A = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+        res = _solve(self, LpRegression(A, y.astype(np.float64), self.p), np.zeros(A.shape[1]))
+        w = np.asarray(res.x)
+        self.coef_ = w[:-1] if self.fit_intercept else w
+        self.intercept_ = float(w[-1]) if self.fit_intercept else 0.0
+        self.n_iter_ = res.nit
+        self.result_ = res
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted values ``X coef_ + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.coef_ + self.intercept_
+
+
+class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic regression (binary, or multinomial for more classes) fitted with lfso.
+
+    Minimises scikit-learn's objective ``C sum_i loss_i + ||w||^2 / 2`` (intercepts not
+    penalised), i.e. the mean loss plus ``||w||^2 / (2 C n)``, with
+    :class:`lfso.models.LogisticRegression` (two classes) or
+    :class:`lfso.models.SoftmaxRegression`; their oracles are stated there.
+
+    Parameters
+    ----------
+    C : float > 0
+        Inverse regularisation strength, as in scikit-learn.
+    fit_intercept : bool
+    method : {"lfso-accel", "lfso"}
+    tol : float >= 0
+    max_iter : int >= 1
+
+    Attributes
+    ----------
+    classes_ : array
+    coef_ : array, shape (1, n_features) or (n_classes, n_features)
+    intercept_ : array, shape (1,) or (n_classes,)
+    n_iter_ : int
+    result_ : lfso.Result
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        **_COMMON,
+    }
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        fit_intercept: bool = True,
+        method: str = "lfso-accel",
+        tol: float = 1e-8,
+        max_iter: int = 10_000,
+    ) -> None:
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.method = method
+        self.tol = tol
+        self.max_iter = max_iter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any) -> LFSOLogisticRegression:
+        """Fit the model."""
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        k = self.classes_.size
+        if k < 2:
+            raise ValueError(f"This solver needs samples of at least 2 classes; got {k} class.")
+        n, d = X.shape
+        l2 = 1.0 / (self.C * n)
+        if k == 2:
+            model = _Logistic(X, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
+            res = _solve(self, model, np.zeros(model.dim))
+            w = np.asarray(res.x)
+            self.coef_ = w[:d].reshape(1, d)
+            self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
+        else:
+            model = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
+            res = _solve(self, model, np.zeros(model.dim))
+            W = np.asarray(res.x).reshape(model.p, k)
+            self.coef_ = W[:d].T.copy()
+            self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
+        self.n_iter_ = res.nit
+        self.result_ = res
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores: the margin (two classes) or the logits (more)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-scores))
+            return np.column_stack([1.0 - p, p])
+        scores = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(scores)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class."""
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]

@@ -1,0 +1,76 @@
+"""The scikit-learn estimators: conformance suite and agreement with scikit-learn's solvers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn import datasets  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from lfso.sklearn import LeastPowerRegressor, LFSOLogisticRegression  # noqa: E402
+
+
+@parametrize_with_checks([LeastPowerRegressor(), LeastPowerRegressor(p=1.0),
+                          LFSOLogisticRegression()])
+def test_sklearn_conformance(estimator, check):
+    check(estimator)
+
+
+def _sk_objective(clf, X, y, C):
+    """C * sum of log-losses + ||coef||^2 / 2 (scikit-learn's objective)."""
+    from sklearn.metrics import log_loss
+
+    proba = clf.predict_proba(X)
+    return C * log_loss(y, proba, normalize=False) + 0.5 * np.sum(clf.coef_**2)
+
+
+@pytest.mark.parametrize("data", ["breast_cancer", "iris", "wine"])
+def test_logistic_matches_scikit_learn_objective(data):
+    X, y = getattr(datasets, f"load_{data}")(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    ours = LFSOLogisticRegression(C=1.0, tol=1e-10, max_iter=100_000).fit(X, y)
+    ref = LogisticRegression(C=1.0, tol=1e-12, max_iter=100_000).fit(X, y)
+    f_ours, f_ref = _sk_objective(ours, X, y, 1.0), _sk_objective(ref, X, y, 1.0)
+    assert abs(f_ours - f_ref) <= 1e-8 * abs(f_ref)
+    assert np.mean(ours.predict(X) == ref.predict(X)) >= 0.99
+
+
+def test_least_squares_matches_scikit_learn():
+    X, y = datasets.load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    ours = LeastPowerRegressor(p=1.0, tol=1e-12, max_iter=100_000).fit(X, y)
+    ref = LinearRegression().fit(X, y)
+
+    def sse(model):
+        return float(np.sum((model.predict(X) - y) ** 2))
+
+    assert abs(sse(ours) - sse(ref)) <= 1e-8 * sse(ref)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5)
+
+
+def test_least_power_fits_a_higher_power():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0 + 0.1 * rng.standard_normal(200)
+    reg = LeastPowerRegressor(p=2.0).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, [1.0, -2.0, 0.5], atol=0.05)
+    assert reg.intercept_ == pytest.approx(3.0, abs=0.05) and reg.n_iter_ > 0
+
+
+def test_convergence_warning_says_what_to_change():
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+        LFSOLogisticRegression(max_iter=3).fit(X, y)
+
+
+def test_parameters_are_validated_in_fit():
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="'C' parameter"):
+        LFSOLogisticRegression(C=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="'p' parameter"):
+        LeastPowerRegressor(p=0.5).fit(X, y.astype(float))
