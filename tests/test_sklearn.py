@@ -7,16 +7,17 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn import datasets  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn import datasets
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from lfso.sklearn import LeastPowerRegressor, LFSOLogisticRegression  # noqa: E402
+from lfso.sklearn import LeastPowerRegressor, LFSOLogisticRegression
 
 
-@parametrize_with_checks([LeastPowerRegressor(), LeastPowerRegressor(p=1.0),
-                          LFSOLogisticRegression()])
+@parametrize_with_checks(
+    [LeastPowerRegressor(), LeastPowerRegressor(p=1.0), LFSOLogisticRegression()]
+)
 def test_sklearn_conformance(estimator, check):
     check(estimator)
 
