@@ -51,6 +51,7 @@ def test_every_method_is_registered():
     assert set(_OPTIONS) == set(lfso.METHODS)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_methods_run_through_scipy_minimize(name):
     options = METHODS[name] if METHODS[name] is not None else {"smoothness": quad_oracle}

@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from lfso.sklearn import LeastPowerRegressor, LFSOLogisticRegression
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
     [LeastPowerRegressor(), LeastPowerRegressor(p=1.0), LFSOLogisticRegression()]
 )

@@ -64,7 +64,7 @@ def run(
     atol: float,
     max_iter: int,
     callback: Callable[..., Any] | None = None,
-    monitor: bool = True,
+    monitor: bool | str = True,
     progress: bool | None = None,
 ) -> Result:
     """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
@@ -76,7 +76,8 @@ def run(
     noracle = rollbacks = nhev = 0
     risk = None
     if monitor:  # the oracle audit needs a gradient step and an L claimed to be a bound
-        audit = rule.gradient_step and rule.certified
+        unproven = monitor == "full" or model.audit_oracle
+        audit = rule.gradient_step and rule.certified and unproven
         risk = RiskMonitor(monotone=rule.monotone, gradient_step=audit)
     bar = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = bar if bar.enabled else None

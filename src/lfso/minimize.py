@@ -118,7 +118,7 @@ def minimize(
     safeguard: bool | None = None,
     hvp: Callable[[Any, Any], Any] | None = None,
     progress: bool | None = None,
-    monitor: bool = True,
+    monitor: bool | str = True,
     **options: Any,
 ) -> Result:
     """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
@@ -174,9 +174,10 @@ def minimize(
     progress : bool, optional
         Show a progress bar (iteration, f, ||g||, step, L) on stderr. Default: only when
         stderr is a terminal, so runs stay silent in tests, CI, pipes and notebooks.
-    monitor : bool
+    monitor : bool or "full"
         Compute the risk indicators (:mod:`lfso.monitor`): recorded in the history's
         ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
+        ``"full"`` also audits the built-in models' (proven) oracles.
     **options
         Options of the method's step rule (see its class). Unknown ones raise.
 
@@ -202,6 +203,8 @@ def minimize(
     x0 = as_vector(x0, "x0", getattr(model, "xp", None))
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    if monitor not in (True, False, "full"):
+        raise ValueError(f"monitor must be True, False or 'full', got monitor={monitor!r}")
     tol, atol = float(tol), float(atol)
     if not 0.0 <= tol < math.inf:
         raise ValueError(f"tol must be finite and >= 0, got tol={tol!r}")

@@ -203,6 +203,14 @@ def plot_convergence(
     cols = min(4, len(problems))
     rows = math.ceil(len(problems) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    palette = plt.get_cmap("tab20").colors
+    style = {
+        m: {
+            "color": palette[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20],
+            "lw": 2.0 if m in BENCH_METHODS and BENCH_METHODS[m].family == "lfso" else 1.0,
+        }
+        for i, m in enumerate(methods)
+    }
     for ax, p in zip(axes.flat, problems, strict=False):
         for m in methods:
             r = by.get((p, m))
@@ -210,7 +218,7 @@ def plot_convergence(
                 continue
             y = r.curve[quantity]
             ok = np.isfinite(y) & (y > 0)
-            ax.loglog(np.asarray(r.curve["njev"])[ok], y[ok], label=m, lw=1.2)
+            ax.loglog(np.asarray(r.curve["njev"])[ok], y[ok], label=m, **style[m])
         ax.set_title(p, fontsize=9)
         ax.set_xlabel("gradient evaluations", fontsize=8)
         ax.set_ylabel("||g|| / ||g0||" if quantity == "grad" else "f", fontsize=8)

@@ -12,7 +12,7 @@ from ..oracles import LocalSmoothnessOracle
 __all__ = ["Evaluation", "Model"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evaluation:
     """Everything one pass over the data gives at a point.
 
@@ -47,10 +47,15 @@ class Model(LocalSmoothnessOracle):
         Length of ``x`` the model expects (``None``: any).
     has_oracle : bool
         ``False`` for a model without an LFSO (LFSO methods then estimate one).
+    audit_oracle : bool
+        Whether the loop should audit the oracle against observed gradient changes (the
+        ``oracle`` risk indicator); true for user-supplied oracles, false for the built-in
+        models, whose bounds are proven.
     """
 
     dim: int | None = None
     has_oracle: bool = True
+    audit_oracle: bool = False
 
     @abstractmethod
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:

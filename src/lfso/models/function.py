@@ -43,7 +43,7 @@ class FunctionModel(Model):
             self.oracle = smoothness
         else:
             self.oracle = FunctionOracle(smoothness)
-        self.has_oracle = self.oracle is not None
+        self.has_oracle = self.audit_oracle = self.oracle is not None
 
     def _value_grad(self, x: Any) -> tuple[float, Any]:
         if self.jac is True:

@@ -28,7 +28,7 @@ def in_range(name: str, value: float, low: float, high: float) -> float:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     """One proposed move ``x -> x_new``, with what it was based on.
 

@@ -151,7 +151,9 @@ class LFSOStep(StepRule):
         radius, lipschitz, calls = self._choose(x, bound, target, state.radius)
         if not self.safeguard:
             t = eta / lipschitz
-            return Step(x - t * g, t, lipschitz, radius, calls), state._replace(radius=radius)
+            return Step(x - t * g, t, lipschitz, radius, calls), LFSOState(
+                radius, state.inflation, state.estimator
+            )
 
         inflation, rollbacks = state.inflation, 0
         slack = 1e-12
