@@ -149,7 +149,7 @@ def run(
                 if style == "x":
                     callback(x)
                 else:
-                    callback(_snapshot(x, ev, nit, objective, noracle, rule, history))
+                    callback(_result(x, ev, nit, objective, noracle, rule, history))
     except KeyboardInterrupt:
         status = Status.INTERRUPTED
     except StopIteration:
@@ -162,26 +162,23 @@ def run(
         best_x, best = x, ev
     if risk is not None:
         risk.warn(rule.name)
-    return Result(
-        x=best_x,
-        fun=best.value,
-        jac=best.grad,
-        nit=nit,
-        nfev=objective.nfev,
-        njev=objective.njev,
-        noracle=noracle,
-        status=status,
-        message=status.message,
-        method=rule.name,
-        grad_norm=best.grad_norm,
-        history=history,
+    return _result(
+        best_x,
+        best,
+        nit,
+        objective,
+        noracle,
+        rule,
+        history,
+        status,
+        status.message,
         rollbacks=rollbacks,
         nhev=nhev,
         risks=risk.summary() if risk is not None else {},
     )
 
 
-def _snapshot(
+def _result(
     x: Any,
     ev: Evaluation,
     nit: int,
@@ -189,8 +186,11 @@ def _snapshot(
     noracle: int,
     rule: StepRule,
     history: History,
+    status: Status = Status.MAX_ITER,
+    message: str = "In progress.",
+    **extra: Any,
 ) -> Result:
-    """The intermediate result passed to ``callback(intermediate_result)``."""
+    """A result at ``x``; with the defaults, the intermediate result for ``callback``."""
     return Result(
         x=x,
         fun=ev.value,
@@ -199,9 +199,10 @@ def _snapshot(
         nfev=objective.nfev,
         njev=objective.njev,
         noracle=noracle,
-        status=Status.MAX_ITER,
-        message="In progress.",
+        status=status,
+        message=message,
         method=rule.name,
         grad_norm=ev.grad_norm,
         history=history,
+        **extra,
     )

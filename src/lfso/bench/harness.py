@@ -176,19 +176,18 @@ def run_case(
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RiskWarning)
-        return _run_case(problem, method, cap=cap, tol=tol, grid=grid)
+        return _run_case(
+            BENCH_PROBLEMS[problem] if isinstance(problem, str) else problem,
+            BENCH_METHODS[method] if isinstance(method, str) else method,
+            cap,
+            tol,
+            grid,
+        )
 
 
 def _run_case(
-    problem: BenchProblem | str,
-    method: BenchMethod | str,
-    *,
-    cap: int = 50_000,
-    tol: float = 1e-8,
-    grid: Sequence[float] = STEP_GRID,
+    problem: BenchProblem, method: BenchMethod, cap: int, tol: float, grid: Sequence[float]
 ) -> Record:
-    problem = BENCH_PROBLEMS[problem] if isinstance(problem, str) else problem
-    method = BENCH_METHODS[method] if isinstance(method, str) else method
     options = method.options(problem)
     if isinstance(options, str):
         return Record(problem.name, method.name, "n/a", reason=options)

@@ -29,6 +29,15 @@ def _check_oracle(oracle: str) -> str:
     return oracle
 
 
+def _init_linear(model: Model, A: Any, b: Any, p: float, oracle: str, norm: float | None) -> None:
+    """The validated data, power, oracle choice and ``||A||`` of a model of ``Ax - b``."""
+    model.xp, model.A, model.b = _check_data(A, b)
+    model.p = _check_power(p)
+    model.oracle = _check_oracle(oracle)
+    model.dim = int(A.shape[1])
+    model.norm = float(norm) if norm is not None else operator_norm(A)
+
+
 class LpRegression(Model):
     """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
 
@@ -67,12 +76,8 @@ class LpRegression(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
-        self.p = _check_power(p)
-        self.oracle = _check_oracle(oracle)
-        self.dim = int(A.shape[1])
+        _init_linear(self, A, b, p, oracle, norm)
         xp = self.xp
-        self.norm = float(norm) if norm is not None else operator_norm(A)
         self.row_norms = row_norms(A)
         self.max_row_norm = amax(xp, self.row_norms)
         m = 2 * self.p - 2
@@ -167,11 +172,7 @@ class CompositeLeastSquares(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
-        self.p = _check_power(p)
-        self.oracle = _check_oracle(oracle)
-        self.dim = int(A.shape[1])
-        self.norm = float(norm) if norm is not None else operator_norm(A)
+        _init_linear(self, A, b, p, oracle, norm)
         self._outer = PowerNorm(self.p)
         if oracle == "paper":
             xp = self.xp
