@@ -17,10 +17,15 @@ __all__ = ["LFSOStep"]
 RadiusRule = str | Callable[[Any], float]
 
 
+#: Per-iteration decay of the audit's memory of an oracle caught too small.
+_FORGET = 0.99
+
+
 class LFSOState(NamedTuple):
     radius: float | None  # last radius: seeds the next generic radius solve
     inflation: float  # multiplier on the oracle's L after safeguard rollbacks (>= 1)
     estimator: Any  # state of the automatic oracle (None with a model oracle)
+    learned: float = 1.0  # largest secant / L the audit saw, slowly forgotten
 
 
 class LFSOStep(StepRule):
@@ -47,10 +52,13 @@ class LFSOStep(StepRule):
     automatic oracle the rejected trial's secant ratio joins the estimator's samples and the
     radius is solved again, and when that does not raise ``L`` (or with any other oracle)
     ``L`` is multiplied by ``backoff``. The multiplier is kept for the following iterations
-    and relaxes by ``sqrt(backoff)`` per clean step. Every rollback is counted
-    (``Result.rollbacks``), so ``f`` never increases whatever the oracle says, and the
-    accepted trial's evaluation is reused by the loop: no extra cost when the oracle is
-    right.
+    and relaxes by ``sqrt(backoff)`` per clean step, but never below the largest observed
+    secant ratio ``||g(x+) - g(x)|| / ||x+ - x||`` over the oracle's ``L`` (remembered with a
+    decay of 1% per iteration; this audit costs one vector difference): an oracle caught
+    too small has its ``L`` raised for the following iterations, a valid one is left alone.
+    Every rollback is counted (``Result.rollbacks``), so ``f`` never increases whatever the
+    oracle says, and the accepted trial's evaluation is reused by the loop: no extra cost
+    when the oracle is right.
 
     Parameters
     ----------
@@ -152,7 +160,7 @@ class LFSOStep(StepRule):
         if not self.safeguard:
             t = eta / lipschitz
             return Step(x - t * g, t, lipschitz, radius, calls), LFSOState(
-                radius, state.inflation, state.estimator
+                radius, state.inflation, state.estimator, state.learned
             )
 
         inflation, rollbacks = state.inflation, 0
@@ -180,10 +188,18 @@ class LFSOStep(StepRule):
                     continue
             inflation *= self.backoff
         relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
+        learned = state.learned
+        if self.estimator is None and math.isfinite(new.grad_norm):
+            # Audit at no cost: the accepted step's secant ratio against the oracle's L. The
+            # multiplier never relaxes below what was seen, so an oracle caught too small
+            # has its L raised for the next steps (a valid one leaves it at 1).
+            secant = norm(new.grad - g) / (t * evaluation.grad_norm)
+            learned = max(learned * _FORGET, secant / lipschitz)
+            relaxed = max(relaxed, learned)
         if est is not None:
             floor = used / (inflation * self.estimator.safety * self.estimator.growth)
             est = est._replace(floor=floor, x=x, grad=g)
-        nxt = LFSOState(radius, relaxed, est)
+        nxt = LFSOState(radius, relaxed, est, learned)
         move = Step(
             trial, t, used, radius, calls, evaluation=new, rollbacks=rollbacks, hvp_calls=hvps
         )
