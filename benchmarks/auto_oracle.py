@@ -33,7 +33,7 @@ def black_box() -> None:
         "rosenbrock-d2",
         "rosenbrock-d5",
         "rosenbrock-d10",
-        "cauchy-robust",
+        "robust-cauchy",
         "logistic-breast_cancer",
         "logistic-digits01",
         "lp_regression-p2-n100",

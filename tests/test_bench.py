@@ -39,7 +39,7 @@ def test_not_applicable_methods_say_why():
     rec = run_case("logistic-breast_cancer", "polyak")
     assert rec.status == "n/a" and "f* unknown" in rec.reason
     assert cell(rec) == "n/a"
-    rec = run_case("cauchy-robust", "lfso-paper")
+    rec = run_case("robust-cauchy", "lfso-paper")
     assert rec.status == "n/a"
 
 
@@ -53,7 +53,7 @@ def test_f_star_criterion_is_measured_when_f_star_is_known():
 
 def test_reports_and_targets(tmp_path):
     records = run_suite(
-        ["power_sum-p2-lin", "cauchy-robust"],
+        ["power_sum-p2-lin", "robust-cauchy"],
         ["lfso", "gd-tuned", "armijo", "adgd"],
         cap=500,
         grid=(1e-3, 1e-1),
@@ -97,7 +97,7 @@ def test_bench_command_writes_its_outputs(tmp_path, capsys):
 def test_suites_are_registry_entries():
     assert set(SUITES["quick"]) <= set(BENCH_PROBLEMS)
     assert set(SUITES["paper"]) < set(SUITES["full"])
-    assert "cauchy-robust" in SUITES["full"] and "cauchy-robust" not in SUITES["paper"]
+    assert "robust-cauchy" in SUITES["full"] and "robust-cauchy" not in SUITES["paper"]
 
 
 def test_progress_bar_only_on_a_terminal():

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .minimize import minimize
+from .minimize import METHODS, minimize
 from .problems import PROBLEMS, get_problem
 from .result import Result
 from .tuning import DEFAULT_STEP_GRID, tune_step
@@ -36,7 +36,9 @@ def _iterations(res: Result) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    names = args.problems or list(PROBLEMS)
+    names = args.problems or [
+        n for n, p in PROBLEMS.items() if "paper" in p.tags or n.endswith("-lin")
+    ]
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
             "scikit-learn is not installed: skipping the logistic problems "
@@ -84,7 +86,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _solve(args: argparse.Namespace) -> int:
     problem = get_problem(args.problem)
     model, x0 = problem.make(args.oracle)
-    options = {"step": args.step} if args.method == "gd" else {}
+    options = {"step": args.step} if args.step is not None else {}
     if args.method == "gd" and args.step is None:
         print("lfso solve: --method gd needs --step", file=sys.stderr)
         return 2
@@ -102,7 +104,11 @@ def _solve(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    kwargs = {"radius": args.radius, "eta": args.eta} if args.method == "lfso" else {}
+    kwargs: dict[str, object] = {}
+    if args.method == "lfso":
+        kwargs = {"radius": args.radius, "eta": args.eta}
+    elif args.method == "lfso-accel":
+        kwargs = {"eta": min(args.eta, 1.0)}
     res = minimize(
         model,
         x0,
@@ -221,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="LFSO vs tuned fixed-step GD on the paper's problems")
-    demo.add_argument("problems", nargs="*", help="problem names (default: all)")
+    demo.add_argument(
+        "problems", nargs="*", help="problem names (default: the paper's, and their generic starts)"
+    )
     demo.add_argument("--max-iter", type=int, default=10_000)
     demo.add_argument("--tol", type=float, default=1e-8)
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
@@ -229,11 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = sub.add_parser("solve", help="solve one built-in problem")
     solve.add_argument("problem", help="a name from 'lfso problems'")
-    solve.add_argument("--method", choices=["lfso", "gd"], default="lfso")
+    solve.add_argument("--method", choices=sorted(METHODS), default="lfso")
     solve.add_argument("--radius", choices=["tight", "paper"], default="tight")
     solve.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
     solve.add_argument("--eta", type=float, default=1.0)
-    solve.add_argument("--step", type=float, default=None, help="step size for --method gd")
+    solve.add_argument(
+        "--step", type=float, default=None, help="step size for --method gd (or nesterov)"
+    )
     solve.add_argument("--tol", type=float, default=1e-8)
     solve.add_argument("--max-iter", type=int, default=10_000)
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")

@@ -6,7 +6,9 @@ composite least squares with a random ``n x d`` matrix of condition number 100 a
 0.1 (``n = 1000, d = 100`` and ``n = d = 100``, ``x0 = ones``), and on logistic regression.
 The random matrices reproduce their ``generate_lls_problem`` with ``np.random.seed(0)``
 draw for draw; logistic regression uses scikit-learn's bundled breast-cancer and digits
-(0 vs 1) sets instead of their MNIST file (scikit-learn is then needed).
+(0 vs 1) sets instead of their MNIST file (scikit-learn is then needed). Beyond the paper:
+generic starts for the power families, l_4 regression on scikit-learn's diabetes data,
+Rosenbrock (no hand-made oracle) and a non-convex robust regression.
 
 Each entry of :data:`PROBLEMS` builds ``(model, x0)``; ``oracle="paper"`` gives the
 authors' oracle instead of the sharper default.
@@ -14,6 +16,7 @@ authors' oracle instead of the sharper default.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from .models import (
+    CauchyRegression,
     CompositeLeastSquares,
+    FunctionModel,
     LogisticRegression,
     LpRegression,
     Model,
@@ -40,11 +45,18 @@ class Problem:
     ----------
     name : str
     family : str
-        ``power_norm``, ``power_sum``, ``lp_regression``, ``composite_ls`` or ``logistic``.
+        ``power_norm``, ``power_sum``, ``lp_regression``, ``composite_ls``, ``logistic``,
+        ``rosenbrock`` or ``robust``.
     description : str
     build : callable ``(oracle) -> (model, x0)``
     flat : bool
         Whether the minimum is degenerate (non-strongly convex, e.g. ``p >= 2``).
+    f_star : callable ``() -> float`` or None
+        The optimal value when it is known exactly (Polyak's step, the ``f - f*`` test).
+    has_oracle : bool
+        ``False`` for functions with no hand-made oracle (LFSO then estimates one).
+    tags : tuple of str
+        ``"paper"``: one of the paper's problems; ``"quick"``: in the quick benchmark.
     """
 
     name: str
@@ -52,6 +64,9 @@ class Problem:
     description: str
     build: Callable[[str], tuple[Model, np.ndarray]]
     flat: bool = False
+    f_star: Callable[[], float] | None = None
+    has_oracle: bool = True
+    tags: tuple[str, ...] = ()
 
     def make(self, oracle: str = "sharp") -> tuple[Model, np.ndarray]:
         """Build the model (with the ``"sharp"`` or ``"paper"`` oracle) and its ``x0``."""
@@ -137,6 +152,72 @@ def _logistic(data: str) -> Callable[[str], tuple[Model, np.ndarray]]:
     return build
 
 
+def _lls_optimum(n: int, p: int) -> Callable[[], float]:
+    def f_star() -> float:
+        if n == 100:
+            return 0.0  # square and non-singular: the system is consistent
+        A, b = lls_data(n, 100)
+        sol = np.linalg.lstsq(A, b, rcond=None)[0]
+        return float(np.sum((A @ sol - b) ** 2)) ** p
+
+    return f_star
+
+
+def _zero() -> float:
+    return 0.0
+
+
+def _diabetes(oracle: str) -> tuple[Model, np.ndarray]:
+    X, y = _require_sklearn().load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y - y.mean()) / y.std()
+    return LpRegression(X, y, 2, oracle=oracle), np.zeros(X.shape[1])
+
+
+def _cauchy(oracle: str) -> tuple[Model, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n, d = 500, 20
+    A = rng.standard_normal((n, d))
+    noise = 0.1 * rng.standard_t(df=2, size=n)
+    outliers = rng.uniform(size=n) < 0.1
+    b = A @ rng.standard_normal(d) + noise + outliers * rng.normal(0.0, 20.0, size=n)
+    return CauchyRegression(A, b, c=1.0), np.zeros(d)
+
+
+def rosenbrock(x: np.ndarray) -> float:
+    """The Rosenbrock function ``sum 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2``."""
+    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+
+def rosenbrock_grad(x: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`rosenbrock`."""
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
+    g[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
+    return g
+
+
+def _rosenbrock(d: int) -> Callable[[str], tuple[Model, np.ndarray]]:
+    def build(oracle: str) -> tuple[Model, np.ndarray]:
+        x0 = np.full(d, -1.2)
+        x0[1::2] = 1.0
+        return FunctionModel(rosenbrock, rosenbrock_grad), x0
+
+    return build
+
+
+_QUICK = {
+    "power_sum-p3-lin",
+    "power_sum-p5-lin",
+    "lp_regression-p1-n100",
+    "lp_regression-p2-n100",
+    "logistic-breast_cancer",
+    "lp_regression-p2-diabetes",
+    "rosenbrock-d5",
+    "robust-cauchy",
+}
+
+
 def _registry() -> dict[str, Problem]:
     problems: list[Problem] = []
     for p in range(1, 6):
@@ -147,6 +228,8 @@ def _registry() -> dict[str, Problem]:
                 f"||x||^{2 * p}, d=10, x0=ones",
                 _power(PowerNorm, p),
                 flat=p > 1,
+                f_star=_zero,
+                tags=("paper",),
             )
         )
     for p in range(1, 6):
@@ -157,6 +240,8 @@ def _registry() -> dict[str, Problem]:
                 f"sum x_i^{2 * p}, d=10, x0=ones",
                 _power(PowerSum, p),
                 flat=p > 1,
+                f_star=_zero,
+                tags=("paper",),
             )
         )
     # From x0 = ones these are one-dimensional and a fixed step can land on x* = 0 by luck
@@ -173,6 +258,7 @@ def _registry() -> dict[str, Problem]:
                     text.format(2 * p) + ", d=10, x0=linspace(0.5, 1.5)",
                     _power(cls, p, generic=True),
                     flat=True,
+                    f_star=_zero,
                 )
             )
     for n in (1000, 100):
@@ -184,6 +270,8 @@ def _registry() -> dict[str, Problem]:
                     f"sum (Ax-b)_i^{2 * p}, {n}x100, cond 100, x0=ones",
                     _regression(LpRegression, p, n),
                     flat=p > 1 and n == 100,
+                    f_star=_lls_optimum(n, p) if n == 100 or p == 1 else None,
+                    tags=("paper",),
                 )
             )
     for n in (1000, 100):
@@ -195,6 +283,8 @@ def _registry() -> dict[str, Problem]:
                     f"||Ax-b||^{2 * p}, {n}x100, cond 100, x0=ones",
                     _regression(CompositeLeastSquares, p, n),
                     flat=p > 1 and n == 100,
+                    f_star=_lls_optimum(n, p) if n == 100 or p == 1 else None,
+                    tags=("paper",),
                 )
             )
     problems.append(
@@ -203,6 +293,7 @@ def _registry() -> dict[str, Problem]:
             "logistic",
             "logistic regression, breast cancer (569x30), l2=1/n, intercept",
             _logistic("breast_cancer"),
+            tags=("paper",),
         )
     )
     problems.append(
@@ -211,9 +302,41 @@ def _registry() -> dict[str, Problem]:
             "logistic",
             "logistic regression, digits 0 vs 1 (360x64), l2=1/n, intercept",
             _logistic("digits01"),
+            tags=("paper",),
         )
     )
-    return {pr.name: pr for pr in problems}
+    problems.append(
+        Problem(
+            "lp_regression-p2-diabetes",
+            "lp_regression",
+            "sum (Ax-b)_i^4 on scikit-learn's diabetes (442x10), standardised",
+            _diabetes,
+        )
+    )
+    for d in (2, 5, 10):
+        problems.append(
+            Problem(
+                f"rosenbrock-d{d}",
+                "rosenbrock",
+                f"Rosenbrock, d={d}, x0=(-1.2, 1, ...): no hand-made oracle",
+                _rosenbrock(d),
+                f_star=_zero,
+                has_oracle=False,
+            )
+        )
+    problems.append(
+        Problem(
+            "robust-cauchy",
+            "robust",
+            "Cauchy-loss robust regression, 500x20, 10% gross outliers (non-convex)",
+            _cauchy,
+        )
+    )
+    out = {}
+    for pr in problems:
+        tags = (*pr.tags, "quick") if pr.name in _QUICK else pr.tags
+        out[pr.name] = dataclasses.replace(pr, tags=tags)
+    return out
 
 
 #: Every built-in problem by name.

@@ -4,14 +4,13 @@
 """
 
 from .harness import Record, run_case, run_suite
-from .suite import BENCH_METHODS, BENCH_PROBLEMS, SUITES, BenchMethod, BenchProblem
+from .suite import BENCH_METHODS, BENCH_PROBLEMS, SUITES, BenchMethod
 
 __all__ = [
     "BENCH_METHODS",
     "BENCH_PROBLEMS",
     "SUITES",
     "BenchMethod",
-    "BenchProblem",
     "Record",
     "run_case",
     "run_suite",

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..minimize import minimize
 from ..monitor import RiskWarning
+from ..problems import Problem
 from ..progress import ProgressBar
 from ..result import Result
-from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod, BenchProblem
+from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod
 
 __all__ = ["Record", "run_case", "run_suite"]
 
@@ -68,7 +69,7 @@ class Record:
 
 
 def _record_from(
-    problem: BenchProblem, method: str, res: Result, f_star: float | None, tol: float
+    problem: Problem, method: str, res: Result, f_star: float | None, tol: float
 ) -> Record:
     h = res.history
     grad = h.grad_norm / h.grad_norm[0]
@@ -105,7 +106,7 @@ class _Blowup:
             raise StopIteration
 
 
-def _lbfgs(problem: BenchProblem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
+def _lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
     """scipy's L-BFGS-B, stopped by our gradient test; every call is value + gradient."""
     from scipy.optimize import minimize as scipy_minimize
 
@@ -163,7 +164,7 @@ def _lbfgs(problem: BenchProblem, model: Any, x0: np.ndarray, cap: int, tol: flo
 
 
 def run_case(
-    problem: BenchProblem | str,
+    problem: Problem | str,
     method: BenchMethod | str,
     *,
     cap: int = 50_000,
@@ -186,7 +187,7 @@ def run_case(
 
 
 def _run_case(
-    problem: BenchProblem, method: BenchMethod, cap: int, tol: float, grid: Sequence[float]
+    problem: Problem, method: BenchMethod, cap: int, tol: float, grid: Sequence[float]
 ) -> Record:
     options = method.options(problem)
     if isinstance(options, str):
