@@ -51,3 +51,51 @@ def test_array_api_strict_matches_numpy(name, radius):
 def test_array_api_strict_rejects_bad_start():
     with pytest.raises(ValueError, match="x0 must be 1-D"):
         lfso.minimize(PowerSum(2), xps.ones((2, 2)))
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+TORCH_CASES = ["power_sum", "lp-p1", "lp-p2", "lp-p2.5", "composite", "logistic"]
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")  # tol=0 runs to rounding
+@pytest.mark.parametrize("name", TORCH_CASES)
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel", "armijo"])
+def test_pytorch_tensors_match_numpy_in_float64(name, method):
+    torch = _torch()
+    import array_api_compat.torch as xpt
+
+    model_np, d = CASES[name](np)
+    model_t, _ = CASES[name](xpt)
+    x0 = np.linspace(0.5, 1.5, d)
+    ref = lfso.minimize(model_np, x0, method=method, tol=0.0, max_iter=40)
+    res = lfso.minimize(model_t, torch.tensor(x0), method=method, tol=0.0, max_iter=40)
+    assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+    np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=1e-7, atol=1e-8)  # to rounding
+
+
+def test_pytorch_float32_converges_quietly():
+    """float32 runs reach tol = 1e-6 (relative gradient) without spurious risk warnings."""
+    torch = _torch()
+    import warnings
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((200, 10))
+    b = A @ np.ones(10) + 0.1 * rng.standard_normal(200)
+    model = LpRegression(
+        torch.tensor(A, dtype=torch.float32), torch.tensor(b, dtype=torch.float32), 2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.monitor.RiskWarning)
+        res = lfso.minimize(
+            model,
+            torch.zeros(10, dtype=torch.float32),
+            method="lfso-accel",
+            tol=1e-6,
+            max_iter=20_000,
+        )
+    assert res.success and res.x.dtype == torch.float32
+    ref = lfso.minimize(LpRegression(A, b, 2), np.zeros(10), method="lfso-accel")
+    assert abs(res.fun - ref.fun) <= 0.02 * ref.fun

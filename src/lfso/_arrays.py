@@ -41,6 +41,15 @@ def amax(xp: Any, x: Any) -> float:
     return float(xp.max(x))
 
 
+def rounding(x: Any) -> float:
+    """Relative tolerance for comparing values computed in ``x``'s dtype.
+
+    ``1e-12`` in float64; a few ulps (about 1e-6) in float32, where a decrease smaller than
+    that cannot be told from rounding.
+    """
+    return max(1e-12, 8.0 * float(namespace(x).finfo(x.dtype).eps))
+
+
 def sq_norm(x: Any) -> float:
     """``||x||^2`` of a vector as a float: one dot product, the cheapest reduction."""
     return float(x @ x)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._arrays import rounding
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
@@ -78,7 +79,7 @@ def run(
     if monitor:  # the oracle audit needs a gradient step and an L claimed to be a bound
         unproven = monitor == "full" or model.audit_oracle
         audit = rule.gradient_step and rule.certified and unproven
-        risk = RiskMonitor(monotone=rule.monotone, gradient_step=audit)
+        risk = RiskMonitor(monotone=rule.monotone, gradient_step=audit, rtol=rounding(x0))
     bar = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = bar if bar.enabled else None
 

@@ -96,6 +96,8 @@ class RiskMonitor:
         Iterations for ``stagnation`` and ``oscillation``.
     collapse : float
         Ratio for ``collapse``.
+    rtol : float
+        Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64).
     """
 
     def __init__(
@@ -105,8 +107,9 @@ class RiskMonitor:
         gradient_step: bool,
         window: int = 50,
         collapse: float = 1e-6,
+        rtol: float = 1e-12,
     ) -> None:
-        self.monotone, self.gradient_step = monotone, gradient_step
+        self.monotone, self.gradient_step, self.rtol = monotone, gradient_step, float(rtol)
         self.window, self.collapse = int(window), float(collapse)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
@@ -138,7 +141,7 @@ class RiskMonitor:
         flags = 0
         if not (math.isfinite(f_new) and math.isfinite(gnorm_new)):
             return self._fire("non_finite", k)
-        if self.monotone and f_new > f_prev + 1e-12 * abs(f_prev):
+        if self.monotone and f_new > f_prev + self.rtol * abs(f_prev):
             flags |= self._fire("descent", k)
         if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
             # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.

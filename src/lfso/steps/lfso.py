@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._arrays import norm
+from .._arrays import norm, rounding
 from ..auto import SecantBound, SecantOracle
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
@@ -26,6 +26,7 @@ class LFSOState(NamedTuple):
     inflation: float  # multiplier on the oracle's L after safeguard rollbacks (>= 1)
     estimator: Any  # state of the automatic oracle (None with a model oracle)
     learned: float = 1.0  # largest secant / L the audit saw, slowly forgotten
+    slack: float = 1e-12  # relative rounding allowance of the descent test (dtype's)
 
 
 class LFSOStep(StepRule):
@@ -116,7 +117,7 @@ class LFSOStep(StepRule):
             est = self.estimator.init(objective, x, evaluation)
             floor = self.estimator.first_floor(objective, x, evaluation)
             est = est._replace(floor=floor)
-        return LFSOState(None, 1.0, est)
+        return LFSOState(None, 1.0, est, 1.0, rounding(x))
 
     def _choose(self, x: Any, bound: LocalBound, target: float, guess: float | None):
         """Radius, L and oracle calls for one bound, by the configured radius rule."""
@@ -160,11 +161,11 @@ class LFSOStep(StepRule):
         if not self.safeguard:
             t = eta / lipschitz
             return Step(x - t * g, t, lipschitz, radius, calls), LFSOState(
-                radius, state.inflation, state.estimator, state.learned
+                radius, state.inflation, state.estimator, state.learned, state.slack
             )
 
         inflation, rollbacks = state.inflation, 0
-        slack = 1e-12
+        slack = state.slack
         while True:
             used = lipschitz * inflation
             t = eta / used
@@ -199,7 +200,7 @@ class LFSOStep(StepRule):
         if est is not None:
             floor = used / (inflation * self.estimator.safety * self.estimator.growth)
             est = est._replace(floor=floor, x=x, grad=g)
-        nxt = LFSOState(radius, relaxed, est, learned)
+        nxt = LFSOState(radius, relaxed, est, learned, state.slack)
         move = Step(
             trial, t, used, radius, calls, evaluation=new, rollbacks=rollbacks, hvp_calls=hvps
         )
