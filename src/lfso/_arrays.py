@@ -34,6 +34,31 @@ def to_float(value: Any) -> float:
     return float(value)
 
 
+def to_floats(*values: Any) -> list[float]:
+    """Several 0-d arrays as Python floats in one host round trip.
+
+    NumPy: plain conversions. Dask: one ``dask.compute`` for all of them (one pass over the
+    data). PyTorch (any device): one stacked transfer, so a GPU synchronises once.
+    """
+    first = values[0]
+    if isinstance(first, (np.ndarray, np.generic, float, int)):
+        return [float(v) for v in values]
+    if any(array_api_compat.is_dask_array(v) for v in values):
+        import dask
+
+        return [float(v) for v in dask.compute(*values)]
+    if array_api_compat.is_torch_array(first):
+        import torch
+
+        return torch.stack([v.reshape(()) for v in values]).tolist()
+    return [float(v) for v in values]
+
+
+def reduce_max(xp: Any, x: Any) -> Any:
+    """``max(x)`` as a 0-d array of ``x``'s library (NumPy's method: one less dispatch)."""
+    return x.max() if isinstance(x, np.ndarray) else xp.max(x)
+
+
 def amax(xp: Any, x: Any) -> float:
     """``max(x)`` as a float (NumPy's method skips a layer of dispatch on the hot path)."""
     if isinstance(x, np.ndarray):
@@ -93,21 +118,44 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
     return x
 
 
-def operator_norm(A: Any) -> float:
-    """``||A||_2``, the largest singular value, computed exactly (``O(n d min(n, d))``).
+def to_numpy(x: Any) -> np.ndarray:
+    """A (small) array as NumPy on the host, from any library or device."""
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if array_api_compat.is_dask_array(x):
+        return np.asarray(x.compute())
+    if array_api_compat.is_cupy_array(x):  # pragma: no cover - needs a GPU
+        return x.get()
+    return np.asarray(x)
 
-    The bounds rely on it being an upper bound, so no power-iteration estimate is used.
+
+def materialize(x: Any) -> Any:
+    """Evaluate a lazy array (Dask) so that the next iteration does not rebuild its graph.
+
+    With a ``dask.distributed`` client the result stays on the cluster (``persist``);
+    eager arrays are returned unchanged.
     """
-    xp = namespace(A)
+    if array_api_compat.is_dask_array(x):
+        return x.persist()
+    return x
+
+
+def operator_norm(A: Any) -> float:
+    """``||A||_2``, the largest singular value, computed exactly.
+
+    One pass over ``A`` in its own library forms the small Gram matrix (``d x d`` or
+    ``n x n``), whose top eigenvalue is then taken on the host. The bounds rely on it being
+    an upper bound, so no power-iteration estimate is used.
+    """
     if A.ndim != 2:
         raise ValueError(f"A must be 2-D, got shape {tuple(A.shape)}")
     gram = A.T @ A if A.shape[0] >= A.shape[1] else A @ A.T
-    top = to_float(xp.max(xp.linalg.eigvalsh(gram)))
+    top = float(np.max(np.linalg.eigvalsh(to_numpy(gram))))
     # eigvalsh is backward stable; pad by a few ulps of the Gram matrix's scale.
     return math.sqrt(max(top, 0.0) * (1.0 + 1e-12))
 
 
 def row_norms(A: Any) -> Any:
-    """Euclidean norm of each row of ``A``."""
+    """Euclidean norm of each row of ``A`` (evaluated once for lazy arrays)."""
     xp = namespace(A)
-    return xp.sqrt(xp.sum(A * A, axis=1))
+    return materialize(xp.sqrt(xp.sum(A * A, axis=1)))

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import rounding
+from array_api_compat import is_dask_array
+
+from ._arrays import materialize, rounding
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
@@ -83,6 +85,7 @@ def run(
     bar = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = bar if bar.enabled else None
 
+    lazy = is_dask_array(x0) or is_dask_array(getattr(model, "A", None))
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(
@@ -103,6 +106,8 @@ def run(
                 status = Status.MAX_ITER
                 break
             move, state = rule.step(objective, x, ev, state)
+            if lazy:
+                move.x = materialize(move.x)
             new = move.evaluation or objective.evaluate(move.x, bound=need_bound)
             nit += 1
             noracle += move.oracle_calls

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import amax, namespace, operator_norm, row_norms, to_float
+from .._arrays import amax, materialize, namespace, operator_norm, row_norms, to_float
 from ..bounds import LocalBound
 
 __all__ = ["RowCurvatureBound", "RowGeometry"]
@@ -33,7 +33,7 @@ class RowGeometry:
         self.xp = namespace(A)
         self.norm = operator_norm(A)
         self.row_norms = row_norms(A)
-        self.row_norms_sq = self.row_norms * self.row_norms
+        self.row_norms_sq = materialize(self.row_norms * self.row_norms)
         self.frobenius_sq = to_float(self.xp.sum(self.row_norms_sq))
 
 

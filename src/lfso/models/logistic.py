@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, norm, to_float
+from .._arrays import materialize, namespace, norm, to_float, to_numpy
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 
@@ -71,7 +71,7 @@ class LogisticRegression(Model):
             raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
         if not bool(xp.all(xp.isfinite(X))):
             raise ValueError("X must be finite, found a NaN or infinite entry")
-        values = set(float(v) for v in xp.unique_values(y))
+        values = set(to_numpy(xp.unique_values(y)).tolist())
         if values <= {0.0, 1.0}:
             signs = 2.0 * xp.astype(y, X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:
@@ -86,7 +86,7 @@ class LogisticRegression(Model):
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         if fit_intercept:
-            X = xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1)
+            X = materialize(xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1))
         self.xp, self.X, self.signs, self.l2 = xp, X, signs, l2
         self.fit_intercept, self.oracle = bool(fit_intercept), oracle
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._arrays import amax, namespace, norm, operator_norm, row_norms, sq_norm, to_float
+from .._arrays import (
+    amax,
+    materialize,
+    namespace,
+    norm,
+    operator_norm,
+    reduce_max,
+    row_norms,
+    sq_norm,
+    to_float,
+    to_floats,
+)
 from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power
@@ -83,28 +95,27 @@ class LpRegression(Model):
         m = 2 * self.p - 2
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
-        self._row_sq = self.row_norms * self.row_norms
+        self._row_sq = materialize(self.row_norms * self.row_norms)
         if m > 0:
             self._t2_root = to_float(xp.sum(self.row_norms ** (m + 2))) ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
 
-    def _bound(self, w: Any, r2: Any) -> LocalBound:
-        """The local bound from ``w = |r|^m`` (and ``r^2``), reduced once each."""
-        xp, m, c = self.xp, self._m, self._curv
+    def _bound(self, wmax: float, t0: float | None) -> LocalBound:
+        """The local bound from ``max_i |r_i|^m`` and ``T_0 = sum_i ||a_i||^2 |r_i|^m``."""
+        m, c = self._m, self._curv
         bound: LocalBound
         if m == 0:
             bound = ConstantBound(2.0 * self.norm**2)
-            rmax = amax(xp, r2) ** 0.5
+            rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
-            wmax = amax(xp, w)
             rmax = wmax ** (1.0 / m)
             if self.oracle == "paper":
                 k = c * self.norm**2 * 2 ** (m - 1)
                 bound = ConstantBound(k * wmax) + PowerBound(k * self.max_row_norm**m, 0.0, 1.0, m)
             else:
-                t0_root = to_float(self._row_sq @ w) ** (1.0 / m)
+                assert t0 is not None
                 k = self._norm_root  # ||A||^(2/m): both terms as c (a + b R)^m
-                lines = ((k * rmax, k * self.max_row_norm), (t0_root, self._t2_root))
+                lines = ((k * rmax, k * self.max_row_norm), (t0 ** (1.0 / m), self._t2_root))
                 bound = MinPowerBound(c, lines, m)
         bound.paper_radius = rmax
         return bound
@@ -117,7 +128,7 @@ class LpRegression(Model):
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp, p = self.xp, self.p
-        r = self.A @ x - self.b
+        r = materialize(self.A @ x - self.b)  # (Dask: one pass over A, kept on the workers)
         r2 = r * r
         if p == 1.0:
             w = None
@@ -127,10 +138,18 @@ class LpRegression(Model):
             w = r2 ** int(p - 1)
         else:
             w = xp.abs(r) ** (2 * p - 2)
-        value = to_float(w @ r2) if w is not None else sq_norm(r)
-        grad = (2 * p) * (self.A.T @ (w * r if w is not None else r))
-        gnorm = norm(grad)
-        return Evaluation(value, grad, gnorm, self._bound(w, r2) if bound else None)
+        grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
+        # Every scalar of the iteration in one host round trip.
+        scalars = [w @ r2 if w is not None else r @ r, grad @ grad]
+        if bound:
+            scalars.append(reduce_max(xp, w if w is not None else r2))
+            if self._m > 0 and self.oracle == "sharp":
+                scalars.append(self._row_sq @ w)
+        values = to_floats(*scalars)
+        value, gsq = values[0], values[1]
+        gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)  # (over/underflow)
+        local = self._bound(values[2], values[3] if len(values) > 3 else None) if bound else None
+        return Evaluation(value, grad, gnorm, local)
 
 
 class _PaperCompositeBound(LocalBound):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, norm, to_float
+from .._arrays import materialize, namespace, norm, to_float
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 
@@ -55,7 +55,7 @@ class SoftmaxRegression(Model):
         if not l2 >= 0.0:
             raise ValueError(f"l2 must be non-negative, got {l2!r}")
         if fit_intercept:
-            X = xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1)
+            X = materialize(xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1))
         self.xp, self.X, self.K, self.l2 = xp, X, int(n_classes), l2
         self.fit_intercept = bool(fit_intercept)
         self.n, self.p = int(X.shape[0]), int(X.shape[1])
