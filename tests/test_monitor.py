@@ -147,3 +147,14 @@ def test_progress_bar_when_asked(capsys):
     lfso.minimize(PowerSum(2), np.ones(3), progress=True)
     err = capsys.readouterr().err
     assert "lfso [" in err and "|g|" in err and err.endswith("\n")
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_divergence_stop_guards_a_blowing_up_step():
+    from lfso.monitor import DivergenceStop
+
+    guard = DivergenceStop(100.0)
+    res = lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=0.7, callback=guard)
+    assert guard.fired and res.status is lfso.Status.CALLBACK_STOP
+    assert res.fun == res.history.f[0]  # the best point is the start: every step rose

@@ -11,7 +11,6 @@ import numpy as np
 __all__ = [
     "amax",
     "as_vector",
-    "is_numpy",
     "namespace",
     "operator_norm",
     "row_norms",
@@ -23,10 +22,6 @@ __all__ = [
 def namespace(*arrays: Any) -> Any:
     """The array-API namespace shared by ``arrays`` (NumPy's wrapper for NumPy arrays)."""
     return array_api_compat.array_namespace(*arrays)
-
-
-def is_numpy(xp: Any) -> bool:
-    return array_api_compat.is_numpy_namespace(xp)
 
 
 def to_float(value: Any) -> float:

@@ -33,6 +33,7 @@ from typing import Any
 __all__ = [
     "RISKS",
     "CSVLogger",
+    "DivergenceStop",
     "EarlyStopping",
     "JSONLinesLogger",
     "RiskMonitor",
@@ -247,6 +248,23 @@ class EarlyStopping:
 
     def __call__(self, intermediate_result: Any) -> None:
         if intermediate_result.fun <= self.target:
+            raise StopIteration
+
+
+class DivergenceStop:
+    """Callback that stops the run (``StopIteration``) once ``f`` exceeds ``limit``.
+
+    A guard for trying step sizes that may blow up (the grid of :func:`lfso.tune_step`).
+    ``fired`` says whether it stopped the run.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = float(limit)
+        self.fired = False
+
+    def __call__(self, intermediate_result: Any) -> None:
+        if not intermediate_result.fun <= self.limit:
+            self.fired = True
             raise StopIteration
 
 

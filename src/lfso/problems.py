@@ -349,8 +349,3 @@ def get_problem(name: str) -> Problem:
         return PROBLEMS[name]
     except KeyError:
         raise ValueError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}") from None
-
-
-def problem_names(family: str | None = None) -> list[str]:
-    """Names of the problems, optionally of one family."""
-    return [n for n, p in PROBLEMS.items() if family is None or p.family == family]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .minimize import minimize
-from .monitor import RiskWarning
+from .monitor import DivergenceStop, RiskWarning
 from .result import Result
 
 __all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
@@ -40,19 +40,6 @@ class TunedStep:
     result: Result
     total_njev: int
     runs: list[tuple[float, Result]] = field(repr=False)
-
-
-class _Blowup:
-    """Callback that stops a run once ``f`` exceeds ``limit`` (a diverging step)."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.fired = False
-
-    def __call__(self, intermediate_result: Result) -> None:
-        if not intermediate_result.fun <= self.limit:
-            self.fired = True
-            raise StopIteration
 
 
 def tune_step(
@@ -95,7 +82,7 @@ def tune_step(
         if f0 is None:
             first = minimize(objective, x0, method="gd", step=step, max_iter=0, **options)
             f0 = first.fun
-        guard = _Blowup(blowup * max(abs(f0), 1.0))
+        guard = DivergenceStop(blowup * max(abs(f0), 1.0))
         with warnings.catch_warnings():  # bad steps are the point of a grid
             warnings.simplefilter("ignore", RiskWarning)
             res = minimize(

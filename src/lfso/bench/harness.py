@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..minimize import minimize
-from ..monitor import RiskWarning
+from ..monitor import DivergenceStop, RiskWarning
 from ..problems import Problem
 from ..progress import ProgressBar
 from ..result import Result
@@ -68,9 +68,7 @@ class Record:
         return self.nfev + self.njev
 
 
-def _record_from(
-    problem: Problem, method: str, res: Result, f_star: float | None, tol: float
-) -> Record:
+def _record_from(problem: Problem, method: str, res: Result, f_star: float | None) -> Record:
     h = res.history
     grad = h.grad_norm / h.grad_norm[0]
     finite = np.isfinite(h.f) & np.isfinite(h.grad_norm)
@@ -95,15 +93,6 @@ def _record_from(
         per_iteration=seconds / max(res.nit, 1),
         curve={"njev": h.njev, "grad": grad, "f": h.f},
     )
-
-
-class _Blowup:
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, intermediate_result: Result) -> None:
-        if not intermediate_result.fun <= self.limit:
-            raise StopIteration
 
 
 def _lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
@@ -200,7 +189,7 @@ def _run_case(
     f_star = problem.f_star() if problem.f_star is not None else None
     if not method.tuned:
         res = minimize(model, x0, tol=tol, max_iter=cap - 1, **options)
-        return _record_from(problem, method.name, res, f_star, tol)
+        return _record_from(problem, method.name, res, f_star)
 
     f0 = model.value(x0)
     runs: list[tuple[float, Record]] = []
@@ -211,10 +200,10 @@ def _run_case(
             tol=tol,
             max_iter=cap - 1,
             step=step,
-            callback=_Blowup(1e6 * max(abs(f0), 1.0)),
+            callback=DivergenceStop(1e6 * max(abs(f0), 1.0)),
             **options,
         )
-        rec = _record_from(problem, method.name, res, f_star, tol)
+        rec = _record_from(problem, method.name, res, f_star)
         if res.status.name == "CALLBACK_STOP":
             rec.status = "failed"
         runs.append((step, rec))
