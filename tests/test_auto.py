@@ -177,3 +177,20 @@ def test_safeguard_learns_from_the_audit():
     assert res.success
     assert np.max(res.history.L[1:]) > 20.0  # raised above the oracle's claim
     assert res.rollbacks < 0.05 * res.nit  # learned once, not paid at every step
+
+
+def test_hvp_by_automatic_differentiation_on_torch_tensors():
+    torch = pytest.importorskip("torch")
+    H = torch.diag(torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64))
+
+    def fun(x):
+        return 0.5 * x @ H @ x + (x**4).sum()
+
+    def grad(x):
+        return H @ x + 4 * x**3
+
+    x0 = torch.ones(3, dtype=torch.float64)
+    res = lfso.minimize(fun, x0, grad=grad, hvp="autodiff", power_iterations=3)
+    assert res.success and res.nhev == 3 * res.nit and isinstance(res.x, torch.Tensor)
+    with pytest.raises(TypeError, match="hvp='autodiff' differentiates a plain function"):
+        lfso.minimize(fun, np.ones(3), grad=grad, hvp="autodiff")

@@ -84,6 +84,23 @@ METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
 }
 
 
+def _autodiff_hvp(objective: Any, x0: Any) -> Callable[[Any, Any], Any]:
+    """Hessian-vector products of a plain PyTorch function by double backward."""
+    import array_api_compat
+
+    if isinstance(objective, Model) or not array_api_compat.is_torch_array(x0):
+        raise TypeError(
+            "hvp='autodiff' differentiates a plain function of PyTorch tensors: pass fun "
+            "returning a tensor and x0 as a torch.Tensor (or pass hvp=callable)"
+        )
+    import torch
+
+    def hvp(x: Any, v: Any) -> Any:
+        return torch.autograd.functional.hvp(objective, x, v)[1]
+
+    return hvp
+
+
 def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
     """The model, and whether the oracle is to be estimated (``smoothness="auto"``)."""
     auto = isinstance(smoothness, str)
@@ -116,7 +133,7 @@ def minimize(
     grad: Callable[[Any], Any] | bool | None = None,
     smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | str | None = None,
     safeguard: bool | None = None,
-    hvp: Callable[[Any, Any], Any] | None = None,
+    hvp: Callable[[Any, Any], Any] | str | None = None,
     progress: bool | None = None,
     monitor: bool | str = True,
     **options: Any,
@@ -169,8 +186,10 @@ def minimize(
         Check the descent inequality after each LFSO step and roll back (enlarging ``L``)
         when it fails, so ``f`` never increases whatever the oracle says. Default: on for
         the automatic oracle, off otherwise (see :class:`lfso.steps.LFSOStep`).
-    hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
-        Hessian-vector products for the automatic oracle (power iterations).
+    hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
+        Hessian-vector products for the automatic oracle (power iterations). ``"autodiff"``
+        builds them by automatic differentiation (double backward) when ``fun`` is written
+        with PyTorch operations on a ``torch.Tensor`` ``x0``.
     progress : bool, optional
         Show a progress bar (iteration, f, ||g||, step, L) on stderr. Default: only when
         stderr is a terminal, so runs stay silent in tests, CI, pipes and notebooks.
@@ -226,6 +245,8 @@ def minimize(
             raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
         opts = dict(options)
         if method == "lfso":
+            if hvp == "autodiff":
+                hvp = _autodiff_hvp(objective, x0)
             if auto:
                 opts["estimator"] = SecantOracle(
                     hvp=hvp, **_take(opts, "safety", "growth", "power_iterations")
