@@ -194,3 +194,19 @@ def test_hvp_by_automatic_differentiation_on_torch_tensors():
     assert res.success and res.nhev == 3 * res.nit and isinstance(res.x, torch.Tensor)
     with pytest.raises(TypeError, match="hvp='autodiff' differentiates a plain function"):
         lfso.minimize(fun, np.ones(3), grad=grad, hvp="autodiff")
+
+
+def test_safeguard_gives_up_honestly_on_a_wrong_gradient():
+    """A gradient that is not the function's: no step decreases f; the run stops, f intact."""
+    model = PowerSum(2)
+    res = lfso.minimize(
+        model.value,
+        np.ones(3),
+        grad=lambda x: -model.grad(x),
+        smoothness=model,
+        safeguard=True,
+        max_rollbacks=5,
+        monitor=False,
+    )
+    assert res.status is lfso.Status.STEP_FAILED and "safeguard rejected" in res.message
+    assert res.nit == 0 and res.fun == model.value(np.ones(3)) and res.rollbacks == 0

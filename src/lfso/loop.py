@@ -20,7 +20,7 @@ from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
 from .result import History, Result, Status
-from .steps import StepRule
+from .steps import StepFailedError, StepRule
 
 __all__ = ["Counted", "run"]
 
@@ -160,6 +160,8 @@ def run(
         status = Status.INTERRUPTED
     except StopIteration:
         status = Status.CALLBACK_STOP
+    except StepFailedError:
+        status = Status.STEP_FAILED
     finally:
         if bar is not None:
             bar.close()

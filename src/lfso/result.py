@@ -26,6 +26,7 @@ class Status(enum.IntEnum):
     NON_FINITE = 2
     INTERRUPTED = 3
     CALLBACK_STOP = 4
+    STEP_FAILED = 5
 
     @property
     def message(self) -> str:
@@ -46,6 +47,10 @@ _MESSAGES = {
     Status.INTERRUPTED: "Interrupted (KeyboardInterrupt); returning the best point so far.",
     Status.CALLBACK_STOP: (
         "Stopped by the callback (StopIteration); returning the best point so far."
+    ),
+    Status.STEP_FAILED: (
+        "Stopped: the safeguard rejected every trial step (max_rollbacks reached); returning "
+        "the best point. The gradient may be wrong (check it), or the function not smooth here."
     ),
 }
 

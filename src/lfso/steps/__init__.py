@@ -1,6 +1,6 @@
 """Step rules: how each method chooses its step. They share one loop (:mod:`lfso.loop`)."""
 
-from ._base import Step, StepRule
+from ._base import Step, StepFailedError, StepRule
 from .accelerated import LFSOAccelStep, NesterovStep
 from .adaptive import AdGDStep, DoGStep, PolyakStep
 from .fixed import FixedStep
@@ -18,5 +18,6 @@ __all__ = [
     "NesterovStep",
     "PolyakStep",
     "Step",
+    "StepFailedError",
     "StepRule",
 ]

@@ -9,7 +9,12 @@ from typing import Any
 
 from ..models import Evaluation, Model
 
-__all__ = ["Step", "StepRule", "in_range", "positive"]
+__all__ = ["Step", "StepFailedError", "StepRule", "in_range", "positive"]
+
+
+class StepFailedError(RuntimeError):
+    """Raised by a rule that cannot find an acceptable step; the loop stops with
+    ``Status.STEP_FAILED`` and returns the best point."""
 
 
 def positive(name: str, value: float) -> float:

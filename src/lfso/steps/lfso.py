@@ -10,7 +10,7 @@ from .._arrays import norm, rounding
 from ..auto import SecantBound, SecantOracle
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
-from ._base import Step, StepRule
+from ._base import Step, StepFailedError, StepRule
 
 __all__ = ["LFSOStep"]
 
@@ -72,8 +72,8 @@ class LFSOStep(StepRule):
         The automatic oracle; the models' own oracle is used when ``None``.
     backoff : float > 1
     max_rollbacks : int
-        Per iteration; past it the run stops with a non-finite evaluation (status
-        ``NON_FINITE``) rather than accept a step that breaks the descent inequality.
+        Per iteration; past it the run stops (status ``STEP_FAILED``, best point returned)
+        rather than accept a step that breaks the descent inequality.
     """
 
     name = "lfso"
@@ -174,8 +174,10 @@ class LFSOStep(StepRule):
             ok = math.isfinite(new.value) and math.isfinite(new.grad_norm)
             decrease = eta * (1.0 - eta / 2.0) * evaluation.grad_norm**2 / used
             ok = ok and new.value <= evaluation.value - decrease + slack * abs(evaluation.value)
-            if ok or rollbacks >= self.max_rollbacks:
+            if ok:
                 break
+            if rollbacks >= self.max_rollbacks:
+                raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
             rollbacks += 1
             if self.estimator is not None and math.isfinite(new.grad_norm):
                 # Learn from the rejected trial: its secant ratio joins the samples.
