@@ -205,3 +205,19 @@ def test_distributed_ranks_take_the_same_step(tmp_path):
     assert r0["L"] == r1["L"]
     for a, b in zip(r0["params"], r1["params"], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_safeguard_never_keeps_a_bad_step():
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
+    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
+
+    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+        opt.zero_grad()
+        loss = (w**4).sum()
+        (-loss).backward()
+        return loss
+
+    before = w.detach().clone()
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(wrong_closure)
+    torch.testing.assert_close(w.detach(), before)

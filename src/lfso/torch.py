@@ -29,7 +29,8 @@ with ``L`` the tight-radius LFSO value from
 computes the loss, calls ``backward`` and returns the loss), like ``torch.optim.LBFGS``.
 With ``safeguard=True`` the closure is re-evaluated after the step; if the descent
 inequality ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L`` fails, the parameters are rolled
-back and ``L`` is multiplied by ``backoff``. Under ``torch.distributed`` the curvature
+back and ``L`` is multiplied by ``backoff`` (after ``max_rollbacks`` the parameters are left
+unchanged, with a ``RuntimeWarning``). Under ``torch.distributed`` the curvature
 estimate is reduced (maximum) across ranks, so every rank takes the same step. The last
 ``L``, radius and step are exposed as :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and
 :attr:`LFSO.last_step` for logging. The module imports torch; ``import lfso`` does not.
@@ -38,6 +39,7 @@ estimate is reduced (maximum) across ranks, so every rank takes the same step. T
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -196,7 +198,7 @@ class LFSO(torch.optim.Optimizer):
                 for p in group["params"]:
                     if p.grad is not None:
                         p.add_(self.state[p]["prev_grad"], alpha=-t)
-            if not self.safeguard or rollbacks >= self.max_rollbacks:
+            if not self.safeguard:
                 break
             with torch.enable_grad():
                 new_loss = float(closure().detach())
@@ -204,12 +206,22 @@ class LFSO(torch.optim.Optimizer):
             decrease = eta * (1 - eta / 2) * gnorm**2 / lipschitz
             if math.isfinite(new_loss) and new_loss <= old_loss - decrease + 1e-12 * abs(old_loss):
                 break
-            rollbacks += 1
-            lipschitz *= self.backoff
             for p in params:
                 p.copy_(self.state[p]["prev"])
+            if rollbacks >= self.max_rollbacks:  # keep the parameters: never take a bad step
+                warnings.warn(
+                    f"LFSO: the safeguard rejected {rollbacks + 1} trial steps; the parameters "
+                    "are unchanged. Check the gradients (or the oracle).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                lipschitz = math.inf
+                break
+            rollbacks += 1
+            lipschitz *= self.backoff
         self.rollbacks += rollbacks
-        state["floor"] = lipschitz / (self.safety * self.growth)
+        if math.isfinite(lipschitz):
+            state["floor"] = lipschitz / (self.safety * self.growth)
         self.last_L, self.last_radius, self.last_step = lipschitz, radius, eta / lipschitz
         return loss
 
