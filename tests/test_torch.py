@@ -191,6 +191,7 @@ def _ddp_worker(rank, world, init_file, out_dir):
         {"L": Ls, "params": [p.detach() for p in net.parameters()]},
         os.path.join(out_dir, f"rank{rank}.pt"),
     )
+    dist.barrier()  # no rank exits while gloo still talks to it
     dist.destroy_process_group()
 
 
