@@ -210,6 +210,8 @@ def solve_radius(
         seen.append((radius, value))
         return value
 
+    # A guess (the last iteration's radius, rescaled) is usually close: bracket it tightly.
+    first_factor = 1.0 + 16.0 * rtol if guess is not None and guess > 0.0 else 2.0
     if guess is not None and guess > 0.0:
         radius = guess
     else:
@@ -221,7 +223,7 @@ def solve_radius(
     value = phi(radius)
     if radius * value >= target:
         hi, l_hi = radius, value
-        factor = 2.0
+        factor = first_factor
         for _ in range(_MAX_BRACKET):
             lo = hi / factor
             l_lo = phi(lo)
@@ -233,7 +235,7 @@ def solve_radius(
             return hi, l_hi, evals
     else:
         lo, l_lo = radius, value
-        factor = 2.0
+        factor = first_factor
         for _ in range(_MAX_BRACKET):
             hi = lo * factor
             l_hi = phi(hi)

@@ -27,6 +27,7 @@ class LFSOState(NamedTuple):
     estimator: Any  # state of the automatic oracle (None with a model oracle)
     learned: float = 1.0  # largest secant / L the audit saw, slowly forgotten
     slack: float = 1e-12  # relative rounding allowance of the descent test (dtype's)
+    target: float = 0.0  # last eta ||g||: rescales the radius guess
 
 
 class LFSOStep(StepRule):
@@ -157,11 +158,14 @@ class LFSOStep(StepRule):
         else:
             samples, est, hvps = self.estimator.samples(x, evaluation, est)
             bound = SecantBound(est.floor, samples, self.estimator.safety)
-        radius, lipschitz, calls = self._choose(x, bound, target, state.radius)
+        guess = state.radius
+        if guess is not None and state.target > 0.0:  # R* scales like eta ||g|| when L is steady
+            guess *= target / state.target
+        radius, lipschitz, calls = self._choose(x, bound, target, guess)
         if not self.safeguard:
             t = eta / lipschitz
             return Step(x - t * g, t, lipschitz, radius, calls), LFSOState(
-                radius, state.inflation, state.estimator, state.learned, state.slack
+                radius, state.inflation, state.estimator, state.learned, state.slack, target
             )
 
         inflation, rollbacks = state.inflation, 0
@@ -202,7 +206,7 @@ class LFSOStep(StepRule):
         if est is not None:
             floor = used / (inflation * self.estimator.safety * self.estimator.growth)
             est = est._replace(floor=floor, x=x, grad=g)
-        nxt = LFSOState(radius, relaxed, est, learned, state.slack)
+        nxt = LFSOState(radius, relaxed, est, learned, state.slack, target)
         move = Step(
             trial, t, used, radius, calls, evaluation=new, rollbacks=rollbacks, hvp_calls=hvps
         )
