@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -100,7 +100,6 @@ class SecantOracle:
     growth: float = 2.0
     hvp: Callable[[Any, Any], Any] | None = None
     power_iterations: int = 2
-    nhvp: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.safety < math.inf:
@@ -143,7 +142,6 @@ class SecantOracle:
                     v = hv / rho
                 out.append((0.0, rho))
                 vector = v
-        self.nhvp += used
         return out, state._replace(vector=vector), used
 
     def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:

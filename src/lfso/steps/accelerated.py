@@ -23,12 +23,13 @@ class MomentumState(NamedTuple):
     restarts: int
 
 
-def _momentum(t: float, ratio: float) -> float:
-    """``t_{k+1}`` with ``tau_{k+1} t_{k+1} (t_{k+1} - 1) = tau_k t_k^2``.
+def _momentum(t: float) -> float:
+    """The FISTA sequence ``t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2``.
 
-    ``ratio`` is ``tau_k / tau_{k+1}`` (1 for a constant step: the FISTA sequence).
+    It solves ``tau t_{k+1} (t_{k+1} - 1) = tau t_k^2`` for a constant step ``tau``: the
+    Scheinberg-Goldfarb-Bai condition inside an epoch of non-increasing steps.
     """
-    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t * ratio))
+    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
 
 
 class NesterovStep(StepRule):
@@ -67,7 +68,7 @@ class NesterovStep(StepRule):
     ) -> tuple[Step, MomentumState]:
         t = self.step_size
         new = x - t * evaluation.grad
-        t_next = _momentum(state.t, 1.0)
+        t_next = _momentum(state.t)
         y = new + ((state.t - 1.0) / t_next) * (new - state.x)
         return Step(y, t), MomentumState(new, t_next, t, 0)
 
@@ -158,7 +159,7 @@ class LFSOAccelStep(StepRule):
         if self.restart and state.t > 1.0 and float(g @ direction) > 0.0:
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1)
             return Step(new, tau, lipschitz, radius, calls), nxt
-        t_next = _momentum(state.t, 1.0)
+        t_next = _momentum(state.t)
         y = new + ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts)
         return Step(y, tau, lipschitz, radius, calls), nxt
