@@ -11,6 +11,7 @@ import numpy as np
 __all__ = [
     "amax",
     "as_vector",
+    "fetch_with_norm",
     "namespace",
     "operator_norm",
     "row_norms",
@@ -47,6 +48,19 @@ def to_floats(*values: Any) -> list[float]:
 
         return torch.stack([v.reshape(()) for v in values]).tolist()
     return [float(v) for v in values]
+
+
+def fetch_with_norm(grad: Any, *scalars: Any) -> tuple[list[float], float]:
+    """``scalars`` as floats and ``||grad||``, in one host round trip.
+
+    The models call it once per evaluation, so that a GPU synchronises once for ``f(x)``,
+    ``||grad f(x)||`` and the oracle's statistics. The norm comes from ``grad @ grad``,
+    falling back to the overflow-safe :func:`norm` only when that over- or underflows.
+    """
+    values = to_floats(*scalars, grad @ grad)
+    gsq = values.pop()
+    gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
+    return values, gnorm
 
 
 def reduce_max(xp: Any, x: Any) -> Any:

@@ -40,6 +40,7 @@ __all__ = [
 
 _MAX_NEWTON = 60
 _MAX_BRACKET = 200
+_LOG_RANGE = 690.0  # radii stay within e^(+-690), inside the float range
 
 
 class OracleError(ValueError):
@@ -180,9 +181,16 @@ def solve_radius(
 ) -> tuple[float, float, int]:
     """Smallest ``R`` with ``R L(R) >= target`` for any non-decreasing positive ``L``.
 
-    Newton for convex bounds; otherwise a bracket by repeated doubling/halving followed by
-    regula falsi (Illinois) on ``log phi`` against ``log R``, which is exact in one step for
-    power laws. Every evaluation is checked: non-finite or non-positive values and a
+    Newton for convex bounds. Otherwise the solve works on ``g(u) = log(R L(R) / target)``
+    in ``u = log R`` and uses the one fact every LFSO gives: as ``L`` is non-decreasing,
+    ``g(v) - g(u) >= v - u`` for ``v > u`` (slope at least one). From an infeasible point
+    the step ``u - g(u) + aim`` (``aim`` half the tolerance) is therefore *always*
+    feasible, and from a feasible point the step ``u - (g(u) - aim)`` lands at or below
+    ``aim``: from the seed (``guess``, e.g. the last iteration's radius rescaled, or
+    ``target / L(0)``) one or two evaluations either finish or bracket the root, and
+    regula falsi (Illinois) on ``g - aim``, kept inside the interval the slope bound allows,
+    closes the bracket; it is exact in one step for power laws. A good seed costs one
+    evaluation. Every evaluation is checked: non-finite or non-positive values and a
     decrease in ``R`` raise :class:`OracleError`.
 
     Returns
@@ -196,78 +204,92 @@ def solve_radius(
 
     evals = 0
     seen: list[tuple[float, float]] = []
+    log_t = math.log(target)
 
-    def phi(radius: float) -> float:
+    def excess(u: float) -> tuple[float, float]:
+        """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
         nonlocal evals
+        radius = math.exp(u)
         try:
             raw = bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        value = check_value(raw, radius, allow_inf=radius > 0.0)
+        value = check_value(raw, radius, allow_inf=True)
         evals += 1
         for r_old, l_old in seen[-2:]:
             check_monotone(r_old, l_old, radius, value)
         seen.append((radius, value))
-        return value
+        return u + math.log(value) - log_t, value
 
-    # A guess (the last iteration's radius, rescaled) is usually close: bracket it tightly.
-    first_factor = 1.0 + 16.0 * rtol if guess is not None and guess > 0.0 else 2.0
+    stop = math.log1p(rtol)
+    aim = 0.5 * stop
     if guess is not None and guess > 0.0:
-        radius = guess
+        u = math.log(guess)
     else:
         at_zero = float(bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
         evals += 1
         if not 0.0 <= at_zero < math.inf:
             check_value(at_zero, 0.0)
-        radius = target / at_zero if at_zero > 0.0 else 1.0
-    value = phi(radius)
-    if radius * value >= target:
-        hi, l_hi = radius, value
-        factor = first_factor
-        for _ in range(_MAX_BRACKET):
-            lo = hi / factor
-            l_lo = phi(lo)
-            if lo * l_lo < target:
+        # R L(0) = target is a lower bound on the root: step past it by aim (feasible, and
+        # exactly in the window's middle when L is flat: no rounding-dependent outcome).
+        u = log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
+    u = min(max(u, -_LOG_RANGE), _LOG_RANGE)
+    g, value = excess(u)
+    lo: tuple[float, float, float] | None = None  # (u, g, L) with g < 0
+    hi: tuple[float, float, float] | None = None  # (u, g, L) with g >= 0
+    fall = math.log(2.0)  # step down from a radius with no finite bound; doubles each time
+    for _ in range(_MAX_BRACKET):
+        if 0.0 <= g <= stop:
+            return math.exp(u), value, evals
+        if g < 0.0:
+            lo = (u, g, value)
+            if hi is not None:
                 break
-            hi, l_hi = lo, l_lo
-            factor = min(factor * factor, 1e30)
-        else:  # pragma: no cover - phi(R) >= target for R -> 0 is impossible for finite L
-            return hi, l_hi, evals
-    else:
-        lo, l_lo = radius, value
-        factor = first_factor
-        for _ in range(_MAX_BRACKET):
-            hi = lo * factor
-            l_hi = phi(hi)
-            if hi * l_hi >= target:
-                break
-            lo, l_lo = hi, l_hi
-            factor = min(factor * factor, 1e30)
+            if u >= _LOG_RANGE:
+                raise OracleError(
+                    "radius solve failed: R * L(x, R) stays below eta * ||g|| for all R"
+                )
+            u = min(u - g + aim, _LOG_RANGE)  # feasible by the slope bound
         else:
-            raise OracleError("radius solve failed: R * L(x, R) stays below eta * ||g|| for all R")
+            hi = (u, g, value)
+            if lo is not None:
+                break
+            if u <= -_LOG_RANGE:  # pragma: no cover - needs L ~ 1/R near 0: not an LFSO
+                return math.exp(u), value, evals
+            if math.isinf(g):
+                u, fall = u - fall, 2.0 * fall
+            else:
+                u = max(u - (g - aim), -_LOG_RANGE)  # lands at or below aim
+        g, value = excess(u)
+    else:  # pragma: no cover - every step above brackets or finishes within two evaluations
+        raise OracleError("radius solve failed to bracket the root")
+    assert lo is not None and hi is not None
 
-    log_t = math.log(target)
-    u_lo, u_hi = math.log(lo), math.log(hi)
-    g_lo, g_hi = u_lo + math.log(l_lo) - log_t, u_hi + math.log(l_hi) - log_t
-    w_lo, w_hi = g_lo, g_hi  # Illinois weights: g values, halved on a repeated side
-    stop = math.log1p(rtol)
+    u_lo, g_lo, _ = lo
+    u_hi, g_hi, l_hi = hi
+    w_lo, w_hi = g_lo - aim, g_hi - aim  # Illinois weights, halved on a repeated side
     side = 0
     for _ in range(_MAX_BRACKET):
-        if g_hi <= stop or u_hi - u_lo <= 1e-12:
+        if u_hi - u_lo <= 1e-12 * max(1.0, abs(u_hi)):
             break
-        u = u_hi - w_hi * (u_hi - u_lo) / (w_hi - w_lo)
+        # Where g = aim lies by the slope bound: between u_hi - (g_hi - aim) and
+        # u_lo + (aim - g_lo).
+        low = max(u_lo, u_hi - (g_hi - aim))
+        high = min(u_hi, u_lo + (aim - g_lo))
+        u = u_hi - w_hi * (u_hi - u_lo) / (w_hi - w_lo) if math.isfinite(w_hi) else high
+        u = min(max(u, low), high)
         if not u_lo < u < u_hi:
             u = 0.5 * (u_lo + u_hi)
-        radius = math.exp(u)
-        value = phi(radius)
-        g = u + math.log(value) - log_t
-        if g >= 0.0:
-            u_hi, g_hi, w_hi, l_hi = u, g, g, value
+        g, value = excess(u)
+        if 0.0 <= g <= stop:
+            return math.exp(u), value, evals
+        if g > stop:
+            u_hi, g_hi, l_hi, w_hi = u, g, value, g - aim
             if side == 1:
                 w_lo *= 0.5
             side = 1
         else:
-            u_lo, g_lo, w_lo = u, g, g
+            u_lo, g_lo, w_lo = u, g, g - aim
             if side == -1:
                 w_hi *= 0.5
             side = -1

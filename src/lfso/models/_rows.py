@@ -11,8 +11,9 @@ then on ``B(x, R)`` each statistic ``s_i = |a_i^T x - c_i|`` moves by at most
 
 the first from ``||A^T D A|| <= ||A||^2 max |D_ii|``, the second from
 ``||A^T D A|| <= sum_i |D_ii| ||a_i||^2``. Each ``d_i`` is non-decreasing in ``R``, hence so
-is the bound. The statistics come from the gradient's pass: each radius costs O(n) and no
-product with ``A``.
+is the bound. The statistics come from the gradient's pass: each radius costs O(n), no
+product with ``A`` and one host round trip (both reductions travel together); the radius
+solve (:func:`lfso.bounds.solve_radius`) needs about one radius per iteration.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import amax, materialize, namespace, operator_norm, row_norms, to_float
+from .._arrays import (
+    materialize,
+    namespace,
+    operator_norm,
+    reduce_max,
+    row_norms,
+    to_float,
+    to_floats,
+)
 from ..bounds import LocalBound
 
 __all__ = ["RowCurvatureBound", "RowGeometry"]
@@ -71,9 +80,9 @@ class RowCurvatureBound(LocalBound):
         g = self.geometry
         xp = g.xp
         d = self.peak(xp.clip(self.stats - g.row_norms * radius, 0.0, None))
-        top = amax(xp, d)
         if self.frobenius:
-            curv = g.frobenius_sq * top
-        else:
-            curv = min(g.norm**2 * top, to_float(g.row_norms_sq @ d))
+            curv = g.frobenius_sq * to_float(reduce_max(xp, d))
+        else:  # both reductions in one host round trip
+            top, total = to_floats(reduce_max(xp, d), g.row_norms_sq @ d)
+            curv = min(g.norm**2 * top, total)
         return self.scale * curv + self.offset

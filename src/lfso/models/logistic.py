@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, norm, to_float, to_numpy
+from .._arrays import fetch_with_norm, materialize, namespace, to_float, to_numpy
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 
@@ -112,15 +112,15 @@ class LogisticRegression(Model):
         xp = self.xp
         margins = self.signs * (self.X @ x)
         losses = xp.logaddexp(0.0, -margins)  # log(1 + e^{-m}), stable
-        value = to_float(xp.mean(losses))
         # d/dm log(1 + e^{-m}) = -sigma(-m) = -exp(-m - log(1 + e^{-m})): no overflow
         coef = -self.signs * xp.exp(-margins - losses)
         grad = (self.X.T @ coef) / self.n
+        loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
-            value += 0.5 * self.l2 * to_float(xp.sum(w * w))
+            loss = loss + (0.5 * self.l2) * (w @ w)
             grad = grad + self.l2 * w
-        gnorm = norm(grad)
+        (value,), gnorm = fetch_with_norm(grad, loss)
         local = None
         if bound:
             local = RowCurvatureBound(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, norm, to_float
+from .._arrays import fetch_with_norm, namespace, reduce_max, to_float
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
 
@@ -105,11 +105,11 @@ class PowerSum(Model):
         if p == int(p):
             x2 = x * x
             w = x2 ** int(p - 1)
-            value = to_float(xp.sum(w * x2))
+            value = xp.sum(w * x2)
         else:
             w = ax ** (2 * p - 2)
-            value = to_float(xp.sum(w * ax * ax))
+            value = xp.sum(w * ax * ax)
         grad = (2 * p) * (w * x)
-        gnorm = norm(grad)
-        local = self.bound_from_max(to_float(xp.max(ax))) if bound else None
-        return Evaluation(value, grad, gnorm, local)
+        scalars, gnorm = fetch_with_norm(grad, value, *([reduce_max(xp, ax)] if bound else []))
+        local = self.bound_from_max(scalars[1]) if bound else None
+        return Evaluation(scalars[0], grad, gnorm, local)

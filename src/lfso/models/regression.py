@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .._arrays import (
     amax,
+    fetch_with_norm,
     materialize,
     namespace,
-    norm,
     operator_norm,
     reduce_max,
     row_norms,
     sq_norm,
     to_float,
-    to_floats,
 )
 from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
 from ._base import Evaluation, Model
@@ -140,16 +138,14 @@ class LpRegression(Model):
             w = xp.abs(r) ** (2 * p - 2)
         grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
         # Every scalar of the iteration in one host round trip.
-        scalars = [w @ r2 if w is not None else r @ r, grad @ grad]
+        scalars = [w @ r2 if w is not None else r @ r]
         if bound:
             scalars.append(reduce_max(xp, w if w is not None else r2))
             if self._m > 0 and self.oracle == "sharp":
                 scalars.append(self._row_sq @ w)
-        values = to_floats(*scalars)
-        value, gsq = values[0], values[1]
-        gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)  # (over/underflow)
-        local = self._bound(values[2], values[3] if len(values) > 3 else None) if bound else None
-        return Evaluation(value, grad, gnorm, local)
+        values, gnorm = fetch_with_norm(grad, *scalars)
+        local = self._bound(values[1], values[2] if len(values) > 2 else None) if bound else None
+        return Evaluation(values[0], grad, gnorm, local)
 
 
 class _PaperCompositeBound(LocalBound):
@@ -204,11 +200,10 @@ class CompositeLeastSquares(Model):
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         p = self.p
         r = self.A @ x - self.b
-        sq = sq_norm(r)
         atr = self.A.T @ r
+        (sq,), atr_norm = fetch_with_norm(atr, r @ r)
         scale = 2 * p * sq ** (p - 1)
         grad = scale * atr
-        atr_norm = norm(atr)
         local: LocalBound | None = None
         if bound:
             if self.oracle == "paper":

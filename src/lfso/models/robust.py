@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import namespace, norm, to_float
+from .._arrays import fetch_with_norm, namespace, to_float
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 from .regression import _check_data
@@ -50,12 +50,13 @@ class CauchyRegression(Model):
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 
     def value(self, x: Any) -> float:
-        return self._value(self.A @ x - self.b, x)
+        return to_float(self._value(self.A @ x - self.b, x))
 
-    def _value(self, r: Any, x: Any) -> float:
+    def _value(self, r: Any, x: Any) -> Any:
+        """``f`` as a 0-d array (left on the device until the caller fetches it)."""
         xp, c2 = self.xp, self.c**2
-        value = 0.5 * c2 * to_float(xp.mean(xp.log1p(r * r / c2)))
-        return value + 0.5 * self.l2 * to_float(x @ x) if self.l2 else value
+        value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
+        return value + (0.5 * self.l2) * (x @ x) if self.l2 else value
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = namespace(x)
@@ -66,4 +67,5 @@ class CauchyRegression(Model):
         local = None
         if bound:
             local = RowCurvatureBound(self.geometry, xp.abs(r), self._peak, 1.0 / self.n, self.l2)
-        return Evaluation(self._value(r, x), grad, norm(grad), local)
+        (value,), gnorm = fetch_with_norm(grad, self._value(r, x))
+        return Evaluation(value, grad, gnorm, local)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, norm, to_float
+from .._arrays import fetch_with_norm, materialize, namespace, to_float
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 
@@ -73,14 +73,14 @@ class SoftmaxRegression(Model):
         Z = self.X @ xp.reshape(x, (self.p, self.K))
         Z = Z - xp.max(Z, axis=1, keepdims=True)
         lse = xp.log(xp.sum(xp.exp(Z), axis=1))
-        value = to_float(xp.mean(lse - xp.sum(Z * self.onehot, axis=1)))
+        value = xp.mean(lse - xp.sum(Z * self.onehot, axis=1))
         if self.l2:
             w = x * self._mask
-            value += 0.5 * self.l2 * to_float(w @ w)
-        return Z, lse, value
+            value = value + (0.5 * self.l2) * (w @ w)
+        return Z, lse, value  # the value as a 0-d array: fetched with the gradient's norm
 
     def value(self, x: Any) -> float:
-        return self._parts(x)[2]
+        return to_float(self._parts(x)[2])
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = self.xp
@@ -97,4 +97,5 @@ class SoftmaxRegression(Model):
             local = RowCurvatureBound(
                 self.geometry, half_log_odds, self._peak, 1.0 / self.n, self.l2
             )
-        return Evaluation(value, grad, norm(grad), local)
+        (value,), gnorm = fetch_with_norm(grad, value)
+        return Evaluation(value, grad, gnorm, local)

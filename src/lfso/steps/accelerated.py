@@ -21,6 +21,7 @@ class MomentumState(NamedTuple):
     t: float  # the momentum parameter t_k
     planned: float  # the step of the current epoch (0: none yet)
     restarts: int
+    certified: float = 0.0  # the last certified step eta / L: seeds the next radius solve
 
 
 def _momentum(t: float) -> float:
@@ -143,23 +144,23 @@ class LFSOAccelStep(StepRule):
     ) -> tuple[Step, MomentumState]:
         bound = evaluation.bound
         assert bound is not None
-        radius, lipschitz, calls = bound.radius_for(
-            self.eta * evaluation.grad_norm, rtol=self.radius_rtol
-        )
+        target = self.eta * evaluation.grad_norm
+        guess = state.certified * evaluation.grad_norm if state.certified > 0.0 else None
+        radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
         check_value(lipschitz, radius)
         certified = self.eta / lipschitz
         g = evaluation.grad
         if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
             new = x - certified * g
-            nxt = MomentumState(new, 1.0, certified, state.restarts + 1)
+            nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
             return Step(new, certified, lipschitz, radius, calls), nxt
         tau = min(certified, state.planned)
         new = x - tau * g
         direction = new - state.x
         if self.restart and state.t > 1.0 and float(g @ direction) > 0.0:
-            nxt = MomentumState(new, 1.0, tau, state.restarts + 1)
+            nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
             return Step(new, tau, lipschitz, radius, calls), nxt
         t_next = _momentum(state.t)
         y = new + ((state.t - 1.0) / t_next) * direction
-        nxt = MomentumState(new, t_next, tau, state.restarts)
+        nxt = MomentumState(new, t_next, tau, state.restarts, certified)
         return Step(y, tau, lipschitz, radius, calls), nxt

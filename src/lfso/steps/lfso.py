@@ -28,6 +28,7 @@ class LFSOState(NamedTuple):
     learned: float = 1.0  # largest secant / L the audit saw, slowly forgotten
     slack: float = 1e-12  # relative rounding allowance of the descent test (dtype's)
     target: float = 0.0  # last eta ||g||: rescales the radius guess
+    drift: float = 1.0  # last R / (previous R rescaled): the trend of L, carried forward
 
 
 class LFSOStep(StepRule):
@@ -158,14 +159,18 @@ class LFSOStep(StepRule):
         else:
             samples, est, hvps = self.estimator.samples(x, evaluation, est)
             bound = SecantBound(est.floor, samples, self.estimator.safety)
-        guess = state.radius
-        if guess is not None and state.target > 0.0:  # R* scales like eta ||g|| when L is steady
-            guess *= target / state.target
+        # R* scales like eta ||g|| when L is steady; a trend in L carries over from the
+        # last iteration. A close guess lets the generic radius solve take one evaluation.
+        predicted = state.radius
+        if predicted is not None and state.target > 0.0:
+            predicted *= target / state.target
+        guess = None if predicted is None else predicted * state.drift
         radius, lipschitz, calls = self._choose(x, bound, target, guess)
+        drift = 1.0 if not predicted else min(max(radius / predicted, 0.5), 2.0)
         if not self.safeguard:
             t = eta / lipschitz
             return Step(x - t * g, t, lipschitz, radius, calls), LFSOState(
-                radius, state.inflation, state.estimator, state.learned, state.slack, target
+                radius, state.inflation, state.estimator, state.learned, state.slack, target, drift
             )
 
         inflation, rollbacks = state.inflation, 0
@@ -206,7 +211,7 @@ class LFSOStep(StepRule):
         if est is not None:
             floor = used / (inflation * self.estimator.safety * self.estimator.growth)
             est = est._replace(floor=floor, x=x, grad=g)
-        nxt = LFSOState(radius, relaxed, est, learned, state.slack, target)
+        nxt = LFSOState(radius, relaxed, est, learned, state.slack, target, drift)
         move = Step(
             trial, t, used, radius, calls, evaluation=new, rollbacks=rollbacks, hvp_calls=hvps
         )
