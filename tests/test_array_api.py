@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import CompositeLeastSquares, LogisticRegression, LpRegression, PowerNorm, PowerSum
+from lfso.models import (
+    CauchyRegression,
+    CompositeLeastSquares,
+    LogisticRegression,
+    LpRegression,
+    PowerNorm,
+    PowerSum,
+    SoftmaxRegression,
+)
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -23,6 +31,12 @@ def _logistic(xp):
     return LogisticRegression(xp.asarray(A), xp.asarray(y), l2=0.05, fit_intercept=True), 7
 
 
+def _softmax(xp):
+    A, b = _data()
+    classes = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3]))
+    return SoftmaxRegression(xp.asarray(A), xp.asarray(classes), 3, l2=0.05), 21
+
+
 CASES = {
     "power_norm": lambda xp: (PowerNorm(2), 5),
     "power_sum": lambda xp: (PowerSum(3), 5),
@@ -32,11 +46,19 @@ CASES = {
     "lp-p2-paper": lambda xp: (LpRegression(*map(xp.asarray, _data()), 2, oracle="paper"), 6),
     "composite": lambda xp: (CompositeLeastSquares(*map(xp.asarray, _data()), 2), 6),
     "logistic": _logistic,
+    "softmax": _softmax,
+    "cauchy": lambda xp: (CauchyRegression(*map(xp.asarray, _data()), c=0.5), 6),
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("radius", ["tight", "paper"])
+NO_PAPER_RADIUS = {"softmax", "cauchy"}  # models the paper does not treat: no R0
+
+
+@pytest.mark.parametrize(
+    "name, radius",
+    [(name, "tight") for name in sorted(CASES)]
+    + [(name, "paper") for name in sorted(CASES) if name not in NO_PAPER_RADIUS],
+)
 def test_array_api_strict_matches_numpy(name, radius):
     model_np, d = CASES[name](np)
     model_xp, _ = CASES[name](xps)
@@ -57,7 +79,16 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-TORCH_CASES = ["power_sum", "lp-p1", "lp-p2", "lp-p2.5", "composite", "logistic"]
+TORCH_CASES = [
+    "power_sum",
+    "lp-p1",
+    "lp-p2",
+    "lp-p2.5",
+    "composite",
+    "logistic",
+    "softmax",
+    "cauchy",
+]
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")  # tol=0 runs to rounding

@@ -1,0 +1,115 @@
+"""Counting host-device round trips: the cost a GPU pays beyond bandwidth.
+
+On a GPU every conversion of a tensor to a Python number (``float(t)``, ``t.item()``,
+``t.tolist()``, ``bool(t)``, ``t.numpy()``) waits for the device queue to drain and copies
+the result back: a synchronisation. Their number per iteration is the same on the CPU as on
+CUDA, so it is counted here on CPU tensors (no GPU needed), by wrapping those methods of
+``torch.Tensor`` for the duration of a ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["count_host_syncs", "syncs_per_iteration"]
+
+_CONVERSIONS = ("__float__", "__int__", "__bool__", "__index__", "item", "tolist", "numpy")
+
+
+@contextlib.contextmanager
+def count_host_syncs() -> Iterator[Counter[str]]:
+    """Count ``torch.Tensor`` to host conversions inside the block, by method name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with count_host_syncs() as counts:
+    ...     _ = float(torch.ones(3).sum())
+    >>> counts["__float__"]
+    1
+    """
+    import torch
+
+    counts: Counter[str] = Counter()
+    originals = {name: getattr(torch.Tensor, name) for name in _CONVERSIONS}
+
+    def wrap(name: str, method: Any) -> Any:
+        def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return method(self, *args, **kwargs)
+
+        return counted
+
+    try:
+        for name, method in originals.items():
+            setattr(torch.Tensor, name, wrap(name, method))
+        yield counts
+    finally:
+        for name, method in originals.items():
+            setattr(torch.Tensor, name, method)
+
+
+def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> float:
+    """Round trips per iteration of ``run(max_iter)``, net of set-up.
+
+    ``run`` is called with each count in ``iterations`` (it must run exactly that many
+    iterations, e.g. ``tol=0``); the slope between the two counts excludes the one-off cost
+    of the start (validating ``x0``, the first evaluation).
+    """
+    totals = []
+    for max_iter in iterations:
+        with count_host_syncs() as counts:
+            run(max_iter)
+        totals.append(sum(counts.values()))
+    return (totals[1] - totals[0]) / (iterations[1] - iterations[0])
+
+
+def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
+    """Every built-in model on float64 CPU tensors of generated data (``n`` rows, ``d`` columns)."""
+    import numpy as np
+    import torch
+
+    from .. import models
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)) / np.sqrt(d)
+    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
+    labels = (b > np.median(b)).astype(float)
+    classes = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])).astype(np.int64)
+    At, bt = torch.tensor(A), torch.tensor(b)
+    return {
+        "power_norm p=2": models.PowerNorm(2),
+        "power_sum p=2": models.PowerSum(2),
+        "lp_regression p=1": models.LpRegression(At, bt, 1),
+        "lp_regression p=2": models.LpRegression(At, bt, 2),
+        "lp_regression p=2.5": models.LpRegression(At, bt, 2.5),
+        "composite p=2": models.CompositeLeastSquares(At, bt, 2),
+        "logistic": models.LogisticRegression(At, torch.tensor(labels), l2=1.0 / n),
+        "softmax (3 classes)": models.SoftmaxRegression(At, torch.tensor(classes), 3),
+        "cauchy": models.CauchyRegression(At, bt),
+    }
+
+
+def sync_table(
+    n: int = 1000, d: int = 20, methods: tuple[str, ...] = ("gd", "lfso", "lfso-accel")
+) -> dict[str, dict[str, float]]:
+    """Host round trips per iteration, ``{model: {method: syncs}}``, on CPU tensors."""
+    import torch
+
+    from ..minimize import minimize
+
+    table: dict[str, dict[str, float]] = {}
+    for name, model in _models(n, d).items():
+        dim = model.dim if model.dim is not None else d
+        x0 = torch.full((dim,), 0.1, dtype=torch.float64)
+        step = 0.5 / model.at(x0)(0.0)  # a stable fixed step for "gd"
+        row = table[name] = {}
+        for method in methods:
+            options: dict[str, Any] = {"step": step} if method == "gd" else {}
+            run = functools.partial(minimize, model, x0, method=method, tol=0.0, **options)
+            row[method] = syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter))
+    return table
