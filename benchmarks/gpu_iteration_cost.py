@@ -100,7 +100,7 @@ def main() -> None:
         t_lfso = lfso_run(model, x0, args.iters)
         bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso)]
         print(
-            f"{gb:>6.2f} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} {1e3 * t_gd:>8.3f} "
+            f"{gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} {1e3 * t_gd:>8.3f} "
             f"{1e3 * t_lfso:>8.3f} {bw[0]:>9.3f} {bw[1]:>8.3f} "
             f"{t_lfso / t_plain:>11.3f}",
             flush=True,

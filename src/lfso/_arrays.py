@@ -34,7 +34,8 @@ def to_floats(*values: Any) -> list[float]:
     """Several 0-d arrays as Python floats in one host round trip.
 
     NumPy: plain conversions. Dask: one ``dask.compute`` for all of them (one pass over the
-    data). PyTorch (any device): one stacked transfer, so a GPU synchronises once.
+    data). PyTorch (any device): one stacked transfer, so a GPU synchronises once. Any other
+    array-API library (CuPy, ...): stacked in that library, then one copy to the host.
     """
     first = values[0]
     if isinstance(first, (np.ndarray, np.generic, float, int)):
@@ -47,7 +48,8 @@ def to_floats(*values: Any) -> list[float]:
         import torch
 
         return torch.stack([v.reshape(()) for v in values]).tolist()
-    return [float(v) for v in values]
+    xp = namespace(*values)
+    return to_numpy(xp.stack([xp.reshape(v, ()) for v in values])).tolist()
 
 
 def fetch_with_norm(grad: Any, *scalars: Any) -> tuple[list[float], float]:
@@ -144,7 +146,7 @@ def materialize(x: Any) -> Any:
     With a ``dask.distributed`` client the result stays on the cluster (``persist``);
     eager arrays are returned unchanged.
     """
-    if array_api_compat.is_dask_array(x):
+    if not isinstance(x, np.ndarray) and array_api_compat.is_dask_array(x):
         return x.persist()
     return x
 
