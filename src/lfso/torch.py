@@ -185,7 +185,12 @@ class LFSO(torch.optim.Optimizer):
             if floor is None:  # first step, nothing observed: a secant over a tiny step
                 floor = self._probe(closure, params, grads, gnorm)
             bound = SecantBound(floor, samples, self.safety)
-        radius, lipschitz, _ = bound.radius_for(eta * gnorm)
+        # Seed the radius solve with the last radius rescaled (R* ~ eta ||g|| when L is steady).
+        target, guess = eta * gnorm, None
+        if state.get("target", 0.0) > 0.0:
+            guess = state["radius"] * target / state["target"]
+        radius, lipschitz, _ = bound.radius_for(target, guess=guess)
+        state["radius"], state["target"] = radius, target
         lipschitz = self._reduce_max(check_value(lipschitz, radius), grads[0])
 
         for p, g in zip(params, grads, strict=True):
