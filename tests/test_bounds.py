@@ -77,6 +77,57 @@ def test_radius_is_feasible_and_tight(kind, generic, data, log_target):
     assert radius >= root * (1 - 1e-9)
 
 
+class _Recorder:
+    """A bound that records the radii the solve asks for."""
+
+    def __init__(self, bound):
+        self.bound, self.asked = bound, []
+
+    def __call__(self, radius):
+        self.asked.append(radius)
+        return self.bound(radius)
+
+
+@pytest.mark.parametrize("kind", sorted(BOUNDS))
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), log_target=st.floats(-6, 6), log_offset=st.floats(-6, 6))
+def test_seeded_solve_is_feasible_tight_and_brackets_at_once(kind, data, log_target, log_offset):
+    """From any seed: the same guarantees, and the second radius tried already brackets.
+
+    The slope bound (``R L(R)`` grows at least like ``R``) makes the step up from an
+    infeasible seed feasible, and the step down from a feasible one (with a finite ``L``)
+    land at or below the window: after two evaluations the root is bracketed or found.
+    """
+    bound = data.draw(BOUNDS[kind])
+    target, rtol = 10.0**log_target, 1e-3
+    root = _true_root(bound, target)
+    rec = _Recorder(bound)
+    radius, value, evals = solve_radius(
+        FunctionBound(rec), target, rtol=rtol, guess=root * 10.0**log_offset
+    )
+    assert evals == len(rec.asked)
+    assert radius * value >= target * (1 - 1e-12)
+    assert bound(root) >= value / (1 + rtol) * (1 - 1e-9)
+    first = rec.asked[0] * bound(rec.asked[0])
+    if evals >= 2 and math.isfinite(first) and abs(first / target - 1.0) > 1e-9:
+        second = rec.asked[1] * bound(rec.asked[1])  # (a seed at the root: rounding decides)
+        if first < target:
+            assert second >= target * (1 - 1e-12)  # up from an infeasible seed: feasible
+        else:  # down from a feasible seed: at most the window's top
+            assert second <= target * (1 + rtol)
+
+
+def test_resolving_from_the_last_answer_costs_one_evaluation():
+    bound = FunctionBound(lambda r: 1.0 + r * r)  # not convex-flagged: the generic path
+    radius, _, evals = solve_radius(bound, 3.0)
+    assert evals > 1
+    again, _, evals = solve_radius(bound, 3.0, guess=radius)
+    assert (again, evals) == (radius, 1)
+    # A flat oracle (L(R) = L(0)): the start R = target / L(0), nudged into the window,
+    # is the answer, whatever rounding says about the root itself.
+    assert solve_radius(FunctionBound(lambda r: 4.0), 2.0)[2] == 2  # L(0), then one radius
+
+
 def test_zero_target_gives_zero_radius():
     assert PowerBound(2.0, 1.0, 1.0, 2.0).radius_for(0.0)[0] == 0.0
     assert solve_radius(FunctionBound(lambda r: 1.0 + r), 0.0)[0] == 0.0
