@@ -110,22 +110,24 @@ class LogisticRegression(Model):
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = self.xp
-        margins = self.signs * (self.X @ x)
+        # (Dask: margins and gradient stay on the workers, so that neither the radius solve
+        # nor the next step re-reads X.)
+        margins = materialize(self.signs * (self.X @ x))
         losses = xp.logaddexp(0.0, -margins)  # log(1 + e^{-m}), stable
         # d/dm log(1 + e^{-m}) = -sigma(-m) = -exp(-m - log(1 + e^{-m})): no overflow
         coef = -self.signs * xp.exp(-margins - losses)
-        grad = (self.X.T @ coef) / self.n
+        grad = materialize((self.X.T @ coef) / self.n)
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             loss = loss + (0.5 * self.l2) * (w @ w)
-            grad = grad + self.l2 * w
+            grad = materialize(grad + self.l2 * w)
         (value,), gnorm = fetch_with_norm(grad, loss)
         local = None
         if bound:
             local = RowCurvatureBound(
                 self.geometry,
-                xp.abs(margins),
+                materialize(xp.abs(margins)),
                 self._peak,
                 1.0 / self.n,
                 self.l2,

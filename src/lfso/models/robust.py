@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, namespace, to_float
+from .._arrays import fetch_with_norm, materialize, namespace, to_float
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry
 from .regression import _check_data
@@ -60,12 +60,14 @@ class CauchyRegression(Model):
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = namespace(x)
-        r = self.A @ x - self.b
+        r = materialize(self.A @ x - self.b)  # (Dask: kept on the workers, A read once)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
         if self.l2:
             grad = grad + self.l2 * x
+        grad = materialize(grad)
         local = None
         if bound:
-            local = RowCurvatureBound(self.geometry, xp.abs(r), self._peak, 1.0 / self.n, self.l2)
+            stats = materialize(xp.abs(r))
+            local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
         (value,), gnorm = fetch_with_norm(grad, self._value(r, x))
         return Evaluation(value, grad, gnorm, local)

@@ -68,10 +68,10 @@ class SoftmaxRegression(Model):
         self._mask = xp.reshape(mask, (-1,))
         self._peak = lambda v: xp.minimum(0.5, 2.0 / (1.0 + xp.exp(2.0 * v)))
 
-    def _parts(self, x: Any) -> tuple[Any, Any, float]:
+    def _parts(self, x: Any) -> tuple[Any, Any, Any]:
         xp = self.xp
         Z = self.X @ xp.reshape(x, (self.p, self.K))
-        Z = Z - xp.max(Z, axis=1, keepdims=True)
+        Z = materialize(Z - xp.max(Z, axis=1, keepdims=True))  # (Dask: X read once)
         lse = xp.log(xp.sum(xp.exp(Z), axis=1))
         value = xp.mean(lse - xp.sum(Z * self.onehot, axis=1))
         if self.l2:
@@ -89,13 +89,14 @@ class SoftmaxRegression(Model):
         grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
         if self.l2:
             grad = grad + self.l2 * (x * self._mask)
+        grad = materialize(grad)
         local = None
         if bound:
             top = xp.clip(xp.max(P, axis=1), 1e-300, 1.0)
             rest = xp.clip(1.0 - top, 1e-300, 1.0)
             half_log_odds = 0.5 * (xp.log(top) - xp.log(rest))
             local = RowCurvatureBound(
-                self.geometry, half_log_odds, self._peak, 1.0 / self.n, self.l2
+                self.geometry, materialize(half_log_odds), self._peak, 1.0 / self.n, self.l2
             )
         (value,), gnorm = fetch_with_norm(grad, value)
         return Evaluation(value, grad, gnorm, local)
