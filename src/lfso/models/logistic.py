@@ -11,10 +11,14 @@ from ._rows import RowCurvatureBound, RowGeometry
 __all__ = ["LogisticRegression"]
 
 
-def _sigmoid_slope(xp: Any, t: Any) -> Any:
-    """``sigma'(t) = sigma(t) sigma(-t) = e^{-|t|} / (1 + e^{-|t|})^2``, computed stably."""
-    e = xp.exp(-xp.abs(t))
-    return e / ((1.0 + e) * (1.0 + e))
+def _sigmoid_slope(xp: Any, u: Any) -> Any:
+    """``sigma'(u) = e^{-u} / (1 + e^{-u})^2`` for ``u >= 0`` (no overflow there).
+
+    ``sigma'`` is even, so the bound calls it on ``|t|``, already clipped at zero.
+    """
+    e = xp.exp(-u)
+    q = 1.0 + e
+    return e / (q * q)
 
 
 class LogisticRegression(Model):
@@ -93,7 +97,7 @@ class LogisticRegression(Model):
         self.geometry = RowGeometry(X)
         self.norm = self.geometry.norm
         xp_ = xp
-        self._peak = lambda t: _sigmoid_slope(xp_, t)
+        self._peak = lambda u: _sigmoid_slope(xp_, u)
         if fit_intercept:
             mask = xp.ones(self.dim, dtype=X.dtype)
             self._penalty_mask = xp.concat([mask[:-1], xp.zeros(1, dtype=X.dtype)])
