@@ -1,17 +1,18 @@
-"""GPU benchmark: LFSO-GD against a plain PyTorch GD loop, and bandwidth against the copy rate.
+"""GPU benchmark: LFSO against a plain PyTorch GD loop, and bandwidth against the copy rate.
 
 Usage (one call of a few minutes on a GPU machine; also runs on the CPU with small sizes)::
 
     python benchmarks/gpu_iteration_cost.py                       # 1, 4 and 17 GB of A
     python benchmarks/gpu_iteration_cost.py --gb 0.01 0.05 --device cpu --iters 20
 
-For each size, A (n x 100, float32 by default) and b live on the device. Three loops run
-``--iters`` iterations of l_4 regression: a plain PyTorch fixed-step GD loop (two passes
-over A per iteration, nothing else), ``lfso.minimize(method="gd")`` and
-``lfso.minimize(method="lfso")`` on the same tensors. The table gives the time per
-iteration, the achieved bandwidth ``2 * bytes(A) / time`` as a fraction of the measured
-device copy rate (read + write of a buffer of the same size), and LFSO's ratio to the plain
-loop. An iteration of l_2p regression must read A twice and no more.
+For each size, A (n x 100, float32 by default) and b live on the device. For l_4
+regression, a plain PyTorch fixed-step GD loop (two passes over A per iteration, nothing
+else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"`` and ``"lfso-accel"`` run
+``--iters`` iterations on the same tensors; then the same for logistic regression (labels
+the signs of b). The table gives the time per iteration, the achieved bandwidth
+``2 * bytes(A) / time`` as a fraction of the measured device copy rate (read + write of a
+buffer of the same size), and LFSO's ratio to the plain loop. An iteration of either model
+must read A twice and no more.
 """
 
 from __future__ import annotations
@@ -44,15 +45,28 @@ def copy_rate(nbytes: int, device: torch.device, repeats: int = 5) -> float:
     return rate
 
 
-def plain_gd(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int) -> float:
+def plain_lp(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int) -> float:
     """Seconds per iteration of the bare loop x <- x - t * 4 A^T (Ax - b)^3."""
-    device = A.device
-    _sync(device)
+    _sync(A.device)
     start = time.perf_counter()
     for _ in range(iters):
         r = A @ x - b
         x = x - step * 4.0 * (A.T @ (r * r * r))
-    _sync(device)
+    _sync(A.device)
+    return (time.perf_counter() - start) / iters
+
+
+def plain_logistic(
+    A: torch.Tensor, s: torch.Tensor, x: torch.Tensor, step: float, iters: int
+) -> float:
+    """Seconds per iteration of the bare loop x <- x + t A^T (s sigma(-s Ax)) / n."""
+    _sync(A.device)
+    start = time.perf_counter()
+    n = A.shape[0]
+    for _ in range(iters):
+        coef = s * torch.sigmoid(-s * (A @ x))
+        x = x + (step / n) * (A.T @ coef)
+    _sync(A.device)
     return (time.perf_counter() - start) / iters
 
 
@@ -80,8 +94,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}), {args.dtype}, d = {args.d}, {args.iters} iterations")
     print(
-        f"{'GB':>6} {'n':>11} {'copy GB/s':>10} {'plain ms':>9} {'gd ms':>8} {'lfso ms':>8} "
-        f"{'plain bw':>9} {'lfso bw':>8} {'lfso/plain':>11}"
+        f"{'model':>9} {'GB':>6} {'n':>11} {'copy GB/s':>10} {'plain ms':>9} {'gd ms':>8} "
+        f"{'lfso ms':>8} {'accel ms':>9} {'plain bw':>9} {'lfso bw':>8} {'lfso/plain':>11}"
     )
     gen = torch.Generator(device=device).manual_seed(0)
     for gb in args.gb:
@@ -91,21 +105,28 @@ def main() -> None:
         b += 0.01 * torch.randn(n, generator=gen, device=device, dtype=dtype)
         nbytes = A.numel() * size
         rate = copy_rate(nbytes, device)
-        model = lfso.models.LpRegression(A, b, 2)
         x0 = torch.zeros(args.d, device=device, dtype=dtype)
-        step = 0.5 / model.at(x0)(0.0)
-        plain_gd(A, b, x0, step, 3)  # warm up
-        t_plain = plain_gd(A, b, x0, step, args.iters)
-        t_gd = lfso_run(model, x0, args.iters, method="gd", step=step)
-        t_lfso = lfso_run(model, x0, args.iters)
-        bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso)]
-        print(
-            f"{gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} {1e3 * t_gd:>8.3f} "
-            f"{1e3 * t_lfso:>8.3f} {bw[0]:>9.3f} {bw[1]:>8.3f} "
-            f"{t_lfso / t_plain:>11.3f}",
-            flush=True,
-        )
-        del A, b, model
+        signs = torch.where(b > 0, 1.0, -1.0).to(dtype)
+        cases = [
+            ("l4", lfso.models.LpRegression(A, b, 2), plain_lp, b),
+            ("logistic", lfso.models.LogisticRegression(A, signs), plain_logistic, signs),
+        ]
+        for label, model, plain, data in cases:
+            step = 0.5 / model.at(x0)(0.0)
+            plain(A, data, x0, step, 3)  # warm up
+            t_plain = plain(A, data, x0, step, args.iters)
+            t_gd = lfso_run(model, x0, args.iters, method="gd", step=step)
+            t_lfso = lfso_run(model, x0, args.iters)
+            t_accel = lfso_run(model, x0, args.iters, method="lfso-accel")
+            bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso)]
+            print(
+                f"{label:>9} {gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} "
+                f"{1e3 * t_gd:>8.3f} {1e3 * t_lfso:>8.3f} {1e3 * t_accel:>9.3f} {bw[0]:>9.3f} "
+                f"{bw[1]:>8.3f} {t_lfso / t_plain:>11.3f}",
+                flush=True,
+            )
+            del model
+        del A, b, signs, cases
         if device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -91,20 +91,47 @@ TORCH_CASES = [
 ]
 
 
+class _OnDevice:
+    """``array_api_compat.torch`` whose ``asarray`` puts arrays on one device."""
+
+    def __init__(self, device):
+        import array_api_compat.torch as xpt
+
+        self.xpt, self.device = xpt, device
+
+    def asarray(self, a):
+        return self.xpt.asarray(a, device=self.device)
+
+
+def _match_numpy(name, method, device):
+    torch = _torch()
+    model_np, d = CASES[name](np)
+    model_t, _ = CASES[name](_OnDevice(device))
+    x0 = np.linspace(0.5, 1.5, d)
+    ref = lfso.minimize(model_np, x0, method=method, tol=0.0, max_iter=40)
+    res = lfso.minimize(
+        model_t, torch.tensor(x0, device=device), method=method, tol=0.0, max_iter=40
+    )
+    assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
+    assert res.x.device.type == device  # the work stayed on the device
+    np.testing.assert_allclose(res.x.cpu().numpy(), ref.x, rtol=1e-7, atol=1e-8)  # to rounding
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")  # tol=0 runs to rounding
 @pytest.mark.parametrize("name", TORCH_CASES)
 @pytest.mark.parametrize("method", ["lfso", "lfso-accel", "armijo"])
 def test_pytorch_tensors_match_numpy_in_float64(name, method):
-    torch = _torch()
-    import array_api_compat.torch as xpt
+    _match_numpy(name, method, "cpu")
 
-    model_np, d = CASES[name](np)
-    model_t, _ = CASES[name](xpt)
-    x0 = np.linspace(0.5, 1.5, d)
-    ref = lfso.minimize(model_np, x0, method=method, tol=0.0, max_iter=40)
-    res = lfso.minimize(model_t, torch.tensor(x0), method=method, tol=0.0, max_iter=40)
-    assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
-    np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=1e-7, atol=1e-8)  # to rounding
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_cuda_tensors_match_numpy_in_float64():  # pragma: no cover - CI has no GPU
+    """Every model and method on CUDA tensors: NumPy's iterates (run where a GPU is lent)."""
+    if not _torch().cuda.is_available():
+        pytest.skip("no CUDA device")
+    for name in TORCH_CASES:
+        for method in ("lfso", "lfso-accel", "armijo"):
+            _match_numpy(name, method, "cuda")
 
 
 def test_pytorch_float32_converges_quietly():

@@ -37,9 +37,14 @@ def test_gpu_script_runs_on_the_cpu():
     )
     assert rows[0][:2] == ["device", "cpu"]
     table = rows[2:]
-    assert [r[0] for r in table] == ["0.001", "0.002"] and len(table[0]) == 9
-    n = [int(r[1]) for r in table]
-    assert n == [2500, 5000]  # float32, d = 100: bytes / (4 * 100) rows
+    assert [(r[0], r[1]) for r in table] == [
+        ("l4", "0.001"),
+        ("logistic", "0.001"),
+        ("l4", "0.002"),
+        ("logistic", "0.002"),
+    ]
+    assert all(len(r) == 11 for r in table)
+    assert [int(r[2]) for r in table] == [2500, 2500, 5000, 5000]  # float32, d = 100
     assert all(v > 0 for r in table for v in _numbers(r))
 
 
