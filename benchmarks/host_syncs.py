@@ -6,7 +6,8 @@ Usage::
 
 Each conversion of a tensor to a Python number synchronises a GPU with the host; their
 number per iteration does not depend on the device, so this counts them on CPU tensors
-(:mod:`lfso.bench.syncs`). Needs PyTorch (the ``torch`` extra).
+(:mod:`lfso.bench.syncs`). A second line gives the host time of one iteration on tiny
+tensors: what a GPU cannot overlap after each synchronisation. Needs PyTorch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from lfso.bench.syncs import sync_table
+from lfso.bench.syncs import host_time, sync_table
 
 
 def main() -> None:
@@ -29,6 +30,9 @@ def main() -> None:
     print(f"{'model':>22} " + " ".join(f"{m:>11}" for m in methods))
     for name, row in table.items():
         print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in methods))
+    times = host_time(tuple(methods))
+    print("\nhost time per iteration, l_4 regression on 50 x 5 CPU tensors (the loop itself)")
+    print(f"{'':>22} " + " ".join(f"{1e6 * times[m]:>9.1f}us" for m in methods))
 
 
 if __name__ == "__main__":

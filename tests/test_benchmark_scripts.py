@@ -59,4 +59,7 @@ def test_host_syncs_script_lists_every_model():
     pytest.importorskip("torch")
     rows = _run("host_syncs.py", "--n", "100", "--d", "4")
     assert rows[1][-3:] == ["gd", "lfso", "lfso-accel"]
-    assert len(rows) == 2 + 9 and all(float(r[-3]) == 1.0 for r in rows[2:])
+    table = rows[2:11]
+    assert len(table) == 9 and all(float(r[-3]) == 1.0 for r in table)
+    assert rows[12][:3] == ["host", "time", "per"]
+    assert len(rows[13]) == 3 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[13])
