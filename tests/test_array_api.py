@@ -134,26 +134,53 @@ def test_cuda_tensors_match_numpy_in_float64():  # pragma: no cover - CI has no 
             _match_numpy(name, method, "cuda")
 
 
-def test_pytorch_float32_converges_quietly():
-    """float32 runs reach tol = 1e-6 (relative gradient) without spurious risk warnings."""
+#: The relative gradient float32 runs reach (README): 1e-6, softmax's floor is about 3e-6.
+FLOAT32_TOL = {
+    "lp2": 1e-6,
+    "lp1": 1e-6,
+    "composite": 1e-6,
+    "logistic": 1e-6,
+    "cauchy": 1e-6,
+    "softmax": 1e-5,
+}
+
+
+def _float32_models(dtype):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    n, d = 1000, 20  # enough rows for float32 rounding to show in the oracle's reductions
+    A = rng.standard_normal((n, d)) / np.sqrt(d)
+    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
+    At, bt = torch.tensor(A, dtype=dtype), torch.tensor(b, dtype=dtype)
+    labels = torch.tensor(b > np.median(b), dtype=dtype)
+    classes = torch.tensor(np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])))
+    return {
+        "lp2": LpRegression(At, bt, 2),
+        "lp1": LpRegression(At, bt, 1),
+        "composite": CompositeLeastSquares(At, bt, 2),
+        "logistic": LogisticRegression(At, labels, l2=1e-3),
+        "softmax": SoftmaxRegression(At, classes, 3, l2=1e-3),
+        "cauchy": CauchyRegression(At, bt),
+    }
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
+def test_pytorch_float32_converges_quietly(method):
+    """float32 runs reach the documented tolerance without spurious risk warnings or a
+    false "oracle decreases in R" (the row models' O(n) reductions round at 1e-7)."""
     torch = _torch()
     import warnings
 
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((200, 10))
-    b = A @ np.ones(10) + 0.1 * rng.standard_normal(200)
-    model = LpRegression(
-        torch.tensor(A, dtype=torch.float32), torch.tensor(b, dtype=torch.float32), 2
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", lfso.monitor.RiskWarning)
-        res = lfso.minimize(
-            model,
-            torch.zeros(10, dtype=torch.float32),
-            method="lfso-accel",
-            tol=1e-6,
-            max_iter=20_000,
-        )
-    assert res.success and res.x.dtype == torch.float32
-    ref = lfso.minimize(LpRegression(A, b, 2), np.zeros(10), method="lfso-accel")
-    assert abs(res.fun - ref.fun) <= 0.02 * ref.fun
+    single, double = _float32_models(torch.float32), _float32_models(torch.float64)
+    for name, model in single.items():
+        x0 = torch.zeros(model.dim, dtype=torch.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", lfso.monitor.RiskWarning)
+            res = lfso.minimize(model, x0, method=method, tol=FLOAT32_TOL[name], max_iter=20_000)
+        assert res.success and res.x.dtype == torch.float32, name
+        # Softmax's f stops resolving its decrease in float32 before the gradient reaches
+        # the tolerance: 'stagnation' says so, truthfully. Nothing else may fire.
+        fired = {w.message.args[0].split("'")[1] for w in caught}
+        assert fired <= ({"stagnation"} if name == "softmax" else set()), (name, fired)
+        ref = lfso.minimize(double[name], x0.double(), method=method, tol=1e-7, max_iter=20_000)
+        assert abs(res.fun - ref.fun) <= 1e-4 * abs(ref.fun), name

@@ -62,11 +62,13 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
     return value
 
 
-def check_monotone(r_small: float, l_small: float, r_large: float, l_large: float) -> None:
-    """Raise :class:`OracleError` if ``L`` was seen to decrease between two radii."""
+def check_monotone(
+    r_small: float, l_small: float, r_large: float, l_large: float, rtol: float = 1e-12
+) -> None:
+    """Raise :class:`OracleError` if ``L`` was seen to decrease (beyond ``rtol``) in ``R``."""
     if r_large < r_small:
         r_small, l_small, r_large, l_large = r_large, l_large, r_small, l_small
-    if l_large < l_small * (1.0 - 1e-12):
+    if l_large < l_small * (1.0 - rtol):
         raise OracleError(
             f"smoothness oracle decreases in R: L(x, R={r_small:.6g}) = {l_small:.6g} but "
             f"L(x, R={r_large:.6g}) = {l_large:.6g}; an LFSO must be non-decreasing in R"
@@ -85,10 +87,15 @@ class LocalBound(ABC):
     paper_radius : float or None
         The authors' default radius ``R0(x)`` for the model that produced the bound, when
         there is one (used by ``radius="paper"``).
+    monotone_rtol : float
+        Relative decrease in ``R`` tolerated as rounding by the monotonicity check.
     """
 
     convex: bool = False
     paper_radius: float | None = None
+    #: Relative decrease in ``R`` put down to rounding rather than a broken oracle. Bounds
+    #: that reduce arrays in a low precision (float32) set it from the dtype.
+    monotone_rtol: float = 1e-12
 
     @abstractmethod
     def __call__(self, radius: float) -> float:
@@ -205,6 +212,7 @@ def solve_radius(
     evals = 0
     seen: list[tuple[float, float]] = []
     log_t = math.log(target)
+    slack = getattr(bound, "monotone_rtol", 1e-12)
 
     def excess(u: float) -> tuple[float, float]:
         """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
@@ -217,7 +225,7 @@ def solve_radius(
         value = check_value(raw, radius, allow_inf=True)
         evals += 1
         for r_old, l_old in seen[-2:]:
-            check_monotone(r_old, l_old, radius, value)
+            check_monotone(r_old, l_old, radius, value, slack)
         seen.append((radius, value))
         return u + math.log(value) - log_t, value
 

@@ -18,6 +18,7 @@ solve (:func:`lfso.bounds.solve_radius`) needs about one radius per iteration.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,9 @@ class RowCurvatureBound(LocalBound):
     ) -> None:
         self.geometry, self.stats, self.peak = geometry, stats, peak
         self.scale, self.offset, self.frobenius = scale, offset, frobenius
+        # Proven non-decreasing: a decrease can only be the reductions' rounding, which in
+        # float32 over many rows reaches 1e-6 and more; sqrt(eps) keeps the check for bugs.
+        self.monotone_rtol = math.sqrt(float(geometry.xp.finfo(stats.dtype).eps))
 
     def __call__(self, radius: float) -> float:
         g = self.geometry

@@ -143,7 +143,7 @@ class LFSOStep(StepRule):
         l0 = check_value(bound(r0), r0)
         radius = max(r0, target / l0)
         lipschitz = check_value(bound(radius), radius)
-        check_monotone(r0, l0, radius, lipschitz)
+        check_monotone(r0, l0, radius, lipschitz, bound.monotone_rtol)
         return radius, lipschitz, 2
 
     def step(
