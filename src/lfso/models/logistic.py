@@ -21,6 +21,19 @@ def _sigmoid_slope(xp: Any, u: Any) -> Any:
     return e / (q * q)
 
 
+def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
+    """``log(1 + e^{-m})`` and ``sigma(-m)`` from ``e = e^{-|m|}``: one exponential, stable.
+
+    ``log(1 + e^{-m}) = log1p(e) + max(-m, 0)`` and ``sigma(-m) = e / (1 + e)`` for
+    ``m >= 0``, ``1 - e / (1 + e)`` otherwise; nothing overflows. (NumPy's ``logaddexp``
+    has no vectorised loop: this is several times faster on 10^4 margins.)
+    """
+    e = xp.exp(-distance)
+    losses = xp.log1p(e) + xp.maximum(-margins, 0.0)
+    ratio = e / (1.0 + e)
+    return losses, xp.where(margins >= 0.0, ratio, 1.0 - ratio)
+
+
 class LogisticRegression(Model):
     """Mean logistic loss with a ridge term.
 
@@ -106,7 +119,8 @@ class LogisticRegression(Model):
 
     def value(self, x: Any) -> float:
         xp = self.xp
-        value = to_float(xp.mean(xp.logaddexp(0.0, -self.signs * (self.X @ x))))
+        margins = self.signs * (self.X @ x)
+        value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
@@ -117,10 +131,10 @@ class LogisticRegression(Model):
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X.)
         margins = materialize(self.signs * (self.X @ x))
-        losses = xp.logaddexp(0.0, -margins)  # log(1 + e^{-m}), stable
-        # d/dm log(1 + e^{-m}) = -sigma(-m) = -exp(-m - log(1 + e^{-m})): no overflow
-        coef = -self.signs * xp.exp(-margins - losses)
-        grad = materialize((self.X.T @ coef) / self.n)
+        distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
+        losses, slope = _losses(xp, margins, distance)
+        # d/dm log(1 + e^{-m}) = -sigma(-m)
+        grad = materialize((self.X.T @ (-self.signs * slope)) / self.n)
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
@@ -131,7 +145,7 @@ class LogisticRegression(Model):
         if bound:
             local = RowCurvatureBound(
                 self.geometry,
-                materialize(xp.abs(margins)),
+                distance,
                 self._peak,
                 1.0 / self.n,
                 self.l2,
