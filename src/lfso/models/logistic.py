@@ -134,12 +134,14 @@ class LogisticRegression(Model):
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
         losses, slope = _losses(xp, margins, distance)
         # d/dm log(1 + e^{-m}) = -sigma(-m)
-        grad = materialize((self.X.T @ (-self.signs * slope)) / self.n)
+        grad = (self.X.T @ (-self.signs * slope)) / self.n
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
-            loss = loss + (0.5 * self.l2) * (w @ w)
-            grad = materialize(grad + self.l2 * w)
+            # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
+            loss = loss + (0.5 * self.l2) * xp.sum(w * w)
+            grad = grad + self.l2 * w
+        grad = materialize(grad)
         (value,), gnorm = fetch_with_norm(grad, loss)
         local = None
         if bound:

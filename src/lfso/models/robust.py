@@ -56,7 +56,7 @@ class CauchyRegression(Model):
         """``f`` as a 0-d array (left on the device until the caller fetches it)."""
         xp, c2 = self.xp, self.c**2
         value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
-        return value + (0.5 * self.l2) * (x @ x) if self.l2 else value
+        return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
 
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         xp = namespace(x)

@@ -76,7 +76,7 @@ class SoftmaxRegression(Model):
         value = xp.mean(lse - xp.sum(Z * self.onehot, axis=1))
         if self.l2:
             w = x * self._mask
-            value = value + (0.5 * self.l2) * (w @ w)
+            value = value + (0.5 * self.l2) * xp.sum(w * w)
         return Z, lse, value  # the value as a 0-d array: fetched with the gradient's norm
 
     def value(self, x: Any) -> float:
