@@ -63,3 +63,13 @@ def test_host_syncs_script_lists_every_model():
     assert len(table) == 9 and all(float(r[-3]) == 1.0 for r in table)
     assert rows[12][:3] == ["host", "time", "per"]
     assert len(rows[13]) == 3 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[13])
+
+
+def test_dask_script_runs_on_a_local_cluster():
+    pytest.importorskip("distributed")
+    args = ["--sizes", "2000x5", "--chunk", "500", "--iters", "2", "--repeats", "1"]
+    rows = _run("dask_iteration_cost.py", *args)
+    assert rows[0][:5] == ["dask", "cluster", "with", "2", "workers;"]
+    table = rows[2:]
+    assert [(r[0], r[1]) for r in table] == [("l4", "2000x5"), ("logistic", "2000x5")]
+    assert all(len(_numbers(r)) == 3 and min(_numbers(r)) > 0 for r in table)
