@@ -50,9 +50,7 @@ def main() -> None:
     if args.scheduler:
         client = Client(args.scheduler)
     else:
-        cluster = LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, dashboard_address=None
-        )
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
         client = Client(cluster)
     workers = len(client.scheduler_info()["workers"])
     print(f"dask cluster with {workers} workers; {args.iters} iterations x {args.repeats} repeats")
