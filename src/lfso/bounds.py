@@ -197,7 +197,9 @@ def solve_radius(
     ``target / L(0)``) one or two evaluations either finish or bracket the root, and
     regula falsi (Illinois) on ``g - aim``, kept inside the interval the slope bound allows,
     closes the bracket; it is exact in one step for power laws. A good seed costs one
-    evaluation. Every evaluation is checked: non-finite or non-positive values and a
+    evaluation, and a good ``bound.hint`` (a radius the bound was evaluated at with the
+    gradient, :class:`lfso.models._rows.RowCurvatureBound`) none. Every evaluation is
+    checked: non-finite or non-positive values and a
     decrease in ``R`` raise :class:`OracleError`.
 
     Returns
@@ -231,6 +233,15 @@ def solve_radius(
 
     stop = math.log1p(rtol)
     aim = 0.5 * stop
+    hint = getattr(bound, "hint", None)
+    if hint is not None and 0.0 < hint < math.inf:
+        # A radius the bound was evaluated at with the gradient: free to look at, and the
+        # answer when it lies in the window (otherwise the seed below is better informed).
+        hinted = check_value(bound(hint), hint)
+        evals += 1
+        seen.append((hint, hinted))
+        if 0.0 <= math.log(hint) + math.log(hinted) - log_t <= stop:
+            return hint, hinted, evals
     if guess is not None and guess > 0.0:
         u = math.log(guess)
     else:

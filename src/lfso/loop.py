@@ -30,11 +30,14 @@ class Counted(Model):
 
     def __init__(self, model: Model) -> None:
         self.model, self.dim = model, model.dim
+        self.takes_radius_hint = model.takes_radius_hint
         self.nfev = self.njev = 0
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
         self.nfev += 1
         self.njev += 1
+        if hint is not None and bound and self.takes_radius_hint:
+            return self.model.evaluate(x, bound=bound, hint=hint)  # type: ignore[call-arg]
         return self.model.evaluate(x, bound=bound)
 
     def value(self, x: Any) -> float:
@@ -108,7 +111,7 @@ def run(
             move, state = rule.step(objective, x, ev, state)
             if lazy:
                 move.x = materialize(move.x)
-            new = move.evaluation or objective.evaluate(move.x, bound=need_bound)
+            new = move.evaluation or objective.evaluate(move.x, bound=need_bound, hint=move.hint)
             nit += 1
             noracle += move.oracle_calls
             rollbacks += move.rollbacks

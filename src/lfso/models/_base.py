@@ -51,15 +51,23 @@ class Model(LocalSmoothnessOracle):
         Whether the loop should audit the oracle against observed gradient changes (the
         ``oracle`` risk indicator); true for user-supplied oracles, false for the built-in
         models, whose bounds are proven.
+    takes_radius_hint : bool
+        Whether :meth:`evaluate` accepts ``hint=R``: a radius at which the bound will
+        probably be asked, evaluated in the same round trip as the gradient (the models
+        whose bound costs a pass over the data per radius).
     """
 
     dim: int | None = None
     has_oracle: bool = True
     audit_oracle: bool = False
+    takes_radius_hint: bool = False
 
     @abstractmethod
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
-        """Value, gradient and (if ``bound``) the local bound at ``x``, computed together."""
+        """Value, gradient and (if ``bound``) the local bound at ``x``, computed together.
+
+        Models with ``takes_radius_hint`` also accept ``hint: float | None``.
+        """
 
     def value(self, x: Any) -> float:
         """``f(x)``."""

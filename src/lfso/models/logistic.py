@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, materialize, namespace, to_float, to_numpy
+from .._arrays import materialize, namespace, to_float, to_numpy
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry
+from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
 __all__ = ["LogisticRegression"]
 
@@ -126,7 +126,9 @@ class LogisticRegression(Model):
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
         return value
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_radius_hint = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X.)
@@ -142,7 +144,6 @@ class LogisticRegression(Model):
             loss = loss + (0.5 * self.l2) * xp.sum(w * w)
             grad = grad + self.l2 * w
         grad = materialize(grad)
-        (value,), gnorm = fetch_with_norm(grad, loss)
         local = None
         if bound:
             local = RowCurvatureBound(
@@ -153,5 +154,7 @@ class LogisticRegression(Model):
                 self.l2,
                 frobenius=self.oracle == "paper",
             )
+        value, gnorm = fetch_evaluation(grad, loss, local, hint)
+        if local is not None:
             local.paper_radius = gnorm
         return Evaluation(value, grad, gnorm, local)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, materialize, namespace, to_float
+from .._arrays import materialize, namespace, to_float
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry
+from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 from .regression import _check_data
 
 __all__ = ["CauchyRegression"]
@@ -58,7 +58,9 @@ class CauchyRegression(Model):
         value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
         return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_radius_hint = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
         xp = namespace(x)
         r = materialize(self.A @ x - self.b)  # (Dask: kept on the workers, A read once)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
@@ -69,5 +71,5 @@ class CauchyRegression(Model):
         if bound:
             stats = materialize(xp.abs(r))
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        (value,), gnorm = fetch_with_norm(grad, self._value(r, x))
+        value, gnorm = fetch_evaluation(grad, self._value(r, x), local, hint)
         return Evaluation(value, grad, gnorm, local)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, materialize, namespace, to_float
+from .._arrays import materialize, namespace, to_float
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry
+from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
 __all__ = ["SoftmaxRegression"]
 
@@ -82,7 +82,9 @@ class SoftmaxRegression(Model):
     def value(self, x: Any) -> float:
         return to_float(self._parts(x)[2])
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_radius_hint = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
         xp = self.xp
         Z, lse, value = self._parts(x)
         P = xp.exp(Z - lse[:, None])
@@ -98,5 +100,5 @@ class SoftmaxRegression(Model):
             local = RowCurvatureBound(
                 self.geometry, materialize(half_log_odds), self._peak, 1.0 / self.n, self.l2
             )
-        (value,), gnorm = fetch_with_norm(grad, value)
+        value, gnorm = fetch_evaluation(grad, value, local, hint)
         return Evaluation(value, grad, gnorm, local)

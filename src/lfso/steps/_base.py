@@ -53,6 +53,10 @@ class Step:
         Trial steps the rule rejected (safeguard) before this one.
     hvp_calls : int
         Hessian-vector products spent choosing the step.
+    hint : float or None
+        A radius at which the next step will probably ask the oracle: models that can
+        (``Model.takes_radius_hint``) evaluate their bound there in the same pass and round
+        trip as the gradient, so that a GPU or a Dask cluster is not asked a second time.
     """
 
     x: Any
@@ -63,6 +67,7 @@ class Step:
     evaluation: Evaluation | None = None
     rollbacks: int = 0
     hvp_calls: int = 0
+    hint: float | None = None
 
 
 class StepRule(ABC):
