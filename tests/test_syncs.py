@@ -74,3 +74,21 @@ def test_a_hinted_radius_costs_no_round_trip():
 def test_accelerated_adds_only_its_restart_test(table):
     for name, row in table.items():
         assert row["lfso-accel"] <= (4.5 if name in ROW_MODELS else 2.0), name
+
+
+def test_long_logistic_runs_make_one_round_trip_per_iteration():
+    """Past the first iterations the radius hint lands: no round trip beyond the evaluation."""
+    pytest.importorskip("sklearn")
+    import lfso
+    from lfso.bench.syncs import syncs_per_iteration
+    from lfso.problems import logistic_data
+
+    X, y = logistic_data("breast_cancer")
+    model = lfso.models.LogisticRegression(
+        torch.tensor(X), torch.tensor(y), l2=1.0 / X.shape[0], fit_intercept=True
+    )
+    x0 = torch.zeros(model.dim, dtype=torch.float64)
+    per_iteration = syncs_per_iteration(
+        lambda max_iter: lfso.minimize(model, x0, tol=0.0, max_iter=max_iter), (100, 600)
+    )
+    assert per_iteration <= 1.02
