@@ -143,6 +143,24 @@ def test_value_and_grad_agree_with_evaluate_and_finite_differences(name):
         assert fd == pytest.approx(ev.grad[i], rel=1e-5, abs=1e-6 * (1 + abs(ev.value)))
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("bound", [True, False])
+def test_probe_and_hint_come_back_with_the_evaluation(name, bound):
+    """``probe`` returns grad @ probe; ``hint`` returns the bound's own value there."""
+    rng = np.random.default_rng(3)
+    model = MODELS[name](rng)
+    x = 0.5 * rng.standard_normal(dim_of(model))
+    probe = rng.standard_normal(x.size)
+    plain = model.evaluate(x, bound=bound)
+    if model.takes_probe:
+        ev = model.evaluate(x, bound=bound, probe=probe)
+        assert ev.probe_dot == pytest.approx(float(plain.grad @ probe), rel=1e-10, abs=1e-12)
+        assert ev.value == plain.value and ev.grad_norm == plain.grad_norm
+    if model.takes_radius_hint and bound:
+        hinted = model.evaluate(x, hint=0.3).bound
+        assert hinted.hint == 0.3 and hinted(0.3) == pytest.approx(plain.bound(0.3), rel=1e-12)
+
+
 def test_cauchy_rejects_bad_scale():
     with pytest.raises(ValueError, match="c must be finite and positive"):
         lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), c=0.0)

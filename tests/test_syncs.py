@@ -71,9 +71,14 @@ def test_a_hinted_radius_costs_no_round_trip():
     assert sum(counts.values()) >= 2
 
 
-def test_accelerated_adds_only_its_restart_test(table):
+def test_accelerated_restart_test_rides_with_the_gradient(table):
+    """The restart test's dot product comes back with the evaluation (a probe): on the
+    models with a host radius solve an accelerated iteration is one round trip."""
     for name, row in table.items():
-        assert row["lfso-accel"] <= (4.5 if name in ROW_MODELS else 2.0), name
+        if name in ROW_MODELS:  # plus about one per radius the solve tries
+            assert row["lfso-accel"] <= 3.2, name
+        else:
+            assert row["lfso-accel"] == 1.0, name
 
 
 def test_long_logistic_runs_make_one_round_trip_per_iteration():

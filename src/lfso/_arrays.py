@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
 __all__ = [
+    "Fetched",
     "amax",
     "as_vector",
     "fetch_with_norm",
@@ -52,17 +53,28 @@ def to_floats(*values: Any) -> list[float]:
     return to_numpy(xp.stack([xp.reshape(v, ()) for v in values])).tolist()
 
 
-def fetch_with_norm(grad: Any, *scalars: Any) -> tuple[list[float], float]:
-    """``scalars`` as floats and ``||grad||``, in one host round trip.
+class Fetched(NamedTuple):
+    """What :func:`fetch_with_norm` brings to the host."""
+
+    values: list[float]  # the scalars asked for, in order
+    grad_norm: float  # ||grad||
+    probe_dot: float | None  # grad @ probe, when a probe was given
+
+
+def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
+    """``scalars`` as floats, ``||grad||`` and ``grad @ probe``, in one host round trip.
 
     The models call it once per evaluation, so that a GPU synchronises once for ``f(x)``,
-    ``||grad f(x)||`` and the oracle's statistics. The norm comes from ``grad @ grad``,
+    ``||grad f(x)||``, the oracle's statistics and the dot product a step rule asked for
+    (``probe``: the accelerated rule's restart test). The norm comes from ``grad @ grad``,
     falling back to the overflow-safe :func:`norm` only when that over- or underflows.
     """
-    values = to_floats(*scalars, grad @ grad)
+    extra = [] if probe is None else [grad @ probe]
+    values = to_floats(*scalars, *extra, grad @ grad)
     gsq = values.pop()
+    dot = values.pop() if extra else None
     gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
-    return values, gnorm
+    return Fetched(values, gnorm, dot)
 
 
 def reduce_max(xp: Any, x: Any) -> Any:

@@ -31,14 +31,21 @@ class Counted(Model):
     def __init__(self, model: Model) -> None:
         self.model, self.dim = model, model.dim
         self.takes_radius_hint = model.takes_radius_hint
+        self.takes_probe = model.takes_probe
         self.nfev = self.njev = 0
 
-    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+    ) -> Evaluation:
+        """Count, and pass ``hint`` and ``probe`` on to a model that takes them."""
         self.nfev += 1
         self.njev += 1
+        extras: dict[str, Any] = {}
         if hint is not None and bound and self.takes_radius_hint:
-            return self.model.evaluate(x, bound=bound, hint=hint)  # type: ignore[call-arg]
-        return self.model.evaluate(x, bound=bound)
+            extras["hint"] = hint
+        if probe is not None and self.takes_probe:
+            extras["probe"] = probe
+        return self.model.evaluate(x, bound=bound, **extras)
 
     def value(self, x: Any) -> float:
         self.nfev += 1
@@ -111,7 +118,9 @@ def run(
             move, state = rule.step(objective, x, ev, state)
             if lazy:
                 move.x = materialize(move.x)
-            new = move.evaluation or objective.evaluate(move.x, bound=need_bound, hint=move.hint)
+            new = move.evaluation or objective.evaluate(
+                move.x, bound=need_bound, hint=move.hint, probe=move.probe
+            )
             nit += 1
             noracle += move.oracle_calls
             rollbacks += move.rollbacks

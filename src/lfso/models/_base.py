@@ -26,12 +26,16 @@ class Evaluation:
         ``||grad f(x)||_2`` (brought to the host once).
     bound : LocalBound or None
         ``R -> L(x, R)``, bound from the statistics of this pass; ``None`` when not asked for.
+    probe_dot : float or None
+        ``grad f(x) @ probe`` when the caller passed a ``probe`` vector (models with
+        ``takes_probe``), brought back in the same round trip.
     """
 
     value: float
     grad: Any
     grad_norm: float
     bound: LocalBound | None = None
+    probe_dot: float | None = None
 
 
 class Model(LocalSmoothnessOracle):
@@ -55,18 +59,23 @@ class Model(LocalSmoothnessOracle):
         Whether :meth:`evaluate` accepts ``hint=R``: a radius at which the bound will
         probably be asked, evaluated in the same round trip as the gradient (the models
         whose bound costs a pass over the data per radius).
+    takes_probe : bool
+        Whether :meth:`evaluate` accepts ``probe=v`` and returns ``grad f(x) @ v`` as
+        ``Evaluation.probe_dot`` from the same round trip (the built-in models).
     """
 
     dim: int | None = None
     has_oracle: bool = True
     audit_oracle: bool = False
     takes_radius_hint: bool = False
+    takes_probe: bool = False
 
     @abstractmethod
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
         """Value, gradient and (if ``bound``) the local bound at ``x``, computed together.
 
-        Models with ``takes_radius_hint`` also accept ``hint: float | None``.
+        Models with ``takes_radius_hint`` also accept ``hint: float | None``, and models
+        with ``takes_probe`` accept ``probe`` (an array like ``x``, or ``None``).
         """
 
     def value(self, x: Any) -> float:

@@ -36,9 +36,13 @@ class L0L1Smooth(Model):
         self.base, self.L0, self.L1 = base, L0, L1
         self.dim = base.dim
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
-        ev = self.base.evaluate(x, bound=False)
+    @property
+    def takes_probe(self) -> bool:  # type: ignore[override]
+        return self.base.takes_probe
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+        ev = self.base.evaluate(x, bound=False, **({} if probe is None else {"probe": probe}))
         if not bound:
             return ev
         scale = self.L0 + self.L1 * ev.grad_norm
-        return Evaluation(ev.value, ev.grad, ev.grad_norm, ExpBound(scale, self.L1))
+        return Evaluation(ev.value, ev.grad, ev.grad_norm, ExpBound(scale, self.L1), ev.probe_dot)

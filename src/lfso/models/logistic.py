@@ -127,8 +127,11 @@ class LogisticRegression(Model):
         return value
 
     takes_radius_hint = True
+    takes_probe = True
 
-    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+    ) -> Evaluation:
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X.)
@@ -154,7 +157,7 @@ class LogisticRegression(Model):
                 self.l2,
                 frobenius=self.oracle == "paper",
             )
-        value, gnorm = fetch_evaluation(grad, loss, local, hint)
+        evaluation = fetch_evaluation(grad, loss, local, hint, probe)
         if local is not None:
-            local.paper_radius = gnorm
-        return Evaluation(value, grad, gnorm, local)
+            local.paper_radius = evaluation.grad_norm
+        return evaluation

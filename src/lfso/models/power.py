@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, namespace, reduce_max, to_float
+from .._arrays import fetch_with_norm, namespace, reduce_max, to_float, to_floats
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
 
@@ -53,14 +53,21 @@ class PowerNorm(Model):
         bound.paper_radius = 2.0 * norm
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_probe = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp = namespace(x)
         p = self.p
-        sq = to_float(xp.sum(x * x))
-        grad = (2 * p * sq ** (p - 1)) * x
+        if probe is None:
+            sq, dot = to_float(xp.sum(x * x)), None
+        else:  # grad = c x, so grad @ probe = c (x @ probe): same round trip
+            sq, dot = to_floats(xp.sum(x * x), xp.sum(x * probe))
+        scale = 2 * p * sq ** (p - 1)
         norm = sq**0.5
-        gnorm = 2 * p * sq ** (p - 1) * norm
-        return Evaluation(sq**p, grad, gnorm, self.bound_from_norm(norm) if bound else None)
+        local = self.bound_from_norm(norm) if bound else None
+        return Evaluation(
+            sq**p, scale * x, scale * norm, local, None if dot is None else scale * dot
+        )
 
 
 class PowerSum(Model):
@@ -98,7 +105,9 @@ class PowerSum(Model):
         bound.paper_radius = amax
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_probe = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp = namespace(x)
         p = self.p
         ax = xp.abs(x)
@@ -110,6 +119,7 @@ class PowerSum(Model):
             w = ax ** (2 * p - 2)
             value = xp.sum(w * ax * ax)
         grad = (2 * p) * (w * x)
-        scalars, gnorm = fetch_with_norm(grad, value, *([reduce_max(xp, ax)] if bound else []))
+        extra = [reduce_max(xp, ax)] if bound else []
+        scalars, gnorm, dot = fetch_with_norm(grad, value, *extra, probe=probe)
         local = self.bound_from_max(scalars[1]) if bound else None
-        return Evaluation(scalars[0], grad, gnorm, local)
+        return Evaluation(scalars[0], grad, gnorm, local, dot)

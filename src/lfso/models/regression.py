@@ -124,7 +124,9 @@ class LpRegression(Model):
             return sq_norm(r)
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_probe = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp, p = self.xp, self.p
         r = materialize(self.A @ x - self.b)  # (Dask: one pass over A, kept on the workers)
         r2 = r * r
@@ -143,9 +145,9 @@ class LpRegression(Model):
             scalars.append(reduce_max(xp, w if w is not None else r2))
             if self._m > 0 and self.oracle == "sharp":
                 scalars.append(self._row_sq @ w)
-        values, gnorm = fetch_with_norm(grad, *scalars)
+        values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
         local = self._bound(values[1], values[2] if len(values) > 2 else None) if bound else None
-        return Evaluation(values[0], grad, gnorm, local)
+        return Evaluation(values[0], grad, gnorm, local, dot)
 
 
 class _PaperCompositeBound(LocalBound):
@@ -197,11 +199,13 @@ class CompositeLeastSquares(Model):
     def value(self, x: Any) -> float:
         return sq_norm(self.A @ x - self.b) ** self.p
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    takes_probe = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         p = self.p
         r = self.A @ x - self.b
         atr = self.A.T @ r
-        (sq,), atr_norm = fetch_with_norm(atr, r @ r)
+        (sq,), atr_norm, atr_dot = fetch_with_norm(atr, r @ r, probe=probe)
         scale = 2 * p * sq ** (p - 1)
         grad = scale * atr
         local: LocalBound | None = None
@@ -211,4 +215,5 @@ class CompositeLeastSquares(Model):
             else:
                 local = self._outer.bound_from_norm(sq**0.5).stretched(self.norm) * self.norm**2
             local.paper_radius = 2.0 * atr_norm
-        return Evaluation(sq**p, grad, scale * atr_norm, local)
+        dot = None if atr_dot is None else scale * atr_dot
+        return Evaluation(sq**p, grad, scale * atr_norm, local, dot)

@@ -59,8 +59,11 @@ class CauchyRegression(Model):
         return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
 
     takes_radius_hint = True
+    takes_probe = True
 
-    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+    ) -> Evaluation:
         xp = namespace(x)
         r = materialize(self.A @ x - self.b)  # (Dask: kept on the workers, A read once)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
@@ -71,5 +74,4 @@ class CauchyRegression(Model):
         if bound:
             stats = materialize(xp.abs(r))
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        value, gnorm = fetch_evaluation(grad, self._value(r, x), local, hint)
-        return Evaluation(value, grad, gnorm, local)
+        return fetch_evaluation(grad, self._value(r, x), local, hint, probe)

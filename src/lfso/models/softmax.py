@@ -83,8 +83,11 @@ class SoftmaxRegression(Model):
         return to_float(self._parts(x)[2])
 
     takes_radius_hint = True
+    takes_probe = True
 
-    def evaluate(self, x: Any, *, bound: bool = True, hint: float | None = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+    ) -> Evaluation:
         xp = self.xp
         Z, lse, value = self._parts(x)
         P = xp.exp(Z - lse[:, None])
@@ -100,5 +103,4 @@ class SoftmaxRegression(Model):
             local = RowCurvatureBound(
                 self.geometry, materialize(half_log_odds), self._peak, 1.0 / self.n, self.l2
             )
-        value, gnorm = fetch_evaluation(grad, value, local, hint)
-        return Evaluation(value, grad, gnorm, local)
+        return fetch_evaluation(grad, value, local, hint, probe)

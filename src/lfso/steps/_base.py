@@ -57,6 +57,9 @@ class Step:
         A radius at which the next step will probably ask the oracle: models that can
         (``Model.takes_radius_hint``) evaluate their bound there in the same pass and round
         trip as the gradient, so that a GPU or a Dask cluster is not asked a second time.
+    probe : array or None
+        A vector whose dot product with the next gradient the rule will need: models that
+        can (``Model.takes_probe``) return it with the evaluation (``probe_dot``).
     """
 
     x: Any
@@ -68,6 +71,7 @@ class Step:
     rollbacks: int = 0
     hvp_calls: int = 0
     hint: float | None = None
+    probe: Any = None
 
 
 class StepRule(ABC):

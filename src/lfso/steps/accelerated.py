@@ -157,10 +157,24 @@ class LFSOAccelStep(StepRule):
         tau = min(certified, state.planned)
         new = x - tau * g
         direction = new - state.x
-        if self.restart and state.t > 1.0 and float(g @ direction) > 0.0:
+        if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
             return Step(new, tau, lipschitz, radius, calls), nxt
         t_next = _momentum(state.t)
-        y = new + ((state.t - 1.0) / t_next) * direction
+        momentum = ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts, certified)
-        return Step(y, tau, lipschitz, radius, calls), nxt
+        # The next restart test needs g(y)^T (y - x_new): the model returns it with the
+        # gradient (probe), so the test costs no round trip of its own.
+        return Step(new + momentum, tau, lipschitz, radius, calls, probe=momentum), nxt
+
+    @staticmethod
+    def _uphill(g: Any, direction: Any, evaluation: Evaluation, tau: float) -> bool:
+        """The gradient restart test ``g^T (x_{k+1} - x_k) > 0``.
+
+        With ``x_{k+1} = y_k - tau g`` it equals ``g^T (y_k - x_k) - tau ||g||^2``, and
+        ``g^T (y_k - x_k)`` came back with the evaluation at ``y_k`` (the probe passed with
+        the last step); models without probes pay one reduction here.
+        """
+        if evaluation.probe_dot is not None:
+            return evaluation.probe_dot - tau * evaluation.grad_norm**2 > 0.0
+        return float(g @ direction) > 0.0
