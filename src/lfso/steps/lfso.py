@@ -172,8 +172,8 @@ class LFSOStep(StepRule):
         drift = 1.0 if not predicted else min(max(radius / predicted, 0.5), 2.0)
         # The next radius, for the model to bound along with the next gradient: the root
         # R* = eta ||g|| / L(R*) is about the certified step length, extrapolated
-        # geometrically (l_k^2 / l_{k-1}), then placed mid-window. It lands in the window
-        # (and saves the solve's round trip) in about 99% of iterations on logistic data.
+        # geometrically (l_k^2 / l_{k-1}), then placed mid-window. On logistic data it almost
+        # always lands in the window, saving the solve's round trip (docs/results.md).
         # A hint that missed cost a pass for nothing: the next iteration goes without one.
         offered = getattr(bound, "hint", None)
         missed = offered is not None and radius != offered
