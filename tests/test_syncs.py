@@ -45,6 +45,8 @@ def test_lfso_radius_solve_costs_at_most_about_one_round_trip(table):
         else:  # closed-form or Newton solve on the host: nothing beyond the evaluation
             assert row["lfso"] == 1.0, name
     assert table["logistic"]["lfso"] <= 1.3
+    # A user oracle is audited (g_new @ g_old): that dot product rides with the evaluation.
+    assert table["function + oracle"]["lfso"] == 1.0
 
 
 def test_a_hinted_radius_costs_no_round_trip():

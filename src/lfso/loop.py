@@ -87,7 +87,7 @@ def run(
     history = History()
     start = time.perf_counter()
     noracle = rollbacks = nhev = 0
-    risk = None
+    risk, audit = None, False
     if monitor:  # the oracle audit needs a gradient step and an L claimed to be a bound
         unproven = monitor == "full" or model.audit_oracle
         audit = rule.gradient_step and rule.certified and unproven
@@ -118,8 +118,11 @@ def run(
             move, state = rule.step(objective, x, ev, state)
             if lazy:
                 move.x = materialize(move.x)
+            # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
+            # unless the rule uses the probe itself.
+            probe = move.probe if move.probe is not None or not audit else ev.grad
             new = move.evaluation or objective.evaluate(
-                move.x, bound=need_bound, hint=move.hint, probe=move.probe
+                move.x, bound=need_bound, hint=move.hint, probe=probe
             )
             nit += 1
             noracle += move.oracle_calls
@@ -137,6 +140,7 @@ def run(
                     new.grad_norm,
                     move.step,
                     move.L,
+                    new.probe_dot if probe is ev.grad and move.evaluation is None else None,
                 )
             history.append(
                 new.value,

@@ -137,8 +137,13 @@ class RiskMonitor:
         gnorm_new: float,
         step: float,
         lipschitz: float,
+        dot: float | None = None,
     ) -> int:
-        """Flags (bit mask) for iteration ``k``; O(1) work plus one dot product."""
+        """Flags (bit mask) for iteration ``k``; O(1) work plus one dot product.
+
+        ``dot`` is ``grad_new @ grad_prev`` if the caller already has it (the loop asks the
+        model for it with the evaluation, a probe); otherwise it is computed here.
+        """
         flags = 0
         if not (math.isfinite(f_new) and math.isfinite(gnorm_new)):
             return self._fire("non_finite", k)
@@ -148,7 +153,7 @@ class RiskMonitor:
             # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.
             a = gnorm_new / gnorm_prev
             if gnorm_new < 1e150 and gnorm_prev < 1e150 and a < 1e150:  # the dot cannot overflow
-                c = float(grad_new @ grad_prev) / gnorm_prev / gnorm_prev
+                c = (float(grad_new @ grad_prev) if dot is None else dot) / gnorm_prev / gnorm_prev
                 rel = math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
             else:  # ||g+ - g|| >= ||g+|| - ||g||
                 rel = a - 1.0

@@ -81,6 +81,12 @@ def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
     labels = (b > np.median(b)).astype(float)
     classes = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])).astype(np.int64)
     At, bt = torch.tensor(A), torch.tensor(b)
+    lipschitz = float(np.linalg.norm(A, 2) ** 2)
+
+    def least_squares(x: Any) -> tuple[Any, Any]:  # a user function on tensors
+        r = At @ x - bt
+        return 0.5 * (r @ r), At.T @ r
+
     return {
         "power_norm p=2": models.PowerNorm(2),
         "power_sum p=2": models.PowerSum(2),
@@ -91,6 +97,8 @@ def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
         "logistic": models.LogisticRegression(At, torch.tensor(labels), l2=1.0 / n),
         "softmax (3 classes)": models.SoftmaxRegression(At, torch.tensor(classes), 3),
         "cauchy": models.CauchyRegression(At, bt),
+        # A black box with a user oracle (audited by the risk monitor: one dot product)
+        "function + oracle": models.FunctionModel(least_squares, True, lambda x, radius: lipschitz),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import namespace, norm, to_float
+from .._arrays import fetch_with_norm, namespace, to_float
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
 from ._base import Evaluation, Model
@@ -45,7 +45,8 @@ class FunctionModel(Model):
             self.oracle = FunctionOracle(smoothness)
         self.has_oracle = self.audit_oracle = self.oracle is not None
 
-    def _value_grad(self, x: Any) -> tuple[float, Any]:
+    def _value_grad(self, x: Any) -> tuple[Any, Any]:
+        """``f(x)`` as the callable returned it (a float or a 0-d array) and the gradient."""
         if self.jac is True:
             value, grad = self.fun(x)
         else:
@@ -54,11 +55,17 @@ class FunctionModel(Model):
         grad = xp.asarray(grad)
         if grad.shape != x.shape:
             raise ValueError(f"grad(x) must have shape {tuple(x.shape)}, got {tuple(grad.shape)}")
-        return to_float(value), grad
+        return value, grad
 
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
-        value, grad = self._value_grad(x)
-        gnorm = norm(grad)
+    takes_probe = True
+
+    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+        raw, grad = self._value_grad(x)
+        if isinstance(raw, (float, int)) or getattr(raw, "shape", None) != ():
+            value = to_float(raw)  # a host number (or a 1-element array)
+            _, gnorm, dot = fetch_with_norm(grad, probe=probe)
+        else:  # a 0-d array of the gradient's library: one round trip for all of it
+            (value,), gnorm, dot = fetch_with_norm(grad, raw, probe=probe)
         local: LocalBound | None = None
         if bound:
             if self.oracle is None:
@@ -67,7 +74,7 @@ class FunctionModel(Model):
                     "or use a model from lfso.models"
                 )
             local = self.oracle.at(x)
-        return Evaluation(value, grad, gnorm, local)
+        return Evaluation(value, grad, gnorm, local, dot)
 
     def value(self, x: Any) -> float:
         return to_float(self.fun(x)[0] if self.jac is True else self.fun(x))
