@@ -26,6 +26,8 @@ class FunctionModel(Model):
         A default radius for ``radius="paper"``.
     """
 
+    takes_probe = True
+
     def __init__(
         self,
         fun: Callable[[Any], Any],
@@ -56,8 +58,6 @@ class FunctionModel(Model):
         if grad.shape != x.shape:
             raise ValueError(f"grad(x) must have shape {tuple(x.shape)}, got {tuple(grad.shape)}")
         return value, grad
-
-    takes_probe = True
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         raw, grad = self._value_grad(x)

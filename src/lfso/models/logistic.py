@@ -72,6 +72,9 @@ class LogisticRegression(Model):
     oracle : {"sharp", "paper"}
     """
 
+    takes_radius_hint = True
+    takes_probe = True
+
     def __init__(
         self,
         X: Any,
@@ -125,9 +128,6 @@ class LogisticRegression(Model):
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
         return value
-
-    takes_radius_hint = True
-    takes_probe = True
 
     def evaluate(
         self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None

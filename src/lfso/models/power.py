@@ -40,6 +40,8 @@ class PowerNorm(Model):
     True
     """
 
+    takes_probe = True
+
     def __init__(self, p: float) -> None:
         self.p = _check_power(p)
 
@@ -52,8 +54,6 @@ class PowerNorm(Model):
             bound = PowerBound(2 * p * (2 * p - 1), norm, 1.0, 2 * p - 2)
         bound.paper_radius = 2.0 * norm
         return bound
-
-    takes_probe = True
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp = namespace(x)
@@ -85,6 +85,8 @@ class PowerSum(Model):
     ``R0(x) = ||x||_inf``. The sharp oracle is never larger.
     """
 
+    takes_probe = True
+
     def __init__(self, p: float, *, oracle: str = "sharp") -> None:
         self.p = _check_power(p)
         if oracle not in ("sharp", "paper"):
@@ -104,8 +106,6 @@ class PowerSum(Model):
             bound = ConstantBound(c * amax ** (2 * p - 2)) + PowerBound(c, 0.0, 1.0, 2 * p - 2)
         bound.paper_radius = amax
         return bound
-
-    takes_probe = True
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp = namespace(x)

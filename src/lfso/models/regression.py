@@ -83,6 +83,8 @@ class LpRegression(Model):
         ``||A||_2`` if known (computed exactly otherwise).
     """
 
+    takes_probe = True
+
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
@@ -123,8 +125,6 @@ class LpRegression(Model):
         if self.p == 1.0:
             return sq_norm(r)
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
-
-    takes_probe = True
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         xp, p = self.xp, self.p
@@ -186,6 +186,8 @@ class CompositeLeastSquares(Model):
     radius ``R0(x) = ||grad g(x)|| = 2 ||A^T (Ax - b)||``.
     """
 
+    takes_probe = True
+
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
@@ -198,8 +200,6 @@ class CompositeLeastSquares(Model):
 
     def value(self, x: Any) -> float:
         return sq_norm(self.A @ x - self.b) ** self.p
-
-    takes_probe = True
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         p = self.p

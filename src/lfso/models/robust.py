@@ -37,6 +37,9 @@ class CauchyRegression(Model):
     l2 : float >= 0
     """
 
+    takes_radius_hint = True
+    takes_probe = True
+
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = _check_data(A, b)
         self.c, self.l2 = float(c), float(l2)
@@ -57,9 +60,6 @@ class CauchyRegression(Model):
         xp, c2 = self.xp, self.c**2
         value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
         return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
-
-    takes_radius_hint = True
-    takes_probe = True
 
     def evaluate(
         self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None

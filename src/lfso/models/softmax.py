@@ -43,6 +43,9 @@ class SoftmaxRegression(Model):
     fit_intercept : bool
     """
 
+    takes_radius_hint = True
+    takes_probe = True
+
     def __init__(
         self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True
     ) -> None:
@@ -81,9 +84,6 @@ class SoftmaxRegression(Model):
 
     def value(self, x: Any) -> float:
         return to_float(self._parts(x)[2])
-
-    takes_radius_hint = True
-    takes_probe = True
 
     def evaluate(
         self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
