@@ -184,3 +184,15 @@ def test_pytorch_float32_converges_quietly(method):
         assert fired <= ({"stagnation"} if name == "softmax" else set()), (name, fired)
         ref = lfso.minimize(double[name], x0.double(), method=method, tol=1e-7, max_iter=20_000)
         assert abs(res.fun - ref.fun) <= 1e-4 * abs(ref.fun), name
+
+
+def test_starting_point_follows_pytorch_data():
+    """A NumPy or float32 x0 for float64 tensors is taken to their dtype and device."""
+    torch = _torch()
+    A, b = _data()
+    model = LpRegression(torch.tensor(A), torch.tensor(b), 2)
+    ref = lfso.minimize(LpRegression(A, b, 2), np.zeros(6))
+    for x0 in (np.zeros(6), torch.zeros(6, dtype=torch.float32), [0.0] * 6):
+        res = lfso.minimize(model, x0)
+        assert res.success and res.x.dtype == torch.float64
+        np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=1e-10, atol=1e-12)

@@ -13,6 +13,7 @@ __all__ = [
     "amax",
     "as_vector",
     "fetch_with_norm",
+    "like",
     "namespace",
     "operator_norm",
     "row_norms",
@@ -138,6 +139,20 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
         raise ValueError(f"{name} must not be empty")
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must be finite, got a NaN or infinite entry")
+    return x
+
+
+def like(x: Any, data: Any) -> Any:
+    """``x`` on the device and in the floating dtype of ``data`` (PyTorch tensors).
+
+    PyTorch does not promote across dtypes or move across devices in a product, so a
+    float32 or CPU starting point for float64 or CUDA data would fail deep inside the
+    first gradient; the other libraries promote, and ``x`` is returned unchanged.
+    """
+    if data is None or not array_api_compat.is_torch_array(data):
+        return x
+    if x.dtype != data.dtype or x.device != data.device:
+        return x.to(dtype=data.dtype, device=data.device)
     return x
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import loop
-from ._arrays import as_vector
+from ._arrays import as_vector, like
 from .auto import SecantOracle
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
@@ -154,7 +154,8 @@ def minimize(
         A model from :mod:`lfso.models` (value, gradient and oracle in one pass), or
         ``fun(x) -> float`` together with ``grad=`` and, for LFSO, ``smoothness=``.
     x0 : array, shape (d,)
-        Finite starting point (lists are converted; integers become float64).
+        Finite starting point (lists are converted; integers become float64). It is taken
+        into the model's array library, and for PyTorch data onto their device and dtype.
     method : str or StepRule
         ``"lfso"``: LFSO-GD; ``"lfso-accel"``: LFSO-accelerated
         (:class:`lfso.steps.LFSOAccelStep`); the peers ``"gd"`` (fixed ``step=``,
@@ -219,7 +220,7 @@ def minimize(
     True
     """
     model, auto = _as_model(objective, grad, smoothness)
-    x0 = as_vector(x0, "x0", getattr(model, "xp", None))
+    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), model.data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     if monitor not in (True, False, "full"):
