@@ -196,3 +196,28 @@ def test_starting_point_follows_pytorch_data():
         res = lfso.minimize(model, x0)
         assert res.success and res.x.dtype == torch.float64
         np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
+def test_models_stay_on_the_data_device(name, method):
+    """Data on a non-default device (array-api-strict's "device1" refuses to mix with the
+    CPU device, as CUDA does): every array a model creates, and x0, follow the data."""
+    device = xps.Device("device1")
+
+    class OnDevice:
+        @staticmethod
+        def asarray(a):
+            return xps.asarray(np.asarray(a), device=device)
+
+    model, d = CASES[name](OnDevice)
+    x0 = np.linspace(0.5, 1.5, d)
+    ref = lfso.minimize(CASES[name](np)[0], x0, method=method, tol=0.0, max_iter=20)
+    starts = [OnDevice.asarray(x0)]
+    if model.data is not None:  # a host start is taken to the data's device
+        starts.append(x0)
+    for start in starts:
+        res = lfso.minimize(model, start, method=method, tol=0.0, max_iter=20)
+        assert res.x.device == device
+        host = np.asarray(res.x.to_device(xps.Device("CPU_DEVICE")))
+        np.testing.assert_allclose(host, ref.x, rtol=1e-10, atol=1e-12)

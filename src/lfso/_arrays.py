@@ -12,6 +12,7 @@ __all__ = [
     "Fetched",
     "amax",
     "as_vector",
+    "device",
     "fetch_with_norm",
     "like",
     "namespace",
@@ -20,6 +21,11 @@ __all__ = [
     "sq_norm",
     "to_float",
 ]
+
+
+def device(x: Any) -> Any:
+    """The device ``x`` lives on (``"cpu"`` for NumPy), for creating arrays next to it."""
+    return array_api_compat.device(x)
 
 
 def namespace(*arrays: Any) -> Any:
@@ -143,16 +149,21 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
 
 
 def like(x: Any, data: Any) -> Any:
-    """``x`` on the device and in the floating dtype of ``data`` (PyTorch tensors).
+    """``x`` on the device of ``data`` (and, for PyTorch, in its floating dtype).
 
-    PyTorch does not promote across dtypes or move across devices in a product, so a
-    float32 or CPU starting point for float64 or CUDA data would fail deep inside the
-    first gradient; the other libraries promote, and ``x`` is returned unchanged.
+    Arrays on different devices do not combine (CUDA, or array-api-strict's test devices),
+    and PyTorch does not promote float32 to float64 in a product, so a CPU or float32
+    starting point would fail deep inside the first gradient. NumPy and Dask promote and
+    have one host device: ``x`` is returned unchanged for them.
     """
-    if data is None or not array_api_compat.is_torch_array(data):
+    if data is None or isinstance(data, np.ndarray) or array_api_compat.is_dask_array(data):
         return x
-    if x.dtype != data.dtype or x.device != data.device:
-        return x.to(dtype=data.dtype, device=data.device)
+    if array_api_compat.is_torch_array(data):
+        if x.dtype != data.dtype or x.device != data.device:
+            return x.to(dtype=data.dtype, device=data.device)
+        return x
+    if array_api_compat.device(x) != array_api_compat.device(data):
+        return array_api_compat.to_device(x, array_api_compat.device(data))
     return x
 
 
@@ -164,7 +175,15 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(x.compute())
     if array_api_compat.is_cupy_array(x):  # pragma: no cover - needs a GPU
         return x.get()
+    if array_api_compat.device(x) != _default_device(x):  # e.g. array-api-strict's "device1"
+        x = array_api_compat.to_device(x, _default_device(x))
     return np.asarray(x)
+
+
+def _default_device(x: Any) -> Any:
+    """The default (host) device of ``x``'s library, per the array API's inspection API."""
+    info = getattr(namespace(x), "__array_namespace_info__", None)
+    return info().default_device() if info is not None else array_api_compat.device(x)
 
 
 def materialize(x: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, to_float, to_numpy
+from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -93,9 +93,9 @@ class LogisticRegression(Model):
             raise ValueError("X must be finite, found a NaN or infinite entry")
         values = set(to_numpy(xp.unique_values(y)).tolist())
         if values <= {0.0, 1.0}:
-            signs = 2.0 * xp.astype(y, X.dtype) - 1.0
+            signs = 2.0 * xp.astype(like(y, X), X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:
-            signs = xp.astype(y, X.dtype)
+            signs = xp.astype(like(y, X), X.dtype)
         else:
             raise ValueError(
                 f"y must hold two classes as 0/1 or -1/+1, got values {sorted(values)}"
@@ -106,7 +106,8 @@ class LogisticRegression(Model):
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         if fit_intercept:
-            X = materialize(xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1))
+            ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
+            X = materialize(xp.concat([X, ones], axis=1))
         self.xp, self.X, self.signs, self.l2 = xp, X, signs, l2
         self.fit_intercept, self.oracle = bool(fit_intercept), oracle
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])
@@ -115,8 +116,9 @@ class LogisticRegression(Model):
         xp_ = xp
         self._peak = lambda u: _sigmoid_slope(xp_, u)
         if fit_intercept:
-            mask = xp.ones(self.dim, dtype=X.dtype)
-            self._penalty_mask = xp.concat([mask[:-1], xp.zeros(1, dtype=X.dtype)])
+            mask = xp.ones(self.dim, dtype=X.dtype, device=device(X))
+            zero = xp.zeros(1, dtype=X.dtype, device=device(X))
+            self._penalty_mask = xp.concat([mask[:-1], zero])
         else:
             self._penalty_mask = None
 

@@ -7,6 +7,7 @@ from typing import Any
 from .._arrays import (
     amax,
     fetch_with_norm,
+    like,
     materialize,
     namespace,
     operator_norm,
@@ -30,7 +31,7 @@ def _check_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
         raise ValueError(f"b must have shape ({A.shape[0]},) to match A, got {tuple(b.shape)}")
     if not (bool(xp.all(xp.isfinite(A))) and bool(xp.all(xp.isfinite(b)))):
         raise ValueError("A and b must be finite, found a NaN or infinite entry")
-    return xp, A, b
+    return xp, A, like(b, A)  # (PyTorch: b on A's device and in its dtype)
 
 
 def _check_oracle(oracle: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, to_float
+from .._arrays import device, like, materialize, namespace, to_float
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -58,16 +58,19 @@ class SoftmaxRegression(Model):
         if not l2 >= 0.0:
             raise ValueError(f"l2 must be non-negative, got {l2!r}")
         if fit_intercept:
-            X = materialize(xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype)], axis=1))
+            ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
+            X = materialize(xp.concat([X, ones], axis=1))
         self.xp, self.X, self.K, self.l2 = xp, X, int(n_classes), l2
         self.fit_intercept = bool(fit_intercept)
         self.n, self.p = int(X.shape[0]), int(X.shape[1])
         self.dim = self.p * self.K
-        self.onehot = xp.astype(xp.asarray(y)[:, None] == xp.arange(self.K)[None, :], X.dtype)
+        classes = xp.arange(self.K, device=device(y))
+        self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
         self.geometry = RowGeometry(X)
-        mask = xp.ones((self.p, self.K), dtype=X.dtype)
+        mask = xp.ones((self.p, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
-            mask = xp.concat([mask[:-1, :], xp.zeros((1, self.K), dtype=X.dtype)], axis=0)
+            zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
+            mask = xp.concat([mask[:-1, :], zero], axis=0)
         self._mask = xp.reshape(mask, (-1,))
         self._peak = lambda v: xp.minimum(0.5, 2.0 / (1.0 + xp.exp(2.0 * v)))
 
