@@ -221,3 +221,20 @@ def test_models_stay_on_the_data_device(name, method):
         assert res.x.device == device
         host = np.asarray(res.x.to_device(xps.Device("CPU_DEVICE")))
         np.testing.assert_allclose(host, ref.x, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "armijo", "bb", "adgd", "dog"])
+def test_black_box_runs_stay_on_the_data_device(method):
+    """A user function on "device1" (automatic oracle, peers): nothing is made on the CPU."""
+    device = xps.Device("device1")
+    A, b = _data()
+    Ad, bd = xps.asarray(A, device=device), xps.asarray(b, device=device)
+
+    def fun(x):
+        r = Ad @ x - bd
+        return 0.5 * xps.sum(r * r), Ad.T @ r
+
+    x0 = xps.zeros(6, dtype=xps.float64, device=device)
+    res = lfso.minimize(fun, x0, grad=True, method=method, max_iter=30)
+    assert res.x.device == device and res.nit > 0
