@@ -220,7 +220,9 @@ def minimize(
     True
     """
     model, auto = _as_model(objective, grad, smoothness)
-    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), model.data)
+    # x0 joins the data matrix (A or X of the built-in models) on its device and dtype.
+    data = getattr(model, "A", getattr(model, "X", None))
+    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     if monitor not in (True, False, "full"):

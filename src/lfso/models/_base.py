@@ -78,12 +78,6 @@ class Model(LocalSmoothnessOracle):
         with ``takes_probe`` accept ``probe`` (an array like ``x``, or ``None``).
         """
 
-    @property
-    def data(self) -> Any:
-        """The model's data matrix (``A`` or ``X``), or ``None``: ``x0`` is brought to its
-        device and dtype (:func:`lfso._arrays.like`)."""
-        return getattr(self, "A", getattr(self, "X", None))
-
     def value(self, x: Any) -> float:
         """``f(x)``."""
         return self.evaluate(x, bound=False).value
