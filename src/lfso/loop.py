@@ -119,10 +119,13 @@ def run(
             if lazy:
                 move.x = materialize(move.x)
             # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
-            # unless the rule uses the probe itself.
-            probe = move.probe if move.probe is not None or not audit else ev.grad
+            # unless the rule uses the probe itself or brought its own evaluation.
+            audit_dot = audit and move.probe is None and move.evaluation is None
             new = move.evaluation or objective.evaluate(
-                move.x, bound=need_bound, hint=move.hint, probe=probe
+                move.x,
+                bound=need_bound,
+                hint=move.hint,
+                probe=ev.grad if audit_dot else move.probe,
             )
             nit += 1
             noracle += move.oracle_calls
@@ -140,7 +143,7 @@ def run(
                     new.grad_norm,
                     move.step,
                     move.L,
-                    new.probe_dot if probe is ev.grad and move.evaluation is None else None,
+                    new.probe_dot if audit_dot else None,
                 )
             history.append(
                 new.value,
