@@ -32,12 +32,19 @@ class Counted(Model):
         self.model, self.dim = model, model.dim
         self.takes_radius_hint = model.takes_radius_hint
         self.takes_probe = model.takes_probe
+        self.takes_product = model.takes_product
         self.nfev = self.njev = 0
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
-        """Count, and pass ``hint`` and ``probe`` on to a model that takes them."""
+        """Count, and pass ``hint``, ``probe`` and ``product`` on to a model that takes them."""
         self.nfev += 1
         self.njev += 1
         extras: dict[str, Any] = {}
@@ -45,6 +52,8 @@ class Counted(Model):
             extras["hint"] = hint
         if probe is not None and self.takes_probe:
             extras["probe"] = probe
+        if product is not None and self.takes_product:
+            extras["product"] = product
         return self.model.evaluate(x, bound=bound, **extras)
 
     def value(self, x: Any) -> float:
@@ -54,6 +63,9 @@ class Counted(Model):
     def grad(self, x: Any) -> Any:
         self.njev += 1
         return self.model.grad(x)
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> Any:
+        return self.model.segment(x, evaluation, direction)
 
 
 def _callback_style(callback: Callable[..., Any] | None) -> str | None:
@@ -126,6 +138,7 @@ def run(
                 bound=need_bound,
                 hint=move.hint,
                 probe=ev.grad if audit_dot else move.probe,
+                product=move.product,
             )
             nit += 1
             noracle += move.oracle_calls

@@ -6,6 +6,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from .._arrays import norm
 from ..bounds import LocalBound
 from ..oracles import LocalSmoothnessOracle
 
@@ -29,6 +30,9 @@ class Evaluation:
     probe_dot : float or None
         ``grad f(x) @ probe`` when the caller passed a ``probe`` vector (models with
         ``takes_probe``), brought back in the same round trip.
+    product : array or None
+        The model's own linear image of ``x`` (e.g. ``A x``, margins, logits) kept from this
+        pass, for :meth:`Model.segment` of models with ``takes_product``; opaque to callers.
     """
 
     value: float
@@ -36,6 +40,7 @@ class Evaluation:
     grad_norm: float
     bound: LocalBound | None = None
     probe_dot: float | None = None
+    product: Any = None
 
 
 class Model(LocalSmoothnessOracle):
@@ -62,6 +67,11 @@ class Model(LocalSmoothnessOracle):
     takes_probe : bool
         Whether :meth:`evaluate` accepts ``probe=v`` and returns ``grad f(x) @ v`` as
         ``Evaluation.probe_dot`` from the same round trip (the built-in models).
+    takes_product : bool
+        Whether :meth:`evaluate` accepts ``product=P``: the model's linear image of ``x``
+        (``A x`` for a linear model), already known, so that the evaluation skips that pass
+        over the data. A segment bound of such a model provides it for ``x + t d`` as
+        ``segment.product(t)`` (``A x + t A d``; the ``A d`` came with the segment).
     """
 
     dim: int | None = None
@@ -69,6 +79,7 @@ class Model(LocalSmoothnessOracle):
     audit_oracle: bool = False
     takes_radius_hint: bool = False
     takes_probe: bool = False
+    takes_product: bool = False
 
     @abstractmethod
     def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
@@ -91,6 +102,29 @@ class Model(LocalSmoothnessOracle):
         bound = self.evaluate(x, bound=True).bound
         assert bound is not None
         return bound
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> LocalBound:
+        """``t -> C(x, d, t)``: a bound on the curvature of ``f`` along ``[x, x + t d]``.
+
+        ``C(x, d, t)`` bounds the Lipschitz constant of ``s -> grad f(x + s d) . d`` on
+        ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``) and is non-decreasing in
+        ``t``, so it is a :class:`~lfso.bounds.LocalBound` in the variable ``t`` and
+        ``radius_for(eta * (-g . d))`` gives the certified step (the smallest ``t`` with
+        ``t C(t) >= eta (-g . d)``); then
+
+        .. math::  f(x + t d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C(x, d, t).
+
+        Default, from the ball bound ``evaluation.bound``: the segment lies in
+        ``B(x, t ||d||)``, so ``C(x, d, t) = L(x, t ||d||) ||d||^2``. With ``d = -g`` its
+        root is the tight-radius LFSO step. Models with a sharper bound override this.
+        A segment bound of a model with ``takes_product`` also has ``product(t)``: the
+        model's linear image of ``x + t d``, to pass to the next :meth:`evaluate`.
+        """
+        ball = evaluation.bound
+        if ball is None:
+            raise ValueError("segment() needs an evaluation made with bound=True")
+        length = norm(direction)
+        return ball.stretched(length) * (length * length)
 
     def smoothness(self, x: Any, radius: float) -> float:
         """``L(x, R)``: a bound on the Lipschitz constant of the gradient on ``B(x, R)``."""

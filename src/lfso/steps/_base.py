@@ -60,6 +60,9 @@ class Step:
     probe : array or None
         A vector whose dot product with the next gradient the rule will need: models that
         can (``Model.takes_probe``) return it with the evaluation (``probe_dot``).
+    product : array or None
+        The model's linear image of ``x_new`` when the rule knows it (``segment.product(t)``
+        of a model with ``takes_product``): the next evaluation then skips that pass.
     """
 
     x: Any
@@ -72,6 +75,7 @@ class Step:
     hvp_calls: int = 0
     hint: float | None = None
     probe: Any = None
+    product: Any = None
 
 
 class StepRule(ABC):
