@@ -67,7 +67,7 @@ def classify(case: Case) -> tuple[str, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = case.call()
-    except (ValueError, TypeError, OracleError) as exc:
+    except (ValueError, TypeError, OracleError, FileNotFoundError) as exc:
         if case.expect is not ERROR:
             return "unclear", f"valid input rejected: {type(exc).__name__}: {exc}"
         msg = str(exc)

@@ -50,7 +50,7 @@ def test_absolute_tolerance_and_relative_tolerance():
 
 
 def test_tol_zero_takes_exactly_max_iter_steps():
-    res = lfso.minimize(PowerNorm(1), np.ones(3), tol=0.0, max_iter=25)
+    res = lfso.minimize(PowerNorm(2), np.ones(3), tol=0.0, max_iter=25)
     assert res.nit == 25 and res.status is Status.MAX_ITER and len(res.history) == 26
     assert not res.success and "max_iter" in res.message
 

@@ -134,8 +134,16 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
             xp = namespace(x)
         except TypeError:
             xp = namespace(np.empty(0))
-    x = xp.asarray(x)
-    if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D real array, got {x!r}")
+    try:
+        x = xp.asarray(x)
+        real = xp.isdtype(x.dtype, ("real floating", "integral", "bool"))
+    except (TypeError, ValueError) as exc:  # ragged lists, objects
+        raise ValueError(
+            f"{name} must be a 1-D real array, got {type(x).__name__} ({exc})"
+        ) from None
+    if not real:
         raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
     if not xp.isdtype(x.dtype, "real floating"):
         x = xp.astype(x, xp.float64)

@@ -16,6 +16,7 @@ from typing import Any
 from array_api_compat import is_dask_array
 
 from ._arrays import materialize, rounding
+from ._validate import callback_list
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
@@ -68,16 +69,26 @@ class Counted(Model):
         return self.model.segment(x, evaluation, direction)
 
 
-def _callback_style(callback: Callable[..., Any] | None) -> str | None:
-    if callback is None:
-        return None
-    if not callable(callback):
-        raise TypeError(f"callback must be callable, got {callback!r}")
+def _callback_style(callback: Callable[..., Any]) -> str:
+    """How to call ``callback``: with the iterate (``"x"``) or the intermediate result."""
     try:
-        params = list(inspect.signature(callback).parameters)
-    except (TypeError, ValueError):
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # a builtin without a signature: SciPy's convention
         return "result"
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"callback must accept one argument (the intermediate result, or the iterate x), "
+            f"got {callback!r} with signature {signature}"
+        ) from None
+    params = list(signature.parameters)
     return "x" if params and params[0] in ("x", "xk") else "result"
+
+
+def _callbacks(callback: Any) -> list[tuple[str, Callable[..., Any]]]:
+    """``callback=`` (``None``, a callable or a list of them) as ``(style, callable)`` pairs."""
+    return [(_callback_style(c), c) for c in callback_list(callback)]
 
 
 def run(
@@ -88,13 +99,13 @@ def run(
     tol: float,
     atol: float,
     max_iter: int,
-    callback: Callable[..., Any] | None = None,
+    callback: Callable[..., Any] | list[Callable[..., Any]] | None = None,
     monitor: bool | str = True,
     progress: bool | None = None,
 ) -> Result:
     """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
     objective = Counted(model)
-    style = _callback_style(callback)
+    callbacks = _callbacks(callback)
     need_bound = rule.needs_bound
     history = History()
     start = time.perf_counter()
@@ -118,10 +129,13 @@ def run(
     x, best_x, best = x0, x0, ev
     nit = 0
     status: Status | None = None
+    pending: tuple[int, Any, Evaluation] | None = None  # the newest point, recorded or not
     try:
-        state = rule.init(objective, x, ev)
+        # At a stationary point (g = 0 exactly) there is nothing to do: no rule is started,
+        # since LFSO's radius and the estimators' first secant are undefined there.
+        state = rule.init(objective, x, ev) if ev.grad_norm > 0.0 else None
         while True:
-            if threshold > 0.0 and ev.grad_norm <= threshold:
+            if ev.grad_norm <= threshold:  # (threshold 0: only an exact stationary point)
                 status = Status.CONVERGED
                 break
             if nit >= max_iter:
@@ -144,6 +158,7 @@ def run(
             noracle += move.oracle_calls
             rollbacks += move.rollbacks
             nhev += move.hvp_calls
+            pending = (nit + 1, move.x, new)  # one store: before the row that records it
             flags = 0
             if risk is not None:
                 flags = risk.observe(
@@ -182,14 +197,23 @@ def run(
             x, ev = move.x, new
             if ev.value <= best.value:
                 best_x, best = x, ev
-            if style is not None:
-                assert callback is not None
+            for style, call in callbacks:
                 if style == "x":
-                    callback(x)
+                    call(x)
                 else:
-                    callback(_result(x, ev, nit, objective, noracle, rule, history))
+                    call(_result(x, ev, nit, objective, noracle, rule, history))
     except KeyboardInterrupt:
         status = Status.INTERRUPTED
+        # The interrupt may land anywhere in an iteration: keep the rows appended in full,
+        # and return the best of exactly those (the newest may be recorded, not yet taken).
+        history._truncate()
+        nit = len(history) - 1
+        if pending is not None and pending[0] == nit:
+            _, px, pev = pending
+            if math.isfinite(pev.value) and math.isfinite(pev.grad_norm):
+                x, ev = px, pev
+                if pev.value <= best.value:
+                    best_x, best = px, pev
     except StopIteration:
         status = Status.CALLBACK_STOP
     except StepFailedError:
@@ -200,7 +224,7 @@ def run(
 
     if status is Status.CONVERGED:
         best_x, best = x, ev
-    if risk is not None:
+    if risk is not None and monitor != "quiet":
         risk.warn(rule.name)
     return _result(
         best_x,

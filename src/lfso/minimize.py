@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
 from . import loop
 from ._arrays import as_vector, like
+from ._validate import run_arguments
 from .auto import SecantOracle
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
@@ -167,15 +166,15 @@ def minimize(
     radius : "tight", "paper" or callable ``x -> R0``
         See :class:`lfso.steps.LFSOStep`.
     tol : float >= 0
-        Converged when ``||g_k|| <= max(tol ||g_0||, atol)``. With ``tol = atol = 0`` the
-        run takes exactly ``max_iter`` steps.
+        Converged when ``||g_k|| <= max(tol ||g_0||, atol)`` or ``g_k = 0`` exactly. With
+        ``tol = atol = 0`` the run takes ``max_iter`` steps unless it meets a stationary point.
     atol : float >= 0
         Absolute gradient tolerance.
     max_iter : int >= 0
-    callback : callable, optional
-        ``callback(intermediate_result)`` after each step (SciPy's convention; a callback
-        whose first parameter is named ``x`` or ``xk`` gets the iterate). Raising
-        ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
+    callback : callable or list of callables, optional
+        Each called in order, ``callback(intermediate_result)`` after each step (SciPy's
+        convention; a callback whose first parameter is named ``x`` or ``xk`` gets the
+        iterate). Raising ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
     grad : callable or True, optional
         Gradient of a plain ``fun``; ``True`` if ``fun`` returns ``(value, gradient)``.
     smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
@@ -194,10 +193,11 @@ def minimize(
     progress : bool, optional
         Show a progress bar (iteration, f, ||g||, step, L) on stderr. Default: only when
         stderr is a terminal, so runs stay silent in tests, CI, pipes and notebooks.
-    monitor : bool or "full"
+    monitor : bool, "full" or "quiet"
         Compute the risk indicators (:mod:`lfso.monitor`): recorded in the history's
         ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
-        ``"full"`` also audits the built-in models' (proven) oracles.
+        ``"full"`` also audits the built-in models' (proven) oracles; ``"quiet"`` records
+        and counts them without warning (for grids of runs, instead of filtering warnings).
     **options
         Options of the method's step rule (see its class). Unknown ones raise.
 
@@ -219,25 +219,23 @@ def minimize(
     >>> res.success
     True
     """
+    tol, atol, max_iter = run_arguments(
+        tol=tol,
+        atol=atol,
+        max_iter=max_iter,
+        callback=callback,
+        grad=grad,
+        smoothness=smoothness,
+        hvp=hvp,
+        progress=progress,
+        monitor=monitor,
+    )
     model, auto = _as_model(objective, grad, smoothness)
     # x0 joins the data matrix (A or X of the built-in models) on its device and dtype.
     data = getattr(model, "A", getattr(model, "X", None))
     x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
-    if monitor not in (True, False, "full"):
-        raise ValueError(f"monitor must be True, False or 'full', got monitor={monitor!r}")
-    tol, atol = float(tol), float(atol)
-    if not 0.0 <= tol < math.inf:
-        raise ValueError(f"tol must be finite and >= 0, got tol={tol!r}")
-    if not 0.0 <= atol < math.inf:
-        raise ValueError(f"atol must be finite and >= 0, got atol={atol!r}")
-    try:
-        max_iter = operator.index(max_iter)
-    except TypeError:
-        raise TypeError(f"max_iter must be an integer, got {max_iter!r}") from None
-    if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got max_iter={max_iter}")
 
     if isinstance(method, StepRule):
         rule = method

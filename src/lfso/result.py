@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
+import math
+import os
+import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,72 @@ __all__ = ["History", "Result", "Status"]
 def _npz(path: str | Path) -> Path:
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def _save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to ``path`` (``.npz`` added if missing) atomically.
+
+    The archive goes to a temporary file in the same folder, is flushed and synced to
+    disk, then renamed over the target (``os.replace``, atomic on POSIX and Windows): a
+    crash or a kill during the write leaves the previous file intact.
+    """
+    path = _npz(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+#: Largest array a saved result may hold, in elements (a corrupt header cannot ask for more).
+_MAX_ELEMENTS = 1 << 31
+
+
+def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of the ``.npz`` at ``path`` (``.npz`` added if the name has none and
+    the bare name does not exist), without pickle; one clear ``ValueError`` for anything
+    that is not such an archive (empty, truncated, corrupt, a ``.npy``, a huge header)."""
+    path = Path(path)
+    if not path.exists() and path.suffix != ".npz" and _npz(path).exists():
+        path = _npz(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}.load: no such file: {str(path)!r}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            arrays = {}
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"member {info.filename!r} is not a .npy array")
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    shape, _, dtype = _read_header(member, version)
+                    if math.prod(shape) > _MAX_ELEMENTS:
+                        raise ValueError(f"member {info.filename!r} claims shape {shape}")
+                    if dtype.hasobject:
+                        raise ValueError(f"member {info.filename!r} holds Python objects")
+                with archive.open(info) as member:
+                    arrays[info.filename[:-4]] = np.lib.format.read_array(
+                        member, allow_pickle=False
+                    )
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"{what}.load: {str(path)!r} is not a readable lfso {what} file "
+            f"(an .npz written by {what}.save): {type(exc).__name__}: {exc}"
+        ) from None
+    return arrays
+
+
+def _read_header(member: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, Any]:
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    return np.lib.format.read_array_header_2_0(member)
 
 
 class Status(enum.IntEnum):
@@ -99,6 +171,12 @@ class History:
     def __len__(self) -> int:
         return len(self._data["f"])
 
+    def _truncate(self) -> None:
+        """Drop a partly appended last row (an interrupt during :meth:`append`)."""
+        rows = min(len(v) for v in self._data.values())
+        for values in self._data.values():
+            del values[rows:]
+
     def __getitem__(self, column: str) -> np.ndarray:
         if column not in self._data:
             raise KeyError(f"unknown history column {column!r}; have {self.columns}")
@@ -124,16 +202,36 @@ class History:
         return history
 
     def save(self, path: str | Path) -> Path:
-        """Save the columns to ``.npz`` (no pickle)."""
-        path = _npz(path)
-        np.savez(path, **self.as_dict())
-        return path
+        """Save the columns to ``.npz`` (no pickle), atomically (see :meth:`Result.save`).
+
+        ``.npz`` is appended to a name without it; :meth:`load` accepts either name.
+        """
+        return _save_npz(path, self.as_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        """Load a history written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            return cls.from_dict({k: data[k] for k in data.files})
+        """Load a history written by :meth:`save`; a ``ValueError`` for any other file."""
+        data = _load_npz(path, "History")
+        return cls._from_arrays(data, path)
+
+    @classmethod
+    def _from_arrays(cls, data: dict[str, np.ndarray], path: Any) -> History:
+        names = set(data)
+        if not names <= set(cls.columns) or "f" not in names:
+            raise ValueError(
+                f"History.load: {str(path)!r} is not a history file: it holds "
+                f"{sorted(names)[:12]}, expected the columns {list(cls.columns)}"
+            )
+        lengths = {k: v.shape for k, v in data.items()}
+        n = data["f"].shape
+        if any(shape != n or len(shape) != 1 for shape in lengths.values()):
+            raise ValueError(
+                f"History.load: {str(path)!r} has columns of unequal or non-1-D shapes {lengths}"
+            )
+        for k, v in data.items():
+            if not np.issubdtype(v.dtype, np.number) or np.issubdtype(v.dtype, np.complexfloating):
+                raise ValueError(f"History.load: {str(path)!r} has column {k!r} of dtype {v.dtype}")
+        return cls.from_dict(data)
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows: {', '.join(self.columns)})"
@@ -210,26 +308,56 @@ class Result:
             "risks": self.risks,
         }
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
-        path = _npz(path)
-        np.savez(
-            path,
-            x=np.asarray(self.x),
-            jac=np.asarray(self.jac),
-            meta=np.array(json.dumps(meta)),
-            **arrays,
-        )
-        return path
+        arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
+        return _save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Result:
-        """Load a result written by :meth:`save` (``x`` and ``jac`` come back as NumPy)."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            history = History.from_dict(
-                {k[len("history_") :]: data[k] for k in data.files if k.startswith("history_")}
-            )
-            x, jac = data["x"], data["jac"]
-        status = Status[meta.pop("status")]
+        """Load a result written by :meth:`save` (``x`` and ``jac`` come back as NumPy).
+
+        Anything else (an empty, truncated or corrupt file, a ``.npy``, a history file,
+        metadata that does not describe a result) raises one ``ValueError`` naming the file.
+        ``.npz`` is appended to a name without it, as :meth:`save` does.
+        """
+        data = _load_npz(path, "Result")
+
+        def bad(why: str) -> ValueError:
+            return ValueError(f"Result.load: {str(path)!r} is not a result file: {why}")
+
+        missing = {"meta", "x", "jac"} - set(data)
+        if missing:
+            raise bad(f"missing {sorted(missing)} (a History file? use History.load)")
+        meta_raw = data.pop("meta")
+        if meta_raw.shape != () or meta_raw.dtype.kind != "U":
+            raise bad(f"meta is {meta_raw.dtype} of shape {meta_raw.shape}, not a JSON string")
+        try:
+            meta = json.loads(str(meta_raw))
+        except json.JSONDecodeError as exc:
+            raise bad(f"meta is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise bad(f"meta must be a JSON object, got {type(meta).__name__}")
+        fields = _RESULT_META
+        unknown = set(meta) - set(fields)
+        missing = set(fields) - set(meta) - {"rollbacks", "nhev", "risks"}  # (defaults)
+        if unknown or missing:
+            raise bad(f"meta has unknown keys {sorted(unknown)}, lacks {sorted(missing)}")
+        for key, kinds in fields.items():
+            if key in meta and (not isinstance(meta[key], kinds) or isinstance(meta[key], bool)):
+                raise bad(f"meta[{key!r}] = {meta[key]!r} has the wrong type")
+        try:
+            status = Status[meta.pop("status")]
+        except KeyError:
+            raise bad(f"unknown status; expected one of {[s.name for s in Status]}") from None
+        x, jac = data.pop("x"), data.pop("jac")
+        for name, arr in (("x", x), ("jac", jac)):
+            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.floating):
+                raise bad(f"{name} must be a 1-D float array, got {arr.dtype} {arr.shape}")
+        if x.shape != jac.shape:
+            raise bad(f"x {x.shape} and jac {jac.shape} differ in shape")
+        prefix = "history_"
+        if any(not k.startswith(prefix) for k in data):
+            raise bad(f"unexpected arrays {sorted(k for k in data if not k.startswith(prefix))}")
+        history = History._from_arrays({k[len(prefix) :]: v for k, v in data.items()}, path)
         return cls(x=x, jac=jac, status=status, history=history, **meta)
 
     def __repr__(self) -> str:
@@ -238,3 +366,27 @@ class Result:
             f"fun={self.fun:.6g}, |jac|={self.grad_norm:.3g}, nfev={self.nfev}, "
             f"njev={self.njev}, noracle={self.noracle})"
         )
+
+
+def _host(array: Any) -> np.ndarray:
+    """An array of any library or device as NumPy on the host."""
+    from ._arrays import to_numpy
+
+    return to_numpy(array) if not isinstance(array, np.ndarray) else array
+
+
+#: Metadata of a saved result: key -> accepted JSON types.
+_RESULT_META: dict[str, Any] = {
+    "fun": (int, float),
+    "nit": int,
+    "nfev": int,
+    "njev": int,
+    "noracle": int,
+    "status": str,
+    "message": str,
+    "method": str,
+    "grad_norm": (int, float),
+    "rollbacks": int,
+    "nhev": int,
+    "risks": dict,
+}

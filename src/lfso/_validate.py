@@ -1,0 +1,311 @@
+"""Argument checks shared by the public API: each names the argument, the value and what is
+expected, and none coerces (``True`` is not 1, ``"1"`` is not 1.0, ``[1.0]`` is not 1.0).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "callback_list",
+    "data_matrix",
+    "data_vector",
+    "flag",
+    "integer",
+    "nonnegative",
+    "real",
+    "returned_array",
+    "returned_scalar",
+    "run_arguments",
+]
+
+
+def _show(value: Any) -> str:
+    """``value`` for a message: its repr, shortened, with the type for arrays."""
+    if isinstance(value, np.ndarray) or hasattr(value, "__array_namespace__"):
+        return f"an array of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_number(value: Any, name: str, kind: str) -> Any:
+    """``value`` as a Python ``numbers.Real``, or a ``TypeError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {kind}, got the bool {value!r}")
+    if getattr(value, "shape", None) == () and hasattr(value, "dtype"):  # a 0-d array
+        if not np.issubdtype(np.dtype(str(value.dtype).replace("torch.", "")), np.number):
+            raise TypeError(f"{name} must be {kind}, got {_show(value)} of dtype {value.dtype}")
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {kind}, got {_show(value)} ({type(value).__name__})")
+    return value
+
+
+def real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a float in the given range; ``TypeError``/``ValueError`` naming ``name``.
+
+    Accepts Python and NumPy real numbers and 0-d real arrays; rejects bools, strings,
+    ``None``, sequences, arrays with elements, NaN and (if ``finite``) infinities.
+
+    >>> real(0.5, "eta", low=0, high=2, low_open=True, high_open=True)
+    0.5
+    >>> real(True, "tol")
+    Traceback (most recent call last):
+    ...
+    TypeError: tol must be a real number, got the bool True
+    """
+    x = float(_as_number(value, name, "a real number"))
+    parts = ["finite"] if finite else []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    want = " and ".join(parts) if parts else "a number"
+    if math.isnan(x) or (finite and math.isinf(x)):
+        raise ValueError(f"{name} must be {want}, got {name}={value!r}")
+    if low is not None and (x < low or (low_open and x == low)):
+        raise ValueError(f"{name} must be {want}, got {name}={value!r}")
+    if high is not None and (x > high or (high_open and x == high)):
+        raise ValueError(f"{name} must be {want}, got {name}={value!r}")
+    return x
+
+
+def nonnegative(value: Any, name: str) -> float:
+    """A finite float ``>= 0`` (a ridge ``l2``, a tolerance)."""
+    return real(value, name, low=0.0)
+
+
+def integer(value: Any, name: str, *, low: int | None = None) -> int:
+    """``value`` as an int ``>= low``; floats (even ``2.0``), bools and strings are rejected.
+
+    >>> integer(3, "max_iter", low=0)
+    3
+    >>> integer(2.5, "max_iter")
+    Traceback (most recent call last):
+    ...
+    TypeError: max_iter must be an integer, got 2.5 (float)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {_show(value)} ({type(value).__name__})"
+        ) from None
+    if low is not None and n < low:
+        raise ValueError(f"{name} must be >= {low}, got {name}={n}")
+    return n
+
+
+def flag(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool (``None`` too when ``allow_none``); ``1`` and ``"yes"`` are not."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    none = ", None" if allow_none else ""
+    raise TypeError(f"{name} must be True, False{none}; got {_show(value)}")
+
+
+def callback_list(callback: Any) -> list[Callable[..., Any]]:
+    """``callback=`` as a list of callables: ``None``, one callable, or a list/tuple of them."""
+    if callback is None:
+        return []
+    items = list(callback) if isinstance(callback, (list, tuple)) else [callback]
+    for i, item in enumerate(items):
+        if not callable(item):
+            where = f"callback[{i}]" if isinstance(callback, (list, tuple)) else "callback"
+            raise TypeError(
+                f"{where} must be callable (or callback a list of callables), got {_show(item)}"
+            )
+    return items
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {_show(value)}"
+
+
+def returned_scalar(raw: Any, name: str) -> Any:
+    """The value a user callable ``name`` returned, checked to be one real number.
+
+    Returns a Python float, or a 0-d real array (left in its library, so that a GPU value is
+    fetched together with the gradient's norm). 1-element arrays are accepted and reshaped.
+    """
+    if raw is None or isinstance(raw, (str, bytes, bool, np.bool_, complex, list, tuple, dict)):
+        raise TypeError(f"{name} must return a real number, got {_kind(raw)}")
+    shape = getattr(raw, "shape", None)
+    if shape is not None and hasattr(raw, "dtype"):
+        dtype = str(raw.dtype).replace("torch.", "")
+        if (
+            "complex" in dtype
+            or "bool" in dtype
+            or not ("float" in dtype or "int" in dtype or "bfloat" in dtype)
+        ):
+            raise TypeError(f"{name} must return a real number, got an array of dtype {dtype}")
+        size = math.prod(shape)
+        if size != 1:
+            raise ValueError(
+                f"{name} must return a real number (or a 1-element array), got an array of "
+                f"shape {tuple(shape)}"
+            )
+        if shape == ():
+            return raw
+        return float(raw.reshape(()) if not isinstance(raw, np.ndarray) else raw.reshape(())[()])
+    if isinstance(raw, numbers.Real):
+        return float(raw)
+    raise TypeError(f"{name} must return a real number, got {_kind(raw)}")
+
+
+def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
+    """The array a user callable ``name`` (``grad``, ``hvp``) returned, checked to have the
+    shape of ``x`` and a real dtype; lists are converted with ``x``'s library."""
+    if raw is None or isinstance(raw, (str, bytes, bool, numbers.Number)):
+        raise TypeError(
+            f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)}"
+        )
+    try:
+        out = xp.asarray(raw)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)} "
+            f"({exc})"
+        ) from None
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(
+            f"{name} must return an array of shape {tuple(x.shape)} like x, got shape "
+            f"{tuple(out.shape)}"
+        )
+    if not xp.isdtype(out.dtype, ("real floating", "integral")):
+        raise TypeError(f"{name} must return a real array, got dtype {out.dtype}")
+    if not xp.isdtype(out.dtype, "real floating"):
+        out = xp.astype(out, x.dtype)
+    return out
+
+
+def _to_array(value: Any, name: str, xp: Any) -> Any:
+    """``value`` in library ``xp`` (lists become arrays); a clear error if it cannot be."""
+    if value is None or isinstance(value, (str, bytes, numbers.Number)):
+        raise TypeError(f"{name} must be an array, got {_kind(value)}")
+    try:
+        return xp.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a rectangular numeric array, got {type(value).__name__} ({exc})"
+        ) from None
+
+
+def _namespace_of(value: Any) -> Any:
+    import array_api_compat
+
+    try:
+        return array_api_compat.array_namespace(value)
+    except TypeError:
+        return array_api_compat.array_namespace(np.empty(0))
+
+
+def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, Any]:
+    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64).
+
+    Lists become NumPy arrays; arrays of other libraries stay in them.
+    """
+    xp = _namespace_of(A)
+    A = _to_array(A, name, xp)
+    if not xp.isdtype(A.dtype, ("real floating", "integral")):
+        raise TypeError(f"{name} must be a real array, got dtype {A.dtype}")
+    if not xp.isdtype(A.dtype, "real floating"):
+        A = xp.astype(A, xp.float64)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {tuple(A.shape)}")
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(A.shape)}")
+    if check_finite and not bool(xp.all(xp.isfinite(A))):
+        raise ValueError(f"{name} must be finite, found a NaN or infinite entry")
+    return xp, A
+
+
+def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = True) -> Any:
+    """A 1-D array of ``length`` entries in ``xp`` (lists converted); finite and real when
+    ``real_only`` (labels are checked by their model)."""
+    if not (hasattr(b, "shape") and hasattr(b, "dtype")):
+        b = _to_array(b, name, xp)
+    if b.ndim != 1 or b.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got shape {tuple(b.shape)}")
+    if real_only:
+        bxp = _namespace_of(b)
+        if not bxp.isdtype(b.dtype, ("real floating", "integral")):
+            raise TypeError(f"{name} must be a real array, got dtype {b.dtype}")
+        if not bxp.isdtype(b.dtype, "real floating"):
+            b = bxp.astype(b, bxp.float64)
+        if not bool(bxp.all(bxp.isfinite(b))):
+            raise ValueError(f"{name} must be finite, found a NaN or infinite entry")
+    return b
+
+
+def run_arguments(
+    *,
+    tol: Any,
+    atol: Any,
+    max_iter: Any,
+    callback: Any,
+    grad: Any,
+    smoothness: Any,
+    hvp: Any,
+    progress: Any,
+    monitor: Any,
+) -> tuple[float, float, int]:
+    """Check :func:`lfso.minimize`'s own arguments; return ``tol``, ``atol``, ``max_iter``.
+
+    (``x0`` is checked against the model once the model is known; the method's options by
+    the method.)
+    """
+    tol = nonnegative(tol, "tol")
+    atol = nonnegative(atol, "atol")
+    max_iter = integer(max_iter, "max_iter", low=0)
+    callback_list(callback)
+    if grad is not None and grad is not True and not callable(grad):
+        raise TypeError(f"grad must be callable, True or None, got {_show(grad)}")
+    if isinstance(smoothness, str) and smoothness != "auto":
+        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
+    if smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
+        from .oracles import LocalSmoothnessOracle
+
+        if not isinstance(smoothness, LocalSmoothnessOracle):
+            raise TypeError(
+                "smoothness must be a callable smoothness(x, R), an oracle or 'auto', "
+                f"got {_show(smoothness)}"
+            )
+    if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
+        raise TypeError(f"hvp must be callable as hvp(x, v) or 'autodiff', got {_show(hvp)}")
+    flag(progress, "progress", allow_none=True)
+    if not (
+        monitor is True
+        or monitor is False
+        or (
+            isinstance(monitor, str)
+            and monitor
+            in (
+                "full",
+                "quiet",
+            )
+        )
+    ):
+        raise ValueError(
+            f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
+        )
+    return tol, atol, max_iter
