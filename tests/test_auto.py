@@ -160,9 +160,9 @@ def test_check_oracle_finds_a_planted_violation():
 
 
 def test_secant_oracle_rejects_bad_settings():
-    with pytest.raises(ValueError, match="safety must be >= 1"):
+    with pytest.raises(ValueError, match="safety must be finite and >= 1"):
         SecantOracle(safety=0.5)
-    with pytest.raises(ValueError, match="growth must be > 1"):
+    with pytest.raises(ValueError, match="growth must be finite and > 1"):
         SecantOracle(growth=1.0)
     with pytest.raises(TypeError, match="hvp must be callable"):
         SecantOracle(hvp=3)

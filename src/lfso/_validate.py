@@ -4,6 +4,7 @@ expected, and none coerces (``True`` is not 1, ``"1"`` is not 1.0, ``[1.0]`` is 
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import operator
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "call_user",
     "callback_list",
     "data_matrix",
     "data_vector",
@@ -71,7 +73,9 @@ def real(
     """
     x = float(_as_number(value, name, "a real number"))
     parts = ["finite"] if finite else []
-    if low is not None:
+    if low == 0.0 and low_open:
+        parts.append("positive")
+    elif low is not None:
         parts.append(f"{'>' if low_open else '>='} {low:g}")
     if high is not None:
         parts.append(f"{'<' if high_open else '<='} {high:g}")
@@ -188,8 +192,7 @@ def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
         ) from None
     if tuple(out.shape) != tuple(x.shape):
         raise ValueError(
-            f"{name} must return an array of shape {tuple(x.shape)} like x, got shape "
-            f"{tuple(out.shape)}"
+            f"{name} must have shape {tuple(x.shape)} (like x), got shape {tuple(out.shape)}"
         )
     if not xp.isdtype(out.dtype, ("real floating", "integral")):
         raise TypeError(f"{name} must return a real array, got dtype {out.dtype}")
@@ -309,3 +312,20 @@ def run_arguments(
             f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
         )
     return tol, atol, max_iter
+
+
+def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:
+    """``function(*args)`` for a user callable documented as ``signature`` (``"fun(x)"``);
+    a wrong number of parameters is reported naming it instead of as a bare ``TypeError``."""
+    try:
+        return function(*args)
+    except TypeError as exc:
+        try:
+            inspect.signature(function).bind(*args)
+        except TypeError:
+            raise TypeError(
+                f"{signature.split('(')[0]} must be callable as {signature}: {exc}"
+            ) from exc
+        except ValueError:  # no signature (some builtins): cannot tell
+            pass
+        raise

@@ -36,7 +36,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._arrays import as_vector, norm
+from ._arrays import as_vector, namespace, norm
+from ._validate import call_user, integer, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
 
@@ -102,14 +103,11 @@ class SecantOracle:
     power_iterations: int = 2
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.safety < math.inf:
-            raise ValueError(f"safety must be >= 1, got safety={self.safety!r}")
-        if not 1.0 < self.growth < math.inf:
-            raise ValueError(f"growth must be > 1, got growth={self.growth!r}")
+        self.safety = real(self.safety, "safety", low=1.0)
+        self.growth = real(self.growth, "growth", low=1.0, low_open=True)
         if self.hvp is not None and not callable(self.hvp):
             raise TypeError(f"hvp must be callable as hvp(x, v), got {self.hvp!r}")
-        if int(self.power_iterations) < 1:
-            raise ValueError(f"power_iterations must be >= 1, got {self.power_iterations!r}")
+        self.power_iterations = integer(self.power_iterations, "power_iterations", low=1)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SecantState:
         return SecantState(0.0, None, None, None)
@@ -128,13 +126,14 @@ class SecantOracle:
                 out.append((d, norm(evaluation.grad - state.grad) / d))
         vector, used = state.vector, 0
         if self.hvp is not None:
+            xp = namespace(x)
             v = vector if vector is not None else evaluation.grad
             vn = norm(v)
             if vn > 0.0:
                 v = v / vn
                 rho = 0.0
-                for _ in range(int(self.power_iterations)):
-                    hv = self.hvp(x, v)
+                for _ in range(self.power_iterations):
+                    hv = returned_array(call_user(self.hvp, "hvp(x, v)", x, v), "hvp(x, v)", x, xp)
                     used += 1
                     rho = norm(hv)
                     if not rho > 0.0 or not math.isfinite(rho):
@@ -147,6 +146,8 @@ class SecantOracle:
     def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:
         """A first curvature estimate: a secant over a tiny step along ``-g`` (one gradient)."""
         g = evaluation.grad
+        if not evaluation.grad_norm > 0.0:  # a stationary point: no direction to probe
+            return 1.0
         delta = 1e-6 * (1.0 + norm(x)) / max(evaluation.grad_norm, 1e-300)
         probe = objective.grad(x - delta * g)
         rho = norm(probe - g) / (delta * evaluation.grad_norm)

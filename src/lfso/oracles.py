@@ -31,7 +31,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import operator_norm
+from ._arrays import as_vector, operator_norm
+from ._validate import call_user, nonnegative, real, returned_scalar
 from .bounds import ConstantBound, FunctionBound, LocalBound, check_value
 
 __all__ = [
@@ -53,8 +54,9 @@ class LocalSmoothnessOracle(ABC):
         """Bind the point ``x`` and return ``R -> L(x, R)``."""
 
     def __call__(self, x: Any, radius: float) -> float:
-        """Return ``L(x, radius)``."""
-        return check_value(self.at(x)(float(radius)), float(radius))
+        """Return ``L(x, radius)`` for a point ``x`` and a radius ``>= 0``."""
+        radius = real(radius, "radius", low=0.0)
+        return check_value(self.at(as_vector(x, "x"))(radius), radius)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         return SumOracle(self, other)
@@ -69,10 +71,7 @@ class ConstantOracle(LocalSmoothnessOracle):
     """``L(x, R) = L``: a global Lipschitz constant of the gradient (classical GD's 1/L)."""
 
     def __init__(self, lipschitz: float) -> None:
-        lipschitz = float(lipschitz)
-        if not (0.0 < lipschitz < float("inf")):
-            raise ValueError(f"lipschitz must be finite and positive, got {lipschitz!r}")
-        self.lipschitz = lipschitz
+        self.lipschitz = real(lipschitz, "lipschitz", low=0.0, low_open=True)
 
     def at(self, x: Any) -> LocalBound:
         return ConstantBound(self.lipschitz)
@@ -95,10 +94,8 @@ class ScaledOracle(LocalSmoothnessOracle):
     """``L(x, R) = c L_f(x, R)`` for ``c f`` with ``c > 0``."""
 
     def __init__(self, factor: float, oracle: LocalSmoothnessOracle) -> None:
-        factor = float(factor)
-        if not (0.0 < factor < float("inf")):
-            raise ValueError(f"scaling factor must be finite and positive, got {factor!r}")
-        self.factor, self.oracle = factor, oracle
+        factor = real(factor, "scaling factor", low=0.0, low_open=True)
+        self.factor, self.oracle = factor, _check_oracle(oracle, "oracle")
 
     def at(self, x: Any) -> LocalBound:
         return self.oracle.at(x) * self.factor
@@ -125,8 +122,13 @@ class AffineOracle(LocalSmoothnessOracle):
     def __init__(
         self, oracle: LocalSmoothnessOracle, A: Any, b: Any = None, *, norm: float | None = None
     ) -> None:
-        self.oracle, self.A, self.b = oracle, A, b
-        self.norm = float(norm) if norm is not None else operator_norm(A)
+        from ._validate import data_matrix, data_vector
+
+        xp, A = data_matrix(A, "A")
+        if b is not None:
+            b = data_vector(b, "b", xp, int(A.shape[0]))
+        self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
+        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(A)
 
     def at(self, x: Any) -> LocalBound:
         inner = self.A @ x
@@ -145,12 +147,21 @@ class FunctionOracle(LocalSmoothnessOracle):
 
     def at(self, x: Any) -> LocalBound:
         function = self.function
-        return FunctionBound(lambda radius: function(x, radius))
+
+        def bound(radius: float) -> Any:
+            value = call_user(function, "smoothness(x, R)", x, radius)
+            return returned_scalar(value, "smoothness(x, R)")
+
+        return FunctionBound(bound)
 
 
 def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:
     """Oracle of ``f(x) + (l2 / 2) ||x||^2``: adds ``l2`` (the ridge term's Hessian is ``l2 I``)."""
-    l2 = float(l2)
-    if not l2 >= 0.0:
-        raise ValueError(f"l2 must be non-negative, got {l2!r}")
+    l2 = nonnegative(l2, "l2")
     return oracle if l2 == 0.0 else oracle + ConstantOracle(l2)
+
+
+def _check_oracle(oracle: Any, name: str) -> LocalSmoothnessOracle:
+    if not isinstance(oracle, LocalSmoothnessOracle):
+        raise TypeError(f"{name} must be a LocalSmoothnessOracle, got {type(oracle).__name__}")
+    return oracle

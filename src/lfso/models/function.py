@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._arrays import fetch_with_norm, namespace, to_float
+from .._validate import call_user, returned_array, returned_scalar
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
 from ._base import Evaluation, Model
@@ -47,22 +48,33 @@ class FunctionModel(Model):
             self.oracle = FunctionOracle(smoothness)
         self.has_oracle = self.audit_oracle = self.oracle is not None
 
-    def _value_grad(self, x: Any) -> tuple[Any, Any]:
-        """``f(x)`` as the callable returned it (a float or a 0-d array) and the gradient."""
+    def _fun(self, x: Any) -> Any:
+        """``fun(x)``, or ``fun(x) -> (value, gradient)`` with ``grad=True``, as returned."""
+        out = call_user(self.fun, "fun(x)", x)
         if self.jac is True:
-            value, grad = self.fun(x)
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(
+                    "with grad=True, fun must return a pair (value, gradient), got "
+                    f"{type(out).__name__}"
+                    + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+                )
+        return out
+
+    def _value_grad(self, x: Any) -> tuple[Any, Any]:
+        """``f(x)`` as a float or a 0-d array, and the gradient, both checked."""
+        if self.jac is True:
+            value, grad = self._fun(x)
+            names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
         else:
-            value, grad = self.fun(x), self.jac(x)
-        xp = namespace(x)
-        grad = xp.asarray(grad)
-        if grad.shape != x.shape:
-            raise ValueError(f"grad(x) must have shape {tuple(x.shape)}, got {tuple(grad.shape)}")
-        return value, grad
+            value, grad = self._fun(x), call_user(self.jac, "grad(x)", x)
+            names = ("fun(x)", "grad(x)")
+        value = returned_scalar(value, names[0])
+        return value, returned_array(grad, names[1], x, namespace(x))
 
     def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
         raw, grad = self._value_grad(x)
-        if isinstance(raw, (float, int)) or getattr(raw, "shape", None) != ():
-            value = to_float(raw)  # a host number (or a 1-element array)
+        if isinstance(raw, float):
+            value = raw
             _, gnorm, dot = fetch_with_norm(grad, probe=probe)
         else:  # a 0-d array of the gradient's library: one round trip for all of it
             (value,), gnorm, dot = fetch_with_norm(grad, raw, probe=probe)
@@ -77,4 +89,6 @@ class FunctionModel(Model):
         return Evaluation(value, grad, gnorm, local, dot)
 
     def value(self, x: Any) -> float:
-        return to_float(self.fun(x)[0] if self.jac is True else self.fun(x))
+        out = self._fun(x)
+        name = "fun(x)[0]" if self.jac is True else "fun(x)"
+        return to_float(returned_scalar(out[0] if self.jac is True else out, name))
