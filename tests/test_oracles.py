@@ -164,5 +164,5 @@ def test_probe_and_hint_come_back_with_the_evaluation(name, bound):
 def test_cauchy_rejects_bad_scale():
     with pytest.raises(ValueError, match="c must be finite and positive"):
         lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), c=0.0)
-    with pytest.raises(ValueError, match="l2 must be non-negative"):
+    with pytest.raises(ValueError, match="l2 must be finite and >= 0"):
         lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), l2=-1.0)

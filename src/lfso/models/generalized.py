@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._validate import real
 from ..bounds import ExpBound
 from ._base import Evaluation, Model
 
@@ -30,7 +31,9 @@ class L0L1Smooth(Model):
     """
 
     def __init__(self, base: Model, L0: float, L1: float) -> None:
-        L0, L1 = float(L0), float(L1)
+        if not isinstance(base, Model):
+            raise TypeError(f"base must be a model (lfso.models), got {type(base).__name__}")
+        L0, L1 = real(L0, "L0", low=0.0), real(L1, "L1", low=0.0)
         if not (L0 >= 0.0 and L1 >= 0.0 and L0 + L1 > 0.0):
             raise ValueError(f"need L0 >= 0, L1 >= 0, not both 0; got L0={L0}, L1={L1}")
         self.base, self.L0, self.L1 = base, L0, L1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
+from .._validate import data_matrix, data_vector, nonnegative
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -84,14 +85,9 @@ class LogisticRegression(Model):
         fit_intercept: bool = False,
         oracle: str = "sharp",
     ) -> None:
-        xp = namespace(X, y)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, got shape {tuple(X.shape)}")
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError("X must be finite, found a NaN or infinite entry")
-        values = set(to_numpy(xp.unique_values(y)).tolist())
+        xp, X = data_matrix(X, "X")
+        y = data_vector(y, "y", xp, int(X.shape[0]), real_only=False)
+        values = set(to_numpy(namespace(y).unique_values(y)).tolist())
         if values <= {0.0, 1.0}:
             signs = 2.0 * xp.astype(like(y, X), X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:
@@ -100,9 +96,7 @@ class LogisticRegression(Model):
             raise ValueError(
                 f"y must hold two classes as 0/1 or -1/+1, got values {sorted(values)}"
             )
-        l2 = float(l2)
-        if not l2 >= 0.0:
-            raise ValueError(f"l2 must be non-negative, got {l2!r}")
+        l2 = nonnegative(l2, "l2")
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         if fit_intercept:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import fetch_with_norm, namespace, reduce_max, to_float, to_floats
+from .._validate import real
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
 
@@ -12,7 +13,7 @@ __all__ = ["PowerNorm", "PowerSum"]
 
 
 def _check_power(p: float) -> float:
-    p = float(p)
+    p = real(p, "p")
     if not p >= 1.0:
         raise ValueError(
             f"p must be >= 1 (the gradient is not Lipschitz near 0 otherwise), got {p}"

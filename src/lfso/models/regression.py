@@ -9,13 +9,13 @@ from .._arrays import (
     fetch_with_norm,
     like,
     materialize,
-    namespace,
     operator_norm,
     reduce_max,
     row_norms,
     sq_norm,
     to_float,
 )
+from .._validate import data_matrix, data_vector, real
 from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power
@@ -24,13 +24,9 @@ __all__ = ["CompositeLeastSquares", "LpRegression"]
 
 
 def _check_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
-    xp = namespace(A, b)
-    if A.ndim != 2:
-        raise ValueError(f"A must be 2-D, got shape {tuple(A.shape)}")
-    if b.ndim != 1 or b.shape[0] != A.shape[0]:
-        raise ValueError(f"b must have shape ({A.shape[0]},) to match A, got {tuple(b.shape)}")
-    if not (bool(xp.all(xp.isfinite(A))) and bool(xp.all(xp.isfinite(b)))):
-        raise ValueError("A and b must be finite, found a NaN or infinite entry")
+    """``A`` (non-empty, finite, real, 2-D; lists accepted) and ``b`` to match it."""
+    xp, A = data_matrix(A, "A")
+    b = data_vector(b, "b", xp, int(A.shape[0]))
     return xp, A, like(b, A)  # (PyTorch: b on A's device and in its dtype)
 
 
@@ -45,8 +41,8 @@ def _init_linear(model: Model, A: Any, b: Any, p: float, oracle: str, norm: floa
     model.xp, model.A, model.b = _check_data(A, b)
     model.p = _check_power(p)
     model.oracle = _check_oracle(oracle)
-    model.dim = int(A.shape[1])
-    model.norm = float(norm) if norm is not None else operator_norm(A)
+    model.dim = int(model.A.shape[1])
+    model.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(model.A)
 
 
 class LpRegression(Model):
@@ -90,7 +86,7 @@ class LpRegression(Model):
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
         _init_linear(self, A, b, p, oracle, norm)
-        xp = self.xp
+        xp, A = self.xp, self.A
         self.row_norms = row_norms(A)
         self.max_row_norm = amax(xp, self.row_norms)
         m = 2 * self.p - 2
@@ -193,6 +189,7 @@ class CompositeLeastSquares(Model):
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
         _init_linear(self, A, b, p, oracle, norm)
+        A = self.A
         self._outer = PowerNorm(self.p)
         if oracle == "paper":
             xp = self.xp

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import materialize, namespace, to_float
+from .._validate import nonnegative, real
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 from .regression import _check_data
@@ -42,13 +43,10 @@ class CauchyRegression(Model):
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = _check_data(A, b)
-        self.c, self.l2 = float(c), float(l2)
-        if not 0.0 < self.c < float("inf"):
-            raise ValueError(f"c must be finite and positive, got c={c!r}")
-        if not self.l2 >= 0.0:
-            raise ValueError(f"l2 must be non-negative, got l2={l2!r}")
-        self.n, self.dim = int(A.shape[0]), int(A.shape[1])
-        self.geometry = RowGeometry(A)
+        self.c = real(c, "c", low=0.0, low_open=True)
+        self.l2 = nonnegative(l2, "l2")
+        self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
+        self.geometry = RowGeometry(self.A)
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 

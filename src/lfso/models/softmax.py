@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import device, like, materialize, namespace, to_float
+import numpy as np
+
+from .._arrays import device, like, materialize, to_float, to_numpy
+from .._validate import data_matrix, data_vector, integer, nonnegative
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -49,14 +52,10 @@ class SoftmaxRegression(Model):
     def __init__(
         self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True
     ) -> None:
-        xp = namespace(X, y)
-        if X.ndim != 2 or y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"X must be (n, d) and y (n,), got {tuple(X.shape)}, {tuple(y.shape)}")
-        if int(n_classes) < 2:
-            raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
-        l2 = float(l2)
-        if not l2 >= 0.0:
-            raise ValueError(f"l2 must be non-negative, got {l2!r}")
+        xp, X = data_matrix(X, "X")
+        n_classes = integer(n_classes, "n_classes", low=2)
+        y = _check_labels(data_vector(y, "y", xp, int(X.shape[0]), real_only=False), n_classes)
+        l2 = nonnegative(l2, "l2")
         if fit_intercept:
             ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
             X = materialize(xp.concat([X, ones], axis=1))
@@ -107,3 +106,24 @@ class SoftmaxRegression(Model):
                 self.geometry, materialize(half_log_odds), self._peak, 1.0 / self.n, self.l2
             )
         return fetch_evaluation(grad, value, local, hint, probe)
+
+
+def _check_labels(y: Any, n_classes: int) -> Any:
+    """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``."""
+    labels = to_numpy(y)
+    if labels.dtype.kind not in "iuf":
+        raise TypeError(f"y must hold class indices 0..{n_classes - 1}, got dtype {labels.dtype}")
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise ValueError("y must hold class indices, found a NaN or infinite label")
+        odd = labels[labels != np.round(labels)]
+        if odd.size:
+            raise ValueError(f"y must hold integer class indices, got {odd[0]!r}")
+    low, high = labels.min(), labels.max()
+    if low < 0 or high >= n_classes:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"y must hold class indices 0..{n_classes - 1} (n_classes={n_classes}), "
+            f"got the label {bad.item()!r}"
+        )
+    return y
