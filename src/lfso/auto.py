@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._arrays import as_vector, namespace, norm
-from ._validate import call_user, integer, real, returned_array
+from ._validate import call_user, integer, nonnegative, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
 
@@ -221,6 +221,19 @@ def check_oracle(
         objective if isinstance(objective, Model) else FunctionModel(objective, grad, smoothness)
     )
     x = as_vector(x, "x")
+    if model.dim is not None and x.shape[0] != model.dim:
+        raise ValueError(f"x must have shape ({model.dim},) for this model, got {tuple(x.shape)}")
+    if isinstance(radii, (str, bytes)) or not isinstance(radii, (Sequence, np.ndarray)):
+        raise TypeError(f"radii must be a sequence of radii > 0, got {radii!r}")
+    radii = [
+        real(r, f"radii[{i}]", low=0.0, low_open=True)
+        for i, r in enumerate(radii.ravel().tolist() if isinstance(radii, np.ndarray) else radii)
+    ]
+    if not radii:
+        raise ValueError("radii must hold at least one radius, got radii=[]")
+    samples = integer(samples, "samples", low=1)
+    seed = integer(seed, "seed", low=0)
+    rtol = nonnegative(rtol, "rtol")
     xn = np.asarray(x)
     rng = np.random.default_rng(seed)
     d = xn.size

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._validate import integer, real
 from .minimize import minimize
-from .monitor import DivergenceStop, RiskWarning
+from .monitor import DivergenceStop
 from .result import Result
 
 __all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
@@ -72,29 +72,41 @@ def tune_step(
     >>> tuned.step
     0.4
     """
-    if not steps:
-        raise ValueError("steps must contain at least one step size")
+    if isinstance(steps, np.ndarray) and steps.ndim == 1:
+        steps = steps.tolist()
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
+        raise TypeError(f"steps must be a sequence of step sizes, got {steps!r}")
+    if len(steps) == 0:
+        raise ValueError("steps must contain at least one step size, got steps=[]")
+    steps = [real(s, f"steps[{i}]", low=0.0, low_open=True) for i, s in enumerate(steps)]
+    blowup = real(blowup, "blowup", low=0.0, low_open=True)
+    max_iter = integer(max_iter, "max_iter", low=0)
+    # The runs record risks without warning (bad steps are the point of a grid); warnings
+    # are not filtered: the process-wide filters are not this function's to change.
+    monitor = options.pop("monitor", True)
+    monitor = "quiet" if monitor is True else monitor
     runs: list[tuple[float, Result]] = []
     failed: set[float] = set()
     total = 0
     f0: float | None = None
     for step in steps:
         if f0 is None:
-            first = minimize(objective, x0, method="gd", step=step, max_iter=0, **options)
+            first = minimize(
+                objective, x0, method="gd", step=step, max_iter=0, monitor=monitor, **options
+            )
             f0 = first.fun
         guard = DivergenceStop(blowup * max(abs(f0), 1.0))
-        with warnings.catch_warnings():  # bad steps are the point of a grid
-            warnings.simplefilter("ignore", RiskWarning)
-            res = minimize(
-                objective,
-                x0,
-                method="gd",
-                step=step,
-                tol=tol,
-                max_iter=max_iter,
-                callback=guard,
-                **options,
-            )
+        res = minimize(
+            objective,
+            x0,
+            method="gd",
+            step=step,
+            tol=tol,
+            max_iter=max_iter,
+            callback=guard,
+            monitor=monitor,
+            **options,
+        )
         total += res.njev
         runs.append((float(step), res))
         if guard.fired or not math.isfinite(res.history.f[-1]):
