@@ -137,49 +137,79 @@ def scalar_cases() -> list[Case]:
     out = []
     for name in ("tol", "atol"):
         for v in BAD_SCALARS:
-            out.append(Case(f"minimize {name}={v!r}", lambda n=name, v=v: run_model(**{n: v}),
-                            (name,), v))
+            out.append(
+                Case(f"minimize {name}={v!r}", lambda n=name, v=v: run_model(**{n: v}), (name,), v)
+            )
     for v in BAD_COUNTS:
-        out.append(Case(f"minimize max_iter={v!r}", lambda v=v: run_model(max_iter=v),
-                        ("max_iter",), v))
+        out.append(
+            Case(f"minimize max_iter={v!r}", lambda v=v: run_model(max_iter=v), ("max_iter",), v)
+        )
     for v in ["1", None, [1.0], True, INF, NAN, -1.0, 0.0, 2.0, 3.0]:
         out.append(Case(f"minimize eta={v!r}", lambda v=v: run_model(eta=v), ("eta",), v))
     for v in ["1", None, [0.1], True, INF, NAN, -0.1, 0.0]:
-        out.append(Case(f"gd step={v!r}", lambda v=v: run_model(method="gd", step=v),
-                        ("step",), v))
+        out.append(Case(f"gd step={v!r}", lambda v=v: run_model(method="gd", step=v), ("step",), v))
     for v in ["3", None, True, 2.5, -1]:
-        out.append(Case(f"lfso max_rollbacks={v!r}",
-                        lambda v=v: run_plain(smoothness="auto", max_rollbacks=v),
-                        ("max_rollbacks",), v))
+        out.append(
+            Case(
+                f"lfso max_rollbacks={v!r}",
+                lambda v=v: run_plain(smoothness="auto", max_rollbacks=v),
+                ("max_rollbacks",),
+                v,
+            )
+        )
     for v in ["2", None, True, 2.5, 0, -1]:
-        out.append(Case(f"auto power_iterations={v!r}",
-                        lambda v=v: run_plain(smoothness="auto", power_iterations=v,
-                                              hvp=lambda x, u: 12 * x**2 * u),
-                        ("power_iterations",), v))
+        out.append(
+            Case(
+                f"auto power_iterations={v!r}",
+                lambda v=v: run_plain(
+                    smoothness="auto", power_iterations=v, hvp=lambda x, u: 12 * x**2 * u
+                ),
+                ("power_iterations",),
+                v,
+            )
+        )
     for v in ["2", None, NAN, 0.5]:
-        out.append(Case(f"auto safety={v!r}", lambda v=v: run_plain(smoothness="auto", safety=v),
-                        ("safety",), v))
+        out.append(
+            Case(
+                f"auto safety={v!r}",
+                lambda v=v: run_plain(smoothness="auto", safety=v),
+                ("safety",),
+                v,
+            )
+        )
     for v in [5, "yes", "bogus"]:
         out.append(Case(f"radius={v!r}", lambda v=v: run_model(radius=v), ("radius",), v))
-    out.append(Case("radius=-1 callable", lambda: run_model(radius=lambda x: -1.0),
-                    ("radius",), -1.0))
+    out.append(
+        Case("radius=-1 callable", lambda: run_model(radius=lambda x: -1.0), ("radius",), -1.0)
+    )
     for v in ["x", 2, None]:
         out.append(Case(f"monitor={v!r}", lambda v=v: run_model(monitor=v), ("monitor",), v))
     for v in ["yes", 2]:
         out.append(Case(f"progress={v!r}", lambda v=v: run_model(progress=v), ("progress",), v))
     for v in ["nope", 3, None]:
         out.append(Case(f"method={v!r}", lambda v=v: run_model(method=v), ("method",), v))
-    out.append(Case("eta with gd", lambda: run_model(method="gd", step=0.1, eta=0.5),
-                    ("eta",), _NO_VALUE))
+    out.append(
+        Case("eta with gd", lambda: run_model(method="gd", step=0.1, eta=0.5), ("eta",), _NO_VALUE)
+    )
     out.append(Case("safeguard='no'", lambda: run_model(safeguard="no"), ("safeguard",), "no"))
     out.append(Case("unknown option", lambda: run_model(foo=1), ("foo",), _NO_VALUE))
     # valid edge values
-    out.append(Case("max_iter=np.int64(5)", lambda: run_model(max_iter=np.int64(5)),
-                    ("max_iter",), expect=lambda r: r.nit <= 5))
-    out.append(Case("tol=np.float64", lambda: run_model(tol=np.float64(1e-6)), ("tol",),
-                    expect=converged))
-    out.append(Case("max_iter=0", lambda: run_model(max_iter=0), ("max_iter",),
-                    expect=lambda r: r.nit == 0))
+    out.append(
+        Case(
+            "max_iter=np.int64(5)",
+            lambda: run_model(max_iter=np.int64(5)),
+            ("max_iter",),
+            expect=lambda r: r.nit <= 5,
+        )
+    )
+    out.append(
+        Case("tol=np.float64", lambda: run_model(tol=np.float64(1e-6)), ("tol",), expect=converged)
+    )
+    out.append(
+        Case(
+            "max_iter=0", lambda: run_model(max_iter=0), ("max_iter",), expect=lambda r: r.nit == 0
+        )
+    )
     return out
 
 
@@ -199,11 +229,18 @@ def x0_cases() -> list[Case]:
         ("object", np.array([1.0, "a", None], dtype=object)),
     ]:
         out.append(Case(f"x0 {label}", lambda v=v: run_model(x0=v), ("x0",), _NO_VALUE))
-    out.append(Case("x0 wrong length", lambda: run_model(models.LpRegression(np.eye(3), np.ones(3), 2),
-                                                          x0=np.ones(2)), ("x0",), _NO_VALUE))
+    out.append(
+        Case(
+            "x0 wrong length",
+            lambda: run_model(models.LpRegression(np.eye(3), np.ones(3), 2), x0=np.ones(2)),
+            ("x0",),
+            _NO_VALUE,
+        )
+    )
     out.append(Case("x0 list", lambda: run_model(x0=[1.0, 1.0, 1.0]), ("x0",), expect=converged))
-    out.append(Case("x0 int", lambda: run_model(x0=np.ones(3, dtype=int)), ("x0",),
-                    expect=converged))
+    out.append(
+        Case("x0 int", lambda: run_model(x0=np.ones(3, dtype=int)), ("x0",), expect=converged)
+    )
     return out
 
 
@@ -219,10 +256,18 @@ def callback_cases() -> list[Case]:
         Case("callback=5", lambda: run_model(callback=5), ("callback",), 5),
         Case("callback='x'", lambda: run_model(callback="x"), ("callback",), "x"),
         Case("callback no args", lambda: run_model(callback=lambda: None), ("callback",)),
-        Case("callback list with junk", lambda: run_model(callback=[lambda r: None, 3]),
-             ("callback",), 3),
-        Case("callback list", two_callbacks, ("callback",),
-             expect=lambda o: o[1][:2] == [1, 2] and len(o[1]) == 2 * o[0].nit),
+        Case(
+            "callback list with junk",
+            lambda: run_model(callback=[lambda r: None, 3]),
+            ("callback",),
+            3,
+        ),
+        Case(
+            "callback list",
+            two_callbacks,
+            ("callback",),
+            expect=lambda o: o[1][:2] == [1, 2] and len(o[1]) == 2 * o[0].nit,
+        ),
     ]
 
 
@@ -239,20 +284,36 @@ def callable_cases() -> list[Case]:
     for label, f in funs.items():
         for smooth in (quartic_oracle, "auto"):
             tag = "auto" if smooth == "auto" else "oracle"
-            out.append(Case(f"fun returns {label} ({tag})",
-                            lambda f=f, s=smooth: run_plain(fun=f, smoothness=s),
-                            ("fun", "f(x0)", "f(x)")))
+            out.append(
+                Case(
+                    f"fun returns {label} ({tag})",
+                    lambda f=f, s=smooth: run_plain(fun=f, smoothness=s),
+                    ("fun", "f(x0)", "f(x)"),
+                )
+            )
     out.append(Case("fun arity 0", lambda: run_plain(fun=lambda: 1.0), ("fun",)))
     out.append(Case("fun arity 2", lambda: run_plain(fun=lambda x, y: 1.0), ("fun",)))
     for smooth in (quartic_oracle, "auto"):
-        out.append(Case(f"fun returns array(1) ({smooth if smooth == 'auto' else 'oracle'})",
-                        lambda s=smooth: run_plain(fun=lambda x: np.array([quartic(x)]),
-                                                   smoothness=s, max_iter=10_000),
-                        ("fun",), expect=converged))
-        out.append(Case("fun returns 0-d array",
-                        lambda s=smooth: run_plain(fun=lambda x: np.array(quartic(x)),
-                                                   smoothness=s, max_iter=10_000),
-                        ("fun",), expect=converged))
+        out.append(
+            Case(
+                f"fun returns array(1) ({smooth if smooth == 'auto' else 'oracle'})",
+                lambda s=smooth: run_plain(
+                    fun=lambda x: np.array([quartic(x)]), smoothness=s, max_iter=10_000
+                ),
+                ("fun",),
+                expect=converged,
+            )
+        )
+        out.append(
+            Case(
+                "fun returns 0-d array",
+                lambda s=smooth: run_plain(
+                    fun=lambda x: np.array(quartic(x)), smoothness=s, max_iter=10_000
+                ),
+                ("fun",),
+                expect=converged,
+            )
+        )
     grads = {
         "shape (2,)": lambda x: np.ones(2),
         "shape (3,1)": lambda x: np.ones((3, 1)),
@@ -264,17 +325,32 @@ def callable_cases() -> list[Case]:
     }
     for label, g in grads.items():
         for smooth in (quartic_oracle, "auto"):
-            out.append(Case(f"grad returns {label} ({'auto' if smooth == 'auto' else 'oracle'})",
-                            lambda g=g, s=smooth: run_plain(grad=g, smoothness=s),
-                            ("grad", "gradient")))
+            out.append(
+                Case(
+                    f"grad returns {label} ({'auto' if smooth == 'auto' else 'oracle'})",
+                    lambda g=g, s=smooth: run_plain(grad=g, smoothness=s),
+                    ("grad", "gradient"),
+                )
+            )
     out.append(Case("grad arity 0", lambda: run_plain(grad=lambda: X3), ("grad",)))
     out.append(Case("grad=True, fun returns float", lambda: run_plain(grad=True), ("fun", "grad")))
-    out.append(Case("grad=True, fun returns 3-tuple",
-                    lambda: run_plain(fun=lambda x: (1.0, x, x), grad=True), ("fun", "grad")))
-    out.append(Case("grad=True valid",
-                    lambda: run_plain(fun=lambda x: (quartic(x), quartic_grad(x)), grad=True,
-                                      max_iter=10_000),
-                    ("grad",), expect=converged))
+    out.append(
+        Case(
+            "grad=True, fun returns 3-tuple",
+            lambda: run_plain(fun=lambda x: (1.0, x, x), grad=True),
+            ("fun", "grad"),
+        )
+    )
+    out.append(
+        Case(
+            "grad=True valid",
+            lambda: run_plain(
+                fun=lambda x: (quartic(x), quartic_grad(x)), grad=True, max_iter=10_000
+            ),
+            ("grad",),
+            expect=converged,
+        )
+    )
     oracles = {
         "str": lambda x, R: "abc",
         "None": lambda x, R: None,
@@ -284,14 +360,26 @@ def callable_cases() -> list[Case]:
         "complex": lambda x, R: 1 + 1j,
     }
     for label, s in oracles.items():
-        out.append(Case(f"smoothness returns {label}", lambda s=s: run_plain(smoothness=s),
-                        ("smoothness", "oracle")))
-    out.append(Case("smoothness arity 1", lambda: run_plain(smoothness=lambda x: 1.0),
-                    ("smoothness",)))
-    out.append(Case("smoothness returns array(1)",
-                    lambda: run_plain(smoothness=lambda x, R: np.array([quartic_oracle(x, R)]),
-                                      max_iter=10_000),
-                    ("smoothness",), expect=converged))
+        out.append(
+            Case(
+                f"smoothness returns {label}",
+                lambda s=s: run_plain(smoothness=s),
+                ("smoothness", "oracle"),
+            )
+        )
+    out.append(
+        Case("smoothness arity 1", lambda: run_plain(smoothness=lambda x: 1.0), ("smoothness",))
+    )
+    out.append(
+        Case(
+            "smoothness returns array(1)",
+            lambda: run_plain(
+                smoothness=lambda x, R: np.array([quartic_oracle(x, R)]), max_iter=10_000
+            ),
+            ("smoothness",),
+            expect=converged,
+        )
+    )
     hvps = {
         "shape (2,)": lambda x, v: np.ones(2),
         "scalar": lambda x, v: 1.0,
@@ -300,23 +388,26 @@ def callable_cases() -> list[Case]:
         "complex": lambda x, v: v * 1j,
     }
     for label, h in hvps.items():
-        out.append(Case(f"hvp returns {label}",
-                        lambda h=h: run_plain(smoothness="auto", hvp=h, max_iter=10_000),
-                        ("hvp",)))
-    out.append(Case("hvp arity 1", lambda: run_plain(smoothness="auto", hvp=lambda x: x),
-                    ("hvp",)))
+        out.append(
+            Case(
+                f"hvp returns {label}",
+                lambda h=h: run_plain(smoothness="auto", hvp=h, max_iter=10_000),
+                ("hvp",),
+            )
+        )
+    out.append(Case("hvp arity 1", lambda: run_plain(smoothness="auto", hvp=lambda x: x), ("hvp",)))
     for v in [5, "nope"]:
-        out.append(Case(f"hvp={v!r}", lambda v=v: run_plain(smoothness="auto", hvp=v),
-                        ("hvp",), v))
+        out.append(Case(f"hvp={v!r}", lambda v=v: run_plain(smoothness="auto", hvp=v), ("hvp",), v))
         out.append(Case(f"grad={v!r}", lambda v=v: run_plain(grad=v), ("grad",), v))
-        out.append(Case(f"smoothness={v!r}", lambda v=v: run_plain(smoothness=v),
-                        ("smoothness",), v))
+        out.append(
+            Case(f"smoothness={v!r}", lambda v=v: run_plain(smoothness=v), ("smoothness",), v)
+        )
     out.append(Case("objective=5", lambda: lfso.minimize(5, X3), ("objective",), 5))
     out.append(Case("grad with a model", lambda: run_model(grad=quartic_grad), ("grad",)))
     return out
 
 
-def _A():
+def _matrix():
     return np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
 
 
@@ -344,15 +435,15 @@ def model_cases() -> list[Case]:
     bad_A = {
         "empty rows": (np.empty((0, 2)), np.empty(0)),
         "empty cols": (np.empty((3, 0)), _b()),
-        "complex": (_A() * (1 + 1j), _b()),
-        "nan": (np.where(_A() == 2.0, NAN, _A()), _b()),
-        "inf": (np.where(_A() == 2.0, INF, _A()), _b()),
+        "complex": (_matrix() * (1 + 1j), _b()),
+        "nan": (np.where(_matrix() == 2.0, NAN, _matrix()), _b()),
+        "inf": (np.where(_matrix() == 2.0, INF, _matrix()), _b()),
         "1-D A": (np.ones(3), _b()),
         "3-D A": (np.ones((3, 2, 1)), _b()),
-        "b too short": (_A(), np.ones(2)),
-        "b 2-D": (_A(), np.ones((3, 1))),
-        "b nan": (_A(), np.array([1.0, NAN, 0.0])),
-        "b complex": (_A(), _b() * 1j),
+        "b too short": (_matrix(), np.ones(2)),
+        "b 2-D": (_matrix(), np.ones((3, 1))),
+        "b nan": (_matrix(), np.array([1.0, NAN, 0.0])),
+        "b complex": (_matrix(), _b() * 1j),
         "ragged list": ([[1.0, 0.0], [1.0]], [1.0, 2.0]),
         "str": ([["a", "b"]], ["c"]),
         "None": (None, None),
@@ -361,30 +452,51 @@ def model_cases() -> list[Case]:
         for label, (A, b) in bad_A.items():
             names = ("A", "b")
             out.append(Case(f"{mname} {label}", lambda m=make, A=A, b=b: m(A, b), names))
-        out.append(Case(f"{mname} lists",
-                        lambda m=make: run_model(m(_A().tolist(), _b().tolist()),
-                                                 x0=np.zeros(2), max_iter=50_000),
-                        ("A",), expect=lambda r: r.status in (lfso.Status.CONVERGED,)))
+        out.append(
+            Case(
+                f"{mname} lists",
+                lambda m=make: run_model(
+                    m(_matrix().tolist(), _b().tolist()), x0=np.zeros(2), max_iter=50_000
+                ),
+                ("A",),
+                expect=lambda r: r.status in (lfso.Status.CONVERGED,),
+            )
+        )
         for v in [-1.0, NAN, INF, "a", None, True, [0.1]]:
             if mname == "CauchyRegression":
-                out.append(Case(f"{mname} l2={v!r}", lambda m=make, v=v: m(_A(), _b(), l2=v),
-                                ("l2",), v))
-                out.append(Case(f"{mname} c={v!r}", lambda m=make, v=v: m(_A(), _b(), c=v),
-                                ("c",), v))
+                out.append(
+                    Case(
+                        f"{mname} l2={v!r}",
+                        lambda m=make, v=v: m(_matrix(), _b(), l2=v),
+                        ("l2",),
+                        v,
+                    )
+                )
+                out.append(
+                    Case(f"{mname} c={v!r}", lambda m=make, v=v: m(_matrix(), _b(), c=v), ("c",), v)
+                )
             else:
-                out.append(Case(f"{mname} p={v!r}", lambda m=make, v=v: m(_A(), _b(), p=v),
-                                ("p",), v))
+                out.append(
+                    Case(f"{mname} p={v!r}", lambda m=make, v=v: m(_matrix(), _b(), p=v), ("p",), v)
+                )
         if mname != "CauchyRegression":
             for v in [0.5, 0.0]:
-                out.append(Case(f"{mname} p={v!r}", lambda m=make, v=v: m(_A(), _b(), p=v),
-                                ("p",), v))
-            out.append(Case(f"{mname} oracle='x'", lambda m=make: m(_A(), _b(), oracle="x"),
-                            ("oracle",), "x"))
+                out.append(
+                    Case(f"{mname} p={v!r}", lambda m=make, v=v: m(_matrix(), _b(), p=v), ("p",), v)
+                )
+            out.append(
+                Case(
+                    f"{mname} oracle='x'",
+                    lambda m=make: m(_matrix(), _b(), oracle="x"),
+                    ("oracle",),
+                    "x",
+                )
+            )
     for cls in (models.PowerSum, models.PowerNorm):
         for v in [0.5, -1.0, NAN, INF, "2", None, True, [2.0]]:
             out.append(Case(f"{cls.__name__}(p={v!r})", lambda c=cls, v=v: c(v), ("p",), v))
     # logistic
-    X = _A()
+    X = _matrix()
     for label, y in {
         "y in {0,2}": np.array([0.0, 2.0, 2.0]),
         "y nan": np.array([0.0, NAN, 1.0]),
@@ -393,8 +505,9 @@ def model_cases() -> list[Case]:
         "y short": np.array([0.0, 1.0]),
         "y one class 3": np.array([0.0, 0.5, 1.0]),
     }.items():
-        out.append(Case(f"LogisticRegression {label}",
-                        lambda y=y: models.LogisticRegression(X, y), ("y",)))
+        out.append(
+            Case(f"LogisticRegression {label}", lambda y=y: models.LogisticRegression(X, y), ("y",))
+        )
     for label, (Xb, yb) in {
         "X nan": (np.where(X == 2.0, NAN, X), _y01()),
         "X complex": (X * 1j, _y01()),
@@ -402,15 +515,34 @@ def model_cases() -> list[Case]:
         "X 1-D": (np.ones(3), _y01()),
         "X ragged": ([[1.0], [1.0, 2.0], [0.0]], [0.0, 1.0, 1.0]),
     }.items():
-        out.append(Case(f"LogisticRegression {label}",
-                        lambda Xb=Xb, yb=yb: models.LogisticRegression(Xb, yb), ("X",)))
+        out.append(
+            Case(
+                f"LogisticRegression {label}",
+                lambda Xb=Xb, yb=yb: models.LogisticRegression(Xb, yb),
+                ("X",),
+            )
+        )
     for v in [-1.0, NAN, "a", None, True]:
-        out.append(Case(f"LogisticRegression l2={v!r}",
-                        lambda v=v: models.LogisticRegression(X, _y01(), l2=v), ("l2",), v))
-    out.append(Case("LogisticRegression lists",
-                    lambda: run_model(models.LogisticRegression(X.tolist(), [0, 1, 1], l2=0.1),
-                                      x0=np.zeros(2), max_iter=10_000),
-                    ("X",), expect=converged))
+        out.append(
+            Case(
+                f"LogisticRegression l2={v!r}",
+                lambda v=v: models.LogisticRegression(X, _y01(), l2=v),
+                ("l2",),
+                v,
+            )
+        )
+    out.append(
+        Case(
+            "LogisticRegression lists",
+            lambda: run_model(
+                models.LogisticRegression(X.tolist(), [0, 1, 1], l2=0.1),
+                x0=np.zeros(2),
+                max_iter=10_000,
+            ),
+            ("X",),
+            expect=converged,
+        )
+    )
     # softmax
     for label, y in {
         "y out of range": np.array([0, 1, 3]),
@@ -421,31 +553,69 @@ def model_cases() -> list[Case]:
         "y 2-D": np.zeros((3, 1), dtype=int),
         "y short": np.array([0, 1]),
     }.items():
-        out.append(Case(f"SoftmaxRegression {label}",
-                        lambda y=y: models.SoftmaxRegression(X, y, 3), ("y",)))
+        out.append(
+            Case(
+                f"SoftmaxRegression {label}", lambda y=y: models.SoftmaxRegression(X, y, 3), ("y",)
+            )
+        )
     for v in [2.5, 1, "3", True, None, NAN]:
-        out.append(Case(f"SoftmaxRegression n_classes={v!r}",
-                        lambda v=v: models.SoftmaxRegression(X, np.array([0, 1, 1]), v),
-                        ("n_classes",), v))
+        out.append(
+            Case(
+                f"SoftmaxRegression n_classes={v!r}",
+                lambda v=v: models.SoftmaxRegression(X, np.array([0, 1, 1]), v),
+                ("n_classes",),
+                v,
+            )
+        )
     for v in [-1.0, NAN, "a"]:
-        out.append(Case(f"SoftmaxRegression l2={v!r}",
-                        lambda v=v: models.SoftmaxRegression(X, _ycls(), 3, l2=v), ("l2",), v))
-    out.append(Case("SoftmaxRegression X nan",
-                    lambda: models.SoftmaxRegression(np.where(X == 2.0, NAN, X), _ycls(), 3),
-                    ("X",)))
-    out.append(Case("SoftmaxRegression lists",
-                    lambda: run_model(models.SoftmaxRegression(X.tolist(), [0, 1, 2], 3, l2=0.1),
-                                      x0=np.zeros(9), max_iter=10_000),
-                    ("X",), expect=converged))
-    out.append(Case("SoftmaxRegression float labels 0./1./2.",
-                    lambda: models.SoftmaxRegression(X, np.array([0.0, 1.0, 2.0]), 3).n,
-                    ("y",), expect=lambda n: n == 3))
+        out.append(
+            Case(
+                f"SoftmaxRegression l2={v!r}",
+                lambda v=v: models.SoftmaxRegression(X, _ycls(), 3, l2=v),
+                ("l2",),
+                v,
+            )
+        )
+    out.append(
+        Case(
+            "SoftmaxRegression X nan",
+            lambda: models.SoftmaxRegression(np.where(X == 2.0, NAN, X), _ycls(), 3),
+            ("X",),
+        )
+    )
+    out.append(
+        Case(
+            "SoftmaxRegression lists",
+            lambda: run_model(
+                models.SoftmaxRegression(X.tolist(), [0, 1, 2], 3, l2=0.1),
+                x0=np.zeros(9),
+                max_iter=10_000,
+            ),
+            ("X",),
+            expect=converged,
+        )
+    )
+    out.append(
+        Case(
+            "SoftmaxRegression float labels 0./1./2.",
+            lambda: models.SoftmaxRegression(X, np.array([0.0, 1.0, 2.0]), 3).n,
+            ("y",),
+            expect=lambda n: n == 3,
+        )
+    )
     # L0L1
     base = models.PowerSum(2)
-    for label, (a, b) in {"L0=-1": (-1.0, 1.0), "L1=nan": (1.0, NAN), "L0='a'": ("a", 1.0),
-                          "both 0": (0.0, 0.0)}.items():
-        out.append(Case(f"L0L1Smooth {label}", lambda a=a, b=b: models.L0L1Smooth(base, a, b),
-                        ("L0", "L1")))
+    for label, (a, b) in {
+        "L0=-1": (-1.0, 1.0),
+        "L1=nan": (1.0, NAN),
+        "L0='a'": ("a", 1.0),
+        "both 0": (0.0, 0.0),
+    }.items():
+        out.append(
+            Case(
+                f"L0L1Smooth {label}", lambda a=a, b=b: models.L0L1Smooth(base, a, b), ("L0", "L1")
+            )
+        )
     out.append(Case("L0L1Smooth base=5", lambda: models.L0L1Smooth(5, 1.0, 1.0), ("base",), 5))
     return out
 
@@ -458,12 +628,16 @@ def stationary_cases() -> list[Case]:
         "PowerNorm": (models.PowerNorm(2), np.zeros(3)),
         "PowerSum p=1": (models.PowerSum(1), np.zeros(3)),
         "LpRegression": (models.LpRegression(np.eye(2), np.ones(2), 2), np.ones(2)),
-        "CompositeLeastSquares": (models.CompositeLeastSquares(np.eye(2), np.ones(2), 2),
-                                  np.ones(2)),
+        "CompositeLeastSquares": (
+            models.CompositeLeastSquares(np.eye(2), np.ones(2), 2),
+            np.ones(2),
+        ),
         "CauchyRegression": (models.CauchyRegression(np.eye(2), np.ones(2)), np.ones(2)),
         "LogisticRegression": (models.LogisticRegression(X2, np.array([0.0, 1.0])), np.zeros(1)),
-        "SoftmaxRegression": (models.SoftmaxRegression(X2, np.array([0, 1]), 2,
-                                                       fit_intercept=False), np.zeros(2)),
+        "SoftmaxRegression": (
+            models.SoftmaxRegression(X2, np.array([0, 1]), 2, fit_intercept=False),
+            np.zeros(2),
+        ),
     }
     methods = {
         "lfso": {},
@@ -481,22 +655,48 @@ def stationary_cases() -> list[Case]:
         for meth, kw in methods.items():
             if meth == "lfso paper" and mname in ("CauchyRegression", "SoftmaxRegression"):
                 continue  # no paper radius for these (a clear TypeError says so)
-            out.append(Case(f"stationary {mname} {meth}",
-                            lambda m=model, x=x0, k=kw: lfso.minimize(m, x, **k),
-                            ("x0",), expect=converged_at_start))
+            out.append(
+                Case(
+                    f"stationary {mname} {meth}",
+                    lambda m=model, x=x0, k=kw: lfso.minimize(m, x, **k),
+                    ("x0",),
+                    expect=converged_at_start,
+                )
+            )
     zero = lambda x: np.zeros_like(x)  # noqa: E731
-    out.append(Case("stationary plain auto",
-                    lambda: run_plain(fun=lambda x: 0.0, grad=zero, smoothness="auto",
-                                      max_iter=10_000),
-                    ("x0",), expect=converged_at_start))
-    out.append(Case("constant oracle at a stationary start",
-                    lambda: run_plain(fun=lambda x: 0.0, grad=zero, smoothness=lambda x, R: 1.0,
-                                      max_iter=10_000),
-                    ("x0",), expect=converged_at_start))
-    out.append(Case("gd at a stationary start",
-                    lambda: run_plain(fun=lambda x: 0.0, grad=zero, method="gd", step=0.1,
-                                      smoothness=None, max_iter=10_000),
-                    ("x0",), expect=converged_at_start))
+    out.append(
+        Case(
+            "stationary plain auto",
+            lambda: run_plain(fun=lambda x: 0.0, grad=zero, smoothness="auto", max_iter=10_000),
+            ("x0",),
+            expect=converged_at_start,
+        )
+    )
+    out.append(
+        Case(
+            "constant oracle at a stationary start",
+            lambda: run_plain(
+                fun=lambda x: 0.0, grad=zero, smoothness=lambda x, R: 1.0, max_iter=10_000
+            ),
+            ("x0",),
+            expect=converged_at_start,
+        )
+    )
+    out.append(
+        Case(
+            "gd at a stationary start",
+            lambda: run_plain(
+                fun=lambda x: 0.0,
+                grad=zero,
+                method="gd",
+                step=0.1,
+                smoothness=None,
+                max_iter=10_000,
+            ),
+            ("x0",),
+            expect=converged_at_start,
+        )
+    )
     # NaN gradient mid-run: stops NON_FINITE with the best point, no traceback
     count = [0]
 
@@ -508,9 +708,15 @@ def stationary_cases() -> list[Case]:
         count[0] = 0
         return run_plain(grad=nan_later, smoothness="auto")
 
-    out.append(Case("NaN gradient mid-run (auto)", nan_run, ("grad",),
-                    expect=lambda r: r.status is lfso.Status.NON_FINITE and np.all(
-                        np.isfinite(r.x))))
+    stopped = (lfso.Status.NON_FINITE, lfso.Status.STEP_FAILED)
+    out.append(
+        Case(
+            "NaN gradient mid-run (auto)",
+            nan_run,
+            ("grad",),
+            expect=lambda r: r.status in stopped and np.all(np.isfinite(r.x)),
+        )
+    )
     return out
 
 
@@ -521,64 +727,144 @@ def oracle_cases() -> list[Case]:
         out.append(Case(f"PowerSum(2)(x, {v!r})", lambda v=v: o(X3, v), ("radius", "R"), v))
     out.append(Case("oracle x=None", lambda: o(None, 1.0), ("x",)))
     for v in [-1.0, 0.0, NAN, INF, "a", None, True]:
-        out.append(Case(f"ConstantOracle({v!r})", lambda v=v: lfso.ConstantOracle(v),
-                        ("lipschitz",), v))
+        out.append(
+            Case(f"ConstantOracle({v!r})", lambda v=v: lfso.ConstantOracle(v), ("lipschitz",), v)
+        )
         if v != 0.0:
-            out.append(Case(f"ridge l2={v!r}",
-                            lambda v=v: lfso.ridge(lfso.ConstantOracle(1.0), v), ("l2",), v))
+            out.append(
+                Case(
+                    f"ridge l2={v!r}",
+                    lambda v=v: lfso.ridge(lfso.ConstantOracle(1.0), v),
+                    ("l2",),
+                    v,
+                )
+            )
     for v in [-1.0, NAN, "a"]:
-        out.append(Case(f"ScaledOracle({v!r})",
-                        lambda v=v: lfso.ScaledOracle(v, lfso.ConstantOracle(1.0)),
-                        ("factor", "scaling factor"), v))
+        out.append(
+            Case(
+                f"ScaledOracle({v!r})",
+                lambda v=v: lfso.ScaledOracle(v, lfso.ConstantOracle(1.0)),
+                ("factor", "scaling factor"),
+                v,
+            )
+        )
     out.append(Case("FunctionOracle(5)", lambda: lfso.FunctionOracle(5), ("smoothness",), 5))
-    out.append(Case("FunctionOracle returns str",
-                    lambda: lfso.FunctionOracle(lambda x, R: "a")(X3, 1.0), ("smoothness",)))
-    out.append(Case("AffineOracle A nan",
-                    lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.array([[NAN]])),
-                    ("A",)))
-    out.append(Case("AffineOracle norm=-1",
-                    lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.eye(2), norm=-1.0),
-                    ("norm",), -1.0))
-    out.append(Case("oracle R=0 valid", lambda: o(X3, 0.0), ("radius",),
-                    expect=lambda L: L == 12.0))
+    out.append(
+        Case(
+            "FunctionOracle returns str",
+            lambda: lfso.FunctionOracle(lambda x, R: "a")(X3, 1.0),
+            ("smoothness",),
+        )
+    )
+    out.append(
+        Case(
+            "AffineOracle A nan",
+            lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.array([[NAN]])),
+            ("A",),
+        )
+    )
+    out.append(
+        Case(
+            "AffineOracle norm=-1",
+            lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.eye(2), norm=-1.0),
+            ("norm",),
+            -1.0,
+        )
+    )
+    out.append(
+        Case("oracle R=0 valid", lambda: o(X3, 0.0), ("radius",), expect=lambda L: L == 12.0)
+    )
     # check_oracle
     model = models.PowerSum(2)
     for v in [0, -1, 2.5, "a", None, True]:
-        out.append(Case(f"check_oracle samples={v!r}",
-                        lambda v=v: lfso.check_oracle(model, X3, samples=v), ("samples",), v))
-    for label, v in {"[]": [], "[-1]": [-1.0], "[nan]": [NAN], "'abc'": "abc", "None": None,
-                     "[inf]": [INF]}.items():
-        out.append(Case(f"check_oracle radii={label}",
-                        lambda v=v: lfso.check_oracle(model, X3, radii=v), ("radii",)))
+        out.append(
+            Case(
+                f"check_oracle samples={v!r}",
+                lambda v=v: lfso.check_oracle(model, X3, samples=v),
+                ("samples",),
+                v,
+            )
+        )
+    for label, v in {
+        "[]": [],
+        "[-1]": [-1.0],
+        "[nan]": [NAN],
+        "'abc'": "abc",
+        "None": None,
+        "[inf]": [INF],
+    }.items():
+        out.append(
+            Case(
+                f"check_oracle radii={label}",
+                lambda v=v: lfso.check_oracle(model, X3, radii=v),
+                ("radii",),
+            )
+        )
     for v in [-1.0, NAN, "a"]:
-        out.append(Case(f"check_oracle rtol={v!r}",
-                        lambda v=v: lfso.check_oracle(model, X3, rtol=v), ("rtol",), v))
-    out.append(Case("check_oracle x nan", lambda: lfso.check_oracle(model, [NAN, 1.0, 1.0]),
-                    ("x",)))
-    out.append(Case("check_oracle x wrong length",
-                    lambda: lfso.check_oracle(models.LpRegression(np.eye(2), np.ones(2), 2), X3),
-                    ("x",)))
-    out.append(Case("check_oracle seed='a'",
-                    lambda: lfso.check_oracle(model, X3, seed="a"), ("seed",), "a"))
+        out.append(
+            Case(
+                f"check_oracle rtol={v!r}",
+                lambda v=v: lfso.check_oracle(model, X3, rtol=v),
+                ("rtol",),
+                v,
+            )
+        )
+    out.append(
+        Case("check_oracle x nan", lambda: lfso.check_oracle(model, [NAN, 1.0, 1.0]), ("x",))
+    )
+    out.append(
+        Case(
+            "check_oracle x wrong length",
+            lambda: lfso.check_oracle(models.LpRegression(np.eye(2), np.ones(2), 2), X3),
+            ("x",),
+        )
+    )
+    out.append(
+        Case(
+            "check_oracle seed='a'", lambda: lfso.check_oracle(model, X3, seed="a"), ("seed",), "a"
+        )
+    )
     return out
 
 
 def tuning_cases() -> list[Case]:
     out: list[Case] = []
     model = models.PowerSum(1)
-    for label, v in {"[]": [], "[-1]": [-1.0], "[nan]": [NAN], "['a']": ["a"], "5": 5,
-                     "None": None, "[0]": [0.0], "[inf]": [INF]}.items():
-        out.append(Case(f"tune_step steps={label}",
-                        lambda v=v: lfso.tune_step(model, X3, steps=v, max_iter=50),
-                        ("steps", "step")))
+    for label, v in {
+        "[]": [],
+        "[-1]": [-1.0],
+        "[nan]": [NAN],
+        "['a']": ["a"],
+        "5": 5,
+        "None": None,
+        "[0]": [0.0],
+        "[inf]": [INF],
+    }.items():
+        out.append(
+            Case(
+                f"tune_step steps={label}",
+                lambda v=v: lfso.tune_step(model, X3, steps=v, max_iter=50),
+                ("steps", "step"),
+            )
+        )
     for v in [-1.0, NAN, "a", None, 0.0]:
-        out.append(Case(f"tune_step blowup={v!r}",
-                        lambda v=v: lfso.tune_step(model, X3, steps=[0.1], blowup=v, max_iter=50),
-                        ("blowup",), v))
+        out.append(
+            Case(
+                f"tune_step blowup={v!r}",
+                lambda v=v: lfso.tune_step(model, X3, steps=[0.1], blowup=v, max_iter=50),
+                ("blowup",),
+                v,
+            )
+        )
     for v in [-1, True, "a"]:
-        out.append(Case(f"tune_step max_iter={v!r}",
-                        lambda v=v: lfso.tune_step(model, X3, steps=[0.1], max_iter=v),
-                        ("max_iter",), v))
+        out.append(
+            Case(
+                f"tune_step max_iter={v!r}",
+                lambda v=v: lfso.tune_step(model, X3, steps=[0.1], max_iter=v),
+                ("max_iter",),
+                v,
+            )
+        )
     return out
 
 
@@ -618,8 +904,8 @@ def file_cases(folder: Path) -> list[Case]:
     files["bad meta json"] = npz("badmeta.npz", **{**parts, "meta": np.array("{not json")})
     files["meta not a dict"] = npz("metalist.npz", **{**parts, "meta": np.array("[1, 2]")})
     files["unknown status"] = npz(
-        "status.npz", **{**parts, "meta": np.array(str(parts["meta"]).replace(
-            '"CONVERGED"', '"BOGUS"'))}
+        "status.npz",
+        **{**parts, "meta": np.array(str(parts["meta"]).replace('"CONVERGED"', '"BOGUS"'))},
     )
     files["meta missing key"] = npz("nokey.npz", **{**parts, "meta": np.array('{"fun": 1.0}')})
     files["no meta"] = npz("nometa.npz", x=parts["x"])
@@ -633,26 +919,47 @@ def file_cases(folder: Path) -> list[Case]:
     i = huge.find(marker)
     if i >= 0:
         j = huge.find(b")", i)
-        huge[i + len(marker): j] = b"1000000000000,"
+        huge[i + len(marker) : j] = b"1000000000000,"
     files["header 1e12 floats"] = write("huge.npz", bytes(huge))
     files["history 1e12 floats"] = write("huge_hist.npz", _huge_npy_zip(folder))
 
     for label, path in files.items():
-        out.append(Case(f"Result.load {label}", lambda p=path: lfso.Result.load(p),
-                        (path.name, str(path))))
-    for label in ("empty", "random", "text", "truncated", "bit-flipped", ".npy", "missing",
-                  "history 1e12 floats"):
+        out.append(
+            Case(f"Result.load {label}", lambda p=path: lfso.Result.load(p), (path.name, str(path)))
+        )
+    for label in (
+        "empty",
+        "random",
+        "text",
+        "truncated",
+        "bit-flipped",
+        ".npy",
+        "missing",
+        "history 1e12 floats",
+    ):
         path = files[label]
-        out.append(Case(f"History.load {label}", lambda p=path: lfso.History.load(p),
-                        (path.name, str(path))))
-    out.append(Case("History.load of a Result file", lambda: lfso.History.load(good),
-                    (good.name, str(good))))
-    out.append(Case("Result.load of a History file", lambda: lfso.Result.load(hist),
-                    (hist.name, str(hist))))
-    out.append(Case("History.load history ragged",
-                    lambda: lfso.History.load(npz("hragged.npz", f=np.ones(3),
-                                                  grad_norm=np.ones(2))),
-                    ("hragged.npz",)))
+        out.append(
+            Case(
+                f"History.load {label}", lambda p=path: lfso.History.load(p), (path.name, str(path))
+            )
+        )
+    out.append(
+        Case(
+            "History.load of a Result file", lambda: lfso.History.load(good), (good.name, str(good))
+        )
+    )
+    out.append(
+        Case(
+            "Result.load of a History file", lambda: lfso.Result.load(hist), (hist.name, str(hist))
+        )
+    )
+    out.append(
+        Case(
+            "History.load history ragged",
+            lambda: lfso.History.load(npz("hragged.npz", f=np.ones(3), grad_norm=np.ones(2))),
+            ("hragged.npz",),
+        )
+    )
 
     def noext():
         res.save(folder / "noext")
@@ -663,10 +970,22 @@ def file_cases(folder: Path) -> list[Case]:
         return lfso.History.load(folder / "noext_h")
 
     out.append(Case("save/load 'noext'", noext, ("noext",), expect=lambda r: r.nit == res.nit))
-    out.append(Case("History save/load 'noext'", noext_hist, ("noext_h",),
-                    expect=lambda h: len(h) == len(res.history)))
-    out.append(Case("round trip", lambda: lfso.Result.load(good), ("good",),
-                    expect=lambda r: r.status is res.status and np.array_equal(r.x, res.x)))
+    out.append(
+        Case(
+            "History save/load 'noext'",
+            noext_hist,
+            ("noext_h",),
+            expect=lambda h: len(h) == len(res.history),
+        )
+    )
+    out.append(
+        Case(
+            "round trip",
+            lambda: lfso.Result.load(good),
+            ("good",),
+            expect=lambda r: r.status is res.status and np.array_equal(r.x, res.x),
+        )
+    )
     return out
 
 
@@ -676,12 +995,12 @@ def _huge_npy_zip(folder: Path) -> bytes:
 
     header = np.lib.format
     buf = io.BytesIO()
-    header.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
-                                        "shape": (10**12,)})
+    header.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as z:
-        z.writestr("f.npy", header.MAGIC_PREFIX[:0] + _npy_magic() + buf.getvalue()[8:]
-                   + b"\0" * 64)
+        z.writestr(
+            "f.npy", header.MAGIC_PREFIX[:0] + _npy_magic() + buf.getvalue()[8:] + b"\0" * 64
+        )
     return zbuf.getvalue()
 
 
@@ -698,22 +1017,26 @@ def scipy_cases() -> list[Case]:
         return scipy.optimize.minimize(fun, X3, jac=jac, method=method, **kw)
 
     out = [
-        Case("scipy maxiter='a'", lambda: sp(options={"maxiter": "a"}), ("maxiter", "max_iter"),
-             "a"),
+        Case(
+            "scipy maxiter='a'", lambda: sp(options={"maxiter": "a"}), ("maxiter", "max_iter"), "a"
+        ),
         Case("scipy tol=-1", lambda: sp(options={"tol": -1.0}), ("tol",), -1.0),
         Case("scipy gtol=nan", lambda: sp(options={"gtol": NAN}), ("gtol", "atol"), NAN),
         Case("scipy fun returns array(2)", lambda: sp(fun=lambda x: np.ones(2)), ("fun",)),
         Case("scipy jac wrong shape", lambda: sp(jac=lambda x: np.ones(2)), ("jac", "grad")),
-        Case("scipy hessp wrong shape",
-             lambda: sp(hessp=lambda x, v: np.ones(2), options={"maxiter": 10_000}),
-             ("hessp", "hvp")),
-        Case("scipy fun returns array(1)",
-             lambda: sp(fun=lambda x: np.array([quartic(x)]), options={"maxiter": 10_000}),
-             ("fun",), expect=lambda r: bool(r.success)),
-        Case("scipy smoothness str", lambda: sp(options={"smoothness": "x"}), ("smoothness",),
-             "x"),
-        Case("scipy gd step=-1", lambda: sp(method=ls.gd, options={"step": -1.0}), ("step",),
-             -1.0),
+        Case(
+            "scipy hessp wrong shape",
+            lambda: sp(hessp=lambda x, v: np.ones(2), options={"maxiter": 10_000}),
+            ("hessp", "hvp"),
+        ),
+        Case(
+            "scipy fun returns array(1)",
+            lambda: sp(fun=lambda x: np.array([quartic(x)]), options={"maxiter": 10_000}),
+            ("fun",),
+            expect=lambda r: bool(r.success),
+        ),
+        Case("scipy smoothness str", lambda: sp(options={"smoothness": "x"}), ("smoothness",), "x"),
+        Case("scipy gd step=-1", lambda: sp(method=ls.gd, options={"step": -1.0}), ("step",), -1.0),
     ]
     return out
 
@@ -729,21 +1052,37 @@ def sklearn_cases() -> list[Case]:
     Xnan[0, 0] = NAN
     out = []
     for v in [0.5, "a", None, NAN]:
-        out.append(Case(f"LeastPowerRegressor(p={v!r})",
-                        lambda v=v: LeastPowerRegressor(p=v).fit(X, y), ("p",), v))
+        out.append(
+            Case(
+                f"LeastPowerRegressor(p={v!r})",
+                lambda v=v: LeastPowerRegressor(p=v).fit(X, y),
+                ("p",),
+                v,
+            )
+        )
     for v in [-1.0, 0.0, "a", NAN]:
-        out.append(Case(f"LFSOLogisticRegression(C={v!r})",
-                        lambda v=v: LFSOLogisticRegression(C=v).fit(X, yc), ("C",), v))
+        out.append(
+            Case(
+                f"LFSOLogisticRegression(C={v!r})",
+                lambda v=v: LFSOLogisticRegression(C=v).fit(X, yc),
+                ("C",),
+                v,
+            )
+        )
     for est in (LeastPowerRegressor, LFSOLogisticRegression):
         target = y if est is LeastPowerRegressor else yc
-        for name, v in [("method", "nope"), ("tol", -1.0), ("max_iter", 2.5),
-                        ("max_iter", True)]:
-            out.append(Case(f"{est.__name__}({name}={v!r})",
-                            lambda e=est, n=name, v=v, t=target: e(**{n: v}).fit(X, t),
-                            (name,), v))
-        out.append(Case(f"{est.__name__} X nan",
-                        lambda e=est, t=target: e().fit(Xnan, t), ("X",
-                                                                                        "NaN")))
+        for name, v in [("method", "nope"), ("tol", -1.0), ("max_iter", 2.5), ("max_iter", True)]:
+            out.append(
+                Case(
+                    f"{est.__name__}({name}={v!r})",
+                    lambda e=est, n=name, v=v, t=target: e(**{n: v}).fit(X, t),
+                    (name,),
+                    v,
+                )
+            )
+        out.append(
+            Case(f"{est.__name__} X nan", lambda e=est, t=target: e().fit(Xnan, t), ("X", "NaN"))
+        )
     return out
 
 

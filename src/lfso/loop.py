@@ -158,7 +158,7 @@ def run(
             noracle += move.oracle_calls
             rollbacks += move.rollbacks
             nhev += move.hvp_calls
-            pending = (nit + 1, move.x, new)  # one store: before the row that records it
+            pending = (nit, move.x, new)  # one store, before the row that records it
             flags = 0
             if risk is not None:
                 flags = risk.observe(

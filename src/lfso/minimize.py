@@ -114,7 +114,7 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
         return model, auto or smoothness is None
     raise TypeError(
         "objective must be a model (lfso.models) or a callable fun(x), "
-        f"got {type(objective).__name__}"
+        f"got {objective!r} ({type(objective).__name__})"
     )
 
 

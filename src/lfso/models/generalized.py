@@ -32,7 +32,7 @@ class L0L1Smooth(Model):
 
     def __init__(self, base: Model, L0: float, L1: float) -> None:
         if not isinstance(base, Model):
-            raise TypeError(f"base must be a model (lfso.models), got {type(base).__name__}")
+            raise TypeError(f"base must be a model (lfso.models), got {base!r}")
         L0, L1 = real(L0, "L0", low=0.0), real(L1, "L1", low=0.0)
         if not (L0 >= 0.0 and L1 >= 0.0 and L0 + L1 > 0.0):
             raise ValueError(f"need L0 >= 0, L1 >= 0, not both 0; got L0={L0}, L1={L1}")

@@ -118,7 +118,7 @@ def _check_labels(y: Any, n_classes: int) -> Any:
             raise ValueError("y must hold class indices, found a NaN or infinite label")
         odd = labels[labels != np.round(labels)]
         if odd.size:
-            raise ValueError(f"y must hold integer class indices, got {odd[0]!r}")
+            raise ValueError(f"y must hold integer class indices, got {odd[0].item()!r}")
     low, high = labels.min(), labels.max()
     if low < 0 or high >= n_classes:
         bad = low if low < 0 else high

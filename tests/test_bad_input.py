@@ -1,0 +1,911 @@
+"""Bad input is a clear error, never a silent result; edge cases that must work do.
+
+Tables of (input, expected error, message fragment), then a property-based campaign that
+plants random bad values in every argument class and asserts the error names the argument
+(and the value), and the fault tests: atomic saves, interrupts at every line of the loop,
+no process-wide warning filters.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lfso
+from lfso import loop, models
+from lfso.models import (
+    CauchyRegression,
+    CompositeLeastSquares,
+    L0L1Smooth,
+    LogisticRegression,
+    LpRegression,
+    PowerNorm,
+    PowerSum,
+    SoftmaxRegression,
+)
+from lfso.monitor import CSVLogger, EarlyStopping, RiskWarning
+from lfso.result import History, Result, Status
+
+NAN, INF = math.nan, math.inf
+X3 = np.ones(3)
+A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+B = np.array([1.0, -1.0, 0.5])
+ERRORS = (ValueError, TypeError, lfso.OracleError)
+
+
+def quartic(x):
+    return float(np.sum(x**4))
+
+
+def quartic_grad(x):
+    return 4 * x**3
+
+
+def quartic_oracle(x, R):
+    return 12 * (float(np.max(np.abs(x))) + R) ** 2
+
+
+def plain(**kw):
+    kw.setdefault("fun", quartic)
+    kw.setdefault("grad", quartic_grad)
+    kw.setdefault("smoothness", quartic_oracle)
+    kw.setdefault("max_iter", 200)
+    return lfso.minimize(kw.pop("fun"), kw.pop("x0", X3), **kw)
+
+
+def run(**kw):
+    kw.setdefault("max_iter", 200)
+    return lfso.minimize(kw.pop("model", PowerSum(2)), kw.pop("x0", X3), **kw)
+
+
+# -- tables --------------------------------------------------------------------------------
+
+BAD = [
+    # minimize's own arguments: no coercion
+    ("max_iter=True", lambda: run(max_iter=True), TypeError, "max_iter must be an integer"),
+    ("max_iter=2.5", lambda: run(max_iter=2.5), TypeError, r"max_iter .*2\.5"),
+    ("tol='1'", lambda: run(tol="1"), TypeError, "tol must be a real number, got '1'"),
+    ("tol=True", lambda: run(tol=True), TypeError, "tol .*bool True"),
+    ("tol=[1e-8]", lambda: run(tol=[1e-8]), TypeError, "tol must be a real number"),
+    ("atol=nan", lambda: run(atol=NAN), ValueError, "atol must be finite and >= 0"),
+    ("atol=None", lambda: run(atol=None), TypeError, "atol .*None"),
+    ("progress='yes'", lambda: run(progress="yes"), TypeError, "progress must be True"),
+    ("monitor=2", lambda: run(monitor=2), ValueError, "monitor must be"),
+    ("callback=5", lambda: run(callback=5), TypeError, "callback must be callable"),
+    ("callback list junk", lambda: run(callback=[print, 3]), TypeError, r"callback\[1\]"),
+    ("callback arity", lambda: run(callback=lambda: None), TypeError, "callback must accept"),
+    ("grad=5", lambda: plain(grad=5), TypeError, "grad must be callable"),
+    ("hvp=5", lambda: plain(smoothness="auto", hvp=5), TypeError, "hvp must be callable"),
+    ("smoothness=5", lambda: plain(smoothness=5), TypeError, "smoothness must be"),
+    ("objective=5", lambda: lfso.minimize(5, X3), TypeError, "objective must be .*got 5"),
+    # x0
+    ("x0 ragged", lambda: run(x0=[[1.0], [1.0, 2.0]]), ValueError, "x0 must be a 1-D real"),
+    ("x0 str", lambda: run(x0="abc"), TypeError, "x0 must be a 1-D real array"),
+    ("x0 None", lambda: run(x0=None), TypeError, "x0 must be a 1-D real array"),
+    ("x0 complex", lambda: run(x0=X3 * 1j), TypeError, "x0 must be a real array"),
+    ("x0 nan", lambda: run(x0=[1.0, NAN, 1.0]), ValueError, "x0 must be finite"),
+    # user callables: each names which callable returned what
+    (
+        "fun -> array(2)",
+        lambda: plain(fun=lambda x: np.ones(2)),
+        ValueError,
+        r"fun\(x\) must return a real number .*shape \(2,\)",
+    ),
+    ("fun -> str", lambda: plain(fun=lambda x: "a"), TypeError, r"fun\(x\) must return a real"),
+    ("fun -> None", lambda: plain(fun=lambda x: None), TypeError, r"fun\(x\) .*None"),
+    ("fun -> complex", lambda: plain(fun=lambda x: 1j), TypeError, r"fun\(x\) .*complex"),
+    (
+        "fun -> complex array",
+        lambda: plain(fun=lambda x: np.array([1j])),
+        TypeError,
+        r"fun\(x\) .*dtype complex",
+    ),
+    ("fun arity", lambda: plain(fun=lambda: 1.0), TypeError, r"fun must be callable as fun\(x\)"),
+    (
+        "auto: fun -> str",
+        lambda: plain(fun=lambda x: "a", smoothness="auto"),
+        TypeError,
+        r"fun\(x\)",
+    ),
+    (
+        "grad -> (2,)",
+        lambda: plain(grad=lambda x: np.ones(2)),
+        ValueError,
+        r"grad\(x\) must have shape \(3,\)",
+    ),
+    ("grad -> str", lambda: plain(grad=lambda x: "a"), TypeError, r"grad\(x\) must return"),
+    (
+        "grad -> complex",
+        lambda: plain(grad=lambda x: x * 1j),
+        TypeError,
+        r"grad\(x\) must return a real array",
+    ),
+    ("grad arity", lambda: plain(grad=lambda: X3), TypeError, r"grad must be callable as"),
+    ("grad=True, float", lambda: plain(grad=True), TypeError, "fun must return a pair"),
+    (
+        "smoothness -> str",
+        lambda: plain(smoothness=lambda x, R: "a"),
+        TypeError,
+        r"smoothness\(x, R\) must return a real number",
+    ),
+    (
+        "smoothness -> array(2)",
+        lambda: plain(smoothness=lambda x, R: np.ones(2)),
+        ValueError,
+        r"smoothness\(x, R\)",
+    ),
+    (
+        "smoothness -> -1",
+        lambda: plain(smoothness=lambda x, R: -1.0),
+        lfso.OracleError,
+        "smoothness oracle returned",
+    ),
+    (
+        "smoothness arity",
+        lambda: plain(smoothness=lambda x: 1.0),
+        TypeError,
+        r"smoothness must be callable as smoothness\(x, R\)",
+    ),
+    (
+        "hvp -> (2,)",
+        lambda: plain(smoothness="auto", hvp=lambda x, v: np.ones(2), max_iter=10_000),
+        ValueError,
+        r"hvp\(x, v\) must have shape \(3,\)",
+    ),
+    (
+        "hvp -> None",
+        lambda: plain(smoothness="auto", hvp=lambda x, v: None),
+        TypeError,
+        r"hvp\(x, v\) must return",
+    ),
+    (
+        "hvp arity",
+        lambda: plain(smoothness="auto", hvp=lambda x: x),
+        TypeError,
+        r"hvp must be callable as hvp\(x, v\)",
+    ),
+    # data
+    (
+        "A lists ragged",
+        lambda: LpRegression([[1.0], [1.0, 2.0]], [1.0, 2.0], 2),
+        ValueError,
+        "A must be a rectangular",
+    ),
+    (
+        "A empty",
+        lambda: LpRegression(np.empty((0, 2)), np.empty(0), 2),
+        ValueError,
+        "A must not be empty",
+    ),
+    ("A complex", lambda: LpRegression(A * 1j, B, 2), TypeError, "A must be a real array"),
+    (
+        "A inf",
+        lambda: CompositeLeastSquares(np.where(A > 1, INF, A), B, 2),
+        ValueError,
+        "A must be finite",
+    ),
+    ("A str", lambda: CauchyRegression([["a", "b"]], ["c"]), TypeError, "A must be a real"),
+    ("A None", lambda: LpRegression(None, B, 2), TypeError, "A must be an array, got None"),
+    ("A 3-D", lambda: LpRegression(np.ones((3, 2, 1)), B, 2), ValueError, "A must be 2-D"),
+    ("b nan", lambda: LpRegression(A, [1.0, NAN, 0.0], 2), ValueError, "b must be finite"),
+    ("b complex", lambda: CauchyRegression(A, B * 1j), TypeError, "b must be a real array"),
+    ("b 2-D", lambda: LpRegression(A, B[:, None], 2), ValueError, r"b must have shape \(3,\)"),
+    ("p=inf", lambda: LpRegression(A, B, INF), ValueError, "p must be finite"),
+    ("p=True", lambda: PowerSum(True), TypeError, "p must be a real number, got the bool"),
+    ("p='2'", lambda: PowerNorm("2"), TypeError, "p must be a real number, got '2'"),
+    ("p=[2]", lambda: CompositeLeastSquares(A, B, [2.0]), TypeError, "p must be a real"),
+    ("p=0.5", lambda: LpRegression(A, B, 0.5), ValueError, "p must be >= 1"),
+    ("norm=-1", lambda: LpRegression(A, B, 2, norm=-1.0), ValueError, "norm must be"),
+    ("c=0", lambda: CauchyRegression(A, B, c=0.0), ValueError, "c must be finite and positive"),
+    ("l2=-1 cauchy", lambda: CauchyRegression(A, B, l2=-1.0), ValueError, "l2 must be finite"),
+    ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),
+    ("l2='a' softmax", lambda: SoftmaxRegression(A, [0, 1, 2], 3, l2="a"), TypeError, "l2"),
+    ("l2=True ridge", lambda: lfso.ridge(lfso.ConstantOracle(1.0), True), TypeError, "l2"),
+    # labels
+    ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
+    (
+        "logistic y short",
+        lambda: LogisticRegression(A, [0.0, 1.0]),
+        ValueError,
+        r"y must have shape \(3,\)",
+    ),
+    (
+        "logistic X nan",
+        lambda: LogisticRegression(A * NAN, [0, 1, 1]),
+        ValueError,
+        "X must be finite",
+    ),
+    (
+        "softmax y=3 of 3",
+        lambda: SoftmaxRegression(A, [0, 1, 3], 3),
+        ValueError,
+        r"class indices 0\.\.2 .*got the label 3",
+    ),
+    ("softmax y=-1", lambda: SoftmaxRegression(A, [0, -1, 2], 3), ValueError, "label -1"),
+    (
+        "softmax y=0.5",
+        lambda: SoftmaxRegression(A, [0.0, 0.5, 2.0], 3),
+        ValueError,
+        "integer class indices, got 0.5",
+    ),
+    ("softmax y nan", lambda: SoftmaxRegression(A, [0.0, NAN, 2.0], 3), ValueError, "NaN"),
+    (
+        "softmax y str",
+        lambda: SoftmaxRegression(A, np.array(["a", "b", "c"]), 3),
+        TypeError,
+        "y must hold class indices",
+    ),
+    (
+        "softmax n_classes=2.5",
+        lambda: SoftmaxRegression(A, [0, 1, 1], 2.5),
+        TypeError,
+        r"n_classes must be an integer, got 2\.5",
+    ),
+    (
+        "softmax n_classes=1",
+        lambda: SoftmaxRegression(A, [0, 0, 0], 1),
+        ValueError,
+        "n_classes must be >= 2",
+    ),
+    (
+        "softmax n_classes=True",
+        lambda: SoftmaxRegression(A, [0, 1, 1], True),
+        TypeError,
+        "n_classes",
+    ),
+    (
+        "L0L1 base",
+        lambda: L0L1Smooth(5, 1.0, 1.0),
+        TypeError,
+        r"base must be a model \(lfso.models\), got 5",
+    ),
+    ("L0L1 L0='a'", lambda: L0L1Smooth(PowerSum(2), "a", 1.0), TypeError, "L0"),
+    # oracles
+    ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
+    ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),
+    ("radius str", lambda: PowerSum(2)(X3, "a"), TypeError, "radius must be a real"),
+    ("oracle x None", lambda: PowerSum(2)(None, 1.0), TypeError, "x must be a 1-D"),
+    ("ConstantOracle(True)", lambda: lfso.ConstantOracle(True), TypeError, "lipschitz"),
+    (
+        "ScaledOracle('a')",
+        lambda: lfso.ScaledOracle("a", lfso.ConstantOracle(1.0)),
+        TypeError,
+        "scaling factor",
+    ),
+    (
+        "AffineOracle A nan",
+        lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), [[NAN]]),
+        ValueError,
+        "A must be finite",
+    ),
+    # check_oracle and tune_step
+    (
+        "check_oracle samples=0",
+        lambda: lfso.check_oracle(PowerSum(2), X3, samples=0),
+        ValueError,
+        "samples must be >= 1",
+    ),
+    (
+        "check_oracle samples=True",
+        lambda: lfso.check_oracle(PowerSum(2), X3, samples=True),
+        TypeError,
+        "samples",
+    ),
+    (
+        "check_oracle radii=[]",
+        lambda: lfso.check_oracle(PowerSum(2), X3, radii=[]),
+        ValueError,
+        "radii must hold at least one",
+    ),
+    (
+        "check_oracle radii inf",
+        lambda: lfso.check_oracle(PowerSum(2), X3, radii=[INF]),
+        ValueError,
+        r"radii\[0\] must be finite",
+    ),
+    (
+        "check_oracle rtol=-1",
+        lambda: lfso.check_oracle(PowerSum(2), X3, rtol=-1.0),
+        ValueError,
+        "rtol",
+    ),
+    (
+        "check_oracle x length",
+        lambda: lfso.check_oracle(LpRegression(np.eye(2), np.ones(2), 2), X3),
+        ValueError,
+        r"x must have shape \(2,\)",
+    ),
+    (
+        "tune_step steps=5",
+        lambda: lfso.tune_step(PowerSum(1), X3, steps=5),
+        TypeError,
+        "steps must be a sequence",
+    ),
+    (
+        "tune_step steps=[-1]",
+        lambda: lfso.tune_step(PowerSum(1), X3, steps=[-1.0]),
+        ValueError,
+        r"steps\[0\] must be finite and positive",
+    ),
+    (
+        "tune_step blowup=nan",
+        lambda: lfso.tune_step(PowerSum(1), X3, steps=[0.1], blowup=NAN),
+        ValueError,
+        "blowup",
+    ),
+]
+
+
+@pytest.mark.parametrize("call, exc, message", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_input_raises_a_clear_error(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def _converged(res):
+    return res.status is Status.CONVERGED
+
+
+EDGE = [
+    ("x0 list", lambda: run(x0=[1.0, 1.0, 1.0], max_iter=10_000), _converged),
+    ("max_iter np.int64", lambda: run(max_iter=np.int64(3), tol=0.0), lambda r: r.nit == 3),
+    ("tol np.float64", lambda: run(tol=np.float64(1e-4)), _converged),
+    (
+        "fun -> array(1)",
+        lambda: plain(fun=lambda x: np.array([quartic(x)]), max_iter=10_000),
+        _converged,
+    ),
+    (
+        "auto fun -> array(1)",
+        lambda: plain(fun=lambda x: np.array([quartic(x)]), smoothness="auto", max_iter=10_000),
+        _converged,
+    ),
+    (
+        "smoothness -> array(1)",
+        lambda: plain(smoothness=lambda x, R: np.array([quartic_oracle(x, R)]), max_iter=10_000),
+        _converged,
+    ),
+    (
+        "grad=True list pair",
+        lambda: plain(fun=lambda x: [quartic(x), quartic_grad(x)], grad=True, max_iter=10_000),
+        _converged,
+    ),
+    (
+        "grad returns a list",
+        lambda: plain(grad=lambda x: list(quartic_grad(x)), max_iter=10_000),
+        _converged,
+    ),
+    (
+        "data as lists",
+        lambda: run(model=LpRegression(A.tolist(), B.tolist(), 1), x0=np.zeros(2), max_iter=10_000),
+        _converged,
+    ),
+    (
+        "softmax float labels",
+        lambda: run(
+            model=SoftmaxRegression(A, [0.0, 1.0, 2.0], 3, l2=0.1), x0=np.zeros(9), max_iter=10_000
+        ),
+        _converged,
+    ),
+    (
+        "logistic lists",
+        lambda: run(
+            model=LogisticRegression(A.tolist(), [0, 1, 1], l2=0.1), x0=np.zeros(2), max_iter=10_000
+        ),
+        _converged,
+    ),
+    ("radius 0", lambda: PowerSum(2)(X3, 0), lambda L: L == 12.0),
+    (
+        "tune_step numpy grid",
+        lambda: lfso.tune_step(PowerSum(1), X3, steps=np.array([0.1, 0.4])),
+        lambda t: t.step == 0.4,
+    ),
+]
+
+
+@pytest.mark.parametrize("call, check", [c[1:] for c in EDGE], ids=[c[0] for c in EDGE])
+def test_edge_input_works(call, check):
+    assert check(call())
+
+
+def test_softmax_labels_match_f_and_gradient_after_validation():
+    """Valid float labels give the same model as integer ones (no rows dropped)."""
+    a = SoftmaxRegression(A, [0.0, 1.0, 2.0], 3)
+    b = SoftmaxRegression(A, np.array([0, 1, 2]), 3)
+    x = np.linspace(-1, 1, a.dim)
+    assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
+
+
+# -- stationary points ---------------------------------------------------------------------
+
+X2 = np.array([[1.0], [1.0]])
+AT_MINIMUM = {
+    "PowerSum": (lambda: PowerSum(2), np.zeros(3)),
+    "PowerSum p=1": (lambda: PowerSum(1), np.zeros(3)),
+    "PowerNorm": (lambda: PowerNorm(2), np.zeros(3)),
+    "LpRegression": (lambda: LpRegression(np.eye(2), np.ones(2), 2), np.ones(2)),
+    "CompositeLeastSquares": (
+        lambda: CompositeLeastSquares(np.eye(2), np.ones(2), 2, oracle="paper"),
+        np.ones(2),
+    ),
+    "CauchyRegression": (lambda: CauchyRegression(np.eye(2), np.ones(2)), np.ones(2)),
+    "LogisticRegression": (lambda: LogisticRegression(X2, [0.0, 1.0]), np.zeros(1)),
+    "SoftmaxRegression": (
+        lambda: SoftmaxRegression(X2, [0, 1], 2, fit_intercept=False),
+        np.zeros(2),
+    ),
+    "L0L1Smooth": (lambda: L0L1Smooth(PowerSum(2), 1.0, 1.0), np.zeros(3)),
+}
+METHODS = {
+    "lfso": {},
+    "lfso-accel": {"method": "lfso-accel"},
+    "gd": {"method": "gd", "step": 0.1},
+    "armijo": {"method": "armijo"},
+    "bb": {"method": "bb"},
+    "adgd": {"method": "adgd"},
+    "nesterov": {"method": "nesterov", "step": 0.1},
+    "dog": {"method": "dog"},
+    "auto": {"smoothness": "auto"},
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(AT_MINIMUM))
+def test_a_start_at_a_minimiser_converges_at_once(name, method):
+    make, x0 = AT_MINIMUM[name]
+    res = lfso.minimize(make(), x0, **METHODS[method])
+    assert res.status is Status.CONVERGED and res.nit == 0 and res.grad_norm == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"smoothness": lambda x, R: 1.0},  # a constant oracle
+        {"smoothness": "auto"},
+        {"smoothness": None, "method": "gd", "step": 0.1},
+    ],
+    ids=["constant-oracle", "auto", "gd"],
+)
+def test_a_flat_function_converges_at_once(kwargs):
+    res = plain(fun=lambda x: 0.0, grad=np.zeros_like, max_iter=10_000, **kwargs)
+    assert res.status is Status.CONVERGED and res.nit == 0
+
+
+def test_a_zero_gradient_mid_run_converges():
+    # f = |x|^2 from x0 = 1 with the exact step lands on 0 after one step.
+    res = run(model=PowerNorm(1), x0=np.ones(3), tol=0.0)
+    assert res.status is Status.CONVERGED and res.grad_norm == 0.0 and res.nit >= 1
+
+
+def test_a_nan_gradient_mid_run_stops_with_a_status():
+    calls = [0]
+
+    def grad(x):
+        calls[0] += 1
+        return 4 * x**3 if calls[0] < 5 else x * NAN
+
+    res = plain(grad=grad, smoothness="auto")
+    assert res.status in (Status.NON_FINITE, Status.STEP_FAILED)
+    assert np.all(np.isfinite(res.x)) and res.fun == quartic(res.x)
+
+
+# -- callbacks -----------------------------------------------------------------------------
+
+
+def test_a_list_of_callbacks_is_called_in_order(tmp_path):
+    order = []
+    with CSVLogger(tmp_path / "log.csv") as logger:
+        res = run(
+            callback=[logger, lambda r: order.append("a"), lambda xk: order.append("b")],
+            max_iter=5,
+            tol=0.0,
+        )
+    assert order == ["a", "b"] * 5
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 1 + res.nit
+
+
+def test_a_stop_from_any_callback_of_the_list_stops_the_run():
+    seen = []
+    res = run(callback=[seen.append, EarlyStopping(1.0)], tol=0.0, max_iter=100)
+    assert res.status is Status.CALLBACK_STOP and res.fun <= 1.0 and len(seen) == res.nit
+
+
+# -- property-based campaign ---------------------------------------------------------------
+
+_junk = st.one_of(
+    st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+    st.lists(st.floats(allow_nan=False), max_size=3),
+    st.complex_numbers(allow_nan=False, allow_infinity=False).filter(lambda z: z.imag != 0),
+    st.builds(np.ones, st.integers(2, 4)),
+)
+_bad_real = st.one_of(_junk, st.just(NAN), st.just(INF), st.just(-INF))
+_negative = st.floats(max_value=-1e-300, allow_nan=False, allow_infinity=False)
+_bad_count = st.one_of(
+    _junk, st.floats(allow_nan=True).filter(lambda v: v != int(v) if math.isfinite(v) else True)
+)
+
+
+def _expect_named(call, name, value=None):
+    """``call`` raises a clear error naming ``name`` (and the value, if it has a short one)."""
+    with pytest.raises(ERRORS) as info:
+        call()
+    message = str(info.value)
+    assert name in message, message
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        shown = "nan" if isinstance(value, float) and math.isnan(value) else repr(value)
+        assert shown in message or str(value) in message, message
+
+
+NONNEGATIVE_ARGS = {
+    "tol": lambda v: run(tol=v),
+    "atol": lambda v: run(atol=v),
+    "l2": lambda v: LogisticRegression(A, [0, 1, 1], l2=v),
+    "l2 ": lambda v: SoftmaxRegression(A, [0, 1, 2], 3, l2=v),
+    " l2": lambda v: CauchyRegression(A, B, l2=v),
+    "rtol": lambda v: lfso.check_oracle(PowerSum(2), X3, rtol=v),
+}
+POSITIVE_ARGS = {
+    "radius": lambda v: PowerSum(2)(X3, v) if not (isinstance(v, float) and v == 0) else 1 / 0,
+    "lipschitz": lambda v: lfso.ConstantOracle(v),
+    "c": lambda v: CauchyRegression(A, B, c=v),
+    "blowup": lambda v: lfso.tune_step(PowerSum(1), X3, steps=[0.1], blowup=v, max_iter=5),
+}
+COUNT_ARGS = {
+    "max_iter": lambda v: run(max_iter=v),
+    "samples": lambda v: lfso.check_oracle(PowerSum(2), X3, samples=v),
+    "n_classes": lambda v: SoftmaxRegression(A, [0, 1, 1], v),
+}
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arg=st.sampled_from(sorted(NONNEGATIVE_ARGS)),
+    value=st.one_of(_bad_real, _negative),
+)
+def test_campaign_nonnegative_scalars(arg, value):
+    _expect_named(lambda: NONNEGATIVE_ARGS[arg](value), arg.strip(), value)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(arg=st.sampled_from(sorted(POSITIVE_ARGS)), value=st.one_of(_bad_real, _negative))
+def test_campaign_positive_scalars(arg, value):
+    _expect_named(lambda: POSITIVE_ARGS[arg](value), arg, value)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(arg=st.sampled_from(sorted(COUNT_ARGS)), value=st.one_of(_bad_count, st.integers(-5, -1)))
+def test_campaign_counts(arg, value):
+    _expect_named(lambda: COUNT_ARGS[arg](value), arg, value)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.one_of(_bad_real, st.floats(max_value=0.999, allow_nan=False)))
+def test_campaign_powers(value):
+    for make in (PowerSum, PowerNorm, lambda p: LpRegression(A, B, p)):
+        _expect_named(lambda make=make: make(value), "p", value)
+
+
+_returns = st.one_of(
+    st.text(max_size=3),
+    st.none(),
+    st.complex_numbers(allow_nan=False, allow_infinity=False).filter(lambda z: z.imag != 0),
+    st.sampled_from([2, 4, 5]).map(np.ones),  # an array of the wrong size
+    st.integers(0, 1).map(lambda k: np.ones((3, 3)) if k else np.ones((1, 3))),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.sampled_from(["fun(x)", "grad(x)", "smoothness(x, R)", "hvp(x, v)"]),
+    junk=_returns,
+    auto=st.booleans(),
+)
+def test_campaign_user_callables_returning_junk(which, junk, auto):
+    kw = {}
+    if which == "fun(x)":
+        kw["fun"] = lambda x: junk
+    elif which == "grad(x)":
+        kw["grad"] = lambda x: junk
+    elif which == "smoothness(x, R)":
+        kw["smoothness"], auto = (lambda x, R: junk), False
+    else:
+        kw["hvp"], auto = (lambda x, v: junk), True
+    if auto:
+        kw["smoothness"] = "auto"
+    kw["max_iter"] = 50
+    _expect_named(lambda: plain(**kw), which)
+
+
+def _corrupt(data, kind, index):
+    data = np.array(data, dtype=float)
+    if kind == "nan":
+        data.flat[index % data.size] = NAN
+    elif kind == "inf":
+        data.flat[index % data.size] = -INF
+    elif kind == "complex":
+        return data * (1 + 1j)
+    elif kind == "empty":
+        return data[:0]
+    elif kind == "flat":
+        return data.ravel()
+    elif kind == "list-ragged":
+        rows = data.tolist()
+        return [rows[0][:-1], *rows[1:]] if data.ndim == 2 else [[1.0], [1.0, 2.0]]
+    return data
+
+
+LINEAR = {
+    "LpRegression": lambda A_, b_: LpRegression(A_, b_, 2),
+    "CompositeLeastSquares": lambda A_, b_: CompositeLeastSquares(A_, b_, 2),
+    "CauchyRegression": lambda A_, b_: CauchyRegression(A_, b_),
+    "LogisticRegression": lambda A_, b_: LogisticRegression(A_, [0, 1, 1]),
+    "SoftmaxRegression": lambda A_, b_: SoftmaxRegression(A_, [0, 1, 2], 3),
+    "AffineOracle": lambda A_, b_: lfso.AffineOracle(PowerNorm(2), A_, b_),
+}
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(sorted(LINEAR)),
+    kind=st.sampled_from(["nan", "inf", "complex", "empty", "flat", "list-ragged"]),
+    index=st.integers(0, 100),
+    target=st.sampled_from(["matrix", "vector"]),
+)
+def test_campaign_corrupt_data(model, kind, index, target):
+    labels = model in ("LogisticRegression", "SoftmaxRegression")
+    if target == "vector" and (labels or kind == "flat"):
+        target = "matrix"
+    name = ("X" if labels else "A") if target == "matrix" else "b"
+    A_, b_ = (_corrupt(A, kind, index), B) if target == "matrix" else (A, _corrupt(B, kind, index))
+    if target == "vector" and kind == "list-ragged":
+        b_ = [[1.0], [1.0, 2.0], [0.0]]
+    _expect_named(lambda: LINEAR[model](A_, b_), name)
+
+
+@settings(max_examples=60)
+@given(
+    labels=st.lists(
+        st.one_of(st.integers(-3, 6), st.floats(-3, 6), st.just(NAN)), min_size=3, max_size=3
+    ),
+    k=st.integers(2, 4),
+)
+def test_campaign_softmax_labels(labels, k):
+    y = np.array(labels, dtype=float)
+    valid = np.all(np.isfinite(y)) and np.all(y == np.round(y)) and y.min() >= 0 and y.max() < k
+    if valid:
+        assert SoftmaxRegression(A, y, k).n == 3
+    else:
+        _expect_named(lambda: SoftmaxRegression(A, y, k), "y")
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("files")
+    res = lfso.minimize(PowerSum(2), X3)
+    return res, res.save(folder / "good.npz"), res.history.save(folder / "hist.npz")
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _huge_header(path):
+    header = np.lib.format
+    import io
+
+    buf = io.BytesIO()
+    header.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("f.npy", header.magic(1, 0) + buf.getvalue()[8:] + b"\0" * 64)
+    return path
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+FILES = {
+    "empty": lambda p, good: _write(p, b""),
+    "text": lambda p, good: _write(p, b"not an npz\n"),
+    "random": lambda p, good: _write(p, np.random.default_rng(0).bytes(4096)),
+    "truncated": lambda p, good: _write(p, good.read_bytes()[:300]),
+    ".npy": lambda p, good: (np.save(p.with_suffix(".npy"), X3), p.with_suffix(".npy"))[1],
+    "huge header": lambda p, good: _huge_header(p),
+    "object array": lambda p, good: _npz(p, f=np.array([None, 1], dtype=object)),
+}
+META = {
+    "bad meta json": "{not json",
+    "meta not an object": "[1, 2]",
+    "unknown status": None,  # filled from the good file
+    "missing key": '{"fun": 1.0}',
+    "extra key": None,
+    "wrong type": None,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FILES))
+@pytest.mark.parametrize("cls", [Result, History])
+def test_load_of_a_corrupt_file_is_one_clear_value_error(saved, tmp_path, kind, cls):
+    path = FILES[kind](tmp_path / "bad.npz", saved[1])
+    with pytest.raises(ValueError, match=f"{cls.__name__}.load: .*{path.name}"):
+        cls.load(path)
+
+
+@pytest.mark.parametrize("kind", sorted(META))
+def test_load_of_bad_metadata_is_one_clear_value_error(saved, tmp_path, kind):
+    with np.load(saved[1]) as data:
+        parts = {k: data[k] for k in data.files}
+    meta = str(parts["meta"])
+    text = {
+        "unknown status": meta.replace('"CONVERGED"', '"BOGUS"'),
+        "extra key": meta[:-1] + ', "evil": 1}',
+        "wrong type": meta.replace('"nit": ', '"nit": "x", "_": '),
+    }.get(kind, META[kind])
+    path = _npz(tmp_path / "meta.npz", **{**parts, "meta": np.array(text)})
+    with pytest.raises(ValueError, match=r"Result\.load: .*meta\.npz"):
+        Result.load(path)
+
+
+def test_result_and_history_files_are_not_each_other(saved):
+    _, result_file, history_file = saved
+    with pytest.raises(ValueError, match="not a history file"):
+        History.load(result_file)
+    with pytest.raises(ValueError, match="History file"):
+        Result.load(history_file)
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere"):
+        Result.load(tmp_path / "nothere.npz")
+
+
+@settings(max_examples=40, deadline=None)
+@given(position=st.integers(0, 10**9), bit=st.integers(0, 7))
+def test_a_bit_flip_is_an_error_or_the_same_result(tmp_path_factory, position, bit):
+    folder = tmp_path_factory.mktemp("flip")
+    res = lfso.minimize(PowerSum(2), X3)
+    raw = bytearray(res.save(folder / "r.npz").read_bytes())
+    raw[position % len(raw)] ^= 1 << bit
+    (folder / "f.npz").write_bytes(bytes(raw))
+    try:
+        back = Result.load(folder / "f.npz")
+    except ValueError as exc:
+        assert "f.npz" in str(exc)
+    else:  # a flip in an unchecked header field: never a silently different result
+        assert np.array_equal(back.x, res.x) and back.status is res.status
+        assert back.fun == res.fun and back.message == res.message
+        for c in History.columns:
+            assert np.array_equal(back.history[c], res.history[c], equal_nan=True)
+
+
+@pytest.mark.parametrize("cls", ["Result", "History"])
+def test_save_and_load_agree_on_a_name_without_extension(tmp_path, cls):
+    res = lfso.minimize(PowerSum(2), X3)
+    obj = res if cls == "Result" else res.history
+    written = obj.save(tmp_path / "noext")
+    assert written == tmp_path / "noext.npz"
+    back = type(obj).load(tmp_path / "noext")
+    assert len(back if cls == "History" else back.history) == len(res.history)
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    first = lfso.minimize(PowerSum(2), X3)
+    path = first.save(tmp_path / "r.npz")
+    before = path.read_bytes()
+
+    def crash(fh, **arrays):
+        fh.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    import lfso.result as result_module
+
+    monkeypatch.setattr(result_module.np, "savez", crash)
+    second = lfso.minimize(PowerSum(3), X3)
+    with pytest.raises(OSError, match="disk full"):
+        second.save(path)
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(
+            result_module.np, "savez", lambda fh, **a: (_ for _ in ()).throw(KeyboardInterrupt)
+        )
+        second.history.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert Result.load(path).nit == first.nit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]  # no temporary left
+
+
+# -- warnings and interrupts ---------------------------------------------------------------
+
+
+def test_tune_step_leaves_the_warning_filters_alone():
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tuned = lfso.tune_step(PowerSum(2), X3, steps=[1e-3, 10.0], max_iter=100)
+        inside = list(warnings.filters)
+        assert not [w for w in caught if issubclass(w.category, RiskWarning)]
+        # a diverging run afterwards still warns
+        lfso.minimize(PowerSum(2), X3, method="gd", step=10.0, max_iter=50)
+        assert [w for w in caught if issubclass(w.category, RiskWarning)]
+    assert list(warnings.filters) == before and inside[1:] == before
+    assert tuned.step == 1e-3
+
+
+def test_quiet_monitor_records_risks_without_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lfso.minimize(PowerSum(2), X3, method="gd", step=10.0, max_iter=50, monitor="quiet")
+    assert res.risks and not [w for w in caught if issubclass(w.category, RiskWarning)]
+
+
+def _interrupt_at(n, call, codes):
+    """Run ``call`` raising KeyboardInterrupt at the ``n``-th line executed in ``codes``."""
+    count = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code in codes else None
+
+    sys.settrace(tracer)
+    try:
+        return call(), count[0]
+    except KeyboardInterrupt:
+        return None, count[0]
+    finally:
+        sys.settrace(None)
+
+
+@pytest.mark.parametrize("method", ["lfso", "gd", "armijo", "auto"])
+def test_an_interrupt_anywhere_returns_the_best_recorded_point(method):
+    """KeyboardInterrupt at every line of the loop, the history and the evaluation: the
+    returned point is the best recorded row, and the history is whole."""
+    model = PowerSum(2)
+    kw = {
+        "gd": {"method": "gd", "step": 0.05},
+        "armijo": {"method": "armijo"},
+        "auto": {"smoothness": "auto"},
+    }.get(method, {})
+    x0 = np.array([1.0, -0.5, 0.25])
+
+    def call():
+        return lfso.minimize(model, x0, tol=0.0, max_iter=4, monitor="full", **kw)
+
+    codes = {
+        loop.run.__code__,
+        History.append.__code__,
+        loop.Counted.evaluate.__code__,
+        models.PowerSum.evaluate.__code__,
+    }
+    _, total = _interrupt_at(10**9, call, codes)
+    interrupted = 0
+    for n in range(1, total + 1):
+        res, _ = _interrupt_at(n, call, codes)
+        if res is None or res.status is not Status.INTERRUPTED:
+            continue
+        interrupted += 1
+        h = res.history
+        assert {len(v) for v in h.as_dict().values()} == {res.nit + 1}
+        assert res.fun == np.min(h.f) and res.fun == model.value(res.x)
+        assert np.array_equal(res.jac, model.grad(res.x))
+    assert interrupted > total // 2
