@@ -65,6 +65,13 @@ def run(**kw):
     return lfso.minimize(kw.pop("model", PowerSum(2)), kw.pop("x0", X3), **kw)
 
 
+class JunkOracle(lfso.LocalSmoothnessOracle):
+    """A user's oracle class whose bound returns a string."""
+
+    def at(self, x):
+        return lfso.bounds.FunctionBound(lambda radius: "junk")
+
+
 # -- tables --------------------------------------------------------------------------------
 
 BAD = [
@@ -269,6 +276,12 @@ BAD = [
     ),
     ("L0L1 L0='a'", lambda: L0L1Smooth(PowerSum(2), "a", 1.0), TypeError, "L0"),
     # oracles
+    (
+        "oracle class -> str",
+        lambda: plain(smoothness=JunkOracle()),
+        lfso.OracleError,
+        "smoothness oracle returned .*'junk'",
+    ),
     ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
     ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),
     ("radius str", lambda: PowerSum(2)(X3, "a"), TypeError, "radius must be a real"),

@@ -40,9 +40,7 @@ def _as_number(value: Any, name: str, kind: str) -> Any:
     """``value`` as a Python ``numbers.Real``, or a ``TypeError`` naming ``name``."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be {kind}, got the bool {value!r}")
-    if getattr(value, "shape", None) == () and hasattr(value, "dtype"):  # a 0-d array
-        if not np.issubdtype(np.dtype(str(value.dtype).replace("torch.", "")), np.number):
-            raise TypeError(f"{name} must be {kind}, got {_show(value)} of dtype {value.dtype}")
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):  # a 0-d array
         value = value.item()
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be {kind}, got {_show(value)} ({type(value).__name__})")

@@ -53,7 +53,13 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
     ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
     solve may meet while bracketing but never returns.
     """
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):  # a string, None, an array with several entries, ...
+        raise OracleError(
+            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r:.60}; an LFSO must "
+            "return a finite positive number"
+        ) from None
     if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "

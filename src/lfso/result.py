@@ -24,7 +24,7 @@ def _npz(path: str | Path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def _save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
     """Write ``arrays`` to ``path`` (``.npz`` added if missing) atomically.
 
     The archive goes to a temporary file in the same folder, is flushed and synced to
@@ -202,7 +202,7 @@ class History:
         return history
 
     def save(self, path: str | Path) -> Path:
-        """Save the columns to ``.npz`` (no pickle), atomically (see :meth:`Result.save`).
+        """Save the columns to ``.npz`` (no pickle), atomically as :meth:`Result.save` does.
 
         ``.npz`` is appended to a name without it; :meth:`load` accepts either name.
         """
@@ -291,7 +291,10 @@ class Result:
     def save(self, path: str | Path) -> Path:
         """Save the result and its history to ``.npz``: arrays plus JSON metadata, no pickle.
 
-        Arrays on another device or library are brought to NumPy first.
+        Arrays on another device or library are brought to NumPy first. ``.npz`` is
+        appended to a name without it (:meth:`load` accepts either name). The write is
+        atomic: a temporary file in the same folder, synced, then renamed over ``path``, so
+        a crash or a kill during an overwrite leaves the previous file readable.
         """
         meta = {
             "fun": self.fun,
