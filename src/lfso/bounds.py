@@ -47,19 +47,24 @@ class OracleError(ValueError):
     """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
 
 
+def _as_float(value: object, radius: float) -> float:
+    """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # a string, None, an array with several entries, ...
+        raise OracleError(
+            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r:.60}; an LFSO must "
+            "return a finite positive number"
+        ) from None
+
+
 def check_value(value: float, radius: float, *, allow_inf: bool = False) -> float:
     """Return ``value`` as a float after checking it is a finite positive bound.
 
     ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
     solve may meet while bracketing but never returns.
     """
-    try:
-        value = float(value)
-    except (TypeError, ValueError):  # a string, None, an array with several entries, ...
-        raise OracleError(
-            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r:.60}; an LFSO must "
-            "return a finite positive number"
-        ) from None
+    value = _as_float(value, radius)
     if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
@@ -693,4 +698,4 @@ class FunctionBound(LocalBound):
         self.function = function
 
     def __call__(self, radius: float) -> float:
-        return float(self.function(radius))
+        return _as_float(self.function(radius), radius)
