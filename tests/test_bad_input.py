@@ -859,6 +859,22 @@ def test_tune_step_leaves_the_warning_filters_alone():
     assert tuned.step == 1e-3
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_concurrent_tune_steps_leave_no_filter_behind():
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        grids = [[1e-3, 10.0 * (k + 1)] for k in range(8)]
+        tuned = list(
+            pool.map(lambda g: lfso.tune_step(PowerSum(2), X3, steps=g, max_iter=50), grids)
+        )
+    assert list(warnings.filters) == before and all(t.step == 1e-3 for t in tuned)
+    with pytest.warns(RiskWarning):  # a diverging run still warns afterwards
+        lfso.minimize(PowerSum(2), X3, method="gd", step=10.0, max_iter=50)
+
+
 def test_quiet_monitor_records_risks_without_warning():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
