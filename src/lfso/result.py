@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -32,8 +33,11 @@ def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
     crash or a kill during the write leaves the previous file intact.
     """
     path = _npz(path)
+    # mkstemp makes the file private (0600): give it the mode of the file it replaces.
+    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
             fh.flush()
@@ -68,8 +72,12 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
                     shape, _, dtype = _read_header(member, version)
-                    if math.prod(shape) > _MAX_ELEMENTS:
-                        raise ValueError(f"member {info.filename!r} claims shape {shape}")
+                    size = math.prod(shape)
+                    if size > _MAX_ELEMENTS or size * dtype.itemsize > info.file_size:
+                        raise ValueError(
+                            f"member {info.filename!r} claims shape {shape}, more than its "
+                            f"{info.file_size} bytes hold"
+                        )
                     if dtype.hasobject:
                         raise ValueError(f"member {info.filename!r} holds Python objects")
                 with archive.open(info) as member:
