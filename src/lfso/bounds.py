@@ -146,13 +146,19 @@ class LocalBound(ABC):
 def _newton(
     bound: LocalBound, target: float, rtol: float, radius: float
 ) -> tuple[float, float, int]:
-    """Newton's method on ``g(u) = log(R L(R)) - log(target)`` in ``u = log R``.
+    """Newton's method on ``g(u) - aim``, ``g(u) = log(R L(R)) - log(target)``, ``u = log R``.
 
     For the bounds that set ``convex = True``, ``g`` is convex and increasing in ``u``
     (a log-sum-exp of affine functions for polynomials, and closed under sums and
-    scaling), so Newton from a feasible start decreases monotonically to the root and every
-    iterate stays feasible: stopping anywhere is safe. It is exact in one step on a
-    monomial ``c R^k``, and takes one or two steps on the bounds of the built-in models.
+    scaling), so Newton from a feasible start decreases monotonically towards the point
+    where ``g = aim`` and every iterate has ``g >= aim >= 0`` (a tangent of a convex
+    function lies below it): stopping anywhere is safe. Aiming at ``aim = log(1 + rtol)/2``,
+    the middle of the window ``[0, log(1 + rtol)]``, rather than at the root keeps the
+    landing point feasible when ``R L(R)`` is rounded: aiming at the root itself, a landing
+    one ulp short of ``target`` was rejected and the previous iterate (up to 1.5 times the
+    root, from :func:`_feasible_start`) returned, breaking ``phi(R) <= (1 + rtol) c``.
+    It is exact in one step on a monomial ``c R^k``, and takes one or two steps on the
+    bounds of the built-in models.
     """
     log = math.log
     value = bound(radius)
@@ -163,12 +169,13 @@ def _newton(
         evals += 1
     log_target = log(target)
     stop = math.log1p(rtol)
+    aim = 0.5 * stop  # aim at the window's middle: the root itself is lost to rounding
     for _ in range(_MAX_NEWTON):
         g = log(radius * value) - log_target
         if g <= stop:
             break
         slope = 1.0 + radius * bound.derivative(radius) / value  # d log(phi) / d log(R)
-        trial = radius * math.exp(-g / slope)
+        trial = radius * math.exp(-(g - aim) / slope)
         if not 0.0 < trial < radius:
             break
         trial_value = bound(trial)
@@ -451,12 +458,13 @@ def _power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[fl
     log, exp = math.log, math.exp
     log_t = log(t)
     stop = math.log1p(rtol)
+    aim = 0.5 * stop  # the window's middle (see _newton)
     evals = 1
     for _ in range(_MAX_NEWTON):
         g = log(radius) + q * log(s) - log_t
         if g <= stop:
             break
-        trial = radius * exp(-g / (1.0 + q * b * radius / s))
+        trial = radius * exp(-(g - aim) / (1.0 + q * b * radius / s))
         if not 0.0 < trial < radius:
             break
         s_trial = a + b * trial
