@@ -33,10 +33,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._arrays import (
+    error_gamma,
     fetch_with_norm,
     materialize,
     namespace,
-    error_gamma,
     operator_norm,
     reduce_max,
     row_norms,
@@ -145,7 +145,9 @@ class RowCurvatureBound(LocalBound):
         if self.frobenius:
             curv = g.frobenius_sq * top
         else:
-            curv = min(g.norm**2 * top, values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny)
+            curv = min(
+                g.norm**2 * top, values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny
+            )
         return self.scale * curv + self.offset
 
     def hinted(self, radius: float, values: list[float]) -> RowCurvatureBound:

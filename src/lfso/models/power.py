@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, namespace, reduce_max, to_float, to_floats
+from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_float, to_floats
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
 
@@ -13,9 +13,9 @@ __all__ = ["PowerNorm", "PowerSum"]
 
 def _check_power(p: float) -> float:
     p = float(p)
-    if not p >= 1.0:
+    if not 1.0 <= p < float("inf"):
         raise ValueError(
-            f"p must be >= 1 (the gradient is not Lipschitz near 0 otherwise), got {p}"
+            f"p must be >= 1 and finite (the gradient is not Lipschitz near 0 otherwise), got {p}"
         )
     return p
 
@@ -41,7 +41,8 @@ class PowerNorm(Model):
     Why: ``Hess f(y) = 2p ||y||^(2p-2) I + 2p(2p-2) ||y||^(2p-4) y y^T`` has norm
     ``2p(2p-1) ||y||^(2p-2)``, increasing in ``||y|| <= ||x|| + R``. It coincides with the
     paper's composite bound for this function (Section 5.1). The paper's default radius is
-    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``.
+    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``. ``||x||`` is computed in ``x``'s dtype and padded
+    by its rounding error, ``gamma_{d+4}`` (:func:`lfso._arrays.error_gamma`).
 
     Examples
     --------
@@ -75,7 +76,9 @@ class PowerNorm(Model):
             sq, dot = to_floats(xp.sum(x * x), xp.sum(x * probe))
         scale = 2 * p * sq ** (p - 1)
         norm = sq**0.5
-        local = self.bound_from_norm(norm) if bound else None
+        local = None
+        if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
+            local = self.bound_from_norm(norm * (1.0 + error_gamma(int(x.shape[0]) + 4, x.dtype)))
         return Evaluation(
             sq**p, scale * x, scale * norm, local, None if dot is None else scale * dot
         )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from .._arrays import device, error_gamma, like, materialize, namespace, reduce_max, to_float
 from ._base import Evaluation, Model
