@@ -256,7 +256,11 @@ def test_radius_for_on_a_sum_stays_within_rtol_of_the_root():
 pos = st.floats(1e-3, 1e4)
 SHAPES = st.one_of(
     st.builds(ConstantBound, pos),
-    st.builds(PowerBound, pos, st.floats(0.0, 1e3), st.floats(0.0, 1e2), st.floats(0.0, 9.0)),
+    st.builds(
+        PowerBound, pos, st.floats(0.0, 1e3), st.floats(0.0, 1e2), st.floats(0.0, 9.0)
+    ).filter(
+        lambda b: b(1.0) > 0.0  # (a = b = 0, q > 0: L = 0, not a bound)
+    ),
     st.builds(PowerBound, pos, st.just(0.0), pos, st.integers(0, 9).map(float)),
     st.builds(ExpBound, pos, st.floats(0.0, 10.0)),
     st.builds(PolynomialBound, st.lists(st.floats(0.0, 1e3), min_size=1, max_size=4)).filter(

@@ -85,7 +85,7 @@ class LpRegression(Model):
     row norms, powers and sums of non-negative terms are padded by their own ``gamma_k``,
     and ``||A||`` by :func:`lfso._arrays.operator_norm`. In float64 that moves the bound
     by about 1e-14 (relative); in float32 it is what keeps the bound above the Hessian
-    far from the data (``|x| ~ 5e7``, near-parallel rows: 5% below it without).
+    far from the data (``|x| ~ 5e7``, near-parallel rows: up to 7% below it without).
 
     Both terms need one reduction each over the padded residuals ``s_i``, so the oracle
     adds a few O(n) passes and no product with ``A``; any radius then costs O(1).
