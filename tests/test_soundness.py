@@ -458,3 +458,19 @@ def test_l0l1_smooth(data, log_radius):
     base = FunctionModel(lambda z: float(np.sum(np.cosh(z))), np.sinh)
     build = lambda dt: L0L1Smooth(base, 1.0, 1.0)  # noqa: E731
     _campaign(data, build, None, x, log_radius, np.float64, rng)
+
+
+def test_generic_solve_survives_an_underflowing_bound_below_the_root():
+    """L(R) = R^9 from a seed 1e4 times the root: the slope-bound step down lands at
+    R = 1e-36, where L underflows to 0 (was an OracleError; a bisection now)."""
+    bound = lfso.bounds.FunctionBound(lambda r: r**9)
+    radius, value, _ = lfso.bounds.solve_radius(bound, 1.0, guess=1e4)
+    assert 1.0 <= radius * value <= 1.0 + 1e-3
+
+
+def test_newton_start_lost_to_rounding_does_not_overflow():
+    """The start 3^(-1/2) of 1e-167 + 3 R lost one ulp: the fallback start 1 / L(0) =
+    4e166 overflowed R L(R) and was returned (R L(R) / c = 4e333)."""
+    bound = PolynomialBound([2.7465801562379004e-167, 3.0])
+    radius, value, _ = bound.radius_for(1.0)
+    assert 1.0 <= radius * value <= 1.0 + 1e-3

@@ -164,14 +164,18 @@ def _newton(
     value = bound(radius)
     evals = 1
     if radius * value < target:  # a closed-form start lost to rounding: nudge it up
-        radius = _feasible_start(bound, target)
+        radius *= 1.0 + 0.25 * rtol
         value = bound(radius)
         evals += 1
+        if radius * value < target:
+            radius = _feasible_start(bound, target)
+            value = bound(radius)
+            evals += 1
     log_target = log(target)
     stop = math.log1p(rtol)
     aim = 0.5 * stop  # aim at the window's middle: the root itself is lost to rounding
     for _ in range(_MAX_NEWTON):
-        g = log(radius * value) - log_target
+        g = log(radius) + log(value) - log_target  # (R L(R) itself may overflow)
         if g <= stop:
             break
         slope = 1.0 + radius * bound.derivative(radius) / value  # d log(phi) / d log(R)
@@ -180,7 +184,7 @@ def _newton(
             break
         trial_value = bound(trial)
         evals += 1
-        if trial * trial_value < target:  # rounding: keep the last feasible point
+        if log(trial) + log(trial_value) < log_target:  # rounding: keep the last feasible
             break
         radius, value = trial, trial_value
     return radius, value, evals
@@ -231,12 +235,17 @@ def solve_radius(
             raw = bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        value = check_value(raw, radius, allow_inf=True)
+        if hi is not None and float(raw) == 0.0:
+            # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
+            # step down the slope bound allows): infeasible, as any smaller value.
+            value = 0.0
+        else:
+            value = check_value(raw, radius, allow_inf=True)
         evals += 1
         for r_old, l_old in seen[-2:]:
             check_monotone(r_old, l_old, radius, value, slack)
         seen.append((radius, value))
-        return u + math.log(value) - log_t, value
+        return (u + math.log(value) - log_t if value > 0.0 else -math.inf), value
 
     stop = math.log1p(rtol)
     aim = 0.5 * stop
@@ -260,9 +269,9 @@ def solve_radius(
         # exactly in the window's middle when L is flat: no rounding-dependent outcome).
         u = log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
     u = min(max(u, -_LOG_RANGE), _LOG_RANGE)
-    g, value = excess(u)
     lo: tuple[float, float, float] | None = None  # (u, g, L) with g < 0
     hi: tuple[float, float, float] | None = None  # (u, g, L) with g >= 0
+    g, value = excess(u)
     fall = math.log(2.0)  # step down from a radius with no finite bound; doubles each time
     for _ in range(_MAX_BRACKET):
         if 0.0 <= g <= stop:
