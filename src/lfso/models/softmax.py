@@ -12,6 +12,11 @@ from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 __all__ = ["SoftmaxRegression"]
 
 
+def _ratio(e: Any) -> Any:
+    """``e / (1 + e)``."""
+    return e / (1.0 + e)
+
+
 class SoftmaxRegression(Model):
     """Mean cross-entropy of a linear softmax classifier, ``K`` classes, with a ridge term.
 
@@ -84,7 +89,9 @@ class SoftmaxRegression(Model):
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
             mask = xp.concat([mask[:-1, :], zero], axis=0)
         self._mask = xp.reshape(mask, (-1,))
-        self._peak = lambda v: xp.minimum(0.5, 2.0 / (1.0 + xp.exp(2.0 * v)))
+        # h(v) = min(1/2, 2 sigma(-2v)) for v >= 0 (clipped there), as 2 e / (1 + e) with
+        # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
+        self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
     def _parts(self, x: Any) -> tuple[Any, Any, Any]:
         xp = self.xp
