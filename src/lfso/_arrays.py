@@ -214,10 +214,54 @@ def operator_norm(A: Any) -> float:
     """
     if A.ndim != 2:
         raise ValueError(f"A must be 2-D, got shape {tuple(A.shape)}")
+    k, small = (A.shape[0], A.shape[1]) if A.shape[0] >= A.shape[1] else A.shape[::-1]
     gram = A.T @ A if A.shape[0] >= A.shape[1] else A @ A.T
-    top = float(np.max(np.linalg.eigvalsh(to_numpy(gram))))
-    # eigvalsh is backward stable; pad by a few ulps of the Gram matrix's scale.
-    return math.sqrt(max(top, 0.0) * (1.0 + 1e-12))
+    G = np.asarray(to_numpy(gram), dtype=np.float64)
+    top = float(np.max(np.linalg.eigvalsh(G)))
+    # Rounding, proven (Higham, Accuracy and Stability, 3.1 and 3.5): each entry of the
+    # Gram matrix formed in A's dtype is a dot product of length k, so
+    # |fl(G) - G| <= gamma_k |A|^T |A| entrywise and ||fl(G) - G||_2 <= gamma_k ||A||_F^2
+    # (as || |A|^T |A| ||_F <= ||A||_F^2), with ||A||_F^2 <= trace(fl(G)) (1 + gamma_k)
+    # (the diagonal sums are of non-negative terms). eigvalsh (float64, backward stable)
+    # adds at most a modest multiple of eps_64 ||G||: 8 (small) eps_64 (top + pad).
+    # float64: about 1e-13 relative; float32: about k * 6e-8 of ||A||_F^2.
+    gk = error_gamma(k, A.dtype)
+    trace = float(np.sum(np.abs(np.diag(G))))
+    pad = gk * trace * (1.0 + gk)
+    bound = (max(top, 0.0) + pad) * (1.0 + error_gamma(8 * small + 8, np.float64))
+    return math.sqrt(bound)
+
+
+def error_gamma(k: int, dtype: Any) -> float:
+    """Higham's ``gamma_k = k u / (1 - k u)`` for the unit roundoff ``u`` of ``dtype``.
+
+    A sum of ``k`` terms, a dot product of length ``k`` or a product of ``k`` factors,
+    computed in ``dtype``, is within ``gamma_k`` (relative, of the sum of absolute values)
+    of the exact result (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed.,
+    Lemma 3.1 and Section 3.1); blocked and pairwise orders only improve it. The bounds
+    use it to pad statistics reduced in the data's dtype, so that a float32 bound is as
+    sound as a float64 one.
+    """
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        eps = float(np.finfo(dtype).eps)
+    else:  # a PyTorch / array-api-strict / other library dtype
+        eps = _eps_of(dtype)
+    u = 0.5 * eps
+    ku = k * u
+    if not ku < 0.5:
+        return math.inf
+    return ku / (1.0 - ku)
+
+
+def _eps_of(dtype: Any) -> float:
+    """Machine epsilon of a non-NumPy floating dtype (PyTorch, array-api-strict, ...)."""
+    name = str(dtype).rsplit(".", 1)[-1]
+    try:
+        return float(np.finfo(np.dtype(name)).eps)
+    except TypeError:
+        if "bfloat16" in name:
+            return 2.0**-7
+        return float(np.finfo(np.float16).eps) if "16" in name else float(np.finfo(np.float32).eps)
 
 
 def row_norms(A: Any) -> Any:

@@ -157,34 +157,45 @@ class LocalBound(ABC):
 def _newton(
     bound: LocalBound, target: float, rtol: float, radius: float
 ) -> tuple[float, float, int]:
-    """Newton's method on ``g(u) = log(R L(R)) - log(target)`` in ``u = log R``.
+    """Newton's method on ``g(u) - aim``, ``g(u) = log(R L(R)) - log(target)``, ``u = log R``.
 
     For the bounds that set ``convex = True``, ``g`` is convex and increasing in ``u``
     (a log-sum-exp of affine functions for polynomials, and closed under sums and
-    scaling), so Newton from a feasible start decreases monotonically to the root and every
-    iterate stays feasible: stopping anywhere is safe. It is exact in one step on a
-    monomial ``c R^k``, and takes one or two steps on the bounds of the built-in models.
+    scaling), so Newton from a feasible start decreases monotonically towards the point
+    where ``g = aim`` and every iterate has ``g >= aim >= 0`` (a tangent of a convex
+    function lies below it): stopping anywhere is safe. Aiming at ``aim = log(1 + rtol)/2``,
+    the middle of the window ``[0, log(1 + rtol)]``, rather than at the root keeps the
+    landing point feasible when ``R L(R)`` is rounded: aiming at the root itself, a landing
+    one ulp short of ``target`` was rejected and the previous iterate (up to 1.5 times the
+    root, from :func:`_feasible_start`) returned, breaking ``phi(R) <= (1 + rtol) c``.
+    It is exact in one step on a monomial ``c R^k``, and takes one or two steps on the
+    bounds of the built-in models.
     """
     log = math.log
     value = bound(radius)
     evals = 1
     if radius * value < target:  # a closed-form start lost to rounding: nudge it up
-        radius = _feasible_start(bound, target)
+        radius *= 1.0 + 0.25 * rtol
         value = bound(radius)
         evals += 1
+        if radius * value < target:
+            radius = _feasible_start(bound, target)
+            value = bound(radius)
+            evals += 1
     log_target = log(target)
     stop = math.log1p(rtol)
+    aim = 0.5 * stop  # aim at the window's middle: the root itself is lost to rounding
     for _ in range(_MAX_NEWTON):
-        g = log(radius * value) - log_target
+        g = log(radius) + log(value) - log_target  # (R L(R) itself may overflow)
         if g <= stop:
             break
         slope = 1.0 + radius * bound.derivative(radius) / value  # d log(phi) / d log(R)
-        trial = radius * math.exp(-g / slope)
+        trial = radius * math.exp(-(g - aim) / slope)
         if not 0.0 < trial < radius:
             break
         trial_value = bound(trial)
         evals += 1
-        if trial * trial_value < target:  # rounding: keep the last feasible point
+        if log(trial) + log(trial_value) < log_target:  # rounding: keep the last feasible
             break
         radius, value = trial, trial_value
     return radius, value, evals
@@ -235,12 +246,17 @@ def solve_radius(
             raw = bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        value = check_value(raw, radius, allow_inf=True)
+        if hi is not None and float(raw) == 0.0:
+            # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
+            # step down the slope bound allows): infeasible, as any smaller value.
+            value = 0.0
+        else:
+            value = check_value(raw, radius, allow_inf=True)
         evals += 1
         for r_old, l_old in seen[-2:]:
             check_monotone(r_old, l_old, radius, value, slack)
         seen.append((radius, value))
-        return u + math.log(value) - log_t, value
+        return (u + math.log(value) - log_t if value > 0.0 else -math.inf), value
 
     stop = math.log1p(rtol)
     aim = 0.5 * stop
@@ -264,9 +280,9 @@ def solve_radius(
         # exactly in the window's middle when L is flat: no rounding-dependent outcome).
         u = log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
     u = min(max(u, -_LOG_RANGE), _LOG_RANGE)
-    g, value = excess(u)
     lo: tuple[float, float, float] | None = None  # (u, g, L) with g < 0
     hi: tuple[float, float, float] | None = None  # (u, g, L) with g >= 0
+    g, value = excess(u)
     fall = math.log(2.0)  # step down from a radius with no finite bound; doubles each time
     for _ in range(_MAX_BRACKET):
         if 0.0 <= g <= stop:
@@ -462,12 +478,13 @@ def _power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[fl
     log, exp = math.log, math.exp
     log_t = log(t)
     stop = math.log1p(rtol)
+    aim = 0.5 * stop  # the window's middle (see _newton)
     evals = 1
     for _ in range(_MAX_NEWTON):
         g = log(radius) + q * log(s) - log_t
         if g <= stop:
             break
-        trial = radius * exp(-g / (1.0 + q * b * radius / s))
+        trial = radius * exp(-(g - aim) / (1.0 + q * b * radius / s))
         if not 0.0 < trial < radius:
             break
         s_trial = a + b * trial

@@ -14,6 +14,16 @@ the first from ``||A^T D A|| <= ||A||^2 max |D_ii|``, the second from
 is the bound. The statistics come from the gradient's pass: each radius costs O(n), no
 product with ``A`` and one host round trip (both reductions travel together); the radius
 solve (:func:`lfso.bounds.solve_radius`) needs about one radius per iteration.
+
+Rounding (any dtype, float32 included): each model lowers its statistics by their
+rounding error (:func:`statistic_margin`: a dot product of length ``d`` is within
+``gamma_d ||a_i||_1 ||x||_inf`` of the exact one, Higham, Lemma 3.1), the row norms and
+``||A||_F^2`` are padded by their ``gamma_k`` (:class:`RowGeometry`, and ``||A||`` by
+:func:`lfso._arrays.operator_norm`), the radius is stretched by ``1 + gamma_4`` against the
+rounding of ``||a_i|| R``, the reductions are padded (``h`` by 8 ulps, the sum by
+``gamma_{n+4}``), and ``h`` is floored at the dtype's smallest normal number (below which
+it underflows): ``norm^2 (max_i d_i pad + tiny)`` and
+``sum_i ||a_i||^2 d_i pad + ||A||_F^2 tiny``.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._arrays import (
+    error_gamma,
     fetch_with_norm,
     materialize,
     namespace,
@@ -35,18 +46,44 @@ from .._arrays import (
 from ..bounds import LocalBound
 from ._base import Evaluation
 
-__all__ = ["RowCurvatureBound", "RowGeometry", "fetch_evaluation"]
+__all__ = ["RowCurvatureBound", "RowGeometry", "fetch_evaluation", "statistic_margin"]
 
 
 class RowGeometry:
-    """Norms of a data matrix computed once: ``||A||``, row norms, ``||A||_F^2``."""
+    """Norms of a data matrix computed once: ``||A||``, row norms, ``||A||_F^2``.
+
+    Each is an upper bound on the exact value despite rounding in ``A``'s dtype: a row
+    norm (``d`` squares summed, a square root) is padded by ``1 + gamma_{d+4}``, the sum
+    of squares by ``1 + gamma_{n+4}`` (:func:`lfso._arrays.error_gamma`).
+    """
 
     def __init__(self, A: Any) -> None:
         self.xp = namespace(A)
+        n, d = int(A.shape[0]), int(A.shape[1])
         self.norm = operator_norm(A)
-        self.row_norms = row_norms(A)
+        self.row_norms = materialize(row_norms(A) * (1.0 + error_gamma(d + 4, A.dtype)))
         self.row_norms_sq = materialize(self.row_norms * self.row_norms)
-        self.frobenius_sq = to_float(self.xp.sum(self.row_norms_sq))
+        self.sum_pad = 1.0 + error_gamma(n + 4, A.dtype)
+        self.frobenius_sq = to_float(self.xp.sum(self.row_norms_sq)) * self.sum_pad
+        self.sqrt_d = float(d) ** 0.5
+        self.gamma_d = error_gamma(d + 4, A.dtype)  # a dot product of length d, rounded
+        self.gamma_4 = error_gamma(4, A.dtype)
+        self.tiny = float(self.xp.finfo(A.dtype).smallest_normal)
+        self.peak_pad = 1.0 + error_gamma(16, A.dtype)  # h (exp, +, *, /): 8 ulps
+
+
+def statistic_margin(geometry: RowGeometry, x: Any, stats: Any, offset: Any = None) -> Any:
+    """The rounding error of ``s_i = |a_i^T x - c_i|`` computed in the data's dtype, bounded.
+
+    ``gamma_d (sqrt(d) ||a_i|| ||x||_inf + |c_i|) + gamma_4 s_i``: the dot product and the
+    offset (Higham, Lemma 3.1, with ``||a_i||_1 <= sqrt(d) ||a_i||``), and the rounding of
+    ``s_i - ||a_i|| R`` in :meth:`RowCurvatureBound.reductions`. ``||x||_inf`` stays a 0-d
+    array (no round trip). Models subtract it from their statistics.
+    """
+    g = geometry
+    xmax = reduce_max(g.xp, g.xp.abs(x)) * g.sqrt_d
+    margin = g.gamma_d * (g.row_norms * xmax) + g.gamma_4 * stats
+    return margin if offset is None else margin + g.gamma_d * offset
 
 
 class RowCurvatureBound(LocalBound):
@@ -95,7 +132,8 @@ class RowCurvatureBound(LocalBound):
         ``max_i d_i(R)`` and (sharp bound) ``sum_i ||a_i||^2 d_i(R)``."""
         g = self.geometry
         xp = g.xp
-        d = self.peak(xp.clip(self.stats - g.row_norms * radius, 0.0, None))
+        stretched = radius * (1.0 + g.gamma_4)  # against the rounding of ||a_i|| R
+        d = self.peak(xp.clip(self.stats - g.row_norms * stretched, 0.0, None))
         if self.frobenius:
             return [reduce_max(xp, d)]
         return [reduce_max(xp, d), g.row_norms_sq @ d]
@@ -103,10 +141,13 @@ class RowCurvatureBound(LocalBound):
     def combine(self, values: list[float]) -> float:
         """``L(x, R)`` from :meth:`reductions` brought to the host."""
         g = self.geometry
+        top = values[0] * g.peak_pad + g.tiny  # h to 8 ulps; underflow below tiny
         if self.frobenius:
-            curv = g.frobenius_sq * values[0]
+            curv = g.frobenius_sq * top
         else:
-            curv = min(g.norm**2 * values[0], values[1])
+            curv = min(
+                g.norm**2 * top, values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny
+            )
         return self.scale * curv + self.offset
 
     def hinted(self, radius: float, values: list[float]) -> RowCurvatureBound:

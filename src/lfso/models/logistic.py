@@ -7,7 +7,7 @@ from typing import Any
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
+from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
 
 __all__ = ["LogisticRegression"]
 
@@ -58,7 +58,8 @@ class LogisticRegression(Model):
     non-decreasing in ``R`` because each ``d_i`` is. The margins come from the gradient's
     pass, so each radius costs O(n) and no product with ``X``.
 
-    This is :class:`~lfso.models._rows.RowCurvatureBound` with ``h = sigma'``.
+    This is :class:`~lfso.models._rows.RowCurvatureBound` with ``h = sigma'`` (whose
+    docstring gives the padding for rounding that keeps it sound in float32 too).
     ``oracle="paper"`` is the authors' bound (their code, ``logistic_regression.py``):
     ``||X||_F^2 max_i d_i(R) / n + l2`` with radius ``R0(w) = ||grad f(w)||``.
 
@@ -145,9 +146,11 @@ class LogisticRegression(Model):
         grad = materialize(grad)
         local = None
         if bound:
+            # |m_i| lowered by its rounding error (float32 included): see _rows.
+            stats = materialize(distance - statistic_margin(self.geometry, x, distance))
             local = RowCurvatureBound(
                 self.geometry,
-                distance,
+                stats,
                 self._peak,
                 1.0 / self.n,
                 self.l2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import fetch_with_norm, namespace, reduce_max, to_float, to_floats
+from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_float, to_floats
 from .._validate import real
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ._base import Evaluation, Model
@@ -14,11 +14,22 @@ __all__ = ["PowerNorm", "PowerSum"]
 
 def _check_power(p: float) -> float:
     p = real(p, "p")
-    if not p >= 1.0:
+    if not 1.0 <= p < float("inf"):
         raise ValueError(
-            f"p must be >= 1 (the gradient is not Lipschitz near 0 otherwise), got {p}"
+            f"p must be >= 1 and finite (the gradient is not Lipschitz near 0 otherwise), got {p}"
         )
     return p
+
+
+def split_factor(m: float) -> float:
+    """``k_m = max(1, 2^(m-1))``, the least ``k`` with ``(a + b)^m <= k (a^m + b^m)``.
+
+    For ``a, b >= 0`` and ``m > 0``: convexity of ``t^m`` (``m >= 1``) gives
+    ``((a + b)/2)^m <= (a^m + b^m)/2``, and subadditivity of the concave ``t^m``
+    (``0 < m < 1``, ``0^m = 0``) gives ``(a + b)^m <= a^m + b^m``. Both are attained
+    (``a = b``, resp. ``b = 0``), so ``k_m`` is the least such factor.
+    """
+    return 2.0 ** (m - 1.0) if m >= 1.0 else 1.0
 
 
 class PowerNorm(Model):
@@ -31,7 +42,8 @@ class PowerNorm(Model):
     Why: ``Hess f(y) = 2p ||y||^(2p-2) I + 2p(2p-2) ||y||^(2p-4) y y^T`` has norm
     ``2p(2p-1) ||y||^(2p-2)``, increasing in ``||y|| <= ||x|| + R``. It coincides with the
     paper's composite bound for this function (Section 5.1). The paper's default radius is
-    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``.
+    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``. ``||x||`` is computed in ``x``'s dtype and padded
+    by its rounding error, ``gamma_{d+4}`` (:func:`lfso._arrays.error_gamma`).
 
     Examples
     --------
@@ -65,7 +77,9 @@ class PowerNorm(Model):
             sq, dot = to_floats(xp.sum(x * x), xp.sum(x * probe))
         scale = 2 * p * sq ** (p - 1)
         norm = sq**0.5
-        local = self.bound_from_norm(norm) if bound else None
+        local = None
+        if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
+            local = self.bound_from_norm(norm * (1.0 + error_gamma(int(x.shape[0]) + 4, x.dtype)))
         return Evaluation(
             sq**p, scale * x, scale * norm, local, None if dot is None else scale * dot
         )
@@ -81,9 +95,18 @@ class PowerSum(Model):
     Why: the Hessian is ``diag(2p(2p-1) |y_i|^(2p-2))`` and ``|y_i| <= |x_i| + R`` on
     ``B(x, R)``, with equality along a coordinate axis.
 
-    ``oracle="paper"`` is the authors' bound, which splits ``(a + b)^(2p-2)`` with
-    ``2^(2p-3)``: ``2p(2p-1) 2^(2p-3) (max_i x_i^(2p-2) + R^(2p-2))``, with their radius
-    ``R0(x) = ||x||_inf``. The sharp oracle is never larger.
+    ``oracle="paper"`` is the authors' bound, which splits ``(a + b)^m``, ``m = 2p - 2``:
+
+    .. math::  L(x, R) = 2p(2p - 1) \\, k_m (\\max_i |x_i|^m + R^m),
+               \\qquad k_m = \\max(1, 2^{m - 1}),
+
+    with their radius ``R0(x) = ||x||_inf``. Why: for ``a, b >= 0``,
+    ``(a + b)^m <= k_m (a^m + b^m)``. For ``m >= 1``, ``t^m`` is convex, so
+    ``((a + b)/2)^m <= (a^m + b^m)/2`` (the authors' factor ``2^(m-1)``, kept exactly). For
+    ``0 < m < 1``, ``t^m`` is concave with ``0^m = 0``, hence subadditive:
+    ``(a + b)^m <= a^m + b^m`` (there ``2^(m-1) < 1`` would under-estimate: at ``p = 1.25``,
+    ``x = 1``, ``R -> 0`` it gives 2.65 where the Hessian is 3.75). The sharp oracle is
+    never larger.
     """
 
     takes_probe = True
@@ -103,7 +126,7 @@ class PowerSum(Model):
         elif self.oracle == "sharp":
             bound = PowerBound(2 * p * (2 * p - 1), amax, 1.0, 2 * p - 2)
         else:
-            c = 2 * p * (2 * p - 1) * 2 ** (2 * p - 3)
+            c = 2 * p * (2 * p - 1) * split_factor(2 * p - 2)
             bound = ConstantBound(c * amax ** (2 * p - 2)) + PowerBound(c, 0.0, 1.0, 2 * p - 2)
         bound.paper_radius = amax
         return bound

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._arrays import (
     amax,
+    error_gamma,
     fetch_with_norm,
     like,
     materialize,
@@ -14,11 +17,12 @@ from .._arrays import (
     row_norms,
     sq_norm,
     to_float,
+    to_numpy,
 )
 from .._validate import data_matrix, data_vector, real
-from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
+from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ._base import Evaluation, Model
-from .power import PowerNorm, _check_power
+from .power import PowerNorm, _check_power, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -57,17 +61,37 @@ class LpRegression(Model):
                   \\; \\big(T_0^{1/m} + T_2^{1/m} R\\big)^m \\Big),
         \\quad T_0 = \\sum_i \\|a_i\\|^2 |r_i|^m, \\; T_2 = \\sum_i \\|a_i\\|^{m+2}.
 
+    for ``m >= 1``, and for ``0 < m < 1`` (``1 < p < 1.5``) the second term is
+    ``T_0 + T_2 R^m`` instead.
+
     The first term is ``||A^T W A|| <= ||A||^2 max_i W_ii``. The second bounds the trace,
-    ``||A^T W A|| <= sum_i W_ii ||a_i||^2 <= 2p(2p-1) sum_i ||a_i||^2 (|r_i| + ||a_i|| R)^m``,
-    by Minkowski's inequality in the weighted ``l_m`` norm (weights ``||a_i||^2``). Both
-    terms need one reduction each over the residuals, and ``|r_i|^m`` is the weight the
-    gradient ``2p A^T (|r|^m r)`` already computed, so the oracle adds two O(n) passes and
-    no product with ``A``; any radius then costs O(1).
+    ``||A^T W A|| <= sum_i W_ii ||a_i||^2 <= 2p(2p-1) sum_i ||a_i||^2 (|r_i| + ||a_i|| R)^m``.
+    For ``m >= 1`` Minkowski's inequality in the weighted ``l_m`` norm (weights
+    ``||a_i||^2``) splits the sum: ``(sum_i w_i (s_i + t_i R)^m)^(1/m) <=
+    (sum_i w_i s_i^m)^(1/m) + R (sum_i w_i t_i^m)^(1/m)``. For ``0 < m < 1`` that
+    inequality reverses (``l_m`` is not a norm: with ``A = [[1], [1]]``, ``b = [-1, 0]``,
+    ``p = 1.25``, ``x = 0``, ``R = 0.125`` it under-estimated the Hessian by 13%), and the
+    subadditivity of the concave ``t^m``, ``(s + tR)^m <= s^m + t^m R^m``, gives
+    ``T_0 + T_2 R^m`` instead.
+
+    Rounding: the residuals, row norms and sums are computed in the data's dtype. A
+    residual ``fl(a_i^T x - b_i)`` is within ``delta_i = gamma_{d+1} (||a_i||_1 ||x||_inf
+    + |b_i|) <= gamma (sqrt(d) ||a_i|| ||x||_inf + |b_i|)`` of the exact one (Higham,
+    Lemma 3.1; :func:`lfso._arrays.error_gamma`), so the bound uses ``|r_i| + delta_i``;
+    row norms, powers and sums of non-negative terms are padded by their own ``gamma_k``,
+    and ``||A||`` by :func:`lfso._arrays.operator_norm`. In float64 that moves the bound
+    by about 1e-14 (relative); in float32 it is what keeps the bound above the Hessian
+    far from the data (``|x| ~ 5e7``, near-parallel rows: up to 7% below it without).
+
+    Both terms need one reduction each over the padded residuals ``s_i``, so the oracle
+    adds a few O(n) passes and no product with ``A``; any radius then costs O(1).
 
     ``oracle="paper"`` is the authors' bound (their code, ``linear_regression``):
-    ``2p(2p-1) ||A||^2 2^(2p-3) (max_i r_i^(2p-2) + max_i ||a_i||^(2p-2) R^(2p-2))``
-    for ``p > 1`` and ``2 ||A||^2`` for ``p = 1``; the first sharp term is never larger,
-    since ``(a + b)^m <= 2^(m-1) (a^m + b^m)``. Both use the paper's radius
+    ``2p(2p-1) ||A||^2 k_m (max_i r_i^m + max_i ||a_i||^m R^m)`` with
+    ``k_m = max(1, 2^(m-1))`` (:func:`lfso.models.power.split_factor`: the authors'
+    ``2^(2p-3)`` for ``p >= 1.5``, but 1 for ``1 < p < 1.5``, where ``2^(m-1) < 1`` would
+    under-estimate), and ``2 ||A||^2`` for ``p = 1``; the first sharp term is never
+    larger, since ``(a + b)^m <= k_m (a^m + b^m)``. Both use the paper's radius
     ``R0(x) = ||Ax - b||_inf`` for ``radius="paper"``.
 
     Parameters
@@ -87,14 +111,27 @@ class LpRegression(Model):
     ) -> None:
         _init_linear(self, A, b, p, oracle, norm)
         xp, A = self.xp, self.A
-        self.row_norms = row_norms(A)
-        self.max_row_norm = amax(xp, self.row_norms)
+        n, d = int(A.shape[0]), int(A.shape[1])
         m = 2 * self.p - 2
+        # Rounding pads (see the class docstring): a row norm is a sum of d squares and a
+        # square root; a power of a padded residual loses at most (2 ceil(m) + 8) ulps.
+        self.row_norms = materialize(row_norms(A) * (1.0 + error_gamma(d + 4, A.dtype)))
+        self.max_row_norm = amax(xp, self.row_norms)
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
         self._row_sq = materialize(self.row_norms * self.row_norms)
+        self._residual_gamma = error_gamma(d + 4, A.dtype)
+        self._sqrt_d = float(d) ** 0.5
+        self._abs_b = materialize(xp.abs(self.b))
+        power_ulps = 2 * int(-(-m // 1)) + 8
+        self._pad_max = 1.0 + error_gamma(power_ulps, A.dtype)
+        self._pad_sum = (1.0 + error_gamma(power_ulps + 4, A.dtype)) * (
+            1.0 + error_gamma(n + 2, A.dtype)
+        )
         if m > 0:
-            self._t2_root = to_float(xp.sum(self.row_norms ** (m + 2))) ** (1.0 / m)
+            t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
+            self._t2 = t2
+            self._t2_root = t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
 
     def _bound(self, wmax: float, t0: float | None) -> LocalBound:
@@ -107,13 +144,18 @@ class LpRegression(Model):
         else:
             rmax = wmax ** (1.0 / m)
             if self.oracle == "paper":
-                k = c * self.norm**2 * 2 ** (m - 1)
+                k = c * self.norm**2 * split_factor(m)
                 bound = ConstantBound(k * wmax) + PowerBound(k * self.max_row_norm**m, 0.0, 1.0, m)
-            else:
+            elif m >= 1.0:
                 assert t0 is not None
                 k = self._norm_root  # ||A||^(2/m): both terms as c (a + b R)^m
                 lines = ((k * rmax, k * self.max_row_norm), (t0 ** (1.0 / m), self._t2_root))
                 bound = MinPowerBound(c, lines, m)
+            else:  # 0 < m < 1: no Minkowski; (s + t R)^m <= s^m + t^m R^m instead
+                assert t0 is not None
+                spectral = PowerBound(c * self.norm**2, rmax, self.max_row_norm, m)
+                trace = ConstantBound(c * t0) + PowerBound(c * self._t2, 0.0, 1.0, m)
+                bound = MinBound((spectral, trace))
         bound.paper_radius = rmax
         return bound
 
@@ -138,32 +180,89 @@ class LpRegression(Model):
         grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
         # Every scalar of the iteration in one host round trip.
         scalars = [w @ r2 if w is not None else r @ r]
-        if bound:
-            scalars.append(reduce_max(xp, w if w is not None else r2))
-            if self._m > 0 and self.oracle == "sharp":
-                scalars.append(self._row_sq @ w)
+        if bound and w is None:
+            scalars.append(reduce_max(xp, r2))  # p = 1: a constant bound, r for R0 only
+        elif bound:
+            # |r_i| padded by its rounding error (class docstring); ||x||_inf as a 0-d array
+            # (no round trip), ||a_i||_1 ||x||_inf <= sqrt(d) ||a_i|| ||x||_inf.
+            xmax = reduce_max(xp, xp.abs(x)) * self._sqrt_d
+            s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b)
+            ws = _power(xp, s, p)
+            scalars.append(reduce_max(xp, ws))
+            if self.oracle == "sharp":
+                scalars.append(self._row_sq @ ws)
         values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
-        local = self._bound(values[1], values[2] if len(values) > 2 else None) if bound else None
+        local = None
+        if bound:
+            wmax = values[1] * (self._pad_max if w is not None else 1.0)
+            t0 = values[2] * self._pad_sum if len(values) > 2 else None
+            local = self._bound(wmax, t0)
         return Evaluation(values[0], grad, gnorm, local, dot)
+
+
+def _power(xp: Any, s: Any, p: float) -> Any:
+    """``s^(2p-2)`` for ``s >= 0``, by products for integer ``p`` (as the gradient's weight)."""
+    if p == 2.0:
+        return s * s
+    if p == int(p):
+        return (s * s) ** int(p - 1)
+    return s ** (2 * p - 2)
 
 
 class _PaperCompositeBound(LocalBound):
     """The authors' composite bound for ``h(g(x))``, ``g = ||Ax - b||^2``, ``h(t) = t^p``.
 
-    ``c = L_g R + ||grad g(x)||``, ``t = c^2 / (2 mu_g)`` bounds ``g`` on the ball (valid
-    only when the system is consistent, ``g* = 0``), and
-    ``L = h''(t) c^2 + h'(t) L_g``.
+    ``c = L_g R + ||grad g(x)||`` bounds ``||grad g||`` on the ball,
+    ``t = g_up + c^2 / (2 mu_g)`` bounds ``g`` there (PL, with ``g_up >= min g``), and
+    ``L = h''(t) c^2 + h'(t) L_g`` for ``p >= 2``; for ``1 <= p < 2``, where ``h''``
+    decreases, the first term is ``p (p-1) (2 L_g)^(2-p) c^(2p-2)`` instead
+    (:class:`CompositeLeastSquares` gives the proof).
     """
 
-    def __init__(self, p: float, lg: float, mu: float, gg: float) -> None:
-        self.p, self.lg, self.mu, self.gg = p, lg, mu, gg
+    def __init__(self, p: float, lg: float, mu: float, gg: float, floor: float = 0.0) -> None:
+        self.p, self.lg, self.mu, self.gg, self.floor = p, lg, mu, gg, floor
 
     def __call__(self, radius: float) -> float:
         p = self.p
         c = self.lg * radius + self.gg
-        t = 0.5 * c * c / self.mu
-        second = p * (p - 1) * t ** (p - 2) if p != 1.0 else 0.0
-        return second * c * c + p * t ** (p - 1) * self.lg
+        t = self.floor + 0.5 * c * c / self.mu
+        if p == 1.0:
+            second = 0.0
+        elif p >= 2.0:
+            second = p * (p - 1) * t ** (p - 2) * c * c
+        else:
+            second = p * (p - 1) * (2.0 * self.lg) ** (2.0 - p) * c ** (2.0 * p - 2.0)
+        return second + p * t ** (p - 1) * self.lg
+
+
+def _paper_constants(A: Any, b: Any) -> tuple[float, float, float]:
+    """``L_g = 2 ||A||_F^2``, ``mu_g = 2 sigma^2`` and ``g_up >= min ||Ax - b||^2``, padded.
+
+    Computed once in float64 on the host (float32 data are exact there). ``sigma`` is the
+    least singular value less ``8 max(n, d) eps ||A||`` (the SVD is backward stable, and a
+    singular value moves by at most the norm of the perturbation); ``g_up`` is the squared
+    residual of the least-squares solution ``x_ls`` plus its rounding error.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n, d = A.shape
+    gamma = error_gamma(n * d + 4, np.float64)
+    frob_sq = float(np.sum(A * A)) * (1.0 + gamma)
+    sv = np.linalg.svd(A, compute_uv=False)
+    sigma = float(sv.min()) - 8.0 * max(n, d) * float(np.finfo(np.float64).eps) * float(sv.max())
+    if not sigma > 0.0:
+        raise ValueError(
+            f"oracle='paper' needs A of full rank (its least singular value "
+            f"{float(sv.min()):.3g} is zero within rounding, so g = ||Ax - b||^2 has no "
+            "Polyak-Lojasiewicz constant); use oracle='sharp'"
+        )
+    x_ls = np.linalg.lstsq(A, b, rcond=None)[0]
+    res = A @ x_ls - b
+    res_err = error_gamma(d + 4, np.float64) * float(
+        np.linalg.norm(np.abs(A) @ np.abs(x_ls) + np.abs(b))
+    )
+    g_up = (float(np.linalg.norm(res)) * (1.0 + gamma) + res_err) ** 2
+    return 2.0 * frob_sq, 2.0 * sigma * sigma, g_up
 
 
 class CompositeLeastSquares(Model):
@@ -178,9 +277,34 @@ class CompositeLeastSquares(Model):
     the Hessian norm on the ball directly; no Polyak-Lojasiewicz constant is involved).
 
     ``oracle="paper"`` is the authors' bound (their code, ``composite_linear_least_squares``)
-    with ``L_g = 2 ||A||_F^2`` and ``mu_g = 2 sigma_min(A)``; it is valid only when
-    ``b`` is in the range of ``A`` and ``A`` has full column rank. Both use the paper's
-    radius ``R0(x) = ||grad g(x)|| = 2 ||A^T (Ax - b)||``.
+    with ``g = ||Ax - b||^2``, ``h(t) = t^p``, ``L_g = 2 ||A||_F^2 >= ||Hess g||`` and
+    ``c = L_g R + ||grad g(x)|| >= ||grad g(y)||`` on ``B(x, R)``:
+
+    .. math::  L(x, R) = h''(t) c^2 + h'(t) L_g, \\qquad t = g_\\star + c^2 / (2 \\mu_g),
+               \\qquad \\mu_g = 2 \\sigma_{\\min}(A)^2,
+
+    for ``p >= 2``; for ``1 <= p < 2`` the first term is ``p(p-1) (2 L_g)^{2-p} c^{2p-2}``.
+    Proof: ``Hess f = h''(g) grad g grad g^T + h'(g) Hess g``. ``g`` satisfies the
+    Polyak-Lojasiewicz inequality ``g - g_* <= ||grad g||^2 / (2 mu_g)`` with
+    ``mu_g = 2 sigma^2``, ``sigma`` the least non-zero singular value (``grad g = 2 A^T r``
+    and ``r - r_*`` lies in the range of ``A``), so ``g(y) <= t``; ``h'`` is
+    non-decreasing, so ``h'(g) ||Hess g|| <= h'(t) L_g``; for ``p >= 2`` so is ``h''``. For
+    ``1 < p < 2``, ``h''`` decreases, but ``g - g_* >= ||grad g||^2 / (2 L_g)`` (``g`` is
+    convex and ``L_g``-smooth), so ``h''(g) ||grad g||^2 <= p(p-1) (||grad g||^2 /
+    (2 L_g))^{p-2} ||grad g||^2 <= p(p-1) (2 L_g)^{2-p} c^{2p-2}``. The authors' code
+    uses ``mu_g = 2 sigma_min`` and ``g_* = 0``; both agree with the above on their
+    matrices (``sigma_min = 1``, consistent systems), and for ``p`` in ``{1, 2}`` the
+    first term is theirs. Elsewhere theirs under-estimates: ``A = [[0.5]]``, ``b = 0``,
+    ``x = 1`` gave ``L = 0.625`` against a Hessian of 0.75. Here ``g_*`` is bounded above
+    by the residual of a least-squares solution (so an inconsistent system is covered
+    too), and ``sigma`` by the least singular value less its rounding; ``oracle="paper"``
+    raises ``ValueError`` when ``A`` is rank-deficient (``sigma_min(A) = 0`` within
+    rounding), where no such ``mu_g`` exists. Both oracles use the paper's radius
+    ``R0(x) = ||grad g(x)|| = 2 ||A^T (Ax - b)||``.
+
+    Rounding (both oracles): ``||Ax - b||`` and ``||A^T (Ax - b)||`` are padded by their
+    rounding errors in the data's dtype (:func:`lfso._arrays.error_gamma`), as in
+    :class:`LpRegression`.
     """
 
     takes_probe = True
@@ -191,10 +315,20 @@ class CompositeLeastSquares(Model):
         _init_linear(self, A, b, p, oracle, norm)
         A = self.A
         self._outer = PowerNorm(self.p)
+        xp = self.xp
+        n, d = int(A.shape[0]), int(A.shape[1])
+        # Rounding of ||r|| = ||fl(Ax - b)||: the residual errors delta_i (LpRegression)
+        # have ||delta|| <= gamma (sqrt(d) ||A||_F ||x||_inf + ||b||).
+        self._residual_gamma = error_gamma(d + 4, A.dtype)
+        self._norm_pad = 1.0 + error_gamma(n + 4, A.dtype)  # sqrt of a sum of n squares
+        self._atr_pad = 1.0 + error_gamma(d + 4, A.dtype)
+        self._atr_gamma = error_gamma(n + 2, A.dtype)  # fl(A^T r): gamma_n ||A||_F ||r||
+        pad = 1.0 + error_gamma(n + d + 4, A.dtype)
+        self._frobenius = to_float(xp.sqrt(xp.sum(A * A))) * pad
+        self._b_norm = to_float(xp.sqrt(xp.sum(self.b * self.b))) * pad
+        self._sqrt_d = float(d) ** 0.5
         if oracle == "paper":
-            xp = self.xp
-            self._lg = 2.0 * to_float(xp.sum(A * A))
-            self._mu = 2.0 * to_float(xp.min(xp.linalg.svdvals(A)))
+            self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
     def value(self, x: Any) -> float:
         return sq_norm(self.A @ x - self.b) ** self.p
@@ -203,15 +337,25 @@ class CompositeLeastSquares(Model):
         p = self.p
         r = self.A @ x - self.b
         atr = self.A.T @ r
-        (sq,), atr_norm, atr_dot = fetch_with_norm(atr, r @ r, probe=probe)
+        extra = [reduce_max(self.xp, self.xp.abs(x))] if bound else []
+        (sq, *xmax), atr_norm, atr_dot = fetch_with_norm(atr, r @ r, *extra, probe=probe)
         scale = 2 * p * sq ** (p - 1)
         grad = scale * atr
         local: LocalBound | None = None
         if bound:
+            # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
+            # the exact ||A^T r|| from the computed one.
+            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * xmax[0] + self._b_norm)
+            r_up = sq**0.5 * self._norm_pad + r_err
             if self.oracle == "paper":
-                local = _PaperCompositeBound(p, self._lg, self._mu, 2.0 * atr_norm)
+                atr_up = (
+                    atr_norm * self._atr_pad
+                    + self._atr_gamma * self._frobenius * sq**0.5 * self._norm_pad
+                    + self.norm * r_err
+                )
+                local = _PaperCompositeBound(p, self._lg, self._mu, 2.0 * atr_up, self._floor)
             else:
-                local = self._outer.bound_from_norm(sq**0.5).stretched(self.norm) * self.norm**2
+                local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
             local.paper_radius = 2.0 * atr_norm
         dot = None if atr_dot is None else scale * atr_dot
         return Evaluation(sq**p, grad, scale * atr_norm, local, dot)

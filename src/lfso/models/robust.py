@@ -7,7 +7,7 @@ from typing import Any
 from .._arrays import materialize, namespace, to_float
 from .._validate import nonnegative, real
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
+from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
 from .regression import _check_data
 
 __all__ = ["CauchyRegression"]
@@ -70,6 +70,8 @@ class CauchyRegression(Model):
         grad = materialize(grad)
         local = None
         if bound:
-            stats = materialize(xp.abs(r))
+            # |r_i| lowered by its rounding error (float32 included): see _rows.
+            stats = xp.abs(r)
+            stats = materialize(stats - statistic_margin(self.geometry, x, stats, xp.abs(self.b)))
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
         return fetch_evaluation(grad, self._value(r, x), local, hint, probe)

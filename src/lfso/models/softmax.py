@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .._arrays import device, like, materialize, to_float, to_numpy
+from .._arrays import (
+    device,
+    error_gamma,
+    like,
+    materialize,
+    reduce_max,
+    to_float,
+    to_numpy,
+)
 from .._validate import data_matrix, data_vector, integer, nonnegative
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
 __all__ = ["SoftmaxRegression"]
+
+
+def _ratio(e: Any) -> Any:
+    """``e / (1 + e)``."""
+    return e / (1.0 + e)
 
 
 class SoftmaxRegression(Model):
@@ -35,6 +49,16 @@ class SoftmaxRegression(Model):
 
     and :class:`~lfso.models._rows.RowCurvatureBound` turns that into the spectral / trace
     minimum (``||sum_i c_i A_i (x) x_i x_i^T|| <= ||sum_i c_i x_i x_i^T||``).
+
+    (The odds bound: with ``t`` the top class at ``W``, ``1 - max_k pi_k(V) <= 1 - pi_t(V)``
+    on the ball, and ``log(pi_t / (1 - pi_t)) = z_t - logsumexp_{k != t} z_k`` moves by at
+    most ``2 max_k |dz_k| <= 2 ||x_i|| R``.) The log-odds are computed from the logits,
+    ``-logsumexp_{k != t}(z_k - z_t)``, never from ``1 - max_k pi_k``, which rounds to 0
+    once the top class saturates (log-odds above about 17 in float32, 37 in float64), and made
+    the bound vanish (``L = 7e-276`` against a Hessian of 0.5 at ``W = (20, -20)``). They
+    are lowered by their rounding error, ``gamma_d sqrt(d) ||x_i|| ||W||_max`` for the
+    logits plus ``gamma_{K+8} (2 + |log-odds|)`` for the log-sum-exp
+    (:func:`lfso._arrays.error_gamma`), as the other row models' statistics are.
 
     Parameters
     ----------
@@ -66,12 +90,15 @@ class SoftmaxRegression(Model):
         classes = xp.arange(self.K, device=device(y))
         self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
         self.geometry = RowGeometry(X)
+        self._lse_gamma = error_gamma(self.K + 8, X.dtype)
         mask = xp.ones((self.p, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
             mask = xp.concat([mask[:-1, :], zero], axis=0)
         self._mask = xp.reshape(mask, (-1,))
-        self._peak = lambda v: xp.minimum(0.5, 2.0 / (1.0 + xp.exp(2.0 * v)))
+        # h(v) = min(1/2, 2 sigma(-2v)) for v >= 0 (clipped there), as 2 e / (1 + e) with
+        # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
+        self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
     def _parts(self, x: Any) -> tuple[Any, Any, Any]:
         xp = self.xp
@@ -87,6 +114,21 @@ class SoftmaxRegression(Model):
     def value(self, x: Any) -> float:
         return to_float(self._parts(x)[2])
 
+    def _half_log_odds(self, Z: Any, x: Any) -> Any:
+        """``u_i = (z_t - logsumexp_{k != t} z_k) / 2`` from shifted logits (``max_k Z = 0``),
+        lowered by its rounding error (class docstring)."""
+        xp = self.xp
+        classes = xp.arange(self.K, device=device(Z))
+        top = xp.argmax(Z, axis=1)
+        others = xp.where(top[:, None] == classes[None, :], -math.inf, Z)
+        second = xp.max(others, axis=1)
+        lse = second + xp.log(xp.sum(xp.exp(others - second[:, None]), axis=1))
+        log_odds = -lse  # z_t = 0 after the shift
+        g = self.geometry
+        wmax = reduce_max(xp, xp.abs(x)) * g.sqrt_d
+        margin = (g.gamma_d * g.row_norms) * wmax + self._lse_gamma * (2.0 + xp.abs(log_odds))
+        return materialize(0.5 * (log_odds - margin))
+
     def evaluate(
         self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
     ) -> Evaluation:
@@ -99,11 +141,8 @@ class SoftmaxRegression(Model):
         grad = materialize(grad)
         local = None
         if bound:
-            top = xp.clip(xp.max(P, axis=1), 1e-300, 1.0)
-            rest = xp.clip(1.0 - top, 1e-300, 1.0)
-            half_log_odds = 0.5 * (xp.log(top) - xp.log(rest))
             local = RowCurvatureBound(
-                self.geometry, materialize(half_log_odds), self._peak, 1.0 / self.n, self.l2
+                self.geometry, self._half_log_odds(Z, x), self._peak, 1.0 / self.n, self.l2
             )
         return fetch_evaluation(grad, value, local, hint, probe)
 
