@@ -93,7 +93,7 @@ def _svg(runs: dict[str, tuple[History, Any]], width: int = 720, height: int = 3
     xmax = float(max(s[1].max() for s in series)) or 1.0
     if hi - lo < 1e-12:
         lo, hi = lo - 1.0, hi + 1.0
-    left, right, top, bottom = 70, 10, 10, 40
+    left, right, top, bottom = 70, 30, 10, 40
     pw, ph = width - left - right, height - top - bottom
 
     def px(v: float) -> float:
@@ -125,7 +125,9 @@ def _svg(runs: dict[str, tuple[History, Any]], width: int = 720, height: int = 3
     for i, ((label, x, _, mark), y) in enumerate(zip(series, ys, strict=True)):
         color = _COLORS[i % len(_COLORS)]
         points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y, strict=True))
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
+        )
         parts.append(
             f'<text x="{left + 8}" y="{top + 16 + 14 * i}" font-size="12" fill="{color}">'
             f"{_esc(label)}</text>"
@@ -287,7 +289,9 @@ class LiveReport:
         body = [f"<h1>{_esc(self.title)}</h1>", state]
         if self.roi is not None:
             items = "".join(f"<li>{_esc(line.strip())}</li>" for line in self.roi.lines())
-            body.append(f'<section id="roi"><h2>Return on investment</h2><ul>{items}</ul></section>')
+            body.append(
+                f'<section id="roi"><h2>Return on investment</h2><ul>{items}</ul></section>'
+            )
         if self.stages:
             rows = "".join(
                 f"<tr><td>{_esc(name)}</td><td class='{_esc(st)}'>{_esc(st)}</td>"

@@ -118,39 +118,40 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
         SoftmaxRegression,
     )
 
+    m: Any = model  # (attributes set by the models' shared initialisers)
     if isinstance(model, (LpRegression, CompositeLeastSquares, CauchyRegression)):
-        data = model.A
+        data = m.A
     elif isinstance(model, (LogisticRegression, SoftmaxRegression)):
-        data = model.X
+        data = m.X
     else:
         raise TypeError(
             "subsample needs a row model (LpRegression, CompositeLeastSquares, "
             f"CauchyRegression, LogisticRegression, SoftmaxRegression), got "
             f"{type(model).__name__}; pilot on a short budget instead (rows=None)"
         )
-    xp = model.xp
+    xp = m.xp
     idx = _row_indices(rows, int(data.shape[0]), seed)
 
     def take(a: Any) -> Any:
         return xp.take(a, xp.asarray(idx, device=device(a)), axis=0)
 
     if isinstance(model, (LpRegression, CompositeLeastSquares)):
-        return type(model)(take(model.A), take(model.b), model.p, oracle=model.oracle)
+        return type(model)(take(m.A), take(m.b), m.p, oracle=m.oracle)
     if isinstance(model, CauchyRegression):
-        return CauchyRegression(take(model.A), take(model.b), model.c, l2=model.l2)
-    X = take(model.X)
-    if model.fit_intercept:  # the models append the constant column themselves
+        return CauchyRegression(take(m.A), take(m.b), m.c, l2=m.l2)
+    X = take(m.X)
+    if m.fit_intercept:  # the models append the constant column themselves
         X = X[:, :-1]
     if isinstance(model, LogisticRegression):
         return LogisticRegression(
             X,
-            take(model.signs),
-            l2=model.l2,
-            fit_intercept=model.fit_intercept,
-            oracle=model.oracle,
+            take(m.signs),
+            l2=m.l2,
+            fit_intercept=m.fit_intercept,
+            oracle=m.oracle,
         )
-    y = xp.argmax(take(model.onehot), axis=1)
-    return SoftmaxRegression(X, y, model.K, l2=model.l2, fit_intercept=model.fit_intercept)
+    y = xp.argmax(take(m.onehot), axis=1)
+    return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)
 
 
 # --------------------------------------------------------------------------- targets
@@ -183,6 +184,10 @@ def _quiet(**kwargs: Any) -> Result:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RiskWarning)
         return minimize(**kwargs)
+
+
+def _rows_of(model: Any) -> int:
+    return int((model.A if hasattr(model, "A") else model.X).shape[0])
 
 
 def _as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
@@ -344,9 +349,9 @@ def pilot(
     criteria = criteria if criteria is not None else GoCriteria()
     model = _as_model(objective, grad, smoothness)
     if rows is not None:
-        n_before = int(getattr(model, "A", getattr(model, "X", None)).shape[0])
+        n_before = _rows_of(model)
         model = subsample(model, rows, seed=seed)
-        n = int(getattr(model, "A", getattr(model, "X", None)).shape[0])
+        n = _rows_of(model)
         task = f"{n} of {n_before} rows, at most {max_iter} iterations"
     else:
         task = f"the full task, at most {max_iter} iterations"
@@ -895,8 +900,7 @@ def return_on_investment(
         runs: int | None = len(others)
         current = tuning.result.history
         sources["tuning_gradients"] = (
-            f"measured: the grid's {len(others)} other step sizes "
-            f"(chosen step {tuning.step:g})"
+            f"measured: the grid's {len(others)} other step sizes (chosen step {tuning.step:g})"
         )
         sources["tuning_seconds"] = "measured"
     elif isinstance(tuning, TuningBudget):
@@ -1094,7 +1098,9 @@ def rollout(
             if isinstance(tuning, TuningBudget):
                 base = _quiet(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
                 roi = return_on_investment(
-                    result.history, tuning=tuning, current=base.history,
+                    result.history,
+                    tuning=tuning,
+                    current=base.history,
                     target_rtol=criteria.target_rtol,
                 )
                 ran = {"current rule": base.history}
@@ -1106,7 +1112,9 @@ def rollout(
                     )
                 steps = _grid(current) if isinstance(tuning, str) else list(tuning)
                 if isinstance(tuning, str) and tuning != "grid":
-                    raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
+                    raise ValueError(
+                        f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}"
+                    )
                 rest = {k: v for k, v in current.items() if k not in ("method", "step")}
                 tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
                 roi = return_on_investment(
