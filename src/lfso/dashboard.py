@@ -53,7 +53,7 @@ _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value))
+    return html.escape(str(value), quote=False)
 
 
 def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tuple[History, Any]]:
@@ -294,7 +294,7 @@ class LiveReport:
             )
         if self.stages:
             rows = "".join(
-                f"<tr><td>{_esc(name)}</td><td class='{_esc(st)}'>{_esc(st)}</td>"
+                f"<tr><td>{_esc(name)}</td><td class='{html.escape(st)}'>{_esc(st)}</td>"
                 f"<td>{_esc(detail)}</td></tr>"
                 for name, (st, detail) in self.stages.items()
             )

@@ -696,7 +696,8 @@ def guarded_minimize(
         return GuardedResult(**fields, stages=[first])
 
     h1 = first.history
-    best_row = int(np.nanargmin(np.where(np.isfinite(h1.f), h1.f, np.inf)))
+    usable = np.isfinite(h1.f) & np.isfinite(h1.grad_norm)
+    best_row = int(np.argmin(np.where(usable, h1.f, np.inf)))
     handover = Handover(
         reason=guard.tripped,
         detail=guard.detail,
@@ -1116,7 +1117,8 @@ def rollout(
                         f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}"
                     )
                 rest = {k: v for k, v in current.items() if k not in ("method", "step")}
-                tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
+                with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
+                    tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
                 roi = return_on_investment(
                     result.history, tuning=tuned, target_rtol=criteria.target_rtol
                 )

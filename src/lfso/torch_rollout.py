@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -218,14 +219,14 @@ class GuardedOptimizer:
             calls[0] += 1
             return closure()
 
-        loss = self.fallback.step(counted)
+        loss: Any = self.fallback.step(counted)  # type: ignore[arg-type]
         grads = [p.grad for p in self.params if p.grad is not None]
         gsq = sum((g.detach() * g.detach()).sum() for g in grads) if grads else torch.zeros(())
         f, g2 = torch.stack(
             [torch.as_tensor(loss).detach().double().reshape(()), torch.as_tensor(gsq).double()]
         ).tolist()  # one sync
         h = self._fallback_history
-        nfev = (h.last("nfev") if len(h) else 0) + calls[0]
+        nfev = int(h.last("nfev") if len(h) else 0) + calls[0]
         h.append(
             float(f),
             math.sqrt(float(g2)),
