@@ -180,8 +180,9 @@ def _target(history: History, rtol: float) -> float:
 
 
 def _quiet(**kwargs: Any) -> Result:
-    """:func:`lfso.minimize` with the risk warnings kept as evidence instead of printed."""
-    with warnings.catch_warnings():
+    """:func:`lfso.minimize` with the risk warnings (and NumPy's overflow warnings of a rule
+    that blows up) kept as evidence, in the history's risk bits, instead of printed."""
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RiskWarning)
         return minimize(**kwargs)
 
@@ -669,7 +670,13 @@ def guarded_minimize(
     model = _as_model(objective, grad, smoothness)
     guard = guard if guard is not None else Guard()
     guard.reset()
-    chained, guard.callback = guard.callback, callback
+    chained = guard.callback  # the guard's own callback runs too
+
+    def both(r: Result) -> None:
+        callback(r)  # type: ignore[misc]
+        chained(r)  # type: ignore[misc]
+
+    guard.callback = both if callback and chained else callback or chained
     try:
         try:
             first = _quiet(
