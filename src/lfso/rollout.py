@@ -863,7 +863,7 @@ class ReturnOnInvestment:
         return [
             head,
             f"  tuning the current rule: {self.tuning_gradients} gradients{runs}, "
-            f"{self.tuning_seconds:.3g} s ({s['tuning_gradients']}; seconds "
+            f"{self.tuning_seconds:.3g} s (gradients {s['tuning_gradients']}; seconds "
             f"{s['tuning_seconds']})",
             f"  tuned rule to f <= {self.target:.6e}: {cur} ({s['current']})",
             f"  lfso to the same target: {mine} ({s['lfso']}; no tuning)",
@@ -908,7 +908,7 @@ def return_on_investment(
         runs: int | None = len(others)
         current = tuning.result.history
         sources["tuning_gradients"] = (
-            f"measured: the grid's {len(others)} other step sizes (chosen step {tuning.step:g})"
+            f"measured: the grid's {len(others)} other step sizes, chosen step {tuning.step:g}"
         )
         sources["tuning_seconds"] = "measured"
     elif isinstance(tuning, TuningBudget):
