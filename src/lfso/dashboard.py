@@ -210,19 +210,21 @@ class LiveReport:
         """Show ``history`` under ``label`` (a hand-over marks its row)."""
         self.runs[label] = ([history], None if handover is None else handover.row)
 
-    def watch(self, label: str) -> Any:
-        """A callback that shows the running history under ``label``.
+    def watch(self, label: str, *, pilot: bool = False) -> Any:
+        """A callback that shows the running history under ``label`` (in the pilot's chart
+        with ``pilot=True``).
 
         A run that starts again under the same label (a guarded run's fallback stage) is
         drawn after the previous one, the boundary marked as a hand-over.
         """
+        shown = self.pilot_runs if pilot else self.runs
 
         def callback(intermediate_result: Result) -> None:
             h = intermediate_result.history
             parts = self._parts.setdefault(label, [])
             if not parts or parts[-1] is not h:
                 parts.append(h)
-            self.runs[label] = (parts, None)
+            shown[label] = (parts, None)
             self.tick()
 
         return callback

@@ -311,6 +311,7 @@ def pilot(
     tol: float = 1e-8,
     criteria: GoCriteria | None = None,
     seed: int = 0,
+    callback: Callable[[Result], Any] | None = None,
     grad: Any = None,
     smoothness: Any = None,
     **options: Any,
@@ -331,6 +332,9 @@ def pilot(
     max_iter, tol
         The pilot's budget and tolerance (both runs).
     criteria : GoCriteria, optional
+    callback : callable, optional
+        ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
+        which).
     options
         Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...).
 
@@ -356,9 +360,10 @@ def pilot(
         task = f"{n} of {n_before} rows, at most {max_iter} iterations"
     else:
         task = f"the full task, at most {max_iter} iterations"
-    cur = _quiet(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
+    run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
+    cur = _quiet(**run, **current)
     target = _target(cur.history, criteria.target_rtol)
-    cand = _quiet(objective=model, x0=x0, method=method, tol=tol, max_iter=max_iter, **options)
+    cand = _quiet(**run, method=method, **options)
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
     checks = [
         Check(
@@ -1058,6 +1063,17 @@ def rollout(
         live.stage("pilot", "running", "current rule and lfso on the pilot task")
         live.stage("guarded", "pending")
         live.stage("roi", "pending" if tuning is not None else "skipped")
+    watch: Callable[[Result], Any] | None = None
+    if live is not None:
+        watchers: dict[str, Callable[[Result], Any]] = {}
+        seen: list[History] = []
+
+        def watch(r: Result) -> None:  # the pilot's two runs: the current rule's, then lfso's
+            if not seen or seen[-1] is not r.history:
+                seen.append(r.history)
+            label = "pilot: current rule" if len(seen) == 1 else "pilot: lfso"
+            watchers.setdefault(label, live.watch(label, pilot=True))(r)
+
     evidence = pilot(
         model,
         x0,
@@ -1068,6 +1084,7 @@ def rollout(
         tol=tol,
         criteria=criteria,
         seed=seed,
+        callback=watch,
         **options,
     )
     go = evidence.go
