@@ -423,3 +423,20 @@ def test_cli_solve_writes_the_live_report(tmp_path, capsys):
     page = out.read_text()
     assert "Finished" in page and "CONVERGED" in page and "<svg" in page
     assert f"report: {out}" in capsys.readouterr().out
+
+
+def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
+    model = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(model, X0, fallback=FALLBACK)
+    res.roi = return_on_investment(res.history, tuning=TuningBudget(100), current=res.history)
+    back = GuardedResult.load(res.save(tmp_path / "guarded"))
+    assert back.handover == res.handover and back.roi == res.roi
+    np.testing.assert_array_equal(back.history.f, res.history.f)
+    assert (back.fun, back.nit, back.status, back.method) == (
+        res.fun,
+        res.nit,
+        res.status,
+        res.method,
+    )
+    plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a Result file
+    assert plain.nit == res.nit

@@ -23,6 +23,8 @@ run goes (``report=`` of :func:`rollout`).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import operator
 import warnings
@@ -587,6 +589,31 @@ class GuardedResult(Result):
         if self.handover is None:
             return base
         return f"{base[:-1]}, handover={self.handover.reason!r} at {self.handover.iteration})"
+
+    def save(self, path: str | Path) -> Path:
+        """:meth:`lfso.Result.save`, plus the hand-over and the ROI as JSON (not the stages)."""
+        path = super().save(path)
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        extra = {
+            "handover": dataclasses.asdict(self.handover) if self.handover else None,
+            "roi": dataclasses.asdict(self.roi) if self.roi else None,
+        }
+        np.savez(path, rollout=np.array(json.dumps(extra)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GuardedResult:
+        """Load a result written by :meth:`save` (``stages`` come back empty)."""
+        base = Result.load(path)
+        with np.load(path, allow_pickle=False) as data:
+            extra = json.loads(str(data["rollout"])) if "rollout" in data.files else {}
+        handover, roi = extra.get("handover"), extra.get("roi")
+        return cls(
+            **{k: getattr(base, k) for k in Result.__dataclass_fields__},
+            handover=Handover(**handover) if handover else None,
+            roi=ReturnOnInvestment(**roi) if roi else None,
+        )
 
 
 def _concat(first: History, second: History) -> History:
