@@ -1143,7 +1143,14 @@ def rollout(
         )
         if live is not None:
             live.set_run("guarded run", result.history, handover=result.handover)
-            live.stage("guarded", "done", f"{result.status.name}, f = {result.fun:.6e}")
+            detail = f"{result.status.name}, f = {result.fun:.6e}"
+            if result.handover is not None:
+                ho = result.handover
+                detail += (
+                    f"; handed over to {_describe(fallback)} at iteration {ho.iteration} "
+                    f"(risk '{ho.reason}')"
+                )
+            live.stage("guarded", "done", detail)
         if tuning is not None:
             if live is not None:
                 live.stage("roi", "running", "the current rule's tuning cost")
