@@ -445,11 +445,11 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
 def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):
     out = tmp_path / "r.html"
     args = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3", "--report", str(out)]
-    strict = ["--max-gradient-ratio", "1e-9", "--allow-risk", "stagnation", "--pilot-iter", "50"]
+    strict = ["--max-gradient-ratio", "1e-9", "--allow-risk", "oscillation", "--pilot-iter", "50"]
     assert main([*args, *strict]) == 1
     text = capsys.readouterr().out
     assert "lfso's gradients to the target <= 1e-09 x the current rule's" in text
-    assert "among descent, oracle, collapse, non_finite, oscillation fires" in text
+    assert "among descent, oracle, collapse, stagnation, non_finite fires" in text
     assert "NO-GO" in text and "not run (no-go)" in text and "NO-GO" in out.read_text()
     assert main([*args, "--threshold", "desc=1"]) == 2
     assert "unknown guard threshold 'desc'" in capsys.readouterr().err

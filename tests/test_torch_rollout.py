@@ -128,3 +128,37 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w], monitor=False), sgd)
     with pytest.raises(ValueError, match="unknown guard threshold 'x'"):
         GuardedOptimizer(LFSO([w]), sgd, thresholds={"x": 1})
+
+
+def _pilot_task():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 5, generator=gen)
+    y = X @ torch.ones(5, 1) + 0.1 * torch.randn(64, 1, generator=gen)
+
+    def make():
+        torch.manual_seed(1)
+        return torch.nn.Linear(5, 1)
+
+    def loss(module):
+        return ((module(X) - y) ** 4).mean()
+
+    return make, loss
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
+    from lfso.rollout import GoCriteria
+    from lfso.torch_rollout import pilot
+
+    make, loss = _pilot_task()
+    criteria = GoCriteria(max_gradient_ratio=1e-6) if strict else None
+    ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1e-3), steps=150, criteria=criteria)
+    cur, cand = ev.current.history, ev.candidate.history
+    assert len(cur) == len(cand) == 150 and ev.current.method == "SGD"
+    assert cur.f[0] == pytest.approx(cand.f[0])  # the same fresh model, the same loss
+    row, njev, _ = ev.candidate_to_target
+    assert njev == cand.njev[row] and ev.current_to_target[1] == cur.njev[ev.current_to_target[0]]
+    assert njev < ev.current_to_target[1]  # lfso needs fewer gradients than SGD at lr 1e-3
+    assert ev.go is not strict
+    if strict:
+        assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]

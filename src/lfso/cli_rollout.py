@@ -83,9 +83,9 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-risk",
         nargs="+",
-        default=[],
+        default=["stagnation"],
         choices=list(RISKS),
-        help="risk indicators the pilot may show without a no-go",
+        help="risk indicators the pilot may show without a no-go (default: stagnation)",
     )
     p.add_argument(
         "--threshold",

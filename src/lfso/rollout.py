@@ -53,6 +53,7 @@ __all__ = [
     "ReturnOnInvestment",
     "Rollout",
     "TuningBudget",
+    "decide",
     "guarded_minimize",
     "pilot",
     "return_on_investment",
@@ -229,11 +230,14 @@ class GoCriteria:
         below 1: strictly fewer by that margin).
     forbidden_risks : tuple of str
         Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run.
+        All but ``stagnation`` by default: a run stuck before the target already fails the
+        first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
+        has converged.
     """
 
     target_rtol: float = 1e-6
     max_gradient_ratio: float = 1.0
-    forbidden_risks: tuple[str, ...] = tuple(RISKS)
+    forbidden_risks: tuple[str, ...] = tuple(r for r in RISKS if r != "stagnation")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.target_rtol < 1.0:
@@ -364,8 +368,22 @@ def pilot(
         task = f"the full task, at most {max_iter} iterations"
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
     cur = _quiet(**run, **current)
-    target = _target(cur.history, criteria.target_rtol)
     cand = _quiet(**run, method=method, **options)
+    return decide(cur, cand, task=task, criteria=criteria)
+
+
+def decide(
+    current: Result, candidate: Result, *, task: str, criteria: GoCriteria | None = None
+) -> PilotEvidence:
+    """Go / no-go from two pilot runs on the same task (the current rule's and LFSO's).
+
+    Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` are read,
+    so runs from anywhere (:func:`pilot`, :func:`lfso.torch_rollout.pilot`) are judged
+    alike.
+    """
+    criteria = criteria if criteria is not None else GoCriteria()
+    cur, cand = current, candidate
+    target = _target(cur.history, criteria.target_rtol)
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
     checks = [
         Check(

@@ -32,14 +32,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from .monitor import RISKS
-from .result import History
-from .rollout import DEFAULT_THRESHOLDS
+from .result import History, Result, Status
+from .rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
 from .torch import LFSO
 
-__all__ = ["GuardedOptimizer", "TorchHandover"]
+__all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
 
 
 @dataclass(frozen=True)
@@ -240,3 +241,97 @@ class GuardedOptimizer:
             0,
         )
         return loss
+
+
+def _as_result(history: History, method: str, risks: dict[str, dict[str, int]]) -> Result:
+    f = history.f
+    best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
+    return Result(
+        x=None,
+        fun=float(f[best]),
+        jac=None,
+        nit=len(history) - 1,
+        nfev=int(history.nfev[-1]),
+        njev=int(history.njev[-1]),
+        noracle=0,
+        status=Status.MAX_ITER,
+        message="Pilot run.",
+        method=method,
+        grad_norm=float(history.grad_norm[best]),
+        history=history,
+        risks=risks,
+    )
+
+
+def pilot(
+    make: Callable[[], torch.nn.Module],
+    loss: Callable[[torch.nn.Module], torch.Tensor],
+    current: Callable[[Any], torch.optim.Optimizer],
+    *,
+    steps: int = 200,
+    criteria: GoCriteria | None = None,
+    task: str = "the pilot task",
+    **lfso_options: Any,
+) -> PilotEvidence:
+    """Train two fresh models on the pilot task, one with the optimiser used today and one
+    with :class:`lfso.torch.LFSO`, and decide go / no-go (:func:`lfso.rollout.decide`).
+
+    Parameters
+    ----------
+    make : callable ``() -> torch.nn.Module``
+        A fresh model, initialised the same way each call (seed inside it).
+    loss : callable ``(module) -> scalar tensor``
+        The pilot loss (e.g. the full loss on a small subset of the data).
+    current : callable ``(parameters) -> torch.optim.Optimizer``
+        The optimiser used today, e.g. ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
+    steps : int >= 1
+        Optimiser steps of each run.
+    criteria : GoCriteria, optional
+    lfso_options
+        Options of :class:`lfso.torch.LFSO`.
+
+    Returns
+    -------
+    PilotEvidence
+        Its ``current`` and ``candidate`` carry the two histories (loss, ``||g||``,
+        closure calls as gradients, time); the candidate's risk indicators are LFSO's.
+    """
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got steps={steps!r}")
+    runs = []
+    for which in ("current", "lfso"):
+        module = make()
+        params = list(module.parameters())
+        opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
+        history, calls, start = History(), [0], time.perf_counter()
+
+        def closure(module: torch.nn.Module = module, opt: Any = opt, calls: list = calls) -> Any:
+            opt.zero_grad()
+            value = loss(module)
+            value.backward()
+            calls[0] += 1
+            return value
+
+        for _ in range(int(steps)):
+            value = opt.step(closure)
+            if which == "current":
+                gsq = sum((p.grad.detach() ** 2).sum() for p in params if p.grad is not None)
+                f, g2 = torch.stack(
+                    [value.detach().double().reshape(()), torch.as_tensor(gsq).double()]
+                ).tolist()
+                history.append(
+                    f,
+                    math.sqrt(g2),
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    calls[0],
+                    calls[0],
+                    0,
+                    time.perf_counter() - start,
+                )
+        if which == "current":
+            runs.append(_as_result(history, type(opt).__name__, {}))
+        else:
+            runs.append(_as_result(opt.history, "lfso", opt.risks))
+    return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)
