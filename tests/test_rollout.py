@@ -438,8 +438,9 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
         res.status,
         res.method,
     )
-    plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a Result file
-    assert plain.nit == res.nit
+    plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a plain Result file
+    assert plain.nit == res.nit and (tmp_path / "guarded.rollout.json").is_file()
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):

@@ -99,11 +99,6 @@ class History:
     def __len__(self) -> int:
         return len(self._data["f"])
 
-    def last(self, column: str) -> float:
-        """The latest value of ``column`` in O(1) (NaN for an empty history)."""
-        values = self._data[column] if column in self._data else self[column]
-        return float(values[-1]) if values else float("nan")
-
     def __getitem__(self, column: str) -> np.ndarray:
         if column not in self._data:
             raise KeyError(f"unknown history column {column!r}; have {self.columns}")
@@ -113,6 +108,11 @@ class History:
         if column.startswith("_") or column not in History.columns:
             raise AttributeError(column)
         return self[column]
+
+    def last(self, column: str) -> float:
+        """The latest value of ``column`` in O(1) (NaN for an empty history)."""
+        values = self._data[column] if column in self._data else self[column]
+        return float(values[-1]) if values else float("nan")
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """All columns as NumPy arrays."""

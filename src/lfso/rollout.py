@@ -27,6 +27,8 @@ import dataclasses
 import json
 import math
 import operator
+import os
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -609,29 +611,37 @@ class GuardedResult(Result):
         return f"{base[:-1]}, handover={self.handover.reason!r} at {self.handover.iteration})"
 
     def save(self, path: str | Path) -> Path:
-        """:meth:`lfso.Result.save`, plus the hand-over and the ROI as JSON (not the stages)."""
+        """:meth:`lfso.Result.save` (a plain result file), and beside it
+        ``<name>.rollout.json`` with the hand-over and the ROI (not the stages)."""
         path = super().save(path)
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
         extra = {
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
             "roi": dataclasses.asdict(self.roi) if self.roi else None,
         }
-        np.savez(path, rollout=np.array(json.dumps(extra)), **arrays)
+        side = _sidecar(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(extra, fh)
+        os.replace(tmp, side)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty)."""
         base = Result.load(path)
-        with np.load(path, allow_pickle=False) as data:
-            extra = json.loads(str(data["rollout"])) if "rollout" in data.files else {}
+        side = _sidecar(Path(path))
+        extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
         handover, roi = extra.get("handover"), extra.get("roi")
         return cls(
             **{k: getattr(base, k) for k in Result.__dataclass_fields__},
             handover=Handover(**handover) if handover else None,
             roi=ReturnOnInvestment(**roi) if roi else None,
         )
+
+
+def _sidecar(path: Path) -> Path:
+    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    return path.with_name(name + ".rollout.json")
 
 
 def _concat(first: History, second: History) -> History:
