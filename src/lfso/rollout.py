@@ -723,7 +723,7 @@ def guarded_minimize(
     >>> res = lfso.rollout.guarded_minimize(
     ...     lambda x: np.sum(x**4), np.ones(3), grad=lambda x: 4 * x**3, smoothness=wrong,
     ...     fallback={"method": "armijo"}, tol=1e-6)
-    >>> res.handover.reason, res.fun <= res.stages[0].fun
+    >>> res.handover.reason, bool(res.fun <= res.stages[0].fun)
     ('descent', True)
     """
     fallback = _check_rule(fallback, "fallback")
