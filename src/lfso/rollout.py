@@ -621,7 +621,7 @@ class GuardedResult(Result):
         side = _sidecar(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(extra, fh)
+            json.dump(extra, fh, default=lambda v: v.item() if hasattr(v, "item") else str(v))
         os.replace(tmp, side)
         return path
 
