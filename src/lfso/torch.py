@@ -88,7 +88,8 @@ class LFSO(torch.optim.Optimizer):
     max_rollbacks : int >= 0
     monitor : bool
         Keep :attr:`history` and the risk indicators (:attr:`risks`). A row costs about
-        0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps neither.
+        0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps no risk
+        indicators, and no history unless a ``callback`` is given.
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
         (``x`` is ``None``: the parameters are the model's).
