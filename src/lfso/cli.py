@@ -7,6 +7,8 @@
 ``lfso check-oracle P``  test a problem's oracle by sampling.
 ``lfso compare P``  a baseline rule beside LFSO, with an HTML report.
 ``lfso problems``  list the built-in problems.
+``lfso rollout P --current ...``  pilot, guarded run and return on investment
+                   (:mod:`lfso.cli_rollout`).
 """
 
 from __future__ import annotations
@@ -94,8 +96,16 @@ def _solve(args: argparse.Namespace) -> int:
     print(f"{problem.name}: {problem.description}")
     print(f"{'iter':>8} {'f':>13} {'||g||':>11} {'step':>11} {'L':>11} {'R':>11}")
 
+    live = None
+    if args.report:
+        from .dashboard import LiveReport
+
+        live = LiveReport(args.report, title=f"lfso solve {problem.name}")
+
     def progress(intermediate_result: Result) -> None:
         r = intermediate_result
+        if live is not None:
+            live(r)
         if r.nit % every == 0:
             h = r.history
             print(
@@ -127,6 +137,8 @@ def _solve(args: argparse.Namespace) -> int:
         f"  evaluations: f {res.nfev}, grad {res.njev}, oracle {res.noracle}; "
         f"time {h.time[-1]:.3f} s"
     )
+    if live is not None:
+        print(f"report: {live.finish(res)}")
     return 0 if res.success else 1
 
 
@@ -247,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--tol", type=float, default=1e-8)
     solve.add_argument("--max-iter", type=int, default=10_000)
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")
+    solve.add_argument("--report", default=None, help="write a live HTML report there")
     solve.set_defaults(run=_solve)
 
     bench = sub.add_parser("bench", help="benchmark LFSO against the peer step rules")
@@ -301,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     problems = sub.add_parser("problems", help="list the built-in problems")
     problems.set_defaults(run=_problems)
+
+    from .cli_rollout import add_rollout_parser
+
+    add_rollout_parser(sub)
     return parser
 
 

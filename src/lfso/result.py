@@ -195,6 +195,11 @@ class History:
             raise AttributeError(column)
         return self[column]
 
+    def last(self, column: str) -> float:
+        """The latest value of ``column`` in O(1) (NaN for an empty history)."""
+        values = self._data[column] if column in self._data else self[column]
+        return float(values[-1]) if values else float("nan")
+
     def as_dict(self) -> dict[str, np.ndarray]:
         """All columns as NumPy arrays."""
         return {c: self[c] for c in self.columns}

@@ -1,0 +1,364 @@
+"""A live HTML report: one self-contained page, rewritten during a run, that refreshes itself.
+
+:class:`LiveReport` is a callback for :func:`lfso.minimize` (and the writer behind
+:func:`lfso.rollout.rollout`): every ``every`` seconds it rewrites the page atomically (a
+temporary file in the same folder, then ``os.replace``, so a browser never reads half a
+page), and while the run goes the page carries ``<meta http-equiv="refresh">`` so a browser
+reloads it on its own. The finished page has no refresh. The page shows the return on
+investment first, then the stages, the pilot's go / no-go evidence, any hand-over, the
+learning curves (inline SVG drawn here, no matplotlib) and the risk indicators. No server,
+no network, no scripts.
+
+>>> import numpy as np, lfso, tempfile, pathlib
+>>> from lfso.dashboard import LiveReport
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "run.html"
+>>> live = LiveReport(path, title="sum x^4")
+>>> res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), callback=live)
+>>> _ = live.finish(res)
+>>> "Finished" in path.read_text() and "http-equiv" not in path.read_text()
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .monitor import RISKS
+from .result import History, Result
+
+__all__ = ["LiveReport"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 10px;text-align:left;font-size:14px}
+th{background:#f0f0f0}
+.ok,.done,.pass{color:#116611;font-weight:600} .bad,.fail{color:#aa2222;font-weight:600}
+.running{color:#8a5a00;font-weight:600} .pending,.skipped{color:#777}
+#state{padding:.5em 1em;border-radius:4px;display:inline-block}
+#state.running{background:#fff4dd} #state.finished{background:#e6f4e6}
+#roi li:first-child{font-size:1.15em;font-weight:600}
+svg{border:1px solid #ddd;background:#fff}
+"""
+
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tuple[History, Any]]:
+    """Each run as one history (stages joined, counters continued) and its hand-over row."""
+    from .rollout import _concat
+
+    out = {}
+    for label, (parts, mark) in runs.items():
+        h = parts[0]
+        for later in parts[1:]:
+            if len(later):
+                mark = len(h)
+                h = _concat(h, later)
+        out[label] = (h, mark)
+    return out
+
+
+def _svg(runs: dict[str, tuple[History, Any]], width: int = 720, height: int = 300) -> str:
+    """f against gradient evaluations, one polyline per run; a dashed line at a hand-over."""
+    series = []
+    for label, (h, mark) in runs.items():
+        if len(h) == 0:
+            continue
+        x, f = h.njev, h.f
+        ok = np.isfinite(f)
+        if not ok.any():
+            continue
+        keep = np.unique(np.linspace(0, len(f) - 1, min(len(f), 400)).astype(int))
+        keep = keep[ok[keep]]
+        series.append((label, x[keep], f[keep], None if mark is None else float(x[mark])))
+    if not series:
+        return "<p>No iterations yet.</p>"
+    allf = np.concatenate([s[2] for s in series])
+    log = bool(np.all(allf > 0))
+    ys = [np.log10(s[2]) if log else s[2] for s in series]
+    lo, hi = float(min(y.min() for y in ys)), float(max(y.max() for y in ys))
+    xmax = float(max(s[1].max() for s in series)) or 1.0
+    if hi - lo < 1e-12:
+        lo, hi = lo - 1.0, hi + 1.0
+    left, right, top, bottom = 70, 30, 10, 40
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(v: float) -> float:
+        return left + pw * v / xmax
+
+    def py(v: float) -> float:
+        return top + ph * (hi - v) / (hi - lo)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="f against gradient evaluations">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
+    ]
+    for v in (lo, (lo + hi) / 2, hi):
+        label = f"1e{v:.1f}" if log else f"{v:.3g}"
+        parts.append(
+            f'<text x="{left - 5}" y="{py(v) + 4:.1f}" font-size="11" text-anchor="end">'
+            f"{label}</text>"
+        )
+    for v in (0.0, xmax / 2, xmax):
+        parts.append(
+            f'<text x="{px(v):.1f}" y="{height - 22}" font-size="11" text-anchor="middle">'
+            f"{v:.0f}</text>"
+        )
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{height - 5}" font-size="12" text-anchor="middle">'
+        f"gradient evaluations (f on a {'log' if log else 'linear'} scale)</text>"
+    )
+    for i, ((label, x, _, mark), y) in enumerate(zip(series, ys, strict=True)):
+        color = _COLORS[i % len(_COLORS)]
+        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y, strict=True))
+        parts.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
+        )
+        parts.append(
+            f'<text x="{left + 8}" y="{top + 16 + 14 * i}" font-size="12" fill="{color}">'
+            f"{_esc(label)}</text>"
+        )
+        if mark is not None:
+            parts.append(
+                f'<line x1="{px(mark):.1f}" y1="{top}" x2="{px(mark):.1f}" y2="{top + ph}" '
+                'stroke="#aa2222" stroke-dasharray="5,4"/>'
+                f'<text x="{px(mark) + 4:.1f}" y="{top + ph - 6}" font-size="11" '
+                'fill="#aa2222">hand-over</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+class LiveReport:
+    """A self-contained HTML page of a run, rewritten as it goes (see the module docstring).
+
+    Use it as a ``callback`` of :func:`lfso.minimize` and call :meth:`finish` with the
+    result, or drive it stage by stage (:meth:`stage`, :meth:`watch`, :meth:`set_pilot`,
+    :meth:`set_handover`, :meth:`set_roi`, :meth:`set_run`) as :func:`lfso.rollout.rollout`
+    does.
+
+    Parameters
+    ----------
+    path : str or Path
+        The page; its folder must exist.
+    title : str
+    every : float > 0
+        Seconds between rewrites during a run (and the page's reload interval, rounded up).
+    """
+
+    def __init__(self, path: str | Path, *, title: str = "lfso run", every: float = 2.0) -> None:
+        every = float(every)
+        if not 0.0 < every < math.inf:
+            raise ValueError(f"every must be a positive number of seconds, got every={every!r}")
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ValueError(f"the report's folder {str(self.path.parent)!r} does not exist")
+        self.title, self.every = title, every
+        self.finished = False
+        self.stages: dict[str, tuple[str, str]] = {}
+        self.runs: dict[str, tuple[list[History], int | None]] = {}
+        self.pilot_runs: dict[str, tuple[list[History], int | None]] = {}
+        self.pilot: Any = None
+        self.handover: Any = None
+        self.roi: Any = None
+        self.results: dict[str, Result] = {}
+        self.writes = 0
+        self._last = -math.inf
+        self._parts: dict[str, list[History]] = {}
+
+    # -- what the page shows --------------------------------------------------------------
+
+    def stage(self, name: str, state: str, detail: str = "") -> None:
+        """Set a stage's state (``pending``, ``running``, ``done``, ``skipped``) and write."""
+        self.stages[name] = (state, detail)
+        self.write()
+
+    def set_pilot(self, evidence: Any) -> None:
+        """The pilot's :class:`~lfso.rollout.PilotEvidence` (decision, checks, its runs)."""
+        self.pilot = evidence
+        self.pilot_runs = {
+            "pilot: current rule": ([evidence.current.history], None),
+            "pilot: lfso": ([evidence.candidate.history], None),
+        }
+        self.write()
+
+    def set_handover(self, handover: Any) -> None:
+        """A :class:`~lfso.rollout.Handover`: shown at once, marked on the curve."""
+        self.handover = handover
+        self.write()
+
+    def set_roi(self, roi: Any) -> None:
+        """A :class:`~lfso.rollout.ReturnOnInvestment`: its lines head the page."""
+        self.roi = roi
+        self.write()
+
+    def set_run(self, label: str, history: History, *, handover: Any = None) -> None:
+        """Show ``history`` under ``label`` (a hand-over marks its row)."""
+        self.runs[label] = ([history], None if handover is None else handover.row)
+
+    def watch(self, label: str, *, pilot: bool = False) -> Any:
+        """A callback that shows the running history under ``label`` (in the pilot's chart
+        with ``pilot=True``).
+
+        A run that starts again under the same label (a guarded run's fallback stage) is
+        drawn after the previous one, the boundary marked as a hand-over.
+        """
+        shown = self.pilot_runs if pilot else self.runs
+
+        def callback(intermediate_result: Result) -> None:
+            h = intermediate_result.history
+            parts = self._parts.setdefault(label, [])
+            if not parts or parts[-1] is not h:
+                parts.append(h)
+            shown[label] = (parts, None)
+            self.tick()
+
+        return callback
+
+    def __call__(self, intermediate_result: Result) -> None:
+        """Callback for :func:`lfso.minimize`: show the run, rewrite every ``every`` s."""
+        if "run" not in self.stages:
+            self.stages["run"] = ("running", intermediate_result.method)
+        self.runs[intermediate_result.method] = ([intermediate_result.history], None)
+        self.tick()
+
+    def tick(self) -> None:
+        """Rewrite the page if ``every`` seconds have passed since the last write."""
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self.write()
+
+    def finish(self, result: Result | None = None) -> Path:
+        """Write the finished page (no refresh); ``result`` adds its summary row."""
+        if result is not None:
+            self.results[result.method] = result
+            if result.method not in self.runs or "run" in self.stages:
+                mark = getattr(getattr(result, "handover", None), "row", None)
+                self.runs[result.method] = ([result.history], mark)
+            if "run" in self.stages:
+                self.stages["run"] = ("done", f"{result.status.name}: {result.message}")
+        self.finished = True
+        self.write()
+        return self.path
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self) -> Path:
+        """Render the page and replace the file atomically."""
+        page = self.render()
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(page)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self._last = time.monotonic()
+        self.writes += 1
+        return self.path
+
+    def render(self) -> str:
+        """The page as a string."""
+        stamp = time.strftime("%H:%M:%S UTC", time.gmtime())
+        if self.finished:
+            head_refresh = ""
+            state = f'<p id="state" class="finished">Finished at {stamp}.</p>'
+        else:
+            seconds = max(1, math.ceil(self.every))
+            head_refresh = f'<meta http-equiv="refresh" content="{seconds}">'
+            state = (
+                f'<p id="state" class="running">Run in progress: updated {stamp}; this page '
+                f"reloads every {seconds} s.</p>"
+            )
+        body = [f"<h1>{_esc(self.title)}</h1>", state]
+        if self.roi is not None:
+            items = "".join(f"<li>{_esc(line.strip())}</li>" for line in self.roi.lines())
+            body.append(
+                f'<section id="roi"><h2>Return on investment</h2><ul>{items}</ul></section>'
+            )
+        if self.stages:
+            rows = "".join(
+                f"<tr><td>{_esc(name)}</td><td class='{html.escape(st)}'>{_esc(st)}</td>"
+                f"<td>{_esc(detail)}</td></tr>"
+                for name, (st, detail) in self.stages.items()
+            )
+            body.append(
+                '<section id="stages"><h2>Stages</h2><table><tr><th>stage</th><th>state</th>'
+                f"<th>detail</th></tr>{rows}</table></section>"
+            )
+        if self.pilot is not None:
+            ev = self.pilot
+            rows = "".join(
+                f"<tr><td>{_esc(c.name)}</td><td>{_esc(c.required)}</td>"
+                f"<td>{_esc(c.observed)}</td><td class='{'pass' if c.passed else 'fail'}'>"
+                f"{'pass' if c.passed else 'FAIL'}</td></tr>"
+                for c in ev.checks
+            )
+            decision = "GO" if ev.go else "NO-GO"
+            body.append(
+                f'<section id="pilot"><h2>Pilot: go / no-go</h2><p>Decision: '
+                f"<span id='decision' class='{'ok' if ev.go else 'bad'}'>{decision}</span> "
+                f"(pilot on {_esc(ev.task)}; target f &lt;= {ev.target:.6e})</p>"
+                "<table id='criteria'><tr><th>criterion</th><th>required</th><th>observed</th>"
+                f"<th>result</th></tr>{rows}</table></section>"
+            )
+        if self.handover is not None:
+            items = "".join(f"<li>{_esc(line.strip())}</li>" for line in self.handover.lines())
+            body.append(f'<section id="handover"><h2>Hand-over</h2><ul>{items}</ul></section>')
+        if self.runs or self.pilot_runs:
+            charts = []
+            if self.runs:
+                charts.append("<h3>Task</h3>" + _svg(_joined(self.runs)))
+            if self.pilot_runs:
+                charts.append("<h3>Pilot</h3>" + _svg(_joined(self.pilot_runs)))
+            body.append('<section id="curves"><h2>Learning curves</h2>' + "".join(charts))
+            body.append("</section>")
+            body.append(self._table())
+        body.append("<p>Generated by lfso; a self-contained page (no scripts, no network).</p>")
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"{head_refresh}<title>{_esc(self.title)}</title><style>{_STYLE}</style></head>"
+            f"<body>{''.join(body)}</body></html>\n"
+        )
+
+    def _table(self) -> str:
+        rows = []
+        for label, (h, _) in _joined({**self.runs, **self.pilot_runs}).items():
+            if len(h) == 0:
+                continue
+            risk = h.risk.astype(int)
+            fired = [
+                f"{name} ({int(np.count_nonzero(risk & bit))}x)"
+                for name, (bit, _) in RISKS.items()
+                if np.any(risk & bit)
+            ]
+            rows.append(
+                f"<tr><td>{_esc(label)}</td><td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
+                f"<td>{h.time[-1]:.3f}</td><td>{h.f[-1]:.6e}</td>"
+                f"<td>{np.nanmin(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
+                f"<td class='{'bad' if fired else 'ok'}'>{_esc(', '.join(fired)) or 'none'}</td>"
+                "</tr>"
+            )
+        return (
+            '<section id="runs"><h2>Runs and risk indicators</h2><table><tr><th>run</th>'
+            "<th>rows</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
+            f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table></section>"
+        )

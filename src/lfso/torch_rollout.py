@@ -1,0 +1,337 @@
+"""PyTorch: LFSO in charge, the optimiser used today as the fallback, switched automatically.
+
+:class:`GuardedOptimizer` holds an :class:`lfso.torch.LFSO` and the user's existing
+optimiser (SGD, Adam, ...) over the same parameters. Each ``step(closure)`` goes to LFSO
+until a risk indicator of its history (:mod:`lfso.monitor`; the thresholds of
+:data:`lfso.rollout.DEFAULT_THRESHOLDS`) trips, the loss rises above the best by more
+than ``divergence`` times the progress, or the gradient is not finite; then the best
+parameters seen are restored and every later step goes to the fallback. ``history`` is one
+history of both stages, ``handover`` says when and why. The module imports torch;
+``import lfso`` does not.
+
+>>> import torch, lfso.torch, lfso.torch_rollout
+>>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+>>> opt = lfso.torch_rollout.GuardedOptimizer(
+...     lfso.torch.LFSO([w]), torch.optim.SGD([w], lr=1e-2))
+>>> def closure():
+...     opt.zero_grad()
+...     loss = (w ** 4).sum()
+...     loss.backward()
+...     return loss
+>>> for _ in range(60):
+...     _ = opt.step(closure)
+>>> opt.handover is None and bool(w.abs().max() < 1e-2)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .monitor import RISKS
+from .result import History, Result, Status
+from .rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
+from .torch import LFSO
+
+__all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
+
+
+@dataclass(frozen=True)
+class TorchHandover:
+    """When and why :class:`GuardedOptimizer` switched to the fallback.
+
+    ``step`` counts the LFSO steps taken; ``row`` is the history row where the fallback
+    starts; ``best_loss`` the loss of the restored parameters (``best_row`` its row).
+    """
+
+    reason: str
+    detail: str
+    step: int
+    row: int
+    best_row: int
+    best_loss: float
+
+    def lines(self) -> list[str]:
+        return [
+            f"hand-over after {self.step} lfso steps: risk '{self.reason}' {self.detail}",
+            f"  restored the best parameters (row {self.best_row}, loss {self.best_loss:.6e}); "
+            f"the fallback runs from row {self.row}",
+        ]
+
+
+class GuardedOptimizer:
+    """LFSO with an automatic fallback to the optimiser used today.
+
+    Parameters
+    ----------
+    primary : lfso.torch.LFSO
+        In charge until a trip (with ``monitor=True``, its default).
+    fallback : torch.optim.Optimizer
+        Over the same parameters; takes every step after a trip.
+    thresholds : mapping name -> int, optional
+        Firings of each risk indicator that trip the guard (see
+        :data:`lfso.rollout.DEFAULT_THRESHOLDS`; 0: not watched).
+    divergence : float > 0 or None
+        Trip when the loss exceeds the best by more than this times
+        ``max(loss_0 - best, |loss_0|)``.
+
+    Notes
+    -----
+    Keeping the best parameters costs one copy of them (on their device), refreshed when
+    the loss improves; the loss comes from LFSO's own round trip, so watching adds no host
+    synchronisation while LFSO is in charge. After the switch each step records the loss
+    and the gradient norm (one synchronisation).
+    """
+
+    def __init__(
+        self,
+        primary: LFSO,
+        fallback: torch.optim.Optimizer,
+        *,
+        thresholds: Mapping[str, int] | None = None,
+        divergence: float | None = 10.0,
+    ) -> None:
+        if not isinstance(primary, LFSO):
+            raise TypeError(f"primary must be an lfso.torch.LFSO, got {type(primary).__name__}")
+        if not isinstance(fallback, torch.optim.Optimizer):
+            raise TypeError(
+                f"fallback must be a torch.optim.Optimizer, got {type(fallback).__name__}"
+            )
+        if primary._risk is None:
+            raise ValueError("primary must keep its risk indicators (LFSO(..., monitor=True))")
+        merged = dict(DEFAULT_THRESHOLDS)
+        for name, value in (thresholds or {}).items():
+            if name not in merged:
+                raise ValueError(
+                    f"unknown guard threshold {name!r}; choose from {list(DEFAULT_THRESHOLDS)}"
+                )
+            if int(value) < 0:
+                raise ValueError(f"threshold {name} must be >= 0, got {value!r}")
+            merged[name] = int(value)
+        self.thresholds = {k: v for k, v in merged.items() if v > 0}
+        self.divergence = divergence
+        self.primary, self.fallback = primary, fallback
+        self.params = [p for g in primary.param_groups for p in g["params"]]
+        self.handover: TorchHandover | None = None
+        self.counts: dict[str, int] = {}
+        self._best: list[torch.Tensor] | None = None
+        self._best_loss, self._best_row = math.inf, 0
+        self._fallback_history = History()
+        self._start = math.nan
+
+    @property
+    def active(self) -> torch.optim.Optimizer:
+        """The optimiser that takes the next step."""
+        return self.primary if self.handover is None else self.fallback
+
+    @property
+    def history(self) -> History:
+        """LFSO's rows, then the fallback's (counters and time continued)."""
+        if self.handover is None:
+            return self.primary.history
+        from .rollout import _concat
+
+        return _concat(self.primary.history, self._fallback_history)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.primary.zero_grad(set_to_none=set_to_none)
+        self.fallback.zero_grad(set_to_none=set_to_none)
+
+    @torch.no_grad()
+    def _keep_best(self) -> None:
+        """Copy the parameters LFSO's last step started from if their loss is the best."""
+        h = self.primary.history
+        loss = h.last("f")
+        if not loss < self._best_loss:  # (False for NaN)
+            return
+        self._best_loss, self._best_row = loss, len(h) - 1
+        moved = h.last("grad_norm") > 0.0  # LFSO saved the start of this step as "prev"
+        state = self.primary.state
+        sources = [state[p]["prev"] if moved and "prev" in state[p] else p for p in self.params]
+        if self._best is None:
+            self._best = [s.detach().clone() for s in sources]
+        else:
+            for b, s in zip(self._best, sources, strict=True):
+                b.copy_(s)
+
+    def _check(self) -> tuple[str, str] | None:
+        h = self.primary.history
+        flags = int(h.last("risk"))
+        for name, (bit, _) in RISKS.items():
+            if flags & bit:
+                self.counts[name] = self.counts.get(name, 0) + 1
+                limit = self.thresholds.get(name)
+                if limit is not None and self.counts[name] >= limit:
+                    return name, f"fired {self.counts[name]}x (threshold {limit})"
+        if self.divergence is not None and "divergence" in self.thresholds and len(h) > 1:
+            f0, f = float(h.f[0]), h.last("f")
+            if f > self._best_loss + self.divergence * max(f0 - self._best_loss, abs(f0)):
+                return "divergence", f"loss {f:.6e} far above the best {self._best_loss:.6e}"
+        return None
+
+    @torch.no_grad()
+    def _switch(self, reason: str, detail: str) -> None:
+        if self._best is not None:
+            for p, b in zip(self.params, self._best, strict=True):
+                p.copy_(b)
+        self.handover = TorchHandover(
+            reason=reason,
+            detail=detail,
+            step=max(len(self.primary.history) - 1, 0),
+            row=len(self.primary.history),
+            best_row=self._best_row,
+            best_loss=self._best_loss,
+        )
+        self.zero_grad()
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One step of the active optimiser; switches when the guard trips."""
+        if self.handover is None:
+            rows = len(self.primary.history)
+            try:
+                loss = self.primary.step(closure)
+            except ValueError:
+                h = self.primary.history
+                if len(h) > rows and int(h.last("risk")) & RISKS["non_finite"][0]:
+                    self._switch("non_finite", "the loss or the gradient became NaN/inf")
+                    return self._fallback_step(closure)
+                raise
+            self._keep_best()
+            trip = self._check()
+            if trip is not None:
+                self._switch(*trip)
+            return loss
+        return self._fallback_step(closure)
+
+    def _fallback_step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        now = time.perf_counter()
+        if self._start != self._start:
+            self._start = now
+        calls = [0]
+
+        def counted() -> torch.Tensor:
+            calls[0] += 1
+            return closure()
+
+        loss: Any = self.fallback.step(counted)  # type: ignore[arg-type]
+        grads = [p.grad for p in self.params if p.grad is not None]
+        gsq = sum((g.detach() * g.detach()).sum() for g in grads) if grads else torch.zeros(())
+        f, g2 = torch.stack(
+            [torch.as_tensor(loss).detach().double().reshape(()), torch.as_tensor(gsq).double()]
+        ).tolist()  # one sync
+        h = self._fallback_history
+        nfev = int(h.last("nfev") if len(h) else 0) + calls[0]
+        h.append(
+            float(f),
+            math.sqrt(float(g2)),
+            math.nan,
+            math.nan,
+            math.nan,
+            nfev,
+            nfev,
+            0,
+            now - self._start,
+            0,
+        )
+        return loss
+
+
+def _as_result(history: History, method: str, risks: dict[str, dict[str, int]]) -> Result:
+    f = history.f
+    best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
+    return Result(
+        x=None,
+        fun=float(f[best]),
+        jac=None,
+        nit=len(history) - 1,
+        nfev=int(history.nfev[-1]),
+        njev=int(history.njev[-1]),
+        noracle=0,
+        status=Status.MAX_ITER,
+        message="Pilot run.",
+        method=method,
+        grad_norm=float(history.grad_norm[best]),
+        history=history,
+        risks=risks,
+    )
+
+
+def pilot(
+    make: Callable[[], torch.nn.Module],
+    loss: Callable[[torch.nn.Module], torch.Tensor],
+    current: Callable[[Any], torch.optim.Optimizer],
+    *,
+    steps: int = 200,
+    criteria: GoCriteria | None = None,
+    task: str = "the pilot task",
+    **lfso_options: Any,
+) -> PilotEvidence:
+    """Train two fresh models on the pilot task, one with the optimiser used today and one
+    with :class:`lfso.torch.LFSO`, and decide go / no-go (:func:`lfso.rollout.decide`).
+
+    Parameters
+    ----------
+    make : callable ``() -> torch.nn.Module``
+        A fresh model, initialised the same way each call (seed inside it).
+    loss : callable ``(module) -> scalar tensor``
+        The pilot loss (e.g. the full loss on a small subset of the data).
+    current : callable ``(parameters) -> torch.optim.Optimizer``
+        The optimiser used today, e.g. ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
+    steps : int >= 1
+        Optimiser steps of each run.
+    criteria : GoCriteria, optional
+    lfso_options
+        Options of :class:`lfso.torch.LFSO`.
+
+    Returns
+    -------
+    PilotEvidence
+        Its ``current`` and ``candidate`` carry the two histories (loss, ``||g||``,
+        closure calls as gradients, time); the candidate's risk indicators are LFSO's.
+    """
+    if int(steps) < 1:
+        raise ValueError(f"steps must be >= 1, got steps={steps!r}")
+    runs = []
+    for which in ("current", "lfso"):
+        module = make()
+        params = list(module.parameters())
+        opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
+        history, calls, start = History(), [0], time.perf_counter()
+
+        def closure(module: torch.nn.Module = module, opt: Any = opt, calls: list = calls) -> Any:
+            opt.zero_grad()
+            value = loss(module)
+            value.backward()
+            calls[0] += 1
+            return value
+
+        for _ in range(int(steps)):
+            value = opt.step(closure)
+            if which == "current":
+                gsq = sum((p.grad.detach() ** 2).sum() for p in params if p.grad is not None)
+                f, g2 = torch.stack(
+                    [value.detach().double().reshape(()), torch.as_tensor(gsq).double()]
+                ).tolist()
+                history.append(
+                    f,
+                    math.sqrt(g2),
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    calls[0],
+                    calls[0],
+                    0,
+                    time.perf_counter() - start,
+                )
+        if which == "current":
+            runs.append(_as_result(history, type(opt).__name__, {}))
+        else:
+            runs.append(_as_result(opt.history, "lfso", opt.risks))
+    return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)

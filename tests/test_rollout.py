@@ -1,0 +1,456 @@
+"""Staged rollout: subsample, pilot go / no-go, guarded run with planted failures, ROI, CLI."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.cli import main
+from lfso.dashboard import LiveReport
+from lfso.models import (
+    CauchyRegression,
+    CompositeLeastSquares,
+    FunctionModel,
+    LogisticRegression,
+    LpRegression,
+    PowerSum,
+    SoftmaxRegression,
+)
+from lfso.rollout import (
+    GoCriteria,
+    Guard,
+    GuardedResult,
+    TuningBudget,
+    guarded_minimize,
+    pilot,
+    return_on_investment,
+    rollout,
+    subsample,
+    to_target,
+)
+
+RNG = np.random.default_rng(3)
+A = RNG.standard_normal((40, 5))
+B = A @ np.ones(5) + 0.1 * RNG.standard_normal(40)
+LABELS = (A[:, 0] + 0.3 * RNG.standard_normal(40) > 0).astype(float)
+CLASSES = np.argmax(A[:, :3], axis=1)
+
+ROW_MODELS = {
+    "lp": lambda A, b, y, c: LpRegression(A, b, 2),
+    "lp-paper": lambda A, b, y, c: LpRegression(A, b, 3, oracle="paper"),
+    "composite": lambda A, b, y, c: CompositeLeastSquares(A, b, 2),
+    "cauchy": lambda A, b, y, c: CauchyRegression(A, b, 0.5, l2=0.1),
+    "logistic": lambda A, b, y, c: LogisticRegression(A, y, l2=0.01),
+    "logistic-intercept": lambda A, b, y, c: LogisticRegression(A, y, fit_intercept=True),
+    "softmax": lambda A, b, y, c: SoftmaxRegression(A, c, 3, l2=0.01),
+}
+
+
+@pytest.mark.parametrize("name", ROW_MODELS)
+def test_subsample_equals_the_model_built_on_those_rows(name):
+    build = ROW_MODELS[name]
+    model = build(A, B, LABELS, CLASSES)
+    rows = np.array([0, 3, 4, 10, 17, 22, 31, 39])
+    small = subsample(model, rows)
+    direct = build(A[rows], B[rows], LABELS[rows], CLASSES[rows])
+    assert type(small) is type(model) and small.dim == model.dim
+    for x in RNG.standard_normal((3, model.dim)):
+        e1, e2 = small.evaluate(x), direct.evaluate(x)
+        assert e1.value == pytest.approx(e2.value, rel=1e-12)
+        np.testing.assert_allclose(e1.grad, e2.grad, rtol=1e-12, atol=1e-14)
+        assert small.smoothness(x, 0.3) == pytest.approx(direct.smoothness(x, 0.3), rel=1e-12)
+    # all rows, in order: the same function
+    full = subsample(model, np.arange(40))
+    x = RNG.standard_normal(model.dim)
+    assert full.value(x) == pytest.approx(model.value(x), rel=1e-12)
+
+
+def test_subsample_counts_and_fractions_draw_distinct_rows():
+    model = LpRegression(A, B, 2)
+    assert subsample(model, 10).A.shape == (10, 5)
+    assert subsample(model, 0.25).A.shape == (10, 5)
+    drawn = subsample(model, 40, seed=1).A
+    np.testing.assert_array_equal(drawn, A)  # without replacement, in order
+
+
+@pytest.mark.parametrize(
+    ("rows", "error", "match"),
+    [
+        (0, ValueError, r"\[1, 40\], got rows=0"),
+        (41, ValueError, "got rows=41"),
+        (1.5, ValueError, r"\(0, 1\], got rows=1.5"),
+        ([0, 40], ValueError, r"\[0, 40\)"),
+        ([0.5], TypeError, "integers"),
+        (True, TypeError, "rows=True"),
+    ],
+)
+def test_subsample_rejects_bad_rows(rows, error, match):
+    with pytest.raises(error, match=match):
+        subsample(LpRegression(A, B, 2), rows)
+
+
+def test_subsample_rejects_models_without_rows():
+    with pytest.raises(TypeError, match="PowerSum"):
+        subsample(PowerSum(2), 3)
+
+
+# --------------------------------------------------------------------------- planted failures
+
+
+def f(x):
+    return float(np.sum(x**2) + 0.25 * np.sum(x**4))
+
+
+def g(x):
+    return 2 * x + x**3
+
+
+def true_oracle(x, R):
+    return 2.0 + 3.0 * (np.max(np.abs(x)) + R) ** 2
+
+
+class TurnsWrong:
+    """An oracle that is right at the first ``k`` points it sees, then under-estimates by
+    ``factor`` (or returns NaN); at one point it stays consistent in ``R``."""
+
+    def __init__(self, k, factor=1e-3, nan=False):
+        self.k, self.factor, self.nan, self.points = k, factor, nan, {}
+
+    def __call__(self, x, R):
+        n = self.points.setdefault(x.tobytes(), len(self.points) + 1)
+        if n <= self.k:
+            return true_oracle(x, R)
+        return math.nan if self.nan else self.factor * true_oracle(x, R)
+
+
+class NaNGradientOnce:
+    """The gradient is NaN at its ``k``-th call only (a transient fault)."""
+
+    def __init__(self, k):
+        self.k, self.calls = k, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return np.full_like(x, np.nan) if self.calls == self.k else g(x)
+
+
+X0 = np.linspace(0.5, 1.5, 6)
+FALLBACK = {"method": "gd", "step": 0.02}
+
+PLANTED = {
+    # oracle under-estimates halfway: f rises (descent) and the audit fires (oracle)
+    "oracle-turns-wrong": (
+        lambda: FunctionModel(f, g, TurnsWrong(4)),
+        {},
+        {"descent", "oracle"},
+    ),
+    # steps grow without bound: only the divergence test is watched
+    "loss-diverges": (
+        lambda: FunctionModel(f, g, TurnsWrong(4, factor=1e-4)),
+        {"descent": 0, "oracle": 0, "non_finite": 0},
+        {"divergence"},
+    ),
+    "nan-gradient": (lambda: FunctionModel(f, NaNGradientOnce(6), true_oracle), {}, {"non_finite"}),
+    "oracle-returns-nan": (
+        lambda: FunctionModel(f, g, TurnsWrong(4, nan=True)),
+        {},
+        {"oracle_error"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PLANTED)
+def test_planted_failure_trips_the_guard_and_the_fallback_finishes(case, tmp_path):
+    make, thresholds, reasons = PLANTED[case]
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    res = guarded_minimize(
+        make(),
+        X0,
+        fallback=FALLBACK,
+        guard=Guard(thresholds),
+        tol=1e-8,
+        callback=live.watch("guarded"),
+        on_handover=lambda handover, first: live.set_handover(handover),
+    )
+    assert isinstance(res, GuardedResult) and isinstance(res, lfso.Result)
+    ho = res.handover
+    assert ho is not None and ho.reason in reasons
+    first, second = res.stages
+    h1 = first.history
+    usable = np.isfinite(h1.f) & np.isfinite(h1.grad_norm)  # (a NaN gradient's f is no use)
+    best_before = float(np.min(h1.f[usable]))
+    # the fallback starts from the best point and f at the end is no worse than it
+    assert ho.best_f == best_before == first.fun == second.history.f[0]
+    assert h1.f[ho.best_row] == best_before
+    assert res.fun <= best_before
+    assert res.success  # the fallback converged to the same stopping test
+    assert res.grad_norm <= 1e-8 * h1.grad_norm[0]
+    # one history: both stages, counters continued, the hand-over row marked
+    h = res.history
+    assert len(h) == len(h1) + len(second.history) and ho.row == len(h1)
+    assert h.njev[-1] == res.njev == first.njev + second.njev
+    assert res.nit == first.nit + second.nit and ho.iteration == first.nit
+    assert np.all(np.diff(h.njev) > 0) and np.all(np.diff(h.time) >= 0)
+    assert "handed over to method=gd, step=0.02" in res.message
+    assert res.method == "lfso -> gd"
+    live.set_run("guarded", h, handover=ho)
+    page = live.finish(res).read_text()
+    assert 'id="handover"' in page and f"risk '{ho.reason}'" in page
+    assert "hand-over</text>" in page  # marked on the curve
+
+
+def test_no_trip_is_a_plain_run():
+    model = FunctionModel(f, g, true_oracle)
+    res = guarded_minimize(model, X0, fallback=FALLBACK)
+    ref = lfso.minimize(model, X0)
+    assert res.handover is None and len(res.stages) == 1
+    assert (res.nit, res.njev, res.fun, res.status) == (ref.nit, ref.njev, ref.fun, ref.status)
+    np.testing.assert_array_equal(res.history.f, ref.history.f)
+
+
+def test_guard_rejects_bad_settings():
+    with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
+        Guard({"desc": 1})
+    with pytest.raises(ValueError, match="threshold descent must be >= 0, got -1"):
+        Guard({"descent": -1})
+    with pytest.raises(ValueError, match="divergence"):
+        Guard(divergence=0.0)
+    with pytest.raises(TypeError, match="fallback must be a mapping"):
+        guarded_minimize(PowerSum(2), X0, fallback="gd")
+
+
+# --------------------------------------------------------------------------- pilot
+
+
+def test_pilot_says_go_when_lfso_is_faster_and_records_the_evidence():
+    model = LpRegression(A, B, 3)
+    ev = pilot(model, np.zeros(5), {"method": "gd", "step": 1e-5}, rows=20, max_iter=300)
+    assert ev.go and all(c.passed for c in ev.checks) and "20 of 40 rows" in ev.task
+    cur, cand = ev.current.history, ev.candidate.history
+    row, njev, secs = ev.candidate_to_target
+    assert cand.f[row] <= ev.target < cand.f[row - 1] if row else True
+    assert njev == cand.njev[row] and secs == cand.time[row]
+    assert ev.current_to_target[1] == cur.njev[ev.current_to_target[0]]
+    assert njev < ev.current_to_target[1]
+    assert ev.lines()[0].endswith("GO")
+
+
+def test_pilot_says_no_go_on_a_gradient_ratio_it_cannot_meet():
+    model = LpRegression(A, B, 3)
+    strict = GoCriteria(max_gradient_ratio=1e-6)
+    ev = pilot(model, np.zeros(5), {"method": "gd", "step": 1e-5}, max_iter=300, criteria=strict)
+    assert not ev.go
+    failed = [c.name for c in ev.checks if not c.passed]
+    assert failed == ["gradients to the target"]
+    assert "NO-GO" in ev.lines()[0] and "[FAIL] gradients to the target" in "\n".join(ev.lines())
+
+
+def test_pilot_says_no_go_when_a_risk_fires_and_go_when_it_is_allowed():
+    current = {"method": "gd", "step": 1e-3}
+    wrong = FunctionModel(f, g, lambda x, R: 0.2 * true_oracle(x, R))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the pilot keeps risk warnings as evidence
+        ev = pilot(wrong, X0, current, max_iter=200)
+    assert not ev.go and set(ev.candidate.risks) & {"descent", "oracle"}
+    assert [c.name for c in ev.checks if not c.passed] == ["risk indicators"]
+    lenient = GoCriteria(forbidden_risks=("non_finite",))
+    ev = pilot(wrong, X0, current, max_iter=200, criteria=lenient)
+    assert ev.go
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"target_rtol": 1.0}, "target_rtol"),
+        ({"max_gradient_ratio": 0.0}, "max_gradient_ratio"),
+        ({"forbidden_risks": ("descnt",)}, "descnt"),
+    ],
+)
+def test_go_criteria_reject_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GoCriteria(**kwargs)
+
+
+# --------------------------------------------------------------------------- ROI
+
+
+def test_roi_of_a_grid_equals_the_counts_in_its_histories():
+    model, x0 = PowerSum(2), np.linspace(0.5, 1.5, 5)
+    tuned = lfso.tune_step(model, x0, [1e-3, 1e-2, 1e-1, 1.0], max_iter=2000)
+    mine = lfso.minimize(model, x0)
+    roi = return_on_investment(mine.history, tuning=tuned, target_rtol=1e-6)
+    others = [r for _, r in tuned.runs if r is not tuned.result]
+    assert roi.tuning_runs == len(others) == 3
+    assert roi.tuning_gradients == sum(int(r.history.njev[-1]) for r in others)
+    assert roi.tuning_seconds == pytest.approx(sum(r.history.time[-1] for r in others))
+    cur = tuned.result.history
+    f_best = np.min(cur.f)
+    assert roi.target == pytest.approx(f_best + 1e-6 * (cur.f[0] - f_best))
+    k = int(np.argmax(cur.f <= roi.target))
+    assert (roi.current_gradients, roi.current_seconds) == (cur.njev[k], cur.time[k])
+    j = int(np.argmax(mine.history.f <= roi.target))
+    assert (roi.lfso_gradients, roi.lfso_seconds) == (mine.history.njev[j], mine.history.time[j])
+    assert roi.gradient_ratio == pytest.approx(
+        (roi.tuning_gradients + roi.current_gradients) / roi.lfso_gradients
+    )
+    assert roi.time_ratio == pytest.approx(
+        (roi.tuning_seconds + roi.current_seconds) / roi.lfso_seconds
+    )
+    assert roi.sources["tuning_gradients"].startswith("measured")
+    assert roi.lines()[0].startswith("time to target:")
+
+
+def test_roi_of_a_stated_budget_estimates_seconds_from_the_measured_rate():
+    model, x0 = PowerSum(2), np.linspace(0.5, 1.5, 5)
+    current = lfso.minimize(model, x0, method="gd", step=0.05, max_iter=3000)
+    mine = lfso.minimize(model, x0)
+    roi = return_on_investment(mine.history, tuning=TuningBudget(5000), current=current.history)
+    rate = current.history.time[-1] / current.history.njev[-1]
+    assert roi.tuning_gradients == 5000 and roi.tuning_seconds == pytest.approx(5000 * rate)
+    assert roi.sources["tuning_gradients"] == "stated by the user"
+    assert roi.sources["tuning_seconds"].startswith("estimated")
+    stated = return_on_investment(
+        mine.history, tuning=TuningBudget(5000, seconds=60.0), current=current.history
+    )
+    assert stated.tuning_seconds == 60.0 and stated.sources["tuning_seconds"] == "stated"
+    with pytest.raises(TypeError, match="needs current="):
+        return_on_investment(mine.history, tuning=TuningBudget(10))
+
+
+def test_to_target_reports_unreached_targets():
+    h = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).history
+    assert to_target(h, -1.0) is None
+    assert to_target(h, np.inf) == (0, 1, 0.0)
+
+
+# --------------------------------------------------------------------------- workflow and CLI
+
+
+def test_rollout_go_runs_every_stage_and_writes_the_report(tmp_path):
+    model = LpRegression(A, B, 3)
+    ro = rollout(
+        model,
+        np.zeros(5),
+        {"method": "gd", "step": 1e-4},
+        pilot_rows=20,
+        pilot_iter=300,
+        max_iter=3000,
+        report=tmp_path / "r.html",
+    )
+    assert ro.go and ro.result is not None and ro.result.roi is ro.roi is not None
+    assert ro.roi.lfso_gradients == to_target(ro.result.history, ro.roi.target)[1]
+    lines = ro.lines()
+    assert lines[0].startswith("time to target:") and "GO" in "\n".join(lines)
+    page = ro.report.read_text()
+    assert page.index('id="roi"') < page.index('id="stages"') < page.index('id="pilot"')
+    assert "http-equiv" not in page and 'class="finished"' in page
+    assert "tuned gd (step" in page and "<svg" in page and "<script" not in page
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left nothing behind
+
+
+def test_rollout_no_go_keeps_the_current_rule(tmp_path):
+    ro = rollout(
+        LpRegression(A, B, 3),
+        np.zeros(5),
+        {"method": "gd", "step": 1e-5},
+        pilot_iter=200,
+        criteria=GoCriteria(max_gradient_ratio=1e-6),
+        report=tmp_path / "r.html",
+    )
+    assert not ro.go and ro.result is None and ro.roi is None
+    assert "not run (no-go)" in "\n".join(ro.lines())
+    page = ro.report.read_text()
+    assert "NO-GO" in page and "skipped" in page
+
+
+def test_rollout_hands_over_in_the_guarded_stage_after_a_clean_pilot(tmp_path):
+    ro = rollout(
+        lambda x: f(x),
+        X0,
+        FALLBACK,
+        grad=g,
+        smoothness=TurnsWrong(5),  # right for the short pilot (4 points), wrong later
+        pilot_iter=3,
+        criteria=GoCriteria(target_rtol=0.5),
+        tuning=TuningBudget(1000),
+        report=tmp_path / "r.html",
+    )
+    assert ro.go and ro.result.handover is not None
+    assert ro.result.fun <= ro.result.handover.best_f
+    assert ro.roi.sources["tuning_seconds"].startswith("estimated")
+    page = ro.report.read_text()
+    assert 'id="handover"' in page and "restored the best point" in page
+
+
+def test_cli_rollout_prints_roi_first_and_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    code = main(
+        [
+            "rollout",
+            "lp_regression-p2-n100",
+            "--current",
+            "gd",
+            "step=1e-4",
+            "--pilot-rows",
+            "50",
+            "--pilot-iter",
+            "200",
+            "--max-iter",
+            "1500",
+            "--report",
+            str(out),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code in (0, 1) and out.exists()
+    summary = text.split("\n\n", 1)[1]
+    assert summary.startswith("time to target:") if code == 0 else "NO-GO" in summary
+    assert "go / no-go criteria" in text and "report:" in text
+
+
+def test_cli_rollout_reports_bad_rules(capsys):
+    assert main(["rollout", "power_sum-p2", "--current", "step=1e-3"]) == 2
+    assert "--current must start with a method name" in capsys.readouterr().err
+
+
+def test_cli_solve_writes_the_live_report(tmp_path, capsys):
+    out = tmp_path / "solve.html"
+    assert main(["solve", "power_sum-p2", "--report", str(out)]) == 0
+    page = out.read_text()
+    assert "Finished" in page and "CONVERGED" in page and "<svg" in page
+    assert f"report: {out}" in capsys.readouterr().out
+
+
+def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
+    model = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(model, X0, fallback=FALLBACK)
+    res.roi = return_on_investment(res.history, tuning=TuningBudget(100), current=res.history)
+    back = GuardedResult.load(res.save(tmp_path / "guarded"))
+    assert back.handover == res.handover and back.roi == res.roi
+    np.testing.assert_array_equal(back.history.f, res.history.f)
+    assert (back.fun, back.nit, back.status, back.method) == (
+        res.fun,
+        res.nit,
+        res.status,
+        res.method,
+    )
+    plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a plain Result file
+    assert plain.nit == res.nit and (tmp_path / "guarded.rollout.json").is_file()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    args = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3", "--report", str(out)]
+    strict = ["--max-gradient-ratio", "1e-9", "--allow-risk", "oscillation", "--pilot-iter", "50"]
+    assert main([*args, *strict]) == 1
+    text = capsys.readouterr().out
+    assert "lfso's gradients to the target <= 1e-09 x the current rule's" in text
+    assert "among descent, oracle, collapse, stagnation, non_finite fires" in text
+    assert "NO-GO" in text and "not run (no-go)" in text and "NO-GO" in out.read_text()
+    assert main([*args, "--threshold", "desc=1"]) == 2
+    assert "unknown guard threshold 'desc'" in capsys.readouterr().err

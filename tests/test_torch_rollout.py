@@ -1,0 +1,164 @@
+"""PyTorch: LFSO's history, risk indicators and callback; the guarded optimiser's switch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lfso.monitor import RISKS, CSVLogger  # noqa: E402
+from lfso.torch import LFSO  # noqa: E402
+from lfso.torch_rollout import GuardedOptimizer  # noqa: E402
+
+torch.set_default_dtype(torch.float64)
+
+
+def make_closure(opt, w, fault=None):
+    """Loss ``sum w^2 + sum w^4 / 4``; ``fault(calls, w)`` may corrupt the gradient."""
+    calls = [0]
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum() + 0.25 * (w**4).sum()
+        loss.backward()
+        calls[0] += 1
+        if fault is not None:
+            fault(calls[0], w)
+        return loss
+
+    return closure
+
+
+def oracle(params, R):
+    return 2.0 + 3.0 * (float(params[0].detach().abs().max()) + R) ** 2
+
+
+class TurnsWrong:
+    """Right for the first ``k`` parameter vectors it sees, then 1000x too small."""
+
+    def __init__(self, k):
+        self.k, self.points = k, {}
+
+    def __call__(self, params, R):
+        key = params[0].detach().numpy().tobytes()
+        n = self.points.setdefault(key, len(self.points) + 1)
+        return oracle(params, R) * (1.0 if n <= self.k else 1e-3)
+
+
+def test_lfso_keeps_a_history_and_calls_loggers(tmp_path):
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    seen = []
+    path = tmp_path / "log.csv"
+    with CSVLogger(path) as log:
+
+        def callback(r):
+            seen.append((r.nit, r.fun, r.grad_norm))
+            log(r)
+
+        opt = LFSO([w], smoothness=oracle, callback=callback)
+        closure = make_closure(opt, w)
+        losses = [opt.step(closure).item() for _ in range(12)]
+    h = opt.history
+    assert len(h) == 12 and np.array_equal(h.f, losses)
+    assert [s[0] for s in seen] == list(range(12)) and [s[1] for s in seen] == losses
+    assert np.all(np.diff(h.f) <= 0) and h.f[-1] < 1e-12 * h.f[0]
+    assert opt.risks == {} and not np.any(h.risk)
+    assert h.L[1] > 0 and math.isnan(h.L[0]) and h.step[1] == pytest.approx(1.0 / h.L[1])
+    assert h.nfev[-1] == opt.nfev == 12  # one closure call per step with a user oracle
+    assert len(path.read_text().splitlines()) == 13
+
+
+def test_lfso_flags_a_wrong_oracle():
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    opt = LFSO([w], smoothness=lambda p, R: 0.05 * oracle(p, R))
+    closure = make_closure(opt, w)
+    for _ in range(10):
+        opt.step(closure)
+    assert set(opt.risks) & {"descent", "oracle"}
+    assert np.any(opt.history.risk.astype(int) & RISKS["oracle"][0])
+
+
+PLANTED = {
+    "oracle-turns-wrong": (TurnsWrong(4), None, {"descent", "oracle"}),
+    "nan-gradient": (
+        oracle,
+        lambda calls, w: w.grad.fill_(math.nan) if calls == 5 else None,
+        {"non_finite"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PLANTED)
+def test_guarded_optimizer_switches_with_the_best_parameters_and_training_continues(case):
+    smoothness, fault, reasons = PLANTED[case]
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    primary = LFSO([w], smoothness=smoothness)
+    fallback = torch.optim.SGD([w], lr=0.05)
+    opt = GuardedOptimizer(primary, fallback)
+    closure = make_closure(opt, w, fault)
+    for _ in range(300):
+        opt.step(closure)
+    ho = opt.handover
+    assert ho is not None and ho.reason in reasons and opt.active is fallback
+    lfso_rows = primary.history
+    usable = np.isfinite(lfso_rows.f) & np.isfinite(lfso_rows.grad_norm)
+    best = float(np.min(lfso_rows.f[usable]))
+    assert ho.best_loss == best and lfso_rows.f[ho.best_row] == best
+    h = opt.history
+    assert ho.row == len(lfso_rows) and len(h) > ho.row + 250
+    # the best parameters were restored: the fallback's first loss is the best loss
+    assert h.f[ho.row] == pytest.approx(best, rel=1e-12)
+    assert np.all(np.diff(h.nfev) > 0)
+    v = w.detach()
+    final = float((v**2).sum() + 0.25 * (v**4).sum())
+    assert final <= best and final < 1e-6  # training went on under SGD
+
+
+def test_guarded_optimizer_rejects_bad_input():
+    w = torch.nn.Parameter(torch.ones(2))
+    sgd = torch.optim.SGD([w], lr=0.1)
+    with pytest.raises(TypeError, match=r"primary must be an lfso\.torch\.LFSO"):
+        GuardedOptimizer(sgd, sgd)
+    with pytest.raises(TypeError, match=r"fallback must be a torch\.optim\.Optimizer"):
+        GuardedOptimizer(LFSO([w]), "sgd")
+    with pytest.raises(ValueError, match="monitor=True"):
+        GuardedOptimizer(LFSO([w], monitor=False), sgd)
+    with pytest.raises(ValueError, match="unknown guard threshold 'x'"):
+        GuardedOptimizer(LFSO([w]), sgd, thresholds={"x": 1})
+
+
+def _pilot_task():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 5, generator=gen)
+    y = X @ torch.ones(5, 1) + 0.1 * torch.randn(64, 1, generator=gen)
+
+    def make():
+        torch.manual_seed(1)
+        return torch.nn.Linear(5, 1)
+
+    def loss(module):
+        return ((module(X) - y) ** 4).mean()
+
+    return make, loss
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
+    from lfso.rollout import GoCriteria
+    from lfso.torch_rollout import pilot
+
+    make, loss = _pilot_task()
+    criteria = GoCriteria(max_gradient_ratio=1e-6) if strict else None
+    ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1e-3), steps=150, criteria=criteria)
+    cur, cand = ev.current.history, ev.candidate.history
+    assert len(cur) == len(cand) == 150 and ev.current.method == "SGD"
+    assert cur.f[0] == pytest.approx(cand.f[0])  # the same fresh model, the same loss
+    row, njev, _ = ev.candidate_to_target
+    assert njev == cand.njev[row] and ev.current_to_target[1] == cur.njev[ev.current_to_target[0]]
+    assert njev < ev.current_to_target[1]  # lfso needs fewer gradients than SGD at lr 1e-3
+    assert ev.go is not strict
+    if strict:
+        assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
