@@ -23,15 +23,24 @@ The calculus (each rule's proof is one line):
   ``B(Ax + b, ||A|| R)`` and ``grad g(y) = A^T grad f(Ay + b)``, so
   ``L_g(x, R) = ||A||^2 L_f(Ax + b, ||A|| R)``.
 * :func:`ridge` -- adds ``lam ||x||^2 / 2``, whose gradient is ``lam``-Lipschitz.
+
+Segment bounds (:meth:`LocalSmoothnessOracle.along`, ``t -> C(x, d, t)``, see
+:mod:`lfso.segments`) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
+the sum (the slopes of the directional derivatives add); ``c f`` gives ``c C``; and for
+``g(x) = f(Ax + b)``, ``grad g(x + s d) . d = grad f(Ax + b + s A d) . (A d)``, so ``g``'s
+segment bound along ``d`` is ``f``'s along ``u = A d`` at ``Ax + b`` -- exact, no ``||A||``.
+An oracle without a segment rule (a plain callable) gives the ball's
+``L(x, t ||d||) ||d||^2`` (the segment lies in that ball).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import operator_norm
+from ._arrays import norm, operator_norm, to_floats
 from .bounds import ConstantBound, FunctionBound, LocalBound, check_value
 
 __all__ = [
@@ -56,6 +65,14 @@ class LocalSmoothnessOracle(ABC):
         """Return ``L(x, radius)``."""
         return check_value(self.at(x)(float(radius)), float(radius))
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        """``t -> C(x, d, t)``: the curvature of ``f`` along ``[x, x + t d]`` (a segment bound).
+
+        Default: the segment lies in ``B(x, t ||d||)``, so ``C = L(x, t ||d||) ||d||^2``.
+        """
+        length = _length(direction)
+        return self.at(x).stretched(length) * (length * length)
+
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         return SumOracle(self, other)
 
@@ -77,6 +94,10 @@ class ConstantOracle(LocalSmoothnessOracle):
     def at(self, x: Any) -> LocalBound:
         return ConstantBound(self.lipschitz)
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        length = _length(direction)
+        return ConstantBound(self.lipschitz * length * length)
+
 
 class SumOracle(LocalSmoothnessOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
@@ -88,6 +109,12 @@ class SumOracle(LocalSmoothnessOracle):
         bound = self.terms[0].at(x)
         for term in self.terms[1:]:
             bound = bound + term.at(x)
+        return bound
+
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        bound = self.terms[0].along(x, direction)
+        for term in self.terms[1:]:
+            bound = bound + term.along(x, direction)
         return bound
 
 
@@ -102,6 +129,9 @@ class ScaledOracle(LocalSmoothnessOracle):
 
     def at(self, x: Any) -> LocalBound:
         return self.oracle.at(x) * self.factor
+
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        return self.oracle.along(x, direction) * self.factor
 
 
 class AffineOracle(LocalSmoothnessOracle):
@@ -134,6 +164,13 @@ class AffineOracle(LocalSmoothnessOracle):
             inner = inner + self.b
         return self.oracle.at(inner).stretched(self.norm) * (self.norm**2)
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        """Exact: ``g``'s curvature along ``d`` is ``f``'s along ``A d`` at ``Ax + b``."""
+        inner = self.A @ x
+        if self.b is not None:
+            inner = inner + self.b
+        return self.oracle.along(inner, self.A @ direction)
+
 
 class FunctionOracle(LocalSmoothnessOracle):
     """Wrap a user's ``smoothness(x, R) -> float``; every value is checked when used."""
@@ -146,6 +183,12 @@ class FunctionOracle(LocalSmoothnessOracle):
     def at(self, x: Any) -> LocalBound:
         function = self.function
         return FunctionBound(lambda radius: function(x, radius))
+
+
+def _length(direction: Any) -> float:
+    """``||d||`` in one round trip (overflow-safe)."""
+    sq = to_floats(direction @ direction)[0]
+    return math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
 
 
 def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:

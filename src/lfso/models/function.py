@@ -8,6 +8,7 @@ from typing import Any
 from .._arrays import fetch_with_norm, namespace, to_float
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
+from ..segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["FunctionModel"]
@@ -24,6 +25,13 @@ class FunctionModel(Model):
         The LFSO. Each value it returns is checked (finite, positive, non-decreasing in R).
     radius : callable ``R0(x) -> float``, optional
         A default radius for ``radius="paper"``.
+
+    Notes
+    -----
+    Segment bound (:meth:`segment`): an oracle built with the calculus of
+    :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
+    segment bound (``oracle.along(x, d)``: e.g. exact along ``A d`` through an affine map);
+    a plain callable ``smoothness(x, R)`` gives the ball's ``L(x, t ||d||) ||d||^2``.
     """
 
     takes_probe = True
@@ -78,3 +86,12 @@ class FunctionModel(Model):
 
     def value(self, x: Any) -> float:
         return to_float(self.fun(x)[0] if self.jac is True else self.fun(x))
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """The calculus's segment bound, or the ball fallback for a plain callable."""
+        if self.oracle is None or isinstance(self.oracle, FunctionOracle):
+            return super().segment(x, evaluation, direction)
+        inner = self.oracle.along(x, direction)
+        if isinstance(inner, SegmentBound):
+            return inner
+        return WrappedSegment(inner, grad=evaluation.grad, direction=direction)

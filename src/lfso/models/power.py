@@ -6,6 +6,14 @@ from typing import Any
 
 from .._arrays import fetch_with_norm, namespace, reduce_max, to_float, to_floats
 from ..bounds import ConstantBound, LocalBound, PowerBound
+from ..segments import (
+    NormPathSegment,
+    RowSegment,
+    SegmentBound,
+    WrappedSegment,
+    power_kernel,
+    rounding_pad,
+)
 from ._base import Evaluation, Model
 
 __all__ = ["PowerNorm", "PowerSum"]
@@ -69,6 +77,15 @@ class PowerNorm(Model):
             sq**p, scale * x, scale * norm, local, None if dot is None else scale * dot
         )
 
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Exact supremum of the curvature along the segment (see the class docstring)."""
+        d = direction
+        a, b, c, slope = to_floats(x @ x, x @ d, d @ d, evaluation.grad @ d)
+        eps = float(namespace(x).finfo(x.dtype).eps)
+        return NormPathSegment(
+            self.p, 1.0, a, b, c, slope=slope, terms=int(x.shape[0]), dtype_eps=eps
+        )
+
 
 class PowerSum(Model):
     """``f(x) = sum_i |x_i|^(2p)`` for real ``p >= 1``.
@@ -83,6 +100,16 @@ class PowerSum(Model):
     ``oracle="paper"`` is the authors' bound, which splits ``(a + b)^(2p-2)`` with
     ``2^(2p-3)``: ``2p(2p-1) 2^(2p-3) (max_i x_i^(2p-2) + R^(2p-2))``, with their radius
     ``R0(x) = ||x||_inf``. The sharp oracle is never larger.
+
+    Segment bound (:meth:`segment`): ``d^T H(x + s d) d = 2p(2p-1) sum_i |x_i + s d_i|^(2p-2)
+    d_i^2`` and each ``|x_i + s d_i|`` is convex in ``s``, so its power ``2p - 2 >= 0`` is
+    largest at an endpoint:
+
+    .. math::  C(t) = 2p(2p-1) \\sum_i \\max(|x_i|, |x_i + t d_i|)^{2p-2} d_i^2,
+
+    non-decreasing in ``t`` and never above the ball's
+    ``2p(2p-1) (max_i |x_i| + t ||d||)^(2p-2) ||d||^2``. O(d) per ``t``, a batch of ``t``
+    per round trip (:class:`~lfso.segments.RowSegment`).
     """
 
     takes_probe = True
@@ -123,3 +150,14 @@ class PowerSum(Model):
         scalars, gnorm, dot = fetch_with_norm(grad, value, *extra, probe=probe)
         local = self.bound_from_max(scalars[1]) if bound else None
         return Evaluation(scalars[0], grad, gnorm, local, dot)
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Per-coordinate endpoint suprema (see the class docstring)."""
+        p, d = self.p, direction
+        slope = evaluation.grad @ d
+        if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
+            sq, g_d = to_floats(d @ d, slope)
+            pad = rounding_pad(int(d.shape[0]), float(namespace(d).finfo(d.dtype).eps))
+            return WrappedSegment(ConstantBound(2.0 * sq * pad), slope=g_d)
+        kernel = power_kernel(2 * p - 2, 2 * p * (2 * p - 1))
+        return RowSegment(x, d, kernel, weight=d * d, scale=1.0, slope=slope)

@@ -1,0 +1,497 @@
+"""Segment bounds: ``t -> C(x, d, t)``, the curvature of ``f`` along ``[x, x + t d]``.
+
+A segment bound at a point ``x`` and a direction ``d`` is a map ``t -> C(t)``, positive and
+non-decreasing in ``t >= 0``, with
+
+.. math::  \\varphi(s') - \\varphi(s) \\le C(t) \\, (s' - s)
+           \\quad \\text{for } 0 \\le s \\le s' \\le t, \\qquad
+           \\varphi(s) = \\nabla f(x + s d) \\cdot d,
+
+i.e. an upper bound on the slope of the directional derivative along the segment (for
+``C^2`` ``f``: ``C(t) >= sup_{s in [0, t]} d^T H(x + s d) d``; negative curvature needs no
+bound). Integrating twice gives the descent lemma along ``d``,
+
+.. math::  f(x + t d) \\le f(x) + t \\, g \\cdot d + \\tfrac{t^2}{2} C(t),
+
+so the step ``t C(t) = eta (-g . d)`` is certified:
+``f(x + t d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C(t)``. A segment bound is a
+:class:`~lfso.bounds.LocalBound` in the variable ``t``: ``radius_for(eta * (-g . d))``
+returns a feasible ``t`` (``t C(t) >= target``) and ``C(t)``, and the step rule moves by
+``eta (-g . d) / C(t) <= t``, inside the certified segment.
+
+Any ball oracle gives one (:class:`WrappedSegment` of ``L(x, t ||d||) ||d||^2``, the
+default of :meth:`lfso.models.Model.segment`); the built-in models give sharp ones
+(:class:`RowSegment`: ``C(t) = sum_i sup_{s <= t} l_i''(r_i + s u_i) u_i^2`` from
+``u = A d``, O(n) per ``t``, several ``t`` per host round trip; :class:`NormPathSegment`:
+``||y||^(2p)`` along a line, O(1) per ``t`` after one round trip).
+
+Every segment bound also has ``slope`` (``g . d``, fetched together with the bound's own
+statistics) and ``product(t)`` (the model's linear image of ``x + t d`` for the next
+evaluation, ``None`` when the model has none).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ._arrays import device, materialize, namespace, to_floats, to_numpy
+from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_radius
+
+__all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment", "rounding_pad"]
+
+_MAX_ROUNDS = 60
+#: Default positive floor of a row segment bound (the smallest normal float64).
+_FLOOR = 2.2250738585072014e-308
+
+
+def rounding_pad(terms: int, dtype_eps: float) -> float:
+    """Relative pad on a sum of ``terms`` non-negative floating-point terms.
+
+    Each term is a product of a few correctly rounded operations (relative error at most
+    ``8 eps`` for the elementwise formulas here, exponentials included), and recursive
+    summation of ``n`` non-negative terms has relative error at most ``(n - 1) eps / 2``
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, Section 4.2); pairwise
+    and blocked summation (NumPy, PyTorch, Dask) do better. So the exact sum is at most the
+    computed one times ``1 + (n + 16) eps``. Negligible in float64; in float32 about ``n``
+    ulps, i.e. 1e-3 at 10^4 rows.
+    """
+    return 1.0 + (terms + 16) * dtype_eps
+
+
+class SegmentBound(LocalBound):
+    """``t -> C(x, d, t)`` (see the module docstring) with ``slope`` and ``product(t)``.
+
+    Subclasses implement :meth:`__call__` and :meth:`_fetch_slope`, or set ``_slope``.
+    """
+
+    _slope: float | None = None
+
+    @property
+    def slope(self) -> float:
+        """``g . d`` at the segment's start (fetched with the bound's statistics when it can)."""
+        if self._slope is None:
+            self._slope = self._fetch_slope()
+        return self._slope
+
+    def _fetch_slope(self) -> float:
+        raise NotImplementedError
+
+    def product(self, t: float) -> Any:
+        """The model's linear image of ``x + t d`` (``A x + t A d``), or ``None``."""
+        return None
+
+    def step_for(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        """``radius_for(eta * (-g . d))`` with ``g . d`` from the same round trip when possible.
+
+        Returns ``(t, C(t), evaluations)``; ``(0.0, C(0), 1)`` when ``d`` is not a descent
+        direction (``g . d >= 0``).
+        """
+        target = -eta * self.slope
+        if not target > 0.0:
+            return 0.0, self(0.0), 1
+        return self.radius_for(target, rtol=rtol, guess=guess)
+
+
+class WrappedSegment(SegmentBound):
+    """A segment bound given as any :class:`~lfso.bounds.LocalBound` in ``t``.
+
+    The default segment of a model (``inner = L(x, t ||d||) ||d||^2``, the ball around ``x``
+    contains the segment) and of the oracle calculus. Evaluation, Newton data and the radius
+    solve are the inner bound's, so with ``d = -g`` the solve is the LFSO tight radius's.
+    """
+
+    def __init__(
+        self,
+        inner: LocalBound,
+        *,
+        grad: Any = None,
+        direction: Any = None,
+        slope: float | None = None,
+        product: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.convex = inner.convex
+        self.monotone_rtol = inner.monotone_rtol
+        self._grad, self._direction, self._slope = grad, direction, slope
+        self._product = product
+
+    def _fetch_slope(self) -> float:
+        if self._grad is None:
+            raise ValueError("this segment bound was built without the gradient: no slope")
+        return to_floats(self._grad @ self._direction)[0]
+
+    def __call__(self, radius: float) -> float:
+        return self.inner(radius)
+
+    def derivative(self, radius: float) -> float:
+        return self.inner.derivative(radius)
+
+    def start(self, target: float) -> float | None:
+        return self.inner.start(target)
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        return self.inner.radius_for(target, rtol=rtol, guess=guess)
+
+    def product(self, t: float) -> Any:
+        return None if self._product is None else self._product(t)
+
+
+class NormPathSegment(SegmentBound):
+    """``f(y) = k ||y||^(2p)`` (``p >= 1``, ``k > 0``) along ``y(s) = y + s v``: the exact supremum.
+
+    With ``q(s) = ||y(s)||^2 = a + 2 b s + c s^2`` (``a = ||y||^2``, ``b = y . v``,
+    ``c = ||v||^2``), ``h(s) = f(y(s)) = k q(s)^p`` and
+
+    .. math::  h''(s) = 2 p k \\, q^{p-1} \\big(c + 2 (p - 1) (b + c s)^2 / q\\big).
+
+    Writing ``q = c w^2 + delta^2`` with ``w = s - s_0`` (``s_0 = -b/c``), ``h''`` is even in
+    ``w`` and non-decreasing in ``|w|``: the first term because ``p >= 1``, the second,
+    ``4 p (p-1) k c^2 w^2 q^{p-2}``, because ``d/dv [v (c v + delta^2)^{p-2}] =
+    (c v + delta^2)^{p-3} ((p - 1) c v + delta^2) >= 0`` (``v = w^2``) for every real
+    ``p >= 1``. So the supremum over ``[0, t]`` is ``h''`` at the endpoint farther from
+    ``s_0``, the one with the larger ``q``:
+
+    .. math::  C(t) = h''(s^*), \\qquad s^* = \\arg\\max_{s \\in \\{0, t\\}} q(s),
+
+    non-decreasing in ``t`` (a supremum over a growing interval) and never above the
+    ball bound ``2p(2p-1) k (||y|| + t ||v||)^{2p-2} ||v||^2`` (by Cauchy-Schwarz,
+    ``(b + c s)^2 <= c q``). The three scalars come in one round trip; each ``t`` is O(1).
+
+    Rounding: ``a``, ``b``, ``c`` are sums of ``m`` products, each with absolute error at
+    most ``gamma = (m + 2) eps`` times the sum of the absolute terms, so ``q(s)`` is off by
+    at most ``gamma (||y|| + s ||v||)^2 <= 9 gamma q(s^*)`` (as ``max(||y(0)||, ||y(t)||) >=
+    max(||y||, t ||v|| / 2)``); ``q`` is padded by ``1 + 9 gamma`` and ``c`` by ``1 + gamma``.
+    """
+
+    def __init__(
+        self,
+        p: float,
+        scale: float,
+        a: float,
+        b: float,
+        c: float,
+        *,
+        slope: float | None = None,
+        terms: int = 1,
+        dtype_eps: float = 0.0,
+        product: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.p, self.k = float(p), float(scale)
+        gamma = (terms + 2) * dtype_eps + 1e-15
+        self.a, self.b, self.c = a, b, c
+        self._q_pad, self._c_pad = 1.0 + 9.0 * gamma, 1.0 + gamma
+        self._slope = slope
+        self._product = product
+        self.monotone_rtol = max(1e-12, 64.0 * dtype_eps)
+
+    def __call__(self, radius: float) -> float:
+        p, a, b, c = self.p, self.a, self.b, self.c
+        cp = c * self._c_pad
+        if p == 1.0:
+            return 2.0 * self.k * cp
+        t = radius
+        qt = a + t * (2.0 * b + c * t)
+        q, s = (qt, t) if qt > a else (a, 0.0)
+        if not q > 0.0:
+            return 0.0  # y(s) = 0 on the whole segment: only at t = 0 with y = 0
+        ratio = min((b + c * s) ** 2 / q, c)  # (b + c s)^2 / q <= c (Cauchy-Schwarz)
+        q *= self._q_pad
+        return 2.0 * p * self.k * q ** (p - 1.0) * (cp + 2.0 * (p - 1.0) * ratio * self._c_pad)
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        return solve_radius(self, target, rtol=rtol, guess=guess)
+
+    def product(self, t: float) -> Any:
+        return None if self._product is None else self._product(t)
+
+
+# Row segments -------------------------------------------------------------------------------
+
+
+def power_kernel(m: float, coef: float) -> Callable[[Any, Any, Any, Any], Any]:
+    """``sup_s coef |r + s u|^m`` on ``[r, e]``: the larger endpoint (``|r + s u|`` is convex)."""
+
+    def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+        top = xp.maximum(xp.abs(start), xp.abs(end))
+        if m == 2.0:
+            return coef * (top * top)
+        return coef * top**m
+
+    return kernel
+
+
+def _distance_to_zero(xp: Any, start: Any, end: Any) -> Any:
+    """Distance from 0 to the interval between ``start`` and ``end`` (elementwise)."""
+    crossed = (start <= 0.0) != (end <= 0.0)
+    return xp.where(crossed, 0.0, xp.minimum(xp.abs(start), xp.abs(end)))
+
+
+def logistic_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+    """``sup_s sigma'(m + s v)`` = ``sigma'`` at the interval's distance to 0 (even, peaked)."""
+    e = xp.exp(-_distance_to_zero(xp, start, end))
+    q = 1.0 + e
+    return e / (q * q)
+
+
+def cauchy_kernel(inv_c2: float) -> Callable[[Any, Any, Any, Any], Any]:
+    """``sup_s rho''(r + s u)``: ``rho''`` as a function of ``|r|`` decreases then increases
+    (its derivative in ``w = r^2/c^2`` is ``(w - 3) / (1 + w)^3``), so the supremum over an
+    interval of ``|r|`` is at its ends: the distance to 0 and the farther endpoint."""
+
+    def rho2(xp: Any, r: Any) -> Any:
+        w = inv_c2 * (r * r)
+        q = 1.0 + w
+        return (1.0 - w) / (q * q)
+
+    def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+        near = _distance_to_zero(xp, start, end)
+        far = xp.maximum(xp.abs(start), xp.abs(end))
+        return xp.maximum(rho2(xp, near), rho2(xp, far))
+
+    return kernel
+
+
+class RowSegment(SegmentBound):
+    """``C(t) = scale sum_i sup_{s in [0, t]} l_i''(r_i + s u_i) u_i^2 + offset`` for
+    ``f(x) = scale sum_i l_i(a_i^T x) + (offset's quadratic)``, from ``u = A d``.
+
+    Along the segment, ``grad f(x + s d) . d = scale sum_i l_i'(r_i + s u_i) u_i +
+    (ridge)``, whose slope is ``scale sum_i l_i''(r_i + s u_i) u_i^2 + l2 ||d||^2``; each
+    row's term is at most its own supremum over ``[0, t]`` (the kernel, proven for each loss
+    where it is defined), so the sum of suprema bounds the supremum of the sum. Each kernel
+    is a supremum over a growing interval, hence non-decreasing in ``t``. The sum is padded
+    for rounding (:func:`rounding_pad`) in the data's precision.
+
+    Cost: O(n) per ``t`` and no product with ``A``. The radius solve evaluates a batch of
+    trial ``t`` in one pass and one host round trip (:meth:`values`), and the first batch
+    also brings ``g . d`` (``slope``) and the ridge term. Matrix statistics (softmax
+    logits, ``(n, K)``) use a kernel that reduces each row's classes itself to ``(n, k)``.
+
+    Parameters
+    ----------
+    r, u : arrays, shape (n,) (or (n, K): then the kernel reduces over classes)
+        The statistic at ``x`` and its change along ``d``.
+    kernel : callable ``kernel(xp, start, end, u) -> sup`` elementwise
+    weight : array or None
+        Per-row weight of the kernel (``u^2``); ``None`` for kernels that include it.
+    scale : float
+    offset : 0-d array or float
+        Curvature added everywhere (``l2 ||d||^2`` for a ridge), fetched with the first batch.
+    slope : 0-d array
+        ``g . d`` (fetched with the first batch).
+    product : callable ``t -> array`` or None
+    terms : int
+        Number of terms summed per value (for the rounding pad; the rows by default).
+    magnitude : 0-d array, optional
+        For kernels that can be negative (Cauchy): a bound on ``sum_i |kernel_i| w_i``, which
+        scales the rounding pad (an absolute error, fetched with the first batch); by
+        default the pad is relative to the (non-negative) sum itself.
+    floor : float
+        A positive lower cap on ``C`` (a segment bound must be positive; where the sum of
+        suprema is negative, any positive value bounds the curvature from above).
+    """
+
+    #: Trial steps per round trip, as multiples of the guess, in the first round. Dense
+    #: around 1 (the guess is the last step, or 1 for quasi-Newton directions), wide at the
+    #: ends so that one round brackets the root.
+    first_round = (1 / 64, 1 / 8, 1 / 2, 0.8, 0.95, 1.0, 1.05, 1.25, 2.0, 8.0, 64.0)
+    #: Points per later round (geometric in the bracket plus a cluster at the predicted root).
+    round_size = 10
+
+    def __init__(
+        self,
+        r: Any,
+        u: Any,
+        kernel: Callable[[Any, Any, Any, Any], Any],
+        *,
+        weight: Any,
+        scale: float,
+        offset: Any = 0.0,
+        slope: Any = None,
+        product: Callable[[float], Any] | None = None,
+        terms: int | None = None,
+        magnitude: Any = None,
+        floor: float = _FLOOR,
+    ) -> None:
+        self.xp = namespace(r)
+        self.r, self.u, self.kernel, self.weight = r, u, kernel, weight
+        self.scale, self._offset, self._slope_array = float(scale), offset, slope
+        self._product, self._magnitude = product, magnitude
+        finfo = self.xp.finfo(r.dtype)
+        eps = float(finfo.eps)
+        self.t_max = float(finfo.max) ** 0.75  # keeps t u finite or +-inf, never NaN
+        self._pad = rounding_pad(int(r.shape[0]) if terms is None else terms, eps)
+        self.monotone_rtol = max(1e-12, math.sqrt(eps))
+        self.floor = floor
+        self._cache: dict[float, float] = {}
+        self.round_trips = 0
+        self._offset_value: float | None = (
+            float(offset) if isinstance(offset, (int, float)) else None
+        )
+        self._magnitude_value: float | None = None
+
+    def _fetch_slope(self) -> float:
+        if self._slope_array is None:
+            raise ValueError("this segment bound was built without the gradient: no slope")
+        self.values([0.0])
+        assert self._slope is not None
+        return self._slope
+
+    def _device_values(self, ts: list[float]) -> Any:
+        """``sum_i kernel_i(t_j) w_i`` for the trials: a length-k array on the data's device."""
+        xp, r, u = self.xp, self.r, self.u
+        trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
+        if r.ndim == 1:
+            start = r[:, None]
+            end = start + u[:, None] * trials[None, :]
+            sup = self.kernel(xp, start, end, u[:, None])
+        else:  # (n, K) rows: trials along a new last axis
+            start = r[:, :, None]
+            end = start + u[:, :, None] * trials[None, None, :]
+            sup = self.kernel(xp, start, end, u[:, :, None])  # reduced over classes: (n, k)
+        if self.weight is None:
+            return xp.sum(sup, axis=0)
+        return self.weight @ sup
+
+    def values(self, ts: list[float]) -> list[float]:
+        """``C(t)`` at every trial ``t``: one pass over the rows and one host round trip."""
+        todo = [t for t in ts if t not in self._cache]
+        if todo:
+            sums = self._device_values(todo)
+            extra = []
+            if self._slope is None and self._slope_array is not None:
+                extra.append(self._slope_array)
+            if self._offset_value is None:
+                extra.append(self._offset)
+            if self._magnitude is not None and self._magnitude_value is None:
+                extra.append(self._magnitude)
+            if extra:
+                xp = self.xp
+                sums = xp.concat([sums, xp.stack([xp.reshape(e, ()) for e in extra])])
+            host = to_numpy(sums).tolist()  # one round trip
+            self.round_trips += 1
+            if self._magnitude is not None and self._magnitude_value is None:
+                self._magnitude_value = float(host.pop())
+            if self._offset_value is None:
+                self._offset_value = float(host.pop())
+            if self._slope is None and self._slope_array is not None:
+                self._slope = float(host.pop())
+            for t, value in zip(todo, host, strict=True):
+                size = value if self._magnitude_value is None else self._magnitude_value
+                total = self.scale * (value + (self._pad - 1.0) * size) + self._offset_value
+                self._cache[t] = max(total, self.floor)
+        return [self._cache[t] for t in ts]
+
+    def __call__(self, radius: float) -> float:
+        return self.values([radius])[0]
+
+    def product(self, t: float) -> Any:
+        return None if self._product is None else self._product(t)
+
+    def step_for(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        if self._slope is None:  # g . d with the first batch of trial steps
+            self.values(self._first_trials(guess))
+        return super().step_for(eta, rtol=rtol, guess=guess)
+
+    def _first_trials(self, guess: float | None) -> list[float]:
+        center = guess if guess is not None and 0.0 < guess < math.inf else 1.0
+        return [0.0] + [min(center * f, self.t_max) for f in self.first_round]
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        """Smallest ``t`` with ``t C(t) >= target`` up to ``rtol`` on the step, in batches.
+
+        Each round evaluates a batch of trial steps in one pass. From the points seen, with
+        ``lo`` the largest infeasible one and ``hi`` the smallest feasible one, the root
+        ``t*`` lies in ``[max(lo, target / C(hi)), min(hi, target / C(lo))]`` (``C`` is
+        non-decreasing) and ``C(t*) >= max(C(lo), target / hi)``; the solve returns ``hi``
+        as soon as ``C(hi)`` is within ``1 + rtol`` of that lower bound, i.e. the step
+        ``target / C(hi)`` is within ``1 + rtol`` of the largest certified step. The next
+        batch clusters around the root predicted by interpolating ``log(t C(t))`` in
+        ``log t`` between ``lo`` and ``hi``, plus a geometric grid of the bracket.
+        """
+        if not target > 0.0:
+            return 0.0, check_value(self(0.0), 0.0), 1
+        trials = [t for t in self._first_trials(guess) if t not in self._cache]
+        evals = 0
+        for _ in range(_MAX_ROUNDS):
+            if trials:
+                self.values(trials)
+                evals += len(trials)
+            seen = sorted(self._cache.items())
+            self._check(seen)
+            lo_t, lo_c = 0.0, seen[0][1]
+            hi: tuple[float, float] | None = None
+            for t, c in seen:
+                if t * c >= target:
+                    hi = (t, c)
+                    break
+                lo_t, lo_c = t, c
+            if lo_c <= 0.0 and hi is None:
+                raise OracleError("segment bound is zero along the whole segment")
+            if hi is not None:
+                hi_t, hi_c = hi
+                if hi_c <= (1.0 + rtol) * max(lo_c, target / hi_t):
+                    return hi_t, hi_c, evals
+                low = max(lo_t, target / hi_c)
+                high = min(hi_t, target / lo_c) if lo_c > 0.0 else hi_t
+            else:
+                low, high = lo_t, target / lo_c  # feasible: C(high) >= C(lo)
+            trials = self._next_trials(target, low, high, lo_t, lo_c, hi, rtol)
+            if not trials:
+                if hi is not None:  # bracket below rounding: the feasible point is the answer
+                    return hi[0], hi[1], evals
+                trials = [high]
+        raise OracleError("segment step solve did not converge")  # pragma: no cover
+
+    def _next_trials(
+        self,
+        target: float,
+        low: float,
+        high: float,
+        lo_t: float,
+        lo_c: float,
+        hi: tuple[float, float] | None,
+        rtol: float,
+    ) -> list[float]:
+        k = self.round_size
+        pred = high
+        if hi is not None and lo_t > 0.0 and lo_c > 0.0:
+            # linear interpolation of g(u) = log(t C(t) / target) in u = log t
+            u0, u1 = math.log(lo_t), math.log(hi[0])
+            g0 = math.log(lo_t * lo_c / target)
+            g1 = math.log(hi[0] * hi[1] / target)
+            if g1 > g0:
+                pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
+        pred = min(max(pred, low), high)
+        points = {high}
+        for f in (1.0, 1.0 + 0.25 * rtol, 1.0 + 0.5 * rtol, 1.0 + rtol, 1.0 + 2.0 * rtol):
+            points.add(min(max(pred * f, low), high))
+        if low > 0.0 and high > low:
+            span = high / low
+            n_grid = max(k - len(points), 2)
+            for j in range(1, n_grid + 1):
+                points.add(low * span ** (j / (n_grid + 1)))
+        return sorted({min(p, self.t_max) for p in points if p > 0.0} - self._cache.keys())
+
+    def _check(self, seen: list[tuple[float, float]]) -> None:
+        for (t0, c0), (t1, c1) in itertools.pairwise(seen):
+            check_value(c1, t1)
+            check_monotone(t0, c0, t1, c1, self.monotone_rtol)
+
+
+def materialized_product(base: Any, step: Any) -> Callable[[float], Any]:
+    """``t -> base + t step``, evaluated (Dask: persisted) so the next pass reads no graph."""
+    return lambda t: materialize(base + t * step)
