@@ -37,6 +37,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ._arrays import device, materialize, namespace, to_floats, to_numpy
 from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_radius
 
@@ -366,7 +368,8 @@ class RowSegment(SegmentBound):
         """``C(t)`` at every trial ``t``: one pass over the rows and one host round trip."""
         todo = [t for t in ts if t not in self._cache]
         if todo:
-            sums = self._device_values(todo)
+            with np.errstate(over="ignore"):  # exp past the float range: +inf, capped after
+                sums = self._device_values(todo)
             extra = []
             if self._slope is None and self._slope_array is not None:
                 extra.append(self._slope_array)
