@@ -98,6 +98,19 @@ class SegmentBound(LocalBound):
             return 0.0, self(0.0), 1
         return self.radius_for(target, rtol=rtol, guess=guess)
 
+    def device_step(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[Any, Any]:
+        """The certified step ``tau`` and the curvature bound ``C`` behind it, ``tau C <=
+        eta (-g . d)`` and ``C`` bounding the curvature on ``[0, tau]``; ``tau = 0`` when
+        ``g . d >= 0``.
+
+        Here from the host solve (:meth:`step_for`), as floats. :class:`RowSegment` picks
+        them on the data's device as 0-d arrays, with no host round trip at all.
+        """
+        t, curvature, _ = self.step_for(eta, rtol=rtol, guess=guess)
+        return (-eta * self.slope / curvature if t > 0.0 else 0.0), curvature
+
 
 class WrappedSegment(SegmentBound):
     """A segment bound given as any :class:`~lfso.bounds.LocalBound` in ``t``.
@@ -305,7 +318,10 @@ class RowSegment(SegmentBound):
     #: Trial steps per round trip, as multiples of the guess, in the first round. Dense
     #: around 1 (the guess is the last step, or 1 for quasi-Newton directions), wide at the
     #: ends so that one round brackets the root.
-    first_round = (1 / 64, 1 / 8, 1 / 2, 0.8, 0.95, 1.0, 1.05, 1.25, 2.0, 8.0, 64.0)
+    first_round = (
+        1 / 64, 1 / 8, 1 / 3, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.12, 1.25, 1.45, 1.7, 3.0, 8.0,
+        64.0,
+    )  # fmt: skip
     #: Points per later round (geometric in the bracket plus a cluster at the predicted root).
     round_size = 10
 
@@ -400,6 +416,38 @@ class RowSegment(SegmentBound):
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
 
+    def device_step(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[Any, Any]:
+        """The certified step and its curvature bound as 0-d arrays on the data's device, with
+        no host round trip (``rtol`` is not used: the grid decides the quality).
+
+        One batch of trial steps ``t_j`` (the first round of :meth:`radius_for`, around
+        ``guess``); each certifies the step ``sigma_j = min(t_j, target / C(t_j))`` with the
+        bound ``max(C(t_j), target / t_j)`` (see :meth:`radius_for`), ``target = eta (-g .
+        d)`` on the device, and the longest is taken there. When the trials bracket the
+        largest certified step ``t*``, the step is within the grid's spacing around ``t*``
+        (5-12% near ``guess``, a factor 2-8 far from it) of it; ``tau = 0`` when
+        ``g . d >= 0``. For a step rule that defers its scalars to the next evaluation's
+        round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
+        """
+        if self._slope_array is None:
+            raise ValueError("this segment bound was built without the gradient: no slope")
+        xp, r = self.xp, self.r
+        ts = [t for t in self._first_trials(guess) if t > 0.0]
+        with np.errstate(over="ignore"):
+            sums = self._device_values(ts)
+        size = sums if self._magnitude is None else self._magnitude
+        curvature = self.scale * (sums + (self._pad - 1.0) * size) + self._offset
+        curvature = xp.maximum(curvature, xp.asarray(self.floor, dtype=r.dtype, device=device(r)))
+        trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
+        target = (-eta) * self._slope_array
+        steps = xp.minimum(trials, target / curvature)
+        bounds = xp.maximum(curvature, target / trials)
+        tau = xp.max(steps)
+        bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
+        return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
@@ -414,16 +462,19 @@ class RowSegment(SegmentBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        """Smallest ``t`` with ``t C(t) >= target`` up to ``rtol`` on the step, in batches.
+        """A feasible ``t`` and a curvature bound ``C >= C(t)`` on ``[0, t]`` with
+        ``t C >= target``, whose step ``target / C`` is within ``1 + rtol`` of the largest
+        certified step ``t*`` (``t* C(t*) = target``), in batches of trial steps.
 
-        Each round evaluates a batch of trial steps in one pass. From the points seen, with
-        ``lo`` the largest infeasible one and ``hi`` the smallest feasible one, the root
-        ``t*`` lies in ``[max(lo, target / C(hi)), min(hi, target / C(lo))]`` (``C`` is
-        non-decreasing) and ``C(t*) >= max(C(lo), target / hi)``; the solve returns ``hi``
-        as soon as ``C(hi)`` is within ``1 + rtol`` of that lower bound, i.e. the step
-        ``target / C(hi)`` is within ``1 + rtol`` of the largest certified step. The next
-        batch clusters around the root predicted by interpolating ``log(t C(t))`` in
-        ``log t`` between ``lo`` and ``hi``, plus a geometric grid of the bracket.
+        Each round evaluates a batch in one pass and one host round trip. Every point seen
+        certifies a step: a feasible ``t`` (``t C(t) >= target``) the step ``target / C(t)``
+        with ``C(t)``, an infeasible one the step ``t`` itself with ``C = target / t >
+        C(t)`` (a valid, inflated bound on ``[0, t]``, feasible by construction). And every
+        point bounds the root: ``t* <= t`` for a feasible ``t``, ``t* <= target / C(t)`` for an
+        infeasible one (``C`` is non-decreasing). The solve returns the best step as soon as
+        it is within ``1 + rtol`` of the smallest such upper bound. The next batch clusters
+        around the root predicted by interpolating ``log(t C(t))`` in ``log t`` between the
+        closest infeasible and feasible points, plus a geometric grid of the bracket.
         """
         if not target > 0.0:
             return 0.0, check_value(self(0.0), 0.0), 1
@@ -435,28 +486,35 @@ class RowSegment(SegmentBound):
                 evals += len(trials)
             seen = sorted(self._cache.items())
             self._check(seen)
-            lo_t, lo_c = 0.0, seen[0][1]
-            hi: tuple[float, float] | None = None
+            upper = math.inf  # t* <= upper
+            best, best_t, best_c = 0.0, 0.0, seen[0][1]  # step, t, C certifying it
+            lo_t, lo_c = 0.0, seen[0][1]  # largest infeasible point
+            hi: tuple[float, float] | None = None  # smallest feasible point
             for t, c in seen:
                 if t * c >= target:
-                    hi = (t, c)
-                    break
-                lo_t, lo_c = t, c
-            if lo_c <= 0.0 and hi is None:
+                    upper = min(upper, t)
+                    if hi is None:
+                        hi = (t, c)
+                    step, cert = target / c, c
+                else:
+                    lo_t, lo_c = t, c
+                    if c > 0.0:
+                        upper = min(upper, target / c)
+                    step, cert = t, (target / t if t > 0.0 else c)
+                if step > best:
+                    best, best_t, best_c = step, t, cert
+            if best * (1.0 + rtol) >= upper and best > 0.0:
+                return best_t, best_c, evals
+            if hi is None and not lo_c > 0.0:
                 raise OracleError("segment bound is zero along the whole segment")
             if hi is not None:
-                hi_t, hi_c = hi
-                if hi_c <= (1.0 + rtol) * max(lo_c, target / hi_t):
-                    return hi_t, hi_c, evals
-                low = max(lo_t, target / hi_c)
-                high = min(hi_t, target / lo_c) if lo_c > 0.0 else hi_t
+                low = max(lo_t, target / hi[1])
+                high = min(hi[0], target / lo_c) if lo_c > 0.0 else hi[0]
             else:
                 low, high = lo_t, target / lo_c  # feasible: C(high) >= C(lo)
             trials = self._next_trials(target, low, high, lo_t, lo_c, hi, rtol)
-            if not trials:
-                if hi is not None:  # bracket below rounding: the feasible point is the answer
-                    return hi[0], hi[1], evals
-                trials = [high]
+            if not trials:  # bracket below rounding: the best step seen is the answer
+                return best_t, best_c, evals
         raise OracleError("segment step solve did not converge")  # pragma: no cover
 
     def _next_trials(
@@ -480,7 +538,7 @@ class RowSegment(SegmentBound):
                 pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
         pred = min(max(pred, low), high)
         points = {high}
-        for f in (1.0, 1.0 + 0.25 * rtol, 1.0 + 0.5 * rtol, 1.0 + rtol, 1.0 + 2.0 * rtol):
+        for f in (1.0 - 0.5 * rtol, 1.0, 1.0 + 0.5 * rtol, 1.0 + rtol):
             points.add(min(max(pred * f, low), high))
         if low > 0.0 and high > low:
             span = high / low
