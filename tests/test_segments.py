@@ -453,3 +453,26 @@ def test_device_step_is_zero_along_an_ascent_direction():
     ev = model.evaluate(x)
     tau, _ = model.segment(x, ev, ev.grad).device_step(1.0)
     assert float(tau) == 0.0
+
+
+def test_sharpness_script_reports_longer_sharp_steps():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "segment_sharpness.py"
+    names = ["lp_regression-p2-diabetes", "composite_ls-p2-n100", "power_sum-p3-lin"]
+    out = subprocess.run(
+        [sys.executable, str(script), *names, "--at", "0", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = [line.split() for line in out.splitlines()[3:]]
+    assert [r[0] for r in rows] == names
+    for row in rows:
+        ratios = [float(v) for v in row[1::2]]
+        trips = [int(v.strip("()")) for v in row[2::2]]
+        assert len(ratios) == 2 and all(r >= 1.0 for r in ratios)  # sharp never shorter
+        assert all(1 <= k <= 6 for k in trips)

@@ -3,7 +3,7 @@
 ``import lfso`` needs NumPy, SciPy and array-api-compat only.
 """
 
-from . import bounds, models, oracles, steps
+from . import bounds, models, oracles, segments, steps
 from .auto import check_oracle
 from .bounds import OracleError
 from .minimize import METHODS, minimize
@@ -42,6 +42,7 @@ __all__ = [
     "models",
     "oracles",
     "ridge",
+    "segments",
     "steps",
     "tune_step",
 ]
