@@ -183,11 +183,11 @@ def test_segment_bound_is_positive_and_non_decreasing(name, dtype, seed, far):
 
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 @settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), log_t=st.floats(-3, 1))
-def test_sharp_segment_is_never_above_the_ball_fallback(name, seed, log_t):
+@given(seed=st.integers(0, 2**32 - 1), log_t=st.floats(-3, 1), far=st.booleans())
+def test_sharp_segment_is_never_above_the_ball_fallback(name, seed, log_t, far):
     model = BUILT_IN[name](np.random.default_rng(seed), np.float64)
     rng = np.random.default_rng(seed)
-    x, d = _point(rng, dim_of(model, 5), False)
+    x, d = _point(rng, dim_of(model, 5), far)
     ev = model.evaluate(x)
     t = 10.0**log_t
     sharp = model.segment(x, ev, d)(t)
@@ -476,3 +476,16 @@ def test_sharpness_script_reports_longer_sharp_steps():
         trips = [int(v.strip("()")) for v in row[2::2]]
         assert len(ratios) == 2 and all(r >= 1.0 for r in ratios)  # sharp never shorter
         assert all(1 <= k <= 6 for k in trips)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_segment_bound_far_out_is_never_nan(name, dtype):
+    model, _ = _pair(name, 17, dtype)
+    rng = np.random.default_rng(18)
+    x, d = _point(rng, dim_of(model, 5), True)
+    x, d = x.astype(dtype), d.astype(dtype)
+    seg = model.segment(x, model.evaluate(x), d)
+    for t in (1e10, 1e30, 1e100, 1e250):
+        value = seg(t)
+        assert value > 0.0 and not math.isnan(value)  # +inf allowed: no finite bound there

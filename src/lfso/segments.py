@@ -216,9 +216,15 @@ class NormPathSegment(SegmentBound):
         q, s = (qt, t) if qt > a else (a, 0.0)
         if not q > 0.0:
             return 0.0  # y(s) = 0 on the whole segment: only at t = 0 with y = 0
+        if not q < math.inf:
+            return math.inf  # past the float range: no finite bound this far
         ratio = min((b + c * s) ** 2 / q, c)  # (b + c s)^2 / q <= c (Cauchy-Schwarz)
         q *= self._q_pad
-        return 2.0 * p * self.k * q ** (p - 1.0) * (cp + 2.0 * (p - 1.0) * ratio * self._c_pad)
+        try:
+            power = q ** (p - 1.0)
+        except OverflowError:
+            return math.inf
+        return 2.0 * p * self.k * power * (cp + 2.0 * (p - 1.0) * ratio * self._c_pad)
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -382,6 +388,9 @@ class RowSegment(SegmentBound):
 
     def values(self, ts: list[float]) -> list[float]:
         """``C(t)`` at every trial ``t``: one pass over the rows and one host round trip."""
+        for t in ts:
+            if t > self.t_max:  # t u may overflow to NaN: no finite bound claimed that far
+                self._cache[t] = math.inf
         todo = [t for t in ts if t not in self._cache]
         if todo:
             with np.errstate(over="ignore"):  # exp past the float range: +inf, capped after
