@@ -263,6 +263,22 @@ def logistic_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
     return e / (q * q)
 
 
+def approach_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+    """``sigma'(max(end, 0))`` for rows given as ``(|m|, -approach speed)``: the same supremum
+    as :func:`logistic_kernel` (the distance from 0 to ``[m, m + t v]`` is ``|m|`` for a
+    margin moving away from 0 and ``max(|m| - t |v|, 0)`` for one moving towards it), in
+    fewer passes per trial step."""
+    e = xp.exp(-xp.maximum(end, 0.0))
+    q = 1.0 + e
+    return e / (q * q)
+
+
+def approach(xp: Any, m: Any, v: Any) -> tuple[Any, Any]:
+    """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0."""
+    towards = (m * v) < 0.0
+    return xp.abs(m), xp.where(towards, -xp.abs(v), xp.zeros_like(v))
+
+
 def cauchy_kernel(inv_c2: float) -> Callable[[Any, Any, Any, Any], Any]:
     """``sup_s rho''(r + s u)``: ``rho''`` as a function of ``|r|`` decreases then increases
     (its derivative in ``w = r^2/c^2`` is ``(w - 3) / (1 + w)^3``), so the supremum over an

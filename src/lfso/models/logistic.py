@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
-from ..segments import RowSegment, SegmentBound, logistic_kernel, materialized_product
+from ..segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -199,10 +199,11 @@ class LogisticRegression(Model):
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
             offset = self.l2 * xp.sum(w * w)
+        distance, rate = approach(xp, self.signs * z, v)
         return RowSegment(
-            self.signs * z,
-            v,
-            logistic_kernel,
+            materialize(distance),
+            materialize(rate),
+            approach_kernel,
             weight=v * v,
             scale=1.0 / self.n,
             offset=offset,
