@@ -16,8 +16,10 @@ bound). Integrating twice gives the descent lemma along ``d``,
 so the step ``t C(t) = eta (-g . d)`` is certified:
 ``f(x + t d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C(t)``. A segment bound is a
 :class:`~lfso.bounds.LocalBound` in the variable ``t``: ``radius_for(eta * (-g . d))``
-returns a feasible ``t`` (``t C(t) >= target``) and ``C(t)``, and the step rule moves by
-``eta (-g . d) / C(t) <= t``, inside the certified segment.
+returns ``(t, C, evaluations)`` with ``t C >= target`` and ``C >= C(t)`` (``C = C(t)`` from
+the generic solves; a row segment may return an infeasible trial ``t`` with the inflated
+``C = target / t``, equally valid), and the step rule moves by ``tau = eta (-g . d) / C <=
+t``, inside the certified segment, with the guarantee above for ``C``.
 
 Any ball oracle gives one (:class:`WrappedSegment` of ``L(x, t ||d||) ||d||^2``, the
 default of :meth:`lfso.models.Model.segment`); the built-in models give sharp ones
@@ -90,8 +92,9 @@ class SegmentBound(LocalBound):
     ) -> tuple[float, float, int]:
         """``radius_for(eta * (-g . d))`` with ``g . d`` from the same round trip when possible.
 
-        Returns ``(t, C(t), evaluations)``; ``(0.0, C(0), 1)`` when ``d`` is not a descent
-        direction (``g . d >= 0``).
+        Returns ``(t, C, evaluations)`` as :meth:`radius_for` does (``t C >= target`` and
+        ``C >= C(t)``: the step ``eta (-g . d) / C <= t`` is certified); ``(0.0, C(0), 1)``
+        when ``d`` is not a descent direction (``g . d >= 0``).
         """
         target = -eta * self.slope
         if not target > 0.0:

@@ -111,11 +111,11 @@ class Model(LocalSmoothnessOracle):
         ``C(x, d, t)`` bounds the slope of ``s -> grad f(x + s d) . d`` from above on
         ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``; see :mod:`lfso.segments`),
         is positive and non-decreasing in ``t``, so it is a :class:`~lfso.bounds.LocalBound`
-        in the variable ``t`` and ``radius_for(eta * (-g . d))`` gives the certified step
-        (the smallest ``t`` with ``t C(t) >= eta (-g . d)``); then, with the step
-        ``tau = eta (-g . d) / C(t) <= t``,
+        in the variable ``t`` and ``radius_for(eta * (-g . d))`` returns ``(t, C, calls)``
+        with ``t C >= eta (-g . d)`` and ``C >= C(x, d, t)``, ``t`` about the smallest such
+        (to ``rtol`` on the step); then, with the step ``tau = eta (-g . d) / C <= t``,
 
-        .. math::  f(x + \\tau d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C(x, d, t).
+        .. math::  f(x + \\tau d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C.
 
         The returned :class:`~lfso.segments.SegmentBound` also has ``slope`` (``g . d``,
         fetched with the bound's own statistics), ``step_for(eta)`` (the solve with that
