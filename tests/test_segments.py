@@ -418,7 +418,7 @@ def test_segment_steps_match_numpy_on_other_array_libraries(lib, name):
 
 
 @pytest.mark.parametrize("lib", ["numpy", "torch"])
-@pytest.mark.parametrize("name", ["logistic", "softmax", "lp-p2", "cauchy", "power_sum"])
+@pytest.mark.parametrize("name", sorted(_lib_models(np.asarray)))
 def test_device_step_is_certified_without_a_round_trip(lib, name):
     asarray = np.asarray
     if lib == "torch":

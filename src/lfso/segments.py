@@ -192,25 +192,43 @@ class NormPathSegment(SegmentBound):
         self,
         p: float,
         scale: float,
-        a: float,
-        b: float,
-        c: float,
+        a: Any,
+        b: Any,
+        c: Any,
         *,
-        slope: float | None = None,
+        slope: Any = None,
         terms: int = 1,
         dtype_eps: float = 0.0,
         product: Callable[[float], Any] | None = None,
     ) -> None:
         self.p, self.k = float(p), float(scale)
         gamma = (terms + 2) * dtype_eps + 1e-15
-        self.a, self.b, self.c = a, b, c
+        self._arrays = (a, b, c, slope)  # 0-d arrays (or floats), fetched on first use
+        self._host: tuple[float, float, float] | None = None
         self._q_pad, self._c_pad = 1.0 + 9.0 * gamma, 1.0 + gamma
-        self._slope = slope
         self._product = product
         self.monotone_rtol = max(1e-12, 64.0 * dtype_eps)
 
+    def _scalars(self) -> tuple[float, float, float]:
+        """``(a, b, c)`` on the host, with ``g . d``: one round trip, the first time."""
+        if self._host is None:
+            a, b, c, slope = self._arrays
+            wanted = [a, b, c] if slope is None else [a, b, c, slope]
+            values = to_floats(*wanted)
+            self._host = (values[0], values[1], values[2])
+            if slope is not None:
+                self._slope = values[3]
+        return self._host
+
+    def _fetch_slope(self) -> float:
+        self._scalars()
+        if self._slope is None:
+            raise ValueError("this segment bound was built without the gradient: no slope")
+        return self._slope
+
     def __call__(self, radius: float) -> float:
-        p, a, b, c = self.p, self.a, self.b, self.c
+        p = self.p
+        a, b, c = self._scalars()
         cp = c * self._c_pad
         if p == 1.0:
             return 2.0 * self.k * cp
@@ -232,7 +250,47 @@ class NormPathSegment(SegmentBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
+        if self.p == 1.0 and target > 0.0:  # a quadratic: exact
+            value = self(0.0)
+            return target / value, value, 1
         return solve_radius(self, target, rtol=rtol, guess=guess)
+
+    def device_step(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[Any, Any]:
+        """:meth:`SegmentBound.device_step` on the data's device, no round trip: the same
+        formula on a grid of trial steps (:attr:`RowSegment.device_round` times ``guess``),
+        each certifying ``min(t_j, target / C(t_j))``; exact for ``p = 1``."""
+        a, b, c, slope = self._arrays
+        if slope is None or isinstance(a, float):
+            return super().device_step(eta, rtol=rtol, guess=guess)
+        xp = namespace(a)
+        p, k = self.p, self.k
+        target = (-eta) * slope
+        cp = c * self._c_pad
+        if p == 1.0:
+            bound = (2.0 * k) * cp
+            tau = target / bound
+            return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+        center = guess if guess is not None and 0.0 < guess < math.inf else 1.0
+        factors = RowSegment.device_round if guess is not None else RowSegment.wide_round
+        trials = xp.asarray([center * f for f in factors], dtype=a.dtype, device=device(a))
+        qt = a + trials * (2.0 * b + c * trials)
+        farther = qt > a
+        q = xp.where(farther, qt, a)
+        s = xp.where(farther, trials, xp.zeros_like(trials))
+        safe = xp.where(q > 0.0, q, xp.ones_like(q))
+        ratio = xp.minimum((b + c * s) ** 2 / safe, c)
+        with np.errstate(over="ignore", invalid="ignore"):
+            curvature = (2.0 * p * k) * (q * self._q_pad) ** (p - 1.0)
+            curvature = curvature * (cp + (2.0 * (p - 1.0) * self._c_pad) * ratio)
+        tiny = xp.asarray(xp.finfo(a.dtype).smallest_normal, dtype=a.dtype, device=device(a))
+        curvature = xp.maximum(curvature, tiny)
+        steps = xp.minimum(trials, target / curvature)
+        bounds = xp.maximum(curvature, target / trials)
+        tau = xp.max(steps)
+        bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
+        return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
@@ -474,7 +532,8 @@ class RowSegment(SegmentBound):
             sums = self._device_values(ts)
         size = sums if self._magnitude is None else self._magnitude
         curvature = self.scale * (sums + (self._pad - 1.0) * size) + self._offset
-        curvature = xp.maximum(curvature, xp.asarray(self.floor, dtype=r.dtype, device=device(r)))
+        floor = max(self.floor, float(xp.finfo(r.dtype).smallest_normal))
+        curvature = xp.maximum(curvature, xp.asarray(floor, dtype=r.dtype, device=device(r)))
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
         target = (-eta) * self._slope_array
         steps = xp.minimum(trials, target / curvature)

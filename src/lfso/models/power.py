@@ -10,9 +10,7 @@ from ..segments import (
     NormPathSegment,
     RowSegment,
     SegmentBound,
-    WrappedSegment,
     power_kernel,
-    rounding_pad,
 )
 from ._base import Evaluation, Model
 
@@ -80,10 +78,11 @@ class PowerNorm(Model):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Exact supremum of the curvature along the segment (see the class docstring)."""
         d = direction
-        a, b, c, slope = to_floats(x @ x, x @ d, d @ d, evaluation.grad @ d)
         eps = float(namespace(x).finfo(x.dtype).eps)
+        n = int(x.shape[0])
+        slope = evaluation.grad @ d  # fetched with x @ x, x @ d, d @ d on first use
         return NormPathSegment(
-            self.p, 1.0, a, b, c, slope=slope, terms=int(x.shape[0]), dtype_eps=eps
+            self.p, 1.0, x @ x, x @ d, d @ d, slope=slope, terms=n, dtype_eps=eps
         )
 
 
@@ -156,8 +155,10 @@ class PowerSum(Model):
         p, d = self.p, direction
         slope = evaluation.grad @ d
         if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
-            sq, g_d = to_floats(d @ d, slope)
-            pad = rounding_pad(int(d.shape[0]), float(namespace(d).finfo(d.dtype).eps))
-            return WrappedSegment(ConstantBound(2.0 * sq * pad), slope=g_d)
+            eps = float(namespace(d).finfo(d.dtype).eps)
+            n = int(d.shape[0])
+            return NormPathSegment(
+                1.0, 1.0, x @ x, x @ d, d @ d, slope=slope, terms=n, dtype_eps=eps
+            )
         kernel = power_kernel(2 * p - 2, 2 * p * (2 * p - 1))
         return RowSegment(x, d, kernel, weight=d * d, scale=1.0, slope=slope)

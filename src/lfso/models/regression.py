@@ -15,17 +15,14 @@ from .._arrays import (
     row_norms,
     sq_norm,
     to_float,
-    to_floats,
 )
 from ..bounds import ConstantBound, LocalBound, MinPowerBound, PowerBound
 from ..segments import (
     NormPathSegment,
     RowSegment,
     SegmentBound,
-    WrappedSegment,
     materialized_product,
     power_kernel,
-    rounding_pad,
 )
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power
@@ -183,12 +180,14 @@ class LpRegression(Model):
         u = materialize(self.A @ direction)
         slope = evaluation.grad @ direction
         product = materialized_product(ax, u)
-        if self._m == 0:  # a quadratic: C = 2 ||A d||^2, exact
-            sq, g_d = to_floats(u @ u, slope)
-            pad = rounding_pad(int(u.shape[0]), float(self.xp.finfo(u.dtype).eps))
-            return WrappedSegment(ConstantBound(2.0 * sq * pad), slope=g_d, product=product)
-        kernel = power_kernel(self._m, self._curv)
         r = materialize(ax - self.b)
+        if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact
+            eps = float(self.xp.finfo(u.dtype).eps)
+            n = int(u.shape[0])
+            return NormPathSegment(
+                1.0, 1.0, r @ r, r @ u, u @ u, slope=slope, terms=n, dtype_eps=eps, product=product
+            )
+        kernel = power_kernel(self._m, self._curv)
         return RowSegment(r, u, kernel, weight=u * u, scale=1.0, slope=slope, product=product)
 
 
@@ -275,15 +274,14 @@ class CompositeLeastSquares(Model):
         ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
         u = materialize(self.A @ direction)
         r = ax - self.b
-        a, b, c, slope = to_floats(r @ r, r @ u, u @ u, evaluation.grad @ direction)
         eps = float(self.xp.finfo(u.dtype).eps)
         return NormPathSegment(
             self.p,
             1.0,
-            a,
-            b,
-            c,
-            slope=slope,
+            r @ r,
+            r @ u,
+            u @ u,
+            slope=evaluation.grad @ direction,  # all four fetched together on first use
             terms=int(u.shape[0]),
             dtype_eps=eps,
             product=materialized_product(ax, u),
