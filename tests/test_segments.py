@@ -489,3 +489,24 @@ def test_segment_bound_far_out_is_never_nan(name, dtype):
     for t in (1e10, 1e30, 1e100, 1e250):
         value = seg(t)
         assert value > 0.0 and not math.isnan(value)  # +inf allowed: no finite bound there
+
+
+def test_segment_solve_script_converges_monotonically():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "segment_solve.py"
+    names = ["power_sum-p3-lin", "lp_regression-p2-diabetes"]
+    out = subprocess.run(
+        [sys.executable, str(script), *names, "--rtol", "0.1"],
+        capture_output=True,
+        text=True,
+        check=True,  # the script raises if f ever rose
+        timeout=300,
+    ).stdout
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [r[0] for r in rows] == names
+    for row in rows:
+        iters, trips, device_iters = int(row[1]), float(row[2].strip("()")), int(row[3])
+        assert 0 < iters < 200 and 1.0 <= trips <= 3.0 and 0 < device_iters < 200
