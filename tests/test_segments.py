@@ -510,3 +510,15 @@ def test_segment_solve_script_converges_monotonically():
     for row in rows:
         iters, trips, device_iters = int(row[1]), float(row[2].strip("()")), int(row[3])
         assert 0 < iters < 200 and 1.0 <= trips <= 3.0 and 0 < device_iters < 200
+
+
+def test_calculus_segment_slope_is_the_models_own():
+    # an oracle through a model (here ||A x||^4) only bounds the curvature of a different f
+    rng = np.random.default_rng(19)
+    A = rng.standard_normal((5, 3))
+    oracle = lfso.AffineOracle(PowerNorm(2), A)
+    model = FunctionModel(lambda z: 0.1 * float(z @ z), lambda z: 0.2 * z, oracle)
+    x, d = rng.standard_normal(3), rng.standard_normal(3)
+    seg = model.segment(x, model.evaluate(x), d)
+    assert seg.slope == pytest.approx(0.2 * float(x @ d))
+    assert seg.product(0.5) is None

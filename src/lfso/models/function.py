@@ -91,7 +91,6 @@ class FunctionModel(Model):
         """The calculus's segment bound, or the ball fallback for a plain callable."""
         if self.oracle is None or isinstance(self.oracle, FunctionOracle):
             return super().segment(x, evaluation, direction)
+        # (g . d from this model's gradient: the oracle only bounds the curvature)
         inner = self.oracle.along(x, direction)
-        if isinstance(inner, SegmentBound):
-            return inner
         return WrappedSegment(inner, grad=evaluation.grad, direction=direction)
