@@ -3,7 +3,7 @@
 ``import lfso`` needs NumPy, SciPy and array-api-compat only.
 """
 
-from . import bounds, models, oracles, rollout, steps
+from . import bounds, models, oracles, rollout, segments, steps
 from .auto import check_oracle
 from .bounds import OracleError
 from .minimize import METHODS, minimize
@@ -43,6 +43,7 @@ __all__ = [
     "oracles",
     "ridge",
     "rollout",
+    "segments",
     "steps",
     "tune_step",
 ]

@@ -23,15 +23,24 @@ The calculus (each rule's proof is one line):
   ``B(Ax + b, ||A|| R)`` and ``grad g(y) = A^T grad f(Ay + b)``, so
   ``L_g(x, R) = ||A||^2 L_f(Ax + b, ||A|| R)``.
 * :func:`ridge` -- adds ``lam ||x||^2 / 2``, whose gradient is ``lam``-Lipschitz.
+
+Segment bounds (:meth:`LocalSmoothnessOracle.along`, ``t -> C(x, d, t)``, see
+:mod:`lfso.segments`) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
+the sum (the slopes of the directional derivatives add); ``c f`` gives ``c C``; and for
+``g(x) = f(Ax + b)``, ``grad g(x + s d) . d = grad f(Ax + b + s A d) . (A d)``, so ``g``'s
+segment bound along ``d`` is ``f``'s along ``u = A d`` at ``Ax + b`` -- exact, no ``||A||``.
+An oracle without a segment rule (a plain callable) gives the ball's
+``L(x, t ||d||) ||d||^2`` (the segment lies in that ball).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import as_vector, operator_norm
+from ._arrays import as_vector, norm, operator_norm, to_floats
 from ._validate import call_user, nonnegative, real, returned_scalar
 from .bounds import ConstantBound, FunctionBound, LocalBound, check_value
 
@@ -58,6 +67,14 @@ class LocalSmoothnessOracle(ABC):
         radius = real(radius, "radius", low=0.0)
         return check_value(self.at(as_vector(x, "x"))(radius), radius)
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        """``t -> C(x, d, t)``: the curvature of ``f`` along ``[x, x + t d]`` (a segment bound).
+
+        Default: the segment lies in ``B(x, t ||d||)``, so ``C = L(x, t ||d||) ||d||^2``.
+        """
+        length = _length(direction)
+        return self.at(x).stretched(length) * (length * length)
+
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         return SumOracle(self, other)
 
@@ -76,6 +93,10 @@ class ConstantOracle(LocalSmoothnessOracle):
     def at(self, x: Any) -> LocalBound:
         return ConstantBound(self.lipschitz)
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        length = _length(direction)
+        return ConstantBound(self.lipschitz * length * length)
+
 
 class SumOracle(LocalSmoothnessOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
@@ -89,6 +110,12 @@ class SumOracle(LocalSmoothnessOracle):
             bound = bound + term.at(x)
         return bound
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        bound = self.terms[0].along(x, direction)
+        for term in self.terms[1:]:
+            bound = bound + term.along(x, direction)
+        return bound
+
 
 class ScaledOracle(LocalSmoothnessOracle):
     """``L(x, R) = c L_f(x, R)`` for ``c f`` with ``c > 0``."""
@@ -99,6 +126,9 @@ class ScaledOracle(LocalSmoothnessOracle):
 
     def at(self, x: Any) -> LocalBound:
         return self.oracle.at(x) * self.factor
+
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        return self.oracle.along(x, direction) * self.factor
 
 
 class AffineOracle(LocalSmoothnessOracle):
@@ -136,6 +166,13 @@ class AffineOracle(LocalSmoothnessOracle):
             inner = inner + self.b
         return self.oracle.at(inner).stretched(self.norm) * (self.norm**2)
 
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        """Exact: ``g``'s curvature along ``d`` is ``f``'s along ``A d`` at ``Ax + b``."""
+        inner = self.A @ x
+        if self.b is not None:
+            inner = inner + self.b
+        return self.oracle.along(inner, self.A @ direction)
+
 
 class FunctionOracle(LocalSmoothnessOracle):
     """Wrap a user's ``smoothness(x, R) -> float``; every value is checked when used."""
@@ -153,6 +190,12 @@ class FunctionOracle(LocalSmoothnessOracle):
             return returned_scalar(value, "smoothness(x, R)")
 
         return FunctionBound(bound)
+
+
+def _length(direction: Any) -> float:
+    """``||d||`` in one round trip (overflow-safe)."""
+    sq = to_floats(direction @ direction)[0]
+    return math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
 
 
 def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrays import norm
+from .._arrays import norm, to_floats
 from ..bounds import LocalBound
 from ..oracles import LocalSmoothnessOracle
+from ..segments import SegmentBound, WrappedSegment
 
 __all__ = ["Evaluation", "Model"]
 
@@ -103,28 +105,39 @@ class Model(LocalSmoothnessOracle):
         assert bound is not None
         return bound
 
-    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> LocalBound:
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """``t -> C(x, d, t)``: a bound on the curvature of ``f`` along ``[x, x + t d]``.
 
-        ``C(x, d, t)`` bounds the Lipschitz constant of ``s -> grad f(x + s d) . d`` on
-        ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``) and is non-decreasing in
-        ``t``, so it is a :class:`~lfso.bounds.LocalBound` in the variable ``t`` and
-        ``radius_for(eta * (-g . d))`` gives the certified step (the smallest ``t`` with
-        ``t C(t) >= eta (-g . d)``); then
+        ``C(x, d, t)`` bounds the slope of ``s -> grad f(x + s d) . d`` from above on
+        ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``; see :mod:`lfso.segments`),
+        is positive and non-decreasing in ``t``, so it is a :class:`~lfso.bounds.LocalBound`
+        in the variable ``t`` and ``radius_for(eta * (-g . d))`` returns ``(t, C, calls)``
+        with ``t C >= eta (-g . d)`` and ``C >= C(x, d, t)``, ``t`` about the smallest such
+        (to ``rtol`` on the step); then, with the step ``tau = eta (-g . d) / C <= t``,
 
-        .. math::  f(x + t d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C(x, d, t).
+        .. math::  f(x + \\tau d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C.
+
+        The returned :class:`~lfso.segments.SegmentBound` also has ``slope`` (``g . d``,
+        fetched with the bound's own statistics), ``step_for(eta)`` (the solve with that
+        slope, one round trip less) and ``product(t)``: for a model with ``takes_product``,
+        its linear image of ``x + t d`` to pass to the next :meth:`evaluate` (``None``
+        otherwise).
 
         Default, from the ball bound ``evaluation.bound``: the segment lies in
         ``B(x, t ||d||)``, so ``C(x, d, t) = L(x, t ||d||) ||d||^2``. With ``d = -g`` its
-        root is the tight-radius LFSO step. Models with a sharper bound override this.
-        A segment bound of a model with ``takes_product`` also has ``product(t)``: the
-        model's linear image of ``x + t d``, to pass to the next :meth:`evaluate`.
+        root is the tight-radius LFSO step. The built-in models override this with sharper
+        bounds; ``||d||^2`` and ``g . d`` come back in one round trip.
         """
         ball = evaluation.bound
         if ball is None:
             raise ValueError("segment() needs an evaluation made with bound=True")
-        length = norm(direction)
-        return ball.stretched(length) * (length * length)
+        sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
+        length = math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+        return WrappedSegment(ball.stretched(length) * (length * length), slope=slope)
+
+    def along(self, x: Any, direction: Any) -> LocalBound:
+        """The segment bound at ``x`` along ``direction`` (for the oracle calculus)."""
+        return self.segment(x, self.evaluate(x), direction)
 
     def smoothness(self, x: Any, radius: float) -> float:
         """``L(x, R)``: a bound on the Lipschitz constant of the gradient on ``B(x, R)``."""

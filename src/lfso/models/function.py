@@ -9,6 +9,7 @@ from .._arrays import fetch_with_norm, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
+from ..segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["FunctionModel"]
@@ -25,6 +26,13 @@ class FunctionModel(Model):
         The LFSO. Each value it returns is checked (finite, positive, non-decreasing in R).
     radius : callable ``R0(x) -> float``, optional
         A default radius for ``radius="paper"``.
+
+    Notes
+    -----
+    Segment bound (:meth:`segment`): an oracle built with the calculus of
+    :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
+    segment bound (``oracle.along(x, d)``: e.g. exact along ``A d`` through an affine map);
+    a plain callable ``smoothness(x, R)`` gives the ball's ``L(x, t ||d||) ||d||^2``.
     """
 
     takes_probe = True
@@ -92,3 +100,11 @@ class FunctionModel(Model):
         out = self._fun(x)
         name = "fun(x)[0]" if self.jac is True else "fun(x)"
         return to_float(returned_scalar(out[0] if self.jac is True else out, name))
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """The calculus's segment bound, or the ball fallback for a plain callable."""
+        if self.oracle is None or isinstance(self.oracle, FunctionOracle):
+            return super().segment(x, evaluation, direction)
+        # (g . d from this model's gradient: the oracle only bounds the curvature)
+        inner = self.oracle.along(x, direction)
+        return WrappedSegment(inner, grad=evaluation.grad, direction=direction)

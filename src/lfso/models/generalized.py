@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from .._arrays import norm, to_floats
 from .._validate import real
 from ..bounds import ExpBound
+from ..segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["L0L1Smooth"]
@@ -22,6 +25,16 @@ class L0L1Smooth(Model):
     ``u' <= L1 u``, so by Gronwall ``L0 + L1 ||grad f(y)|| <= (L0 + L1 ||grad f(x)||)
     e^{L1 ||y - x||}``, which bounds the Hessian norm on ``B(x, R)``. Only the gradient at
     ``x`` is needed, so the bound costs nothing beyond the gradient.
+
+    Segment bound (:meth:`segment`): along ``[x, x + t d]`` the same Gronwall argument gives
+    ``L0 + L1 ||grad f(x + s d)|| <= (L0 + L1 ||grad f(x)||) e^{L1 ||d|| s}``, and
+    ``d^T H d <= ||H|| ||d||^2``, so
+
+    .. math::  C(t) = (L_0 + L_1 \\|\\nabla f(x)\\|) \\, e^{L_1 \\|d\\| t} \\|d\\|^2.
+
+    This is the ball bound at radius ``t ||d||`` times ``||d||^2``: the hypothesis bounds
+    only the Hessian's norm, so no direction is sharper than another. It needs no ball
+    evaluation (it works from an evaluation made with ``bound=False``).
 
     Parameters
     ----------
@@ -49,3 +62,10 @@ class L0L1Smooth(Model):
             return ev
         scale = self.L0 + self.L1 * ev.grad_norm
         return Evaluation(ev.value, ev.grad, ev.grad_norm, ExpBound(scale, self.L1), ev.probe_dot)
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Gronwall along the segment (see the class docstring)."""
+        sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
+        length = math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+        scale = self.L0 + self.L1 * evaluation.grad_norm
+        return WrappedSegment(ExpBound(scale * length * length, self.L1 * length), slope=slope)

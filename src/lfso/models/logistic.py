@@ -6,6 +6,7 @@ from typing import Any
 
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
+from ..segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
 
@@ -63,6 +64,21 @@ class LogisticRegression(Model):
     ``oracle="paper"`` is the authors' bound (their code, ``logistic_regression.py``):
     ``||X||_F^2 max_i d_i(R) / n + l2`` with radius ``R0(w) = ||grad f(w)||``.
 
+    Segment bound (:meth:`segment`), with ``v_i = s_i tilde x_i^T d`` (the margins move
+    along ``m_i + s v_i``): ``d^T H(w + s d) d = (1/n) sum_i sigma'(m_i + s v_i) v_i^2 +
+    l2 ||d_{1:d}||^2``, and ``sigma'`` is even and decreasing in ``|m|``, so each term's
+    supremum over ``[0, t]`` is ``sigma'`` at the distance from 0 to the margin interval
+    ``[m_i, m_i + t v_i]`` (0 if it crosses the decision boundary):
+
+    .. math::  C(t) = \\frac1n \\sum_i \\sigma'(\\mathrm{dist}(0, [m_i, m_i + t v_i]))
+               \\, v_i^2 + l_2 \\|d_{1:d}\\|^2,
+
+    non-decreasing in ``t``; never above the sharp ball bound at radius ``t ||d||`` (each
+    margin interval lies within ``||tilde x_i|| t ||d||`` of ``m_i`` and ``v_i^2 <=
+    ||tilde x_i||^2 ||d||^2``, and ``sum_i c_i v_i^2 <= ||X||^2 max_i c_i ||d||^2``). O(n)
+    per ``t``, a batch of ``t`` per round trip (:class:`~lfso.segments.RowSegment`).
+    ``tilde X w + t tilde X d`` is the next evaluation's product (``takes_product``).
+
     Parameters
     ----------
     X : array, shape (n, d)
@@ -76,6 +92,7 @@ class LogisticRegression(Model):
 
     takes_radius_hint = True
     takes_probe = True
+    takes_product = True
 
     def __init__(
         self,
@@ -127,12 +144,19 @@ class LogisticRegression(Model):
         return value
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
-        # nor the next step re-reads X.)
-        margins = materialize(self.signs * (self.X @ x))
+        # nor the next step re-reads X; no pass at all when the segment gave X w.)
+        z = materialize(self.X @ x) if product is None else product
+        margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
         losses, slope = _losses(xp, margins, distance)
         # d/dm log(1 + e^{-m}) = -sigma(-m)
@@ -157,6 +181,29 @@ class LogisticRegression(Model):
                 frobenius=self.oracle == "paper",
             )
         evaluation = fetch_evaluation(grad, loss, local, hint, probe)
+        evaluation.product = z
         if local is not None:
             local.paper_radius = evaluation.grad_norm
         return evaluation
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Margin intervals' distance to the decision boundary (see the class docstring)."""
+        xp = self.xp
+        z = evaluation.product if evaluation.product is not None else materialize(self.X @ x)
+        u = materialize(self.X @ direction)
+        v = materialize(self.signs * u)
+        offset: Any = 0.0
+        if self.l2:
+            w = direction if self._penalty_mask is None else direction * self._penalty_mask
+            offset = self.l2 * xp.sum(w * w)
+        distance, rate = approach(xp, self.signs * z, v)
+        return RowSegment(
+            materialize(distance),
+            materialize(rate),
+            approach_kernel,
+            weight=v * v,
+            scale=1.0 / self.n,
+            offset=offset,
+            slope=evaluation.grad @ direction,
+            product=materialized_product(z, u),
+        )

@@ -21,6 +21,13 @@ from .._arrays import (
 )
 from .._validate import data_matrix, data_vector, real
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
+from ..segments import (
+    NormPathSegment,
+    RowSegment,
+    SegmentBound,
+    materialized_product,
+    power_kernel,
+)
 from ._base import Evaluation, Model
 from .power import PowerNorm, _check_power, split_factor
 
@@ -94,6 +101,18 @@ class LpRegression(Model):
     larger, since ``(a + b)^m <= k_m (a^m + b^m)``. Both use the paper's radius
     ``R0(x) = ||Ax - b||_inf`` for ``radius="paper"``.
 
+    Segment bound (:meth:`segment`), with ``u = A d``: ``d^T H(x + s d) d =
+    2p(2p-1) sum_i |r_i + s u_i|^m u_i^2``, and ``|r_i + s u_i|`` is convex in ``s``, so each
+    term is largest at an endpoint of ``[0, t]``:
+
+    .. math::  C(t) = 2p(2p-1) \\sum_i \\max(|r_i|, |r_i + t u_i|)^m u_i^2,
+
+    non-decreasing in ``t`` and never above the ball's ``2p(2p-1) sum_i (|r_i| +
+    ||a_i|| t ||d||)^m u_i^2``-type bounds (``|u_i| <= ||a_i|| ||d||``). O(n) per ``t``, a
+    batch of ``t`` per round trip (:class:`~lfso.segments.RowSegment`); for ``p = 1`` it is
+    the exact constant ``2 ||A d||^2``. ``A x + t u`` is the next evaluation's product
+    (``takes_product``), so an iteration reads ``A`` twice, like a gradient step.
+
     Parameters
     ----------
     A : array, shape (n, d)
@@ -105,6 +124,7 @@ class LpRegression(Model):
     """
 
     takes_probe = True
+    takes_product = True
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -165,9 +185,13 @@ class LpRegression(Model):
             return sq_norm(r)
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+    ) -> Evaluation:
         xp, p = self.xp, self.p
-        r = materialize(self.A @ x - self.b)  # (Dask: one pass over A, kept on the workers)
+        # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
+        ax = materialize(self.A @ x) if product is None else product
+        r = materialize(ax - self.b)
         r2 = r * r
         if p == 1.0:
             w = None
@@ -197,7 +221,23 @@ class LpRegression(Model):
             wmax = values[1] * (self._pad_max if w is not None else 1.0)
             t0 = values[2] * self._pad_sum if len(values) > 2 else None
             local = self._bound(wmax, t0)
-        return Evaluation(values[0], grad, gnorm, local, dot)
+        return Evaluation(values[0], grad, gnorm, local, dot, ax)
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Per-row endpoint suprema along ``u = A d`` (see the class docstring)."""
+        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        u = materialize(self.A @ direction)
+        slope = evaluation.grad @ direction
+        product = materialized_product(ax, u)
+        r = materialize(ax - self.b)
+        if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact
+            eps = float(self.xp.finfo(u.dtype).eps)
+            n = int(u.shape[0])
+            return NormPathSegment(
+                1.0, 1.0, r @ r, r @ u, u @ u, slope=slope, terms=n, dtype_eps=eps, product=product
+            )
+        kernel = power_kernel(self._m, self._curv)
+        return RowSegment(r, u, kernel, weight=u * u, scale=1.0, slope=slope, product=product)
 
 
 def _power(xp: Any, s: Any, p: float) -> Any:
@@ -305,9 +345,16 @@ class CompositeLeastSquares(Model):
     Rounding (both oracles): ``||Ax - b||`` and ``||A^T (Ax - b)||`` are padded by their
     rounding errors in the data's dtype (:func:`lfso._arrays.error_gamma`), as in
     :class:`LpRegression`.
+
+    Segment bound (:meth:`segment`): along ``d`` the residual moves along ``u = A d``, and
+    ``f(x + s d) = ||r + s u||^(2p)``, so :class:`~lfso.segments.NormPathSegment` gives the
+    exact supremum of ``d^T H d`` on the segment (``h''`` at the endpoint with the larger
+    residual), from ``||r||^2``, ``r . u``, ``||u||^2`` in one round trip; no ``||A||``
+    and no consistency assumption. ``A x + t u`` is the next evaluation's product.
     """
 
     takes_probe = True
+    takes_product = True
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -333,9 +380,12 @@ class CompositeLeastSquares(Model):
     def value(self, x: Any) -> float:
         return sq_norm(self.A @ x - self.b) ** self.p
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+    ) -> Evaluation:
         p = self.p
-        r = self.A @ x - self.b
+        ax = materialize(self.A @ x) if product is None else product
+        r = ax - self.b
         atr = self.A.T @ r
         extra = [reduce_max(self.xp, self.xp.abs(x))] if bound else []
         (sq, *xmax), atr_norm, atr_dot = fetch_with_norm(atr, r @ r, *extra, probe=probe)
@@ -358,4 +408,22 @@ class CompositeLeastSquares(Model):
                 local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
             local.paper_radius = 2.0 * atr_norm
         dot = None if atr_dot is None else scale * atr_dot
-        return Evaluation(sq**p, grad, scale * atr_norm, local, dot)
+        return Evaluation(sq**p, grad, scale * atr_norm, local, dot, ax)
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Exact supremum along ``r + s A d`` (see the class docstring)."""
+        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        u = materialize(self.A @ direction)
+        r = ax - self.b
+        eps = float(self.xp.finfo(u.dtype).eps)
+        return NormPathSegment(
+            self.p,
+            1.0,
+            r @ r,
+            r @ u,
+            u @ u,
+            slope=evaluation.grad @ direction,  # all four fetched together on first use
+            terms=int(u.shape[0]),
+            dtype_eps=eps,
+            product=materialized_product(ax, u),
+        )

@@ -6,6 +6,7 @@ from typing import Any
 
 from .._arrays import materialize, namespace, to_float
 from .._validate import nonnegative, real
+from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
 from .regression import _check_data
@@ -29,6 +30,21 @@ class CauchyRegression(Model):
 
     bounds the Hessian's norm on the ball (:class:`~lfso.models._rows.RowCurvatureBound`).
 
+    Segment bound (:meth:`segment`), one-sided (the descent lemma needs only an upper bound
+    on ``d^T H d``; negative curvature is allowed), with ``u = A d``: ``d^T H(x + s d) d =
+    (1/n) sum_i rho''(r_i + s u_i) u_i^2 + l2 ||d||^2``. As a function of ``w = r^2/c^2``,
+    ``rho''`` has derivative ``(w - 3)/(1 + w)^3``: it decreases, then increases, so its
+    supremum over an interval of ``|r|`` is at one of the interval's ends, the distance
+    ``n_i(t)`` from 0 to ``[r_i, r_i + t u_i]`` or the farther endpoint ``f_i(t)``:
+
+    .. math::  C(t) = \\max\\Big(\\epsilon, \\frac1n \\sum_i \\max(\\rho''(n_i(t)),
+               \\rho''(f_i(t))) \\, u_i^2 + l_2 \\|d\\|^2\\Big),
+
+    non-decreasing in ``t`` (suprema over growing intervals); ``epsilon > 0`` (the smallest
+    normal float) keeps it positive where the segment's curvature is negative throughout.
+    It is never above the ball's bound, which uses ``|rho''|`` on a larger interval. O(n)
+    per ``t``, a batch of ``t`` per round trip; ``A x + t u`` is the next product.
+
     Parameters
     ----------
     A : array, shape (n, d)
@@ -40,6 +56,7 @@ class CauchyRegression(Model):
 
     takes_radius_hint = True
     takes_probe = True
+    takes_product = True
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = _check_data(A, b)
@@ -60,10 +77,18 @@ class CauchyRegression(Model):
         return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         xp = namespace(x)
-        r = materialize(self.A @ x - self.b)  # (Dask: kept on the workers, A read once)
+        # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
+        ax = materialize(self.A @ x) if product is None else product
+        r = materialize(ax - self.b)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
         if self.l2:
             grad = grad + self.l2 * x
@@ -74,4 +99,25 @@ class CauchyRegression(Model):
             stats = xp.abs(r)
             stats = materialize(stats - statistic_margin(self.geometry, x, stats, xp.abs(self.b)))
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        return fetch_evaluation(grad, self._value(r, x), local, hint, probe)
+        evaluation = fetch_evaluation(grad, self._value(r, x), local, hint, probe)
+        evaluation.product = ax
+        return evaluation
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
+        xp = self.xp
+        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        u = materialize(self.A @ direction)
+        weight = u * u
+        offset: Any = self.l2 * xp.sum(direction * direction) if self.l2 else 0.0
+        return RowSegment(
+            materialize(ax - self.b),
+            u,
+            cauchy_kernel(1.0 / self.c**2),
+            weight=weight,
+            scale=1.0 / self.n,
+            offset=offset,
+            slope=evaluation.grad @ direction,
+            product=materialized_product(ax, u),
+            magnitude=xp.sum(weight),  # |rho''| <= 1: bounds the sum of |terms|
+        )

@@ -17,6 +17,7 @@ from .._arrays import (
     to_numpy,
 )
 from .._validate import data_matrix, data_vector, integer, nonnegative
+from ..segments import RowSegment, SegmentBound, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
 
@@ -60,6 +61,30 @@ class SoftmaxRegression(Model):
     logits plus ``gamma_{K+8} (2 + |log-odds|)`` for the log-sum-exp
     (:func:`lfso._arrays.error_gamma`), as the other row models' statistics are.
 
+    Segment bound (:meth:`segment`): along ``D`` (``d`` as a matrix) row ``i``'s logits move
+    along ``z_i + s v_i`` with ``v_i = D^T tilde x_i``, and ``d^T H d = (1/n) sum_i
+    Var_{pi_i(s)}(v_i) + l2 ||D_{1:d}||_F^2`` (``v^T A_i v`` is the variance of ``v``'s
+    entries under the class probabilities). Fix a reference class ``j`` (the top class at
+    ``x``) and write ``Delta_k = z_ik - z_ij <= 0``, ``delta_k = v_ik - v_ij``. Then
+
+    * ``Var(v) <= E_pi (v - v_j)^2 = T(s) / S(s)`` with ``T(s) = sum_k delta_k^2
+      e^{Delta_k + s delta_k}`` and ``S(s) = sum_k e^{Delta_k + s delta_k} >= 1`` (the
+      softmax is shift-invariant, so ``pi_k = e^{Delta_k + s delta_k} / S(s)``);
+      ``T`` is convex (a positive sum of exponentials), so ``T(s) <= max(T(0), T(t))``,
+      and each term of ``S`` is monotone, so ``S(s) >= sum_k min(e^{Delta_k},
+      e^{Delta_k + t delta_k})``;
+    * ``Var(v) <= (max_k v_ik - min_k v_ik)^2 / 4`` (Popoviciu), for rows that change class.
+
+    .. math::  C(t) = \\frac1n \\sum_i \\min\\Big(\\frac{(\\max_k \\delta_k -
+               \\min_k \\delta_k)^2}{4}, \\frac{\\max(T_i(0), T_i(t))}{\\sum_k
+               \\min(e^{\\Delta_k}, e^{\\Delta_k + t \\delta_k})}\\Big)
+               + l_2 \\|D_{1:d}\\|_F^2,
+
+    non-decreasing in ``t`` (the numerator's maximum grows, the denominator's minimum
+    shrinks). A confident row (``1 - max_k pi_k`` small) contributes about its own
+    curvature, not the ball's worst case. O(nK) per ``t``, a batch of ``t`` per round trip;
+    ``tilde X W + t tilde X D`` is the next evaluation's product (``takes_product``).
+
     Parameters
     ----------
     X : array, shape (n, d)
@@ -72,6 +97,7 @@ class SoftmaxRegression(Model):
 
     takes_radius_hint = True
     takes_probe = True
+    takes_product = True
 
     def __init__(
         self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True
@@ -100,10 +126,14 @@ class SoftmaxRegression(Model):
         # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
         self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
-    def _parts(self, x: Any) -> tuple[Any, Any, Any]:
+    def _logits(self, x: Any) -> Any:
+        """``tilde X W``, the model's product (Dask: X read once)."""
+        return materialize(self.X @ self.xp.reshape(x, (self.p, self.K)))
+
+    def _parts(self, x: Any, logits: Any = None) -> tuple[Any, Any, Any]:
         xp = self.xp
-        Z = self.X @ xp.reshape(x, (self.p, self.K))
-        Z = materialize(Z - xp.max(Z, axis=1, keepdims=True))  # (Dask: X read once)
+        Z = self._logits(x) if logits is None else logits
+        Z = materialize(Z - xp.max(Z, axis=1, keepdims=True))
         lse = xp.log(xp.sum(xp.exp(Z), axis=1))
         value = xp.mean(lse - xp.sum(Z * self.onehot, axis=1))
         if self.l2:
@@ -130,10 +160,17 @@ class SoftmaxRegression(Model):
         return materialize(0.5 * (log_odds - margin))
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, hint: float | None = None, probe: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         xp = self.xp
-        Z, lse, value = self._parts(x)
+        logits = self._logits(x) if product is None else product
+        Z, lse, value = self._parts(x, logits)
         P = xp.exp(Z - lse[:, None])
         grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
         if self.l2:
@@ -144,7 +181,48 @@ class SoftmaxRegression(Model):
             local = RowCurvatureBound(
                 self.geometry, self._half_log_odds(Z, x), self._peak, 1.0 / self.n, self.l2
             )
-        return fetch_evaluation(grad, value, local, hint, probe)
+        evaluation = fetch_evaluation(grad, value, local, hint, probe)
+        evaluation.product = logits
+        return evaluation
+
+    def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
+        """Variance bounds along the logits' segment (see the class docstring)."""
+        xp = self.xp
+        logits = evaluation.product if evaluation.product is not None else self._logits(x)
+        V = self._logits(direction)
+        top = xp.argmax(logits, axis=1)
+        classes = xp.arange(self.K, device=device(logits))
+        ref = xp.astype(top[:, None] == classes[None, :], logits.dtype)
+        delta_z = materialize(logits - xp.sum(logits * ref, axis=1, keepdims=True))
+        delta_v = materialize(V - xp.sum(V * ref, axis=1, keepdims=True))
+        spread = xp.max(delta_v, axis=1) - xp.min(delta_v, axis=1)  # (delta_j = 0 included)
+        popoviciu = materialize(0.25 * spread * spread)[:, None]
+
+        e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
+        v2 = materialize(delta_v * delta_v)[:, :, None]
+        t0 = materialize(xp.sum(v2 * e0, axis=1))
+
+        def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+            e1 = xp.exp(end)
+            t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=1)  # (0 * inf: no NaN)
+            low = xp.sum(xp.minimum(e0, e1), axis=1)  # >= 1: the reference class's e^0
+            return xp.minimum(popoviciu, xp.maximum(t0, t1) / low)
+
+        offset: Any = 0.0
+        if self.l2:
+            w = direction * self._mask
+            offset = self.l2 * xp.sum(w * w)
+        return RowSegment(
+            delta_z,
+            delta_v,
+            kernel,
+            weight=None,
+            scale=1.0 / self.n,
+            offset=offset,
+            slope=evaluation.grad @ direction,
+            product=materialized_product(logits, V),
+            terms=self.n + 2 * self.K,
+        )
 
 
 def _check_labels(y: Any, n_classes: int) -> Any:
