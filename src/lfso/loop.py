@@ -200,7 +200,7 @@ def run(
 
     if status is Status.CONVERGED:
         best_x, best = x, ev
-    if risk is not None:
+    if risk is not None and monitor != "quiet":
         risk.warn(rule.name)
     return _result(
         best_x,

@@ -194,10 +194,12 @@ def minimize(
     progress : bool, optional
         Show a progress bar (iteration, f, ||g||, step, L) on stderr. Default: only when
         stderr is a terminal, so runs stay silent in tests, CI, pipes and notebooks.
-    monitor : bool or "full"
+    monitor : bool, "full" or "quiet"
         Compute the risk indicators (:mod:`lfso.monitor`): recorded in the history's
         ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
-        ``"full"`` also audits the built-in models' (proven) oracles.
+        ``"full"`` also audits the built-in models' (proven) oracles; ``"quiet"`` records
+        them without the warning (for a caller that reports ``Result.risks`` itself, without
+        touching the process-wide warning filters).
     **options
         Options of the method's step rule (see its class). Unknown ones raise.
 
@@ -225,8 +227,10 @@ def minimize(
     x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
-    if monitor not in (True, False, "full"):
-        raise ValueError(f"monitor must be True, False or 'full', got monitor={monitor!r}")
+    if monitor not in (True, False, "full", "quiet"):
+        raise ValueError(
+            f"monitor must be True, False, 'full' or 'quiet', got monitor={monitor!r}"
+        )
     tol, atol = float(tol), float(atol)
     if not 0.0 <= tol < math.inf:
         raise ValueError(f"tol must be finite and >= 0, got tol={tol!r}")

@@ -60,7 +60,8 @@ def tune_step(
     ----------
     objective, x0, options
         As for :func:`lfso.minimize`.
-    steps : sequence of float
+    steps : sequence or array of float
+        The grid, e.g. ``np.logspace(-4, 0, 9)``.
     tol, max_iter
         Stopping tests of each run.
     blowup : float
@@ -72,6 +73,10 @@ def tune_step(
     >>> tuned.step
     0.4
     """
+    try:  # a list or an array
+        steps = [float(s) for s in np.asarray(steps, dtype=float).ravel()]
+    except (TypeError, ValueError):
+        raise TypeError(f"steps must be a sequence of numbers, got steps={steps!r}") from None
     if not steps:
         raise ValueError("steps must contain at least one step size")
     runs: list[tuple[float, Result]] = []
