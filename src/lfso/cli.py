@@ -303,8 +303,11 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
     """Appends ``(default: ...)`` to every option's help, except flags and empty defaults."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS:
             return action.help or ""
+        if isinstance(default, list | tuple):  # as typed on the command line
+            return f"{action.help} (default: {' '.join(str(v) for v in default)})"
         return super()._get_help_string(action) or ""
 
 
@@ -385,10 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the quick suite with a 20000-iteration cap (about QUICK on two cores)",
     )
-    bench.add_argument("--problems", nargs="+", help="run these problems instead of a suite")
+    bench.add_argument(
+        "--problems",
+        nargs="+",
+        help="run these problems instead of a suite (default: the --suite's)",
+    )
     bench.add_argument("--methods", nargs="+", help="run these methods only (default: all)")
     bench.add_argument(
-        "--cap", type=int, default=None, help="iteration cap per run (default 50000, quick 20000)"
+        "--cap",
+        type=int,
+        default=None,
+        help="iteration cap per run (default: 50000; 20000 with --quick)",
     )
     tol(bench)
     bench.add_argument(
