@@ -56,7 +56,7 @@ def test_demo_table_legend_lucky_landings_and_summary(capsys):
     assert " 2 lucky " in " ".join(_row(out, "power_norm-p5"))
     assert "power_norm-p5 / GD tuned: lucky: step" in out
     # Every mark the table can use has a legend line; the summary says what it must.
-    for mark in ("cap 3e-04", "failed", "n/a", "lucky", "!"):
+    for mark in ("cap 3e-04", "stop 1e-07", "failed", "n/a", "lucky", "!"):
         assert any(ln.strip().startswith(mark + " ") for ln in out.splitlines()), mark
     summary = out[out.index("Summary") :]
     assert "Tuning GD's step cost" in summary and "needs no tuning" in summary

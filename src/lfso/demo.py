@@ -45,6 +45,8 @@ DEMO_PROBLEMS: tuple[str, ...] = (
 
 #: From x0 moved by this fraction (of its scale), a step that is not lucky still converges.
 _NUDGE = 0.1
+#: The grid stops after this many smaller steps in a row that do worse than the best.
+_PATIENCE = 2
 #: Nudged starts tried (fixed seeds, so the table is the same on every run).
 _NUDGES = 3
 
@@ -61,7 +63,8 @@ class Outcome:
     Attributes
     ----------
     status : str
-        ``converged``, ``capped`` (stopped at the cap), ``failed`` (diverged, non-finite or no
+        ``converged``, ``capped`` (stopped at the cap), ``stalled`` (stopped by itself short
+        of the target), ``failed`` (diverged, non-finite or no
         descending step) or ``n/a`` (does not apply; ``reason`` says why).
     njev : int
         Gradient evaluations of the run.
@@ -117,14 +120,15 @@ def _nudged(x0: np.ndarray, seed: int) -> np.ndarray:
 def _grid_gd(model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
     """Fixed-step GD over :data:`lfso.tuning.DEFAULT_STEP_GRID`, largest step first.
 
-    A run is stopped once it has spent as many gradients as the best converged run so far
-    (it can no longer win) or once ``f`` exceeds ``1e6 max(|f(x0)|, 1)`` (diverged). The
-    grid's cost is what these runs spent: a naive grid, every step run to the cap, costs more.
+    A frugal tuner: a run is stopped once it has spent as many gradients as the best
+    converged run so far (it can no longer win) or once ``f`` exceeds
+    ``1e6 max(|f(x0)|, 1)`` (diverged), and the grid stops after :data:`_PATIENCE` steps in a
+    row that did worse than the best. The grid's cost is what these runs spent: a naive grid,
+    every step run to the cap, costs more.
     """
     limit = 1e6 * max(abs(model.value(x0)), 1.0)
     best: tuple[float, Outcome] | None = None
-    spent = 0
-    runs = 0
+    spent = runs = worse = 0
     for step in sorted(DEFAULT_STEP_GRID, reverse=True):  # diverging steps stop at once
         budget = cap if best is None or not best[1].converged else best[1].njev
         guard = DivergenceStop(limit)
@@ -147,7 +151,11 @@ def _grid_gd(model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
         if out.status == "failed":
             continue
         if best is None or _better(out, best[1]):
-            best = (step, out)
+            best, worse = (step, out), 0
+        else:
+            worse += 1
+            if worse >= _PATIENCE:
+                break
     if best is None:
         return Outcome("failed", grid_njev=spent, grid_runs=runs, reason="every step diverged")
     step, out = best
@@ -185,7 +193,10 @@ def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: fl
     from .bench.harness import _lbfgs
 
     rec = _lbfgs(problem, model, x0, cap, tol)
-    return Outcome(rec.status, rec.njev, rec.accuracy)
+    # Short of the target before the cap: SciPy stopped by itself (its line search found no
+    # lower f in floating point).
+    status = "stalled" if rec.status == "capped" and rec.njev < cap else rec.status
+    return Outcome(status, rec.njev, rec.accuracy)
 
 
 def _run(problem: Problem, label: str, cap: int, tol: float) -> Outcome:
@@ -271,6 +282,8 @@ def _cell(out: Outcome) -> str:
         text = f"{out.njev}"
     elif out.status == "capped":
         text = f"cap {out.accuracy:.0e}"
+    elif out.status == "stalled":
+        text = f"stop {out.accuracy:.0e}"
     else:
         text = out.status
     if out.lucky_njev is not None:
@@ -333,10 +346,11 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
         "lfso-accel": "lfso, accelerated (FISTA epochs with certified steps; no tuning)",
         "lfso": "lfso's default, LFSO-GD with the tight radius (no tuning)",
         "paper": "the paper's LFSO-GD: the authors' oracle and radius rule (their loop)",
-        "gd": "fixed-step gradient descent at the best step of the grid "
-        f"{min(DEFAULT_STEP_GRID):.0e}..{max(DEFAULT_STEP_GRID):.0e} (GD step); grid cost = "
-        "gradients all the grid's runs spent, each stopped once it diverged or could no "
-        "longer beat the best (a naive grid costs more)",
+        "gd": "fixed-step gradient descent at the best step (GD step) of the grid "
+        f"{max(DEFAULT_STEP_GRID):.0e}, {sorted(DEFAULT_STEP_GRID)[-2]:.0e}, ..., "
+        f"{min(DEFAULT_STEP_GRID):.0e}, tried largest first; grid cost = gradients all the "
+        "runs spent, each stopped once it diverged or could no longer beat the best, the grid "
+        f"stopped after {_PATIENCE} steps in a row did worse (a naive grid costs more)",
         "L-BFGS-B": "SciPy's L-BFGS-B with the gradient, stopped at the same target "
         "(one gradient per function call; not certified, needs no step)",
     }
@@ -346,6 +360,8 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
         "  123          converged with 123 gradient evaluations",
         f"  cap 3e-04    stopped at the cap ({cap} iterations) with ||g|| down to 3e-04 ||g0|| "
         f"only (the target is {tol:g})",
+        "  stop 1e-07   stopped by itself short of the target, ||g|| at 1e-07 ||g0|| (SciPy: "
+        "its line search found no lower f in floating point)",
         "  failed       diverged (f blew up or became NaN) or found no descending step",
         "  n/a          the method does not apply here (see the notes)",
         "  lucky        the grid's best step works from this x0 by luck (e.g. it lands on the "
