@@ -144,9 +144,12 @@ def _solve(args: argparse.Namespace) -> int:
     if args.eta is not None:
         if not args.method.startswith("lfso"):
             raise UsageError(f"--eta applies to the lfso methods only, not to {args.method}")
-        accel = args.method == "lfso-accel"
-        if not (0.0 < args.eta <= 1.0 if accel else 0.0 < args.eta < 2.0):
-            expected = "in (0, 1]" if accel else "in (0, 2)"
+        valid = {  # the others' step rules check their own range
+            "lfso": ("in (0, 2)", 0.0 < args.eta < 2.0),
+            "lfso-accel": ("in (0, 1]", 0.0 < args.eta <= 1.0),
+        }
+        expected, ok = valid.get(args.method, ("", True))
+        if not ok:
             raise UsageError(
                 f"--eta must be {expected} for --method {args.method}, got {args.eta:g}"
             )
