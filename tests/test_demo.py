@@ -82,3 +82,22 @@ def test_summary_counts_wins_and_losses_and_ignores_lucky_landings():
 def test_run_demo_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         run_demo(["power_sum-p1"], **kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_quiet_monitor_records_risks_without_warning(recwarn):
+    import numpy as np
+
+    import lfso
+    from lfso.monitor import RiskWarning
+
+    args = (lfso.models.PowerSum(2), np.ones(3))
+    quiet = lfso.minimize(*args, method="gd", step=0.7, max_iter=40, monitor="quiet")
+    assert "descent" in quiet.risks and np.any(quiet.history.risk > 0)
+    assert not [w for w in recwarn if issubclass(w.category, RiskWarning)]
+    with pytest.warns(RiskWarning, match="descent"):
+        loud = lfso.minimize(*args, method="gd", step=0.7, max_iter=40)
+    assert loud.risks == quiet.risks
+    with pytest.raises(ValueError, match="'quiet'"):
+        lfso.minimize(*args, monitor="silent")
