@@ -216,10 +216,10 @@ def _run(problem: Problem, label: str, cap: int, tol: float) -> Outcome:
         res = minimize(
             model, x0, tol=tol, max_iter=cap - 1, monitor="quiet", progress=False, **options
         )
-    except TypeError as exc:  # e.g. a method that needs a hand-made oracle
+    except (TypeError, ValueError):  # a method that needs a hand-made oracle
         if problem.has_oracle:
             raise
-        return Outcome("n/a", reason=str(exc))
+        return Outcome("n/a", reason=f"{label} needs a hand-made oracle; this function has none")
     return _outcome(res)
 
 
@@ -238,16 +238,29 @@ def run_demo(
     names : sequence of str
         Problem names (:data:`lfso.problems.PROBLEMS`).
     cap : int
-        Gradient evaluations allowed per run (``>= 2``).
+        Iterations allowed per run (``>= 2``).
     tol : float
         Target ``||g|| <= tol ||g0||`` (``0 < tol < 1``).
     gd : bool
         Include grid-tuned fixed-step GD (the slowest part).
     progress : bool or None
         Show the overall progress bar (``None``: only on a terminal).
+
+    Returns
+    -------
+    list of DemoRow
+        One row per problem; :func:`render` turns them into the table, legend, notes and
+        summary that ``lfso demo`` prints.
+
+    Examples
+    --------
+    >>> from lfso.demo import run_demo
+    >>> [row] = run_demo(["power_sum-p1"], cap=200, gd=False)
+    >>> row.outcomes["lfso"].status, row.outcomes["lfso"].njev
+    ('converged', 2)
     """
     if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap < 2:
-        raise ValueError(f"cap must be an integer >= 2 (gradient evaluations), got {cap!r}")
+        raise ValueError(f"cap must be an integer >= 2 (iterations per run), got {cap!r}")
     if not 0.0 < tol < 1.0:
         raise ValueError(f"tol must be in (0, 1) (a fraction of ||g0||), got {tol!r}")
     problems = [get_problem(n) for n in names]
