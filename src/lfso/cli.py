@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "lfso against the paper's LFSO-GD, grid-tuned GD and SciPy's L-BFGS-B "
-        "(about a minute on two cores)",
+        "(about 45 s on an idle core)",
     )
     demo.add_argument(
         "problems",
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="the quick suite with a 20000-iteration cap (about QUICK on two cores)",
+        help="the quick suite with a 20000-iteration cap (about 70 s on an idle core)",
     )
     bench.add_argument(
         "--problems",
