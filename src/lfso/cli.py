@@ -45,7 +45,7 @@ def _one_blas_thread() -> Any:
     made ``lfso demo`` several times slower (a 1000 x 100 QR: 1.6 s of CPU instead of 0.01 s).
     """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
@@ -130,7 +130,7 @@ def _solve(args: argparse.Namespace) -> int:
     if args.method in ("gd",) and args.step is None:
         print(f"lfso solve: --method {args.method} needs --step", file=sys.stderr)
         return 2
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     if args.step is not None:
         _positive("--step", args.step)
         kwargs["step"] = args.step
@@ -343,11 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     def tol(p: argparse.ArgumentParser) -> None:
         p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
 
-    progress = {
-        "action": "store_true",
-        "default": None,
-        "help": "force the progress bar (default: only on a terminal)",
-    }
+    def progress(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--progress",
+            action="store_true",
+            default=None,
+            help="force the progress bar (default: only on a terminal)",
+        )
 
     demo = command(
         "demo",
@@ -364,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tol(demo)
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
-    demo.add_argument("--progress", **progress)
+    progress(demo)
     demo.set_defaults(run=_demo)
 
     solve = command("solve", "solve one built-in problem, with progress lines and a summary")
@@ -424,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="bench-out", help="folder for results.md/.csv and PNGs (created)"
     )
     bench.add_argument("--no-plots", action="store_true", help="write the tables only")
-    bench.add_argument("--progress", **progress)
+    progress(bench)
     bench.set_defaults(run=_bench)
 
     check = command("check-oracle", "test a problem's oracle by sampling pairs in balls")

@@ -427,9 +427,9 @@ def summary(rows: list[DemoRow]) -> list[str]:
         )
     if lfso is not None:
         runs = [r.outcomes[lfso] for r in rows if r.outcomes[lfso].status != "n/a"]
-        ok = [o for o in runs if o.converged]
+        converged = sum(o.converged for o in runs)
         lines.append(
-            f"- {lfso} needs no tuning: it reached the target on {len(ok)} of {len(runs)} "
+            f"- {lfso} needs no tuning: it reached the target on {converged} of {len(runs)} "
             f"problems it applies to, with {sum(o.njev for o in runs):,} gradient "
             "evaluations in all (one run each)."
         )

@@ -228,9 +228,7 @@ def minimize(
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     if monitor not in (True, False, "full", "quiet"):
-        raise ValueError(
-            f"monitor must be True, False, 'full' or 'quiet', got monitor={monitor!r}"
-        )
+        raise ValueError(f"monitor must be True, False, 'full' or 'quiet', got monitor={monitor!r}")
     tol, atol = float(tol), float(atol)
     if not 0.0 <= tol < math.inf:
         raise ValueError(f"tol must be finite and >= 0, got tol={tol!r}")
