@@ -11,6 +11,7 @@ problem that raised them; a grid step that lands on the minimiser by luck is fla
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -353,6 +354,7 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
             line += f" {step:>8} {grid:>10}"
         lines.append(line)
 
+    table_end = len(lines)
     lines += ["", "Columns:"]
     about = {
         "lfso-lbfgs": "lfso's L-BFGS directions with certified steps (no tuning)",
@@ -405,7 +407,14 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
         lines += ["", "Notes, by problem:", *notes]
 
     lines += ["", *summary(rows)]
-    return "\n".join(lines)
+    # The table keeps its width; the prose below it wraps at 100 columns, each continuation
+    # under the text of its legend line, note or summary bullet.
+    indents = {"Columns:": 15, "Marks:": 15, "Notes, by problem:": 6, "Summary": 2}
+    indent, prose = 0, []
+    for line in lines[table_end:]:
+        indent = indents.get(line, indent)
+        prose.append(textwrap.fill(line, width=100, subsequent_indent=" " * indent) or line)
+    return "\n".join(lines[:table_end] + prose)
 
 
 def summary(rows: list[DemoRow]) -> list[str]:
@@ -421,7 +430,8 @@ def summary(rows: list[DemoRow]) -> list[str]:
         ok = sum(r.outcomes["gd"].converged for r in rows)
         lucky = sum(r.outcomes["gd"].lucky_njev is not None for r in rows)
         lines.append(
-            f"- Tuning GD's step cost {grid:,} gradient evaluations over {n} problems; "
+            f"- Tuning GD's step cost {grid:,} gradient evaluations over {n} "
+            f"problem{'s' if n != 1 else ''}; "
             f"even at its best step GD reached the target on {ok} of {n}"
             + (f" ({lucky} by a lucky landing)." if lucky else ".")
         )
