@@ -110,3 +110,24 @@ def test_progress_bar_only_on_a_terminal():
     bar.update(3, "done")
     bar.close()
     assert "3/3" in stream.getvalue() and "done" in stream.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_runs_inside_the_bench_leave_the_overall_bar_alone(monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    run_suite(["power_sum-p2"], ["lfso", "armijo"], cap=200)  # progress: on a terminal
+    lines = terminal.getvalue().split("\n")
+    assert lines[-1] == "" and len(lines) == 2  # one bar, ended once
+    assert all(part.startswith("lfso bench [") for part in lines[0].split("\r") if part)
+    # A bar opened while another is drawing on the same terminal stays off; later ones draw.
+    outer = ProgressBar(2, "outer", stream=terminal)
+    assert outer.enabled and not ProgressBar(2, "inner", stream=terminal).enabled
+    outer.close()
+    after = ProgressBar(2, "after", stream=terminal)
+    assert after.enabled
+    after.close()

@@ -103,6 +103,59 @@ def test_compare_command(tmp_path, capsys):
     assert "report:" in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_diverging_baseline_still_gets_its_report(tmp_path, capsys):
+    out = tmp_path / "diverged.html"
+    assert main(["compare", "power_sum-p3", "--baseline-step", "0.5", "--output", str(out)]) == 0
+    assert "NON_FINITE" in capsys.readouterr().out
+    page = out.read_text()
+    assert "NON_FINITE" in page and "data:image/png;base64," in page
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_non_finite_values_are_drawn_at_the_top_of_the_scale():
+    from lfso.report import _CEILING, plot_runs
+
+    res = lfso.minimize(PowerSum(3), np.ones(10), method="gd", step=0.5)
+    assert res.status.name == "NON_FINITE" and not np.isfinite(res.history.f[-1])
+    fig = plot_runs({"diverged": res})
+    fig.canvas.draw()  # matplotlib raised OverflowError here on 1e262
+    f_axis = fig.axes[0]
+    tops = [ln for ln in f_axis.lines if ln.get_marker() == "^"]
+    assert tops and np.all(tops[0].get_ydata() == _CEILING)
+    assert tops[0].get_xdata()[-1] == len(res.history) - 1  # the infinite f, where it happened
+    assert any("infinite" in t.get_text() for t in fig.texts)
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_risk_panel_draws_each_risk_on_its_own_row():
+    from lfso.monitor import RISKS
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(PowerSum(3), np.ones(10), method="gd", step=0.5)
+    flags = res.history.risk.astype(int)
+    fired = [row for row, (bit, _) in enumerate(RISKS.values()) if np.any(flags & bit)]
+    assert len(fired) >= 2  # descent, then non_finite
+    ax = plot_runs({"diverged": res}).axes[-1]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(RISKS)
+    rows = sorted({round(float(y)) for ln in ax.lines for y in ln.get_ydata()})
+    assert rows == fired
+    assert not any("no risk fired" in t.get_text() for t in ax.texts)
+
+
+def test_risk_panel_says_so_when_no_risk_fired():
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(PowerSum(2), np.linspace(0.5, 1.5, 4))
+    assert not res.risks
+    ax = plot_runs([res]).axes[-1]
+    assert [t.get_text() for t in ax.texts] == ["no risk fired"] and not ax.lines
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -32,3 +32,19 @@ def test_tune_step_falls_back_to_best_accuracy_when_nothing_converges():
 def test_tune_step_rejects_empty_grid():
     with pytest.raises(ValueError, match="at least one step"):
         lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), [])
+
+
+def test_tune_step_accepts_an_array_grid_like_a_list():
+    f = lambda x: float(np.sum(x**4))  # noqa: E731
+    g = lambda x: 4 * x**3  # noqa: E731
+    grid = np.logspace(-4, 0, 9)
+    from_array = lfso.tune_step(f, np.ones(2), grid, grad=g, max_iter=300)
+    from_list = lfso.tune_step(f, np.ones(2), list(grid), grad=g, max_iter=300)
+    assert from_array.step == from_list.step
+    assert [s for s, _ in from_array.runs] == [float(s) for s in grid]
+    assert from_array.total_njev == from_list.total_njev
+
+
+def test_tune_step_names_a_grid_that_is_not_numbers():
+    with pytest.raises(TypeError, match="steps="):
+        lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), ["fast", "slow"])

@@ -1,7 +1,7 @@
 """The ``lfso`` command line: a thin layer over the public API.
 
-``lfso demo``      LFSO (tight and paper radius) and grid-tuned fixed-step GD on the paper's
-                   problems.
+``lfso demo``      lfso's certified methods, the paper's LFSO-GD, grid-tuned GD and SciPy's
+                   L-BFGS-B on the paper's problems, with a summary.
 ``lfso solve P``   one built-in problem with progress lines and a summary.
 ``lfso bench``     the benchmark suite (tables, CSV and figures).
 ``lfso check-oracle P``  test a problem's oracle by sampling.
@@ -14,85 +14,150 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .minimize import METHODS, minimize
 from .problems import PROBLEMS, get_problem
 from .result import Result
-from .tuning import DEFAULT_STEP_GRID, tune_step
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+#: The methods ``lfso compare`` runs beside a baseline: lfso's own, from the registry.
+LFSO_METHODS = [m for m in sorted(METHODS) if m.startswith("lfso")]
 
 
-def _iterations(res: Result) -> str:
-    """Gradient evaluations to tolerance, or ``>N (rel)`` with the accuracy reached when capped."""
-    if res.success:
-        return str(res.njev)
-    g = res.history.grad_norm
-    return f">{res.njev} ({np.min(g) / g[0]:.0e})"
+class UsageError(ValueError):
+    """A command-line value that cannot work: the message names the option and the value."""
+
+
+def _one_blas_thread() -> Any:
+    """One BLAS thread while the built-in problems run (through threadpoolctl, which
+    scikit-learn brings; without it, nothing changes). Their matrices (at most 1000 x 100)
+    are too small to gain from threads, and on a busy two-core machine OpenBLAS's threads
+    made ``lfso demo`` several times slower (a 1000 x 100 QR: 1.6 s of CPU instead of 0.01 s).
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _integer(option: str, value: int, minimum: int) -> int:
+    if value < minimum:
+        raise UsageError(f"{option} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _positive(option: str, value: float, *, below: float = math.inf, what: str = "") -> float:
+    if not (0.0 < value < below):
+        bound = f" and < {below:g}" if below < math.inf else ""
+        raise UsageError(f"{option} must be a finite number > 0{bound}{what}, got {value:g}")
+    return value
+
+
+def _problem(name: str) -> Any:
+    try:
+        return get_problem(name)
+    except ValueError:
+        raise UsageError(
+            f"unknown problem {name!r}; 'lfso problems' lists the names: {', '.join(PROBLEMS)}"
+        ) from None
+
+
+def _output_file(option: str, path: str) -> Path:
+    """A file to write at the end of a run, checked before the run."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {path!r} is a folder; expected a file name such as report.html")
+    if not out.parent.is_dir():
+        raise UsageError(
+            f"{option} {path!r}: the folder {str(out.parent)!r} does not exist; create it first"
+        )
+    return out
+
+
+def _output_folder(option: str, path: str) -> Path:
+    """A folder to write into at the end of a run: created (or checked) before the run."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {path!r} is a file; expected a folder (created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot create the folder ({exc.strerror})") from None
+    return out
 
 
 def _demo(args: argparse.Namespace) -> int:
-    names = args.problems or [
-        n for n, p in PROBLEMS.items() if "paper" in p.tags or n.endswith("-lin")
-    ]
+    from .demo import DEMO_PROBLEMS, render, run_demo
+
+    names = args.problems or list(DEMO_PROBLEMS)
+    for n in names:
+        _problem(n)
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
             "scikit-learn is not installed: skipping the logistic problems "
             "(pip install 'lfso[sklearn]')\n"
         )
         names = [n for n in names if PROBLEMS[n].family != "logistic"]
-    for n in names:
-        get_problem(n)
-    print(
-        f"Gradient evaluations to ||g|| <= {args.tol:g} ||g0|| (cap {args.max_iter}; "
-        "'>N (r)': capped, r = best ||g||/||g0|| reached)\n"
-        "  tight  = lfso default: sharp oracle, tight radius\n"
-        "  paperR = sharp oracle, the paper's radius rule R = max(R0, eta||g||/L(R0))\n"
-        "  paper  = the authors' oracle and radius rule (their published loop)\n"
-        "  GD     = fixed step, best of the grid 1e-10..1e2; 'grid' = gradients the grid cost\n"
-    )
-    header = (
-        f"{'problem':26} {'tight':>16} {'paperR':>16} {'paper':>16} {'GD (step)':>24} {'grid':>8}"
-    )
-    print(header)
-    print("-" * len(header))
+    _integer("--max-iter", args.max_iter, 2)
+    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    print(f"lfso demo: {len(names)} problem(s); the table follows when all have run.", flush=True)
     start = time.perf_counter()
-    for name in names:
-        problem = get_problem(name)
-        cells = []
-        for oracle, radius in (("sharp", "tight"), ("sharp", "paper"), ("paper", "paper")):
-            model, x0 = problem.make(oracle)
-            res = minimize(model, x0, radius=radius, tol=args.tol, max_iter=args.max_iter)
-            cells.append(_iterations(res))
-        model, x0 = problem.make("sharp")
-        grid = DEFAULT_STEP_GRID if not args.no_gd else ()
-        if grid:
-            tuned = tune_step(model, x0, grid, tol=args.tol, max_iter=args.max_iter)
-            gd = f"{_iterations(tuned.result)} ({tuned.step:.0e})"
-            cost = str(tuned.total_njev)
-        else:
-            gd, cost = "-", "-"
-        print(
-            f"{name:26} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16} {gd:>24} {cost:>8}", flush=True
+    with _one_blas_thread():
+        rows = run_demo(
+            names, cap=args.max_iter, tol=args.tol, gd=not args.no_gd, progress=args.progress
         )
+    print(render(rows, cap=args.max_iter, tol=args.tol))
     print(f"\n{len(names)} problems in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 def _solve(args: argparse.Namespace) -> int:
-    problem = get_problem(args.problem)
-    model, x0 = problem.make(args.oracle)
-    options = {"step": args.step} if args.step is not None else {}
-    if args.method == "gd" and args.step is None:
-        print("lfso solve: --method gd needs --step", file=sys.stderr)
+    problem = _problem(args.problem)
+    _integer("--max-iter", args.max_iter, 0)
+    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    _integer("--every", args.every, 1)
+    if args.method in ("gd",) and args.step is None:
+        print(f"lfso solve: --method {args.method} needs --step", file=sys.stderr)
         return 2
-    every = max(args.every, 1)
+    kwargs: dict[str, Any] = {}
+    if args.step is not None:
+        _positive("--step", args.step)
+        kwargs["step"] = args.step
+    if args.radius is not None:
+        if args.method != "lfso":
+            raise UsageError(
+                f"--radius {args.radius} applies to --method lfso only; "
+                f"{args.method} does not take a radius rule"
+            )
+        kwargs["radius"] = args.radius
+    if args.eta is not None:
+        if not args.method.startswith("lfso"):
+            raise UsageError(f"--eta applies to the lfso methods only, not to {args.method}")
+        valid = {  # the others' step rules check their own range
+            "lfso": ("in (0, 2)", 0.0 < args.eta < 2.0),
+            "lfso-accel": ("in (0, 1]", 0.0 < args.eta <= 1.0),
+        }
+        expected, ok = valid.get(args.method, ("", True))
+        if not ok:
+            raise UsageError(
+                f"--eta must be {expected} for --method {args.method}, got {args.eta:g}"
+            )
+        kwargs["eta"] = args.eta
+    model, x0 = problem.make(args.oracle)
+    every = args.every
     print(f"{problem.name}: {problem.description}")
     print(f"{'iter':>8} {'f':>13} {'||g||':>11} {'step':>11} {'L':>11} {'R':>11}")
 
@@ -114,11 +179,6 @@ def _solve(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    kwargs: dict[str, object] = {}
-    if args.method == "lfso":
-        kwargs = {"radius": args.radius, "eta": args.eta}
-    elif args.method == "lfso-accel":
-        kwargs = {"eta": min(args.eta, 1.0)}
     res = minimize(
         model,
         x0,
@@ -127,7 +187,6 @@ def _solve(args: argparse.Namespace) -> int:
         max_iter=args.max_iter,
         callback=progress,
         **kwargs,
-        **options,
     )
     h = res.history
     print(
@@ -143,13 +202,16 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .bench import BENCH_METHODS, SUITES, run_suite
     from .bench.report import markdown, plot_convergence, plot_paper_figures, write_csv
 
     suite = "quick" if args.quick else args.suite
+    if args.cap is not None:
+        _integer("--cap", args.cap, 2)
     cap = args.cap or (20_000 if args.quick else 50_000)
+    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    for name in args.problems or ():
+        _problem(name)
     problems = args.problems or SUITES[suite]
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
@@ -160,15 +222,17 @@ def _bench(args: argparse.Namespace) -> int:
     methods = args.methods or list(BENCH_METHODS)
     for m in methods:
         if m not in BENCH_METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(BENCH_METHODS)}")
-    records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
+            raise UsageError(
+                f"unknown method {m!r} in --methods; choose from {', '.join(BENCH_METHODS)}"
+            )
+    out = _output_folder("--out", args.out)  # before the run, not after it
+    with _one_blas_thread():
+        records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
     command = "lfso bench " + ("--quick" if args.quick else f"--suite {suite}")
     text = markdown(
         records, title=f"lfso benchmark: {suite} suite", command=command, cap=cap, tol=args.tol
     )
     print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(text)
     write_csv(records, out / "results.csv")
     written = [out / "results.md", out / "results.csv"]
@@ -189,10 +253,30 @@ def _bench(args: argparse.Namespace) -> int:
 def _check_oracle(args: argparse.Namespace) -> int:
     from .auto import check_oracle
 
-    model, x0 = get_problem(args.problem).make(args.oracle)
+    problem = _problem(args.problem)
+    if not problem.has_oracle:
+        with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
+        raise UsageError(
+            f"{args.problem} has no hand-made oracle to check: its runs estimate one as they go "
+            f"(the automatic oracle, safeguarded). Problems with an oracle: "
+            f"{', '.join(with_oracle[:6])}, ... ('lfso problems' lists them all)"
+        )
+    _integer("--samples", args.samples, 1)
+    for radius in args.radii:
+        _positive("--radii", radius, what=" (each radius)")
+    if not math.isfinite(args.shift) or args.shift < 0:
+        raise UsageError(f"--shift must be a finite number >= 0, got {args.shift:g}")
+    model, x0 = problem.make(args.oracle)
     x = np.asarray(x0, dtype=float)
     if args.shift:
         x = x + args.shift * np.random.default_rng(args.seed).standard_normal(x.size)
+        with np.errstate(all="ignore"):
+            ev = model.evaluate(x, bound=False)
+        if not (np.all(np.isfinite(x)) and math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+            raise UsageError(
+                f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
+                "expected a smaller shift"
+            )
     report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
     print(f"{args.problem} ({args.oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
@@ -202,16 +286,30 @@ def _check_oracle(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from .report import compare
 
-    model, x0 = get_problem(args.problem).make(args.oracle)
+    problem = _problem(args.problem)
+    _integer("--max-iter", args.max_iter, 0)
+    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
     baseline: dict[str, object] = {"method": args.baseline_method}
+    if args.baseline_method not in METHODS:
+        raise UsageError(
+            f"unknown --baseline-method {args.baseline_method!r}; choose from "
+            f"{', '.join(sorted(METHODS))}"
+        )
     if args.baseline_step is not None:
+        _positive("--baseline-step", args.baseline_step)
         baseline["step"] = args.baseline_step
+    elif args.baseline_method == "gd":
+        raise UsageError(
+            "--baseline-method gd needs a step: pass --baseline-step S (the step used today)"
+        )
+    output = _output_file("--output", args.output)  # before the runs, not after them
+    model, x0 = problem.make(args.oracle)
     options = {"method": args.method} if args.method != "lfso" else {}
     comparison = compare(
         model,
         x0,
         baseline=baseline,
-        output=args.output,
+        output=output,
         tol=args.tol,
         max_iter=args.max_iter,
         title=f"lfso on {args.problem}",
@@ -232,63 +330,130 @@ def _problems(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: ...)`` to every option's help, except flags and empty defaults."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS:
+            return action.help or ""
+        if isinstance(default, list | tuple):  # as typed on the command line
+            return f"{action.help} (default: {' '.join(str(v) for v in default)})"
+        return super()._get_help_string(action) or ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lfso", description="Tuning-free gradient descent (LFSO)."
+        prog="lfso", description="Tuning-free gradient descent (LFSO).", formatter_class=_Help
     )
+    parser.add_argument("--version", action="version", version=f"lfso {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="LFSO vs tuned fixed-step GD on the paper's problems")
-    demo.add_argument(
-        "problems", nargs="*", help="problem names (default: the paper's, and their generic starts)"
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=_Help)
+
+    def tol(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
+
+    def progress(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--progress",
+            action="store_true",
+            default=None,
+            help="force the progress bar (default: only on a terminal)",
+        )
+
+    demo = command(
+        "demo",
+        "lfso against the paper's LFSO-GD, grid-tuned GD and SciPy's L-BFGS-B "
+        "(about 45 s on an idle core)",
     )
-    demo.add_argument("--max-iter", type=int, default=10_000)
-    demo.add_argument("--tol", type=float, default=1e-8)
+    demo.add_argument(
+        "problems",
+        nargs="*",
+        help="problem names from 'lfso problems' (default: the paper's and one black box)",
+    )
+    demo.add_argument(
+        "--max-iter", type=int, default=10_000, help="gradient evaluations allowed per run"
+    )
+    tol(demo)
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
+    progress(demo)
     demo.set_defaults(run=_demo)
 
-    solve = sub.add_parser("solve", help="solve one built-in problem")
+    solve = command("solve", "solve one built-in problem, with progress lines and a summary")
     solve.add_argument("problem", help="a name from 'lfso problems'")
-    solve.add_argument("--method", choices=sorted(METHODS), default="lfso")
-    solve.add_argument("--radius", choices=["tight", "paper"], default="tight")
-    solve.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
-    solve.add_argument("--eta", type=float, default=1.0)
+    solve.add_argument("--method", choices=sorted(METHODS), default="lfso", help="step rule")
     solve.add_argument(
-        "--step", type=float, default=None, help="step size for --method gd (or nesterov)"
+        "--radius",
+        choices=["tight", "paper"],
+        default=None,
+        help="radius rule of --method lfso: tight (the largest certified step) or paper "
+        "(the authors' rule) (default: tight)",
     )
-    solve.add_argument("--tol", type=float, default=1e-8)
-    solve.add_argument("--max-iter", type=int, default=10_000)
+    solve.add_argument(
+        "--oracle",
+        choices=["sharp", "paper"],
+        default="sharp",
+        help="the model's oracle: lfso's sharp bound or the authors' bound",
+    )
+    solve.add_argument(
+        "--eta",
+        type=float,
+        default=None,
+        help="step factor of the lfso methods: in (0, 2) for lfso, (0, 1] for lfso-accel "
+        "(default: 1)",
+    )
+    solve.add_argument(
+        "--step", type=float, default=None, help="step size: required for --method gd"
+    )
+    tol(solve)
+    solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")
     solve.add_argument("--report", default=None, help="write a live HTML report there")
     solve.set_defaults(run=_solve)
 
-    bench = sub.add_parser("bench", help="benchmark LFSO against the peer step rules")
-    bench.add_argument("--suite", choices=["paper", "full", "quick"], default="full")
+    bench = command("bench", "benchmark lfso against the peer step rules (tables, CSV, figures)")
+    bench.add_argument(
+        "--suite", choices=["paper", "full", "quick"], default="full", help="problem set"
+    )
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="the quick suite with a 20000-iteration cap (under two minutes)",
+        help="the quick suite with a 20000-iteration cap (about 70 s on an idle core)",
     )
-    bench.add_argument("--problems", nargs="+", help="run these problems instead of a suite")
-    bench.add_argument("--methods", nargs="+", help="run these methods only")
     bench.add_argument(
-        "--cap", type=int, default=None, help="iteration cap per run (default 50000, quick 20000)"
+        "--problems",
+        nargs="+",
+        help="run these problems instead of a suite (default: the --suite's)",
     )
-    bench.add_argument("--tol", type=float, default=1e-8)
-    bench.add_argument("--out", default="bench-out", help="folder for results.md/.csv and PNGs")
-    bench.add_argument("--no-plots", action="store_true")
+    bench.add_argument("--methods", nargs="+", help="run these methods only (default: all)")
     bench.add_argument(
-        "--progress",
-        action="store_true",
+        "--cap",
+        type=int,
         default=None,
-        help="force the progress bar (default: only on a terminal)",
+        help="iteration cap per run (default: 50000; 20000 with --quick)",
     )
+    tol(bench)
+    bench.add_argument(
+        "--out", default="bench-out", help="folder for results.md/.csv and PNGs (created)"
+    )
+    bench.add_argument("--no-plots", action="store_true", help="write the tables only")
+    progress(bench)
     bench.set_defaults(run=_bench)
 
-    check = sub.add_parser("check-oracle", help="test a problem's oracle by sampling")
-    check.add_argument("problem")
-    check.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
-    check.add_argument("--radii", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1, 1.0])
+    check = command("check-oracle", "test a problem's oracle by sampling pairs in balls")
+    check.add_argument("problem", help="a name from 'lfso problems' (one with an oracle)")
+    check.add_argument(
+        "--oracle", choices=["sharp", "paper"], default="sharp", help="which bound to test"
+    )
+    check.add_argument(
+        "--radii",
+        type=float,
+        nargs="+",
+        default=[1e-3, 1e-2, 1e-1, 1.0],
+        help="ball radii R to test L(x, R) at",
+    )
     check.add_argument("--samples", type=int, default=200, help="pairs per radius")
     check.add_argument(
         "--shift",
@@ -296,23 +461,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="test at x0 plus this times a standard normal vector",
     )
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     check.set_defaults(run=_check_oracle)
 
-    comp = sub.add_parser("compare", help="run a baseline rule beside LFSO and write a report")
-    comp.add_argument("problem")
-    comp.add_argument("--baseline-method", default="gd")
+    comp = command("compare", "run a baseline rule beside lfso and write an HTML report")
+    comp.add_argument("problem", help="a name from 'lfso problems'")
+    comp.add_argument(
+        "--baseline-method",
+        default="gd",
+        help=f"the rule used today, one of {', '.join(sorted(METHODS))}",
+    )
     comp.add_argument(
         "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
     )
-    comp.add_argument("--method", choices=["lfso", "lfso-accel"], default="lfso")
-    comp.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
-    comp.add_argument("--tol", type=float, default=1e-8)
-    comp.add_argument("--max-iter", type=int, default=10_000)
-    comp.add_argument("--output", default="report.html")
+    comp.add_argument("--method", choices=LFSO_METHODS, default="lfso", help="the lfso method")
+    comp.add_argument(
+        "--oracle", choices=["sharp", "paper"], default="sharp", help="the model's oracle"
+    )
+    tol(comp)
+    comp.add_argument("--max-iter", type=int, default=10_000, help="iteration cap per run")
+    comp.add_argument("--output", default="report.html", help="the HTML report to write")
     comp.set_defaults(run=_compare)
 
-    problems = sub.add_parser("problems", help="list the built-in problems")
+    problems = command("problems", "list the built-in problems")
     problems.set_defaults(run=_problems)
 
     from .cli_rollout import add_rollout_parser

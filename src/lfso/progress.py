@@ -18,9 +18,14 @@ class ProgressBar:
         Number of units of work.
     label : str
     enabled : bool or None
-        ``None``: only when ``stream.isatty()`` (so silent in tests, CI and pipes).
+        ``None``: only when ``stream.isatty()`` (so silent in tests, CI and pipes) and no
+        other bar is open on the stream: the runs inside ``lfso bench`` or ``lfso demo`` leave
+        the overall bar alone instead of overwriting its line.
     stream : file-like, optional
     """
+
+    #: Streams (by id) with an enabled bar open, and how many.
+    _open: dict[int, int] = {}  # noqa: RUF012 - shared on purpose
 
     def __init__(
         self,
@@ -33,8 +38,11 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.enabled, self.total, self.label = enabled, max(int(total), 1), label
+            enabled = bool(isatty and isatty()) and not ProgressBar._open.get(id(self.stream))
+        self.enabled, self.total, self.label = bool(enabled), max(int(total), 1), label
+        self._key = id(self.stream)
+        if self.enabled:
+            ProgressBar._open[self._key] = ProgressBar._open.get(self._key, 0) + 1
         self.done = 0
         self.start = time.perf_counter()
         self._last = 0.0
@@ -60,7 +68,13 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
-        """End the line."""
+        """End the line (once)."""
         if self.enabled:
+            self.enabled = False
             self.stream.write("\n")
             self.stream.flush()
+            left = ProgressBar._open.get(self._key, 1) - 1
+            if left > 0:
+                ProgressBar._open[self._key] = left
+            else:
+                ProgressBar._open.pop(self._key, None)

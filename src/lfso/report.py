@@ -75,32 +75,71 @@ def plot_runs(
         ("R", "iteration", "R"),
         ("risk", "iteration", "risk indicators"),
     ]
+    off_scale = False
     for ax, (column, against, label) in zip(axes.flat, panels, strict=True):
         for i, (name, res) in enumerate(runs.items()):
             color = f"C{i % 10}"  # one colour per run across every panel
             h = res.history
             x = np.arange(len(h)) if against == "iteration" else h.njev
-            y = h[column]
+            y = np.asarray(h[column], dtype=float)
             if column == "risk":
-                hits = np.nonzero(y > 0)[0]
-                ax.plot(x[hits], y[hits], "o", ms=3, label=name, color=color)
+                _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
-            ok = np.isfinite(y) & (y > 0)
+            ok = np.isfinite(y) & (y > 0) & (y <= _CEILING)
             if ok.any():
                 ax.semilogy(x[ok], y[ok], lw=1.3, label=name, color=color)
+            # Non-finite and overflowing values are drawn as what they are, at the top edge:
+            # an infinite or huge value as a triangle, a NaN f or ||g|| as a cross (step, L and
+            # R are NaN by design where a rule has none).
+            big = y > _CEILING  # +inf included; NaN compares False
+            nan = np.isnan(y) if column in ("f", "grad_norm") else np.zeros(len(y), bool)
+            if big.any():
+                ax.semilogy(x[big], np.full(big.sum(), _CEILING), "^", ms=7, color=color)
+            if nan.any():
+                ax.semilogy(x[nan], np.full(nan.sum(), _CEILING), "x", ms=7, color=color)
+            off_scale |= bool(big.any() or nan.any())
         ax.set_xlabel("gradient evaluations" if against == "njev" else "iteration")
         ax.set_title(
             f"{label} vs {'gradient evaluations' if against == 'njev' else 'iteration'}", fontsize=9
         )
         ax.grid(True, alpha=0.3)
-    axes.flat[-1].set_yscale("log", base=2)
-    axes.flat[-1].set_yticks([b for b, _ in RISKS.values()], list(RISKS), fontsize=7)
-    axes.flat[-1].set_ylim(0.7, 2 * max(b for b, _ in RISKS.values()))
+    if off_scale:
+        fig.text(
+            0.5,
+            0.005,
+            f"Drawn at {_CEILING:.0e}, the top of the scale: ^ a value above it or infinite, "
+            "x NaN (the run diverged).",
+            ha="center",
+            fontsize=9,
+            color="#aa2222",
+        )
+    risk_ax = axes.flat[-1]
+    risk_ax.set_yticks(range(len(RISKS)), list(RISKS), fontsize=7)
+    risk_ax.set_ylim(-0.6, len(RISKS) - 0.4)
+    if not any(np.any(np.asarray(r.history.risk) > 0) for r in runs.values()):
+        risk_ax.text(
+            0.5, 0.5, "no risk fired", transform=risk_ax.transAxes, ha="center", va="center"
+        )
     axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 if off_scale else 0, 1, 1))
     if path is not None:
         fig.savefig(path, dpi=90)
     return fig
+
+
+#: Values above this (and infinite ones) are drawn as markers at this height: beyond it a
+#: log axis has no room for ticks (matplotlib overflows near 1e308).
+_CEILING = 1e100
+
+
+def _plot_risks(ax: Any, x: Any, flags: Any, run: int, runs: int, name: str, color: str) -> None:
+    """Each risk indicator on its own row (the history stores them as bit flags)."""
+    flags = np.nan_to_num(np.asarray(flags, dtype=float)).astype(np.int64)
+    offset = 0.3 * (run - (runs - 1) / 2) / max(runs, 1)  # runs side by side within a row
+    for row, (bit, _) in enumerate(RISKS.values()):
+        hits = np.nonzero(flags & bit)[0]
+        if hits.size:
+            ax.plot(x[hits], np.full(hits.size, row + offset), "o", ms=3, color=color, label=name)
 
 
 def _png(fig: Any) -> str:

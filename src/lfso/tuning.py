@@ -60,7 +60,8 @@ def tune_step(
     ----------
     objective, x0, options
         As for :func:`lfso.minimize`.
-    steps : sequence of float
+    steps : sequence or array of float
+        The grid, e.g. ``np.logspace(-4, 0, 9)``.
     tol, max_iter
         Stopping tests of each run.
     blowup : float

@@ -1,0 +1,7 @@
+"""``python -m lfso``: the same as the ``lfso`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
