@@ -410,7 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     tol(solve)
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")
-    solve.add_argument("--report", default=None, help="write a live HTML report to this file during the run (default: none)"
+    solve.add_argument(
+        "--report",
+        default=None,
+        help="write a live HTML report to this file during the run (default: none)",
+    )
     solve.set_defaults(run=_solve)
 
     bench = command("bench", "benchmark lfso against the peer step rules (tables, CSV, figures)")
