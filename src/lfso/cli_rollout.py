@@ -43,10 +43,17 @@ def _rows(text: str) -> int | float | None:
     return value
 
 
+def _help_formatter() -> Any:
+    from .cli import _Help  # (cli imports this module when it builds its parser)
+
+    return _Help
+
+
 def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``rollout`` subcommand to ``lfso``'s subparsers."""
     p = subparsers.add_parser(
         "rollout",
+        formatter_class=_help_formatter(),
         help="pilot, guarded run with fallback, and the return on investment, with a report",
         description=(
             "Pilot the current rule and lfso on a row subsample (or a short budget), decide "
@@ -61,41 +68,67 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="METHOD [KEY=VALUE]",
-        help="the rule used today, e.g. --current gd step=1e-3",
+        help="the rule used today, e.g. --current gd step=1e-3 (required)",
     )
     p.add_argument(
-        "--fallback", nargs="+", metavar="METHOD [KEY=VALUE]", help="default: the current rule"
+        "--fallback",
+        nargs="+",
+        metavar="METHOD [KEY=VALUE]",
+        help="the rule the guard hands over to (default: the current rule)",
     )
     p.add_argument("--method", default="lfso", help="the lfso method to roll out")
-    p.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
+    p.add_argument(
+        "--oracle", choices=["sharp", "paper"], default="sharp", help="the model's oracle"
+    )
     p.add_argument(
         "--pilot-rows",
         type=_rows,
         default=0.2,
         help="rows of the pilot: a count, a fraction, or 'none' for the full problem on the "
-        "pilot budget (default 0.2; problems without data rows always use the budget)",
+        "pilot budget (problems without data rows always use the budget)",
     )
-    p.add_argument("--pilot-iter", type=int, default=1000)
-    p.add_argument("--max-iter", type=int, default=10_000)
-    p.add_argument("--tol", type=float, default=1e-8)
-    p.add_argument("--target-rtol", type=float, default=1e-6)
-    p.add_argument("--max-gradient-ratio", type=float, default=1.0)
+    p.add_argument("--pilot-iter", type=int, default=1000, help="iteration cap of each pilot run")
+    p.add_argument("--max-iter", type=int, default=10_000, help="iteration cap of the full run")
+    p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
+    p.add_argument(
+        "--target-rtol",
+        type=float,
+        default=1e-6,
+        help="the pilot's target: the current rule's best f, up to this relative tolerance",
+    )
+    p.add_argument(
+        "--max-gradient-ratio",
+        type=float,
+        default=1.0,
+        help="go only if lfso needs at most this many times the current rule's gradients",
+    )
     p.add_argument(
         "--allow-risk",
         nargs="+",
         default=["stagnation"],
         choices=list(RISKS),
-        help="risk indicators the pilot may show without a no-go (default: stagnation)",
+        help="risk indicators the pilot may show without a no-go",
     )
     p.add_argument(
         "--threshold",
         nargs="+",
         default=[],
         metavar="NAME=COUNT",
-        help="guard thresholds, e.g. oscillation=3 stagnation=0 (0: not watched)",
+        help="guard thresholds, e.g. oscillation=3 stagnation=0 (0: not watched; default: "
+        "the built-in thresholds)",
     )
-    p.add_argument("--tuning-gradients", type=int, default=None, help="your tuning budget")
-    p.add_argument("--tuning-seconds", type=float, default=None)
+    p.add_argument(
+        "--tuning-gradients",
+        type=int,
+        default=None,
+        help="your tuning budget in gradients (default: measured by a grid)",
+    )
+    p.add_argument(
+        "--tuning-seconds",
+        type=float,
+        default=None,
+        help="your tuning budget in seconds (default: measured by a grid)",
+    )
     p.add_argument("--no-roi", action="store_true", help="skip the return on investment")
     p.add_argument("--force", action="store_true", help="run the guarded stage on no-go too")
     p.add_argument("--report", default="rollout.html", help="the live HTML report")
