@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from .bounds import OracleError
-from .minimize import minimize
-from .models import FunctionModel, Model
-from .monitor import RISKS, RiskWarning
-from .result import History, Result, Status
-from .tuning import TunedStep, tune_step
+from ..bounds import OracleError
+from ..minimize import minimize
+from ..models import FunctionModel, Model
+from ..monitor import RISKS, RiskWarning
+from ..result import History, Result, Status
+from ..tuning import TunedStep, tune_step
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -114,8 +114,8 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     >>> small.A.tolist()
     [[0.0, 1.0], [4.0, 5.0], [8.0, 9.0]]
     """
-    from ._arrays import device
-    from .models import (
+    from .._arrays import device
+    from ..models import (
         CauchyRegression,
         CompositeLeastSquares,
         LogisticRegression,
@@ -1107,7 +1107,7 @@ def rollout(
     -------
     Rollout
     """
-    from .dashboard import LiveReport
+    from ..dashboard import LiveReport
 
     current = _check_rule(current, "current")
     fallback = _check_rule(fallback if fallback is not None else current, "fallback")
