@@ -58,7 +58,7 @@ def _esc(value: Any) -> str:
 
 def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tuple[History, Any]]:
     """Each run as one history (stages joined, counters continued) and its hand-over row."""
-    from .rollout import _concat
+    from .rollout._guard import concat_histories
 
     out = {}
     for label, (parts, mark) in runs.items():
@@ -66,7 +66,7 @@ def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tupl
         for later in parts[1:]:
             if len(later):
                 mark = len(h)
-                h = _concat(h, later)
+                h = concat_histories(h, later)
         out[label] = (h, mark)
     return out
 

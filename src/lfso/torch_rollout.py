@@ -136,9 +136,9 @@ class GuardedOptimizer:
         """LFSO's rows, then the fallback's (counters and time continued)."""
         if self.handover is None:
             return self.primary.history
-        from .rollout import _concat
+        from .rollout._guard import concat_histories
 
-        return _concat(self.primary.history, self._fallback_history)
+        return concat_histories(self.primary.history, self._fallback_history)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.primary.zero_grad(set_to_none=set_to_none)

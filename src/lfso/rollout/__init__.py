@@ -1,0 +1,49 @@
+"""Staged rollout: a pilot beside the current rule, a guarded run that falls back on its
+own, and the return on investment in figures.
+
+The workflow a team follows before it stops tuning step sizes, as one call
+(:func:`rollout`) or stage by stage:
+
+1. **Pilot** (:func:`pilot`). The current rule and LFSO run on the same small task, a row
+   subsample of the data (:func:`subsample`) or a short budget. Go / no-go follows explicit
+   :class:`GoCriteria`, each checked and recorded (:class:`PilotEvidence`).
+2. **Guarded run** (:func:`guarded_minimize`). LFSO runs the full task while a
+   :class:`Guard` watches the risk indicators of :mod:`lfso.monitor` (and divergence,
+   non-finite values, a failing safeguard, an oracle error). When one trips its threshold,
+   the run goes back to the best point and the fallback rule finishes it: one
+   :class:`GuardedResult`, one history, the hand-over marked (:class:`Handover`).
+3. **Return on investment** (:func:`return_on_investment`). Gradients and seconds the
+   current rule's tuning costs (a grid run with :func:`lfso.tune_step`, or the user's stated
+   budget), the tuned rule's and LFSO's gradients and seconds to the same target, and the
+   time-to-target ratio, each figure labelled measured, stated or estimated.
+
+:class:`lfso.dashboard.LiveReport` shows all of it in a self-refreshing HTML page while the
+run goes (``report=`` of :func:`rollout`).
+"""
+
+from ._guard import DEFAULT_THRESHOLDS, Guard, GuardedResult, Handover, guarded_minimize
+from ._pilot import Check, GoCriteria, PilotEvidence, decide, pilot
+from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
+from ._subsample import subsample
+from ._targets import to_target
+from ._workflow import Rollout, rollout
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Check",
+    "GoCriteria",
+    "Guard",
+    "GuardedResult",
+    "Handover",
+    "PilotEvidence",
+    "ReturnOnInvestment",
+    "Rollout",
+    "TuningBudget",
+    "decide",
+    "guarded_minimize",
+    "pilot",
+    "return_on_investment",
+    "rollout",
+    "subsample",
+    "to_target",
+]

@@ -1,0 +1,406 @@
+"""The guarded run: a :class:`Guard` watches the risks, the fallback rule finishes the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import operator
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bounds import OracleError
+from ..monitor import RISKS
+from ..result import History, Result, Status
+from ._roi import ReturnOnInvestment
+from ._rules import as_model, check_rule, describe_rule, quiet_minimize
+
+#: Risk indicator (and the guard's own ``divergence``) -> firings that trip the guard.
+DEFAULT_THRESHOLDS: dict[str, int] = {
+    "non_finite": 1,
+    "descent": 1,
+    "oracle": 1,
+    "divergence": 1,
+    "collapse": 1,
+    "oscillation": 1,
+    "stagnation": 1,
+}
+
+
+class Guard:
+    """A callback that stops a run (``StopIteration``) when a risk trips its threshold.
+
+    After each step it reads the risk bits of the history's last row
+    (:data:`lfso.monitor.RISKS`) and counts them; the guard trips when an indicator's count
+    reaches its threshold, or when ``f`` rises above the best ``f`` by more than
+    ``divergence`` times ``max(f0 - f_best, |f0|)`` (``divergence``). The loop then returns
+    the best point. The guard also keeps the best point and the counters itself, so that a
+    run that ends in an exception (an :class:`lfso.OracleError`) can be taken over too.
+
+    Parameters
+    ----------
+    thresholds : mapping name -> int >= 1, optional
+        Overrides :data:`DEFAULT_THRESHOLDS`; an indicator left out (or mapped to 0) is not
+        watched.
+    divergence : float > 0 or None
+        ``None`` turns the divergence test off.
+    callback : callable, optional
+        Called with each intermediate result before the guard decides (a logger, a
+        dashboard).
+    """
+
+    def __init__(
+        self,
+        thresholds: Mapping[str, int] | None = None,
+        *,
+        divergence: float | None = 10.0,
+        callback: Callable[[Result], Any] | None = None,
+    ) -> None:
+        merged = dict(DEFAULT_THRESHOLDS)
+        for name, value in (thresholds or {}).items():
+            if name not in DEFAULT_THRESHOLDS:
+                raise ValueError(
+                    f"unknown guard threshold {name!r}; choose from {list(DEFAULT_THRESHOLDS)}"
+                )
+            try:
+                value = operator.index(value)
+            except TypeError:
+                raise TypeError(f"threshold {name} must be an integer, got {value!r}") from None
+            if value < 0:
+                raise ValueError(f"threshold {name} must be >= 0, got {value}")
+            merged[name] = value
+        if divergence is not None and not 0.0 < float(divergence) < math.inf:
+            raise ValueError(f"divergence must be finite and > 0 or None, got {divergence!r}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        self.thresholds = {k: v for k, v in merged.items() if v > 0}
+        self.divergence = None if divergence is None else float(divergence)
+        self.callback = callback
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget a previous run."""
+        self.counts: dict[str, int] = {}
+        self.tripped: str | None = None
+        self.tripped_at: int | None = None
+        self.detail = ""
+        self.f0 = math.nan
+        self.best: Result | None = None
+        self.best_row = 0
+        self.last: Result | None = None
+
+    def __call__(self, intermediate_result: Result) -> None:
+        r = intermediate_result
+        h = r.history
+        if self.best is None:
+            self.f0 = float(h.f[0])
+        self.last = r
+        if self.best is None or r.fun <= self.best.fun:
+            self.best, self.best_row = r, len(h) - 1
+        if self.callback is not None:
+            self.callback(r)
+        flags = int(h.last("risk"))
+        for name, (bit, _) in RISKS.items():
+            if flags & bit:
+                self.counts[name] = self.counts.get(name, 0) + 1
+                limit = self.thresholds.get(name)
+                if limit is not None and self.counts[name] >= limit:
+                    self.trip(name, r.nit, f"fired {self.counts[name]}x (threshold {limit})")
+                    raise StopIteration
+        if self.divergence is not None and "divergence" in self.thresholds:
+            best = self.best.fun
+            if r.fun > best + self.divergence * max(self.f0 - best, abs(self.f0)):
+                self.counts["divergence"] = self.counts.get("divergence", 0) + 1
+                if self.counts["divergence"] >= self.thresholds["divergence"]:
+                    self.trip(
+                        "divergence",
+                        r.nit,
+                        f"f = {r.fun:.6e} rose above the best {best:.6e} by more than "
+                        f"{self.divergence:g} x max(f0 - f_best, |f0|)",
+                    )
+                    raise StopIteration
+
+    def trip(self, reason: str, iteration: int, detail: str) -> None:
+        """Record the first trip (later ones are ignored)."""
+        if self.tripped is None:
+            self.tripped, self.tripped_at, self.detail = reason, iteration, detail
+
+
+@dataclass(frozen=True)
+class Handover:
+    """When and why the guard handed the run to the fallback rule.
+
+    Attributes
+    ----------
+    reason : str
+        The indicator that tripped (a key of :data:`lfso.monitor.RISKS`, ``"divergence"``,
+        ``"step_failed"`` or ``"oracle_error"``).
+    detail : str
+    iteration : int
+        Steps the first rule took before the trip.
+    row : int
+        Row of the combined history where the fallback starts (its first row is the best
+        point, evaluated again).
+    best_row : int
+        Row of the best point that was restored.
+    best_f : float
+    time : float
+        Seconds into the run.
+    fallback : dict
+        The fallback's ``minimize`` options.
+    """
+
+    reason: str
+    detail: str
+    iteration: int
+    row: int
+    best_row: int
+    best_f: float
+    time: float
+    fallback: dict[str, Any]
+
+    def lines(self) -> list[str]:
+        advice = RISKS[self.reason][1] if self.reason in RISKS else ""
+        return [
+            f"hand-over at iteration {self.iteration} ({self.time:.3g} s): risk "
+            f"'{self.reason}' {self.detail}",
+            f"  restored the best point (history row {self.best_row}, f = {self.best_f:.6e}); "
+            f"the fallback ({describe_rule(self.fallback)}) runs from history row {self.row}",
+        ] + ([f"  about '{self.reason}': {advice}"] if advice else [])
+
+
+@dataclass(repr=False)
+class GuardedResult(Result):
+    """A :class:`lfso.Result` of a guarded run, with the hand-over and the stages.
+
+    ``history`` is the first rule's history followed by the fallback's (counters and time
+    continued); ``handover`` is ``None`` when the guard never tripped. ``stages`` holds the
+    stage results; ``roi`` the return on investment when :func:`rollout` computed it.
+    """
+
+    handover: Handover | None = None
+    stages: list[Result] = field(default_factory=list)
+    roi: ReturnOnInvestment | None = None
+
+    def __repr__(self) -> str:
+        base = super().__repr__()
+        if self.handover is None:
+            return base
+        return f"{base[:-1]}, handover={self.handover.reason!r} at {self.handover.iteration})"
+
+    def save(self, path: str | Path) -> Path:
+        """:meth:`lfso.Result.save` (a plain result file), and beside it
+        ``<name>.rollout.json`` with the hand-over and the ROI (not the stages)."""
+        path = super().save(path)
+        extra = {
+            "handover": dataclasses.asdict(self.handover) if self.handover else None,
+            "roi": dataclasses.asdict(self.roi) if self.roi else None,
+        }
+        side = _sidecar(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(extra, fh, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+        os.replace(tmp, side)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GuardedResult:
+        """Load a result written by :meth:`save` (``stages`` come back empty)."""
+        base = Result.load(path)
+        side = _sidecar(Path(path))
+        extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
+        handover, roi = extra.get("handover"), extra.get("roi")
+        return cls(
+            **{k: getattr(base, k) for k in Result.__dataclass_fields__},
+            handover=Handover(**handover) if handover else None,
+            roi=ReturnOnInvestment(**roi) if roi else None,
+        )
+
+
+def _sidecar(path: Path) -> Path:
+    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    return path.with_name(name + ".rollout.json")
+
+
+def concat_histories(first: History, second: History) -> History:
+    """``first``'s rows, then ``second``'s with its counters and time continued."""
+    a, b = first.as_dict(), second.as_dict()
+    for column in ("nfev", "njev", "noracle", "time"):
+        b[column] = b[column] + a[column][-1]
+    return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
+
+
+def _salvage(guard: Guard, method: str) -> Result:
+    """A result from what the guard saw of a run that ended in an exception."""
+    if guard.best is None or guard.last is None:
+        raise RuntimeError("the run failed before its first step; nothing to fall back from")
+    b, last = guard.best, guard.last
+    return Result(
+        x=b.x,
+        fun=b.fun,
+        jac=b.jac,
+        nit=last.nit,
+        nfev=last.nfev,
+        njev=last.njev,
+        noracle=last.noracle,
+        status=Status.STEP_FAILED,
+        message="Stopped by an exception; returning the best point.",
+        method=method,
+        grad_norm=b.grad_norm,
+        history=last.history,
+    )
+
+
+def guarded_minimize(
+    objective: Any,
+    x0: Any,
+    *,
+    fallback: Mapping[str, Any],
+    method: str = "lfso",
+    guard: Guard | None = None,
+    tol: float = 1e-8,
+    atol: float = 0.0,
+    max_iter: int = 10_000,
+    callback: Callable[[Result], Any] | None = None,
+    on_handover: Callable[[Handover, Result], Any] | None = None,
+    grad: Any = None,
+    smoothness: Any = None,
+    **options: Any,
+) -> GuardedResult:
+    """Run ``method`` under a :class:`Guard`; on a trip, finish with ``fallback`` from the
+    best point.
+
+    The stopping test is the same for both stages: ``||g|| <= max(tol ||g_0||, atol)`` with
+    ``g_0`` the gradient at ``x0``, and ``max_iter`` counts the steps of both. The result is
+    at the lower of the two stages' final values, so ``f`` at the end is never above the
+    best ``f`` before the trip.
+
+    Parameters
+    ----------
+    objective, x0, tol, atol, max_iter, grad, smoothness, options
+        As for :func:`lfso.minimize` (``options`` go to the first stage only).
+    fallback : mapping
+        ``minimize`` options of the rule to hand over to, e.g. ``{"method": "gd",
+        "step": 1e-3}``.
+    method : str
+        The rule in charge until a trip.
+    guard : Guard, optional
+        Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
+    callback : callable, optional
+        ``callback(intermediate_result)`` in both stages.
+    on_handover : callable, optional
+        ``on_handover(handover, first_stage_result)`` when the guard trips.
+
+    Returns
+    -------
+    GuardedResult
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> wrong = lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2)  # 1000x too small
+    >>> res = lfso.rollout.guarded_minimize(
+    ...     lambda x: np.sum(x**4), np.ones(3), grad=lambda x: 4 * x**3, smoothness=wrong,
+    ...     fallback={"method": "armijo"}, tol=1e-6)
+    >>> res.handover.reason, bool(res.fun <= res.stages[0].fun)
+    ('descent', True)
+    """
+    fallback = check_rule(fallback, "fallback")
+    model = as_model(objective, grad, smoothness)
+    guard = guard if guard is not None else Guard()
+    guard.reset()
+    chained = guard.callback  # the guard's own callback runs too
+
+    def both(r: Result) -> None:
+        callback(r)  # type: ignore[misc]
+        chained(r)  # type: ignore[misc]
+
+    guard.callback = both if callback and chained else callback or chained
+    try:
+        try:
+            first = quiet_minimize(
+                objective=model,
+                x0=x0,
+                method=method,
+                tol=tol,
+                atol=atol,
+                max_iter=max_iter,
+                callback=guard,
+                **options,
+            )
+        except OracleError as exc:
+            guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
+            first = _salvage(guard, method)
+    finally:
+        guard.callback = chained
+    if guard.tripped is None and first.status is Status.NON_FINITE:
+        guard.trip("non_finite", first.nit, "f or the gradient became NaN/inf")
+    elif guard.tripped is None and first.status is Status.STEP_FAILED:
+        guard.trip("step_failed", first.nit, "the safeguard rejected every trial step")
+    if guard.tripped is None:
+        fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
+        return GuardedResult(**fields, stages=[first])
+
+    h1 = first.history
+    usable = np.isfinite(h1.f) & np.isfinite(h1.grad_norm)
+    best_row = int(np.argmin(np.where(usable, h1.f, np.inf)))
+    handover = Handover(
+        reason=guard.tripped,
+        detail=guard.detail,
+        iteration=first.nit,
+        row=len(h1),
+        best_row=best_row,
+        best_f=first.fun,
+        time=float(h1.time[-1]),
+        fallback=fallback,
+    )
+    if on_handover is not None:
+        on_handover(handover, first)
+    threshold = max(tol * float(h1.grad_norm[0]), atol)
+    second = quiet_minimize(
+        objective=model,
+        x0=first.x,
+        tol=0.0,
+        atol=threshold,
+        max_iter=max(max_iter - first.nit, 0),
+        callback=callback,
+        **fallback,
+    )
+    end = second if second.fun <= first.fun else first
+    risks = {k: dict(v) for k, v in first.risks.items()}
+    for k, v in second.risks.items():
+        if k in risks:
+            risks[k]["count"] += v["count"]
+        else:
+            risks[k] = {"count": v["count"], "first": v["first"] + first.nit}
+    note = (
+        f"Guard: {method} handed over to {describe_rule(fallback)} at iteration {first.nit} "
+        f"(risk '{guard.tripped}' {guard.detail}), from the best point f = {first.fun:.6e}. "
+    )
+    if end is first:
+        note += "The fallback ended above that point; returning the best point. "
+    return GuardedResult(
+        x=end.x,
+        fun=end.fun,
+        jac=end.jac,
+        nit=first.nit + second.nit,
+        nfev=first.nfev + second.nfev,
+        njev=first.njev + second.njev,
+        noracle=first.noracle + second.noracle,
+        status=second.status,
+        message=note + second.message,
+        method=f"{method} -> {fallback['method']}",
+        grad_norm=end.grad_norm,
+        history=concat_histories(h1, second.history),
+        rollbacks=first.rollbacks + second.rollbacks,
+        nhev=first.nhev + second.nhev,
+        risks=risks,
+        handover=handover,
+        stages=[first, second],
+    )

@@ -1,0 +1,237 @@
+"""The pilot: the current rule and LFSO on the same small task, and go / no-go."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..monitor import RISKS
+from ..result import Result
+from ._rules import as_model, check_rule, quiet_minimize
+from ._subsample import subsample
+from ._targets import relative_target, to_target
+
+
+def _rows_of(model: Any) -> int:
+    return int((model.A if hasattr(model, "A") else model.X).shape[0])
+
+
+@dataclass(frozen=True)
+class GoCriteria:
+    """What the pilot must show before LFSO takes over (all must hold).
+
+    Attributes
+    ----------
+    target_rtol : float in [0, 1)
+        The target is the current rule's best ``f`` plus ``target_rtol`` times the decrease
+        it achieved (``f0 - f_best``): LFSO must close all but that fraction of the gap.
+    max_gradient_ratio : float > 0
+        LFSO's gradients to the target at most this times the current rule's (1: no more;
+        below 1: strictly fewer by that margin).
+    forbidden_risks : tuple of str
+        Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run.
+        All but ``stagnation`` by default: a run stuck before the target already fails the
+        first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
+        has converged.
+    """
+
+    target_rtol: float = 1e-6
+    max_gradient_ratio: float = 1.0
+    forbidden_risks: tuple[str, ...] = tuple(r for r in RISKS if r != "stagnation")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.target_rtol < 1.0:
+            raise ValueError(f"target_rtol must be in [0, 1), got {self.target_rtol!r}")
+        if not 0.0 < self.max_gradient_ratio < math.inf:
+            raise ValueError(
+                f"max_gradient_ratio must be finite and > 0, got {self.max_gradient_ratio!r}"
+            )
+        unknown = sorted(set(self.forbidden_risks) - set(RISKS))
+        if unknown:
+            raise ValueError(f"unknown risk indicator(s) {unknown}; choose from {list(RISKS)}")
+
+    def lines(self) -> list[str]:
+        """The criteria in words (printed before the decision)."""
+        return [
+            f"lfso reaches the target f <= f_best(current) + {self.target_rtol:g} "
+            "(f0 - f_best(current))",
+            f"lfso's gradients to the target <= {self.max_gradient_ratio:g} x the current rule's",
+            "no risk indicator among " + ", ".join(self.forbidden_risks) + " fires in lfso's run",
+        ]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One go / no-go criterion as checked: what was required, what was observed."""
+
+    name: str
+    required: str
+    observed: str
+    passed: bool
+
+
+@dataclass
+class PilotEvidence:
+    """What the pilot ran, measured and decided.
+
+    Attributes
+    ----------
+    current, candidate : Result
+        The current rule's and LFSO's pilot runs (same task, same start).
+    task : str
+        The pilot task in words (rows of the subsample, or the short budget).
+    target : float
+    current_to_target, candidate_to_target : (row, gradients, seconds) or None
+    checks : list of Check
+    go : bool
+    criteria : GoCriteria
+    """
+
+    current: Result
+    candidate: Result
+    task: str
+    target: float
+    current_to_target: tuple[int, int, float] | None
+    candidate_to_target: tuple[int, int, float] | None
+    checks: list[Check]
+    go: bool
+    criteria: GoCriteria
+
+    def lines(self) -> list[str]:
+        """The decision, then each criterion with what was observed."""
+        out = [f"pilot on {self.task}: {'GO' if self.go else 'NO-GO'}"]
+        for c in self.checks:
+            mark = "pass" if c.passed else "FAIL"
+            out.append(f"  [{mark}] {c.name}: required {c.required}; observed {c.observed}")
+        return out
+
+
+def pilot(
+    objective: Any,
+    x0: Any,
+    current: Mapping[str, Any],
+    *,
+    method: str = "lfso",
+    rows: int | float | Sequence[int] | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
+    criteria: GoCriteria | None = None,
+    seed: int = 0,
+    callback: Callable[[Result], Any] | None = None,
+    grad: Any = None,
+    smoothness: Any = None,
+    **options: Any,
+) -> PilotEvidence:
+    """Run the current rule and LFSO on the same small task and decide go / no-go.
+
+    Parameters
+    ----------
+    objective, x0
+        As for :func:`lfso.minimize` (``grad=`` and ``smoothness=`` for a plain function).
+    current : mapping
+        The ``minimize`` options of the rule used today, e.g. ``{"method": "gd",
+        "step": 1e-3}``.
+    method : str
+        The LFSO method on trial (``"lfso"``, ``"lfso-accel"``, ...).
+    rows : int, float, sequence of int or None
+        The pilot's rows (:func:`subsample`); ``None``: the full model on the short budget.
+    max_iter, tol
+        The pilot's budget and tolerance (both runs).
+    criteria : GoCriteria, optional
+    callback : callable, optional
+        ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
+        which).
+    options
+        Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...).
+
+    Returns
+    -------
+    PilotEvidence
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> ev = lfso.rollout.pilot(lfso.models.PowerSum(2), np.ones(4),
+    ...                         {"method": "gd", "step": 1e-3}, max_iter=300)
+    >>> ev.go, ev.candidate_to_target[1] < ev.current_to_target[1]
+    (True, True)
+    """
+    current = check_rule(current, "current")
+    criteria = criteria if criteria is not None else GoCriteria()
+    model = as_model(objective, grad, smoothness)
+    if rows is not None:
+        n_before = _rows_of(model)
+        model = subsample(model, rows, seed=seed)
+        n = _rows_of(model)
+        task = f"{n} of {n_before} rows, at most {max_iter} iterations"
+    else:
+        task = f"the full task, at most {max_iter} iterations"
+    run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
+    cur = quiet_minimize(**run, **current)
+    cand = quiet_minimize(**run, method=method, **options)
+    return decide(cur, cand, task=task, criteria=criteria)
+
+
+def decide(
+    current: Result, candidate: Result, *, task: str, criteria: GoCriteria | None = None
+) -> PilotEvidence:
+    """Go / no-go from two pilot runs on the same task (the current rule's and LFSO's).
+
+    Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` are read,
+    so runs from anywhere (:func:`pilot`, :func:`lfso.torch_rollout.pilot`) are judged
+    alike.
+    """
+    criteria = criteria if criteria is not None else GoCriteria()
+    cur, cand = current, candidate
+    target = relative_target(cur.history, criteria.target_rtol)
+    cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
+    checks = [
+        Check(
+            "reaches the target",
+            f"lfso's best f <= {target:.6e}",
+            f"lfso's best f = {np.nanmin(cand.history.f):.6e}",
+            cand_hit is not None,
+        )
+    ]
+    if cand_hit is not None and cur_hit is not None:
+        ratio = cand_hit[1] / cur_hit[1]
+        observed = (
+            f"{cand_hit[1]} vs {cur_hit[1]} gradients (ratio {ratio:.3g}; "
+            f"{cand_hit[2]:.3g} s vs {cur_hit[2]:.3g} s)"
+        )
+        passed = ratio <= criteria.max_gradient_ratio
+    else:
+        observed, passed = "lfso did not reach the target", False
+    checks.append(
+        Check(
+            "gradients to the target",
+            f"ratio lfso / current <= {criteria.max_gradient_ratio:g}",
+            observed,
+            passed,
+        )
+    )
+    fired = {k: v for k, v in cand.risks.items() if k in criteria.forbidden_risks}
+    checks.append(
+        Check(
+            "risk indicators",
+            "none of " + ", ".join(criteria.forbidden_risks),
+            ", ".join(f"{k} ({v['count']}x from iteration {v['first']})" for k, v in fired.items())
+            or "none fired",
+            not fired,
+        )
+    )
+    return PilotEvidence(
+        current=cur,
+        candidate=cand,
+        task=task,
+        target=target,
+        current_to_target=cur_hit,
+        candidate_to_target=cand_hit,
+        checks=checks,
+        go=all(c.passed for c in checks),
+        criteria=criteria,
+    )

@@ -1,0 +1,101 @@
+"""A pilot task: the same row model on a subset of its data's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..models import Model
+
+
+def _row_indices(rows: Any, n: int, seed: int) -> np.ndarray:
+    if isinstance(rows, bool):
+        raise TypeError(f"rows must be a count, a fraction or row indices, got rows={rows!r}")
+    if isinstance(rows, float):
+        if not 0.0 < rows <= 1.0:
+            raise ValueError(f"rows as a fraction must be in (0, 1], got rows={rows!r}")
+        rows = max(1, round(rows * n))
+    if isinstance(rows, (int, np.integer)):
+        k = int(rows)
+        if not 1 <= k <= n:
+            raise ValueError(f"rows as a count must be in [1, {n}], got rows={k}")
+        return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    idx = np.asarray(rows)
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        raise TypeError(f"rows must be a non-empty 1-D sequence of integers, got {rows!r}")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"row indices must be in [0, {n}), got min {idx.min()}, max {idx.max()}")
+    return idx
+
+
+def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0) -> Model:
+    """The same model on a subset of its data's rows (a pilot task).
+
+    Rebuilds :class:`~lfso.models.LpRegression`,
+    :class:`~lfso.models.CompositeLeastSquares`, :class:`~lfso.models.CauchyRegression`,
+    :class:`~lfso.models.LogisticRegression` and :class:`~lfso.models.SoftmaxRegression`
+    with the same settings (power, oracle, ``l2``, intercept) from the chosen rows; the data
+    stay in their array library and on their device.
+
+    Parameters
+    ----------
+    model : row model
+    rows : int, float or sequence of int
+        A count (that many rows drawn without replacement, in order), a fraction in
+        ``(0, 1]`` of the rows, or the row indices themselves.
+    seed : int
+        Seed of the draw.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> A, b = np.arange(12.0).reshape(6, 2), np.ones(6)
+    >>> small = lfso.rollout.subsample(lfso.models.LpRegression(A, b, 2), [0, 2, 4])
+    >>> small.A.tolist()
+    [[0.0, 1.0], [4.0, 5.0], [8.0, 9.0]]
+    """
+    from .._arrays import device
+    from ..models import (
+        CauchyRegression,
+        CompositeLeastSquares,
+        LogisticRegression,
+        LpRegression,
+        SoftmaxRegression,
+    )
+
+    m: Any = model  # (attributes set by the models' shared initialisers)
+    if isinstance(model, (LpRegression, CompositeLeastSquares, CauchyRegression)):
+        data = m.A
+    elif isinstance(model, (LogisticRegression, SoftmaxRegression)):
+        data = m.X
+    else:
+        raise TypeError(
+            "subsample needs a row model (LpRegression, CompositeLeastSquares, "
+            f"CauchyRegression, LogisticRegression, SoftmaxRegression), got "
+            f"{type(model).__name__}; pilot on a short budget instead (rows=None)"
+        )
+    xp = m.xp
+    idx = _row_indices(rows, int(data.shape[0]), seed)
+
+    def take(a: Any) -> Any:
+        return xp.take(a, xp.asarray(idx, device=device(a)), axis=0)
+
+    if isinstance(model, (LpRegression, CompositeLeastSquares)):
+        return type(model)(take(m.A), take(m.b), m.p, oracle=m.oracle)
+    if isinstance(model, CauchyRegression):
+        return CauchyRegression(take(m.A), take(m.b), m.c, l2=m.l2)
+    X = take(m.X)
+    if m.fit_intercept:  # the models append the constant column themselves
+        X = X[:, :-1]
+    if isinstance(model, LogisticRegression):
+        return LogisticRegression(
+            X,
+            take(m.signs),
+            l2=m.l2,
+            fit_intercept=m.fit_intercept,
+            oracle=m.oracle,
+        )
+    y = xp.argmax(take(m.onehot), axis=1)
+    return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)

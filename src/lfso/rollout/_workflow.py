@@ -1,0 +1,234 @@
+"""The whole rollout as one call: pilot, guarded run, return on investment, live report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..result import History, Result
+from ..tuning import tune_step
+from ._guard import Guard, GuardedResult, Handover, guarded_minimize
+from ._pilot import GoCriteria, PilotEvidence, pilot
+from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
+from ._rules import as_model, check_rule, describe_rule, quiet_minimize
+
+
+@dataclass
+class Rollout:
+    """What :func:`rollout` ran, decided and measured.
+
+    Attributes
+    ----------
+    pilot : PilotEvidence
+    go : bool
+        The pilot's decision (the guarded stage ran only on go, or with ``force=True``).
+    result : GuardedResult or None
+        The guarded run (``None`` on no-go).
+    roi : ReturnOnInvestment or None
+    report : Path or None
+        The HTML report.
+    """
+
+    pilot: PilotEvidence
+    go: bool
+    result: GuardedResult | None
+    roi: ReturnOnInvestment | None
+    report: Path | None = None
+
+    def lines(self) -> list[str]:
+        """The summary: the return on investment first, then the stages."""
+        out = list(self.roi.lines()) if self.roi is not None else []
+        out += self.pilot.lines()
+        r = self.result
+        if r is None:
+            out.append("guarded stage: not run (no-go); keep the current rule")
+        else:
+            out.append(
+                f"guarded stage ({r.method}): {r.status.name}, {r.nit} iterations, "
+                f"{r.njev} gradients, f = {r.fun:.6e}"
+            )
+            out += r.handover.lines() if r.handover else ["  no hand-over: the guard never tripped"]
+        if self.report is not None:
+            out.append(f"report: {self.report}")
+        return out
+
+
+def _grid(current: Mapping[str, Any]) -> list[float]:
+    step = float(current["step"])
+    return [step * 10.0**k for k in range(-3, 4)]
+
+
+def rollout(
+    objective: Any,
+    x0: Any,
+    current: Mapping[str, Any],
+    *,
+    method: str = "lfso",
+    fallback: Mapping[str, Any] | None = None,
+    pilot_rows: int | float | Sequence[int] | None = None,
+    pilot_iter: int = 1000,
+    criteria: GoCriteria | None = None,
+    guard: Guard | None = None,
+    tuning: str | TuningBudget | Sequence[float] | None = "grid",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+    force: bool = False,
+    report: str | Path | None = None,
+    every: float = 2.0,
+    title: str = "lfso rollout",
+    seed: int = 0,
+    grad: Any = None,
+    smoothness: Any = None,
+    **options: Any,
+) -> Rollout:
+    """Pilot, guarded run and return on investment, as one workflow.
+
+    Parameters
+    ----------
+    objective, x0, tol, max_iter, grad, smoothness
+        As for :func:`lfso.minimize`.
+    current : mapping
+        The rule used today, e.g. ``{"method": "gd", "step": 1e-3}``.
+    method : str
+        The LFSO method to roll out (``"lfso"`` by default).
+    fallback : mapping, optional
+        The rule the guard hands over to (default: ``current``).
+    pilot_rows, pilot_iter, criteria
+        The pilot's task (:func:`pilot`).
+    guard : Guard, optional
+    tuning : "grid", sequence of steps, TuningBudget or None
+        How the current rule's tuning cost is known: ``"grid"`` runs :func:`lfso.tune_step`
+        on the task over ``step x 10^-3 .. 10^3`` (a ``"gd"`` rule; a sequence gives the
+        grid), a :class:`TuningBudget` takes the user's figure (the current rule then runs
+        once on the task for its time to target), ``None`` skips the ROI.
+    force : bool
+        Run the guarded stage even on no-go.
+    report : path, optional
+        Write the live HTML report there (:class:`lfso.dashboard.LiveReport`), refreshed
+        every ``every`` seconds while the workflow runs.
+    options
+        Further ``minimize`` options for the LFSO runs.
+
+    Returns
+    -------
+    Rollout
+    """
+    from ..dashboard import LiveReport
+
+    current = check_rule(current, "current")
+    fallback = check_rule(fallback if fallback is not None else current, "fallback")
+    model = as_model(objective, grad, smoothness)
+    criteria = criteria if criteria is not None else GoCriteria()
+    live = LiveReport(report, title=title, every=every) if report is not None else None
+    if live is not None:
+        live.stage("pilot", "running", "current rule and lfso on the pilot task")
+        live.stage("guarded", "pending")
+        live.stage("roi", "pending" if tuning is not None else "skipped")
+    watch: Callable[[Result], Any] | None = None
+    if live is not None:
+        watchers: dict[str, Callable[[Result], Any]] = {}
+        seen: list[History] = []
+
+        def watch(r: Result) -> None:  # the pilot's two runs: the current rule's, then lfso's
+            if not seen or seen[-1] is not r.history:
+                seen.append(r.history)
+            label = "pilot: current rule" if len(seen) == 1 else "pilot: lfso"
+            watchers.setdefault(label, live.watch(label, pilot=True))(r)
+
+    evidence = pilot(
+        model,
+        x0,
+        current,
+        method=method,
+        rows=pilot_rows,
+        max_iter=pilot_iter,
+        tol=tol,
+        criteria=criteria,
+        seed=seed,
+        callback=watch,
+        **options,
+    )
+    go = evidence.go
+    if live is not None:
+        live.set_pilot(evidence)
+        live.stage("pilot", "done", ("GO" if go else "NO-GO") + f" on {evidence.task}")
+    result: GuardedResult | None = None
+    roi: ReturnOnInvestment | None = None
+    if go or force:
+        callback = None
+        if live is not None:
+            live.stage(
+                "guarded", "running", f"{method} in charge, fallback {describe_rule(fallback)}"
+            )
+            callback = live.watch("guarded run")
+
+            def on_handover(handover: Handover, first: Result) -> None:
+                live.set_handover(handover)
+
+        result = guarded_minimize(
+            model,
+            x0,
+            fallback=fallback,
+            method=method,
+            guard=guard,
+            tol=tol,
+            max_iter=max_iter,
+            callback=callback,
+            on_handover=on_handover if live is not None else None,
+            **options,
+        )
+        if live is not None:
+            live.set_run("guarded run", result.history, handover=result.handover)
+            detail = f"{result.status.name}, f = {result.fun:.6e}"
+            if result.handover is not None:
+                ho = result.handover
+                detail += (
+                    f"; handed over to {describe_rule(fallback)} at iteration {ho.iteration} "
+                    f"(risk '{ho.reason}')"
+                )
+            live.stage("guarded", "done", detail)
+        if tuning is not None:
+            if live is not None:
+                live.stage("roi", "running", "the current rule's tuning cost")
+            if isinstance(tuning, TuningBudget):
+                base = quiet_minimize(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
+                roi = return_on_investment(
+                    result.history,
+                    tuning=tuning,
+                    current=base.history,
+                    target_rtol=criteria.target_rtol,
+                )
+                ran = {"current rule": base.history}
+            else:
+                if current["method"] != "gd":
+                    raise ValueError(
+                        "tuning='grid' tunes a fixed step (current method 'gd'); for "
+                        f"{current['method']!r} pass tuning=TuningBudget(gradients=...)"
+                    )
+                steps = _grid(current) if isinstance(tuning, str) else list(tuning)
+                if isinstance(tuning, str) and tuning != "grid":
+                    raise ValueError(
+                        f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}"
+                    )
+                rest = {k: v for k, v in current.items() if k not in ("method", "step")}
+                with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
+                    tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
+                roi = return_on_investment(
+                    result.history, tuning=tuned, target_rtol=criteria.target_rtol
+                )
+                ran = {f"tuned gd (step {tuned.step:g})": tuned.result.history}
+            result.roi = roi
+            if live is not None:
+                for label, h in ran.items():
+                    live.set_run(label, h)
+                live.set_roi(roi)
+                live.stage("roi", "done", roi.lines()[0])
+    elif live is not None:
+        live.stage("guarded", "skipped", "no-go: the current rule stays")
+        live.stage("roi", "skipped")
+    path = live.finish() if live is not None else None
+    return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path)
