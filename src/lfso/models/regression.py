@@ -47,16 +47,44 @@ def _check_oracle(oracle: str) -> str:
     return oracle
 
 
-def _init_linear(model: Model, A: Any, b: Any, p: float, oracle: str, norm: float | None) -> None:
-    """The validated data, power, oracle choice and ``||A||`` of a model of ``Ax - b``."""
-    model.xp, model.A, model.b = _check_data(A, b)
-    model.p = _check_power(p)
-    model.oracle = _check_oracle(oracle)
-    model.dim = int(model.A.shape[1])
-    model.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(model.A)
+class _LinearModel(Model):
+    """A model of the residual ``Ax - b``: the validated data, power, oracle choice and ``||A||``.
+
+    Attributes
+    ----------
+    xp : module
+        The array namespace of ``A``.
+    A : array, shape (n, d)
+    b : array, shape (n,)
+        On ``A``'s device and in its dtype.
+    p : float
+        The power, ``>= 1``.
+    oracle : {"sharp", "paper"}
+    dim : int
+        ``d``.
+    norm : float
+        ``||A||_2`` (given, or computed exactly).
+    """
+
+    xp: Any
+    A: Any
+    b: Any
+    p: float
+    oracle: str
+    dim: int
+    norm: float
+
+    def __init__(
+        self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
+    ) -> None:
+        self.xp, self.A, self.b = _check_data(A, b)
+        self.p = _check_power(p)
+        self.oracle = _check_oracle(oracle)
+        self.dim = int(self.A.shape[1])
+        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
 
 
-class LpRegression(Model):
+class LpRegression(_LinearModel):
     """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
 
     With residuals ``r = Ax - b`` and ``m = 2p - 2``, ``Hess f(y) = A^T W(y) A`` where
@@ -129,7 +157,7 @@ class LpRegression(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        _init_linear(self, A, b, p, oracle, norm)
+        super().__init__(A, b, p, oracle=oracle, norm=norm)
         xp, A = self.xp, self.A
         n, d = int(A.shape[0]), int(A.shape[1])
         m = 2 * self.p - 2
@@ -305,7 +333,7 @@ def _paper_constants(A: Any, b: Any) -> tuple[float, float, float]:
     return 2.0 * frob_sq, 2.0 * sigma * sigma, g_up
 
 
-class CompositeLeastSquares(Model):
+class CompositeLeastSquares(_LinearModel):
     """``f(x) = (||Ax - b||^2)^p`` for real ``p >= 1``.
 
     The oracle comes from the calculus: ``f = PowerNorm(p)`` composed with the affine map
@@ -359,7 +387,7 @@ class CompositeLeastSquares(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        _init_linear(self, A, b, p, oracle, norm)
+        super().__init__(A, b, p, oracle=oracle, norm=norm)
         A = self.A
         self._outer = PowerNorm(self.p)
         xp = self.xp
