@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = [
     "ConstantBound",
@@ -47,7 +48,7 @@ class OracleError(ValueError):
     """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
 
 
-def _as_float(value: object, radius: float) -> float:
+def _as_float(value: Any, radius: float) -> float:
     """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
     try:
         return float(value)
@@ -623,6 +624,8 @@ class SumBound(LocalBound):
     """``L(R) = sum_j L_j(R)``; log-convex (for Newton) when every term is, since sums of
     log-convex functions are log-convex."""
 
+    terms: tuple[LocalBound, ...]
+
     def __init__(self, terms: Sequence[LocalBound]) -> None:
         flat: list[LocalBound] = []
         for t in terms:
@@ -683,6 +686,10 @@ class MinBound(LocalBound):
 
 class TransformedBound(LocalBound):
     """``L(R) = scale * inner(stretch * R)``, the result of scaling or stretching a bound."""
+
+    inner: LocalBound
+    scale: float
+    stretch: float
 
     def __init__(self, inner: LocalBound, *, scale: float = 1.0, stretch: float = 1.0) -> None:
         if not (scale > 0.0 and stretch >= 0.0):

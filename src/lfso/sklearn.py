@@ -187,9 +187,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
             self.coef_ = w[:d].reshape(1, d)
             self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
         else:
-            model = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
-            res = _solve(self, model, np.zeros(model.dim))
-            W = np.asarray(res.x).reshape(model.p, k)
+            multi = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
+            res = _solve(self, multi, np.zeros(multi.dim))
+            W = np.asarray(res.x).reshape(multi.p, k)
             self.coef_ = W[:d].T.copy()
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
         self.n_iter_ = res.nit

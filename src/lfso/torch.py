@@ -50,12 +50,12 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from .auto import SecantBound
-from .bounds import FunctionBound, check_value
+from .bounds import FunctionBound, LocalBound, check_value
 from .monitor import RiskMonitor
 from .result import History, Result, Status
 
@@ -63,7 +63,14 @@ __all__ = ["LFSO"]
 
 
 def _sq(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
-    return sum((t.detach() * t.detach()).sum() for t in tensors)
+    return cast(torch.Tensor, sum((t.detach() * t.detach()).sum() for t in tensors))
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    """``p.grad`` of a parameter known to have one (:meth:`LFSO._params` keeps only those)."""
+    grad = p.grad
+    assert grad is not None
+    return grad
 
 
 class LFSO(torch.optim.Optimizer):
@@ -217,7 +224,7 @@ class LFSO(torch.optim.Optimizer):
         return value
 
     def _hessian_norm(self, params: list[torch.Tensor], state: dict[str, Any]) -> float | None:
-        grads = [p.grad for p in params]
+        grads = [_grad(p) for p in params]
         if self.power_iterations == 0 or not all(g.requires_grad for g in grads):
             return None
         v = [x.clone() for x in state["v"]] if "v" in state else [g.detach().clone() for g in grads]
@@ -248,7 +255,7 @@ class LFSO(torch.optim.Optimizer):
         if not params:
             return loss
         state = self.state[params[0]]  # run-wide state lives with the first parameter
-        grads = [p.grad.detach() for p in params]
+        grads = [_grad(p).detach() for p in params]
         eta = max(group["eta"] for group in self.param_groups)
         stats = [_sq(grads)]
         if "prev" in state:
@@ -275,6 +282,7 @@ class LFSO(torch.optim.Optimizer):
             self._report(f, gnorm)
             return loss
 
+        bound: LocalBound
         if self.smoothness is not None:
             smoothness = self.smoothness
             bound = FunctionBound(lambda radius: smoothness(params, radius))
@@ -350,7 +358,7 @@ class LFSO(torch.optim.Optimizer):
             p.add_(g, alpha=-delta)
         with torch.enable_grad():
             closure()
-        diff = float(_sq(p.grad.detach() - g for p, g in zip(params, saved, strict=True)))
+        diff = float(_sq(_grad(p).detach() - g for p, g in zip(params, saved, strict=True)))
         for p, g in zip(params, saved, strict=True):
             p.add_(g, alpha=delta)
             p.grad = g.clone()

@@ -150,8 +150,10 @@ def markdown(records: Sequence[Record], *, title: str, command: str, cap: int, t
         row = []
         for m in methods:
             r = by.get((p, m))
-            ok = r is not None and r.status != "n/a" and math.isfinite(r.per_iteration)
-            row.append(f"{1e6 * r.per_iteration:.1f}" if ok else "-")
+            if r is not None and r.status != "n/a" and math.isfinite(r.per_iteration):
+                row.append(f"{1e6 * r.per_iteration:.1f}")
+            else:
+                row.append("-")
         lines.append(f"| {p} | " + " | ".join(row) + " |")
     lines += ["", "## Targets", "", *targets(records), ""]
     return "\n".join(lines)

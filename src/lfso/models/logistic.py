@@ -91,6 +91,7 @@ class LogisticRegression(Model):
     """
 
     takes_radius_hint = True
+    dim: int
     takes_probe = True
     takes_product = True
 

@@ -96,6 +96,7 @@ class SoftmaxRegression(Model):
     """
 
     takes_radius_hint = True
+    dim: int
     takes_probe = True
     takes_product = True
 
