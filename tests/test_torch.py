@@ -62,6 +62,7 @@ def test_user_oracle_reproduces_lfso_minimize_iterates():
         np.zeros(2),
         grad=model.grad,
         smoothness=model,
+        method="lfso",
         tol=0.0,
         max_iter=25,
         radius_rtol=1e-3,

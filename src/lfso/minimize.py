@@ -9,96 +9,13 @@ from typing import Any
 
 from . import loop
 from ._arrays import as_vector, like
-from .auto import SecantOracle
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
+from .registry import DEFAULT_METHOD, METHODS, build_rule
 from .result import Result
-from .steps import (
-    AdGDStep,
-    ArmijoStep,
-    BarzilaiBorweinStep,
-    DoGStep,
-    FixedStep,
-    LFSOAccelStep,
-    LFSOStep,
-    NesterovStep,
-    PolyakStep,
-    StepRule,
-)
+from .steps import CertifiedRule, Safeguarded, StepRule
 
 __all__ = ["METHODS", "minimize"]
-
-
-def _take(options: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Pop the options a rule understands (the rest are reported as unknown)."""
-    return {n: options.pop(n) for n in names if n in options}
-
-
-def _lfso(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return LFSOStep(
-        eta=eta,
-        radius=radius,
-        **_take(options, "radius_rtol", "safeguard", "estimator", "backoff", "max_rollbacks"),
-    )
-
-
-def _lfso_accel(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if radius != "tight":
-        raise ValueError("method='lfso-accel' uses the tight radius; radius= must be 'tight'")
-    return LFSOAccelStep(eta=eta, **_take(options, "jump", "restart", "radius_rtol"))
-
-
-def _gd(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if "step" not in options:
-        raise TypeError("method='gd' needs a step size: pass step=...")
-    return FixedStep(options.pop("step"))
-
-
-def _nesterov(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return NesterovStep(**_take(options, "step", "lipschitz"))
-
-
-def _polyak(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if "f_star" not in options:
-        raise TypeError("method='polyak' needs the optimal value: pass f_star=...")
-    return PolyakStep(options.pop("f_star"))
-
-
-#: ``method=`` name -> builder ``(eta, radius, options) -> StepRule``; a builder pops the
-#: options it uses, and whatever is left is reported as unknown. ``eta`` and ``radius``
-#: are used by the LFSO methods only.
-METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
-    "lfso": _lfso,
-    "lfso-accel": _lfso_accel,
-    "gd": _gd,
-    "armijo": lambda eta, radius, o: ArmijoStep(
-        **_take(o, "step0", "c", "shrink", "growth", "max_step")
-    ),
-    "bb": lambda eta, radius, o: BarzilaiBorweinStep(
-        **_take(o, "variant", "memory", "c", "shrink", "step0", "min_step", "max_step")
-    ),
-    "adgd": lambda eta, radius, o: AdGDStep(**_take(o, "variant", "step0")),
-    "polyak": _polyak,
-    "nesterov": _nesterov,
-    "dog": lambda eta, radius, o: DoGStep(**_take(o, "r_eps")),
-}
-
-
-def _autodiff_hvp(objective: Any, x0: Any) -> Callable[[Any, Any], Any]:
-    """Hessian-vector products of a plain PyTorch function by double backward."""
-    import array_api_compat
-
-    if isinstance(objective, Model) or not array_api_compat.is_torch_array(x0):
-        raise TypeError(
-            "hvp='autodiff' differentiates a plain function of PyTorch tensors: pass fun "
-            "returning a tensor and x0 as a torch.Tensor (or pass hvp=callable)"
-        )
-    import torch
-
-    def hvp(x: Any, v: Any) -> Any:
-        return torch.autograd.functional.hvp(objective, x, v)[1]
-
-    return hvp
 
 
 def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
@@ -119,13 +36,29 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
     )
 
 
+def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
+    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it."""
+    if given.pop("safeguard", False):
+        if not isinstance(rule, CertifiedRule):
+            raise TypeError(
+                f"safeguard=True wraps a certified rule, not {type(rule).__name__}"
+            )
+        rule = Safeguarded(rule)
+    if given:
+        raise TypeError(
+            f"option(s) {', '.join(sorted(given))} are for a method name; the StepRule "
+            f"instance {type(rule).__name__} carries its own"
+        )
+    return rule
+
+
 def minimize(
     objective: Model | Callable[[Any], Any],
     x0: Any,
     *,
-    method: str | StepRule = "lfso",
-    eta: float = 1.0,
-    radius: str | Callable[[Any], float] = "tight",
+    method: str | StepRule | None = None,
+    eta: float | None = None,
+    radius: str | Callable[[Any], float] | None = None,
     tol: float = 1e-8,
     atol: float = 0.0,
     max_iter: int = 10_000,
@@ -239,30 +172,14 @@ def minimize(
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got max_iter={max_iter}")
 
+    given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
+    given = {k: v for k, v in given.items() if v is not None} | options
     if isinstance(method, StepRule):
-        rule = method
+        rule = _instance(method, given)
     else:
-        try:
-            build = METHODS[method]
-        except (KeyError, TypeError):
-            raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
-        opts = dict(options)
-        if method == "lfso":
-            if hvp == "autodiff":
-                hvp = _autodiff_hvp(objective, x0)
-            if auto:
-                opts["estimator"] = SecantOracle(
-                    hvp=hvp, **_take(opts, "safety", "growth", "power_iterations")
-                )
-            if safeguard is not None:
-                opts["safeguard"] = safeguard
-        elif safeguard or hvp is not None:
-            raise TypeError(f"safeguard= and hvp= apply to method='lfso', not {method!r}")
-        elif auto and method == "lfso-accel":
-            raise TypeError("method='lfso-accel' needs an oracle: pass smoothness= or a model")
-        rule = build(eta, radius, opts)
-        if opts:
-            raise TypeError(f"unknown option(s) for method={method!r}: {sorted(opts)}")
+        if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
+            method = "lfso" if radius is not None else DEFAULT_METHOD
+        rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
     return loop.run(
         model,
         x0,
