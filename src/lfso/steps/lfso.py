@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from ..bounds import OracleError
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
@@ -186,9 +187,14 @@ class CertifiedStep(CertifiedRule):
         if not slope < 0.0 and not ball_gd:  # g = 0: nothing to certify, no move
             # (LFSO-GD with the ball keeps the paper's step t = eta / L(x, 0) there)
             return Plan(d, slope, length, None, dstate, state[1])
-        sized, cstate = certificate.size(
-            objective, x, evaluation, d, slope, length, self.eta, state[1]
-        )
+        try:
+            sized, cstate = certificate.size(
+                objective, x, evaluation, d, slope, length, self.eta, state[1]
+            )
+        except OracleError:
+            if slope < 0.0:
+                raise
+            return Plan(d, slope, length, None, dstate, state[1])  # L(x, 0) = 0 at g = 0
         return Plan(d, slope, length, sized, dstate, cstate)
 
     def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
