@@ -73,3 +73,13 @@ def test_dask_script_runs_on_a_local_cluster():
     table = rows[2:]
     assert [(r[0], r[1]) for r in table] == [("l4", "2000x5"), ("logistic", "2000x5")]
     assert all(len(_numbers(r)) == 3 and min(_numbers(r)) > 0 for r in table)
+
+
+def test_lbfgs_wallclock_script_runs_tiny():
+    rows = _run("lbfgs_wallclock.py", "--quick")
+    assert rows[0][:3] == ["model", "rows", "dim"]
+    table = rows[1:]
+    assert [r[0] for r in table] == ["logistic", "l4"]
+    for row in table:
+        assert row[-1] == "yes"  # both reached the tolerance
+        assert int(row[4]) > 0 and int(row[6]) > 0  # evaluations counted for both
