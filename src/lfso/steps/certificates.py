@@ -240,10 +240,16 @@ class SegmentCertificate(Certificate):
     def size(self, objective, x, evaluation, direction, slope, length, eta, state):
         d = -evaluation.grad if direction is None else direction
         segment = objective.segment(x, evaluation, d)
-        target = eta * (-slope)
-        t_max, curvature, calls = segment.radius_for(target, rtol=self.radius_rtol, guess=state)
+        step_for = getattr(segment, "step_for", None)
+        if step_for is not None:  # the bound fetched g . d with its own statistics
+            slope = segment.slope
+            t_max, curvature, calls = step_for(eta, rtol=self.radius_rtol, guess=state)
+        else:
+            t_max, curvature, calls = segment.radius_for(
+                eta * (-slope), rtol=self.radius_rtol, guess=state
+            )
         curvature = check_value(curvature, t_max)
-        t = target / curvature
+        t = eta * (-slope) / curvature if slope < 0.0 else 0.0
         product = getattr(segment, "product", None)
         sized = Sized(t, curvature / (length * length), t_max * length, calls, None, product)
         return sized, t_max

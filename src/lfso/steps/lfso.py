@@ -82,10 +82,16 @@ class CertifiedRule(StepRule):
 
 
 def sharp_segment(objective: Any) -> bool:
-    """Whether the model overrides :meth:`lfso.models.Model.segment` (a sharper bound
-    than the ball's); looks through the loop's counting wrapper."""
+    """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
+
+    Yes when the model overrides :meth:`lfso.models.Model.segment` (a built-in model's
+    proven bound along ``d``) and its oracle is not a user's (``audit_oracle``): a user's
+    oracle keeps the ball, whose claim the loop's audit can check. Looks through the loop's
+    counting wrapper.
+    """
     model = getattr(objective, "model", objective)
-    return type(model).segment is not Model.segment
+    overridden = type(model).segment is not Model.segment
+    return overridden and not getattr(model, "audit_oracle", False)
 
 
 class Plan(NamedTuple):
