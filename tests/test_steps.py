@@ -51,6 +51,10 @@ PROBLEMS = {"quadratic": quadratic, "quartic": quartic, "logistic": logistic}
 # method, options (None: derive from the problem), problems it applies to, iteration cap
 METHODS = [
     ("lfso", {}, ("quadratic", "quartic", "logistic")),
+    ("lfso-lbfgs", {}, ("quadratic", "quartic", "logistic")),
+    ("lfso-lbfgs", {"safeguard": True, "memory": 2}, ("quadratic", "quartic", "logistic")),
+    ("lfso-accel", {"safeguard": True}, ("quadratic", "logistic")),
+    ("gd", "step", ("quadratic", "logistic")),
     ("lfso-accel", {}, ("quadratic", "quartic", "logistic")),
     ("armijo", {}, ("quadratic", "quartic", "logistic")),
     ("bb", {}, ("quadratic", "quartic", "logistic")),
@@ -72,6 +76,8 @@ def test_rule_converges(method, options, problem):
         options = {"f_star": f_star}
     elif options == "lipschitz":
         options = {"lipschitz": L}
+    elif options == "step":
+        options = {"step": 1.0 / L}
     tol = 1e-6 if problem == "quartic" else 1e-8
     if method == "polyak" and problem == "logistic":
         tol = 1e-6  # f* is only known to rounding: Polyak's step then stalls near 1e-8
@@ -81,6 +87,11 @@ def test_rule_converges(method, options, problem):
     scale = 1e-1 if problem == "quartic" else 1e-5
     np.testing.assert_allclose(res.x, x_star, atol=scale)
     assert res.fun <= f_star + 1e-8 * max(1.0, abs(f_star)) + (1e-6 if problem == "quartic" else 0)
+
+
+def test_every_registered_method_is_in_the_table():
+    """The table above is checked against the registry: a new method needs its row."""
+    assert {m for m, _, _ in METHODS} == set(lfso.METHODS)
 
 
 def test_armijo_every_step_satisfies_sufficient_decrease():
