@@ -73,13 +73,17 @@ def minimize(
 ) -> Result:
     """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
 
-    The default, ``method="lfso"``, is LFSO gradient descent (Berahas, Roberts & Roosta,
-    "Non-Uniform Smoothness for Gradient Descent", TMLR 2024):
+    The default, ``method="lfso-lbfgs"``, takes L-BFGS directions ``d_k`` and sizes each
+    step by a certificate of the curvature along the segment it travels, ``C_k``:
 
-    .. math::  x_{k+1} = x_k - \\frac{\\eta}{L(x_k, R_k)} \\nabla f(x_k),
-               \\qquad R_k L(x_k, R_k) \\ge \\eta \\|\\nabla f(x_k)\\|,
+    .. math::  x_{k+1} = x_k + t_k d_k, \\qquad t_k = \\eta (-g_k \\cdot d_k) / C_k,
+               \\qquad f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) (g_k \\cdot d_k)^2 / C_k,
 
-    with ``R_k`` the smallest such radius (``radius="tight"``) or the paper's rule.
+    with no line search and no function value to choose the step
+    (:class:`lfso.steps.CertifiedStep`). ``method="lfso"`` is LFSO gradient descent
+    (Berahas, Roberts & Roosta, "Non-Uniform Smoothness for Gradient Descent", TMLR 2024),
+    ``x_{k+1} = x_k - (eta / L(x_k, R_k)) grad f(x_k)`` with ``R_k L(x_k, R_k) >= eta
+    ||grad f(x_k)||``; passing ``radius=`` without ``method=`` selects it.
 
     Parameters
     ----------
@@ -89,16 +93,21 @@ def minimize(
     x0 : array, shape (d,)
         Finite starting point (lists are converted; integers become float64). It is taken
         into the model's array library, and for PyTorch data onto their device and dtype.
-    method : str or StepRule
-        ``"lfso"``: LFSO-GD; ``"lfso-accel"``: LFSO-accelerated
-        (:class:`lfso.steps.LFSOAccelStep`); the peers ``"gd"`` (fixed ``step=``,
-        required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``),
-        ``"nesterov"`` (``step=`` or ``lipschitz=``) and ``"dog"``; each rule's class in
-        :mod:`lfso.steps` documents its update and options.
-    eta : float in (0, 2)
-        LFSO step factor; the descent guarantee is ``eta (1 - eta/2) ||g||^2 / L``.
-    radius : "tight", "paper" or callable ``x -> R0``
-        See :class:`lfso.steps.LFSOStep`.
+    method : str or StepRule, optional
+        A name of the method registry (:data:`lfso.registry.METHODS`): ``"lfso-lbfgs"``
+        (the default), ``"lfso"`` (LFSO-GD; the default when ``radius=`` is given),
+        ``"lfso-accel"`` (:class:`lfso.steps.LFSOAccelStep`), and the peers ``"gd"``
+        (``step=``, required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"``
+        (``f_star=``), ``"nesterov"`` (``step=`` or ``lipschitz=``) and ``"dog"``; or a
+        :class:`lfso.steps.StepRule` instance, which carries its own options (any option
+        passed with one raises; ``safeguard=True`` wraps a certified rule). Each option is
+        checked against the method's table: one the method does not take raises.
+    eta : float, optional
+        Step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]); default
+        1. The guaranteed decrease is ``eta (1 - eta/2) (g . d)^2 / C``.
+    radius : "tight", "paper" or callable ``x -> R0``, optional
+        LFSO-GD's radius rule (the ball certificate; see
+        :class:`lfso.steps.certificates.BallCertificate`). Default ``"tight"``.
     tol : float >= 0
         Converged when ``||g_k|| <= max(tol ||g_0||, atol)``. With ``tol = atol = 0`` the
         run takes exactly ``max_iter`` steps.
@@ -117,9 +126,10 @@ def minimize(
         gradient differences (:class:`lfso.auto.SecantOracle`; options ``safety``,
         ``growth``, ``power_iterations``).
     safeguard : bool, optional
-        Check the descent inequality after each LFSO step and roll back (enlarging ``L``)
-        when it fails, so ``f`` never increases whatever the oracle says. Default: on for
-        the automatic oracle, off otherwise (see :class:`lfso.steps.LFSOStep`).
+        Check the claimed decrease after each certified step and roll back (enlarging the
+        curvature bound) when it fails, so ``f`` never increases whatever the oracle says
+        (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
+        automatic oracle, off otherwise.
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
         Hessian-vector products for the automatic oracle (power iterations). ``"autodiff"``
         builds them by automatic differentiation (double backward) when ``fun`` is written
@@ -132,7 +142,9 @@ def minimize(
         ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
         ``"full"`` also audits the built-in models' (proven) oracles.
     **options
-        Options of the method's step rule (see its class). Unknown ones raise.
+        Options of the method (its registry entry lists them with their ranges, e.g.
+        ``certificate="ball"`` for the paper's step, ``memory=`` for L-BFGS). Unknown ones
+        raise.
 
     Returns
     -------
