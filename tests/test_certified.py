@@ -114,10 +114,14 @@ def _transcribed_lfso_gd(model, x0, steps, eta=1.0, rtol=1e-3):
 def test_ball_certificate_with_steepest_descent_is_the_tight_radius_loop(problem):
     model, x0 = PROBLEMS[problem].build("sharp")
     expected = _transcribed_lfso_gd(model, x0, 60)
-    for method in ("lfso", LFSOStep(certificate="ball"), CertifiedStep(SteepestDescent(), BallCertificate())):
+    for method in (
+        "lfso",
+        LFSOStep(certificate="ball"),
+        CertifiedStep(SteepestDescent(), BallCertificate()),
+    ):
         res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=60, monitor=False)
         h = res.history
-        assert res.nit == 60 and np.array_equal(res.x, expected[-1]) or res.fun <= h.f[-1]
+        assert (res.nit == 60 and np.array_equal(res.x, expected[-1])) or res.fun <= h.f[-1]
         xs = []
         lfso.minimize(
             model,
@@ -126,7 +130,7 @@ def test_ball_certificate_with_steepest_descent_is_the_tight_radius_loop(problem
             tol=0.0,
             max_iter=60,
             monitor=False,
-            callback=lambda xk: xs.append(np.copy(xk)),
+            callback=lambda xk, xs=xs: xs.append(np.copy(xk)),
         )
         for k, x in enumerate(xs, start=1):
             assert np.array_equal(x, expected[k]), (problem, k)
@@ -149,7 +153,7 @@ def test_lbfgs_skips_a_pair_without_positive_curvature():
     d, slope, length, state = direction(x1, ev1, state)
     assert state.pairs == ()  # skipped
     np.testing.assert_array_equal(d if d is not None else -ev1.grad, -ev1.grad)
-    assert slope == pytest.approx(-ev1.grad_norm**2) and length == pytest.approx(ev1.grad_norm)
+    assert slope == pytest.approx(-(ev1.grad_norm**2)) and length == pytest.approx(ev1.grad_norm)
     # The run is monotone and converges to the minimiser (0, 0) all the same.
     res = lfso.minimize(model, np.array([1.4, 0.3]), method="lfso-lbfgs", max_iter=500)
     assert res.success and np.all(np.diff(res.history.f) <= 1e-15)
@@ -164,7 +168,7 @@ def test_lbfgs_falls_back_to_steepest_descent_on_an_uphill_direction():
     s, y = np.array([1.0, 0.0]), np.array([-3.0, 0.0])
     state = LBFGSState(((s, y),), None, None)
     d, slope, _, state = LBFGSDirection()(x, ev, state)
-    assert d is None and slope == pytest.approx(-ev.grad_norm**2) and state.pairs == ()
+    assert d is None and slope == pytest.approx(-(ev.grad_norm**2)) and state.pairs == ()
     # A user direction that points uphill is replaced by -g too.
     d, slope, _, _ = CallableDirection(lambda x, g: g)(x, ev, None)
     assert d is None and slope < 0.0
@@ -226,8 +230,9 @@ def test_a_sharp_segment_bound_is_taken_by_default_and_its_product_reused():
     U = np.linalg.qr(rng.standard_normal((20, 20)))[0]
     Q = U @ np.diag(np.geomspace(1.0, 1e3, 20)) @ U.T
     b = rng.standard_normal(20)
-    ball = lfso.minimize(SharpQuadratic(Q, b), np.zeros(20), method="lfso-lbfgs",
-                         certificate="ball", max_iter=50_000)
+    ball = lfso.minimize(
+        SharpQuadratic(Q, b), np.zeros(20), method="lfso-lbfgs", certificate="ball", max_iter=50_000
+    )
     model = SharpQuadratic(Q, b)
     sharp = lfso.minimize(model, np.zeros(20), method="lfso-lbfgs")
     assert ball.success and sharp.success
@@ -237,8 +242,9 @@ def test_a_sharp_segment_bound_is_taken_by_default_and_its_product_reused():
     assert model.products == sharp.nit + 1
     assert np.all(np.diff(sharp.history.f) <= 0.0)
     gd = lfso.minimize(SharpQuadratic(Q, b), np.zeros(20), method="lfso", max_iter=50_000)
-    gd_ball = lfso.minimize(SharpQuadratic(Q, b), np.zeros(20), method="lfso",
-                            certificate="ball", max_iter=50_000)
+    gd_ball = lfso.minimize(
+        SharpQuadratic(Q, b), np.zeros(20), method="lfso", certificate="ball", max_iter=50_000
+    )
     assert gd.success and gd.nit < gd_ball.nit  # steepest descent with exact steps
 
 
@@ -271,7 +277,7 @@ def test_default_method_and_its_exceptions():
     assert lfso.minimize(model, np.ones(3), radius="paper").method == "lfso"
 
 
-def _oracle_decreasing_in_R(x, R):
+def _oracle_decreasing_in_r(x, R):
     return 12.0 * (np.max(np.abs(x)) + 1.0) ** 2 / (1.0 + R)
 
 
@@ -322,7 +328,7 @@ def test_options_of_a_step_rule_instance_are_rejected():
         lfso.minimize(PowerSum(2), np.ones(3), method=ArmijoStep(), safeguard=True)
 
 
-def test_a_radius_rule_with_an_oracle_decreasing_in_R_is_caught():
+def test_a_radius_rule_with_an_oracle_decreasing_in_r_is_caught():
     f = lambda x: float(np.sum(x**4))  # noqa: E731
     grad = lambda x: 4 * x**3  # noqa: E731
     with pytest.raises(OracleError, match="decreases in R"):
@@ -330,7 +336,7 @@ def test_a_radius_rule_with_an_oracle_decreasing_in_R_is_caught():
             f,
             np.ones(3),
             grad=grad,
-            smoothness=_oracle_decreasing_in_R,
+            smoothness=_oracle_decreasing_in_r,
             radius=lambda x: 1e-3,
         )
 

@@ -194,7 +194,7 @@ def _compare(args: argparse.Namespace) -> int:
     baseline: dict[str, object] = {"method": args.baseline_method}
     if args.baseline_step is not None:
         baseline["step"] = args.baseline_step
-    options = {"method": args.method} if args.method != "lfso" else {}
+    options = {"method": args.method}
     comparison = compare(
         model,
         x0,
@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
     )
-    comp.add_argument("--method", choices=["lfso", "lfso-accel"], default="lfso")
+    comp.add_argument(
+        "--method", choices=[n for n, m in METHODS.items() if m.family == "lfso"], default="lfso"
+    )
     comp.add_argument("--oracle", choices=["sharp", "paper"], default="sharp")
     comp.add_argument("--tol", type=float, default=1e-8)
     comp.add_argument("--max-iter", type=int, default=10_000)

@@ -40,9 +40,7 @@ def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
     """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it."""
     if given.pop("safeguard", False):
         if not isinstance(rule, CertifiedRule):
-            raise TypeError(
-                f"safeguard=True wraps a certified rule, not {type(rule).__name__}"
-            )
+            raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")
         rule = Safeguarded(rule)
     if given:
         raise TypeError(

@@ -73,8 +73,8 @@ def real(low: float, high: float = math.inf, *, closed: str = "") -> Option:
     def check(name: str, value: Any) -> float:
         if (
             isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            and not hasattr(value, "__float__")
+            or (not isinstance(value, (int, float))
+            and not hasattr(value, "__float__"))
         ):
             _fail(name, value, expect, TypeError)
         v = float(value)
@@ -388,7 +388,7 @@ def _validated(name: str, method: Method, given: dict[str, Any], auto: bool) -> 
             "an oracle (pass smoothness='auto' to estimate it instead)"
         )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
-    if guard_only and not (out.get("safeguard") or auto and method.estimates):
+    if guard_only and not (out.get("safeguard") or (auto and method.estimates)):
         raise TypeError(
             f"option(s) {', '.join(guard_only)} tune the safeguard; pass safeguard=True"
         )

@@ -214,9 +214,7 @@ class BallCertificate(Certificate):
             hint = step_length * trend * math.sqrt(1.0 + self.radius_rtol)
         t = eta / lipschitz if steepest else target / (lipschitz * length)
         sized = Sized(t, lipschitz, radius, calls, hint)
-        return sized, state._replace(
-            radius=radius, target=target, drift=drift, length=step_length
-        )
+        return sized, state._replace(radius=radius, target=target, drift=drift, length=step_length)
 
     @property
     def _hints(self) -> bool:
@@ -297,9 +295,7 @@ class EstimateCertificate(BallCertificate):
         bound = SecantBound(
             state.estimator.floor, [*state.base, *state.extra], self.estimator.safety
         )
-        sized, ball = self._sized(
-            bound, x, evaluation, direction, slope, length, eta, state.ball
-        )
+        sized, ball = self._sized(bound, x, evaluation, direction, slope, length, eta, state.ball)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
 
     def learn(self, x, evaluation, distance, new, state):

@@ -41,9 +41,7 @@ class Direction(ABC):
         return None
 
     @abstractmethod
-    def __call__(
-        self, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Any, float, float, Any]:
+    def __call__(self, x: Any, evaluation: Evaluation, state: Any) -> tuple[Any, float, float, Any]:
         """``(d, g . d, ||d||, state)`` at ``x``; ``d is None`` means ``-g``."""
 
 

@@ -8,7 +8,6 @@ wraps any of them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 

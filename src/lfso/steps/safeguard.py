@@ -115,9 +115,7 @@ class Safeguarded(StepRule):
                 if grew:
                     continue
             inflation *= self.backoff
-        relaxed = (
-            max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
-        )
+        relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
         learned = state.learned
         if new is not None and math.isfinite(new.grad_norm):
             ratio = rule.audit(x, evaluation, plan, proposal, new)
