@@ -86,7 +86,7 @@ class Certificate(ABC):
     @abstractmethod
     def size(
         self,
-        objective: Model,
+        objective: Any,
         x: Any,
         evaluation: Evaluation,
         direction: Any,
@@ -141,7 +141,7 @@ class BallCertificate(Certificate):
             )
         self.radius = radius
 
-    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BallState:
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         return BallState(None)
 
     def _choose(
