@@ -86,6 +86,12 @@ BENCH_METHODS: dict[str, BenchMethod] = {
             family="lfso",
         ),
         BenchMethod(
+            "lfso-lbfgs-auto",
+            lambda p: {"method": "lfso-lbfgs", "smoothness": "auto"},
+            "lfso-lbfgs with the automatic oracle along d (black box, safeguarded)",
+            family="lfso",
+        ),
+        BenchMethod(
             "lfso-paper", _paper_rule, "LFSO-GD, the authors' oracle and radius rule", family="lfso"
         ),
         _registered("lfso-accel"),

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._arrays import norm
+from .._arrays import norm, to_floats
 from ..auto import SecantBound, SecantOracle
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
@@ -99,9 +99,16 @@ class Certificate(ABC):
         and ``length = ||d||``, and the next state."""
 
     def learn(
-        self, x: Any, evaluation: Evaluation, distance: float, new: Evaluation, state: Any
+        self,
+        x: Any,
+        evaluation: Evaluation,
+        direction: Any,
+        distance: float,
+        new: Evaluation,
+        state: Any,
     ) -> Any:
-        """A state that knows more after a trial at ``distance`` was rejected, or ``None``."""
+        """A state that knows more after a trial at ``distance`` along ``direction``
+        (``None``: ``-g``) was rejected, or ``None``."""
         return None
 
     def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
@@ -268,6 +275,9 @@ class EstimateCertificate(BallCertificate):
     too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance
     ``t ||d||`` (:meth:`learn`), and the accepted step's ``L`` sets the next floor.
+    Along a direction other than ``-g`` (L-BFGS) the samples are secants *along* the
+    step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)`` and the last step's
+    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it.
     """
 
     claims_ball = False
@@ -291,6 +301,15 @@ class EstimateCertificate(BallCertificate):
         hvps = 0
         if state.base is None:  # the first sizing of this iteration takes the samples
             base, est, hvps = self.estimator.samples(x, evaluation, state.estimator)
+            if direction is not None and est.x is not None:
+                # Along a direction other than -g the curvature that matters is the
+                # directional one: the last step's secant s . y / ||s||^2 replaces the
+                # norm ratio ||y|| / ||s|| (Hessian power iterations, at distance 0, stay).
+                s_, y_ = x - est.x, evaluation.grad - est.grad
+                sy, ss = to_floats(s_ @ y_, s_ @ s_)
+                if ss > 0.0:
+                    kept = [sample for sample in base if sample[0] == 0.0]
+                    base = [(math.sqrt(ss), max(sy, 0.0) / ss), *kept]
             state = state._replace(base=base, estimator=est)
         bound = SecantBound(
             state.estimator.floor, [*state.base, *state.extra], self.estimator.safety
@@ -298,11 +317,16 @@ class EstimateCertificate(BallCertificate):
         sized, ball = self._sized(bound, x, evaluation, direction, slope, length, eta, state.ball)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
 
-    def learn(self, x, evaluation, distance, new, state):
+    def learn(self, x, evaluation, direction, distance, new, state):
         """The state with the rejected trial's secant ratio at ``distance`` added."""
         if not (math.isfinite(new.grad_norm) and distance > 0.0):
             return None
-        sample = (distance, norm(new.grad - evaluation.grad) / distance)
+        change = new.grad - evaluation.grad
+        if direction is None:
+            sample = (distance, norm(change) / distance)
+        else:  # along d: (g(x + t d) - g(x)) . d / (t ||d||^2), t ||d|| = distance
+            dd, along = to_floats(direction @ direction, change @ direction)
+            sample = (distance, max(along, 0.0) * math.sqrt(dd) / (distance * dd))
         return state._replace(extra=(*state.extra, sample))
 
     def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:

@@ -239,7 +239,9 @@ class CertifiedStep(CertifiedRule):
         certificate = self.certificate
         assert isinstance(certificate, Certificate) and plan.sized is not None
         distance = proposal.move.step * plan.length
-        cstate = certificate.learn(x, evaluation, distance, new, plan.certificate_state)
+        cstate = certificate.learn(
+            x, evaluation, plan.direction, distance, new, plan.certificate_state
+        )
         if cstate is None:
             return None
         sized, cstate = certificate.size(
