@@ -97,9 +97,13 @@ class Safeguarded(StepRule):
             move = proposal.move
             new: Evaluation | None = None
             if proposal.anchor is None:
-                new = objective.evaluate(
-                    move.x, bound=self.needs_bound, hint=move.hint, product=move.product
-                )
+                extras: dict[str, Any] = {}  # what the model takes (the loop's contract)
+                if move.hint is not None and self.needs_bound:
+                    if getattr(objective, "takes_radius_hint", False):
+                        extras["hint"] = move.hint
+                if move.product is not None and getattr(objective, "takes_product", False):
+                    extras["product"] = move.product
+                new = objective.evaluate(move.x, bound=self.needs_bound, **extras)
                 value, ok = new.value, math.isfinite(new.value) and math.isfinite(new.grad_norm)
             else:
                 value = objective.value(proposal.anchor)
