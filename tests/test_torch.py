@@ -254,6 +254,6 @@ def test_certified_adapter_reproduces_minimize(oracle):
         max_iter=15,
     )
     np.testing.assert_allclose(w.detach().numpy(), ref.x.numpy(), rtol=1e-9, atol=1e-12)
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(losses, losses[1:]))
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(losses))
     with pytest.raises(ValueError, match="certified method"):
         lfso.torch.Certified([w], method="armijo")

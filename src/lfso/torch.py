@@ -285,7 +285,7 @@ class Certified(torch.optim.Optimizer):
     ...     loss = (w ** 4).sum() + (w ** 2).sum()
     ...     loss.backward()
     ...     return loss
-    >>> for _ in range(30):
+    >>> for _ in range(40):
     ...     _ = opt.step(closure)
     >>> bool(w.abs().max() < 1e-6)
     True
