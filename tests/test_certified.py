@@ -40,15 +40,20 @@ CERTIFIED = [
 
 
 def _iterate(model, x0, method, options, steps):
-    """Drive a rule by hand: ``(x, evaluation, move)`` per step, evaluations recomputed."""
+    """Drive a rule by hand: ``(x, evaluation, d, C, move, new)`` per step."""
     rule = build_rule(method, dict(options), model=model, auto=False)
     ev = model.evaluate(x0)
     state = rule.init(model, x0, ev)
     x, out = x0, []
     for _ in range(steps):
-        move, state = rule.step(model, x, ev, state)
+        plan = rule.plan(model, x, ev, state)
+        proposal = rule.propose(x, ev, plan, 1.0)
+        state = rule.commit(plan, proposal, x, ev)
+        move = proposal.move
+        d = -ev.grad if plan.direction is None else plan.direction
+        curvature = None if plan.sized is None else plan.sized.curvature * float(d @ d)
         new = model.evaluate(move.x)
-        out.append((x, ev, move, new, rule))
+        out.append((x, ev, d, curvature, move, new))
         x, ev = move.x, new
     return out
 
@@ -61,20 +66,19 @@ def test_every_certified_step_decreases_f_as_claimed(problem, method, options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         steps = _iterate(model, x0, method, options, 25)
-    for x, ev, move, new, _ in steps:
-        t = move.step
-        if t == 0.0 or ev.grad_norm == 0.0:  # a zero gradient: no move
+    for x, ev, d, curvature, move, new in steps:
+        if ev.grad_norm == 0.0 or curvature is None:  # a zero gradient: no move
             assert np.array_equal(move.x, x)
             continue
-        d = (np.asarray(move.x) - np.asarray(x)) / t
-        slope = float(np.asarray(ev.grad) @ d)
+        slope = float(np.asarray(ev.grad) @ d)  # computed here, not taken from the rule
         assert slope < 0.0  # a descent direction
-        curvature = move.L * float(d @ d)  # C = L ||d||^2
+        t = move.step
+        np.testing.assert_array_equal(move.x, x + t * d)
         assert t == pytest.approx(eta * -slope / curvature, rel=1e-9)
         claim = eta * (1 - eta / 2) * slope**2 / curvature
         slack = 1e-10 * abs(ev.value) + 1e-300
         assert new.value <= ev.value - claim + slack, (problem, method)
-        # The step stays in the region the bound covers.
+        # The step stays in the segment the bound covers.
         assert t * math.sqrt(float(d @ d)) <= move.R * (1 + 1e-9)
 
 
@@ -114,24 +118,23 @@ def _transcribed_lfso_gd(model, x0, steps, eta=1.0, rtol=1e-3):
 def test_ball_certificate_with_steepest_descent_is_the_tight_radius_loop(problem):
     model, x0 = PROBLEMS[problem].build("sharp")
     expected = _transcribed_lfso_gd(model, x0, 60)
-    for method in (
-        "lfso",
-        LFSOStep(certificate="ball"),
-        CertifiedStep(SteepestDescent(), BallCertificate()),
-    ):
-        res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=60, monitor=False)
-        h = res.history
-        assert (res.nit == 60 and np.array_equal(res.x, expected[-1])) or res.fun <= h.f[-1]
-        xs = []
-        lfso.minimize(
+    rules = (
+        {"method": "lfso", "certificate": "ball"},
+        {"method": LFSOStep(certificate="ball")},
+        {"method": CertifiedStep(SteepestDescent(), BallCertificate())},
+    )
+    for options in rules:
+        xs: list[np.ndarray] = []
+        res = lfso.minimize(
             model,
             x0,
-            method=method,
             tol=0.0,
             max_iter=60,
             monitor=False,
             callback=lambda xk, xs=xs: xs.append(np.copy(xk)),
+            **options,
         )
+        assert res.nit == 60 and len(xs) == 60
         for k, x in enumerate(xs, start=1):
             assert np.array_equal(x, expected[k]), (problem, k)
 

@@ -245,14 +245,11 @@ class SegmentCertificate(Certificate):
     def size(self, objective, x, evaluation, direction, slope, length, eta, state):
         d = -evaluation.grad if direction is None else direction
         segment = objective.segment(x, evaluation, d)
-        step_for = getattr(segment, "step_for", None)
-        if step_for is not None:  # the bound fetched g . d with its own statistics
-            slope = segment.slope
-            t_max, curvature, calls = step_for(eta, rtol=self.radius_rtol, guess=state)
-        else:
-            t_max, curvature, calls = segment.radius_for(
-                eta * (-slope), rtol=self.radius_rtol, guess=state
-            )
+        # g . d is on the host already (the direction fetched it), so the solve uses it:
+        # the target, the step and the claimed decrease all rest on the same slope.
+        t_max, curvature, calls = segment.radius_for(
+            eta * (-slope), rtol=self.radius_rtol, guess=state
+        )
         curvature = check_value(curvature, t_max)
         t = eta * (-slope) / curvature if slope < 0.0 else 0.0
         product = getattr(segment, "product", None)

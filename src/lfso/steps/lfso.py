@@ -188,10 +188,15 @@ class CertifiedStep(CertifiedRule):
         certificate = self.certificate
         assert isinstance(certificate, Certificate)
         d, slope, length, dstate = self.direction(x, evaluation, state[0])
-        ball_gd = d is None and isinstance(certificate, BallCertificate)
-        if not slope < 0.0 and not ball_gd:  # g = 0: nothing to certify, no move
-            # (LFSO-GD with the ball keeps the paper's step t = eta / L(x, 0) there)
-            return Plan(d, slope, length, None, dstate, state[1])
+        kept = state[1]
+        if not slope < 0.0 and d is None and evaluation.bound is not None:
+            # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
+            # the ball whatever the certificate (a segment along d = 0 bounds nothing).
+            if not isinstance(certificate, BallCertificate):
+                certificate = BallCertificate("tight", self.radius_rtol)
+                state = (state[0], certificate.init(objective, x, evaluation))
+        elif not slope < 0.0:  # g = 0 (or no descent at all): nothing to certify, no move
+            return Plan(d, slope, length, None, dstate, kept)
         try:
             sized, cstate = certificate.size(
                 objective, x, evaluation, d, slope, length, self.eta, state[1]
@@ -199,7 +204,9 @@ class CertifiedStep(CertifiedRule):
         except OracleError:
             if slope < 0.0:
                 raise
-            return Plan(d, slope, length, None, dstate, state[1])  # L(x, 0) = 0 at g = 0
+            return Plan(d, slope, length, None, dstate, kept)  # L(x, 0) = 0 at g = 0
+        if certificate is not self.certificate:
+            cstate = kept
         return Plan(d, slope, length, sized, dstate, cstate)
 
     def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
