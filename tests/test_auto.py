@@ -47,7 +47,7 @@ def test_secant_bound_is_non_decreasing_and_its_radius_is_tight(floor, samples, 
 
 def test_plain_function_without_oracle_defaults_to_auto_and_never_climbs():
     x0 = np.array([-1.2, 1.0, -1.2, 1.0, -1.2])
-    res = lfso.minimize(rosenbrock, x0, grad=rosenbrock_grad, max_iter=100_000)
+    res = lfso.minimize(rosenbrock, x0, grad=rosenbrock_grad, method="lfso", max_iter=100_000)
     assert res.success
     np.testing.assert_allclose(res.x, np.ones(5), atol=1e-4)
     assert np.all(np.diff(res.history.f) <= 0)
@@ -69,7 +69,7 @@ def test_auto_estimate_on_a_quadratic_is_within_its_safety_factor(seed):
     A = Q @ np.diag(np.geomspace(1.0, 30.0, 10))
     model = LpRegression(A, rng.standard_normal(10), 1)
     L_true = 2 * np.linalg.norm(A, 2) ** 2
-    res = lfso.minimize(model, np.zeros(10), smoothness="auto", max_iter=5000)
+    res = lfso.minimize(model, np.zeros(10), method="lfso", smoothness="auto", max_iter=5000)
     L = res.history.L[1:]
     # Never above safety * L (the backoff of a rollback aside), never needlessly tiny.
     assert np.all(L <= 4.0 * L_true * (1 + 1e-9))
@@ -108,9 +108,9 @@ def test_safeguard_rescues_a_wrong_oracle(factor):
     model = LpRegression(A, A @ np.ones(6) + 0.1 * rng.standard_normal(40), 2)
     wrong = FunctionModel(model.value, model.grad, (1.0 / factor) * model)
     x0 = np.zeros(6)
-    unsafe = lfso.minimize(wrong, x0, max_iter=200, safeguard=False)
+    unsafe = lfso.minimize(wrong, x0, method="lfso", max_iter=200, safeguard=False)
     assert not unsafe.success  # climbs or blows up without the safeguard
-    safe = lfso.minimize(wrong, x0, max_iter=50_000, safeguard=True)
+    safe = lfso.minimize(wrong, x0, method="lfso", max_iter=50_000, safeguard=True)
     assert safe.success and safe.rollbacks > 0
     assert np.all(np.diff(safe.history.f) <= 1e-12 * np.abs(safe.history.f[:-1]))
 

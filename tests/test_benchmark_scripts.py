@@ -58,11 +58,11 @@ def test_iteration_cost_script_reports_each_size():
 def test_host_syncs_script_lists_every_model():
     pytest.importorskip("torch")
     rows = _run("host_syncs.py", "--n", "100", "--d", "4")
-    assert rows[1][-3:] == ["gd", "lfso", "lfso-accel"]
+    assert rows[1][-4:] == ["gd", "lfso", "lfso-lbfgs", "lfso-accel"]
     table = rows[2:12]
-    assert len(table) == 10 and all(float(r[-3]) == 1.0 for r in table)
+    assert len(table) == 10 and all(float(r[-4]) == 1.0 for r in table)
     assert rows[13][:3] == ["host", "time", "per"]
-    assert len(rows[14]) == 3 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
+    assert len(rows[14]) == 4 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
 
 
 def test_dask_script_runs_on_a_local_cluster():
@@ -101,3 +101,13 @@ def test_bad_input_campaign_classifies_each_kind_of_outcome():
     }
     assert {k: campaign.classify(c)[0] for k, c in cases.items()} == {k: k for k in cases}
     assert len(campaign.scalar_cases()) > 50
+
+
+def test_lbfgs_wallclock_script_runs_tiny():
+    rows = _run("lbfgs_wallclock.py", "--quick")
+    assert rows[0][:3] == ["model", "rows", "dim"]
+    table = rows[1:]
+    assert [r[0] for r in table] == ["logistic", "l4"]
+    for row in table:
+        assert row[-1] == "yes"  # both reached the tolerance
+        assert int(row[4]) > 0 and int(row[6]) > 0  # evaluations counted for both

@@ -25,7 +25,7 @@ def test_every_step_is_in_its_ball_and_descends(name, seed, eta):
     rng = np.random.default_rng(seed)
     model = MODELS[name](rng)
     x0 = rng.standard_normal(dim_of(model))
-    res = lfso.minimize(model, x0, eta=eta, tol=0.0, max_iter=40)
+    res = lfso.minimize(model, x0, method="lfso", eta=eta, tol=0.0, max_iter=40)
     h = res.history
     # (or fewer steps when one lands exactly on a stationary point, which converges)
     assert len(h) == res.nit + 1 and (res.nit == 40 or h.grad_norm[-1] == 0.0)

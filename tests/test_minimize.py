@@ -62,7 +62,7 @@ def test_fixed_step_gd_is_a_peer_through_the_same_loop():
     assert res.success and res.method == "gd" and res.noracle == 0
     assert np.all(np.isnan(res.history.L)) and np.allclose(res.history.step[1:], 1 / 18)
     lf = lfso.minimize(model, np.ones(3))
-    assert lf.method == "lfso" and lf.success
+    assert lf.method == "lfso-lbfgs" and lf.success  # the default
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
@@ -174,7 +174,7 @@ BAD_INPUTS = [
         np.ones(2),
         {"grad": quartic_grad, "method": "gd", "step": 0.1, "safeguard": True},
         TypeError,
-        "safeguard= and hvp= apply to method='lfso'",
+        r"unknown option\(s\) for method='gd': \['safeguard'\]",
     ),
     (
         quartic,

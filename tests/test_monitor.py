@@ -62,7 +62,7 @@ def test_descent_fires_when_a_fixed_step_is_too_large():
 def test_oracle_fires_when_the_oracle_is_too_small():
     model = quadratic()
     wrong = FunctionModel(model.value, model.grad, 0.2 * model)  # claims L = 3.6 < 18
-    res, caught = _run(wrong, np.zeros(3), max_iter=20, tol=0.0)
+    res, caught = _run(wrong, np.zeros(3), method="lfso", max_iter=20, tol=0.0)
     assert _fired(res, "oracle")
     assert any("check_oracle" in str(w.message) for w in caught)
 
@@ -146,7 +146,7 @@ def test_progress_bar_is_off_when_not_a_terminal(capsys):
 def test_progress_bar_when_asked(capsys):
     lfso.minimize(PowerSum(2), np.ones(3), progress=True)
     err = capsys.readouterr().err
-    assert "lfso [" in err and "|g|" in err and err.endswith("\n")
+    assert "lfso-lbfgs [" in err and "|g|" in err and err.endswith("\n")
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")

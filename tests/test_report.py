@@ -62,7 +62,7 @@ def test_compare_runs_the_baseline_and_lfso_from_the_same_start(tmp_path):
         max_iter=2000,
     )
     (base_label, base), (ours_label, ours) = comp.results.items()
-    assert "step=0.0001" in base_label and base.method == "gd" and ours.method == "lfso"
+    assert "step=0.0001" in base_label and base.method == "gd" and ours.method == "lfso-lbfgs"
     assert base.history.f[0] == ours.history.f[0] and ours_label.startswith("lfso")
     assert comp.path.exists() and "lfso" in comp.path.read_text()
 

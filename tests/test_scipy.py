@@ -36,6 +36,7 @@ def quad_oracle(x, radius, scale=1.0):
 X_STAR = np.linalg.solve(A, B)
 METHODS = {
     "lfso": {},
+    "lfso_lbfgs": {},
     "lfso_accel": None,
     "gd": {"step": 1 / 32},
     "armijo": {},
@@ -161,3 +162,8 @@ def test_unsupported_inputs_raise(kwargs, message):
     kwargs.setdefault("jac", quad_grad)
     with pytest.raises(ValueError, match=message):
         minimize(quad, np.zeros(5), method=ls.lfso, **kwargs)
+
+
+def test_stop_message_names_scipys_option():
+    res = minimize(quad, np.ones(5), jac=quad_grad, method=ls.lfso_lbfgs, options={"maxiter": 2})
+    assert not res.success and "maxiter" in res.message and "max_iter" not in res.message

@@ -51,6 +51,10 @@ PROBLEMS = {"quadratic": quadratic, "quartic": quartic, "logistic": logistic}
 # method, options (None: derive from the problem), problems it applies to, iteration cap
 METHODS = [
     ("lfso", {}, ("quadratic", "quartic", "logistic")),
+    ("lfso-lbfgs", {}, ("quadratic", "quartic", "logistic")),
+    ("lfso-lbfgs", {"safeguard": True, "memory": 2}, ("quadratic", "quartic", "logistic")),
+    ("lfso-accel", {"safeguard": True}, ("quadratic", "logistic")),
+    ("gd", "step", ("quadratic", "logistic")),
     ("lfso-accel", {}, ("quadratic", "quartic", "logistic")),
     ("armijo", {}, ("quadratic", "quartic", "logistic")),
     ("bb", {}, ("quadratic", "quartic", "logistic")),
@@ -72,6 +76,8 @@ def test_rule_converges(method, options, problem):
         options = {"f_star": f_star}
     elif options == "lipschitz":
         options = {"lipschitz": L}
+    elif options == "step":
+        options = {"step": 1.0 / L}
     tol = 1e-6 if problem == "quartic" else 1e-8
     if method == "polyak" and problem == "logistic":
         tol = 1e-6  # f* is only known to rounding: Polyak's step then stalls near 1e-8
@@ -81,6 +87,11 @@ def test_rule_converges(method, options, problem):
     scale = 1e-1 if problem == "quartic" else 1e-5
     np.testing.assert_allclose(res.x, x_star, atol=scale)
     assert res.fun <= f_star + 1e-8 * max(1.0, abs(f_star)) + (1e-6 if problem == "quartic" else 0)
+
+
+def test_every_registered_method_is_in_the_table():
+    """The table above is checked against the registry: a new method needs its row."""
+    assert {m for m, _, _ in METHODS} == set(lfso.METHODS)
 
 
 def test_armijo_every_step_satisfies_sufficient_decrease():
@@ -179,7 +190,7 @@ def test_lfso_accel_beats_lfso_on_ill_conditioned_least_squares():
     A, b = lls_data(200, 50)
     model = LpRegression(A, b, 1)
     accel = lfso.minimize(model, np.ones(50), method="lfso-accel", max_iter=20_000)
-    plain = lfso.minimize(model, np.ones(50), max_iter=20_000)
+    plain = lfso.minimize(model, np.ones(50), method="lfso", certificate="ball", max_iter=20_000)
     assert accel.success and accel.njev < plain.njev / 5
 
 
@@ -211,7 +222,7 @@ def test_bad_hyperparameters_raise(build, message):
         ({"method": "polyak"}, TypeError, "needs the optimal value"),
         ({"method": "nesterov"}, TypeError, "exactly one of step= or lipschitz="),
         ({"method": "nesterov", "step": 1.0, "lipschitz": 1.0}, TypeError, "exactly one"),
-        ({"method": "lfso-accel", "radius": "paper"}, ValueError, "uses the tight radius"),
+        ({"method": "lfso-accel", "radius": "paper"}, TypeError, r"lfso-accel'.*\['radius'\]"),
         ({"method": "armijo", "step": 1.0}, TypeError, r"unknown option\(s\).*step"),
     ],
 )

@@ -96,6 +96,7 @@ def test_long_logistic_runs_make_one_round_trip_per_iteration():
     )
     x0 = torch.zeros(model.dim, dtype=torch.float64)
     per_iteration = syncs_per_iteration(
-        lambda max_iter: lfso.minimize(model, x0, tol=0.0, max_iter=max_iter), (100, 600)
+        lambda max_iter: lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=max_iter),
+        (100, 600),
     )
     assert per_iteration <= 1.02

@@ -62,6 +62,7 @@ def test_user_oracle_reproduces_lfso_minimize_iterates():
         np.zeros(2),
         grad=model.grad,
         smoothness=model,
+        method="lfso",
         tol=0.0,
         max_iter=25,
         radius_rtol=1e-3,
@@ -222,3 +223,37 @@ def test_safeguard_never_keeps_a_bad_step():
     with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
         opt.step(wrong_closure)
     torch.testing.assert_close(w.detach(), before)
+
+
+@pytest.mark.parametrize("oracle", [True, False])
+def test_certified_adapter_reproduces_minimize(oracle):
+    """lfso.torch.Certified runs the registry's rules: the same iterates as lfso.minimize."""
+    A = torch.tensor([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    model = lfso.models.LpRegression(A.numpy(), b.numpy(), 2)
+    smoothness = (
+        (lambda params, radius: model(params[0].detach().numpy(), radius)) if oracle else None
+    )
+    opt = lfso.torch.Certified([w], method="lfso-lbfgs", smoothness=smoothness)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 4).sum()
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure)) for _ in range(15)]
+    ref = lfso.minimize(
+        lambda x: ((A @ x - b) ** 4).sum(),
+        torch.zeros(2, dtype=torch.float64),
+        grad=lambda x: A.T @ (4 * (A @ x - b) ** 3),
+        smoothness=(lambda x, radius: model(x.numpy(), radius)) if oracle else "auto",
+        method="lfso-lbfgs",
+        tol=0.0,
+        max_iter=15,
+    )
+    np.testing.assert_allclose(w.detach().numpy(), ref.x.numpy(), rtol=1e-9, atol=1e-12)
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(losses))
+    with pytest.raises(ValueError, match="certified method"):
+        lfso.torch.Certified([w], method="armijo")

@@ -33,7 +33,7 @@ from .result import Result
 __all__ = ["build_parser", "main"]
 
 #: The methods ``lfso compare`` runs beside a baseline: lfso's own, from the registry.
-LFSO_METHODS = [m for m in sorted(METHODS) if m.startswith("lfso")]
+LFSO_METHODS = sorted(n for n, m in METHODS.items() if m.family == "lfso")
 
 
 class UsageError(ValueError):
@@ -304,7 +304,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = problem.make(args.oracle)
-    options = {"method": args.method} if args.method != "lfso" else {}
+    options = {"method": args.method}
     comparison = compare(
         model,
         x0,

@@ -106,6 +106,9 @@ def run(
     """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
     objective = Counted(model)
     callbacks = _callbacks(callback)
+    resolve = getattr(rule, "resolve", None)
+    if resolve is not None:  # a rule whose certificate depends on the model decides now
+        resolve(model)
     need_bound = rule.needs_bound
     history = History()
     start = time.perf_counter()

@@ -8,96 +8,13 @@ from typing import Any
 from . import loop
 from ._arrays import as_vector, like
 from ._validate import run_arguments
-from .auto import SecantOracle
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
+from .registry import DEFAULT_METHOD, METHODS, build_rule
 from .result import Result
-from .steps import (
-    AdGDStep,
-    ArmijoStep,
-    BarzilaiBorweinStep,
-    DoGStep,
-    FixedStep,
-    LFSOAccelStep,
-    LFSOStep,
-    NesterovStep,
-    PolyakStep,
-    StepRule,
-)
+from .steps import CertifiedRule, Safeguarded, StepRule
 
 __all__ = ["METHODS", "minimize"]
-
-
-def _take(options: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Pop the options a rule understands (the rest are reported as unknown)."""
-    return {n: options.pop(n) for n in names if n in options}
-
-
-def _lfso(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return LFSOStep(
-        eta=eta,
-        radius=radius,
-        **_take(options, "radius_rtol", "safeguard", "estimator", "backoff", "max_rollbacks"),
-    )
-
-
-def _lfso_accel(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if radius != "tight":
-        raise ValueError("method='lfso-accel' uses the tight radius; radius= must be 'tight'")
-    return LFSOAccelStep(eta=eta, **_take(options, "jump", "restart", "radius_rtol"))
-
-
-def _gd(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if "step" not in options:
-        raise TypeError("method='gd' needs a step size: pass step=...")
-    return FixedStep(options.pop("step"))
-
-
-def _nesterov(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    return NesterovStep(**_take(options, "step", "lipschitz"))
-
-
-def _polyak(eta: float, radius: Any, options: dict[str, Any]) -> StepRule:
-    if "f_star" not in options:
-        raise TypeError("method='polyak' needs the optimal value: pass f_star=...")
-    return PolyakStep(options.pop("f_star"))
-
-
-#: ``method=`` name -> builder ``(eta, radius, options) -> StepRule``; a builder pops the
-#: options it uses, and whatever is left is reported as unknown. ``eta`` and ``radius``
-#: are used by the LFSO methods only.
-METHODS: dict[str, Callable[[float, Any, dict[str, Any]], StepRule]] = {
-    "lfso": _lfso,
-    "lfso-accel": _lfso_accel,
-    "gd": _gd,
-    "armijo": lambda eta, radius, o: ArmijoStep(
-        **_take(o, "step0", "c", "shrink", "growth", "max_step")
-    ),
-    "bb": lambda eta, radius, o: BarzilaiBorweinStep(
-        **_take(o, "variant", "memory", "c", "shrink", "step0", "min_step", "max_step")
-    ),
-    "adgd": lambda eta, radius, o: AdGDStep(**_take(o, "variant", "step0")),
-    "polyak": _polyak,
-    "nesterov": _nesterov,
-    "dog": lambda eta, radius, o: DoGStep(**_take(o, "r_eps")),
-}
-
-
-def _autodiff_hvp(objective: Any, x0: Any) -> Callable[[Any, Any], Any]:
-    """Hessian-vector products of a plain PyTorch function by double backward."""
-    import array_api_compat
-
-    if isinstance(objective, Model) or not array_api_compat.is_torch_array(x0):
-        raise TypeError(
-            "hvp='autodiff' differentiates a plain function of PyTorch tensors: pass fun "
-            "returning a tensor and x0 as a torch.Tensor (or pass hvp=callable)"
-        )
-    import torch
-
-    def hvp(x: Any, v: Any) -> Any:
-        return torch.autograd.functional.hvp(objective, x, v)[1]
-
-    return hvp
 
 
 def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
@@ -118,13 +35,27 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
     )
 
 
+def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
+    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it."""
+    if given.pop("safeguard", False):
+        if not isinstance(rule, CertifiedRule):
+            raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")
+        rule = Safeguarded(rule)
+    if given:
+        raise TypeError(
+            f"option(s) {', '.join(sorted(given))} are for a method name; the StepRule "
+            f"instance {type(rule).__name__} carries its own"
+        )
+    return rule
+
+
 def minimize(
     objective: Model | Callable[[Any], Any],
     x0: Any,
     *,
-    method: str | StepRule = "lfso",
-    eta: float = 1.0,
-    radius: str | Callable[[Any], float] = "tight",
+    method: str | StepRule | None = None,
+    eta: float | None = None,
+    radius: str | Callable[[Any], float] | None = None,
     tol: float = 1e-8,
     atol: float = 0.0,
     max_iter: int = 10_000,
@@ -139,13 +70,17 @@ def minimize(
 ) -> Result:
     """Minimise ``objective`` from ``x0`` by gradient descent with the chosen step rule.
 
-    The default, ``method="lfso"``, is LFSO gradient descent (Berahas, Roberts & Roosta,
-    "Non-Uniform Smoothness for Gradient Descent", TMLR 2024):
+    The default, ``method="lfso-lbfgs"``, takes L-BFGS directions ``d_k`` and sizes each
+    step by a certificate of the curvature along the segment it travels, ``C_k``:
 
-    .. math::  x_{k+1} = x_k - \\frac{\\eta}{L(x_k, R_k)} \\nabla f(x_k),
-               \\qquad R_k L(x_k, R_k) \\ge \\eta \\|\\nabla f(x_k)\\|,
+    .. math::  x_{k+1} = x_k + t_k d_k, \\qquad t_k = \\eta (-g_k \\cdot d_k) / C_k,
+               \\qquad f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) (g_k \\cdot d_k)^2 / C_k,
 
-    with ``R_k`` the smallest such radius (``radius="tight"``) or the paper's rule.
+    with no line search and no function value to choose the step
+    (:class:`lfso.steps.CertifiedStep`). ``method="lfso"`` is LFSO gradient descent
+    (Berahas, Roberts & Roosta, "Non-Uniform Smoothness for Gradient Descent", TMLR 2024),
+    ``x_{k+1} = x_k - (eta / L(x_k, R_k)) grad f(x_k)`` with ``R_k L(x_k, R_k) >= eta
+    ||grad f(x_k)||``; passing ``radius=`` without ``method=`` selects it.
 
     Parameters
     ----------
@@ -155,16 +90,21 @@ def minimize(
     x0 : array, shape (d,)
         Finite starting point (lists are converted; integers become float64). It is taken
         into the model's array library, and for PyTorch data onto their device and dtype.
-    method : str or StepRule
-        ``"lfso"``: LFSO-GD; ``"lfso-accel"``: LFSO-accelerated
-        (:class:`lfso.steps.LFSOAccelStep`); the peers ``"gd"`` (fixed ``step=``,
-        required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``),
-        ``"nesterov"`` (``step=`` or ``lipschitz=``) and ``"dog"``; each rule's class in
-        :mod:`lfso.steps` documents its update and options.
-    eta : float in (0, 2)
-        LFSO step factor; the descent guarantee is ``eta (1 - eta/2) ||g||^2 / L``.
-    radius : "tight", "paper" or callable ``x -> R0``
-        See :class:`lfso.steps.LFSOStep`.
+    method : str or StepRule, optional
+        A name of the method registry (:data:`lfso.registry.METHODS`): ``"lfso-lbfgs"``
+        (the default), ``"lfso"`` (LFSO-GD; the default when ``radius=`` is given),
+        ``"lfso-accel"`` (:class:`lfso.steps.LFSOAccelStep`), and the peers ``"gd"``
+        (``step=``, required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"``
+        (``f_star=``), ``"nesterov"`` (``step=`` or ``lipschitz=``) and ``"dog"``; or a
+        :class:`lfso.steps.StepRule` instance, which carries its own options (any option
+        passed with one raises; ``safeguard=True`` wraps a certified rule). Each option is
+        checked against the method's table: one the method does not take raises.
+    eta : float, optional
+        Step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]); default
+        1. The guaranteed decrease is ``eta (1 - eta/2) (g . d)^2 / C``.
+    radius : "tight", "paper" or callable ``x -> R0``, optional
+        LFSO-GD's radius rule (the ball certificate; see
+        :class:`lfso.steps.certificates.BallCertificate`). Default ``"tight"``.
     tol : float >= 0
         Converged when ``||g_k|| <= max(tol ||g_0||, atol)`` or ``g_k = 0`` exactly. With
         ``tol = atol = 0`` the run takes ``max_iter`` steps unless it meets a stationary point.
@@ -183,9 +123,10 @@ def minimize(
         gradient differences (:class:`lfso.auto.SecantOracle`; options ``safety``,
         ``growth``, ``power_iterations``).
     safeguard : bool, optional
-        Check the descent inequality after each LFSO step and roll back (enlarging ``L``)
-        when it fails, so ``f`` never increases whatever the oracle says. Default: on for
-        the automatic oracle, off otherwise (see :class:`lfso.steps.LFSOStep`).
+        Check the claimed decrease after each certified step and roll back (enlarging the
+        curvature bound) when it fails, so ``f`` never increases whatever the oracle says
+        (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
+        automatic oracle, off otherwise.
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
         Hessian-vector products for the automatic oracle (power iterations). ``"autodiff"``
         builds them by automatic differentiation (double backward) when ``fun`` is written
@@ -199,7 +140,9 @@ def minimize(
         ``"full"`` also audits the built-in models' (proven) oracles; ``"quiet"`` records
         and counts them without warning (for grids of runs, instead of filtering warnings).
     **options
-        Options of the method's step rule (see its class). Unknown ones raise.
+        Options of the method (its registry entry lists them with their ranges, e.g.
+        ``certificate="ball"`` for the paper's step, ``memory=`` for L-BFGS). Unknown ones
+        raise.
 
     Returns
     -------
@@ -237,30 +180,14 @@ def minimize(
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
 
+    given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
+    given = {k: v for k, v in given.items() if v is not None} | options
     if isinstance(method, StepRule):
-        rule = method
+        rule = _instance(method, given)
     else:
-        try:
-            build = METHODS[method]
-        except (KeyError, TypeError):
-            raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
-        opts = dict(options)
-        if method == "lfso":
-            if hvp == "autodiff":
-                hvp = _autodiff_hvp(objective, x0)
-            if auto:
-                opts["estimator"] = SecantOracle(
-                    hvp=hvp, **_take(opts, "safety", "growth", "power_iterations")
-                )
-            if safeguard is not None:
-                opts["safeguard"] = safeguard
-        elif safeguard or hvp is not None:
-            raise TypeError(f"safeguard= and hvp= apply to method='lfso', not {method!r}")
-        elif auto and method == "lfso-accel":
-            raise TypeError("method='lfso-accel' needs an oracle: pass smoothness= or a model")
-        rule = build(eta, radius, opts)
-        if opts:
-            raise TypeError(f"unknown option(s) for method={method!r}: {sorted(opts)}")
+        if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
+            method = "lfso" if radius is not None else DEFAULT_METHOD
+        rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
     return loop.run(
         model,
         x0,

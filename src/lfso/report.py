@@ -286,6 +286,7 @@ def compare(
     Comparison
     """
     from .minimize import minimize
+    from .registry import METHODS
 
     baseline = dict(baseline or {"method": "gd", "step": 1e-3})
     shared = {
@@ -293,7 +294,8 @@ def compare(
         for k, v in minimize_options.items()
         if k in ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress")
     }
-    if baseline.get("method", "gd") not in ("lfso", "lfso-accel"):
+    entry = METHODS.get(baseline.get("method", "gd"))
+    if entry is None or not entry.needs_oracle:
         shared.pop("smoothness", None)
     label = "baseline: " + ", ".join(f"{k}={v}" for k, v in baseline.items())
     lfso_opts = dict(minimize_options)

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from .minimize import minimize
+from .registry import METHODS
 
 __all__ = [
     "adgd",
@@ -43,33 +44,15 @@ __all__ = [
     "gd",
     "lfso",
     "lfso_accel",
+    "lfso_lbfgs",
     "nesterov",
     "polyak",
     "to_optimize_result",
 ]
 
-#: Options each method understands (beyond the shared ones).
-_OPTIONS = {
-    "lfso": {
-        "eta",
-        "radius",
-        "radius_rtol",
-        "safeguard",
-        "backoff",
-        "max_rollbacks",
-        "safety",
-        "growth",
-        "power_iterations",
-    },
-    "lfso-accel": {"eta", "jump", "restart", "radius_rtol"},
-    "gd": {"step"},
-    "armijo": {"step0", "c", "shrink", "growth", "max_step"},
-    "bb": {"variant", "memory", "c", "shrink", "step0", "min_step", "max_step"},
-    "adgd": {"variant", "step0"},
-    "polyak": {"f_star"},
-    "nesterov": {"step", "lipschitz"},
-    "dog": {"r_eps"},
-}
+#: Options each method understands (beyond the shared ones), from the method registry.
+#: ``hvp`` comes from SciPy's ``hessp``.
+_OPTIONS = {name: set(m.options) - {"hvp"} for name, m in METHODS.items()}
 _SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
 
 
@@ -155,14 +138,15 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f = (lambda x: fun(x, *args)) if args else fun
         g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
         smoothness = options.get("smoothness")
-        if name in ("lfso", "lfso-accel") and callable(smoothness) and args:
+        entry = METHODS[name]
+        if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
-        if name == "lfso" and smoothness in (None, "auto"):
+        if entry.estimates and smoothness in (None, "auto"):
             smoothness = "auto"
             if hessp is not None:
                 opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
-        elif name not in ("lfso", "lfso-accel"):
+        elif not entry.needs_oracle:
             smoothness = None
         res = minimize(
             f,
@@ -178,6 +162,8 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             progress=options.get("progress"),
             **opts,
         )
+        if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
+            res.message = res.message.replace("max_iter", "maxiter")
         if disp:
             print(
                 f"{res.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
@@ -195,6 +181,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
 
 
 lfso = _custom("lfso")
+lfso_lbfgs = _custom("lfso-lbfgs")
 lfso_accel = _custom("lfso-accel")
 gd = _custom("gd")
 armijo = _custom("armijo")

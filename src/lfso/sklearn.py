@@ -24,12 +24,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .minimize import minimize
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
+from .registry import DEFAULT_METHOD, METHODS
 from .result import Result
 
 __all__ = ["LFSOLogisticRegression", "LeastPowerRegressor"]
 
 _COMMON = {
-    "method": [StrOptions({"lfso", "lfso-accel"})],
+    "method": [StrOptions({n for n, m in METHODS.items() if m.family == "lfso"})],
     "tol": [Interval(Real, 0, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
 }
@@ -66,7 +67,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     ----------
     p : float >= 1
     fit_intercept : bool
-    method : {"lfso-accel", "lfso"}
+    method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
         Relative gradient tolerance.
     max_iter : int >= 1
@@ -91,7 +92,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         p: float = 2.0,
         *,
         fit_intercept: bool = True,
-        method: str = "lfso-accel",
+        method: str = DEFAULT_METHOD,
         tol: float = 1e-8,
         max_iter: int = 10_000,
     ) -> None:
@@ -134,7 +135,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     C : float > 0
         Inverse regularisation strength, as in scikit-learn.
     fit_intercept : bool
-    method : {"lfso-accel", "lfso"}
+    method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
     max_iter : int >= 1
 
@@ -159,7 +160,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         C: float = 1.0,
         *,
         fit_intercept: bool = True,
-        method: str = "lfso-accel",
+        method: str = DEFAULT_METHOD,
         tol: float = 1e-8,
         max_iter: int = 10_000,
     ) -> None:

@@ -59,7 +59,7 @@ from .bounds import FunctionBound, LocalBound, check_value
 from .monitor import RiskMonitor
 from .result import History, Result, Status
 
-__all__ = ["LFSO"]
+__all__ = ["LFSO", "Certified"]
 
 
 def _sq(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -364,3 +364,115 @@ class LFSO(torch.optim.Optimizer):
             p.grad = g.clone()
         rho = math.sqrt(diff) / (delta * gnorm)
         return rho if rho > 0 and math.isfinite(rho) else 1.0
+
+
+class Certified(torch.optim.Optimizer):
+    """Any certified method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
+
+    A thin adapter over the same step rules (the method registry): the parameters are
+    flattened into one vector, the closure becomes the model (value and gradient; the
+    closure zeroes the gradients, computes the loss, calls ``backward`` and returns it),
+    and each :meth:`step` is one step of the rule, e.g. ``method="lfso-lbfgs"`` (the
+    default): L-BFGS directions with the certified step, no line search. Without
+    ``smoothness`` the automatic oracle (along the direction) sizes the steps under the
+    safeguard; with ``smoothness(params, R)`` (``params`` the list of tensors) the step is
+    certified. Full-batch only: the rule's memory (L-BFGS pairs, the estimate) assumes the
+    same function at every step.
+
+    Parameters
+    ----------
+    params : iterable of tensors
+    method : str
+        A certified method of :data:`lfso.registry.METHODS` (``"lfso-lbfgs"``, ``"lfso"``).
+    smoothness : callable ``(params, R) -> float``, optional
+    **options
+        The method's options, validated by the registry (``eta``, ``memory``, ...).
+
+    Examples
+    --------
+    >>> import torch, lfso.torch
+    >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    >>> opt = lfso.torch.Certified([w])
+    >>> def closure():
+    ...     opt.zero_grad()
+    ...     loss = (w ** 4).sum() + (w ** 2).sum()
+    ...     loss.backward()
+    ...     return loss
+    >>> for _ in range(40):
+    ...     _ = opt.step(closure)
+    >>> bool(w.abs().max() < 1e-6)
+    True
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        method: str = "lfso-lbfgs",
+        smoothness: Callable[[list[torch.Tensor], float], float] | None = None,
+        **options: Any,
+    ) -> None:
+        from .registry import METHODS
+
+        entry = METHODS.get(method)
+        if entry is None or entry.family != "lfso":
+            names = ", ".join(n for n, m in METHODS.items() if m.family == "lfso")
+            raise ValueError(f"method must be a certified method ({names}), got {method!r}")
+        super().__init__(params, {})
+        self.method, self.smoothness, self.options = method, smoothness, dict(options)
+        self._closure: Callable[[], torch.Tensor] | None = None
+        self._run: dict[str, Any] = {}
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def _model(self) -> Any:
+        from .models import FunctionModel
+
+        params = self._params()
+
+        def fun_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(x, params)
+            assert self._closure is not None
+            with torch.enable_grad():
+                loss = self._closure()
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params()]
+            return loss.detach(), torch.cat([g.detach().reshape(-1) for g in grads])
+
+        oracle = None
+        if self.smoothness is not None:
+            user = self.smoothness
+
+            def oracle(x: torch.Tensor, radius: float) -> float:
+                shaped, start = [], 0
+                for p in params:
+                    shaped.append(x[start : start + p.numel()].view_as(p))
+                    start += p.numel()
+                return user(shaped, radius)
+
+        return FunctionModel(fun_and_grad, True, oracle)
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """One step of the rule; returns the loss at the parameters it started from."""
+        from .registry import build_rule
+
+        self._closure = closure
+        run = self._run
+        x = torch.nn.utils.parameters_to_vector(self._params()).detach().clone()
+        if not run:
+            model = self._model()
+            rule = build_rule(
+                self.method, dict(self.options), model=model, auto=self.smoothness is None
+            )
+            ev = model.evaluate(x, bound=rule.needs_bound)
+            run.update(model=model, rule=rule, state=rule.init(model, x, ev), ev=ev, x=x)
+        model, rule = run["model"], run["rule"]
+        ev = run["ev"]
+        if ev is None or not torch.equal(run["x"], x):  # the parameters moved outside
+            ev = model.evaluate(x, bound=rule.needs_bound)
+        move, run["state"] = rule.step(model, x, ev, run["state"])
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(move.x, self._params())
+        run.update(x=move.x.detach().clone(), ev=move.evaluation)
+        self.last_step, self.last_L = move.step, move.L
+        return torch.as_tensor(ev.value)

@@ -1,7 +1,7 @@
 """The benchmark suite as data: problems and methods, each one registry entry.
 
-Adding a problem touches :data:`lfso.problems.PROBLEMS`; adding a method touches
-:data:`BENCH_METHODS`.
+Adding a problem touches :data:`lfso.problems.PROBLEMS`; a method of the registry
+(:data:`lfso.registry.METHODS`) is listed here by name with its defaults.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..problems import PROBLEMS, Problem
+from ..registry import METHODS
 
 __all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "STEP_GRID", "SUITES", "BenchMethod"]
 
@@ -65,25 +66,35 @@ def _polyak(problem: Problem) -> dict[str, Any] | str:
     return {"method": "polyak", "f_star": problem.f_star()}
 
 
+def _registered(name: str, description: str | None = None, **options: Any) -> BenchMethod:
+    """A registry method run with its defaults (plus ``options``)."""
+    entry = METHODS[name]
+    opts = {"method": name, **options}
+    build = _needs_oracle(opts) if entry.needs_oracle else (lambda p: dict(opts))
+    return BenchMethod(name, build, description or entry.description, family=entry.family)
+
+
 BENCH_METHODS: dict[str, BenchMethod] = {
     m.name: m
     for m in (
-        BenchMethod("lfso", _needs_oracle({}), "LFSO-GD, tight radius (default)", family="lfso"),
+        _registered("lfso", "LFSO-GD, certified step (segment bound where the model has one)"),
+        _registered("lfso-lbfgs"),
         BenchMethod(
             "lfso-auto",
-            lambda p: {"smoothness": "auto"},
+            lambda p: {"method": "lfso", "smoothness": "auto"},
             "LFSO-GD with the automatic oracle (black box, safeguarded)",
+            family="lfso",
+        ),
+        BenchMethod(
+            "lfso-lbfgs-auto",
+            lambda p: {"method": "lfso-lbfgs", "smoothness": "auto"},
+            "lfso-lbfgs with the automatic oracle along d (black box, safeguarded)",
             family="lfso",
         ),
         BenchMethod(
             "lfso-paper", _paper_rule, "LFSO-GD, the authors' oracle and radius rule", family="lfso"
         ),
-        BenchMethod(
-            "lfso-accel",
-            _needs_oracle({"method": "lfso-accel"}),
-            "LFSO-accelerated (FISTA epochs, restarts)",
-            family="lfso",
-        ),
+        _registered("lfso-accel"),
         BenchMethod(
             "gd-tuned", lambda p: {"method": "gd"}, "fixed step, best of the grid", tuned=True
         ),
@@ -93,18 +104,24 @@ BENCH_METHODS: dict[str, BenchMethod] = {
             "Nesterov, fixed step, best of the grid",
             tuned=True,
         ),
-        BenchMethod("armijo", lambda p: {"method": "armijo"}, "Armijo backtracking, warm start"),
-        BenchMethod("bb", lambda p: {"method": "bb"}, "Barzilai-Borwein (long), GLL safeguard"),
-        BenchMethod("adgd", lambda p: {"method": "adgd"}, "AdGD (Malitsky-Mishchenko 2023)"),
+        _registered("armijo"),
+        _registered("bb"),
+        _registered("adgd"),
         BenchMethod(
             "adgd-2020",
             lambda p: {"method": "adgd", "variant": 2020},
             "AdGD (Malitsky-Mishchenko 2020)",
         ),
         BenchMethod("polyak", _polyak, "Polyak step with the exact f*"),
-        BenchMethod("dog", lambda p: {"method": "dog"}, "DoG (Ivgi-Hinder-Carmon 2023)"),
+        _registered("dog"),
         BenchMethod(
             "lbfgs", lambda p: {"method": "scipy-lbfgs"}, "scipy L-BFGS-B (outside reference)"
+        ),
+        BenchMethod(
+            "lfso-ball",
+            _needs_oracle({"method": "lfso", "certificate": "ball"}),
+            "LFSO-GD with the ball certificate (the paper's step)",
+            family="lfso",
         ),
     )
 }

@@ -103,7 +103,9 @@ def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
 
 
 def sync_table(
-    n: int = 1000, d: int = 20, methods: tuple[str, ...] = ("gd", "lfso", "lfso-accel")
+    n: int = 1000,
+    d: int = 20,
+    methods: tuple[str, ...] = ("gd", "lfso", "lfso-lbfgs", "lfso-accel"),
 ) -> dict[str, dict[str, float]]:
     """Host round trips per iteration, ``{model: {method: syncs}}``, on CPU tensors."""
     import torch

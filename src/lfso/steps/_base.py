@@ -42,9 +42,12 @@ class Step:
     x : array
         The new iterate.
     step : float
-        The scalar ``t`` of ``x_new = x - t g`` (NaN if the move is not of that form).
+        The scalar ``t`` of ``x_new = x - t g``, or of ``x_new = x + t d`` for a certified
+        step along a direction ``d`` (NaN if the move is not of that form).
     L, R : float
-        The oracle's bound and radius used (NaN for rules without an oracle).
+        The oracle's bound and radius used (NaN for rules without an oracle); for a step
+        along ``d``, the curvature bound per unit length ``C / ||d||^2`` and the length of
+        the segment it covers.
     oracle_calls : int
         Evaluations of ``L(x, R)`` spent choosing the step.
     evaluation : Evaluation or None

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from ..bounds import check_value
 from ..models import Evaluation, Model
 from ._base import Step, StepRule, in_range, positive
+from .lfso import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
 
@@ -74,7 +75,7 @@ class NesterovStep(StepRule):
         return Step(y, t), MomentumState(new, t_next, t, 0)
 
 
-class LFSOAccelStep(StepRule):
+class LFSOAccelStep(CertifiedRule):
     """LFSO-accelerated gradient (``method="lfso-accel"``): FISTA with oracle steps.
 
     At the extrapolated point ``y_k`` the oracle's tight radius gives the certified step
@@ -114,11 +115,20 @@ class LFSOAccelStep(StepRule):
     restart : bool
         Use the gradient restart test.
     radius_rtol : float in (0, 1)
+    certificate : "ball" or "segment"
+        ``"segment"``: the step is certified by the model's bound on the curvature along
+        ``-g`` (:meth:`lfso.models.Model.segment`) instead of the ball's; the FISTA
+        inequality above needs only that curvature.
+
+    Safeguard: ``Safeguarded(LFSOAccelStep(...))`` checks
+    ``f(x_{k+1}) <= f(y_k) - tau_k (1 - eta/2) ||g||^2`` at the gradient step (one more
+    function value per iteration) and shrinks ``tau_k`` until it holds.
     """
 
     name = "lfso-accel"
     gradient_step = False
     needs_bound = True
+    monotone = False
 
     def __init__(
         self,
@@ -126,7 +136,13 @@ class LFSOAccelStep(StepRule):
         jump: float = 2.0,
         restart: bool = True,
         radius_rtol: float = 1e-3,
+        certificate: str = "ball",
     ) -> None:
+        if certificate not in ("ball", "segment"):
+            raise ValueError(
+                f"certificate must be 'ball' or 'segment', got certificate={certificate!r}"
+            )
+        self.certificate = certificate
         self.eta = float(eta)
         if not 0.0 < self.eta <= 1.0:
             raise ValueError(f"eta must be in (0, 1] for lfso-accel, got eta={eta!r}")
@@ -139,33 +155,57 @@ class LFSOAccelStep(StepRule):
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
         return MomentumState(x, 1.0, 0.0, 0)
 
-    def step(
+    def plan(
         self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
-    ) -> tuple[Step, MomentumState]:
+    ) -> tuple[float, float, int, MomentumState]:
+        """The bound at ``y_k``: radius, ``L`` and the oracle calls spent."""
+        target = self.eta * evaluation.grad_norm
+        if self.certificate == "segment":  # the curvature along -g only
+            segment = objective.segment(x, evaluation, -evaluation.grad)
+            guess = state.certified if state.certified > 0.0 else None
+            t_max, curvature, calls = segment.radius_for(
+                target * evaluation.grad_norm, rtol=self.radius_rtol, guess=guess
+            )
+            check_value(curvature, t_max)
+            gsq = evaluation.grad_norm**2
+            return t_max * evaluation.grad_norm, curvature / gsq, calls, state
         bound = evaluation.bound
         assert bound is not None
-        target = self.eta * evaluation.grad_norm
         guess = state.certified * evaluation.grad_norm if state.certified > 0.0 else None
         radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
         check_value(lipschitz, radius)
+        return radius, lipschitz, calls, state
+
+    def propose(
+        self,
+        x: Any,
+        evaluation: Evaluation,
+        plan: tuple[float, float, int, MomentumState],
+        inflation: float,
+    ) -> Proposal:
+        radius, lipschitz, calls, state = plan
+        lipschitz = lipschitz * inflation if inflation != 1.0 else lipschitz
         certified = self.eta / lipschitz
         g = evaluation.grad
+        gain = (1.0 - self.eta / 2.0) * evaluation.grad_norm**2
         if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
             new = x - certified * g
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
-            return Step(new, certified, lipschitz, radius, calls), nxt
+            return Proposal(Step(new, certified, lipschitz, radius, calls), certified * gain, nxt)
         tau = min(certified, state.planned)
         new = x - tau * g
         direction = new - state.x
         if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
-            return Step(new, tau, lipschitz, radius, calls), nxt
+            return Proposal(Step(new, tau, lipschitz, radius, calls), tau * gain, nxt)
         t_next = _momentum(state.t)
         momentum = ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts, certified)
         # The next restart test needs g(y)^T (y - x_new): the model returns it with the
-        # gradient (probe), so the test costs no round trip of its own.
-        return Step(new + momentum, tau, lipschitz, radius, calls, probe=momentum), nxt
+        # gradient (probe), so the test costs no round trip of its own. The decrease is
+        # promised at the gradient step x_new, not at the extrapolated point.
+        move = Step(new + momentum, tau, lipschitz, radius, calls, probe=momentum)
+        return Proposal(move, tau * gain, nxt, anchor=new)
 
     @staticmethod
     def _uphill(g: Any, direction: Any, evaluation: Evaluation, tau: float) -> bool:

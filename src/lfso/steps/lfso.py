@@ -1,253 +1,348 @@
-"""LFSO gradient descent (Berahas, Roberts & Roosta, TMLR 2024, Algorithm 1)."""
+"""Certified steps: a descent direction sized by a certificate (LFSO-GD, LFSO-L-BFGS).
+
+Berahas, Roberts & Roosta (TMLR 2024, Algorithm 1) is the case ``d = -g`` with the ball
+certificate; any direction and any certificate of :mod:`lfso.steps.certificates` combine
+the same way (optimistix's descent + search split), and :class:`lfso.steps.Safeguarded`
+wraps any of them.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._arrays import norm, rounding
-from ..auto import SecantBound, SecantOracle
-from ..bounds import LocalBound, check_monotone, check_value
+from .._arrays import norm
+from ..bounds import OracleError
 from ..models import Evaluation, Model
-from ._base import Step, StepFailedError, StepRule
+from ._base import Step, StepRule
+from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
+from .directions import Direction, LBFGSDirection, SteepestDescent
 
-__all__ = ["LFSOStep"]
-
-RadiusRule = str | Callable[[Any], float]
-
-
-#: Per-iteration decay of the audit's memory of an oracle caught too small.
-_FORGET = 0.99
+__all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep", "Proposal", "sharp_segment"]
 
 
-class LFSOState(NamedTuple):
-    radius: float | None  # last radius: seeds the next generic radius solve
-    inflation: float  # multiplier on the oracle's L after safeguard rollbacks (>= 1)
-    estimator: Any  # state of the automatic oracle (None with a model oracle)
-    learned: float = 1.0  # largest secant / L the audit saw, slowly forgotten
-    slack: float = 1e-12  # relative rounding allowance of the descent test (dtype's)
-    target: float = 0.0  # last eta ||g||: rescales the radius guess
-    drift: float = 1.0  # last R / (previous R rescaled): the trend of L, carried forward
-    length: float = 0.0  # last certified step length eta ||g|| / L: extrapolated for hints
+class Proposal(NamedTuple):
+    """A certified rule's move with what it promises, for :class:`lfso.steps.Safeguarded`.
+
+    ``f(anchor) <= f(x) - decrease`` is the claim (``anchor is None``: the move's own
+    point, whose evaluation the loop can then reuse); ``state`` is the rule's next state if
+    the move is accepted.
+    """
+
+    move: Step
+    decrease: float
+    state: Any
+    anchor: Any = None
 
 
-class LFSOStep(StepRule):
-    """The LFSO step ``x_{k+1} = x_k - (eta / L(x_k, R_k)) grad f(x_k)``.
+class CertifiedRule(StepRule):
+    """A rule whose step comes with a decrease it can state, so it can be safeguarded.
 
-    With ``R_k L(x_k, R_k) >= eta ||g_k||`` the step stays in ``B(x_k, R_k)``, where the
-    gradient is ``L(x_k, R_k)``-Lipschitz, so the descent lemma gives
+    :meth:`step` is ``plan`` then ``propose`` at ``inflation = 1`` then ``commit``; the
+    safeguard instead proposes with a growing ``inflation`` (the curvature bound times it,
+    so the step shrinks and stays in the region the bound covers) until ``f`` decreases as
+    claimed, and lets the rule :meth:`learn` from rejected trials.
+    """
+
+    eta: float = 1.0
+    monotone = True
+
+    def plan(self, objective: Model, x: Any, evaluation: Evaluation, state: Any) -> Any:
+        """Everything the step needs that does not depend on the inflation."""
+        raise NotImplementedError
+
+    def propose(self, x: Any, evaluation: Evaluation, plan: Any, inflation: float) -> Proposal:
+        """The move with the curvature bound multiplied by ``inflation >= 1``."""
+        raise NotImplementedError
+
+    def learn(
+        self, x: Any, evaluation: Evaluation, plan: Any, proposal: Proposal, new: Evaluation
+    ) -> tuple[Any, bool] | None:
+        """After a rejected trial: a new plan and whether its bound grew (``None``: nothing
+        learnt, the safeguard inflates)."""
+        return None
+
+    def commit(self, plan: Any, proposal: Proposal, x: Any, evaluation: Evaluation) -> Any:
+        """The next state once ``proposal`` was accepted."""
+        return proposal.state
+
+    def audit(
+        self, x: Any, evaluation: Evaluation, plan: Any, proposal: Proposal, new: Evaluation
+    ) -> float | None:
+        """Observed curvature over the bound used (above 1: the bound was too small)."""
+        return None
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        plan = self.plan(objective, x, evaluation, state)
+        proposal = self.propose(x, evaluation, plan, 1.0)
+        return proposal.move, self.commit(plan, proposal, x, evaluation)
+
+
+def sharp_segment(objective: Any) -> bool:
+    """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
+
+    Yes when the model overrides :meth:`lfso.models.Model.segment` (a built-in model's
+    proven bound along ``d``) and its oracle is not a user's (``audit_oracle``): a user's
+    oracle keeps the ball, whose claim the loop's audit can check. Looks through the loop's
+    counting wrapper.
+    """
+    model = getattr(objective, "model", objective)
+    overridden = type(model).segment is not Model.segment
+    return overridden and not getattr(model, "audit_oracle", False)
+
+
+class Plan(NamedTuple):
+    direction: Any  # d (None: -g)
+    slope: float  # g . d
+    length: float  # ||d||
+    sized: Sized | None  # None: g = 0, no move
+    direction_state: Any
+    certificate_state: Any
+
+
+class CertifiedStep(CertifiedRule):
+    """``x_{k+1} = x_k + t_k d_k``: a direction sized by a certificate, no line search.
+
+    ``t_k = eta (-g_k . d_k) / C_k`` with ``C_k`` the certificate's bound on the curvature
+    along ``[x_k, x_k + t_k d_k]``, so (see :mod:`lfso.steps.certificates`)
+
+    .. math::  f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) (g_k \\cdot d_k)^2 / C_k :
+
+    monotone, and no function value is needed to choose the step. With ``d = -g`` and the
+    ball certificate this is LFSO-GD exactly (``t = eta / L(x, R)``); ``Step.step`` is
+    ``t``, ``Step.L`` is ``C / ||d||^2`` and ``Step.R`` the length of the segment the bound
+    covers.
+
+    Parameters
+    ----------
+    direction : Direction
+        :class:`~lfso.steps.directions.SteepestDescent`, ``LBFGSDirection``, ...
+    certificate : Certificate or "auto"
+        ``"auto"``: the model's segment bound if it has a sharper one than the ball's
+        (:func:`sharp_segment`), else the ball with the tight radius (decided at ``init``).
+    eta : float in (0, 2)
+    name : str
+        The ``method=`` string reported in results.
+    """
+
+    def __init__(
+        self,
+        direction: Direction,
+        certificate: Certificate | str = "auto",
+        eta: float = 1.0,
+        *,
+        name: str = "lfso",
+        radius_rtol: float = 1e-3,
+    ) -> None:
+        eta = float(eta)
+        if not 0.0 < eta < 2.0:
+            raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
+        if not isinstance(direction, Direction):
+            raise TypeError(f"direction must be a lfso.steps Direction, got {direction!r}")
+        if certificate != "auto" and not isinstance(certificate, Certificate):
+            raise TypeError(
+                f"certificate must be a Certificate or 'auto', got certificate={certificate!r}"
+            )
+        radius_rtol = float(radius_rtol)
+        if not 0.0 < radius_rtol < 1.0:
+            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
+        self.eta, self.direction, self.name = eta, direction, name
+        self.radius_rtol = radius_rtol
+        self.certificate: Certificate | str = certificate
+        self._configure(certificate if isinstance(certificate, Certificate) else None)
+
+    def _configure(self, certificate: Certificate | None) -> None:
+        self.gradient_step = self.direction.steepest
+        if certificate is None:  # "auto": either way the bound is needed
+            self.needs_bound, self.certified = True, True
+            return
+        self.needs_bound = certificate.needs_bound
+        self.certified = certificate.claims_ball
+
+    def _resolved(self, objective: Model) -> Certificate:
+        if isinstance(self.certificate, Certificate):
+            return self.certificate
+        if sharp_segment(objective):
+            return SegmentCertificate(self.radius_rtol)
+        return BallCertificate("tight", self.radius_rtol)
+
+    def resolve(self, objective: Model) -> CertifiedStep:
+        """Decide ``certificate="auto"`` for ``objective`` (before the loop reads the
+        rule's flags); returns the rule."""
+        if not isinstance(self.certificate, Certificate):
+            self.certificate = self._resolved(objective)
+            self._configure(self.certificate)
+        return self
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
+        self.resolve(objective)
+        assert isinstance(self.certificate, Certificate)
+        return (
+            self.direction.init(x, evaluation),
+            self.certificate.init(objective, x, evaluation),
+        )
+
+    def plan(self, objective: Model, x: Any, evaluation: Evaluation, state: Any) -> Plan:
+        certificate = self.certificate
+        assert isinstance(certificate, Certificate)
+        d, slope, length, dstate = self.direction(x, evaluation, state[0])
+        kept = state[1]
+        if not slope < 0.0 and d is None and evaluation.bound is not None:
+            # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
+            # the ball whatever the certificate (a segment along d = 0 bounds nothing).
+            if not isinstance(certificate, BallCertificate):
+                certificate = BallCertificate("tight", self.radius_rtol)
+                state = (state[0], certificate.init(objective, x, evaluation))
+        elif not slope < 0.0:  # g = 0 (or no descent at all): nothing to certify, no move
+            return Plan(d, slope, length, None, dstate, kept)
+        try:
+            sized, cstate = certificate.size(
+                objective, x, evaluation, d, slope, length, self.eta, state[1]
+            )
+        except OracleError:
+            if slope < 0.0:
+                raise
+            return Plan(d, slope, length, None, dstate, kept)  # L(x, 0) = 0 at g = 0
+        if certificate is not self.certificate:
+            cstate = kept
+        return Plan(d, slope, length, sized, dstate, cstate)
+
+    def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
+        state = (plan.direction_state, plan.certificate_state)
+        sized = plan.sized
+        if sized is None:
+            return Proposal(Step(x, 0.0), 0.0, state)
+        steepest, eta = plan.direction is None, self.eta
+        used = sized.curvature * inflation
+        if inflation == 1.0:
+            t = sized.t
+        else:
+            t = eta / used if steepest else sized.t / inflation
+        new = x - t * evaluation.grad if steepest else x + t * plan.direction
+        product = sized.product(t) if sized.product is not None else None
+        if steepest:
+            slope2 = evaluation.grad_norm * evaluation.grad_norm
+        else:
+            per_length = plan.slope / plan.length
+            slope2 = per_length * per_length
+        decrease = eta * (1.0 - eta / 2.0) * slope2 / used
+        move = Step(
+            new,
+            t,
+            used,
+            sized.radius,
+            sized.calls,
+            hvp_calls=sized.hvp_calls,
+            hint=sized.hint,
+            product=product,
+        )
+        return Proposal(move, decrease, state)
+
+    def learn(
+        self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
+    ) -> tuple[Plan, bool] | None:
+        certificate = self.certificate
+        assert isinstance(certificate, Certificate) and plan.sized is not None
+        distance = proposal.move.step * plan.length
+        cstate = certificate.learn(
+            x, evaluation, plan.direction, distance, new, plan.certificate_state
+        )
+        if cstate is None:
+            return None
+        sized, cstate = certificate.size(
+            None, x, evaluation, plan.direction, plan.slope, plan.length, self.eta, cstate
+        )
+        grew = sized.curvature > plan.sized.curvature
+        calls = plan.sized.calls + sized.calls
+        kept = sized if grew else plan.sized
+        return plan._replace(sized=kept._replace(calls=calls), certificate_state=cstate), grew
+
+    def commit(self, plan: Plan, proposal: Proposal, x: Any, evaluation: Evaluation) -> Any:
+        certificate = self.certificate
+        assert isinstance(certificate, Certificate)
+        if plan.sized is None:
+            return proposal.state
+        cstate = certificate.commit(plan.sized, plan.certificate_state, x, evaluation)
+        return (plan.direction_state, cstate)
+
+    def audit(
+        self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
+    ) -> float | None:
+        certificate = self.certificate
+        assert isinstance(certificate, Certificate)
+        if not certificate.proven or plan.sized is None or not proposal.move.step > 0.0:
+            return None
+        t, change = proposal.move.step, new.grad - evaluation.grad
+        if certificate.claims_ball:  # ||g+ - g|| <= L ||x+ - x|| on the ball
+            secant = norm(change) / (t * plan.length)
+        else:  # the curvature along d only
+            d = -evaluation.grad if plan.direction is None else plan.direction
+            secant = abs(float(change @ d)) / (t * plan.length**2)
+        return secant / plan.sized.curvature
+
+
+class LFSOStep(CertifiedStep):
+    """LFSO gradient descent: ``x_{k+1} = x_k - (eta / L_k) grad f(x_k)`` (``method="lfso"``).
+
+    The paper's method (Berahas, Roberts & Roosta, TMLR 2024, Algorithm 1) with the ball
+    certificate: with ``R_k L(x_k, R_k) >= eta ||g_k||`` the step stays in
+    ``B(x_k, R_k)``, where the gradient is ``L(x_k, R_k)``-Lipschitz, so
 
     .. math::  f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) \\|g_k\\|^2 / L(x_k, R_k).
 
-    Radius rules:
-
-    * ``"tight"`` (default): the smallest ``R`` with ``R L(x, R) >= eta ||g||`` (solved
-      to ``radius_rtol`` on the step, see :mod:`lfso.bounds`): the largest step the oracle
-      certifies. It is never smaller than the paper rule's step.
-    * a callable ``R0(x)``: the paper's rule (Algorithm 1 with their code's choice),
-      ``R = max(R0(x), eta ||g|| / L(x, R0(x)))`` then ``L = L(x, R)``.
-    * ``"paper"``: the same with the model's own ``R0`` (the authors' choice per problem).
-
-    Safeguard (``safeguard=True``; always on with the automatic oracle): the rule evaluates
-    the trial point itself and accepts it only if it is finite and the descent inequality
-    above holds with the ``L`` used. Otherwise it rolls the step back and retries with a
-    larger ``L`` (the step shrinks, so it stays in the same ball ``B(x, R)``): with the
-    automatic oracle the rejected trial's secant ratio joins the estimator's samples and the
-    radius is solved again, and when that does not raise ``L`` (or with any other oracle)
-    ``L`` is multiplied by ``backoff``. The multiplier is kept for the following iterations
-    and relaxes by ``sqrt(backoff)`` per clean step, but never below the largest observed
-    secant ratio ``||g(x+) - g(x)|| / ||x+ - x||`` over the oracle's ``L`` (remembered with a
-    decay of 1% per iteration; this audit costs one vector difference): an oracle caught
-    too small has its ``L`` raised for the following iterations, a valid one is left alone.
-    Every rollback is counted (``Result.rollbacks``), so ``f`` never increases whatever the
-    oracle says, and the accepted trial's evaluation is reused by the loop: no extra cost
-    when the oracle is right.
+    ``certificate="segment"`` bounds the curvature along ``-g`` only
+    (:meth:`lfso.models.Model.segment`, sharper for the row models), and the default
+    ``"auto"`` takes it when the model has a sharper one than the ball's. The radius
+    rules (``"tight"``, ``"paper"``, a callable ``R0(x)``) are the ball certificate's
+    (:class:`lfso.steps.certificates.BallCertificate`); ``"paper"`` and a callable imply
+    the ball. The safeguard is a wrapper: ``Safeguarded(LFSOStep(...))``.
 
     Parameters
     ----------
     eta : float in (0, 2)
     radius : "tight", "paper" or callable
     radius_rtol : float in (0, 1)
-        Relative tolerance of the tight radius solve on the step length.
-    safeguard : bool
-    estimator : lfso.auto.SecantOracle, optional
-        The automatic oracle; the models' own oracle is used when ``None``.
-    backoff : float > 1
-    max_rollbacks : int
-        Per iteration; past it the run stops (status ``STEP_FAILED``, best point returned)
-        rather than accept a step that breaks the descent inequality.
+        Relative tolerance of the radius (or segment) solve on the step length.
+    certificate : "auto", "ball", "segment" or Certificate
+    direction : Direction, optional
+        Default steepest descent; ``LBFGSDirection(memory)`` gives ``lfso-lbfgs``.
     """
-
-    name = "lfso"
-    monotone = True
 
     def __init__(
         self,
         eta: float = 1.0,
-        radius: RadiusRule = "tight",
+        radius: str | Callable[[Any], float] = "tight",
         radius_rtol: float = 1e-3,
         *,
-        safeguard: bool = False,
-        estimator: SecantOracle | None = None,
-        backoff: float = 4.0,
-        max_rollbacks: int = 60,
+        certificate: Certificate | str = "auto",
+        direction: Direction | None = None,
+        name: str | None = None,
     ) -> None:
-        eta = float(eta)
-        if not 0.0 < eta < 2.0:
-            raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
-        if not (radius in ("tight", "paper") or callable(radius)):
-            raise ValueError(
-                f"radius must be 'tight', 'paper' or a callable x -> R0, got {radius!r}"
-            )
-        if estimator is not None and radius != "tight":
-            raise ValueError("the automatic oracle uses the tight radius; radius= must be 'tight'")
-        radius_rtol = float(radius_rtol)
-        if not 0.0 < radius_rtol < 1.0:
-            raise ValueError(f"radius_rtol must be in (0, 1), got {radius_rtol!r}")
-        self.eta, self.radius, self.radius_rtol = eta, radius, radius_rtol
-        self.estimator = estimator
-        self.safeguard = bool(safeguard) or estimator is not None
-        self.backoff = float(backoff)
-        if not 1.0 < self.backoff < math.inf:
-            raise ValueError(f"backoff must be > 1, got backoff={backoff!r}")
-        self.max_rollbacks = int(max_rollbacks)
-        self.needs_bound = self.certified = estimator is None
-
-    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> LFSOState:
-        est = None
-        if self.estimator is not None:
-            est = self.estimator.init(objective, x, evaluation)
-            floor = self.estimator.first_floor(objective, x, evaluation)
-            est = est._replace(floor=floor)
-        return LFSOState(None, 1.0, est, 1.0, rounding(x))
-
-    def _choose(self, x: Any, bound: LocalBound, target: float, guess: float | None):
-        """Radius, L and oracle calls for one bound, by the configured radius rule."""
-        if self.radius == "tight":
-            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
-            if not 0.0 < lipschitz < math.inf:
-                check_value(lipschitz, radius)  # raises, naming the oracle's value
-            return radius, lipschitz, calls
-        if self.radius == "paper":
-            r0 = bound.paper_radius
-            if r0 is None:
-                raise TypeError(
-                    "radius='paper' needs a model that defines the paper's R0; "
-                    "pass radius=callable(x) -> R0 instead"
+        if isinstance(certificate, str):
+            if certificate not in ("auto", "ball", "segment"):
+                raise ValueError(
+                    "certificate must be 'auto', 'ball' or 'segment', "
+                    f"got certificate={certificate!r}"
                 )
-        else:
-            r0 = self.radius(x)
-        r0 = float(r0)
-        if not 0.0 <= r0 < math.inf:
-            raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
-        l0 = check_value(bound(r0), r0)
-        radius = max(r0, target / l0)
-        lipschitz = check_value(bound(radius), radius)
-        check_monotone(r0, l0, radius, lipschitz, bound.monotone_rtol)
-        return radius, lipschitz, 2
+            if radius != "tight" and certificate == "segment":
+                raise ValueError(
+                    f"radius={radius!r} is a rule of the ball certificate; "
+                    "certificate='segment' needs radius='tight'"
+                )
+            if certificate == "ball" or radius != "tight":
+                certificate = BallCertificate(radius, radius_rtol)
+            elif certificate == "segment":
+                certificate = SegmentCertificate(radius_rtol)
+        if direction is None:
+            direction = SteepestDescent()
+        if name is None:
+            name = "lfso" if direction.steepest else "lfso-lbfgs"
+        super().__init__(direction, certificate, eta, name=name, radius_rtol=radius_rtol)
+        self.radius = radius
 
-    def step(
-        self, objective: Model, x: Any, evaluation: Evaluation, state: LFSOState
-    ) -> tuple[Step, LFSOState]:
-        eta, g = self.eta, evaluation.grad
-        target = eta * evaluation.grad_norm
-        est, hvps = state.estimator, 0
-        if self.estimator is None:
-            bound = evaluation.bound
-            assert bound is not None
-            samples: list[tuple[float, float]] = []
-        else:
-            samples, est, hvps = self.estimator.samples(x, evaluation, est)
-            bound = SecantBound(est.floor, samples, self.estimator.safety)
-        # R* scales like eta ||g|| when L is steady; a trend in L carries over from the
-        # last iteration. A close guess lets the generic radius solve take one evaluation
-        # (and a radius the model bounded with the gradient, the hint this rule passed on,
-        # none when it is in the tolerance window: see lfso.bounds.solve_radius).
-        predicted = state.radius
-        if predicted is not None and state.target > 0.0:
-            predicted *= target / state.target
-        guess = None if predicted is None else predicted * state.drift
-        radius, lipschitz, calls = self._choose(x, bound, target, guess)
-        drift = 1.0 if not predicted else min(max(radius / predicted, 0.5), 2.0)
-        # The next radius, for the model to bound along with the next gradient: the root
-        # R* = eta ||g|| / L(R*) is about the certified step length, extrapolated
-        # geometrically (l_k^2 / l_{k-1}), then placed mid-window. On logistic data it almost
-        # always lands in the window, saving the solve's round trip (docs/results.md).
-        # A hint that missed cost a pass for nothing: the next iteration goes without one.
-        offered = getattr(bound, "hint", None)
-        missed = offered is not None and radius != offered
-        length = target / lipschitz
-        hint = None
-        tight = self.radius == "tight" and self.estimator is None
-        if tight and state.length > 0.0 and not missed:
-            trend = min(max(length / state.length, 0.5), 2.0)
-            hint = length * trend * math.sqrt(1.0 + self.radius_rtol)
-        nxt = LFSOState(
-            radius,
-            state.inflation,
-            state.estimator,
-            state.learned,
-            state.slack,
-            target,
-            drift,
-            length,
-        )
-        if not self.safeguard:
-            t = eta / lipschitz
-            return Step(x - t * g, t, lipschitz, radius, calls, hint=hint), nxt
 
-        inflation, rollbacks = state.inflation, 0
-        slack = state.slack
-        while True:
-            used = lipschitz * inflation
-            t = eta / used
-            trial = x - t * g
-            if hint is not None and getattr(objective, "takes_radius_hint", False):
-                new = objective.evaluate(trial, bound=True, hint=hint)
-            else:
-                new = objective.evaluate(trial, bound=self.needs_bound)
-            ok = math.isfinite(new.value) and math.isfinite(new.grad_norm)
-            decrease = eta * (1.0 - eta / 2.0) * evaluation.grad_norm**2 / used
-            ok = ok and new.value <= evaluation.value - decrease + slack * abs(evaluation.value)
-            if ok:
-                break
-            if rollbacks >= self.max_rollbacks:
-                raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
-            rollbacks += 1
-            if self.estimator is not None and math.isfinite(new.grad_norm):
-                # Learn from the rejected trial: its secant ratio joins the samples.
-                distance = t * evaluation.grad_norm
-                samples.append((distance, norm(new.grad - g) / distance))
-                bound = SecantBound(est.floor, samples, self.estimator.safety)
-                grown, lipschitz_new, more = self._choose(x, bound, target, radius)
-                calls += more
-                if lipschitz_new > lipschitz:
-                    radius, lipschitz = grown, lipschitz_new
-                    continue
-            inflation *= self.backoff
-        relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
-        learned = state.learned
-        if self.estimator is None and math.isfinite(new.grad_norm):
-            # Audit at no cost: the accepted step's secant ratio against the oracle's L. The
-            # multiplier never relaxes below what was seen, so an oracle caught too small
-            # has its L raised for the next steps (a valid one leaves it at 1).
-            secant = norm(new.grad - g) / (t * evaluation.grad_norm)
-            learned = max(learned * _FORGET, secant / lipschitz)
-            relaxed = max(relaxed, learned)
-        if est is not None:
-            floor = used / (inflation * self.estimator.safety * self.estimator.growth)
-            est = est._replace(floor=floor, x=x, grad=g)
-        nxt = nxt._replace(inflation=relaxed, estimator=est, learned=learned)
-        move = Step(
-            trial,
-            t,
-            used,
-            radius,
-            calls,
-            evaluation=new,
-            rollbacks=rollbacks,
-            hvp_calls=hvps,
-            hint=hint,
-        )
-        return move, nxt
+def lbfgs_step(memory: int = 10, **options: Any) -> LFSOStep:
+    """``method="lfso-lbfgs"``: L-BFGS directions with the certified step (no line search)."""
+    return LFSOStep(direction=LBFGSDirection(memory), name="lfso-lbfgs", **options)

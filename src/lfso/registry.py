@@ -1,0 +1,416 @@
+"""The one table of methods: rule, options (type, default, valid range), what each needs.
+
+:func:`lfso.minimize`, :mod:`lfso.scipy`, the CLI's method choices, the benchmark suite and
+the tests are built from :data:`METHODS`. Every option given is checked against the
+method's table (an option the method does not use raises, naming the method), and every
+value against its declared range, before any rule is built.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .auto import SecantOracle
+from .models import Model
+from .steps import (
+    AdGDStep,
+    ArmijoStep,
+    BarzilaiBorweinStep,
+    DoGStep,
+    EstimateCertificate,
+    FixedStep,
+    LBFGSDirection,
+    LFSOAccelStep,
+    LFSOStep,
+    NesterovStep,
+    PolyakStep,
+    Safeguarded,
+    StepRule,
+)
+from .steps.directions import CallableDirection
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option", "build_rule"]
+
+#: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench``).
+DEFAULT_METHOD = "lfso-lbfgs"
+
+#: A required option's default.
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its default and a check ``(method, name, value) -> value`` that raises
+    ``TypeError``/``ValueError`` naming the option, the value and what is expected."""
+
+    default: Any
+    check: Callable[[str, Any], Any]
+    expect: str
+    needs: str = ""  # for a required option: what the method needs, in words
+
+
+def _fail(name: str, value: Any, expect: str, error: type[Exception] = ValueError) -> None:
+    raise error(f"{name} must be {expect}, got {name}={value!r}")
+
+
+def real(low: float, high: float = math.inf, *, closed: str = "") -> Option:
+    """A real number in ``(low, high)``; ``closed`` lists the closed ends (``"l"``, ``"h"``)."""
+    lo = "[" if "l" in closed else "("
+    hi = "]" if "h" in closed else ")"
+    if high < math.inf:
+        expect = f"in {lo}{low:g}, {high:g}{hi}"
+    elif low == -math.inf:
+        expect = "finite"
+    elif low == 0.0 and "l" not in closed:
+        expect = "finite and positive"
+    else:
+        expect = f"finite and {'>=' if 'l' in closed else '>'} {low:g}"
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, bool) or (
+            not isinstance(value, (int, float)) and not hasattr(value, "__float__")
+        ):
+            _fail(name, value, expect, TypeError)
+        v = float(value)
+        above = v >= low if "l" in closed else v > low
+        below = v <= high if "h" in closed else v < high
+        if not (above and below and math.isfinite(v)) and not (v == high == math.inf):
+            _fail(name, value, expect)
+        return v
+
+    return Option(REQUIRED, check, expect)
+
+
+def integer(low: int) -> Option:
+    """An integer ``>= low`` (``True``/``False`` are not integers here)."""
+    expect = f"an integer >= {low}"
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool):
+            _fail(name, value, expect, TypeError)
+        try:
+            v = operator.index(value)
+        except TypeError:
+            _fail(name, value, expect, TypeError)
+        if v < low:
+            _fail(name, value, expect)
+        return v
+
+    return Option(REQUIRED, check, expect)
+
+
+def flag() -> Option:
+    """``True`` or ``False`` (not ``"no"``, not ``0``)."""
+
+    def check(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            _fail(name, value, "True or False", TypeError)
+        return value
+
+    return Option(REQUIRED, check, "True or False")
+
+
+def choice(*values: Any, callable_ok: str = "") -> Option:
+    """One of ``values`` (compared by type and value), or a callable if ``callable_ok``
+    (its description)."""
+    expect = ", ".join(repr(v) for v in values) + (
+        f" or a callable {callable_ok}" if callable_ok else ""
+    )
+
+    def check(name: str, value: Any) -> Any:
+        if callable_ok and callable(value):
+            return value
+        if not any(type(value) is type(v) and value == v for v in values):
+            error = ValueError if isinstance(value, tuple(type(v) for v in values)) else TypeError
+            _fail(name, value, expect, error)
+        return value
+
+    return Option(REQUIRED, check, expect)
+
+
+def _with(option: Option, default: Any) -> Option:
+    return Option(default, option.check, option.expect)
+
+
+def _required(option: Option, needs: str) -> Option:
+    return Option(REQUIRED, option.check, option.expect, needs)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule factory may need besides its options."""
+
+    model: Model
+    auto: bool  # the oracle is estimated (smoothness="auto" or a model without one)
+    objective: Any = None
+    x0: Any = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A ``method=`` entry: its rule factory, options and needs.
+
+    Attributes
+    ----------
+    build : callable ``(options, context) -> StepRule``
+        Gets every option, validated, with defaults filled in.
+    options : dict of Option
+    needs_oracle : bool
+        Needs an oracle, or (``estimates``) the automatic one for a black box.
+    estimates : bool
+        Runs with the automatic oracle (``smoothness="auto"``), safeguarded.
+    family : str
+        ``"lfso"`` or ``"peer"`` (benchmark tables).
+    description : str
+    """
+
+    build: Callable[[dict[str, Any], Context], StepRule]
+    options: dict[str, Option]
+    description: str
+    needs_oracle: bool = False
+    estimates: bool = False
+    family: str = "peer"
+    #: Options that apply only with the automatic oracle / only with a safeguard.
+    auto_only: frozenset[str] = field(default_factory=frozenset)
+    safeguard_only: frozenset[str] = field(default_factory=frozenset)
+
+
+_RTOL = _with(real(0.0, 1.0), 1e-3)
+_SAFEGUARD = {
+    "safeguard": _with(flag(), False),
+    "backoff": _with(real(1.0), 4.0),
+    "max_rollbacks": _with(integer(0), 60),
+}
+_ESTIMATE = {
+    "safety": _with(real(1.0, closed="l"), 2.0),
+    "growth": _with(real(1.0), 2.0),
+    "power_iterations": _with(integer(1), 2),
+    "hvp": _with(choice("autodiff", callable_ok="hvp(x, v)"), None),
+}
+_CERTIFIED = {
+    "eta": _with(real(0.0, 2.0), 1.0),
+    "radius_rtol": _RTOL,
+    "certificate": _with(choice("auto", "ball", "segment"), "auto"),
+    **_SAFEGUARD,
+    **_ESTIMATE,
+}
+
+
+def _autodiff_hvp(objective: Any, x0: Any) -> Callable[[Any, Any], Any]:
+    """Hessian-vector products of a plain PyTorch function by double backward."""
+    import array_api_compat
+
+    if isinstance(objective, Model) or not array_api_compat.is_torch_array(x0):
+        raise TypeError(
+            "hvp='autodiff' differentiates a plain function of PyTorch tensors: pass fun "
+            "returning a tensor and x0 as a torch.Tensor (or pass hvp=callable)"
+        )
+    import torch
+
+    def hvp(x: Any, v: Any) -> Any:
+        return torch.autograd.functional.hvp(objective, x, v)[1]
+
+    return hvp
+
+
+def _safeguarded(rule: Any, o: dict[str, Any], force: bool) -> StepRule:
+    if o["safeguard"] or force:
+        return Safeguarded(rule, o["backoff"], o["max_rollbacks"])
+    return rule
+
+
+def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callable[..., StepRule]:
+    def build(o: dict[str, Any], ctx: Context) -> StepRule:
+        radius = o.get("radius", "tight")
+        certificate = o["certificate"]
+        if ctx.auto:
+            if certificate != "auto" or radius != "tight":
+                raise ValueError(
+                    f"method={name!r} with the automatic oracle (smoothness='auto') sizes "
+                    f"its steps by the estimate: certificate={certificate!r} and "
+                    f"radius={radius!r} need an oracle (pass smoothness= or a model)"
+                )
+            hvp = o["hvp"]
+            if hvp == "autodiff":
+                hvp = _autodiff_hvp(ctx.objective, ctx.x0)
+            estimator = SecantOracle(o["safety"], o["growth"], hvp, o["power_iterations"])
+            certificate = EstimateCertificate(estimator, o["radius_rtol"])
+        rule = LFSOStep(
+            o["eta"],
+            radius,
+            o["radius_rtol"],
+            certificate=certificate,
+            direction=direction(o),
+            name=name,
+        )
+        return _safeguarded(rule.resolve(ctx.model), o, ctx.auto)
+
+    return build
+
+
+def _steepest_or_user(o: dict[str, Any]) -> Any:
+    return CallableDirection(o["direction"]) if o["direction"] is not None else None
+
+
+def _accel(o: dict[str, Any], ctx: Context) -> StepRule:
+    certificate = o["certificate"]
+    if certificate == "auto":  # the segment bound where the model has a sharper one
+        from .steps.lfso import sharp_segment
+
+        certificate = "segment" if sharp_segment(ctx.model) else "ball"
+    rule = LFSOAccelStep(o["eta"], o["jump"], o["restart"], o["radius_rtol"], certificate)
+    return _safeguarded(rule, o, False)
+
+
+def _plain(cls: type[StepRule]) -> Callable[[dict[str, Any], Context], StepRule]:
+    return lambda o, ctx: cls(**o)
+
+
+def _opt(o: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {n: o[n] for n in names if o[n] is not None}
+
+
+METHODS: dict[str, Method] = {
+    "lfso": Method(
+        _certified(_steepest_or_user, "lfso"),
+        {
+            **_CERTIFIED,
+            "radius": _with(choice("tight", "paper", callable_ok="x -> R0"), "tight"),
+            "direction": _with(choice(None, callable_ok="direction(x, g) -> d"), None),
+        },
+        "LFSO-GD: steepest descent, certified step (the segment bound where the model "
+        "has one, else the ball)",
+        needs_oracle=True,
+        estimates=True,
+        family="lfso",
+    ),
+    "lfso-lbfgs": Method(
+        _certified(lambda o: LBFGSDirection(o["memory"]), "lfso-lbfgs"),
+        {**_CERTIFIED, "memory": _with(integer(1), 10)},
+        "L-BFGS directions (m = 10), certified step, no line search",
+        needs_oracle=True,
+        estimates=True,
+        family="lfso",
+    ),
+    "lfso-accel": Method(
+        _accel,
+        {
+            "eta": _with(real(0.0, 1.0, closed="h"), 1.0),
+            "jump": _with(real(1.0, math.inf, closed="h"), 2.0),
+            "restart": _with(flag(), True),
+            "radius_rtol": _RTOL,
+            "certificate": _with(choice("ball", "segment", "auto"), "ball"),
+            **_SAFEGUARD,
+        },
+        "LFSO-accelerated (FISTA epochs, restarts)",
+        needs_oracle=True,
+        family="lfso",
+    ),
+    "gd": Method(
+        _plain(FixedStep),
+        {"step": _required(real(0.0), "a step size")},
+        "fixed step ``step`` (required)",
+    ),
+    "armijo": Method(
+        _plain(ArmijoStep),
+        {
+            "step0": _with(real(0.0), 1.0),
+            "c": _with(real(0.0, 1.0), 1e-4),
+            "shrink": _with(real(0.0, 1.0), 0.5),
+            "growth": _with(real(1.0, closed="l"), 2.0),
+            "max_step": _with(real(0.0), 1e10),
+        },
+        "Armijo backtracking, warm start",
+    ),
+    "bb": Method(
+        _plain(BarzilaiBorweinStep),
+        {
+            "variant": _with(choice("long", "short"), "long"),
+            "memory": _with(integer(1), 10),
+            "c": _with(real(0.0, 1.0), 1e-4),
+            "shrink": _with(real(0.0, 1.0), 0.5),
+            "step0": _with(real(0.0), 1.0),
+            "min_step": _with(real(0.0), 1e-12),
+            "max_step": _with(real(0.0), 1e12),
+        },
+        "Barzilai-Borwein (long), GLL safeguard",
+    ),
+    "adgd": Method(
+        _plain(AdGDStep),
+        {"variant": _with(choice(2023, 2020), 2023), "step0": _with(real(0.0), 1e-10)},
+        "AdGD (Malitsky-Mishchenko 2023)",
+    ),
+    "polyak": Method(
+        _plain(PolyakStep),
+        {"f_star": _required(real(-math.inf), "the optimal value")},
+        "Polyak step (``f_star`` required)",
+    ),
+    "nesterov": Method(
+        lambda o, ctx: NesterovStep(**_opt(o, "step", "lipschitz")),
+        {"step": _with(real(0.0), None), "lipschitz": _with(real(0.0), None)},
+        "Nesterov, fixed step (``step`` or ``lipschitz``)",
+    ),
+    "dog": Method(
+        _plain(DoGStep), {"r_eps": _with(real(0.0), 1e-6)}, "DoG (Ivgi-Hinder-Carmon 2023)"
+    ),
+}
+
+
+def _validated(name: str, method: Method, given: dict[str, Any], auto: bool) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(method.options))
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) for method={name!r}: {unknown}; "
+            f"its options are: {', '.join(sorted(method.options))}"
+        )
+    out: dict[str, Any] = {}
+    for key, option in method.options.items():
+        if key in given:
+            value = given[key]
+            if value is None and option.default is None:
+                out[key] = None
+                continue
+            out[key] = option.check(key, value)
+        elif option.default is REQUIRED:
+            raise TypeError(f"method={name!r} needs {option.needs}: pass {key}=...")
+        else:
+            out[key] = option.default
+    estimate_only = sorted(k for k in given if k in _ESTIMATE and given[k] is not None)
+    if estimate_only and not auto:
+        raise TypeError(
+            f"option(s) {', '.join(estimate_only)} tune the automatic oracle; this run has "
+            "an oracle (pass smoothness='auto' to estimate it instead)"
+        )
+    guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
+    if guard_only and not (out.get("safeguard") or (auto and method.estimates)):
+        raise TypeError(
+            f"option(s) {', '.join(guard_only)} tune the safeguard; pass safeguard=True"
+        )
+    return out
+
+
+def build_rule(
+    method: str,
+    options: dict[str, Any],
+    *,
+    model: Model,
+    auto: bool,
+    objective: Any = None,
+    x0: Any = None,
+) -> StepRule:
+    """The step rule for ``method=`` with ``options``, every one validated.
+
+    ``auto``: the run has no oracle (``smoothness="auto"``, or a model without one).
+    """
+    try:
+        entry = METHODS[method]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
+    if auto and entry.needs_oracle and not entry.estimates:
+        raise TypeError(f"method={method!r} needs an oracle: pass smoothness= or a model")
+    validated = _validated(method, entry, options, auto and entry.estimates)
+    return entry.build(validated, Context(model, auto and entry.estimates, objective, x0))

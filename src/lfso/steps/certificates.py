@@ -1,0 +1,332 @@
+"""Certificates: how far to go along a descent direction ``d`` with a proven decrease.
+
+A certificate bounds the curvature of ``f`` along the segment ``[x, x + t d]`` by some
+``C(t)`` non-decreasing in ``t`` and takes the step ``t`` with ``t C(t) >= eta (-g . d)``
+(the smallest, to a tolerance), ``t = eta (-g . d) / C``. On the segment
+``f(x + s d) <= f(x) + s g . d + s^2 C / 2`` (the descent lemma in one variable), so
+
+.. math::  f(x + t d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C.
+
+* :class:`BallCertificate`: ``C(t) = L(x, t ||d||) ||d||^2`` (the segment lies in the ball
+  ``B(x, t ||d||)``); with ``d = -g`` this is the paper's LFSO step, with its radius rules.
+* :class:`SegmentCertificate`: the model's own segment bound (:meth:`lfso.models.Model.segment`),
+  sharper for the row models (curvature along ``d`` only).
+* :class:`EstimateCertificate`: the ball certificate over the automatic oracle
+  (:class:`lfso.auto.SecantOracle`), for functions without an oracle. An estimate proves
+  nothing, so rules with it run under the safeguard (:class:`lfso.steps.Safeguarded`).
+
+Every certificate reports ``L = C / ||d||^2`` (curvature per unit length, the ball's ``L``
+for the ball) and ``R = t_max ||d||`` (the length of the segment the bound covers).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .._arrays import norm, to_floats
+from ..auto import SecantBound, SecantOracle
+from ..bounds import LocalBound, check_monotone, check_value
+from ..models import Evaluation, Model
+
+__all__ = [
+    "BallCertificate",
+    "Certificate",
+    "EstimateCertificate",
+    "SegmentCertificate",
+    "Sized",
+]
+
+RadiusRule = str | Callable[[Any], float]
+
+
+class Sized(NamedTuple):
+    """A certified step along ``d``: ``x + t d`` with ``C = curvature ||d||^2``."""
+
+    t: float
+    curvature: float  # C / ||d||^2, reported as L
+    radius: float  # t_max ||d||: the segment the bound covers, reported as R
+    calls: int  # bound evaluations spent
+    hint: float | None = None  # a radius for the model to bound with the next gradient
+    product: Callable[[float], Any] | None = None  # t -> the model's image of x + t d
+    hvp_calls: int = 0
+
+
+class Certificate(ABC):
+    """Sizes the step along a direction; see the module docstring.
+
+    Attributes
+    ----------
+    needs_bound : bool
+        Evaluations must carry the model's ball bound.
+    claims_ball : bool
+        The reported ``L`` bounds the gradient's Lipschitz constant on ``B(x, R)`` (so the
+        loop may audit ``||g+ - g|| <= L ||x+ - x||``); false for segment bounds (which
+        bound the curvature along ``d`` only) and for estimates.
+    proven : bool
+        The decrease is a theorem given a valid oracle; false for estimates.
+    """
+
+    needs_bound: bool = True
+    claims_ball: bool = True
+    proven: bool = True
+
+    def __init__(self, radius_rtol: float = 1e-3) -> None:
+        radius_rtol = float(radius_rtol)
+        if not 0.0 < radius_rtol < 1.0:
+            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
+        self.radius_rtol = radius_rtol
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
+        """The certificate's state at the starting point."""
+        return None
+
+    @abstractmethod
+    def size(
+        self,
+        objective: Any,
+        x: Any,
+        evaluation: Evaluation,
+        direction: Any,
+        slope: float,
+        length: float,
+        eta: float,
+        state: Any,
+    ) -> tuple[Sized, Any]:
+        """The certified step along ``direction`` (``None``: ``-g``) with ``slope = g . d``
+        and ``length = ||d||``, and the next state."""
+
+    def learn(
+        self,
+        x: Any,
+        evaluation: Evaluation,
+        direction: Any,
+        distance: float,
+        new: Evaluation,
+        state: Any,
+    ) -> Any:
+        """A state that knows more after a trial at ``distance`` along ``direction``
+        (``None``: ``-g``) was rejected, or ``None``."""
+        return None
+
+    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
+        """The state after the step ``sized`` was accepted."""
+        return state
+
+
+class BallState(NamedTuple):
+    radius: float | None  # last radius: seeds the next generic radius solve
+    target: float = 0.0  # last eta (-g . d) / ||d||: rescales the radius guess
+    drift: float = 1.0  # last R / (previous R rescaled): the trend of L, carried forward
+    length: float = 0.0  # last certified step length: extrapolated for hints
+
+
+class BallCertificate(Certificate):
+    """``C(t) = L(x, t ||d||) ||d||^2``, with the paper's radius rules.
+
+    In the radius ``R = t ||d||`` the condition ``t C(t) >= eta (-g . d)`` reads
+    ``R L(x, R) >= eta (-g . d) / ||d||`` (``= eta ||g||`` for ``d = -g``: the paper's).
+
+    * ``"tight"``: the smallest such ``R`` (solved to ``radius_rtol`` on the step, see
+      :mod:`lfso.bounds`): the largest step the oracle certifies.
+    * a callable ``R0(x)``: the paper's rule as in the authors' code,
+      ``R = max(R0(x), target / L(x, R0(x)))`` then ``L = L(x, R)``.
+    * ``"paper"``: the same with the model's own ``R0``.
+
+    With the tight rule the next radius is offered to the model as a hint
+    (``Step.hint``): models whose bound costs a pass over the data bound it there along
+    with the next gradient, and the solve takes it when it lands in its tolerance window.
+    """
+
+    def __init__(self, radius: RadiusRule = "tight", radius_rtol: float = 1e-3) -> None:
+        super().__init__(radius_rtol)
+        if not (radius in ("tight", "paper") or callable(radius)):
+            raise ValueError(
+                f"radius must be 'tight', 'paper' or a callable x -> R0, got radius={radius!r}"
+            )
+        self.radius = radius
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
+        return BallState(None)
+
+    def _choose(
+        self, x: Any, bound: LocalBound, target: float, guess: float | None
+    ) -> tuple[float, float, int]:
+        """Radius, L and oracle calls for one bound, by the configured radius rule."""
+        if self.radius == "tight":
+            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
+            if not 0.0 < lipschitz < math.inf:
+                check_value(lipschitz, radius)  # raises, naming the oracle's value
+            return radius, lipschitz, calls
+        if self.radius == "paper":
+            r0 = bound.paper_radius
+            if r0 is None:
+                raise TypeError(
+                    "radius='paper' needs a model that defines the paper's R0; "
+                    "pass radius=callable(x) -> R0 instead"
+                )
+        else:
+            assert callable(self.radius)
+            r0 = self.radius(x)
+        r0 = float(r0)
+        if not 0.0 <= r0 < math.inf:
+            raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
+        l0 = check_value(bound(r0), r0)
+        radius = max(r0, target / l0)
+        lipschitz = check_value(bound(radius), radius)
+        check_monotone(r0, l0, radius, lipschitz, bound.monotone_rtol)
+        return radius, lipschitz, 2
+
+    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+        bound = evaluation.bound
+        if bound is None:
+            raise ValueError("the ball certificate needs evaluations made with bound=True")
+        return self._sized(bound, x, evaluation, direction, slope, length, eta, state)
+
+    def _sized(
+        self,
+        bound: LocalBound,
+        x: Any,
+        evaluation: Evaluation,
+        direction: Any,
+        slope: float,
+        length: float,
+        eta: float,
+        state: BallState,
+    ) -> tuple[Sized, BallState]:
+        steepest = direction is None
+        target = eta * evaluation.grad_norm if steepest else eta * (-slope) / length
+        # R* scales like the target when L is steady; a trend in L carries over from the
+        # last iteration. A close guess lets the generic radius solve take one evaluation
+        # (and a radius the model bounded with the gradient, the hint passed on below,
+        # none when it is in the tolerance window: see lfso.bounds.solve_radius).
+        predicted = state.radius
+        if predicted is not None and state.target > 0.0:
+            predicted *= target / state.target
+        guess = None if predicted is None else predicted * state.drift
+        radius, lipschitz, calls = self._choose(x, bound, target, guess)
+        drift = 1.0 if not predicted else min(max(radius / predicted, 0.5), 2.0)
+        # The next radius, for the model to bound along with the next gradient: the root
+        # is about the certified step length, extrapolated geometrically (l_k^2 / l_{k-1}),
+        # then placed mid-window. A hint that missed cost a pass for nothing: the next
+        # iteration goes without one.
+        offered = getattr(bound, "hint", None)
+        missed = offered is not None and radius != offered
+        step_length = target / lipschitz
+        hint = None
+        if self._hints and state.length > 0.0 and not missed:
+            trend = min(max(step_length / state.length, 0.5), 2.0)
+            hint = step_length * trend * math.sqrt(1.0 + self.radius_rtol)
+        t = eta / lipschitz if steepest else target / (lipschitz * length)
+        sized = Sized(t, lipschitz, radius, calls, hint)
+        return sized, state._replace(radius=radius, target=target, drift=drift, length=step_length)
+
+    @property
+    def _hints(self) -> bool:
+        return self.radius == "tight"
+
+
+class SegmentCertificate(Certificate):
+    """The model's segment bound ``t -> C(x, d, t)`` (:meth:`lfso.models.Model.segment`).
+
+    Its root ``t`` of ``t C(t) = eta (-g . d)`` is found by the bound's own solve, seeded
+    with the last step; a bound with ``product(t)`` (row models) hands the model's image of
+    ``x + t d`` to the next evaluation, which then skips its pass over ``A``. Without a
+    sharper bound the model's default is the ball's, ``L(x, t ||d||) ||d||^2``.
+    """
+
+    claims_ball = False
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> float | None:
+        return None
+
+    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+        d = -evaluation.grad if direction is None else direction
+        segment = objective.segment(x, evaluation, d)
+        # g . d is on the host already (the direction fetched it), so the solve uses it:
+        # the target, the step and the claimed decrease all rest on the same slope.
+        t_max, curvature, calls = segment.radius_for(
+            eta * (-slope), rtol=self.radius_rtol, guess=state
+        )
+        curvature = check_value(curvature, t_max)
+        t = eta * (-slope) / curvature if slope < 0.0 else 0.0
+        product = getattr(segment, "product", None)
+        sized = Sized(t, curvature / (length * length), t_max * length, calls, None, product)
+        return sized, t_max
+
+
+class EstimateState(NamedTuple):
+    ball: BallState
+    estimator: Any  # lfso.auto.SecantState
+    base: list[tuple[float, float]] | None = None  # this iteration's samples (taken once)
+    extra: tuple[tuple[float, float], ...] = ()  # samples from this iteration's rejections
+
+
+class EstimateCertificate(BallCertificate):
+    """The ball certificate over the automatic oracle ``hat L(x, R)`` (tight radius).
+
+    The estimate (:class:`lfso.auto.SecantOracle`: secant ratios of gradients the run
+    computes, Hessian power iterations with ``hvp``, safety factor, growth floor) can be
+    too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
+    secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance
+    ``t ||d||`` (:meth:`learn`), and the accepted step's ``L`` sets the next floor.
+    Along a direction other than ``-g`` (L-BFGS) the samples are secants *along* the
+    step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)`` and the last step's
+    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it.
+    """
+
+    claims_ball = False
+    needs_bound = False
+    proven = False
+
+    def __init__(self, estimator: SecantOracle, radius_rtol: float = 1e-3) -> None:
+        super().__init__("tight", radius_rtol)
+        self.estimator = estimator
+
+    @property
+    def _hints(self) -> bool:
+        return False
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> EstimateState:
+        est = self.estimator.init(objective, x, evaluation)
+        est = est._replace(floor=self.estimator.first_floor(objective, x, evaluation))
+        return EstimateState(BallState(None), est)
+
+    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+        hvps = 0
+        if state.base is None:  # the first sizing of this iteration takes the samples
+            base, est, hvps = self.estimator.samples(x, evaluation, state.estimator)
+            if direction is not None and est.x is not None:
+                # Along a direction other than -g the curvature that matters is the
+                # directional one: the last step's secant s . y / ||s||^2 replaces the
+                # norm ratio ||y|| / ||s|| (Hessian power iterations, at distance 0, stay).
+                s_, y_ = x - est.x, evaluation.grad - est.grad
+                sy, ss = to_floats(s_ @ y_, s_ @ s_)
+                if ss > 0.0:
+                    kept = [sample for sample in base if sample[0] == 0.0]
+                    base = [(math.sqrt(ss), max(sy, 0.0) / ss), *kept]
+            state = state._replace(base=base, estimator=est)
+        bound = SecantBound(
+            state.estimator.floor, [*state.base, *state.extra], self.estimator.safety
+        )
+        sized, ball = self._sized(bound, x, evaluation, direction, slope, length, eta, state.ball)
+        return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
+
+    def learn(self, x, evaluation, direction, distance, new, state):
+        """The state with the rejected trial's secant ratio at ``distance`` added."""
+        if not (math.isfinite(new.grad_norm) and distance > 0.0):
+            return None
+        change = new.grad - evaluation.grad
+        if direction is None:
+            sample = (distance, norm(change) / distance)
+        else:  # along d: (g(x + t d) - g(x)) . d / (t ||d||^2), t ||d|| = distance
+            dd, along = to_floats(direction @ direction, change @ direction)
+            sample = (distance, max(along, 0.0) * math.sqrt(dd) / (distance * dd))
+        return state._replace(extra=(*state.extra, sample))
+
+    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
+        floor = sized.curvature / (self.estimator.safety * self.estimator.growth)
+        est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
+        return EstimateState(state.ball, est)

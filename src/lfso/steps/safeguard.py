@@ -1,0 +1,131 @@
+"""The safeguard: a wrapper that makes any certified rule monotone whatever its bound says."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from .._arrays import rounding
+from ..models import Evaluation, Model
+from ._base import Step, StepFailedError, StepRule
+from .lfso import CertifiedRule
+
+__all__ = ["Safeguarded"]
+
+#: Per-iteration decay of the audit's memory of a bound caught too small.
+_FORGET = 0.99
+
+
+class SafeguardState(NamedTuple):
+    inner: Any  # the wrapped rule's state
+    inflation: float  # multiplier on the rule's curvature bound after rollbacks (>= 1)
+    learned: float  # largest observed / claimed curvature the audit saw, slowly forgotten
+    slack: float  # relative rounding allowance of the descent test (the dtype's)
+
+
+class Safeguarded(StepRule):
+    """Accept a certified rule's step only if ``f`` decreases as the rule claims.
+
+    The wrapped rule (:class:`lfso.steps.CertifiedRule`: LFSO-GD, LFSO-L-BFGS,
+    LFSO-accelerated) proposes a move with a claimed decrease,
+    ``f(anchor) <= f(x) - decrease`` (the anchor is the move's own point, or the gradient
+    step of an accelerated rule). The safeguard evaluates it (the loop reuses that
+    evaluation) and accepts it if it is finite and the claim holds up to rounding.
+    Otherwise it rolls the step back: a rule that learns from the rejected trial (the
+    automatic oracle adds its secant ratio to its samples) proposes again if its bound
+    grew, and otherwise the bound is multiplied by ``backoff`` (the step shrinks, so it
+    stays in the region the bound covers). The multiplier is kept for the next iterations
+    and relaxes by ``sqrt(backoff)`` per clean step, but never below the largest observed
+    curvature over the rule's bound (``CertifiedRule.audit``, remembered with a decay of
+    1% per iteration): a bound caught too small is raised for the following iterations, a
+    valid one is left alone. Every rollback is counted (``Result.rollbacks``).
+
+    Parameters
+    ----------
+    rule : CertifiedRule
+    backoff : float > 1
+    max_rollbacks : int >= 0
+        Per iteration; past it the run stops (status ``STEP_FAILED``, best point returned)
+        rather than accept a step that breaks the claimed decrease.
+    """
+
+    monotone = True
+
+    def __init__(self, rule: CertifiedRule, backoff: float = 4.0, max_rollbacks: int = 60) -> None:
+        if not isinstance(rule, CertifiedRule):
+            raise TypeError(
+                "the safeguard wraps a certified rule (lfso, lfso-lbfgs, lfso-accel), "
+                f"got {type(rule).__name__}"
+            )
+        backoff = float(backoff)
+        if not 1.0 < backoff < math.inf:
+            raise ValueError(f"backoff must be > 1, got backoff={backoff!r}")
+        max_rollbacks = int(max_rollbacks)
+        if max_rollbacks < 0:
+            raise ValueError(f"max_rollbacks must be >= 0, got max_rollbacks={max_rollbacks!r}")
+        self.rule, self.backoff, self.max_rollbacks = rule, backoff, max_rollbacks
+        self.name = rule.name
+        self._flags()
+
+    def _flags(self) -> None:
+        rule = self.rule
+        self.needs_bound, self.certified = rule.needs_bound, rule.certified
+        self.gradient_step, self.monotone = rule.gradient_step, rule.monotone
+
+    def resolve(self, objective: Model) -> Safeguarded:
+        """Let the wrapped rule decide what depends on the model (see ``CertifiedStep``)."""
+        resolve = getattr(self.rule, "resolve", None)
+        if resolve is not None:
+            resolve(objective)
+        self._flags()
+        return self
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SafeguardState:
+        inner = self.rule.init(objective, x, evaluation)
+        self._flags()
+        return SafeguardState(inner, 1.0, 1.0, rounding(x))
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: SafeguardState
+    ) -> tuple[Step, SafeguardState]:
+        rule = self.rule
+        plan = rule.plan(objective, x, evaluation, state.inner)
+        inflation, rollbacks = state.inflation, 0
+        allowance = state.slack * abs(evaluation.value)
+        while True:
+            proposal = rule.propose(x, evaluation, plan, inflation)
+            move = proposal.move
+            new: Evaluation | None = None
+            if proposal.anchor is None:
+                extras: dict[str, Any] = {}  # what the model takes (the loop's contract)
+                if move.hint is not None and self.needs_bound:
+                    if getattr(objective, "takes_radius_hint", False):
+                        extras["hint"] = move.hint
+                if move.product is not None and getattr(objective, "takes_product", False):
+                    extras["product"] = move.product
+                new = objective.evaluate(move.x, bound=self.needs_bound, **extras)
+                value, ok = new.value, math.isfinite(new.value) and math.isfinite(new.grad_norm)
+            else:
+                value = objective.value(proposal.anchor)
+                ok = math.isfinite(value)
+            if ok and value <= evaluation.value - proposal.decrease + allowance:
+                break
+            if rollbacks >= self.max_rollbacks:
+                raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
+            rollbacks += 1
+            learnt = rule.learn(x, evaluation, plan, proposal, new) if new is not None else None
+            if learnt is not None:
+                plan, grew = learnt
+                if grew:
+                    continue
+            inflation *= self.backoff
+        relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
+        learned = state.learned
+        if new is not None and math.isfinite(new.grad_norm):
+            ratio = rule.audit(x, evaluation, plan, proposal, new)
+            if ratio is not None:
+                learned = max(learned * _FORGET, ratio)
+                relaxed = max(relaxed, learned)
+        inner = rule.commit(plan, proposal, x, evaluation)
+        move.evaluation, move.rollbacks = new, rollbacks
+        return move, SafeguardState(inner, relaxed, learned, state.slack)

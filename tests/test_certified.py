@@ -1,0 +1,351 @@
+"""Certified steps (direction x certificate): every certified method decreases f by at least
+what its certificate claims; LFSO-GD through the ball is the paper's loop; L-BFGS edge
+cases; the method registry rejects every bad option."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.bounds import ConstantBound, OracleError
+from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
+from lfso.problems import PROBLEMS
+from lfso.registry import DEFAULT_METHOD, METHODS, build_rule
+from lfso.steps import (
+    ArmijoStep,
+    BallCertificate,
+    CertifiedStep,
+    LBFGSDirection,
+    LFSOStep,
+    Safeguarded,
+    SteepestDescent,
+)
+from lfso.steps.directions import CallableDirection, LBFGSState
+
+WITH_ORACLE = sorted(n for n, p in PROBLEMS.items() if p.has_oracle)
+
+#: (method, options) of every certified configuration.
+CERTIFIED = [
+    ("lfso", {}),
+    ("lfso", {"certificate": "ball"}),
+    ("lfso", {"certificate": "segment", "eta": 1.5}),
+    ("lfso-lbfgs", {}),
+    ("lfso-lbfgs", {"certificate": "ball", "memory": 3}),
+    ("lfso-lbfgs", {"certificate": "segment", "eta": 0.5}),
+]
+
+
+def _iterate(model, x0, method, options, steps):
+    """Drive a rule by hand: ``(x, evaluation, d, C, move, new)`` per step."""
+    rule = build_rule(method, dict(options), model=model, auto=False)
+    ev = model.evaluate(x0)
+    state = rule.init(model, x0, ev)
+    x, out = x0, []
+    for _ in range(steps):
+        plan = rule.plan(model, x, ev, state)
+        proposal = rule.propose(x, ev, plan, 1.0)
+        state = rule.commit(plan, proposal, x, ev)
+        move = proposal.move
+        d = -ev.grad if plan.direction is None else plan.direction
+        curvature = None if plan.sized is None else plan.sized.curvature * float(d @ d)
+        new = model.evaluate(move.x)
+        out.append((x, ev, d, curvature, move, new))
+        x, ev = move.x, new
+    return out
+
+
+@pytest.mark.parametrize("method, options", CERTIFIED)
+@pytest.mark.parametrize("problem", WITH_ORACLE)
+def test_every_certified_step_decreases_f_as_claimed(problem, method, options):
+    model, x0 = PROBLEMS[problem].build("sharp")
+    eta = options.get("eta", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        steps = _iterate(model, x0, method, options, 25)
+    for x, ev, d, curvature, move, new in steps:
+        slope = float(np.asarray(ev.grad) @ d)  # computed here, not taken from the rule
+        if curvature is None or not slope < 0.0:  # g = 0 (to underflow): f cannot rise
+            assert new.value <= ev.value
+            continue
+        t = move.step
+        np.testing.assert_array_equal(move.x, x + t * d)
+        assert t == pytest.approx(eta * -slope / curvature, rel=1e-9)
+        claim = eta * (1 - eta / 2) * slope**2 / curvature
+        slack = 1e-10 * abs(ev.value) + 1e-300
+        assert new.value <= ev.value - claim + slack, (problem, method)
+        # The step stays in the segment the bound covers.
+        assert t * math.sqrt(float(d @ d)) <= move.R * (1 + 1e-9)
+
+
+def _transcribed_lfso_gd(model, x0, steps, eta=1.0, rtol=1e-3):
+    """Tight-radius LFSO-GD as the code before the split wrote it (radius guess from the
+    last radius rescaled by the target and the drift; the next radius offered as a hint)."""
+    ev = model.evaluate(x0)
+    x, xs = x0, [x0]
+    last_radius = last_target = last_length = None
+    drift = 1.0
+    for _ in range(steps):
+        target = eta * ev.grad_norm
+        bound = ev.bound
+        predicted = last_radius
+        if predicted is not None and last_target > 0.0:
+            predicted *= target / last_target
+        guess = None if predicted is None else predicted * drift
+        radius, L, _ = bound.radius_for(target, rtol=rtol, guess=guess)
+        drift = 1.0 if not predicted else min(max(radius / predicted, 0.5), 2.0)
+        offered = getattr(bound, "hint", None)
+        missed = offered is not None and radius != offered
+        length = target / L
+        hint = None
+        if last_length and not missed:
+            hint = length * min(max(length / last_length, 0.5), 2.0) * math.sqrt(1 + rtol)
+        x = x - (eta / L) * ev.grad
+        extras = {"hint": hint} if hint is not None and model.takes_radius_hint else {}
+        ev = model.evaluate(x, **extras)
+        last_radius, last_target, last_length = radius, target, length
+        xs.append(x)
+    return xs
+
+
+@pytest.mark.parametrize(
+    "problem", ["power_norm-p3", "lp_regression-p2-n100", "logistic-breast_cancer", "robust-cauchy"]
+)
+def test_ball_certificate_with_steepest_descent_is_the_tight_radius_loop(problem):
+    model, x0 = PROBLEMS[problem].build("sharp")
+    expected = _transcribed_lfso_gd(model, x0, 60)
+    rules = (
+        {"method": "lfso", "certificate": "ball"},
+        {"method": LFSOStep(certificate="ball")},
+        {"method": CertifiedStep(SteepestDescent(), BallCertificate())},
+    )
+    for options in rules:
+        xs: list[np.ndarray] = []
+        res = lfso.minimize(
+            model,
+            x0,
+            tol=0.0,
+            max_iter=60,
+            monitor=False,
+            callback=lambda xk, xs=xs: xs.append(np.copy(xk)),
+            **options,
+        )
+        assert res.nit == 60 and len(xs) == 60
+        for k, x in enumerate(xs, start=1):
+            assert np.array_equal(x, expected[k]), (problem, k)
+
+
+def _ev(model, x):
+    return model.evaluate(x)
+
+
+def test_lbfgs_skips_a_pair_without_positive_curvature():
+    # f = -cos(x_1) + x_2^2 / 2: across x_1 = pi/2 the curvature along x_1 is negative.
+    fun = lambda x: -math.cos(x[0]) + 0.5 * x[1] ** 2  # noqa: E731
+    grad = lambda x: np.array([math.sin(x[0]), x[1]])  # noqa: E731
+    model = FunctionModel(fun, grad, lambda x, R: 1.0)
+    direction = LBFGSDirection(memory=5)
+    x0, x1 = np.array([1.4, 0.0]), np.array([2.6, 0.0])  # s.y = 1.2 (sin 2.6 - sin 1.4) < 0
+    state = direction.init(x0, _ev(model, x0))
+    state = LBFGSState((), x0, _ev(model, x0).grad)
+    ev1 = _ev(model, x1)
+    d, slope, length, state = direction(x1, ev1, state)
+    assert state.pairs == ()  # skipped
+    np.testing.assert_array_equal(d if d is not None else -ev1.grad, -ev1.grad)
+    assert slope == pytest.approx(-(ev1.grad_norm**2)) and length == pytest.approx(ev1.grad_norm)
+    # The run is monotone and converges to the minimiser (0, 0) all the same.
+    res = lfso.minimize(model, np.array([1.4, 0.3]), method="lfso-lbfgs", max_iter=500)
+    assert res.success and np.all(np.diff(res.history.f) <= 1e-15)
+
+
+def test_lbfgs_falls_back_to_steepest_descent_on_an_uphill_direction():
+    model = PowerSum(1)  # f = ||x||^2
+    x = np.array([1.0, 2.0])
+    ev = _ev(model, x)
+    # A corrupted memory (s . y < 0 kept) makes -H g point uphill: the direction is -g and
+    # the memory is cleared.
+    s, y = np.array([1.0, 0.0]), np.array([-3.0, 0.0])
+    state = LBFGSState(((s, y),), None, None)
+    d, slope, _, state = LBFGSDirection()(x, ev, state)
+    assert d is None and slope == pytest.approx(-(ev.grad_norm**2)) and state.pairs == ()
+    # A user direction that points uphill is replaced by -g too.
+    d, slope, _, _ = CallableDirection(lambda x, g: g)(x, ev, None)
+    assert d is None and slope < 0.0
+    res = lfso.minimize(model, x, method="lfso", direction=lambda x, g: g, max_iter=50)
+    ref = lfso.minimize(model, x, method="lfso", max_iter=50)
+    assert res.success and np.array_equal(res.x, ref.x)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_zero_gradient_at_the_start_does_not_move(method):
+    res = lfso.minimize(PowerSum(2), np.zeros(3), method=method, tol=0.0, max_iter=3)
+    assert res.nit == 3 and np.array_equal(res.x, np.zeros(3)) and res.fun == 0.0
+
+
+def test_lbfgs_beats_gd_and_needs_no_function_value():
+    A = np.diag(np.geomspace(1.0, 10.0, 12))
+    model = LpRegression(A, np.ones(12), 1)
+    gd = lfso.minimize(model, np.zeros(12), method="lfso", certificate="ball")
+    lb = lfso.minimize(model, np.zeros(12), method="lfso-lbfgs", certificate="ball")
+    assert gd.success and lb.success and lb.njev < gd.njev
+    # One evaluation per iteration: the step is chosen without a trial point.
+    assert lb.nfev == lb.njev == lb.nit + 1
+
+
+class SharpQuadratic(Model):
+    """``f = x^T Q x / 2 - b^T x`` with the exact segment bound ``C = d^T Q d`` and the
+    product ``Q x`` carried to the next evaluation (counted)."""
+
+    takes_product = True
+
+    def __init__(self, Q, b):
+        self.Q, self.b, self.dim, self.products = Q, b, len(b), 0
+        self.top = float(np.linalg.eigvalsh(Q)[-1])
+
+    def evaluate(self, x, *, bound=True, product=None):
+        if product is None:
+            self.products += 1
+            product = self.Q @ x
+        grad = product - self.b
+        ev = Evaluation(
+            float(0.5 * x @ product - self.b @ x),
+            grad,
+            float(np.linalg.norm(grad)),
+            ConstantBound(self.top) if bound else None,
+        )
+        ev.product = product
+        return ev
+
+    def segment(self, x, evaluation, direction):
+        Qd = self.Q @ direction
+        self.products += 1
+        segment = ConstantBound(float(direction @ Qd))
+        segment.product = lambda t: evaluation.product + t * Qd
+        return segment
+
+
+def test_a_sharp_segment_bound_is_taken_by_default_and_its_product_reused():
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((20, 20)))[0]
+    Q = U @ np.diag(np.geomspace(1.0, 1e3, 20)) @ U.T
+    b = rng.standard_normal(20)
+    ball = lfso.minimize(
+        SharpQuadratic(Q, b), np.zeros(20), method="lfso-lbfgs", certificate="ball", max_iter=50_000
+    )
+    model = SharpQuadratic(Q, b)
+    sharp = lfso.minimize(model, np.zeros(20), method="lfso-lbfgs")
+    assert ball.success and sharp.success
+    # The segment bound is exact here: L-BFGS with exact steps on a quadratic.
+    assert sharp.nit <= 40 < ball.nit
+    # One product with Q per iteration (the segment's Q d); Q x comes with it.
+    assert model.products == sharp.nit + 1
+    assert np.all(np.diff(sharp.history.f) <= 0.0)
+    gd = lfso.minimize(SharpQuadratic(Q, b), np.zeros(20), method="lfso", max_iter=50_000)
+    gd_ball = lfso.minimize(
+        SharpQuadratic(Q, b), np.zeros(20), method="lfso", certificate="ball", max_iter=50_000
+    )
+    assert gd.success and gd.nit < gd_ball.nit  # steepest descent with exact steps
+
+
+def test_black_box_lbfgs_runs_on_the_estimate_along_d_safeguarded():
+    f = lambda x: float(np.sum(x**4) + 0.5 * x @ x)  # noqa: E731
+    grad = lambda x: 4 * x**3 + x  # noqa: E731
+    res = lfso.minimize(f, np.linspace(-2, 2, 7), grad=grad, method="lfso-lbfgs")
+    assert res.success and res.noracle > 0
+    assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_safeguard_wraps_the_accelerated_rule_too():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((40, 6))
+    model = LpRegression(A, A @ np.ones(6), 1)
+    wrong = FunctionModel(model.value, model.grad, 0.05 * model)  # 20x too small
+    res = lfso.minimize(wrong, np.zeros(6), method="lfso-accel", safeguard=True, max_iter=20_000)
+    assert res.success and res.rollbacks > 0
+    rule = Safeguarded(lfso.steps.LFSOAccelStep())
+    assert lfso.minimize(model, np.zeros(6), method=rule).success
+    with pytest.raises(TypeError, match="wraps a certified rule"):
+        Safeguarded(ArmijoStep())
+
+
+def test_default_method_and_its_exceptions():
+    model = PowerSum(2)
+    assert lfso.minimize(model, np.ones(3)).method == DEFAULT_METHOD == "lfso-lbfgs"
+    # A radius rule is the paper's LFSO-GD.
+    assert lfso.minimize(model, np.ones(3), radius="paper").method == "lfso"
+
+
+def _oracle_decreasing_in_r(x, R):
+    return 12.0 * (np.max(np.abs(x)) + 1.0) ** 2 / (1.0 + R)
+
+
+BAD_OPTIONS = [
+    # (method, options, error, message fragment)
+    ("armijo", {"eta": 5}, TypeError, r"unknown option\(s\) for method='armijo': \['eta'\]"),
+    ("lfso", {"eta": 5}, ValueError, r"eta must be in \(0, 2\), got eta=5"),
+    ("lfso-lbfgs", {"eta": 2.0}, ValueError, r"eta must be in \(0, 2\)"),
+    ("lfso", {"eta": "1"}, TypeError, "eta must be in"),
+    ("lfso", {"eta": True}, TypeError, "got eta=True"),
+    ("lfso-accel", {"eta": 1.5}, ValueError, r"eta must be in \(0, 1\], got eta=1.5"),
+    ("lfso", {"safeguard": "no"}, TypeError, "safeguard must be True or False, got safeguard='no'"),
+    ("lfso-lbfgs", {"memory": True}, TypeError, "memory must be an integer >= 1, got memory=True"),
+    ("lfso-lbfgs", {"memory": 0}, ValueError, "memory must be an integer >= 1"),
+    ("lfso-lbfgs", {"radius": "paper"}, TypeError, r"method='lfso-lbfgs': \['radius'\]"),
+    ("lfso", {"certificate": "sharp"}, ValueError, "certificate must be 'auto', 'ball'"),
+    ("lfso", {"certificate": "segment", "radius": "paper"}, ValueError, "needs radius='tight'"),
+    ("lfso", {"radius": "huge"}, ValueError, "radius must be 'tight', 'paper' or a callable"),
+    ("lfso", {"backoff": 2.0}, TypeError, "tune the safeguard; pass safeguard=True"),
+    ("lfso", {"safeguard": True, "backoff": 1.0}, ValueError, "backoff must be finite and > 1"),
+    ("lfso", {"safeguard": True, "max_rollbacks": -1}, ValueError, "max_rollbacks must be"),
+    ("lfso", {"safety": 3.0}, TypeError, "tune the automatic oracle"),
+    ("lfso", {"radius_rtol": 1.0}, ValueError, r"radius_rtol must be in \(0, 1\)"),
+    ("lfso", {"direction": 3}, TypeError, "direction must be None or a callable"),
+    ("bb", {"memory": 2.5}, TypeError, "memory must be an integer"),
+    ("bb", {"variant": "medium"}, ValueError, "variant must be 'long', 'short'"),
+    ("adgd", {"variant": 2021}, ValueError, "variant must be 2023, 2020"),
+    ("gd", {"step": True}, TypeError, "step must be finite and positive, got step=True"),
+    ("gd", {}, TypeError, "method='gd' needs a step size: pass step="),
+    ("polyak", {"f_star": math.nan}, ValueError, "f_star must be finite"),
+    ("dog", {"r_eps": -1.0}, ValueError, "r_eps must be finite and positive"),
+    ("newton", {}, ValueError, "unknown method 'newton'"),
+]
+
+
+@pytest.mark.parametrize("method, options, error, message", BAD_OPTIONS)
+def test_registry_rejects_bad_options(method, options, error, message):
+    with pytest.raises(error, match=message):
+        lfso.minimize(PowerSum(2), np.ones(3), method=method, **options)
+
+
+def test_options_of_a_step_rule_instance_are_rejected():
+    with pytest.raises(TypeError, match=r"option\(s\) bogus are for a method name"):
+        lfso.minimize(PowerSum(2), np.ones(3), method=ArmijoStep(), bogus=1)
+    with pytest.raises(TypeError, match=r"option\(s\) eta are for a method name"):
+        lfso.minimize(PowerSum(2), np.ones(3), method=ArmijoStep(), eta=0.5)
+    with pytest.raises(TypeError, match="safeguard=True wraps a certified rule"):
+        lfso.minimize(PowerSum(2), np.ones(3), method=ArmijoStep(), safeguard=True)
+
+
+def test_a_radius_rule_with_an_oracle_decreasing_in_r_is_caught():
+    f = lambda x: float(np.sum(x**4))  # noqa: E731
+    grad = lambda x: 4 * x**3  # noqa: E731
+    with pytest.raises(OracleError, match="decreases in R"):
+        lfso.minimize(
+            f,
+            np.ones(3),
+            grad=grad,
+            smoothness=_oracle_decreasing_in_r,
+            radius=lambda x: 1e-3,
+        )
+
+
+def test_every_method_declares_what_it_takes():
+    for name, entry in METHODS.items():
+        takes_eta = "eta" in entry.options
+        assert takes_eta == (entry.family == "lfso"), name
+        for key, option in entry.options.items():
+            assert option.expect, (name, key)
