@@ -58,11 +58,11 @@ def test_iteration_cost_script_reports_each_size():
 def test_host_syncs_script_lists_every_model():
     pytest.importorskip("torch")
     rows = _run("host_syncs.py", "--n", "100", "--d", "4")
-    assert rows[1][-4:] == ["gd", "lfso", "lfso-lbfgs", "lfso-accel"]
+    assert rows[1][-5:] == ["gd", "lfso:ball", "lfso", "lfso-lbfgs", "lfso-accel"]
     table = rows[2:12]
-    assert len(table) == 10 and all(float(r[-4]) == 1.0 for r in table)
+    assert len(table) == 10 and all(float(r[-5]) == 1.0 for r in table)
     assert rows[13][:3] == ["host", "time", "per"]
-    assert len(rows[14]) == 4 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
+    assert len(rows[14]) == 5 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
 
 
 def test_dask_script_runs_on_a_local_cluster():

@@ -224,7 +224,7 @@ def test_ball_default_along_minus_gradient_is_the_tight_lfso_step(name):
     model = BUILT_IN[name](np.random.default_rng(5), np.float64)
     x = np.random.default_rng(6).standard_normal(dim_of(model, 5))
     ev = model.evaluate(x)
-    rule = LFSOStep(radius_rtol=1e-10)
+    rule = LFSOStep(radius_rtol=1e-10, certificate="ball")
     move, _ = rule.step(model, x, ev, rule.init(model, x, ev))
     seg = Model.segment(model, x, ev, -ev.grad)
     assert seg.slope == pytest.approx(-(ev.grad_norm**2), rel=1e-12)

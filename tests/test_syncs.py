@@ -41,12 +41,22 @@ def test_lfso_radius_solve_costs_at_most_about_one_round_trip(table):
         if name in ROW_MODELS:
             # One for the evaluation (with the hinted radius), one more when the hint
             # misses the tolerance window (it was 6 to 9 in all).
-            assert row["lfso"] <= 1.8, name
+            assert row["lfso:ball"] <= 1.8, name
         else:  # closed-form or Newton solve on the host: nothing beyond the evaluation
-            assert row["lfso"] == 1.0, name
-    assert table["logistic"]["lfso"] <= 1.3
+            assert row["lfso:ball"] == 1.0, name
+    assert table["logistic"]["lfso:ball"] <= 1.3
     # A user oracle is audited (g_new @ g_old): that dot product rides with the evaluation.
-    assert table["function + oracle"]["lfso"] == 1.0
+    assert table["function + oracle"]["lfso:ball"] == 1.0
+    assert table["function + oracle"]["lfso"] == 1.0  # (the ball: a user oracle is audited)
+
+
+def test_segment_certificate_costs_one_solve_round_trip_beyond_the_evaluation(table):
+    # The segment bound's statistics (and its batches of trial steps) come back once per
+    # solve: about one round trip beyond the evaluation's on every built-in model. (Issue
+    # 11's target of 1.1 / 1.5 needs the step sized on the device; not done.)
+    for name, row in table.items():
+        if name != "function + oracle":
+            assert row["lfso"] <= (3.5 if name in ROW_MODELS else 2.2), name
 
 
 def test_a_hinted_radius_costs_no_round_trip():
@@ -96,7 +106,9 @@ def test_long_logistic_runs_make_one_round_trip_per_iteration():
     )
     x0 = torch.zeros(model.dim, dtype=torch.float64)
     per_iteration = syncs_per_iteration(
-        lambda max_iter: lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=max_iter),
+        lambda max_iter: lfso.minimize(
+            model, x0, method="lfso", certificate="ball", tol=0.0, max_iter=max_iter
+        ),
         (100, 600),
     )
     assert per_iteration <= 1.02

@@ -117,7 +117,12 @@ def run(
     if monitor:  # the oracle audit needs a gradient step and an L claimed to be a bound
         unproven = monitor == "full" or model.audit_oracle
         audit = rule.gradient_step and rule.certified and unproven
-        risk = RiskMonitor(monotone=rule.monotone, gradient_step=audit, rtol=rounding(x0))
+        risk = RiskMonitor(
+            monotone=rule.monotone,
+            gradient_step=audit,
+            rtol=rounding(x0),
+            oscillation=not rule.zigzags,
+        )
     bar = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = bar if bar.enabled else None
 

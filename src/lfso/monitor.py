@@ -95,6 +95,9 @@ class RiskMonitor:
         be a bound (enables ``oracle``).
     window : int
         Iterations for ``stagnation`` and ``oscillation``.
+    oscillation : bool
+        Watch for ``oscillation`` (off for rules whose step follows the curvature along
+        the direction, ``StepRule.zigzags``: there it is the rule working, not a risk).
     collapse : float
         Ratio for ``collapse``.
     rtol : float
@@ -109,8 +112,10 @@ class RiskMonitor:
         window: int = 50,
         collapse: float = 1e-6,
         rtol: float = 1e-12,
+        oscillation: bool = True,
     ) -> None:
         self.monotone, self.gradient_step, self.rtol = monotone, gradient_step, float(rtol)
+        self.oscillation = bool(oscillation)
         self.window, self.collapse = int(window), float(collapse)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
@@ -172,7 +177,8 @@ class RiskMonitor:
                 self._swing_sum -= swings[0]
             swings.append(swing)
             self._swing_sum += swing
-            if len(swings) == self.window and self._swing_sum >= 0.8 * self.window:
+            full = len(swings) == self.window and self._swing_sum >= 0.8 * self.window
+            if full and self.oscillation:
                 flags |= self._fire("oscillation", k)
             self._last_step, self._last_ratio = step, ratio
         fs = self._f

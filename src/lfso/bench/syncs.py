@@ -102,12 +102,25 @@ def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
+def _method(method: str, step: float) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:certificate"`` as the method and its options (gd: ``step``)."""
+    name, _, certificate = method.partition(":")
+    options: dict[str, Any] = {"step": step} if name == "gd" else {}
+    if certificate:
+        options["certificate"] = certificate
+    return name, options
+
+
 def sync_table(
     n: int = 1000,
     d: int = 20,
-    methods: tuple[str, ...] = ("gd", "lfso", "lfso-lbfgs", "lfso-accel"),
+    methods: tuple[str, ...] = ("gd", "lfso:ball", "lfso", "lfso-lbfgs", "lfso-accel"),
 ) -> dict[str, dict[str, float]]:
-    """Host round trips per iteration, ``{model: {method: syncs}}``, on CPU tensors."""
+    """Host round trips per iteration, ``{model: {method: syncs}}``, on CPU tensors.
+
+    ``"name:certificate"`` runs ``name`` with that certificate (``"lfso:ball"``: the paper's
+    ball certificate with the tight radius, where ``"lfso"`` takes the model's segment).
+    """
     import torch
 
     from ..minimize import minimize
@@ -119,14 +132,16 @@ def sync_table(
         step = 0.5 / model.at(x0)(0.0)  # a stable fixed step for "gd"
         row = table[name] = {}
         for method in methods:
-            options: dict[str, Any] = {"step": step} if method == "gd" else {}
-            run = functools.partial(minimize, model, x0, method=method, tol=0.0, **options)
+            name, options = _method(method, step)
+            run = functools.partial(minimize, model, x0, method=name, tol=0.0, **options)
             row[method] = syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter))
     return table
 
 
 def host_time(
-    methods: tuple[str, ...] = ("gd", "lfso", "lfso-accel"), iters: int = 3000, repeats: int = 5
+    methods: tuple[str, ...] = ("gd", "lfso:ball", "lfso", "lfso-accel"),
+    iters: int = 3000,
+    repeats: int = 5,
 ) -> dict[str, float]:
     """Seconds of host time per ``lfso.minimize`` iteration on tiny CPU tensors, by method.
 
@@ -151,11 +166,11 @@ def host_time(
     step = 0.5 / model.at(x0)(0.0)
     out = {}
     for method in methods:
-        options: dict[str, Any] = {"step": step} if method == "gd" else {}
+        name, options = _method(method, step)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            minimize(model, x0, method=method, tol=0.0, max_iter=iters, monitor=False, **options)
+            minimize(model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options)
             times.append((time.perf_counter() - start) / iters)
         out[method] = statistics.median(times)
     return out

@@ -103,6 +103,10 @@ class StepRule(ABC):
     certified : bool
         The ``L`` a step reports is claimed to bound the curvature on its ball (a model's
         or user's oracle), so the loop audits it; ``False`` for estimates.
+    zigzags : bool
+        The step follows the curvature along the direction taken (Barzilai-Borwein, the
+        segment certificate: like an exact line search, it alternates long and short on
+        ill-conditioned problems), so the ``oscillation`` risk indicator does not apply.
     """
 
     name: str = "custom"
@@ -110,6 +114,7 @@ class StepRule(ABC):
     monotone: bool = False
     gradient_step: bool = True
     certified: bool = False
+    zigzags: bool = False
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         """Create the rule's state at the starting point (default: none)."""

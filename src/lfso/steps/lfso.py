@@ -160,6 +160,7 @@ class CertifiedStep(CertifiedRule):
             return
         self.needs_bound = certificate.needs_bound
         self.certified = certificate.claims_ball
+        self.zigzags = isinstance(certificate, SegmentCertificate)
 
     def _resolved(self, objective: Model) -> Certificate:
         if isinstance(self.certificate, Certificate):

@@ -119,6 +119,8 @@ class BarzilaiBorweinStep(StepRule):
         Line-search constants.
     """
 
+    zigzags = True
+
     name = "bb"
 
     def __init__(
