@@ -69,7 +69,13 @@ def test_live_page_in_headless_chromium_during_and_after_a_run(tmp_path):
             resume.wait(timeout=300)
 
     def work():
-        box["res"] = lfso.minimize(PowerSum(2), np.linspace(0.5, 1.5, 6), callback=callback)
+        box["res"] = lfso.minimize(  # (the paper's LFSO-GD: about 40 iterations here)
+            PowerSum(2),
+            np.linspace(0.5, 1.5, 6),
+            method="lfso",
+            certificate="ball",
+            callback=callback,
+        )
 
     thread = threading.Thread(target=work)
     thread.start()
