@@ -123,8 +123,8 @@ def run(
             rtol=rounding(x0),
             oscillation=not rule.zigzags,
         )
-    bar = ProgressBar(max_iter, rule.name, enabled=progress)
-    bar = bar if bar.enabled else None
+    shown = ProgressBar(max_iter, rule.name, enabled=progress)
+    bar = shown if shown.enabled else None
 
     lazy = is_dask_array(x0) or is_dask_array(getattr(model, "A", None))
     ev = objective.evaluate(x0, bound=need_bound)

@@ -82,6 +82,7 @@ def to_optimize_result(res: Any) -> OptimizeResult:
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
     if callback is None:
         return None
+    params: Any
     try:
         params = inspect.signature(callback).parameters
     except (TypeError, ValueError):

@@ -40,7 +40,7 @@ class FunctionModel(Model):
     def __init__(
         self,
         fun: Callable[[Any], Any],
-        grad: Callable[[Any], Any] | bool,
+        grad: Callable[[Any], Any] | bool | None,
         smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | None = None,
     ) -> None:
         if not callable(fun):

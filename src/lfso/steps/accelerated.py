@@ -58,9 +58,11 @@ class NesterovStep(StepRule):
     def __init__(self, step: float | None = None, *, lipschitz: float | None = None) -> None:
         if (step is None) == (lipschitz is None):
             raise TypeError("method='nesterov' needs exactly one of step= or lipschitz=")
-        self.step_size = (
-            positive("step", step) if step is not None else 1.0 / positive("lipschitz", lipschitz)
-        )
+        if step is not None:
+            self.step_size = positive("step", step)
+        else:
+            assert lipschitz is not None
+            self.step_size = 1.0 / positive("lipschitz", lipschitz)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
         return MomentumState(x, 1.0, self.step_size, 0)
