@@ -111,3 +111,26 @@ def test_lbfgs_wallclock_script_runs_tiny():
     for row in table:
         assert row[-1] == "yes"  # both reached the tolerance
         assert int(row[4]) > 0 and int(row[6]) > 0  # evaluations counted for both
+
+
+def test_bench_targets_counts_a_constructed_table(tmp_path):
+    header = "problem,method,status,njev,nfev\n"
+    rows = [
+        # p1: lfso-lbfgs beats L-BFGS-B and lfso beats gd-tuned; p2 the other way round.
+        ("p1", "lfso-lbfgs", "converged", 10, 10),
+        ("p1", "lbfgs", "converged", 20, 25),
+        ("p1", "lfso", "converged", 30, 30),
+        ("p1", "gd-tuned", "capped", 50, 50),
+        ("p1", "armijo", "converged", 12, 30),
+        ("p2", "lfso-lbfgs", "capped", 90, 90),
+        ("p2", "lbfgs", "converged", 40, 44),
+        ("p2", "lfso", "converged", 80, 80),
+        ("p2", "gd-tuned", "converged", 60, 60),
+    ]
+    path = tmp_path / "results.csv"
+    path.write_text(header + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    out = _run("bench_targets.py", str(path))
+    text = [" ".join(r) for r in out]
+    assert "lfso-lbfgs fewer gradients than L-BFGS-B: 1/2 (50%)" in text
+    assert "LFSO family fewer f+g evaluations than every peer: 1/2 (50%)" in text
+    assert "lfso fewer gradients than grid-tuned GD: 1/2; not on: ['p2']" in text
