@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "lfso against the paper's LFSO-GD, grid-tuned GD and SciPy's L-BFGS-B "
-        "(about 45 s on an idle core)",
+        "(about 30 s on an idle core)",
     )
     demo.add_argument(
         "problems",

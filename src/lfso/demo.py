@@ -357,9 +357,9 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
     table_end = len(lines)
     lines += ["", "Columns:"]
     about = {
-        "lfso-lbfgs": "lfso's L-BFGS directions with certified steps (no tuning)",
+        "lfso-lbfgs": "lfso's default: L-BFGS directions with certified steps (no tuning)",
         "lfso-accel": "lfso, accelerated (FISTA epochs with certified steps; no tuning)",
-        "lfso": "lfso's default, LFSO-GD with the tight radius (no tuning)",
+        "lfso": "LFSO-GD, steps certified along the segment they travel (no tuning)",
         "paper": "the paper's LFSO-GD: the authors' oracle and radius rule (their loop)",
         "gd": "fixed-step gradient descent at the best step (GD step) of the grid "
         f"{max(DEFAULT_STEP_GRID):.0e}, {sorted(DEFAULT_STEP_GRID)[-2]:.0e}, ..., "
