@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from .._arrays import norm
 from ..models import Evaluation, Model
-from ._base import Step, StepRule, positive
+from ._base import Step, StepFailedError, StepRule, positive
 
 __all__ = ["AdGDStep", "DoGStep", "PolyakStep"]
 
@@ -62,6 +62,8 @@ class AdGDStep(StepRule):
             theta = math.inf if self.variant == 2020 else 1.0 / 3.0
             return Step(x - t * g, t), AdGDState(x, g, t, theta)
         prev = state.step
+        if not prev > 0.0:  # (a step that underflowed to 0 can never grow again)
+            raise StepFailedError("AdGD's step underflowed to 0; the run cannot move")
         dx, dg = norm(x - state.x), norm(g - state.grad)
         curvature = dg / dx if dx > 0.0 else 0.0
         if self.variant == 2020:
