@@ -103,8 +103,8 @@ def minimize(
         Step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]); default
         1. The guaranteed decrease is ``eta (1 - eta/2) (g . d)^2 / C``.
     radius : "tight", "paper" or callable ``x -> R0``, optional
-        LFSO-GD's radius rule (the ball certificate; see
-        :class:`lfso.steps.certificates.BallCertificate`). Default ``"tight"``.
+        LFSO-GD's radius rule: passing one (``"tight"`` included) selects the ball
+        certificate (:class:`lfso.steps.certificates.BallCertificate`), the paper's step.
     tol : float >= 0
         Converged when ``||g_k|| <= max(tol ||g_0||, atol)`` or ``g_k = 0`` exactly. With
         ``tol = atol = 0`` the run takes ``max_iter`` steps unless it meets a stationary point.
@@ -187,6 +187,8 @@ def minimize(
     else:
         if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
             method = "lfso" if radius is not None else DEFAULT_METHOD
+        if method == "lfso" and radius is not None and "certificate" not in given:
+            given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
         rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
     return loop.run(
         model,

@@ -248,7 +248,10 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
         for ax, (oracle, radius, label) in zip(
             axes,
-            (("paper", "paper", "paper rule"), ("sharp", "tight", "lfso (tight radius)")),
+            (
+                ("paper", "paper", "paper rule"),
+                ("sharp", "tight", "LFSO-GD, sharp oracle, tight radius"),
+            ),
             strict=True,
         ):
             for p in range(1, 6):
