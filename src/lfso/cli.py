@@ -388,8 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--radius",
         choices=["tight", "paper"],
         default=None,
-        help="radius rule of --method lfso: tight (the largest certified step) or paper "
-        "(the authors' rule) (default: tight)",
+        help="use the paper's ball certificate with this radius rule (--method lfso): tight "
+        "(the largest step the ball certifies) or paper (the authors' rule) (default: none, "
+        "the model's segment certificate)",
     )
     solve.add_argument(
         "--oracle",
