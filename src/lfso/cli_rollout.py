@@ -156,7 +156,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         forbidden_risks=tuple(r for r in RISKS if r not in args.allow_risk),
     )
     rows = args.pilot_rows
-    if rows is not None and not hasattr(model, "A") and not hasattr(model, "X"):
+    if rows is not None and model.data is None:
         rows = None
     tuning: Any = "grid" if current["method"] == "gd" else None
     if args.tuning_gradients is not None:

@@ -126,7 +126,7 @@ def run(
     shown = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = shown if shown.enabled else None
 
-    lazy = is_dask_array(x0) or is_dask_array(getattr(model, "A", None))
+    lazy = is_dask_array(x0) or is_dask_array(model.data)
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(

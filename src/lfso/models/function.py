@@ -35,6 +35,7 @@ class FunctionModel(Model):
     a plain callable ``smoothness(x, R)`` gives the ball's ``L(x, t ||d||) ||d||^2``.
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(
@@ -79,7 +80,15 @@ class FunctionModel(Model):
         value = returned_scalar(value, names[0])
         return value, returned_array(grad, names[1], x, namespace(x))
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         raw, grad = self._value_grad(x)
         if isinstance(raw, float):
             value = raw

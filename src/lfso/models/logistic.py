@@ -92,6 +92,7 @@ class LogisticRegression(Model):
 
     takes_radius_hint = True
     dim: int
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -134,6 +135,12 @@ class LogisticRegression(Model):
             self._penalty_mask = xp.concat([mask[:-1], zero])
         else:
             self._penalty_mask = None
+
+
+    @property
+    def data(self) -> Any:
+        """``X`` (with the intercept column when ``fit_intercept``)."""
+        return self.X
 
     def value(self, x: Any) -> float:
         xp = self.xp

@@ -59,6 +59,7 @@ class PowerNorm(Model):
     True
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(self, p: float) -> None:
@@ -74,7 +75,15 @@ class PowerNorm(Model):
         bound.paper_radius = 2.0 * norm
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         xp = namespace(x)
         p = self.p
         if probe is None:
@@ -135,6 +144,7 @@ class PowerSum(Model):
     per round trip (:class:`~lfso.segments.RowSegment`).
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(self, p: float, *, oracle: str = "sharp") -> None:
@@ -157,7 +167,15 @@ class PowerSum(Model):
         bound.paper_radius = amax
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         xp = namespace(x)
         p = self.p
         ax = xp.abs(x)

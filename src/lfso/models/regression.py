@@ -151,8 +151,15 @@ class LpRegression(_LinearModel):
         ``||A||_2`` if known (computed exactly otherwise).
     """
 
+    has_segment = True
     takes_probe = True
     takes_product = True
+
+
+    @property
+    def data(self) -> Any:
+        """``A``."""
+        return self.A
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -214,7 +221,13 @@ class LpRegression(_LinearModel):
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
@@ -381,6 +394,7 @@ class CompositeLeastSquares(_LinearModel):
     and no consistency assumption. ``A x + t u`` is the next evaluation's product.
     """
 
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -409,7 +423,13 @@ class CompositeLeastSquares(_LinearModel):
         return sq_norm(self.A @ x - self.b) ** self.p
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         p = self.p
         ax = materialize(self.A @ x) if product is None else product

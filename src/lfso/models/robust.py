@@ -55,6 +55,7 @@ class CauchyRegression(Model):
     """
 
     takes_radius_hint = True
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -66,6 +67,12 @@ class CauchyRegression(Model):
         self.geometry = RowGeometry(self.A)
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
+
+
+    @property
+    def data(self) -> Any:
+        """``A``."""
+        return self.A
 
     def value(self, x: Any) -> float:
         return to_float(self._value(self.A @ x - self.b, x))

@@ -97,6 +97,7 @@ class SoftmaxRegression(Model):
 
     takes_radius_hint = True
     dim: int
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -126,6 +127,12 @@ class SoftmaxRegression(Model):
         # h(v) = min(1/2, 2 sigma(-2v)) for v >= 0 (clipped there), as 2 e / (1 + e) with
         # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
         self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
+
+
+    @property
+    def data(self) -> Any:
+        """``X`` (with the intercept column when ``fit_intercept``)."""
+        return self.X
 
     def _logits(self, x: Any) -> Any:
         """``tilde X W``, the model's product (Dask: X read once)."""

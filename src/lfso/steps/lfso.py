@@ -83,14 +83,13 @@ class CertifiedRule(StepRule):
 def sharp_segment(objective: Any) -> bool:
     """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
 
-    Yes when the model overrides :meth:`lfso.models.Model.segment` (a built-in model's
-    proven bound along ``d``) and its oracle is not a user's (``audit_oracle``): a user's
-    oracle keeps the ball, whose claim the loop's audit can check. Looks through the loop's
-    counting wrapper.
+    Yes when the model declares its own proven bound along ``d``
+    (:attr:`lfso.models.Model.has_segment`) and its oracle is not a user's
+    (``audit_oracle``): a user's oracle keeps the ball, whose claim the loop's audit can
+    check. Looks through the loop's counting wrapper.
     """
-    model = getattr(objective, "model", objective)
-    overridden = type(model).segment is not Model.segment
-    return overridden and not getattr(model, "audit_oracle", False)
+    model: Model = getattr(objective, "model", objective)
+    return model.has_segment and not model.audit_oracle
 
 
 class Plan(NamedTuple):

@@ -99,9 +99,9 @@ class Safeguarded(StepRule):
             if proposal.anchor is None:
                 extras: dict[str, Any] = {}  # what the model takes (the loop's contract)
                 if move.hint is not None and self.needs_bound:
-                    if getattr(objective, "takes_radius_hint", False):
+                    if objective.takes_radius_hint:
                         extras["hint"] = move.hint
-                if move.product is not None and getattr(objective, "takes_product", False):
+                if move.product is not None and objective.takes_product:
                     extras["product"] = move.product
                 new = objective.evaluate(move.x, bound=self.needs_bound, **extras)
                 value, ok = new.value, math.isfinite(new.value) and math.isfinite(new.grad_norm)
