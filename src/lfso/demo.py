@@ -191,9 +191,9 @@ def _better(a: Outcome, b: Outcome) -> bool:
 
 
 def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
-    from .bench.harness import _lbfgs
+    from .bench.harness import lbfgs_record
 
-    rec = _lbfgs(problem, model, x0, cap, tol)
+    rec = lbfgs_record(problem, model, x0, cap, tol)
     # Short of the target before the cap: SciPy stopped by itself (its line search found no
     # lower f in floating point).
     status = "stalled" if rec.status == "capped" and rec.njev < cap else rec.status

@@ -10,7 +10,6 @@ from .._arrays import (
     amax,
     error_gamma,
     fetch_with_norm,
-    like,
     materialize,
     operator_norm,
     reduce_max,
@@ -19,7 +18,7 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, real
+from .._validate import power, real, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..segments import (
     NormPathSegment,
@@ -29,16 +28,9 @@ from ..segments import (
     power_kernel,
 )
 from ._base import Evaluation, Model
-from .power import PowerNorm, _check_power, split_factor
+from .power import PowerNorm, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
-
-
-def _check_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
-    """``A`` (non-empty, finite, real, 2-D; lists accepted) and ``b`` to match it."""
-    xp, A = data_matrix(A, "A")
-    b = data_vector(b, "b", xp, int(A.shape[0]))
-    return xp, A, like(b, A)  # (PyTorch: b on A's device and in its dtype)
 
 
 def _check_oracle(oracle: str) -> str:
@@ -77,8 +69,8 @@ class _LinearModel(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
-        self.p = _check_power(p)
+        self.xp, self.A, self.b = regression_data(A, b)
+        self.p = power(p)
         self.oracle = _check_oracle(oracle)
         self.dim = int(self.A.shape[1])
         self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)

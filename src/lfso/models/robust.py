@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import materialize, namespace, to_float
-from .._validate import nonnegative, real
+from .._validate import nonnegative, real, regression_data
 from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
-from .regression import _check_data
 
 __all__ = ["CauchyRegression"]
 
@@ -60,7 +59,7 @@ class CauchyRegression(Model):
     takes_product = True
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
+        self.xp, self.A, self.b = regression_data(A, b)
         self.c = real(c, "c", low=0.0, low_open=True)
         self.l2 = nonnegative(l2, "l2")
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
