@@ -120,7 +120,7 @@ def minimize(
     smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
         LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
-        gradient differences (:class:`lfso.auto.SecantOracle`; options ``safety``,
+        gradient differences (:class:`lfso.auto.SecantEstimator`; options ``safety``,
         ``growth``, ``power_iterations``).
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the

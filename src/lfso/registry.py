@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _validate as validate
-from .auto import SecantOracle
+from .auto import SecantEstimator
 from .models import Model
 from .steps import (
     AdGDStep,
@@ -211,7 +211,7 @@ def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callabl
             hvp = o["hvp"]
             if hvp == "autodiff":
                 hvp = _autodiff_hvp(ctx.objective, ctx.x0)
-            estimator = SecantOracle(o["safety"], o["growth"], hvp, o["power_iterations"])
+            estimator = SecantEstimator(o["safety"], o["growth"], hvp, o["power_iterations"])
             certificate = EstimateCertificate(estimator, o["radius_rtol"])
         rule = LFSOStep(
             o["eta"],

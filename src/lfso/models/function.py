@@ -24,8 +24,13 @@ class FunctionModel(Model):
     grad : callable ``grad(x) -> array``, or ``True``
     smoothness : callable ``smoothness(x, R) -> float`` or LocalSmoothnessOracle, optional
         The LFSO. Each value it returns is checked (finite, positive, non-decreasing in R).
-    radius : callable ``R0(x) -> float``, optional
-        A default radius for ``radius="paper"``.
+
+    Attributes
+    ----------
+    smoothness : LocalSmoothnessOracle or None
+        The oracle (a plain callable wrapped in :class:`lfso.oracles.FunctionOracle`).
+        (The built-in models' ``oracle`` attribute is the name of their bound instead:
+        ``"sharp"`` or ``"paper"``.)
 
     Notes
     -----
@@ -52,10 +57,10 @@ class FunctionModel(Model):
             raise TypeError(f"grad must be callable or True, got {grad!r}")
         self.fun, self.jac = fun, grad
         if smoothness is None or isinstance(smoothness, LocalSmoothnessOracle):
-            self.oracle = smoothness
+            self.smoothness = smoothness
         else:
-            self.oracle = FunctionOracle(smoothness)
-        self.has_oracle = self.audit_oracle = self.oracle is not None
+            self.smoothness = FunctionOracle(smoothness)
+        self.has_oracle = self.audit_oracle = self.smoothness is not None
 
     def _fun(self, x: Any) -> Any:
         """``fun(x)``, or ``fun(x) -> (value, gradient)`` with ``grad=True``, as returned."""
@@ -97,12 +102,12 @@ class FunctionModel(Model):
             (value,), gnorm, dot = fetch_with_norm(grad, raw, probe=probe)
         local: LocalBound | None = None
         if bound:
-            if self.oracle is None:
+            if self.smoothness is None:
                 raise TypeError(
                     "this method needs a smoothness oracle: pass smoothness=callable(x, R) "
                     "or use a model from lfso.models"
                 )
-            local = self.oracle.at(x)
+            local = self.smoothness.at(x)
         return Evaluation(value, grad, gnorm, local, dot)
 
     def value(self, x: Any) -> float:
@@ -112,8 +117,8 @@ class FunctionModel(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The calculus's segment bound, or the ball fallback for a plain callable."""
-        if self.oracle is None or isinstance(self.oracle, FunctionOracle):
+        if self.smoothness is None or isinstance(self.smoothness, FunctionOracle):
             return super().segment(x, evaluation, direction)
         # (g . d from this model's gradient: the oracle only bounds the curvature)
-        inner = self.oracle.along(x, direction)
+        inner = self.smoothness.along(x, direction)
         return WrappedSegment(inner, grad=evaluation.grad, direction=direction)

@@ -12,7 +12,7 @@ A certificate bounds the curvature of ``f`` along the segment ``[x, x + t d]`` b
 * :class:`SegmentCertificate`: the model's own segment bound (:meth:`lfso.models.Model.segment`),
   sharper for the row models (curvature along ``d`` only).
 * :class:`EstimateCertificate`: the ball certificate over the automatic oracle
-  (:class:`lfso.auto.SecantOracle`), for functions without an oracle. An estimate proves
+  (:class:`lfso.auto.SecantEstimator`), for functions without an oracle. An estimate proves
   nothing, so rules with it run under the safeguard (:class:`lfso.steps.Safeguarded`).
 
 Every certificate reports ``L = C / ||d||^2`` (curvature per unit length, the ball's ``L``
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm, to_floats
-from ..auto import SecantBound, SecantOracle
+from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
 
@@ -267,7 +267,7 @@ class EstimateState(NamedTuple):
 class EstimateCertificate(BallCertificate):
     """The ball certificate over the automatic oracle ``hat L(x, R)`` (tight radius).
 
-    The estimate (:class:`lfso.auto.SecantOracle`: secant ratios of gradients the run
+    The estimate (:class:`lfso.auto.SecantEstimator`: secant ratios of gradients the run
     computes, Hessian power iterations with ``hvp``, safety factor, growth floor) can be
     too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance
@@ -281,7 +281,7 @@ class EstimateCertificate(BallCertificate):
     needs_bound = False
     proven = False
 
-    def __init__(self, estimator: SecantOracle, radius_rtol: float = 1e-3) -> None:
+    def __init__(self, estimator: SecantEstimator, radius_rtol: float = 1e-3) -> None:
         super().__init__("tight", radius_rtol)
         self.estimator = estimator
 
