@@ -23,6 +23,8 @@ __all__ = [
     "flag",
     "integer",
     "nonnegative",
+    "open_interval",
+    "positive",
     "power",
     "real",
     "real_range",
@@ -65,14 +67,14 @@ def real_range(
     """What :func:`real` expects, in words: ``"in (0, 2)"``, ``"finite and positive"``, ..."""
     if low is not None and high is not None:
         return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    parts = ["finite"] if finite else ["a number"]
+    parts = ["finite"] if finite else []
     if low == 0.0 and low_open:
         parts.append("positive")
     elif low is not None:
         parts.append(f"{'>' if low_open else '>='} {low:g}")
     if high is not None:
         parts.append(f"{'<' if high_open else '<='} {high:g}")
-    return " and ".join(parts)
+    return " and ".join(parts) if parts else "a number"
 
 
 def real(
@@ -110,6 +112,16 @@ def real(
     if high is not None and (x > high or (high_open and x == high)):
         raise ValueError(f"{name} must be {want}, got {name}={value!r}")
     return x
+
+
+def positive(value: Any, name: str) -> float:
+    """A finite float ``> 0`` (a step size, a Lipschitz constant)."""
+    return real(value, name, low=0.0, low_open=True)
+
+
+def open_interval(value: Any, name: str, low: float, high: float) -> float:
+    """A float in ``(low, high)``."""
+    return real(value, name, low=low, high=high, low_open=True, high_open=True)
 
 
 def nonnegative(value: Any, name: str) -> float:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm, to_floats
+from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
@@ -74,10 +75,7 @@ class Certificate(ABC):
     proven: bool = True
 
     def __init__(self, radius_rtol: float = 1e-3) -> None:
-        radius_rtol = float(radius_rtol)
-        if not 0.0 < radius_rtol < 1.0:
-            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
-        self.radius_rtol = radius_rtol
+        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         """The certificate's state at the starting point."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from .._validate import open_interval
 from ..bounds import OracleError
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
@@ -135,18 +136,14 @@ class CertifiedStep(CertifiedRule):
         name: str = "lfso",
         radius_rtol: float = 1e-3,
     ) -> None:
-        eta = float(eta)
-        if not 0.0 < eta < 2.0:
-            raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
+        eta = open_interval(eta, "eta", 0.0, 2.0)
         if not isinstance(direction, Direction):
             raise TypeError(f"direction must be a lfso.steps Direction, got {direction!r}")
         if certificate != "auto" and not isinstance(certificate, Certificate):
             raise TypeError(
                 f"certificate must be a Certificate or 'auto', got certificate={certificate!r}"
             )
-        radius_rtol = float(radius_rtol)
-        if not 0.0 < radius_rtol < 1.0:
-            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
+        radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
         self.eta, self.direction, self.name = eta, direction, name
         self.radius_rtol = radius_rtol
         self.certificate: Certificate | str = certificate
