@@ -41,7 +41,7 @@ from ._validate import call_user, integer, nonnegative, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
 
-__all__ = ["OracleCheck", "SecantBound", "SecantEstimator", "check_oracle"]
+__all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]
 
 
 class SecantBound(LocalBound):

@@ -9,7 +9,8 @@ from typing import Any
 
 from .monitor import RISKS
 
-__all__ = ["add_rollout_parser", "parse_rule", "run_rollout"]
+# Plumbing of ``lfso rollout`` (add_rollout_parser, parse_rule: the CLI's own).
+__all__ = ["run_rollout"]
 
 
 def _value(text: str) -> Any:

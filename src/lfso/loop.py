@@ -23,7 +23,8 @@ from .progress import ProgressBar
 from .result import History, Result, Status
 from .steps import StepFailedError, StepRule
 
-__all__ = ["Counted", "run"]
+# The loop's counting wrapper (Counted) is internal.
+__all__ = ["run"]
 
 
 class Counted(Model):

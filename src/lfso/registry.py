@@ -33,7 +33,8 @@ from .steps import (
 )
 from .steps.directions import CallableDirection
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option", "build_rule"]
+# build_rule is lfso.minimize's own (it builds the rule from the table).
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]
 
 #: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench``).
 DEFAULT_METHOD = "lfso-lbfgs"

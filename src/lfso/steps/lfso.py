@@ -19,7 +19,8 @@ from ._base import Step, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
 from .directions import Direction, LBFGSDirection, SteepestDescent
 
-__all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep", "Proposal", "sharp_segment"]
+# Proposal and sharp_segment are the rules' internals.
+__all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
 
 
 class Proposal(NamedTuple):
