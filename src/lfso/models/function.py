@@ -38,6 +38,20 @@ class FunctionModel(Model):
     :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
     segment bound (``oracle.along(x, d)``: e.g. exact along ``A d`` through an affine map);
     a plain callable ``smoothness(x, R)`` gives the ball's ``L(x, t ||d||) ||d||^2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.models import FunctionModel
+    >>> model = FunctionModel(
+    ...     lambda x: float(np.sum(x**4)),
+    ...     lambda x: 4 * x**3,
+    ...     lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2,  # sup of f'' on B(x, R)
+    ... )
+    >>> model.value(np.ones(2)), model(np.ones(2), 1.0)
+    (2.0, 48.0)
+    >>> model.audit_oracle  # a user's oracle: the loop audits it
+    True
     """
 
     has_segment = True

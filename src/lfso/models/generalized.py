@@ -41,6 +41,13 @@ class L0L1Smooth(Model):
     base : Model
         Supplies value and gradient (its own oracle is ignored).
     L0, L1 : float, >= 0, not both zero
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.models import L0L1Smooth, PowerSum
+    >>> L0L1Smooth(PowerSum(2), L0=2.0, L1=0.0)(np.ones(2), 5.0)  # L1 = 0: L is L0
+    2.0
     """
 
     def __init__(self, base: Model, L0: float, L1: float) -> None:

@@ -88,6 +88,15 @@ class LogisticRegression(Model):
     fit_intercept : bool
         Append a constant feature; then ``w`` has ``d + 1`` entries.
     oracle : {"sharp", "paper"}
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = lfso.models.LogisticRegression(X, np.array([0, 0, 1, 1]), l2=0.1)
+    >>> res = lfso.minimize(model, np.zeros(model.dim))
+    >>> res.success, round(res.fun, 4)
+    (True, 0.5547)
     """
 
     takes_radius_hint = True

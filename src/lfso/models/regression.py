@@ -141,6 +141,17 @@ class LpRegression(_LinearModel):
     oracle : {"sharp", "paper"}
     norm : float, optional
         ``||A||_2`` if known (computed exactly otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> model = lfso.models.LpRegression(A, np.array([1.0, 2.0, 2.0]), p=1)
+    >>> res = lfso.minimize(model, np.zeros(2))
+    >>> res.success, np.round(res.x, 6).tolist()
+    (True, [1.0, 1.0])
+    >>> round(model(np.zeros(2), 1.0), 6)  # the oracle: L(x, R) at x = 0, R = 1
+    10.605551
     """
 
     has_segment = True

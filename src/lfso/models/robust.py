@@ -51,6 +51,14 @@ class CauchyRegression(Model):
     c : float > 0
         Scale of the loss: residuals much larger than ``c`` count as outliers.
     l2 : float >= 0
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> model = lfso.models.CauchyRegression(A, np.array([1.0, 2.0, 2.0]), c=1.0)
+    >>> lfso.minimize(model, np.zeros(2)).success
+    True
     """
 
     takes_radius_hint = True

@@ -99,6 +99,16 @@ class SoftmaxRegression(Model):
     n_features : int
         Columns of ``X`` (with the intercept's when ``fit_intercept``); ``x`` has
         ``n_features * n_classes`` entries, the matrix ``W`` flattened by rows.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = lfso.models.SoftmaxRegression(X, np.array([0, 1, 2, 2]), 3, l2=0.1)
+    >>> model.n_features, model.dim  # (with the intercept column)
+    (2, 6)
+    >>> lfso.minimize(model, np.zeros(model.dim)).success
+    True
     """
 
     takes_radius_hint = True
