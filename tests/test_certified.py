@@ -290,7 +290,10 @@ def test_the_model_contract_is_declared_by_every_built_in_model(cls):
     "model, name",
     [
         (lambda A, b: LpRegression(A, b, p=2), "A"),
+        (lambda A, b: lfso.models.CompositeLeastSquares(A, b, p=2), "A"),
         (lambda A, b: lfso.models.CauchyRegression(A, b), "A"),
+        (lambda A, b: lfso.models.SoftmaxRegression(A, (b > 0).astype(int), 2), "X"),
+        (lambda A, b: lfso.models.L0L1Smooth(LpRegression(A, b, p=2), 1.0, 1.0), None),
         (lambda A, b: lfso.models.LogisticRegression(A, np.sign(b) + (b == 0)), "X"),
         (lambda A, b: PowerSum(2), None),
     ],
@@ -298,7 +301,9 @@ def test_the_model_contract_is_declared_by_every_built_in_model(cls):
 def test_the_data_is_declared_not_found_by_name(model, name):
     rng = np.random.default_rng(2)
     m = model(rng.standard_normal((6, 3)), rng.standard_normal(6))
-    if name is None:
+    if isinstance(m, lfso.models.L0L1Smooth):  # a wrapper declares its base's data
+        assert m.data is m.base.data and m.xp is m.base.xp
+    elif name is None:
         assert m.data is None and m.xp is None
     else:
         assert m.data is getattr(m, name) and m.xp is not None

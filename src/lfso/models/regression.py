@@ -75,6 +75,11 @@ class _LinearModel(Model):
         self.dim = int(self.A.shape[1])
         self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
 
+    @property
+    def data(self) -> Any:
+        """``A``."""
+        return self.A
+
 
 class LpRegression(_LinearModel):
     """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
@@ -157,12 +162,6 @@ class LpRegression(_LinearModel):
     has_segment = True
     takes_probe = True
     takes_product = True
-
-
-    @property
-    def data(self) -> Any:
-        """``A``."""
-        return self.A
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
