@@ -48,10 +48,15 @@ class LocalBound(ABC):
         there is one (used by ``radius="paper"``).
     monotone_rtol : float
         Relative decrease in ``R`` tolerated as rounding by the monotonicity check.
+    hint : float or None
+        A radius at which the bound was already evaluated (with the gradient, in the same
+        round trip: ``Model.takes_radius_hint``), free to read; the radius solve looks
+        there first. ``None``: no such radius.
     """
 
     convex: bool = False
     paper_radius: float | None = None
+    hint: float | None = None
     #: Relative decrease in ``R`` put down to rounding rather than a broken oracle. Bounds
     #: that reduce arrays in a low precision (float32) set it from the dtype.
     monotone_rtol: float = 1e-12

@@ -210,7 +210,7 @@ class BallCertificate(Certificate):
         # is about the certified step length, extrapolated geometrically (l_k^2 / l_{k-1}),
         # then placed mid-window. A hint that missed cost a pass for nothing: the next
         # iteration goes without one.
-        offered = getattr(bound, "hint", None)
+        offered = bound.hint
         missed = offered is not None and radius != offered
         step_length = target / lipschitz
         hint = None
