@@ -38,7 +38,7 @@ def _cost(row: dict[str, str] | None, key: str) -> float:
 
 
 def _beats(ours: dict[str, str] | None, theirs: dict[str, str] | None, extra: float = 0.0) -> bool:
-    """``ours`` needs fewer gradients than ``theirs`` (plus ``extra``); both capped: lower accuracy."""
+    """Fewer gradients than ``theirs`` (plus ``extra``); both capped: the better accuracy."""
     a, b = _cost(ours, "njev"), _cost(theirs, "njev") + extra
     if a == b == math.inf and ours is not None and theirs is not None:
         return float(ours["accuracy"]) < float(theirs["accuracy"])
