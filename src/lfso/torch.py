@@ -167,7 +167,7 @@ class _ClosureModel(FunctionModel):
         self.layout = layout
         self.closure: Callable[[], Any] | None = None
         self.nfev = 0
-        self.at: torch.Tensor | None = None  # the z the parameters hold
+        self.holds: torch.Tensor | None = None  # the z the parameters hold
         self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
         self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
@@ -176,10 +176,10 @@ class _ClosureModel(FunctionModel):
     def _fun(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layout, closure = self.layout, self.closure
         assert closure is not None
-        if self.at is not z:
+        if self.holds is not z:
             with torch.no_grad():
                 layout.write(z)
-            self.at = z
+            self.holds = z
         with torch.enable_grad():  # (the graph of gradients made with create_graph stays)
             loss = closure()
             self.nfev += 1
@@ -390,7 +390,9 @@ class LFSO(torch.optim.Optimizer):
             if value is not None and not ok(value):
                 raise ValueError(f"Invalid {name}: {value} ({expect})")
         if eta is not None and "eta" not in entry.options:
-            raise TypeError(f"method={method!r} takes no eta (its options: {sorted(entry.options)})")
+            raise TypeError(
+                f"method={method!r} takes no eta (its options: {sorted(entry.options)})"
+            )
         if smoothness is not None and not callable(smoothness):
             raise TypeError(
                 f"smoothness must be callable as smoothness(params, R), got {smoothness!r}"
@@ -433,7 +435,7 @@ class LFSO(torch.optim.Optimizer):
 
     def _key(self) -> tuple[tuple[int, int, float], ...]:
         """``(id, numel, eta)`` per parameter: a change rebuilds the run (host-side only)."""
-        key = []
+        key: list[tuple[int, int, float]] = []
         for group in self.param_groups:
             eta = group["eta"]
             if not 0.0 < eta < 2.0:
@@ -546,7 +548,7 @@ class LFSO(torch.optim.Optimizer):
         except StepFailedError:  # keep the parameters: never take a bad step
             with torch.no_grad():
                 run.layout.write(z)
-            model.at, run.cache, run.probe = z, None, None
+            model.holds, run.cache, run.probe = z, None, None
             self.nfev = model.nfev
             self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
             tried = int(getattr(rule, "max_rollbacks", 0)) + 1
@@ -559,9 +561,9 @@ class LFSO(torch.optim.Optimizer):
             )
             self._report(ev)
             return loss
-        if model.at is not move.x:
+        if model.holds is not move.x:
             run.layout.write(move.x)
-            model.at = move.x
+            model.holds = move.x
         run.cache = None
         if move.evaluation is not None:
             held = model.loss if model.evaluated is move.x else None
@@ -622,7 +624,7 @@ class LFSO(torch.optim.Optimizer):
             z = cache.z
         else:  # read the parameters (they may have moved outside): they hold z already
             z = run.layout.flatten()
-            run.model.at = z
+            run.model.holds = z
         ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
         loss = run.model.loss
         assert loss is not None
