@@ -460,3 +460,17 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
             opt.step(quartic_closure(opt, w))
     assert "collapse" in opt.risks
     assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
+
+
+def test_one_host_round_trip_per_step_with_an_oracle():
+    """The loss, ||g|| and the audit's dot product come back together, once per step."""
+    from lfso.bench.syncs import count_host_syncs
+
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 6))
+    opt = LFSO([w], smoothness=lambda params, R: 50.0)  # (a constant: no sync of its own)
+    closure = quartic_closure(opt, w)
+    opt.step(closure)
+    with count_host_syncs() as counts:
+        for _ in range(10):
+            opt.step(closure)
+    assert sum(counts.values()) == 10 and opt.nfev == 11
