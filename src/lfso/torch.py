@@ -293,10 +293,11 @@ class LFSO(torch.optim.Optimizer):
         Parameters or parameter groups. Groups may set their own ``eta``: the rule runs on
         the rescaled variables ``z = x / sqrt(eta_group / eta_max)`` with
         ``eta = eta_max``, so a steepest-descent step moves each group by
-        ``eta_group / L`` times its gradient. A user's oracle stays valid there (the
-        rescaling is a contraction: the Hessian in ``z`` is ``S H S`` with ``||S|| <= 1``,
-        and a ball of radius ``R`` in ``z`` maps into one of radius ``R`` in ``x``); the
-        history's ``||g||`` is then that of ``z``.
+        ``eta_group / L`` times its gradient. A user's oracle ``L(x, R)`` stays an oracle
+        for ``h(z) = f(S z)``, ``S = diag(sqrt(eta_group / eta_max)) <= I``: for ``z'`` in
+        ``B(z, R)``, ``S z'`` lies in ``B(S z, R)``, so ``||grad h(z) - grad h(z')|| =
+        ||S (grad f(S z) - grad f(S z'))|| <= L(S z, R) ||S (z - z')|| <= L(S z, R)
+        ||z - z'||``. The history's ``||g||`` is then that of ``z``.
     eta : float, optional
         The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
         default 1. Not an option of the peers (``gd``, ``armijo``, ...).
@@ -309,7 +310,8 @@ class LFSO(torch.optim.Optimizer):
         parameters); estimated when omitted (the certified methods).
     safeguard : bool, optional
         Re-evaluate the closure and roll back steps that break the claimed decrease.
-        Default: on for the automatic oracle, off with an oracle.
+        Default: off with an oracle; always on with the automatic oracle (an estimate
+        proves nothing), as in :func:`lfso.minimize`.
     safety : float >= 1, optional
         Safety factor of the automatic oracle (default 2).
     growth : float > 1, optional
