@@ -474,3 +474,26 @@ def test_one_host_round_trip_per_step_with_an_oracle():
         for _ in range(10):
             opt.step(closure)
     assert sum(counts.values()) == 10 and opt.nfev == 11
+
+
+def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
+    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
+
+    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+        opt.zero_grad()
+        loss = (w**4).sum()
+        (-loss).backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(wrong_closure)
+    calls = opt.nfev
+    for _ in range(3):
+        opt.step(wrong_closure)
+    assert opt.nfev - calls <= 3 and opt.last_step == 0.0  # (no trial: the misuse check only)
+    with torch.no_grad():
+        w.mul_(0.5)  # moved outside: a new point, tried again
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(wrong_closure)
+    assert opt.nfev - calls > 3

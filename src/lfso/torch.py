@@ -275,6 +275,7 @@ class _Run:
     closure: Callable[[], Any] | None = None
     probe: torch.Tensor | None = None  # a vector whose dot with the next gradient is asked
     hvp_decided: bool = False
+    stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
 
 
 class LFSO(torch.optim.Optimizer):
@@ -539,7 +540,11 @@ class LFSO(torch.optim.Optimizer):
             )
         if flags & RISKS["collapse"][0]:
             self._warn_collapse()
-        if ev.grad_norm == 0.0:
+        stuck = run.stuck
+        if ev.grad_norm == 0.0 or (
+            stuck is not None and stuck[0] is z and stuck[1:] == (ev.value, ev.grad_norm)
+        ):  # a stationary point, or where the safeguard gave up with this same function
+            self.last_step = 0.0
             self._report(ev)
             return loss
         if state is None:
@@ -550,19 +555,24 @@ class LFSO(torch.optim.Optimizer):
         except StepFailedError:  # keep the parameters: never take a bad step
             with torch.no_grad():
                 run.layout.write(z)
-            model.holds, run.cache, run.probe = z, None, None
+            model.holds, run.probe = z, None
+            run.cache = _Cache(z, ev, loss, run.layout.versions())
+            run.stuck = (z, ev.value, ev.grad_norm)
             self.nfev = model.nfev
             self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
             tried = int(getattr(rule, "max_rollbacks", 0)) + 1
             self.rollbacks += tried - 1
             warnings.warn(
                 f"LFSO: the safeguard rejected {tried} trial steps; the parameters are "
-                "unchanged. Check the gradients (or the oracle).",
+                "unchanged, and later steps from them with the same loss and gradient are "
+                "skipped (the rule would only fail again). Check the gradients (or the "
+                "oracle), or the loss has reached its dtype's rounding.",
                 RuntimeWarning,
                 stacklevel=2,
             )
             self._report(ev)
             return loss
+        run.stuck = None
         if model.holds is not move.x:
             run.layout.write(move.x)
             model.holds = move.x
