@@ -77,12 +77,7 @@ def test_oracle_fires_when_the_oracle_is_too_small():
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
     res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)
-    # The gradient stalls with the steps; the first step below 1e-6 times the largest (the
-    # first, 0.05) is collapse's first firing.
-    steps = res.history.step
-    first = int(np.argmax(steps < 1e-6 * np.nanmax(steps)))
-    assert _fired(res, "collapse") and res.risks["collapse"]["first"] == first
-    assert res.risks["collapse"]["count"] == 80 - first + 1
+    assert _fired(res, "collapse") and res.risks["collapse"]["first"] > 10
     assert _fired(res, "stagnation")
     assert any("step collapsed" in str(w.message) for w in caught)
 
@@ -100,19 +95,23 @@ def _observe(steps, gnorms, **kwargs):
 @pytest.mark.parametrize(
     "steps, gnorms, fires",
     [
-        # the step falls 1e7 below its running max (reached late), the gradient stays
-        ([1.0, 10.0, 100.0, 1e-5, 1e-5], [1.0] * 5, [False, False, False, True, True]),
-        # ... the same after a growth phase: the first ten steps are no reference
-        ([1e-3] * 12 + [1.0] + [1e-7] * 2, [1.0] * 15, [False] * 13 + [True, True]),
+        # the step falls 1e7 below its running median, the gradient stays: a collapse
+        ([1.0] * 12 + [1e-7] * 3, [1.0] * 15, [False] * 12 + [True] * 3),
+        # ... after a growth phase too (the first steps are no reference)
+        ([1e-3] * 5 + [1.0] * 12 + [1e-7] * 2, [1.0] * 19, [False] * 17 + [True] * 2),
+        # ... but not before ten steps are known
+        ([1.0] * 5 + [1e-7] * 3, [1.0] * 8, [False] * 8),
+        # one huge step (out of a region of vanishing curvature), then normal ones: quiet
+        ([1e6] + [1.0] * 20, [1.0] * 21, [False] * 21),
         # the step falls with the gradient (converging where the curvature grows): quiet
-        ([10.0**-k for k in range(12)], [10.0**-k for k in range(12)], [False] * 12),
+        ([10.0**-k for k in range(30)], [10.0**-k for k in range(30)], [False] * 30),
         # the gradient shrank 1e4 while the step fell 1e7: accordingly, quiet
-        ([1.0, 1e-7], [1.0, 1e-4], [False, False]),
+        ([1.0] * 12 + [1e-7], [1.0] * 12 + [1e-4], [False] * 13),
         # the gradient shrank only 100x while the step fell 1e7: a collapse
-        ([1.0, 1e-7], [1.0, 1e-2], [False, True]),
+        ([1.0] * 12 + [1e-7], [1.0] * 12 + [1e-2], [False] * 12 + [True]),
     ],
 )
-def test_collapse_compares_the_step_with_its_running_max_and_the_gradient(steps, gnorms, fires):
+def test_collapse_compares_the_step_with_its_running_median_and_the_gradient(steps, gnorms, fires):
     assert _observe(steps, gnorms) == fires
 
 

@@ -456,7 +456,7 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
 
     opt = LFSO([w], smoothness=oracle)
     with pytest.warns(lfso.torch.MinibatchWarning, match="step collapsed") as caught:
-        for _ in range(12):
+        for _ in range(20):
             opt.step(quartic_closure(opt, w))
     assert "collapse" in opt.risks
     assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
