@@ -70,7 +70,8 @@ from typing import Any, NamedTuple
 import torch
 
 from ._arrays import rounding
-from .models import Evaluation, FunctionModel
+from ._torch_closure import ClosureModel, Layout, SavedState, moved
+from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
 from .result import History, Result, Status
@@ -94,167 +95,6 @@ _USE_INSTEAD = (
 )
 
 
-def _distributed() -> bool:
-    dist = torch.distributed
-    return bool(dist.is_available() and dist.is_initialized())
-
-
-def _reduce(value: torch.Tensor, op: str) -> torch.Tensor:
-    """``value`` averaged (``"mean"``) or maximised (``"max"``) over the ranks."""
-    dist = torch.distributed
-    t = value.detach().clone()
-    dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
-    return t if op == "max" else t / dist.get_world_size()
-
-
-class _Layout(NamedTuple):
-    """The flat vector ``z`` the rule sees: the parameters are ``x = scale * z``."""
-
-    params: list[torch.Tensor]
-    key: tuple[tuple[int, int, float], ...]  # (id, numel, eta) per parameter
-    eta: float  # the rule's eta: the largest group eta
-    scale: torch.Tensor | None  # sqrt(eta_group / eta), None when all groups agree
-
-    def flatten(self) -> torch.Tensor:
-        x = torch.cat([p.detach().reshape(-1) for p in self.params])
-        return x if self.scale is None else x / self.scale
-
-    def write(self, z: torch.Tensor) -> None:
-        x = z if self.scale is None else z * self.scale
-        start = 0
-        for p in self.params:
-            n = p.numel()
-            p.copy_(x[start : start + n].view_as(p))
-            start += n
-
-    def shaped(self, z: torch.Tensor) -> list[torch.Tensor]:
-        x = z if self.scale is None else z * self.scale
-        out, start = [], 0
-        for p in self.params:
-            out.append(x[start : start + p.numel()].view_as(p))
-            start += p.numel()
-        return out
-
-    def versions(self) -> tuple[int, ...]:
-        return tuple(p._version for p in self.params)
-
-
-class _ClosureModel(FunctionModel):
-    """The closure as a model of ``z`` (value and gradient; the user's oracle, if any).
-
-    Counts closure calls (``nfev``) and keeps the loss tensor and, when the gradients carry
-    a graph (``backward(create_graph=True)``), the flat gradient with its graph, for
-    Hessian-vector products at the point last evaluated.
-    """
-
-    def __init__(
-        self,
-        layout: _Layout,
-        smoothness: Callable[[list[torch.Tensor], float], float] | None,
-    ) -> None:
-        oracle = None
-        if smoothness is not None:
-            user = smoothness
-
-            def oracle(z: torch.Tensor, radius: float) -> float:
-                value = user(layout.shaped(z), radius)
-                if _distributed():  # the largest over the ranks bounds the averaged loss
-                    t = torch.tensor(float(value), dtype=torch.float64, device=z.device)
-                    return float(_reduce(t, "max"))
-                return value
-
-        super().__init__(self._fun, True, oracle)
-        self.layout = layout
-        self.closure: Callable[[], Any] | None = None
-        self.nfev = 0
-        self.holds: torch.Tensor | None = None  # the z the parameters hold
-        self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
-        self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
-        self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
-        self._keep_graph = True
-
-    def _fun(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        layout, closure = self.layout, self.closure
-        assert closure is not None
-        if self.holds is not z:
-            with torch.no_grad():
-                layout.write(z)
-            self.holds = z
-        with torch.enable_grad():  # (the graph of gradients made with create_graph stays)
-            loss = closure()
-            self.nfev += 1
-            if not isinstance(loss, torch.Tensor):
-                raise TypeError(
-                    f"the closure must return the loss as a tensor, got {type(loss).__name__}"
-                )
-            flat = torch.cat(
-                [
-                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                    for p in layout.params
-                ]
-            )
-        if flat.requires_grad and self._keep_graph:
-            self.graph = (z, flat)
-        grad = flat.detach()
-        if layout.scale is not None:
-            grad = grad * layout.scale
-        value = loss.detach().reshape(())
-        if _distributed():
-            value = _reduce(value, "mean")
-        self.loss, self.evaluated = value, z
-        return value, grad
-
-    def grad(self, x: Any) -> Any:
-        """The gradient only (the automatic oracle's first probe): keeps the last graph."""
-        self._keep_graph = False
-        try:
-            return super().grad(x)
-        finally:
-            self._keep_graph = True
-
-    def hvp(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``."""
-        if self.graph is None or self.graph[0] is not z:
-            self.evaluate(z, bound=False)  # (not reached in the adapter's order of calls)
-        assert self.graph is not None
-        scale = self.layout.scale
-        flat = self.graph[1]
-        with torch.enable_grad():
-            parts = torch.autograd.grad(
-                flat,
-                self.layout.params,
-                grad_outputs=v if scale is None else v * scale,
-                retain_graph=True,
-                allow_unused=True,
-            )
-        hv = torch.cat(
-            [
-                (h if h is not None else torch.zeros_like(p)).reshape(-1)
-                for h, p in zip(parts, self.layout.params, strict=True)
-            ]
-        )
-        return hv if scale is None else hv * scale
-
-
-class _SavedState:
-    """The rule's state in ``optimizer.state``; not a tuple, so that torch's
-    ``load_state_dict`` keeps it as it is (it rebuilds tuples element by element)."""
-
-    def __init__(self, state: Any) -> None:
-        self.state = state
-
-
-def _moved(tree: Any, like: torch.Tensor) -> Any:
-    """``tree`` with its tensors on ``like``'s device (after ``load_state_dict``)."""
-    if isinstance(tree, torch.Tensor):
-        return tree.to(like.device)
-    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-        return type(tree)(*(_moved(t, like) for t in tree))
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_moved(t, like) for t in tree)
-    return tree
-
-
 class _Cache(NamedTuple):
     """The evaluation at the point the parameters hold, from the last step's trial."""
 
@@ -266,8 +106,8 @@ class _Cache(NamedTuple):
 
 @dataclass
 class _Run:
-    layout: _Layout
-    model: _ClosureModel
+    layout: Layout
+    model: ClosureModel
     rule: StepRule
     risk: RiskMonitor | None = None
     audit: bool = False
@@ -446,7 +286,7 @@ class LFSO(torch.optim.Optimizer):
             key.extend((id(p), p.numel(), float(eta)) for p in group["params"])
         return tuple(key)
 
-    def _layout(self) -> _Layout:
+    def _layout(self) -> Layout:
         key = self._key()
         params = [p for group in self.param_groups for p in group["params"]]
         etas = [k[2] for k in key]
@@ -459,9 +299,9 @@ class LFSO(torch.optim.Optimizer):
                     for p, e in zip(params, etas, strict=True)
                 ]
             )
-        return _Layout(params, key, top, scale)
+        return Layout(params, key, top, scale)
 
-    def _rule(self, model: _ClosureModel, layout: _Layout, hvp: bool) -> StepRule:
+    def _rule(self, model: ClosureModel, layout: Layout, hvp: bool) -> StepRule:
         options = dict(self._options)
         if "eta" in METHODS[self.method].options:
             options["eta"] = layout.eta
@@ -471,7 +311,7 @@ class LFSO(torch.optim.Optimizer):
 
     def _new_run(self) -> _Run:
         layout = self._layout()
-        model = _ClosureModel(layout, self.smoothness)
+        model = ClosureModel(layout, self.smoothness)
         model.nfev = self.nfev
         run = _Run(layout, model, self._rule(model, layout, False))
         self._run = run
@@ -484,7 +324,7 @@ class LFSO(torch.optim.Optimizer):
         """The rule's state (``None`` before the first step), kept in ``self.state`` with
         the first parameter so that it round-trips through ``state_dict``."""
         holder = self.state[self._run.layout.params[0]].get("lfso") if self._run else None
-        return holder.state if isinstance(holder, _SavedState) else None
+        return holder.state if isinstance(holder, SavedState) else None
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does; the next step re-evaluates the closure at the parameters."""
@@ -492,8 +332,8 @@ class LFSO(torch.optim.Optimizer):
         if self._run is not None:
             self._run.cache = None
             holder = self.state[self._run.layout.params[0]].get("lfso")
-            if isinstance(holder, _SavedState):
-                holder.state = _moved(holder.state, self._run.layout.params[0])
+            if isinstance(holder, SavedState):
+                holder.state = moved(holder.state, self._run.layout.params[0])
 
     @property
     def risks(self) -> dict[str, dict[str, int]]:
@@ -595,7 +435,7 @@ class LFSO(torch.optim.Optimizer):
         self._report(ev)
         return loss
 
-    def _hvp_wanted(self, model: _ClosureModel) -> bool:
+    def _hvp_wanted(self, model: ClosureModel) -> bool:
         entry = METHODS[self.method]
         return (
             self.smoothness is None
@@ -605,7 +445,7 @@ class LFSO(torch.optim.Optimizer):
         )
 
     def _save(self, run: _Run, state: Any) -> None:
-        self.state[run.layout.params[0]]["lfso"] = _SavedState(state)
+        self.state[run.layout.params[0]]["lfso"] = SavedState(state)
 
     def _monitor_for(self, run: _Run, like: torch.Tensor) -> None:
         rule = run.rule
