@@ -53,9 +53,15 @@ estimate, the safeguard's decrease test), so a closure that draws a new minibatc
 makes the steps collapse. :class:`LFSO` checks for it cheaply: when a step starts from a
 point whose loss it already knows (the accepted trial of the safeguard) with a new closure,
 and at steps 1, 2, 4, 8, ... with the same one, it calls the closure again and compares;
-losses that differ beyond rounding at the same parameters, or the ``collapse`` risk
-indicator, raise one :class:`MinibatchWarning` naming the stochastic optimiser to use.
-The module imports torch; ``import lfso`` does not.
+a loss or gradient norm that differs by more than ``sqrt(eps)`` of the dtype (relative) at
+the same parameters, or the ``collapse`` risk indicator, raises one
+:class:`MinibatchWarning` naming the stochastic optimiser to use.
+
+Closure calls per step: one (at the step's start; with the safeguard, at the trial that
+becomes the next step's start), plus one per rollback, plus the checks above (about
+``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
+closure object); the automatic oracle's first step adds one probe. The module imports
+torch; ``import lfso`` does not.
 """
 
 from __future__ import annotations
