@@ -23,9 +23,9 @@ import time
 import warnings
 
 import numpy as np
-from scipy.optimize import minimize as scipy_minimize
 
 import lfso
+from lfso.bench.harness import scipy_lbfgs
 from lfso.problems import lls_data
 
 
@@ -45,34 +45,8 @@ def run_lfso(model, x0, tol: float, cap: int) -> tuple[float, int, bool]:
 
 
 def run_scipy(model, x0, tol: float, cap: int) -> tuple[float, int, bool]:
-    calls = {"n": 0}
-    last: dict[str, float] = {}
-    start = time.perf_counter()
-    g0 = model.evaluate(x0, bound=False).grad_norm
-    calls["n"] += 1
-
-    def fun(x):
-        ev = model.evaluate(x, bound=False)
-        calls["n"] += 1
-        last[x.tobytes()] = ev.grad_norm
-        return ev.value, np.asarray(ev.grad)
-
-    state = {"converged": False}
-
-    def callback(intermediate_result):
-        if last.get(intermediate_result.x.tobytes(), np.inf) <= tol * g0:
-            state["converged"] = True
-            raise StopIteration
-
-    scipy_minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        callback=callback,
-        options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
-    )
-    return time.perf_counter() - start, calls["n"], state["converged"]
+    run = scipy_lbfgs(model, x0, cap=cap, tol=tol)  # (the g0 evaluation counted too)
+    return run.seconds, len(run.calls) + 1, run.converged
 
 
 def main() -> None:

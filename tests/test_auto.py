@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lfso
-from lfso.auto import SecantBound, SecantOracle, check_oracle
+from lfso.auto import SecantBound, SecantEstimator, check_oracle
 from lfso.models import FunctionModel, LogisticRegression, LpRegression, PowerSum
 
 
@@ -161,11 +161,11 @@ def test_check_oracle_finds_a_planted_violation():
 
 def test_secant_oracle_rejects_bad_settings():
     with pytest.raises(ValueError, match="safety must be finite and >= 1"):
-        SecantOracle(safety=0.5)
+        SecantEstimator(safety=0.5)
     with pytest.raises(ValueError, match="growth must be finite and > 1"):
-        SecantOracle(growth=1.0)
+        SecantEstimator(growth=1.0)
     with pytest.raises(TypeError, match="hvp must be callable"):
-        SecantOracle(hvp=3)
+        SecantEstimator(hvp=3)
 
 
 def test_safeguard_learns_from_the_audit():

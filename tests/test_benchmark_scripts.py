@@ -114,23 +114,29 @@ def test_lbfgs_wallclock_script_runs_tiny():
 
 
 def test_bench_targets_counts_a_constructed_table(tmp_path):
-    header = "problem,method,status,njev,nfev\n"
+    header = "problem,method,status,njev,nfev,accuracy,grid_njev\n"
     rows = [
-        # p1: lfso-lbfgs beats L-BFGS-B and lfso beats gd-tuned; p2 the other way round.
-        ("p1", "lfso-lbfgs", "converged", 10, 10),
-        ("p1", "lbfgs", "converged", 20, 25),
-        ("p1", "lfso", "converged", 30, 30),
-        ("p1", "gd-tuned", "capped", 50, 50),
-        ("p1", "armijo", "converged", 12, 30),
-        ("p2", "lfso-lbfgs", "capped", 90, 90),
-        ("p2", "lbfgs", "converged", 40, 44),
-        ("p2", "lfso", "converged", 80, 80),
-        ("p2", "gd-tuned", "converged", 60, 60),
+        # p1: lfso-lbfgs beats L-BFGS-B and lfso beats gd-tuned; p2 the other way round,
+        # and gd-tuned's grid landed on the minimiser (2 gradients) but cost 500 in all;
+        # p3: lfso and gd-tuned both capped, lfso closer to the tolerance.
+        ("p1", "lfso-lbfgs", "converged", 10, 10, 1e-9, ""),
+        ("p1", "lbfgs", "converged", 20, 25, 1e-9, ""),
+        ("p1", "lfso", "converged", 30, 30, 1e-9, ""),
+        ("p1", "gd-tuned", "capped", 50, 50, 1e-3, 400),
+        ("p1", "armijo", "converged", 12, 30, 1e-9, ""),
+        ("p2", "lfso-lbfgs", "capped", 90, 90, 1e-5, ""),
+        ("p2", "lbfgs", "converged", 40, 44, 1e-9, ""),
+        ("p2", "lfso", "converged", 80, 80, 1e-9, ""),
+        ("p2", "gd-tuned", "converged", 2, 2, 0.0, 500),
+        ("p3", "lfso", "capped", 50, 50, 1e-7, ""),
+        ("p3", "gd-tuned", "capped", 50, 50, 1e-4, 400),
     ]
     path = tmp_path / "results.csv"
     path.write_text(header + "".join(",".join(map(str, r)) + "\n" for r in rows))
     out = _run("bench_targets.py", str(path))
     text = [" ".join(r) for r in out]
-    assert "lfso-lbfgs fewer gradients than L-BFGS-B: 1/2 (50%)" in text
-    assert "LFSO family fewer f+g evaluations than every peer: 1/2 (50%)" in text
-    assert "lfso fewer gradients than grid-tuned GD: 1/2; not on: ['p2']" in text
+    assert "lfso-lbfgs fewer gradients than L-BFGS-B: 1/3 (33%)" in text
+    assert "LFSO family fewer f+g evaluations than every peer: 1/3 (33%)" in text
+    assert "lfso beats grid-tuned GD: 2/3; not on: ['p2']" in text
+    assert "lfso beats grid-tuned GD counting the grid's cost: 3/3" in text
+    assert "grid-tuned GD's first step landed on the minimiser: ['p2']" in text

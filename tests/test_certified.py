@@ -200,6 +200,7 @@ class SharpQuadratic(Model):
     """``f = x^T Q x / 2 - b^T x`` with the exact segment bound ``C = d^T Q d`` and the
     product ``Q x`` carried to the next evaluation (counted)."""
 
+    has_segment = True  # its segment bound is proven: certificate="auto" takes it
     takes_product = True
 
     def __init__(self, Q, b):
@@ -249,6 +250,63 @@ def test_a_sharp_segment_bound_is_taken_by_default_and_its_product_reused():
         SharpQuadratic(Q, b), np.zeros(20), method="lfso", certificate="ball", max_iter=50_000
     )
     assert gd.success and gd.nit < gd_ball.nit  # steepest descent with exact steps
+
+
+class UndeclaredSharpQuadratic(SharpQuadratic):
+    has_segment = False  # overrides segment() without declaring it: auto keeps the ball
+
+
+def test_auto_takes_the_segment_bound_only_when_the_model_declares_it():
+    rng = np.random.default_rng(1)
+    U = np.linalg.qr(rng.standard_normal((10, 10)))[0]
+    Q = U @ np.diag(np.geomspace(1.0, 1e2, 10)) @ U.T
+    b = rng.standard_normal(10)
+    auto = lfso.minimize(UndeclaredSharpQuadratic(Q, b), np.zeros(10), method="lfso", monitor=False)
+    ball = lfso.minimize(
+        SharpQuadratic(Q, b), np.zeros(10), method="lfso", certificate="ball", monitor=False
+    )
+    sharp = lfso.minimize(SharpQuadratic(Q, b), np.zeros(10), method="lfso", monitor=False)
+    assert auto.nit == ball.nit and np.array_equal(auto.x, ball.x)
+    assert sharp.nit < ball.nit
+
+
+MODEL_CLASSES = [getattr(lfso.models, name) for name in lfso.models.__all__]
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in MODEL_CLASSES if isinstance(c, type) and issubclass(c, Model)]
+)
+def test_the_model_contract_is_declared_by_every_built_in_model(cls):
+    import inspect
+
+    # A model that overrides segment() declares it; evaluate() takes the declared keywords.
+    assert cls.has_segment == (cls.segment is not Model.segment)
+    if cls is not Model:
+        signature = inspect.signature(cls.evaluate)
+        signature.bind(None, None, bound=True, hint=1.0, probe=None, product=None)
+
+
+@pytest.mark.parametrize(
+    "model, name",
+    [
+        (lambda A, b: LpRegression(A, b, p=2), "A"),
+        (lambda A, b: lfso.models.CompositeLeastSquares(A, b, p=2), "A"),
+        (lambda A, b: lfso.models.CauchyRegression(A, b), "A"),
+        (lambda A, b: lfso.models.SoftmaxRegression(A, (b > 0).astype(int), 2), "X"),
+        (lambda A, b: lfso.models.L0L1Smooth(LpRegression(A, b, p=2), 1.0, 1.0), None),
+        (lambda A, b: lfso.models.LogisticRegression(A, np.sign(b) + (b == 0)), "X"),
+        (lambda A, b: PowerSum(2), None),
+    ],
+)
+def test_the_data_is_declared_not_found_by_name(model, name):
+    rng = np.random.default_rng(2)
+    m = model(rng.standard_normal((6, 3)), rng.standard_normal(6))
+    if isinstance(m, lfso.models.L0L1Smooth):  # a wrapper declares its base's data
+        assert m.data is m.base.data and m.xp is m.base.xp
+    elif name is None:
+        assert m.data is None and m.xp is None
+    else:
+        assert m.data is getattr(m, name) and m.xp is not None
 
 
 def test_black_box_lbfgs_runs_on_the_estimate_along_d_safeguarded():

@@ -143,7 +143,7 @@ BAD_INPUTS = [
         np.ones(2),
         {"max_iter": -1},
         ValueError,
-        "max_iter must be >= 0, got max_iter=-1",
+        "max_iter must be an integer >= 0, got max_iter=-1",
     ),
     (PowerSum(2), np.ones(2), {"max_iter": 2.5}, TypeError, "max_iter must be an integer"),
     (PowerSum(2), np.ones(2), {"method": "newton"}, ValueError, "unknown method 'newton'"),

@@ -109,7 +109,7 @@ def test_calculus_rules_compose_bounds():
         (lambda: lfso.ConstantOracle(float("nan")), "lipschitz"),
         (lambda: 0.0 * lfso.ConstantOracle(1.0), "scaling factor must be finite and positive"),
         (lambda: lfso.ridge(lfso.ConstantOracle(1.0), -1.0), "l2 must be finite and >= 0"),
-        (lambda: PowerNorm(0.5), "p must be >= 1"),
+        (lambda: PowerNorm(0.5), "p must be finite and >= 1"),
         (lambda: PowerSum(2, oracle="exact"), "oracle must be 'sharp' or 'paper'"),
         (lambda: LpRegression(np.ones((3, 2)), np.ones(4), 2), r"b must have shape \(3,\)"),
         (lambda: LpRegression(np.ones(3), np.ones(3), 2), "A must be 2-D"),

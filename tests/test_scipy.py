@@ -14,7 +14,6 @@ from scipy.optimize import (
 
 import lfso
 import lfso.scipy as ls
-from lfso.scipy import _OPTIONS
 
 A = np.diag(np.linspace(1.0, 4.0, 5))
 B = np.ones(5)
@@ -48,8 +47,10 @@ METHODS = {
 }
 
 
-def test_every_method_is_registered():
-    assert set(_OPTIONS) == set(lfso.METHODS)
+def test_every_registered_method_is_a_scipy_custom_method():
+    names = {name.replace("-", "_") for name in lfso.METHODS}
+    assert set(lfso.scipy.__all__) - {"to_optimize_result"} == names
+    assert all(callable(getattr(lfso.scipy, name)) for name in names)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")

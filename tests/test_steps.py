@@ -199,16 +199,16 @@ def test_lfso_accel_beats_lfso_on_ill_conditioned_least_squares():
     [
         (lambda: ArmijoStep(c=1.5), r"c must be in \(0, 1\)"),
         (lambda: ArmijoStep(shrink=0.0), "shrink must be in"),
-        (lambda: ArmijoStep(growth=0.5), "growth must be >= 1"),
+        (lambda: ArmijoStep(growth=0.5), "growth must be finite and >= 1, got growth=0.5"),
         (lambda: BarzilaiBorweinStep(variant="medium"), "variant must be 'long' or 'short'"),
-        (lambda: BarzilaiBorweinStep(memory=0), "memory must be >= 1"),
+        (lambda: BarzilaiBorweinStep(memory=0), "memory must be an integer >= 1, got memory=0"),
         (lambda: AdGDStep(variant=2021), "variant must be 2020 or 2023"),
         (lambda: AdGDStep(step0=-1.0), "step0 must be finite and positive"),
         (lambda: DoGStep(r_eps=0.0), "r_eps must be finite and positive"),
         (lambda: PolyakStep(float("nan")), "f_star must be finite"),
         (lambda: NesterovStep(lipschitz=-2.0), "lipschitz must be finite and positive"),
         (lambda: LFSOAccelStep(eta=1.5), r"eta must be in \(0, 1\]"),
-        (lambda: LFSOAccelStep(jump=1.0), "jump must be > 1"),
+        (lambda: LFSOAccelStep(jump=1.0), "jump must be > 1, got jump=1.0"),
     ],
 )
 def test_bad_hyperparameters_raise(build, message):

@@ -29,6 +29,16 @@ def test_tune_step_falls_back_to_best_accuracy_when_nothing_converges():
     assert tuned.step == min(accuracy, key=accuracy.get)
 
 
+def test_tune_step_tunes_any_fixed_step_method_and_names_the_blown_up_steps():
+    A = np.diag([1.0, 3.0])
+    model = LpRegression(A, np.zeros(2), 1)  # L = 18: steps far above 2/L blow up
+    grid = [1e-2, 1 / 18, 5.0]
+    tuned = lfso.tune_step(model, np.ones(2), grid, method="nesterov", max_iter=5000)
+    assert tuned.result.success and tuned.step in (1e-2, 1 / 18)
+    assert tuned.failed == {5.0}
+    assert dict(tuned.runs)[5.0].status.name == "CALLBACK_STOP"
+
+
 def test_tune_step_rejects_empty_grid():
     with pytest.raises(ValueError, match="at least one step"):
         lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), [])

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import like
+
 __all__ = [
     "call_user",
     "callback_list",
@@ -21,7 +23,12 @@ __all__ = [
     "flag",
     "integer",
     "nonnegative",
+    "open_interval",
+    "positive",
+    "power",
     "real",
+    "real_range",
+    "regression_data",
     "returned_array",
     "returned_scalar",
     "run_arguments",
@@ -36,15 +43,38 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _as_number(value: Any, name: str, kind: str) -> Any:
+def _as_number(value: Any, name: str, want: str) -> Any:
     """``value`` as a Python ``numbers.Real``, or a ``TypeError`` naming ``name``."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be {kind}, got the bool {value!r}")
+        raise TypeError(f"{name} must be {want}, got {name}={value!r} (a bool)")
     if getattr(value, "shape", None) == () and hasattr(value, "item"):  # a 0-d array
         value = value.item()
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be {kind}, got {_show(value)} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be {want}, got {name}={_show(value)} ({type(value).__name__})"
+        )
     return value
+
+
+def real_range(
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+) -> str:
+    """What :func:`real` expects, in words: ``"in (0, 2)"``, ``"finite and positive"``, ..."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    parts = ["finite"] if finite else []
+    if low == 0.0 and low_open:
+        parts.append("positive")
+    elif low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    return " and ".join(parts) if parts else "a number"
 
 
 def real(
@@ -64,20 +94,17 @@ def real(
 
     >>> real(0.5, "eta", low=0, high=2, low_open=True, high_open=True)
     0.5
-    >>> real(True, "tol")
+    >>> real(2, "eta", low=0, high=2, low_open=True, high_open=True)
     Traceback (most recent call last):
     ...
-    TypeError: tol must be a real number, got the bool True
+    ValueError: eta must be in (0, 2), got eta=2
+    >>> real(True, "tol", low=0)
+    Traceback (most recent call last):
+    ...
+    TypeError: tol must be finite and >= 0, got tol=True (a bool)
     """
-    x = float(_as_number(value, name, "a real number"))
-    parts = ["finite"] if finite else []
-    if low == 0.0 and low_open:
-        parts.append("positive")
-    elif low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    want = " and ".join(parts) if parts else "a number"
+    want = real_range(low=low, high=high, low_open=low_open, high_open=high_open, finite=finite)
+    x = float(_as_number(value, name, want))
     if math.isnan(x) or (finite and math.isinf(x)):
         raise ValueError(f"{name} must be {want}, got {name}={value!r}")
     if low is not None and (x < low or (low_open and x == low)):
@@ -85,6 +112,16 @@ def real(
     if high is not None and (x > high or (high_open and x == high)):
         raise ValueError(f"{name} must be {want}, got {name}={value!r}")
     return x
+
+
+def positive(value: Any, name: str) -> float:
+    """A finite float ``> 0`` (a step size, a Lipschitz constant)."""
+    return real(value, name, low=0.0, low_open=True)
+
+
+def open_interval(value: Any, name: str, low: float, high: float) -> float:
+    """A float in ``(low, high)``."""
+    return real(value, name, low=low, high=high, low_open=True, high_open=True)
 
 
 def nonnegative(value: Any, name: str) -> float:
@@ -100,29 +137,36 @@ def integer(value: Any, name: str, *, low: int | None = None) -> int:
     >>> integer(2.5, "max_iter")
     Traceback (most recent call last):
     ...
-    TypeError: max_iter must be an integer, got 2.5 (float)
+    TypeError: max_iter must be an integer, got max_iter=2.5 (float)
     """
+    want = "an integer" if low is None else f"an integer >= {low}"
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
+        raise TypeError(f"{name} must be {want}, got {name}={value!r} (a bool)")
     try:
         n = operator.index(value)
     except TypeError:
         raise TypeError(
-            f"{name} must be an integer, got {_show(value)} ({type(value).__name__})"
+            f"{name} must be {want}, got {name}={_show(value)} ({type(value).__name__})"
         ) from None
     if low is not None and n < low:
-        raise ValueError(f"{name} must be >= {low}, got {name}={n}")
+        raise ValueError(f"{name} must be {want}, got {name}={n}")
     return n
 
 
 def flag(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
-    """``value`` as a bool (``None`` too when ``allow_none``); ``1`` and ``"yes"`` are not."""
+    """``value`` as a bool (``None`` too when ``allow_none``); ``1`` and ``"yes"`` are not.
+
+    >>> flag("no", "safeguard")
+    Traceback (most recent call last):
+    ...
+    TypeError: safeguard must be True or False, got safeguard='no'
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    none = ", None" if allow_none else ""
-    raise TypeError(f"{name} must be True, False{none}; got {_show(value)}")
+    want = "True, False or None" if allow_none else "True or False"
+    raise TypeError(f"{name} must be {want}, got {name}={_show(value)}")
 
 
 def callback_list(callback: Any) -> list[Callable[..., Any]]:
@@ -256,6 +300,31 @@ def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = Tr
         if not bool(bxp.all(bxp.isfinite(b))):
             raise ValueError(f"{name} must be finite, found a NaN or infinite entry")
     return b
+
+
+def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
+    """``(xp, A, b)``: a data matrix ``A`` (non-empty, finite, real, 2-D; lists accepted) and
+    targets ``b`` to match it, on ``A``'s device and in its dtype (PyTorch)."""
+    xp, A = data_matrix(A, "A")
+    b = data_vector(b, "b", xp, int(A.shape[0]))
+    return xp, A, like(b, A)
+
+
+def power(value: Any, name: str = "p") -> float:
+    """An exponent ``p`` in ``[1, inf)`` (below 1 the gradient is not Lipschitz near 0).
+
+    >>> power(0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: p must be finite and >= 1 (else grad f is not Lipschitz near 0), got p=0.5
+    """
+    p = float(_as_number(value, name, "finite and >= 1"))
+    if not 1.0 <= p < math.inf:
+        raise ValueError(
+            f"{name} must be finite and >= 1 (else grad f is not Lipschitz near 0),"
+            f" got {name}={value!r}"
+        )
+    return p
 
 
 def run_arguments(

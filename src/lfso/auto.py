@@ -1,7 +1,7 @@
 """The automatic oracle (``smoothness="auto"``) and the oracle check.
 
 A function with no hand-made LFSO still gets one, estimated from what the run already
-computes. :class:`SecantOracle` keeps *samples* ``(d_i, rho_i)``: a distance from the
+computes. :class:`SecantEstimator` keeps *samples* ``(d_i, rho_i)``: a distance from the
 current point and an observed curvature there, either a secant ratio
 ``rho = ||grad f(y) - grad f(x)|| / ||y - x||`` with ``d = ||y - x||`` (the previous
 iterate, and every trial point of the current iteration), or a Hessian power-iteration
@@ -41,7 +41,7 @@ from ._validate import call_user, integer, nonnegative, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
 
-__all__ = ["OracleCheck", "SecantBound", "SecantOracle", "check_oracle"]
+__all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]
 
 
 class SecantBound(LocalBound):
@@ -83,8 +83,11 @@ class SecantState(NamedTuple):
 
 
 @dataclass
-class SecantOracle:
+class SecantEstimator:
     """Estimate ``L(x, R)`` from gradient differences (and Hessian-vector products).
+
+    An estimator, not an oracle: its ``L`` is what the run has seen so far, not a proven
+    bound (:mod:`lfso.oracles`); the rules that use it are safeguarded.
 
     Parameters
     ----------
@@ -272,3 +275,7 @@ def check_oracle(
             worst.append({"ratio": ratio, "radius": radius, "L": L, "y": y, "z": z})
             worst = sorted(worst, key=lambda w: -w["ratio"])[:5]
     return OracleCheck(max_ratio, worst, bool(monotone), max_ratio <= 1 + rtol and monotone, pairs)
+
+
+#: The former name of :class:`SecantEstimator` (it estimates; it is not an oracle).
+SecantOracle = SecantEstimator

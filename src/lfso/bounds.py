@@ -1,20 +1,11 @@
-"""Local bounds: the map ``R -> L(x, R)`` at one fixed point ``x``, and the radius solve.
+"""Local bounds: the map ``R -> L(x, R)`` at one fixed point ``x``.
 
 An oracle (:mod:`lfso.oracles`) binds a point once -- residuals, margins, norms -- and
 returns a :class:`LocalBound`. Evaluating the bound at any radius then costs O(1) (or
 O(n) for the few bounds that keep per-row data), so the LFSO step can probe many radii
-for the price of one pass over the data.
-
-The radius solve answers the question the LFSO step asks: the smallest ``R`` with
-
-.. math::  \\varphi(R) = R \\, L(x, R) \\ge c, \\qquad c = \\eta \\|\\nabla f(x)\\|,
-
-i.e. the smallest ball that provably contains the step ``x - (eta / L(x, R)) grad f(x)``,
-and hence the largest step the oracle certifies. Since ``L`` is positive and
-non-decreasing, ``phi`` is strictly increasing and the root is unique. Every solver here
-returns a *feasible* radius (``phi(R) >= c``) whose step is within a factor ``1 + rtol`` of
-the largest certified step: ``phi(R) <= (1 + rtol) c`` implies
-``L(R*) >= L(R) R / ((1 + rtol) R*) >= L(R) / (1 + rtol)``.
+for the price of one pass over the data. :meth:`LocalBound.radius_for` answers the LFSO
+step's question, the smallest ``R`` with ``R L(x, R) >= c``, by the solvers of
+:mod:`lfso._solve` (closed forms where a shape has one).
 """
 
 from __future__ import annotations
@@ -22,69 +13,25 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
 
-__all__ = [
-    "ConstantBound",
-    "ExpBound",
-    "FunctionBound",
-    "LocalBound",
-    "MinBound",
-    "MinPowerBound",
-    "OracleError",
-    "PolynomialBound",
-    "PowerBound",
-    "SumBound",
-    "TransformedBound",
-    "solve_radius",
-]
+from ._solve import (  # (OracleError, check_value, check_monotone: re-exported)
+    OracleError,
+    as_float,
+    feasible_start,
+    newton,
+    power_root,
+    solve_radius,
+)
+from ._solve import (
+    check_monotone as check_monotone,
+)
+from ._solve import (
+    check_value as check_value,
+)
 
-_MAX_NEWTON = 60
-_MAX_BRACKET = 200
-_LOG_RANGE = 690.0  # radii stay within e^(+-690), inside the float range
-
-
-class OracleError(ValueError):
-    """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
-
-
-def _as_float(value: Any, radius: float) -> float:
-    """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):  # a string, None, an array with several entries, ...
-        raise OracleError(
-            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r:.60}; an LFSO must "
-            "return a finite positive number"
-        ) from None
-
-
-def check_value(value: float, radius: float, *, allow_inf: bool = False) -> float:
-    """Return ``value`` as a float after checking it is a finite positive bound.
-
-    ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
-    solve may meet while bracketing but never returns.
-    """
-    value = _as_float(value, radius)
-    if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
-        raise OracleError(
-            f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
-            "an LFSO must return a finite positive bound"
-        )
-    return value
-
-
-def check_monotone(
-    r_small: float, l_small: float, r_large: float, l_large: float, rtol: float = 1e-12
-) -> None:
-    """Raise :class:`OracleError` if ``L`` was seen to decrease (beyond ``rtol``) in ``R``."""
-    if r_large < r_small:
-        r_small, l_small, r_large, l_large = r_large, l_large, r_small, l_small
-    if l_large < l_small * (1.0 - rtol):
-        raise OracleError(
-            f"smoothness oracle decreases in R: L(x, R={r_small:.6g}) = {l_small:.6g} but "
-            f"L(x, R={r_large:.6g}) = {l_large:.6g}; an LFSO must be non-decreasing in R"
-        )
+# The bounds a new model or oracle returns. The other shapes (PowerBound, ExpBound, MinBound,
+# ...) are the built-in models' internals, and the radius solve lives in lfso._solve.
+__all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError"]
 
 
 class LocalBound(ABC):
@@ -101,10 +48,15 @@ class LocalBound(ABC):
         there is one (used by ``radius="paper"``).
     monotone_rtol : float
         Relative decrease in ``R`` tolerated as rounding by the monotonicity check.
+    hint : float or None
+        A radius at which the bound was already evaluated (with the gradient, in the same
+        round trip: ``Model.takes_radius_hint``), free to read; the radius solve looks
+        there first. ``None``: no such radius.
     """
 
     convex: bool = False
     paper_radius: float | None = None
+    hint: float | None = None
     #: Relative decrease in ``R`` put down to rounding rather than a broken oracle. Bounds
     #: that reduce arrays in a low precision (float32) set it from the dtype.
     monotone_rtol: float = 1e-12
@@ -137,8 +89,8 @@ class LocalBound(ABC):
         if self.convex and target > 0.0:
             start = self.start(target)
             if start is None:
-                start = _feasible_start(self, target)
-            return _newton(self, target, rtol, start)
+                start = feasible_start(self, target)
+            return newton(self, target, rtol, start)
         return solve_radius(self, target, rtol=rtol, guess=guess)
 
     # -- calculus -------------------------------------------------------------------------
@@ -153,209 +105,6 @@ class LocalBound(ABC):
     def stretched(self, factor: float) -> LocalBound:
         """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor)."""
         return TransformedBound(self, stretch=float(factor))
-
-
-def _newton(
-    bound: LocalBound, target: float, rtol: float, radius: float
-) -> tuple[float, float, int]:
-    """Newton's method on ``g(u) - aim``, ``g(u) = log(R L(R)) - log(target)``, ``u = log R``.
-
-    For the bounds that set ``convex = True``, ``g`` is convex and increasing in ``u``
-    (a log-sum-exp of affine functions for polynomials, and closed under sums and
-    scaling), so Newton from a feasible start decreases monotonically towards the point
-    where ``g = aim`` and every iterate has ``g >= aim >= 0`` (a tangent of a convex
-    function lies below it): stopping anywhere is safe. Aiming at ``aim = log(1 + rtol)/2``,
-    the middle of the window ``[0, log(1 + rtol)]``, rather than at the root keeps the
-    landing point feasible when ``R L(R)`` is rounded: aiming at the root itself, a landing
-    one ulp short of ``target`` was rejected and the previous iterate (up to 1.5 times the
-    root, from :func:`_feasible_start`) returned, breaking ``phi(R) <= (1 + rtol) c``.
-    It is exact in one step on a monomial ``c R^k``, and takes one or two steps on the
-    bounds of the built-in models.
-    """
-    log = math.log
-    value = bound(radius)
-    evals = 1
-    if radius * value < target:  # a closed-form start lost to rounding: nudge it up
-        radius *= 1.0 + 0.25 * rtol
-        value = bound(radius)
-        evals += 1
-        if radius * value < target:
-            radius = _feasible_start(bound, target)
-            value = bound(radius)
-            evals += 1
-    log_target = log(target)
-    stop = math.log1p(rtol)
-    aim = 0.5 * stop  # aim at the window's middle: the root itself is lost to rounding
-    for _ in range(_MAX_NEWTON):
-        g = log(radius) + log(value) - log_target  # (R L(R) itself may overflow)
-        if g <= stop:
-            break
-        slope = 1.0 + radius * bound.derivative(radius) / value  # d log(phi) / d log(R)
-        trial = radius * math.exp(-(g - aim) / slope)
-        if not 0.0 < trial < radius:
-            break
-        trial_value = bound(trial)
-        evals += 1
-        if log(trial) + log(trial_value) < log_target:  # rounding: keep the last feasible
-            break
-        radius, value = trial, trial_value
-    return radius, value, evals
-
-
-def solve_radius(
-    bound: LocalBound | Callable[[float], float],
-    target: float,
-    *,
-    rtol: float = 1e-3,
-    guess: float | None = None,
-) -> tuple[float, float, int]:
-    """Smallest ``R`` with ``R L(R) >= target`` for any non-decreasing positive ``L``.
-
-    Newton for convex bounds. Otherwise the solve works on ``g(u) = log(R L(R) / target)``
-    in ``u = log R`` and uses the one fact every LFSO gives: as ``L`` is non-decreasing,
-    ``g(v) - g(u) >= v - u`` for ``v > u`` (slope at least one). From an infeasible point
-    the step ``u - g(u) + aim`` (``aim`` half the tolerance) is therefore *always*
-    feasible, and from a feasible point the step ``u - (g(u) - aim)`` lands at or below
-    ``aim``: from the seed (``guess``, e.g. the last iteration's radius rescaled, or
-    ``target / L(0)``) one or two evaluations either finish or bracket the root, and
-    regula falsi (Illinois) on ``g - aim``, kept inside the interval the slope bound allows,
-    closes the bracket; it is exact in one step for power laws. A good seed costs one
-    evaluation, and a good ``bound.hint`` (a radius the bound was evaluated at with the
-    gradient, :class:`lfso.models._rows.RowCurvatureBound`) none. Every evaluation is
-    checked: non-finite or non-positive values and a
-    decrease in ``R`` raise :class:`OracleError`.
-
-    Returns
-    -------
-    radius, L, evaluations : float, float, int
-    """
-    if not target > 0.0:
-        return 0.0, check_value(bound(0.0), 0.0), 1
-    if isinstance(bound, LocalBound) and bound.convex:
-        return bound.radius_for(target, rtol=rtol)
-
-    evals = 0
-    seen: list[tuple[float, float]] = []
-    log_t = math.log(target)
-    slack = getattr(bound, "monotone_rtol", 1e-12)
-
-    def excess(u: float) -> tuple[float, float]:
-        """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
-        nonlocal evals
-        radius = math.exp(u)
-        try:
-            raw = bound(radius)
-        except OverflowError:  # Python float overflow in the oracle: no finite bound here
-            raw = math.inf
-        if hi is not None and float(raw) == 0.0:
-            # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
-            # step down the slope bound allows): infeasible, as any smaller value.
-            value = 0.0
-        else:
-            value = check_value(raw, radius, allow_inf=True)
-        evals += 1
-        for r_old, l_old in seen[-2:]:
-            check_monotone(r_old, l_old, radius, value, slack)
-        seen.append((radius, value))
-        return (u + math.log(value) - log_t if value > 0.0 else -math.inf), value
-
-    stop = math.log1p(rtol)
-    aim = 0.5 * stop
-    hint = getattr(bound, "hint", None)
-    if hint is not None and 0.0 < hint < math.inf:
-        # A radius the bound was evaluated at with the gradient: free to look at, and the
-        # answer when it lies in the window (otherwise the seed below is better informed).
-        hinted = check_value(bound(hint), hint)
-        evals += 1
-        seen.append((hint, hinted))
-        if 0.0 <= math.log(hint) + math.log(hinted) - log_t <= stop:
-            return hint, hinted, evals
-    if guess is not None and guess > 0.0:
-        u = math.log(guess)
-    else:
-        at_zero = float(bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
-        evals += 1
-        if not 0.0 <= at_zero < math.inf:
-            check_value(at_zero, 0.0)
-        # R L(0) = target is a lower bound on the root: step past it by aim (feasible, and
-        # exactly in the window's middle when L is flat: no rounding-dependent outcome).
-        u = log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
-    u = min(max(u, -_LOG_RANGE), _LOG_RANGE)
-    lo: tuple[float, float, float] | None = None  # (u, g, L) with g < 0
-    hi: tuple[float, float, float] | None = None  # (u, g, L) with g >= 0
-    g, value = excess(u)
-    fall = math.log(2.0)  # step down from a radius with no finite bound; doubles each time
-    for _ in range(_MAX_BRACKET):
-        if 0.0 <= g <= stop:
-            return math.exp(u), value, evals
-        if g < 0.0:
-            lo = (u, g, value)
-            if hi is not None:
-                break
-            if u >= _LOG_RANGE:
-                raise OracleError(
-                    "radius solve failed: R * L(x, R) stays below eta * ||g|| for all R"
-                )
-            u = min(u - g + aim, _LOG_RANGE)  # feasible by the slope bound
-        else:
-            hi = (u, g, value)
-            if lo is not None:
-                break
-            if u <= -_LOG_RANGE:  # pragma: no cover - needs L ~ 1/R near 0: not an LFSO
-                return math.exp(u), value, evals
-            if math.isinf(g):
-                u, fall = u - fall, 2.0 * fall
-            else:
-                u = max(u - (g - aim), -_LOG_RANGE)  # lands at or below aim
-        g, value = excess(u)
-    else:  # pragma: no cover - every step above brackets or finishes within two evaluations
-        raise OracleError("radius solve failed to bracket the root")
-    assert lo is not None and hi is not None
-
-    u_lo, g_lo, _ = lo
-    u_hi, g_hi, l_hi = hi
-    w_lo, w_hi = g_lo - aim, g_hi - aim  # Illinois weights, halved on a repeated side
-    side = 0
-    for _ in range(_MAX_BRACKET):
-        if u_hi - u_lo <= 1e-12 * max(1.0, abs(u_hi)):
-            break
-        # Where g = aim lies by the slope bound: between u_hi - (g_hi - aim) and
-        # u_lo + (aim - g_lo).
-        low = max(u_lo, u_hi - (g_hi - aim))
-        high = min(u_hi, u_lo + (aim - g_lo))
-        u = u_hi - w_hi * (u_hi - u_lo) / (w_hi - w_lo) if math.isfinite(w_hi) else high
-        u = min(max(u, low), high)
-        if not u_lo < u < u_hi:
-            u = 0.5 * (u_lo + u_hi)
-        g, value = excess(u)
-        if 0.0 <= g <= stop:
-            return math.exp(u), value, evals
-        if g > stop:
-            u_hi, g_hi, l_hi, w_hi = u, g, value, g - aim
-            if side == 1:
-                w_lo *= 0.5
-            side = 1
-        else:
-            u_lo, g_lo, w_lo = u, g, g - aim
-            if side == -1:
-                w_hi *= 0.5
-            side = -1
-    radius = math.exp(u_hi)
-    return radius, check_value(l_hi, radius), evals
-
-
-def _feasible_start(bound: LocalBound, target: float) -> float:
-    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form."""
-    at_zero = bound(0.0)
-    radius = target / at_zero if at_zero > 0.0 else 1.0
-    value = bound(radius)
-    while not math.isfinite(value):  # past the float range (exponential bounds): come back
-        radius *= 0.5
-        value = bound(radius)
-    while radius * value < target:
-        radius *= 1.5
-        value = bound(radius)
-    return radius
 
 
 class ConstantBound(LocalBound):
@@ -457,50 +206,11 @@ class PolynomialBound(LocalBound):
         return PolynomialBound([c * float(factor) ** k for k, c in enumerate(self.coefficients)])
 
 
-def _power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[float, float, int]:
-    """Smallest ``R`` with ``R (a + b R)^q >= t`` (to ``rtol``), ``a, b, q >= 0``, ``t > 0``.
-
-    Returns ``(R, a + b R, evaluations)``. Newton on ``g(u) = u + q log(a + b e^u) - log t``
-    in ``u = log R``, which is convex, from the feasible start
-    ``min(t / a^q, (t / b^q)^(1/(q+1)))`` (each term alone reaches ``t`` there).
-    """
-    radius = math.inf
-    low = a**q
-    if low > 0.0:
-        radius = t / low
-    high = b**q
-    if high > 0.0:
-        radius = min(radius, (t / high) ** (1.0 / (q + 1.0)))
-    if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
-        return math.inf, 0.0, 0
-    s = a + b * radius
-    if q == 0.0:
-        return radius, s, 1
-    log, exp = math.log, math.exp
-    log_t = log(t)
-    stop = math.log1p(rtol)
-    aim = 0.5 * stop  # the window's middle (see _newton)
-    evals = 1
-    for _ in range(_MAX_NEWTON):
-        g = log(radius) + q * log(s) - log_t
-        if g <= stop:
-            break
-        trial = radius * exp(-(g - aim) / (1.0 + q * b * radius / s))
-        if not 0.0 < trial < radius:
-            break
-        s_trial = a + b * trial
-        evals += 1
-        if trial * s_trial**q < t:  # rounding: keep the last feasible point
-            break
-        radius, s = trial, s_trial
-    return radius, s, evals
-
-
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
 
     ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``; the radius
-    solve is a closed-form start and one or two Newton steps (:func:`_power_root`).
+    solve is a closed-form start and one or two Newton steps (:func:`power_root`).
     """
 
     convex = True
@@ -517,7 +227,7 @@ class PowerBound(LocalBound):
         return self.scale * self.q * self.b * (self.a + self.b * radius) ** (self.q - 1.0)
 
     def start(self, target: float) -> float | None:
-        radius = _power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
+        radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
         return radius if radius < math.inf else None
 
     def radius_for(
@@ -525,7 +235,7 @@ class PowerBound(LocalBound):
     ) -> tuple[float, float, int]:
         if not target > 0.0:
             return 0.0, self(0.0), 1
-        radius, s, evals = _power_root(self.a, self.b, self.q, target / self.scale, rtol)
+        radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
         if radius == math.inf:
             return 0.0, self(0.0), 1  # L = 0: rejected by the caller's check
         return radius, self.scale * s**self.q, evals
@@ -561,13 +271,13 @@ class MinPowerBound(LocalBound):
             return 0.0, self(0.0), 1
         t, q, lines = target / self.scale, self.q, self.lines
         a, b = lines[0]
-        radius, s, evals = _power_root(a, b, q, t, rtol)
+        radius, s, evals = power_root(a, b, q, t, rtol)
         for a, b in lines[1:]:
             line = a + b * radius
             if radius * line**q >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
-            radius, _, e = _power_root(a, b, q, t, rtol)
+            radius, _, e = power_root(a, b, q, t, rtol)
             evals += e
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:
@@ -722,4 +432,4 @@ class FunctionBound(LocalBound):
         self.function = function
 
     def __call__(self, radius: float) -> float:
-        return _as_float(self.function(radius), radius)
+        return as_float(self.function(radius), radius)

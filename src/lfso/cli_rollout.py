@@ -9,7 +9,8 @@ from typing import Any
 
 from .monitor import RISKS
 
-__all__ = ["add_rollout_parser", "parse_rule", "run_rollout"]
+# Plumbing of ``lfso rollout`` (add_rollout_parser, parse_rule: the CLI's own).
+__all__ = ["run_rollout"]
 
 
 def _value(text: str) -> Any:
@@ -156,7 +157,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         forbidden_risks=tuple(r for r in RISKS if r not in args.allow_risk),
     )
     rows = args.pilot_rows
-    if rows is not None and not hasattr(model, "A") and not hasattr(model, "X"):
+    if rows is not None and model.data is None:
         rows = None
     tuning: Any = "grid" if current["method"] == "gd" else None
     if args.tuning_gradients is not None:

@@ -25,15 +25,8 @@ from .progress import ProgressBar
 from .result import Result
 from .tuning import DEFAULT_STEP_GRID
 
-__all__ = [
-    "DEMO_PROBLEMS",
-    "DemoRow",
-    "Outcome",
-    "certified_methods",
-    "render",
-    "run_demo",
-    "summary",
-]
+# ``lfso demo``; the rest (rows, rendering) is the command's own.
+__all__ = ["DEMO_PROBLEMS", "run_demo"]
 
 #: lfso's certified methods, best first; the demo runs those the registry has.
 _CERTIFIED = ("lfso-lbfgs", "lfso-accel", "lfso")
@@ -191,9 +184,9 @@ def _better(a: Outcome, b: Outcome) -> bool:
 
 
 def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
-    from .bench.harness import _lbfgs
+    from .bench.harness import lbfgs_record
 
-    rec = _lbfgs(problem, model, x0, cap, tol)
+    rec = lbfgs_record(problem, model, x0, cap, tol)
     # Short of the target before the cap: SciPy stopped by itself (its line search found no
     # lower f in floating point).
     status = "stalled" if rec.status == "capped" and rec.njev < cap else rec.status

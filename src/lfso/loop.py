@@ -23,7 +23,8 @@ from .progress import ProgressBar
 from .result import History, Result, Status
 from .steps import StepFailedError, StepRule
 
-__all__ = ["Counted", "run"]
+# The loop's counting wrapper (Counted) is internal.
+__all__ = ["run"]
 
 
 class Counted(Model):
@@ -126,7 +127,7 @@ def run(
     shown = ProgressBar(max_iter, rule.name, enabled=progress)
     bar = shown if shown.enabled else None
 
-    lazy = is_dask_array(x0) or is_dask_array(getattr(model, "A", None))
+    lazy = is_dask_array(x0) or is_dask_array(model.data)
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(

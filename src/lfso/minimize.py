@@ -120,7 +120,7 @@ def minimize(
     smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
         LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
-        gradient differences (:class:`lfso.auto.SecantOracle`; options ``safety``,
+        gradient differences (:class:`lfso.auto.SecantEstimator`; options ``safety``,
         ``growth``, ``power_iterations``).
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the
@@ -174,9 +174,8 @@ def minimize(
         monitor=monitor,
     )
     model, auto = _as_model(objective, grad, smoothness)
-    # x0 joins the data matrix (A or X of the built-in models) on its device and dtype.
-    data = getattr(model, "A", getattr(model, "X", None))
-    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
+    # x0 joins the model's data (Model.data, Model.xp) on its device and dtype.
+    x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
 

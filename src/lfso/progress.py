@@ -6,7 +6,8 @@ import sys
 import time
 from typing import IO
 
-__all__ = ["ProgressBar"]
+# Internal: the progress bar of lfso.minimize(progress=True) and the CLI.
+__all__ = []
 
 
 class ProgressBar:

@@ -9,12 +9,12 @@ value against its declared range, before any rule is built.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .auto import SecantOracle
+from . import _validate as validate
+from .auto import SecantEstimator
 from .models import Model
 from .steps import (
     AdGDStep,
@@ -33,7 +33,8 @@ from .steps import (
 )
 from .steps.directions import CallableDirection
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option", "build_rule"]
+# build_rule is lfso.minimize's own (it builds the rule from the table).
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]
 
 #: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench``).
 DEFAULT_METHOD = "lfso-lbfgs"
@@ -53,63 +54,37 @@ class Option:
     needs: str = ""  # for a required option: what the method needs, in words
 
 
-def _fail(name: str, value: Any, expect: str, error: type[Exception] = ValueError) -> None:
-    raise error(f"{name} must be {expect}, got {name}={value!r}")
-
-
 def real(low: float, high: float = math.inf, *, closed: str = "") -> Option:
-    """A real number in ``(low, high)``; ``closed`` lists the closed ends (``"l"``, ``"h"``)."""
-    lo = "[" if "l" in closed else "("
-    hi = "]" if "h" in closed else ")"
-    if high < math.inf:
-        expect = f"in {lo}{low:g}, {high:g}{hi}"
-    elif low == -math.inf:
-        expect = "finite"
-    elif low == 0.0 and "l" not in closed:
-        expect = "finite and positive"
-    else:
-        expect = f"finite and {'>=' if 'l' in closed else '>'} {low:g}"
+    """A real number in ``(low, high)``; ``closed`` lists the closed ends (``"l"``, ``"h"``);
+    checked by :func:`lfso._validate.real`."""
+    bounds: dict[str, Any] = {
+        "low": None if low == -math.inf else low,
+        "high": None if high == math.inf else high,
+        "low_open": "l" not in closed,
+        "high_open": "h" not in closed,
+        "finite": not (high == math.inf and "h" in closed),  # (inf allowed: "no limit")
+    }
 
     def check(name: str, value: Any) -> float:
-        if isinstance(value, bool) or (
-            not isinstance(value, (int, float)) and not hasattr(value, "__float__")
-        ):
-            _fail(name, value, expect, TypeError)
-        v = float(value)
-        above = v >= low if "l" in closed else v > low
-        below = v <= high if "h" in closed else v < high
-        if not (above and below and math.isfinite(v)) and not (v == high == math.inf):
-            _fail(name, value, expect)
-        return v
+        return validate.real(value, name, **bounds)
 
-    return Option(REQUIRED, check, expect)
+    return Option(REQUIRED, check, validate.real_range(**bounds))
 
 
 def integer(low: int) -> Option:
     """An integer ``>= low`` (``True``/``False`` are not integers here)."""
-    expect = f"an integer >= {low}"
 
     def check(name: str, value: Any) -> int:
-        if isinstance(value, bool):
-            _fail(name, value, expect, TypeError)
-        try:
-            v = operator.index(value)
-        except TypeError:
-            _fail(name, value, expect, TypeError)
-        if v < low:
-            _fail(name, value, expect)
-        return v
+        return validate.integer(value, name, low=low)
 
-    return Option(REQUIRED, check, expect)
+    return Option(REQUIRED, check, f"an integer >= {low}")
 
 
 def flag() -> Option:
     """``True`` or ``False`` (not ``"no"``, not ``0``)."""
 
     def check(name: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            _fail(name, value, "True or False", TypeError)
-        return value
+        return bool(validate.flag(value, name))
 
     return Option(REQUIRED, check, "True or False")
 
@@ -126,7 +101,7 @@ def choice(*values: Any, callable_ok: str = "") -> Option:
             return value
         if not any(type(value) is type(v) and value == v for v in values):
             error = ValueError if isinstance(value, tuple(type(v) for v in values)) else TypeError
-            _fail(name, value, expect, error)
+            raise error(f"{name} must be {expect}, got {name}={value!r}")
         return value
 
     return Option(REQUIRED, check, expect)
@@ -237,7 +212,7 @@ def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callabl
             hvp = o["hvp"]
             if hvp == "autodiff":
                 hvp = _autodiff_hvp(ctx.objective, ctx.x0)
-            estimator = SecantOracle(o["safety"], o["growth"], hvp, o["power_iterations"])
+            estimator = SecantEstimator(o["safety"], o["growth"], hvp, o["power_iterations"])
             certificate = EstimateCertificate(estimator, o["radius_rtol"])
         rule = LFSOStep(
             o["eta"],

@@ -279,6 +279,17 @@ class Result:
     risks : dict
         ``{indicator: {"count": n, "first": k}}`` for the risk indicators that fired
         (:mod:`lfso.monitor`); empty for a healthy run.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3))
+    >>> res.success, res.status.name
+    (True, 'CONVERGED')
+    >>> len(res.history.f) == res.nit + 1  # f at x0 and after every step
+    True
+    >>> bool(res.grad_norm <= 1e-8 * res.history.grad_norm[0])
+    True
     """
 
     x: Any

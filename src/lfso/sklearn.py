@@ -190,7 +190,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         else:
             multi = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
             res = _solve(self, multi, np.zeros(multi.dim))
-            W = np.asarray(res.x).reshape(multi.p, k)
+            W = np.asarray(res.x).reshape(multi.n_features, k)
             self.coef_ = W[:d].T.copy()
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
         self.n_iter_ = res.nit

@@ -6,18 +6,18 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..minimize import minimize
-from ..monitor import DivergenceStop
 from ..problems import Problem
 from ..progress import ProgressBar
 from ..result import Result
+from ..tuning import tune_step
 from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod
 
-__all__ = ["Record", "run_case", "run_suite"]
+__all__ = ["Record", "ScipyRun", "run_case", "run_suite", "scipy_lbfgs"]
 
 
 @dataclass
@@ -94,11 +94,28 @@ def _record_from(problem: Problem, method: str, res: Result, f_star: float | Non
     )
 
 
-def _lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
-    """scipy's L-BFGS-B, stopped by our gradient test; every call is value + gradient."""
+class ScipyRun(NamedTuple):
+    """One SciPy L-BFGS-B run (:func:`scipy_lbfgs`)."""
+
+    calls: list[tuple[Any, float, float]]  # (x, f, ||g||) of every call after the first
+    g0: float  # ||grad f(x0)||, from one extra evaluation
+    converged: bool
+    iterations: int
+    seconds: float  # wall time, the g0 evaluation included
+
+
+def scipy_lbfgs(model: Any, x0: np.ndarray, *, cap: int, tol: float) -> ScipyRun:
+    """SciPy's L-BFGS-B on ``model``, stopped by our gradient test ``||g|| <= tol ||g0||``.
+
+    Every call is ``model.evaluate(x, bound=False)`` (one value and one gradient); the
+    test runs at SciPy's iterates (the newest evaluation at ``x``), through a callback that
+    raises ``StopIteration``. SciPy's own tests are off (``gtol = ftol = 0``); ``cap``
+    bounds its iterations and calls. The one runner for the benchmarks, ``lfso demo`` and
+    ``benchmarks/lbfgs_wallclock.py``.
+    """
     from scipy.optimize import minimize as scipy_minimize
 
-    calls: list[tuple[np.ndarray, float, float]] = []
+    calls: list[tuple[Any, float, float]] = []
     start = time.perf_counter()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -127,6 +144,14 @@ def _lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -
         options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
     )
     seconds = time.perf_counter() - start
+    return ScipyRun(calls, g0, bool(state["converged"]), int(state["nit"]), seconds)
+
+
+def lbfgs_record(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
+    """:func:`scipy_lbfgs` on a benchmark problem, as a :class:`Record`."""
+    run = scipy_lbfgs(model, x0, cap=cap, tol=tol)
+    calls, g0, seconds = run.calls, run.g0, run.seconds
+    state = {"converged": run.converged, "nit": run.iterations}
     f = np.array([c[1] for c in calls])
     grad = np.array([c[2] for c in calls]) / g0
     n = len(calls)
@@ -184,38 +209,19 @@ def _run_case(
     oracle = options.pop("oracle", "sharp")
     model, x0 = problem.build(oracle)
     if options.get("method") == "scipy-lbfgs":
-        return _lbfgs(problem, model, x0, cap, tol)
+        return lbfgs_record(problem, model, x0, cap, tol)
     f_star = problem.f_star() if problem.f_star is not None else None
     if not method.tuned:
         res = minimize(model, x0, tol=tol, max_iter=cap - 1, **options)
         return _record_from(problem, method.name, res, f_star)
 
-    f0 = model.value(x0)
-    runs: list[tuple[float, Record]] = []
-    for step in grid:
-        res = minimize(
-            model,
-            x0,
-            tol=tol,
-            max_iter=cap - 1,
-            step=step,
-            callback=DivergenceStop(1e6 * max(abs(f0), 1.0)),
-            **options,
-        )
-        rec = _record_from(problem, method.name, res, f_star)
-        if res.status.name == "CALLBACK_STOP":
-            rec.status = "failed"
-        runs.append((step, rec))
-
-    def key(item: tuple[float, Record]) -> tuple[int, float]:
-        rec = item[1]
-        order = {"converged": 0, "capped": 1}.get(rec.status, 2)
-        return (order, rec.njev if order == 0 else rec.accuracy)
-
-    step, best = min(runs, key=key)
-    best.step = step
-    best.grid_njev = sum(r.njev for _, r in runs)
-    best.grid_nfev = sum(r.nfev for _, r in runs)
+    tuned = tune_step(model, x0, list(grid), tol=tol, max_iter=cap - 1, blowup=1e6, **options)
+    best = _record_from(problem, method.name, tuned.result, f_star)
+    if tuned.step in tuned.failed:
+        best.status = "failed"
+    best.step = tuned.step
+    best.grid_njev = tuned.total_njev
+    best.grid_nfev = sum(res.nfev for _, res in tuned.runs)
     return best
 
 

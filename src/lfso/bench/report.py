@@ -12,7 +12,7 @@ import numpy as np
 from .harness import Record
 from .suite import BENCH_METHODS, BENCH_PROBLEMS
 
-__all__ = ["cell", "markdown", "plot_convergence", "plot_paper_figures", "targets", "write_csv"]
+__all__ = ["markdown", "plot_convergence", "plot_paper_figures", "write_csv"]
 
 
 def cell(rec: Record, what: str = "njev") -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from ..problems import PROBLEMS, Problem
 from ..registry import METHODS
 
-__all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "STEP_GRID", "SUITES", "BenchMethod"]
+__all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "SUITES", "BenchMethod"]
 
 #: Step sizes tried by the grid-tuned methods (decades; wide enough for every problem).
 STEP_GRID: tuple[float, ...] = tuple(float(s) for s in np.logspace(-8, 1, 10))

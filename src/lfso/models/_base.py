@@ -50,45 +50,102 @@ class Model(LocalSmoothnessOracle):
 
     Subclasses implement :meth:`evaluate`, which returns the value, the gradient and (when
     ``bound=True``) the local bound from one pass over the data; :meth:`value`,
-    :meth:`grad`, :meth:`smoothness` and :meth:`at` are derived from it.
+    :meth:`grad`, :meth:`at` and :meth:`segment` are derived from it.
+
+    The contract
+    ------------
+    Everything the loop and the step rules use is declared here; nothing is found by
+    probing a model's attribute names.
+
+    * :meth:`evaluate` ``(x, *, bound, hint, probe, product)``. ``bound`` is always passed.
+      The three optional keywords are passed by the loop only to a model whose matching flag
+      is true (``takes_radius_hint``, ``takes_probe``, ``takes_product``); a model whose
+      flag is false may leave that keyword out of its signature (the built-in models accept
+      all three and ignore the ones they do not claim).
+    * :meth:`segment`: a bound along a direction. The default is the ball bound stretched
+      along ``d``; a model that overrides it with a sharper, proven bound declares
+      ``has_segment = True``, and only then does ``certificate="auto"`` take it.
+    * :attr:`data` and :attr:`xp`: the model's row data (``None`` without one) and its array
+      namespace; ``x0`` is brought to the data's library, device and dtype.
 
     Attributes
     ----------
     dim : int or None
         Length of ``x`` the model expects (``None``: any).
+    xp : module or None
+        The array namespace of the model's data (``None``: the model has no data; ``x0``'s
+        own library is used).
     has_oracle : bool
         ``False`` for a model without an LFSO (LFSO methods then estimate one).
     audit_oracle : bool
         Whether the loop should audit the oracle against observed gradient changes (the
         ``oracle`` risk indicator); true for user-supplied oracles, false for the built-in
         models, whose bounds are proven.
+    has_segment : bool
+        Whether :meth:`segment` is the model's own proven bound along ``d`` (sharper than the
+        ball's): ``certificate="auto"`` then certifies with it, unless ``audit_oracle``.
     takes_radius_hint : bool
-        Whether :meth:`evaluate` accepts ``hint=R``: a radius at which the bound will
+        Whether :meth:`evaluate` uses ``hint=R``: a radius at which the bound will
         probably be asked, evaluated in the same round trip as the gradient (the models
         whose bound costs a pass over the data per radius).
     takes_probe : bool
-        Whether :meth:`evaluate` accepts ``probe=v`` and returns ``grad f(x) @ v`` as
+        Whether :meth:`evaluate` uses ``probe=v`` and returns ``grad f(x) @ v`` as
         ``Evaluation.probe_dot`` from the same round trip (the built-in models).
     takes_product : bool
-        Whether :meth:`evaluate` accepts ``product=P``: the model's linear image of ``x``
+        Whether :meth:`evaluate` uses ``product=P``: the model's linear image of ``x``
         (``A x`` for a linear model), already known, so that the evaluation skips that pass
         over the data. A segment bound of such a model provides it for ``x + t d`` as
         ``segment.product(t)`` (``A x + t A d``; the ``A d`` came with the segment).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.models import LpRegression
+    >>> model = LpRegression(np.eye(2), np.ones(2), p=2)
+    >>> ev = model.evaluate(np.zeros(2))
+    >>> ev.value, ev.grad.tolist()
+    (2.0, [-4.0, -4.0])
+    >>> model.data is model.A, model.has_segment
+    (True, True)
     """
 
     dim: int | None = None
+    xp: Any = None
     has_oracle: bool = True
     audit_oracle: bool = False
+    has_segment: bool = False
     takes_radius_hint: bool = False
     takes_probe: bool = False
     takes_product: bool = False
 
+    @property
+    def data(self) -> Any:
+        """The row data matrix (``n x d``; ``A`` or ``X`` of the built-in models), or ``None``."""
+        return None
+
     @abstractmethod
-    def evaluate(self, x: Any, *, bound: bool = True) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         """Value, gradient and (if ``bound``) the local bound at ``x``, computed together.
 
-        Models with ``takes_radius_hint`` also accept ``hint: float | None``, and models
-        with ``takes_probe`` accept ``probe`` (an array like ``x``, or ``None``).
+        Parameters
+        ----------
+        x : array, shape (d,)
+        bound : bool
+            Whether to compute ``Evaluation.bound``.
+        hint : float or None
+            A radius at which the bound will probably be asked (``takes_radius_hint``).
+        probe : array like ``x``, or None
+            Return ``grad f(x) @ probe`` as ``Evaluation.probe_dot`` (``takes_probe``).
+        product : array or None
+            The model's linear image of ``x`` from a segment bound (``takes_product``).
         """
 
     def value(self, x: Any) -> float:
@@ -138,7 +195,3 @@ class Model(LocalSmoothnessOracle):
     def along(self, x: Any, direction: Any) -> LocalBound:
         """The segment bound at ``x`` along ``direction`` (for the oracle calculus)."""
         return self.segment(x, self.evaluate(x), direction)
-
-    def smoothness(self, x: Any, radius: float) -> float:
-        """``L(x, R)``: a bound on the Lipschitz constant of the gradient on ``B(x, R)``."""
-        return self(x, radius)

@@ -172,9 +172,9 @@ def fetch_evaluation(
     ``hint``) ``L(x, hint)`` brought back in one round trip.
 
     The bound's value at the hinted radius is recorded in ``bound`` (:meth:`hinted`), so
-    that a radius solve that asks for it costs nothing more. LFSO's hint almost always
-    lands in the tolerance window on logistic regression (the benchmark suite: 2,602
-    oracle evaluations, hints included, in 2,570 iterations on breast cancer).
+    that a radius solve that asks for it costs nothing more. How often LFSO's hint lands in
+    the tolerance window: the ``noracle`` against ``nit`` columns of the logistic rows of
+    ``lfso bench --suite paper --out DIR`` (read in ``docs/results.md``).
     """
     extra = bound.reductions(hint) if bound is not None and hint is not None else []
     fetched = fetch_with_norm(grad, value, *extra, probe=probe)

@@ -24,8 +24,13 @@ class FunctionModel(Model):
     grad : callable ``grad(x) -> array``, or ``True``
     smoothness : callable ``smoothness(x, R) -> float`` or LocalSmoothnessOracle, optional
         The LFSO. Each value it returns is checked (finite, positive, non-decreasing in R).
-    radius : callable ``R0(x) -> float``, optional
-        A default radius for ``radius="paper"``.
+
+    Attributes
+    ----------
+    smoothness : LocalSmoothnessOracle or None
+        The oracle (a plain callable wrapped in :class:`lfso.oracles.FunctionOracle`).
+        (The built-in models' ``oracle`` attribute is the name of their bound instead:
+        ``"sharp"`` or ``"paper"``.)
 
     Notes
     -----
@@ -33,8 +38,23 @@ class FunctionModel(Model):
     :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
     segment bound (``oracle.along(x, d)``: e.g. exact along ``A d`` through an affine map);
     a plain callable ``smoothness(x, R)`` gives the ball's ``L(x, t ||d||) ||d||^2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.models import FunctionModel
+    >>> model = FunctionModel(
+    ...     lambda x: float(np.sum(x**4)),
+    ...     lambda x: 4 * x**3,
+    ...     lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2,  # sup of f'' on B(x, R)
+    ... )
+    >>> model.value(np.ones(2)), model(np.ones(2), 1.0)
+    (2.0, 48.0)
+    >>> model.audit_oracle  # a user's oracle: the loop audits it
+    True
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(
@@ -51,10 +71,10 @@ class FunctionModel(Model):
             raise TypeError(f"grad must be callable or True, got {grad!r}")
         self.fun, self.jac = fun, grad
         if smoothness is None or isinstance(smoothness, LocalSmoothnessOracle):
-            self.oracle = smoothness
+            self.smoothness = smoothness
         else:
-            self.oracle = FunctionOracle(smoothness)
-        self.has_oracle = self.audit_oracle = self.oracle is not None
+            self.smoothness = FunctionOracle(smoothness)
+        self.has_oracle = self.audit_oracle = self.smoothness is not None
 
     def _fun(self, x: Any) -> Any:
         """``fun(x)``, or ``fun(x) -> (value, gradient)`` with ``grad=True``, as returned."""
@@ -79,7 +99,15 @@ class FunctionModel(Model):
         value = returned_scalar(value, names[0])
         return value, returned_array(grad, names[1], x, namespace(x))
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         raw, grad = self._value_grad(x)
         if isinstance(raw, float):
             value = raw
@@ -88,12 +116,12 @@ class FunctionModel(Model):
             (value,), gnorm, dot = fetch_with_norm(grad, raw, probe=probe)
         local: LocalBound | None = None
         if bound:
-            if self.oracle is None:
+            if self.smoothness is None:
                 raise TypeError(
                     "this method needs a smoothness oracle: pass smoothness=callable(x, R) "
                     "or use a model from lfso.models"
                 )
-            local = self.oracle.at(x)
+            local = self.smoothness.at(x)
         return Evaluation(value, grad, gnorm, local, dot)
 
     def value(self, x: Any) -> float:
@@ -103,8 +131,8 @@ class FunctionModel(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The calculus's segment bound, or the ball fallback for a plain callable."""
-        if self.oracle is None or isinstance(self.oracle, FunctionOracle):
+        if self.smoothness is None or isinstance(self.smoothness, FunctionOracle):
             return super().segment(x, evaluation, direction)
         # (g . d from this model's gradient: the oracle only bounds the curvature)
-        inner = self.oracle.along(x, direction)
+        inner = self.smoothness.along(x, direction)
         return WrappedSegment(inner, grad=evaluation.grad, direction=direction)

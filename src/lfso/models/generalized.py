@@ -41,6 +41,13 @@ class L0L1Smooth(Model):
     base : Model
         Supplies value and gradient (its own oracle is ignored).
     L0, L1 : float, >= 0, not both zero
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.models import L0L1Smooth, PowerSum
+    >>> L0L1Smooth(PowerSum(2), L0=2.0, L1=0.0)(np.ones(2), 5.0)  # L1 = 0: L is L0
+    2.0
     """
 
     def __init__(self, base: Model, L0: float, L1: float) -> None:
@@ -50,13 +57,28 @@ class L0L1Smooth(Model):
         if not (L0 >= 0.0 and L1 >= 0.0 and L0 + L1 > 0.0):
             raise ValueError(f"need L0 >= 0, L1 >= 0, not both 0; got L0={L0}, L1={L1}")
         self.base, self.L0, self.L1 = base, L0, L1
-        self.dim = base.dim
+        self.dim, self.xp = base.dim, base.xp
+
+    has_segment = True
+
+    @property
+    def data(self) -> Any:
+        """The base model's data."""
+        return self.base.data
 
     @property
     def takes_probe(self) -> bool:  # type: ignore[override]
         return self.base.takes_probe
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         ev = self.base.evaluate(x, bound=False, **({} if probe is None else {"probe": probe}))
         if not bound:
             return ev

@@ -88,10 +88,20 @@ class LogisticRegression(Model):
     fit_intercept : bool
         Append a constant feature; then ``w`` has ``d + 1`` entries.
     oracle : {"sharp", "paper"}
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = lfso.models.LogisticRegression(X, np.array([0, 0, 1, 1]), l2=0.1)
+    >>> res = lfso.minimize(model, np.zeros(model.dim))
+    >>> res.success, round(res.fun, 4)
+    (True, 0.5547)
     """
 
     takes_radius_hint = True
     dim: int
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -134,6 +144,12 @@ class LogisticRegression(Model):
             self._penalty_mask = xp.concat([mask[:-1], zero])
         else:
             self._penalty_mask = None
+
+
+    @property
+    def data(self) -> Any:
+        """``X`` (with the intercept column when ``fit_intercept``)."""
+        return self.X
 
     def value(self, x: Any) -> float:
         xp = self.xp

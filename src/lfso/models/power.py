@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_float, to_floats
-from .._validate import real
+from .._validate import power
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ..segments import (
     NormPathSegment,
@@ -16,15 +16,6 @@ from ..segments import (
 from ._base import Evaluation, Model
 
 __all__ = ["PowerNorm", "PowerSum"]
-
-
-def _check_power(p: float) -> float:
-    p = real(p, "p")
-    if not 1.0 <= p < float("inf"):
-        raise ValueError(
-            f"p must be >= 1 and finite (the gradient is not Lipschitz near 0 otherwise), got {p}"
-        )
-    return p
 
 
 def split_factor(m: float) -> float:
@@ -59,10 +50,11 @@ class PowerNorm(Model):
     True
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(self, p: float) -> None:
-        self.p = _check_power(p)
+        self.p = power(p)
 
     def bound_from_norm(self, norm: float) -> LocalBound:
         """``R -> L(x, R)`` given ``||x||``."""
@@ -74,7 +66,15 @@ class PowerNorm(Model):
         bound.paper_radius = 2.0 * norm
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         xp = namespace(x)
         p = self.p
         if probe is None:
@@ -135,10 +135,11 @@ class PowerSum(Model):
     per round trip (:class:`~lfso.segments.RowSegment`).
     """
 
+    has_segment = True
     takes_probe = True
 
     def __init__(self, p: float, *, oracle: str = "sharp") -> None:
-        self.p = _check_power(p)
+        self.p = power(p)
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         self.oracle = oracle
@@ -157,7 +158,15 @@ class PowerSum(Model):
         bound.paper_radius = amax
         return bound
 
-    def evaluate(self, x: Any, *, bound: bool = True, probe: Any = None) -> Evaluation:
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
         xp = namespace(x)
         p = self.p
         ax = xp.abs(x)

@@ -10,7 +10,6 @@ from .._arrays import (
     amax,
     error_gamma,
     fetch_with_norm,
-    like,
     materialize,
     operator_norm,
     reduce_max,
@@ -19,7 +18,7 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, real
+from .._validate import power, real, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..segments import (
     NormPathSegment,
@@ -29,16 +28,9 @@ from ..segments import (
     power_kernel,
 )
 from ._base import Evaluation, Model
-from .power import PowerNorm, _check_power, split_factor
+from .power import PowerNorm, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
-
-
-def _check_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
-    """``A`` (non-empty, finite, real, 2-D; lists accepted) and ``b`` to match it."""
-    xp, A = data_matrix(A, "A")
-    b = data_vector(b, "b", xp, int(A.shape[0]))
-    return xp, A, like(b, A)  # (PyTorch: b on A's device and in its dtype)
 
 
 def _check_oracle(oracle: str) -> str:
@@ -77,11 +69,16 @@ class _LinearModel(Model):
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
     ) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
-        self.p = _check_power(p)
+        self.xp, self.A, self.b = regression_data(A, b)
+        self.p = power(p)
         self.oracle = _check_oracle(oracle)
         self.dim = int(self.A.shape[1])
         self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
+
+    @property
+    def data(self) -> Any:
+        """``A``."""
+        return self.A
 
 
 class LpRegression(_LinearModel):
@@ -149,8 +146,20 @@ class LpRegression(_LinearModel):
     oracle : {"sharp", "paper"}
     norm : float, optional
         ``||A||_2`` if known (computed exactly otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> model = lfso.models.LpRegression(A, np.array([1.0, 2.0, 2.0]), p=1)
+    >>> res = lfso.minimize(model, np.zeros(2))
+    >>> res.success, np.round(res.x, 6).tolist()
+    (True, [1.0, 1.0])
+    >>> round(model(np.zeros(2), 1.0), 6)  # the oracle: L(x, R) at x = 0, R = 1
+    10.605551
     """
 
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -214,7 +223,13 @@ class LpRegression(_LinearModel):
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
@@ -381,6 +396,7 @@ class CompositeLeastSquares(_LinearModel):
     and no consistency assumption. ``A x + t u`` is the next evaluation's product.
     """
 
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -409,7 +425,13 @@ class CompositeLeastSquares(_LinearModel):
         return sq_norm(self.A @ x - self.b) ** self.p
 
     def evaluate(
-        self, x: Any, *, bound: bool = True, probe: Any = None, product: Any = None
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
     ) -> Evaluation:
         p = self.p
         ax = materialize(self.A @ x) if product is None else product

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._arrays import materialize, namespace, to_float
-from .._validate import nonnegative, real
+from .._validate import nonnegative, real, regression_data
 from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
-from .regression import _check_data
 
 __all__ = ["CauchyRegression"]
 
@@ -52,20 +51,35 @@ class CauchyRegression(Model):
     c : float > 0
         Scale of the loss: residuals much larger than ``c`` count as outliers.
     l2 : float >= 0
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> model = lfso.models.CauchyRegression(A, np.array([1.0, 2.0, 2.0]), c=1.0)
+    >>> lfso.minimize(model, np.zeros(2)).success
+    True
     """
 
     takes_radius_hint = True
+    has_segment = True
     takes_probe = True
     takes_product = True
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
-        self.xp, self.A, self.b = _check_data(A, b)
+        self.xp, self.A, self.b = regression_data(A, b)
         self.c = real(c, "c", low=0.0, low_open=True)
         self.l2 = nonnegative(l2, "l2")
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
         self.geometry = RowGeometry(self.A)
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
+
+
+    @property
+    def data(self) -> Any:
+        """``A``."""
+        return self.A
 
     def value(self, x: Any) -> float:
         return to_float(self._value(self.A @ x - self.b, x))

@@ -93,10 +93,27 @@ class SoftmaxRegression(Model):
     n_classes : int >= 2
     l2 : float >= 0
     fit_intercept : bool
+
+    Attributes
+    ----------
+    n_features : int
+        Columns of ``X`` (with the intercept's when ``fit_intercept``); ``x`` has
+        ``n_features * n_classes`` entries, the matrix ``W`` flattened by rows.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> model = lfso.models.SoftmaxRegression(X, np.array([0, 1, 2, 2]), 3, l2=0.1)
+    >>> model.n_features, model.dim  # (with the intercept column)
+    (2, 6)
+    >>> lfso.minimize(model, np.zeros(model.dim)).success
+    True
     """
 
     takes_radius_hint = True
     dim: int
+    has_segment = True
     takes_probe = True
     takes_product = True
 
@@ -112,13 +129,13 @@ class SoftmaxRegression(Model):
             X = materialize(xp.concat([X, ones], axis=1))
         self.xp, self.X, self.K, self.l2 = xp, X, int(n_classes), l2
         self.fit_intercept = bool(fit_intercept)
-        self.n, self.p = int(X.shape[0]), int(X.shape[1])
-        self.dim = self.p * self.K
+        self.n, self.n_features = int(X.shape[0]), int(X.shape[1])
+        self.dim = self.n_features * self.K
         classes = xp.arange(self.K, device=device(y))
         self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
         self.geometry = RowGeometry(X)
         self._lse_gamma = error_gamma(self.K + 8, X.dtype)
-        mask = xp.ones((self.p, self.K), dtype=X.dtype, device=device(X))
+        mask = xp.ones((self.n_features, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
             mask = xp.concat([mask[:-1, :], zero], axis=0)
@@ -127,9 +144,15 @@ class SoftmaxRegression(Model):
         # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
         self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
+
+    @property
+    def data(self) -> Any:
+        """``X`` (with the intercept column when ``fit_intercept``)."""
+        return self.X
+
     def _logits(self, x: Any) -> Any:
         """``tilde X W``, the model's product (Dask: X read once)."""
-        return materialize(self.X @ self.xp.reshape(x, (self.p, self.K)))
+        return materialize(self.X @ self.xp.reshape(x, (self.n_features, self.K)))
 
     def _parts(self, x: Any, logits: Any = None) -> tuple[Any, Any, Any]:
         xp = self.xp

@@ -17,7 +17,7 @@ from ._targets import relative_target, to_target
 
 
 def _rows_of(model: Any) -> int:
-    return int((model.A if hasattr(model, "A") else model.X).shape[0])
+    return int(model.data.shape[0])
 
 
 @dataclass(frozen=True)

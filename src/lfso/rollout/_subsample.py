@@ -66,11 +66,15 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     )
 
     m: Any = model  # (attributes set by the models' shared initialisers)
-    if isinstance(model, (LpRegression, CompositeLeastSquares, CauchyRegression)):
-        data = m.A
-    elif isinstance(model, (LogisticRegression, SoftmaxRegression)):
-        data = m.X
-    else:
+    row_models = (
+        LpRegression,
+        CompositeLeastSquares,
+        CauchyRegression,
+        LogisticRegression,
+        SoftmaxRegression,
+    )
+    data = model.data
+    if not isinstance(model, row_models) or data is None:
         raise TypeError(
             "subsample needs a row model (LpRegression, CompositeLeastSquares, "
             f"CauchyRegression, LogisticRegression, SoftmaxRegression), got "

@@ -62,6 +62,42 @@ def _grid(current: Mapping[str, Any]) -> list[float]:
     return [step * 10.0**k for k in range(-3, 4)]
 
 
+def _measure_roi(
+    model: Any,
+    x0: Any,
+    current: Mapping[str, Any],
+    lfso_history: History,
+    tuning: str | TuningBudget | Sequence[float],
+    criteria: GoCriteria,
+    *,
+    tol: float,
+    max_iter: int,
+) -> tuple[ReturnOnInvestment, dict[str, History]]:
+    """The return on investment of the guarded run, and the current rule's runs it made."""
+    if isinstance(tuning, TuningBudget):
+        base = quiet_minimize(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
+        roi = return_on_investment(
+            lfso_history,
+            tuning=tuning,
+            current=base.history,
+            target_rtol=criteria.target_rtol,
+        )
+        return roi, {"current rule": base.history}
+    if current["method"] != "gd":
+        raise ValueError(
+            "tuning='grid' tunes a fixed step (current method 'gd'); for "
+            f"{current['method']!r} pass tuning=TuningBudget(gradients=...)"
+        )
+    steps = _grid(current) if isinstance(tuning, str) else list(tuning)
+    if isinstance(tuning, str) and tuning != "grid":
+        raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
+    rest = {k: v for k, v in current.items() if k not in ("method", "step")}
+    with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
+        tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
+    roi = return_on_investment(lfso_history, tuning=tuned, target_rtol=criteria.target_rtol)
+    return roi, {f"tuned gd (step {tuned.step:g})": tuned.result.history}
+
+
 def rollout(
     objective: Any,
     x0: Any,
@@ -194,33 +230,9 @@ def rollout(
         if tuning is not None:
             if live is not None:
                 live.stage("roi", "running", "the current rule's tuning cost")
-            if isinstance(tuning, TuningBudget):
-                base = quiet_minimize(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
-                roi = return_on_investment(
-                    result.history,
-                    tuning=tuning,
-                    current=base.history,
-                    target_rtol=criteria.target_rtol,
-                )
-                ran = {"current rule": base.history}
-            else:
-                if current["method"] != "gd":
-                    raise ValueError(
-                        "tuning='grid' tunes a fixed step (current method 'gd'); for "
-                        f"{current['method']!r} pass tuning=TuningBudget(gradients=...)"
-                    )
-                steps = _grid(current) if isinstance(tuning, str) else list(tuning)
-                if isinstance(tuning, str) and tuning != "grid":
-                    raise ValueError(
-                        f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}"
-                    )
-                rest = {k: v for k, v in current.items() if k not in ("method", "step")}
-                with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
-                    tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
-                roi = return_on_investment(
-                    result.history, tuning=tuned, target_rtol=criteria.target_rtol
-                )
-                ran = {f"tuned gd (step {tuned.step:g})": tuned.result.history}
+            roi, ran = _measure_roi(
+                model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
+            )
             result.roi = roi
             if live is not None:
                 for label, h in ran.items():

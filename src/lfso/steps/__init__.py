@@ -1,7 +1,25 @@
 """Step rules: how each method chooses its step. They share one loop (:mod:`lfso.loop`).
 
 The LFSO rules are a direction (:mod:`.directions`) sized by a certificate
-(:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule.
+(:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule. A rule instance is
+a ``method=`` of :func:`lfso.minimize`, as a name of :data:`lfso.METHODS` is.
+
+Examples
+--------
+>>> import numpy as np, lfso
+>>> from lfso.steps import (
+...     CertifiedStep, FixedStep, LBFGSDirection, LFSOStep, Safeguarded, SegmentCertificate
+... )
+>>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+>>> model = lfso.models.LpRegression(A, np.array([1.0, 2.0, 2.0]), p=1)
+>>> rule = CertifiedStep(LBFGSDirection(memory=5), SegmentCertificate(), name="mine")
+>>> res = lfso.minimize(model, np.zeros(2), method=rule)
+>>> res.method, res.success
+('mine', True)
+>>> lfso.minimize(model, np.zeros(2), method=Safeguarded(LFSOStep())).success
+True
+>>> lfso.minimize(model, np.zeros(2), method=FixedStep(0.05), max_iter=5000).success
+True
 """
 
 from ._base import Step, StepFailedError, StepRule

@@ -9,28 +9,12 @@ from typing import Any
 
 from ..models import Evaluation, Model
 
-__all__ = ["Step", "StepFailedError", "StepRule", "in_range", "positive"]
+__all__ = ["Step", "StepFailedError", "StepRule"]
 
 
 class StepFailedError(RuntimeError):
     """Raised by a rule that cannot find an acceptable step; the loop stops with
     ``Status.STEP_FAILED`` and returns the best point."""
-
-
-def positive(name: str, value: float) -> float:
-    """``value`` as a float, checked finite and > 0 (the error names the argument)."""
-    value = float(value)
-    if not 0.0 < value < math.inf:
-        raise ValueError(f"{name} must be finite and positive, got {name}={value!r}")
-    return value
-
-
-def in_range(name: str, value: float, low: float, high: float) -> float:
-    """``value`` as a float, checked in the open interval ``(low, high)``."""
-    value = float(value)
-    if not low < value < high:
-        raise ValueError(f"{name} must be in ({low:g}, {high:g}), got {name}={value!r}")
-    return value
 
 
 @dataclass(slots=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from .._validate import flag, open_interval, positive, real
 from ..bounds import check_value
 from ..models import Evaluation, Model
-from ._base import Step, StepRule, in_range, positive
+from ._base import Step, StepRule
 from .lfso import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
@@ -59,10 +60,10 @@ class NesterovStep(StepRule):
         if (step is None) == (lipschitz is None):
             raise TypeError("method='nesterov' needs exactly one of step= or lipschitz=")
         if step is not None:
-            self.step_size = positive("step", step)
+            self.step_size = positive(step, "step")
         else:
             assert lipschitz is not None
-            self.step_size = 1.0 / positive("lipschitz", lipschitz)
+            self.step_size = 1.0 / positive(lipschitz, "lipschitz")
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
         return MomentumState(x, 1.0, self.step_size, 0)
@@ -145,14 +146,10 @@ class LFSOAccelStep(CertifiedRule):
                 f"certificate must be 'ball' or 'segment', got certificate={certificate!r}"
             )
         self.certificate = certificate
-        self.eta = float(eta)
-        if not 0.0 < self.eta <= 1.0:
-            raise ValueError(f"eta must be in (0, 1] for lfso-accel, got eta={eta!r}")
-        self.jump = float(jump)
-        if not 1.0 < self.jump <= math.inf:
-            raise ValueError(f"jump must be > 1, got jump={jump!r}")
-        self.restart = bool(restart)
-        self.radius_rtol = in_range("radius_rtol", radius_rtol, 0.0, 1.0)
+        self.eta = real(eta, "eta", low=0.0, low_open=True, high=1.0)
+        self.jump = real(jump, "jump", low=1.0, low_open=True, finite=False)  # (inf: no cap)
+        self.restart = bool(flag(restart, "restart"))
+        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
         return MomentumState(x, 1.0, 0.0, 0)

@@ -6,8 +6,9 @@ import math
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from .._validate import positive, real
 from ..models import Evaluation, Model
-from ._base import Step, StepFailedError, StepRule, positive
+from ._base import Step, StepFailedError, StepRule
 
 __all__ = ["AdGDStep", "DoGStep", "PolyakStep"]
 
@@ -48,7 +49,7 @@ class AdGDStep(StepRule):
         if variant not in (2020, 2023):
             raise ValueError(f"variant must be 2020 or 2023, got variant={variant!r}")
         self.variant = variant
-        self.step0 = positive("step0", step0)
+        self.step0 = positive(step0, "step0")
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> AdGDState | None:
         return None
@@ -99,7 +100,7 @@ class DoGStep(StepRule):
     name = "dog"
 
     def __init__(self, r_eps: float = 1e-6) -> None:
-        self.r_eps = positive("r_eps", r_eps)
+        self.r_eps = positive(r_eps, "r_eps")
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> DoGState:
         return DoGState(x, self.r_eps * (1.0 + norm(x)), 0.0)
@@ -130,10 +131,7 @@ class PolyakStep(StepRule):
     name = "polyak"
 
     def __init__(self, f_star: float) -> None:
-        f_star = float(f_star)
-        if not math.isfinite(f_star):
-            raise ValueError(f"f_star must be finite, got f_star={f_star!r}")
-        self.f_star = f_star
+        self.f_star = real(f_star, "f_star")
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any

@@ -12,7 +12,7 @@ A certificate bounds the curvature of ``f`` along the segment ``[x, x + t d]`` b
 * :class:`SegmentCertificate`: the model's own segment bound (:meth:`lfso.models.Model.segment`),
   sharper for the row models (curvature along ``d`` only).
 * :class:`EstimateCertificate`: the ball certificate over the automatic oracle
-  (:class:`lfso.auto.SecantOracle`), for functions without an oracle. An estimate proves
+  (:class:`lfso.auto.SecantEstimator`), for functions without an oracle. An estimate proves
   nothing, so rules with it run under the safeguard (:class:`lfso.steps.Safeguarded`).
 
 Every certificate reports ``L = C / ||d||^2`` (curvature per unit length, the ball's ``L``
@@ -27,7 +27,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm, to_floats
-from ..auto import SecantBound, SecantOracle
+from .._validate import open_interval
+from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
 from ..models import Evaluation, Model
 
@@ -74,10 +75,7 @@ class Certificate(ABC):
     proven: bool = True
 
     def __init__(self, radius_rtol: float = 1e-3) -> None:
-        radius_rtol = float(radius_rtol)
-        if not 0.0 < radius_rtol < 1.0:
-            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
-        self.radius_rtol = radius_rtol
+        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         """The certificate's state at the starting point."""
@@ -212,7 +210,7 @@ class BallCertificate(Certificate):
         # is about the certified step length, extrapolated geometrically (l_k^2 / l_{k-1}),
         # then placed mid-window. A hint that missed cost a pass for nothing: the next
         # iteration goes without one.
-        offered = getattr(bound, "hint", None)
+        offered = bound.hint
         missed = offered is not None and radius != offered
         step_length = target / lipschitz
         hint = None
@@ -267,7 +265,7 @@ class EstimateState(NamedTuple):
 class EstimateCertificate(BallCertificate):
     """The ball certificate over the automatic oracle ``hat L(x, R)`` (tight radius).
 
-    The estimate (:class:`lfso.auto.SecantOracle`: secant ratios of gradients the run
+    The estimate (:class:`lfso.auto.SecantEstimator`: secant ratios of gradients the run
     computes, Hessian power iterations with ``hvp``, safety factor, growth floor) can be
     too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance
@@ -281,7 +279,7 @@ class EstimateCertificate(BallCertificate):
     needs_bound = False
     proven = False
 
-    def __init__(self, estimator: SecantOracle, radius_rtol: float = 1e-3) -> None:
+    def __init__(self, estimator: SecantEstimator, radius_rtol: float = 1e-3) -> None:
         super().__init__("tight", radius_rtol)
         self.estimator = estimator
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._arrays import to_floats
+from .._validate import integer
 from ..models import Evaluation
 
 __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"]
@@ -86,10 +87,7 @@ class LBFGSDirection(Direction):
     """
 
     def __init__(self, memory: int = 10) -> None:
-        memory = int(memory)
-        if memory < 1:
-            raise ValueError(f"memory must be >= 1, got memory={memory!r}")
-        self.memory = memory
+        self.memory = integer(memory, "memory", low=1)
 
     def init(self, x: Any, evaluation: Evaluation) -> LBFGSState:
         return LBFGSState((), None, None)

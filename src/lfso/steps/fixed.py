@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from .._validate import positive
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
 
@@ -26,10 +26,7 @@ class FixedStep(StepRule):
     monotone = True
 
     def __init__(self, step: float) -> None:
-        step = float(step)
-        if not (0.0 < step < math.inf):
-            raise ValueError(f"step must be finite and positive, got step={step!r}")
-        self.step_size = step
+        self.step_size = positive(step, "step")
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from .._validate import open_interval
 from ..bounds import OracleError
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
 from .directions import Direction, LBFGSDirection, SteepestDescent
 
-__all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep", "Proposal", "sharp_segment"]
+# Proposal and sharp_segment are the rules' internals.
+__all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
 
 
 class Proposal(NamedTuple):
@@ -83,14 +85,13 @@ class CertifiedRule(StepRule):
 def sharp_segment(objective: Any) -> bool:
     """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
 
-    Yes when the model overrides :meth:`lfso.models.Model.segment` (a built-in model's
-    proven bound along ``d``) and its oracle is not a user's (``audit_oracle``): a user's
-    oracle keeps the ball, whose claim the loop's audit can check. Looks through the loop's
-    counting wrapper.
+    Yes when the model declares its own proven bound along ``d``
+    (:attr:`lfso.models.Model.has_segment`) and its oracle is not a user's
+    (``audit_oracle``): a user's oracle keeps the ball, whose claim the loop's audit can
+    check. Looks through the loop's counting wrapper.
     """
-    model = getattr(objective, "model", objective)
-    overridden = type(model).segment is not Model.segment
-    return overridden and not getattr(model, "audit_oracle", False)
+    model: Model = getattr(objective, "model", objective)
+    return model.has_segment and not model.audit_oracle
 
 
 class Plan(NamedTuple):
@@ -136,18 +137,14 @@ class CertifiedStep(CertifiedRule):
         name: str = "lfso",
         radius_rtol: float = 1e-3,
     ) -> None:
-        eta = float(eta)
-        if not 0.0 < eta < 2.0:
-            raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
+        eta = open_interval(eta, "eta", 0.0, 2.0)
         if not isinstance(direction, Direction):
             raise TypeError(f"direction must be a lfso.steps Direction, got {direction!r}")
         if certificate != "auto" and not isinstance(certificate, Certificate):
             raise TypeError(
                 f"certificate must be a Certificate or 'auto', got certificate={certificate!r}"
             )
-        radius_rtol = float(radius_rtol)
-        if not 0.0 < radius_rtol < 1.0:
-            raise ValueError(f"radius_rtol must be in (0, 1), got radius_rtol={radius_rtol!r}")
+        radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
         self.eta, self.direction, self.name = eta, direction, name
         self.radius_rtol = radius_rtol
         self.certificate: Certificate | str = certificate

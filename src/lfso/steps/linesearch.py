@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 from .._arrays import sq_norm
+from .._validate import integer, open_interval, positive, real
 from ..models import Evaluation, Model
-from ._base import Step, StepRule, in_range, positive
+from ._base import Step, StepRule
 
 __all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
 
@@ -69,13 +69,11 @@ class ArmijoStep(StepRule):
         growth: float = 2.0,
         max_step: float = 1e10,
     ) -> None:
-        self.step0 = positive("step0", step0)
-        self.c = in_range("c", c, 0.0, 1.0)
-        self.shrink = in_range("shrink", shrink, 0.0, 1.0)
-        self.growth = float(growth)
-        if not 1.0 <= self.growth < math.inf:
-            raise ValueError(f"growth must be >= 1, got growth={growth!r}")
-        self.max_step = positive("max_step", max_step)
+        self.step0 = positive(step0, "step0")
+        self.c = open_interval(c, "c", 0.0, 1.0)
+        self.shrink = open_interval(shrink, "shrink", 0.0, 1.0)
+        self.growth = real(growth, "growth", low=1.0)
+        self.max_step = positive(max_step, "max_step")
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> ArmijoState:
         return ArmijoState(self.step0 / self.growth)
@@ -136,14 +134,12 @@ class BarzilaiBorweinStep(StepRule):
         if variant not in ("long", "short"):
             raise ValueError(f"variant must be 'long' or 'short', got {variant!r}")
         self.variant = variant
-        self.memory = int(memory)
-        if self.memory < 1:
-            raise ValueError(f"memory must be >= 1, got memory={memory!r}")
-        self.c = in_range("c", c, 0.0, 1.0)
-        self.shrink = in_range("shrink", shrink, 0.0, 1.0)
-        self.step0 = positive("step0", step0)
-        self.min_step = positive("min_step", min_step)
-        self.max_step = positive("max_step", max_step)
+        self.memory = integer(memory, "memory", low=1)
+        self.c = open_interval(c, "c", 0.0, 1.0)
+        self.shrink = open_interval(shrink, "shrink", 0.0, 1.0)
+        self.step0 = positive(step0, "step0")
+        self.min_step = positive(min_step, "min_step")
+        self.max_step = positive(max_step, "max_step")
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BBState:
         first = self.step0 / max(evaluation.grad_norm, 1e-300)

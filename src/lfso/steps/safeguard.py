@@ -6,6 +6,7 @@ import math
 from typing import Any, NamedTuple
 
 from .._arrays import rounding
+from .._validate import integer, real
 from ..models import Evaluation, Model
 from ._base import Step, StepFailedError, StepRule
 from .lfso import CertifiedRule
@@ -57,12 +58,8 @@ class Safeguarded(StepRule):
                 "the safeguard wraps a certified rule (lfso, lfso-lbfgs, lfso-accel), "
                 f"got {type(rule).__name__}"
             )
-        backoff = float(backoff)
-        if not 1.0 < backoff < math.inf:
-            raise ValueError(f"backoff must be > 1, got backoff={backoff!r}")
-        max_rollbacks = int(max_rollbacks)
-        if max_rollbacks < 0:
-            raise ValueError(f"max_rollbacks must be >= 0, got max_rollbacks={max_rollbacks!r}")
+        backoff = real(backoff, "backoff", low=1.0, low_open=True)
+        max_rollbacks = integer(max_rollbacks, "max_rollbacks", low=0)
         self.rule, self.backoff, self.max_rollbacks = rule, backoff, max_rollbacks
         self.name = rule.name
         self._flags()
@@ -99,9 +96,9 @@ class Safeguarded(StepRule):
             if proposal.anchor is None:
                 extras: dict[str, Any] = {}  # what the model takes (the loop's contract)
                 if move.hint is not None and self.needs_bound:
-                    if getattr(objective, "takes_radius_hint", False):
+                    if objective.takes_radius_hint:
                         extras["hint"] = move.hint
-                if move.product is not None and getattr(objective, "takes_product", False):
+                if move.product is not None and objective.takes_product:
                     extras["product"] = move.product
                 new = objective.evaluate(move.x, bound=self.needs_bound, **extras)
                 value, ok = new.value, math.isfinite(new.value) and math.isfinite(new.grad_norm)
