@@ -87,7 +87,7 @@ class ClosureModel(FunctionModel):
                     return float(across_ranks(t, "max"))
                 return value
 
-        super().__init__(self._fun, True, oracle)
+        super().__init__(self._closure_pair, True, oracle)
         self.layout = layout
         self.closure: Callable[[], Any] | None = None
         self.nfev = 0
@@ -97,7 +97,7 @@ class ClosureModel(FunctionModel):
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
         self._keep_graph = True
 
-    def _fun(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _closure_pair(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layout, closure = self.layout, self.closure
         assert closure is not None
         if self.holds is not z:
