@@ -13,7 +13,14 @@ import pytest
 
 import lfso
 from lfso.models import FunctionModel, LpRegression, PowerSum
-from lfso.monitor import RISKS, CSVLogger, EarlyStopping, JSONLinesLogger, RiskWarning
+from lfso.monitor import (
+    RISKS,
+    CSVLogger,
+    EarlyStopping,
+    JSONLinesLogger,
+    RiskMonitor,
+    RiskWarning,
+)
 from lfso.steps import Step, StepRule
 
 
@@ -69,9 +76,48 @@ def test_oracle_fires_when_the_oracle_is_too_small():
 
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
-    res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)
+    res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)
     assert _fired(res, "collapse") and res.risks["collapse"]["first"] > 10
     assert _fired(res, "stagnation")
+    assert any("step collapsed" in str(w.message) for w in caught)
+
+
+def _observe(steps, gnorms, **kwargs):
+    """Feed RiskMonitor a run's steps and gradient norms; the collapse flags per step."""
+    monitor = RiskMonitor(monotone=False, gradient_step=False, **kwargs)
+    bit = RISKS["collapse"][0]
+    out = []
+    for k, (t, g) in enumerate(zip(steps, gnorms, strict=True), start=1):
+        out.append(bool(monitor.observe(k, 1.0, 1.0, None, None, g, g, t, math.nan) & bit))
+    return out
+
+
+@pytest.mark.parametrize(
+    "steps, gnorms, fires",
+    [
+        # the step falls 1e7 below its running median, the gradient stays: a collapse
+        ([1.0] * 12 + [1e-7] * 3, [1.0] * 15, [False] * 12 + [True] * 3),
+        # ... after a growth phase too (the first steps are no reference)
+        ([1e-3] * 5 + [1.0] * 12 + [1e-7] * 2, [1.0] * 19, [False] * 17 + [True] * 2),
+        # ... but not before ten steps are known
+        ([1.0] * 5 + [1e-7] * 3, [1.0] * 8, [False] * 8),
+        # one huge step (out of a region of vanishing curvature), then normal ones: quiet
+        ([1e6] + [1.0] * 20, [1.0] * 21, [False] * 21),
+        # the step falls with the gradient (converging where the curvature grows): quiet
+        ([10.0**-k for k in range(30)], [10.0**-k for k in range(30)], [False] * 30),
+        # the gradient shrank 1e4 while the step fell 1e7: accordingly, quiet
+        ([1.0] * 12 + [1e-7], [1.0] * 12 + [1e-4], [False] * 13),
+        # the gradient shrank only 100x while the step fell 1e7: a collapse
+        ([1.0] * 12 + [1e-7], [1.0] * 12 + [1e-2], [False] * 12 + [True]),
+    ],
+)
+def test_collapse_compares_the_step_with_its_running_median_and_the_gradient(steps, gnorms, fires):
+    assert _observe(steps, gnorms) == fires
+
+
+def test_collapse_ratio_is_validated():
+    with pytest.raises(ValueError, match=r"collapse must be in \(0, 1\), got collapse=2"):
+        RiskMonitor(monotone=True, gradient_step=False, collapse=2)
 
 
 def test_oscillation_fires_on_alternating_steps():

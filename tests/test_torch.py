@@ -86,7 +86,7 @@ def test_hessian_vector_products_by_double_backward():
         opt.step(closure)
     # The power iterations find ||H|| = 9; the step uses safety * 9.
     assert opt.last_L == pytest.approx(2.0 * 9.0, rel=1e-3)
-    assert "v" in opt.state[w]
+    assert opt.nhev == 5 * 12  # power_iterations per step, warm-started from the last
 
 
 def test_param_groups_and_state_dict_round_trip():
@@ -128,12 +128,30 @@ def test_param_groups_and_state_dict_round_trip():
 
 
 def test_safeguard_rolls_back_a_wrong_oracle():
+    """The library's safeguard (lfso.steps.Safeguarded): monotone, and lfso.minimize's run.
+
+    It remembers how far the bound was caught too small (forgetting 1% per step), so the
+    steps stay cautious for a while after the rollbacks.
+    """
     w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
     opt = LFSO([w], smoothness=lambda params, R: 1e-3, safeguard=True)
     closure = quartic_closure(opt, w)
-    losses = [opt.step(closure).item() for _ in range(40)]
+    losses = [opt.step(closure).item() for _ in range(100)]
     assert all(b <= a for a, b in itertools.pairwise(losses))
-    assert opt.rollbacks > 0 and losses[-1] < 1e-3
+    assert opt.rollbacks > 0 and losses[-1] < 1e-4 * losses[0]
+    ref = lfso.minimize(
+        lambda x: (x**4).sum() + 0.5 * (x**2).sum(),
+        np.array([2.0, -1.0]),
+        grad=lambda x: 4 * x**3 + x,
+        smoothness=lambda x, R: 1e-3,
+        safeguard=True,
+        method="lfso",
+        tol=0.0,
+        max_iter=100,
+        monitor="quiet",
+    )
+    np.testing.assert_allclose(w.detach().numpy(), ref.x, rtol=1e-9, atol=1e-15)
+    assert opt.rollbacks == ref.rollbacks and np.allclose(losses, ref.history.f[:100])
 
 
 @pytest.mark.parametrize(
@@ -226,8 +244,8 @@ def test_safeguard_never_keeps_a_bad_step():
 
 
 @pytest.mark.parametrize("oracle", [True, False])
-def test_certified_adapter_reproduces_minimize(oracle):
-    """lfso.torch.Certified runs the registry's rules: the same iterates as lfso.minimize."""
+def test_lbfgs_method_reproduces_minimize(oracle):
+    """LFSO runs the registry's rules: method="lfso-lbfgs" takes lfso.minimize's iterates."""
     A = torch.tensor([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
     b = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
     w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
@@ -235,7 +253,7 @@ def test_certified_adapter_reproduces_minimize(oracle):
     smoothness = (
         (lambda params, radius: model(params[0].detach().numpy(), radius)) if oracle else None
     )
-    opt = lfso.torch.Certified([w], method="lfso-lbfgs", smoothness=smoothness)
+    opt = LFSO([w], method="lfso-lbfgs", smoothness=smoothness)
 
     def closure():
         opt.zero_grad()
@@ -255,5 +273,227 @@ def test_certified_adapter_reproduces_minimize(oracle):
     )
     np.testing.assert_allclose(w.detach().numpy(), ref.x.numpy(), rtol=1e-9, atol=1e-12)
     assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(losses))
-    with pytest.raises(ValueError, match="certified method"):
-        lfso.torch.Certified([w], method="armijo")
+
+
+def _lp_problem():
+    A = torch.tensor([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    model = lfso.models.LpRegression(A.numpy(), b.numpy(), 2)
+    return A, b, model
+
+
+METHOD_CASES = {  # method -> (options, with the model's oracle)
+    "lfso": ({}, True),
+    "lfso-auto": ({}, False),
+    "lfso-lbfgs": ({"memory": 3}, True),
+    "lfso-accel": ({}, True),
+    "gd": ({"step": 1e-3}, False),
+    "armijo": ({}, False),
+    "bb": ({}, False),
+    "adgd": ({}, False),
+    "nesterov": ({"step": 1e-3}, False),
+    "dog": ({}, False),
+}
+
+
+@pytest.mark.parametrize("case", METHOD_CASES)
+def test_every_registry_method_takes_lfso_minimize_iterates(case):
+    """method= runs the registry's rule on the flattened parameters: lfso.minimize's run."""
+    A, b, model = _lp_problem()
+    method = case.removesuffix("-auto")
+    options, with_oracle = METHOD_CASES[case]
+    w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    smoothness = (lambda params, R: model(params[0].detach().numpy(), R)) if with_oracle else None
+    opt = LFSO([w], method=method, smoothness=smoothness, **options)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 4).sum()
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure)) for _ in range(12)]
+    ref = lfso.minimize(
+        lambda x: ((A @ x - b) ** 4).sum(),
+        torch.zeros(2, dtype=torch.float64),
+        grad=lambda x: A.T @ (4 * (A @ x - b) ** 3),
+        smoothness=(lambda x, R: model(x.numpy(), R)) if with_oracle else None,
+        method=method,
+        tol=0.0,
+        max_iter=12,
+        monitor="quiet",
+        **options,
+    )
+    np.testing.assert_allclose(w.detach().numpy(), ref.x.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(losses, ref.history.f[:12], rtol=1e-12)
+    assert opt.history.f[-1] == losses[-1] and opt.method == method
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"method": "newton"}, ValueError, "Invalid method: 'newton'"),
+        ({"method": "gd"}, TypeError, "method='gd' needs a step size: pass step="),
+        ({"method": "gd", "step": 0.1, "eta": 0.5}, TypeError, "method='gd' takes no eta"),
+        ({"memory": 5}, TypeError, r"unknown option\(s\) for method='lfso': \['memory'\]"),
+        ({"method": "lfso-accel"}, TypeError, "method='lfso-accel' needs an oracle"),
+        ({"method": "lfso-accel", "eta": 1.5, "smoothness": lambda p, R: 1.0}, ValueError,
+         r"eta must be in \(0, 1\]"),
+        ({"method": "armijo", "smoothness": lambda p, R: 1.0}, TypeError, "uses no smoothness"),
+        ({"hvp": "autodiff"}, TypeError, "create_graph=True"),
+        ({"max_rollbacks": -1}, ValueError, "Invalid max_rollbacks: -1"),
+        ({"certificate": "paper"}, ValueError, "certificate must be"),
+    ],
+)  # fmt: skip
+def test_bad_method_options_are_rejected_at_construction(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_group_etas_scale_each_groups_step():
+    """Groups with their own eta: each moves by eta_group / L times its gradient."""
+    a = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    c = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = LFSO([{"params": [a]}, {"params": [c], "eta": 0.25}], smoothness=lambda p, R: 10.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (a**2).sum() + (c**2).sum()
+        loss.backward()
+        return loss
+
+    before = [a.detach().clone(), c.detach().clone()]
+    opt.step(closure)
+    torch.testing.assert_close(a.detach(), before[0] - (1.0 / 10.0) * 2 * before[0])
+    torch.testing.assert_close(c.detach(), before[1] - (0.25 / 10.0) * 2 * before[1])
+
+
+def _digits(n=None):
+    sklearn = pytest.importorskip("sklearn.datasets")
+    X, y = sklearn.load_digits(return_X_y=True)
+    X = torch.tensor(X[:n] / 16.0, dtype=torch.float32)
+    return X, torch.tensor(y[:n])
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64, dtype=torch.float32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10, dtype=torch.float32),
+    )
+
+
+def _train(net, opt, batches):
+    lossf = torch.nn.CrossEntropyLoss()
+    for xb, yb in batches:
+
+        def closure(xb=xb, yb=yb):
+            opt.zero_grad()
+            loss = lossf(net(xb), yb)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+
+
+def test_minibatches_warn_once_and_name_the_stochastic_optimiser():
+    """Issue 16's planted misuse: a 64-64-10 MLP on digits, batch 64, the usual closure."""
+    X, y = _digits()
+    net = _mlp()
+    opt = LFSO(net.parameters())
+    gen = torch.Generator().manual_seed(0)
+    batches = [(X[i], y[i]) for i in torch.randint(0, len(X), (3, 64), generator=gen)]
+    with pytest.warns(lfso.torch.MinibatchWarning) as caught:
+        _train(net, opt, batches)
+    mine = [w for w in caught if issubclass(w.category, lfso.torch.MinibatchWarning)]
+    assert len(mine) == 1 and "lfso.torch.StochasticLFSO" in str(mine[0].message)
+    assert "at the same parameters" in str(mine[0].message)
+
+
+def test_the_full_batch_does_not_warn():
+    import warnings
+
+    X, y = _digits(512)
+    net = _mlp()
+    opt = LFSO(net.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.torch.MinibatchWarning)
+        _train(net, opt, [(X, y)] * 20)  # a new closure each step: checked, and equal
+    assert "collapse" not in opt.risks and opt.history.f[-1] < 0.5 * opt.history.f[0]
+
+
+def test_a_closure_that_samples_inside_is_caught_at_a_checked_step():
+    """The same closure object each step, drawing its own batch: the check at steps
+    1, 2, 4, ... re-evaluates a known point and sees another loss."""
+    X, y = _digits(512)
+    net = _mlp()
+    opt = LFSO(net.parameters())
+    gen = torch.Generator().manual_seed(0)
+    lossf = torch.nn.CrossEntropyLoss()
+
+    def closure():
+        i = torch.randint(0, len(X), (64,), generator=gen)
+        opt.zero_grad()
+        loss = lossf(net(X[i]), y[i])
+        loss.backward()
+        return loss
+
+    with pytest.warns(lfso.torch.MinibatchWarning, match="draws a new minibatch"):
+        for _ in range(3):
+            opt.step(closure)
+
+
+def test_a_step_collapse_warns_even_when_the_losses_agree():
+    """Deterministic closure, an oracle that grows 10x per call: the steps collapse while
+    the gradient does not shrink; the 'collapse' risk fires and the warning says so."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+    points: dict[bytes, int] = {}
+
+    def oracle(params, R):  # constant in R at each point, 10x larger at each new point
+        n = points.setdefault(params[0].detach().numpy().tobytes(), len(points) + 1)
+        return 2.0 * 10.0**n
+
+    opt = LFSO([w], smoothness=oracle)
+    with pytest.warns(lfso.torch.MinibatchWarning, match="step collapsed") as caught:
+        for _ in range(20):
+            opt.step(quartic_closure(opt, w))
+    assert "collapse" in opt.risks
+    assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
+
+
+def test_one_host_round_trip_per_step_with_an_oracle():
+    """The loss, ||g|| and the audit's dot product come back together, once per step."""
+    from lfso.bench.syncs import count_host_syncs
+
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 6))
+    opt = LFSO([w], smoothness=lambda params, R: 50.0)  # (a constant: no sync of its own)
+    closure = quartic_closure(opt, w)
+    opt.step(closure)
+    with count_host_syncs() as counts:
+        for _ in range(10):
+            opt.step(closure)
+    assert sum(counts.values()) == 10 and opt.nfev == 11
+
+
+def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
+    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
+
+    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+        opt.zero_grad()
+        loss = (w**4).sum()
+        (-loss).backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(wrong_closure)
+    calls = opt.nfev
+    for _ in range(3):
+        opt.step(wrong_closure)
+    assert opt.nfev - calls <= 3 and opt.last_step == 0.0  # (no trial: the misuse check only)
+    with torch.no_grad():
+        w.mul_(0.5)  # moved outside: a new point, tried again
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(wrong_closure)
+    assert opt.nfev - calls > 3

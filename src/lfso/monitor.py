@@ -12,8 +12,15 @@ do):
   not proven: a user's ``smoothness=`` (a plain function, or any model whose
   ``audit_oracle`` is true); the built-in models' bounds are proven in their docstrings
   and property-tested, and are audited only with ``monitor="full"``.
-* ``collapse`` -- the step fell ``collapse`` (1e-6) times below the largest of the first
-  ten steps.
+* ``collapse`` (step collapse) -- the step fell ``collapse`` (1e-6) times below the
+  running median of the last ``window`` steps (once ten are known) while the gradient
+  norm did not shrink accordingly: it stayed above ``sqrt(collapse)`` (1e-3) times the
+  median of the gradient norms those steps were taken at. A step that shrinks with the
+  gradient (a run converging into a region of growing curvature) is not a collapse, nor
+  is one huge step (out of a region of vanishing curvature); a step that vanishes where
+  the gradient does not is the signature of an oracle or line search that has become far
+  too pessimistic, and of a full-batch method fed minibatches (its curvature estimates
+  and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
 * ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
 * ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
@@ -57,9 +64,10 @@ RISKS: dict[str, tuple[int, str]] = {
     ),
     "collapse": (
         4,
-        "the step collapsed by many orders of magnitude: the oracle or line "
-        "search is too pessimistic here; try lfso-accel, a sharper oracle, or "
-        "check for a non-smooth point.",
+        "the step collapsed by many orders of magnitude while the gradient did "
+        "not: the oracle or line search is too pessimistic here; try lfso-accel, a "
+        "sharper oracle, or check for a non-smooth point. A full-batch method fed "
+        "minibatches fails this way: use a stochastic method (lfso.torch.StochasticLFSO).",
     ),
     "stagnation": (
         8,
@@ -98,8 +106,10 @@ class RiskMonitor:
     oscillation : bool
         Watch for ``oscillation`` (off for rules whose step follows the curvature along
         the direction, ``StepRule.zigzags``: there it is the rule working, not a risk).
-    collapse : float
-        Ratio for ``collapse``.
+    collapse : float in (0, 1)
+        Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
+        last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
+        median of the gradient norms they were taken at.
     rtol : float
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64).
     """
@@ -116,10 +126,13 @@ class RiskMonitor:
     ) -> None:
         self.monotone, self.gradient_step, self.rtol = monotone, gradient_step, float(rtol)
         self.oscillation = bool(oscillation)
+        if not 0.0 < float(collapse) < 1.0:
+            raise ValueError(f"collapse must be in (0, 1), got collapse={collapse!r}")
         self.window, self.collapse = int(window), float(collapse)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
-        self._early_max = 0.0
+        self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)  # (t, ||g||)
         self._last_step = math.nan
         self._last_ratio = math.nan
         self._swings: deque[int] = deque(maxlen=self.window)  # O(1) per iteration
@@ -165,10 +178,16 @@ class RiskMonitor:
             if rel > lipschitz * step * (1.0 + 1e-6):
                 flags |= self._fire("oracle", k)
         if step > 0.0:  # (False for NaN)
-            if k <= 10:
-                self._early_max = max(self._early_max, step)
-            elif step < self.collapse * self._early_max:
-                flags |= self._fire("collapse", k)
+            recent = self._recent
+            # The median is at most the largest step: sort only when the step is that small.
+            if len(recent) >= 10 and step < self.collapse * self._max_step:
+                middle = len(recent) // 2
+                steps = sorted(t for t, _ in recent)[middle]
+                gnorms = sorted(g for _, g in recent)[middle]
+                if step < self.collapse * steps and gnorm_prev > math.sqrt(self.collapse) * gnorms:
+                    flags |= self._fire("collapse", k)
+            recent.append((step, gnorm_prev))
+            self._max_step = max(self._max_step, step)
             ratio = step / self._last_step if self._last_step > 0.0 else math.nan
             last = self._last_ratio
             swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))

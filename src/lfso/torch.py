@@ -13,35 +13,55 @@
 >>> bool(w.abs().max() < 1e-2)
 True
 
-One step, over all parameters ``p`` at once:
+:class:`LFSO` is a thin adapter over the library's step rules (the method registry,
+:data:`lfso.registry.METHODS`): the parameters are flattened into one vector, the closure
+becomes the model (value and gradient; it zeroes the gradients, computes the loss, calls
+``backward`` and returns the loss, as for ``torch.optim.LBFGS``), and each :meth:`LFSO.step`
+is one step of the rule, so every method of :func:`lfso.minimize` (``method=``), its
+certificates, the safeguard (:class:`lfso.steps.Safeguarded`) and the risk indicators of
+:mod:`lfso.monitor` work here unchanged. The default, ``method="lfso"``, is LFSO gradient
+descent, over all parameters ``p`` at once:
 
 .. math::  p \\leftarrow p - \\frac{\\eta}{L} \\nabla f(p),
 
 with ``L`` the tight-radius LFSO value from
 
 * a user oracle ``smoothness(params, R) -> float`` (``params`` is the list of tensors), or
-* the automatic oracle of :mod:`lfso.auto`: secant ratios of the gradients between steps
-  and, when the closure calls ``loss.backward(create_graph=True)``, a few warm-started
-  power iterations of Hessian-vector products by double backward
+* the automatic oracle of :mod:`lfso.auto` (always safeguarded): secant ratios of the
+  gradients between steps and, when the closure calls ``loss.backward(create_graph=True)``,
+  a few warm-started power iterations of Hessian-vector products by double backward
   (``torch.autograd.grad`` over the gradients), times the safety factor.
 
-``step(closure)`` follows torch's closure convention (the closure zeroes the gradients,
-computes the loss, calls ``backward`` and returns the loss), like ``torch.optim.LBFGS``.
-With ``safeguard=True`` the closure is re-evaluated after the step; if the descent
-inequality ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L`` fails, the parameters are rolled
-back and ``L`` is multiplied by ``backoff`` (after ``max_rollbacks`` the parameters are left
-unchanged, with a ``RuntimeWarning``). Under ``torch.distributed`` the curvature
-estimate is reduced (maximum) across ranks, so every rank takes the same step. The last
-``L``, radius and step are exposed as :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and
-:attr:`LFSO.last_step` for logging.
+With the safeguard (on with the automatic oracle, ``safeguard=True`` otherwise) a trial
+step is accepted only if ``f`` decreases as the rule claims (for LFSO-GD
+``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L``, up to the dtype's rounding); otherwise it
+is rolled back and ``L`` enlarged; after ``max_rollbacks`` the parameters are left
+unchanged, with a ``RuntimeWarning``. The last ``L``, radius and step are
+:attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and :attr:`LFSO.last_step`.
 
 Like :func:`lfso.minimize`, the optimiser keeps a :class:`lfso.History` (one row per
 ``step``: the loss and ``||g||`` at the parameters the step started from, the step, ``L``
 and ``R`` that led there, closure calls, time and the risk bits of :mod:`lfso.monitor`),
 summarises the risk indicators in :attr:`LFSO.risks` and calls ``callback`` with an
-intermediate :class:`lfso.Result` after each step, so the loggers of :mod:`lfso.monitor`
-work unchanged. The loss rides along with the gradient norm in the step's one host
-round trip. The module imports torch; ``import lfso`` does not.
+intermediate :class:`lfso.Result` after each step. The loss rides along with the gradient
+norm in the evaluation's one host round trip. Under ``torch.distributed`` (DDP averages the
+gradients) the loss is averaged across ranks and a user oracle's value is the maximum over
+ranks, so every rank takes the same step.
+
+**Full batch only.** The rules remember the function (secant pairs, the curvature
+estimate, the safeguard's decrease test), so a closure that draws a new minibatch per call
+makes the steps collapse. :class:`LFSO` checks for it cheaply: when a step starts from a
+point whose loss it already knows (the accepted trial of the safeguard) with a new closure,
+and at steps 1, 2, 4, 8, ... with the same one, it calls the closure again and compares;
+a loss or gradient norm that differs by more than ``sqrt(eps)`` of the dtype (relative) at
+the same parameters, or the ``collapse`` risk indicator, raises one
+:class:`MinibatchWarning` naming the stochastic optimiser to use.
+
+Closure calls per step: one (at the step's start; with the safeguard, at the trial that
+becomes the next step's start), plus one per rollback, plus the checks above (about
+``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
+closure object); the automatic oracle's first step adds one probe. The module imports
+torch; ``import lfso`` does not.
 """
 
 from __future__ import annotations
@@ -50,49 +70,106 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
-from .auto import SecantBound
-from .bounds import FunctionBound, LocalBound, check_value
-from .monitor import RiskMonitor
+from ._arrays import rounding
+from ._torch_closure import ClosureModel, Layout, SavedState, moved
+from .models import Evaluation
+from .monitor import RISKS, RiskMonitor
+from .registry import METHODS, build_rule
 from .result import History, Result, Status
+from .steps import StepFailedError, StepRule
 
-__all__ = ["LFSO", "Certified"]
+# The stochastic optimiser (issue 16) is re-exported from here: its import line goes below.
+
+__all__ = ["LFSO", "MinibatchWarning"]
+
+#: The default method of :class:`LFSO` (see its docstring for why not ``"lfso-lbfgs"``).
+DEFAULT_METHOD = "lfso"
 
 
-def _sq(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
-    return cast(torch.Tensor, sum((t.detach() * t.detach()).sum() for t in tensors))
+class MinibatchWarning(RuntimeWarning):
+    """A full-batch optimiser is fed minibatches (or a closure that is not deterministic)."""
 
 
-def _grad(p: torch.Tensor) -> torch.Tensor:
-    """``p.grad`` of a parameter known to have one (:meth:`LFSO._params` keeps only those)."""
-    grad = p.grad
-    assert grad is not None
-    return grad
+_USE_INSTEAD = (
+    "lfso.torch.LFSO is a full-batch optimiser (its rules remember the function); for "
+    "minibatches use lfso.torch.StochasticLFSO, or give the closure the full batch"
+)
+
+
+class _Cache(NamedTuple):
+    """The evaluation at the point the parameters hold, from the last step's trial."""
+
+    z: torch.Tensor
+    evaluation: Evaluation
+    loss: torch.Tensor
+    versions: tuple[int, ...]
+
+
+@dataclass
+class _Run:
+    layout: Layout
+    model: ClosureModel
+    rule: StepRule
+    risk: RiskMonitor | None = None
+    audit: bool = False
+    cache: _Cache | None = None
+    closure: Callable[[], Any] | None = None
+    probe: torch.Tensor | None = None  # a vector whose dot with the next gradient is asked
+    hvp_decided: bool = False
+    stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
 
 
 class LFSO(torch.optim.Optimizer):
-    """LFSO gradient descent as a ``torch.optim.Optimizer`` (see the module docstring).
+    """Any method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
+
+    See the module docstring. The default method is LFSO gradient descent
+    (``method="lfso"``), not :func:`lfso.minimize`'s ``"lfso-lbfgs"``: it is the
+    optimiser's documented step (``last_step = eta / last_L``, each group's ``eta`` its
+    step factor), it keeps two vectors of memory where L-BFGS keeps ``2 * memory`` more
+    copies of the parameters (a network's parameters, on its device), and a step costs
+    no more than the gradient; ``method="lfso-lbfgs"`` is one keyword away.
 
     Parameters
     ----------
     params : iterable of tensors or dicts
-        Parameters or parameter groups (each group may set its own ``eta``).
-    eta : float in (0, 2)
+        Parameters or parameter groups. Groups may set their own ``eta``: the rule runs on
+        the rescaled variables ``z = x / sqrt(eta_group / eta_max)`` with
+        ``eta = eta_max``, so a steepest-descent step moves each group by
+        ``eta_group / L`` times its gradient. A user's oracle ``L(x, R)`` stays an oracle
+        for ``h(z) = f(S z)``, ``S = diag(sqrt(eta_group / eta_max)) <= I``: for ``z'`` in
+        ``B(z, R)``, ``S z'`` lies in ``B(S z, R)``, so ``||grad h(z) - grad h(z')|| =
+        ||S (grad f(S z) - grad f(S z'))|| <= L(S z, R) ||S (z - z')|| <= L(S z, R)
+        ||z - z'||``. The history's ``||g||`` is then that of ``z``.
+    eta : float, optional
+        The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
+        default 1. Not an option of the peers (``gd``, ``armijo``, ...).
+    method : str
+        A method of :data:`lfso.registry.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
+        ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
+        ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``), ``"nesterov"``, ``"dog"``.
     smoothness : callable ``(params, R) -> float``, optional
-        An LFSO for the loss; estimated when omitted.
-    safety : float >= 1
-        Safety factor of the automatic oracle.
-    growth : float > 1
-        The automatic oracle lets the step grow by at most this factor per step.
-    power_iterations : int >= 0
-        Hessian-vector products per step when the gradients carry a graph (0: none).
-    safeguard : bool
-        Re-evaluate the closure and roll back steps that break the descent inequality.
-    backoff : float > 1
-    max_rollbacks : int >= 0
+        An LFSO for the loss (``params`` is the list of tensors shaped like the
+        parameters); estimated when omitted (the certified methods).
+    safeguard : bool, optional
+        Re-evaluate the closure and roll back steps that break the claimed decrease.
+        Default: off with an oracle; always on with the automatic oracle (an estimate
+        proves nothing), as in :func:`lfso.minimize`.
+    safety : float >= 1, optional
+        Safety factor of the automatic oracle (default 2).
+    growth : float > 1, optional
+        The automatic oracle lets the step grow by at most this factor per step (default 2).
+    power_iterations : int >= 0, optional
+        Hessian-vector products per step when the gradients carry a graph (default 2;
+        0: none).
+    backoff : float > 1, optional
+        The safeguard's factor on ``L`` per rollback (default 4).
+    max_rollbacks : int >= 0, optional
+        Rollbacks per step before the safeguard gives up (default 60, the library's).
     monitor : bool
         Keep :attr:`history` and the risk indicators (:attr:`risks`). A row costs about
         0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps no risk
@@ -100,299 +177,25 @@ class LFSO(torch.optim.Optimizer):
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
         (``x`` is ``None``: the parameters are the model's).
-    """
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        eta: float = 1.0,
-        *,
-        smoothness: Callable[[list[torch.Tensor], float], float] | None = None,
-        safety: float = 2.0,
-        growth: float = 2.0,
-        power_iterations: int = 2,
-        safeguard: bool = False,
-        backoff: float = 4.0,
-        max_rollbacks: int = 30,
-        monitor: bool = True,
-        callback: Callable[[Result], Any] | None = None,
-    ) -> None:
-        if not 0.0 < eta < 2.0:
-            raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
-        if not safety >= 1.0:
-            raise ValueError(f"Invalid safety: {safety} (must be >= 1)")
-        if not growth > 1.0:
-            raise ValueError(f"Invalid growth: {growth} (must be > 1)")
-        if not backoff > 1.0:
-            raise ValueError(f"Invalid backoff: {backoff} (must be > 1)")
-        if power_iterations < 0:
-            raise ValueError(f"Invalid power_iterations: {power_iterations} (must be >= 0)")
-        if smoothness is not None and not callable(smoothness):
-            raise TypeError(
-                f"smoothness must be callable as smoothness(params, R), got {smoothness!r}"
-            )
-        super().__init__(params, {"eta": eta})
-        self.smoothness = smoothness
-        self.safety, self.growth = float(safety), float(growth)
-        self.power_iterations, self.safeguard = int(power_iterations), bool(safeguard)
-        self.backoff, self.max_rollbacks = float(backoff), int(max_rollbacks)
-        self.last_L = self.last_radius = self.last_step = math.nan
-        self.rollbacks = 0
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}")
-        self.callback, self.history, self.nfev = callback, History(), 0
-        self._risk = (
-            RiskMonitor(
-                monotone=self.safeguard or smoothness is not None,
-                gradient_step=smoothness is not None,
-            )
-            if monitor
-            else None
-        )
-        self._last: tuple[float, float] | None = None  # loss and ||g|| of the last step
-        self._start = math.nan
-
-    @property
-    def risks(self) -> dict[str, dict[str, int]]:
-        """``{indicator: {"count": n, "first": step}}`` for the risk indicators that fired."""
-        return self._risk.summary() if self._risk is not None else {}
-
-    def _record(self, loss: float, gnorm: float, dot: float | None) -> int:
-        """Append the history row of the parameters this step starts from; the risk bits."""
-        now = time.perf_counter()
-        if self._start != self._start:
-            self._start = now
-        k, flags = len(self.history), 0
-        if self._risk is not None and self._last is not None:
-            f_prev, g_prev = self._last
-            L = self.last_L if dot is not None else math.nan  # no audit without the dot
-            flags = self._risk.observe(
-                k, f_prev, loss, None, None, g_prev, gnorm, self.last_step, L, dot
-            )
-        self._last = (loss, gnorm)
-        self.history.append(
-            loss,
-            gnorm,
-            self.last_step,
-            self.last_L,
-            self.last_radius,
-            self.nfev,
-            self.nfev,
-            0,  # oracle calls are not counted here
-            now - self._start,
-            flags,
-        )
-        return flags
-
-    def _report(self, loss: float, gnorm: float) -> None:
-        if self.callback is None:
-            return
-        self.callback(
-            Result(
-                x=None,
-                fun=loss,
-                jac=None,
-                nit=len(self.history) - 1,
-                nfev=self.nfev,
-                njev=self.nfev,
-                noracle=0,
-                status=Status.MAX_ITER,
-                message="In progress.",
-                method="lfso-torch",
-                grad_norm=gnorm,
-                history=self.history,
-                risks=self.risks,
-            )
-        )
-
-    def _counting(self, closure: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
-        def counted() -> torch.Tensor:
-            self.nfev += 1
-            return closure()
-
-        return counted
-
-    def _params(self) -> list[torch.Tensor]:
-        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
-
-    def _reduce_max(self, value: float, like: torch.Tensor) -> float:
-        dist = torch.distributed
-        if dist.is_available() and dist.is_initialized():
-            t = torch.tensor([value], dtype=torch.float64, device=like.device)
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            return float(t.item())
-        return value
-
-    def _hessian_norm(self, params: list[torch.Tensor], state: dict[str, Any]) -> float | None:
-        grads = [_grad(p) for p in params]
-        if self.power_iterations == 0 or not all(g.requires_grad for g in grads):
-            return None
-        v = [x.clone() for x in state["v"]] if "v" in state else [g.detach().clone() for g in grads]
-        vn = torch.sqrt(_sq(v))
-        if not vn > 0:
-            return None
-        v = [x / vn for x in v]
-        rho = torch.zeros((), dtype=torch.float64)
-        for _ in range(self.power_iterations):
-            with torch.enable_grad():
-                hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
-            rho = torch.sqrt(_sq(hv))
-            if not rho > 0:
-                break
-            v = [h.detach() / rho for h in hv]
-        state["v"] = v
-        return float(rho)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        """One LFSO step; ``closure`` re-evaluates the loss and its gradients."""
-        if closure is None:
-            raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
-        closure = self._counting(closure)
-        with torch.enable_grad():
-            loss = closure()
-        params = self._params()
-        if not params:
-            return loss
-        state = self.state[params[0]]  # run-wide state lives with the first parameter
-        grads = [_grad(p).detach() for p in params]
-        eta = max(group["eta"] for group in self.param_groups)
-        stats = [_sq(grads)]
-        if "prev" in state:
-            prevs = [self.state[p]["prev"] for p in params]
-            prev_grads = [self.state[p]["prev_grad"] for p in params]
-            stats += [
-                _sq(p.detach() - q for p, q in zip(params, prevs, strict=True)),
-                _sq(g - q for g, q in zip(grads, prev_grads, strict=True)),
-            ]
-        scalar = isinstance(loss, torch.Tensor) and loss.numel() == 1
-        if scalar:  # the loss rides along in the same round trip
-            stats.append(loss.detach().reshape(()).to(stats[0].device))
-        host = torch.stack([s.to(torch.float64) for s in stats]).tolist()  # one sync
-        f = host.pop() if scalar else math.nan
-        gnorm = math.sqrt(host[0])
-        dot = (
-            (host[0] + self._last[1] ** 2 - host[2]) / 2 if len(host) == 3 and self._last else None
-        )
-        if self._risk is not None or self.callback is not None:
-            self._record(f, gnorm, dot)
-        if not math.isfinite(gnorm):
-            raise ValueError("the gradient is not finite")
-        if gnorm == 0.0:
-            self._report(f, gnorm)
-            return loss
-
-        bound: LocalBound
-        if self.smoothness is not None:
-            smoothness = self.smoothness
-            bound = FunctionBound(lambda radius: smoothness(params, radius))
-        else:
-            samples = []
-            if len(host) == 3 and host[1] > 0.0:
-                samples.append((math.sqrt(host[1]), math.sqrt(host[2] / host[1])))
-            hess = self._hessian_norm(params, state)
-            if hess is not None:
-                samples.append((0.0, hess))
-            floor = state.get("floor")
-            if floor is None:  # first step, nothing observed: a secant over a tiny step
-                floor = self._probe(closure, params, grads, gnorm)
-            bound = SecantBound(floor, samples, self.safety)
-        # Seed the radius solve with the last radius rescaled (R* ~ eta ||g|| when L is steady).
-        target, guess = eta * gnorm, None
-        if state.get("target", 0.0) > 0.0:
-            guess = state["radius"] * target / state["target"]
-        radius, lipschitz, _ = bound.radius_for(target, guess=guess)
-        state["radius"], state["target"] = radius, target
-        lipschitz = self._reduce_max(check_value(lipschitz, radius), grads[0])
-
-        for p, g in zip(params, grads, strict=True):
-            self.state[p]["prev"] = p.detach().clone()
-            self.state[p]["prev_grad"] = g.clone()
-        rollbacks = 0
-        while True:
-            for group in self.param_groups:
-                t = group["eta"] / lipschitz
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.add_(self.state[p]["prev_grad"], alpha=-t)
-            if not self.safeguard:
-                break
-            with torch.enable_grad():
-                new_loss = float(closure().detach())
-            old_loss = float(loss.detach())
-            decrease = eta * (1 - eta / 2) * gnorm**2 / lipschitz
-            if math.isfinite(new_loss) and new_loss <= old_loss - decrease + 1e-12 * abs(old_loss):
-                break
-            for p in params:
-                p.copy_(self.state[p]["prev"])
-            if rollbacks >= self.max_rollbacks:  # keep the parameters: never take a bad step
-                warnings.warn(
-                    f"LFSO: the safeguard rejected {rollbacks + 1} trial steps; the parameters "
-                    "are unchanged. Check the gradients (or the oracle).",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                lipschitz = math.inf
-                break
-            rollbacks += 1
-            lipschitz *= self.backoff
-        self.rollbacks += rollbacks
-        if math.isfinite(lipschitz):
-            state["floor"] = lipschitz / (self.safety * self.growth)
-        self.last_L, self.last_radius, self.last_step = lipschitz, radius, eta / lipschitz
-        self._report(f, gnorm)
-        return loss
-
-    def _probe(
-        self,
-        closure: Callable[[], torch.Tensor],
-        params: list[torch.Tensor],
-        grads: list[torch.Tensor],
-        gnorm: float,
-    ) -> float:
-        """Curvature along ``-g`` over a tiny step: one extra closure call, first step only."""
-        scale = math.sqrt(float(_sq(params)))
-        delta = 1e-4 * (1.0 + scale) / gnorm
-        saved = [g.clone() for g in grads]
-        for p, g in zip(params, saved, strict=True):
-            p.add_(g, alpha=-delta)
-        with torch.enable_grad():
-            closure()
-        diff = float(_sq(_grad(p).detach() - g for p, g in zip(params, saved, strict=True)))
-        for p, g in zip(params, saved, strict=True):
-            p.add_(g, alpha=delta)
-            p.grad = g.clone()
-        rho = math.sqrt(diff) / (delta * gnorm)
-        return rho if rho > 0 and math.isfinite(rho) else 1.0
-
-
-class Certified(torch.optim.Optimizer):
-    """Any certified method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
-
-    A thin adapter over the same step rules (the method registry): the parameters are
-    flattened into one vector, the closure becomes the model (value and gradient; the
-    closure zeroes the gradients, computes the loss, calls ``backward`` and returns it),
-    and each :meth:`step` is one step of the rule, e.g. ``method="lfso-lbfgs"`` (the
-    default): L-BFGS directions with the certified step, no line search. Without
-    ``smoothness`` the automatic oracle (along the direction) sizes the steps under the
-    safeguard; with ``smoothness(params, R)`` (``params`` the list of tensors) the step is
-    certified. Full-batch only: the rule's memory (L-BFGS pairs, the estimate) assumes the
-    same function at every step.
-
-    Parameters
-    ----------
-    params : iterable of tensors
-    method : str
-        A certified method of :data:`lfso.registry.METHODS` (``"lfso-lbfgs"``, ``"lfso"``).
-    smoothness : callable ``(params, R) -> float``, optional
     **options
-        The method's options, validated by the registry (``eta``, ``memory``, ...).
+        The method's other options, checked by the registry (``memory=``,
+        ``certificate=``, ``radius_rtol=``, ``step=``, ...): one the method does not take
+        raises.
+
+    Attributes
+    ----------
+    last_L, last_radius, last_step : float
+        Of the last step (NaN before the first; ``last_L`` is ``inf`` after a step the
+        safeguard gave up on).
+    history : lfso.History
+    nfev, rollbacks, nhev, noracle : int
+        Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls.
 
     Examples
     --------
     >>> import torch, lfso.torch
     >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
-    >>> opt = lfso.torch.Certified([w])
+    >>> opt = lfso.torch.LFSO([w], method="lfso-lbfgs")
     >>> def closure():
     ...     opt.zero_grad()
     ...     loss = (w ** 4).sum() + (w ** 2).sum()
@@ -406,73 +209,376 @@ class Certified(torch.optim.Optimizer):
 
     def __init__(
         self,
-        params: Iterable[torch.Tensor],
-        method: str = "lfso-lbfgs",
+        params: Iterable[Any],
+        eta: float | None = None,
+        *,
+        method: str = DEFAULT_METHOD,
         smoothness: Callable[[list[torch.Tensor], float], float] | None = None,
+        safeguard: bool | None = None,
+        safety: float | None = None,
+        growth: float | None = None,
+        power_iterations: int | None = None,
+        backoff: float | None = None,
+        max_rollbacks: int | None = None,
+        monitor: bool = True,
+        callback: Callable[[Result], Any] | None = None,
         **options: Any,
     ) -> None:
-        from .registry import METHODS
-
-        entry = METHODS.get(method)
-        if entry is None or entry.family != "lfso":
-            names = ", ".join(n for n, m in METHODS.items() if m.family == "lfso")
-            raise ValueError(f"method must be a certified method ({names}), got {method!r}")
-        super().__init__(params, {})
-        self.method, self.smoothness, self.options = method, smoothness, dict(options)
-        self._closure: Callable[[], torch.Tensor] | None = None
-        self._run: dict[str, Any] = {}
-
-    def _params(self) -> list[torch.Tensor]:
-        return [p for group in self.param_groups for p in group["params"]]
-
-    def _model(self) -> Any:
-        from .models import FunctionModel
-
-        params = self._params()
-
-        def fun_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.no_grad():
-                torch.nn.utils.vector_to_parameters(x, params)
-            assert self._closure is not None
-            with torch.enable_grad():
-                loss = self._closure()
-            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params()]
-            return loss.detach(), torch.cat([g.detach().reshape(-1) for g in grads])
-
-        oracle = None
-        if self.smoothness is not None:
-            user = self.smoothness
-
-            def oracle(x: torch.Tensor, radius: float) -> float:
-                shaped, start = [], 0
-                for p in params:
-                    shaped.append(x[start : start + p.numel()].view_as(p))
-                    start += p.numel()
-                return user(shaped, radius)
-
-        return FunctionModel(fun_and_grad, True, oracle)
-
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        """One step of the rule; returns the loss at the parameters it started from."""
-        from .registry import build_rule
-
-        self._closure = closure
-        run = self._run
-        x = torch.nn.utils.parameters_to_vector(self._params()).detach().clone()
-        if not run:
-            model = self._model()
-            rule = build_rule(
-                self.method, dict(self.options), model=model, auto=self.smoothness is None
+        entry = METHODS.get(method) if isinstance(method, str) else None
+        if entry is None:
+            raise ValueError(f"Invalid method: {method!r} (choose from {sorted(METHODS)})")
+        checks = [
+            ("eta", eta, lambda v: 0.0 < v < 2.0, "must be in (0, 2)"),
+            ("safety", safety, lambda v: v >= 1.0, "must be >= 1"),
+            ("growth", growth, lambda v: v > 1.0, "must be > 1"),
+            ("backoff", backoff, lambda v: v > 1.0, "must be > 1"),
+            ("power_iterations", power_iterations, lambda v: v >= 0, "must be >= 0"),
+            ("max_rollbacks", max_rollbacks, lambda v: v >= 0, "must be >= 0"),
+        ]
+        for name, value, ok, expect in checks:
+            if value is not None and not ok(value):
+                raise ValueError(f"Invalid {name}: {value} ({expect})")
+        if eta is not None and "eta" not in entry.options:
+            raise TypeError(
+                f"method={method!r} takes no eta (its options: {sorted(entry.options)})"
             )
-            ev = model.evaluate(x, bound=rule.needs_bound)
-            run.update(model=model, rule=rule, state=rule.init(model, x, ev), ev=ev, x=x)
-        model, rule = run["model"], run["rule"]
-        ev = run["ev"]
-        if ev is None or not torch.equal(run["x"], x):  # the parameters moved outside
-            ev = model.evaluate(x, bound=rule.needs_bound)
-        move, run["state"] = rule.step(model, x, ev, run["state"])
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(move.x, self._params())
-        run.update(x=move.x.detach().clone(), ev=move.evaluation)
-        self.last_step, self.last_L = move.step, move.L
-        return torch.as_tensor(ev.value)
+        if smoothness is not None and not callable(smoothness):
+            raise TypeError(
+                f"smoothness must be callable as smoothness(params, R), got {smoothness!r}"
+            )
+        if smoothness is not None and not entry.needs_oracle:
+            raise TypeError(f"method={method!r} uses no smoothness oracle; drop smoothness=")
+        if "hvp" in options:
+            raise TypeError(
+                "hvp= is not an option here: Hessian-vector products come from the closure "
+                "(call loss.backward(create_graph=True)); power_iterations= sets how many"
+            )
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        super().__init__(params, {"eta": 1.0 if eta is None else float(eta)})
+        given = {
+            "safeguard": safeguard,
+            "safety": safety,
+            "growth": growth,
+            "backoff": backoff,
+            "max_rollbacks": max_rollbacks,
+            "power_iterations": power_iterations or None,  # 0: no Hessian-vector products
+        }
+        self.method, self.smoothness = method, smoothness
+        self._options = {k: v for k, v in given.items() if v is not None} | options
+        self._power = power_iterations
+        self._monitor = bool(monitor)
+        self.callback, self.history = callback, History()
+        self.nfev = self.rollbacks = self.nhev = self.noracle = 0
+        self.last_L = self.last_radius = self.last_step = math.nan
+        self._run: _Run | None = None
+        self._risk: RiskMonitor | None = None
+        self._warned = False
+        self._steps = 0  # steps taken (the misuse check's schedule)
+        self._last: tuple[float, float, Any] | None = None  # loss, ||g||, g of the last row
+        self._start_z: torch.Tensor | None = None
+        self._clock = math.nan
+        self._new_run()  # builds the rule: bad options raise here, at construction
+
+    # -- the run: layout, model, rule ------------------------------------------------------
+
+    def _key(self) -> tuple[tuple[int, int, float], ...]:
+        """``(id, numel, eta)`` per parameter: a change rebuilds the run (host-side only)."""
+        key: list[tuple[int, int, float]] = []
+        for group in self.param_groups:
+            eta = group["eta"]
+            if not 0.0 < eta < 2.0:
+                raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
+            key.extend((id(p), p.numel(), float(eta)) for p in group["params"])
+        return tuple(key)
+
+    def _layout(self) -> Layout:
+        key = self._key()
+        params = [p for group in self.param_groups for p in group["params"]]
+        etas = [k[2] for k in key]
+        top = max(etas)
+        scale = None
+        if min(etas) < top:
+            scale = torch.cat(
+                [
+                    torch.full((p.numel(),), math.sqrt(e / top), dtype=p.dtype, device=p.device)
+                    for p, e in zip(params, etas, strict=True)
+                ]
+            )
+        return Layout(params, key, top, scale)
+
+    def _rule(self, model: ClosureModel, layout: Layout, hvp: bool) -> StepRule:
+        options = dict(self._options)
+        if "eta" in METHODS[self.method].options:
+            options["eta"] = layout.eta
+        if hvp:
+            options["hvp"] = model.hvp
+        return build_rule(self.method, options, model=model, auto=self.smoothness is None)
+
+    def _new_run(self) -> _Run:
+        layout = self._layout()
+        model = ClosureModel(layout, self.smoothness)
+        model.nfev = self.nfev
+        run = _Run(layout, model, self._rule(model, layout, False))
+        self._run = run
+        if self._monitor:  # (the rule's flags are final once built: it resolved the model)
+            self._monitor_for(run, layout.params[0])
+        return run
+
+    @property
+    def _saved(self) -> Any:
+        """The rule's state (``None`` before the first step), kept in ``self.state`` with
+        the first parameter so that it round-trips through ``state_dict``."""
+        holder = self.state[self._run.layout.params[0]].get("lfso") if self._run else None
+        return holder.state if isinstance(holder, SavedState) else None
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load as torch does; the next step re-evaluates the closure at the parameters."""
+        super().load_state_dict(state_dict)
+        if self._run is not None:
+            self._run.cache = None
+            holder = self.state[self._run.layout.params[0]].get("lfso")
+            if isinstance(holder, SavedState):
+                holder.state = moved(holder.state, self._run.layout.params[0])
+
+    @property
+    def risks(self) -> dict[str, dict[str, int]]:
+        """``{indicator: {"count": n, "first": step}}`` for the risk indicators that fired."""
+        return self._risk.summary() if self._risk is not None else {}
+
+    def start_point(self) -> list[torch.Tensor]:
+        """The parameters the last step started from (tensors shaped like them)."""
+        run = self._run
+        if run is None or self._start_z is None:
+            return [p.detach() for p in self.param_groups[0]["params"]]
+        return run.layout.shaped(self._start_z)
+
+    # -- one step --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """One step of the rule; returns the loss at the parameters it started from.
+
+        ``closure`` zeroes the gradients, computes the loss, calls ``backward`` (with
+        ``create_graph=True`` for Hessian-vector products) and returns the loss.
+        """
+        if closure is None:
+            raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        run = self._run
+        if run is None or run.layout.key != self._key():  # groups or etas changed
+            run = self._new_run()
+            self.state[run.layout.params[0]].pop("lfso", None)
+        model, rule = run.model, run.rule
+        model.closure = closure
+        z, ev, loss = self._start(run, closure)
+        self.nfev = model.nfev
+        self._start_z = z
+        state = self._saved
+        if not run.hvp_decided:  # the first evaluation tells whether gradients carry a graph
+            run.hvp_decided = True
+            if self._hvp_wanted(model):
+                run.rule = rule = self._rule(model, run.layout, True)
+        flags = self._record(ev, run)
+        if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+            raise ValueError(
+                f"LFSO: the loss or the gradient is not finite (loss {ev.value!r}, "
+                f"||g|| {ev.grad_norm!r}) at the parameters this step starts from"
+            )
+        if flags & RISKS["collapse"][0]:
+            self._warn_collapse()
+        stuck = run.stuck
+        if ev.grad_norm == 0.0 or (
+            stuck is not None and stuck[0] is z and stuck[1:] == (ev.value, ev.grad_norm)
+        ):  # a stationary point, or where the safeguard gave up with this same function
+            self.last_step = 0.0
+            self._report(ev)
+            return loss
+        if state is None:
+            state = rule.init(model, z, ev)
+            self._save(run, state)
+        try:
+            move, state = rule.step(model, z, ev, state)
+        except StepFailedError:  # keep the parameters: never take a bad step
+            with torch.no_grad():
+                run.layout.write(z)
+            model.holds, run.probe = z, None
+            run.cache = _Cache(z, ev, loss, run.layout.versions())
+            run.stuck = (z, ev.value, ev.grad_norm)
+            self.nfev = model.nfev
+            self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
+            tried = int(getattr(rule, "max_rollbacks", 0)) + 1
+            self.rollbacks += tried - 1
+            warnings.warn(
+                f"LFSO: the safeguard rejected {tried} trial steps; the parameters are "
+                "unchanged, and later steps from them with the same loss and gradient are "
+                "skipped (the rule would only fail again). Check the gradients (or the "
+                "oracle), or the loss has reached its dtype's rounding.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._report(ev)
+            return loss
+        run.stuck = None
+        if model.holds is not move.x:
+            run.layout.write(move.x)
+            model.holds = move.x
+        run.cache = None
+        if move.evaluation is not None:
+            held = model.loss if model.evaluated is move.x else None
+            if held is None:
+                held = torch.tensor(move.evaluation.value, dtype=z.dtype, device=z.device)
+            run.cache = _Cache(move.x, move.evaluation, held, run.layout.versions())
+        run.probe = move.probe
+        if run.probe is None and run.audit and move.evaluation is None:
+            run.probe = ev.grad  # the audit's dot product rides with the next evaluation
+        self._save(run, state)
+        self.nfev = model.nfev
+        self.rollbacks += move.rollbacks
+        self.nhev += move.hvp_calls
+        self.noracle += move.oracle_calls
+        self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
+        self._steps += 1
+        self._report(ev)
+        return loss
+
+    def _hvp_wanted(self, model: ClosureModel) -> bool:
+        entry = METHODS[self.method]
+        return (
+            self.smoothness is None
+            and entry.estimates
+            and self._power != 0
+            and model.graph is not None
+        )
+
+    def _save(self, run: _Run, state: Any) -> None:
+        self.state[run.layout.params[0]]["lfso"] = SavedState(state)
+
+    def _monitor_for(self, run: _Run, like: torch.Tensor) -> None:
+        rule = run.rule
+        run.audit = rule.gradient_step and rule.certified and run.model.audit_oracle
+        run.risk = self._risk = RiskMonitor(
+            monotone=rule.monotone,
+            gradient_step=run.audit,
+            rtol=rounding(like.detach()),
+            oscillation=not rule.zigzags,
+        )
+
+    def _start(
+        self, run: _Run, closure: Callable[[], Any]
+    ) -> tuple[torch.Tensor, Evaluation, torch.Tensor]:
+        """The point the step starts from, its evaluation and loss: from the last step's
+        accepted trial when the parameters are untouched, else from the closure. The
+        misuse check re-evaluates a known point and compares."""
+        cache = run.cache
+        if cache is not None and cache.versions != run.layout.versions():
+            cache = None  # the parameters were changed outside
+        new_closure = run.closure is None or closure != run.closure
+        run.closure = closure
+        steps = self._steps
+        check = cache is not None and (new_closure or (steps & (steps - 1)) == 0)
+        if cache is not None and not check:
+            return cache.z, cache.evaluation, cache.loss
+        if cache is not None:
+            z = cache.z
+        else:  # read the parameters (they may have moved outside): they hold z already
+            z = run.layout.flatten()
+            run.model.holds = z
+        ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
+        loss = run.model.loss
+        assert loss is not None
+        if cache is not None:
+            self._compare(cache.evaluation, ev, z)
+        return z, ev, loss
+
+    def _compare(self, known: Evaluation, fresh: Evaluation, z: torch.Tensor) -> None:
+        """Warn once if the closure gives another loss or gradient at the same point."""
+        tol = math.sqrt(float(torch.finfo(z.dtype).eps))
+        pairs = ((known.value, fresh.value), (known.grad_norm, fresh.grad_norm))
+        for a, b in pairs:
+            if not (math.isfinite(a) and math.isfinite(b)):
+                return
+        for name, (a, b) in zip(("loss", "||g||"), pairs, strict=True):
+            if abs(a - b) > tol * max(abs(a), abs(b)):
+                self._warn(
+                    f"LFSO: the closure returned {name} {a:.6g} and then {b:.6g} at the same "
+                    "parameters: it draws a new minibatch per call (or is not deterministic, "
+                    f"e.g. dropout). {_USE_INSTEAD}."
+                )
+                return
+
+    def _warn_collapse(self) -> None:
+        self._warn(
+            "LFSO: the step collapsed by more than six orders of magnitude while the "
+            "gradient did not shrink (risk 'collapse'). A closure that draws a new minibatch "
+            f"per step fails this way: {_USE_INSTEAD}. With the full batch, the oracle or "
+            "the safeguard is too pessimistic here."
+        )
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(MinibatchWarning(message), stacklevel=4)
+
+    # -- history, risks, callback ----------------------------------------------------------
+
+    def _record(self, ev: Evaluation, run: _Run) -> int:
+        """Append the history row of the parameters this step starts from; the risk bits."""
+        if not self._monitor and self.callback is None:
+            return 0
+        now = time.perf_counter()
+        if self._clock != self._clock:
+            self._clock = now
+        k, flags = len(self.history), 0
+        risk = run.risk
+        if risk is not None and self._last is not None:
+            f_prev, g_prev, grad_prev = self._last
+            dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+            flags = risk.observe(
+                k,
+                f_prev,
+                ev.value,
+                grad_prev,
+                ev.grad,
+                g_prev,
+                ev.grad_norm,
+                self.last_step,
+                self.last_L if run.audit else math.nan,
+                dot,
+            )
+        self._last = (ev.value, ev.grad_norm, ev.grad if run.audit else None)
+        self.history.append(
+            ev.value,
+            ev.grad_norm,
+            self.last_step,
+            self.last_L,
+            self.last_radius,
+            self.nfev,
+            self.nfev,
+            self.noracle,
+            now - self._clock,
+            flags,
+        )
+        return flags
+
+    def _report(self, ev: Evaluation) -> None:
+        if self.callback is None:
+            return
+        self.callback(
+            Result(
+                x=None,
+                fun=ev.value,
+                jac=None,
+                nit=len(self.history) - 1,
+                nfev=self.nfev,
+                njev=self.nfev,
+                noracle=self.noracle,
+                status=Status.MAX_ITER,
+                message="In progress.",
+                method=self.method,
+                grad_norm=ev.grad_norm,
+                history=self.history,
+                rollbacks=self.rollbacks,
+                nhev=self.nhev,
+                risks=self.risks,
+            )
+        )

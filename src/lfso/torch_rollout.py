@@ -152,9 +152,7 @@ class GuardedOptimizer:
         if not loss < self._best_loss:  # (False for NaN)
             return
         self._best_loss, self._best_row = loss, len(h) - 1
-        moved = h.last("grad_norm") > 0.0  # LFSO saved the start of this step as "prev"
-        state = self.primary.state
-        sources = [state[p]["prev"] if moved and "prev" in state[p] else p for p in self.params]
+        sources = self.primary.start_point()
         if self._best is None:
             self._best = [s.detach().clone() for s in sources]
         else:

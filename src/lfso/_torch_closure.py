@@ -1,0 +1,179 @@
+"""The pieces of :class:`lfso.torch.LFSO` that turn PyTorch parameters and a closure into
+the library's model: the flat vector the rules see, the closure as a model (value,
+gradient, a user's oracle, Hessian-vector products by double backward), the rule's state
+kept where ``state_dict`` carries it, and the ``torch.distributed`` reductions. Imported by
+:mod:`lfso.torch` only (it imports torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+
+from .models import FunctionModel
+
+__all__ = ["ClosureModel", "Layout", "SavedState", "across_ranks", "distributed", "moved"]
+
+
+def distributed() -> bool:
+    """Whether a torch.distributed process group is running."""
+    dist = torch.distributed
+    return bool(dist.is_available() and dist.is_initialized())
+
+
+def across_ranks(value: torch.Tensor, op: str) -> torch.Tensor:
+    """``value`` averaged (``"mean"``) or maximised (``"max"``) over the ranks."""
+    dist = torch.distributed
+    t = value.detach().clone()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return t if op == "max" else t / dist.get_world_size()
+
+
+class Layout(NamedTuple):
+    """The flat vector ``z`` the rule sees: the parameters are ``x = scale * z``."""
+
+    params: list[torch.Tensor]
+    key: tuple[tuple[int, int, float], ...]  # (id, numel, eta) per parameter
+    eta: float  # the rule's eta: the largest group eta
+    scale: torch.Tensor | None  # sqrt(eta_group / eta), None when all groups agree
+
+    def flatten(self) -> torch.Tensor:
+        x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        return x if self.scale is None else x / self.scale
+
+    def write(self, z: torch.Tensor) -> None:
+        x = z if self.scale is None else z * self.scale
+        start = 0
+        for p in self.params:
+            n = p.numel()
+            p.copy_(x[start : start + n].view_as(p))
+            start += n
+
+    def shaped(self, z: torch.Tensor) -> list[torch.Tensor]:
+        x = z if self.scale is None else z * self.scale
+        out, start = [], 0
+        for p in self.params:
+            out.append(x[start : start + p.numel()].view_as(p))
+            start += p.numel()
+        return out
+
+    def versions(self) -> tuple[int, ...]:
+        return tuple(p._version for p in self.params)
+
+
+class ClosureModel(FunctionModel):
+    """The closure as a model of ``z`` (value and gradient; the user's oracle, if any).
+
+    Counts closure calls (``nfev``) and keeps the loss tensor and, when the gradients carry
+    a graph (``backward(create_graph=True)``), the flat gradient with its graph, for
+    Hessian-vector products at the point last evaluated.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        smoothness: Callable[[list[torch.Tensor], float], float] | None,
+    ) -> None:
+        oracle = None
+        if smoothness is not None:
+            user = smoothness
+
+            def oracle(z: torch.Tensor, radius: float) -> float:
+                value = user(layout.shaped(z), radius)
+                if distributed():  # the largest over the ranks bounds the averaged loss
+                    t = torch.tensor(float(value), dtype=torch.float64, device=z.device)
+                    return float(across_ranks(t, "max"))
+                return value
+
+        super().__init__(self._closure_pair, True, oracle)
+        self.layout = layout
+        self.closure: Callable[[], Any] | None = None
+        self.nfev = 0
+        self.holds: torch.Tensor | None = None  # the z the parameters hold
+        self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
+        self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
+        self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
+        self._keep_graph = True
+
+    def _closure_pair(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        layout, closure = self.layout, self.closure
+        assert closure is not None
+        if self.holds is not z:
+            with torch.no_grad():
+                layout.write(z)
+            self.holds = z
+        with torch.enable_grad():  # (the graph of gradients made with create_graph stays)
+            loss = closure()
+            self.nfev += 1
+            if not isinstance(loss, torch.Tensor):
+                raise TypeError(
+                    f"the closure must return the loss as a tensor, got {type(loss).__name__}"
+                )
+            flat = torch.cat(
+                [
+                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                    for p in layout.params
+                ]
+            )
+        if flat.requires_grad and self._keep_graph:
+            self.graph = (z, flat)
+        grad = flat.detach()
+        if layout.scale is not None:
+            grad = grad * layout.scale
+        value = loss.detach().reshape(())
+        if distributed():
+            value = across_ranks(value, "mean")
+        self.loss, self.evaluated = value, z
+        return value, grad
+
+    def grad(self, x: Any) -> Any:
+        """The gradient only (the automatic oracle's first probe): keeps the last graph."""
+        self._keep_graph = False
+        try:
+            return super().grad(x)
+        finally:
+            self._keep_graph = True
+
+    def hvp(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``."""
+        if self.graph is None or self.graph[0] is not z:
+            self.evaluate(z, bound=False)  # (not reached in the adapter's order of calls)
+        assert self.graph is not None
+        scale = self.layout.scale
+        flat = self.graph[1]
+        with torch.enable_grad():
+            parts = torch.autograd.grad(
+                flat,
+                self.layout.params,
+                grad_outputs=v if scale is None else v * scale,
+                retain_graph=True,
+                allow_unused=True,
+            )
+        hv = torch.cat(
+            [
+                (h if h is not None else torch.zeros_like(p)).reshape(-1)
+                for h, p in zip(parts, self.layout.params, strict=True)
+            ]
+        )
+        return hv if scale is None else hv * scale
+
+
+class SavedState:
+    """The rule's state in ``optimizer.state``; not a tuple, so that torch's
+    ``load_state_dict`` keeps it as it is (it rebuilds tuples element by element)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+
+def moved(tree: Any, like: torch.Tensor) -> Any:
+    """``tree`` with its tensors on ``like``'s device (after ``load_state_dict``)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.to(like.device)
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(moved(t, like) for t in tree))
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(moved(t, like) for t in tree)
+    return tree
