@@ -9,6 +9,7 @@ import importlib.util
 _NEEDS = {
     "src/lfso/torch.py": "torch",
     "src/lfso/torch_rollout.py": "torch",
+    "src/lfso/torch_stochastic.py": "torch",
     "src/lfso/bench/syncs.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
 }

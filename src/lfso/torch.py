@@ -58,6 +58,7 @@ from .auto import SecantBound
 from .bounds import FunctionBound, LocalBound, check_value
 from .monitor import RiskMonitor
 from .result import History, Result, Status
+from .torch_stochastic import StochasticLFSO as StochasticLFSO  # re-exported
 
 __all__ = ["LFSO", "Certified"]
 
