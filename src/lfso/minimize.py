@@ -69,7 +69,9 @@ def _minibatches(
             f"batch_size= runs minibatch LFSO steps (method='lfso'); got method={method!r}"
         )
     if radius is not None or safeguard is not None:
-        raise TypeError("batch_size= takes no radius= or safeguard= (each batch's step is certified)")
+        raise TypeError(
+            "batch_size= takes no radius= or safeguard= (each batch's step is certified)"
+        )
     unknown = sorted(set(options) - {"batch_size", "seed", "epochs", "decay"})
     if unknown:
         raise TypeError(

@@ -205,9 +205,7 @@ def minimize_batches(
     if not (isinstance(eta, (int, float)) and 0.0 < eta < 2.0):
         raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
     if decay not in ("sqrt", "none", "harmonic"):
-        raise ValueError(
-            f"decay must be 'harmonic', 'sqrt' or 'none', got decay={decay!r}"
-        )
+        raise ValueError(f"decay must be 'harmonic', 'sqrt' or 'none', got decay={decay!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got callback={callback!r}")
 
@@ -296,4 +294,3 @@ def _result(
         grad_norm=gnorm,
         history=history,
     )
-

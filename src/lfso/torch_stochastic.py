@@ -63,16 +63,16 @@ What is guaranteed, and what is not
   fix the random state).
 
 What was tried (the 64-64-10 MLP on scikit-learn's digits, batch 64, 10 epochs, 3 seeds;
-best grid-tuned Adam 0.964 test accuracy): the smoothness estimate used directly as
-``L <- max(C, L / growth)`` with step ``eta / L`` oscillated and sometimes diverged (0.38 to
-0.97 across seeds); rejecting every step that raised its batch loss wasted a fifth of the
-gradients, and dropping the step at once to ``s*`` when a batch's loss rose cost 1 point
-(0.939 against 0.960 mean); steepest-descent directions reached 0.83 at best. Averaging the line minimiser in
-log space (``smoothing=0.9``) along Adam's direction with ``eta = 0.5`` gave 0.96 on every
-seed, the momentum direction 0.96; ``eta = 1`` (the full line minimiser) 0.90, slower
-averaging (0.98) 0.83. The benchmark ``benchmarks/stochastic.py`` (``docs/results.md``)
-measures it against grid-tuned Adam and SGD and the tuning-free DoG, Prodigy and
-schedule-free optimisers.
+exploratory runs): the estimate used directly as a smoothness constant, ``L <- max(C, L /
+growth)`` with step ``eta / L``, oscillated and on some seeds diverged; rejecting every step
+that raised its batch loss wasted about a fifth of the gradients; dropping ``s`` to ``s*`` at
+once when a batch's loss rose lost about a point of accuracy; steepest-descent directions
+trained far worse than momentum or Adam directions. What was kept, a log-space average of the
+line minimisers along Adam's direction with ``eta = 0.5``, is compared with its variants
+(``eta = 1``, ``smoothing = 0.98``, the momentum direction) by ``python
+benchmarks/stochastic.py --only ablation``, and with grid-tuned Adam and SGD and the
+tuning-free DoG, Prodigy and schedule-free optimisers by ``python benchmarks/stochastic.py``
+(both in ``docs/results.md``).
 
 Cost per step: one forward and backward pass (as any optimiser), one extra forward pass
 without a graph, Adam's own arithmetic, and one host round trip (``g . d``, ``||d||^2`` and
@@ -89,6 +89,13 @@ from typing import Any
 import torch
 
 __all__ = ["StochasticLFSO"]
+
+
+def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_i a_i . b_i`` over lists of tensors, as a 0-d tensor (no host round trip)."""
+    return torch.stack(
+        [torch.vdot(u.flatten(), v.flatten()) for u, v in zip(a, b, strict=True)]
+    ).sum()
 
 
 def _takes_flag(closure: Callable[..., Any]) -> bool:
@@ -244,7 +251,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             den = None
             ds = [m.clone() for m in ms]
         torch._foreach_mul_(ds, -1.0 / (1.0 - b1**k))
-        gd_t = torch.stack([torch.vdot(g.flatten(), d.flatten()) for g, d in zip(grads, ds)]).sum()
+        gd_t = _dot(grads, ds)
         dd_t = torch.stack(torch._foreach_norm(ds)).square().sum()
         f0, gd, dd = torch.stack([loss.detach().float(), gd_t.float(), dd_t.float()]).tolist()
         if not math.isfinite(f0) or not math.isfinite(gd) or not math.isfinite(dd):
@@ -255,7 +262,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             ds = torch._foreach_div(grads, den) if den is not None else [g.clone() for g in grads]
             torch._foreach_neg_(ds)
             dd = float(torch.stack(torch._foreach_norm(ds)).square().sum())
-            gd = float(sum(torch.vdot(g.flatten(), d.flatten()) for g, d in zip(grads, ds)))
+            gd = float(_dot(grads, ds))
             if not (gd < 0.0 and dd > 0.0):
                 return loss  # a zero gradient: nothing to do
         s = g_state["step_size"]
