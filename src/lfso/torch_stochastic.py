@@ -91,15 +91,22 @@ import torch
 __all__ = ["StochasticLFSO"]
 
 
-def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """``sum_i a_i . b_i`` over lists of tensors, as a 0-d tensor (no host round trip)."""
-    return torch.stack(
-        [torch.vdot(u.flatten(), v.flatten()) for u, v in zip(a, b, strict=True)]
-    ).sum()
+def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors as one float64 vector (one copy; its dot products then cost one call)."""
+    return torch.cat([t.reshape(-1) for t in tensors]).double()
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    grad = p.grad
+    assert grad is not None
+    return grad
 
 
 def _takes_flag(closure: Callable[..., Any]) -> bool:
     """Whether ``closure`` accepts the ``backward`` flag (PAL's convention)."""
+    code = getattr(closure, "__code__", None)
+    if code is not None and not hasattr(closure, "__self__"):  # a plain function: fast
+        return bool(code.co_argcount >= 1 or code.co_flags & inspect.CO_VARARGS)
     try:
         signature = inspect.signature(closure)
     except (TypeError, ValueError):
@@ -224,58 +231,62 @@ class StochasticLFSO(torch.optim.Optimizer):
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss
-        grads = [p.grad for p in params]
+        grads = [_grad(p) for p in params]
         g_state = self._global()
-        g_state["k"] += 1
-        k = g_state["k"]
+        k = g_state["k"] + 1
         b1, b2 = self.betas
+        adam = self.direction == "adam"
         ms, vs = [], []
         for p in params:
             state = self.state[p]
             if "m" not in state:
                 state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if self.direction == "adam":
+                if adam:
                     state["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             ms.append(state["m"])
-            if self.direction == "adam":
+            if adam:
                 vs.append(state["v"])
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
-        if self.direction == "adam":
+        den: Any = None
+        if adam:  # d = -scale * m / den (the bias corrections folded into scale and den)
             torch._foreach_mul_(vs, b2)
             torch._foreach_addcmul_(vs, grads, grads, value=1.0 - b2)
             den = torch._foreach_sqrt(vs)
             torch._foreach_div_(den, math.sqrt(1.0 - b2**k))
             torch._foreach_add_(den, self.eps)
-            ds = torch._foreach_div(ms, den)
+            ds = list(torch._foreach_div(ms, den))
         else:
-            den = None
-            ds = [m.clone() for m in ms]
-        torch._foreach_mul_(ds, -1.0 / (1.0 - b1**k))
-        gd_t = _dot(grads, ds)
-        dd_t = torch.stack(torch._foreach_norm(ds)).square().sum()
-        f0, gd, dd = torch.stack([loss.detach().float(), gd_t.float(), dd_t.float()]).tolist()
-        if not math.isfinite(f0) or not math.isfinite(gd) or not math.isfinite(dd):
+            ds = ms
+        scale = 1.0 / (1.0 - b1**k)
+        flat_g, flat_d = _flat(grads), _flat(ds)
+        stats = torch.stack([loss.detach().double(), flat_g @ flat_d, flat_d @ flat_d]).tolist()
+        f0, gd, dd = stats[0], -scale * stats[1], scale * scale * stats[2]
+        if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
+            for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
+                m.zero_()
+                v.zero_()
+            g_state["k"] = 0
             self.skipped += 1
-            g_state["k"] -= 1
             return loss
+        g_state["k"] = k
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
-            ds = torch._foreach_div(grads, den) if den is not None else [g.clone() for g in grads]
-            torch._foreach_neg_(ds)
-            dd = float(torch.stack(torch._foreach_norm(ds)).square().sum())
-            gd = float(_dot(grads, ds))
+            ds = list(torch._foreach_div(grads, den)) if adam else grads
+            flat_d = _flat(ds)
+            scale = 1.0
+            gd, dd = (-v for v in torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]).tolist())
             if not (gd < 0.0 and dd > 0.0):
                 return loss  # a zero gradient: nothing to do
         s = g_state["step_size"]
-        first = not s == s
-        if first:
-            pnorm = float(torch.stack(torch._foreach_norm(params)).square().sum()) ** 0.5
-            s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / self.param_groups[0]["eta"]
         eta = self.param_groups[0]["eta"]
+        first = not s == s
+        if first:  # a probe of length 1e-3 (1 + ||p||)
+            pnorm = float(torch.linalg.vector_norm(_flat(params)))
+            s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
         t = eta * s
-        torch._foreach_add_(params, ds, alpha=t)
+        torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
         f1 = self._trial(closure, flag)
         if not math.isfinite(f1):
-            torch._foreach_add_(params, ds, alpha=-t)
+            torch._foreach_add_(params, ds, alpha=t * scale)
             self.rollbacks += 1
             g_state["step_size"] = s / 10.0
             self.last_step, self.last_curvature = 0.0, math.inf
