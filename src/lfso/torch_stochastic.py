@@ -164,6 +164,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         growth: float = 2.0,
         shrink: float = 10.0,
         eps: float = 1e-8,
+        probe_every: int = 1,
     ) -> None:
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
@@ -179,10 +180,13 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid shrink: {shrink} (must be > 1)")
         if not eps > 0.0:
             raise ValueError(f"Invalid eps: {eps} (must be > 0)")
+        if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
+            raise ValueError(f"Invalid probe_every: {probe_every!r} (must be an integer >= 1)")
         super().__init__(params, {"eta": eta})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
-        self.eps = float(eps)
+        self.eps, self.probe_every = float(eps), probe_every
+        self._undo: tuple[list[torch.Tensor], list[torch.Tensor], float] | None = None
         self.last_step = self.last_curvature = math.nan
         self.rollbacks = self.skipped = 0
 
@@ -266,7 +270,14 @@ class StochasticLFSO(torch.optim.Optimizer):
                 m.zero_()
                 v.zero_()
             g_state["k"] = 0
-            self.skipped += 1
+            if self._undo is not None:  # an unprobed step led here: undo it
+                undo_params, undo_ds, alpha = self._undo
+                torch._foreach_add_(undo_params, undo_ds, alpha=alpha)
+                g_state["step_size"] /= 10.0
+                self.rollbacks += 1
+            else:
+                self.skipped += 1
+            self._undo = None
             return loss
         g_state["k"] = k
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
@@ -284,6 +295,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
         t = eta * s
         torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
+        self._undo = None
+        if not first and k % self.probe_every:  # no probe: the step keeps the average
+            kept = ds if adam or ds is grads else [d.clone() for d in ds]
+            self._undo = (params, kept, t * scale)
+            self.last_step, self.last_curvature = t, math.nan
+            return loss
         f1 = self._trial(closure, flag)
         if not math.isfinite(f1):
             torch._foreach_add_(params, ds, alpha=t * scale)
