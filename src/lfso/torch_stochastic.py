@@ -38,13 +38,17 @@ The step (one per minibatch ``B``, with loss ``f_B``, gradient ``g = grad f_B(p)
    space, ``log s <- smoothing * log s + (1 - smoothing) * log s*``. The first step is a probe
    of length ``1e-3 (1 + ||p||)``, and ``s`` is then set to its ``s*`` outright.
 
-Safeguards: if the trial loss is not finite, the step is undone and ``s`` divided by 10 (so
-no parameter becomes NaN from a step; :attr:`rollbacks` counts these); against collapse, one
+Safeguards: if the trial loss is not finite, the parameters are restored (from a copy, so
+exactly) and ``s`` divided by 10 (:attr:`rollbacks` counts these); against collapse, one
 measurement moves ``s`` by at most a factor ``shrink ** (1 - smoothing)`` down (1.26 with the
 defaults) and ``growth ** (1 - smoothing)`` up, so a single batch with a huge or rounded-away
-secant cannot zero the step; a batch whose loss is not finite is skipped (the parameters are
-not touched). No schedule: the step follows the measured curvature, and decays only as far
-as it does.
+secant cannot zero the step; a batch whose loss or gradient is not finite is skipped (the
+parameters are not touched, the gradient averages restart; :attr:`skipped`). No schedule: the
+step follows the measured curvature, and decays only as far as it does.
+
+``probe_every=k`` measures the secant on every ``k``-th step only (the others take the
+averaged step without the extra forward pass, saving its cost); a non-finite loss after an
+unprobed step undoes that step at the next call.
 
 What is guaranteed, and what is not
 -----------------------------------
@@ -54,7 +58,8 @@ What is guaranteed, and what is not
   taken uses the *previous* batches' average ``s``, so this holds for the batch only while
   ``s`` stays within ``(0, 2 s*)``; the average pulls ``s`` toward ``s*`` after each batch.
 * Parameters stay finite whenever the closure's loss is finite at the starting point (a
-  non-finite trial is rolled back).
+  non-finite trial is rolled back; with ``probe_every > 1``, an unprobed step is undone when
+  the next batch's loss is not finite).
 * Not guaranteed: convergence. The curvature is estimated from one batch, not bounded (no
   certificate exists for a network's loss), and the steps are not decreasing, so on a
   non-interpolating problem the iterates hover at a noise floor like constant-step SGD or
@@ -75,8 +80,10 @@ tuning-free DoG, Prodigy and schedule-free optimisers by ``python benchmarks/sto
 (both in ``docs/results.md``).
 
 Cost per step: one forward and backward pass (as any optimiser), one extra forward pass
-without a graph, Adam's own arithmetic, and one host round trip (``g . d``, ``||d||^2`` and
-the loss together) plus one for the trial loss.
+without a graph (every ``probe_every``-th step), Adam's own arithmetic, a copy of the
+parameters, and two host round trips (the loss, ``g . d`` and ``||d||^2`` together; the trial
+loss). Measured against Adam on the same batches by ``python benchmarks/stochastic.py``
+(``docs/results.md``).
 """
 
 from __future__ import annotations
@@ -137,6 +144,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         ... and each measurement pulls it down by at most this factor.
     eps : float > 0
         Adam's denominator floor.
+    probe_every : int >= 1
+        Measure the secant on every ``probe_every``-th step (1: every step).
 
     Attributes
     ----------
@@ -186,7 +195,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
         self.eps, self.probe_every = float(eps), probe_every
-        self._undo: tuple[list[torch.Tensor], list[torch.Tensor], float] | None = None
+        self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self.last_step = self.last_curvature = math.nan
         self.rollbacks = self.skipped = 0
 
@@ -271,8 +280,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                 v.zero_()
             g_state["k"] = 0
             if self._undo is not None:  # an unprobed step led here: undo it
-                undo_params, undo_ds, alpha = self._undo
-                torch._foreach_add_(undo_params, undo_ds, alpha=alpha)
+                torch._foreach_copy_(*self._undo)
                 g_state["step_size"] /= 10.0
                 self.rollbacks += 1
             else:
@@ -294,16 +302,16 @@ class StochasticLFSO(torch.optim.Optimizer):
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
         t = eta * s
+        backup = list(torch._foreach_mul(params, 1.0))  # exact: p + t d - t d need not be p
         torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
         self._undo = None
         if not first and k % self.probe_every:  # no probe: the step keeps the average
-            kept = ds if adam or ds is grads else [d.clone() for d in ds]
-            self._undo = (params, kept, t * scale)
+            self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
         f1 = self._trial(closure, flag)
         if not math.isfinite(f1):
-            torch._foreach_add_(params, ds, alpha=t * scale)
+            torch._foreach_copy_(params, backup)
             self.rollbacks += 1
             g_state["step_size"] = s / 10.0
             self.last_step, self.last_curvature = 0.0, math.inf
