@@ -1,4 +1,4 @@
-"""``lfso.minimize(batch_size=...)``: minibatch steps on the row models, each certified on its batch."""
+"""``lfso.minimize(batch_size=...)``: minibatch steps on row models, each certified on its batch."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def test_bad_input_is_named(kwargs, error, message):
 
 
 def test_a_model_without_rows_is_refused_by_name():
-    with pytest.raises(TypeError, match="PowerSum.*no rows to sample"):
+    with pytest.raises(TypeError, match=r"PowerSum.*no rows to sample"):
         lfso.minimize(lfso.models.PowerSum(2), np.ones(3), batch_size=2)
     with pytest.raises(TypeError, match="FunctionModel"):
         lfso.minimize(lambda x: float(np.sum(x**2)), np.ones(3), grad=lambda x: 2 * x, batch_size=2)

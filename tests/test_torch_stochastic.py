@@ -164,7 +164,7 @@ def test_a_closure_without_arguments_that_calls_backward_is_refused():
         loss.backward()
         return loss
 
-    with pytest.raises(TypeError, match="must not call loss.backward"):
+    with pytest.raises(TypeError, match=r"must not call loss\.backward"):
         opt.step(closure)
     with pytest.raises(TypeError, match="needs closure"):
         opt.step()
