@@ -427,12 +427,14 @@ def decay_study(quick: bool) -> list[str]:
 def ablation(quick: bool, seeds: list[int]) -> list[str]:
     data = digits(False, quick)
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, eta 0.5, smoothing 0.9)": lambda p: StochasticLFSO(p),
+        "defaults (adam, secant fresh, eta 1.8, smoothing 0.9)": lambda p: StochasticLFSO(p),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),
-        "eta 0.25": lambda p: StochasticLFSO(p, eta=0.25),
-        "smoothing 0.98": lambda p: StochasticLFSO(p, smoothing=0.98),
+        "eta 1.5": lambda p: StochasticLFSO(p, eta=1.5),
         "smoothing 0.5": lambda p: StochasticLFSO(p, smoothing=0.5),
+        "smoothing 0.98": lambda p: StochasticLFSO(p, smoothing=0.98),
         "momentum direction": lambda p: StochasticLFSO(p, direction="momentum"),
+        "secant same, eta 0.5": lambda p: StochasticLFSO(p, secant="same", eta=0.5),
+        "secant same, eta 1.0": lambda p: StochasticLFSO(p, secant="same", eta=1.0),
     }
     lines = ["| StochasticLFSO variant (mlp) | test accuracy (mean, min) |", "|---|---|"]
     for label, factory in variants.items():

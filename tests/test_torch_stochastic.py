@@ -61,7 +61,10 @@ def test_trains_the_digits_mlp_without_a_learning_rate():
     assert math.isfinite(opt.last_step) and opt.last_step > 0
 
 
-@pytest.mark.parametrize("options", [{"direction": "momentum"}, {"probe_every": 2}])
+@pytest.mark.parametrize(
+    "options",
+    [{"direction": "momentum", "eta": 1.0}, {"probe_every": 2}, {"secant": "same", "eta": 0.5}],
+)
 def test_variants_train_too(options):
     assert _train(1, **options)[2] > 0.85
 
@@ -82,8 +85,28 @@ def test_secant_is_the_curvature_along_the_step_on_a_quadratic():
         w = torch.nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))
         g = h * w.detach()
         expected = float((g * h * g).sum() / (g * g).sum())
-        opt = StochasticLFSO([w], direction="momentum")
+        opt = StochasticLFSO([w], direction="momentum", secant="same")
         opt.step(lambda backward=True: _backward(0.5 * (h * w * w).sum(), backward))
+        assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_fresh_secant_is_the_curvature_along_the_previous_step_on_a_quadratic():
+    """``secant="fresh"``: the second step measures ``Delta^T H Delta / ||Delta||^2`` along the
+    first step ``Delta`` (exact for a quadratic), whatever direction it then takes."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        h = torch.tensor([1.0, 4.0, 9.0])
+        w = torch.nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))
+        opt = StochasticLFSO([w])
+        closure = lambda backward=True: _backward(0.5 * (h * w * w).sum(), backward)  # noqa: E731
+        start = w.detach().clone()
+        opt.step(closure)
+        delta = w.detach() - start
+        expected = float((delta * h * delta).sum() / (delta * delta).sum())
+        assert math.isnan(opt.last_curvature)  # nothing measured on the first step
+        opt.step(closure)
         assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
     finally:
         torch.set_default_dtype(torch.float32)
@@ -122,7 +145,7 @@ def test_a_non_finite_batch_is_skipped_and_the_parameters_kept():
         loss = (w**2).sum() * (math.nan if calls["n"] == 1 else 1.0)
         return _backward(loss, backward)
 
-    opt = StochasticLFSO([w])
+    opt = StochasticLFSO([w], eta=1.0)  # deterministic: the full line minimiser
     before = w.detach().clone()
     opt.step(closure)
     assert torch.equal(w.detach(), before) and opt.skipped == 1
@@ -149,10 +172,10 @@ def test_an_unprobed_step_into_nan_is_undone():
 
 def test_sls_closure_without_arguments_that_does_not_call_backward():
     w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
-    opt = StochasticLFSO([w])
+    opt = StochasticLFSO([w], eta=1.0)  # deterministic: the full line minimiser
     for _ in range(100):
         opt.step(lambda: ((w - 1.0) ** 2).sum())
-    assert float(((w - 1.0) ** 2).sum()) < 1e-4
+    assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-4
 
 
 def test_a_closure_without_arguments_that_calls_backward_is_refused():
@@ -201,6 +224,7 @@ BAD = [
     ({"eps": 0.0}, "eps: 0.0"),
     ({"probe_every": 0}, "probe_every: 0"),
     ({"probe_every": 1.5}, "probe_every: 1.5"),
+    ({"secant": "other"}, "secant: 'other'"),
 ]
 
 
