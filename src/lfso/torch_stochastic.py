@@ -83,11 +83,12 @@ directions. The same-batch line minimiser (``secant="same"``, averaged in log sp
 regression (256 rows, 202 parameters): its steps were about 100 times Adam's best learning
 rate and the training loss rose above its starting value. The fresh-batch line minimiser
 fixed that; on the digits networks, steps longer than it trained better (``eta`` 1 < 1.5 <
-1.8), hence ``eta = 1.8``; with the momentum direction it diverged on one seed of three, and on a
-deterministic quadratic it overshoots for a few hundred steps where ``eta = 1`` converges in
-about ten (for full-batch problems use :class:`lfso.torch.LFSO`). **These defaults were chosen on the benchmark's own tasks and
-seeds**, as the grid search chooses Adam's learning rate on them: the comparison flatters
-both. ``python benchmarks/stochastic.py --only ablation`` compares the variants.
+1.8), hence ``eta = 1.8``; with the momentum direction it diverged on one seed of three,
+and on a deterministic quadratic it overshoots for a few hundred steps where ``eta = 1``
+converges in about ten (for full-batch problems use :class:`lfso.torch.LFSO`). **These
+defaults were chosen on the benchmark's own tasks and seeds**, as the grid search chooses
+Adam's learning rate on them: the comparison flatters both. ``python
+benchmarks/stochastic.py --only ablation`` compares the variants.
 
 Cost per step: one forward and backward pass (as any optimiser), one extra forward pass
 without a graph (every ``probe_every``-th step), Adam's own arithmetic, copies of the
