@@ -41,6 +41,7 @@ full pass per epoch, counted), the epoch's last step (``gamma_e t_k``) and its c
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import like
+from ._arrays import error_gamma, like, to_float
 from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
 from .result import History, Result, Status
 
@@ -60,6 +61,14 @@ ROW_MODELS = (LogisticRegression, SoftmaxRegression, LpRegression, CauchyRegress
 
 class RowBatches:
     """Builds the model of a batch of rows of a row model (same loss, same oracle).
+
+    The batch model is the full model with its row-indexed data sliced: ``X`` (or ``A``), the
+    labels or targets, ``n``, and the row geometry (:class:`~lfso.models._rows.RowGeometry`):
+    the padded row norms are the full model's, sliced; ``||A_B||_F^2`` is summed again with
+    its own rounding pad; and ``||A_B|| <= ||A||`` (``A_B = P A`` with ``P`` a selection of
+    rows, ``||P|| = 1``), so the full model's operator norm is a valid, if looser, bound for
+    every batch, and no eigenvalue problem is solved per batch. The segment certificate that
+    sizes the steps does not use it.
 
     Parameters
     ----------
@@ -75,50 +84,38 @@ class RowBatches:
                 "use lfso.torch.StochasticLFSO for a network)"
             )
         self.model = model
-        xp = model.xp
-        self.xp = xp
-        self.build: Callable[[Any], Model]
-        if isinstance(model, LogisticRegression):
-            X = model.X[:, :-1] if model.fit_intercept else model.X
-            m = model
-            self.n = m.n
-            self.build = lambda idx: LogisticRegression(
-                xp.take(X, idx, axis=0),
-                xp.take(m.signs, idx, axis=0),
-                l2=m.l2,
-                fit_intercept=m.fit_intercept,
-                oracle=m.oracle,
-            )
-        elif isinstance(model, SoftmaxRegression):
-            s = model
-            X = s.X[:, :-1] if s.fit_intercept else s.X
-            labels = xp.argmax(s.onehot, axis=1)
-            self.n = s.n
-            self.build = lambda idx: SoftmaxRegression(
-                xp.take(X, idx, axis=0),
-                xp.take(labels, idx, axis=0),
-                s.K,
-                l2=s.l2,
-                fit_intercept=s.fit_intercept,
-            )
-        elif isinstance(model, LpRegression):
-            lp = model
-            self.n = int(lp.A.shape[0])
-            self.build = lambda idx: LpRegression(
-                xp.take(lp.A, idx, axis=0), xp.take(lp.b, idx, axis=0), lp.p, oracle=lp.oracle
-            )
-        else:
-            c = model
-            assert isinstance(c, CauchyRegression)
-            self.n = c.n
-            self.build = lambda idx: CauchyRegression(
-                xp.take(c.A, idx, axis=0), xp.take(c.b, idx, axis=0), c.c, l2=c.l2
-            )
+        self.xp = model.xp
+        data = model.A if isinstance(model, (LpRegression, CauchyRegression)) else model.X
+        self.data = data
+        self.n = int(data.shape[0])
+        #: name -> row-indexed array of the model, sliced for each batch
+        self.rows = {
+            LogisticRegression: ("X", "signs"),
+            SoftmaxRegression: ("X", "onehot"),
+            CauchyRegression: ("A", "b"),
+            LpRegression: ("A", "b"),
+        }[type(model)]
 
     def __call__(self, idx: np.ndarray) -> Model:
         """The model of rows ``idx`` (a NumPy integer array)."""
-        data = getattr(self.model, "X", getattr(self.model, "A", None))
-        return self.build(like(self.xp.asarray(idx), data))
+        xp, model = self.xp, self.model
+        index = like(xp.asarray(idx), self.data)
+        sliced = {name: xp.take(getattr(model, name), index, axis=0) for name in self.rows}
+        if isinstance(model, LpRegression):  # its constructor takes the norm bound
+            return LpRegression(
+                sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
+            )
+        batch = copy.copy(model)
+        for name, value in sliced.items():
+            setattr(batch, name, value)
+        batch.n = int(index.shape[0])
+        geometry = copy.copy(model.geometry)
+        geometry.row_norms = xp.take(model.geometry.row_norms, index, axis=0)
+        geometry.row_norms_sq = geometry.row_norms * geometry.row_norms
+        geometry.sum_pad = 1.0 + error_gamma(batch.n + 4, self.data.dtype)
+        geometry.frobenius_sq = to_float(xp.sum(geometry.row_norms_sq)) * geometry.sum_pad
+        batch.geometry = geometry
+        return batch
 
 
 def check_batch_size(batch_size: Any, n: int) -> int:
