@@ -37,7 +37,8 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    ``u* = 1 - g . Delta / c``: the fresh batch's line minimiser along the last step, in units
    of that step, so the learning rate that would have reached it is ``s* = u* t_{k-1}``
    (``+inf`` when ``c <= 0``; 0 when ``u* <= 0``). (Measured in units of the step's length
-   instead, ``u* ||Delta|| / ||d||``, the digits networks trained about half a point worse.)
+   instead, ``u* ||Delta|| / ||d||``, the digits networks trained about half a point worse in
+   exploratory runs.)
    The batch ``B`` was not used to choose ``Delta``, so ``s*`` is not biased toward this
    batch. (``secant="same"`` instead evaluates ``B`` at the trial point ``p_k + t d`` and
    takes ``s* = -g . d / (C ||d||^2)``, ``C = 2 (f_B(p + t d) - f_B(p) - t g . d) / (t^2
