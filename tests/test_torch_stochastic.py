@@ -16,7 +16,7 @@ from lfso.torch import StochasticLFSO  # noqa: E402
 def _digits():
     datasets = pytest.importorskip("sklearn.datasets")
     X, y = datasets.load_digits(return_X_y=True)
-    X = torch.tensor(X / 16.0, dtype=torch.float32)
+    X = torch.tensor(X / 16.0, dtype=torch.get_default_dtype())  # (test_torch sets float64)
     y = torch.tensor(y)
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
     return X[perm[:1350]], y[perm[:1350]], X[perm[1350:]], y[perm[1350:]]
@@ -79,6 +79,7 @@ def test_same_seed_same_parameters():
 def test_secant_is_the_curvature_along_the_step_on_a_quadratic():
     """On ``f(w) = 1/2 sum_i h_i w_i^2`` the first step (``d = -g``, momentum direction) measures
     ``C = g^T H g / ||g||^2`` exactly (Taylor's formula is exact for a quadratic)."""
+    default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         h = torch.tensor([1.0, 4.0, 9.0])
@@ -89,12 +90,13 @@ def test_secant_is_the_curvature_along_the_step_on_a_quadratic():
         opt.step(lambda backward=True: _backward(0.5 * (h * w * w).sum(), backward))
         assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
     finally:
-        torch.set_default_dtype(torch.float32)
+        torch.set_default_dtype(default)
 
 
 def test_fresh_secant_is_the_curvature_along_the_previous_step_on_a_quadratic():
     """``secant="fresh"``: the second step measures ``Delta^T H Delta / ||Delta||^2`` along the
     first step ``Delta`` (exact for a quadratic), whatever direction it then takes."""
+    default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         h = torch.tensor([1.0, 4.0, 9.0])
@@ -109,7 +111,7 @@ def test_fresh_secant_is_the_curvature_along_the_previous_step_on_a_quadratic():
         opt.step(closure)
         assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
     finally:
-        torch.set_default_dtype(torch.float32)
+        torch.set_default_dtype(default)
 
 
 def _backward(loss, backward):
