@@ -10,6 +10,7 @@ _NEEDS = {
     "src/lfso/torch.py": "torch",
     "src/lfso/_torch_closure.py": "torch",
     "src/lfso/torch_rollout.py": "torch",
+    "src/lfso/torch_stochastic.py": "torch",
     "src/lfso/bench/syncs.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
 }

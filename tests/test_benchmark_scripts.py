@@ -140,3 +140,32 @@ def test_bench_targets_counts_a_constructed_table(tmp_path):
     assert "lfso beats grid-tuned GD: 2/3; not on: ['p2']" in text
     assert "lfso beats grid-tuned GD counting the grid's cost: 3/3" in text
     assert "grid-tuned GD's first step landed on the minimiser: ['p2']" in text
+
+
+def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    out = _run("stochastic.py", "--quick", "--only", "mlp", "decay", "--out", str(tmp_path))
+    text = [" ".join(r) for r in out]
+    labels = [r.split("|")[1].strip() for r in text if r.startswith("| ")]
+    assert "StochasticLFSO" in labels and any(
+        lab.startswith("Adam (best of grid") for lab in labels
+    )
+    assert any(lab.startswith("SGD (best of grid") for lab in labels)
+    assert [lab for lab in labels if lab in ("none", "sqrt", "harmonic")] == [
+        "none",
+        "sqrt",
+        "harmonic",
+    ]
+    peers = {"DoG": "dog", "Prodigy": "prodigyopt", "schedule-free AdamW": "schedulefree"}
+    import importlib.util
+
+    for label, module in peers.items():  # a missing peer is a note, not a crash
+        installed = importlib.util.find_spec(module) is not None
+        assert (label in labels) == installed
+        assert any(f"{label.split()[0]} skipped" in line for line in text) == (not installed)
+    assert (
+        (tmp_path / "table.md").read_text().startswith("command: python benchmarks/stochastic.py")
+    )
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "mlp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

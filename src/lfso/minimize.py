@@ -49,6 +49,52 @@ def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
     return rule
 
 
+def _minibatches(
+    model: Model,
+    x0: Any,
+    method: Any,
+    eta: float | None,
+    radius: Any,
+    safeguard: Any,
+    tol: float,
+    atol: float,
+    callback: Any,
+    options: dict[str, Any],
+) -> Result:
+    """``batch_size=``: minibatch certified steps on a row model (:mod:`lfso.stochastic`)."""
+    from .stochastic import minimize_batches
+
+    if method not in (None, "lfso"):
+        raise TypeError(
+            f"batch_size= runs minibatch LFSO steps (method='lfso'); got method={method!r}"
+        )
+    if radius is not None or safeguard is not None:
+        raise TypeError(
+            "batch_size= takes no radius= or safeguard= (each batch's step is certified)"
+        )
+    unknown = sorted(set(options) - {"batch_size", "seed", "epochs", "decay"})
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) with batch_size=: {unknown}; its options are: batch_size, "
+            "decay, epochs, seed (and eta, tol, atol, callback)"
+        )
+    if callback is not None and not callable(callback):
+        raise TypeError("batch_size= takes one callable callback, called after each epoch")
+    data = getattr(model, "A", getattr(model, "X", None))
+    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
+    if model.dim is not None and x0.shape[0] != model.dim:
+        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    return minimize_batches(
+        model,
+        x0,
+        eta=1.0 if eta is None else eta,
+        tol=tol,
+        atol=atol,
+        callback=callback,
+        **options,
+    )
+
+
 def minimize(
     objective: Model | Callable[[Any], Any],
     x0: Any,
@@ -142,7 +188,10 @@ def minimize(
     **options
         Options of the method (its registry entry lists them with their ranges, e.g.
         ``certificate="ball"`` for the paper's step, ``memory=`` for L-BFGS). Unknown ones
-        raise.
+        raise. ``batch_size=`` (with ``seed=``, ``epochs=`` (default 10), ``decay=``)
+        runs minibatch steps on a row model instead, each certified on its own batch
+        (:func:`lfso.stochastic.minimize_batches`); then ``max_iter`` is not used and the
+        history and ``nit`` count epochs.
 
     Returns
     -------
@@ -174,6 +223,8 @@ def minimize(
         monitor=monitor,
     )
     model, auto = _as_model(objective, grad, smoothness)
+    if options.get("batch_size") is not None:
+        return _minibatches(model, x0, method, eta, radius, safeguard, tol, atol, callback, options)
     # x0 joins the model's data (Model.data, Model.xp) on its device and dtype.
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if model.dim is not None and x0.shape[0] != model.dim:

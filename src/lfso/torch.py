@@ -83,9 +83,9 @@ from .registry import METHODS, build_rule
 from .result import History, Result, Status
 from .steps import StepFailedError, StepRule
 
-# The stochastic optimiser (issue 16) is re-exported from here: its import line goes below.
+from .torch_stochastic import StochasticLFSO  # the minibatch optimiser, re-exported here
 
-__all__ = ["LFSO", "MinibatchWarning"]
+__all__ = ["LFSO", "MinibatchWarning", "StochasticLFSO"]
 
 #: The default method of :class:`LFSO` (see its docstring for why not ``"lfso-lbfgs"``).
 DEFAULT_METHOD = "lfso"

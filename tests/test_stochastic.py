@@ -1,0 +1,152 @@
+"""``lfso.minimize(batch_size=...)``: minibatch steps on row models, each certified on its batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.stochastic import ROW_MODELS, RowBatches
+
+
+def _logistic(n: int = 4000, d: int = 10, l2: float = 1e-3) -> lfso.models.LogisticRegression:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n) > 0
+    return lfso.models.LogisticRegression(X, y, l2=l2)
+
+
+def _row_models() -> list[lfso.models.Model]:
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 4))
+    w = rng.standard_normal(4)
+    return [
+        lfso.models.LogisticRegression(X, X @ w > 0, l2=1e-2, fit_intercept=True),
+        lfso.models.SoftmaxRegression(X, (X @ w > 0).astype(int) + (X[:, 0] > 1), 3, l2=1e-3),
+        lfso.models.LpRegression(X, X @ w + 0.1 * rng.standard_normal(300), 2),
+        lfso.models.CauchyRegression(X, X @ w + rng.standard_cauchy(300), 1.0),
+    ]
+
+
+def test_row_models_table_covers_every_model_built_here():
+    assert {type(m) for m in _row_models()} == set(ROW_MODELS)
+
+
+@pytest.mark.parametrize("model", _row_models(), ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("eta", [0.5, 1.0, 1.5])
+def test_each_step_satisfies_the_armijo_condition_on_its_batch(model, eta):
+    """``f_B(x - t g) <= f_B(x) - (1 - eta/2) t ||g||^2`` with ``t = eta ||g||^2 / C_B``."""
+    rng = np.random.default_rng(2)
+    batches = RowBatches(model)
+    x = rng.standard_normal(model.dim)
+    for _ in range(5):
+        batch = batches(rng.choice(batches.n, 32, replace=False))
+        ev = batch.evaluate(x, bound=False)
+        t, curvature, _ = batch.segment(x, ev, -ev.grad).step_for(eta)
+        step = eta * ev.grad_norm**2 / curvature
+        assert 0.0 < step <= t * (1 + 1e-12)
+        after = batch.value(x - step * ev.grad)
+        assert after <= ev.value - (1 - eta / 2) * step * ev.grad_norm**2 + 1e-12 * abs(ev.value)
+        x = x - step * ev.grad
+
+
+def test_batch_of_all_rows_is_the_model():
+    model = _row_models()[0]
+    batches = RowBatches(model)
+    x = np.linspace(-1, 1, model.dim)
+    whole = batches(np.arange(batches.n))
+    assert whole.value(x) == pytest.approx(model.value(x), rel=1e-12)
+    np.testing.assert_allclose(whole.grad(x), model.grad(x), rtol=1e-10, atol=1e-14)
+
+
+def test_minibatches_converge_near_the_full_batch_minimiser():
+    model = _logistic()
+    full = lfso.minimize(model, np.zeros(10), tol=1e-10)
+    res = lfso.minimize(model, np.zeros(10), batch_size=64, seed=0, epochs=30)
+    start = np.linalg.norm(full.x)
+    assert np.linalg.norm(res.x - full.x) < 0.05 * start
+    assert res.fun - full.fun < 1e-3 * full.fun
+    assert res.nit == 30 and len(res.history) == 31
+    assert res.status is lfso.Status.MAX_ITER and "epochs=30" in res.message
+    assert np.all(np.diff(res.history.nfev) == 4000 // 64 + 1 + 1)  # batches + full pass
+
+
+def test_the_harmonic_decay_beats_constant_steps():
+    model = _logistic()
+    full = lfso.minimize(model, np.zeros(10), tol=1e-10)
+    dist = {
+        decay: np.linalg.norm(
+            lfso.minimize(model, np.zeros(10), batch_size=64, seed=0, epochs=15, decay=decay).x
+            - full.x
+        )
+        for decay in ("none", "harmonic")
+    }
+    assert dist["harmonic"] < 0.5 * dist["none"]
+
+
+def test_loose_tolerance_converges_at_an_epoch_end():
+    res = lfso.minimize(_logistic(), np.zeros(10), batch_size=500, seed=0, epochs=50, tol=0.1)
+    assert res.status is lfso.Status.CONVERGED and res.success
+    assert res.grad_norm <= 0.1 * res.history.grad_norm[0]
+    assert res.nit < 50
+
+
+def test_same_seed_same_run_and_another_seed_another():
+    model = _logistic(500)
+    run = lambda seed: lfso.minimize(model, np.zeros(10), batch_size=50, seed=seed, epochs=3)  # noqa: E731
+    np.testing.assert_array_equal(run(7).x, run(7).x)
+    assert not np.array_equal(run(7).x, run(8).x)
+    generator = lfso.minimize(
+        model, np.zeros(10), batch_size=50, seed=np.random.default_rng(7), epochs=3
+    )
+    np.testing.assert_array_equal(generator.x, run(7).x)
+
+
+def test_callback_gets_each_epoch_and_can_stop():
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result.nit)
+        if intermediate_result.nit == 2:
+            raise StopIteration
+
+    res = lfso.minimize(
+        _logistic(500), np.zeros(10), batch_size=50, seed=0, epochs=10, callback=callback
+    )
+    assert seen == [1, 2] and res.status is lfso.Status.CALLBACK_STOP
+
+
+BAD = [
+    ({"batch_size": 0}, ValueError, "batch_size=0"),
+    ({"batch_size": -3}, ValueError, "batch_size=-3"),
+    ({"batch_size": 501}, ValueError, "in [1, 500]"),
+    ({"batch_size": 2.5}, TypeError, "batch_size=2.5"),
+    ({"batch_size": True}, TypeError, "batch_size=True"),
+    ({"batch_size": "8"}, TypeError, "batch_size='8'"),
+    ({"batch_size": 10, "seed": -1}, ValueError, "seed=-1"),
+    ({"batch_size": 10, "seed": "a"}, TypeError, "seed='a'"),
+    ({"batch_size": 10, "epochs": 0}, ValueError, "epochs=0"),
+    ({"batch_size": 10, "decay": "cosine"}, ValueError, "decay='cosine'"),
+    ({"batch_size": 10, "eta": 2.0}, ValueError, "eta=2.0"),
+    ({"batch_size": 10, "memory": 3}, TypeError, "['memory']"),
+    ({"batch_size": 10, "method": "gd"}, TypeError, "method='gd'"),
+    ({"batch_size": 10, "safeguard": True}, TypeError, "safeguard="),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), BAD, ids=[str(b[0]) for b in BAD])
+def test_bad_input_is_named(kwargs, error, message):
+    with pytest.raises(error, match=message.replace("[", r"\[").replace("(", r"\(")):
+        lfso.minimize(_logistic(500), np.zeros(10), **kwargs)
+
+
+def test_a_model_without_rows_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"PowerSum.*no rows to sample"):
+        lfso.minimize(lfso.models.PowerSum(2), np.ones(3), batch_size=2)
+    with pytest.raises(TypeError, match="FunctionModel"):
+        lfso.minimize(lambda x: float(np.sum(x**2)), np.ones(3), grad=lambda x: 2 * x, batch_size=2)
+
+
+def test_seed_without_batch_size_is_an_unknown_option():
+    with pytest.raises(TypeError, match="seed"):
+        lfso.minimize(_logistic(500), np.zeros(10), seed=0)

@@ -1,0 +1,244 @@
+"""lfso.torch.StochasticLFSO: minibatch training without a learning rate."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lfso.torch import StochasticLFSO  # noqa: E402
+
+
+def _digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_digits(return_X_y=True)
+    X = torch.tensor(X / 16.0, dtype=torch.get_default_dtype())  # (test_torch sets float64)
+    y = torch.tensor(y)
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+    return X[perm[:1350]], y[perm[:1350]], X[perm[1350:]], y[perm[1350:]]
+
+
+def _mlp():
+    return torch.nn.Sequential(
+        torch.nn.Linear(64, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10),
+    )
+
+
+def _train(seed, epochs=5, **options):
+    Xtr, ytr, Xte, yte = _digits()
+    torch.manual_seed(seed)
+    model = _mlp()
+    opt = StochasticLFSO(model.parameters(), **options)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(Xtr), generator=gen).split(64):
+
+            def closure(backward=True, idx=idx):
+                loss = torch.nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
+                if backward:
+                    loss.backward()
+                return loss
+
+            opt.step(closure)
+    with torch.no_grad():
+        acc = float((model(Xte).argmax(1) == yte).float().mean())
+    return model, opt, acc
+
+
+def test_trains_the_digits_mlp_without_a_learning_rate():
+    """The issue's planted case: the full-batch LFSO stalled at 0.156 test accuracy."""
+    _, opt, acc = _train(0)
+    assert acc > 0.9
+    assert opt.rollbacks == 0 and opt.skipped == 0
+    assert math.isfinite(opt.last_step) and opt.last_step > 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"direction": "momentum", "eta": 1.0}, {"probe_every": 2}, {"secant": "same", "eta": 0.5}],
+)
+def test_variants_train_too(options):
+    assert _train(1, **options)[2] > 0.85
+
+
+def test_same_seed_same_parameters():
+    a, _, _ = _train(3, epochs=1)
+    b, _, _ = _train(3, epochs=1)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_secant_is_the_curvature_along_the_step_on_a_quadratic():
+    """On ``f(w) = 1/2 sum_i h_i w_i^2`` the first step (``d = -g``, momentum direction) measures
+    ``C = g^T H g / ||g||^2`` exactly (Taylor's formula is exact for a quadratic)."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        h = torch.tensor([1.0, 4.0, 9.0])
+        w = torch.nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))
+        g = h * w.detach()
+        expected = float((g * h * g).sum() / (g * g).sum())
+        opt = StochasticLFSO([w], direction="momentum", secant="same")
+        opt.step(lambda backward=True: _backward(0.5 * (h * w * w).sum(), backward))
+        assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def test_fresh_secant_is_the_curvature_along_the_previous_step_on_a_quadratic():
+    """``secant="fresh"``: the second step measures ``Delta^T H Delta / ||Delta||^2`` along the
+    first step ``Delta`` (exact for a quadratic), whatever direction it then takes."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        h = torch.tensor([1.0, 4.0, 9.0])
+        w = torch.nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))
+        opt = StochasticLFSO([w])
+        closure = lambda backward=True: _backward(0.5 * (h * w * w).sum(), backward)  # noqa: E731
+        start = w.detach().clone()
+        opt.step(closure)
+        delta = w.detach() - start
+        expected = float((delta * h * delta).sum() / (delta * delta).sum())
+        assert math.isnan(opt.last_curvature)  # nothing measured on the first step
+        opt.step(closure)
+        assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _backward(loss, backward):
+    if backward:
+        loss.backward()
+    return loss
+
+
+def test_never_nan_a_wall_of_infinite_loss_is_rolled_back():
+    """The loss is infinite outside ``|w| < 2`` and its minimiser (3) lies beyond: the trial
+    steps that cross the wall are undone and the step shrinks; nothing becomes NaN."""
+    w = torch.nn.Parameter(torch.tensor([0.0, 0.5]))
+
+    def closure(backward=True):
+        inside = bool(w.detach().abs().max() < 2.0)
+        loss = ((w - 3.0) ** 2).sum() if inside else (w * math.inf).sum().abs()
+        return _backward(loss, backward)
+
+    opt = StochasticLFSO([w])
+    for _ in range(200):
+        opt.step(closure)
+    assert torch.isfinite(w).all() and float(w.detach().abs().max()) < 2.0
+    assert opt.rollbacks > 0
+    assert float(w.detach().min()) > 1.0  # it still moved toward the minimiser
+
+
+def test_a_non_finite_batch_is_skipped_and_the_parameters_kept():
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    calls = {"n": 0}
+
+    def closure(backward=True):
+        calls["n"] += 1
+        loss = (w**2).sum() * (math.nan if calls["n"] == 1 else 1.0)
+        return _backward(loss, backward)
+
+    opt = StochasticLFSO([w], eta=1.0)  # deterministic: the full line minimiser
+    before = w.detach().clone()
+    opt.step(closure)
+    assert torch.equal(w.detach(), before) and opt.skipped == 1
+    for _ in range(50):
+        opt.step(closure)
+    assert torch.isfinite(w).all() and float((w.detach() ** 2).sum()) < 1e-2
+
+
+def test_an_unprobed_step_into_nan_is_undone():
+    """``probe_every=2``: a step taken without a trial that lands on a NaN loss is undone at
+    the next call."""
+    w = torch.nn.Parameter(torch.tensor([0.0]))
+
+    def closure(backward=True):
+        loss = (w - 5.0) ** 2 if float(w.detach()) < 1.0 else w * math.nan
+        return _backward(loss.sum(), backward)
+
+    opt = StochasticLFSO([w], probe_every=2)
+    for _ in range(100):
+        opt.step(closure)
+    assert torch.isfinite(w).all() and float(w.detach()) < 1.0
+    assert opt.rollbacks > 0
+
+
+def test_sls_closure_without_arguments_that_does_not_call_backward():
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    opt = StochasticLFSO([w], eta=1.0)  # deterministic: the full line minimiser
+    for _ in range(100):
+        opt.step(lambda: ((w - 1.0) ** 2).sum())
+    assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-4
+
+
+def test_a_closure_without_arguments_that_calls_backward_is_refused():
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = StochasticLFSO([w])
+
+    def closure():
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(TypeError, match=r"must not call loss\.backward"):
+        opt.step(closure)
+    with pytest.raises(TypeError, match="needs closure"):
+        opt.step()
+
+
+def test_state_dict_round_trip_continues_the_same_run():
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3), torch.randn(64)
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w])
+
+    def closure_for(param):
+        return lambda backward=True: _backward(((X @ param - y) ** 2).mean(), backward)
+
+    for _ in range(5):
+        opt.step(closure_for(w))
+    w2 = torch.nn.Parameter(w.detach().clone())
+    opt2 = StochasticLFSO([w2])
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+    for _ in range(5):
+        opt.step(closure_for(w))
+        opt2.step(closure_for(w2))
+    assert torch.equal(w, w2)
+
+
+BAD = [
+    ({"eta": 0.0}, "eta: 0.0"),
+    ({"eta": 2.0}, "eta: 2.0"),
+    ({"direction": "sgd"}, "direction: 'sgd'"),
+    ({"betas": (0.9, 1.0)}, "betas"),
+    ({"smoothing": 1.0}, "smoothing: 1.0"),
+    ({"growth": 1.0}, "growth: 1.0"),
+    ({"shrink": 0.5}, "shrink: 0.5"),
+    ({"eps": 0.0}, "eps: 0.0"),
+    ({"probe_every": 0}, "probe_every: 0"),
+    ({"probe_every": 1.5}, "probe_every: 1.5"),
+    ({"secant": "other"}, "secant: 'other'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD, ids=[str(b[0]) for b in BAD])
+def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_reexported_from_lfso_torch():
+    import lfso.torch
+    import lfso.torch_stochastic
+
+    assert lfso.torch.StochasticLFSO is lfso.torch_stochastic.StochasticLFSO
+    assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
