@@ -82,7 +82,6 @@ from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
 from .result import History, Result, Status
 from .steps import StepFailedError, StepRule
-
 from .torch_stochastic import StochasticLFSO  # the minibatch optimiser, re-exported here
 
 __all__ = ["LFSO", "MinibatchWarning", "StochasticLFSO"]
