@@ -16,6 +16,8 @@ from typing import Any
 from array_api_compat import is_dask_array
 
 from ._arrays import materialize, rounding
+from ._later import resolve as host_value
+from ._later import riding
 from ._validate import callback_list
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
@@ -138,6 +140,11 @@ def run(
     nit = 0
     status: Status | None = None
     pending: tuple[int, Any, Evaluation] | None = None  # the newest point, recorded or not
+    # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
+    # direction's dot products) to come back with the next evaluation's fetch (lfso._later):
+    # they are read below only after that evaluation.
+    scope = riding()
+    scope.__enter__()
     try:
         # At a stationary point (g = 0 exactly) there is nothing to do: no rule is started,
         # since LFSO's radius and the estimators' first secant are undefined there.
@@ -167,6 +174,7 @@ def run(
             rollbacks += move.rollbacks
             nhev += move.hvp_calls
             pending = (nit, move.x, new)  # one store, before the row that records it
+            step, lipschitz, radius = (host_value(v) for v in (move.step, move.L, move.R))
             flags = 0
             if risk is not None:
                 flags = risk.observe(
@@ -177,16 +185,16 @@ def run(
                     new.grad,
                     ev.grad_norm,
                     new.grad_norm,
-                    move.step,
-                    move.L,
+                    step,
+                    lipschitz,
                     new.probe_dot if audit_dot else None,
                 )
             history.append(
                 new.value,
                 new.grad_norm,
-                move.step,
-                move.L,
-                move.R,
+                step,
+                lipschitz,
+                radius,
                 objective.nfev,
                 objective.njev,
                 noracle,
@@ -196,8 +204,7 @@ def run(
             if bar is not None:
                 bar.update(
                     1,
-                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} "
-                    f"step {move.step:.3e} L {move.L:.3e}",
+                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
                 )
             if not (math.isfinite(new.value) and math.isfinite(new.grad_norm)):
                 status = Status.NON_FINITE
@@ -227,6 +234,7 @@ def run(
     except StepFailedError:
         status = Status.STEP_FAILED
     finally:
+        scope.__exit__(None, None, None)
         if bar is not None:
             bar.close()
 

@@ -87,6 +87,12 @@ class SegmentBound(LocalBound):
         """The model's linear image of ``x + t d`` (``A x + t A d``), or ``None``."""
         return None
 
+    @property
+    def on_device(self) -> bool:
+        """Whether :meth:`device_step` sizes the step on the data's device (0-d arrays, no
+        host round trip) rather than by the host solve."""
+        return False
+
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
@@ -254,6 +260,11 @@ class NormPathSegment(SegmentBound):
             value = self(0.0)
             return target / value, value, 1
         return solve_radius(self, target, rtol=rtol, guess=guess)
+
+    @property
+    def on_device(self) -> bool:
+        a, _, _, slope = self._arrays
+        return slope is not None and not isinstance(a, (float, int))
 
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -501,6 +512,10 @@ class RowSegment(SegmentBound):
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
+
+    @property
+    def on_device(self) -> bool:
+        return self._slope_array is not None
 
     #: Trial steps of :meth:`device_step` (multiples of ``guess``): denser, as nothing refines.
     device_round: tuple[float, ...] = (0.25, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 2.0, 4.0)

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._arrays import to_floats
+from .._arrays import namespace, to_floats
+from .._later import Later, later
 from ..models import Evaluation
 
 __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"]
@@ -35,6 +36,10 @@ class Direction(ABC):
     """
 
     steepest: bool = False
+    #: Accepts ``defer=True``: may return ``g . d`` and ``||d||`` as
+    #: :class:`~lfso._later.Later` device scalars (the direction then guarantees descent on
+    #: the device, falling back to ``-g`` there).
+    defers: bool = False
 
     def init(self, x: Any, evaluation: Evaluation) -> Any:
         """The direction's state at the starting point (default: none)."""
@@ -63,6 +68,10 @@ class LBFGSState(NamedTuple):
     pairs: tuple[tuple[Any, Any], ...]  # (s_i, y_i), oldest first
     x: Any  # the previous iterate and its gradient (None at the start)
     grad: Any
+    # The device path (defer=True): (rho_i, gamma_i) of each pair as 0-d arrays, computed
+    # once; and the newest direction's unsettled tests (pair kept, descent), as Later.
+    scalars: tuple[tuple[Any, Any], ...] = ()
+    unsettled: tuple[Later, Later] | None = None
 
 
 class LBFGSDirection(Direction):
@@ -77,13 +86,23 @@ class LBFGSDirection(Direction):
     direction is ``-g`` and the memory is cleared. ``g = 0`` gives ``d = -g = 0``.
 
     The dot products of the recursion stay in the data's array library (0-d arrays); the
-    pair test, ``g . d`` and ``||d||`` come to the host in one round trip.
+    pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
+    ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
+    device) there is no round trip at all: the new pair enters the recursion masked by its
+    test (``where(s^T y > ..., update, unchanged)``, and the oldest pair masked by the
+    opposite when the memory is full, so the recursion uses exactly the pairs the host
+    path would), ``d`` falls back to ``-g`` by a device-side select, and the two tests
+    travel to the host with the next evaluation (:mod:`lfso._later`), where the next call
+    settles the memory (drops the skipped pair, or clears it after a fallback) as the host
+    path did one call earlier.
 
     Parameters
     ----------
     memory : int >= 1
         Number of pairs kept.
     """
+
+    defers = True
 
     def __init__(self, memory: int = 10) -> None:
         memory = int(memory)
@@ -110,8 +129,10 @@ class LBFGSDirection(Direction):
         return -r
 
     def __call__(
-        self, x: Any, evaluation: Evaluation, state: LBFGSState
-    ) -> tuple[Any, float, float, LBFGSState]:
+        self, x: Any, evaluation: Evaluation, state: LBFGSState, *, defer: bool = False
+    ) -> tuple[Any, Any, Any, LBFGSState]:
+        if defer or state.unsettled is not None or state.scalars:
+            return self._deferred(x, evaluation, state)
         g = evaluation.grad
         pairs = state.pairs
         new_pair: tuple[Any, Any] | None = None
@@ -146,6 +167,67 @@ class LBFGSDirection(Direction):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)
         return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g)
+
+    def _deferred(
+        self, x: Any, evaluation: Evaluation, state: LBFGSState
+    ) -> tuple[Any, Any, Any, LBFGSState]:
+        """:meth:`__call__` with no host round trip (see the class docstring)."""
+        g, memory = evaluation.grad, self.memory
+        pairs, scalars = state.pairs, state.scalars
+        if len(scalars) != len(pairs):  # a memory from the host path: its scalars, once
+            scalars = tuple((1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in pairs)
+        if state.unsettled is not None:  # the last call's tests arrived with this evaluation
+            kept, descended = (v.get() != 0.0 for v in state.unsettled)
+            if not descended:  # the host path cleared the memory after its fallback
+                pairs, scalars = (), ()
+            elif not kept:  # ... and skipped the pair
+                pairs, scalars = pairs[:-1], scalars[:-1]
+            pairs, scalars = pairs[-memory:], scalars[-memory:]
+        if state.x is None or evaluation.grad_norm == 0.0:
+            d, gd, dnorm = _steepest(evaluation)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, scalars)
+        xp = namespace(g)
+        s, y = x - state.x, g - state.grad
+        sy, ss, yy = s @ y, s @ s, y @ y
+        ok = (sy > _CURVATURE * xp.sqrt(ss * yy)) & xp.isfinite(sy * ss * yy)
+        new = (1.0 / sy, sy / yy)
+        one = xp.ones_like(sy)
+        # masks: the new pair by its test; the oldest, when the memory is full, by the
+        # opposite (the host path's window is the last `memory` kept pairs)
+        masks: list[Any] = [None] * len(pairs) + [ok]
+        if len(pairs) == memory:
+            masks[0] = ~ok
+        cand_pairs = (*pairs, (s, y))
+        cand_scalars = (*scalars, new)
+        gamma = xp.where(ok, new[1], scalars[-1][1] if scalars else one)
+        q = g
+        alphas = []
+        for (si, yi), (rho, _), mask in zip(
+            reversed(cand_pairs), reversed(cand_scalars), reversed(masks), strict=True
+        ):
+            alpha = rho * (si @ q)
+            alphas.append(alpha)
+            q = q - alpha * yi if mask is None else xp.where(mask, q - alpha * yi, q)
+        r = gamma * q
+        for (si, yi), (rho, _), mask, alpha in zip(
+            cand_pairs, cand_scalars, masks, reversed(alphas), strict=True
+        ):
+            beta = rho * (yi @ r)
+            r = (
+                r + (alpha - beta) * si
+                if mask is None
+                else xp.where(mask, r + (alpha - beta) * si, r)
+            )
+        d = -r
+        gd, dd = g @ d, d @ d
+        descent = (gd < 0.0) & xp.isfinite(gd) & (dd > 0.0) & xp.isfinite(dd)
+        gsq = evaluation.grad_norm * evaluation.grad_norm
+        d = xp.where(descent, d, -g)
+        gd = xp.where(descent, gd, -gsq * one)
+        dnorm = xp.sqrt(xp.where(descent, dd, gsq * one))
+        unsettled = (later(ok), later(descent))
+        next_state = LBFGSState(cand_pairs, x, g, cand_scalars, unsettled)
+        return d, later(gd), later(dnorm), next_state
 
 
 class CallableDirection(Direction):

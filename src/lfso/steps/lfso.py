@@ -8,10 +8,12 @@ wraps any of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from .._later import Later, deferring, resolve
 from ..bounds import OracleError
 from ..models import Evaluation, Model
 from ._base import Step, StepRule
@@ -185,11 +187,38 @@ class CertifiedStep(CertifiedRule):
             self.certificate.init(objective, x, evaluation),
         )
 
-    def plan(self, objective: Model, x: Any, evaluation: Evaluation, state: Any) -> Plan:
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        # The loop's own step may defer its scalars to the next evaluation's fetch (the
+        # safeguard's trials, which compare decreases on the host, never do).
+        plan = self.plan(objective, x, evaluation, state, defer=True)
+        proposal = self.propose(x, evaluation, plan, 1.0)
+        return proposal.move, self.commit(plan, proposal, x, evaluation)
+
+    def plan(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
+    ) -> Plan:
+        """The direction and the certified step along it. ``defer=True``: on PyTorch
+        tensors in the loop (:func:`lfso._later.deferring`) with the segment certificate,
+        the direction and the step are computed on the device with no host round trip;
+        their scalars come back with the next evaluation (:mod:`lfso._later`)."""
         certificate = self.certificate
         assert isinstance(certificate, Certificate)
-        d, slope, length, dstate = self.direction(x, evaluation, state[0])
+        defer = defer and isinstance(certificate, SegmentCertificate) and deferring(evaluation.grad)
+        if defer and self.direction.defers:
+            d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
+        else:
+            d, slope, length, dstate = self.direction(x, evaluation, state[0])
         kept = state[1]
+        if isinstance(slope, Later):
+            if defer:  # a descent direction by construction (-g on the device otherwise)
+                assert isinstance(certificate, SegmentCertificate)
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, kept, defer=True
+                )
+                return Plan(d, slope, length, sized, dstate, cstate)
+            slope, length = resolve(slope), resolve(length)
         if not slope < 0.0 and d is None and evaluation.bound is not None:
             # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
             # the ball whatever the certificate (a segment along d = 0 bounds nothing).
@@ -199,9 +228,14 @@ class CertifiedStep(CertifiedRule):
         elif not slope < 0.0:  # g = 0 (or no descent at all): nothing to certify, no move
             return Plan(d, slope, length, None, dstate, kept)
         try:
-            sized, cstate = certificate.size(
-                objective, x, evaluation, d, slope, length, self.eta, state[1]
-            )
+            if defer and isinstance(certificate, SegmentCertificate):
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, state[1], defer=True
+                )
+            else:
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, state[1]
+                )
         except OracleError:
             if slope < 0.0:
                 raise
@@ -216,6 +250,14 @@ class CertifiedStep(CertifiedRule):
         if sized is None:
             return Proposal(Step(x, 0.0), 0.0, state)
         steepest, eta = plan.direction is None, self.eta
+        if isinstance(sized.t, Later):  # sized on the device (plan with defer=True)
+            tau = sized.t.array
+            new = x - tau * evaluation.grad if steepest else x + tau * plan.direction
+            product = sized.product(tau) if sized.product is not None else None
+            move = Step(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
+            # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's
+            # own step defers; the safeguard, which compares it, never does).
+            return Proposal(move, math.nan, state)
         used = sized.curvature * inflation
         if inflation == 1.0:
             t = sized.t
