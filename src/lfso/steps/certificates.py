@@ -239,6 +239,9 @@ class SegmentCertificate(Certificate):
     """
 
     claims_ball = False
+    #: The model's own segment bound needs no ball bound (:meth:`CertifiedStep.resolve`
+    #: asks for it where the model's segment is the default one, built from the ball).
+    needs_bound = False
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> float | None:
         return None

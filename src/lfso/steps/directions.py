@@ -50,6 +50,11 @@ class Direction(ABC):
         """``(d, g . d, ||d||, state)`` at ``x``; ``d is None`` means ``-g``."""
 
 
+def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
+    """``(rho, gamma) = (1 / s^T y, s^T y / y^T y)`` of an L-BFGS pair (0-d arrays)."""
+    return 1.0 / (s @ y), (s @ y) / (y @ y)
+
+
 def _steepest(evaluation: Evaluation) -> tuple[None, float, float]:
     gnorm = evaluation.grad_norm
     return None, -gnorm * gnorm, gnorm
@@ -68,8 +73,8 @@ class LBFGSState(NamedTuple):
     pairs: tuple[tuple[Any, Any], ...]  # (s_i, y_i), oldest first
     x: Any  # the previous iterate and its gradient (None at the start)
     grad: Any
-    # The device path (defer=True): (rho_i, gamma_i) of each pair as 0-d arrays, computed
-    # once; and the newest direction's unsettled tests (pair kept, descent), as Later.
+    # (rho_i, gamma_i) of each pair as 0-d arrays, computed once; and (the device path,
+    # defer=True) the newest direction's unsettled tests (pair kept, descent), as Later.
     scalars: tuple[tuple[Any, Any], ...] = ()
     unsettled: tuple[Later, Later] | None = None
 
@@ -131,21 +136,25 @@ class LBFGSDirection(Direction):
     def __call__(
         self, x: Any, evaluation: Evaluation, state: LBFGSState, *, defer: bool = False
     ) -> tuple[Any, Any, Any, LBFGSState]:
-        if defer or state.unsettled is not None or state.scalars:
+        if defer or state.unsettled is not None:
             return self._deferred(x, evaluation, state)
-        g = evaluation.grad
-        pairs = state.pairs
+        g, memory = evaluation.grad, self.memory
+        pairs, cache = state.pairs, state.scalars
         new_pair: tuple[Any, Any] | None = None
         if state.x is not None:
             new_pair = (x - state.x, g - state.grad)
         candidates = pairs + ((new_pair,) if new_pair is not None else ())
-        candidates = candidates[-self.memory :]
+        candidates = candidates[-memory:]
         if not candidates or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState(pairs, x, g)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, cache)
+        # (rho_i, gamma_i) of the kept pairs are computed once and carried in the state
         with np.errstate(all="ignore"):  # a bad new pair is caught below
-            scalars = [(1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in candidates]
-            d = self._two_loop(g, candidates, scalars)
+            if len(cache) != len(pairs):
+                cache = tuple(_pair_scalars(s, y) for s, y in pairs)
+            fresh = () if new_pair is None else (_pair_scalars(*new_pair),)
+            scalars = (cache + fresh)[-memory:]
+            d = self._two_loop(g, candidates, list(scalars))
         extra = []
         if new_pair is not None:
             s, y = new_pair
@@ -156,17 +165,16 @@ class LBFGSDirection(Direction):
             sy, ss, yy = values[2:]
             if not (sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy)):
                 # Skip the new pair: recompute from the old ones (rare; one more fetch).
-                candidates = pairs[-self.memory :]
+                candidates, scalars = pairs[-memory:], cache[-memory:]
                 if not candidates:
                     d, gd, dnorm = _steepest(evaluation)
-                    return d, gd, dnorm, LBFGSState(pairs, x, g)
-                scalars = [(1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in candidates]
-                d = self._two_loop(g, candidates, scalars)
+                    return d, gd, dnorm, LBFGSState(pairs, x, g, cache)
+                d = self._two_loop(g, candidates, list(scalars))
                 gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)
-        return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g)
+        return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g, tuple(scalars))
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
@@ -175,7 +183,7 @@ class LBFGSDirection(Direction):
         g, memory = evaluation.grad, self.memory
         pairs, scalars = state.pairs, state.scalars
         if len(scalars) != len(pairs):  # a memory from the host path: its scalars, once
-            scalars = tuple((1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in pairs)
+            scalars = tuple(_pair_scalars(s, y) for s, y in pairs)
         if state.unsettled is not None:  # the last call's tests arrived with this evaluation
             kept, descended = (v.get() != 0.0 for v in state.unsettled)
             if not descended:  # the host path cleared the memory after its fallback
@@ -190,7 +198,7 @@ class LBFGSDirection(Direction):
         s, y = x - state.x, g - state.grad
         sy, ss, yy = s @ y, s @ s, y @ y
         ok = (sy > _CURVATURE * xp.sqrt(ss * yy)) & xp.isfinite(sy * ss * yy)
-        new = (1.0 / sy, sy / yy)
+        new = _pair_scalars(s, y)
         one = xp.ones_like(sy)
         # masks: the new pair by its test; the oldest, when the memory is full, by the
         # opposite (the host path's window is the last `memory` kept pairs)

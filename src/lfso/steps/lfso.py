@@ -177,6 +177,10 @@ class CertifiedStep(CertifiedRule):
         if not isinstance(self.certificate, Certificate):
             self.certificate = self._resolved(objective)
             self._configure(self.certificate)
+        if isinstance(self.certificate, SegmentCertificate):
+            # the default segment bound is the ball's: evaluations must carry it
+            model = getattr(objective, "model", objective)
+            self.needs_bound = type(model).segment is Model.segment
         return self
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
