@@ -284,9 +284,9 @@ class NormPathSegment(SegmentBound):
             bound = (2.0 * k) * cp
             tau = target / bound
             return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
-        center, factors = guess, RowSegment.device_round
-        if guess is None or not 0.0 < guess < math.inf:
-            center, factors = 1.0, RowSegment.device_wide
+        center, factors = 1.0, RowSegment.device_wide
+        if guess is not None and 0.0 < guess < math.inf:
+            center, factors = guess, RowSegment.device_round
         trials = xp.asarray([center * f for f in factors], dtype=a.dtype, device=device(a))
         tiny = xp.asarray(xp.finfo(a.dtype).smallest_normal, dtype=a.dtype, device=device(a))
 
@@ -606,9 +606,9 @@ class RowSegment(SegmentBound):
         if self._slope_array is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
         xp, r = self.xp, self.r
-        center, factors = guess, self.device_round
-        if guess is None or not 0.0 < guess < math.inf:
-            center, factors = 1.0, self.device_wide
+        center, factors = 1.0, self.device_wide
+        if guess is not None and 0.0 < guess < math.inf:
+            center, factors = guess, self.device_round
         ts = sorted({min(center * f, self.t_max) for f in factors})
         floor = xp.asarray(
             max(self.floor, float(xp.finfo(r.dtype).smallest_normal)),

@@ -36,10 +36,6 @@ class Direction(ABC):
     """
 
     steepest: bool = False
-    #: Accepts ``defer=True``: may return ``g . d`` and ``||d||`` as
-    #: :class:`~lfso._later.Later` device scalars (the direction then guarantees descent on
-    #: the device, falling back to ``-g`` there).
-    defers: bool = False
 
     def init(self, x: Any, evaluation: Evaluation) -> Any:
         """The direction's state at the starting point (default: none)."""
@@ -106,8 +102,6 @@ class LBFGSDirection(Direction):
     memory : int >= 1
         Number of pairs kept.
     """
-
-    defers = True
 
     def __init__(self, memory: int = 10) -> None:
         memory = int(memory)

@@ -97,8 +97,8 @@ def sharp_segment(objective: Any) -> bool:
 
 class Plan(NamedTuple):
     direction: Any  # d (None: -g)
-    slope: float  # g . d
-    length: float  # ||d||
+    slope: Any  # g . d (a float, or a Later when sized on the device)
+    length: Any  # ||d|| (likewise)
     sized: Sized | None  # None: g = 0, no move
     direction_state: Any
     certificate_state: Any
@@ -210,7 +210,7 @@ class CertifiedStep(CertifiedRule):
         certificate = self.certificate
         assert isinstance(certificate, Certificate)
         defer = defer and isinstance(certificate, SegmentCertificate) and deferring(evaluation.grad)
-        if defer and self.direction.defers:
+        if defer and isinstance(self.direction, LBFGSDirection):
             d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
         else:
             d, slope, length, dstate = self.direction(x, evaluation, state[0])
