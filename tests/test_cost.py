@@ -271,3 +271,41 @@ def test_the_carried_product_drift_stays_bounded_in_float32(method, monkeypatch)
     assert math.isfinite(unbounded) and unbounded >= bounded
     if method == "lfso":  # GD keeps moving at the rounding level: the drift accumulates
         assert unbounded > bounded
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("name", ["logistic", "lp"])
+def test_certified_iterations_read_the_data_twice(name, method):
+    """``u = A d`` replaces the next ``A x``: an iteration of ``lfso`` or ``lfso-lbfgs``
+    reads ``A`` twice (``A d`` and ``A^T v``), as a GD iteration does (Dask chunk reads)."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    class Source:  # an in-memory array that counts dask's chunk reads
+        def __init__(self, array):
+            self.array, self.reads = array, 0
+            self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+        def __getitem__(self, index):
+            self.reads += 1
+            return self.array[index]
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((400, 5))
+    b = A @ np.ones(5) + 0.5 * rng.standard_normal(400)
+    source = Source(A)
+    X = da.from_array(source, chunks=(100, 5), asarray=True)
+    if name == "logistic":
+        model = lfso.models.LogisticRegression(X, da.from_array(b > 0), l2=0.01)
+    else:
+        model = lfso.models.LpRegression(X, da.from_array(b), 2)
+    reads = []
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for iters in (4, 10):
+            source.reads = 0
+            res = lfso.minimize(model, np.zeros(5), method=method, tol=0.0, max_iter=iters)
+            assert res.nit == iters
+            reads.append(source.reads)
+    per_iteration = (reads[1] - reads[0]) / 6 / 4  # four chunks
+    assert per_iteration <= 2.0, per_iteration
