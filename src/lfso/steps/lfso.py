@@ -160,7 +160,9 @@ class CertifiedStep(CertifiedRule):
         if certificate is None:  # "auto": either way the bound is needed
             self.needs_bound, self.certified = True, True
             return
-        self.needs_bound = certificate.needs_bound
+        # (a segment certificate needs the ball bound until resolve() knows the model's
+        # segment is its own: a wrapper that copies the flag early stays safe)
+        self.needs_bound = certificate.needs_bound or isinstance(certificate, SegmentCertificate)
         self.certified = certificate.claims_ball
         self.zigzags = isinstance(certificate, SegmentCertificate)
 
