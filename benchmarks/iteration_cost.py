@@ -7,11 +7,13 @@ Usage::
     python benchmarks/iteration_cost.py --model logistic --sizes 1000x100 10000x100 100000x100
 
 A bare NumPy fixed-step GD loop ("plain": the gradient and the update, nothing else), then
-fixed-step GD, LFSO-GD (tight radius), LFSO with the paper's radius and LFSO-accelerated
-through ``lfso.minimize`` run ``--iters`` steps (fewer on large problems) with ``tol=0``
-from the same start, interleaved ``--repeats`` times; the table reports the best time
-per iteration (every method evaluates one gradient per iteration) and LFSO's ratio to GD
-through the same loop ("ratio") and to the plain loop ("vs plain"). The data is the
+fixed-step GD, ``lfso`` (LFSO-GD with the model's segment certificate), LFSO-GD with the
+ball certificate and the tight radius ("ball"), with the paper's radius ("paper-R"),
+``lfso-lbfgs`` and LFSO-accelerated through ``lfso.minimize`` run ``--iters`` steps (fewer
+on large problems) with ``tol=0`` from the same start, interleaved ``--repeats`` times;
+the table reports the best time per iteration (every method evaluates one gradient per
+iteration), ``lfso``'s ratio to GD through the same loop ("ratio") and to the plain loop
+("vs plain"), and ``lfso-lbfgs``'s ratio to GD ("lbfgs/GD"). The data is the
 paper's generator (condition number 100, noise 0.1) at the requested size; for
 ``--model logistic`` the labels are the signs of ``A 1 + noise`` (ridge ``1/n``), the model
 whose oracle costs an O(n) pass per radius the solve tries.
@@ -66,8 +68,9 @@ def main() -> None:
     what = "logistic regression" if args.model == "logistic" else f"l_{2 * args.p:g} regression"
     print(f"{what}, {args.iters} iterations x {args.repeats} repeats (best)")
     print(
-        f"{'n x d':>12} {'plain us/it':>12} {'GD us/it':>10} {'LFSO us/it':>11} {'ratio':>7} "
-        f"{'vs plain':>9} {'paper-R us/it':>14} {'accel us/it':>12}"
+        f"{'n x d':>12} {'plain us/it':>12} {'GD us/it':>10} {'lfso us/it':>11} {'ratio':>7} "
+        f"{'vs plain':>9} {'ball us/it':>11} {'paper-R us/it':>14} {'accel us/it':>12} "
+        f"{'lbfgs us/it':>12} {'lbfgs/GD':>9}"
     )
     for size in args.sizes:
         n, d = (int(v) for v in size.lower().split("x"))
@@ -81,18 +84,20 @@ def main() -> None:
             x0 = np.ones(d)
         step = 0.5 / model.at(x0)(0.0)  # a stable fixed step; its value does not change the cost
         iters = max(50, min(args.iters, int(args.iters * 1000 * 100 / (n * d))))
-        pl, gd, lf, pr, ac = [], [], [], [], []
+        pl, gd, lf, ba, pr, ac, lb = [], [], [], [], [], [], []
         for _ in range(args.repeats):
             pl.append(plain_loop(A, b, x0, step, iters, args.model, args.p))
             gd.append(per_iteration(model, x0, iters, method="gd", step=step))
-            lf.append(per_iteration(model, x0, iters))
+            lf.append(per_iteration(model, x0, iters, method="lfso", certificate="segment"))
+            ba.append(per_iteration(model, x0, iters, method="lfso", certificate="ball"))
             pr.append(per_iteration(model, x0, iters, radius="paper"))
             ac.append(per_iteration(model, x0, iters, method="lfso-accel"))
+            lb.append(per_iteration(model, x0, iters, method="lfso-lbfgs"))
         # The best of the repeats: on a shared machine interference only ever slows a run.
-        q, g, t, p, a = (min(v) * 1e6 for v in (pl, gd, lf, pr, ac))
+        q, g, t, c, p, a, m = (min(v) * 1e6 for v in (pl, gd, lf, ba, pr, ac, lb))
         print(
             f"{size:>12} {q:>12.2f} {g:>10.2f} {t:>11.2f} {t / g:>7.3f} {t / q:>9.3f} "
-            f"{p:>14.2f} {a:>12.2f}",
+            f"{c:>11.2f} {p:>14.2f} {a:>12.2f} {m:>12.2f} {m / g:>9.3f}",
             flush=True,
         )
 

@@ -52,7 +52,7 @@ def test_iteration_cost_script_reports_each_size():
     rows = _run("iteration_cost.py", "--sizes", "100x5", "200x5", "--iters", "20", "--repeats", "1")
     table = rows[2:]
     assert [r[0] for r in table] == ["100x5", "200x5"]
-    assert all(len(_numbers(r)) == 7 and min(_numbers(r)) > 0 for r in table)
+    assert all(len(_numbers(r)) == 10 and min(_numbers(r)) > 0 for r in table)
 
 
 def test_host_syncs_script_lists_every_model():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import numpy as np
@@ -173,7 +174,7 @@ def test_an_unprobed_step_into_nan_is_undone():
         inside.append(float(w.detach()) < 1.0)
     # A step into the NaN region is allowed (it was not probed) but never survives the next
     # call: no two calls in a row leave the parameters there.
-    assert not any(not a and not b for a, b in zip(inside, inside[1:]))
+    assert not any(not a and not b for a, b in itertools.pairwise(inside))
     assert opt.rollbacks > 0 and not all(inside)
 
 

@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
+from ._later import has_riders, settle, take_riders
+
 __all__ = [
     "Fetched",
     "amax",
@@ -34,7 +36,10 @@ def namespace(*arrays: Any) -> Any:
 
 
 def to_float(value: Any) -> float:
-    """A 0-d array (on any device) as a Python float: one host round trip."""
+    """A 0-d array (on any device) as a Python float: one host round trip (which also
+    brings the scalars a step deferred to it, :mod:`lfso._later`)."""
+    if not isinstance(value, (np.ndarray, np.generic, float, int)) and has_riders():
+        return to_floats(value)[0]
     return float(value)
 
 
@@ -42,7 +47,8 @@ def to_floats(*values: Any) -> list[float]:
     """Several 0-d arrays as Python floats in one host round trip.
 
     NumPy: plain conversions. Dask: one ``dask.compute`` for all of them (one pass over the
-    data). PyTorch (any device): one stacked transfer, so a GPU synchronises once. Any other
+    data). PyTorch (any device): one stacked transfer, so a GPU synchronises once; scalars a
+    step deferred to this fetch (:mod:`lfso._later`) travel in the same transfer. Any other
     array-API library (CuPy, ...): stacked in that library, then one copy to the host.
     """
     first = values[0]
@@ -55,7 +61,13 @@ def to_floats(*values: Any) -> list[float]:
     if array_api_compat.is_torch_array(first):
         import torch
 
-        return torch.stack([v.reshape(()) for v in values]).tolist()
+        riders = take_riders(first)  # deferred step scalars ride along (lfso._later)
+        stacked = [v.reshape(()) for v in values] + [r.array.reshape(()) for r in riders]
+        host = torch.stack(stacked).tolist()
+        if riders:
+            settle(riders, host[len(values) :])
+            del host[len(values) :]
+        return host
     xp = namespace(*values)
     return to_numpy(xp.stack([xp.reshape(v, ()) for v in values])).tolist()
 

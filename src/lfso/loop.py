@@ -15,7 +15,9 @@ from typing import Any
 
 from array_api_compat import is_dask_array
 
-from ._arrays import materialize, rounding
+from ._arrays import materialize, namespace, rounding
+from ._later import resolve as host_value
+from ._later import riding
 from ._validate import callback_list
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
@@ -25,6 +27,33 @@ from .steps import StepFailedError, StepRule
 
 # The loop's counting wrapper (Counted) is internal.
 __all__ = ["run"]
+
+#: Every ``PRODUCT_REFRESH``-th evaluation recomputes the model's linear image of ``x``
+#: (``A x``) from scratch instead of taking the step's ``A x_k + t_k A d_k``.
+#:
+#: Why: the update is exact in exact arithmetic, but each one rounds. With ``z_k`` the
+#: carried product, ``|z_{k+1} - A x_{k+1}| <= |z_k - A x_k| + eps |z_{k+1}|
+#: + t_k |fl(A d_k) - A d_k| + |A| |fl(x_k + t_k d_k) - (x_k + t_k d_k)|`` (entrywise), and
+#: ``|fl(A d) - A d| <= gamma_m |A| |d|`` (Higham, Lemma 3.1; ``m`` columns). So ``K`` updates
+#: since an exact product leave a drift of at most about ``K eps |A| |x|`` plus
+#: ``gamma_m |A| sum_k t_k |d_k|``: linear in ``K`` (a random walk, ``sqrt(K)``, in
+#: practice), against ``gamma_m |A| |x|`` for a fresh product. ``K = 100`` keeps the worst
+#: case within a small multiple of a fresh product's own rounding error for ``m >= 100``
+#: columns and within about ``100 eps`` (``1e-5`` relative in float32, ``2e-14`` in float64)
+#: for any ``m``, at the cost of one extra pass over ``A`` per 100 iterations (1% of a
+#: GD iteration's two). In float64 that drift is far below anything a bound resolves, so
+#: :func:`refresh_period` stretches the period there. ``tests/test_cost.py`` checks the
+#: bound in float32.
+PRODUCT_REFRESH = 100
+
+
+def refresh_period(eps: float) -> int:
+    """Evaluations between exact products in a dtype of unit roundoff ``eps``:
+    :data:`PRODUCT_REFRESH`, or more where ``K eps`` stays below ``2^-20`` (about 1e-6)
+    anyway, so that the worst-case drift is at most ``max(PRODUCT_REFRESH eps, 2^-20)``
+    relative: every 100 iterations in float32 (drift <= 1.2e-5), about every 4e9 in
+    float64 (drift <= 1e-6, i.e. never in practice: float64 runs keep their iterates)."""
+    return max(PRODUCT_REFRESH, int(2.0**-20 / eps))
 
 
 class Counted(Model):
@@ -128,6 +157,7 @@ def run(
     bar = shown if shown.enabled else None
 
     lazy = is_dask_array(x0) or is_dask_array(model.data)
+    refresh = refresh_period(float(namespace(x0).finfo(x0.dtype).eps))
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(
@@ -139,6 +169,11 @@ def run(
     nit = 0
     status: Status | None = None
     pending: tuple[int, Any, Evaluation] | None = None  # the newest point, recorded or not
+    # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
+    # direction's dot products) to come back with the next evaluation's fetch (lfso._later):
+    # they are read below only after that evaluation.
+    scope = riding()
+    scope.__enter__()
     try:
         # At a stationary point (g = 0 exactly) there is nothing to do: no rule is started,
         # since LFSO's radius and the estimators' first secant are undefined there.
@@ -161,13 +196,15 @@ def run(
                 bound=need_bound,
                 hint=move.hint,
                 probe=ev.grad if audit_dot else move.probe,
-                product=move.product,
+                # (every PRODUCT_REFRESH-th: recomputed exactly, against rounding drift)
+                product=move.product if (nit + 1) % refresh else None,
             )
             nit += 1
             noracle += move.oracle_calls
             rollbacks += move.rollbacks
             nhev += move.hvp_calls
             pending = (nit, move.x, new)  # one store, before the row that records it
+            step, lipschitz, radius = (host_value(v) for v in (move.step, move.L, move.R))
             flags = 0
             if risk is not None:
                 flags = risk.observe(
@@ -178,16 +215,16 @@ def run(
                     new.grad,
                     ev.grad_norm,
                     new.grad_norm,
-                    move.step,
-                    move.L,
+                    step,
+                    lipschitz,
                     new.probe_dot if audit_dot else None,
                 )
             history.append(
                 new.value,
                 new.grad_norm,
-                move.step,
-                move.L,
-                move.R,
+                step,
+                lipschitz,
+                radius,
                 objective.nfev,
                 objective.njev,
                 noracle,
@@ -197,8 +234,7 @@ def run(
             if bar is not None:
                 bar.update(
                     1,
-                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} "
-                    f"step {move.step:.3e} L {move.L:.3e}",
+                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
                 )
             if not (math.isfinite(new.value) and math.isfinite(new.grad_norm)):
                 status = Status.NON_FINITE
@@ -228,6 +264,7 @@ def run(
     except StepFailedError:
         status = Status.STEP_FAILED
     finally:
+        scope.__exit__(None, None, None)
         if bar is not None:
             bar.close()
 

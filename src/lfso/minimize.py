@@ -80,8 +80,7 @@ def _minibatches(
         )
     if callback is not None and not callable(callback):
         raise TypeError("batch_size= takes one callable callback, called after each epoch")
-    data = getattr(model, "A", getattr(model, "X", None))
-    x0 = like(as_vector(x0, "x0", getattr(model, "xp", None)), data)
+    x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     return minimize_batches(

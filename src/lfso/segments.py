@@ -87,6 +87,12 @@ class SegmentBound(LocalBound):
         """The model's linear image of ``x + t d`` (``A x + t A d``), or ``None``."""
         return None
 
+    @property
+    def on_device(self) -> bool:
+        """Whether :meth:`device_step` sizes the step on the data's device (0-d arrays, no
+        host round trip) rather than by the host solve."""
+        return False
+
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
@@ -255,12 +261,18 @@ class NormPathSegment(SegmentBound):
             return target / value, value, 1
         return solve_radius(self, target, rtol=rtol, guess=guess)
 
+    @property
+    def on_device(self) -> bool:
+        a, _, _, slope = self._arrays
+        return slope is not None and not isinstance(a, (float, int))
+
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[Any, Any]:
         """:meth:`SegmentBound.device_step` on the data's device, no round trip: the same
-        formula on a grid of trial steps (:attr:`RowSegment.device_round` times ``guess``),
-        each certifying ``min(t_j, target / C(t_j))``; exact for ``p = 1``."""
+        formula on two batches of trial steps (:attr:`RowSegment.device_round` times
+        ``guess``, then a refinement: :func:`_grid_step`), each certifying
+        ``min(t_j, target / C(t_j))``; exact for ``p = 1``."""
         a, b, c, slope = self._arrays
         if slope is None or isinstance(a, float):
             return super().device_step(eta, rtol=rtol, guess=guess)
@@ -272,28 +284,75 @@ class NormPathSegment(SegmentBound):
             bound = (2.0 * k) * cp
             tau = target / bound
             return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
-        center = guess if guess is not None and 0.0 < guess < math.inf else 1.0
-        factors = RowSegment.device_round if guess is not None else RowSegment.wide_round
+        center, factors = 1.0, RowSegment.device_wide
+        if guess is not None and 0.0 < guess < math.inf:
+            center, factors = guess, RowSegment.device_round
         trials = xp.asarray([center * f for f in factors], dtype=a.dtype, device=device(a))
-        qt = a + trials * (2.0 * b + c * trials)
-        farther = qt > a
-        q = xp.where(farther, qt, a)
-        s = xp.where(farther, trials, xp.zeros_like(trials))
-        safe = xp.where(q > 0.0, q, xp.ones_like(q))
-        ratio = xp.minimum((b + c * s) ** 2 / safe, c)
-        with np.errstate(over="ignore", invalid="ignore"):
-            curvature = (2.0 * p * k) * (q * self._q_pad) ** (p - 1.0)
-            curvature = curvature * (cp + (2.0 * (p - 1.0) * self._c_pad) * ratio)
         tiny = xp.asarray(xp.finfo(a.dtype).smallest_normal, dtype=a.dtype, device=device(a))
-        curvature = xp.maximum(curvature, tiny)
-        steps = xp.minimum(trials, target / curvature)
-        bounds = xp.maximum(curvature, target / trials)
-        tau = xp.max(steps)
-        bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
-        return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+
+        def curvature(trials: Any) -> Any:
+            qt = a + trials * (2.0 * b + c * trials)
+            farther = qt > a
+            q = xp.where(farther, qt, a)
+            s = xp.where(farther, trials, xp.zeros_like(trials))
+            safe = xp.where(q > 0.0, q, xp.ones_like(q))
+            ratio = xp.minimum((b + c * s) ** 2 / safe, c)
+            with np.errstate(over="ignore", invalid="ignore"):
+                value = (2.0 * p * k) * (q * self._q_pad) ** (p - 1.0)
+                value = value * (cp + (2.0 * (p - 1.0) * self._c_pad) * ratio)
+            return xp.maximum(value, tiny)
+
+        t_max = float(xp.finfo(a.dtype).max) ** 0.25
+        return _grid_step(xp, target, trials, curvature, t_max)
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
+
+
+#: Trial steps of the second, refining batch of a device step (:func:`_grid_step`).
+_REFINE = 6
+
+
+def _grid_step(
+    xp: Any, target: Any, trials: Any, curvature: Callable[[Any], Any], t_max: float
+) -> tuple[Any, Any]:
+    """The longest certified step over trial steps, chosen on the device: ``(tau, C)``.
+
+    Every trial ``t`` with its bound ``C(t)`` on ``[0, t]`` certifies a step on its own:
+    ``min(t, target / C(t))`` with the bound ``max(C(t), target / t)`` (feasible: ``t C(t)
+    >= target``, the step ``target / C(t) <= t``; infeasible: the step ``t`` with the valid,
+    inflated ``target / t > C(t)``), and ``step * bound = target`` in both cases. So any set
+    of trials gives a certified ``(tau, C)``; the set only decides how close ``tau`` is to
+    the largest certified step. The first batch ``trials`` brackets it (between its largest
+    infeasible and smallest feasible trials, or beyond the batch's ends: a factor 4 past
+    them); a second batch of :data:`_REFINE` points spaced geometrically inside that
+    bracket refines it, with no host round trip (the bracket is computed on the device).
+    ``tau = 0`` when ``target <= 0`` (``d`` does not descend).
+    """
+
+    def sanitized(trials: Any) -> Any:  # NaN (inf / inf far out): no finite bound there
+        value = curvature(trials)
+        return xp.where(xp.isnan(value), xp.full_like(value, math.inf), value)
+
+    first = sanitized(trials)
+    feasible = trials * first >= target
+    lo = xp.max(xp.where(feasible, xp.zeros_like(trials), trials))
+    hi = xp.min(xp.where(feasible, trials, xp.full_like(trials, math.inf)))
+    lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
+    hi = xp.where(hi < math.inf, hi, xp.minimum(lo * 4.0, xp.asarray(t_max, dtype=lo.dtype)))
+    fractions = xp.asarray(
+        [j / (_REFINE + 1) for j in range(1, _REFINE + 1)],
+        dtype=trials.dtype,
+        device=device(trials),
+    )
+    refined = lo * (hi / lo) ** fractions
+    grid = xp.concat([trials, refined])
+    bounds_c = xp.concat([first, sanitized(refined)])
+    steps = xp.minimum(grid, target / bounds_c)
+    bounds = xp.maximum(bounds_c, target / grid)
+    tau = xp.max(steps)
+    bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
+    return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
 
 
 # Row segments -------------------------------------------------------------------------------
@@ -447,10 +506,11 @@ class RowSegment(SegmentBound):
         assert self._slope is not None
         return self._slope
 
-    def _device_values(self, ts: list[float]) -> Any:
-        """``sum_i kernel_i(t_j) w_i`` for the trials: a length-k array on the data's device."""
+    def _device_values(self, ts: Any) -> Any:
+        """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
+        device): a length-k array on the data's device."""
         xp, r, u = self.xp, self.r, self.u
-        trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
+        trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         if r.ndim == 1:
             start = r[:, None]
             end = start + u[:, None] * trials[None, :]
@@ -502,8 +562,29 @@ class RowSegment(SegmentBound):
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
 
+    @property
+    def on_device(self) -> bool:
+        return self._slope_array is not None
+
     #: Trial steps of :meth:`device_step` (multiples of ``guess``): denser, as nothing refines.
-    device_round: tuple[float, ...] = (0.25, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 2.0, 4.0)
+    device_round: tuple[float, ...] = (
+        1 / 16,
+        0.25,
+        0.5,
+        0.7,
+        0.8,
+        0.9,
+        1.0,
+        1.1,
+        1.25,
+        1.4,
+        2.0,
+        4.0,
+        16.0,
+    )
+    #: Trial steps of :meth:`device_step` without a guess (the first step of a run): every
+    #: power of 4 from ``2^-40`` to ``2^40``, then the refinement; O(n) each, once a run.
+    device_wide: tuple[float, ...] = tuple(2.0**k for k in range(-40, 41, 2))
 
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -511,36 +592,39 @@ class RowSegment(SegmentBound):
         """The certified step and its curvature bound as 0-d arrays on the data's device, with
         no host round trip (``rtol`` is not used: the grid decides the quality).
 
-        One batch of trial steps ``t_j`` (:attr:`device_round` times ``guess``, or
-        :attr:`wide_round` without one); each certifies the step
-        ``sigma_j = min(t_j, target / C(t_j))`` with the bound ``max(C(t_j), target / t_j)``
-        (see :meth:`radius_for`), ``target = eta (-g . d)`` computed on the device, and the
-        longest is taken there. When the trials bracket the
-        largest certified step ``t*``, the step is within the grid's spacing around ``t*``
-        (10-15% near ``guess``, a factor 2 far from it) of it; ``tau = 0`` when
-        ``g . d >= 0``. For a step rule that defers its scalars to the next evaluation's
-        round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
+        Two batches of trial steps ``t_j`` (:attr:`device_round` times ``guess``, or
+        :attr:`device_wide` without one; then :data:`_REFINE` points spaced geometrically
+        between the first batch's largest infeasible and smallest feasible trials, chosen
+        on the device); each certifies the step ``sigma_j = min(t_j, target / C(t_j))``
+        with the bound ``max(C(t_j), target / t_j)`` (see :meth:`radius_for`),
+        ``target = eta (-g . d)`` computed on the device, and the longest is taken there
+        (:func:`_grid_step`). When the first batch brackets the largest certified step
+        ``t*``, the step is within ``(spacing)^(1/7)`` of it (about 2% near ``guess``);
+        ``tau = 0`` when ``g . d >= 0``. For a step rule that defers its scalars to the next
+        evaluation's round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
         """
         if self._slope_array is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
         xp, r = self.xp, self.r
+        center, factors = 1.0, self.device_wide
         if guess is not None and 0.0 < guess < math.inf:
-            ts = [min(guess * f, self.t_max) for f in self.device_round]
-        else:
-            ts = [t for t in self._first_trials(None) if t > 0.0]
-        with np.errstate(over="ignore"):
-            sums = self._device_values(ts)
-        size = sums if self._magnitude is None else self._magnitude
-        curvature = self.scale * (sums + (self._pad - 1.0) * size) + self._offset
-        floor = max(self.floor, float(xp.finfo(r.dtype).smallest_normal))
-        curvature = xp.maximum(curvature, xp.asarray(floor, dtype=r.dtype, device=device(r)))
+            center, factors = guess, self.device_round
+        ts = sorted({min(center * f, self.t_max) for f in factors})
+        floor = xp.asarray(
+            max(self.floor, float(xp.finfo(r.dtype).smallest_normal)),
+            dtype=r.dtype,
+            device=device(r),
+        )
+
+        def curvature(trials: Any) -> Any:
+            with np.errstate(over="ignore"):
+                sums = self._device_values(trials)
+            size = sums if self._magnitude is None else self._magnitude
+            return xp.maximum(self.scale * (sums + (self._pad - 1.0) * size) + self._offset, floor)
+
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
         target = (-eta) * self._slope_array
-        steps = xp.minimum(trials, target / curvature)
-        bounds = xp.maximum(curvature, target / trials)
-        tau = xp.max(steps)
-        bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
-        return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+        return _grid_step(xp, target, trials, curvature, self.t_max)
 
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None

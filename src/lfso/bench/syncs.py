@@ -140,7 +140,7 @@ def sync_table(
 
 def host_time(
     methods: tuple[str, ...] = ("gd", "lfso:ball", "lfso", "lfso-accel"),
-    iters: int = 3000,
+    iters: int = 1000,
     repeats: int = 5,
 ) -> dict[str, float]:
     """Seconds of host time per ``lfso.minimize`` iteration on tiny CPU tensors, by method.

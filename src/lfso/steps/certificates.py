@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm, to_floats
+from .._later import Later, later, resolve
 from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
@@ -236,17 +237,42 @@ class SegmentCertificate(Certificate):
     """
 
     claims_ball = False
+    #: The model's own segment bound needs no ball bound (:meth:`CertifiedStep.resolve`
+    #: asks for it where the model's segment is the default one, built from the ball).
+    needs_bound = False
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> float | None:
         return None
 
-    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+    def size(self, objective, x, evaluation, direction, slope, length, eta, state, *, defer=False):
+        """See :meth:`Certificate.size`; with ``defer=True`` (the loop, PyTorch tensors)
+        and a segment that sizes its step on the device (:attr:`SegmentBound.on_device`),
+        the step is :meth:`SegmentBound.device_step`'s and ``t``, ``L`` and ``R`` are
+        :class:`~lfso._later.Later` scalars that come back with the next evaluation (so do
+        ``slope`` and ``length`` when the direction deferred them)."""
         d = -evaluation.grad if direction is None else direction
         segment = objective.segment(x, evaluation, d)
+        guess = None if state is None else resolve(state)
+        if defer and segment.on_device:
+            # tau C <= eta (-g . d) with C bounding the curvature on [0, tau], g . d being
+            # the model's own (segment.slope's array): the decrease lemma holds as above.
+            tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess)
+            size = length.array if isinstance(length, Later) else length
+            step = later(tau)
+            sized = Sized(
+                step,  # type: ignore[arg-type]
+                later(bound / (size * size)),  # type: ignore[arg-type]
+                later(tau * size),  # type: ignore[arg-type]
+                1,  # one batched pass over the trial steps
+                None,
+                getattr(segment, "product", None),
+            )
+            return sized, step
+        slope, length = resolve(slope), resolve(length)
         # g . d is on the host already (the direction fetched it), so the solve uses it:
         # the target, the step and the claimed decrease all rest on the same slope.
         t_max, curvature, calls = segment.radius_for(
-            eta * (-slope), rtol=self.radius_rtol, guess=state
+            eta * (-slope), rtol=self.radius_rtol, guess=guess
         )
         curvature = check_value(curvature, t_max)
         t = eta * (-slope) / curvature if slope < 0.0 else 0.0

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._arrays import to_floats
+from .._arrays import namespace, to_floats
+from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
 
@@ -46,6 +47,11 @@ class Direction(ABC):
         """``(d, g . d, ||d||, state)`` at ``x``; ``d is None`` means ``-g``."""
 
 
+def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
+    """``(rho, gamma) = (1 / s^T y, s^T y / y^T y)`` of an L-BFGS pair (0-d arrays)."""
+    return 1.0 / (s @ y), (s @ y) / (y @ y)
+
+
 def _steepest(evaluation: Evaluation) -> tuple[None, float, float]:
     gnorm = evaluation.grad_norm
     return None, -gnorm * gnorm, gnorm
@@ -64,6 +70,10 @@ class LBFGSState(NamedTuple):
     pairs: tuple[tuple[Any, Any], ...]  # (s_i, y_i), oldest first
     x: Any  # the previous iterate and its gradient (None at the start)
     grad: Any
+    # (rho_i, gamma_i) of each pair as 0-d arrays, computed once; and (the device path,
+    # defer=True) the newest direction's unsettled tests (pair kept, descent), as Later.
+    scalars: tuple[tuple[Any, Any], ...] = ()
+    unsettled: tuple[Later, Later] | None = None
 
 
 class LBFGSDirection(Direction):
@@ -78,7 +88,15 @@ class LBFGSDirection(Direction):
     direction is ``-g`` and the memory is cleared. ``g = 0`` gives ``d = -g = 0``.
 
     The dot products of the recursion stay in the data's array library (0-d arrays); the
-    pair test, ``g . d`` and ``||d||`` come to the host in one round trip.
+    pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
+    ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
+    device) there is no round trip at all: the new pair enters the recursion masked by its
+    test (``where(s^T y > ..., update, unchanged)``, and the oldest pair masked by the
+    opposite when the memory is full, so the recursion uses exactly the pairs the host
+    path would), ``d`` falls back to ``-g`` by a device-side select, and the two tests
+    travel to the host with the next evaluation (:mod:`lfso._later`), where the next call
+    settles the memory (drops the skipped pair, or clears it after a fallback) as the host
+    path did one call earlier.
 
     Parameters
     ----------
@@ -108,21 +126,27 @@ class LBFGSDirection(Direction):
         return -r
 
     def __call__(
-        self, x: Any, evaluation: Evaluation, state: LBFGSState
-    ) -> tuple[Any, float, float, LBFGSState]:
-        g = evaluation.grad
-        pairs = state.pairs
+        self, x: Any, evaluation: Evaluation, state: LBFGSState, *, defer: bool = False
+    ) -> tuple[Any, Any, Any, LBFGSState]:
+        if defer or state.unsettled is not None:
+            return self._deferred(x, evaluation, state)
+        g, memory = evaluation.grad, self.memory
+        pairs, cache = state.pairs, state.scalars
         new_pair: tuple[Any, Any] | None = None
         if state.x is not None:
             new_pair = (x - state.x, g - state.grad)
         candidates = pairs + ((new_pair,) if new_pair is not None else ())
-        candidates = candidates[-self.memory :]
+        candidates = candidates[-memory:]
         if not candidates or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState(pairs, x, g)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, cache)
+        # (rho_i, gamma_i) of the kept pairs are computed once and carried in the state
         with np.errstate(all="ignore"):  # a bad new pair is caught below
-            scalars = [(1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in candidates]
-            d = self._two_loop(g, candidates, scalars)
+            if len(cache) != len(pairs):
+                cache = tuple(_pair_scalars(s, y) for s, y in pairs)
+            fresh = () if new_pair is None else (_pair_scalars(*new_pair),)
+            scalars = (cache + fresh)[-memory:]
+            d = self._two_loop(g, candidates, list(scalars))
         extra = []
         if new_pair is not None:
             s, y = new_pair
@@ -133,17 +157,77 @@ class LBFGSDirection(Direction):
             sy, ss, yy = values[2:]
             if not (sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy)):
                 # Skip the new pair: recompute from the old ones (rare; one more fetch).
-                candidates = pairs[-self.memory :]
+                candidates, scalars = pairs[-memory:], cache[-memory:]
                 if not candidates:
                     d, gd, dnorm = _steepest(evaluation)
-                    return d, gd, dnorm, LBFGSState(pairs, x, g)
-                scalars = [(1.0 / (s @ y), (s @ y) / (y @ y)) for s, y in candidates]
-                d = self._two_loop(g, candidates, scalars)
+                    return d, gd, dnorm, LBFGSState(pairs, x, g, cache)
+                d = self._two_loop(g, candidates, list(scalars))
                 gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)
-        return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g)
+        return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g, tuple(scalars))
+
+    def _deferred(
+        self, x: Any, evaluation: Evaluation, state: LBFGSState
+    ) -> tuple[Any, Any, Any, LBFGSState]:
+        """:meth:`__call__` with no host round trip (see the class docstring)."""
+        g, memory = evaluation.grad, self.memory
+        pairs, scalars = state.pairs, state.scalars
+        if len(scalars) != len(pairs):  # a memory from the host path: its scalars, once
+            scalars = tuple(_pair_scalars(s, y) for s, y in pairs)
+        if state.unsettled is not None:  # the last call's tests arrived with this evaluation
+            kept, descended = (v.get() != 0.0 for v in state.unsettled)
+            if not descended:  # the host path cleared the memory after its fallback
+                pairs, scalars = (), ()
+            elif not kept:  # ... and skipped the pair
+                pairs, scalars = pairs[:-1], scalars[:-1]
+            pairs, scalars = pairs[-memory:], scalars[-memory:]
+        if state.x is None or evaluation.grad_norm == 0.0:
+            d, gd, dnorm = _steepest(evaluation)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, scalars)
+        xp = namespace(g)
+        s, y = x - state.x, g - state.grad
+        sy, ss, yy = s @ y, s @ s, y @ y
+        ok = (sy > _CURVATURE * xp.sqrt(ss * yy)) & xp.isfinite(sy * ss * yy)
+        new = _pair_scalars(s, y)
+        one = xp.ones_like(sy)
+        # masks: the new pair by its test; the oldest, when the memory is full, by the
+        # opposite (the host path's window is the last `memory` kept pairs)
+        masks: list[Any] = [None] * len(pairs) + [ok]
+        if len(pairs) == memory:
+            masks[0] = ~ok
+        cand_pairs = (*pairs, (s, y))
+        cand_scalars = (*scalars, new)
+        gamma = xp.where(ok, new[1], scalars[-1][1] if scalars else one)
+        q = g
+        alphas = []
+        for (si, yi), (rho, _), mask in zip(
+            reversed(cand_pairs), reversed(cand_scalars), reversed(masks), strict=True
+        ):
+            alpha = rho * (si @ q)
+            alphas.append(alpha)
+            q = q - alpha * yi if mask is None else xp.where(mask, q - alpha * yi, q)
+        r = gamma * q
+        for (si, yi), (rho, _), mask, alpha in zip(
+            cand_pairs, cand_scalars, masks, reversed(alphas), strict=True
+        ):
+            beta = rho * (yi @ r)
+            r = (
+                r + (alpha - beta) * si
+                if mask is None
+                else xp.where(mask, r + (alpha - beta) * si, r)
+            )
+        d = -r
+        gd, dd = g @ d, d @ d
+        descent = (gd < 0.0) & xp.isfinite(gd) & (dd > 0.0) & xp.isfinite(dd)
+        gsq = evaluation.grad_norm * evaluation.grad_norm
+        d = xp.where(descent, d, -g)
+        gd = xp.where(descent, gd, -gsq * one)
+        dnorm = xp.sqrt(xp.where(descent, dd, gsq * one))
+        unsettled = (later(ok), later(descent))
+        next_state = LBFGSState(cand_pairs, x, g, cand_scalars, unsettled)
+        return d, later(gd), later(dnorm), next_state
 
 
 class CallableDirection(Direction):

@@ -8,10 +8,12 @@ wraps any of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
+from .._later import Later, deferring, resolve
 from .._validate import open_interval
 from ..bounds import OracleError
 from ..models import Evaluation, Model
@@ -96,8 +98,8 @@ def sharp_segment(objective: Any) -> bool:
 
 class Plan(NamedTuple):
     direction: Any  # d (None: -g)
-    slope: float  # g . d
-    length: float  # ||d||
+    slope: Any  # g . d (a float, or a Later when sized on the device)
+    length: Any  # ||d|| (likewise)
     sized: Sized | None  # None: g = 0, no move
     direction_state: Any
     certificate_state: Any
@@ -155,7 +157,9 @@ class CertifiedStep(CertifiedRule):
         if certificate is None:  # "auto": either way the bound is needed
             self.needs_bound, self.certified = True, True
             return
-        self.needs_bound = certificate.needs_bound
+        # (a segment certificate needs the ball bound until resolve() knows the model's
+        # segment is its own: a wrapper that copies the flag early stays safe)
+        self.needs_bound = certificate.needs_bound or isinstance(certificate, SegmentCertificate)
         self.certified = certificate.claims_ball
         self.zigzags = isinstance(certificate, SegmentCertificate)
 
@@ -172,6 +176,10 @@ class CertifiedStep(CertifiedRule):
         if not isinstance(self.certificate, Certificate):
             self.certificate = self._resolved(objective)
             self._configure(self.certificate)
+        if isinstance(self.certificate, SegmentCertificate):
+            # the default segment bound is the ball's: evaluations must carry it
+            model = getattr(objective, "model", objective)
+            self.needs_bound = type(model).segment is Model.segment
         return self
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
@@ -182,11 +190,38 @@ class CertifiedStep(CertifiedRule):
             self.certificate.init(objective, x, evaluation),
         )
 
-    def plan(self, objective: Model, x: Any, evaluation: Evaluation, state: Any) -> Plan:
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any
+    ) -> tuple[Step, Any]:
+        # The loop's own step may defer its scalars to the next evaluation's fetch (the
+        # safeguard's trials, which compare decreases on the host, never do).
+        plan = self.plan(objective, x, evaluation, state, defer=True)
+        proposal = self.propose(x, evaluation, plan, 1.0)
+        return proposal.move, self.commit(plan, proposal, x, evaluation)
+
+    def plan(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
+    ) -> Plan:
+        """The direction and the certified step along it. ``defer=True``: on PyTorch
+        tensors in the loop (:func:`lfso._later.deferring`) with the segment certificate,
+        the direction and the step are computed on the device with no host round trip;
+        their scalars come back with the next evaluation (:mod:`lfso._later`)."""
         certificate = self.certificate
         assert isinstance(certificate, Certificate)
-        d, slope, length, dstate = self.direction(x, evaluation, state[0])
+        defer = defer and isinstance(certificate, SegmentCertificate) and deferring(evaluation.grad)
+        if defer and isinstance(self.direction, LBFGSDirection):
+            d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
+        else:
+            d, slope, length, dstate = self.direction(x, evaluation, state[0])
         kept = state[1]
+        if isinstance(slope, Later):
+            if defer:  # a descent direction by construction (-g on the device otherwise)
+                assert isinstance(certificate, SegmentCertificate)
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, kept, defer=True
+                )
+                return Plan(d, slope, length, sized, dstate, cstate)
+            slope, length = resolve(slope), resolve(length)
         if not slope < 0.0 and d is None and evaluation.bound is not None:
             # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
             # the ball whatever the certificate (a segment along d = 0 bounds nothing).
@@ -196,9 +231,14 @@ class CertifiedStep(CertifiedRule):
         elif not slope < 0.0:  # g = 0 (or no descent at all): nothing to certify, no move
             return Plan(d, slope, length, None, dstate, kept)
         try:
-            sized, cstate = certificate.size(
-                objective, x, evaluation, d, slope, length, self.eta, state[1]
-            )
+            if defer and isinstance(certificate, SegmentCertificate):
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, state[1], defer=True
+                )
+            else:
+                sized, cstate = certificate.size(
+                    objective, x, evaluation, d, slope, length, self.eta, state[1]
+                )
         except OracleError:
             if slope < 0.0:
                 raise
@@ -213,6 +253,14 @@ class CertifiedStep(CertifiedRule):
         if sized is None:
             return Proposal(Step(x, 0.0), 0.0, state)
         steepest, eta = plan.direction is None, self.eta
+        if isinstance(sized.t, Later):  # sized on the device (plan with defer=True)
+            tau = sized.t.array
+            new = x - tau * evaluation.grad if steepest else x + tau * plan.direction
+            product = sized.product(tau) if sized.product is not None else None
+            move = Step(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
+            # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's
+            # own step defers; the safeguard, which compares it, never does).
+            return Proposal(move, math.nan, state)
         used = sized.curvature * inflation
         if inflation == 1.0:
             t = sized.t
