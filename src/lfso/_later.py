@@ -11,7 +11,7 @@ scalars, so they reach the host in the same round trip. A rider read before that
 (:meth:`Later.get`) fetches every pending rider at once.
 
 Outside :func:`riding` nothing is deferred (:func:`deferring` is false), so a step rule
-driven directly (``lfso.torch.Certified``, the safeguard's trials) computes its scalars on
+driven directly (``lfso.torch.LFSO``, the safeguard's trials) computes its scalars on
 the host as before.
 """
 
