@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
+from lfso._solve import solve_radius
 from lfso.bounds import (
     ConstantBound,
     ExpBound,
@@ -17,7 +18,6 @@ from lfso.bounds import (
     OracleError,
     PolynomialBound,
     PowerBound,
-    solve_radius,
 )
 
 pos = st.floats(1e-3, 1e3)

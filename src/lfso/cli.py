@@ -343,28 +343,30 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lfso", description="Tuning-free gradient descent (LFSO).", formatter_class=_Help
+def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=text, description=text, formatter_class=_Help
     )
-    parser.add_argument("--version", action="version", version=f"lfso {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    return parser
 
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, formatter_class=_Help)
 
-    def tol(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
+def _tol(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
 
-    def progress(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--progress",
-            action="store_true",
-            default=None,
-            help="force the progress bar (default: only on a terminal)",
-        )
 
-    demo = command(
+def _progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="force the progress bar (default: only on a terminal)",
+    )
+
+
+def _add_demo(sub: Any) -> None:
+    """The ``lfso demo`` command."""
+    demo = _command(
+        sub,
         "demo",
         "lfso against the paper's LFSO-GD, grid-tuned GD and SciPy's L-BFGS-B "
         "(about 30 s on an idle core)",
@@ -377,12 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--max-iter", type=int, default=10_000, help="gradient evaluations allowed per run"
     )
-    tol(demo)
+    _tol(demo)
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")
-    progress(demo)
+    _progress(demo)
     demo.set_defaults(run=_demo)
 
-    solve = command("solve", "solve one built-in problem, with progress lines and a summary")
+
+def _add_solve(sub: Any) -> None:
+    """The ``lfso solve`` command."""
+    solve = _command(sub, "solve", "solve one built-in problem, with progress lines and a summary")
     solve.add_argument("problem", help="a name from 'lfso problems'")
     solve.add_argument("--method", choices=sorted(METHODS), default="lfso", help="step rule")
     solve.add_argument(
@@ -409,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument(
         "--step", type=float, default=None, help="step size: required for --method gd"
     )
-    tol(solve)
+    _tol(solve)
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
     solve.add_argument("--every", type=int, default=100, help="print every N iterations")
     solve.add_argument(
@@ -419,7 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.set_defaults(run=_solve)
 
-    bench = command("bench", "benchmark lfso against the peer step rules (tables, CSV, figures)")
+
+def _add_bench(sub: Any) -> None:
+    """The ``lfso bench`` command."""
+    bench = _command(
+        sub, "bench", "benchmark lfso against the peer step rules (tables, CSV, figures)"
+    )
     bench.add_argument(
         "--suite", choices=["paper", "full", "quick"], default="full", help="problem set"
     )
@@ -440,15 +450,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="iteration cap per run (default: 50000; 20000 with --quick)",
     )
-    tol(bench)
+    _tol(bench)
     bench.add_argument(
         "--out", default="bench-out", help="folder for results.md/.csv and PNGs (created)"
     )
     bench.add_argument("--no-plots", action="store_true", help="write the tables only")
-    progress(bench)
+    _progress(bench)
     bench.set_defaults(run=_bench)
 
-    check = command("check-oracle", "test a problem's oracle by sampling pairs in balls")
+
+def _add_check_oracle(sub: Any) -> None:
+    """The ``lfso check-oracle`` command."""
+    check = _command(sub, "check-oracle", "test a problem's oracle by sampling pairs in balls")
     check.add_argument("problem", help="a name from 'lfso problems' (one with an oracle)")
     check.add_argument(
         "--oracle", choices=["sharp", "paper"], default="sharp", help="which bound to test"
@@ -470,7 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     check.set_defaults(run=_check_oracle)
 
-    comp = command("compare", "run a baseline rule beside lfso and write an HTML report")
+
+def _add_compare(sub: Any) -> None:
+    """The ``lfso compare`` command."""
+    comp = _command(sub, "compare", "run a baseline rule beside lfso and write an HTML report")
     comp.add_argument("problem", help="a name from 'lfso problems'")
     comp.add_argument(
         "--baseline-method",
@@ -484,12 +500,21 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--oracle", choices=["sharp", "paper"], default="sharp", help="the model's oracle"
     )
-    tol(comp)
+    _tol(comp)
     comp.add_argument("--max-iter", type=int, default=10_000, help="iteration cap per run")
     comp.add_argument("--output", default="report.html", help="the HTML report to write")
     comp.set_defaults(run=_compare)
 
-    problems = command("problems", "list the built-in problems")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lfso", description="Tuning-free gradient descent (LFSO).", formatter_class=_Help
+    )
+    parser.add_argument("--version", action="version", version=f"lfso {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_solve, _add_bench, _add_check_oracle, _add_compare):
+        add(sub)
+    problems = _command(sub, "problems", "list the built-in problems")
     problems.set_defaults(run=_problems)
 
     from .cli_rollout import add_rollout_parser

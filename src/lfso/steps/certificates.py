@@ -200,7 +200,7 @@ class BallCertificate(Certificate):
         # R* scales like the target when L is steady; a trend in L carries over from the
         # last iteration. A close guess lets the generic radius solve take one evaluation
         # (and a radius the model bounded with the gradient, the hint passed on below,
-        # none when it is in the tolerance window: see lfso.bounds.solve_radius).
+        # none when it is in the tolerance window: see lfso._solve.solve_radius).
         predicted = state.radius
         if predicted is not None and state.target > 0.0:
             predicted *= target / state.target
