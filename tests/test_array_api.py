@@ -114,7 +114,11 @@ def _match_numpy(name, method, device):
     )
     assert isinstance(res.x, torch.Tensor) and res.x.dtype == torch.float64
     assert res.x.device.type == device  # the work stayed on the device
-    np.testing.assert_allclose(res.x.cpu().numpy(), ref.x, rtol=1e-7, atol=1e-8)  # to rounding
+    # To rounding, except where tensors size the certified step on the device (lfso._later:
+    # a grid of certified trial steps, within about 2% of the host's solve, so the two runs
+    # take different certified steps and their iterates part by more than rounding).
+    close = 1e-5 if method in ("lfso", "lfso-lbfgs") else 1e-7
+    np.testing.assert_allclose(res.x.cpu().numpy(), ref.x, rtol=close, atol=close / 10)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")  # tol=0 runs to rounding
@@ -191,11 +195,16 @@ def test_starting_point_follows_pytorch_data():
     torch = _torch()
     A, b = _data()
     model = LpRegression(torch.tensor(A), torch.tensor(b), 2)
-    ref = lfso.minimize(LpRegression(A, b, 2), np.zeros(6))
+    # The reference starts from the data's own dtype and device; every other x0 must give
+    # its run exactly. (NumPy's run is not the reference: tensors size the certified step on
+    # the device, lfso._later, so the default method's iterates differ beyond rounding.)
+    ref = lfso.minimize(model, torch.zeros(6, dtype=torch.float64))
     for x0 in (np.zeros(6), torch.zeros(6, dtype=torch.float32), [0.0] * 6):
         res = lfso.minimize(model, x0)
         assert res.success and res.x.dtype == torch.float64
-        np.testing.assert_allclose(res.x.numpy(), ref.x, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(res.x.numpy(), ref.x.numpy(), rtol=1e-10, atol=1e-12)
+    numpy_run = lfso.minimize(LpRegression(A, b, 2), np.zeros(6))
+    np.testing.assert_allclose(res.x.numpy(), numpy_run.x, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -28,6 +28,7 @@ import numpy as np
 from . import __version__
 from .minimize import METHODS, minimize
 from .problems import PROBLEMS, get_problem
+from .registry import DEFAULT_METHOD
 from .result import Result
 
 # The command line is the interface; build_parser is for the CLI tests.
@@ -130,6 +131,8 @@ def _solve(args: argparse.Namespace) -> int:
     _integer("--max-iter", args.max_iter, 0)
     _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
     _integer("--every", args.every, 1)
+    if args.method is None:  # the library's default, or the paper's rule when a radius is named
+        args.method = "lfso" if args.radius is not None else DEFAULT_METHOD
     if args.method in ("gd",) and args.step is None:
         print(f"lfso solve: --method {args.method} needs --step", file=sys.stderr)
         return 2
@@ -149,6 +152,7 @@ def _solve(args: argparse.Namespace) -> int:
             raise UsageError(f"--eta applies to the lfso methods only, not to {args.method}")
         valid = {  # the others' step rules check their own range
             "lfso": ("in (0, 2)", 0.0 < args.eta < 2.0),
+            "lfso-lbfgs": ("in (0, 2)", 0.0 < args.eta < 2.0),
             "lfso-accel": ("in (0, 1]", 0.0 < args.eta <= 1.0),
         }
         expected, ok = valid.get(args.method, ("", True))
@@ -389,7 +393,12 @@ def _add_solve(sub: Any) -> None:
     """The ``lfso solve`` command."""
     solve = _command(sub, "solve", "solve one built-in problem, with progress lines and a summary")
     solve.add_argument("problem", help="a name from 'lfso problems'")
-    solve.add_argument("--method", choices=sorted(METHODS), default="lfso", help="step rule")
+    solve.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default=None,
+        help=f"step rule (default: {DEFAULT_METHOD}, the library's default; lfso with --radius)",
+    )
     solve.add_argument(
         "--radius",
         choices=["tight", "paper"],
