@@ -11,8 +11,16 @@ scalars, so they reach the host in the same round trip. A rider read before that
 (:meth:`Later.get`) fetches every pending rider at once.
 
 Outside :func:`riding` nothing is deferred (:func:`deferring` is false), so a step rule
-driven directly (``lfso.torch.LFSO``, the safeguard's trials) computes its scalars on
-the host as before.
+driven directly computes its scalars on the host as before. ``lfso.torch.LFSO`` rides
+over a rider list of its own, set around each ``step()`` (:func:`riding` with ``riders``),
+so that what one step leaves pending rides the next step's first fetch.
+
+Distances ride too: a model that knows which distance a rule will ask for next (the
+PyTorch closure model: the automatic oracle's secant ``||x_new - x||`` and
+``||g_new - g||``) computes ``||a - b||^2`` on the device before its evaluation's fetch and
+registers it with :func:`remember_distance`; :func:`distance` then returns
+``sqrt`` of the fetched value, the same float that :func:`lfso._arrays.norm` computes
+(``sqrt(float(v @ v))``), with no round trip of its own.
 """
 
 from __future__ import annotations
@@ -25,9 +33,24 @@ from typing import Any
 
 import array_api_compat
 
-__all__ = ["Later", "deferring", "has_riders", "later", "resolve", "riding", "take_riders"]
+__all__ = [
+    "Later",
+    "deferring",
+    "distance",
+    "has_riders",
+    "later",
+    "remember_distance",
+    "resolve",
+    "riding",
+    "take_riders",
+]
 
 _PENDING: ContextVar[list[Later] | None] = ContextVar("lfso_riders", default=None)
+#: Distances known on the device: ``(a, b, ||a - b||^2 as a rider)``, newest last.
+_KNOWN: ContextVar[list[tuple[Any, Any, Later]] | None] = ContextVar("lfso_known", default=None)
+#: Distances kept: a rule asks for those of the last evaluation (two), and no more are
+#: kept, since each holds its arrays (vectors of the problem's size) alive.
+_KEEP = 2
 
 
 class Later:
@@ -75,12 +98,20 @@ def _fetch(riders: list[Later]) -> None:
 
 
 @contextlib.contextmanager
-def riding() -> Iterator[None]:
-    """Inside the block, :func:`later` defers device scalars to the next fetch."""
-    token = _PENDING.set([])
+def riding(
+    riders: list[Later] | None = None, known: list[tuple[Any, Any, Later]] | None = None
+) -> Iterator[None]:
+    """Inside the block, :func:`later` defers device scalars to the next fetch.
+
+    ``riders`` and ``known``: lists that outlive the block (an optimiser's, set around each
+    ``step()``): what is pending or remembered at its end stays for the next block.
+    """
+    token = _PENDING.set([] if riders is None else riders)
+    known_token = _KNOWN.set([] if known is None else known)
     try:
         yield
     finally:
+        _KNOWN.reset(known_token)
         _PENDING.reset(token)
 
 
@@ -99,6 +130,30 @@ def later(array: Any) -> Later:
     else:
         pending.append(rider)
     return rider
+
+
+def remember_distance(a: Any, b: Any, squared: Any) -> None:
+    """Inside :func:`riding`: ``||a - b||^2`` is ``squared`` (a 0-d PyTorch array, computed
+    as ``(a - b) @ (a - b)``), to ride the next fetch; :func:`distance` will use it."""
+    known = _KNOWN.get()
+    if known is None:
+        return
+    known.append((a, b, later(squared)))
+    del known[:-_KEEP]
+
+
+def distance(a: Any, b: Any) -> float:
+    """``||a - b||_2`` as :func:`lfso._arrays.norm` computes it, from a remembered square
+    (:func:`remember_distance`, the very arrays ``a`` and ``b``) when there is one."""
+    from ._arrays import norm
+
+    for first, second, squared in reversed(_KNOWN.get() or ()):
+        if first is a and second is b:
+            sq = squared.get()
+            if 0.0 < sq < math.inf:  # (else norm's overflow-safe path, as below)
+                return math.sqrt(sq)
+            break
+    return norm(a - b)
 
 
 def has_riders() -> bool:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ._later import deferring, remember_distance
 from .models import FunctionModel
 
 __all__ = ["ClosureModel", "Layout", "SavedState", "across_ranks", "distributed", "moved"]
@@ -96,6 +97,10 @@ class ClosureModel(FunctionModel):
         self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
         self._keep_graph = True
+        #: The point a step starts from and its gradient, when the rule estimates ``L``
+        #: from secants to it (:mod:`lfso.auto`): each evaluation then computes its
+        #: distances to them on the device, to ride its own fetch (:mod:`lfso._later`).
+        self.anchor: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _closure_pair(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layout, closure = self.layout, self.closure
@@ -126,6 +131,19 @@ class ClosureModel(FunctionModel):
         if distributed():
             value = across_ranks(value, "mean")
         self.loss, self.evaluated = value, z
+        return value, grad
+
+    def _value_grad(self, x: Any) -> tuple[Any, Any]:
+        """The checked value and gradient; with an :attr:`anchor`, ``||x - z||^2`` and
+        ``||g - g_z||^2`` computed on the device, to come back with this evaluation's fetch
+        (the secant the automatic oracle asks for next: no round trip of its own)."""
+        value, grad = super()._value_grad(x)
+        anchor = self.anchor
+        if anchor is not None and deferring(grad):
+            z, g = anchor
+            for a, b in ((x, z), (grad, g)):
+                v = a - b
+                remember_distance(a, b, v @ v)
         return value, grad
 
     def grad(self, x: Any) -> Any:

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._arrays import as_vector, namespace, norm
+from ._later import distance
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
@@ -123,10 +124,10 @@ class SecantEstimator:
         Returns the samples, the state with the new power vector, and the number of HVPs.
         """
         out: list[tuple[float, float]] = []
-        if state.x is not None:
-            d = norm(x - state.x)
+        if state.x is not None:  # (distances a model computed before its fetch: no round trip)
+            d = distance(x, state.x)
             if d > 0.0:
-                out.append((d, norm(evaluation.grad - state.grad) / d))
+                out.append((d, distance(evaluation.grad, state.grad) / d))
         vector, used = state.vector, 0
         if self.hvp is not None:
             xp = namespace(x)

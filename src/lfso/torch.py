@@ -76,6 +76,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ._arrays import rounding
+from ._later import Later, riding
 from ._torch_closure import ClosureModel, Layout, SavedState, moved
 from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
@@ -121,6 +122,7 @@ class _Run:
     probe: torch.Tensor | None = None  # a vector whose dot with the next gradient is asked
     hvp_decided: bool = False
     stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
+    secants: bool = False  # the rule estimates L from secants (lfso.auto)
 
 
 class LFSO(torch.optim.Optimizer):
@@ -274,6 +276,10 @@ class LFSO(torch.optim.Optimizer):
         self._risk: RiskMonitor | None = None
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
+        # Device scalars deferred by one step ride the next step's fetch (lfso._later):
+        # the optimiser's own rider list and known distances, set around each step().
+        self._riders: list[Later] = []
+        self._known: list[tuple[Any, Any, Later]] = []
         self._last: tuple[float, float, Any] | None = None  # loss, ||g||, g of the last row
         self._start_z: torch.Tensor | None = None
         self._clock = math.nan
@@ -319,6 +325,7 @@ class LFSO(torch.optim.Optimizer):
         model = ClosureModel(layout, self.smoothness)
         model.nfev = self.nfev
         run = _Run(layout, model, self._rule(model, layout, False))
+        run.secants = self.smoothness is None and METHODS[self.method].estimates
         self._run = run
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
             self._monitor_for(run, layout.params[0])
@@ -363,6 +370,10 @@ class LFSO(torch.optim.Optimizer):
         """
         if closure is None:
             raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        with riding(self._riders, self._known):
+            return self._step(closure)
+
+    def _step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         run = self._run
         if run is None or run.layout.key != self._key():  # groups or etas changed
             run = self._new_run()
@@ -395,6 +406,8 @@ class LFSO(torch.optim.Optimizer):
         if state is None:
             state = rule.init(model, z, ev)
             self._save(run, state)
+        if run.secants:  # the estimator's next secant is to (z, g): it rides the fetches
+            model.anchor = (z, ev.grad)
         try:
             move, state = rule.step(model, z, ev, state)
         except StepFailedError:  # keep the parameters: never take a bad step

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from .._arrays import norm, to_floats
 from .._later import Later, later, resolve
+from .._later import distance as gap
 from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
@@ -344,7 +345,7 @@ class EstimateCertificate(BallCertificate):
             return None
         change = new.grad - evaluation.grad
         if direction is None:
-            sample = (distance, norm(change) / distance)
+            sample = (distance, gap(new.grad, evaluation.grad) / distance)  # = norm(change)
         else:  # along d: (g(x + t d) - g(x)) . d / (t ||d||^2), t ||d|| = distance
             dd, along = to_floats(direction @ direction, change @ direction)
             sample = (distance, max(along, 0.0) * math.sqrt(dd) / (distance * dd))
