@@ -18,9 +18,10 @@ so that what one step leaves pending rides the next step's first fetch.
 Distances ride too: a model that knows which distance a rule will ask for next (the
 PyTorch closure model: the automatic oracle's secant ``||x_new - x||`` and
 ``||g_new - g||``) computes ``||a - b||^2`` on the device before its evaluation's fetch and
-registers it with :func:`remember_distance`; :func:`distance` then returns
-``sqrt`` of the fetched value, the same float that :func:`lfso._arrays.norm` computes
-(``sqrt(float(v @ v))``), with no round trip of its own.
+registers it with :func:`remember_dot`; :func:`distance` then returns ``sqrt`` of the
+fetched value, the same float that :func:`lfso._arrays.norm` computes
+(``sqrt(float(v @ v))``), with no round trip of its own (:func:`known_dot` likewise for
+the L-BFGS estimate's ``s . y``).
 """
 
 from __future__ import annotations
@@ -38,19 +39,21 @@ __all__ = [
     "deferring",
     "distance",
     "has_riders",
+    "known_dot",
     "later",
-    "remember_distance",
+    "remember_dot",
     "resolve",
     "riding",
     "take_riders",
 ]
 
 _PENDING: ContextVar[list[Later] | None] = ContextVar("lfso_riders", default=None)
-#: Distances known on the device: ``(a, b, ||a - b||^2 as a rider)``, newest last.
-_KNOWN: ContextVar[list[tuple[Any, Any, Later]] | None] = ContextVar("lfso_known", default=None)
-#: Distances kept: a rule asks for those of the last evaluation (two), and no more are
-#: kept, since each holds its arrays (vectors of the problem's size) alive.
-_KEEP = 2
+#: Dot products of differences known on the device, ``((a, b), (c, e), (a - b) @ (c - e)
+#: as a rider)``, newest last.
+_KNOWN: ContextVar[list[Known] | None] = ContextVar("lfso_known", default=None)
+#: Products kept: a rule asks for those of the last evaluation (at most three), and no
+#: more are kept, since each holds its arrays (vectors of the problem's size) alive.
+_KEEP = 3
 
 
 class Later:
@@ -84,6 +87,10 @@ class Later:
         return f"Later({self.value if self.value is not None else '...'})"
 
 
+#: A remembered product: the two pairs of arrays and the value (see :func:`remember_dot`).
+Known = tuple[tuple[Any, Any], tuple[Any, Any], Later]
+
+
 def _fetch(riders: list[Later]) -> None:
     """One stacked transfer for ``riders`` (grouped by device: one per device)."""
     import torch
@@ -99,7 +106,7 @@ def _fetch(riders: list[Later]) -> None:
 
 @contextlib.contextmanager
 def riding(
-    riders: list[Later] | None = None, known: list[tuple[Any, Any, Later]] | None = None
+    riders: list[Later] | None = None, known: list[Known] | None = None
 ) -> Iterator[None]:
     """Inside the block, :func:`later` defers device scalars to the next fetch.
 
@@ -132,27 +139,34 @@ def later(array: Any) -> Later:
     return rider
 
 
-def remember_distance(a: Any, b: Any, squared: Any) -> None:
-    """Inside :func:`riding`: ``||a - b||^2`` is ``squared`` (a 0-d PyTorch array, computed
-    as ``(a - b) @ (a - b)``), to ride the next fetch; :func:`distance` will use it."""
+def remember_dot(first: tuple[Any, Any], second: tuple[Any, Any], value: Any) -> None:
+    """Inside :func:`riding`: ``(a - b) @ (c - e)`` is ``value`` (a 0-d PyTorch array
+    computed that way) for ``first = (a, b)``, ``second = (c, e)``; it rides the next fetch
+    and :func:`known_dot` (so :func:`distance`) will use it."""
     known = _KNOWN.get()
     if known is None:
         return
-    known.append((a, b, later(squared)))
+    known.append((first, second, later(value)))
     del known[:-_KEEP]
+
+
+def known_dot(first: tuple[Any, Any], second: tuple[Any, Any]) -> float | None:
+    """The remembered ``(a - b) @ (c - e)`` of these very arrays as a float, or ``None``."""
+    for one, two, value in reversed(_KNOWN.get() or ()):
+        if one[0] is first[0] and one[1] is first[1] and two[0] is second[0]:
+            if two[1] is second[1]:
+                return value.get()
+    return None
 
 
 def distance(a: Any, b: Any) -> float:
     """``||a - b||_2`` as :func:`lfso._arrays.norm` computes it, from a remembered square
-    (:func:`remember_distance`, the very arrays ``a`` and ``b``) when there is one."""
+    (:func:`remember_dot` of ``(a, b)`` with itself) when there is one."""
     from ._arrays import norm
 
-    for first, second, squared in reversed(_KNOWN.get() or ()):
-        if first is a and second is b:
-            sq = squared.get()
-            if 0.0 < sq < math.inf:  # (else norm's overflow-safe path, as below)
-                return math.sqrt(sq)
-            break
+    sq = known_dot((a, b), (a, b))
+    if sq is not None and 0.0 < sq < math.inf:  # (else norm's overflow-safe path)
+        return math.sqrt(sq)
     return norm(a - b)
 
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._later import deferring, remember_distance
+from ._later import deferring, remember_dot
 from .models import FunctionModel
 
 __all__ = ["ClosureModel", "Layout", "SavedState", "across_ranks", "distributed", "moved"]
@@ -101,6 +101,7 @@ class ClosureModel(FunctionModel):
         #: from secants to it (:mod:`lfso.auto`): each evaluation then computes its
         #: distances to them on the device, to ride its own fetch (:mod:`lfso._later`).
         self.anchor: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.along = False  # ... and ``(x - z) . (g - g_z)`` (a direction other than -g)
 
     def _closure_pair(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layout, closure = self.layout, self.closure
@@ -135,15 +136,18 @@ class ClosureModel(FunctionModel):
 
     def _value_grad(self, x: Any) -> tuple[Any, Any]:
         """The checked value and gradient; with an :attr:`anchor`, ``||x - z||^2`` and
-        ``||g - g_z||^2`` computed on the device, to come back with this evaluation's fetch
-        (the secant the automatic oracle asks for next: no round trip of its own)."""
+        ``||g - g_z||^2`` (and with :attr:`along`, ``(x - z) . (g - g_z)``) computed on the
+        device, to come back with this evaluation's fetch (the secant the automatic oracle
+        asks for next: no round trip of its own)."""
         value, grad = super()._value_grad(x)
         anchor = self.anchor
         if anchor is not None and deferring(grad):
             z, g = anchor
-            for a, b in ((x, z), (grad, g)):
-                v = a - b
-                remember_distance(a, b, v @ v)
+            s, y = x - z, grad - g
+            remember_dot((x, z), (x, z), s @ s)
+            remember_dot((grad, g), (grad, g), y @ y)
+            if self.along:  # the L-BFGS estimate's curvature along the step, s . y
+                remember_dot((x, z), (grad, g), s @ y)
         return value, grad
 
     def grad(self, x: Any) -> Any:

@@ -76,7 +76,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ._arrays import rounding
-from ._later import Later, riding
+from ._later import Known, Later, riding
 from ._torch_closure import ClosureModel, Layout, SavedState, moved
 from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
@@ -279,7 +279,7 @@ class LFSO(torch.optim.Optimizer):
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
         # the optimiser's own rider list and known distances, set around each step().
         self._riders: list[Later] = []
-        self._known: list[tuple[Any, Any, Later]] = []
+        self._known: list[Known] = []
         self._last: tuple[float, float, Any] | None = None  # loss, ||g||, g of the last row
         self._start_z: torch.Tensor | None = None
         self._clock = math.nan
@@ -326,6 +326,7 @@ class LFSO(torch.optim.Optimizer):
         model.nfev = self.nfev
         run = _Run(layout, model, self._rule(model, layout, False))
         run.secants = self.smoothness is None and METHODS[self.method].estimates
+        model.along = run.secants and not run.rule.gradient_step
         self._run = run
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
             self._monitor_for(run, layout.params[0])

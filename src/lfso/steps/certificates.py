@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from .._arrays import norm, to_floats
 from .._later import Later, later, resolve
 from .._later import distance as gap
+from .._later import known_dot
 from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
@@ -327,8 +328,11 @@ class EstimateCertificate(BallCertificate):
                 # Along a direction other than -g the curvature that matters is the
                 # directional one: the last step's secant s . y / ||s||^2 replaces the
                 # norm ratio ||y|| / ||s|| (Hessian power iterations, at distance 0, stay).
-                s_, y_ = x - est.x, evaluation.grad - est.grad
-                sy, ss = to_floats(s_ @ y_, s_ @ s_)
+                pair = ((x, est.x), (evaluation.grad, est.grad))
+                sy, ss = known_dot(*pair), known_dot(pair[0], pair[0])  # (fetched already)
+                if sy is None or ss is None:
+                    s_, y_ = x - est.x, evaluation.grad - est.grad
+                    sy, ss = to_floats(s_ @ y_, s_ @ s_)
                 if ss > 0.0:
                     kept = [sample for sample in base if sample[0] == 0.0]
                     base = [(math.sqrt(ss), max(sy, 0.0) / ss), *kept]
