@@ -63,6 +63,10 @@ def test_host_syncs_script_lists_every_model():
     assert len(table) == 10 and all(float(r[-5]) == 1.0 for r in table)
     assert rows[13][:3] == ["host", "time", "per"]
     assert len(rows[14]) == 5 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
+    assert rows[16][:6] == ["host", "round", "trips", "per", "step", "of"]
+    assert rows[17] == ["oracle", "lfso", "lfso-lbfgs"]
+    assert [r[0] for r in rows[18:20]] == ["auto", "user"]
+    assert all(1.0 <= float(v) <= 3.0 for r in rows[18:20] for v in r[1:])
 
 
 def test_dask_script_runs_on_a_local_cluster():

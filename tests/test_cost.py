@@ -19,8 +19,8 @@ torch = pytest.importorskip("torch")
 
 import lfso  # noqa: E402
 from lfso import loop  # noqa: E402
-from lfso._arrays import to_floats  # noqa: E402
-from lfso._later import Later, later, riding  # noqa: E402
+from lfso._arrays import norm, to_floats  # noqa: E402
+from lfso._later import Later, distance, known_dot, later, remember_dot, riding  # noqa: E402
 from lfso.bench.syncs import count_host_syncs, syncs_per_iteration  # noqa: E402
 from lfso.models import Evaluation  # noqa: E402
 from lfso.problems import get_problem, lls_data, logistic_data  # noqa: E402
@@ -229,6 +229,26 @@ def test_riders_come_back_with_the_next_fetch():
             assert r3.get() == 3.0  # read before any fetch: one round trip of its own
         assert sum(counts.values()) == 1
     assert isinstance(r3, Later) and float(r3) == 3.0
+
+
+def test_remembered_distances_ride_the_fetch_and_equal_norm():
+    a, b = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, -1.0, 2.0])
+    remember_dot((a, b), (a, b), (a - b) @ (a - b))  # not riding: not remembered
+    assert known_dot((a, b), (a, b)) is None
+    with riding():
+        v = a - b
+        remember_dot((a, b), (a, b), v @ v)
+        remember_dot((a, b), (b, a), v @ (b - a))
+        with count_host_syncs() as counts:
+            to_floats(torch.tensor(1.0))  # the evaluation's fetch brings them
+            got, cross = distance(a, b), known_dot((a, b), (b, a))
+        assert sum(counts.values()) == 1
+        assert cross == -float(v @ v)
+        assert got == norm(a - b)  # the same float as the host path
+        assert known_dot((b, a), (b, a)) is None  # (other arrays: not known)
+        zero = torch.zeros(3)
+        remember_dot((zero, zero), (zero, zero), zero @ zero)
+        assert distance(zero, zero) == 0.0  # (0: norm's own path, as without riding)
 
 
 class _Recorder(lfso.models.LpRegression):
