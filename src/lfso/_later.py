@@ -105,9 +105,7 @@ def _fetch(riders: list[Later]) -> None:
 
 
 @contextlib.contextmanager
-def riding(
-    riders: list[Later] | None = None, known: list[Known] | None = None
-) -> Iterator[None]:
+def riding(riders: list[Later] | None = None, known: list[Known] | None = None) -> Iterator[None]:
     """Inside the block, :func:`later` defers device scalars to the next fetch.
 
     ``riders`` and ``known``: lists that outlive the block (an optimiser's, set around each

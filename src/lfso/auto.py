@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._arrays import as_vector, namespace, norm
-from ._later import distance
+from ._later import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
@@ -125,9 +125,9 @@ class SecantEstimator:
         """
         out: list[tuple[float, float]] = []
         if state.x is not None:  # (distances a model computed before its fetch: no round trip)
-            d = distance(x, state.x)
+            d = gap(x, state.x)
             if d > 0.0:
-                out.append((d, distance(evaluation.grad, state.grad) / d))
+                out.append((d, gap(evaluation.grad, state.grad) / d))
         vector, used = state.vector, 0
         if self.hvp is not None:
             xp = namespace(x)

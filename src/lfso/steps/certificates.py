@@ -26,10 +26,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._arrays import norm, to_floats
-from .._later import Later, later, resolve
+from .._arrays import to_floats
+from .._later import Later, known_dot, later, resolve
 from .._later import distance as gap
-from .._later import known_dot
 from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
 from ..bounds import LocalBound, check_monotone, check_value
