@@ -101,7 +101,7 @@ class ClosureModel(FunctionModel):
         #: from secants to it (:mod:`lfso.auto`): each evaluation then computes its
         #: distances to them on the device, to ride its own fetch (:mod:`lfso._later`).
         self.anchor: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.along = False  # ... and ``(x - z) . (g - g_z)`` (a direction other than -g)
+        self.sy = False  # ... and ``(x - z) . (g - g_z)`` (a direction other than -g)
 
     def _closure_pair(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         layout, closure = self.layout, self.closure
@@ -136,7 +136,7 @@ class ClosureModel(FunctionModel):
 
     def _value_grad(self, x: Any) -> tuple[Any, Any]:
         """The checked value and gradient; with an :attr:`anchor`, ``||x - z||^2`` and
-        ``||g - g_z||^2`` (and with :attr:`along`, ``(x - z) . (g - g_z)``) computed on the
+        ``||g - g_z||^2`` (and with :attr:`sy`, ``(x - z) . (g - g_z)``) computed on the
         device, to come back with this evaluation's fetch (the secant the automatic oracle
         asks for next: no round trip of its own)."""
         value, grad = super()._value_grad(x)
@@ -146,7 +146,7 @@ class ClosureModel(FunctionModel):
             s, y = x - z, grad - g
             remember_dot((x, z), (x, z), s @ s)
             remember_dot((grad, g), (grad, g), y @ y)
-            if self.along:  # the L-BFGS estimate's curvature along the step, s . y
+            if self.sy:  # the L-BFGS estimate's curvature along the step, s . y
                 remember_dot((x, z), (grad, g), s @ y)
         return value, grad
 

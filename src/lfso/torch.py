@@ -338,7 +338,7 @@ class LFSO(torch.optim.Optimizer):
         model.nfev = self.nfev
         run = _Run(layout, model, self._rule(model, layout, False))
         run.secants = self.smoothness is None and METHODS[self.method].estimates
-        model.along = run.secants and not run.rule.gradient_step
+        model.sy = run.secants and not run.rule.gradient_step
         self._run = run
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
             self._monitor_for(run, layout.params[0])
