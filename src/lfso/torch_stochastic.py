@@ -244,10 +244,13 @@ class StochasticLFSO(torch.optim.Optimizer):
                 loss.backward()
         return loss
 
-    def _trial(self, closure: Callable[..., Any], flag: bool) -> float:
-        with torch.no_grad():
+    def _trial(self, closure: Callable[..., Any], flag: bool) -> torch.Tensor:
+        """The closure's loss at the current parameters, without a graph (not synchronised)."""
+        with torch.inference_mode():
             loss = closure(False) if flag else closure()
-        return float(loss)
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"the closure must return the loss as a tensor, got {loss!r}")
+        return loss.detach()
 
     @torch.no_grad()
     def step(self, closure: Callable[..., Any] | None = None) -> Any:  # type: ignore[override]
@@ -267,7 +270,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         k = g_state["k"] + 1
         b1, b2 = self.betas
         adam = self.direction == "adam"
-        ms, vs = [], []
+        fresh = self.secant == "fresh"
+        ms, vs, prevs = [], [], []
         for p in params:
             state = self.state[p]
             if "m" not in state:
@@ -277,6 +281,25 @@ class StochasticLFSO(torch.optim.Optimizer):
             ms.append(state["m"])
             if adam:
                 vs.append(state["v"])
+            if fresh:
+                prevs.append(state.get("prev"))
+        s = g_state["step_size"]
+        delta = g_state.get("delta")
+        # The fresh batch at the previous point, before anything is synchronised: its loss
+        # joins the step's other statistics in one host round trip.
+        probe = (
+            fresh
+            and s == s
+            and delta is not None
+            and k % self.probe_every == 0
+            and all(q is not None for q in prevs)
+        )
+        current: list[torch.Tensor] = []
+        if probe:
+            current = list(torch._foreach_mul(params, 1.0))
+            torch._foreach_copy_(params, prevs)
+            f_prev = self._trial(closure, flag)
+            torch._foreach_copy_(params, current)
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
         den: Any = None
         if adam:  # d = -scale * m / den (the bias corrections folded into scale and den)
@@ -289,8 +312,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             ds = ms
         scale = 1.0 / (1.0 - b1**k)
-        flat_g, flat_d = _flat(grads), _flat(ds)
-        stats = torch.stack([loss.detach().double(), flat_g @ flat_d, flat_d @ flat_d]).tolist()
+        both = torch.cat([t.reshape(-1) for t in grads] + [t.reshape(-1) for t in ds])
+        flat = both.double()
+        n = flat.numel() // 2
+        flat_g, flat_d = flat[:n], flat[n:]
+        values = [loss.detach().double(), flat_g @ flat_d, flat_d @ flat_d]
+        if probe:
+            dflat = cast(torch.Tensor, delta).double()
+            values += [f_prev.double().reshape(()), flat_g @ dflat, dflat @ dflat]
+        stats = torch.stack(values).tolist()
         f0, gd, dd = stats[0], -scale * stats[1], scale * scale * stats[2]
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
             for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
@@ -308,15 +338,84 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state["k"] = k
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
             ds = list(torch._foreach_div(grads, den)) if adam else grads
-            flat_d = _flat(ds)
+            both = torch.cat([t.reshape(-1) for t in ds])
+            flat_d = both.double()
             scale = 1.0
             gd, dd = (-v for v in torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]).tolist())
             if not (gd < 0.0 and dd > 0.0):
                 return loss  # a zero gradient: nothing to do
-        s = g_state["step_size"]
+        if fresh:
+            if probe:
+                s = self._measure(s, f0, stats[3:], g_state)
+            self._fresh_step(params, ds, scale, dd, flat_d, both.dtype, s, current)
+            return loss
+        return self._same(closure, flag, loss, params, ds, scale, (f0, gd, dd), k)
+
+    def _measure(
+        self, s: float, f0: float, probed: list[float], g_state: dict[str, Any]
+    ) -> float:
+        """``secant="fresh"``: the curvature of this batch along the *previous* step."""
+        f_prev, slope, sq = probed
+        if not (math.isfinite(f_prev) and sq > 0.0):
+            return s
+        curvature = 2.0 * (f_prev - f0 + slope) / sq
+        c = curvature * sq  # phi''(u) along u -> x_prev + u (x - x_prev)
+        if c > 0.0:  # the fresh batch's line minimiser, in units of the last step
+            u = 1.0 - slope / c
+            star = u * g_state["t_prev"] if u > 0.0 else 0.0
+        else:
+            star = math.inf
+        if not g_state.get("measured", False) and 0.0 < star < math.inf:
+            s, g_state["measured"] = star, True
+        star = min(max(star, s / self.shrink), self.growth * s)
+        self.last_curvature = curvature
+        return math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(star))
+
+    def _fresh_step(
+        self,
+        params: list[torch.Tensor],
+        ds: list[torch.Tensor],
+        scale: float,
+        dd: float,
+        flat_d: torch.Tensor,
+        dtype: torch.dtype,
+        s: float,
+        current: list[torch.Tensor],
+    ) -> None:
+        """Step ``t = eta s`` along ``d``; keep the point left and the step for the probe."""
+        g_state = self._global()
         eta = self.param_groups[0]["eta"]
-        if self.secant == "fresh":
-            return self._fresh(closure, flag, loss, params, ds, scale, (f0, gd, dd), flat_g, k)
+        if not s == s:  # the first step: a probe of length 1e-3 (1 + ||p||)
+            pnorm = float(torch.linalg.vector_norm(_flat(params)))
+            s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
+        t = eta * s
+        if not current:
+            current = list(torch._foreach_mul(params, 1.0))
+        torch._foreach_add_(params, ds, alpha=-t * scale)
+        for p, c in zip(params, current, strict=True):
+            self.state[p]["prev"] = c
+        # Delta = -t scale d, in the parameters' dtype (so that it round-trips unchanged
+        # through state_dict(), which casts floating state to the parameter's dtype).
+        g_state["delta"] = (flat_d * (-t * scale)).to(dtype)
+        self._undo = (params, current)
+        g_state["step_size"], g_state["t_prev"] = s, t
+        self.last_step = t
+
+    def _same(
+        self,
+        closure: Callable[..., Any],
+        flag: bool,
+        loss: torch.Tensor,
+        params: list[torch.Tensor],
+        ds: list[torch.Tensor],
+        scale: float,
+        stats: tuple[float, float, float],
+        k: int,
+    ) -> Any:
+        """``secant="same"``: the curvature of this batch at this step's trial point."""
+        f0, gd, dd = stats
+        g_state = self._global()
+        s, eta = g_state["step_size"], self.param_groups[0]["eta"]
         first = not s == s
         if first:  # a probe of length 1e-3 (1 + ||p||)
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
@@ -329,7 +428,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
-        f1 = self._trial(closure, flag)
+        f1 = float(self._trial(closure, flag))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
             self.rollbacks += 1
@@ -344,53 +443,4 @@ class StochasticLFSO(torch.optim.Optimizer):
         s = math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(star))
         g_state["step_size"] = s
         self.last_step, self.last_curvature = t, curvature
-        return loss
-
-    def _fresh(
-        self,
-        closure: Callable[..., Any],
-        flag: bool,
-        loss: torch.Tensor,
-        params: list[torch.Tensor],
-        ds: list[torch.Tensor],
-        scale: float,
-        stats: tuple[float, float, float],
-        flat_g: torch.Tensor,
-        k: int,
-    ) -> Any:
-        """``secant="fresh"``: the curvature of this batch along the *previous* step."""
-        f0, _, dd = stats
-        g_state = self._global()
-        s, eta = g_state["step_size"], self.param_groups[0]["eta"]
-        prevs = [self.state[p].get("prev") for p in params]
-        current = list(torch._foreach_mul(params, 1.0))
-        if s == s and all(q is not None for q in prevs) and k % self.probe_every == 0:
-            torch._foreach_copy_(params, prevs)
-            f_prev = self._trial(closure, flag)
-            torch._foreach_copy_(params, current)
-            delta = _flat(current) - _flat(cast(list[torch.Tensor], prevs))
-            slope, sq = torch.stack([flat_g @ delta, delta @ delta]).tolist()
-            if math.isfinite(f_prev) and sq > 0.0:
-                curvature = 2.0 * (f_prev - f0 + slope) / sq
-                c = curvature * sq  # phi''(u) along u -> x_prev + u (x - x_prev)
-                if c > 0.0:  # the fresh batch's line minimiser, in units of the last step
-                    u = 1.0 - slope / c
-                    star = u * g_state["t_prev"] if u > 0.0 else 0.0
-                else:
-                    star = math.inf
-                if not g_state.get("measured", False) and 0.0 < star < math.inf:
-                    s, g_state["measured"] = star, True
-                star = min(max(star, s / self.shrink), self.growth * s)
-                s = math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(star))
-                self.last_curvature = curvature
-        if not s == s:  # the first step: a probe of length 1e-3 (1 + ||p||)
-            pnorm = float(torch.linalg.vector_norm(_flat(params)))
-            s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
-        t = eta * s
-        torch._foreach_add_(params, ds, alpha=-t * scale)
-        for p, c in zip(params, current, strict=True):
-            self.state[p]["prev"] = c
-        self._undo = (params, current)
-        g_state["step_size"], g_state["t_prev"] = s, t
-        self.last_step = t
         return loss
