@@ -284,15 +284,16 @@ class StochasticLFSO(torch.optim.Optimizer):
             if fresh:
                 prevs.append(state.get("prev"))
         s = g_state["step_size"]
-        delta = g_state.get("delta")
+        d_prev = g_state.get("d_prev")  # the last step was -t_prev * scale_prev * d_prev
         # The fresh batch at the previous point, before anything is synchronised: its loss
         # joins the step's other statistics in one host round trip.
         probe = (
             fresh
             and s == s
-            and delta is not None
+            and d_prev is not None
             and k % self.probe_every == 0
             and all(q is not None for q in prevs)
+            and d_prev.numel() == sum(p.numel() for p in params)
         )
         current: list[torch.Tensor] = []
         if probe:
@@ -312,16 +313,18 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             ds = ms
         scale = 1.0 / (1.0 - b1**k)
-        both = torch.cat([t.reshape(-1) for t in grads] + [t.reshape(-1) for t in ds])
-        flat = both.double()
-        n = flat.numel() // 2
-        flat_g, flat_d = flat[:n], flat[n:]
-        values = [loss.detach().double(), flat_g @ flat_d, flat_d @ flat_d]
+        rows = [t.reshape(-1) for t in grads] + [t.reshape(-1) for t in ds]
         if probe:
-            dflat = cast(torch.Tensor, delta).double()
-            values += [f_prev.double().reshape(()), flat_g @ dflat, dflat @ dflat]
-        stats = torch.stack(values).tolist()
-        f0, gd, dd = stats[0], -scale * stats[1], scale * scale * stats[2]
+            rows.append(cast(torch.Tensor, d_prev))
+        both = torch.cat(rows)
+        flat = both.double().view(3 if probe else 2, -1)  # g, d (and d_prev)
+        gram = flat @ flat[:2].T  # (g, d, d_prev) . (g, d): one product for all dot products
+        scalars = [loss.detach().reshape(1)] + ([f_prev.reshape(1)] if probe else [])
+        stats = torch.cat([gram.reshape(-1), *scalars]).tolist()
+        flat_g, flat_d = flat[0], flat[1]
+        d_row = both.view(flat.shape)[1]
+        f0, gd, dd = stats[-len(scalars)], -scale * stats[1], scale * scale * stats[3]
+        dd_raw = stats[3]
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
             for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
                 m.zero_()
@@ -339,15 +342,18 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
             ds = list(torch._foreach_div(grads, den)) if adam else grads
             both = torch.cat([t.reshape(-1) for t in ds])
-            flat_d = both.double()
+            flat_d, d_row = both.double(), both
             scale = 1.0
             gd, dd = (-v for v in torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]).tolist())
+            dd_raw = dd
             if not (gd < 0.0 and dd > 0.0):
                 return loss  # a zero gradient: nothing to do
         if fresh:
-            if probe:
-                s = self._measure(s, f0, stats[3:], g_state)
-            self._fresh_step(params, ds, scale, dd, flat_d, both.dtype, s, current)
+            if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
+                coef = -g_state["t_prev"] * g_state["scale_prev"]
+                probed = (stats[-1], coef * stats[4], coef * coef * g_state["dd_prev"])
+                s = self._measure(s, f0, probed, g_state)
+            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, current)
             return loss
         return self._same(closure, flag, loss, params, ds, scale, (f0, gd, dd), k)
 
@@ -375,14 +381,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         self,
         params: list[torch.Tensor],
         ds: list[torch.Tensor],
-        scale: float,
-        dd: float,
-        flat_d: torch.Tensor,
-        dtype: torch.dtype,
+        norms: tuple[float, float, float],
+        d_row: torch.Tensor,
         s: float,
         current: list[torch.Tensor],
     ) -> None:
         """Step ``t = eta s`` along ``d``; keep the point left and the step for the probe."""
+        scale, dd, dd_raw = norms
         g_state = self._global()
         eta = self.param_groups[0]["eta"]
         if not s == s:  # the first step: a probe of length 1e-3 (1 + ||p||)
@@ -394,9 +399,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         torch._foreach_add_(params, ds, alpha=-t * scale)
         for p, c in zip(params, current, strict=True):
             self.state[p]["prev"] = c
-        # Delta = -t scale d, in the parameters' dtype (so that it round-trips unchanged
-        # through state_dict(), which casts floating state to the parameter's dtype).
-        g_state["delta"] = (flat_d * (-t * scale)).to(dtype)
+        # The step was Delta = -t scale d: d flat, in the parameters' dtype (it round-trips
+        # unchanged through state_dict(), which casts floating state to that dtype).
+        g_state["d_prev"], g_state["dd_prev"], g_state["scale_prev"] = d_row, dd_raw, scale
         self._undo = (params, current)
         g_state["step_size"], g_state["t_prev"] = s, t
         self.last_step = t
