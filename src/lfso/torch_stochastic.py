@@ -293,7 +293,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             and d_prev is not None
             and k % self.probe_every == 0
             and all(q is not None for q in prevs)
-            and d_prev.numel() == sum(p.numel() for p in params)
+            and len(d_prev) == sum(p.numel() for p in params)
         )
         current: list[torch.Tensor] = []
         if probe:
@@ -313,18 +313,19 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             ds = ms
         scale = 1.0 / (1.0 - b1**k)
-        rows = [t.reshape(-1) for t in grads] + [t.reshape(-1) for t in ds]
+        rows = [t if t.dim() == 1 else t.reshape(-1) for t in grads + ds]
         if probe:
             rows.append(cast(torch.Tensor, d_prev))
         both = torch.cat(rows)
-        flat = both.double().view(3 if probe else 2, -1)  # g, d (and d_prev)
-        gram = flat @ flat[:2].T  # (g, d, d_prev) . (g, d): one product for all dot products
-        scalars = [loss.detach().reshape(1)] + ([f_prev.reshape(1)] if probe else [])
-        stats = torch.cat([gram.reshape(-1), *scalars]).tolist()
-        flat_g, flat_d = flat[0], flat[1]
-        d_row = both.view(flat.shape)[1]
-        f0, gd, dd = stats[-len(scalars)], -scale * stats[1], scale * scale * stats[3]
-        dd_raw = stats[3]
+        n_rows = 3 if probe else 2  # g, d (and d_prev)
+        n = len(both) // n_rows
+        d_row = both[n : 2 * n]
+        flat = both.double().view(n_rows, n)
+        gram = flat @ flat.T  # every dot product in one call
+        scalars = [loss.reshape(1)] + ([f_prev.reshape(1)] if probe else [])
+        stats = torch.cat([gram.view(-1), *scalars]).tolist()
+        dd_raw = stats[n_rows + 1]
+        f0, gd, dd = stats[n_rows * n_rows], -scale * stats[1], scale * scale * dd_raw
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
             for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
                 m.zero_()
@@ -342,7 +343,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
             ds = list(torch._foreach_div(grads, den)) if adam else grads
             both = torch.cat([t.reshape(-1) for t in ds])
-            flat_d, d_row = both.double(), both
+            flat_g, flat_d, d_row = flat[0], both.double(), both
             scale = 1.0
             gd, dd = (-v for v in torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]).tolist())
             dd_raw = dd
@@ -351,7 +352,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         if fresh:
             if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
                 coef = -g_state["t_prev"] * g_state["scale_prev"]
-                probed = (stats[-1], coef * stats[4], coef * coef * g_state["dd_prev"])
+                probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
                 s = self._measure(s, f0, probed, g_state)
             self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, current)
             return loss
