@@ -214,6 +214,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self.last_step = self.last_curvature = math.nan
         self.rollbacks = self.skipped = 0
 
@@ -245,8 +246,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         return loss
 
     def _trial(self, closure: Callable[..., Any], flag: bool) -> torch.Tensor:
-        """The closure's loss at the current parameters, without a graph (not synchronised)."""
-        with torch.inference_mode():
+        """The closure's loss at the current parameters, without a graph (not synchronised;
+        :meth:`step` runs under ``torch.no_grad()``)."""
+        with torch.no_grad():
             loss = closure(False) if flag else closure()
         if not isinstance(loss, torch.Tensor):
             raise TypeError(f"the closure must return the loss as a tensor, got {loss!r}")
@@ -282,7 +284,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             if adam:
                 vs.append(state["v"])
             if fresh:
-                prevs.append(state.get("prev"))
+                if "prev" not in state:  # the point each step leaves (for the probe, the undo)
+                    state["prev"] = torch.empty_like(p, memory_format=torch.preserve_format)
+                prevs.append(state["prev"])
         s = g_state["step_size"]
         d_prev = g_state.get("d_prev")  # the last step was -t_prev * scale_prev * d_prev
         # The fresh batch at the previous point, before anything is synchronised: its loss
@@ -292,15 +296,14 @@ class StochasticLFSO(torch.optim.Optimizer):
             and s == s
             and d_prev is not None
             and k % self.probe_every == 0
-            and all(q is not None for q in prevs)
             and len(d_prev) == sum(p.numel() for p in params)
         )
-        current: list[torch.Tensor] = []
-        if probe:
-            current = list(torch._foreach_mul(params, 1.0))
+        if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
+            spare = self._spare(params)
+            torch._foreach_copy_(spare, params)
             torch._foreach_copy_(params, prevs)
             f_prev = self._trial(closure, flag)
-            torch._foreach_copy_(params, current)
+            torch._foreach_copy_(params, spare)
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
         den: Any = None
         if adam:  # d = -scale * m / den (the bias corrections folded into scale and den)
@@ -354,9 +357,17 @@ class StochasticLFSO(torch.optim.Optimizer):
                 coef = -g_state["t_prev"] * g_state["scale_prev"]
                 probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
                 s = self._measure(s, f0, probed, g_state)
-            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, current)
+            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, prevs)
             return loss
         return self._same(closure, flag, loss, params, ds, scale, (f0, gd, dd), k)
+
+    def _spare(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A scratch buffer per parameter for the probe (kept, but not in ``state_dict()``)."""
+        spare = self._spares
+        for p in params:
+            if p not in spare or spare[p].shape != p.shape:
+                spare[p] = torch.empty_like(p, memory_format=torch.preserve_format)
+        return [spare[p] for p in params]
 
     def _measure(
         self, s: float, f0: float, probed: list[float], g_state: dict[str, Any]
@@ -385,7 +396,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         norms: tuple[float, float, float],
         d_row: torch.Tensor,
         s: float,
-        current: list[torch.Tensor],
+        prevs: list[torch.Tensor],
     ) -> None:
         """Step ``t = eta s`` along ``d``; keep the point left and the step for the probe."""
         scale, dd, dd_raw = norms
@@ -395,15 +406,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
         t = eta * s
-        if not current:
-            current = list(torch._foreach_mul(params, 1.0))
+        torch._foreach_copy_(prevs, params)  # in place: p_{k-1} is no longer needed
         torch._foreach_add_(params, ds, alpha=-t * scale)
-        for p, c in zip(params, current, strict=True):
-            self.state[p]["prev"] = c
         # The step was Delta = -t scale d: d flat, in the parameters' dtype (it round-trips
         # unchanged through state_dict(), which casts floating state to that dtype).
         g_state["d_prev"], g_state["dd_prev"], g_state["scale_prev"] = d_row, dd_raw, scale
-        self._undo = (params, current)
+        self._undo = (params, prevs)
         g_state["step_size"], g_state["t_prev"] = s, t
         self.last_step = t
 
