@@ -109,6 +109,8 @@ import torch
 
 __all__ = ["StochasticLFSO"]
 
+REPROBE = 1.1
+
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The tensors as one float64 vector (one copy; its dot products then cost one call)."""
@@ -216,7 +218,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self.last_step = self.last_curvature = math.nan
-        self.rollbacks = self.skipped = 0
+        self.rollbacks = self.skipped = self.probes = 0
 
     def _global(self) -> dict[str, Any]:
         """Step count and averaged step, kept in the first parameter's state (as LBFGS does),
@@ -295,7 +297,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             fresh
             and s == s
             and d_prev is not None
-            and k % self.probe_every == 0
+            and (k % self.probe_every == 0 or g_state.get("reprobe", False))
             and len(d_prev) == sum(p.numel() for p in params)
         )
         if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
@@ -374,6 +376,7 @@ class StochasticLFSO(torch.optim.Optimizer):
     ) -> float:
         """``secant="fresh"``: the curvature of this batch along the *previous* step."""
         f_prev, slope, sq = probed
+        g_state["reprobe"] = False
         if not (math.isfinite(f_prev) and sq > 0.0):
             return s
         curvature = 2.0 * (f_prev - f0 + slope) / sq
@@ -383,11 +386,18 @@ class StochasticLFSO(torch.optim.Optimizer):
             star = u * g_state["t_prev"] if u > 0.0 else 0.0
         else:
             star = math.inf
-        if not g_state.get("measured", False) and 0.0 < star < math.inf:
-            s, g_state["measured"] = star, True
-        star = min(max(star, s / self.shrink), self.growth * s)
         self.last_curvature = curvature
-        return math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(star))
+        self.probes += 1
+        clipped = min(max(star, s / self.shrink), self.growth * s)
+        if g_state.get("ramp", True):  # from the first probe: s doubles (unsmoothed) until
+            g_state["ramp"] = star > self.growth * s  # the line minimiser is within reach
+            g_state["reprobe"] = True
+            return clipped
+        new = math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(clipped))
+        # A measurement that cut the step by more than REPROBE is checked at the next step
+        # whatever probe_every says: the step shrinks at the full rate.
+        g_state["reprobe"] = new * REPROBE < s
+        return new
 
     def _fresh_step(
         self,
