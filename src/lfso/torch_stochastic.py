@@ -109,8 +109,6 @@ import torch
 
 __all__ = ["StochasticLFSO"]
 
-REPROBE = 1.1
-
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
     """The tensors as one float64 vector (one copy; its dot products then cost one call)."""
@@ -190,7 +188,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         growth: float = 2.0,
         shrink: float = 10.0,
         eps: float = 1e-8,
-        probe_every: int = 1,
+        probe_every: int = 2,
         secant: str = "fresh",
     ) -> None:
         if not 0.0 < eta < 2.0:
@@ -297,7 +295,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             fresh
             and s == s
             and d_prev is not None
-            and (k % self.probe_every == 0 or g_state.get("reprobe", False))
+            and (k % self.probe_every == 0 or g_state.get("ramp", True))
             and len(d_prev) == sum(p.numel() for p in params)
         )
         if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
@@ -376,7 +374,6 @@ class StochasticLFSO(torch.optim.Optimizer):
     ) -> float:
         """``secant="fresh"``: the curvature of this batch along the *previous* step."""
         f_prev, slope, sq = probed
-        g_state["reprobe"] = False
         if not (math.isfinite(f_prev) and sq > 0.0):
             return s
         curvature = 2.0 * (f_prev - f0 + slope) / sq
@@ -389,15 +386,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.last_curvature = curvature
         self.probes += 1
         clipped = min(max(star, s / self.shrink), self.growth * s)
-        if g_state.get("ramp", True):  # from the first probe: s doubles (unsmoothed) until
-            g_state["ramp"] = star > self.growth * s  # the line minimiser is within reach
-            g_state["reprobe"] = True
+        if g_state.get("ramp", True):  # from the first probe, s grows by `growth` per step
+            g_state["ramp"] = star > self.growth * s  # until the minimiser is within reach
             return clipped
-        new = math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(clipped))
-        # A measurement that cut the step by more than REPROBE is checked at the next step
-        # whatever probe_every says: the step shrinks at the full rate.
-        g_state["reprobe"] = new * REPROBE < s
-        return new
+        return math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(clipped))
 
     def _fresh_step(
         self,
