@@ -145,7 +145,7 @@ def test_the_ramp_grows_the_step_by_at_most_growth_per_step():
     """From the first probe (``1e-3 (1 + ||p||)`` long, about 1000 times too short here) the
     step at most doubles per step, every step measured, until the minimiser is within reach;
     it does not jump to the first estimate."""
-    opt, w, steps_taken, probed = _quadratic_run(80, probe_every=2)
+    _, w, steps_taken, probed = _quadratic_run(80, probe_every=2)
     ratios = [b / a for a, b in itertools.pairwise(steps_taken)]
     assert max(ratios) <= 2.0 * (1.0 + 1e-9)
     assert sum(r > 1.9 for r in ratios) >= 5  # it did ramp up (not one jump)
