@@ -390,7 +390,9 @@ class StochasticLFSO(torch.optim.Optimizer):
                 spare[p] = torch.empty_like(p, memory_format=torch.preserve_format)
         return [spare[p] for p in params]
 
-    def _measure(self, s: float, f0: float, probed: list[float], g_state: dict[str, Any]) -> float:
+    def _measure(
+        self, s: float, f0: float, probed: tuple[float, float, float], g_state: dict[str, Any]
+    ) -> float:
         """``secant="fresh"``: the curvature of this batch along the *previous* step."""
         f_prev, slope, sq = probed
         if not (math.isfinite(f_prev) and sq > 0.0):
