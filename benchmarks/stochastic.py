@@ -5,6 +5,7 @@ Usage::
     python benchmarks/stochastic.py                  # all tasks, 3 seeds, CPU (minutes)
     python benchmarks/stochastic.py --only mlp cnn   # some tasks
     python benchmarks/stochastic.py --quick          # tiny sizes, one seed (seconds; tests)
+    python benchmarks/stochastic.py --only cost      # where a step's time goes (OUT/cost.md)
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``):
 
@@ -262,6 +263,63 @@ def step_cost(
     return float(np.median(cpu)), float(np.median(wall))
 
 
+def cost_breakdown(
+    make_model: Callable[[], torch.nn.Module],
+    data: tuple[torch.Tensor, ...],
+    batch: int,
+    steps: int = 50,
+    repeats: int = 15,
+) -> dict[str, float]:
+    """CPU microseconds of this thread per step, median over interleaved blocks (the first not
+    counted): an Adam step with its forward and backward pass; the forward and backward pass
+    alone; a forward pass without a graph (what the probe adds at least); StochasticLFSO at
+    ``probe_every`` 1 and 2 and with the probe never taken (its arithmetic alone)."""
+    Xtr, ytr = data[0], data[1]
+    lossf = torch.nn.functional.cross_entropy
+    gen = torch.Generator().manual_seed(0)
+    batches = [
+        (Xtr[i], ytr[i]) for i in torch.randperm(len(Xtr), generator=gen).split(batch)[:steps]
+    ]
+    torch.manual_seed(0)
+    factories: dict[str, Callable[..., Any]] = {
+        "Adam": lambda p: torch.optim.Adam(p, lr=1e-3),
+        "forward+backward": lambda p: None,
+        "forward (no graph)": lambda p: None,
+        "StochasticLFSO probe_every=1": lambda p: StochasticLFSO(p, probe_every=1),
+        "StochasticLFSO probe_every=2": lambda p: StochasticLFSO(p, probe_every=2),
+        "StochasticLFSO, no probe": lambda p: StochasticLFSO(p, probe_every=10**9),
+    }
+    runners = {}
+    for name, factory in factories.items():
+        model = make_model()
+        runners[name] = (model, factory(model.parameters()))
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for repeat in range(repeats + 1):
+        for name, (model, opt) in runners.items():
+            start = time.thread_time()
+            for xb, yb in batches:
+                if isinstance(opt, StochasticLFSO):
+
+                    def closure(backward: bool = True, xb: Any = xb, yb: Any = yb) -> Any:
+                        loss = lossf(model(xb), yb)  # noqa: B023
+                        if backward:
+                            loss.backward()
+                        return loss
+
+                    opt.step(closure)
+                elif name == "forward (no graph)":
+                    with torch.no_grad():
+                        lossf(model(xb), yb)
+                else:
+                    model.zero_grad()
+                    lossf(model(xb), yb).backward()
+                    if opt is not None:
+                        opt.step()
+            if repeat:
+                times[name].append((time.thread_time() - start) / len(batches) * 1e6)
+    return {name: float(np.median(v)) for name, v in times.items()}
+
+
 def run_task(
     name: str,
     make_model: Callable[[], torch.nn.Module],
@@ -471,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["mlp", "logreg", "cnn", "ablation", "decay"],
+        choices=["mlp", "logreg", "cnn", "ablation", "decay", "cost"],
         default=["mlp", "logreg", "cnn", "ablation", "decay"],
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed")
@@ -496,6 +554,21 @@ def main(argv: list[str] | None = None) -> None:
         tasks["logreg"] = (linear(data[0].shape[1]), data, 256, 1 if args.quick else 5)
     if "cnn" in args.only:
         tasks["cnn"] = (cnn, digits(True, args.quick), 64, epochs)
+    if args.only == ["cost"]:  # where the time of a step goes; writes OUT/cost.md
+        lines = [lines[0], "", "CPU microseconds per step (this thread), and / Adam's step", ""]
+        for name, make_model, data, batch in (
+            ("mlp", mlp, digits(False, args.quick), 64),
+            ("logreg", linear(100 if not args.quick else 20), logistic_data(args.quick), 256),
+            ("cnn", cnn, digits(True, args.quick), 64),
+        ):
+            res = cost_breakdown(make_model, data, batch, *((10, 3) if args.quick else ()))
+            lines += [f"**{name}**", "", "| step | us | / Adam |", "|---|---|---|"]
+            lines += [f"| {k} | {v:.0f} | {v / res['Adam']:.2f} |" for k, v in res.items()]
+            lines.append("")
+        text = "\n".join(lines)
+        print(text)
+        _atomic_write(out / "cost.md", (text + "\n").encode())
+        return
     met = []
     for name, (make_model, data, batch, n_epochs) in tasks.items():
         result, notes = run_task(name, make_model, data, batch, n_epochs, seeds, args.quick)
