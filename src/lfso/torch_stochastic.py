@@ -318,6 +318,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             and (k % self.probe_every == 0 or g_state.get("ramp", True))
             and len(d_prev) == sum(p.numel() for p in params)
         )
+        spare: list[torch.Tensor] = []
         if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
@@ -378,7 +379,11 @@ class StochasticLFSO(torch.optim.Optimizer):
                 coef = -g_state["t_prev"] * g_state["scale_prev"]
                 probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
                 s = self._measure(s, f0, probed, g_state)
-            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, prevs)
+            if spare:  # the spare buffers hold p_k: they become the kept point (no copy)
+                for p, old, new in zip(params, prevs, spare, strict=True):
+                    self.state[p]["prev"], self._spares[p] = new, old
+                prevs = spare
+            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, prevs, bool(spare))
             return loss
         return self._same(closure, flag, loss, params, ds, scale, (f0, gd, dd), k)
 
@@ -419,6 +424,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         d_row: torch.Tensor,
         s: float,
         prevs: list[torch.Tensor],
+        kept: bool,
     ) -> None:
         """Step ``t = eta s`` along ``d``; keep the point left and the step for the probe."""
         scale, dd, dd_raw = norms
@@ -428,7 +434,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
         t = eta * s
-        torch._foreach_copy_(prevs, params)  # in place: p_{k-1} is no longer needed
+        if not kept:  # (in place: p_{k-1} is no longer needed)
+            torch._foreach_copy_(prevs, params)
         torch._foreach_add_(params, ds, alpha=-t * scale)
         # The step was Delta = -t scale d: d flat, in the parameters' dtype (it round-trips
         # unchanged through state_dict(), which casts floating state to that dtype).
