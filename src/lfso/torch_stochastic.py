@@ -109,10 +109,12 @@ better on the logistic regression and 2 points worse on the MLP.
 Cost per step: one forward and backward pass (as any optimiser); Adam's arithmetic (foreach
 calls); the gradient, the direction and the previous direction flattened into one float64
 array whose Gram matrix gives every dot product in one call; one host round trip (the loss,
-the probe's loss and the Gram matrix together); a copy of the parameters (the point left,
-for the probe and the undo). On a measured step, also one forward pass without a graph and
-three parameter copies into kept buffers (no allocation). Measured against Adam on the same
-batches by ``python benchmarks/stochastic.py`` (``docs/results.md``).
+the probe's loss and the Gram matrix together); a copy of the parameters into a kept buffer
+(the point left, for the probe and the undo). On a measured step, also one forward pass
+without a graph, and three copies instead of one (``p_k`` out to a spare buffer, ``p_{k-1}``
+in, ``p_k`` back; the spare buffer then becomes the kept point), none allocating. Measured
+against Adam on the same batches by ``python benchmarks/stochastic.py``; where the time goes,
+by its ``--only cost`` (``docs/results.md``, "Minibatches").
 """
 
 from __future__ import annotations
