@@ -5,6 +5,7 @@ Usage::
     python benchmarks/stochastic.py                  # all tasks, 3 seeds, CPU (minutes)
     python benchmarks/stochastic.py --only mlp cnn   # some tasks
     python benchmarks/stochastic.py --quick          # tiny sizes, one seed (seconds; tests)
+    python benchmarks/stochastic.py --only cost      # where a step's time goes (OUT/cost.md)
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``):
 
@@ -22,7 +23,8 @@ cost in training seconds; the grid is scored on the test set, which flatters the
 baselines); DoG (``dog-optimizer``), Prodigy (``prodigyopt``) and schedule-free AdamW
 (``schedulefree``) at their defaults; a peer that is not installed is skipped with a note.
 Per-step cost: the same batches stepped by Adam and by StochasticLFSO, interleaved, median of
-the per-block times. Output: a markdown table on stdout and in ``OUT/table.md``, and
+the per-block ratios of this thread's CPU time (and of wall-clock time). Output: a markdown
+table on stdout and in ``OUT/table.md``, and
 ``OUT/<task>.png`` (test accuracy and training loss against epochs and seconds; needs
 matplotlib), with ``OUT`` = ``docs/stochastic`` by default; files are written atomically.
 """
@@ -126,7 +128,7 @@ def optimisers(quick: bool) -> tuple[dict[str, Callable[..., Any]], list[str]]:
     grid_s = SGD_GRID[3:6:2] if quick else SGD_GRID
     out: dict[str, Callable[..., Any]] = {
         "StochasticLFSO": lambda p: StochasticLFSO(p),
-        "StochasticLFSO probe_every=2": lambda p: StochasticLFSO(p, probe_every=2),
+        "StochasticLFSO probe_every=1": lambda p: StochasticLFSO(p, probe_every=1),
     }
     for lr in grid_a:
         out[f"Adam lr={lr:.2g}"] = lambda p, lr=lr: torch.optim.Adam(p, lr=lr)
@@ -220,9 +222,11 @@ def step_cost(
     batch: int,
     steps: int,
     repeats: int,
-    probe_every: int = 1,
-) -> float:
-    """Median over interleaved blocks of (StochasticLFSO time / Adam time), same batches."""
+    probe_every: int = 2,
+) -> tuple[float, float]:
+    """StochasticLFSO's seconds per step over Adam's, on the same batches, in interleaved
+    blocks (the first not counted): the medians of the ratios of CPU seconds of this thread
+    (what the step costs; a shared machine's other jobs barely move it) and of wall seconds."""
     Xtr, ytr = data[0], data[1]
     lossf = torch.nn.functional.cross_entropy
     gen = torch.Generator().manual_seed(0)
@@ -235,14 +239,14 @@ def step_cost(
         torch.optim.Adam(m_a.parameters(), lr=1e-3),
         StochasticLFSO(m_l.parameters(), probe_every=probe_every),
     )
-    ratios = []
+    cpu, wall = [], []
     for repeat in range(repeats + 1):  # the first block warms up (not counted)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for xb, yb in batches:
             adam.zero_grad()
             lossf(m_a(xb), yb).backward()
             adam.step()
-        mid = time.perf_counter()
+        mid, mid_cpu = time.perf_counter(), time.thread_time()
         for xb, yb in batches:
 
             def closure(backward: bool = True, xb: Any = xb, yb: Any = yb) -> Any:
@@ -252,10 +256,68 @@ def step_cost(
                 return loss
 
             ours.step(closure)
-        end = time.perf_counter()
+        end, end_cpu = time.perf_counter(), time.thread_time()
         if repeat:
-            ratios.append((end - mid) / (mid - start))
-    return float(np.median(ratios))
+            cpu.append((end_cpu - mid_cpu) / (mid_cpu - start_cpu))
+            wall.append((end - mid) / (mid - start))
+    return float(np.median(cpu)), float(np.median(wall))
+
+
+def cost_breakdown(
+    make_model: Callable[[], torch.nn.Module],
+    data: tuple[torch.Tensor, ...],
+    batch: int,
+    steps: int = 50,
+    repeats: int = 15,
+) -> dict[str, float]:
+    """CPU microseconds of this thread per step, median over interleaved blocks (the first not
+    counted): an Adam step with its forward and backward pass; the forward and backward pass
+    alone; a forward pass without a graph (what the probe adds at least); StochasticLFSO at
+    ``probe_every`` 1 and 2 and with the probe never taken (its arithmetic alone)."""
+    Xtr, ytr = data[0], data[1]
+    lossf = torch.nn.functional.cross_entropy
+    gen = torch.Generator().manual_seed(0)
+    batches = [
+        (Xtr[i], ytr[i]) for i in torch.randperm(len(Xtr), generator=gen).split(batch)[:steps]
+    ]
+    torch.manual_seed(0)
+    factories: dict[str, Callable[..., Any]] = {
+        "Adam": lambda p: torch.optim.Adam(p, lr=1e-3),
+        "forward+backward": lambda p: None,
+        "forward (no graph)": lambda p: None,
+        "StochasticLFSO probe_every=1": lambda p: StochasticLFSO(p, probe_every=1),
+        "StochasticLFSO probe_every=2": lambda p: StochasticLFSO(p, probe_every=2),
+        "StochasticLFSO, no probe": lambda p: StochasticLFSO(p, probe_every=10**9),
+    }
+    runners = {}
+    for name, factory in factories.items():
+        model = make_model()
+        runners[name] = (model, factory(model.parameters()))
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for repeat in range(repeats + 1):
+        for name, (model, opt) in runners.items():
+            start = time.thread_time()
+            for xb, yb in batches:
+                if isinstance(opt, StochasticLFSO):
+
+                    def closure(backward: bool = True, xb: Any = xb, yb: Any = yb) -> Any:
+                        loss = lossf(model(xb), yb)  # noqa: B023
+                        if backward:
+                            loss.backward()
+                        return loss
+
+                    opt.step(closure)
+                elif name == "forward (no graph)":
+                    with torch.no_grad():
+                        lossf(model(xb), yb)
+                else:
+                    model.zero_grad()
+                    lossf(model(xb), yb).backward()
+                    if opt is not None:
+                        opt.step()
+            if repeat:
+                times[name].append((time.thread_time() - start) / len(batches) * 1e6)
+    return {name: float(np.median(v)) for name, v in times.items()}
 
 
 def run_task(
@@ -272,8 +334,8 @@ def run_task(
     for label, factory in opts.items():
         runs[label] = [train(make_model, factory, data, batch, epochs, s) for s in seeds]
         print(f"  {name}: {label} done", file=sys.stderr, flush=True)
-    steps, repeats = (10, 3) if quick else (50, 9)
-    cost = [step_cost(make_model, data, batch, steps, repeats, pe) for pe in (1, 2)]
+    steps, repeats = (10, 3) if quick else (50, 15)
+    cost = [step_cost(make_model, data, batch, steps, repeats, pe) for pe in (2, 1)]
     return {"runs": runs, "cost": cost}, notes
 
 
@@ -302,10 +364,11 @@ def summarise(runs: dict[str, list[dict[str, list[float]]]]) -> dict[str, dict[s
     return rows
 
 
-def table(name: str, rows: dict[str, dict[str, Any]], cost: list[float]) -> list[str]:
+def table(name: str, rows: dict[str, dict[str, Any]], cost: list[tuple[float, float]]) -> list[str]:
     lines = [
-        f"**{name}** (per-step cost / Adam's: StochasticLFSO {cost[0]:.2f}x, "
-        f"with probe_every=2 {cost[1]:.2f}x)",
+        f"**{name}** (per-step cost / Adam's, CPU time (wall clock): StochasticLFSO "
+        f"{cost[0][0]:.2f}x ({cost[0][1]:.2f}x), with probe_every=1 {cost[1][0]:.2f}x "
+        f"({cost[1][1]:.2f}x))",
         "",
         "| optimiser | test accuracy (mean, min over seeds) | training loss (mean) "
         "| train s / run | grid cost s |",
@@ -427,7 +490,11 @@ def decay_study(quick: bool) -> list[str]:
 def ablation(quick: bool, seeds: list[int]) -> list[str]:
     data = digits(False, quick)
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, secant fresh, eta 1.8, smoothing 0.9)": lambda p: StochasticLFSO(p),
+        "defaults (adam, secant fresh, eta 1.8, smoothing 0.9, probe_every 2)": (
+            lambda p: StochasticLFSO(p)
+        ),
+        "probe_every 1": lambda p: StochasticLFSO(p, probe_every=1),
+        "probe_every 3": lambda p: StochasticLFSO(p, probe_every=3),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),
         "eta 1.5": lambda p: StochasticLFSO(p, eta=1.5),
         "smoothing 0.5": lambda p: StochasticLFSO(p, smoothing=0.5),
@@ -441,7 +508,8 @@ def ablation(quick: bool, seeds: list[int]) -> list[str]:
         accs = [train(mlp, factory, data, 64, 2 if quick else 10, s)["acc"][-1] for s in seeds]
         lines.append(f"| {label} | mlp | {np.mean(accs):.4f} ({np.min(accs):.4f}) |")
     logreg = logistic_data(quick)
-    for label in ("defaults (adam, secant fresh, eta 1.8, smoothing 0.9)", "secant same, eta 0.5"):
+    defaults = "defaults (adam, secant fresh, eta 1.8, smoothing 0.9, probe_every 2)"
+    for label in (defaults, "secant same, eta 0.5"):
         factory = variants[label]
         runs = [
             train(linear(logreg[0].shape[1]), factory, logreg, 256, 1 if quick else 5, s)
@@ -461,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["mlp", "logreg", "cnn", "ablation", "decay"],
+        choices=["mlp", "logreg", "cnn", "ablation", "decay", "cost"],
         default=["mlp", "logreg", "cnn", "ablation", "decay"],
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed")
@@ -486,6 +554,21 @@ def main(argv: list[str] | None = None) -> None:
         tasks["logreg"] = (linear(data[0].shape[1]), data, 256, 1 if args.quick else 5)
     if "cnn" in args.only:
         tasks["cnn"] = (cnn, digits(True, args.quick), 64, epochs)
+    if args.only == ["cost"]:  # where the time of a step goes; writes OUT/cost.md
+        lines = [lines[0], "", "CPU microseconds per step (this thread), and / Adam's step", ""]
+        for name, make_model, data, batch in (
+            ("mlp", mlp, digits(False, args.quick), 64),
+            ("logreg", linear(100 if not args.quick else 20), logistic_data(args.quick), 256),
+            ("cnn", cnn, digits(True, args.quick), 64),
+        ):
+            res = cost_breakdown(make_model, data, batch, *((10, 3) if args.quick else ()))
+            lines += [f"**{name}**", "", "| step | us | / Adam |", "|---|---|---|"]
+            lines += [f"| {k} | {v:.0f} | {v / res['Adam']:.2f} |" for k, v in res.items()]
+            lines.append("")
+        text = "\n".join(lines)
+        print(text)
+        _atomic_write(out / "cost.md", (text + "\n").encode())
+        return
     met = []
     for name, (make_model, data, batch, n_epochs) in tasks.items():
         result, notes = run_task(name, make_model, data, batch, n_epochs, seeds, args.quick)
@@ -502,12 +585,14 @@ def main(argv: list[str] | None = None) -> None:
     if met:
         lines.append(
             "| task | StochasticLFSO within 1 point of best tuned | >= best tuning-free peer "
-            "| cost / Adam |"
+            "| cost / Adam (CPU time) | (wall clock) |"
         )
-        lines.append("|---|---|---|---|")
+        lines.append("|---|---|---|---|---|")
         for name, close, peers, cost in met:
             yes = lambda v: "yes" if v else "no"  # noqa: E731
-            lines.append(f"| {name} | {yes(close)} | {yes(peers)} | {cost[0]:.2f}x |")
+            lines.append(
+                f"| {name} | {yes(close)} | {yes(peers)} | {cost[0][0]:.2f}x | {cost[0][1]:.2f}x |"
+            )
         lines.append("")
     if "ablation" in args.only:
         lines += [*ablation(args.quick, seeds), ""]

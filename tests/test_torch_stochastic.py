@@ -64,7 +64,12 @@ def test_trains_the_digits_mlp_without_a_learning_rate():
 
 @pytest.mark.parametrize(
     "options",
-    [{"direction": "momentum", "eta": 1.0}, {"probe_every": 2}, {"secant": "same", "eta": 0.5}],
+    [
+        {"direction": "momentum", "eta": 1.0},
+        {"probe_every": 1},
+        {"probe_every": 3},
+        {"secant": "same", "eta": 0.5},
+    ],
 )
 def test_variants_train_too(options):
     assert _train(1, **options)[2] > 0.85
@@ -113,6 +118,48 @@ def test_fresh_secant_is_the_curvature_along_the_previous_step_on_a_quadratic():
         assert opt.last_curvature == pytest.approx(expected, rel=1e-6)
     finally:
         torch.set_default_dtype(default)
+
+
+def _quadratic_run(steps, **options):
+    """Steps on ``1/2 sum_i h_i (w_i - 1)^2`` from 0: per step, the step length taken and
+    whether the closure was called a second time (the probe)."""
+    h = torch.tensor([1.0, 4.0, 9.0])
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w], **options)
+    calls = []
+
+    def closure(backward=True):
+        calls.append(backward)
+        return _backward(0.5 * (h * (w - 1.0) ** 2).sum(), backward)
+
+    steps_taken, probed = [], []
+    for _ in range(steps):
+        calls.clear()
+        opt.step(closure)
+        steps_taken.append(opt.last_step)
+        probed.append(calls.count(False) == 1)
+    return opt, w, steps_taken, probed
+
+
+def test_the_ramp_grows_the_step_by_at_most_growth_per_step():
+    """From the first probe (``1e-3 (1 + ||p||)`` long, about 1000 times too short here) the
+    step at most doubles per step, every step measured, until the minimiser is within reach;
+    it does not jump to the first estimate."""
+    _, w, steps_taken, probed = _quadratic_run(80, probe_every=2)
+    ratios = [b / a for a, b in itertools.pairwise(steps_taken)]
+    assert max(ratios) <= 2.0 * (1.0 + 1e-9)
+    assert sum(r > 1.9 for r in ratios) >= 5  # it did ramp up (not one jump)
+    ramp = next(i for i, r in enumerate(ratios) if r < 1.9) + 1  # the first step after it
+    assert all(probed[1:ramp])  # every step of the ramp measured
+    assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-3
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_probe_every_measures_every_kth_step_after_the_ramp(every):
+    opt, _, _, probed = _quadratic_run(60, probe_every=every)
+    tail = probed[30:]  # well after the ramp (about ten steps here)
+    assert tail == [(k + 1) % every == 0 for k in range(30, 60)]
+    assert opt.probes == sum(probed)
 
 
 def _backward(loss, backward):
