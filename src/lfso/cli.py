@@ -73,7 +73,8 @@ def _only(option: str, method_flag: str = "--method") -> str:
     takes = sorted(n for n, m in METHODS.items() if option in m.options)
     if len(takes) > 1 and all(METHODS[n].family == "lfso" for n in takes):
         return f"the lfso methods only ({', '.join(takes)})"
-    return f"{method_flag} {' or '.join(takes)} only"
+    names = " or ".join([", ".join(takes[:-1]), takes[-1]] if len(takes) > 1 else takes)
+    return f"{method_flag} {names} only"
 
 
 def _needs(method: str, option: str) -> bool:
