@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
 import lfso
+import lfso.registry
 from lfso.cli import build_parser, main
 from lfso.demo import certified_methods, run_demo
 from lfso.monitor import RiskWarning
@@ -144,6 +146,10 @@ def test_every_option_has_help_with_its_default():
             ["--eta", "lfso methods only", "gd"],
         ),
         (["solve", "power_sum-p3", "--method", "gd", "--step", "-1"], ["--step", "got -1"]),
+        (
+            ["solve", "power_sum-p3", "--method", "armijo", "--step", "0.1"],
+            ["--step applies to", "not to armijo"],
+        ),
         (["check-oracle", "power_sum-p3", "--shift", "1e300"], ["--shift 1e+300", "not finite"]),
         (["check-oracle", "power_sum-p3", "--shift", "nan"], ["--shift", "finite", "got nan"]),
         (["check-oracle", "power_sum-p3", "--samples", "0"], ["--samples", ">= 1", "got 0"]),
@@ -163,6 +169,46 @@ def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
     assert err.startswith("lfso: error: ") and "Traceback" not in err
     for fragment in expected:
         assert fragment in err, (fragment, err)
+
+
+_TAKE_ETA = sorted(n for n, m in lfso.registry.METHODS.items() if "eta" in m.options)
+
+
+@pytest.mark.parametrize("method", _TAKE_ETA)
+def test_eta_is_checked_by_the_registry_of_each_method(method, capsys):
+    option = lfso.registry.METHODS[method].options["eta"]
+    bad = next(v for v in (5.0, 1.5, 0.0, -1.0) if not _accepts(option, v))
+    assert main(["solve", "power_sum-p3", "--method", method, "--eta", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"--eta must be {option.expect} for --method {method}, got {bad:g}" in err
+    argv = ["solve", "power_sum-p3", "--method", method, "--eta", "0.5", "--max-iter", "3"]
+    assert main(argv) in (0, 1)  # runs (converged or capped)
+
+
+def _accepts(option, value) -> bool:
+    try:
+        option.check("eta", value)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_method_added_to_the_registry_needs_no_cli_edit(monkeypatch, capsys):
+    # A new certified method with its own eta range: the CLI offers it and checks --eta
+    # against its range, and --radius/--step against its options, with no edit to cli.py.
+    base = lfso.registry.METHODS["lfso-lbfgs"]
+    eta = dataclasses.replace(lfso.registry.real(0.0, 0.5), default=0.25)
+    new = dataclasses.replace(base, options={**base.options, "eta": eta})
+    monkeypatch.setitem(lfso.registry.METHODS, "lfso-new", new)
+    assert main(["solve", "power_sum-p3", "--method", "lfso-new", "--eta", "0.7"]) == 2
+    assert "--eta must be in (0, 0.5) for --method lfso-new, got 0.7" in capsys.readouterr().err
+    assert main(["solve", "power_sum-p3", "--method", "lfso-new", "--radius", "paper"]) == 2
+    assert "lfso-new does not take a radius rule" in capsys.readouterr().err
+    assert main(["solve", "power_sum-p3", "--method", "gd", "--step", "0.1", "--eta", "1"]) == 2
+    assert "lfso-new" in capsys.readouterr().err  # the list of methods that take eta
+    argv = ["solve", "power_sum-p3", "--method", "lfso-new", "--eta", "0.4", "--every", "1000"]
+    assert main(argv) == 0
+    assert "CONVERGED" in capsys.readouterr().out
 
 
 def test_compare_without_a_step_does_not_speak_api(capsys):

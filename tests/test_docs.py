@@ -46,3 +46,9 @@ def test_the_api_reference_builds_offline(tmp_path):
     # Internals left out of __all__ are not documented.
     bounds = (tmp_path / "api" / "lfso" / "bounds.html").read_text()
     assert 'id="LocalBound"' in bounds and 'id="PowerBound"' not in bounds
+    # lfso.scipy's methods, made from the registry at import, are in the reference.
+    import lfso.registry
+
+    scipy = (tmp_path / "api" / "lfso" / "scipy.html").read_text()
+    for method in lfso.registry.METHODS:
+        assert f'id="{method.replace("-", "_")}"' in scipy, method

@@ -21,7 +21,7 @@ from lfso.monitor import (
     RiskMonitor,
     RiskWarning,
 )
-from lfso.steps import Step, StepRule
+from lfso.steps import Move, StepRule
 
 
 class ScheduledStep(StepRule):
@@ -38,7 +38,7 @@ class ScheduledStep(StepRule):
 
     def step(self, objective, x, evaluation, k):
         t = self.schedule(k)
-        return Step(x - t * evaluation.grad, t), k + 1
+        return Move(x - t * evaluation.grad, t), k + 1
 
 
 def quadratic():

@@ -30,8 +30,8 @@ from lfso.rollout import (
     return_on_investment,
     rollout,
     subsample,
-    to_target,
 )
+from lfso.rollout._targets import to_target
 
 RNG = np.random.default_rng(3)
 A = RNG.standard_normal((40, 5))

@@ -51,6 +51,25 @@ def test_every_registered_method_is_a_scipy_custom_method():
     names = {name.replace("-", "_") for name in lfso.METHODS}
     assert set(lfso.scipy.__all__) - {"to_optimize_result"} == names
     assert all(callable(getattr(lfso.scipy, name)) for name in names)
+    assert names <= set(dir(lfso.scipy))
+    from lfso.scipy import lfso_lbfgs  # the import users write
+
+    assert lfso_lbfgs is lfso.scipy.lfso_lbfgs and lfso_lbfgs.__name__ == "lfso_lbfgs"
+
+
+def test_a_method_added_to_the_registry_is_a_scipy_method_with_no_edit(monkeypatch):
+    import dataclasses
+
+    import lfso.registry
+
+    base = lfso.registry.METHODS["gd"]
+    entry = dataclasses.replace(base, description="gd by another name")
+    monkeypatch.setitem(lfso.registry.METHODS, "gd-again", entry)
+    assert "gd_again" in dir(lfso.scipy)
+    res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.gd_again, options={"step": 1 / 32})
+    assert res.success and np.allclose(res.x, X_STAR, atol=1e-6)
+    with pytest.raises(AttributeError, match="no attribute 'gd_never'"):
+        _ = ls.gd_never
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")

@@ -68,6 +68,37 @@ def _positive(option: str, value: float, *, below: float = math.inf, what: str =
     return value
 
 
+def _only(option: str, method_flag: str = "--method") -> str:
+    """The methods that take ``option``, from the registry: ``--method lfso only``."""
+    takes = sorted(n for n, m in METHODS.items() if option in m.options)
+    if len(takes) > 1 and all(METHODS[n].family == "lfso" for n in takes):
+        return f"the lfso methods only ({', '.join(takes)})"
+    names = " or ".join([", ".join(takes[:-1]), takes[-1]] if len(takes) > 1 else takes)
+    return f"{method_flag} {names} only"
+
+
+def _needs(method: str, option: str) -> bool:
+    """``method`` cannot run without ``option`` (the registry's option has no default)."""
+    entry = METHODS[method].options.get(option)
+    return entry is not None and entry.required
+
+
+def _method_option(
+    flag: str, method: str, option: str, value: float, method_flag: str = "--method"
+) -> Any:
+    """``value`` of ``flag`` checked by the registry's own check of ``method``'s ``option``
+    (no second table of ranges here); the error names the flag and the method."""
+    entry = METHODS[method].options.get(option)
+    if entry is None:
+        raise UsageError(f"{flag} applies to {_only(option, method_flag)}, not to {method}")
+    try:
+        return entry.check(option, value)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"{flag} must be {entry.expect} for {method_flag} {method}, got {value:g}"
+        ) from None
+
+
 def _problem(name: str) -> Any:
     try:
         return get_problem(name)
@@ -133,34 +164,21 @@ def _solve(args: argparse.Namespace) -> int:
     _integer("--every", args.every, 1)
     if args.method is None:  # the library's default, or the paper's rule when a radius is named
         args.method = "lfso" if args.radius is not None else DEFAULT_METHOD
-    if args.method in ("gd",) and args.step is None:
+    kwargs: dict[str, Any] = {}
+    if args.step is None and _needs(args.method, "step"):
         print(f"lfso solve: --method {args.method} needs --step", file=sys.stderr)
         return 2
-    kwargs: dict[str, Any] = {}
     if args.step is not None:
-        _positive("--step", args.step)
-        kwargs["step"] = args.step
+        kwargs["step"] = _method_option("--step", args.method, "step", args.step)
     if args.radius is not None:
-        if args.method != "lfso":
+        if "radius" not in METHODS[args.method].options:
             raise UsageError(
-                f"--radius {args.radius} applies to --method lfso only; "
+                f"--radius {args.radius} applies to {_only('radius')}; "
                 f"{args.method} does not take a radius rule"
             )
         kwargs["radius"] = args.radius
     if args.eta is not None:
-        if not args.method.startswith("lfso"):
-            raise UsageError(f"--eta applies to the lfso methods only, not to {args.method}")
-        valid = {  # the others' step rules check their own range
-            "lfso": ("in (0, 2)", 0.0 < args.eta < 2.0),
-            "lfso-lbfgs": ("in (0, 2)", 0.0 < args.eta < 2.0),
-            "lfso-accel": ("in (0, 1]", 0.0 < args.eta <= 1.0),
-        }
-        expected, ok = valid.get(args.method, ("", True))
-        if not ok:
-            raise UsageError(
-                f"--eta must be {expected} for --method {args.method}, got {args.eta:g}"
-            )
-        kwargs["eta"] = args.eta
+        kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
     model, x0 = problem.make(args.oracle)
     every = args.every
     print(f"{problem.name}: {problem.description}")
@@ -301,11 +319,13 @@ def _compare(args: argparse.Namespace) -> int:
             f"{', '.join(sorted(METHODS))}"
         )
     if args.baseline_step is not None:
-        _positive("--baseline-step", args.baseline_step)
-        baseline["step"] = args.baseline_step
-    elif args.baseline_method == "gd":
+        baseline["step"] = _method_option(
+            "--baseline-step", args.baseline_method, "step", args.baseline_step, "--baseline-method"
+        )
+    elif _needs(args.baseline_method, "step"):
         raise UsageError(
-            "--baseline-method gd needs a step: pass --baseline-step S (the step used today)"
+            f"--baseline-method {args.baseline_method} needs a step: pass --baseline-step S "
+            "(the step used today)"
         )
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = problem.make(args.oracle)

@@ -53,6 +53,11 @@ class Option:
     expect: str
     needs: str = ""  # for a required option: what the method needs, in words
 
+    @property
+    def required(self) -> bool:
+        """The option has no default: the method cannot run without it."""
+        return self.default is REQUIRED
+
 
 def real(low: float, high: float = math.inf, *, closed: str = "") -> Option:
     """A real number in ``(low, high)``; ``closed`` lists the closed ends (``"l"``, ``"h"``);

@@ -7,6 +7,9 @@
 >>> bool(res.success), res.x.round(4).tolist()
 (True, [1.0, 1.0, 1.0])
 
+There is one such function per method of :data:`lfso.registry.METHODS` (``"lfso-lbfgs"``
+is ``lfso.scipy.lfso_lbfgs``), made from the registry when this module is imported.
+
 SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``jac``,
 ``hess``, ``hessp``, ``bounds``, ``constraints``, ``callback`` and the ``options`` (and
 ``tol``) as keywords, and returns an :class:`scipy.optimize.OptimizeResult`. Options:
@@ -36,23 +39,8 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 from .minimize import minimize
 from .registry import METHODS
 
-__all__ = [
-    "adgd",
-    "armijo",
-    "bb",
-    "dog",
-    "gd",
-    "lfso",
-    "lfso_accel",
-    "lfso_lbfgs",
-    "nesterov",
-    "polyak",
-    "to_optimize_result",
-]
-
-#: Options each method understands (beyond the shared ones), from the method registry.
-#: ``hvp`` comes from SciPy's ``hessp``.
-_OPTIONS = {name: set(m.options) - {"hvp"} for name, m in METHODS.items()}
+#: Options every method takes besides its own (those of the method registry, except ``hvp``,
+#: which comes from SciPy's ``hessp``).
 _SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
 
 
@@ -128,18 +116,18 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                 f"lfso.scipy.{method.__name__} needs the gradient: pass jac= a "
                 f"callable or jac=True (got jac={jac!r})"
             )
-        known = _OPTIONS[name] | _SHARED
-        unknown = sorted(set(options) - known)
+        entry = METHODS[name]
+        own = set(entry.options) - {"hvp"}
+        unknown = sorted(set(options) - own - _SHARED)
         if unknown:
             warnings.warn(
                 f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=3
             )
-        opts = {k: v for k, v in options.items() if k in _OPTIONS[name]}
+        opts = {k: v for k, v in options.items() if k in own}
         disp = bool(options.get("disp", False))
         f = (lambda x: fun(x, *args)) if args else fun
         g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
         smoothness = options.get("smoothness")
-        entry = METHODS[name]
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
@@ -172,7 +160,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             )
         return to_optimize_result(res)
 
-    method.__name__ = name.replace("-", "_")
+    method.__name__ = _attribute(name)
     method.__qualname__ = method.__name__
     method.__doc__ = (
         f"``method='{name}'`` of :func:`lfso.minimize` as a SciPy custom "
@@ -181,13 +169,27 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
     return method
 
 
-lfso = _custom("lfso")
-lfso_lbfgs = _custom("lfso-lbfgs")
-lfso_accel = _custom("lfso-accel")
-gd = _custom("gd")
-armijo = _custom("armijo")
-bb = _custom("bb")
-adgd = _custom("adgd")
-polyak = _custom("polyak")
-nesterov = _custom("nesterov")
-dog = _custom("dog")
+def _attribute(method: str) -> str:
+    """``lfso.scipy``'s name of a registry method: ``"lfso-lbfgs"`` -> ``lfso_lbfgs``."""
+    return method.replace("-", "_")
+
+
+# One function per method of the registry, made here: adding a step rule to
+# lfso.registry.METHODS adds lfso.scipy.<its name> with no edit to this module.
+_METHODS = {_attribute(name): _custom(name) for name in METHODS}
+globals().update(_METHODS)
+
+__all__ = [*sorted(_METHODS), "to_optimize_result"]
+
+
+def __getattr__(name: str) -> Callable[..., OptimizeResult]:
+    """A method registered after this module was imported (``lfso.scipy.<method>``);
+    typed, so that ``lfso.scipy.lfso_lbfgs`` type-checks as a SciPy custom method."""
+    for method in METHODS:
+        if _attribute(method) == name:
+            return _custom(method)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *(_attribute(m) for m in METHODS)})

@@ -14,8 +14,8 @@ from ..minimize import minimize
 from ..problems import Problem
 from ..progress import ProgressBar
 from ..result import Result
-from ..tuning import tune_step
-from .suite import BENCH_METHODS, BENCH_PROBLEMS, STEP_GRID, BenchMethod
+from ..tuning import DEFAULT_STEP_GRID, tune_step
+from .suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
 
 __all__ = ["Record", "ScipyRun", "run_case", "run_suite", "scipy_lbfgs"]
 
@@ -182,7 +182,7 @@ def run_case(
     *,
     cap: int = 50_000,
     tol: float = 1e-8,
-    grid: Sequence[float] = STEP_GRID,
+    grid: Sequence[float] = DEFAULT_STEP_GRID,
 ) -> Record:
     """Run one method on one problem, at most ``cap`` gradient evaluations per run.
 
@@ -231,7 +231,7 @@ def run_suite(
     *,
     cap: int = 50_000,
     tol: float = 1e-8,
-    grid: Sequence[float] = STEP_GRID,
+    grid: Sequence[float] = DEFAULT_STEP_GRID,
     progress: bool | None = None,
 ) -> list[Record]:
     """Every method on every problem; a progress bar on a terminal (or if ``progress``)."""

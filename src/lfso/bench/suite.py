@@ -10,15 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..problems import PROBLEMS, Problem
 from ..registry import METHODS
 
 __all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "SUITES", "BenchMethod"]
-
-#: Step sizes tried by the grid-tuned methods (decades; wide enough for every problem).
-STEP_GRID: tuple[float, ...] = tuple(float(s) for s in np.logspace(-8, 1, 10))
 
 
 @dataclass(frozen=True)
@@ -32,7 +27,8 @@ class BenchMethod:
         The ``minimize`` keyword arguments for a problem, or a string saying why the
         method does not apply.
     tuned : bool
-        Run over :data:`STEP_GRID` (``step=``) and report the best and the grid's cost.
+        Run over :data:`lfso.tuning.DEFAULT_STEP_GRID` (``step=``) and report the best and
+        the grid's cost.
     family : str
         ``"lfso"`` for the LFSO methods, ``"peer"`` otherwise.
     """

@@ -21,11 +21,14 @@ The workflow a team follows before it stops tuning step sizes, as one call
 run goes (``report=`` of :func:`rollout`).
 """
 
+# The stages, their inputs (GoCriteria, Guard, TuningBudget, DEFAULT_THRESHOLDS) and the
+# results they return (Check, PilotEvidence, Handover, GuardedResult, ReturnOnInvestment,
+# Rollout). Helpers the stages share (_targets.to_target, _guard.concat_histories) stay
+# private: their figures reach users as fields of those results.
 from ._guard import DEFAULT_THRESHOLDS, Guard, GuardedResult, Handover, guarded_minimize
 from ._pilot import Check, GoCriteria, PilotEvidence, decide, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._subsample import subsample
-from ._targets import to_target
 from ._workflow import Rollout, rollout
 
 __all__ = [
@@ -45,5 +48,4 @@ __all__ = [
     "return_on_investment",
     "rollout",
     "subsample",
-    "to_target",
 ]

@@ -22,7 +22,7 @@ True
 True
 """
 
-from ._base import Step, StepFailedError, StepRule
+from ._base import Move, StepFailedError, StepRule
 from .accelerated import LFSOAccelStep, NesterovStep
 from .adaptive import AdGDStep, DoGStep, PolyakStep
 from .certificates import (
@@ -36,6 +36,10 @@ from .fixed import FixedStep
 from .lfso import CertifiedRule, CertifiedStep, LFSOStep
 from .linesearch import ArmijoStep, BarzilaiBorweinStep
 from .safeguard import Safeguarded
+
+#: :class:`Move`'s former name, kept for custom rules written against it (a rule's ``step``
+#: returns one). New code: ``Move``.
+Step = Move
 
 __all__ = [
     "AdGDStep",
@@ -53,12 +57,12 @@ __all__ = [
     "LBFGSDirection",
     "LFSOAccelStep",
     "LFSOStep",
+    "Move",
     "NesterovStep",
     "PolyakStep",
     "Safeguarded",
     "SegmentCertificate",
     "SteepestDescent",
-    "Step",
     "StepFailedError",
     "StepRule",
 ]

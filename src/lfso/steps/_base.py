@@ -9,7 +9,7 @@ from typing import Any
 
 from ..models import Evaluation, Model
 
-__all__ = ["Step", "StepFailedError", "StepRule"]
+__all__ = ["Move", "StepFailedError", "StepRule"]
 
 
 class StepFailedError(RuntimeError):
@@ -18,8 +18,11 @@ class StepFailedError(RuntimeError):
 
 
 @dataclass(slots=True)
-class Step:
+class Move:
     """One proposed move ``x -> x_new``, with what it was based on.
+
+    What a rule's :meth:`StepRule.step` returns; the rules themselves are the ``*Step``
+    classes (``FixedStep``, ``ArmijoStep``, ...), hence not ``Step``.
 
     Attributes
     ----------
@@ -107,5 +110,5 @@ class StepRule(ABC):
     @abstractmethod
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
+    ) -> tuple[Move, Any]:
         """Choose the move from ``x`` given the evaluation there; return it and the new state."""

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from .._validate import flag, open_interval, positive, real
 from ..bounds import check_value
 from ..models import Evaluation, Model
-from ._base import Step, StepRule
+from ._base import Move, StepRule
 from .lfso import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
@@ -70,12 +70,12 @@ class NesterovStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
-    ) -> tuple[Step, MomentumState]:
+    ) -> tuple[Move, MomentumState]:
         t = self.step_size
         new = x - t * evaluation.grad
         t_next = _momentum(state.t)
         y = new + ((state.t - 1.0) / t_next) * (new - state.x)
-        return Step(y, t), MomentumState(new, t_next, t, 0)
+        return Move(y, t), MomentumState(new, t_next, t, 0)
 
 
 class LFSOAccelStep(CertifiedRule):
@@ -190,20 +190,20 @@ class LFSOAccelStep(CertifiedRule):
         if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
             new = x - certified * g
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
-            return Proposal(Step(new, certified, lipschitz, radius, calls), certified * gain, nxt)
+            return Proposal(Move(new, certified, lipschitz, radius, calls), certified * gain, nxt)
         tau = min(certified, state.planned)
         new = x - tau * g
         direction = new - state.x
         if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
-            return Proposal(Step(new, tau, lipschitz, radius, calls), tau * gain, nxt)
+            return Proposal(Move(new, tau, lipschitz, radius, calls), tau * gain, nxt)
         t_next = _momentum(state.t)
         momentum = ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts, certified)
         # The next restart test needs g(y)^T (y - x_new): the model returns it with the
         # gradient (probe), so the test costs no round trip of its own. The decrease is
         # promised at the gradient step x_new, not at the extrapolated point.
-        move = Step(new + momentum, tau, lipschitz, radius, calls, probe=momentum)
+        move = Move(new + momentum, tau, lipschitz, radius, calls, probe=momentum)
         return Proposal(move, tau * gain, nxt, anchor=new)
 
     @staticmethod

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from .._arrays import norm
 from .._validate import positive, real
 from ..models import Evaluation, Model
-from ._base import Step, StepFailedError, StepRule
+from ._base import Move, StepFailedError, StepRule
 
 __all__ = ["AdGDStep", "DoGStep", "PolyakStep"]
 
@@ -56,12 +56,12 @@ class AdGDStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: AdGDState | None
-    ) -> tuple[Step, AdGDState]:
+    ) -> tuple[Move, AdGDState]:
         g = evaluation.grad
         if state is None:
             t = self.step0
             theta = math.inf if self.variant == 2020 else 1.0 / 3.0
-            return Step(x - t * g, t), AdGDState(x, g, t, theta)
+            return Move(x - t * g, t), AdGDState(x, g, t, theta)
         prev = state.step
         if not prev > 0.0:  # (a step that underflowed to 0 can never grow again)
             raise StepFailedError("AdGD's step underflowed to 0; the run cannot move")
@@ -74,7 +74,7 @@ class AdGDStep(StepRule):
             excess = 2.0 * prev * prev * curvature * curvature - 1.0
             cap = prev / math.sqrt(excess) if excess > 0.0 else math.inf
             t = min(math.sqrt(2.0 / 3.0 + state.theta) * prev, cap)
-        return Step(x - t * g, t), AdGDState(x, g, t, t / prev)
+        return Move(x - t * g, t), AdGDState(x, g, t, t / prev)
 
 
 class DoGState(NamedTuple):
@@ -107,11 +107,11 @@ class DoGStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: DoGState
-    ) -> tuple[Step, DoGState]:
+    ) -> tuple[Move, DoGState]:
         distance = max(state.max_distance, norm(x - state.x0))
         total = state.sum_sq_grad + evaluation.grad_norm**2
         t = distance / math.sqrt(total) if total > 0.0 else 0.0
-        return Step(x - t * evaluation.grad, t), DoGState(state.x0, distance, total)
+        return Move(x - t * evaluation.grad, t), DoGState(state.x0, distance, total)
 
 
 class PolyakStep(StepRule):
@@ -135,7 +135,7 @@ class PolyakStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
+    ) -> tuple[Move, Any]:
         g2 = evaluation.grad_norm**2
         t = max(evaluation.value - self.f_star, 0.0) / g2 if g2 > 0.0 else 0.0
-        return Step(x - t * evaluation.grad, t), state
+        return Move(x - t * evaluation.grad, t), state

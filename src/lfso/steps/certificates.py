@@ -136,7 +136,7 @@ class BallCertificate(Certificate):
     * ``"paper"``: the same with the model's own ``R0``.
 
     With the tight rule the next radius is offered to the model as a hint
-    (``Step.hint``): models whose bound costs a pass over the data bound it there along
+    (``Move.hint``): models whose bound costs a pass over the data bound it there along
     with the next gradient, and the solve takes it when it lands in its tolerance window.
     """
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .._validate import positive
 from ..models import Evaluation, Model
-from ._base import Step, StepRule
+from ._base import Move, StepRule
 
 __all__ = ["FixedStep"]
 
@@ -30,6 +30,6 @@ class FixedStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
+    ) -> tuple[Move, Any]:
         t = self.step_size
-        return Step(x - t * evaluation.grad, t), state
+        return Move(x - t * evaluation.grad, t), state

@@ -17,7 +17,7 @@ from .._later import Later, deferring, resolve
 from .._validate import open_interval
 from ..bounds import OracleError
 from ..models import Evaluation, Model
-from ._base import Step, StepRule
+from ._base import Move, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
 from .directions import Direction, LBFGSDirection, SteepestDescent
 
@@ -33,7 +33,7 @@ class Proposal(NamedTuple):
     the move is accepted.
     """
 
-    move: Step
+    move: Move
     decrease: float
     state: Any
     anchor: Any = None
@@ -78,7 +78,7 @@ class CertifiedRule(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
+    ) -> tuple[Move, Any]:
         plan = self.plan(objective, x, evaluation, state)
         proposal = self.propose(x, evaluation, plan, 1.0)
         return proposal.move, self.commit(plan, proposal, x, evaluation)
@@ -114,8 +114,8 @@ class CertifiedStep(CertifiedRule):
     .. math::  f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) (g_k \\cdot d_k)^2 / C_k :
 
     monotone, and no function value is needed to choose the step. With ``d = -g`` and the
-    ball certificate this is LFSO-GD exactly (``t = eta / L(x, R)``); ``Step.step`` is
-    ``t``, ``Step.L`` is ``C / ||d||^2`` and ``Step.R`` the length of the segment the bound
+    ball certificate this is LFSO-GD exactly (``t = eta / L(x, R)``); ``Move.step`` is
+    ``t``, ``Move.L`` is ``C / ||d||^2`` and ``Move.R`` the length of the segment the bound
     covers.
 
     Parameters
@@ -192,7 +192,7 @@ class CertifiedStep(CertifiedRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
-    ) -> tuple[Step, Any]:
+    ) -> tuple[Move, Any]:
         # The loop's own step may defer its scalars to the next evaluation's fetch (the
         # safeguard's trials, which compare decreases on the host, never do).
         plan = self.plan(objective, x, evaluation, state, defer=True)
@@ -251,13 +251,13 @@ class CertifiedStep(CertifiedRule):
         state = (plan.direction_state, plan.certificate_state)
         sized = plan.sized
         if sized is None:
-            return Proposal(Step(x, 0.0), 0.0, state)
+            return Proposal(Move(x, 0.0), 0.0, state)
         steepest, eta = plan.direction is None, self.eta
         if isinstance(sized.t, Later):  # sized on the device (plan with defer=True)
             tau = sized.t.array
             new = x - tau * evaluation.grad if steepest else x + tau * plan.direction
             product = sized.product(tau) if sized.product is not None else None
-            move = Step(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
+            move = Move(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
             # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's
             # own step defers; the safeguard, which compares it, never does).
             return Proposal(move, math.nan, state)
@@ -274,7 +274,7 @@ class CertifiedStep(CertifiedRule):
             per_length = plan.slope / plan.length
             slope2 = per_length * per_length
         decrease = eta * (1.0 - eta / 2.0) * slope2 / used
-        move = Step(
+        move = Move(
             new,
             t,
             used,

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from .._arrays import sq_norm
 from .._validate import integer, open_interval, positive, real
 from ..models import Evaluation, Model
-from ._base import Step, StepRule
+from ._base import Move, StepRule
 
 __all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
 
@@ -80,12 +80,12 @@ class ArmijoStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: ArmijoState
-    ) -> tuple[Step, ArmijoState]:
+    ) -> tuple[Move, ArmijoState]:
         t0 = min(state.step * self.growth, self.max_step)
         new, t = _backtrack(
             objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, 1e-300
         )
-        return Step(new, t), ArmijoState(t)
+        return Move(new, t), ArmijoState(t)
 
 
 class BBState(NamedTuple):
@@ -147,7 +147,7 @@ class BarzilaiBorweinStep(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: BBState
-    ) -> tuple[Step, BBState]:
+    ) -> tuple[Move, BBState]:
         t = state.step
         if state.x is not None:
             s, y = x - state.x, evaluation.grad - state.grad
@@ -161,4 +161,4 @@ class BarzilaiBorweinStep(StepRule):
         new, t = _backtrack(
             objective, x, evaluation, t, max(recent), self.c, self.shrink, self.min_step
         )
-        return Step(new, t), BBState(x, evaluation.grad, t, recent)
+        return Move(new, t), BBState(x, evaluation.grad, t, recent)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from .._arrays import rounding
 from .._validate import integer, real
 from ..models import Evaluation, Model
-from ._base import Step, StepFailedError, StepRule
+from ._base import Move, StepFailedError, StepRule
 from .lfso import CertifiedRule
 
 __all__ = ["Safeguarded"]
@@ -84,7 +84,7 @@ class Safeguarded(StepRule):
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: SafeguardState
-    ) -> tuple[Step, SafeguardState]:
+    ) -> tuple[Move, SafeguardState]:
         rule = self.rule
         plan = rule.plan(objective, x, evaluation, state.inner)
         inflation, rollbacks = state.inflation, 0
