@@ -367,6 +367,19 @@ def power_kernel(m: float, coef: float) -> Callable[[Any, Any, Any, Any], Any]:
             return coef * (top * top)
         return coef * top**m
 
+    def fused(end: np.ndarray, start: np.ndarray) -> None:
+        # The same values in place: max(r^2, e^2) = max(|r|, |e|)^2 exactly (squaring
+        # and its rounding are monotone on |.|), and `**=` takes `**`'s fast paths.
+        if m == 2.0:
+            np.multiply(end, end, out=end)
+            np.maximum(end, start * start, out=end)
+        else:
+            np.abs(end, out=end)
+            np.maximum(end, np.abs(start), out=end)
+            end **= m
+        end *= coef
+
+    kernel.fused = fused  # type: ignore[attr-defined]
     return kernel
 
 
@@ -391,6 +404,19 @@ def approach_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
     e = xp.exp(-xp.maximum(end, 0.0))
     q = 1.0 + e
     return e / (q * q)
+
+
+def _approach_fused(end: np.ndarray, start: np.ndarray) -> None:
+    """:func:`approach_kernel` in place on NumPy arrays (the same operations, in order)."""
+    np.maximum(end, 0.0, out=end)
+    np.negative(end, out=end)
+    np.exp(end, out=end)
+    q = end + 1.0
+    np.multiply(q, q, out=q)
+    np.divide(end, q, out=end)
+
+
+approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
 
 
 def approach(xp: Any, m: Any, v: Any) -> tuple[Any, Any]:
@@ -510,6 +536,9 @@ class RowSegment(SegmentBound):
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
         device): a length-k array on the data's device."""
         xp, r, u = self.xp, self.r, self.u
+        fused = getattr(self.kernel, "fused", None)
+        if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
+            return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         if r.ndim == 1:
             start = r[:, None]
@@ -521,6 +550,21 @@ class RowSegment(SegmentBound):
             sup = self.kernel(xp, start, end, u[:, :, None])  # reduced over classes: (n, k)
         if self.weight is None:
             return xp.sum(sup, axis=0)
+        return self.weight @ sup
+
+    def _fused_values(self, fused: Callable[[Any, Any], None], ts: Any) -> Any:
+        """:meth:`_device_values` on NumPy rows, bit for bit: the trials along the first
+        axis (contiguous passes over the rows, not an inner loop of length k) and the
+        kernel in place (one (k, n) buffer, not one temporary per operation); the
+        reduction then reads the (n, k) layout the generic path reduces."""
+        r, u = self.r, self.u
+        trials = np.asarray(ts, dtype=r.dtype)
+        end = np.multiply(trials[:, None], u[None, :])
+        end += r
+        fused(end, r)
+        sup = np.ascontiguousarray(end.T)
+        if self.weight is None:
+            return np.sum(sup, axis=0)
         return self.weight @ sup
 
     def values(self, ts: list[float]) -> list[float]:
