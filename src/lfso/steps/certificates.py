@@ -305,7 +305,9 @@ class EstimateCertificate(BallCertificate):
     ``t ||d||`` (:meth:`learn`), and the accepted step's ``L`` sets the next floor.
     Along a direction other than ``-g`` (L-BFGS) the samples are secants *along* the
     step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)`` and the last step's
-    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it.
+    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it; a
+    rejected trial's sample is also at least the curvature its values show, and the step
+    is sized without the safety factor, capped at the unit step (:meth:`_along`).
     """
 
     claims_ball = False
