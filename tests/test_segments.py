@@ -558,3 +558,17 @@ def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
                     a, b = fast._device_values(trials), slow._device_values(trials)
                 assert a.dtype == b.dtype == dtype
                 np.testing.assert_array_equal(a, b)
+
+
+def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
+    """Above the kept buffer size the trial buffers are fresh per call: the same sums."""
+    import lfso.segments as segments
+
+    rng = np.random.default_rng(2)
+    r, u = rng.standard_normal(300), rng.standard_normal(300)
+    kernel = segments.power_kernel(2.0, 12.0)
+    trials = [0.0, 0.5, 1.0, 2.0]
+    kept = segments.RowSegment(r, u, kernel, weight=u * u, scale=1.0)._device_values(trials)
+    monkeypatch.setattr(segments, "_KEEP", 10)
+    fresh = segments.RowSegment(r, u, kernel, weight=u * u, scale=1.0)._device_values(trials)
+    np.testing.assert_array_equal(kept, fresh)
