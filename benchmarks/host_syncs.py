@@ -6,10 +6,8 @@ Usage::
 
 Each conversion of a tensor to a Python number synchronises a GPU with the host; their
 number per iteration does not depend on the device, so this counts them on CPU tensors
-(:mod:`lfso.bench.syncs`). A second table counts them per ``step()`` of the PyTorch
-optimiser :class:`lfso.torch.LFSO` (logistic regression as a closure, automatic and user
-oracle). A last line gives the host time of one iteration on tiny tensors: what a GPU
-cannot overlap after each synchronisation. Needs PyTorch.
+(:mod:`lfso.bench.syncs`). A second line gives the host time of one iteration on tiny
+tensors: what a GPU cannot overlap after each synchronisation. Needs PyTorch.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from lfso.bench.syncs import host_time, optimizer_syncs, sync_table
+from lfso.bench.syncs import host_time, sync_table
 
 
 def main() -> None:
@@ -32,12 +30,6 @@ def main() -> None:
     print(f"{'model':>22} " + " ".join(f"{m:>11}" for m in methods))
     for name, row in table.items():
         print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in methods))
-    steps = optimizer_syncs(args.n, args.d)
-    torch_methods = list(next(iter(steps.values())))
-    print(f"\nhost round trips per step of lfso.torch.LFSO, logistic (n = {args.n}, d = {args.d})")
-    print(f"{'oracle':>22} " + " ".join(f"{m:>11}" for m in torch_methods))
-    for name, row in steps.items():
-        print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in torch_methods))
     times = host_time(tuple(methods))
     print("\nhost time per iteration, l_4 regression on 50 x 5 CPU tensors (the loop itself)")
     print(f"{'':>22} " + " ".join(f"{1e6 * times[m]:>9.1f}us" for m in methods))

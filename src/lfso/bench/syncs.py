@@ -15,13 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = [
-    "count_host_syncs",
-    "host_time",
-    "optimizer_syncs",
-    "sync_table",
-    "syncs_per_iteration",
-]
+__all__ = ["count_host_syncs", "host_time", "sync_table", "syncs_per_iteration"]
 
 _CONVERSIONS = ("__float__", "__int__", "__bool__", "__index__", "item", "tolist", "numpy")
 
@@ -141,57 +135,6 @@ def sync_table(
             name, options = _method(method, step)
             run = functools.partial(minimize, model, x0, method=name, tol=0.0, **options)
             row[method] = syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter))
-    return table
-
-
-def optimizer_syncs(
-    n: int = 1000,
-    d: int = 20,
-    methods: tuple[str, ...] = ("lfso", "lfso-lbfgs"),
-    steps: tuple[int, int] = (10, 60),
-) -> dict[str, dict[str, float]]:
-    """Host round trips per ``step()`` of :class:`lfso.torch.LFSO`, ``{oracle: {method: syncs}}``.
-
-    L2-regularised logistic regression (the data of :func:`sync_table`, float64 CPU
-    tensors) as a closure over one parameter vector, with the automatic oracle
-    (``"auto"``) and with a user oracle (``"user"``: the global bound
-    ``||A||_2^2 / (4 n) + l2``, a constant, so that it makes no round trip of its own).
-    Counted as :func:`syncs_per_iteration` does: the slope between two run lengths.
-    """
-    import numpy as np
-    import torch
-
-    from ..torch import LFSO
-
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((n, d)) / np.sqrt(d)
-    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
-    At = torch.tensor(A)
-    labels = torch.tensor((b > np.median(b)).astype(float))
-    l2 = 1.0 / n
-    bound = float(np.linalg.norm(A, 2) ** 2) / (4 * n) + l2
-    oracles: dict[str, Any] = {"auto": None, "user": lambda params, radius: bound}
-    table: dict[str, dict[str, float]] = {}
-    for name, oracle in oracles.items():
-        row = table[name] = {}
-        for method in methods:
-
-            def run(k: int, method: str = method, oracle: Any = oracle) -> None:
-                w = torch.nn.Parameter(torch.zeros(d, dtype=torch.float64))
-                opt = LFSO([w], method=method, smoothness=oracle)
-
-                def closure() -> Any:
-                    opt.zero_grad()
-                    logits = At @ w
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-                    loss = loss + 0.5 * l2 * (w @ w)
-                    loss.backward()
-                    return loss
-
-                for _ in range(k):
-                    opt.step(closure)
-
-            row[method] = syncs_per_iteration(run, steps)
     return table
 
 
