@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lfso
-from lfso.auto import SecantBound, SecantEstimator, check_oracle
-from lfso.models import FunctionModel, LogisticRegression, LpRegression, PowerSum
+from lfso.auto import SecantBound, SecantEstimator, SecantState, check_oracle
+from lfso.models import Evaluation, FunctionModel, LogisticRegression, LpRegression, PowerSum
+from lfso.steps import EstimateCertificate
+from lfso.steps.certificates import BallState, EstimateState
 
 
 def rosenbrock(x):
@@ -210,3 +212,33 @@ def test_safeguard_gives_up_honestly_on_a_wrong_gradient():
     )
     assert res.status is lfso.Status.STEP_FAILED and "safeguard rejected" in res.message
     assert res.nit == 0 and res.fun == model.value(np.ones(3)) and res.rollbacks == 0
+
+
+def test_lbfgs_with_the_estimate_takes_the_unit_step_where_the_estimate_reaches_it():
+    """Along L-BFGS directions the estimate sizes the step without the safety factor,
+    capped at the unit step (the direction's own scale): on a well-conditioned quadratic
+    no step exceeds 1, many are exactly 1 (the safety factor would halve them), and f
+    never rises."""
+    rng = np.random.default_rng(3)
+    A = np.linalg.qr(rng.standard_normal((30, 30)))[0] @ np.diag(np.geomspace(1.0, 3.0, 30))
+    model = LpRegression(A, rng.standard_normal(30), 1)
+    res = lfso.minimize(model, np.zeros(30), method="lfso-lbfgs", smoothness="auto")
+    assert res.success
+    steps = res.history.step[2:]  # after x0's steepest step and the first L-BFGS one
+    assert np.all(steps <= 1.0) and np.mean(steps == 1.0) >= 0.25 and np.mean(steps) > 0.6
+    assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
+
+
+def test_a_rejected_trial_along_d_learns_the_curvature_its_values_show():
+    """After a rejected trial along d, the sample is the larger of the gradient secant
+    along d and the values' ``2 (f(x + t d) - f(x) - t g . d) / (t ||d||)^2`` (both lower
+    bounds on the largest curvature on the segment): a trial whose gradient barely changed
+    but whose value rose still shortens the next one."""
+    cert = EstimateCertificate(SecantEstimator())
+    x, d = np.zeros(2), np.array([1.0, 0.0])
+    here = Evaluation(0.0, np.array([-1.0, 0.0]), 1.0)
+    there = Evaluation(9.0, np.array([-0.5, 0.0]), 0.5)  # at x + d: secant along d 0.5
+    state = EstimateState(BallState(None), SecantState(1.0, None, None, None), [], ())
+    ((distance, rho),) = cert.learn(x, here, d, 1.0, there, state).extra
+    assert distance == 1.0
+    assert rho == pytest.approx(2 * (9.0 - 0.0 - 1.0 * -1.0))

@@ -131,3 +131,12 @@ def test_runs_inside_the_bench_leave_the_overall_bar_alone(monkeypatch):
     after = ProgressBar(2, "after", stream=terminal)
     assert after.enabled
     after.close()
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock-d2", "rosenbrock-d5", "rosenbrock-d10"])
+def test_lbfgs_with_the_estimate_needs_at_most_1_5x_the_gradients_of_scipy(problem):
+    """Issue 11's bound on the black-box problems (no oracle: the estimate along d)."""
+    ours = run_case(problem, "lfso-lbfgs-auto")
+    scipy = run_case(problem, "lbfgs")
+    assert ours.status == scipy.status == "converged"
+    assert ours.njev <= 1.5 * scipy.njev

@@ -173,3 +173,11 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
     )
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "mlp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accel_certificate_script_reports_both_certificates():
+    rows = _run("accel_certificate.py", "--problems", "power_sum-p2", "robust-cauchy")
+    assert rows[0] == ["problem", "ball", "segment"]
+    assert [r[0] for r in rows[1:3]] == ["power_sum-p2", "robust-cauchy"]
+    assert all(len(_numbers(r)) == 2 for r in rows[1:3])
+    assert rows[3][:3] == ["fewer", "gradients:", "ball"]

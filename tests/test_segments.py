@@ -530,3 +530,45 @@ def test_calculus_segment_slope_is_the_models_own():
     seg = model.segment(x, model.evaluate(x), d)
     assert seg.slope == pytest.approx(0.2 * float(x @ d))
     assert seg.product(0.5) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
+    """The in-place NumPy path of the row segments (power and logistic kernels) gives the
+    generic kernels' sums exactly, so the iterates do not change."""
+    from lfso.segments import RowSegment, approach, approach_kernel, power_kernel
+
+    rng = np.random.default_rng(1)
+    trials = [0.0, 1e-3, 0.25, 0.7, 1.0, 1.4, 4.0, 1e30]
+    for n in (1, 7, 5000):
+        r = (3 * rng.standard_normal(n)).astype(dtype)
+        u = rng.standard_normal(n).astype(dtype)
+        cases = [(power_kernel(m, c), r, u) for m, c in ((2.0, 12.0), (3.5, 2.5), (1.0, 1.0))]
+        cases.append((approach_kernel, *approach(np, r, u)))
+        for kernel, start, speed in cases:
+            assert kernel.fused is not None
+
+            def generic(xp, s, e, v, kernel=kernel):
+                return kernel(xp, s, e, v)
+
+            for weight in (speed * speed, None):
+                with np.errstate(over="ignore"):
+                    fast = RowSegment(start, speed, kernel, weight=weight, scale=1.0)
+                    slow = RowSegment(start, speed, generic, weight=weight, scale=1.0)
+                    a, b = fast._device_values(trials), slow._device_values(trials)
+                assert a.dtype == b.dtype == dtype
+                np.testing.assert_array_equal(a, b)
+
+
+def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
+    """Above the kept buffer size the trial buffers are fresh per call: the same sums."""
+    import lfso.segments as segments
+
+    rng = np.random.default_rng(2)
+    r, u = rng.standard_normal(300), rng.standard_normal(300)
+    kernel = segments.power_kernel(2.0, 12.0)
+    trials = [0.0, 0.5, 1.0, 2.0]
+    kept = segments.RowSegment(r, u, kernel, weight=u * u, scale=1.0)._device_values(trials)
+    monkeypatch.setattr(segments, "_KEEP", 10)
+    fresh = segments.RowSegment(r, u, kernel, weight=u * u, scale=1.0)._device_values(trials)
+    np.testing.assert_array_equal(kept, fresh)

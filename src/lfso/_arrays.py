@@ -30,8 +30,14 @@ def device(x: Any) -> Any:
     return array_api_compat.device(x)
 
 
+#: array-api-compat's NumPy namespace (what ``array_namespace`` returns for NumPy arrays).
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
+
+
 def namespace(*arrays: Any) -> Any:
     """The array-API namespace shared by ``arrays`` (NumPy's wrapper for NumPy arrays)."""
+    if all(type(a) is np.ndarray for a in arrays):  # the common case, without the lookup
+        return _NUMPY
     return array_api_compat.array_namespace(*arrays)
 
 
@@ -189,6 +195,8 @@ def like(x: Any, data: Any) -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """A (small) array as NumPy on the host, from any library or device."""
+    if type(x) is np.ndarray:
+        return x
     if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
     if array_api_compat.is_dask_array(x):

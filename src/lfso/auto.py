@@ -21,6 +21,11 @@ small, which is why runs with it are always safeguarded (:class:`lfso.steps.LFSO
 a trial step is accepted only if the descent inequality holds, and a rejected trial's
 secant ratio joins the samples before the radius is solved again.
 
+Along a quasi-Newton direction (``lfso-lbfgs``) the certificate uses the samples
+differently: secants along the direction, no safety factor on the step, which is capped
+at the unit step, and the factor moved into the claimed decrease
+(:meth:`lfso.steps.EstimateCertificate._along`).
+
 Cost per iteration on top of the step's own evaluation: zero when the first trial is
 accepted (the trial's gradient is the next iterate's), one value-and-gradient evaluation
 per rejected trial (``Result.rollbacks`` counts them), plus ``power_iterations``

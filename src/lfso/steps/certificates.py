@@ -44,6 +44,9 @@ __all__ = [
 
 RadiusRule = str | Callable[[Any], float]
 
+#: The smallest curvature an estimate along ``d`` takes (no division by zero).
+_TINY = math.ulp(0.0)
+
 
 class Sized(NamedTuple):
     """A certified step along ``d``: ``x + t d`` with ``C = curvature ||d||^2``."""
@@ -55,6 +58,10 @@ class Sized(NamedTuple):
     hint: float | None = None  # a radius for the model to bound with the next gradient
     product: Callable[[float], Any] | None = None  # t -> the model's image of x + t d
     hvp_calls: int = 0
+    #: Where ``t`` is not the root ``eta (-g . d) / C`` (an estimate's step along a
+    #: quasi-Newton direction): the curvature per unit length ``c`` of the claimed
+    #: decrease ``max(t (-g . d) - t^2 c ||d||^2 / 2, 0)``.
+    claim: float | None = None
 
 
 class Certificate(ABC):
@@ -299,7 +306,9 @@ class EstimateCertificate(BallCertificate):
     ``t ||d||`` (:meth:`learn`), and the accepted step's ``L`` sets the next floor.
     Along a direction other than ``-g`` (L-BFGS) the samples are secants *along* the
     step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)`` and the last step's
-    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it.
+    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it; a
+    rejected trial's sample is also at least the curvature its values show, and the step
+    is sized without the safety factor, capped at the unit step (:meth:`_along`).
     """
 
     claims_ball = False
@@ -336,25 +345,84 @@ class EstimateCertificate(BallCertificate):
                     kept = [sample for sample in base if sample[0] == 0.0]
                     base = [(math.sqrt(ss), max(sy, 0.0) / ss), *kept]
             state = state._replace(base=base, estimator=est)
-        bound = SecantBound(
-            state.estimator.floor, [*state.base, *state.extra], self.estimator.safety
-        )
+        samples = [*state.base, *state.extra]
+        floor = state.estimator.floor
+        if direction is not None:
+            sized = self._along(floor, samples, slope, length, eta)
+            return sized._replace(hvp_calls=hvps), state
+        bound = SecantBound(floor, samples, self.estimator.safety)
         sized, ball = self._sized(bound, x, evaluation, direction, slope, length, eta, state.ball)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
+
+    def _along(
+        self,
+        floor: float,
+        samples: list[tuple[float, float]],
+        slope: float,
+        length: float,
+        eta: float,
+    ) -> Sized:
+        """The step along a quasi-Newton direction ``d`` (not ``-g``).
+
+        The bare estimate ``hat c(r) = max(floor, rho_0, max{rho_i : d_i <= r})`` (curvature
+        per unit length along ``d``, ``rho_0`` the nearest sample's, which stands for the
+        radii below its distance) sizes the step with no safety factor, capped at the unit
+        step: ``t = min(1, eta (-g . d) / (hat c ||d||^2))``. The cap is the direction's
+        own curvature ``c_d = (-g . d) / ||d||^2``: L-BFGS builds ``d = -H g`` from secant
+        pairs, so ``t = 1`` minimises its quadratic model along ``d``, and ``t`` is the root
+        of ``t c ||d||^2 = eta (-g . d)`` for ``c = max(hat c, eta c_d)``. The safety factor
+        ``s`` enters the claim instead: the descent lemma at ``t`` for the curvature
+        ``s c``, ``t (-g . d) - t^2 s c ||d||^2 / 2 = t (-g . d) (1 - s eta / 2)`` (floored
+        at 0): with the defaults ``s = 2``, ``eta = 1`` the safeguard accepts the trial iff
+        ``f`` does not rise, and a rejection adds its secant (and its curvature from the
+        values, :meth:`learn`) to the samples, which shortens the next trial as a
+        quadratic-interpolation backtrack would. The reported ``L`` is ``s hat c``.
+        """
+        target = eta * (-slope) / length  # = eta c_d ||d||
+        raw = SecantBound(max(floor, min(samples)[1] if samples else 0.0, _TINY), samples, 1.0)
+        level = raw(length)
+        if level * length <= target:  # the bare estimate reaches the unit step
+            t = 1.0
+        else:
+            _, level, _ = raw.radius_for(target, rtol=self.radius_rtol)
+            t = target / (level * length)
+        safety = self.estimator.safety
+        claim = safety * max(level, target / length)
+        return Sized(t, safety * level, t * length, 1, claim=claim)
 
     def learn(self, x, evaluation, direction, distance, new, state):
         """The state with the rejected trial's secant ratio at ``distance`` added."""
         if not (math.isfinite(new.grad_norm) and distance > 0.0):
             return None
-        change = new.grad - evaluation.grad
         if direction is None:
-            sample = (distance, gap(new.grad, evaluation.grad) / distance)  # = norm(change)
-        else:  # along d: (g(x + t d) - g(x)) . d / (t ||d||^2), t ||d|| = distance
-            dd, along = to_floats(direction @ direction, change @ direction)
-            sample = (distance, max(along, 0.0) * math.sqrt(dd) / (distance * dd))
+            sample = (distance, gap(new.grad, evaluation.grad) / distance)  # ||change||
+        else:
+            change = new.grad - evaluation.grad
+            # Along d, two lower bounds on the largest curvature on [0, t] (t ||d|| =
+            # distance): the gradient secant (g(x + t d) - g(x)) . d / (t ||d||^2), and
+            # from the values 2 (f(x + t d) - f(x) - t g . d) / (t ||d||)^2 (Taylor: the
+            # remainder is at most the largest curvature times t^2 ||d||^2 / 2), which
+            # exceeds the curvature the rejected step claimed whenever its descent test
+            # failed, so the next proposal is shorter.
+            dd, along, gd = to_floats(
+                direction @ direction, change @ direction, evaluation.grad @ direction
+            )
+            rho = max(along, 0.0) * math.sqrt(dd) / (distance * dd)
+            t = distance / math.sqrt(dd)
+            rise = new.value - evaluation.value - t * gd
+            if math.isfinite(rise):
+                rho = max(rho, 2.0 * rise / (distance * distance))
+            sample = (distance, rho)
         return state._replace(extra=(*state.extra, sample))
 
     def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
-        floor = sized.curvature / (self.estimator.safety * self.estimator.growth)
+        # ``L_floor = L / (s growth)``: the step grows at most ``growth``-fold per
+        # iteration; after a quasi-Newton step (reported ``L = s hat c``, sized without the
+        # safety factor) the floor is ``hat c / growth^2``: the direction rescales itself
+        # by its secant pairs, so the floor only has to stop a runaway estimate.
+        growth = self.estimator.growth
+        if sized.claim is not None:
+            growth *= growth
+        floor = sized.curvature / (self.estimator.safety * growth)
         est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
         return EstimateState(state.ball, est)

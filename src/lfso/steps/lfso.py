@@ -273,7 +273,12 @@ class CertifiedStep(CertifiedRule):
         else:
             per_length = plan.slope / plan.length
             slope2 = per_length * per_length
-        decrease = eta * (1.0 - eta / 2.0) * slope2 / used
+        if sized.claim is not None:  # the descent lemma at t (not the root) for the claim's
+            length2 = plan.length * plan.length
+            claimed = sized.claim * inflation
+            decrease = max(t * (-plan.slope) - 0.5 * t * t * claimed * length2, 0.0)
+        else:
+            decrease = eta * (1.0 - eta / 2.0) * slope2 / used
         move = Move(
             new,
             t,
