@@ -408,3 +408,30 @@ def test_every_method_declares_what_it_takes():
         assert takes_eta == (entry.family == "lfso"), name
         for key, option in entry.options.items():
             assert option.expect, (name, key)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
+    """A user function with a plain ``smoothness(x, R)`` has only the ball's segment bound
+    (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs exactly
+    like ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
+    bound=True")."""
+
+    def fun(x):
+        return float(np.sum(x**4))
+
+    def grad(x):
+        return 4 * x**3
+
+    def smoothness(x, R):
+        return 12 * (np.max(np.abs(x)) + R) ** 2
+
+    model = FunctionModel(fun, grad, smoothness)
+    assert model.segment_uses_ball and not LpRegression(np.eye(2), np.ones(2), p=2).segment_uses_ball
+    x0 = np.array([1.0, -0.5, 2.0])
+    runs = [
+        lfso.minimize(fun, x0, grad=grad, smoothness=smoothness, method=method, certificate=c)
+        for c in ("segment", "ball")
+    ]
+    assert runs[0].success and runs[0].njev == runs[1].njev
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)

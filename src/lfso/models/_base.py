@@ -84,6 +84,9 @@ class Model(LocalSmoothnessOracle):
     has_segment : bool
         Whether :meth:`segment` is the model's own proven bound along ``d`` (sharper than the
         ball's): ``certificate="auto"`` then certifies with it, unless ``audit_oracle``.
+    segment_uses_ball : bool
+        Whether :meth:`segment` reads the ball bound ``evaluation.bound`` (the default
+        segment does): a segment certificate then asks every evaluation for the bound.
     takes_radius_hint : bool
         Whether :meth:`evaluate` uses ``hint=R``: a radius at which the bound will
         probably be asked, evaluated in the same round trip as the gradient (the models
@@ -117,6 +120,11 @@ class Model(LocalSmoothnessOracle):
     takes_radius_hint: bool = False
     takes_probe: bool = False
     takes_product: bool = False
+
+    @property
+    def segment_uses_ball(self) -> bool:
+        """Whether :meth:`segment` needs ``evaluation.bound`` (true for the default)."""
+        return type(self).segment is Model.segment
 
     @property
     def data(self) -> Any:

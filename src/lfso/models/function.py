@@ -129,9 +129,14 @@ class FunctionModel(Model):
         name = "fun(x)[0]" if self.jac is True else "fun(x)"
         return to_float(returned_scalar(out[0] if self.jac is True else out, name))
 
+    @property
+    def segment_uses_ball(self) -> bool:
+        """A plain callable ``smoothness(x, R)`` (or none) has only the ball's segment."""
+        return self.smoothness is None or isinstance(self.smoothness, FunctionOracle)
+
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The calculus's segment bound, or the ball fallback for a plain callable."""
-        if self.smoothness is None or isinstance(self.smoothness, FunctionOracle):
+        if self.segment_uses_ball:
             return super().segment(x, evaluation, direction)
         # (g . d from this model's gradient: the oracle only bounds the curvature)
         inner = self.smoothness.along(x, direction)

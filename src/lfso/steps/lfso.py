@@ -177,9 +177,9 @@ class CertifiedStep(CertifiedRule):
             self.certificate = self._resolved(objective)
             self._configure(self.certificate)
         if isinstance(self.certificate, SegmentCertificate):
-            # the default segment bound is the ball's: evaluations must carry it
-            model = getattr(objective, "model", objective)
-            self.needs_bound = type(model).segment is Model.segment
+            # a segment bound made from the ball's needs evaluations that carry it
+            model: Model = getattr(objective, "model", objective)
+            self.needs_bound = model.segment_uses_ball
         return self
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
