@@ -413,9 +413,8 @@ def test_every_method_declares_what_it_takes():
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
     """A user function with a plain ``smoothness(x, R)`` has only the ball's segment bound
-    (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs exactly
-    like ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
-    bound=True")."""
+    (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs like ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
+    bound=True"); the two radius solves differ by their tolerance only."""
 
     def fun(x):
         return float(np.sum(x**4))
@@ -434,4 +433,4 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
         for c in ("segment", "ball")
     ]
     assert runs[0].success and runs[0].njev == runs[1].njev
-    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-2)
