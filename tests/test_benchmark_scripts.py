@@ -66,7 +66,11 @@ def test_host_syncs_script_lists_every_model():
     assert rows[16][:6] == ["host", "round", "trips", "per", "step", "of"]
     assert rows[17] == ["oracle", "lfso", "lfso-lbfgs"]
     assert [r[0] for r in rows[18:20]] == ["auto", "user"]
-    assert all(1.0 <= float(v) <= 3.0 for r in rows[18:20] for v in r[1:])
+    auto, user = ([float(v) for v in r[1:]] for r in rows[18:20])
+    assert user == [1.0, 2.0] and 1.0 <= auto[0] <= 1.2
+    # (this tiny problem converges inside the counted steps: past convergence L-BFGS's
+    # pair test skips rounding-noise pairs, one fetch each; test_torch checks n = 1000)
+    assert 2.0 <= auto[1] <= 3.5
 
 
 def test_dask_script_runs_on_a_local_cluster():

@@ -53,9 +53,10 @@ optimiser keeps, so what one step defers rides the next step's fetch. ``method="
 makes 1.00 per step with a user oracle and 1 + (rollbacks per step) with the automatic
 one; ``"lfso-lbfgs"`` one more per step (``g . d`` and ``||d||``, which the radius solve
 needs on the host before the trial point exists). Logistic regression, ``n = 1000``,
-``d = 20``, steps 10 to 60 (``python benchmarks/host_syncs.py``, last table): ``lfso``
-1.08 (automatic oracle) and 1.00 (user oracle), ``lfso-lbfgs`` 2.04 and 2.00 (before
-the secants rode: 3.04 and 5.04 with the automatic oracle).
+``d = 20``, steps 5 to 30 (``python benchmarks/host_syncs.py``, last table): ``lfso``
+1.08 (automatic oracle) and 1.00 (user oracle), ``lfso-lbfgs`` 2.08 and 2.00 (before
+the secants rode, steps 10 to 60: 3.04 and 5.04 with the automatic oracle). Past
+convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, one fetch each.
 
 Under ``torch.distributed`` (DDP averages the gradients) the loss is averaged across ranks
 and a user oracle's value is the maximum over ranks, so every rank takes the same step.

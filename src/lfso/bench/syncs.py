@@ -148,7 +148,7 @@ def optimizer_syncs(
     n: int = 1000,
     d: int = 20,
     methods: tuple[str, ...] = ("lfso", "lfso-lbfgs"),
-    steps: tuple[int, int] = (10, 60),
+    steps: tuple[int, int] = (5, 30),
 ) -> dict[str, dict[str, float]]:
     """Host round trips per ``step()`` of :class:`lfso.torch.LFSO`, ``{oracle: {method: syncs}}``.
 
@@ -156,7 +156,9 @@ def optimizer_syncs(
     tensors) as a closure over one parameter vector, with the automatic oracle
     (``"auto"``) and with a user oracle (``"user"``: the global bound
     ``||A||_2^2 / (4 n) + l2``, a constant, so that it makes no round trip of its own).
-    Counted as :func:`syncs_per_iteration` does: the slope between two run lengths.
+    Counted as :func:`syncs_per_iteration` does: the slope between two run lengths, steps 5
+    to 30, before the run converges (past convergence L-BFGS's pair test rejects pairs
+    whose ``s . y`` is rounding noise, and each rejection costs one more fetch).
     """
     import numpy as np
     import torch
