@@ -413,7 +413,8 @@ def test_every_method_declares_what_it_takes():
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
     """A user function with a plain ``smoothness(x, R)`` has only the ball's segment bound
-    (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs like ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
+    (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs like
+    ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
     bound=True"); the two radius solves differ by their tolerance only."""
 
     def fun(x):
@@ -426,7 +427,8 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
         return 12 * (np.max(np.abs(x)) + R) ** 2
 
     model = FunctionModel(fun, grad, smoothness)
-    assert model.segment_uses_ball and not LpRegression(np.eye(2), np.ones(2), p=2).segment_uses_ball
+    assert model.segment_uses_ball
+    assert not LpRegression(np.eye(2), np.ones(2), p=2).segment_uses_ball
     x0 = np.array([1.0, -0.5, 2.0])
     runs = [
         lfso.minimize(fun, x0, grad=grad, smoothness=smoothness, method=method, certificate=c)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lfso.demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
-from lfso.minimize import METHODS
 from lfso.problems import get_problem
+from lfso.registry import METHODS
 
 OUTCOMES = {
     "converged": Outcome("converged", 123, 1e-9),

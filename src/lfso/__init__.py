@@ -6,7 +6,7 @@
 from . import bounds, models, oracles, rollout, segments, steps
 from .auto import check_oracle
 from .bounds import OracleError
-from .minimize import METHODS, minimize
+from .minimize import minimize
 from .oracles import (
     AffineOracle,
     ConstantOracle,
@@ -16,6 +16,7 @@ from .oracles import (
     SumOracle,
     ridge,
 )
+from .registry import METHODS
 from .report import compare
 from .result import History, Result, Status
 from .tuning import TunedStep, tune_step

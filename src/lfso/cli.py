@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .minimize import METHODS, minimize
+from .minimize import minimize
 from .problems import PROBLEMS, get_problem
-from .registry import DEFAULT_METHOD
+from .registry import DEFAULT_METHOD, METHODS
 from .result import Result
 
 # The command line is the interface; build_parser is for the CLI tests.

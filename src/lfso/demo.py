@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .minimize import METHODS, minimize
+from .minimize import minimize
 from .monitor import RISKS, DivergenceStop
 from .problems import PROBLEMS, Problem, get_problem
 from .progress import ProgressBar
+from .registry import METHODS
 from .result import Result
 from .tuning import DEFAULT_STEP_GRID
 

@@ -10,11 +10,11 @@ from ._arrays import as_vector, like
 from ._validate import run_arguments
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
-from .registry import DEFAULT_METHOD, METHODS, build_rule
+from .registry import DEFAULT_METHOD, build_rule
 from .result import Result
 from .steps import CertifiedRule, Safeguarded, StepRule
 
-__all__ = ["METHODS", "minimize"]
+__all__ = ["minimize"]
 
 
 def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:

@@ -45,7 +45,7 @@ import numpy as np
 from ._arrays import device, materialize, namespace, to_floats, to_numpy
 from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_radius
 
-__all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment", "rounding_pad"]
+__all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment"]
 
 _MAX_ROUNDS = 60
 #: Default positive floor of a row segment bound (the smallest normal float64).

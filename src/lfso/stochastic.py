@@ -53,7 +53,7 @@ from ._arrays import error_gamma, like, to_float
 from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
 from .result import History, Result, Status
 
-__all__ = ["ROW_MODELS", "RowBatches", "check_batch_size", "minimize_batches"]
+__all__ = ["minimize_batches"]
 
 #: The models whose batches ``batch_size=`` can build (a mean or sum over rows of data).
 ROW_MODELS = (LogisticRegression, SoftmaxRegression, LpRegression, CauchyRegression)

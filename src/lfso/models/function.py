@@ -136,7 +136,7 @@ class FunctionModel(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The calculus's segment bound, or the ball fallback for a plain callable."""
-        if self.segment_uses_ball:
+        if self.smoothness is None or self.segment_uses_ball:
             return super().segment(x, evaluation, direction)
         # (g . d from this model's gradient: the oracle only bounds the curvature)
         inner = self.smoothness.along(x, direction)
