@@ -47,7 +47,7 @@ _NUDGES = 3
 
 
 def certified_methods() -> list[str]:
-    """lfso's certified methods present in :data:`lfso.minimize.METHODS`, best first."""
+    """lfso's certified methods present in :data:`lfso.registry.METHODS`, best first."""
     return [m for m in _CERTIFIED if m in METHODS]
 
 
