@@ -216,6 +216,14 @@ def train(
     return rec
 
 
+def _fixed_batches(data: Any, batch: int, steps: int) -> list[tuple[Any, Any]]:
+    """The first ``steps`` batches of one shuffle (seed 0): the cost runs' common input."""
+    Xtr, ytr = data[0], data[1]
+    gen = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(Xtr), generator=gen).split(batch)[:steps]
+    return [(Xtr[i], ytr[i]) for i in order]
+
+
 def step_cost(
     make_model: Callable[[], torch.nn.Module],
     data: tuple[torch.Tensor, ...],
@@ -227,12 +235,8 @@ def step_cost(
     """StochasticLFSO's seconds per step over Adam's, on the same batches, in interleaved
     blocks (the first not counted): the medians of the ratios of CPU seconds of this thread
     (what the step costs; a shared machine's other jobs barely move it) and of wall seconds."""
-    Xtr, ytr = data[0], data[1]
     lossf = torch.nn.functional.cross_entropy
-    gen = torch.Generator().manual_seed(0)
-    batches = [
-        (Xtr[i], ytr[i]) for i in torch.randperm(len(Xtr), generator=gen).split(batch)[:steps]
-    ]
+    batches = _fixed_batches(data, batch, steps)
     torch.manual_seed(0)
     m_a, m_l = make_model(), make_model()
     adam, ours = (
@@ -274,12 +278,8 @@ def cost_breakdown(
     counted): an Adam step with its forward and backward pass; the forward and backward pass
     alone; a forward pass without a graph (what the probe adds at least); StochasticLFSO at
     ``probe_every`` 1 and 2 and with the probe never taken (its arithmetic alone)."""
-    Xtr, ytr = data[0], data[1]
     lossf = torch.nn.functional.cross_entropy
-    gen = torch.Generator().manual_seed(0)
-    batches = [
-        (Xtr[i], ytr[i]) for i in torch.randperm(len(Xtr), generator=gen).split(batch)[:steps]
-    ]
+    batches = _fixed_batches(data, batch, steps)
     torch.manual_seed(0)
     factories: dict[str, Callable[..., Any]] = {
         "Adam": lambda p: torch.optim.Adam(p, lr=1e-3),
