@@ -14,10 +14,20 @@ torch = pytest.importorskip("torch")
 from lfso.torch import StochasticLFSO  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _float32_default():
+    """torch's own default dtype, whatever an earlier test module set (test_torch sets
+    float64 when it is imported): these tests train as a user does, in float32."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
 def _digits():
     datasets = pytest.importorskip("sklearn.datasets")
     X, y = datasets.load_digits(return_X_y=True)
-    X = torch.tensor(X / 16.0, dtype=torch.get_default_dtype())  # (test_torch sets float64)
+    X = torch.tensor(X / 16.0, dtype=torch.get_default_dtype())
     y = torch.tensor(y)
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
     return X[perm[:1350]], y[perm[:1350]], X[perm[1350:]], y[perm[1350:]]
