@@ -52,7 +52,7 @@ def main(path: str = "docs/bench/results.csv") -> None:
             table[row["problem"]][row["method"]] = row
     n = len(table)
     wins, ratios = 0, []
-    family_wins, lfso_wins, lost, paid_wins, lucky = 0, 0, [], 0, []
+    family_wins, lfso_wins, lost, paid_wins, lucky, family_lost = 0, 0, [], 0, [], []
     for problem, runs in table.items():
         ours = runs.get("lfso-lbfgs")
         if ours is None or ours["status"] == "n/a":
@@ -64,6 +64,8 @@ def main(path: str = "docs/bench/results.csv") -> None:
         fam = min(_cost(runs.get(m), "fg") for m in FAMILY)
         peer = min(_cost(runs.get(m), "fg") for m in PEERS)
         family_wins += fam < peer
+        if not fam < peer:
+            family_lost.append(problem)
         lf, gd = runs.get("lfso"), runs.get("gd-tuned")
         if lf is not None and gd is not None and lf["status"] != "n/a":
             won = _beats(lf, gd)
@@ -79,7 +81,7 @@ def main(path: str = "docs/bench/results.csv") -> None:
     print(f"worst ratio lfso-lbfgs / L-BFGS-B: {worst[0]:.2f} ({worst[1]})")
     print(
         f"LFSO family fewer f+g evaluations than every peer: {family_wins}/{n} "
-        f"({100 * family_wins / n:.0f}%)"
+        f"({100 * family_wins / n:.0f}%); not on: {family_lost}"
     )
     with_oracle = n - sum(runs.get("lfso", {}).get("status") == "n/a" for runs in table.values())
     print(f"lfso beats grid-tuned GD: {lfso_wins}/{with_oracle}; not on: {lost}")
