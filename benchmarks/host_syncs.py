@@ -20,27 +20,34 @@ import warnings
 from lfso.bench.syncs import host_time, optimizer_syncs, sync_table
 
 
+def _print_table(title: str, first: str, table: dict[str, dict[str, float]]) -> list[str]:
+    """``table`` (``{row: {column: value}}``) under ``title``; returns the columns."""
+    columns = list(next(iter(table.values())))
+    print(title)
+    print(f"{first:>22} " + " ".join(f"{m:>11}" for m in columns))
+    for name, row in table.items():
+        print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in columns))
+    return columns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--d", type=int, default=20)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # tol=0 runs to rounding: risk warnings are expected
-    table = sync_table(args.n, args.d)
-    methods = list(next(iter(table.values())))
-    print(f"host round trips per iteration (n = {args.n}, d = {args.d})")
-    print(f"{'model':>22} " + " ".join(f"{m:>11}" for m in methods))
-    for name, row in table.items():
-        print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in methods))
+    sizes = f"n = {args.n}, d = {args.d}"
+    methods = _print_table(
+        f"host round trips per iteration ({sizes})", "model", sync_table(args.n, args.d)
+    )
     times = host_time(tuple(methods))
     print("\nhost time per iteration, l_4 regression on 50 x 5 CPU tensors (the loop itself)")
     print(f"{'':>22} " + " ".join(f"{1e6 * times[m]:>9.1f}us" for m in methods))
-    steps = optimizer_syncs(args.n, args.d)
-    torch_methods = list(next(iter(steps.values())))
-    print(f"\nhost round trips per step of lfso.torch.LFSO, logistic (n = {args.n}, d = {args.d})")
-    print(f"{'oracle':>22} " + " ".join(f"{m:>11}" for m in torch_methods))
-    for name, row in steps.items():
-        print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in torch_methods))
+    _print_table(
+        f"\nhost round trips per step of lfso.torch.LFSO, logistic ({sizes})",
+        "oracle",
+        optimizer_syncs(args.n, args.d),
+    )
 
 
 if __name__ == "__main__":

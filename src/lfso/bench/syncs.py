@@ -74,6 +74,16 @@ def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> flo
     return (totals[1] - totals[0]) / (iterations[1] - iterations[0])
 
 
+def _data(n: int, d: int, seed: int = 0) -> tuple[Any, Any, Any]:
+    """Generated ``(A, b, labels)``: ``n`` rows, ``d`` columns, labels ``b > median(b)``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)) / np.sqrt(d)
+    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
+    return A, b, (b > np.median(b)).astype(float)
+
+
 def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
     """Every built-in model on float64 CPU tensors of generated data (``n`` rows, ``d`` columns)."""
     import numpy as np
@@ -81,10 +91,7 @@ def _models(n: int, d: int, seed: int = 0) -> dict[str, Any]:
 
     from .. import models
 
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((n, d)) / np.sqrt(d)
-    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
-    labels = (b > np.median(b)).astype(float)
+    A, b, labels = _data(n, d, seed)
     classes = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])).astype(np.int64)
     At, bt = torch.tensor(A), torch.tensor(b)
     lipschitz = float(np.linalg.norm(A, 2) ** 2)
@@ -165,11 +172,8 @@ def optimizer_syncs(
 
     from ..torch import LFSO
 
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((n, d)) / np.sqrt(d)
-    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
-    At = torch.tensor(A)
-    labels = torch.tensor((b > np.median(b)).astype(float))
+    A, _, signs = _data(n, d)
+    At, labels = torch.tensor(A), torch.tensor(signs)
     l2 = 1.0 / n
     bound = float(np.linalg.norm(A, 2) ** 2) / (4 * n) + l2
     oracles: dict[str, Any] = {"auto": None, "user": lambda params, radius: bound}
