@@ -265,13 +265,38 @@ def test_row_segment_solves_in_few_round_trips(name):
     x = np.random.default_rng(10).standard_normal(dim_of(model, 5))
     ev = model.evaluate(x)
     seg = model.segment(x, ev, -ev.grad)
+    seg.sequential = False  # batches: the solve of device arrays (torch, Dask)
     t, _, _ = seg.step_for(1.0, rtol=1e-3)
     first = seg.round_trips
     # with the last step as the guess, the same solve at a nearby point is one round trip
     seg2 = model.segment(x, ev, -ev.grad)
+    seg2.sequential = False
     seg2.step_for(1.0, rtol=0.05, guess=t)
     assert seg2.round_trips == 1
     assert first <= 4
+
+
+@pytest.mark.parametrize("name", ["logistic", "softmax", "lp-p2", "cauchy"])
+def test_sequential_row_segment_solve_tries_few_steps(name):
+    # NumPy rows: one trial step at a time (a pass each, no round trip to save)
+    model = BUILT_IN[name](np.random.default_rng(9), np.float64)
+    x = np.random.default_rng(10).standard_normal(dim_of(model, 5))
+    ev = model.evaluate(x)
+    seg = model.segment(x, ev, -ev.grad)
+    assert seg.sequential
+    t, curvature, cold = seg.step_for(1.0, rtol=1e-3)
+    batched = model.segment(x, ev, -ev.grad)
+    batched.sequential = False
+    t_b, curvature_b, cold_b = batched.step_for(1.0, rtol=1e-3)
+    assert len(seg._cache) == cold < cold_b / 2
+    # both steps are within rtol of the largest certified step, so of each other
+    assert abs(curvature / curvature_b - 1.0) <= 2.1e-3
+    # from a guess 30% off: the guess, target / C(guess) (the root, were C flat), and a
+    # few secant steps where C is not flat (lp-p2's C is quadratic in t: two)
+    seg2 = model.segment(x, ev, -ev.grad)
+    _, _, warm = seg2.step_for(1.0, rtol=0.05, guess=1.3 * t)
+    assert warm <= (2 if name == "lp-p2" else 5)
+    assert len(seg2._cache) == warm
 
 
 def test_descent_lemma_holds_at_the_certified_step():
@@ -352,14 +377,17 @@ def _lib_models(asarray):
     }
 
 
-def _segment_descent(model, x, to_host, iters=6):
-    """Certified steps along a fixed non-gradient direction mix, reusing the products."""
+def _segment_descent(model, x, to_host, iters=6, sequential=None):
+    """Certified steps along a fixed non-gradient direction mix, reusing the products;
+    ``sequential`` forces row segments' solve (one trial at a time, or batches)."""
     ev = model.evaluate(x)
     values = [ev.value]
     guess = None
     for k in range(iters):
         d = -ev.grad * (1.0 + 0.5 * (k % 2))  # a direction other than -g's scale
         seg = model.segment(x, ev, d)
+        if sequential is not None and hasattr(seg, "sequential"):
+            seg.sequential = sequential
         t, curvature, _ = seg.step_for(1.0, guess=guess)
         tau = -seg.slope / curvature
         assert tau <= t * (1 + 1e-12)
@@ -373,12 +401,13 @@ def _segment_descent(model, x, to_host, iters=6):
     return to_host(x), values
 
 
+@pytest.mark.parametrize("sequential", [False, True], ids=["batches", "sequential"])
 @pytest.mark.parametrize("lib", ["torch", "torch-float32", "array_api_strict", "dask"])
 @pytest.mark.parametrize(
     "name",
     ["power_norm", "power_sum", "lp-p2", "lp-p1", "composite", "logistic", "softmax", "cauchy"],
 )
-def test_segment_steps_match_numpy_on_other_array_libraries(lib, name):
+def test_segment_steps_match_numpy_on_other_array_libraries(lib, name, sequential):
     if lib.startswith("torch"):
         torch = pytest.importorskip("torch")
         dtype = torch.float32 if lib.endswith("float32") else torch.float64
@@ -409,9 +438,9 @@ def test_segment_steps_match_numpy_on_other_array_libraries(lib, name):
     model, dim = _lib_models(asarray)[name]
     ref_model, _ = _lib_models(np.asarray)[name]
     x0 = np.linspace(0.5, 1.5, dim)
-    ref, ref_values = _segment_descent(ref_model, x0, np.asarray)
+    ref, ref_values = _segment_descent(ref_model, x0, np.asarray, sequential=sequential)
     start = asarray(x0)
-    got, values = _segment_descent(model, start, to_host)
+    got, values = _segment_descent(model, start, to_host, sequential=sequential)
     rtol = 1e-10 if lib != "torch-float32" else 2e-3
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(values, ref_values, rtol=rtol)
@@ -572,3 +601,22 @@ def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
     monkeypatch.setattr(segments, "_KEEP", 10)
     fresh = segments.RowSegment(r, u, kernel, weight=u * u, scale=1.0)._device_values(trials)
     np.testing.assert_array_equal(kept, fresh)
+
+
+def test_row_segments_solve_sequentially_in_host_memory_only():
+    from lfso.segments import _in_host_memory
+
+    class Device:
+        def __init__(self, kind):
+            self.type = kind
+
+    class OnDevice:
+        def __init__(self, kind):
+            self.device = Device(kind)
+
+    assert _in_host_memory(np.zeros(3))
+    assert _in_host_memory(OnDevice("cpu"))
+    assert not _in_host_memory(OnDevice("cuda"))
+    assert not _in_host_memory(OnDevice("mps"))
+    torch = pytest.importorskip("torch")
+    assert _in_host_memory(torch.zeros(3))

@@ -421,9 +421,10 @@ approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
 
 
 def approach(xp: Any, m: Any, v: Any) -> tuple[Any, Any]:
-    """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0."""
-    towards = (m * v) < 0.0
-    return xp.abs(m), xp.where(towards, -xp.abs(v), xp.zeros_like(v))
+    """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0:
+    ``min(sign(m) v, 0)`` (``m = 0`` is at 0 already: no approach)."""
+    sign = np.sign if type(m) is np.ndarray else xp.sign  # (the wrapper's costs a pass)
+    return xp.abs(m), xp.minimum(sign(m) * v, 0.0)
 
 
 def cauchy_kernel(inv_c2: float) -> Callable[[Any, Any, Any, Any], Any]:
@@ -462,6 +463,17 @@ def _workspace(k: int, n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         held = (np.empty((rows, n), dtype=dtype), np.empty(rows * n, dtype=dtype))
         _WORKSPACE.buffers = held
     return held[0][:k], held[1][: k * n]
+
+
+def _in_host_memory(array: Any) -> bool:
+    """Whether ``array`` is in host memory (a device with a ``type``, as PyTorch's, says so
+    itself; CuPy's arrays are on a GPU; every other library here computes on the host)."""
+    if type(array) is np.ndarray:
+        return True
+    kind = getattr(getattr(array, "device", None), "type", None)
+    if isinstance(kind, str):
+        return kind == "cpu"
+    return type(array).__module__.partition(".")[0] != "cupy"
 
 
 class RowSegment(SegmentBound):
@@ -514,6 +526,11 @@ class RowSegment(SegmentBound):
     wide_round: tuple[float, ...] = (1 / 64, 1 / 8, 0.5, 1.0, 2.0, 8.0, 64.0)
     #: Points per later round (a cluster at the predicted root plus a geometric grid).
     round_size = 5
+    #: Whether the solve evaluates one trial step at a time (see :meth:`radius_for`): by
+    #: default where the rows live in host memory (NumPy, Dask, PyTorch on the CPU), where
+    #: a round costs no device round trip but each trial a pass over the rows; batches on
+    #: an accelerator (:func:`_in_host_memory`).
+    sequential: bool
 
     def __init__(
         self,
@@ -546,6 +563,7 @@ class RowSegment(SegmentBound):
             float(offset) if isinstance(offset, (int, float)) else None
         )
         self._magnitude_value: float | None = None
+        self.sequential = _in_host_memory(r)
 
     def _fetch_slope(self) -> float:
         if self._slope_array is None:
@@ -587,8 +605,11 @@ class RowSegment(SegmentBound):
         np.multiply(trials[:, None], u[None, :], out=end)
         end += r
         fused(end, r, scratch.reshape(k, n))
-        sup = scratch.reshape(n, k)
-        sup[...] = end.T
+        if k == 1:  # (1, n) -> (n, 1) is a view: the same contiguous layout
+            sup = end.reshape(n, 1)
+        else:
+            sup = scratch.reshape(n, k)
+            sup[...] = end.T
         if self.weight is None:
             return np.sum(sup, axis=0)
         return self.weight @ sup
@@ -699,11 +720,17 @@ class RowSegment(SegmentBound):
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
+        tried = 0
         if self._slope is None:  # g . d with the first batch of trial steps
-            self.values(self._first_trials(guess))
-        return super().step_for(eta, rtol=rtol, guess=guess)
+            first = self._first_trials(guess)
+            self.values(first)
+            tried = len(set(first))
+        t, curvature, evals = super().step_for(eta, rtol=rtol, guess=guess)
+        return t, curvature, evals + tried
 
     def _first_trials(self, guess: float | None) -> list[float]:
+        if self.sequential:
+            return [min(guess, self.t_max)] if guess is not None and 0.0 < guess else [0.0]
         if guess is not None and 0.0 < guess < math.inf:
             center, factors = guess, self.first_round
         else:
@@ -715,9 +742,12 @@ class RowSegment(SegmentBound):
     ) -> tuple[float, float, int]:
         """A feasible ``t`` and a curvature bound ``C >= C(t)`` on ``[0, t]`` with
         ``t C >= target``, whose step ``target / C`` is within ``1 + rtol`` of the largest
-        certified step ``t*`` (``t* C(t*) = target``), in batches of trial steps.
+        certified step ``t*`` (``t* C(t*) = target``), in rounds of trial steps.
 
-        Each round evaluates a batch in one pass and one host round trip. Every point seen
+        A :attr:`sequential` solve tries one step per round: ``guess`` (or ``0``), then
+        ``target / C`` from there (the root, were ``C`` flat: two trials where ``C`` barely
+        changes over the step), then secant steps (:meth:`_next_point`). Otherwise each
+        round evaluates a batch in one pass and one host round trip. Every point seen
         certifies a step: a feasible ``t`` (``t C(t) >= target``) the step ``target / C(t)``
         with ``C(t)``, an infeasible one the step ``t`` itself with ``C = target / t >
         C(t)`` (a valid, inflated bound on ``[0, t]``, feasible by construction). And every
@@ -731,6 +761,7 @@ class RowSegment(SegmentBound):
             return 0.0, check_value(self(0.0), 0.0), 1
         trials = [t for t in self._first_trials(guess) if t not in self._cache]
         evals = 0
+        last_span = math.inf  # the bracket's width in log t after the last round
         for _ in range(_MAX_ROUNDS):
             if trials:
                 self.values(trials)
@@ -739,7 +770,8 @@ class RowSegment(SegmentBound):
             self._check(seen)
             upper = math.inf  # t* <= upper
             best, best_t, best_c = 0.0, 0.0, seen[0][1]  # step, t, C certifying it
-            lo_t, lo_c = 0.0, seen[0][1]  # largest infeasible point
+            # largest infeasible point; C(0) > 0 is unknown until t = 0 is tried
+            lo_t, lo_c = 0.0, (seen[0][1] if seen[0][0] == 0.0 else 0.0)
             hi: tuple[float, float] | None = None  # smallest feasible point
             for t, c in seen:
                 if t * c >= target:
@@ -763,10 +795,48 @@ class RowSegment(SegmentBound):
                 high = min(hi[0], target / lo_c) if lo_c > 0.0 else hi[0]
             else:
                 low, high = lo_t, target / lo_c  # feasible: C(high) >= C(lo)
-            trials = self._next_trials(target, low, high, lo_t, lo_c, hi, rtol)
+            if self.sequential:
+                span = math.log(high / low) if low > 0.0 else math.inf
+                stalled = span > 0.5 * last_span  # the last secant step kept half the bracket
+                last_span = span
+                trials = self._next_point(target, low, high, lo_t, lo_c, hi, stalled)
+            else:
+                trials = self._next_trials(target, low, high, lo_t, lo_c, hi, rtol)
             if not trials:  # bracket below rounding: the best step seen is the answer
                 return best_t, best_c, evals
         raise OracleError("segment step solve did not converge")  # pragma: no cover
+
+    def _next_point(
+        self,
+        target: float,
+        low: float,
+        high: float,
+        lo_t: float,
+        lo_c: float,
+        hi: tuple[float, float] | None,
+        stalled: bool,
+    ) -> list[float]:
+        """The next single trial of a :attr:`sequential` solve: the root of the secant of
+        ``log(t C(t) / target)`` in ``log t`` through the closest infeasible and feasible
+        points; with points on one side only, the root were ``C`` flat from there
+        (``target / C``: from a feasible point, the bracket's low end, a certified step;
+        from an infeasible one, its high end); the bracket's geometric middle when the last
+        round did not halve the bracket (``stalled``), so that a one-sided secant cannot
+        stall."""
+        pred = high if hi is None else low
+        if hi is not None and lo_t > 0.0 and lo_c > 0.0:
+            u0, u1 = math.log(lo_t), math.log(hi[0])
+            g0 = math.log(lo_t * lo_c / target)
+            g1 = math.log(hi[0] * hi[1] / target)
+            if g1 > g0:
+                pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
+        middle = math.sqrt(low * high) if low > 0.0 else 0.5 * high
+        if (stalled and hi is not None and lo_t > 0.0) or not low <= pred <= high:
+            pred = middle
+        for point in (min(pred, self.t_max), min(middle, self.t_max)):
+            if point > 0.0 and point not in self._cache:
+                return [point]
+        return []
 
     def _next_trials(
         self,

@@ -208,17 +208,18 @@ class LogisticRegression(Model):
         xp = self.xp
         z = evaluation.product if evaluation.product is not None else materialize(self.X @ x)
         u = materialize(self.X @ direction)
-        v = materialize(self.signs * u)
         offset: Any = 0.0
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
             offset = self.l2 * xp.sum(w * w)
-        distance, rate = approach(xp, self.signs * z, v)
+        # The margin m = s z moves at v = s u, s = +-1 exactly: |m| = |z|, v^2 = u^2, and m
+        # moves towards 0 where z and u differ in sign, so the labels drop out.
+        distance, rate = approach(xp, z, u)
         return RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
-            weight=v * v,
+            weight=u * u,
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
