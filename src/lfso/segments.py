@@ -48,6 +48,8 @@ from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_
 __all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment"]
 
 _MAX_ROUNDS = 60
+#: A sequential solve's largest step up from the bracket's low end (see _next_point).
+_WIDEST = 8.0
 #: Default positive floor of a row segment bound (the smallest normal float64).
 _FLOOR = 2.2250738585072014e-308
 
@@ -797,7 +799,9 @@ class RowSegment(SegmentBound):
                 low, high = lo_t, target / lo_c  # feasible: C(high) >= C(lo)
             if self.sequential:
                 span = math.log(high / low) if low > 0.0 else math.inf
-                stalled = span > 0.5 * last_span  # the last secant step kept half the bracket
+                # the last step kept over 0.6 of the bracket (a midpoint keeps exactly half:
+                # 0.5 would leave that decision to rounding)
+                stalled = span > 0.6 * last_span
                 last_span = span
                 trials = self._next_point(target, low, high, lo_t, lo_c, hi, stalled)
             else:
@@ -821,8 +825,8 @@ class RowSegment(SegmentBound):
         points; with points on one side only, the root were ``C`` flat from there
         (``target / C``: from a feasible point, the bracket's low end, a certified step;
         from an infeasible one, its high end); the bracket's geometric middle when the last
-        round did not halve the bracket (``stalled``), so that a one-sided secant cannot
-        stall."""
+        round kept over 0.6 of the bracket (``stalled``), so that a one-sided secant cannot
+        stall; at most :data:`_WIDEST` times the bracket's low end."""
         pred = high if hi is None else low
         if hi is not None and lo_t > 0.0 and lo_c > 0.0:
             u0, u1 = math.log(lo_t), math.log(hi[0])
@@ -833,6 +837,11 @@ class RowSegment(SegmentBound):
         middle = math.sqrt(low * high) if low > 0.0 else 0.5 * high
         if (stalled and hi is not None and lo_t > 0.0) or not low <= pred <= high:
             pred = middle
+        if hi is not None and low > 0.0:
+            # A wide bracket comes from a C(lo) far below C(hi) (at the floor, where the
+            # curvature is negative): the root lies where C rises, near the low end.
+            pred = min(pred, _WIDEST * low)
+            middle = min(middle, _WIDEST * low)
         for point in (min(pred, self.t_max), min(middle, self.t_max)):
             if point > 0.0 and point not in self._cache:
                 return [point]
