@@ -18,6 +18,10 @@ paper's generator (condition number 100, noise 0.1) at the requested size; for
 ``--model logistic`` the labels are the signs of ``A 1 + noise`` (ridge ``1/n``), the model
 whose oracle costs an O(n) pass per radius the solve tries. ``--clock cpu`` times with the
 process's CPU time instead of the wall clock (steadier on a machine other jobs share).
+``--breakdown`` then prints where an ``lfso-lbfgs`` iteration's time goes, per iteration of
+one run: the model's evaluation (GD's includes the product with ``A``, lfso-lbfgs's takes
+``A x`` from the last step), the segment bound (the product ``A d``), the L-BFGS direction,
+the segment solve and its trial steps (``RowSegment.values``, one O(n) pass each).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--breakdown", action="store_true", help="where lfso-lbfgs's time goes")
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -106,6 +111,54 @@ def main() -> None:
             f"{c:>11.2f} {p:>14.2f} {a:>12.2f} {m:>12.2f} {m / g:>9.3f}",
             flush=True,
         )
+        if args.breakdown:
+            breakdown(model, x0, step, iters)
+
+
+def breakdown(model, x0, step: float, iters: int) -> None:
+    """Time per iteration spent in the pieces of an iteration (wrapped methods; a piece
+    that calls another includes it: the solve includes its trial steps)."""
+    from lfso.segments import RowSegment
+    from lfso.steps.directions import LBFGSDirection
+
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    pieces = [
+        (type(model), "evaluate", "evaluate"),
+        (type(model), "segment", "segment"),
+        (LBFGSDirection, "__call__", "direction"),
+        (RowSegment, "radius_for", "solve"),
+        (RowSegment, "values", "trial steps"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in pieces]
+
+    def timed(func, label):
+        def wrapper(*args, **kwargs):
+            start = CLOCK()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + CLOCK() - start
+                calls[label] = calls.get(label, 0) + 1
+
+        return wrapper
+
+    try:
+        for (owner, name, label), (_, _, func) in zip(pieces, originals, strict=True):
+            setattr(owner, name, timed(func, label))
+        for method, kwargs in (("gd", {"step": step}), ("lfso-lbfgs", {})):
+            spent.clear()
+            calls.clear()
+            total = per_iteration(model, x0, iters, method=method, **kwargs)
+            parts = ", ".join(
+                f"{label} {spent[label] / iters * 1e6:.0f} us ({calls[label] / iters:.2f}/it)"
+                for _, _, label in pieces
+                if label in spent
+            )
+            print(f"{'':>12} {method}: {total * 1e6:.0f} us/it; {parts}", flush=True)
+    finally:
+        for owner, name, func in originals:
+            setattr(owner, name, func)
 
 
 if __name__ == "__main__":

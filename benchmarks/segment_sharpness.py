@@ -4,12 +4,13 @@ Usage::
 
     python benchmarks/segment_sharpness.py            # a few problems of lfso.problems
 
-At the start and a few LFSO-GD iterations in (``method="lfso"``, the ball certificate), for
+At the start and a few LFSO-GD iterations in (``method="lfso"``: the segment certificate), for
 ``d = -g`` it solves both certificates to ``rtol = 1e-6`` and prints the ratio of the
 certified steps ``tau = eta (-g . d) / C(t)`` (sharp / ball; >= 1 means the sharp bound
-certifies a longer step), and how many host round trips the sharp solve takes to
-``rtol = 1e-3`` from no guess, ``g . d`` included (row models batch several trial steps per
-round trip; the closed forms take one).
+certifies a longer step), and how many rounds the sharp solve takes to ``rtol = 1e-3``
+from no guess, ``g . d`` included (NumPy row models try one step per round, a pass over
+the rows each; on an accelerator a round is a batch and one host round trip; the closed
+forms take one).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def main() -> None:
     parser.add_argument("problems", nargs="*", default=list(PROBLEMS))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print("sharp / ball certified step along -g (round trips of the sharp solve, no guess)")
-    print("at LFSO-GD iterates (method='lfso', ball certificate)")
+    print("sharp / ball certified step along -g (rounds of the sharp solve, no guess)")
+    print("at LFSO-GD iterates (method='lfso', segment certificate)")
     print(f"{'problem':>28} " + " ".join(f"{'it ' + str(k):>13}" for k in args.at))
     for name in args.problems:
         model, x0 = get_problem(name).make()

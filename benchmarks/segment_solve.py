@@ -1,4 +1,4 @@
-"""Cost of the segment certificate along L-BFGS directions: round trips and iterations.
+"""Cost of the segment certificate along L-BFGS directions: solve rounds and iterations.
 
 Usage::
 
@@ -10,9 +10,10 @@ A minimal driver, independent of the library's step rules, that measures the ora
 skipped, ``-g`` when ``g . d >= 0``), the certified step ``eta (-g . d) / C`` with
 ``eta = 1`` from the model's segment bound (``step_for``, the last ``t`` as the guess), and
 the product ``A x + t A d`` passed to the next evaluation. It prints the iterations to
-``||g|| <= 1e-8 ||g0||``, the host round trips of the segment solve per iteration (row
-models batch several trial steps per round trip; the evaluation's own round trip is not
-counted), and the same run with ``device_step`` (no round trip: the step is picked on the
+``||g|| <= 1e-8 ||g0||``, the rounds of the segment solve per iteration (NumPy row models
+try one step per round, a pass over the rows; on an accelerator a round is a batch of
+steps and one host round trip; the evaluation's own round trip is not counted), and the
+same run with ``device_step`` (no round trip: the step is picked on the
 device from one batch). ``f`` never rises: every step is certified.
 """
 
@@ -53,7 +54,7 @@ def _direction(grad: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]]) -> 
 
 
 def run(name: str, rtol: float | None, max_iter: int = 5000) -> tuple[int, float, float]:
-    """Iterations, segment round trips per iteration, final ``||g|| / ||g0||``.
+    """Iterations, segment solve rounds per iteration, final ``||g|| / ||g0||``.
 
     ``rtol=None``: the step from ``device_step`` instead of the host solve.
     """
@@ -93,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     heads = [f"rtol {r:g}" for r in args.rtol] + ["device_step"]
-    print("iterations to ||g|| <= 1e-8 ||g0|| (segment round trips per iteration)")
+    print("iterations to ||g|| <= 1e-8 ||g0|| (segment solve rounds per iteration)")
     print(f"{'problem':>28} " + " ".join(f"{h:>16}" for h in heads))
     for name in args.problems:
         cells = []

@@ -31,6 +31,7 @@ from lfso.models import (
     PowerSum,
     SoftmaxRegression,
 )
+from lfso.problems import get_problem
 from lfso.segments import RowSegment, SegmentBound
 from lfso.steps import LFSOStep
 
@@ -236,16 +237,20 @@ def test_ball_default_along_minus_gradient_is_the_tight_lfso_step(name):
 
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 @pytest.mark.parametrize("rtol", [1e-3, 1e-1])
-def test_step_solve_is_feasible_and_within_rtol_of_the_root(name, rtol):
+@pytest.mark.parametrize("guess", [0.3, None])
+@pytest.mark.parametrize("sequential", [True, False], ids=["sequential", "batches"])
+def test_step_solve_is_feasible_and_within_rtol_of_the_root(name, rtol, guess, sequential):
     model = BUILT_IN[name](np.random.default_rng(7), np.float64)
     rng = np.random.default_rng(8)
     x = rng.standard_normal(dim_of(model, 5))
     ev = model.evaluate(x)
     d = -ev.grad + 0.3 * np.linalg.norm(ev.grad) * rng.standard_normal(x.shape) / math.sqrt(x.size)
     seg = model.segment(x, ev, d)
+    if hasattr(seg, "sequential"):
+        seg.sequential = sequential
     target = -seg.slope
     assert target > 0.0
-    t, curvature, _ = seg.step_for(1.0, rtol=rtol, guess=0.3)
+    t, curvature, _ = seg.step_for(1.0, rtol=rtol, guess=guess)
     assert curvature >= seg(t) * (1 - 1e-12)  # bounds the curvature on [0, t]
     assert t * curvature >= target * (1 - 1e-12)  # feasible: the step stays in [0, t]
     # the largest certified step is t* with t* C(t*) = target; the solve's step is within rtol
@@ -287,7 +292,7 @@ def test_sequential_row_segment_solve_tries_few_steps(name):
     t, curvature, cold = seg.step_for(1.0, rtol=1e-3)
     batched = model.segment(x, ev, -ev.grad)
     batched.sequential = False
-    t_b, curvature_b, cold_b = batched.step_for(1.0, rtol=1e-3)
+    _, curvature_b, cold_b = batched.step_for(1.0, rtol=1e-3)
     assert len(seg._cache) == cold < cold_b / 2
     # both steps are within rtol of the largest certified step, so of each other
     assert abs(curvature / curvature_b - 1.0) <= 2.1e-3
@@ -620,3 +625,36 @@ def test_row_segments_solve_sequentially_in_host_memory_only():
     assert not _in_host_memory(OnDevice("mps"))
     torch = pytest.importorskip("torch")
     assert _in_host_memory(torch.zeros(3))
+
+
+def test_sequential_solve_climbs_out_of_the_floor_in_few_trials():
+    # Cauchy's C is at its positive floor where the curvature along the segment is negative:
+    # from t = 0, target / C(0) is astronomically far; the solve steps up from the bracket's
+    # low end at most 8x at a time instead of bisecting ~500 decades
+    model, x0 = get_problem("robust-cauchy").make()
+    ev = model.evaluate(x0)
+    seg = model.segment(x0, ev, -ev.grad)
+    assert seg(0.0) < 1e-300  # the floor
+    t, curvature, trials = seg.step_for(1.0, rtol=1e-3)
+    assert trials <= 10
+    assert t * curvature >= -seg.slope * (1 - 1e-12)
+    assert seg(t) <= curvature * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("jump", [1e3, 1e100, 1e200])
+def test_sequential_solve_finds_a_root_hundreds_of_decades_up(jump):
+    # C(t) at the floor until t u passes `jump`, then 4: the root is at `jump`. The solve
+    # gallops up from the bracket's low end (8x, 64x, 8^4 x, ...) and must neither stop
+    # short (the bracket's middle once overflowed to inf here) nor run out of rounds.
+    def kernel(xp, start, end, u):
+        return xp.where(end > jump, 1.0, 0.0)
+
+    seg = RowSegment(
+        np.zeros(4), np.ones(4), kernel, weight=None, scale=1.0, slope=np.asarray(-1.0)
+    )
+    t, curvature, trials = seg.step_for(1.0, rtol=1e-3)
+    step = 1.0 / curvature  # eta (-g . d) / C
+    assert step <= t * (1 + 1e-12)
+    assert seg(t) <= curvature * (1 + 1e-12)
+    assert step >= jump / (1 + 1e-3) * (1 - 1e-9)  # within rtol of the largest (t* = jump)
+    assert trials <= 40

@@ -48,7 +48,7 @@ from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_
 __all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment"]
 
 _MAX_ROUNDS = 60
-#: A sequential solve's largest step up from the bracket's low end (see _next_point).
+#: A sequential solve's first largest step up from the bracket's low end (_next_point).
 _WIDEST = 8.0
 #: Default positive floor of a row segment bound (the smallest normal float64).
 _FLOOR = 2.2250738585072014e-308
@@ -764,6 +764,7 @@ class RowSegment(SegmentBound):
         trials = [t for t in self._first_trials(guess) if t not in self._cache]
         evals = 0
         last_span = math.inf  # the bracket's width in log t after the last round
+        climb = 0  # sequential rounds in a row whose trial was infeasible (see _next_point)
         for _ in range(_MAX_ROUNDS):
             if trials:
                 self.values(trials)
@@ -803,7 +804,9 @@ class RowSegment(SegmentBound):
                 # 0.5 would leave that decision to rounding)
                 stalled = span > 0.6 * last_span
                 last_span = span
-                trials = self._next_point(target, low, high, lo_t, lo_c, hi, stalled)
+                climb = climb + 1 if trials and trials[-1] == lo_t else 0
+                reach = _WIDEST ** min(2**climb, 256)  # 8, 64, 8^4, ...: galloping
+                trials = self._next_point(target, low, high, lo_t, lo_c, hi, stalled, reach)
             else:
                 trials = self._next_trials(target, low, high, lo_t, lo_c, hi, rtol)
             if not trials:  # bracket below rounding: the best step seen is the answer
@@ -819,6 +822,7 @@ class RowSegment(SegmentBound):
         lo_c: float,
         hi: tuple[float, float] | None,
         stalled: bool,
+        reach: float = _WIDEST,
     ) -> list[float]:
         """The next single trial of a :attr:`sequential` solve: the root of the secant of
         ``log(t C(t) / target)`` in ``log t`` through the closest infeasible and feasible
@@ -826,22 +830,24 @@ class RowSegment(SegmentBound):
         (``target / C``: from a feasible point, the bracket's low end, a certified step;
         from an infeasible one, its high end); the bracket's geometric middle when the last
         round kept over 0.6 of the bracket (``stalled``), so that a one-sided secant cannot
-        stall; at most :data:`_WIDEST` times the bracket's low end."""
+        stall; at most ``reach`` times the bracket's low end (:data:`_WIDEST`, squared after
+        each infeasible trial in a row: a root far up is found in O(log log) rounds)."""
+        log = math.log
         pred = high if hi is None else low
         if hi is not None and lo_t > 0.0 and lo_c > 0.0:
-            u0, u1 = math.log(lo_t), math.log(hi[0])
-            g0 = math.log(lo_t * lo_c / target)
-            g1 = math.log(hi[0] * hi[1] / target)
+            u0, u1 = log(lo_t), log(hi[0])
+            g0 = u0 + log(lo_c) - log(target)  # (in logs: t C may overflow far out)
+            g1 = u1 + log(hi[1]) - log(target)
             if g1 > g0:
                 pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
-        middle = math.sqrt(low * high) if low > 0.0 else 0.5 * high
+        middle = math.sqrt(low) * math.sqrt(high) if low > 0.0 else 0.5 * high
         if (stalled and hi is not None and lo_t > 0.0) or not low <= pred <= high:
             pred = middle
         if hi is not None and low > 0.0:
             # A wide bracket comes from a C(lo) far below C(hi) (at the floor, where the
             # curvature is negative): the root lies where C rises, near the low end.
-            pred = min(pred, _WIDEST * low)
-            middle = min(middle, _WIDEST * low)
+            pred = min(pred, reach * low)
+            middle = min(middle, reach * low)
         for point in (min(pred, self.t_max), min(middle, self.t_max)):
             if point > 0.0 and point not in self._cache:
                 return [point]
