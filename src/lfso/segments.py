@@ -467,6 +467,21 @@ def _workspace(k: int, n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     return held[0][:k], held[1][: k * n]
 
 
+def _secant(
+    target: float, lo_t: float, lo_c: float, hi: tuple[float, float] | None, default: float
+) -> float:
+    """The root of ``g(u) = log(t C(t) / target)``, linear in ``u = log t`` through the
+    infeasible point ``(lo_t, lo_c)`` and the feasible ``hi``; ``default`` without both (or
+    where ``g`` does not increase between them). In logs: ``t C`` may overflow far out."""
+    if hi is None or not (lo_t > 0.0 and lo_c > 0.0):
+        return default
+    log = math.log
+    u0, u1 = log(lo_t), log(hi[0])
+    g0 = u0 + log(lo_c) - log(target)
+    g1 = u1 + log(hi[1]) - log(target)
+    return math.exp(u0 - g0 * (u1 - u0) / (g1 - g0)) if g1 > g0 else default
+
+
 def _in_host_memory(array: Any) -> bool:
     """Whether ``array`` is in host memory (a device with a ``type``, as PyTorch's, says so
     itself; CuPy's arrays are on a GPU; every other library here computes on the host)."""
@@ -832,14 +847,7 @@ class RowSegment(SegmentBound):
         round kept over 0.6 of the bracket (``stalled``), so that a one-sided secant cannot
         stall; at most ``reach`` times the bracket's low end (:data:`_WIDEST`, squared after
         each infeasible trial in a row: a root far up is found in O(log log) rounds)."""
-        log = math.log
-        pred = high if hi is None else low
-        if hi is not None and lo_t > 0.0 and lo_c > 0.0:
-            u0, u1 = log(lo_t), log(hi[0])
-            g0 = u0 + log(lo_c) - log(target)  # (in logs: t C may overflow far out)
-            g1 = u1 + log(hi[1]) - log(target)
-            if g1 > g0:
-                pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
+        pred = _secant(target, lo_t, lo_c, hi, high if hi is None else low)
         middle = math.sqrt(low) * math.sqrt(high) if low > 0.0 else 0.5 * high
         if (stalled and hi is not None and lo_t > 0.0) or not low <= pred <= high:
             pred = middle
@@ -864,14 +872,7 @@ class RowSegment(SegmentBound):
         rtol: float,
     ) -> list[float]:
         k = self.round_size
-        pred = high
-        if hi is not None and lo_t > 0.0 and lo_c > 0.0:
-            # linear interpolation of g(u) = log(t C(t) / target) in u = log t
-            u0, u1 = math.log(lo_t), math.log(hi[0])
-            g0 = math.log(lo_t * lo_c / target)
-            g1 = math.log(hi[0] * hi[1] / target)
-            if g1 > g0:
-                pred = math.exp(u0 - g0 * (u1 - u0) / (g1 - g0))
+        pred = _secant(target, lo_t, lo_c, hi, high)
         pred = min(max(pred, low), high)
         points = {high}
         for f in (1.0 - 0.5 * rtol, 1.0, 1.0 + 0.5 * rtol, 1.0 + rtol):
