@@ -21,7 +21,8 @@ process's CPU time instead of the wall clock (steadier on a machine other jobs s
 ``--breakdown`` then prints where an ``lfso-lbfgs`` iteration's time goes, per iteration of
 one run: the model's evaluation (GD's includes the product with ``A``, lfso-lbfgs's takes
 ``A x`` from the last step), the segment bound (the product ``A d``), the L-BFGS direction,
-the segment solve and its trial steps (``RowSegment.values``, one O(n) pass each).
+the segment solve and its rounds of trial steps (``RowSegment.values``, one O(n) pass
+each), and the trial steps per iteration (``Result.noracle / Result.nit``).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def breakdown(model, x0, step: float, iters: int) -> None:
         (type(model), "segment", "segment"),
         (LBFGSDirection, "__call__", "direction"),
         (RowSegment, "radius_for", "solve"),
-        (RowSegment, "values", "trial steps"),
+        (RowSegment, "values", "rounds"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in pieces]
 
@@ -149,13 +150,18 @@ def breakdown(model, x0, step: float, iters: int) -> None:
         for method, kwargs in (("gd", {"step": step}), ("lfso-lbfgs", {})):
             spent.clear()
             calls.clear()
-            total = per_iteration(model, x0, iters, method=method, **kwargs)
+            start = CLOCK()
+            res = lfso.minimize(model, x0, tol=0.0, max_iter=iters, method=method, **kwargs)
+            total = (CLOCK() - start) / iters
             parts = ", ".join(
                 f"{label} {spent[label] / iters * 1e6:.0f} us ({calls[label] / iters:.2f}/it)"
                 for _, _, label in pieces
                 if label in spent
             )
-            print(f"{'':>12} {method}: {total * 1e6:.0f} us/it; {parts}", flush=True)
+            trials = (
+                f"; trial steps per iteration {res.noracle / res.nit:.2f}" if res.noracle else ""
+            )
+            print(f"{'':>12} {method}: {total * 1e6:.0f} us/it; {parts}{trials}", flush=True)
     finally:
         for owner, name, func in originals:
             setattr(owner, name, func)
