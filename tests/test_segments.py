@@ -270,7 +270,7 @@ def test_row_segment_solves_in_few_round_trips(name):
     x = np.random.default_rng(10).standard_normal(dim_of(model, 5))
     ev = model.evaluate(x)
     seg = model.segment(x, ev, -ev.grad)
-    seg.sequential = False  # batches: the solve of device arrays (torch, Dask)
+    seg.sequential = False  # batches: the solve on an accelerator (a round trip per round)
     t, _, _ = seg.step_for(1.0, rtol=1e-3)
     first = seg.round_trips
     # with the last step as the guess, the same solve at a nearby point is one round trip
@@ -630,7 +630,7 @@ def test_row_segments_solve_sequentially_in_host_memory_only():
 def test_sequential_solve_climbs_out_of_the_floor_in_few_trials():
     # Cauchy's C is at its positive floor where the curvature along the segment is negative:
     # from t = 0, target / C(0) is astronomically far; the solve steps up from the bracket's
-    # low end at most 8x at a time instead of bisecting ~500 decades
+    # low end (8x first) instead of bisecting ~500 decades
     model, x0 = get_problem("robust-cauchy").make()
     ev = model.evaluate(x0)
     seg = model.segment(x0, ev, -ev.grad)

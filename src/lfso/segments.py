@@ -425,7 +425,7 @@ approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
 def approach(xp: Any, m: Any, v: Any) -> tuple[Any, Any]:
     """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0:
     ``min(sign(m) v, 0)`` (``m = 0`` is at 0 already: no approach)."""
-    sign = np.sign if type(m) is np.ndarray else xp.sign  # (the wrapper's costs a pass)
+    sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
     return xp.abs(m), xp.minimum(sign(m) * v, 0.0)
 
 
