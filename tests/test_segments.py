@@ -658,3 +658,21 @@ def test_sequential_solve_finds_a_root_hundreds_of_decades_up(jump):
     assert seg(t) <= curvature * (1 + 1e-12)
     assert step >= jump / (1 + 1e-3) * (1 - 1e-9)  # within rtol of the largest (t* = jump)
     assert trials <= 40
+
+
+@pytest.mark.parametrize(
+    ("name", "q"), [("power_norm-p5", 10), ("power_sum-p5", 10), ("power_norm-p4-lin", 8)]
+)
+@pytest.mark.parametrize("eta", [1.0, 1.99])
+def test_segment_gd_takes_the_fewest_gradients_any_certified_step_can(name, q, eta):
+    # On these problems steepest descent stays on the line through x0 and x* (grid-tuned GD
+    # lands on x* in one step), where f = c tau^q. Any certified step moves at most
+    # eta / (q - 1) of the way to x* (docs/results.md, "Where LFSO loses"), so ||g|| falls
+    # at most by (1 - eta/(q-1))^(q-1) per step: the segment certificate, exact at the
+    # step's start here, must reach the tolerance in exactly that many steps.
+    factor = (1.0 - eta / (q - 1)) ** (q - 1)
+    fewest = math.ceil(math.log(1e-8) / math.log(factor)) + 1  # steps, plus the gradient at x0
+    model, x0 = get_problem(name).make()
+    result = lfso.minimize(model, x0, method="lfso", eta=eta, tol=1e-8)
+    assert result.success
+    assert result.njev == fewest

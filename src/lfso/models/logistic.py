@@ -145,7 +145,6 @@ class LogisticRegression(Model):
         else:
             self._penalty_mask = None
 
-
     @property
     def data(self) -> Any:
         """``X`` (with the intercept column when ``fit_intercept``)."""

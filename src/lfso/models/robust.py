@@ -75,7 +75,6 @@ class CauchyRegression(Model):
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 
-
     @property
     def data(self) -> Any:
         """``A``."""

@@ -144,7 +144,6 @@ class SoftmaxRegression(Model):
         # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
         self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
-
     @property
     def data(self) -> Any:
         """``X`` (with the intercept column when ``fit_intercept``)."""
