@@ -50,13 +50,13 @@ the oracle audit's dot product and, with the automatic oracle, its secant distan
 ``||x - x_prev||`` and ``||g - g_prev||`` (computed on the device before the fetch) come
 back together; a step rides the deferral of :mod:`lfso._later` over a rider list the
 optimiser keeps, so what one step defers rides the next step's fetch. ``method="lfso"``
-makes 1.00 per step with a user oracle and 1 + (rollbacks per step) with the automatic
-one; ``"lfso-lbfgs"`` one more per step (``g . d`` and ``||d||``, which the radius solve
-needs on the host before the trial point exists). Logistic regression, ``n = 1000``,
-``d = 20``, steps 5 to 30 (``python benchmarks/host_syncs.py``, last table): ``lfso``
-1.08 (automatic oracle) and 1.00 (user oracle), ``lfso-lbfgs`` 2.08 and 2.00 (before
-the secants rode, steps 10 to 60: 3.04 and 5.04 with the automatic oracle). Past
-convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, one fetch each.
+makes one per closure call (below); ``"lfso-lbfgs"`` one more per step (``g . d`` and
+``||d||``, which the radius solve needs on the host before the trial point exists).
+Logistic regression, ``n = 1000``, ``d = 20``, steps 4 to 12 (``python
+benchmarks/host_syncs.py``, last table): ``lfso`` 1.00 per step with a user oracle and
+1.25 with the automatic one, whose safeguard keeps the cache that the misuse checks at
+steps 4 and 8 re-evaluate (1.25 closure calls per step); ``lfso-lbfgs`` 2.00 and 2.25.
+Past convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, one fetch each.
 
 Under ``torch.distributed`` (DDP averages the gradients) the loss is averaged across ranks
 and a user oracle's value is the maximum over ranks, so every rank takes the same step.
