@@ -169,10 +169,10 @@ def optimizer_syncs(
 
     The window ends before the run reaches rounding. With the automatic oracle
     ``lfso-lbfgs`` converges superlinearly here: by step 14 a step lowers ``f`` by one ulp,
-    where the safeguard's test (``f`` must not rise) is decided by rounding, and by step 25
-    ``||g||`` is about 1e-17, where L-BFGS's pair test skips pairs whose ``s . y`` is
-    rounding noise, one more fetch each. Steps 5 to 30 counted 2.20 on one CPU and 2.08 on
-    another.
+    where the safeguard's test (``f`` must not rise) is decided by rounding, and at step 30
+    (``||g||`` about 5e-18) L-BFGS's pair test skipped a pair whose ``s . y`` is rounding
+    noise, a step with three more round trips. Steps 5 to 30 counted 2.20 on one CPU and
+    2.08 on another.
     """
     import numpy as np
     import torch
