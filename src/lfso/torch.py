@@ -57,7 +57,7 @@ benchmarks/host_syncs.py``, last table): ``lfso`` 1.00 per step with a user orac
 1.25 with the automatic one, whose safeguard keeps the cache that the misuse checks at
 steps 4 and 8 re-evaluate (1.25 closure calls per step); ``lfso-lbfgs`` 2.00 and 2.25.
 Past convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, at a cost of a few
-more round trips each (three at step 30 of this benchmark).
+more round trips each.
 
 Under ``torch.distributed`` (DDP averages the gradients) the loss is averaged across ranks
 and a user oracle's value is the maximum over ranks, so every rank takes the same step.

@@ -168,11 +168,11 @@ def optimizer_syncs(
     same steps, so that what a step adds to one round trip per call shows.
 
     The window ends before the run reaches rounding. With the automatic oracle
-    ``lfso-lbfgs`` converges superlinearly here: by step 14 a step lowers ``f`` by one ulp,
-    where the safeguard's test (``f`` must not rise) is decided by rounding, and at step 30
-    (``||g||`` about 5e-18) L-BFGS's pair test skipped a pair whose ``s . y`` is rounding
-    noise, a step with three more round trips. Steps 5 to 30 counted 2.20 on one CPU and
-    2.08 on another.
+    ``lfso-lbfgs`` converges superlinearly here, and later steps lower ``f`` by a few ulps,
+    where rounding decides the safeguard's test (``f`` must not rise), and reach pairs whose
+    ``s . y`` is rounding noise, which L-BFGS skips at the cost of more round trips. Which
+    of these happen depends on the CPU: ``optimizer_syncs(steps=(5, 30))`` counted 2.20
+    for ``lfso-lbfgs`` on one CPU and 2.08 on another.
     """
     import numpy as np
     import torch
