@@ -7,7 +7,8 @@ Usage (one call of a few minutes on a GPU machine; also runs on the CPU with sma
 
 For each size, A (n x 100, float32 by default) and b live on the device. For l_4
 regression, a plain PyTorch fixed-step GD loop (two passes over A per iteration, nothing
-else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"`` and ``"lfso-accel"`` run
+else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"``, ``"lfso-lbfgs"`` and
+``"lfso-accel"`` run
 ``--iters`` iterations on the same tensors; then the same for logistic regression (labels
 the signs of b). The table gives the time per iteration, the achieved bandwidth
 ``2 * bytes(A) / time`` as a fraction of the measured device copy rate (read + write of a
@@ -95,7 +96,8 @@ def main() -> None:
     print(f"device {device} ({name}), {args.dtype}, d = {args.d}, {args.iters} iterations")
     print(
         f"{'model':>9} {'GB':>6} {'n':>11} {'copy GB/s':>10} {'plain ms':>9} {'gd ms':>8} "
-        f"{'lfso ms':>8} {'accel ms':>9} {'plain bw':>9} {'lfso bw':>8} {'lfso/plain':>11}"
+        f"{'lfso ms':>8} {'lbfgs ms':>9} {'accel ms':>9} {'plain bw':>9} {'lfso bw':>8} "
+        f"{'lbfgs bw':>9} {'lfso/plain':>11} {'lbfgs/plain':>12}"
     )
     gen = torch.Generator(device=device).manual_seed(0)
     for gb in args.gb:
@@ -116,13 +118,15 @@ def main() -> None:
             plain(A, data, x0, step, 3)  # warm up
             t_plain = plain(A, data, x0, step, args.iters)
             t_gd = lfso_run(model, x0, args.iters, method="gd", step=step)
-            t_lfso = lfso_run(model, x0, args.iters)
+            t_lfso = lfso_run(model, x0, args.iters, method="lfso")
+            t_lbfgs = lfso_run(model, x0, args.iters, method="lfso-lbfgs")
             t_accel = lfso_run(model, x0, args.iters, method="lfso-accel")
-            bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso)]
+            bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso, t_lbfgs)]
             print(
                 f"{label:>9} {gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} "
-                f"{1e3 * t_gd:>8.3f} {1e3 * t_lfso:>8.3f} {1e3 * t_accel:>9.3f} {bw[0]:>9.3f} "
-                f"{bw[1]:>8.3f} {t_lfso / t_plain:>11.3f}",
+                f"{1e3 * t_gd:>8.3f} {1e3 * t_lfso:>8.3f} {1e3 * t_lbfgs:>9.3f} "
+                f"{1e3 * t_accel:>9.3f} {bw[0]:>9.3f} {bw[1]:>8.3f} {bw[2]:>9.3f} "
+                f"{t_lfso / t_plain:>11.3f} {t_lbfgs / t_plain:>12.3f}",
                 flush=True,
             )
             del model

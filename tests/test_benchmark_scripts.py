@@ -43,7 +43,7 @@ def test_gpu_script_runs_on_the_cpu():
         ("l4", "0.002"),
         ("logistic", "0.002"),
     ]
-    assert all(len(r) == 11 for r in table)
+    assert all(len(r) == 14 for r in table)
     assert [int(r[2]) for r in table] == [2500, 2500, 5000, 5000]  # float32, d = 100
     assert all(v > 0 for r in table for v in _numbers(r))
 

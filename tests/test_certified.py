@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.bounds import ConstantBound, OracleError
+from lfso.bounds import ConstantBound, OracleError, PrecisionLimitError
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
 from lfso.problems import PROBLEMS
 from lfso.registry import DEFAULT_METHOD, METHODS, build_rule
@@ -46,7 +46,10 @@ def _iterate(model, x0, method, options, steps):
     state = rule.init(model, x0, ev)
     x, out = x0, []
     for _ in range(steps):
-        plan = rule.plan(model, x, ev, state)
+        try:
+            plan = rule.plan(model, x, ev, state)
+        except PrecisionLimitError:  # the quadratics reach the bottom of the float range
+            break
         proposal = rule.propose(x, ev, plan, 1.0)
         state = rule.commit(plan, proposal, x, ev)
         move = proposal.move

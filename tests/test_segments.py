@@ -206,9 +206,13 @@ def test_product_is_the_linear_image_of_the_point_on_the_segment(name):
     seg = model.segment(x, ev, d)
     t = 0.37
     direct = model.evaluate(x + t * d)
-    np.testing.assert_allclose(seg.product(t), direct.product, rtol=1e-12, atol=1e-12)
+    carried = seg.product(t)
+    np.testing.assert_allclose(carried.value, direct.product.value, rtol=1e-12, atol=1e-12)
+    # its claimed drift covers its distance from the fresh product (rounding both)
+    assert 0.0 < float(carried.drift) < 1e-10
+    assert np.max(np.abs(carried.value - direct.product.value)) <= 2 * float(carried.drift)
     # ... and an evaluation given the product is the evaluation
-    reused = model.evaluate(x + t * d, product=seg.product(t))
+    reused = model.evaluate(x + t * d, product=carried)
     assert reused.value == pytest.approx(direct.value, rel=1e-12)
     np.testing.assert_allclose(reused.grad, direct.grad, rtol=1e-10, atol=1e-14)
 
@@ -582,16 +586,21 @@ def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
         for kernel, start, speed in cases:
             assert kernel.fused is not None
 
-            def generic(xp, s, e, v, kernel=kernel):
-                return kernel(xp, s, e, v)
+            def generic(xp, s, e, v, *slack, kernel=kernel):
+                return kernel(xp, s, e, v, *slack)
 
             for weight in (speed * speed, None):
-                with np.errstate(over="ignore"):
-                    fast = RowSegment(start, speed, kernel, weight=weight, scale=1.0)
-                    slow = RowSegment(start, speed, generic, weight=weight, scale=1.0)
-                    a, b = fast._device_values(trials), slow._device_values(trials)
-                assert a.dtype == b.dtype == dtype
-                np.testing.assert_array_equal(a, b)
+                for slack in (None, (dtype(1e-3), np.asarray(2e-4, dtype=dtype))):
+                    with np.errstate(over="ignore"):
+                        fast = RowSegment(
+                            start, speed, kernel, weight=weight, scale=1.0, slack=slack
+                        )
+                        slow = RowSegment(
+                            start, speed, generic, weight=weight, scale=1.0, slack=slack
+                        )
+                        a, b = fast._device_values(trials), slow._device_values(trials)
+                    assert a.dtype == b.dtype == dtype
+                    np.testing.assert_array_equal(a, b)
 
 
 def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):

@@ -60,6 +60,10 @@ def to_floats(*values: Any) -> list[float]:
     first = values[0]
     if isinstance(first, (np.ndarray, np.generic, float, int)):
         return [float(v) for v in values]
+    if any(isinstance(v, (float, int)) for v in values):  # host numbers stay as they are
+        arrays = [v for v in values if not isinstance(v, (float, int))]
+        fetched = iter(to_floats(*arrays) if arrays else [])
+        return [float(v) if isinstance(v, (float, int)) else next(fetched) for v in values]
     if any(array_api_compat.is_dask_array(v) for v in values):
         import dask
 

@@ -31,7 +31,19 @@ from ._solve import (
 
 # The bounds a new model or oracle returns. The other shapes (PowerBound, ExpBound, MinBound,
 # ...) are the built-in models' internals, and the radius solve lives in lfso._solve.
-__all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError"]
+__all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError", "PrecisionLimitError"]
+
+
+class PrecisionLimitError(OracleError):
+    """A built-in model's proven bound has no value in floating point at this point.
+
+    The bound holds in exact arithmetic, but here its value leaves the float range
+    (the curvature along the step exceeds the largest float, or the step it certifies
+    is not representable), so the data's dtype cannot certify a further step. The loop
+    stops with :attr:`lfso.Status.PRECISION_LIMIT` and returns the best point. A user's
+    oracle that returns ``inf``, ``0`` or decreasing values raises a plain
+    :class:`OracleError` instead: that is a broken contract, not a precision limit.
+    """
 
 
 class LocalBound(ABC):

@@ -15,10 +15,11 @@ from typing import Any
 
 from array_api_compat import is_dask_array
 
-from ._arrays import materialize, namespace, rounding
+from ._arrays import materialize, rounding
 from ._later import resolve as host_value
 from ._later import riding
 from ._validate import callback_list
+from .bounds import OracleError, PrecisionLimitError
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
@@ -27,33 +28,6 @@ from .steps import StepFailedError, StepRule
 
 # The loop's counting wrapper (Counted) is internal.
 __all__ = ["run"]
-
-#: Every ``PRODUCT_REFRESH``-th evaluation recomputes the model's linear image of ``x``
-#: (``A x``) from scratch instead of taking the step's ``A x_k + t_k A d_k``.
-#:
-#: Why: the update is exact in exact arithmetic, but each one rounds. With ``z_k`` the
-#: carried product, ``|z_{k+1} - A x_{k+1}| <= |z_k - A x_k| + eps |z_{k+1}|
-#: + t_k |fl(A d_k) - A d_k| + |A| |fl(x_k + t_k d_k) - (x_k + t_k d_k)|`` (entrywise), and
-#: ``|fl(A d) - A d| <= gamma_m |A| |d|`` (Higham, Lemma 3.1; ``m`` columns). So ``K`` updates
-#: since an exact product leave a drift of at most about ``K eps |A| |x|`` plus
-#: ``gamma_m |A| sum_k t_k |d_k|``: linear in ``K`` (a random walk, ``sqrt(K)``, in
-#: practice), against ``gamma_m |A| |x|`` for a fresh product. ``K = 100`` keeps the worst
-#: case within a small multiple of a fresh product's own rounding error for ``m >= 100``
-#: columns and within about ``100 eps`` (``1e-5`` relative in float32, ``2e-14`` in float64)
-#: for any ``m``, at the cost of one extra pass over ``A`` per 100 iterations (1% of a
-#: GD iteration's two). In float64 that drift is far below anything a bound resolves, so
-#: :func:`refresh_period` stretches the period there. ``tests/test_cost.py`` checks the
-#: bound in float32.
-PRODUCT_REFRESH = 100
-
-
-def refresh_period(eps: float) -> int:
-    """Evaluations between exact products in a dtype of unit roundoff ``eps``:
-    :data:`PRODUCT_REFRESH`, or more where ``K eps`` stays below ``2^-20`` (about 1e-6)
-    anyway, so that the worst-case drift is at most ``max(PRODUCT_REFRESH eps, 2^-20)``
-    relative: every 100 iterations in float32 (drift <= 1.2e-5), about every 4e9 in
-    float64 (drift <= 1e-6, i.e. never in practice: float64 runs keep their iterates)."""
-    return max(PRODUCT_REFRESH, int(2.0**-20 / eps))
 
 
 class Counted(Model):
@@ -157,7 +131,6 @@ def run(
     bar = shown if shown.enabled else None
 
     lazy = is_dask_array(x0) or is_dask_array(model.data)
-    refresh = refresh_period(float(namespace(x0).finfo(x0.dtype).eps))
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(
@@ -168,6 +141,7 @@ def run(
     x, best_x, best = x0, x0, ev
     nit = 0
     status: Status | None = None
+    detail = ""  # what stopped the run, where its status's message alone does not say
     pending: tuple[int, Any, Evaluation] | None = None  # the newest point, recorded or not
     # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
     # direction's dot products) to come back with the next evaluation's fetch (lfso._later):
@@ -196,8 +170,8 @@ def run(
                 bound=need_bound,
                 hint=move.hint,
                 probe=ev.grad if audit_dot else move.probe,
-                # (every PRODUCT_REFRESH-th: recomputed exactly, against rounding drift)
-                product=move.product if (nit + 1) % refresh else None,
+                # (a carried product bounds its own drift, and is None once past budget)
+                product=move.product,
             )
             nit += 1
             noracle += move.oracle_calls
@@ -263,6 +237,14 @@ def run(
         status = Status.CALLBACK_STOP
     except StepFailedError:
         status = Status.STEP_FAILED
+    except OracleError as exc:
+        # A proven bound (a model that does not ask for its oracle to be audited: the
+        # built-in ones) that cannot be evaluated (a value past the float range, a solve
+        # that cannot finish in floating point) means the dtype cannot certify a further
+        # step here. An audited oracle (a user's) that does so broke its contract.
+        if not isinstance(exc, PrecisionLimitError) and model.audit_oracle:
+            raise
+        status, detail = Status.PRECISION_LIMIT, str(exc)
     finally:
         scope.__exit__(None, None, None)
         if bar is not None:
@@ -270,6 +252,10 @@ def run(
 
     if status is Status.CONVERGED:
         best_x, best = x, ev
+    if best.carried:  # f and its gradient at the returned point, from a fresh A x
+        fresh = objective.evaluate(best_x, bound=False)
+        if math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm):
+            best = fresh
     if risk is not None and monitor != "quiet":
         risk.warn(rule.name)
     return _result(
@@ -281,7 +267,7 @@ def run(
         rule,
         history,
         status,
-        status.message,
+        f"{status.message} ({detail})" if detail else status.message,
         rollbacks=rollbacks,
         nhev=nhev,
         risks=risk.summary() if risk is not None else {},

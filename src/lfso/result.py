@@ -107,6 +107,7 @@ class Status(enum.IntEnum):
     INTERRUPTED = 3
     CALLBACK_STOP = 4
     STEP_FAILED = 5
+    PRECISION_LIMIT = 6
 
     @property
     def message(self) -> str:
@@ -131,6 +132,12 @@ _MESSAGES = {
     Status.STEP_FAILED: (
         "Stopped: the safeguard rejected every trial step (max_rollbacks reached); returning "
         "the best point. The gradient may be wrong (check it), or the function not smooth here."
+    ),
+    Status.PRECISION_LIMIT: (
+        "Stopped: the data's floating-point precision cannot certify a further step at this "
+        "point (the proven bound leaves the float range, or the step it certifies is not "
+        "representable); returning the best point. Run in float64, or rescale the problem "
+        "(x, the data or the objective) so that its values stay well inside the float range."
     ),
 }
 

@@ -43,9 +43,22 @@ from typing import Any
 import numpy as np
 
 from ._arrays import device, materialize, namespace, to_floats, to_numpy
-from .bounds import LocalBound, OracleError, check_monotone, check_value, solve_radius
+from .bounds import (
+    LocalBound,
+    OracleError,
+    PrecisionLimitError,
+    check_monotone,
+    check_value,
+    solve_radius,
+)
 
-__all__ = ["NormPathSegment", "RowSegment", "SegmentBound", "WrappedSegment"]
+__all__ = [
+    "CarriedProduct",
+    "NormPathSegment",
+    "RowSegment",
+    "SegmentBound",
+    "WrappedSegment",
+]
 
 _MAX_ROUNDS = 60
 #: A sequential solve's first largest step up from the bracket's low end (_next_point).
@@ -54,18 +67,22 @@ _WIDEST = 8.0
 _FLOOR = 2.2250738585072014e-308
 
 
-def rounding_pad(terms: int, dtype_eps: float) -> float:
+def rounding_pad(terms: int, dtype_eps: float, term_ulps: float = 8.0) -> float:
     """Relative pad on a sum of ``terms`` non-negative floating-point terms.
 
-    Each term is a product of a few correctly rounded operations (relative error at most
-    ``8 eps`` for the elementwise formulas here, exponentials included), and recursive
-    summation of ``n`` non-negative terms has relative error at most ``(n - 1) eps / 2``
-    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, Section 4.2); pairwise
-    and blocked summation (NumPy, PyTorch, Dask) do better. So the exact sum is at most the
-    computed one times ``1 + (n + 16) eps``. Negligible in float64; in float32 about ``n``
-    ulps, i.e. 1e-3 at 10^4 rows.
+    Each term is a product of a few correctly rounded operations, within ``term_ulps``
+    units of ``eps`` (relative) of its exact value (8 for the elementwise formulas here,
+    exponentials included; a kernel raising a rounded base to a power ``m`` states its
+    own, about ``9 m``), and recursive summation of ``n`` non-negative terms has relative
+    error at most ``(n - 1) eps / 2`` (Higham, *Accuracy and Stability of Numerical
+    Algorithms*, 2002, Section 4.2); pairwise and blocked summation (NumPy, PyTorch, Dask)
+    do better. So the exact sum is at most the computed one times ``1 + (n + 2 term_ulps)
+    eps`` (first order; the terms of second order are below one more ``eps``, which the
+    ``+ 1`` covers). Negligible in float64; in float32 about ``n`` ulps, i.e. 1e-3 at
+    10^4 rows. Underflow is an absolute error, padded separately
+    (:attr:`RowSegment.underflow`).
     """
-    return 1.0 + (terms + 16) * dtype_eps
+    return 1.0 + (terms + 2.0 * term_ulps + 1.0) * dtype_eps
 
 
 class SegmentBound(LocalBound):
@@ -111,15 +128,18 @@ class SegmentBound(LocalBound):
         return self.radius_for(target, rtol=rtol, guess=guess)
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         """The certified step ``tau`` and the curvature bound ``C`` behind it, ``tau C <=
         eta (-g . d)`` and ``C`` bounding the curvature on ``[0, tau]``; ``tau = 0`` when
-        ``g . d >= 0``.
+        ``g . d >= 0``. ``guess`` is in units of ``d / unit`` (the caller's own direction,
+        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed).
 
         Here from the host solve (:meth:`step_for`), as floats. :class:`RowSegment` picks
         them on the data's device as 0-d arrays, with no host round trip at all.
         """
+        if guess is not None:
+            guess = guess / to_floats(unit)[0]
         t, curvature, _ = self.step_for(eta, rtol=rtol, guess=guess)
         return (-eta * self.slope / curvature if t > 0.0 else 0.0), curvature
 
@@ -171,30 +191,89 @@ class WrappedSegment(SegmentBound):
 
 
 class NormPathSegment(SegmentBound):
-    """``f(y) = k ||y||^(2p)`` (``p >= 1``, ``k > 0``) along ``y(s) = y + s v``: the exact supremum.
+    """``f(y) = k ||y||^(2p)`` (``p >= 1``, ``k > 0``) along ``y(s) = y + s v``: the exact
+    supremum, bounded from above despite every rounding.
 
-    With ``q(s) = ||y(s)||^2 = a + 2 b s + c s^2`` (``a = ||y||^2``, ``b = y . v``,
-    ``c = ||v||^2``), ``h(s) = f(y(s)) = k q(s)^p`` and
+    With ``q(s) = ||y(s)||^2``, ``c = ||v||^2`` and ``D = min_s q(s)`` (the squared distance
+    from 0 to the line), ``h(s) = f(y(s)) = k q(s)^p`` has
 
-    .. math::  h''(s) = 2 p k \\, q^{p-1} \\big(c + 2 (p - 1) (b + c s)^2 / q\\big).
+    .. math::  h''(s) = 2 p k \\, c \\, q^{p-1} \\big(1 + 2 (p - 1) \\rho\\big)
+               = 2 p k \\, c \\, q^{p-1} \\big((2p - 1) - 2 (p - 1) D / q\\big),
 
-    Writing ``q = c w^2 + delta^2`` with ``w = s - s_0`` (``s_0 = -b/c``), ``h''`` is even in
-    ``w`` and non-decreasing in ``|w|``: the first term because ``p >= 1``, the second,
-    ``4 p (p-1) k c^2 w^2 q^{p-2}``, because ``d/dv [v (c v + delta^2)^{p-2}] =
-    (c v + delta^2)^{p-3} ((p - 1) c v + delta^2) >= 0`` (``v = w^2``) for every real
-    ``p >= 1``. So the supremum over ``[0, t]`` is ``h''`` at the endpoint farther from
-    ``s_0``, the one with the larger ``q``:
+    ``rho = (b + c s)^2 / (c q) = 1 - D/q`` (``b = y . v``). As a function ``G(c, D, q)``
+    it is non-decreasing in ``q >= D`` (``dG/dq = 2 p k c (p - 1) q^(p-3) ((2p - 1) q -
+    2 (p - 2) D) >= 0``), non-increasing in ``D`` and increasing in ``c``. Along the line
+    ``q`` is convex, so on ``[0, t]`` it is largest at an endpoint, and
 
-    .. math::  C(t) = h''(s^*), \\qquad s^* = \\arg\\max_{s \\in \\{0, t\\}} q(s),
+    .. math::  \\sup_{s \\in [0, t]} h''(s) = G\\big(c, D, \\max(q(0), q(t))\\big)
+               \\le G(c^+, D^-, Q(t)) =: C(t)
 
-    non-decreasing in ``t`` (a supremum over a growing interval) and never above the
-    ball bound ``2p(2p-1) k (||y|| + t ||v||)^{2p-2} ||v||^2`` (by Cauchy-Schwarz,
-    ``(b + c s)^2 <= c q``). The three scalars come in one round trip; each ``t`` is O(1).
+    for any ``c^+ >= c``, ``D^- <= D`` and ``Q(t) >= max(q(0), q(t))``; ``C`` is
+    non-decreasing in ``t`` because ``Q`` is, and exact when the three bounds are. It is
+    never above the ball bound ``2p(2p-1) k (||y|| + t ||v||)^{2p-2} ||v||^2``.
 
-    Rounding: ``a``, ``b``, ``c`` are sums of ``m`` products, each with absolute error at
-    most ``gamma = (m + 2) eps`` times the sum of the absolute terms, so ``q(s)`` is off by
-    at most ``gamma (||y|| + s ||v||)^2 <= 9 gamma q(s^*)`` (as ``max(||y(0)||, ||y(t)||) >=
-    max(||y||, t ||v|| / 2)``); ``q`` is padded by ``1 + 9 gamma`` and ``c`` by ``1 + gamma``.
+    Rounding. The given ``y``, ``v`` are computed vectors within ``delta`` and ``eps``
+    (2-norm) of the exact ones (``0`` for exact inputs such as an iterate and its
+    direction). :meth:`along` divides them by ``Y = max_i |y_i|`` and ``V = max_i |v_i|``
+    on the device and sums ``a = ||y/Y||^2``, ``b = (y/Y) . (v/V)``, ``c = ||v/V||^2``,
+    all O(1) (no overflow; a sum with a term 1 cannot underflow), and fetches them with
+    ``Y``, ``V``, ``delta``, ``eps`` and ``g . d`` in one round trip. Each term has three
+    roundings and a sum of ``n`` terms is within ``gamma = gamma_{n+3} = (n + 3) u / (1 -
+    (n + 3) u)`` (``u = eps_dtype / 2``) of the sum of absolute values (Higham, Lemma
+    3.1), and each operation may lose
+    ``zeta_1 =`` the dtype's smallest normal number to underflow (flush-to-zero
+    included), so each sum is within ``gamma |.| + zeta``, ``zeta = 5 n zeta_1``. On the
+    host (float64) every quantity is taken in units ``S_y = max(Y, delta)`` and
+    ``S_v = max(V, eps)`` and ``sigma = t S_v / S_y``; with ``a^+ = (a + zeta) / (1 -
+    gamma)``, ``a^- = (a - zeta)_+ / (1 + gamma)`` (likewise ``c``):
+
+    * ``||ybar + sigma vbar||^2 <= P(sigma) = a + 2 b sigma + c sigma^2 + gamma (sqrt(a^+)
+      + sigma sqrt(c^+))^2 + zeta (1 + sigma)^2`` for the computed vectors, a convex
+      quadratic (so ``max(P(0), P(sigma))`` bounds it on ``[0, sigma]``), and by the
+      triangle inequality ``sqrt(q(s)) / S_y <= sqrt(max(P(0), P(sigma))) + delta / S_y +
+      sigma eps / S_v`` for ``s <= t``: ``Q(t)``;
+    * ``||v_exact|| / S_v <= sqrt(c^+) + eps / S_v`` (the triangle inequality), whose
+      square bounds ``c`` in units ``S_v^2``;
+    * ``sqrt(D) >= sqrt((a^- - (|b| + gamma sqrt(a^+ c^+) + zeta)^2 / c^-)_+) - delta /
+      S_y - sqrt(a^+) min(1, (eps / S_v) / sqrt(c^-))``: the computed line's distance to 0,
+      moved by at most ``delta`` through ``y`` and by ``||y|| sin(angle)`` through ``v``,
+      whose angle to the computed ``v`` has ``sin <= eps / ||v||``; ``D^-`` is its square.
+
+    The host's own float64 rounding is covered by ``8 eps_64`` on the quadratic's
+    coefficients, ``16 eps_64`` times the sum of the magnitudes of the logarithms in
+    ``log C = log(2pk) + log c^+ + (p - 1) log Q + log((2p - 1) - 2(p - 1) D^- / Q)``
+    (which is how ``C`` is evaluated for ``p > 1``: no intermediate overflows or
+    underflows, whatever the scales of ``y``, ``v`` and ``t``; for ``p = 1``, ``C = 2k
+    c^+`` is computed directly, padded by ``4 eps_64``: seven roundings) and ``4 max(1,
+    2pk)`` units in the last place of 0 (a subnormal result's rounding). So ``C`` is
+    ``inf`` only where the padded bound itself exceeds the float64 range, and never ``0``.
+    O(1) per ``t`` after the round trip. Where no finite step can be certified (``C(0) =
+    inf``, or a step past the float range), :meth:`radius_for` raises
+    :class:`~lfso.bounds.PrecisionLimitError`.
+
+    Parameters
+    ----------
+    p : float, >= 1
+    scale : float, > 0
+        ``k``.
+    a, b, c : 0-d arrays or floats
+        The three sums, of ``y / Y`` and ``v / V`` where ``norms = (Y, V)`` is given (as
+        :meth:`along` computes them), else of ``y`` and ``v`` themselves (which may over-
+        or underflow: prefer :meth:`along`).
+    slope : 0-d array, optional
+        ``g . d``.
+    terms : int
+        ``n``, the length of ``y``.
+    dtype_eps : float
+        The machine epsilon of the dtype the sums were computed in.
+    product : callable ``t -> array`` or None
+    norms : (0-d array, 0-d array), optional
+        ``(max_i |y_i|, max_i |v_i|)``.
+    delta, eps : floats or 0-d arrays
+        Bounds on ``||y - y_exact||`` and ``||v - v_exact||`` (2-norms).
+    tiny : float, optional
+        The absolute rounding error of one operation in the sums' dtype (its smallest
+        normal number; from ``a``'s dtype by default).
     """
 
     def __init__(
@@ -209,60 +288,119 @@ class NormPathSegment(SegmentBound):
         terms: int = 1,
         dtype_eps: float = 0.0,
         product: Callable[[float], Any] | None = None,
+        norms: tuple[Any, Any] | None = None,
+        delta: Any = 0.0,
+        eps: Any = 0.0,
+        tiny: float | None = None,
     ) -> None:
         self.p, self.k = float(p), float(scale)
-        gamma = (terms + 2) * dtype_eps + 1e-15
+        n = max(int(terms), 1)
+        if tiny is None:
+            dtype = getattr(a, "dtype", None)
+            tiny = float(namespace(a).finfo(dtype).smallest_normal) if dtype is not None else 0.0
+        unit = (n + 3) * 0.5 * float(dtype_eps)
+        self._gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
+        self._zeta = 5.0 * n * float(tiny)
         self._arrays = (a, b, c, slope)  # 0-d arrays (or floats), fetched on first use
-        self._host: tuple[float, float, float] | None = None
-        self._q_pad, self._c_pad = 1.0 + 9.0 * gamma, 1.0 + gamma
+        self._norms, self._errors = norms, (delta, eps)
+        self._host: dict[str, Any] | None = None
         self._product = product
-        self.monotone_rtol = max(1e-12, 64.0 * dtype_eps)
+        # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
+        # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
+        self.monotone_rtol = max(1e-12, 64.0 * float(dtype_eps), 1e5 * (self.p + 1.0) * _EPS64)
 
-    def _scalars(self) -> tuple[float, float, float]:
-        """``(a, b, c)`` on the host, with ``g . d``: one round trip, the first time."""
+    @classmethod
+    def along(
+        cls,
+        p: float,
+        scale: float,
+        y: Any,
+        v: Any,
+        *,
+        slope: Any = None,
+        delta: Any = 0.0,
+        eps: Any = 0.0,
+        product: Callable[[float], Any] | None = None,
+    ) -> NormPathSegment:
+        """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
+        three sums of the normalised vectors, left on the device (see the class
+        docstring); ``delta``, ``eps`` bound the vectors' own rounding (2-norms)."""
+        xp = namespace(y)
+        finfo = xp.finfo(y.dtype)
+        ymax, vmax = xp.max(xp.abs(y)), xp.max(xp.abs(v))
+        ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
+        vs = v / xp.where(vmax > 0.0, vmax, xp.ones_like(vmax))
+        return cls(
+            p,
+            scale,
+            ys @ ys,
+            ys @ vs,
+            vs @ vs,
+            slope=slope,
+            terms=int(y.shape[0]),
+            dtype_eps=float(finfo.eps),
+            product=product,
+            norms=(ymax, vmax),
+            delta=delta,
+            eps=eps,
+            tiny=float(finfo.smallest_normal),
+        )
+
+    def _fetch(self) -> dict[str, Any]:
+        """The host constants (one round trip, the first time), with ``g . d``."""
         if self._host is None:
             a, b, c, slope = self._arrays
-            wanted = [a, b, c] if slope is None else [a, b, c, slope]
-            values = to_floats(*wanted)
-            self._host = (values[0], values[1], values[2])
+            norms = (1.0, 1.0) if self._norms is None else self._norms
+            wanted = [a, b, c, *norms, *self._errors]
             if slope is not None:
-                self._slope = values[3]
+                wanted.append(slope)
+            values = to_floats(*wanted)
+            if slope is not None:
+                self._slope = values.pop()
+            f64 = [np.float64(v) for v in values]
+            with np.errstate(all="ignore"):
+                self._host = _path_constants(np, self.p, self.k, self._gamma, self._zeta, *f64)
         return self._host
 
     def _fetch_slope(self) -> float:
-        self._scalars()
+        self._fetch()
         if self._slope is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
         return self._slope
 
     def __call__(self, radius: float) -> float:
-        p = self.p
-        a, b, c = self._scalars()
-        cp = c * self._c_pad
-        if p == 1.0:
-            return 2.0 * self.k * cp
-        t = radius
-        qt = a + t * (2.0 * b + c * t)
-        q, s = (qt, t) if qt > a else (a, 0.0)
-        if not q > 0.0:
-            return 0.0  # y(s) = 0 on the whole segment: only at t = 0 with y = 0
-        if not q < math.inf:
-            return math.inf  # past the float range: no finite bound this far
-        ratio = min((b + c * s) ** 2 / q, c)  # (b + c s)^2 / q <= c (Cauchy-Schwarz)
-        q *= self._q_pad
-        try:
-            power = q ** (p - 1.0)
-        except OverflowError:
-            return math.inf
-        return 2.0 * p * self.k * power * (cp + 2.0 * (p - 1.0) * ratio * self._c_pad)
+        consts = self._fetch()
+        t = np.asarray([radius], dtype=np.float64)
+        with np.errstate(all="ignore"):
+            return float(_path_curvature(np, self.p, self.k, consts, t)[0])
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        if self.p == 1.0 and target > 0.0:  # a quadratic: exact
-            value = self(0.0)
-            return target / value, value, 1
-        return solve_radius(self, target, rtol=rtol, guess=guess)
+        """:meth:`lfso.bounds.LocalBound.radius_for`; exact for ``p = 1`` (a quadratic).
+
+        Raises :class:`~lfso.bounds.PrecisionLimitError` where the bound leaves the float
+        range (``C(0) = inf``) or certifies no representable step."""
+        at_zero = self(0.0)
+        if not at_zero < math.inf:
+            raise PrecisionLimitError(
+                "the curvature along the step exceeds the float range at its start "
+                f"(C(0) = {at_zero!r}): no finite step can be certified"
+            )
+        if not target > 0.0:
+            return 0.0, check_value(at_zero, 0.0), 1
+        try:
+            if self.p == 1.0:  # a quadratic: exact
+                t, value, evals = target / at_zero, at_zero, 1
+            else:
+                t, value, evals = solve_radius(self, target, rtol=rtol, guess=guess)
+        except (OracleError, ZeroDivisionError) as exc:
+            raise PrecisionLimitError(f"no certified step in float range: {exc}") from exc
+        if not (0.0 < value < math.inf and target / value < math.inf):
+            raise PrecisionLimitError(
+                f"the certified step {target!r} / {value!r} is not representable"
+            )
+        return t, value, evals
 
     @property
     def on_device(self) -> bool:
@@ -270,46 +408,173 @@ class NormPathSegment(SegmentBound):
         return slope is not None and not isinstance(a, (float, int))
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         """:meth:`SegmentBound.device_step` on the data's device, no round trip: the same
-        formula on two batches of trial steps (:attr:`RowSegment.device_round` times
-        ``guess``, then a refinement: :func:`_grid_step`), each certifying
-        ``min(t_j, target / C(t_j))``; exact for ``p = 1``."""
+        bound (in float64 there) on two batches of trial steps, each certifying ``min(t_j,
+        target / C(t_j))`` (:func:`_grid_step`); exact for ``p = 1``. As ``C`` is
+        non-decreasing, the largest certified step is at most ``t_0 = target / C(0)``, so
+        the first batch is ``t_0`` times :data:`_PATH_TRIALS` (whatever the scale of ``d``:
+        no guess needed), and the second refines the bracket it finds."""
         a, b, c, slope = self._arrays
-        if slope is None or isinstance(a, float):
-            return super().device_step(eta, rtol=rtol, guess=guess)
+        if slope is None or isinstance(a, (float, int)):
+            return super().device_step(eta, rtol=rtol, guess=guess, unit=unit)
         xp = namespace(a)
-        p, k = self.p, self.k
-        target = (-eta) * slope
-        cp = c * self._c_pad
-        if p == 1.0:
-            bound = (2.0 * k) * cp
-            tau = target / bound
-            return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
-        center, factors = 1.0, RowSegment.device_wide
-        if guess is not None and 0.0 < guess < math.inf:
-            center, factors = guess, RowSegment.device_round
-        trials = xp.asarray([center * f for f in factors], dtype=a.dtype, device=device(a))
-        tiny = xp.asarray(xp.finfo(a.dtype).smallest_normal, dtype=a.dtype, device=device(a))
+        where = device(a)
+        f64 = xp.float64
+
+        def wide(value: Any) -> Any:
+            return xp.asarray(value, dtype=f64, device=where)
+
+        norms = (1.0, 1.0) if self._norms is None else self._norms
+        values = [wide(v) for v in (a, b, c, *norms, *self._errors)]
+        consts = _path_constants(xp, self.p, self.k, self._gamma, self._zeta, *values)
+        target = (-eta) * wide(slope)
 
         def curvature(trials: Any) -> Any:
-            qt = a + trials * (2.0 * b + c * trials)
-            farther = qt > a
-            q = xp.where(farther, qt, a)
-            s = xp.where(farther, trials, xp.zeros_like(trials))
-            safe = xp.where(q > 0.0, q, xp.ones_like(q))
-            ratio = xp.minimum((b + c * s) ** 2 / safe, c)
-            with np.errstate(over="ignore", invalid="ignore"):
-                value = (2.0 * p * k) * (q * self._q_pad) ** (p - 1.0)
-                value = value * (cp + (2.0 * (p - 1.0) * self._c_pad) * ratio)
-            return xp.maximum(value, tiny)
+            return _path_curvature(xp, self.p, self.k, consts, trials)
 
+        top = target / curvature(wide([0.0]))[0]  # t* <= target / C(0)
+        fallback = wide(guess if guess is not None and 0.0 < guess < math.inf else 1.0)
+        fallback = fallback / wide(unit)
+        top = xp.where((top > 0.0) & (top < math.inf), top, fallback)
+        trials = top * wide(list(_PATH_TRIALS))
         t_max = float(xp.finfo(a.dtype).max) ** 0.25
         return _grid_step(xp, target, trials, curvature, t_max)
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
+
+
+#: Trial steps of :meth:`NormPathSegment.device_step`, as fractions of ``target / C(0)``:
+#: dense near 1 (where ``C`` barely grows over the step), then every power of 4 down to
+#: ``2^-40`` (where it grows fast: a far start, a large power).
+_PATH_TRIALS = (
+    *(1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2),
+    *(2.0**-k for k in range(3, 41, 2)),
+)
+
+#: float64 constants of the host arithmetic in :class:`NormPathSegment`.
+_EPS64 = float(np.finfo(np.float64).eps)
+_LOG_MAX = math.log(float(np.finfo(np.float64).max))
+_SMALLEST = math.ulp(0.0)
+#: ``|log t|`` for every positive float64 ``t``.
+_LOG_SPAN = 745.2
+
+
+def _path_constants(
+    xp: Any,
+    p: float,
+    k: float,
+    gamma: float,
+    zeta: float,
+    a: Any,
+    b: Any,
+    c: Any,
+    ymax: Any,
+    vmax: Any,
+    delta: Any,
+    eps: Any,
+) -> dict[str, Any]:
+    """The t-independent part of :class:`NormPathSegment`'s bound (its class docstring), on
+    float64 0-d arrays of ``xp``: the quadratic ``P``, ``c^+``, ``D^-`` in the units
+    ``S_y``, ``S_v``."""
+    zero, one = xp.zeros_like(a), xp.ones_like(a)
+    sv = xp.maximum(vmax, eps)
+    sv = xp.where(sv > 0.0, sv, one)  # v = 0 exactly: c^+ = 0 below, C = 0
+    sy = xp.maximum(ymax, delta)
+    sy = xp.where(sy > 0.0, sy, sv)  # y = 0 exactly: any unit
+    ry, rv = ymax / sy, vmax / sv  # the sums' units in S_y, S_v (<= 1)
+    a, b, c = a * (ry * ry), b * (ry * rv), c * (rv * rv)
+    zy, zv, zyv = zeta * (ry * ry), zeta * (rv * rv), zeta * (ry * rv)
+    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
+    a_lo = xp.maximum(a - zy, zero) / (1.0 + gamma)
+    c_lo = xp.maximum(c - zv, zero) / (1.0 + gamma)
+    b_err = gamma * xp.sqrt(a_up * c_up) + zyv
+    dy, ev = delta / sy, eps / sv
+    host = 8.0 * _EPS64
+    alpha = (a + gamma * a_up + zy) * (1.0 + host)
+    beta = b + b_err
+    beta = beta + host * xp.abs(beta)
+    kappa = (c + gamma * c_up + zv) * (1.0 + host)
+    c_bound = xp.sqrt(c_up) + ev
+    safe_lo = xp.where(c_lo > 0.0, c_lo, one)
+    b_up = xp.abs(b) + b_err
+    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
+    sine = xp.minimum(ev / xp.sqrt(safe_lo), one)
+    dist = xp.sqrt(xp.maximum(dist2, zero)) - dy - xp.sqrt(a_up) * sine
+    dist = xp.where(c_lo > 0.0, xp.maximum(dist, zero), zero)
+    log_sv, log_sy = xp.log(sv), xp.log(sy)
+    log_c = xp.log(c_bound * c_bound)
+    base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
+    size = abs(math.log(2.0 * p * k)) + 2.0 * xp.abs(log_sv) + xp.abs(log_c) + 8.0
+    if p != 1.0:
+        base = base + (2.0 * (p - 1.0)) * log_sy
+        size = size + (2.0 * (p - 1.0)) * (2.0 * xp.abs(log_sy) + xp.abs(log_sv) + 4.0)
+    root_c = sv * c_bound  # >= ||v_exact||: for p = 1, C = 2k ||v||^2 directly
+    return {
+        "quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64),  # 7 roundings
+        "alpha": alpha,
+        "beta": beta,
+        "kappa": kappa,
+        "root": xp.sqrt(alpha),
+        "dy": dy,
+        "ev": ev,
+        "dist2": dist * dist,
+        "log_ratio": log_sv - log_sy,
+        "base": base,
+        "size": size,
+    }
+
+
+def _path_curvature(xp: Any, p: float, scale: float, k: dict[str, Any], trials: Any) -> Any:
+    """``C(t)`` of :class:`NormPathSegment` at the trial steps (a float64 array of ``xp``,
+    ``t >= 0``) from :func:`_path_constants`: for ``p = 1`` the constant ``2k c^+ S_v^2``
+    directly (five roundings, padded by ``8 eps_64``), else ``exp`` of the padded
+    :func:`_path_log_curvature`; plus ``4 max(1, 2pk)`` units in the last place of 0
+    against the rounding of a subnormal result; ``inf`` past the float64 range and where
+    a statistic is not finite."""
+    if p == 1.0:
+        value = k["quad"] + xp.zeros_like(trials)
+        finite = value < math.inf
+    else:
+        log_c = _path_log_curvature(xp, p, k, trials)
+        finite = log_c < _LOG_MAX
+        value = xp.exp(xp.where(finite, log_c, xp.zeros_like(log_c)))
+    value = value + (4.0 * _SMALLEST * max(1.0, 2.0 * p * scale))
+    return xp.where(finite, value, xp.full_like(value, math.inf))
+
+
+def _path_log_curvature(xp: Any, p: float, k: dict[str, Any], trials: Any) -> Any:
+    """``log C(t)`` of :class:`NormPathSegment` for ``p > 1`` at the trial steps (a float64
+    array of ``xp``, ``t >= 0``) from :func:`_path_constants`, padded for the host's
+    rounding."""
+    zero = xp.zeros_like(trials)
+    positive = trials > 0.0
+    log_t = xp.log(xp.where(positive, trials, xp.ones_like(trials)))
+    log_sigma = xp.where(positive, log_t + k["log_ratio"], xp.full_like(trials, -math.inf))
+    small = xp.exp(xp.minimum(log_sigma, zero))  # sigma where sigma <= 1
+    inv = xp.exp(-xp.maximum(log_sigma, zero))  # 1 / sigma where sigma > 1
+    alpha, beta, kappa, root = k["alpha"], k["beta"], k["kappa"], k["root"]
+    near = alpha + small * (2.0 * beta + kappa * small)
+    near = xp.maximum(root, xp.sqrt(xp.maximum(near, zero))) + k["dy"] + small * k["ev"]
+    far = kappa + inv * (2.0 * beta + alpha * inv)
+    far = xp.maximum(root * inv, xp.sqrt(xp.maximum(far, zero))) + k["dy"] * inv + k["ev"]
+    log_n = xp.where(log_sigma <= 0.0, xp.log(near), log_sigma + xp.log(far))
+    log_q = 2.0 * log_n  # log Q(t) / S_y^2
+    q = xp.exp(log_q)
+    ratio = xp.where(q > 0.0, k["dist2"] / xp.where(q > 0.0, q, xp.ones_like(q)), zero)
+    fac = (2.0 * p - 1.0) - (2.0 * (p - 1.0)) * xp.minimum(ratio, xp.ones_like(ratio))
+    log_fac = xp.log(fac)
+    log_c = k["base"] + (p - 1.0) * log_q + log_fac
+    finite = xp.isfinite(log_c)
+    # (log t enters through sigma: |log t| <= _LOG_SPAN for every float t > 0)
+    size = (
+        k["size"]
+        + xp.abs(log_fac)
+        + (2.0 * (p - 1.0)) * (_LOG_SPAN + xp.abs(xp.where(finite, log_n, zero)))
+    )
+    return log_c + (16.0 * _EPS64) * xp.where(finite, size, zero)
 
 
 #: Trial steps of the second, refining batch of a device step (:func:`_grid_step`).
@@ -361,28 +626,46 @@ def _grid_step(
 # Row segments -------------------------------------------------------------------------------
 
 
-def power_kernel(m: float, coef: float) -> Callable[[Any, Any, Any, Any], Any]:
-    """``sup_s coef |r + s u|^m`` on ``[r, e]``: the larger endpoint (``|r + s u|`` is convex)."""
+def power_kernel(m: float, coef: float) -> Callable[..., Any]:
+    """``sup_s coef |r + s u|^m`` on ``[r, e]``: the larger endpoint (``|r + s u|`` is convex),
+    widened by ``slack`` (the rows' rounding: ``|r| + delta``, ``|e| + delta + t eps``).
 
-    def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+    Rounding: the computed ``e = fl(r + fl(t u))`` is within ``2.01 u (|r| + |t u|) <= 6.1 u
+    max(|r|, |e|)`` of ``r + t u`` (``|t u| <= |r| + |r + t u|``), so the exact base is at
+    most the computed ``max(|r|, |e|) + slack`` times ``1 + 8 u`` (the addition of the slack
+    included), and its power within ``(8 m + 1) u``; with the product by ``coef`` and the
+    weight's three roundings each term is within :attr:`term_ulps` ``= 4.5 m + 4`` units of
+    ``eps = 2 u``.
+    """
+
+    def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
         top = xp.maximum(xp.abs(start), xp.abs(end))
+        if slack is not None:
+            top = top + slack
         if m == 2.0:
             return coef * (top * top)
         return coef * top**m
 
-    def fused(end: np.ndarray, start: np.ndarray, scratch: np.ndarray) -> None:
+    def fused(end: np.ndarray, start: np.ndarray, scratch: np.ndarray, slack: Any = None) -> None:
         # The same values in place: max(r^2, e^2) = max(|r|, |e|)^2 exactly (squaring
         # and its rounding are monotone on |.|), and `**=` takes `**`'s fast paths.
-        if m == 2.0:
+        if m == 2.0 and slack is None:
             np.multiply(end, end, out=end)
             np.maximum(end, start * start, out=end)
         else:
             np.abs(end, out=end)
             np.maximum(end, np.abs(start), out=end)
-            end **= m
+            if slack is not None:
+                end += slack
+            if m == 2.0:
+                np.multiply(end, end, out=end)
+            else:
+                end **= m
         end *= coef
 
     kernel.fused = fused  # type: ignore[attr-defined]
+    kernel.term_ulps = 4.5 * m + 4.0  # type: ignore[attr-defined]
+    kernel.peak = coef  # type: ignore[attr-defined]
     return kernel
 
 
@@ -392,25 +675,33 @@ def _distance_to_zero(xp: Any, start: Any, end: Any) -> Any:
     return xp.where(crossed, 0.0, xp.minimum(xp.abs(start), xp.abs(end)))
 
 
-def logistic_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+def logistic_kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
     """``sup_s sigma'(m + s v)`` = ``sigma'`` at the interval's distance to 0 (even, peaked)."""
-    e = xp.exp(-_distance_to_zero(xp, start, end))
+    distance = _distance_to_zero(xp, start, end)
+    e = xp.exp(-(distance if slack is None else xp.maximum(distance - slack, 0.0)))
     q = 1.0 + e
     return e / (q * q)
 
 
-def approach_kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+def approach_kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
     """``sigma'(max(end, 0))`` for rows given as ``(|m|, -approach speed)``: the same supremum
     as :func:`logistic_kernel` (the distance from 0 to ``[m, m + t v]`` is ``|m|`` for a
     margin moving away from 0 and ``max(|m| - t |v|, 0)`` for one moving towards it), in
-    fewer passes per trial step."""
+    fewer passes per trial step. The rows' rounding is folded into them beforehand
+    (:func:`approach`), so ``slack`` is lowered only when given."""
+    if slack is not None:
+        end = end - slack
     e = xp.exp(-xp.maximum(end, 0.0))
     q = 1.0 + e
     return e / (q * q)
 
 
-def _approach_fused(end: np.ndarray, start: np.ndarray, scratch: np.ndarray) -> None:
+def _approach_fused(
+    end: np.ndarray, start: np.ndarray, scratch: np.ndarray, slack: Any = None
+) -> None:
     """:func:`approach_kernel` in place on NumPy arrays (the same operations, in order)."""
+    if slack is not None:
+        end -= slack
     np.maximum(end, 0.0, out=end)
     np.negative(end, out=end)
     np.exp(end, out=end)
@@ -420,29 +711,63 @@ def _approach_fused(end: np.ndarray, start: np.ndarray, scratch: np.ndarray) -> 
 
 
 approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
+approach_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
+approach_kernel.peak = 0.25  # type: ignore[attr-defined]
+logistic_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
+logistic_kernel.peak = 0.25  # type: ignore[attr-defined]
 
 
-def approach(xp: Any, m: Any, v: Any) -> tuple[Any, Any]:
+def approach(
+    xp: Any, m: Any, v: Any, delta: Any = 0.0, eps: Any = 0.0, unit: float = 0.0
+) -> tuple[Any, Any]:
     """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0:
-    ``min(sign(m) v, 0)`` (``m = 0`` is at 0 already: no approach)."""
+    ``min(sign(m) v, 0)`` (``m = 0`` is at 0 already: no approach); for :func:`approach_kernel`.
+
+    With the rows' rounding, ``|m - m_exact| <= delta`` and ``|v - v_exact| <= eps``, and
+    the unit roundoff ``unit``: ``(|m| (1 - 4.1 unit) - delta, (min(sign(m) v, 0) - eps)
+    (1 + 4.1 unit))``. Then the kernel's computed ``fl(start + fl(t rate))`` is never above
+    the exact distance from 0 to the exact margins' interval ``[m, m + t v]``: the exact
+    distance is at least ``|m| - delta - t (approach speed + eps)`` (each endpoint moves by
+    at most ``delta + t eps``), and the two roundings of ``start + t rate`` add at most
+    ``2.01 unit (|start| + t |rate|)``, which the ``4.1 unit`` terms cover where that
+    distance is positive (where it is not, the kernel's ``max(., 0)`` gives the peak,
+    always valid). A margin whose sign is unsure (``|m| <= delta``) starts at distance 0.
+    """
     sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
-    return xp.abs(m), xp.minimum(sign(m) * v, 0.0)
+    start, rate = xp.abs(m), xp.minimum(sign(m) * v, 0.0)
+    if unit == 0.0 and isinstance(delta, float) and delta == 0.0 and isinstance(eps, float):
+        if eps == 0.0:
+            return start, rate
+    return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
 
 
-def cauchy_kernel(inv_c2: float) -> Callable[[Any, Any, Any, Any], Any]:
+def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
     """``sup_s rho''(r + s u)``: ``rho''`` as a function of ``|r|`` decreases then increases
     (its derivative in ``w = r^2/c^2`` is ``(w - 3) / (1 + w)^3``), so the supremum over an
-    interval of ``|r|`` is at its ends: the distance to 0 and the farther endpoint."""
+    interval of ``|r|`` is at its ends: the distance to 0 and the farther endpoint.
+
+    Rounding (``unit``: the unit roundoff): the exact ``|r + t u|`` of the exact rows lies
+    within ``6.1 unit max(|r|, |e|) + slack`` of the computed ``|e|`` (see
+    :func:`power_kernel`), so the interval of ``|r|`` is widened to ``[near - 6.1 unit far -
+    slack, far (1 + 8 unit) + slack]``, and ``rho''`` taken at its ends (each within 8 ulps,
+    and ``|rho''| <= 1``: the rounding of a term is absolute, see
+    :class:`RowSegment`'s ``magnitude``)."""
 
     def rho2(xp: Any, r: Any) -> Any:
         a = 1.0 / (1.0 + inv_c2 * (r * r))  # (1 - w) / (1 + w)^2 = 2 a^2 - a: no inf / inf
         return a * (2.0 * a - 1.0)
 
-    def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+    def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
         near = _distance_to_zero(xp, start, end)
         far = xp.maximum(xp.abs(start), xp.abs(end))
+        if unit > 0.0 or slack is not None:
+            widen = 0.0 if slack is None else slack
+            near = xp.maximum(near - (6.1 * unit) * far - widen, 0.0)
+            far = far * (1.0 + 8.0 * unit) + widen
         return xp.maximum(rho2(xp, near), rho2(xp, far))
 
+    kernel.term_ulps = 12.0  # type: ignore[attr-defined]
+    kernel.peak = 1.0  # type: ignore[attr-defined]
     return kernel
 
 
@@ -531,6 +856,22 @@ class RowSegment(SegmentBound):
     floor : float
         A positive lower cap on ``C`` (a segment bound must be positive; where the sum of
         suprema is negative, any positive value bounds the curvature from above).
+    slack : (delta, eps), optional
+        The rows' own rounding: ``|r_i - r_i^exact| <= delta`` and ``|u_i - u_i^exact| <=
+        eps`` (floats or 0-d arrays; a carried product's drift is part of ``delta``). The
+        kernel widens each row's interval by ``delta + t eps`` (``None``: the rows are exact,
+        or the model folded their rounding into them, as :func:`approach` does).
+    weight_sum : 0-d array, optional
+        ``sum_i w_i`` for a kernel without ``weight`` (with one, computed here).
+
+    Rounding. The sum is padded relatively (:func:`rounding_pad`, with the kernel's
+    ``term_ulps``) and absolutely against underflow: every elementwise operation of a
+    term may lose up to the dtype's smallest subnormal number ``eta`` (gradual underflow,
+    Higham, Section 2.1), later multiplied by at most ``max(1, peak)`` (``peak``: the
+    kernel's largest coefficient) and the weight, so the computed sum is within
+    ``16 eta max(1, peak) (n + sum_i w_i)`` of the exact one on top of the relative pad:
+    :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
+    ``eps_64`` there, inside the pad).
     """
 
     #: Trial steps of the first round, as multiples of ``guess`` (the last step: L-BFGS's
@@ -563,15 +904,27 @@ class RowSegment(SegmentBound):
         terms: int | None = None,
         magnitude: Any = None,
         floor: float = _FLOOR,
+        slack: tuple[Any, Any] | None = None,
+        weight_sum: Any = None,
     ) -> None:
         self.xp = namespace(r)
         self.r, self.u, self.kernel, self.weight = r, u, kernel, weight
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
+        self._slack = slack
         finfo = self.xp.finfo(r.dtype)
         eps = float(finfo.eps)
         self.t_max = float(finfo.max) ** 0.75  # keeps t u finite or +-inf, never NaN
-        self._pad = rounding_pad(int(r.shape[0]) if terms is None else terms, eps)
+        n = int(r.shape[0]) if terms is None else terms
+        self._pad = rounding_pad(n, eps, getattr(kernel, "term_ulps", 8.0))
+        if weight is not None:
+            weight_sum = self.xp.sum(weight)
+        #: ``16 eta max(1, peak) n``, completed by the weights' sum when it is fetched.
+        peak = max(1.0, getattr(kernel, "peak", 1.0))
+        self._eta = 16.0 * float(finfo.smallest_normal) * eps * peak  # eta = tiny * eps
+        self._terms, self._weight_sum = n, weight_sum
+        #: The absolute pad against underflow (see Rounding), once the weights' sum is known.
+        self.underflow: float | None = None if weight_sum is not None else self._eta * n
         self.monotone_rtol = max(1e-12, math.sqrt(eps))
         self.floor = floor
         self._cache: dict[float, float] = {}
@@ -589,6 +942,13 @@ class RowSegment(SegmentBound):
         assert self._slope is not None
         return self._slope
 
+    def _slacks(self, trials: Any) -> Any:
+        """``delta + t eps`` for each trial (``None`` without slack)."""
+        if self._slack is None:
+            return None
+        delta, eps = self._slack
+        return delta + trials * eps
+
     def _device_values(self, ts: Any) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
         device): a length-k array on the data's device."""
@@ -597,14 +957,17 @@ class RowSegment(SegmentBound):
         if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
+        slack = self._slacks(trials)
         if r.ndim == 1:
             start = r[:, None]
             end = start + u[:, None] * trials[None, :]
-            sup = self.kernel(xp, start, end, u[:, None])
+            widen = () if slack is None else (slack[None, :],)
+            sup = self.kernel(xp, start, end, u[:, None], *widen)
         else:  # (n, K) rows: trials along a new last axis
             start = r[:, :, None]
             end = start + u[:, :, None] * trials[None, None, :]
-            sup = self.kernel(xp, start, end, u[:, :, None])  # reduced over classes: (n, k)
+            widen = () if slack is None else (slack[None, None, :],)
+            sup = self.kernel(xp, start, end, u[:, :, None], *widen)  # over classes: (n, k)
         if self.weight is None:
             return xp.sum(sup, axis=0)
         return self.weight @ sup
@@ -621,7 +984,9 @@ class RowSegment(SegmentBound):
         end, scratch = _workspace(k, n, r.dtype)
         np.multiply(trials[:, None], u[None, :], out=end)
         end += r
-        fused(end, r, scratch.reshape(k, n))
+        slack = self._slacks(trials)
+        widen = () if slack is None else (slack[:, None],)
+        fused(end, r, scratch.reshape(k, n), *widen)
         if k == 1:  # (1, n) -> (n, 1) is a view: the same contiguous layout
             sup = end.reshape(n, 1)
         else:
@@ -647,11 +1012,15 @@ class RowSegment(SegmentBound):
                 extra.append(self._offset)
             if self._magnitude is not None and self._magnitude_value is None:
                 extra.append(self._magnitude)
+            if self.underflow is None:
+                extra.append(self._weight_sum)
             if extra:
                 xp = self.xp
                 sums = xp.concat([sums, xp.stack([xp.reshape(e, ()) for e in extra])])
             host = to_numpy(sums).tolist()  # one round trip
             self.round_trips += 1
+            if self.underflow is None:
+                self.underflow = self._eta * (self._terms + float(host.pop()))
             if self._magnitude is not None and self._magnitude_value is None:
                 self._magnitude_value = float(host.pop())
             if self._offset_value is None:
@@ -660,8 +1029,8 @@ class RowSegment(SegmentBound):
                 self._slope = float(host.pop())
             for t, value in zip(todo, host, strict=True):
                 size = value if self._magnitude_value is None else self._magnitude_value
-                total = self.scale * (value + (self._pad - 1.0) * size) + self._offset_value
-                self._cache[t] = max(total, self.floor)
+                total = value + (self._pad - 1.0) * size + self.underflow
+                self._cache[t] = max(self.scale * total + self._offset_value, self.floor)
         return [self._cache[t] for t in ts]
 
     def __call__(self, radius: float) -> float:
@@ -695,10 +1064,11 @@ class RowSegment(SegmentBound):
     device_wide: tuple[float, ...] = tuple(2.0**k for k in range(-40, 41, 2))
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         """The certified step and its curvature bound as 0-d arrays on the data's device, with
-        no host round trip (``rtol`` is not used: the grid decides the quality).
+        no host round trip (``rtol`` is not used: the grid decides the quality; ``guess`` in
+        units of ``d / unit``, see :meth:`SegmentBound.device_step`).
 
         Two batches of trial steps ``t_j`` (:attr:`device_round` times ``guess``, or
         :attr:`device_wide` without one; then :data:`_REFINE` points spaced geometrically
@@ -724,13 +1094,20 @@ class RowSegment(SegmentBound):
             device=device(r),
         )
 
+        underflow = self.underflow
+        if underflow is None:
+            underflow = self._eta * (self._terms + self._weight_sum)
+
         def curvature(trials: Any) -> Any:
             with np.errstate(over="ignore"):
                 sums = self._device_values(trials)
             size = sums if self._magnitude is None else self._magnitude
-            return xp.maximum(self.scale * (sums + (self._pad - 1.0) * size) + self._offset, floor)
+            total = sums + (self._pad - 1.0) * size + underflow
+            return xp.maximum(self.scale * total + self._offset, floor)
 
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
+        if not (isinstance(unit, float) and unit == 1.0):
+            trials = xp.minimum(trials / unit, self.t_max)
         target = (-eta) * self._slope_array
         return _grid_step(xp, target, trials, curvature, self.t_max)
 
@@ -890,6 +1267,39 @@ class RowSegment(SegmentBound):
             check_monotone(t0, c0, t1, c1, self.monotone_rtol)
 
 
-def materialized_product(base: Any, step: Any) -> Callable[[float], Any]:
-    """``t -> base + t step``, evaluated (Dask: persisted) so the next pass reads no graph."""
-    return lambda t: materialize(base + t * step)
+class CarriedProduct:
+    """A model's linear image ``z`` of a point (``A x``, logits), carried from the last
+    iteration as ``z_prev + t A d`` instead of recomputed, with ``drift``: a bound on
+    ``max_i |z_i - (A x)_i|`` against the exact image of the stored iterate ``x`` (``0``
+    for a fresh product, whose own rounding the model bounds itself).
+
+    A model that takes it (``takes_product``) widens every statistic it derives from
+    ``z`` by ``drift`` on top of a fresh product's own rounding error, so its bounds hold
+    for the exact ``A x`` whatever the carried rounding (see
+    :class:`lfso.models._rows.ProductDrift`). ``drift`` is a float, or a 0-d array on the
+    data's device when the step was sized there (fetched with the next evaluation).
+    """
+
+    __slots__ = ("drift", "value", "xmax")
+
+    def __init__(self, value: Any, drift: Any = 0.0, xmax: float | None = None) -> None:
+        self.value, self.drift = value, drift
+        #: ``||x||_inf`` of the point, once its evaluation brought it to the host.
+        self.xmax = xmax
+
+
+def materialized_product(
+    base: Any, step: Any, drift: Callable[[Any], Any] | None = None
+) -> Callable[[Any], CarriedProduct | None]:
+    """``t -> base + t step`` (evaluated; Dask: persisted, so the next pass reads no graph)
+    as a :class:`CarriedProduct` whose drift is ``drift(t)``; ``None`` (the next evaluation
+    recomputes the product) where ``drift(t)`` is ``None``: the drift has grown past what
+    the model lets its bounds absorb."""
+
+    def product(t: Any) -> CarriedProduct | None:
+        bound = 0.0 if drift is None else drift(t)
+        if bound is None:
+            return None
+        return CarriedProduct(materialize(base + t * step), bound)
+
+    return product

@@ -92,6 +92,7 @@ import torch
 from ._arrays import rounding
 from ._later import Known, Later, riding
 from ._torch_closure import ClosureModel, Layout, SavedState, moved
+from .bounds import PrecisionLimitError
 from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
@@ -425,7 +426,7 @@ class LFSO(torch.optim.Optimizer):
             model.anchor = (z, ev.grad)
         try:
             move, state = rule.step(model, z, ev, state)
-        except StepFailedError:  # keep the parameters: never take a bad step
+        except (StepFailedError, PrecisionLimitError) as error:  # never take a bad step
             with torch.no_grad():
                 run.layout.write(z)
             model.holds, run.probe = z, None
@@ -433,13 +434,17 @@ class LFSO(torch.optim.Optimizer):
             run.stuck = (z, ev.value, ev.grad_norm)
             self.nfev = model.nfev
             self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
-            tried = int(getattr(rule, "max_rollbacks", 0)) + 1
-            self.rollbacks += tried - 1
+            if isinstance(error, PrecisionLimitError):
+                why = f"no step can be certified in this dtype here ({error})"
+            else:
+                tried = int(getattr(rule, "max_rollbacks", 0)) + 1
+                self.rollbacks += tried - 1
+                why = f"the safeguard rejected {tried} trial steps"
             warnings.warn(
-                f"LFSO: the safeguard rejected {tried} trial steps; the parameters are "
-                "unchanged, and later steps from them with the same loss and gradient are "
-                "skipped (the rule would only fail again). Check the gradients (or the "
-                "oracle), or the loss has reached its dtype's rounding.",
+                f"LFSO: {why}; the parameters are unchanged, and later steps from them "
+                "with the same loss and gradient are skipped (the rule would only fail "
+                "again). Check the gradients (or the oracle), or the loss has reached its "
+                "dtype's rounding (float64 or rescaled parameters may go further).",
                 RuntimeWarning,
                 stacklevel=2,
             )

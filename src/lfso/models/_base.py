@@ -7,7 +7,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrays import norm, to_floats
+from .._arrays import error_gamma, norm, to_floats
 from ..bounds import LocalBound
 from ..oracles import LocalSmoothnessOracle
 from ..segments import SegmentBound, WrappedSegment
@@ -35,6 +35,10 @@ class Evaluation:
     product : array or None
         The model's own linear image of ``x`` (e.g. ``A x``, margins, logits) kept from this
         pass, for :meth:`Model.segment` of models with ``takes_product``; opaque to callers.
+    carried : bool
+        Whether the evaluation read a product carried from the last step rather than
+        computing it (its value and gradient then carry that product's bounded drift); the
+        loop re-evaluates the point it returns afresh, so that ``Result.fun`` is ``f(x)``.
     """
 
     value: float
@@ -43,6 +47,7 @@ class Evaluation:
     bound: LocalBound | None = None
     probe_dot: float | None = None
     product: Any = None
+    carried: bool = False
 
 
 class Model(LocalSmoothnessOracle):
@@ -198,6 +203,8 @@ class Model(LocalSmoothnessOracle):
             raise ValueError("segment() needs an evaluation made with bound=True")
         sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
         length = math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+        # ||d|| from a sum of its squares in d's dtype: padded by that sum's rounding
+        length *= 1.0 + error_gamma(int(direction.shape[0]) + 4, direction.dtype)
         return WrappedSegment(ball.stretched(length) * (length * length), slope=slope)
 
     def along(self, x: Any, direction: Any) -> LocalBound:

@@ -44,9 +44,25 @@ from .._arrays import (
     to_floats,
 )
 from ..bounds import LocalBound
+from ..segments import CarriedProduct
 from ._base import Evaluation
 
-__all__ = ["RowCurvatureBound", "RowGeometry", "fetch_evaluation", "statistic_margin"]
+__all__ = [
+    "DRIFT_BUDGET",
+    "ProductDrift",
+    "RowCurvatureBound",
+    "RowGeometry",
+    "fetch_evaluation",
+    "point_product",
+    "statistic_margin",
+    "taken_product",
+]
+
+#: How far a carried product may drift, in units of a fresh product's own rounding error
+#: bound at the current point, before the next evaluation recomputes it (one extra pass
+#: over the data). The bounds absorb any drift (:class:`ProductDrift`); the budget only
+#: keeps them, and ``f``, about as sharp as from a fresh product.
+DRIFT_BUDGET = 64.0
 
 
 class RowGeometry:
@@ -70,6 +86,95 @@ class RowGeometry:
         self.gamma_4 = error_gamma(4, A.dtype)
         self.tiny = float(self.xp.finfo(A.dtype).smallest_normal)
         self.peak_pad = 1.0 + error_gamma(16, A.dtype)  # h (exp, +, *, /): 8 ulps
+        #: ``alpha >= max_i ||a_i||_1``: a statistic ``a_i^T v`` computed in the data's dtype
+        #: is within ``gamma_d alpha ||v||_inf`` of the exact one.
+        self.alpha = self.sqrt_d * (to_float(reduce_max(self.xp, self.row_norms)) if n else 0.0)
+        self.drift = ProductDrift(self.alpha, d, A.dtype)
+        self.unit = 0.5 * float(self.xp.finfo(A.dtype).eps)
+        self.offset_pad = 1.0 + error_gamma(d + 4, A.dtype)  # l2 ||d||^2: a sum of d squares
+
+
+class ProductDrift:
+    """The rounding drift of a carried product ``z ~ A x`` (:class:`lfso.segments.CarriedProduct`).
+
+    With ``alpha >= max_i ||a_i||_1`` and ``u`` the unit roundoff of the data's dtype, a
+    fresh product is within ``F(x) = gamma_{d+4} alpha ||x||_inf`` of the exact ``A x``
+    entrywise (Higham, Lemma 3.1). One carried update ``z' = fl(z + fl(t fl(A d)))``, with
+    the iterate ``x' = fl(x + fl(t d))``, gives, entrywise with ``|z - A x| <= D``,
+
+    .. math::  |z' - A x'| \\le |z - A x| + |fl(t u) - t A d| + u (|z| + |t u|)
+               + |A| \\, |x + t d - x'|
+               \\le D (1 + u) + \\gamma_{d+8} \\, \\alpha (\\|x\\|_\\infty + |t| \\|d\\|_\\infty),
+
+    from ``|fl(A d) - A d| <= gamma_d alpha ||d||_inf``, ``|z| <= alpha ||x||_inf + D``
+    and ``|x + t d - x'| <= (2u + u^2) (|x| + |t| |d|)``; every ``u`` term is folded into
+    ``gamma_{d+8}`` (:func:`lfso._arrays.error_gamma`). :meth:`carry` is that recursion
+    (``D = F(x)`` for a fresh product), on host floats or 0-d device arrays alike (no
+    round trip); :meth:`stale` says when ``D`` has passed :data:`DRIFT_BUDGET` times
+    ``F(x)``, so that the next evaluation recomputes ``A x``. A model adds ``D`` to the
+    rounding error of every statistic it derives from a carried ``z``.
+
+    Parameters
+    ----------
+    alpha : float
+        An upper bound on ``max_i ||a_i||_1`` (``sqrt(d) max_i ||a_i||`` padded).
+    d : int
+        Columns of ``A`` (the length of each dot product).
+    dtype : the data's dtype
+    """
+
+    def __init__(self, alpha: float, d: int, dtype: Any) -> None:
+        self.fresh_rate = error_gamma(d + 4, dtype) * alpha
+        self.rate = error_gamma(d + 8, dtype) * alpha
+        self.grow = 1.0 + error_gamma(1, dtype)
+
+    def fresh(self, xmax: float) -> float:
+        """``F(x)``, a bound on a fresh product's error, from ``||x||_inf``."""
+        return self.fresh_rate * xmax
+
+    def stale(self, drift: float, xmax: float) -> bool:
+        """Whether a product with this ``drift`` at a point with ``||x||_inf = xmax`` should
+        not be carried further (its drift is over budget, or not a finite number)."""
+        return not drift <= DRIFT_BUDGET * self.fresh(xmax)
+
+    def carry(self, drift: float, xmax: float, dmax: Any) -> Callable[[Any], Any]:
+        """``t -> D'``, the drift after the update along ``d`` (``||d||_inf = dmax``) from a
+        product with drift ``drift`` at ``x`` (``0``: fresh, then ``F(x)`` is used); ``t ->
+        None`` when the product is :meth:`stale` (the next evaluation recomputes it)."""
+        if self.stale(drift, xmax):
+            return lambda t: None
+        base = (drift if drift > 0.0 else self.fresh(xmax)) * self.grow + self.rate * xmax
+        rate = self.rate * dmax
+        return lambda t: base + rate * abs(t)
+
+
+def taken_product(
+    product: CarriedProduct | None, compute: Callable[[], Any], x: Any, tracker: ProductDrift
+) -> tuple[Any, Any]:
+    """``(z, drift)`` for an evaluation at ``x``: a carried product's, or ``compute()`` fresh
+    (drift 0). A carried product whose drift is a host float (host memory: no round trip
+    to read it) is also checked against ``x`` itself, so that a step that shrank ``x`` by
+    orders does not keep the earlier, larger rounding for one more evaluation."""
+    if product is not None and isinstance(product.drift, float):
+        xp = namespace(x)
+        if tracker.stale(product.drift, to_float(reduce_max(xp, xp.abs(x)))):
+            product = None
+    if product is None:
+        return materialize(compute()), 0.0
+    return product.value, product.drift
+
+
+def point_product(
+    carried: CarriedProduct | None, x: Any, compute: Callable[[], Any]
+) -> tuple[Any, float, float]:
+    """``(z, drift, ||x||_inf)`` for a segment at ``x``: the evaluation's product with its
+    host scalars, or ``compute()`` fresh (an evaluation made without one)."""
+    if carried is None or carried.xmax is None:
+        xp = namespace(x)
+        z = materialize(compute()) if carried is None else carried.value
+        drift = 0.0 if carried is None else to_float(carried.drift)
+        return z, drift, to_float(reduce_max(xp, xp.abs(x)))
+    return carried.value, float(carried.drift), carried.xmax
 
 
 def statistic_margin(geometry: RowGeometry, x: Any, stats: Any, offset: Any = None) -> Any:
@@ -167,9 +272,11 @@ def fetch_evaluation(
     bound: RowCurvatureBound | None,
     hint: float | None,
     probe: Any,
+    product: tuple[Any, Any, Any] | None = None,
 ) -> Evaluation:
     """The evaluation with ``f(x)``, ``||grad f(x)||``, ``grad @ probe`` and (given a
-    ``hint``) ``L(x, hint)`` brought back in one round trip.
+    ``hint``) ``L(x, hint)`` brought back in one round trip; with ``product = (z, drift,
+    ||x||_inf)``, also the last two, kept as the evaluation's :class:`CarriedProduct`.
 
     The bound's value at the hinted radius is recorded in ``bound`` (:meth:`hinted`), so
     that a radius solve that asks for it costs nothing more. How often LFSO's hint lands in
@@ -177,8 +284,14 @@ def fetch_evaluation(
     ``lfso bench --suite paper --out DIR`` (read in ``docs/results.md``).
     """
     extra = bound.reductions(hint) if bound is not None and hint is not None else []
-    fetched = fetch_with_norm(grad, value, *extra, probe=probe)
+    scalars = [] if product is None else [product[1], product[2]]
+    fetched = fetch_with_norm(grad, value, *scalars, *extra, probe=probe)
     if extra:
         assert bound is not None and hint is not None
-        bound.hinted(hint, fetched.values[1:])
-    return Evaluation(fetched.values[0], grad, fetched.grad_norm, bound, fetched.probe_dot)
+        bound.hinted(hint, fetched.values[1 + len(scalars) :])
+    evaluation = Evaluation(fetched.values[0], grad, fetched.grad_norm, bound, fetched.probe_dot)
+    if product is not None:
+        drift, xmax = fetched.values[1:3]
+        evaluation.product = CarriedProduct(product[0], drift, xmax)
+        evaluation.carried = drift > 0.0
+    return evaluation

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import device, like, materialize, namespace, to_float, to_numpy
+from .._arrays import device, like, materialize, namespace, reduce_max, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
+from ._rows import (
+    RowCurvatureBound,
+    RowGeometry,
+    fetch_evaluation,
+    point_product,
+    statistic_margin,
+    taken_product,
+)
 
 __all__ = ["LogisticRegression"]
 
@@ -171,7 +178,7 @@ class LogisticRegression(Model):
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
-        z = materialize(self.X @ x) if product is None else product
+        z, drift = taken_product(product, lambda: self.X @ x, x, self.geometry.drift)
         margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
         losses, slope = _losses(xp, margins, distance)
@@ -186,8 +193,10 @@ class LogisticRegression(Model):
         grad = materialize(grad)
         local = None
         if bound:
-            # |m_i| lowered by its rounding error (float32 included): see _rows.
-            stats = materialize(distance - statistic_margin(self.geometry, x, distance))
+            # |m_i| lowered by its rounding error (float32 included) and a carried
+            # product's drift: see _rows.
+            margin = statistic_margin(self.geometry, x, distance) + drift
+            stats = materialize(distance - margin)
             local = RowCurvatureBound(
                 self.geometry,
                 stats,
@@ -196,31 +205,37 @@ class LogisticRegression(Model):
                 self.l2,
                 frobenius=self.oracle == "paper",
             )
-        evaluation = fetch_evaluation(grad, loss, local, hint, probe)
-        evaluation.product = z
+        x_inf = reduce_max(xp, xp.abs(x))
+        evaluation = fetch_evaluation(grad, loss, local, hint, probe, (z, drift, x_inf))
         if local is not None:
             local.paper_radius = evaluation.grad_norm
         return evaluation
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Margin intervals' distance to the decision boundary (see the class docstring)."""
-        xp = self.xp
-        z = evaluation.product if evaluation.product is not None else materialize(self.X @ x)
+        xp, g = self.xp, self.geometry
+        z, drift, xmax = point_product(evaluation.product, x, lambda: self.X @ x)
         u = materialize(self.X @ direction)
+        dmax = reduce_max(xp, xp.abs(direction))
         offset: Any = 0.0
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
-            offset = self.l2 * xp.sum(w * w)
+            offset = (self.l2 * g.offset_pad) * xp.sum(w * w)
         # The margin m = s z moves at v = s u, s = +-1 exactly: |m| = |z|, v^2 = u^2, and m
-        # moves towards 0 where z and u differ in sign, so the labels drop out.
-        distance, rate = approach(xp, z, u)
+        # moves towards 0 where z and u differ in sign, so the labels drop out. Rounding:
+        # |z_i - exact| <= gamma_d alpha ||x||_inf + drift, |u_i - exact| <= gamma_d alpha
+        # ||d||_inf, folded into the rows (approach) and the weights (|u| + eps)^2.
+        delta = g.gamma_d * g.alpha * xmax + drift
+        eps = g.gamma_d * g.alpha * dmax
+        distance, rate = approach(xp, z, u, delta, eps, g.unit)
+        weight = xp.abs(u) + eps
         return RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
-            weight=u * u,
+            weight=weight * weight,
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
-            product=materialized_product(z, u),
+            product=materialized_product(z, u, g.drift.carry(drift, xmax, dmax)),
         )

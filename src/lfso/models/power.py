@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_float, to_floats
+import numpy as np
+
+from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_floats
 from .._validate import power
 from ..bounds import ConstantBound, LocalBound, PowerBound
 from ..segments import (
@@ -29,6 +32,75 @@ def split_factor(m: float) -> float:
     return 2.0 ** (m - 1.0) if m >= 1.0 else 1.0
 
 
+#: ``log`` of the largest float64: ``exp`` of anything above it is ``inf``.
+_LOG_MAX = math.log(1.7976931348623157e308)
+
+
+def _exp(log_value: float) -> float:
+    """``exp`` that returns ``inf`` past the float64 range instead of raising."""
+    return math.exp(log_value) if log_value < _LOG_MAX else math.inf
+
+
+def _power(factor: float, base: float, exponent: float) -> float:
+    """``factor base^exponent`` (``factor, base > 0``) in float64: directly where every
+    intermediate is a normal number (as accurate as the plain formula), else in
+    logarithms (``inf`` past the float64 range, never an ``OverflowError``)."""
+    try:
+        power = base**exponent
+    except OverflowError:
+        power = math.inf
+    value = factor * power
+    if _NORMAL <= power < math.inf and _NORMAL <= value < math.inf:
+        return value
+    return _exp(math.log(factor) + exponent * math.log(base))
+
+
+#: The smallest normal float64.
+_NORMAL = 2.2250738585072014e-308
+
+
+def _norm_powers(big: float, small: float, p: float) -> tuple[float, float]:
+    """``(||y||^(2p), 2p ||y||^(2p-2) max_i |y_i|)`` from ``big = max_i |y_i| > 0`` and
+    ``small = ||y / big||^2``: the value of ``||y||^(2p)`` and the largest entry of its
+    gradient ``2p ||y||^(2p-2) y``, in float64 without overflow exceptions (``inf`` only
+    past its range), as accurate as the plain formulas where ``||y||^2`` is in range."""
+    sq = big * big * small
+    if _NORMAL <= sq < math.inf:
+        return _power(1.0, sq, p), _power(2.0 * p * big, sq, p - 1.0)
+    log_sq = 2.0 * math.log(big) + math.log(small)  # ||y||^2 itself beyond float64
+    return _exp(p * log_sq), _exp(math.log(2.0 * p) + (p - 1.0) * log_sq + math.log(big))
+
+
+def _normalized(x: Any) -> tuple[Any, Any, Any]:
+    """``(xp, max_i |x_i|, x / max_i |x_i|)``, the maximum a 0-d array (no round trip).
+
+    The entries of ``x / max |x_i|`` lie in ``[-1, 1]`` and one of them is ``+-1``
+    exactly, so sums of their powers neither overflow nor underflow (a sum with a term 1
+    is at least 1), whatever the scale of ``x``: the scale goes to the host as a number
+    and powers of it are taken there in logarithms."""
+    xp = namespace(x)
+    top = reduce_max(xp, xp.abs(x))
+    return xp, top, x / xp.where(top > 0.0, top, xp.ones_like(top))
+
+
+def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
+    """``2p ||y||^(2p-2)`` (the factor of ``y`` in the gradient of ``||y||^(2p)``) from the
+    0-d arrays ``top = max_i |y_i|`` and ``small = ||y / top||^2``, computed in float64 on
+    ``like``'s device (the plain formula where ``||y||^2`` is a normal float64, else in
+    logarithms) and rounded once to ``like``'s dtype; exactly 2 for ``p = 1``. No round
+    trip: the gradient ``scale * y`` stays on the device."""
+    if p == 1.0:
+        return 2.0
+    wide = xp.float64
+    big, ssum = xp.astype(top, wide), xp.astype(small, wide)
+    sq = big * big * ssum
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        direct = (2.0 * p) * sq ** (p - 1.0)
+        logs = xp.exp(math.log(2.0 * p) + (p - 1.0) * (2.0 * xp.log(big) + xp.log(ssum)))
+    plain = (sq >= _NORMAL) & (sq < math.inf)
+    return xp.astype(xp.where(plain, direct, logs), like.dtype)
+
+
 class PowerNorm(Model):
     """``f(x) = ||x||_2^(2p)`` for real ``p >= 1``.
 
@@ -39,8 +111,17 @@ class PowerNorm(Model):
     Why: ``Hess f(y) = 2p ||y||^(2p-2) I + 2p(2p-2) ||y||^(2p-4) y y^T`` has norm
     ``2p(2p-1) ||y||^(2p-2)``, increasing in ``||y|| <= ||x|| + R``. It coincides with the
     paper's composite bound for this function (Section 5.1). The paper's default radius is
-    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``. ``||x||`` is computed in ``x``'s dtype and padded
-    by its rounding error, ``gamma_{d+4}`` (:func:`lfso._arrays.error_gamma`).
+    ``R0(x) = ||grad ||x||^2|| = 2 ||x||``.
+
+    Floating point (any scale of ``x``, float32 included): ``||x||^2 = X^2 s`` with ``X =
+    max_i |x_i|`` and ``s = ||x / X||^2 in [1, d]``, a sum that cannot overflow or
+    underflow; ``f``, ``||grad f||`` and the bound's ``||x||`` are taken from ``X`` and
+    ``s`` on the host (in logarithms where ``||x||^2`` leaves the float64 range: ``f =
+    inf`` only past it), and
+    ``grad f = c x`` with ``c = 2p ||x||^(2p-2)`` computed in float64 and rounded once to
+    ``x``'s dtype (2 exactly for ``p = 1``). ``||x||`` is padded by the rounding of
+    ``s``, ``gamma_{d+4}`` (:func:`lfso._arrays.error_gamma`), and by ``sqrt(2 d tiny)``
+    for underflow (``tiny`` the dtype's smallest normal number).
 
     Examples
     --------
@@ -75,30 +156,36 @@ class PowerNorm(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        xp = namespace(x)
         p = self.p
-        if probe is None:
-            sq, dot = to_float(xp.sum(x * x)), None
-        else:  # grad = c x, so grad @ probe = c (x @ probe): same round trip
-            sq, dot = to_floats(xp.sum(x * x), xp.sum(x * probe))
-        scale = 2 * p * sq ** (p - 1)
-        norm = sq**0.5
+        xp, top, unit = _normalized(x)
+        ssum = xp.sum(unit * unit)  # ||x||^2 / X^2, in [1, d]
+        grad = _norm_scale(xp, x, p, top, ssum) * x
+        # (the largest entry of the computed gradient: inf where it overflowed)
+        wanted = [top, ssum, reduce_max(xp, xp.abs(grad))]
+        if probe is not None:  # grad @ probe = c X (x / X) @ probe: same round trip
+            wanted.append(xp.sum(unit * probe))
+        values = to_floats(*wanted)
+        big, small = values[0], values[1]
+        value = gnorm = 0.0
+        dot = None if probe is None else 0.0
+        if big > 0.0:
+            value, peak = _norm_powers(big, small, p)
+            gnorm = peak * math.sqrt(small) if values[2] < math.inf else math.inf
+            if probe is not None:
+                dot = peak * values[3]
         local = None
         if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
-            local = self.bound_from_norm(norm * (1.0 + error_gamma(int(x.shape[0]) + 4, x.dtype)))
-        return Evaluation(
-            sq**p, scale * x, scale * norm, local, None if dot is None else scale * dot
-        )
+            n = int(x.shape[0])
+            tiny = float(xp.finfo(x.dtype).smallest_normal)
+            pad = 1.0 + error_gamma(n + 4, x.dtype)
+            local = self.bound_from_norm(big * (math.sqrt(small) * pad + math.sqrt(2 * n * tiny)))
+        return Evaluation(value, grad, gnorm, local, dot)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
-        """Exact supremum of the curvature along the segment (see the class docstring)."""
-        d = direction
-        eps = float(namespace(x).finfo(x.dtype).eps)
-        n = int(x.shape[0])
-        slope = evaluation.grad @ d  # fetched with x @ x, x @ d, d @ d on first use
-        return NormPathSegment(
-            self.p, 1.0, x @ x, x @ d, d @ d, slope=slope, terms=n, dtype_eps=eps
-        )
+        """The exact supremum of the curvature along the segment, bounded despite rounding
+        (:class:`~lfso.segments.NormPathSegment`: ``x`` and ``d`` are exact inputs)."""
+        slope = evaluation.grad @ direction  # fetched with the path's sums on first use
+        return NormPathSegment.along(self.p, 1.0, x, direction, slope=slope)
 
 
 class PowerSum(Model):
@@ -132,7 +219,16 @@ class PowerSum(Model):
 
     non-decreasing in ``t`` and never above the ball's
     ``2p(2p-1) (max_i |x_i| + t ||d||)^(2p-2) ||d||^2``. O(d) per ``t``, a batch of ``t``
-    per round trip (:class:`~lfso.segments.RowSegment`).
+    per round trip (:class:`~lfso.segments.RowSegment`), computed in float64 whatever the
+    data's dtype (``x`` and ``d`` convert exactly), so that a float32 run's curvature does
+    not underflow: ``0.1^48`` is ``0`` in float32, whose smallest number is about
+    ``1e-45``.
+
+    Floating point: ``f = X^(2p) sum_i |x_i / X|^(2p)`` with ``X = max_i |x_i|`` (the sum
+    lies in ``[1, d]``: no overflow or underflow), its power taken on the host (in
+    logarithms where it leaves the float64 range: ``f = inf`` only there); the gradient's
+    entries ``2p |x_i|^(2p-2) x_i`` over- or underflow only where they themselves leave
+    the dtype's range.
     """
 
     has_segment = True
@@ -167,31 +263,31 @@ class PowerSum(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        xp = namespace(x)
         p = self.p
-        ax = xp.abs(x)
+        xp, top, unit = _normalized(x)
         if p == int(p):
-            x2 = x * x
+            x2, u2 = x * x, unit * unit
             w = x2 ** int(p - 1)
-            value = xp.sum(w * x2)
+            total = xp.sum(u2 ** int(p - 1) * u2)
         else:
-            w = ax ** (2 * p - 2)
-            value = xp.sum(w * ax * ax)
+            au = xp.abs(unit)
+            w = xp.abs(x) ** (2 * p - 2)
+            total = xp.sum(au ** (2 * p - 2) * au * au)
+        # Each |x_i|^(2p-1) over- or underflows only with its own gradient entry.
         grad = (2 * p) * (w * x)
-        extra = [reduce_max(xp, ax)] if bound else []
-        scalars, gnorm, dot = fetch_with_norm(grad, value, *extra, probe=probe)
-        local = self.bound_from_max(scalars[1]) if bound else None
-        return Evaluation(scalars[0], grad, gnorm, local, dot)
+        scalars, gnorm, dot = fetch_with_norm(grad, total, top, probe=probe)
+        total_h, big = scalars
+        value = _power(total_h, big, 2.0 * p) if big > 0.0 else 0.0
+        local = self.bound_from_max(big) if bound else None
+        return Evaluation(value, grad, gnorm, local, dot)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
-        """Per-coordinate endpoint suprema (see the class docstring)."""
+        """Per-coordinate endpoint suprema (see the class docstring), in float64."""
         p, d = self.p, direction
-        slope = evaluation.grad @ d
         if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
-            eps = float(namespace(d).finfo(d.dtype).eps)
-            n = int(d.shape[0])
-            return NormPathSegment(
-                1.0, 1.0, x @ x, x @ d, d @ d, slope=slope, terms=n, dtype_eps=eps
-            )
+            return NormPathSegment.along(1.0, 1.0, x, d, slope=evaluation.grad @ d)
+        xp = namespace(x)
+        wide = xp.float64
+        x, d, g = (xp.astype(v, wide) for v in (x, d, evaluation.grad))
         kernel = power_kernel(2 * p - 2, 2 * p * (2 * p - 1))
-        return RowSegment(x, d, kernel, weight=d * d, scale=1.0, slope=slope)
+        return RowSegment(x, d, kernel, weight=d * d, scale=1.0, slope=g @ d)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,13 @@ from .._arrays import (
     row_norms,
     sq_norm,
     to_float,
+    to_floats,
     to_numpy,
 )
 from .._validate import power, real, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..segments import (
+    CarriedProduct,
     NormPathSegment,
     RowSegment,
     SegmentBound,
@@ -28,7 +31,8 @@ from ..segments import (
     power_kernel,
 )
 from ._base import Evaluation, Model
-from .power import PowerNorm, split_factor
+from ._rows import ProductDrift, point_product, taken_product
+from .power import PowerNorm, _norm_powers, _norm_scale, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -180,6 +184,12 @@ class LpRegression(_LinearModel):
         self._residual_gamma = error_gamma(d + 4, A.dtype)
         self._sqrt_d = float(d) ** 0.5
         self._abs_b = materialize(xp.abs(self.b))
+        # Row-wise rounding of r = fl(A x - b) and u = fl(A d), as scalars for the segment:
+        # gamma (alpha ||x||_inf + max |b_i|) and gamma alpha ||d||_inf, alpha >= max ||a_i||_1.
+        self._alpha = self._sqrt_d * to_float(xp.max(self.row_norms))
+        self._b_max = amax(xp, self._abs_b) if n else 0.0
+        self._drift = ProductDrift(self._alpha, d, A.dtype)
+        self._unit = 0.5 * float(xp.finfo(A.dtype).eps)
         power_ulps = 2 * int(-(-m // 1)) + 8
         self._pad_max = 1.0 + error_gamma(power_ulps, A.dtype)
         self._pad_sum = (1.0 + error_gamma(power_ulps + 4, A.dtype)) * (
@@ -233,7 +243,7 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
-        ax = materialize(self.A @ x) if product is None else product
+        ax, drift = taken_product(product, lambda: self.A @ x, x, self._drift)
         r = materialize(ax - self.b)
         r2 = r * r
         if p == 1.0:
@@ -245,15 +255,17 @@ class LpRegression(_LinearModel):
         else:
             w = xp.abs(r) ** (2 * p - 2)
         grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
-        # Every scalar of the iteration in one host round trip.
-        scalars = [w @ r2 if w is not None else r @ r]
+        # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
+        # product's drift) for the segment's rounding, then the bound's statistics.
+        x_inf = reduce_max(xp, xp.abs(x))
+        scalars = [w @ r2 if w is not None else r @ r, x_inf, drift]
         if bound and w is None:
             scalars.append(reduce_max(xp, r2))  # p = 1: a constant bound, r for R0 only
         elif bound:
-            # |r_i| padded by its rounding error (class docstring); ||x||_inf as a 0-d array
-            # (no round trip), ||a_i||_1 ||x||_inf <= sqrt(d) ||a_i|| ||x||_inf.
-            xmax = reduce_max(xp, xp.abs(x)) * self._sqrt_d
-            s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b)
+            # |r_i| padded by its rounding error (class docstring) and the carried product's
+            # drift; ||a_i||_1 ||x||_inf <= sqrt(d) ||a_i|| ||x||_inf.
+            xmax = x_inf * self._sqrt_d
+            s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b) + drift
             ws = _power(xp, s, p)
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
@@ -261,26 +273,41 @@ class LpRegression(_LinearModel):
         values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
         local = None
         if bound:
-            wmax = values[1] * (self._pad_max if w is not None else 1.0)
-            t0 = values[2] * self._pad_sum if len(values) > 2 else None
+            wmax = values[3] * (self._pad_max if w is not None else 1.0)
+            t0 = values[4] * self._pad_sum if len(values) > 4 else None
             local = self._bound(wmax, t0)
-        return Evaluation(values[0], grad, gnorm, local, dot, ax)
+        carried = CarriedProduct(ax, values[2], values[1])
+        return Evaluation(values[0], grad, gnorm, local, dot, carried, values[2] > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Per-row endpoint suprema along ``u = A d`` (see the class docstring)."""
-        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        xp = self.xp
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
         slope = evaluation.grad @ direction
-        product = materialized_product(ax, u)
+        dmax = reduce_max(xp, xp.abs(direction))
+        product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
         r = materialize(ax - self.b)
+        # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
+        eps = self._residual_gamma * self._alpha * dmax
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact
-            eps = float(self.xp.finfo(u.dtype).eps)
-            n = int(u.shape[0])
-            return NormPathSegment(
-                1.0, 1.0, r @ r, r @ u, u @ u, slope=slope, terms=n, dtype_eps=eps, product=product
+            root_n = float(int(u.shape[0])) ** 0.5  # the row errors in 2-norm
+            return NormPathSegment.along(
+                1.0, 1.0, r, u, slope=slope, delta=root_n * delta, eps=root_n * eps, product=product
             )
+        weight = xp.abs(u) + eps
         kernel = power_kernel(self._m, self._curv)
-        return RowSegment(r, u, kernel, weight=u * u, scale=1.0, slope=slope, product=product)
+        return RowSegment(
+            r,
+            u,
+            kernel,
+            weight=weight * weight,
+            scale=1.0,
+            slope=slope,
+            product=product,
+            slack=(delta, eps),
+        )
 
 
 def _power(xp: Any, s: Any, p: float) -> Any:
@@ -387,13 +414,25 @@ class CompositeLeastSquares(_LinearModel):
 
     Rounding (both oracles): ``||Ax - b||`` and ``||A^T (Ax - b)||`` are padded by their
     rounding errors in the data's dtype (:func:`lfso._arrays.error_gamma`), as in
-    :class:`LpRegression`.
+    :class:`LpRegression`: the computed residual ``r = fl(z - b)`` (``z = A x`` fresh, or
+    carried with drift ``D >= max_i |z_i - (A x)_i|``, :class:`lfso.models._rows.ProductDrift`)
+    is within ``gamma_{d+4} (sqrt(d) ||a_i|| ||x||_inf + |b_i|) + D`` of the exact one in
+    row ``i``, hence within ``delta = gamma_{d+4} (sqrt(d) ||A||_F ||x||_inf + ||b||) +
+    sqrt(n) D`` in 2-norm (Higham, Lemma 3.1, and the triangle inequality); a carried
+    product whose drift exceeds :data:`~lfso.models._rows.DRIFT_BUDGET` times a fresh
+    product's error at the new point is recomputed there. The value and
+    gradient are taken from ``r / max_i |r_i|`` (sums in ``[1, n]``: no overflow or
+    underflow) with the scale's powers in logarithms on the host, as in
+    :class:`~lfso.models.PowerNorm`.
 
     Segment bound (:meth:`segment`): along ``d`` the residual moves along ``u = A d``, and
     ``f(x + s d) = ||r + s u||^(2p)``, so :class:`~lfso.segments.NormPathSegment` gives the
     exact supremum of ``d^T H d`` on the segment (``h''`` at the endpoint with the larger
-    residual), from ``||r||^2``, ``r . u``, ``||u||^2`` in one round trip; no ``||A||``
-    and no consistency assumption. ``A x + t u`` is the next evaluation's product.
+    residual), from the normalised ``||r||^2``, ``r . u``, ``||u||^2`` in one round trip,
+    covering the rounding of ``r`` (``delta`` above) and of ``u = fl(A d)`` (``eps =
+    gamma_{d+4} sqrt(d) ||A||_F ||d||_inf``); no ``||A||`` and no consistency assumption.
+    ``A x + t u`` is the next evaluation's product, its drift bounded by
+    :class:`~lfso.models._rows.ProductDrift`.
     """
 
     has_segment = True
@@ -418,11 +457,21 @@ class CompositeLeastSquares(_LinearModel):
         self._frobenius = to_float(xp.sqrt(xp.sum(A * A))) * pad
         self._b_norm = to_float(xp.sqrt(xp.sum(self.b * self.b))) * pad
         self._sqrt_d = float(d) ** 0.5
+        self._sqrt_n = float(n) ** 0.5
+        self._tiny = float(xp.finfo(A.dtype).smallest_normal)
+        # A carried product's drift: alpha >= max_i ||a_i||_1 (sqrt(d) max_i ||a_i||, padded).
+        top_row = amax(xp, row_norms(A)) * (1.0 + error_gamma(d + 4, A.dtype)) if n else 0.0
+        self._drift = ProductDrift(self._sqrt_d * top_row, d, A.dtype)
         if oracle == "paper":
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
     def value(self, x: Any) -> float:
-        return sq_norm(self.A @ x - self.b) ** self.p
+        xp = self.xp
+        r = self.A @ x - self.b
+        top = reduce_max(xp, xp.abs(r))
+        unit = r / xp.where(top > 0.0, top, xp.ones_like(top))
+        big, small = to_floats(top, unit @ unit)
+        return _norm_powers(big, small, self.p)[0] if big > 0.0 else 0.0
 
     def evaluate(
         self,
@@ -433,47 +482,73 @@ class CompositeLeastSquares(_LinearModel):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        p = self.p
-        ax = materialize(self.A @ x) if product is None else product
-        r = ax - self.b
-        atr = self.A.T @ r
-        extra = [reduce_max(self.xp, self.xp.abs(x))] if bound else []
-        (sq, *xmax), atr_norm, atr_dot = fetch_with_norm(atr, r @ r, *extra, probe=probe)
-        scale = 2 * p * sq ** (p - 1)
-        grad = scale * atr
+        p, xp = self.p, self.xp
+        ax, drift = taken_product(product, lambda: self.A @ x, x, self._drift)
+        r = materialize(ax - self.b)
+        # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow), and
+        # grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
+        top = reduce_max(xp, xp.abs(r))
+        unit = r / xp.where(top > 0.0, top, xp.ones_like(top))
+        small = unit @ unit  # ||r||^2 / R^2, in [1, n]
+        atr = materialize(self.A.T @ r)
+        factor = _norm_scale(xp, atr, p, top, small)
+        grad = factor * atr
+        # One round trip: the sums, ||x||_inf and the drift (the segment's rounding), the
+        # gradient's largest entry (inf where it overflowed), probe.
+        scalars = [small, top, reduce_max(xp, xp.abs(x)), drift, reduce_max(xp, xp.abs(grad))]
+        (small, big, xmax, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
+            atr, *scalars, probe=probe
+        )
+        if drift > 0.0 and self._drift.stale(drift, xmax):
+            # A product carried from a far point into a near one drifted past the budget
+            # relative to this point's own rounding (the budget is checked where the step
+            # starts): f and its gradient from a fresh A x instead, as sharp as ever.
+            return self.evaluate(x, bound=bound, hint=hint, probe=probe)
+        value = scale = r_norm = 0.0
+        if big > 0.0:
+            value, peak = _norm_powers(big, small, p)
+            scale, r_norm = peak / big, big * math.sqrt(small)  # 2p ||r||^(2p-2), ||r||
+        if not gmax < math.inf:
+            scale = math.inf
         local: LocalBound | None = None
         if bound:
             # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
-            # the exact ||A^T r|| from the computed one.
-            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * xmax[0] + self._b_norm)
-            r_up = sq**0.5 * self._norm_pad + r_err
+            # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
+            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * xmax + self._b_norm)
+            r_err += self._sqrt_n * (drift + big * self._tiny)
+            r_up = r_norm * self._norm_pad + r_err
             if self.oracle == "paper":
                 atr_up = (
                     atr_norm * self._atr_pad
-                    + self._atr_gamma * self._frobenius * sq**0.5 * self._norm_pad
+                    + self._atr_gamma * self._frobenius * r_norm * self._norm_pad
                     + self.norm * r_err
+                    + self._frobenius * big * self._sqrt_n * self._tiny
                 )
                 local = _PaperCompositeBound(p, self._lg, self._mu, 2.0 * atr_up, self._floor)
             else:
                 local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
             local.paper_radius = 2.0 * atr_norm
         dot = None if atr_dot is None else scale * atr_dot
-        return Evaluation(sq**p, grad, scale * atr_norm, local, dot, ax)
+        carried = CarriedProduct(ax, drift, xmax)
+        return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
-        """Exact supremum along ``r + s A d`` (see the class docstring)."""
-        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        """The exact supremum along ``r + s A d``, bounded despite the rounding of ``r``
+        and ``u = A d`` (see the class docstring)."""
+        xp = self.xp
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
-        r = ax - self.b
-        eps = float(self.xp.finfo(u.dtype).eps)
-        return NormPathSegment(
+        r = materialize(ax - self.b)
+        dmax = reduce_max(xp, xp.abs(direction))  # (a 0-d array, fetched with the sums)
+        gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
+        delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
+        return NormPathSegment.along(
             self.p,
             1.0,
-            r @ r,
-            r @ u,
-            u @ u,
-            slope=evaluation.grad @ direction,  # all four fetched together on first use
-            terms=int(u.shape[0]),
-            dtype_eps=eps,
-            product=materialized_product(ax, u),
+            r,
+            u,
+            slope=evaluation.grad @ direction,  # fetched with the path's sums on first use
+            delta=delta,
+            eps=gamma * frobenius * dmax,
+            product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),
         )

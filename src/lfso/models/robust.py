@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, to_float
+from .._arrays import materialize, namespace, reduce_max, to_float
 from .._validate import nonnegative, real, regression_data
 from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation, statistic_margin
+from ._rows import (
+    RowCurvatureBound,
+    RowGeometry,
+    fetch_evaluation,
+    point_product,
+    statistic_margin,
+    taken_product,
+)
 
 __all__ = ["CauchyRegression"]
 
@@ -72,6 +79,7 @@ class CauchyRegression(Model):
         self.l2 = nonnegative(l2, "l2")
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
         self.geometry = RowGeometry(self.A)
+        self._b_max = to_float(self.xp.max(self.xp.abs(self.b))) if self.n else 0.0
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 
@@ -100,7 +108,7 @@ class CauchyRegression(Model):
     ) -> Evaluation:
         xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
-        ax = materialize(self.A @ x) if product is None else product
+        ax, drift = taken_product(product, lambda: self.A @ x, x, self.geometry.drift)
         r = materialize(ax - self.b)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
         if self.l2:
@@ -110,27 +118,36 @@ class CauchyRegression(Model):
         if bound:
             # |r_i| lowered by its rounding error (float32 included): see _rows.
             stats = xp.abs(r)
-            stats = materialize(stats - statistic_margin(self.geometry, x, stats, xp.abs(self.b)))
+            margin = statistic_margin(self.geometry, x, stats, xp.abs(self.b)) + drift
+            stats = materialize(stats - margin)
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        evaluation = fetch_evaluation(grad, self._value(r, x), local, hint, probe)
-        evaluation.product = ax
-        return evaluation
+        x_inf = reduce_max(xp, xp.abs(x))
+        return fetch_evaluation(grad, self._value(r, x), local, hint, probe, (ax, drift, x_inf))
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
-        xp = self.xp
-        ax = evaluation.product if evaluation.product is not None else materialize(self.A @ x)
+        xp, g = self.xp, self.geometry
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
-        weight = u * u
-        offset: Any = self.l2 * xp.sum(direction * direction) if self.l2 else 0.0
+        dmax = reduce_max(xp, xp.abs(direction))
+        # Rows' rounding: |r_i - exact| <= gamma_d (alpha ||x||_inf + max |b|) + drift,
+        # |u_i - exact| <= gamma_d alpha ||d||_inf (the kernel widens by delta + t eps).
+        delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
+        eps = g.gamma_d * g.alpha * dmax
+        weight = xp.abs(u) + eps
+        weight = weight * weight
+        offset: Any = 0.0
+        if self.l2:
+            offset = (self.l2 * g.offset_pad) * xp.sum(direction * direction)
         return RowSegment(
             materialize(ax - self.b),
             u,
-            cauchy_kernel(1.0 / self.c**2),
+            cauchy_kernel(1.0 / self.c**2, g.unit),
             weight=weight,
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
-            product=materialized_product(ax, u),
+            product=materialized_product(ax, u, g.drift.carry(drift, xmax, dmax)),
             magnitude=xp.sum(weight),  # |rho''| <= 1: bounds the sum of |terms|
+            slack=(delta, eps),
         )

@@ -19,7 +19,13 @@ from .._arrays import (
 from .._validate import data_matrix, data_vector, integer, nonnegative
 from ..segments import RowSegment, SegmentBound, materialized_product
 from ._base import Evaluation, Model
-from ._rows import RowCurvatureBound, RowGeometry, fetch_evaluation
+from ._rows import (
+    RowCurvatureBound,
+    RowGeometry,
+    fetch_evaluation,
+    point_product,
+    taken_product,
+)
 
 __all__ = ["SoftmaxRegression"]
 
@@ -192,7 +198,7 @@ class SoftmaxRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
-        logits = self._logits(x) if product is None else product
+        logits, drift = taken_product(product, lambda: self._logits(x), x, self.geometry.drift)
         Z, lse, value = self._parts(x, logits)
         P = xp.exp(Z - lse[:, None])
         grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
@@ -201,40 +207,59 @@ class SoftmaxRegression(Model):
         grad = materialize(grad)
         local = None
         if bound:
-            local = RowCurvatureBound(
-                self.geometry, self._half_log_odds(Z, x), self._peak, 1.0 / self.n, self.l2
-            )
-        evaluation = fetch_evaluation(grad, value, local, hint, probe)
-        evaluation.product = logits
-        return evaluation
+            odds = self._half_log_odds(Z, x)
+            if not (isinstance(drift, float) and drift == 0.0):
+                odds = materialize(odds - drift)  # each logit off by the drift: z_t - z_k by 2x
+            local = RowCurvatureBound(self.geometry, odds, self._peak, 1.0 / self.n, self.l2)
+        x_inf = reduce_max(xp, xp.abs(x))
+        return fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf))
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Variance bounds along the logits' segment (see the class docstring)."""
-        xp = self.xp
-        logits = evaluation.product if evaluation.product is not None else self._logits(x)
+        xp, g = self.xp, self.geometry
+        logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
         V = self._logits(direction)
+        dmax = reduce_max(xp, xp.abs(direction))
         top = xp.argmax(logits, axis=1)
         classes = xp.arange(self.K, device=device(logits))
         ref = xp.astype(top[:, None] == classes[None, :], logits.dtype)
         delta_z = materialize(logits - xp.sum(logits * ref, axis=1, keepdims=True))
         delta_v = materialize(V - xp.sum(V * ref, axis=1, keepdims=True))
+        # Rounding (class docstring): logits within dz, their changes within dv of the exact.
+        unit = g.unit
+        dz = g.gamma_d * g.alpha * xmax + drift
+        dv = g.gamma_d * g.alpha * dmax
+        widen_v = 2.0 * (1.0 + unit) * dv
         spread = xp.max(delta_v, axis=1) - xp.min(delta_v, axis=1)  # (delta_j = 0 included)
+        spread = spread * (1.0 + 2.0 * unit) + 2.0 * widen_v
         popoviciu = materialize(0.25 * spread * spread)[:, None]
+        v_abs = xp.abs(delta_v)
+        v_up = v_abs * (1.0 + unit) + widen_v
 
         e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
-        v2 = materialize(delta_v * delta_v)[:, :, None]
+        v2 = materialize(v_up * v_up)[:, :, None]
         t0 = materialize(xp.sum(v2 * e0, axis=1))
 
-        def kernel(xp: Any, start: Any, end: Any, u: Any) -> Any:
+        def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
             e1 = xp.exp(end)
             t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=1)  # (0 * inf: no NaN)
             low = xp.sum(xp.minimum(e0, e1), axis=1)  # >= 1: the reference class's e^0
-            return xp.minimum(popoviciu, xp.maximum(t0, t1) / low)
+            ratio = xp.maximum(t0, t1) / low
+            if slack is not None:  # exponents off by at most slack: T up, S down by e^slack
+                ratio = ratio * xp.exp(2.0 * slack[:, 0, :])
+            return xp.minimum(popoviciu, ratio)
 
+        kernel.term_ulps = 2.0 * self.K + 16.0  # type: ignore[attr-defined]
         offset: Any = 0.0
         if self.l2:
             w = direction * self._mask
-            offset = self.l2 * xp.sum(w * w)
+            offset = (self.l2 * g.offset_pad) * xp.sum(w * w)
+        # The exponents Delta_k + t delta_k: 2 dz + 2 t dv from the rows, and the roundings
+        # of the differences and of Delta + t delta, 4.1 unit (|Delta| + t |delta|) with
+        # |Delta| capped by the dtype's underflow range (beyond it a term is below the
+        # smallest normal number, inside the underflow pad).
+        span = -math.log(float(xp.finfo(logits.dtype).smallest_normal))
+        slack = (2.0 * dz + 8.2 * unit * span, 2.0 * dv + 8.2 * unit * reduce_max(xp, v_abs))
         return RowSegment(
             delta_z,
             delta_v,
@@ -243,8 +268,10 @@ class SoftmaxRegression(Model):
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
-            product=materialized_product(logits, V),
+            product=materialized_product(logits, V, g.drift.carry(drift, xmax, dmax)),
             terms=self.n + 2 * self.K,
+            slack=slack,
+            weight_sum=xp.sum(v2),
         )
 
 

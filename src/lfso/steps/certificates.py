@@ -22,16 +22,17 @@ for the ball) and ``R = t_max ||d||`` (the length of the segment the bound cover
 from __future__ import annotations
 
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .._arrays import to_floats
+from .._arrays import namespace, to_floats
 from .._later import Later, known_dot, later, resolve
 from .._later import distance as gap
 from .._validate import open_interval
 from ..auto import SecantBound, SecantEstimator
-from ..bounds import LocalBound, check_monotone, check_value
+from ..bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ..models import Evaluation, Model
 
 __all__ = [
@@ -259,34 +260,92 @@ class SegmentCertificate(Certificate):
         :class:`~lfso._later.Later` scalars that come back with the next evaluation (so do
         ``slope`` and ``length`` when the direction deferred them)."""
         d = -evaluation.grad if direction is None else direction
-        segment = objective.segment(x, evaluation, d)
         guess = None if state is None else resolve(state)
+        # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
+        # [1/2, 1] (exactly: no rounding), with the same trial steps in units of d (t =
+        # 2^k s), so that d's own scale can neither overflow nor underflow (u = A d, its
+        # squares, t u). On the device (defer) 2^k is a 0-d array: no round trip.
+        size = length.array if isinstance(length, Later) else length
+        cap = _exponent_cap(d)
+        if isinstance(size, float):
+            scale = _unit_scale(size, cap)
+        else:
+            scale = _device_unit_scale(size, cap)
+        scaled = not (isinstance(scale, float) and scale == 1.0)
+        segment = objective.segment(x, evaluation, d * scale if scaled else d)
+        product = getattr(segment, "product", None)
+        if product is not None and scaled:
+            product = _rescaled(product, scale)
         if defer and segment.on_device:
             # tau C <= eta (-g . d) with C bounding the curvature on [0, tau], g . d being
             # the model's own (segment.slope's array): the decrease lemma holds as above.
-            tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess)
-            size = length.array if isinstance(length, Later) else length
-            step = later(tau)
+            tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
+            unit = size * scale  # ||2^k d||
+            step = later(tau * scale)
             sized = Sized(
                 step,  # type: ignore[arg-type]
-                later(bound / (size * size)),  # type: ignore[arg-type]
-                later(tau * size),  # type: ignore[arg-type]
+                later(bound / (unit * unit)),  # type: ignore[arg-type]
+                later(tau * unit),  # type: ignore[arg-type]
                 1,  # one batched pass over the trial steps
                 None,
-                getattr(segment, "product", None),
+                product,
             )
             return sized, step
+        if not isinstance(scale, float):
+            scale = to_floats(scale)[0]
         slope, length = resolve(slope), resolve(length)
         # g . d is on the host already (the direction fetched it), so the solve uses it:
         # the target, the step and the claimed decrease all rest on the same slope.
+        # eta (-g . 2^k d), per unit length first for steepest descent (-g . d = ||g||^2,
+        # which underflows where ||g|| < 1e-154 while 2^k ||g|| ||g|| does not)
+        if direction is None:
+            target = eta * length * (length * scale)
+        else:
+            target = eta * (-slope) * scale
+        if 0.0 < target < sys.float_info.min:  # a subnormal target: no accurate solve
+            raise PrecisionLimitError(
+                f"the step's target eta (-g . d) = {target!r} is below the smallest normal "
+                "float: no step can be certified accurately at this point"
+            )
         t_max, curvature, calls = segment.radius_for(
-            eta * (-slope), rtol=self.radius_rtol, guess=guess
+            target, rtol=self.radius_rtol, guess=None if guess is None else guess / scale
         )
         curvature = check_value(curvature, t_max)
-        t = eta * (-slope) / curvature if slope < 0.0 else 0.0
-        product = getattr(segment, "product", None)
-        sized = Sized(t, curvature / (length * length), t_max * length, calls, None, product)
-        return sized, t_max
+        t = target / curvature * scale if target > 0.0 else 0.0
+        unit = length * scale  # ||2^k d||
+        per_length = curvature / unit / unit if unit > 0.0 else math.inf
+        sized = Sized(t, per_length, t_max * unit, calls, None, product)
+        return sized, t_max * scale
+
+
+def _exponent_cap(d: Any) -> int:
+    """The largest binary exponent of ``d``'s dtype (127 in float32, 1023 in float64):
+    ``2^k`` for ``|k|`` up to it is a normal number of that dtype (so is the scale itself
+    in that dtype), and ``2^k d`` rounds nothing that was not already subnormal."""
+    return math.frexp(float(namespace(d).finfo(d.dtype).max))[1] - 1
+
+
+def _unit_scale(length: float, cap: int) -> float:
+    """``2^k`` with ``2^k length`` in ``[1/2, 1)``, ``|k| <= cap`` (``1`` where ``length`` is
+    0 or not finite)."""
+    if not 0.0 < length < math.inf:
+        return 1.0
+    return math.ldexp(1.0, min(max(-math.frexp(length)[1], -cap), cap))
+
+
+def _device_unit_scale(length: Any, cap: int) -> Any:
+    """:func:`_unit_scale` of a 0-d array, as a 0-d array (no round trip): ``2^-k`` with
+    ``k = ceil(log2 length)`` (``1`` where ``length`` is 0 or not finite)."""
+    xp = namespace(length)
+    ok = (length > 0.0) & (length < math.inf)
+    k = xp.ceil(xp.log2(xp.where(ok, length, xp.ones_like(length))))
+    k = xp.clip(k, -float(cap), float(cap))
+    return xp.where(ok, 2.0 ** (-k), xp.ones_like(length))
+
+
+def _rescaled(product: Callable[[Any], Any], scale: Any) -> Callable[[Any], Any]:
+    """``t -> product(t / scale)``: a product along ``scale d`` asked for in units of ``d``."""
+    return lambda t: product(t / scale)
 
 
 class EstimateState(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from .._arrays import norm
 from .._later import Later, deferring, resolve
 from .._validate import open_interval
-from ..bounds import OracleError
+from ..bounds import OracleError, PrecisionLimitError
 from ..models import Evaluation, Model
 from ._base import Move, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
@@ -222,13 +222,24 @@ class CertifiedStep(CertifiedRule):
                 )
                 return Plan(d, slope, length, sized, dstate, cstate)
             slope, length = resolve(slope), resolve(length)
-        if not slope < 0.0 and d is None and evaluation.bound is not None:
+        if not slope < 0.0 and evaluation.grad_norm > 0.0 and not slope > 0.0:
+            # g . d rounded or underflowed to 0 with g != 0 (||g|| < 1e-154): steepest
+            # descent, which descends, sized per unit length (see below)
+            d, slope, length = (
+                None,
+                -evaluation.grad_norm * evaluation.grad_norm,
+                evaluation.grad_norm,
+            )
+        if evaluation.grad_norm == 0.0 and d is None and evaluation.bound is not None:
             # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
             # the ball whatever the certificate (a segment along d = 0 bounds nothing).
             if not isinstance(certificate, BallCertificate):
                 certificate = BallCertificate("tight", self.radius_rtol)
                 state = (state[0], certificate.init(objective, x, evaluation))
-        elif not slope < 0.0:  # g = 0 (or no descent at all): nothing to certify, no move
+        elif not slope < 0.0 and not (d is None and evaluation.grad_norm > 0.0):
+            # g = 0 (or no descent at all): nothing to certify, no move. (Steepest descent
+            # descends whenever g != 0, also where -||g||^2 underflows: the certificate
+            # takes its slope per unit length, ||g||, then.)
             return Plan(d, slope, length, None, dstate, kept)
         try:
             if defer and isinstance(certificate, SegmentCertificate):
@@ -239,8 +250,8 @@ class CertifiedStep(CertifiedRule):
                 sized, cstate = certificate.size(
                     objective, x, evaluation, d, slope, length, self.eta, state[1]
                 )
-        except OracleError:
-            if slope < 0.0:
+        except OracleError as error:
+            if slope < 0.0 or isinstance(error, PrecisionLimitError):
                 raise
             return Plan(d, slope, length, None, dstate, kept)  # L(x, 0) = 0 at g = 0
         if certificate is not self.certificate:

@@ -1,0 +1,209 @@
+"""Certified in floating point: random runs in float32 (or float64), the true f recomputed.
+
+Usage::
+
+    python benchmarks/float_soundness.py                        # NumPy, float32
+    python benchmarks/float_soundness.py --lib torch --device cuda --dtype float32
+    python benchmarks/float_soundness.py --runs 4 --iters 40      # a quick look
+
+For every built-in model with a segment bound (l_2p regression at p = 2 and 1.25, composite
+least squares, logistic, softmax and Cauchy regression, ``||x||^4`` and ``sum x_i^4``), a
+few random problems in the chosen dtype and array library, starts at several scales (1 to
+1e4 times a random point: far starts, where rounding is largest), and the methods
+``lfso`` and ``lfso-lbfgs`` (segment certificates). Every iterate is recorded
+(``callback``) and its TRUE ``f`` recomputed in float64 from float64 copies of the same
+data (float32 data and iterates are exact in float64). The table counts, per model:
+
+* ``rises``: steps where the true ``f`` rose by more than the rounding of ``f`` and of the
+  iterate, ``8 u (|f| + sum_i |x_i g_i|)`` at the new point (``u`` the dtype's unit
+  roundoff; the step itself is certified for the exact segment, and the stored iterate is
+  ``fl(x + t d)``), plus the float64 recomputation's own rounding;
+* ``fun off``: results whose ``fun`` differs from the true ``f(x)`` by more than
+  ``1e-5 |f|`` plus that rounding (``Result.fun`` must be ``f`` at ``Result.x``);
+* ``raised``: runs that raised instead of returning a status;
+* ``worst rise``: the largest rise over that rounding allowance (0: none).
+
+Every count should be 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import lfso
+from lfso.models import (
+    CauchyRegression,
+    CompositeLeastSquares,
+    LogisticRegression,
+    LpRegression,
+    PowerNorm,
+    PowerSum,
+    SoftmaxRegression,
+)
+
+Builder = Callable[[np.random.Generator, Callable[[np.ndarray], Any]], tuple[Any, Any, int]]
+
+
+def _rows(rng: np.random.Generator, n: int = 60, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    A = rng.standard_normal((n, d)) * np.exp(rng.uniform(-2.0, 2.0, size=(n, 1)))
+    b = A @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
+    return A, b
+
+
+def _models(lib: Callable[[np.ndarray], Any]) -> dict[str, Callable[..., tuple[Any, Any]]]:
+    """Per name: ``rng -> (model in the benchmark's dtype, the same model in float64)``."""
+
+    def pair(make: Callable[[Callable[[np.ndarray], Any]], Any]) -> tuple[Any, Any]:
+        return make(lib), make(lambda a: np.asarray(a, dtype=np.float64))
+
+    def lp(p: float) -> Callable[..., tuple[Any, Any]]:
+        def build(rng: np.random.Generator) -> tuple[Any, Any]:
+            A, b = _rows(rng)
+            return pair(lambda f: LpRegression(f(A), f(b), p))
+
+        return build
+
+    def composite(rng: np.random.Generator) -> tuple[Any, Any]:
+        A, b = _rows(rng)
+        return pair(lambda f: CompositeLeastSquares(f(A), f(b), 2))
+
+    def logistic(rng: np.random.Generator) -> tuple[Any, Any]:
+        A, b = _rows(rng)
+        y = (b > 0).astype(np.float64)
+        return pair(lambda f: LogisticRegression(f(A), f(y), l2=1e-3))
+
+    def softmax(rng: np.random.Generator) -> tuple[Any, Any]:
+        A, b = _rows(rng)
+        y = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])).astype(np.float64)
+        return pair(lambda f: SoftmaxRegression(f(A), f(y), 3, l2=1e-3))
+
+    def cauchy(rng: np.random.Generator) -> tuple[Any, Any]:
+        A, b = _rows(rng)
+        return pair(lambda f: CauchyRegression(f(A), f(b), 1.0))
+
+    return {
+        "lp-p2": lp(2.0),
+        "lp-p1.25": lp(1.25),
+        "composite-p2": composite,
+        "logistic": logistic,
+        "softmax": softmax,
+        "cauchy": cauchy,
+        "power_norm-p2": lambda rng: (PowerNorm(2), PowerNorm(2)),
+        "power_sum-p2": lambda rng: (PowerSum(2), PowerSum(2)),
+    }
+
+
+def _dim(model: Any) -> int:
+    return int(model.dim) if getattr(model, "dim", None) else 6
+
+
+#: The unit roundoff of the float64 recomputation, whose own sums over the rows round too.
+_U64 = 2.0**-53
+
+
+def _allowance(exact: Any, x: np.ndarray, value: float, unit: float) -> float:
+    """``8 u (|f| + sum_i |x_i g_i|)`` at ``x`` (true gradient, float64), plus the float64
+    recomputation's own rounding, ``(n + 8) u_64`` of the same scale (``n`` rows)."""
+    g = np.asarray(exact.grad(x), dtype=np.float64)
+    rows = int(exact.data.shape[0]) if exact.data is not None else int(x.shape[0])
+    return (8.0 * unit + (rows + 8) * _U64) * (abs(value) + float(np.sum(np.abs(x * g))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lib", choices=["numpy", "torch"], default="numpy")
+    parser.add_argument("--device", default="cpu", help="PyTorch device (with --lib torch)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--runs", type=int, default=6, help="random problems per model")
+    parser.add_argument("--iters", type=int, default=80)
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1e2, 1e4])
+    args = parser.parse_args()
+    if args.lib == "torch":
+        import torch
+
+        tdtype = getattr(torch, args.dtype)
+
+        def lib(a: np.ndarray) -> Any:
+            return torch.as_tensor(np.asarray(a), dtype=tdtype, device=args.device)
+
+        def host(x: Any) -> np.ndarray:
+            return x.detach().cpu().numpy().astype(np.float64)
+
+    else:
+        ndtype = np.dtype(args.dtype)
+
+        def lib(a: np.ndarray) -> Any:
+            return np.asarray(a, dtype=ndtype)
+
+        def host(x: Any) -> np.ndarray:
+            return np.asarray(x, dtype=np.float64)
+
+    unit = 0.5 * float(np.finfo(np.dtype(args.dtype)).eps)
+    print(f"{args.lib} {args.dtype} on {args.device if args.lib == 'torch' else 'cpu'}")
+    print(
+        f"{'model':>14} {'runs':>5} {'steps':>6} {'rises':>6} {'fun off':>8} {'raised':>7} "
+        f"{'worst rise':>11} {'seconds':>8}"
+    )
+    totals = [0, 0, 0]
+    for name, build in _models(lib).items():
+        rng = np.random.default_rng(0)
+        runs = steps = rises = off = raised = 0
+        worst = 0.0
+        start = time.perf_counter()
+        for _ in range(args.runs):
+            model, exact = build(rng)
+            point = rng.standard_normal(_dim(model))
+            for scale in args.scales:
+                for method in ("lfso", "lfso-lbfgs"):
+                    runs += 1
+                    x0 = lib(point * scale)
+                    points = [host(x0)]
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            res = lfso.minimize(
+                                model,
+                                x0,
+                                method=method,
+                                max_iter=args.iters,
+                                monitor=False,
+                                callback=lambda x, seen=points: seen.append(host(x)),
+                            )
+                    except Exception as error:  # counted, and named below
+                        raised += 1
+                        print(f"  {name} {method} scale {scale:g}: {type(error).__name__}: {error}")
+                        continue
+                    values = [exact.value(x) for x in points]
+                    for k in range(1, len(values)):
+                        steps += 1
+                        allowed = _allowance(exact, points[k], values[k], unit)
+                        excess = values[k] - values[k - 1] - allowed
+                        if excess > 0.0 and math.isfinite(values[k - 1]):
+                            rises += 1
+                            worst = max(worst, excess / max(abs(values[k - 1]), 1e-300))
+                    xr = host(res.x)
+                    true = exact.value(xr)
+                    if not abs(res.fun - true) <= 1e-5 * abs(true) + _allowance(
+                        exact, xr, true, unit
+                    ):
+                        off += 1
+        totals[0] += rises
+        totals[1] += off
+        totals[2] += raised
+        print(
+            f"{name:>14} {runs:>5} {steps:>6} {rises:>6} {off:>8} {raised:>7} "
+            f"{worst:>11.2e} {time.perf_counter() - start:>8.1f}",
+            flush=True,
+        )
+    print(f"total: {totals[0]} rises, {totals[1]} results off f(x), {totals[2]} raised")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""Float edges of the norm-path models: bounds at the float range's ends, runs that stop cleanly.
+
+* :class:`lfso.segments.NormPathSegment` (``PowerNorm``, ``CompositeLeastSquares``) is
+  checked against the exact curvature ``h''(s) = 2p q^(p-1) (c + 2(p-1) (b + c s)^2 / q)``
+  of ``||y + s v||^(2p)``, with ``y = A x - b`` and ``v = A d`` computed exactly in
+  extended precision (mpmath) from the binary float values of ``A``, ``b``, ``x``, ``d``:
+  far and near points, near exact fits, ``d`` near the null space of ``A``, points whose
+  powers underflow or overflow, ``t`` over many decades, float32 and float64, fresh and
+  carried products. The supremum over ``s`` in ``{0, t}`` and a grid of ``[0, t]`` must
+  never exceed ``C(t)``.
+* ``PowerSum``'s segment (a row segment, taken in float64) against its exact curvature
+  where float32 powers underflow.
+* Starts whose powers over- or underflow end with a :class:`lfso.Status` (``CONVERGED``
+  or ``PRECISION_LIMIT``), never an exception, at a point whose true ``f`` (recomputed in
+  float64 from float64 copies) is not above the start's.
+* A user's oracle that returns ``inf`` still raises :class:`lfso.bounds.OracleError`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import lfso
+from lfso.bounds import OracleError, PrecisionLimitError
+from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
+from lfso.segments import NormPathSegment
+
+POWERS = (1.0, 1.25, 1.5, 2.0, 3.0, 10.0)
+DTYPES = (np.float32, np.float64)
+METHODS = (None, "lfso", "lfso-lbfgs")
+#: Decades of ``t`` (in units of the natural step ``||y|| / ||v||``) each bound is tried at.
+DECADES = (-12, -6, -3, -1, 0, 1, 3, 6, 12)
+#: Interior points of ``[0, t]`` where the exact curvature is sampled (besides 0 and t).
+GRID = 6
+
+
+# -- the exact curvature ----------------------------------------------------------------------
+
+
+def _mp(values: np.ndarray) -> list[mp.mpf]:
+    """The binary float values, exactly (``mpf`` of a float is exact)."""
+    return [mp.mpf(float(v)) for v in np.asarray(values).ravel().tolist()]
+
+
+class ExactPath:
+    """``||y + s v||^(2p)`` for exact ``y = A x - b``, ``v = A d`` (mpmath, 60 digits)."""
+
+    def __init__(self, p: float, A: np.ndarray, b: np.ndarray, x: np.ndarray, d: np.ndarray):
+        with mp.workdps(60):
+            rows = [_mp(row) for row in np.atleast_2d(A)]
+            xs, ds, bs = _mp(x), _mp(d), _mp(b)
+            y = [
+                mp.fsum(a * xi for a, xi in zip(row, xs, strict=True)) - bi
+                for row, bi in zip(rows, bs, strict=True)
+            ]
+            v = [mp.fsum(a * di for a, di in zip(row, ds, strict=True)) for row in rows]
+            self.a = mp.fsum(yi * yi for yi in y)
+            self.b = mp.fsum(yi * vi for yi, vi in zip(y, v, strict=True))
+            self.c = mp.fsum(vi * vi for vi in v)
+        self.p = mp.mpf(p)
+
+    def curvature(self, s: mp.mpf) -> mp.mpf:
+        p, a, b, c = self.p, self.a, self.b, self.c
+        q = a + s * (2 * b + c * s)
+        if q <= 0:
+            return 2 * c if p == 1 else mp.mpf(0)
+        return 2 * p * q ** (p - 1) * (c + 2 * (p - 1) * (b + c * s) ** 2 / q)
+
+    def sup(self, t: float) -> mp.mpf:
+        """The largest exact curvature at ``s = 0``, ``t`` and a grid of ``[0, t]``."""
+        with mp.workdps(60):
+            t_mp = mp.mpf(t)
+            points = [mp.mpf(0), t_mp] + [t_mp * j / (GRID + 1) for j in range(1, GRID + 1)]
+            return max(self.curvature(s) for s in points)
+
+    def natural(self) -> float:
+        """``||y|| / ||v||`` (a natural step length), as a float."""
+        if self.c == 0:
+            return 1.0
+        return float(mp.sqrt(self.a / self.c)) if self.a > 0 else 1.0
+
+
+def worst_ratio(exact: ExactPath, bound: NormPathSegment) -> float:
+    """``max_t sup_{s <= t} h''(s) / C(t)`` over the decades of ``t``."""
+    worst = 0.0
+    for k in DECADES:
+        t = exact.natural() * 10.0**k
+        if not 0.0 < t < math.inf:
+            continue
+        value = bound(t)
+        sup = exact.sup(t)
+        if value == math.inf:
+            continue  # no finite bound claimed (the exact value is past the float range)
+        assert value >= 0.0
+        if sup > 0:
+            worst = max(worst, math.inf if value == 0.0 else float(sup / mp.mpf(value)))
+    return worst
+
+
+# -- cases ------------------------------------------------------------------------------------
+
+
+def _finite(*arrays: np.ndarray) -> bool:
+    return all(bool(np.all(np.isfinite(a))) for a in arrays)
+
+
+def power_norm_cases(dtype: type, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Points and directions from tiny to huge (float32: 1e-40 to 1e30), parallel or not."""
+    rng = np.random.default_rng(seed)
+    top = 30 if dtype is np.float32 else 250
+    cases = []
+    for scale in (10.0 ** rng.uniform(-top, top) for _ in range(5)):
+        x = (rng.standard_normal(4) * scale).astype(dtype)
+        d_scale = 10.0 ** rng.uniform(-top, top)
+        for d in (-x * dtype(d_scale / scale), rng.standard_normal(4) * d_scale):
+            d = np.asarray(d).astype(dtype)
+            if _finite(x, d) and np.any(x) and np.any(d):
+                cases.append((x, d))
+    tiny = np.full(4, 1e-40 if dtype is np.float32 else 1e-300, dtype=dtype)
+    cases.append((tiny, -tiny))
+    return cases
+
+
+def composite_cases(
+    dtype: type, seed: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(A, b, x, d)``: far points, exact fits, ``d`` near the null space, tiny and huge."""
+    rng = np.random.default_rng(seed)
+    n, dim = 6, 3
+    top = 15 if dtype is np.float32 else 120
+    cases = []
+    for kind in ("far", "fit", "null", "tiny", "huge"):
+        A = rng.standard_normal((n, dim))
+        if kind == "null":
+            A[:, 2] = A[:, 0] + 1e-4 * A[:, 1]  # A (1, 1e-4, -1) ~ 0
+        A = A.astype(dtype)
+        scale = {"tiny": 10.0**-top, "huge": 10.0**top}.get(kind, 10.0 ** rng.uniform(-4, 4))
+        x_star = (rng.standard_normal(dim) * scale).astype(dtype)
+        if kind in ("fit", "null"):
+            b = (A.astype(np.float64) @ x_star.astype(np.float64)).astype(dtype)
+            x = x_star * (1.0 + rng.standard_normal(dim) * 10.0 ** rng.uniform(-7, -1))
+            x = x.astype(dtype)
+        else:
+            b = (rng.standard_normal(n) * scale).astype(dtype)
+            x = x_star
+        if kind == "null":
+            d = (np.array([1.0, 1e-4, -1.0]) * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
+        else:
+            d = (rng.standard_normal(dim) * scale * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
+        if _finite(A, b, x, d):
+            cases.append((A, b, x, d))
+    return cases
+
+
+# -- NormPathSegment against the exact curvature ----------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("p", POWERS)
+def test_power_norm_segment_is_above_the_exact_curvature(p, dtype):
+    model = PowerNorm(p)
+    for x, d in power_norm_cases(dtype, seed=int(10 * p)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            evaluation = model.evaluate(x, bound=False)
+            bound = model.segment(x, evaluation, d)
+        exact = ExactPath(p, np.eye(x.shape[0]), np.zeros(x.shape[0]), x, d)
+        assert worst_ratio(exact, bound) <= 1.0, (x, d)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("p", POWERS)
+def test_composite_segment_is_above_the_exact_curvature(p, dtype):
+    for A, b, x, d in composite_cases(dtype, seed=int(10 * p) + 1):
+        model = CompositeLeastSquares(A, b, p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            evaluation = model.evaluate(x, bound=False)
+            bound = model.segment(x, evaluation, d)
+        assert worst_ratio(ExactPath(p, A, b, x, d), bound) <= 1.0, (A, b, x, d)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("p", (1.0, 1.5, 3.0))
+def test_composite_segment_covers_a_carried_product(p, dtype):
+    """Steps taken with the carried ``A x + t A d`` (drift bounded, not recomputed): the
+    segment at the new point still bounds the exact curvature of the stored iterate."""
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((8, 3)).astype(dtype)
+    b = (A.astype(np.float64) @ rng.standard_normal(3)).astype(dtype)  # an exact fit
+    model = CompositeLeastSquares(A, b, p)
+    x = (rng.standard_normal(3) * 1e3).astype(dtype)
+    evaluation = model.evaluate(x, bound=False)
+    for _ in range(6):
+        d = (-evaluation.grad / max(evaluation.grad_norm, 1e-300)).astype(dtype)
+        bound = model.segment(x, evaluation, d)
+        assert worst_ratio(ExactPath(p, A, b, x, d), bound) <= 1.0
+        t = 0.3 * ExactPath(p, A, b, x, d).natural()
+        carried = bound.product(t)
+        x = x + dtype(t) * d
+        evaluation = model.evaluate(x, bound=False, product=carried)
+    assert evaluation.carried  # the last evaluations did read a carried product
+
+
+@pytest.mark.parametrize("p", (1.0, 1.5, 10.0))
+def test_device_step_is_certified(p):
+    """The on-device step (PyTorch, no round trip): ``tau C <= eta (-g . d)`` with ``C``
+    above the exact curvature on ``[0, tau]``, from a far float32 start."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 3)).astype(np.float32)
+    scale = 10.0 ** (12.0 / (2.0 * p - 1.0))  # far, with a gradient inside float32's range
+    b = (rng.standard_normal(6) * scale).astype(np.float32)
+    x = (rng.standard_normal(3) * scale).astype(np.float32)
+    model = CompositeLeastSquares(torch.from_numpy(A), torch.from_numpy(b), p)
+    evaluation = model.evaluate(torch.from_numpy(x), bound=False)
+    d = -evaluation.grad / evaluation.grad_norm
+    bound = model.segment(torch.from_numpy(x), evaluation, d)
+    tau, curvature = (float(v) for v in bound.device_step(1.0))
+    assert tau > 0.0 and tau * curvature <= -bound.slope * (1.0 + 1e-12)
+    exact = ExactPath(p, A, b, x, d.numpy())
+    assert exact.sup(tau) <= mp.mpf(curvature)
+
+
+def test_norm_path_segment_certifies_no_step_past_the_float_range():
+    """``C(0) = inf`` (the exact curvature exceeds float64): a precision limit, not a step."""
+    huge = np.full(4, 1e300)
+    bound = NormPathSegment.along(10.0, 1.0, huge, -huge, slope=-1.0)
+    assert bound(0.0) == math.inf
+    with pytest.raises(PrecisionLimitError, match="float range"):
+        bound.radius_for(1.0)
+
+
+# -- PowerSum where float32 powers underflow -------------------------------------------------
+
+
+def _power_sum_curvature(p: float, x: np.ndarray, d: np.ndarray, t: float) -> mp.mpf:
+    """Exact ``sup_{s in [0, t]} d^T H(x + s d) d`` of ``sum |x_i|^(2p)``: each term at an
+    endpoint (``|x_i + s d_i|`` is convex), so over ``{0, t}`` per coordinate."""
+    with mp.workdps(60):
+        pm, t_mp = mp.mpf(p), mp.mpf(t)
+        total = mp.mpf(0)
+        for xi, di in zip(_mp(x), _mp(d), strict=True):
+            top = max(abs(xi), abs(xi + t_mp * di))
+            total += 2 * pm * (2 * pm - 1) * top ** (2 * pm - 2) * di * di
+        return total
+
+
+@pytest.mark.parametrize("p", (1.25, 2.0, 25.0))
+def test_power_sum_segment_does_not_underflow_in_float32(p):
+    """``0.1^48 = 0`` in float32: the bound is taken in float64 and stays above the truth."""
+    model = PowerSum(p)
+    for x in (np.full(4, 0.1, np.float32), np.array([1e-16, -3e-17, 2e-16, 1e-20], np.float32)):
+        evaluation = model.evaluate(x, bound=False)
+        d = -x / np.max(np.abs(x))  # (the gradient itself may underflow here)
+        bound = model.segment(x, evaluation, d)
+        for t in (0.0, 1e-3, 1e-1, 1.0):
+            exact = _power_sum_curvature(p, x, d, t)
+            assert mp.mpf(bound(t)) >= exact
+            assert bound(t) <= 1.01 * float(exact) + 1e-300  # and sharp (no underflow floor)
+
+
+# -- runs from the float range's ends ---------------------------------------------------------
+
+
+def _true_value(model: object, x: np.ndarray) -> float:
+    """``f`` at ``x`` recomputed in float64 from float64 copies."""
+    x = np.asarray(x, dtype=np.float64)
+    if isinstance(model, PowerNorm):
+        return float(np.sum(x * x)) ** model.p
+    if isinstance(model, PowerSum):
+        return float(np.sum(np.abs(x) ** (2 * model.p)))
+    assert isinstance(model, CompositeLeastSquares)
+    r = np.asarray(model.A, np.float64) @ x - np.asarray(model.b, np.float64)
+    return float(r @ r) ** model.p
+
+
+ALLOWED = (lfso.Status.CONVERGED, lfso.Status.PRECISION_LIMIT)
+
+REPRODUCERS = {
+    "power_norm-p10-far-float64": (lambda: PowerNorm(10), np.full(4, 1.1e7)),
+    "power_norm-p2-tiny-float32": (lambda: PowerNorm(2), np.full(4, 1e-12, np.float32)),
+    "power_sum-p2-tiny-float32": (lambda: PowerSum(2), np.full(4, 1e-11, np.float32)),
+    "power_sum-p1.25-tiny-float32": (lambda: PowerSum(1.25), np.full(4, 1e-16, np.float32)),
+}
+
+
+@pytest.mark.parametrize("method", METHODS, ids=str)
+@pytest.mark.parametrize("case", list(REPRODUCERS))
+def test_start_at_the_float_range_ends_stops_cleanly(case, method):
+    factory, x0 = REPRODUCERS[case]
+    model = factory()
+    options = {} if method is None else {"method": method}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, x0, **options)
+    assert res.status in ALLOWED, res.message
+    assert _true_value(model, res.x) <= _true_value(model, x0)
+    # every recorded value is the run's own, and none rose above the start
+    assert np.nanmax(res.history.f) <= res.history.f[0]
+    if res.status is lfso.Status.PRECISION_LIMIT:
+        assert "float64" in res.message and "best point" in res.message
+
+
+@pytest.mark.parametrize("method", ("lfso", "lfso-lbfgs"))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+def test_random_runs_from_wide_starts_end_with_a_status(dtype, method):
+    """PowerNorm and CompositeLeastSquares from starts over the dtype's range: a status,
+    no exception, and a true ``f`` not above the start's (within ``f``'s rounding)."""
+    rng = np.random.default_rng(11)
+    top = 12 if dtype is np.float32 else 60
+    eps = float(np.finfo(dtype).eps)
+    for _ in range(4):
+        p = float(rng.choice(POWERS))
+        scale = 10.0 ** rng.uniform(-top, top / p)
+        A = rng.standard_normal((6, 3)).astype(dtype)
+        models = [
+            (PowerNorm(p), (rng.standard_normal(5) * scale).astype(dtype)),
+            (
+                CompositeLeastSquares(A, (rng.standard_normal(6) * scale).astype(dtype), p),
+                (rng.standard_normal(3) * scale).astype(dtype),
+            ),
+        ]
+        for model, x0 in models:
+            start = _true_value(model, x0)
+            if not 0.0 < start < 1e300:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = lfso.minimize(model, x0, method=method, max_iter=300)
+            assert isinstance(res.status, lfso.Status)
+            assert res.status is not lfso.Status.NON_FINITE, res.message
+            assert _true_value(model, res.x) <= start * (1.0 + 64 * 8 * eps)
+
+
+def test_precision_limit_status():
+    status = lfso.Status.PRECISION_LIMIT
+    assert not status.success
+    assert "float64" in status.message and "rescale" in status.message
+
+
+def test_a_users_infinite_oracle_still_raises():
+    """A user's oracle returning ``inf`` broke its contract: an error, not a status."""
+    model = FunctionModel(
+        lambda x: float(x @ x), lambda x: 2.0 * x, smoothness=lambda x, radius: math.inf
+    )
+    with pytest.raises(OracleError, match="inf"):
+        lfso.minimize(model, np.ones(3), method="lfso")
+
+
+class _Unrepresentable(PowerNorm):
+    """A model outside the package whose segment reports a precision limit."""
+
+    def segment(self, x, evaluation, direction):
+        huge = np.full(2, 1e300)
+        return NormPathSegment.along(10.0, 1.0, huge, -huge, slope=-1.0)
+
+
+def test_a_precision_limit_stops_the_run_with_the_best_point():
+    x0 = np.ones(2)
+    res = lfso.minimize(_Unrepresentable(2), x0, method="lfso", certificate="segment")
+    assert res.status is lfso.Status.PRECISION_LIMIT and not res.success
+    assert np.array_equal(res.x, x0) and res.fun == 4.0 and res.nit == 0

@@ -1,0 +1,447 @@
+"""Whole runs in float32 and float64: what a run reports is the true objective, which descends.
+
+Hundreds of small random runs of :func:`lfso.minimize` (every built-in model with a segment
+bound, both precisions, methods ``"lfso"`` and ``"lfso-lbfgs"``, starts from 1e-2 to 1e5 in
+float32 and to 1e8 in float64) are checked against the *true* objective: ``f`` of the
+model's data at the run's own float iterates, recomputed in a wider precision (float64 for
+float32 runs, ``np.longdouble`` for float64 runs) from scratch, with no carried product.
+
+* The reported values (``res.fun`` and every ``history.f``) are the true ``f`` at their
+  points, within the rounding of ``f`` in the run's precision.
+* The true ``f`` never rises from one iterate to the next by more than that rounding (the
+  steps are certified: ``f(x + tau d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C``), so the
+  returned point is not above the start.
+* Every run from a finite start ends with a :class:`lfso.Status`, without an exception.
+
+The rounding of ``f`` at ``x`` (:meth:`Problem.noise`) is bounded from the statistics'
+rounding (a residual ``a_i^T x - b_i`` computed in a dtype of unit ``eps`` is off by at
+most ``(d + 2) eps (|a_i| . |x| + |b_i|)``, Higham's Lemma 3.1; the same covers rounding the
+iterate itself), pushed through the loss, plus ``(n + 16) eps`` relative for the
+elementwise functions and the sum. Beyond four times that, the tolerances are ``1e-4``
+(float32) and ``1e-10`` (float64) relative on a value, ``1e-5`` and ``1e-12`` on a rise.
+
+Two minimal cases follow: a far float32 logistic run (margins up to 8e8, carried from step
+to step), and float32 least squares from ``1e5``, where the least-squares minimum bounds
+every true value from below.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso.models import (
+    CauchyRegression,
+    CompositeLeastSquares,
+    LogisticRegression,
+    LpRegression,
+    Model,
+    PowerNorm,
+    PowerSum,
+    SoftmaxRegression,
+)
+from lfso.models._rows import DRIFT_BUDGET
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+#: The precision the true ``f`` is recomputed in, per run precision.
+WIDE = {np.float32: np.float64, np.float64: np.longdouble}
+#: Relative tolerance on a reported value and on a rise of the true ``f`` (beyond 4x noise).
+REL_VALUE = {np.float32: 1e-4, np.float64: 1e-10}
+REL_RISE = {np.float32: 1e-5, np.float64: 1e-12}
+NOISE_FACTOR = 4.0
+#: Largest decade of a start, per precision.
+START_SCALE = {np.float32: 5.0, np.float64: 8.0}
+METHODS = ["lfso", "lfso-lbfgs"]
+RUNS = 20  # per (model, dtype, method)
+MAX_ITER = 60
+
+
+def _abs_dot(M: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.abs(M) @ np.abs(x)
+
+
+@dataclass
+class Problem:
+    """A model in the run's precision and its objective on the same (float64) data.
+
+    ``value(x, wide)`` is ``f(x)`` computed in the dtype ``wide``; ``noise(x, eps)`` bounds
+    how far ``f`` computed in a dtype of unit roundoff ``eps`` can be from the true ``f(x)``
+    (statistics, elementwise functions, sums; see the module docstring).
+    """
+
+    name: str
+    model: Model
+    value: Callable[[np.ndarray, Any], float]
+    noise: Callable[[np.ndarray, float], float]
+
+
+def _residuals(A: np.ndarray, b: np.ndarray, x: np.ndarray, wide: Any) -> np.ndarray:
+    return A.astype(wide) @ x.astype(wide) - b.astype(wide)
+
+
+def _slack(A: np.ndarray, offsets: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
+    """The rounding of ``a_i^T x - c_i`` in a dtype of unit ``eps`` (Higham, Lemma 3.1)."""
+    return (A.shape[1] + 2) * eps * (_abs_dot(A, x) + np.abs(offsets))
+
+
+def lp_problem(A: np.ndarray, b: np.ndarray, p: float, dtype: Any) -> Problem:
+    """``sum_i |a_i^T x - b_i|^(2p)``."""
+
+    def value(x, wide):
+        return float(np.sum(np.abs(_residuals(A, b, x, wide)) ** (2 * p)))
+
+    def noise(x, eps):
+        r = np.abs(_residuals(A, b, x, np.float64))
+        delta = _slack(A, b, x, eps)
+        f = float(np.sum(r ** (2 * p)))
+        return float(np.sum((r + delta) ** (2 * p) - r ** (2 * p))) + (len(b) + 16) * eps * f
+
+    return Problem("lp", LpRegression(A.astype(dtype), b.astype(dtype), p), value, noise)
+
+
+def composite_problem(A: np.ndarray, b: np.ndarray, p: float, dtype: Any) -> Problem:
+    """``||A x - b||^(2p)``."""
+
+    def value(x, wide):
+        r = _residuals(A, b, x, wide)
+        return float(np.sum(r * r) ** p)
+
+    def noise(x, eps):
+        r = np.abs(_residuals(A, b, x, np.float64))
+        q, up = float(np.sum(r * r)), float(np.sum((r + _slack(A, b, x, eps)) ** 2))
+        return up**p - q**p + (len(b) + 16 + 2 * p) * eps * q**p
+
+    model = CompositeLeastSquares(A.astype(dtype), b.astype(dtype), p)
+    return Problem("composite", model, value, noise)
+
+
+def _design(X: np.ndarray, intercept: bool) -> np.ndarray:
+    return np.hstack([X, np.ones((X.shape[0], 1))]) if intercept else X
+
+
+def logistic_problem(X, y, l2: float, intercept: bool, dtype: Any) -> Problem:
+    """``(1/n) sum_i log(1 + e^{-s_i x~_i^T w}) + l2/2 ||w_masked||^2``."""
+    Xt, signs = _design(X, intercept), 2.0 * y - 1.0
+    mask = np.ones(Xt.shape[1])
+    if intercept:
+        mask[-1] = 0.0
+
+    def value(x, wide):
+        margins = signs.astype(wide) * (Xt.astype(wide) @ x.astype(wide))
+        w = x.astype(wide) * mask.astype(wide)
+        return float(np.mean(np.logaddexp(wide(0), -margins)) + wide(l2) / 2 * np.sum(w * w))
+
+    def noise(x, eps):  # |loss'| <= 1
+        loss = value(x, np.float64)
+        spread = float(np.mean(_slack(Xt, np.zeros(len(y)), x, eps)))
+        return spread + (len(y) + Xt.shape[1] + 16) * eps * abs(loss)
+
+    model = LogisticRegression(X.astype(dtype), y, l2=l2, fit_intercept=intercept)
+    return Problem("logistic", model, value, noise)
+
+
+def cauchy_problem(A, b, c: float, l2: float, dtype: Any) -> Problem:
+    """``(1/n) sum_i c^2/2 log(1 + r_i^2/c^2) + l2/2 ||x||^2``."""
+
+    def value(x, wide):
+        r = _residuals(A, b, x, wide)
+        c2 = wide(c) ** 2
+        xw = x.astype(wide)
+        return float(c2 / 2 * np.mean(np.log1p(r * r / c2)) + wide(l2) / 2 * np.sum(xw * xw))
+
+    def noise(x, eps):  # |rho'(r)| <= min(|r|, c/2)
+        r = np.abs(_residuals(A, b, x, np.float64))
+        delta = _slack(A, b, x, eps)
+        spread = float(np.mean(delta * np.minimum(r + delta, c / 2)))
+        return spread + (len(b) + A.shape[1] + 16) * eps * value(x, np.float64)
+
+    model = CauchyRegression(A.astype(dtype), b.astype(dtype), c, l2=l2)
+    return Problem("cauchy", model, value, noise)
+
+
+def softmax_problem(X, y, K: int, l2: float, intercept: bool, dtype: Any) -> Problem:
+    """``(1/n) sum_i (logsumexp(z_i) - z_{i y_i}) + l2/2 ||W_masked||_F^2``."""
+    Xt = _design(X, intercept)
+    mask = np.ones((Xt.shape[1], K))
+    if intercept:
+        mask[-1] = 0.0
+    mask = mask.ravel()
+
+    def value(x, wide):
+        Z = Xt.astype(wide) @ x.astype(wide).reshape(-1, K)
+        top = Z.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.sum(np.exp(Z - top), axis=1))
+        w = x.astype(wide) * mask.astype(wide)
+        loss = np.mean(lse - Z[np.arange(len(y)), y])
+        return float(loss + wide(l2) / 2 * np.sum(w * w))
+
+    def noise(x, eps):  # logsumexp and z_y are 1-Lipschitz in the largest logit error
+        W = np.abs(x.reshape(-1, K))
+        delta = (Xt.shape[1] + 2) * eps * (np.abs(Xt) @ W)
+        spread = float(np.mean(2.0 * delta.max(axis=1)))
+        return spread + (len(y) + K + Xt.shape[1] + 16) * eps * value(x, np.float64)
+
+    model = SoftmaxRegression(X.astype(dtype), y, K, l2=l2, fit_intercept=intercept)
+    return Problem("softmax", model, value, noise)
+
+
+def power_problem(name: str, p: float) -> Problem:
+    """``||x||^(2p)`` or ``sum_i |x_i|^(2p)``: the iterate is the statistic itself."""
+
+    def value(x, wide):
+        xw = x.astype(wide)
+        if name == "power_norm":
+            return float(np.sum(xw * xw) ** p)
+        return float(np.sum(np.abs(xw) ** (2 * p)))
+
+    def noise(x, eps):
+        return (x.size + 6 * p + 16) * eps * value(x, np.float64)
+
+    model = PowerNorm(p) if name == "power_norm" else PowerSum(p)
+    return Problem(name, model, value, noise)
+
+
+def _regression_data(rng: np.random.Generator, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian data rounded to ``dtype`` (returned in float64, exactly)."""
+    n, dim = int(rng.integers(4, 40)), int(rng.integers(2, 6))
+    A = rng.standard_normal((n, dim)) * rng.uniform(0.2, 3.0, dim)
+    if rng.uniform() < 0.3:  # a consistent system: the minimum is 0
+        b = A @ rng.standard_normal(dim)
+    else:
+        b = rng.standard_normal(n)
+    return A.astype(dtype).astype(np.float64), b.astype(dtype).astype(np.float64)
+
+
+def _classes(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    y = rng.integers(0, k, n)
+    y[:k] = np.arange(k)
+    return y
+
+
+def draw(name: str, rng: np.random.Generator, dtype: Any) -> tuple[Problem, np.ndarray]:
+    """A random problem of the kind ``name`` and a start over many scales."""
+    if name in ("lp-p1", "lp", "composite", "cauchy"):
+        A, b = _regression_data(rng, dtype)
+        if name == "lp-p1":
+            problem = lp_problem(A, b, 1.0, dtype)
+        elif name == "lp":
+            problem = lp_problem(A, b, float(rng.choice([1.25, 1.5, 2.0])), dtype)
+        elif name == "composite":
+            problem = composite_problem(A, b, float(rng.choice([1.0, 1.5, 2.0])), dtype)
+        else:
+            c, l2 = float(10.0 ** rng.uniform(-1, 1)), float(rng.choice([0.0, 0.01]))
+            problem = cauchy_problem(A, b, c, l2, dtype)
+        dim = A.shape[1]
+    elif name in ("logistic", "softmax"):
+        k = 2 if name == "logistic" else int(rng.integers(2, 4))
+        n, features = int(rng.integers(4, 30)), int(rng.integers(1, 4))
+        X = rng.standard_normal((n, features)) * 10.0 ** rng.uniform(-1, 2, features)
+        X = X.astype(dtype).astype(np.float64)
+        y = _classes(rng, n, k)
+        l2, intercept = float(rng.choice([0.0, 0.01, 0.1])), bool(rng.integers(0, 2))
+        if name == "logistic":
+            problem = logistic_problem(X, y, l2, intercept, dtype)
+        else:
+            problem = softmax_problem(X, y, k, l2, intercept, dtype)
+        dim = problem.model.dim
+    else:
+        p = float(rng.choice([1.0, 1.5, 2.0, 3.0] if name == "power_sum" else [1.0, 1.5, 2.0]))
+        problem, dim = power_problem(name, p), int(rng.integers(1, 6))
+    top = START_SCALE[dtype] if name not in ("power_sum", "power_norm") else 3.0
+    x0 = rng.standard_normal(dim) * 10.0 ** rng.uniform(-2, top)
+    return problem, x0.astype(dtype)
+
+
+NAMES = ["lp-p1", "lp", "composite", "logistic", "cauchy", "softmax", "power_norm", "power_sum"]
+
+
+@dataclass
+class Run:
+    """One run and the true ``f`` along it (in the wider precision)."""
+
+    problem: Problem
+    x0: np.ndarray
+    dtype: Any
+    result: Any = None
+    error: str | None = None
+    iterates: list[np.ndarray] = field(default_factory=list)
+
+    def true(self, x: np.ndarray) -> float:
+        return self.problem.value(x, WIDE[self.dtype])
+
+    def noise(self, x: np.ndarray) -> float:
+        return NOISE_FACTOR * self.problem.noise(
+            x.astype(np.float64), float(np.finfo(self.dtype).eps)
+        )
+
+    def describe(self) -> str:
+        return f"{self.problem.name} from x0 = {self.x0.tolist()}"
+
+
+def execute(problem: Problem, x0: np.ndarray, dtype: Any, method: str) -> Run:
+    run = Run(problem, x0, dtype)
+
+    def record(x):
+        run.iterates.append(np.array(x, copy=True))
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            run.result = lfso.minimize(
+                problem.model, x0, method=method, max_iter=MAX_ITER, callback=record
+            )
+    except Exception as exc:  # reported by test_every_run_ends_with_a_status
+        run.error = f"{type(exc).__name__}: {exc}"
+    return run
+
+
+@functools.cache
+def runs(name: str, dtype_name: str, method: str) -> tuple[Run, ...]:
+    """The runs of one parametrization (shared by the tests below, run once)."""
+    dtype = DTYPES[dtype_name]
+    rng = np.random.default_rng([ord(c) for c in f"{name}/{dtype_name}/{method}"])
+    out = []
+    for _ in range(RUNS):
+        problem, x0 = draw(name, rng, dtype)
+        with np.errstate(all="ignore"):
+            start = problem.model.evaluate(x0)
+        if not (math.isfinite(start.value) and math.isfinite(start.grad_norm)):
+            continue  # f(x0) itself past the float range: not a finite start
+        out.append(execute(problem, x0, dtype, method))
+    assert len(out) >= RUNS // 2
+    return tuple(out)
+
+
+def _finished(all_runs: tuple[Run, ...]) -> list[Run]:
+    return [run for run in all_runs if run.result is not None]
+
+
+PARAMS = [
+    pytest.param(name, dtype, method, id=f"{name}-{dtype}-{method}")
+    for name in NAMES
+    for dtype in DTYPES
+    for method in METHODS
+]
+
+
+@pytest.mark.parametrize(("name", "dtype", "method"), PARAMS)
+def test_every_run_ends_with_a_status(name, dtype, method):
+    for run in runs(name, dtype, method):
+        assert run.error is None, f"{run.describe()}: raised {run.error}"
+        assert isinstance(run.result.status, lfso.Status)
+
+
+@pytest.mark.parametrize(("name", "dtype", "method"), PARAMS)
+def test_reported_values_are_the_true_objective(name, dtype, method):
+    """``res.fun`` is ``f`` at ``res.x`` to ``f``'s rounding (a fresh evaluation), and every
+    ``history.f`` is ``f`` at its point to the rounding of the product it was computed
+    from: a carried product drifts by at most ``DRIFT_BUDGET`` times a fresh one's error
+    (:class:`lfso.models._rows.ProductDrift`) before it is recomputed."""
+    worst, where, bad = 0.0, "", 0
+    for run in _finished(runs(name, dtype, method)):
+        res, rel = run.result, REL_VALUE[run.dtype]
+        points = [(res.fun, np.asarray(res.x), "res.fun", 1.0)]
+        reported = res.history.f[1 : 1 + len(run.iterates)]
+        steps = zip(reported, run.iterates, strict=False)  # (no callback after a NaN)
+        carried = 1.0 + DRIFT_BUDGET
+        points += [(f, x, f"history.f[{k + 1}]", carried) for k, (f, x) in enumerate(steps)]
+        for value, x, label, drift in points:
+            true = run.true(x)
+            tol = rel * abs(true) + drift * run.noise(x)
+            gap = abs(value - true) / tol if tol > 0 else (math.inf if value != true else 0.0)
+            bad += gap > 1.0
+            if gap > worst:
+                worst = gap
+                where = f"{label} = {value!r} but f there = {true!r} (tolerance {tol:.3g}); "
+                where += run.describe()
+    assert bad == 0, (
+        f"{bad} reported values off the true f by up to {worst:.3g}x the tolerance: {where}"
+    )
+
+
+@pytest.mark.parametrize(("name", "dtype", "method"), PARAMS)
+def test_true_objective_never_rises_along_a_run(name, dtype, method):
+    """Certified steps: the true ``f`` of consecutive iterates never rises beyond rounding,
+    and the returned point is not above the start."""
+    worst, where, bad = 0.0, "", 0
+    for run in _finished(runs(name, dtype, method)):
+        rel = REL_RISE[run.dtype]
+        points = [run.x0, *run.iterates]
+        values = [run.true(x) for x in points]
+        noises = [run.noise(x) for x in points]
+        pairs = [(k, k + 1) for k in range(len(points) - 1)]
+        last = len(points)
+        points.append(np.asarray(run.result.x))
+        values.append(run.true(points[-1]))
+        noises.append(run.noise(points[-1]))
+        pairs.append((0, last))  # the returned point against the start
+        for i, j in pairs:
+            rise = values[j] - values[i]
+            tol = rel * abs(values[i]) + noises[i] + noises[j]
+            excess = rise / tol if tol > 0 else (math.inf if rise > 0 else 0.0)
+            bad += excess > 1.0
+            if excess > worst:
+                worst = excess
+                step = "returned point vs start" if j == last else f"step {j}"
+                where = f"{step}: true f {values[i]!r} -> {values[j]!r} (tolerance {tol:.3g}); "
+                where += run.describe()
+    assert bad == 0, f"{bad} rises of the true f, up to {worst:.3g}x the tolerance: {where}"
+
+
+# -- minimal reproducers ----------------------------------------------------------------------
+
+LOGISTIC_X = [
+    [368.5, 644.2],
+    [-1.2, 0.7],
+    [-69.2, -1814.3],
+    [0.3, -0.1],
+    [289.9, -17546.7],
+]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_far_float32_logistic_run_reports_the_true_value(method):
+    """From ``w = (-589, 43388)`` the margins (up to 8e8) are carried from step to step
+    (a drifting product reports ``fun = 0.2544`` where the true ``f`` of the point is
+    10.28)."""
+    X, y = np.array(LOGISTIC_X), np.array([0, 1, 1, 1, 1])
+    problem = logistic_problem(X, y, 0.1, False, np.float32)
+    run = execute(problem, np.array([-589.0, 43388.0], np.float32), np.float32, method)
+    assert run.error is None, run.error
+    res = run.result
+    true = run.true(np.asarray(res.x))
+    tol = REL_VALUE[np.float32] * abs(true) + run.noise(np.asarray(res.x))
+    assert abs(res.fun - true) <= tol, f"res.fun = {res.fun!r}, true f(res.x) = {true!r}"
+    assert true <= run.true(run.x0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_least_squares_from_far_reports_no_value_below_the_minimum(seed, method):
+    """``LpRegression(A, b, 1)``, 50 x 5 Gaussian data in float32, from ``1e5 (1, ..., 1)``:
+    no reported value below the least-squares minimum (a drifting product reports 51.19
+    against a minimum of 51.39 with seed 0)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((50, 5)).astype(np.float32).astype(np.float64)
+    b = rng.standard_normal(50).astype(np.float32).astype(np.float64)
+    problem = lp_problem(A, b, 1.0, np.float32)
+    run = execute(problem, np.full(5, 1e5, np.float32), np.float32, method)
+    assert run.error is None, run.error
+    res = run.result
+    solution = np.linalg.lstsq(A, b, rcond=None)[0]
+    minimum = float(np.sum((A @ solution - b) ** 2))
+    x = np.asarray(res.x)
+    true = run.true(x)
+    rel = REL_VALUE[np.float32]
+    assert true >= minimum * (1 - 1e-12)
+    tol = rel * abs(true) + run.noise(x)
+    assert res.fun >= minimum - tol, f"res.fun = {res.fun!r} below the minimum {minimum!r}"
+    assert abs(res.fun - true) <= tol, f"res.fun = {res.fun!r}, true f(res.x) = {true!r}"
