@@ -6,8 +6,10 @@ float32 and to 1e8 in float64) are checked against the *true* objective: ``f`` o
 model's data at the run's own float iterates, recomputed in a wider precision (float64 for
 float32 runs, ``np.longdouble`` for float64 runs) from scratch, with no carried product.
 
-* The reported values (``res.fun`` and every ``history.f``) are the true ``f`` at their
-  points, within the rounding of ``f`` in the run's precision.
+* The reported values are the true ``f`` at their points: ``res.fun`` (a fresh
+  evaluation) within the rounding of ``f`` in the run's precision, every ``history.f``
+  within the rounding of the product it was computed from (a carried product drifts by
+  at most ``DRIFT_BUDGET`` times a fresh one's rounding before it is recomputed).
 * The true ``f`` never rises from one iterate to the next by more than that rounding (the
   steps are certified: ``f(x + tau d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C``), so the
   returned point is not above the start.

@@ -327,9 +327,14 @@ class NormPathSegment(SegmentBound):
         docstring); ``delta``, ``eps`` bound the vectors' own rounding (2-norms)."""
         xp = namespace(y)
         finfo = xp.finfo(y.dtype)
-        ymax, vmax = xp.max(xp.abs(y)), xp.max(xp.abs(v))
-        ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
-        vs = v / xp.where(vmax > 0.0, vmax, xp.ones_like(vmax))
+        if type(y) is np.ndarray and type(v) is np.ndarray:  # (host floats: no wrappers)
+            ymax = float(np.abs(y).max()) if y.size else 0.0
+            vmax = float(np.abs(v).max()) if v.size else 0.0
+            ys, vs = y / (ymax if ymax > 0.0 else 1.0), v / (vmax if vmax > 0.0 else 1.0)
+        else:
+            ymax, vmax = xp.max(xp.abs(y)), xp.max(xp.abs(v))
+            ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
+            vs = v / xp.where(vmax > 0.0, vmax, xp.ones_like(vmax))
         return cls(
             p,
             scale,
@@ -357,9 +362,9 @@ class NormPathSegment(SegmentBound):
             values = to_floats(*wanted)
             if slope is not None:
                 self._slope = values.pop()
-            f64 = [np.float64(v) for v in values]
-            with np.errstate(all="ignore"):
-                self._host = _path_constants(np, self.p, self.k, self._gamma, self._zeta, *f64)
+            self._host = _path_constants(
+                _HostFloats, self.p, self.k, self._gamma, self._zeta, *map(float, values)
+            )
         return self._host
 
     def _fetch_slope(self) -> float:
@@ -370,9 +375,7 @@ class NormPathSegment(SegmentBound):
 
     def __call__(self, radius: float) -> float:
         consts = self._fetch()
-        t = np.asarray([radius], dtype=np.float64)
-        with np.errstate(all="ignore"):
-            return float(_path_curvature(np, self.p, self.k, consts, t)[0])
+        return float(_path_curvature(_HostFloats, self.p, self.k, consts, float(radius)))
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -454,6 +457,58 @@ _PATH_TRIALS = (
     *(2.0**-k for k in range(3, 41, 2)),
 )
 
+
+class _HostFloats:
+    """The few array functions :func:`_path_constants` and :func:`_path_curvature` use, on
+    Python floats (float64, IEEE like NumPy's: ``log 0 = -inf``, ``exp`` past the range
+    ``inf``, no exceptions), for the host's O(1) evaluations: a 0-d NumPy array costs a
+    microsecond per operation, a float a few tens of nanoseconds."""
+
+    @staticmethod
+    def zeros_like(x: float) -> float:
+        return 0.0
+
+    @staticmethod
+    def ones_like(x: float) -> float:
+        return 1.0
+
+    @staticmethod
+    def full_like(x: float, value: float) -> float:
+        return value
+
+    @staticmethod
+    def where(condition: bool, a: float, b: float) -> float:
+        return a if condition else b
+
+    @staticmethod
+    def maximum(a: float, b: float) -> float:
+        return a if a >= b or a != a else b  # (NaN propagates, as NumPy's)
+
+    @staticmethod
+    def minimum(a: float, b: float) -> float:
+        return a if a <= b or a != a else b
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+
+    @staticmethod
+    def log(x: float) -> float:
+        if x > 0.0:
+            return math.log(x)
+        return -math.inf if x == 0.0 else math.nan
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return math.inf
+
+    abs = staticmethod(abs)
+    isfinite = staticmethod(math.isfinite)
+
+
 #: float64 constants of the host arithmetic in :class:`NormPathSegment`.
 _EPS64 = float(np.finfo(np.float64).eps)
 _LOG_MAX = math.log(float(np.finfo(np.float64).max))
@@ -482,6 +537,11 @@ def _path_constants(
     zero, one = xp.zeros_like(a), xp.ones_like(a)
     sv = xp.maximum(vmax, eps)
     sv = xp.where(sv > 0.0, sv, one)  # v = 0 exactly: c^+ = 0 below, C = 0
+    if p == 1.0:  # C = 2k c^+ S_v^2: the rest is not needed
+        rv = vmax / sv
+        c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+        root_c = sv * (xp.sqrt(c_up) + eps / sv)
+        return {"quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)}
     sy = xp.maximum(ymax, delta)
     sy = xp.where(sy > 0.0, sy, sv)  # y = 0 exactly: any unit
     ry, rv = ymax / sy, vmax / sv  # the sums' units in S_y, S_v (<= 1)
@@ -628,39 +688,37 @@ def _grid_step(
 
 def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     """``sup_s coef |r + s u|^m`` on ``[r, e]``: the larger endpoint (``|r + s u|`` is convex),
-    widened by ``slack`` (the rows' rounding: ``|r| + delta``, ``|e| + delta + t eps``).
+    widened by ``widen = (delta, delta + t eps)`` (the rows' rounding: ``|r| + delta``,
+    ``|e| + delta + t eps``).
 
     Rounding: the computed ``e = fl(r + fl(t u))`` is within ``2.01 u (|r| + |t u|) <= 6.1 u
     max(|r|, |e|)`` of ``r + t u`` (``|t u| <= |r| + |r + t u|``), so the exact base is at
-    most the computed ``max(|r|, |e|) + slack`` times ``1 + 8 u`` (the addition of the slack
-    included), and its power within ``(8 m + 1) u``; with the product by ``coef`` and the
-    weight's three roundings each term is within :attr:`term_ulps` ``= 4.5 m + 4`` units of
-    ``eps = 2 u``.
+    most the computed ``max(|r| + delta, |e| + delta + t eps)`` times ``1 + 8 u`` (the
+    additions of the slack included), and its power within ``(8 m + 1) u``; with the
+    product by ``coef`` and the weight's three roundings each term is within
+    :attr:`term_ulps` ``= 4.5 m + 4`` units of ``eps = 2 u``.
     """
 
-    def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
-        top = xp.maximum(xp.abs(start), xp.abs(end))
-        if slack is not None:
-            top = top + slack
+    def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
+        if widen is None:
+            top = xp.maximum(xp.abs(start), xp.abs(end))
+        else:
+            top = xp.maximum(xp.abs(start) + widen[0], xp.abs(end) + widen[1])
         if m == 2.0:
             return coef * (top * top)
         return coef * top**m
 
-    def fused(end: np.ndarray, start: np.ndarray, scratch: np.ndarray, slack: Any = None) -> None:
-        # The same values in place: max(r^2, e^2) = max(|r|, |e|)^2 exactly (squaring
-        # and its rounding are monotone on |.|), and `**=` takes `**`'s fast paths.
-        if m == 2.0 and slack is None:
+    def fused(end: np.ndarray, top: np.ndarray, scratch: np.ndarray, widen: Any = None) -> None:
+        # The same values in place, from top = |r| (+ delta), computed once per segment;
+        # `**=` takes `**`'s fast paths.
+        np.abs(end, out=end)
+        if widen is not None:
+            end += widen[1]
+        np.maximum(end, top, out=end)
+        if m == 2.0:
             np.multiply(end, end, out=end)
-            np.maximum(end, start * start, out=end)
         else:
-            np.abs(end, out=end)
-            np.maximum(end, np.abs(start), out=end)
-            if slack is not None:
-                end += slack
-            if m == 2.0:
-                np.multiply(end, end, out=end)
-            else:
-                end **= m
+            end **= m
         end *= coef
 
     kernel.fused = fused  # type: ignore[attr-defined]
@@ -675,33 +733,33 @@ def _distance_to_zero(xp: Any, start: Any, end: Any) -> Any:
     return xp.where(crossed, 0.0, xp.minimum(xp.abs(start), xp.abs(end)))
 
 
-def logistic_kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
+def logistic_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
     """``sup_s sigma'(m + s v)`` = ``sigma'`` at the interval's distance to 0 (even, peaked)."""
     distance = _distance_to_zero(xp, start, end)
-    e = xp.exp(-(distance if slack is None else xp.maximum(distance - slack, 0.0)))
+    e = xp.exp(-(distance if widen is None else xp.maximum(distance - widen[1], 0.0)))
     q = 1.0 + e
     return e / (q * q)
 
 
-def approach_kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
+def approach_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
     """``sigma'(max(end, 0))`` for rows given as ``(|m|, -approach speed)``: the same supremum
     as :func:`logistic_kernel` (the distance from 0 to ``[m, m + t v]`` is ``|m|`` for a
     margin moving away from 0 and ``max(|m| - t |v|, 0)`` for one moving towards it), in
     fewer passes per trial step. The rows' rounding is folded into them beforehand
-    (:func:`approach`), so ``slack`` is lowered only when given."""
-    if slack is not None:
-        end = end - slack
+    (:func:`approach`), so ``end`` is lowered only by a ``widen`` given."""
+    if widen is not None:
+        end = end - widen[1]
     e = xp.exp(-xp.maximum(end, 0.0))
     q = 1.0 + e
     return e / (q * q)
 
 
 def _approach_fused(
-    end: np.ndarray, start: np.ndarray, scratch: np.ndarray, slack: Any = None
+    end: np.ndarray, top: np.ndarray, scratch: np.ndarray, widen: Any = None
 ) -> None:
     """:func:`approach_kernel` in place on NumPy arrays (the same operations, in order)."""
-    if slack is not None:
-        end -= slack
+    if widen is not None:
+        end -= widen[1]
     np.maximum(end, 0.0, out=end)
     np.negative(end, out=end)
     np.exp(end, out=end)
@@ -757,13 +815,13 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
         a = 1.0 / (1.0 + inv_c2 * (r * r))  # (1 - w) / (1 + w)^2 = 2 a^2 - a: no inf / inf
         return a * (2.0 * a - 1.0)
 
-    def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
+    def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
         near = _distance_to_zero(xp, start, end)
         far = xp.maximum(xp.abs(start), xp.abs(end))
-        if unit > 0.0 or slack is not None:
-            widen = 0.0 if slack is None else slack
-            near = xp.maximum(near - (6.1 * unit) * far - widen, 0.0)
-            far = far * (1.0 + 8.0 * unit) + widen
+        if unit > 0.0 or widen is not None:
+            slack = 0.0 if widen is None else widen[1]
+            near = xp.maximum(near - (6.1 * unit) * far - slack, 0.0)
+            far = far * (1.0 + 8.0 * unit) + slack
         return xp.maximum(rho2(xp, near), rho2(xp, far))
 
     kernel.term_ulps = 12.0  # type: ignore[attr-defined]
@@ -912,6 +970,8 @@ class RowSegment(SegmentBound):
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
         self._slack = slack
+        self._host_slack = slack is not None and all(isinstance(v, float) for v in slack)
+        self._start_top: np.ndarray | None = None
         finfo = self.xp.finfo(r.dtype)
         eps = float(finfo.eps)
         self.t_max = float(finfo.max) ** 0.75  # keeps t u finite or +-inf, never NaN
@@ -942,12 +1002,22 @@ class RowSegment(SegmentBound):
         assert self._slope is not None
         return self._slope
 
-    def _slacks(self, trials: Any) -> Any:
-        """``delta + t eps`` for each trial (``None`` without slack)."""
+    def _widen(self, trials: Any) -> tuple[Any, Any] | None:
+        """``(delta, delta + t eps)`` for the trials (``None`` without slack; floats for one
+        trial given as a float)."""
         if self._slack is None:
             return None
         delta, eps = self._slack
-        return delta + trials * eps
+        return delta, delta + trials * eps
+
+    def _top(self) -> np.ndarray:
+        """``|r| + delta`` (``|r|`` without slack), once: the fused kernels' start."""
+        if self._start_top is None:
+            top = np.abs(self.r)
+            if self._slack is not None:
+                top += self._slack[0]
+            self._start_top = top
+        return self._start_top
 
     def _device_values(self, ts: Any) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
@@ -957,16 +1027,16 @@ class RowSegment(SegmentBound):
         if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
-        slack = self._slacks(trials)
+        pair = self._widen(trials)
         if r.ndim == 1:
             start = r[:, None]
             end = start + u[:, None] * trials[None, :]
-            widen = () if slack is None else (slack[None, :],)
+            widen = () if pair is None else ((pair[0], pair[1][None, :]),)
             sup = self.kernel(xp, start, end, u[:, None], *widen)
         else:  # (n, K) rows: trials along a new last axis
             start = r[:, :, None]
             end = start + u[:, :, None] * trials[None, None, :]
-            widen = () if slack is None else (slack[None, None, :],)
+            widen = () if pair is None else ((pair[0], pair[1][None, None, :]),)
             sup = self.kernel(xp, start, end, u[:, :, None], *widen)  # over classes: (n, k)
         if self.weight is None:
             return xp.sum(sup, axis=0)
@@ -984,9 +1054,12 @@ class RowSegment(SegmentBound):
         end, scratch = _workspace(k, n, r.dtype)
         np.multiply(trials[:, None], u[None, :], out=end)
         end += r
-        slack = self._slacks(trials)
-        widen = () if slack is None else (slack[:, None],)
-        fused(end, r, scratch.reshape(k, n), *widen)
+        widen: tuple[Any, ...] = ()
+        if self._slack is not None:  # one trial (the sequential solve): a scalar slack
+            pair = self._widen(float(ts[0]) if k == 1 and self._host_slack else trials)
+            assert pair is not None
+            widen = ((pair[0], pair[1] if isinstance(pair[1], float) else pair[1][:, None]),)
+        fused(end, self._top(), scratch.reshape(k, n), *widen)
         if k == 1:  # (1, n) -> (n, 1) is a view: the same contiguous layout
             sup = end.reshape(n, 1)
         else:

@@ -32,6 +32,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .._arrays import (
     error_gamma,
     fetch_with_norm,
@@ -53,6 +55,7 @@ __all__ = [
     "RowCurvatureBound",
     "RowGeometry",
     "fetch_evaluation",
+    "inf_norm",
     "point_product",
     "statistic_margin",
     "taken_product",
@@ -148,16 +151,25 @@ class ProductDrift:
         return lambda t: base + rate * abs(t)
 
 
+def inf_norm(x: Any) -> Any:
+    """``||x||_inf``: a float for a NumPy array (no round trip to save), else a 0-d array of
+    ``x``'s library (left on its device)."""
+    if type(x) is np.ndarray:
+        return float(np.abs(x).max()) if x.size else 0.0
+    xp = namespace(x)
+    return reduce_max(xp, xp.abs(x))
+
+
 def taken_product(
-    product: CarriedProduct | None, compute: Callable[[], Any], x: Any, tracker: ProductDrift
+    product: CarriedProduct | None, compute: Callable[[], Any], x_inf: Any, tracker: ProductDrift
 ) -> tuple[Any, Any]:
-    """``(z, drift)`` for an evaluation at ``x``: a carried product's, or ``compute()`` fresh
-    (drift 0). A carried product whose drift is a host float (host memory: no round trip
-    to read it) is also checked against ``x`` itself, so that a step that shrank ``x`` by
-    orders does not keep the earlier, larger rounding for one more evaluation."""
+    """``(z, drift)`` for an evaluation at a point ``x`` with ``||x||_inf = x_inf``
+    (:func:`inf_norm`): a carried product's, or ``compute()`` fresh (drift 0). A carried
+    product whose drift is a host float (host memory: no round trip to read it) is also
+    checked against ``x`` itself, so that a step that shrank ``x`` by orders does not keep
+    the earlier, larger rounding for one more evaluation."""
     if product is not None and isinstance(product.drift, float):
-        xp = namespace(x)
-        if tracker.stale(product.drift, to_float(reduce_max(xp, xp.abs(x)))):
+        if tracker.stale(product.drift, to_float(x_inf)):
             product = None
     if product is None:
         return materialize(compute()), 0.0

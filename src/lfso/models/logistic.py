@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import device, like, materialize, namespace, reduce_max, to_float, to_numpy
+from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
 from ._base import Evaluation, Model
@@ -12,6 +12,7 @@ from ._rows import (
     RowCurvatureBound,
     RowGeometry,
     fetch_evaluation,
+    inf_norm,
     point_product,
     statistic_margin,
     taken_product,
@@ -178,7 +179,8 @@ class LogisticRegression(Model):
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
-        z, drift = taken_product(product, lambda: self.X @ x, x, self.geometry.drift)
+        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
         losses, slope = _losses(xp, margins, distance)
@@ -205,7 +207,6 @@ class LogisticRegression(Model):
                 self.l2,
                 frobenius=self.oracle == "paper",
             )
-        x_inf = reduce_max(xp, xp.abs(x))
         evaluation = fetch_evaluation(grad, loss, local, hint, probe, (z, drift, x_inf))
         if local is not None:
             local.paper_radius = evaluation.grad_norm
@@ -216,7 +217,7 @@ class LogisticRegression(Model):
         xp, g = self.xp, self.geometry
         z, drift, xmax = point_product(evaluation.product, x, lambda: self.X @ x)
         u = materialize(self.X @ direction)
-        dmax = reduce_max(xp, xp.abs(direction))
+        dmax = inf_norm(direction)
         offset: Any = 0.0
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask

@@ -239,6 +239,7 @@ class PowerSum(Model):
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         self.oracle = oracle
+        self._kernel = power_kernel(2 * self.p - 2, 2 * self.p * (2 * self.p - 1))
 
     def bound_from_max(self, amax: float) -> LocalBound:
         """``R -> L(x, R)`` given ``max_i |x_i|``."""
@@ -286,8 +287,8 @@ class PowerSum(Model):
         p, d = self.p, direction
         if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
             return NormPathSegment.along(1.0, 1.0, x, d, slope=evaluation.grad @ d)
-        xp = namespace(x)
-        wide = xp.float64
-        x, d, g = (xp.astype(v, wide) for v in (x, d, evaluation.grad))
-        kernel = power_kernel(2 * p - 2, 2 * p * (2 * p - 1))
-        return RowSegment(x, d, kernel, weight=d * d, scale=1.0, slope=g @ d)
+        g = evaluation.grad
+        if not all(type(v) is np.ndarray and v.dtype == np.float64 for v in (x, d, g)):
+            xp = namespace(x)
+            x, d, g = (xp.astype(v, xp.float64) for v in (x, d, g))
+        return RowSegment(x, d, self._kernel, weight=d * d, scale=1.0, slope=g @ d)

@@ -31,7 +31,7 @@ from ..segments import (
     power_kernel,
 )
 from ._base import Evaluation, Model
-from ._rows import ProductDrift, point_product, taken_product
+from ._rows import ProductDrift, inf_norm, point_product, taken_product
 from .power import PowerNorm, _norm_powers, _norm_scale, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -180,6 +180,7 @@ class LpRegression(_LinearModel):
         self.max_row_norm = amax(xp, self.row_norms)
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
+        self._kernel = power_kernel(m, self._curv)  # the segment's, built once
         self._row_sq = materialize(self.row_norms * self.row_norms)
         self._residual_gamma = error_gamma(d + 4, A.dtype)
         self._sqrt_d = float(d) ** 0.5
@@ -243,7 +244,8 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
-        ax, drift = taken_product(product, lambda: self.A @ x, x, self._drift)
+        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
         r2 = r * r
         if p == 1.0:
@@ -257,7 +259,6 @@ class LpRegression(_LinearModel):
         grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
-        x_inf = reduce_max(xp, xp.abs(x))
         scalars = [w @ r2 if w is not None else r @ r, x_inf, drift]
         if bound and w is None:
             scalars.append(reduce_max(xp, r2))  # p = 1: a constant bound, r for R0 only
@@ -285,7 +286,7 @@ class LpRegression(_LinearModel):
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
         slope = evaluation.grad @ direction
-        dmax = reduce_max(xp, xp.abs(direction))
+        dmax = inf_norm(direction)
         product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
         r = materialize(ax - self.b)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
@@ -297,17 +298,24 @@ class LpRegression(_LinearModel):
                 1.0, 1.0, r, u, slope=slope, delta=root_n * delta, eps=root_n * eps, product=product
             )
         weight = xp.abs(u) + eps
-        kernel = power_kernel(self._m, self._curv)
         return RowSegment(
             r,
             u,
-            kernel,
+            self._kernel,
             weight=weight * weight,
             scale=1.0,
             slope=slope,
             product=product,
             slack=(delta, eps),
         )
+
+
+def _nonzero(xp: Any, top: Any) -> Any:
+    """``top``, or 1 where it is 0 (a divisor; a float for NumPy, no array wrappers)."""
+    if isinstance(top, (np.ndarray, np.generic)):
+        value = float(top)
+        return value if value > 0.0 else 1.0
+    return xp.where(top > 0.0, top, xp.ones_like(top))
 
 
 def _power(xp: Any, s: Any, p: float) -> Any:
@@ -469,7 +477,7 @@ class CompositeLeastSquares(_LinearModel):
         xp = self.xp
         r = self.A @ x - self.b
         top = reduce_max(xp, xp.abs(r))
-        unit = r / xp.where(top > 0.0, top, xp.ones_like(top))
+        unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
         return _norm_powers(big, small, self.p)[0] if big > 0.0 else 0.0
 
@@ -483,19 +491,20 @@ class CompositeLeastSquares(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         p, xp = self.p, self.xp
-        ax, drift = taken_product(product, lambda: self.A @ x, x, self._drift)
+        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
         # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow), and
         # grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
         top = reduce_max(xp, xp.abs(r))
-        unit = r / xp.where(top > 0.0, top, xp.ones_like(top))
+        unit = r / _nonzero(xp, top)
         small = unit @ unit  # ||r||^2 / R^2, in [1, n]
         atr = materialize(self.A.T @ r)
         factor = _norm_scale(xp, atr, p, top, small)
         grad = factor * atr
         # One round trip: the sums, ||x||_inf and the drift (the segment's rounding), the
         # gradient's largest entry (inf where it overflowed), probe.
-        scalars = [small, top, reduce_max(xp, xp.abs(x)), drift, reduce_max(xp, xp.abs(grad))]
+        scalars = [small, top, x_inf, drift, reduce_max(xp, xp.abs(grad))]
         (small, big, xmax, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
             atr, *scalars, probe=probe
         )
@@ -535,11 +544,10 @@ class CompositeLeastSquares(_LinearModel):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum along ``r + s A d``, bounded despite the rounding of ``r``
         and ``u = A d`` (see the class docstring)."""
-        xp = self.xp
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
         r = materialize(ax - self.b)
-        dmax = reduce_max(xp, xp.abs(direction))  # (a 0-d array, fetched with the sums)
+        dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
         delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
         return NormPathSegment.along(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, reduce_max, to_float
+from .._arrays import materialize, namespace, to_float
 from .._validate import nonnegative, real, regression_data
 from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
@@ -12,6 +12,7 @@ from ._rows import (
     RowCurvatureBound,
     RowGeometry,
     fetch_evaluation,
+    inf_norm,
     point_product,
     statistic_margin,
     taken_product,
@@ -80,6 +81,7 @@ class CauchyRegression(Model):
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
         self.geometry = RowGeometry(self.A)
         self._b_max = to_float(self.xp.max(self.xp.abs(self.b))) if self.n else 0.0
+        self._kernel = cauchy_kernel(1.0 / self.c**2, self.geometry.unit)  # the segment's
         inv_c2 = 1.0 / self.c**2
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 
@@ -108,7 +110,8 @@ class CauchyRegression(Model):
     ) -> Evaluation:
         xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
-        ax, drift = taken_product(product, lambda: self.A @ x, x, self.geometry.drift)
+        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
         r = materialize(ax - self.b)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
         if self.l2:
@@ -121,7 +124,6 @@ class CauchyRegression(Model):
             margin = statistic_margin(self.geometry, x, stats, xp.abs(self.b)) + drift
             stats = materialize(stats - margin)
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        x_inf = reduce_max(xp, xp.abs(x))
         return fetch_evaluation(grad, self._value(r, x), local, hint, probe, (ax, drift, x_inf))
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -129,7 +131,7 @@ class CauchyRegression(Model):
         xp, g = self.xp, self.geometry
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
-        dmax = reduce_max(xp, xp.abs(direction))
+        dmax = inf_norm(direction)
         # Rows' rounding: |r_i - exact| <= gamma_d (alpha ||x||_inf + max |b|) + drift,
         # |u_i - exact| <= gamma_d alpha ||d||_inf (the kernel widens by delta + t eps).
         delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
@@ -142,7 +144,7 @@ class CauchyRegression(Model):
         return RowSegment(
             materialize(ax - self.b),
             u,
-            cauchy_kernel(1.0 / self.c**2, g.unit),
+            self._kernel,
             weight=weight,
             scale=1.0 / self.n,
             offset=offset,

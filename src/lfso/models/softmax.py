@@ -23,6 +23,7 @@ from ._rows import (
     RowCurvatureBound,
     RowGeometry,
     fetch_evaluation,
+    inf_norm,
     point_product,
     taken_product,
 )
@@ -198,7 +199,8 @@ class SoftmaxRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
-        logits, drift = taken_product(product, lambda: self._logits(x), x, self.geometry.drift)
+        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
         Z, lse, value = self._parts(x, logits)
         P = xp.exp(Z - lse[:, None])
         grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
@@ -211,7 +213,6 @@ class SoftmaxRegression(Model):
             if not (isinstance(drift, float) and drift == 0.0):
                 odds = materialize(odds - drift)  # each logit off by the drift: z_t - z_k by 2x
             local = RowCurvatureBound(self.geometry, odds, self._peak, 1.0 / self.n, self.l2)
-        x_inf = reduce_max(xp, xp.abs(x))
         return fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf))
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -219,7 +220,7 @@ class SoftmaxRegression(Model):
         xp, g = self.xp, self.geometry
         logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
         V = self._logits(direction)
-        dmax = reduce_max(xp, xp.abs(direction))
+        dmax = inf_norm(direction)
         top = xp.argmax(logits, axis=1)
         classes = xp.arange(self.K, device=device(logits))
         ref = xp.astype(top[:, None] == classes[None, :], logits.dtype)
@@ -240,13 +241,13 @@ class SoftmaxRegression(Model):
         v2 = materialize(v_up * v_up)[:, :, None]
         t0 = materialize(xp.sum(v2 * e0, axis=1))
 
-        def kernel(xp: Any, start: Any, end: Any, u: Any, slack: Any = None) -> Any:
+        def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
             e1 = xp.exp(end)
             t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=1)  # (0 * inf: no NaN)
             low = xp.sum(xp.minimum(e0, e1), axis=1)  # >= 1: the reference class's e^0
             ratio = xp.maximum(t0, t1) / low
-            if slack is not None:  # exponents off by at most slack: T up, S down by e^slack
-                ratio = ratio * xp.exp(2.0 * slack[:, 0, :])
+            if widen is not None:  # exponents off by at most the slack: T up, S down
+                ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
             return xp.minimum(popoviciu, ratio)
 
         kernel.term_ulps = 2.0 * self.K + 16.0  # type: ignore[attr-defined]

@@ -322,7 +322,14 @@ def _exponent_cap(d: Any) -> int:
     """The largest binary exponent of ``d``'s dtype (127 in float32, 1023 in float64):
     ``2^k`` for ``|k|`` up to it is a normal number of that dtype (so is the scale itself
     in that dtype), and ``2^k d`` rounds nothing that was not already subnormal."""
-    return math.frexp(float(namespace(d).finfo(d.dtype).max))[1] - 1
+    dtype = d.dtype
+    cap = _CAPS.get(dtype)
+    if cap is None:
+        cap = _CAPS[dtype] = math.frexp(float(namespace(d).finfo(dtype).max))[1] - 1
+    return cap
+
+
+_CAPS: dict[Any, int] = {}
 
 
 def _unit_scale(length: float, cap: int) -> float:
