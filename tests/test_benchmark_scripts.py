@@ -189,3 +189,28 @@ def test_accel_certificate_script_reports_both_certificates():
     assert [r[0] for r in rows[1:3]] == ["power_sum-p2", "robust-cauchy"]
     assert all(len(_numbers(r)) == 2 for r in rows[1:3])
     assert rows[3][:3] == ["fewer", "gradients:", "ball"]
+
+
+def test_per_iteration_script_times_each_problem_and_method():
+    rows = _run(
+        "per_iteration.py",
+        "--problems",
+        "lp_regression-p2-n100",
+        "power_sum-p3-lin",
+        "--iters",
+        "5",
+        "--repeats",
+        "1",
+    )
+    table = rows[2:]
+    assert [r[0] for r in table] == ["lp_regression-p2-n100", "power_sum-p3-lin"]
+    assert all(len(r) == 3 and all(float(v) > 0 for v in r[1:]) for r in table)
+
+
+def test_float_soundness_script_counts_no_failure_quickly():
+    rows = _run("float_soundness.py", "--runs", "1", "--iters", "15", "--scales", "1", "1e4")
+    assert rows[0][:2] == ["numpy", "float32"]
+    table = [r for r in rows[2:] if len(r) == 8]
+    assert len(table) == 8  # every model
+    assert all(int(r[1]) == 4 and int(r[3]) == int(r[4]) == int(r[5]) == 0 for r in table)
+    assert rows[-1][:2] == ["total:", "0"]
