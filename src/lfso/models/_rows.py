@@ -56,6 +56,7 @@ __all__ = [
     "RowGeometry",
     "fetch_evaluation",
     "inf_norm",
+    "point_inf_norm",
     "point_product",
     "statistic_margin",
     "taken_product",
@@ -158,6 +159,16 @@ def inf_norm(x: Any) -> Any:
         return float(np.abs(x).max()) if x.size else 0.0
     xp = namespace(x)
     return reduce_max(xp, xp.abs(x))
+
+
+def point_inf_norm(x: Any, product: CarriedProduct | None, needed: bool = False) -> Any:
+    """``||x||_inf`` for an evaluation (:func:`inf_norm`), or ``None`` where it can wait: on
+    NumPy without a carried product to check and not ``needed`` by the bound (a segment at
+    ``x`` computes it then, at no round trip: :func:`point_product`). Elsewhere it rides
+    the evaluation's one fetch."""
+    if product is None and not needed and type(x) is np.ndarray:
+        return None
+    return inf_norm(x)
 
 
 def taken_product(
@@ -296,14 +307,17 @@ def fetch_evaluation(
     ``lfso bench --suite paper --out DIR`` (read in ``docs/results.md``).
     """
     extra = bound.reductions(hint) if bound is not None and hint is not None else []
-    scalars = [] if product is None else [product[1], product[2]]
+    scalars = [] if product is None else [product[1]]
+    if product is not None and product[2] is not None:
+        scalars.append(product[2])
     fetched = fetch_with_norm(grad, value, *scalars, *extra, probe=probe)
     if extra:
         assert bound is not None and hint is not None
         bound.hinted(hint, fetched.values[1 + len(scalars) :])
     evaluation = Evaluation(fetched.values[0], grad, fetched.grad_norm, bound, fetched.probe_dot)
     if product is not None:
-        drift, xmax = fetched.values[1:3]
+        drift = fetched.values[1]
+        xmax = fetched.values[2] if product[2] is not None else None
         evaluation.product = CarriedProduct(product[0], drift, xmax)
         evaluation.carried = drift > 0.0
     return evaluation

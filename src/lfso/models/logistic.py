@@ -13,6 +13,7 @@ from ._rows import (
     RowGeometry,
     fetch_evaluation,
     inf_norm,
+    point_inf_norm,
     point_product,
     statistic_margin,
     taken_product,
@@ -179,7 +180,7 @@ class LogisticRegression(Model):
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
-        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic

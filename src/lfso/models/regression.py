@@ -31,7 +31,7 @@ from ..segments import (
     power_kernel,
 )
 from ._base import Evaluation, Model
-from ._rows import ProductDrift, inf_norm, point_product, taken_product
+from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
 from .power import PowerNorm, _norm_powers, _norm_scale, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -244,7 +244,7 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
-        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
         r2 = r * r
@@ -259,7 +259,7 @@ class LpRegression(_LinearModel):
         grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
-        scalars = [w @ r2 if w is not None else r @ r, x_inf, drift]
+        scalars = [w @ r2 if w is not None else r @ r, 0.0 if x_inf is None else x_inf, drift]
         if bound and w is None:
             scalars.append(reduce_max(xp, r2))  # p = 1: a constant bound, r for R0 only
         elif bound:
@@ -277,7 +277,7 @@ class LpRegression(_LinearModel):
             wmax = values[3] * (self._pad_max if w is not None else 1.0)
             t0 = values[4] * self._pad_sum if len(values) > 4 else None
             local = self._bound(wmax, t0)
-        carried = CarriedProduct(ax, values[2], values[1])
+        carried = CarriedProduct(ax, values[2], None if x_inf is None else values[1])
         return Evaluation(values[0], grad, gnorm, local, dot, carried, values[2] > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -491,7 +491,7 @@ class CompositeLeastSquares(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         p, xp = self.p, self.xp
-        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
         # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow), and
@@ -504,11 +504,12 @@ class CompositeLeastSquares(_LinearModel):
         grad = factor * atr
         # One round trip: the sums, ||x||_inf and the drift (the segment's rounding), the
         # gradient's largest entry (inf where it overflowed), probe.
-        scalars = [small, top, x_inf, drift, reduce_max(xp, xp.abs(grad))]
-        (small, big, xmax, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
+        scalars = [small, top, 0.0 if x_inf is None else x_inf, drift, reduce_max(xp, xp.abs(grad))]
+        (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
             atr, *scalars, probe=probe
         )
-        if drift > 0.0 and self._drift.stale(drift, xmax):
+        xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)
+        if xmax is not None and drift > 0.0 and self._drift.stale(drift, xmax):
             # A product carried from a far point into a near one drifted past the budget
             # relative to this point's own rounding (the budget is checked where the step
             # starts): f and its gradient from a fresh A x instead, as sharp as ever.
@@ -523,7 +524,7 @@ class CompositeLeastSquares(_LinearModel):
         if bound:
             # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
             # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
-            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * xmax + self._b_norm)
+            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * x_top + self._b_norm)
             r_err += self._sqrt_n * (drift + big * self._tiny)
             r_up = r_norm * self._norm_pad + r_err
             if self.oracle == "paper":

@@ -13,6 +13,7 @@ from ._rows import (
     RowGeometry,
     fetch_evaluation,
     inf_norm,
+    point_inf_norm,
     point_product,
     statistic_margin,
     taken_product,
@@ -110,7 +111,7 @@ class CauchyRegression(Model):
     ) -> Evaluation:
         xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
-        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
         r = materialize(ax - self.b)
         grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n

@@ -24,6 +24,7 @@ from ._rows import (
     RowGeometry,
     fetch_evaluation,
     inf_norm,
+    point_inf_norm,
     point_product,
     taken_product,
 )
@@ -199,7 +200,7 @@ class SoftmaxRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
-        x_inf = inf_norm(x)  # (also the drift budget's scale)
+        x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
         Z, lse, value = self._parts(x, logits)
         P = xp.exp(Z - lse[:, None])
