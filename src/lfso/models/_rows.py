@@ -193,10 +193,9 @@ def point_product(
     """``(z, drift, ||x||_inf)`` for a segment at ``x``: the evaluation's product with its
     host scalars, or ``compute()`` fresh (an evaluation made without one)."""
     if carried is None or carried.xmax is None:
-        xp = namespace(x)
         z = materialize(compute()) if carried is None else carried.value
         drift = 0.0 if carried is None else to_float(carried.drift)
-        return z, drift, to_float(reduce_max(xp, xp.abs(x)))
+        return z, drift, to_float(inf_norm(x))
     return carried.value, float(carried.drift), carried.xmax
 
 

@@ -60,6 +60,8 @@ class _LinearModel(Model):
         ``d``.
     norm : float
         ``||A||_2`` (given, or computed exactly).
+    row_norms : array, shape (n,)
+        ``||a_i||``, padded by their rounding; ``max_row_norm`` their largest.
     """
 
     xp: Any
@@ -76,8 +78,15 @@ class _LinearModel(Model):
         self.xp, self.A, self.b = regression_data(A, b)
         self.p = power(p)
         self.oracle = _check_oracle(oracle)
-        self.dim = int(self.A.shape[1])
+        self.dim = d = int(self.A.shape[1])
         self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
+        # Row norms padded by their rounding (a sum of d squares and a square root), and a
+        # carried product's drift, with alpha = sqrt(d) max_i ||a_i|| >= max_i ||a_i||_1.
+        pad = 1.0 + error_gamma(d + 4, self.A.dtype)
+        self.row_norms = materialize(row_norms(self.A) * pad)
+        self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
+        self._alpha = float(d) ** 0.5 * self.max_row_norm
+        self._drift = ProductDrift(self._alpha, d, self.A.dtype)
 
     @property
     def data(self) -> Any:
@@ -174,10 +183,8 @@ class LpRegression(_LinearModel):
         xp, A = self.xp, self.A
         n, d = int(A.shape[0]), int(A.shape[1])
         m = 2 * self.p - 2
-        # Rounding pads (see the class docstring): a row norm is a sum of d squares and a
-        # square root; a power of a padded residual loses at most (2 ceil(m) + 8) ulps.
-        self.row_norms = materialize(row_norms(A) * (1.0 + error_gamma(d + 4, A.dtype)))
-        self.max_row_norm = amax(xp, self.row_norms)
+        # Rounding pads (see the class docstring): a power of a padded residual loses at
+        # most (2 ceil(m) + 8) ulps.
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
         self._kernel = power_kernel(m, self._curv)  # the segment's, built once
@@ -186,11 +193,8 @@ class LpRegression(_LinearModel):
         self._sqrt_d = float(d) ** 0.5
         self._abs_b = materialize(xp.abs(self.b))
         # Row-wise rounding of r = fl(A x - b) and u = fl(A d), as scalars for the segment:
-        # gamma (alpha ||x||_inf + max |b_i|) and gamma alpha ||d||_inf, alpha >= max ||a_i||_1.
-        self._alpha = self._sqrt_d * to_float(xp.max(self.row_norms))
+        # gamma (alpha ||x||_inf + max |b_i|) and gamma alpha ||d||_inf.
         self._b_max = amax(xp, self._abs_b) if n else 0.0
-        self._drift = ProductDrift(self._alpha, d, A.dtype)
-        self._unit = 0.5 * float(xp.finfo(A.dtype).eps)
         power_ulps = 2 * int(-(-m // 1)) + 8
         self._pad_max = 1.0 + error_gamma(power_ulps, A.dtype)
         self._pad_sum = (1.0 + error_gamma(power_ulps + 4, A.dtype)) * (
@@ -467,9 +471,6 @@ class CompositeLeastSquares(_LinearModel):
         self._sqrt_d = float(d) ** 0.5
         self._sqrt_n = float(n) ** 0.5
         self._tiny = float(xp.finfo(A.dtype).smallest_normal)
-        # A carried product's drift: alpha >= max_i ||a_i||_1 (sqrt(d) max_i ||a_i||, padded).
-        top_row = amax(xp, row_norms(A)) * (1.0 + error_gamma(d + 4, A.dtype)) if n else 0.0
-        self._drift = ProductDrift(self._sqrt_d * top_row, d, A.dtype)
         if oracle == "paper":
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
