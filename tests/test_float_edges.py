@@ -236,6 +236,56 @@ def test_norm_path_segment_certifies_no_step_past_the_float_range():
         bound.radius_for(1.0)
 
 
+def test_norm_path_host_curvature_is_the_generic_formula_bit_for_bit():
+    """The host solve's written-out constants and ``C(t)`` against the array-generic ones on
+    host floats,
+    over scales from 1e-200 to 1e200, nearly parallel paths, rounding pads, and steps
+    0, subnormal, huge, ``inf`` and NaN."""
+    from lfso.segments import (
+        _host_path_curvature,
+        _HostFloats,
+        _path_constants,
+        _path_curvature,
+    )
+
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        p = float(rng.choice([1.0, 1.25, 1.5, 2.0, 3.0, 10.0]))
+        k = float(10.0 ** rng.uniform(-5, 5))
+        y = rng.standard_normal(5) * 10.0 ** rng.uniform(-200, 200)
+        v = rng.standard_normal(5) * 10.0 ** rng.uniform(-200, 200)
+        if rng.random() < 0.2:
+            v = y * rng.uniform(-2, 2)
+        bound = NormPathSegment.along(
+            p, k, y, v, slope=-1.0, delta=float(rng.choice([0.0, 1e-10])), eps=1e-12
+        )
+        consts = bound._fetch()
+        a, b, c, _ = (float(v) for v in bound._arrays)
+        norms = (float(v) for v in bound._norms)
+        generic = _path_constants(
+            _HostFloats, p, k, bound._gamma, bound._zeta, a, b, c, *norms, *bound._errors
+        )
+        assert consts.keys() == generic.keys()
+        for key, value in consts.items():
+            assert value == generic[key] or (math.isnan(value) and math.isnan(generic[key]))
+        steps = (0.0, 5e-324, 10.0 ** rng.uniform(-300, 300), 10.0 ** rng.uniform(-3, 3))
+        for t in (*steps, math.inf, math.nan):
+            fast = _host_path_curvature(p, k, consts, t)
+            generic = float(_path_curvature(_HostFloats, p, k, consts, t))
+            assert fast == generic or (math.isnan(fast) and math.isnan(generic)), (p, k, t)
+
+
+def test_norm_path_for_p_1_reads_only_the_direction():
+    """``C = 2k ||v||^2`` for ``p = 1``: ``y`` may be omitted, and gives the same bound."""
+    rng = np.random.default_rng(12)
+    y, v = rng.standard_normal(7), rng.standard_normal(7) * 1e-30
+    with_y = NormPathSegment.along(1.0, 3.0, y, v, slope=-1.0, eps=1e-40)
+    without = NormPathSegment.along(1.0, 3.0, None, v, slope=-1.0, eps=1e-40)
+    assert with_y(0.5) == without(0.5) >= 6.0 * float(v @ v)
+    with pytest.raises(ValueError, match="needs y"):
+        NormPathSegment.along(2.0, 1.0, None, v)
+
+
 # -- PowerSum where float32 powers underflow -------------------------------------------------
 
 

@@ -314,7 +314,7 @@ class NormPathSegment(SegmentBound):
         cls,
         p: float,
         scale: float,
-        y: Any,
+        y: Any | None,
         v: Any,
         *,
         slope: Any = None,
@@ -324,25 +324,38 @@ class NormPathSegment(SegmentBound):
     ) -> NormPathSegment:
         """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
         three sums of the normalised vectors, left on the device (see the class
-        docstring); ``delta``, ``eps`` bound the vectors' own rounding (2-norms)."""
-        xp = namespace(y)
-        finfo = xp.finfo(y.dtype)
-        if type(y) is np.ndarray and type(v) is np.ndarray:  # (host floats: no wrappers)
-            ymax = float(np.abs(y).max()) if y.size else 0.0
+        docstring); ``delta``, ``eps`` bound the vectors' own rounding (2-norms). For
+        ``p = 1`` the bound ``2k ||v||^2`` does not read ``y``, which may be ``None``."""
+        xp = namespace(v)
+        finfo = xp.finfo(v.dtype)
+        host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
+        if host:  # (host floats: no wrappers)
             vmax = float(np.abs(v).max()) if v.size else 0.0
-            ys, vs = y / (ymax if ymax > 0.0 else 1.0), v / (vmax if vmax > 0.0 else 1.0)
+            vs = v / (vmax if vmax > 0.0 else 1.0)
         else:
-            ymax, vmax = xp.max(xp.abs(y)), xp.max(xp.abs(v))
-            ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
+            vmax = xp.max(xp.abs(v))
             vs = v / xp.where(vmax > 0.0, vmax, xp.ones_like(vmax))
+        c = vs @ vs
+        if p == 1.0:  # (the sums of y would not be read)
+            ymax, a, b = vmax, c, c
+        elif y is None:
+            raise ValueError(f"NormPathSegment.along needs y for p = {p!r} (only p = 1 not)")
+        elif host:
+            ymax = float(np.abs(y).max()) if y.size else 0.0
+            ys = y / (ymax if ymax > 0.0 else 1.0)
+            a, b = ys @ ys, ys @ vs
+        else:
+            ymax = xp.max(xp.abs(y))
+            ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
+            a, b = ys @ ys, ys @ vs
         return cls(
             p,
             scale,
-            ys @ ys,
-            ys @ vs,
-            vs @ vs,
+            a,
+            b,
+            c,
             slope=slope,
-            terms=int(y.shape[0]),
+            terms=int(v.shape[0]),
             dtype_eps=float(finfo.eps),
             product=product,
             norms=(ymax, vmax),
@@ -362,8 +375,8 @@ class NormPathSegment(SegmentBound):
             values = to_floats(*wanted)
             if slope is not None:
                 self._slope = values.pop()
-            self._host = _path_constants(
-                _HostFloats, self.p, self.k, self._gamma, self._zeta, *map(float, values)
+            self._host = _host_path_constants(
+                self.p, self.k, self._gamma, self._zeta, *map(float, values)
             )
         return self._host
 
@@ -375,7 +388,7 @@ class NormPathSegment(SegmentBound):
 
     def __call__(self, radius: float) -> float:
         consts = self._fetch()
-        return float(_path_curvature(_HostFloats, self.p, self.k, consts, float(radius)))
+        return _host_path_curvature(self.p, self.k, consts, float(radius))
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -384,26 +397,35 @@ class NormPathSegment(SegmentBound):
 
         Raises :class:`~lfso.bounds.PrecisionLimitError` where the bound leaves the float
         range (``C(0) = inf``) or certifies no representable step."""
+        if not target > 0.0 or self.p == 1.0:
+            at_zero = self._at_zero()
+            if not target > 0.0:
+                return 0.0, check_value(at_zero, 0.0), 1
+        try:
+            if self.p == 1.0:  # a quadratic: exact
+                t, value, evals = target / at_zero, at_zero, 1
+            else:  # (C(0) is looked at only if the solve finds no step)
+                t, value, evals = solve_radius(self, target, rtol=rtol, guess=guess)
+        except (OracleError, ZeroDivisionError) as exc:
+            self._at_zero()
+            raise PrecisionLimitError(f"no certified step in float range: {exc}") from exc
+        if not (0.0 < value < math.inf and target / value < math.inf):
+            self._at_zero()
+            raise PrecisionLimitError(
+                f"the certified step {target!r} / {value!r} is not representable"
+            )
+        return t, value, evals
+
+    def _at_zero(self) -> float:
+        """``C(0)``; raises :class:`~lfso.bounds.PrecisionLimitError` where it is ``inf``
+        (then so is ``C(t)`` for every ``t``: no finite step can be certified)."""
         at_zero = self(0.0)
         if not at_zero < math.inf:
             raise PrecisionLimitError(
                 "the curvature along the step exceeds the float range at its start "
                 f"(C(0) = {at_zero!r}): no finite step can be certified"
             )
-        if not target > 0.0:
-            return 0.0, check_value(at_zero, 0.0), 1
-        try:
-            if self.p == 1.0:  # a quadratic: exact
-                t, value, evals = target / at_zero, at_zero, 1
-            else:
-                t, value, evals = solve_radius(self, target, rtol=rtol, guess=guess)
-        except (OracleError, ZeroDivisionError) as exc:
-            raise PrecisionLimitError(f"no certified step in float range: {exc}") from exc
-        if not (0.0 < value < math.inf and target / value < math.inf):
-            raise PrecisionLimitError(
-                f"the certified step {target!r} / {value!r} is not representable"
-            )
-        return t, value, evals
+        return at_zero
 
     @property
     def on_device(self) -> bool:
@@ -635,6 +657,118 @@ def _path_log_curvature(xp: Any, p: float, k: dict[str, Any], trials: Any) -> An
         + (2.0 * (p - 1.0)) * (_LOG_SPAN + xp.abs(xp.where(finite, log_n, zero)))
     )
     return log_c + (16.0 * _EPS64) * xp.where(finite, size, zero)
+
+
+def _host_path_constants(
+    p: float,
+    k: float,
+    gamma: float,
+    zeta: float,
+    a: float,
+    b: float,
+    c: float,
+    ymax: float,
+    vmax: float,
+    delta: float,
+    eps: float,
+) -> dict[str, float]:
+    """:func:`_path_constants` on Python floats: the same operations in the same order as
+    with :class:`_HostFloats` (so the same values, bit for bit), written out for the host,
+    which computes them once per segment."""
+    hf = _HostFloats
+    sv = hf.maximum(vmax, eps)
+    sv = sv if sv > 0.0 else 1.0
+    if p == 1.0:
+        rv = vmax / sv
+        c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+        root_c = sv * (hf.sqrt(c_up) + eps / sv)
+        return {"quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)}
+    sy = hf.maximum(ymax, delta)
+    sy = sy if sy > 0.0 else sv
+    ry, rv = ymax / sy, vmax / sv
+    a, b, c = a * (ry * ry), b * (ry * rv), c * (rv * rv)
+    zy, zv, zyv = zeta * (ry * ry), zeta * (rv * rv), zeta * (ry * rv)
+    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
+    a_lo = hf.maximum(a - zy, 0.0) / (1.0 + gamma)
+    c_lo = hf.maximum(c - zv, 0.0) / (1.0 + gamma)
+    b_err = gamma * hf.sqrt(a_up * c_up) + zyv
+    dy, ev = delta / sy, eps / sv
+    host = 8.0 * _EPS64
+    alpha = (a + gamma * a_up + zy) * (1.0 + host)
+    beta = b + b_err
+    beta = beta + host * abs(beta)
+    kappa = (c + gamma * c_up + zv) * (1.0 + host)
+    c_bound = hf.sqrt(c_up) + ev
+    safe_lo = c_lo if c_lo > 0.0 else 1.0
+    b_up = abs(b) + b_err
+    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
+    sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
+    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
+    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    log_sv, log_sy = hf.log(sv), hf.log(sy)
+    log_c = hf.log(c_bound * c_bound)
+    base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
+    size = abs(math.log(2.0 * p * k)) + 2.0 * abs(log_sv) + abs(log_c) + 8.0
+    base = base + (2.0 * (p - 1.0)) * log_sy
+    size = size + (2.0 * (p - 1.0)) * (2.0 * abs(log_sy) + abs(log_sv) + 4.0)
+    root_c = sv * c_bound
+    return {
+        "quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64),
+        "alpha": alpha,
+        "beta": beta,
+        "kappa": kappa,
+        "root": hf.sqrt(alpha),
+        "dy": dy,
+        "ev": ev,
+        "dist2": dist * dist,
+        "log_ratio": log_sv - log_sy,
+        "base": base,
+        "size": size,
+    }
+
+
+def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
+    """:func:`_path_curvature` at one step ``t >= 0`` on Python floats: the same operations
+    in the same order as with :class:`_HostFloats` (so the same value, bit for bit), written
+    out for the host solve, which evaluates it a few times per iteration."""
+    pad = 4.0 * _SMALLEST * max(1.0, 2.0 * p * scale)
+    if p == 1.0:
+        value = k["quad"] + 0.0
+        return value + pad if value < math.inf else math.inf
+    if t > 0.0:
+        log_sigma = math.log(t) + k["log_ratio"]
+        small = math.exp(min(log_sigma, 0.0)) if log_sigma == log_sigma else log_sigma
+        inv = _HostFloats.exp(-max(log_sigma, 0.0)) if log_sigma == log_sigma else log_sigma
+    else:
+        log_sigma, small, inv = -math.inf, 0.0, 1.0  # (sigma = 0: exp(-inf), exp(-0))
+    alpha, beta, kappa, root = k["alpha"], k["beta"], k["kappa"], k["root"]
+    dy, ev = k["dy"], k["ev"]
+    hf = _HostFloats
+    if log_sigma <= 0.0:
+        near = alpha + small * (2.0 * beta + kappa * small)
+        root_near = math.sqrt(near) if near >= 0.0 else (near if near != near else 0.0)
+        near = (root if root >= root_near or root != root else root_near) + dy + small * ev
+        log_n = hf.log(near)
+    else:
+        far = kappa + inv * (2.0 * beta + alpha * inv)
+        root_far = math.sqrt(far) if far >= 0.0 else (far if far != far else 0.0)
+        top = root * inv
+        far = (top if top >= root_far or top != top else root_far) + dy * inv + ev
+        log_n = log_sigma + hf.log(far)
+    log_q = 2.0 * log_n
+    q = hf.exp(log_q)
+    ratio = k["dist2"] / q if q > 0.0 else 0.0
+    fac = (2.0 * p - 1.0) - (2.0 * (p - 1.0)) * (ratio if ratio <= 1.0 or ratio != ratio else 1.0)
+    log_fac = hf.log(fac)
+    log_c = k["base"] + (p - 1.0) * log_q + log_fac
+    finite = math.isfinite(log_c)
+    size = (
+        k["size"] + abs(log_fac) + (2.0 * (p - 1.0)) * (_LOG_SPAN + abs(log_n if finite else 0.0))
+    )
+    log_c = log_c + (16.0 * _EPS64) * (size if finite else 0.0)
+    if not log_c < _LOG_MAX:
+        return math.inf
+    return hf.exp(log_c) + pad
 
 
 #: Trial steps of the second, refining batch of a device step (:func:`_grid_step`).

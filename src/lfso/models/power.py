@@ -79,6 +79,9 @@ def _normalized(x: Any) -> tuple[Any, Any, Any]:
     is at least 1), whatever the scale of ``x``: the scale goes to the host as a number
     and powers of it are taken there in logarithms."""
     xp = namespace(x)
+    if type(x) is np.ndarray:  # host memory: the maximum as a float (the same quotients)
+        host = float(np.abs(x).max()) if x.size else 0.0
+        return xp, host, x / (host if host > 0.0 else 1.0)
     top = reduce_max(xp, xp.abs(x))
     return xp, top, x / xp.where(top > 0.0, top, xp.ones_like(top))
 
@@ -91,6 +94,23 @@ def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
     trip: the gradient ``scale * y`` stays on the device."""
     if p == 1.0:
         return 2.0
+    if isinstance(top, (float, np.generic)) and isinstance(small, (float, np.generic)):
+        # Host scalars (NumPy): the same float64 formulas on Python floats, no 0-d arrays.
+        big, ssum = float(top), float(small)
+        sq = big * big * ssum
+        if _NORMAL <= sq < math.inf:
+            try:
+                factor = (2.0 * p) * sq ** (p - 1.0)
+            except OverflowError:
+                factor = math.inf
+        else:  # (as the device formula, NumPy's own exp and log: the same value)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                logs = 2.0 * np.log(np.float64(big)) + np.log(np.float64(ssum))
+                factor = float(np.exp(math.log(2.0 * p) + (p - 1.0) * logs))
+        if like.dtype == np.float64:
+            return factor
+        with np.errstate(over="ignore"):
+            return like.dtype.type(factor)
     wide = xp.float64
     big, ssum = xp.astype(top, wide), xp.astype(small, wide)
     sq = big * big * ssum
@@ -286,7 +306,7 @@ class PowerSum(Model):
         """Per-coordinate endpoint suprema (see the class docstring), in float64."""
         p, d = self.p, direction
         if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
-            return NormPathSegment.along(1.0, 1.0, x, d, slope=evaluation.grad @ d)
+            return NormPathSegment.along(1.0, 1.0, None, d, slope=evaluation.grad @ d)
         g = evaluation.grad
         if not all(type(v) is np.ndarray and v.dtype == np.float64 for v in (x, d, g)):
             xp = namespace(x)

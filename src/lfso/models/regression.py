@@ -292,15 +292,15 @@ class LpRegression(_LinearModel):
         slope = evaluation.grad @ direction
         dmax = inf_norm(direction)
         product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
-        r = materialize(ax - self.b)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
-        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
         eps = self._residual_gamma * self._alpha * dmax
-        if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact
+        if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
             root_n = float(int(u.shape[0])) ** 0.5  # the row errors in 2-norm
             return NormPathSegment.along(
-                1.0, 1.0, r, u, slope=slope, delta=root_n * delta, eps=root_n * eps, product=product
+                1.0, 1.0, None, u, slope=slope, eps=root_n * eps, product=product
             )
+        r = materialize(ax - self.b)
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
         weight = xp.abs(u) + eps
         return RowSegment(
             r,
@@ -548,7 +548,7 @@ class CompositeLeastSquares(_LinearModel):
         and ``u = A d`` (see the class docstring)."""
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
-        r = materialize(ax - self.b)
+        r = None if self.p == 1.0 else materialize(ax - self.b)  # (p = 1: not read)
         dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
         delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
