@@ -214,3 +214,27 @@ def test_float_soundness_script_counts_no_failure_quickly():
     assert len(table) == 8  # every model
     assert all(int(r[1]) == 4 and int(r[3]) == int(r[4]) == int(r[5]) == 0 for r in table)
     assert rows[-1][:2] == ["total:", "0"]
+
+
+def test_suite_time_script_compares_two_checkouts():
+    """Against the same checkout: every run compared, ratios near 1 (each a best of one)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    rows = _run(
+        "suite_time.py",
+        "--problems",
+        "robust-cauchy",
+        "power_sum-p3",
+        "--repeats",
+        "1",
+        "--against",
+        src,
+    )
+    table = [r for r in rows[2:] if "/" in r[0]]
+    assert [r[0] for r in table] == [
+        "robust-cauchy/lfso",
+        "robust-cauchy/lfso-lbfgs",
+        "power_sum-p3/lfso",
+        "power_sum-p3/lfso-lbfgs",
+    ]
+    assert all(r[4] == r[5] and float(r[1]) > 0 and float(r[2]) > 0 for r in table)
+    assert rows[-1][:3] == ["4", "runs", "compared:"]
