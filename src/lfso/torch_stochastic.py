@@ -49,8 +49,8 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    doubles per step, until a measurement puts the line minimiser within reach (``s* <=
    growth * s``). Every step of the ramp is measured along a step at most ``growth`` times
    shorter than the next, never along the tiny first probe alone (setting ``s = s*`` from the
-   probe extrapolates its curvature far past the probe's length, and one such step can kill
-   the ReLUs of a network).
+   probe applies the curvature measured along its tiny step to a step far longer, and one
+   such step can kill the ReLUs of a network; ``docs/results.md``, "Minibatches").
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
