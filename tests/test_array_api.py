@@ -130,7 +130,7 @@ def test_pytorch_tensors_match_numpy_in_float64(name, method):
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 def test_cuda_tensors_match_numpy_in_float64():  # pragma: no cover - CI has no GPU
-    """Every model and method on CUDA tensors: NumPy's iterates (run where a GPU is lent)."""
+    """Every model and method on CUDA tensors: NumPy's iterates (runs where a GPU is present)."""
     if not _torch().cuda.is_available():
         pytest.skip("no CUDA device")
     for name in TORCH_CASES:

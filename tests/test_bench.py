@@ -135,7 +135,7 @@ def test_runs_inside_the_bench_leave_the_overall_bar_alone(monkeypatch):
 
 @pytest.mark.parametrize("problem", ["rosenbrock-d2", "rosenbrock-d5", "rosenbrock-d10"])
 def test_lbfgs_with_the_estimate_needs_at_most_1_5x_the_gradients_of_scipy(problem):
-    """Issue 11's bound on the black-box problems (no oracle: the estimate along d)."""
+    """The 1.5x bound on the black-box problems (no oracle: the estimate along d)."""
     ours = run_case(problem, "lfso-lbfgs-auto")
     scipy = run_case(problem, "lbfgs")
     assert ours.status == scipy.status == "converged"

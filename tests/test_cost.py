@@ -1,4 +1,4 @@
-"""The cost of a certified iteration (issue 11, "Cost"): host round trips, passes, drift.
+"""The cost of a certified iteration: host round trips, passes, drift.
 
 On PyTorch tensors ``lfso`` and ``lfso-lbfgs`` size the step (and the L-BFGS direction)
 on the device and let their scalars ride with the next evaluation's fetch
@@ -64,7 +64,7 @@ def _power(cls, p):
     return build
 
 
-#: Bundled problems on float64 CPU tensors, with issue 11's target per iteration.
+#: Bundled problems on float64 CPU tensors, with the target round trips per iteration.
 PROBLEMS = {
     "lp_regression-p1-n100": (_lp(1), 1.1),
     "lp_regression-p2-n100": (_lp(2), 1.1),

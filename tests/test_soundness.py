@@ -8,7 +8,7 @@ Hessian's top eigenvector). A float32 model's bound is checked against the exact
 gradient of the same data, which float32 data are exactly: it must bound the *true*
 curvature, rounding and all.
 
-The first tests are the counterexamples of issue 12, each with the ratio it had.
+The first tests are counterexamples to earlier oracles, each with the ratio it reached.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _pair(build, dtype):
     return low, exact
 
 
-# -- the counterexamples of issue 12 -------------------------------------------------------
+# -- counterexamples to earlier oracles ---------------------------------------------------
 
 
 def _secant(model, y, z):

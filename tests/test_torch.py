@@ -367,7 +367,7 @@ def _train(net, opt, batches):
 
 
 def test_minibatches_warn_once_and_name_the_stochastic_optimiser():
-    """Issue 16's planted misuse: a 64-64-10 MLP on digits, batch 64, the usual closure."""
+    """Minibatches fed to LFSO: a 64-64-10 MLP on digits, batch 64, the usual closure."""
     X, y = _digits()
     net = _mlp()
     opt = LFSO(net.parameters())

@@ -65,7 +65,7 @@ def _train(seed, epochs=5, **options):
 
 
 def test_trains_the_digits_mlp_without_a_learning_rate():
-    """The issue's planted case: the full-batch LFSO stalled at 0.156 test accuracy."""
+    """The digits MLP on minibatches, where the full-batch LFSO stalls (0.156 test accuracy)."""
     _, opt, acc = _train(0)
     assert acc > 0.9
     assert opt.rollbacks == 0 and opt.skipped == 0

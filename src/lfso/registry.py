@@ -36,7 +36,8 @@ from .steps.directions import CallableDirection
 # build_rule is lfso.minimize's own (it builds the rule from the table).
 __all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]
 
-#: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench``).
+#: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench`` on
+#: most problems: docs/results.md).
 DEFAULT_METHOD = "lfso-lbfgs"
 
 #: A required option's default.

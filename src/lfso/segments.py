@@ -483,8 +483,9 @@ _PATH_TRIALS = (
 class _HostFloats:
     """The few array functions :func:`_path_constants` and :func:`_path_curvature` use, on
     Python floats (float64, IEEE like NumPy's: ``log 0 = -inf``, ``exp`` past the range
-    ``inf``, no exceptions), for the host's O(1) evaluations: a 0-d NumPy array costs a
-    microsecond per operation, a float a few tens of nanoseconds."""
+    ``inf``, no exceptions), for the host's O(1) evaluations: an operation on a float costs
+    far less than one on a 0-d NumPy array (``docs/results.md``, "Certified in floating
+    point")."""
 
     @staticmethod
     def zeros_like(x: float) -> float:
@@ -1067,9 +1068,9 @@ class RowSegment(SegmentBound):
     """
 
     #: Trial steps of the first round, as multiples of ``guess`` (the last step: L-BFGS's
-    #: ratio t*/guess lies in [0.6, 1.6] nine times in ten on l_4 regression). Every trial
-    #: costs an O(n) pass (an exponential per row for logistic rows): a few suffice, as
-    #: each certifies a step (see :meth:`radius_for`).
+    #: ratio t*/guess stays near 1; ``docs/results.md``, "One trial step at a time"). Every
+    #: trial costs an O(n) pass (an exponential per row for logistic rows): a few suffice,
+    #: as each certifies a step (see :meth:`radius_for`).
     first_round: tuple[float, ...] = (0.25, 0.7, 1.0, 1.4, 4.0)
     #: The first round without a guess: ``t = 1`` (the natural quasi-Newton step) and a wide
     #: geometric bracket around it.

@@ -29,10 +29,9 @@ interpolation, line-search, and convergence rates" (NeurIPS), Theorem 1, need wi
 ``f`` is strongly convex, and the model *interpolates* (one point minimises every ``f_B``),
 the iterates converge linearly in expectation. Not proven: anything without interpolation;
 then constant steps stop at a noise floor whose size scales with the step, and a decay
-shrinks it. Measured by ``python benchmarks/stochastic.py --only decay`` (a logistic
-regression on 4,000 generated rows, ``d = 10``, batch 64; distance to the full-batch
-minimiser after 5, 15 and 30 epochs; ``docs/results.md``): ``"none"`` stalls, ``"sqrt"``
-slows down, ``"harmonic"`` keeps shrinking, hence the default.
+shrinks it. ``python benchmarks/stochastic.py --only decay`` compares the decays by the
+distance to the full-batch minimiser (``docs/results.md``, "Minibatches", has the table and
+the reason ``"harmonic"`` is the default).
 
 The history has one row per epoch: the *full* loss and gradient norm at the epoch's end (one
 full pass per epoch, counted), the epoch's last step (``gamma_e t_k``) and its certificate

@@ -52,12 +52,11 @@ back together; a step rides the deferral of :mod:`lfso._later` over a rider list
 optimiser keeps, so what one step defers rides the next step's fetch. ``method="lfso"``
 makes one per closure call (below); ``"lfso-lbfgs"`` one more per step (``g . d`` and
 ``||d||``, which the radius solve needs on the host before the trial point exists).
-Logistic regression, ``n = 1000``, ``d = 20``, steps 4 to 12 (``python
-benchmarks/host_syncs.py``, last table): ``lfso`` 1.00 per step with a user oracle and
-1.25 with the automatic one, whose safeguard keeps the cache that the misuse checks at
-steps 4 and 8 re-evaluate (1.25 closure calls per step); ``lfso-lbfgs`` 2.00 and 2.25.
-Past convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, at a cost of a few
-more round trips each.
+With the automatic oracle the safeguard's accepted trial is cached as the next step's
+start, and the misuse checks below re-evaluate it now and then, one closure call (and one
+round trip) each. Past convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, at
+a cost of a few more round trips each. The counts per step: ``python
+benchmarks/host_syncs.py``, last table (``docs/results.md``, "The PyTorch optimiser").
 
 Under ``torch.distributed`` (DDP averages the gradients) the loss is averaged across ranks
 and a user oracle's value is the maximum over ranks, so every rank takes the same step.

@@ -37,8 +37,7 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    ``u* = 1 - g . Delta / c``: the fresh batch's line minimiser along the last step, in units
    of that step, so the learning rate that would have reached it is ``s* = u* t_{k-1}``
    (``+inf`` when ``c <= 0``; 0 when ``u* <= 0``). (Measured in units of the step's length
-   instead, ``u* ||Delta|| / ||d||``, the digits networks trained about half a point worse in
-   exploratory runs.)
+   instead, ``u* ||Delta|| / ||d||``, the digits networks trained worse.)
    The batch ``B`` was not used to choose ``Delta``, so ``s*`` is not biased toward this
    batch. (``secant="same"`` instead evaluates ``B`` at the trial point ``p_k + t d`` and
    takes ``s* = -g . d / (C ||d||^2)``, ``C = 2 (f_B(p + t d) - f_B(p) - t g . d) / (t^2
@@ -50,8 +49,8 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    doubles per step, until a measurement puts the line minimiser within reach (``s* <=
    growth * s``). Every step of the ramp is measured along a step at most ``growth`` times
    shorter than the next, never along the tiny first probe alone (setting ``s = s*`` from the
-   probe extrapolated its curvature about 2000-fold and killed the ReLUs of one CNN seed
-   at ``probe_every=3``).
+   probe applies the curvature measured along its tiny step to a step far longer, and one
+   such step can kill the ReLUs of a network; ``docs/results.md``, "Minibatches").
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
@@ -80,33 +79,30 @@ What is guaranteed, and what is not
   a step (dropout draws a new mask on each call and makes the secant noisy: fix the random
   state, or evaluate in ``eval()`` mode).
 
-What was tried (exploratory runs on the benchmark's tasks, 3 seeds; all numbers that the
-docs quote come from ``python benchmarks/stochastic.py``): the estimate used directly as a
-smoothness constant, ``L <- max(C, L / growth)`` with step ``eta / L``, oscillated and on
-some seeds diverged; rejecting each step that raised its batch loss wasted about a fifth of
-the gradients; steepest-descent directions trained far worse than momentum or Adam
-directions. The same-batch line minimiser (``secant="same"``, averaged in log space, ``eta =
-0.5``) trained the digits networks well but over-fitted each batch of the logistic
-regression (256 rows, 202 parameters): its steps were about 100 times Adam's best learning
-rate and the training loss rose above its starting value. The fresh-batch line minimiser
-fixed that; on the digits networks, steps longer than it trained better (``eta`` 1 < 1.5 <
-1.8), hence ``eta = 1.8``; with the momentum direction it diverged on one seed of three,
-and on a deterministic quadratic it overshoots for a few hundred steps where ``eta = 1``
-converges in about ten (for full-batch problems use :class:`lfso.torch.LFSO`). **These
-defaults were chosen on the benchmark's own tasks and seeds**, as the grid search chooses
-Adam's learning rate on them: the comparison flatters both. ``python
-benchmarks/stochastic.py --only ablation`` compares the variants.
+What was tried on the benchmark's tasks (the figures, and which runs measured them, are in
+``docs/results.md``, "Minibatches"): the estimate used directly as a smoothness constant,
+``L <- max(C, L / growth)`` with step ``eta / L``, oscillated and on some seeds diverged;
+rejecting each step that raised its batch loss wasted gradients; steepest-descent
+directions trained far worse than momentum or Adam directions. The same-batch line
+minimiser (``secant="same"``, averaged in log space, ``eta = 0.5``) trained the digits
+networks well but over-fitted each batch of the logistic regression (256 rows, 202
+parameters): its steps were far longer than Adam's best learning rate and the training loss
+rose above its starting value. The fresh-batch line minimiser fixed that; on the digits
+networks, steps longer than it trained better, hence ``eta = 1.8``; with the momentum
+direction it diverged on a seed, and on a deterministic quadratic it overshoots for many
+steps where ``eta = 1`` converges quickly (for full-batch problems use
+:class:`lfso.torch.LFSO`). **These defaults were chosen on the benchmark's own tasks and
+seeds**, as the grid search chooses Adam's learning rate on them: the comparison flatters
+both. ``python benchmarks/stochastic.py --only ablation`` compares the variants.
 
 The per-step cost target (at most 1.3 times an Adam step) is why ``probe_every=2`` is the
-default: on the digits CNN the extra forward pass alone is about 0.4 of an Adam step, so
-measuring every step cannot meet it. Measured by ``benchmarks/stochastic.py`` on its three
-tasks, 3 seeds (after the ramp): ``probe_every`` 2 and 3 trained within a point of tuned
-Adam on all three (3 lost to schedule-free on the logistic regression by 0.03 points),
-``probe_every=1`` 1.3 points below it on the MLP; re-probing after each measurement that
-cut ``s`` by more than 10% probed two steps in three at ``probe_every=2`` and did not train
-better; averaging with smoothing ``0.9 ** 2`` per measurement at ``probe_every=2`` (the
-same memory in steps) was 0.1 point better on the logistic regression and 2 points worse
-on the MLP.
+default: on the digits CNN the extra forward pass alone is a large part of an Adam step, so
+measuring every step cannot meet it. Of the other settings measured on the benchmark's
+three tasks, ``probe_every=3`` trained about as well and ``probe_every=1`` worse on the MLP;
+re-probing after each measurement that cut ``s`` by more than 10% probed most steps and did
+not train better; averaging with smoothing ``0.9 ** 2`` per measurement at
+``probe_every=2`` (the same memory in steps) helped the logistic regression a little and
+hurt the MLP.
 
 Cost per step: one forward and backward pass (as any optimiser); Adam's arithmetic (foreach
 calls); the gradient, the direction and the previous direction flattened into one float64

@@ -43,7 +43,7 @@ def _table(records: Sequence[Record], what: str) -> list[str]:
 
 
 def targets(records: Sequence[Record]) -> list[str]:
-    """The issue's targets, measured (not tuned for): one line each."""
+    """The suite's targets, measured (not tuned for): one line each."""
     problems, methods, by = _grid(records)
 
     def cost(rec: Record | None, what: str = "njev") -> float:
