@@ -439,3 +439,46 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
     ]
     assert runs[0].success and runs[0].njev == runs[1].njev
     np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("memory", [1, 3, 10])
+def test_lbfgs_gram_recursion_is_the_two_loop_recursion(memory, dtype):
+    """On NumPy the recursion runs in the memory's Gram matrix: the two-loop recursion's
+    direction (Nocedal 1980) to rounding, as pairs arrive and the oldest are dropped."""
+    from lfso.steps.directions import _Gram, _pair_scalars
+
+    rng = np.random.default_rng(memory)
+    n = 40
+    scales = np.geomspace(1.0, 1e3, n)
+    gram, pairs = _Gram(memory, np.zeros(n, dtype)), ()
+    for _ in range(3 * memory + 2):
+        s = rng.standard_normal(n).astype(dtype)
+        y = (scales * s + 0.1 * rng.standard_normal(n)).astype(dtype)  # s . y > 0
+        gram.add(s, y, float(s @ y), float(s @ s), float(y @ y))
+        pairs = (*pairs, (s, y))[-memory:]
+        g = rng.standard_normal(n).astype(dtype)
+        scalars = [_pair_scalars(a, b) for a, b in pairs]
+        expected = LBFGSDirection._two_loop(g, pairs, scalars)
+        got = gram.direction(g)
+        assert got.dtype == dtype
+        rtol = 1e-10 if dtype == np.float64 else 1e-3
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_lbfgs_state_replayed_after_a_later_call_gives_the_same_direction():
+    """The memory's arrays are shared and move on; a state from before (a replayed step)
+    rebuilds them from its own pairs instead of reading a newer memory."""
+    model = PowerSum(2)
+    direction = LBFGSDirection(memory=3)
+    xs = [np.array([1.0, -2.0, 0.5]) * (0.8**k) + 0.01 * k for k in range(6)]
+    state = direction.init(xs[0], _ev(model, xs[0]))
+    states = []
+    for x in xs:
+        states.append(state)
+        _, _, _, state = direction(x, _ev(model, x), state)
+    first = direction(xs[3], _ev(model, xs[3]), states[3])
+    direction(xs[4], _ev(model, xs[4]), states[4])  # moves the shared memory on
+    again = direction(xs[3], _ev(model, xs[3]), states[3])
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[1] == again[1] and len(first[3].pairs) == len(again[3].pairs)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.linalg.blas import dtrsv as _dtrsv
 
 from .._arrays import namespace, to_floats
 from .._later import Later, later
@@ -74,6 +75,87 @@ class LBFGSState(NamedTuple):
     # defer=True) the newest direction's unsettled tests (pair kept, descent), as Later.
     scalars: tuple[tuple[Any, Any], ...] = ()
     unsettled: tuple[Later, Later] | None = None
+    # NumPy: the pairs as rows of one array with their Gram matrix (:class:`_Gram`), and
+    # how many pairs it had taken when this state was made (a mutable memory moves on)
+    gram: _Gram | None = None
+    generation: int = 0
+
+
+class _Gram:
+    """The kept pairs of an L-BFGS memory on NumPy as rows of one array ``Z = [S; Y]``
+    (``2m x n``; pair ``i`` in rows ``slot_i`` and ``m + slot_i``), with ``G = Z Z^T``
+    (float64) kept up to date as pairs come and go: a new pair costs one product of ``Z``
+    with it, and the direction (:meth:`direction`) one product of ``Z`` with ``g`` and one
+    of a ``2m``-vector with ``Z``, whatever ``m``. Mutable: a state owns at most one."""
+
+    def __init__(self, memory: int, like: Any) -> None:
+        n = int(like.shape[0])
+        self.memory = memory
+        self.rows = np.zeros((2 * memory, n), dtype=like.dtype)
+        self.gram = np.zeros((2 * memory, 2 * memory))
+        self.slots: list[int] = []  # oldest first
+        self.generation = 0  # pairs added so far: a state holding an older count is stale
+        self._cached: tuple[int, tuple[Any, Any]] = (-1, (None, None))
+
+    @classmethod
+    def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _Gram:
+        """A memory holding ``pairs`` (oldest first)."""
+        gram = cls(memory, like)
+        for s, y in pairs[-memory:]:
+            gram.add(s, y, float(s @ y), float(s @ s), float(y @ y))
+        return gram
+
+    def add(self, s: Any, y: Any, sy: float, ss: float, yy: float) -> None:
+        """Keep the pair ``(s, y)``, dropping the oldest one when the memory is full."""
+        m, slots, gram = self.memory, self.slots, self.gram
+        self.generation += 1
+        if len(slots) == m:
+            slot = slots.pop(0)
+        else:
+            slot = len(slots)  # (slots fill 0, 1, ... before the first drop)
+        ys = m + slot
+        self.rows[slot], self.rows[ys] = s, y
+        with_s, with_y = self.rows @ s, self.rows @ y  # every row against s and y
+        gram[:, slot] = gram[slot, :] = with_s
+        gram[:, ys] = gram[ys, :] = with_y
+        gram[slot, slot], gram[slot, ys], gram[ys, slot], gram[ys, ys] = ss, sy, sy, yy
+        slots.append(slot)
+
+    def direction(self, g: Any) -> Any:
+        """``d = -H g`` by the two-loop recursion written in the Gram matrix (the same
+        numbers in exact arithmetic). With pairs oldest first, ``a_i = s_i . g``, ``c_i =
+        y_i . g``, ``R_ij = s_i . y_j`` and ``gamma`` the newest pair's ``s . y / y . y``:
+        the first loop's ``alpha_i = (a_i - sum_{j > i} alpha_j R_ij) / R_ii`` solves the
+        upper triangular ``triu(R) alpha = a``; its ``q = g - Y^T alpha`` has ``Y q = c -
+        (Y Y^T) alpha``; the second loop's ``beta_i = (gamma (Y q)_i + sum_{j < i} (alpha_j
+        - beta_j) R_ji) / R_ii`` says that ``delta = beta - alpha`` solves the lower
+        triangular ``triu(R)^T delta = gamma Y q - diag(R) alpha``; and ``H g = gamma q +
+        S^T (alpha - beta) = gamma g - S^T delta - gamma Y^T alpha``."""
+        s_rows, y_rows = self._order
+        zg = (self.rows @ g).astype(np.float64, copy=False)
+        r = self.gram[s_rows[:, None], y_rows]  # R_ij = s_i . y_j
+        yy = self.gram[y_rows[:, None], y_rows]
+        alpha = _upper_solve(r, zg[s_rows])
+        gamma = float(r[-1, -1] / yy[-1, -1])
+        yq = zg[y_rows] - yy @ alpha
+        delta = _upper_solve(r, gamma * yq - np.diagonal(r) * alpha, trans=1)
+        weights = np.zeros(self.rows.shape[0])
+        weights[s_rows] = -delta
+        weights[y_rows] = -gamma * alpha
+        return -(gamma * g + weights.astype(self.rows.dtype, copy=False) @ self.rows)
+
+    @property
+    def _order(self) -> tuple[Any, Any]:
+        """Row indices of the kept ``s_i`` and ``y_i``, oldest first (cached per pair set)."""
+        if self._cached[0] != self.generation:
+            s_rows = np.array(self.slots, dtype=np.intp)
+            self._cached = (self.generation, (s_rows, s_rows + self.memory))
+        return self._cached[1]
+
+
+def _upper_solve(r: Any, b: Any, trans: int = 0) -> Any:
+    """``triu(r) x = b`` (``trans=1``: ``triu(r)^T x = b``) by BLAS ``dtrsv``."""
+    return _dtrsv(r, b, trans=trans)
 
 
 class LBFGSDirection(Direction):
@@ -130,6 +212,8 @@ class LBFGSDirection(Direction):
     ) -> tuple[Any, Any, Any, LBFGSState]:
         if defer or state.unsettled is not None:
             return self._deferred(x, evaluation, state)
+        if type(evaluation.grad) is np.ndarray and evaluation.grad.ndim == 1:
+            return self._on_host(x, evaluation, state)
         g, memory = evaluation.grad, self.memory
         pairs, cache = state.pairs, state.scalars
         new_pair: tuple[Any, Any] | None = None
@@ -167,6 +251,38 @@ class LBFGSDirection(Direction):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)
         return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g, tuple(scalars))
+
+    def _on_host(
+        self, x: Any, evaluation: Evaluation, state: LBFGSState
+    ) -> tuple[Any, Any, Any, LBFGSState]:
+        """:meth:`__call__` on NumPy: the recursion in the memory's Gram matrix
+        (:class:`_Gram`), the pair test, ``g . d`` and ``||d||`` on the host."""
+        g, memory, pairs = evaluation.grad, self.memory, state.pairs
+        gram = state.gram
+        if gram is None or gram.generation != state.generation or gram.rows.dtype != g.dtype:
+            gram = None  # (a state from another path, or one a later call moved on from)
+        if (state.x is None and not pairs) or evaluation.grad_norm == 0.0:
+            d, gd, dnorm = _steepest(evaluation)
+            return d, gd, dnorm, state._replace(x=x, grad=g, gram=gram, unsettled=None)
+        with np.errstate(all="ignore"):  # a bad new pair is caught below
+            if gram is None:
+                gram = _Gram.of(memory, pairs, g)
+            if state.x is not None:
+                s, y = x - state.x, g - state.grad
+                sy, ss, yy = (float(v) for v in (s @ y, s @ s, y @ y))
+                if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
+                    gram.add(s, y, sy, ss, yy)
+                    pairs = (*pairs, (s, y))[-memory:]
+            if not pairs:
+                d, gd, dnorm = _steepest(evaluation)
+                return d, gd, dnorm, LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
+            d = gram.direction(g)
+            gd, dd = float(g @ d), float(d @ d)
+        if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
+            d, gd, dnorm = _steepest(evaluation)
+            return d, gd, dnorm, LBFGSState((), x, g)
+        state = LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
+        return d, gd, math.sqrt(dd), state
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
