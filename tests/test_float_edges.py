@@ -261,7 +261,7 @@ def test_norm_path_host_curvature_is_the_generic_formula_bit_for_bit():
         )
         consts = bound._fetch()
         a, b, c, _ = (float(v) for v in bound._arrays)
-        norms = (float(v) for v in bound._norms)
+        norms = (1.0, 1.0) if bound._norms is None else (float(v) for v in bound._norms)
         generic = _path_constants(
             _HostFloats, p, k, bound._gamma, bound._zeta, a, b, c, *norms, *bound._errors
         )
@@ -284,6 +284,22 @@ def test_norm_path_for_p_1_reads_only_the_direction():
     assert with_y(0.5) == without(0.5) >= 6.0 * float(v @ v)
     with pytest.raises(ValueError, match="needs y"):
         NormPathSegment.along(2.0, 1.0, None, v)
+
+
+@pytest.mark.parametrize("size", [1e-220, 1e-150, 1e-100, 1e-99, 1.0, 1e150, 1e160])
+def test_norm_path_for_p_1_is_above_and_close_to_the_exact_curvature(size):
+    """``C = 2k ||v||^2`` (``p = 1``) against mpmath at scales where ``||v||^2`` is summed
+    as it is and where it underflows or overflows (then normalised); sharp wherever the
+    exact value is a normal float64."""
+    rng = np.random.default_rng(13)
+    v = rng.standard_normal(9) * size
+    bound = NormPathSegment.along(1.0, 0.5, None, v, slope=-1.0, eps=0.0)
+    with mp.workdps(50):
+        exact = sum(mp.mpf(float(e)) ** 2 for e in v)  # 2k ||v||^2, k = 1/2
+    value = bound(1.0)
+    assert exact <= mp.mpf(value)
+    if 1e-300 < exact < 1e300:
+        assert mp.mpf(value) <= exact * (1 + mp.mpf(1e-13))
 
 
 # -- PowerSum where float32 powers underflow -------------------------------------------------

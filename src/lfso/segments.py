@@ -217,8 +217,10 @@ class NormPathSegment(SegmentBound):
     direction). :meth:`along` divides them by ``Y = max_i |y_i|`` and ``V = max_i |v_i|``
     on the device and sums ``a = ||y/Y||^2``, ``b = (y/Y) . (v/V)``, ``c = ||v/V||^2``,
     all O(1) (no overflow; a sum with a term 1 cannot underflow), and fetches them with
-    ``Y``, ``V``, ``delta``, ``eps`` and ``g . d`` in one round trip. Each term has three
-    roundings and a sum of ``n`` terms is within ``gamma = gamma_{n+3} = (n + 3) u / (1 -
+    ``Y``, ``V``, ``delta``, ``eps`` and ``g . d`` in one round trip (for ``p = 1`` on
+    NumPy, ``c = ||v||^2`` is summed as it is where it lies in ``[1e-200, inf)``: the same
+    argument in the unit ``V = 1``, no overflow, ``zeta`` below an ulp of ``c``). Each term
+    has three roundings and a sum of ``n`` terms is within ``gamma = gamma_{n+3} = (n + 3) u / (1 -
     (n + 3) u)`` (``u = eps_dtype / 2``) of the sum of absolute values (Higham, Lemma
     3.1), and each operation may lose
     ``zeta_1 =`` the dtype's smallest normal number to underflow (flush-to-zero
@@ -329,6 +331,26 @@ class NormPathSegment(SegmentBound):
         xp = namespace(v)
         finfo = xp.finfo(v.dtype)
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
+        if host and p == 1.0:
+            # ||v||^2 summed as it is where that neither overflows nor comes near the
+            # underflow range (the class docstring's argument in the unit S_v = 1: the pad
+            # zeta is then below an ulp of the sum); normalised below otherwise.
+            plain = float(v @ v)
+            if _PLAIN_LOW <= plain < math.inf:
+                return cls(
+                    p,
+                    scale,
+                    plain,
+                    plain,
+                    plain,
+                    slope=slope,
+                    terms=int(v.shape[0]),
+                    dtype_eps=float(finfo.eps),
+                    product=product,
+                    delta=delta,
+                    eps=eps,
+                    tiny=float(finfo.smallest_normal),
+                )
         if host:  # (host floats: no wrappers)
             vmax = float(np.abs(v).max()) if v.size else 0.0
             vs = v / (vmax if vmax > 0.0 else 1.0)
@@ -470,6 +492,10 @@ class NormPathSegment(SegmentBound):
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
 
+
+#: The smallest ``||v||^2`` :meth:`NormPathSegment.along` sums without normalising (``p =
+#: 1``): the underflow pad ``5 n tiny`` stays far below one ulp of it for any length.
+_PLAIN_LOW = 1e-200
 
 #: Trial steps of :meth:`NormPathSegment.device_step`, as fractions of ``target / C(0)``:
 #: dense near 1 (where ``C`` barely grows over the step), then every power of 4 down to
