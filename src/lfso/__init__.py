@@ -4,6 +4,7 @@
 """
 
 from . import bounds, models, oracles, rollout, segments, steps
+from ._gradcheck import GradCheck, check_grad
 from .auto import check_oracle
 from .bounds import OracleError
 from .minimize import minimize
@@ -28,6 +29,7 @@ __all__ = [
     "AffineOracle",
     "ConstantOracle",
     "FunctionOracle",
+    "GradCheck",
     "History",
     "LocalSmoothnessOracle",
     "OracleError",
@@ -37,6 +39,7 @@ __all__ = [
     "SumOracle",
     "TunedStep",
     "bounds",
+    "check_grad",
     "check_oracle",
     "compare",
     "minimize",

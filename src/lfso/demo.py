@@ -101,7 +101,8 @@ def _outcome(res: Result) -> Outcome:
     g = res.history.grad_norm
     finite = np.isfinite(g) & np.isfinite(res.history.f)
     status = "converged" if res.success else "capped"
-    if not finite[-1] or res.status.name in ("NON_FINITE", "STEP_FAILED", "CALLBACK_STOP"):
+    failed = ("NON_FINITE", "STEP_FAILED", "GRADIENT_MISMATCH", "CALLBACK_STOP")
+    if not finite[-1] or res.status.name in failed:
         status = "failed"
     accuracy = float(np.min(g[finite]) / g[0]) if finite.any() else math.inf
     return Outcome(status, res.njev, accuracy, risks=dict(res.risks))

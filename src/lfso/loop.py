@@ -24,7 +24,7 @@ from .models import Evaluation, Model
 from .monitor import RiskMonitor
 from .progress import ProgressBar
 from .result import History, Result, Status
-from .steps import StepFailedError, StepRule
+from .steps import GradientMismatchError, StepFailedError, StepRule
 
 # The loop's counting wrapper (Counted) is internal.
 __all__ = ["run"]
@@ -235,6 +235,10 @@ def run(
                     best_x, best = px, pev
     except StopIteration:
         status = Status.CALLBACK_STOP
+    except GradientMismatchError as exc:
+        status, detail = Status.GRADIENT_MISMATCH, str(exc)
+        if risk is not None:
+            risk.note("gradient", nit + 1)
     except StepFailedError:
         status = Status.STEP_FAILED
     except OracleError as exc:

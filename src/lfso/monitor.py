@@ -23,6 +23,8 @@ do):
   and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
 * ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
+* ``gradient`` -- the safeguard's finite difference of ``f`` along a stalled step's
+  direction disagreed with the gradient (the run then stops, ``GRADIENT_MISMATCH``).
 * ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
   over ``window`` iterations.
 """
@@ -78,6 +80,12 @@ RISKS: dict[str, tuple[int, str]] = {
         16,
         "f or the gradient became NaN/inf: the step was too large (or the "
         "model overflows); use the safeguard or a smaller eta/step.",
+    ),
+    "gradient": (
+        64,
+        "f rose along steps its gradient says descend, and a finite difference of f "
+        "disagreed with the gradient: the gradient is likely wrong (or f is not "
+        "differentiable there); check it with lfso.check_grad(fun, x, grad=grad).",
     ),
     "oscillation": (
         32,
@@ -138,6 +146,10 @@ class RiskMonitor:
         self._swings: deque[int] = deque(maxlen=self.window)  # O(1) per iteration
         self._swing_sum = 0
         self._f: deque[float] = deque(maxlen=self.window)
+
+    def note(self, name: str, k: int) -> None:
+        """Count an indicator the step rule raised (``gradient``: the safeguard's check)."""
+        self._fire(name, k)
 
     def _fire(self, name: str, k: int) -> int:
         self.counts[name] = self.counts.get(name, 0) + 1

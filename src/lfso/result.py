@@ -108,6 +108,7 @@ class Status(enum.IntEnum):
     CALLBACK_STOP = 4
     STEP_FAILED = 5
     PRECISION_LIMIT = 6
+    GRADIENT_MISMATCH = 7
 
     @property
     def message(self) -> str:
@@ -132,6 +133,12 @@ _MESSAGES = {
     Status.STEP_FAILED: (
         "Stopped: the safeguard rejected every trial step (max_rollbacks reached); returning "
         "the best point. The gradient may be wrong (check it), or the function not smooth here."
+    ),
+    Status.GRADIENT_MISMATCH: (
+        "Stopped: f does not decrease along the direction its gradient says descends (a "
+        "finite difference of f disagrees with the gradient there); returning the best point. "
+        "The gradient is likely wrong (or f is not differentiable here): check it with "
+        "lfso.check_grad(fun, x, grad=grad)."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "

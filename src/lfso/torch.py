@@ -96,7 +96,7 @@ from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
 from .result import History, Result, Status
-from .steps import StepFailedError, StepRule
+from .steps import GradientMismatchError, StepFailedError, StepRule
 from .torch_stochastic import StochasticLFSO  # the minibatch optimiser, re-exported here
 
 __all__ = ["LFSO", "MinibatchWarning", "StochasticLFSO"]
@@ -435,6 +435,8 @@ class LFSO(torch.optim.Optimizer):
             self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
             if isinstance(error, PrecisionLimitError):
                 why = f"no step can be certified in this dtype here ({error})"
+            elif isinstance(error, GradientMismatchError):
+                why = f"the loss disagrees with its gradient ({error})"
             else:
                 tried = int(getattr(rule, "max_rollbacks", 0)) + 1
                 self.rollbacks += tried - 1

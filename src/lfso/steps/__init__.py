@@ -22,7 +22,7 @@ True
 True
 """
 
-from ._base import Move, StepFailedError, StepRule
+from ._base import GradientMismatchError, Move, StepFailedError, StepRule
 from .accelerated import LFSOAccelStep, NesterovStep
 from .adaptive import AdGDStep, DoGStep, PolyakStep
 from .certificates import (
@@ -54,6 +54,7 @@ __all__ = [
     "DoGStep",
     "EstimateCertificate",
     "FixedStep",
+    "GradientMismatchError",
     "LBFGSDirection",
     "LFSOAccelStep",
     "LFSOStep",

@@ -9,12 +9,18 @@ from typing import Any
 
 from ..models import Evaluation, Model
 
-__all__ = ["Move", "StepFailedError", "StepRule"]
+__all__ = ["GradientMismatchError", "Move", "StepFailedError", "StepRule"]
 
 
 class StepFailedError(RuntimeError):
     """Raised by a rule that cannot find an acceptable step; the loop stops with
     ``Status.STEP_FAILED`` and returns the best point."""
+
+
+class GradientMismatchError(StepFailedError):
+    """The safeguard found ``f`` disagreeing with its gradient along the step's direction
+    (a finite difference against ``g . d``): the loop stops with
+    ``Status.GRADIENT_MISMATCH`` and returns the best point."""
 
 
 @dataclass(slots=True)

@@ -6,9 +6,10 @@ import math
 from typing import Any, NamedTuple
 
 from .._arrays import rounding
+from .._gradcheck import central_difference
 from .._validate import integer, real
 from ..models import Evaluation, Model
-from ._base import Move, StepFailedError, StepRule
+from ._base import GradientMismatchError, Move, StepFailedError, StepRule
 from .lfso import CertifiedRule
 
 __all__ = ["Safeguarded"]
@@ -16,12 +17,19 @@ __all__ = ["Safeguarded"]
 #: Per-iteration decay of the audit's memory of a bound caught too small.
 _FORGET = 0.99
 
+#: Steps in a row without a decrease beyond rounding, with trial steps rejected for a rise
+#: beyond it, after which the safeguard checks the gradient along the step's direction.
+_STALLS = 10
+
 
 class SafeguardState(NamedTuple):
     inner: Any  # the wrapped rule's state
     inflation: float  # multiplier on the rule's curvature bound after rollbacks (>= 1)
     learned: float  # largest observed / claimed curvature the audit saw, slowly forgotten
     slack: float  # relative rounding allowance of the descent test (the dtype's)
+    stalls: int = 0  # steps in a row that decreased f by no more than rounding
+    rises: int = 0  # trial steps over them (taken or rejected) that raised f
+    wait: int = _STALLS  # stalled steps before the gradient is checked (doubles after one)
 
 
 class Safeguarded(StepRule):
@@ -40,6 +48,17 @@ class Safeguarded(StepRule):
     curvature over the rule's bound (``CertifiedRule.audit``, remembered with a decay of
     1% per iteration): a bound caught too small is raised for the following iterations, a
     valid one is left alone. Every rollback is counted (``Result.rollbacks``).
+
+    A wrong gradient makes the rule crawl: every trial along a direction the gradient says
+    descends raises ``f``, until the steps are so short that the rise is within the
+    rounding allowance, and then nothing decreases. After 10 steps in a row that decreased
+    ``f`` by no more than its rounding allowance, with at least one trial that raised it,
+    the safeguard compares a finite difference of ``f`` along the step's direction
+    (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
+    where ``f`` falls by less than half what the gradient predicts, beyond the difference's
+    error bound, it raises :class:`~lfso.steps.GradientMismatchError` (status
+    ``GRADIENT_MISMATCH``). Where they agree (a slow stretch, or a run at the limit of
+    floating point), the next check waits twice as many stalled steps.
 
     Parameters
     ----------
@@ -87,7 +106,7 @@ class Safeguarded(StepRule):
     ) -> tuple[Move, SafeguardState]:
         rule = self.rule
         plan = rule.plan(objective, x, evaluation, state.inner)
-        inflation, rollbacks = state.inflation, 0
+        inflation, rollbacks, rises = state.inflation, 0, 0
         allowance = state.slack * abs(evaluation.value)
         while True:
             proposal = rule.propose(x, evaluation, plan, inflation)
@@ -110,6 +129,7 @@ class Safeguarded(StepRule):
             if rollbacks >= self.max_rollbacks:
                 raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
             rollbacks += 1
+            rises += ok and value > evaluation.value
             learnt = rule.learn(x, evaluation, plan, proposal, new) if new is not None else None
             if learnt is not None:
                 plan, grew = learnt
@@ -123,6 +143,35 @@ class Safeguarded(StepRule):
             if ratio is not None:
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
+        stalls, rises, wait = 0, 0, state.wait
+        if proposal.anchor is None and not value < evaluation.value - allowance:
+            stalls, rises = state.stalls + 1, state.rises + rises + (value > evaluation.value)
+            if stalls >= wait and rises > 0:
+                _check_gradient(objective, x, evaluation, plan)
+                # The gradient agrees with f: a slow stretch (or rounding), checked again
+                # after twice as many stalled steps.
+                stalls, rises, wait = 0, 0, 2 * wait
         inner = rule.commit(plan, proposal, x, evaluation)
         move.evaluation, move.rollbacks = new, rollbacks
-        return move, SafeguardState(inner, relaxed, learned, state.slack)
+        state = SafeguardState(inner, relaxed, learned, state.slack, stalls, rises, wait)
+        return move, state
+
+
+def _check_gradient(objective: Model, x: Any, evaluation: Evaluation, plan: Any) -> None:
+    """Raise :class:`GradientMismatchError` where a finite difference of ``f`` along the
+    plan's direction shows less than half the decrease ``g . d`` predicts, beyond the
+    difference's error bound (:func:`lfso._gradcheck.central_difference`)."""
+    direction, slope, length = (getattr(plan, k, None) for k in ("direction", "slope", "length"))
+    if not (isinstance(slope, float) and isinstance(length, float) and length > 0.0):
+        return
+    if not (slope < 0.0 and math.isfinite(slope) and math.isfinite(length)):
+        return
+    d = -evaluation.grad if direction is None else direction
+    unit = d / length
+    predicted = slope / length  # g . u: the decrease per unit length the gradient promises
+    observed, error = central_difference(objective.value, x, unit)
+    if observed > 0.5 * predicted + error:
+        raise GradientMismatchError(
+            f"along the step's direction f changes at {observed:.3g} per unit length (a "
+            f"finite difference, +- {error:.2g}) where the gradient says {predicted:.3g}"
+        )

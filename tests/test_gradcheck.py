@@ -1,0 +1,140 @@
+"""Wrong gradients: lfso.check_grad, and the safeguard's check that stops a crawling run."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso._gradcheck import central_difference
+from lfso.models import LogisticRegression, PowerSum
+
+
+def quartic(x):
+    return float(np.sum(x**4))
+
+
+def quartic_grad(x):
+    return 4 * x**3
+
+
+def smooth(x):
+    return float(np.sum(np.exp(0.5 * x)) + np.sum(np.sin(x) * x[::-1]))
+
+
+def smooth_grad(x):
+    return 0.5 * np.exp(0.5 * x) + np.cos(x) * x[::-1] + np.sin(x)[::-1]
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-2, 1.0, 1e3, 1e6])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_right_gradient_passes_and_a_wrong_one_fails(scale, dtype):
+    """A right gradient passes at every scale; a wrong sign fails where the difference's
+    step (``eps^(1/3) max(1, ||x||)``, SciPy's habit of an absolute step below 1) resolves
+    the derivative, and a 1% slip fails in float64 there."""
+    x = (np.linspace(-1.0, 1.5, 6) * scale).astype(dtype)
+    assert lfso.check_grad(quartic, x, grad=quartic_grad).passed
+    if scale >= 1e-2:
+        assert not lfso.check_grad(quartic, x, grad=lambda x: -quartic_grad(x)).passed
+    if scale >= 1e-2 and dtype == np.float64:
+        wrong = lfso.check_grad(quartic, x, grad=lambda x: quartic_grad(x) * 1.01)
+        assert not wrong.passed and 0.005 < wrong.worst < 0.02
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_smooth_functions_pass_and_a_swapped_gradient_fails(seed):
+    x = np.random.default_rng(seed).standard_normal(7) * 3
+    assert lfso.check_grad(smooth, x, grad=smooth_grad, directions=6, seed=seed).passed
+    swapped = lambda x: smooth_grad(x)[::-1]  # noqa: E731
+    assert not lfso.check_grad(smooth, x, grad=swapped, directions=6, seed=seed).passed
+
+
+def test_check_grad_takes_models_and_fun_returning_both():
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    model = LogisticRegression(X, (X[:, 0] > 0).astype(int), l2=0.1)
+    result = lfso.check_grad(model, np.ones(4))
+    assert result.passed and len(result.derivatives) == 5 and "PASSED" in str(result)
+    both = lfso.check_grad(lambda x: (quartic(x), quartic_grad(x)), np.ones(3), grad=True)
+    assert both.passed and both.worst < 1e-8
+
+
+def test_central_difference_removes_the_h2_term_and_bounds_its_error():
+    """Exact for a quartic along a line (Richardson leaves no h^2 term, h^4 is ~1e-20)."""
+    x, v = np.array([0.3, -2.0, 1.1]), np.array([0.6, 0.0, 0.8])
+    fd, error = central_difference(quartic, x, v)
+    exact = float(quartic_grad(x) @ v)
+    assert abs(fd - exact) <= error and error < 1e-8 * abs(exact)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"directions": -1},
+        {"seed": -2},
+        {"rtol": -1.0},
+    ],
+)
+def test_check_grad_rejects_bad_arguments_by_name(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        lfso.check_grad(quartic, np.ones(3), grad=quartic_grad, **bad)
+
+
+def test_check_grad_needs_a_gradient():
+    with pytest.raises(TypeError, match="gradient"):
+        lfso.check_grad(quartic, np.ones(3))
+
+
+@pytest.mark.parametrize("method", [None, "lfso", "lfso-lbfgs"])
+def test_a_wrong_gradient_stops_the_run_at_once_with_a_status_naming_it(method):
+    options = {} if method is None else {"method": method, "smoothness": "auto"}
+    with pytest.warns(lfso.monitor.RiskWarning, match="check_grad"):
+        res = lfso.minimize(quartic, np.ones(3), grad=lambda x: -quartic_grad(x), **options)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert res.nit <= 12 and "check_grad" in res.message and "gradient" in res.message
+    assert res.risks["gradient"]["count"] == 1
+    assert res.fun == 3.0 and np.array_equal(res.x, np.ones(3))  # the best point: x0
+
+
+def test_a_gradient_off_by_a_sign_in_one_coordinate_is_caught():
+    def grad(x):
+        g = quartic_grad(x)
+        g[1] = -g[1]
+        return g
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(quartic, np.array([1.0, 2.0, -1.0]), grad=grad, max_iter=2000)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_right_gradients_at_the_limit_of_floating_point_are_not_flagged(method, monkeypatch):
+    """Runs that stall at rounding (tol=0, many iterations past convergence): the
+    safeguard checks the gradient there, and never reports a mismatch."""
+    from lfso.steps import safeguard
+
+    checks = []
+    check = safeguard._check_gradient
+    monkeypatch.setattr(safeguard, "_check_gradient", lambda *a: checks.append(check(*a)))
+    for x0 in (np.ones(4), np.linspace(-2.0, 3.0, 5)):
+        for fun, grad in ((quartic, quartic_grad), (smooth, smooth_grad)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = lfso.minimize(
+                    fun, x0, grad=grad, method=method, smoothness="auto", tol=0.0, max_iter=400
+                )
+            assert res.status is not lfso.Status.GRADIENT_MISMATCH
+            assert "gradient" not in res.risks
+    assert checks  # (the check ran, and passed)
+
+
+def test_a_model_with_a_right_gradient_and_the_safeguard_is_not_flagged():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            PowerSum(3), np.linspace(1.0, 2.0, 4), safeguard=True, tol=0.0, max_iter=300
+        )
+    assert res.status is not lfso.Status.GRADIENT_MISMATCH
