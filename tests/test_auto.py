@@ -175,7 +175,9 @@ def test_safeguard_learns_from_the_audit():
     A = np.diag(np.linspace(1.0, 10.0, 8))
     model = LpRegression(A, np.ones(8), 1)  # true L = 200
     wrong = FunctionModel(model.value, model.grad, lambda x, R: 20.0)
-    res = lfso.minimize(wrong, np.zeros(8), safeguard=True, max_iter=20_000, monitor=False)
+    res = lfso.minimize(
+        wrong, np.zeros(8), safeguard=True, certificate="ball", max_iter=20_000, monitor=False
+    )
     assert res.success
     assert np.max(res.history.L[1:]) > 20.0  # raised above the oracle's claim
     assert res.rollbacks < 0.05 * res.nit  # learned once, not paid at every step

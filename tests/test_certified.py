@@ -482,3 +482,51 @@ def test_lbfgs_state_replayed_after_a_later_call_gives_the_same_direction():
     again = direction(xs[3], _ev(model, xs[3]), states[3])
     np.testing.assert_array_equal(first[0], again[0])
     assert first[1] == again[1] and len(first[3].pairs) == len(again[3].pairs)
+
+
+def _black_box(model):
+    """A built-in model seen through fun, grad and its ball oracle only (no segment)."""
+    return FunctionModel(model.value, model.grad, lambda x, radius: model(x, radius))
+
+
+@pytest.mark.parametrize("name", ["power_sum-p3", "logistic-breast_cancer", "robust-cauchy"])
+def test_lbfgs_with_a_ball_oracle_steps_as_far_as_without_one(name):
+    """A user's ball oracle along L-BFGS directions: the estimate along d, never shorter
+    than the ball's step, safeguarded. As few gradients as with no oracle (within 10%),
+    fewer than the ball alone, and f never rises."""
+    from lfso.problems import get_problem
+
+    model, x0 = get_problem(name).make()
+    box = _black_box(model)
+    default = lfso.minimize(box, x0, method="lfso-lbfgs", tol=1e-8, monitor=False)
+    ball = lfso.minimize(box, x0, method="lfso-lbfgs", certificate="ball", tol=1e-8, monitor=False)
+    auto = lfso.minimize(
+        FunctionModel(model.value, model.grad), x0, method="lfso-lbfgs", tol=1e-8, monitor=False
+    )
+    assert default.success and auto.success
+    assert default.njev <= 1.1 * auto.njev and default.njev < ball.njev
+    f = default.history.f
+    assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))
+
+
+def test_the_capped_estimate_is_built_only_for_lbfgs_with_a_users_ball_oracle():
+    from lfso.registry import build_rule
+    from lfso.steps import BallCappedEstimate, BallCertificate, Safeguarded, SegmentCertificate
+
+    box = FunctionModel(lambda x: float(x @ x), lambda x: 2 * x, lambda x, radius: 2.0)
+    rule = build_rule("lfso-lbfgs", {}, model=box, auto=False)
+    assert isinstance(rule, Safeguarded) and isinstance(rule.rule.certificate, BallCappedEstimate)
+    for method, options in (("lfso", {}), ("lfso-lbfgs", {"certificate": "ball"})):
+        rule = build_rule(method, options, model=box, auto=False)
+        assert type(rule.certificate) is BallCertificate  # certified, not safeguarded
+    rule = build_rule("lfso-lbfgs", {}, model=PowerSum(2), auto=False)  # a sharp segment
+    assert isinstance(rule.certificate, SegmentCertificate)
+
+
+def test_a_too_small_ball_oracle_under_the_capped_estimate_stays_monotone():
+    """The ball's step is taken where it is the longer one: a wrong (too small) oracle
+    makes it too long, and the safeguard rolls it back."""
+    box = FunctionModel(lambda x: float(np.sum(x**4)), lambda x: 4 * x**3, lambda x, radius: 1e-3)
+    res = lfso.minimize(box, np.linspace(1.0, 3.0, 6), method="lfso-lbfgs", monitor=False)
+    assert res.success and res.rollbacks > 0
+    assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))

@@ -132,7 +132,9 @@ def test_non_finite_fires_and_the_run_stops():
     def fun(x):
         return math.nan if np.max(np.abs(x)) < 0.5 else model.value(x)
 
-    res, caught = _run(fun, np.ones(3), grad=model.grad, smoothness=model, max_iter=200)
+    res, caught = _run(
+        fun, np.ones(3), grad=model.grad, smoothness=model, method="lfso", max_iter=200
+    )
     assert res.status is lfso.Status.NON_FINITE and _fired(res, "non_finite")
     assert any("NaN/inf" in str(w.message) for w in caught)
 

@@ -19,6 +19,7 @@ from .models import Model
 from .steps import (
     AdGDStep,
     ArmijoStep,
+    BallCappedEstimate,
     BarzilaiBorweinStep,
     DoGStep,
     EstimateCertificate,
@@ -32,6 +33,7 @@ from .steps import (
     StepRule,
 )
 from .steps.directions import CallableDirection
+from .steps.lfso import sharp_segment
 
 # build_rule is lfso.minimize's own (it builds the rule from the table).
 __all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]
@@ -220,15 +222,28 @@ def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callabl
                 hvp = _autodiff_hvp(ctx.objective, ctx.x0)
             estimator = SecantEstimator(o["safety"], o["growth"], hvp, o["power_iterations"])
             certificate = EstimateCertificate(estimator, o["radius_rtol"])
+        chosen = direction(o)
+        capped = (
+            isinstance(certificate, str)
+            and certificate == "auto"
+            and radius == "tight"
+            and isinstance(chosen, LBFGSDirection)
+            and not sharp_segment(ctx.model)
+        )
+        if capped:
+            # A ball oracle along quasi-Newton directions: the estimate along d, never a
+            # shorter step than the ball's, safeguarded (BallCappedEstimate).
+            estimator = SecantEstimator(o["safety"], o["growth"], None, o["power_iterations"])
+            certificate = BallCappedEstimate(estimator, o["radius_rtol"])
         rule = LFSOStep(
             o["eta"],
             radius,
             o["radius_rtol"],
             certificate=certificate,
-            direction=direction(o),
+            direction=chosen,
             name=name,
         )
-        return _safeguarded(rule.resolve(ctx.model), o, ctx.auto)
+        return _safeguarded(rule.resolve(ctx.model), o, ctx.auto or capped)
 
     return build
 
@@ -240,8 +255,6 @@ def _steepest_or_user(o: dict[str, Any]) -> Any:
 def _accel(o: dict[str, Any], ctx: Context) -> StepRule:
     certificate = o["certificate"]
     if certificate == "auto":  # the segment bound where the model has a sharper one
-        from .steps.lfso import sharp_segment
-
         certificate = "segment" if sharp_segment(ctx.model) else "ball"
     rule = LFSOAccelStep(o["eta"], o["jump"], o["restart"], o["radius_rtol"], certificate)
     return _safeguarded(rule, o, False)

@@ -26,6 +26,7 @@ from ._base import GradientMismatchError, Move, StepFailedError, StepRule
 from .accelerated import LFSOAccelStep, NesterovStep
 from .adaptive import AdGDStep, DoGStep, PolyakStep
 from .certificates import (
+    BallCappedEstimate,
     BallCertificate,
     Certificate,
     EstimateCertificate,
@@ -44,6 +45,7 @@ Step = Move
 __all__ = [
     "AdGDStep",
     "ArmijoStep",
+    "BallCappedEstimate",
     "BallCertificate",
     "BarzilaiBorweinStep",
     "CallableDirection",

@@ -36,6 +36,7 @@ from ..bounds import LocalBound, PrecisionLimitError, check_monotone, check_valu
 from ..models import Evaluation, Model
 
 __all__ = [
+    "BallCappedEstimate",
     "BallCertificate",
     "Certificate",
     "EstimateCertificate",
@@ -492,3 +493,44 @@ class EstimateCertificate(BallCertificate):
         floor = sized.curvature / (self.estimator.safety * growth)
         est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
         return EstimateState(state.ball, est)
+
+
+class BallCappedEstimate(EstimateCertificate):
+    """The automatic estimate along ``d``, never a shorter step than the ball's: for a
+    model whose oracle is a ball bound ``L(x, R)`` (a user's ``smoothness=``) and
+    quasi-Newton directions.
+
+    The ball bound certifies ``t`` with ``t L(x, t ||d||) ||d||^2 = eta (-g . d)``, but
+    ``L`` is the worst curvature over *every* direction around ``x``, far above the
+    curvature along an L-BFGS direction, so its steps are much shorter than the unit step
+    the direction is built for. This certificate proposes the longer of two steps:
+    :class:`EstimateCertificate`'s (secants along ``d``, capped at the unit step) and the
+    ball's. A rule with it is safeguarded (the estimate proves nothing), so every step
+    taken satisfies its descent test; where the estimate is the shorter, the step is the
+    ball's certified one. A run with an oracle is thus never held to shorter steps than
+    the same run without one (``smoothness="auto"``) for lack of a sharper bound.
+    """
+
+    needs_bound = True
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> EstimateState:
+        """The estimate's first floor is the ball's ``L(x, 0)`` (no probe gradient where
+        it is positive)."""
+        est = self.estimator.init(objective, x, evaluation)
+        floor = math.nan if evaluation.bound is None else float(evaluation.bound(0.0))
+        if not 0.0 < floor < math.inf:  # (no bound, or L(x, 0) = 0 at a flat point)
+            floor = self.estimator.first_floor(objective, x, evaluation)
+        return EstimateState(BallState(None), est._replace(floor=floor))
+
+    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+        sized, state = super().size(objective, x, evaluation, direction, slope, length, eta, state)
+        if evaluation.bound is None:
+            return sized, state
+        ball, ball_state = self._sized(
+            evaluation.bound, x, evaluation, direction, slope, length, eta, state.ball
+        )
+        state = state._replace(ball=ball_state)
+        calls = sized.calls + ball.calls
+        if ball.t > sized.t:  # the ball certifies more: its step, proven
+            return ball._replace(hvp_calls=sized.hvp_calls, calls=calls), state
+        return sized._replace(calls=calls), state
