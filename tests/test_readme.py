@@ -1,16 +1,54 @@
-"""The README's Python examples run as written (the cluster one needs a real scheduler; an
-example that imports an optional package skips where that package is not installed)."""
+"""The README's Python examples run as written and print what their comments say (the
+cluster one needs a real scheduler; an example that imports an optional package skips
+where that package is not installed), and the counts the README quotes are the ones the
+code produces now: each test below reads its figure from README.md and measures it."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+TEXT = README.read_text()
+PROSE = " ".join(TEXT.split())  # the README's words, line breaks and indents undone
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+
+#: ``print(...)  # OUTPUT``: the comment is what the line prints (``...`` stands for the rest).
+PRINT_LINE = re.compile(r"^(\s*)print\((.*)\)\s+#\s*(.+)$")
+#: ``res = ...  # ...: N steps``: the run takes N iterations.
+STEPS_LINE = re.compile(r"^(\s*)(res = .*?)\s+#.*?([\d,]+) steps$")
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def _printed(expected: str, *args: object) -> None:
+    """Print ``args`` as ``print`` does, and check that it printed ``expected``."""
+    out = " ".join(str(a) for a in args)
+    print(out)
+    head, dots, _ = expected.partition("...")
+    assert out.startswith(head.rstrip()) if dots else out == expected, (out, expected)
+
+
+def _steps(expected: str, res: object) -> None:
+    assert res.nit == _number(expected), (res.nit, expected)  # type: ignore[attr-defined]
+
+
+def _checked(code: str) -> str:
+    """``code`` with its ``print(...)  # OUTPUT`` and ``# N steps`` comments made checks."""
+    lines = []
+    for line in code.splitlines():
+        if m := PRINT_LINE.match(line):
+            line = f"{m[1]}_printed({m[3]!r}, {m[2]})"
+        elif m := STEPS_LINE.match(line):
+            line = f"{m[1]}{m[2]}; _steps({m[3]!r}, res)"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _cannot_run(code: str) -> str | None:
@@ -29,8 +67,98 @@ def test_readme_example_runs(index):
     reason = _cannot_run(code)
     if reason:
         pytest.skip(reason)
-    namespace: dict = {}
+    namespace: dict = {"_printed": _printed, "_steps": _steps}
     for earlier in BLOCKS[:index]:  # later blocks reuse names from earlier ones
         if _cannot_run(earlier) is None:
             exec(compile(earlier, "README.md", "exec"), namespace)
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(_checked(code), "README.md", "exec"), namespace)
+
+
+def test_the_api_example_states_its_step_counts_and_prints_the_status_name():
+    """The first example's counts are checked by the example itself (``# N steps``), and
+    its status prints as a name: ``Status`` is an ``IntEnum``, so ``print(res.status)``
+    would print ``0``."""
+    code = _checked(BLOCKS[0])
+    assert code.count("_steps(") == 4 and "_printed('CONVERGED 129 ...'" in code
+    for block in BLOCKS:
+        assert not re.search(r"print\(res\.status[,)]", block)
+
+
+def _rollout_figures(problem: str) -> tuple[str, list[int]]:
+    """The README's sentence on ``lfso rollout PROBLEM ...``: its command and figures."""
+    m = re.search(
+        rf"`(lfso rollout {problem} [^`]*)` measures ([\d,]+)(?: gradients of tuning)? plus "
+        rf"([\d,]+)(?: for the tuned step)? against ([\d,]+)",
+        PROSE,
+    )
+    assert m, f"the README no longer quotes lfso rollout {problem}"
+    return m[1], [_number(g) for g in m.groups()[1:]]
+
+
+def _run_rollout(command: str, tmp_path, monkeypatch, capsys) -> str:
+    from lfso.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the command as written writes rollout.html here
+    assert main(shlex.split(command)[1:]) == 0
+    return capsys.readouterr().out
+
+
+def _measured(out: str) -> list[int]:
+    """Tuning gradients, the tuned rule's and LFSO's gradients to the target."""
+    return [
+        int(re.search(pattern, out)[1])  # type: ignore[index]
+        for pattern in (
+            r"tuning the current rule: (\d+) gradients",
+            r"tuned rule to f <= \S+ (\d+) gradients",
+            r"lfso to the same target: (\d+) gradients",
+        )
+    ]
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_readme_rollout_figures_small(tmp_path, monkeypatch, capsys):
+    command, figures = _rollout_figures("lp_regression-p3-n100")
+    assert _measured(_run_rollout(command, tmp_path, monkeypatch, capsys)) == figures
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_readme_rollout_figures_large_and_where_its_guarded_run_stops(
+    tmp_path, monkeypatch, capsys
+):
+    command, figures = _rollout_figures("lp_regression-p2-n1000")
+    out = _run_rollout(command, tmp_path, monkeypatch, capsys)
+    assert _measured(out) == figures
+    stop = re.search(r"guarded run, LFSO-GD, then stops at `MAX_ITER`, ([\d,]+) iterations", PROSE)
+    assert stop and f"guarded stage (lfso): MAX_ITER, {_number(stop[1])} iterations" in out
+
+
+def test_readme_oracle_evaluations_on_breast_cancer():
+    pytest.importorskip("sklearn")
+    import lfso
+    from lfso.problems import get_problem
+
+    m = re.search(
+        r'on breast cancer with `method="lfso", certificate="ball"`: ([\d,]+) oracle '
+        r"evaluations in ([\d,]+) iterations",
+        PROSE,
+    )
+    assert m, "the README no longer quotes the oracle evaluations on breast cancer"
+    model, x0 = get_problem("logistic-breast_cancer").make()
+    res = lfso.minimize(model, x0, method="lfso", certificate="ball", monitor="quiet")
+    assert (res.noracle, res.nit) == (_number(m[1]), _number(m[2]))
+
+
+def test_readme_round_trips_per_certified_iteration():
+    pytest.importorskip("torch")
+    import warnings
+
+    from lfso.bench.syncs import sync_table
+
+    m = re.search(r"\(([\d.]+) to ([\d.]+) in `python3 benchmarks/host_syncs.py`", PROSE)
+    assert m, "the README no longer quotes the round trips per iteration"
+    low, high = float(m[1]), float(m[2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=0 runs to rounding
+        table = sync_table(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
+    counts = [v for name, row in table.items() if name != "function + oracle" for v in row.values()]
+    assert low <= min(counts) and max(counts) <= high, counts

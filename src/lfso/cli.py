@@ -393,7 +393,7 @@ def _add_demo(sub: Any) -> None:
         sub,
         "demo",
         "lfso against the paper's LFSO-GD, grid-tuned GD and SciPy's L-BFGS-B "
-        "(about 30 s on an idle core)",
+        "on the paper's problems and one black box",
     )
     demo.add_argument(
         "problems",
@@ -465,7 +465,7 @@ def _add_bench(sub: Any) -> None:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="the quick suite with a 20000-iteration cap (about 70 s on an idle core)",
+        help="the quick suite with a 20000-iteration cap",
     )
     bench.add_argument(
         "--problems",
