@@ -3,7 +3,9 @@ the page as headless Chromium renders it while a run is going."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 import threading
 
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 import lfso
+from lfso import dashboard
 from lfso.dashboard import LiveReport
 from lfso.models import PowerSum
 
@@ -42,6 +45,32 @@ def test_live_report_rejects_bad_settings(tmp_path):
         LiveReport(tmp_path / "r.html", every=0)
     with pytest.raises(ValueError, match="does not exist"):
         LiveReport(tmp_path / "missing" / "r.html")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o027])
+@pytest.mark.parametrize("proc", [True, False], ids=["from /proc", "from os.umask"])
+def test_the_page_gets_the_mode_of_a_new_file_under_the_umask(tmp_path, monkeypatch, mask, proc):
+    asked = []
+    if not proc:  # a system without /proc/self/status
+
+        def no_proc(*args, **kwargs):
+            asked.append(args[0])
+            raise FileNotFoundError(args[0])
+
+        monkeypatch.setattr(dashboard, "open", no_proc, raising=False)
+    old = os.umask(mask)
+    try:
+        live = LiveReport(tmp_path / "run.html", every=3600)
+        live.stage("run", "running")
+        first = stat.S_IMODE(live.path.stat().st_mode)
+        live.finish()  # a rewrite keeps it
+        again = stat.S_IMODE(live.path.stat().st_mode)
+    finally:
+        os.umask(old)
+    assert first == again == 0o666 & ~mask
+    assert asked == ([] if proc else ["/proc/self/status"] * 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.html"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -266,6 +266,9 @@ class LiveReport:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(page)
+            # mkstemp makes the file private (0600); the page gets the mode any new file
+            # of the user's gets, as it would from open().
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, self.path)
         except BaseException:
             if os.path.exists(tmp):
@@ -362,3 +365,17 @@ class LiveReport:
             "<th>rows</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
             f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table></section>"
         )
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
