@@ -20,6 +20,7 @@ from lfso import dashboard
 from lfso._svg_chart import decades, round_ticks
 from lfso.dashboard import LiveReport
 from lfso.models import PowerSum
+from lfso.monitor import RISKS
 
 
 def test_the_page_refreshes_while_running_and_not_when_finished(tmp_path):
@@ -120,6 +121,25 @@ def test_a_hand_over_is_marked_in_every_chart(tmp_path):
     live.set_run("guarded", res.history, handover=types.SimpleNamespace(row=5))
     page = live.write().read_text()
     assert page.count("<svg ") == page.count(">hand-over</text>") == 4
+
+
+def test_fired_risk_indicators_are_explained_beside_the_table(tmp_path):
+    _, _, big, page = _two_runs(tmp_path)
+    fired = set(big.risks)
+    assert {"descent", "non_finite"} <= fired
+    notes = re.search(r'<dl id="risk-notes">(.*?)</dl>', page).group(1)
+    assert re.findall(r"<dt>(.*?)</dt>", notes) == [k for k in RISKS if k in fired]
+    for name in fired:
+        advice = RISKS[name][1]
+        assert f"<dd>{html.escape(advice, quote=False)}</dd>" in notes
+        assert f'<span class="risk" title="{html.escape(advice)}">{name} (' in page
+
+
+def test_a_page_without_risks_has_no_explanations(tmp_path):
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    live.finish(lfso.minimize(PowerSum(2), np.ones(3)))
+    page = live.path.read_text()
+    assert 'id="risk-notes"' not in page and 'class="risk"' not in page
 
 
 def test_log_axes_are_labelled_in_whole_powers_of_ten(tmp_path):

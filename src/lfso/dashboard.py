@@ -9,8 +9,9 @@ investment first, then the stages, the pilot's go / no-go evidence, any hand-ove
 curves and the risk indicators. The curves follow :func:`lfso.report.plot_runs`: f - best f
 and ||g|| against gradient evaluations, the step and L(x, R) against iterations, as inline
 SVG on log scales labelled in powers of ten, each run in one colour in every chart and in
-the table. The page gets the file mode of any new file of the user's (``0o666`` less the
-umask). No server, no network, no scripts.
+the table; each risk indicator that fired is explained beside the table. The page gets the
+file mode of any new file of the user's (``0o666`` less the umask). No server, no network,
+no scripts.
 
 >>> import numpy as np, lfso, tempfile, pathlib
 >>> from lfso.dashboard import LiveReport
@@ -52,7 +53,8 @@ th{background:#f0f0f0}
 #roi li:first-child{font-size:1.15em;font-weight:600}
 svg{border:1px solid #ddd;background:#fff}
 .charts{display:flex;flex-wrap:wrap;gap:8px} .legend .run{margin-right:1.5em;font-weight:600}
-.note{color:#555;font-size:13px}
+.note{color:#555;font-size:13px} .risk{border-bottom:1px dotted #aa2222;cursor:help}
+#risk-notes dt{font-weight:600;color:#aa2222} #risk-notes dd{margin:0 0 .5em 1.5em}
 """
 
 #: One colour per run, the same in every chart and the table (matplotlib's ``C0`` ... ``C9``,
@@ -338,28 +340,40 @@ class LiveReport:
         return self._colors
 
     def _table(self, colors: dict[str, str]) -> str:
-        rows = []
+        rows, seen = [], set()
         for label, (h, _) in _joined({**self.runs, **self.pilot_runs}).items():
             if len(h) == 0:
                 continue
             risk = h.risk.astype(int)
-            fired = [
-                f"{name} ({int(np.count_nonzero(risk & bit))}x)"
-                for name, (bit, _) in RISKS.items()
-                if np.any(risk & bit)
-            ]
+            fired = []
+            for name, (bit, advice) in RISKS.items():
+                hits = np.nonzero(risk & bit)[0]
+                if hits.size:
+                    seen.add(name)
+                    fired.append(
+                        f'<span class="risk" title="{html.escape(advice)}">{_esc(name)} '
+                        f"({hits.size}x, first at row {hits[0]})</span>"
+                    )
             rows.append(
                 f'<tr><td><span style="color:{colors[label]}">&#9632;</span> {_esc(label)}</td>'
                 f"<td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
                 f"<td>{h.time[-1]:.3f}</td><td>{h.f[-1]:.6e}</td>"
                 f"<td>{np.nanmin(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
-                f"<td class='{'bad' if fired else 'ok'}'>{_esc(', '.join(fired)) or 'none'}</td>"
+                f"<td class='{'bad' if fired else 'ok'}'>{', '.join(fired) or 'none'}</td>"
                 "</tr>"
             )
+        notes = "".join(
+            f"<dt>{_esc(name)}</dt><dd>{_esc(advice)}</dd>"
+            for name, (_, advice) in RISKS.items()
+            if name in seen
+        )
+        if notes:
+            notes = f'<h3>What the risk indicators mean</h3><dl id="risk-notes">{notes}</dl>'
         return (
             '<section id="runs"><h2>Runs and risk indicators</h2><table><tr><th>run</th>'
             "<th>rows</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
-            f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table></section>"
+            f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table>{notes}"
+            "</section>"
         )
 
 
