@@ -3,16 +3,24 @@ the page as headless Chromium renders it while a run is going."""
 
 from __future__ import annotations
 
+import html
+import os
+import re
 import shutil
+import stat
 import subprocess
 import threading
+import types
 
 import numpy as np
 import pytest
 
 import lfso
+from lfso import dashboard
+from lfso._svg_chart import decades, round_ticks
 from lfso.dashboard import LiveReport
 from lfso.models import PowerSum
+from lfso.monitor import RISKS
 
 
 def test_the_page_refreshes_while_running_and_not_when_finished(tmp_path):
@@ -33,7 +41,8 @@ def test_the_page_refreshes_while_running_and_not_when_finished(tmp_path):
     final = live.finish(res).read_text()
     assert live.writes == 2 and "http-equiv" not in final and "Finished" in final
     assert "CONVERGED" in final and "<script" not in final and "http://www.w3.org" in final
-    assert final.count("<polyline") == 1
+    # one run: f - best f, ||g||, the step and L, each one polyline
+    assert final.count("<polyline") == 4 and final.count('data-run="lfso-lbfgs"') == 4
     assert [p.name for p in tmp_path.iterdir()] == ["run.html"]  # no temporary files left
 
 
@@ -42,6 +51,152 @@ def test_live_report_rejects_bad_settings(tmp_path):
         LiveReport(tmp_path / "r.html", every=0)
     with pytest.raises(ValueError, match="does not exist"):
         LiveReport(tmp_path / "missing" / "r.html")
+
+
+def _two_runs(tmp_path):
+    """LFSO and a fixed step too large for the problem (f rises, then overflows)."""
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    ours = lfso.minimize(PowerSum(2), np.ones(3), callback=live)
+    live.finish(ours)
+    with np.errstate(over="ignore", invalid="ignore"):
+        big = lfso.minimize(
+            PowerSum(2), np.ones(3), method="gd", step=0.7, max_iter=40, monitor="quiet"
+        )
+    live.set_run("gd, step 0.7", big.history)
+    return live, ours, big, live.write().read_text()
+
+
+def _polylines(page):
+    """(run, colour, chart title) of every curve on the page."""
+    out = []
+    for chart in re.findall(r"<svg .*?</svg>", page):
+        title = re.search(r'font-weight="600">(.*?)</text>', chart).group(1)
+        for run, color in re.findall(
+            r'<polyline data-run="(.*?)" fill="none" stroke="(.*?)"', chart
+        ):
+            out.append((html.unescape(run), color, html.unescape(title)))
+    return out
+
+
+def test_the_page_plots_f_minus_best_f_the_gradient_norm_the_step_and_the_oracle(tmp_path):
+    _, ours, big, page = _two_runs(tmp_path)
+    best = min(np.nanmin(ours.history.f), np.nanmin(big.history.f[np.isfinite(big.history.f)]))
+    titles = {title for _, _, title in _polylines(page)}
+    assert titles == {f"f - best f of the runs shown ({best:.6e})", "||g||", "step", "L(x, R)"}
+    drawn = {(run, title.split(" ")[0]) for run, _, title in _polylines(page)}
+    assert ("lfso-lbfgs", "L(x,") in drawn and ("gd, step 0.7", "L(x,") not in drawn  # no oracle
+    assert ("gd, step 0.7", "step") in drawn and ("gd, step 0.7", "||g||") in drawn
+    # f - best f: the row at the best f (here LFSO's) has nothing to draw on a log scale
+    chart = next(c for c in re.findall(r"<svg .*?</svg>", page) if "f - best f" in c)
+    points = re.search(r'data-run="lfso-lbfgs"[^>]*points="(.*?)"', chart).group(1).split()
+    assert len(points) == np.count_nonzero(ours.history.f > best) == len(ours.history) - 1
+
+
+def test_each_run_has_one_colour_in_every_chart_and_in_the_table(tmp_path):
+    _, _, _, page = _two_runs(tmp_path)
+    colors: dict[str, set[str]] = {}
+    for run, color, _ in _polylines(page):
+        colors.setdefault(run, set()).add(color)
+    assert set(colors) == {"lfso-lbfgs", "gd, step 0.7"}
+    assert all(len(c) == 1 for c in colors.values())
+    (ours,), (gd,) = colors["lfso-lbfgs"], colors["gd, step 0.7"]
+    assert ours != gd
+    assert f'<span class="run" style="color:{ours}">&#9632; lfso-lbfgs</span>' in page
+    assert f'<td><span style="color:{gd}">&#9632;</span> gd, step 0.7</td>' in page
+
+
+def test_a_run_keeps_its_colour_when_runs_are_added_before_it(tmp_path):
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=5)
+    live.pilot_runs["pilot: lfso"] = ([res.history], None)
+    first = dict((run, color) for run, color, _ in _polylines(live.write().read_text()))
+    live.set_run("guarded", res.history)  # the task's runs are drawn above the pilot's
+    then = dict((run, color) for run, color, _ in _polylines(live.write().read_text()))
+    assert then["pilot: lfso"] == first["pilot: lfso"] != then["guarded"]
+
+
+def test_a_hand_over_is_marked_in_every_chart(tmp_path):
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=8)
+    live.set_run("guarded", res.history, handover=types.SimpleNamespace(row=5))
+    page = live.write().read_text()
+    assert page.count("<svg ") == page.count(">hand-over</text>") == 4
+
+
+def test_fired_risk_indicators_are_explained_beside_the_table(tmp_path):
+    _, _, big, page = _two_runs(tmp_path)
+    fired = set(big.risks)
+    assert {"descent", "non_finite"} <= fired
+    notes = re.search(r'<dl id="risk-notes">(.*?)</dl>', page).group(1)
+    assert re.findall(r"<dt>(.*?)</dt>", notes) == [k for k in RISKS if k in fired]
+    for name in fired:
+        advice = RISKS[name][1]
+        assert f"<dd>{html.escape(advice, quote=False)}</dd>" in notes
+        assert f'<span class="risk" title="{html.escape(advice)}">{name} (' in page
+
+
+def test_a_page_without_risks_has_no_explanations(tmp_path):
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    live.finish(lfso.minimize(PowerSum(2), np.ones(3)))
+    page = live.path.read_text()
+    assert 'id="risk-notes"' not in page and 'class="risk"' not in page
+
+
+def test_log_axes_are_labelled_in_whole_powers_of_ten(tmp_path):
+    _, _, _, page = _two_runs(tmp_path)
+    labels = re.findall(r'class="ytick"[^>]*>(.*?)</text>', page)
+    assert len(labels) >= 4 * 3
+    power = "1|10⁻?[¹²³⁴⁵⁶⁷⁸⁹][⁰¹²³⁴⁵⁶⁷⁸⁹]*"  # 1, 10, 10⁻³, 10⁵⁰: no fractional powers
+    assert all(re.fullmatch(power, label) for label in labels), labels
+    assert "1e" not in "".join(labels)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (-0.5, 0.3, [-1, 0, 1]),  # less than a decade: the decades either side
+        (0.0, 0.0, [-1, 0, 1]),  # one value
+        (-17.9, -17.1, [-18, -17]),
+        (-3.2, 1.1, [-4, -2, 0, 2]),  # every second decade
+        (-32.0, 160.0, [-50, 0, 50, 100, 150, 200]),  # 1, 2 or 5 x 10^n decades apart
+    ],
+)
+def test_decades_span_the_values_on_round_powers(lo, hi, expected):
+    assert decades(lo, hi) == expected
+
+
+@pytest.mark.parametrize(
+    ("hi", "expected"),
+    [(17.0, [0, 5, 10, 15, 20]), (123.0, [0, 50, 100, 150]), (1.0, [0, 0.2, 0.4, 0.6, 0.8, 1])],
+)
+def test_round_ticks_step_by_one_two_or_five(hi, expected):
+    np.testing.assert_allclose(round_ticks(hi), expected)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o027])
+@pytest.mark.parametrize("proc", [True, False], ids=["from /proc", "from os.umask"])
+def test_the_page_gets_the_mode_of_a_new_file_under_the_umask(tmp_path, monkeypatch, mask, proc):
+    asked = []
+    if not proc:  # a system without /proc/self/status
+
+        def no_proc(*args, **kwargs):
+            asked.append(args[0])
+            raise FileNotFoundError(args[0])
+
+        monkeypatch.setattr(dashboard, "open", no_proc, raising=False)
+    old = os.umask(mask)
+    try:
+        live = LiveReport(tmp_path / "run.html", every=3600)
+        live.stage("run", "running")
+        first = stat.S_IMODE(live.path.stat().st_mode)
+        live.finish()  # a rewrite keeps it
+        again = stat.S_IMODE(live.path.stat().st_mode)
+    finally:
+        os.umask(old)
+    assert first == again == 0o666 & ~mask
+    assert asked == ([] if proc else ["/proc/self/status"] * 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.html"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

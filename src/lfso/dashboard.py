@@ -6,8 +6,12 @@ temporary file in the same folder, then ``os.replace``, so a browser never reads
 page), and while the run goes the page carries ``<meta http-equiv="refresh">`` so a browser
 reloads it on its own. The finished page has no refresh. The page shows the return on
 investment first, then the stages, the pilot's go / no-go evidence, any hand-over, the
-learning curves (inline SVG drawn here, no matplotlib) and the risk indicators. No server,
-no network, no scripts.
+curves and the risk indicators. The curves follow :func:`lfso.report.plot_runs`: f - best f
+and ||g|| against gradient evaluations, the step and L(x, R) against iterations, as inline
+SVG on log scales labelled in powers of ten, each run in one colour in every chart and in
+the table; each risk indicator that fired is explained beside the table. The page gets the
+file mode of any new file of the user's (``0o666`` less the umask). No server, no network,
+no scripts.
 
 >>> import numpy as np, lfso, tempfile, pathlib
 >>> from lfso.dashboard import LiveReport
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _svg_chart
 from .monitor import RISKS
 from .result import History, Result
 
@@ -47,9 +52,25 @@ th{background:#f0f0f0}
 #state.running{background:#fff4dd} #state.finished{background:#e6f4e6}
 #roi li:first-child{font-size:1.15em;font-weight:600}
 svg{border:1px solid #ddd;background:#fff}
+.charts{display:flex;flex-wrap:wrap;gap:8px} .legend .run{margin-right:1.5em;font-weight:600}
+.note{color:#555;font-size:13px} .risk{border-bottom:1px dotted #aa2222;cursor:help}
+#risk-notes dt{font-weight:600;color:#aa2222} #risk-notes dd{margin:0 0 .5em 1.5em}
 """
 
-_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+#: One colour per run, the same in every chart and the table (matplotlib's ``C0`` ... ``C9``,
+#: as in :func:`lfso.report.plot_runs`).
+_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _esc(value: Any) -> str:
@@ -71,76 +92,43 @@ def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tupl
     return out
 
 
-def _svg(runs: dict[str, tuple[History, Any]], width: int = 720, height: int = 300) -> str:
-    """f against gradient evaluations, one polyline per run; a dashed line at a hand-over."""
-    series = []
-    for label, (h, mark) in runs.items():
-        if len(h) == 0:
-            continue
-        x, f = h.njev, h.f
-        ok = np.isfinite(f)
-        if not ok.any():
-            continue
-        keep = np.unique(np.linspace(0, len(f) - 1, min(len(f), 400)).astype(int))
-        keep = keep[ok[keep]]
-        series.append((label, x[keep], f[keep], None if mark is None else float(x[mark])))
-    if not series:
+def _charts(runs: dict[str, tuple[History, Any]], colors: dict[str, str]) -> str:
+    """f - best f and ||g|| against gradient evaluations, the step and L against iterations.
+
+    The best f is the least finite f of the runs drawn together; a hand-over is marked.
+    """
+    shown = {label: (h, mark) for label, (h, mark) in runs.items() if len(h)}
+    if not shown:
         return "<p>No iterations yet.</p>"
-    allf = np.concatenate([s[2] for s in series])
-    log = bool(np.all(allf > 0))
-    ys = [np.log10(s[2]) if log else s[2] for s in series]
-    lo, hi = float(min(y.min() for y in ys)), float(max(y.max() for y in ys))
-    xmax = float(max(s[1].max() for s in series)) or 1.0
-    if hi - lo < 1e-12:
-        lo, hi = lo - 1.0, hi + 1.0
-    left, right, top, bottom = 70, 30, 10, 40
-    pw, ph = width - left - right, height - top - bottom
-
-    def px(v: float) -> float:
-        return left + pw * v / xmax
-
-    def py(v: float) -> float:
-        return top + ph * (hi - v) / (hi - lo)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="f against gradient evaluations">',
-        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
-    ]
-    for v in (lo, (lo + hi) / 2, hi):
-        label = f"1e{v:.1f}" if log else f"{v:.3g}"
-        parts.append(
-            f'<text x="{left - 5}" y="{py(v) + 4:.1f}" font-size="11" text-anchor="end">'
-            f"{label}</text>"
-        )
-    for v in (0.0, xmax / 2, xmax):
-        parts.append(
-            f'<text x="{px(v):.1f}" y="{height - 22}" font-size="11" text-anchor="middle">'
-            f"{v:.0f}</text>"
-        )
-    parts.append(
-        f'<text x="{left + pw / 2}" y="{height - 5}" font-size="12" text-anchor="middle">'
-        f"gradient evaluations (f on a {'log' if log else 'linear'} scale)</text>"
+    finite = [h.f[np.isfinite(h.f)] for h, _ in shown.values()]
+    best = min((float(f.min()) for f in finite if f.size), default=math.nan)
+    panels = (
+        ("f", f"f - best f of the runs shown ({best:.6e})", "gradient evaluations"),
+        ("grad_norm", "||g||", "gradient evaluations"),
+        ("step", "step", "iteration"),
+        ("L", "L(x, R)", "iteration"),
     )
-    for i, ((label, x, _, mark), y) in enumerate(zip(series, ys, strict=True)):
-        color = _COLORS[i % len(_COLORS)]
-        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y, strict=True))
-        parts.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
-        )
-        parts.append(
-            f'<text x="{left + 8}" y="{top + 16 + 14 * i}" font-size="12" fill="{color}">'
-            f"{_esc(label)}</text>"
-        )
-        if mark is not None:
-            parts.append(
-                f'<line x1="{px(mark):.1f}" y1="{top}" x2="{px(mark):.1f}" y2="{top + ph}" '
-                'stroke="#aa2222" stroke-dasharray="5,4"/>'
-                f'<text x="{px(mark) + 4:.1f}" y="{top + ph - 6}" font-size="11" '
-                'fill="#aa2222">hand-over</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+    out = []
+    for column, title, xlabel in panels:
+        series = []
+        for label, (h, mark) in shown.items():
+            keep = np.unique(np.linspace(0, len(h) - 1, min(len(h), 400)).astype(int))
+            rows = np.arange(len(h), dtype=float)
+            x = h.njev if xlabel == "gradient evaluations" else rows
+            y = h[column] - best if column == "f" else h[column]
+            at = None if mark is None else float(x[min(mark, len(h) - 1)])
+            series.append(_svg_chart.Series(label, colors[label], x[keep], y[keep], at))
+        empty = "none yet (a rule without an oracle has none)" if column == "L" else "none yet"
+        out.append(_svg_chart.log_chart(series, title=title, xlabel=xlabel, empty=empty))
+    legend = "".join(
+        f'<span class="run" style="color:{colors[label]}">&#9632; {_esc(label)}</span>'
+        for label in shown
+    )
+    return (
+        f'<p class="legend">{legend}</p><div class="charts">{"".join(out)}</div>'
+        "<p class='note'>Log scales; points at or below zero (the best f itself, a zero "
+        "gradient) and non-finite values are not drawn.</p>"
+    )
 
 
 class LiveReport:
@@ -179,6 +167,7 @@ class LiveReport:
         self.writes = 0
         self._last = -math.inf
         self._parts: dict[str, list[History]] = {}
+        self._colors: dict[str, str] = {}
 
     # -- what the page shows --------------------------------------------------------------
 
@@ -266,6 +255,9 @@ class LiveReport:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(page)
+            # mkstemp makes the file private (0600); the page gets the mode any new file
+            # of the user's gets, as it would from open().
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, self.path)
         except BaseException:
             if os.path.exists(tmp):
@@ -324,14 +316,15 @@ class LiveReport:
             items = "".join(f"<li>{_esc(line.strip())}</li>" for line in self.handover.lines())
             body.append(f'<section id="handover"><h2>Hand-over</h2><ul>{items}</ul></section>')
         if self.runs or self.pilot_runs:
+            colors = self._run_colors()
             charts = []
             if self.runs:
-                charts.append("<h3>Task</h3>" + _svg(_joined(self.runs)))
+                charts.append("<h3>Task</h3>" + _charts(_joined(self.runs), colors))
             if self.pilot_runs:
-                charts.append("<h3>Pilot</h3>" + _svg(_joined(self.pilot_runs)))
+                charts.append("<h3>Pilot</h3>" + _charts(_joined(self.pilot_runs), colors))
             body.append('<section id="curves"><h2>Learning curves</h2>' + "".join(charts))
             body.append("</section>")
-            body.append(self._table())
+            body.append(self._table(colors))
         body.append("<p>Generated by lfso; a self-contained page (no scripts, no network).</p>")
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -339,26 +332,60 @@ class LiveReport:
             f"<body>{''.join(body)}</body></html>\n"
         )
 
-    def _table(self) -> str:
-        rows = []
+    def _run_colors(self) -> dict[str, str]:
+        """Each run's colour, fixed when the run first shows (so it stays across rewrites)."""
+        for label in [*self.runs, *self.pilot_runs]:
+            if label not in self._colors:
+                self._colors[label] = _COLORS[len(self._colors) % len(_COLORS)]
+        return self._colors
+
+    def _table(self, colors: dict[str, str]) -> str:
+        rows, seen = [], set()
         for label, (h, _) in _joined({**self.runs, **self.pilot_runs}).items():
             if len(h) == 0:
                 continue
             risk = h.risk.astype(int)
-            fired = [
-                f"{name} ({int(np.count_nonzero(risk & bit))}x)"
-                for name, (bit, _) in RISKS.items()
-                if np.any(risk & bit)
-            ]
+            fired = []
+            for name, (bit, advice) in RISKS.items():
+                hits = np.nonzero(risk & bit)[0]
+                if hits.size:
+                    seen.add(name)
+                    fired.append(
+                        f'<span class="risk" title="{html.escape(advice)}">{_esc(name)} '
+                        f"({hits.size}x, first at row {hits[0]})</span>"
+                    )
             rows.append(
-                f"<tr><td>{_esc(label)}</td><td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
+                f'<tr><td><span style="color:{colors[label]}">&#9632;</span> {_esc(label)}</td>'
+                f"<td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
                 f"<td>{h.time[-1]:.3f}</td><td>{h.f[-1]:.6e}</td>"
                 f"<td>{np.nanmin(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
-                f"<td class='{'bad' if fired else 'ok'}'>{_esc(', '.join(fired)) or 'none'}</td>"
+                f"<td class='{'bad' if fired else 'ok'}'>{', '.join(fired) or 'none'}</td>"
                 "</tr>"
             )
+        notes = "".join(
+            f"<dt>{_esc(name)}</dt><dd>{_esc(advice)}</dd>"
+            for name, (_, advice) in RISKS.items()
+            if name in seen
+        )
+        if notes:
+            notes = f'<h3>What the risk indicators mean</h3><dl id="risk-notes">{notes}</dl>'
         return (
             '<section id="runs"><h2>Runs and risk indicators</h2><table><tr><th>run</th>'
             "<th>rows</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
-            f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table></section>"
+            f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table>{notes}"
+            "</section>"
         )
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
