@@ -238,3 +238,12 @@ def test_suite_time_script_compares_two_checkouts():
     ]
     assert all(r[4] == r[5] and float(r[1]) > 0 and float(r[2]) > 0 for r in table)
     assert rows[-1][:3] == ["4", "runs", "compared:"]
+
+
+def test_ball_oracle_script_compares_the_default_with_the_ball_and_lbfgsb():
+    rows = _run("ball_oracle.py", "--problems", "power_sum-p3", "robust-cauchy")
+    table = rows[1:]
+    assert [r[0] for r in table] == ["power_sum-p3", "robust-cauchy"]
+    for r in table:
+        default, ball, auto, scipy = (int(v) for v in r[1:5])
+        assert default <= ball and default <= 1.5 * scipy and default <= 1.1 * auto
