@@ -13,6 +13,7 @@ from scipy.optimize import (
 )
 
 import lfso
+import lfso.registry
 import lfso.scipy as ls
 
 A = np.diag(np.linspace(1.0, 4.0, 5))
@@ -49,12 +50,21 @@ METHODS = {
 
 def test_every_registered_method_is_a_scipy_custom_method():
     names = {name.replace("-", "_") for name in lfso.METHODS}
-    assert set(lfso.scipy.__all__) - {"to_optimize_result"} == names
+    assert set(lfso.scipy.__all__) - {"to_optimize_result", "DEFAULT"} == names
     assert all(callable(getattr(lfso.scipy, name)) for name in names)
     assert names <= set(dir(lfso.scipy))
     from lfso.scipy import lfso_lbfgs  # the import users write
 
     assert lfso_lbfgs is lfso.scipy.lfso_lbfgs and lfso_lbfgs.__name__ == "lfso_lbfgs"
+    # The default is lfso.minimize's, from the registry.
+    assert lfso.scipy.DEFAULT.__name__ == lfso.registry.DEFAULT_METHOD.replace("-", "_")
+
+
+def test_the_default_solves_a_10d_rosenbrock():
+    from scipy.optimize import minimize, rosen, rosen_der
+
+    res = minimize(rosen, np.zeros(10), jac=rosen_der, method=lfso.scipy.DEFAULT)
+    assert res.success and np.allclose(res.x, 1.0, atol=1e-6) and res.nit < 500
 
 
 def test_a_method_added_to_the_registry_is_a_scipy_method_with_no_edit(monkeypatch):

@@ -2,13 +2,14 @@
 
 >>> import numpy as np, scipy.optimize, lfso.scipy
 >>> from scipy.optimize import rosen, rosen_der
->>> res = scipy.optimize.minimize(rosen, np.zeros(3), jac=rosen_der, method=lfso.scipy.lfso,
-...                               options={"maxiter": 50_000})
->>> bool(res.success), res.x.round(4).tolist()
-(True, [1.0, 1.0, 1.0])
+>>> res = scipy.optimize.minimize(rosen, np.zeros(10), jac=rosen_der, method=lfso.scipy.lfso_lbfgs)
+>>> bool(res.success), res.x.round(4).tolist() == [1.0] * 10
+(True, True)
 
 There is one such function per method of :data:`lfso.registry.METHODS` (``"lfso-lbfgs"``
-is ``lfso.scipy.lfso_lbfgs``), made from the registry when this module is imported.
+is ``lfso.scipy.lfso_lbfgs``), made from the registry when this module is imported;
+``lfso.scipy.DEFAULT`` is the one :func:`lfso.minimize` uses by default
+(:data:`lfso.registry.DEFAULT_METHOD`), ``lfso_lbfgs``.
 
 SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``jac``,
 ``hess``, ``hessp``, ``bounds``, ``constraints``, ``callback`` and the ``options`` (and
@@ -37,7 +38,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from .minimize import minimize
-from .registry import METHODS
+from .registry import DEFAULT_METHOD, METHODS
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -179,7 +180,11 @@ def _attribute(method: str) -> str:
 _METHODS = {_attribute(name): _custom(name) for name in METHODS}
 globals().update(_METHODS)
 
-__all__ = [*sorted(_METHODS), "to_optimize_result"]
+#: The default method of :func:`lfso.minimize` as a SciPy custom method
+#: (``method=lfso.scipy.DEFAULT``).
+DEFAULT = _METHODS[_attribute(DEFAULT_METHOD)]
+
+__all__ = ["DEFAULT", *sorted(_METHODS), "to_optimize_result"]
 
 
 def __getattr__(name: str) -> Callable[..., OptimizeResult]:
