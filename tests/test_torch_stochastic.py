@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lfso.torch import StochasticLFSO  # noqa: E402
+from lfso.torch import SkippedBatchWarning, StochasticLFSO  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -189,10 +189,12 @@ def test_never_nan_a_wall_of_infinite_loss_is_rolled_back():
         return _backward(loss, backward)
 
     opt = StochasticLFSO([w])
-    for _ in range(200):
-        opt.step(closure)
+    with pytest.warns(SkippedBatchWarning) as caught:
+        for _ in range(200):
+            opt.step(closure)
     assert torch.isfinite(w).all() and float(w.detach().abs().max()) < 2.0
     assert opt.rollbacks > 0
+    assert len(caught) == opt.rollbacks + opt.skipped  # one warning per batch not used
     assert float(w.detach().min()) > 1.0  # it still moved toward the minimiser
 
 
@@ -207,8 +209,11 @@ def test_a_non_finite_batch_is_skipped_and_the_parameters_kept():
 
     opt = StochasticLFSO([w], eta=1.0)  # deterministic: the full line minimiser
     before = w.detach().clone()
-    opt.step(closure)
+    with pytest.warns(SkippedBatchWarning, match="step 1: the batch's loss is nan") as caught:
+        opt.step(closure)
     assert torch.equal(w.detach(), before) and opt.skipped == 1
+    assert "parameters were left as they were" in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller's opt.step(closure)
     for _ in range(50):
         opt.step(closure)
     assert torch.isfinite(w).all() and float((w.detach() ** 2).sum()) < 1e-2
@@ -225,10 +230,12 @@ def test_an_unprobed_step_into_nan_is_undone():
 
     opt = StochasticLFSO([w], probe_every=2)
     inside = []  # after each call: do the parameters hold a point with a finite loss?
-    for _ in range(100):
-        opt.step(closure)
-        assert torch.isfinite(w).all()
-        inside.append(float(w.detach()) < 1.0)
+    with pytest.warns(SkippedBatchWarning, match="previous step.*was undone") as caught:
+        for _ in range(100):
+            opt.step(closure)
+            assert torch.isfinite(w).all()
+            inside.append(float(w.detach()) < 1.0)
+    assert len(caught) == opt.rollbacks
     # A step into the NaN region is allowed (it was not probed) but never survives the next
     # call: no two calls in a row leave the parameters there.
     assert not any(not a and not b for a, b in itertools.pairwise(inside))
@@ -243,19 +250,241 @@ def test_sls_closure_without_arguments_that_does_not_call_backward():
     assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-4
 
 
-def test_a_closure_without_arguments_that_calls_backward_is_refused():
+def _run_forms(form, steps=30, secant="fresh"):
+    """Steps on ``1/2 sum_i h_i (w_i - 1)^2`` with the closure in ``form``: the parameters
+    after each step, the closure's calls per step, and ``w.grad`` after each step."""
+    h = torch.tensor([1.0, 4.0, 9.0])
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 0.5]))
+    opt = StochasticLFSO([w], secant=secant)
+    calls = [0]
+
+    def loss():
+        calls[0] += 1
+        return 0.5 * (h * (w - 1.0) ** 2).sum()
+
+    def flag(backward=True):
+        return _backward(loss(), backward)
+
+    def optim():  # torch.optim's form: zero_grad, backward, return the loss
+        opt.zero_grad()
+        value = loss()
+        value.backward()
+        return value
+
+    def optim_in_place():  # zeroes the gradient in place (it must not reach the step's)
+        opt.zero_grad(set_to_none=False)
+        value = loss()
+        value.backward()
+        return value
+
+    def optim_number():
+        return float(optim().detach())
+
+    closure = {
+        "flag": flag,
+        "optim": optim,
+        "optim_in_place": optim_in_place,
+        "optim_number": optim_number,
+        "plain": loss,
+    }[form]
+    points, per_step, grads = [], [], []
+    for _ in range(steps):
+        before = w.detach().clone()
+        calls[0] = 0
+        opt.step(closure)
+        per_step.append(calls[0])
+        points.append(w.detach().clone())
+        grads.append((w.grad.clone(), h * (before - 1.0)))
+    return points, per_step, grads
+
+
+@pytest.mark.parametrize("secant", ["fresh", "same"])
+@pytest.mark.parametrize("form", ["optim", "optim_in_place", "optim_number", "plain"])
+def test_every_closure_form_takes_the_steps_of_closure_backward(form, secant):
+    """torch.optim's closure (zero_grad, backward, return the loss, or its value), and SLS's,
+    take exactly the steps ``closure(backward)`` takes, with as many closure calls; after
+    each step ``w.grad`` is the gradient at the point the step started from."""
+    points, per_step, grads = _run_forms(form, secant=secant)
+    expected_points, expected_calls, _ = _run_forms("flag", secant=secant)
+    assert per_step == expected_calls and 2 in per_step and 1 in per_step
+    for p, q in zip(points, expected_points, strict=True):
+        assert torch.equal(p, q)
+    for grad, exact in grads:
+        assert torch.allclose(grad, exact)
+
+
+def test_a_lightning_style_closure_object_is_called_without_arguments():
+    """A callable that forwards ``*args, **kwargs`` (Lightning's closure) and calls backward."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    opt = StochasticLFSO([w], eta=1.0)
+
+    class Closure:
+        def __init__(self):
+            self.args = []
+
+        def __call__(self, *args, **kwargs):
+            self.args.append(args)
+            opt.zero_grad()
+            loss = ((w - 1.0) ** 2).sum()
+            loss.backward()
+            return loss.detach().clone()
+
+    closure = Closure()
+    for _ in range(100):
+        opt.step(closure)
+    assert set(closure.args) == {()}
+    assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-4
+
+
+def test_a_closure_that_returns_none_and_leaves_no_gradient_takes_no_step():
     w = torch.nn.Parameter(torch.tensor([3.0]))
     opt = StochasticLFSO([w])
+    assert opt.step(lambda: None) is None
+    assert torch.equal(w.detach(), torch.tensor([3.0])) and not opt.state
 
-    def closure():
-        loss = (w**2).sum()
-        loss.backward()
-        return loss
 
-    with pytest.raises(TypeError, match=r"must not call loss\.backward"):
-        opt.step(closure)
-    with pytest.raises(TypeError, match="needs closure"):
-        opt.step()
+BAD_CLOSURES = [
+    (lambda w: None, "needs a closure that returns the loss"),
+    (
+        lambda w: lambda: float((w**2).sum().detach()),
+        r"must return the loss tensor \(the optimiser",
+    ),
+    (lambda w: lambda: w**2, r"one element, got a tensor of shape \(2,\)"),
+    (lambda w: lambda b=True: _backward((w**2).sum(), b) and "x", "got 'x'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"), BAD_CLOSURES, ids=["none", "plain-number", "vector", "str"]
+)
+def test_bad_closures_are_refused_with_what_they_returned(make, message):
+    w = torch.nn.Parameter(torch.tensor([3.0, 1.0]))
+    opt = StochasticLFSO([w])
+    with pytest.raises(TypeError, match=message):
+        opt.step(make(w))
+
+
+def _quadratic_closure(w):
+    h = torch.tensor([1.0, 4.0, 9.0])[: w.numel()]
+    return lambda backward=True: _backward(0.5 * (h * (w - 1.0) ** 2).sum(), backward)
+
+
+SCHEDULERS = {
+    "StepLR": lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5),
+    "LambdaLR": lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1, 0.25, 0)[e % 3]),
+    "CosineAnnealingLR": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30),
+    "LinearLR": lambda opt: torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1),
+    "OneCycleLR": lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=1.0, total_steps=30, cycle_momentum=False
+    ),
+    "ReduceLROnPlateau": lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_a_schedulers_lr_multiplies_every_step(name):
+    """Each step is ``lr * eta * s`` with the ``lr`` the scheduler set, ``s`` the averaged
+    line minimiser kept in the state (a multiplier of 0 leaves the parameters where they are)."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 0.5]))
+    opt = StochasticLFSO([w])
+    scheduler = SCHEDULERS[name](opt)
+    closure = _quadratic_closure(w)
+    lrs = []
+    for _ in range(30):
+        lr = opt.param_groups[0]["lr"]
+        before = w.detach().clone()
+        loss = opt.step(closure)
+        assert opt.last_step == pytest.approx(lr * 1.8 * opt.state[w]["step_size"], rel=1e-12)
+        if lr == 0.0:  # honoured, not ignored: no step at all
+            assert torch.equal(w.detach(), before)
+        lrs.append(lr)
+        scheduler.step(float(loss.detach())) if name == "ReduceLROnPlateau" else scheduler.step()
+    assert len(set(lrs)) > 1  # the scheduler did change it
+    assert torch.isfinite(w).all()
+
+
+def test_a_constant_multiplier_halves_the_first_step():
+    steps = []
+    for factor in (1.0, 0.5):
+        w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 0.5], dtype=torch.float64))
+        opt = StochasticLFSO([w])
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda e, factor=factor: factor)
+        opt.step(_quadratic_closure(w))
+        steps.append(w.detach() - torch.tensor([3.0, -2.0, 0.5], dtype=torch.float64))
+    assert torch.allclose(steps[1], 0.5 * steps[0], rtol=1e-9, atol=0.0)
+
+
+def test_a_group_added_later_takes_the_scheduled_multiplier():
+    w, v = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(1))
+    opt = StochasticLFSO([w])
+    opt.param_groups[0]["lr"] = 0.25  # as a scheduler sets it
+    opt.add_param_group({"params": [v]})
+    assert opt.param_groups[1]["lr"] == 0.25
+    opt.step(lambda backward=True: _backward((w**2).sum() + (v**2).sum(), backward))
+    assert float(v.detach()) < 1.0  # both groups stepped
+
+
+def _set_lr(values):
+    def make():
+        groups = [{"params": [torch.nn.Parameter(torch.ones(1))]} for _ in values]
+        opt = StochasticLFSO(groups)
+        for group, value in zip(opt.param_groups, values, strict=True):
+            group["lr"] = value
+        return opt
+
+    return make
+
+
+BAD_LR = [
+    (
+        lambda: StochasticLFSO([{"params": [torch.nn.Parameter(torch.ones(1))], "lr": 1e-3}]),
+        "Invalid lr in a param group: 0.001",
+    ),
+    (
+        lambda: StochasticLFSO([{"params": [torch.nn.Parameter(torch.ones(1))], "lr": -1.0}]),
+        r"Invalid lr in a param group: -1.0 \(.*finite number >= 0",
+    ),
+    (_set_lr([-1.0]), r"Invalid lr in param_groups\[0\]: -1.0"),
+    (_set_lr([math.nan]), r"Invalid lr in param_groups\[0\]: nan"),
+    (_set_lr(["fast"]), r"Invalid lr in param_groups\[0\]: 'fast'"),
+    (_set_lr([1.0, 0.5]), r"Invalid lr in param_groups: \[1.0, 0.5\] .*the same in every group"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    BAD_LR,
+    ids=["adam-lr", "negative-group", "negative", "nan", "str", "unequal"],
+)
+def test_bad_lr_is_refused_with_the_value(make, message):
+    def step(opt):
+        params = [p for g in opt.param_groups for p in g["params"]]
+        opt.step(lambda backward=True: _backward(sum((p**2).sum() for p in params), backward))
+
+    with pytest.raises(ValueError, match=message):
+        step(make())
+
+
+def test_nan_data_at_a_later_step_is_skipped_with_a_warning_naming_it():
+    """A batch whose data holds NaN at step 7: it is skipped with a warning naming step 7,
+    the step before it undone, and training goes on."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3), torch.randn(64)
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w])
+    for k in range(1, 21):
+        Xb = X.clone()
+        if k == 7:
+            Xb[3, 1] = math.nan
+        closure = lambda b=True, Xb=Xb: _backward(((Xb @ w - y) ** 2).mean(), b)  # noqa: E731
+        if k == 7:
+            kept = w.detach().clone()
+            with pytest.warns(SkippedBatchWarning, match="step 7: the batch's loss is nan"):
+                opt.step(closure)
+            assert opt.rollbacks == 1 and not torch.equal(w.detach(), kept)
+        else:
+            opt.step(closure)
+    assert torch.isfinite(w).all() and opt.steps == 20
 
 
 def test_state_dict_round_trip_continues_the_same_run():
@@ -304,4 +533,6 @@ def test_reexported_from_lfso_torch():
     import lfso.torch_stochastic
 
     assert lfso.torch.StochasticLFSO is lfso.torch_stochastic.StochasticLFSO
+    assert lfso.torch.SkippedBatchWarning is lfso.torch_stochastic.SkippedBatchWarning
+    assert issubclass(lfso.torch.SkippedBatchWarning, RuntimeWarning)
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)

@@ -97,9 +97,12 @@ from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
 from .result import History, Result, Status
 from .steps import GradientMismatchError, StepFailedError, StepRule
-from .torch_stochastic import StochasticLFSO  # the minibatch optimiser, re-exported here
+from .torch_stochastic import (  # the minibatch optimiser, re-exported here
+    SkippedBatchWarning,
+    StochasticLFSO,
+)
 
-__all__ = ["LFSO", "MinibatchWarning", "StochasticLFSO"]
+__all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
 
 #: The default method of :class:`LFSO` (see its docstring for why not ``"lfso-lbfgs"``).
 DEFAULT_METHOD = "lfso"

@@ -44,24 +44,29 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    ||d||^2)``: the line minimiser of the batch that also chose ``d``, which over-fits it.)
 3. ``s*`` is clipped to ``[s / shrink, growth * s]`` and averaged in log space,
    ``log s <- smoothing * log s + (1 - smoothing) * log s*``; the step is ``p_{k+1} = p_k +
-   t d`` with ``t = eta * s``. The first step is a probe of length ``1e-3 (1 + ||p||)``;
-   then a **ramp**: ``s`` moves to the clipped ``s*`` outright (no averaging), so it at most
-   doubles per step, until a measurement puts the line minimiser within reach (``s* <=
-   growth * s``). Every step of the ramp is measured along a step at most ``growth`` times
-   shorter than the next, never along the tiny first probe alone (setting ``s = s*`` from the
-   probe applies the curvature measured along its tiny step to a step far longer, and one
-   such step can kill the ReLUs of a network; ``docs/results.md``, "Minibatches").
+   t d`` with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
+   the class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates
+   the line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
+   ||p||)`` (times ``lr``); then a **ramp**: ``s`` moves to the clipped ``s*`` outright (no
+   averaging), so it at most doubles per step, until a measurement puts the line minimiser
+   within reach (``s* <= growth * s``). Every step of the ramp is measured along a step at
+   most ``growth`` times shorter than the next, never along the tiny first probe alone
+   (setting ``s = s*`` from the probe applies the curvature measured along its tiny step to
+   a step far longer, and one such step can kill the ReLUs of a network;
+   ``docs/results.md``, "Minibatches").
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
-(:attr:`rollbacks`; before any step: :attr:`skipped`, the parameters untouched); with
-``secant="same"`` a non-finite trial loss is rolled back at once. Against collapse, one
-measurement moves ``s`` by at most a factor ``shrink ** (1 - smoothing)`` down (1.26 with
-the defaults) and ``growth ** (1 - smoothing)`` up, so a single batch with a huge or
-rounded-away secant cannot zero the step. No schedule: the step follows the measured
-curvature, and decays only as far as it does. ``probe_every=k`` (default 2) measures on
-every ``k``-th step only, and on every step of the ramp (the others skip the extra forward
-pass and keep ``s``).
+(:attr:`rollbacks`; before any step: :attr:`skipped`, the parameters untouched), and warns
+(:class:`SkippedBatchWarning`, naming the step): the batch is not used. With
+``secant="same"`` a non-finite trial loss is rolled back at once (the batch was used, as a
+line search backtracks: no warning). Against collapse, one measurement moves ``s`` by at
+most a factor ``shrink ** (1 - smoothing)`` down (1.26 with the defaults) and ``growth **
+(1 - smoothing)`` up, so a single batch with a huge or rounded-away secant cannot zero the
+step. No schedule of its own: the step follows the measured curvature, and decays only as
+far as it does (an attached learning-rate scheduler multiplies it). ``probe_every=k``
+(default 2) measures on every ``k``-th step only, and on every step of the ramp (the others
+skip the extra forward pass and keep ``s``).
 
 What is guaranteed, and what is not
 -----------------------------------
@@ -119,12 +124,16 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
+import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import torch
 
-__all__ = ["StochasticLFSO"]
+__all__ = ["SkippedBatchWarning", "StochasticLFSO"]
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -139,19 +148,71 @@ def _grad(p: torch.Tensor) -> torch.Tensor:
 
 
 def _takes_flag(closure: Callable[..., Any]) -> bool:
-    """Whether ``closure`` accepts the ``backward`` flag (PAL's convention)."""
+    """Whether ``closure`` takes the ``backward`` flag (PAL's convention): a named positional
+    parameter. A closure whose only parameters are ``*args, **kwargs`` forwards them (a
+    wrapper, as Lightning's closure is) and does not promise to honour the flag."""
     code = getattr(closure, "__code__", None)
     if code is not None and not hasattr(closure, "__self__"):  # a plain function: fast
-        return bool(code.co_argcount >= 1 or code.co_flags & inspect.CO_VARARGS)
+        return bool(code.co_argcount >= 1)
     try:
         signature = inspect.signature(closure)
+        signature.bind(True)
     except (TypeError, ValueError):
         return False
+    return any(p.kind in _POSITIONAL for p in signature.parameters.values())
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+#: The closure's forms: ``closure(backward)``; ``closure()`` that leaves ``backward`` to the
+#: optimiser (SLS); ``closure()`` that calls ``zero_grad`` and ``backward`` (torch.optim).
+_FLAG, _PLAIN, _OPTIM = "closure(backward)", "closure() without backward", "closure()"
+
+
+def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
+    """The closure's return value as a one-element tensor on ``like``'s device."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(
+                f"the closure must return the loss as a tensor with one element, got a tensor "
+                f"of shape {tuple(value.shape)}"
+            )
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64, device=like.device)
+    raise TypeError(f"the closure must return the loss as a tensor or a number, got {value!r}")
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first caller outside this module and torch (for warnings:
+    torch wraps ``step`` in a varying number of frames)."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and (
+        frame.f_code.co_filename == __file__ or frame.f_code.co_filename.startswith(_TORCH)
+    ):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+_TORCH = os.path.dirname(torch.__file__)
+
+
+def _lr(value: Any, where: str) -> float:
+    """``value`` as the step's multiplier ``lr``: a finite number >= 0, or a clear error."""
     try:
-        signature.bind(True)
-    except TypeError:
-        return False
-    return True
+        lr = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        lr = math.nan
+    if isinstance(value, bool) or not (math.isfinite(lr) and lr >= 0.0):
+        raise ValueError(
+            f"Invalid lr in {where}: {value!r} (StochasticLFSO's 'lr' multiplies the step it "
+            "sizes: a finite number >= 0)"
+        )
+    return lr
+
+
+class SkippedBatchWarning(RuntimeWarning):
+    """:class:`StochasticLFSO` skipped a batch whose loss or gradient is not finite."""
 
 
 class StochasticLFSO(torch.optim.Optimizer):
@@ -184,17 +245,66 @@ class StochasticLFSO(torch.optim.Optimizer):
     ----------
     last_step, last_curvature : float
         ``t`` and the secant ``C`` of the last step (NaN before the first).
-    rollbacks, skipped : int
-        Steps undone for a non-finite trial loss; batches skipped for a non-finite loss.
+    rollbacks : int
+        Steps undone: the batch after them had a non-finite loss or gradient
+        (``secant="same"``: or the step's trial loss was not finite).
+    skipped : int
+        Batches with a non-finite loss or gradient before any step (nothing to undo).
     probes : int
         Extra forward passes taken to measure the secant (``secant="fresh"``).
+    steps : int
+        Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names).
 
-    ``step(closure)``: ``closure(backward)`` computes the loss of the current batch at the
-    current parameters, calls ``loss.backward()`` when ``backward`` is true, and returns the
-    loss (the optimiser zeroes the gradients before calling it). A closure without arguments
-    is also accepted if it does *not* call ``backward`` (the SLS convention): the optimiser
-    calls ``loss.backward()`` itself and calls the closure under ``torch.no_grad()`` for the
-    trial.
+    Warns
+    -----
+    SkippedBatchWarning
+        When a batch's loss or gradient is not finite: the batch is skipped, the previous
+        step undone (if any) and ``s`` divided by 10, the gradient averages restarted.
+
+    Notes
+    -----
+    **The closure.** ``step(closure)`` calls the closure once with a graph (after zeroing
+    the gradients), and on a step that measures the secant once more, at the previous point
+    (``secant="fresh"``) or the trial point (``"same"``). Three forms are accepted, told
+    apart from the first call without calling it again:
+
+    * ``closure(backward)`` (a named positional parameter): computes the batch's loss at the
+      current parameters, calls ``loss.backward()`` when ``backward`` is true, and returns
+      the loss. The second call is ``closure(False)`` under ``torch.no_grad()``: a forward
+      pass only, the cheapest form.
+    * ``closure()`` that calls ``backward`` itself (torch.optim's form, and Lightning's:
+      ``opt.zero_grad(); loss = ...; loss.backward(); return loss``), recognised by the
+      gradient it leaves. Its second call also runs backward (the closure asks for it): a
+      measured step then costs a backward pass more than with ``closure(backward)``. The gradient
+      it leaves there is discarded: after :meth:`step`, ``p.grad`` is the batch's gradient
+      at the point the step started from, in every form.
+    * ``closure()`` that does not call ``backward`` (SLS's form), recognised by the
+      gradient it does not leave: the optimiser calls ``loss.backward()`` on the loss it
+      returns (which must then be a tensor) and calls it under ``torch.no_grad()`` the
+      second time.
+
+    A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
+    The loss may be a one-element tensor or, in the first two forms, a number. A closure
+    that returns None and leaves no gradient (a batch a training loop skips) takes no step.
+    The closure must compute the same function in both calls (no new dropout mask, no new
+    batch).
+
+    **The param groups' ``lr``.** StochasticLFSO has no learning rate;
+    ``param_groups[i]["lr"]`` is a **multiplier of the step it sizes**, ``t = lr * eta * s``,
+    1 by default, there for learning-rate schedulers (``torch.optim.lr_scheduler``, which
+    read and write it). The scheduler's factor scales every step, read afresh at each one:
+    a warm-up, or a decay that lowers the noise floor of constant steps. ``s`` is measured
+    along the steps actually taken, so it keeps estimating the line minimiser whatever
+    ``lr`` is. Schedulers that set absolute values (``OneCycleLR``, ``CyclicLR``) set the
+    multiplier: give them ``max_lr=1`` (and ``cycle_momentum=False``: the betas are not in
+    the param groups). Why a multiplier: refusing schedulers would make a
+    training loop configured with one unusable, where a factor on the step has a clear
+    meaning; ``lr`` as the step taken (read-only) would leave a scheduler's write without
+    one (the step taken is :attr:`last_step`). One step is taken for all parameters, so
+    every group holds the same ``lr``, a finite number >= 0 (checked at each step,
+    ``ValueError`` otherwise), and a group given at construction or by
+    :meth:`add_param_group` with a different ``lr`` is refused (``"lr": 1e-3`` carried over
+    from Adam would shorten every step 1000 times; scale the step with ``eta``).
     """
 
     def __init__(
@@ -229,14 +339,66 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
         if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
             raise ValueError(f"Invalid probe_every: {probe_every!r} (must be an integer >= 1)")
-        super().__init__(params, {"eta": eta})
+        super().__init__(params, {"eta": eta, "lr": 1.0})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self.last_step = self.last_curvature = math.nan
-        self.rollbacks = self.skipped = self.probes = 0
+        self.rollbacks = self.skipped = self.probes = self.steps = 0
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """As :meth:`torch.optim.Optimizer.add_param_group`; a group's ``lr`` (the step's
+        multiplier) defaults to the one the other groups hold, and a different one is
+        refused: one step is taken for all parameters."""
+        if isinstance(param_group, dict):
+            groups = self.param_groups
+            current = _lr(groups[0].get("lr", 1.0), "param_groups[0]") if groups else 1.0
+            if groups and "lr" not in param_group:
+                param_group = {**param_group, "lr": current}
+            elif "lr" in param_group and _lr(param_group["lr"], "a param group") != current:
+                raise ValueError(
+                    f"Invalid lr in a param group: {param_group['lr']!r} (StochasticLFSO has "
+                    f"no learning rate: 'lr' multiplies the step it sizes, is {current} in "
+                    "the other groups (1 unless a scheduler changed it) and must be the same "
+                    "in every group; to scale the step, pass eta)"
+                )
+        super().add_param_group(param_group)
+
+    def _multiplier(self) -> float:
+        """``lr``, the step's multiplier, checked: the same finite number >= 0 in every group
+        (a learning-rate scheduler sets it)."""
+        lrs = [
+            _lr(g.setdefault("lr", 1.0), f"param_groups[{i}]")
+            for i, g in enumerate(self.param_groups)
+        ]
+        if any(lr != lrs[0] for lr in lrs):
+            raise ValueError(
+                f"Invalid lr in param_groups: {lrs} (StochasticLFSO takes one step for all "
+                "parameters: the 'lr' multiplier must be the same in every group)"
+            )
+        return lrs[0]
+
+    def _warn_skipped(self, loss: float, gg: float, undone: bool) -> None:
+        """A :class:`SkippedBatchWarning` naming the step, what was not finite, and what the
+        optimiser did about it."""
+        parts = [f"loss is {loss}"] if not math.isfinite(loss) else []
+        if not math.isfinite(gg):
+            parts.append(f"gradient's squared norm is {gg}")
+        what = " and its ".join(parts) or "step direction is not finite (its gradient is)"
+        done = (
+            "the previous step, which may have led there, was undone and the step scale "
+            "divided by 10"
+            if undone
+            else "the parameters were left as they were"
+        )
+        warnings.warn(
+            f"StochasticLFSO step {self.steps}: the batch's {what}; the batch was skipped, "
+            f"{done}, and the gradient averages restart (check the data for NaN or inf)",
+            SkippedBatchWarning,
+            stacklevel=_caller_level(),
+        )
 
     def _global(self) -> dict[str, Any]:
         """Step count and averaged step, kept in the first parameter's state (as LBFGS does),
@@ -247,43 +409,80 @@ class StochasticLFSO(torch.optim.Optimizer):
         state.setdefault("step_size", math.nan)
         return state
 
-    def _evaluate(self, closure: Callable[..., Any], flag: bool) -> torch.Tensor:
-        self.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            loss = closure(True) if flag else closure()
-        if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"the closure must return the loss as a tensor, got {loss!r}")
-        params = [p for g in self.param_groups for p in g["params"]]
-        if not flag:
-            if any(p.grad is not None for p in params):
-                raise TypeError(
-                    "a closure without arguments must not call loss.backward() (the optimiser "
-                    "calls it, and evaluates the closure once more without a graph); write "
-                    "closure(backward) and call backward only when it is true"
-                )
-            if loss.requires_grad:
-                loss.backward()
-        return loss
+    def _params(self) -> list[torch.Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
 
-    def _trial(self, closure: Callable[..., Any], flag: bool) -> torch.Tensor:
-        """The closure's loss at the current parameters, without a graph (not synchronised;
-        :meth:`step` runs under ``torch.no_grad()``)."""
-        with torch.no_grad():
-            loss = closure(False) if flag else closure()
-        if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"the closure must return the loss as a tensor, got {loss!r}")
-        return loss.detach()
+    def _evaluate(self, closure: Callable[..., Any]) -> tuple[torch.Tensor | None, str]:
+        """The batch's loss, its gradient in ``p.grad``, and the closure's form, told apart
+        from this one call: a closure without arguments called ``backward`` itself if it left
+        a gradient."""
+        self.zero_grad(set_to_none=True)
+        flag = _takes_flag(closure)
+        with torch.enable_grad():
+            value = closure(True) if flag else closure()
+        params = self._params()
+        computed = any(p.grad is not None for p in params)
+        form = _FLAG if flag else _OPTIM if computed else _PLAIN
+        if value is None and not computed:  # torch.optim's skipped batch: nothing to step on
+            return None, form
+        if form == _PLAIN and not isinstance(value, torch.Tensor):
+            raise TypeError(
+                "a closure without arguments that does not call loss.backward() must return "
+                f"the loss tensor (the optimiser calls its backward), got {value!r}"
+            )
+        loss = _loss(value, params[0])
+        if form == _PLAIN and loss.requires_grad:
+            loss.backward()
+        return loss, form
+
+    def _trial(self, closure: Callable[..., Any], form: str) -> torch.Tensor:
+        """The closure's loss at the current parameters (not synchronised). Without a graph,
+        unless the closure calls ``backward`` itself (``closure()``, torch.optim's form): it
+        then runs with one, and the gradient it leaves is discarded (``p.grad`` keeps the
+        batch's gradient at the point the step started from)."""
+        params = self._params()
+        if form == _OPTIM:
+            kept = [p.grad for p in params]
+            for p in params:  # out of the closure's reach (zero_grad may zero in place)
+                p.grad = None
+            try:
+                with torch.enable_grad():
+                    value = closure()
+            finally:
+                for p, grad in zip(params, kept, strict=True):
+                    p.grad = grad
+        else:
+            with torch.no_grad():
+                value = closure(False) if form == _FLAG else closure()
+        return _loss(value, params[0]).detach()
 
     @torch.no_grad()
     def step(self, closure: Callable[..., Any] | None = None) -> Any:  # type: ignore[override]
-        """One minibatch step; returns the batch loss at the parameters it started from."""
+        """One minibatch step; returns the batch loss at the parameters it started from.
+
+        Parameters
+        ----------
+        closure : callable
+            Computes the loss of the current batch at the current parameters, in one of the
+            forms the class docstring lists; called once with a graph, and a second time
+            on a step that measures the secant.
+
+        Returns
+        -------
+        torch.Tensor or None
+            The loss the first call returned (a number comes back as a float64 tensor);
+            None, with no step taken, when the closure returned None and left no gradient.
+        """
         if closure is None:
             raise TypeError(
-                "StochasticLFSO.step needs closure(backward) -> loss of the current batch "
-                "(it evaluates the batch twice: see the class docstring)"
+                "StochasticLFSO.step needs a closure that returns the loss of the current "
+                "batch (it evaluates the batch twice: see the class docstring)"
             )
-        flag = _takes_flag(closure)
-        loss = self._evaluate(closure, flag)
+        self.steps += 1
+        lr = self._multiplier()
+        loss, form = self._evaluate(closure)
+        if loss is None:
+            return None
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss
@@ -323,7 +522,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
             torch._foreach_copy_(params, prevs)
-            f_prev = self._trial(closure, flag)
+            f_prev = self._trial(closure, form)
             torch._foreach_copy_(params, spare)
             self.probes += 1
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
@@ -356,13 +555,15 @@ class StochasticLFSO(torch.optim.Optimizer):
                 m.zero_()
                 v.zero_()
             g_state["k"] = 0
-            if self._undo is not None:  # an unprobed step led here: undo it
+            undone = self._undo is not None
+            if self._undo is not None:  # the last step led here: undo it
                 torch._foreach_copy_(*self._undo)
                 g_state["step_size"] /= 10.0
                 self.rollbacks += 1
             else:
                 self.skipped += 1
             self._undo = None
+            self._warn_skipped(f0, stats[0], undone)
             return loss
         g_state["k"] = k
         if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
@@ -383,9 +584,9 @@ class StochasticLFSO(torch.optim.Optimizer):
                 for p, old, new in zip(params, prevs, spare, strict=True):
                     self.state[p]["prev"], self._spares[p] = new, old
                 prevs = spare
-            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, s, prevs, bool(spare))
+            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
             return loss
-        return self._same(closure, flag, loss, params, ds, scale, (f0, gd, dd), k)
+        return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k)
 
     def _spare(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
         """A scratch buffer per parameter for the probe (kept, but not in ``state_dict()``)."""
@@ -422,18 +623,19 @@ class StochasticLFSO(torch.optim.Optimizer):
         ds: list[torch.Tensor],
         norms: tuple[float, float, float],
         d_row: torch.Tensor,
-        s: float,
+        sizes: tuple[float, float],
         prevs: list[torch.Tensor],
         kept: bool,
     ) -> None:
-        """Step ``t = eta s`` along ``d``; keep the point left and the step for the probe."""
+        """Step ``t = lr eta s`` along ``d``; keep the point left and the step for the probe."""
         scale, dd, dd_raw = norms
+        s, lr = sizes
         g_state = self._global()
         eta = self.param_groups[0]["eta"]
         if not s == s:  # the first step: a probe of length 1e-3 (1 + ||p||)
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
-        t = eta * s
+        t = lr * eta * s
         if not kept:  # (in place: p_{k-1} is no longer needed)
             torch._foreach_copy_(prevs, params)
         torch._foreach_add_(params, ds, alpha=-t * scale)
@@ -447,31 +649,32 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _same(
         self,
         closure: Callable[..., Any],
-        flag: bool,
+        form: str,
         loss: torch.Tensor,
         params: list[torch.Tensor],
         ds: list[torch.Tensor],
-        scale: float,
+        scales: tuple[float, float],
         stats: tuple[float, float, float],
         k: int,
     ) -> Any:
         """``secant="same"``: the curvature of this batch at this step's trial point."""
         f0, gd, dd = stats
+        scale, lr = scales
         g_state = self._global()
         s, eta = g_state["step_size"], self.param_groups[0]["eta"]
         first = not s == s
         if first:  # a probe of length 1e-3 (1 + ||p||)
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
-        t = eta * s
+        t = lr * eta * s
         backup = list(torch._foreach_mul(params, 1.0))  # exact: p + t d - t d need not be p
         torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
         self._undo = None
-        if not first and k % self.probe_every:  # no probe: the step keeps the average
+        if t == 0.0 or (not first and k % self.probe_every):  # no probe: s is kept
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
-        f1 = float(self._trial(closure, flag))
+        f1 = float(self._trial(closure, form))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
             self.rollbacks += 1
