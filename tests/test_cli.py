@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import pytest
 
@@ -77,10 +80,61 @@ def test_demo_runs_a_black_box_problem(capsys):
 def test_demo_attaches_risk_warnings_to_their_problem(capsys, recwarn):
     # The authors' oracle stagnates on this problem: the note names problem and method.
     assert main(["demo", "composite_ls-p2-n100", "--max-iter", "300", "--no-gd"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "composite_ls-p2-n100 / paper: risk 'stagnation' fired" in out
     assert "!" in _row(out, "composite_ls-p2-n100")
     assert not [w for w in recwarn if issubclass(w.category, RiskWarning)]
+    assert "warning" not in err  # attached to the table, not printed as warnings too
+
+
+def test_warnings_are_one_line_each_without_source(capsys):
+    # A step of 10 on sum x_i^4 overflows: NumPy's and the risk monitor's warnings.
+    argv = ["solve", "power_sum-p2", "--method", "gd", "--step", "10", "--max-iter", "50"]
+    assert main(argv) == 1
+    err_lines = capsys.readouterr().err.splitlines()
+    assert err_lines and all(ln.startswith("lfso: warning: ") for ln in err_lines), err_lines
+    assert any("gd: risk 'descent' fired" in ln for ln in err_lines)
+    assert any("overflow encountered" in ln for ln in err_lines)
+    for noise in ("RiskWarning", ".py:", "minimize("):
+        assert not any(noise in ln for ln in err_lines), (noise, err_lines)
+
+
+def test_warning_display_is_restored_after_main():
+    before = warnings.showwarning
+    assert main(["solve", "power_sum-p3", "--max-iter", "2"]) in (0, 1)
+    assert warnings.showwarning is before
+
+
+def test_solve_prints_the_status_once_with_its_message(capsys):
+    assert main(["solve", "power_sum-p3"]) == 0
+    out = capsys.readouterr().out
+    assert "\nCONVERGED: gradient norm below tolerance.\n" in out
+    assert "Converged" not in out
+    argv = ["solve", "power_sum-p3", "--max-iter", "3"]
+    assert main(argv) == 1
+    assert "\nMAX_ITER: Maximum number of iterations reached;" in capsys.readouterr().out
+
+
+def test_tol_zero_runs_to_the_cap_as_the_api_does(tmp_path, capsys):
+    problem = lfso.problems.get_problem("power_sum-p3")
+    api = lfso.minimize(*problem.make(), tol=0.0, max_iter=30)
+    assert main(["solve", "power_sum-p3", "--tol", "0", "--max-iter", "30"]) == api.status == 1
+    out = capsys.readouterr().out
+    assert "MAX_ITER" in out and f"iterations {api.nit}," in out and api.nit == 30
+    argv = ["compare", "power_sum-p3", "--baseline-step", "0.01", "--tol", "0", "--max-iter", "5"]
+    assert main([*argv, "--output", str(tmp_path / "r.html")]) == 0
+    runs = [ln for ln in capsys.readouterr().out.splitlines() if "iterations" in ln]
+    assert len(runs) == 2 and all("MAX_ITER" in ln and "iterations       5" in ln for ln in runs)
+
+
+def test_solve_polyak_takes_the_problems_optimal_value(capsys):
+    argv = ["solve", "rosenbrock-d2", "--method", "polyak", "--max-iter", "5"]
+    assert main(argv) == 1
+    assert "MAX_ITER" in capsys.readouterr().out  # ran (f* = 0 from the problem)
+    assert main(["solve", "lp_regression-p2-n1000", "--method", "polyak"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--method polyak needs the optimal value" in err
+    assert "lp_regression-p2-n1000" in err and "f_star=" not in err
 
 
 def test_demo_progress_bar_is_one_overall_bar(capsys):
@@ -104,21 +158,40 @@ def test_python_dash_m_lfso():
     assert out.strip() == f"lfso {lfso.__version__}"
 
 
-def test_every_option_has_help_with_its_default():
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, sub in commands.choices.items():
-        text = " ".join(sub.format_help().split())
+    return dict(commands.choices)
+
+
+def test_every_option_has_help_with_its_default_once():
+    for name, sub in _subcommands().items():
+        formatter = sub._get_formatter()
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
             assert action.help, f"lfso {name} {action.dest}: no help"
-            if action.default is not None and action.default is not False:
+            text = formatter._expand_help(action)
+            where = f"lfso {name} {action.dest}: {text!r}"
+            assert text.count("(default") <= 1 and "(default: )" not in text, where
+            if action.default not in (None, False, [], ""):
                 shown = action.default
                 shown = " ".join(str(v) for v in shown) if isinstance(shown, list) else shown
-                assert f"default: {shown})" in text, f"lfso {name} {action.dest}: no default"
-            elif action.option_strings and action.nargs != 0:  # e.g. --radius, --eta, --step
-                assert "default" in action.help or "required" in action.help, action.dest
+                assert f"(default: {shown})" in text, where
+            elif action.option_strings and action.nargs != 0:  # e.g. --radius, --threshold
+                assert "(default" in text or "required" in text, where
+
+
+def test_every_option_states_its_unit():
+    commands = _subcommands()
+    solve = " ".join(commands["solve"].format_help().split())
+    rollout = " ".join(commands["rollout"].format_help().split())
+    assert "--every N print a progress line every N iterations (default: 100)" in solve
+    assert "--report-every SECONDS seconds between rewrites of the --report file" in rollout
+    assert "--every" not in rollout.replace("--report-every", "")
+    with pytest.raises(SystemExit) as exc:  # the old name is gone, not given a new meaning
+        main(["rollout", "power_sum-p2", "--current", "gd", "step=1e-3", "--every", "2"])
+    assert exc.value.code == 2
 
 
 @pytest.mark.parametrize(
@@ -130,7 +203,33 @@ def test_every_option_has_help_with_its_default():
         (["bench", "--problems", "power_sum-p1", "--cap", "0"], ["--cap", ">= 2", "got 0"]),
         (["bench", "--problems", "power_sum-p1", "--methods", "x"], ["--methods", "'x'"]),
         (["demo", "--max-iter", "0"], ["--max-iter", ">= 2", "got 0"]),
-        (["solve", "power_sum-p3", "--tol", "-1"], ["--tol", "> 0", "got -1"]),
+        (["solve", "power_sum-p3", "--tol", "-1"], ["--tol", ">= 0", "got -1"]),
+        (["solve", "power_sum-p3", "--tol", "1"], ["--tol", "< 1", "got 1"]),
+        (["bench", "--tol", "nan"], ["--tol", "> 0", "got nan"]),
+        (["demo", "--tol", "0"], ["--tol", "> 0", "the table counts the gradients", "got 0"]),
+        (["solve", "power_sum-p3", "--method", "nesterov"], ["--method nesterov", "step"]),
+        (["solve", "power_sum-p3", "--report", ""], ["--report ''", "is empty"]),
+        (["bench", "--problems", "power_sum-p1", "--out", ""], ["--out ''", "is empty"]),
+        (
+            ["compare", "power_sum-p3", "--baseline-step", "0.1", "--output", ""],
+            ["--output ''", "is empty"],
+        ),
+        (
+            ["solve", "rosenbrock-d2", "--oracle", "paper"],
+            ["--oracle paper", "rosenbrock-d2", "no hand-made oracle", "power_norm-p1"],
+        ),
+        (
+            ["solve", "rosenbrock-d2", "--oracle", "sharp"],
+            ["--oracle sharp", "rosenbrock-d2", "no hand-made oracle"],
+        ),
+        (
+            ["compare", "robust-cauchy", "--baseline-step", "0.1", "--oracle", "paper"],
+            ["--oracle paper", "robust-cauchy", "the paper has no oracle", "--oracle sharp"],
+        ),
+        (
+            ["check-oracle", "robust-cauchy", "--oracle", "paper"],
+            ["--oracle paper", "robust-cauchy", "--oracle sharp"],
+        ),
         (["solve", "power_sum-p3", "--every", "0"], ["--every", ">= 1", "got 0"]),
         (
             ["solve", "power_sum-p3", "--method", "lfso-accel", "--radius", "paper"],
@@ -165,7 +264,8 @@ def test_every_option_has_help_with_its_default():
 )
 def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""  # checked before anything is printed
     assert err.startswith("lfso: error: ") and "Traceback" not in err
     for fragment in expected:
         assert fragment in err, (fragment, err)
@@ -263,6 +363,59 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
     with pytest.raises(AssertionError, match="before the output"):
         main(["bench", "--problems", "power_sum-p1", "--out", str(out)])
     assert out.is_dir()
+
+
+def test_oracle_applies_where_the_problem_has_it(capsys):
+    bounds = {}
+    for oracle in ("paper", "sharp"):
+        argv = ["check-oracle", "lp_regression-p2-n100", "--oracle", oracle, "--radii", "1"]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"lp_regression-p2-n100 ({oracle} oracle) at x0" in out
+        bounds[oracle] = out.split("(L = ", 1)[1].split(")")[0]
+    assert bounds["paper"] != bounds["sharp"]  # the authors' bound, not the sharp one
+    assert main(["solve", "rosenbrock-d2", "--max-iter", "3"]) == 1  # no --oracle: runs
+
+
+_UNWRITABLE = "/proc/lfso-report.html"  # a folder that exists but takes no new files
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (
+            ["compare", "power_sum-p3", "--baseline-step", "0.1", "--output", _UNWRITABLE],
+            "--output",
+        ),
+        (["solve", "power_sum-p3", "--report", _UNWRITABLE], "--report"),
+        (["bench", "--problems", "power_sum-p1", "--out", "/proc"], "--out"),
+        (
+            ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3", "--report", _UNWRITABLE],
+            "--report",
+        ),
+    ],
+)
+def test_unwritable_outputs_are_errors_before_the_run(argv, option, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.startswith(f"lfso: error: {option} '{argv[-1]}': cannot write there (")
+
+
+def test_a_write_that_fails_after_the_check_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    import lfso.report
+
+    path = tmp_path / "r.html"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(lfso.report, "compare", full_disk)
+    argv = ["compare", "power_sum-p3", "--baseline-step", "0.1", "--output", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"lfso: error: {str(path)!r}: No space left on device\n"
 
 
 def test_problems_lists_names(capsys):

@@ -403,6 +403,8 @@ def test_cli_rollout_prints_roi_first_and_writes_the_report(tmp_path, capsys):
             "1500",
             "--report",
             str(out),
+            "--report-every",
+            "0.5",
         ]
     )
     text = capsys.readouterr().out
@@ -415,6 +417,76 @@ def test_cli_rollout_prints_roi_first_and_writes_the_report(tmp_path, capsys):
 def test_cli_rollout_reports_bad_rules(capsys):
     assert main(["rollout", "power_sum-p2", "--current", "step=1e-3"]) == 2
     assert "--current must start with a method name" in capsys.readouterr().err
+
+
+_ROLLOUT = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--tol", "-1"], ["--tol", ">= 0", "got -1"]),
+        (["--pilot-iter", "0"], ["--pilot-iter", ">= 1", "got 0"]),
+        (["--max-iter", "-1"], ["--max-iter", ">= 0", "got -1"]),
+        (["--target-rtol", "1"], ["--target-rtol", "< 1", "got 1"]),
+        (["--max-gradient-ratio", "0"], ["--max-gradient-ratio", "> 0", "got 0"]),
+        (["--threshold", "descent=x"], ["--threshold descent=x", "integer", "'x'"]),
+        (["--threshold", "descent"], ["--threshold", "NAME=COUNT", "'descent'"]),
+        (["--threshold", "desc=1"], ["--threshold desc=1", "unknown guard threshold 'desc'"]),
+        (["--tuning-gradients", "-1"], ["--tuning-gradients", ">= 0", "got -1"]),
+        (["--tuning-seconds", "3"], ["--tuning-seconds 3", "needs --tuning-gradients"]),
+        (
+            ["--tuning-gradients", "10", "--tuning-seconds", "-1"],
+            ["--tuning-seconds", ">= 0", "got -1"],
+        ),
+        (["--report-every", "0"], ["--report-every", "> 0", "seconds", "got 0"]),
+        (["--report", ""], ["--report ''", "is empty"]),
+        (["--current", "gd"], ["--current gd", "needs a step size", "step="]),
+        (["--current", "gd", "step=-1"], ["--current gd step=-1", "step", "-1"]),
+        (["--current", "nope"], ["--current nope", "unknown method 'nope'"]),
+        (["--fallback", "polyak"], ["--fallback polyak", "f_star="]),
+        (["--oracle", "paper"], []),  # power_sum-p2 has the paper's oracle: only this runs
+    ],
+)
+def test_cli_rollout_checks_every_option_before_printing(argv, expected, tmp_path, capsys):
+    report = tmp_path / "r.html"
+    if not expected:  # the valid case: the same options, then a run
+        args = [*_ROLLOUT, "--report", str(report), "--pilot-iter", "20", "--no-roi", *argv]
+        assert main(args) in (0, 1) and report.is_file()
+        return
+    assert main([*_ROLLOUT, "--report", str(report), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("lfso: error: ") and "Traceback" not in err
+    for fragment in expected:
+        assert fragment in err, (fragment, err)
+    assert not report.exists()
+
+
+@pytest.mark.parametrize(
+    ("problem", "argv", "expected"),
+    [
+        ("rosenbrock-d2", ["--oracle", "paper"], ["--oracle paper", "no hand-made oracle"]),
+        ("robust-cauchy", ["--oracle", "paper"], ["--oracle paper", "--oracle sharp"]),
+        ("lp_regression-p2-n100", ["--pilot-rows", "1000"], ["--pilot-rows 1000", "[1, 100]"]),
+        ("nope", [], ["unknown problem 'nope'", "lfso problems"]),
+    ],
+)
+def test_cli_rollout_checks_options_against_the_problem(problem, argv, expected, tmp_path, capsys):
+    report = ["--report", str(tmp_path / "r.html")]
+    assert main(["rollout", problem, "--current", "gd", "step=1e-3", *report, *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    for fragment in expected:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.mark.parametrize(
+    "argv", [["--pilot-rows", "0"], ["--pilot-rows", "1.5"], ["--method", "gd"]]
+)
+def test_cli_rollout_rejects_malformed_values_at_parsing(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*_ROLLOUT, *argv])
+    assert exc.value.code == 2 and argv[0] in capsys.readouterr().err
 
 
 def test_cli_solve_writes_the_live_report(tmp_path, capsys):

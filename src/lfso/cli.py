@@ -17,8 +17,11 @@ import argparse
 import contextlib
 import importlib.util
 import math
+import os
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,22 @@ def _one_blas_thread() -> Any:
 def _integer(option: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise UsageError(f"{option} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _tolerance(option: str, value: float, *, table: bool = False) -> float:
+    """A relative gradient tolerance: ``0 <= value < 1``, as for :func:`lfso.minimize` (0:
+    run to the iteration cap); ``0 < value < 1`` for a ``table`` of gradients to it."""
+    if table and not (0.0 < value < 1.0):
+        raise UsageError(
+            f"{option} must be a number > 0 and < 1 (a fraction of ||g0||; the table counts "
+            f"the gradients to it), got {value:g}"
+        )
+    if not (0.0 <= value < 1.0):
+        raise UsageError(
+            f"{option} must be a number >= 0 and < 1 (a fraction of ||g0||; 0 runs to the "
+            f"iteration cap), got {value:g}"
+        )
     return value
 
 
@@ -108,8 +127,24 @@ def _problem(name: str) -> Any:
         ) from None
 
 
+def _writable(option: str, path: str, folder: Path, file: Path | None = None) -> None:
+    """Raise :class:`UsageError` unless a file can be created in ``folder`` (and ``file``,
+    when it exists, opened for writing): tried with a temporary file, removed at once."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lfso-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        if file is not None and file.exists():
+            with open(file, "a"):
+                pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot write there ({exc.strerror})") from None
+
+
 def _output_file(option: str, path: str) -> Path:
-    """A file to write at the end of a run, checked before the run."""
+    """A file to write during or at the end of a run, checked before the run."""
+    if not path.strip():
+        raise UsageError(f"{option} {path!r} is empty; expected a file name such as report.html")
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"{option} {path!r} is a folder; expected a file name such as report.html")
@@ -117,11 +152,14 @@ def _output_file(option: str, path: str) -> Path:
         raise UsageError(
             f"{option} {path!r}: the folder {str(out.parent)!r} does not exist; create it first"
         )
+    _writable(option, path, out.parent, out)
     return out
 
 
 def _output_folder(option: str, path: str) -> Path:
     """A folder to write into at the end of a run: created (or checked) before the run."""
+    if not path.strip():
+        raise UsageError(f"{option} {path!r} is empty; expected a folder name such as bench-out")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {path!r} is a file; expected a folder (created if missing)")
@@ -129,7 +167,43 @@ def _output_folder(option: str, path: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{option} {path!r}: cannot create the folder ({exc.strerror})") from None
+    _writable(option, path, out)
     return out
+
+
+def _with_oracle(problem: Any, oracle: str | None) -> tuple[Any, np.ndarray]:
+    """``problem``'s model and ``x0`` with the ``--oracle`` named (``None``: the sharp one);
+    an oracle the problem does not have is a :class:`UsageError`."""
+    if oracle is not None and not problem.has_oracle:
+        with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
+        raise UsageError(
+            f"--oracle {oracle} does not apply to {problem.name}: it has no hand-made oracle "
+            f"(its runs estimate one); drop --oracle, or pick a problem with an oracle: "
+            f"{', '.join(with_oracle[:4])}, ... ('lfso problems' lists them all)"
+        )
+    if oracle == "paper" and problem.family == "robust":
+        raise UsageError(
+            f"--oracle paper does not apply to {problem.name}: the paper has no oracle for "
+            "this function; its only oracle is lfso's (--oracle sharp, the default)"
+        )
+    model, x0 = problem.make(oracle or "sharp")
+    return model, x0
+
+
+def _status(res: Result) -> str:
+    """``CONVERGED: gradient norm below tolerance.``: the status once, then its message."""
+    head, sep, rest = res.message.partition(": ")
+    same = sep and head.upper().replace(" ", "_") == res.status.name
+    return f"{res.status.name}: {rest if same else res.message}"
+
+
+def _check_run(flag: str, model: Any, x0: np.ndarray, options: dict[str, Any]) -> None:
+    """``options`` checked by :func:`lfso.minimize` itself, on a run of no step (one
+    evaluation at ``x0``), so that a bad value is reported before anything is printed."""
+    try:
+        minimize(model, x0, max_iter=0, progress=False, **options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -138,14 +212,14 @@ def _demo(args: argparse.Namespace) -> int:
     names = args.problems or list(DEMO_PROBLEMS)
     for n in names:
         _problem(n)
+    _integer("--max-iter", args.max_iter, 2)
+    _tolerance("--tol", args.tol, table=True)
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
             "scikit-learn is not installed: skipping the logistic problems "
             "(pip install 'lfso[sklearn]')\n"
         )
         names = [n for n in names if PROBLEMS[n].family != "logistic"]
-    _integer("--max-iter", args.max_iter, 2)
-    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
     print(f"lfso demo: {len(names)} problem(s); the table follows when all have run.", flush=True)
     start = time.perf_counter()
     with _one_blas_thread():
@@ -160,14 +234,20 @@ def _demo(args: argparse.Namespace) -> int:
 def _solve(args: argparse.Namespace) -> int:
     problem = _problem(args.problem)
     _integer("--max-iter", args.max_iter, 0)
-    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    _tolerance("--tol", args.tol)
     _integer("--every", args.every, 1)
     if args.method is None:  # the library's default, or the paper's rule when a radius is named
         args.method = "lfso" if args.radius is not None else DEFAULT_METHOD
     kwargs: dict[str, Any] = {}
     if args.step is None and _needs(args.method, "step"):
-        print(f"lfso solve: --method {args.method} needs --step", file=sys.stderr)
-        return 2
+        raise UsageError(f"--method {args.method} needs --step (a step size)")
+    if _needs(args.method, "f_star"):  # Polyak's step: the problem's optimal value
+        if problem.f_star is None:
+            raise UsageError(
+                f"--method {args.method} needs the optimal value, which {problem.name} does "
+                "not know; choose another --method or problem"
+            )
+        kwargs["f_star"] = problem.f_star()
     if args.step is not None:
         kwargs["step"] = _method_option("--step", args.method, "step", args.step)
     if args.radius is not None:
@@ -179,16 +259,17 @@ def _solve(args: argparse.Namespace) -> int:
         kwargs["radius"] = args.radius
     if args.eta is not None:
         kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
-    model, x0 = problem.make(args.oracle)
+    model, x0 = _with_oracle(problem, args.oracle)
+    _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
+    live = None
+    if args.report is not None:
+        from .dashboard import LiveReport
+
+        report = _output_file("--report", args.report)
+        live = LiveReport(report, title=f"lfso solve {problem.name}")
     every = args.every
     print(f"{problem.name}: {problem.description}")
     print(f"{'iter':>8} {'f':>13} {'||g||':>11} {'step':>11} {'L':>11} {'R':>11}")
-
-    live = None
-    if args.report:
-        from .dashboard import LiveReport
-
-        live = LiveReport(args.report, title=f"lfso solve {problem.name}")
 
     def progress(intermediate_result: Result) -> None:
         r = intermediate_result
@@ -213,7 +294,7 @@ def _solve(args: argparse.Namespace) -> int:
     )
     h = res.history
     print(
-        f"\n{res.status.name}: {res.message}\n"
+        f"\n{_status(res)}\n"
         f"  iterations {res.nit}, f = {res.fun:.6e}, ||g|| = {res.grad_norm:.3e} "
         f"(||g||/||g0|| = {res.grad_norm / h.grad_norm[0]:.2e})\n"
         f"  evaluations: f {res.nfev}, grad {res.njev}, oracle {res.noracle}; "
@@ -232,16 +313,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.cap is not None:
         _integer("--cap", args.cap, 2)
     cap = args.cap or (20_000 if args.quick else 50_000)
-    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    _tolerance("--tol", args.tol, table=True)
     for name in args.problems or ():
         _problem(name)
-    problems = args.problems or SUITES[suite]
-    if not args.problems and importlib.util.find_spec("sklearn") is None:
-        print(
-            "scikit-learn is not installed: skipping the problems on its bundled data "
-            "(pip install 'lfso[sklearn]')\n"
-        )
-        problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
     methods = args.methods or list(BENCH_METHODS)
     for m in methods:
         if m not in BENCH_METHODS:
@@ -249,6 +323,13 @@ def _bench(args: argparse.Namespace) -> int:
                 f"unknown method {m!r} in --methods; choose from {', '.join(BENCH_METHODS)}"
             )
     out = _output_folder("--out", args.out)  # before the run, not after it
+    problems = args.problems or SUITES[suite]
+    if not args.problems and importlib.util.find_spec("sklearn") is None:
+        print(
+            "scikit-learn is not installed: skipping the problems on its bundled data "
+            "(pip install 'lfso[sklearn]')\n"
+        )
+        problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
     with _one_blas_thread():
         records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
     command = "lfso bench " + ("--quick" if args.quick else f"--suite {suite}")
@@ -289,7 +370,8 @@ def _check_oracle(args: argparse.Namespace) -> int:
         _positive("--radii", radius, what=" (each radius)")
     if not math.isfinite(args.shift) or args.shift < 0:
         raise UsageError(f"--shift must be a finite number >= 0, got {args.shift:g}")
-    model, x0 = problem.make(args.oracle)
+    model, x0 = _with_oracle(problem, args.oracle)
+    oracle = args.oracle or "sharp"
     x = np.asarray(x0, dtype=float)
     if args.shift:
         x = x + args.shift * np.random.default_rng(args.seed).standard_normal(x.size)
@@ -301,7 +383,7 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 "expected a smaller shift"
             )
     report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
-    print(f"{args.problem} ({args.oracle} oracle) at x0{' + noise' if args.shift else ''}:")
+    print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
     return 0 if report.passed else 1
 
@@ -311,7 +393,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     problem = _problem(args.problem)
     _integer("--max-iter", args.max_iter, 0)
-    _positive("--tol", args.tol, below=1.0, what=" (a fraction of ||g0||)")
+    _tolerance("--tol", args.tol)
     baseline: dict[str, object] = {"method": args.baseline_method}
     if args.baseline_method not in METHODS:
         raise UsageError(
@@ -328,7 +410,7 @@ def _compare(args: argparse.Namespace) -> int:
             "(the step used today)"
         )
     output = _output_file("--output", args.output)  # before the runs, not after them
-    model, x0 = problem.make(args.oracle)
+    model, x0 = _with_oracle(problem, args.oracle)
     options = {"method": args.method}
     comparison = compare(
         model,
@@ -356,15 +438,25 @@ def _problems(args: argparse.Namespace) -> int:
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends ``(default: ...)`` to every option's help, except flags and empty defaults."""
+    """Appends ``(default: ...)`` to every option's help, except flags and empty defaults
+    (``None``, ``[]``, ``""``: the help states what happens then)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         default = action.default
-        if default is None or default is False or default is argparse.SUPPRESS:
+        if default is False or default is argparse.SUPPRESS or default in (None, "", [], ()):
             return action.help or ""
         if isinstance(default, list | tuple):  # as typed on the command line
             return f"{action.help} (default: {' '.join(str(v) for v in default)})"
         return super()._get_help_string(action) or ""
+
+
+def _oracle(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument(
+        "--oracle",
+        choices=["sharp", "paper"],
+        default=None,
+        help=f"{text} (default: sharp; problems without a hand-made oracle take none)",
+    )
 
 
 def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -427,12 +519,7 @@ def _add_solve(sub: Any) -> None:
         "(the largest step the ball certifies) or paper (the authors' rule) (default: none, "
         "the model's segment certificate)",
     )
-    solve.add_argument(
-        "--oracle",
-        choices=["sharp", "paper"],
-        default="sharp",
-        help="the model's oracle: lfso's sharp bound or the authors' bound",
-    )
+    _oracle(solve, "the model's oracle: lfso's sharp bound or the authors' bound")
     solve.add_argument(
         "--eta",
         type=float,
@@ -445,7 +532,13 @@ def _add_solve(sub: Any) -> None:
     )
     _tol(solve)
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
-    solve.add_argument("--every", type=int, default=100, help="print every N iterations")
+    solve.add_argument(
+        "--every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="print a progress line every N iterations",
+    )
     solve.add_argument(
         "--report",
         default=None,
@@ -492,9 +585,7 @@ def _add_check_oracle(sub: Any) -> None:
     """The ``lfso check-oracle`` command."""
     check = _command(sub, "check-oracle", "test a problem's oracle by sampling pairs in balls")
     check.add_argument("problem", help="a name from 'lfso problems' (one with an oracle)")
-    check.add_argument(
-        "--oracle", choices=["sharp", "paper"], default="sharp", help="which bound to test"
-    )
+    _oracle(check, "which bound to test")
     check.add_argument(
         "--radii",
         type=float,
@@ -526,9 +617,7 @@ def _add_compare(sub: Any) -> None:
         "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
     )
     comp.add_argument("--method", choices=LFSO_METHODS, default="lfso", help="the lfso method")
-    comp.add_argument(
-        "--oracle", choices=["sharp", "paper"], default="sharp", help="the model's oracle"
-    )
+    _oracle(comp, "the model's oracle")
     _tol(comp)
     comp.add_argument("--max-iter", type=int, default=10_000, help="iteration cap per run")
     comp.add_argument("--output", default="report.html", help="the HTML report to write")
@@ -552,14 +641,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """:func:`warnings.showwarning` of the command line: ``lfso: warning: ...`` on one line
+    of stderr, without the file, line number or source line."""
+    print(f"lfso: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lfso`` console script."""
+    """Entry point of the ``lfso`` console script.
+
+    Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
+    usage error (printed as ``lfso: error: ...``, like a file that cannot be written).
+    Warnings are printed as one ``lfso: warning: ...`` line each.
+    """
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.run(args))
-    except (ValueError, TypeError, ImportError) as exc:
-        print(f"lfso: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.run(args))
+        except (ValueError, TypeError, ImportError) as exc:
+            print(f"lfso: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # a file that could not be written after all (a full disk)
+            where = f"{exc.filename!r}: " if exc.filename is not None else ""
+            print(f"lfso: error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

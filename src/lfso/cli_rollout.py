@@ -4,6 +4,7 @@ built-in problem, with the live HTML report. Registered by :mod:`lfso.cli`."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -39,8 +40,15 @@ def _rows(text: str) -> int | float | None:
     if text == "none":
         return None
     value = _value(text)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise argparse.ArgumentTypeError(f"expected a count, a fraction or 'none', got {text!r}")
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or (isinstance(value, int) and value < 1)
+        or (isinstance(value, float) and not 0.0 < value <= 1.0)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"expected a count >= 1, a fraction in (0, 1] or 'none', got {text!r}"
+        )
     return value
 
 
@@ -48,6 +56,19 @@ def _help_formatter() -> Any:
     from .cli import _Help  # (cli imports this module when it builds its parser)
 
     return _Help
+
+
+def _thresholds(words: list[str]) -> dict[str, Any]:
+    """``["oscillation=3"]`` -> ``{"oscillation": 3}``."""
+    from .cli import UsageError
+
+    thresholds = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--threshold takes NAME=COUNT, e.g. oscillation=3, got {word!r}")
+        thresholds[key] = _value(value)
+    return thresholds
 
 
 def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -77,10 +98,12 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD [KEY=VALUE]",
         help="the rule the guard hands over to (default: the current rule)",
     )
-    p.add_argument("--method", default="lfso", help="the lfso method to roll out")
+    from .cli import LFSO_METHODS, _oracle
+
     p.add_argument(
-        "--oracle", choices=["sharp", "paper"], default="sharp", help="the model's oracle"
+        "--method", choices=LFSO_METHODS, default="lfso", help="the lfso method to roll out"
     )
+    _oracle(p, "the model's oracle")
     p.add_argument(
         "--pilot-rows",
         type=_rows,
@@ -115,8 +138,8 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="NAME=COUNT",
-        help="guard thresholds, e.g. oscillation=3 stagnation=0 (0: not watched; default: "
-        "the built-in thresholds)",
+        help="guard thresholds, e.g. oscillation=3 stagnation=0, where 0 is not watched "
+        "(default: the built-in thresholds)",
     )
     p.add_argument(
         "--tuning-gradients",
@@ -133,32 +156,80 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-roi", action="store_true", help="skip the return on investment")
     p.add_argument("--force", action="store_true", help="run the guarded stage on no-go too")
     p.add_argument("--report", default="rollout.html", help="the live HTML report")
-    p.add_argument("--every", type=float, default=2.0, help="seconds between report rewrites")
+    p.add_argument(
+        "--report-every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between rewrites of the --report file while the rollout runs",
+    )
     p.set_defaults(run=run_rollout)
     return p
 
 
 def run_rollout(args: argparse.Namespace) -> int:
-    """Run ``lfso rollout``; exit status 0 on go, 1 on no-go."""
-    from .problems import get_problem
-    from .rollout import GoCriteria, Guard, TuningBudget, rollout
+    """Run ``lfso rollout``; exit status 0 on go, 1 on no-go. Every option is checked
+    before anything is printed."""
+    from .cli import (
+        UsageError,
+        _check_run,
+        _integer,
+        _output_file,
+        _positive,
+        _problem,
+        _tolerance,
+        _with_oracle,
+    )
+    from .rollout import GoCriteria, Guard, TuningBudget, rollout, subsample
 
-    problem = get_problem(args.problem)
-    model, x0 = problem.make(args.oracle)
+    problem = _problem(args.problem)
     current = parse_rule(args.current, "--current")
     fallback = parse_rule(args.fallback, "--fallback") if args.fallback else None
-    thresholds = {}
-    for word in args.threshold:
-        key, _, value = word.partition("=")
-        thresholds[key] = _value(value)
+    _integer("--pilot-iter", args.pilot_iter, 1)
+    _integer("--max-iter", args.max_iter, 0)
+    _tolerance("--tol", args.tol)
+    if not 0.0 <= args.target_rtol < 1.0:
+        raise UsageError(f"--target-rtol must be a number >= 0 and < 1, got {args.target_rtol:g}")
+    _positive("--max-gradient-ratio", args.max_gradient_ratio)
+    thresholds = _thresholds(args.threshold)
+    try:
+        guard = Guard(thresholds)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--threshold {' '.join(args.threshold)}: {exc}") from None
     criteria = GoCriteria(
         target_rtol=args.target_rtol,
         max_gradient_ratio=args.max_gradient_ratio,
         forbidden_risks=tuple(r for r in RISKS if r not in args.allow_risk),
     )
+    if args.tuning_gradients is not None:
+        _integer("--tuning-gradients", args.tuning_gradients, 0)
+    if args.tuning_seconds is not None:
+        if args.tuning_gradients is None:
+            raise UsageError(
+                f"--tuning-seconds {args.tuning_seconds:g} needs --tuning-gradients N "
+                "(the tuning budget in gradients)"
+            )
+        if not 0.0 <= args.tuning_seconds < math.inf:
+            raise UsageError(
+                f"--tuning-seconds must be a finite number >= 0, got {args.tuning_seconds:g}"
+            )
+    report = _output_file("--report", args.report)
+    _positive("--report-every", args.report_every, what=" (seconds)")
+    model, x0 = _with_oracle(problem, args.oracle)
     rows = args.pilot_rows
     if rows is not None and model.data is None:
         rows = None
+    if rows is not None:
+        try:
+            subsample(model, rows)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--pilot-rows {args.pilot_rows}: {exc}") from None
+    for flag, words, rule in (
+        ("--current", args.current, current),
+        ("--fallback", args.fallback, fallback),
+    ):
+        if rule is not None:
+            _check_run(f"{flag} {' '.join(words)}", model, x0, rule)
     tuning: Any = "grid" if current["method"] == "gd" else None
     if args.tuning_gradients is not None:
         tuning = TuningBudget(args.tuning_gradients, args.tuning_seconds)
@@ -178,13 +249,13 @@ def run_rollout(args: argparse.Namespace) -> int:
         pilot_rows=rows,
         pilot_iter=args.pilot_iter,
         criteria=criteria,
-        guard=Guard(thresholds),
+        guard=guard,
         tuning=tuning,
         tol=args.tol,
         max_iter=args.max_iter,
         force=args.force,
-        report=args.report,
-        every=args.every,
+        report=report,
+        every=args.report_every,
         title=f"lfso rollout: {problem.name}",
     )
     print()
