@@ -616,7 +616,12 @@ def _add_compare(sub: Any) -> None:
     comp.add_argument(
         "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
     )
-    comp.add_argument("--method", choices=LFSO_METHODS, default="lfso", help="the lfso method")
+    comp.add_argument(
+        "--method",
+        choices=LFSO_METHODS,
+        default=DEFAULT_METHOD,
+        help="the lfso method; the default is the library's",
+    )
     _oracle(comp, "the model's oracle")
     _tol(comp)
     comp.add_argument("--max-iter", type=int, default=10_000, help="iteration cap per run")
