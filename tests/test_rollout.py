@@ -450,7 +450,7 @@ def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):
     assert main([*args, *strict]) == 1
     text = capsys.readouterr().out
     assert "lfso's gradients to the target <= 1e-09 x the current rule's" in text
-    assert "among descent, oracle, collapse, stagnation, non_finite fires" in text
+    assert "among descent, oracle, collapse, stagnation, non_finite, gradient fires" in text
     assert "NO-GO" in text and "not run (no-go)" in text and "NO-GO" in out.read_text()
     assert main([*args, "--threshold", "desc=1"]) == 2
     assert "unknown guard threshold 'desc'" in capsys.readouterr().err
