@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -24,6 +25,7 @@ from lfso.rollout import (
     GoCriteria,
     Guard,
     GuardedResult,
+    ReturnOnInvestment,
     TuningBudget,
     guarded_minimize,
     pilot,
@@ -321,6 +323,92 @@ def test_roi_of_a_stated_budget_estimates_seconds_from_the_measured_rate():
         return_on_investment(mine.history, tuning=TuningBudget(10))
 
 
+def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    tuned = lfso.tune_step(model, x0, [1.0, 10.0], max_iter=3000)
+    assert tuned.step == 10.0
+    mine = lfso.minimize(model, x0).history
+    tuned_already = return_on_investment(mine, tuning=tuned, current_step=10.0)
+    assert (tuned_already.tuning_gradients, tuned_already.tuning_seconds) == (0, 0.0)
+    assert not tuned_already.tuning_charged and tuned_already.tuning_runs == 0
+    assert tuned_already.gradient_ratio == tuned_already.run_gradient_ratio
+    assert tuned_already.time_ratio == tuned_already.run_time_ratio
+    other = tuned.runs[0][1].njev
+    assert tuned_already.sources["tuning_gradients"] == (
+        f"not charged: the current step 10 is already the grid's best (the grid's 1 other "
+        f"step sizes took {other} gradients, measured)"
+    )
+    head = tuned_already.lines()[0]
+    assert head.endswith("; no tuning charged") and "counting the tuning" not in head
+    assert "none charged" in tuned_already.lines()[1]
+    # a current step the grid improves on: the grid is charged
+    untuned = return_on_investment(mine, tuning=tuned, current_step=1.0)
+    assert untuned.tuning_gradients == other and untuned.tuning_charged
+    assert "counting the tuning" in untuned.lines()[0]
+    with pytest.raises(
+        ValueError, match=r"current_step must be a finite number > 0 or None, got -1"
+    ):
+        return_on_investment(mine, tuning=tuned, current_step=-1)
+
+
+def _roi(tuning_s, tuning_g, current_s, current_g, lfso_s, lfso_g):
+    sources = dict.fromkeys(("tuning_gradients", "tuning_seconds", "current", "lfso"), "stated")
+    return ReturnOnInvestment(
+        target=0.0,
+        tuning_gradients=tuning_g,
+        tuning_seconds=tuning_s,
+        tuning_runs=None,
+        current_gradients=current_g,
+        current_seconds=current_s,
+        lfso_gradients=lfso_g,
+        lfso_seconds=lfso_s,
+        sources=sources,
+    )
+
+
+@pytest.mark.parametrize(
+    ("figures", "says"),
+    [
+        # already tuned, lfso's run slower in seconds though it needs fewer gradients
+        (
+            (0.0, 0, 0.0117, 175, 0.0198, 75),
+            "time to target: lfso 1.69x slower than the tuned rule's run (0.0198 s vs "
+            "0.0117 s) with 2.33x fewer gradients (75 vs 175); no tuning charged",
+        ),
+        # lfso faster in both
+        (
+            (0.0, 0, 1.0, 1000, 0.5, 250),
+            "time to target: lfso 2x faster than the tuned rule's run (0.5 s vs 1 s) with 4x "
+            "fewer gradients (250 vs 1000); no tuning charged",
+        ),
+        # lfso needs more gradients and as much time
+        (
+            (0.0, 0, 1.0, 100, 1.0, 200),
+            "time to target: lfso about as fast as the tuned rule's run (1 s vs 1 s) with 2x "
+            "more gradients (200 vs 100)",
+        ),
+        # the tuning makes up for a slower run: both said
+        (
+            (3.19, 40010, 0.622, 9978, 1.22, 3577),
+            "time to target: 3.12x faster with lfso counting the tuning (tuning + run "
+            "3.81 s vs lfso 1.22 s; 14x fewer gradients); the runs alone: lfso 1.96x slower "
+            "than the tuned rule's run (1.22 s vs 0.622 s) with 2.79x fewer gradients",
+        ),
+        # slower even counting the tuning
+        (
+            (0.1, 10, 0.1, 10, 1.0, 100),
+            "time to target: 5x slower with lfso counting the tuning (tuning + run 0.2 s vs "
+            "lfso 1 s; 5x more gradients); the runs alone: lfso 10x slower",
+        ),
+    ],
+)
+def test_roi_first_line_says_faster_or_slower_as_measured(figures, says):
+    head = _roi(*figures).lines()[0]
+    assert head.startswith(says)
+    for ratio in re.findall(r"([0-9.]+)x (?:faster|fewer)", head):
+        assert float(ratio) > 1.0
+
+
 def test_to_target_reports_unreached_targets():
     h = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).history
     assert to_target(h, -1.0) is None
@@ -350,6 +438,15 @@ def test_rollout_go_runs_every_stage_and_writes_the_report(tmp_path):
     assert "http-equiv" not in page and 'class="finished"' in page
     assert "tuned gd (step" in page and "<svg" in page and "<script" not in page
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left nothing behind
+
+
+def test_rollout_charges_no_grid_for_a_current_step_that_is_already_its_best():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    ro = rollout(model, x0, {"method": "gd", "step": 10.0}, tuning=[1.0, 10.0], force=True)
+    assert ro.roi is not None and ro.roi.tuning_gradients == 0
+    assert ro.roi.lines()[0].endswith("no tuning charged")
+    ro = rollout(model, x0, {"method": "gd", "step": 1.0}, tuning=[1.0, 10.0], force=True)
+    assert ro.roi is not None and ro.roi.tuning_gradients > 0
 
 
 def test_rollout_no_go_keeps_the_current_rule(tmp_path):

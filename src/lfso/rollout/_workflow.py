@@ -94,7 +94,12 @@ def _measure_roi(
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
         tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
-    roi = return_on_investment(lfso_history, tuning=tuned, target_rtol=criteria.target_rtol)
+    roi = return_on_investment(
+        lfso_history,
+        tuning=tuned,
+        current_step=current.get("step"),
+        target_rtol=criteria.target_rtol,
+    )
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result.history}
 
 
