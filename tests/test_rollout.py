@@ -26,6 +26,7 @@ from lfso.rollout import (
     Guard,
     GuardedResult,
     ReturnOnInvestment,
+    Rollout,
     TuningBudget,
     guarded_minimize,
     pilot,
@@ -33,6 +34,7 @@ from lfso.rollout import (
     rollout,
     subsample,
 )
+from lfso.rollout._guard import judge_against
 from lfso.rollout._targets import to_target
 
 RNG = np.random.default_rng(3)
@@ -212,6 +214,80 @@ def test_no_trip_is_a_plain_run():
     assert res.handover is None and len(res.stages) == 1
     assert (res.nit, res.njev, res.fun, res.status) == (ref.nit, ref.njev, ref.fun, ref.status)
     np.testing.assert_array_equal(res.history.f, ref.history.f)
+
+
+def test_stagnation_at_the_limit_of_floating_point_is_not_a_handover():
+    # Logistic regression converges until f no longer changes in float64 while ||g|| still
+    # falls: the stagnation risk fires (the plain run records it), the guard does not act.
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    plain = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=300, monitor="quiet")
+    assert "stagnation" in plain.risks
+    capped = guarded_minimize(model, x0, fallback={"method": "armijo"}, tol=0.0, max_iter=300)
+    assert capped.handover is None and len(capped.stages) == 1
+    assert capped.settled_at == plain.risks["stagnation"]["first"]
+    assert capped.status is lfso.Status.MAX_ITER and capped.fun == plain.fun
+    assert "limit of floating point" in capped.message
+    # with a tolerance it reaches after f has settled, the run converges under lfso
+    done = guarded_minimize(model, x0, fallback={"method": "armijo"}, tol=1e-15, max_iter=300)
+    assert done.handover is None and done.success and done.method == "lfso"
+    assert done.grad_norm <= 1e-15 * done.history.grad_norm[0]
+
+
+def test_stagnation_with_a_visible_certified_decrease_still_hands_over():
+    # A loss reported to two decimals stops changing while each step certifies a decrease
+    # far above rounding: stuck, not converged; the fallback finishes.
+    lam = np.logspace(0, -2, 6)
+    coarse = FunctionModel(
+        lambda x: 1.0 + round(0.5 * float(lam @ x**2), 2), lambda x: lam * x, lambda x, R: 1.0
+    )
+    res = guarded_minimize(coarse, np.ones(6), fallback={"method": "gd", "step": 1.0}, tol=1e-6)
+    assert res.handover is not None and res.handover.reason == "stagnation"
+    assert res.settled_at is None and res.success and not res.kept_first
+
+
+def _fallback_cannot_finish():
+    """A run whose oracle turns wrong near the minimum, handed to a fallback whose step is
+    too small to converge within the iteration cap."""
+    model = FunctionModel(
+        f, g, lambda x, R: true_oracle(x, R) * (1.0 if np.max(np.abs(x)) > 0.05 else 1e-3)
+    )
+    return dict(objective=model, x0=X0, fallback={"method": "gd", "step": 1e-6}, max_iter=200)
+
+
+def test_a_fallback_that_ends_worse_leaves_the_first_stages_point():
+    plain = guarded_minimize(**_fallback_cannot_finish())
+    first, second = plain.stages
+    assert plain.handover is not None and second.status is lfso.Status.MAX_ITER
+    # no target: the fallback's lower f is kept
+    assert not plain.kept_first and plain.fun == second.fun < first.fun
+    # the first stage had reached the target: a non-converged fallback is worse
+    res = guarded_minimize(**_fallback_cannot_finish(), target=first.fun * 1.01)
+    assert res.kept_first and res.fun == first.fun and np.array_equal(res.x, first.x)
+    assert res.grad_norm == first.grad_norm and res.status is lfso.Status.MAX_ITER
+    assert "without converging, while lfso's point had reached the target" in res.message
+    # (the same judgement once a target is known after the run, as rollout() makes it)
+    judged = judge_against(plain, first.fun * 1.01)
+    assert judged.kept_first and judged.fun == res.fun and judged.message == res.message
+    assert judge_against(plain, first.fun * 0.5) is plain  # target not reached: unchanged
+    ro = Rollout(pilot=None, go=True, result=judged, roi=None)  # type: ignore[arg-type]
+    assert "the fallback did worse, so the result is the first stage's point" in ro.verdict
+    assert "hit the iteration cap" in ro.verdict
+
+
+def test_guarded_result_keeps_kept_first_and_settled_at_when_saved(tmp_path):
+    res = guarded_minimize(**_fallback_cannot_finish(), target=1.0)
+    res.settled_at = 3
+    back = GuardedResult.load(res.save(tmp_path / "kept"))
+    assert back.kept_first and back.settled_at == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "error", "match"),
+    [("low", TypeError, "target='low'"), (math.nan, ValueError, "target=nan")],
+)
+def test_guarded_minimize_rejects_bad_targets(target, error, match):
+    with pytest.raises(error, match=match):
+        guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, target=target)
 
 
 def test_guard_rejects_bad_settings():
@@ -447,6 +523,17 @@ def test_rollout_charges_no_grid_for_a_current_step_that_is_already_its_best():
     assert ro.roi.lines()[0].endswith("no tuning charged")
     ro = rollout(model, x0, {"method": "gd", "step": 1.0}, tuning=[1.0, 10.0], force=True)
     assert ro.roi is not None and ro.roi.tuning_gradients > 0
+
+
+def test_rollout_verdict_says_the_guarded_run_hit_the_iteration_cap():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    rule = {"method": "gd", "step": 1.0}
+    done = rollout(model, x0, rule, pilot_iter=300, tuning=None)
+    assert done.go and done.result.success and done.verdict == "GO"
+    capped = rollout(model, x0, rule, pilot_iter=300, max_iter=20, tuning=None)
+    assert capped.go and capped.result.status is lfso.Status.MAX_ITER
+    assert capped.verdict.startswith("GO, but the guarded run hit the iteration cap (20 ")
+    assert capped.lines()[-1] == f"verdict: {capped.verdict}"
 
 
 def test_rollout_no_go_keeps_the_current_rule(tmp_path):
