@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -24,6 +25,8 @@ from lfso.rollout import (
     GoCriteria,
     Guard,
     GuardedResult,
+    ReturnOnInvestment,
+    Rollout,
     TuningBudget,
     guarded_minimize,
     pilot,
@@ -31,6 +34,7 @@ from lfso.rollout import (
     rollout,
     subsample,
 )
+from lfso.rollout._guard import judge_against
 from lfso.rollout._targets import to_target
 
 RNG = np.random.default_rng(3)
@@ -212,6 +216,80 @@ def test_no_trip_is_a_plain_run():
     np.testing.assert_array_equal(res.history.f, ref.history.f)
 
 
+def test_stagnation_at_the_limit_of_floating_point_is_not_a_handover():
+    # Logistic regression converges until f no longer changes in float64 while ||g|| still
+    # falls: the stagnation risk fires (the plain run records it), the guard does not act.
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    plain = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=300, monitor="quiet")
+    assert "stagnation" in plain.risks
+    capped = guarded_minimize(model, x0, fallback={"method": "armijo"}, tol=0.0, max_iter=300)
+    assert capped.handover is None and len(capped.stages) == 1
+    assert capped.settled_at == plain.risks["stagnation"]["first"]
+    assert capped.status is lfso.Status.MAX_ITER and capped.fun == plain.fun
+    assert "limit of floating point" in capped.message
+    # with a tolerance it reaches after f has settled, the run converges under lfso
+    done = guarded_minimize(model, x0, fallback={"method": "armijo"}, tol=1e-15, max_iter=300)
+    assert done.handover is None and done.success and done.method == "lfso"
+    assert done.grad_norm <= 1e-15 * done.history.grad_norm[0]
+
+
+def test_stagnation_with_a_visible_certified_decrease_still_hands_over():
+    # A loss reported to two decimals stops changing while each step certifies a decrease
+    # far above rounding: stuck, not converged; the fallback finishes.
+    lam = np.logspace(0, -2, 6)
+    coarse = FunctionModel(
+        lambda x: 1.0 + round(0.5 * float(lam @ x**2), 2), lambda x: lam * x, lambda x, R: 1.0
+    )
+    res = guarded_minimize(coarse, np.ones(6), fallback={"method": "gd", "step": 1.0}, tol=1e-6)
+    assert res.handover is not None and res.handover.reason == "stagnation"
+    assert res.settled_at is None and res.success and not res.kept_first
+
+
+def _fallback_cannot_finish():
+    """A run whose oracle turns wrong near the minimum, handed to a fallback whose step is
+    too small to converge within the iteration cap."""
+    model = FunctionModel(
+        f, g, lambda x, R: true_oracle(x, R) * (1.0 if np.max(np.abs(x)) > 0.05 else 1e-3)
+    )
+    return dict(objective=model, x0=X0, fallback={"method": "gd", "step": 1e-6}, max_iter=200)
+
+
+def test_a_fallback_that_ends_worse_leaves_the_first_stages_point():
+    plain = guarded_minimize(**_fallback_cannot_finish())
+    first, second = plain.stages
+    assert plain.handover is not None and second.status is lfso.Status.MAX_ITER
+    # no target: the fallback's lower f is kept
+    assert not plain.kept_first and plain.fun == second.fun < first.fun
+    # the first stage had reached the target: a non-converged fallback is worse
+    res = guarded_minimize(**_fallback_cannot_finish(), target=first.fun * 1.01)
+    assert res.kept_first and res.fun == first.fun and np.array_equal(res.x, first.x)
+    assert res.grad_norm == first.grad_norm and res.status is lfso.Status.MAX_ITER
+    assert "without converging, while lfso's point had reached the target" in res.message
+    # (the same judgement once a target is known after the run, as rollout() makes it)
+    judged = judge_against(plain, first.fun * 1.01)
+    assert judged.kept_first and judged.fun == res.fun and judged.message == res.message
+    assert judge_against(plain, first.fun * 0.5) is plain  # target not reached: unchanged
+    ro = Rollout(pilot=None, go=True, result=judged, roi=None)  # type: ignore[arg-type]
+    assert "the fallback did worse, so the result is the first stage's point" in ro.verdict
+    assert "hit the iteration cap" in ro.verdict
+
+
+def test_guarded_result_keeps_kept_first_and_settled_at_when_saved(tmp_path):
+    res = guarded_minimize(**_fallback_cannot_finish(), target=1.0)
+    res.settled_at = 3
+    back = GuardedResult.load(res.save(tmp_path / "kept"))
+    assert back.kept_first and back.settled_at == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "error", "match"),
+    [("low", TypeError, "target='low'"), (math.nan, ValueError, "target=nan")],
+)
+def test_guarded_minimize_rejects_bad_targets(target, error, match):
+    with pytest.raises(error, match=match):
+        guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, target=target)
+
+
 def test_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
         Guard({"desc": 1})
@@ -321,6 +399,92 @@ def test_roi_of_a_stated_budget_estimates_seconds_from_the_measured_rate():
         return_on_investment(mine.history, tuning=TuningBudget(10))
 
 
+def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    tuned = lfso.tune_step(model, x0, [1.0, 10.0], max_iter=3000)
+    assert tuned.step == 10.0
+    mine = lfso.minimize(model, x0).history
+    tuned_already = return_on_investment(mine, tuning=tuned, current_step=10.0)
+    assert (tuned_already.tuning_gradients, tuned_already.tuning_seconds) == (0, 0.0)
+    assert not tuned_already.tuning_charged and tuned_already.tuning_runs == 0
+    assert tuned_already.gradient_ratio == tuned_already.run_gradient_ratio
+    assert tuned_already.time_ratio == tuned_already.run_time_ratio
+    other = tuned.runs[0][1].njev
+    assert tuned_already.sources["tuning_gradients"] == (
+        f"not charged: the current step 10 is already the grid's best (the grid's 1 other "
+        f"step sizes took {other} gradients, measured)"
+    )
+    head = tuned_already.lines()[0]
+    assert head.endswith("; no tuning charged") and "counting the tuning" not in head
+    assert "none charged" in tuned_already.lines()[1]
+    # a current step the grid improves on: the grid is charged
+    untuned = return_on_investment(mine, tuning=tuned, current_step=1.0)
+    assert untuned.tuning_gradients == other and untuned.tuning_charged
+    assert "counting the tuning" in untuned.lines()[0]
+    with pytest.raises(
+        ValueError, match=r"current_step must be a finite number > 0 or None, got -1"
+    ):
+        return_on_investment(mine, tuning=tuned, current_step=-1)
+
+
+def _roi(tuning_s, tuning_g, current_s, current_g, lfso_s, lfso_g):
+    sources = dict.fromkeys(("tuning_gradients", "tuning_seconds", "current", "lfso"), "stated")
+    return ReturnOnInvestment(
+        target=0.0,
+        tuning_gradients=tuning_g,
+        tuning_seconds=tuning_s,
+        tuning_runs=None,
+        current_gradients=current_g,
+        current_seconds=current_s,
+        lfso_gradients=lfso_g,
+        lfso_seconds=lfso_s,
+        sources=sources,
+    )
+
+
+@pytest.mark.parametrize(
+    ("figures", "says"),
+    [
+        # already tuned, lfso's run slower in seconds though it needs fewer gradients
+        (
+            (0.0, 0, 0.0117, 175, 0.0198, 75),
+            "time to target: lfso 1.69x slower than the tuned rule's run (0.0198 s vs "
+            "0.0117 s) with 2.33x fewer gradients (75 vs 175); no tuning charged",
+        ),
+        # lfso faster in both
+        (
+            (0.0, 0, 1.0, 1000, 0.5, 250),
+            "time to target: lfso 2x faster than the tuned rule's run (0.5 s vs 1 s) with 4x "
+            "fewer gradients (250 vs 1000); no tuning charged",
+        ),
+        # lfso needs more gradients and as much time
+        (
+            (0.0, 0, 1.0, 100, 1.0, 200),
+            "time to target: lfso about as fast as the tuned rule's run (1 s vs 1 s) with 2x "
+            "more gradients (200 vs 100)",
+        ),
+        # the tuning makes up for a slower run: both said
+        (
+            (3.19, 40010, 0.622, 9978, 1.22, 3577),
+            "time to target: 3.12x faster with lfso counting the tuning (tuning + run "
+            "3.81 s vs lfso 1.22 s; 14x fewer gradients); the runs alone: lfso 1.96x slower "
+            "than the tuned rule's run (1.22 s vs 0.622 s) with 2.79x fewer gradients",
+        ),
+        # slower even counting the tuning
+        (
+            (0.1, 10, 0.1, 10, 1.0, 100),
+            "time to target: 5x slower with lfso counting the tuning (tuning + run 0.2 s vs "
+            "lfso 1 s; 5x more gradients); the runs alone: lfso 10x slower",
+        ),
+    ],
+)
+def test_roi_first_line_says_faster_or_slower_as_measured(figures, says):
+    head = _roi(*figures).lines()[0]
+    assert head.startswith(says)
+    for ratio in re.findall(r"([0-9.]+)x (?:faster|fewer)", head):
+        assert float(ratio) > 1.0
+
+
 def test_to_target_reports_unreached_targets():
     h = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).history
     assert to_target(h, -1.0) is None
@@ -350,6 +514,26 @@ def test_rollout_go_runs_every_stage_and_writes_the_report(tmp_path):
     assert "http-equiv" not in page and 'class="finished"' in page
     assert "tuned gd (step" in page and "<svg" in page and "<script" not in page
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left nothing behind
+
+
+def test_rollout_charges_no_grid_for_a_current_step_that_is_already_its_best():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    ro = rollout(model, x0, {"method": "gd", "step": 10.0}, tuning=[1.0, 10.0], force=True)
+    assert ro.roi is not None and ro.roi.tuning_gradients == 0
+    assert ro.roi.lines()[0].endswith("no tuning charged")
+    ro = rollout(model, x0, {"method": "gd", "step": 1.0}, tuning=[1.0, 10.0], force=True)
+    assert ro.roi is not None and ro.roi.tuning_gradients > 0
+
+
+def test_rollout_verdict_says_the_guarded_run_hit_the_iteration_cap():
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    rule = {"method": "gd", "step": 1.0}
+    done = rollout(model, x0, rule, pilot_iter=300, tuning=None)
+    assert done.go and done.result.success and done.verdict == "GO"
+    capped = rollout(model, x0, rule, pilot_iter=300, max_iter=20, tuning=None)
+    assert capped.go and capped.result.status is lfso.Status.MAX_ITER
+    assert capped.verdict.startswith("GO, but the guarded run hit the iteration cap (20 ")
+    assert capped.lines()[-1] == f"verdict: {capped.verdict}"
 
 
 def test_rollout_no_go_keeps_the_current_rule(tmp_path):

@@ -95,6 +95,11 @@ RISKS: dict[str, tuple[int, str]] = {
 }
 
 
+# ``stagnation`` fires where ``f`` changed by at most this times ``|f|`` over the window
+# (the guard of lfso.rollout reads it too).
+STAGNATION_RTOL = 1e-15
+
+
 class RiskWarning(RuntimeWarning):
     """A risk indicator fired during a run (the message says what to do)."""
 
@@ -213,7 +218,7 @@ class RiskMonitor:
                 flags |= self._fire("oscillation", k)
             self._last_step, self._last_ratio = step, ratio
         fs = self._f
-        if len(fs) == self.window and abs(fs[0] - f_new) <= 1e-15 * abs(f_new):
+        if len(fs) == self.window and abs(fs[0] - f_new) <= STAGNATION_RTOL * abs(f_new):
             flags |= self._fire("stagnation", k)
         fs.append(f_new)
         return flags

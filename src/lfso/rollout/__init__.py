@@ -11,11 +11,14 @@ The workflow a team follows before it stops tuning step sizes, as one call
    :class:`Guard` watches the risk indicators of :mod:`lfso.monitor` (and divergence,
    non-finite values, a failing safeguard, an oracle error). When one trips its threshold,
    the run goes back to the best point and the fallback rule finishes it: one
-   :class:`GuardedResult`, one history, the hand-over marked (:class:`Handover`).
+   :class:`GuardedResult`, one history, the hand-over marked (:class:`Handover`). A run
+   whose ``f`` stopped changing at the limit of floating point is converged, not stuck (no
+   hand-over), and a fallback that ends worse leaves the first stage's point.
 3. **Return on investment** (:func:`return_on_investment`). Gradients and seconds the
-   current rule's tuning costs (a grid run with :func:`lfso.tune_step`, or the user's stated
-   budget), the tuned rule's and LFSO's gradients and seconds to the same target, and the
-   time-to-target ratio, each figure labelled measured, stated or estimated.
+   current rule's tuning costs (a grid run with :func:`lfso.tune_step`, nothing where the
+   current step is already the grid's best, or the user's stated budget), the tuned rule's
+   and LFSO's gradients and seconds to the same target, and the ratios with and without the
+   tuning (``slower`` where LFSO is), each figure labelled measured, stated or estimated.
 
 :class:`lfso.dashboard.LiveReport` shows all of it in a self-refreshing HTML page while the
 run goes (``report=`` of :func:`rollout`).
@@ -23,8 +26,8 @@ run goes (``report=`` of :func:`rollout`).
 
 # The stages, their inputs (GoCriteria, Guard, TuningBudget, DEFAULT_THRESHOLDS) and the
 # results they return (Check, PilotEvidence, Handover, GuardedResult, ReturnOnInvestment,
-# Rollout). Helpers the stages share (_targets.to_target, _guard.concat_histories) stay
-# private: their figures reach users as fields of those results.
+# Rollout). Helpers the stages share (_targets.to_target, _guard.concat_histories,
+# _guard.judge_against) stay private: their figures reach users as fields of those results.
 from ._guard import DEFAULT_THRESHOLDS, Guard, GuardedResult, Handover, guarded_minimize
 from ._pilot import Check, GoCriteria, PilotEvidence, decide, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment

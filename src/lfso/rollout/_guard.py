@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bounds import OracleError
-from ..monitor import RISKS
+from ..monitor import RISKS, STAGNATION_RTOL
 from ..result import History, Result, Status
 from ._roi import ReturnOnInvestment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
@@ -43,6 +43,14 @@ class Guard:
     the best point. The guard also keeps the best point and the counters itself, so that a
     run that ends in an exception (an :class:`lfso.OracleError`) can be taken over too.
 
+    ``stagnation`` (``f`` changed by less than ``1e-15 |f|`` over the monitor's window) is
+    not counted where the run is at the limit of floating point: where the decrease a step
+    certifies at the current point, ``||g||^2 / L`` (``t ||g||^2`` for a rule that records
+    no ``L``), is itself at most ``1e-15 |f|``, so that ``f`` cannot show further progress
+    (the run is converged as far as ``f`` can tell, not stuck). The run goes on under its
+    rule, to its stopping test or ``max_iter``; :attr:`settled_at` records the iteration.
+    A step that vanishes while the gradient does not is the ``collapse`` indicator's.
+
     Parameters
     ----------
     thresholds : mapping name -> int >= 1, optional
@@ -53,6 +61,12 @@ class Guard:
     callback : callable, optional
         Called with each intermediate result before the guard decides (a logger, a
         dashboard).
+
+    Attributes
+    ----------
+    settled_at : int or None
+        The first iteration at which ``stagnation`` fired at the limit of floating point
+        (and was not counted); ``None`` if it never did.
     """
 
     def __init__(
@@ -94,6 +108,7 @@ class Guard:
         self.best: Result | None = None
         self.best_row = 0
         self.last: Result | None = None
+        self.settled_at: int | None = None
 
     def __call__(self, intermediate_result: Result) -> None:
         r = intermediate_result
@@ -108,6 +123,10 @@ class Guard:
         flags = int(h.last("risk"))
         for name, (bit, _) in RISKS.items():
             if flags & bit:
+                if name == "stagnation" and _at_rounding(h):
+                    if self.settled_at is None:
+                        self.settled_at = r.nit
+                    continue
                 self.counts[name] = self.counts.get(name, 0) + 1
                 limit = self.thresholds.get(name)
                 if limit is not None and self.counts[name] >= limit:
@@ -130,6 +149,20 @@ class Guard:
         """Record the first trip (later ones are ignored)."""
         if self.tripped is None:
             self.tripped, self.tripped_at, self.detail = reason, iteration, detail
+
+
+def _at_rounding(history: History) -> bool:
+    """Whether the decrease a step certifies at the newest point, ``||g||^2 / L`` (or
+    ``t ||g||^2`` without an ``L``), is at most the rounding ``stagnation`` allows in ``f``."""
+    f, g = abs(history.last("f")), history.last("grad_norm")
+    L, t = history.last("L"), history.last("step")
+    if 0.0 < L < math.inf:
+        decrease = g / L * g
+    elif 0.0 <= t < math.inf:
+        decrease = t * g * g
+    else:
+        return False
+    return decrease <= STAGNATION_RTOL * f
 
 
 @dataclass(frozen=True)
@@ -182,11 +215,17 @@ class GuardedResult(Result):
     ``history`` is the first rule's history followed by the fallback's (counters and time
     continued); ``handover`` is ``None`` when the guard never tripped. ``stages`` holds the
     stage results; ``roi`` the return on investment when :func:`rollout` computed it.
+    ``kept_first`` is true when the fallback ended worse than the first stage (a higher
+    ``f``, or not converged where the first stage had reached its target) and the result
+    is the first stage's point. ``settled_at`` is :attr:`Guard.settled_at`: the iteration
+    from which ``f`` had stopped changing at the limit of floating point, or ``None``.
     """
 
     handover: Handover | None = None
     stages: list[Result] = field(default_factory=list)
     roi: ReturnOnInvestment | None = None
+    kept_first: bool = False
+    settled_at: int | None = None
 
     def __repr__(self) -> str:
         base = super().__repr__()
@@ -196,11 +235,14 @@ class GuardedResult(Result):
 
     def save(self, path: str | Path) -> Path:
         """:meth:`lfso.Result.save` (a plain result file), and beside it
-        ``<name>.rollout.json`` with the hand-over and the ROI (not the stages)."""
+        ``<name>.rollout.json`` with the hand-over, the ROI, ``kept_first`` and
+        ``settled_at`` (not the stages)."""
         path = super().save(path)
         extra = {
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
             "roi": dataclasses.asdict(self.roi) if self.roi else None,
+            "kept_first": self.kept_first,
+            "settled_at": self.settled_at,
         }
         side = _sidecar(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
@@ -220,6 +262,8 @@ class GuardedResult(Result):
             **{k: getattr(base, k) for k in Result.__dataclass_fields__},
             handover=Handover(**handover) if handover else None,
             roi=ReturnOnInvestment(**roi) if roi else None,
+            kept_first=bool(extra.get("kept_first", False)),
+            settled_at=extra.get("settled_at"),
         )
 
 
@@ -269,6 +313,7 @@ def guarded_minimize(
     max_iter: int = 10_000,
     callback: Callable[[Result], Any] | None = None,
     on_handover: Callable[[Handover, Result], Any] | None = None,
+    target: float | None = None,
     grad: Any = None,
     smoothness: Any = None,
     **options: Any,
@@ -278,8 +323,10 @@ def guarded_minimize(
 
     The stopping test is the same for both stages: ``||g|| <= max(tol ||g_0||, atol)`` with
     ``g_0`` the gradient at ``x0``, and ``max_iter`` counts the steps of both. The result is
-    at the lower of the two stages' final values, so ``f`` at the end is never above the
-    best ``f`` before the trip.
+    the fallback's unless the fallback ended worse: at a higher ``f`` than the best point
+    before the trip, or not converged where that point had reached the stopping test or
+    ``target``. Then it is the first stage's best point (``kept_first``, and the message
+    says so), so ``f`` at the end is never above the best ``f`` before the trip.
 
     Parameters
     ----------
@@ -296,6 +343,10 @@ def guarded_minimize(
         ``callback(intermediate_result)`` in both stages.
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
+    target : float, optional
+        An ``f`` that counts as reached (e.g. the best ``f`` the current rule attains): a
+        first stage whose best point reached it is kept over a fallback that ends without
+        converging.
 
     Returns
     -------
@@ -312,6 +363,14 @@ def guarded_minimize(
     ('descent', True)
     """
     fallback = check_rule(fallback, "fallback")
+    if target is not None:
+        try:
+            finite = math.isfinite(target)
+        except TypeError:
+            raise TypeError(f"target must be a number or None, got target={target!r}") from None
+        if not finite:
+            raise ValueError(f"target must be finite, got target={target!r}")
+        target = float(target)
     model = as_model(objective, grad, smoothness)
     guard = guard if guard is not None else Guard()
     guard.reset()
@@ -345,7 +404,9 @@ def guarded_minimize(
         guard.trip("step_failed", first.nit, "the safeguard rejected every trial step")
     if guard.tripped is None:
         fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
-        return GuardedResult(**fields, stages=[first])
+        if guard.settled_at is not None:
+            fields["message"] = f"{_settled_note(guard.settled_at)} {first.message}"
+        return GuardedResult(**fields, stages=[first], settled_at=guard.settled_at)
 
     h1 = first.history
     usable = np.isfinite(h1.f) & np.isfinite(h1.grad_norm)
@@ -372,19 +433,61 @@ def guarded_minimize(
         callback=callback,
         **fallback,
     )
-    end = second if second.fun <= first.fun else first
+    if first.grad_norm <= threshold:
+        reached: str | None = "the stopping test"
+    elif target is not None and first.fun <= target:
+        reached = f"the target f <= {target:.6e}"
+    else:
+        reached = None
+    return _combine(first, second, handover, reached=reached, settled_at=guard.settled_at)
+
+
+def _settled_note(iteration: int) -> str:
+    return (
+        f"Guard: f stopped changing at the limit of floating point from iteration "
+        f"{iteration} (a step's certified decrease below {STAGNATION_RTOL:g} |f|); the "
+        "stagnation risk there is convergence as far as f can show, not a hand-over."
+    )
+
+
+def _combine(
+    first: Result,
+    second: Result,
+    handover: Handover,
+    *,
+    reached: str | None,
+    settled_at: int | None,
+) -> GuardedResult:
+    """The guarded result of a run handed over: the fallback's point, or the first stage's
+    where the fallback ended worse (a higher ``f``, or not converged where the first stage's
+    point had ``reached`` its target, a description of it)."""
+    method, fallback = first.method, handover.fallback
+    higher = second.fun > first.fun
+    kept_first = higher or (reached is not None and not second.success)
+    end = first if kept_first else second
     risks = {k: dict(v) for k, v in first.risks.items()}
     for k, v in second.risks.items():
         if k in risks:
             risks[k]["count"] += v["count"]
         else:
             risks[k] = {"count": v["count"], "first": v["first"] + first.nit}
-    note = (
+    note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
+    note += (
         f"Guard: {method} handed over to {describe_rule(fallback)} at iteration {first.nit} "
-        f"(risk '{guard.tripped}' {guard.detail}), from the best point f = {first.fun:.6e}. "
+        f"(risk '{handover.reason}' {handover.detail}), from the best point "
+        f"f = {first.fun:.6e}. "
     )
-    if end is first:
-        note += "The fallback ended above that point; returning the best point. "
+    if higher:
+        note += (
+            f"The fallback ended above that point (f = {second.fun:.6e}); returning "
+            f"{method}'s best point. "
+        )
+    elif kept_first:
+        note += (
+            f"The fallback ended {second.status.name} without converging, while {method}'s "
+            f"point had reached {reached}; returning {method}'s point "
+            f"(the fallback's f = {second.fun:.6e}). "
+        )
     return GuardedResult(
         x=end.x,
         fun=end.fun,
@@ -397,10 +500,32 @@ def guarded_minimize(
         message=note + second.message,
         method=f"{method} -> {fallback['method']}",
         grad_norm=end.grad_norm,
-        history=concat_histories(h1, second.history),
+        history=concat_histories(first.history, second.history),
         rollbacks=first.rollbacks + second.rollbacks,
         nhev=first.nhev + second.nhev,
         risks=risks,
         handover=handover,
         stages=[first, second],
+        kept_first=kept_first,
+        settled_at=settled_at,
     )
+
+
+def judge_against(result: GuardedResult, target: float) -> GuardedResult:
+    """``result`` judged again with ``target`` (known only once the run is over): a first
+    stage that had reached it is kept over a fallback that ended without converging. The
+    same ``result`` where that changes nothing; its ``roi`` carries over."""
+    if result.handover is None or len(result.stages) != 2 or result.kept_first:
+        return result
+    first, second = result.stages
+    if second.success or not first.fun <= target:
+        return result
+    judged = _combine(
+        first,
+        second,
+        result.handover,
+        reached=f"the target f <= {target:.6e}",
+        settled_at=result.settled_at,
+    )
+    judged.roi = result.roi
+    return judged

@@ -34,10 +34,12 @@ class TuningBudget:
 class ReturnOnInvestment:
     """What LFSO saves, in gradients and seconds, each figure with where it came from.
 
-    The *current approach* costs the tuning (the grid's other runs, or the stated budget)
-    plus the tuned rule's run to the target; LFSO costs its own run to the target (no
-    tuning). ``time_ratio`` is the first over the second in seconds, ``gradient_ratio`` in
-    gradients; ``run_time_ratio`` leaves the tuning out.
+    The *current approach* costs the tuning (the grid's other runs, or the stated budget;
+    nothing where the current step is already the grid's best) plus the tuned rule's run to
+    the target; LFSO costs its own run to the target (no tuning). ``time_ratio`` is the
+    first over the second in seconds, ``gradient_ratio`` in gradients; ``run_time_ratio``
+    and ``run_gradient_ratio`` leave the tuning out. A ratio below 1 means LFSO is slower
+    (or needs more gradients); :meth:`lines` says so in words.
 
     Attributes
     ----------
@@ -45,6 +47,7 @@ class ReturnOnInvestment:
         The ``f`` both must reach: the tuned rule's best ``f`` plus ``target_rtol`` of its
         decrease.
     tuning_gradients, tuning_seconds : int, float
+        The tuning charged to the current approach (0 where it was already tuned).
     tuning_runs : int or None
     current_gradients, current_seconds : int, float or None
         The tuned (or current) rule to the target.
@@ -83,38 +86,86 @@ class ReturnOnInvestment:
             return None
         return self.current_seconds / self.lfso_seconds
 
+    @property
+    def run_gradient_ratio(self) -> float | None:
+        if self.current_gradients is None or not self.lfso_gradients:
+            return None
+        return self.current_gradients / self.lfso_gradients
+
+    @property
+    def tuning_charged(self) -> bool:
+        """Whether any tuning cost counts against the current approach."""
+        return self.tuning_gradients > 0 or self.tuning_seconds > 0.0
+
     def lines(self) -> list[str]:
-        """The figures a manager reads first, then where each comes from."""
+        """The figures a manager reads first, then where each comes from.
+
+        The first line compares the runs to the target (LFSO's against the tuned rule's,
+        in seconds and gradients: ``faster`` or ``slower``, ``fewer`` or ``more``) and,
+        where tuning is charged, the current approach as a whole (tuning plus run).
+        """
         s = self.sources
-        if self.time_ratio is not None:
-            head = (
-                f"time to target: {self.time_ratio:.3g}x faster with lfso "
-                f"(tuning + run {self.tuning_seconds + (self.current_seconds or 0.0):.3g} s "
-                f"vs lfso {self.lfso_seconds:.3g} s); gradients {self.gradient_ratio:.3g}x fewer"
-            )
-        elif self.lfso_gradients is None:
+        cur_g, cur_s = self.current_gradients, self.current_seconds
+        my_g, my_s = self.lfso_gradients, self.lfso_seconds
+        if my_g is None or my_s is None:
             head = f"time to target: lfso did not reach the target f <= {self.target:.6e}"
-        else:
+        elif cur_g is None or cur_s is None:
             head = "time to target: the current rule did not reach the target"
-        runs = f" in {self.tuning_runs} runs" if self.tuning_runs is not None else ""
+        else:
+            pace = _pace(cur_s, my_s, "faster", "slower")
+            runs = (
+                f"lfso {pace} {'as' if pace.startswith('about') else 'than'} the tuned rule's run "
+                f"({my_s:.3g} s vs {cur_s:.3g} s) with "
+                f"{_pace(cur_g, my_g, 'fewer', 'more')} gradients ({my_g} vs {cur_g})"
+            )
+            if self.tuning_charged:
+                total_s = self.tuning_seconds + cur_s
+                total_g = self.tuning_gradients + cur_g
+                head = (
+                    f"time to target: {_pace(total_s, my_s, 'faster', 'slower')} with lfso "
+                    f"counting the tuning (tuning + run {total_s:.3g} s vs lfso {my_s:.3g} s; "
+                    f"{_pace(total_g, my_g, 'fewer', 'more')} gradients); the runs alone: "
+                    f"{runs}"
+                )
+            else:
+                head = f"time to target: {runs}; no tuning charged"
+        count = f" in {self.tuning_runs} runs" if self.tuning_runs is not None else ""
         cur = (
-            f"{self.current_gradients} gradients, {self.current_seconds:.3g} s"
-            if self.current_gradients is not None and self.current_seconds is not None
+            f"{cur_g} gradients, {cur_s:.3g} s"
+            if cur_g is not None and cur_s is not None
             else "not reached"
         )
         mine = (
-            f"{self.lfso_gradients} gradients, {self.lfso_seconds:.3g} s"
-            if self.lfso_gradients is not None and self.lfso_seconds is not None
+            f"{my_g} gradients, {my_s:.3g} s"
+            if my_g is not None and my_s is not None
             else "not reached"
+        )
+        charged = (
+            f"{self.tuning_gradients} gradients{count}, {self.tuning_seconds:.3g} s"
+            if self.tuning_charged
+            else "none charged"
         )
         return [
             head,
-            f"  tuning the current rule: {self.tuning_gradients} gradients{runs}, "
-            f"{self.tuning_seconds:.3g} s (gradients {s['tuning_gradients']}; seconds "
-            f"{s['tuning_seconds']})",
+            f"  tuning the current rule: {charged} (gradients {s['tuning_gradients']}; "
+            f"seconds {s['tuning_seconds']})",
             f"  tuned rule to f <= {self.target:.6e}: {cur} ({s['current']})",
             f"  lfso to the same target: {mine} ({s['lfso']}; no tuning)",
         ]
+
+
+def _pace(theirs: float, ours: float, better: str, worse: str) -> str:
+    """``theirs`` against lfso's ``ours`` in words: ``2x faster``, ``1.5x slower``, ``about
+    as fast`` (``better`` and ``worse`` name the direction: faster/slower, fewer/more)."""
+    if ours > 0:
+        ratio = theirs / ours
+    else:
+        ratio = math.inf if theirs > 0 else 1.0
+    if f"{ratio:.3g}" == "1":
+        return "about as fast" if better == "faster" else "about as many"
+    if ratio > 1.0:
+        return f"{ratio:.3g}x {better}" if ratio < math.inf else better
+    return f"{1.0 / ratio:.3g}x {worse}" if ratio > 0.0 else worse
 
 
 def return_on_investment(
@@ -122,6 +173,7 @@ def return_on_investment(
     *,
     tuning: TunedStep | TuningBudget,
     current: History | None = None,
+    current_step: float | None = None,
     target_rtol: float = 1e-6,
 ) -> ReturnOnInvestment:
     """Gradients and seconds saved, computed from run histories.
@@ -135,6 +187,11 @@ def return_on_investment(
         other runs are the tuning cost), or the user's stated budget.
     current : History, optional
         The current rule's run on the task; required with a :class:`TuningBudget`.
+    current_step : float > 0, optional
+        The step of the rule used today, with a measured grid: where it is the grid's
+        chosen step (to a relative ``1e-9``), the current rule was already tuned and the
+        grid's runs are not charged (``tuning_gradients = tuning_seconds = 0``; the
+        sources give what the grid took).
     target_rtol : float
         The target is the tuned rule's best ``f`` plus this fraction of its decrease.
 
@@ -148,16 +205,34 @@ def return_on_investment(
     True
     """
     sources: dict[str, str] = {}
+    if current_step is not None:
+        try:
+            valid = 0.0 < current_step < math.inf
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"current_step must be a finite number > 0 or None, got {current_step!r}"
+            )
     if isinstance(tuning, TunedStep):
         others = [r for _, r in tuning.runs if r is not tuning.result]
         tuning_gradients = sum(r.njev for r in others)
         tuning_seconds = float(sum(r.history.time[-1] for r in others))
         runs: int | None = len(others)
         current = tuning.result.history
-        sources["tuning_gradients"] = (
-            f"measured: the grid's {len(others)} other step sizes, chosen step {tuning.step:g}"
-        )
-        sources["tuning_seconds"] = "measured"
+        grid = f"the grid's {len(others)} other step sizes"
+        if current_step is not None and math.isclose(current_step, tuning.step, rel_tol=1e-9):
+            sources["tuning_gradients"] = (
+                f"not charged: the current step {current_step:g} is already the grid's best "
+                f"({grid} took {tuning_gradients} gradients, measured)"
+            )
+            sources["tuning_seconds"] = (
+                f"not charged ({grid} took {tuning_seconds:.3g} s, measured)"
+            )
+            tuning_gradients, tuning_seconds, runs = 0, 0.0, 0
+        else:
+            sources["tuning_gradients"] = f"measured: {grid}, chosen step {tuning.step:g}"
+            sources["tuning_seconds"] = "measured"
     elif isinstance(tuning, TuningBudget):
         if current is None:
             raise TypeError("a stated TuningBudget needs current=History of the current rule")

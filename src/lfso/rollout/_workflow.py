@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..result import History, Result
+from ..result import History, Result, Status
 from ..tuning import tune_step
-from ._guard import Guard, GuardedResult, Handover, guarded_minimize
+from ._guard import Guard, GuardedResult, Handover, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
@@ -39,8 +39,41 @@ class Rollout:
     roi: ReturnOnInvestment | None
     report: Path | None = None
 
+    @property
+    def verdict(self) -> str:
+        """The decision with what the guarded stage showed: ``GO`` alone only where the
+        guarded run converged without a hand-over; otherwise what to know (the iteration
+        cap, a hand-over, a fallback that did worse)."""
+        head = "GO" if self.go else "NO-GO: keep the current rule"
+        r = self.result
+        if r is None:
+            return head
+        if not self.go:
+            head += " (the guarded stage ran, forced)"
+        notes = []
+        if r.handover is not None:
+            notes.append(
+                f"the guard handed the run over to the fallback at iteration "
+                f"{r.handover.iteration} (risk '{r.handover.reason}')"
+            )
+        if r.kept_first:
+            notes.append("the fallback did worse, so the result is the first stage's point")
+        if r.status is Status.MAX_ITER:
+            notes.append(
+                f"the guarded run hit the iteration cap ({r.nit} iterations) before its "
+                "stopping test: not converged; raise max_iter or loosen tol"
+            )
+        elif not r.success:
+            notes.append(f"the guarded run stopped with {r.status.name}: not converged")
+        if r.settled_at is not None and not r.success:
+            notes.append(
+                f"f had stopped changing at the limit of floating point from iteration "
+                f"{r.settled_at}"
+            )
+        return f"{head}, but {'; '.join(notes)}" if notes else head
+
     def lines(self) -> list[str]:
-        """The summary: the return on investment first, then the stages."""
+        """The summary: the return on investment first, then the stages, then the verdict."""
         out = list(self.roi.lines()) if self.roi is not None else []
         out += self.pilot.lines()
         r = self.result
@@ -51,10 +84,36 @@ class Rollout:
                 f"guarded stage ({r.method}): {r.status.name}, {r.nit} iterations, "
                 f"{r.njev} gradients, f = {r.fun:.6e}"
             )
+            if r.settled_at is not None:
+                out.append(
+                    f"  f stopped changing at the limit of floating point from iteration "
+                    f"{r.settled_at}: converged as far as f can show (stagnation not acted on)"
+                )
             out += r.handover.lines() if r.handover else ["  no hand-over: the guard never tripped"]
+            if r.kept_first and len(r.stages) == 2:
+                first, second = r.stages
+                out.append(
+                    f"  the fallback ended worse ({second.status.name}, f = {second.fun:.6e}): "
+                    f"the result keeps the first stage's point (f = {first.fun:.6e})"
+                )
+        out.append(f"verdict: {self.verdict}")
         if self.report is not None:
             out.append(f"report: {self.report}")
         return out
+
+
+def _detail(result: GuardedResult) -> str:
+    """The guarded stage in one line, for the live report."""
+    detail = f"{result.status.name}, f = {result.fun:.6e}"
+    ho = result.handover
+    if ho is not None:
+        detail += (
+            f"; handed over to {describe_rule(ho.fallback)} at iteration {ho.iteration} "
+            f"(risk '{ho.reason}')"
+        )
+    if result.kept_first:
+        detail += "; the fallback did worse: the first stage's point is kept"
+    return detail
 
 
 def _grid(current: Mapping[str, Any]) -> list[float]:
@@ -94,7 +153,12 @@ def _measure_roi(
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
         tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
-    roi = return_on_investment(lfso_history, tuning=tuned, target_rtol=criteria.target_rtol)
+    roi = return_on_investment(
+        lfso_history,
+        tuning=tuned,
+        current_step=current.get("step"),
+        target_rtol=criteria.target_rtol,
+    )
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result.history}
 
 
@@ -139,8 +203,11 @@ def rollout(
     tuning : "grid", sequence of steps, TuningBudget or None
         How the current rule's tuning cost is known: ``"grid"`` runs :func:`lfso.tune_step`
         on the task over ``step x 10^-3 .. 10^3`` (a ``"gd"`` rule; a sequence gives the
-        grid), a :class:`TuningBudget` takes the user's figure (the current rule then runs
-        once on the task for its time to target), ``None`` skips the ROI.
+        grid; nothing is charged where the current step is the grid's best), a
+        :class:`TuningBudget` takes the user's figure (the current rule then runs once on the
+        task for its time to target), ``None`` skips the ROI. Once the ROI's target is known,
+        a guarded run whose first stage reached it is kept over a fallback that ended
+        without converging.
     force : bool
         Run the guarded stage even on no-go.
     report : path, optional
@@ -152,6 +219,8 @@ def rollout(
     Returns
     -------
     Rollout
+        Its :attr:`Rollout.verdict` is ``"GO"`` alone only where the guarded run converged
+        without a hand-over; otherwise it says what happened (the iteration cap, ...).
     """
     from ..dashboard import LiveReport
 
@@ -219,14 +288,7 @@ def rollout(
         )
         if live is not None:
             live.set_run("guarded run", result.history, handover=result.handover)
-            detail = f"{result.status.name}, f = {result.fun:.6e}"
-            if result.handover is not None:
-                ho = result.handover
-                detail += (
-                    f"; handed over to {describe_rule(fallback)} at iteration {ho.iteration} "
-                    f"(risk '{ho.reason}')"
-                )
-            live.stage("guarded", "done", detail)
+            live.stage("guarded", "done", _detail(result))
         if tuning is not None:
             if live is not None:
                 live.stage("roi", "running", "the current rule's tuning cost")
@@ -234,6 +296,11 @@ def rollout(
                 model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
             )
             result.roi = roi
+            judged = judge_against(result, roi.target)  # the target is known only now
+            if judged is not result:
+                result = judged
+                if live is not None:
+                    live.stage("guarded", "done", _detail(result))
             if live is not None:
                 for label, h in ran.items():
                     live.set_run(label, h)
