@@ -194,7 +194,12 @@ def rollout(
     current : mapping
         The rule used today, e.g. ``{"method": "gd", "step": 1e-3}``.
     method : str
-        The LFSO method to roll out (``"lfso"`` by default).
+        The LFSO method to roll out. ``"lfso"`` by default, not :func:`lfso.minimize`'s
+        ``"lfso-lbfgs"``: a rollout replaces the step size of the gradient descent a user
+        runs today (``current``, a fixed step or a line search along ``-g``), so the
+        default keeps the direction and changes only how the step is chosen, and the
+        pilot, the guard and the return on investment compare like with like;
+        ``method="lfso-lbfgs"`` rolls out the library's default instead.
     fallback : mapping, optional
         The rule the guard hands over to (default: ``current``).
     pilot_rows, pilot_iter, criteria
