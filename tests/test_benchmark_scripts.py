@@ -68,7 +68,9 @@ def test_host_syncs_script_lists_every_model():
     assert [r[0] for r in rows[18:22]] == ["auto", "user", "auto:", "user:"]
     auto, user = ([float(v) for v in r[1:]] for r in rows[18:20])
     auto_calls, user_calls = ([float(v) for v in r[3:]] for r in rows[20:22])
-    assert user == [1.0, 2.0] and user_calls == [1.0, 1.0]
+    # (a user's oracle: lfso the ball alone, one per call; lfso-lbfgs the safeguarded
+    # estimate capped by the ball, one more per step, its misuse checks as with "auto")
+    assert user[0] == user_calls[0] == 1.0 and user[1] == user_calls[1] + 1.0
     assert auto[0] == auto_calls[0] and 1.0 <= auto_calls[0] <= 1.5  # one per closure call
     # (a tiny problem may converge inside the counted steps: past convergence L-BFGS's
     # pair test skips rounding-noise pairs, a few round trips each; test_torch checks the
