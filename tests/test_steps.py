@@ -231,9 +231,9 @@ def test_method_options_are_checked(kwargs, exc, message):
         lfso.minimize(PowerSum(2), np.ones(2), **kwargs)
 
 
-def test_move_is_what_a_rule_returns_and_step_its_old_name():
-    # Rules are the *Step classes; the move one proposes is a Move (Step: the old alias).
-    assert lfso.steps.Step is lfso.steps.Move
+def test_move_is_what_a_rule_returns():
+    # Rules are the *Step classes; the move one proposes is a Move (no alias Step).
+    assert not hasattr(lfso.steps, "Step")
     assert "Move" in lfso.steps.__all__ and "Step" not in lfso.steps.__all__
     move, _ = lfso.steps.FixedStep(0.5).step(None, np.ones(2), _Grad(np.ones(2)), None)
     assert isinstance(move, lfso.steps.Move) and move.step == 0.5

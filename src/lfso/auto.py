@@ -281,7 +281,3 @@ def check_oracle(
             worst.append({"ratio": ratio, "radius": radius, "L": L, "y": y, "z": z})
             worst = sorted(worst, key=lambda w: -w["ratio"])[:5]
     return OracleCheck(max_ratio, worst, bool(monotone), max_ratio <= 1 + rtol and monotone, pairs)
-
-
-#: The former name of :class:`SecantEstimator` (it estimates; it is not an oracle).
-SecantOracle = SecantEstimator

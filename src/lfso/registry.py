@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import _validate as validate
@@ -157,9 +157,6 @@ class Method:
     needs_oracle: bool = False
     estimates: bool = False
     family: str = "peer"
-    #: Options that apply only with the automatic oracle / only with a safeguard.
-    auto_only: frozenset[str] = field(default_factory=frozenset)
-    safeguard_only: frozenset[str] = field(default_factory=frozenset)
 
 
 _RTOL = _with(real(0.0, 1.0), 1e-3)

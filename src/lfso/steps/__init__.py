@@ -38,10 +38,6 @@ from .lfso import CertifiedRule, CertifiedStep, LFSOStep
 from .linesearch import ArmijoStep, BarzilaiBorweinStep
 from .safeguard import Safeguarded
 
-#: :class:`Move`'s former name, kept for custom rules written against it (a rule's ``step``
-#: returns one). New code: ``Move``.
-Step = Move
-
 __all__ = [
     "AdGDStep",
     "ArmijoStep",

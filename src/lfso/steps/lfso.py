@@ -403,8 +403,3 @@ class LFSOStep(CertifiedStep):
             name = "lfso" if direction.steepest else "lfso-lbfgs"
         super().__init__(direction, certificate, eta, name=name, radius_rtol=radius_rtol)
         self.radius = radius
-
-
-def lbfgs_step(memory: int = 10, **options: Any) -> LFSOStep:
-    """``method="lfso-lbfgs"``: L-BFGS directions with the certified step (no line search)."""
-    return LFSOStep(direction=LBFGSDirection(memory), name="lfso-lbfgs", **options)
