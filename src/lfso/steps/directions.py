@@ -169,8 +169,11 @@ class LBFGSDirection(Direction):
     definite and ``g . d < 0``; if rounding makes ``g . d >= 0`` or ``d`` non-finite, the
     direction is ``-g`` and the memory is cleared. ``g = 0`` gives ``d = -g = 0``.
 
-    The dot products of the recursion stay in the data's array library (0-d arrays); the
-    pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
+    On NumPy the recursion runs in the memory's Gram matrix (:class:`_Gram`: the pairs as
+    rows of one array, two triangular solves of size ``m`` and one product each way with
+    the rows; the same directions as the two-loop recursion in exact arithmetic). On other
+    libraries the dot products of the two-loop recursion stay in the data's library (0-d
+    arrays); the pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
     ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
     device) there is no round trip at all: the new pair enters the recursion masked by its
     test (``where(s^T y > ..., update, unchanged)``, and the oldest pair masked by the

@@ -17,8 +17,8 @@ __all__ = ["Safeguarded"]
 #: Per-iteration decay of the audit's memory of a bound caught too small.
 _FORGET = 0.99
 
-#: Steps in a row without a decrease beyond rounding, with trial steps rejected for a rise
-#: beyond it, after which the safeguard checks the gradient along the step's direction.
+#: Steps in a row without a decrease beyond rounding, with at least one trial that raised
+#: ``f``, after which the safeguard checks the gradient along the step's direction.
 _STALLS = 10
 
 
