@@ -92,6 +92,16 @@ BAD = [
     ("hvp=5", lambda: plain(smoothness="auto", hvp=5), TypeError, "hvp must be callable"),
     ("smoothness=5", lambda: plain(smoothness=5), TypeError, "smoothness must be"),
     ("objective=5", lambda: lfso.minimize(5, X3), TypeError, "objective must be .*got 5"),
+    # SciPy's names: the error gives lfso's
+    ("maxiter=", lambda: run(maxiter=5), TypeError, "maxiter= .*did you mean max_iter="),
+    ("jac=", lambda: lfso.minimize(quartic, X3, jac=quartic_grad), TypeError, "mean grad="),
+    ("hess=", lambda: run(hess=lambda x: np.eye(3)), TypeError, "did you mean hvp="),
+    ("hessp=", lambda: run(hessp=lambda x, v: v), TypeError, "did you mean hvp="),
+    ("gtol=", lambda: run(gtol=1e-6), TypeError, "did you mean atol="),
+    ("disp=", lambda: run(disp=True), TypeError, "did you mean progress="),
+    ("options=", lambda: run(options={"maxiter": 5}), TypeError, r"keywords.*max_iter=5\)"),
+    ("args=", lambda: run(args=(1,)), TypeError, "bind them"),
+    ("bounds=", lambda: run(bounds=[(0, 1)] * 3), TypeError, "unconstrained"),
     # x0
     ("x0 ragged", lambda: run(x0=[[1.0], [1.0, 2.0]]), ValueError, "x0 must be a 1-D real"),
     ("x0 str", lambda: run(x0="abc"), TypeError, "x0 must be a 1-D real array"),

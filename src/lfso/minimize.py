@@ -35,6 +35,48 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
     )
 
 
+#: SciPy's names for lfso.minimize's arguments: name -> (ours, what to say about it).
+_SCIPY_NAMES = {
+    "maxiter": ("max_iter", ""),
+    "jac": ("grad", " (a callable grad(x), or True if fun returns (value, gradient))"),
+    "hessp": ("hvp", " (Hessian-vector products hvp(x, v), for the automatic oracle)"),
+    "hess": (
+        "hvp",
+        " (lfso uses no Hessian matrix: Hessian-vector products hvp(x, v), for the "
+        "automatic oracle)",
+    ),
+    "gtol": ("atol", " (the absolute gradient tolerance; tol= is relative to ||g0||)"),
+    "disp": ("progress", ""),
+}
+
+
+def _reject_scipy_names(options: dict[str, Any]) -> None:
+    """A ``TypeError`` with the lfso name for an option spelt as in ``scipy.optimize``."""
+    for name, (ours, why) in _SCIPY_NAMES.items():
+        if name in options:
+            raise TypeError(f"unknown option {name}= (SciPy's name): did you mean {ours}=?{why}")
+    if "options" in options:
+        given = options["options"]
+        spelt = [
+            f"{_SCIPY_NAMES.get(k, (k, ''))[0]}={v!r}"
+            for k, v in (given.items() if isinstance(given, dict) else [])
+        ]
+        raise TypeError(
+            "unknown option options= (SciPy's dict of solver options): lfso.minimize takes "
+            "them as keywords, e.g. minimize(fun, x0, "
+            + (", ".join(spelt) if spelt else "max_iter=1000")
+            + ")"
+        )
+    if "args" in options:
+        raise TypeError(
+            "unknown option args= (SciPy's extra arguments of fun): bind them instead, "
+            "e.g. minimize(lambda x: fun(x, *args), x0, grad=lambda x: grad(x, *args))"
+        )
+    for name in ("bounds", "constraints"):
+        if name in options:
+            raise TypeError(f"unknown option {name}= (SciPy's): lfso.minimize is unconstrained")
+
+
 def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
     """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it."""
     if given.pop("safeguard", False):
@@ -190,7 +232,10 @@ def minimize(
         raise. ``batch_size=`` (with ``seed=``, ``epochs=`` (default 10), ``decay=``)
         runs minibatch steps on a row model instead, each certified on its own batch
         (:func:`lfso.stochastic.minimize_batches`); then ``max_iter`` is not used and the
-        history and ``nit`` count epochs.
+        history and ``nit`` count epochs. SciPy's names raise with lfso's: ``maxiter``
+        (``max_iter``), ``jac`` (``grad``), ``hess``/``hessp`` (``hvp``), ``gtol``
+        (``atol``), ``disp`` (``progress``), ``options`` (pass them as keywords), ``args``
+        (bind them), ``bounds``/``constraints`` (not supported).
 
     Returns
     -------
@@ -210,6 +255,7 @@ def minimize(
     >>> res.success
     True
     """
+    _reject_scipy_names(options)
     tol, atol, max_iter = run_arguments(
         tol=tol,
         atol=atol,
