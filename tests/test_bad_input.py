@@ -819,14 +819,23 @@ def test_a_bit_flip_is_an_error_or_the_same_result(tmp_path_factory, position, b
             assert np.array_equal(back.history[c], res.history[c], equal_nan=True)
 
 
+@pytest.mark.parametrize("name", ["noext", "r.pkl", "r.npz"])
 @pytest.mark.parametrize("cls", ["Result", "History"])
-def test_save_and_load_agree_on_a_name_without_extension(tmp_path, cls):
+def test_save_writes_exactly_the_path_given(tmp_path, cls, name):
     res = lfso.minimize(PowerSum(2), X3)
     obj = res if cls == "Result" else res.history
-    written = obj.save(tmp_path / "noext")
-    assert written == tmp_path / "noext.npz"
-    back = type(obj).load(tmp_path / "noext")
+    written = obj.save(str(tmp_path / name))
+    assert written == tmp_path / name
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no ".npz" added, no temporary
+    assert zipfile.is_zipfile(written)
+    back = type(obj).load(tmp_path / name)
     assert len(back if cls == "History" else back.history) == len(res.history)
+
+
+def test_load_reads_a_file_saved_with_npz_added(tmp_path):
+    res = lfso.minimize(PowerSum(2), X3)
+    res.save(tmp_path / "old.npz")  # the name earlier versions wrote for save("old")
+    assert Result.load(tmp_path / "old").nit == res.nit
 
 
 def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
