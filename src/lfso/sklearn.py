@@ -15,6 +15,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -205,14 +206,16 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Two classes: ``expit(-s)`` and ``expit(s)`` of the margin ``s``, each computed
+        directly (no ``1 - p`` cancellation); more: the softmax of the logits, shifted by
+        their maximum. Neither overflows, whatever the margins' size.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-scores))
-            return np.column_stack([1.0 - p, p])
-        scores = scores - scores.max(axis=1, keepdims=True)
-        e = np.exp(scores)
-        return e / e.sum(axis=1, keepdims=True)
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class."""
