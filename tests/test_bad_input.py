@@ -183,6 +183,12 @@ BAD = [
         r"hvp\(x, v\) must return",
     ),
     (
+        "hvp -> NaN",
+        lambda: plain(smoothness="auto", hvp=lambda x, v: v * NAN),
+        ValueError,
+        r"hvp\(x, v\) must return Hess f\(x\) v, a finite array, got .*NaN",
+    ),
+    (
         "hvp arity",
         lambda: plain(smoothness="auto", hvp=lambda x: x),
         TypeError,
