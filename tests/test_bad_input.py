@@ -165,6 +165,12 @@ BAD = [
         "smoothness oracle returned",
     ),
     (
+        "smoothness decreasing, radius rule",
+        lambda: plain(smoothness=lambda x, R: 100.0 / (1.0 + R), radius=lambda x: 1.0),
+        lfso.OracleError,
+        r"smoothness oracle decreases in R: L\(x, R=0\.\d+\) = .* but L\(x, R=1\) = 50",
+    ),
+    (
         "smoothness arity",
         lambda: plain(smoothness=lambda x: 1.0),
         TypeError,
