@@ -232,6 +232,19 @@ BAD = [
     ("p=[2]", lambda: CompositeLeastSquares(A, B, [2.0]), TypeError, r"p must .*, got p=\[2\.0\]"),
     ("p=0.5", lambda: LpRegression(A, B, 0.5), ValueError, "p must be finite and >= 1"),
     ("norm=-1", lambda: LpRegression(A, B, 2, norm=-1.0), ValueError, "norm must be"),
+    ("norm=0", lambda: LpRegression(A, B, 2, norm=0.0), ValueError, r"norm must be >= \|\|A"),
+    (
+        "norm=1e-3 composite",
+        lambda: CompositeLeastSquares(A, B, 2, norm=1e-3),
+        ValueError,
+        r"norm must be >= \|\|A\|\|_2, .*\(here \|\|A\|\|_2 >= 2; .*got norm=0\.001",
+    ),
+    (
+        "norm=1e-3 affine",
+        lambda: lfso.AffineOracle(PowerNorm(2), A, norm=1e-3),
+        ValueError,
+        "got norm=0.001",
+    ),
     ("c=0", lambda: CauchyRegression(A, B, c=0.0), ValueError, "c must be finite and positive"),
     ("l2=-1 cauchy", lambda: CauchyRegression(A, B, l2=-1.0), ValueError, "l2 must be finite"),
     ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),
@@ -438,6 +451,12 @@ EDGE = [
         _converged,
     ),
     ("radius 0", lambda: PowerSum(2)(X3, 0), lambda L: L == 12.0),
+    (
+        "norm = ||A||",
+        lambda: LpRegression(A, B, 2, norm=np.linalg.norm(A, 2)),
+        lambda m: m.norm == np.linalg.norm(A, 2),
+    ),
+    ("norm=0, A = 0", lambda: LpRegression(A * 0, B, 1, norm=0.0), lambda m: m.norm == 0.0),
     (
         "tune_step numpy grid",
         lambda: lfso.tune_step(PowerSum(1), X3, steps=np.array([0.1, 0.4])),

@@ -146,19 +146,20 @@ class AffineOracle(LocalSmoothnessOracle):
     A : array, shape (m, d)
     b : array, shape (m,), optional
     norm : float, optional
-        ``||A||_2`` if already known; computed otherwise.
+        An upper bound on ``||A||_2`` if already known; computed otherwise. A value below
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
     """
 
     def __init__(
         self, oracle: LocalSmoothnessOracle, A: Any, b: Any = None, *, norm: float | None = None
     ) -> None:
-        from ._validate import data_matrix, data_vector
+        from ._validate import data_matrix, data_vector, matrix_norm
 
         xp, A = data_matrix(A, "A")
         if b is not None:
             b = data_vector(b, "b", xp, int(A.shape[0]))
         self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
-        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(A)
+        self.norm = matrix_norm(norm, A) if norm is not None else operator_norm(A)
 
     def at(self, x: Any) -> LocalBound:
         inner = self.A @ x

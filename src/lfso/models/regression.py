@@ -20,7 +20,7 @@ from .._arrays import (
     to_floats,
     to_numpy,
 )
-from .._validate import power, real, regression_data
+from .._validate import matrix_norm, power, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..segments import (
     CarriedProduct,
@@ -79,11 +79,14 @@ class _LinearModel(Model):
         self.p = power(p)
         self.oracle = _check_oracle(oracle)
         self.dim = d = int(self.A.shape[1])
-        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
         # Row norms padded by their rounding (a sum of d squares and a square root), and a
         # carried product's drift, with alpha = sqrt(d) max_i ||a_i|| >= max_i ||a_i||_1.
         pad = 1.0 + error_gamma(d + 4, self.A.dtype)
         self.row_norms = materialize(row_norms(self.A) * pad)
+        if norm is None:
+            self.norm = operator_norm(self.A)
+        else:
+            self.norm = matrix_norm(norm, self.A, self.row_norms)
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
         self._drift = ProductDrift(self._alpha, d, self.A.dtype)
@@ -158,7 +161,8 @@ class LpRegression(_LinearModel):
     p : float, >= 1
     oracle : {"sharp", "paper"}
     norm : float, optional
-        ``||A||_2`` if known (computed exactly otherwise).
+        An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
 
     Examples
     --------
