@@ -323,6 +323,19 @@ BAD = [
     ("oracle x None", lambda: PowerSum(2)(None, 1.0), TypeError, "x must be a 1-D"),
     ("ConstantOracle(True)", lambda: lfso.ConstantOracle(True), TypeError, "lipschitz"),
     (
+        "oracle + 5",
+        lambda: lfso.ConstantOracle(1.0) + 5,
+        TypeError,
+        r"must be a LocalSmoothnessOracle .*ConstantOracle\(c\)\), got 5 \(int\)",
+    ),
+    ("5 + oracle", lambda: 5.0 + PowerSum(2), TypeError, r"got 5\.0 \(float\)"),
+    (
+        "SumOracle(o, 'a')",
+        lambda: lfso.SumOracle(PowerSum(2), "a"),
+        TypeError,
+        "must be a LocalSmoothnessOracle",
+    ),
+    (
         "ScaledOracle('a')",
         lambda: lfso.ScaledOracle("a", lfso.ConstantOracle(1.0)),
         TypeError,

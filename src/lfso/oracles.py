@@ -76,7 +76,11 @@ class LocalSmoothnessOracle(ABC):
         return self.at(x).stretched(length) * (length * length)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
+        """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
         return SumOracle(self, other)
+
+    def __radd__(self, other: Any) -> LocalSmoothnessOracle:
+        return SumOracle(other, self)  # (reached only for a left operand that is no oracle)
 
     def __mul__(self, factor: float) -> LocalSmoothnessOracle:
         return ScaledOracle(factor, self)
@@ -102,6 +106,13 @@ class SumOracle(LocalSmoothnessOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
 
     def __init__(self, *terms: LocalSmoothnessOracle) -> None:
+        for term in terms:
+            if not isinstance(term, LocalSmoothnessOracle):
+                raise TypeError(
+                    "each term of an oracle sum must be a LocalSmoothnessOracle (o1 + o2 is "
+                    "the oracle of f1 + f2; for L(x, R) + c add lfso.ConstantOracle(c)), "
+                    f"got {term!r} ({type(term).__name__})"
+                )
         self.terms = terms
 
     def at(self, x: Any) -> LocalBound:
