@@ -91,6 +91,12 @@ BAD = [
     ("grad=5", lambda: plain(grad=5), TypeError, "grad must be callable"),
     ("hvp=5", lambda: plain(smoothness="auto", hvp=5), TypeError, "hvp must be callable"),
     ("smoothness=5", lambda: plain(smoothness=5), TypeError, "smoothness must be"),
+    (
+        "smoothness with gd",
+        lambda: plain(method="gd", step=0.1),
+        TypeError,
+        "method='gd' uses no smoothness oracle; drop smoothness=",
+    ),
     ("objective=5", lambda: lfso.minimize(5, X3), TypeError, "objective must be .*got 5"),
     # SciPy's names: the error gives lfso's
     ("maxiter=", lambda: run(maxiter=5), TypeError, "maxiter= .*did you mean max_iter="),

@@ -10,7 +10,7 @@ from ._arrays import as_vector, like
 from ._validate import run_arguments
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
-from .registry import DEFAULT_METHOD, build_rule
+from .registry import DEFAULT_METHOD, METHODS, build_rule
 from .result import Result
 from .steps import CertifiedRule, Safeguarded, StepRule
 
@@ -208,7 +208,8 @@ def minimize(
         LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
         gradient differences (:class:`lfso.auto.SecantEstimator`; options ``safety``,
-        ``growth``, ``power_iterations``).
+        ``growth``, ``power_iterations``). A method that uses no oracle (``"gd"``,
+        ``"armijo"``, ...) raises when given one.
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the
         curvature bound) when it fails, so ``f`` never increases whatever the oracle says
@@ -282,6 +283,12 @@ def minimize(
     else:
         if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
             method = "lfso" if radius is not None else DEFAULT_METHOD
+        entry = METHODS.get(method) if isinstance(method, str) else None
+        if smoothness is not None and entry is not None and not entry.needs_oracle:
+            raise TypeError(
+                f"method={method!r} uses no smoothness oracle; drop smoothness= "
+                f"(got smoothness={smoothness!r})"
+            )
         if method == "lfso" and radius is not None and "certificate" not in given:
             given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
         rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)

@@ -22,8 +22,10 @@ SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``j
 * ``disp``: print the final message.
 
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
-own methods do. ``callback`` follows SciPy: ``callback(intermediate_result)`` if its
-parameter is named so (raising ``StopIteration`` stops the run), else ``callback(xk)``.
+own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
+the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
+``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so
+(raising ``StopIteration`` stops the run), else ``callback(xk)``.
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f = (lambda x: fun(x, *args)) if args else fun
         g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
         smoothness = options.get("smoothness")
+        ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
+        if ignored:
+            warnings.warn(ignored, OptimizeWarning, stacklevel=3)
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
@@ -167,6 +172,29 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f"method (see :mod:`lfso.scipy`)."
     )
     return method
+
+
+def _ignored(
+    name: str, needs_oracle: bool, estimates: bool, hess: Any, hessp: Any, smoothness: Any
+) -> str:
+    """What of ``hess``, ``hessp`` and ``options["smoothness"]`` method ``name`` does not
+    use, as a warning's text ("" when it uses all that was given)."""
+    parts = []
+    if hess is not None:
+        parts.append(
+            "hess is ignored: lfso's methods use no Hessian matrix (the automatic oracle of "
+            "the certified methods takes Hessian-vector products, hessp)"
+        )
+    if hessp is not None and not (estimates and smoothness in (None, "auto")):
+        why = (
+            "options['smoothness'] is given"
+            if estimates
+            else "the method does not estimate its oracle"
+        )
+        parts.append(f"hessp is ignored: it feeds the automatic oracle, and {why}")
+    if smoothness is not None and not needs_oracle:
+        parts.append("options['smoothness'] is ignored: the method uses no smoothness oracle")
+    return f"lfso.scipy.{_attribute(name)}: " + "; ".join(parts) if parts else ""
 
 
 def _attribute(method: str) -> str:
