@@ -325,6 +325,18 @@ BAD = [
     ),
     ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
     ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),
+    (
+        "model.at(x)(-5)",
+        lambda: PowerSum(2).at(X3)(-5.0),
+        ValueError,
+        r"radius must be finite and >= 0, got radius=-5\.0",
+    ),
+    (
+        "model.at(x)(inf)",
+        lambda: LpRegression(A, B, 2).at(np.zeros(2))(INF),
+        ValueError,
+        "radius must be finite and >= 0, got radius=inf",
+    ),
     ("radius str", lambda: PowerSum(2)(X3, "a"), TypeError, "radius must be .*, got radius='a'"),
     ("oracle x None", lambda: PowerSum(2)(None, 1.0), TypeError, "x must be a 1-D"),
     ("ConstantOracle(True)", lambda: lfso.ConstantOracle(True), TypeError, "lipschitz"),
@@ -470,6 +482,7 @@ EDGE = [
         _converged,
     ),
     ("radius 0", lambda: PowerSum(2)(X3, 0), lambda L: L == 12.0),
+    ("model.at(x)(0)", lambda: PowerSum(2).at(X3)(0), lambda L: L == 12.0),
     (
         "norm = ||A||",
         lambda: LpRegression(A, B, 2, norm=np.linalg.norm(A, 2)),
