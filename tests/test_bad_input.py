@@ -9,6 +9,7 @@ no process-wide warning filters.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 import zipfile
@@ -427,6 +428,30 @@ BAD = [
 def test_bad_input_raises_a_clear_error(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+DATA_MODELS = {
+    "LpRegression": lambda: LpRegression(A, B, 2),
+    "CompositeLeastSquares": lambda: CompositeLeastSquares(A, B, 2),
+    "CauchyRegression": lambda: CauchyRegression(A, B),
+    "LogisticRegression": lambda: LogisticRegression(A, [0, 1, 1]),
+    "SoftmaxRegression": lambda: SoftmaxRegression(A, [0, 1, 2], 3),
+}
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at", "minimize"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_point_of_the_wrong_shape_is_named_not_a_matmul_error(name, call):
+    model = DATA_MODELS[name]()
+    if call == "minimize":
+        with pytest.raises(ValueError, match=rf"x0 must have shape \({model.dim},\)"):
+            lfso.minimize(model, np.ones(model.dim + 1))
+        return
+    for x in (np.ones(model.dim + 1), np.ones((model.dim, 1))):
+        shape = re.escape(str(x.shape))
+        with pytest.raises(ValueError, match=rf"x must have shape \({model.dim},\) for this "
+                           rf"{name}, got x of shape {shape}"):  # fmt: skip
+            getattr(model, call)(x)
 
 
 def _converged(res):

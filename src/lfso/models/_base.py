@@ -162,6 +162,16 @@ class Model(LocalSmoothnessOracle):
             The model's linear image of ``x`` from a segment bound (``takes_product``).
         """
 
+    def _check_point(self, x: Any) -> None:
+        """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
+        (a model of data, whose products with ``x`` would fail deep inside otherwise)."""
+        shape = getattr(x, "shape", None)
+        if shape is not None and (len(shape) != 1 or shape[0] != self.dim):
+            raise ValueError(
+                f"x must have shape ({self.dim},) for this {type(self).__name__}, "
+                f"got x of shape {tuple(shape)}"
+            )
+
     def value(self, x: Any) -> float:
         """``f(x)``."""
         return self.evaluate(x, bound=False).value

@@ -160,6 +160,7 @@ class LogisticRegression(Model):
         return self.X
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         xp = self.xp
         margins = self.signs * (self.X @ x)
         value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
@@ -180,6 +181,7 @@ class LogisticRegression(Model):
         xp = self.xp
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
+        self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)

@@ -236,6 +236,7 @@ class LpRegression(_LinearModel):
         return bound
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         r = self.A @ x - self.b
         if self.p == 1.0:
             return sq_norm(r)
@@ -252,6 +253,7 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
+        self._check_point(x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
@@ -479,6 +481,7 @@ class CompositeLeastSquares(_LinearModel):
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         xp = self.xp
         r = self.A @ x - self.b
         top = reduce_max(xp, xp.abs(r))
@@ -496,6 +499,7 @@ class CompositeLeastSquares(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         p, xp = self.p, self.xp
+        self._check_point(x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)

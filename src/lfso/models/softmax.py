@@ -173,6 +173,7 @@ class SoftmaxRegression(Model):
         return Z, lse, value  # the value as a 0-d array: fetched with the gradient's norm
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         return to_float(self._parts(x)[2])
 
     def _half_log_odds(self, Z: Any, x: Any) -> Any:
@@ -200,6 +201,7 @@ class SoftmaxRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
+        self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
         Z, lse, value = self._parts(x, logits)
