@@ -228,6 +228,18 @@ BAD = [
         "A must be finite",
     ),
     ("A str", lambda: CauchyRegression([["a", "b"]], ["c"]), TypeError, "A must be a real"),
+    (
+        "A * 1e160",
+        lambda: LpRegression(A * 1e160, B, 2),
+        ValueError,
+        r"A is too large in scale: .*\|\|A\|\|_F\^2 .*overflows float64 .*\|A_ij\| = 2e\+160",
+    ),
+    (
+        "X * 1e160",
+        lambda: LogisticRegression(A * 1e160, [0, 1, 1]),
+        ValueError,
+        r"X is too large in scale: .*\|X_ij\| = 2e\+160\); rescale X",
+    ),
     ("A None", lambda: LpRegression(None, B, 2), TypeError, "A must be an array, got None"),
     ("A 3-D", lambda: LpRegression(np.ones((3, 2, 1)), B, 2), ValueError, "A must be 2-D"),
     ("b nan", lambda: LpRegression(A, [1.0, NAN, 0.0], 2), ValueError, "b must be finite"),

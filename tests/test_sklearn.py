@@ -97,3 +97,18 @@ def test_predict_proba_of_huge_margins_is_exact_and_warns_nothing(classes):
     if classes == 2:  # small margins: the logistic function itself
         s = clf.decision_function(X)
         np.testing.assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-s)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("estimator", [LeastPowerRegressor(), LFSOLogisticRegression()])
+def test_features_too_large_for_float64_say_their_scale(estimator):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), np.arange(40) % 2
+    estimator.fit(X * 1e150, y)  # ||X||^2 about 1e302: fits
+    with pytest.raises(ValueError, match=r"largest magnitude is 2\.\d+e\+160.*rescale the fea"):
+        estimator.fit(X * 1e160, y)
+
+
+def test_convergence_warning_gives_the_features_scale():
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match=r"their largest magnitude is 4\.25e\+03"):
+        LFSOLogisticRegression(max_iter=3).fit(X, y)

@@ -143,7 +143,7 @@ class LogisticRegression(Model):
         self.xp, self.X, self.signs, self.l2 = xp, X, signs, l2
         self.fit_intercept, self.oracle = bool(fit_intercept), oracle
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])
-        self.geometry = RowGeometry(X)
+        self.geometry = RowGeometry(X, "X")
         self.norm = self.geometry.norm
         xp_ = xp
         self._peak = lambda u: _sigmoid_slope(xp_, u)

@@ -79,13 +79,13 @@ class _LinearModel(Model):
         self.p = power(p)
         self.oracle = _check_oracle(oracle)
         self.dim = d = int(self.A.shape[1])
+        if norm is None:  # (first: a scale past float64's range raises here, naming A)
+            self.norm = operator_norm(self.A)
         # Row norms padded by their rounding (a sum of d squares and a square root), and a
         # carried product's drift, with alpha = sqrt(d) max_i ||a_i|| >= max_i ||a_i||_1.
         pad = 1.0 + error_gamma(d + 4, self.A.dtype)
         self.row_norms = materialize(row_norms(self.A) * pad)
-        if norm is None:
-            self.norm = operator_norm(self.A)
-        else:
+        if norm is not None:
             self.norm = matrix_norm(norm, self.A, self.row_norms)
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
@@ -205,7 +205,8 @@ class LpRegression(_LinearModel):
             1.0 + error_gamma(n + 2, A.dtype)
         )
         if m > 0:
-            t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
+            with np.errstate(over="ignore"):  # (inf: the minimum keeps the spectral line)
+                t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
             self._t2 = t2
             self._t2_root = t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)

@@ -141,7 +141,7 @@ class SoftmaxRegression(Model):
         self.dim = self.n_features * self.K
         classes = xp.arange(self.K, device=device(y))
         self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
-        self.geometry = RowGeometry(X)
+        self.geometry = RowGeometry(X, "X")
         self._lse_gamma = error_gamma(self.K + 8, X.dtype)
         mask = xp.ones((self.n_features, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
