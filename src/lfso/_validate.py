@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import error_gamma, like, namespace, row_norms, to_float
+from ._arrays import error_gamma, like, namespace, row_norms, to_float, to_numpy
 
 __all__ = [
     "call_user",
@@ -256,6 +256,10 @@ def _to_array(value: Any, name: str, xp: Any) -> Any:
         ) from None
 
 
+def _is_dask(xp: Any) -> bool:
+    return "dask" in getattr(xp, "__name__", "")
+
+
 def _namespace_of(value: Any) -> Any:
     import array_api_compat
 
@@ -286,10 +290,14 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
 
 
 def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = True) -> Any:
-    """A 1-D array of ``length`` entries in ``xp`` (lists converted); finite and real when
-    ``real_only`` (labels are checked by their model)."""
+    """A 1-D array of ``length`` entries in ``xp`` (lists converted; an array of another
+    library too, by way of the host, except NumPy's for Dask data, which mix as they are);
+    finite and real when ``real_only`` (labels are checked by their model)."""
     if not (hasattr(b, "shape") and hasattr(b, "dtype")):
         b = _to_array(b, name, xp)
+    elif _namespace_of(b) is not xp:  # e.g. NumPy targets for PyTorch data
+        host = to_numpy(b)
+        b = host if _namespace_of(host) is xp or _is_dask(xp) else _to_array(host, name, xp)
     if b.ndim != 1 or b.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},), got shape {tuple(b.shape)}")
     if real_only:
