@@ -623,6 +623,63 @@ def test_a_nan_gradient_mid_run_stops_with_a_status():
     assert np.all(np.isfinite(res.x)) and res.fun == quartic(res.x)
 
 
+class BoomError(RuntimeError):
+    pass
+
+
+def _raising_after(calls, function, error=lambda: BoomError("boom")):
+    """``function``, raising ``error()`` from its ``calls + 1``-th call on."""
+    count = [0]
+
+    def wrapped(*args):
+        count[0] += 1
+        if count[0] > calls:
+            raise error()
+        return function(*args)
+
+    return wrapped
+
+
+RAISING = {
+    "fun": lambda: plain(fun=_raising_after(6, quartic)),
+    "grad": lambda: plain(grad=_raising_after(6, quartic_grad)),
+    "callback": lambda: plain(callback=_raising_after(5, lambda r: None)),
+    "hvp": lambda: plain(smoothness="auto", hvp=_raising_after(8, lambda x, v: 12 * x**2 * v)),
+    "smoothness": lambda: plain(
+        smoothness=_raising_after(30, quartic_oracle, lambda: lfso.OracleError("broken oracle"))
+    ),
+}
+
+
+@pytest.mark.parametrize("which", sorted(RAISING))
+def test_an_exception_mid_run_propagates_with_the_best_point(which):
+    with pytest.raises((BoomError, lfso.OracleError)) as info:
+        RAISING[which]()
+    res = info.value.result
+    assert res.status is Status.RAISED and not res.success and res.nit >= 1
+    assert "exception" in res.message and str(info.value) in res.message
+    assert res.fun == np.min(res.history.f) == quartic(res.x) < quartic(X3)
+    assert len(res.history) == res.nit + 1
+    if sys.version_info >= (3, 11):
+        assert ".result" in info.value.__notes__[-1]
+
+
+def test_an_exception_at_x0_propagates_as_it_is():
+    with pytest.raises(BoomError) as info:
+        plain(fun=_raising_after(0, quartic))
+    assert not hasattr(info.value, "result")
+
+
+def test_an_exception_through_scipy_carries_an_optimize_result():
+    from scipy.optimize import OptimizeResult, minimize
+
+    import lfso.scipy
+
+    with pytest.raises(BoomError) as info:
+        minimize(_raising_after(6, quartic), X3, jac=quartic_grad, method=lfso.scipy.lfso_lbfgs)
+    assert isinstance(info.value.result, OptimizeResult) and info.value.result.status == 8
+
+
 # -- callbacks -----------------------------------------------------------------------------
 
 

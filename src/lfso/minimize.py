@@ -242,6 +242,15 @@ def minimize(
     -------
     Result
 
+    Raises
+    ------
+    Exception
+        An exception raised during the run (by ``fun``, ``grad``, ``smoothness``, ``hvp``
+        or a callback) propagates, as in SciPy, with the run's progress attached:
+        ``exc.result`` is the :class:`Result` at the best point so far (status ``RAISED``,
+        the history up to the failure). ``KeyboardInterrupt`` and a callback's
+        ``StopIteration`` return a result instead (``INTERRUPTED``, ``CALLBACK_STOP``).
+
     Examples
     --------
     >>> import numpy as np, lfso

@@ -111,6 +111,7 @@ class Status(enum.IntEnum):
     STEP_FAILED = 5
     PRECISION_LIMIT = 6
     GRADIENT_MISMATCH = 7
+    RAISED = 8
 
     @property
     def message(self) -> str:
@@ -141,6 +142,10 @@ _MESSAGES = {
         "finite difference of f disagrees with the gradient there); returning the best point. "
         "The gradient is likely wrong (or f is not differentiable here): check it with "
         "lfso.check_grad(fun, x, grad=grad)."
+    ),
+    Status.RAISED: (
+        "Stopped: an exception was raised during the run (by fun, grad, the oracle, hvp or a "
+        "callback); it propagates with this result, the best point so far, as its .result."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "

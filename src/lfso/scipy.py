@@ -25,7 +25,9 @@ Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as 
 own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
 the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
 ``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so
-(raising ``StopIteration`` stops the run), else ``callback(xk)``.
+(raising ``StopIteration`` stops the run), else ``callback(xk)``. An exception raised
+during the run propagates with the best point so far as its ``result`` (an
+``OptimizeResult``; see :func:`lfso.minimize`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from .minimize import minimize
 from .registry import METHODS
+from .result import Result
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -142,20 +145,25 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                 opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
         elif not entry.needs_oracle:
             smoothness = None
-        res = minimize(
-            f,
-            x0,
-            method=name,
-            grad=g,
-            smoothness=smoothness,
-            tol=options.get("tol", 1e-8),
-            atol=options.get("gtol", 0.0),
-            max_iter=options.get("maxiter", 10_000),
-            callback=_scipy_callback(callback),
-            monitor=options.get("monitor", True),
-            progress=options.get("progress"),
-            **opts,
-        )
+        try:
+            res = minimize(
+                f,
+                x0,
+                method=name,
+                grad=g,
+                smoothness=smoothness,
+                tol=options.get("tol", 1e-8),
+                atol=options.get("gtol", 0.0),
+                max_iter=options.get("maxiter", 10_000),
+                callback=_scipy_callback(callback),
+                monitor=options.get("monitor", True),
+                progress=options.get("progress"),
+                **opts,
+            )
+        except Exception as exc:  # the progress attached by lfso.minimize, as SciPy's type
+            if isinstance(getattr(exc, "result", None), Result):
+                exc.result = to_optimize_result(exc.result)  # type: ignore[attr-defined]
+            raise
         if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
             res.message = res.message.replace("max_iter", "maxiter")
         if disp:
