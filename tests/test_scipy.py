@@ -144,6 +144,7 @@ def test_unknown_options_warn_like_scipy():
     ],
 )
 def test_what_a_method_does_not_use_warns_naming_it(name, given, message):
+    given = dict(given)  # (the table's dicts are shared)
     options = {"step": 1 / 32} if name == "gd" else {}
     options.update(given.pop("options", {}))
     with pytest.warns(OptimizeWarning, match=message):

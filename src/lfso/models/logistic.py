@@ -179,9 +179,9 @@ class LogisticRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
+        self._check_point(x)
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
-        self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)

@@ -253,8 +253,8 @@ class LpRegression(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         xp, p = self.xp, self.p
-        # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         self._check_point(x)
+        # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)

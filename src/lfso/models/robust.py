@@ -111,8 +111,8 @@ class CauchyRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = namespace(x)
-        # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         self._check_point(x)
+        # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
         r = materialize(ax - self.b)
