@@ -207,6 +207,27 @@ def test_starting_point_follows_pytorch_data():
     np.testing.assert_allclose(res.x.numpy(), numpy_run.x, rtol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numpy_targets_and_labels_follow_pytorch_data(dtype):
+    """b and y as NumPy arrays (or lists) for tensors: taken to the tensors' library, device
+    and dtype, giving the model of all-tensor data."""
+    torch = _torch()
+    A, b = _data()
+    At = torch.tensor(A, dtype=getattr(torch, dtype))
+    y = (b > np.median(b)).astype(float)
+    pairs = [
+        (LpRegression(At, b, 2), LpRegression(At, torch.tensor(b, dtype=At.dtype), 2)),
+        (CauchyRegression(At, list(b)), CauchyRegression(At, torch.tensor(b, dtype=At.dtype))),
+        (LogisticRegression(At, y), LogisticRegression(At, torch.tensor(y, dtype=At.dtype))),
+    ]
+    x = torch.linspace(-1.0, 1.0, A.shape[1], dtype=At.dtype)
+    for mixed, tensors in pairs:
+        if hasattr(mixed, "b"):
+            assert isinstance(mixed.b, torch.Tensor) and mixed.b.dtype == At.dtype
+        assert mixed.value(x) == tensors.value(x)
+        assert torch.equal(mixed.grad(x), tensors.grad(x))
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
 def test_models_stay_on_the_data_device(name, method):

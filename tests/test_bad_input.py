@@ -9,6 +9,7 @@ no process-wide warning filters.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import warnings
 import zipfile
@@ -91,7 +92,23 @@ BAD = [
     ("grad=5", lambda: plain(grad=5), TypeError, "grad must be callable"),
     ("hvp=5", lambda: plain(smoothness="auto", hvp=5), TypeError, "hvp must be callable"),
     ("smoothness=5", lambda: plain(smoothness=5), TypeError, "smoothness must be"),
+    (
+        "smoothness with gd",
+        lambda: plain(method="gd", step=0.1),
+        TypeError,
+        "method='gd' uses no smoothness oracle; drop smoothness=",
+    ),
     ("objective=5", lambda: lfso.minimize(5, X3), TypeError, "objective must be .*got 5"),
+    # SciPy's names: the error gives lfso's
+    ("maxiter=", lambda: run(maxiter=5), TypeError, "maxiter= .*did you mean max_iter="),
+    ("jac=", lambda: lfso.minimize(quartic, X3, jac=quartic_grad), TypeError, "mean grad="),
+    ("hess=", lambda: run(hess=lambda x: np.eye(3)), TypeError, "did you mean hvp="),
+    ("hessp=", lambda: run(hessp=lambda x, v: v), TypeError, "did you mean hvp="),
+    ("gtol=", lambda: run(gtol=1e-6), TypeError, "did you mean atol="),
+    ("disp=", lambda: run(disp=True), TypeError, "did you mean progress="),
+    ("options=", lambda: run(options={"maxiter": 5}), TypeError, r"keywords.*max_iter=5\)"),
+    ("args=", lambda: run(args=(1,)), TypeError, "bind them"),
+    ("bounds=", lambda: run(bounds=[(0, 1)] * 3), TypeError, "unconstrained"),
     # x0
     ("x0 ragged", lambda: run(x0=[[1.0], [1.0, 2.0]]), ValueError, "x0 must be a 1-D real"),
     ("x0 str", lambda: run(x0="abc"), TypeError, "x0 must be a 1-D real array"),
@@ -155,6 +172,12 @@ BAD = [
         "smoothness oracle returned",
     ),
     (
+        "smoothness decreasing, radius rule",
+        lambda: plain(smoothness=lambda x, R: 100.0 / (1.0 + R), radius=lambda x: 1.0),
+        lfso.OracleError,
+        r"smoothness oracle decreases in R: L\(x, R=0\.\d+\) = .* but L\(x, R=1\) = 50",
+    ),
+    (
         "smoothness arity",
         lambda: plain(smoothness=lambda x: 1.0),
         TypeError,
@@ -171,6 +194,12 @@ BAD = [
         lambda: plain(smoothness="auto", hvp=lambda x, v: None),
         TypeError,
         r"hvp\(x, v\) must return",
+    ),
+    (
+        "hvp -> NaN",
+        lambda: plain(smoothness="auto", hvp=lambda x, v: v * NAN),
+        ValueError,
+        r"hvp\(x, v\) must return Hess f\(x\) v, a finite array, got .*NaN",
     ),
     (
         "hvp arity",
@@ -199,6 +228,18 @@ BAD = [
         "A must be finite",
     ),
     ("A str", lambda: CauchyRegression([["a", "b"]], ["c"]), TypeError, "A must be a real"),
+    (
+        "A * 1e160",
+        lambda: LpRegression(A * 1e160, B, 2),
+        ValueError,
+        r"A is too large in scale: .*\|\|A\|\|_F\^2 .*overflows float64 .*\|A_ij\| = 2e\+160",
+    ),
+    (
+        "X * 1e160",
+        lambda: LogisticRegression(A * 1e160, [0, 1, 1]),
+        ValueError,
+        r"X is too large in scale: .*\|X_ij\| = 2e\+160\); rescale X",
+    ),
     ("A None", lambda: LpRegression(None, B, 2), TypeError, "A must be an array, got None"),
     ("A 3-D", lambda: LpRegression(np.ones((3, 2, 1)), B, 2), ValueError, "A must be 2-D"),
     ("b nan", lambda: LpRegression(A, [1.0, NAN, 0.0], 2), ValueError, "b must be finite"),
@@ -210,6 +251,19 @@ BAD = [
     ("p=[2]", lambda: CompositeLeastSquares(A, B, [2.0]), TypeError, r"p must .*, got p=\[2\.0\]"),
     ("p=0.5", lambda: LpRegression(A, B, 0.5), ValueError, "p must be finite and >= 1"),
     ("norm=-1", lambda: LpRegression(A, B, 2, norm=-1.0), ValueError, "norm must be"),
+    ("norm=0", lambda: LpRegression(A, B, 2, norm=0.0), ValueError, r"norm must be >= \|\|A"),
+    (
+        "norm=1e-3 composite",
+        lambda: CompositeLeastSquares(A, B, 2, norm=1e-3),
+        ValueError,
+        r"norm must be >= \|\|A\|\|_2, .*\(here \|\|A\|\|_2 >= 2; .*got norm=0\.001",
+    ),
+    (
+        "norm=1e-3 affine",
+        lambda: lfso.AffineOracle(PowerNorm(2), A, norm=1e-3),
+        ValueError,
+        "got norm=0.001",
+    ),
     ("c=0", lambda: CauchyRegression(A, B, c=0.0), ValueError, "c must be finite and positive"),
     ("l2=-1 cauchy", lambda: CauchyRegression(A, B, l2=-1.0), ValueError, "l2 must be finite"),
     ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),
@@ -284,9 +338,34 @@ BAD = [
     ),
     ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
     ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),
+    (
+        "model.at(x)(-5)",
+        lambda: PowerSum(2).at(X3)(-5.0),
+        ValueError,
+        r"radius must be finite and >= 0, got radius=-5\.0",
+    ),
+    (
+        "model.at(x)(inf)",
+        lambda: LpRegression(A, B, 2).at(np.zeros(2))(INF),
+        ValueError,
+        "radius must be finite and >= 0, got radius=inf",
+    ),
     ("radius str", lambda: PowerSum(2)(X3, "a"), TypeError, "radius must be .*, got radius='a'"),
     ("oracle x None", lambda: PowerSum(2)(None, 1.0), TypeError, "x must be a 1-D"),
     ("ConstantOracle(True)", lambda: lfso.ConstantOracle(True), TypeError, "lipschitz"),
+    (
+        "oracle + 5",
+        lambda: lfso.ConstantOracle(1.0) + 5,
+        TypeError,
+        r"must be a LocalSmoothnessOracle .*ConstantOracle\(c\)\), got 5 \(int\)",
+    ),
+    ("5 + oracle", lambda: 5.0 + PowerSum(2), TypeError, r"got 5\.0 \(float\)"),
+    (
+        "SumOracle(o, 'a')",
+        lambda: lfso.SumOracle(PowerSum(2), "a"),
+        TypeError,
+        "must be a LocalSmoothnessOracle",
+    ),
     (
         "ScaledOracle('a')",
         lambda: lfso.ScaledOracle("a", lfso.ConstantOracle(1.0)),
@@ -363,6 +442,30 @@ def test_bad_input_raises_a_clear_error(call, exc, message):
         call()
 
 
+DATA_MODELS = {
+    "LpRegression": lambda: LpRegression(A, B, 2),
+    "CompositeLeastSquares": lambda: CompositeLeastSquares(A, B, 2),
+    "CauchyRegression": lambda: CauchyRegression(A, B),
+    "LogisticRegression": lambda: LogisticRegression(A, [0, 1, 1]),
+    "SoftmaxRegression": lambda: SoftmaxRegression(A, [0, 1, 2], 3),
+}
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at", "minimize"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_point_of_the_wrong_shape_is_named_not_a_matmul_error(name, call):
+    model = DATA_MODELS[name]()
+    if call == "minimize":
+        with pytest.raises(ValueError, match=rf"x0 must have shape \({model.dim},\)"):
+            lfso.minimize(model, np.ones(model.dim + 1))
+        return
+    for x in (np.ones(model.dim + 1), np.ones((model.dim, 1))):
+        shape = re.escape(str(x.shape))
+        with pytest.raises(ValueError, match=rf"x must have shape \({model.dim},\) for this "
+                           rf"{name}, got x of shape {shape}"):  # fmt: skip
+            getattr(model, call)(x)
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 
@@ -416,6 +519,13 @@ EDGE = [
         _converged,
     ),
     ("radius 0", lambda: PowerSum(2)(X3, 0), lambda L: L == 12.0),
+    ("model.at(x)(0)", lambda: PowerSum(2).at(X3)(0), lambda L: L == 12.0),
+    (
+        "norm = ||A||",
+        lambda: LpRegression(A, B, 2, norm=np.linalg.norm(A, 2)),
+        lambda m: m.norm == np.linalg.norm(A, 2),
+    ),
+    ("norm=0, A = 0", lambda: LpRegression(A * 0, B, 1, norm=0.0), lambda m: m.norm == 0.0),
     (
         "tune_step numpy grid",
         lambda: lfso.tune_step(PowerSum(1), X3, steps=np.array([0.1, 0.4])),
@@ -511,6 +621,63 @@ def test_a_nan_gradient_mid_run_stops_with_a_status():
     res = plain(grad=grad, smoothness="auto")
     assert res.status in (Status.NON_FINITE, Status.STEP_FAILED)
     assert np.all(np.isfinite(res.x)) and res.fun == quartic(res.x)
+
+
+class BoomError(RuntimeError):
+    pass
+
+
+def _raising_after(calls, function, error=lambda: BoomError("boom")):
+    """``function``, raising ``error()`` from its ``calls + 1``-th call on."""
+    count = [0]
+
+    def wrapped(*args):
+        count[0] += 1
+        if count[0] > calls:
+            raise error()
+        return function(*args)
+
+    return wrapped
+
+
+RAISING = {
+    "fun": lambda: plain(fun=_raising_after(6, quartic)),
+    "grad": lambda: plain(grad=_raising_after(6, quartic_grad)),
+    "callback": lambda: plain(callback=_raising_after(5, lambda r: None)),
+    "hvp": lambda: plain(smoothness="auto", hvp=_raising_after(8, lambda x, v: 12 * x**2 * v)),
+    "smoothness": lambda: plain(
+        smoothness=_raising_after(30, quartic_oracle, lambda: lfso.OracleError("broken oracle"))
+    ),
+}
+
+
+@pytest.mark.parametrize("which", sorted(RAISING))
+def test_an_exception_mid_run_propagates_with_the_best_point(which):
+    with pytest.raises((BoomError, lfso.OracleError)) as info:
+        RAISING[which]()
+    res = info.value.result
+    assert res.status is Status.RAISED and not res.success and res.nit >= 1
+    assert "exception" in res.message and str(info.value) in res.message
+    assert res.fun == np.min(res.history.f) == quartic(res.x) < quartic(X3)
+    assert len(res.history) == res.nit + 1
+    if sys.version_info >= (3, 11):
+        assert ".result" in info.value.__notes__[-1]
+
+
+def test_an_exception_at_x0_propagates_as_it_is():
+    with pytest.raises(BoomError) as info:
+        plain(fun=_raising_after(0, quartic))
+    assert not hasattr(info.value, "result")
+
+
+def test_an_exception_through_scipy_carries_an_optimize_result():
+    from scipy.optimize import OptimizeResult, minimize
+
+    import lfso.scipy
+
+    with pytest.raises(BoomError) as info:
+        minimize(_raising_after(6, quartic), X3, jac=quartic_grad, method=lfso.scipy.lfso_lbfgs)
+    assert isinstance(info.value.result, OptimizeResult) and info.value.result.status == 8
 
 
 # -- callbacks -----------------------------------------------------------------------------
@@ -809,14 +976,23 @@ def test_a_bit_flip_is_an_error_or_the_same_result(tmp_path_factory, position, b
             assert np.array_equal(back.history[c], res.history[c], equal_nan=True)
 
 
+@pytest.mark.parametrize("name", ["noext", "r.pkl", "r.npz"])
 @pytest.mark.parametrize("cls", ["Result", "History"])
-def test_save_and_load_agree_on_a_name_without_extension(tmp_path, cls):
+def test_save_writes_exactly_the_path_given(tmp_path, cls, name):
     res = lfso.minimize(PowerSum(2), X3)
     obj = res if cls == "Result" else res.history
-    written = obj.save(tmp_path / "noext")
-    assert written == tmp_path / "noext.npz"
-    back = type(obj).load(tmp_path / "noext")
+    written = obj.save(str(tmp_path / name))
+    assert written == tmp_path / name
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no ".npz" added, no temporary
+    assert zipfile.is_zipfile(written)
+    back = type(obj).load(tmp_path / name)
     assert len(back if cls == "History" else back.history) == len(res.history)
+
+
+def test_load_reads_a_file_saved_with_npz_added(tmp_path):
+    res = lfso.minimize(PowerSum(2), X3)
+    res.save(tmp_path / "old.npz")  # the name earlier versions wrote for save("old")
+    assert Result.load(tmp_path / "old").nit == res.nit
 
 
 def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):

@@ -72,8 +72,8 @@ def test_compare_runs_the_baseline_and_lfso_from_the_same_start(tmp_path):
 def test_result_and_history_round_trip(tmp_path):
     res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), method="gd", step=0.7, max_iter=40)
     assert res.risks  # the step is too large: the risks round-trip too
-    path = res.save(tmp_path / "run")
-    assert path.suffix == ".npz"
+    path = res.save(tmp_path / "run.npz")
+    assert path == tmp_path / "run.npz"
     back = Result.load(path)
     assert back.status is res.status and back.nit == res.nit and back.risks == res.risks
     np.testing.assert_array_equal(back.x, res.x)

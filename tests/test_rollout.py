@@ -685,7 +685,7 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
     model = FunctionModel(f, g, TurnsWrong(4))
     res = guarded_minimize(model, X0, fallback=FALLBACK)
     res.roi = return_on_investment(res.history, tuning=TuningBudget(100), current=res.history)
-    back = GuardedResult.load(res.save(tmp_path / "guarded"))
+    back = GuardedResult.load(res.save(tmp_path / "guarded.npz"))
     assert back.handover == res.handover and back.roi == res.roi
     np.testing.assert_array_equal(back.history.f, res.history.f)
     assert (back.fun, back.nit, back.status, back.method) == (

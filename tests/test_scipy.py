@@ -140,6 +140,30 @@ def test_unknown_options_warn_like_scipy():
     assert res.success
 
 
+@pytest.mark.parametrize(
+    "name, given, message",
+    [
+        ("gd", {"options": {"smoothness": quad_oracle}}, r"gd: options\['smoothness'\] is ign"),
+        ("lfso", {"hess": lambda x: 2 * A.T @ A}, "lfso: hess is ignored: .* no Hessian"),
+        ("gd", {"hessp": lambda x, v: v}, "gd: hessp is ignored: .*does not estimate"),
+        (
+            "lfso",
+            {"hessp": lambda x, v: v, "options": {"smoothness": quad_oracle}},
+            r"hessp is ignored: .*options\['smoothness'\] is given",
+        ),
+    ],
+)
+def test_what_a_method_does_not_use_warns_naming_it(name, given, message):
+    given = dict(given)  # (the table's dicts are shared)
+    options = {"step": 1 / 32} if name == "gd" else {}
+    options.update(given.pop("options", {}))
+    with pytest.warns(OptimizeWarning, match=message):
+        res = minimize(
+            quad, np.zeros(5), jac=quad_grad, method=getattr(ls, name), options=options, **given
+        )
+    assert res.success
+
+
 def test_callback_conventions_and_stop_iteration():
     seen = []
 

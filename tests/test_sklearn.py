@@ -76,3 +76,39 @@ def test_parameters_are_validated_in_fit():
         LFSOLogisticRegression(C=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="'p' parameter"):
         LeastPowerRegressor(p=0.5).fit(X, y.astype(float))
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_predict_proba_of_huge_margins_is_exact_and_warns_nothing(classes):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    y = np.argmax(np.column_stack([X, -X.sum(axis=1)])[:, :classes], axis=1)
+    clf = LFSOLogisticRegression(max_iter=2000).fit(X, y)
+    huge = X * 1e6  # margins of order 1e6: exp(-margin) overflows float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = clf.predict_proba(huge)
+    assert proba.shape == (60, classes) and np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(huge))
+    assert np.all(proba.max(axis=1) == 1.0)  # margins of 1e6: certain, exactly
+    if classes == 2:  # small margins: the logistic function itself
+        s = clf.decision_function(X)
+        np.testing.assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-s)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("estimator", [LeastPowerRegressor(), LFSOLogisticRegression()])
+def test_features_too_large_for_float64_say_their_scale(estimator):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), np.arange(40) % 2
+    estimator.fit(X * 1e150, y)  # ||X||^2 about 1e302: fits
+    with pytest.raises(ValueError, match=r"largest magnitude is 2\.\d+e\+160.*rescale the fea"):
+        estimator.fit(X * 1e160, y)
+
+
+def test_convergence_warning_gives_the_features_scale():
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match=r"their largest magnitude is 4\.25e\+03"):
+        LFSOLogisticRegression(max_iter=3).fit(X, y)

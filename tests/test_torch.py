@@ -319,6 +319,20 @@ def test_bad_method_options_are_rejected_at_construction(kwargs, error, message)
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("smoothness", [None, lambda p, R: 100.0], ids=["auto", "oracle"])
+def test_a_closure_without_backward_raises_naming_it(smoothness):
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    opt = LFSO([w], smoothness=smoothness)
+
+    def closure():
+        opt.zero_grad()
+        return (w**4).sum()  # no loss.backward(): every .grad stays None
+
+    with pytest.raises(RuntimeError, match=r"must call loss\.backward\(\).*\.grad is None"):
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.tensor([3.0, -2.0]))
+
+
 def test_group_etas_scale_each_groups_step():
     """Groups with their own eta: each moves by eta_group / L times its gradient."""
     a = torch.nn.Parameter(torch.tensor([1.0, -2.0]))

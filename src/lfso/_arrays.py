@@ -229,8 +229,11 @@ def materialize(x: Any) -> Any:
     return x
 
 
-def operator_norm(A: Any) -> float:
+def operator_norm(A: Any, name: str = "A") -> float:
     """``||A||_2``, the largest singular value, computed exactly.
+
+    A matrix whose ``||A||_F^2`` overflows float64 raises a ``ValueError`` naming ``name``
+    and its scale (the bounds need ``||A||^2``).
 
     One pass over ``A`` in its own library forms the small Gram matrix (``d x d`` or
     ``n x n``), whose top eigenvalue is then taken on the host. The bounds rely on it being
@@ -244,8 +247,12 @@ def operator_norm(A: Any) -> float:
         raise ValueError(f"A must be 2-D, got shape {tuple(A.shape)}")
     tall = A.shape[0] >= A.shape[1]
     k, small = (A.shape[0], A.shape[1]) if tall else A.shape[::-1]
-    gram, dtype = _gram64(A, tall)
+    with np.errstate(over="ignore", invalid="ignore"):  # (an overflow raises below)
+        gram, dtype = _gram64(A, tall)
     G = np.asarray(to_numpy(gram), dtype=np.float64)
+    trace = float(np.sum(np.abs(np.diag(G))))
+    if not trace < _FLOAT64_MAX / 4:  # (overflowed, or leaves no room for the pad below)
+        raise ValueError(_too_large(A, name))
     top = float(np.max(np.linalg.eigvalsh(G)))
     # Rounding, proven (Higham, Accuracy and Stability, 3.1 and 3.5): each entry of the
     # Gram matrix formed in ``dtype`` is a dot product of length k, so
@@ -255,10 +262,23 @@ def operator_norm(A: Any) -> float:
     # adds at most a modest multiple of eps_64 ||G||: 8 (small) eps_64 (top + pad).
     # In float64: about k * 1e-16 of ||A||_F^2.
     gk = error_gamma(k, dtype)
-    trace = float(np.sum(np.abs(np.diag(G))))
     pad = gk * trace * (1.0 + gk)
     bound = (max(top, 0.0) + pad) * (1.0 + error_gamma(8 * small + 8, np.float64))
     return math.sqrt(bound)
+
+
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
+
+def _too_large(A: Any, name: str) -> str:
+    """Why ``A`` is past float64's range for the bounds, with its largest entry."""
+    top = to_float(reduce_max(namespace(A), namespace(A).abs(A)))
+    return (
+        f"{name} is too large in scale: the smoothness bounds need ||{name}||^2, and "
+        f"||{name}||_F^2 (the sum of its squared entries) overflows float64 (its largest "
+        f"entry is |{name}_ij| = {top:.3g}); rescale {name} (and the targets), e.g. divide "
+        "by a power of ten, and scale the solution back"
+    )
 
 
 _GRAM_BLOCK = 1 << 16  # rows (or columns) cast to float64 at a time

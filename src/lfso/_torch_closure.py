@@ -117,6 +117,12 @@ class ClosureModel(FunctionModel):
                 raise TypeError(
                     f"the closure must return the loss as a tensor, got {type(loss).__name__}"
                 )
+            if all(p.grad is None for p in layout.params):
+                raise RuntimeError(
+                    "the closure must call loss.backward(): after it, every parameter's "
+                    ".grad is None (zero_grad() sets them so), so there is no gradient to "
+                    "step with"
+                )
             flat = torch.cat(
                 [
                     (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)

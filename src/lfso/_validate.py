@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import like
+from ._arrays import error_gamma, like, namespace, row_norms, to_float, to_numpy
 
 __all__ = [
     "call_user",
@@ -22,6 +22,7 @@ __all__ = [
     "data_vector",
     "flag",
     "integer",
+    "matrix_norm",
     "nonnegative",
     "open_interval",
     "positive",
@@ -255,6 +256,10 @@ def _to_array(value: Any, name: str, xp: Any) -> Any:
         ) from None
 
 
+def _is_dask(xp: Any) -> bool:
+    return "dask" in getattr(xp, "__name__", "")
+
+
 def _namespace_of(value: Any) -> Any:
     import array_api_compat
 
@@ -285,10 +290,14 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
 
 
 def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = True) -> Any:
-    """A 1-D array of ``length`` entries in ``xp`` (lists converted); finite and real when
-    ``real_only`` (labels are checked by their model)."""
+    """A 1-D array of ``length`` entries in ``xp`` (lists converted; an array of another
+    library too, by way of the host, except NumPy's for Dask data, which mix as they are);
+    finite and real when ``real_only`` (labels are checked by their model)."""
     if not (hasattr(b, "shape") and hasattr(b, "dtype")):
         b = _to_array(b, name, xp)
+    elif _namespace_of(b) is not xp:  # e.g. NumPy targets for PyTorch data
+        host = to_numpy(b)
+        b = host if _namespace_of(host) is xp or _is_dask(xp) else _to_array(host, name, xp)
     if b.ndim != 1 or b.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},), got shape {tuple(b.shape)}")
     if real_only:
@@ -300,6 +309,33 @@ def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = Tr
         if not bool(bxp.all(bxp.isfinite(b))):
             raise ValueError(f"{name} must be finite, found a NaN or infinite entry")
     return b
+
+
+def matrix_norm(value: Any, A: Any, rows: Any = None, name: str = "norm") -> float:
+    """A user's ``||A||_2`` (``norm=``), checked against what ``A`` itself shows of it.
+
+    The bounds need an upper bound on the largest singular value; a smaller value makes
+    them unsafe. Computing ``||A||_2`` is what ``norm=`` saves, so the check uses the
+    cheap lower bounds ``||A||_2 >= max_i ||a_i||`` and ``||A||_2 >= ||A||_F /
+    sqrt(min(n, d))``, from the row norms ``rows`` (computed if not given; padded ones
+    are fine), less their rounding: a value below them raises a ``ValueError``.
+    """
+    norm = real(value, name, low=0.0)
+    xp = namespace(A)
+    if rows is None:
+        rows = row_norms(A)
+    n, d = int(A.shape[0]), int(A.shape[1])
+    top = to_float(xp.max(rows))
+    frobenius = math.sqrt(to_float(xp.sum(rows * rows)))
+    lower = max(top, frobenius / math.sqrt(min(n, d)))
+    lower /= (1.0 + error_gamma(n + d + 8, A.dtype)) ** 2  # (their rounding)
+    if math.isfinite(lower) and norm < lower:
+        raise ValueError(
+            f"{name} must be >= ||A||_2, an upper bound on the largest singular value of A "
+            f"(here ||A||_2 >= {lower:.6g}; leave {name}=None to compute it), "
+            f"got {name}={value!r}"
+        )
+    return norm
 
 
 def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:

@@ -102,7 +102,8 @@ class SecantEstimator:
     growth : float > 1
         ``L_floor = L_{k-1} / growth``.
     hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
-        Enables ``power_iterations`` warm-started power iterations per iteration.
+        Enables ``power_iterations`` warm-started power iterations per iteration. A NaN
+        in its value raises a ``ValueError``.
     power_iterations : int >= 1
     """
 
@@ -145,6 +146,12 @@ class SecantEstimator:
                     hv = returned_array(call_user(self.hvp, "hvp(x, v)", x, v), "hvp(x, v)", x, xp)
                     used += 1
                     rho = norm(hv)
+                    if math.isnan(rho):  # (x and its gradient are finite here)
+                        raise ValueError(
+                            "hvp(x, v) must return Hess f(x) v, a finite array, got an array "
+                            "with NaN entries at a point where f and its gradient are finite "
+                            "(is f twice differentiable there?)"
+                        )
                     if not rho > 0.0 or not math.isfinite(rho):
                         break
                     v = hv / rho

@@ -142,6 +142,7 @@ def run(
     nit = 0
     status: Status | None = None
     detail = ""  # what stopped the run, where its status's message alone does not say
+    raised: Exception | None = None  # an exception from the run, re-raised with the result
     pending: tuple[int, Any, Evaluation] | None = None  # the newest point, recorded or not
     # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
     # direction's dot products) to come back with the next evaluation's fetch (lfso._later):
@@ -247,8 +248,11 @@ def run(
         # that cannot finish in floating point) means the dtype cannot certify a further
         # step here. An audited oracle (a user's) that does so broke its contract.
         if not isinstance(exc, PrecisionLimitError) and model.audit_oracle:
-            raise
-        status, detail = Status.PRECISION_LIMIT, str(exc)
+            status, detail, raised = Status.RAISED, f"{type(exc).__name__}: {exc}", exc
+        else:
+            status, detail = Status.PRECISION_LIMIT, str(exc)
+    except Exception as exc:  # from fun, grad, the oracle, hvp or a callback
+        status, detail, raised = Status.RAISED, f"{type(exc).__name__}: {exc}", exc
     finally:
         scope.__exit__(None, None, None)
         if bar is not None:
@@ -256,13 +260,13 @@ def run(
 
     if status is Status.CONVERGED:
         best_x, best = x, ev
-    if best.carried:  # f and its gradient at the returned point, from a fresh A x
+    if best.carried and raised is None:  # f and its gradient at x, from a fresh A x
         fresh = objective.evaluate(best_x, bound=False)
         if math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm):
             best = fresh
-    if risk is not None and monitor != "quiet":
+    if risk is not None and monitor != "quiet" and raised is None:
         risk.warn(rule.name)
-    return _result(
+    result = _result(
         best_x,
         best,
         nit,
@@ -276,6 +280,23 @@ def run(
         nhev=nhev,
         risks=risk.summary() if risk is not None else {},
     )
+    if raised is not None:  # (SciPy lets it propagate; the progress goes with it)
+        _attach(raised, result)
+        raise raised
+    return result
+
+
+def _attach(exc: Exception, result: Result) -> None:
+    """Attach ``result`` to ``exc`` as ``exc.result``, with a note saying so."""
+    try:
+        exc.result = result  # type: ignore[attr-defined]
+    except AttributeError:  # (an exception type that takes no attributes)
+        return
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(
+            f"lfso.minimize: the best point so far (f = {result.fun:.6g} after "
+            f"{result.nit} steps, status RAISED) is attached as this exception's .result"
+        )
 
 
 def _result(

@@ -10,7 +10,7 @@ from ._arrays import as_vector, like
 from ._validate import run_arguments
 from .models import FunctionModel, Model
 from .oracles import LocalSmoothnessOracle
-from .registry import DEFAULT_METHOD, build_rule
+from .registry import DEFAULT_METHOD, METHODS, build_rule
 from .result import Result
 from .steps import CertifiedRule, Safeguarded, StepRule
 
@@ -33,6 +33,48 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
         "objective must be a model (lfso.models) or a callable fun(x), "
         f"got {objective!r} ({type(objective).__name__})"
     )
+
+
+#: SciPy's names for lfso.minimize's arguments: name -> (ours, what to say about it).
+_SCIPY_NAMES = {
+    "maxiter": ("max_iter", ""),
+    "jac": ("grad", " (a callable grad(x), or True if fun returns (value, gradient))"),
+    "hessp": ("hvp", " (Hessian-vector products hvp(x, v), for the automatic oracle)"),
+    "hess": (
+        "hvp",
+        " (lfso uses no Hessian matrix: Hessian-vector products hvp(x, v), for the "
+        "automatic oracle)",
+    ),
+    "gtol": ("atol", " (the absolute gradient tolerance; tol= is relative to ||g0||)"),
+    "disp": ("progress", ""),
+}
+
+
+def _reject_scipy_names(options: dict[str, Any]) -> None:
+    """A ``TypeError`` with the lfso name for an option spelt as in ``scipy.optimize``."""
+    for name, (ours, why) in _SCIPY_NAMES.items():
+        if name in options:
+            raise TypeError(f"unknown option {name}= (SciPy's name): did you mean {ours}=?{why}")
+    if "options" in options:
+        given = options["options"]
+        spelt = [
+            f"{_SCIPY_NAMES.get(k, (k, ''))[0]}={v!r}"
+            for k, v in (given.items() if isinstance(given, dict) else [])
+        ]
+        raise TypeError(
+            "unknown option options= (SciPy's dict of solver options): lfso.minimize takes "
+            "them as keywords, e.g. minimize(fun, x0, "
+            + (", ".join(spelt) if spelt else "max_iter=1000")
+            + ")"
+        )
+    if "args" in options:
+        raise TypeError(
+            "unknown option args= (SciPy's extra arguments of fun): bind them instead, "
+            "e.g. minimize(lambda x: fun(x, *args), x0, grad=lambda x: grad(x, *args))"
+        )
+    for name in ("bounds", "constraints"):
+        if name in options:
+            raise TypeError(f"unknown option {name}= (SciPy's): lfso.minimize is unconstrained")
 
 
 def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
@@ -166,7 +208,8 @@ def minimize(
         LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
         gradient differences (:class:`lfso.auto.SecantEstimator`; options ``safety``,
-        ``growth``, ``power_iterations``).
+        ``growth``, ``power_iterations``). A method that uses no oracle (``"gd"``,
+        ``"armijo"``, ...) raises when given one.
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the
         curvature bound) when it fails, so ``f`` never increases whatever the oracle says
@@ -190,11 +233,23 @@ def minimize(
         raise. ``batch_size=`` (with ``seed=``, ``epochs=`` (default 10), ``decay=``)
         runs minibatch steps on a row model instead, each certified on its own batch
         (:func:`lfso.stochastic.minimize_batches`); then ``max_iter`` is not used and the
-        history and ``nit`` count epochs.
+        history and ``nit`` count epochs. SciPy's names raise with lfso's: ``maxiter``
+        (``max_iter``), ``jac`` (``grad``), ``hess``/``hessp`` (``hvp``), ``gtol``
+        (``atol``), ``disp`` (``progress``), ``options`` (pass them as keywords), ``args``
+        (bind them), ``bounds``/``constraints`` (not supported).
 
     Returns
     -------
     Result
+
+    Raises
+    ------
+    Exception
+        An exception raised during the run (by ``fun``, ``grad``, ``smoothness``, ``hvp``
+        or a callback) propagates, as in SciPy, with the run's progress attached:
+        ``exc.result`` is the :class:`Result` at the best point so far (status ``RAISED``,
+        the history up to the failure). ``KeyboardInterrupt`` and a callback's
+        ``StopIteration`` return a result instead (``INTERRUPTED``, ``CALLBACK_STOP``).
 
     Examples
     --------
@@ -210,6 +265,7 @@ def minimize(
     >>> res.success
     True
     """
+    _reject_scipy_names(options)
     tol, atol, max_iter = run_arguments(
         tol=tol,
         atol=atol,
@@ -236,6 +292,12 @@ def minimize(
     else:
         if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
             method = "lfso" if radius is not None else DEFAULT_METHOD
+        entry = METHODS.get(method) if isinstance(method, str) else None
+        if smoothness is not None and entry is not None and not entry.needs_oracle:
+            raise TypeError(
+                f"method={method!r} uses no smoothness oracle; drop smoothness= "
+                f"(got smoothness={smoothness!r})"
+            )
         if method == "lfso" and radius is not None and "certificate" not in given:
             given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
         rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)

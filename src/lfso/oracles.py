@@ -76,7 +76,11 @@ class LocalSmoothnessOracle(ABC):
         return self.at(x).stretched(length) * (length * length)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
+        """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
         return SumOracle(self, other)
+
+    def __radd__(self, other: Any) -> LocalSmoothnessOracle:
+        return SumOracle(other, self)  # (reached only for a left operand that is no oracle)
 
     def __mul__(self, factor: float) -> LocalSmoothnessOracle:
         return ScaledOracle(factor, self)
@@ -102,6 +106,13 @@ class SumOracle(LocalSmoothnessOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
 
     def __init__(self, *terms: LocalSmoothnessOracle) -> None:
+        for term in terms:
+            if not isinstance(term, LocalSmoothnessOracle):
+                raise TypeError(
+                    "each term of an oracle sum must be a LocalSmoothnessOracle (o1 + o2 is "
+                    "the oracle of f1 + f2; for L(x, R) + c add lfso.ConstantOracle(c)), "
+                    f"got {term!r} ({type(term).__name__})"
+                )
         self.terms = terms
 
     def at(self, x: Any) -> LocalBound:
@@ -146,19 +157,20 @@ class AffineOracle(LocalSmoothnessOracle):
     A : array, shape (m, d)
     b : array, shape (m,), optional
     norm : float, optional
-        ``||A||_2`` if already known; computed otherwise.
+        An upper bound on ``||A||_2`` if already known; computed otherwise. A value below
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
     """
 
     def __init__(
         self, oracle: LocalSmoothnessOracle, A: Any, b: Any = None, *, norm: float | None = None
     ) -> None:
-        from ._validate import data_matrix, data_vector
+        from ._validate import data_matrix, data_vector, matrix_norm
 
         xp, A = data_matrix(A, "A")
         if b is not None:
             b = data_vector(b, "b", xp, int(A.shape[0]))
         self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
-        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(A)
+        self.norm = matrix_norm(norm, A) if norm is not None else operator_norm(A)
 
     def at(self, x: Any) -> LocalBound:
         inner = self.A @ x

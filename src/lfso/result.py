@@ -26,13 +26,14 @@ def _npz(path: str | Path) -> Path:
 
 
 def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
-    """Write ``arrays`` to ``path`` (``.npz`` added if missing) atomically.
+    """Write ``arrays`` as an ``.npz`` archive to exactly ``path``, atomically.
 
-    The archive goes to a temporary file in the same folder, is flushed and synced to
-    disk, then renamed over the target (``os.replace``, atomic on POSIX and Windows): a
-    crash or a kill during the write leaves the previous file intact.
+    No suffix is added (``np.savez`` is given a file object, not the name). The archive
+    goes to a temporary file in the same folder, is flushed and synced to disk, then
+    renamed over the target (``os.replace``, atomic on POSIX and Windows): a crash or a
+    kill during the write leaves the previous file intact.
     """
-    path = _npz(path)
+    path = Path(path)
     # mkstemp makes the file private (0600): give it the mode of the file it replaces.
     mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -55,9 +56,10 @@ _MAX_ELEMENTS = 1 << 31
 
 
 def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of the ``.npz`` at ``path`` (``.npz`` added if the name has none and
-    the bare name does not exist), without pickle; one clear ``ValueError`` for anything
-    that is not such an archive (empty, truncated, corrupt, a ``.npy``, a huge header)."""
+    """All arrays of the ``.npz`` archive at ``path`` (or, where no file has that name,
+    at the name with ``.npz`` added, as earlier versions of ``save`` wrote it), without
+    pickle; one clear ``ValueError`` for anything that is not such an archive (empty,
+    truncated, corrupt, a ``.npy``, a huge header)."""
     path = Path(path)
     if not path.exists() and path.suffix != ".npz" and _npz(path).exists():
         path = _npz(path)
@@ -109,6 +111,7 @@ class Status(enum.IntEnum):
     STEP_FAILED = 5
     PRECISION_LIMIT = 6
     GRADIENT_MISMATCH = 7
+    RAISED = 8
 
     @property
     def message(self) -> str:
@@ -139,6 +142,10 @@ _MESSAGES = {
         "finite difference of f disagrees with the gradient there); returning the best point. "
         "The gradient is likely wrong (or f is not differentiable here): check it with "
         "lfso.check_grad(fun, x, grad=grad)."
+    ),
+    Status.RAISED: (
+        "Stopped: an exception was raised during the run (by fun, grad, the oracle, hvp or a "
+        "callback); it propagates with this result, the best point so far, as its .result."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "
@@ -229,10 +236,8 @@ class History:
         return history
 
     def save(self, path: str | Path) -> Path:
-        """Save the columns to ``.npz`` (no pickle), atomically as :meth:`Result.save` does.
-
-        ``.npz`` is appended to a name without it; :meth:`load` accepts either name.
-        """
+        """Save the columns as an ``.npz`` archive (no pickle) to exactly ``path``,
+        atomically, as :meth:`Result.save` does; returns ``path`` as a ``Path``."""
         return _save_npz(path, self.as_dict())
 
     @classmethod
@@ -329,8 +334,9 @@ class Result:
     def save(self, path: str | Path) -> Path:
         """Save the result and its history to ``.npz``: arrays plus JSON metadata, no pickle.
 
-        Arrays on another device or library are brought to NumPy first. ``.npz`` is
-        appended to a name without it (:meth:`load` accepts either name). The write is
+        Arrays on another device or library are brought to NumPy first. The archive is
+        written to exactly ``path``, whatever its suffix (no ``.npz`` is added; ``.npz``
+        is the conventional name), and ``path`` is returned as a ``Path``. The write is
         atomic: a temporary file in the same folder, synced, then renamed over ``path``, so
         a crash or a kill during an overwrite leaves the previous file readable.
         """
@@ -358,7 +364,8 @@ class Result:
 
         Anything else (an empty, truncated or corrupt file, a ``.npy``, a history file,
         metadata that does not describe a result) raises one ``ValueError`` naming the file.
-        ``.npz`` is appended to a name without it, as :meth:`save` does.
+        Where no file is named ``path``, the name with ``.npz`` added is read (earlier
+        versions of :meth:`save` added it).
         """
         data = _load_npz(path, "Result")
 

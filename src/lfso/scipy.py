@@ -23,8 +23,12 @@ SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``j
 * ``disp``: print the final message.
 
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
-own methods do. ``callback`` follows SciPy: ``callback(intermediate_result)`` if its
-parameter is named so (raising ``StopIteration`` stops the run), else ``callback(xk)``.
+own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
+the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
+``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so
+(raising ``StopIteration`` stops the run), else ``callback(xk)``. An exception raised
+during the run propagates with the best point so far as its ``result`` (an
+``OptimizeResult``; see :func:`lfso.minimize`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from .minimize import minimize
 from .registry import DEFAULT_METHOD, METHODS
+from .result import Result
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -129,6 +134,9 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f = (lambda x: fun(x, *args)) if args else fun
         g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
         smoothness = options.get("smoothness")
+        ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
+        if ignored:
+            warnings.warn(ignored, OptimizeWarning, stacklevel=3)
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
@@ -138,20 +146,25 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                 opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
         elif not entry.needs_oracle:
             smoothness = None
-        res = minimize(
-            f,
-            x0,
-            method=name,
-            grad=g,
-            smoothness=smoothness,
-            tol=options.get("tol", 1e-8),
-            atol=options.get("gtol", 0.0),
-            max_iter=options.get("maxiter", 10_000),
-            callback=_scipy_callback(callback),
-            monitor=options.get("monitor", True),
-            progress=options.get("progress"),
-            **opts,
-        )
+        try:
+            res = minimize(
+                f,
+                x0,
+                method=name,
+                grad=g,
+                smoothness=smoothness,
+                tol=options.get("tol", 1e-8),
+                atol=options.get("gtol", 0.0),
+                max_iter=options.get("maxiter", 10_000),
+                callback=_scipy_callback(callback),
+                monitor=options.get("monitor", True),
+                progress=options.get("progress"),
+                **opts,
+            )
+        except Exception as exc:  # the progress attached by lfso.minimize, as SciPy's type
+            if isinstance(getattr(exc, "result", None), Result):
+                exc.result = to_optimize_result(exc.result)  # type: ignore[attr-defined]
+            raise
         if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
             res.message = res.message.replace("max_iter", "maxiter")
         if disp:
@@ -168,6 +181,29 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f"method (see :mod:`lfso.scipy`)."
     )
     return method
+
+
+def _ignored(
+    name: str, needs_oracle: bool, estimates: bool, hess: Any, hessp: Any, smoothness: Any
+) -> str:
+    """What of ``hess``, ``hessp`` and ``options["smoothness"]`` method ``name`` does not
+    use, as a warning's text ("" when it uses all that was given)."""
+    parts = []
+    if hess is not None:
+        parts.append(
+            "hess is ignored: lfso's methods use no Hessian matrix (the automatic oracle of "
+            "the certified methods takes Hessian-vector products, hessp)"
+        )
+    if hessp is not None and not (estimates and smoothness in (None, "auto")):
+        why = (
+            "options['smoothness'] is given"
+            if estimates
+            else "the method does not estimate its oracle"
+        )
+        parts.append(f"hessp is ignored: it feeds the automatic oracle, and {why}")
+    if smoothness is not None and not needs_oracle:
+        parts.append("options['smoothness'] is ignored: the method uses no smoothness oracle")
+    return f"lfso.scipy.{_attribute(name)}: " + "; ".join(parts) if parts else ""
 
 
 def _attribute(method: str) -> str:

@@ -10,11 +10,13 @@ scikit-learn; ``import lfso`` does not.
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -36,7 +38,24 @@ _COMMON = {
 }
 
 
-def _solve(estimator: Any, model: Any, x0: np.ndarray) -> Result:
+def _scale(estimator: Any, X: np.ndarray) -> float:
+    """The features' largest magnitude; a ``ValueError`` saying to rescale them where
+    ``||X||_F^2``, which the smoothness bounds need, overflows float64."""
+    top = float(np.max(np.abs(X))) if X.size else 0.0
+    if top > 0.0:
+        log_sq = 2.0 * math.log(top) + math.log(float(np.sum(np.square(X / top))))
+        if log_sq >= math.log(np.finfo(np.float64).max / 4):
+            raise ValueError(
+                f"{type(estimator).__name__}: the features are too large in scale for "
+                f"float64: their largest magnitude is {top:.3g}, and the solver's smoothness "
+                f"bounds need ||X||^2, up to ||X||_F^2 = 1e{log_sq / math.log(10):.0f} here, "
+                "past a quarter of the largest float64 (1.8e308); rescale the features (e.g. "
+                "sklearn.preprocessing.StandardScaler)"
+            )
+    return top
+
+
+def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
     res = minimize(
         model,
         x0,
@@ -49,7 +68,8 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray) -> Result:
         warnings.warn(
             f"{type(estimator).__name__} did not converge: {res.message} "
             f"(||g||/||g0|| = {res.grad_norm / res.history.grad_norm[0]:.1e} after {res.nit} "
-            f"iterations). Increase max_iter, loosen tol, or scale the features.",
+            f"iterations). Increase max_iter, loosen tol, or scale the features (their "
+            f"largest magnitude is {scale:.3g}).",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -106,8 +126,10 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> LeastPowerRegressor:
         """Fit the model."""
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        scale = _scale(self, X)
         A = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
-        res = _solve(self, LpRegression(A, y.astype(np.float64), self.p), np.zeros(A.shape[1]))
+        model = LpRegression(A, y.astype(np.float64), self.p)
+        res = _solve(self, model, np.zeros(A.shape[1]), scale)
         w = np.asarray(res.x)
         self.coef_ = w[:-1] if self.fit_intercept else w
         self.intercept_ = float(w[-1]) if self.fit_intercept else 0.0
@@ -179,17 +201,18 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         k = self.classes_.size
         if k < 2:
             raise ValueError(f"This solver needs samples of at least 2 classes; got {k} class.")
+        scale = _scale(self, X)
         n, d = X.shape
         l2 = 1.0 / (self.C * n)
         if k == 2:
             model = _Logistic(X, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
-            res = _solve(self, model, np.zeros(model.dim))
+            res = _solve(self, model, np.zeros(model.dim), scale)
             w = np.asarray(res.x)
             self.coef_ = w[:d].reshape(1, d)
             self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
         else:
             multi = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
-            res = _solve(self, multi, np.zeros(multi.dim))
+            res = _solve(self, multi, np.zeros(multi.dim), scale)
             W = np.asarray(res.x).reshape(multi.n_features, k)
             self.coef_ = W[:d].T.copy()
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
@@ -205,14 +228,16 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Two classes: ``expit(-s)`` and ``expit(s)`` of the margin ``s``, each computed
+        directly (no ``1 - p`` cancellation); more: the softmax of the logits, shifted by
+        their maximum. Neither overflows, whatever the margins' size.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-scores))
-            return np.column_stack([1.0 - p, p])
-        scores = scores - scores.max(axis=1, keepdims=True)
-        e = np.exp(scores)
-        return e / e.sum(axis=1, keepdims=True)
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class."""

@@ -387,7 +387,9 @@ class LFSO(torch.optim.Optimizer):
         """One step of the rule; returns the loss at the parameters it started from.
 
         ``closure`` zeroes the gradients, computes the loss, calls ``backward`` (with
-        ``create_graph=True`` for Hessian-vector products) and returns the loss.
+        ``create_graph=True`` for Hessian-vector products) and returns the loss. One that
+        leaves every parameter's ``.grad`` ``None`` (no ``backward``) raises a
+        ``RuntimeError``.
         """
         if closure is None:
             raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")

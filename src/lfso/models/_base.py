@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._arrays import error_gamma, norm, to_floats
+from .._validate import real
 from ..bounds import LocalBound
 from ..oracles import LocalSmoothnessOracle
 from ..segments import SegmentBound, WrappedSegment
@@ -161,6 +162,16 @@ class Model(LocalSmoothnessOracle):
             The model's linear image of ``x`` from a segment bound (``takes_product``).
         """
 
+    def _check_point(self, x: Any) -> None:
+        """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
+        (a model of data, whose products with ``x`` would fail deep inside otherwise)."""
+        shape = getattr(x, "shape", None)
+        if shape is not None and (len(shape) != 1 or shape[0] != self.dim):
+            raise ValueError(
+                f"x must have shape ({self.dim},) for this {type(self).__name__}, "
+                f"got x of shape {tuple(shape)}"
+            )
+
     def value(self, x: Any) -> float:
         """``f(x)``."""
         return self.evaluate(x, bound=False).value
@@ -170,10 +181,11 @@ class Model(LocalSmoothnessOracle):
         return self.evaluate(x, bound=False).grad
 
     def at(self, x: Any) -> LocalBound:
-        """``R -> L(x, R)``."""
+        """``R -> L(x, R)``; a radius that is negative, NaN or infinite raises a
+        ``ValueError`` naming it."""
         bound = self.evaluate(x, bound=True).bound
         assert bound is not None
-        return bound
+        return _RadiusChecked(bound)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """``t -> C(x, d, t)``: a bound on the curvature of ``f`` along ``[x, x + t d]``.
@@ -210,3 +222,38 @@ class Model(LocalSmoothnessOracle):
     def along(self, x: Any, direction: Any) -> LocalBound:
         """The segment bound at ``x`` along ``direction`` (for the oracle calculus)."""
         return self.segment(x, self.evaluate(x), direction)
+
+
+class _RadiusChecked(LocalBound):
+    """A bound handed out by :meth:`Model.at`: every radius it is called at is checked to
+    be finite and ``>= 0``; everything else is the bound's own."""
+
+    def __init__(self, bound: LocalBound) -> None:
+        self.bound = bound
+        self.convex, self.paper_radius = bound.convex, bound.paper_radius
+        self.hint, self.monotone_rtol = bound.hint, bound.monotone_rtol
+
+    def __call__(self, radius: float) -> float:
+        return self.bound(real(radius, "radius", low=0.0))
+
+    def derivative(self, radius: float) -> float:
+        return self.bound.derivative(radius)
+
+    def start(self, target: float) -> float | None:
+        return self.bound.start(target)
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        return self.bound.radius_for(target, rtol=rtol, guess=guess)
+
+    def __add__(self, other: LocalBound) -> LocalBound:
+        return self.bound + other
+
+    def __mul__(self, factor: float) -> LocalBound:
+        return self.bound * factor
+
+    __rmul__ = __mul__
+
+    def stretched(self, factor: float) -> LocalBound:
+        return self.bound.stretched(factor)

@@ -77,10 +77,10 @@ class RowGeometry:
     of squares by ``1 + gamma_{n+4}`` (:func:`lfso._arrays.error_gamma`).
     """
 
-    def __init__(self, A: Any) -> None:
+    def __init__(self, A: Any, name: str = "A") -> None:
         self.xp = namespace(A)
         n, d = int(A.shape[0]), int(A.shape[1])
-        self.norm = operator_norm(A)
+        self.norm = operator_norm(A, name)
         self.row_norms = materialize(row_norms(A) * (1.0 + error_gamma(d + 4, A.dtype)))
         self.row_norms_sq = materialize(self.row_norms * self.row_norms)
         self.sum_pad = 1.0 + error_gamma(n + 4, A.dtype)

@@ -143,7 +143,7 @@ class LogisticRegression(Model):
         self.xp, self.X, self.signs, self.l2 = xp, X, signs, l2
         self.fit_intercept, self.oracle = bool(fit_intercept), oracle
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])
-        self.geometry = RowGeometry(X)
+        self.geometry = RowGeometry(X, "X")
         self.norm = self.geometry.norm
         xp_ = xp
         self._peak = lambda u: _sigmoid_slope(xp_, u)
@@ -160,6 +160,7 @@ class LogisticRegression(Model):
         return self.X
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         xp = self.xp
         margins = self.signs * (self.X @ x)
         value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
@@ -178,6 +179,7 @@ class LogisticRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
+        self._check_point(x)
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)

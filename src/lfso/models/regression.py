@@ -20,7 +20,7 @@ from .._arrays import (
     to_floats,
     to_numpy,
 )
-from .._validate import power, real, regression_data
+from .._validate import matrix_norm, power, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..segments import (
     CarriedProduct,
@@ -79,11 +79,14 @@ class _LinearModel(Model):
         self.p = power(p)
         self.oracle = _check_oracle(oracle)
         self.dim = d = int(self.A.shape[1])
-        self.norm = real(norm, "norm", low=0.0) if norm is not None else operator_norm(self.A)
+        if norm is None:  # (first: a scale past float64's range raises here, naming A)
+            self.norm = operator_norm(self.A)
         # Row norms padded by their rounding (a sum of d squares and a square root), and a
         # carried product's drift, with alpha = sqrt(d) max_i ||a_i|| >= max_i ||a_i||_1.
         pad = 1.0 + error_gamma(d + 4, self.A.dtype)
         self.row_norms = materialize(row_norms(self.A) * pad)
+        if norm is not None:
+            self.norm = matrix_norm(norm, self.A, self.row_norms)
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
         self._drift = ProductDrift(self._alpha, d, self.A.dtype)
@@ -158,7 +161,8 @@ class LpRegression(_LinearModel):
     p : float, >= 1
     oracle : {"sharp", "paper"}
     norm : float, optional
-        ``||A||_2`` if known (computed exactly otherwise).
+        An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
 
     Examples
     --------
@@ -201,7 +205,8 @@ class LpRegression(_LinearModel):
             1.0 + error_gamma(n + 2, A.dtype)
         )
         if m > 0:
-            t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
+            with np.errstate(over="ignore"):  # (inf: the minimum keeps the spectral line)
+                t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
             self._t2 = t2
             self._t2_root = t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
@@ -232,6 +237,7 @@ class LpRegression(_LinearModel):
         return bound
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         r = self.A @ x - self.b
         if self.p == 1.0:
             return sq_norm(r)
@@ -247,6 +253,7 @@ class LpRegression(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         xp, p = self.xp, self.p
+        self._check_point(x)
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
@@ -475,6 +482,7 @@ class CompositeLeastSquares(_LinearModel):
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         xp = self.xp
         r = self.A @ x - self.b
         top = reduce_max(xp, xp.abs(r))
@@ -492,6 +500,7 @@ class CompositeLeastSquares(_LinearModel):
         product: Any = None,
     ) -> Evaluation:
         p, xp = self.p, self.xp
+        self._check_point(x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)

@@ -92,6 +92,7 @@ class CauchyRegression(Model):
         return self.A
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         return to_float(self._value(self.A @ x - self.b, x))
 
     def _value(self, r: Any, x: Any) -> Any:
@@ -110,6 +111,7 @@ class CauchyRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = namespace(x)
+        self._check_point(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)

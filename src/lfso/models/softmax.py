@@ -141,7 +141,7 @@ class SoftmaxRegression(Model):
         self.dim = self.n_features * self.K
         classes = xp.arange(self.K, device=device(y))
         self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
-        self.geometry = RowGeometry(X)
+        self.geometry = RowGeometry(X, "X")
         self._lse_gamma = error_gamma(self.K + 8, X.dtype)
         mask = xp.ones((self.n_features, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
@@ -173,6 +173,7 @@ class SoftmaxRegression(Model):
         return Z, lse, value  # the value as a 0-d array: fetched with the gradient's norm
 
     def value(self, x: Any) -> float:
+        self._check_point(x)
         return to_float(self._parts(x)[2])
 
     def _half_log_odds(self, Z: Any, x: Any) -> Any:
@@ -200,6 +201,7 @@ class SoftmaxRegression(Model):
         product: Any = None,
     ) -> Evaluation:
         xp = self.xp
+        self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
         Z, lse, value = self._parts(x, logits)

@@ -183,10 +183,15 @@ class BallCertificate(Certificate):
         if not 0.0 <= r0 < math.inf:
             raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
         l0 = check_value(bound(r0), r0)
-        radius = max(r0, target / l0)
-        lipschitz = check_value(bound(radius), radius)
-        check_monotone(r0, l0, radius, lipschitz, bound.monotone_rtol)
-        return radius, lipschitz, 2
+        tight = target / l0
+        if tight > r0:  # R0 too small for the step: the radius that R0's L says it needs
+            lipschitz = check_value(bound(tight), tight)
+            check_monotone(r0, l0, tight, lipschitz, bound.monotone_rtol)
+            return tight, lipschitz, 2
+        # R0 is feasible and the step uses L(x, R0); the second evaluation checks the
+        # contract below it (L non-decreasing in R), where the step would land.
+        check_monotone(tight, check_value(bound(tight), tight), r0, l0, bound.monotone_rtol)
+        return r0, l0, 2
 
     def size(self, objective, x, evaluation, direction, slope, length, eta, state):
         bound = evaluation.bound
