@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import itertools
 import math
 
@@ -519,6 +520,8 @@ BAD = [
     ({"probe_every": 0}, "probe_every: 0"),
     ({"probe_every": 1.5}, "probe_every: 1.5"),
     ({"secant": "other"}, "secant: 'other'"),
+    ({"process_group": "world"}, "process_group: 'world' (must be None"),
+    ({"process_group": True}, "process_group: True"),
 ]
 
 
@@ -536,3 +539,109 @@ def test_reexported_from_lfso_torch():
     assert lfso.torch.SkippedBatchWarning is lfso.torch_stochastic.SkippedBatchWarning
     assert issubclass(lfso.torch.SkippedBatchWarning, RuntimeWarning)
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
+
+
+# Data-parallel training: two processes on the gloo backend, each with half of every batch.
+
+_DDP_STEPS, _DDP_ROWS = 20, 32
+
+#: name: (closure form, optimiser options, DistributedDataParallel options); the
+#: process_group "new" stands for a group made by torch.distributed.new_group.
+DDP_RUNS = {
+    "closure(backward)": ("flag", {}, {}),
+    "torch.optim closure, bucket views": ("optim", {}, {"gradient_as_bucket_view": True}),
+    "secant=same, a group passed": ("flag", {"secant": "same", "process_group": "new"}, {}),
+    "process_group=False": ("flag", {"process_group": False}, {}),
+}
+
+
+def _ddp_net():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    return net.double()
+
+
+def _ddp_train(net, shard, form, options):
+    """``_DDP_STEPS`` steps on consecutive batches of ``_DDP_ROWS`` rows, each cut to the
+    rows ``shard`` keeps: the parameters after them, and the optimiser."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(_DDP_STEPS * _DDP_ROWS, 8, generator=gen, dtype=torch.float64)
+    y = torch.sin(X @ torch.randn(8, 1, generator=gen, dtype=torch.float64))
+    opt = StochasticLFSO(net.parameters(), **options)
+    for k in range(_DDP_STEPS):
+        rows = shard(torch.arange(k * _DDP_ROWS, (k + 1) * _DDP_ROWS))
+
+        def loss(rows=rows):
+            return torch.nn.functional.mse_loss(net(X[rows]), y[rows])
+
+        def flag(backward=True):
+            return _backward(loss(), backward)
+
+        def optim():
+            opt.zero_grad()
+            value = loss()
+            value.backward()
+            return value
+
+        opt.step(flag if form == "flag" else optim)
+    return [p.detach().clone() for p in net.parameters()], opt
+
+
+def _ddp_worker(rank, world, store, out):
+    """Each of :data:`DDP_RUNS` on this rank's half of every batch, saved to ``out``."""
+    dist = torch.distributed
+    timeout = datetime.timedelta(seconds=60)  # a rank left waiting fails instead of hanging
+    dist.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=world, timeout=timeout
+    )
+    try:
+        results = {}
+        for name, (form, options, ddp) in DDP_RUNS.items():
+            if options.get("process_group") == "new":
+                options = {**options, "process_group": dist.new_group(list(range(world)))}
+            net = torch.nn.parallel.DistributedDataParallel(_ddp_net(), **ddp)
+            params, opt = _ddp_train(net, lambda rows: rows.chunk(world)[rank], form, options)
+            results[name] = (params, opt.probes, opt.last_step, opt.last_curvature)
+        torch.save(results, out / f"{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory):
+    """What each of two ranks saved: run name -> (parameters, probes, last step, last
+    curvature)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("torch.distributed with the gloo backend is not available")
+    out = tmp_path_factory.mktemp("ddp")
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, out / "store", out), nprocs=2)
+    return [torch.load(out / f"{rank}.pt") for rank in range(2)]
+
+
+@pytest.mark.parametrize("name", [name for name in DDP_RUNS if name != "process_group=False"])
+def test_data_parallel_ranks_take_the_steps_of_one_process_on_the_whole_batch(ddp_runs, name):
+    """Under DistributedDataParallel each rank's losses are its own half batch's: averaged
+    across ranks, they size the same step on both ranks, the one a single process takes on
+    the whole batch (torch.optim's closure too, with DDP's gradients in reused buckets)."""
+    form, options, _ = DDP_RUNS[name]
+    options = {key: value for key, value in options.items() if key != "process_group"}
+    start = [p.detach().clone() for p in _ddp_net().parameters()]
+    whole, opt = _ddp_train(_ddp_net(), lambda rows: rows, form, options)
+    (a, *scalars_a), (b, *scalars_b) = (ranks[name] for ranks in ddp_runs)
+    assert scalars_a == scalars_b  # probes, last step, last curvature (measured)
+    assert math.isfinite(opt.last_curvature)  # the last step measured the secant
+    assert opt.probes > 0 or options.get("secant") == "same"  # ("same" probes no old point)
+    expected = [opt.probes, opt.last_step, opt.last_curvature]
+    assert scalars_a == pytest.approx(expected, rel=1e-6)
+    for p, q, r, p0 in zip(a, b, whole, start, strict=True):
+        assert torch.equal(p, q)
+        torch.testing.assert_close(p, r, rtol=0.0, atol=1e-6)
+        assert not torch.allclose(r, p0, rtol=0.0, atol=1e-3)  # it did train
+
+
+def test_data_parallel_ranks_drift_apart_with_process_group_false(ddp_runs):
+    """``process_group=False``: each rank sizes its steps on its own losses (the same
+    gradients, averaged by DDP, but steps of other lengths)."""
+    a, b = (ranks["process_group=False"][0] for ranks in ddp_runs)
+    assert not all(torch.equal(p, q) for p, q in zip(a, b, strict=True))

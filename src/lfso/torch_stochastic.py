@@ -117,7 +117,9 @@ the probe's loss and the Gram matrix together); a copy of the parameters into a 
 without a graph, and three copies instead of one (``p_k`` out to a spare buffer, ``p_{k-1}``
 in, ``p_k`` back; the spare buffer then becomes the kept point), none allocating. Measured
 against Adam on the same batches by ``python benchmarks/stochastic.py``; where the time goes,
-by its ``--only cost`` (``docs/results.md``, "Minibatches").
+by its ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel
+training, one all-reduce averages the loss, the probe's loss and the Gram matrix over the
+ranks before that round trip (class docstring, Notes).
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import torch
+import torch.distributed as dist
 
 __all__ = ["SkippedBatchWarning", "StochasticLFSO"]
 
@@ -211,6 +214,11 @@ def _lr(value: Any, where: str) -> float:
     return lr
 
 
+def _is_group(value: Any) -> bool:
+    """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
+    return dist.is_available() and isinstance(value, dist.ProcessGroup)
+
+
 class SkippedBatchWarning(RuntimeWarning):
     """:class:`StochasticLFSO` skipped a batch whose loss or gradient is not finite."""
 
@@ -240,6 +248,14 @@ class StochasticLFSO(torch.optim.Optimizer):
     secant : {"fresh", "same"}
         Measure the batch along the previous step (its line minimiser is not biased toward
         the batch), or at the trial point of this step (see the module docstring).
+    process_group : None, torch.distributed.ProcessGroup or False
+        The ranks that train one model on shards of each batch (data-parallel training: see
+        the Notes). None (the default): the default group when :mod:`torch.distributed` is
+        initialised (checked at each step), else none; a group: that one (the group
+        :class:`~torch.nn.parallel.DistributedDataParallel` was given); False: none, each
+        process sizes its steps on its own losses (ranks that train separate models). The
+        scalars that size the step are averaged over the group's ranks; with one rank, or
+        none, the step is exactly the single-process one.
 
     Attributes
     ----------
@@ -275,9 +291,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     * ``closure()`` that calls ``backward`` itself (torch.optim's form, and Lightning's:
       ``opt.zero_grad(); loss = ...; loss.backward(); return loss``), recognised by the
       gradient it leaves. Its second call also runs backward (the closure asks for it): a
-      measured step then costs a backward pass more than with ``closure(backward)``. The gradient
-      it leaves there is discarded: after :meth:`step`, ``p.grad`` is the batch's gradient
-      at the point the step started from, in every form.
+      measured step then costs a backward pass and a copy of the gradient more than with
+      ``closure(backward)``. The gradient it leaves there is discarded: after :meth:`step`,
+      ``p.grad`` is the batch's gradient at the point the step started from, in every form
+      (the same tensors, holding the same values).
     * ``closure()`` that does not call ``backward`` (SLS's form), recognised by the
       gradient it does not leave: the optimiser calls ``loss.backward()`` on the loss it
       returns (which must then be a tensor) and calls it under ``torch.no_grad()`` the
@@ -305,6 +322,27 @@ class StochasticLFSO(torch.optim.Optimizer):
     ``ValueError`` otherwise), and a group given at construction or by
     :meth:`add_param_group` with a different ``lr`` is refused (``"lr": 1e-3`` carried over
     from Adam would shorten every step 1000 times; scale the step with ``eta``).
+
+    **Data-parallel training** (:class:`~torch.nn.parallel.DistributedDataParallel`, DDP).
+    Build the optimiser on the wrapped model's parameters, on every rank; each rank's closure
+    computes the loss of its own shard of the batch, and DDP averages the gradients in
+    ``backward``. The losses, and the probe's losses, are each rank's own: the optimiser
+    averages every scalar that sizes the step (the loss at the step's start point, the
+    probe's loss at the previous point, the Gram matrix of the gradient, the direction and
+    the previous direction) over ``process_group``, in one
+    :func:`torch.distributed.all_reduce` per step, before it uses any of them. Every rank
+    then takes the same step and undoes or skips the same batches; with shards of equal
+    size and a loss that is a mean over rows, that step is the one a single process takes
+    on the whole batch (up to rounding). The probe evaluates each rank's shard: with
+    ``closure(backward)`` or a closure that leaves ``backward`` to the optimiser it runs
+    without a graph, so DDP communicates nothing for it (beyond the buffers it broadcasts
+    at every forward pass); torch.optim's ``closure()`` runs ``backward`` again, and DDP
+    then all-reduces a gradient that is discarded (prefer ``closure(backward)``). Two rare
+    steps take one more all-reduce: a step whose averaged direction is not a descent
+    direction for the batch (its preconditioned gradient is measured instead), and a
+    measured step with ``secant="same"`` (its trial loss). Every rank must call
+    :meth:`step` for every batch, with closures of the same form (the all-reduce is a
+    collective, as DDP's own are). :meth:`step` returns the rank's own loss.
     """
 
     def __init__(
@@ -320,6 +358,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         eps: float = 1e-8,
         probe_every: int = 2,
         secant: str = "fresh",
+        process_group: Any = None,
     ) -> None:
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
@@ -339,10 +378,17 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
         if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
             raise ValueError(f"Invalid probe_every: {probe_every!r} (must be an integer >= 1)")
+        if not (process_group is None or process_group is False or _is_group(process_group)):
+            raise ValueError(
+                f"Invalid process_group: {process_group!r} (must be None for the default "
+                "group when torch.distributed is initialised, a "
+                "torch.distributed.ProcessGroup, or False for none)"
+            )
         super().__init__(params, {"eta": eta, "lr": 1.0})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
+        self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self.last_step = self.last_curvature = math.nan
@@ -412,6 +458,18 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def _synced(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` averaged, in place, over the ranks of :attr:`process_group` (one
+        all-reduce); unchanged without a group or with a group of one rank."""
+        group = self.process_group
+        if group is False or not (dist.is_available() and dist.is_initialized()):
+            return values
+        size = dist.get_world_size(group)
+        if size <= 1:
+            return values
+        dist.all_reduce(values, op=dist.ReduceOp.SUM, group=group)
+        return values.div_(size)
+
     def _evaluate(self, closure: Callable[..., Any]) -> tuple[torch.Tensor | None, str]:
         """The batch's loss, its gradient in ``p.grad``, and the closure's form, told apart
         from this one call: a closure without arguments called ``backward`` itself if it left
@@ -443,13 +501,18 @@ class StochasticLFSO(torch.optim.Optimizer):
         params = self._params()
         if form == _OPTIM:
             kept = [p.grad for p in params]
+            # Their values too: the closure's backward may write into the same memory (DDP's
+            # gradient_as_bucket_view keeps every gradient in a bucket it reuses).
+            values = [None if grad is None else grad.clone() for grad in kept]
             for p in params:  # out of the closure's reach (zero_grad may zero in place)
                 p.grad = None
             try:
                 with torch.enable_grad():
                     value = closure()
             finally:
-                for p, grad in zip(params, kept, strict=True):
+                for p, grad, saved in zip(params, kept, values, strict=True):
+                    if grad is not None and saved is not None:
+                        grad.copy_(saved)
                     p.grad = grad
         else:
             with torch.no_grad():
@@ -547,7 +610,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         flat = both.double().view(n_rows, n)
         gram = flat @ flat.T  # every dot product in one call
         scalars = [loss.reshape(1)] + ([f_prev.reshape(1)] if probe else [])
-        stats = torch.cat([gram.view(-1), *scalars]).tolist()
+        # Every scalar that sizes the step, averaged over the ranks (data-parallel training).
+        stats = self._synced(torch.cat([gram.view(-1), *scalars])).tolist()
         dd_raw = stats[n_rows + 1]
         f0, gd, dd = stats[n_rows * n_rows], -scale * stats[1], scale * scale * dd_raw
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
@@ -571,7 +635,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             both = torch.cat([t.reshape(-1) for t in ds])
             flat_g, flat_d, d_row = flat[0], both.double(), both
             scale = 1.0
-            gd, dd = (-v for v in torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]).tolist())
+            pair = self._synced(torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]))
+            gd, dd = (-v for v in pair.tolist())
             dd_raw = dd
             if not (gd < 0.0 and dd > 0.0):
                 return loss  # a zero gradient: nothing to do
@@ -674,7 +739,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
-        f1 = float(self._trial(closure, form))
+        f1 = float(self._synced(self._trial(closure, form).reshape(1).to(torch.float64, copy=True)))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
             self.rollbacks += 1
