@@ -9,7 +9,8 @@ estimate ``rho ~ ||Hess f(x)||`` with ``d = 0`` when Hessian-vector products exi
 estimate is
 
 .. math::
-    \\hat L(x, R) = s \\cdot \\max\\big(L_{\\text{floor}},\\; \\max\\{\\rho_i : d_i \\le R\\}\\big),
+    \\hat L(x, R) = s \\cdot \\max\\big(L_{\\text{floor}},\\;
+    \\max\\lbrace\\rho_i : d_i \\le R\\rbrace\\big),
 
 non-decreasing in ``R`` by construction (a larger ball admits more samples), with safety
 factor ``s`` (default 2) and a floor ``L_floor = L_{k-1} / (s growth)`` carried from the

@@ -85,8 +85,8 @@ class SoftmaxRegression(Model):
 
     .. math::  C(t) = \\frac1n \\sum_i \\min\\Big(\\frac{(\\max_k \\delta_k -
                \\min_k \\delta_k)^2}{4}, \\frac{\\max(T_i(0), T_i(t))}{\\sum_k
-               \\min(e^{\\Delta_k}, e^{\\Delta_k + t \\delta_k})}\\Big)
-               + l_2 \\|D_{1:d}\\|_F^2,
+               \\min(e^{\\Delta_k}, e^{\\Delta_k + t \\delta_k})}\\Big) +
+               l_2 \\|D_{1:d}\\|_F^2,
 
     non-decreasing in ``t`` (the numerator's maximum grows, the denominator's minimum
     shrinks). A confident row (``1 - max_k pi_k`` small) contributes about its own
