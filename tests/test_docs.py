@@ -1,7 +1,10 @@
-"""The README's API-reference command builds (skipped where pdoc is not installed)."""
+"""The README's API-reference command builds (skipped where pdoc, or a library that an
+integration module imports, is not installed), it names every public module, and the
+package's page links each of them."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import shlex
@@ -11,24 +14,75 @@ from pathlib import Path
 
 import pytest
 
+import lfso
+
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "lfso"
 
 
 def _readme_command() -> list[str]:
-    lines = re.findall(r"^python3 -m pdoc .*$", (ROOT / "README.md").read_text(), flags=re.M)
-    assert len(lines) == 1, "the README gives one pdoc command"
-    return shlex.split(lines[0])
+    """The README's pdoc command, its continuation lines (a trailing backslash) joined."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"^python3 -m pdoc (?:.*\\\n)*.*$", text, flags=re.M)
+    assert len(found) == 1, "the README gives one pdoc command"
+    return shlex.split(found[0].replace("\\\n", " "))
+
+
+def _public_modules() -> list[str]:
+    """``lfso.<name>`` for every module and subpackage of src/lfso not starting with ``_``."""
+    names = [p.stem for p in PACKAGE.glob("*.py")]
+    names += [p.parent.name for p in PACKAGE.glob("*/__init__.py")]
+    return sorted(f"lfso.{n}" for n in names if not n.startswith("_"))
+
+
+def _named_modules() -> list[str]:
+    return [w for w in _readme_command()[3:] if w.startswith("lfso")]
+
+
+def _brought_by(package: str) -> set[str]:
+    """The submodules pdoc documents with a package: those its ``__all__`` names."""
+    if not (PACKAGE.parent / Path(*package.split(".")) / "__init__.py").exists():
+        return set()
+    names = getattr(importlib.import_module(package), "__all__", [])
+    return {f"{package}.{n}" for n in names if f"{package}.{n}" in _public_modules()}
 
 
 def test_the_readme_names_every_public_module_it_documents():
-    modules = [w for w in _readme_command()[3:] if w.startswith("lfso")]
+    modules = _named_modules()
     for name in modules:
         assert importlib.util.find_spec(name.split(".")[0]) is not None
         path = ROOT / "src" / Path(*name.split("."))
         assert path.with_suffix(".py").exists() or (path / "__init__.py").exists(), name
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pdoc") is None, reason="pdoc is not installed")
+def test_the_readme_command_documents_every_public_module_once():
+    named = _named_modules()
+    brought = set().union(*(_brought_by(m) for m in named))
+    missing = [m for m in _public_modules() if m not in named and m not in brought]
+    assert not missing, f"the README's pdoc command leaves out {missing}"
+    twice = sorted({m for m in named if m in brought or named.count(m) > 1})
+    assert not twice, f"pdoc warns on modules named twice (or brought by a package): {twice}"
+
+
+def test_the_readme_command_typesets_the_formulas():
+    assert "--math" in _readme_command()
+
+
+def test_the_package_docstring_links_every_public_module():
+    doc = lfso.__doc__ or ""
+    # pdoc links a module name written in backticks.
+    missing = [m for m in _public_modules() if f"`{m}`" not in doc]
+    assert not missing, f"the lfso package docstring does not link {missing}"
+
+
+def _tagless(path: Path) -> str:
+    return re.sub(r"<[^>]+>", "", path.read_text())
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(p) is None for p in ("pdoc", "torch", "sklearn")),
+    reason="needs pdoc, and torch and scikit-learn for the integration modules",
+)
 def test_the_api_reference_builds_offline(tmp_path):
     argv = _readme_command()
     out = argv.index("-o") + 1
@@ -39,16 +93,34 @@ def test_the_api_reference_builds_offline(tmp_path):
         argv, capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": ""}
     )
     assert done.returncode == 0, done.stderr
-    minimize = (tmp_path / "api" / "lfso" / "minimize.html").read_text()
+    assert "Warn" not in done.stderr, done.stderr
+    api = tmp_path / "api"
+    minimize = (api / "lfso" / "minimize.html").read_text()
     assert "def minimize" in re.sub(r"<[^>]+>", "", minimize)
-    models = re.sub(r"<[^>]+>", "", (tmp_path / "api" / "lfso" / "models.html").read_text())
+    models = _tagless(api / "lfso" / "models.html")
     assert "has_segment" in models  # the Model contract is in the reference
     # Internals left out of __all__ are not documented.
-    bounds = (tmp_path / "api" / "lfso" / "bounds.html").read_text()
+    bounds = (api / "lfso" / "bounds.html").read_text()
     assert 'id="LocalBound"' in bounds and 'id="PowerBound"' not in bounds
     # lfso.scipy's methods, made from the registry at import, are in the reference.
     import lfso.registry
 
-    scipy = (tmp_path / "api" / "lfso" / "scipy.html").read_text()
+    scipy = (api / "lfso" / "scipy.html").read_text()
     for method in lfso.registry.METHODS:
         assert f'id="{method.replace("-", "_")}"' in scipy, method
+    # Every public module has a page, and the landing page links it.
+    index = (api / "lfso.html").read_text()
+    for module in _public_modules():
+        page = Path(*module.split(".")).with_suffix(".html")
+        assert (api / page).exists(), module
+        assert f'href="{page.as_posix()}"' in index, module
+    # The formulas are typeset: MathJax is loaded, and a ``.. math::`` block is TeX in $$.
+    oracles = (api / "lfso" / "oracles.html").read_text()
+    assert "MathJax" in oracles
+    assert re.search(r"\$\$\\\|\\nabla f\(y\) - \\nabla f\(z\)\\\|", oracles)
+    # Markdown leaves TeX's braces alone (an escaped brace would lose its backslash).
+    assert r"\max\lbrace" in (api / "lfso" / "auto.html").read_text()
+    # No formula was cut by Markdown (a line starting with "+" becomes a list item).
+    for page in api.rglob("*.html"):
+        for formula in re.findall(r"\$\$.*?\$\$", page.read_text(), flags=re.S):
+            assert "<" not in formula, (page.name, formula)
