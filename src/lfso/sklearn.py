@@ -99,6 +99,21 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     n_iter_ : int
     result_ : lfso.Result
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.sklearn import LeastPowerRegressor
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> reg = LeastPowerRegressor(p=1).fit(X, 2 * X.ravel() + 1)  # p = 1: least squares
+    >>> reg.coef_.round(6).tolist(), round(reg.intercept_, 6), reg.predict([[4.0]]).round(6)
+    ([2.0], 1.0, array([9.]))
+
+    A larger ``p`` weighs the largest residual more (here the last point's):
+
+    >>> y = np.array([1.0, 2.0, 3.5, 7.0])
+    >>> [LeastPowerRegressor(p=p).fit(X, y).coef_.round(3).tolist() for p in (1, 3)]
+    [[1.95], [1.969]]
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -169,6 +184,22 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ : int
     result_ : lfso.Result
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lfso.sklearn import LFSOLogisticRegression
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> clf = LFSOLogisticRegression(C=1.0).fit(X, [0, 0, 1, 1])
+    >>> clf.predict([[-3.0], [3.0]]).tolist(), clf.predict_proba([[0.0]]).round(3).tolist()
+    ([0, 1], [[0.5, 0.5]])
+
+    Three classes or more are fitted as one multinomial model:
+
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 0.0], [5.0, 1.0], [0.0, 5.0], [1.0, 5.0]])
+    >>> clf = LFSOLogisticRegression().fit(X, ["a", "a", "b", "b", "c", "c"])
+    >>> clf.coef_.shape, clf.predict([[5.0, 0.5]]).tolist()
+    ((3, 2), ['b'])
     """
 
     _parameter_constraints: ClassVar[dict] = {
