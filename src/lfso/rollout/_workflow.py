@@ -226,6 +226,20 @@ def rollout(
     Rollout
         Its :attr:`Rollout.verdict` is ``"GO"`` alone only where the guarded run converged
         without a hand-over; otherwise it says what happened (the iteration cap, ...).
+
+    Examples
+    --------
+    Rolling LFSO out where a fixed step of ``1e-2`` is used today (``lines()`` prints the
+    whole summary, its measured seconds included):
+
+    >>> import numpy as np, lfso
+    >>> out = lfso.rollout.rollout(
+    ...     lfso.models.PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2},
+    ...     pilot_iter=300, max_iter=2000, tol=1e-6)
+    >>> out.verdict, out.result.handover is None
+    ('GO', True)
+    >>> out.roi.lfso_gradients < out.roi.current_gradients
+    True
     """
     from ..dashboard import LiveReport
 
