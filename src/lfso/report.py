@@ -61,6 +61,17 @@ def plot_runs(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> from lfso.report import plot_runs
+    >>> model, x0 = lfso.models.PowerSum(2), np.ones(3)
+    >>> fig = plot_runs([lfso.minimize(model, x0), lfso.minimize(model, x0, method="armijo")])
+    >>> len(fig.axes), fig.axes[0].get_title(), fig.axes[0].get_legend_handles_labels()[1]
+    (8, 'f vs iteration', ['lfso-lbfgs', 'armijo'])
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     plt = _pyplot()
     runs = _as_mapping(results)
@@ -169,7 +180,18 @@ def html_report(
     """Write one self-contained HTML file: summary table, figures and settings.
 
     No network, no scripts: the figures are PNGs embedded as data URIs and the style is
-    inline, so the file opens anywhere, offline. Needs matplotlib for the figures.
+    inline, so the file opens anywhere, offline. Needs matplotlib for the figures
+    (:func:`plot_runs`'s); :func:`compare` writes one with ``output=path``.
+
+    Parameters
+    ----------
+    results : mapping label -> Result, or a sequence of results (labelled by method)
+    path : str or Path
+        The file to write (replaced if it exists).
+    title : str
+        The page's title and heading.
+    settings : mapping, optional
+        Shown in a table of settings, each value as its ``str``.
 
     Returns
     -------
@@ -284,6 +306,19 @@ def compare(
     Returns
     -------
     Comparison
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> comparison = lfso.compare(
+    ...     lfso.models.PowerSum(2), np.array([1.0, 2.0, -0.5, 3.0]),
+    ...     baseline={"method": "gd", "step": 1e-3}, output=None, tol=1e-6, max_iter=1000)
+    >>> for label, res in comparison.results.items():
+    ...     print(f"{label}: {res.status.name}, {res.njev} gradients")
+    baseline: method=gd, step=0.001: MAX_ITER, 1001 gradients
+    lfso: defaults: CONVERGED, 13 gradients
+    >>> comparison.path is None  # output=None: no report written
+    True
     """
     from .minimize import minimize
     from .registry import METHODS
