@@ -226,13 +226,32 @@ def check_oracle(
     objective : Model or callable
         A model, or ``fun`` with ``grad=`` and ``smoothness=``.
     x : array
+        The centre of the balls.
     radii : sequence of float > 0
-    samples : int
+    samples : int >= 1
         Pairs per radius.
+    grad, smoothness : callable
+        ``grad(x)`` and the oracle ``smoothness(x, R)`` of a plain ``fun``.
+    seed : int >= 0
+        Seed of the random pairs.
+    rtol : float >= 0
+        A ratio up to ``1 + rtol`` passes (rounding).
 
     Returns
     -------
     OracleCheck
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> f, grad = lambda x: np.sum(x**4), lambda x: 4 * x**3
+    >>> right = lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2  # sup of ||Hess f|| on B(x, R)
+    >>> lfso.check_oracle(f, np.ones(3), grad=grad, smoothness=right).passed
+    True
+    >>> wrong = lambda x, R: 12 * np.max(np.abs(x)) ** 2  # the Hessian at x only
+    >>> check = lfso.check_oracle(f, np.ones(3), grad=grad, smoothness=wrong)
+    >>> check.passed, check.max_ratio > 1, check.worst[0]["radius"]
+    (False, True, 1.0)
     """
     model = (
         objective if isinstance(objective, Model) else FunctionModel(objective, grad, smoothness)
