@@ -343,6 +343,28 @@ class StochasticLFSO(torch.optim.Optimizer):
     measured step with ``secant="same"`` (its trial loss). Every rank must call
     :meth:`step` for every batch, with closures of the same form (the all-reduce is a
     collective, as DDP's own are). :meth:`step` returns the rank's own loss.
+
+    Examples
+    --------
+    A linear model trained on minibatches with torch.optim's closure (it zeroes the
+    gradients and calls ``backward`` itself); no learning rate is given:
+
+    >>> import torch, lfso.torch
+    >>> _ = torch.manual_seed(0)
+    >>> X = torch.randn(256, 3)
+    >>> y = X @ torch.tensor([2.0, -1.0, 0.5]) + 1.0
+    >>> net = torch.nn.Linear(3, 1)
+    >>> opt = lfso.torch.StochasticLFSO(net.parameters())
+    >>> def closure():
+    ...     opt.zero_grad()
+    ...     loss = torch.nn.functional.mse_loss(net(X[idx]).squeeze(1), y[idx])
+    ...     loss.backward()
+    ...     return loss
+    >>> for epoch in range(10):
+    ...     for idx in torch.randperm(256).split(32):
+    ...         _ = opt.step(closure)
+    >>> net.weight.detach().round(decimals=2).tolist(), round(net.bias.item(), 2), opt.steps
+    ([[2.0, -1.0, 0.5]], 1.0, 80)
     """
 
     def __init__(
