@@ -75,6 +75,32 @@ def test_the_package_docstring_links_every_public_module():
     assert not missing, f"the lfso package docstring does not link {missing}"
 
 
+#: A value for each option a method's call line leaves as ``...`` (f = x . x, grad = 2 x).
+_PLACEHOLDERS = {"step": 0.25, "f_star": 0.0, "smoothness": lambda x, R: 2.0}
+
+
+@pytest.mark.parametrize("method", sorted(lfso.METHODS))
+def test_each_scipy_method_says_how_to_call_it(method):
+    import numpy as np
+    import scipy.optimize
+
+    import lfso.scipy
+
+    doc = getattr(lfso.scipy, method.replace("-", "_")).__doc__ or ""
+    found = re.search(r"^    (scipy\.optimize\.minimize\(.*\))$", doc, flags=re.M)
+    assert found, f"lfso.scipy's {method} gives no call:\n{doc}"
+    call = found[1]
+    assert f"method=lfso.scipy.{method.replace('-', '_')}" in call
+    for option in lfso.METHODS[method].options:
+        if option != "hvp":  # (SciPy's hessp)
+            assert f"``{option}``" in doc, option
+    # The call runs as written, its placeholders filled in.
+    code = re.sub(r'"(\w+)": \.\.\.', lambda m: f'"{m[1]}": PLACEHOLDERS["{m[1]}"]', call)
+    names = {"fun": lambda x: x @ x, "grad": lambda x: 2 * x, "x0": np.ones(3)}
+    res = eval(code, {"scipy": scipy, "lfso": lfso, "PLACEHOLDERS": _PLACEHOLDERS, **names})
+    assert res.success and np.allclose(res.x, 0.0, atol=1e-6), (code, res.message)
+
+
 def _tagless(path: Path) -> str:
     return re.sub(r"<[^>]+>", "", path.read_text())
 

@@ -176,10 +176,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
 
     method.__name__ = _attribute(name)
     method.__qualname__ = method.__name__
-    method.__doc__ = (
-        f"``method='{name}'`` of :func:`lfso.minimize` as a SciPy custom "
-        f"method (see :mod:`lfso.scipy`)."
-    )
+    method.__doc__ = _docstring(name)
     return method
 
 
@@ -204,6 +201,64 @@ def _ignored(
     if smoothness is not None and not needs_oracle:
         parts.append("options['smoothness'] is ignored: the method uses no smoothness oracle")
     return f"lfso.scipy.{_attribute(name)}: " + "; ".join(parts) if parts else ""
+
+
+def _docstring(name: str) -> str:
+    """The docstring of ``method=name``'s SciPy method: what it is, the call, its options."""
+    entry = METHODS[name]
+    attribute = _attribute(name)
+    own = {k: o for k, o in entry.options.items() if k != "hvp"}  # hvp: SciPy's hessp
+    unset = [k for k, o in own.items() if o.default is None and not _takes_none(o)]
+    # The call shows the required options; where there are none, the first unset one.
+    needed = [k for k, o in own.items() if o.required] or unset[:1]
+    if entry.needs_oracle and not entry.estimates:
+        needed.append("smoothness")
+    options = ", options={" + ", ".join(f'"{k}": ...' for k in needed) + "}" if needed else ""
+    if entry.estimates:
+        oracle = (
+            "``smoothness`` is the oracle ``L(x, R, *args)``; without it the oracle is "
+            "estimated (``smoothness='auto'``, safeguarded) and ``hessp``, if given, feeds "
+            "its power iterations."
+        )
+    elif entry.needs_oracle:
+        oracle = "``smoothness``, the oracle ``L(x, R, *args)``, is required."
+    else:
+        oracle = "It takes no oracle (a ``smoothness`` option is ignored, with a warning)."
+    lines = [
+        f"``method='{name}'`` of :func:`lfso.minimize` as a SciPy custom method "
+        f"(see :mod:`lfso.scipy`): {entry.description}.",
+        "",
+        "Call it as:",
+        "",
+        f"    scipy.optimize.minimize(fun, x0, jac=grad, method=lfso.scipy.{attribute}{options})",
+        "",
+        "``jac`` is required: a callable, or ``True`` where ``fun`` returns ``(f, g)``; "
+        "``args`` are passed on to ``fun``, ``jac`` and ``hessp``; bounds and constraints "
+        f"are not supported. {oracle} It returns a :class:`scipy.optimize.OptimizeResult` "
+        "(:func:`to_optimize_result`).",
+        "",
+        "Options",
+        "-------",
+    ]
+    for key, option in own.items():
+        if option.required:
+            lines.append(f"* ``{key}`` (required): {option.needs}, {option.expect}.")
+        elif key in unset:
+            lines.append(f"* ``{key}`` (unset by default): {option.expect}.")
+        else:
+            lines.append(f"* ``{key}`` (default ``{option.default!r}``): {option.expect}.")
+    shared = ", ".join(f"``{k}``" for k in sorted(_SHARED))
+    lines.append(f"* {shared}: as for every method (:mod:`lfso.scipy`).")
+    return "\n".join(lines)
+
+
+def _takes_none(option: Any) -> bool:
+    """Whether ``None`` is a valid value of the option (else a ``None`` default means unset)."""
+    try:
+        option.check("option", None)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _attribute(method: str) -> str:
