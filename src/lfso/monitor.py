@@ -125,6 +125,18 @@ class RiskMonitor:
         median of the gradient norms they were taken at.
     rtol : float
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64).
+
+    Examples
+    --------
+    :func:`lfso.minimize` runs one (``monitor=``); by hand, an iteration whose ``f`` rose:
+
+    >>> import numpy as np
+    >>> from lfso.monitor import RISKS, RiskMonitor
+    >>> monitor = RiskMonitor(monotone=True, gradient_step=True)
+    >>> g0, g1 = np.array([1.0, 0.0]), np.array([0.5, 0.0])
+    >>> flags = monitor.observe(0, 1.0, 2.0, g0, g1, 1.0, 0.5, step=1.0, lipschitz=1.0)
+    >>> flags == RISKS["descent"][0], monitor.summary()
+    (True, {'descent': {'count': 1, 'first': 0}})
     """
 
     def __init__(
@@ -257,7 +269,29 @@ def _row(intermediate_result: Any) -> dict[str, Any]:
 
 class CSVLogger:
     """Callback writing one CSV row per iteration (``iteration, f, grad_norm, step, L, R,
-    nfev, njev, time``). Use as a context manager, or call :meth:`close`."""
+    nfev, njev, time``). Use as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write (replaced if it exists).
+
+    Examples
+    --------
+    >>> import csv, os, tempfile
+    >>> import numpy as np, lfso
+    >>> from lfso.monitor import CSVLogger
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "run.csv")
+    ...     with CSVLogger(path) as log:
+    ...         res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), callback=log)
+    ...     with open(path, newline="") as fh:
+    ...         rows = list(csv.DictReader(fh))
+    >>> list(rows[0])
+    ['iteration', 'f', 'grad_norm', 'step', 'L', 'R', 'nfev', 'njev', 'time']
+    >>> len(rows) == res.nit, rows[-1]["iteration"] == str(res.nit)
+    (True, True)
+    """
 
     def __init__(self, path: str | Path) -> None:
         self._fh = open(path, "w", newline="")
@@ -281,14 +315,48 @@ class CSVLogger:
 
 
 class JSONLinesLogger(CSVLogger):
-    """Callback writing one JSON object per line and iteration (same fields as CSV)."""
+    """Callback writing one JSON object per line and iteration (same fields as CSV).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write (replaced if it exists).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import numpy as np, lfso
+    >>> from lfso.monitor import JSONLinesLogger
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "run.jsonl")
+    ...     with JSONLinesLogger(path) as log:
+    ...         res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), callback=log)
+    ...     with open(path) as fh:
+    ...         rows = [json.loads(line) for line in fh]
+    >>> rows[0]["iteration"], rows[0]["njev"], len(rows) == res.nit
+    (1, 2, True)
+    """
 
     def __call__(self, intermediate_result: Any) -> None:
         self._fh.write(json.dumps(_row(intermediate_result)) + "\n")
 
 
 class EarlyStopping:
-    """Callback that stops the run (``StopIteration``) once ``f <= target``."""
+    """Callback that stops the run (``StopIteration``) once ``f <= target``.
+
+    Parameters
+    ----------
+    target : float
+        The run stops at the first iteration with ``f <= target``.
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> from lfso.monitor import EarlyStopping
+    >>> res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), callback=EarlyStopping(1e-3))
+    >>> res.status.name, bool(res.fun <= 1e-3)
+    ('CALLBACK_STOP', True)
+    """
 
     def __init__(self, target: float) -> None:
         self.target = float(target)
@@ -303,6 +371,23 @@ class DivergenceStop:
 
     A guard for trying step sizes that may blow up (the grid of :func:`lfso.tune_step`).
     ``fired`` says whether it stopped the run.
+
+    Parameters
+    ----------
+    limit : float
+        The run stops once ``f`` exceeds it or is NaN.
+
+    Examples
+    --------
+    A fixed step far too large: the run stops, and returns the best point seen (the start).
+
+    >>> import numpy as np, lfso
+    >>> from lfso.monitor import DivergenceStop
+    >>> stop = DivergenceStop(1e6)
+    >>> res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), method="gd", step=1.0,
+    ...                     callback=stop, monitor="quiet")
+    >>> stop.fired, res.status.name, res.fun, sorted(res.risks)
+    (True, 'CALLBACK_STOP', 3.0, ['descent'])
     """
 
     def __init__(self, limit: float) -> None:
