@@ -48,6 +48,55 @@ def test_gpu_script_runs_on_the_cpu():
     assert all(v > 0 for r in table for v in _numbers(r))
 
 
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-8), ("float32", 1e-5)])
+def test_gpu_time_to_tol_script_runs_on_the_cpu(dtype, tol):
+    pytest.importorskip("torch")
+    args = ["--device", "cpu", "--sizes", "400x4", "--plain-iters", "2", "--dtype", dtype]
+    rows = _run("gpu_time_to_tol.py", *args)
+    assert rows[0][:2] == ["device", "cpu"] and rows[0][3:5] == [f"{dtype},", "tol"]
+    assert float(rows[0][5].rstrip(",")) == tol  # (the default tolerance of the dtype)
+    assert rows[1][0] == "optax:"
+    methods = ["lfso-lbfgs", "torch-lbfgs"]
+    if rows[1][1] != "skipped":
+        methods.append("optax-lbfgs")
+    assert rows[2] == ["plain", "loops", "(per", "iteration)"]
+    plain = rows[4:6]
+    assert [(r[0], r[1]) for r in plain] == [("l4", "400x4"), ("logistic", "400x4")]
+    assert all(len(r) == 9 and len(_numbers(r)) == 7 and min(_numbers(r)) > 0 for r in plain)
+    assert rows[6] == ["runs", "to", "tolerance"]
+    runs = rows[8:]
+    expected = [(model, "400x4", m) for model in ("l4", "logistic") for m in methods]
+    assert [tuple(r[:3]) for r in runs] == expected
+    for row in runs:
+        assert len(row) == 10 and float(row[3]) > 0 and int(row[4]) > 0 and int(row[5]) > 0
+        status, rel = row[6], float(row[7])
+        if row[2] == "lfso-lbfgs":
+            assert status == "yes"
+        # torch's L-BFGS may stall short of a float32 tolerance: then the table says so,
+        # and the relative gradient recomputed at its last point agrees with the status.
+        assert status in ("yes", "stalled", "capped")
+        assert rel <= 2 * tol if status == "yes" else rel > tol / 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sizes", "10x"], "argument --sizes: a size must be ROWSxCOLS"),
+        (["--cond", "0.5"], "argument --cond: expected a float >= 1, got '0.5'"),
+        (["--tol", "-1"], "argument --tol: expected a float > 0, got '-1'"),
+    ],
+)
+def test_gpu_time_to_tol_script_names_a_bad_argument(args, message):
+    pytest.importorskip("torch")
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "gpu_time_to_tol.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2 and message in out.stderr
+
+
 def test_iteration_cost_script_reports_each_size():
     rows = _run("iteration_cost.py", "--sizes", "100x5", "200x5", "--iters", "20", "--repeats", "1")
     table = rows[2:]
