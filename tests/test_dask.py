@@ -1,6 +1,12 @@
-"""A row-chunked Dask array on a dask.distributed cluster gives NumPy's iterates."""
+"""A row-chunked Dask array on a dask.distributed cluster gives NumPy's iterates, and the
+scheduler never sees one key with two different tasks.
+
+One two-process cluster and one persisted copy of each data set serve the whole module.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
@@ -9,51 +15,124 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import lfso  # noqa: E402
+from lfso._arrays import to_floats  # noqa: E402
 from lfso.problems import lls_data, logistic_data  # noqa: E402
+
+#: What ``distributed.scheduler`` logs when a key comes back with a different task.
+COLLISION = "Detected different `run_spec`"
+
+
+class _Collisions(logging.Handler):
+    """Keeps the scheduler's messages about a key submitted with a different task."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if COLLISION in message:
+            self.messages.append(message.split(" between ")[0])
 
 
 @pytest.fixture(scope="module")
-def client():
+def cluster_log():
+    """A two-process ``LocalCluster`` with a client, and the scheduler's collision log (the
+    scheduler runs in this process; its workers do not)."""
+    handler = _Collisions()
+    logger = logging.getLogger("distributed.scheduler")
+    logger.addHandler(handler)
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+    try:
+        with distributed.Client(cluster) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            yield handler
+    finally:
+        cluster.close()
+        logger.removeHandler(handler)
 
 
-@pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
-def test_lp_regression_on_a_cluster_matches_numpy(client, method):
+@pytest.fixture
+def collisions(cluster_log):
+    """The collision messages logged during one test (which asserts there are none)."""
+    cluster_log.messages.clear()
+    return cluster_log.messages
+
+
+@pytest.fixture(scope="module")
+def lls(cluster_log):
+    """A 2000 x 20 system as NumPy arrays and as persisted Dask arrays (four row chunks)."""
     A, b = lls_data(2000, 20)
-    model = lfso.models.LpRegression(
-        da.from_array(A, chunks=(500, 20)).persist(), da.from_array(b, chunks=500).persist(), 2
+    return (
+        A,
+        b,
+        da.from_array(A, chunks=(500, 20)).persist(),
+        da.from_array(b, chunks=500).persist(),
     )
-    res = lfso.minimize(model, np.ones(20), method=method, tol=0.0, max_iter=25)
-    ref = lfso.minimize(
-        lfso.models.LpRegression(A, b, 2), np.ones(20), method=method, tol=0.0, max_iter=25
-    )
-    assert len(client.scheduler_info()["workers"]) == 2
+
+
+@pytest.fixture(scope="module")
+def classes(lls):
+    """Three classes of the same rows, as a persisted Dask array."""
+    return da.from_array(np.digitize(lls[1], [-1.0, 1.0]), chunks=500).persist()
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
+def test_lp_regression_on_a_cluster_matches_numpy(lls, collisions, method):
+    A, b, A_dask, b_dask = lls
+    options = {"method": method, "tol": 0.0, "max_iter": 10}
+    res = lfso.minimize(lfso.models.LpRegression(A_dask, b_dask, 2), np.ones(20), **options)
+    ref = lfso.minimize(lfso.models.LpRegression(A, b, 2), np.ones(20), **options)
+    assert res.nit == ref.nit == 10
     np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res.history.f, ref.history.f, rtol=1e-12)
+    assert collisions == []
 
 
-def test_logistic_on_a_cluster_matches_numpy(client):
+def test_logistic_on_a_cluster_matches_numpy(cluster_log, collisions):
+    """569 rows in chunks of 150 (the last one shorter), with an intercept column."""
     pytest.importorskip("sklearn")
     X, y = logistic_data("breast_cancer")
-    model = lfso.models.LogisticRegression(
-        da.from_array(X, chunks=(150, 30)),
-        da.from_array(y, chunks=150),
-        l2=0.01,
-        fit_intercept=True,
-    )
-    res = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=15)
-    ref = lfso.minimize(
-        lfso.models.LogisticRegression(X, y, l2=0.01, fit_intercept=True),
-        np.zeros(31),
-        tol=0.0,
-        max_iter=15,
-    )
+    X_dask = da.from_array(X, chunks=(150, 30)).persist()
+    y_dask = da.from_array(y, chunks=150).persist()
+    options = {"l2": 0.01, "fit_intercept": True}
+    model = lfso.models.LogisticRegression(X_dask, y_dask, **options)
+    res = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=10)
+    model = lfso.models.LogisticRegression(X, y, **options)
+    ref = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=10)
+    assert res.nit == ref.nit == 10
     np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-10, atol=1e-12)
+    assert collisions == []
+
+
+#: (model, method) pairs whose short runs submit no key twice with different tasks: each
+#: model's own evaluation and segment, L-BFGS's memory, a line search's trial points (the
+#: tests above cover LpRegression with p = 2 and LogisticRegression).
+RUNS = [
+    ("lp3", "lfso"),
+    ("lp", "bb"),
+    ("composite", "lfso-lbfgs"),
+    ("cauchy", "lfso-lbfgs"),
+    ("softmax", "lfso"),
+]
+
+
+@pytest.mark.parametrize(("name", "method"), RUNS)
+def test_a_run_gives_the_scheduler_no_key_twice(lls, classes, collisions, name, method):
+    _, _, A, b = lls
+    models = {
+        "lp": lambda: lfso.models.LpRegression(A, b, 2),
+        "lp3": lambda: lfso.models.LpRegression(A, b, 3),
+        "composite": lambda: lfso.models.CompositeLeastSquares(A, b, 2),
+        "cauchy": lambda: lfso.models.CauchyRegression(A, b),
+        "softmax": lambda: lfso.models.SoftmaxRegression(A, classes, 3, l2=0.01),
+    }
+    model = models[name]()
+    res = lfso.minimize(model, np.zeros(model.dim), method=method, tol=0.0, max_iter=3)
+    assert res.nit == 3
+    assert collisions == []
 
 
 class _CountingSource:
@@ -66,6 +145,19 @@ class _CountingSource:
     def __getitem__(self, index):
         self.reads += 1
         return self.array[index]
+
+
+def test_host_numbers_and_dask_scalars_come_back_in_one_pass():
+    """A host number among the values does not split the Dask ones into a pass each."""
+    import dask
+
+    source = _CountingSource(np.arange(12.0))
+    x = da.from_array(source, chunks=3, asarray=True)
+    source.reads = 0
+    with dask.config.set(scheduler="synchronous"):
+        values = to_floats(0.5, x.sum(), (x * x).sum(), np.float64(2.0))
+    assert values == [0.5, 66.0, 506.0, 2.0]
+    assert source.reads == 4  # each of the four chunks once
 
 
 @pytest.mark.parametrize("name", ["logistic", "softmax", "cauchy", "lp"])
@@ -86,13 +178,14 @@ def test_row_models_read_the_data_twice_per_iteration(name):
         "cauchy": lambda: lfso.models.CauchyRegression(X, da.from_array(b)),
         "lp": lambda: lfso.models.LpRegression(X, da.from_array(b), 2),
     }
+    reads = {}  # after iterations 5 and 15 of one run
+
+    def record(intermediate_result):
+        if intermediate_result.nit in (5, 15):
+            reads[intermediate_result.nit] = source.reads
+
     with dask.config.set(scheduler="synchronous"):
         model = models[name]()
-        x0 = np.zeros(model.dim)
-        reads = []
-        for iters in (5, 15):
-            source.reads = 0
-            lfso.minimize(model, x0, tol=0.0, max_iter=iters)
-            reads.append(source.reads)
-    per_iteration = (reads[1] - reads[0]) / 10 / 4  # four chunks
+        lfso.minimize(model, np.zeros(model.dim), tol=0.0, max_iter=15, callback=record)
+    per_iteration = (reads[15] - reads[5]) / 10 / 4  # four chunks
     assert per_iteration <= 2.0, per_iteration

@@ -49,6 +49,10 @@ def to_float(value: Any) -> float:
     return float(value)
 
 
+#: Values already on the host (NumPy arrays and scalars, Python numbers).
+_HOST = (np.ndarray, np.generic, float, int)
+
+
 def to_floats(*values: Any) -> list[float]:
     """Several 0-d arrays as Python floats in one host round trip.
 
@@ -57,13 +61,13 @@ def to_floats(*values: Any) -> list[float]:
     step deferred to this fetch (:mod:`lfso._later`) travel in the same transfer. Any other
     array-API library (CuPy, ...): stacked in that library, then one copy to the host.
     """
-    first = values[0]
-    if isinstance(first, (np.ndarray, np.generic, float, int)):
+    on_host = [isinstance(v, _HOST) for v in values]
+    if all(on_host):
         return [float(v) for v in values]
-    if any(isinstance(v, (float, int)) for v in values):  # host numbers stay as they are
-        arrays = [v for v in values if not isinstance(v, (float, int))]
-        fetched = iter(to_floats(*arrays) if arrays else [])
-        return [float(v) if isinstance(v, (float, int)) else next(fetched) for v in values]
+    if any(on_host):  # host numbers stay as they are; the arrays travel together
+        fetched = iter(to_floats(*(v for v, h in zip(values, on_host, strict=True) if not h)))
+        return [float(v) if h else next(fetched) for v, h in zip(values, on_host, strict=True)]
+    first = values[0]
     if any(array_api_compat.is_dask_array(v) for v in values):
         import dask
 
@@ -223,10 +227,33 @@ def materialize(x: Any) -> Any:
 
     With a ``dask.distributed`` client the result stays on the cluster (``persist``);
     eager arrays are returned unchanged.
+
+    Every Dask array that more than one computation reads is persisted where it is made,
+    and later expressions are built from the persisted array: a lazy array submitted with
+    two computations reaches the scheduler under the same key (Dask names an expression
+    by its inputs) with a different task each time (graph optimisation fuses a key into a
+    different chain in each), which ``dask.distributed`` reports as a different
+    ``run_spec`` for that key, and each computation recomputes it.
     """
-    if not isinstance(x, np.ndarray) and array_api_compat.is_dask_array(x):
-        return x.persist()
-    return x
+    return x.persist() if _is_dask(x) else x
+
+
+def materialize_all(*arrays: Any) -> list[Any]:
+    """:func:`materialize` for several arrays, in one submission for the Dask ones (so that
+    a lazy part they share is computed once, in one graph); others are returned unchanged.
+    """
+    lazy = [i for i, a in enumerate(arrays) if _is_dask(a)]
+    out = list(arrays)
+    if lazy:
+        import dask
+
+        for i, done in zip(lazy, dask.persist(*(arrays[i] for i in lazy)), strict=True):
+            out[i] = done
+    return out
+
+
+def _is_dask(x: Any) -> bool:
+    return not isinstance(x, _HOST) and array_api_compat.is_dask_array(x)
 
 
 def operator_norm(A: Any, name: str = "A") -> float:

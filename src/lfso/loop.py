@@ -70,7 +70,9 @@ class Counted(Model):
         return self.model.grad(x)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> Any:
-        return self.model.segment(x, evaluation, direction)
+        """The model's segment bound along ``direction`` (Dask: persisted first, as the
+        bound reads it in several computations: ``A d``, ``g . d``, ``||d||_inf``)."""
+        return self.model.segment(x, evaluation, materialize(direction))
 
 
 def _callback_style(callback: Callable[..., Any]) -> str:
@@ -131,6 +133,8 @@ def run(
     bar = shown if shown.enabled else None
 
     lazy = is_dask_array(x0) or is_dask_array(model.data)
+    if lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
+        x0 = materialize(x0)
     ev = objective.evaluate(x0, bound=need_bound)
     if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
         raise ValueError(

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import device, materialize, namespace, to_floats, to_numpy
+from ._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
 from .bounds import (
     LocalBound,
     OracleError,
@@ -323,11 +323,15 @@ class NormPathSegment(SegmentBound):
         delta: Any = 0.0,
         eps: Any = 0.0,
         product: Callable[[float], Any] | None = None,
+        y_scaled: tuple[Any, Any, Any] | None = None,
     ) -> NormPathSegment:
         """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
         three sums of the normalised vectors, left on the device (see the class
         docstring); ``delta``, ``eps`` bound the vectors' own rounding (2-norms). For
-        ``p = 1`` the bound ``2k ||v||^2`` does not read ``y``, which may be ``None``."""
+        ``p = 1`` the bound ``2k ||v||^2`` does not read ``y``, which may be ``None``.
+        ``y_scaled``: ``(Y, y / Y, ||y / Y||^2)`` with ``Y = max_i |y_i|`` (divided by 1
+        where ``Y = 0``) as computed here, when the caller has them on the device already
+        (not read for NumPy ``y``, whose host path computes them in place)."""
         xp = namespace(v)
         finfo = xp.finfo(v.dtype)
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
@@ -367,9 +371,13 @@ class NormPathSegment(SegmentBound):
             ys = y / (ymax if ymax > 0.0 else 1.0)
             a, b = ys @ ys, ys @ vs
         else:
-            ymax = xp.max(xp.abs(y))
-            ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
-            a, b = ys @ ys, ys @ vs
+            if y_scaled is None:
+                ymax = xp.max(xp.abs(y))
+                ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
+                a = ys @ ys
+            else:
+                ymax, ys, a = y_scaled
+            b = ys @ vs
         return cls(
             p,
             scale,
@@ -1127,7 +1135,15 @@ class RowSegment(SegmentBound):
         weight_sum: Any = None,
     ) -> None:
         self.xp = namespace(r)
+        # What every round reads, evaluated once (Dask: persisted together, so that a round
+        # submits only its own work, not these arrays' graphs again)
+        if slack is not None:
+            weight, delta, eps = materialize_all(weight, *slack)
+            slack = (delta, eps)
+        else:
+            weight = materialize(weight)
         self.r, self.u, self.kernel, self.weight = r, u, kernel, weight
+        self._columns: tuple[Any, Any] | None = None  # r and u with a trailing axis
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
         self._slack = slack
@@ -1189,16 +1205,19 @@ class RowSegment(SegmentBound):
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         pair = self._widen(trials)
+        if self._columns is None:
+            columns = (r[:, None], u[:, None]) if r.ndim == 1 else (r[:, :, None], u[:, :, None])
+            start, step = materialize_all(*columns)
+            self._columns = (start, step)
+        start, step = self._columns
         if r.ndim == 1:
-            start = r[:, None]
-            end = start + u[:, None] * trials[None, :]
+            end = start + step * trials[None, :]
             widen = () if pair is None else ((pair[0], pair[1][None, :]),)
-            sup = self.kernel(xp, start, end, u[:, None], *widen)
+            sup = self.kernel(xp, start, end, step, *widen)
         else:  # (n, K) rows: trials along a new last axis
-            start = r[:, :, None]
-            end = start + u[:, :, None] * trials[None, None, :]
+            end = start + step * trials[None, None, :]
             widen = () if pair is None else ((pair[0], pair[1][None, None, :]),)
-            sup = self.kernel(xp, start, end, u[:, :, None], *widen)  # over classes: (n, k)
+            sup = self.kernel(xp, start, end, step, *widen)  # over classes: (n, k)
         if self.weight is None:
             return xp.sum(sup, axis=0)
         return self.weight @ sup

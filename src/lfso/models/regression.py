@@ -12,6 +12,7 @@ from .._arrays import (
     error_gamma,
     fetch_with_norm,
     materialize,
+    materialize_all,
     operator_norm,
     reduce_max,
     row_norms,
@@ -508,10 +509,13 @@ class CompositeLeastSquares(_LinearModel):
         # grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
         top = reduce_max(xp, xp.abs(r))
         unit = r / _nonzero(xp, top)
-        small = unit @ unit  # ||r||^2 / R^2, in [1, n]
+        # ||r||^2 / R^2, in [1, n]. (Dask: persisted with R and r / R, as the gradient, the
+        # fetch and the segment read them; so is the gradient, which the step reads again.)
+        small, top, unit = materialize_all(unit @ unit, top, unit)
         atr = materialize(self.A.T @ r)
         factor = _norm_scale(xp, atr, p, top, small)
-        grad = factor * atr
+        grad = materialize(factor * atr)
+        scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
         # One round trip: the sums, ||x||_inf and the drift (the segment's rounding), the
         # gradient's largest entry (inf where it overflowed), probe.
         scalars = [small, top, 0.0 if x_inf is None else x_inf, drift, reduce_max(xp, xp.abs(grad))]
@@ -549,7 +553,9 @@ class CompositeLeastSquares(_LinearModel):
                 local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
             local.paper_radius = 2.0 * atr_norm
         dot = None if atr_dot is None else scale * atr_dot
-        carried = CarriedProduct(ax, drift, xmax)
+        carried = _Residual(ax, drift, xmax)
+        if type(r) is not np.ndarray:  # (NumPy's segment computes them in place)
+            carried.scaled = scaled
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -557,7 +563,11 @@ class CompositeLeastSquares(_LinearModel):
         and ``u = A d`` (see the class docstring)."""
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
         u = materialize(self.A @ direction)
-        r = None if self.p == 1.0 else materialize(ax - self.b)  # (p = 1: not read)
+        # (r, R = max |r|, r / R, ||r / R||^2) of the evaluation at x, or None
+        scaled = getattr(evaluation.product, "scaled", None)
+        r: Any = None
+        if self.p != 1.0:  # (p = 1: not read)
+            r = materialize(ax - self.b) if scaled is None else scaled[0]
         dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
         delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
@@ -570,4 +580,16 @@ class CompositeLeastSquares(_LinearModel):
             delta=delta,
             eps=gamma * frobenius * dmax,
             product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),
+            y_scaled=None if scaled is None or r is None else scaled[1:],
         )
+
+
+class _Residual(CarriedProduct):
+    """The evaluation's ``A x`` with its residual ``r``, ``R = max_i |r_i|``, ``r / R`` and
+    ``||r / R||^2``: the segment at that point reuses them (Dask: an expression submitted
+    again, while the gradient built on it is kept, may reach the scheduler as a different
+    task under the same key; and it would be computed twice)."""
+
+    __slots__ = ("scaled",)
+
+    scaled: tuple[Any, Any, Any, Any]

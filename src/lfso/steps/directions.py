@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg.blas import dtrsv as _dtrsv
 
-from .._arrays import namespace, to_floats
+from .._arrays import materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
@@ -50,7 +50,15 @@ class Direction(ABC):
 
 def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
     """``(rho, gamma) = (1 / s^T y, s^T y / y^T y)`` of an L-BFGS pair (0-d arrays)."""
-    return 1.0 / (s @ y), (s @ y) / (y @ y)
+    sy, yy = materialize_all(s @ y, y @ y)
+    return _scalars_of(sy, yy)
+
+
+def _scalars_of(sy: Any, yy: Any) -> tuple[Any, Any]:
+    """``(rho, gamma)`` from ``s^T y`` and ``y^T y`` (Dask: persisted, as every later
+    direction reads them)."""
+    rho, gamma = materialize_all(1.0 / sy, sy / yy)
+    return rho, gamma
 
 
 def _steepest(evaluation: Evaluation) -> tuple[None, float, float]:
@@ -220,8 +228,12 @@ class LBFGSDirection(Direction):
         g, memory = evaluation.grad, self.memory
         pairs, cache = state.pairs, state.scalars
         new_pair: tuple[Any, Any] | None = None
+        dots: list[Any] = []  # s.y, s.s, y.y of the new pair
         if state.x is not None:
-            new_pair = (x - state.x, g - state.grad)
+            # (Dask: the pair and its dot products persisted, as later directions read them)
+            s, y = materialize_all(x - state.x, g - state.grad)
+            new_pair = (s, y)
+            dots = materialize_all(s @ y, s @ s, y @ y)
         candidates = pairs + ((new_pair,) if new_pair is not None else ())
         candidates = candidates[-memory:]
         if not candidates or evaluation.grad_norm == 0.0:
@@ -231,14 +243,10 @@ class LBFGSDirection(Direction):
         with np.errstate(all="ignore"):  # a bad new pair is caught below
             if len(cache) != len(pairs):
                 cache = tuple(_pair_scalars(s, y) for s, y in pairs)
-            fresh = () if new_pair is None else (_pair_scalars(*new_pair),)
+            fresh = () if new_pair is None else (_scalars_of(dots[0], dots[2]),)
             scalars = (cache + fresh)[-memory:]
-            d = self._two_loop(g, candidates, list(scalars))
-        extra = []
-        if new_pair is not None:
-            s, y = new_pair
-            extra = [s @ y, s @ s, y @ y]
-        values = to_floats(g @ d, d @ d, *extra)
+            d = materialize(self._two_loop(g, candidates, list(scalars)))
+        values = to_floats(g @ d, d @ d, *dots)
         gd, dd = values[0], values[1]
         if new_pair is not None:
             sy, ss, yy = values[2:]
@@ -248,7 +256,7 @@ class LBFGSDirection(Direction):
                 if not candidates:
                     d, gd, dnorm = _steepest(evaluation)
                     return d, gd, dnorm, LBFGSState(pairs, x, g, cache)
-                d = self._two_loop(g, candidates, list(scalars))
+                d = materialize(self._two_loop(g, candidates, list(scalars)))
                 gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .._arrays import sq_norm
+from .._arrays import materialize, to_floats
 from .._validate import integer, open_interval, positive, real
 from ..models import Evaluation, Model
 from ._base import Move, StepRule
@@ -25,7 +25,7 @@ def _backtrack(
     """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``."""
     g, g2 = evaluation.grad, evaluation.grad_norm**2
     while True:
-        trial = x - t * g
+        trial = materialize(x - t * g)  # (Dask: f reads it here, the gradient once accepted)
         value = objective.value(trial)
         if value <= reference - c * t * g2 or t <= min_step:
             return trial, t
@@ -151,9 +151,10 @@ class BarzilaiBorweinStep(StepRule):
         t = state.step
         if state.x is not None:
             s, y = x - state.x, evaluation.grad - state.grad
-            sy = float(s @ y)
+            long = self.variant == "long"
+            sy, sq = to_floats(s @ y, s @ s if long else y @ y)  # (one round trip)
             if sy > 0.0:
-                t = sq_norm(s) / sy if self.variant == "long" else sy / sq_norm(y)
+                t = sq / sy if long else sy / sq
             else:
                 t = self.max_step
         t = min(max(t, self.min_step), self.max_step)
