@@ -96,7 +96,7 @@ from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
 from .result import History, Result, Status
-from .steps import EstimateCertificate, GradientMismatchError, StepFailedError, StepRule
+from .steps import GradientMismatchError, StepFailedError, StepRule
 from .torch_stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
@@ -344,8 +344,8 @@ class LFSO(torch.optim.Optimizer):
         run = _Run(layout, model, self._rule(model, layout, False))
         # The rule estimates L from secants (smoothness="auto", or lfso-lbfgs's estimate
         # capped by a user's ball oracle): their dot products ride the evaluations' fetches.
-        inner = getattr(run.rule, "rule", run.rule)
-        run.secants = isinstance(getattr(inner, "certificate", None), EstimateCertificate)
+        certificate = getattr(getattr(run.rule, "rule", run.rule), "certificate", None)
+        run.secants = not getattr(certificate, "proven", True)  # (an estimate)
         model.sy = run.secants and not run.rule.gradient_step
         self._run = run
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)

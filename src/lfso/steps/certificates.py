@@ -79,11 +79,24 @@ class Certificate(ABC):
         bound the curvature along ``d`` only) and for estimates.
     proven : bool
         The decrease is a theorem given a valid oracle; false for estimates.
+    along_segment : bool
+        The step is sized by the model's own bound along ``d`` (:meth:`lfso.models.Model.segment`):
+        it follows the curvature along the direction, and evaluations carry the ball bound
+        only where the model's segment bound is made from it.
+    on_device : bool
+        :meth:`size` takes ``defer=True``: it can size the step on the data's device
+        with no host round trip (the scalars ride the next evaluation, :mod:`lfso._later`).
+    by_ball : bool
+        Sizes from the evaluation's ball bound, so it can take the paper's step
+        ``eta / L(x, 0)`` at a stationary point (others hand that step to the ball).
     """
 
     needs_bound: bool = True
     claims_ball: bool = True
     proven: bool = True
+    along_segment: bool = False
+    on_device: bool = False
+    by_ball: bool = False
 
     def __init__(self, radius_rtol: float = 1e-3) -> None:
         self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
@@ -148,6 +161,8 @@ class BallCertificate(Certificate):
     (``Move.hint``): models whose bound costs a pass over the data bound it there along
     with the next gradient, and the solve takes it when it lands in its tolerance window.
     """
+
+    by_ball = True
 
     def __init__(self, radius: RadiusRule = "tight", radius_rtol: float = 1e-3) -> None:
         super().__init__(radius_rtol)
@@ -255,6 +270,8 @@ class SegmentCertificate(Certificate):
     #: The model's own segment bound needs no ball bound (:meth:`CertifiedStep.resolve`
     #: asks for it where the model's segment is the default one, built from the ball).
     needs_bound = False
+    along_segment = True
+    on_device = True
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> float | None:
         return None

@@ -35,9 +35,13 @@ class Direction(ABC):
     ----------
     steepest : bool
         ``d = -g`` always (the loop may then audit the step as a gradient step).
+    on_device : bool
+        ``__call__`` takes ``defer=True``: the direction is computed on the data's device
+        with no host round trip (its scalars ride the next evaluation, :mod:`lfso._later`).
     """
 
     steepest: bool = False
+    on_device: bool = False
 
     def init(self, x: Any, evaluation: Evaluation) -> Any:
         """The direction's state at the starting point (default: none)."""
@@ -196,6 +200,8 @@ class LBFGSDirection(Direction):
     memory : int >= 1
         Number of pairs kept.
     """
+
+    on_device = True
 
     def __init__(self, memory: int = 10) -> None:
         self.memory = integer(memory, "memory", low=1)

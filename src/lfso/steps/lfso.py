@@ -19,7 +19,7 @@ from ..bounds import OracleError, PrecisionLimitError
 from ..models import Evaluation, Model
 from ._base import Move, StepRule
 from .certificates import BallCertificate, Certificate, SegmentCertificate, Sized
-from .directions import Direction, LBFGSDirection, SteepestDescent
+from .directions import Direction, SteepestDescent
 
 # Proposal and sharp_segment are the rules' internals.
 __all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
@@ -159,9 +159,9 @@ class CertifiedStep(CertifiedRule):
             return
         # (a segment certificate needs the ball bound until resolve() knows the model's
         # segment is its own: a wrapper that copies the flag early stays safe)
-        self.needs_bound = certificate.needs_bound or isinstance(certificate, SegmentCertificate)
+        self.needs_bound = certificate.needs_bound or certificate.along_segment
         self.certified = certificate.claims_ball
-        self.zigzags = isinstance(certificate, SegmentCertificate)
+        self.zigzags = certificate.along_segment
 
     def _resolved(self, objective: Model) -> Certificate:
         if isinstance(self.certificate, Certificate):
@@ -176,7 +176,7 @@ class CertifiedStep(CertifiedRule):
         if not isinstance(self.certificate, Certificate):
             self.certificate = self._resolved(objective)
             self._configure(self.certificate)
-        if isinstance(self.certificate, SegmentCertificate):
+        if self.certificate.along_segment:
             # a segment bound made from the ball's needs evaluations that carry it
             model: Model = getattr(objective, "model", objective)
             self.needs_bound = model.segment_uses_ball
@@ -208,16 +208,17 @@ class CertifiedStep(CertifiedRule):
         their scalars come back with the next evaluation (:mod:`lfso._later`)."""
         certificate = self.certificate
         assert isinstance(certificate, Certificate)
-        defer = defer and isinstance(certificate, SegmentCertificate) and deferring(evaluation.grad)
-        if defer and isinstance(self.direction, LBFGSDirection):
-            d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
+        defer = defer and certificate.on_device and deferring(evaluation.grad)
+        if defer and self.direction.on_device:
+            d, slope, length, dstate = self.direction(  # type: ignore[call-arg]
+                x, evaluation, state[0], defer=True
+            )
         else:
             d, slope, length, dstate = self.direction(x, evaluation, state[0])
         kept = state[1]
         if isinstance(slope, Later):
             if defer:  # a descent direction by construction (-g on the device otherwise)
-                assert isinstance(certificate, SegmentCertificate)
-                sized, cstate = certificate.size(
+                sized, cstate = certificate.size(  # type: ignore[call-arg]
                     objective, x, evaluation, d, slope, length, self.eta, kept, defer=True
                 )
                 return Plan(d, slope, length, sized, dstate, cstate)
@@ -233,7 +234,7 @@ class CertifiedStep(CertifiedRule):
         if evaluation.grad_norm == 0.0 and d is None and evaluation.bound is not None:
             # g = 0 on steepest descent: the paper's step t = eta / L(x, 0) (no move), by
             # the ball whatever the certificate (a segment along d = 0 bounds nothing).
-            if not isinstance(certificate, BallCertificate):
+            if not certificate.by_ball:
                 certificate = BallCertificate("tight", self.radius_rtol)
                 state = (state[0], certificate.init(objective, x, evaluation))
         elif not slope < 0.0 and not (d is None and evaluation.grad_norm > 0.0):
@@ -242,8 +243,8 @@ class CertifiedStep(CertifiedRule):
             # takes its slope per unit length, ||g||, then.)
             return Plan(d, slope, length, None, dstate, kept)
         try:
-            if defer and isinstance(certificate, SegmentCertificate):
-                sized, cstate = certificate.size(
+            if defer and certificate.on_device:
+                sized, cstate = certificate.size(  # type: ignore[call-arg]
                     objective, x, evaluation, d, slope, length, self.eta, state[1], defer=True
                 )
             else:
