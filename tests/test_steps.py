@@ -243,3 +243,37 @@ def test_move_is_what_a_rule_returns():
 class _Grad:
     def __init__(self, grad):
         self.grad = grad
+
+
+def test_a_users_certificate_and_direction_compose_without_touching_the_core():
+    """A throwaway certificate (a global curvature bound) and direction (scaled -g),
+    declared only through the abstract bases, run in the loop and under the safeguard."""
+    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded
+    from lfso.steps.certificates import Sized
+
+    class GlobalBound(Certificate):
+        needs_bound = False
+
+        def __init__(self, c):
+            super().__init__()
+            self.c = c
+
+        def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+            t = eta * (-slope) / (self.c * length * length)
+            return Sized(t, self.c, t * length, 0), state
+
+    class Scaled(Direction):
+        def __call__(self, x, evaluation, state):
+            g = evaluation.grad
+            d = -g / (1.0 + np.abs(x))
+            return d, float(g @ d), float(np.linalg.norm(d)), state
+
+    A = np.diag(np.linspace(1.0, 3.0, 5))
+    model = LpRegression(A, np.ones(5), 1)  # f = ||A x - 1||^2, curvature <= 2 * 9
+    for rule in (
+        LFSOStep(certificate=GlobalBound(18.0), direction=Scaled()),
+        Safeguarded(LFSOStep(certificate=GlobalBound(1.0), direction=Scaled())),  # too small
+    ):
+        res = lfso.minimize(model, np.zeros(5), method=rule, monitor=False)
+        assert res.success and np.allclose(A @ res.x, 1.0, atol=1e-6)
+        assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
