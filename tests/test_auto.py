@@ -244,3 +244,19 @@ def test_a_rejected_trial_along_d_learns_the_curvature_its_values_show():
     ((distance, rho),) = cert.learn(x, here, d, 1.0, there, state).extra
     assert distance == 1.0
     assert rho == pytest.approx(2 * (9.0 - 0.0 - 1.0 * -1.0))
+
+
+def test_a_tight_oracle_passes_the_check_despite_the_gradients_rounding():
+    """On close pairs (distance 1e-6 R) the computed ratio of an exactly tight oracle
+    exceeds 1 by the gradients' rounding; the check allows for it, per pair, and still
+    catches an oracle 0.1% too small."""
+    from lfso.problems import get_problem
+
+    model, x0 = get_problem("power_sum-p3").make()
+    check = lfso.check_oracle(model, x0)
+    assert check.max_ratio > 1.0  # (rounding: the sup is attained on the sphere)
+    assert check.passed and all(w["rounding"] > 0.0 for w in check.worst)
+    small = lfso.check_oracle(
+        model.value, x0, grad=model.grad, smoothness=lambda x, R: 0.999 * model(x, R)
+    )
+    assert not small.passed and small.max_ratio > 1.0005
