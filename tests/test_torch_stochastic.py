@@ -645,3 +645,13 @@ def test_data_parallel_ranks_drift_apart_with_process_group_false(ddp_runs):
     gradients, averaged by DDP, but steps of other lengths)."""
     a, b = (ranks["process_group=False"][0] for ranks in ddp_runs)
     assert not all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_a_group_eta_other_than_the_optimisers_is_refused():
+    """One step for all parameters: a per-group ``eta`` would be silently ignored."""
+    w, v = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match=r"Invalid eta in a param group: 0\.5"):
+        StochasticLFSO([{"params": [w]}, {"params": [v], "eta": 0.5}])
+    opt = StochasticLFSO([{"params": [w]}, {"params": [v], "eta": 1.8}])  # the same: fine
+    with pytest.raises(ValueError, match="Invalid eta in a param group"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "eta": 1.0})

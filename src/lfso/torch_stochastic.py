@@ -419,9 +419,17 @@ class StochasticLFSO(torch.optim.Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; a group's ``lr`` (the step's
         multiplier) defaults to the one the other groups hold, and a different one is
-        refused: one step is taken for all parameters."""
+        refused, as is a group ``eta`` other than the optimiser's: one step is taken for
+        all parameters."""
         if isinstance(param_group, dict):
             groups = self.param_groups
+            own = self.defaults.get("eta")
+            if "eta" in param_group and param_group["eta"] != own:
+                raise ValueError(
+                    f"Invalid eta in a param group: {param_group['eta']!r} (StochasticLFSO "
+                    f"takes one step for all parameters, with eta={own!r}: pass eta to the "
+                    "optimiser, not per group)"
+                )
             current = _lr(groups[0].get("lr", 1.0), "param_groups[0]") if groups else 1.0
             if groups and "lr" not in param_group:
                 param_group = {**param_group, "lr": current}
