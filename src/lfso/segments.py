@@ -335,49 +335,28 @@ class NormPathSegment(SegmentBound):
         xp = namespace(v)
         finfo = xp.finfo(v.dtype)
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
-        if host and p == 1.0:
-            # ||v||^2 summed as it is where that neither overflows nor comes near the
-            # underflow range (the class docstring's argument in the unit S_v = 1: the pad
-            # zeta is then below an ulp of the sum); normalised below otherwise.
-            plain = float(v @ v)
-            if _PLAIN_LOW <= plain < math.inf:
-                return cls(
-                    p,
-                    scale,
-                    plain,
-                    plain,
-                    plain,
-                    slope=slope,
-                    terms=int(v.shape[0]),
-                    dtype_eps=float(finfo.eps),
-                    product=product,
-                    delta=delta,
-                    eps=eps,
-                    tiny=float(finfo.smallest_normal),
-                )
-        if host:  # (host floats: no wrappers)
-            vmax = float(np.abs(v).max()) if v.size else 0.0
-            vs = v / (vmax if vmax > 0.0 else 1.0)
+        norms: tuple[Any, Any] | None = None
+        # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
+        # near the underflow range (the class docstring's argument in the unit S_v = 1: the
+        # pad zeta is then below an ulp of the sum); normalised otherwise.
+        plain = float(v @ v) if host and p == 1.0 else math.nan
+        if _PLAIN_LOW <= plain < math.inf:
+            a = b = c = plain
         else:
-            vmax = xp.max(xp.abs(v))
-            vs = v / xp.where(vmax > 0.0, vmax, xp.ones_like(vmax))
-        c = vs @ vs
-        if p == 1.0:  # (the sums of y would not be read)
-            ymax, a, b = vmax, c, c
-        elif y is None:
-            raise ValueError(f"NormPathSegment.along needs y for p = {p!r} (only p = 1 not)")
-        elif host:
-            ymax = float(np.abs(y).max()) if y.size else 0.0
-            ys = y / (ymax if ymax > 0.0 else 1.0)
-            a, b = ys @ ys, ys @ vs
-        else:
-            if y_scaled is None:
-                ymax = xp.max(xp.abs(y))
-                ys = y / xp.where(ymax > 0.0, ymax, xp.ones_like(ymax))
-                a = ys @ ys
+            vmax, vs = _normalised(xp, v, host)
+            c = vs @ vs
+            if p == 1.0:  # (the sums of y would not be read)
+                ymax, a, b = vmax, c, c
+            elif y is None:
+                raise ValueError(f"NormPathSegment.along needs y for p = {p!r} (only p = 1 not)")
             else:
-                ymax, ys, a = y_scaled
-            b = ys @ vs
+                if y_scaled is not None and not host:
+                    ymax, ys, a = y_scaled
+                else:
+                    ymax, ys = _normalised(xp, y, host)
+                    a = ys @ ys
+                b = ys @ vs
+            norms = (ymax, vmax)
         return cls(
             p,
             scale,
@@ -388,7 +367,7 @@ class NormPathSegment(SegmentBound):
             terms=int(v.shape[0]),
             dtype_eps=float(finfo.eps),
             product=product,
-            norms=(ymax, vmax),
+            norms=norms,
             delta=delta,
             eps=eps,
             tiny=float(finfo.smallest_normal),
@@ -512,6 +491,16 @@ _PATH_TRIALS = (
     *(1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2),
     *(2.0**-k for k in range(3, 41, 2)),
 )
+
+
+def _normalised(xp: Any, z: Any, host: bool) -> tuple[Any, Any]:
+    """``(Z, z / Z)`` with ``Z = max_i |z_i|`` (divided by 1 where ``Z = 0``): a float on
+    the host, a 0-d array of ``z``'s library elsewhere (no round trip)."""
+    if host:
+        top = float(np.abs(z).max()) if z.size else 0.0
+        return top, z / (top if top > 0.0 else 1.0)
+    top = xp.max(xp.abs(z))
+    return top, z / xp.where(top > 0.0, top, xp.ones_like(top))
 
 
 class _HostFloats:
