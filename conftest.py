@@ -7,10 +7,7 @@ import importlib.util
 
 #: Module (relative to this folder) -> the optional package its doctests import.
 _NEEDS = {
-    "src/lfso/torch.py": "torch",
-    "src/lfso/_torch_closure.py": "torch",
-    "src/lfso/torch_rollout.py": "torch",
-    "src/lfso/torch_stochastic.py": "torch",
+    "src/lfso/torch": "torch",
     "src/lfso/bench/syncs.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
 }

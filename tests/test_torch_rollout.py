@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
 from lfso.torch import LFSO  # noqa: E402
-from lfso.torch_rollout import GuardedOptimizer  # noqa: E402
+from lfso.torch import GuardedOptimizer  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -148,7 +148,7 @@ def _pilot_task():
 @pytest.mark.parametrize("strict", [False, True])
 def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     from lfso.rollout import GoCriteria
-    from lfso.torch_rollout import pilot
+    from lfso.torch import pilot
 
     make, loss = _pilot_task()
     criteria = GoCriteria(max_gradient_ratio=1e-6) if strict else None

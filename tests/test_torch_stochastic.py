@@ -533,10 +533,10 @@ def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
 
 def test_reexported_from_lfso_torch():
     import lfso.torch
-    import lfso.torch_stochastic
+    import lfso.torch._stochastic
 
-    assert lfso.torch.StochasticLFSO is lfso.torch_stochastic.StochasticLFSO
-    assert lfso.torch.SkippedBatchWarning is lfso.torch_stochastic.SkippedBatchWarning
+    assert lfso.torch.StochasticLFSO is lfso.torch._stochastic.StochasticLFSO
+    assert lfso.torch.SkippedBatchWarning is lfso.torch._stochastic.SkippedBatchWarning
     assert issubclass(lfso.torch.SkippedBatchWarning, RuntimeWarning)
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
 

@@ -46,8 +46,8 @@ Integrations
 * `lfso.scipy`: every method as a custom method of ``scipy.optimize.minimize``.
 * `lfso.sklearn`: scikit-learn estimators (least-power and logistic regression).
 * `lfso.torch`: a ``torch.optim`` optimiser with no learning rate.
-* `lfso.torch_stochastic`: minibatch training without a learning rate.
-* `lfso.torch_rollout`: LFSO in charge of a PyTorch model, today's optimiser as fallback.
+* `lfso.torch`: minibatch training without a learning rate.
+* `lfso.torch`: LFSO in charge of a PyTorch model, today's optimiser as fallback.
 
 Command line and benchmarks
 ---------------------------

@@ -182,7 +182,7 @@ def decide(
     """Go / no-go from two pilot runs on the same task (the current rule's and LFSO's).
 
     Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` are read,
-    so runs from anywhere (:func:`pilot`, :func:`lfso.torch_rollout.pilot`) are judged
+    so runs from anywhere (:func:`pilot`, :func:`lfso.torch.pilot`) are judged
     alike.
     """
     criteria = criteria if criteria is not None else GoCriteria()

@@ -88,16 +88,16 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._arrays import rounding
-from ._later import Known, Later, riding
-from ._torch_closure import ClosureModel, Layout, SavedState, moved
-from .bounds import PrecisionLimitError
-from .models import Evaluation
-from .monitor import RISKS, RiskMonitor
-from .registry import METHODS, build_rule
-from .result import History, Result, Status
-from .steps import GradientMismatchError, StepFailedError, StepRule
-from .torch_stochastic import (  # the minibatch optimiser, re-exported here
+from .._arrays import rounding
+from .._later import Known, Later, riding
+from ._closure import ClosureModel, Layout, SavedState, moved
+from ..bounds import PrecisionLimitError
+from ..models import Evaluation
+from ..monitor import RISKS, RiskMonitor
+from ..registry import METHODS, build_rule
+from ..result import History, Result, Status
+from ..steps import GradientMismatchError, StepFailedError, StepRule
+from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
 )

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._later import deferring, remember_dot
-from .models import FunctionModel
+from .._later import deferring, remember_dot
+from ..models import FunctionModel
 
 __all__ = ["ClosureModel", "Layout", "SavedState", "across_ranks", "distributed", "moved"]
 

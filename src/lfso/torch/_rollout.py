@@ -9,9 +9,9 @@ parameters seen are restored and every later step goes to the fallback. ``histor
 history of both stages, ``handover`` says when and why. The module imports torch;
 ``import lfso`` does not.
 
->>> import torch, lfso.torch, lfso.torch_rollout
+>>> import torch, lfso.torch, lfso.torch
 >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
->>> opt = lfso.torch_rollout.GuardedOptimizer(
+>>> opt = lfso.torch.GuardedOptimizer(
 ...     lfso.torch.LFSO([w]), torch.optim.SGD([w], lr=1e-2))
 >>> def closure():
 ...     opt.zero_grad()
@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .monitor import RISKS
-from .result import History, Result, Status
-from .rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
-from .torch import LFSO
+from ..monitor import RISKS
+from ..result import History, Result, Status
+from ..rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
+from ._optimizer import LFSO
 
 __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
 
@@ -136,7 +136,7 @@ class GuardedOptimizer:
         """LFSO's rows, then the fallback's (counters and time continued)."""
         if self.handover is None:
             return self.primary.history
-        from .rollout._guard import concat_histories
+        from ..rollout._guard import concat_histories
 
         return concat_histories(self.primary.history, self._fallback_history)
 
