@@ -14,8 +14,9 @@ import pytest
 
 import lfso
 import lfso.registry
-from lfso.cli import build_parser, main
-from lfso.demo import certified_methods, run_demo
+from lfso.cli import main
+from lfso.cli._main import build_parser
+from lfso.cli._demo import certified_methods, run_demo
 from lfso.monitor import RiskWarning
 
 

@@ -1,10 +1,10 @@
-"""lfso.demo: the cells, their legend, the notes and the summary, on outcomes made by hand."""
+"""lfso.cli._demo: the cells, their legend, the notes and the summary, on outcomes made by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from lfso.demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
+from lfso.cli._demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
 from lfso.problems import get_problem
 from lfso.registry import METHODS
 

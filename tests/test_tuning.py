@@ -64,7 +64,7 @@ def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
     import inspect
 
     import lfso.bench.harness
-    import lfso.demo
+    import lfso.cli._demo
     from lfso.tuning import DEFAULT_STEP_GRID
 
     # lfso bench's grid, value for value (np.logspace: 1e-5 is 9.999999999999999e-06 there)
@@ -72,4 +72,4 @@ def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
     assert inspect.signature(lfso.tune_step).parameters["steps"].default is DEFAULT_STEP_GRID
     for runner in (lfso.bench.harness.run_case, lfso.bench.harness.run_suite):
         assert inspect.signature(runner).parameters["grid"].default is DEFAULT_STEP_GRID
-    assert lfso.demo.DEFAULT_STEP_GRID is DEFAULT_STEP_GRID
+    assert lfso.cli._demo.DEFAULT_STEP_GRID is DEFAULT_STEP_GRID

@@ -52,8 +52,8 @@ Integrations
 Command line and benchmarks
 ---------------------------
 * `lfso.cli`: the ``lfso`` command (``demo``, ``solve``, ``bench``, ``compare``, ...).
-* `lfso.cli_rollout`: ``lfso rollout``.
-* `lfso.demo`: ``lfso demo``, LFSO against what a user does today.
+* `lfso.cli._rollout`: ``lfso rollout``.
+* `lfso.cli._demo`: ``lfso demo``, LFSO against what a user does today.
 * `lfso.bench`: the benchmark suite, its harness and report.
 """
 

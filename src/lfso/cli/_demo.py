@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .minimize import minimize
-from .monitor import RISKS, DivergenceStop
-from .problems import PROBLEMS, Problem, get_problem
-from .progress import ProgressBar
-from .registry import METHODS
-from .result import Result
-from .tuning import DEFAULT_STEP_GRID
+from ..minimize import minimize
+from ..monitor import RISKS, DivergenceStop
+from ..problems import PROBLEMS, Problem, get_problem
+from ..progress import ProgressBar
+from ..registry import METHODS
+from ..result import Result
+from ..tuning import DEFAULT_STEP_GRID
 
 # ``lfso demo``; the rest (rows, rendering) is the command's own.
 __all__ = ["DEMO_PROBLEMS", "run_demo"]
@@ -186,7 +186,7 @@ def _better(a: Outcome, b: Outcome) -> bool:
 
 
 def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
-    from .bench.harness import lbfgs_record
+    from ..bench.harness import lbfgs_record
 
     rec = lbfgs_record(problem, model, x0, cap, tol)
     # Short of the target before the cap: SciPy stopped by itself (its line search found no
@@ -250,7 +250,7 @@ def run_demo(
 
     Examples
     --------
-    >>> from lfso.demo import run_demo
+    >>> from lfso.cli._demo import run_demo
     >>> [row] = run_demo(["power_sum-p1"], cap=200, gd=False)
     >>> row.outcomes["lfso"].status, row.outcomes["lfso"].njev
     ('converged', 2)

@@ -8,7 +8,7 @@
 ``lfso compare P``  a baseline rule beside LFSO, with an HTML report.
 ``lfso problems``  list the built-in problems.
 ``lfso rollout P --current ...``  pilot, guarded run and return on investment
-                   (:mod:`lfso.cli_rollout`).
+                   (:mod:`lfso.cli._rollout`).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .minimize import minimize
-from .problems import PROBLEMS, get_problem
-from .registry import DEFAULT_METHOD, METHODS
-from .result import Result
+from .. import __version__
+from ..minimize import minimize
+from ..problems import PROBLEMS, get_problem
+from ..registry import DEFAULT_METHOD, METHODS
+from ..result import Result
 
 # The command line is the interface; build_parser is for the CLI tests.
 __all__ = ["main"]
@@ -207,7 +207,7 @@ def _check_run(flag: str, model: Any, x0: np.ndarray, options: dict[str, Any]) -
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_PROBLEMS, render, run_demo
+    from ._demo import DEMO_PROBLEMS, render, run_demo
 
     names = args.problems or list(DEMO_PROBLEMS)
     for n in names:
@@ -263,7 +263,7 @@ def _solve(args: argparse.Namespace) -> int:
     _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
     live = None
     if args.report is not None:
-        from .dashboard import LiveReport
+        from ..dashboard import LiveReport
 
         report = _output_file("--report", args.report)
         live = LiveReport(report, title=f"lfso solve {problem.name}")
@@ -306,8 +306,8 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import BENCH_METHODS, SUITES, run_suite
-    from .bench.report import markdown, plot_convergence, plot_paper_figures, write_csv
+    from ..bench import BENCH_METHODS, SUITES, run_suite
+    from ..bench.report import markdown, plot_convergence, plot_paper_figures, write_csv
 
     suite = "quick" if args.quick else args.suite
     if args.cap is not None:
@@ -355,7 +355,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _check_oracle(args: argparse.Namespace) -> int:
-    from .auto import check_oracle
+    from ..auto import check_oracle
 
     problem = _problem(args.problem)
     if not problem.has_oracle:
@@ -389,7 +389,7 @@ def _check_oracle(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .report import compare
+    from ..report import compare
 
     problem = _problem(args.problem)
     _integer("--max-iter", args.max_iter, 0)
@@ -640,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     problems = _command(sub, "problems", "list the built-in problems")
     problems.set_defaults(run=_problems)
 
-    from .cli_rollout import add_rollout_parser
+    from ._rollout import add_rollout_parser
 
     add_rollout_parser(sub)
     return parser
