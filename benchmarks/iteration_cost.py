@@ -119,7 +119,7 @@ def main() -> None:
 def breakdown(model, x0, step: float, iters: int) -> None:
     """Time per iteration spent in the pieces of an iteration (wrapped methods; a piece
     that calls another includes it: the solve includes its trial steps)."""
-    from lfso.segments import RowSegment
+    from lfso.models._segments import RowSegment
     from lfso.steps.directions import LBFGSDirection
 
     spent: dict[str, float] = {}

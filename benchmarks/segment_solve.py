@@ -6,7 +6,7 @@ Usage::
     python benchmarks/segment_solve.py logistic-digits01 --rtol 0.001 0.1
 
 A minimal driver, independent of the library's step rules, that measures the oracle side
-(:mod:`lfso.segments`) alone: L-BFGS directions (memory 10, pairs with ``s . y <= 0``
+(:mod:`lfso.models._segments`) alone: L-BFGS directions (memory 10, pairs with ``s . y <= 0``
 skipped, ``-g`` when ``g . d >= 0``), the certified step ``eta (-g . d) / C`` with
 ``eta = 1`` from the model's segment bound (``step_for``, the last ``t`` as the guess), and
 the product ``A x + t A d`` passed to the next evaluation. It prints the iterations to

@@ -1,6 +1,6 @@
 """Float edges of the norm-path models: bounds at the float range's ends, runs that stop cleanly.
 
-* :class:`lfso.segments.NormPathSegment` (``PowerNorm``, ``CompositeLeastSquares``) is
+* :class:`lfso.models._segments.NormPathSegment` (``PowerNorm``, ``CompositeLeastSquares``) is
   checked against the exact curvature ``h''(s) = 2p q^(p-1) (c + 2(p-1) (b + c s)^2 / q)``
   of ``||y + s v||^(2p)``, with ``y = A x - b`` and ``v = A d`` computed exactly in
   extended precision (mpmath) from the binary float values of ``A``, ``b``, ``x``, ``d``:
@@ -28,7 +28,7 @@ import pytest
 import lfso
 from lfso.bounds import OracleError, PrecisionLimitError
 from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
-from lfso.segments import NormPathSegment
+from lfso.models._segments import NormPathSegment
 
 POWERS = (1.0, 1.25, 1.5, 2.0, 3.0, 10.0)
 DTYPES = (np.float32, np.float64)
@@ -241,7 +241,7 @@ def test_norm_path_host_curvature_is_the_generic_formula_bit_for_bit():
     host floats,
     over scales from 1e-200 to 1e200, nearly parallel paths, rounding pads, and steps
     0, subnormal, huge, ``inf`` and NaN."""
-    from lfso.segments import (
+    from lfso.models._segments import (
         _host_path_curvature,
         _HostFloats,
         _path_constants,

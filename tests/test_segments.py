@@ -32,7 +32,7 @@ from lfso.models import (
     SoftmaxRegression,
 )
 from lfso.problems import get_problem
-from lfso.segments import RowSegment, SegmentBound
+from lfso.models._segments import RowSegment, SegmentBound
 from lfso.steps import LFSOStep
 
 Factory = Callable[[np.random.Generator, type], Model]
@@ -574,7 +574,7 @@ def test_calculus_segment_slope_is_the_models_own():
 def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
     """The in-place NumPy path of the row segments (power and logistic kernels) gives the
     generic kernels' sums exactly, so the iterates do not change."""
-    from lfso.segments import RowSegment, approach, approach_kernel, power_kernel
+    from lfso.models._segments import RowSegment, approach, approach_kernel, power_kernel
 
     rng = np.random.default_rng(1)
     trials = [0.0, 1e-3, 0.25, 0.7, 1.0, 1.4, 4.0, 1e30]
@@ -605,7 +605,7 @@ def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
 
 def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
     """Above the kept buffer size the trial buffers are fresh per call: the same sums."""
-    import lfso.segments as segments
+    import lfso.models._segments as segments
 
     rng = np.random.default_rng(2)
     r, u = rng.standard_normal(300), rng.standard_normal(300)
@@ -618,7 +618,7 @@ def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
 
 
 def test_row_segments_solve_sequentially_in_host_memory_only():
-    from lfso.segments import _in_host_memory
+    from lfso.models._segments import _in_host_memory
 
     class Device:
         def __init__(self, kind):

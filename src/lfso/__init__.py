@@ -27,7 +27,7 @@ Objectives and their bounds
 * `lfso.models`: objectives computing value, gradient and their oracle in one pass.
 * `lfso.oracles`: oracles ``L(x, R)`` and their calculus (sum, scaling, affine maps).
 * `lfso.bounds`: the bound ``R -> L(x, R)`` at one point, and the radius it certifies.
-* `lfso.segments`: bounds on the curvature along a segment ``[x, x + t d]``.
+* `lfso.models._segments`: bounds on the curvature along a segment ``[x, x + t d]``.
 * `lfso.auto`: the automatic oracle for a black box, and `check_oracle`.
 * `lfso.problems`: the paper's test problems and a registry of built-in problems.
 
@@ -57,7 +57,7 @@ Command line and benchmarks
 * `lfso.bench`: the benchmark suite, its harness and report.
 """
 
-from . import bounds, models, oracles, rollout, segments, steps
+from . import bounds, models, oracles, rollout, steps
 from ._gradcheck import GradCheck, check_grad
 from .auto import check_oracle
 from .bounds import OracleError
@@ -101,7 +101,6 @@ __all__ = [
     "oracles",
     "ridge",
     "rollout",
-    "segments",
     "steps",
     "tune_step",
 ]

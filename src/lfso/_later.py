@@ -1,6 +1,6 @@
 """Scalars computed on the data's device and brought to the host with the next fetch.
 
-A step sized on the device (:meth:`lfso.segments.SegmentBound.device_step`) and an L-BFGS
+A step sized on the device (:meth:`lfso.models._segments.SegmentBound.device_step`) and an L-BFGS
 direction whose dot products stay there produce 0-d arrays that the step itself does not
 need on the host: only the history, the progress bar and the next iteration's control
 flow read them. Fetching each would cost a host round trip (a GPU synchronisation). So

@@ -25,7 +25,7 @@ The calculus (each rule's proof is one line):
 * :func:`ridge` -- adds ``lam ||x||^2 / 2``, whose gradient is ``lam``-Lipschitz.
 
 Segment bounds (:meth:`LocalSmoothnessOracle.along`, ``t -> C(x, d, t)``, see
-:mod:`lfso.segments`) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
+:mod:`lfso.models._segments`) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
 the sum (the slopes of the directional derivatives add); ``c f`` gives ``c C``; and for
 ``g(x) = f(Ax + b)``, ``grad g(x + s d) . d = grad f(Ax + b + s A d) . (A d)``, so ``g``'s
 segment bound along ``d`` is ``f``'s along ``u = A d`` at ``Ax + b`` -- exact, no ``||A||``.

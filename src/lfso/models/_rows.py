@@ -46,7 +46,7 @@ from .._arrays import (
     to_floats,
 )
 from ..bounds import LocalBound
-from ..segments import CarriedProduct
+from ._segments import CarriedProduct
 from ._base import Evaluation
 
 __all__ = [
@@ -99,7 +99,7 @@ class RowGeometry:
 
 
 class ProductDrift:
-    """The rounding drift of a carried product ``z ~ A x`` (:class:`lfso.segments.CarriedProduct`).
+    """The rounding drift of a carried product ``z ~ A x`` (:class:`lfso.models._segments.CarriedProduct`).
 
     With ``alpha >= max_i ||a_i||_1`` and ``u`` the unit roundoff of the data's dtype, a
     fresh product is within ``F(x) = gamma_{d+4} alpha ||x||_inf`` of the exact ``A x``

@@ -9,7 +9,7 @@ from .._arrays import fetch_with_norm, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
 from ..bounds import LocalBound
 from ..oracles import FunctionOracle, LocalSmoothnessOracle
-from ..segments import SegmentBound, WrappedSegment
+from ._segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["FunctionModel"]

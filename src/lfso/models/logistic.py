@@ -6,7 +6,7 @@ from typing import Any
 
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
-from ..segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
+from ._segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,
@@ -85,7 +85,7 @@ class LogisticRegression(Model):
     non-decreasing in ``t``; never above the sharp ball bound at radius ``t ||d||`` (each
     margin interval lies within ``||tilde x_i|| t ||d||`` of ``m_i`` and ``v_i^2 <=
     ||tilde x_i||^2 ||d||^2``, and ``sum_i c_i v_i^2 <= ||X||^2 max_i c_i ||d||^2``). O(n)
-    per ``t``, a batch of ``t`` per round trip (:class:`~lfso.segments.RowSegment`).
+    per ``t``, a batch of ``t`` per round trip (:class:`~lfso.models._segments.RowSegment`).
     ``tilde X w + t tilde X d`` is the next evaluation's product (``takes_product``).
 
     Parameters

@@ -10,7 +10,7 @@ import numpy as np
 from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_floats
 from .._validate import power
 from ..bounds import ConstantBound, LocalBound, PowerBound
-from ..segments import (
+from ._segments import (
     NormPathSegment,
     RowSegment,
     SegmentBound,
@@ -203,7 +203,7 @@ class PowerNorm(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum of the curvature along the segment, bounded despite rounding
-        (:class:`~lfso.segments.NormPathSegment`: ``x`` and ``d`` are exact inputs)."""
+        (:class:`~lfso.models._segments.NormPathSegment`: ``x`` and ``d`` are exact inputs)."""
         slope = evaluation.grad @ direction  # fetched with the path's sums on first use
         return NormPathSegment.along(self.p, 1.0, x, direction, slope=slope)
 
@@ -239,7 +239,7 @@ class PowerSum(Model):
 
     non-decreasing in ``t`` and never above the ball's
     ``2p(2p-1) (max_i |x_i| + t ||d||)^(2p-2) ||d||^2``. O(d) per ``t``, a batch of ``t``
-    per round trip (:class:`~lfso.segments.RowSegment`), computed in float64 whatever the
+    per round trip (:class:`~lfso.models._segments.RowSegment`), computed in float64 whatever the
     data's dtype (``x`` and ``d`` convert exactly), so that a float32 run's curvature does
     not underflow: ``0.1^48`` is ``0`` in float32, whose smallest number is about
     ``1e-45``.

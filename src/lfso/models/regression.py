@@ -23,7 +23,7 @@ from .._arrays import (
 )
 from .._validate import matrix_norm, power, regression_data
 from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
-from ..segments import (
+from ._segments import (
     CarriedProduct,
     NormPathSegment,
     RowSegment,
@@ -151,7 +151,7 @@ class LpRegression(_LinearModel):
 
     non-decreasing in ``t`` and never above the ball's ``2p(2p-1) sum_i (|r_i| +
     ||a_i|| t ||d||)^m u_i^2``-type bounds (``|u_i| <= ||a_i|| ||d||``). O(n) per ``t``, a
-    batch of ``t`` per round trip (:class:`~lfso.segments.RowSegment`); for ``p = 1`` it is
+    batch of ``t`` per round trip (:class:`~lfso.models._segments.RowSegment`); for ``p = 1`` it is
     the exact constant ``2 ||A d||^2``. ``A x + t u`` is the next evaluation's product
     (``takes_product``), so an iteration reads ``A`` twice, like a gradient step.
 
@@ -446,7 +446,7 @@ class CompositeLeastSquares(_LinearModel):
     :class:`~lfso.models.PowerNorm`.
 
     Segment bound (:meth:`segment`): along ``d`` the residual moves along ``u = A d``, and
-    ``f(x + s d) = ||r + s u||^(2p)``, so :class:`~lfso.segments.NormPathSegment` gives the
+    ``f(x + s d) = ||r + s u||^(2p)``, so :class:`~lfso.models._segments.NormPathSegment` gives the
     exact supremum of ``d^T H d`` on the segment (``h''`` at the endpoint with the larger
     residual), from the normalised ``||r||^2``, ``r . u``, ``||u||^2`` in one round trip,
     covering the rounding of ``r`` (``delta`` above) and of ``u = fl(A d)`` (``eps =

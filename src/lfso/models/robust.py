@@ -6,7 +6,7 @@ from typing import Any
 
 from .._arrays import materialize, namespace, to_float
 from .._validate import nonnegative, real, regression_data
-from ..segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
+from ._segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,

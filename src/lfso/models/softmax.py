@@ -17,7 +17,7 @@ from .._arrays import (
     to_numpy,
 )
 from .._validate import data_matrix, data_vector, integer, nonnegative
-from ..segments import RowSegment, SegmentBound, materialized_product
+from ._segments import RowSegment, SegmentBound, materialized_product
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
-from .bounds import (
+from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
+from ..bounds import (
     LocalBound,
     OracleError,
     PrecisionLimitError,
