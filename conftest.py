@@ -8,7 +8,7 @@ import importlib.util
 #: Module (relative to this folder) -> the optional package its doctests import.
 _NEEDS = {
     "src/lfso/torch": "torch",
-    "src/lfso/bench/syncs.py": "torch",
+    "src/lfso/bench/_syncs.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
 }
 

@@ -8,7 +8,7 @@ Usage::
 Gradient evaluations of ``lfso.minimize(..., method="lfso-accel", certificate=...)`` to
 ``||g|| <= 1e-8 ||g0||`` (capped at ``--cap`` iterations: ``>N``), with ``"ball"`` and with
 ``"segment"`` (the gradient step of each FISTA iteration sized by the model's bound along
-``-g``), on the problems of :data:`lfso.problems.PROBLEMS` that have an oracle, built as
+``-g``), on the problems of :data:`lfso.bench.PROBLEMS` that have an oracle, built as
 ``lfso bench`` builds them. The last line counts the problems each certificate wins.
 """
 
@@ -18,7 +18,7 @@ import argparse
 import warnings
 
 import lfso
-from lfso.problems import PROBLEMS
+from lfso.bench import PROBLEMS
 
 
 def gradients(name: str, certificate: str, cap: int) -> tuple[int, bool]:

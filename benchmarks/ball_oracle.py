@@ -12,7 +12,7 @@ to ``||g|| <= 1e-8 ||g0||`` (at most 50,000 gradients) by ``lfso-lbfgs`` as the 
 builds it (``certificate="auto"``: the estimate along ``d``, never a shorter step than the
 ball's, safeguarded), with ``certificate="ball"`` (the ball bound alone, certified), and
 with ``smoothness="auto"`` (no oracle); SciPy's L-BFGS-B runs to the same test
-(``lfso.bench.harness.scipy_lbfgs``). The table gives gradient evaluations (L-BFGS-B:
+(``lfso.bench.scipy_lbfgs``). The table gives gradient evaluations (L-BFGS-B:
 function-and-gradient evaluations) and each lfso run's ratio to L-BFGS-B; a run that
 does not converge shows ``cap``.
 """
@@ -23,10 +23,10 @@ import argparse
 import warnings
 
 import lfso
-from lfso.bench.harness import scipy_lbfgs
-from lfso.bench.suite import SUITES
+from lfso.bench import scipy_lbfgs
+from lfso.bench import SUITES
 from lfso.models import FunctionModel
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 
 TOL, CAP = 1e-8, 50_000
 

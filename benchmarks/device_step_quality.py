@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import lfso
-import lfso.problems as problems
+import lfso.bench as problems
 
 #: Problems whose data is built in NumPy directly (no tensor version here).
 NUMPY_ONLY = ("lp_regression-p2-diabetes", "robust-cauchy")

@@ -6,7 +6,7 @@ Usage::
 
 Each conversion of a tensor to a Python number synchronises a GPU with the host; their
 number per iteration does not depend on the device, so this counts them on CPU tensors
-(:mod:`lfso.bench.syncs`). A second line gives the host time of one iteration on tiny
+(:mod:`lfso.bench`). A second line gives the host time of one iteration on tiny
 tensors: what a GPU cannot overlap after each synchronisation. A last table counts the
 round trips per ``step()`` of the PyTorch optimiser :class:`lfso.torch.LFSO` (logistic
 regression as a closure, with the automatic oracle and a user oracle). Needs PyTorch.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from lfso.bench.syncs import host_time, optimizer_syncs, sync_table
+from lfso.bench import host_time, optimizer_syncs, sync_table
 
 
 def _print_table(title: str, first: str, table: dict[str, dict[str, float]]) -> list[str]:

@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 import lfso
-from lfso.problems import lls_data
+from lfso.bench import lls_data
 
 CLOCK = time.perf_counter
 

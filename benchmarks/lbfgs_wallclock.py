@@ -9,7 +9,7 @@ Both methods minimise the same lfso model from zero until ``||g|| <= tol ||g0||`
 (``--tol``, default 1e-8), counted the same way: SciPy gets ``model.evaluate(x,
 bound=False)`` as ``fun`` with ``jac=True`` (one call is one value and one gradient) and is
 stopped by the same gradient test at its iterates; every evaluation either method makes is
-counted (``evals``). The data are generated (``lfso.problems.lls_data``: condition number
+counted (``evals``). The data are generated (``lfso.bench.lls_data``: condition number
 100, noise 0.1; logistic labels are the signs of ``A 1 + noise``, ridge ``1/n``,
 intercept) at ``--sizes`` rows and ``--dim`` columns. Each pair runs ``--repeats`` times,
 interleaved; the table reports the best wall time, the evaluations, and lfso's time over
@@ -25,8 +25,8 @@ import warnings
 import numpy as np
 
 import lfso
-from lfso.bench.harness import scipy_lbfgs
-from lfso.problems import lls_data
+from lfso.bench import scipy_lbfgs
+from lfso.bench import lls_data
 
 
 def make_model(kind: str, n: int, d: int, seed: int = 0) -> lfso.models.Model:

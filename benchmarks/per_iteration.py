@@ -6,7 +6,7 @@ Usage::
     python benchmarks/per_iteration.py --problems lp_regression-p2-n100 --iters 1000
     PYTHONPATH=/path/to/other/checkout/src python benchmarks/per_iteration.py   # compare
 
-Each problem of the benchmark suite (``lfso.problems``) runs ``--iters`` iterations with
+Each problem of the benchmark suite (``lfso.bench``) runs ``--iters`` iterations with
 ``tol=0`` (a run that stops earlier is timed over the iterations it took) for each method,
 ``--repeats`` times; the table gives the best CPU time per iteration in microseconds. On the
 suite's small problems an iteration is mostly Python and NumPy call overhead, which this
@@ -21,7 +21,7 @@ import time
 import warnings
 
 import lfso
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 
 DEFAULT_PROBLEMS = [
     "lp_regression-p1-n100",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/segment_sharpness.py            # a few problems of lfso.problems
+    python benchmarks/segment_sharpness.py            # a few problems of lfso.bench
 
 At the start and a few LFSO-GD iterations in (``method="lfso"``: the segment certificate), for
 ``d = -g`` it solves both certificates to ``rtol = 1e-6`` and prints the ratio of the
@@ -22,7 +22,7 @@ import numpy as np
 
 from lfso import minimize
 from lfso.models import Model
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 
 PROBLEMS = (
     "logistic-breast_cancer",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/segment_solve.py                       # a few problems of lfso.problems
+    python benchmarks/segment_solve.py                       # a few problems of lfso.bench
     python benchmarks/segment_solve.py logistic-digits01 --rtol 0.001 0.1
 
 A minimal driver, independent of the library's step rules, that measures the oracle side
@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 
 PROBLEMS = (
     "logistic-breast_cancer",

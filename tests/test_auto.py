@@ -250,7 +250,7 @@ def test_a_tight_oracle_passes_the_check_despite_the_gradients_rounding():
     """On close pairs (distance 1e-6 R) the computed ratio of an exactly tight oracle
     exceeds 1 by the gradients' rounding; the check allows for it, per pair, and still
     catches an oracle 0.1% too small."""
-    from lfso.problems import get_problem
+    from lfso.bench import get_problem
 
     model, x0 = get_problem("power_sum-p3").make()
     check = lfso.check_oracle(model, x0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lfso.bench import BENCH_METHODS, BENCH_PROBLEMS, SUITES, run_case, run_suite
-from lfso.bench.report import cell, markdown, plot_convergence, targets, write_csv
+from lfso.bench._report import cell, markdown, plot_convergence, targets, write_csv
 from lfso.cli import main
 from lfso.progress import ProgressBar
 

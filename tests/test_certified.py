@@ -13,7 +13,7 @@ import pytest
 import lfso
 from lfso.bounds import ConstantBound, OracleError, PrecisionLimitError
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
-from lfso.problems import PROBLEMS
+from lfso.bench import PROBLEMS
 from lfso.registry import DEFAULT_METHOD, METHODS, build_rule
 from lfso.steps import (
     ArmijoStep,
@@ -494,7 +494,7 @@ def test_lbfgs_with_a_ball_oracle_steps_as_far_as_without_one(name):
     """A user's ball oracle along L-BFGS directions: the estimate along d, never shorter
     than the ball's step, safeguarded. As few gradients as with no oracle (within 10%),
     fewer than the ball alone, and f never rises."""
-    from lfso.problems import get_problem
+    from lfso.bench import get_problem
 
     model, x0 = get_problem(name).make()
     box = _black_box(model)

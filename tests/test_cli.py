@@ -117,7 +117,7 @@ def test_solve_prints_the_status_once_with_its_message(capsys):
 
 
 def test_tol_zero_runs_to_the_cap_as_the_api_does(tmp_path, capsys):
-    problem = lfso.problems.get_problem("power_sum-p3")
+    problem = lfso.bench.get_problem("power_sum-p3")
     api = lfso.minimize(*problem.make(), tol=0.0, max_iter=30)
     assert main(["solve", "power_sum-p3", "--tol", "0", "--max-iter", "30"]) == api.status == 1
     out = capsys.readouterr().out

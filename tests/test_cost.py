@@ -19,9 +19,9 @@ torch = pytest.importorskip("torch")
 import lfso  # noqa: E402
 from lfso._arrays import norm, to_floats  # noqa: E402
 from lfso._later import Later, distance, known_dot, later, remember_dot, riding  # noqa: E402
-from lfso.bench.syncs import count_host_syncs, syncs_per_iteration  # noqa: E402
+from lfso.bench import count_host_syncs, syncs_per_iteration  # noqa: E402
 from lfso.models import Evaluation  # noqa: E402
-from lfso.problems import get_problem, lls_data, logistic_data  # noqa: E402
+from lfso.bench import get_problem, lls_data, logistic_data  # noqa: E402
 from lfso.steps.directions import LBFGSDirection  # noqa: E402
 
 

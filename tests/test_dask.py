@@ -16,7 +16,7 @@ distributed = pytest.importorskip("distributed")
 
 import lfso  # noqa: E402
 from lfso._arrays import to_floats  # noqa: E402
-from lfso.problems import lls_data, logistic_data  # noqa: E402
+from lfso.bench import lls_data, logistic_data  # noqa: E402
 
 #: What ``distributed.scheduler`` logs when a key comes back with a different task.
 COLLISION = "Detected different `run_spec`"

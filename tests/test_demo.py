@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lfso.cli._demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 from lfso.registry import METHODS
 
 OUTCOMES = {

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.problems import lls_data
+from lfso.bench import lls_data
 
 
 def authors_loop(f, gradf, lfso_fn, radius0, x0, niters, eta):

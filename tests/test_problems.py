@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.problems import PROBLEMS, get_problem, lls_data
+from lfso.bench import PROBLEMS, get_problem, lls_data
 
 
 def test_lls_data_is_the_authors_draw_for_draw():

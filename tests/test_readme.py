@@ -135,7 +135,7 @@ def test_readme_rollout_figures_large_and_where_its_guarded_run_stops(
 def test_readme_oracle_evaluations_on_breast_cancer():
     pytest.importorskip("sklearn")
     import lfso
-    from lfso.problems import get_problem
+    from lfso.bench import get_problem
 
     m = re.search(
         r'on breast cancer with `method="lfso", certificate="ball"`: ([\d,]+) oracle '
@@ -152,7 +152,7 @@ def test_readme_round_trips_per_certified_iteration():
     pytest.importorskip("torch")
     import warnings
 
-    from lfso.bench.syncs import sync_table
+    from lfso.bench import sync_table
 
     m = re.search(r"\(([\d.]+) to ([\d.]+) in `python3 benchmarks/host_syncs.py`", PROSE)
     assert m, "the README no longer quotes the round trips per iteration"

@@ -31,7 +31,7 @@ from lfso.models import (
     PowerSum,
     SoftmaxRegression,
 )
-from lfso.problems import get_problem
+from lfso.bench import get_problem
 from lfso.models._segments import RowSegment, SegmentBound
 from lfso.steps import LFSOStep
 
@@ -473,7 +473,7 @@ def test_device_step_is_certified_without_a_round_trip(lib, name):
     d = -ev.grad
     seg = model.segment(x, ev, d)
     if lib.startswith("torch"):  # (round trips are counted on PyTorch tensors)
-        from lfso.bench.syncs import count_host_syncs
+        from lfso.bench import count_host_syncs
 
         with count_host_syncs() as counts:
             tau, bound = seg.device_step(1.0)

@@ -185,7 +185,7 @@ def test_lfso_accel_gradient_steps_satisfy_the_quadratic_upper_bound():
 
 
 def test_lfso_accel_beats_lfso_on_ill_conditioned_least_squares():
-    from lfso.problems import lls_data
+    from lfso.bench import lls_data
 
     A, b = lls_data(200, 50)
     model = LpRegression(A, b, 1)

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lfso.bench.syncs import count_host_syncs, sync_table  # noqa: E402
+from lfso.bench import count_host_syncs, sync_table  # noqa: E402
 
 ROW_MODELS = {"logistic", "softmax (3 classes)", "cauchy"}
 
@@ -97,8 +97,8 @@ def test_long_logistic_runs_make_one_round_trip_per_iteration():
     """Past the first iterations the radius hint lands: no round trip beyond the evaluation."""
     pytest.importorskip("sklearn")
     import lfso
-    from lfso.bench.syncs import syncs_per_iteration
-    from lfso.problems import logistic_data
+    from lfso.bench import syncs_per_iteration
+    from lfso.bench import logistic_data
 
     X, y = logistic_data("breast_cancer")
     model = lfso.models.LogisticRegression(

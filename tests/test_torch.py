@@ -447,7 +447,7 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
 
 def test_one_host_round_trip_per_step_with_an_oracle():
     """The loss, ||g|| and the audit's dot product come back together, once per step."""
-    from lfso.bench.syncs import count_host_syncs
+    from lfso.bench import count_host_syncs
 
     w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 6))
     opt = LFSO([w], smoothness=lambda params, R: 50.0)  # (a constant: no sync of its own)
@@ -466,7 +466,7 @@ def test_host_round_trips_per_step(method, oracle):
     automatic oracle's secant distances come back together (lfso._later). L-BFGS adds
     one per step: g . d and ||d||, which the radius solve needs on the host before the
     trial point exists (and one per rollback, the trial's secant along d)."""
-    from lfso.bench.syncs import count_host_syncs
+    from lfso.bench import count_host_syncs
 
     torch.manual_seed(0)  # a small network on noisy labels: far from converged in 60 steps
     X = torch.randn(500, 10)
@@ -501,7 +501,7 @@ def test_host_round_trips_per_step_of_the_benchmark():
     per step for lfso-lbfgs (its direction's g . d and ||d||); with the automatic oracle the
     misuse checks at steps 4, 8, ... are the only extra calls (no rollback on this problem,
     and the window ends before rounding decides the safeguard's test)."""
-    from lfso.bench.syncs import optimizer_syncs
+    from lfso.bench import optimizer_syncs
 
     table = optimizer_syncs(1000, 20)
     for oracle in ("auto", "user"):

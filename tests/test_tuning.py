@@ -63,13 +63,13 @@ def test_tune_step_names_a_grid_that_is_not_numbers():
 def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
     import inspect
 
-    import lfso.bench.harness
+    import lfso.bench
     import lfso.cli._demo
-    from lfso.tuning import DEFAULT_STEP_GRID
+    from lfso.bench import DEFAULT_STEP_GRID
 
     # lfso bench's grid, value for value (np.logspace: 1e-5 is 9.999999999999999e-06 there)
     assert DEFAULT_STEP_GRID == tuple(float(s) for s in np.logspace(-8, 1, 10))
     assert inspect.signature(lfso.tune_step).parameters["steps"].default is DEFAULT_STEP_GRID
-    for runner in (lfso.bench.harness.run_case, lfso.bench.harness.run_suite):
+    for runner in (lfso.bench.run_case, lfso.bench.run_suite):
         assert inspect.signature(runner).parameters["grid"].default is DEFAULT_STEP_GRID
     assert lfso.cli._demo.DEFAULT_STEP_GRID is DEFAULT_STEP_GRID

@@ -20,7 +20,7 @@ Running a method
 * `lfso.steps`: the step rules, certified and peer, one loop for all.
 * `lfso.loop`: that loop (call counts, stopping tests, history, callbacks).
 * `lfso.stochastic`: minibatch LFSO for the row models (``batch_size=``).
-* `lfso.tuning`: grid-tuning a fixed step, and what the grid costs.
+* `lfso.bench`: grid-tuning a fixed step, and what the grid costs.
 
 Objectives and their bounds
 ---------------------------
@@ -29,7 +29,7 @@ Objectives and their bounds
 * `lfso.bounds`: the bound ``R -> L(x, R)`` at one point, and the radius it certifies.
 * `lfso.models._segments`: bounds on the curvature along a segment ``[x, x + t d]``.
 * `lfso.auto`: the automatic oracle for a black box, and `check_oracle`.
-* `lfso.problems`: the paper's test problems and a registry of built-in problems.
+* `lfso.bench`: the paper's test problems and a registry of built-in problems.
 
 Monitoring and adopting
 -----------------------
@@ -74,7 +74,7 @@ from .oracles import (
 from .registry import METHODS
 from .report import compare
 from .result import History, Result, Status
-from .tuning import TunedStep, tune_step
+from .bench._tuning import TunedStep, tune_step
 
 __version__ = "0.1.0"
 

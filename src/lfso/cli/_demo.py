@@ -20,11 +20,11 @@ import numpy as np
 
 from ..minimize import minimize
 from ..monitor import RISKS, DivergenceStop
-from ..problems import PROBLEMS, Problem, get_problem
+from ..bench._problems import PROBLEMS, Problem, get_problem
 from ..progress import ProgressBar
 from ..registry import METHODS
 from ..result import Result
-from ..tuning import DEFAULT_STEP_GRID
+from ..bench._tuning import DEFAULT_STEP_GRID
 
 # ``lfso demo``; the rest (rows, rendering) is the command's own.
 __all__ = ["DEMO_PROBLEMS", "run_demo"]
@@ -114,7 +114,7 @@ def _nudged(x0: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _grid_gd(model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
-    """Fixed-step GD over :data:`lfso.tuning.DEFAULT_STEP_GRID`, largest step first.
+    """Fixed-step GD over :data:`lfso.bench.DEFAULT_STEP_GRID`, largest step first.
 
     A frugal tuner: a run is stopped once it has spent as many gradients as the best
     converged run so far (it can no longer win) or once ``f`` exceeds
@@ -186,7 +186,7 @@ def _better(a: Outcome, b: Outcome) -> bool:
 
 
 def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
-    from ..bench.harness import lbfgs_record
+    from ..bench._harness import lbfgs_record
 
     rec = lbfgs_record(problem, model, x0, cap, tol)
     # Short of the target before the cap: SciPy stopped by itself (its line search found no
@@ -232,7 +232,7 @@ def run_demo(
     Parameters
     ----------
     names : sequence of str
-        Problem names (:data:`lfso.problems.PROBLEMS`).
+        Problem names (:data:`lfso.bench.PROBLEMS`).
     cap : int
         Iterations allowed per run (``>= 2``).
     tol : float

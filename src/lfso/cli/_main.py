@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..minimize import minimize
-from ..problems import PROBLEMS, get_problem
+from ..bench._problems import PROBLEMS, get_problem
 from ..registry import DEFAULT_METHOD, METHODS
 from ..result import Result
 
@@ -307,7 +307,7 @@ def _solve(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from ..bench import BENCH_METHODS, SUITES, run_suite
-    from ..bench.report import markdown, plot_convergence, plot_paper_figures, write_csv
+    from ..bench._report import markdown, plot_convergence, plot_paper_figures, write_csv
 
     suite = "quick" if args.quick else args.suite
     if args.cap is not None:

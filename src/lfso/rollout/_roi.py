@@ -7,7 +7,7 @@ import operator
 from dataclasses import dataclass
 
 from ..result import History
-from ..tuning import TunedStep
+from ..bench._tuning import TunedStep
 from ._targets import relative_target, to_target
 
 

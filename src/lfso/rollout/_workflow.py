@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..result import History, Result, Status
-from ..tuning import tune_step
+from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment

@@ -1,6 +1,6 @@
 """The benchmark suite as data: problems and methods, each one registry entry.
 
-Adding a problem touches :data:`lfso.problems.PROBLEMS`; a method of the registry
+Adding a problem touches :data:`lfso.bench.PROBLEMS`; a method of the registry
 (:data:`lfso.registry.METHODS`) is listed here by name with its defaults.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..problems import PROBLEMS, Problem
+from ._problems import PROBLEMS, Problem
 from ..registry import METHODS
 
 __all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "SUITES", "BenchMethod"]
@@ -27,7 +27,7 @@ class BenchMethod:
         The ``minimize`` keyword arguments for a problem, or a string saying why the
         method does not apply.
     tuned : bool
-        Run over :data:`lfso.tuning.DEFAULT_STEP_GRID` (``step=``) and report the best and
+        Run over :data:`lfso.bench.DEFAULT_STEP_GRID` (``step=``) and report the best and
         the grid's cost.
     family : str
         ``"lfso"`` for the LFSO methods, ``"peer"`` otherwise.
@@ -122,7 +122,7 @@ BENCH_METHODS: dict[str, BenchMethod] = {
     )
 }
 
-#: The problems the suites draw from: the registry :data:`lfso.problems.PROBLEMS`.
+#: The problems the suites draw from: the registry :data:`lfso.bench.PROBLEMS`.
 BENCH_PROBLEMS: dict[str, Problem] = PROBLEMS
 SUITES: dict[str, list[str]] = {
     "paper": [n for n, p in BENCH_PROBLEMS.items() if "paper" in p.tags],

@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..minimize import minimize
-from ..problems import Problem
+from ._problems import Problem
 from ..progress import ProgressBar
 from ..result import Result
-from ..tuning import DEFAULT_STEP_GRID, tune_step
-from .suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
+from ._tuning import DEFAULT_STEP_GRID, tune_step
+from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
 
 __all__ = ["Record", "ScipyRun", "run_case", "run_suite", "scipy_lbfgs"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .models import (
+from ..models import (
     CauchyRegression,
     CompositeLeastSquares,
     FunctionModel,

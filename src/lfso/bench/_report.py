@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .harness import Record
-from .suite import BENCH_METHODS, BENCH_PROBLEMS
+from ._harness import Record
+from ._suite import BENCH_METHODS, BENCH_PROBLEMS
 
 __all__ = ["markdown", "plot_convergence", "plot_paper_figures", "write_csv"]
 
@@ -239,7 +239,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
     """The paper's figures: ``||x||^(2p)`` and ``sum x_i^(2p)`` for p = 1..5 (LFSO with the
     authors' rule, and with the tight radius), and the ``l_2p`` regression comparison."""
     from ..minimize import minimize
-    from ..problems import get_problem
+    from ._problems import get_problem
 
     plt = _pyplot()
     out = Path(out)
