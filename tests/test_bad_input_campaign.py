@@ -10,9 +10,10 @@ is classified:
 * ``silent``: a bad input that ran without an error, or an edge case with a wrong answer;
 * ``valid``: an edge case that works (e.g. ``x0`` at a minimiser converges with ``nit 0``).
 
-Run (a few hundred cases, about a minute on one core)::
+The suite runs every group of cases and fails on any case that is ``unclear`` or
+``silent``. The summary table (a few hundred cases, about a minute on one core)::
 
-    PYTHONPATH=src python benchmarks/bad_input_campaign.py [--verbose]
+    PYTHONPATH=src python tests/test_bad_input_campaign.py [--verbose]
 
 ``--verbose`` lists every case that is not clear or valid.
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import lfso
 from lfso import models
@@ -1096,20 +1098,70 @@ def sklearn_cases() -> list[Case]:
     return out
 
 
+#: The groups of cases; ``file_cases`` takes a folder to write its files in.
+GROUPS: dict[str, Callable[..., list[Case]]] = {
+    "scalar": scalar_cases,
+    "x0": x0_cases,
+    "callback": callback_cases,
+    "callable": callable_cases,
+    "model": model_cases,
+    "stationary": stationary_cases,
+    "oracle": oracle_cases,
+    "tuning": tuning_cases,
+    "file": file_cases,
+    "scipy": scipy_cases,
+    "sklearn": sklearn_cases,
+}
+
+
 def all_cases(folder: Path) -> list[Case]:
-    return (
-        scalar_cases()
-        + x0_cases()
-        + callback_cases()
-        + callable_cases()
-        + model_cases()
-        + stationary_cases()
-        + oracle_cases()
-        + tuning_cases()
-        + file_cases(folder)
-        + scipy_cases()
-        + sklearn_cases()
-    )
+    return [
+        case
+        for name, group in GROUPS.items()
+        for case in (group(folder) if name == "file" else group())
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_each_bad_input_is_refused_clearly_and_each_edge_case_works(name, tmp_path):
+    if name == "sklearn":
+        pytest.importorskip("sklearn")
+    group = GROUPS[name]
+    with np.errstate(all="ignore"):
+        cases = group(tmp_path) if name == "file" else group()
+        assert cases, name
+        verdicts = [(case.label, *classify(case)) for case in cases]
+    wrong = [
+        f"{verdict} {label}: {why[:200]}"
+        for label, verdict, why in verdicts
+        if verdict not in ("clear", "valid")
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def _fail(exc: Exception) -> Callable[[], Any]:
+    def call() -> Any:
+        raise exc
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("case", "verdict"),
+    [
+        (Case("c", _fail(ValueError("tol must be >= 0, got tol=-1")), ("tol",), -1), "clear"),
+        (Case("u", _fail(ValueError("could not convert string")), ("tol",), "a"), "unclear"),
+        (Case("n", _fail(ValueError("tol must be >= 0, got -1")), ("tol",), -2), "unclear"),
+        (Case("e", _fail(RuntimeError("tol must be >= 0, got -1")), ("tol",), -1), "unclear"),
+        (Case("r", _fail(ValueError("bad")), ("tol",), expect=lambda r: True), "unclear"),
+        (Case("s", lambda: 1.0, ("tol",)), "silent"),
+        (Case("w", lambda: 2.0, ("tol",), expect=lambda r: r == 1.0), "silent"),
+        (Case("v", lambda: 1.0, ("tol",), expect=lambda r: r == 1.0), "valid"),
+    ],
+    ids=lambda v: v.label if isinstance(v, Case) else v,
+)
+def test_the_campaign_classifies_each_kind_of_outcome(case, verdict):
+    assert classify(case)[0] == verdict
 
 
 def main() -> None:

@@ -137,34 +137,6 @@ def test_dask_script_runs_on_a_local_cluster():
     assert all(len(_numbers(r)) == 3 and min(_numbers(r)) > 0 for r in table)
 
 
-def test_bad_input_campaign_classifies_each_kind_of_outcome():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("campaign", SCRIPTS / "bad_input_campaign.py")
-    campaign = importlib.util.module_from_spec(spec)
-    sys.modules["campaign"] = campaign  # (its dataclass looks its module up)
-    try:
-        spec.loader.exec_module(campaign)
-    finally:
-        del sys.modules["campaign"]
-    Case = campaign.Case
-
-    def fail(exc):
-        def call():
-            raise exc
-
-        return call
-
-    cases = {
-        "clear": Case("c", fail(ValueError("tol must be >= 0, got tol=-1")), ("tol",), -1),
-        "unclear": Case("u", fail(ValueError("could not convert string")), ("tol",), "a"),
-        "silent": Case("s", lambda: 1.0, ("tol",)),
-        "valid": Case("v", lambda: 1.0, ("tol",), expect=lambda r: r == 1.0),
-    }
-    assert {k: campaign.classify(c)[0] for k, c in cases.items()} == {k: k for k in cases}
-    assert len(campaign.scalar_cases()) > 50
-
-
 def test_lbfgs_wallclock_script_runs_tiny():
     rows = _run("lbfgs_wallclock.py", "--quick")
     assert rows[0][:3] == ["model", "rows", "dim"]
