@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lfso
-from lfso.auto import SecantBound, SecantEstimator, SecantState, check_oracle
+from lfso._auto import SecantBound, SecantEstimator, SecantState, check_oracle
 from lfso.models import Evaluation, FunctionModel, LogisticRegression, LpRegression, PowerSum
 from lfso.steps import EstimateCertificate
-from lfso.steps.certificates import BallState, EstimateState
+from lfso.steps._certificates import BallState, EstimateState
 
 
 def rosenbrock(x):

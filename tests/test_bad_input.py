@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lfso
-from lfso import loop, models
+from lfso import _loop as loop
+from lfso import models
+from lfso._result import History, Result, Status
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -32,7 +34,6 @@ from lfso.models import (
     SoftmaxRegression,
 )
 from lfso.monitor import CSVLogger, EarlyStopping, RiskWarning
-from lfso.result import History, Result, Status
 
 NAN, INF = math.nan, math.inf
 X3 = np.ones(3)
@@ -70,7 +71,7 @@ class JunkOracle(lfso.LocalSmoothnessOracle):
     """A user's oracle class whose bound returns a string."""
 
     def at(self, x):
-        return lfso.bounds.FunctionBound(lambda radius: "junk")
+        return lfso.oracles._bounds.FunctionBound(lambda radius: "junk")
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -1004,7 +1005,7 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
         fh.write(b"PK\x03\x04 half an archive")
         raise OSError("disk full")
 
-    import lfso.result as result_module
+    import lfso._result as result_module
 
     monkeypatch.setattr(result_module.np, "savez", crash)
     second = lfso.minimize(PowerSum(3), X3)

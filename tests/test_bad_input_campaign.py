@@ -37,7 +37,7 @@ import pytest
 
 import lfso
 from lfso import models
-from lfso.bounds import OracleError
+from lfso.oracles._bounds import OracleError
 
 ERROR = "error"
 NAN, INF = math.nan, math.inf

@@ -11,7 +11,7 @@ import pytest
 from lfso.bench import BENCH_METHODS, BENCH_PROBLEMS, SUITES, run_case, run_suite
 from lfso.bench._report import cell, markdown, plot_convergence, targets, write_csv
 from lfso.cli import main
-from lfso.progress import ProgressBar
+from lfso._progress import ProgressBar
 
 
 @pytest.mark.parametrize("method", sorted(BENCH_METHODS))

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from lfso._solve import solve_radius
-from lfso.bounds import (
+from lfso.oracles._solve import solve_radius
+from lfso.oracles._bounds import (
     ConstantBound,
     ExpBound,
     FunctionBound,

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.bounds import ConstantBound, OracleError, PrecisionLimitError
+from lfso.oracles._bounds import ConstantBound, OracleError, PrecisionLimitError
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
 from lfso.bench import PROBLEMS
-from lfso.registry import DEFAULT_METHOD, METHODS, build_rule
+from lfso._registry import DEFAULT_METHOD, METHODS, build_rule
 from lfso.steps import (
     ArmijoStep,
     BallCertificate,
@@ -24,7 +24,7 @@ from lfso.steps import (
     Safeguarded,
     SteepestDescent,
 )
-from lfso.steps.directions import CallableDirection, LBFGSState
+from lfso.steps._directions import CallableDirection, LBFGSState
 
 WITH_ORACLE = sorted(n for n, p in PROBLEMS.items() if p.has_oracle)
 
@@ -446,7 +446,7 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
 def test_lbfgs_gram_recursion_is_the_two_loop_recursion(memory, dtype):
     """On NumPy the recursion runs in the memory's Gram matrix: the two-loop recursion's
     direction (Nocedal 1980) to rounding, as pairs arrive and the oldest are dropped."""
-    from lfso.steps.directions import _Gram, _pair_scalars
+    from lfso.steps._directions import _Gram, _pair_scalars
 
     rng = np.random.default_rng(memory)
     n = 40
@@ -510,7 +510,7 @@ def test_lbfgs_with_a_ball_oracle_steps_as_far_as_without_one(name):
 
 
 def test_the_capped_estimate_is_built_only_for_lbfgs_with_a_users_ball_oracle():
-    from lfso.registry import build_rule
+    from lfso._registry import build_rule
     from lfso.steps import BallCappedEstimate, BallCertificate, Safeguarded, SegmentCertificate
 
     box = FunctionModel(lambda x: float(x @ x), lambda x: 2 * x, lambda x, radius: 2.0)

@@ -22,7 +22,7 @@ from lfso._later import Later, distance, known_dot, later, remember_dot, riding 
 from lfso.bench import count_host_syncs, syncs_per_iteration  # noqa: E402
 from lfso.models import Evaluation  # noqa: E402
 from lfso.bench import get_problem, lls_data, logistic_data  # noqa: E402
-from lfso.steps.directions import LBFGSDirection  # noqa: E402
+from lfso.steps._directions import LBFGSDirection  # noqa: E402
 
 
 def _tensor(*arrays):
@@ -158,7 +158,7 @@ def test_numpy_iterates_are_the_host_paths(name, method, monkeypatch):
     """On NumPy the loop defers nothing: its iterates are those of the rule stepped by hand
     (bit for bit, carried products and their refreshes included)."""
     pytest.importorskip("sklearn")
-    from lfso.registry import build_rule
+    from lfso._registry import build_rule
 
     model, x0 = get_problem(name).make()
     points = []

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso import dashboard
+from lfso import _dashboard as dashboard
 from lfso._svg_chart import decades, round_ticks
-from lfso.dashboard import LiveReport
+from lfso._dashboard import LiveReport
 from lfso.models import PowerSum
 from lfso.monitor import RISKS
 

@@ -6,7 +6,7 @@ import pytest
 
 from lfso.cli._demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
 from lfso.bench import get_problem
-from lfso.registry import METHODS
+from lfso._registry import METHODS
 
 OUTCOMES = {
     "converged": Outcome("converged", 123, 1e-9),

@@ -13,7 +13,7 @@
 * Starts whose powers over- or underflow end with a :class:`lfso.Status` (``CONVERGED``
   or ``PRECISION_LIMIT``), never an exception, at a point whose true ``f`` (recomputed in
   float64 from float64 copies) is not above the start's.
-* A user's oracle that returns ``inf`` still raises :class:`lfso.bounds.OracleError`.
+* A user's oracle that returns ``inf`` still raises :class:`lfso.oracles._bounds.OracleError`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.bounds import OracleError, PrecisionLimitError
+from lfso.oracles._bounds import OracleError, PrecisionLimitError
 from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
 from lfso.models._segments import NormPathSegment
 

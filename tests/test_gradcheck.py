@@ -114,7 +114,7 @@ def test_a_gradient_off_by_a_sign_in_one_coordinate_is_caught():
 def test_right_gradients_at_the_limit_of_floating_point_are_not_flagged(method, monkeypatch):
     """Runs that stall at rounding (tol=0, many iterations past convergence): the
     safeguard checks the gradient there, and never reports a mismatch."""
-    from lfso.steps import safeguard
+    from lfso.steps import _safeguard as safeguard
 
     checks = []
     check = safeguard._check_gradient

@@ -12,7 +12,7 @@ import pytest
 import lfso
 from lfso.cli import main
 from lfso.models import LpRegression, PowerSum
-from lfso.result import History, Result
+from lfso._result import History, Result
 
 pytest.importorskip("matplotlib")
 

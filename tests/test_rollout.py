@@ -11,7 +11,7 @@ import pytest
 
 import lfso
 from lfso.cli import main
-from lfso.dashboard import LiveReport
+from lfso._dashboard import LiveReport
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,

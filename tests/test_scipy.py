@@ -13,7 +13,7 @@ from scipy.optimize import (
 )
 
 import lfso
-import lfso.registry
+import lfso._registry
 import lfso.scipy as ls
 
 A = np.diag(np.linspace(1.0, 4.0, 5))
@@ -57,7 +57,7 @@ def test_every_registered_method_is_a_scipy_custom_method():
 
     assert lfso_lbfgs is lfso.scipy.lfso_lbfgs and lfso_lbfgs.__name__ == "lfso_lbfgs"
     # The default is lfso.minimize's, from the registry.
-    assert lfso.scipy.DEFAULT.__name__ == lfso.registry.DEFAULT_METHOD.replace("-", "_")
+    assert lfso.scipy.DEFAULT.__name__ == lfso._registry.DEFAULT_METHOD.replace("-", "_")
 
 
 def test_the_default_solves_a_10d_rosenbrock():
@@ -70,11 +70,11 @@ def test_the_default_solves_a_10d_rosenbrock():
 def test_a_method_added_to_the_registry_is_a_scipy_method_with_no_edit(monkeypatch):
     import dataclasses
 
-    import lfso.registry
+    import lfso._registry
 
-    base = lfso.registry.METHODS["gd"]
+    base = lfso._registry.METHODS["gd"]
     entry = dataclasses.replace(base, description="gd by another name")
-    monkeypatch.setitem(lfso.registry.METHODS, "gd-again", entry)
+    monkeypatch.setitem(lfso._registry.METHODS, "gd-again", entry)
     assert "gd_again" in dir(lfso.scipy)
     res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.gd_again, options={"step": 1 / 32})
     assert res.success and np.allclose(res.x, X_STAR, atol=1e-6)

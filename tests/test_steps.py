@@ -249,7 +249,7 @@ def test_a_users_certificate_and_direction_compose_without_touching_the_core():
     """A throwaway certificate (a global curvature bound) and direction (scaled -g),
     declared only through the abstract bases, run in the loop and under the safeguard."""
     from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded
-    from lfso.steps.certificates import Sized
+    from lfso.steps._certificates import Sized
 
     class GlobalBound(Certificate):
         needs_bound = False

@@ -61,7 +61,7 @@ def test_segment_certificate_costs_one_solve_round_trip_beyond_the_evaluation(ta
 
 def test_a_hinted_radius_costs_no_round_trip():
     import lfso
-    from lfso._solve import solve_radius
+    from lfso.oracles._solve import solve_radius
 
     rng = torch.Generator().manual_seed(0)
     X = torch.randn(200, 4, generator=rng, dtype=torch.float64)

@@ -15,10 +15,10 @@ Descent*, TMLR 2024). ``import lfso`` needs NumPy, SciPy and array-api-compat on
 Running a method
 ----------------
 * `lfso.minimize`: the entry point, ``minimize(objective, x0, method=...)``.
-* `lfso.result`: what a run returns (`Result`, `History`, `Status`).
-* `lfso.registry`: the table of methods and their options (`lfso.METHODS`).
+* `lfso._result`: what a run returns (`Result`, `History`, `Status`).
+* `lfso._registry`: the table of methods and their options (`lfso.METHODS`).
 * `lfso.steps`: the step rules, certified and peer, one loop for all.
-* `lfso.loop`: that loop (call counts, stopping tests, history, callbacks).
+* `lfso._loop`: that loop (call counts, stopping tests, history, callbacks).
 * `lfso.stochastic`: minibatch LFSO for the row models (``batch_size=``).
 * `lfso.bench`: grid-tuning a fixed step, and what the grid costs.
 
@@ -26,17 +26,17 @@ Objectives and their bounds
 ---------------------------
 * `lfso.models`: objectives computing value, gradient and their oracle in one pass.
 * `lfso.oracles`: oracles ``L(x, R)`` and their calculus (sum, scaling, affine maps).
-* `lfso.bounds`: the bound ``R -> L(x, R)`` at one point, and the radius it certifies.
+* `lfso.oracles._bounds`: the bound ``R -> L(x, R)`` at one point, and the radius it certifies.
 * `lfso.models._segments`: bounds on the curvature along a segment ``[x, x + t d]``.
-* `lfso.auto`: the automatic oracle for a black box, and `check_oracle`.
+* `lfso._auto`: the automatic oracle for a black box, and `check_oracle`.
 * `lfso.bench`: the paper's test problems and a registry of built-in problems.
 
 Monitoring and adopting
 -----------------------
 * `lfso.monitor`: risk indicators and callbacks (CSV/JSON loggers, early stopping).
-* `lfso.progress`: the progress bar.
+* `lfso._progress`: the progress bar.
 * `lfso.report`: figures, a self-contained HTML report, and `compare`.
-* `lfso.dashboard`: the live HTML report of a run.
+* `lfso._dashboard`: the live HTML report of a run.
 * `lfso.rollout`: the staged rollout: pilot, guarded run, return on investment.
 
 Integrations
@@ -57,12 +57,12 @@ Command line and benchmarks
 * `lfso.bench`: the benchmark suite, its harness and report.
 """
 
-from . import bounds, models, oracles, rollout, steps
+from . import models, oracles, rollout, steps
 from ._gradcheck import GradCheck, check_grad
-from .auto import check_oracle
-from .bounds import OracleError
-from .minimize import minimize
-from .oracles import (
+from ._auto import check_oracle
+from .oracles._bounds import OracleError
+from ._minimize import minimize
+from .oracles._ball import (
     AffineOracle,
     ConstantOracle,
     FunctionOracle,
@@ -71,9 +71,9 @@ from .oracles import (
     SumOracle,
     ridge,
 )
-from .registry import METHODS
+from ._registry import METHODS
 from .report import compare
-from .result import History, Result, Status
+from ._result import History, Result, Status
 from .bench._tuning import TunedStep, tune_step
 
 __version__ = "0.1.0"
@@ -92,7 +92,6 @@ __all__ = [
     "Status",
     "SumOracle",
     "TunedStep",
-    "bounds",
     "check_grad",
     "check_oracle",
     "compare",

@@ -389,7 +389,7 @@ def run_arguments(
     if isinstance(smoothness, str) and smoothness != "auto":
         raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
     if smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
-        from .oracles import LocalSmoothnessOracle
+        from .oracles._ball import LocalSmoothnessOracle
 
         if not isinstance(smoothness, LocalSmoothnessOracle):
             raise TypeError(

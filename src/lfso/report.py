@@ -1,6 +1,6 @@
 """After a run: figures, a self-contained HTML report and a side-by-side comparison.
 
-Plots read only the :class:`~lfso.result.History` (matplotlib, the ``plot`` extra, is
+Plots read only the :class:`~lfso._result.History` (matplotlib, the ``plot`` extra, is
 imported inside the functions that need it); nothing here re-runs an optimisation except
 :func:`compare`, whose job is to run a user's current rule beside LFSO.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .monitor import RISKS
-from .result import Result
+from ._result import Result
 
 __all__ = ["Comparison", "compare", "html_report", "plot_runs"]
 
@@ -320,8 +320,8 @@ def compare(
     >>> comparison.path is None  # output=None: no report written
     True
     """
-    from .minimize import minimize
-    from .registry import METHODS
+    from ._minimize import minimize
+    from ._registry import METHODS
 
     baseline = dict(baseline or {"method": "gd", "step": 1e-3})
     shared = {

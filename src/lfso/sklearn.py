@@ -23,11 +23,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .minimize import minimize
+from ._minimize import minimize
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
-from .registry import DEFAULT_METHOD, METHODS
-from .result import Result
+from ._registry import DEFAULT_METHOD, METHODS
+from ._result import Result
 
 __all__ = ["LFSOLogisticRegression", "LeastPowerRegressor"]
 

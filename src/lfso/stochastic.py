@@ -50,7 +50,7 @@ import numpy as np
 
 from ._arrays import error_gamma, like, to_float
 from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
-from .result import History, Result, Status
+from ._result import History, Result, Status
 
 __all__ = ["minimize_batches"]
 

@@ -10,10 +10,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..minimize import minimize
+from .._minimize import minimize
 from ._problems import Problem
-from ..progress import ProgressBar
-from ..result import Result
+from .._progress import ProgressBar
+from .._result import Result
 from ._tuning import DEFAULT_STEP_GRID, tune_step
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
 

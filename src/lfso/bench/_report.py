@@ -238,7 +238,7 @@ def plot_convergence(
 def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Path]:
     """The paper's figures: ``||x||^(2p)`` and ``sum x_i^(2p)`` for p = 1..5 (LFSO with the
     authors' rule, and with the tight radius), and the ``l_2p`` regression comparison."""
-    from ..minimize import minimize
+    from .._minimize import minimize
     from ._problems import get_problem
 
     plt = _pyplot()

@@ -1,7 +1,7 @@
 """The benchmark suite as data: problems and methods, each one registry entry.
 
 Adding a problem touches :data:`lfso.bench.PROBLEMS`; a method of the registry
-(:data:`lfso.registry.METHODS`) is listed here by name with its defaults.
+(:data:`lfso._registry.METHODS`) is listed here by name with its defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._problems import PROBLEMS, Problem
-from ..registry import METHODS
+from .._registry import METHODS
 
 __all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "SUITES", "BenchMethod"]
 

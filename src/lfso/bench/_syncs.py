@@ -136,7 +136,7 @@ def sync_table(
     """
     import torch
 
-    from ..minimize import minimize
+    from .._minimize import minimize
 
     table: dict[str, dict[str, float]] = {}
     for name, model in _models(n, d).items():
@@ -233,7 +233,7 @@ def host_time(
     import numpy as np
     import torch
 
-    from ..minimize import minimize
+    from .._minimize import minimize
     from ..models import LpRegression
 
     rng = np.random.default_rng(0)

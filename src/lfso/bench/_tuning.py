@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from .._validate import integer, real
-from ..minimize import minimize
+from .._minimize import minimize
 from ..monitor import DivergenceStop
-from ..result import Result
+from .._result import Result
 
 __all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
 

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..minimize import minimize
+from .._minimize import minimize
 from ..bench._problems import PROBLEMS, get_problem
-from ..registry import DEFAULT_METHOD, METHODS
-from ..result import Result
+from .._registry import DEFAULT_METHOD, METHODS
+from .._result import Result
 
 # The command line is the interface; build_parser is for the CLI tests.
 __all__ = ["main"]
@@ -263,7 +263,7 @@ def _solve(args: argparse.Namespace) -> int:
     _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
     live = None
     if args.report is not None:
-        from ..dashboard import LiveReport
+        from .._dashboard import LiveReport
 
         report = _output_file("--report", args.report)
         live = LiveReport(report, title=f"lfso solve {problem.name}")
@@ -355,7 +355,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _check_oracle(args: argparse.Namespace) -> int:
-    from ..auto import check_oracle
+    from .._auto import check_oracle
 
     problem = _problem(args.problem)
     if not problem.has_oracle:

@@ -4,13 +4,13 @@ Every model's docstring states the bound its oracle implements and why it holds.
 """
 
 from ._base import Evaluation, Model
-from .function import FunctionModel
-from .generalized import L0L1Smooth
-from .logistic import LogisticRegression
-from .power import PowerNorm, PowerSum
-from .regression import CompositeLeastSquares, LpRegression
-from .robust import CauchyRegression
-from .softmax import SoftmaxRegression
+from ._function import FunctionModel
+from ._generalized import L0L1Smooth
+from ._logistic import LogisticRegression
+from ._power import PowerNorm, PowerSum
+from ._regression import CompositeLeastSquares, LpRegression
+from ._robust import CauchyRegression
+from ._softmax import SoftmaxRegression
 
 __all__ = [
     "CauchyRegression",

@@ -9,8 +9,8 @@ from typing import Any
 
 from .._arrays import error_gamma, norm, to_floats
 from .._validate import real
-from ..bounds import LocalBound
-from ..oracles import LocalSmoothnessOracle
+from ..oracles._bounds import LocalBound
+from ..oracles._ball import LocalSmoothnessOracle
 from ._segments import SegmentBound, WrappedSegment
 
 __all__ = ["Evaluation", "Model"]
@@ -192,7 +192,7 @@ class Model(LocalSmoothnessOracle):
 
         ``C(x, d, t)`` bounds the slope of ``s -> grad f(x + s d) . d`` from above on
         ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``; see :mod:`lfso.models._segments`),
-        is positive and non-decreasing in ``t``, so it is a :class:`~lfso.bounds.LocalBound`
+        is positive and non-decreasing in ``t``, so it is a :class:`~lfso.oracles._bounds.LocalBound`
         in the variable ``t`` and ``radius_for(eta * (-g . d))`` returns ``(t, C, calls)``
         with ``t C >= eta (-g . d)`` and ``C >= C(x, d, t)``, ``t`` about the smallest such
         (to ``rtol`` on the step); then, with the step ``tau = eta (-g . d) / C <= t``,

@@ -13,7 +13,7 @@ the first from ``||A^T D A|| <= ||A||^2 max |D_ii|``, the second from
 ``||A^T D A|| <= sum_i |D_ii| ||a_i||^2``. Each ``d_i`` is non-decreasing in ``R``, hence so
 is the bound. The statistics come from the gradient's pass: each radius costs O(n), no
 product with ``A`` and one host round trip (both reductions travel together); the radius
-solve (:func:`lfso._solve.solve_radius`) needs about one radius per iteration.
+solve (:func:`lfso.oracles._solve.solve_radius`) needs about one radius per iteration.
 
 Rounding (any dtype, float32 included): each model lowers its statistics by their
 rounding error (:func:`statistic_margin`: a dot product of length ``d`` is within
@@ -45,7 +45,7 @@ from .._arrays import (
     to_float,
     to_floats,
 )
-from ..bounds import LocalBound
+from ..oracles._bounds import LocalBound
 from ._segments import CarriedProduct
 from ._base import Evaluation
 

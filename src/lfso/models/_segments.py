@@ -15,7 +15,7 @@ bound). Integrating twice gives the descent lemma along ``d``,
 
 so the step ``t C(t) = eta (-g . d)`` is certified:
 ``f(x + t d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C(t)``. A segment bound is a
-:class:`~lfso.bounds.LocalBound` in the variable ``t``: ``radius_for(eta * (-g . d))``
+:class:`~lfso.oracles._bounds.LocalBound` in the variable ``t``: ``radius_for(eta * (-g . d))``
 returns ``(t, C, evaluations)`` with ``t C >= target`` and ``C >= C(t)`` (``C = C(t)`` from
 the generic solves; a row segment may return an infeasible trial ``t`` with the inflated
 ``C = target / t``, equally valid), and the step rule moves by ``tau = eta (-g . d) / C <=
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
-from ..bounds import (
+from ..oracles._bounds import (
     LocalBound,
     OracleError,
     PrecisionLimitError,
@@ -145,7 +145,7 @@ class SegmentBound(LocalBound):
 
 
 class WrappedSegment(SegmentBound):
-    """A segment bound given as any :class:`~lfso.bounds.LocalBound` in ``t``.
+    """A segment bound given as any :class:`~lfso.oracles._bounds.LocalBound` in ``t``.
 
     The default segment of a model (``inner = L(x, t ||d||) ||d||^2``, the ball around ``x``
     contains the segment) and of the oracle calculus. Evaluation, Newton data and the radius
@@ -251,7 +251,7 @@ class NormPathSegment(SegmentBound):
     ``inf`` only where the padded bound itself exceeds the float64 range, and never ``0``.
     O(1) per ``t`` after the round trip. Where no finite step can be certified (``C(0) =
     inf``, or a step past the float range), :meth:`radius_for` raises
-    :class:`~lfso.bounds.PrecisionLimitError`.
+    :class:`~lfso.oracles._bounds.PrecisionLimitError`.
 
     Parameters
     ----------
@@ -402,9 +402,9 @@ class NormPathSegment(SegmentBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        """:meth:`lfso.bounds.LocalBound.radius_for`; exact for ``p = 1`` (a quadratic).
+        """:meth:`lfso.oracles._bounds.LocalBound.radius_for`; exact for ``p = 1`` (a quadratic).
 
-        Raises :class:`~lfso.bounds.PrecisionLimitError` where the bound leaves the float
+        Raises :class:`~lfso.oracles._bounds.PrecisionLimitError` where the bound leaves the float
         range (``C(0) = inf``) or certifies no representable step."""
         if not target > 0.0 or self.p == 1.0:
             at_zero = self._at_zero()
@@ -426,7 +426,7 @@ class NormPathSegment(SegmentBound):
         return t, value, evals
 
     def _at_zero(self) -> float:
-        """``C(0)``; raises :class:`~lfso.bounds.PrecisionLimitError` where it is ``inf``
+        """``C(0)``; raises :class:`~lfso.oracles._bounds.PrecisionLimitError` where it is ``inf``
         (then so is ``C(t)`` for every ``t``: no finite step can be certified)."""
         at_zero = self(0.0)
         if not at_zero < math.inf:

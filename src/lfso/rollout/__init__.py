@@ -20,7 +20,7 @@ The workflow a team follows before it stops tuning step sizes, as one call
    and LFSO's gradients and seconds to the same target, and the ratios with and without the
    tuning (``slower`` where LFSO is), each figure labelled measured, stated or estimated.
 
-:class:`lfso.dashboard.LiveReport` shows all of it in a self-refreshing HTML page while the
+:class:`lfso._dashboard.LiveReport` shows all of it in a self-refreshing HTML page while the
 run goes (``report=`` of :func:`rollout`).
 """
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..bounds import OracleError
+from ..oracles._bounds import OracleError
 from ..monitor import RISKS, STAGNATION_RTOL
-from ..result import History, Result, Status
+from .._result import History, Result, Status
 from ._roi import ReturnOnInvestment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..monitor import RISKS
-from ..result import Result
+from .._result import Result
 from ._rules import as_model, check_rule, quiet_minimize
 from ._subsample import subsample
 from ._targets import relative_target, to_target

@@ -6,7 +6,7 @@ import math
 import operator
 from dataclasses import dataclass
 
-from ..result import History
+from .._result import History
 from ..bench._tuning import TunedStep
 from ._targets import relative_target, to_target
 

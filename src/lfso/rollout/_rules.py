@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..minimize import minimize
+from .._minimize import minimize
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
-from ..result import Result
+from .._result import Result
 
 
 def quiet_minimize(**kwargs: Any) -> Result:

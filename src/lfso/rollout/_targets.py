@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..result import History
+from .._result import History
 
 
 def to_target(history: History, target: float) -> tuple[int, int, float] | None:

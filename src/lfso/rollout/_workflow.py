@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..result import History, Result, Status
+from .._result import History, Result, Status
 from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, pilot
@@ -216,7 +216,7 @@ def rollout(
     force : bool
         Run the guarded stage even on no-go.
     report : path, optional
-        Write the live HTML report there (:class:`lfso.dashboard.LiveReport`), refreshed
+        Write the live HTML report there (:class:`lfso._dashboard.LiveReport`), refreshed
         every ``every`` seconds while the workflow runs.
     options
         Further ``minimize`` options for the LFSO runs.
@@ -241,7 +241,7 @@ def rollout(
     >>> out.roi.lfso_gradients < out.roi.current_gradients
     True
     """
-    from ..dashboard import LiveReport
+    from .._dashboard import LiveReport
 
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")

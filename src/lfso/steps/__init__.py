@@ -1,4 +1,4 @@
-"""Step rules: how each method chooses its step. They share one loop (:mod:`lfso.loop`).
+"""Step rules: how each method chooses its step. They share one loop (:mod:`lfso._loop`).
 
 The LFSO rules are a direction (:mod:`.directions`) sized by a certificate
 (:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule. A rule instance is
@@ -23,20 +23,20 @@ True
 """
 
 from ._base import GradientMismatchError, Move, StepFailedError, StepRule
-from .accelerated import LFSOAccelStep, NesterovStep
-from .adaptive import AdGDStep, DoGStep, PolyakStep
-from .certificates import (
+from ._accelerated import LFSOAccelStep, NesterovStep
+from ._adaptive import AdGDStep, DoGStep, PolyakStep
+from ._certificates import (
     BallCappedEstimate,
     BallCertificate,
     Certificate,
     EstimateCertificate,
     SegmentCertificate,
 )
-from .directions import CallableDirection, Direction, LBFGSDirection, SteepestDescent
-from .fixed import FixedStep
-from .lfso import CertifiedRule, CertifiedStep, LFSOStep
-from .linesearch import ArmijoStep, BarzilaiBorweinStep
-from .safeguard import Safeguarded
+from ._directions import CallableDirection, Direction, LBFGSDirection, SteepestDescent
+from ._fixed import FixedStep
+from ._lfso import CertifiedRule, CertifiedStep, LFSOStep
+from ._linesearch import ArmijoStep, BarzilaiBorweinStep
+from ._safeguard import Safeguarded
 
 __all__ = [
     "AdGDStep",

@@ -98,7 +98,7 @@ class ClosureModel(FunctionModel):
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
         self._keep_graph = True
         #: The point a step starts from and its gradient, when the rule estimates ``L``
-        #: from secants to it (:mod:`lfso.auto`): each evaluation then computes its
+        #: from secants to it (:mod:`lfso._auto`): each evaluation then computes its
         #: distances to them on the device, to ride its own fetch (:mod:`lfso._later`).
         self.anchor: tuple[torch.Tensor, torch.Tensor] | None = None
         self.sy = False  # ... and ``(x - z) . (g - g_z)`` (a direction other than -g)

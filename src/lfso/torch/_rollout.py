@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..monitor import RISKS
-from ..result import History, Result, Status
+from .._result import History, Result, Status
 from ..rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
 from ._optimizer import LFSO
 

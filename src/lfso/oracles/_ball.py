@@ -11,7 +11,7 @@ Smoothness for Gradient Descent", TMLR 2024, Definition 2.1). For twice-differen
 which every bound below over-estimates.
 
 An oracle binds a point once with :meth:`LocalSmoothnessOracle.at`, which returns a
-:class:`~lfso.bounds.LocalBound` that is cheap to evaluate at any radius. Calling the
+:class:`~lfso.oracles._bounds.LocalBound` that is cheap to evaluate at any radius. Calling the
 oracle ``oracle(x, R)`` is shorthand for ``oracle.at(x)(R)``.
 
 The calculus (each rule's proof is one line):
@@ -40,9 +40,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from ._arrays import as_vector, norm, operator_norm, to_floats
-from ._validate import call_user, nonnegative, real, returned_scalar
-from .bounds import ConstantBound, FunctionBound, LocalBound, check_value
+from .._arrays import as_vector, norm, operator_norm, to_floats
+from .._validate import call_user, nonnegative, real, returned_scalar
+from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value
 
 __all__ = [
     "AffineOracle",
@@ -164,7 +164,7 @@ class AffineOracle(LocalSmoothnessOracle):
     def __init__(
         self, oracle: LocalSmoothnessOracle, A: Any, b: Any = None, *, norm: float | None = None
     ) -> None:
-        from ._validate import data_matrix, data_vector, matrix_norm
+        from .._validate import data_matrix, data_vector, matrix_norm
 
         xp, A = data_matrix(A, "A")
         if b is not None:

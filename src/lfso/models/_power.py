@@ -9,7 +9,7 @@ import numpy as np
 
 from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_floats
 from .._validate import power
-from ..bounds import ConstantBound, LocalBound, PowerBound
+from ..oracles._bounds import ConstantBound, LocalBound, PowerBound
 from ._segments import (
     NormPathSegment,
     RowSegment,

@@ -19,11 +19,11 @@ from ._arrays import materialize, rounding
 from ._later import resolve as host_value
 from ._later import riding
 from ._validate import callback_list
-from .bounds import OracleError, PrecisionLimitError
+from .oracles._bounds import OracleError, PrecisionLimitError
 from .models import Evaluation, Model
 from .monitor import RiskMonitor
-from .progress import ProgressBar
-from .result import History, Result, Status
+from ._progress import ProgressBar
+from ._result import History, Result, Status
 from .steps import GradientMismatchError, StepFailedError, StepRule
 
 # The loop's counting wrapper (Counted) is internal.

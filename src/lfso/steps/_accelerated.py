@@ -10,10 +10,10 @@ import math
 from typing import Any, NamedTuple
 
 from .._validate import flag, open_interval, positive, real
-from ..bounds import check_value
+from ..oracles._bounds import check_value
 from ..models import Evaluation, Model
 from ._base import Move, StepRule
-from .lfso import CertifiedRule, Proposal
+from ._lfso import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
 

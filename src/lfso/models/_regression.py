@@ -22,7 +22,7 @@ from .._arrays import (
     to_numpy,
 )
 from .._validate import matrix_norm, power, regression_data
-from ..bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
+from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ._segments import (
     CarriedProduct,
     NormPathSegment,
@@ -33,7 +33,7 @@ from ._segments import (
 )
 from ._base import Evaluation, Model
 from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
-from .power import PowerNorm, _norm_powers, _norm_scale, split_factor
+from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -137,7 +137,7 @@ class LpRegression(_LinearModel):
 
     ``oracle="paper"`` is the authors' bound (their code, ``linear_regression``):
     ``2p(2p-1) ||A||^2 k_m (max_i r_i^m + max_i ||a_i||^m R^m)`` with
-    ``k_m = max(1, 2^(m-1))`` (:func:`lfso.models.power.split_factor`: the authors'
+    ``k_m = max(1, 2^(m-1))`` (:func:`lfso.models._power.split_factor`: the authors'
     ``2^(2p-3)`` for ``p >= 1.5``, but 1 for ``1 < p < 1.5``, where ``2^(m-1) < 1`` would
     under-estimate), and ``2 ||A||^2`` for ``p = 1``; the first sharp term is never
     larger, since ``(a + b)^m <= k_m (a^m + b^m)``. Both use the paper's radius

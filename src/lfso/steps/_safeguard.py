@@ -10,7 +10,7 @@ from .._gradcheck import central_difference
 from .._validate import integer, real
 from ..models import Evaluation, Model
 from ._base import GradientMismatchError, Move, StepFailedError, StepRule
-from .lfso import CertifiedRule
+from ._lfso import CertifiedRule
 
 __all__ = ["Safeguarded"]
 

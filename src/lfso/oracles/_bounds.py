@@ -5,7 +5,7 @@ returns a :class:`LocalBound`. Evaluating the bound at any radius then costs O(1
 O(n) for the few bounds that keep per-row data), so the LFSO step can probe many radii
 for the price of one pass over the data. :meth:`LocalBound.radius_for` answers the LFSO
 step's question, the smallest ``R`` with ``R L(x, R) >= c``, by the solvers of
-:mod:`lfso._solve` (closed forms where a shape has one).
+:mod:`lfso.oracles._solve` (closed forms where a shape has one).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ._solve import (
 )
 
 # The bounds a new model or oracle returns. The other shapes (PowerBound, ExpBound, MinBound,
-# ...) are the built-in models' internals, and the radius solve lives in lfso._solve.
+# ...) are the built-in models' internals, and the radius solve lives in lfso.oracles._solve.
 __all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError", "PrecisionLimitError"]
 
 

@@ -45,7 +45,7 @@ import numpy as np
 from ._arrays import as_vector, namespace, norm
 from ._later import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
-from .bounds import LocalBound, check_value
+from .oracles._bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
 
 __all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]

@@ -12,7 +12,7 @@ returns a *feasible* radius (``phi(R) >= c``) whose step is within a factor ``1 
 the largest certified step: ``phi(R) <= (1 + rtol) c`` implies
 ``L(R*) >= L(R) R / ((1 + rtol) R*) >= L(R) / (1 + rtol)``.
 
-The bound shapes that use these solvers are in :mod:`lfso.bounds`.
+The bound shapes that use these solvers are in :mod:`lfso.oracles._bounds`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .bounds import LocalBound
+    from ._bounds import LocalBound
 
 __all__ = [
     "OracleError",
@@ -159,7 +159,7 @@ def solve_radius(
     """
     if not target > 0.0:
         return 0.0, check_value(bound(0.0), 0.0), 1
-    from .bounds import LocalBound  # (bounds.py imports this module)
+    from ._bounds import LocalBound  # (bounds.py imports this module)
 
     if isinstance(bound, LocalBound) and bound.convex:
         return bound.radius_for(target, rtol=rtol)

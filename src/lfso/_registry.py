@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _validate as validate
-from .auto import SecantEstimator
+from ._auto import SecantEstimator
 from .models import Model
 from .steps import (
     AdGDStep,
@@ -32,8 +32,8 @@ from .steps import (
     Safeguarded,
     StepRule,
 )
-from .steps.directions import CallableDirection
-from .steps.lfso import sharp_segment
+from .steps._directions import CallableDirection
+from .steps._lfso import sharp_segment
 
 # build_rule is lfso.minimize's own (it builds the rule from the table).
 __all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]

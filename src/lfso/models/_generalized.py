@@ -7,7 +7,7 @@ from typing import Any
 
 from .._arrays import norm, to_floats
 from .._validate import real
-from ..bounds import ExpBound
+from ..oracles._bounds import ExpBound
 from ._segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 

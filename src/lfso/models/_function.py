@@ -7,8 +7,8 @@ from typing import Any
 
 from .._arrays import fetch_with_norm, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
-from ..bounds import LocalBound
-from ..oracles import FunctionOracle, LocalSmoothnessOracle
+from ..oracles._bounds import LocalBound
+from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle
 from ._segments import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
