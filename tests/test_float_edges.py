@@ -13,7 +13,7 @@
 * Starts whose powers over- or underflow end with a :class:`lfso.Status` (``CONVERGED``
   or ``PRECISION_LIMIT``), never an exception, at a point whose true ``f`` (recomputed in
   float64 from float64 copies) is not above the start's.
-* A user's oracle that returns ``inf`` still raises :class:`lfso.oracles._bounds.OracleError`.
+* A user's oracle that returns ``inf`` still raises :class:`lfso.OracleError`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.oracles._bounds import OracleError, PrecisionLimitError
 from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
 from lfso.models._segments import NormPathSegment
+from lfso.oracles import OracleError, PrecisionLimitError
 
 POWERS = (1.0, 1.25, 1.5, 2.0, 3.0, 10.0)
 DTYPES = (np.float32, np.float64)

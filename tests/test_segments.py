@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lfso
+from lfso.bench import get_problem
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -31,8 +32,8 @@ from lfso.models import (
     PowerSum,
     SoftmaxRegression,
 )
-from lfso.bench import get_problem
-from lfso.models._segments import RowSegment, SegmentBound
+from lfso.models._segments import RowSegment
+from lfso.oracles import SegmentBound
 from lfso.steps import LFSOStep
 
 Factory = Callable[[np.random.Generator, type], Model]
@@ -328,7 +329,7 @@ def test_descent_lemma_holds_at_the_certified_step():
 def test_calculus_segment_is_exact_through_an_affine_map():
     rng = np.random.default_rng(13)
     A, b = rng.standard_normal((6, 4)), rng.standard_normal(6)
-    oracle = lfso.ridge(lfso.AffineOracle(PowerNorm(2), A, b) * 0.5, 0.3)
+    oracle = lfso.oracles.ridge(lfso.oracles.AffineOracle(PowerNorm(2), A, b) * 0.5, 0.3)
     x, d = rng.standard_normal(4), rng.standard_normal(4)
     seg = oracle.along(x, d)
     inner = PowerNorm(2).segment(A @ x + b, PowerNorm(2).evaluate(A @ x + b), A @ d)
@@ -562,7 +563,7 @@ def test_calculus_segment_slope_is_the_models_own():
     # an oracle through a model (here ||A x||^4) only bounds the curvature of a different f
     rng = np.random.default_rng(19)
     A = rng.standard_normal((5, 3))
-    oracle = lfso.AffineOracle(PowerNorm(2), A)
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A)
     model = FunctionModel(lambda z: 0.1 * float(z @ z), lambda z: 0.2 * z, oracle)
     x, d = rng.standard_normal(3), rng.standard_normal(3)
     seg = model.segment(x, model.evaluate(x), d)

@@ -7,9 +7,9 @@ from typing import Any
 
 from .._arrays import fetch_with_norm, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
-from ..oracles._bounds import LocalBound
 from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle
-from ._segments import SegmentBound, WrappedSegment
+from ..oracles._bounds import LocalBound
+from ..oracles._segment import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["FunctionModel"]

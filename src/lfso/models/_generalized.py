@@ -8,7 +8,7 @@ from typing import Any
 from .._arrays import norm, to_floats
 from .._validate import real
 from ..oracles._bounds import ExpBound
-from ._segments import SegmentBound, WrappedSegment
+from ..oracles._segment import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
 __all__ = ["L0L1Smooth"]

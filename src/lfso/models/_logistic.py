@@ -6,7 +6,7 @@ from typing import Any
 
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
-from ._segments import RowSegment, SegmentBound, approach, approach_kernel, materialized_product
+from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,
@@ -18,6 +18,7 @@ from ._rows import (
     statistic_margin,
     taken_product,
 )
+from ._segments import RowSegment, approach, approach_kernel, materialized_product
 
 __all__ = ["LogisticRegression"]
 
@@ -113,6 +114,10 @@ class LogisticRegression(Model):
     has_segment = True
     takes_probe = True
     takes_product = True
+
+    #: The arrays indexed by the data's rows (what a subset of the rows takes:
+    #: :func:`lfso.models._rows.take_rows`).
+    row_arrays: tuple[str, ...] = ("X", "signs")
 
     def __init__(
         self,

@@ -10,13 +10,13 @@ import numpy as np
 from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_floats
 from .._validate import power
 from ..oracles._bounds import ConstantBound, LocalBound, PowerBound
+from ..oracles._segment import SegmentBound
+from ._base import Evaluation, Model
 from ._segments import (
     NormPathSegment,
     RowSegment,
-    SegmentBound,
     power_kernel,
 )
-from ._base import Evaluation, Model
 
 __all__ = ["PowerNorm", "PowerSum"]
 

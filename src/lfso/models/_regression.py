@@ -23,17 +23,17 @@ from .._arrays import (
 )
 from .._validate import matrix_norm, power, regression_data
 from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
+from ..oracles._segment import SegmentBound
+from ._base import Evaluation, Model
+from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
+from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
 from ._segments import (
     CarriedProduct,
     NormPathSegment,
     RowSegment,
-    SegmentBound,
     materialized_product,
     power_kernel,
 )
-from ._base import Evaluation, Model
-from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
-from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -72,6 +72,10 @@ class _LinearModel(Model):
     oracle: str
     dim: int
     norm: float
+
+    #: The arrays indexed by the data's rows (what a subset of the rows takes:
+    #: :func:`lfso.models._rows.take_rows`).
+    row_arrays: tuple[str, ...] = ("A", "b")
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None

@@ -6,7 +6,7 @@ from typing import Any
 
 from .._arrays import materialize, namespace, to_float
 from .._validate import nonnegative, real, regression_data
-from ._segments import RowSegment, SegmentBound, cauchy_kernel, materialized_product
+from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,
@@ -18,6 +18,7 @@ from ._rows import (
     statistic_margin,
     taken_product,
 )
+from ._segments import RowSegment, cauchy_kernel, materialized_product
 
 __all__ = ["CauchyRegression"]
 
@@ -74,6 +75,10 @@ class CauchyRegression(Model):
     has_segment = True
     takes_probe = True
     takes_product = True
+
+    #: The arrays indexed by the data's rows (what a subset of the rows takes:
+    #: :func:`lfso.models._rows.take_rows`).
+    row_arrays: tuple[str, ...] = ("A", "b")
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = regression_data(A, b)

@@ -1,35 +1,11 @@
-"""Segment bounds: ``t -> C(x, d, t)``, the curvature of ``f`` along ``[x, x + t d]``.
+"""The built-in models' segment bounds ``t -> C(x, d, t)`` (the contract:
+:class:`lfso.oracles.SegmentBound`): sharp ones, O(n) per ``t`` from ``u = A d``.
 
-A segment bound at a point ``x`` and a direction ``d`` is a map ``t -> C(t)``, positive and
-non-decreasing in ``t >= 0``, with
-
-.. math::  \\varphi(s') - \\varphi(s) \\le C(t) \\, (s' - s)
-           \\quad \\text{for } 0 \\le s \\le s' \\le t, \\qquad
-           \\varphi(s) = \\nabla f(x + s d) \\cdot d,
-
-i.e. an upper bound on the slope of the directional derivative along the segment (for
-``C^2`` ``f``: ``C(t) >= sup_{s in [0, t]} d^T H(x + s d) d``; negative curvature needs no
-bound). Integrating twice gives the descent lemma along ``d``,
-
-.. math::  f(x + t d) \\le f(x) + t \\, g \\cdot d + \\tfrac{t^2}{2} C(t),
-
-so the step ``t C(t) = eta (-g . d)`` is certified:
-``f(x + t d) <= f(x) - eta (1 - eta/2) (g . d)^2 / C(t)``. A segment bound is a
-:class:`~lfso.oracles._bounds.LocalBound` in the variable ``t``: ``radius_for(eta * (-g . d))``
-returns ``(t, C, evaluations)`` with ``t C >= target`` and ``C >= C(t)`` (``C = C(t)`` from
-the generic solves; a row segment may return an infeasible trial ``t`` with the inflated
-``C = target / t``, equally valid), and the step rule moves by ``tau = eta (-g . d) / C <=
-t``, inside the certified segment, with the guarantee above for ``C``.
-
-Any ball oracle gives one (:class:`WrappedSegment` of ``L(x, t ||d||) ||d||^2``, the
-default of :meth:`lfso.models.Model.segment`); the built-in models give sharp ones
-(:class:`RowSegment`: ``C(t) = sum_i sup_{s <= t} l_i''(r_i + s u_i) u_i^2`` from
-``u = A d``, O(n) per ``t``, several ``t`` per host round trip; :class:`NormPathSegment`:
-``||y||^(2p)`` along a line, O(1) per ``t`` after one round trip).
-
-Every segment bound also has ``slope`` (``g . d``, fetched together with the bound's own
-statistics) and ``product(t)`` (the model's linear image of ``x + t d`` for the next
-evaluation, ``None`` when the model has none).
+:class:`RowSegment`: ``C(t) = sum_i sup_{s <= t} l_i''(r_i + s u_i) u_i^2`` over the rows
+of a row model, several ``t`` per host round trip, with the row kernels (power, logistic,
+Cauchy) beside it; :class:`NormPathSegment`: ``||y||^(2p)`` along a line, O(1) per ``t``
+after one round trip; :class:`CarriedProduct`: the model's linear image of the next point,
+carried from the segment so that it is not recomputed.
 """
 
 from __future__ import annotations
@@ -44,21 +20,15 @@ import numpy as np
 
 from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
 from ..oracles._bounds import (
-    LocalBound,
     OracleError,
     PrecisionLimitError,
     check_monotone,
     check_value,
     solve_radius,
 )
+from ..oracles._segment import SegmentBound
 
-__all__ = [
-    "CarriedProduct",
-    "NormPathSegment",
-    "RowSegment",
-    "SegmentBound",
-    "WrappedSegment",
-]
+__all__ = ["CarriedProduct", "NormPathSegment", "RowSegment"]
 
 _MAX_ROUNDS = 60
 #: A sequential solve's first largest step up from the bracket's low end (_next_point).
@@ -83,111 +53,6 @@ def rounding_pad(terms: int, dtype_eps: float, term_ulps: float = 8.0) -> float:
     (:attr:`RowSegment.underflow`).
     """
     return 1.0 + (terms + 2.0 * term_ulps + 1.0) * dtype_eps
-
-
-class SegmentBound(LocalBound):
-    """``t -> C(x, d, t)`` (see the module docstring) with ``slope`` and ``product(t)``.
-
-    Subclasses implement :meth:`__call__` and :meth:`_fetch_slope`, or set ``_slope``.
-    """
-
-    _slope: float | None = None
-
-    @property
-    def slope(self) -> float:
-        """``g . d`` at the segment's start (fetched with the bound's statistics when it can)."""
-        if self._slope is None:
-            self._slope = self._fetch_slope()
-        return self._slope
-
-    def _fetch_slope(self) -> float:
-        raise NotImplementedError
-
-    def product(self, t: float) -> Any:
-        """The model's linear image of ``x + t d`` (``A x + t A d``), or ``None``."""
-        return None
-
-    @property
-    def on_device(self) -> bool:
-        """Whether :meth:`device_step` sizes the step on the data's device (0-d arrays, no
-        host round trip) rather than by the host solve."""
-        return False
-
-    def step_for(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
-    ) -> tuple[float, float, int]:
-        """``radius_for(eta * (-g . d))`` with ``g . d`` from the same round trip when possible.
-
-        Returns ``(t, C, evaluations)`` as :meth:`radius_for` does (``t C >= target`` and
-        ``C >= C(t)``: the step ``eta (-g . d) / C <= t`` is certified); ``(0.0, C(0), 1)``
-        when ``d`` is not a descent direction (``g . d >= 0``).
-        """
-        target = -eta * self.slope
-        if not target > 0.0:
-            return 0.0, self(0.0), 1
-        return self.radius_for(target, rtol=rtol, guess=guess)
-
-    def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
-    ) -> tuple[Any, Any]:
-        """The certified step ``tau`` and the curvature bound ``C`` behind it, ``tau C <=
-        eta (-g . d)`` and ``C`` bounding the curvature on ``[0, tau]``; ``tau = 0`` when
-        ``g . d >= 0``. ``guess`` is in units of ``d / unit`` (the caller's own direction,
-        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed).
-
-        Here from the host solve (:meth:`step_for`), as floats. :class:`RowSegment` picks
-        them on the data's device as 0-d arrays, with no host round trip at all.
-        """
-        if guess is not None:
-            guess = guess / to_floats(unit)[0]
-        t, curvature, _ = self.step_for(eta, rtol=rtol, guess=guess)
-        return (-eta * self.slope / curvature if t > 0.0 else 0.0), curvature
-
-
-class WrappedSegment(SegmentBound):
-    """A segment bound given as any :class:`~lfso.oracles._bounds.LocalBound` in ``t``.
-
-    The default segment of a model (``inner = L(x, t ||d||) ||d||^2``, the ball around ``x``
-    contains the segment) and of the oracle calculus. Evaluation, Newton data and the radius
-    solve are the inner bound's, so with ``d = -g`` the solve is the LFSO tight radius's.
-    """
-
-    def __init__(
-        self,
-        inner: LocalBound,
-        *,
-        grad: Any = None,
-        direction: Any = None,
-        slope: float | None = None,
-        product: Callable[[float], Any] | None = None,
-    ) -> None:
-        self.inner = inner
-        self.convex = inner.convex
-        self.monotone_rtol = inner.monotone_rtol
-        self._grad, self._direction, self._slope = grad, direction, slope
-        self._product = product
-
-    def _fetch_slope(self) -> float:
-        if self._grad is None:
-            raise ValueError("this segment bound was built without the gradient: no slope")
-        return to_floats(self._grad @ self._direction)[0]
-
-    def __call__(self, radius: float) -> float:
-        return self.inner(radius)
-
-    def derivative(self, radius: float) -> float:
-        return self.inner.derivative(radius)
-
-    def start(self, target: float) -> float | None:
-        return self.inner.start(target)
-
-    def radius_for(
-        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
-    ) -> tuple[float, float, int]:
-        return self.inner.radius_for(target, rtol=rtol, guess=guess)
-
-    def product(self, t: float) -> Any:
-        return None if self._product is None else self._product(t)
 
 
 class NormPathSegment(SegmentBound):
@@ -251,7 +116,7 @@ class NormPathSegment(SegmentBound):
     ``inf`` only where the padded bound itself exceeds the float64 range, and never ``0``.
     O(1) per ``t`` after the round trip. Where no finite step can be certified (``C(0) =
     inf``, or a step past the float range), :meth:`radius_for` raises
-    :class:`~lfso.oracles._bounds.PrecisionLimitError`.
+    :class:`~lfso.oracles.PrecisionLimitError`.
 
     Parameters
     ----------
@@ -402,9 +267,9 @@ class NormPathSegment(SegmentBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        """:meth:`lfso.oracles._bounds.LocalBound.radius_for`; exact for ``p = 1`` (a quadratic).
+        """:meth:`lfso.oracles.LocalBound.radius_for`; exact for ``p = 1`` (a quadratic).
 
-        Raises :class:`~lfso.oracles._bounds.PrecisionLimitError` where the bound leaves the float
+        Raises :class:`~lfso.oracles.PrecisionLimitError` where the bound leaves the float
         range (``C(0) = inf``) or certifies no representable step."""
         if not target > 0.0 or self.p == 1.0:
             at_zero = self._at_zero()
@@ -426,7 +291,7 @@ class NormPathSegment(SegmentBound):
         return t, value, evals
 
     def _at_zero(self) -> float:
-        """``C(0)``; raises :class:`~lfso.oracles._bounds.PrecisionLimitError` where it is ``inf``
+        """``C(0)``; raises :class:`~lfso.oracles.PrecisionLimitError` where it is ``inf``
         (then so is ``C(t)`` for every ``t``: no finite step can be certified)."""
         at_zero = self(0.0)
         if not at_zero < math.inf:

@@ -17,7 +17,7 @@ from .._arrays import (
     to_numpy,
 )
 from .._validate import data_matrix, data_vector, integer, nonnegative
-from ._segments import RowSegment, SegmentBound, materialized_product
+from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,
@@ -28,6 +28,7 @@ from ._rows import (
     point_product,
     taken_product,
 )
+from ._segments import RowSegment, materialized_product
 
 __all__ = ["SoftmaxRegression"]
 
@@ -124,6 +125,10 @@ class SoftmaxRegression(Model):
     has_segment = True
     takes_probe = True
     takes_product = True
+
+    #: The arrays indexed by the data's rows (what a subset of the rows takes:
+    #: :func:`lfso.models._rows.take_rows`).
+    row_arrays: tuple[str, ...] = ("X", "onehot")
 
     def __init__(
         self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True

@@ -1,37 +1,4 @@
-"""Local first-order smoothness oracles (LFSOs) and their calculus.
-
-An LFSO for ``f`` is a map ``(x, R) -> L(x, R) > 0`` such that
-
-.. math::  \\|\\nabla f(y) - \\nabla f(z)\\| \\le L(x, R) \\, \\|y - z\\|
-           \\quad \\text{for all } y, z \\in B(x, R),
-
-and ``R -> L(x, R)`` is non-decreasing (Berahas, Roberts & Roosta, "Non-Uniform
-Smoothness for Gradient Descent", TMLR 2024, Definition 2.1). For twice-differentiable
-``f`` on a convex ball, the smallest such constant is ``sup_{y in B(x,R)} ||Hess f(y)||``,
-which every bound below over-estimates.
-
-An oracle binds a point once with :meth:`LocalSmoothnessOracle.at`, which returns a
-:class:`~lfso.oracles._bounds.LocalBound` that is cheap to evaluate at any radius. Calling the
-oracle ``oracle(x, R)`` is shorthand for ``oracle.at(x)(R)``.
-
-The calculus (each rule's proof is one line):
-
-* :class:`ConstantOracle` -- a global Lipschitz constant is an LFSO.
-* ``o1 + o2`` (:class:`SumOracle`) -- ``grad (f1 + f2)`` is ``(L1 + L2)``-Lipschitz on the ball.
-* ``c * o`` (:class:`ScaledOracle`) -- ``grad (c f) = c grad f``.
-* :class:`AffineOracle` -- for ``g(x) = f(Ax + b)``, ``y in B(x, R)`` maps into
-  ``B(Ax + b, ||A|| R)`` and ``grad g(y) = A^T grad f(Ay + b)``, so
-  ``L_g(x, R) = ||A||^2 L_f(Ax + b, ||A|| R)``.
-* :func:`ridge` -- adds ``lam ||x||^2 / 2``, whose gradient is ``lam``-Lipschitz.
-
-Segment bounds (:meth:`LocalSmoothnessOracle.along`, ``t -> C(x, d, t)``, see
-:mod:`lfso.models._segments`) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
-the sum (the slopes of the directional derivatives add); ``c f`` gives ``c C``; and for
-``g(x) = f(Ax + b)``, ``grad g(x + s d) . d = grad f(Ax + b + s A d) . (A d)``, so ``g``'s
-segment bound along ``d`` is ``f``'s along ``u = A d`` at ``Ax + b`` -- exact, no ``||A||``.
-An oracle without a segment rule (a plain callable) gives the ball's
-``L(x, t ||d||) ||d||^2`` (the segment lies in that ball).
-"""
+"""Ball oracles ``L(x, R)`` and their calculus (the contract: :mod:`lfso.oracles`)."""
 
 from __future__ import annotations
 
@@ -110,7 +77,7 @@ class SumOracle(LocalSmoothnessOracle):
             if not isinstance(term, LocalSmoothnessOracle):
                 raise TypeError(
                     "each term of an oracle sum must be a LocalSmoothnessOracle (o1 + o2 is "
-                    "the oracle of f1 + f2; for L(x, R) + c add lfso.ConstantOracle(c)), "
+                    "the oracle of f1 + f2; for L(x, R) + c add lfso.oracles.ConstantOracle(c)), "
                     f"got {term!r} ({type(term).__name__})"
                 )
         self.terms = terms
