@@ -17,11 +17,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lfso  # noqa: E402
-from lfso._arrays import norm, to_floats  # noqa: E402
-from lfso._later import Later, distance, known_dot, later, remember_dot, riding  # noqa: E402
-from lfso.bench import count_host_syncs, syncs_per_iteration  # noqa: E402
+from lfso._arrays import (  # noqa: E402
+    distance,
+    norm,
+    to_floats,
+)
+from lfso._later import Later, known_dot, later, remember_dot, riding  # noqa: E402
+from lfso.bench import count_host_syncs, get_problem, lls_data, logistic_data, syncs_per_iteration  # noqa: E402  # noqa: E402
 from lfso.models import Evaluation  # noqa: E402
-from lfso.bench import get_problem, lls_data, logistic_data  # noqa: E402
 from lfso.steps._directions import LBFGSDirection  # noqa: E402
 
 

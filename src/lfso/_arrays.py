@@ -8,13 +8,14 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from ._later import has_riders, settle, take_riders
+from ._later import has_riders, known_dot, settle, take_riders
 
 __all__ = [
     "Fetched",
     "amax",
     "as_vector",
     "device",
+    "distance",
     "fetch_with_norm",
     "like",
     "namespace",
@@ -148,6 +149,15 @@ def norm(x: Any) -> float:
         return scale
     y = x / scale
     return scale * math.sqrt(float(y @ y))
+
+
+def distance(a: Any, b: Any) -> float:
+    """``||a - b||_2`` as :func:`norm` computes it, from a remembered square
+    (:func:`lfso._later.remember_dot` of ``(a, b)`` with itself) when there is one."""
+    sq = known_dot((a, b), (a, b))
+    if sq is not None and 0.0 < sq < math.inf:  # (else norm's overflow-safe path)
+        return math.sqrt(sq)
+    return norm(a - b)
 
 
 def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:

@@ -1,6 +1,6 @@
 """Scalars computed on the data's device and brought to the host with the next fetch.
 
-A step sized on the device (:meth:`lfso.models._segments.SegmentBound.device_step`) and an L-BFGS
+A step sized on the device (:meth:`lfso.oracles.SegmentBound.device_step`) and an L-BFGS
 direction whose dot products stay there produce 0-d arrays that the step itself does not
 need on the host: only the history, the progress bar and the next iteration's control
 flow read them. Fetching each would cost a host round trip (a GPU synchronisation). So
@@ -18,8 +18,8 @@ so that what one step leaves pending rides the next step's first fetch.
 Distances ride too: a model that knows which distance a rule will ask for next (the
 PyTorch closure model: the automatic oracle's secant ``||x_new - x||`` and
 ``||g_new - g||``) computes ``||a - b||^2`` on the device before its evaluation's fetch and
-registers it with :func:`remember_dot`; :func:`distance` then returns ``sqrt`` of the
-fetched value, the same float that :func:`lfso._arrays.norm` computes
+registers it with :func:`remember_dot`; :func:`lfso._arrays.distance` then returns
+``sqrt`` of the fetched value, the same float that :func:`lfso._arrays.norm` computes
 (``sqrt(float(v @ v))``), with no round trip of its own (:func:`known_dot` likewise for
 the L-BFGS estimate's ``s . y``).
 """
@@ -37,7 +37,6 @@ import array_api_compat
 __all__ = [
     "Later",
     "deferring",
-    "distance",
     "has_riders",
     "known_dot",
     "later",
@@ -140,7 +139,7 @@ def later(array: Any) -> Later:
 def remember_dot(first: tuple[Any, Any], second: tuple[Any, Any], value: Any) -> None:
     """Inside :func:`riding`: ``(a - b) @ (c - e)`` is ``value`` (a 0-d PyTorch array
     computed that way) for ``first = (a, b)``, ``second = (c, e)``; it rides the next fetch
-    and :func:`known_dot` (so :func:`distance`) will use it."""
+    and :func:`known_dot` (so :func:`lfso._arrays.distance`) will use it."""
     known = _KNOWN.get()
     if known is None:
         return
@@ -155,17 +154,6 @@ def known_dot(first: tuple[Any, Any], second: tuple[Any, Any]) -> float | None:
             if two[1] is second[1]:
                 return value.get()
     return None
-
-
-def distance(a: Any, b: Any) -> float:
-    """``||a - b||_2`` as :func:`lfso._arrays.norm` computes it, from a remembered square
-    (:func:`remember_dot` of ``(a, b)`` with itself) when there is one."""
-    from ._arrays import norm
-
-    sq = known_dot((a, b), (a, b))
-    if sq is not None and 0.0 < sq < math.inf:  # (else norm's overflow-safe path)
-        return math.sqrt(sq)
-    return norm(a - b)
 
 
 def has_riders() -> bool:

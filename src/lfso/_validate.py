@@ -388,14 +388,12 @@ def run_arguments(
         raise TypeError(f"grad must be callable, True or None, got {_show(grad)}")
     if isinstance(smoothness, str) and smoothness != "auto":
         raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
+    # (an oracle, LocalSmoothnessOracle, is callable: oracle(x, R) is oracle.at(x)(R))
     if smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
-        from .oracles._ball import LocalSmoothnessOracle
-
-        if not isinstance(smoothness, LocalSmoothnessOracle):
-            raise TypeError(
-                "smoothness must be a callable smoothness(x, R), an oracle or 'auto', "
-                f"got {_show(smoothness)}"
-            )
+        raise TypeError(
+            "smoothness must be a callable smoothness(x, R), an oracle or 'auto', "
+            f"got {_show(smoothness)}"
+        )
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
         raise TypeError(f"hvp must be callable as hvp(x, v) or 'autodiff', got {_show(hvp)}")
     flag(progress, "progress", allow_none=True)

@@ -9,6 +9,19 @@ import sys
 from typing import Any
 
 from ..monitor import RISKS
+from ._common import (
+    LFSO_METHODS,
+    UsageError,
+    _check_run,
+    _Help,
+    _integer,
+    _oracle,
+    _output_file,
+    _positive,
+    _problem,
+    _tolerance,
+    _with_oracle,
+)
 
 # Plumbing of ``lfso rollout`` (add_rollout_parser, parse_rule: the CLI's own).
 __all__ = ["run_rollout"]
@@ -53,14 +66,12 @@ def _rows(text: str) -> int | float | None:
 
 
 def _help_formatter() -> Any:
-    from ._main import _Help  # (cli imports this module when it builds its parser)
 
     return _Help
 
 
 def _thresholds(words: list[str]) -> dict[str, Any]:
     """``["oscillation=3"]`` -> ``{"oscillation": 3}``."""
-    from ._main import UsageError
 
     thresholds = {}
     for word in words:
@@ -98,7 +109,6 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD [KEY=VALUE]",
         help="the rule the guard hands over to (default: the current rule)",
     )
-    from ._main import LFSO_METHODS, _oracle
 
     p.add_argument(
         "--method", choices=LFSO_METHODS, default="lfso", help="the lfso method to roll out"
@@ -170,16 +180,6 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_rollout(args: argparse.Namespace) -> int:
     """Run ``lfso rollout``; exit status 0 on go, 1 on no-go. Every option is checked
     before anything is printed."""
-    from ._main import (
-        UsageError,
-        _check_run,
-        _integer,
-        _output_file,
-        _positive,
-        _problem,
-        _tolerance,
-        _with_oracle,
-    )
     from ..rollout import GoCriteria, Guard, TuningBudget, rollout, subsample
 
     problem = _problem(args.problem)

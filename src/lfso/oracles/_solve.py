@@ -159,10 +159,9 @@ def solve_radius(
     """
     if not target > 0.0:
         return 0.0, check_value(bound(0.0), 0.0), 1
-    from ._bounds import LocalBound  # (bounds.py imports this module)
-
-    if isinstance(bound, LocalBound) and bound.convex:
-        return bound.radius_for(target, rtol=rtol)
+    if getattr(bound, "convex", False):  # a LocalBound with its own Newton solve
+        own: Any = bound
+        return own.radius_for(target, rtol=rtol)
 
     evals = 0
     seen: list[tuple[float, float]] = []

@@ -12,7 +12,7 @@ A certificate bounds the curvature of ``f`` along the segment ``[x, x + t d]`` b
 * :class:`SegmentCertificate`: the model's own segment bound (:meth:`lfso.models.Model.segment`),
   sharper for the row models (curvature along ``d`` only).
 * :class:`EstimateCertificate`: the ball certificate over the automatic oracle
-  (:class:`lfso._auto.SecantEstimator`), for functions without an oracle. An estimate proves
+  (:class:`lfso.auto.SecantEstimator`), for functions without an oracle. An estimate proves
   nothing, so rules with it run under the safeguard (:class:`lfso.steps.Safeguarded`).
 
 Every certificate reports ``L = C / ||d||^2`` (curvature per unit length, the ball's ``L``
@@ -27,13 +27,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
-from .._later import Later, known_dot, later, resolve
-from .._later import distance as gap
-from .._validate import open_interval
 from .._auto import SecantBound, SecantEstimator
-from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
+from .._later import Later, known_dot, later, resolve
+from .._validate import open_interval
 from ..models import Evaluation, Model
+from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 
 __all__ = [
     "BallCappedEstimate",
@@ -152,7 +152,7 @@ class BallCertificate(Certificate):
     ``R L(x, R) >= eta (-g . d) / ||d||`` (``= eta ||g||`` for ``d = -g``: the paper's).
 
     * ``"tight"``: the smallest such ``R`` (solved to ``radius_rtol`` on the step, see
-      :mod:`lfso.oracles._bounds`): the largest step the oracle certifies.
+      :mod:`lfso.bounds`): the largest step the oracle certifies.
     * a callable ``R0(x)``: the paper's rule as in the authors' code,
       ``R = max(R0(x), target / L(x, R0(x)))`` then ``L = L(x, R)``.
     * ``"paper"``: the same with the model's own ``R0``.
@@ -230,7 +230,7 @@ class BallCertificate(Certificate):
         # R* scales like the target when L is steady; a trend in L carries over from the
         # last iteration. A close guess lets the generic radius solve take one evaluation
         # (and a radius the model bounded with the gradient, the hint passed on below,
-        # none when it is in the tolerance window: see lfso.oracles._solve.solve_radius).
+        # none when it is in the tolerance window: see lfso._solve.solve_radius).
         predicted = state.radius
         if predicted is not None and state.target > 0.0:
             predicted *= target / state.target
@@ -380,7 +380,7 @@ def _rescaled(product: Callable[[Any], Any], scale: Any) -> Callable[[Any], Any]
 
 class EstimateState(NamedTuple):
     ball: BallState
-    estimator: Any  # lfso._auto.SecantState
+    estimator: Any  # lfso.auto.SecantState
     base: list[tuple[float, float]] | None = None  # this iteration's samples (taken once)
     extra: tuple[tuple[float, float], ...] = ()  # samples from this iteration's rejections
 
@@ -388,7 +388,7 @@ class EstimateState(NamedTuple):
 class EstimateCertificate(BallCertificate):
     """The ball certificate over the automatic oracle ``hat L(x, R)`` (tight radius).
 
-    The estimate (:class:`lfso._auto.SecantEstimator`: secant ratios of gradients the run
+    The estimate (:class:`lfso.auto.SecantEstimator`: secant ratios of gradients the run
     computes, Hessian power iterations with ``hvp``, safety factor, growth floor) can be
     too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance

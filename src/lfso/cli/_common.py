@@ -1,0 +1,156 @@
+"""What the commands of ``lfso`` share: the usage error, the checks of option values
+before a run, and the parser's help format."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._minimize import minimize
+from .._registry import METHODS
+from ..bench._problems import PROBLEMS, get_problem
+
+#: The methods ``lfso compare`` runs beside a baseline: lfso's own, from the registry.
+LFSO_METHODS = sorted(n for n, m in METHODS.items() if m.family == "lfso")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work: the message names the option and the value."""
+
+
+def _integer(option: str, value: int, minimum: int) -> int:
+    if value < minimum:
+        raise UsageError(f"{option} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _tolerance(option: str, value: float, *, table: bool = False) -> float:
+    """A relative gradient tolerance: ``0 <= value < 1``, as for :func:`lfso.minimize` (0:
+    run to the iteration cap); ``0 < value < 1`` for a ``table`` of gradients to it."""
+    if table and not (0.0 < value < 1.0):
+        raise UsageError(
+            f"{option} must be a number > 0 and < 1 (a fraction of ||g0||; the table counts "
+            f"the gradients to it), got {value:g}"
+        )
+    if not (0.0 <= value < 1.0):
+        raise UsageError(
+            f"{option} must be a number >= 0 and < 1 (a fraction of ||g0||; 0 runs to the "
+            f"iteration cap), got {value:g}"
+        )
+    return value
+
+
+def _positive(option: str, value: float, *, below: float = math.inf, what: str = "") -> float:
+    if not (0.0 < value < below):
+        bound = f" and < {below:g}" if below < math.inf else ""
+        raise UsageError(f"{option} must be a finite number > 0{bound}{what}, got {value:g}")
+    return value
+
+
+def _problem(name: str) -> Any:
+    try:
+        return get_problem(name)
+    except ValueError:
+        raise UsageError(
+            f"unknown problem {name!r}; 'lfso problems' lists the names: {', '.join(PROBLEMS)}"
+        ) from None
+
+
+def _writable(option: str, path: str, folder: Path, file: Path | None = None) -> None:
+    """Raise :class:`UsageError` unless a file can be created in ``folder`` (and ``file``,
+    when it exists, opened for writing): tried with a temporary file, removed at once."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lfso-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        if file is not None and file.exists():
+            with open(file, "a"):
+                pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot write there ({exc.strerror})") from None
+
+
+def _output_file(option: str, path: str) -> Path:
+    """A file to write during or at the end of a run, checked before the run."""
+    if not path.strip():
+        raise UsageError(f"{option} {path!r} is empty; expected a file name such as report.html")
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {path!r} is a folder; expected a file name such as report.html")
+    if not out.parent.is_dir():
+        raise UsageError(
+            f"{option} {path!r}: the folder {str(out.parent)!r} does not exist; create it first"
+        )
+    _writable(option, path, out.parent, out)
+    return out
+
+
+def _output_folder(option: str, path: str) -> Path:
+    """A folder to write into at the end of a run: created (or checked) before the run."""
+    if not path.strip():
+        raise UsageError(f"{option} {path!r} is empty; expected a folder name such as bench-out")
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {path!r} is a file; expected a folder (created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot create the folder ({exc.strerror})") from None
+    _writable(option, path, out)
+    return out
+
+
+def _with_oracle(problem: Any, oracle: str | None) -> tuple[Any, np.ndarray]:
+    """``problem``'s model and ``x0`` with the ``--oracle`` named (``None``: the sharp one);
+    an oracle the problem does not have is a :class:`UsageError`."""
+    if oracle is not None and not problem.has_oracle:
+        with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
+        raise UsageError(
+            f"--oracle {oracle} does not apply to {problem.name}: it has no hand-made oracle "
+            f"(its runs estimate one); drop --oracle, or pick a problem with an oracle: "
+            f"{', '.join(with_oracle[:4])}, ... ('lfso problems' lists them all)"
+        )
+    if oracle == "paper" and problem.family == "robust":
+        raise UsageError(
+            f"--oracle paper does not apply to {problem.name}: the paper has no oracle for "
+            "this function; its only oracle is lfso's (--oracle sharp, the default)"
+        )
+    model, x0 = problem.make(oracle or "sharp")
+    return model, x0
+
+
+def _check_run(flag: str, model: Any, x0: np.ndarray, options: dict[str, Any]) -> None:
+    """``options`` checked by :func:`lfso.minimize` itself, on a run of no step (one
+    evaluation at ``x0``), so that a bad value is reported before anything is printed."""
+    try:
+        minimize(model, x0, max_iter=0, progress=False, **options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: ...)`` to every option's help, except flags and empty defaults
+    (``None``, ``[]``, ``""``: the help states what happens then)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = action.default
+        if default is False or default is argparse.SUPPRESS or default in (None, "", [], ()):
+            return action.help or ""
+        if isinstance(default, list | tuple):  # as typed on the command line
+            return f"{action.help} (default: {' '.join(str(v) for v in default)})"
+        return super()._get_help_string(action) or ""
+
+
+def _oracle(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument(
+        "--oracle",
+        choices=["sharp", "paper"],
+        default=None,
+        help=f"{text} (default: sharp; problems without a hand-made oracle take none)",
+    )
