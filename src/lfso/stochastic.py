@@ -48,9 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import error_gamma, like, to_float
-from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
+from ._arrays import error_gamma, to_float
 from ._result import History, Result, Status
+from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
+from .models._rows import take_rows
 
 __all__ = ["minimize_batches"]
 
@@ -87,29 +88,23 @@ class RowBatches:
         data = model.A if isinstance(model, (LpRegression, CauchyRegression)) else model.X
         self.data = data
         self.n = int(data.shape[0])
-        #: name -> row-indexed array of the model, sliced for each batch
-        self.rows = {
-            LogisticRegression: ("X", "signs"),
-            SoftmaxRegression: ("X", "onehot"),
-            CauchyRegression: ("A", "b"),
-            LpRegression: ("A", "b"),
-        }[type(model)]
 
     def __call__(self, idx: np.ndarray) -> Model:
         """The model of rows ``idx`` (a NumPy integer array)."""
         xp, model = self.xp, self.model
-        index = like(xp.asarray(idx), self.data)
-        sliced = {name: xp.take(getattr(model, name), index, axis=0) for name in self.rows}
         if isinstance(model, LpRegression):  # its constructor takes the norm bound
+            sliced = take_rows(model, idx)
             return LpRegression(
                 sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
             )
+        sliced = take_rows(model, idx, row_norms=model.geometry.row_norms)
+        row_norms = sliced.pop("row_norms")
         batch = copy.copy(model)
         for name, value in sliced.items():
             setattr(batch, name, value)
-        batch.n = int(index.shape[0])
+        batch.n = int(row_norms.shape[0])
         geometry = copy.copy(model.geometry)
-        geometry.row_norms = xp.take(model.geometry.row_norms, index, axis=0)
+        geometry.row_norms = row_norms
         geometry.row_norms_sq = geometry.row_norms * geometry.row_norms
         geometry.sum_pad = 1.0 + error_gamma(batch.n + 4, self.data.dtype)
         geometry.frobenius_sq = to_float(xp.sum(geometry.row_norms_sq)) * geometry.sum_pad

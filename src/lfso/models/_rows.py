@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import (
+    device,
     error_gamma,
     fetch_with_norm,
     materialize,
@@ -46,8 +47,8 @@ from .._arrays import (
     to_floats,
 )
 from ..oracles._bounds import LocalBound
-from ._segments import CarriedProduct
 from ._base import Evaluation
+from ._segments import CarriedProduct
 
 __all__ = [
     "DRIFT_BUDGET",
@@ -59,6 +60,7 @@ __all__ = [
     "point_inf_norm",
     "point_product",
     "statistic_margin",
+    "take_rows",
     "taken_product",
 ]
 
@@ -99,7 +101,7 @@ class RowGeometry:
 
 
 class ProductDrift:
-    """The rounding drift of a carried product ``z ~ A x`` (:class:`lfso.models._segments.CarriedProduct`).
+    """The rounding drift of a carried product ``z ~ A x`` (:class:`._segments.CarriedProduct`).
 
     With ``alpha >= max_i ||a_i||_1`` and ``u`` the unit roundoff of the data's dtype, a
     fresh product is within ``F(x) = gamma_{d+4} alpha ||x||_inf`` of the exact ``A x``
@@ -320,3 +322,37 @@ def fetch_evaluation(
         evaluation.product = CarriedProduct(product[0], drift, xmax)
         evaluation.carried = drift > 0.0
     return evaluation
+
+
+def take_rows(model: Any, idx: Any, **more: Any) -> dict[str, Any]:
+    """Rows ``idx`` of a row model's row-indexed arrays, by name.
+
+    The arrays are those the model's class names in ``row_arrays`` (``("A", "b")`` for the
+    regressions, ``("X", "signs")`` for logistic regression, ``("X", "onehot")`` for softmax
+    regression), and any more given by keyword (arrays indexed by the same rows, such as
+    the row norms of the model's geometry). The index is made once, in the arrays' library
+    and on their device, and the rows are taken there: the data do not move.
+
+    Parameters
+    ----------
+    model : a row model (its class has ``row_arrays``)
+    idx : 1-D array of int
+        Row indices, in ``[0, n)``, checked by the caller.
+
+    Raises
+    ------
+    TypeError
+        ``model`` has no rows to take (its class has no ``row_arrays``).
+    """
+    names = getattr(type(model), "row_arrays", None)
+    if not names:
+        raise TypeError(
+            f"model must be a row model (LpRegression, CompositeLeastSquares, "
+            f"CauchyRegression, LogisticRegression, SoftmaxRegression), got "
+            f"{type(model).__name__}, which has no rows to take"
+        )
+    arrays = {name: getattr(model, name) for name in names} | more
+    first = arrays[names[0]]
+    xp = model.xp
+    index = xp.asarray(idx, device=device(first))
+    return {name: xp.take(a, index, axis=0) for name, a in arrays.items()}

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..models import Model
+from ..models._rows import take_rows
 
 
 def _row_indices(rows: Any, n: int, seed: int) -> np.ndarray:
@@ -56,7 +57,6 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     >>> small.A.tolist()
     [[0.0, 1.0], [4.0, 5.0], [8.0, 9.0]]
     """
-    from .._arrays import device
     from ..models import (
         CauchyRegression,
         CompositeLeastSquares,
@@ -81,25 +81,21 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
             f"{type(model).__name__}; pilot on a short budget instead (rows=None)"
         )
     xp = m.xp
-    idx = _row_indices(rows, int(data.shape[0]), seed)
-
-    def take(a: Any) -> Any:
-        return xp.take(a, xp.asarray(idx, device=device(a)), axis=0)
-
+    taken = take_rows(model, _row_indices(rows, int(data.shape[0]), seed))
     if isinstance(model, (LpRegression, CompositeLeastSquares)):
-        return type(model)(take(m.A), take(m.b), m.p, oracle=m.oracle)
+        return type(model)(taken["A"], taken["b"], m.p, oracle=m.oracle)
     if isinstance(model, CauchyRegression):
-        return CauchyRegression(take(m.A), take(m.b), m.c, l2=m.l2)
-    X = take(m.X)
+        return CauchyRegression(taken["A"], taken["b"], m.c, l2=m.l2)
+    X = taken["X"]
     if m.fit_intercept:  # the models append the constant column themselves
         X = X[:, :-1]
     if isinstance(model, LogisticRegression):
         return LogisticRegression(
             X,
-            take(m.signs),
+            taken["signs"],
             l2=m.l2,
             fit_intercept=m.fit_intercept,
             oracle=m.oracle,
         )
-    y = xp.argmax(take(m.onehot), axis=1)
+    y = xp.argmax(taken["onehot"], axis=1)
     return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)
