@@ -23,10 +23,8 @@ import argparse
 import warnings
 
 import lfso
-from lfso.bench import scipy_lbfgs
-from lfso.bench import SUITES
+from lfso.bench import SUITES, get_problem, scipy_lbfgs
 from lfso.models import FunctionModel
-from lfso.bench import get_problem
 
 TOL, CAP = 1e-8, 50_000
 

@@ -6,7 +6,7 @@ Usage::
     python benchmarks/device_step_quality.py logistic-digits01 lp_regression-p2-n100
 
 On PyTorch tensors ``lfso.minimize`` sizes ``lfso`` and ``lfso-lbfgs`` steps on the device
-(a grid of trial steps, :meth:`lfso.models._segments.SegmentBound.device_step`), with one host
+(a grid of trial steps, :meth:`lfso.oracles.SegmentBound.device_step`), with one host
 round trip per iteration; on NumPy the host solves the step to ``radius_rtol``. This prints
 the gradient evaluations each needs to ``||g|| <= 1e-8 ||g0||`` on the suite's problems
 (``*``: the 50,000-iteration cap), the same data as float64 NumPy arrays and CPU tensors.

@@ -120,7 +120,7 @@ def breakdown(model, x0, step: float, iters: int) -> None:
     """Time per iteration spent in the pieces of an iteration (wrapped methods; a piece
     that calls another includes it: the solve includes its trial steps)."""
     from lfso.models._segments import RowSegment
-    from lfso.steps._directions import LBFGSDirection
+    from lfso.steps import LBFGSDirection
 
     spent: dict[str, float] = {}
     calls: dict[str, int] = {}

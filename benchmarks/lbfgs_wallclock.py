@@ -25,8 +25,7 @@ import warnings
 import numpy as np
 
 import lfso
-from lfso.bench import scipy_lbfgs
-from lfso.bench import lls_data
+from lfso.bench import lls_data, scipy_lbfgs
 
 
 def make_model(kind: str, n: int, d: int, seed: int = 0) -> lfso.models.Model:

@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 
 from lfso import minimize
-from lfso.models import Model
 from lfso.bench import get_problem
+from lfso.models import Model
 
 PROBLEMS = (
     "logistic-breast_cancer",

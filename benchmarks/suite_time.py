@@ -33,8 +33,7 @@ DEFAULT_METHODS = ["lfso", "lfso-lbfgs"]
 
 def measure(methods: list[str], problems: list[str] | None) -> dict[str, list]:
     """``{"problem/method": [seconds, status, iterations]}`` for one pass over the suite."""
-    from lfso.bench import run_case
-    from lfso.bench import SUITES
+    from lfso.bench import SUITES, run_case
 
     out: dict[str, list] = {}
     for problem in problems or SUITES["full"]:

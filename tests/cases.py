@@ -34,7 +34,7 @@ def _affine_model(rng: np.random.Generator) -> Model:
     # g(x) = ||Ax + b||^4 through the calculus: AffineOracle(PowerNorm(2)) + ridge.
     A, b = _data(rng, 6, 4)
     inner = PowerNorm(2)
-    oracle = lfso.ridge(lfso.AffineOracle(inner, A, b) * 0.5, 0.3)
+    oracle = lfso.oracles.ridge(lfso.oracles.AffineOracle(inner, A, b) * 0.5, 0.3)
 
     def fun(x: np.ndarray) -> float:
         return 0.5 * inner.value(A @ x + b) + 0.15 * float(x @ x)

@@ -20,9 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lfso
+from lfso import History, Result, Status, models
 from lfso import _loop as loop
-from lfso import models
-from lfso._result import History, Result, Status
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -67,11 +66,11 @@ def run(**kw):
     return lfso.minimize(kw.pop("model", PowerSum(2)), kw.pop("x0", X3), **kw)
 
 
-class JunkOracle(lfso.LocalSmoothnessOracle):
+class JunkOracle(lfso.oracles.LocalSmoothnessOracle):
     """A user's oracle class whose bound returns a string."""
 
     def at(self, x):
-        return lfso.oracles._bounds.FunctionBound(lambda radius: "junk")
+        return lfso.oracles.FunctionBound(lambda radius: "junk")
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -261,7 +260,7 @@ BAD = [
     ),
     (
         "norm=1e-3 affine",
-        lambda: lfso.AffineOracle(PowerNorm(2), A, norm=1e-3),
+        lambda: lfso.oracles.AffineOracle(PowerNorm(2), A, norm=1e-3),
         ValueError,
         "got norm=0.001",
     ),
@@ -269,7 +268,12 @@ BAD = [
     ("l2=-1 cauchy", lambda: CauchyRegression(A, B, l2=-1.0), ValueError, "l2 must be finite"),
     ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),
     ("l2='a' softmax", lambda: SoftmaxRegression(A, [0, 1, 2], 3, l2="a"), TypeError, "l2"),
-    ("l2=True ridge", lambda: lfso.ridge(lfso.ConstantOracle(1.0), True), TypeError, "l2"),
+    (
+        "l2=True ridge",
+        lambda: lfso.oracles.ridge(lfso.oracles.ConstantOracle(1.0), True),
+        TypeError,
+        "l2",
+    ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
     ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
@@ -353,29 +357,29 @@ BAD = [
     ),
     ("radius str", lambda: PowerSum(2)(X3, "a"), TypeError, "radius must be .*, got radius='a'"),
     ("oracle x None", lambda: PowerSum(2)(None, 1.0), TypeError, "x must be a 1-D"),
-    ("ConstantOracle(True)", lambda: lfso.ConstantOracle(True), TypeError, "lipschitz"),
+    ("ConstantOracle(True)", lambda: lfso.oracles.ConstantOracle(True), TypeError, "lipschitz"),
     (
         "oracle + 5",
-        lambda: lfso.ConstantOracle(1.0) + 5,
+        lambda: lfso.oracles.ConstantOracle(1.0) + 5,
         TypeError,
         r"must be a LocalSmoothnessOracle .*ConstantOracle\(c\)\), got 5 \(int\)",
     ),
     ("5 + oracle", lambda: 5.0 + PowerSum(2), TypeError, r"got 5\.0 \(float\)"),
     (
         "SumOracle(o, 'a')",
-        lambda: lfso.SumOracle(PowerSum(2), "a"),
+        lambda: lfso.oracles.SumOracle(PowerSum(2), "a"),
         TypeError,
         "must be a LocalSmoothnessOracle",
     ),
     (
         "ScaledOracle('a')",
-        lambda: lfso.ScaledOracle("a", lfso.ConstantOracle(1.0)),
+        lambda: lfso.oracles.ScaledOracle("a", lfso.oracles.ConstantOracle(1.0)),
         TypeError,
         "scaling factor",
     ),
     (
         "AffineOracle A nan",
-        lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), [[NAN]]),
+        lambda: lfso.oracles.AffineOracle(lfso.oracles.ConstantOracle(1.0), [[NAN]]),
         ValueError,
         "A must be finite",
     ),
@@ -418,19 +422,19 @@ BAD = [
     ),
     (
         "tune_step steps=5",
-        lambda: lfso.tune_step(PowerSum(1), X3, steps=5),
+        lambda: lfso.bench.tune_step(PowerSum(1), X3, steps=5),
         TypeError,
         "steps must be a sequence",
     ),
     (
         "tune_step steps=[-1]",
-        lambda: lfso.tune_step(PowerSum(1), X3, steps=[-1.0]),
+        lambda: lfso.bench.tune_step(PowerSum(1), X3, steps=[-1.0]),
         ValueError,
         r"steps\[0\] must be finite and positive",
     ),
     (
         "tune_step blowup=nan",
-        lambda: lfso.tune_step(PowerSum(1), X3, steps=[0.1], blowup=NAN),
+        lambda: lfso.bench.tune_step(PowerSum(1), X3, steps=[0.1], blowup=NAN),
         ValueError,
         "blowup",
     ),
@@ -529,7 +533,7 @@ EDGE = [
     ("norm=0, A = 0", lambda: LpRegression(A * 0, B, 1, norm=0.0), lambda m: m.norm == 0.0),
     (
         "tune_step numpy grid",
-        lambda: lfso.tune_step(PowerSum(1), X3, steps=np.array([0.1, 0.4])),
+        lambda: lfso.bench.tune_step(PowerSum(1), X3, steps=np.array([0.1, 0.4])),
         lambda t: t.step == 0.4,
     ),
 ]
@@ -740,9 +744,9 @@ NONNEGATIVE_ARGS = {
 }
 POSITIVE_ARGS = {
     "radius": lambda v: PowerSum(2)(X3, v) if not (isinstance(v, float) and v == 0) else 1 / 0,
-    "lipschitz": lambda v: lfso.ConstantOracle(v),
+    "lipschitz": lambda v: lfso.oracles.ConstantOracle(v),
     "c": lambda v: CauchyRegression(A, B, c=v),
-    "blowup": lambda v: lfso.tune_step(PowerSum(1), X3, steps=[0.1], blowup=v, max_iter=5),
+    "blowup": lambda v: lfso.bench.tune_step(PowerSum(1), X3, steps=[0.1], blowup=v, max_iter=5),
 }
 COUNT_ARGS = {
     "max_iter": lambda v: run(max_iter=v),
@@ -834,7 +838,7 @@ LINEAR = {
     "CauchyRegression": lambda A_, b_: CauchyRegression(A_, b_),
     "LogisticRegression": lambda A_, b_: LogisticRegression(A_, [0, 1, 1]),
     "SoftmaxRegression": lambda A_, b_: SoftmaxRegression(A_, [0, 1, 2], 3),
-    "AffineOracle": lambda A_, b_: lfso.AffineOracle(PowerNorm(2), A_, b_),
+    "AffineOracle": lambda A_, b_: lfso.oracles.AffineOracle(PowerNorm(2), A_, b_),
 }
 
 
@@ -1029,7 +1033,7 @@ def test_tune_step_leaves_the_warning_filters_alone():
     before = list(warnings.filters)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tuned = lfso.tune_step(PowerSum(2), X3, steps=[1e-3, 10.0], max_iter=100)
+        tuned = lfso.bench.tune_step(PowerSum(2), X3, steps=[1e-3, 10.0], max_iter=100)
         inside = list(warnings.filters)
         assert not [w for w in caught if issubclass(w.category, RiskWarning)]
         # a diverging run afterwards still warns
@@ -1048,7 +1052,7 @@ def test_concurrent_tune_steps_leave_no_filter_behind():
     with ThreadPoolExecutor(8) as pool:
         grids = [[1e-3, 10.0 * (k + 1)] for k in range(8)]
         tuned = list(
-            pool.map(lambda g: lfso.tune_step(PowerSum(2), X3, steps=g, max_iter=50), grids)
+            pool.map(lambda g: lfso.bench.tune_step(PowerSum(2), X3, steps=g, max_iter=50), grids)
         )
     assert list(warnings.filters) == before and all(t.step == 1e-3 for t in tuned)
     with pytest.warns(RiskWarning):  # a diverging run still warns afterwards

@@ -37,7 +37,7 @@ import pytest
 
 import lfso
 from lfso import models
-from lfso.oracles._bounds import OracleError
+from lfso.oracles import OracleError
 
 ERROR = "error"
 NAN, INF = math.nan, math.inf
@@ -740,13 +740,18 @@ def oracle_cases() -> list[Case]:
     out.append(Case("oracle x=None", lambda: o(None, 1.0), ("x",)))
     for v in [-1.0, 0.0, NAN, INF, "a", None, True]:
         out.append(
-            Case(f"ConstantOracle({v!r})", lambda v=v: lfso.ConstantOracle(v), ("lipschitz",), v)
+            Case(
+                f"ConstantOracle({v!r})",
+                lambda v=v: lfso.oracles.ConstantOracle(v),
+                ("lipschitz",),
+                v,
+            )
         )
         if v != 0.0:
             out.append(
                 Case(
                     f"ridge l2={v!r}",
-                    lambda v=v: lfso.ridge(lfso.ConstantOracle(1.0), v),
+                    lambda v=v: lfso.oracles.ridge(lfso.oracles.ConstantOracle(1.0), v),
                     ("l2",),
                     v,
                 )
@@ -755,30 +760,34 @@ def oracle_cases() -> list[Case]:
         out.append(
             Case(
                 f"ScaledOracle({v!r})",
-                lambda v=v: lfso.ScaledOracle(v, lfso.ConstantOracle(1.0)),
+                lambda v=v: lfso.oracles.ScaledOracle(v, lfso.oracles.ConstantOracle(1.0)),
                 ("factor", "scaling factor"),
                 v,
             )
         )
-    out.append(Case("FunctionOracle(5)", lambda: lfso.FunctionOracle(5), ("smoothness",), 5))
+    out.append(
+        Case("FunctionOracle(5)", lambda: lfso.oracles.FunctionOracle(5), ("smoothness",), 5)
+    )
     out.append(
         Case(
             "FunctionOracle returns str",
-            lambda: lfso.FunctionOracle(lambda x, R: "a")(X3, 1.0),
+            lambda: lfso.oracles.FunctionOracle(lambda x, R: "a")(X3, 1.0),
             ("smoothness",),
         )
     )
     out.append(
         Case(
             "AffineOracle A nan",
-            lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.array([[NAN]])),
+            lambda: lfso.oracles.AffineOracle(lfso.oracles.ConstantOracle(1.0), np.array([[NAN]])),
             ("A",),
         )
     )
     out.append(
         Case(
             "AffineOracle norm=-1",
-            lambda: lfso.AffineOracle(lfso.ConstantOracle(1.0), np.eye(2), norm=-1.0),
+            lambda: lfso.oracles.AffineOracle(
+                lfso.oracles.ConstantOracle(1.0), np.eye(2), norm=-1.0
+            ),
             ("norm",),
             -1.0,
         )
@@ -855,7 +864,7 @@ def tuning_cases() -> list[Case]:
         out.append(
             Case(
                 f"tune_step steps={label}",
-                lambda v=v: lfso.tune_step(model, X3, steps=v, max_iter=50),
+                lambda v=v: lfso.bench.tune_step(model, X3, steps=v, max_iter=50),
                 ("steps", "step"),
             )
         )
@@ -863,7 +872,7 @@ def tuning_cases() -> list[Case]:
         out.append(
             Case(
                 f"tune_step blowup={v!r}",
-                lambda v=v: lfso.tune_step(model, X3, steps=[0.1], blowup=v, max_iter=50),
+                lambda v=v: lfso.bench.tune_step(model, X3, steps=[0.1], blowup=v, max_iter=50),
                 ("blowup",),
                 v,
             )
@@ -872,7 +881,7 @@ def tuning_cases() -> list[Case]:
         out.append(
             Case(
                 f"tune_step max_iter={v!r}",
-                lambda v=v: lfso.tune_step(model, X3, steps=[0.1], max_iter=v),
+                lambda v=v: lfso.bench.tune_step(model, X3, steps=[0.1], max_iter=v),
                 ("max_iter",),
                 v,
             )

@@ -8,10 +8,10 @@ import io
 import numpy as np
 import pytest
 
+from lfso._progress import ProgressBar
 from lfso.bench import BENCH_METHODS, BENCH_PROBLEMS, SUITES, run_case, run_suite
 from lfso.bench._report import cell, markdown, plot_convergence, targets, write_csv
 from lfso.cli import main
-from lfso._progress import ProgressBar
 
 
 @pytest.mark.parametrize("method", sorted(BENCH_METHODS))

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from lfso.oracles._solve import solve_radius
 from lfso.oracles._bounds import (
     ConstantBound,
     ExpBound,
@@ -19,6 +18,7 @@ from lfso.oracles._bounds import (
     PolynomialBound,
     PowerBound,
 )
+from lfso.oracles._solve import solve_radius
 
 pos = st.floats(1e-3, 1e3)
 

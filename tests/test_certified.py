@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.oracles._bounds import ConstantBound, OracleError, PrecisionLimitError
-from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
-from lfso.bench import PROBLEMS
 from lfso._registry import DEFAULT_METHOD, METHODS, build_rule
+from lfso.bench import PROBLEMS
+from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
+from lfso.oracles import ConstantBound, OracleError, PrecisionLimitError
 from lfso.steps import (
     ArmijoStep,
     BallCertificate,

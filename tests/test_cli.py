@@ -15,8 +15,8 @@ import pytest
 import lfso
 import lfso._registry
 from lfso.cli import main
-from lfso.cli._main import build_parser
 from lfso.cli._demo import certified_methods, run_demo
+from lfso.cli._main import build_parser
 from lfso.monitor import RiskWarning
 
 
@@ -272,12 +272,12 @@ def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
         assert fragment in err, (fragment, err)
 
 
-_TAKE_ETA = sorted(n for n, m in lfso._registry.METHODS.items() if "eta" in m.options)
+_TAKE_ETA = sorted(n for n, m in lfso.METHODS.items() if "eta" in m.options)
 
 
 @pytest.mark.parametrize("method", _TAKE_ETA)
 def test_eta_is_checked_by_the_registry_of_each_method(method, capsys):
-    option = lfso._registry.METHODS[method].options["eta"]
+    option = lfso.METHODS[method].options["eta"]
     bad = next(v for v in (5.0, 1.5, 0.0, -1.0) if not _accepts(option, v))
     assert main(["solve", "power_sum-p3", "--method", method, "--eta", str(bad)]) == 2
     err = capsys.readouterr().err
@@ -297,10 +297,10 @@ def _accepts(option, value) -> bool:
 def test_a_method_added_to_the_registry_needs_no_cli_edit(monkeypatch, capsys):
     # A new certified method with its own eta range: the CLI offers it and checks --eta
     # against its range, and --radius/--step against its options, with no edit to cli.py.
-    base = lfso._registry.METHODS["lfso-lbfgs"]
+    base = lfso.METHODS["lfso-lbfgs"]
     eta = dataclasses.replace(lfso._registry.real(0.0, 0.5), default=0.25)
     new = dataclasses.replace(base, options={**base.options, "eta": eta})
-    monkeypatch.setitem(lfso._registry.METHODS, "lfso-new", new)
+    monkeypatch.setitem(lfso.METHODS, "lfso-new", new)
     assert main(["solve", "power_sum-p3", "--method", "lfso-new", "--eta", "0.7"]) == 2
     assert "--eta must be in (0, 0.5) for --method lfso-new, got 0.7" in capsys.readouterr().err
     assert main(["solve", "power_sum-p3", "--method", "lfso-new", "--radius", "paper"]) == 2

@@ -18,9 +18,9 @@ import pytest
 import lfso
 from lfso import _dashboard as dashboard
 from lfso._svg_chart import decades, round_ticks
-from lfso._dashboard import LiveReport
 from lfso.models import PowerSum
 from lfso.monitor import RISKS
+from lfso.report import LiveReport
 
 
 def test_the_page_refreshes_while_running_and_not_when_finished(tmp_path):

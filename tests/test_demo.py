@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lfso.cli._demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
+from lfso import METHODS
 from lfso.bench import get_problem
-from lfso._registry import METHODS
+from lfso.cli._demo import DemoRow, Outcome, certified_methods, render, run_demo, summary
 
 OUTCOMES = {
     "converged": Outcome("converged", 123, 1e-9),

@@ -91,13 +91,13 @@ def test_sharp_oracles_never_exceed_the_papers():
 
 def test_calculus_rules_compose_bounds():
     x = np.array([1.0, -2.0])
-    c = lfso.ConstantOracle(3.0)
+    c = lfso.oracles.ConstantOracle(3.0)
     assert (c + c)(x, 1.0) == 6.0
     assert (2.5 * c)(x, 1.0) == 7.5
-    assert lfso.ridge(c, 0.5)(x, 1.0) == 3.5
+    assert lfso.oracles.ridge(c, 0.5)(x, 1.0) == 3.5
     A = np.array([[2.0, 0.0], [0.0, 1.0]])
     inner = PowerNorm(2)
-    affine = lfso.AffineOracle(inner, A, np.zeros(2))
+    affine = lfso.oracles.AffineOracle(inner, A, np.zeros(2))
     # ||A|| = 2: L = 4 * 12 (||Ax|| + 2R)^2
     assert affine(x, 0.5) == pytest.approx(4 * 12 * (np.linalg.norm(A @ x) + 1.0) ** 2)
 
@@ -105,10 +105,16 @@ def test_calculus_rules_compose_bounds():
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (lambda: lfso.ConstantOracle(-1.0), "lipschitz must be finite and positive"),
-        (lambda: lfso.ConstantOracle(float("nan")), "lipschitz"),
-        (lambda: 0.0 * lfso.ConstantOracle(1.0), "scaling factor must be finite and positive"),
-        (lambda: lfso.ridge(lfso.ConstantOracle(1.0), -1.0), "l2 must be finite and >= 0"),
+        (lambda: lfso.oracles.ConstantOracle(-1.0), "lipschitz must be finite and positive"),
+        (lambda: lfso.oracles.ConstantOracle(float("nan")), "lipschitz"),
+        (
+            lambda: 0.0 * lfso.oracles.ConstantOracle(1.0),
+            "scaling factor must be finite and positive",
+        ),
+        (
+            lambda: lfso.oracles.ridge(lfso.oracles.ConstantOracle(1.0), -1.0),
+            "l2 must be finite and >= 0",
+        ),
         (lambda: PowerNorm(0.5), "p must be finite and >= 1"),
         (lambda: PowerSum(2, oracle="exact"), "oracle must be 'sharp' or 'paper'"),
         (lambda: LpRegression(np.ones((3, 2)), np.ones(4), 2), r"b must have shape \(3,\)"),

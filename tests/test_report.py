@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import lfso
+from lfso import History, Result
 from lfso.cli import main
 from lfso.models import LpRegression, PowerSum
-from lfso._result import History, Result
 
 pytest.importorskip("matplotlib")
 

@@ -11,7 +11,6 @@ import pytest
 
 import lfso
 from lfso.cli import main
-from lfso._dashboard import LiveReport
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -21,6 +20,7 @@ from lfso.models import (
     PowerSum,
     SoftmaxRegression,
 )
+from lfso.report import LiveReport
 from lfso.rollout import (
     GoCriteria,
     Guard,
@@ -358,7 +358,7 @@ def test_go_criteria_reject_bad_values(kwargs, match):
 
 def test_roi_of_a_grid_equals_the_counts_in_its_histories():
     model, x0 = PowerSum(2), np.linspace(0.5, 1.5, 5)
-    tuned = lfso.tune_step(model, x0, [1e-3, 1e-2, 1e-1, 1.0], max_iter=2000)
+    tuned = lfso.bench.tune_step(model, x0, [1e-3, 1e-2, 1e-1, 1.0], max_iter=2000)
     mine = lfso.minimize(model, x0)
     roi = return_on_investment(mine.history, tuning=tuned, target_rtol=1e-6)
     others = [r for _, r in tuned.runs if r is not tuned.result]
@@ -401,7 +401,7 @@ def test_roi_of_a_stated_budget_estimates_seconds_from_the_measured_rate():
 
 def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best():
     model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
-    tuned = lfso.tune_step(model, x0, [1.0, 10.0], max_iter=3000)
+    tuned = lfso.bench.tune_step(model, x0, [1.0, 10.0], max_iter=3000)
     assert tuned.step == 10.0
     mine = lfso.minimize(model, x0).history
     tuned_already = return_on_investment(mine, tuning=tuned, current_step=10.0)

@@ -57,7 +57,7 @@ def test_every_registered_method_is_a_scipy_custom_method():
 
     assert lfso_lbfgs is lfso.scipy.lfso_lbfgs and lfso_lbfgs.__name__ == "lfso_lbfgs"
     # The default is lfso.minimize's, from the registry.
-    assert lfso.scipy.DEFAULT.__name__ == lfso._registry.DEFAULT_METHOD.replace("-", "_")
+    assert lfso.scipy.DEFAULT.__name__ == lfso.DEFAULT_METHOD.replace("-", "_")
 
 
 def test_the_default_solves_a_10d_rosenbrock():
@@ -72,9 +72,9 @@ def test_a_method_added_to_the_registry_is_a_scipy_method_with_no_edit(monkeypat
 
     import lfso._registry
 
-    base = lfso._registry.METHODS["gd"]
+    base = lfso.METHODS["gd"]
     entry = dataclasses.replace(base, description="gd by another name")
-    monkeypatch.setitem(lfso._registry.METHODS, "gd-again", entry)
+    monkeypatch.setitem(lfso.METHODS, "gd-again", entry)
     assert "gd_again" in dir(lfso.scipy)
     res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.gd_again, options={"step": 1 / 32})
     assert res.success and np.allclose(res.x, X_STAR, atol=1e-6)

@@ -21,7 +21,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lfso
-from lfso.oracles._bounds import ConstantBound, ExpBound, PolynomialBound, PowerBound
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -33,6 +32,7 @@ from lfso.models import (
     PowerSum,
     SoftmaxRegression,
 )
+from lfso.oracles._bounds import ConstantBound, ExpBound, PolynomialBound, PowerBound
 
 #: Tolerance on the ratio, beyond the rounding of the float64 secants themselves
 #: (:func:`secant_noise`).
@@ -463,7 +463,7 @@ def test_l0l1_smooth(data, log_radius):
 def test_generic_solve_survives_an_underflowing_bound_below_the_root():
     """L(R) = R^9 from a seed 1e4 times the root: the slope-bound step down lands at
     R = 1e-36, where L underflows to 0 (was an OracleError; a bisection now)."""
-    bound = lfso.oracles._bounds.FunctionBound(lambda r: r**9)
+    bound = lfso.oracles.FunctionBound(lambda r: r**9)
     radius, value, _ = lfso.oracles._solve.solve_radius(bound, 1.0, guess=1e4)
     assert 1.0 <= radius * value <= 1.0 + 1e-3
 

@@ -97,8 +97,7 @@ def test_long_logistic_runs_make_one_round_trip_per_iteration():
     """Past the first iterations the radius hint lands: no round trip beyond the evaluation."""
     pytest.importorskip("sklearn")
     import lfso
-    from lfso.bench import syncs_per_iteration
-    from lfso.bench import logistic_data
+    from lfso.bench import logistic_data, syncs_per_iteration
 
     X, y = logistic_data("breast_cancer")
     model = lfso.models.LogisticRegression(

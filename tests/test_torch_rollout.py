@@ -10,8 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
-from lfso.torch import LFSO  # noqa: E402
-from lfso.torch import GuardedOptimizer  # noqa: E402
+from lfso.torch import LFSO, GuardedOptimizer  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 

@@ -13,7 +13,7 @@ def test_tune_step_picks_the_fastest_converged_step_and_counts_the_grid():
     A = np.diag([1.0, 3.0])
     model = LpRegression(A, np.zeros(2), 1)  # L = 2 * 9 = 18
     grid = [1e-3, 1e-2, 5e-2, 1 / 18, 0.2]
-    tuned = lfso.tune_step(model, np.ones(2), grid, max_iter=5000)
+    tuned = lfso.bench.tune_step(model, np.ones(2), grid, max_iter=5000)
     assert tuned.step == pytest.approx(1 / 18)
     assert tuned.result.success
     assert tuned.total_njev == sum(r.njev for _, r in tuned.runs)
@@ -23,7 +23,7 @@ def test_tune_step_picks_the_fastest_converged_step_and_counts_the_grid():
 
 def test_tune_step_falls_back_to_best_accuracy_when_nothing_converges():
     model = lfso.models.PowerSum(3)
-    tuned = lfso.tune_step(model, np.linspace(0.5, 1.5, 4), [1e-4, 1e-3, 1e-2], max_iter=200)
+    tuned = lfso.bench.tune_step(model, np.linspace(0.5, 1.5, 4), [1e-4, 1e-3, 1e-2], max_iter=200)
     assert not tuned.result.success
     accuracy = {s: r.history.grad_norm.min() for s, r in tuned.runs if np.isfinite(r.fun)}
     assert tuned.step == min(accuracy, key=accuracy.get)
@@ -33,7 +33,7 @@ def test_tune_step_tunes_any_fixed_step_method_and_names_the_blown_up_steps():
     A = np.diag([1.0, 3.0])
     model = LpRegression(A, np.zeros(2), 1)  # L = 18: steps far above 2/L blow up
     grid = [1e-2, 1 / 18, 5.0]
-    tuned = lfso.tune_step(model, np.ones(2), grid, method="nesterov", max_iter=5000)
+    tuned = lfso.bench.tune_step(model, np.ones(2), grid, method="nesterov", max_iter=5000)
     assert tuned.result.success and tuned.step in (1e-2, 1 / 18)
     assert tuned.failed == {5.0}
     assert dict(tuned.runs)[5.0].status.name == "CALLBACK_STOP"
@@ -41,15 +41,15 @@ def test_tune_step_tunes_any_fixed_step_method_and_names_the_blown_up_steps():
 
 def test_tune_step_rejects_empty_grid():
     with pytest.raises(ValueError, match="at least one step"):
-        lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), [])
+        lfso.bench.tune_step(lfso.models.PowerSum(2), np.ones(2), [])
 
 
 def test_tune_step_accepts_an_array_grid_like_a_list():
     f = lambda x: float(np.sum(x**4))  # noqa: E731
     g = lambda x: 4 * x**3  # noqa: E731
     grid = np.logspace(-4, 0, 9)
-    from_array = lfso.tune_step(f, np.ones(2), grid, grad=g, max_iter=300)
-    from_list = lfso.tune_step(f, np.ones(2), list(grid), grad=g, max_iter=300)
+    from_array = lfso.bench.tune_step(f, np.ones(2), grid, grad=g, max_iter=300)
+    from_list = lfso.bench.tune_step(f, np.ones(2), list(grid), grad=g, max_iter=300)
     assert from_array.step == from_list.step
     assert [s for s, _ in from_array.runs] == [float(s) for s in grid]
     assert from_array.total_njev == from_list.total_njev
@@ -57,7 +57,7 @@ def test_tune_step_accepts_an_array_grid_like_a_list():
 
 def test_tune_step_names_a_grid_that_is_not_numbers():
     with pytest.raises(TypeError, match=r"steps\[0\].*'fast'"):
-        lfso.tune_step(lfso.models.PowerSum(2), np.ones(2), ["fast", "slow"])
+        lfso.bench.tune_step(lfso.models.PowerSum(2), np.ones(2), ["fast", "slow"])
 
 
 def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
@@ -69,7 +69,7 @@ def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
 
     # lfso bench's grid, value for value (np.logspace: 1e-5 is 9.999999999999999e-06 there)
     assert DEFAULT_STEP_GRID == tuple(float(s) for s in np.logspace(-8, 1, 10))
-    assert inspect.signature(lfso.tune_step).parameters["steps"].default is DEFAULT_STEP_GRID
+    assert inspect.signature(lfso.bench.tune_step).parameters["steps"].default is DEFAULT_STEP_GRID
     for runner in (lfso.bench.run_case, lfso.bench.run_suite):
         assert inspect.signature(runner).parameters["grid"].default is DEFAULT_STEP_GRID
     assert lfso.cli._demo.DEFAULT_STEP_GRID is DEFAULT_STEP_GRID

@@ -12,94 +12,61 @@ Descent*, TMLR 2024). ``import lfso`` needs NumPy, SciPy and array-api-compat on
 >>> res.status.name, res.x.round(6).tolist()
 ('CONVERGED', [1.0, 1.0])
 
-Running a method
-----------------
-* `lfso.minimize`: the entry point, ``minimize(objective, x0, method=...)``.
-* `lfso._result`: what a run returns (`Result`, `History`, `Status`).
-* `lfso._registry`: the table of methods and their options (`lfso.METHODS`).
-* `lfso.steps`: the step rules, certified and peer, one loop for all.
-* `lfso._loop`: that loop (call counts, stopping tests, history, callbacks).
-* `lfso.stochastic`: minibatch LFSO for the row models (``batch_size=``).
-* `lfso.bench`: grid-tuning a fixed step, and what the grid costs.
+The public modules, one room each (every other module is private: its name starts with
+``_``, and what it offers users is exported by one of these):
 
-Objectives and their bounds
----------------------------
+* `lfso`: the entry point `minimize` and what a run returns (`Result`, `History`,
+  `Status`); the table of methods (`METHODS`, `Method`, `Option`, `DEFAULT_METHOD`);
+  `check_grad` and `check_oracle`; `compare`.
 * `lfso.models`: objectives computing value, gradient and their oracle in one pass.
-* `lfso.oracles`: oracles ``L(x, R)`` and their calculus (sum, scaling, affine maps).
-* `lfso.oracles._bounds`: the bound ``R -> L(x, R)`` at one point, and the radius it certifies.
-* `lfso.models._segments`: bounds on the curvature along a segment ``[x, x + t d]``.
-* `lfso._auto`: the automatic oracle for a black box, and `check_oracle`.
-* `lfso.bench`: the paper's test problems and a registry of built-in problems.
-
-Monitoring and adopting
------------------------
+* `lfso.oracles`: oracles ``L(x, R)`` and their calculus (sum, scaling, affine maps), the
+  bound ``R -> L(x, R)`` at one point, and segment bounds ``t -> C(x, d, t)``.
+* `lfso.steps`: the step rules, certified (a direction sized by a certificate) and peer,
+  one loop for all.
+* `lfso.stochastic`: minibatch LFSO for the row models (``minimize(..., batch_size=)``).
 * `lfso.monitor`: risk indicators and callbacks (CSV/JSON loggers, early stopping).
-* `lfso._progress`: the progress bar.
-* `lfso.report`: figures, a self-contained HTML report, and `compare`.
-* `lfso._dashboard`: the live HTML report of a run.
+* `lfso.report`: figures, a self-contained HTML report, the live report, and `compare`.
 * `lfso.rollout`: the staged rollout: pilot, guarded run, return on investment.
-
-Integrations
-------------
-`lfso.sklearn` and the PyTorch modules import their library; ``import lfso`` does not.
-
 * `lfso.scipy`: every method as a custom method of ``scipy.optimize.minimize``.
 * `lfso.sklearn`: scikit-learn estimators (least-power and logistic regression).
-* `lfso.torch`: a ``torch.optim`` optimiser with no learning rate.
-* `lfso.torch`: minibatch training without a learning rate.
-* `lfso.torch`: LFSO in charge of a PyTorch model, today's optimiser as fallback.
+* `lfso.torch`: ``torch.optim`` optimisers with no learning rate (full batch and
+  minibatch), and LFSO in charge of a PyTorch model with today's optimiser as fallback.
+* `lfso.bench`: the test problems, the benchmark suite and its harness, grid tuning of a
+  fixed step, host-synchronisation counts.
+* `lfso.cli`: the ``lfso`` command (``demo``, ``solve``, ``bench``, ``compare``,
+  ``rollout``, ...).
 
-Command line and benchmarks
----------------------------
-* `lfso.cli`: the ``lfso`` command (``demo``, ``solve``, ``bench``, ``compare``, ...).
-* `lfso.cli._rollout`: ``lfso rollout``.
-* `lfso.cli._demo`: ``lfso demo``, LFSO against what a user does today.
-* `lfso.bench`: the benchmark suite, its harness and report.
+`lfso.sklearn` and `lfso.torch` import their library; ``import lfso`` does not.
 """
 
-from . import models, oracles, rollout, steps
+# The packages users reach as attributes after ``import lfso`` (the others are imported by name).
+from . import models as models
+from . import oracles as oracles
+from . import rollout as rollout
+from . import steps as steps
+from ._auto import OracleCheck, check_oracle
 from ._gradcheck import GradCheck, check_grad
-from ._auto import check_oracle
-from .oracles._bounds import OracleError
 from ._minimize import minimize
-from .oracles._ball import (
-    AffineOracle,
-    ConstantOracle,
-    FunctionOracle,
-    LocalSmoothnessOracle,
-    ScaledOracle,
-    SumOracle,
-    ridge,
-)
-from ._registry import METHODS
-from .report import compare
+from ._registry import DEFAULT_METHOD, METHODS, Method, Option
 from ._result import History, Result, Status
-from .bench._tuning import TunedStep, tune_step
+from .oracles import OracleError
+from .report import compare
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_METHOD",
     "METHODS",
-    "AffineOracle",
-    "ConstantOracle",
-    "FunctionOracle",
     "GradCheck",
     "History",
-    "LocalSmoothnessOracle",
+    "Method",
+    "Option",
+    "OracleCheck",
     "OracleError",
     "Result",
-    "ScaledOracle",
     "Status",
-    "SumOracle",
-    "TunedStep",
     "check_grad",
     "check_oracle",
     "compare",
     "minimize",
-    "models",
-    "oracles",
-    "ridge",
-    "rollout",
-    "steps",
-    "tune_step",
 ]

@@ -1,37 +1,5 @@
-"""The automatic oracle (``smoothness="auto"``) and the oracle check.
-
-A function with no hand-made LFSO still gets one, estimated from what the run already
-computes. :class:`SecantEstimator` keeps *samples* ``(d_i, rho_i)``: a distance from the
-current point and an observed curvature there, either a secant ratio
-``rho = ||grad f(y) - grad f(x)|| / ||y - x||`` with ``d = ||y - x||`` (the previous
-iterate, and every trial point of the current iteration), or a Hessian power-iteration
-estimate ``rho ~ ||Hess f(x)||`` with ``d = 0`` when Hessian-vector products exist. The
-estimate is
-
-.. math::
-    \\hat L(x, R) = s \\cdot \\max\\big(L_{\\text{floor}},\\;
-    \\max\\lbrace\\rho_i : d_i \\le R\\rbrace\\big),
-
-non-decreasing in ``R`` by construction (a larger ball admits more samples), with safety
-factor ``s`` (default 2) and a floor ``L_floor = L_{k-1} / (s growth)`` carried from the
-last accepted step (so the step can grow by at most ``growth`` per iteration). For a
-quadratic with Hessian norm ``L`` every secant ratio is at most ``L``, so the estimate
-never exceeds ``s L`` (before any safeguard backoff). A secant ratio is a lower bound on
-the Lipschitz constant over the segment, never an upper bound: the estimate can be too
-small, which is why runs with it are always safeguarded (:class:`lfso.steps.LFSOStep`):
-a trial step is accepted only if the descent inequality holds, and a rejected trial's
-secant ratio joins the samples before the radius is solved again.
-
-Along a quasi-Newton direction (``lfso-lbfgs``) the certificate uses the samples
-differently: secants along the direction, no safety factor on the step, which is capped
-at the unit step, and the factor moved into the claimed decrease
-(:meth:`lfso.steps.EstimateCertificate._along`).
-
-Cost per iteration on top of the step's own evaluation: zero when the first trial is
-accepted (the trial's gradient is the next iterate's), one value-and-gradient evaluation
-per rejected trial (``Result.rollbacks`` counts them), plus ``power_iterations``
-Hessian-vector products with ``hvp=`` (``Result.nhev``), and one gradient at the start.
-"""
+"""The automatic oracle (``smoothness="auto"``: :class:`SecantEstimator`) and the oracle
+check (:func:`check_oracle`)."""
 
 from __future__ import annotations
 
@@ -43,10 +11,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._arrays import as_vector, namespace, norm
-from ._later import distance as gap
+from ._arrays import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
-from .oracles._bounds import LocalBound, check_value
 from .models import Evaluation, FunctionModel, Model
+from .oracles._bounds import LocalBound, check_value
 
 __all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]
 
@@ -91,10 +59,43 @@ class SecantState(NamedTuple):
 
 @dataclass
 class SecantEstimator:
-    """Estimate ``L(x, R)`` from gradient differences (and Hessian-vector products).
+    """Estimate ``L(x, R)`` from gradient differences (and Hessian-vector products): the
+    automatic oracle (``smoothness="auto"``).
 
     An estimator, not an oracle: its ``L`` is what the run has seen so far, not a proven
     bound (:mod:`lfso.oracles`); the rules that use it are safeguarded.
+
+    A function with no hand-made LFSO still gets one, estimated from what the run already
+    computes. :class:`SecantEstimator` keeps *samples* ``(d_i, rho_i)``: a distance from the
+    current point and an observed curvature there, either a secant ratio
+    ``rho = ||grad f(y) - grad f(x)|| / ||y - x||`` with ``d = ||y - x||`` (the previous
+    iterate, and every trial point of the current iteration), or a Hessian power-iteration
+    estimate ``rho ~ ||Hess f(x)||`` with ``d = 0`` when Hessian-vector products exist. The
+    estimate is
+
+    .. math::
+        \\hat L(x, R) = s \\cdot \\max\\big(L_{\\text{floor}},\\;
+        \\max\\lbrace\\rho_i : d_i \\le R\\rbrace\\big),
+
+    non-decreasing in ``R`` by construction (a larger ball admits more samples), with safety
+    factor ``s`` (default 2) and a floor ``L_floor = L_{k-1} / (s growth)`` carried from the
+    last accepted step (so the step can grow by at most ``growth`` per iteration). For a
+    quadratic with Hessian norm ``L`` every secant ratio is at most ``L``, so the estimate
+    never exceeds ``s L`` (before any safeguard backoff). A secant ratio is a lower bound on
+    the Lipschitz constant over the segment, never an upper bound: the estimate can be too
+    small, which is why runs with it are always safeguarded (:class:`lfso.steps.LFSOStep`):
+    a trial step is accepted only if the descent inequality holds, and a rejected trial's
+    secant ratio joins the samples before the radius is solved again.
+
+    Along a quasi-Newton direction (``lfso-lbfgs``) the certificate uses the samples
+    differently: secants along the direction, no safety factor on the step, which is capped
+    at the unit step, and the factor moved into the claimed decrease
+    (:meth:`lfso.steps.EstimateCertificate._along`).
+
+    Cost per iteration on top of the step's own evaluation: zero when the first trial is
+    accepted (the trial's gradient is the next iterate's), one value-and-gradient evaluation
+    per rejected trial (``Result.rollbacks`` counts them), plus ``power_iterations``
+    Hessian-vector products with ``hvp=`` (``Result.nhev``), and one gradient at the start.
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ file mode of any new file of the user's (``0o666`` less the umask). No server, n
 no scripts.
 
 >>> import numpy as np, lfso, tempfile, pathlib
->>> from lfso._dashboard import LiveReport
+>>> from lfso.report import LiveReport
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.html"
 >>> live = LiveReport(path, title="sum x^4")
 >>> res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), callback=live)
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from . import _svg_chart
-from .monitor import RISKS
 from ._result import History, Result
+from .monitor import RISKS
 
 __all__ = ["LiveReport"]
 

@@ -18,12 +18,12 @@ from array_api_compat import is_dask_array
 from ._arrays import materialize, rounding
 from ._later import resolve as host_value
 from ._later import riding
-from ._validate import callback_list
-from .oracles._bounds import OracleError, PrecisionLimitError
-from .models import Evaluation, Model
-from .monitor import RiskMonitor
 from ._progress import ProgressBar
 from ._result import History, Result, Status
+from ._validate import callback_list
+from .models import Evaluation, Model
+from .monitor import RiskMonitor
+from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, StepFailedError, StepRule
 
 # The loop's counting wrapper (Counted) is internal.

@@ -7,11 +7,11 @@ from typing import Any
 
 from . import _loop as loop
 from ._arrays import as_vector, like
+from ._registry import DEFAULT_METHOD, METHODS, build_rule
+from ._result import Result
 from ._validate import run_arguments
 from .models import FunctionModel, Model
 from .oracles._ball import LocalSmoothnessOracle
-from ._registry import DEFAULT_METHOD, METHODS, build_rule
-from ._result import Result
 from .steps import CertifiedRule, Safeguarded, StepRule
 
 __all__ = ["minimize"]
@@ -178,7 +178,7 @@ def minimize(
         Finite starting point (lists are converted; integers become float64). It is taken
         into the model's array library, and for PyTorch data onto their device and dtype.
     method : str or StepRule, optional
-        A name of the method registry (:data:`lfso._registry.METHODS`): ``"lfso-lbfgs"``
+        A name of the method registry (:data:`lfso.METHODS`): ``"lfso-lbfgs"``
         (the default), ``"lfso"`` (LFSO-GD; the default when ``radius=`` is given),
         ``"lfso-accel"`` (:class:`lfso.steps.LFSOAccelStep`), and the peers ``"gd"``
         (``step=``, required), ``"armijo"``, ``"bb"``, ``"adgd"``, ``"polyak"``
@@ -191,7 +191,7 @@ def minimize(
         1. The guaranteed decrease is ``eta (1 - eta/2) (g . d)^2 / C``.
     radius : "tight", "paper" or callable ``x -> R0``, optional
         LFSO-GD's radius rule: passing one (``"tight"`` included) selects the ball
-        certificate (:class:`lfso.steps._certificates.BallCertificate`), the paper's step.
+        certificate (:class:`lfso.steps.BallCertificate`), the paper's step.
     tol : float >= 0
         Converged when ``||g_k|| <= max(tol ||g_0||, atol)`` or ``g_k = 0`` exactly. With
         ``tol = atol = 0`` the run takes ``max_iter`` steps unless it meets a stationary point.
@@ -207,7 +207,7 @@ def minimize(
     smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
         LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
-        gradient differences (:class:`lfso._auto.SecantEstimator`; options ``safety``,
+        gradient differences (:class:`lfso.steps.SecantEstimator`; options ``safety``,
         ``growth``, ``power_iterations``). A method that uses no oracle (``"gd"``,
         ``"armijo"``, ...) raises when given one.
     safeguard : bool, optional

@@ -369,7 +369,7 @@ class EarlyStopping:
 class DivergenceStop:
     """Callback that stops the run (``StopIteration``) once ``f`` exceeds ``limit``.
 
-    A guard for trying step sizes that may blow up (the grid of :func:`lfso.tune_step`).
+    A guard for trying step sizes that may blow up (the grid of :func:`lfso.bench.tune_step`).
     ``fired`` says whether it stopped the run.
 
     Parameters

@@ -1,6 +1,6 @@
 """After a run: figures, a self-contained HTML report and a side-by-side comparison.
 
-Plots read only the :class:`~lfso._result.History` (matplotlib, the ``plot`` extra, is
+Plots read only the :class:`~lfso.History` (matplotlib, the ``plot`` extra, is
 imported inside the functions that need it); nothing here re-runs an optimisation except
 :func:`compare`, whose job is to run a user's current rule beside LFSO.
 """
@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .monitor import RISKS
+from ._dashboard import LiveReport
 from ._result import Result
+from .monitor import RISKS
 
-__all__ = ["Comparison", "compare", "html_report", "plot_runs"]
+__all__ = ["Comparison", "LiveReport", "compare", "html_report", "plot_runs"]
 
 
 def _pyplot() -> Any:

@@ -6,10 +6,10 @@
 >>> bool(res.success), res.x.round(4).tolist() == [1.0] * 10
 (True, True)
 
-There is one such function per method of :data:`lfso._registry.METHODS` (``"lfso-lbfgs"``
+There is one such function per method of :data:`lfso.METHODS` (``"lfso-lbfgs"``
 is ``lfso.scipy.lfso_lbfgs``), made from the registry when this module is imported;
 ``lfso.scipy.DEFAULT`` is the one :func:`lfso.minimize` uses by default
-(:data:`lfso._registry.DEFAULT_METHOD`), ``lfso_lbfgs``.
+(:data:`lfso.DEFAULT_METHOD`), ``lfso_lbfgs``.
 
 SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``jac``,
 ``hess``, ``hessp``, ``bounds``, ``constraints``, ``callback`` and the ``options`` (and
@@ -267,7 +267,7 @@ def _attribute(method: str) -> str:
 
 
 # One function per method of the registry, made here: adding a step rule to
-# lfso._registry.METHODS adds lfso.scipy.<its name> with no edit to this module.
+# lfso.METHODS adds lfso.scipy.<its name> with no edit to this module.
 _METHODS = {_attribute(name): _custom(name) for name in METHODS}
 globals().update(_METHODS)
 

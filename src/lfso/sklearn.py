@@ -24,10 +24,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._minimize import minimize
-from .models import LogisticRegression as _Logistic
-from .models import LpRegression, SoftmaxRegression
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import Result
+from .models import LogisticRegression as _Logistic
+from .models import LpRegression, SoftmaxRegression
 
 __all__ = ["LFSOLogisticRegression", "LeastPowerRegressor"]
 

@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._minimize import minimize
-from ._problems import Problem
 from .._progress import ProgressBar
 from .._result import Result
-from ._tuning import DEFAULT_STEP_GRID, tune_step
+from ._problems import Problem
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
+from ._tuning import DEFAULT_STEP_GRID, tune_step
 
 __all__ = ["Record", "ScipyRun", "run_case", "run_suite", "scipy_lbfgs"]
 

@@ -1,7 +1,7 @@
 """The benchmark suite as data: problems and methods, each one registry entry.
 
 Adding a problem touches :data:`lfso.bench.PROBLEMS`; a method of the registry
-(:data:`lfso._registry.METHODS`) is listed here by name with its defaults.
+(:data:`lfso.METHODS`) is listed here by name with its defaults.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._problems import PROBLEMS, Problem
 from .._registry import METHODS
+from ._problems import PROBLEMS, Problem
 
 __all__ = ["BENCH_METHODS", "BENCH_PROBLEMS", "SUITES", "BenchMethod"]
 

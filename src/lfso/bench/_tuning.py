@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import integer, real
 from .._minimize import minimize
-from ..monitor import DivergenceStop
 from .._result import Result
+from .._validate import integer, real
+from ..monitor import DivergenceStop
 
 __all__ = ["DEFAULT_STEP_GRID", "TunedStep", "tune_step"]
 
@@ -89,7 +89,7 @@ def tune_step(
     Examples
     --------
     >>> import numpy as np, lfso
-    >>> tuned = lfso.tune_step(lfso.models.PowerSum(1), np.ones(3), steps=[0.1, 0.4, 2.0])
+    >>> tuned = lfso.bench.tune_step(lfso.models.PowerSum(1), np.ones(3), steps=[0.1, 0.4, 2.0])
     >>> tuned.step
     0.4
     """

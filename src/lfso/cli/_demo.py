@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from .._minimize import minimize
-from ..monitor import RISKS, DivergenceStop
-from ..bench._problems import PROBLEMS, Problem, get_problem
 from .._progress import ProgressBar
 from .._registry import METHODS
 from .._result import Result
+from ..bench._problems import PROBLEMS, Problem, get_problem
 from ..bench._tuning import DEFAULT_STEP_GRID
+from ..monitor import RISKS, DivergenceStop
 
 # ``lfso demo``; the rest (rows, rendering) is the command's own.
 __all__ = ["DEMO_PROBLEMS", "run_demo"]
@@ -47,7 +47,7 @@ _NUDGES = 3
 
 
 def certified_methods() -> list[str]:
-    """lfso's certified methods present in :data:`lfso._registry.METHODS`, best first."""
+    """lfso's certified methods present in :data:`lfso.METHODS`, best first."""
     return [m for m in _CERTIFIED if m in METHODS]
 
 

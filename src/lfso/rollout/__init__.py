@@ -15,12 +15,12 @@ The workflow a team follows before it stops tuning step sizes, as one call
    whose ``f`` stopped changing at the limit of floating point is converged, not stuck (no
    hand-over), and a fallback that ends worse leaves the first stage's point.
 3. **Return on investment** (:func:`return_on_investment`). Gradients and seconds the
-   current rule's tuning costs (a grid run with :func:`lfso.tune_step`, nothing where the
+   current rule's tuning costs (a grid run with :func:`lfso.bench.tune_step`, nothing where the
    current step is already the grid's best, or the user's stated budget), the tuned rule's
    and LFSO's gradients and seconds to the same target, and the ratios with and without the
    tuning (``slower`` where LFSO is), each figure labelled measured, stated or estimated.
 
-:class:`lfso._dashboard.LiveReport` shows all of it in a self-refreshing HTML page while the
+:class:`lfso.report.LiveReport` shows all of it in a self-refreshing HTML page while the
 run goes (``report=`` of :func:`rollout`).
 """
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..oracles._bounds import OracleError
-from ..monitor import RISKS, STAGNATION_RTOL
 from .._result import History, Result, Status
+from ..monitor import RISKS, STAGNATION_RTOL
+from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
 

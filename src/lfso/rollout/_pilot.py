@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..monitor import RISKS
 from .._result import Result
+from ..monitor import RISKS
 from ._rules import as_model, check_rule, quiet_minimize
 from ._subsample import subsample
 from ._targets import relative_target, to_target

@@ -183,7 +183,7 @@ def return_on_investment(
     lfso_history : History
         LFSO's run on the task (a guarded run's combined history counts the fallback too).
     tuning : TunedStep or TuningBudget
-        A measured grid (:func:`lfso.tune_step`; its chosen run is the tuned rule and the
+        A measured grid (:func:`lfso.bench.tune_step`; its chosen run is the tuned rule and the
         other runs are the tuning cost), or the user's stated budget.
     current : History, optional
         The current rule's run on the task; required with a :class:`TuningBudget`.
@@ -199,7 +199,7 @@ def return_on_investment(
     --------
     >>> import numpy as np, lfso
     >>> model, x0 = lfso.models.PowerSum(2), np.ones(4)
-    >>> tuned = lfso.tune_step(model, x0, steps=[1e-3, 1e-2, 1e-1], max_iter=500)
+    >>> tuned = lfso.bench.tune_step(model, x0, steps=[1e-3, 1e-2, 1e-1], max_iter=500)
     >>> roi = lfso.rollout.return_on_investment(lfso.minimize(model, x0).history, tuning=tuned)
     >>> roi.tuning_gradients == sum(r.njev for s, r in tuned.runs if r is not tuned.result)
     True

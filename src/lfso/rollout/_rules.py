@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from .._minimize import minimize
+from .._result import Result
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
-from .._result import Result
 
 
 def quiet_minimize(**kwargs: Any) -> Result:

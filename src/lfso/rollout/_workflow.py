@@ -206,7 +206,7 @@ def rollout(
         The pilot's task (:func:`pilot`).
     guard : Guard, optional
     tuning : "grid", sequence of steps, TuningBudget or None
-        How the current rule's tuning cost is known: ``"grid"`` runs :func:`lfso.tune_step`
+        How the current rule's tuning cost is known: ``"grid"`` runs :func:`lfso.bench.tune_step`
         on the task over ``step x 10^-3 .. 10^3`` (a ``"gd"`` rule; a sequence gives the
         grid; nothing is charged where the current step is the grid's best), a
         :class:`TuningBudget` takes the user's figure (the current rule then runs once on the
@@ -216,7 +216,7 @@ def rollout(
     force : bool
         Run the guarded stage even on no-go.
     report : path, optional
-        Write the live HTML report there (:class:`lfso._dashboard.LiveReport`), refreshed
+        Write the live HTML report there (:class:`lfso.report.LiveReport`), refreshed
         every ``every`` seconds while the workflow runs.
     options
         Further ``minimize`` options for the LFSO runs.

@@ -1,7 +1,10 @@
-"""Step rules: how each method chooses its step. They share one loop (:mod:`lfso._loop`).
+"""Step rules: how each method chooses its step. They share one loop (that of
+:func:`lfso.minimize`: call counts, stopping tests, history, callbacks).
 
-The LFSO rules are a direction (:mod:`.directions`) sized by a certificate
-(:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule. A rule instance is
+The LFSO rules are a direction (:class:`Direction`: :class:`SteepestDescent`,
+:class:`LBFGSDirection`, a user's :class:`CallableDirection`) sized by a certificate
+(:class:`Certificate`: the ball, the segment, or an estimate from a
+:class:`SecantEstimator`); :class:`Safeguarded` wraps any certified rule. A rule instance is
 a ``method=`` of :func:`lfso.minimize`, as a name of :data:`lfso.METHODS` is.
 
 Examples
@@ -22,9 +25,10 @@ True
 True
 """
 
-from ._base import GradientMismatchError, Move, StepFailedError, StepRule
+from .._auto import SecantEstimator
 from ._accelerated import LFSOAccelStep, NesterovStep
 from ._adaptive import AdGDStep, DoGStep, PolyakStep
+from ._base import GradientMismatchError, Move, StepFailedError, StepRule
 from ._certificates import (
     BallCappedEstimate,
     BallCertificate,
@@ -60,6 +64,7 @@ __all__ = [
     "NesterovStep",
     "PolyakStep",
     "Safeguarded",
+    "SecantEstimator",
     "SegmentCertificate",
     "SteepestDescent",
     "StepFailedError",

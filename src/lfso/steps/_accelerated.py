@@ -10,8 +10,8 @@ import math
 from typing import Any, NamedTuple
 
 from .._validate import flag, open_interval, positive, real
-from ..oracles._bounds import check_value
 from ..models import Evaluation, Model
+from ..oracles._bounds import check_value
 from ._base import Move, StepRule
 from ._lfso import CertifiedRule, Proposal
 

@@ -75,7 +75,7 @@ class Move:
 
 
 class StepRule(ABC):
-    """How a method chooses its step. The loop (:func:`lfso._loop.run`) owns everything else.
+    """How a method chooses its step. The loop (:func:`lfso.loop.run`) owns everything else.
 
     A rule holds its hyperparameters (validated at construction) and keeps per-run state
     explicitly: :meth:`init` creates it from the first evaluation, :meth:`step` returns

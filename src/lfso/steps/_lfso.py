@@ -1,7 +1,7 @@
 """Certified steps: a descent direction sized by a certificate (LFSO-GD, LFSO-L-BFGS).
 
 Berahas, Roberts & Roosta (TMLR 2024, Algorithm 1) is the case ``d = -g`` with the ball
-certificate; any direction and any certificate of :mod:`lfso.steps._certificates` combine
+certificate; any direction and any certificate of :mod:`lfso.steps.certificates` combine
 the same way (optimistix's descent + search split), and :class:`lfso.steps.Safeguarded`
 wraps any of them.
 """
@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 from .._arrays import norm
 from .._later import Later, deferring, resolve
 from .._validate import open_interval
-from ..oracles._bounds import OracleError, PrecisionLimitError
 from ..models import Evaluation, Model
+from ..oracles._bounds import OracleError, PrecisionLimitError
 from ._base import Move, StepRule
 from ._certificates import BallCertificate, Certificate, SegmentCertificate, Sized
 from ._directions import Direction, SteepestDescent
@@ -109,7 +109,7 @@ class CertifiedStep(CertifiedRule):
     """``x_{k+1} = x_k + t_k d_k``: a direction sized by a certificate, no line search.
 
     ``t_k = eta (-g_k . d_k) / C_k`` with ``C_k`` the certificate's bound on the curvature
-    along ``[x_k, x_k + t_k d_k]``, so (see :mod:`lfso.steps._certificates`)
+    along ``[x_k, x_k + t_k d_k]``, so (see :mod:`lfso.steps.certificates`)
 
     .. math::  f(x_{k+1}) \\le f(x_k) - \\eta (1 - \\eta/2) (g_k \\cdot d_k)^2 / C_k :
 
@@ -121,7 +121,7 @@ class CertifiedStep(CertifiedRule):
     Parameters
     ----------
     direction : Direction
-        :class:`~lfso.steps._directions.SteepestDescent`, ``LBFGSDirection``, ...
+        :class:`~lfso.steps.directions.SteepestDescent`, ``LBFGSDirection``, ...
     certificate : Certificate or "auto"
         ``"auto"``: the model's segment bound if it has a sharper one than the ball's
         (:func:`sharp_segment`), else the ball with the tight radius (decided at ``init``).
@@ -359,7 +359,7 @@ class LFSOStep(CertifiedStep):
     (:meth:`lfso.models.Model.segment`, sharper for the row models), and the default
     ``"auto"`` takes it when the model has a sharper one than the ball's. The radius
     rules (``"tight"``, ``"paper"``, a callable ``R0(x)``) are the ball certificate's
-    (:class:`lfso.steps._certificates.BallCertificate`); ``"paper"`` and a callable imply
+    (:class:`lfso.steps.certificates.BallCertificate`); ``"paper"`` and a callable imply
     the ball. The safeguard is a wrapper: ``Safeguarded(LFSOStep(...))``.
 
     Parameters

@@ -14,7 +14,7 @@
 True
 
 :class:`LFSO` is a thin adapter over the library's step rules (the method registry,
-:data:`lfso._registry.METHODS`): the parameters are flattened into one vector, the closure
+:data:`lfso.registry.METHODS`): the parameters are flattened into one vector, the closure
 becomes the model (value and gradient; it zeroes the gradients, computes the loss, calls
 ``backward`` and returns the loss, as for ``torch.optim.LBFGS``), and each :meth:`LFSO.step`
 is one step of the rule, so every method of :func:`lfso.minimize` (``method=``), its
@@ -27,7 +27,7 @@ descent, over all parameters ``p`` at once:
 with ``L`` the tight-radius LFSO value from
 
 * a user oracle ``smoothness(params, R) -> float`` (``params`` is the list of tensors), or
-* the automatic oracle of :mod:`lfso._auto` (always safeguarded): secant ratios of the
+* the automatic oracle of :mod:`lfso.auto` (always safeguarded): secant ratios of the
   gradients between steps and, when the closure calls ``loss.backward(create_graph=True)``,
   a few warm-started power iterations of Hessian-vector products by double backward
   (``torch.autograd.grad`` over the gradients), times the safety factor.
@@ -90,13 +90,13 @@ import torch
 
 from .._arrays import rounding
 from .._later import Known, Later, riding
-from ._closure import ClosureModel, Layout, SavedState, moved
-from ..oracles._bounds import PrecisionLimitError
-from ..models import Evaluation
-from ..monitor import RISKS, RiskMonitor
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
+from ..models import Evaluation
+from ..monitor import RISKS, RiskMonitor
+from ..oracles._bounds import PrecisionLimitError
 from ..steps import GradientMismatchError, StepFailedError, StepRule
+from ._closure import ClosureModel, Layout, SavedState, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
@@ -139,7 +139,7 @@ class _Run:
     probe: torch.Tensor | None = None  # a vector whose dot with the next gradient is asked
     hvp_decided: bool = False
     stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
-    secants: bool = False  # the rule estimates L from secants (lfso._auto)
+    secants: bool = False  # the rule estimates L from secants (lfso.auto)
 
 
 class LFSO(torch.optim.Optimizer):
@@ -167,7 +167,7 @@ class LFSO(torch.optim.Optimizer):
         The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
         default 1. Not an option of the peers (``gd``, ``armijo``, ...).
     method : str
-        A method of :data:`lfso._registry.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
+        A method of :data:`lfso.registry.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
         ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
         ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``), ``"nesterov"``, ``"dog"``.
     smoothness : callable ``(params, R) -> float``, optional

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..monitor import RISKS
 from .._result import History, Result, Status
+from ..monitor import RISKS
 from ..rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
 from ._optimizer import LFSO
 
