@@ -11,7 +11,7 @@ is classified:
 * ``valid``: an edge case that works (e.g. ``x0`` at a minimiser converges with ``nit 0``).
 
 The suite runs every group of cases and fails on any case that is ``unclear`` or
-``silent``. The summary table (a few hundred cases, about a minute on one core)::
+``silent``. The summary table (a few hundred cases)::
 
     PYTHONPATH=src python tests/test_bad_input_campaign.py [--verbose]
 
