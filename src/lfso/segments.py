@@ -334,7 +334,7 @@ class NormPathSegment(SegmentBound):
         where ``Y = 0``) as computed here, when the caller has them on the device already
         (not read for NumPy ``y``, whose host path computes them in place)."""
         xp = namespace(v)
-        finfo = xp.finfo(v.dtype)
+        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
         norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
@@ -378,12 +378,12 @@ class NormPathSegment(SegmentBound):
             c,
             slope=slope,
             terms=int(v.shape[0]),
-            dtype_eps=float(finfo.eps),
+            dtype_eps=dtype_eps,
             product=product,
             norms=norms,
             delta=delta,
             eps=eps,
-            tiny=float(finfo.smallest_normal),
+            tiny=tiny,
         )
 
     def _fetch(self) -> dict[str, Any]:
@@ -491,6 +491,13 @@ class NormPathSegment(SegmentBound):
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
+
+
+@functools.lru_cache(maxsize=32)
+def _eps_tiny(xp: Any, dtype: Any) -> tuple[float, float]:
+    """A dtype's machine epsilon and smallest normal number, as floats (once per dtype)."""
+    finfo = xp.finfo(dtype)
+    return float(finfo.eps), float(finfo.smallest_normal)
 
 
 #: The smallest ``||v||^2`` :meth:`NormPathSegment.along` sums without normalising (``p =

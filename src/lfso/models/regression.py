@@ -519,7 +519,8 @@ class CompositeLeastSquares(_LinearModel):
             )
             # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
             big, small, r_top = 1.0, sq, math.sqrt(sq)
-            factor = _norm_powers(1.0, sq, p)[1] if p != 1.0 else 2.0
+            powers = _norm_powers(1.0, sq, p)
+            factor = powers[1] if p != 1.0 else 2.0
             grad = factor * atr
             # (the gradient's largest entry, read only where it may have overflowed)
             gmax = float(np.abs(grad).max()) if not factor * atr_norm < 1e300 else 0.0
@@ -544,6 +545,7 @@ class CompositeLeastSquares(_LinearModel):
                 atr, *scalars, probe=probe
             )
             r_top = big
+            powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
         xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)
         if xmax is not None and drift > 0.0 and self._drift.stale(drift, xmax):
             # A product carried from a far point into a near one drifted past the budget
@@ -552,7 +554,7 @@ class CompositeLeastSquares(_LinearModel):
             return self.evaluate(x, bound=bound, hint=hint, probe=probe)
         value = scale = r_norm = 0.0
         if big > 0.0:
-            value, peak = _norm_powers(big, small, p)
+            value, peak = powers
             scale, r_norm = peak / big, big * math.sqrt(small)  # 2p ||r||^(2p-2), ||r||
         if not gmax < math.inf:
             scale = math.inf
