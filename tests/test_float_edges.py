@@ -432,3 +432,38 @@ def test_a_precision_limit_stops_the_run_with_the_best_point():
     res = lfso.minimize(_Unrepresentable(2), x0, method="lfso", certificate="segment")
     assert res.status is lfso.Status.PRECISION_LIMIT and not res.success
     assert np.array_equal(res.x, x0) and res.fun == 4.0 and res.nit == 0
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-95, 1e95, 1e-110, 1e110])
+@pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
+def test_composite_evaluation_is_exact_to_rounding_on_both_sum_paths(p, scale):
+    """``CompositeLeastSquares.evaluate`` in float64 sums ``||r||^2`` as it is where that
+    lies in ``[1e-200, 1e200]`` and normalises by ``max_i |r_i|`` outside (scales 1e-110
+    and 1e110): on both paths ``f`` and ``grad f`` match the exact values (mpmath, from
+    the float inputs) to a few ulps, and the local bound is above ``||Hess f||`` there."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((30, 4))
+    b = rng.standard_normal(30) * scale
+    x = rng.standard_normal(4) * scale
+    model = CompositeLeastSquares(A, b, p)
+    ev = model.evaluate(x)
+    with mp.workdps(60):
+        r = [
+            mp.fsum(mp.mpf(a) * mp.mpf(xi) for a, xi in zip(row, x, strict=True)) - mp.mpf(bi)
+            for row, bi in zip(A, b, strict=True)
+        ]
+        sq = mp.fsum(ri * ri for ri in r)
+        value = sq**p
+        grad = [
+            2 * p * sq ** (p - 1) * mp.fsum(A[i, j] * r[i] for i in range(30)) for j in range(4)
+        ]
+        f_exact, g_exact = float(value), np.array([float(g) for g in grad])
+        g_norm = float(mp.sqrt(mp.fsum(g * g for g in grad)))
+    assert ev.value == pytest.approx(f_exact, rel=1e-12)
+    np.testing.assert_allclose(ev.grad, g_exact, rtol=1e-10)
+    assert ev.grad_norm == pytest.approx(g_norm, rel=1e-10)
+    # ||Hess f|| <= 2p(2p-1) ||A||^2 ||r||^(2p-2) at x itself (R = 0)
+    norm_a = float(np.linalg.norm(A, 2))
+    with mp.workdps(60):
+        top = 2 * p * (2 * p - 1) * norm_a**2 * sq ** (p - 1) if p > 1 else 2 * norm_a**2
+    assert float(top) <= ev.bound(0.0) * (1 + 1e-12)

@@ -12,6 +12,7 @@ import itertools
 import math
 from collections.abc import Callable
 
+import mpmath
 import numpy as np
 import pytest
 from cases import MODELS, dim_of
@@ -686,3 +687,82 @@ def test_segment_gd_takes_the_fewest_gradients_any_certified_step_can(name, q, e
     result = lfso.minimize(model, x0, method="lfso", eta=eta, tol=1e-8)
     assert result.success
     assert result.njev == fewest
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-70, 1e70, 1e-90, 1e90, 1e-110, 1e110])
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_path_bound_summed_plainly_in_range_matches_the_normalised_one(p, scale):
+    """On the host in float64, ``NormPathSegment.along`` sums ``||y||^2``, ``y . v`` and
+    ``||v||^2`` as they are while they lie in ``[1e-150, 1e150]``, and normalises by the
+    vectors' maxima otherwise (scales 1e-90 and beyond put the sums outside): either way
+    ``C(t)`` is the same bound, to the host's rounding, and above the exact curvature
+    ``2p ||q||^(2p-4) ((2p-2) (q . v)^2 + ||q||^2 ||v||^2)``, ``q = y + s v``, in mpmath
+    at points of the segment."""
+    from lfso.models._segments import NormPathSegment
+
+    rng = np.random.default_rng(7)
+    y, v = rng.standard_normal(50) * scale, rng.standard_normal(50) * scale
+    plain = NormPathSegment.along(p, 1.0, y, v)
+    # the same sums, normalised by hand (what the bound reads outside the range)
+    ym, vm = float(np.abs(y).max()), float(np.abs(v).max())
+    ys, vs = y / ym, v / vm
+    scaled = NormPathSegment(
+        p,
+        1.0,
+        ys @ ys,
+        ys @ vs,
+        vs @ vs,
+        terms=50,
+        dtype_eps=float(np.finfo(float).eps),
+        norms=(ym, vm),
+    )
+    in_range = 1e-150 <= float(y @ y) <= 1e150 and 1e-150 <= float(v @ v) <= 1e150
+    assert (plain._norms is None) == in_range
+    for t in (0.0, 0.1, 1.0, 10.0):
+        assert plain(t) == pytest.approx(scaled(t), rel=1e-9)
+        # exact d^2/ds^2 of ||y + s v||^(2p) at points of [0, t], in mpmath (50 digits)
+        for s in np.linspace(0.0, t, 5):
+            with mpmath.workdps(50):
+                q = [
+                    mpmath.mpf(a) + mpmath.mpf(float(s)) * mpmath.mpf(b)
+                    for a, b in zip(y, v, strict=True)
+                ]
+                w = [mpmath.mpf(b) for b in v]
+                qq = mpmath.fsum(a * a for a in q)
+                qv = mpmath.fsum(a * b for a, b in zip(q, w, strict=True))
+                vv = mpmath.fsum(b * b for b in w)
+                second = 2 * p * qq ** (p - 2) * ((2 * p - 2) * qv * qv + qq * vv)
+                log_exact = float(mpmath.log(second))
+            assert log_exact <= math.log(plain(t))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [3.0, 4.0, 2.5])
+def test_row_power_sum_covers_its_rounding_for_powers_by_multiplication(m, dtype):
+    """The power kernel takes ``b^3`` and ``b^4`` by multiplications (``pow`` otherwise):
+    the row segment's ``C(t)`` still bounds the exact ``sum_i w_i coef max(|r_i|, |r_i +
+    t u_i|)^m`` (mpmath, from the float inputs), over rows of widely spread magnitudes."""
+    from lfso.models._segments import power_kernel
+
+    rng = np.random.default_rng(int(m * 10) + (dtype == np.float32))
+    coef = 12.0
+    for _ in range(20):
+        n = int(rng.integers(1, 30))
+        mag = 10.0 ** rng.uniform(-6, 6, n)
+        r = (rng.standard_normal(n) * mag).astype(dtype)
+        u = (rng.standard_normal(n) * mag).astype(dtype)
+        w = (rng.uniform(0.1, 2.0, n)).astype(dtype)
+        bound = RowSegment(r, u, power_kernel(m, coef), weight=w, scale=1.0)
+        for t in (0.0, 1e-3, 0.37, 1.0, 3.1):
+            with mpmath.workdps(60):
+                exact = mpmath.fsum(
+                    mpmath.mpf(float(wi))
+                    * coef
+                    * max(
+                        abs(mpmath.mpf(float(ri))),
+                        abs(mpmath.mpf(float(ri)) + mpmath.mpf(t) * mpmath.mpf(float(ui))),
+                    )
+                    ** mpmath.mpf(m)
+                    for ri, ui, wi in zip(r, u, w, strict=True)
+                )
+                assert exact <= mpmath.mpf(bound(t)), (n, t)

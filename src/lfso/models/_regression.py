@@ -28,6 +28,8 @@ from ._base import Evaluation, Model
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
 from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
 from ._segments import (
+    _PLAIN_HIGH,
+    _PLAIN_LOW,
     CarriedProduct,
     NormPathSegment,
     RowSegment,
@@ -509,23 +511,45 @@ class CompositeLeastSquares(_LinearModel):
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
         r = materialize(ax - self.b)
-        # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow), and
-        # grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
-        top = reduce_max(xp, xp.abs(r))
-        unit = r / _nonzero(xp, top)
-        # ||r||^2 / R^2, in [1, n]. (Dask: persisted with R and r / R, as the gradient, the
-        # fetch and the segment read them; so is the gradient, which the step reads again.)
-        small, top, unit = materialize_all(unit @ unit, top, unit)
-        atr = materialize(self.A.T @ r)
-        factor = _norm_scale(xp, atr, p, top, small)
-        grad = materialize(factor * atr)
-        scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
-        # One round trip: the sums, ||x||_inf and the drift (the segment's rounding), the
-        # gradient's largest entry (inf where it overflowed), probe.
-        scalars = [small, top, 0.0 if x_inf is None else x_inf, drift, reduce_max(xp, xp.abs(grad))]
-        (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
-            atr, *scalars, probe=probe
-        )
+        scaled: tuple[Any, Any, Any, Any] | None = None
+        sq = float(r @ r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
+        if _PLAIN_LOW <= sq <= _PLAIN_HIGH:
+            # NumPy float64 in range: ||r||^2 summed as it is (the sum's own rounding is
+            # the normalised one's, gamma_n; no term overflows, and an underflowing one
+            # loses less than the pad sqrt(n) R tiny below, R = ||r|| >= max_i |r_i|).
+            atr = self.A.T @ r
+            (x_top, drift), atr_norm, atr_dot = fetch_with_norm(
+                atr, 0.0 if x_inf is None else x_inf, drift, probe=probe
+            )
+            # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
+            big, small, r_top = 1.0, sq, math.sqrt(sq)
+            powers = _norm_powers(1.0, sq, p)
+            factor = powers[1] if p != 1.0 else 2.0
+            grad = factor * atr
+            # (the gradient's largest entry, read only where it may have overflowed)
+            gmax = float(np.abs(grad).max()) if not factor * atr_norm < 1e300 else 0.0
+        else:
+            # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow),
+            # and grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
+            top = reduce_max(xp, xp.abs(r))
+            unit = r / _nonzero(xp, top)
+            # ||r||^2 / R^2, in [1, n]. (Dask: persisted with R and r / R, as the gradient,
+            # the fetch and the segment read them; so is the gradient, which the step reads
+            # again.)
+            small, top, unit = materialize_all(unit @ unit, top, unit)
+            atr = materialize(self.A.T @ r)
+            factor = _norm_scale(xp, atr, p, top, small)
+            grad = materialize(factor * atr)
+            scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
+            # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
+            # the gradient's largest entry (inf where it overflowed), probe.
+            scalars = [small, top, 0.0 if x_inf is None else x_inf, drift]
+            scalars.append(reduce_max(xp, xp.abs(grad)))
+            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
+                atr, *scalars, probe=probe
+            )
+            r_top = big
+            powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
         xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)
         if xmax is not None and drift > 0.0 and self._drift.stale(drift, xmax):
             # A product carried from a far point into a near one drifted past the budget
@@ -534,7 +558,7 @@ class CompositeLeastSquares(_LinearModel):
             return self.evaluate(x, bound=bound, hint=hint, probe=probe)
         value = scale = r_norm = 0.0
         if big > 0.0:
-            value, peak = _norm_powers(big, small, p)
+            value, peak = powers
             scale, r_norm = peak / big, big * math.sqrt(small)  # 2p ||r||^(2p-2), ||r||
         if not gmax < math.inf:
             scale = math.inf
@@ -543,14 +567,14 @@ class CompositeLeastSquares(_LinearModel):
             # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
             # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
             r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * x_top + self._b_norm)
-            r_err += self._sqrt_n * (drift + big * self._tiny)
+            r_err += self._sqrt_n * (drift + r_top * self._tiny)
             r_up = r_norm * self._norm_pad + r_err
             if self.oracle == "paper":
                 atr_up = (
                     atr_norm * self._atr_pad
                     + self._atr_gamma * self._frobenius * r_norm * self._norm_pad
                     + self.norm * r_err
-                    + self._frobenius * big * self._sqrt_n * self._tiny
+                    + self._frobenius * r_top * self._sqrt_n * self._tiny
                 )
                 local = _PaperCompositeBound(p, self._lg, self._mu, 2.0 * atr_up, self._floor)
             else:
@@ -558,7 +582,7 @@ class CompositeLeastSquares(_LinearModel):
             local.paper_radius = 2.0 * atr_norm
         dot = None if atr_dot is None else scale * atr_dot
         carried = _Residual(ax, drift, xmax)
-        if type(r) is not np.ndarray:  # (NumPy's segment computes them in place)
+        if scaled is not None and type(r) is not np.ndarray:  # (NumPy's: computed in place)
             carried.scaled = scaled
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
