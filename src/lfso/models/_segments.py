@@ -745,10 +745,10 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     max(|r|, |e|)`` of ``r + t u`` (``|t u| <= |r| + |r + t u|``), so the exact base is at
     most the computed ``max(|r| + delta, |e| + delta + t eps)`` times ``1 + 8 u`` (the
     additions of the slack included), and its power within ``(8 m + 1) u`` (``(8 m + 3)
-    u`` for ``m = 3`` and ``4``, taken by two multiplications: ``b^2 b`` and ``(b^2)^2``,
-    three times faster than ``pow`` in NumPy); with the product by ``coef`` and the
-    weight's three roundings each term is within ``(8 m + 8) u``, below :attr:`term_ulps`
-    ``= 4.5 m + 4`` units of ``eps = 2 u`` for every ``m >= 0``.
+    u`` for ``m = 3`` and ``4``, taken by two multiplications: ``b^2 b`` and ``(b^2)^2``);
+    with the product by ``coef`` and the weight's three roundings each term is within ``(8
+    m + 8) u``, below :attr:`term_ulps` ``= 4.5 m + 4`` units of ``eps = 2 u`` for every
+    ``m >= 0``.
     """
 
     def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
