@@ -3,7 +3,7 @@
 Every model's docstring states the bound its oracle implements and why it holds.
 """
 
-from ._base import Evaluation, Model
+from ._base import EXTRAS, Evaluation, Model
 from .function import FunctionModel
 from .generalized import L0L1Smooth
 from .logistic import LogisticRegression
@@ -13,6 +13,7 @@ from .robust import CauchyRegression
 from .softmax import SoftmaxRegression
 
 __all__ = [
+    "EXTRAS",
     "CauchyRegression",
     "CompositeLeastSquares",
     "Evaluation",

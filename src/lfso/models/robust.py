@@ -70,10 +70,8 @@ class CauchyRegression(Model):
     True
     """
 
-    takes_radius_hint = True
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"hint", "probe", "product"})
 
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = regression_data(A, b)

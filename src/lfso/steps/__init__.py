@@ -1,8 +1,11 @@
 """Step rules: how each method chooses its step. They share one loop (:mod:`lfso.loop`).
 
 The LFSO rules are a direction (:mod:`.directions`) sized by a certificate
-(:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule. A rule instance is
-a ``method=`` of :func:`lfso.minimize`, as a name of :data:`lfso.METHODS` is.
+(:mod:`.certificates`); :class:`Safeguarded` wraps any certified rule. What a direction
+or a certificate can do is declared on its abstract base (:class:`Direction`,
+:class:`Certificate`), so a user's own plugs into :class:`CertifiedStep` unchanged. A
+rule instance is a ``method=`` of :func:`lfso.minimize`, as a name of
+:data:`lfso.METHODS` is.
 
 Examples
 --------
@@ -22,17 +25,25 @@ True
 True
 """
 
-from ._base import GradientMismatchError, Move, StepFailedError, StepRule
+from ._base import (
+    Certificate,
+    Direction,
+    GradientMismatchError,
+    Move,
+    Sized,
+    SizeInputs,
+    StepFailedError,
+    StepRule,
+)
 from .accelerated import LFSOAccelStep, NesterovStep
 from .adaptive import AdGDStep, DoGStep, PolyakStep
 from .certificates import (
     BallCappedEstimate,
     BallCertificate,
-    Certificate,
     EstimateCertificate,
     SegmentCertificate,
 )
-from .directions import CallableDirection, Direction, LBFGSDirection, SteepestDescent
+from .directions import CallableDirection, LBFGSDirection, SteepestDescent
 from .fixed import FixedStep
 from .lfso import CertifiedRule, CertifiedStep, LFSOStep
 from .linesearch import ArmijoStep, BarzilaiBorweinStep
@@ -61,6 +72,8 @@ __all__ = [
     "PolyakStep",
     "Safeguarded",
     "SegmentCertificate",
+    "SizeInputs",
+    "Sized",
     "SteepestDescent",
     "StepFailedError",
     "StepRule",
