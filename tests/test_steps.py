@@ -248,8 +248,7 @@ class _Grad:
 def test_a_users_certificate_and_direction_compose_without_touching_the_core():
     """A throwaway certificate (a global curvature bound) and direction (scaled -g),
     declared only through the abstract bases, run in the loop and under the safeguard."""
-    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded
-    from lfso.steps import Sized
+    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded, Sized
 
     class GlobalBound(Certificate):
         needs_bound = False

@@ -304,7 +304,7 @@ def _certified(
             direction=chosen,
             name=name,
         )
-        return _safeguarded(settle(rule, ctx.model), o, ctx.auto or capped)
+        return _safeguarded(rule, o, ctx.auto or capped)
 
     return build
 
@@ -316,7 +316,7 @@ def _steepest_or_user(o: dict[str, Any]) -> Direction:
 def _accel(o: dict[str, Any], ctx: Context) -> StepRule:
     certificate = certificate_for(ctx.model, o["certificate"], radius_rtol=o["radius_rtol"])
     rule = LFSOAccelStep(o["eta"], o["jump"], o["restart"], o["radius_rtol"], certificate)
-    return _safeguarded(settle(rule, ctx.model), o, False)
+    return _safeguarded(rule, o, False)
 
 
 def _plain(cls: type[StepRule]) -> Callable[[dict[str, Any], Context], StepRule]:
@@ -455,7 +455,8 @@ def build_rule(
     objective: Any = None,
     x0: Any = None,
 ) -> StepRule:
-    """The step rule for ``method=`` with ``options``, every one validated.
+    """The step rule for ``method=`` with ``options``, every one validated, settled for
+    ``model`` (:func:`settle`).
 
     ``auto``: the run has no oracle (``smoothness="auto"``, or a model without one).
     """
@@ -466,4 +467,5 @@ def build_rule(
     if auto and entry.needs_oracle and not entry.estimates:
         raise TypeError(f"method={method!r} needs an oracle: pass smoothness= or a model")
     validated = _validated(method, entry, options, auto and entry.estimates)
-    return entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
+    rule = entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
+    return settle(rule, model)

@@ -122,6 +122,13 @@ class StepRule(ABC):
         The step follows the curvature along the direction taken (Barzilai-Borwein, the
         segment certificate: like an exact line search, it alternates long and short on
         ill-conditioned problems), so the ``oscillation`` risk indicator does not apply.
+    estimated : bool
+        The step is sized by the automatic estimate (:mod:`lfso.auto`: secants of the
+        gradients the run computes), which proves nothing (a certificate with
+        ``proven = False``).
+    max_rollbacks : int
+        Trial steps the rule may reject in one iteration before it fails (the
+        safeguard's); 0 for a rule that takes every step it proposes.
     """
 
     name: str = "custom"
@@ -130,6 +137,8 @@ class StepRule(ABC):
     gradient_step: bool = True
     certified: bool = False
     zigzags: bool = False
+    estimated: bool = False
+    max_rollbacks: int = 0
 
     def resolve(self, model: Model, auto: AutoCertificate) -> StepRule:
         """The rule fitted to ``model``, called once per run, by the registry

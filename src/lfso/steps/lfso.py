@@ -161,6 +161,7 @@ class CertifiedStep(CertifiedRule):
             self.needs_bound = certificate.needs_bound_for(model)
         self.certified = certificate.claims_ball
         self.zigzags = certificate.along_segment
+        self.estimated = not certificate.proven
 
     def resolve(self, model: Model, auto: AutoCertificate) -> CertifiedStep:
         """Settle the rule for ``model`` (see :meth:`StepRule.resolve`): ``"auto"`` takes

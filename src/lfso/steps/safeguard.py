@@ -87,6 +87,7 @@ class Safeguarded(StepRule):
         rule = self.rule
         self.needs_bound, self.certified = rule.needs_bound, rule.certified
         self.gradient_step, self.monotone = rule.gradient_step, rule.monotone
+        self.estimated = rule.estimated
 
     def resolve(self, model: Model, auto: AutoCertificate) -> Safeguarded:
         """Settle the wrapped rule for ``model`` (see :meth:`StepRule.resolve`) and take
