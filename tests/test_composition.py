@@ -321,3 +321,18 @@ def test_a_rule_declares_what_an_integration_reads(method, model, auto, estimate
     rule = lfso.registry.build_rule(method, {}, model=model, auto=auto)
     assert isinstance(rule, StepRule)
     assert rule.estimated is estimated and rule.max_rollbacks == rollbacks
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"certificate": "sharp"}, "got certificate='sharp'"),
+        ({"certificate": "segment", "radius": "paper"}, "certificate='segment' needs radius="),
+        ({"certificate": "auto", "radius": "wide"}, "got radius='wide'"),
+    ],
+)
+def test_lfso_step_spells_the_choices_that_need_no_model_as_the_registry_does(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LFSOStep(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        certificate_for(SHARP, kwargs["certificate"], radius=kwargs.get("radius", "tight"))

@@ -20,7 +20,6 @@ from .steps import (
     AdGDStep,
     ArmijoStep,
     BallCappedEstimate,
-    BallCertificate,
     BarzilaiBorweinStep,
     Certificate,
     Direction,
@@ -33,10 +32,10 @@ from .steps import (
     NesterovStep,
     PolyakStep,
     Safeguarded,
-    SegmentCertificate,
     SteepestDescent,
     StepRule,
 )
+from .steps.certificates import certificate_named
 from .steps.directions import CallableDirection
 
 # build_rule is lfso.minimize's own (it builds the rule from the table).
@@ -228,20 +227,9 @@ def certificate_for(
     declares a proven one of its own (``has_segment``, and not a user's oracle, which
     keeps the ball whose claim the loop audits), else the ball with the tight radius.
     """
-    if choice not in ("auto", "ball", "segment"):
-        raise ValueError(
-            f"certificate must be 'auto', 'ball' or 'segment', got certificate={choice!r}"
-        )
     if choice == "auto":
         choice = "segment" if radius == "tight" and _sharp_segment(model) else "ball"
-    if choice == "segment":
-        if radius != "tight":
-            raise ValueError(
-                f"radius={radius!r} is a rule of the ball certificate; "
-                "certificate='segment' needs radius='tight'"
-            )
-        return SegmentCertificate(radius_rtol)
-    return BallCertificate(radius, radius_rtol)
+    return certificate_named(choice, radius, radius_rtol)
 
 
 def settle(rule: StepRule, model: Model) -> StepRule:

@@ -184,6 +184,28 @@ class BallCertificate(Certificate):
         return radius, lipschitz, calls
 
 
+def certificate_named(
+    name: str, radius: RadiusRule = "tight", radius_rtol: float = 1e-3
+) -> Certificate:
+    """``certificate="ball"`` or ``"segment"`` as a certificate object (a choice that needs
+    no model; ``"auto"`` is the registry's, :func:`lfso.registry.certificate_for`).
+
+    A radius rule other than ``"tight"`` is the ball's.
+    """
+    if name not in ("ball", "segment"):
+        raise ValueError(
+            f"certificate must be 'auto', 'ball' or 'segment', got certificate={name!r}"
+        )
+    if name == "ball":
+        return BallCertificate(radius, radius_rtol)
+    if radius != "tight":
+        raise ValueError(
+            f"radius={radius!r} is a rule of the ball certificate; "
+            "certificate='segment' needs radius='tight'"
+        )
+    return SegmentCertificate(radius_rtol)
+
+
 class SegmentCertificate(Certificate):
     """The model's segment bound ``t -> C(x, d, t)`` (:meth:`lfso.models.Model.segment`).
 

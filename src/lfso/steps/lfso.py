@@ -18,7 +18,7 @@ from .._validate import open_interval
 from ..bounds import OracleError, PrecisionLimitError
 from ..models import Evaluation, Model
 from ._base import AutoCertificate, Certificate, Direction, Move, Sized, SizeInputs, StepRule
-from .certificates import BallCertificate, SegmentCertificate
+from .certificates import BallCertificate, certificate_named
 from .directions import SteepestDescent
 
 # Proposal is the rules' internal.
@@ -378,21 +378,10 @@ class LFSOStep(CertifiedStep):
         direction: Direction | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(certificate, str):
-            if certificate not in ("auto", "ball", "segment"):
-                raise ValueError(
-                    "certificate must be 'auto', 'ball' or 'segment', "
-                    f"got certificate={certificate!r}"
-                )
-            if radius != "tight" and certificate == "segment":
-                raise ValueError(
-                    f"radius={radius!r} is a rule of the ball certificate; "
-                    "certificate='segment' needs radius='tight'"
-                )
-            if certificate == "ball" or radius != "tight":
-                certificate = BallCertificate(radius, radius_rtol)
-            elif certificate == "segment":
-                certificate = SegmentCertificate(radius_rtol)
+        if isinstance(certificate, str) and not (certificate == "auto" and radius == "tight"):
+            # (the choices that need no model; "auto" with a radius rule is the ball)
+            named = "ball" if certificate == "auto" else certificate
+            certificate = certificate_named(named, radius, radius_rtol)
         if direction is None:
             direction = SteepestDescent()
         if name is None:
