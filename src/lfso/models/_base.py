@@ -205,6 +205,8 @@ class Model(LocalSmoothnessOracle):
         input they have; ``None`` is never passed on, and ``hint`` only with
         ``bound=True`` (it is a radius for the bound).
         """
+        if hint is None and probe is None and product is None:
+            return self.evaluate(x, bound=bound)
         extras = self.extras
         offered: dict[str, Any] = {}
         if hint is not None and bound and "hint" in extras:

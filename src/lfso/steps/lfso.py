@@ -298,8 +298,8 @@ class CertifiedStep(CertifiedRule):
     def learn(
         self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
     ) -> tuple[Plan, bool] | None:
-        certificate = self._settled()
-        assert plan.sized is not None
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None and plan.sized is not None
         distance = proposal.move.step * plan.length
         cstate = certificate.learn(
             x, evaluation, plan.direction, distance, new, plan.certificate_state
@@ -320,7 +320,8 @@ class CertifiedStep(CertifiedRule):
         return plan.direction, plan.slope, plan.length
 
     def commit(self, plan: Plan, proposal: Proposal, x: Any, evaluation: Evaluation) -> Any:
-        certificate = self._settled()
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None
         if plan.sized is None:
             return proposal.state
         cstate = certificate.commit(plan.sized, plan.certificate_state, x, evaluation)
@@ -329,7 +330,8 @@ class CertifiedStep(CertifiedRule):
     def audit(
         self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
     ) -> float | None:
-        certificate = self._settled()
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None
         if not certificate.proven or plan.sized is None or not proposal.move.step > 0.0:
             return None
         t, change = proposal.move.step, new.grad - evaluation.grad
