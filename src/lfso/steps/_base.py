@@ -73,14 +73,15 @@ class Move:
         Hessian-vector products spent choosing the step.
     hint : float or None
         A radius at which the next step will probably ask the oracle: models that can
-        (``Model.takes_radius_hint``) evaluate their bound there in the same pass and round
-        trip as the gradient, so that a GPU or a Dask cluster is not asked a second time.
+        (``"hint"`` in ``Model.extras``) evaluate their bound there in the same pass and
+        round trip as the gradient, so that a GPU or a Dask cluster is not asked a second
+        time.
     probe : array or None
         A vector whose dot product with the next gradient the rule will need: models that
-        can (``Model.takes_probe``) return it with the evaluation (``probe_dot``).
+        can (``"probe"``) return it with the evaluation (``probe_dot``).
     product : array or None
         The model's linear image of ``x_new`` when the rule knows it (``segment.product(t)``
-        of a model with ``takes_product``): the next evaluation then skips that pass.
+        of a model with ``"product"``): the next evaluation then skips that pass.
     """
 
     x: Any

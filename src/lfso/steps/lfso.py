@@ -205,7 +205,9 @@ class CertifiedStep(CertifiedRule):
         tensors in the loop (:func:`lfso._later.deferring`) with the segment certificate,
         the direction and the step are computed on the device with no host round trip;
         their scalars come back with the next evaluation (:mod:`lfso._later`)."""
-        certificate = self._settled()
+        certificate = self.certificate
+        if certificate is None:
+            certificate = self._settled()  # (raises, saying who settles it)
         defer = defer and certificate.on_device and deferring(evaluation.grad)
         if defer and self.direction.on_device:
             d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
