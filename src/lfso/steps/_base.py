@@ -13,10 +13,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from .._validate import open_interval
 from ..models import Evaluation, Model
+from ._records import Sized, SizeInputs
 
 __all__ = [
     "Certificate",
@@ -28,10 +29,6 @@ __all__ = [
     "StepFailedError",
     "StepRule",
 ]
-
-#: What :meth:`StepRule.resolve` is given to settle ``certificate="auto"``: the registry's
-#: choice for the run's model, as a function of the rule's ``radius_rtol``.
-AutoCertificate = Callable[[float], "Certificate"]
 
 
 class StepFailedError(RuntimeError):
@@ -193,56 +190,6 @@ class Direction(ABC):
         scalars may be :class:`~lfso._later.Later` values."""
 
 
-class Sized(NamedTuple):
-    """A certified step along ``d``: ``x + t d`` with ``C = curvature ||d||^2``."""
-
-    t: float
-    curvature: float  # C / ||d||^2, reported as L
-    radius: float  # t_max ||d||: the segment the bound covers, reported as R
-    calls: int  # bound evaluations spent
-    hint: float | None = None  # a radius for the model to bound with the next gradient
-    product: Callable[[float], Any] | None = None  # t -> the model's image of x + t d
-    hvp_calls: int = 0
-    #: Where ``t`` is not the root ``eta (-g . d) / C`` (an estimate's step along a
-    #: quasi-Newton direction): the curvature per unit length ``c`` of the claimed
-    #: decrease ``max(t (-g . d) - t^2 c ||d||^2 / 2, 0)``.
-    claim: float | None = None
-
-
-class SizeInputs(NamedTuple):
-    """Everything :meth:`Certificate.size` reads: one record, built once per sizing.
-
-    Attributes
-    ----------
-    objective : Model or None
-        The (counted) objective, for certificates that evaluate along ``d``; ``None`` when
-        a rule re-sizes from what it already holds (after a rejected trial).
-    x : array
-        The iterate.
-    evaluation : Evaluation
-        The evaluation at ``x``.
-    direction : array or None
-        ``d`` (``None``: ``-g``).
-    slope : float
-        ``g . d`` (a :class:`~lfso._later.Later` when the direction deferred it).
-    length : float
-        ``||d||`` (likewise).
-    eta : float
-        The rule's ``eta``: the step solves ``t C(t) = eta (-g . d)``.
-    state : object
-        The certificate's state.
-    """
-
-    objective: Any
-    x: Any
-    evaluation: Evaluation
-    direction: Any
-    slope: Any
-    length: Any
-    eta: float
-    state: Any
-
-
 class Certificate(ABC):
     """Sizes the step along a direction; see :mod:`lfso.steps.certificates`.
 
@@ -326,3 +273,8 @@ class Certificate(ABC):
             f"{type(self).__name__} does not size a step along -g by itself "
             "(sizes_steepest is false)"
         )
+
+
+#: What :meth:`StepRule.resolve` is given to settle ``certificate="auto"``: the registry's
+#: choice for the run's model, as a function of the rule's ``radius_rtol``.
+AutoCertificate = Callable[[float], Certificate]
