@@ -270,3 +270,15 @@ def test_ball_oracle_script_compares_the_default_with_the_ball_and_lbfgsb():
     for r in table:
         default, ball, auto, scipy = (int(v) for v in r[1:5])
         assert default <= ball and default <= 1.5 * scipy and default <= 1.1 * auto
+
+
+def test_iterate_fingerprint_script_prints_a_line_per_run_and_the_total():
+    rows = _run("iterate_fingerprint.py")
+    table, last = rows[2:-1], rows[-1]
+    assert rows[1] == ["run", "nit", "nfev", "sha256(x)[:16]"]
+    assert last[0] == "runs" and int(last[1]) == len(table) == 128
+    assert last[2] == "total" and len(last[3]) == 64
+    assert all(len(r) == 4 and int(r[1]) >= 0 and len(r[3]) == 16 for r in table)
+    labels = {r[0] for r in table}
+    assert len(labels) == len(table)  # every run is named apart
+    assert {"cosh/float64/lfso-auto", "lp2/float32/LFSOAccelStep()"} <= labels

@@ -14,7 +14,7 @@ import lfso
 from lfso._registry import DEFAULT_METHOD, METHODS, build_rule
 from lfso.bench import PROBLEMS
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
-from lfso.oracles import ConstantBound, OracleError, PrecisionLimitError
+from lfso.oracles import ConstantBound, OracleError, PrecisionLimitError, WrappedSegment
 from lfso.steps import (
     ArmijoStep,
     BallCertificate,
@@ -107,7 +107,7 @@ def _transcribed_lfso_gd(model, x0, steps, eta=1.0, rtol=1e-3):
         if last_length and not missed:
             hint = length * min(max(length / last_length, 0.5), 2.0) * math.sqrt(1 + rtol)
         x = x - (eta / L) * ev.grad
-        extras = {"hint": hint} if hint is not None and model.takes_radius_hint else {}
+        extras = {"hint": hint} if hint is not None and "hint" in model.extras else {}
         ev = model.evaluate(x, **extras)
         last_radius, last_target, last_length = radius, target, length
         xs.append(x)
@@ -204,7 +204,7 @@ class SharpQuadratic(Model):
     product ``Q x`` carried to the next evaluation (counted)."""
 
     has_segment = True  # its segment bound is proven: certificate="auto" takes it
-    takes_product = True
+    extras = frozenset({"product"})
 
     def __init__(self, Q, b):
         self.Q, self.b, self.dim, self.products = Q, b, len(b), 0
@@ -227,9 +227,9 @@ class SharpQuadratic(Model):
     def segment(self, x, evaluation, direction):
         Qd = self.Q @ direction
         self.products += 1
-        segment = ConstantBound(float(direction @ Qd))
-        segment.product = lambda t: evaluation.product + t * Qd
-        return segment
+        return WrappedSegment(
+            ConstantBound(float(direction @ Qd)), product=lambda t: evaluation.product + t * Qd
+        )
 
 
 def test_a_sharp_segment_bound_is_taken_by_default_and_its_product_reused():
@@ -284,6 +284,7 @@ def test_the_model_contract_is_declared_by_every_built_in_model(cls):
 
     # A model that overrides segment() declares it; evaluate() takes the declared keywords.
     assert cls.has_segment == (cls.segment is not Model.segment)
+    assert isinstance(cls.extras, property) or cls.extras <= lfso.models.EXTRAS
     if cls is not Model:
         signature = inspect.signature(cls.evaluate)
         signature.bind(None, None, bound=True, hint=1.0, probe=None, product=None)

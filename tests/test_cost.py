@@ -142,8 +142,8 @@ def test_deferred_iterations_stay_as_few_as_the_host_solves():
 
 
 def _drive(model, x0, rule, iters):
-    """The rule stepped by hand, outside the loop (nothing deferred): the host path."""
-    rule.resolve(model)
+    """The rule stepped by hand, outside the loop (nothing deferred): the host path
+    (``rule`` from ``build_rule``, settled for ``model`` already)."""
     ev = model.evaluate(x0, bound=rule.needs_bound)
     state = rule.init(model, x0, ev)
     x, xs = x0, []

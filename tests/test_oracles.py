@@ -158,11 +158,11 @@ def test_probe_and_hint_come_back_with_the_evaluation(name, bound):
     x = 0.5 * rng.standard_normal(dim_of(model))
     probe = rng.standard_normal(x.size)
     plain = model.evaluate(x, bound=bound)
-    if model.takes_probe:
+    if "probe" in model.extras:
         ev = model.evaluate(x, bound=bound, probe=probe)
         assert ev.probe_dot == pytest.approx(float(plain.grad @ probe), rel=1e-10, abs=1e-12)
         assert ev.value == plain.value and ev.grad_norm == plain.grad_norm
-    if model.takes_radius_hint and bound:
+    if "hint" in model.extras and bound:
         hinted = model.evaluate(x, hint=0.3).bound
         assert hinted.hint == 0.3 and hinted(0.3) == pytest.approx(plain.bound(0.3), rel=1e-12)
 

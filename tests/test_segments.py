@@ -201,7 +201,7 @@ def test_sharp_segment_is_never_above_the_ball_fallback(name, seed, log_t, far):
 @pytest.mark.parametrize("name", ["lp-p2", "logistic", "softmax", "cauchy", "composite-p2"])
 def test_product_is_the_linear_image_of_the_point_on_the_segment(name):
     model = BUILT_IN[name](np.random.default_rng(3), np.float64)
-    assert model.takes_product
+    assert "product" in model.extras
     rng = np.random.default_rng(4)
     x, d = _point(rng, dim_of(model), False)
     ev = model.evaluate(x)
@@ -222,7 +222,7 @@ def test_product_is_the_linear_image_of_the_point_on_the_segment(name):
 def test_models_without_a_product_return_none():
     x = np.ones(3)
     for model in (PowerNorm(2), PowerSum(2), L0L1Smooth(PowerNorm(2), 12.0, 3.0)):
-        assert not model.takes_product
+        assert "product" not in model.extras
         assert model.segment(x, model.evaluate(x), -x).product(0.5) is None
 
 
@@ -405,7 +405,7 @@ def _segment_descent(model, x, to_host, iters=6, sequential=None):
         guess = t
         x = x + tau * d
         product = seg.product(tau)
-        assert (product is not None) == model.takes_product
+        assert (product is not None) == ("product" in model.extras)
         ev = model.evaluate(x, product=product) if product is not None else model.evaluate(x)
         values.append(ev.value)
     assert all(b <= a for a, b in itertools.pairwise(values))

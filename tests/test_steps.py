@@ -248,8 +248,7 @@ class _Grad:
 def test_a_users_certificate_and_direction_compose_without_touching_the_core():
     """A throwaway certificate (a global curvature bound) and direction (scaled -g),
     declared only through the abstract bases, run in the loop and under the safeguard."""
-    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded
-    from lfso.steps._certificates import Sized
+    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded, Sized
 
     class GlobalBound(Certificate):
         needs_bound = False
@@ -258,12 +257,12 @@ def test_a_users_certificate_and_direction_compose_without_touching_the_core():
             super().__init__()
             self.c = c
 
-        def size(self, objective, x, evaluation, direction, slope, length, eta, state):
-            t = eta * (-slope) / (self.c * length * length)
-            return Sized(t, self.c, t * length, 0), state
+        def size(self, inputs, *, defer=False):
+            t = inputs.eta * (-inputs.slope) / (self.c * inputs.length * inputs.length)
+            return Sized(t, self.c, t * inputs.length, 0), inputs.state
 
     class Scaled(Direction):
-        def __call__(self, x, evaluation, state):
+        def __call__(self, x, evaluation, state, *, defer=False):
             g = evaluation.grad
             d = -g / (1.0 + np.abs(x))
             return d, float(g @ d), float(np.linalg.norm(d)), state

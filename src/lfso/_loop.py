@@ -21,7 +21,7 @@ from ._later import riding
 from ._progress import ProgressBar
 from ._result import History, Result, Status
 from ._validate import callback_list
-from .models import Evaluation, Model
+from .models import EXTRAS, Evaluation, Model
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, StepFailedError, StepRule
@@ -31,14 +31,26 @@ __all__ = ["run"]
 
 
 class Counted(Model):
-    """Wrap a model so that every evaluation is counted (one shared counter per run)."""
+    """Wrap a model so that every evaluation is counted (one shared counter per run).
+
+    It declares the model's contract as its own (``extras``, ``has_segment``,
+    ``segment_uses_ball``, ``audit_oracle``), so a rule handed the counted objective reads
+    the model's declarations, and it passes the optional inputs on through
+    :meth:`Model.evaluate_with`, the one place that filters them.
+    """
+
+    extras = EXTRAS  # (filtered by the model's own evaluate_with)
 
     def __init__(self, model: Model) -> None:
         self.model, self.dim = model, model.dim
-        self.takes_radius_hint = model.takes_radius_hint
-        self.takes_probe = model.takes_probe
-        self.takes_product = model.takes_product
+        self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
+        self.has_segment = model.has_segment
         self.nfev = self.njev = 0
+
+    @property
+    def segment_uses_ball(self) -> bool:
+        """The model's own (the counting wrapper's :meth:`segment` only passes it on)."""
+        return self.model.segment_uses_ball
 
     def evaluate(
         self,
@@ -49,17 +61,11 @@ class Counted(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        """Count, and pass ``hint``, ``probe`` and ``product`` on to a model that takes them."""
+        """Count, and offer ``hint``, ``probe`` and ``product`` to the model
+        (:meth:`Model.evaluate_with` passes on those it declares)."""
         self.nfev += 1
         self.njev += 1
-        extras: dict[str, Any] = {}
-        if hint is not None and bound and self.takes_radius_hint:
-            extras["hint"] = hint
-        if probe is not None and self.takes_probe:
-            extras["probe"] = probe
-        if product is not None and self.takes_product:
-            extras["product"] = product
-        return self.model.evaluate(x, bound=bound, **extras)
+        return self.model.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
 
     def value(self, x: Any) -> float:
         self.nfev += 1
@@ -112,9 +118,6 @@ def run(
     """Iterate ``rule`` from ``x0`` until a stopping test fires; see :func:`lfso.minimize`."""
     objective = Counted(model)
     callbacks = _callbacks(callback)
-    resolve = getattr(rule, "resolve", None)
-    if resolve is not None:  # a rule whose certificate depends on the model decides now
-        resolve(model)
     need_bound = rule.needs_bound
     history = History()
     start = time.perf_counter()

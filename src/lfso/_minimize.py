@@ -7,7 +7,7 @@ from typing import Any
 
 from . import _loop as loop
 from ._arrays import as_vector, like
-from ._registry import DEFAULT_METHOD, METHODS, build_rule
+from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
 from ._validate import run_arguments
 from .models import FunctionModel, Model
@@ -287,8 +287,8 @@ def minimize(
 
     given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
     given = {k: v for k, v in given.items() if v is not None} | options
-    if isinstance(method, StepRule):
-        rule = _instance(method, given)
+    if isinstance(method, StepRule):  # (a method name's rule is settled as it is built)
+        rule = settle(_instance(method, given), model)
     else:
         if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
             method = "lfso" if radius is not None else DEFAULT_METHOD

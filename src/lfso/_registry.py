@@ -21,6 +21,8 @@ from .steps import (
     ArmijoStep,
     BallCappedEstimate,
     BarzilaiBorweinStep,
+    Certificate,
+    Direction,
     DoGStep,
     EstimateCertificate,
     FixedStep,
@@ -30,13 +32,14 @@ from .steps import (
     NesterovStep,
     PolyakStep,
     Safeguarded,
+    SteepestDescent,
     StepRule,
 )
+from .steps._certificates import certificate_named
 from .steps._directions import CallableDirection
-from .steps._lfso import sharp_segment
 
 # build_rule is lfso.minimize's own (it builds the rule from the table).
-__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "Option", "certificate_for", "settle"]
 
 #: ``lfso.minimize``'s default method (the certified method that wins ``lfso bench`` on
 #: most problems: docs/results.md).
@@ -197,21 +200,68 @@ def _autodiff_hvp(objective: Any, x0: Any) -> Callable[[Any, Any], Any]:
     return hvp
 
 
+def _sharp_segment(model: Model) -> bool:
+    """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
+
+    Yes when the model declares its own proven bound along ``d``
+    (:attr:`lfso.models.Model.has_segment`) and its oracle is not a user's
+    (``audit_oracle``): a user's oracle keeps the ball, whose claim the loop's audit can
+    check.
+    """
+    return model.has_segment and not model.audit_oracle
+
+
+def certificate_for(
+    model: Model,
+    choice: str,
+    *,
+    radius: str | Callable[[Any], float] = "tight",
+    radius_rtol: float = 1e-3,
+) -> Certificate:
+    """The certificate that ``certificate=choice`` means for ``model``: the one place a
+    certificate choice is decided.
+
+    ``"ball"`` (or any radius rule other than ``"tight"``, which is the ball's):
+    :class:`~lfso.steps.BallCertificate`; ``"segment"``:
+    :class:`~lfso.steps.SegmentCertificate`; ``"auto"``: the segment where the model
+    declares a proven one of its own (``has_segment``, and not a user's oracle, which
+    keeps the ball whose claim the loop audits), else the ball with the tight radius.
+    """
+    if choice == "auto":
+        choice = "segment" if radius == "tight" and _sharp_segment(model) else "ball"
+    return certificate_named(choice, radius, radius_rtol)
+
+
+def settle(rule: StepRule, model: Model) -> StepRule:
+    """``rule`` fitted to ``model``, once per run, before the loop reads its flags.
+
+    Calls :meth:`StepRule.resolve <lfso.steps.StepRule.resolve>` with the registry's
+    choice for ``certificate="auto"`` (:func:`certificate_for`); :func:`lfso.minimize`
+    calls it for a rule instance, :func:`build_rule` for a method name.
+    """
+    return rule.resolve(model, lambda rtol: certificate_for(model, "auto", radius_rtol=rtol))
+
+
 def _safeguarded(rule: Any, o: dict[str, Any], force: bool) -> StepRule:
     if o["safeguard"] or force:
         return Safeguarded(rule, o["backoff"], o["max_rollbacks"])
     return rule
 
 
-def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callable[..., StepRule]:
+def _certified(
+    direction: Callable[[dict[str, Any]], Direction], name: str
+) -> Callable[..., StepRule]:
     def build(o: dict[str, Any], ctx: Context) -> StepRule:
         radius = o.get("radius", "tight")
-        certificate = o["certificate"]
+        choice = o["certificate"]
+        chosen = direction(o)
+        capped = False
+        certificate: Certificate
         if ctx.auto:
-            if certificate != "auto" or radius != "tight":
+            if choice != "auto" or radius != "tight":
                 raise ValueError(
                     f"method={name!r} with the automatic oracle (smoothness='auto') sizes "
-                    f"its steps by the estimate: certificate={certificate!r} and "
+                    f"its steps by the estimate: certificate={choice!r} and "
                     f"radius={radius!r} need an oracle (pass smoothness= or a model)"
                 )
             hvp = o["hvp"]
@@ -219,19 +269,21 @@ def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callabl
                 hvp = _autodiff_hvp(ctx.objective, ctx.x0)
             estimator = SecantEstimator(o["safety"], o["growth"], hvp, o["power_iterations"])
             certificate = EstimateCertificate(estimator, o["radius_rtol"])
-        chosen = direction(o)
-        capped = (
-            isinstance(certificate, str)
-            and certificate == "auto"
+        elif (
+            choice == "auto"
             and radius == "tight"
-            and isinstance(chosen, LBFGSDirection)
-            and not sharp_segment(ctx.model)
-        )
-        if capped:
+            and chosen.quasi_newton
+            and not _sharp_segment(ctx.model)
+        ):
             # A ball oracle along quasi-Newton directions: the estimate along d, never a
             # shorter step than the ball's, safeguarded (BallCappedEstimate).
+            capped = True
             estimator = SecantEstimator(o["safety"], o["growth"], None, o["power_iterations"])
             certificate = BallCappedEstimate(estimator, o["radius_rtol"])
+        else:
+            certificate = certificate_for(
+                ctx.model, choice, radius=radius, radius_rtol=o["radius_rtol"]
+            )
         rule = LFSOStep(
             o["eta"],
             radius,
@@ -240,19 +292,17 @@ def _certified(direction: Callable[[dict[str, Any]], Any], name: str) -> Callabl
             direction=chosen,
             name=name,
         )
-        return _safeguarded(rule.resolve(ctx.model), o, ctx.auto or capped)
+        return _safeguarded(rule, o, ctx.auto or capped)
 
     return build
 
 
-def _steepest_or_user(o: dict[str, Any]) -> Any:
-    return CallableDirection(o["direction"]) if o["direction"] is not None else None
+def _steepest_or_user(o: dict[str, Any]) -> Direction:
+    return CallableDirection(o["direction"]) if o["direction"] is not None else SteepestDescent()
 
 
 def _accel(o: dict[str, Any], ctx: Context) -> StepRule:
-    certificate = o["certificate"]
-    if certificate == "auto":  # the segment bound where the model has a sharper one
-        certificate = "segment" if sharp_segment(ctx.model) else "ball"
+    certificate = certificate_for(ctx.model, o["certificate"], radius_rtol=o["radius_rtol"])
     rule = LFSOAccelStep(o["eta"], o["jump"], o["restart"], o["radius_rtol"], certificate)
     return _safeguarded(rule, o, False)
 
@@ -393,7 +443,8 @@ def build_rule(
     objective: Any = None,
     x0: Any = None,
 ) -> StepRule:
-    """The step rule for ``method=`` with ``options``, every one validated.
+    """The step rule for ``method=`` with ``options``, every one validated, settled for
+    ``model`` (:func:`settle`).
 
     ``auto``: the run has no oracle (``smoothness="auto"``, or a model without one).
     """
@@ -404,4 +455,5 @@ def build_rule(
     if auto and entry.needs_oracle and not entry.estimates:
         raise TypeError(f"method={method!r} needs an oracle: pass smoothness= or a model")
     validated = _validated(method, entry, options, auto and entry.estimates)
-    return entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
+    rule = entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
+    return settle(rule, model)

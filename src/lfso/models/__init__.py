@@ -3,7 +3,7 @@
 Every model's docstring states the bound its oracle implements and why it holds.
 """
 
-from ._base import Evaluation, Model
+from ._base import EXTRAS, Evaluation, Model
 from ._function import FunctionModel
 from ._generalized import L0L1Smooth
 from ._logistic import LogisticRegression
@@ -13,6 +13,7 @@ from ._robust import CauchyRegression
 from ._softmax import SoftmaxRegression
 
 __all__ = [
+    "EXTRAS",
     "CauchyRegression",
     "CompositeLeastSquares",
     "Evaluation",

@@ -13,7 +13,14 @@ from ..oracles._ball import LocalSmoothnessOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
 
-__all__ = ["Evaluation", "Model"]
+__all__ = ["EXTRAS", "Evaluation", "Model"]
+
+#: The optional inputs of :meth:`Model.evaluate` beyond ``bound``; a model declares the
+#: ones it uses in :attr:`Model.extras`.
+EXTRAS = frozenset({"hint", "probe", "product"})
+
+#: Flags of an earlier contract, now spelt as members of :attr:`Model.extras`.
+_FLAGS = {"takes_radius_hint": "hint", "takes_probe": "probe", "takes_product": "product"}
 
 
 @dataclass(slots=True)
@@ -32,10 +39,11 @@ class Evaluation:
         ``R -> L(x, R)``, bound from the statistics of this pass; ``None`` when not asked for.
     probe_dot : float or None
         ``grad f(x) @ probe`` when the caller passed a ``probe`` vector (models with
-        ``takes_probe``), brought back in the same round trip.
+        ``"probe"`` in :attr:`Model.extras`), brought back in the same round trip.
     product : array or None
         The model's own linear image of ``x`` (e.g. ``A x``, margins, logits) kept from this
-        pass, for :meth:`Model.segment` of models with ``takes_product``; opaque to callers.
+        pass, for :meth:`Model.segment` of models with ``"product"`` in
+        :attr:`Model.extras`; opaque to callers.
     carried : bool
         Whether the evaluation read a product carried from the last step rather than
         computing it (its value and gradient then carry that product's bounded drift); the
@@ -64,10 +72,11 @@ class Model(LocalSmoothnessOracle):
     probing a model's attribute names.
 
     * :meth:`evaluate` ``(x, *, bound, hint, probe, product)``. ``bound`` is always passed.
-      The three optional keywords are passed by the loop only to a model whose matching flag
-      is true (``takes_radius_hint``, ``takes_probe``, ``takes_product``); a model whose
-      flag is false may leave that keyword out of its signature (the built-in models accept
-      all three and ignore the ones they do not claim).
+      The optional inputs (:data:`EXTRAS`) reach a model only through
+      :meth:`evaluate_with`, the one place that filters them: a model gets those it
+      declares in :attr:`extras` (and ``hint`` only with ``bound=True``), so it may leave
+      the others out of its signature (the built-in models accept all three and ignore
+      the ones they do not declare).
     * :meth:`segment`: a bound along a direction. The default is the ball bound stretched
       along ``d``; a model that overrides it with a sharper, proven bound declares
       ``has_segment = True``, and only then does ``certificate="auto"`` take it.
@@ -93,18 +102,19 @@ class Model(LocalSmoothnessOracle):
     segment_uses_ball : bool
         Whether :meth:`segment` reads the ball bound ``evaluation.bound`` (the default
         segment does): a segment certificate then asks every evaluation for the bound.
-    takes_radius_hint : bool
-        Whether :meth:`evaluate` uses ``hint=R``: a radius at which the bound will
-        probably be asked, evaluated in the same round trip as the gradient (the models
-        whose bound costs a pass over the data per radius).
-    takes_probe : bool
-        Whether :meth:`evaluate` uses ``probe=v`` and returns ``grad f(x) @ v`` as
-        ``Evaluation.probe_dot`` from the same round trip (the built-in models).
-    takes_product : bool
-        Whether :meth:`evaluate` uses ``product=P``: the model's linear image of ``x``
-        (``A x`` for a linear model), already known, so that the evaluation skips that pass
-        over the data. A segment bound of such a model provides it for ``x + t d`` as
-        ``segment.product(t)`` (``A x + t A d``; the ``A d`` came with the segment).
+    extras : frozenset of str
+        The optional inputs of :meth:`evaluate` the model uses, a subset of
+        :data:`EXTRAS` (default: none):
+
+        * ``"hint"``: ``hint=R``, a radius at which the bound will probably be asked,
+          evaluated in the same round trip as the gradient (the models whose bound costs a
+          pass over the data per radius);
+        * ``"probe"``: ``probe=v``, returned as ``Evaluation.probe_dot = grad f(x) @ v``
+          from the same round trip (the built-in models);
+        * ``"product"``: ``product=P``, the model's linear image of ``x`` (``A x`` for a
+          linear model), already known, so that the evaluation skips that pass over the
+          data. A segment bound of such a model provides it for ``x + t d`` as
+          ``segment.product(t)`` (``A x + t A d``; the ``A d`` came with the segment).
 
     Examples
     --------
@@ -114,8 +124,8 @@ class Model(LocalSmoothnessOracle):
     >>> ev = model.evaluate(np.zeros(2))
     >>> ev.value, ev.grad.tolist()
     (2.0, [-4.0, -4.0])
-    >>> model.data is model.A, model.has_segment
-    (True, True)
+    >>> model.data is model.A, model.has_segment, sorted(model.extras)
+    (True, True, ['probe', 'product'])
     """
 
     dim: int | None = None
@@ -123,9 +133,26 @@ class Model(LocalSmoothnessOracle):
     has_oracle: bool = True
     audit_oracle: bool = False
     has_segment: bool = False
-    takes_radius_hint: bool = False
-    takes_probe: bool = False
-    takes_product: bool = False
+    extras: frozenset[str] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the declared contract when a model class is defined: ``extras`` is a
+        subset of :data:`EXTRAS`, and the earlier ``takes_*`` flags are refused (with the
+        ``extras`` that replaces them)."""
+        super().__init_subclass__(**kwargs)
+        for flag, extra in _FLAGS.items():
+            if flag in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} sets {flag}, which lfso no longer reads: declare "
+                    f"extras = frozenset({{{extra!r}}}) (the optional inputs of evaluate() "
+                    "the model uses)"
+                )
+        declared = cls.__dict__.get("extras")
+        if isinstance(declared, (set, frozenset)) and not declared <= EXTRAS:
+            raise ValueError(
+                f"{cls.__name__}.extras must be a subset of {sorted(EXTRAS)}, "
+                f"got extras={set(declared)!r}"
+            )
 
     @property
     def segment_uses_ball(self) -> bool:
@@ -155,12 +182,40 @@ class Model(LocalSmoothnessOracle):
         bound : bool
             Whether to compute ``Evaluation.bound``.
         hint : float or None
-            A radius at which the bound will probably be asked (``takes_radius_hint``).
+            A radius at which the bound will probably be asked (``"hint"`` in
+            :attr:`extras`).
         probe : array like ``x``, or None
-            Return ``grad f(x) @ probe`` as ``Evaluation.probe_dot`` (``takes_probe``).
+            Return ``grad f(x) @ probe`` as ``Evaluation.probe_dot`` (``"probe"``).
         product : array or None
-            The model's linear image of ``x`` from a segment bound (``takes_product``).
+            The model's linear image of ``x`` from a segment bound (``"product"``).
         """
+
+    def evaluate_with(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
+        """:meth:`evaluate` with the optional inputs the model declares in :attr:`extras`.
+
+        The one place that filters them: callers (the loop, the safeguard) offer every
+        input they have; ``None`` is never passed on, and ``hint`` only with
+        ``bound=True`` (it is a radius for the bound).
+        """
+        if hint is None and probe is None and product is None:
+            return self.evaluate(x, bound=bound)
+        extras = self.extras
+        offered: dict[str, Any] = {}
+        if hint is not None and bound and "hint" in extras:
+            offered["hint"] = hint
+        if probe is not None and "probe" in extras:
+            offered["probe"] = probe
+        if product is not None and "product" in extras:
+            offered["product"] = product
+        return self.evaluate(x, bound=bound, **offered)
 
     def _check_point(self, x: Any) -> None:
         """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
@@ -201,9 +256,9 @@ class Model(LocalSmoothnessOracle):
 
         The returned :class:`~lfso.segments.SegmentBound` also has ``slope`` (``g . d``,
         fetched with the bound's own statistics), ``step_for(eta)`` (the solve with that
-        slope, one round trip less) and ``product(t)``: for a model with ``takes_product``,
-        its linear image of ``x + t d`` to pass to the next :meth:`evaluate` (``None``
-        otherwise).
+        slope, one round trip less) and ``product(t)``: for a model with ``"product"`` in
+        :attr:`extras`, its linear image of ``x + t d`` to pass to the next
+        :meth:`evaluate` (``None`` otherwise).
 
         Default, from the ball bound ``evaluation.bound``: the segment lies in
         ``B(x, t ||d||)``, so ``C(x, d, t) = L(x, t ||d||) ||d||^2``. With ``d = -g`` its

@@ -55,7 +55,7 @@ class FunctionModel(Model):
     """
 
     has_segment = True
-    takes_probe = True
+    extras = frozenset({"probe"})
 
     def __init__(
         self,

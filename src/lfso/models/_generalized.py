@@ -67,8 +67,9 @@ class L0L1Smooth(Model):
         return self.base.data
 
     @property
-    def takes_probe(self) -> bool:  # type: ignore[override]
-        return self.base.takes_probe
+    def extras(self) -> frozenset[str]:  # type: ignore[override]
+        """The base model's ``"probe"`` (passed on to it); the bound needs no other input."""
+        return self.base.extras & {"probe"}
 
     def evaluate(
         self,
@@ -79,7 +80,7 @@ class L0L1Smooth(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        ev = self.base.evaluate(x, bound=False, **({} if probe is None else {"probe": probe}))
+        ev = self.base.evaluate_with(x, bound=False, probe=probe)
         if not bound:
             return ev
         scale = self.L0 + self.L1 * ev.grad_norm

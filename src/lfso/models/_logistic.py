@@ -87,7 +87,7 @@ class LogisticRegression(Model):
     margin interval lies within ``||tilde x_i|| t ||d||`` of ``m_i`` and ``v_i^2 <=
     ||tilde x_i||^2 ||d||^2``, and ``sum_i c_i v_i^2 <= ||X||^2 max_i c_i ||d||^2``). O(n)
     per ``t``, a batch of ``t`` per round trip (:class:`~lfso.models._segments.RowSegment`).
-    ``tilde X w + t tilde X d`` is the next evaluation's product (``takes_product``).
+    ``tilde X w + t tilde X d`` is the next evaluation's product (``extras``).
 
     Parameters
     ----------
@@ -109,11 +109,9 @@ class LogisticRegression(Model):
     (True, 0.5547)
     """
 
-    takes_radius_hint = True
     dim: int
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"hint", "probe", "product"})
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).

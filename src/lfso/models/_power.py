@@ -152,7 +152,7 @@ class PowerNorm(Model):
     """
 
     has_segment = True
-    takes_probe = True
+    extras = frozenset({"probe"})
 
     def __init__(self, p: float) -> None:
         self.p = power(p)
@@ -252,7 +252,7 @@ class PowerSum(Model):
     """
 
     has_segment = True
-    takes_probe = True
+    extras = frozenset({"probe"})
 
     def __init__(self, p: float, *, oracle: str = "sharp") -> None:
         self.p = power(p)

@@ -159,7 +159,7 @@ class LpRegression(_LinearModel):
     ||a_i|| t ||d||)^m u_i^2``-type bounds (``|u_i| <= ||a_i|| ||d||``). O(n) per ``t``, a
     batch of ``t`` per round trip (:class:`~lfso.models._segments.RowSegment`); for ``p = 1`` it is
     the exact constant ``2 ||A d||^2``. ``A x + t u`` is the next evaluation's product
-    (``takes_product``), so an iteration reads ``A`` twice, like a gradient step.
+    (``"product"`` in ``extras``), so an iteration reads ``A`` twice, like a gradient step.
 
     Parameters
     ----------
@@ -184,8 +184,7 @@ class LpRegression(_LinearModel):
     """
 
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"probe", "product"})
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -462,8 +461,7 @@ class CompositeLeastSquares(_LinearModel):
     """
 
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"probe", "product"})
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None

@@ -71,10 +71,8 @@ class CauchyRegression(Model):
     True
     """
 
-    takes_radius_hint = True
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"hint", "probe", "product"})
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).

@@ -1471,7 +1471,7 @@ class CarriedProduct:
     ``max_i |z_i - (A x)_i|`` against the exact image of the stored iterate ``x`` (``0``
     for a fresh product, whose own rounding the model bounds itself).
 
-    A model that takes it (``takes_product``) widens every statistic it derives from
+    A model that takes it (``"product"`` in ``Model.extras``) widens every statistic it derives from
     ``z`` by ``drift`` on top of a fresh product's own rounding error, so its bounds hold
     for the exact ``A x`` whatever the carried rounding (see
     :class:`lfso.models._rows.ProductDrift`). ``drift`` is a float, or a 0-d array on the

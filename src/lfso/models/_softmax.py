@@ -92,7 +92,7 @@ class SoftmaxRegression(Model):
     non-decreasing in ``t`` (the numerator's maximum grows, the denominator's minimum
     shrinks). A confident row (``1 - max_k pi_k`` small) contributes about its own
     curvature, not the ball's worst case. O(nK) per ``t``, a batch of ``t`` per round trip;
-    ``tilde X W + t tilde X D`` is the next evaluation's product (``takes_product``).
+    ``tilde X W + t tilde X D`` is the next evaluation's product (``extras``).
 
     Parameters
     ----------
@@ -120,11 +120,9 @@ class SoftmaxRegression(Model):
     True
     """
 
-    takes_radius_hint = True
     dim: int
     has_segment = True
-    takes_probe = True
-    takes_product = True
+    extras = frozenset({"hint", "probe", "product"})
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).

@@ -62,7 +62,7 @@ class LocalBound(ABC):
         Relative decrease in ``R`` tolerated as rounding by the monotonicity check.
     hint : float or None
         A radius at which the bound was already evaluated (with the gradient, in the same
-        round trip: ``Model.takes_radius_hint``), free to read; the radius solve looks
+        round trip: ``"hint"`` in ``Model.extras``), free to read; the radius solve looks
         there first. ``None``: no such radius.
     """
 

@@ -4,8 +4,10 @@
 The LFSO rules are a direction (:class:`Direction`: :class:`SteepestDescent`,
 :class:`LBFGSDirection`, a user's :class:`CallableDirection`) sized by a certificate
 (:class:`Certificate`: the ball, the segment, or an estimate from a
-:class:`SecantEstimator`); :class:`Safeguarded` wraps any certified rule. A rule instance is
-a ``method=`` of :func:`lfso.minimize`, as a name of :data:`lfso.METHODS` is.
+:class:`SecantEstimator`); :class:`Safeguarded` wraps any certified rule. What a direction
+or a certificate can do is declared on its abstract base (:class:`Direction`,
+:class:`Certificate`), so a user's own plugs into :class:`CertifiedStep` unchanged. A rule
+instance is a ``method=`` of :func:`lfso.minimize`, as a name of :data:`lfso.METHODS` is.
 
 Examples
 --------
@@ -28,15 +30,23 @@ True
 from .._auto import SecantEstimator
 from ._accelerated import LFSOAccelStep, NesterovStep
 from ._adaptive import AdGDStep, DoGStep, PolyakStep
-from ._base import GradientMismatchError, Move, StepFailedError, StepRule
+from ._base import (
+    Certificate,
+    Direction,
+    GradientMismatchError,
+    Move,
+    Sized,
+    SizeInputs,
+    StepFailedError,
+    StepRule,
+)
 from ._certificates import (
     BallCappedEstimate,
     BallCertificate,
-    Certificate,
     EstimateCertificate,
     SegmentCertificate,
 )
-from ._directions import CallableDirection, Direction, LBFGSDirection, SteepestDescent
+from ._directions import CallableDirection, LBFGSDirection, SteepestDescent
 from ._fixed import FixedStep
 from ._lfso import CertifiedRule, CertifiedStep, LFSOStep
 from ._linesearch import ArmijoStep, BarzilaiBorweinStep
@@ -66,6 +76,8 @@ __all__ = [
     "Safeguarded",
     "SecantEstimator",
     "SegmentCertificate",
+    "SizeInputs",
+    "Sized",
     "SteepestDescent",
     "StepFailedError",
     "StepRule",

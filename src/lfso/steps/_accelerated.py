@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._validate import flag, open_interval, positive, real
+from .._validate import flag, positive, real
 from ..models import Evaluation, Model
-from ..oracles._bounds import check_value
-from ._base import Move, StepRule
+from ._base import Certificate, Move, StepRule
+from ._certificates import BallCertificate
 from ._lfso import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
@@ -118,10 +118,14 @@ class LFSOAccelStep(CertifiedRule):
     restart : bool
         Use the gradient restart test.
     radius_rtol : float in (0, 1)
-    certificate : "ball" or "segment"
-        ``"segment"``: the step is certified by the model's bound on the curvature along
-        ``-g`` (:meth:`lfso.models.Model.segment`) instead of the ball's; the FISTA
-        inequality above needs only that curvature.
+        The tolerance of the default certificate's radius solve (a certificate passed in
+        has its own).
+    certificate : Certificate, optional
+        One that sizes a step along ``-g`` by itself (``sizes_steepest``): the default
+        :class:`~lfso.steps.BallCertificate` (tight radius), or
+        :class:`~lfso.steps.SegmentCertificate`, which certifies the step by the model's
+        bound on the curvature along ``-g`` (:meth:`lfso.models.Model.segment`) instead of
+        the ball's; the FISTA inequality above needs only that curvature.
 
     Safeguard: ``Safeguarded(LFSOAccelStep(...))`` checks
     ``f(x_{k+1}) <= f(y_k) - tau_k (1 - eta/2) ||g||^2`` at the gradient step (one more
@@ -139,17 +143,21 @@ class LFSOAccelStep(CertifiedRule):
         jump: float = 2.0,
         restart: bool = True,
         radius_rtol: float = 1e-3,
-        certificate: str = "ball",
+        certificate: Certificate | None = None,
     ) -> None:
-        if certificate not in ("ball", "segment"):
-            raise ValueError(
-                f"certificate must be 'ball' or 'segment', got certificate={certificate!r}"
+        if certificate is None:
+            certificate = BallCertificate("tight", radius_rtol)
+        elif not (isinstance(certificate, Certificate) and certificate.sizes_steepest):
+            raise TypeError(
+                "certificate must be a Certificate that sizes a step along -g by itself "
+                "(BallCertificate() with the tight radius, SegmentCertificate()), "
+                f"got certificate={certificate!r}"
             )
         self.certificate = certificate
         self.eta = real(eta, "eta", low=0.0, low_open=True, high=1.0)
         self.jump = real(jump, "jump", low=1.0, low_open=True, finite=False)  # (inf: no cap)
         self.restart = bool(flag(restart, "restart"))
-        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
+        self.radius_rtol = certificate.radius_rtol
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> MomentumState:
         return MomentumState(x, 1.0, 0.0, 0)
@@ -157,22 +165,11 @@ class LFSOAccelStep(CertifiedRule):
     def plan(
         self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
     ) -> tuple[float, float, int, MomentumState]:
-        """The bound at ``y_k``: radius, ``L`` and the oracle calls spent."""
-        target = self.eta * evaluation.grad_norm
-        if self.certificate == "segment":  # the curvature along -g only
-            segment = objective.segment(x, evaluation, -evaluation.grad)
-            guess = state.certified if state.certified > 0.0 else None
-            t_max, curvature, calls = segment.radius_for(
-                target * evaluation.grad_norm, rtol=self.radius_rtol, guess=guess
-            )
-            check_value(curvature, t_max)
-            gsq = evaluation.grad_norm**2
-            return t_max * evaluation.grad_norm, curvature / gsq, calls, state
-        bound = evaluation.bound
-        assert bound is not None
-        guess = state.certified * evaluation.grad_norm if state.certified > 0.0 else None
-        radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
-        check_value(lipschitz, radius)
+        """The bound at ``y_k``: radius, ``L`` and the oracle calls spent, by the
+        certificate's step along ``-g`` (seeded with the last certified step)."""
+        radius, lipschitz, calls = self.certificate.steepest_step(
+            objective, x, evaluation, self.eta, state.certified
+        )
         return radius, lipschitz, calls, state
 
     def propose(

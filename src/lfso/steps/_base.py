@@ -1,15 +1,34 @@
-"""The step-rule contract shared by LFSO-GD and every baseline."""
+"""The contracts of the step rules: a rule, a direction, a certificate.
+
+What each can do is declared here, on its abstract base, as class attributes and methods
+with defaults; the loop, the registry and the rules read these declarations and never
+probe an object for a method or test it for a concrete class. A user's direction or
+certificate subclasses :class:`Direction` or :class:`Certificate` and plugs into
+:class:`lfso.steps.CertifiedStep` with no change elsewhere.
+"""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._validate import open_interval
 from ..models import Evaluation, Model
+from ._records import Sized, SizeInputs
 
-__all__ = ["GradientMismatchError", "Move", "StepFailedError", "StepRule"]
+__all__ = [
+    "Certificate",
+    "Direction",
+    "GradientMismatchError",
+    "Move",
+    "SizeInputs",
+    "Sized",
+    "StepFailedError",
+    "StepRule",
+]
 
 
 class StepFailedError(RuntimeError):
@@ -51,14 +70,15 @@ class Move:
         Hessian-vector products spent choosing the step.
     hint : float or None
         A radius at which the next step will probably ask the oracle: models that can
-        (``Model.takes_radius_hint``) evaluate their bound there in the same pass and round
-        trip as the gradient, so that a GPU or a Dask cluster is not asked a second time.
+        (``"hint"`` in ``Model.extras``) evaluate their bound there in the same pass and
+        round trip as the gradient, so that a GPU or a Dask cluster is not asked a second
+        time.
     probe : array or None
         A vector whose dot product with the next gradient the rule will need: models that
-        can (``Model.takes_probe``) return it with the evaluation (``probe_dot``).
+        can (``"probe"``) return it with the evaluation (``probe_dot``).
     product : array or None
         The model's linear image of ``x_new`` when the rule knows it (``segment.product(t)``
-        of a model with ``takes_product``): the next evaluation then skips that pass.
+        of a model with ``"product"``): the next evaluation then skips that pass.
     """
 
     x: Any
@@ -100,6 +120,13 @@ class StepRule(ABC):
         The step follows the curvature along the direction taken (Barzilai-Borwein, the
         segment certificate: like an exact line search, it alternates long and short on
         ill-conditioned problems), so the ``oscillation`` risk indicator does not apply.
+    estimated : bool
+        The step is sized by the automatic estimate (:mod:`lfso.auto`: secants of the
+        gradients the run computes), which proves nothing (a certificate with
+        ``proven = False``).
+    max_rollbacks : int
+        Trial steps the rule may reject in one iteration before it fails (the
+        safeguard's); 0 for a rule that takes every step it proposes.
     """
 
     name: str = "custom"
@@ -108,6 +135,15 @@ class StepRule(ABC):
     gradient_step: bool = True
     certified: bool = False
     zigzags: bool = False
+    estimated: bool = False
+    max_rollbacks: int = 0
+
+    def resolve(self, model: Model, auto: AutoCertificate) -> StepRule:
+        """The rule fitted to ``model``, called once per run, by the registry
+        (:func:`lfso._registry.settle`) before the loop reads the rule's flags: a rule whose
+        certificate was left to ``"auto"`` takes ``auto(radius_rtol)``, the registry's
+        choice for the model. Default: nothing to settle, the rule itself."""
+        return self
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
         """Create the rule's state at the starting point (default: none)."""
@@ -118,3 +154,127 @@ class StepRule(ABC):
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
     ) -> tuple[Move, Any]:
         """Choose the move from ``x`` given the evaluation there; return it and the new state."""
+
+
+class Direction(ABC):
+    """How a certified rule picks ``d``; the certificate then sizes ``t`` in ``x + t d``.
+
+    Attributes
+    ----------
+    steepest : bool
+        ``d = -g`` always (the loop may then audit the step as a gradient step).
+    on_device : bool
+        ``__call__`` honours ``defer=True``: the direction is computed on the data's device
+        with no host round trip (its scalars ride the next evaluation, :mod:`lfso._later`).
+        The rule passes ``defer=True`` only to a direction that declares it.
+    quasi_newton : bool
+        ``d = -H g`` from secant pairs, built so that the unit step ``t = 1`` minimises a
+        quadratic model along ``d`` (L-BFGS): the registry then lets an estimate along
+        ``d`` propose that step where the model has only a ball oracle.
+    """
+
+    steepest: bool = False
+    on_device: bool = False
+    quasi_newton: bool = False
+
+    def init(self, x: Any, evaluation: Evaluation) -> Any:
+        """The direction's state at the starting point (default: none)."""
+        return None
+
+    @abstractmethod
+    def __call__(
+        self, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
+    ) -> tuple[Any, Any, Any, Any]:
+        """``(d, g . d, ||d||, state)`` at ``x``; ``d is None`` means ``-g``. With
+        ``defer=True`` (only for a direction that declares :attr:`on_device`) the two
+        scalars may be :class:`~lfso._later.Later` values."""
+
+
+class Certificate(ABC):
+    """Sizes the step along a direction; see :mod:`lfso.steps.certificates`.
+
+    Attributes
+    ----------
+    needs_bound : bool
+        Evaluations must carry the model's ball bound (:meth:`needs_bound_for` refines it
+        per model).
+    claims_ball : bool
+        The reported ``L`` bounds the gradient's Lipschitz constant on ``B(x, R)`` (so the
+        loop may audit ``||g+ - g|| <= L ||x+ - x||``); false for segment bounds (which
+        bound the curvature along ``d`` only) and for estimates.
+    proven : bool
+        The decrease is a theorem given a valid oracle; false for estimates.
+    along_segment : bool
+        The step is sized by the model's own bound along ``d`` (:meth:`lfso.models.Model.segment`):
+        it follows the curvature along the direction.
+    on_device : bool
+        :meth:`size` honours ``defer=True``: it can size the step on the data's device
+        with no host round trip (the scalars ride the next evaluation, :mod:`lfso._later`).
+        The rule passes ``defer=True`` only to a certificate that declares it.
+    by_ball : bool
+        Sizes from the evaluation's ball bound, so it can take the paper's step
+        ``eta / L(x, 0)`` at a stationary point (others hand that step to the ball).
+    sizes_steepest : bool
+        :meth:`steepest_step` is implemented: the certified step along ``-g`` by itself,
+        as LFSO-accelerated needs it.
+    """
+
+    needs_bound: bool = True
+    claims_ball: bool = True
+    proven: bool = True
+    along_segment: bool = False
+    on_device: bool = False
+    by_ball: bool = False
+    sizes_steepest: bool = False
+
+    def __init__(self, radius_rtol: float = 1e-3) -> None:
+        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
+
+    def needs_bound_for(self, model: Model) -> bool:
+        """Whether evaluations of ``model`` must carry the ball bound (default:
+        :attr:`needs_bound`, whatever the model)."""
+        return self.needs_bound
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
+        """The certificate's state at the starting point."""
+        return None
+
+    @abstractmethod
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
+        """The certified step along ``inputs.direction`` and the next state.
+
+        ``defer=True`` is passed only to a certificate that declares :attr:`on_device`.
+        """
+
+    def learn(
+        self,
+        x: Any,
+        evaluation: Evaluation,
+        direction: Any,
+        distance: float,
+        new: Evaluation,
+        state: Any,
+    ) -> Any:
+        """A state that knows more after a trial at ``distance`` along ``direction``
+        (``None``: ``-g``) was rejected, or ``None``."""
+        return None
+
+    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
+        """The state after the step ``sized`` was accepted."""
+        return state
+
+    def steepest_step(
+        self, objective: Model, x: Any, evaluation: Evaluation, eta: float, guess: float
+    ) -> tuple[float, float, int]:
+        """``(R, L, calls)`` of the certified step ``t = eta / L`` along ``-g``, with
+        ``R L >= eta ||g||`` (``R``: the length the bound covers); ``guess > 0`` is a
+        likely step ``t`` (the last one). Only where :attr:`sizes_steepest` is declared."""
+        raise TypeError(
+            f"{type(self).__name__} does not size a step along -g by itself "
+            "(sizes_steepest is false)"
+        )
+
+
+#: What :meth:`StepRule.resolve` is given to settle ``certificate="auto"``: the registry's
+#: choice for the run's model, as a function of the rule's ``radius_rtol``.
+AutoCertificate = Callable[[float], Certificate]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import sys
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -31,9 +30,9 @@ from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
 from .._auto import SecantBound, SecantEstimator
 from .._later import Later, known_dot, later, resolve
-from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
+from ._base import Certificate, Sized, SizeInputs
 
 __all__ = [
     "BallCappedEstimate",
@@ -48,94 +47,6 @@ RadiusRule = str | Callable[[Any], float]
 
 #: The smallest curvature an estimate along ``d`` takes (no division by zero).
 _TINY = math.ulp(0.0)
-
-
-class Sized(NamedTuple):
-    """A certified step along ``d``: ``x + t d`` with ``C = curvature ||d||^2``."""
-
-    t: float
-    curvature: float  # C / ||d||^2, reported as L
-    radius: float  # t_max ||d||: the segment the bound covers, reported as R
-    calls: int  # bound evaluations spent
-    hint: float | None = None  # a radius for the model to bound with the next gradient
-    product: Callable[[float], Any] | None = None  # t -> the model's image of x + t d
-    hvp_calls: int = 0
-    #: Where ``t`` is not the root ``eta (-g . d) / C`` (an estimate's step along a
-    #: quasi-Newton direction): the curvature per unit length ``c`` of the claimed
-    #: decrease ``max(t (-g . d) - t^2 c ||d||^2 / 2, 0)``.
-    claim: float | None = None
-
-
-class Certificate(ABC):
-    """Sizes the step along a direction; see the module docstring.
-
-    Attributes
-    ----------
-    needs_bound : bool
-        Evaluations must carry the model's ball bound.
-    claims_ball : bool
-        The reported ``L`` bounds the gradient's Lipschitz constant on ``B(x, R)`` (so the
-        loop may audit ``||g+ - g|| <= L ||x+ - x||``); false for segment bounds (which
-        bound the curvature along ``d`` only) and for estimates.
-    proven : bool
-        The decrease is a theorem given a valid oracle; false for estimates.
-    along_segment : bool
-        The step is sized by the model's own bound along ``d`` (:meth:`lfso.models.Model.segment`):
-        it follows the curvature along the direction, and evaluations carry the ball bound
-        only where the model's segment bound is made from it.
-    on_device : bool
-        :meth:`size` takes ``defer=True``: it can size the step on the data's device
-        with no host round trip (the scalars ride the next evaluation, :mod:`lfso._later`).
-    by_ball : bool
-        Sizes from the evaluation's ball bound, so it can take the paper's step
-        ``eta / L(x, 0)`` at a stationary point (others hand that step to the ball).
-    """
-
-    needs_bound: bool = True
-    claims_ball: bool = True
-    proven: bool = True
-    along_segment: bool = False
-    on_device: bool = False
-    by_ball: bool = False
-
-    def __init__(self, radius_rtol: float = 1e-3) -> None:
-        self.radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
-
-    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
-        """The certificate's state at the starting point."""
-        return None
-
-    @abstractmethod
-    def size(
-        self,
-        objective: Any,
-        x: Any,
-        evaluation: Evaluation,
-        direction: Any,
-        slope: float,
-        length: float,
-        eta: float,
-        state: Any,
-    ) -> tuple[Sized, Any]:
-        """The certified step along ``direction`` (``None``: ``-g``) with ``slope = g . d``
-        and ``length = ||d||``, and the next state."""
-
-    def learn(
-        self,
-        x: Any,
-        evaluation: Evaluation,
-        direction: Any,
-        distance: float,
-        new: Evaluation,
-        state: Any,
-    ) -> Any:
-        """A state that knows more after a trial at ``distance`` along ``direction``
-        (``None``: ``-g``) was rejected, or ``None``."""
-        return None
-
-    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
-        """The state after the step ``sized`` was accepted."""
-        return state
 
 
 class BallState(NamedTuple):
@@ -208,23 +119,17 @@ class BallCertificate(Certificate):
         check_monotone(tight, check_value(bound(tight), tight), r0, l0, bound.monotone_rtol)
         return r0, l0, 2
 
-    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
-        bound = evaluation.bound
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
+        bound = inputs.evaluation.bound
         if bound is None:
             raise ValueError("the ball certificate needs evaluations made with bound=True")
-        return self._sized(bound, x, evaluation, direction, slope, length, eta, state)
+        return self._sized(bound, inputs, inputs.state)
 
     def _sized(
-        self,
-        bound: LocalBound,
-        x: Any,
-        evaluation: Evaluation,
-        direction: Any,
-        slope: float,
-        length: float,
-        eta: float,
-        state: BallState,
+        self, bound: LocalBound, inputs: SizeInputs, state: BallState
     ) -> tuple[Sized, BallState]:
+        """The step by ``bound`` (this certificate's radius rule), from ``state``."""
+        _, x, evaluation, direction, slope, length, eta, _ = inputs
         steepest = direction is None
         target = eta * evaluation.grad_norm if steepest else eta * (-slope) / length
         # R* scales like the target when L is steady; a trend in L carries over from the
@@ -256,6 +161,50 @@ class BallCertificate(Certificate):
     def _hints(self) -> bool:
         return self.radius == "tight"
 
+    @property
+    def sizes_steepest(self) -> bool:  # type: ignore[override]
+        """With the tight radius (a radius rule sizes only along the rule's own ``d``)."""
+        return self.radius == "tight"
+
+    def steepest_step(
+        self, objective: Model, x: Any, evaluation: Evaluation, eta: float, guess: float
+    ) -> tuple[float, float, int]:
+        """The tight radius ``R L(x, R) >= eta ||g||`` (the solve seeded with
+        ``guess ||g||``)."""
+        if not self.sizes_steepest:
+            return super().steepest_step(objective, x, evaluation, eta, guess)
+        gnorm = evaluation.grad_norm
+        bound = evaluation.bound
+        if bound is None:
+            raise ValueError("the ball certificate needs evaluations made with bound=True")
+        radius, lipschitz, calls = bound.radius_for(
+            eta * gnorm, rtol=self.radius_rtol, guess=guess * gnorm if guess > 0.0 else None
+        )
+        check_value(lipschitz, radius)
+        return radius, lipschitz, calls
+
+
+def certificate_named(
+    name: str, radius: RadiusRule = "tight", radius_rtol: float = 1e-3
+) -> Certificate:
+    """``certificate="ball"`` or ``"segment"`` as a certificate object (a choice that needs
+    no model; ``"auto"`` is the registry's, :func:`lfso.registry.certificate_for`).
+
+    A radius rule other than ``"tight"`` is the ball's.
+    """
+    if name not in ("ball", "segment"):
+        raise ValueError(
+            f"certificate must be 'auto', 'ball' or 'segment', got certificate={name!r}"
+        )
+    if name == "ball":
+        return BallCertificate(radius, radius_rtol)
+    if radius != "tight":
+        raise ValueError(
+            f"radius={radius!r} is a rule of the ball certificate; "
+            "certificate='segment' needs radius='tight'"
+        )
+    return SegmentCertificate(radius_rtol)
+
 
 class SegmentCertificate(Certificate):
     """The model's segment bound ``t -> C(x, d, t)`` (:meth:`lfso.models.Model.segment`).
@@ -267,21 +216,41 @@ class SegmentCertificate(Certificate):
     """
 
     claims_ball = False
-    #: The model's own segment bound needs no ball bound (:meth:`CertifiedStep.resolve`
-    #: asks for it where the model's segment is the default one, built from the ball).
+    #: The model's own segment bound needs no ball bound (:meth:`needs_bound_for` asks
+    #: for it where the model's segment is the default one, built from the ball).
     needs_bound = False
     along_segment = True
     on_device = True
+    sizes_steepest = True
+
+    def needs_bound_for(self, model: Model) -> bool:
+        """The ball bound where the model's segment is made from it
+        (:attr:`lfso.models.Model.segment_uses_ball`)."""
+        return model.segment_uses_ball
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> float | None:
         return None
 
-    def size(self, objective, x, evaluation, direction, slope, length, eta, state, *, defer=False):
+    def steepest_step(
+        self, objective: Model, x: Any, evaluation: Evaluation, eta: float, guess: float
+    ) -> tuple[float, float, int]:
+        """The root of ``t C(x, -g, t) = eta ||g||^2`` by the segment's own solve (seeded
+        with ``guess``); ``R = t_max ||g||``, ``L = C / ||g||^2``."""
+        gnorm = evaluation.grad_norm
+        segment = objective.segment(x, evaluation, -evaluation.grad)
+        t_max, curvature, calls = segment.radius_for(
+            eta * gnorm * gnorm, rtol=self.radius_rtol, guess=guess if guess > 0.0 else None
+        )
+        check_value(curvature, t_max)
+        return t_max * gnorm, curvature / gnorm**2, calls
+
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
         """See :meth:`Certificate.size`; with ``defer=True`` (the loop, PyTorch tensors)
         and a segment that sizes its step on the device (:attr:`SegmentBound.on_device`),
         the step is :meth:`SegmentBound.device_step`'s and ``t``, ``L`` and ``R`` are
         :class:`~lfso._later.Later` scalars that come back with the next evaluation (so do
         ``slope`` and ``length`` when the direction deferred them)."""
+        objective, x, evaluation, direction, slope, length, eta, state = inputs
         d = -evaluation.grad if direction is None else direction
         guess = None if state is None else resolve(state)
         # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
@@ -296,8 +265,8 @@ class SegmentCertificate(Certificate):
             scale = _device_unit_scale(size, cap)
         scaled = not (isinstance(scale, float) and scale == 1.0)
         segment = objective.segment(x, evaluation, d * scale if scaled else d)
-        product = getattr(segment, "product", None)
-        if product is not None and scaled:
+        product = segment.product
+        if scaled:
             product = _rescaled(product, scale)
         if defer and segment.on_device:
             # tau C <= eta (-g . d) with C bounding the curvature on [0, tau], g . d being
@@ -412,12 +381,17 @@ class EstimateCertificate(BallCertificate):
     def _hints(self) -> bool:
         return False
 
+    @property
+    def sizes_steepest(self) -> bool:  # type: ignore[override]
+        return False
+
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> EstimateState:
         est = self.estimator.init(objective, x, evaluation)
         est = est._replace(floor=self.estimator.first_floor(objective, x, evaluation))
         return EstimateState(BallState(None), est)
 
-    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, EstimateState]:
+        _, x, evaluation, direction, slope, length, eta, state = inputs
         hvps = 0
         if state.base is None:  # the first sizing of this iteration takes the samples
             base, est, hvps = self.estimator.samples(x, evaluation, state.estimator)
@@ -440,7 +414,7 @@ class EstimateCertificate(BallCertificate):
             sized = self._along(floor, samples, slope, length, eta)
             return sized._replace(hvp_calls=hvps), state
         bound = SecantBound(floor, samples, self.estimator.safety)
-        sized, ball = self._sized(bound, x, evaluation, direction, slope, length, eta, state.ball)
+        sized, ball = self._sized(bound, inputs, state.ball)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
 
     def _along(
@@ -544,13 +518,12 @@ class BallCappedEstimate(EstimateCertificate):
             floor = self.estimator.first_floor(objective, x, evaluation)
         return EstimateState(BallState(None), est._replace(floor=floor))
 
-    def size(self, objective, x, evaluation, direction, slope, length, eta, state):
-        sized, state = super().size(objective, x, evaluation, direction, slope, length, eta, state)
-        if evaluation.bound is None:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, EstimateState]:
+        sized, state = super().size(inputs)
+        bound = inputs.evaluation.bound
+        if bound is None:
             return sized, state
-        ball, ball_state = self._sized(
-            evaluation.bound, x, evaluation, direction, slope, length, eta, state.ball
-        )
+        ball, ball_state = self._sized(bound, inputs, state.ball)
         state = state._replace(ball=ball_state)
         calls = sized.calls + ball.calls
         if ball.t > sized.t:  # the ball certifies more: its step, proven

@@ -10,7 +10,6 @@ LFSO-GD always has).
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -21,35 +20,12 @@ from .._arrays import materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
+from ._base import Direction
 
 __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"]
 
 #: A pair with ``s . y <= _CURVATURE ||s|| ||y||`` is skipped (no positive curvature seen).
 _CURVATURE = 1e-10
-
-
-class Direction(ABC):
-    """How a certified rule picks ``d``; the certificate then sizes ``t`` in ``x + t d``.
-
-    Attributes
-    ----------
-    steepest : bool
-        ``d = -g`` always (the loop may then audit the step as a gradient step).
-    on_device : bool
-        ``__call__`` takes ``defer=True``: the direction is computed on the data's device
-        with no host round trip (its scalars ride the next evaluation, :mod:`lfso._later`).
-    """
-
-    steepest: bool = False
-    on_device: bool = False
-
-    def init(self, x: Any, evaluation: Evaluation) -> Any:
-        """The direction's state at the starting point (default: none)."""
-        return None
-
-    @abstractmethod
-    def __call__(self, x: Any, evaluation: Evaluation, state: Any) -> tuple[Any, float, float, Any]:
-        """``(d, g . d, ||d||, state)`` at ``x``; ``d is None`` means ``-g``."""
 
 
 def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
@@ -75,7 +51,9 @@ class SteepestDescent(Direction):
 
     steepest = True
 
-    def __call__(self, x: Any, evaluation: Evaluation, state: Any) -> tuple[Any, float, float, Any]:
+    def __call__(
+        self, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
+    ) -> tuple[Any, float, float, Any]:
         return (*_steepest(evaluation), state)
 
 
@@ -202,6 +180,7 @@ class LBFGSDirection(Direction):
     """
 
     on_device = True
+    quasi_newton = True
 
     def __init__(self, memory: int = 10) -> None:
         self.memory = integer(memory, "memory", low=1)
@@ -372,7 +351,9 @@ class CallableDirection(Direction):
             raise TypeError(f"direction must be callable as direction(x, g), got {direction!r}")
         self.direction = direction
 
-    def __call__(self, x: Any, evaluation: Evaluation, state: Any) -> tuple[Any, float, float, Any]:
+    def __call__(
+        self, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
+    ) -> tuple[Any, float, float, Any]:
         g = evaluation.grad
         d = self.direction(x, g)
         if getattr(d, "shape", None) != tuple(g.shape):

@@ -17,11 +17,11 @@ from .._later import Later, deferring, resolve
 from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import OracleError, PrecisionLimitError
-from ._base import Move, StepRule
-from ._certificates import BallCertificate, Certificate, SegmentCertificate, Sized
-from ._directions import Direction, SteepestDescent
+from ._base import AutoCertificate, Certificate, Direction, Move, Sized, SizeInputs, StepRule
+from ._certificates import BallCertificate, certificate_named
+from ._directions import SteepestDescent
 
-# Proposal and sharp_segment are the rules' internals.
+# Proposal is the rules' internal.
 __all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
 
 
@@ -76,24 +76,17 @@ class CertifiedRule(StepRule):
         """Observed curvature over the bound used (above 1: the bound was too small)."""
         return None
 
+    def along(self, plan: Any) -> tuple[Any, Any, Any] | None:
+        """``(d, g . d, ||d||)`` of a plan (``d is None``: ``-g``), for the safeguard's
+        gradient check; ``None``: the rule's step is not along one direction it chose."""
+        return None
+
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
     ) -> tuple[Move, Any]:
         plan = self.plan(objective, x, evaluation, state)
         proposal = self.propose(x, evaluation, plan, 1.0)
         return proposal.move, self.commit(plan, proposal, x, evaluation)
-
-
-def sharp_segment(objective: Any) -> bool:
-    """Whether ``certificate="auto"`` takes the model's segment bound over the ball.
-
-    Yes when the model declares its own proven bound along ``d``
-    (:attr:`lfso.models.Model.has_segment`) and its oracle is not a user's
-    (``audit_oracle``): a user's oracle keeps the ball, whose claim the loop's audit can
-    check. Looks through the loop's counting wrapper.
-    """
-    model: Model = getattr(objective, "model", objective)
-    return model.has_segment and not model.audit_oracle
 
 
 class Plan(NamedTuple):
@@ -123,8 +116,10 @@ class CertifiedStep(CertifiedRule):
     direction : Direction
         :class:`~lfso.steps.directions.SteepestDescent`, ``LBFGSDirection``, ...
     certificate : Certificate or "auto"
-        ``"auto"``: the model's segment bound if it has a sharper one than the ball's
-        (:func:`sharp_segment`), else the ball with the tight radius (decided at ``init``).
+        ``"auto"``: left to the registry, which settles it for the run's model once
+        (:func:`lfso._registry.settle`, called by :func:`lfso.minimize`): the model's
+        segment bound if it has a sharper one than the ball's, else the ball with the
+        tight radius. Until then :attr:`certificate` is ``None``.
     eta : float in (0, 2)
     name : str
         The ``method=`` string reported in results.
@@ -149,45 +144,49 @@ class CertifiedStep(CertifiedRule):
         radius_rtol = open_interval(radius_rtol, "radius_rtol", 0.0, 1.0)
         self.eta, self.direction, self.name = eta, direction, name
         self.radius_rtol = radius_rtol
-        self.certificate: Certificate | str = certificate
-        self._configure(certificate if isinstance(certificate, Certificate) else None)
+        self.certificate = certificate if isinstance(certificate, Certificate) else None
+        self._configure(None)
 
-    def _configure(self, certificate: Certificate | None) -> None:
+    def _configure(self, model: Model | None) -> None:
+        """The rule's flags from its certificate's declarations (for ``model`` once
+        settled; before that, ``needs_bound`` errs on asking for the bound)."""
         self.gradient_step = self.direction.steepest
+        certificate = self.certificate
         if certificate is None:  # "auto": either way the bound is needed
             self.needs_bound, self.certified = True, True
             return
-        # (a segment certificate needs the ball bound until resolve() knows the model's
-        # segment is its own: a wrapper that copies the flag early stays safe)
-        self.needs_bound = certificate.needs_bound or certificate.along_segment
+        if model is None:
+            self.needs_bound = certificate.needs_bound or certificate.along_segment
+        else:
+            self.needs_bound = certificate.needs_bound_for(model)
         self.certified = certificate.claims_ball
         self.zigzags = certificate.along_segment
+        self.estimated = not certificate.proven
 
-    def _resolved(self, objective: Model) -> Certificate:
-        if isinstance(self.certificate, Certificate):
-            return self.certificate
-        if sharp_segment(objective):
-            return SegmentCertificate(self.radius_rtol)
-        return BallCertificate("tight", self.radius_rtol)
-
-    def resolve(self, objective: Model) -> CertifiedStep:
-        """Decide ``certificate="auto"`` for ``objective`` (before the loop reads the
-        rule's flags); returns the rule."""
-        if not isinstance(self.certificate, Certificate):
-            self.certificate = self._resolved(objective)
-            self._configure(self.certificate)
-        if self.certificate.along_segment:
-            # a segment bound made from the ball's needs evaluations that carry it
-            model: Model = getattr(objective, "model", objective)
-            self.needs_bound = model.segment_uses_ball
+    def resolve(self, model: Model, auto: AutoCertificate) -> CertifiedStep:
+        """Settle the rule for ``model`` (see :meth:`StepRule.resolve`): ``"auto"`` takes
+        ``auto(radius_rtol)``, and the flags follow the certificate's declarations for the
+        model (a segment certificate asks for the ball bound only where the model's
+        segment is made from it). Returns the rule."""
+        if self.certificate is None:
+            self.certificate = auto(self.radius_rtol)
+        self._configure(model)
         return self
 
+    def _settled(self) -> Certificate:
+        certificate = self.certificate
+        if certificate is None:
+            raise TypeError(
+                f"{type(self).__name__}(certificate='auto') is settled for a model when "
+                "lfso.minimize runs it: pass the rule to lfso.minimize, or pass a "
+                "Certificate"
+            )
+        return certificate
+
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> Any:
-        self.resolve(objective)
-        assert isinstance(self.certificate, Certificate)
         return (
             self.direction.init(x, evaluation),
-            self.certificate.init(objective, x, evaluation),
+            self._settled().init(objective, x, evaluation),
         )
 
     def step(
@@ -207,20 +206,18 @@ class CertifiedStep(CertifiedRule):
         the direction and the step are computed on the device with no host round trip;
         their scalars come back with the next evaluation (:mod:`lfso._later`)."""
         certificate = self.certificate
-        assert isinstance(certificate, Certificate)
+        if certificate is None:
+            certificate = self._settled()  # (raises, saying who settles it)
         defer = defer and certificate.on_device and deferring(evaluation.grad)
         if defer and self.direction.on_device:
-            d, slope, length, dstate = self.direction(  # type: ignore[call-arg]
-                x, evaluation, state[0], defer=True
-            )
+            d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
         else:
             d, slope, length, dstate = self.direction(x, evaluation, state[0])
         kept = state[1]
         if isinstance(slope, Later):
             if defer:  # a descent direction by construction (-g on the device otherwise)
-                sized, cstate = certificate.size(  # type: ignore[call-arg]
-                    objective, x, evaluation, d, slope, length, self.eta, kept, defer=True
-                )
+                inputs = SizeInputs(objective, x, evaluation, d, slope, length, self.eta, kept)
+                sized, cstate = certificate.size(inputs, defer=True)
                 return Plan(d, slope, length, sized, dstate, cstate)
             slope, length = resolve(slope), resolve(length)
         if not slope < 0.0 and evaluation.grad_norm > 0.0 and not slope > 0.0:
@@ -242,15 +239,12 @@ class CertifiedStep(CertifiedRule):
             # descends whenever g != 0, also where -||g||^2 underflows: the certificate
             # takes its slope per unit length, ||g||, then.)
             return Plan(d, slope, length, None, dstate, kept)
+        inputs = SizeInputs(objective, x, evaluation, d, slope, length, self.eta, state[1])
         try:
             if defer and certificate.on_device:
-                sized, cstate = certificate.size(  # type: ignore[call-arg]
-                    objective, x, evaluation, d, slope, length, self.eta, state[1], defer=True
-                )
+                sized, cstate = certificate.size(inputs, defer=True)
             else:
-                sized, cstate = certificate.size(
-                    objective, x, evaluation, d, slope, length, self.eta, state[1]
-                )
+                sized, cstate = certificate.size(inputs)
         except OracleError as error:
             if slope < 0.0 or isinstance(error, PrecisionLimitError):
                 raise
@@ -306,8 +300,8 @@ class CertifiedStep(CertifiedRule):
     def learn(
         self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
     ) -> tuple[Plan, bool] | None:
-        certificate = self.certificate
-        assert isinstance(certificate, Certificate) and plan.sized is not None
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None and plan.sized is not None
         distance = proposal.move.step * plan.length
         cstate = certificate.learn(
             x, evaluation, plan.direction, distance, new, plan.certificate_state
@@ -315,16 +309,21 @@ class CertifiedStep(CertifiedRule):
         if cstate is None:
             return None
         sized, cstate = certificate.size(
-            None, x, evaluation, plan.direction, plan.slope, plan.length, self.eta, cstate
+            SizeInputs(
+                None, x, evaluation, plan.direction, plan.slope, plan.length, self.eta, cstate
+            )
         )
         grew = sized.curvature > plan.sized.curvature
         calls = plan.sized.calls + sized.calls
         kept = sized if grew else plan.sized
         return plan._replace(sized=kept._replace(calls=calls), certificate_state=cstate), grew
 
+    def along(self, plan: Plan) -> tuple[Any, Any, Any]:
+        return plan.direction, plan.slope, plan.length
+
     def commit(self, plan: Plan, proposal: Proposal, x: Any, evaluation: Evaluation) -> Any:
-        certificate = self.certificate
-        assert isinstance(certificate, Certificate)
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None
         if plan.sized is None:
             return proposal.state
         cstate = certificate.commit(plan.sized, plan.certificate_state, x, evaluation)
@@ -333,8 +332,8 @@ class CertifiedStep(CertifiedRule):
     def audit(
         self, x: Any, evaluation: Evaluation, plan: Plan, proposal: Proposal, new: Evaluation
     ) -> float | None:
-        certificate = self.certificate
-        assert isinstance(certificate, Certificate)
+        certificate = self.certificate  # (settled: plan() ran)
+        assert certificate is not None
         if not certificate.proven or plan.sized is None or not proposal.move.step > 0.0:
             return None
         t, change = proposal.move.step, new.grad - evaluation.grad
@@ -383,21 +382,10 @@ class LFSOStep(CertifiedStep):
         direction: Direction | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(certificate, str):
-            if certificate not in ("auto", "ball", "segment"):
-                raise ValueError(
-                    "certificate must be 'auto', 'ball' or 'segment', "
-                    f"got certificate={certificate!r}"
-                )
-            if radius != "tight" and certificate == "segment":
-                raise ValueError(
-                    f"radius={radius!r} is a rule of the ball certificate; "
-                    "certificate='segment' needs radius='tight'"
-                )
-            if certificate == "ball" or radius != "tight":
-                certificate = BallCertificate(radius, radius_rtol)
-            elif certificate == "segment":
-                certificate = SegmentCertificate(radius_rtol)
+        if isinstance(certificate, str) and not (certificate == "auto" and radius == "tight"):
+            # (the choices that need no model; "auto" with a radius rule is the ball)
+            named = "ball" if certificate == "auto" else certificate
+            certificate = certificate_named(named, radius, radius_rtol)
         if direction is None:
             direction = SteepestDescent()
         if name is None:

@@ -9,7 +9,7 @@ from .._arrays import rounding
 from .._gradcheck import central_difference
 from .._validate import integer, real
 from ..models import Evaluation, Model
-from ._base import GradientMismatchError, Move, StepFailedError, StepRule
+from ._base import AutoCertificate, GradientMismatchError, Move, StepFailedError, StepRule
 from ._lfso import CertifiedRule
 
 __all__ = ["Safeguarded"]
@@ -87,12 +87,12 @@ class Safeguarded(StepRule):
         rule = self.rule
         self.needs_bound, self.certified = rule.needs_bound, rule.certified
         self.gradient_step, self.monotone = rule.gradient_step, rule.monotone
+        self.estimated = rule.estimated
 
-    def resolve(self, objective: Model) -> Safeguarded:
-        """Let the wrapped rule decide what depends on the model (see ``CertifiedStep``)."""
-        resolve = getattr(self.rule, "resolve", None)
-        if resolve is not None:
-            resolve(objective)
+    def resolve(self, model: Model, auto: AutoCertificate) -> Safeguarded:
+        """Settle the wrapped rule for ``model`` (see :meth:`StepRule.resolve`) and take
+        its flags."""
+        self.rule.resolve(model, auto)
         self._flags()
         return self
 
@@ -112,14 +112,10 @@ class Safeguarded(StepRule):
             proposal = rule.propose(x, evaluation, plan, inflation)
             move = proposal.move
             new: Evaluation | None = None
-            if proposal.anchor is None:
-                extras: dict[str, Any] = {}  # what the model takes (the loop's contract)
-                if move.hint is not None and self.needs_bound:
-                    if objective.takes_radius_hint:
-                        extras["hint"] = move.hint
-                if move.product is not None and objective.takes_product:
-                    extras["product"] = move.product
-                new = objective.evaluate(move.x, bound=self.needs_bound, **extras)
+            if proposal.anchor is None:  # (the model takes the inputs it declares)
+                new = objective.evaluate_with(
+                    move.x, bound=self.needs_bound, hint=move.hint, product=move.product
+                )
                 value, ok = new.value, math.isfinite(new.value) and math.isfinite(new.grad_norm)
             else:
                 value = objective.value(proposal.anchor)
@@ -147,7 +143,7 @@ class Safeguarded(StepRule):
         if proposal.anchor is None and not value < evaluation.value - allowance:
             stalls, rises = state.stalls + 1, state.rises + rises + (value > evaluation.value)
             if stalls >= wait and rises > 0:
-                _check_gradient(objective, x, evaluation, plan)
+                _check_gradient(objective, x, evaluation, rule.along(plan))
                 # The gradient agrees with f: a slow stretch (or rounding), checked again
                 # after twice as many stalled steps.
                 stalls, rises, wait = 0, 0, 2 * wait
@@ -157,11 +153,16 @@ class Safeguarded(StepRule):
         return move, state
 
 
-def _check_gradient(objective: Model, x: Any, evaluation: Evaluation, plan: Any) -> None:
+def _check_gradient(
+    objective: Model, x: Any, evaluation: Evaluation, along: tuple[Any, Any, Any] | None
+) -> None:
     """Raise :class:`GradientMismatchError` where a finite difference of ``f`` along the
-    plan's direction shows less than half the decrease ``g . d`` predicts, beyond the
-    difference's error bound (:func:`lfso._gradcheck.central_difference`)."""
-    direction, slope, length = (getattr(plan, k, None) for k in ("direction", "slope", "length"))
+    plan's direction ``along = (d, g . d, ||d||)`` (:meth:`CertifiedRule.along`) shows
+    less than half the decrease ``g . d`` predicts, beyond the difference's error bound
+    (:func:`lfso._gradcheck.central_difference`)."""
+    if along is None:
+        return
+    direction, slope, length = along
     if not (isinstance(slope, float) and isinstance(length, float) and length > 0.0):
         return
     if not (slope < 0.0 and math.isfinite(slope) and math.isfinite(length)):

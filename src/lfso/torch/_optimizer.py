@@ -344,8 +344,7 @@ class LFSO(torch.optim.Optimizer):
         run = _Run(layout, model, self._rule(model, layout, False))
         # The rule estimates L from secants (smoothness="auto", or lfso-lbfgs's estimate
         # capped by a user's ball oracle): their dot products ride the evaluations' fetches.
-        certificate = getattr(getattr(run.rule, "rule", run.rule), "certificate", None)
-        run.secants = not getattr(certificate, "proven", True)  # (an estimate)
+        run.secants = run.rule.estimated
         model.sy = run.secants and not run.rule.gradient_step
         self._run = run
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
@@ -446,7 +445,7 @@ class LFSO(torch.optim.Optimizer):
             elif isinstance(error, GradientMismatchError):
                 why = f"the loss disagrees with its gradient ({error})"
             else:
-                tried = int(getattr(rule, "max_rollbacks", 0)) + 1
+                tried = rule.max_rollbacks + 1
                 self.rollbacks += tried - 1
                 why = f"the safeguard rejected {tried} trial steps"
             warnings.warn(
