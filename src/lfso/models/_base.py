@@ -245,16 +245,17 @@ class Model(LocalSmoothnessOracle):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """``t -> C(x, d, t)``: a bound on the curvature of ``f`` along ``[x, x + t d]``.
 
-        ``C(x, d, t)`` bounds the slope of ``s -> grad f(x + s d) . d`` from above on
-        ``[0, t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``; see :mod:`lfso.segments`),
-        is positive and non-decreasing in ``t``, so it is a :class:`~lfso.bounds.LocalBound`
-        in the variable ``t`` and ``radius_for(eta * (-g . d))`` returns ``(t, C, calls)``
-        with ``t C >= eta (-g . d)`` and ``C >= C(x, d, t)``, ``t`` about the smallest such
-        (to ``rtol`` on the step); then, with the step ``tau = eta (-g . d) / C <= t``,
+        ``C(x, d, t)`` bounds the slope of ``s -> grad f(x + s d) . d`` from above on ``[0,
+        t]`` (for ``C^2`` ``f``: ``sup_s d^T H(x + s d) d``; see
+        :mod:`lfso.models._segments`), is positive and non-decreasing in ``t``, so it is a
+        :class:`~lfso.oracles.LocalBound` in the variable ``t`` and ``radius_for(eta * (-g .
+        d))`` returns ``(t, C, calls)`` with ``t C >= eta (-g . d)`` and ``C >= C(x, d,
+        t)``, ``t`` about the smallest such (to ``rtol`` on the step); then, with the step
+        ``tau = eta (-g . d) / C <= t``,
 
         .. math::  f(x + \\tau d) \\le f(x) - \\eta (1 - \\eta/2) (g \\cdot d)^2 / C.
 
-        The returned :class:`~lfso.segments.SegmentBound` also has ``slope`` (``g . d``,
+        The returned :class:`~lfso.oracles.SegmentBound` also has ``slope`` (``g . d``,
         fetched with the bound's own statistics), ``step_for(eta)`` (the solve with that
         slope, one round trip less) and ``product(t)``: for a model with ``"product"`` in
         :attr:`extras`, its linear image of ``x + t d`` to pass to the next

@@ -95,7 +95,7 @@ class Move:
 
 
 class StepRule(ABC):
-    """How a method chooses its step. The loop (:func:`lfso.loop.run`) owns everything else.
+    """How a method chooses its step. The loop (:func:`lfso._loop.run`) owns everything else.
 
     A rule holds its hyperparameters (validated at construction) and keeps per-run state
     explicitly: :meth:`init` creates it from the first evaluation, :meth:`step` returns
@@ -121,7 +121,7 @@ class StepRule(ABC):
         segment certificate: like an exact line search, it alternates long and short on
         ill-conditioned problems), so the ``oscillation`` risk indicator does not apply.
     estimated : bool
-        The step is sized by the automatic estimate (:mod:`lfso.auto`: secants of the
+        The step is sized by the automatic estimate (:mod:`lfso._auto`: secants of the
         gradients the run computes), which proves nothing (a certificate with
         ``proven = False``).
     max_rollbacks : int

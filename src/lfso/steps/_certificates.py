@@ -12,7 +12,7 @@ A certificate bounds the curvature of ``f`` along the segment ``[x, x + t d]`` b
 * :class:`SegmentCertificate`: the model's own segment bound (:meth:`lfso.models.Model.segment`),
   sharper for the row models (curvature along ``d`` only).
 * :class:`EstimateCertificate`: the ball certificate over the automatic oracle
-  (:class:`lfso.auto.SecantEstimator`), for functions without an oracle. An estimate proves
+  (:class:`lfso.steps.SecantEstimator`), for functions without an oracle. An estimate proves
   nothing, so rules with it run under the safeguard (:class:`lfso.steps.Safeguarded`).
 
 Every certificate reports ``L = C / ||d||^2`` (curvature per unit length, the ball's ``L``
@@ -63,7 +63,7 @@ class BallCertificate(Certificate):
     ``R L(x, R) >= eta (-g . d) / ||d||`` (``= eta ||g||`` for ``d = -g``: the paper's).
 
     * ``"tight"``: the smallest such ``R`` (solved to ``radius_rtol`` on the step, see
-      :mod:`lfso.bounds`): the largest step the oracle certifies.
+      :mod:`lfso.oracles`): the largest step the oracle certifies.
     * a callable ``R0(x)``: the paper's rule as in the authors' code,
       ``R = max(R0(x), target / L(x, R0(x)))`` then ``L = L(x, R)``.
     * ``"paper"``: the same with the model's own ``R0``.
@@ -188,7 +188,7 @@ def certificate_named(
     name: str, radius: RadiusRule = "tight", radius_rtol: float = 1e-3
 ) -> Certificate:
     """``certificate="ball"`` or ``"segment"`` as a certificate object (a choice that needs
-    no model; ``"auto"`` is the registry's, :func:`lfso.registry.certificate_for`).
+    no model; ``"auto"`` is the registry's, :func:`lfso._registry.certificate_for`).
 
     A radius rule other than ``"tight"`` is the ball's.
     """
@@ -349,7 +349,7 @@ def _rescaled(product: Callable[[Any], Any], scale: Any) -> Callable[[Any], Any]
 
 class EstimateState(NamedTuple):
     ball: BallState
-    estimator: Any  # lfso.auto.SecantState
+    estimator: Any  # lfso._auto.SecantState
     base: list[tuple[float, float]] | None = None  # this iteration's samples (taken once)
     extra: tuple[tuple[float, float], ...] = ()  # samples from this iteration's rejections
 
@@ -357,7 +357,7 @@ class EstimateState(NamedTuple):
 class EstimateCertificate(BallCertificate):
     """The ball certificate over the automatic oracle ``hat L(x, R)`` (tight radius).
 
-    The estimate (:class:`lfso.auto.SecantEstimator`: secant ratios of gradients the run
+    The estimate (:class:`lfso.steps.SecantEstimator`: secant ratios of gradients the run
     computes, Hessian power iterations with ``hvp``, safety factor, growth floor) can be
     too small, so it proves nothing: rules with it are safeguarded. A rejected trial's
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance

@@ -114,7 +114,7 @@ class CertifiedStep(CertifiedRule):
     Parameters
     ----------
     direction : Direction
-        :class:`~lfso.steps.directions.SteepestDescent`, ``LBFGSDirection``, ...
+        :class:`~lfso.steps.SteepestDescent`, ``LBFGSDirection``, ...
     certificate : Certificate or "auto"
         ``"auto"``: left to the registry, which settles it for the run's model once
         (:func:`lfso._registry.settle`, called by :func:`lfso.minimize`): the model's
@@ -358,7 +358,7 @@ class LFSOStep(CertifiedStep):
     (:meth:`lfso.models.Model.segment`, sharper for the row models), and the default
     ``"auto"`` takes it when the model has a sharper one than the ball's. The radius
     rules (``"tight"``, ``"paper"``, a callable ``R0(x)``) are the ball certificate's
-    (:class:`lfso.steps.certificates.BallCertificate`); ``"paper"`` and a callable imply
+    (:class:`lfso.steps.BallCertificate`); ``"paper"`` and a callable imply
     the ball. The safeguard is a wrapper: ``Safeguarded(LFSOStep(...))``.
 
     Parameters
