@@ -139,16 +139,12 @@ class Stepper:
         monitor: bool | str = True,
         progress: bool | None = False,
     ) -> None:
-        self.objective, self.rule = objective, rule
         self.method = method if method is not None else rule.name if rule is not None else ""
-        self.model = objective if model is None else model
-        self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
+        self.use(objective, rule, model)
         self.tol, self.atol, self.max_iter = tol, atol, max_iter
         self.callbacks = callbacks_of(callback)
         self.monitor = monitor
         self.progress = progress
-        # (a model that counts one number for both: a closure gives f and g together)
-        self._njev = "njev" if hasattr(objective, "njev") else "nfev"
         self.history = History()
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
@@ -171,6 +167,15 @@ class Stepper:
         self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
 
     # -- the pieces every driver shares ------------------------------------------------------
+
+    def use(self, objective: Any, rule: StepRule | None, model: Any = None) -> None:
+        """Step ``rule`` on ``objective`` from now on, keeping the history, the counters and
+        the risk indicators (an optimiser whose parameters were regrouped)."""
+        self.objective, self.rule = objective, rule
+        self.model = objective if model is None else model
+        self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
+        # (a model that counts one number for both: a closure gives f and g together)
+        self._njev = "njev" if hasattr(objective, "njev") else "nfev"
 
     def watch(self, like: Any) -> None:
         """(Re)start the risk indicators for the rule (``like``: an array of the run's dtype)."""

@@ -80,7 +80,6 @@ torch; ``import lfso`` does not.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -88,14 +87,14 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._arrays import rounding
 from ._later import Known, Later, riding
+from ._stepper import Stepper
 from ._torch_closure import ClosureModel, Layout, SavedState, moved
 from .bounds import PrecisionLimitError
 from .models import Evaluation
 from .monitor import RISKS, RiskMonitor
 from .registry import METHODS, build_rule
-from .result import History, Result, Status
+from .result import History, Result
 from .steps import GradientMismatchError, StepFailedError, StepRule
 from .torch_stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
@@ -132,7 +131,6 @@ class _Run:
     layout: Layout
     model: ClosureModel
     rule: StepRule
-    risk: RiskMonitor | None = None
     audit: bool = False
     cache: _Cache | None = None
     closure: Callable[[], Any] | None = None
@@ -286,20 +284,21 @@ class LFSO(torch.optim.Optimizer):
         self._options = {k: v for k, v in given.items() if v is not None} | options
         self._power = power_iterations
         self._monitor = bool(monitor)
-        self.callback, self.history = callback, History()
-        self.nfev = self.rollbacks = self.nhev = self.noracle = 0
+        self.callback = callback
+        self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
         self._run: _Run | None = None
-        self._risk: RiskMonitor | None = None
+        # The history, the risk indicators, the counters and the intermediate results: the
+        # library's stepper (lfso._stepper), one row per step; the run's model and rule
+        # are set in _new_run.
+        self._stepper = Stepper(None, None, method=method, monitor=self._monitor)
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
         # the optimiser's own rider list and known distances, set around each step().
         self._riders: list[Later] = []
         self._known: list[Known] = []
-        self._last: tuple[float, float, Any] | None = None  # loss, ||g||, g of the last row
         self._start_z: torch.Tensor | None = None
-        self._clock = math.nan
         self._new_run()  # builds the rule: bad options raise here, at construction
 
     # -- the run: layout, model, rule ------------------------------------------------------
@@ -348,8 +347,11 @@ class LFSO(torch.optim.Optimizer):
         run.secants = not getattr(certificate, "proven", True)  # (an estimate)
         model.sy = run.secants and not run.rule.gradient_step
         self._run = run
+        stepper = self._stepper
+        stepper.use(model, run.rule)
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
-            self._monitor_for(run, layout.params[0])
+            stepper.watch(layout.params[0].detach())
+            run.audit = stepper.audit
         return run
 
     @property
@@ -371,7 +373,33 @@ class LFSO(torch.optim.Optimizer):
     @property
     def risks(self) -> dict[str, dict[str, int]]:
         """``{indicator: {"count": n, "first": step}}`` for the risk indicators that fired."""
-        return self._risk.summary() if self._risk is not None else {}
+        risk = self._stepper.risk
+        return risk.summary() if risk is not None else {}
+
+    @property
+    def history(self) -> History:
+        """One row per step: the loss and ``||g||`` at the parameters it started from, the
+        step, ``L`` and ``R`` that led there, closure calls, time and the risk bits."""
+        return self._stepper.history
+
+    @property
+    def rollbacks(self) -> int:
+        """Trial steps the safeguard rejected."""
+        return self._stepper.rollbacks
+
+    @property
+    def nhev(self) -> int:
+        """Hessian-vector products."""
+        return self._stepper.nhev
+
+    @property
+    def noracle(self) -> int:
+        """Oracle calls."""
+        return self._stepper.noracle
+
+    @property
+    def _risk(self) -> RiskMonitor | None:
+        return self._stepper.risk
 
     def start_point(self) -> list[torch.Tensor]:
         """The parameters the last step started from (tensors shaped like them)."""
@@ -447,7 +475,7 @@ class LFSO(torch.optim.Optimizer):
                 why = f"the loss disagrees with its gradient ({error})"
             else:
                 tried = int(getattr(rule, "max_rollbacks", 0)) + 1
-                self.rollbacks += tried - 1
+                self._stepper.rollbacks += tried - 1
                 why = f"the safeguard rejected {tried} trial steps"
             warnings.warn(
                 f"LFSO: {why}; the parameters are unchanged, and later steps from them "
@@ -474,9 +502,7 @@ class LFSO(torch.optim.Optimizer):
             run.probe = ev.grad  # the audit's dot product rides with the next evaluation
         self._save(run, state)
         self.nfev = model.nfev
-        self.rollbacks += move.rollbacks
-        self.nhev += move.hvp_calls
-        self.noracle += move.oracle_calls
+        self._stepper.take(move)
         self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
         self._steps += 1
         self._report(ev)
@@ -493,16 +519,6 @@ class LFSO(torch.optim.Optimizer):
 
     def _save(self, run: _Run, state: Any) -> None:
         self.state[run.layout.params[0]]["lfso"] = SavedState(state)
-
-    def _monitor_for(self, run: _Run, like: torch.Tensor) -> None:
-        rule = run.rule
-        run.audit = rule.gradient_step and rule.certified and run.model.audit_oracle
-        run.risk = self._risk = RiskMonitor(
-            monotone=rule.monotone,
-            gradient_step=run.audit,
-            rtol=rounding(like.detach()),
-            oscillation=not rule.zigzags,
-        )
 
     def _start(
         self, run: _Run, closure: Callable[[], Any]
@@ -566,60 +582,10 @@ class LFSO(torch.optim.Optimizer):
         """Append the history row of the parameters this step starts from; the risk bits."""
         if not self._monitor and self.callback is None:
             return 0
-        now = time.perf_counter()
-        if self._clock != self._clock:
-            self._clock = now
-        k, flags = len(self.history), 0
-        risk = run.risk
-        if risk is not None and self._last is not None:
-            f_prev, g_prev, grad_prev = self._last
-            dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-            flags = risk.observe(
-                k,
-                f_prev,
-                ev.value,
-                grad_prev,
-                ev.grad,
-                g_prev,
-                ev.grad_norm,
-                self.last_step,
-                self.last_L if run.audit else math.nan,
-                dot,
-            )
-        self._last = (ev.value, ev.grad_norm, ev.grad if run.audit else None)
-        self.history.append(
-            ev.value,
-            ev.grad_norm,
-            self.last_step,
-            self.last_L,
-            self.last_radius,
-            self.nfev,
-            self.nfev,
-            self.noracle,
-            now - self._clock,
-            flags,
-        )
-        return flags
+        # The audit's g_new @ g_prev, asked for with the evaluation (run.probe).
+        dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+        return self._stepper.record(ev, self.last_step, self.last_L, self.last_radius, dot)
 
     def _report(self, ev: Evaluation) -> None:
-        if self.callback is None:
-            return
-        self.callback(
-            Result(
-                x=None,
-                fun=ev.value,
-                jac=None,
-                nit=len(self.history) - 1,
-                nfev=self.nfev,
-                njev=self.nfev,
-                noracle=self.noracle,
-                status=Status.MAX_ITER,
-                message="In progress.",
-                method=self.method,
-                grad_norm=ev.grad_norm,
-                history=self.history,
-                rollbacks=self.rollbacks,
-                nhev=self.nhev,
-                risks=self.risks,
-            )
-        )
+        if self.callback is not None:
+            self.callback(self._stepper.build(None, ev, jac=None))
