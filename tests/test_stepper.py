@@ -65,7 +65,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_start_advance_result_is_minimize(method):
-    stepper, res, advances = _stepped(method)
+    _, res, advances = _stepped(method)
     _same(res, _minimize(method, tol=1e-3))
     assert res.status is Status.CONVERGED and advances == res.nit  # one step per advance
 

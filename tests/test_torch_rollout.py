@@ -155,7 +155,7 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w], monitor=False), sgd)
     with pytest.raises(ValueError, match="unknown guard threshold 'x'"):
         GuardedOptimizer(LFSO([w]), sgd, thresholds={"x": 1})
-    with pytest.raises(TypeError, match="threshold descent must be an integer, got 1.5"):
+    with pytest.raises(TypeError, match=r"threshold descent must be an integer, got 1\.5"):
         GuardedOptimizer(LFSO([w]), sgd, thresholds={"descent": 1.5})
     with pytest.raises(ValueError, match="divergence must be finite and > 0 or None, got -1"):
         GuardedOptimizer(LFSO([w]), sgd, divergence=-1)
