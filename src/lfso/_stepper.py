@@ -146,6 +146,7 @@ class Stepper:
         self.monitor = monitor
         self.progress = progress
         self.history = History()
+        self._rows = 0  # len(self.history), kept here: read every iteration
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
         self.audit = False
@@ -175,7 +176,7 @@ class Stepper:
         self.model = objective if model is None else model
         self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
         # (a model that counts one number for both: a closure gives f and g together)
-        self._njev = "njev" if hasattr(objective, "njev") else "nfev"
+        self._njev = hasattr(objective, "njev")
 
     def watch(self, like: Any) -> None:
         """(Re)start the risk indicators for the rule (``like``: an array of the run's dtype)."""
@@ -203,9 +204,10 @@ class Stepper:
             self.clock = now
         flags = 0
         last, risk = self._last, self.risk
+        rows = self._rows
         if risk is not None and last is not None:
             flags = risk.observe(
-                len(self.history),
+                rows,
                 last[0],
                 ev.value,
                 last[2],
@@ -218,18 +220,20 @@ class Stepper:
             )
         self._last = (ev.value, ev.grad_norm, ev.grad if self.audit else None)
         objective = self.objective
+        nfev = objective.nfev
         self.history.append(
             ev.value,
             ev.grad_norm,
             step,
             lipschitz,
             radius,
-            objective.nfev,
-            getattr(objective, self._njev),
+            nfev,
+            objective.njev if self._njev else nfev,
             self.noracle,
             now - self.clock,
             flags,
         )
+        self._rows = rows + 1
         return flags
 
     def take(self, move: Move) -> None:
@@ -250,13 +254,14 @@ class Stepper:
         """A result at ``x`` (``ev`` its evaluation; ``jac=None`` to leave out the gradient);
         with the defaults, the intermediate result a callback receives."""
         objective = self.objective
+        nfev = objective.nfev
         return Result(
             x=x,
             fun=ev.value,
             jac=ev.grad if jac is True else jac,
-            nit=len(self.history) - 1,
-            nfev=objective.nfev,
-            njev=getattr(objective, self._njev),
+            nit=self._rows - 1,
+            nfev=nfev,
+            njev=objective.njev if self._njev else nfev,
             noracle=self.noracle,
             status=status,
             message=message,
@@ -333,11 +338,12 @@ class Stepper:
             move, self.state = self.rule.step(objective, self.x, ev, self.state)  # type: ignore[union-attr]
             if self._lazy:
                 move.x = materialize(move.x)
+            x = move.x
             # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
             # unless the rule uses the probe itself or brought its own evaluation.
             audit_dot = self.audit and move.probe is None and move.evaluation is None
             new = move.evaluation or objective.evaluate(
-                move.x,
+                x,
                 bound=self._need_bound,
                 hint=move.hint,
                 probe=ev.grad if audit_dot else move.probe,
@@ -345,8 +351,10 @@ class Stepper:
                 product=move.product,
             )
             self.nit = nit = self.nit + 1
-            self.take(move)
-            self._pending = (nit, move.x, new)  # one store, before the row that records it
+            self.noracle += move.oracle_calls  # (take(move), inline: once per iteration)
+            self.rollbacks += move.rollbacks
+            self.nhev += move.hvp_calls
+            self._pending = (nit, x, new)  # one store, before the row that records it
             step, lipschitz, radius = (host_value(v) for v in (move.step, move.L, move.R))
             self.record(new, step, lipschitz, radius, new.probe_dot if audit_dot else None)
             if self.bar is not None:
@@ -354,13 +362,14 @@ class Stepper:
                     1,
                     f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
                 )
-            if not (math.isfinite(new.value) and math.isfinite(new.grad_norm)):
+            value = new.value
+            if not (math.isfinite(value) and math.isfinite(new.grad_norm)):
                 return self._stop(Status.NON_FINITE)
-            self.x, self.ev = move.x, new
-            if new.value <= self.best.value:  # type: ignore[union-attr]
-                self.best_x, self.best = move.x, new
+            self.x, self.ev = x, new
+            if value <= self.best.value:  # type: ignore[union-attr]
+                self.best_x, self.best = x, new
             if self.callbacks:
-                self.report(move.x, new)
+                self.report(x, new)
         except BaseException as exc:
             return self._stop(exc)
         return False
@@ -414,6 +423,7 @@ class Stepper:
         # and return the best of exactly those (the newest may be recorded, not yet taken).
         history = self.history
         history._truncate()
+        self._rows = len(history)
         self.nit = nit = len(history) - 1
         pending = self._pending
         if pending is not None and pending[0] == nit:
