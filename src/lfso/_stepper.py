@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import inspect
 import math
-import time
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from array_api_compat import is_dask_array
@@ -199,38 +199,31 @@ class Stepper:
         with ``L = lipschitz`` and radius ``radius``; NaN for the first row) and return
         the risk bits the monitor set for it, from the last row to this one (``dot``:
         ``g_new @ g_prev`` when the evaluation brought it)."""
-        now = time.perf_counter()
-        if self.clock != self.clock:  # (NaN: the first row)
-            self.clock = now
-        flags = 0
-        last, risk = self._last, self.risk
-        rows = self._rows
-        if risk is not None and last is not None:
-            flags = risk.observe(
-                rows,
-                last[0],
-                ev.value,
-                last[2],
-                ev.grad,
-                last[1],
-                ev.grad_norm,
-                step,
-                lipschitz,
-                dot,
-            )
-        self._last = (ev.value, ev.grad_norm, ev.grad if self.audit else None)
+        now = perf_counter()
+        clock = self.clock
+        if clock != clock:  # (NaN: the first row)
+            self.clock = clock = now
+        value, grad_norm = ev.value, ev.grad_norm
+        rows, flags, risk = self._rows, 0, self.risk
+        if risk is not None:
+            last = self._last
+            if last is not None:
+                flags = risk.observe(
+                    rows, last[0], value, last[2], ev.grad, last[1], grad_norm, step, lipschitz, dot
+                )
+            self._last = (value, grad_norm, ev.grad if self.audit else None)
         objective = self.objective
         nfev = objective.nfev
         self.history.append(
-            ev.value,
-            ev.grad_norm,
+            value,
+            grad_norm,
             step,
             lipschitz,
             radius,
             nfev,
             objective.njev if self._njev else nfev,
             self.noracle,
-            now - self.clock,
+            now - clock,
             flags,
         )
         self._rows = rows + 1
@@ -288,7 +281,7 @@ class Stepper:
         the rule. A non-finite ``f(x0)`` or gradient raises a ``ValueError``."""
         rule, objective = self.rule, self.objective
         assert rule is not None
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         if self.monitor:
             self.watch(x0)
         shown = ProgressBar(self.max_iter, self.method, enabled=self.progress)
@@ -327,8 +320,7 @@ class Stepper:
         point, its row, the callbacks. Whether the run has stopped (then call :meth:`result`)."""
         if self.status is not None:
             return True
-        ev = self.ev
-        assert ev is not None
+        ev: Evaluation = self.ev  # type: ignore[assignment]
         try:
             if ev.grad_norm <= self.threshold:  # (threshold 0: only an exact stationary point)
                 return self._stop(Status.CONVERGED)
