@@ -6,10 +6,14 @@ The stepper owns what no step rule re-implements: the iteration count and the co
 tracking, interruption, the history rows, the risk indicators (:mod:`lfso.monitor`), the
 progress bar and the callbacks, and it builds the :class:`~lfso.result.Result`.
 :func:`lfso.loop.run` is ``start``, ``advance`` until it says the run stopped, ``result``;
-:class:`lfso.torch.LFSO` advances one iteration per ``step(closure)``, the evaluation coming
-through the closure; the minibatch driver (:mod:`lfso.stochastic`) advances one epoch at a
-time. :meth:`Stepper.record` is the one place a history row is written and the risk
-indicators observe it; :meth:`Stepper.build` the one place a result is made.
+the minibatch driver (:mod:`lfso.stochastic`) advances one epoch at a time (an epoch of
+batch steps is one move). :class:`lfso.torch.LFSO` keeps a stepper for its rows, counters
+and intermediate results: each ``step(closure)`` evaluates the parameters through the
+closure, records that row (:meth:`Stepper.record`), takes the rule's move (its own
+rollback and misuse handling: a failed step there is a warning, not the end of a run) and
+counts it (:meth:`Stepper.take`). :meth:`Stepper.record` is the one place a history row is
+written and the risk indicators observe it; :meth:`Stepper.build` the one place a result
+is made.
 """
 
 from __future__ import annotations
@@ -116,13 +120,13 @@ class Stepper:
     >>> from lfso._stepper import Stepper
     >>> from lfso.loop import Counted
     >>> model = lfso.models.PowerSum(2)
-    >>> stepper = Stepper(Counted(model), lfso.steps.FixedStep(0.1), tol=1e-6, max_iter=500)
+    >>> stepper = Stepper(Counted(model), lfso.steps.FixedStep(0.1), tol=1e-3, max_iter=500)
     >>> stepper.start(np.ones(3))
     >>> while not stepper.advance():
     ...     pass
     >>> res = stepper.result()
-    >>> res.status.name, res.nit == len(res.history) - 1
-    ('CONVERGED', True)
+    >>> res.status.name, res.nit, len(res.history)
+    ('CONVERGED', 120, 121)
     """
 
     def __init__(
