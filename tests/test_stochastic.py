@@ -116,6 +116,23 @@ def test_callback_gets_each_epoch_and_can_stop():
     assert seen == [1, 2] and res.status is lfso.Status.CALLBACK_STOP
 
 
+def test_the_callback_sees_each_epoch_end_point_and_the_result_is_the_best():
+    seen = []
+
+    def callback(r):
+        seen.append((r.nit, r.fun, r.x.copy(), r.history.last("f")))
+
+    model = _logistic(500)
+    res = lfso.minimize(
+        model, np.zeros(10), batch_size=50, seed=1, epochs=6, decay="none", callback=callback
+    )
+    assert [k for k, *_ in seen] == list(range(1, 7))
+    for _, f, x, row in seen:  # (the epoch's end point, as every method's callback)
+        assert f == row == model.value(x)
+    assert res.fun == min(f for _, f, _, _ in seen) == np.min(res.history.f[1:])
+    assert res.nfev == res.njev == 1 + 6 * (10 + 1)  # x0, then 10 batches and a full pass
+
+
 BAD = [
     ({"batch_size": 0}, ValueError, "batch_size=0"),
     ({"batch_size": -3}, ValueError, "batch_size=-3"),

@@ -116,6 +116,33 @@ def test_guarded_optimizer_switches_with_the_best_parameters_and_training_contin
     assert final <= best and final < 1e-6  # training went on under SGD
 
 
+def test_guarded_optimizer_keeps_lfso_where_the_loss_stops_at_its_rounding():
+    # LFSO reaches loss 0 exactly: "stagnation" fires there, but at the limit of floating
+    # point it is convergence (the guard's check, as in lfso.rollout.guarded_minimize)
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    opt = GuardedOptimizer(LFSO([w], smoothness=oracle), torch.optim.SGD([w], lr=0.05))
+    closure = make_closure(opt, w)
+    for _ in range(100):
+        opt.step(closure)
+    h = opt.history
+    assert np.any(h.risk.astype(int) & RISKS["stagnation"][0])
+    assert opt.handover is None and opt.guard.settled_at is not None
+    assert "stagnation" not in opt.counts and h.f[-1] == 0.0
+
+
+def test_guarded_optimizer_counts_divergence_as_the_guard_does():
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    primary = LFSO([w], smoothness=lambda p, R: 1e-4 * oracle(p, R))  # steps far too long
+    watch = {"descent": 0, "oracle": 0, "divergence": 2}  # trips at the second firing
+    opt = GuardedOptimizer(primary, torch.optim.SGD([w], lr=0.05), thresholds=watch)
+    closure = make_closure(opt, w)
+    for _ in range(6):
+        opt.step(closure)
+    assert opt.handover is not None and opt.handover.reason == "divergence"
+    assert opt.counts["divergence"] == 2 and opt.handover.step >= 2
+    assert opt.handover.detail.startswith("f = ") and "rose above the best" in opt.handover.detail
+
+
 def test_guarded_optimizer_rejects_bad_input():
     w = torch.nn.Parameter(torch.ones(2))
     sgd = torch.optim.SGD([w], lr=0.1)
@@ -127,6 +154,10 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w], monitor=False), sgd)
     with pytest.raises(ValueError, match="unknown guard threshold 'x'"):
         GuardedOptimizer(LFSO([w]), sgd, thresholds={"x": 1})
+    with pytest.raises(TypeError, match=r"threshold descent must be an integer, got 1\.5"):
+        GuardedOptimizer(LFSO([w]), sgd, thresholds={"descent": 1.5})
+    with pytest.raises(ValueError, match="divergence must be finite and > 0 or None, got -1"):
+        GuardedOptimizer(LFSO([w]), sgd, divergence=-1)
 
 
 def _pilot_task():

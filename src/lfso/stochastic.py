@@ -42,16 +42,25 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ._arrays import error_gamma, to_float
-from ._result import History, Result, Status
-from .models import CauchyRegression, LogisticRegression, LpRegression, Model, SoftmaxRegression
+from ._loop import Counted
+from ._result import Result, Status
+from ._stepper import Stepper
+from .models import (
+    CauchyRegression,
+    Evaluation,
+    LogisticRegression,
+    LpRegression,
+    Model,
+    SoftmaxRegression,
+)
 from .models._rows import take_rows
+from .steps import Move, StepRule
 
 __all__ = ["minimize_batches"]
 
@@ -200,88 +209,81 @@ def minimize_batches(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got callback={callback!r}")
 
-    start = time.perf_counter()
-    history = History()
-    nfev = 0
-    x = x0
-    full = model.evaluate(x, bound=False)
-    nfev += 1
-    f0, g0 = float(full.value), float(full.grad_norm)
+    objective = Counted(model)
+    first = objective.evaluate(x0, bound=False)
+    f0, g0 = float(first.value), float(first.grad_norm)
     if not (math.isfinite(f0) and math.isfinite(g0)):
         raise ValueError(f"x0: the loss or its gradient is not finite there (f={f0}, ||g||={g0})")
-    history.append(f0, g0, math.nan, math.nan, math.nan, nfev, nfev, 0, 0.0)
-    threshold = max(tol * g0, atol)
-    best = (f0, x, full.grad, g0)
-    status = Status.CONVERGED if g0 <= threshold else Status.MAX_ITER
-    noracle = epoch = 0
-    step = curvature = math.nan
-    try:
-        while status is Status.MAX_ITER and epoch < epochs:
-            gamma = {"harmonic": 1.0 / (epoch + 1.0), "sqrt": (epoch + 1.0) ** -0.5, "none": 1.0}[
-                decay
-            ]
-            order = rng.permutation(n)
-            for lo in range(0, n, batch_size):
-                batch = batches(order[lo : lo + batch_size])
-                ev = batch.evaluate(x, bound=False)
-                nfev += 1
-                d = -ev.grad
-                t, curvature, calls = batch.segment(x, ev, d).step_for(eta)
-                noracle += calls
-                if t > 0.0 and curvature > 0.0:
-                    step = gamma * eta * float(ev.grad_norm) ** 2 / curvature
-                    x = x + step * d
-            epoch += 1
-            full = model.evaluate(x, bound=False)
-            nfev += 1
-            f, gnorm = float(full.value), float(full.grad_norm)
-            elapsed = time.perf_counter() - start
-            history.append(f, gnorm, step, curvature, math.nan, nfev, nfev, noracle, elapsed)
-            if not (math.isfinite(f) and math.isfinite(gnorm)):
-                status = Status.NON_FINITE
-                break
-            if f <= best[0]:
-                best = (f, x, full.grad, gnorm)
-            if gnorm <= threshold:
-                status = Status.CONVERGED
-                best = (f, x, full.grad, gnorm)
-            if callback is not None:
-                callback(_result(best, epoch, nfev, noracle, Status.MAX_ITER, history, ""))
-    except StopIteration:
-        status = Status.CALLBACK_STOP
-    except KeyboardInterrupt:
-        status = Status.INTERRUPTED
-    message = status.message
-    if status is Status.MAX_ITER:
-        message = (
-            f"Ran epochs={epochs} epochs of minibatch steps (batch_size={batch_size}) without "
-            f"reaching ||grad f|| <= {threshold:.3g} (now {best[3]:.3g}): minibatch steps "
-            "reach a noise floor; pass more epochs, a larger batch_size, or loosen tol."
-        )
-    return _result(best, epoch, nfev, noracle, status, history, message)
-
-
-def _result(
-    best: tuple[float, Any, Any, float],
-    epoch: int,
-    nfev: int,
-    noracle: int,
-    status: Status,
-    history: History,
-    message: str,
-) -> Result:
-    f, x, grad, gnorm = best
-    return Result(
-        x=x,
-        fun=f,
-        jac=grad,
-        nit=epoch,
-        nfev=nfev,
-        njev=nfev,
-        noracle=noracle,
-        status=status,
-        message=message or "In progress.",
-        method="lfso-minibatch",
-        grad_norm=gnorm,
-        history=history,
+    rule = EpochStep(batches, batch_size, rng, eta, decay)
+    stepper = Stepper(
+        objective,
+        rule,
+        model=model,
+        tol=tol,
+        atol=atol,
+        max_iter=int(epochs),
+        callback=callback,
+        monitor=False,
     )
+    stepper.start(x0, first)
+    try:
+        while not stepper.advance():
+            pass
+    except KeyboardInterrupt:  # (between two epochs)
+        stepper.interrupt()
+    result = stepper.result()
+    if result.status is Status.MAX_ITER:
+        result.message = (
+            f"Ran epochs={epochs} epochs of minibatch steps (batch_size={batch_size}) without "
+            f"reaching ||grad f|| <= {stepper.threshold:.3g} (now {result.grad_norm:.3g}): "
+            "minibatch steps reach a noise floor; pass more epochs, a larger batch_size, or "
+            "loosen tol."
+        )
+    return result
+
+
+class EpochStep(StepRule):
+    """One epoch of minibatch certified steps as one move (module docstring).
+
+    The move's ``step`` and ``L`` are the epoch's last step ``gamma_e t_k`` and its
+    certificate (those of the last epoch that took a step); its ``oracle_calls`` the
+    epoch's. The loop evaluates the full model at the epoch's end (one row per epoch).
+    Each batch evaluation is counted on the run's objective (``nfev`` and ``njev``).
+    """
+
+    name = "lfso-minibatch"
+    gradient_step = False  # (many batch steps per move: no oracle audit, no risk bits)
+
+    def __init__(
+        self, batches: RowBatches, batch_size: int, rng: np.random.Generator, eta: float, decay: str
+    ) -> None:
+        self.batches, self.batch_size, self.rng = batches, batch_size, rng
+        self.eta, self.decay = eta, decay
+
+    def init(self, objective: Model, x: Any, evaluation: Evaluation) -> tuple[int, float, float]:
+        """``(epoch, step, L)``: the epochs taken, the last step and its certificate."""
+        return 0, math.nan, math.nan
+
+    def step(
+        self, objective: Model, x: Any, evaluation: Evaluation, state: tuple[int, float, float]
+    ) -> tuple[Move, tuple[int, float, float]]:
+        epoch, step, curvature = state
+        eta, batches, n = self.eta, self.batches, self.batches.n
+        gamma = {"harmonic": 1.0 / (epoch + 1.0), "sqrt": (epoch + 1.0) ** -0.5, "none": 1.0}[
+            self.decay
+        ]
+        order = self.rng.permutation(n)
+        calls, counted = 0, cast(Counted, objective)
+        for lo in range(0, n, self.batch_size):
+            batch = batches(order[lo : lo + self.batch_size])
+            ev = batch.evaluate(x, bound=False)
+            counted.nfev += 1  # (the batch's model, not the objective: counted by hand)
+            counted.njev += 1
+            d = -ev.grad
+            t, curvature, spent = batch.segment(x, ev, d).step_for(eta)
+            calls += spent
+            if t > 0.0 and curvature > 0.0:
+                step = gamma * eta * float(ev.grad_norm) ** 2 / curvature
+                x = x + step * d
+        move = Move(x, step, curvature, oracle_calls=calls)
+        return move, (epoch + 1, step, curvature)

@@ -113,37 +113,47 @@ class Guard:
     def __call__(self, intermediate_result: Result) -> None:
         r = intermediate_result
         h = r.history
-        if self.best is None:
-            self.f0 = float(h.f[0])
         self.last = r
         if self.best is None or r.fun <= self.best.fun:
             self.best, self.best_row = r, len(h) - 1
         if self.callback is not None:
             self.callback(r)
-        flags = int(h.last("risk"))
+        if self.check(h, r.fun, r.nit, self.best.fun) is not None:
+            raise StopIteration
+
+    def check(
+        self, history: History, f: float, iteration: int, best: float
+    ) -> tuple[str, str] | None:
+        """Count the risk bits of ``history``'s last row (``f`` there, at ``iteration``;
+        ``best`` the lowest ``f`` so far) and test for divergence: the trip, ``(reason,
+        detail)``, recorded with :meth:`trip`, or ``None``. The check of every guarded run
+        (:class:`lfso.torch.GuardedOptimizer` calls it after each LFSO step)."""
+        if self.f0 != self.f0:  # (NaN: the first row)
+            self.f0 = float(history.f[0])
+        flags = int(history.last("risk"))
         for name, (bit, _) in RISKS.items():
             if flags & bit:
-                if name == "stagnation" and _at_rounding(h):
+                if name == "stagnation" and _at_rounding(history):
                     if self.settled_at is None:
-                        self.settled_at = r.nit
+                        self.settled_at = iteration
                     continue
                 self.counts[name] = self.counts.get(name, 0) + 1
                 limit = self.thresholds.get(name)
                 if limit is not None and self.counts[name] >= limit:
-                    self.trip(name, r.nit, f"fired {self.counts[name]}x (threshold {limit})")
-                    raise StopIteration
+                    detail = f"fired {self.counts[name]}x (threshold {limit})"
+                    self.trip(name, iteration, detail)
+                    return name, detail
         if self.divergence is not None and "divergence" in self.thresholds:
-            best = self.best.fun
-            if r.fun > best + self.divergence * max(self.f0 - best, abs(self.f0)):
+            if f > best + self.divergence * max(self.f0 - best, abs(self.f0)):
                 self.counts["divergence"] = self.counts.get("divergence", 0) + 1
                 if self.counts["divergence"] >= self.thresholds["divergence"]:
-                    self.trip(
-                        "divergence",
-                        r.nit,
-                        f"f = {r.fun:.6e} rose above the best {best:.6e} by more than "
-                        f"{self.divergence:g} x max(f0 - f_best, |f0|)",
+                    detail = (
+                        f"f = {f:.6e} rose above the best {best:.6e} by more than "
+                        f"{self.divergence:g} x max(f0 - f_best, |f0|)"
                     )
-                    raise StopIteration
+                    self.trip("divergence", iteration, detail)
+                    return "divergence", detail
+        return None
 
     def trip(self, reason: str, iteration: int, detail: str) -> None:
         """Record the first trip (later ones are ignored)."""
@@ -281,23 +291,20 @@ def concat_histories(first: History, second: History) -> History:
 
 
 def _salvage(guard: Guard, method: str) -> Result:
-    """A result from what the guard saw of a run that ended in an exception."""
+    """A result from what the guard saw of a run that ended in an exception: its last
+    intermediate result (counters, history, risks) at the best point it saw."""
     if guard.best is None or guard.last is None:
         raise RuntimeError("the run failed before its first step; nothing to fall back from")
-    b, last = guard.best, guard.last
-    return Result(
+    b = guard.best
+    return dataclasses.replace(
+        guard.last,
         x=b.x,
         fun=b.fun,
         jac=b.jac,
-        nit=last.nit,
-        nfev=last.nfev,
-        njev=last.njev,
-        noracle=last.noracle,
+        grad_norm=b.grad_norm,
         status=Status.STEP_FAILED,
         message="Stopped by an exception; returning the best point.",
         method=method,
-        grad_norm=b.grad_norm,
-        history=last.history,
     )
 
 

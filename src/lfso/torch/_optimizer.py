@@ -14,7 +14,7 @@
 True
 
 :class:`LFSO` is a thin adapter over the library's step rules (the method registry,
-:data:`lfso.registry.METHODS`): the parameters are flattened into one vector, the closure
+:data:`lfso.METHODS`): the parameters are flattened into one vector, the closure
 becomes the model (value and gradient; it zeroes the gradients, computes the loss, calls
 ``backward`` and returns the loss, as for ``torch.optim.LBFGS``), and each :meth:`LFSO.step`
 is one step of the rule, so every method of :func:`lfso.minimize` (``method=``), its
@@ -27,7 +27,7 @@ descent, over all parameters ``p`` at once:
 with ``L`` the tight-radius LFSO value from
 
 * a user oracle ``smoothness(params, R) -> float`` (``params`` is the list of tensors), or
-* the automatic oracle of :mod:`lfso.auto` (always safeguarded): secant ratios of the
+* the automatic oracle of :mod:`lfso._auto` (always safeguarded): secant ratios of the
   gradients between steps and, when the closure calls ``loss.backward(create_graph=True)``,
   a few warm-started power iterations of Hessian-vector products by double backward
   (``torch.autograd.grad`` over the gradients), times the safety factor.
@@ -80,7 +80,6 @@ torch; ``import lfso`` does not.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -88,10 +87,10 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._arrays import rounding
 from .._later import Known, Later, riding
 from .._registry import METHODS, build_rule
-from .._result import History, Result, Status
+from .._result import History, Result
+from .._stepper import Stepper
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -132,14 +131,13 @@ class _Run:
     layout: Layout
     model: ClosureModel
     rule: StepRule
-    risk: RiskMonitor | None = None
     audit: bool = False
     cache: _Cache | None = None
     closure: Callable[[], Any] | None = None
     probe: torch.Tensor | None = None  # a vector whose dot with the next gradient is asked
     hvp_decided: bool = False
     stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
-    secants: bool = False  # the rule estimates L from secants (lfso.auto)
+    secants: bool = False  # the rule estimates L from secants (lfso._auto)
 
 
 class LFSO(torch.optim.Optimizer):
@@ -167,7 +165,7 @@ class LFSO(torch.optim.Optimizer):
         The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
         default 1. Not an option of the peers (``gd``, ``armijo``, ...).
     method : str
-        A method of :data:`lfso.registry.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
+        A method of :data:`lfso.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
         ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
         ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``), ``"nesterov"``, ``"dog"``.
     smoothness : callable ``(params, R) -> float``, optional
@@ -286,20 +284,21 @@ class LFSO(torch.optim.Optimizer):
         self._options = {k: v for k, v in given.items() if v is not None} | options
         self._power = power_iterations
         self._monitor = bool(monitor)
-        self.callback, self.history = callback, History()
-        self.nfev = self.rollbacks = self.nhev = self.noracle = 0
+        self.callback = callback
+        self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
         self._run: _Run | None = None
-        self._risk: RiskMonitor | None = None
+        # The history, the risk indicators, the counters and the intermediate results: the
+        # library's stepper (lfso._stepper), one row per step; the run's model and rule
+        # are set in _new_run.
+        self._stepper = Stepper(None, None, method=method, monitor=self._monitor)
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
         # the optimiser's own rider list and known distances, set around each step().
         self._riders: list[Later] = []
         self._known: list[Known] = []
-        self._last: tuple[float, float, Any] | None = None  # loss, ||g||, g of the last row
         self._start_z: torch.Tensor | None = None
-        self._clock = math.nan
         self._new_run()  # builds the rule: bad options raise here, at construction
 
     # -- the run: layout, model, rule ------------------------------------------------------
@@ -347,8 +346,11 @@ class LFSO(torch.optim.Optimizer):
         run.secants = run.rule.estimated
         model.sy = run.secants and not run.rule.gradient_step
         self._run = run
+        stepper = self._stepper
+        stepper.use(model, run.rule)
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
-            self._monitor_for(run, layout.params[0])
+            stepper.watch(layout.params[0].detach())
+            run.audit = stepper.audit
         return run
 
     @property
@@ -370,7 +372,33 @@ class LFSO(torch.optim.Optimizer):
     @property
     def risks(self) -> dict[str, dict[str, int]]:
         """``{indicator: {"count": n, "first": step}}`` for the risk indicators that fired."""
-        return self._risk.summary() if self._risk is not None else {}
+        risk = self._stepper.risk
+        return risk.summary() if risk is not None else {}
+
+    @property
+    def history(self) -> History:
+        """One row per step: the loss and ``||g||`` at the parameters it started from, the
+        step, ``L`` and ``R`` that led there, closure calls, time and the risk bits."""
+        return self._stepper.history
+
+    @property
+    def rollbacks(self) -> int:
+        """Trial steps the safeguard rejected."""
+        return self._stepper.rollbacks
+
+    @property
+    def nhev(self) -> int:
+        """Hessian-vector products."""
+        return self._stepper.nhev
+
+    @property
+    def noracle(self) -> int:
+        """Oracle calls."""
+        return self._stepper.noracle
+
+    @property
+    def _risk(self) -> RiskMonitor | None:
+        return self._stepper.risk
 
     def start_point(self) -> list[torch.Tensor]:
         """The parameters the last step started from (tensors shaped like them)."""
@@ -446,7 +474,7 @@ class LFSO(torch.optim.Optimizer):
                 why = f"the loss disagrees with its gradient ({error})"
             else:
                 tried = rule.max_rollbacks + 1
-                self.rollbacks += tried - 1
+                self._stepper.rollbacks += tried - 1
                 why = f"the safeguard rejected {tried} trial steps"
             warnings.warn(
                 f"LFSO: {why}; the parameters are unchanged, and later steps from them "
@@ -473,9 +501,7 @@ class LFSO(torch.optim.Optimizer):
             run.probe = ev.grad  # the audit's dot product rides with the next evaluation
         self._save(run, state)
         self.nfev = model.nfev
-        self.rollbacks += move.rollbacks
-        self.nhev += move.hvp_calls
-        self.noracle += move.oracle_calls
+        self._stepper.take(move)
         self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
         self._steps += 1
         self._report(ev)
@@ -492,16 +518,6 @@ class LFSO(torch.optim.Optimizer):
 
     def _save(self, run: _Run, state: Any) -> None:
         self.state[run.layout.params[0]]["lfso"] = SavedState(state)
-
-    def _monitor_for(self, run: _Run, like: torch.Tensor) -> None:
-        rule = run.rule
-        run.audit = rule.gradient_step and rule.certified and run.model.audit_oracle
-        run.risk = self._risk = RiskMonitor(
-            monotone=rule.monotone,
-            gradient_step=run.audit,
-            rtol=rounding(like.detach()),
-            oscillation=not rule.zigzags,
-        )
 
     def _start(
         self, run: _Run, closure: Callable[[], Any]
@@ -565,60 +581,10 @@ class LFSO(torch.optim.Optimizer):
         """Append the history row of the parameters this step starts from; the risk bits."""
         if not self._monitor and self.callback is None:
             return 0
-        now = time.perf_counter()
-        if self._clock != self._clock:
-            self._clock = now
-        k, flags = len(self.history), 0
-        risk = run.risk
-        if risk is not None and self._last is not None:
-            f_prev, g_prev, grad_prev = self._last
-            dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-            flags = risk.observe(
-                k,
-                f_prev,
-                ev.value,
-                grad_prev,
-                ev.grad,
-                g_prev,
-                ev.grad_norm,
-                self.last_step,
-                self.last_L if run.audit else math.nan,
-                dot,
-            )
-        self._last = (ev.value, ev.grad_norm, ev.grad if run.audit else None)
-        self.history.append(
-            ev.value,
-            ev.grad_norm,
-            self.last_step,
-            self.last_L,
-            self.last_radius,
-            self.nfev,
-            self.nfev,
-            self.noracle,
-            now - self._clock,
-            flags,
-        )
-        return flags
+        # The audit's g_new @ g_prev, asked for with the evaluation (run.probe).
+        dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+        return self._stepper.record(ev, self.last_step, self.last_L, self.last_radius, dot)
 
     def _report(self, ev: Evaluation) -> None:
-        if self.callback is None:
-            return
-        self.callback(
-            Result(
-                x=None,
-                fun=ev.value,
-                jac=None,
-                nit=len(self.history) - 1,
-                nfev=self.nfev,
-                njev=self.nfev,
-                noracle=self.noracle,
-                status=Status.MAX_ITER,
-                message="In progress.",
-                method=self.method,
-                grad_norm=ev.grad_norm,
-                history=self.history,
-                rollbacks=self.rollbacks,
-                nhev=self.nhev,
-                risks=self.risks,
-            )
-        )
+        if self.callback is not None:
+            self.callback(self._stepper.build(None, ev, jac=None))

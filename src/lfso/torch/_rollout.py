@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,10 @@ import numpy as np
 import torch
 
 from .._result import History, Result, Status
+from .._stepper import Stepper
+from ..models import Evaluation
 from ..monitor import RISKS
-from ..rollout import DEFAULT_THRESHOLDS, GoCriteria, PilotEvidence, decide
+from ..rollout import GoCriteria, Guard, PilotEvidence, decide
 from ._optimizer import LFSO
 
 __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
@@ -75,7 +77,7 @@ class GuardedOptimizer:
         In charge until a trip (with ``monitor=True``, its default).
     fallback : torch.optim.Optimizer
         Over the same parameters; takes every step after a trip.
-    thresholds : mapping name -> int, optional
+    thresholds : mapping name -> int >= 0, optional
         Firings of each risk indicator that trip the guard (see
         :data:`lfso.rollout.DEFAULT_THRESHOLDS`; 0: not watched).
     divergence : float > 0 or None
@@ -84,6 +86,10 @@ class GuardedOptimizer:
 
     Notes
     -----
+    The check after each LFSO step is :meth:`lfso.rollout.Guard.check`, the one of
+    :func:`lfso.rollout.guarded_minimize` (:attr:`guard`): ``stagnation`` where the step's
+    certified decrease is below the rounding of the loss is convergence as far as the
+    loss can show, not counted (:attr:`Guard.settled_at <lfso.rollout.Guard>` records it).
     Keeping the best parameters costs one copy of them (on their device), refreshed when
     the loss improves; the loss comes from LFSO's own round trip, so watching adds no host
     synchronisation while LFSO is in charge. After the switch each step records the loss
@@ -106,30 +112,27 @@ class GuardedOptimizer:
             )
         if primary._risk is None:
             raise ValueError("primary must keep its risk indicators (LFSO(..., monitor=True))")
-        merged = dict(DEFAULT_THRESHOLDS)
-        for name, value in (thresholds or {}).items():
-            if name not in merged:
-                raise ValueError(
-                    f"unknown guard threshold {name!r}; choose from {list(DEFAULT_THRESHOLDS)}"
-                )
-            if int(value) < 0:
-                raise ValueError(f"threshold {name} must be >= 0, got {value!r}")
-            merged[name] = int(value)
-        self.thresholds = {k: v for k, v in merged.items() if v > 0}
-        self.divergence = divergence
+        #: The check of every guarded run (lfso.rollout.Guard), on LFSO's history.
+        self.guard = Guard(thresholds, divergence=divergence)
+        self.thresholds, self.divergence = self.guard.thresholds, self.guard.divergence
         self.primary, self.fallback = primary, fallback
         self.params = [p for g in primary.param_groups for p in g["params"]]
         self.handover: TorchHandover | None = None
-        self.counts: dict[str, int] = {}
         self._best: list[torch.Tensor] | None = None
         self._best_loss, self._best_row = math.inf, 0
-        self._fallback_history = History()
-        self._start = math.nan
+        # The fallback's rows (closure calls, loss, ||g||), kept as LFSO's are.
+        self._calls = _Calls()
+        self._rows = Stepper(self._calls, None, method=type(fallback).__name__, monitor=False)
 
     @property
     def active(self) -> torch.optim.Optimizer:
         """The optimiser that takes the next step."""
         return self.primary if self.handover is None else self.fallback
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Firings of each watched indicator (and ``divergence``) so far."""
+        return self.guard.counts
 
     @property
     def history(self) -> History:
@@ -138,7 +141,7 @@ class GuardedOptimizer:
             return self.primary.history
         from ..rollout._guard import concat_histories
 
-        return concat_histories(self.primary.history, self._fallback_history)
+        return concat_histories(self.primary.history, self._rows.history)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.primary.zero_grad(set_to_none=set_to_none)
@@ -161,18 +164,7 @@ class GuardedOptimizer:
 
     def _check(self) -> tuple[str, str] | None:
         h = self.primary.history
-        flags = int(h.last("risk"))
-        for name, (bit, _) in RISKS.items():
-            if flags & bit:
-                self.counts[name] = self.counts.get(name, 0) + 1
-                limit = self.thresholds.get(name)
-                if limit is not None and self.counts[name] >= limit:
-                    return name, f"fired {self.counts[name]}x (threshold {limit})"
-        if self.divergence is not None and "divergence" in self.thresholds and len(h) > 1:
-            f0, f = float(h.f[0]), h.last("f")
-            if f > self._best_loss + self.divergence * max(f0 - self._best_loss, abs(f0)):
-                return "divergence", f"loss {f:.6e} far above the best {self._best_loss:.6e}"
-        return None
+        return self.guard.check(h, h.last("f"), len(h) - 1, self._best_loss)
 
     @torch.no_grad()
     def _switch(self, reason: str, detail: str) -> None:
@@ -209,56 +201,43 @@ class GuardedOptimizer:
         return self._fallback_step(closure)
 
     def _fallback_step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
-        now = time.perf_counter()
-        if self._start != self._start:
-            self._start = now
-        calls = [0]
-
-        def counted() -> torch.Tensor:
-            calls[0] += 1
-            return closure()
-
-        loss: Any = self.fallback.step(counted)  # type: ignore[arg-type]
-        grads = [p.grad for p in self.params if p.grad is not None]
-        gsq = sum((g.detach() * g.detach()).sum() for g in grads) if grads else torch.zeros(())
-        f, g2 = torch.stack(
-            [torch.as_tensor(loss).detach().double().reshape(()), torch.as_tensor(gsq).double()]
-        ).tolist()  # one sync
-        h = self._fallback_history
-        nfev = int(h.last("nfev") if len(h) else 0) + calls[0]
-        h.append(
-            float(f),
-            math.sqrt(float(g2)),
-            math.nan,
-            math.nan,
-            math.nan,
-            nfev,
-            nfev,
-            0,
-            now - self._start,
-            0,
-        )
+        loss: Any = self.fallback.step(self._calls.counting(closure))  # type: ignore[arg-type]
+        self._rows.record(_evaluation(loss, self.params), math.nan, math.nan, math.nan)
         return loss
 
 
-def _as_result(history: History, method: str, risks: dict[str, dict[str, int]]) -> Result:
+class _Calls:
+    """Counts the calls of closures handed to another optimiser (``nfev``)."""
+
+    def __init__(self) -> None:
+        self.nfev = 0
+
+    def counting(self, closure: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        def counted() -> torch.Tensor:
+            self.nfev += 1
+            return closure()
+
+        return counted
+
+
+def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
+    """The loss another optimiser's step returned and ``||g||`` of the gradients it left,
+    brought to the host together (one synchronisation)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    gsq = sum((g.detach() * g.detach()).sum() for g in grads) if grads else torch.zeros(())
+    f, g2 = torch.stack(
+        [torch.as_tensor(loss).detach().double().reshape(()), torch.as_tensor(gsq).double()]
+    ).tolist()  # one sync
+    return Evaluation(float(f), None, math.sqrt(float(g2)))
+
+
+def _pilot_result(stepper: Stepper) -> Result:
+    """The result of a pilot run: its best row (the parameters are the module's)."""
+    history = stepper.history
     f = history.f
     best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
-    return Result(
-        x=None,
-        fun=float(f[best]),
-        jac=None,
-        nit=len(history) - 1,
-        nfev=int(history.nfev[-1]),
-        njev=int(history.njev[-1]),
-        noracle=0,
-        status=Status.MAX_ITER,
-        message="Pilot run.",
-        method=method,
-        grad_norm=float(history.grad_norm[best]),
-        history=history,
-        risks=risks,
-    )
+    at = Evaluation(float(f[best]), None, float(history.grad_norm[best]))
+    return stepper.build(None, at, Status.MAX_ITER, "Pilot run.", jac=None)
 
 
 def pilot(
@@ -301,35 +280,20 @@ def pilot(
         module = make()
         params = list(module.parameters())
         opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
-        history, calls, start = History(), [0], time.perf_counter()
+        calls = _Calls()
+        rows = Stepper(calls, None, method=type(opt).__name__, monitor=False)
+        rows.clock = time.perf_counter()
 
-        def closure(module: torch.nn.Module = module, opt: Any = opt, calls: list = calls) -> Any:
+        def closure(module: torch.nn.Module = module, opt: Any = opt) -> Any:
             opt.zero_grad()
             value = loss(module)
             value.backward()
-            calls[0] += 1
             return value
 
+        counted = calls.counting(closure)
         for _ in range(int(steps)):
-            value = opt.step(closure)
+            value = opt.step(counted)
             if which == "current":
-                gsq = sum((p.grad.detach() ** 2).sum() for p in params if p.grad is not None)
-                f, g2 = torch.stack(
-                    [value.detach().double().reshape(()), torch.as_tensor(gsq).double()]
-                ).tolist()
-                history.append(
-                    f,
-                    math.sqrt(g2),
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    calls[0],
-                    calls[0],
-                    0,
-                    time.perf_counter() - start,
-                )
-        if which == "current":
-            runs.append(_as_result(history, type(opt).__name__, {}))
-        else:
-            runs.append(_as_result(opt.history, "lfso", opt.risks))
+                rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
+        runs.append(_pilot_result(rows if which == "current" else opt._stepper))
     return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)

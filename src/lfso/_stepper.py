@@ -1,0 +1,457 @@
+"""The loop of every method as a stepper: :meth:`Stepper.start`, :meth:`Stepper.advance`,
+:meth:`Stepper.result` (in the spirit of optimistix's ``iterative_solve``).
+
+The stepper owns what no step rule re-implements: the iteration count and the counters
+(the objective counts its own calls), the stopping tests, the non-finite check, best-point
+tracking, interruption, the history rows, the risk indicators (:mod:`lfso.monitor`), the
+progress bar and the callbacks, and it builds the :class:`~lfso.Result`.
+:func:`lfso._loop.run` is ``start``, ``advance`` until it says the run stopped, ``result``;
+the minibatch driver (:mod:`lfso.stochastic`) advances one epoch at a time (an epoch of
+batch steps is one move). :class:`lfso.torch.LFSO` keeps a stepper for its rows, counters
+and intermediate results: each ``step(closure)`` evaluates the parameters through the
+closure, records that row (:meth:`Stepper.record`), takes the rule's move (its own
+rollback and misuse handling: a failed step there is a warning, not the end of a run) and
+counts it (:meth:`Stepper.take`). :meth:`Stepper.record` is the one place a history row is
+written and the risk indicators observe it; :meth:`Stepper.build` the one place a result
+is made.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from array_api_compat import is_dask_array
+
+from ._arrays import materialize, rounding
+from ._later import resolve as host_value
+from ._later import riding
+from ._progress import ProgressBar
+from ._result import History, Result, Status
+from ._validate import callback_list
+from .models import Evaluation
+from .monitor import RiskMonitor
+from .oracles._bounds import OracleError, PrecisionLimitError
+from .steps import GradientMismatchError, Move, StepFailedError, StepRule
+
+__all__ = ["Stepper", "attach"]
+
+
+def _callback_style(callback: Callable[..., Any]) -> str:
+    """How to call ``callback``: with the iterate (``"x"``) or the intermediate result."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # a builtin without a signature: SciPy's convention
+        return "result"
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"callback must accept one argument (the intermediate result, or the iterate x), "
+            f"got {callback!r} with signature {signature}"
+        ) from None
+    params = list(signature.parameters)
+    return "x" if params and params[0] in ("x", "xk") else "result"
+
+
+def callbacks_of(callback: Any) -> list[tuple[str, Callable[..., Any]]]:
+    """``callback=`` (``None``, a callable or a list of them) as ``(style, callable)`` pairs."""
+    return [(_callback_style(c), c) for c in callback_list(callback)]
+
+
+def attach(exc: Exception, result: Result) -> None:
+    """Attach ``result`` to ``exc`` as ``exc.result``, with a note saying so."""
+    try:
+        exc.result = result  # type: ignore[attr-defined]
+    except AttributeError:  # (an exception type that takes no attributes)
+        return
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(
+            f"lfso.minimize: the best point so far (f = {result.fun:.6g} after "
+            f"{result.nit} steps, status RAISED) is attached as this exception's .result"
+        )
+
+
+class Stepper:
+    """One run of a step rule, advanced one iteration at a time.
+
+    Iteration ``k`` takes the rule's move from ``x_k`` and evaluates ``x_{k+1}``; the row
+    of ``x_{k+1}`` joins the history (:meth:`record`), the run stops at the first of
+
+    * ``||g_k|| <= max(tol ||g_0||, atol)`` (``CONVERGED``; with a threshold of 0 only at an
+      exact stationary point), tested before a step,
+    * ``k = max_iter`` (``MAX_ITER``),
+    * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
+    * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
+      (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
+      a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
+      (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``).
+
+    Parameters
+    ----------
+    objective : Model or None
+        The counted model the rule steps on (``nfev`` and ``njev`` are read from it; a
+        model that counts only ``nfev``, a closure giving both together, records it as
+        both). ``None`` for a stepper that only records rows and builds results.
+    rule : StepRule or None
+        The step rule; ``None`` with ``objective=None``.
+    model : Model, optional
+        The model ``objective`` counts, if another object (:class:`lfso._loop.Counted`):
+        whether it asks for its oracle to be audited (:attr:`lfso.models.Model.audit_oracle`)
+        and its data (a Dask array: the iterates are persisted) are read from it.
+    method : str, optional
+        The result's ``method`` (default: the rule's name).
+    tol, atol : float >= 0
+    max_iter : int >= 0
+    callback : callable, list of callables or None
+        As for :func:`lfso.minimize`.
+    monitor : bool or {"full", "quiet"}
+        Risk indicators (``"full"``: audit the oracle even where the model does not ask;
+        ``"quiet"``: no warnings at the end).
+    progress : bool or None
+        A progress bar (``None``: on a terminal).
+
+    Examples
+    --------
+    >>> import numpy as np, lfso
+    >>> from lfso._stepper import Stepper
+    >>> from lfso._loop import Counted
+    >>> model = lfso.models.PowerSum(2)
+    >>> stepper = Stepper(Counted(model), lfso.steps.FixedStep(0.1), tol=1e-3, max_iter=500)
+    >>> stepper.start(np.ones(3))
+    >>> while not stepper.advance():
+    ...     pass
+    >>> res = stepper.result()
+    >>> res.status.name, res.nit, len(res.history)
+    ('CONVERGED', 120, 121)
+    """
+
+    def __init__(
+        self,
+        objective: Any,
+        rule: StepRule | None,
+        *,
+        model: Any = None,
+        method: str | None = None,
+        tol: float = 0.0,
+        atol: float = 0.0,
+        max_iter: int = 0,
+        callback: Any = None,
+        monitor: bool | str = True,
+        progress: bool | None = False,
+    ) -> None:
+        self.method = method if method is not None else rule.name if rule is not None else ""
+        self.use(objective, rule, model)
+        self.tol, self.atol, self.max_iter = tol, atol, max_iter
+        self.callbacks = callbacks_of(callback)
+        self.monitor = monitor
+        self.progress = progress
+        self.history = History()
+        self._rows = 0  # len(self.history), kept here: read every iteration
+        self.nit = self.noracle = self.rollbacks = self.nhev = 0
+        self.risk: RiskMonitor | None = None
+        self.audit = False
+        self.clock = math.nan  # perf_counter() at the start (set at the first row if unset)
+        self._last: tuple[float, float, Any] | None = None  # f, ||g||, g of the last row
+        self.status: Status | None = None
+        self.detail = ""  # what stopped the run, where its status's message alone does not say
+        self.raised: Exception | None = None  # an exception from the run, re-raised with it
+        self.bar: ProgressBar | None = None
+        self._scope: Any = None
+        self.threshold = 0.0
+        self.x: Any = None
+        self.ev: Evaluation | None = None
+        self.best_x: Any = None
+        self.best: Evaluation | None = None
+        self.state: Any = None
+        self._lazy = False
+        self._need_bound = True
+        self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
+
+    # -- the pieces every driver shares ------------------------------------------------------
+
+    def use(self, objective: Any, rule: StepRule | None, model: Any = None) -> None:
+        """Step ``rule`` on ``objective`` from now on, keeping the history, the counters and
+        the risk indicators (an optimiser whose parameters were regrouped)."""
+        self.objective, self.rule = objective, rule
+        self.model = objective if model is None else model
+        self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
+        # (a model that counts one number for both: a closure gives f and g together)
+        self._njev = hasattr(objective, "njev")
+
+    def watch(self, like: Any) -> None:
+        """(Re)start the risk indicators for the rule (``like``: an array of the run's dtype)."""
+        rule = self.rule
+        assert rule is not None
+        # The oracle audit needs a gradient step and an L claimed to be a bound.
+        unproven = self.monitor == "full" or self.audit_oracle
+        self.audit = bool(rule.gradient_step and rule.certified and unproven)
+        self.risk = RiskMonitor(
+            monotone=rule.monotone,
+            gradient_step=self.audit,
+            rtol=rounding(like),
+            oscillation=not rule.zigzags,
+        )
+
+    def record(
+        self, ev: Evaluation, step: float, lipschitz: float, radius: float, dot: Any = None
+    ) -> int:
+        """Append the row of the point evaluated as ``ev`` (reached by a step of ``step``
+        with ``L = lipschitz`` and radius ``radius``; NaN for the first row) and return
+        the risk bits the monitor set for it, from the last row to this one (``dot``:
+        ``g_new @ g_prev`` when the evaluation brought it)."""
+        now = perf_counter()
+        clock = self.clock
+        if clock != clock:  # (NaN: the first row)
+            self.clock = clock = now
+        value, grad_norm = ev.value, ev.grad_norm
+        rows, flags, risk = self._rows, 0, self.risk
+        if risk is not None:
+            last = self._last
+            if last is not None:
+                flags = risk.observe(
+                    rows, last[0], value, last[2], ev.grad, last[1], grad_norm, step, lipschitz, dot
+                )
+            self._last = (value, grad_norm, ev.grad if self.audit else None)
+        objective = self.objective
+        nfev = objective.nfev
+        self.history.append(
+            value,
+            grad_norm,
+            step,
+            lipschitz,
+            radius,
+            nfev,
+            objective.njev if self._njev else nfev,
+            self.noracle,
+            now - clock,
+            flags,
+        )
+        self._rows = rows + 1
+        return flags
+
+    def take(self, move: Move) -> None:
+        """Count what the rule spent on ``move`` (oracle calls, rollbacks, Hessian products)."""
+        self.noracle += move.oracle_calls
+        self.rollbacks += move.rollbacks
+        self.nhev += move.hvp_calls
+
+    def build(
+        self,
+        x: Any,
+        ev: Evaluation,
+        status: Status = Status.MAX_ITER,
+        message: str = "In progress.",
+        *,
+        jac: Any = True,
+    ) -> Result:
+        """A result at ``x`` (``ev`` its evaluation; ``jac=None`` to leave out the gradient);
+        with the defaults, the intermediate result a callback receives."""
+        objective = self.objective
+        nfev = objective.nfev
+        return Result(
+            x=x,
+            fun=ev.value,
+            jac=ev.grad if jac is True else jac,
+            nit=self._rows - 1,
+            nfev=nfev,
+            njev=objective.njev if self._njev else nfev,
+            noracle=self.noracle,
+            status=status,
+            message=message,
+            method=self.method,
+            grad_norm=ev.grad_norm,
+            history=self.history,
+            rollbacks=self.rollbacks,
+            nhev=self.nhev,
+            risks=self.risk.summary() if self.risk is not None else {},
+        )
+
+    def report(self, x: Any, ev: Evaluation, *, jac: Any = True) -> None:
+        """Call the callbacks with the iterate ``x`` or the intermediate result at it."""
+        for style, call in self.callbacks:
+            if style == "x":
+                call(x)
+            else:
+                call(self.build(x, ev, jac=jac))
+
+    # -- the run: start, advance, result -----------------------------------------------------
+
+    def start(self, x0: Any, ev: Evaluation | None = None) -> None:
+        """Evaluate ``x0`` (or take its evaluation ``ev``) and record it as row 0; start
+        the rule. A non-finite ``f(x0)`` or gradient raises a ``ValueError``."""
+        rule, objective = self.rule, self.objective
+        assert rule is not None
+        t0 = perf_counter()
+        if self.monitor:
+            self.watch(x0)
+        shown = ProgressBar(self.max_iter, self.method, enabled=self.progress)
+        self.bar = shown if shown.enabled else None
+        self._lazy = is_dask_array(x0) or is_dask_array(self.model.data)
+        if self._lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
+            x0 = materialize(x0)
+        self._need_bound = need_bound = rule.needs_bound
+        if ev is None:
+            ev = objective.evaluate(x0, bound=need_bound)
+        if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+            if self.bar is not None:
+                self.bar.close()
+            raise ValueError(
+                f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
+            )
+        self.record(ev, math.nan, math.nan, math.nan)
+        self.clock = t0  # (row 0 is at time 0; later rows count x0's evaluation)
+        self.threshold = max(self.tol * ev.grad_norm, self.atol)
+        self.x = self.best_x = x0
+        self.ev = self.best = ev
+        # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
+        # direction's dot products) to come back with the next evaluation's fetch
+        # (lfso._later): they are read in advance() only after that evaluation.
+        self._scope = riding()
+        self._scope.__enter__()
+        try:
+            # At a stationary point (g = 0 exactly) there is nothing to do: no rule is
+            # started, since LFSO's radius and the estimators' first secant are undefined.
+            self.state = rule.init(objective, x0, ev) if ev.grad_norm > 0.0 else None
+        except BaseException as exc:
+            self._stop(exc)
+
+    def advance(self) -> bool:
+        """One iteration: the stopping tests, the rule's move, the evaluation of the new
+        point, its row, the callbacks. Whether the run has stopped (then call :meth:`result`)."""
+        if self.status is not None:
+            return True
+        ev: Evaluation = self.ev  # type: ignore[assignment]
+        try:
+            if ev.grad_norm <= self.threshold:  # (threshold 0: only an exact stationary point)
+                return self._stop(Status.CONVERGED)
+            if self.nit >= self.max_iter:
+                return self._stop(Status.MAX_ITER)
+            objective = self.objective
+            move, self.state = self.rule.step(objective, self.x, ev, self.state)  # type: ignore[union-attr]
+            if self._lazy:
+                move.x = materialize(move.x)
+            x = move.x
+            # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
+            # unless the rule uses the probe itself or brought its own evaluation.
+            audit_dot = self.audit and move.probe is None and move.evaluation is None
+            new = move.evaluation or objective.evaluate(
+                x,
+                bound=self._need_bound,
+                hint=move.hint,
+                probe=ev.grad if audit_dot else move.probe,
+                # (a carried product bounds its own drift, and is None once past budget)
+                product=move.product,
+            )
+            self.nit = nit = self.nit + 1
+            self.noracle += move.oracle_calls  # (take(move), inline: once per iteration)
+            self.rollbacks += move.rollbacks
+            self.nhev += move.hvp_calls
+            self._pending = (nit, x, new)  # one store, before the row that records it
+            step, lipschitz, radius = (host_value(v) for v in (move.step, move.L, move.R))
+            self.record(new, step, lipschitz, radius, new.probe_dot if audit_dot else None)
+            if self.bar is not None:
+                self.bar.update(
+                    1,
+                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
+                )
+            value = new.value
+            if not (math.isfinite(value) and math.isfinite(new.grad_norm)):
+                return self._stop(Status.NON_FINITE)
+            self.x, self.ev = x, new
+            if value <= self.best.value:  # type: ignore[union-attr]
+                self.best_x, self.best = x, new
+            if self.callbacks:
+                self.report(x, new)
+        except BaseException as exc:
+            return self._stop(exc)
+        return False
+
+    def interrupt(self) -> None:
+        """Stop as ``INTERRUPTED`` (a ``KeyboardInterrupt`` that landed between iterations)."""
+        if self.status is None:
+            self._stop(KeyboardInterrupt())
+
+    def _stop(self, why: Status | BaseException) -> bool:
+        """End the run with the status ``why``, or the one the exception ``why`` means."""
+        try:
+            if isinstance(why, Status):
+                self.status = why
+            elif isinstance(why, KeyboardInterrupt):
+                self._interrupted()
+            elif isinstance(why, StopIteration):
+                self.status = Status.CALLBACK_STOP
+            elif isinstance(why, GradientMismatchError):
+                self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)
+                if self.risk is not None:
+                    self.risk.note("gradient", self.nit + 1)
+            elif isinstance(why, StepFailedError):
+                self.status = Status.STEP_FAILED
+            elif isinstance(why, OracleError) and (
+                isinstance(why, PrecisionLimitError) or not self.audit_oracle
+            ):
+                # A proven bound (a model that does not ask for its oracle to be audited:
+                # the built-in ones) that cannot be evaluated (a value past the float range,
+                # a solve that cannot finish in floating point) means the dtype cannot
+                # certify a further step here. An audited oracle (a user's) that does so
+                # broke its contract: RAISED, below.
+                self.status, self.detail = Status.PRECISION_LIMIT, str(why)
+            elif isinstance(why, Exception):  # from fun, grad, the oracle, hvp or a callback
+                self.status = Status.RAISED
+                self.detail, self.raised = f"{type(why).__name__}: {why}", why
+            else:  # (SystemExit, GeneratorExit: not the run's to handle)
+                raise why
+        finally:
+            if self._scope is not None:
+                self._scope.__exit__(None, None, None)
+                self._scope = None
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+        return True
+
+    def _interrupted(self) -> None:
+        self.status = Status.INTERRUPTED
+        # The interrupt may land anywhere in an iteration: keep the rows appended in full,
+        # and return the best of exactly those (the newest may be recorded, not yet taken).
+        history = self.history
+        history._truncate()
+        self._rows = len(history)
+        self.nit = nit = len(history) - 1
+        pending = self._pending
+        if pending is not None and pending[0] == nit:
+            _, px, pev = pending
+            if math.isfinite(pev.value) and math.isfinite(pev.grad_norm):
+                self.x, self.ev = px, pev
+                if pev.value <= self.best.value:  # type: ignore[union-attr]
+                    self.best_x, self.best = px, pev
+
+    def result(self) -> Result:
+        """The result of the stopped run: the last point when converged, else the best; an
+        exception that stopped it (``RAISED``) is re-raised with the result as ``.result``."""
+        status = self.status
+        if status is None:
+            raise RuntimeError("Stepper.result: the run has not stopped (advance() until it does)")
+        best_x, best = self.best_x, self.best
+        assert best is not None
+        if status is Status.CONVERGED:
+            best_x, best = self.x, self.ev
+            assert best is not None
+        if best.carried and self.raised is None:  # f and its gradient at x, from a fresh A x
+            fresh = self.objective.evaluate(best_x, bound=False)
+            if math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm):
+                best = fresh
+        risk = self.risk
+        if risk is not None and self.monitor != "quiet" and self.raised is None:
+            risk.warn(self.method)
+        detail = self.detail
+        result = self.build(
+            best_x, best, status, f"{status.message} ({detail})" if detail else status.message
+        )
+        if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
+            attach(self.raised, result)
+            raise self.raised
+        return result
