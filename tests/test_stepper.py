@@ -38,10 +38,7 @@ def _minimize(method, **kw):
 
 
 def _stepped(method, *, tol=1e-3, atol=0.0, max_iter=10_000, callback=None):
-    rule = _rule(method)
-    rule_resolve = getattr(rule, "resolve", None)
-    if rule_resolve is not None:
-        rule_resolve(MODEL)
+    rule = _rule(method)  # (settled for MODEL by the registry)
     stepper = Stepper(
         Counted(MODEL), rule, model=MODEL, tol=tol, atol=atol, max_iter=max_iter, callback=callback
     )
