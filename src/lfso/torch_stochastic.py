@@ -42,9 +42,17 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    batch. (``secant="same"`` instead evaluates ``B`` at the trial point ``p_k + t d`` and
    takes ``s* = -g . d / (C ||d||^2)``, ``C = 2 (f_B(p + t d) - f_B(p) - t g . d) / (t^2
    ||d||^2)``: the line minimiser of the batch that also chose ``d``, which over-fits it.)
-3. ``s*`` is clipped to ``[s / shrink, growth * s]`` and averaged in log space,
-   ``log s <- smoothing * log s + (1 - smoothing) * log s*``; the step is ``p_{k+1} = p_k +
-   t d`` with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
+3. ``s* = a / b`` with ``a = -phi'(0) / t_{k-1} = (c - g . Delta) / t_{k-1}`` (the batch's
+   descent rate at ``p_{k-1}``) and ``b = c / t_{k-1}^2`` (its curvature), both per unit of
+   the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a +
+   (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages
+   (0 if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 -
+   smoothing)`` down and ``growth ** (1 - smoothing)`` up per measurement. (Late in
+   training the batches disagree: ``s*`` is at or below 0 on about a third of them and
+   far above ``s`` on most others. An average of the clipped ratios, or of their
+   logarithms, then falls without end while the ratio of the averages stays put; on the
+   digits MLP such an average fell 20 times below it.) The step is ``p_{k+1} = p_k + t d``
+   with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
    the class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates
    the line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
    ||p||)`` (times ``lr``); then a **ramp**: ``s`` moves to the clipped ``s*`` outright (no
@@ -53,7 +61,7 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    most ``growth`` times shorter than the next, never along the tiny first probe alone
    (setting ``s = s*`` from the probe applies the curvature measured along its tiny step to
    a step far longer, and one such step can kill the ReLUs of a network;
-   ``docs/results.md``, "Minibatches").
+   ``docs/results.md``, "Minibatches"). The ramp's last measurement starts the averages.
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
@@ -235,7 +243,8 @@ class StochasticLFSO(torch.optim.Optimizer):
     betas : (float, float), each in [0, 1)
         Averaging factors of the gradient and (``"adam"``) of its square.
     smoothing : float in [0, 1)
-        Weight of the past in the log-space average of the line minimisers.
+        Weight of the past in the averages of the line minimiser's numerator and
+        denominator (``secant="same"``: in the log-space average of the line minimisers).
     growth : float > 1
         The averaged step grows by at most this factor per batch.
     shrink : float > 1
@@ -706,11 +715,25 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             star = math.inf
         self.last_curvature = curvature
-        clipped = min(max(star, s / self.shrink), self.growth * s)
+        # The line minimiser is the ratio a / b of the batch's descent rate at p_{k-1} and its
+        # curvature, per unit of the step's multiplier t_prev: s* = a / b.
+        t_prev = g_state["t_prev"]
+        a, b = (c - slope) / t_prev, c / (t_prev * t_prev)
         if g_state.get("ramp", True):  # from the first probe, s grows by `growth` per step
             g_state["ramp"] = star > self.growth * s  # until the minimiser is within reach
-            return clipped
-        return math.exp(self.smoothing * math.log(s) + (1.0 - self.smoothing) * math.log(clipped))
+            g_state["secant_a"], g_state["secant_b"] = a, b
+            return min(max(star, s / self.shrink), self.growth * s)
+        # Late in training the batches disagree: s* is <= 0 on a third of them and far above
+        # s on most others, so an average of clipped ratios (or of their logarithms) drifts
+        # down without end. The ratio of the averages does not: it is the line minimiser of
+        # the averaged quadratic model.
+        rho = self.smoothing
+        a = rho * g_state.get("secant_a", a) + (1.0 - rho) * a
+        b = rho * g_state.get("secant_b", b) + (1.0 - rho) * b
+        g_state["secant_a"], g_state["secant_b"] = a, b
+        target = a / b if b > 0.0 and a > 0.0 else 0.0 if b > 0.0 else math.inf
+        down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
+        return min(max(target, s / down), s * up)
 
     def _fresh_step(
         self,
