@@ -48,10 +48,10 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages
    (0 if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 -
    smoothing)`` down and ``growth ** (1 - smoothing)`` up per measurement. (Late in
-   training the batches disagree: ``s*`` is at or below 0 on about a third of them and
-   far above ``s`` on most others. An average of the clipped ratios, or of their
-   logarithms, then falls without end while the ratio of the averages stays put; on the
-   digits MLP such an average fell 20 times below it.) The step is ``p_{k+1} = p_k + t d``
+   training the batches disagree: ``s*`` is at or below 0 on many of them and far above
+   ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
+   falls without end while the ratio of the averages stays put (``docs/results.md``,
+   "Minibatches", measures both on the digits MLP).) The step is ``p_{k+1} = p_k + t d``
    with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
    the class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates
    the line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
