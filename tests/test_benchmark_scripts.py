@@ -214,7 +214,9 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
     assert "StochasticLFSO" in labels and any(
         lab.startswith("Adam (best of grid") for lab in labels
     )
-    assert any(lab.startswith("SGD (best of grid") for lab in labels)
+    assert any(lab.startswith("SGD momentum 0.9 (best of grid") for lab in labels)
+    assert any(line.startswith("within 1 point of the best tuned: ") for line in text)
+    assert "| mlp |" in "\n".join(text)  # the verdict row of the one task run
     assert [lab for lab in labels if lab in ("none", "sqrt", "harmonic")] == [
         "none",
         "sqrt",
