@@ -8,6 +8,7 @@ Usage::
     python benchmarks/stochastic.py --quick             # tiny sizes, one seed (seconds; tests)
     python benchmarks/stochastic.py --only cost         # where a step's time goes (OUT/cost.md)
     python benchmarks/stochastic.py --only step-time    # step time / Adam's, batch >= 128
+    python benchmarks/stochastic.py --only step-time cnn --no-train --threads 2
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``; digits is
 scikit-learn's 8x8 digits, split 60/15/25 into training, validation and test rows):
@@ -25,7 +26,8 @@ scikit-learn's 8x8 digits, split 60/15/25 into training, validation and test row
   scored by the share of the test pixels' variance it explains (R^2, in percent);
 * ``lstm``: a one-layer LSTM (hidden 32) reads 12 tokens of 6 and classifies how many times
   token 0 occurs (0 to 4 or more: 5 classes), 7,200 generated sequences, batch 128, 8 epochs;
-* ``ablation``: StochasticLFSO's variants on ``mlp``; ``decay``: the row-model decay rules.
+* ``ablation``: StochasticLFSO's variants on ``mlp`` and ``mlp-wide``; ``decay``: the row-model
+  decay rules; ``late``: what StochasticLFSO's step does late in training on ``mlp-wide``.
 
 Optimisers: StochasticLFSO at its defaults; Adam, and SGD with momentum 0.9, each on a
 5-point learning-rate grid, the grid point chosen by its mean validation score over the
@@ -675,15 +677,65 @@ def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     return lines
 
 
+def late_steps(quick: bool, seeds: list[int]) -> list[str]:
+    """What the step does late in training on ``mlp-wide``: per seed, StochasticLFSO's test
+    score and training loss by epoch, its last step, and of its secant measurements in the
+    second half of the run, the share whose fresh-batch line minimiser ``u*`` is at or below
+    0 and the ratio of the averaged descent rate and curvature to the step's ``s`` (the
+    ratio of averages: read from the measurements, whatever rule sized the step)."""
+    task = make_task("mlp-wide", quick)
+    measured: list[tuple[int, float, float, float, float]] = []
+    original = StochasticLFSO._measure
+
+    def spy(self: Any, s: float, f0: float, probed: Any, g_state: Any) -> float:
+        f_prev, slope, _ = probed
+        c = 2.0 * (f_prev - f0 + slope)
+        measured.append((self.steps, s, g_state["t_prev"], slope, c))
+        return original(self, s, f0, probed, g_state)
+
+    lines = [
+        "| seed | test score by epoch | training loss by epoch | last step "
+        "| u* <= 0, 2nd half | a/b over s, 2nd half |",
+        "|---|---|---|---|---|---|",
+    ]
+    StochasticLFSO._measure = spy  # type: ignore[method-assign]
+    try:
+        for seed in seeds:
+            measured.clear()
+            opts: list[StochasticLFSO] = []
+
+            def make(params: Any, opts: list[StochasticLFSO] = opts) -> StochasticLFSO:
+                opts.append(StochasticLFSO(params))
+                return opts[-1]
+
+            rec = train(task, make, seed)
+            m = np.array(measured)
+            late = m[m[:, 0] > m[-1, 0] / 2] if len(m) else m
+            t, slope, c = late[:, 2], late[:, 3], late[:, 4]
+            u_low = float(np.mean((c > 0) & (slope >= c)))
+            ratio = float(np.mean((c - slope) / t) / np.mean(c / t**2) / np.median(late[:, 1]))
+            lines.append(
+                f"| {seed} | {' '.join(f'{v:.1f}' for v in rec['test'][1:])} "
+                f"| {' '.join(f'{v:.3g}' for v in rec['loss'][1:])} | {opts[0].last_step:.2g} "
+                f"| {u_low:.2f} | {ratio:.3g} |"
+            )
+    finally:
+        StochasticLFSO._measure = original  # type: ignore[method-assign]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    extras = ["ablation", "decay", "cost", "step-time"]
+    extras = ["ablation", "decay", "cost", "step-time", "late"]
     parser.add_argument(
         "--only", nargs="+", choices=[*TASKS, *extras], default=[*TASKS, "decay", "step-time"]
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one seed, one epoch")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument(
+        "--no-train", action="store_true", help="the tasks named only for step-time and cost"
+    )
     parser.add_argument("--out", default="docs/stochastic", help="folder for table.md, PNGs")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -716,7 +768,7 @@ def main(argv: list[str] | None = None) -> None:
         _atomic_write(out / "cost.md", (text + "\n").encode())
         return
     met = []
-    for name in tasks:
+    for name in [] if args.no_train else tasks:
         task = make_task(name, args.quick)
         runs, notes = run_task(name, task, seeds, args.quick)
         rows = summarise(runs)
@@ -747,6 +799,9 @@ def main(argv: list[str] | None = None) -> None:
     if "step-time" in args.only:
         lines += ["Step time at batch 128 and 256 (`--only step-time`)", ""]
         lines += step_time(list(TASKS) if not tasks else tasks, args.quick)
+    if "late" in args.only:
+        lines += ["What the step does late in training (`--only late`, mlp-wide)", ""]
+        lines += [*late_steps(args.quick, seeds), ""]
     if "ablation" in args.only:
         lines += [*ablation(args.quick, seeds, ["mlp", "mlp-wide"]), ""]
     if "decay" in args.only:
