@@ -9,6 +9,7 @@ Usage::
     python benchmarks/stochastic.py --only cost         # where a step's time goes (OUT/cost.md)
     python benchmarks/stochastic.py --only step-time    # step time / Adam's, batch >= 128
     python benchmarks/stochastic.py --only step-time cnn --no-train --threads 2
+    python benchmarks/stochastic.py --lfso-only         # StochasticLFSO alone (compare versions)
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``; digits is
 scikit-learn's 8x8 digits, split 60/15/25 into training, validation and test rows):
@@ -497,9 +498,11 @@ def step_time(tasks: list[str], quick: bool) -> list[str]:
 
 
 def run_task(
-    name: str, task: Task, seeds: list[int], quick: bool
+    name: str, task: Task, seeds: list[int], quick: bool, lfso_only: bool = False
 ) -> tuple[dict[str, list[dict[str, list[float]]]], list[str]]:
     opts, notes = optimisers(quick)
+    if lfso_only:
+        opts, notes = {"StochasticLFSO": opts["StochasticLFSO"]}, []
     runs = {}
     for label, factory in opts.items():
         runs[label] = [train(task, factory, s) for s in seeds]
@@ -736,6 +739,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-train", action="store_true", help="the tasks named only for step-time and cost"
     )
+    parser.add_argument(
+        "--lfso-only",
+        action="store_true",
+        help="train StochasticLFSO alone (no peers, no verdict): to compare versions of it",
+    )
     parser.add_argument("--out", default="docs/stochastic", help="folder for table.md, PNGs")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -770,10 +778,12 @@ def main(argv: list[str] | None = None) -> None:
     met = []
     for name in [] if args.no_train else tasks:
         task = make_task(name, args.quick)
-        runs, notes = run_task(name, task, seeds, args.quick)
+        runs, notes = run_task(name, task, seeds, args.quick, args.lfso_only)
         rows = summarise(runs)
         tuned = " (StochasticLFSO's defaults chosen on it)" if name in TUNED_ON else ""
         lines += table(f"{name} (batch {task.batch}, {task.epochs} epochs){tuned}", rows)
+        if args.lfso_only:
+            continue
         if name == "logreg":
             lines += rows_model(args.quick)
         met.append((name, *verdict(rows)))
