@@ -114,10 +114,11 @@ the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the g
 chooses Adam's learning rate on each task: the comparison on those tasks flatters both.
 ``python benchmarks/stochastic.py --only ablation`` compares the variants.
 
-The per-step cost target (at most 1.3 times an Adam step) is why ``probe_every=2`` is the
-default: on the digits CNN the extra forward pass alone is a large part of an Adam step, so
-measuring every step cannot meet it. Of the other settings measured on the benchmark's
-three tasks, ``probe_every=3`` trained about as well and ``probe_every=1`` worse on the MLP;
+The per-step cost is why ``probe_every=2`` is the default: on the digits CNNs the extra
+forward pass alone is about half an Adam step, so measuring every step costs far more than
+Adam; measuring every third or fourth step trained worse on most of the tasks the defaults
+were chosen on. With the log-space average (measured on the digits MLP, the logistic
+regression and the digits CNN), ``probe_every=1`` trained worse on the MLP;
 re-probing after each measurement that cut ``s`` by more than 10% probed most steps and did
 not train better; averaging with smoothing ``0.9 ** 2`` per measurement at
 ``probe_every=2`` (the same memory in steps) helped the logistic regression a little and
@@ -130,8 +131,8 @@ the probe's loss and the Gram matrix together); a copy of the parameters into a 
 (the point left, for the probe and the undo). On a measured step, also one forward pass
 without a graph, and three copies instead of one (``p_k`` out to a spare buffer, ``p_{k-1}``
 in, ``p_k`` back; the spare buffer then becomes the kept point), none allocating. Measured
-against Adam on the same batches by ``python benchmarks/stochastic.py``; where the time goes,
-by its ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel
+against Adam on the same batches by ``python benchmarks/stochastic.py --only step-time``;
+where the time goes, by its ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel
 training, one all-reduce averages the loss, the probe's loss and the Gram matrix over the
 ranks before that round trip (class docstring, Notes).
 """
@@ -252,9 +253,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         Weight of the past in the averages of the line minimiser's numerator and
         denominator (``secant="same"``: in the log-space average of the line minimisers).
     growth : float > 1
-        The averaged step grows by at most this factor per batch.
+        During the ramp the step grows by at most this factor per step; after it, by at
+        most ``growth ** (1 - smoothing)`` per measurement.
     shrink : float > 1
-        ... and each measurement pulls it down by at most this factor.
+        ... and a measurement pulls it down by at most this factor (during the ramp), or
+        ``shrink ** (1 - smoothing)`` (after it).
     eps : float > 0
         Adam's denominator floor.
     probe_every : int >= 1
