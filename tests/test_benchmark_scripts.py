@@ -191,7 +191,9 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
     assert "StochasticLFSO" in labels and any(
         lab.startswith("Adam (best of grid") for lab in labels
     )
-    assert any(lab.startswith("SGD (best of grid") for lab in labels)
+    assert any(lab.startswith("SGD momentum 0.9 (best of grid") for lab in labels)
+    assert any(line.startswith("within 1 point of the best tuned: ") for line in text)
+    assert "| mlp |" in "\n".join(text)  # the verdict row of the one task run
     assert [lab for lab in labels if lab in ("none", "sqrt", "harmonic")] == [
         "none",
         "sqrt",
@@ -209,6 +211,22 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
     )
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "mlp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stochastic_script_lfso_only_and_the_late_steps_table(tmp_path):
+    """``--lfso-only`` trains StochasticLFSO alone; ``--only late`` reports, per seed, the
+    share of late secant measurements whose line minimiser is at or below 0."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    args = ("--quick", "--lfso-only", "--only", "mlp", "late", "--out", str(tmp_path))
+    text = [" ".join(r) for r in _run("stochastic.py", *args)]
+    labels = [r.split("|")[1].strip() for r in text if r.startswith("| ")]
+    assert "StochasticLFSO" in labels
+    assert not any(lab.startswith(("Adam", "SGD")) for lab in labels)
+    assert not any(line.startswith("within 1 point") for line in text)
+    late = [r.split("|") for r in text if r.startswith("| 0 |")]
+    assert len(late) == 1
+    assert 0.0 <= float(late[0][5]) <= 1.0  # the share of u* <= 0
 
 
 def test_accel_certificate_script_reports_both_certificates():

@@ -395,7 +395,7 @@ def test_a_schedulers_lr_multiplies_every_step(name):
         lr = opt.param_groups[0]["lr"]
         before = w.detach().clone()
         loss = opt.step(closure)
-        assert opt.last_step == pytest.approx(lr * 1.8 * opt.state[w]["step_size"], rel=1e-12)
+        assert opt.last_step == pytest.approx(lr * 1.0 * opt.state[w]["step_size"], rel=1e-12)
         if lr == 0.0:  # honoured, not ignored: no step at all
             assert torch.equal(w.detach(), before)
         lrs.append(lr)
@@ -652,6 +652,28 @@ def test_a_group_eta_other_than_the_optimisers_is_refused():
     w, v = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ValueError, match=r"Invalid eta in a param group: 0\.5"):
         StochasticLFSO([{"params": [w]}, {"params": [v], "eta": 0.5}])
-    opt = StochasticLFSO([{"params": [w]}, {"params": [v], "eta": 1.8}])  # the same: fine
+    opt = StochasticLFSO([{"params": [w]}, {"params": [v], "eta": 1.0}])  # the same: fine
     with pytest.raises(ValueError, match="Invalid eta in a param group"):
-        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "eta": 1.0})
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "eta": 1.8})
+
+
+def test_the_averaged_line_minimiser_does_not_drift_down_with_noisy_batches():
+    """After the ramp, batches whose line minimisers ``a_i / b`` scatter around ``1`` (a
+    quarter of them at or below zero, as late in training on the digits MLP) leave the step
+    near 1: the estimate is the ratio of the averaged descent rate and curvature. An average
+    of the clipped ratios (or of their logarithms) falls without end on such batches."""
+    opt = StochasticLFSO([torch.nn.Parameter(torch.zeros(1))])
+    rng = np.random.default_rng(0)
+    s, b, g_state = 1.0, 2.0, {"ramp": False}
+    history = []
+    for a_mean_one in 1.0 + 1.5 * rng.standard_normal(400):
+        t = s  # the last step, per unit of its multiplier
+        c = b * t * t  # phi'' along it, and phi'(0) = -a t with a = a_mean_one * b
+        slope = c - a_mean_one * b * t
+        f0 = 1.0
+        f_prev = f0 - slope + c / 2.0
+        g_state["t_prev"] = t
+        s = opt._measure(s, f0, (f_prev, slope, 1.0), g_state)
+        history.append(s)
+    assert 0.7 < float(np.median(history[100:])) < 1.4
+    assert 0.25 < float(np.quantile(history[100:], 0.05)) and max(history[100:]) < 2.0
