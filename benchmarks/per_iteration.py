@@ -21,7 +21,11 @@ import time
 import warnings
 
 import lfso
-from lfso.bench import get_problem
+
+try:
+    from lfso.bench import get_problem
+except ImportError:  # (a checkout from before the problems joined lfso.bench)
+    from lfso.problems import get_problem  # type: ignore[no-redef]
 
 DEFAULT_PROBLEMS = [
     "lp_regression-p1-n100",
