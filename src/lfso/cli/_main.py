@@ -52,8 +52,7 @@ __all__ = ["main"]
 def _one_blas_thread() -> Any:
     """One BLAS thread while the built-in problems run (through threadpoolctl, which
     scikit-learn brings; without it, nothing changes). Their matrices (at most 1000 x 100)
-    are too small to gain from threads, and on a busy two-core machine OpenBLAS's threads
-    made ``lfso demo`` several times slower (a 1000 x 100 QR: 1.6 s of CPU instead of 0.01 s).
+    are too small to gain from threads, which on a busy machine contend for its cores.
     """
     try:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]

@@ -38,7 +38,7 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
 
     ``log(1 + e^{-m}) = log1p(e) + max(-m, 0)`` and ``sigma(-m) = e / (1 + e)`` for
     ``m >= 0``, ``1 - e / (1 + e)`` otherwise; nothing overflows. (NumPy's ``logaddexp``
-    has no vectorised loop: this is several times faster on 10^4 margins.)
+    has no vectorised loop, so it is not used here.)
     """
     e = xp.exp(-distance)
     losses = xp.log1p(e) + xp.maximum(-margins, 0.0)
