@@ -4,6 +4,7 @@ package's page links each of them."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import re
@@ -45,10 +46,18 @@ def _named_modules() -> list[str]:
 
 
 def _brought_by(package: str) -> set[str]:
-    """The submodules pdoc documents with a package: those its ``__all__`` names."""
-    if not (PACKAGE.parent / Path(*package.split(".")) / "__init__.py").exists():
+    """The submodules pdoc documents with a package: those its ``__all__`` names (read from
+    its ``__init__.py`` without importing it, so that a package of an optional library,
+    ``lfso.torch``, is checked where that library is not installed)."""
+    init = PACKAGE.parent / Path(*package.split(".")) / "__init__.py"
+    if not init.exists():
         return set()
-    names = getattr(importlib.import_module(package), "__all__", [])
+    names: list[str] = []
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            names = ast.literal_eval(node.value)
     return {f"{package}.{n}" for n in names if f"{package}.{n}" in _public_modules()}
 
 

@@ -523,7 +523,8 @@ class CompositeLeastSquares(_LinearModel):
             big, small, r_top = 1.0, sq, math.sqrt(sq)
             powers = _norm_powers(1.0, sq, p)
             factor = powers[1] if p != 1.0 else 2.0
-            grad = factor * atr
+            with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
+                grad = factor * atr
             # (the gradient's largest entry, read only where it may have overflowed)
             gmax = float(np.abs(grad).max()) if not factor * atr_norm < 1e300 else 0.0
         else:
@@ -537,7 +538,8 @@ class CompositeLeastSquares(_LinearModel):
             small, top, unit = materialize_all(unit @ unit, top, unit)
             atr = materialize(self.A.T @ r)
             factor = _norm_scale(xp, atr, p, top, small)
-            grad = materialize(factor * atr)
+            with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
+                grad = materialize(factor * atr)
             scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
             # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
             # the gradient's largest entry (inf where it overflowed), probe.

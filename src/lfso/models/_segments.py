@@ -205,17 +205,20 @@ class NormPathSegment(SegmentBound):
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
         # pad zeta is then below an ulp of the sum); normalised otherwise.
-        plain = float(v @ v) if host and p == 1.0 else math.nan
+        with np.errstate(over="ignore"):  # (a sum past the range: inf, normalised below)
+            plain = float(v @ v) if host and p == 1.0 else math.nan
+            pair = (
+                host
+                and p != 1.0
+                and y is not None
+                and v.dtype == np.float64
+                and y.dtype == np.float64
+                and _PAIR_LOW <= (a := float(y @ y)) <= _PAIR_HIGH
+                and _PAIR_LOW <= (c := float(v @ v)) <= _PAIR_HIGH
+            )
         if _PLAIN_LOW <= plain < math.inf:
             a = b = c = plain
-        elif (
-            host
-            and y is not None
-            and v.dtype == np.float64
-            and y.dtype == np.float64
-            and _PAIR_LOW <= (a := float(y @ y)) <= _PAIR_HIGH
-            and _PAIR_LOW <= (c := float(v @ v)) <= _PAIR_HIGH
-        ):
+        elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
             # unit S_y = S_v = 1 (the range keeps a c, and so |y . v| <= sqrt(a c), a
             # normal number: the bound's rounding terms neither overflow nor underflow).
