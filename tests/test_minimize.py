@@ -249,3 +249,58 @@ def test_result_repr_and_history_columns():
     assert np.all(np.diff(res.history.time) >= 0) and res.history.noracle[-1] == res.noracle
     with pytest.raises(KeyError, match="unknown history column"):
         res.history["nope"]
+
+
+def _same_run(a, b):
+    np.testing.assert_array_equal(a.x, b.x)
+    assert (a.nit, a.nfev, a.method) == (b.nit, b.nfev, b.method)
+
+
+def test_a_radius_rule_without_a_method_is_lfso_gd_through_the_ball():
+    res = lfso.minimize(PowerSum(2), np.linspace(0.3, 1.2, 5), radius="tight")
+    ball = lfso.minimize(
+        PowerSum(2), np.linspace(0.3, 1.2, 5), method="lfso", radius="tight", certificate="ball"
+    )
+    segment = lfso.minimize(
+        PowerSum(2), np.linspace(0.3, 1.2, 5), method="lfso", radius="tight", certificate="segment"
+    )
+    _same_run(res, ball)
+    assert res.method == "lfso" and res.nit != segment.nit  # (the segment's step differs)
+
+
+def test_safeguard_true_wraps_a_certified_rule_instance():
+    too_small = lambda x, R: 1e-3  # noqa: E731  (an oracle far below the curvature)
+    run = lambda method, **kw: lfso.minimize(  # noqa: E731
+        quartic, np.ones(3), grad=quartic_grad, smoothness=too_small, method=method,
+        max_iter=200, monitor=False, **kw,
+    )  # fmt: skip
+    res = run(lfso.steps.LFSOStep(), safeguard=True)
+    _same_run(res, run(lfso.steps.Safeguarded(lfso.steps.LFSOStep())))
+    assert res.rollbacks > 0 and np.all(np.diff(res.history.f) <= 0)
+
+
+def _row_model():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    return lfso.models.LogisticRegression(X, X @ np.ones(4) > 0)
+
+
+MORE_BAD_INPUTS = [
+    # (objective, x0, kwargs, exception, message)
+    (PowerSum(2), np.ones(2), {"options": [1]}, TypeError, r"keywords, e\.g\. .*max_iter=1000\)"),
+    (PowerSum(2), np.ones(2), {"constraints": ()}, TypeError, "constraints=.*unconstrained"),
+    (_row_model(), np.zeros(4), {"batch_size": 4, "radius": "tight"}, TypeError, "no radius="),
+    (
+        _row_model(),
+        np.zeros(4),
+        {"batch_size": 4, "callback": [print]},
+        TypeError,
+        "batch_size= takes one callable callback",
+    ),
+    (_row_model(), np.zeros(3), {"batch_size": 4}, ValueError, r"x0 must have shape \(4,\)"),
+]
+
+
+@pytest.mark.parametrize("objective, x0, kwargs, exc, message", MORE_BAD_INPUTS)
+def test_more_bad_input_raises_a_clear_error(objective, x0, kwargs, exc, message):
+    _raises(exc, message, objective, x0, **kwargs)

@@ -17,24 +17,6 @@ from .steps import CertifiedRule, Safeguarded, StepRule
 __all__ = ["minimize"]
 
 
-def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
-    """The model, and whether the oracle is to be estimated (``smoothness="auto"``)."""
-    auto = isinstance(smoothness, str)
-    if auto and smoothness != "auto":
-        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
-    if isinstance(objective, Model):
-        if grad is not None or (smoothness is not None and not auto):
-            raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
-        return objective, auto or not objective.has_oracle
-    if callable(objective):
-        model = FunctionModel(objective, grad, None if auto else smoothness)
-        return model, auto or smoothness is None
-    raise TypeError(
-        "objective must be a model (lfso.models) or a callable fun(x), "
-        f"got {objective!r} ({type(objective).__name__})"
-    )
-
-
 #: SciPy's names for lfso.minimize's arguments: name -> (ours, what to say about it).
 _SCIPY_NAMES = {
     "maxiter": ("max_iter", ""),
@@ -77,18 +59,63 @@ def _reject_scipy_names(options: dict[str, Any]) -> None:
             raise TypeError(f"unknown option {name}= (SciPy's): lfso.minimize is unconstrained")
 
 
-def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
-    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it."""
-    if given.pop("safeguard", False):
-        if not isinstance(rule, CertifiedRule):
-            raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")
-        rule = Safeguarded(rule)
-    if given:
-        raise TypeError(
-            f"option(s) {', '.join(sorted(given))} are for a method name; the StepRule "
-            f"instance {type(rule).__name__} carries its own"
-        )
-    return rule
+def _checked_arguments(
+    options: dict[str, Any],
+    *,
+    tol: Any,
+    atol: Any,
+    max_iter: Any,
+    callback: Any,
+    grad: Any,
+    smoothness: Any,
+    hvp: Any,
+    progress: Any,
+    monitor: Any,
+) -> tuple[float, float, int]:
+    """:func:`minimize`'s own arguments checked, after SciPy's names are refused.
+
+    ``options`` (the method's keywords) is only read: one spelt as in
+    ``scipy.optimize`` raises first (:func:`_reject_scipy_names`), then each argument is
+    checked by :func:`lfso._validate.run_arguments`. Returns ``tol``, ``atol`` and
+    ``max_iter`` as the run takes them.
+    """
+    _reject_scipy_names(options)
+    return run_arguments(
+        tol=tol,
+        atol=atol,
+        max_iter=max_iter,
+        callback=callback,
+        grad=grad,
+        smoothness=smoothness,
+        hvp=hvp,
+        progress=progress,
+        monitor=monitor,
+    )
+
+
+def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
+    """The model of the run, and whether its oracle is to be estimated.
+
+    A :class:`Model` is taken as it is (it has its own gradient and oracle, so ``grad=``
+    or an oracle given with it raises ``TypeError``); a callable ``fun`` becomes a
+    :class:`FunctionModel` with ``grad`` and ``smoothness``. The oracle is estimated for
+    ``smoothness="auto"``, a model without one, or a function given none. Raises
+    ``ValueError`` for another string, ``TypeError`` for another objective.
+    """
+    auto = isinstance(smoothness, str)
+    if auto and smoothness != "auto":
+        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
+    if isinstance(objective, Model):
+        if grad is not None or (smoothness is not None and not auto):
+            raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
+        return objective, auto or not objective.has_oracle
+    if callable(objective):
+        model = FunctionModel(objective, grad, None if auto else smoothness)
+        return model, auto or smoothness is None
+    raise TypeError(
+        "objective must be a model (lfso.models) or a callable fun(x), "
+        f"got {objective!r} ({type(objective).__name__})"
+    )
 
 
 def _minibatches(
@@ -103,7 +130,15 @@ def _minibatches(
     callback: Any,
     options: dict[str, Any],
 ) -> Result:
-    """``batch_size=``: minibatch certified steps on a row model (:mod:`lfso.stochastic`)."""
+    """``batch_size=``: minibatch certified steps on a row model (:mod:`lfso.stochastic`).
+
+    Takes :func:`minimize`'s arguments as given (``tol``, ``atol`` checked), ``options``
+    holding ``batch_size`` and the rest of the keywords. Raises ``TypeError`` for what a
+    minibatch run does not take (a method other than ``"lfso"``, ``radius=``,
+    ``safeguard=``, an option other than ``batch_size``, ``seed``, ``epochs``, ``decay``,
+    a list of callbacks), then :func:`_start_point`'s errors, then those of
+    :func:`lfso.stochastic.minimize_batches`, in that order; returns its result.
+    """
     from .stochastic import minimize_batches
 
     if method not in (None, "lfso"):
@@ -122,9 +157,7 @@ def _minibatches(
         )
     if callback is not None and not callable(callback):
         raise TypeError("batch_size= takes one callable callback, called after each epoch")
-    x0 = like(as_vector(x0, "x0", model.xp), model.data)
-    if model.dim is not None and x0.shape[0] != model.dim:
-        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    x0 = _start_point(x0, model)
     return minimize_batches(
         model,
         x0,
@@ -134,6 +167,105 @@ def _minibatches(
         callback=callback,
         **options,
     )
+
+
+def _start_point(x0: Any, model: Model) -> Any:
+    """``x0`` as the run's first iterate: a finite real 1-D vector in the model's array
+    library, on its data's device and dtype (:attr:`Model.data`, :attr:`Model.xp`).
+
+    Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
+    and ``ValueError`` when a model of known dimension gets another length.
+    """
+    x0 = like(as_vector(x0, "x0", model.xp), model.data)
+    if model.dim is not None and x0.shape[0] != model.dim:
+        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    return x0
+
+
+def _rule(
+    method: str | StepRule | None,
+    options: dict[str, Any],
+    *,
+    model: Model,
+    auto: bool,
+    objective: Any,
+    x0: Any,
+    eta: Any,
+    radius: Any,
+    safeguard: Any,
+    hvp: Any,
+    smoothness: Any,
+) -> StepRule:
+    """The step rule of the run, settled for ``model``.
+
+    The options given are ``eta``, ``radius``, ``safeguard`` and ``hvp`` where not
+    ``None``, and the method's keywords ``options`` (only read). A :class:`StepRule`
+    instance is taken as it is (:func:`_instance`); anything else is a method name
+    (:func:`_named_rule`). Raises what those raise.
+    """
+    given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
+    given = {k: v for k, v in given.items() if v is not None} | options
+    if isinstance(method, StepRule):  # (a method name's rule is settled as it is built)
+        return settle(_instance(method, given), model)
+    return _named_rule(
+        method,
+        given,
+        model=model,
+        auto=auto,
+        objective=objective,
+        x0=x0,
+        radius=radius,
+        smoothness=smoothness,
+    )
+
+
+def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
+    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it.
+
+    ``given`` is consumed: ``safeguard`` is taken from it (``TypeError`` unless ``rule`` is
+    a :class:`CertifiedRule`), and any other option left in it raises ``TypeError``.
+    """
+    if given.pop("safeguard", False):
+        if not isinstance(rule, CertifiedRule):
+            raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")
+        rule = Safeguarded(rule)
+    if given:
+        raise TypeError(
+            f"option(s) {', '.join(sorted(given))} are for a method name; the StepRule "
+            f"instance {type(rule).__name__} carries its own"
+        )
+    return rule
+
+
+def _named_rule(
+    method: Any,
+    given: dict[str, Any],
+    *,
+    model: Model,
+    auto: bool,
+    objective: Any,
+    x0: Any,
+    radius: Any,
+    smoothness: Any,
+) -> StepRule:
+    """The rule of a method name from the registry (:func:`lfso._registry.build_rule`).
+
+    ``method=None`` is ``"lfso"`` when a radius rule is given (and its certificate the
+    ball's unless ``certificate=`` says otherwise), :data:`DEFAULT_METHOD` otherwise.
+    Raises ``TypeError`` when ``smoothness=`` is given to a method that uses no oracle,
+    then whatever :func:`build_rule` raises (an unknown method, a bad option).
+    """
+    if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
+        method = "lfso" if radius is not None else DEFAULT_METHOD
+    entry = METHODS.get(method) if isinstance(method, str) else None
+    if smoothness is not None and entry is not None and not entry.needs_oracle:
+        raise TypeError(
+            f"method={method!r} uses no smoothness oracle; drop smoothness= "
+            f"(got smoothness={smoothness!r})"
+        )
+    if method == "lfso" and radius is not None and "certificate" not in given:
+        given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
+    return build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
 
 
 def minimize(
@@ -265,8 +397,8 @@ def minimize(
     >>> res.success
     True
     """
-    _reject_scipy_names(options)
-    tol, atol, max_iter = run_arguments(
+    tol, atol, max_iter = _checked_arguments(
+        options,
         tol=tol,
         atol=atol,
         max_iter=max_iter,
@@ -280,27 +412,20 @@ def minimize(
     model, auto = _as_model(objective, grad, smoothness)
     if options.get("batch_size") is not None:
         return _minibatches(model, x0, method, eta, radius, safeguard, tol, atol, callback, options)
-    # x0 joins the model's data (Model.data, Model.xp) on its device and dtype.
-    x0 = like(as_vector(x0, "x0", model.xp), model.data)
-    if model.dim is not None and x0.shape[0] != model.dim:
-        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
-
-    given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
-    given = {k: v for k, v in given.items() if v is not None} | options
-    if isinstance(method, StepRule):  # (a method name's rule is settled as it is built)
-        rule = settle(_instance(method, given), model)
-    else:
-        if method is None:  # a radius rule is the paper's LFSO-GD; otherwise the default
-            method = "lfso" if radius is not None else DEFAULT_METHOD
-        entry = METHODS.get(method) if isinstance(method, str) else None
-        if smoothness is not None and entry is not None and not entry.needs_oracle:
-            raise TypeError(
-                f"method={method!r} uses no smoothness oracle; drop smoothness= "
-                f"(got smoothness={smoothness!r})"
-            )
-        if method == "lfso" and radius is not None and "certificate" not in given:
-            given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
-        rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
+    x0 = _start_point(x0, model)
+    rule = _rule(
+        method,
+        options,
+        model=model,
+        auto=auto,
+        objective=objective,
+        x0=x0,
+        eta=eta,
+        radius=radius,
+        safeguard=safeguard,
+        hvp=hvp,
+        smoothness=smoothness,
+    )
     return loop.run(
         model,
         x0,
