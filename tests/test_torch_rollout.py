@@ -12,7 +12,15 @@ torch = pytest.importorskip("torch")
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
 from lfso.torch import LFSO, GuardedOptimizer  # noqa: E402
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64_default():
+    """These tests build float64 tensors by default; the default is restored after them
+    (it is process-wide: a test or doctest that runs later gets its own)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def make_closure(opt, w, fault=None):
