@@ -4,6 +4,8 @@ Usage (one call of a few minutes on a GPU machine; also runs on the CPU with sma
 
     python benchmarks/gpu_iteration_cost.py                       # 1, 4 and 17 GB of A
     python benchmarks/gpu_iteration_cost.py --gb 0.01 0.05 --device cpu --iters 20
+    python benchmarks/gpu_iteration_cost.py --device cpu --host --rows 1000000 100000 \
+        --d 25 --iters 10 --methods lfso lfso-lbfgs            # CPU tensors' own path
 
 For each size, A (n x 100, float32 by default) and b live on the device. For l_4
 regression, a plain PyTorch fixed-step GD loop (two passes over A per iteration, nothing
@@ -13,13 +15,24 @@ else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"``, ``"lfso-lbfgs"`` and
 the signs of b). The table gives the time per iteration, the achieved bandwidth
 ``2 * bytes(A) / time`` as a fraction of the measured device copy rate (read + write of a
 buffer of the same size), and LFSO's ratio to the plain loop. An iteration of either model
-must read A twice and no more.
+must read A twice and no more. ``--rows`` gives the sizes as numbers of rows instead,
+``--methods`` and ``--models`` a subset, ``--threads`` PyTorch's CPU threads; with
+``--net`` lfso's time per iteration is net of the start (runs of ``2 --iters`` less runs of
+``--iters`` iterations).
+
+On CPU tensors (``--device cpu``) the runs take the accelerator's path
+(:func:`lfso._later.cpu_as_accelerator`: the step sized on the device, scalars deferred),
+so that the CPU stands in for a GPU; with ``--host`` they take CPU tensors' own path (the
+step solved on the host, NumPy views of the rows), which is what ``lfso.minimize`` does
+on CPU tensors by default.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from typing import Any
 
 import torch
 
@@ -71,12 +84,39 @@ def plain_logistic(
     return (time.perf_counter() - start) / iters
 
 
-def lfso_run(model: lfso.models.Model, x0: torch.Tensor, iters: int, **kw: object) -> float:
-    start = time.perf_counter()
-    res = lfso.minimize(model, x0, tol=0.0, max_iter=iters, monitor=False, **kw)
-    _sync(x0.device)
-    assert res.nit == iters
-    return (time.perf_counter() - start) / iters
+def lfso_run(
+    model: lfso.models.Model,
+    x0: torch.Tensor,
+    iters: int,
+    host: bool = False,
+    net: bool = False,
+    **kw: object,
+) -> float:
+    """Seconds per iteration of ``lfso.minimize`` over ``iters`` iterations; on CPU
+    tensors the accelerator's path unless ``host``. ``net``: net of the start (the first
+    evaluation, the first step's wider search), the difference between runs of ``2 iters``
+    and ``iters`` iterations divided by ``iters``."""
+
+    def seconds(max_iter: int) -> float:
+        path: Any = contextlib.nullcontext()
+        if not host:
+            from lfso._later import cpu_as_accelerator
+
+            path = cpu_as_accelerator()
+        start = time.perf_counter()
+        with path:
+            res = lfso.minimize(model, x0, tol=0.0, max_iter=max_iter, monitor=False, **kw)
+        _sync(x0.device)
+        assert res.nit == max_iter
+        return time.perf_counter() - start
+
+    if net:
+        short = seconds(iters)
+        return (seconds(2 * iters) - short) / iters
+    return seconds(iters) / iters
+
+
+METHODS = ("gd", "lfso", "lfso-lbfgs", "lfso-accel")
 
 
 def main() -> None:
@@ -84,24 +124,45 @@ def main() -> None:
     parser.add_argument(
         "--gb", type=float, nargs="+", default=[1.0, 4.0, 17.0], help="sizes of A in GB"
     )
+    parser.add_argument("--rows", type=int, nargs="+", help="sizes of A in rows (not --gb)")
     parser.add_argument("--d", type=int, default=100)
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--models", nargs="+", choices=["l4", "logistic"], default=None)
+    parser.add_argument(
+        "--host", action="store_true", help="CPU tensors take their own (host) path"
+    )
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+    parser.add_argument(
+        "--net", action="store_true", help="lfso's time per iteration net of the start"
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     size = torch.finfo(dtype).bits // 8
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {device} ({name}), {args.dtype}, d = {args.d}, {args.iters} iterations")
+    path = "host path" if args.host else "device path"
     print(
-        f"{'model':>9} {'GB':>6} {'n':>11} {'copy GB/s':>10} {'plain ms':>9} {'gd ms':>8} "
-        f"{'lfso ms':>8} {'lbfgs ms':>9} {'accel ms':>9} {'plain bw':>9} {'lfso bw':>8} "
-        f"{'lbfgs bw':>9} {'lfso/plain':>11} {'lbfgs/plain':>12}"
+        f"device {device} ({name}, {path}, {torch.get_num_threads()} threads), {args.dtype}, "
+        f"d = {args.d}, {args.iters} iterations" + (" (net of the start)" if args.net else "")
+    )
+    methods = list(args.methods)
+    ratios = [m for m in ("lfso", "lfso-lbfgs") if m in methods]
+    print(
+        f"{'model':>9} {'GB':>6} {'n':>11} {'copy GB/s':>10} {'plain ms':>9} "
+        + "".join(f"{m + ' ms':>15} " for m in methods)
+        + f"{'plain bw':>9} "
+        + "".join(f"{m + ' bw':>15} " for m in ratios)
+        + "".join(f"{m + '/plain':>17} " for m in ratios)
     )
     gen = torch.Generator(device=device).manual_seed(0)
-    for gb in args.gb:
-        n = int(gb * 1e9 / (size * args.d))
+    sizes = args.rows or [int(gb * 1e9 / (size * args.d)) for gb in args.gb]
+    for n in sizes:
+        gb = n * args.d * size / 1e9
         A = torch.randn(n, args.d, generator=gen, device=device, dtype=dtype) / n**0.5
         b = A @ torch.ones(args.d, device=device, dtype=dtype)
         b += 0.01 * torch.randn(n, generator=gen, device=device, dtype=dtype)
@@ -114,19 +175,23 @@ def main() -> None:
             ("logistic", lfso.models.LogisticRegression(A, signs), plain_logistic, signs),
         ]
         for label, model, plain, data in cases:
+            if args.models is not None and label not in args.models:
+                continue
             step = 0.5 / model.at(x0)(0.0)
             plain(A, data, x0, step, 3)  # warm up
             t_plain = plain(A, data, x0, step, args.iters)
-            t_gd = lfso_run(model, x0, args.iters, method="gd", step=step)
-            t_lfso = lfso_run(model, x0, args.iters, method="lfso")
-            t_lbfgs = lfso_run(model, x0, args.iters, method="lfso-lbfgs")
-            t_accel = lfso_run(model, x0, args.iters, method="lfso-accel")
-            bw = [2 * nbytes / t / rate for t in (t_plain, t_lfso, t_lbfgs)]
+            times = {}
+            for method in methods:
+                options: dict[str, Any] = {"step": step} if method == "gd" else {}
+                times[method] = lfso_run(
+                    model, x0, args.iters, host=args.host, net=args.net, method=method, **options
+                )
             print(
                 f"{label:>9} {gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} "
-                f"{1e3 * t_gd:>8.3f} {1e3 * t_lfso:>8.3f} {1e3 * t_lbfgs:>9.3f} "
-                f"{1e3 * t_accel:>9.3f} {bw[0]:>9.3f} {bw[1]:>8.3f} {bw[2]:>9.3f} "
-                f"{t_lfso / t_plain:>11.3f} {t_lbfgs / t_plain:>12.3f}",
+                + "".join(f"{1e3 * times[m]:>15.3f} " for m in methods)
+                + f"{2 * nbytes / t_plain / rate:>9.3f} "
+                + "".join(f"{2 * nbytes / times[m] / rate:>15.3f} " for m in ratios)
+                + "".join(f"{times[m] / t_plain:>17.3f} " for m in ratios),
                 flush=True,
             )
             del model

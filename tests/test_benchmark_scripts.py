@@ -51,6 +51,19 @@ def test_gpu_script_runs_on_the_cpu():
     assert all(float(v) >= 0 for r in table for v in r[3:])
 
 
+def test_gpu_script_times_cpu_tensors_own_path_with_host():
+    pytest.importorskip("torch")
+    args = ["--device", "cpu", "--host", "--rows", "300", "--d", "5", "--iters", "2"]
+    rows = _run("gpu_iteration_cost.py", *args, "--methods", "lfso", "--models", "l4", "--net")
+    assert rows[0][:5] == ["device", "cpu", "(cpu,", "host", "path,"]
+    assert rows[1][-6:] == ["ms", "plain", "bw", "lfso", "bw", "lfso/plain"]
+    (table,) = rows[2:]  # model, GB, n, copy rate, plain and lfso ms, two bw, the ratio
+    assert table[:3] == ["l4", "6e-06", "300"] and len(table) == 9
+    assert all(float(v) > 0 for v in table[4:6]) and float(table[-1]) > 0
+    rows = _run("gpu_iteration_cost.py", "--device", "cpu", "--rows", "300", "--iters", "2")
+    assert rows[0][3:5] == ["device", "path,"]  # (CPU tensors standing in for a GPU's)
+
+
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-8), ("float32", 1e-5)])
 def test_gpu_time_to_tol_script_runs_on_the_cpu(dtype, tol):
     pytest.importorskip("torch")

@@ -1,9 +1,11 @@
 """The cost of a certified iteration: host round trips, passes, drift.
 
-On PyTorch tensors ``lfso`` and ``lfso-lbfgs`` size the step (and the L-BFGS direction)
-on the device and let their scalars ride with the next evaluation's fetch
-(:mod:`lfso._later`): one host round trip per iteration, certified as before. On NumPy
-nothing is deferred and the iterates are the host path's.
+On PyTorch tensors on an accelerator ``lfso`` and ``lfso-lbfgs`` size the step (and the
+L-BFGS direction) on the device and let their scalars ride with the next evaluation's fetch
+(:mod:`lfso._later`): one host round trip per iteration, certified as before. CPU tensors
+stand in for a GPU's here, inside :func:`lfso._later.cpu_as_accelerator` (which
+``count_host_syncs`` enters). On NumPy nothing is deferred and the iterates are the host
+path's.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from lfso._arrays import (  # noqa: E402
     norm,
     to_floats,
 )
-from lfso._later import Later, known_dot, later, remember_dot, riding  # noqa: E402
+from lfso._later import (  # noqa: E402
+    Later,
+    cpu_as_accelerator,
+    known_dot,
+    later,
+    remember_dot,
+    riding,
+)
 from lfso.bench import count_host_syncs, get_problem, lls_data, logistic_data, syncs_per_iteration  # noqa: E402  # noqa: E402
 from lfso.models import Evaluation  # noqa: E402
 from lfso.steps._directions import LBFGSDirection  # noqa: E402
@@ -109,9 +118,10 @@ def test_deferred_steps_keep_the_descent_inequality_every_iteration(name, method
     certified decrease ``eta (1 - eta/2) (g . d)^2 / C`` is exactly that."""
     model, x0 = PROBLEMS[name][0]()
     points = [x0]
-    res = lfso.minimize(
-        model, x0, method=method, tol=1e-8, max_iter=1500, callback=lambda x: points.append(x)
-    )
+    with cpu_as_accelerator():
+        res = lfso.minimize(
+            model, x0, method=method, tol=1e-8, max_iter=1500, callback=lambda x: points.append(x)
+        )
     assert res.nit > 10
     fs = res.history.f
     L = res.history.L
@@ -136,7 +146,8 @@ def test_deferred_iterations_stay_as_few_as_the_host_solves():
         tmodel, tx0 = (_breast_cancer if name.startswith("logistic") else _lp(2))()
         for method in ("lfso-lbfgs",):
             host = lfso.minimize(model, x0, method=method, tol=1e-8, max_iter=5000)
-            dev = lfso.minimize(tmodel, tx0, method=method, tol=1e-8, max_iter=5000)
+            with cpu_as_accelerator():
+                dev = lfso.minimize(tmodel, tx0, method=method, tol=1e-8, max_iter=5000)
             assert host.success and dev.success
             assert dev.njev <= 1.5 * host.njev, (name, dev.njev, host.njev)
 

@@ -766,3 +766,75 @@ def test_row_power_sum_covers_its_rounding_for_powers_by_multiplication(m, dtype
                     for ri, ui, wi in zip(r, u, w, strict=True)
                 )
                 assert exact <= mpmath.mpf(bound(t)), (n, t)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kernel", ["power-m2", "power-m2.5", "approach"])
+def test_cpu_tensor_rows_are_solved_on_numpy_views_bit_for_bit(kernel, dtype):
+    """On PyTorch CPU tensors the host solve runs NumPy's fused kernels on zero-copy views
+    of the rows: the same values as NumPy rows, bit for bit, and within rounding of the
+    accelerator's path (PyTorch's own arithmetic, inside lfso._later.cpu_as_accelerator)."""
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+    from lfso.models._segments import approach_kernel, power_kernel
+
+    rng = np.random.default_rng(21)
+    r, u = (rng.standard_normal(3000).astype(dtype) for _ in range(2))
+    if kernel == "approach":  # (margins' distances to 0 and their approach rates)
+        r, u = np.abs(r), -np.abs(u)
+    slope, delta, eps = (np.asarray(v, dtype) for v in (-float(u @ u), 1e-6, 1e-7))
+    fn = {"power-m2": power_kernel(2.0, 12.0), "power-m2.5": power_kernel(2.5, 3.0)}
+    fn["approach"] = approach_kernel
+
+    def segment(lib):
+        rows, steps, weight = lib(r), lib(u), lib(u * u)
+        slack = None if kernel == "approach" else (lib(delta), lib(eps))
+        return RowSegment(
+            rows, steps, fn[kernel], weight=weight, scale=0.5, slope=lib(slope), slack=slack
+        )
+
+    trials = [0.0, 0.3, 1.0, 2.5]
+    ref = segment(np.asarray)
+    host = segment(torch.from_numpy)
+    assert host._views and np.shares_memory(host._host_rows()[0], r)
+    np.testing.assert_array_equal(host._device_values(trials), ref._device_values(trials))
+    assert host.values(trials) == ref.values(trials)
+    assert host.step_for(1.0) == ref.step_for(1.0)
+    with cpu_as_accelerator():
+        device = segment(torch.from_numpy)
+    assert not device._views
+    generic = device._device_values(trials)
+    assert isinstance(generic, torch.Tensor)
+    # (the pad covers the order of summation and exp's own rounding; the rows are exact)
+    pad = device._pad - 1.0
+    np.testing.assert_allclose(generic.numpy(), ref._device_values(trials), rtol=pad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpu_tensor_host_path_row_helpers_are_pytorchs_bit_for_bit(dtype):
+    """approach() and the carried product on PyTorch CPU tensors compute on NumPy views
+    (the host path) exactly what PyTorch computes on the tensors (the accelerator's)."""
+    torch = pytest.importorskip("torch")
+    import array_api_compat
+
+    from lfso._later import cpu_as_accelerator
+    from lfso.models._segments import approach, materialized_product
+
+    rng = np.random.default_rng(22)
+    m, v = (torch.from_numpy(rng.standard_normal(5000).astype(dtype)) for _ in range(2))
+    m[:5], v[5:10], m[10] = 0.0, 0.0, math.nan
+    xp = array_api_compat.array_namespace(m)
+    for delta, eps, unit in [(0.0, 0.0, 0.0), (torch.tensor(1e-6), 3e-7, 2.0**-24)]:
+        host = approach(xp, m, v, delta, eps, unit)
+        with cpu_as_accelerator():
+            device = approach(xp, m, v, delta, eps, unit)
+        for a, b in zip(host, device, strict=True):
+            assert isinstance(a, torch.Tensor) and a.dtype == b.dtype
+            assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))
+    host_product = materialized_product(m, v)
+    with cpu_as_accelerator():
+        device_product = materialized_product(m, v)
+    for t in (0.1, 1.0 / 3.0, 12345.678):
+        a, b = host_product(t).value, device_product(t).value
+        assert isinstance(a, torch.Tensor)
+        assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))

@@ -474,6 +474,7 @@ def test_host_round_trips_per_step(method, oracle):
     automatic oracle's secant distances come back together (lfso._later). L-BFGS adds
     one per step: g . d and ||d||, which the radius solve needs on the host before the
     trial point exists (and one per rollback, the trial's secant along d)."""
+    from lfso._later import cpu_as_accelerator
     from lfso.bench import count_host_syncs
 
     torch.manual_seed(0)  # a small network on noisy labels: far from converged in 60 steps
@@ -489,8 +490,9 @@ def test_host_round_trips_per_step(method, oracle):
         loss.backward()
         return loss
 
-    for _ in range(10):
-        opt.step(closure)
+    with cpu_as_accelerator():  # (as count_host_syncs: what one step leaves pending)
+        for _ in range(10):
+            opt.step(closure)
     calls, steps = opt.nfev, 50
     with count_host_syncs() as counts:
         for _ in range(steps):

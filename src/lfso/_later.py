@@ -11,7 +11,12 @@ scalars, so they reach the host in the same round trip. A rider read before that
 (:meth:`Later.get`) fetches every pending rider at once.
 
 Outside :func:`riding` nothing is deferred (:func:`deferring` is false), so a step rule
-driven directly computes its scalars on the host as before. ``lfso.torch.LFSO`` rides
+driven directly computes its scalars on the host as before. Nor on PyTorch CPU tensors,
+where a round trip costs nothing: there the step is solved on the host, one trial step at
+a time (batches of trial steps would cost a pass over the rows each). Inside
+:func:`cpu_as_accelerator` CPU tensors are treated as an accelerator's instead (deferred
+scalars, steps sized on the device): how the device path is counted and timed without a
+GPU (:func:`lfso.bench.count_host_syncs` enters it). ``lfso.torch.LFSO`` rides
 over a rider list of its own, set around each ``step()`` (:func:`riding` with ``riders``),
 so that what one step leaves pending rides the next step's first fetch.
 
@@ -36,6 +41,8 @@ import array_api_compat
 
 __all__ = [
     "Later",
+    "accelerated",
+    "cpu_as_accelerator",
     "deferring",
     "has_riders",
     "known_dot",
@@ -53,6 +60,8 @@ _KNOWN: ContextVar[list[Known] | None] = ContextVar("lfso_known", default=None)
 #: Products kept: a rule asks for those of the last evaluation (at most three), and no
 #: more are kept, since each holds its arrays (vectors of the problem's size) alive.
 _KEEP = 3
+#: Whether PyTorch CPU tensors take the accelerator's path (see :func:`cpu_as_accelerator`).
+_CPU_AS_ACCELERATOR: ContextVar[bool] = ContextVar("lfso_cpu_as_accelerator", default=False)
 
 
 class Later:
@@ -119,10 +128,52 @@ def riding(riders: list[Later] | None = None, known: list[Known] | None = None) 
         _PENDING.reset(token)
 
 
+@contextlib.contextmanager
+def cpu_as_accelerator(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, PyTorch CPU tensors take the path of tensors on an accelerator.
+
+    By default a CPU tensor is host memory: nothing is deferred (:func:`deferring` is
+    false), the certified step is solved on the host one trial step at a time, and the row
+    kernels run on zero-copy NumPy views of the tensors (:class:`lfso.models._segments.
+    RowSegment`). Inside this block (``enabled=True``) CPU tensors stand in for a GPU's:
+    the loop defers its scalars and sizes the step on the device
+    (:meth:`~lfso.oracles.SegmentBound.device_step`), and nothing is viewed as NumPy, so
+    that host round trips are counted (:func:`lfso.bench.count_host_syncs`, which enters
+    this block) and the device path is timed and tested as it runs on a GPU.
+    ``enabled=False`` restores the default inside the block. Tensors on an accelerator
+    take the device path either way.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.zeros(3)
+    >>> with riding():
+    ...     on_host = deferring(x)
+    ...     with cpu_as_accelerator():
+    ...         as_on_a_gpu = deferring(x)
+    >>> on_host, as_on_a_gpu
+    (False, True)
+    """
+    token = _CPU_AS_ACCELERATOR.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _CPU_AS_ACCELERATOR.reset(token)
+
+
+def accelerated(array: Any) -> bool:
+    """Whether ``array`` is a PyTorch tensor on an accelerator (any device but the CPU),
+    or on the CPU inside :func:`cpu_as_accelerator`."""
+    if not array_api_compat.is_torch_array(array):
+        return False
+    return array.device.type != "cpu" or _CPU_AS_ACCELERATOR.get()
+
+
 def deferring(array: Any) -> bool:
     """Whether scalars computed from ``array`` should be deferred: inside :func:`riding`,
-    on PyTorch tensors (NumPy has no round trip to save; Dask computes per fetch)."""
-    return _PENDING.get() is not None and array_api_compat.is_torch_array(array)
+    on PyTorch tensors on an accelerator (:func:`accelerated`; NumPy and CPU tensors have
+    no round trip to save, Dask computes per fetch)."""
+    return _PENDING.get() is not None and accelerated(array)
 
 
 def later(array: Any) -> Later:

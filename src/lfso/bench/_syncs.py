@@ -4,7 +4,10 @@ On a GPU every conversion of a tensor to a Python number (``float(t)``, ``t.item
 ``t.tolist()``, ``bool(t)``, ``t.numpy()``) waits for the device queue to drain and copies
 the result back: a synchronisation. Their number per iteration is the same on the CPU as on
 CUDA, so it is counted here on CPU tensors (no GPU needed), by wrapping those methods of
-``torch.Tensor`` for the duration of a ``with`` block.
+``torch.Tensor`` for the duration of a ``with`` block, inside which CPU tensors take the
+accelerator's path (:func:`lfso._later.cpu_as_accelerator`): outside it they take the
+host's, which views them as NumPy arrays and defers nothing, as a round trip costs nothing
+there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import functools
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+
+from .._later import cpu_as_accelerator
 
 __all__ = [
     "count_host_syncs",
@@ -29,6 +34,9 @@ _CONVERSIONS = ("__float__", "__int__", "__bool__", "__index__", "item", "tolist
 @contextlib.contextmanager
 def count_host_syncs() -> Iterator[Counter[str]]:
     """Count ``torch.Tensor`` to host conversions inside the block, by method name.
+
+    Inside the block PyTorch CPU tensors take the path of tensors on an accelerator
+    (:func:`lfso._later.cpu_as_accelerator`), so that what is counted is what a GPU pays.
 
     Examples
     --------
@@ -53,7 +61,8 @@ def count_host_syncs() -> Iterator[Counter[str]]:
     try:
         for name, method in originals.items():
             setattr(torch.Tensor, name, wrap(name, method))
-        yield counts
+        with cpu_as_accelerator():
+            yield counts
     finally:
         for name, method in originals.items():
             setattr(torch.Tensor, name, method)
@@ -225,7 +234,8 @@ def host_time(
     l_4 regression on 50 x 5 float64 tensors, so that the arithmetic is negligible and what
     is timed is the Python loop, the step rule and PyTorch's dispatch: on a GPU, the part of
     an iteration that the device cannot overlap after a synchronisation. Median of
-    ``repeats`` runs of ``iters`` iterations (no history monitor).
+    ``repeats`` runs of ``iters`` iterations (no history monitor), on the accelerator's
+    path (:func:`lfso._later.cpu_as_accelerator`).
     """
     import statistics
     import time
@@ -247,7 +257,8 @@ def host_time(
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            minimize(model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options)
+            with cpu_as_accelerator():
+                minimize(model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options)
             times.append((time.perf_counter() - start) / iters)
         out[method] = statistics.median(times)
     return out

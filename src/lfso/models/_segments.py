@@ -17,9 +17,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
+from .._later import accelerated
 from ..oracles._bounds import (
     OracleError,
     PrecisionLimitError,
@@ -857,12 +859,27 @@ def approach(
     distance is positive (where it is not, the kernel's ``max(., 0)`` gives the peak,
     always valid). A margin whose sign is unsure (``|m| <= delta``) starts at distance 0.
     """
+    if type(m) is not np.ndarray:
+        views = _cpu_views(m, v)
+        if views is not None and all(_is_scalar(a) for a in (delta, eps)):
+            # PyTorch CPU tensors, host path: the same operations on NumPy views, bit for
+            # bit (sign, abs, min and the products by +-1 are exact; the pads round once
+            # in the rows' dtype in both libraries), as tensors sharing the results' memory
+            import torch
+
+            start, rate = approach(np, views[0], views[1], float(delta), float(eps), unit)
+            return torch.from_numpy(start), torch.from_numpy(rate)
     sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
     start, rate = xp.abs(m), xp.minimum(sign(m) * v, 0.0)
     if unit == 0.0 and isinstance(delta, float) and delta == 0.0 and isinstance(eps, float):
         if eps == 0.0:
             return start, rate
     return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
+
+
+def _is_scalar(value: Any) -> bool:
+    """Whether ``value`` is a Python number or a 0-d array."""
+    return isinstance(value, (int, float)) or getattr(value, "ndim", None) == 0
 
 
 def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
@@ -1072,8 +1089,23 @@ class RowSegment(SegmentBound):
         self.t_max, self._pad, self._eta, self.monotone_rtol = _row_constants(
             self.xp, r.dtype, n, getattr(kernel, "term_ulps", 8.0), peak
         )
+        #: The rows (r, u, weight, slack, slack as floats) the fused kernels read: the
+        #: arrays themselves (NumPy), or zero-copy NumPy views of PyTorch CPU tensors (see
+        #: :meth:`_fused_values`), made on first use; ``None`` until then.
+        self._rows: tuple[Any, Any, Any, Any, bool] | None = None
+        self._views = (
+            not host
+            and getattr(kernel, "fused", None) is not None
+            and r.ndim == 1
+            and _viewable(r, u)
+        )
         if weight is not None:
-            weight_sum = weight.sum() if host else self.xp.sum(weight)
+            if host:
+                weight_sum = weight.sum()
+            elif self._views:  # NumPy's sum of the view (the underflow pad's; any order)
+                weight_sum = float(self._host_rows()[2].sum())
+            else:
+                weight_sum = self.xp.sum(weight)
         self._terms, self._weight_sum = n, weight_sum
         #: The absolute pad against underflow (see Rounding), once the weights' sum is known.
         self.underflow: float | None = None if weight_sum is not None else self._eta * n
@@ -1104,11 +1136,35 @@ class RowSegment(SegmentBound):
     def _top(self) -> np.ndarray:
         """``|r| + delta`` (``|r|`` without slack), once: the fused kernels' start."""
         if self._start_top is None:
-            top = np.abs(self.r)
-            if self._slack is not None:
-                top += self._slack[0]
+            r, _, _, slack, _ = self._host_rows()
+            top = np.abs(r)
+            if slack is not None:
+                top += slack[0]
             self._start_top = top
         return self._start_top
+
+    def _host_rows(self) -> tuple[Any, Any, Any, Any, bool]:
+        """``(r, u, weight, slack, slack_is_float)`` as NumPy for the fused kernels: the
+        rows themselves, or for PyTorch CPU tensors zero-copy views (``Tensor.numpy``
+        shares the memory) and a 0-d slack as floats, as the NumPy rows' (once)."""
+        if self._rows is None:
+            if type(self.r) is np.ndarray:
+                self._rows = (self.r, self.u, self.weight, self._slack, self._host_slack)
+            else:
+
+                def view(a: Any) -> Any:
+                    if a is None or isinstance(a, (int, float)):
+                        return a
+                    if a.ndim == 0:
+                        return float(a)
+                    return a.detach().resolve_conj().resolve_neg().numpy()
+
+                slack = self._slack
+                if slack is not None:
+                    slack = (view(slack[0]), view(slack[1]))
+                floats = slack is not None and all(isinstance(v, float) for v in slack)
+                self._rows = (view(self.r), view(self.u), view(self.weight), slack, floats)
+        return self._rows
 
     def _device_values(self, ts: Any) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
@@ -1116,6 +1172,8 @@ class RowSegment(SegmentBound):
         xp, r, u = self.xp, self.r, self.u
         fused = getattr(self.kernel, "fused", None)
         if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
+            return self._fused_values(fused, ts)
+        if fused is not None and self._views and isinstance(ts, list):  # CPU tensors, host
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         pair = self._widen(trials)
@@ -1141,27 +1199,43 @@ class RowSegment(SegmentBound):
         axis (contiguous passes over the rows, not an inner loop of length k), the kernel
         in place in a (k, n) buffer kept between calls (:func:`_workspace`: no k n
         temporaries, whose allocation and page faults cost more than the arithmetic), and
-        the reduction over the (n, k) layout the generic path reduces."""
-        r, u = self.r, self.u
+        the reduction over the (n, k) layout the generic path reduces.
+
+        On PyTorch CPU tensors (the host solve, outside
+        :func:`lfso._later.cpu_as_accelerator`) the same kernels run on zero-copy NumPy
+        views of the rows (:meth:`_host_rows`), and the sums come back as NumPy floats.
+        Against PyTorch's own arithmetic on the tensors (the generic path, which the
+        accelerator's path keeps): the elementwise additions, multiplications, divisions,
+        ``abs`` and ``max`` are correctly rounded in both libraries, so bit for bit (the
+        power kernel's terms for ``m = 2, 3, 4`` included). Not bit for bit, but covered
+        by the same rounding argument: ``exp`` (logistic rows) and non-integer powers,
+        which the two libraries implement differently, are within the kernel's
+        ``term_ulps`` either way; the sums run in another order, and
+        :func:`rounding_pad` bounds every order (the recursive one is the worst); a 0-d
+        slack enters as a float, ``delta + t eps`` rounded once to the rows' dtype where
+        PyTorch rounds twice, inside the ulps the kernel allows for the slack's
+        additions."""
+        r, u, weight, slack, host_slack = self._host_rows()
         trials = np.asarray(ts, dtype=r.dtype)
         k, n = int(trials.shape[0]), int(r.shape[0])
         end, scratch = _workspace(k, n, r.dtype)
         np.multiply(trials[:, None], u[None, :], out=end)
         end += r
         widen: tuple[Any, ...] = ()
-        if self._slack is not None:  # one trial (the sequential solve): a scalar slack
-            pair = self._widen(float(ts[0]) if k == 1 and self._host_slack else trials)
-            assert pair is not None
-            widen = ((pair[0], pair[1] if isinstance(pair[1], float) else pair[1][:, None]),)
+        if slack is not None:  # one trial (the sequential solve): a scalar slack
+            delta, eps = slack
+            step = float(ts[0]) if k == 1 and host_slack else trials
+            grown = delta + step * eps
+            widen = ((delta, grown if isinstance(grown, float) else grown[:, None]),)
         fused(end, self._top(), scratch.reshape(k, n), *widen)
         if k == 1:  # (1, n) -> (n, 1) is a view: the same contiguous layout
             sup = end.reshape(n, 1)
         else:
             sup = scratch.reshape(n, k)
             sup[...] = end.T
-        if self.weight is None:
+        if weight is None:
             return np.sum(sup, axis=0)
-        return self.weight @ sup
+        return weight @ sup
 
     def values(self, ts: list[float]) -> list[float]:
         """``C(t)`` at every trial ``t``: one pass over the rows and one host round trip."""
@@ -1497,10 +1571,44 @@ def materialized_product(
     recomputes the product) where ``drift(t)`` is ``None``: the drift has grown past what
     the model lets its bounds absorb."""
 
+    views = _cpu_views(base, step)
+
     def product(t: Any) -> CarriedProduct | None:
         bound = 0.0 if drift is None else drift(t)
         if bound is None:
             return None
+        if views is not None and isinstance(t, float):
+            return CarriedProduct(_host_axpy(views[0], views[1], t), bound)
         return CarriedProduct(materialize(base + t * step), bound)
 
     return product
+
+
+def _viewable(*arrays: Any) -> bool:
+    """Whether the arrays are PyTorch CPU tensors of one dtype, float32 or float64, on the
+    host path (not inside :func:`lfso._later.cpu_as_accelerator`)."""
+    if not all(array_api_compat.is_torch_array(a) and not accelerated(a) for a in arrays):
+        return False
+    return len({a.dtype for a in arrays}) == 1 and str(arrays[0].dtype) in _VIEWABLE
+
+
+#: The PyTorch dtypes viewed as NumPy arrays on the host path.
+_VIEWABLE = ("torch.float32", "torch.float64")
+
+
+def _cpu_views(*arrays: Any) -> tuple[Any, ...] | None:
+    """Zero-copy NumPy views of the arrays where :func:`_viewable`, else ``None``."""
+    if not _viewable(*arrays):
+        return None
+    return tuple(a.detach().resolve_conj().resolve_neg().numpy() for a in arrays)
+
+
+def _host_axpy(base: np.ndarray, step: np.ndarray, t: float) -> Any:
+    """``base + t step`` on NumPy views, as a PyTorch tensor sharing the result's memory:
+    bit for bit PyTorch's ``base + t * step`` on the tensors (both round ``t`` to the
+    dtype, then one correctly rounded product and one sum per element)."""
+    import torch
+
+    out = np.multiply(step, t)
+    out += base
+    return torch.from_numpy(out)

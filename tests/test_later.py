@@ -1,0 +1,110 @@
+"""PyTorch CPU tensors take the host path; :func:`lfso._later.cpu_as_accelerator` switches
+them to the accelerator's (deferred scalars, the step sized on the device)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lfso  # noqa: E402
+from lfso._later import accelerated, cpu_as_accelerator, deferring, riding  # noqa: E402
+from lfso.bench import count_host_syncs  # noqa: E402
+from lfso.models import _segments  # noqa: E402
+
+
+def _data():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((400, 6)) / 2.0
+    b = A @ np.ones(6) + 0.1 * rng.standard_normal(400)
+    return A, b
+
+
+MODELS = {
+    "l4": lambda A, b: lfso.models.LpRegression(A, b, 2),
+    "logistic": lambda A, b: lfso.models.LogisticRegression(A, (b > 0) * 1.0, l2=1e-3),
+}
+
+
+def test_cpu_tensors_defer_only_inside_the_switch():
+    x = torch.zeros(3)
+    assert not deferring(x)  # not riding: nothing deferred anywhere
+    with riding():
+        assert not deferring(x) and not accelerated(x)
+        assert not deferring(np.zeros(3))
+        with cpu_as_accelerator():
+            assert deferring(x) and accelerated(x)
+            assert not deferring(np.zeros(3)) and not accelerated(np.zeros(3))
+            with cpu_as_accelerator(enabled=False):
+                assert not deferring(x)
+            assert deferring(x)
+        assert not deferring(x)
+
+
+def test_counting_round_trips_measures_the_accelerators_path():
+    x = torch.zeros(3)
+    with riding():
+        with count_host_syncs():
+            assert deferring(x)
+        assert not deferring(x)
+
+
+def _run(model, x0, method, iters=12):
+    points = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (tol = 0: may run to rounding)
+        res = lfso.minimize(
+            model,
+            x0,
+            method=method,
+            tol=0.0,
+            max_iter=iters,
+            callback=lambda x: points.append(np.asarray(lfso._arrays.to_numpy(x), float)),
+        )
+    return res, points
+
+
+def _count_device_steps(monkeypatch):
+    calls = []
+    original = _segments.RowSegment.device_step
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_segments.RowSegment, "device_step", counted)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_cpu_tensors_take_no_device_step_unless_switched(name, method, monkeypatch):
+    A, b = _data()
+    model = MODELS[name](torch.tensor(A), torch.tensor(b))
+    x0 = torch.zeros(6, dtype=torch.float64)
+    calls = _count_device_steps(monkeypatch)
+    res, _ = _run(model, x0, method)
+    assert res.nit == 12 and not calls
+    assert all(isinstance(v, float) for v in res.history.step)
+    with cpu_as_accelerator():
+        res, _ = _run(model, x0, method)
+    assert res.nit == 12 and len(calls) == 12
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_cpu_tensor_iterates_are_numpys_to_rounding(name, method):
+    """The same data as float64 NumPy arrays and CPU tensors: the same steps (the models'
+    own products differ by rounding only, the segments' host solve is NumPy's)."""
+    A, b = _data()
+    ref, ref_points = _run(MODELS[name](A, b), np.zeros(6), method)
+    got, points = _run(
+        MODELS[name](torch.tensor(A), torch.tensor(b)), torch.zeros(6, dtype=torch.float64), method
+    )
+    assert got.nit == ref.nit
+    np.testing.assert_allclose(got.history.step, ref.history.step, rtol=1e-8)
+    for a, c in zip(points, ref_points, strict=True):
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12)
