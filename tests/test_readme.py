@@ -148,17 +148,11 @@ def test_readme_oracle_evaluations_on_breast_cancer():
     assert (res.noracle, res.nit) == (_number(m[1]), _number(m[2]))
 
 
-def test_readme_round_trips_per_certified_iteration():
+def test_readme_round_trips_per_certified_iteration(sync_table_of):
     pytest.importorskip("torch")
-    import warnings
-
-    from lfso.bench import sync_table
-
     m = re.search(r"\(([\d.]+) to ([\d.]+) in `python3 benchmarks/host_syncs.py`", PROSE)
     assert m, "the README no longer quotes the round trips per iteration"
     low, high = float(m[1]), float(m[2])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tol=0 runs to rounding
-        table = sync_table(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
+    table = sync_table_of(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
     counts = [v for name, row in table.items() if name != "function + oracle" for v in row.values()]
     assert low <= min(counts) and max(counts) <= high, counts
