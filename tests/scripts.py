@@ -3,8 +3,9 @@
 A script run as ``python script.py ARGS`` and one run by :func:`run_script` execute the
 same code: the file as ``__main__`` with ``sys.argv = [script, *ARGS]`` and its own folder
 first on ``sys.path``; only the interpreter's start and the imports are not paid again.
-What a script changes in the process (``sys.argv``, ``sys.path``, the environment, the
-warning filters, PyTorch's thread count) is put back afterwards.
+PyTorch's default dtype is float32, as in a fresh interpreter, and what a script changes in
+the process (``sys.argv``, ``sys.path``, the environment, the warning filters, PyTorch's
+thread count, default dtype and generator) is put back afterwards.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import os
 import runpy
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -33,6 +36,22 @@ class Finished:
     stderr: str
 
 
+@contextlib.contextmanager
+def _fresh_torch(torch: Any) -> Iterator[None]:
+    """PyTorch's default dtype float32, as in a fresh interpreter; the dtype and the state
+    of the default generator put back afterwards."""
+    if torch is None:
+        yield
+        return
+    dtype = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]):
+        torch.set_default_dtype(torch.float32)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(dtype)
+
+
 def run_script(path: Path, *args: str, check: bool = True) -> Finished:
     """Run ``path`` as ``__main__`` with ``args``; raises if it fails and ``check``."""
     out, err = io.StringIO(), io.StringIO()
@@ -45,6 +64,7 @@ def run_script(path: Path, *args: str, check: bool = True) -> Finished:
         sys.path.insert(0, str(path.parent))
         with (
             warnings.catch_warnings(),
+            _fresh_torch(torch),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
         ):
