@@ -61,17 +61,32 @@ def _cannot_run(code: str) -> str | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def readme_session() -> dict:
+    """The names the README's blocks define, as a reader who runs them in order has them:
+    ``{"namespace": ..., "done": index of the last block run in it}``."""
+    return {"namespace": {}, "done": None}
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index):
+def test_readme_example_runs(index, readme_session):
+    """Block ``index`` runs after the blocks before it (later blocks reuse names from earlier
+    ones): in the namespace they left when the test of block ``index - 1`` ran to its end,
+    else in a fresh one where they run first."""
     code = BLOCKS[index]
+    if readme_session["done"] != index - 1:
+        namespace: dict = {"_printed": _printed, "_steps": _steps}
+        for earlier in BLOCKS[:index]:
+            if _cannot_run(earlier) is None:
+                exec(compile(earlier, "README.md", "exec"), namespace)
+        readme_session["namespace"] = namespace
+    readme_session["done"] = None  # (until this block has run to its end)
     reason = _cannot_run(code)
+    if reason is None:
+        exec(compile(_checked(code), "README.md", "exec"), readme_session["namespace"])
+    readme_session["done"] = index
     if reason:
         pytest.skip(reason)
-    namespace: dict = {"_printed": _printed, "_steps": _steps}
-    for earlier in BLOCKS[:index]:  # later blocks reuse names from earlier ones
-        if _cannot_run(earlier) is None:
-            exec(compile(earlier, "README.md", "exec"), namespace)
-    exec(compile(_checked(code), "README.md", "exec"), namespace)
 
 
 def test_the_api_example_states_its_step_counts_and_prints_the_status_name():
