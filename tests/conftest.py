@@ -4,6 +4,7 @@ Set ``LFSO_EXPLORE=N`` to draw N fresh random examples per property instead. Exp
 counts that several test files read are session fixtures here.
 """
 
+import functools
 import inspect
 import os
 import sys
@@ -60,3 +61,26 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.set_default_dtype(torch.float32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lls_data_drawn_once():
+    """The problems of :mod:`lfso.bench` draw their systems with ``lls_data``, two QR
+    factorisations each (a second for 1000 rows); the same draw is made once a session, and
+    each problem built gets its own copy. (``lfso.bench.lls_data`` itself is not wrapped:
+    ``tests/test_problems.py`` checks it draw for draw.)"""
+    from lfso.bench import _problems
+
+    original = _problems.lls_data
+    drawn: dict[tuple, tuple] = {}
+
+    @functools.wraps(original)
+    def once(*args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in drawn:
+            drawn[key] = original(*args, **kwargs)
+        return tuple(a.copy() for a in drawn[key])
+
+    _problems.lls_data = once
+    yield
+    _problems.lls_data = original
