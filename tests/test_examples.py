@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from scripts import run_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -15,13 +14,7 @@ def test_torch_digits_compares_with_tuned_sgd_and_adam():
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     argv = ["--steps", "3", "--sgd-grid", "0.1", "1", "--adam-grid", "0.01"]
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLES / "torch_digits.py"), *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = run_script(EXAMPLES / "torch_digits.py", *argv).stdout  # in this process
     lines = out.splitlines()
     assert lines[1].startswith("lfso (no learning rate)")
     sgd = next(ln for ln in lines if ln.startswith("sgd (best lr="))

@@ -61,17 +61,32 @@ def _cannot_run(code: str) -> str | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def readme_session() -> dict:
+    """The names the README's blocks define, as a reader who runs them in order has them:
+    ``{"namespace": ..., "done": index of the last block run in it}``."""
+    return {"namespace": {}, "done": None}
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index):
+def test_readme_example_runs(index, readme_session):
+    """Block ``index`` runs after the blocks before it (later blocks reuse names from earlier
+    ones): in the namespace they left when the test of block ``index - 1`` ran to its end,
+    else in a fresh one where they run first."""
     code = BLOCKS[index]
+    if readme_session["done"] != index - 1:
+        namespace: dict = {"_printed": _printed, "_steps": _steps}
+        for earlier in BLOCKS[:index]:
+            if _cannot_run(earlier) is None:
+                exec(compile(earlier, "README.md", "exec"), namespace)
+        readme_session["namespace"] = namespace
+    readme_session["done"] = None  # (until this block has run to its end)
     reason = _cannot_run(code)
+    if reason is None:
+        exec(compile(_checked(code), "README.md", "exec"), readme_session["namespace"])
+    readme_session["done"] = index
     if reason:
         pytest.skip(reason)
-    namespace: dict = {"_printed": _printed, "_steps": _steps}
-    for earlier in BLOCKS[:index]:  # later blocks reuse names from earlier ones
-        if _cannot_run(earlier) is None:
-            exec(compile(earlier, "README.md", "exec"), namespace)
-    exec(compile(_checked(code), "README.md", "exec"), namespace)
 
 
 def test_the_api_example_states_its_step_counts_and_prints_the_status_name():
@@ -148,17 +163,11 @@ def test_readme_oracle_evaluations_on_breast_cancer():
     assert (res.noracle, res.nit) == (_number(m[1]), _number(m[2]))
 
 
-def test_readme_round_trips_per_certified_iteration():
+def test_readme_round_trips_per_certified_iteration(sync_table_of):
     pytest.importorskip("torch")
-    import warnings
-
-    from lfso.bench import sync_table
-
     m = re.search(r"\(([\d.]+) to ([\d.]+) in `python3 benchmarks/host_syncs.py`", PROSE)
     assert m, "the README no longer quotes the round trips per iteration"
     low, high = float(m[1]), float(m[2])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tol=0 runs to rounding
-        table = sync_table(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
+    table = sync_table_of(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
     counts = [v for name, row in table.items() if name != "function + oracle" for v in row.values()]
     assert low <= min(counts) and max(counts) <= high, counts

@@ -504,19 +504,10 @@ def test_device_step_is_zero_along_an_ascent_direction():
 
 
 def test_sharpness_script_reports_longer_sharp_steps():
-    import subprocess
-    import sys
-    from pathlib import Path
+    from scripts import BENCHMARKS, run_script
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "segment_sharpness.py"
     names = ["lp_regression-p2-diabetes", "composite_ls-p2-n100", "power_sum-p3-lin"]
-    out = subprocess.run(
-        [sys.executable, str(script), *names, "--at", "0", "5"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = run_script(BENCHMARKS / "segment_sharpness.py", *names, "--at", "0", "5").stdout
     rows = [line.split() for line in out.splitlines()[3:]]
     assert [r[0] for r in rows] == names
     for row in rows:
@@ -540,19 +531,11 @@ def test_segment_bound_far_out_is_never_nan(name, dtype):
 
 
 def test_segment_solve_script_converges_monotonically():
-    import subprocess
-    import sys
-    from pathlib import Path
+    from scripts import BENCHMARKS, run_script
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "segment_solve.py"
     names = ["power_sum-p3-lin", "lp_regression-p2-diabetes"]
-    out = subprocess.run(
-        [sys.executable, str(script), *names, "--rtol", "0.1"],
-        capture_output=True,
-        text=True,
-        check=True,  # the script raises if f ever rose
-        timeout=300,
-    ).stdout
+    # (run_script raises if the script does: it raises if f ever rose)
+    out = run_script(BENCHMARKS / "segment_solve.py", *names, "--rtol", "0.1").stdout
     rows = [line.split() for line in out.splitlines()[2:]]
     assert [r[0] for r in rows] == names
     for row in rows:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from lfso.bench import count_host_syncs, sync_table  # noqa: E402
+from lfso.bench import count_host_syncs  # noqa: E402
 
 ROW_MODELS = {"logistic", "softmax (3 classes)", "cauchy"}
 
 
 @pytest.fixture(scope="module")
-def table():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tol=0 runs to rounding
-        return sync_table(n=300, d=8)
+def table(sync_table_of):
+    return sync_table_of(n=300, d=8)  # (sync_table, shared with the host_syncs script test)
 
 
 def test_counter_sees_conversions_and_restores_torch():
