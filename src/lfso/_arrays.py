@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from ._later import has_riders, known_dot, settle, take_riders
+from ._later import has_riders, known_dot, settle_riders, take_riders
 
 __all__ = [
     "Fetched",
@@ -80,7 +80,7 @@ def to_floats(*values: Any) -> list[float]:
         stacked = [v.reshape(()) for v in values] + [r.array.reshape(()) for r in riders]
         host = torch.stack(stacked).tolist()
         if riders:
-            settle(riders, host[len(values) :])
+            settle_riders(riders, host[len(values) :])
             del host[len(values) :]
         return host
     xp = namespace(*values)

@@ -45,11 +45,12 @@ __all__ = [
     "cpu_as_accelerator",
     "deferring",
     "has_riders",
+    "host_value",
     "known_dot",
     "later",
     "remember_dot",
-    "resolve",
     "riding",
+    "settle_riders",
     "take_riders",
 ]
 
@@ -214,7 +215,7 @@ def has_riders() -> bool:
 
 def take_riders(first: Any) -> list[Later]:
     """The pending riders on ``first``'s device, removed from the queue (for a fetch
-    that stacks them with its own scalars and then calls :func:`settle`)."""
+    that stacks them with its own scalars and then calls :func:`settle_riders`)."""
     pending = _PENDING.get()
     if not pending:
         return []
@@ -224,13 +225,13 @@ def take_riders(first: Any) -> list[Later]:
     return taken
 
 
-def settle(riders: list[Later], values: list[float]) -> None:
+def settle_riders(riders: list[Later], values: list[float]) -> None:
     """Record the fetched ``values`` of ``riders``."""
     for rider, value in zip(riders, values, strict=True):
         rider.value = float(value)
 
 
-def resolve(value: Any) -> float:
+def host_value(value: Any) -> float:
     """A float from a float or a :class:`Later` (NaN for ``None``)."""
     if value is None:
         return math.nan

@@ -27,8 +27,7 @@ from typing import Any
 from array_api_compat import is_dask_array
 
 from ._arrays import materialize, rounding
-from ._later import resolve as host_value
-from ._later import riding
+from ._later import host_value, riding
 from ._progress import ProgressBar
 from ._result import History, Result, Status
 from ._validate import callback_list

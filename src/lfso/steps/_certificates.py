@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
 from .._auto import SecantBound, SecantEstimator
-from .._later import Later, known_dot, later, resolve
+from .._later import Later, host_value, known_dot, later
 from ..models import Evaluation, Model
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ._base import Certificate, Sized, SizeInputs
@@ -252,7 +252,7 @@ class SegmentCertificate(Certificate):
         ``slope`` and ``length`` when the direction deferred them)."""
         objective, x, evaluation, direction, slope, length, eta, state = inputs
         d = -evaluation.grad if direction is None else direction
-        guess = None if state is None else resolve(state)
+        guess = None if state is None else host_value(state)
         # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
         # [1/2, 1] (exactly: no rounding), with the same trial steps in units of d (t =
         # 2^k s), so that d's own scale can neither overflow nor underflow (u = A d, its
@@ -285,7 +285,7 @@ class SegmentCertificate(Certificate):
             return sized, step
         if not isinstance(scale, float):
             scale = to_floats(scale)[0]
-        slope, length = resolve(slope), resolve(length)
+        slope, length = host_value(slope), host_value(length)
         # g . d is on the host already (the direction fetched it), so the solve uses it:
         # the target, the step and the claimed decrease all rest on the same slope.
         # eta (-g . 2^k d), per unit length first for steepest descent (-g . d = ||g||^2,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import norm
-from .._later import Later, deferring, resolve
+from .._later import Later, deferring, host_value
 from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import OracleError, PrecisionLimitError
@@ -219,7 +219,7 @@ class CertifiedStep(CertifiedRule):
                 inputs = SizeInputs(objective, x, evaluation, d, slope, length, self.eta, kept)
                 sized, cstate = certificate.size(inputs, defer=True)
                 return Plan(d, slope, length, sized, dstate, cstate)
-            slope, length = resolve(slope), resolve(length)
+            slope, length = host_value(slope), host_value(length)
         if not slope < 0.0 and evaluation.grad_norm > 0.0 and not slope > 0.0:
             # g . d rounded or underflowed to 0 with g != 0 (||g|| < 1e-154): steepest
             # descent, which descends, sized per unit length (see below)
