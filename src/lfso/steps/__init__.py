@@ -46,9 +46,9 @@ from ._certificates import (
     EstimateCertificate,
     SegmentCertificate,
 )
+from ._certified import CertifiedRule, CertifiedStep, LFSOStep
 from ._directions import CallableDirection, LBFGSDirection, SteepestDescent
 from ._fixed import FixedStep
-from ._lfso import CertifiedRule, CertifiedStep, LFSOStep
 from ._linesearch import ArmijoStep, BarzilaiBorweinStep
 from ._safeguard import Safeguarded
 

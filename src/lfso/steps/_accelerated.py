@@ -13,7 +13,7 @@ from .._validate import flag, positive, real
 from ..models import Evaluation, Model
 from ._base import Certificate, Move, StepRule
 from ._certificates import BallCertificate
-from ._lfso import CertifiedRule, Proposal
+from ._certified import CertifiedRule, Proposal
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
 

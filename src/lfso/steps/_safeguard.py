@@ -10,7 +10,7 @@ from .._gradcheck import central_difference
 from .._validate import integer, real
 from ..models import Evaluation, Model
 from ._base import AutoCertificate, GradientMismatchError, Move, StepFailedError, StepRule
-from ._lfso import CertifiedRule
+from ._certified import CertifiedRule
 
 __all__ = ["Safeguarded"]
 
