@@ -9,6 +9,7 @@ import importlib.util
 _NEEDS = {
     "src/lfso/torch": "torch",
     "src/lfso/bench/_syncs.py": "torch",
+    "src/lfso/_later.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
 }
 
