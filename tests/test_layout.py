@@ -129,7 +129,9 @@ def test_all_lists_defined_public_names(module):
     assert not [n for n in names if not hasattr(imported, n)], names
 
 
-def main(package: Path = PACKAGE) -> None:
+def figures(package: Path = PACKAGE) -> tuple[list[str], int, int, list[list[str]]]:
+    """The public modules, their ``__all__`` entries, the distinct objects those name, and
+    the import circles."""
     names = public(modules(package))
     sys.path.insert(0, str(package.parent))
     entries, objects = 0, set()
@@ -138,9 +140,29 @@ def main(package: Path = PACKAGE) -> None:
         listed = getattr(module, "__all__", [])
         entries += len(listed)
         objects |= {id(getattr(module, n)) for n in listed}
-    found = circles(import_graph(package))
+    return names, entries, len(objects), circles(import_graph(package))
+
+
+def test_the_readme_states_the_layout_figures():
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    import re
+
+    m = re.search(
+        r"(\d+) public modules, (\d+) `__all__` entries naming (\d+) objects, (\d+) import "
+        r"circles",
+        " ".join(readme.split()),
+    )
+    assert m, "the README no longer states the layout's figures"
+    names, entries, objects, found = figures()
+    assert [int(v) for v in m.groups()] == [len(names), entries, objects, len(found)]
+
+
+def main(package: Path = PACKAGE) -> None:
+    names, entries, objects, found = figures(package)
     print(f"public modules  {len(names)}: {' '.join(names)}")
-    print(f"__all__ entries {entries}, distinct objects {len(objects)}")
+    print(f"__all__ entries {entries}, distinct objects {objects}")
     print(f"import circles  {len(found)}")
     for component in found:
         print("   ", " - ".join(component))

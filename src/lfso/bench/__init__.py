@@ -11,9 +11,13 @@ the figures of ``docs/results.md``.
 * Grid tuning: :func:`tune_step` grid-tunes a fixed step and says what the grid cost
   (:class:`TunedStep`; the default grid :data:`DEFAULT_STEP_GRID`).
 * Host synchronisations: :func:`count_host_syncs`, :func:`syncs_per_iteration`,
-  :func:`optimizer_syncs`, :func:`sync_table`, :func:`host_time`.
+  :func:`optimizer_syncs`, :func:`sync_table`, :func:`host_time`; and
+  :func:`cpu_as_accelerator`, under which PyTorch CPU tensors take an accelerator's
+  path (the step sized on the device), so that the device path is counted and timed
+  without a GPU.
 """
 
+from .._later import cpu_as_accelerator
 from ._harness import Record, run_case, run_suite, scipy_lbfgs
 from ._problems import PROBLEMS, Problem, get_problem, lls_data, logistic_data
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, SUITES, BenchMethod
@@ -31,6 +35,7 @@ __all__ = [
     "Record",
     "TunedStep",
     "count_host_syncs",
+    "cpu_as_accelerator",
     "get_problem",
     "host_time",
     "lls_data",

@@ -5,7 +5,7 @@ On a GPU every conversion of a tensor to a Python number (``float(t)``, ``t.item
 the result back: a synchronisation. Their number per iteration is the same on the CPU as on
 CUDA, so it is counted here on CPU tensors (no GPU needed), by wrapping those methods of
 ``torch.Tensor`` for the duration of a ``with`` block, inside which CPU tensors take the
-accelerator's path (:func:`lfso._later.cpu_as_accelerator`): outside it they take the
+accelerator's path (:func:`lfso.bench.cpu_as_accelerator`): outside it they take the
 host's, which views them as NumPy arrays and defers nothing, as a round trip costs nothing
 there.
 """
@@ -36,7 +36,7 @@ def count_host_syncs() -> Iterator[Counter[str]]:
     """Count ``torch.Tensor`` to host conversions inside the block, by method name.
 
     Inside the block PyTorch CPU tensors take the path of tensors on an accelerator
-    (:func:`lfso._later.cpu_as_accelerator`), so that what is counted is what a GPU pays.
+    (:func:`lfso.bench.cpu_as_accelerator`), so that what is counted is what a GPU pays.
 
     Examples
     --------
@@ -235,7 +235,7 @@ def host_time(
     is timed is the Python loop, the step rule and PyTorch's dispatch: on a GPU, the part of
     an iteration that the device cannot overlap after a synchronisation. Median of
     ``repeats`` runs of ``iters`` iterations (no history monitor), on the accelerator's
-    path (:func:`lfso._later.cpu_as_accelerator`).
+    path (:func:`lfso.bench.cpu_as_accelerator`).
     """
     import statistics
     import time

@@ -1202,7 +1202,7 @@ class RowSegment(SegmentBound):
         the reduction over the (n, k) layout the generic path reduces.
 
         On PyTorch CPU tensors (the host solve, outside
-        :func:`lfso._later.cpu_as_accelerator`) the same kernels run on zero-copy NumPy
+        :func:`lfso.bench.cpu_as_accelerator`) the same kernels run on zero-copy NumPy
         views of the rows (:meth:`_host_rows`), and the sums come back as NumPy floats.
         Against PyTorch's own arithmetic on the tensors (the generic path, which the
         accelerator's path keeps): the elementwise additions, multiplications, divisions,
@@ -1586,7 +1586,7 @@ def materialized_product(
 
 def _viewable(*arrays: Any) -> bool:
     """Whether the arrays are PyTorch CPU tensors of one dtype, float32 or float64, on the
-    host path (not inside :func:`lfso._later.cpu_as_accelerator`)."""
+    host path (not inside :func:`lfso.bench.cpu_as_accelerator`)."""
     if not all(array_api_compat.is_torch_array(a) and not accelerated(a) for a in arrays):
         return False
     return len({a.dtype for a in arrays}) == 1 and str(arrays[0].dtype) in _VIEWABLE
