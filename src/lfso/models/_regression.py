@@ -446,9 +446,11 @@ class CompositeLeastSquares(_LinearModel):
     sqrt(n) D`` in 2-norm (Higham, Lemma 3.1, and the triangle inequality); a carried
     product whose drift exceeds :data:`~lfso.models._rows.DRIFT_BUDGET` times a fresh
     product's error at the new point is recomputed there. The value and
-    gradient are taken from ``r / max_i |r_i|`` (sums in ``[1, n]``: no overflow or
-    underflow) with the scale's powers in logarithms on the host, as in
-    :class:`~lfso.models.PowerNorm`.
+    gradient are taken from ``||r||^2`` summed as it is where that is safe (float64 on the
+    host, ``||r||^2`` in ``[1e-200, 1e200]``: the sum rounds as the normalised one does,
+    and an underflowing term loses less than the pad ``sqrt(n) ||r|| tiny``), else from
+    ``r / max_i |r_i|`` (sums in ``[1, n]``: no overflow or underflow) with the scale's
+    powers in logarithms on the host, as in :class:`~lfso.models.PowerNorm`.
 
     Segment bound (:meth:`segment`): along ``d`` the residual moves along ``u = A d``, and
     ``f(x + s d) = ||r + s u||^(2p)``, so :class:`~lfso.models._segments.NormPathSegment` gives the

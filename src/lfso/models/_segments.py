@@ -1157,7 +1157,7 @@ class RowSegment(SegmentBound):
                         return a
                     if a.ndim == 0:
                         return float(a)
-                    return a.detach().resolve_conj().resolve_neg().numpy()
+                    return _numpy_view(a)
 
                 slack = self._slack
                 if slack is not None:
@@ -1600,7 +1600,12 @@ def _cpu_views(*arrays: Any) -> tuple[Any, ...] | None:
     """Zero-copy NumPy views of the arrays where :func:`_viewable`, else ``None``."""
     if not _viewable(*arrays):
         return None
-    return tuple(a.detach().resolve_conj().resolve_neg().numpy() for a in arrays)
+    return tuple(_numpy_view(a) for a in arrays)
+
+
+def _numpy_view(tensor: Any) -> np.ndarray:
+    """A PyTorch CPU tensor's memory as a NumPy array (no copy; no autograd graph)."""
+    return tensor.detach().resolve_conj().resolve_neg().numpy()
 
 
 def _host_axpy(base: np.ndarray, step: np.ndarray, t: float) -> Any:
