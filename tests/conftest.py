@@ -1,7 +1,7 @@
 """Test configuration: property-based tests draw the same examples on every run (CI too).
 
 Set ``LFSO_EXPLORE=N`` to draw N fresh random examples per property instead. Expensive
-counts that several test files read are session fixtures here.
+counts that several test files read are fixtures shared by the whole test run here.
 """
 
 import functools
@@ -25,7 +25,7 @@ else:
 
 @pytest.fixture(scope="session")
 def sync_table_of():
-    """:func:`lfso.bench.sync_table`, each ``(n, d, method)`` column counted once a session.
+    """:func:`lfso.bench.sync_table`, each ``(n, d, method)`` column counted once per test run.
 
     The round trips of a method do not depend on the columns counted beside it, so the
     tests that read the same sizes (the host round-trip tests, the script that prints them)
@@ -66,7 +66,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture(scope="session", autouse=True)
 def _lls_data_drawn_once():
     """The problems of :mod:`lfso.bench` draw their systems with ``lls_data``, two QR
-    factorisations each (a second for 1000 rows); the same draw is made once a session, and
+    factorisations each (a second for 1000 rows); the same draw is made once per test run, and
     each problem built gets its own copy. (``lfso.bench.lls_data`` itself is not wrapped:
     ``tests/test_problems.py`` checks it draw for draw.)"""
     from lfso.bench import _problems

@@ -113,7 +113,7 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     import lfso.bench
 
     # The script's first table is sync_table's at the sizes tests/test_syncs.py counts
-    # (counted once a session), and its host time is timed over 20 iterations, not
+    # (counted once per test run), and its host time is timed over 20 iterations, not
     # 5 x 1000: what is checked here is the table's layout, not the figures.
     monkeypatch.setattr(lfso.bench, "sync_table", sync_table_of)
     host_time = functools.partial(lfso.bench.host_time, iters=20, repeats=1)
