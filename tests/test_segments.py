@@ -821,3 +821,42 @@ def test_cpu_tensor_host_path_row_helpers_are_pytorchs_bit_for_bit(dtype):
         a, b = host_product(t).value, device_product(t).value
         assert isinstance(a, torch.Tensor)
         assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-80, 1e80])
+def test_host_quadratic_is_the_general_path_bound_bit_for_bit(scale):
+    """For ``p = 1`` on the host, ``NormPathSegment.along`` computes the bound's constant
+    at once (a ``NormPathSegment`` whose ``C(t)`` and exact step are a read and a
+    division): every ``C(t)``, the step, the slope and the errors are those of the general
+    path built from the same sum, bit for bit."""
+    from lfso.models._segments import NormPathSegment
+
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal(40) * scale
+    slope = np.float64(-2.5 * scale)
+    fast = NormPathSegment.along(1.0, 3.0, None, v, slope=slope, delta=1e-14, eps=1e-13 * scale)
+    c = float(v @ v)
+    general = NormPathSegment(
+        1.0,
+        3.0,
+        c,
+        c,
+        c,
+        slope=slope,
+        terms=40,
+        dtype_eps=float(np.finfo(float).eps),
+        delta=1e-14,
+        eps=1e-13 * scale,
+        tiny=float(np.finfo(float).smallest_normal),
+    )
+    assert type(fast) is not NormPathSegment and isinstance(fast, NormPathSegment)
+    for t in (0.0, 1e-3, 1.0, 1e5):
+        assert fast(t) == general(t)
+    assert fast.radius_for(7.0 * c) == general.radius_for(7.0 * c)
+    assert fast.radius_for(0.0) == general.radius_for(0.0)
+    assert fast.slope == general.slope == float(slope)
+    # past the float range the fast path raises what the general one raises
+    huge = NormPathSegment.along(1.0, 1e300, None, v / np.linalg.norm(v) * 1e5, slope=slope)
+    assert type(huge) is type(fast) and huge(0.0) == math.inf
+    with pytest.raises(lfso.oracles.PrecisionLimitError):
+        huge.radius_for(1.0)

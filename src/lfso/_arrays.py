@@ -245,6 +245,8 @@ def materialize(x: Any) -> Any:
     different chain in each), which ``dask.distributed`` reports as a different
     ``run_spec`` for that key, and each computation recomputes it.
     """
+    if type(x) is np.ndarray:  # (the common case, without the lookup)
+        return x
     return x.persist() if _is_dask(x) else x
 
 

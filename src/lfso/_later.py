@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 __all__ = [
     "Later",
@@ -162,10 +163,13 @@ def cpu_as_accelerator(enabled: bool = True) -> Iterator[None]:
         _CPU_AS_ACCELERATOR.reset(token)
 
 
+_NDARRAY = np.ndarray
+
+
 def accelerated(array: Any) -> bool:
     """Whether ``array`` is a PyTorch tensor on an accelerator (any device but the CPU),
     or on the CPU inside :func:`cpu_as_accelerator`."""
-    if not array_api_compat.is_torch_array(array):
+    if type(array) is _NDARRAY or not array_api_compat.is_torch_array(array):
         return False
     return array.device.type != "cpu" or _CPU_AS_ACCELERATOR.get()
 

@@ -350,7 +350,9 @@ class Stepper:
             self.rollbacks += move.rollbacks
             self.nhev += move.hvp_calls
             self._pending = (nit, x, new)  # one store, before the row that records it
-            step, lipschitz, radius = (host_value(v) for v in (move.step, move.L, move.R))
+            step, lipschitz, radius = move.step, move.L, move.R
+            if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
+                step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
             self.record(new, step, lipschitz, radius, new.probe_dot if audit_dot else None)
             if self.bar is not None:
                 self.bar.update(

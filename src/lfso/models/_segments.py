@@ -219,6 +219,10 @@ class NormPathSegment(SegmentBound):
                 and _PAIR_LOW <= (c := float(v @ v)) <= _PAIR_HIGH
             )
         if _PLAIN_LOW <= plain < math.inf:
+            if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
+                return _HostQuadratic(
+                    scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
+                )
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
@@ -361,6 +365,62 @@ class NormPathSegment(SegmentBound):
 
     def product(self, t: float) -> Any:
         return None if self._product is None else self._product(t)
+
+
+class _HostQuadratic(NormPathSegment):
+    """:class:`NormPathSegment` for ``p = 1`` with ``c = ||v||^2`` summed on the host (the
+    plain sum of :meth:`NormPathSegment.along`): the same bound, ``C = 2k c^+`` padded as
+    the class docstring says, computed at once from host floats (bit for bit what the
+    general path computes on first use), so that each ``C(t)`` and the exact step are a
+    read and a division."""
+
+    def __init__(
+        self,
+        scale: float,
+        c: float,
+        terms: int,
+        dtype_eps: float,
+        tiny: float,
+        delta: float,
+        eps: float,
+        slope: Any,
+        product: Callable[[float], Any] | None,
+    ) -> None:
+        super().__init__(
+            1.0,
+            scale,
+            c,
+            c,
+            c,
+            slope=slope,
+            terms=terms,
+            dtype_eps=dtype_eps,
+            product=product,
+            delta=delta,
+            eps=eps,
+            tiny=tiny,
+        )
+        consts = _host_path_constants(
+            1.0, self.k, self._gamma, self._zeta, c, c, c, 1.0, 1.0, delta, eps
+        )
+        self._host = consts
+        self._value = _host_path_curvature(1.0, self.k, consts, 0.0)
+        if slope is not None:
+            self._slope = float(slope)
+
+    def __call__(self, radius: float) -> float:
+        return self._value
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        value = self._value
+        if not value < math.inf or not target > 0.0:  # (the general path's errors)
+            return super().radius_for(target, rtol=rtol, guess=guess)
+        t = target / value
+        if not t < math.inf:
+            return super().radius_for(target, rtol=rtol, guess=guess)
+        return t, value, 1
 
 
 @functools.lru_cache(maxsize=32)
@@ -1571,7 +1631,7 @@ def materialized_product(
     recomputes the product) where ``drift(t)`` is ``None``: the drift has grown past what
     the model lets its bounds absorb."""
 
-    views = _cpu_views(base, step)
+    views = None if type(base) is np.ndarray else _cpu_views(base, step)
 
     def product(t: Any) -> CarriedProduct | None:
         bound = 0.0 if drift is None else drift(t)

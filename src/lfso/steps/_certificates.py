@@ -251,7 +251,7 @@ class SegmentCertificate(Certificate):
         :class:`~lfso._later.Later` scalars that come back with the next evaluation (so do
         ``slope`` and ``length`` when the direction deferred them)."""
         objective, x, evaluation, direction, slope, length, eta, state = inputs
-        d = -evaluation.grad if direction is None else direction
+        d = evaluation.grad if direction is None else direction  # (negated below)
         guess = None if state is None else host_value(state)
         # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
         # [1/2, 1] (exactly: no rounding), with the same trial steps in units of d (t =
@@ -264,7 +264,11 @@ class SegmentCertificate(Certificate):
         else:
             scale = _device_unit_scale(size, cap)
         scaled = not (isinstance(scale, float) and scale == 1.0)
-        segment = objective.segment(x, evaluation, d * scale if scaled else d)
+        if direction is None:  # -2^k g in one exact operation
+            d = d * -scale if scaled else -d
+        elif scaled:
+            d = d * scale
+        segment = objective.segment(x, evaluation, d)
         product = segment.product
         if scaled:
             product = _rescaled(product, scale)
