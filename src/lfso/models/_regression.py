@@ -525,10 +525,12 @@ class CompositeLeastSquares(_LinearModel):
             big, small, r_top = 1.0, sq, math.sqrt(sq)
             powers = _norm_powers(1.0, sq, p)
             factor = powers[1] if p != 1.0 else 2.0
-            with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
-                grad = factor * atr
-            # (the gradient's largest entry, read only where it may have overflowed)
-            gmax = float(np.abs(grad).max()) if not factor * atr_norm < 1e300 else 0.0
+            if factor * atr_norm < 1e300:  # |factor (A^T r)_i| <= factor ||A^T r||: no overflow
+                grad, gmax = factor * atr, 0.0
+            else:  # (an overflowing gradient: scale = inf below, from its largest entry)
+                with np.errstate(over="ignore"):
+                    grad = factor * atr
+                gmax = float(np.abs(grad).max())
         else:
             # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow),
             # and grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
@@ -586,6 +588,8 @@ class CompositeLeastSquares(_LinearModel):
         carried = _Residual(ax, drift, xmax)
         if scaled is not None and type(r) is not np.ndarray:  # (NumPy's: computed in place)
             carried.scaled = scaled
+        elif p != 1.0:
+            carried.residual = r
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -597,7 +601,11 @@ class CompositeLeastSquares(_LinearModel):
         scaled = getattr(evaluation.product, "scaled", None)
         r: Any = None
         if self.p != 1.0:  # (p = 1: not read)
-            r = materialize(ax - self.b) if scaled is None else scaled[0]
+            if scaled is not None:
+                r = scaled[0]
+            else:  # the evaluation's own r = A x - b where it kept it
+                r = getattr(evaluation.product, "residual", None)
+                r = materialize(ax - self.b) if r is None else r
         dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
         delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
@@ -616,10 +624,12 @@ class CompositeLeastSquares(_LinearModel):
 
 class _Residual(CarriedProduct):
     """The evaluation's ``A x`` with its residual ``r``, ``R = max_i |r_i|``, ``r / R`` and
-    ``||r / R||^2``: the segment at that point reuses them (Dask: an expression submitted
-    again, while the gradient built on it is kept, may reach the scheduler as a different
-    task under the same key; and it would be computed twice)."""
+    ``||r / R||^2`` (``scaled``; on NumPy only ``residual``, ``r`` itself): the segment at
+    that point reuses them (Dask: an expression submitted again, while the gradient built
+    on it is kept, may reach the scheduler as a different task under the same key; and it
+    would be computed twice)."""
 
-    __slots__ = ("scaled",)
+    __slots__ = ("residual", "scaled")
 
     scaled: tuple[Any, Any, Any, Any]
+    residual: Any
