@@ -472,7 +472,7 @@ def _first_stage(
     return first
 
 
-def _handover(first: Result, guard: Guard, fallback: Mapping[str, Any]) -> Handover:
+def _handover(first: Result, guard: Guard, fallback: dict[str, Any]) -> Handover:
     """The record of the guard's trip at the end of the first stage."""
     assert guard.tripped is not None
     h1 = first.history

@@ -504,9 +504,7 @@ class LFSO(torch.optim.Optimizer):
         )
         self._report(ev)
 
-    def _take(
-        self, run: _Run, move: Move, state: Any, z: torch.Tensor, ev: Evaluation
-    ) -> None:
+    def _take(self, run: _Run, move: Move, state: Any, z: torch.Tensor, ev: Evaluation) -> None:
         """The rule's move written into the parameters, with what the next step reuses:
         the evaluation at the new point, the audit's probe, the rule's state."""
         model = run.model
