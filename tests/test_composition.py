@@ -22,7 +22,7 @@ from lfso.steps import (
     LFSOStep,
     Safeguarded,
     SegmentCertificate,
-    Sized,
+    SizedStep,
     SizeInputs,
     SteepestDescent,
     StepRule,
@@ -261,7 +261,7 @@ class Global(Certificate):
 
     def size(self, inputs):
         t = inputs.eta * (-inputs.slope) / (self.c * inputs.length**2)
-        return Sized(t, self.c, t * inputs.length, 0), inputs.state
+        return SizedStep(t, self.c, t * inputs.length, 0), inputs.state
 
 
 def _mine(options, context):

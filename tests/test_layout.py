@@ -7,8 +7,12 @@ as they never run); a module importing its own parent package is no edge (the pa
 always imported first). An import circle is a strongly connected component of more than
 one module in that graph.
 
+A function's size is its body's lines, docstring excluded (``end_lineno - lineno + 1``
+less the docstring's lines, from the AST; a nested function counts in its own right and in
+the function around it); none may exceed :data:`MOST_BODY_LINES`.
+
 The figures (public modules, ``__all__`` entries and the distinct objects they name,
-import circles)::
+import circles, the largest functions)::
 
     PYTHONPATH=src python tests/test_layout.py [path/to/src/lfso]
 """
@@ -26,6 +30,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lfso"
 
 #: The most public modules the package may have.
 MOST_PUBLIC = 15
+
+#: The most lines a function's body may have, its docstring excluded.
+MOST_BODY_LINES = 85
 
 
 def modules(package: Path = PACKAGE) -> dict[str, Path]:
@@ -129,6 +136,82 @@ def test_all_lists_defined_public_names(module):
     assert not [n for n in names if not hasattr(imported, n)], names
 
 
+def function_sizes(package: Path = PACKAGE) -> list[tuple[int, str]]:
+    """``(lines, qualified name)`` of every function and method under ``package``, largest
+    first: the lines of its body, docstring excluded."""
+    sizes: list[tuple[int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}.{child.name}"
+                lines = (child.end_lineno or child.lineno) - child.lineno + 1
+                first = child.body[0]
+                if (
+                    isinstance(first, ast.Expr)
+                    and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)
+                ):
+                    lines -= (first.end_lineno or first.lineno) - first.lineno + 1
+                sizes.append((lines, name))
+                visit(child, f"{name}.<locals>")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}.{child.name}")
+            else:
+                visit(child, prefix)
+
+    for module, path in sorted(modules(package).items()):
+        visit(ast.parse(path.read_text()), module)
+    return sorted(sizes, key=lambda size: (-size[0], size[1]))
+
+
+def test_no_function_is_long():
+    long = [
+        f"{name} ({lines} lines)" for lines, name in function_sizes() if lines > MOST_BODY_LINES
+    ]
+    assert not long, f"bodies over {MOST_BODY_LINES} lines, docstring excluded: {long}"
+
+
+SAMPLE = '''def f():
+    """One
+
+    docstring.
+    """
+    x = 1
+    return x
+
+
+class C:
+    def m(self):
+        def inner():
+            return 0
+
+        return inner
+
+
+def g():
+    'Text'
+    return 2
+
+
+async def h():
+    return 3
+'''
+
+
+def test_function_sizes_leave_out_the_docstring(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(SAMPLE)
+    assert function_sizes(package) == [
+        (5, "pkg.C.m"),  # (the def line counts; the nested function's lines too)
+        (3, "pkg.f"),  # 7 lines less the docstring's 4
+        (2, "pkg.C.m.<locals>.inner"),
+        (2, "pkg.g"),
+        (2, "pkg.h"),
+    ]
+
+
 def figures(package: Path = PACKAGE) -> tuple[list[str], int, int, list[list[str]]]:
     """The public modules, their ``__all__`` entries, the distinct objects those name, and
     the import circles."""
@@ -166,6 +249,9 @@ def main(package: Path = PACKAGE) -> None:
     print(f"import circles  {len(found)}")
     for component in found:
         print("   ", " - ".join(component))
+    print("largest functions (body lines, docstring excluded):")
+    for lines, name in function_sizes(package)[:10]:
+        print(f"    {lines:4d}  {name}")
 
 
 if __name__ == "__main__":

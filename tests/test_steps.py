@@ -248,7 +248,7 @@ class _Grad:
 def test_a_users_certificate_and_direction_compose_without_touching_the_core():
     """A throwaway certificate (a global curvature bound) and direction (scaled -g),
     declared only through the abstract bases, run in the loop and under the safeguard."""
-    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded, Sized
+    from lfso.steps import Certificate, Direction, LFSOStep, Safeguarded, SizedStep
 
     class GlobalBound(Certificate):
         needs_bound = False
@@ -259,7 +259,7 @@ def test_a_users_certificate_and_direction_compose_without_touching_the_core():
 
         def size(self, inputs, *, defer=False):
             t = inputs.eta * (-inputs.slope) / (self.c * inputs.length * inputs.length)
-            return Sized(t, self.c, t * inputs.length, 0), inputs.state
+            return SizedStep(t, self.c, t * inputs.length, 0), inputs.state
 
     class Scaled(Direction):
         def __call__(self, x, evaluation, state, *, defer=False):
@@ -276,3 +276,28 @@ def test_a_users_certificate_and_direction_compose_without_touching_the_core():
         res = lfso.minimize(model, np.zeros(5), method=rule, monitor=False)
         assert res.success and np.allclose(A @ res.x, 1.0, atol=1e-6)
         assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
+
+
+def test_the_old_spellings_warn_and_still_work():
+    import lfso.steps
+    from lfso.steps import BarzilaiBorweinStep, StepRule
+
+    with pytest.warns(DeprecationWarning, match="use lfso.steps.SizedStep"):
+        assert lfso.steps.Sized is lfso.steps.SizedStep
+    with pytest.warns(DeprecationWarning, match="use StepRule.oscillates"):
+
+        class Old(StepRule):
+            zigzags = True
+
+            def step(self, objective, x, evaluation, state):
+                raise NotImplementedError
+
+    assert Old.oscillates is True and Old().oscillates is True
+    rule = BarzilaiBorweinStep()
+    with pytest.warns(DeprecationWarning, match="use StepRule.oscillates"):
+        assert rule.zigzags is True
+    with pytest.warns(DeprecationWarning, match="use StepRule.oscillates"):
+        rule.zigzags = False
+    assert rule.oscillates is False
+    with pytest.raises(AttributeError, match="no attribute 'Unsized'"):
+        lfso.steps.Unsized  # noqa: B018

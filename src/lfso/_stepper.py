@@ -192,7 +192,7 @@ class Stepper:
             monotone=rule.monotone,
             gradient_step=self.audit,
             rtol=rounding(like),
-            oscillation=not rule.zigzags,
+            oscillation=not rule.oscillates,
         )
 
     def record(

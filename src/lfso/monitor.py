@@ -118,7 +118,7 @@ class RiskMonitor:
         Iterations for ``stagnation`` and ``oscillation``.
     oscillation : bool
         Watch for ``oscillation`` (off for rules whose step follows the curvature along
-        the direction, ``StepRule.zigzags``: there it is the rule working, not a risk).
+        the direction, ``StepRule.oscillates``: there it is the rule working, not a risk).
     collapse : float in (0, 1)
         Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the

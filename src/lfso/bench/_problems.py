@@ -219,6 +219,18 @@ _QUICK = {
 
 
 def _registry() -> dict[str, Problem]:
+    problems = (
+        _power_problems() + _regression_problems() + _dataset_problems() + _nonconvex_problems()
+    )
+    out = {}
+    for pr in problems:
+        tags = (*pr.tags, "quick") if pr.name in _QUICK else pr.tags
+        out[pr.name] = dataclasses.replace(pr, tags=tags)
+    return out
+
+
+def _power_problems() -> list[Problem]:
+    """The power norms and sums, from ones (the paper's) and from a generic start."""
     problems: list[Problem] = []
     for p in range(1, 6):
         problems.append(
@@ -261,6 +273,12 @@ def _registry() -> dict[str, Problem]:
                     f_star=_zero,
                 )
             )
+    return problems
+
+
+def _regression_problems() -> list[Problem]:
+    """l_2p regression and composite least squares on the synthetic matrices."""
+    problems: list[Problem] = []
     for n in (1000, 100):
         for p in (1, 2, 3):
             problems.append(
@@ -287,6 +305,12 @@ def _registry() -> dict[str, Problem]:
                     tags=("paper",),
                 )
             )
+    return problems
+
+
+def _dataset_problems() -> list[Problem]:
+    """Logistic regression and l_4 regression on scikit-learn's data sets."""
+    problems: list[Problem] = []
     problems.append(
         Problem(
             "logistic-breast_cancer",
@@ -313,6 +337,12 @@ def _registry() -> dict[str, Problem]:
             _diabetes,
         )
     )
+    return problems
+
+
+def _nonconvex_problems() -> list[Problem]:
+    """Rosenbrock (no hand-made oracle) and Cauchy-loss robust regression."""
+    problems: list[Problem] = []
     for d in (2, 5, 10):
         problems.append(
             Problem(
@@ -332,11 +362,7 @@ def _registry() -> dict[str, Problem]:
             _cauchy,
         )
     )
-    out = {}
-    for pr in problems:
-        tags = (*pr.tags, "quick") if pr.name in _QUICK else pr.tags
-        out[pr.name] = dataclasses.replace(pr, tags=tags)
-    return out
+    return problems
 
 
 #: Every built-in problem by name.

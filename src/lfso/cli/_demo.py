@@ -328,6 +328,26 @@ def _names(names: list[str], limit: int = 6) -> str:
 def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
     """The table, its legend, the notes per problem and a summary, as plain text."""
     labels = list(rows[0].outcomes) if rows else []
+    lines = _table(rows, labels, cap=cap, tol=tol)
+    table_end = len(lines)
+    lines += ["", "Columns:", *_legend(labels, cap=cap, tol=tol)]
+    notes = _notes(rows)
+    if notes:
+        lines += ["", "Notes, by problem:", *notes]
+
+    lines += ["", *summary(rows)]
+    # The table keeps its width; the prose below it wraps at 100 columns, each continuation
+    # under the text of its legend line, note or summary bullet.
+    indents = {"Columns:": 15, "Marks:": 15, "Notes, by problem:": 6, "Summary": 2}
+    indent, prose = 0, []
+    for line in lines[table_end:]:
+        indent = indents.get(line, indent)
+        prose.append(textwrap.fill(line, width=100, subsequent_indent=" " * indent) or line)
+    return "\n".join(lines[:table_end] + prose)
+
+
+def _table(rows: list[DemoRow], labels: list[str], *, cap: int, tol: float) -> list[str]:
+    """The title and the table: gradients per problem and method (GD's step and grid)."""
     width = max([24, *(len(r.problem.name) for r in rows)])
     lines = [
         f"Gradient evaluations to reach ||g|| <= {tol:g} ||g0|| (fewer is better; "
@@ -348,9 +368,11 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
             grid = str(gd.grid_njev) if gd.grid_njev is not None else "-"
             line += f" {step:>8} {grid:>10}"
         lines.append(line)
+    return lines
 
-    table_end = len(lines)
-    lines += ["", "Columns:"]
+
+def _legend(labels: list[str], *, cap: int, tol: float) -> list[str]:
+    """What each column and each mark in the table means."""
     about = {
         "lfso-lbfgs": "lfso's default: L-BFGS directions with certified steps (no tuning)",
         "lfso-accel": "lfso, accelerated (FISTA epochs with certified steps; no tuning)",
@@ -364,7 +386,7 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
         "L-BFGS-B": "SciPy's L-BFGS-B with the gradient, stopped at the same target "
         "(one gradient per function call; not certified, needs no step)",
     }
-    lines += [f"  {_TITLES[x]:<12} {about[x]}" for x in labels]
+    lines = [f"  {_TITLES[x]:<12} {about[x]}" for x in labels]
     lines += [
         "Marks:",
         "  123          converged with 123 gradient evaluations",
@@ -379,8 +401,12 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
         "gradients or fails (see the notes)",
         "  !            a risk indicator fired during the run (see the notes)",
     ]
+    return lines
 
-    notes = []
+
+def _notes(rows: list[DemoRow]) -> list[str]:
+    """Per problem and method: why it does not apply, a lucky step, the risks that fired."""
+    notes: list[str] = []
     for row in rows:
         for label, out in row.outcomes.items():
             who = f"  {row.problem.name} / {_TITLES[label]}:"
@@ -398,18 +424,7 @@ def render(rows: list[DemoRow], *, cap: int = 10_000, tol: float = 1e-8) -> str:
                     f"{who} risk '{name}' fired {info['count']}x from iteration "
                     f"{info['first']} ({meaning})"
                 )
-    if notes:
-        lines += ["", "Notes, by problem:", *notes]
-
-    lines += ["", *summary(rows)]
-    # The table keeps its width; the prose below it wraps at 100 columns, each continuation
-    # under the text of its legend line, note or summary bullet.
-    indents = {"Columns:": 15, "Marks:": 15, "Notes, by problem:": 6, "Summary": 2}
-    indent, prose = 0, []
-    for line in lines[table_end:]:
-        indent = indents.get(line, indent)
-        prose.append(textwrap.fill(line, width=100, subsequent_indent=" " * indent) or line)
-    return "\n".join(lines[:table_end] + prose)
+    return notes
 
 
 def summary(rows: list[DemoRow]) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..monitor import RISKS
 from ._common import (
@@ -22,6 +22,9 @@ from ._common import (
     _tolerance,
     _with_oracle,
 )
+
+if TYPE_CHECKING:
+    from ..rollout import Guard, TuningBudget
 
 # Plumbing of ``lfso rollout`` (add_rollout_parser, parse_rule: the CLI's own).
 __all__ = ["run_rollout"]
@@ -95,6 +98,15 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
             "report what tuning the current rule costs against lfso's time to the same target."
         ),
     )
+    _task_arguments(p)
+    _pilot_arguments(p)
+    _roi_arguments(p)
+    p.set_defaults(run=run_rollout)
+    return p
+
+
+def _task_arguments(p: argparse.ArgumentParser) -> None:
+    """``lfso rollout``'s problem, current and fallback rules, method and oracle."""
     p.add_argument("problem", help="a name from 'lfso problems'")
     p.add_argument(
         "--current",
@@ -109,11 +121,14 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="METHOD [KEY=VALUE]",
         help="the rule the guard hands over to (default: the current rule)",
     )
-
     p.add_argument(
         "--method", choices=LFSO_METHODS, default="lfso", help="the lfso method to roll out"
     )
     _oracle(p, "the model's oracle")
+
+
+def _pilot_arguments(p: argparse.ArgumentParser) -> None:
+    """``lfso rollout``'s pilot, budgets, go / no-go criteria and guard."""
     p.add_argument(
         "--pilot-rows",
         type=_rows,
@@ -151,6 +166,10 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="guard thresholds, e.g. oscillation=3 stagnation=0, where 0 is not watched "
         "(default: the built-in thresholds)",
     )
+
+
+def _roi_arguments(p: argparse.ArgumentParser) -> None:
+    """``lfso rollout``'s return on investment, force and report."""
     p.add_argument(
         "--tuning-gradients",
         type=int,
@@ -173,14 +192,12 @@ def add_rollout_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between rewrites of the --report file while the rollout runs",
     )
-    p.set_defaults(run=run_rollout)
-    return p
 
 
 def run_rollout(args: argparse.Namespace) -> int:
     """Run ``lfso rollout``; exit status 0 on go, 1 on no-go. Every option is checked
     before anything is printed."""
-    from ..rollout import GoCriteria, Guard, TuningBudget, rollout, subsample
+    from ..rollout import GoCriteria, rollout
 
     problem = _problem(args.problem)
     current = parse_rule(args.current, "--current")
@@ -191,50 +208,24 @@ def run_rollout(args: argparse.Namespace) -> int:
     if not 0.0 <= args.target_rtol < 1.0:
         raise UsageError(f"--target-rtol must be a number >= 0 and < 1, got {args.target_rtol:g}")
     _positive("--max-gradient-ratio", args.max_gradient_ratio)
-    thresholds = _thresholds(args.threshold)
-    try:
-        guard = Guard(thresholds)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"--threshold {' '.join(args.threshold)}: {exc}") from None
+    guard = _guard(args)
     criteria = GoCriteria(
         target_rtol=args.target_rtol,
         max_gradient_ratio=args.max_gradient_ratio,
         forbidden_risks=tuple(r for r in RISKS if r not in args.allow_risk),
     )
-    if args.tuning_gradients is not None:
-        _integer("--tuning-gradients", args.tuning_gradients, 0)
-    if args.tuning_seconds is not None:
-        if args.tuning_gradients is None:
-            raise UsageError(
-                f"--tuning-seconds {args.tuning_seconds:g} needs --tuning-gradients N "
-                "(the tuning budget in gradients)"
-            )
-        if not 0.0 <= args.tuning_seconds < math.inf:
-            raise UsageError(
-                f"--tuning-seconds must be a finite number >= 0, got {args.tuning_seconds:g}"
-            )
+    _check_tuning_budget(args)
     report = _output_file("--report", args.report)
     _positive("--report-every", args.report_every, what=" (seconds)")
     model, x0 = _with_oracle(problem, args.oracle)
-    rows = args.pilot_rows
-    if rows is not None and model.data is None:
-        rows = None
-    if rows is not None:
-        try:
-            subsample(model, rows)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"--pilot-rows {args.pilot_rows}: {exc}") from None
+    rows = _pilot_rows(args, model)
     for flag, words, rule in (
         ("--current", args.current, current),
         ("--fallback", args.fallback, fallback),
     ):
         if rule is not None:
             _check_run(f"{flag} {' '.join(words)}", model, x0, rule)
-    tuning: Any = "grid" if current["method"] == "gd" else None
-    if args.tuning_gradients is not None:
-        tuning = TuningBudget(args.tuning_gradients, args.tuning_seconds)
-    if args.no_roi:
-        tuning = None
+    tuning = _tuning(args, current)
     print(f"{problem.name}: {problem.description}")
     print("go / no-go criteria (all must hold):")
     for line in criteria.lines():
@@ -266,3 +257,57 @@ def run_rollout(args: argparse.Namespace) -> int:
         )
     print("\n".join(result.lines()))
     return 0 if result.go else 1
+
+
+def _guard(args: argparse.Namespace) -> Guard:
+    """The :class:`~lfso.rollout.Guard` of ``--threshold``."""
+    from ..rollout import Guard
+
+    thresholds = _thresholds(args.threshold)
+    try:
+        return Guard(thresholds)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--threshold {' '.join(args.threshold)}: {exc}") from None
+
+
+def _check_tuning_budget(args: argparse.Namespace) -> None:
+    """``--tuning-gradients`` and ``--tuning-seconds``: a count, and seconds only with it."""
+    if args.tuning_gradients is not None:
+        _integer("--tuning-gradients", args.tuning_gradients, 0)
+    if args.tuning_seconds is not None:
+        if args.tuning_gradients is None:
+            raise UsageError(
+                f"--tuning-seconds {args.tuning_seconds:g} needs --tuning-gradients N "
+                "(the tuning budget in gradients)"
+            )
+        if not 0.0 <= args.tuning_seconds < math.inf:
+            raise UsageError(
+                f"--tuning-seconds must be a finite number >= 0, got {args.tuning_seconds:g}"
+            )
+
+
+def _pilot_rows(args: argparse.Namespace, model: Any) -> int | float | None:
+    """``--pilot-rows`` for ``model`` (``None`` for a model without data rows), checked."""
+    from ..rollout import subsample
+
+    rows = args.pilot_rows
+    if rows is not None and model.data is None:
+        rows = None
+    if rows is not None:
+        try:
+            subsample(model, rows)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--pilot-rows {args.pilot_rows}: {exc}") from None
+    return rows
+
+
+def _tuning(args: argparse.Namespace, current: dict[str, Any]) -> str | TuningBudget | None:
+    """The rollout's ``tuning``: a grid for a ``gd`` rule, the user's budget, or none."""
+    from ..rollout import TuningBudget
+
+    tuning: str | TuningBudget | None = "grid" if current["method"] == "gd" else None
+    if args.tuning_gradients is not None:
+        tuning = TuningBudget(args.tuning_gradients, args.tuning_seconds)
+    if args.no_roi:
+        tuning = None
+    return tuning

@@ -566,24 +566,7 @@ class CompositeLeastSquares(_LinearModel):
             scale, r_norm = peak / big, big * math.sqrt(small)  # 2p ||r||^(2p-2), ||r||
         if not gmax < math.inf:
             scale = math.inf
-        local: LocalBound | None = None
-        if bound:
-            # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
-            # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
-            r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * x_top + self._b_norm)
-            r_err += self._sqrt_n * (drift + r_top * self._tiny)
-            r_up = r_norm * self._norm_pad + r_err
-            if self.oracle == "paper":
-                atr_up = (
-                    atr_norm * self._atr_pad
-                    + self._atr_gamma * self._frobenius * r_norm * self._norm_pad
-                    + self.norm * r_err
-                    + self._frobenius * r_top * self._sqrt_n * self._tiny
-                )
-                local = _PaperCompositeBound(p, self._lg, self._mu, 2.0 * atr_up, self._floor)
-            else:
-                local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
-            local.paper_radius = 2.0 * atr_norm
+        local = self._local(r_norm, r_top, atr_norm, x_top, drift) if bound else None
         dot = None if atr_dot is None else scale * atr_dot
         carried = _Residual(ax, drift, xmax)
         if scaled is not None and type(r) is not np.ndarray:  # (NumPy's: computed in place)
@@ -591,6 +574,30 @@ class CompositeLeastSquares(_LinearModel):
         elif p != 1.0:
             carried.residual = r
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
+
+    def _local(
+        self, r_norm: float, r_top: float, atr_norm: float, x_top: float, drift: float
+    ) -> LocalBound:
+        """The local bound at a point from the computed ``||r||``, ``max_i |r_i|`` and
+        ``||A^T r||``, each padded by its rounding (class docstring)."""
+        # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
+        # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
+        r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * x_top + self._b_norm)
+        r_err += self._sqrt_n * (drift + r_top * self._tiny)
+        r_up = r_norm * self._norm_pad + r_err
+        local: LocalBound
+        if self.oracle == "paper":
+            atr_up = (
+                atr_norm * self._atr_pad
+                + self._atr_gamma * self._frobenius * r_norm * self._norm_pad
+                + self.norm * r_err
+                + self._frobenius * r_top * self._sqrt_n * self._tiny
+            )
+            local = _PaperCompositeBound(self.p, self._lg, self._mu, 2.0 * atr_up, self._floor)
+        else:
+            local = self._outer.bound_from_norm(r_up).stretched(self.norm) * self.norm**2
+        local.paper_radius = 2.0 * atr_norm
+        return local
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum along ``r + s A d``, bounded despite the rounding of ``r``

@@ -162,61 +162,97 @@ def solve_radius(
     if getattr(bound, "convex", False):  # a LocalBound with its own Newton solve
         own: Any = bound
         return own.radius_for(target, rtol=rtol)
+    excess = _Excess(bound, target)
+    stop = math.log1p(rtol)
+    aim = 0.5 * stop
+    hinted = _at_hint(excess, stop)
+    if hinted is not None:
+        return hinted[0], hinted[1], excess.evals
+    root, lo, hi = _bracket(excess, _seed(excess, guess, aim), stop, aim)
+    if root is None:
+        root = _illinois(excess, lo, hi, stop, aim)
+    return root[0], root[1], excess.evals
 
-    evals = 0
-    seen: list[tuple[float, float]] = []
-    log_t = math.log(target)
-    slack = getattr(bound, "monotone_rtol", 1e-12)
 
-    def excess(u: float) -> tuple[float, float]:
+class _Excess:
+    """``u -> (g(u), L(e^u))``, ``g(u) = log(R L(R) / target)`` at ``R = e^u``, for
+    :func:`solve_radius`: every evaluation counted (``evals``) and checked (a finite or
+    infinite positive value, no decrease in ``R`` against the last two seen)."""
+
+    def __init__(self, bound: LocalBound | Callable[[float], float], target: float) -> None:
+        self.bound = bound
+        self.log_t = math.log(target)
+        self.slack = getattr(bound, "monotone_rtol", 1e-12)
+        self.evals = 0
+        self.seen: list[tuple[float, float]] = []
+        #: A feasible radius was met: below it, ``L(R) = 0`` is underflow, not an error.
+        self.above = False
+
+    def __call__(self, u: float) -> tuple[float, float]:
         """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
-        nonlocal evals
         radius = math.exp(u)
         try:
-            raw = bound(radius)
+            raw = self.bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        if hi is not None and float(raw) == 0.0:
+        if self.above and float(raw) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
             # step down the slope bound allows): infeasible, as any smaller value.
             value = 0.0
         else:
             value = check_value(raw, radius, allow_inf=True)
-        evals += 1
-        for r_old, l_old in seen[-2:]:
-            check_monotone(r_old, l_old, radius, value, slack)
-        seen.append((radius, value))
-        return (u + math.log(value) - log_t if value > 0.0 else -math.inf), value
+        self.evals += 1
+        for r_old, l_old in self.seen[-2:]:
+            check_monotone(r_old, l_old, radius, value, self.slack)
+        self.seen.append((radius, value))
+        return (u + math.log(value) - self.log_t if value > 0.0 else -math.inf), value
 
-    stop = math.log1p(rtol)
-    aim = 0.5 * stop
-    hint = getattr(bound, "hint", None)
+
+def _at_hint(excess: _Excess, stop: float) -> tuple[float, float] | None:
+    """``(R, L(R))`` at the bound's ``hint`` when that lies in the window, else ``None``."""
+    hint = getattr(excess.bound, "hint", None)
     if hint is not None and 0.0 < hint < math.inf:
         # A radius the bound was evaluated at with the gradient: free to look at, and the
         # answer when it lies in the window (otherwise the seed below is better informed).
-        hinted = check_value(bound(hint), hint)
-        evals += 1
-        seen.append((hint, hinted))
-        if 0.0 <= math.log(hint) + math.log(hinted) - log_t <= stop:
-            return hint, hinted, evals
+        hinted = check_value(excess.bound(hint), hint)
+        excess.evals += 1
+        excess.seen.append((hint, hinted))
+        if 0.0 <= math.log(hint) + math.log(hinted) - excess.log_t <= stop:
+            return hint, hinted
+    return None
+
+
+def _seed(excess: _Excess, guess: float | None, aim: float) -> float:
+    """The first ``u = log R`` to evaluate: ``log(guess)``, or just past ``target / L(0)``."""
     if guess is not None and guess > 0.0:
         u = math.log(guess)
     else:
-        at_zero = float(bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
-        evals += 1
+        at_zero = float(excess.bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
+        excess.evals += 1
         if not 0.0 <= at_zero < math.inf:
             check_value(at_zero, 0.0)
         # R L(0) = target is a lower bound on the root: step past it by aim (feasible, and
         # exactly in the window's middle when L is flat: no rounding-dependent outcome).
-        u = log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
-    u = min(max(u, -_LOG_RANGE), _LOG_RANGE)
-    lo: tuple[float, float, float] | None = None  # (u, g, L) with g < 0
-    hi: tuple[float, float, float] | None = None  # (u, g, L) with g >= 0
+        u = excess.log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
+    return min(max(u, -_LOG_RANGE), _LOG_RANGE)
+
+
+_Point = tuple[float, float, float]  # (u, g, L)
+
+
+def _bracket(
+    excess: _Excess, u: float, stop: float, aim: float
+) -> tuple[tuple[float, float] | None, _Point, _Point]:
+    """From the seed ``u``: ``(root, lo, hi)``, ``root = (R, L(R))`` when a step landed in
+    the window (``lo``, ``hi`` then meaningless), else ``None`` and the bracket
+    (``g(lo) < 0 <= g(hi)``)."""
+    lo: _Point | None = None  # g < 0
+    hi: _Point | None = None  # g >= 0
     g, value = excess(u)
     fall = math.log(2.0)  # step down from a radius with no finite bound; doubles each time
     for _ in range(_MAX_BRACKET):
         if 0.0 <= g <= stop:
-            return math.exp(u), value, evals
+            return (math.exp(u), value), (u, g, value), (u, g, value)
         if g < 0.0:
             lo = (u, g, value)
             if hi is not None:
@@ -228,10 +264,11 @@ def solve_radius(
             u = min(u - g + aim, _LOG_RANGE)  # feasible by the slope bound
         else:
             hi = (u, g, value)
+            excess.above = True
             if lo is not None:
                 break
             if u <= -_LOG_RANGE:  # pragma: no cover - needs L ~ 1/R near 0: not an LFSO
-                return math.exp(u), value, evals
+                return (math.exp(u), value), hi, hi
             if math.isinf(g):
                 u, fall = u - fall, 2.0 * fall
             else:
@@ -240,7 +277,15 @@ def solve_radius(
     else:  # pragma: no cover - every step above brackets or finishes within two evaluations
         raise OracleError("radius solve failed to bracket the root")
     assert lo is not None and hi is not None
+    return None, lo, hi
 
+
+def _illinois(
+    excess: _Excess, lo: _Point, hi: _Point, stop: float, aim: float
+) -> tuple[float, float]:
+    """``(R, L(R))`` in the window by regula falsi (Illinois) on ``g - aim`` from the
+    bracket, each trial kept inside the interval the slope bound allows; the bracket's
+    feasible end when it closes first."""
     u_lo, g_lo, _ = lo
     u_hi, g_hi, l_hi = hi
     w_lo, w_hi = g_lo - aim, g_hi - aim  # Illinois weights, halved on a repeated side
@@ -258,7 +303,7 @@ def solve_radius(
             u = 0.5 * (u_lo + u_hi)
         g, value = excess(u)
         if 0.0 <= g <= stop:
-            return math.exp(u), value, evals
+            return math.exp(u), value
         if g > stop:
             u_hi, g_hi, l_hi, w_hi = u, g, value, g - aim
             if side == 1:
@@ -270,7 +315,7 @@ def solve_radius(
                 w_hi *= 0.5
             side = -1
     radius = math.exp(u_hi)
-    return radius, check_value(l_hi, radius), evals
+    return radius, check_value(l_hi, radius)
 
 
 def feasible_start(bound: LocalBound, target: float) -> float:

@@ -370,17 +370,77 @@ def guarded_minimize(
     ('descent', True)
     """
     fallback = check_rule(fallback, "fallback")
-    if target is not None:
-        try:
-            finite = math.isfinite(target)
-        except TypeError:
-            raise TypeError(f"target must be a number or None, got target={target!r}") from None
-        if not finite:
-            raise ValueError(f"target must be finite, got target={target!r}")
-        target = float(target)
+    target = _check_target(target)
     model = as_model(objective, grad, smoothness)
     guard = guard if guard is not None else Guard()
     guard.reset()
+    first = _first_stage(
+        model,
+        x0,
+        guard,
+        callback,
+        method=method,
+        tol=tol,
+        atol=atol,
+        max_iter=max_iter,
+        **options,
+    )
+    if guard.tripped is None:
+        fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
+        if guard.settled_at is not None:
+            fields["message"] = f"{_settled_note(guard.settled_at)} {first.message}"
+        return GuardedResult(**fields, stages=[first], settled_at=guard.settled_at)
+
+    handover = _handover(first, guard, fallback)
+    if on_handover is not None:
+        on_handover(handover, first)
+    threshold = max(tol * float(first.history.grad_norm[0]), atol)
+    second = quiet_minimize(
+        objective=model,
+        x0=first.x,
+        tol=0.0,
+        atol=threshold,
+        max_iter=max(max_iter - first.nit, 0),
+        callback=callback,
+        **fallback,
+    )
+    if first.grad_norm <= threshold:
+        reached: str | None = "the stopping test"
+    elif target is not None and first.fun <= target:
+        reached = f"the target f <= {target:.6e}"
+    else:
+        reached = None
+    return _combine(first, second, handover, reached=reached, settled_at=guard.settled_at)
+
+
+def _check_target(target: Any) -> float | None:
+    """``target`` as a float (``None`` stays); a clear error for no finite number."""
+    if target is None:
+        return None
+    try:
+        finite = math.isfinite(target)
+    except TypeError:
+        raise TypeError(f"target must be a number or None, got target={target!r}") from None
+    if not finite:
+        raise ValueError(f"target must be finite, got target={target!r}")
+    return float(target)
+
+
+def _first_stage(
+    model: Any,
+    x0: Any,
+    guard: Guard,
+    callback: Callable[[Result], Any] | None,
+    *,
+    method: str,
+    tol: float,
+    atol: float,
+    max_iter: int,
+    **options: Any,
+) -> Result:
+    """``method``'s run under ``guard`` (``callback`` chained before the guard's own): its
+    result, or what the guard saw of it where the oracle broke its contract. A run that
+    ended non-finite or with every trial step rejected trips the guard."""
     chained = guard.callback  # the guard's own callback runs too
 
     def both(r: Result) -> None:
@@ -409,16 +469,16 @@ def guarded_minimize(
         guard.trip("non_finite", first.nit, "f or the gradient became NaN/inf")
     elif guard.tripped is None and first.status is Status.STEP_FAILED:
         guard.trip("step_failed", first.nit, "the safeguard rejected every trial step")
-    if guard.tripped is None:
-        fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
-        if guard.settled_at is not None:
-            fields["message"] = f"{_settled_note(guard.settled_at)} {first.message}"
-        return GuardedResult(**fields, stages=[first], settled_at=guard.settled_at)
+    return first
 
+
+def _handover(first: Result, guard: Guard, fallback: dict[str, Any]) -> Handover:
+    """The record of the guard's trip at the end of the first stage."""
+    assert guard.tripped is not None
     h1 = first.history
     usable = np.isfinite(h1.f) & np.isfinite(h1.grad_norm)
     best_row = int(np.argmin(np.where(usable, h1.f, np.inf)))
-    handover = Handover(
+    return Handover(
         reason=guard.tripped,
         detail=guard.detail,
         iteration=first.nit,
@@ -428,25 +488,6 @@ def guarded_minimize(
         time=float(h1.time[-1]),
         fallback=fallback,
     )
-    if on_handover is not None:
-        on_handover(handover, first)
-    threshold = max(tol * float(h1.grad_norm[0]), atol)
-    second = quiet_minimize(
-        objective=model,
-        x0=first.x,
-        tol=0.0,
-        atol=threshold,
-        max_iter=max(max_iter - first.nit, 0),
-        callback=callback,
-        **fallback,
-    )
-    if first.grad_norm <= threshold:
-        reached: str | None = "the stopping test"
-    elif target is not None and first.fun <= target:
-        reached = f"the target f <= {target:.6e}"
-    else:
-        reached = None
-    return _combine(first, second, handover, reached=reached, settled_at=guard.settled_at)
 
 
 def _settled_note(iteration: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from ._guard import Guard, GuardedResult, Handover, guarded_minimize, judge_agai
 from ._pilot import GoCriteria, PilotEvidence, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
+
+if TYPE_CHECKING:
+    from .._dashboard import LiveReport
 
 
 @dataclass
@@ -252,17 +255,6 @@ def rollout(
         live.stage("pilot", "running", "current rule and lfso on the pilot task")
         live.stage("guarded", "pending")
         live.stage("roi", "pending" if tuning is not None else "skipped")
-    watch: Callable[[Result], Any] | None = None
-    if live is not None:
-        watchers: dict[str, Callable[[Result], Any]] = {}
-        seen: list[History] = []
-
-        def watch(r: Result) -> None:  # the pilot's two runs: the current rule's, then lfso's
-            if not seen or seen[-1] is not r.history:
-                seen.append(r.history)
-            label = "pilot: current rule" if len(seen) == 1 else "pilot: lfso"
-            watchers.setdefault(label, live.watch(label, pilot=True))(r)
-
     evidence = pilot(
         model,
         x0,
@@ -273,7 +265,7 @@ def rollout(
         tol=tol,
         criteria=criteria,
         seed=seed,
-        callback=watch,
+        callback=_pilot_watch(live),
         **options,
     )
     go = evidence.go
@@ -283,50 +275,103 @@ def rollout(
     result: GuardedResult | None = None
     roi: ReturnOnInvestment | None = None
     if go or force:
-        callback = None
-        if live is not None:
-            live.stage(
-                "guarded", "running", f"{method} in charge, fallback {describe_rule(fallback)}"
-            )
-            callback = live.watch("guarded run")
-
-            def on_handover(handover: Handover, first: Result) -> None:
-                live.set_handover(handover)
-
-        result = guarded_minimize(
-            model,
-            x0,
-            fallback=fallback,
-            method=method,
-            guard=guard,
-            tol=tol,
-            max_iter=max_iter,
-            callback=callback,
-            on_handover=on_handover if live is not None else None,
-            **options,
+        result = _guarded_stage(
+            model, x0, fallback, method, guard, live, tol=tol, max_iter=max_iter, **options
         )
-        if live is not None:
-            live.set_run("guarded run", result.history, handover=result.handover)
-            live.stage("guarded", "done", _detail(result))
         if tuning is not None:
-            if live is not None:
-                live.stage("roi", "running", "the current rule's tuning cost")
-            roi, ran = _measure_roi(
-                model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
+            result, roi = _roi_stage(
+                model, x0, current, result, tuning, criteria, live, tol=tol, max_iter=max_iter
             )
-            result.roi = roi
-            judged = judge_against(result, roi.target)  # the target is known only now
-            if judged is not result:
-                result = judged
-                if live is not None:
-                    live.stage("guarded", "done", _detail(result))
-            if live is not None:
-                for label, h in ran.items():
-                    live.set_run(label, h)
-                live.set_roi(roi)
-                live.stage("roi", "done", roi.lines()[0])
     elif live is not None:
         live.stage("guarded", "skipped", "no-go: the current rule stays")
         live.stage("roi", "skipped")
     path = live.finish() if live is not None else None
     return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path)
+
+
+def _pilot_watch(live: LiveReport | None) -> Callable[[Result], Any] | None:
+    """The pilot's callback: its two runs (the current rule's, then lfso's) shown live."""
+    if live is None:
+        return None
+    watchers: dict[str, Callable[[Result], Any]] = {}
+    seen: list[History] = []
+
+    def watch(r: Result) -> None:  # the pilot's two runs: the current rule's, then lfso's
+        if not seen or seen[-1] is not r.history:
+            seen.append(r.history)
+        label = "pilot: current rule" if len(seen) == 1 else "pilot: lfso"
+        watchers.setdefault(label, live.watch(label, pilot=True))(r)
+
+    return watch
+
+
+def _guarded_stage(
+    model: Any,
+    x0: Any,
+    fallback: Mapping[str, Any],
+    method: str,
+    guard: Guard | None,
+    live: LiveReport | None,
+    *,
+    tol: float,
+    max_iter: int,
+    **options: Any,
+) -> GuardedResult:
+    """The guarded run (:func:`guarded_minimize`), shown live."""
+    callback = None
+    if live is not None:
+        live.stage("guarded", "running", f"{method} in charge, fallback {describe_rule(fallback)}")
+        callback = live.watch("guarded run")
+
+        def on_handover(handover: Handover, first: Result) -> None:
+            live.set_handover(handover)
+
+    result = guarded_minimize(
+        model,
+        x0,
+        fallback=fallback,
+        method=method,
+        guard=guard,
+        tol=tol,
+        max_iter=max_iter,
+        callback=callback,
+        on_handover=on_handover if live is not None else None,
+        **options,
+    )
+    if live is not None:
+        live.set_run("guarded run", result.history, handover=result.handover)
+        live.stage("guarded", "done", _detail(result))
+    return result
+
+
+def _roi_stage(
+    model: Any,
+    x0: Any,
+    current: Mapping[str, Any],
+    result: GuardedResult,
+    tuning: str | TuningBudget | Sequence[float],
+    criteria: GoCriteria,
+    live: LiveReport | None,
+    *,
+    tol: float,
+    max_iter: int,
+) -> tuple[GuardedResult, ReturnOnInvestment]:
+    """The return on investment of the guarded run, and that run judged against its target
+    (known only now), shown live."""
+    if live is not None:
+        live.stage("roi", "running", "the current rule's tuning cost")
+    roi, ran = _measure_roi(
+        model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
+    )
+    result.roi = roi
+    judged = judge_against(result, roi.target)  # the target is known only now
+    if judged is not result:
+        result = judged
+        if live is not None:
+            live.stage("guarded", "done", _detail(result))
+    if live is not None:
+        for label, h in ran.items():
+            live.set_run(label, h)
+        live.set_roi(roi)
+        live.stage("roi", "done", roi.lines()[0])
+    return result, roi

@@ -27,6 +27,9 @@ True
 True
 """
 
+import warnings
+from typing import Any
+
 from .._auto import SecantEstimator
 from ._accelerated import LFSOAccelStep, NesterovStep
 from ._adaptive import AdGDStep, DoGStep, PolyakStep
@@ -35,7 +38,7 @@ from ._base import (
     Direction,
     GradientMismatchError,
     Move,
-    Sized,
+    SizedStep,
     SizeInputs,
     StepFailedError,
     StepRule,
@@ -77,8 +80,21 @@ __all__ = [
     "SecantEstimator",
     "SegmentCertificate",
     "SizeInputs",
-    "Sized",
+    "SizedStep",
     "SteepestDescent",
     "StepFailedError",
     "StepRule",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated spellings: ``Sized`` is :class:`SizedStep`."""
+    if name == "Sized":
+        warnings.warn(
+            "lfso.steps.Sized is deprecated and will be removed in the next release; "
+            "use lfso.steps.SizedStep",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SizedStep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ certificate subclasses :class:`Direction` or :class:`Certificate` and plugs into
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 from .._validate import open_interval
 from ..models import Evaluation, Model
-from ._records import Sized, SizeInputs
+from ._records import SizedStep, SizeInputs
 
 __all__ = [
     "Certificate",
@@ -25,7 +26,7 @@ __all__ = [
     "GradientMismatchError",
     "Move",
     "SizeInputs",
-    "Sized",
+    "SizedStep",
     "StepFailedError",
     "StepRule",
 ]
@@ -94,6 +95,12 @@ class Move:
     product: Any = None
 
 
+_ZIGZAGS = (
+    "StepRule.zigzags is deprecated and will be removed in the next release; use "
+    "StepRule.oscillates"
+)
+
+
 class StepRule(ABC):
     """How a method chooses its step. The loop (:func:`lfso._loop.run`) owns everything else.
 
@@ -116,10 +123,12 @@ class StepRule(ABC):
     certified : bool
         The ``L`` a step reports is claimed to bound the curvature on its ball (a model's
         or user's oracle), so the loop audits it; ``False`` for estimates.
-    zigzags : bool
-        The step follows the curvature along the direction taken (Barzilai-Borwein, the
-        segment certificate: like an exact line search, it alternates long and short on
-        ill-conditioned problems), so the ``oscillation`` risk indicator does not apply.
+    oscillates : bool
+        The step length is expected to oscillate: it follows the curvature along the
+        direction taken (Barzilai-Borwein, the segment certificate: like an exact line
+        search, it alternates long and short on ill-conditioned problems), so the
+        ``oscillation`` risk indicator does not apply. (Formerly ``zigzags``, still read
+        and written with a :class:`DeprecationWarning` until the next release.)
     estimated : bool
         The step is sized by the automatic estimate (:mod:`lfso._auto`: secants of the
         gradients the run computes), which proves nothing (a certificate with
@@ -134,9 +143,27 @@ class StepRule(ABC):
     monotone: bool = False
     gradient_step: bool = True
     certified: bool = False
-    zigzags: bool = False
+    oscillates: bool = False
     estimated: bool = False
     max_rollbacks: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "zigzags" in cls.__dict__ and not isinstance(cls.__dict__["zigzags"], property):
+            warnings.warn(_ZIGZAGS, DeprecationWarning, stacklevel=2)
+            cls.oscillates = cls.__dict__["zigzags"]
+            delattr(cls, "zigzags")
+
+    @property
+    def zigzags(self) -> bool:
+        """Deprecated spelling of :attr:`oscillates`."""
+        warnings.warn(_ZIGZAGS, DeprecationWarning, stacklevel=2)
+        return self.oscillates
+
+    @zigzags.setter
+    def zigzags(self, value: bool) -> None:
+        warnings.warn(_ZIGZAGS, DeprecationWarning, stacklevel=2)
+        self.oscillates = value
 
     def resolve(self, model: Model, auto: AutoCertificate) -> StepRule:
         """The rule fitted to ``model``, called once per run, by the registry
@@ -240,7 +267,7 @@ class Certificate(ABC):
         return None
 
     @abstractmethod
-    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
         """The certified step along ``inputs.direction`` and the next state.
 
         ``defer=True`` is passed only to a certificate that declares :attr:`on_device`.
@@ -259,7 +286,7 @@ class Certificate(ABC):
         (``None``: ``-g``) was rejected, or ``None``."""
         return None
 
-    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
+    def commit(self, sized: SizedStep, state: Any, x: Any, evaluation: Evaluation) -> Any:
         """The state after the step ``sized`` was accepted."""
         return state
 

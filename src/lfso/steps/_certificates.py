@@ -32,7 +32,7 @@ from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
 from ..models import Evaluation, Model
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
-from ._base import Certificate, Sized, SizeInputs
+from ._base import Certificate, SizedStep, SizeInputs
 
 __all__ = [
     "BallCappedEstimate",
@@ -40,7 +40,7 @@ __all__ = [
     "Certificate",
     "EstimateCertificate",
     "SegmentCertificate",
-    "Sized",
+    "SizedStep",
 ]
 
 RadiusRule = str | Callable[[Any], float]
@@ -119,7 +119,7 @@ class BallCertificate(Certificate):
         check_monotone(tight, check_value(bound(tight), tight), r0, l0, bound.monotone_rtol)
         return r0, l0, 2
 
-    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
         bound = inputs.evaluation.bound
         if bound is None:
             raise ValueError("the ball certificate needs evaluations made with bound=True")
@@ -127,7 +127,7 @@ class BallCertificate(Certificate):
 
     def _sized(
         self, bound: LocalBound, inputs: SizeInputs, state: BallState
-    ) -> tuple[Sized, BallState]:
+    ) -> tuple[SizedStep, BallState]:
         """The step by ``bound`` (this certificate's radius rule), from ``state``."""
         _, x, evaluation, direction, slope, length, eta, _ = inputs
         steepest = direction is None
@@ -154,7 +154,7 @@ class BallCertificate(Certificate):
             trend = min(max(step_length / state.length, 0.5), 2.0)
             hint = step_length * trend * math.sqrt(1.0 + self.radius_rtol)
         t = eta / lipschitz if steepest else target / (lipschitz * length)
-        sized = Sized(t, lipschitz, radius, calls, hint)
+        sized = SizedStep(t, lipschitz, radius, calls, hint)
         return sized, state._replace(radius=radius, target=target, drift=drift, length=step_length)
 
     @property
@@ -244,7 +244,7 @@ class SegmentCertificate(Certificate):
         check_value(curvature, t_max)
         return t_max * gnorm, curvature / gnorm**2, calls
 
-    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, Any]:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
         """See :meth:`Certificate.size`; with ``defer=True`` (the loop, PyTorch tensors)
         and a segment that sizes its step on the device (:attr:`SegmentBound.on_device`),
         the step is :meth:`SegmentBound.device_step`'s and ``t``, ``L`` and ``R`` are
@@ -278,7 +278,7 @@ class SegmentCertificate(Certificate):
             tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
             unit = size * scale  # ||2^k d||
             step = later(tau * scale)
-            sized = Sized(
+            sized = SizedStep(
                 step,  # type: ignore[arg-type]
                 later(bound / (unit * unit)),  # type: ignore[arg-type]
                 later(tau * unit),  # type: ignore[arg-type]
@@ -310,7 +310,7 @@ class SegmentCertificate(Certificate):
         t = target / curvature * scale if target > 0.0 else 0.0
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
-        sized = Sized(t, per_length, t_max * unit, calls, None, product)
+        sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
         return sized, t_max * scale
 
 
@@ -394,7 +394,7 @@ class EstimateCertificate(BallCertificate):
         est = est._replace(floor=self.estimator.first_floor(objective, x, evaluation))
         return EstimateState(BallState(None), est)
 
-    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, EstimateState]:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, EstimateState]:
         _, x, evaluation, direction, slope, length, eta, state = inputs
         hvps = 0
         if state.base is None:  # the first sizing of this iteration takes the samples
@@ -428,7 +428,7 @@ class EstimateCertificate(BallCertificate):
         slope: float,
         length: float,
         eta: float,
-    ) -> Sized:
+    ) -> SizedStep:
         """The step along a quasi-Newton direction ``d`` (not ``-g``).
 
         The bare estimate ``hat c(r) = max(floor, rho_0, max{rho_i : d_i <= r})`` (curvature
@@ -455,7 +455,7 @@ class EstimateCertificate(BallCertificate):
             t = target / (level * length)
         safety = self.estimator.safety
         claim = safety * max(level, target / length)
-        return Sized(t, safety * level, t * length, 1, claim=claim)
+        return SizedStep(t, safety * level, t * length, 1, claim=claim)
 
     def learn(self, x, evaluation, direction, distance, new, state):
         """The state with the rejected trial's secant ratio at ``distance`` added."""
@@ -482,7 +482,7 @@ class EstimateCertificate(BallCertificate):
             sample = (distance, rho)
         return state._replace(extra=(*state.extra, sample))
 
-    def commit(self, sized: Sized, state: Any, x: Any, evaluation: Evaluation) -> Any:
+    def commit(self, sized: SizedStep, state: Any, x: Any, evaluation: Evaluation) -> Any:
         # ``L_floor = L / (s growth)``: the step grows at most ``growth``-fold per
         # iteration; after a quasi-Newton step (reported ``L = s hat c``, sized without the
         # safety factor) the floor is ``hat c / growth^2``: the direction rescales itself
@@ -522,7 +522,7 @@ class BallCappedEstimate(EstimateCertificate):
             floor = self.estimator.first_floor(objective, x, evaluation)
         return EstimateState(BallState(None), est._replace(floor=floor))
 
-    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[Sized, EstimateState]:
+    def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, EstimateState]:
         sized, state = super().size(inputs)
         bound = inputs.evaluation.bound
         if bound is None:

@@ -17,7 +17,7 @@ from .._later import Later, deferring, host_value
 from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import OracleError, PrecisionLimitError
-from ._base import AutoCertificate, Certificate, Direction, Move, Sized, SizeInputs, StepRule
+from ._base import AutoCertificate, Certificate, Direction, Move, SizedStep, SizeInputs, StepRule
 from ._certificates import BallCertificate, certificate_named
 from ._directions import SteepestDescent
 
@@ -93,7 +93,7 @@ class Plan(NamedTuple):
     direction: Any  # d (None: -g)
     slope: Any  # g . d (a float, or a Later when sized on the device)
     length: Any  # ||d|| (likewise)
-    sized: Sized | None  # None: g = 0, no move
+    sized: SizedStep | None  # None: g = 0, no move
     direction_state: Any
     certificate_state: Any
 
@@ -160,7 +160,7 @@ class CertifiedStep(CertifiedRule):
         else:
             self.needs_bound = certificate.needs_bound_for(model)
         self.certified = certificate.claims_ball
-        self.zigzags = certificate.along_segment
+        self.oscillates = certificate.along_segment
         self.estimated = not certificate.proven
 
     def resolve(self, model: Model, auto: AutoCertificate) -> CertifiedStep:

@@ -117,7 +117,7 @@ class BarzilaiBorweinStep(StepRule):
         Line-search constants.
     """
 
-    zigzags = True
+    oscillates = True
 
     name = "bb"
 

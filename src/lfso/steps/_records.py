@@ -1,4 +1,4 @@
-"""The records a certificate reads and returns (:class:`SizeInputs`, :class:`Sized`).
+"""The records a certificate reads and returns (:class:`SizeInputs`, :class:`SizedStep`).
 
 (Their annotations are evaluated, not postponed, so that the documentation tools can read
 the generated constructors' signatures.)
@@ -9,10 +9,10 @@ from typing import Any, NamedTuple
 
 from ..models import Evaluation
 
-__all__ = ["SizeInputs", "Sized"]
+__all__ = ["SizeInputs", "SizedStep"]
 
 
-class Sized(NamedTuple):
+class SizedStep(NamedTuple):
     """A certified step along ``d``: ``x + t d`` with ``C = curvature ||d||^2``."""
 
     t: float

@@ -94,7 +94,7 @@ from .._stepper import Stepper
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
-from ..steps import GradientMismatchError, StepFailedError, StepRule
+from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
 from ._closure import ClosureModel, Layout, SavedState, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
@@ -461,31 +461,53 @@ class LFSO(torch.optim.Optimizer):
         try:
             move, state = rule.step(model, z, ev, state)
         except (StepFailedError, PrecisionLimitError) as error:  # never take a bad step
-            with torch.no_grad():
-                run.layout.write(z)
-            model.holds, run.probe = z, None
-            run.cache = _Cache(z, ev, loss, run.layout.versions())
-            run.stuck = (z, ev.value, ev.grad_norm)
-            self.nfev = model.nfev
-            self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
-            if isinstance(error, PrecisionLimitError):
-                why = f"no step can be certified in this dtype here ({error})"
-            elif isinstance(error, GradientMismatchError):
-                why = f"the loss disagrees with its gradient ({error})"
-            else:
-                tried = rule.max_rollbacks + 1
-                self._stepper.rollbacks += tried - 1
-                why = f"the safeguard rejected {tried} trial steps"
-            warnings.warn(
-                f"LFSO: {why}; the parameters are unchanged, and later steps from them "
-                "with the same loss and gradient are skipped (the rule would only fail "
-                "again). Check the gradients (or the oracle), or the loss has reached its "
-                "dtype's rounding (float64 or rescaled parameters may go further).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            self._report(ev)
+            self._stay(run, z, ev, loss, error)
             return loss
+        self._take(run, move, state, z, ev)
+        self._report(ev)
+        return loss
+
+    def _stay(
+        self,
+        run: _Run,
+        z: torch.Tensor,
+        ev: Evaluation,
+        loss: torch.Tensor,
+        error: StepFailedError | PrecisionLimitError,
+    ) -> None:
+        """A step the rule could not take: the parameters stay at ``z``, later steps from
+        the same loss and gradient are skipped, and a warning says why (to the caller of
+        :meth:`step`)."""
+        model, rule = run.model, run.rule
+        with torch.no_grad():
+            run.layout.write(z)
+        model.holds, run.probe = z, None
+        run.cache = _Cache(z, ev, loss, run.layout.versions())
+        run.stuck = (z, ev.value, ev.grad_norm)
+        self.nfev = model.nfev
+        self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
+        if isinstance(error, PrecisionLimitError):
+            why = f"no step can be certified in this dtype here ({error})"
+        elif isinstance(error, GradientMismatchError):
+            why = f"the loss disagrees with its gradient ({error})"
+        else:
+            tried = rule.max_rollbacks + 1
+            self._stepper.rollbacks += tried - 1
+            why = f"the safeguard rejected {tried} trial steps"
+        warnings.warn(
+            f"LFSO: {why}; the parameters are unchanged, and later steps from them "
+            "with the same loss and gradient are skipped (the rule would only fail "
+            "again). Check the gradients (or the oracle), or the loss has reached its "
+            "dtype's rounding (float64 or rescaled parameters may go further).",
+            RuntimeWarning,
+            stacklevel=3,  # (the frame of step: _stay, _step, step)
+        )
+        self._report(ev)
+
+    def _take(self, run: _Run, move: Move, state: Any, z: torch.Tensor, ev: Evaluation) -> None:
+        """The rule's move written into the parameters, with what the next step reuses:
+        the evaluation at the new point, the audit's probe, the rule's state."""
+        model = run.model
         run.stuck = None
         if model.holds is not move.x:
             run.layout.write(move.x)
@@ -504,8 +526,6 @@ class LFSO(torch.optim.Optimizer):
         self._stepper.take(move)
         self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
         self._steps += 1
-        self._report(ev)
-        return loss
 
     def _hvp_wanted(self, model: ClosureModel) -> bool:
         entry = METHODS[self.method]

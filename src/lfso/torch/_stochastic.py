@@ -600,7 +600,63 @@ class StochasticLFSO(torch.optim.Optimizer):
         grads = [_grad(p) for p in params]
         g_state = self._global()
         k = g_state["k"] + 1
-        b1, b2 = self.betas
+        ms, vs, prevs = self._buffers(params)
+        s = g_state["step_size"]
+        d_prev = g_state.get("d_prev")  # the last step was -t_prev * scale_prev * d_prev
+        # The fresh batch at the previous point, before anything is synchronised: its loss
+        # joins the step's other statistics in one host round trip.
+        probe = (
+            self.secant == "fresh"
+            and s == s
+            and d_prev is not None
+            and (k % self.probe_every == 0 or g_state.get("ramp", True))
+            and len(d_prev) == sum(p.numel() for p in params)
+        )
+        spare: list[torch.Tensor] = []
+        scalars = [loss.reshape(1)]  # the batch's loss (and at the previous point)
+        if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
+            spare = self._spare(params)
+            torch._foreach_copy_(spare, params)
+            torch._foreach_copy_(params, prevs)
+            scalars.append(self._trial(closure, form).reshape(1))
+            torch._foreach_copy_(params, spare)
+            self.probes += 1
+        ds, den, scale = self._moments(ms, vs, grads, k)
+        rows = [t if t.dim() == 1 else t.reshape(-1) for t in grads + ds]
+        if probe:
+            rows.append(cast(torch.Tensor, d_prev))
+        n_rows = 3 if probe else 2  # g, d (and d_prev)
+        stats, flat, d_row = self._statistics(rows, n_rows, scalars)
+        dd_raw = stats[n_rows + 1]
+        f0, gd, dd = stats[n_rows * n_rows], -scale * stats[1], scale * scale * dd_raw
+        if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
+            self._restart(ms, vs, g_state, f0, stats[0])
+            return loss
+        g_state["k"] = k
+        if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
+            fallen = self._preconditioned(grads, den, flat[0])
+            if fallen is None:
+                return loss  # a zero gradient: nothing to do
+            ds, d_row, gd, dd = fallen
+            scale, dd_raw = 1.0, dd
+        if self.secant == "fresh":
+            if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
+                coef = -g_state["t_prev"] * g_state["scale_prev"]
+                probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
+                s = self._measure(s, f0, probed, g_state)
+            if spare:  # the spare buffers hold p_k: they become the kept point (no copy)
+                for p, old, new in zip(params, prevs, spare, strict=True):
+                    self.state[p]["prev"], self._spares[p] = new, old
+                prevs = spare
+            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
+            return loss
+        return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k)
+
+    def _buffers(
+        self, params: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Each parameter's first moment ``m``, second moment ``v`` (``direction="adam"``)
+        and the point its last step left (``secant="fresh"``), created at the first step."""
         adam = self.direction == "adam"
         fresh = self.secant == "fresh"
         ms, vs, prevs = [], [], []
@@ -617,28 +673,18 @@ class StochasticLFSO(torch.optim.Optimizer):
                 if "prev" not in state:  # the point each step leaves (for the probe, the undo)
                     state["prev"] = torch.empty_like(p, memory_format=torch.preserve_format)
                 prevs.append(state["prev"])
-        s = g_state["step_size"]
-        d_prev = g_state.get("d_prev")  # the last step was -t_prev * scale_prev * d_prev
-        # The fresh batch at the previous point, before anything is synchronised: its loss
-        # joins the step's other statistics in one host round trip.
-        probe = (
-            fresh
-            and s == s
-            and d_prev is not None
-            and (k % self.probe_every == 0 or g_state.get("ramp", True))
-            and len(d_prev) == sum(p.numel() for p in params)
-        )
-        spare: list[torch.Tensor] = []
-        if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
-            spare = self._spare(params)
-            torch._foreach_copy_(spare, params)
-            torch._foreach_copy_(params, prevs)
-            f_prev = self._trial(closure, form)
-            torch._foreach_copy_(params, spare)
-            self.probes += 1
+        return ms, vs, prevs
+
+    def _moments(
+        self, ms: list[torch.Tensor], vs: list[torch.Tensor], grads: list[torch.Tensor], k: int
+    ) -> tuple[list[torch.Tensor], Any, float]:
+        """The moments updated with this batch's gradient, and the direction they give:
+        ``(d, den, scale)`` with the step along ``-scale d`` (``den``: Adam's denominator,
+        ``None`` for momentum; the bias corrections folded into ``scale`` and ``den``)."""
+        b1, b2 = self.betas
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
         den: Any = None
-        if adam:  # d = -scale * m / den (the bias corrections folded into scale and den)
+        if self.direction == "adam":  # d = -scale * m / den
             torch._foreach_mul_(vs, b2)
             torch._foreach_addcmul_(vs, grads, grads, value=1.0 - b2)
             den = torch._foreach_sqrt(vs)
@@ -647,59 +693,61 @@ class StochasticLFSO(torch.optim.Optimizer):
             ds = list(torch._foreach_div(ms, den))
         else:
             ds = ms
-        scale = 1.0 / (1.0 - b1**k)
-        rows = [t if t.dim() == 1 else t.reshape(-1) for t in grads + ds]
-        if probe:
-            rows.append(cast(torch.Tensor, d_prev))
+        return ds, den, 1.0 / (1.0 - b1**k)
+
+    def _statistics(
+        self, rows: list[torch.Tensor], n_rows: int, scalars: list[torch.Tensor]
+    ) -> tuple[list[float], torch.Tensor, torch.Tensor]:
+        """Every dot product of ``g``, ``d`` (and ``d_prev``) and the losses, averaged over
+        the ranks in one host round trip: ``(stats, flat, d)``, ``stats`` the Gram matrix
+        row by row then the losses, ``flat`` the vectors as float64 rows."""
         both = torch.cat(rows)
-        n_rows = 3 if probe else 2  # g, d (and d_prev)
         n = len(both) // n_rows
         d_row = both[n : 2 * n]
         flat = both.double().view(n_rows, n)
         gram = flat @ flat.T  # every dot product in one call
-        scalars = [loss.reshape(1)] + ([f_prev.reshape(1)] if probe else [])
         # Every scalar that sizes the step, averaged over the ranks (data-parallel training).
         stats = self._synced(torch.cat([gram.view(-1), *scalars])).tolist()
-        dd_raw = stats[n_rows + 1]
-        f0, gd, dd = stats[n_rows * n_rows], -scale * stats[1], scale * scale * dd_raw
-        if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
-            for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
-                m.zero_()
-                v.zero_()
-            g_state["k"] = 0
-            undone = self._undo is not None
-            if self._undo is not None:  # the last step led here: undo it
-                torch._foreach_copy_(*self._undo)
-                g_state["step_size"] /= 10.0
-                self.rollbacks += 1
-            else:
-                self.skipped += 1
-            self._undo = None
-            self._warn_skipped(f0, stats[0], undone)
-            return loss
-        g_state["k"] = k
-        if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
-            ds = list(torch._foreach_div(grads, den)) if adam else grads
-            both = torch.cat([t.reshape(-1) for t in ds])
-            flat_g, flat_d, d_row = flat[0], both.double(), both
-            scale = 1.0
-            pair = self._synced(torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]))
-            gd, dd = (-v for v in pair.tolist())
-            dd_raw = dd
-            if not (gd < 0.0 and dd > 0.0):
-                return loss  # a zero gradient: nothing to do
-        if fresh:
-            if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
-                coef = -g_state["t_prev"] * g_state["scale_prev"]
-                probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
-                s = self._measure(s, f0, probed, g_state)
-            if spare:  # the spare buffers hold p_k: they become the kept point (no copy)
-                for p, old, new in zip(params, prevs, spare, strict=True):
-                    self.state[p]["prev"], self._spares[p] = new, old
-                prevs = spare
-            self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
-            return loss
-        return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k)
+        return stats, flat, d_row
+
+    def _restart(
+        self,
+        ms: list[torch.Tensor],
+        vs: list[torch.Tensor],
+        g_state: dict[str, Any],
+        f0: float,
+        gg: float,
+    ) -> None:
+        """A batch with a non-finite loss or gradient: the moments restart, the last step
+        is undone (with a tenth of the step size) or the batch skipped, and a warning says
+        which."""
+        for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
+            m.zero_()
+            v.zero_()
+        g_state["k"] = 0
+        undone = self._undo is not None
+        if self._undo is not None:  # the last step led here: undo it
+            torch._foreach_copy_(*self._undo)
+            g_state["step_size"] /= 10.0
+            self.rollbacks += 1
+        else:
+            self.skipped += 1
+        self._undo = None
+        self._warn_skipped(f0, gg, undone)
+
+    def _preconditioned(
+        self, grads: list[torch.Tensor], den: Any, flat_g: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor, float, float] | None:
+        """The preconditioned gradient as the direction, where the average disagrees with
+        this batch: ``(d, d flat, g . (-d), ||d||^2)``, or ``None`` for a zero gradient."""
+        ds = list(torch._foreach_div(grads, den)) if self.direction == "adam" else grads
+        both = torch.cat([t.reshape(-1) for t in ds])
+        flat_d = both.double()
+        pair = self._synced(torch.stack([flat_g @ flat_d, -(flat_d @ flat_d)]))
+        gd, dd = (-v for v in pair.tolist())
+        if not (gd < 0.0 and dd > 0.0):
+            return None
+        return ds, both, gd, dd
 
     def _spare(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
         """A scratch buffer per parameter for the probe (kept, but not in ``state_dict()``)."""
