@@ -84,3 +84,16 @@ def _lls_data_drawn_once():
     _problems.lls_data = once
     yield
     _problems.lls_data = original
+
+
+@pytest.fixture(scope="session")
+def data_parallel_ranks(tmp_path_factory):
+    """Each of two gloo ranks' results of every data-parallel job the test modules registered
+    (``tests/data_parallel.py``), by job name: the two processes are spawned once per run."""
+    torch = pytest.importorskip("torch")
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("torch.distributed with the gloo backend is not available")
+    import data_parallel
+
+    return data_parallel.run(tmp_path_factory.mktemp("ddp"))

@@ -1,7 +1,12 @@
 """A row-chunked Dask array on a dask.distributed cluster gives NumPy's iterates, and the
 scheduler never sees one key with two different tasks.
 
-One two-process cluster and one persisted copy of each data set serve the whole module.
+One two-process cluster and one persisted copy of each data set serve the whole module
+(each test builds its own model and runs on its own iterates, so no test sees another's
+arrays). Runs are short: a run on the cluster is compared with NumPy's after
+:data:`ITERATIONS` iterations (the same lines of ``lfso`` run at 3 iterations as at 10, and
+the iterates agree at every count), and every iteration of a row model reads its data twice
+from the first on, so the reads are counted over :data:`WINDOW`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ distributed = pytest.importorskip("distributed")
 import lfso  # noqa: E402
 from lfso._arrays import to_floats  # noqa: E402
 from lfso.bench import lls_data, logistic_data  # noqa: E402
+
+#: Iterations of a run compared with NumPy's (each a few round trips to the cluster).
+ITERATIONS = 5
+
+#: The iterations between which a row model's data reads are counted (the first ones
+#: excluded, as the start evaluates more).
+WINDOW = (3, 8)
 
 #: What ``distributed.scheduler`` logs when a key comes back with a different task.
 COLLISION = "Detected different `run_spec`"
@@ -82,10 +94,10 @@ def classes(lls):
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
 def test_lp_regression_on_a_cluster_matches_numpy(lls, collisions, method):
     A, b, A_dask, b_dask = lls
-    options = {"method": method, "tol": 0.0, "max_iter": 10}
+    options = {"method": method, "tol": 0.0, "max_iter": ITERATIONS}
     res = lfso.minimize(lfso.models.LpRegression(A_dask, b_dask, 2), np.ones(20), **options)
     ref = lfso.minimize(lfso.models.LpRegression(A, b, 2), np.ones(20), **options)
-    assert res.nit == ref.nit == 10
+    assert res.nit == ref.nit == ITERATIONS
     np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res.history.f, ref.history.f, rtol=1e-12)
     assert collisions == []
@@ -99,10 +111,10 @@ def test_logistic_on_a_cluster_matches_numpy(cluster_log, collisions):
     y_dask = da.from_array(y, chunks=150).persist()
     options = {"l2": 0.01, "fit_intercept": True}
     model = lfso.models.LogisticRegression(X_dask, y_dask, **options)
-    res = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=10)
+    res = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=ITERATIONS)
     model = lfso.models.LogisticRegression(X, y, **options)
-    ref = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=10)
-    assert res.nit == ref.nit == 10
+    ref = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=ITERATIONS)
+    assert res.nit == ref.nit == ITERATIONS
     np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-10, atol=1e-12)
     assert collisions == []
 
@@ -178,14 +190,15 @@ def test_row_models_read_the_data_twice_per_iteration(name):
         "cauchy": lambda: lfso.models.CauchyRegression(X, da.from_array(b)),
         "lp": lambda: lfso.models.LpRegression(X, da.from_array(b), 2),
     }
-    reads = {}  # after iterations 5 and 15 of one run
+    first, last = WINDOW
+    reads = {}  # after iterations first and last of one run
 
     def record(intermediate_result):
-        if intermediate_result.nit in (5, 15):
+        if intermediate_result.nit in WINDOW:
             reads[intermediate_result.nit] = source.reads
 
     with dask.config.set(scheduler="synchronous"):
         model = models[name]()
-        lfso.minimize(model, np.zeros(model.dim), tol=0.0, max_iter=15, callback=record)
-    per_iteration = (reads[15] - reads[5]) / 10 / 4  # four chunks
+        lfso.minimize(model, np.zeros(model.dim), tol=0.0, max_iter=last, callback=record)
+    per_iteration = (reads[last] - reads[first]) / (last - first) / 4  # four chunks
     assert per_iteration <= 2.0, per_iteration

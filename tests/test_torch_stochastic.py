@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import datetime
 import itertools
 import math
 
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+import data_parallel  # noqa: E402
 
 from lfso.torch import SkippedBatchWarning, StochasticLFSO  # noqa: E402
 
@@ -587,36 +588,28 @@ def _ddp_train(net, shard, form, options):
     return [p.detach().clone() for p in net.parameters()], opt
 
 
-def _ddp_worker(rank, world, store, out):
-    """Each of :data:`DDP_RUNS` on this rank's half of every batch, saved to ``out``."""
+def _ddp_job(rank, world):
+    """Each of :data:`DDP_RUNS` on this rank's half of every batch: run name -> (parameters,
+    probes, last step, last curvature)."""
     dist = torch.distributed
-    timeout = datetime.timedelta(seconds=60)  # a rank left waiting fails instead of hanging
-    dist.init_process_group(
-        "gloo", init_method=f"file://{store}", rank=rank, world_size=world, timeout=timeout
-    )
-    try:
-        results = {}
-        for name, (form, options, ddp) in DDP_RUNS.items():
-            if options.get("process_group") == "new":
-                options = {**options, "process_group": dist.new_group(list(range(world)))}
-            net = torch.nn.parallel.DistributedDataParallel(_ddp_net(), **ddp)
-            params, opt = _ddp_train(net, lambda rows: rows.chunk(world)[rank], form, options)
-            results[name] = (params, opt.probes, opt.last_step, opt.last_curvature)
-        torch.save(results, out / f"{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+    results = {}
+    for name, (form, options, ddp) in DDP_RUNS.items():
+        if options.get("process_group") == "new":
+            options = {**options, "process_group": dist.new_group(list(range(world)))}
+        net = torch.nn.parallel.DistributedDataParallel(_ddp_net(), **ddp)
+        params, opt = _ddp_train(net, lambda rows: rows.chunk(world)[rank], form, options)
+        results[name] = (params, opt.probes, opt.last_step, opt.last_curvature)
+    return results
 
 
-@pytest.fixture(scope="module")
-def ddp_runs(tmp_path_factory):
-    """What each of two ranks saved: run name -> (parameters, probes, last step, last
+data_parallel.register("StochasticLFSO", _ddp_job)
+
+
+@pytest.fixture
+def ddp_runs(data_parallel_ranks):
+    """What each of two ranks returned: run name -> (parameters, probes, last step, last
     curvature)."""
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_gloo_available()):
-        pytest.skip("torch.distributed with the gloo backend is not available")
-    out = tmp_path_factory.mktemp("ddp")
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, out / "store", out), nprocs=2)
-    return [torch.load(out / f"{rank}.pt") for rank in range(2)]
+    return [ranks["StochasticLFSO"] for ranks in data_parallel_ranks]
 
 
 @pytest.mark.parametrize("name", [name for name in DDP_RUNS if name != "process_group=False"])
