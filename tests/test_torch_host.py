@@ -12,10 +12,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import lfso  # noqa: E402
-from lfso._later import cpu_as_accelerator  # noqa: E402
-from lfso.models import _host, _segments  # noqa: E402
-
 # (the exact curvature's machinery: segment bounds against mpmath)
 from test_exact_curvature import (  # noqa: E402
     ExactLogistic,
@@ -25,6 +21,10 @@ from test_exact_curvature import (  # noqa: E402
     check_claims,
     run_segments,
 )
+
+import lfso  # noqa: E402
+from lfso._later import cpu_as_accelerator  # noqa: E402
+from lfso.models import _host, _segments  # noqa: E402
 
 MODELS = {
     "l4": lambda A, b: lfso.models.LpRegression(A, b, 2),
@@ -205,7 +205,7 @@ def test_lp_segments_of_a_far_run_on_cpu_tensors_are_above_the_exact_curvature(d
     A = (rng.standard_normal((9, 3)) * rng.uniform(0.2, 3.0, 3)).astype(dtype)
     b = rng.standard_normal(9).astype(dtype)
     model = lfso.models.LpRegression(torch.from_numpy(A), torch.from_numpy(b), 2)
-    x0 = torch.from_numpy((rng.standard_normal(3) * 10.0 ** (4 if dtype is np.float32 else 9)))
+    x0 = torch.from_numpy(rng.standard_normal(3) * 10.0 ** (4 if dtype is np.float32 else 9))
     x0 = x0.to(getattr(torch, np.dtype(dtype).name))
     exact, checked = ExactRows(2.0, A, b), []
     for x, d, seg in run_segments(model, x0, method, 30):
