@@ -18,25 +18,33 @@ buffer of the same size), and LFSO's ratio to the plain loop. An iteration of ei
 must read A twice and no more. ``--rows`` gives the sizes as numbers of rows instead,
 ``--methods`` and ``--models`` a subset, ``--threads`` PyTorch's CPU threads; with
 ``--net`` lfso's time per iteration is net of the start (runs of ``2 --iters`` less runs of
-``--iters`` iterations).
+``--iters`` iterations). ``--clock cpu`` times with the process's CPU time (steadier on a
+machine other jobs share; meant for ``--device cpu``), and ``--repeat k`` runs every timing
+``k`` times, interleaved (the plain loop, then each method, ``k`` rounds), and reports the
+median.
 
 On CPU tensors (``--device cpu``) the runs take the accelerator's path
 (:func:`lfso._later.cpu_as_accelerator`: the step sized on the device, scalars deferred),
 so that the CPU stands in for a GPU; with ``--host`` they take CPU tensors' own path (the
-step solved on the host, NumPy views of the rows), which is what ``lfso.minimize`` does
-on CPU tensors by default.
+step solved on the host, the models' arithmetic NumPy's on views of the tensors, their
+products with ``A`` PyTorch's), which is what ``lfso.minimize`` does on CPU tensors by
+default.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import time
 from typing import Any
 
 import torch
 
 import lfso
+
+#: The clock every timing reads (``--clock``).
+CLOCK = time.perf_counter
 
 
 def _sync(device: torch.device) -> None:
@@ -62,12 +70,12 @@ def copy_rate(nbytes: int, device: torch.device, repeats: int = 5) -> float:
 def plain_lp(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int) -> float:
     """Seconds per iteration of the bare loop x <- x - t * 4 A^T (Ax - b)^3."""
     _sync(A.device)
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(iters):
         r = A @ x - b
         x = x - step * 4.0 * (A.T @ (r * r * r))
     _sync(A.device)
-    return (time.perf_counter() - start) / iters
+    return (CLOCK() - start) / iters
 
 
 def plain_logistic(
@@ -75,13 +83,13 @@ def plain_logistic(
 ) -> float:
     """Seconds per iteration of the bare loop x <- x + t A^T (s sigma(-s Ax)) / n."""
     _sync(A.device)
-    start = time.perf_counter()
+    start = CLOCK()
     n = A.shape[0]
     for _ in range(iters):
         coef = s * torch.sigmoid(-s * (A @ x))
         x = x + (step / n) * (A.T @ coef)
     _sync(A.device)
-    return (time.perf_counter() - start) / iters
+    return (CLOCK() - start) / iters
 
 
 def lfso_run(
@@ -95,7 +103,8 @@ def lfso_run(
     """Seconds per iteration of ``lfso.minimize`` over ``iters`` iterations; on CPU
     tensors the accelerator's path unless ``host``. ``net``: net of the start (the first
     evaluation, the first step's wider search), the difference between runs of ``2 iters``
-    and ``iters`` iterations divided by ``iters``."""
+    and ``iters`` iterations divided by ``iters``, after a run of ``iters`` iterations that
+    is not timed (what a model makes once, on its first run, is then in neither)."""
 
     def seconds(max_iter: int) -> float:
         path: Any = contextlib.nullcontext()
@@ -103,14 +112,15 @@ def lfso_run(
             from lfso._later import cpu_as_accelerator
 
             path = cpu_as_accelerator()
-        start = time.perf_counter()
+        start = CLOCK()
         with path:
             res = lfso.minimize(model, x0, tol=0.0, max_iter=max_iter, monitor=False, **kw)
         _sync(x0.device)
         assert res.nit == max_iter
-        return time.perf_counter() - start
+        return CLOCK() - start
 
     if net:
+        seconds(iters)
         short = seconds(iters)
         return (seconds(2 * iters) - short) / iters
     return seconds(iters) / iters
@@ -138,7 +148,15 @@ def main() -> None:
     parser.add_argument(
         "--net", action="store_true", help="lfso's time per iteration net of the start"
     )
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="wall or process CPU time"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="interleaved runs of every timing (median)"
+    )
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -148,7 +166,9 @@ def main() -> None:
     path = "host path" if args.host else "device path"
     print(
         f"device {device} ({name}, {path}, {torch.get_num_threads()} threads), {args.dtype}, "
-        f"d = {args.d}, {args.iters} iterations" + (" (net of the start)" if args.net else "")
+        f"d = {args.d}, {args.iters} iterations"
+        + (" (net of the start)" if args.net else "")
+        + f", {args.clock} clock, median of {args.repeat}"
     )
     methods = list(args.methods)
     ratios = [m for m in ("lfso", "lfso-lbfgs") if m in methods]
@@ -179,13 +199,24 @@ def main() -> None:
                 continue
             step = 0.5 / model.at(x0)(0.0)
             plain(A, data, x0, step, 3)  # warm up
-            t_plain = plain(A, data, x0, step, args.iters)
-            times = {}
-            for method in methods:
-                options: dict[str, Any] = {"step": step} if method == "gd" else {}
-                times[method] = lfso_run(
-                    model, x0, args.iters, host=args.host, net=args.net, method=method, **options
-                )
+            runs: dict[str, list[float]] = {m: [] for m in ["plain", *methods]}
+            for _ in range(args.repeat):
+                runs["plain"].append(plain(A, data, x0, step, args.iters))
+                for method in methods:
+                    options: dict[str, Any] = {"step": step} if method == "gd" else {}
+                    runs[method].append(
+                        lfso_run(
+                            model,
+                            x0,
+                            args.iters,
+                            host=args.host,
+                            net=args.net,
+                            method=method,
+                            **options,
+                        )
+                    )
+            times = {m: statistics.median(v) for m, v in runs.items()}
+            t_plain = times.pop("plain")
             print(
                 f"{label:>9} {gb:>6.3g} {n:>11d} {rate / 1e9:>10.1f} {1e3 * t_plain:>9.3f} "
                 + "".join(f"{1e3 * times[m]:>15.3f} " for m in methods)

@@ -8,6 +8,7 @@ from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
+from ._host import device_product, host_twin
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -18,7 +19,13 @@ from ._rows import (
     statistic_margin,
     taken_product,
 )
-from ._segments import RowSegment, approach, approach_kernel, materialized_product
+from ._segments import (
+    RowSegment,
+    approach,
+    approach_kernel,
+    materialized_product,
+    squared_slack,
+)
 
 __all__ = ["LogisticRegression"]
 
@@ -148,8 +155,6 @@ class LogisticRegression(Model):
         self.n, self.dim = int(X.shape[0]), int(X.shape[1])
         self.geometry = RowGeometry(X, "X")
         self.norm = self.geometry.norm
-        xp_ = xp
-        self._peak = lambda u: _sigmoid_slope(xp_, u)
         if fit_intercept:
             mask = xp.ones(self.dim, dtype=X.dtype, device=device(X))
             zero = xp.zeros(1, dtype=X.dtype, device=device(X))
@@ -157,15 +162,30 @@ class LogisticRegression(Model):
         else:
             self._penalty_mask = None
 
+    def _peak(self, u: Any) -> Any:
+        """``sigma'(u)`` for ``u >= 0`` in the model's namespace (the bound's ``h``)."""
+        return _sigmoid_slope(self.xp, u)
+
     @property
     def data(self) -> Any:
         """``X`` (with the intercept column when ``fit_intercept``)."""
         return self.X
 
+    def _product(self, v: Any) -> Any:
+        """``X v`` (in PyTorch for the NumPy twin of a model on CPU tensors: models._host)."""
+        return self.X @ v
+
+    def _adjoint(self, v: Any) -> Any:
+        """``X^T v`` (as :meth:`_product`)."""
+        return self.X.T @ v
+
     def value(self, x: Any) -> float:
         self._check_point(x)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.value(x)
         xp = self.xp
-        margins = self.signs * (self.X @ x)
+        margins = self.signs * self._product(x)
         value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
@@ -183,15 +203,19 @@ class LogisticRegression(Model):
     ) -> Evaluation:
         xp = self.xp
         self._check_point(x)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+        product = device_product(product, self.X)
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
-        z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
+        z, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
         losses, slope = _losses(xp, margins, distance)
         # d/dm log(1 + e^{-m}) = -sigma(-m)
-        grad = (self.X.T @ (-self.signs * slope)) / self.n
+        grad = self._adjoint(-self.signs * slope) / self.n
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
@@ -214,15 +238,19 @@ class LogisticRegression(Model):
                 frobenius=self.oracle == "paper",
             )
         evaluation = fetch_evaluation(grad, loss, local, hint, probe, (z, drift, x_inf))
+        evaluation.product.rows = distance  # (|m| = |z|: the segment at x reads it again)
         if local is not None:
             local.paper_radius = evaluation.grad_norm
         return evaluation
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Margin intervals' distance to the decision boundary (see the class docstring)."""
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.segment(x, evaluation, direction)
         xp, g = self.xp, self.geometry
-        z, drift, xmax = point_product(evaluation.product, x, lambda: self.X @ x)
-        u = materialize(self.X @ direction)
+        z, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
+        u = materialize(self._product(direction))
         dmax = inf_norm(direction)
         offset: Any = 0.0
         if self.l2:
@@ -234,13 +262,13 @@ class LogisticRegression(Model):
         # ||d||_inf, folded into the rows (approach) and the weights (|u| + eps)^2.
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
-        distance, rate = approach(xp, z, u, delta, eps, g.unit)
-        weight = xp.abs(u) + eps
+        size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
+        distance, rate = approach(xp, z, u, delta, eps, g.unit, size)
         return RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
-            weight=weight * weight,
+            weight=squared_slack(xp, u, eps),
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,

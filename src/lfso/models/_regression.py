@@ -25,6 +25,7 @@ from .._validate import matrix_norm, power, regression_data
 from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
+from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
 from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
 from ._segments import (
@@ -35,6 +36,7 @@ from ._segments import (
     RowSegment,
     materialized_product,
     power_kernel,
+    squared_slack,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -102,6 +104,14 @@ class _LinearModel(Model):
     def data(self) -> Any:
         """``A``."""
         return self.A
+
+    def _product(self, v: Any) -> Any:
+        """``A v`` (in PyTorch for the NumPy twin of a model on CPU tensors: models._host)."""
+        return self.A @ v
+
+    def _adjoint(self, v: Any) -> Any:
+        """``A^T v`` (as :meth:`_product`)."""
+        return self.A.T @ v
 
 
 class LpRegression(_LinearModel):
@@ -244,7 +254,10 @@ class LpRegression(_LinearModel):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        r = self.A @ x - self.b
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.value(x)
+        r = self._product(x) - self.b
         if self.p == 1.0:
             return sq_norm(r)
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
@@ -260,9 +273,13 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         self._check_point(x)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+        product = device_product(product, self.A)
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
-        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
+        ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r = materialize(ax - self.b)
         r2 = r * r
         if p == 1.0:
@@ -273,7 +290,7 @@ class LpRegression(_LinearModel):
             w = r2 ** int(p - 1)
         else:
             w = xp.abs(r) ** (2 * p - 2)
-        grad = materialize((2 * p) * (self.A.T @ (w * r if w is not None else r)))
+        grad = materialize((2 * p) * self._adjoint(w * r if w is not None else r))
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
         scalars = [w @ r2 if w is not None else r @ r, 0.0 if x_inf is None else x_inf, drift]
@@ -295,13 +312,17 @@ class LpRegression(_LinearModel):
             t0 = values[4] * self._pad_sum if len(values) > 4 else None
             local = self._bound(wmax, t0)
         carried = CarriedProduct(ax, values[2], None if x_inf is None else values[1])
+        carried.rows = r  # (the segment at x reads r again)
         return Evaluation(values[0], grad, gnorm, local, dot, carried, values[2] > 0.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Per-row endpoint suprema along ``u = A d`` (see the class docstring)."""
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.segment(x, evaluation, direction)
         xp = self.xp
-        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
-        u = materialize(self.A @ direction)
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
+        u = materialize(self._product(direction))
         slope = evaluation.grad @ direction
         dmax = inf_norm(direction)
         product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
@@ -312,14 +333,15 @@ class LpRegression(_LinearModel):
             return NormPathSegment.along(
                 1.0, 1.0, None, u, slope=slope, eps=root_n * eps, product=product
             )
-        r = materialize(ax - self.b)
+        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
+        if r is None:
+            r = materialize(ax - self.b)
         delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
-        weight = xp.abs(u) + eps
         return RowSegment(
             r,
             u,
             self._kernel,
-            weight=weight * weight,
+            weight=squared_slack(xp, u, eps),
             scale=1.0,
             slope=slope,
             product=product,
@@ -490,8 +512,11 @@ class CompositeLeastSquares(_LinearModel):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.value(x)
         xp = self.xp
-        r = self.A @ x - self.b
+        r = self._product(x) - self.b
         top = reduce_max(xp, xp.abs(r))
         unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
@@ -508,8 +533,12 @@ class CompositeLeastSquares(_LinearModel):
     ) -> Evaluation:
         p, xp = self.p, self.xp
         self._check_point(x)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+        product = device_product(product, self.A)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
-        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self._drift)
+        ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r = materialize(ax - self.b)
         scaled: tuple[Any, Any, Any, Any] | None = None
         sq = float(r @ r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
@@ -517,7 +546,7 @@ class CompositeLeastSquares(_LinearModel):
             # NumPy float64 in range: ||r||^2 summed as it is (the sum's own rounding is
             # the normalised one's, gamma_n; no term overflows, and an underflowing one
             # loses less than the pad sqrt(n) R tiny below, R = ||r|| >= max_i |r_i|).
-            atr = self.A.T @ r
+            atr = self._adjoint(r)
             (x_top, drift), atr_norm, atr_dot = fetch_with_norm(
                 atr, 0.0 if x_inf is None else x_inf, drift, probe=probe
             )
@@ -540,7 +569,7 @@ class CompositeLeastSquares(_LinearModel):
             # the fetch and the segment read them; so is the gradient, which the step reads
             # again.)
             small, top, unit = materialize_all(unit @ unit, top, unit)
-            atr = materialize(self.A.T @ r)
+            atr = materialize(self._adjoint(r))
             factor = _norm_scale(xp, atr, p, top, small)
             with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
                 grad = materialize(factor * atr)
@@ -602,8 +631,11 @@ class CompositeLeastSquares(_LinearModel):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum along ``r + s A d``, bounded despite the rounding of ``r``
         and ``u = A d`` (see the class docstring)."""
-        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
-        u = materialize(self.A @ direction)
+        host = host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.segment(x, evaluation, direction)
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
+        u = materialize(self._product(direction))
         # (r, R = max |r|, r / R, ||r / R||^2) of the evaluation at x, or None
         scaled = getattr(evaluation.product, "scaled", None)
         r: Any = None

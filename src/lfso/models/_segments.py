@@ -904,7 +904,13 @@ logistic_kernel.peak = 0.25  # type: ignore[attr-defined]
 
 
 def approach(
-    xp: Any, m: Any, v: Any, delta: Any = 0.0, eps: Any = 0.0, unit: float = 0.0
+    xp: Any,
+    m: Any,
+    v: Any,
+    delta: Any = 0.0,
+    eps: Any = 0.0,
+    unit: float = 0.0,
+    size: Any = None,
 ) -> tuple[Any, Any]:
     """``(|m|, -speed)`` with ``speed = |v|`` where ``m`` moves towards 0 along ``v``, else 0:
     ``min(sign(m) v, 0)`` (``m = 0`` is at 0 already: no approach); for :func:`approach_kernel`.
@@ -918,6 +924,7 @@ def approach(
     ``2.01 unit (|start| + t |rate|)``, which the ``4.1 unit`` terms cover where that
     distance is positive (where it is not, the kernel's ``max(., 0)`` gives the peak,
     always valid). A margin whose sign is unsure (``|m| <= delta``) starts at distance 0.
+    ``size``: ``|m|`` where the caller has it already (not recomputed).
     """
     if type(m) is not np.ndarray:
         views = _cpu_views(m, v)
@@ -930,11 +937,23 @@ def approach(
             start, rate = approach(np, views[0], views[1], float(delta), float(eps), unit)
             return torch.from_numpy(start), torch.from_numpy(rate)
     sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
-    start, rate = xp.abs(m), xp.minimum(sign(m) * v, 0.0)
+    start = xp.abs(m) if size is None else size
+    rate = xp.minimum(sign(m) * v, 0.0)
     if unit == 0.0 and isinstance(delta, float) and delta == 0.0 and isinstance(eps, float):
         if eps == 0.0:
             return start, rate
     return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
+
+
+def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
+    """``(|u| + eps)^2``, the row weights of a segment whose ``u`` is within ``eps`` of the
+    exact one; in place in one buffer for NumPy (the same operations, bit for bit)."""
+    if type(u) is np.ndarray and isinstance(eps, float):
+        weight = np.abs(u)
+        weight += eps
+        return np.multiply(weight, weight, out=weight)
+    weight = xp.abs(u) + eps
+    return weight * weight
 
 
 def _is_scalar(value: Any) -> bool:
@@ -1615,12 +1634,16 @@ class CarriedProduct:
     data's device when the step was sized there (fetched with the next evaluation).
     """
 
-    __slots__ = ("drift", "value", "xmax")
+    __slots__ = ("drift", "rows", "value", "xmax")
 
     def __init__(self, value: Any, drift: Any = 0.0, xmax: float | None = None) -> None:
         self.value, self.drift = value, drift
         #: ``||x||_inf`` of the point, once its evaluation brought it to the host.
         self.xmax = xmax
+        #: What the evaluation at the point derived from ``value`` row by row and the
+        #: segment there reads again (the residual ``z - b``, the margins' sizes ``|z|``),
+        #: so that it is not recomputed; ``None`` otherwise.
+        self.rows: Any = None
 
 
 def materialized_product(
