@@ -51,9 +51,8 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    (``2 ** 0.1``, 1.07) with the defaults: where the target is noisy (``a`` averages to 0
    or below now and then), a faster cut than rise ratchets ``s`` down on every dip and
    never wins it back, so the step would follow a low quantile of the target rather than
-   the target. (Late in
-   training the batches disagree: ``s*`` is at or below 0 on many of them and far above
-   ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
+   the target. (Late in training the batches disagree: ``s*`` is at or below 0 on many
+   of them and far above ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
    falls without end while the ratio of the averages stays put (``docs/results.md``,
    "Minibatches", measures both on the digits MLP).) The step is ``p_{k+1} = p_k + t d``
    with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
@@ -131,11 +130,13 @@ autoencoder 13 points of R^2 (its step sizes replayed with Adam from a fresh sta
 recovered them); restarting the averages with the step count reset (a sign step of full
 length first) trained the ReLU digits networks worse than counting the ramp's gradients
 as zeros. A cut of ``shrink = 10`` per step (1.26 per measurement) left the step far below
-its own target on noisy batches (the tests' synthetic stream; ``friedman``, held out). Noise-free problems converge more slowly than with the
-ramp's gradients kept (their large first gradients then act as a fixed preconditioner;
-without them Adam's direction is close to a sign vector, and ``s`` must shrink to
-converge). With the momentum direction the log-space average diverged on a seed. For
-full-batch problems use :class:`lfso.torch.LFSO`. **These defaults were chosen on half of
+its own target on noisy batches (the tests' synthetic stream; ``friedman``, held out).
+Full-batch quadratics of two or three parameters converge more slowly than with the
+ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
+direction is close to a sign vector, and ``s`` must shrink to converge); the class
+example (noise-free minibatches) converges faster. With the momentum direction the
+log-space average diverged on a seed. For full-batch problems use
+:class:`lfso.torch.LFSO`. **These defaults were chosen on half of
 the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid search
 chooses Adam's learning rate on each task: the comparison on those tasks flatters both.
 ``python benchmarks/stochastic.py --only ablation`` compares the variants.
