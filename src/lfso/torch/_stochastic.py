@@ -44,20 +44,20 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    ||d||^2)``: the line minimiser of the batch that also chose ``d``, which over-fits it.)
 3. ``s* = a / b`` with ``a = -phi'(0) / t_{k-1} = (c - g . Delta) / t_{k-1}`` (the batch's
    descent rate at ``p_{k-1}``) and ``b = c / t_{k-1}^2`` (its curvature), both per unit of
-   the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a +
-   (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages
-   (0 if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 -
-   smoothing)`` down and ``growth ** (1 - smoothing)`` up per measurement, the same factor
-   (``2 ** 0.1``, 1.07) with the defaults: where the target is noisy (``a`` averages to 0
-   or below now and then), a faster cut than rise ratchets ``s`` down on every dip and
-   never wins it back, so the step would follow a low quantile of the target rather than
-   the target. (Late in training the batches disagree: ``s*`` is at or below 0 on many
-   of them and far above ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
+   the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a + (1
+   - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages (0
+   if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 - smoothing)``
+   down and ``growth ** (1 - smoothing)`` up per measurement, the same factor (``2 ** 0.1``,
+   1.07) with the defaults: where the target is noisy (``a`` averages to 0 or below now and
+   then), a faster cut than rise ratchets ``s`` down on every dip and never wins it back, so
+   the step would follow a low quantile of the target rather than the target. (Late in
+   training the batches disagree: ``s*`` is at or below 0 on many of them and far above
+   ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
    falls without end while the ratio of the averages stays put (``docs/results.md``,
    "Minibatches", measures both on the digits MLP).) The step is ``p_{k+1} = p_k + t d``
-   with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see
-   the class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates
-   the line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
+   with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see the
+   class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates the
+   line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
    ||p||)`` (times ``lr``); then a **ramp**: ``s`` moves to the clipped ``s*`` outright (no
    averaging), so it at most doubles per step, until a measurement puts the line minimiser
    within reach (``s* <= growth * s``). Every step of the ramp is measured along a step at
@@ -65,14 +65,14 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    (setting ``s = s*`` from the probe applies the curvature measured along its tiny step to
    a step far longer, and one such step can kill the ReLUs of a network;
    ``docs/results.md``, "Minibatches"). The ramp's last measurement starts the averages.
-   When the ramp ends, the **gradient averages restart**: on the next step ``m`` (and
-   ``v``) are zeroed and the step count goes on, so the ramp's gradients count as zeros.
-   The ramp measures, in steps each half the next, at about the starting point; kept,
-   its gradients (the largest of the run, often) would weigh on ``v`` for about ``1 / (1 -
-   beta2)`` steps, more than many runs take, and the direction would be preconditioned by
-   the starting point's gradient scale. With the count kept, the bias corrections shorten
-   the first directions after the restart (about half as long on the first step after a
-   ramp of ten, full length about ten steps later).
+   When the ramp ends, the **gradient averages restart**: on the next step ``m`` (and ``v``)
+   are zeroed and the step count goes on, so the ramp's gradients count as zeros. The ramp
+   measures, in steps each half the next, at about the starting point; kept, its gradients
+   (the largest of the run, often) would weigh on ``v`` for about ``1 / (1 - beta2)`` steps,
+   more than many runs take, and the direction would be preconditioned by the starting
+   point's gradient scale. With the count kept, the bias corrections shorten the first
+   directions after the restart (about half as long on the first step after a ramp of ten,
+   full length about ten steps later).
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
