@@ -44,8 +44,8 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    ||d||^2)``: the line minimiser of the batch that also chose ``d``, which over-fits it.)
 3. ``s* = a / b`` with ``a = -phi'(0) / t_{k-1} = (c - g . Delta) / t_{k-1}`` (the batch's
    descent rate at ``p_{k-1}``) and ``b = c / t_{k-1}^2`` (its curvature), both per unit of
-   the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a + (1
-   - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages (0
+   the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a +
+   (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages (0
    if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 - smoothing)``
    down and ``growth ** (1 - smoothing)`` up per measurement, the same factor (``2 ** 0.1``,
    1.07) with the defaults: where the target is noisy (``a`` averages to 0 or below now and
