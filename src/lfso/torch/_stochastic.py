@@ -137,8 +137,8 @@ defaults were chosen on it trained no better (four of seven lower, by up to 0.3 
 so it is not the default.
 Full-batch quadratics of two or three parameters converge more slowly than with the
 ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
-direction is close to a sign vector, and ``s`` must shrink to converge); the class
-example (noise-free minibatches) converges faster. With the momentum direction the
+direction is close to a sign vector, and ``s`` must shrink to converge), and so does the
+class example (noise-free minibatches) over its first ten epochs. With the momentum direction the
 log-space average diverged on a seed. For full-batch problems use
 :class:`lfso.torch.LFSO`. **These defaults were chosen on half of
 the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid search
