@@ -133,7 +133,7 @@ length first) trained the ReLU digits networks worse than counting the ramp's gr
 as zeros. A symmetric limit, ``shrink = growth``, keeps the step at its target on noisy batches
 where ``shrink = 10`` leaves it far below (the tests' synthetic stream; on ``friedman``,
 held out, about 15 times below, and 81.6% R^2 against 77.8%), but on the tasks the
-defaults were chosen on it trained no better (four of seven lower, by up to 0.3 points),
+defaults were chosen on it trained no better (five of seven lower, by up to 0.3 points),
 so it is not the default.
 Full-batch quadratics of two or three parameters converge more slowly than with the
 ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
