@@ -107,43 +107,42 @@ What is guaranteed, and what is not
 What was tried on the benchmark's tasks (the figures, and which runs measured them, are in
 ``docs/results.md``, "Minibatches"): the estimate used directly as a smoothness constant,
 ``L <- max(C, L / growth)`` with step ``eta / L``, oscillated and on some seeds diverged;
-rejecting each step that raised its batch loss wasted gradients; steepest-descent
-directions trained far worse than momentum or Adam directions. The same-batch line
-minimiser (``secant="same"``, averaged in log space, ``eta = 0.5``) trained the digits
-networks well but over-fitted each batch of the logistic regression (256 rows, 202
-parameters): its steps were far longer than Adam's best learning rate and the training loss
-rose above its starting value. The fresh-batch line minimiser fixed that. Averaged in log
-space, the clipped line minimisers drifted down (see step 3) and ``eta = 1.8`` made up for
-part of the drift; with the ratio of the averaged descent rate and curvature, ``a / b`` is
-the line minimiser of the averaged model (the noise of the direction counted in ``b``), and
-``eta = 1``, the step to it, trained better on the tasks the defaults were chosen on. At a
-noise floor (a quadratic with noisy batches) the averaged line minimiser along the steps
-taken is shorter than those steps (half of them for plain gradient steps), so with ``eta =
-1`` the step keeps shrinking there: the decay comes from the measurement, not from a
-schedule. (In general ``a t - b t^2 / 2`` is the averaged model's decrease per step, so
-``a / b`` is ``t / 2`` plus that decrease over ``b t``: wherever the run is stationary the
-target is half the step.) Under epoch-wise shuffling the fresh batch holds rows the epoch
-has not used yet; near the training loss's minimum their gradient opposes that of the rows
-used, which chose the step, so ``a`` averages below zero late in such runs and the step
-falls by ``2 ** 0.1`` per measurement to the end (with batches drawn with replacement it
-stays positive). Keeping the ramp's gradients in Adam's averages cost the digits
-autoencoder 13 points of R^2 (its step sizes replayed with Adam from a fresh state
-recovered them); restarting the averages with the step count reset (a sign step of full
-length first) trained the ReLU digits networks worse than counting the ramp's gradients
-as zeros. A symmetric limit, ``shrink = growth``, keeps the step at its target on noisy batches
+rejecting each step that raised its batch loss wasted gradients; steepest-descent directions
+trained far worse than momentum or Adam directions. The same-batch line minimiser
+(``secant="same"``, averaged in log space, ``eta = 0.5``) trained the digits networks well
+but over-fitted each batch of the logistic regression (256 rows, 202 parameters): its steps
+were far longer than Adam's best learning rate and the training loss rose above its starting
+value. The fresh-batch line minimiser fixed that. Averaged in log space, the clipped line
+minimisers drifted down (see step 3) and ``eta = 1.8`` made up for part of the drift; with
+the ratio of the averaged descent rate and curvature, ``a / b`` is the line minimiser of the
+averaged model (the noise of the direction counted in ``b``), and ``eta = 1``, the step to
+it, trained better on the tasks the defaults were chosen on. At a noise floor (a quadratic
+with noisy batches) the averaged line minimiser along the steps taken is shorter than those
+steps (half of them for plain gradient steps), so with ``eta = 1`` the step keeps shrinking
+there: the decay comes from the measurement, not from a schedule. (In general ``a t - b t^2
+/ 2`` is the averaged model's decrease per step, so ``a / b`` is ``t / 2`` plus that
+decrease over ``b t``: wherever the run is stationary the target is half the step.) Under
+epoch-wise shuffling the fresh batch holds rows the epoch has not used yet; near the
+training loss's minimum their gradient opposes that of the rows used, which chose the step,
+so ``a`` averages below zero late in such runs and the step falls by up to ``shrink ** 0.1``
+(1.26) per measurement to the end (with batches drawn with replacement it stays positive).
+Keeping the ramp's gradients in Adam's averages cost the digits autoencoder 13 points of R^2
+(Adam on a ramp of learning rates lost 5 of them, and won them back with its state cleared
+when its ramp ended); restarting the averages with the step count reset (a sign step of full
+length first) trained the ReLU digits networks worse than counting the ramp's gradients as
+zeros. A symmetric limit, ``shrink = growth``, keeps the step at its target on noisy batches
 where ``shrink = 10`` leaves it far below (the tests' synthetic stream; on ``friedman``,
-held out, about 15 times below, and 81.6% R^2 against 77.8%), but on the tasks the
-defaults were chosen on it trained no better (five of seven lower, by up to 0.3 points),
-so it is not the default.
-Full-batch quadratics of two or three parameters converge more slowly than with the
-ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
+held out, 5 to 70 times below, and 81.6% R^2 against 77.8%), but on the tasks the defaults
+were chosen on it trained no better (five of seven lower, by up to 0.3 points), so it is not
+the default. Full-batch quadratics of two or three parameters converge more slowly than with
+the ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
 direction is close to a sign vector, and ``s`` must shrink to converge), and so does the
-class example (noise-free minibatches) over its first ten epochs. With the momentum direction the
-log-space average diverged on a seed. For full-batch problems use
-:class:`lfso.torch.LFSO`. **These defaults were chosen on half of
-the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid search
-chooses Adam's learning rate on each task: the comparison on those tasks flatters both.
-``python benchmarks/stochastic.py --only ablation`` compares the variants.
+class example (noise-free minibatches) over its first ten epochs. With the momentum
+direction the log-space average diverged on a seed. For full-batch problems use
+:class:`lfso.torch.LFSO`. **These defaults were chosen on half of the benchmark's tasks**
+(``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid search chooses Adam's learning
+rate on each task: the comparison on those tasks flatters both. ``python
+benchmarks/stochastic.py --only ablation`` compares the variants.
 
 The per-step cost is why ``probe_every=2`` is the default: on the digits CNNs the extra
 forward pass alone is about half an Adam step, so measuring every step costs far more than
