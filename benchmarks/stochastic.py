@@ -28,7 +28,8 @@ scikit-learn's 8x8 digits, split 60/15/25 into training, validation and test row
 * ``lstm``: a one-layer LSTM (hidden 32) reads 12 tokens of 6 and classifies how many times
   token 0 occurs (0 to 4 or more: 5 classes), 7,200 generated sequences, batch 128, 8 epochs;
 * ``ablation``: StochasticLFSO's variants on ``mlp`` and ``mlp-wide``; ``decay``: the row-model
-  decay rules; ``late``: what StochasticLFSO's step does late in training on ``mlp-wide``.
+  decay rules; ``late``: what StochasticLFSO's step does late in training on the tasks
+  named (``mlp-wide`` if none; ``--replacement``: batches drawn with replacement).
 
 Optimisers: StochasticLFSO at its defaults; Adam, and SGD with momentum 0.9, each on a
 5-point learning-rate grid, the grid point chosen by its mean validation score over the
@@ -338,8 +339,12 @@ def optimisers(quick: bool) -> tuple[dict[str, Callable[..., Any]], list[str]]:
 
 
 # ------------------------------------------------------------------------------ training
-def train(task: Task, make_opt: Callable[..., Any], seed: int) -> dict[str, list[float]]:
-    """Per epoch (0 = start): validation and test scores, training loss, training seconds."""
+def train(
+    task: Task, make_opt: Callable[..., Any], seed: int, replacement: bool = False
+) -> dict[str, list[float]]:
+    """Per epoch (0 = start): validation and test scores, training loss, training seconds.
+    Each epoch is a shuffle of the training rows cut into batches, or (``replacement``) as
+    many rows drawn with replacement."""
     Xtr, ytr, Xva, yva, Xte, yte = task.data
     torch.manual_seed(seed)
     model = task.make_model()
@@ -364,7 +369,11 @@ def train(task: Task, make_opt: Callable[..., Any], seed: int) -> dict[str, list
         if switch:
             opt.train()
         start = time.perf_counter()
-        for idx in torch.randperm(len(Xtr), generator=gen).split(task.batch):
+        if replacement:
+            order = torch.randint(len(Xtr), (len(Xtr),), generator=gen)
+        else:
+            order = torch.randperm(len(Xtr), generator=gen)
+        for idx in order.split(task.batch):
             xb, yb = Xtr[idx], ytr[idx]
             if closure_opt:
 
@@ -659,9 +668,10 @@ def decay_study(quick: bool) -> list[str]:
 
 def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, secant fresh, eta 1.8, smoothing 0.9, probe_every 2)": (
+        "defaults (adam, secant fresh, eta 1, smoothing 0.9, shrink 10, probe_every 2)": (
             lambda p: StochasticLFSO(p)
         ),
+        "shrink 2 (a symmetric limit)": lambda p: StochasticLFSO(p, shrink=2.0),
         "probe_every 1": lambda p: StochasticLFSO(p, probe_every=1),
         "probe_every 3": lambda p: StochasticLFSO(p, probe_every=3),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),
@@ -680,13 +690,16 @@ def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     return lines
 
 
-def late_steps(quick: bool, seeds: list[int]) -> list[str]:
-    """What the step does late in training on ``mlp-wide``: per seed, StochasticLFSO's test
+def late_steps(
+    quick: bool, seeds: list[int], names: list[str], replacement: bool = False
+) -> list[str]:
+    """What the step does late in training on each task of ``names``: per seed, its test
     score and training loss by epoch, its last step, and of its secant measurements in the
     second half of the run, the share whose fresh-batch line minimiser ``u*`` is at or below
     0 and the ratio of the averaged descent rate and curvature to the step's ``s`` (the
-    ratio of averages: read from the measurements, whatever rule sized the step)."""
-    task = make_task("mlp-wide", quick)
+    ratio of averages: read from the measurements, whatever rule sized the step), and the
+    median step in each quarter of the run. ``replacement``: batches drawn with
+    replacement (see :func:`train`)."""
     measured: list[tuple[int, float, float, float, float]] = []
     original = StochasticLFSO._measure
 
@@ -696,14 +709,18 @@ def late_steps(quick: bool, seeds: list[int]) -> list[str]:
         measured.append((self.steps, s, g_state["t_prev"], slope, c))
         return original(self, s, f0, probed, g_state)
 
-    lines = [
+    header = [
         "| seed | test score by epoch | training loss by epoch | last step "
-        "| u* <= 0, 2nd half | a/b over s, 2nd half |",
-        "|---|---|---|---|---|---|",
+        "| u* <= 0, 2nd half | a/b over s, 2nd half | step, median by quarter |",
+        "|---|---|---|---|---|---|---|",
     ]
+    lines: list[str] = []
     StochasticLFSO._measure = spy  # type: ignore[method-assign]
     try:
-        for seed in seeds:
+        for name, seed in itertools.product(names, seeds):
+            task = make_task(name, quick)
+            if seed == seeds[0]:
+                lines += [*([""] if lines else []), f"**{name}**", "", *header]
             measured.clear()
             opts: list[StochasticLFSO] = []
 
@@ -711,16 +728,17 @@ def late_steps(quick: bool, seeds: list[int]) -> list[str]:
                 opts.append(StochasticLFSO(params))
                 return opts[-1]
 
-            rec = train(task, make, seed)
+            rec = train(task, make, seed, replacement)
             m = np.array(measured)
             late = m[m[:, 0] > m[-1, 0] / 2] if len(m) else m
             t, slope, c = late[:, 2], late[:, 3], late[:, 4]
             u_low = float(np.mean((c > 0) & (slope >= c)))
             ratio = float(np.mean((c - slope) / t) / np.mean(c / t**2) / np.median(late[:, 1]))
+            steps = [float(np.median(q[:, 1])) for q in np.array_split(m, 4) if len(q)]
             lines.append(
                 f"| {seed} | {' '.join(f'{v:.1f}' for v in rec['test'][1:])} "
                 f"| {' '.join(f'{v:.3g}' for v in rec['loss'][1:])} | {opts[0].last_step:.2g} "
-                f"| {u_low:.2f} | {ratio:.3g} |"
+                f"| {u_low:.2f} | {ratio:.3g} | {' '.join(f'{v:.2g}' for v in steps)} |"
             )
     finally:
         StochasticLFSO._measure = original  # type: ignore[method-assign]
@@ -737,7 +755,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument(
-        "--no-train", action="store_true", help="the tasks named only for step-time and cost"
+        "--no-train",
+        action="store_true",
+        help="the tasks named only for step-time, cost and late",
+    )
+    parser.add_argument(
+        "--replacement",
+        action="store_true",
+        help="late: draw each batch's rows with replacement (not a shuffle per epoch)",
     )
     parser.add_argument(
         "--lfso-only",
@@ -810,8 +835,10 @@ def main(argv: list[str] | None = None) -> None:
         lines += ["Step time at batch 128 and 256 (`--only step-time`)", ""]
         lines += step_time(list(TASKS) if not tasks else tasks, args.quick)
     if "late" in args.only:
-        lines += ["What the step does late in training (`--only late`, mlp-wide)", ""]
-        lines += [*late_steps(args.quick, seeds), ""]
+        names = tasks or ["mlp-wide"]
+        drawn = ", batches drawn with replacement" if args.replacement else ""
+        lines += [f"What the step does late in training (`--only late`, {', '.join(names)}{drawn})"]
+        lines += ["", *late_steps(args.quick, seeds, names, args.replacement), ""]
     if "ablation" in args.only:
         lines += [*ablation(args.quick, seeds, ["mlp", "mlp-wide"]), ""]
     if "decay" in args.only:
