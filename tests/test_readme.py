@@ -171,3 +171,15 @@ def test_readme_round_trips_per_certified_iteration(sync_table_of):
     table = sync_table_of(1000, 20, methods=("lfso", "lfso-lbfgs"))  # the script's sizes
     counts = [v for name, row in table.items() if name != "function + oracle" for v in row.values()]
     assert low <= min(counts) and max(counts) <= high, counts
+
+
+def test_readme_minibatch_step_cost_is_the_recorded_tables_range():
+    """The README's range of StochasticLFSO's step cost (CPU time against an Adam step) is
+    the least and the largest ratio of the step-time table the benchmark last wrote
+    (``docs/stochastic/table.md``, ``python3 benchmarks/stochastic.py``)."""
+    table = (README.parent / "docs" / "stochastic" / "table.md").read_text()
+    section = table.split("Step time at batch 128 and 256", 1)[1]
+    ratios = [float(m) for m in re.findall(r"^\|[^|]+\|[^|]+\|[^|]+\| ([\d.]+)x \|", section, re.M)]
+    assert len(ratios) >= 16
+    low, high = re.search(r"([\d.]+)x to ([\d.]+)x an Adam step in CPU time", PROSE).groups()
+    assert (float(low), float(high)) == (min(ratios), max(ratios))
