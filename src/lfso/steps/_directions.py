@@ -125,10 +125,10 @@ class _Gram:
         zg = (self.rows @ g).astype(np.float64, copy=False)
         r = self.gram[s_rows[:, None], y_rows]  # R_ij = s_i . y_j
         yy = self.gram[y_rows[:, None], y_rows]
-        alpha = _upper_solve(r, zg[s_rows])
+        alpha = _dtrsv(r, zg[s_rows])  # triu(R) alpha = a (BLAS)
         gamma = float(r[-1, -1] / yy[-1, -1])
         yq = zg[y_rows] - yy @ alpha
-        delta = _upper_solve(r, gamma * yq - np.diagonal(r) * alpha, trans=1)
+        delta = _dtrsv(r, gamma * yq - r.diagonal() * alpha, trans=1)  # triu(R)^T delta
         weights = np.zeros(self.rows.shape[0])
         weights[s_rows] = -delta
         weights[y_rows] = -gamma * alpha
@@ -141,11 +141,6 @@ class _Gram:
             s_rows = np.array(self.slots, dtype=np.intp)
             self._cached = (self.generation, (s_rows, s_rows + self.memory))
         return self._cached[1]
-
-
-def _upper_solve(r: Any, b: Any, trans: int = 0) -> Any:
-    """``triu(r) x = b`` (``trans=1``: ``triu(r)^T x = b``) by BLAS ``dtrsv``."""
-    return _dtrsv(r, b, trans=trans)
 
 
 class LBFGSDirection(Direction):
@@ -265,7 +260,7 @@ class LBFGSDirection(Direction):
                 gram = _Gram.of(memory, pairs, g)
             if state.x is not None:
                 s, y = x - state.x, g - state.grad
-                sy, ss, yy = (float(v) for v in (s @ y, s @ s, y @ y))
+                sy, ss, yy = float(s @ y), float(s @ s), float(y @ y)
                 if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
                     gram.add(s, y, sy, ss, yy)
                     pairs = (*pairs, (s, y))[-memory:]
