@@ -229,8 +229,9 @@ class RiskMonitor:
         return flags
 
     def _swing(self, k: int, step: float) -> int:
-        """Count whether the step ``step > 0`` swung by more than 2x against the last
-        swing's direction; the ``oscillation`` flag if most of the window did."""
+        """Record whether the step ``step > 0`` went up (down) more than 2x right after
+        going down (up) more than 2x; the ``oscillation`` flag where at least 80% of the
+        last ``window`` steps did."""
         ratio = step / self._last_step if self._last_step > 0.0 else math.nan
         last = self._last_ratio
         swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))
