@@ -206,3 +206,44 @@ def test_divergence_stop_guards_a_blowing_up_step():
     res = lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=0.7, callback=guard)
     assert guard.fired and res.status is lfso.Status.CALLBACK_STOP
     assert res.fun == res.history.f[0]  # the best point is the start: every step rose
+
+
+def test_the_oscillation_switch_changes_no_other_indicator():
+    """Without ``oscillation`` (a rule that zigzags by design) every other flag, count and
+    first iteration is the same as with it, on steps that swing, stall and rise."""
+    rng = np.random.default_rng(4)
+    watched = RiskMonitor(monotone=True, gradient_step=True, window=20)
+    unwatched = RiskMonitor(monotone=True, gradient_step=True, window=20, oscillation=False)
+    bit = RISKS["oscillation"][0]
+    g_prev, f_prev = rng.standard_normal(4), 1.0
+    for k in range(300):
+        step = (1e-2 if k % 2 else 1e-4) if k < 100 else 1e-12 if k < 110 else 1e-3
+        f_new = f_prev * (1.0 + (1e-3 if k % 17 == 0 else -1e-4))
+        g_new = g_prev * 0.99 + 1e-3 * rng.standard_normal(4)
+        args = (k, f_prev, f_new, g_prev, g_new, float(np.linalg.norm(g_prev)))
+        rest = (float(np.linalg.norm(g_new)), step, 50.0)
+        both = watched.observe(*args, *rest), unwatched.observe(*args, *rest)
+        assert both[1] == both[0] & ~bit
+        f_prev, g_prev = f_new, g_new
+    summary = watched.summary()
+    assert "oscillation" in summary and {"descent", "collapse"} <= set(summary)
+    assert unwatched.summary() == {n: v for n, v in summary.items() if n != "oscillation"}
+
+
+@pytest.mark.parametrize(
+    ("f_new", "gnorm_new", "fires"),
+    [
+        (math.nan, 1.0, True),
+        (math.inf, 1.0, True),
+        (-math.inf, 1.0, True),
+        (1.0, math.nan, True),
+        (1.0, math.inf, True),
+        (-1e308, 1e308, False),
+        (0.0, 0.0, False),
+    ],
+)
+def test_non_finite_is_any_nan_or_infinity(f_new, gnorm_new, fires):
+    monitor = RiskMonitor(monotone=False, gradient_step=False)
+    flags = monitor.observe(3, 1.0, f_new, None, None, 1.0, gnorm_new, step=0.1, lipschitz=1.0)
+    assert (flags == RISKS["non_finite"][0]) is fires
+    assert ("non_finite" in monitor.summary()) is fires

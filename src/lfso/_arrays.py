@@ -37,9 +37,10 @@ _NUMPY = array_api_compat.array_namespace(np.empty(0))
 
 def namespace(*arrays: Any) -> Any:
     """The array-API namespace shared by ``arrays`` (NumPy's wrapper for NumPy arrays)."""
-    if all(type(a) is np.ndarray for a in arrays):  # the common case, without the lookup
-        return _NUMPY
-    return array_api_compat.array_namespace(*arrays)
+    for a in arrays:  # (NumPy, the common case, without the lookup)
+        if type(a) is not np.ndarray:
+            return array_api_compat.array_namespace(*arrays)
+    return _NUMPY
 
 
 def to_float(value: Any) -> float:
@@ -62,9 +63,12 @@ def to_floats(*values: Any) -> list[float]:
     step deferred to this fetch (:mod:`lfso._later`) travel in the same transfer. Any other
     array-API library (CuPy, ...): stacked in that library, then one copy to the host.
     """
-    on_host = [isinstance(v, _HOST) for v in values]
-    if all(on_host):
+    for v in values:  # (all on the host, the common case: plain conversions)
+        if not isinstance(v, _HOST):
+            break
+    else:
         return [float(v) for v in values]
+    on_host = [isinstance(v, _HOST) for v in values]
     if any(on_host):  # host numbers stay as they are; the arrays travel together
         fetched = iter(to_floats(*(v for v, h in zip(values, on_host, strict=True) if not h)))
         return [float(v) if h else next(fetched) for v, h in zip(values, on_host, strict=True)]

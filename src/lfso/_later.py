@@ -178,6 +178,8 @@ def deferring(array: Any) -> bool:
     """Whether scalars computed from ``array`` should be deferred: inside :func:`riding`,
     on PyTorch tensors on an accelerator (:func:`accelerated`; NumPy and CPU tensors have
     no round trip to save, Dask computes per fetch)."""
+    if type(array) is _NDARRAY:  # (the common case, without the context lookup)
+        return False
     return _PENDING.get() is not None and accelerated(array)
 
 
@@ -237,6 +239,8 @@ def settle_riders(riders: list[Later], values: list[float]) -> None:
 
 def host_value(value: Any) -> float:
     """A float from a float or a :class:`Later` (NaN for ``None``)."""
+    if type(value) is float:  # (the common case first)
+        return value
     if value is None:
         return math.nan
     if isinstance(value, Later):

@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -157,18 +157,25 @@ _MESSAGES = {
 
 
 class History:
-    """Columnar per-iteration record: one list per quantity, cheap to append.
+    """Columnar per-iteration record: one array per quantity, cheap to append.
 
     Row ``k`` describes iterate ``x_k``: ``f`` and ``grad_norm`` there, the counters after
     evaluating it, the wall time since the start, the ``step`` (the scalar ``t`` in
     ``x_k = x_{k-1} - t g_{k-1}``), ``L`` and ``R`` that produced it (NaN for ``k = 0``
     and for rules that use no oracle), and ``risk``, the bit mask of the risk indicators
     that fired at this iteration (:data:`lfso.monitor.RISKS`).
+
+    A row is appended as one tuple (one list append per iteration, so a row is in whole or
+    not at all, even when an interrupt lands during :meth:`append`); the columns are
+    transposed from the rows when read, only the rows appended since the last read.
     """
 
     columns = ("f", "grad_norm", "step", "L", "R", "nfev", "njev", "noracle", "time", "risk")
+    _index: ClassVar[dict[str, int]] = {c: i for i, c in enumerate(columns)}
 
     def __init__(self) -> None:
+        self._rows: list[tuple[float, ...]] = []
+        # The columns read so far, as lists (extended from the rows at the next read).
         self._data: dict[str, list[float]] = {c: [] for c in self.columns}
 
     def append(
@@ -185,31 +192,29 @@ class History:
         risk: int = 0,
     ) -> None:
         """Add the row for the next iterate (see the class docstring for the columns)."""
-        d = self._data
-        d["f"].append(f)
-        d["grad_norm"].append(grad_norm)
-        d["step"].append(step)
-        d["L"].append(L)
-        d["R"].append(R)
-        d["nfev"].append(nfev)
-        d["njev"].append(njev)
-        d["noracle"].append(noracle)
-        d["time"].append(time)
-        d["risk"].append(risk)
+        self._rows.append((f, grad_norm, step, L, R, nfev, njev, noracle, time, risk))
 
     def __len__(self) -> int:
-        return len(self._data["f"])
+        return len(self._rows)
 
-    def _truncate(self) -> None:
-        """Drop a partly appended last row (an interrupt during :meth:`append`)."""
-        rows = min(len(v) for v in self._data.values())
-        for values in self._data.values():
-            del values[rows:]
+    def _column(self, column: str) -> list[float]:
+        """The column as a list, brought up to date with the rows."""
+        values, rows = self._data[column], self._rows
+        done = len(values)
+        if done < len(rows):
+            position = self._index[column]
+            values.extend([row[position] for row in rows[done:]])
+        return values
+
+    def _position(self, column: str) -> int:
+        position = self._index.get(column)
+        if position is None:
+            raise KeyError(f"unknown history column {column!r}; have {self.columns}")
+        return position
 
     def __getitem__(self, column: str) -> np.ndarray:
-        if column not in self._data:
-            raise KeyError(f"unknown history column {column!r}; have {self.columns}")
-        return np.asarray(self._data[column], dtype=float)
+        self._position(column)
+        return np.asarray(self._column(column), dtype=float)
 
     def __getattr__(self, column: str) -> np.ndarray:
         if column.startswith("_") or column not in History.columns:
@@ -218,8 +223,8 @@ class History:
 
     def last(self, column: str) -> float:
         """The latest value of ``column`` in O(1) (NaN for an empty history)."""
-        values = self._data[column] if column in self._data else self[column]
-        return float(values[-1]) if values else float("nan")
+        position, rows = self._position(column), self._rows
+        return float(rows[-1][position]) if rows else float("nan")
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """All columns as NumPy arrays."""
@@ -230,9 +235,15 @@ class History:
         """A history from column arrays (missing columns are filled with NaN)."""
         history = cls()
         n = len(next(iter(columns.values()))) if columns else 0
+        nan = [math.nan] * n
+        lists = []
         for c in cls.columns:
             values = columns.get(c)
-            history._data[c] = [float(v) for v in values] if values is not None else [np.nan] * n
+            lists.append([float(v) for v in values] if values is not None else nan)
+        lengths = {c: len(v) for c, v in zip(cls.columns, lists, strict=True)}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"History.from_dict: columns of unequal lengths {lengths}")
+        history._rows = list(zip(*lists, strict=True))
         return history
 
     def save(self, path: str | Path) -> Path:

@@ -38,6 +38,8 @@ from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 
 __all__ = ["Stepper", "attach"]
 
+_INF = math.inf
+
 
 def _callback_style(callback: Callable[..., Any]) -> str:
     """How to call ``callback``: with the iterate (``"x"``) or the intermediate result."""
@@ -360,7 +362,7 @@ class Stepper:
                     f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
                 )
             value = new.value
-            if not (math.isfinite(value) and math.isfinite(new.grad_norm)):
+            if not (-_INF < value < _INF and -_INF < new.grad_norm < _INF):  # (NaN fails)
                 return self._stop(Status.NON_FINITE)
             self.x, self.ev = x, new
             if value <= self.best.value:  # type: ignore[union-attr]
@@ -416,12 +418,11 @@ class Stepper:
 
     def _interrupted(self) -> None:
         self.status = Status.INTERRUPTED
-        # The interrupt may land anywhere in an iteration: keep the rows appended in full,
-        # and return the best of exactly those (the newest may be recorded, not yet taken).
-        history = self.history
-        history._truncate()
-        self._rows = len(history)
-        self.nit = nit = len(history) - 1
+        # The interrupt may land anywhere in an iteration: keep the rows appended (a row is
+        # appended whole or not at all), and return the best of exactly those (the newest
+        # may be recorded, not yet taken).
+        self._rows = rows = len(self.history)
+        self.nit = nit = rows - 1
         pending = self._pending
         if pending is not None and pending[0] == nit:
             _, px, pev = pending

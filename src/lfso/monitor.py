@@ -99,6 +99,8 @@ RISKS: dict[str, tuple[int, str]] = {
 # (the guard of lfso.rollout reads it too).
 STAGNATION_RTOL = 1e-15
 
+_INF = math.inf
+
 
 class RiskWarning(RuntimeWarning):
     """A risk indicator fired during a run (the message says what to do)."""
@@ -192,7 +194,7 @@ class RiskMonitor:
         model for it with the evaluation, a probe); otherwise it is computed here.
         """
         flags = 0
-        if not (math.isfinite(f_new) and math.isfinite(gnorm_new)):
+        if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
         if self.monotone and f_new > f_prev + self.rtol * abs(f_prev):
             flags |= self._fire("descent", k)
@@ -209,31 +211,39 @@ class RiskMonitor:
         if step > 0.0:  # (False for NaN)
             recent = self._recent
             # The median is at most the largest step: sort only when the step is that small.
-            if len(recent) >= 10 and step < self.collapse * self._max_step:
+            if step < self.collapse * self._max_step and len(recent) >= 10:
                 middle = len(recent) // 2
                 steps = sorted(t for t, _ in recent)[middle]
                 gnorms = sorted(g for _, g in recent)[middle]
                 if step < self.collapse * steps and gnorm_prev > math.sqrt(self.collapse) * gnorms:
                     flags |= self._fire("collapse", k)
             recent.append((step, gnorm_prev))
-            self._max_step = max(self._max_step, step)
-            ratio = step / self._last_step if self._last_step > 0.0 else math.nan
-            last = self._last_ratio
-            swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))
-            swings = self._swings
-            if len(swings) == self.window:
-                self._swing_sum -= swings[0]
-            swings.append(swing)
-            self._swing_sum += swing
-            full = len(swings) == self.window and self._swing_sum >= 0.8 * self.window
-            if full and self.oscillation:
-                flags |= self._fire("oscillation", k)
-            self._last_step, self._last_ratio = step, ratio
+            if step > self._max_step:
+                self._max_step = step
+            if self.oscillation:  # (the swings are kept only where they can fire)
+                flags |= self._swing(k, step)
         fs = self._f
         if len(fs) == self.window and abs(fs[0] - f_new) <= STAGNATION_RTOL * abs(f_new):
             flags |= self._fire("stagnation", k)
         fs.append(f_new)
         return flags
+
+    def _swing(self, k: int, step: float) -> int:
+        """Record whether the step ``step > 0`` went up (down) more than 2x right after
+        going down (up) more than 2x; the ``oscillation`` flag where at least 80% of the
+        last ``window`` steps did."""
+        ratio = step / self._last_step if self._last_step > 0.0 else math.nan
+        last = self._last_ratio
+        swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))
+        swings = self._swings
+        if len(swings) == self.window:
+            self._swing_sum -= swings[0]
+        swings.append(swing)
+        self._swing_sum += swing
+        self._last_step, self._last_ratio = step, ratio
+        if len(swings) == self.window and self._swing_sum >= 0.8 * self.window:
+            return self._fire("oscillation", k)
+        return 0
 
     def summary(self) -> dict[str, dict[str, int]]:
         """``{name: {"count": n, "first": k}}`` for the indicators that fired."""

@@ -252,7 +252,7 @@ class SegmentCertificate(Certificate):
         ``slope`` and ``length`` when the direction deferred them)."""
         objective, x, evaluation, direction, slope, length, eta, state = inputs
         d = evaluation.grad if direction is None else direction  # (negated below)
-        guess = None if state is None else host_value(state)
+        guess = state if state is None or type(state) is float else host_value(state)
         # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
         # [1/2, 1] (exactly: no rounding), with the same trial steps in units of d (t =
         # 2^k s), so that d's own scale can neither overflow nor underflow (u = A d, its
@@ -261,9 +261,9 @@ class SegmentCertificate(Certificate):
         cap = _exponent_cap(d)
         if isinstance(size, float):
             scale = _unit_scale(size, cap)
+            scaled = scale != 1.0
         else:
-            scale = _device_unit_scale(size, cap)
-        scaled = not (isinstance(scale, float) and scale == 1.0)
+            scale, scaled = _device_unit_scale(size, cap), True
         if direction is None:  # -2^k g in one exact operation
             d = d * -scale if scaled else -d
         elif scaled:
@@ -289,7 +289,8 @@ class SegmentCertificate(Certificate):
             return sized, step
         if not isinstance(scale, float):
             scale = to_floats(scale)[0]
-        slope, length = host_value(slope), host_value(length)
+        if not (type(slope) is float and type(length) is float):  # (a direction's Later)
+            slope, length = host_value(slope), host_value(length)
         # g . d is on the host already (the direction fetched it), so the solve uses it:
         # the target, the step and the claimed decrease all rest on the same slope.
         # eta (-g . 2^k d), per unit length first for steepest descent (-g . d = ||g||^2,
@@ -333,7 +334,12 @@ def _unit_scale(length: float, cap: int) -> float:
     0 or not finite)."""
     if not 0.0 < length < math.inf:
         return 1.0
-    return math.ldexp(1.0, min(max(-math.frexp(length)[1], -cap), cap))
+    k = -math.frexp(length)[1]
+    if k > cap:
+        k = cap
+    elif k < -cap:
+        k = -cap
+    return math.ldexp(1.0, k)
 
 
 def _device_unit_scale(length: Any, cap: int) -> Any:

@@ -121,14 +121,16 @@ class _Gram:
         - beta_j) R_ji) / R_ii`` says that ``delta = beta - alpha`` solves the lower
         triangular ``triu(R)^T delta = gamma Y q - diag(R) alpha``; and ``H g = gamma q +
         S^T (alpha - beta) = gamma g - S^T delta - gamma Y^T alpha``."""
-        s_rows, y_rows = self._order
-        zg = (self.rows @ g).astype(np.float64, copy=False)
-        r = self.gram[s_rows[:, None], y_rows]  # R_ij = s_i . y_j
-        yy = self.gram[y_rows[:, None], y_rows]
-        alpha = _upper_solve(r, zg[s_rows])
+        order, column = self._order
+        k = len(order) // 2
+        s_rows, y_rows = order[:k], order[k:]
+        z = (self.rows @ g).astype(np.float64, copy=False)[order]  # a, then c
+        block = self.gram[column, y_rows]  # R_ij = s_i . y_j above (Y Y^T)_ij
+        r, yy = block[:k], block[k:]
+        alpha = _dtrsv(r, z[:k])  # triu(R) alpha = a (BLAS)
         gamma = float(r[-1, -1] / yy[-1, -1])
-        yq = zg[y_rows] - yy @ alpha
-        delta = _upper_solve(r, gamma * yq - np.diagonal(r) * alpha, trans=1)
+        yq = z[k:] - yy @ alpha
+        delta = _dtrsv(r, gamma * yq - r.diagonal() * alpha, trans=1)  # triu(R)^T delta
         weights = np.zeros(self.rows.shape[0])
         weights[s_rows] = -delta
         weights[y_rows] = -gamma * alpha
@@ -136,16 +138,13 @@ class _Gram:
 
     @property
     def _order(self) -> tuple[Any, Any]:
-        """Row indices of the kept ``s_i`` and ``y_i``, oldest first (cached per pair set)."""
+        """Row indices of the kept ``s_i`` then of the kept ``y_i``, oldest first, and the
+        same as a column (to index the Gram matrix's rows); cached per pair set."""
         if self._cached[0] != self.generation:
             s_rows = np.array(self.slots, dtype=np.intp)
-            self._cached = (self.generation, (s_rows, s_rows + self.memory))
+            order = np.concatenate((s_rows, s_rows + self.memory))
+            self._cached = (self.generation, (order, order[:, None]))
         return self._cached[1]
-
-
-def _upper_solve(r: Any, b: Any, trans: int = 0) -> Any:
-    """``triu(r) x = b`` (``trans=1``: ``triu(r)^T x = b``) by BLAS ``dtrsv``."""
-    return _dtrsv(r, b, trans=trans)
 
 
 class LBFGSDirection(Direction):
@@ -248,6 +247,7 @@ class LBFGSDirection(Direction):
             return d, gd, dnorm, LBFGSState((), x, g)
         return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g, tuple(scalars))
 
+    @np.errstate(all="ignore")  # a bad new pair is caught below
     def _on_host(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
     ) -> tuple[Any, Any, Any, LBFGSState]:
@@ -260,20 +260,19 @@ class LBFGSDirection(Direction):
         if (state.x is None and not pairs) or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, state._replace(x=x, grad=g, gram=gram, unsettled=None)
-        with np.errstate(all="ignore"):  # a bad new pair is caught below
-            if gram is None:
-                gram = _Gram.of(memory, pairs, g)
-            if state.x is not None:
-                s, y = x - state.x, g - state.grad
-                sy, ss, yy = (float(v) for v in (s @ y, s @ s, y @ y))
-                if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
-                    gram.add(s, y, sy, ss, yy)
-                    pairs = (*pairs, (s, y))[-memory:]
-            if not pairs:
-                d, gd, dnorm = _steepest(evaluation)
-                return d, gd, dnorm, LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
-            d = gram.direction(g)
-            gd, dd = float(g @ d), float(d @ d)
+        if gram is None:
+            gram = _Gram.of(memory, pairs, g)
+        if state.x is not None:
+            s, y = x - state.x, g - state.grad
+            sy, ss, yy = float(s @ y), float(s @ s), float(y @ y)
+            if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
+                gram.add(s, y, sy, ss, yy)
+                pairs = (*pairs, (s, y))[-memory:]
+        if not pairs:
+            d, gd, dnorm = _steepest(evaluation)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
+        d = gram.direction(g)
+        gd, dd = float(g @ d), float(d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)

@@ -1,0 +1,64 @@
+"""The array helpers' NumPy paths (taken before any array-API lookup) give what the
+general paths give."""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat
+import numpy as np
+import pytest
+
+from lfso._arrays import namespace, to_floats
+from lfso._later import Later, deferring, host_value, riding
+from lfso.steps._certificates import _unit_scale
+
+
+def test_namespace_of_numpy_arrays_is_array_api_compats():
+    a, b = np.ones(3), np.zeros((2, 2), dtype=np.float32)
+    expected = array_api_compat.array_namespace(a, b)
+    assert namespace(a, b) is namespace(a) is namespace() is expected
+    with pytest.raises(TypeError):
+        namespace(a, "not an array")
+
+
+def test_to_floats_of_host_values_are_python_floats():
+    values = (np.float64(0.1), np.array(2.5, dtype=np.float32), 3, 0.25, np.int64(7))
+    floats = to_floats(*values)
+    assert floats == [0.1, 2.5, 3.0, 0.25, 7.0]
+    assert all(type(v) is float for v in floats)
+    assert to_floats() == []
+
+
+def test_host_value_takes_floats_as_they_are():
+    assert host_value(0.1) == 0.1 and type(host_value(np.float64(0.1))) is float
+    assert math.isnan(host_value(None))
+    later = Later(None)
+    later.value = 4.0
+    assert host_value(later) == 4.0
+
+
+def test_numpy_arrays_never_defer():
+    x = np.ones(3)
+    assert not deferring(x)
+    with riding():
+        assert not deferring(x)
+
+
+def _unit_scale_by_min_max(length, cap):
+    """The scale as a clamp by ``min`` and ``max`` (what :func:`_unit_scale` computes)."""
+    if not 0.0 < length < math.inf:
+        return 1.0
+    return math.ldexp(1.0, min(max(-math.frexp(length)[1], -cap), cap))
+
+
+@pytest.mark.parametrize("cap", [127, 1023])
+def test_unit_scale_brings_the_length_to_one_half_within_the_dtypes_exponents(cap):
+    lengths = [0.0, math.inf, math.nan, -1.0, 5e-324, 1e-300, 1e-40, 0.5, 0.75, 1.0, 3.0]
+    lengths += [1e38, 3e38, 1e300, math.ulp(1.0), 2.0**-127, 2.0**128, 1.7976931348623157e308]
+    for length in lengths:
+        scale = _unit_scale(length, cap)
+        assert scale == _unit_scale_by_min_max(length, cap), length
+        assert 2.0**-cap <= scale <= 2.0**cap
+        if 0.0 < length < math.inf and 2.0**-cap < scale < 2.0**cap:  # (not clamped)
+            assert 0.5 <= scale * length < 1.0, length

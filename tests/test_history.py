@@ -1,0 +1,91 @@
+"""The history: rows appended whole, columns read from them (up to date at every read)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import lfso
+from lfso import History
+from lfso.models import PowerSum
+
+
+def _row(k):
+    """A row whose every entry says which row and which column it is."""
+    return (
+        10.0 * k + 0,
+        10.0 * k + 1,
+        10.0 * k + 2,
+        10.0 * k + 3,
+        10.0 * k + 4,
+        k,
+        k + 1,
+        k + 2,
+        0.5 * k,
+        k % 3,
+    )
+
+
+def test_columns_follow_the_rows_appended_between_reads():
+    history = History()
+    assert len(history) == 0 and history.f.shape == (0,) and math.isnan(history.last("f"))
+    for k in range(3):
+        history.append(*_row(k))
+    first = history.as_dict()
+    for k in range(3, 7):
+        history.append(*_row(k))
+        assert history.last("noracle") == k + 2 and history.last("risk") == k % 3
+    assert len(history) == 7
+    for i, column in enumerate(History.columns):
+        expected = np.array([_row(k)[i] for k in range(7)], dtype=float)
+        np.testing.assert_array_equal(history[column], expected)
+        np.testing.assert_array_equal(getattr(history, column), expected)
+        np.testing.assert_array_equal(first[column], expected[:3])  # (a read is a copy)
+        assert history[column].dtype == np.float64
+
+
+def test_the_risk_column_defaults_to_zero():
+    history = History()
+    history.append(1.0, 2.0, 3.0, 4.0, 5.0, 1, 1, 0, 0.0)
+    assert history.risk.tolist() == [0.0]
+
+
+@pytest.mark.parametrize("column", ["fun", "", "_rows"])
+def test_an_unknown_column_is_an_error_naming_it(column):
+    history = History()
+    history.append(*_row(0))
+    with pytest.raises(KeyError, match=repr(column)):
+        history[column]
+    with pytest.raises(KeyError, match=repr(column)):
+        history.last(column)
+
+
+def test_from_dict_fills_missing_columns_and_rejects_ragged_ones():
+    history = History.from_dict({"f": [3.0, 2.0], "step": np.array([np.nan, 0.5])})
+    assert len(history) == 2
+    np.testing.assert_array_equal(history.f, [3.0, 2.0])
+    assert np.isnan(history.L).all() and history.last("step") == 0.5
+    history.append(*_row(2))
+    np.testing.assert_array_equal(history.f, [3.0, 2.0, 20.0])
+    assert len(History.from_dict({})) == 0
+    with pytest.raises(ValueError, match=r"unequal lengths.*'f': 2.*'step': 1"):
+        History.from_dict({"f": [3.0, 2.0], "step": [0.5]})
+
+
+def test_a_callback_reads_the_row_of_its_own_iterate():
+    """Read every iteration (as the loggers do), the columns end at the newest row."""
+    seen = []
+
+    def callback(intermediate_result):
+        h = intermediate_result.history
+        seen.append((h.f[-1], intermediate_result.fun, len(h.step), intermediate_result.nit + 1))
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=20, tol=0.0, callback=callback)
+    assert len(seen) == res.nit > 0
+    for f_row, fun, rows, expected_rows in seen:
+        assert f_row == fun and rows == expected_rows
+    columns = res.history.as_dict()
+    assert {len(v) for v in columns.values()} == {res.nit + 1}
+    np.testing.assert_array_equal(columns["nfev"], np.arange(1, res.nit + 2))
