@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._arrays import device, like, materialize, namespace, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..oracles._segment import SegmentBound
@@ -181,7 +183,7 @@ class LogisticRegression(Model):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
         xp = self.xp
@@ -203,10 +205,11 @@ class LogisticRegression(Model):
     ) -> Evaluation:
         xp = self.xp
         self._check_point(x)
-        host = host_twin(self, x)
-        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
-        product = device_product(product, self.X)
+        if type(x) is not np.ndarray:  # a CPU tensor: the NumPy code on views (models._host)
+            host = host_twin(self, x)
+            if host is not None:
+                return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+            product = device_product(product, self.X)
         # (Dask: margins and gradient stay on the workers, so that neither the radius solve
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
@@ -245,7 +248,7 @@ class LogisticRegression(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Margin intervals' distance to the decision boundary (see the class docstring)."""
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.segment(x, evaluation, direction)
         xp, g = self.xp, self.geometry

@@ -254,7 +254,7 @@ class LpRegression(_LinearModel):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
         r = self._product(x) - self.b
@@ -273,10 +273,11 @@ class LpRegression(_LinearModel):
     ) -> Evaluation:
         xp, p = self.xp, self.p
         self._check_point(x)
-        host = host_twin(self, x)
-        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
-        product = device_product(product, self.A)
+        if type(x) is not np.ndarray:  # a CPU tensor: the NumPy code on views (models._host)
+            host = host_twin(self, x)
+            if host is not None:
+                return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+            product = device_product(product, self.A)
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
@@ -317,7 +318,7 @@ class LpRegression(_LinearModel):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Per-row endpoint suprema along ``u = A d`` (see the class docstring)."""
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.segment(x, evaluation, direction)
         xp = self.xp
@@ -512,7 +513,7 @@ class CompositeLeastSquares(_LinearModel):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
         xp = self.xp
@@ -533,10 +534,11 @@ class CompositeLeastSquares(_LinearModel):
     ) -> Evaluation:
         p, xp = self.p, self.xp
         self._check_point(x)
-        host = host_twin(self, x)
-        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
-        product = device_product(product, self.A)
+        if type(x) is not np.ndarray:  # a CPU tensor: the NumPy code on views (models._host)
+            host = host_twin(self, x)
+            if host is not None:
+                return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+            product = device_product(product, self.A)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r = materialize(ax - self.b)
@@ -631,7 +633,7 @@ class CompositeLeastSquares(_LinearModel):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum along ``r + s A d``, bounded despite the rounding of ``r``
         and ``u = A d`` (see the class docstring)."""
-        host = host_twin(self, x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.segment(x, evaluation, direction)
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
