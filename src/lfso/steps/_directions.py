@@ -20,6 +20,7 @@ from .._arrays import materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
+from ..models._segments import _numpy_view, _viewable
 from ._base import Direction
 
 __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"]
@@ -160,7 +161,10 @@ class LBFGSDirection(Direction):
 
     On NumPy the recursion runs in the memory's Gram matrix (:class:`_Gram`: the pairs as
     rows of one array, two triangular solves of size ``m`` and one product each way with
-    the rows; the same directions as the two-loop recursion in exact arithmetic). On other
+    the rows; the same directions as the two-loop recursion in exact arithmetic). So it
+    does on PyTorch CPU tensors (float32 or float64, no autograd, not inside
+    :func:`lfso.bench.cpu_as_accelerator`), on zero-copy NumPy views of them: the same
+    NumPy arithmetic, ``d`` a tensor sharing the result's memory. On other
     libraries the dot products of the two-loop recursion stay in the data's library (0-d
     arrays); the pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
     ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
@@ -207,9 +211,13 @@ class LBFGSDirection(Direction):
     ) -> tuple[Any, Any, Any, LBFGSState]:
         if defer or state.unsettled is not None:
             return self._deferred(x, evaluation, state)
-        if type(evaluation.grad) is np.ndarray and evaluation.grad.ndim == 1:
-            return self._on_host(x, evaluation, state)
-        g, memory = evaluation.grad, self.memory
+        g = evaluation.grad
+        if type(g) is np.ndarray:
+            if g.ndim == 1:
+                return self._on_host(x, evaluation, state)
+        elif g.ndim == 1 and _viewable(x, g) and not (x.requires_grad or g.requires_grad):
+            return self._on_host(x, evaluation, state, views=True)
+        memory = self.memory
         pairs, cache = state.pairs, state.scalars
         new_pair: tuple[Any, Any] | None = None
         dots: list[Any] = []  # s.y, s.s, y.y of the new pair
@@ -249,35 +257,51 @@ class LBFGSDirection(Direction):
 
     @np.errstate(all="ignore")  # a bad new pair is caught below
     def _on_host(
-        self, x: Any, evaluation: Evaluation, state: LBFGSState
+        self, x: Any, evaluation: Evaluation, state: LBFGSState, *, views: bool = False
     ) -> tuple[Any, Any, Any, LBFGSState]:
         """:meth:`__call__` on NumPy: the recursion in the memory's Gram matrix
-        (:class:`_Gram`), the pair test, ``g . d`` and ``||d||`` on the host."""
+        (:class:`_Gram`), the pair test, ``g . d`` and ``||d||`` on the host.
+
+        ``views=True``: ``x`` and ``g`` are PyTorch CPU tensors (float32 or float64, on the
+        host path, no autograd) and the same NumPy code runs on zero-copy views of them, of
+        the previous iterate and gradient and (where the Gram matrix is made again) of the
+        kept pairs. The state keeps tensors, as the other paths do (``x``, ``g`` and each
+        new pair as a tensor sharing the NumPy array's memory), so a run that enters
+        :func:`lfso.bench.cpu_as_accelerator` carries its memory on; ``d`` comes back as
+        a tensor sharing the NumPy result's memory, of the data's dtype."""
         g, memory, pairs = evaluation.grad, self.memory, state.pairs
+        kept_x, kept_g, wrap = x, g, _same
+        last_x, last_g = state.x, state.grad
+        if views:
+            wrap = _tensor
+            x, g = _numpy_view(x), _numpy_view(g)
+            if last_x is not None:
+                last_x, last_g = _numpy_view(last_x), _numpy_view(last_g)
         gram = state.gram
         if gram is None or gram.generation != state.generation or gram.rows.dtype != g.dtype:
             gram = None  # (a state from another path, or one a later call moved on from)
-        if (state.x is None and not pairs) or evaluation.grad_norm == 0.0:
+        if (last_x is None and not pairs) or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, state._replace(x=x, grad=g, gram=gram, unsettled=None)
+            return d, gd, dnorm, state._replace(x=kept_x, grad=kept_g, gram=gram, unsettled=None)
         if gram is None:
-            gram = _Gram.of(memory, pairs, g)
-        if state.x is not None:
-            s, y = x - state.x, g - state.grad
+            gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
+        if last_x is not None:
+            s, y = x - last_x, g - last_g
             sy, ss, yy = float(s @ y), float(s @ s), float(y @ y)
             if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
                 gram.add(s, y, sy, ss, yy)
-                pairs = (*pairs, (s, y))[-memory:]
+                pairs = (*pairs, (wrap(s), wrap(y)))[-memory:]
         if not pairs:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
+            state = LBFGSState(pairs, kept_x, kept_g, gram=gram, generation=gram.generation)
+            return d, gd, dnorm, state
         d = gram.direction(g)
         gd, dd = float(g @ d), float(d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState((), x, g)
-        state = LBFGSState(pairs, x, g, gram=gram, generation=gram.generation)
-        return d, gd, math.sqrt(dd), state
+            return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
+        state = LBFGSState(pairs, kept_x, kept_g, gram=gram, generation=gram.generation)
+        return wrap(d), gd, math.sqrt(dd), state
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
@@ -339,6 +363,23 @@ class LBFGSDirection(Direction):
         unsettled = (later(ok), later(descent))
         next_state = LBFGSState(cand_pairs, x, g, cand_scalars, unsettled)
         return d, later(gd), later(dnorm), next_state
+
+
+def _same(array: Any) -> Any:
+    return array
+
+
+def _tensor(array: np.ndarray) -> Any:
+    """A NumPy array as a PyTorch tensor sharing its memory."""
+    import torch
+
+    return torch.from_numpy(array)
+
+
+def _host_pairs(pairs: tuple[tuple[Any, Any], ...]) -> tuple[tuple[Any, Any], ...]:
+    """The pairs' NumPy views (tensors kept by the host path on CPU tensors, or by the
+    device path before a run left :func:`lfso.bench.cpu_as_accelerator`)."""
+    return tuple((_numpy_view(s), _numpy_view(y)) for s, y in pairs)
 
 
 class CallableDirection(Direction):
