@@ -4,6 +4,7 @@ cases; the method registry rejects every bad option."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -419,7 +420,7 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
     """A user function with a plain ``smoothness(x, R)`` has only the ball's segment bound
     (``segment_uses_ball``): ``certificate="segment"`` asks for the bound and runs like
     ``certificate="ball"`` (it once raised "segment() needs an evaluation made with
-    bound=True"); the two radius solves differ by their tolerance only."""
+    bound=True"); the two radius solves differ by their tolerance only (1e-3 here)."""
 
     def fun(x):
         return float(np.sum(x**4))
@@ -435,7 +436,15 @@ def test_segment_certificate_of_a_plain_oracle_is_the_ball_stretched(method):
     assert not LpRegression(np.eye(2), np.ones(2), p=2).segment_uses_ball
     x0 = np.array([1.0, -0.5, 2.0])
     runs = [
-        lfso.minimize(fun, x0, grad=grad, smoothness=smoothness, method=method, certificate=c)
+        lfso.minimize(
+            fun,
+            x0,
+            grad=grad,
+            smoothness=smoothness,
+            method=method,
+            certificate=c,
+            radius_rtol=1e-3,
+        )
         for c in ("segment", "ball")
     ]
     assert runs[0].success and runs[0].njev == runs[1].njev
@@ -531,3 +540,73 @@ def test_a_too_small_ball_oracle_under_the_capped_estimate_stays_monotone():
     res = lfso.minimize(box, np.linspace(1.0, 3.0, 6), method="lfso-lbfgs", monitor=False)
     assert res.success and res.rollbacks > 0
     assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
+
+
+def _rows(n: int, model: str, dtype: type) -> tuple[Model, np.ndarray]:
+    """The paper's generated l_4 regression (x0 = 1) or logistic regression (x0 = 0)."""
+    from lfso.bench import lls_data
+    from lfso.models import LogisticRegression
+
+    A, b = lls_data(n, 20)
+    A, b = A.astype(dtype), b.astype(dtype)
+    if model == "logistic":
+        labels = (b > np.median(b)).astype(dtype)
+        return LogisticRegression(A, labels, l2=1.0 / n), np.zeros(20, dtype)
+    return LpRegression(A, b, 2.0), np.ones(20, dtype)
+
+
+def test_lbfgs_solves_its_step_to_ten_percent_and_lfso_to_one_in_a_thousand():
+    assert METHODS["lfso-lbfgs"].options["radius_rtol"].default == 0.1
+    assert METHODS["lfso"].options["radius_rtol"].default == 1e-3
+    model, _ = _rows(50, "l4", np.float64)
+    assert build_rule("lfso-lbfgs", {}, model=model, auto=False).certificate.radius_rtol == 0.1
+    assert build_rule("lfso", {}, model=model, auto=False).certificate.radius_rtol == 1e-3
+    tight = build_rule("lfso-lbfgs", {"radius_rtol": 1e-3}, model=model, auto=False)
+    assert tight.certificate.radius_rtol == 1e-3  # still the user's to choose
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["l4", "logistic"])
+def test_lbfgs_default_tolerance_takes_fewer_trial_steps_on_row_models(kind, dtype):
+    """Along L-BFGS directions the first trial step (the last step) or the second (the root
+    were C flat from there) lands within 10% of the largest certified step: under two
+    passes over the rows per iteration, against about 2.5 when solved to 1e-3."""
+    model, x0 = _rows(500, kind, dtype)
+    per = {}
+    for rtol in (0.1, 1e-3):
+        options = {} if rtol == 0.1 else {"radius_rtol": rtol}
+        res = lfso.minimize(
+            model, x0, method="lfso-lbfgs", tol=1e-5, max_iter=200, monitor="quiet", **options
+        )
+        per[rtol] = res.noracle / res.nit
+    assert per[0.1] <= 2.0
+    assert per[0.1] <= 0.85 * per[1e-3]
+
+
+@pytest.mark.parametrize("kind", ["l4", "logistic"])
+def test_lbfgs_steps_at_the_default_tolerance_are_certified_in_float32(kind):
+    """Every float32 iterate's true f (recomputed in float64 from the same data) is at most
+    the last one's plus the rounding of f and of the stored iterate, 8 u (|f| + sum |x_i
+    g_i|), from far starts too."""
+    model32, x0 = _rows(400, kind, np.float32)
+    model64, _ = _rows(400, kind, np.float64)  # the same data: float32 values are exact
+    unit = float(np.finfo(np.float32).eps) / 2
+    for scale in (1.0, 1e3):
+        start = x0 + np.float32(scale) * np.linspace(-1, 1, x0.size, dtype=np.float32)
+        iterates = [start.astype(np.float64)]
+        lfso.minimize(
+            model32,
+            start,
+            method="lfso-lbfgs",
+            tol=1e-6,
+            max_iter=150,
+            monitor="quiet",
+            callback=lambda x, seen=iterates: seen.append(np.asarray(x, dtype=np.float64)),
+        )
+        values = []
+        for x in iterates:
+            e = model64.evaluate(x, bound=False)
+            values.append((e.value, 8 * unit * (abs(e.value) + float(np.abs(x * e.grad).sum()))))
+        pairs = itertools.pairwise(values)
+        rises = [f1 - f0 - pad for (f0, _), (f1, pad) in pairs if f1 > f0 + pad]
+        assert len(iterates) > 20 and not rises

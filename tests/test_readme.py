@@ -94,7 +94,7 @@ def test_the_api_example_states_its_step_counts_and_prints_the_status_name():
     its status prints as a name: ``Status`` is an ``IntEnum``, so ``print(res.status)``
     would print ``0``."""
     code = _checked(BLOCKS[0])
-    assert code.count("_steps(") == 4 and "_printed('CONVERGED 129 ...'" in code
+    assert code.count("_steps(") == 4 and "_printed('CONVERGED 131 ...'" in code
     for block in BLOCKS:
         assert not re.search(r"print\(res\.status[,)]", block)
 

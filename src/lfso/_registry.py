@@ -331,7 +331,9 @@ METHODS: dict[str, Method] = {
     ),
     "lfso-lbfgs": Method(
         _certified(lambda o: LBFGSDirection(o["memory"]), "lfso-lbfgs"),
-        {**_CERTIFIED, "memory": _with(integer(1), 10)},
+        # A step within 10% of the largest certified one: along quasi-Newton directions
+        # the first or second trial step lands there (docs/results.md, "Trial steps").
+        {**_CERTIFIED, "radius_rtol": _with(real(0.0, 1.0), 0.1), "memory": _with(integer(1), 10)},
         "L-BFGS directions (m = 10), certified step, no line search",
         needs_oracle=True,
         estimates=True,

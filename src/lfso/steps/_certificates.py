@@ -213,6 +213,15 @@ class SegmentCertificate(Certificate):
     with the last step; a bound with ``product(t)`` (row models) hands the model's image of
     ``x + t d`` to the next evaluation, which then skips its pass over ``A``. Without a
     sharper bound the model's default is the ball's, ``L(x, t ||d||) ||d||^2``.
+
+    Tolerance. As ``C`` is non-decreasing, every trial ``t`` certifies the step
+    ``min(t, target / C(t))`` (``target = eta (-g . d)``) and bounds the largest certified
+    step ``t*`` from above (``t* <= t`` if ``t C(t) >= target``, else ``t* <= target / C(t)``);
+    the segment's solve stops as soon as its step is within a factor ``1 + radius_rtol`` of
+    such a bound, hence of ``t*``. A looser tolerance takes a step up to that much shorter
+    (never longer than ``t*``) in fewer trials: ``lfso-lbfgs`` takes ``radius_rtol = 0.1``
+    (along its directions the last step, or the root were ``C`` flat from there, is
+    usually within 10%), ``lfso`` (the published algorithm) ``1e-3``.
     """
 
     claims_ball = False
