@@ -14,8 +14,8 @@ product, the bounds' statistics, the segment's rows) stays NumPy. The bounds are
 NumPy arrays' bounds, with their rounding arguments, in the data's dtype.
 
 The twin's products with the data (``A v``, ``A^T v``) are PyTorch's, on the tensors
-themselves (:class:`_TorchProduct`): its matrix-vector kernels for tall, narrow data run
-about twice as fast as NumPy's BLAS on one core (``docs/results.md``). They sum each row's
+themselves (:class:`_TorchProduct`), whose matrix-vector kernels were measured faster
+than NumPy's BLAS on tall, narrow data (``docs/results.md``). They sum each row's
 ``d`` products in another order, so iterates on CPU tensors agree with those on NumPy
 arrays to rounding, not bit for bit (with NumPy's products they are NumPy's bit for bit:
 ``tests/test_torch_host.py``). The bounds do not depend on that order: a dot product of

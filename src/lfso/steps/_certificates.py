@@ -220,7 +220,7 @@ class SegmentCertificate(Certificate):
     the segment's solve stops as soon as its step is within a factor ``1 + radius_rtol`` of
     such a bound, hence of ``t*``. A looser tolerance takes a step up to that much shorter
     (never longer than ``t*``) in fewer trials: ``lfso-lbfgs`` takes ``radius_rtol = 0.1``
-    (along its directions the last step, or the root were ``C`` flat from there, is
+    (along its directions the last step, or the root if ``C`` were flat from there, is
     usually within 10%), ``lfso`` (the published algorithm) ``1e-3``.
     """
 
