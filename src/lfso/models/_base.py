@@ -164,6 +164,15 @@ class Model(LocalSmoothnessOracle):
         """The row data matrix (``n x d``; ``A`` or ``X`` of the built-in models), or ``None``."""
         return None
 
+    def _product(self, v: Any) -> Any:
+        """``data @ v``, the row models' product with their data (PyTorch's, on the tensors,
+        for the NumPy twin of a model on CPU tensors: :mod:`lfso.models._host`)."""
+        return self.data @ v
+
+    def _adjoint(self, v: Any) -> Any:
+        """``data^T @ v`` (as :meth:`_product`)."""
+        return self.data.T @ v
+
     @abstractmethod
     def evaluate(
         self,

@@ -173,14 +173,6 @@ class LogisticRegression(Model):
         """``X`` (with the intercept column when ``fit_intercept``)."""
         return self.X
 
-    def _product(self, v: Any) -> Any:
-        """``X v`` (in PyTorch for the NumPy twin of a model on CPU tensors: models._host)."""
-        return self.X @ v
-
-    def _adjoint(self, v: Any) -> Any:
-        """``X^T v`` (as :meth:`_product`)."""
-        return self.X.T @ v
-
     def value(self, x: Any) -> float:
         self._check_point(x)
         host = None if type(x) is np.ndarray else host_twin(self, x)

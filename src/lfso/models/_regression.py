@@ -105,14 +105,6 @@ class _LinearModel(Model):
         """``A``."""
         return self.A
 
-    def _product(self, v: Any) -> Any:
-        """``A v`` (in PyTorch for the NumPy twin of a model on CPU tensors: models._host)."""
-        return self.A @ v
-
-    def _adjoint(self, v: Any) -> Any:
-        """``A^T v`` (as :meth:`_product`)."""
-        return self.A.T @ v
-
 
 class LpRegression(_LinearModel):
     """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
