@@ -881,3 +881,33 @@ def test_composite_segment_reuses_the_evaluations_residual_bit_for_bit():
     kept, formed = model.segment(x, ev, d), model.segment(x, bare, d)
     for t in (0.0, 0.01, 1.0, 100.0):
         assert kept(t) == formed(t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 1e-12, 1e12])
+def test_host_quadratic_covers_the_exact_curvature(dtype, scale):
+    """The quadratic's host path in either dtype: ``C(t)`` is the general path's bound
+    from the same sum, and at least the exact ``2k ||v||^2`` of the given ``v`` (mpmath,
+    50 digits), the sum's rounding in that dtype included."""
+    from lfso.models._segments import NormPathSegment
+
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        v = (rng.standard_normal(257) * rng.lognormal(0.0, 3.0, 257) * scale).astype(dtype)
+        fast = NormPathSegment.along(1.0, 0.5, None, v)
+        c = float(v @ v)
+        general = NormPathSegment(
+            1.0,
+            0.5,
+            c,
+            c,
+            c,
+            terms=257,
+            dtype_eps=float(np.finfo(dtype).eps),
+            tiny=float(np.finfo(dtype).smallest_normal),
+        )
+        assert type(fast) is not NormPathSegment, trial
+        with mpmath.workdps(50):
+            exact = 2 * mpmath.mpf(0.5) * mpmath.fsum(mpmath.mpf(float(e)) ** 2 for e in v)
+        for t in (0.0, 1.0, 1e6):
+            assert fast(t) == general(t) and mpmath.mpf(fast(t)) >= exact, (trial, t)
