@@ -150,3 +150,73 @@ def test_record_is_the_one_row_writer():
     assert h.time[0] == 0.0 and np.all(np.diff(h.time) >= 0)
     built = rows.build(None, lfso.models.Evaluation(1.0, None, 0.5), jac=None)
     assert (built.nit, built.nfev, built.method, built.jac) == (2, 6, "other", None)
+
+
+def test_the_torch_optimiser_runs_the_same_two_halves(monkeypatch):
+    """lfso.torch.LFSO arrives, then moves, each step: the rows minimize's stepper writes."""
+    torch = pytest.importorskip("torch")
+    from lfso.torch import LFSO
+
+    calls = []
+    for half in ("arrive", "move"):
+        original = getattr(Stepper, half)
+
+        def counted(self, *args, _original=original, _half=half, **kwargs):
+            calls.append(_half)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Stepper, half, counted)
+
+    w = torch.nn.Parameter(torch.tensor(X0))
+    opt = LFSO([w], 0.9, smoothness=lambda params, R: 2.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(6):
+        opt.step(closure)
+    assert calls == ["arrive", "move"] * 6
+    ref = lfso.minimize(
+        lambda x: (x**2).sum(),
+        X0,
+        grad=lambda x: 2 * x,
+        smoothness=lambda x, R: 2.0,
+        method="lfso",
+        eta=0.9,  # (eta = 1 lands on the minimiser in one step)
+        tol=0.0,
+        max_iter=5,
+    )
+    assert calls[12:] == ["move", "arrive"] * 5  # minimize: the same halves, the other order
+    got, want = opt.history.as_dict(), ref.history.as_dict()
+    for column in ("f", "grad_norm", "step", "L", "R"):
+        np.testing.assert_allclose(got[column], want[column], rtol=1e-12, err_msg=column)
+
+
+def test_the_torch_callback_gets_the_intermediate_result_whatever_its_name():
+    torch = pytest.importorskip("torch")
+    from lfso.torch import LFSO
+
+    seen = []
+
+    def callback(x):  # (minimize would pass x; the optimiser has none to pass)
+        seen.append(x)
+
+    w = torch.nn.Parameter(torch.tensor(X0))
+    opt = LFSO([w], method="gd", step=0.1, callback=callback)
+    assert opt.callback is callback
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert [type(r) for r in seen] == [lfso.Result] * 3 and [r.nit for r in seen] == [0, 1, 2]
+    opt.callback = None
+    opt.step(closure)
+    assert len(seen) == 3 and opt.callback is None

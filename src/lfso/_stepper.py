@@ -5,15 +5,18 @@ The stepper owns what no step rule re-implements: the iteration count and the co
 (the objective counts its own calls), the stopping tests, the non-finite check, best-point
 tracking, interruption, the history rows, the risk indicators (:mod:`lfso.monitor`), the
 progress bar and the callbacks, and it builds the :class:`~lfso.Result`.
-:func:`lfso._loop.run` is ``start``, ``advance`` until it says the run stopped, ``result``;
-the minibatch driver (:mod:`lfso.stochastic`) advances one epoch at a time (an epoch of
-batch steps is one move). :class:`lfso.torch.LFSO` keeps a stepper for its rows, counters
-and intermediate results: each ``step(closure)`` evaluates the parameters through the
-closure, records that row (:meth:`Stepper.record`), takes the rule's move (its own
-rollback and misuse handling: a failed step there is a warning, not the end of a run) and
-counts it (:meth:`Stepper.take`). :meth:`Stepper.record` is the one place a history row is
-written and the risk indicators observe it; :meth:`Stepper.build` the one place a result
-is made.
+:func:`lfso._loop.run` is ``start``, ``advance`` until it says the run stopped, ``result``.
+An iteration is two halves, the rule's move from the current point (:meth:`Stepper.move`)
+and the arrival at the point it reached (:meth:`Stepper.arrive`: its row, the progress
+bar, the non-finite test); :meth:`Stepper.advance` adds the stopping tests, the
+evaluation between the halves, the best point and the callbacks. The minibatch driver
+(:mod:`lfso.stochastic`) advances one epoch at a time (an epoch of batch steps is one
+move). :class:`lfso.torch.LFSO`, whose loop is the caller's (``torch.optim``), runs the
+same halves in the other order: each ``step(closure)`` evaluates the parameters through
+the closure, arrives there (the last step's end), then moves (a failed step there is a
+warning with the parameters unchanged, not the end of a run). :meth:`Stepper.record` is
+the one place a history row is written and the risk indicators observe it;
+:meth:`Stepper.build` the one place a result is made.
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ class Stepper:
         self._lazy = False
         self._need_bound = True
         self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
+        self.flags = 0  # the risk bits of the last row arrive() recorded
 
     # -- the pieces every driver shares ------------------------------------------------------
 
@@ -233,12 +237,6 @@ class Stepper:
         )
         self._rows = rows + 1
         return flags
-
-    def take(self, move: Move) -> None:
-        """Count what the rule spent on ``move`` (oracle calls, rollbacks, Hessian products)."""
-        self.noracle += move.oracle_calls
-        self.rollbacks += move.rollbacks
-        self.nhev += move.hvp_calls
 
     def build(
         self,
@@ -320,9 +318,50 @@ class Stepper:
         except BaseException as exc:
             self._stop(exc)
 
+    def move(self) -> Move:
+        """The rule's move from the current point (:attr:`x`, :attr:`ev`, the rule's
+        :attr:`state`), its oracle calls, rollbacks and Hessian products counted. What the
+        rule raises propagates: the driver decides what a failed step means
+        (:meth:`advance`: the end of the run)."""
+        rule, ev = self.rule, self.ev
+        assert rule is not None and ev is not None
+        move, self.state = rule.step(self.objective, self.x, ev, self.state)
+        self.noracle += move.oracle_calls
+        self.rollbacks += move.rollbacks
+        self.nhev += move.hvp_calls
+        return move
+
+    def arrive(
+        self,
+        x: Any,
+        new: Evaluation,
+        step: float,
+        lipschitz: float,
+        radius: float,
+        dot: Any = None,
+        *,
+        record: bool = True,
+    ) -> bool:
+        """The point ``x``, evaluated as ``new``, reached by a step of ``step`` with
+        ``L = lipschitz`` and radius ``radius``: its row (:meth:`record`, unless
+        ``record=False``; the risk bits are left in :attr:`flags`) and the progress bar.
+        Whether ``f`` and ``||g||`` there are finite; if so ``x`` becomes the current point,
+        the next :meth:`move`'s start."""
+        self.flags = self.record(new, step, lipschitz, radius, dot) if record else 0
+        if self.bar is not None:
+            self.bar.update(
+                1,
+                f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
+            )
+        if not (-_INF < new.value < _INF and -_INF < new.grad_norm < _INF):  # (NaN fails)
+            return False
+        self.x, self.ev = x, new
+        return True
+
     def advance(self) -> bool:
-        """One iteration: the stopping tests, the rule's move, the evaluation of the new
-        point, its row, the callbacks. Whether the run has stopped (then call :meth:`result`)."""
+        """One iteration: the stopping tests, the rule's move (:meth:`move`), the
+        evaluation of the new point, its arrival (:meth:`arrive`), the best point, the
+        callbacks. Whether the run has stopped (then call :meth:`result`)."""
         if self.status is not None:
             return True
         ev: Evaluation = self.ev  # type: ignore[assignment]
@@ -331,15 +370,14 @@ class Stepper:
                 return self._stop(Status.CONVERGED)
             if self.nit >= self.max_iter:
                 return self._stop(Status.MAX_ITER)
-            objective = self.objective
-            move, self.state = self.rule.step(objective, self.x, ev, self.state)  # type: ignore[union-attr]
+            move = self.move()
             if self._lazy:
                 move.x = materialize(move.x)
             x = move.x
             # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
             # unless the rule uses the probe itself or brought its own evaluation.
             audit_dot = self.audit and move.probe is None and move.evaluation is None
-            new = move.evaluation or objective.evaluate(
+            new = move.evaluation or self.objective.evaluate(
                 x,
                 bound=self._need_bound,
                 hint=move.hint,
@@ -348,24 +386,15 @@ class Stepper:
                 product=move.product,
             )
             self.nit = nit = self.nit + 1
-            self.noracle += move.oracle_calls  # (take(move), inline: once per iteration)
-            self.rollbacks += move.rollbacks
-            self.nhev += move.hvp_calls
             self._pending = (nit, x, new)  # one store, before the row that records it
             step, lipschitz, radius = move.step, move.L, move.R
             if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
                 step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
-            self.record(new, step, lipschitz, radius, new.probe_dot if audit_dot else None)
-            if self.bar is not None:
-                self.bar.update(
-                    1,
-                    f"f {new.value:.4e} |g| {new.grad_norm:.3e} step {step:.3e} L {lipschitz:.3e}",
-                )
-            value = new.value
-            if not (-_INF < value < _INF and -_INF < new.grad_norm < _INF):  # (NaN fails)
+            if not self.arrive(
+                x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None
+            ):
                 return self._stop(Status.NON_FINITE)
-            self.x, self.ev = x, new
-            if value <= self.best.value:  # type: ignore[union-attr]
+            if new.value <= self.best.value:  # type: ignore[union-attr]
                 self.best_x, self.best = x, new
             if self.callbacks:
                 self.report(x, new)

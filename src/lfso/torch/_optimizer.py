@@ -284,7 +284,6 @@ class LFSO(torch.optim.Optimizer):
         self._options = {k: v for k, v in given.items() if v is not None} | options
         self._power = power_iterations
         self._monitor = bool(monitor)
-        self.callback = callback
         self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
         self._run: _Run | None = None
@@ -292,6 +291,7 @@ class LFSO(torch.optim.Optimizer):
         # library's stepper (lfso._stepper), one row per step; the run's model and rule
         # are set in _new_run.
         self._stepper = Stepper(None, None, method=method, monitor=self._monitor)
+        self.callback = callback
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
@@ -370,6 +370,17 @@ class LFSO(torch.optim.Optimizer):
                 holder.state = moved(holder.state, self._run.layout.params[0])
 
     @property
+    def callback(self) -> Callable[[Result], Any] | None:
+        """Called with an intermediate :class:`lfso.Result` after each step (or ``None``)."""
+        calls = self._stepper.callbacks
+        return calls[0][1] if calls else None
+
+    @callback.setter
+    def callback(self, callback: Callable[[Result], Any] | None) -> None:
+        # (always with the intermediate result: x is None, the parameters are the model's)
+        self._stepper.callbacks = [] if callback is None else [("result", callback)]
+
+    @property
     def risks(self) -> dict[str, dict[str, int]]:
         """``{indicator: {"count": n, "first": step}}`` for the risk indicators that fired."""
         risk = self._stepper.risk
@@ -438,13 +449,19 @@ class LFSO(torch.optim.Optimizer):
             run.hvp_decided = True
             if self._hvp_wanted(model):
                 run.rule = rule = self._rule(model, run.layout, True)
-        flags = self._record(ev, run)
-        if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+                self._stepper.rule = rule
+        stepper = self._stepper
+        # The row of the point this step starts from (the last step's arrival: the
+        # optimiser's loop is the caller's, so a step arrives where the next one starts).
+        dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+        record = self._monitor or bool(stepper.callbacks)  # (no monitor: no rows to keep)
+        step, lipschitz, radius = self.last_step, self.last_L, self.last_radius
+        if not stepper.arrive(z, ev, step, lipschitz, radius, dot, record=record):
             raise ValueError(
                 f"LFSO: the loss or the gradient is not finite (loss {ev.value!r}, "
                 f"||g|| {ev.grad_norm!r}) at the parameters this step starts from"
             )
-        if flags & RISKS["collapse"][0]:
+        if stepper.flags & RISKS["collapse"][0]:
             self._warn_collapse()
         stuck = run.stuck
         if ev.grad_norm == 0.0 or (
@@ -458,12 +475,13 @@ class LFSO(torch.optim.Optimizer):
             self._save(run, state)
         if run.secants:  # the estimator's next secant is to (z, g): it rides the fetches
             model.anchor = (z, ev.grad)
+        stepper.state = state
         try:
-            move, state = rule.step(model, z, ev, state)
+            move = stepper.move()
         except (StepFailedError, PrecisionLimitError) as error:  # never take a bad step
             self._stay(run, z, ev, loss, error)
             return loss
-        self._take(run, move, state, z, ev)
+        self._take(run, move, stepper.state, z, ev)
         self._report(ev)
         return loss
 
@@ -523,7 +541,6 @@ class LFSO(torch.optim.Optimizer):
             run.probe = ev.grad  # the audit's dot product rides with the next evaluation
         self._save(run, state)
         self.nfev = model.nfev
-        self._stepper.take(move)
         self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
         self._steps += 1
 
@@ -595,16 +612,8 @@ class LFSO(torch.optim.Optimizer):
             self._warned = True
             warnings.warn(MinibatchWarning(message), stacklevel=4)
 
-    # -- history, risks, callback ----------------------------------------------------------
-
-    def _record(self, ev: Evaluation, run: _Run) -> int:
-        """Append the history row of the parameters this step starts from; the risk bits."""
-        if not self._monitor and self.callback is None:
-            return 0
-        # The audit's g_new @ g_prev, asked for with the evaluation (run.probe).
-        dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-        return self._stepper.record(ev, self.last_step, self.last_L, self.last_radius, dot)
+    # -- the callback ----------------------------------------------------------------------
 
     def _report(self, ev: Evaluation) -> None:
-        if self.callback is not None:
-            self.callback(self._stepper.build(None, ev, jac=None))
+        if self._stepper.callbacks:
+            self._stepper.report(None, ev, jac=None)
