@@ -263,6 +263,25 @@ def test_per_iteration_script_times_each_problem_and_method():
     assert all(len(r) == 3 and all(float(v) > 0 for v in r[1:]) for r in table)
 
 
+def test_torch_step_time_script_times_each_method():
+    pytest.importorskip("torch")
+    out = run_script(
+        BENCHMARKS / "torch_step_time.py",
+        "--methods",
+        "lfso",
+        "lfso-lbfgs",
+        "--steps",
+        "3",
+        "--repeats",
+        "1",
+    )
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["lfso", "lfso-lbfgs"]
+    assert all(float(line.split()[1]) > 0 for line in lines)
+    bad = run_script(BENCHMARKS / "torch_step_time.py", "--steps", "0", check=False)
+    assert bad.returncode == 2 and "--steps and --repeats must be >= 1, got 0" in bad.stderr
+
+
 def test_float_soundness_script_counts_no_failure_quickly():
     rows = _run("float_soundness.py", "--runs", "1", "--iters", "15", "--scales", "1", "1e4")
     assert rows[0][:2] == ["numpy", "float32"]
