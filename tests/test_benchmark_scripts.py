@@ -162,6 +162,30 @@ def test_lbfgs_wallclock_script_runs_tiny():
         assert int(row[4]) > 0 and int(row[6]) > 0  # evaluations counted for both
 
 
+def test_lbfgs_wallclock_script_times_suite_problems_and_counts():
+    out = run_script(
+        BENCHMARKS / "lbfgs_wallclock.py",
+        "--suite",
+        "--problems",
+        "power_norm-p2",
+        "robust-cauchy",
+        "--repeats",
+        "1",
+    )
+    lines = out.stdout.splitlines()
+    rows = [line.split() for line in lines[1:-1]]
+    assert [r[0] for r in rows] == ["power_norm-p2", "robust-cauchy"]
+    assert all(r[-1] == "yes" and int(r[2]) > 0 and int(r[4]) > 0 for r in rows)
+    *_, count, _, _, total, _, _, _ = lines[-1].split()
+    assert lines[-1].startswith("lfso-lbfgs at most L-BFGS-B's time on") and total == "2"
+    ratios = [float(r[5]) for r in rows]  # (printed to two decimals)
+    assert sum(v < 0.995 for v in ratios) <= int(count) <= sum(v <= 1.005 for v in ratios)
+    bad = run_script(
+        BENCHMARKS / "lbfgs_wallclock.py", "--suite", "--problems", "nope", check=False
+    )
+    assert bad.returncode != 0 and "--problems: unknown ['nope']" in bad.stderr
+
+
 def test_bench_targets_counts_a_constructed_table(tmp_path):
     header = "problem,method,status,njev,nfev,accuracy,grid_njev\n"
     rows = [
