@@ -86,7 +86,9 @@ class _Gram:
         self.gram = np.zeros((2 * memory, 2 * memory))
         self.slots: list[int] = []  # oldest first
         self.generation = 0  # pairs added so far: a state holding an older count is stale
-        self._cached: tuple[int, tuple[Any, Any]] = (-1, (None, None))
+        # Row orders by (first slot, pairs kept): the slots are always the run of consecutive
+        # slots (mod m) from the oldest, so at most m (m + 1) orders ever occur.
+        self._orders: dict[tuple[int, int], tuple[Any, Any, Any, Any]] = {}
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _Gram:
@@ -122,10 +124,12 @@ class _Gram:
         - beta_j) R_ji) / R_ii`` says that ``delta = beta - alpha`` solves the lower
         triangular ``triu(R)^T delta = gamma Y q - diag(R) alpha``; and ``H g = gamma q +
         S^T (alpha - beta) = gamma g - S^T delta - gamma Y^T alpha``."""
-        order, column = self._order
-        k = len(order) // 2
-        s_rows, y_rows = order[:k], order[k:]
-        z = (self.rows @ g).astype(np.float64, copy=False)[order]  # a, then c
+        order, column, s_rows, y_rows = self._order
+        k = len(s_rows)
+        z = self.rows @ g
+        if z.dtype != np.float64:
+            z = z.astype(np.float64)
+        z = z[order]  # a, then c
         block = self.gram[column, y_rows]  # R_ij = s_i . y_j above (Y Y^T)_ij
         r, yy = block[:k], block[k:]
         alpha = _dtrsv(r, z[:k])  # triu(R) alpha = a (BLAS)
@@ -138,14 +142,19 @@ class _Gram:
         return -(gamma * g + weights.astype(self.rows.dtype, copy=False) @ self.rows)
 
     @property
-    def _order(self) -> tuple[Any, Any]:
-        """Row indices of the kept ``s_i`` then of the kept ``y_i``, oldest first, and the
-        same as a column (to index the Gram matrix's rows); cached per pair set."""
-        if self._cached[0] != self.generation:
-            s_rows = np.array(self.slots, dtype=np.intp)
+    def _order(self) -> tuple[Any, Any, Any, Any]:
+        """Row indices of the kept ``s_i`` then of the kept ``y_i``, oldest first; the same
+        as a column (to index the Gram matrix's rows); and its two halves. Made once per
+        slot layout."""
+        slots = self.slots
+        key = (slots[0], len(slots))
+        orders = self._orders.get(key)
+        if orders is None:
+            s_rows = np.array(slots, dtype=np.intp)
             order = np.concatenate((s_rows, s_rows + self.memory))
-            self._cached = (self.generation, (order, order[:, None]))
-        return self._cached[1]
+            k = len(slots)
+            orders = self._orders[key] = (order, order[:, None], order[:k], order[k:])
+        return orders
 
 
 class LBFGSDirection(Direction):
