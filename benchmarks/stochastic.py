@@ -668,10 +668,11 @@ def decay_study(quick: bool) -> list[str]:
 
 def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, secant fresh, eta 1, smoothing 0.9, shrink 10, probe_every 2)": (
-            lambda p: StochasticLFSO(p)
-        ),
+        "defaults (adam, secant fresh, eta 1, smoothing 0.9, shrink 10, patience 3, "
+        "probe_every 2)": lambda p: StochasticLFSO(p),
         "shrink 2 (a symmetric limit)": lambda p: StochasticLFSO(p, shrink=2.0),
+        "patience 1": lambda p: StochasticLFSO(p, patience=1),
+        "patience 5": lambda p: StochasticLFSO(p, patience=5),
         "probe_every 1": lambda p: StochasticLFSO(p, probe_every=1),
         "probe_every 3": lambda p: StochasticLFSO(p, probe_every=3),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),

@@ -518,6 +518,9 @@ BAD = [
     ({"growth": 1.0}, "growth: 1.0"),
     ({"shrink": 0.5}, "shrink: 0.5"),
     ({"eps": 0.0}, "eps: 0.0"),
+    ({"patience": 0}, "patience: 0"),
+    ({"patience": 2.0}, "patience: 2.0"),
+    ({"patience": True}, "patience: True"),
     ({"probe_every": 0}, "probe_every: 0"),
     ({"probe_every": 1.5}, "probe_every: 1.5"),
     ({"secant": "other"}, "secant: 'other'"),
@@ -675,12 +678,13 @@ def test_the_averaged_line_minimiser_does_not_drift_down_with_noisy_batches():
 def _measured_stream(opt, a_over_b, s=1.0, b=2.0):
     """The step after feeding ``opt._measure`` (past the ramp) batches whose line minimisers,
     in units of the multiplier, are ``a_over_b``: per batch, the curvature along the last
-    step is ``b`` and the descent rate ``a_i = a_over_b[i] * b``."""
+    step is ``b`` (a number, or one per batch) and the descent rate ``a_i = a_over_b[i] *
+    b_i``."""
     g_state, history = {"ramp": False}, []
-    for ratio in a_over_b:
+    for ratio, b_i in zip(a_over_b, np.broadcast_to(b, np.shape(a_over_b)), strict=True):
         t = s  # the last step, per unit of its multiplier
-        c = b * t * t  # phi'' along it, and phi'(0) = -a t
-        slope = c - ratio * b * t
+        c = b_i * t * t  # phi'' along it, and phi'(0) = -a t
+        slope = c - ratio * b_i * t
         f0 = 1.0
         g_state["t_prev"] = t
         s = opt._measure(s, f0, (f0 - slope + c / 2.0, slope, 1.0), g_state)
@@ -688,21 +692,71 @@ def _measured_stream(opt, a_over_b, s=1.0, b=2.0):
     return np.array(history)
 
 
-def test_a_symmetric_limit_follows_a_noisy_target_where_a_fast_cut_drifts_down():
+def _averaged_target(a_over_b, smoothing=0.9):
+    """The target ``max(a / b, 0)`` of the averages, for batches of one curvature."""
+    a, out = a_over_b[0], []
+    for ratio in a_over_b:
+        a = smoothing * a + (1.0 - smoothing) * ratio
+        out.append(max(a, 0.0))
+    return np.array(out)
+
+
+def _one_parameter(**options):
+    return StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **options)
+
+
+def test_one_outlier_batch_does_not_ratchet_the_step_down():
+    """The fresh batches put the line minimiser near 1, but one in twelve is an outlier (its
+    descent rate -5 times the curvature) that holds the averaged descent rate at or below 0
+    for several measurements: the averaged target is 0 on 16% of them, its median 0.45.
+    A target below the step moves it down no faster than one above moves it up, and the
+    fast cut waits for three batches in a row whose own line minimiser is below the step,
+    so the step stays at the target's median. The fast cut after a single such batch
+    (``patience=1``) leaves it well below (``docs/results.md``, "Minibatches", has the
+    figures, and those of the rule before the patience)."""
+    ratios = 1.0 + 0.3 * np.random.default_rng(2).standard_normal(2000)
+    ratios[np.random.default_rng(3).random(2000) < 1.0 / 12.0] = -5.0
+    target = float(np.median(_averaged_target(ratios)[200:]))
+    history = _measured_stream(_one_parameter(), ratios)[200:]
+    assert 0.8 * target < float(np.median(history)) < 1.25 * target
+    assert float(np.quantile(history, 0.05)) > 0.25 * target
+    impatient = _measured_stream(_one_parameter(patience=1), ratios)[200:]
+    assert float(np.median(impatient)) < 0.8 * target
+
+
+def test_a_sustained_drop_still_gets_the_fast_cut():
+    """The curvature along the steps rises twentyfold at measurement 300 (the line minimiser
+    falls from about 1 to 0.05) and stays there: every fresh batch then puts its line
+    minimiser below the step, so after ``patience`` of them the step falls by the fast
+    rate (``shrink ** 0.1`` = 1.26 per measurement) and is below 0.1 within 12
+    measurements. A symmetric limit (``shrink = growth``) that follows a noisy target as
+    well falls by 1.07 per measurement, and is still above 0.3 fifteen measurements on."""
+    b = np.where(np.arange(400) < 300, 2.0, 40.0)
+    ratios = (1.0 + 0.3 * np.random.default_rng(4).standard_normal(400)) * 2.0 / b
+    history = _measured_stream(_one_parameter(), ratios, b=b)
+    assert 0.8 < history[299] < 1.25
+    assert history[312] < 0.1
+    assert 0.04 < history[-1] < 0.06
+    symmetric = _measured_stream(_one_parameter(shrink=2.0), ratios, b=b)
+    assert 0.8 < symmetric[299] < 1.25 and symmetric[314] > 0.3
+
+
+def test_a_noisy_target_holds_the_step_where_a_fast_cut_drifts_down():
     """Batches whose line minimisers scatter around 1 widely enough that the averaged descent
-    rate is at or below zero on about one measurement in twelve (the target is then 0).
-    With ``shrink = growth`` the step moves down and up by the same bounded factor per
-    measurement and stays near 1. The default's faster cut than rise (``shrink=10``: 1.26
-    down, 1.07 up per measurement) ratchets the step down whenever the target dips: median
-    0.35, and a twentieth of the steps below 0.005, on this stream."""
+    rate is at or below zero on about one measurement in ten (the target is then 0; its
+    median is 0.89). With the patience the step stays within a factor of two of that
+    median and at most a twentieth of the steps are below 0.05 (the fast cut on every
+    measurement with the target below the step, the rule before the patience, drifted far
+    lower: ``docs/results.md``, "Minibatches"). With ``shrink = growth`` the step moves down and
+    up by the same bounded factor per measurement and stays nearer still."""
     ratios = 1.0 + 3.0 * np.random.default_rng(0).standard_normal(2000)
-    symmetric = StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], shrink=2.0)
-    history = _measured_stream(symmetric, ratios)
-    assert 0.6 < float(np.median(history[200:])) < 1.4
-    assert float(np.quantile(history[200:], 0.05)) > 0.1
-    default = _measured_stream(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]), ratios)
-    assert float(np.median(default[200:])) < 0.5
-    assert float(np.quantile(default[200:], 0.05)) < 0.01
+    target = float(np.median(_averaged_target(ratios)[200:]))
+    history = _measured_stream(_one_parameter(), ratios)[200:]
+    assert 0.5 * target < float(np.median(history)) < 1.25 * target
+    assert float(np.quantile(history, 0.05)) > 0.05
+    symmetric = _measured_stream(_one_parameter(shrink=2.0), ratios)[200:]
+    assert 0.6 < float(np.median(symmetric)) < 1.4
+    assert float(np.quantile(symmetric, 0.05)) > 0.1
 
 
 def test_the_gradient_averages_restart_when_the_ramp_ends():

@@ -45,20 +45,33 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
 3. ``s* = a / b`` with ``a = -phi'(0) / t_{k-1} = (c - g . Delta) / t_{k-1}`` (the batch's
    descent rate at ``p_{k-1}``) and ``b = c / t_{k-1}^2`` (its curvature), both per unit of
    the step's multiplier. ``a`` and ``b`` are averaged separately, ``a <- smoothing * a +
-   (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages (0
-   if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``shrink ** (1 - smoothing)``
-   down (1.26 with the defaults) and ``growth ** (1 - smoothing)`` up (1.07) per
-   measurement. Where the target is noisy (``a`` averages to 0 or below now and then), the
-   faster cut ratchets ``s`` down on every dip and does not win it back, so ``s`` follows a
-   low quantile of the target; ``shrink = growth`` removes that drift, but trained no
-   better on the tasks the defaults were chosen on (see below). (Late in
-   training the batches disagree: ``s*`` is at or below 0 on many of them and far above
-   ``s`` on most others. An average of the clipped ratios, or of their logarithms, then
-   falls without end while the ratio of the averages stays put (``docs/results.md``,
-   "Minibatches", measures both on the digits MLP).) The step is ``p_{k+1} = p_k + t d``
-   with ``t = lr * eta * s`` (``lr = 1`` unless a learning-rate scheduler sets it: see the
-   class docstring; ``s*`` is measured along the step actually taken, so ``s`` estimates the
-   line minimiser whatever ``lr`` is). The first step is a probe of length ``1e-3 (1 +
+   (1 - smoothing) * a_new`` (and ``b``), and ``s`` moves toward the ratio of the averages,
+   the target (0 if ``a <= 0``, ``+inf`` if ``b <= 0``), by at most a factor ``growth ** (1 -
+   smoothing)`` per measurement (1.07 with the defaults), up or down; once ``patience``
+   (3) fresh batches in a row have each put their own line minimiser ``s*`` below ``s``,
+   by at most ``shrink ** (1 - smoothing)`` down (1.26). **Why the patience.** A limit
+   that cuts faster than it rises makes ``s`` follow a low quantile of a noisy target, not
+   its median: cutting by ``D`` on every measurement below ``s`` and rising by ``U`` on
+   every one above, ``s`` settles where the share ``q`` of targets below it has ``q log D
+   = (1 - q) log U``, the 23% quantile for 1.26 and 1.07. Late in training the batches
+   disagree and the averaged ``a`` dips to 0 or below now and then (one batch whose ``a``
+   is far below zero holds the average there for several measurements): where the target
+   is 0 on more than about a fifth of the measurements, such a limit ratchets ``s`` down
+   on every dip and never wins it back. Now a target below ``s`` moves it down
+   as far as one above moves it up, so ``s`` holds near the target's median, unless the
+   batches themselves agree that the step is too long: a sustained drop (the curvature
+   rising) puts every fresh batch's ``s*`` below ``s`` and gets the fast cut after
+   ``patience - 1`` slower ones, where one outlier batch does not. (``shrink = growth``
+   also follows the median, but a real drop then takes about ``log(drop) / log(growth **
+   (1 - smoothing))`` measurements, ``log shrink / log growth`` times as many as with the
+   fast cut: 3.3 for the defaults.) (Late in training the batches disagree: ``s*`` is at
+   or below 0 on many of them and far above ``s`` on most others. An average of the
+   clipped ratios, or of their logarithms, then falls without end while the ratio of the
+   averages stays put (``docs/results.md``, "Minibatches", measures both on the digits
+   MLP).) The step is ``p_{k+1} = p_k + t d`` with ``t = lr * eta * s`` (``lr = 1``
+   unless a learning-rate scheduler sets it: see the class docstring; ``s*`` is measured
+   along the step actually taken, so ``s`` estimates the line minimiser whatever ``lr``
+   is). The first step is a probe of length ``1e-3 (1 +
    ||p||)`` (times ``lr``); then a **ramp**: ``s`` moves to the clipped ``s*`` outright (no
    averaging), so it at most doubles per step, until a measurement puts the line minimiser
    within reach (``s* <= growth * s``). Every step of the ramp is measured along a step at
@@ -130,19 +143,19 @@ Keeping the ramp's gradients in Adam's averages cost the digits autoencoder 13 p
 (Adam on a ramp of learning rates lost 5 of them, and won them back with its state cleared
 when its ramp ended); restarting the averages with the step count reset (a sign step of full
 length first) trained the ReLU digits networks worse than counting the ramp's gradients as
-zeros. A symmetric limit, ``shrink = growth``, keeps the step at its target on noisy batches
-where ``shrink = 10`` leaves it far below (the tests' synthetic stream; on ``friedman``,
-held out, 5 to 70 times below, and 81.6% R^2 against 77.8%), but on the tasks the defaults
-were chosen on it trained no better (five of seven lower, by up to 0.3 points), so it is not
-the default. Full-batch quadratics of two or three parameters converge more slowly than with
-the ramp's gradients kept (those then act as a fixed preconditioner; without them Adam's
-direction is close to a sign vector, and ``s`` must shrink to converge), and so does the
-class example (noise-free minibatches) over its first ten epochs. With the momentum
-direction the log-space average diverged on a seed. For full-batch problems use
-:class:`lfso.torch.LFSO`. **These defaults were chosen on half of the benchmark's tasks**
-(``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid search chooses Adam's learning
-rate on each task: the comparison on those tasks flatters both. ``python
-benchmarks/stochastic.py --only ablation`` compares the variants.
+zeros. The fast cut on every measurement with the target below the step (the rule before
+the patience) left the step far below a noisy target (on ``friedman``, held out, 5 to 70
+times below); a symmetric limit, ``shrink = growth``, keeps it at the target but follows a
+real drop 3.3 times more slowly; the patience keeps both (``docs/results.md``,
+"Minibatches", compares the three). Full-batch quadratics of two or three parameters
+converge more slowly than with the ramp's gradients kept (those then act as a fixed
+preconditioner; without them Adam's direction is close to a sign vector, and ``s`` must
+shrink to converge), and so does the class example (noise-free minibatches) over its
+first ten epochs. With the momentum direction the log-space average diverged on a seed. For
+full-batch problems use :class:`lfso.torch.LFSO`. **These defaults were chosen on half of
+the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid
+search chooses Adam's learning rate on each task: the comparison on those tasks flatters
+both. ``python benchmarks/stochastic.py --only ablation`` compares the variants.
 
 The per-step cost is why ``probe_every=2`` is the default: on the digits CNNs the extra
 forward pass alone is about half an Adam step, so measuring every step costs far more than
@@ -287,8 +300,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         most ``growth ** (1 - smoothing)`` per measurement.
     shrink : float > 1
         ... and a measurement pulls it down by at most this factor (during the ramp), or
-        ``shrink ** (1 - smoothing)`` (after it). ``shrink = growth`` keeps a noisy target
-        from ratcheting the step down (module docstring, step 3).
+        ``shrink ** (1 - smoothing)`` after it, once ``patience`` fresh batches in a row
+        have put their own line minimiser below the step (until then by at most ``growth
+        ** (1 - smoothing)``, as it rises: module docstring, step 3).
+    patience : int >= 1
+        ``secant="fresh"``: how many measurements in a row must each find the line
+        minimiser below the step before the faster cut applies (a sustained drop, not one
+        noisy batch at or near 0).
     eps : float > 0
         Adam's denominator floor.
     probe_every : int >= 1
@@ -426,6 +444,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         smoothing: float = 0.9,
         growth: float = 2.0,
         shrink: float = 10.0,
+        patience: int = 3,
         eps: float = 1e-8,
         probe_every: int = 2,
         secant: str = "fresh",
@@ -443,6 +462,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid growth: {growth} (must be > 1)")
         if not shrink > 1.0:
             raise ValueError(f"Invalid shrink: {shrink} (must be > 1)")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"Invalid patience: {patience!r} (must be an integer >= 1)")
         if not eps > 0.0:
             raise ValueError(f"Invalid eps: {eps} (must be > 0)")
         if secant not in ("fresh", "same"):
@@ -458,6 +479,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         super().__init__(params, {"eta": eta, "lr": 1.0})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
+        self.patience = patience
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
@@ -824,7 +846,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state["secant_a"], g_state["secant_b"] = a, b
         target = a / b if b > 0.0 and a > 0.0 else 0.0 if b > 0.0 else math.inf
         down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
-        return min(max(target, s / down), s * up)
+        # A target below s moves it down no faster than one above moves it up, so a noisy
+        # target (the averaged a dipping to 0 now and then) holds s near its median; the
+        # faster cut waits for a sustained drop: `patience` fresh batches in a row whose own
+        # line minimiser is below s (the averages would carry one outlier's dip for many).
+        below = g_state.get("below", 0) + 1 if star < s else 0
+        g_state["below"] = below
+        if target >= s:
+            return min(target, s * up)
+        return max(target, s / (down if below >= self.patience else up))
 
     def _fresh_step(
         self,
