@@ -25,6 +25,7 @@ from ._segments import (
     RowSegment,
     approach,
     approach_kernel,
+    host_zeros,
     materialized_product,
     squared_slack,
 )
@@ -53,6 +54,38 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
     losses = xp.log1p(e) + xp.maximum(-margins, 0.0)
     ratio = e / (1.0 + e)
     return losses, xp.where(margins >= 0.0, ratio, 1.0 - ratio)
+
+
+def _host_losses(
+    margins: np.ndarray, distance: np.ndarray, signs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(losses, -s sigma(-m))`` on NumPy rows: :func:`_losses`'s values and the
+    gradient's row factor ``-signs * slope``, bit for bit, in three buffers and no select.
+
+    The generic code's ``where(m >= 0, ratio, 1 - ratio)`` is a branch per row (NumPy's
+    ``where`` takes about 4 ms on 10^6 rows whose margins' signs are mixed, more than the
+    exponential and the ``log1p`` together); here ``sigma(-m) = |ratio - c|`` with ``c =
+    1`` where ``m < 0`` and ``0`` elsewhere, exactly: ``ratio - 0 = ratio >= 0``, and
+    ``fl(ratio - 1) = -fl(1 - ratio)`` (rounding to nearest is symmetric), whose absolute
+    value is the generic ``fl(1 - ratio)`` since ``ratio <= 1/2``; a NaN margin gives NaN
+    both ways. ``max(-m, 0)`` is taken against a zero array (:func:`host_zeros`: the same
+    values, faster), and ``log1p(e) + max(-m, 0)`` is the same sum in place (addition
+    commutes in floating point). The products by ``-s = -+1`` are exact either way.
+    """
+    e = np.negative(distance)
+    np.exp(e, out=e)
+    ratio = np.add(e, 1.0)
+    np.divide(e, ratio, out=ratio)  # e / (1 + e)
+    np.log1p(e, out=e)
+    tail = np.negative(margins)
+    np.maximum(tail, host_zeros(tail.shape[0], tail.dtype), out=tail)
+    e += tail  # the losses
+    np.less(margins, 0.0, out=tail, casting="unsafe")  # c = [m < 0], as 0.0 or 1.0
+    np.subtract(ratio, tail, out=ratio)
+    np.abs(ratio, out=ratio)  # sigma(-m)
+    np.negative(signs, out=tail)
+    ratio *= tail
+    return e, ratio
 
 
 class LogisticRegression(Model):
@@ -208,9 +241,13 @@ class LogisticRegression(Model):
         z, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
         margins = materialize(self.signs * z)
         distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
-        losses, slope = _losses(xp, margins, distance)
         # d/dm log(1 + e^{-m}) = -sigma(-m)
-        grad = self._adjoint(-self.signs * slope) / self.n
+        if type(margins) is np.ndarray and margins.ndim == 1:
+            losses, factor = _host_losses(margins, distance, self.signs)
+        else:
+            losses, slope = _losses(xp, margins, distance)
+            factor = -self.signs * slope
+        grad = self._adjoint(factor) / self.n
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask

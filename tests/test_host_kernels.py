@@ -1,0 +1,102 @@
+"""The NumPy host kernels of the row models (also what PyTorch CPU tensors run, on views)
+give the generic array-API code's values bit for bit, edge values included."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lfso.models._logistic import _host_losses, _losses
+from lfso.models._segments import approach, approach_kernel, host_zeros
+
+#: Margins that reach every branch: zeros of both signs, subnormals, the exponential's
+#: underflow, infinities and NaN, next to ordinary values.
+EDGES = [0.0, -0.0, 1e-45, -1e-45, 5e-324, 1e-300, 0.5, -0.5, 40.0, -40.0, 89.0, -89.0]
+EDGES += [104.0, -104.0, 750.0, -750.0, 1e30, -1e30, math.inf, -math.inf, math.nan]
+
+
+def _rows(dtype, n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):
+        edges = np.asarray(EDGES).astype(dtype)
+    scales = np.asarray([1e-3, 1.0, 3.0, 60.0], dtype=dtype)
+    values = rng.standard_normal(n).astype(dtype) * scales[rng.integers(0, 4, n)]
+    return np.concatenate([edges, values]), rng
+
+
+def _same(a, b):
+    """Equal bit for bit, NaN payloads aside (NaN where the other has NaN)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(a[~nan].view(np.uint8), b[~nan].view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_host_losses_are_the_generic_ones_bit_for_bit(dtype):
+    """``(losses, -s sigma(-m))`` without the select: the generic code's values."""
+    margins, rng = _rows(dtype)
+    signs = np.where(rng.random(margins.shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses, slope = _losses(np, margins, np.abs(margins))
+        factor = -signs * slope
+        host_losses, host_factor = _host_losses(margins, np.abs(margins), signs)
+    _same(host_losses, losses)
+    _same(host_factor, factor)
+    # the mean the evaluation takes, over finite losses
+    finite = np.isfinite(losses)
+    assert np.mean(host_losses[finite]).tobytes() == np.mean(losses[finite]).tobytes()
+
+
+def _generic_approach(m, v, delta, eps, unit, size=None):
+    """:func:`approach`'s generic expressions, as the array-API code writes them."""
+    start = np.abs(m) if size is None else size
+    rate = np.minimum(np.sign(m) * v, 0.0)
+    return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("given_size", [False, True])
+def test_host_approach_is_the_generic_code_bit_for_bit(dtype, given_size):
+    m, rng = _rows(dtype, seed=1)
+    v, _ = _rows(dtype, seed=2)
+    v = v[rng.permutation(v.shape[0])]
+    unit = 0.5 * float(np.finfo(dtype).eps)
+    size = np.abs(m) if given_size else None
+    for delta, eps in [(0.0, 0.0), (1e-6, 3e-7), (2.5, 0.0), (0.0, 1e-3)]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            start, rate = approach(np, m, v, delta, eps, unit, size)
+            ref_start, ref_rate = _generic_approach(m, v, delta, eps, unit, size)
+        assert start is not size
+        _same(start, ref_start)
+        # a zero rate's sign may differ (the minimum's operand order); nothing reads it
+        nonzero = ref_rate != 0.0
+        _same(rate[nonzero], ref_rate[nonzero])
+        np.testing.assert_array_equal(rate[~nonzero], 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_approach_fused_kernel_is_the_generic_kernel_on_edge_rows(dtype):
+    """The in-place trial kernel (the minimum with 0 against :func:`host_zeros`) gives
+    the generic kernel's values on every edge row, zeros of either sign included."""
+    start, _ = _rows(dtype, seed=3)
+    for widen in (None, (0.0, np.asarray(1e-3, dtype=dtype))):
+        end = start.copy()
+        scratch = np.empty_like(end)
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = approach_kernel(np, None, start, None, *([widen] if widen else []))
+            approach_kernel.fused(end, None, scratch, *([widen] if widen else []))
+        _same(end, expected.astype(dtype))
+
+
+def test_host_zeros_are_read_only_zeros_of_the_size_and_dtype():
+    a = host_zeros(5, np.float32)
+    assert a.dtype == np.float32 and a.shape == (5,) and not a.any()
+    assert host_zeros(5, np.float32) is a
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 1.0
+    b = host_zeros(7, np.float64)
+    assert b.dtype == np.float64 and b.shape == (7,) and not b.any()
