@@ -80,11 +80,13 @@ def test_host_approach_is_the_generic_code_bit_for_bit(dtype, given_size):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_approach_fused_kernel_is_the_generic_kernel_on_edge_rows(dtype):
-    """The in-place trial kernel (the minimum with 0 against :func:`host_zeros`) gives
-    the generic kernel's values on every edge row, zeros of either sign included."""
+    """The in-place trial kernel (given the ends negated; the minimum with 0 against
+    :func:`host_zeros`) gives the generic kernel's values on every edge row, zeros of
+    either sign included."""
     start, _ = _rows(dtype, seed=3)
+    assert approach_kernel.negated_ends
     for widen in (None, (0.0, np.asarray(1e-3, dtype=dtype))):
-        end = start.copy()
+        end = np.negative(start)
         scratch = np.empty_like(end)
         with np.errstate(over="ignore", invalid="ignore"):
             expected = approach_kernel(np, None, start, None, *([widen] if widen else []))

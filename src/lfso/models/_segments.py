@@ -883,14 +883,17 @@ def approach_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) ->
 
 
 def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any = None) -> None:
-    """:func:`approach_kernel` in place on NumPy arrays (the same operations, in order;
-    ``top`` is not read). The maximum with 0 reads a zero array (:func:`host_zeros`):
-    NumPy's ``maximum`` against a scalar takes a loop about three times as slow, and the
-    two give the same values (a zero of either sign then enters ``exp`` alike)."""
+    """:func:`approach_kernel` in place on NumPy arrays, given the ends negated,
+    ``-(start + t rate)`` (:attr:`RowSegment._fused_values` computes them so, exactly:
+    rounding to nearest is symmetric, ``fl(-a - b) = -fl(a + b)``), which saves the
+    negation before the exponential: ``exp(min(-e, 0)) = exp(-max(e, 0))``, and a
+    widening ``w`` is ``-(e - w) = -e + w``. ``top`` is not read. The minimum with 0 reads
+    a zero array (:func:`host_zeros`): NumPy's ``minimum`` against a scalar takes a loop
+    about three times as slow, for the same values (a zero of either sign enters ``exp``
+    alike). So the terms are the generic kernel's bit for bit."""
     if widen is not None:
-        end -= widen[1]
-    np.maximum(end, host_zeros(end.shape[-1], end.dtype), out=end)
-    np.negative(end, out=end)
+        end += widen[1]
+    np.minimum(end, host_zeros(end.shape[-1], end.dtype), out=end)
     np.exp(end, out=end)
     q = np.add(end, 1.0, out=scratch)
     np.multiply(q, q, out=q)
@@ -899,6 +902,7 @@ def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any =
 
 approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
 approach_kernel.reads_top = False  # type: ignore[attr-defined]
+approach_kernel.negated_ends = True  # type: ignore[attr-defined]
 approach_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
 approach_kernel.peak = 0.25  # type: ignore[attr-defined]
 logistic_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
@@ -1320,7 +1324,9 @@ class RowSegment(SegmentBound):
         axis (contiguous passes over the rows, not an inner loop of length k), the kernel
         in place in a (k, n) buffer kept between calls (:func:`_workspace`: no k n
         temporaries, whose allocation and page faults cost more than the arithmetic), and
-        the reduction over the (n, k) layout the generic path reduces.
+        the reduction over the (n, k) layout the generic path reduces. A kernel marked
+        ``negated_ends`` is given the ends negated, ``-(r + t u)``, computed as ``fl(fl(-t
+        u) - r)``: exactly the negated ``fl(fl(t u) + r)``.
 
         On PyTorch CPU tensors (the host solve, outside
         :func:`lfso.bench.cpu_as_accelerator`) the same kernels run on zero-copy NumPy
@@ -1340,8 +1346,12 @@ class RowSegment(SegmentBound):
         trials = np.asarray(ts, dtype=r.dtype)
         k, n = int(trials.shape[0]), int(r.shape[0])
         end, scratch = _workspace(k, n, r.dtype)
-        np.multiply(trials[:, None], u[None, :], out=end)
-        end += r
+        if getattr(self.kernel, "negated_ends", False):  # -(r + t u), exactly (the kernel's)
+            np.multiply(np.negative(trials)[:, None], u[None, :], out=end)
+            end -= r
+        else:
+            np.multiply(trials[:, None], u[None, :], out=end)
+            end += r
         widen: tuple[Any, ...] = ()
         if slack is not None:  # one trial (the sequential solve): a scalar slack
             delta, eps = slack
