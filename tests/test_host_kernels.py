@@ -37,18 +37,39 @@ def _same(a, b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logistic_host_losses_are_the_generic_ones_bit_for_bit(dtype):
-    """``(losses, -s sigma(-m))`` without the select: the generic code's values."""
+    """``(losses, -s sigma(-m), |m|)`` from ``z`` and ``-s``, without the select: the
+    generic code's values for the margins ``m = s z``."""
     margins, rng = _rows(dtype)
     signs = np.where(rng.random(margins.shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
+    z = signs * margins  # (then signs * z is margins again, exactly)
+    assert (signs * z).tobytes() == margins.tobytes()
     with np.errstate(over="ignore", invalid="ignore"):
         losses, slope = _losses(np, margins, np.abs(margins))
         factor = -signs * slope
-        host_losses, host_factor = _host_losses(margins, np.abs(margins), signs)
+        host_losses, host_factor, distance = _host_losses(z, -signs)
     _same(host_losses, losses)
     _same(host_factor, factor)
+    _same(distance, np.abs(margins))
     # the mean the evaluation takes, over finite losses
     finite = np.isfinite(losses)
     assert np.mean(host_losses[finite]).tobytes() == np.mean(losses[finite]).tobytes()
+
+
+def test_logistic_negated_labels_follow_the_models_labels():
+    """``-signs`` is made once per labels array: a copy given other rows makes its own."""
+    import copy
+
+    from lfso.models import LogisticRegression
+
+    X = np.arange(12.0).reshape(6, 2)
+    model = LogisticRegression(X, np.array([0, 1, 1, 0, 1, 0]))
+    held = model._negated_signs()
+    np.testing.assert_array_equal(held, -model.signs)
+    assert model._negated_signs() is held
+    batch = copy.copy(model)
+    batch.signs = model.signs[:3]
+    np.testing.assert_array_equal(batch._negated_signs(), -model.signs[:3])
+    assert model._negated_signs() is held
 
 
 def _generic_approach(m, v, delta, eps, unit, size=None):
