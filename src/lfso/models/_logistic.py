@@ -65,8 +65,9 @@ def _host_losses(
 
     The margins enter negated, ``-m = (-s) z`` (exact: ``s = +-1``), the operand of
     ``max(-m, 0)``; ``|m| = |-m|``. The generic code's ``where(m >= 0, ratio, 1 - ratio)``
-    is a branch per row (NumPy's ``where`` takes about 4 ms on 10^6 rows whose margins'
-    signs are mixed, more than the exponential and the ``log1p`` together); here
+    is a branch per row, which NumPy takes slowly where the margins' signs are mixed (more
+    than the exponential and the ``log1p`` together: ``docs/results.md``, "PyTorch CPU
+    tensors: the logistic rows in fewer passes"); here
     ``sigma(-m) = |ratio - c|`` with ``c = 1`` where ``m < 0`` and ``0`` elsewhere,
     exactly: ``ratio - 0 = ratio >= 0``, and ``fl(ratio - 1) = -fl(1 - ratio)`` (rounding
     to nearest is symmetric), whose absolute value is the generic ``fl(1 - ratio)`` since

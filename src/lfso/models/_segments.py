@@ -888,9 +888,8 @@ def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any =
     rounding to nearest is symmetric, ``fl(-a - b) = -fl(a + b)``), which saves the
     negation before the exponential: ``exp(min(-e, 0)) = exp(-max(e, 0))``, and a
     widening ``w`` is ``-(e - w) = -e + w``. ``top`` is not read. The minimum with 0 reads
-    a zero array (:func:`host_zeros`): NumPy's ``minimum`` against a scalar takes a loop
-    about three times as slow, for the same values (a zero of either sign enters ``exp``
-    alike). So the terms are the generic kernel's bit for bit."""
+    a zero array (:func:`host_zeros`: the same values, faster; a zero of either sign
+    enters ``exp`` alike). So the terms are the generic kernel's bit for bit."""
     if widen is not None:
         end += widen[1]
     np.minimum(end, host_zeros(end.shape[-1], end.dtype), out=end)
@@ -959,10 +958,12 @@ def approach(
 def _host_approach(
     m: np.ndarray, v: np.ndarray, delta: float, eps: float, unit: float, size: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`approach` with its pads on NumPy rows, bit for bit the generic code's values
-    (the same operations in the same order), in place in two new arrays: the minimum
-    with 0 against a zero array (:func:`host_zeros`; the same values, and a zero's sign
-    does not survive the ``- eps``, nor reach the kernel's ``exp`` where ``eps = 0``)."""
+    """:func:`approach` with its pads on NumPy rows: the generic code's operations in the
+    same order, in place in two new arrays, the minimum with 0 against a zero array
+    (:func:`host_zeros`). The same values bit for bit, but for the sign of a zero rate
+    (the minimum's operands come in another order), which does not survive the ``- eps``
+    and, where ``eps = 0``, does not reach the kernel's ``exp``: the kernel's values are
+    the generic ones bit for bit."""
     rate = np.sign(m)
     rate *= v
     np.minimum(rate, host_zeros(rate.shape[0], rate.dtype), out=rate)
@@ -1028,10 +1029,10 @@ def host_zeros(n: int, dtype: Any) -> np.ndarray:
     """A read-only NumPy array of ``n`` zeros of ``dtype``, kept per thread (the last size
     asked for): the second operand of a maximum or minimum with 0 in the host kernels.
     NumPy's ``maximum`` and ``minimum`` of two arrays take a vectorised loop where those
-    against a scalar take one about three times as slow (``np.maximum(x, 0.0)``: 0.4 ms on
-    10^6 float32, against 0.15 ms with this array), for the same values. The zeros are
-    never written: ``calloc``'s untouched pages, which all read the system's one zero page
-    (no memory committed, and it stays in cache)."""
+    against a scalar take a slower one (``docs/results.md``, "PyTorch CPU tensors: the
+    logistic rows in fewer passes"), for the same values. The zeros are never written:
+    ``calloc``'s untouched pages, which all read the system's one zero page (no memory
+    committed, and it stays in cache)."""
     held = getattr(_WORKSPACE, "zeros", None)
     if held is None or held.shape[0] != n or held.dtype != dtype:
         held = np.zeros(n, dtype=dtype)
