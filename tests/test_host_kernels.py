@@ -123,3 +123,26 @@ def test_host_zeros_are_read_only_zeros_of_the_size_and_dtype():
         a[0] = 1.0
     b = host_zeros(7, np.float64)
     assert b.dtype == np.float64 and b.shape == (7,) and not b.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_value_and_evaluation_on_numpy_are_the_generic_mean(dtype):
+    """``value`` and ``evaluate`` on NumPy take the host losses: the generic code's mean
+    of the losses, bit for bit (``value`` computes no gradient factor)."""
+    from lfso.models import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    X = (3.0 * rng.standard_normal((3000, 4))).astype(dtype)
+    model = LogisticRegression(X, rng.integers(0, 2, 3000))
+    x = rng.standard_normal(4).astype(dtype)
+    margins = model.signs * (X @ x)
+    assert (margins < 0).any() and (margins > 0).any()
+    with np.errstate(over="ignore"):
+        expected = float(np.mean(_losses(np, margins, np.abs(margins))[0]))
+        slope = _losses(np, margins, np.abs(margins))[1]
+    assert model.value(x) == expected
+    ev = model.evaluate(x, bound=False)
+    assert ev.value == expected
+    np.testing.assert_array_equal(ev.grad, X.T @ (-model.signs * slope) / 3000)
+    losses, factor, _ = _host_losses(X @ x, -model.signs, False)
+    assert factor is None and float(np.mean(losses)) == expected

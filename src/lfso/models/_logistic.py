@@ -57,11 +57,12 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
 
 
 def _host_losses(
-    z: np.ndarray, negated_signs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z: np.ndarray, negated_signs: np.ndarray, factor: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """``(losses, -s sigma(-m), |m|)`` for the margins ``m = s z`` on NumPy rows, given
-    ``-s``: :func:`_losses`'s values, the gradient's row factor ``-signs * slope`` and
-    the margins' sizes, bit for bit the generic code's, in four buffers and no select.
+    ``-s``: :func:`_losses`'s values, the gradient's row factor ``-signs * slope`` (not
+    computed, ``None``, without ``factor``) and the margins' sizes, bit for bit the
+    generic code's, in four buffers and no select.
 
     The margins enter negated, ``-m = (-s) z`` (exact: ``s = +-1``), the operand of
     ``max(-m, 0)``; ``|m| = |-m|``. The generic code's ``where(m >= 0, ratio, 1 - ratio)``
@@ -81,11 +82,15 @@ def _host_losses(
     distance = np.abs(tail)  # |m|
     e = np.negative(distance)
     np.exp(e, out=e)
-    ratio = np.add(e, 1.0)
-    np.divide(e, ratio, out=ratio)  # e / (1 + e)
+    ratio = None
+    if factor:
+        ratio = np.add(e, 1.0)
+        np.divide(e, ratio, out=ratio)  # e / (1 + e)
     np.log1p(e, out=e)
     np.maximum(tail, host_zeros(tail.shape[0], tail.dtype), out=tail)
     e += tail  # the losses
+    if ratio is None:
+        return e, None, distance
     np.greater(tail, 0.0, out=tail, casting="unsafe")  # c = [m < 0], as 0.0 or 1.0
     np.subtract(ratio, tail, out=ratio)
     np.abs(ratio, out=ratio)  # sigma(-m)
@@ -202,6 +207,17 @@ class LogisticRegression(Model):
         else:
             self._penalty_mask = None
 
+    def _host_rows(self, z: Any) -> bool:
+        """Whether the products ``z`` and the labels are NumPy rows of one dtype (then
+        :func:`_host_losses` computes the losses)."""
+        signs = self.signs
+        return (
+            type(z) is np.ndarray
+            and type(signs) is np.ndarray
+            and z.shape == signs.shape
+            and z.dtype == signs.dtype
+        )
+
     def _negated_signs(self) -> np.ndarray:
         """``-signs`` (NumPy labels), made once per ``signs`` array and kept beside it (a
         copy of the model given other rows makes its own)."""
@@ -226,8 +242,12 @@ class LogisticRegression(Model):
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
         xp = self.xp
-        margins = self.signs * self._product(x)
-        value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
+        z = self._product(x)
+        if self._host_rows(z):
+            value = to_float(xp.mean(_host_losses(z, self._negated_signs(), False)[0]))
+        else:
+            margins = self.signs * z
+            value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
@@ -254,8 +274,9 @@ class LogisticRegression(Model):
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
         # d/dm log(1 + e^{-m}) = -sigma(-m); |m|: also the oracle's statistic
-        if type(z) is np.ndarray and z.ndim == 1 and z.dtype == self.signs.dtype:
+        if self._host_rows(z):
             losses, factor, distance = _host_losses(z, self._negated_signs())
+            assert factor is not None
         else:
             margins = materialize(self.signs * z)
             distance = materialize(xp.abs(margins))
