@@ -884,7 +884,7 @@ def approach_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) ->
 
 def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any = None) -> None:
     """:func:`approach_kernel` in place on NumPy arrays, given the ends negated,
-    ``-(start + t rate)`` (:attr:`RowSegment._fused_values` computes them so, exactly:
+    ``-(start + t rate)`` (:meth:`RowSegment._fused_values` computes them so, exactly:
     rounding to nearest is symmetric, ``fl(-a - b) = -fl(a + b)``), which saves the
     negation before the exponential: ``exp(min(-e, 0)) = exp(-max(e, 0))``, and a
     widening ``w`` is ``-(e - w) = -e + w``. ``top`` is not read. The minimum with 0 reads
