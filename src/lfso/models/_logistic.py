@@ -25,6 +25,7 @@ from ._segments import (
     RowSegment,
     approach,
     approach_kernel,
+    host_zeros,
     materialized_product,
     squared_slack,
 )
@@ -53,6 +54,48 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
     losses = xp.log1p(e) + xp.maximum(-margins, 0.0)
     ratio = e / (1.0 + e)
     return losses, xp.where(margins >= 0.0, ratio, 1.0 - ratio)
+
+
+def _host_losses(
+    z: np.ndarray, negated_signs: np.ndarray, factor: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """``(losses, -s sigma(-m), |m|)`` for the margins ``m = s z`` on NumPy rows, given
+    ``-s``: :func:`_losses`'s values, the gradient's row factor ``-signs * slope`` (not
+    computed, ``None``, without ``factor``) and the margins' sizes, bit for bit the
+    generic code's, in four buffers and no select.
+
+    The margins enter negated, ``-m = (-s) z`` (exact: ``s = +-1``), the operand of
+    ``max(-m, 0)``; ``|m| = |-m|``. The generic code's ``where(m >= 0, ratio, 1 - ratio)``
+    is a branch per row, which NumPy takes slowly where the margins' signs are mixed (more
+    than the exponential and the ``log1p`` together: ``docs/results.md``, "PyTorch CPU
+    tensors: the logistic rows in fewer passes"); here
+    ``sigma(-m) = |ratio - c|`` with ``c = 1`` where ``m < 0`` and ``0`` elsewhere,
+    exactly: ``ratio - 0 = ratio >= 0``, and ``fl(ratio - 1) = -fl(1 - ratio)`` (rounding
+    to nearest is symmetric), whose absolute value is the generic ``fl(1 - ratio)`` since
+    ``ratio <= 1/2``. ``c`` is read from ``max(-m, 0) > 0``, true exactly where ``m < 0``
+    (not for ``m = -0``, nor for a NaN margin, whose row is NaN both ways). ``max(-m,
+    0)`` is taken against a zero array (:func:`host_zeros`: the same values, faster), and
+    ``log1p(e) + max(-m, 0)`` is the same sum in place (addition commutes in floating
+    point). The products by ``-s = -+1`` are exact either way.
+    """
+    tail = np.multiply(negated_signs, z)  # -m
+    distance = np.abs(tail)  # |m|
+    e = np.negative(distance)
+    np.exp(e, out=e)
+    ratio = None
+    if factor:
+        ratio = np.add(e, 1.0)
+        np.divide(e, ratio, out=ratio)  # e / (1 + e)
+    np.log1p(e, out=e)
+    np.maximum(tail, host_zeros(tail.shape[0], tail.dtype), out=tail)
+    e += tail  # the losses
+    if ratio is None:
+        return e, None, distance
+    np.greater(tail, 0.0, out=tail, casting="unsafe")  # c = [m < 0], as 0.0 or 1.0
+    np.subtract(ratio, tail, out=ratio)
+    np.abs(ratio, out=ratio)  # sigma(-m)
+    ratio *= negated_signs
+    return e, ratio, distance
 
 
 class LogisticRegression(Model):
@@ -164,6 +207,26 @@ class LogisticRegression(Model):
         else:
             self._penalty_mask = None
 
+    def _host_rows(self, z: Any) -> bool:
+        """Whether the products ``z`` and the labels are NumPy rows of one dtype (then
+        :func:`_host_losses` computes the losses)."""
+        signs = self.signs
+        return (
+            type(z) is np.ndarray
+            and type(signs) is np.ndarray
+            and z.shape == signs.shape
+            and z.dtype == signs.dtype
+        )
+
+    def _negated_signs(self) -> np.ndarray:
+        """``-signs`` (NumPy labels), made once per ``signs`` array and kept beside it (a
+        copy of the model given other rows makes its own)."""
+        held = self.__dict__.get("_negated")
+        if held is None or held[0] is not self.signs:
+            held = (self.signs, np.negative(self.signs))
+            self.__dict__["_negated"] = held
+        return held[1]
+
     def _peak(self, u: Any) -> Any:
         """``sigma'(u)`` for ``u >= 0`` in the model's namespace (the bound's ``h``)."""
         return _sigmoid_slope(self.xp, u)
@@ -179,8 +242,12 @@ class LogisticRegression(Model):
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
         xp = self.xp
-        margins = self.signs * self._product(x)
-        value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
+        z = self._product(x)
+        if self._host_rows(z):
+            value = to_float(xp.mean(_host_losses(z, self._negated_signs(), False)[0]))
+        else:
+            margins = self.signs * z
+            value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
@@ -206,11 +273,16 @@ class LogisticRegression(Model):
         # nor the next step re-reads X; no pass at all when the segment gave X w.)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
-        margins = materialize(self.signs * z)
-        distance = materialize(xp.abs(margins))  # |m|: also the oracle's statistic
-        losses, slope = _losses(xp, margins, distance)
-        # d/dm log(1 + e^{-m}) = -sigma(-m)
-        grad = self._adjoint(-self.signs * slope) / self.n
+        # d/dm log(1 + e^{-m}) = -sigma(-m); |m|: also the oracle's statistic
+        if self._host_rows(z):
+            losses, factor, distance = _host_losses(z, self._negated_signs())
+            assert factor is not None
+        else:
+            margins = materialize(self.signs * z)
+            distance = materialize(xp.abs(margins))
+            losses, slope = _losses(xp, margins, distance)
+            factor = -self.signs * slope
+        grad = self._adjoint(factor) / self.n
         loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask

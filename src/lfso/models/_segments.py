@@ -882,14 +882,17 @@ def approach_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) ->
     return e / (q * q)
 
 
-def _approach_fused(
-    end: np.ndarray, top: np.ndarray, scratch: np.ndarray, widen: Any = None
-) -> None:
-    """:func:`approach_kernel` in place on NumPy arrays (the same operations, in order)."""
+def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any = None) -> None:
+    """:func:`approach_kernel` in place on NumPy arrays, given the ends negated,
+    ``-(start + t rate)`` (:meth:`RowSegment._fused_values` computes them so, exactly:
+    rounding to nearest is symmetric, ``fl(-a - b) = -fl(a + b)``), which saves the
+    negation before the exponential: ``exp(min(-e, 0)) = exp(-max(e, 0))``, and a
+    widening ``w`` is ``-(e - w) = -e + w``. ``top`` is not read. The minimum with 0 reads
+    a zero array (:func:`host_zeros`: the same values, faster; a zero of either sign
+    enters ``exp`` alike). So the terms are the generic kernel's bit for bit."""
     if widen is not None:
-        end -= widen[1]
-    np.maximum(end, 0.0, out=end)
-    np.negative(end, out=end)
+        end += widen[1]
+    np.minimum(end, host_zeros(end.shape[-1], end.dtype), out=end)
     np.exp(end, out=end)
     q = np.add(end, 1.0, out=scratch)
     np.multiply(q, q, out=q)
@@ -897,6 +900,8 @@ def _approach_fused(
 
 
 approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
+approach_kernel.reads_top = False  # type: ignore[attr-defined]
+approach_kernel.negated_ends = True  # type: ignore[attr-defined]
 approach_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
 approach_kernel.peak = 0.25  # type: ignore[attr-defined]
 logistic_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
@@ -936,13 +941,39 @@ def approach(
 
             start, rate = approach(np, views[0], views[1], float(delta), float(eps), unit)
             return torch.from_numpy(start), torch.from_numpy(rate)
+    exact = unit == 0.0 and isinstance(delta, float) and delta == 0.0
+    exact = exact and isinstance(eps, float) and eps == 0.0
+    if type(m) is np.ndarray and type(v) is np.ndarray and not exact:
+        same = m.ndim == 1 and m.shape == v.shape and m.dtype == v.dtype
+        if same and isinstance(delta, float) and isinstance(eps, float):
+            return _host_approach(m, v, delta, eps, unit, size)
     sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
     start = xp.abs(m) if size is None else size
     rate = xp.minimum(sign(m) * v, 0.0)
-    if unit == 0.0 and isinstance(delta, float) and delta == 0.0 and isinstance(eps, float):
-        if eps == 0.0:
-            return start, rate
+    if exact:
+        return start, rate
     return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
+
+
+def _host_approach(
+    m: np.ndarray, v: np.ndarray, delta: float, eps: float, unit: float, size: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`approach` with its pads on NumPy rows: the generic code's operations in the
+    same order, in place in two new arrays, the minimum with 0 against a zero array
+    (:func:`host_zeros`). The same values bit for bit, but for the sign of a zero rate
+    (the minimum's operands come in another order), which does not survive the ``- eps``
+    and, where ``eps = 0``, does not reach the kernel's ``exp``: the kernel's values are
+    the generic ones bit for bit."""
+    rate = np.sign(m)
+    rate *= v
+    np.minimum(rate, host_zeros(rate.shape[0], rate.dtype), out=rate)
+    rate -= eps
+    rate *= 1.0 + 4.1 * unit
+    start = np.abs(m) if size is None else np.multiply(size, 1.0 - 4.1 * unit)
+    if size is None:
+        start *= 1.0 - 4.1 * unit
+    start -= delta
+    return start, rate
 
 
 def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
@@ -992,6 +1023,22 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
 
 
 _WORKSPACE = threading.local()
+
+
+def host_zeros(n: int, dtype: Any) -> np.ndarray:
+    """A read-only NumPy array of ``n`` zeros of ``dtype``, kept per thread (the last size
+    asked for): the second operand of a maximum or minimum with 0 in the host kernels.
+    NumPy's ``maximum`` and ``minimum`` of two arrays take a vectorised loop where those
+    against a scalar take a slower one (``docs/results.md``, "PyTorch CPU tensors: the
+    logistic rows in fewer passes"), for the same values. The zeros are never written:
+    ``calloc``'s untouched pages, which all read the system's one zero page (no memory
+    committed, and it stays in cache)."""
+    held = getattr(_WORKSPACE, "zeros", None)
+    if held is None or held.shape[0] != n or held.dtype != dtype:
+        held = np.zeros(n, dtype=dtype)
+        held.flags.writeable = False
+        _WORKSPACE.zeros = held
+    return held
 
 
 #: Largest buffer :func:`_workspace` keeps between calls (elements; 64 MiB in float64).
@@ -1278,7 +1325,9 @@ class RowSegment(SegmentBound):
         axis (contiguous passes over the rows, not an inner loop of length k), the kernel
         in place in a (k, n) buffer kept between calls (:func:`_workspace`: no k n
         temporaries, whose allocation and page faults cost more than the arithmetic), and
-        the reduction over the (n, k) layout the generic path reduces.
+        the reduction over the (n, k) layout the generic path reduces. A kernel marked
+        ``negated_ends`` is given the ends negated, ``-(r + t u)``, computed as ``fl(fl(-t
+        u) - r)``: exactly the negated ``fl(fl(t u) + r)``.
 
         On PyTorch CPU tensors (the host solve, outside
         :func:`lfso.bench.cpu_as_accelerator`) the same kernels run on zero-copy NumPy
@@ -1298,15 +1347,20 @@ class RowSegment(SegmentBound):
         trials = np.asarray(ts, dtype=r.dtype)
         k, n = int(trials.shape[0]), int(r.shape[0])
         end, scratch = _workspace(k, n, r.dtype)
-        np.multiply(trials[:, None], u[None, :], out=end)
-        end += r
+        if getattr(self.kernel, "negated_ends", False):  # -(r + t u), exactly (the kernel's)
+            np.multiply(np.negative(trials)[:, None], u[None, :], out=end)
+            end -= r
+        else:
+            np.multiply(trials[:, None], u[None, :], out=end)
+            end += r
         widen: tuple[Any, ...] = ()
         if slack is not None:  # one trial (the sequential solve): a scalar slack
             delta, eps = slack
             step = float(ts[0]) if k == 1 and host_slack else trials
             grown = delta + step * eps
             widen = ((delta, grown if isinstance(grown, float) else grown[:, None]),)
-        fused(end, self._top(), scratch.reshape(k, n), *widen)
+        top = self._top() if getattr(self.kernel, "reads_top", True) else None
+        fused(end, top, scratch.reshape(k, n), *widen)
         if k == 1:  # (1, n) -> (n, 1) is a view: the same contiguous layout
             sup = end.reshape(n, 1)
         else:
