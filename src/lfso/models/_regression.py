@@ -596,6 +596,8 @@ class CompositeLeastSquares(_LinearModel):
             carried.scaled = scaled
         elif p != 1.0:
             carried.residual = r
+            if scaled is None:  # (the plain sum: the segment's ||r||^2 as it is)
+                carried.sq = sq
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
     def _local(
@@ -652,6 +654,7 @@ class CompositeLeastSquares(_LinearModel):
             eps=gamma * frobenius * dmax,
             product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),
             y_scaled=None if scaled is None or r is None else scaled[1:],
+            y_sq=getattr(evaluation.product, "sq", None),
         )
 
 
@@ -660,9 +663,10 @@ class _Residual(CarriedProduct):
     ``||r / R||^2`` (``scaled``; on NumPy only ``residual``, ``r`` itself): the segment at
     that point reuses them (Dask: an expression submitted again, while the gradient built
     on it is kept, may reach the scheduler as a different task under the same key; and it
-    would be computed twice)."""
+    would be computed twice; ``sq``: ``float(r @ r)``, where the evaluation summed it)."""
 
-    __slots__ = ("residual", "scaled")
+    __slots__ = ("residual", "scaled", "sq")
 
     scaled: tuple[Any, Any, Any, Any]
     residual: Any
+    sq: float

@@ -192,6 +192,7 @@ class NormPathSegment(SegmentBound):
         eps: Any = 0.0,
         product: Callable[[float], Any] | None = None,
         y_scaled: tuple[Any, Any, Any] | None = None,
+        y_sq: float | None = None,
     ) -> NormPathSegment:
         """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
         three sums of the normalised vectors, left on the device (see the class
@@ -199,25 +200,26 @@ class NormPathSegment(SegmentBound):
         ``p = 1`` the bound ``2k ||v||^2`` does not read ``y``, which may be ``None``.
         ``y_scaled``: ``(Y, y / Y, ||y / Y||^2)`` with ``Y = max_i |y_i|`` (divided by 1
         where ``Y = 0``) as computed here, when the caller has them on the device already
-        (not read for NumPy ``y``, whose host path computes them in place)."""
+        (not read for NumPy ``y``, whose host path computes them in place). ``y_sq``:
+        ``float(y @ y)`` for NumPy ``y``, when the caller has summed it already."""
         xp = namespace(v)
         dtype_eps, tiny = _eps_tiny(xp, v.dtype)
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
         norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
-        # pad zeta is then below an ulp of the sum); normalised otherwise.
-        with np.errstate(over="ignore"):  # (a sum past the range: inf, normalised below)
-            plain = float(v @ v) if host and p == 1.0 else math.nan
-            pair = (
-                host
-                and p != 1.0
-                and y is not None
-                and v.dtype == np.float64
-                and y.dtype == np.float64
-                and _PAIR_LOW <= (a := float(y @ y)) <= _PAIR_HIGH
-                and _PAIR_LOW <= (c := float(v @ v)) <= _PAIR_HIGH
-            )
+        # pad zeta is then below an ulp of the sum); normalised otherwise. (A sum past the
+        # range is inf: normalised below.)
+        plain = _host_dot(v, v) if host and p == 1.0 else math.nan
+        pair = (
+            host
+            and p != 1.0
+            and y is not None
+            and v.dtype == np.float64
+            and y.dtype == np.float64
+            and _PAIR_LOW <= (a := _host_dot(y, y) if y_sq is None else y_sq) <= _PAIR_HIGH
+            and _PAIR_LOW <= (c := _host_dot(v, v)) <= _PAIR_HIGH
+        )
         if _PLAIN_LOW <= plain < math.inf:
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostQuadratic(
@@ -228,7 +230,11 @@ class NormPathSegment(SegmentBound):
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
             # unit S_y = S_v = 1 (the range keeps a c, and so |y . v| <= sqrt(a c), a
             # normal number: the bound's rounding terms neither overflow nor underflow).
-            b = float(y @ v)
+            b = _host_dot(y, v)
+            if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
+                return _HostPath(
+                    p, scale, a, b, c, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
+                )
         else:
             vmax, vs = _normalised(xp, v, host)
             c = vs @ vs
@@ -421,6 +427,68 @@ class _HostQuadratic(NormPathSegment):
         if not t < math.inf:
             return super().radius_for(target, rtol=rtol, guess=guess)
         return t, value, 1
+
+
+class _HostPath(NormPathSegment):
+    """:class:`NormPathSegment` for ``p > 1`` with the three sums taken on the host as they
+    are (float64, in range: :meth:`NormPathSegment.along`, units ``S_y = S_v = 1``): the
+    same bound, its constants computed at once from host floats (bit for bit what the
+    general path computes on first use), each ``C(t)`` by :func:`_host_path_curvature`."""
+
+    def __init__(
+        self,
+        p: float,
+        scale: float,
+        a: float,
+        b: float,
+        c: float,
+        terms: int,
+        dtype_eps: float,
+        tiny: float,
+        delta: float,
+        eps: float,
+        slope: Any,
+        product: Callable[[float], Any] | None,
+    ) -> None:
+        super().__init__(
+            p,
+            scale,
+            a,
+            b,
+            c,
+            slope=slope,
+            terms=terms,
+            dtype_eps=dtype_eps,
+            product=product,
+            delta=delta,
+            eps=eps,
+            tiny=tiny,
+        )
+        self._host = _host_path_constants(
+            self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps
+        )
+        if slope is not None:
+            self._slope = float(slope)
+
+    def __call__(self, radius: float) -> float:
+        return _host_path_curvature(self.p, self.k, self._host, float(radius))  # type: ignore[arg-type]
+
+
+#: The NumPy dtypes whose dot function :func:`_host_dot` calls directly.
+_DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _host_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``float(a @ b)`` of two NumPy vectors, ``inf`` past the range without a warning.
+
+    For float64 and float32, ``np.vdot``: the dtype's own dot function, as ``@`` calls it
+    (the same sum, bit for bit), without the check of the floating-point flags after it
+    (which ``@`` makes, and which ``np.errstate`` takes about a microsecond to silence);
+    other dtypes under ``np.errstate(over="ignore")``."""
+    if a.dtype in _DOT_DTYPES and b.dtype == a.dtype:
+        return float(np.vdot(a, b))
+    with np.errstate(over="ignore"):
+        return float(a @ b)
 
 
 @functools.lru_cache(maxsize=32)

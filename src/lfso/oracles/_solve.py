@@ -195,7 +195,9 @@ class _Excess:
             raw = self.bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        if self.above and float(raw) == 0.0:
+        if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
+            value = raw
+        elif self.above and float(raw) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
             # step down the slope bound allows): infeasible, as any smaller value.
             value = 0.0
