@@ -200,6 +200,7 @@ class LpRegression(_LinearModel):
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
         self._kernel = power_kernel(m, self._curv)  # the segment's, built once
+        self._root_n = float(n) ** 0.5
         self._row_sq = materialize(self.row_norms * self.row_norms)
         self._residual_gamma = error_gamma(d + 4, A.dtype)
         self._sqrt_d = float(d) ** 0.5
@@ -316,16 +317,17 @@ class LpRegression(_LinearModel):
         xp = self.xp
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
         u = materialize(self._product(direction))
-        slope = evaluation.grad @ direction
         dmax = inf_norm(direction)
         product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
         eps = self._residual_gamma * self._alpha * dmax
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
-            root_n = float(int(u.shape[0])) ** 0.5  # the row errors in 2-norm
+            root_n = self._root_n  # the row errors in 2-norm
+            pair = (evaluation.grad, direction)  # (g . d: summed if asked for)
             return NormPathSegment.along(
-                1.0, 1.0, None, u, slope=slope, eps=root_n * eps, product=product
+                1.0, 1.0, None, u, slope_of=pair, eps=root_n * eps, product=product
             )
+        slope = evaluation.grad @ direction
         r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
@@ -649,7 +651,7 @@ class CompositeLeastSquares(_LinearModel):
             1.0,
             r,
             u,
-            slope=evaluation.grad @ direction,  # fetched with the path's sums on first use
+            slope_of=(evaluation.grad, direction),  # (g . d: fetched with the path's sums)
             delta=delta,
             eps=gamma * frobenius * dmax,
             product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),

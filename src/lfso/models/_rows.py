@@ -182,12 +182,13 @@ def taken_product(
     product whose drift is a host float (host memory: no round trip to read it) is also
     checked against ``x`` itself, so that a step that shrank ``x`` by orders does not keep
     the earlier, larger rounding for one more evaluation."""
-    if product is not None and isinstance(product.drift, float):
-        if tracker.stale(product.drift, to_float(x_inf)):
-            product = None
-    if product is None:
-        return materialize(compute()), 0.0
-    return product.value, product.drift
+    if product is not None:
+        drift = product.drift
+        if isinstance(drift, float):
+            if tracker.stale(drift, x_inf if type(x_inf) is float else to_float(x_inf)):
+                return materialize(compute()), 0.0
+        return product.value, drift
+    return materialize(compute()), 0.0
 
 
 def point_product(

@@ -194,6 +194,7 @@ class NormPathSegment(SegmentBound):
         product: Callable[[float], Any] | None = None,
         y_scaled: tuple[Any, Any, Any] | None = None,
         y_sq: float | None = None,
+        slope_of: tuple[Any, Any] | None = None,
     ) -> NormPathSegment:
         """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
         three sums of the normalised vectors, left on the device (see the class
@@ -202,10 +203,14 @@ class NormPathSegment(SegmentBound):
         ``y_scaled``: ``(Y, y / Y, ||y / Y||^2)`` with ``Y = max_i |y_i|`` (divided by 1
         where ``Y = 0``) as computed here, when the caller has them on the device already
         (not read for NumPy ``y``, whose host path computes them in place). ``y_sq``:
-        ``float(y @ y)`` for NumPy ``y``, when the caller has summed it already."""
-        xp = namespace(v)
-        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        ``float(y @ y)`` for NumPy ``y``, when the caller has summed it already.
+        ``slope_of``: ``(g, d)`` in place of ``slope``, whose ``g . d`` is summed when the
+        bound is asked for it on the host (a host solve does not read it), else at once."""
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
+        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
+        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        if slope_of is not None and not host:
+            slope = slope_of[0] @ slope_of[1]
         norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
@@ -225,7 +230,7 @@ class NormPathSegment(SegmentBound):
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostQuadratic(
                     scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                )
+                )._slope_from(slope_of)
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
@@ -235,7 +240,7 @@ class NormPathSegment(SegmentBound):
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostPath(
                     p, scale, a, b, c, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                )
+                )._slope_from(slope_of)
         else:
             vmax, vs = _normalised(xp, v, host)
             c = vs @ vs
@@ -251,6 +256,8 @@ class NormPathSegment(SegmentBound):
                     a = ys @ ys
                 b = ys @ vs
             norms = (ymax, vmax)
+        if slope_of is not None and host:
+            slope = slope_of[0] @ slope_of[1]
         return cls(
             p,
             scale,
@@ -286,8 +293,19 @@ class NormPathSegment(SegmentBound):
     def _fetch_slope(self) -> float:
         self._fetch()
         if self._slope is None:
+            if self._slope_of is not None:  # (g, d): summed now, as it would have been
+                grad, direction = self._slope_of
+                return float(grad @ direction)
             raise ValueError("this segment bound was built without the gradient: no slope")
         return self._slope
+
+    def _slope_from(self, pair: tuple[Any, Any] | None) -> NormPathSegment:
+        """Self, with ``g . d`` summed from ``pair = (g, d)`` when first asked for (host)."""
+        self._slope_of = pair
+        return self
+
+    #: ``(g, d)`` whose ``g . d`` is the slope, where it was left to be summed on demand.
+    _slope_of: tuple[Any, Any] | None = None
 
     def __call__(self, radius: float) -> float:
         consts = self._fetch()
@@ -600,6 +618,8 @@ class _HostFloats:
     abs = staticmethod(abs)
     isfinite = staticmethod(math.isfinite)
 
+
+_NUMPY = array_api_compat.array_namespace(np.zeros(0))
 
 #: float64 constants of the host arithmetic in :class:`NormPathSegment`.
 _EPS64 = float(np.finfo(np.float64).eps)
