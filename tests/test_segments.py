@@ -911,3 +911,75 @@ def test_host_quadratic_covers_the_exact_curvature(dtype, scale):
             exact = 2 * mpmath.mpf(0.5) * mpmath.fsum(mpmath.mpf(float(e)) ** 2 for e in v)
         for t in (0.0, 1.0, 1e6):
             assert fast(t) == general(t) and mpmath.mpf(fast(t)) >= exact, (trial, t)
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_host_path_is_the_general_path_bound_bit_for_bit(p):
+    """For ``p > 1`` on the host in float64 (sums in range), ``NormPathSegment.along``
+    computes the bound's constants at once: every ``C(t)``, the solve and the slope (``g .
+    d`` from ``slope_of``, summed when first asked for) are those of the general path
+    built from the same sums, bit for bit, and ``||y||^2`` handed in (``y_sq``) is the
+    sum it would take."""
+    from lfso.models._segments import NormPathSegment
+
+    rng = np.random.default_rng(4)
+    y, v = rng.standard_normal(60), 0.1 * rng.standard_normal(60)
+    g, d = rng.standard_normal(9), rng.standard_normal(9)
+    errors = {"delta": 1e-13, "eps": 1e-14}
+    fast = NormPathSegment.along(p, 2.0, y, v, slope_of=(g, d), **errors)
+    given = NormPathSegment.along(p, 2.0, y, v, y_sq=float(y @ y), slope_of=(g, d), **errors)
+    general = NormPathSegment(
+        p,
+        2.0,
+        float(y @ y),
+        float(y @ v),
+        float(v @ v),
+        slope=g @ d,
+        terms=60,
+        dtype_eps=float(np.finfo(float).eps),
+        tiny=float(np.finfo(float).smallest_normal),
+        **errors,
+    )
+    assert type(fast) is not NormPathSegment and isinstance(fast, NormPathSegment)
+    for t in (0.0, 1e-3, 0.7, 1.0, 1e3):
+        assert fast(t) == given(t) == general(t)
+    for guess in (None, 1e-4, 0.5, 30.0):
+        assert fast.radius_for(3.0, guess=guess) == general.radius_for(3.0, guess=guess)
+    assert fast.slope == given.slope == general.slope == float(g @ d)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_host_max_abs_and_dot_are_numpys_values_bit_for_bit(dtype):
+    """``max_i |x_i|`` by BLAS ``i?amax`` and ``x . y`` by ``np.vdot`` (the host paths of
+    the segment bounds' rounding terms and sums) are ``np.abs(x).max()`` and ``x @ y``
+    exactly, over scales, strides, zeros and infinities; a dot past the range is ``inf``
+    with no warning, and an empty vector's maximum is 0."""
+    import warnings
+
+    from lfso.models._segments import _host_dot, host_max_abs
+
+    rng = np.random.default_rng(12)
+
+    def same(a: float, b: float) -> bool:
+        return a == b or (a != a and b != b)
+
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        x = rng.standard_normal(n) * 10.0 ** rng.uniform(-30, 30, n)
+        y = rng.standard_normal(n) * 10.0 ** rng.uniform(-30, 30, n)
+        x, y = x.astype(dtype), y.astype(dtype)
+        if trial % 5 == 1:
+            x[int(rng.integers(n))] = -np.inf
+        if trial % 7 == 2:
+            x[:] = 0.0
+        for a, b in ((x, y), (x[::3], y[::3]), (x[::-1], y)):
+            assert host_max_abs(a) == float(np.abs(a).max())
+            with np.errstate(over="ignore", invalid="ignore"):
+                expected = float(a @ b)
+            with np.errstate(invalid="ignore"):  # (inf - inf in float16)
+                assert same(_host_dot(a, b), expected)
+    assert host_max_abs(np.zeros(0, dtype)) == 0.0
+    big = np.full(10, np.finfo(dtype).max, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _host_dot(big, big) == math.inf

@@ -204,8 +204,11 @@ class _Excess:
         else:
             value = check_value(raw, radius, allow_inf=True)
         self.evals += 1
+        slack = self.slack
         for r_old, l_old in self.seen[-2:]:
-            check_monotone(r_old, l_old, radius, value, self.slack)
+            # (check_monotone's test, inline; it raises with the message where it fails)
+            if value < l_old * (1.0 - slack) if r_old <= radius else l_old < value * (1.0 - slack):
+                check_monotone(r_old, l_old, radius, value, slack)
         self.seen.append((radius, value))
         return (u + math.log(value) - self.log_t if value > 0.0 else -math.inf), value
 
