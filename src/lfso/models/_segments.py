@@ -236,6 +236,7 @@ class NormPathSegment(SegmentBound):
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
             # unit S_y = S_v = 1 (the range keeps a c, and so |y . v| <= sqrt(a c), a
             # normal number: the bound's rounding terms neither overflow nor underflow).
+            assert y is not None
             b = _host_dot(y, v)
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostPath(
