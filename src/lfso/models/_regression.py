@@ -32,6 +32,7 @@ from ._segments import (
     _PLAIN_HIGH,
     _PLAIN_LOW,
     CarriedProduct,
+    _host_dot,
     NormPathSegment,
     RowSegment,
     materialized_product,
@@ -537,7 +538,7 @@ class CompositeLeastSquares(_LinearModel):
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r = materialize(ax - self.b)
         scaled: tuple[Any, Any, Any, Any] | None = None
-        sq = float(r @ r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
+        sq = _host_dot(r, r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
         if _PLAIN_LOW <= sq <= _PLAIN_HIGH:
             # NumPy float64 in range: ||r||^2 summed as it is (the sum's own rounding is
             # the normalised one's, gamma_n; no term overflows, and an underflowing one
@@ -548,8 +549,9 @@ class CompositeLeastSquares(_LinearModel):
             )
             # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
             big, small, r_top = 1.0, sq, math.sqrt(sq)
-            powers = _norm_powers(1.0, sq, p)
-            factor = powers[1] if p != 1.0 else 2.0
+            # (p = 1: f = ||r||^2 itself and the factor 2, as _norm_powers gives them)
+            powers = _norm_powers(1.0, sq, p) if p != 1.0 else (sq, 2.0)
+            factor = powers[1]
             if factor * atr_norm < 1e300:  # |factor (A^T r)_i| <= factor ||A^T r||: no overflow
                 grad, gmax = factor * atr, 0.0
             else:  # (an overflowing gradient: scale = inf below, from its largest entry)

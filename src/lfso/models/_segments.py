@@ -230,7 +230,7 @@ class NormPathSegment(SegmentBound):
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostQuadratic(
                     scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                )._slope_from(slope_of)
+                ).lazy_slope(slope_of)
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
@@ -241,7 +241,7 @@ class NormPathSegment(SegmentBound):
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostPath(
                     p, scale, a, b, c, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                )._slope_from(slope_of)
+                ).lazy_slope(slope_of)
         else:
             vmax, vs = _normalised(xp, v, host)
             c = vs @ vs
@@ -294,19 +294,8 @@ class NormPathSegment(SegmentBound):
     def _fetch_slope(self) -> float:
         self._fetch()
         if self._slope is None:
-            if self._slope_of is not None:  # (g, d): summed now, as it would have been
-                grad, direction = self._slope_of
-                return float(grad @ direction)
             raise ValueError("this segment bound was built without the gradient: no slope")
         return self._slope
-
-    def _slope_from(self, pair: tuple[Any, Any] | None) -> NormPathSegment:
-        """Self, with ``g . d`` summed from ``pair = (g, d)`` when first asked for (host)."""
-        self._slope_of = pair
-        return self
-
-    #: ``(g, d)`` whose ``g . d`` is the slope, where it was left to be summed on demand.
-    _slope_of: tuple[Any, Any] | None = None
 
     def __call__(self, radius: float) -> float:
         consts = self._fetch()
