@@ -118,6 +118,11 @@ class NormPathSegment(SegmentBound):
     c^+`` is computed directly, padded by ``4 eps_64``: seven roundings) and ``4 max(1,
     2pk)`` units in the last place of 0 (a subnormal result's rounding). So ``C`` is
     ``inf`` only where the padded bound itself exceeds the float64 range, and never ``0``.
+    Where the sums were taken as they are on the host (float64, in range; ``delta, eps <=
+    1``) and ``0 <= t <= 1``, ``C`` is instead evaluated directly, ``2pk c^+ Q^(p-1)
+    ((2p - 1) - 2(p - 1) min(D^- / Q, 1))`` padded by ``1 + (32 p + 16) eps_64``, wherever
+    its power and value are normal numbers (:func:`_host_path_direct` holds that rounding
+    argument; the logarithms elsewhere): the same bound, with a smaller pad.
     O(1) per ``t`` after the round trip. Where no finite step can be certified (``C(0) =
     inf``, or a step past the float range), :meth:`radius_for` raises
     :class:`~lfso.oracles.PrecisionLimitError`.
@@ -442,7 +447,10 @@ class _HostPath(NormPathSegment):
     """:class:`NormPathSegment` for ``p > 1`` with the three sums taken on the host as they
     are (float64, in range: :meth:`NormPathSegment.along`, units ``S_y = S_v = 1``): the
     same bound, its constants computed at once from host floats (bit for bit what the
-    general path computes on first use), each ``C(t)`` by :func:`_host_path_curvature`."""
+    general path computes on first use). Each ``C(t)`` for ``0 <= t <= 1`` where
+    ``delta, eps <= 1`` is evaluated directly (:func:`_host_path_direct`: no logarithms,
+    and sharper than their pad), where every intermediate stays a normal number; in
+    logarithms otherwise (:func:`_host_path_curvature`)."""
 
     def __init__(
         self,
@@ -473,14 +481,81 @@ class _HostPath(NormPathSegment):
             eps=eps,
             tiny=tiny,
         )
-        self._host = _host_path_constants(
-            self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps
-        )
         if slope is not None:
             self._slope = float(slope)
+        self._lead: float | None = None
+        self._direct: tuple[float, ...] = ()
+        if 0.0 <= delta <= 1.0 and 0.0 <= eps <= 1.0:  # (units S_y = S_v = 1)
+            # The direct form's constants (the logarithms' ones, bit for bit, computed on
+            # first use: _fetch) and its leading constant 2pk c^+, where that is normal.
+            consts = _host_path_constants(
+                self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps, logs=False
+            )
+            lead = self.p * consts["quad"]
+            if _NORMAL64 <= lead < math.inf:
+                self._lead = lead
+                self._direct = tuple(consts[key] for key in _DIRECT_KEYS)
+        if self._lead is None:
+            self._host = _host_path_constants(
+                self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps
+            )
 
     def __call__(self, radius: float) -> float:
-        return _host_path_curvature(self.p, self.k, self._host, float(radius))  # type: ignore[arg-type]
+        t = float(radius)
+        if self._lead is not None and 0.0 <= t <= 1.0:
+            value = _host_path_direct(self.p, self._lead, self._direct, t)
+            if value == value:  # (NaN: a power or product outside the normal range)
+                return value
+        return _host_path_curvature(self.p, self.k, self._fetch(), t)
+
+
+#: The smallest normal float64.
+_NORMAL64 = 2.2250738585072014e-308
+#: The constants :func:`_host_path_direct` reads, in its order.
+_DIRECT_KEYS = ("alpha", "beta", "kappa", "root", "dy", "ev", "dist2")
+
+
+def _host_path_direct(p: float, lead: float, k: tuple[float, ...], t: float) -> float:
+    """``C(t)`` of :class:`NormPathSegment` for ``p > 1`` at ``0 <= t <= 1`` in the units
+    ``S_y = S_v = 1`` (``sigma = t``), evaluated directly on host floats from the
+    constants ``k`` of :func:`_host_path_constants` (:data:`_DIRECT_KEYS`, in that order)
+    and ``lead = fl(p quad) >= 2pk c^+ (1 - u)``
+    (``u = eps_64 / 2``); NaN where an intermediate leaves the normal range (the caller
+    then takes the logarithms, :func:`_host_path_curvature`).
+
+    The same bound as the logarithms', ``G(c^+, D^-, Q)`` at ``Q = N^2``, ``N = max(root,
+    sqrt(P(t))) + dy + t ev`` (the quadratic ``P`` with its padded coefficients, evaluated
+    as there), with its own rounding argument. ``N`` is a sum of non-negative terms whose
+    computed value has at most five roundings (``root``'s square root, ``P``'s, the product
+    and the two sums), so the exact one is at most ``N^ (1 + u)^5``, and ``Q`` at most
+    ``q^ (1 + u)^11`` (``q^ = fl(N^ N^)``). ``N^ >= root >= sqrt(a) >= 1e-75`` (the sums lie
+    in ``[1e-150, 1e150]``), so an underflowing product in ``P`` or ``t ev`` (an absolute
+    error below ``1e-300``) moves ``N`` by less than ``1e-200`` relative: inside the pad.
+    As ``G`` is non-decreasing in ``Q``, ``G(Q) <= G(q^ (1 + u)^11)``: its power is within
+    ``(1 + u)^(11 (p - 1))`` of ``q^^(p-1)``, which ``**`` (the C library's ``pow``, within
+    an ulp) gives to ``2u``, and its factor ``(2p - 1) - 2(p - 1) min(D^- / Q, 1)`` (at
+    least 1) moves by at most ``2(p - 1) 12 u`` through ``Q`` and by ``(8p - 4) u`` relative
+    through its own roundings (the quotient, the constants ``2p - 1`` and ``2(p - 1)``, the
+    product and the difference). With ``lead``'s rounding and the two products, the exact
+    ``G`` is at most the computed value times ``1 + (43 p + 2) u`` to first order; the
+    result is padded by ``1 + (32 p + 16) eps_64 = 1 + (64 p + 32) u``, which covers the
+    second-order terms as well. Where the power or the result is not a normal number (or
+    the power overflows) it returns NaN: the relative bounds above need normal numbers."""
+    alpha, beta, kappa, root, dy, ev, dist2 = k
+    near = alpha + t * (2.0 * beta + kappa * t)
+    root_near = math.sqrt(near) if near >= 0.0 else 0.0
+    n = (root if root >= root_near else root_near) + dy + t * ev
+    q = n * n
+    ratio = dist2 / q
+    fac = (2.0 * p - 1.0) - (2.0 * (p - 1.0)) * (ratio if ratio <= 1.0 else 1.0)
+    try:
+        power = q ** (p - 1.0)
+    except OverflowError:
+        return math.nan
+    value = lead * power * fac * (1.0 + (32.0 * p + 16.0) * _EPS64)
+    if _NORMAL64 <= power and _NORMAL64 <= value < math.inf:
+        return value
+    return math.nan
 
 
 #: BLAS's index of the entry of largest magnitude, by dtype (:func:`host_max_abs`).
@@ -751,10 +826,13 @@ def _host_path_constants(
     vmax: float,
     delta: float,
     eps: float,
+    *,
+    logs: bool = True,
 ) -> dict[str, float]:
     """:func:`_path_constants` on Python floats: the same operations in the same order as
     with :class:`_HostFloats` (so the same values, bit for bit), written out for the host,
-    which computes them once per segment."""
+    which computes them once per segment. ``logs=False`` leaves out ``log_ratio``,
+    ``base`` and ``size`` (which only the logarithms read: :func:`_host_path_direct`)."""
     hf = _HostFloats
     sv = hf.maximum(vmax, eps)
     sv = sv if sv > 0.0 else 1.0
@@ -785,14 +863,8 @@ def _host_path_constants(
     sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
     dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
     dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
-    log_sv, log_sy = hf.log(sv), hf.log(sy)
-    log_c = hf.log(c_bound * c_bound)
-    base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
-    size = abs(math.log(2.0 * p * k)) + 2.0 * abs(log_sv) + abs(log_c) + 8.0
-    base = base + (2.0 * (p - 1.0)) * log_sy
-    size = size + (2.0 * (p - 1.0)) * (2.0 * abs(log_sy) + abs(log_sv) + 4.0)
     root_c = sv * c_bound
-    return {
+    consts = {
         "quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64),
         "alpha": alpha,
         "beta": beta,
@@ -801,10 +873,18 @@ def _host_path_constants(
         "dy": dy,
         "ev": ev,
         "dist2": dist * dist,
-        "log_ratio": log_sv - log_sy,
-        "base": base,
-        "size": size,
     }
+    if logs:
+        log_sv, log_sy = hf.log(sv), hf.log(sy)
+        log_c = hf.log(c_bound * c_bound)
+        base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
+        size = abs(math.log(2.0 * p * k)) + 2.0 * abs(log_sv) + abs(log_c) + 8.0
+        base = base + (2.0 * (p - 1.0)) * log_sy
+        size = size + (2.0 * (p - 1.0)) * (2.0 * abs(log_sy) + abs(log_sv) + 4.0)
+        consts["log_ratio"] = log_sv - log_sy
+        consts["base"] = base
+        consts["size"] = size
+    return consts
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
