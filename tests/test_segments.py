@@ -994,10 +994,13 @@ def test_host_max_abs_and_dot_are_numpys_values_bit_for_bit(dtype):
 def _exact_path_curvature(p, k, y, v, s):
     """``d^2/ds^2 k ||y + s v||^(2p)`` in mpmath (60 digits) from the binary values."""
     with mpmath.workdps(60):
-        q = [mpmath.mpf(float(a)) + mpmath.mpf(s) * mpmath.mpf(float(b)) for a, b in zip(y, v)]
+        q = [
+            mpmath.mpf(float(a)) + mpmath.mpf(s) * mpmath.mpf(float(b))
+            for a, b in zip(y, v, strict=True)
+        ]
         w = [mpmath.mpf(float(b)) for b in v]
         qq = mpmath.fsum(a * a for a in q)
-        qv = mpmath.fsum(a * b for a, b in zip(q, w))
+        qv = mpmath.fsum(a * b for a, b in zip(q, w, strict=True))
         vv = mpmath.fsum(b * b for b in w)
         if qq == 0:  # (the path through the origin: a power 2p - 2 > 0 of 0)
             return mpmath.mpf(0) if p > 1 else 2 * k * vv
