@@ -1070,3 +1070,31 @@ def test_path_bound_falls_back_to_logarithms_out_of_range(p, scale):
     assert seg._norms is None and seg._lead is not None  # (in the plain range)
     for t in (0.0, 0.5, 1.0, 2.0, 1e5):
         assert seg(t) == _host_path_curvature(p, 1.0, seg._fetch(), t)
+
+
+def test_unit_path_constants_are_the_general_ones_bit_for_bit():
+    """The direct form's constants in the units ``S_y = S_v = 1`` (``_host_unit_constants``)
+    are :func:`_host_path_constants`'s with ``ymax = vmax = 1`` bit for bit (signed zeros
+    included), over the plain range of the sums, parallel, antiparallel and orthogonal
+    paths, and errors ``delta``, ``eps`` from 0 (and subnormal) to 1."""
+    from lfso.models._segments import _DIRECT_KEYS, _host_path_constants, _host_unit_constants
+
+    rng = np.random.default_rng(19)
+    for trial in range(3000):
+        a, c = (float(10.0 ** rng.uniform(-150.0, 150.0)) for _ in range(2))
+        b = float(rng.uniform(-1.0, 1.0)) * math.sqrt(a * c)
+        b = (b, math.sqrt(a * c), -math.sqrt(a * c), 0.0, -0.0)[trial % 5]
+        delta, eps = (
+            float(rng.choice([0.0, 1.0, 5e-324, 10.0 ** rng.uniform(-300.0, 0.0)]))
+            for _ in range(2)
+        )
+        k, p = float(10.0 ** rng.uniform(-300.0, 300.0)), float(rng.choice([1.25, 2.0, 3.0]))
+        n = int(rng.integers(1, 10**6))
+        unit = (n + 3) * 0.5 * float(np.finfo(float).eps)
+        gamma, zeta = unit / (1.0 - unit), 5.0 * n * float(np.finfo(float).smallest_normal)
+        full = _host_path_constants(p, k, gamma, zeta, a, b, c, 1.0, 1.0, delta, eps)
+        quad, direct = _host_unit_constants(k, gamma, zeta, a, b, c, delta, eps)
+        for value, key in zip((quad, *direct), ("quad", *_DIRECT_KEYS), strict=True):
+            assert value == full[key] and math.copysign(1.0, value) == math.copysign(
+                1.0, full[key]
+            ), (trial, key)

@@ -488,13 +488,12 @@ class _HostPath(NormPathSegment):
         if 0.0 <= delta <= 1.0 and 0.0 <= eps <= 1.0:  # (units S_y = S_v = 1)
             # The direct form's constants (the logarithms' ones, bit for bit, computed on
             # first use: _fetch) and its leading constant 2pk c^+, where that is normal.
-            consts = _host_path_constants(
-                self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps, logs=False
+            quad, direct = _host_unit_constants(
+                self.k, self._gamma, self._zeta, a, b, c, delta, eps
             )
-            lead = self.p * consts["quad"]
+            lead = self.p * quad
             if _NORMAL64 <= lead < math.inf:
-                self._lead = lead
-                self._direct = tuple(consts[key] for key in _DIRECT_KEYS)
+                self._lead, self._direct = lead, direct
         if self._lead is None:
             self._host = _host_path_constants(
                 self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps
@@ -826,13 +825,10 @@ def _host_path_constants(
     vmax: float,
     delta: float,
     eps: float,
-    *,
-    logs: bool = True,
 ) -> dict[str, float]:
     """:func:`_path_constants` on Python floats: the same operations in the same order as
     with :class:`_HostFloats` (so the same values, bit for bit), written out for the host,
-    which computes them once per segment. ``logs=False`` leaves out ``log_ratio``,
-    ``base`` and ``size`` (which only the logarithms read: :func:`_host_path_direct`)."""
+    which computes them once per segment."""
     hf = _HostFloats
     sv = hf.maximum(vmax, eps)
     sv = sv if sv > 0.0 else 1.0
@@ -863,8 +859,14 @@ def _host_path_constants(
     sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
     dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
     dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    log_sv, log_sy = hf.log(sv), hf.log(sy)
+    log_c = hf.log(c_bound * c_bound)
+    base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
+    size = abs(math.log(2.0 * p * k)) + 2.0 * abs(log_sv) + abs(log_c) + 8.0
+    base = base + (2.0 * (p - 1.0)) * log_sy
+    size = size + (2.0 * (p - 1.0)) * (2.0 * abs(log_sy) + abs(log_sv) + 4.0)
     root_c = sv * c_bound
-    consts = {
+    return {
         "quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64),
         "alpha": alpha,
         "beta": beta,
@@ -873,18 +875,46 @@ def _host_path_constants(
         "dy": dy,
         "ev": ev,
         "dist2": dist * dist,
+        "log_ratio": log_sv - log_sy,
+        "base": base,
+        "size": size,
     }
-    if logs:
-        log_sv, log_sy = hf.log(sv), hf.log(sy)
-        log_c = hf.log(c_bound * c_bound)
-        base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
-        size = abs(math.log(2.0 * p * k)) + 2.0 * abs(log_sv) + abs(log_c) + 8.0
-        base = base + (2.0 * (p - 1.0)) * log_sy
-        size = size + (2.0 * (p - 1.0)) * (2.0 * abs(log_sy) + abs(log_sv) + 4.0)
-        consts["log_ratio"] = log_sv - log_sy
-        consts["base"] = base
-        consts["size"] = size
-    return consts
+
+
+def _host_unit_constants(
+    k: float,
+    gamma: float,
+    zeta: float,
+    a: float,
+    b: float,
+    c: float,
+    delta: float,
+    eps: float,
+) -> tuple[float, tuple[float, ...]]:
+    """``quad`` and the constants :func:`_host_path_direct` reads (:data:`_DIRECT_KEYS`) of
+    :func:`_host_path_constants` for sums taken in the units ``S_y = S_v = 1`` (``ymax =
+    vmax = 1``, ``0 <= delta, eps <= 1``: then ``sv = sy = 1`` and ``ry = rv = 1``), with
+    the operations that are exact there left out (products and quotients by 1): the same
+    values, bit for bit."""
+    hf = _HostFloats
+    a_up, c_up = (a + zeta) / (1.0 - gamma), (c + zeta) / (1.0 - gamma)
+    a_lo = hf.maximum(a - zeta, 0.0) / (1.0 + gamma)
+    c_lo = hf.maximum(c - zeta, 0.0) / (1.0 + gamma)
+    b_err = gamma * hf.sqrt(a_up * c_up) + zeta
+    host = 8.0 * _EPS64
+    alpha = (a + gamma * a_up + zeta) * (1.0 + host)
+    beta = b + b_err
+    beta = beta + host * abs(beta)
+    kappa = (c + gamma * c_up + zeta) * (1.0 + host)
+    c_bound = hf.sqrt(c_up) + eps
+    safe_lo = c_lo if c_lo > 0.0 else 1.0
+    b_up = abs(b) + b_err
+    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
+    sine = hf.minimum(eps / hf.sqrt(safe_lo), 1.0)
+    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - delta - hf.sqrt(a_up) * sine
+    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    quad = (2.0 * k) * (c_bound * c_bound) * (1.0 + 4.0 * _EPS64)
+    return quad, (alpha, beta, kappa, hf.sqrt(alpha), delta, eps, dist * dist)
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
