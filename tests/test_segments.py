@@ -1098,3 +1098,24 @@ def test_unit_path_constants_are_the_general_ones_bit_for_bit():
             assert value == full[key] and math.copysign(1.0, value) == math.copysign(
                 1.0, full[key]
             ), (trial, key)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_host_path_slope_is_summed_only_when_asked_for(p):
+    """On the host, a path bound built with ``slope_of = (g, d)`` solves without ``g . d``
+    (the certificate's own slope sizes the step) and sums it once, when asked for."""
+    from lfso.models._segments import NormPathSegment
+
+    class Gradient:
+        calls = 0
+
+        def __matmul__(self, other):
+            Gradient.calls += 1
+            return -2.0
+
+    rng = np.random.default_rng(6)
+    y, v = rng.standard_normal(20), rng.standard_normal(20)
+    seg = NormPathSegment.along(p, 1.0, y, v, slope_of=(Gradient(), v), delta=1e-14, eps=1e-14)
+    seg.radius_for(0.5, guess=0.1)
+    assert Gradient.calls == 0
+    assert seg.slope == -2.0 and seg.slope == -2.0 and Gradient.calls == 1

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .._arrays import to_floats
 from ._bounds import LocalBound
 
 __all__ = ["SegmentBound", "WrappedSegment"]
+
+_Segment = TypeVar("_Segment", bound="SegmentBound")
 
 
 class SegmentBound(LocalBound):
@@ -31,7 +33,7 @@ class SegmentBound(LocalBound):
             self._slope = float(pair[0] @ pair[1]) if pair is not None else self._fetch_slope()
         return self._slope
 
-    def lazy_slope(self, pair: tuple[Any, Any] | None) -> Any:
+    def lazy_slope(self: _Segment, pair: tuple[Any, Any] | None) -> _Segment:
         """Self, with the slope ``g . d`` summed from ``pair = (g, d)`` (host vectors) only
         when it is asked for (a host solve does not read it); ``None`` changes nothing."""
         if pair is not None:
