@@ -467,3 +467,19 @@ def test_composite_evaluation_is_exact_to_rounding_on_both_sum_paths(p, scale):
     with mp.workdps(60):
         top = 2 * p * (2 * p - 1) * norm_a**2 * sq ** (p - 1) if p > 1 else 2 * norm_a**2
     assert float(top) <= ev.bound(0.0) * (1 + 1e-12)
+
+
+def test_composite_quadratic_powers_are_the_general_ones_bit_for_bit():
+    """For ``p = 1`` the plain-sum evaluation of ``CompositeLeastSquares`` takes ``f =
+    ||r||^2`` and the gradient's factor 2 as they are: what ``_norm_powers`` gives for every
+    sum in the plain range ``[1e-200, 1e200]``, bit for bit, so the value is the sum itself."""
+    from lfso.models._power import _norm_powers
+
+    rng = np.random.default_rng(21)
+    for sq in (1e-200, 1e200, *(10.0 ** rng.uniform(-200.0, 200.0, 2000))):
+        assert _norm_powers(1.0, float(sq), 1.0) == (float(sq), 2.0)
+    A, b = rng.standard_normal((25, 3)), rng.standard_normal(25)
+    x = rng.standard_normal(3)
+    ev = CompositeLeastSquares(A, b, 1.0).evaluate(x)
+    r = A @ x - b
+    assert ev.value == float(r @ r)

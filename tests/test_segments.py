@@ -911,3 +911,211 @@ def test_host_quadratic_covers_the_exact_curvature(dtype, scale):
             exact = 2 * mpmath.mpf(0.5) * mpmath.fsum(mpmath.mpf(float(e)) ** 2 for e in v)
         for t in (0.0, 1.0, 1e6):
             assert fast(t) == general(t) and mpmath.mpf(fast(t)) >= exact, (trial, t)
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_host_path_is_the_general_path_bound_bit_for_bit(p):
+    """For ``p > 1`` on the host in float64 (sums in range), ``NormPathSegment.along``
+    computes the bound's constants at once: the constants, ``C(t)`` past ``t = 1`` and the
+    slope (``g . d`` from ``slope_of``, summed when first asked for) are those of the
+    general path built from the same sums, bit for bit; ``C(t)`` on ``[0, 1]`` (the direct
+    form) is the same bound less padded; ``||y||^2`` handed in (``y_sq``) is the sum it
+    would take."""
+    from lfso.models._segments import NormPathSegment
+
+    rng = np.random.default_rng(4)
+    y, v = rng.standard_normal(60), 0.1 * rng.standard_normal(60)
+    g, d = rng.standard_normal(9), rng.standard_normal(9)
+    errors = {"delta": 1e-13, "eps": 1e-14}
+    fast = NormPathSegment.along(p, 2.0, y, v, slope_of=(g, d), **errors)
+    given = NormPathSegment.along(p, 2.0, y, v, y_sq=float(y @ y), slope_of=(g, d), **errors)
+    general = NormPathSegment(
+        p,
+        2.0,
+        float(y @ y),
+        float(y @ v),
+        float(v @ v),
+        slope=g @ d,
+        terms=60,
+        dtype_eps=float(np.finfo(float).eps),
+        tiny=float(np.finfo(float).smallest_normal),
+        **errors,
+    )
+    assert type(fast) is not NormPathSegment and isinstance(fast, NormPathSegment)
+    assert fast._fetch() == given._fetch() == general._fetch()  # the constants
+    for t in (1.5, 1e3):  # (past t = 1: the logarithms, as the general path)
+        assert fast(t) == given(t) == general(t)
+    for t in (0.0, 1e-3, 0.7, 1.0):  # (the direct form: the same bound, less padded)
+        assert fast(t) == given(t)
+        assert general(t) * (1.0 - 1e-10) <= fast(t) <= general(t)
+    for guess in (None, 1e-4, 0.5, 30.0):
+        assert fast.radius_for(3.0, guess=guess) == given.radius_for(3.0, guess=guess)
+    assert fast.slope == given.slope == general.slope == float(g @ d)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_host_max_abs_and_dot_are_numpys_values_bit_for_bit(dtype):
+    """``max_i |x_i|`` by BLAS ``i?amax`` and ``x . y`` by ``np.vdot`` (the host paths of
+    the segment bounds' rounding terms and sums) are ``np.abs(x).max()`` and ``x @ y``
+    exactly, over scales, strides, zeros and infinities; a dot past the range is ``inf``
+    with no warning, and an empty vector's maximum is 0."""
+    import warnings
+
+    from lfso.models._segments import _host_dot, host_max_abs
+
+    rng = np.random.default_rng(12)
+
+    def same(a: float, b: float) -> bool:
+        return a == b or (a != a and b != b)
+
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        x = rng.standard_normal(n) * 10.0 ** rng.uniform(-30, 30, n)
+        y = rng.standard_normal(n) * 10.0 ** rng.uniform(-30, 30, n)
+        with np.errstate(over="ignore"):  # (float16: past its range, inf)
+            x, y = x.astype(dtype), y.astype(dtype)
+        if trial % 5 == 1:
+            x[int(rng.integers(n))] = -np.inf
+        if trial % 7 == 2:
+            x[:] = 0.0
+        for a, b in ((x, y), (x[::3], y[::3]), (x[::-1], y)):
+            assert host_max_abs(a) == float(np.abs(a).max())
+            with np.errstate(over="ignore", invalid="ignore"):
+                expected = float(a @ b)
+            with np.errstate(invalid="ignore"):  # (inf - inf in float16)
+                assert same(_host_dot(a, b), expected)
+    assert host_max_abs(np.zeros(0, dtype)) == 0.0
+    big = np.full(10, np.finfo(dtype).max, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _host_dot(big, big) == math.inf
+
+
+def _exact_path_curvature(p, k, y, v, s):
+    """``d^2/ds^2 k ||y + s v||^(2p)`` in mpmath (60 digits) from the binary values."""
+    with mpmath.workdps(60):
+        q = [
+            mpmath.mpf(float(a)) + mpmath.mpf(s) * mpmath.mpf(float(b))
+            for a, b in zip(y, v, strict=True)
+        ]
+        w = [mpmath.mpf(float(b)) for b in v]
+        qq = mpmath.fsum(a * a for a in q)
+        qv = mpmath.fsum(a * b for a, b in zip(q, w, strict=True))
+        vv = mpmath.fsum(b * b for b in w)
+        if qq == 0:  # (the path through the origin: a power 2p - 2 > 0 of 0)
+            return mpmath.mpf(0) if p > 1 else 2 * k * vv
+        return 2 * p * k * qq ** (p - 2) * ((2 * p - 2) * qv * qv + qq * vv)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p", [1.25, 1.5, 2.0, 3.0, 7.5])
+def test_path_bound_on_the_unit_interval_covers_the_exact_curvature(p, dtype):
+    """``C(t)`` of ``k ||y + s v||^(2p)`` for ``t`` in ``[0, 1]`` (float64 on the host: the
+    direct form; float32: the normalised sums and logarithms) against the exact curvature
+    in mpmath at the ends and inside ``[0, t]``, for the given vectors and for vectors
+    moved outwards by the rounding errors ``delta``, ``eps`` the bound covers: scales to the
+    ends of the plain range, paths through and near the origin (``D`` about 0), nearly
+    orthogonal ones, large powers and the subnormal step."""
+    from lfso.models._segments import NormPathSegment, _host_path_curvature
+
+    rng = np.random.default_rng(17)
+    big = 1e70 if dtype == np.float64 else 1e15
+    for trial in range(40):
+        n = int(rng.integers(2, 40))
+        scale = float(rng.choice([1.0, 1e-3, 1e3, big, 1.0 / big]))
+        y = rng.standard_normal(n) * scale
+        kind = trial % 4
+        if kind == 1:  # through (nearly) the origin at s = 0.5 and 1
+            v = -y / float(rng.choice([0.5, 1.0])) + 1e-9 * scale * rng.standard_normal(n)
+        elif kind == 2:  # nearly orthogonal to y
+            v = rng.standard_normal(n) * scale
+            v -= (v @ y) / (y @ y) * y
+        else:
+            v = rng.standard_normal(n) * scale * 10.0 ** rng.uniform(-2, 2)
+        y, v = y.astype(dtype), v.astype(dtype)
+        k = float(10.0 ** rng.uniform(-3, 3))
+        delta = float(rng.choice([0.0, 1e-14, 1e-6])) * float(np.linalg.norm(y))
+        eps = float(rng.choice([0.0, 1e-14, 1e-6])) * float(np.linalg.norm(v))
+        seg = NormPathSegment.along(p, k, y, v, delta=delta, eps=eps)
+        direct = dtype == np.float64 and seg._norms is None and delta <= 1.0 and eps <= 1.0
+        assert (getattr(seg, "_lead", None) is not None) == (direct and seg._lead is not None)
+        ny, nv = float(np.linalg.norm(y)), float(np.linalg.norm(v))
+        moved = (
+            (y, v),
+            (y * (1.0 + delta / ny), v * (1.0 + eps / nv)),
+            (y, v * (1.0 + eps / nv)),
+        )
+        for t in (0.0, 5e-324, 1e-12, 1e-4, 0.25, 0.5, 1.0):
+            bound = seg(t)  # (inf where the padded bound is past the float range)
+            assert bound > 0.0
+            if direct and bound < math.inf:  # the same bound as the logarithms', less padded
+                logs = _host_path_curvature(p, k, seg._fetch(), t)
+                assert logs * (1.0 - 1e-10) <= bound <= logs
+            for yy, vv in moved:
+                for s in sorted({0.0, 0.5 * t, t}):
+                    exact = _exact_path_curvature(p, k, yy, vv, s)
+                    assert float(exact) <= bound or exact <= mpmath.mpf(bound), (trial, t, s)
+
+
+@pytest.mark.parametrize("p, scale", [(5.0, 1e50), (5.0, 1e-50), (40.0, 1e10), (40.0, 1e-10)])
+def test_path_bound_falls_back_to_logarithms_out_of_range(p, scale):
+    """Where the direct form's power or result leaves the normal range (``||y||^(2p-2)``
+    past ``1e308`` or below ``1e-308``) and past ``t = 1``, ``C(t)`` is the logarithms'
+    value bit for bit (``inf`` past the float range)."""
+    from lfso.models._segments import NormPathSegment, _host_path_curvature
+
+    rng = np.random.default_rng(8)
+    y, v = rng.standard_normal(10) * scale, rng.standard_normal(10) * scale
+    seg = NormPathSegment.along(p, 1.0, y, v, delta=0.0, eps=0.0)
+    assert seg._norms is None and seg._lead is not None  # (in the plain range)
+    for t in (0.0, 0.5, 1.0, 2.0, 1e5):
+        assert seg(t) == _host_path_curvature(p, 1.0, seg._fetch(), t)
+
+
+def test_unit_path_constants_are_the_general_ones_bit_for_bit():
+    """The direct form's constants in the units ``S_y = S_v = 1`` (``_host_unit_constants``)
+    are :func:`_host_path_constants`'s with ``ymax = vmax = 1`` bit for bit (signed zeros
+    included), over the plain range of the sums, parallel, antiparallel and orthogonal
+    paths, and errors ``delta``, ``eps`` from 0 (and subnormal) to 1."""
+    from lfso.models._segments import _DIRECT_KEYS, _host_path_constants, _host_unit_constants
+
+    rng = np.random.default_rng(19)
+    for trial in range(3000):
+        a, c = (float(10.0 ** rng.uniform(-150.0, 150.0)) for _ in range(2))
+        b = float(rng.uniform(-1.0, 1.0)) * math.sqrt(a * c)
+        b = (b, math.sqrt(a * c), -math.sqrt(a * c), 0.0, -0.0)[trial % 5]
+        delta, eps = (
+            float(rng.choice([0.0, 1.0, 5e-324, 10.0 ** rng.uniform(-300.0, 0.0)]))
+            for _ in range(2)
+        )
+        k, p = float(10.0 ** rng.uniform(-300.0, 300.0)), float(rng.choice([1.25, 2.0, 3.0]))
+        n = int(rng.integers(1, 10**6))
+        unit = (n + 3) * 0.5 * float(np.finfo(float).eps)
+        gamma, zeta = unit / (1.0 - unit), 5.0 * n * float(np.finfo(float).smallest_normal)
+        full = _host_path_constants(p, k, gamma, zeta, a, b, c, 1.0, 1.0, delta, eps)
+        quad, direct = _host_unit_constants(k, gamma, zeta, a, b, c, delta, eps)
+        for value, key in zip((quad, *direct), ("quad", *_DIRECT_KEYS), strict=True):
+            assert value == full[key] and math.copysign(1.0, value) == math.copysign(
+                1.0, full[key]
+            ), (trial, key)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_host_path_slope_is_summed_only_when_asked_for(p):
+    """On the host, a path bound built with ``slope_of = (g, d)`` solves without ``g . d``
+    (the certificate's own slope sizes the step) and sums it once, when asked for."""
+    from lfso.models._segments import NormPathSegment
+
+    class Gradient:
+        calls = 0
+
+        def __matmul__(self, other):
+            Gradient.calls += 1
+            return -2.0
+
+    rng = np.random.default_rng(6)
+    y, v = rng.standard_normal(20), rng.standard_normal(20)
+    seg = NormPathSegment.along(p, 1.0, y, v, slope_of=(Gradient(), v), delta=1e-14, eps=1e-14)
+    seg.radius_for(0.5, guess=0.1)
+    assert Gradient.calls == 0
+    assert seg.slope == -2.0 and seg.slope == -2.0 and Gradient.calls == 1

@@ -15,6 +15,7 @@ from ._base import Evaluation, Model
 from ._segments import (
     NormPathSegment,
     RowSegment,
+    host_max_abs,
     power_kernel,
 )
 
@@ -80,7 +81,7 @@ def _normalized(x: Any) -> tuple[Any, Any, Any]:
     and powers of it are taken there in logarithms."""
     xp = namespace(x)
     if type(x) is np.ndarray:  # host memory: the maximum as a float (the same quotients)
-        host = float(np.abs(x).max()) if x.size else 0.0
+        host = host_max_abs(x)
         return xp, host, x / (host if host > 0.0 else 1.0)
     top = reduce_max(xp, xp.abs(x))
     return xp, top, x / xp.where(top > 0.0, top, xp.ones_like(top))
@@ -204,8 +205,10 @@ class PowerNorm(Model):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum of the curvature along the segment, bounded despite rounding
         (:class:`~lfso.models._segments.NormPathSegment`: ``x`` and ``d`` are exact inputs)."""
-        slope = evaluation.grad @ direction  # fetched with the path's sums on first use
-        return NormPathSegment.along(self.p, 1.0, x, direction, slope=slope)
+        # (g . d: fetched with the path's sums on first use; on the host, when asked for)
+        return NormPathSegment.along(
+            self.p, 1.0, x, direction, slope_of=(evaluation.grad, direction)
+        )
 
 
 class PowerSum(Model):

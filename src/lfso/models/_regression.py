@@ -34,6 +34,7 @@ from ._segments import (
     CarriedProduct,
     NormPathSegment,
     RowSegment,
+    _host_dot,
     materialized_product,
     power_kernel,
     squared_slack,
@@ -200,6 +201,7 @@ class LpRegression(_LinearModel):
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
         self._kernel = power_kernel(m, self._curv)  # the segment's, built once
+        self._root_n = float(n) ** 0.5
         self._row_sq = materialize(self.row_norms * self.row_norms)
         self._residual_gamma = error_gamma(d + 4, A.dtype)
         self._sqrt_d = float(d) ** 0.5
@@ -316,16 +318,17 @@ class LpRegression(_LinearModel):
         xp = self.xp
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
         u = materialize(self._product(direction))
-        slope = evaluation.grad @ direction
         dmax = inf_norm(direction)
         product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
         eps = self._residual_gamma * self._alpha * dmax
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
-            root_n = float(int(u.shape[0])) ** 0.5  # the row errors in 2-norm
+            root_n = self._root_n  # the row errors in 2-norm
+            pair = (evaluation.grad, direction)  # (g . d: summed if asked for)
             return NormPathSegment.along(
-                1.0, 1.0, None, u, slope=slope, eps=root_n * eps, product=product
+                1.0, 1.0, None, u, slope_of=pair, eps=root_n * eps, product=product
             )
+        slope = evaluation.grad @ direction
         r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
@@ -535,7 +538,7 @@ class CompositeLeastSquares(_LinearModel):
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r = materialize(ax - self.b)
         scaled: tuple[Any, Any, Any, Any] | None = None
-        sq = float(r @ r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
+        sq = _host_dot(r, r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
         if _PLAIN_LOW <= sq <= _PLAIN_HIGH:
             # NumPy float64 in range: ||r||^2 summed as it is (the sum's own rounding is
             # the normalised one's, gamma_n; no term overflows, and an underflowing one
@@ -546,8 +549,9 @@ class CompositeLeastSquares(_LinearModel):
             )
             # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
             big, small, r_top = 1.0, sq, math.sqrt(sq)
-            powers = _norm_powers(1.0, sq, p)
-            factor = powers[1] if p != 1.0 else 2.0
+            # (p = 1: f = ||r||^2 itself and the factor 2, as _norm_powers gives them)
+            powers = _norm_powers(1.0, sq, p) if p != 1.0 else (sq, 2.0)
+            factor = powers[1]
             if factor * atr_norm < 1e300:  # |factor (A^T r)_i| <= factor ||A^T r||: no overflow
                 grad, gmax = factor * atr, 0.0
             else:  # (an overflowing gradient: scale = inf below, from its largest entry)
@@ -596,6 +600,8 @@ class CompositeLeastSquares(_LinearModel):
             carried.scaled = scaled
         elif p != 1.0:
             carried.residual = r
+            if scaled is None:  # (the plain sum: the segment's ||r||^2 as it is)
+                carried.sq = sq
         return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
 
     def _local(
@@ -647,11 +653,12 @@ class CompositeLeastSquares(_LinearModel):
             1.0,
             r,
             u,
-            slope=evaluation.grad @ direction,  # fetched with the path's sums on first use
+            slope_of=(evaluation.grad, direction),  # (g . d: fetched with the path's sums)
             delta=delta,
             eps=gamma * frobenius * dmax,
             product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),
             y_scaled=None if scaled is None or r is None else scaled[1:],
+            y_sq=getattr(evaluation.product, "sq", None),
         )
 
 
@@ -660,9 +667,10 @@ class _Residual(CarriedProduct):
     ``||r / R||^2`` (``scaled``; on NumPy only ``residual``, ``r`` itself): the segment at
     that point reuses them (Dask: an expression submitted again, while the gradient built
     on it is kept, may reach the scheduler as a different task under the same key; and it
-    would be computed twice)."""
+    would be computed twice; ``sq``: ``float(r @ r)``, where the evaluation summed it)."""
 
-    __slots__ = ("residual", "scaled")
+    __slots__ = ("residual", "scaled", "sq")
 
     scaled: tuple[Any, Any, Any, Any]
     residual: Any
+    sq: float

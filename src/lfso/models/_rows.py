@@ -48,7 +48,7 @@ from .._arrays import (
 )
 from ..oracles._bounds import LocalBound
 from ._base import Evaluation
-from ._segments import CarriedProduct
+from ._segments import CarriedProduct, host_max_abs
 
 __all__ = [
     "DRIFT_BUDGET",
@@ -155,10 +155,11 @@ class ProductDrift:
 
 
 def inf_norm(x: Any) -> Any:
-    """``||x||_inf``: a float for a NumPy array (no round trip to save), else a 0-d array of
-    ``x``'s library (left on its device)."""
+    """``||x||_inf``: a float for a NumPy array (no round trip to save; exactly
+    ``float(np.abs(x).max())``, by :func:`host_max_abs`), else a 0-d array of ``x``'s
+    library (left on its device)."""
     if type(x) is np.ndarray:
-        return float(np.abs(x).max()) if x.size else 0.0
+        return host_max_abs(x)
     xp = namespace(x)
     return reduce_max(xp, xp.abs(x))
 
@@ -181,12 +182,13 @@ def taken_product(
     product whose drift is a host float (host memory: no round trip to read it) is also
     checked against ``x`` itself, so that a step that shrank ``x`` by orders does not keep
     the earlier, larger rounding for one more evaluation."""
-    if product is not None and isinstance(product.drift, float):
-        if tracker.stale(product.drift, to_float(x_inf)):
-            product = None
-    if product is None:
-        return materialize(compute()), 0.0
-    return product.value, product.drift
+    if product is not None:
+        drift = product.drift
+        if isinstance(drift, float):
+            if tracker.stale(drift, x_inf if type(x_inf) is float else to_float(x_inf)):
+                return materialize(compute()), 0.0
+        return product.value, drift
+    return materialize(compute()), 0.0
 
 
 def point_product(

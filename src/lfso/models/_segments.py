@@ -19,6 +19,7 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+from scipy.linalg.blas import idamax, isamax
 
 from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
 from .._later import accelerated
@@ -117,6 +118,11 @@ class NormPathSegment(SegmentBound):
     c^+`` is computed directly, padded by ``4 eps_64``: seven roundings) and ``4 max(1,
     2pk)`` units in the last place of 0 (a subnormal result's rounding). So ``C`` is
     ``inf`` only where the padded bound itself exceeds the float64 range, and never ``0``.
+    Where the sums were taken as they are on the host (float64, in range; ``delta, eps <=
+    1``) and ``0 <= t <= 1``, ``C`` is instead evaluated directly, ``2pk c^+ Q^(p-1)
+    ((2p - 1) - 2(p - 1) min(D^- / Q, 1))`` padded by ``1 + (32 p + 16) eps_64``, wherever
+    its power and value are normal numbers (:func:`_host_path_direct` holds that rounding
+    argument; the logarithms elsewhere): the same bound, with a smaller pad.
     O(1) per ``t`` after the round trip. Where no finite step can be certified (``C(0) =
     inf``, or a step past the float range), :meth:`radius_for` raises
     :class:`~lfso.oracles.PrecisionLimitError`.
@@ -192,6 +198,8 @@ class NormPathSegment(SegmentBound):
         eps: Any = 0.0,
         product: Callable[[float], Any] | None = None,
         y_scaled: tuple[Any, Any, Any] | None = None,
+        y_sq: float | None = None,
+        slope_of: tuple[Any, Any] | None = None,
     ) -> NormPathSegment:
         """The segment of ``k ||y + s v||^(2p)`` from the vectors: their maxima and the
         three sums of the normalised vectors, left on the device (see the class
@@ -199,36 +207,46 @@ class NormPathSegment(SegmentBound):
         ``p = 1`` the bound ``2k ||v||^2`` does not read ``y``, which may be ``None``.
         ``y_scaled``: ``(Y, y / Y, ||y / Y||^2)`` with ``Y = max_i |y_i|`` (divided by 1
         where ``Y = 0``) as computed here, when the caller has them on the device already
-        (not read for NumPy ``y``, whose host path computes them in place)."""
-        xp = namespace(v)
-        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        (not read for NumPy ``y``, whose host path computes them in place). ``y_sq``:
+        ``float(y @ y)`` for NumPy ``y``, when the caller has summed it already.
+        ``slope_of``: ``(g, d)`` in place of ``slope``, whose ``g . d`` is summed when the
+        bound is asked for it on the host (a host solve does not read it), else at once."""
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
+        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
+        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        if slope_of is not None and not host:
+            slope = slope_of[0] @ slope_of[1]
         norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
-        # pad zeta is then below an ulp of the sum); normalised otherwise.
-        with np.errstate(over="ignore"):  # (a sum past the range: inf, normalised below)
-            plain = float(v @ v) if host and p == 1.0 else math.nan
-            pair = (
-                host
-                and p != 1.0
-                and y is not None
-                and v.dtype == np.float64
-                and y.dtype == np.float64
-                and _PAIR_LOW <= (a := float(y @ y)) <= _PAIR_HIGH
-                and _PAIR_LOW <= (c := float(v @ v)) <= _PAIR_HIGH
-            )
+        # pad zeta is then below an ulp of the sum); normalised otherwise. (A sum past the
+        # range is inf: normalised below.)
+        plain = _host_dot(v, v) if host and p == 1.0 else math.nan
+        pair = (
+            host
+            and p != 1.0
+            and y is not None
+            and v.dtype == np.float64
+            and y.dtype == np.float64
+            and _PAIR_LOW <= (a := _host_dot(y, y) if y_sq is None else y_sq) <= _PAIR_HIGH
+            and _PAIR_LOW <= (c := _host_dot(v, v)) <= _PAIR_HIGH
+        )
         if _PLAIN_LOW <= plain < math.inf:
             if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
                 return _HostQuadratic(
                     scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                )
+                ).lazy_slope(slope_of)
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
             # unit S_y = S_v = 1 (the range keeps a c, and so |y . v| <= sqrt(a c), a
             # normal number: the bound's rounding terms neither overflow nor underflow).
-            b = float(y @ v)
+            assert y is not None
+            b = _host_dot(y, v)
+            if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
+                return _HostPath(
+                    p, scale, a, b, c, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
+                ).lazy_slope(slope_of)
         else:
             vmax, vs = _normalised(xp, v, host)
             c = vs @ vs
@@ -244,6 +262,8 @@ class NormPathSegment(SegmentBound):
                     a = ys @ ys
                 b = ys @ vs
             norms = (ymax, vmax)
+        if slope_of is not None and host:
+            slope = slope_of[0] @ slope_of[1]
         return cls(
             p,
             scale,
@@ -423,6 +443,157 @@ class _HostQuadratic(NormPathSegment):
         return t, value, 1
 
 
+class _HostPath(NormPathSegment):
+    """:class:`NormPathSegment` for ``p > 1`` with the three sums taken on the host as they
+    are (float64, in range: :meth:`NormPathSegment.along`, units ``S_y = S_v = 1``): the
+    same bound, its constants computed at once from host floats (bit for bit what the
+    general path computes on first use). Each ``C(t)`` for ``0 <= t <= 1`` where
+    ``delta, eps <= 1`` is evaluated directly (:func:`_host_path_direct`: no logarithms,
+    and sharper than their pad), where every intermediate stays a normal number; in
+    logarithms otherwise (:func:`_host_path_curvature`)."""
+
+    def __init__(
+        self,
+        p: float,
+        scale: float,
+        a: float,
+        b: float,
+        c: float,
+        terms: int,
+        dtype_eps: float,
+        tiny: float,
+        delta: float,
+        eps: float,
+        slope: Any,
+        product: Callable[[float], Any] | None,
+    ) -> None:
+        super().__init__(
+            p,
+            scale,
+            a,
+            b,
+            c,
+            slope=slope,
+            terms=terms,
+            dtype_eps=dtype_eps,
+            product=product,
+            delta=delta,
+            eps=eps,
+            tiny=tiny,
+        )
+        if slope is not None:
+            self._slope = float(slope)
+        self._lead: float | None = None
+        self._direct: tuple[float, ...] = ()
+        if 0.0 <= delta <= 1.0 and 0.0 <= eps <= 1.0:  # (units S_y = S_v = 1)
+            # The direct form's constants (the logarithms' ones, bit for bit, computed on
+            # first use: _fetch) and its leading constant 2pk c^+, where that is normal.
+            quad, direct = _host_unit_constants(
+                self.k, self._gamma, self._zeta, a, b, c, delta, eps
+            )
+            lead = self.p * quad
+            if _NORMAL64 <= lead < math.inf:
+                self._lead, self._direct = lead, direct
+        if self._lead is None:
+            self._host = _host_path_constants(
+                self.p, self.k, self._gamma, self._zeta, a, b, c, 1.0, 1.0, delta, eps
+            )
+
+    def __call__(self, radius: float) -> float:
+        t = float(radius)
+        if self._lead is not None and 0.0 <= t <= 1.0:
+            value = _host_path_direct(self.p, self._lead, self._direct, t)
+            if value == value:  # (NaN: a power or product outside the normal range)
+                return value
+        return _host_path_curvature(self.p, self.k, self._fetch(), t)
+
+
+#: The smallest normal float64.
+_NORMAL64 = 2.2250738585072014e-308
+#: The constants :func:`_host_path_direct` reads, in its order.
+_DIRECT_KEYS = ("alpha", "beta", "kappa", "root", "dy", "ev", "dist2")
+
+
+def _host_path_direct(p: float, lead: float, k: tuple[float, ...], t: float) -> float:
+    """``C(t)`` of :class:`NormPathSegment` for ``p > 1`` at ``0 <= t <= 1`` in the units
+    ``S_y = S_v = 1`` (``sigma = t``), evaluated directly on host floats from the
+    constants ``k`` of :func:`_host_path_constants` (:data:`_DIRECT_KEYS`, in that order)
+    and ``lead = fl(p quad) >= 2pk c^+ (1 - u)``
+    (``u = eps_64 / 2``); NaN where an intermediate leaves the normal range (the caller
+    then takes the logarithms, :func:`_host_path_curvature`).
+
+    The same bound as the logarithms', ``G(c^+, D^-, Q)`` at ``Q = N^2``, ``N = max(root,
+    sqrt(P(t))) + dy + t ev`` (the quadratic ``P`` with its padded coefficients, evaluated
+    as there), with its own rounding argument. ``N`` is a sum of non-negative terms whose
+    computed value has at most five roundings (``root``'s square root, ``P``'s, the product
+    and the two sums), so the exact one is at most ``N^ (1 + u)^5``, and ``Q`` at most
+    ``q^ (1 + u)^11`` (``q^ = fl(N^ N^)``). ``N^ >= root >= sqrt(a) >= 1e-75`` (the sums lie
+    in ``[1e-150, 1e150]``), so an underflowing product in ``P`` or ``t ev`` (an absolute
+    error below ``1e-300``) moves ``N`` by less than ``1e-200`` relative: inside the pad.
+    As ``G`` is non-decreasing in ``Q``, ``G(Q) <= G(q^ (1 + u)^11)``: its power is within
+    ``(1 + u)^(11 (p - 1))`` of ``q^^(p-1)``, which ``**`` (the C library's ``pow``, within
+    an ulp) gives to ``2u``, and its factor ``(2p - 1) - 2(p - 1) min(D^- / Q, 1)`` (at
+    least 1) moves by at most ``2(p - 1) 12 u`` through ``Q`` and by ``(8p - 4) u`` relative
+    through its own roundings (the quotient, the constants ``2p - 1`` and ``2(p - 1)``, the
+    product and the difference). With ``lead``'s rounding and the two products, the exact
+    ``G`` is at most the computed value times ``1 + (43 p + 2) u`` to first order; the
+    result is padded by ``1 + (32 p + 16) eps_64 = 1 + (64 p + 32) u``, which covers the
+    second-order terms as well. Where the power or the result is not a normal number (or
+    the power overflows) it returns NaN: the relative bounds above need normal numbers."""
+    alpha, beta, kappa, root, dy, ev, dist2 = k
+    near = alpha + t * (2.0 * beta + kappa * t)
+    root_near = math.sqrt(near) if near >= 0.0 else 0.0
+    n = (root if root >= root_near else root_near) + dy + t * ev
+    q = n * n
+    ratio = dist2 / q
+    fac = (2.0 * p - 1.0) - (2.0 * (p - 1.0)) * (ratio if ratio <= 1.0 else 1.0)
+    try:
+        power = q ** (p - 1.0)
+    except OverflowError:
+        return math.nan
+    value = lead * power * fac * (1.0 + (32.0 * p + 16.0) * _EPS64)
+    if _NORMAL64 <= power and _NORMAL64 <= value < math.inf:
+        return value
+    return math.nan
+
+
+#: BLAS's index of the entry of largest magnitude, by dtype (:func:`host_max_abs`).
+_IAMAX = {np.dtype(np.float64): idamax, np.dtype(np.float32): isamax}
+
+
+def host_max_abs(x: np.ndarray) -> float:
+    """``max_i |x_i|`` of a NumPy vector as a float, ``0`` where it is empty.
+
+    For float64 and float32, the magnitude of the entry BLAS's ``i?amax`` picks (the
+    largest ``|x_i|``: the value of ``float(np.abs(x).max())`` exactly, as no rounding is
+    involved) in one call with no temporary array; ``np.abs(x).max()`` otherwise. (A NaN
+    entry may be passed over there: an iterate or direction with one makes ``f`` or the
+    bound NaN anyway.)"""
+    if not x.size:
+        return 0.0
+    iamax = _IAMAX.get(x.dtype) if x.ndim == 1 else None
+    if iamax is None:
+        return float(np.abs(x).max())
+    return abs(float(x[iamax(x)]))
+
+
+#: The NumPy dtypes whose dot function :func:`_host_dot` calls directly.
+_DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _host_dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``float(a @ b)`` of two NumPy vectors, ``inf`` past the range without a warning.
+
+    For float64 and float32, ``np.vdot``: the dtype's own dot function, as ``@`` calls it
+    (the same sum, bit for bit), without the check of the floating-point flags after it
+    (which ``@`` makes, and which ``np.errstate`` takes about a microsecond to silence);
+    other dtypes under ``np.errstate(over="ignore")``."""
+    if a.dtype in _DOT_DTYPES and b.dtype == a.dtype:
+        return float(np.vdot(a, b))
+    with np.errstate(over="ignore"):
+        return float(a @ b)
+
+
 @functools.lru_cache(maxsize=32)
 def _eps_tiny(xp: Any, dtype: Any) -> tuple[float, float]:
     """A dtype's machine epsilon and smallest normal number, as floats (once per dtype)."""
@@ -454,7 +625,7 @@ def _normalised(xp: Any, z: Any, host: bool) -> tuple[Any, Any]:
     """``(Z, z / Z)`` with ``Z = max_i |z_i|`` (divided by 1 where ``Z = 0``): a float on
     the host, a 0-d array of ``z``'s library elsewhere (no round trip)."""
     if host:
-        top = float(np.abs(z).max()) if z.size else 0.0
+        top = host_max_abs(z)
         return top, z / (top if top > 0.0 else 1.0)
     top = xp.max(xp.abs(z))
     return top, z / xp.where(top > 0.0, top, xp.ones_like(top))
@@ -511,6 +682,8 @@ class _HostFloats:
     abs = staticmethod(abs)
     isfinite = staticmethod(math.isfinite)
 
+
+_NUMPY = array_api_compat.array_namespace(np.zeros(0))
 
 #: float64 constants of the host arithmetic in :class:`NormPathSegment`.
 _EPS64 = float(np.finfo(np.float64).eps)
@@ -706,6 +879,42 @@ def _host_path_constants(
         "base": base,
         "size": size,
     }
+
+
+def _host_unit_constants(
+    k: float,
+    gamma: float,
+    zeta: float,
+    a: float,
+    b: float,
+    c: float,
+    delta: float,
+    eps: float,
+) -> tuple[float, tuple[float, ...]]:
+    """``quad`` and the constants :func:`_host_path_direct` reads (:data:`_DIRECT_KEYS`) of
+    :func:`_host_path_constants` for sums taken in the units ``S_y = S_v = 1`` (``ymax =
+    vmax = 1``, ``0 <= delta, eps <= 1``: then ``sv = sy = 1`` and ``ry = rv = 1``), with
+    the operations that are exact there left out (products and quotients by 1): the same
+    values, bit for bit."""
+    hf = _HostFloats
+    a_up, c_up = (a + zeta) / (1.0 - gamma), (c + zeta) / (1.0 - gamma)
+    a_lo = hf.maximum(a - zeta, 0.0) / (1.0 + gamma)
+    c_lo = hf.maximum(c - zeta, 0.0) / (1.0 + gamma)
+    b_err = gamma * hf.sqrt(a_up * c_up) + zeta
+    host = 8.0 * _EPS64
+    alpha = (a + gamma * a_up + zeta) * (1.0 + host)
+    beta = b + b_err
+    beta = beta + host * abs(beta)
+    kappa = (c + gamma * c_up + zeta) * (1.0 + host)
+    c_bound = hf.sqrt(c_up) + eps
+    safe_lo = c_lo if c_lo > 0.0 else 1.0
+    b_up = abs(b) + b_err
+    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
+    sine = hf.minimum(eps / hf.sqrt(safe_lo), 1.0)
+    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - delta - hf.sqrt(a_up) * sine
+    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    quad = (2.0 * k) * (c_bound * c_bound) * (1.0 + 4.0 * _EPS64)
+    return quad, (alpha, beta, kappa, hf.sqrt(alpha), delta, eps, dist * dist)
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:

@@ -4,28 +4,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .._arrays import to_floats
 from ._bounds import LocalBound
 
 __all__ = ["SegmentBound", "WrappedSegment"]
 
+_Segment = TypeVar("_Segment", bound="SegmentBound")
+
 
 class SegmentBound(LocalBound):
     """``t -> C(x, d, t)`` (see the module docstring) with ``slope`` and ``product(t)``.
 
-    Subclasses implement :meth:`__call__` and :meth:`_fetch_slope`, or set ``_slope``.
+    Subclasses implement :meth:`__call__` and :meth:`_fetch_slope`, or set ``_slope``
+    (or leave it to be summed: :meth:`lazy_slope`).
     """
 
     _slope: float | None = None
+    #: ``(g, d)`` whose ``g . d`` is the slope, summed when first asked for.
+    _slope_of: tuple[Any, Any] | None = None
 
     @property
     def slope(self) -> float:
         """``g . d`` at the segment's start (fetched with the bound's statistics when it can)."""
         if self._slope is None:
-            self._slope = self._fetch_slope()
+            pair = self._slope_of
+            self._slope = float(pair[0] @ pair[1]) if pair is not None else self._fetch_slope()
         return self._slope
+
+    def lazy_slope(self: _Segment, pair: tuple[Any, Any] | None) -> _Segment:
+        """Self, with the slope ``g . d`` summed from ``pair = (g, d)`` (host vectors) only
+        when it is asked for (a host solve does not read it); ``None`` changes nothing."""
+        if pair is not None:
+            self._slope_of = pair
+        return self
 
     def _fetch_slope(self) -> float:
         raise NotImplementedError

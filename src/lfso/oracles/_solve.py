@@ -195,15 +195,20 @@ class _Excess:
             raw = self.bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
-        if self.above and float(raw) == 0.0:
+        if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
+            value = raw
+        elif self.above and float(raw) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
             # step down the slope bound allows): infeasible, as any smaller value.
             value = 0.0
         else:
             value = check_value(raw, radius, allow_inf=True)
         self.evals += 1
+        slack = self.slack
         for r_old, l_old in self.seen[-2:]:
-            check_monotone(r_old, l_old, radius, value, self.slack)
+            # (check_monotone's test, inline; it raises with the message where it fails)
+            if value < l_old * (1.0 - slack) if r_old <= radius else l_old < value * (1.0 - slack):
+                check_monotone(r_old, l_old, radius, value, slack)
         self.seen.append((radius, value))
         return (u + math.log(value) - self.log_t if value > 0.0 else -math.inf), value
 
