@@ -152,6 +152,18 @@ def test_record_is_the_one_row_writer():
     assert (built.nit, built.nfev, built.method, built.jac) == (2, 6, "other", None)
 
 
+def _sum_of_squares(opt, w):
+    """A closure for ``opt`` over the parameter ``w``: ``||w||^2`` and its gradient."""
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    return closure
+
+
 def test_the_torch_optimiser_runs_the_same_two_halves(monkeypatch):
     """lfso.torch.LFSO arrives, then moves, each step: the rows minimize's stepper writes."""
     torch = pytest.importorskip("torch")
@@ -170,12 +182,7 @@ def test_the_torch_optimiser_runs_the_same_two_halves(monkeypatch):
     w = torch.nn.Parameter(torch.tensor(X0))
     opt = LFSO([w], 0.9, smoothness=lambda params, R: 2.0)
 
-    def closure():
-        opt.zero_grad()
-        loss = (w**2).sum()
-        loss.backward()
-        return loss
-
+    closure = _sum_of_squares(opt, w)
     for _ in range(6):
         opt.step(closure)
     assert calls == ["arrive", "move"] * 6
@@ -208,12 +215,7 @@ def test_the_torch_callback_gets_the_intermediate_result_whatever_its_name():
     opt = LFSO([w], method="gd", step=0.1, callback=callback)
     assert opt.callback is callback
 
-    def closure():
-        opt.zero_grad()
-        loss = (w**2).sum()
-        loss.backward()
-        return loss
-
+    closure = _sum_of_squares(opt, w)
     for _ in range(3):
         opt.step(closure)
     assert [type(r) for r in seen] == [lfso.Result] * 3 and [r.nit for r in seen] == [0, 1, 2]

@@ -842,23 +842,8 @@ def _host_path_constants(
     ry, rv = ymax / sy, vmax / sv
     a, b, c = a * (ry * ry), b * (ry * rv), c * (rv * rv)
     zy, zv, zyv = zeta * (ry * ry), zeta * (rv * rv), zeta * (ry * rv)
-    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
-    a_lo = hf.maximum(a - zy, 0.0) / (1.0 + gamma)
-    c_lo = hf.maximum(c - zv, 0.0) / (1.0 + gamma)
-    b_err = gamma * hf.sqrt(a_up * c_up) + zyv
     dy, ev = delta / sy, eps / sv
-    host = 8.0 * _EPS64
-    alpha = (a + gamma * a_up + zy) * (1.0 + host)
-    beta = b + b_err
-    beta = beta + host * abs(beta)
-    kappa = (c + gamma * c_up + zv) * (1.0 + host)
-    c_bound = hf.sqrt(c_up) + ev
-    safe_lo = c_lo if c_lo > 0.0 else 1.0
-    b_up = abs(b) + b_err
-    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
-    sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
-    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
-    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    alpha, beta, kappa, c_bound, dist = _host_unit_terms(gamma, a, b, c, zy, zv, zyv, dy, ev)
     log_sv, log_sy = hf.log(sv), hf.log(sy)
     log_c = hf.log(c_bound * c_bound)
     base = math.log(2.0 * p * k) + 2.0 * log_sv + log_c
@@ -881,6 +866,41 @@ def _host_path_constants(
     }
 
 
+def _host_unit_terms(
+    gamma: float,
+    a: float,
+    b: float,
+    c: float,
+    zy: float,
+    zv: float,
+    zyv: float,
+    dy: float,
+    ev: float,
+) -> tuple[float, float, float, float, float]:
+    """``(alpha, beta, kappa, c_bound, dist)`` of :func:`_host_path_constants` from the sums
+    in units of ``S_y`` and ``S_v`` (``a, b, c``), their rounding terms (``zy, zv, zyv``)
+    and the slacks in those units (``dy, ev``): the part both it and
+    :func:`_host_unit_constants` compute, the same operations in the same order."""
+    hf = _HostFloats
+    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
+    a_lo = hf.maximum(a - zy, 0.0) / (1.0 + gamma)
+    c_lo = hf.maximum(c - zv, 0.0) / (1.0 + gamma)
+    b_err = gamma * hf.sqrt(a_up * c_up) + zyv
+    host = 8.0 * _EPS64
+    alpha = (a + gamma * a_up + zy) * (1.0 + host)
+    beta = b + b_err
+    beta = beta + host * abs(beta)
+    kappa = (c + gamma * c_up + zv) * (1.0 + host)
+    c_bound = hf.sqrt(c_up) + ev
+    safe_lo = c_lo if c_lo > 0.0 else 1.0
+    b_up = abs(b) + b_err
+    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
+    sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
+    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
+    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    return alpha, beta, kappa, c_bound, dist
+
+
 def _host_unit_constants(
     k: float,
     gamma: float,
@@ -896,25 +916,11 @@ def _host_unit_constants(
     vmax = 1``, ``0 <= delta, eps <= 1``: then ``sv = sy = 1`` and ``ry = rv = 1``), with
     the operations that are exact there left out (products and quotients by 1): the same
     values, bit for bit."""
-    hf = _HostFloats
-    a_up, c_up = (a + zeta) / (1.0 - gamma), (c + zeta) / (1.0 - gamma)
-    a_lo = hf.maximum(a - zeta, 0.0) / (1.0 + gamma)
-    c_lo = hf.maximum(c - zeta, 0.0) / (1.0 + gamma)
-    b_err = gamma * hf.sqrt(a_up * c_up) + zeta
-    host = 8.0 * _EPS64
-    alpha = (a + gamma * a_up + zeta) * (1.0 + host)
-    beta = b + b_err
-    beta = beta + host * abs(beta)
-    kappa = (c + gamma * c_up + zeta) * (1.0 + host)
-    c_bound = hf.sqrt(c_up) + eps
-    safe_lo = c_lo if c_lo > 0.0 else 1.0
-    b_up = abs(b) + b_err
-    dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
-    sine = hf.minimum(eps / hf.sqrt(safe_lo), 1.0)
-    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - delta - hf.sqrt(a_up) * sine
-    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    alpha, beta, kappa, c_bound, dist = _host_unit_terms(
+        gamma, a, b, c, zeta, zeta, zeta, delta, eps
+    )
     quad = (2.0 * k) * (c_bound * c_bound) * (1.0 + 4.0 * _EPS64)
-    return quad, (alpha, beta, kappa, hf.sqrt(alpha), delta, eps, dist * dist)
+    return quad, (alpha, beta, kappa, _HostFloats.sqrt(alpha), delta, eps, dist * dist)
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
