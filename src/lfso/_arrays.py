@@ -115,15 +115,26 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
     return Fetched(values, gnorm, dot)
 
 
+#: NumPy's reductions as ufunc methods: what ``np.sum``, ``np.max`` and the array methods
+#: call, without their layers of Python dispatch (the same reduction, bit for bit).
+_ADD_REDUCE, _MAX_REDUCE = np.add.reduce, np.maximum.reduce
+
+
 def reduce_max(xp: Any, x: Any) -> Any:
-    """``max(x)`` as a 0-d array of ``x``'s library (NumPy's method: one less dispatch)."""
-    return x.max() if isinstance(x, np.ndarray) else xp.max(x)
+    """``max(x)`` as a 0-d array of ``x``'s library (NumPy: the ufunc's reduction)."""
+    return _MAX_REDUCE(x, axis=None) if isinstance(x, np.ndarray) else xp.max(x)
+
+
+def reduce_sum(xp: Any, x: Any) -> Any:
+    """``sum(x)`` of all entries as a 0-d array of ``x``'s library (NumPy: the ufunc's
+    reduction, the pairwise sum ``np.sum`` computes, bit for bit)."""
+    return _ADD_REDUCE(x, axis=None) if isinstance(x, np.ndarray) else xp.sum(x)
 
 
 def amax(xp: Any, x: Any) -> float:
-    """``max(x)`` as a float (NumPy's method skips a layer of dispatch on the hot path)."""
+    """``max(x)`` as a float (NumPy: the ufunc's reduction, no layers of dispatch)."""
     if isinstance(x, np.ndarray):
-        return float(x.max())
+        return float(_MAX_REDUCE(x, axis=None))
     return float(xp.max(x))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import device, like, materialize, namespace, to_float, to_numpy
+from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
@@ -287,7 +287,7 @@ class LogisticRegression(Model):
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
-            loss = loss + (0.5 * self.l2) * xp.sum(w * w)
+            loss = loss + (0.5 * self.l2) * reduce_sum(xp, w * w)
             grad = grad + self.l2 * w
         grad = materialize(grad)
         local = None
@@ -322,7 +322,7 @@ class LogisticRegression(Model):
         offset: Any = 0.0
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
-            offset = (self.l2 * g.offset_pad) * xp.sum(w * w)
+            offset = (self.l2 * g.offset_pad) * reduce_sum(xp, w * w)
         # The margin m = s z moves at v = s u, s = +-1 exactly: |m| = |z|, v^2 = u^2, and m
         # moves towards 0 where z and u differ in sign, so the labels drop out. Rounding:
         # |z_i - exact| <= gamma_d alpha ||x||_inf + drift, |u_i - exact| <= gamma_d alpha

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, to_floats
+from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, reduce_sum, to_floats
 from .._validate import power
 from ..oracles._bounds import ConstantBound, LocalBound, PowerBound
 from ..oracles._segment import SegmentBound
@@ -179,12 +179,12 @@ class PowerNorm(Model):
     ) -> Evaluation:
         p = self.p
         xp, top, unit = _normalized(x)
-        ssum = xp.sum(unit * unit)  # ||x||^2 / X^2, in [1, d]
+        ssum = reduce_sum(xp, unit * unit)  # ||x||^2 / X^2, in [1, d]
         grad = _norm_scale(xp, x, p, top, ssum) * x
         # (the largest entry of the computed gradient: inf where it overflowed)
         wanted = [top, ssum, reduce_max(xp, xp.abs(grad))]
         if probe is not None:  # grad @ probe = c X (x / X) @ probe: same round trip
-            wanted.append(xp.sum(unit * probe))
+            wanted.append(reduce_sum(xp, unit * probe))
         values = to_floats(*wanted)
         big, small = values[0], values[1]
         value = gnorm = 0.0
@@ -292,11 +292,11 @@ class PowerSum(Model):
         if p == int(p):
             x2, u2 = x * x, unit * unit
             w = x2 ** int(p - 1)
-            total = xp.sum(u2 ** int(p - 1) * u2)
+            total = reduce_sum(xp, u2 ** int(p - 1) * u2)
         else:
             au = xp.abs(unit)
             w = xp.abs(x) ** (2 * p - 2)
-            total = xp.sum(au ** (2 * p - 2) * au * au)
+            total = reduce_sum(xp, au ** (2 * p - 2) * au * au)
         # Each |x_i|^(2p-1) over- or underflows only with its own gradient entry.
         grad = (2 * p) * (w * x)
         scalars, gnorm, dot = fetch_with_norm(grad, total, top, probe=probe)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import materialize, namespace, to_float
+from .._arrays import materialize, namespace, reduce_sum, to_float
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
@@ -102,7 +102,7 @@ class CauchyRegression(Model):
         """``f`` as a 0-d array (left on the device until the caller fetches it)."""
         xp, c2 = self.xp, self.c**2
         value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
-        return value + (0.5 * self.l2) * xp.sum(x * x) if self.l2 else value
+        return value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
 
     def evaluate(
         self,
@@ -146,7 +146,7 @@ class CauchyRegression(Model):
         weight = weight * weight
         offset: Any = 0.0
         if self.l2:
-            offset = (self.l2 * g.offset_pad) * xp.sum(direction * direction)
+            offset = (self.l2 * g.offset_pad) * reduce_sum(xp, direction * direction)
         return RowSegment(
             materialize(ax - self.b),
             u,
@@ -156,6 +156,6 @@ class CauchyRegression(Model):
             offset=offset,
             slope=evaluation.grad @ direction,
             product=materialized_product(ax, u, g.drift.carry(drift, xmax, dmax)),
-            magnitude=xp.sum(weight),  # |rho''| <= 1: bounds the sum of |terms|
+            magnitude=reduce_sum(xp, weight),  # |rho''| <= 1: bounds the sum of |terms|
             slack=(delta, eps),
         )

@@ -1442,7 +1442,7 @@ class RowSegment(SegmentBound):
         )
         if weight is not None:
             if host:
-                weight_sum = weight.sum()
+                weight_sum = np.add.reduce(weight, axis=None)
             elif self._views:  # NumPy's sum of the view (the underflow pad's; any order)
                 weight_sum = float(self._host_rows()[2].sum())
             else:
@@ -1582,7 +1582,7 @@ class RowSegment(SegmentBound):
             sup = scratch.reshape(n, k)
             sup[...] = end.T
         if weight is None:
-            return np.sum(sup, axis=0)
+            return np.add.reduce(sup, axis=0)
         return weight @ sup
 
     def values(self, ts: list[float]) -> list[float]:
