@@ -22,7 +22,16 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
 1. A direction ``d`` (``direction="adam"``: Adam's ``-m_hat / (sqrt(v_hat) + eps)``;
    ``"momentum"``: ``-m_hat``, the bias-corrected average of the gradients). If ``g . d >= 0``
    (the average disagrees with this batch), the preconditioned gradient is taken instead,
-   which descends: ``g . d = -sum_i g_i^2 / (sqrt(v_hat_i) + eps) < 0``.
+   which descends: ``g . d = -sum_i g_i^2 / (sqrt(v_hat_i) + eps) < 0``, **scaled to the
+   length of the step it replaces** (``||t m_hat / (sqrt(v_hat) + eps)||`` with the
+   ``"adam"`` direction), and the next step measures nothing (no probe; ``s`` is kept).
+   ``s`` sizes the average's direction; one batch's preconditioned gradient is longer (its
+   noise is not averaged out) and points further into the loss's sharp directions, so
+   at its own length the step went further than ``s`` was sized for, and the secant
+   along it was the curvature of another direction: where the batches often disagree
+   (on an MSE regression), those secants held most of the averaged curvature and kept the
+   step several times shorter than the line minimiser along the average's direction
+   (``docs/results.md``, "Minibatches", measures both).
 2. **The curvature of this batch along the previous step** (``secant="fresh"``, the
    default): one forward pass on ``B`` at the previous point ``p_{k-1}`` (no graph) gives,
    with ``Delta = p_k - p_{k-1}`` and ``phi(u) = f_B(p_{k-1} + u Delta)``,
@@ -99,7 +108,8 @@ most a factor ``shrink ** (1 - smoothing)`` down (1.26 with the defaults) and ``
 step. No schedule of its own: the step follows the measured curvature, and decays only as
 far as it does (an attached learning-rate scheduler multiplies it). ``probe_every=k``
 (default 2) measures on every ``k``-th step only, and on every step of the ramp (the others
-skip the extra forward pass and keep ``s``).
+skip the extra forward pass and keep ``s``), except a step after one along the
+preconditioned gradient (step 1; with ``secant="same"``, that step itself).
 
 What is guaranteed, and what is not
 -----------------------------------
@@ -147,13 +157,20 @@ zeros. The fast cut on every measurement with the target below the step (the rul
 the patience) left the step far below a noisy target (on ``friedman``, held out, 5 to 70
 times below); a symmetric limit, ``shrink = growth``, keeps it at the target but follows a
 real drop 3.3 times more slowly; the patience keeps both (``docs/results.md``,
-"Minibatches", compares the three). Full-batch quadratics of two or three parameters
-converge more slowly than with the ramp's gradients kept (those then act as a fixed
-preconditioner; without them Adam's direction is close to a sign vector, and ``s`` must
-shrink to converge), and so does the class example (noise-free minibatches) over its
-first ten epochs. With the momentum direction the log-space average diverged on a seed. For
-full-batch problems use :class:`lfso.torch.LFSO`. **These defaults were chosen on half of
-the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid
+"Minibatches", compares the three). Along the preconditioned gradient (step 1), the step
+at that direction's own length with its secant averaged in (the rule before) kept the
+step short where the batches often disagree; not measuring it but keeping its own length
+made the step too long on the transformer (nothing cut ``s`` as its steps began to
+oscillate, and more of them fell back); Adam's direction taken whatever the batch says,
+as Adam does, trained that regression worse than the preconditioned gradient at the
+replaced step's length. Neither the loss's scale nor a curvature inflated by the batch's
+noise was the cause (``docs/results.md``, "Minibatches"). Full-batch quadratics of two or
+three parameters converge more slowly than with the ramp's gradients kept (those then act
+as a fixed preconditioner; without them Adam's direction is close to a sign vector, and
+``s`` must shrink to converge), and so does the class example (noise-free minibatches) over
+its first ten epochs. With the momentum direction the log-space average diverged on a seed.
+For full-batch problems use :class:`lfso.torch.LFSO`. **These defaults were chosen on half
+of the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid
 search chooses Adam's learning rate on each task: the comparison on those tasks flatters
 both. ``python benchmarks/stochastic.py --only ablation`` compares the variants.
 
@@ -290,6 +307,9 @@ class StochasticLFSO(torch.optim.Optimizer):
     eta : float in (0, 2)
         Multiple of the averaged line minimiser taken (see the module docstring).
     direction : {"adam", "momentum"}
+        The average that gives the step's direction; where it disagrees with the batch,
+        the preconditioned gradient, at the length of the step it replaces (module
+        docstring, step 1).
     betas : (float, float), each in [0, 1)
         Averaging factors of the gradient and (``"adam"``) of its square.
     smoothing : float in [0, 1)
@@ -663,6 +683,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             and s == s
             and d_prev is not None
             and (k % self.probe_every == 0 or g_state.get("ramp", True))
+            and not g_state.get("fell", False)
             and len(d_prev) == sum(p.numel() for p in params)
         )
         spare: list[torch.Tensor] = []
@@ -688,12 +709,20 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._restart(ms, vs, g_state, f0, stats[0])
             return loss
         g_state["k"] = k
-        if not gd < 0.0:  # the average disagrees with this batch: preconditioned gradient
+        # s sizes the average's direction: where the batch disagrees, the preconditioned
+        # gradient is taken, as long as the step it replaces, and not measured (below).
+        fell = not gd < 0.0
+        if fell:
             fallen = self._preconditioned(grads, den, flat[0])
             if fallen is None:
                 return loss  # a zero gradient: nothing to do
-            ds, d_row, gd, dd = fallen
-            scale, dd_raw = 1.0, dd
+            ds, d_row, gd_raw, dd_raw = fallen
+            if dd > 0.0:  # ||scale d||^2 = dd, the replaced step's
+                scale = math.sqrt(dd / dd_raw)
+            else:
+                scale, dd = 1.0, dd_raw
+            gd = scale * gd_raw
+        g_state["fell"] = fell
         if self.secant == "fresh":
             if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
                 coef = -g_state["t_prev"] * g_state["scale_prev"]
@@ -705,7 +734,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                 prevs = spare
             self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
             return loss
-        return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k)
+        return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k, fell)
 
     def _buffers(
         self, params: list[torch.Tensor]
@@ -895,8 +924,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         scales: tuple[float, float],
         stats: tuple[float, float, float],
         k: int,
+        fell: bool,
     ) -> Any:
-        """``secant="same"``: the curvature of this batch at this step's trial point."""
+        """``secant="same"``: the curvature of this batch at this step's trial point (not
+        measured on a step along the preconditioned gradient, ``fell``)."""
         f0, gd, dd = stats
         scale, lr = scales
         g_state = self._global()
@@ -909,7 +940,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         backup = list(torch._foreach_mul(params, 1.0))  # exact: p + t d - t d need not be p
         torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
         self._undo = None
-        if t == 0.0 or (not first and k % self.probe_every):  # no probe: s is kept
+        if t == 0.0 or fell or (not first and k % self.probe_every):  # no probe: s is kept
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
