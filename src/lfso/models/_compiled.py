@@ -79,17 +79,27 @@ def kernels() -> SimpleNamespace:
     """The compiled kernels (numba imported and the functions defined on first call;
     each compiled for a dtype at its first call with it).
 
-    Every elementwise operation is compiled without ``fastmath`` (in the functions
-    ``maximum`` to ``loss_term`` below). The loops that sum terms carry one flag,
+    Every elementwise operation is compiled without ``fastmath`` (:func:`_elementwise`,
+    and the passes that write arrays). The loops that sum terms carry one flag,
     ``reassoc``, which lets the compiler reorder their additions of terms (into vector
     lanes, added at the end): another order of the same terms, which
     :func:`lfso.models._segments.rounding_pad` covers (see the module docstring). The
-    flag is on the sum's additions alone: the terms come from the functions compiled
+    flag is on the sum's additions alone: the terms come from functions compiled
     without it, whose operations keep their own (IEEE) semantics when inlined."""
     import numba
 
     exact = numba.njit(cache=True, fastmath=False, nogil=True)
     summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True)
+    ops = _elementwise(exact)
+    return SimpleNamespace(
+        powers={2: ops.square, 3: ops.cube, 4: ops.fourth, 5: ops.root, 0: ops.general},
+        **vars(_segment_passes(exact, summing, ops)),
+        **vars(_evaluation_passes(exact, summing, ops)),
+    )
+
+
+def _elementwise(exact: Any) -> SimpleNamespace:
+    """The kernels' elementwise operations, each the NumPy kernel's (without ``fastmath``)."""
 
     @exact
     def maximum(a: Any, b: Any) -> Any:  # np.maximum: NaN from either operand
@@ -99,8 +109,6 @@ def kernels() -> SimpleNamespace:
     def minimum(a: Any, b: Any) -> Any:  # np.minimum
         return a if (a <= b or a != a) else b
 
-    # power_kernel's base^m: by products for m = 2, 3, 4 (its fused kernel's), sqrt for
-    # 0.5 (NumPy's ** does), else pow
     @exact
     def square(base: Any, m: Any) -> Any:
         return base * base
@@ -132,6 +140,45 @@ def kernels() -> SimpleNamespace:
         end = abs(t * ui + ri) + g
         return wi * (power(maximum(end, top), m) * coef)
 
+    @exact
+    def approach_term(e: Any, wi: Any, one: Any) -> Any:
+        q = one + e
+        return wi * (e / (q * q))
+
+    @exact
+    def slack_weight(ui: Any, eps: Any) -> Any:
+        w = abs(ui) + eps
+        return w * w
+
+    @exact
+    def residual_term(axi: Any, bi: Any, cube: bool, residual: Any, weighted: Any, i: int) -> Any:
+        r = axi - bi
+        r2 = r * r
+        w = r2 * r2 if cube else r2
+        residual[i] = r
+        weighted[i] = w * r
+        return w * r2
+
+    return SimpleNamespace(
+        maximum=maximum,
+        minimum=minimum,
+        square=square,
+        cube=cube,
+        fourth=fourth,
+        root=root,
+        general=general,
+        power_term=power_term,
+        approach_term=approach_term,
+        slack_weight=slack_weight,
+        residual_term=residual_term,
+    )
+
+
+def _segment_passes(exact: Any, summing: Any, ops: SimpleNamespace) -> SimpleNamespace:
+    """A row segment's passes: the trial steps' sums and the weights."""
+    maximum, power_term = ops.maximum, ops.power_term
+    approach_term, slack_weight = ops.approach_term, ops.slack_weight
+
     @summing
     def power_sum(
         r: Any, u: Any, weight: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, power: Any
@@ -141,6 +188,7 @@ def kernels() -> SimpleNamespace:
             total += power_term(r[i], u[i], weight[i], t, g, delta, coef, m, power)
         return total
 
+    @exact
     def power_sums(
         r: Any,
         u: Any,
@@ -164,8 +212,6 @@ def kernels() -> SimpleNamespace:
                 out[j] += power_sum(rc, uc, wc, trials[j], grown[j], delta, coef, m, power)
         return out
 
-    power_sums = exact(power_sums)
-
     @exact
     def approach_arguments(
         start: Any, rate: Any, trials: Any, grown: Any, zero: Any, buf: Any
@@ -176,11 +222,6 @@ def kernels() -> SimpleNamespace:
             t, g = trials[j], grown[j]
             for i in range(n):
                 buf[j, i] = -maximum((t * rate[i] + start[i]) - g, zero)
-
-    @exact
-    def approach_term(e: Any, wi: Any, one: Any) -> Any:
-        q = one + e
-        return wi * (e / (q * q))
 
     @summing
     def approach_sum(e: Any, weight: Any, one: Any) -> float:
@@ -196,11 +237,6 @@ def kernels() -> SimpleNamespace:
             out[j] += approach_sum(buf[j], weight, one)
 
     @exact
-    def slack_weight(ui: Any, eps: Any) -> Any:
-        w = abs(ui) + eps
-        return w * w
-
-    @exact
     def slack_fill(u: Any, eps: Any, out: Any) -> None:
         for i in range(u.shape[0]):
             out[i] = slack_weight(u[i], eps)
@@ -211,6 +247,22 @@ def kernels() -> SimpleNamespace:
         for i in range(values.shape[0]):
             total += values[i]
         return total
+
+    return SimpleNamespace(
+        power_sum=power_sum,
+        power_sums=power_sums,
+        approach_arguments=approach_arguments,
+        approach_sum=approach_sum,
+        approach_finish=approach_finish,
+        slack_fill=slack_fill,
+        total_of=total_of,
+    )
+
+
+def _evaluation_passes(exact: Any, summing: Any, ops: SimpleNamespace) -> SimpleNamespace:
+    """The segment's row preparation, the evaluations' rows and the carried product."""
+    maximum, minimum = ops.maximum, ops.minimum
+    slack_weight, residual_term = ops.slack_weight, ops.residual_term
 
     @exact
     def approach_fill(
@@ -265,15 +317,6 @@ def kernels() -> SimpleNamespace:
         for i in range(z.shape[0]):
             logs[i] = logs[i] + maximum(negated[i] * z[i], zero)
 
-    @exact
-    def residual_term(axi: Any, bi: Any, cube: bool, residual: Any, weighted: Any, i: int) -> Any:
-        r = axi - bi
-        r2 = r * r
-        w = r2 * r2 if cube else r2
-        residual[i] = r
-        weighted[i] = w * r
-        return w * r2
-
     @summing
     def residual_powers(ax: Any, b: Any, cube: bool, residual: Any, weighted: Any) -> float:
         total = 0.0
@@ -288,12 +331,6 @@ def kernels() -> SimpleNamespace:
         return out
 
     return SimpleNamespace(
-        powers={2: square, 3: cube, 4: fourth, 5: root, 0: general},
-        power_sums=power_sums,
-        approach_arguments=approach_arguments,
-        approach_finish=approach_finish,
-        slack_fill=slack_fill,
-        total_of=total_of,
         approach_fill=approach_fill,
         logistic_arguments=logistic_arguments,
         logistic_fill=logistic_fill,
@@ -324,7 +361,12 @@ def power_sums(
     the rows' dtype (``top = |r| + delta`` computed in the pass), with ``slack = (delta,
     g)`` (``g_j = delta + t_j eps`` in the rows' dtype, as the NumPy kernel rounds it) or
     without (``None``: ``delta = g = 0``, and ``x + 0 = x`` for every ``|.|``); a float64
-    array of ``k`` sums."""
+    array of ``k`` sums.
+
+    Rounding: each term is the NumPy kernel's (for ``m = 2, 3, 4, 0.5, 1`` bit for bit;
+    otherwise ``pow``'s, within an ulp, inside the kernel's ``term_ulps = 4.5 m + 4``), and
+    the float64 sum is within the pad of every order (module docstring), so
+    :class:`~lfso.models._segments.RowSegment`'s bound holds as for the NumPy kernel."""
     dtype = r.dtype.type
     compiled = kernels()
     out = np.empty(trials.shape[0], dtype=np.float64)
@@ -346,7 +388,10 @@ def approach_sums(
     ``g = 0``, and ``x - 0 = x`` for every ``x``); a float64 array of ``k`` sums. The rows
     are read once, in blocks of :data:`BLOCK`: a compiled pass writes the exponentials'
     arguments, NumPy's ``exp`` takes them in place (the NumPy kernel's exponential, bit
-    for bit), and a second compiled pass over the block, still in cache, sums the terms."""
+    for bit), and a second compiled pass over the block, still in cache, sums the terms.
+
+    Rounding: every term is the NumPy kernel's bit for bit (its ``term_ulps = 12`` argument
+    unchanged), and the float64 sum is within the pad of every order (module docstring)."""
     k, n = int(trials.shape[0]), int(start.shape[0])
     dtype = start.dtype.type
     zero, one = dtype(0.0), dtype(1.0)

@@ -1133,8 +1133,8 @@ def _approach_compiled(
     trials: np.ndarray,
     slack: tuple[float, np.ndarray] | None,
 ) -> np.ndarray:
-    """:func:`approach_kernel`'s weighted sums in one pass (:func:`_compiled.approach_sums`:
-    the same terms, the exponential the C library's)."""
+    """:func:`approach_kernel`'s weighted sums, the rows read once
+    (:func:`lfso.models._compiled.approach_sums`: the same terms, NumPy's exponential)."""
     return _compiled.approach_sums(start, rate, weight, trials, None if slack is None else slack[1])
 
 
@@ -1612,8 +1612,8 @@ class RowSegment(SegmentBound):
 
         Where the compiled kernels run (:mod:`lfso.models._compiled`) and the kernel has a
         compiled twin (``kernel.compiled``: the same terms, all trials' sums in one pass
-        over the rows), that twin computes the sums instead, in float64 (see that module
-        for why the rounding argument holds unchanged)."""
+        over the rows), that twin computes the sums instead, in float64, rounded once to
+        the rows' dtype (that module says why :func:`rounding_pad` still covers them)."""
         r, u, weight, slack, host_slack = self._host_rows()
         trials = np.asarray(ts, dtype=r.dtype)
         compiled = getattr(self.kernel, "compiled", None)
