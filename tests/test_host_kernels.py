@@ -126,10 +126,12 @@ def test_host_zeros_are_read_only_zeros_of_the_size_and_dtype():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_logistic_value_and_evaluation_on_numpy_are_the_generic_mean(dtype):
+def test_logistic_value_and_evaluation_on_numpy_are_the_generic_mean(dtype, monkeypatch):
     """``value`` and ``evaluate`` on NumPy take the host losses: the generic code's mean
     of the losses, bit for bit (``value`` computes no gradient factor)."""
-    from lfso.models import LogisticRegression
+    from lfso.models import LogisticRegression, _compiled
+
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
 
     rng = np.random.default_rng(4)
     X = (3.0 * rng.standard_normal((3000, 4))).astype(dtype)

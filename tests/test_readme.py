@@ -61,6 +61,15 @@ def _cannot_run(code: str) -> str | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _numpy_kernels(monkeypatch):
+    """The README's step counts are the NumPy kernels' (with numba, the compiled kernels'
+    sums round differently: a run may take a few steps more or fewer)."""
+    from lfso.models import _compiled
+
+    monkeypatch.setattr(_compiled, "ENABLED", False)
+
+
 @pytest.fixture(scope="module")
 def readme_session() -> dict:
     """The names the README's blocks define, as a reader who runs them in order has them:

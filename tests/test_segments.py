@@ -557,10 +557,13 @@ def test_calculus_segment_slope_is_the_models_own():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype):
+def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype, monkeypatch):
     """The in-place NumPy path of the row segments (power and logistic kernels) gives the
     generic kernels' sums exactly, so the iterates do not change."""
+    from lfso.models import _compiled
     from lfso.models._segments import RowSegment, approach, approach_kernel, power_kernel
+
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
 
     rng = np.random.default_rng(1)
     trials = [0.0, 1e-3, 0.25, 0.7, 1.0, 1.4, 4.0, 1e30]
@@ -593,6 +596,7 @@ def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
     """Above the kept buffer size the trial buffers are fresh per call: the same sums."""
     import lfso.models._segments as segments
 
+    monkeypatch.setattr(segments._compiled, "ENABLED", False)  # (NumPy's workspace)
     rng = np.random.default_rng(2)
     r, u = rng.standard_normal(300), rng.standard_normal(300)
     kernel = segments.power_kernel(2.0, 12.0)
@@ -754,12 +758,15 @@ def test_row_power_sum_covers_its_rounding_for_powers_by_multiplication(m, dtype
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("kernel", ["power-m2", "power-m2.5", "approach"])
-def test_cpu_tensor_rows_are_solved_on_numpy_views_bit_for_bit(kernel, dtype):
+def test_cpu_tensor_rows_are_solved_on_numpy_views_bit_for_bit(kernel, dtype, monkeypatch):
     """On PyTorch CPU tensors the host solve runs NumPy's fused kernels on zero-copy views
     of the rows: the same values as NumPy rows, bit for bit, and within rounding of the
     accelerator's path (PyTorch's own arithmetic, inside lfso._later.cpu_as_accelerator)."""
     torch = pytest.importorskip("torch")
     from lfso._later import cpu_as_accelerator
+    from lfso.models import _compiled
+
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
     from lfso.models._segments import approach_kernel, power_kernel
 
     rng = np.random.default_rng(21)

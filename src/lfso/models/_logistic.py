@@ -9,6 +9,7 @@ import numpy as np
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..oracles._segment import SegmentBound
+from . import _compiled
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._rows import (
@@ -23,11 +24,10 @@ from ._rows import (
 )
 from ._segments import (
     RowSegment,
-    approach,
     approach_kernel,
+    approach_rows,
     host_zeros,
     materialized_product,
-    squared_slack,
 )
 
 __all__ = ["LogisticRegression"]
@@ -243,7 +243,10 @@ class LogisticRegression(Model):
             return host.value(x)
         xp = self.xp
         z = self._product(x)
-        if self._host_rows(z):
+        if self._host_rows(z) and _compiled.usable(z):  # (the losses' sum in one pass)
+            total = _compiled.logistic_loss_sum(z, self._negated_signs())
+            value = float(z.dtype.type(total / z.shape[0]))  # (the mean in the rows' dtype)
+        elif self._host_rows(z):
             value = to_float(xp.mean(_host_losses(z, self._negated_signs(), False)[0]))
         else:
             margins = self.signs * z
@@ -274,16 +277,23 @@ class LogisticRegression(Model):
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         z, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
         # d/dm log(1 + e^{-m}) = -sigma(-m); |m|: also the oracle's statistic
-        if self._host_rows(z):
-            losses, factor, distance = _host_losses(z, self._negated_signs())
-            assert factor is not None
+        loss: Any
+        factor: Any
+        if self._host_rows(z) and _compiled.usable(z):
+            # The same rows in one pass, the losses summed in float64 (their mean).
+            total, factor, distance = _compiled.logistic_rows(z, self._negated_signs())
+            loss = z.dtype.type(total / z.shape[0])
+        elif self._host_rows(z):
+            losses, host_factor, distance = _host_losses(z, self._negated_signs())
+            assert host_factor is not None
+            factor, loss = host_factor, xp.mean(losses)
         else:
             margins = materialize(self.signs * z)
             distance = materialize(xp.abs(margins))
             losses, slope = _losses(xp, margins, distance)
             factor = -self.signs * slope
+            loss = xp.mean(losses)
         grad = self._adjoint(factor) / self.n
-        loss = xp.mean(losses)
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
@@ -330,12 +340,13 @@ class LogisticRegression(Model):
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
-        distance, rate = approach(xp, z, u, delta, eps, g.unit, size)
+        distance, rate, weight, weight_sum = approach_rows(xp, z, u, delta, eps, g.unit, size)
         return RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
-            weight=squared_slack(xp, u, eps),
+            weight=weight,
+            weight_sum=weight_sum,
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,

@@ -24,6 +24,7 @@ from .._arrays import (
 from .._validate import matrix_norm, power, regression_data
 from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..oracles._segment import SegmentBound
+from . import _compiled
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
@@ -37,7 +38,7 @@ from ._segments import (
     _host_dot,
     materialized_product,
     power_kernel,
-    squared_slack,
+    slack_weights,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -275,20 +276,28 @@ class LpRegression(_LinearModel):
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
-        r = materialize(ax - self.b)
-        r2 = r * r
-        if p == 1.0:
-            w = None
-        elif p == 2.0:
-            w = r2
-        elif p == int(p):
-            w = r2 ** int(p - 1)
+        w: Any = None
+        if not bound and p in (2.0, 3.0) and _compiled.usable(ax, self.b):
+            # r, w r and f = sum_i w_i r_i^2 in one pass (the same values; f summed in
+            # float64): what the gradient and the segment read, no ball bound's statistics.
+            r, weighted, total = _compiled.residual_powers(ax, self.b, p)
+            grad = materialize((2 * p) * self._adjoint(weighted))
         else:
-            w = xp.abs(r) ** (2 * p - 2)
-        grad = materialize((2 * p) * self._adjoint(w * r if w is not None else r))
+            r = materialize(ax - self.b)
+            r2 = r * r
+            if p == 1.0:
+                w = None
+            elif p == 2.0:
+                w = r2
+            elif p == int(p):
+                w = r2 ** int(p - 1)
+            else:
+                w = xp.abs(r) ** (2 * p - 2)
+            grad = materialize((2 * p) * self._adjoint(w * r if w is not None else r))
+            total = w @ r2 if w is not None else r @ r
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
-        scalars = [w @ r2 if w is not None else r @ r, 0.0 if x_inf is None else x_inf, drift]
+        scalars = [total, 0.0 if x_inf is None else x_inf, drift]
         if bound and w is None:
             scalars.append(reduce_max(xp, r2))  # p = 1: a constant bound, r for R0 only
         elif bound:
@@ -333,15 +342,17 @@ class LpRegression(_LinearModel):
         if r is None:
             r = materialize(ax - self.b)
         delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
+        weight, weight_sum = slack_weights(xp, u, eps)  # (|u| + eps)^2
         return RowSegment(
             r,
             u,
             self._kernel,
-            weight=squared_slack(xp, u, eps),
+            weight=weight,
             scale=1.0,
             slope=slope,
             product=product,
             slack=(delta, eps),
+            weight_sum=weight_sum,
         )
 
 

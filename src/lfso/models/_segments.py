@@ -31,6 +31,7 @@ from ..oracles._bounds import (
     solve_radius,
 )
 from ..oracles._segment import SegmentBound
+from . import _compiled
 
 __all__ = ["CarriedProduct", "NormPathSegment", "RowSegment"]
 
@@ -1064,7 +1065,18 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
             end **= m
         end *= coef
 
+    def compiled(
+        r: np.ndarray,
+        u: np.ndarray,
+        weight: np.ndarray,
+        trials: np.ndarray,
+        slack: tuple[float, np.ndarray] | None,
+    ) -> np.ndarray:
+        # The same terms in one pass (_compiled.power_sums), top = |r| + delta in it.
+        return _compiled.power_sums(r, u, weight, trials, coef, m, slack)
+
     kernel.fused = fused  # type: ignore[attr-defined]
+    kernel.compiled = compiled  # type: ignore[attr-defined]
     kernel.term_ulps = 4.5 * m + 4.0  # type: ignore[attr-defined]
     kernel.peak = coef  # type: ignore[attr-defined]
     return kernel
@@ -1114,7 +1126,20 @@ def _approach_fused(end: np.ndarray, top: Any, scratch: np.ndarray, widen: Any =
     np.divide(end, q, out=end)
 
 
+def _approach_compiled(
+    start: np.ndarray,
+    rate: np.ndarray,
+    weight: np.ndarray,
+    trials: np.ndarray,
+    slack: tuple[float, np.ndarray] | None,
+) -> np.ndarray:
+    """:func:`approach_kernel`'s weighted sums, the rows read once
+    (:func:`lfso.models._compiled.approach_sums`: the same terms, NumPy's exponential)."""
+    return _compiled.approach_sums(start, rate, weight, trials, None if slack is None else slack[1])
+
+
 approach_kernel.fused = _approach_fused  # type: ignore[attr-defined]
+approach_kernel.compiled = _approach_compiled  # type: ignore[attr-defined]
 approach_kernel.reads_top = False  # type: ignore[attr-defined]
 approach_kernel.negated_ends = True  # type: ignore[attr-defined]
 approach_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
@@ -1200,6 +1225,31 @@ def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
         return np.multiply(weight, weight, out=weight)
     weight = xp.abs(u) + eps
     return weight * weight
+
+
+def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
+    """``(weights, their sum)``: :func:`squared_slack`'s weights with their sum from the
+    same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
+    float64, which :class:`RowSegment`'s underflow pad reads), else with ``None`` (the
+    segment sums them)."""
+    if isinstance(eps, float) and _compiled.usable(u):
+        return _compiled.slack_weights(u, eps)
+    return squared_slack(xp, u, eps), None
+
+
+def approach_rows(
+    xp: Any, m: Any, v: Any, delta: Any, eps: Any, unit: float, size: Any = None
+) -> tuple[Any, Any, Any, Any]:
+    """``(start, rate, weights, their sum)``: :func:`approach` and :func:`squared_slack`
+    (``(|v| + eps)^2``) of the same rows, in one pass where the compiled kernels run
+    (:func:`lfso.models._compiled.approach_rows`: the same values; the sum in float64),
+    else as those functions compute them, with ``None`` for the sum (the segment sums the
+    weights)."""
+    scalars = isinstance(delta, float) and isinstance(eps, float)
+    if scalars and _compiled.usable(m, v, *(() if size is None else (size,))):
+        return _compiled.approach_rows(m, v, delta, eps, unit, size)
+    start, rate = approach(xp, m, v, delta, eps, unit, size)
+    return start, rate, squared_slack(xp, v, eps), None
 
 
 def _is_scalar(value: Any) -> bool:
@@ -1360,8 +1410,9 @@ class RowSegment(SegmentBound):
         eps`` (floats or 0-d arrays; a carried product's drift is part of ``delta``). The
         kernel widens each row's interval by ``delta + t eps`` (``None``: the rows are exact,
         or the model folded their rounding into them, as :func:`approach` does).
-    weight_sum : 0-d array, optional
-        ``sum_i w_i`` for a kernel without ``weight`` (with one, computed here).
+    weight_sum : 0-d array or float, optional
+        ``sum_i w_i`` (the underflow pad's), for a kernel without ``weight``, or for one
+        with ``weight`` where the caller summed it already (else computed here).
 
     Rounding. The sum is padded relatively (:func:`rounding_pad`, with the kernel's
     ``term_ulps``) and absolutely against underflow: every elementwise operation of a
@@ -1440,7 +1491,7 @@ class RowSegment(SegmentBound):
             and r.ndim == 1
             and _viewable(r, u)
         )
-        if weight is not None:
+        if weight is not None and weight_sum is None:
             if host:
                 weight_sum = np.add.reduce(weight, axis=None)
             elif self._views:  # NumPy's sum of the view (the underflow pad's; any order)
@@ -1557,9 +1608,26 @@ class RowSegment(SegmentBound):
         :func:`rounding_pad` bounds every order (the recursive one is the worst); a 0-d
         slack enters as a float, ``delta + t eps`` rounded once to the rows' dtype where
         PyTorch rounds twice, inside the ulps the kernel allows for the slack's
-        additions."""
+        additions.
+
+        Where the compiled kernels run (:mod:`lfso.models._compiled`) and the kernel has a
+        compiled twin (``kernel.compiled``: the same terms, all trials' sums in one pass
+        over the rows), that twin computes the sums instead, in float64, rounded once to
+        the rows' dtype (that module says why :func:`rounding_pad` still covers them)."""
         r, u, weight, slack, host_slack = self._host_rows()
         trials = np.asarray(ts, dtype=r.dtype)
+        compiled = getattr(self.kernel, "compiled", None)
+        if compiled is not None and weight is not None and _compiled.usable(r, u, weight):
+            # (the float64 sums rounded to the rows' dtype, as NumPy's are: see _compiled)
+            if slack is None:
+                return compiled(r, u, weight, trials, None).astype(r.dtype)
+            if host_slack:  # (delta + t eps rounded as below, then read in the pass)
+                delta, eps = slack
+                if trials.shape[0] == 1:
+                    grown = np.asarray([delta + float(ts[0]) * eps], dtype=r.dtype)
+                else:
+                    grown = delta + trials * eps
+                return compiled(r, u, weight, trials, (delta, grown)).astype(r.dtype)
         k, n = int(trials.shape[0]), int(r.shape[0])
         end, scratch = _workspace(k, n, r.dtype)
         if getattr(self.kernel, "negated_ends", False):  # -(r + t u), exactly (the kernel's)
@@ -1931,6 +1999,8 @@ def materialized_product(
             return None
         if views is not None and isinstance(t, float):
             return CarriedProduct(_host_axpy(views[0], views[1], t), bound)
+        if type(t) is float and _compiled.usable(base, step):  # (the same values, one pass)
+            return CarriedProduct(_compiled.axpy(base, step, t), bound)
         return CarriedProduct(materialize(base + t * step), bound)
 
     return product
@@ -1966,6 +2036,8 @@ def _host_axpy(base: np.ndarray, step: np.ndarray, t: float) -> Any:
     dtype, then one correctly rounded product and one sum per element)."""
     import torch
 
+    if _compiled.usable(base, step):  # (the same values, one pass)
+        return torch.from_numpy(_compiled.axpy(base, step, float(t)))
     out = np.multiply(step, t)
     out += base
     return torch.from_numpy(out)

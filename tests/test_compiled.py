@@ -1,0 +1,297 @@
+"""The compiled row kernels (numba, the ``fast`` extra) against the NumPy kernels: the same
+elementwise values bit for bit (the exponential and ``log1p`` are NumPy's in both), sums
+within the float64 summation's own rounding, and the same runs within a few gradients."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from lfso.models import _compiled
+
+pytestmark = pytest.mark.skipif(
+    not _compiled.ENABLED, reason="numba not installed, or LFSO_NO_COMPILED set"
+)
+
+#: Rows that reach every branch (as tests/test_host_kernels.py's): zeros of both signs,
+#: subnormals, the exponential's underflow, overflow, infinities and NaN.
+EDGES = [0.0, -0.0, 1e-45, -1e-45, 5e-324, 1e-300, 0.5, -0.5, 40.0, -40.0, 89.0, -89.0]
+EDGES += [104.0, -104.0, 750.0, -750.0, 1e30, -1e30, 1e200, math.inf, -math.inf, math.nan]
+DTYPES = [np.float32, np.float64]
+
+
+def _rows(dtype, seed, n=60):
+    """Edge values then ``n`` ordinary ones of spread magnitudes, in ``dtype``."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):
+        edges = np.asarray(EDGES).astype(dtype)
+    scales = np.asarray([1e-3, 1.0, 3.0, 60.0], dtype=dtype)
+    values = rng.standard_normal(n).astype(dtype) * scales[rng.integers(0, 4, n)]
+    return np.concatenate([edges, values[rng.permutation(n)]])
+
+
+def _same(a, b):
+    """Equal bit for bit (a zero's sign aside), NaN where the other has NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(a[~nan], b[~nan])
+
+
+def _weights(dtype, n, seed):
+    return np.random.default_rng(seed).uniform(0.5, 2.0, n).astype(dtype)
+
+
+def _sums_match(compiled_sums, products):
+    """``compiled_sums(idx, mask)``, the compiled sums over the rows ``idx`` with the weights
+    times ``mask``, against the NumPy kernel's products (weights times terms, in the rows'
+    dtype, one row per trial step): every finite term isolated (one term and exact zeros
+    sum to that term in any order: bit for bit), every other alone (inf or NaN), and all
+    finite terms together, within the float64 summation's error bound."""
+    k, n = products.shape
+    finite = np.flatnonzero(np.isfinite(products).all(axis=0))
+    ones = np.ones(finite.shape[0], dtype=products.dtype)
+    together = compiled_sums(finite, ones)
+    for j in range(k):
+        exact = math.fsum(products[j, finite].astype(np.float64))
+        assert abs(together[j] - exact) <= n * 2.3e-16 * exact
+    for at in range(finite.shape[0]):
+        one = np.zeros_like(ones)
+        one[at] = 1.0
+        got = compiled_sums(finite, one)
+        assert got.tolist() == products[:, finite[at]].astype(np.float64).tolist()
+    for i in sorted(set(range(n)) - set(finite.tolist())):
+        got = compiled_sums(np.asarray([i]), np.ones(1, dtype=products.dtype))
+        _same(got.astype(products.dtype), products[:, i])
+
+
+def _power_products(r, u, weight, trials, m, coef, slack):
+    """The NumPy fused power kernel's terms times the weights, in the rows' dtype."""
+    from lfso.models._segments import power_kernel
+
+    kernel = power_kernel(m, coef)
+    end = trials[:, None] * u[None, :]
+    end += r
+    top = np.abs(r)
+    widen = ()
+    if slack is not None:
+        delta, grown = slack
+        top += delta
+        widen = ((delta, grown[:, None]),)
+    kernel.fused(end, top, np.empty_like(end), *widen)
+    return weight * end
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [2.0, 3.0, 4.0, 0.5, 1.0])
+@pytest.mark.parametrize("widened", [False, True])
+def test_power_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype, m, widened):
+    """For the powers NumPy takes by products, ``sqrt`` or a copy, every term is the NumPy
+    fused kernel's, bit for bit, for one trial step and for several in one pass."""
+    r, u = _rows(dtype, 1), _rows(dtype, 2)[::-1].copy()
+    weight = _weights(dtype, r.shape[0], 3)
+    for trials in ([0.37], [0.0, 1e-3, 0.5, 2.0]):
+        t = np.asarray(trials, dtype=dtype)
+        slack = None
+        if widened:
+            delta, eps = 1e-3, 2e-4
+            grown = np.asarray([delta + trials[0] * eps], dtype) if len(t) == 1 else delta + t * eps
+            slack = (delta, grown)
+
+        def sums(idx, mask, t=t, slack=slack):
+            w = weight[idx] * mask
+            return _compiled.power_sums(r[idx], u[idx], w, t, 12.0, m, slack)
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            _sums_match(sums, _power_products(r, u, weight, t, m, 12.0, slack))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_power_sums_with_pow_are_within_the_kernels_ulps(dtype):
+    """A non-integer power (``pow``: the C library's in both, or NumPy's own) is within
+    the kernel's ``term_ulps`` of the NumPy kernel's."""
+    rng = np.random.default_rng(5)
+    r, u = (rng.standard_normal(5000) * 3).astype(dtype), rng.standard_normal(5000).astype(dtype)
+    weight = (u * u).astype(dtype)
+    trials = np.asarray([0.1, 1.0], dtype=dtype)
+    eps = float(np.finfo(dtype).eps)
+    for m in (2.5, 1.5, 0.7):
+        products = _power_products(r, u, weight, trials, m, 3.0, None)
+        sums = _compiled.power_sums(r, u, weight, trials, 3.0, m, None)
+        for j in range(2):
+            exact = math.fsum(products[j].astype(np.float64))
+            assert abs(sums[j] - exact) <= (4.5 * m + 4.0) * eps * exact
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("widened", [False, True])
+def test_approach_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype, widened):
+    """The logistic rows' trial kernel: NumPy's exponential on the compiled pass's
+    arguments, so every term is the NumPy fused kernel's, bit for bit."""
+    from lfso.models._segments import approach_kernel
+
+    start, rate = _rows(dtype, 4), -np.abs(_rows(dtype, 5))
+    weight = _weights(dtype, start.shape[0], 6)
+    for trials in ([0.37], [0.0, 1e-3, 0.5, 2.0, 40.0]):
+        t = np.asarray(trials, dtype=dtype)
+        grown = (dtype(1e-3) + t * dtype(2e-4)) if widened else None
+        with np.errstate(over="ignore", invalid="ignore"):
+            end = np.negative(t[:, None] * rate[None, :])
+            end -= start
+            widen = () if grown is None else ((0.0, grown[:, None]),)
+            approach_kernel.fused(end, None, np.empty_like(end), *widen)
+
+            def sums(idx, mask, t=t, grown=grown):
+                w = weight[idx] * mask
+                return _compiled.approach_sums(start[idx], rate[idx], w, t, grown)
+
+            _sums_match(sums, weight * end)
+
+
+def test_approach_sums_read_rows_across_blocks(monkeypatch):
+    """Rows past one block (:data:`BLOCK`) are summed block by block: the same sums as in
+    one block, to the float64 summation's rounding."""
+    rng = np.random.default_rng(7)
+    start, rate = np.abs(rng.standard_normal(1000)), -np.abs(rng.standard_normal(1000))
+    weight, trials = rng.random(1000), np.asarray([0.2, 1.0, 3.0])
+    whole = _compiled.approach_sums(start, rate, weight, trials, None)
+    monkeypatch.setattr(_compiled, "BLOCK", 64)
+    blocks = _compiled.approach_sums(start, rate, weight, trials, None)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13)
+    assert (
+        _compiled.approach_sums(start[:0], rate[:0], weight[:0], trials, None).tolist() == [0.0] * 3
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("given_size", [False, True])
+def test_segment_rows_are_the_numpy_helpers_bit_for_bit(dtype, given_size):
+    """``approach`` with its pads and the weights ``(|v| + eps)^2`` in one pass, and the
+    weights alone: the NumPy helpers' values (a zero rate's sign aside, which nothing
+    reads), with their sum."""
+    from lfso.models._segments import _host_approach, squared_slack
+
+    m, v = _rows(dtype, 8), _rows(dtype, 9)[::-1].copy()
+    unit = 0.5 * float(np.finfo(dtype).eps)
+    size = np.abs(m) if given_size else None
+    for delta, eps in [(0.0, 0.0), (1e-6, 3e-7), (2.5, 0.0), (0.0, 1e-3)]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            start, rate, weight, total = _compiled.approach_rows(m, v, delta, eps, unit, size)
+            ref_start, ref_rate = _host_approach(m, v, delta, eps, unit, size)
+            ref_weight = squared_slack(np, v, eps)
+            alone, alone_total = _compiled.slack_weights(v, eps)
+        _same(start, ref_start)
+        _same(rate, ref_rate)
+        _same(weight, ref_weight)
+        _same(alone, ref_weight)
+        assert alone_total == total or (math.isnan(total) and math.isnan(alone_total))
+        finite = np.isfinite(ref_weight)
+        part = _compiled.slack_weights(v[finite], eps)[1]
+        exact = math.fsum(ref_weight[finite].astype(np.float64))
+        assert abs(part - exact) <= 1e-13 * exact
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype):
+    """The evaluation's rows in one pass: :func:`_host_losses`'s gradient factor and
+    ``|m|`` bit for bit (NumPy's ``exp`` and ``log1p`` on the blocks), and the sum of its
+    losses (the same losses, summed in float64)."""
+    from lfso.models._logistic import _host_losses
+
+    z = _rows(dtype, 10, n=3000)
+    negated = np.where(np.random.default_rng(11).random(z.shape[0]) < 0.5, 1.0, -1.0)
+    negated = negated.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses, factor, distance = _host_losses(z, negated)
+        total, fast_factor, fast_distance = _compiled.logistic_rows(z, negated)
+        alone = _compiled.logistic_loss_sum(z, negated)
+    _same(fast_factor, factor)
+    _same(fast_distance, distance)
+    assert math.isnan(total) == bool(np.isnan(losses).any()) and math.isnan(alone) == math.isnan(
+        total
+    )
+    finite = np.isfinite(losses)
+    with np.errstate(over="ignore", invalid="ignore"):
+        part = _compiled.logistic_rows(z[finite], negated[finite])[0]
+        part_alone = _compiled.logistic_loss_sum(z[finite], negated[finite])
+    exact = math.fsum(losses[finite].astype(np.float64))
+    assert abs(part - exact) <= 1e-12 * exact and part_alone == part
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [2.0, 3.0])
+def test_residual_powers_and_the_carried_product_are_numpys(dtype, p):
+    """``r = Ax - b``, ``w r`` and ``sum w r^2`` (``w = r^(2p-2)``), and ``z + t u``: NumPy's
+    values bit for bit, the sum in float64."""
+    ax, b = _rows(dtype, 12), _rows(dtype, 13)[::-1].copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        r, weighted, total = _compiled.residual_powers(ax, b, p)
+        ref = ax - b
+        r2 = ref * ref
+        w = r2 if p == 2.0 else r2 ** int(p - 1)
+        _same(r, ref)
+        _same(weighted, w * ref)
+        for t in (0.0, 0.3, -2.5, 1e30):
+            _same(_compiled.axpy(ax, b, t), ax + t * b)
+    products = (w * r2).astype(np.float64)
+    assert math.isnan(total) == bool(np.isnan(products).any())
+    finite = np.isfinite(products)
+    part = _compiled.residual_powers(ax[finite], b[finite], p)[2]
+    assert abs(part - math.fsum(products[finite])) <= 1e-13 * math.fsum(products[finite])
+
+
+def _runs(compiled: bool, monkeypatch, dtype) -> list[tuple[int, int, int]]:
+    import lfso
+    from lfso.bench import lls_data
+
+    monkeypatch.setattr(_compiled, "ENABLED", compiled)
+    A, b = lls_data(3000, 8)
+    A, b = A.astype(dtype), b.astype(dtype)
+    labels = (b > np.median(b)).astype(float)
+    models = [
+        (lfso.models.LpRegression(A, b, 2.0), np.ones(8, dtype)),
+        (lfso.models.LpRegression(A, b, 1.75), np.ones(8, dtype)),
+        (lfso.models.LogisticRegression(A, labels, l2=1e-3), np.zeros(8, dtype)),
+    ]
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model, x0 in models:
+            for method in ("lfso", "lfso-lbfgs", "lfso-accel"):
+                res = lfso.minimize(model, x0, method=method, max_iter=150, tol=1e-7)
+                out.append((int(res.status), int(res.njev), int(res.noracle)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_runs_take_the_same_steps_to_rounding_with_and_without_the_compiled_path(
+    dtype, monkeypatch
+):
+    """``minimize`` on l_p and logistic models: the same status, and gradient counts within
+    a few (the compiled sums round differently in the last bits)."""
+    fast = _runs(True, monkeypatch, dtype)
+    plain = _runs(False, monkeypatch, dtype)
+    for (status, njev, _), (status_0, njev_0, _) in zip(fast, plain, strict=True):
+        assert status == status_0
+        assert abs(njev - njev_0) <= max(3, 0.05 * njev_0)
+
+
+def test_the_choice_is_made_at_import_from_the_environment():
+    """``LFSO_NO_COMPILED`` set when lfso is imported: the NumPy kernels, whatever numba."""
+    code = "from lfso.models import _compiled; print(_compiled.ENABLED)"
+    env = dict(os.environ, LFSO_NO_COMPILED="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+    assert not _compiled.usable(np.zeros(3)) or _compiled.ENABLED
+    assert not _compiled.usable(np.zeros(3, dtype=np.float16))
+    assert not _compiled.usable(np.zeros(3), np.zeros(3, dtype=np.float32))
+    assert not _compiled.usable(np.zeros((3, 2)))
