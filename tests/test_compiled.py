@@ -19,6 +19,13 @@ pytestmark = pytest.mark.skipif(
     not _compiled.ENABLED, reason="numba not installed, or LFSO_NO_COMPILED set"
 )
 
+
+@pytest.fixture(autouse=True)
+def _any_rows(monkeypatch):
+    """The kernels on these tests' few rows (by default only from ``MIN_ROWS`` rows)."""
+    monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+
+
 #: Rows that reach every branch (as tests/test_host_kernels.py's): zeros of both signs,
 #: subnormals, the exponential's underflow, overflow, infinities and NaN.
 EDGES = [0.0, -0.0, 1e-45, -1e-45, 5e-324, 1e-300, 0.5, -0.5, 40.0, -40.0, 89.0, -89.0]
@@ -295,3 +302,33 @@ def test_the_choice_is_made_at_import_from_the_environment():
     assert not _compiled.usable(np.zeros(3, dtype=np.float16))
     assert not _compiled.usable(np.zeros(3), np.zeros(3, dtype=np.float32))
     assert not _compiled.usable(np.zeros((3, 2)))
+
+
+def test_few_rows_keep_the_numpy_kernels(monkeypatch):
+    """Below ``MIN_ROWS`` rows the NumPy kernels run (a short run would pay numba's import
+    and cache load in full); from it, the compiled ones."""
+    monkeypatch.setattr(_compiled, "MIN_ROWS", 100)
+    assert not _compiled.usable(np.zeros(99))
+    assert _compiled.usable(np.zeros(100))
+
+
+def test_a_new_process_loads_the_kernels_from_the_cache():
+    """The kernels are module-level functions, which numba's cache finds again: a second
+    process compiles nothing (a kernel built anew per process, as a closure would be,
+    recompiles and adds a cache entry every time)."""
+    code = (
+        "import numpy as np; from lfso.models import _compiled as C\n"
+        "r = np.linspace(-1.0, 1.0, 5); t = np.array([0.5, 1.0])\n"
+        "C.power_sums(r, r, r * r, t, 2.0, 3.0, None); C.axpy(r, r, 0.5)\n"
+        "C.approach_sums(r, r, r * r, t, None)\n"
+    )
+    env = {**os.environ, "NUMBA_DEBUG_CACHE": "1"}
+    env.pop("LFSO_NO_COMPILED", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    assert "data loaded" in runs[1].stdout + runs[1].stderr
+    assert "data saved" not in runs[1].stdout + runs[1].stderr

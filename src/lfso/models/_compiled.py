@@ -8,9 +8,12 @@ rows), the segment's row preparation (the logistic rows' approach rates and pads
 weights ``(|u| + eps)^2`` and their sum), the evaluation's row work (the logistic losses,
 gradient factors and margins' sizes; ``l_4`` and ``l_6`` regression's residual, its
 weighted residual and the loss) and the carried product ``z + t u``. Elsewhere the NumPy
-kernels run (:data:`ENABLED` is ``False``, or :func:`usable` says no). The choice is made
-once, at import; each kernel is compiled at its first use (``cache=True``: once per
-machine, then loaded from numba's cache), for float32 and float64 rows. No ``parallel``.
+kernels run (:data:`ENABLED` is ``False``, or :func:`usable` says no: fewer than
+:data:`MIN_ROWS` rows, where numba's one-off import would cost a short run more than the
+kernels save). The choice is made once, at import; each kernel
+(:mod:`lfso.models._compiled_kernels`, module-level functions) is compiled at its first
+use (``cache=True``: once per machine and signature, then loaded from numba's cache), for
+float32 and float64 rows. No ``parallel``.
 
 Rounding: the same values, so the same rounding arguments.
 
@@ -41,7 +44,6 @@ import functools
 import importlib.util
 import os
 import threading
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -57,16 +59,25 @@ ENABLED: bool = "LFSO_NO_COMPILED" not in os.environ and (
 #: The dtypes the kernels are compiled for.
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+#: The fewest rows the kernels take: below, the NumPy kernels run. A process's first
+#: compiled call imports numba and loads the kernels from its cache (about half a second,
+#: once); from about 10^5 rows a typical run's passes over the rows save more than that,
+#: and below it a run of a few milliseconds would pay it in full.
+MIN_ROWS = 100_000
+
 
 def usable(*arrays: Any) -> bool:
     """Whether the compiled kernels run on these NumPy arrays: :data:`ENABLED`, and all
-    one-dimensional, of one dtype, float32 or float64."""
+    one-dimensional, of one dtype, float32 or float64, with at least :data:`MIN_ROWS`
+    rows."""
     if not ENABLED:
         return False
     first = arrays[0]
-    return all(
-        type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype for a in arrays
-    ) and (first.dtype in _DTYPES)
+    return (
+        all(type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype for a in arrays)
+        and first.dtype in _DTYPES
+        and first.shape[0] >= MIN_ROWS
+    )
 
 
 #: Rows per block of the kernels that call NumPy's exponential and ``log1p`` between two
@@ -75,269 +86,13 @@ BLOCK = 32768
 
 
 @functools.cache
-def kernels() -> SimpleNamespace:
-    """The compiled kernels (numba imported and the functions defined on first call;
-    each compiled for a dtype at its first call with it).
+def kernels() -> Any:
+    """The compiled kernels (:mod:`lfso.models._compiled_kernels`, which imports numba: on
+    first call; each kernel is compiled for a dtype at its first call with it, or loaded
+    from numba's cache)."""
+    from . import _compiled_kernels
 
-    Every elementwise operation is compiled without ``fastmath`` (:func:`_elementwise`,
-    and the passes that write arrays). The loops that sum terms carry one flag,
-    ``reassoc``, which lets the compiler reorder their additions of terms (into vector
-    lanes, added at the end): another order of the same terms, which
-    :func:`lfso.models._segments.rounding_pad` covers (see the module docstring). The
-    flag is on the sum's additions alone: the terms come from functions compiled
-    without it, whose operations keep their own (IEEE) semantics when inlined."""
-    import numba
-
-    exact = numba.njit(cache=True, fastmath=False, nogil=True)
-    summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True)
-    ops = _elementwise(exact)
-    return SimpleNamespace(
-        powers={2: ops.square, 3: ops.cube, 4: ops.fourth, 5: ops.root, 0: ops.general},
-        **vars(_segment_passes(exact, summing, ops)),
-        **vars(_evaluation_passes(exact, summing, ops)),
-    )
-
-
-def _elementwise(exact: Any) -> SimpleNamespace:
-    """The kernels' elementwise operations, each the NumPy kernel's (without ``fastmath``)."""
-
-    @exact
-    def maximum(a: Any, b: Any) -> Any:  # np.maximum: NaN from either operand
-        return a if (a >= b or a != a) else b
-
-    @exact
-    def minimum(a: Any, b: Any) -> Any:  # np.minimum
-        return a if (a <= b or a != a) else b
-
-    @exact
-    def square(base: Any, m: Any) -> Any:
-        return base * base
-
-    @exact
-    def cube(base: Any, m: Any) -> Any:
-        return (base * base) * base
-
-    @exact
-    def fourth(base: Any, m: Any) -> Any:
-        square = base * base
-        return square * square
-
-    @exact
-    def root(base: Any, m: Any) -> Any:
-        return np.sqrt(base)
-
-    @exact
-    def general(base: Any, m: Any) -> Any:
-        return base**m
-
-    @exact
-    def power_term(
-        ri: Any, ui: Any, wi: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, power: Any
-    ) -> Any:
-        # w coef max(|r| + delta, |r + t u| + g)^m; delta = g = 0: no widening (x + 0 = x
-        # for every x that abs gives)
-        top = abs(ri) + delta
-        end = abs(t * ui + ri) + g
-        return wi * (power(maximum(end, top), m) * coef)
-
-    @exact
-    def approach_term(e: Any, wi: Any, one: Any) -> Any:
-        q = one + e
-        return wi * (e / (q * q))
-
-    @exact
-    def slack_weight(ui: Any, eps: Any) -> Any:
-        w = abs(ui) + eps
-        return w * w
-
-    @exact
-    def residual_term(axi: Any, bi: Any, cube: bool, residual: Any, weighted: Any, i: int) -> Any:
-        r = axi - bi
-        r2 = r * r
-        w = r2 * r2 if cube else r2
-        residual[i] = r
-        weighted[i] = w * r
-        return w * r2
-
-    return SimpleNamespace(
-        maximum=maximum,
-        minimum=minimum,
-        square=square,
-        cube=cube,
-        fourth=fourth,
-        root=root,
-        general=general,
-        power_term=power_term,
-        approach_term=approach_term,
-        slack_weight=slack_weight,
-        residual_term=residual_term,
-    )
-
-
-def _segment_passes(exact: Any, summing: Any, ops: SimpleNamespace) -> SimpleNamespace:
-    """A row segment's passes: the trial steps' sums and the weights."""
-    maximum, power_term = ops.maximum, ops.power_term
-    approach_term, slack_weight = ops.approach_term, ops.slack_weight
-
-    @summing
-    def power_sum(
-        r: Any, u: Any, weight: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, power: Any
-    ) -> float:
-        total = 0.0
-        for i in range(r.shape[0]):
-            total += power_term(r[i], u[i], weight[i], t, g, delta, coef, m, power)
-        return total
-
-    @exact
-    def power_sums(
-        r: Any,
-        u: Any,
-        weight: Any,
-        trials: Any,
-        grown: Any,
-        delta: Any,
-        coef: Any,
-        m: Any,
-        power: Any,
-        out: Any,
-    ) -> Any:
-        n, k = r.shape[0], trials.shape[0]
-        for j in range(k):
-            out[j] = 0.0
-        block = max(n, 1) if k == 1 else 2048  # a block of rows, in cache for every trial
-        for c in range(0, n, block):
-            e = min(n, c + block)
-            rc, uc, wc = r[c:e], u[c:e], weight[c:e]
-            for j in range(k):
-                out[j] += power_sum(rc, uc, wc, trials[j], grown[j], delta, coef, m, power)
-        return out
-
-    @exact
-    def approach_arguments(
-        start: Any, rate: Any, trials: Any, grown: Any, zero: Any, buf: Any
-    ) -> None:
-        # buf[j, i] = -max(start_i + t_j rate_i - g_j, 0): the exponential's argument
-        n = start.shape[0]
-        for j in range(trials.shape[0]):
-            t, g = trials[j], grown[j]
-            for i in range(n):
-                buf[j, i] = -maximum((t * rate[i] + start[i]) - g, zero)
-
-    @summing
-    def approach_sum(e: Any, weight: Any, one: Any) -> float:
-        total = 0.0
-        for i in range(weight.shape[0]):
-            total += approach_term(e[i], weight[i], one)
-        return total
-
-    @exact
-    def approach_finish(buf: Any, weight: Any, one: Any, out: Any) -> None:
-        # out[j] += sum_i w_i e / (1 + e)^2, e = buf[j, i] (the exponentials)
-        for j in range(buf.shape[0]):
-            out[j] += approach_sum(buf[j], weight, one)
-
-    @exact
-    def slack_fill(u: Any, eps: Any, out: Any) -> None:
-        for i in range(u.shape[0]):
-            out[i] = slack_weight(u[i], eps)
-
-    @summing
-    def total_of(values: Any) -> float:
-        total = 0.0
-        for i in range(values.shape[0]):
-            total += values[i]
-        return total
-
-    return SimpleNamespace(
-        power_sum=power_sum,
-        power_sums=power_sums,
-        approach_arguments=approach_arguments,
-        approach_sum=approach_sum,
-        approach_finish=approach_finish,
-        slack_fill=slack_fill,
-        total_of=total_of,
-    )
-
-
-def _evaluation_passes(exact: Any, summing: Any, ops: SimpleNamespace) -> SimpleNamespace:
-    """The segment's row preparation, the evaluations' rows and the carried product."""
-    maximum, minimum = ops.maximum, ops.minimum
-    slack_weight, residual_term = ops.slack_weight, ops.residual_term
-
-    @exact
-    def approach_fill(
-        m: Any,
-        size: Any,
-        given: bool,
-        v: Any,
-        delta: Any,
-        eps: Any,
-        low: Any,
-        high: Any,
-        zero: Any,
-        one: Any,
-        start: Any,
-        rate: Any,
-        weight: Any,
-    ) -> None:
-        for i in range(m.shape[0]):
-            mi, vi = m[i], v[i]
-            # np.sign: +-1, +0 for a zero of either sign, NaN for NaN
-            sign = one if mi > zero else (-one if mi < zero else (zero if mi == zero else mi))
-            rate[i] = (minimum(sign * vi, zero) - eps) * high
-            top = size[i] if given else abs(mi)
-            start[i] = top * low - delta
-            weight[i] = slack_weight(vi, eps)
-
-    @exact
-    def logistic_arguments(z: Any, negated: Any, distance: Any, buf: Any) -> None:
-        # |m| = |(-s) z| and the exponential's argument -|m|
-        for i in range(z.shape[0]):
-            size = abs(negated[i] * z[i])
-            distance[i] = size
-            buf[i] = -size
-
-    @exact
-    def logistic_fill(
-        z: Any, negated: Any, e: Any, logs: Any, zero: Any, one: Any, factor: Any
-    ) -> None:
-        # the losses log1p(e) + max(-m, 0) in logs, and -s sigma(-m) = |e / (1 + e) -
-        # [m < 0]| (-s) in factor
-        for i in range(z.shape[0]):
-            ns = negated[i]
-            tail = maximum(ns * z[i], zero)
-            ei = e[i]
-            ratio = ei / (ei + one)
-            c = one if tail > zero else zero
-            factor[i] = abs(ratio - c) * ns
-            logs[i] = logs[i] + tail
-
-    @exact
-    def loss_fill(z: Any, negated: Any, logs: Any, zero: Any) -> None:
-        for i in range(z.shape[0]):
-            logs[i] = logs[i] + maximum(negated[i] * z[i], zero)
-
-    @summing
-    def residual_powers(ax: Any, b: Any, cube: bool, residual: Any, weighted: Any) -> float:
-        total = 0.0
-        for i in range(ax.shape[0]):
-            total += residual_term(ax[i], b[i], cube, residual, weighted, i)
-        return total
-
-    @exact
-    def axpy(base: Any, step: Any, t: Any, out: Any) -> Any:
-        for i in range(base.shape[0]):
-            out[i] = t * step[i] + base[i]
-        return out
-
-    return SimpleNamespace(
-        approach_fill=approach_fill,
-        logistic_arguments=logistic_arguments,
-        logistic_fill=logistic_fill,
-        loss_fill=loss_fill,
-        residual_powers=residual_powers,
-        axpy=axpy,
-    )
+    return _compiled_kernels
 
 
 def _power(m: float) -> int:
@@ -371,8 +126,7 @@ def power_sums(
     compiled = kernels()
     out = np.empty(trials.shape[0], dtype=np.float64)
     delta, grown = (0.0, np.zeros_like(trials)) if slack is None else slack
-    power = compiled.powers[_power(m)]
-    args = (dtype(delta), dtype(coef), dtype(m), power, out)
+    args = (dtype(delta), dtype(coef), dtype(m), _power(m), out)
     return compiled.power_sums(r, u, weight, trials, grown, *args)  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,228 @@
+"""The compiled row kernels themselves (numba: imported with this module, which
+:func:`lfso.models._compiled.kernels` imports on first use). Module-level functions, so
+that numba's cache (``cache=True``) finds them again in a new process: each is compiled
+once per machine and signature, then loaded.
+
+Every elementwise operation is compiled without ``fastmath`` (:data:`exact`, also the
+passes that write arrays). The loops that sum terms carry one flag, ``reassoc``
+(:data:`summing`), which lets the compiler reorder their additions of terms (into vector
+lanes, added at the end): another order of the same terms, which
+:func:`lfso.models._segments.rounding_pad` covers (:mod:`lfso.models._compiled`). The flag
+is on the sum's additions alone: the terms come from functions compiled without it, whose
+operations keep their own (IEEE) semantics when inlined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+#: Elementwise operations and the passes that write arrays: IEEE semantics throughout.
+exact = numba.njit(cache=True, fastmath=False, nogil=True)
+#: The loops that add terms: their additions may be reordered (``reassoc`` alone).
+summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True)
+
+
+@exact
+def maximum(a: Any, b: Any) -> Any:  # np.maximum: NaN from either operand
+    return a if (a >= b or a != a) else b
+
+
+@exact
+def minimum(a: Any, b: Any) -> Any:  # np.minimum
+    return a if (a <= b or a != a) else b
+
+
+@exact
+def power(base: Any, m: Any, code: int) -> Any:  # base^m as the NumPy kernel takes it
+    if code == 2:
+        return base * base
+    if code == 3:
+        return (base * base) * base
+    if code == 4:
+        square = base * base
+        return square * square
+    if code == 5:
+        return np.sqrt(base)
+    return base**m
+
+
+@exact
+def power_term(
+    ri: Any, ui: Any, wi: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, code: int
+) -> Any:
+    # w coef max(|r| + delta, |r + t u| + g)^m; delta = g = 0: no widening (x + 0 = x
+    # for every x that abs gives)
+    top = abs(ri) + delta
+    end = abs(t * ui + ri) + g
+    return wi * (power(maximum(end, top), m, code) * coef)
+
+
+@exact
+def approach_term(e: Any, wi: Any, one: Any) -> Any:
+    q = one + e
+    return wi * (e / (q * q))
+
+
+@exact
+def slack_weight(ui: Any, eps: Any) -> Any:
+    w = abs(ui) + eps
+    return w * w
+
+
+@exact
+def residual_term(axi: Any, bi: Any, cube: bool, residual: Any, weighted: Any, i: int) -> Any:
+    r = axi - bi
+    r2 = r * r
+    w = r2 * r2 if cube else r2
+    residual[i] = r
+    weighted[i] = w * r
+    return w * r2
+
+
+@summing
+def power_sum(
+    r: Any, u: Any, weight: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, code: int
+) -> float:
+    total = 0.0
+    for i in range(r.shape[0]):
+        total += power_term(r[i], u[i], weight[i], t, g, delta, coef, m, code)
+    return total
+
+
+@exact
+def power_sums(
+    r: Any,
+    u: Any,
+    weight: Any,
+    trials: Any,
+    grown: Any,
+    delta: Any,
+    coef: Any,
+    m: Any,
+    code: int,
+    out: Any,
+) -> Any:
+    n, k = r.shape[0], trials.shape[0]
+    for j in range(k):
+        out[j] = 0.0
+    block = max(n, 1) if k == 1 else 2048  # a block of rows, in cache for every trial
+    for c in range(0, n, block):
+        e = min(n, c + block)
+        rc, uc, wc = r[c:e], u[c:e], weight[c:e]
+        for j in range(k):
+            out[j] += power_sum(rc, uc, wc, trials[j], grown[j], delta, coef, m, code)
+    return out
+
+
+@exact
+def approach_arguments(start: Any, rate: Any, trials: Any, grown: Any, zero: Any, buf: Any) -> None:
+    # buf[j, i] = -max(start_i + t_j rate_i - g_j, 0): the exponential's argument
+    n = start.shape[0]
+    for j in range(trials.shape[0]):
+        t, g = trials[j], grown[j]
+        for i in range(n):
+            buf[j, i] = -maximum((t * rate[i] + start[i]) - g, zero)
+
+
+@summing
+def approach_sum(e: Any, weight: Any, one: Any) -> float:
+    total = 0.0
+    for i in range(weight.shape[0]):
+        total += approach_term(e[i], weight[i], one)
+    return total
+
+
+@exact
+def approach_finish(buf: Any, weight: Any, one: Any, out: Any) -> None:
+    # out[j] += sum_i w_i e / (1 + e)^2, e = buf[j, i] (the exponentials)
+    for j in range(buf.shape[0]):
+        out[j] += approach_sum(buf[j], weight, one)
+
+
+@exact
+def slack_fill(u: Any, eps: Any, out: Any) -> None:
+    for i in range(u.shape[0]):
+        out[i] = slack_weight(u[i], eps)
+
+
+@summing
+def total_of(values: Any) -> float:
+    total = 0.0
+    for i in range(values.shape[0]):
+        total += values[i]
+    return total
+
+
+@exact
+def approach_fill(
+    m: Any,
+    size: Any,
+    given: bool,
+    v: Any,
+    delta: Any,
+    eps: Any,
+    low: Any,
+    high: Any,
+    zero: Any,
+    one: Any,
+    start: Any,
+    rate: Any,
+    weight: Any,
+) -> None:
+    for i in range(m.shape[0]):
+        mi, vi = m[i], v[i]
+        # np.sign: +-1, +0 for a zero of either sign, NaN for NaN
+        sign = one if mi > zero else (-one if mi < zero else (zero if mi == zero else mi))
+        rate[i] = (minimum(sign * vi, zero) - eps) * high
+        top = size[i] if given else abs(mi)
+        start[i] = top * low - delta
+        weight[i] = slack_weight(vi, eps)
+
+
+@exact
+def logistic_arguments(z: Any, negated: Any, distance: Any, buf: Any) -> None:
+    # |m| = |(-s) z| and the exponential's argument -|m|
+    for i in range(z.shape[0]):
+        size = abs(negated[i] * z[i])
+        distance[i] = size
+        buf[i] = -size
+
+
+@exact
+def logistic_fill(
+    z: Any, negated: Any, e: Any, logs: Any, zero: Any, one: Any, factor: Any
+) -> None:
+    # the losses log1p(e) + max(-m, 0) in logs, and -s sigma(-m) = |e / (1 + e) -
+    # [m < 0]| (-s) in factor
+    for i in range(z.shape[0]):
+        ns = negated[i]
+        tail = maximum(ns * z[i], zero)
+        ei = e[i]
+        ratio = ei / (ei + one)
+        c = one if tail > zero else zero
+        factor[i] = abs(ratio - c) * ns
+        logs[i] = logs[i] + tail
+
+
+@exact
+def loss_fill(z: Any, negated: Any, logs: Any, zero: Any) -> None:
+    for i in range(z.shape[0]):
+        logs[i] = logs[i] + maximum(negated[i] * z[i], zero)
+
+
+@summing
+def residual_powers(ax: Any, b: Any, cube: bool, residual: Any, weighted: Any) -> float:
+    total = 0.0
+    for i in range(ax.shape[0]):
+        total += residual_term(ax[i], b[i], cube, residual, weighted, i)
+    return total
+
+
+@exact
+def axpy(base: Any, step: Any, t: Any, out: Any) -> Any:
+    for i in range(base.shape[0]):
+        out[i] = t * step[i] + base[i]
+    return out
