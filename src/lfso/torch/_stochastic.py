@@ -579,27 +579,33 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def _ranks(self) -> int:
+        """How many ranks :meth:`_synced` averages over (1: none to average with)."""
+        group = self.process_group
+        if group is False or not (dist.is_available() and dist.is_initialized()):
+            return 1
+        return int(dist.get_world_size(group))
+
     def _synced(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` averaged, in place, over the ranks of :attr:`process_group` (one
         all-reduce); unchanged without a group or with a group of one rank."""
-        group = self.process_group
-        if group is False or not (dist.is_available() and dist.is_initialized()):
-            return values
-        size = dist.get_world_size(group)
+        size = self._ranks()
         if size <= 1:
             return values
-        dist.all_reduce(values, op=dist.ReduceOp.SUM, group=group)
+        dist.all_reduce(values, op=dist.ReduceOp.SUM, group=self.process_group)
         return values.div_(size)
 
     def _evaluate(self, closure: Callable[..., Any]) -> tuple[torch.Tensor | None, str]:
         """The batch's loss, its gradient in ``p.grad``, and the closure's form, told apart
         from this one call: a closure without arguments called ``backward`` itself if it left
         a gradient."""
-        self.zero_grad(set_to_none=True)
+        params = self._params()
+        for p in params:  # zero_grad(set_to_none=True), without its profiler range
+            if p.grad is not None:
+                p.grad = None
         flag = _takes_flag(closure)
         with torch.enable_grad():
             value = closure(True) if flag else closure()
-        params = self._params()
         computed = any(p.grad is not None for p in params)
         form = _FLAG if flag else _OPTIM if computed else _PLAIN
         if value is None and not computed:  # torch.optim's skipped batch: nothing to step on
@@ -684,7 +690,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             and d_prev is not None
             and (k % self.probe_every == 0 or g_state.get("ramp", True))
             and not g_state.get("fell", False)
-            and len(d_prev) == sum(p.numel() for p in params)
+            and d_prev.shape[0] == sum(p.numel() for p in params)
         )
         spare: list[torch.Tensor] = []
         scalars = [loss.reshape(1)]  # the batch's loss (and at the previous point)
@@ -786,10 +792,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         the ranks in one host round trip: ``(stats, flat, d)``, ``stats`` the Gram matrix
         row by row then the losses, ``flat`` the vectors as float64 rows."""
         both = torch.cat(rows)
-        n = len(both) // n_rows
+        n = both.shape[0] // n_rows
         d_row = both[n : 2 * n]
         flat = both.double().view(n_rows, n)
         gram = flat @ flat.T  # every dot product in one call
+        if gram.device.type == "cpu" and self._ranks() <= 1:  # no round trip to save
+            return gram.view(-1).tolist() + [x.item() for x in scalars], flat, d_row
         # Every scalar that sizes the step, averaged over the ranks (data-parallel training).
         stats = self._synced(torch.cat([gram.view(-1), *scalars])).tolist()
         return stats, flat, d_row
