@@ -182,18 +182,27 @@ regression and the digits CNN), ``probe_every=1`` trained worse on the MLP;
 re-probing after each measurement that cut ``s`` by more than 10% probed most steps and did
 not train better; averaging with smoothing ``0.9 ** 2`` per measurement at
 ``probe_every=2`` (the same memory in steps) helped the logistic regression a little and
-hurt the MLP.
+hurt the MLP. An adaptive schedule (every second step while the measurements move ``s``,
+every third, then every fourth, while the last four values of ``s`` after a measurement lay
+within 5% of each other, back to every second as soon as they did not) skipped few
+measurements in training and trained the digits MLP and the softmax regressions worse:
+``s`` seldom holds that still (many measurements move it by more than 5%), and fewer
+measurements cost the linear models accuracy, as ``probe_every=3`` did
+(``docs/results.md``, "Minibatches").
 
 Cost per step: one forward and backward pass (as any optimiser); Adam's arithmetic (foreach
 calls); the gradient, the direction and the previous direction flattened into one float64
 array whose Gram matrix gives every dot product in one call; one host round trip (the loss,
-the probe's loss and the Gram matrix together); a copy of the parameters into a kept buffer
-(the point left, for the probe and the undo). On a measured step, also one forward pass
-without a graph, and three copies instead of one (``p_k`` out to a spare buffer, ``p_{k-1}``
-in, ``p_k`` back; the spare buffer then becomes the kept point), none allocating. Measured
-against Adam on the same batches by ``python benchmarks/stochastic.py --only step-time``;
-where the time goes, by its ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel
-training, one all-reduce averages the loss, the probe's loss and the Gram matrix over the
+the probe's loss and the Gram matrix together; on the CPU with no ranks to average over,
+read back one after the other, which waits on nothing and saves packing them into one
+tensor); a copy of the parameters into a kept buffer (the point left, for the probe and the
+undo); the gradients cleared as ``zero_grad(set_to_none=True)`` clears them, without its
+profiler range. On a measured step, also one forward pass without a graph, and three copies
+instead of one (``p_k`` out to a spare buffer, ``p_{k-1}`` in, ``p_k`` back; the spare
+buffer then becomes the kept point), none allocating. Measured against Adam on the same
+batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
+``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
+all-reduce averages the loss, the probe's loss and the Gram matrix over the
 ranks before that round trip (class docstring, Notes).
 """
 
