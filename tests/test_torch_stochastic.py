@@ -321,6 +321,67 @@ def test_every_closure_form_takes_the_steps_of_closure_backward(form, secant):
         assert torch.allclose(grad, exact)
 
 
+def _net_run(cls, steps=40, stale=False):
+    """A small tanh network trained on ``steps`` batches of 32 rows (float32): its parameters,
+    the probes taken and the last step, and (``stale``: a gradient left in every ``p.grad``
+    before each step) the gradients after each step."""
+    torch.manual_seed(0)
+    X = torch.randn(steps * 32, 5)
+    y = torch.sin(X @ torch.tensor([1.0, -0.5, 0.25, 2.0, 0.0]))
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = cls(net.parameters())
+    grads = []
+    for idx in torch.arange(len(X)).split(32):
+
+        def closure(backward=True, idx=idx):
+            loss = ((net(X[idx]).squeeze(1) - y[idx]) ** 2).mean()
+            if backward:
+                loss.backward()
+            return loss
+
+        if stale:
+            for p in net.parameters():
+                p.grad = torch.full_like(p, 7.0)
+        opt.step(closure)
+        grads.append([p.grad.clone() for p in net.parameters()])
+    return [p.detach().clone() for p in net.parameters()], opt.probes, opt.last_step, grads
+
+
+class _OneRoundTrip(StochasticLFSO):
+    """The path data-parallel training takes (the Gram matrix and the losses in one tensor,
+    averaged over the ranks), with ranks that average nothing."""
+
+    def _ranks(self):
+        return 2
+
+    def _synced(self, values):
+        return values
+
+
+def test_the_statistics_read_without_ranks_are_those_of_the_one_round_trip_path():
+    """On the CPU with no ranks to average over, the Gram matrix and the losses are read back
+    without being packed into one tensor first: the same numbers, so bit for bit the same
+    steps as the one-round-trip path (float32 losses, float64 Gram matrix)."""
+    params, probes, last, _ = _net_run(StochasticLFSO)
+    expected, expected_probes, expected_last, _ = _net_run(_OneRoundTrip)
+    assert probes == expected_probes >= 15 and last == expected_last
+    for p, q in zip(params, expected, strict=True):
+        assert torch.equal(p, q)
+
+
+def test_a_gradient_left_before_the_step_is_not_accumulated_into():
+    """``step`` clears every ``p.grad`` before the closure's backward (as ``zero_grad(
+    set_to_none=True)`` does): gradients left before each step change nothing."""
+    params, probes, _, grads = _net_run(StochasticLFSO, stale=True)
+    expected, expected_probes, _, expected_grads = _net_run(StochasticLFSO)
+    assert probes == expected_probes
+    for p, q in zip(params, expected, strict=True):
+        assert torch.equal(p, q)
+    for step, expected_step in zip(grads, expected_grads, strict=True):
+        for g, h in zip(step, expected_step, strict=True):
+            assert torch.equal(g, h)
+
+
 def test_a_lightning_style_closure_object_is_called_without_arguments():
     """A callable that forwards ``*args, **kwargs`` (Lightning's closure) and calls backward."""
     w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))

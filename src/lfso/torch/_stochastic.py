@@ -182,18 +182,27 @@ regression and the digits CNN), ``probe_every=1`` trained worse on the MLP;
 re-probing after each measurement that cut ``s`` by more than 10% probed most steps and did
 not train better; averaging with smoothing ``0.9 ** 2`` per measurement at
 ``probe_every=2`` (the same memory in steps) helped the logistic regression a little and
-hurt the MLP.
+hurt the MLP. An adaptive schedule (every second step while the measurements move ``s``,
+every third, then every fourth, while the last four values of ``s`` after a measurement lay
+within 5% of each other, back to every second as soon as they did not) skipped few
+measurements in training and trained the digits MLP and the softmax regressions worse:
+``s`` seldom holds that still (many measurements move it by more than 5%), and fewer
+measurements cost the linear models accuracy, as ``probe_every=3`` did
+(``docs/results.md``, "Minibatches").
 
 Cost per step: one forward and backward pass (as any optimiser); Adam's arithmetic (foreach
 calls); the gradient, the direction and the previous direction flattened into one float64
 array whose Gram matrix gives every dot product in one call; one host round trip (the loss,
-the probe's loss and the Gram matrix together); a copy of the parameters into a kept buffer
-(the point left, for the probe and the undo). On a measured step, also one forward pass
-without a graph, and three copies instead of one (``p_k`` out to a spare buffer, ``p_{k-1}``
-in, ``p_k`` back; the spare buffer then becomes the kept point), none allocating. Measured
-against Adam on the same batches by ``python benchmarks/stochastic.py --only step-time``;
-where the time goes, by its ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel
-training, one all-reduce averages the loss, the probe's loss and the Gram matrix over the
+the probe's loss and the Gram matrix together; on the CPU with no ranks to average over,
+read back one after the other, which waits on nothing and saves packing them into one
+tensor); a copy of the parameters into a kept buffer (the point left, for the probe and the
+undo); the gradients cleared as ``zero_grad(set_to_none=True)`` clears them, without its
+profiler range. On a measured step, also one forward pass without a graph, and three copies
+instead of one (``p_k`` out to a spare buffer, ``p_{k-1}`` in, ``p_k`` back; the spare
+buffer then becomes the kept point), none allocating. Measured against Adam on the same
+batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
+``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
+all-reduce averages the loss, the probe's loss and the Gram matrix over the
 ranks before that round trip (class docstring, Notes).
 """
 
@@ -579,27 +588,33 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def _ranks(self) -> int:
+        """How many ranks :meth:`_synced` averages over (1: none to average with)."""
+        group = self.process_group
+        if group is False or not (dist.is_available() and dist.is_initialized()):
+            return 1
+        return int(dist.get_world_size(group))
+
     def _synced(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` averaged, in place, over the ranks of :attr:`process_group` (one
         all-reduce); unchanged without a group or with a group of one rank."""
-        group = self.process_group
-        if group is False or not (dist.is_available() and dist.is_initialized()):
-            return values
-        size = dist.get_world_size(group)
+        size = self._ranks()
         if size <= 1:
             return values
-        dist.all_reduce(values, op=dist.ReduceOp.SUM, group=group)
+        dist.all_reduce(values, op=dist.ReduceOp.SUM, group=self.process_group)
         return values.div_(size)
 
     def _evaluate(self, closure: Callable[..., Any]) -> tuple[torch.Tensor | None, str]:
         """The batch's loss, its gradient in ``p.grad``, and the closure's form, told apart
         from this one call: a closure without arguments called ``backward`` itself if it left
         a gradient."""
-        self.zero_grad(set_to_none=True)
+        params = self._params()
+        for p in params:  # zero_grad(set_to_none=True), without its profiler range
+            if p.grad is not None:
+                p.grad = None
         flag = _takes_flag(closure)
         with torch.enable_grad():
             value = closure(True) if flag else closure()
-        params = self._params()
         computed = any(p.grad is not None for p in params)
         form = _FLAG if flag else _OPTIM if computed else _PLAIN
         if value is None and not computed:  # torch.optim's skipped batch: nothing to step on
@@ -684,7 +699,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             and d_prev is not None
             and (k % self.probe_every == 0 or g_state.get("ramp", True))
             and not g_state.get("fell", False)
-            and len(d_prev) == sum(p.numel() for p in params)
+            and d_prev.shape[0] == sum(p.numel() for p in params)
         )
         spare: list[torch.Tensor] = []
         scalars = [loss.reshape(1)]  # the batch's loss (and at the previous point)
@@ -786,10 +801,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         the ranks in one host round trip: ``(stats, flat, d)``, ``stats`` the Gram matrix
         row by row then the losses, ``flat`` the vectors as float64 rows."""
         both = torch.cat(rows)
-        n = len(both) // n_rows
+        n = both.shape[0] // n_rows
         d_row = both[n : 2 * n]
         flat = both.double().view(n_rows, n)
         gram = flat @ flat.T  # every dot product in one call
+        if gram.device.type == "cpu" and self._ranks() <= 1:  # no round trip to save
+            return gram.view(-1).tolist() + [x.item() for x in scalars], flat, d_row
         # Every scalar that sizes the step, averaged over the ranks (data-parallel training).
         stats = self._synced(torch.cat([gram.view(-1), *scalars])).tolist()
         return stats, flat, d_row
