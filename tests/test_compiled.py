@@ -314,8 +314,9 @@ def test_few_rows_keep_the_numpy_kernels(monkeypatch):
 
 def test_a_new_process_loads_the_kernels_from_the_cache():
     """The kernels are module-level functions, which numba's cache finds again: a second
-    process compiles nothing (a kernel built anew per process, as a closure would be,
-    recompiles and adds a cache entry every time)."""
+    process adds nothing to the cache (a kernel built anew per process, as a closure would
+    be, recompiles and adds a cache entry every time; the ``l_2p`` trial kernels, which take
+    a function, are not cached at all)."""
     code = (
         "import numpy as np; from lfso.models import _compiled as C\n"
         "r = np.linspace(-1.0, 1.0, 5); t = np.array([0.5, 1.0])\n"

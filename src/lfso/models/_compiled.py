@@ -9,11 +9,12 @@ weights ``(|u| + eps)^2`` and their sum), the evaluation's row work (the logisti
 gradient factors and margins' sizes; ``l_4`` and ``l_6`` regression's residual, its
 weighted residual and the loss) and the carried product ``z + t u``. Elsewhere the NumPy
 kernels run (:data:`ENABLED` is ``False``, or :func:`usable` says no: fewer than
-:data:`MIN_ROWS` rows, where numba's one-off import would cost a short run more than the
-kernels save). The choice is made once, at import; each kernel
+:data:`MIN_ROWS` rows, where numba's one-off import and compilation would cost a short run
+more than the kernels save). The choice is made once, at import; each kernel
 (:mod:`lfso.models._compiled_kernels`, module-level functions) is compiled at its first
-use (``cache=True``: once per machine and signature, then loaded from numba's cache), for
-float32 and float64 rows. No ``parallel``.
+use, for float32 and float64 rows, and kept in numba's cache (compiled once per machine
+and signature, then loaded), but for the ``l_2p`` trial kernels, which take the power as
+a function and are compiled once per process. No ``parallel``.
 
 Rounding: the same values, so the same rounding arguments.
 
@@ -60,10 +61,11 @@ ENABLED: bool = "LFSO_NO_COMPILED" not in os.environ and (
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: The fewest rows the kernels take: below, the NumPy kernels run. A process's first
-#: compiled call imports numba and loads the kernels from its cache (about half a second,
-#: once); from about 10^5 rows a typical run's passes over the rows save more than that,
-#: and below it a run of a few milliseconds would pay it in full.
-MIN_ROWS = 100_000
+#: compiled calls import numba, load most kernels from its cache and compile the ``l_2p``
+#: trial kernel (about a second, once per process; ``docs/results.md``, "Compiled row
+#: kernels"); from a quarter of a million rows a typical run's passes over the rows save
+#: more than that, and a short run on fewer rows would pay it in full.
+MIN_ROWS = 250_000
 
 
 def usable(*arrays: Any) -> bool:
@@ -126,7 +128,7 @@ def power_sums(
     compiled = kernels()
     out = np.empty(trials.shape[0], dtype=np.float64)
     delta, grown = (0.0, np.zeros_like(trials)) if slack is None else slack
-    args = (dtype(delta), dtype(coef), dtype(m), _power(m), out)
+    args = (dtype(delta), dtype(coef), dtype(m), compiled.POWERS[_power(m)], out)
     return compiled.power_sums(r, u, weight, trials, grown, *args)  # type: ignore[no-any-return]
 
 

@@ -1,7 +1,9 @@
 """The compiled row kernels themselves (numba: imported with this module, which
 :func:`lfso.models._compiled.kernels` imports on first use). Module-level functions, so
 that numba's cache (``cache=True``) finds them again in a new process: each is compiled
-once per machine and signature, then loaded.
+once per machine and signature, then loaded; but for the three that take a function
+(:data:`POWERS`), which the cache does not find again and which are compiled once per
+process.
 
 Every elementwise operation is compiled without ``fastmath`` (:data:`exact`, also the
 passes that write arrays). The loops that sum terms carry one flag, ``reassoc``
@@ -23,6 +25,9 @@ import numpy as np
 exact = numba.njit(cache=True, fastmath=False, nogil=True)
 #: The loops that add terms: their additions may be reordered (``reassoc`` alone).
 summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True)
+#: The same, for the kernels that take a function (:data:`POWERS`): not cached.
+exact_once = numba.njit(fastmath=False, nogil=True)
+summing_once = numba.njit(fastmath={"reassoc"}, nogil=True)
 
 
 @exact
@@ -36,28 +41,49 @@ def minimum(a: Any, b: Any) -> Any:  # np.minimum
 
 
 @exact
-def power(base: Any, m: Any, code: int) -> Any:  # base^m as the NumPy kernel takes it
-    if code == 2:
-        return base * base
-    if code == 3:
-        return (base * base) * base
-    if code == 4:
-        square = base * base
-        return square * square
-    if code == 5:
-        return np.sqrt(base)
-    return base**m
+def square(base: Any, m: Any) -> Any:
+    return base * base
 
 
 @exact
+def cube(base: Any, m: Any) -> Any:
+    return (base * base) * base
+
+
+@exact
+def fourth(base: Any, m: Any) -> Any:
+    square = base * base
+    return square * square
+
+
+@exact
+def root(base: Any, m: Any) -> Any:
+    return np.sqrt(base)
+
+
+@exact
+def general(base: Any, m: Any) -> Any:
+    return base**m
+
+
+#: ``base^m`` as :func:`lfso.models._segments.power_kernel` takes it, by the code of
+#: :func:`lfso.models._compiled._power`. A function argument: each kernel that takes it is
+#: compiled for that function, inlined (a branch on a code instead keeps the loops from
+#: running in vector lanes). numba's cache does not find such a kernel again in a new
+#: process, so those (:data:`exact_once`, :data:`summing_once`) are compiled once per
+#: process instead of cached.
+POWERS = {2: square, 3: cube, 4: fourth, 5: root, 0: general}
+
+
+@exact_once
 def power_term(
-    ri: Any, ui: Any, wi: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, code: int
+    ri: Any, ui: Any, wi: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, power: Any
 ) -> Any:
     # w coef max(|r| + delta, |r + t u| + g)^m; delta = g = 0: no widening (x + 0 = x
     # for every x that abs gives)
     top = abs(ri) + delta
     end = abs(t * ui + ri) + g
-    return wi * (power(maximum(end, top), m, code) * coef)
+    return wi * (power(maximum(end, top), m) * coef)
 
 
 @exact
@@ -82,17 +108,17 @@ def residual_term(axi: Any, bi: Any, cube: bool, residual: Any, weighted: Any, i
     return w * r2
 
 
-@summing
+@summing_once
 def power_sum(
-    r: Any, u: Any, weight: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, code: int
+    r: Any, u: Any, weight: Any, t: Any, g: Any, delta: Any, coef: Any, m: Any, power: Any
 ) -> float:
     total = 0.0
     for i in range(r.shape[0]):
-        total += power_term(r[i], u[i], weight[i], t, g, delta, coef, m, code)
+        total += power_term(r[i], u[i], weight[i], t, g, delta, coef, m, power)
     return total
 
 
-@exact
+@exact_once
 def power_sums(
     r: Any,
     u: Any,
@@ -102,7 +128,7 @@ def power_sums(
     delta: Any,
     coef: Any,
     m: Any,
-    code: int,
+    power: Any,
     out: Any,
 ) -> Any:
     n, k = r.shape[0], trials.shape[0]
@@ -113,7 +139,7 @@ def power_sums(
         e = min(n, c + block)
         rc, uc, wc = r[c:e], u[c:e], weight[c:e]
         for j in range(k):
-            out[j] += power_sum(rc, uc, wc, trials[j], grown[j], delta, coef, m, code)
+            out[j] += power_sum(rc, uc, wc, trials[j], grown[j], delta, coef, m, power)
     return out
 
 
