@@ -207,29 +207,23 @@ def logistic_rows(z: np.ndarray, negated: np.ndarray) -> tuple[float, np.ndarray
     values (its losses summed in float64, not returned), reading the rows once in blocks
     of :data:`BLOCK`: a compiled pass (``|m|`` and ``-|m|``), NumPy's ``exp`` and ``log1p``
     on the block (the NumPy kernel's, bit for bit), a compiled pass for the rest."""
-    dtype = z.dtype.type
-    zero, one = dtype(0.0), dtype(1.0)
-    n = int(z.shape[0])
     factor, distance = np.empty_like(z), np.empty_like(z)
-    half = min(n, BLOCK)
-    flat = _buffer(2 * half, z.dtype)
-    compiled = kernels()
-    total = 0.0
-    for c in range(0, n, BLOCK):
-        e = min(n, c + BLOCK)
-        exps, logs = flat[: e - c], flat[half : half + e - c]
-        compiled.logistic_arguments(z[c:e], negated[c:e], distance[c:e], exps)
-        np.exp(exps, out=exps)
-        np.log1p(exps, out=logs)
-        compiled.logistic_fill(z[c:e], negated[c:e], exps, logs, zero, one, factor[c:e])
-        total += compiled.total_of(logs)
-    return total, factor, distance
+    return _logistic_blocks(z, negated, (factor, distance)), factor, distance
 
 
 def logistic_loss_sum(z: np.ndarray, negated: np.ndarray) -> float:
     """The sum of :func:`lfso.models._logistic._host_losses`'s losses, as
     :func:`logistic_rows` computes it (without the gradient's factor)."""
-    zero = z.dtype.type(0.0)
+    return _logistic_blocks(z, negated, None)
+
+
+def _logistic_blocks(
+    z: np.ndarray, negated: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None
+) -> float:
+    """The losses' sum by blocks of :data:`BLOCK` rows (:func:`logistic_rows`), writing
+    ``-s sigma(-m)`` and ``|m|`` into ``out = (factor, distance)`` where given."""
+    dtype = z.dtype.type
+    zero, one = dtype(0.0), dtype(1.0)
     n = int(z.shape[0])
     half = min(n, BLOCK)
     flat = _buffer(2 * half, z.dtype)
@@ -237,12 +231,18 @@ def logistic_loss_sum(z: np.ndarray, negated: np.ndarray) -> float:
     total = 0.0
     for c in range(0, n, BLOCK):
         e = min(n, c + BLOCK)
-        exps, sizes = flat[: e - c], flat[half : half + e - c]
+        exps, rest = flat[: e - c], flat[half : half + e - c]
+        sizes = rest if out is None else out[1][c:e]
         compiled.logistic_arguments(z[c:e], negated[c:e], sizes, exps)
         np.exp(exps, out=exps)
-        np.log1p(exps, out=exps)
-        compiled.loss_fill(z[c:e], negated[c:e], exps, zero)
-        total += compiled.total_of(exps)
+        if out is None:  # (the losses in place of the exponentials)
+            np.log1p(exps, out=exps)
+            compiled.loss_fill(z[c:e], negated[c:e], exps, zero)
+            total += compiled.total_of(exps)
+        else:
+            np.log1p(exps, out=rest)
+            compiled.logistic_fill(z[c:e], negated[c:e], exps, rest, zero, one, out[0][c:e])
+            total += compiled.total_of(rest)
     return total
 
 
