@@ -11,6 +11,7 @@ _NEEDS = {
     "src/lfso/bench/_syncs.py": "torch",
     "src/lfso/_later.py": "torch",
     "src/lfso/sklearn.py": "sklearn",
+    "src/lfso/models/_compiled_kernels.py": "numba",
 }
 
 collect_ignore = [
