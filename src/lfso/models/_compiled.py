@@ -72,14 +72,12 @@ def usable(*arrays: Any) -> bool:
     """Whether the compiled kernels run on these NumPy arrays: :data:`ENABLED`, and all
     one-dimensional, of one dtype, float32 or float64, with at least :data:`MIN_ROWS`
     rows."""
-    if not ENABLED:
-        return False
     first = arrays[0]
-    return (
-        all(type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype for a in arrays)
-        and first.dtype in _DTYPES
-        and first.shape[0] >= MIN_ROWS
-    )
+    if not ENABLED or type(first) is not np.ndarray or first.ndim != 1:
+        return False
+    if first.shape[0] < MIN_ROWS or first.dtype not in _DTYPES:  # (the usual answer first)
+        return False
+    return all(type(a) is np.ndarray and a.ndim == 1 and a.dtype == first.dtype for a in arrays)
 
 
 #: Rows per block of the kernels that call NumPy's exponential and ``log1p`` between two
@@ -95,12 +93,6 @@ def kernels() -> Any:
     from . import _compiled_kernels
 
     return _compiled_kernels
-
-
-def _power(m: float) -> int:
-    """How :func:`lfso.models._segments.power_kernel` takes ``base^m``: by products for
-    ``m = 2, 3, 4``, ``sqrt`` for ``0.5`` (NumPy's ``**`` does), else ``pow`` (``0``)."""
-    return {2.0: 2, 3.0: 3, 4.0: 4, 0.5: 5}.get(float(m), 0)
 
 
 def power_sums(
@@ -128,7 +120,13 @@ def power_sums(
     compiled = kernels()
     out = np.empty(trials.shape[0], dtype=np.float64)
     delta, grown = (0.0, np.zeros_like(trials)) if slack is None else slack
-    args = (dtype(delta), dtype(coef), dtype(m), compiled.POWERS[_power(m)], out)
+    args = (
+        dtype(delta),
+        dtype(coef),
+        dtype(m),
+        compiled.POWERS.get(float(m), compiled.general),
+        out,
+    )
     return compiled.power_sums(r, u, weight, trials, grown, *args)  # type: ignore[no-any-return]
 
 

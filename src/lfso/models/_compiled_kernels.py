@@ -66,13 +66,14 @@ def general(base: Any, m: Any) -> Any:
     return base**m
 
 
-#: ``base^m`` as :func:`lfso.models._segments.power_kernel` takes it, by the code of
-#: :func:`lfso.models._compiled._power`. A function argument: each kernel that takes it is
+#: ``base^m`` as :func:`lfso.models._segments.power_kernel` takes it, by ``m``: products
+#: for 2, 3 and 4, ``sqrt`` for 0.5 (NumPy's ``**`` does), :func:`general` (``pow``) for
+#: the others. A function argument: each kernel that takes it is
 #: compiled for that function, inlined (a branch on a code instead keeps the loops from
 #: running in vector lanes). numba's cache does not find such a kernel again in a new
 #: process, so those (:data:`exact_once`, :data:`summing_once`) are compiled once per
 #: process instead of cached.
-POWERS = {2: square, 3: cube, 4: fourth, 5: root, 0: general}
+POWERS = {2.0: square, 3.0: cube, 4.0: fourth, 0.5: root}
 
 
 @exact_once
