@@ -52,6 +52,7 @@ from lfso.models import (
     PowerNorm,
     PowerSum,
     SoftmaxRegression,
+    _compiled,
 )
 
 #: A private mpmath context (the global one is left alone), 60 significant digits.
@@ -620,9 +621,16 @@ def assert_all_hold(checked: list[tuple[np.ndarray, np.ndarray, list[Check]]], l
 PARAMS = [(name, klass) for name in BUILDERS for klass in CLASSES[name]]
 
 
+@pytest.mark.parametrize("kernels", ["numpy", "compiled"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(("name", "klass"), PARAMS)
-def test_segment_bound_is_above_the_exact_curvature(name, klass, dtype):
+def test_segment_bound_is_above_the_exact_curvature(name, klass, dtype, kernels, monkeypatch):
+    """``kernels="compiled"``: the compiled row kernels on these few rows (by default they
+    run from ``MIN_ROWS`` rows), where numba is installed."""
+    if kernels == "compiled":
+        if not _compiled.ENABLED:
+            pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
     label = "/".join([name, klass, np.dtype(dtype).name])
     rng = np.random.default_rng([ord(c) for c in label])
     checked = []
