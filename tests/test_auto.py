@@ -47,6 +47,14 @@ def test_secant_bound_is_non_decreasing_and_its_radius_is_tight(floor, samples, 
     assert below * bound(below) < target or radius == 0.0
 
 
+def test_secant_bound_radius_ends_with_no_curvature_seen_or_an_infinite_target():
+    # No curvature yet (a linear function): every radius is certified.
+    assert SecantBound(0.0, [(1.0, 0.0)], 2.0).radius_for(1.0) == (np.inf, 0.0, 1)
+    # A target past the float range: the search ends past the last sample.
+    radius, L, _ = SecantBound(1.0, [(2.0, 3.0)], 1.0).radius_for(np.inf)
+    assert radius == np.inf and L == 3.0
+
+
 def test_plain_function_without_oracle_defaults_to_auto_and_never_climbs():
     x0 = np.array([-1.2, 1.0, -1.2, 1.0, -1.2])
     res = lfso.minimize(rosenbrock, x0, grad=rosenbrock_grad, method="lfso", max_iter=100_000)

@@ -75,6 +75,24 @@ def test_diverging_gd_stops_non_finite_and_returns_best_point():
     assert res.fun == np.min(f[np.isfinite(f)]) and res.fun == quartic(res.x)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
+    # A linear function: no curvature, so the steps double until x nears the float range.
+    res = lfso.minimize(
+        lambda x: float(np.sum(x, dtype=np.float64)),
+        np.zeros(2, dtype),
+        grad=lambda x: np.ones(2, dtype),
+        method=method,
+    )
+    assert res.status is Status.UNBOUNDED and not res.success
+    assert "unbounded below" in res.message and np.all(np.isfinite(res.x))
+    f = res.history.f
+    assert res.fun == np.min(f[np.isfinite(f)]) < -1e30
+
+
 def test_callback_stop_iteration_returns_best_so_far():
     seen = []
 

@@ -44,8 +44,11 @@ class SecantBound(LocalBound):
                 level = max(level, samples[i][1])
                 i += 1
             high = samples[i][0] if i < len(samples) else math.inf
-            radius = max(low, target / (self.safety * level))
-            if radius < high:
+            scaled = self.safety * level
+            radius = max(low, target / scaled) if scaled > 0.0 else math.inf
+            if radius < high or high == math.inf or radius != radius:
+                # (past the last sample L is constant: even an infinite or NaN radius, where
+                # the target overflowed or no curvature was seen, ends the search)
                 return radius, self.safety * level, 1
             low = high
 

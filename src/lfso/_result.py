@@ -112,6 +112,7 @@ class Status(enum.IntEnum):
     PRECISION_LIMIT = 6
     GRADIENT_MISMATCH = 7
     RAISED = 8
+    UNBOUNDED = 9
 
     @property
     def message(self) -> str:
@@ -146,6 +147,11 @@ _MESSAGES = {
     Status.RAISED: (
         "Stopped: an exception was raised during the run (by fun, grad, the oracle, hvp or a "
         "callback); it propagates with this result, the best point so far, as its .result."
+    ),
+    Status.UNBOUNDED: (
+        "Stopped: f fell to -inf or to the edge of the float range (below -2^-20 times the "
+        "largest float of x's dtype); the objective appears unbounded below. Returning the "
+        "lowest point seen."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "

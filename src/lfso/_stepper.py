@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -42,6 +43,13 @@ from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 __all__ = ["Stepper", "attach"]
 
 _INF = math.inf
+#: The largest finite float of the dtypes below float64's range, by name (float64's is
+#: ``sys.float_info.max``): :meth:`Stepper._unbounded`'s scale.
+_FLOAT_TOPS = {
+    "float32": 3.4028234663852886e38,
+    "bfloat16": 3.3895313892515355e38,
+    "float16": 65504.0,
+}
 
 
 def _callback_style(callback: Callable[..., Any]) -> str:
@@ -92,7 +100,9 @@ class Stepper:
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
       (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
       a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
-      (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``).
+      (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
+      ``UNBOUNDED`` instead of ``NON_FINITE`` or ``PRECISION_LIMIT`` where ``f`` fell to
+      ``-inf`` or to the edge of the float range (:meth:`_unbounded`).
 
     Parameters
     ----------
@@ -436,6 +446,8 @@ class Stepper:
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why
             else:  # (SystemExit, GeneratorExit: not the run's to handle)
                 raise why
+            if self.status in (Status.NON_FINITE, Status.PRECISION_LIMIT) and self._unbounded():
+                self.status = Status.UNBOUNDED
         finally:
             if self._scope is not None:
                 self._scope.__exit__(None, None, None)
@@ -444,6 +456,20 @@ class Stepper:
                 self.bar.close()
                 self.bar = None
         return True
+
+    def _unbounded(self) -> bool:
+        """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below
+        ``-2^-20`` times the largest float of ``x``'s dtype: where a run that stops for a
+        non-finite value or an uncertifiable step (a linear function's steps double until
+        ``x`` nears the float range) does so because the objective is unbounded below."""
+        pending, best = self._pending, self.best
+        if pending is not None and pending[2].value == -_INF:
+            return True
+        if best is None:
+            return False
+        name = str(getattr(self.best_x, "dtype", "float64"))
+        top = _FLOAT_TOPS.get(name.rpartition(".")[2], sys.float_info.max)
+        return best.value <= -top * 2.0**-20
 
     def _interrupted(self) -> None:
         self.status = Status.INTERRUPTED
