@@ -91,7 +91,8 @@ BAD = [
     ("callback arity", lambda: run(callback=lambda: None), TypeError, "callback must accept"),
     ("grad=5", lambda: plain(grad=5), TypeError, "grad must be callable"),
     ("hvp=5", lambda: plain(smoothness="auto", hvp=5), TypeError, "hvp must be callable"),
-    ("smoothness=5", lambda: plain(smoothness=5), TypeError, "smoothness must be"),
+    ("smoothness=[5]", lambda: plain(smoothness=[5]), TypeError, "smoothness must be"),
+    ("smoothness=-5", lambda: plain(smoothness=-5), ValueError, "smoothness must be finite"),
     (
         "smoothness with gd",
         lambda: plain(method="gd", step=0.1),

@@ -411,6 +411,8 @@ def callable_cases() -> list[Case]:
     for v in [5, "nope"]:
         out.append(Case(f"hvp={v!r}", lambda v=v: run_plain(smoothness="auto", hvp=v), ("hvp",), v))
         out.append(Case(f"grad={v!r}", lambda v=v: run_plain(grad=v), ("grad",), v))
+    # (a positive number is a global Lipschitz constant: valid)
+    for v in ["nope", [5.0], -5.0, 0.0, INF, NAN, True]:
         out.append(
             Case(f"smoothness={v!r}", lambda v=v: run_plain(smoothness=v), ("smoothness",), v)
         )

@@ -75,6 +75,24 @@ def test_diverging_gd_stops_non_finite_and_returns_best_point():
     assert res.fun == np.min(f[np.isfinite(f)]) and res.fun == quartic(res.x)
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
+def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
+    A = np.diag([1.0, 3.0, 6.0])
+    fun, grad = (lambda x: float(x @ A @ x)), (lambda x: 2 * A @ x)
+    given = lfso.minimize(fun, np.ones(3), grad=grad, smoothness=np.float64(12), method=method)
+    oracle = lfso.oracles.ConstantOracle(12.0)
+    same = lfso.minimize(fun, np.ones(3), grad=grad, smoothness=oracle, method=method)
+    assert given.success and given.nit == same.nit > 1
+    np.testing.assert_array_equal(given.x, same.x)
+    np.testing.assert_array_equal(given.history.L[1:], same.history.L[1:])
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_a_number_as_smoothness_must_be_finite_and_positive(bad):
+    with pytest.raises(ValueError, match=r"smoothness must be finite and positive, got smooth"):
+        lfso.minimize(lambda x: float(x @ x), np.ones(2), grad=lambda x: 2 * x, smoothness=bad)
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])

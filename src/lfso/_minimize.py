@@ -9,9 +9,9 @@ from . import _loop as loop
 from ._arrays import as_vector, like
 from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
-from ._validate import run_arguments
+from ._validate import is_real, run_arguments
 from .models import FunctionModel, Model
-from .oracles._ball import LocalSmoothnessOracle
+from .oracles._ball import ConstantOracle, LocalSmoothnessOracle
 from .steps import CertifiedRule, Safeguarded, StepRule
 
 __all__ = ["minimize"]
@@ -110,6 +110,8 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
             raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
         return objective, auto or not objective.has_oracle
     if callable(objective):
+        if is_real(smoothness):  # a global Lipschitz constant (checked positive)
+            smoothness = ConstantOracle(float(smoothness))
         model = FunctionModel(objective, grad, None if auto else smoothness)
         return model, auto or smoothness is None
     raise TypeError(
@@ -280,7 +282,7 @@ def minimize(
     max_iter: int = 10_000,
     callback: Callable[..., Any] | None = None,
     grad: Callable[[Any], Any] | bool | None = None,
-    smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | str | None = None,
+    smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | float | str | None = None,
     safeguard: bool | None = None,
     hvp: Callable[[Any, Any], Any] | str | None = None,
     progress: bool | None = None,
@@ -336,8 +338,10 @@ def minimize(
         iterate). Raising ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
     grad : callable or True, optional
         Gradient of a plain ``fun``; ``True`` if ``fun`` returns ``(value, gradient)``.
-    smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle or "auto", optional
-        LFSO of a plain ``fun``. ``"auto"`` (the default for a plain function without
+    smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle, float or "auto", optional
+        LFSO of a plain ``fun``. A positive number ``L`` is a global Lipschitz constant of
+        the gradient (:class:`lfso.oracles.ConstantOracle`: the textbook ``1/L`` step,
+        certified). ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
         gradient differences (:class:`lfso.steps.SecantEstimator`; options ``safety``,
         ``growth``, ``power_iterations``). A method that uses no oracle (``"gd"``,

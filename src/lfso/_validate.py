@@ -44,6 +44,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (Python's or NumPy's; not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _as_number(value: Any, name: str, want: str) -> Any:
     """``value`` as a Python ``numbers.Real``, or a ``TypeError`` naming ``name``."""
     if isinstance(value, (bool, np.bool_)):
@@ -389,10 +394,12 @@ def run_arguments(
     if isinstance(smoothness, str) and smoothness != "auto":
         raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
     # (an oracle, LocalSmoothnessOracle, is callable: oracle(x, R) is oracle.at(x)(R))
-    if smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
+    if is_real(smoothness):  # a global Lipschitz constant
+        real(smoothness, "smoothness", low=0.0, low_open=True)
+    elif smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
         raise TypeError(
-            "smoothness must be a callable smoothness(x, R), an oracle or 'auto', "
-            f"got {_show(smoothness)}"
+            "smoothness must be a callable smoothness(x, R), an oracle, a positive number "
+            f"(a global Lipschitz constant) or 'auto', got {_show(smoothness)}"
         )
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
         raise TypeError(f"hvp must be callable as hvp(x, v) or 'autodiff', got {_show(hvp)}")
