@@ -312,11 +312,33 @@ def test_every_registry_method_takes_lfso_minimize_iterates(case):
         ({"hvp": "autodiff"}, TypeError, "create_graph=True"),
         ({"max_rollbacks": -1}, ValueError, "Invalid max_rollbacks: -1"),
         ({"certificate": "paper"}, ValueError, "certificate must be"),
+        ({"smoothness": -1.0}, ValueError, "smoothness must be finite and positive"),
+        ({"smoothness": "auto"}, TypeError, "or a positive number"),
     ],
 )  # fmt: skip
 def test_bad_method_options_are_rejected_at_construction(kwargs, error, message):
     with pytest.raises(error, match=message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_a_number_as_smoothness_is_a_global_lipschitz_constant():
+    A = torch.tensor([[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    runs = []
+    for smoothness in (14.0, lambda params, radius: 14.0):
+        w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        opt = LFSO([w], smoothness=smoothness)
+
+        def closure(w=w, opt=opt):
+            opt.zero_grad()
+            loss = ((A @ w - b) ** 2).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(5):
+            opt.step(closure)
+        runs.append(w.detach().clone())
+    assert torch.equal(runs[0], runs[1]) and float(runs[0].abs().sum()) > 0.0
 
 
 @pytest.mark.parametrize("smoothness", [None, lambda p, R: 100.0], ids=["auto", "oracle"])

@@ -91,6 +91,7 @@ from .._later import Known, Later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result
 from .._stepper import Stepper
+from .._validate import is_real, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -168,9 +169,10 @@ class LFSO(torch.optim.Optimizer):
         A method of :data:`lfso.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
         ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
         ``"bb"``, ``"adgd"``, ``"polyak"`` (``f_star=``), ``"nesterov"``, ``"dog"``.
-    smoothness : callable ``(params, R) -> float``, optional
+    smoothness : callable ``(params, R) -> float`` or float, optional
         An LFSO for the loss (``params`` is the list of tensors shaped like the
-        parameters); estimated when omitted (the certified methods).
+        parameters), or a number: a global Lipschitz constant of the gradient; estimated
+        when omitted (the certified methods).
     safeguard : bool, optional
         Re-evaluate the closure and roll back steps that break the claimed decrease.
         Default: off with an oracle; always on with the automatic oracle (an estimate
@@ -229,7 +231,7 @@ class LFSO(torch.optim.Optimizer):
         eta: float | None = None,
         *,
         method: str = DEFAULT_METHOD,
-        smoothness: Callable[[list[torch.Tensor], float], float] | None = None,
+        smoothness: Callable[[list[torch.Tensor], float], float] | float | None = None,
         safeguard: bool | None = None,
         safety: float | None = None,
         growth: float | None = None,
@@ -258,9 +260,13 @@ class LFSO(torch.optim.Optimizer):
             raise TypeError(
                 f"method={method!r} takes no eta (its options: {sorted(entry.options)})"
             )
-        if smoothness is not None and not callable(smoothness):
+        if is_real(smoothness):  # a global Lipschitz constant
+            lipschitz = real(smoothness, "smoothness", low=0.0, low_open=True)
+            smoothness = lambda params, radius: lipschitz  # noqa: E731
+        elif smoothness is not None and not callable(smoothness):
             raise TypeError(
-                f"smoothness must be callable as smoothness(params, R), got {smoothness!r}"
+                "smoothness must be callable as smoothness(params, R) or a positive number (a "
+                f"global Lipschitz constant), got {smoothness!r}"
             )
         if smoothness is not None and not entry.needs_oracle:
             raise TypeError(f"method={method!r} uses no smoothness oracle; drop smoothness=")
