@@ -170,15 +170,32 @@ class NormPathSegment(SegmentBound):
         eps: Any = 0.0,
         tiny: float | None = None,
     ) -> None:
-        self.p, self.k = float(p), float(scale)
-        n = max(int(terms), 1)
         if tiny is None:
             dtype = getattr(a, "dtype", None)
             tiny = float(namespace(a).finfo(dtype).smallest_normal) if dtype is not None else 0.0
+        self._setup(p, scale, (a, b, c, slope), terms, dtype_eps, tiny, product, norms, delta, eps)
+
+    def _setup(
+        self,
+        p: float,
+        scale: float,
+        arrays: tuple[Any, Any, Any, Any],
+        terms: int,
+        dtype_eps: float,
+        tiny: float,
+        product: Callable[[float], Any] | None,
+        norms: tuple[Any, Any] | None,
+        delta: Any,
+        eps: Any,
+    ) -> None:
+        """The attributes :meth:`__init__` sets (positional: the host subclasses call it
+        once per segment, where keywords cost more than the arithmetic)."""
+        self.p, self.k = float(p), float(scale)
+        n = max(int(terms), 1)
         unit = (n + 3) * 0.5 * float(dtype_eps)
         self._gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
         self._zeta = 5.0 * n * float(tiny)
-        self._arrays = (a, b, c, slope)  # 0-d arrays (or floats), fetched on first use
+        self._arrays = arrays  # (a, b, c, slope): 0-d arrays (or floats), fetched on first use
         self._norms, self._errors = norms, (delta, eps)
         self._host: dict[str, Any] | None = None
         self._product = product
@@ -213,16 +230,22 @@ class NormPathSegment(SegmentBound):
         ``slope_of``: ``(g, d)`` in place of ``slope``, whose ``g . d`` is summed when the
         bound is asked for it on the host (a host solve does not read it), else at once."""
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
-        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
-        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
-        if slope_of is not None and not host:
-            slope = slope_of[0] @ slope_of[1]
-        norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
         # pad zeta is then below an ulp of the sum); normalised otherwise. (A sum past the
         # range is inf: normalised below.)
         plain = _host_dot(v, v) if host and p == 1.0 else math.nan
+        in_range = _PLAIN_LOW <= plain < math.inf
+        if in_range and isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
+            dtype_eps, tiny = _eps_tiny(_NUMPY, v.dtype)
+            return _HostQuadratic(
+                scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
+            ).lazy_slope(slope_of)
+        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
+        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        if slope_of is not None and not host:
+            slope = slope_of[0] @ slope_of[1]
+        norms: tuple[Any, Any] | None = None
         pair = (
             host
             and p != 1.0
@@ -232,11 +255,7 @@ class NormPathSegment(SegmentBound):
             and _PAIR_LOW <= (a := _host_dot(y, y) if y_sq is None else y_sq) <= _PAIR_HIGH
             and _PAIR_LOW <= (c := _host_dot(v, v)) <= _PAIR_HIGH
         )
-        if _PLAIN_LOW <= plain < math.inf:
-            if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
-                return _HostQuadratic(
-                    scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                ).lazy_slope(slope_of)
+        if in_range:
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
@@ -407,20 +426,7 @@ class _HostQuadratic(NormPathSegment):
         slope: Any,
         product: Callable[[float], Any] | None,
     ) -> None:
-        super().__init__(
-            1.0,
-            scale,
-            c,
-            c,
-            c,
-            slope=slope,
-            terms=terms,
-            dtype_eps=dtype_eps,
-            product=product,
-            delta=delta,
-            eps=eps,
-            tiny=tiny,
-        )
+        self._setup(1.0, scale, (c, c, c, slope), terms, dtype_eps, tiny, product, None, delta, eps)
         consts = _host_path_constants(
             1.0, self.k, self._gamma, self._zeta, c, c, c, 1.0, 1.0, delta, eps
         )
@@ -468,20 +474,7 @@ class _HostPath(NormPathSegment):
         slope: Any,
         product: Callable[[float], Any] | None,
     ) -> None:
-        super().__init__(
-            p,
-            scale,
-            a,
-            b,
-            c,
-            slope=slope,
-            terms=terms,
-            dtype_eps=dtype_eps,
-            product=product,
-            delta=delta,
-            eps=eps,
-            tiny=tiny,
-        )
+        self._setup(p, scale, (a, b, c, slope), terms, dtype_eps, tiny, product, None, delta, eps)
         if slope is not None:
             self._slope = float(slope)
         self._lead: float | None = None
@@ -881,24 +874,29 @@ def _host_unit_terms(
     """``(alpha, beta, kappa, c_bound, dist)`` of :func:`_host_path_constants` from the sums
     in units of ``S_y`` and ``S_v`` (``a, b, c``), their rounding terms (``zy, zv, zyv``)
     and the slacks in those units (``dy, ev``): the part both it and
-    :func:`_host_unit_constants` compute, the same operations in the same order."""
-    hf = _HostFloats
+    :func:`_host_unit_constants` compute, the same operations in the same order.
+    (:class:`_HostFloats`' ``maximum``, ``minimum`` and ``sqrt`` are written out as
+    conditional expressions: the same values, NaN included, without a call each.)"""
     a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
-    a_lo = hf.maximum(a - zy, 0.0) / (1.0 + gamma)
-    c_lo = hf.maximum(c - zv, 0.0) / (1.0 + gamma)
-    b_err = gamma * hf.sqrt(a_up * c_up) + zyv
+    a_gap, c_gap = a - zy, c - zv
+    a_lo = (a_gap if a_gap >= 0.0 or a_gap != a_gap else 0.0) / (1.0 + gamma)
+    c_lo = (c_gap if c_gap >= 0.0 or c_gap != c_gap else 0.0) / (1.0 + gamma)
+    ac = a_up * c_up
+    b_err = gamma * (math.sqrt(ac) if ac >= 0.0 else math.nan) + zyv
     host = 8.0 * _EPS64
     alpha = (a + gamma * a_up + zy) * (1.0 + host)
     beta = b + b_err
     beta = beta + host * abs(beta)
     kappa = (c + gamma * c_up + zv) * (1.0 + host)
-    c_bound = hf.sqrt(c_up) + ev
+    c_bound = (math.sqrt(c_up) if c_up >= 0.0 else math.nan) + ev
     safe_lo = c_lo if c_lo > 0.0 else 1.0
     b_up = abs(b) + b_err
     dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
-    sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
-    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
-    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    sine = ev / (math.sqrt(safe_lo) if safe_lo >= 0.0 else math.nan)
+    sine = sine if sine <= 1.0 or sine != sine else 1.0
+    root = math.sqrt(dist2) if dist2 >= 0.0 else (dist2 if dist2 != dist2 else 0.0)
+    dist = root - dy - (math.sqrt(a_up) if a_up >= 0.0 else math.nan) * sine
+    dist = (dist if dist >= 0.0 or dist != dist else 0.0) if c_lo > 0.0 else 0.0
     return alpha, beta, kappa, c_bound, dist
 
 
@@ -2001,6 +1999,10 @@ def materialized_product(
             return CarriedProduct(_host_axpy(views[0], views[1], t), bound)
         if type(t) is float and _compiled.usable(base, step):  # (the same values, one pass)
             return CarriedProduct(_compiled.axpy(base, step, t), bound)
+        if type(t) is float and type(base) is type(step) is np.ndarray and base.dtype == step.dtype:
+            out = np.multiply(step, t)  # (base + t step with one temporary: the same values)
+            out += base
+            return CarriedProduct(out, bound)
         return CarriedProduct(materialize(base + t * step), bound)
 
     return product
