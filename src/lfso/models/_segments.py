@@ -191,17 +191,11 @@ class NormPathSegment(SegmentBound):
         """The attributes :meth:`__init__` sets (positional: the host subclasses call it
         once per segment, where keywords cost more than the arithmetic)."""
         self.p, self.k = float(p), float(scale)
-        n = max(int(terms), 1)
-        unit = (n + 3) * 0.5 * float(dtype_eps)
-        self._gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
-        self._zeta = 5.0 * n * float(tiny)
+        self._gamma, self._zeta, self.monotone_rtol = _path_pads(self.p, terms, dtype_eps, tiny)
         self._arrays = arrays  # (a, b, c, slope): 0-d arrays (or floats), fetched on first use
         self._norms, self._errors = norms, (delta, eps)
         self._host: dict[str, Any] | None = None
         self._product = product
-        # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
-        # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
-        self.monotone_rtol = max(1e-12, 64.0 * float(dtype_eps), 1e5 * (self.p + 1.0) * _EPS64)
 
     @classmethod
     def along(
@@ -407,6 +401,20 @@ class NormPathSegment(SegmentBound):
         return None if self._product is None else self._product(t)
 
 
+@functools.lru_cache(maxsize=64)
+def _path_pads(p: float, terms: int, dtype_eps: float, tiny: float) -> tuple[float, float, float]:
+    """``(gamma, zeta, monotone_rtol)`` of :class:`NormPathSegment` for ``n = terms`` sums'
+    terms in a dtype with this machine epsilon and smallest normal number (once per
+    shape and dtype: every segment of a run asks for the same)."""
+    n = max(int(terms), 1)
+    unit = (n + 3) * 0.5 * float(dtype_eps)
+    gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
+    zeta = 5.0 * n * float(tiny)
+    # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
+    # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
+    return gamma, zeta, max(1e-12, 64.0 * float(dtype_eps), 1e5 * (p + 1.0) * _EPS64)
+
+
 class _HostQuadratic(NormPathSegment):
     """:class:`NormPathSegment` for ``p = 1`` with ``c = ||v||^2`` summed on the host (the
     plain sum of :meth:`NormPathSegment.along`): the same bound, ``C = 2k c^+`` padded as
@@ -427,11 +435,11 @@ class _HostQuadratic(NormPathSegment):
         product: Callable[[float], Any] | None,
     ) -> None:
         self._setup(1.0, scale, (c, c, c, slope), terms, dtype_eps, tiny, product, None, delta, eps)
-        consts = _host_path_constants(
-            1.0, self.k, self._gamma, self._zeta, c, c, c, 1.0, 1.0, delta, eps
-        )
-        self._host = consts
-        self._value = _host_path_curvature(1.0, self.k, consts, 0.0)
+        quad = _host_quad(self.k, self._gamma, self._zeta, c, 1.0, eps)
+        self._host = {"quad": quad}  # (what _host_path_constants gives for p = 1)
+        # _host_path_curvature for p = 1, written out: its (quad + 0.0) + pad is quad + pad
+        # (adding 0.0 changes only the sign of a zero), and inf where quad is not below inf
+        self._value = quad + _path_pad(1.0, self.k) if quad < math.inf else math.inf
         if slope is not None:
             self._slope = float(slope)
 
@@ -824,13 +832,10 @@ def _host_path_constants(
     with :class:`_HostFloats` (so the same values, bit for bit), written out for the host,
     which computes them once per segment."""
     hf = _HostFloats
+    if p == 1.0:
+        return {"quad": _host_quad(k, gamma, zeta, c, vmax, eps)}
     sv = hf.maximum(vmax, eps)
     sv = sv if sv > 0.0 else 1.0
-    if p == 1.0:
-        rv = vmax / sv
-        c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
-        root_c = sv * (hf.sqrt(c_up) + eps / sv)
-        return {"quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)}
     sy = hf.maximum(ymax, delta)
     sy = sy if sy > 0.0 else sv
     ry, rv = ymax / sy, vmax / sv
@@ -858,6 +863,23 @@ def _host_path_constants(
         "base": base,
         "size": size,
     }
+
+
+def _host_quad(k: float, gamma: float, zeta: float, c: float, vmax: float, eps: float) -> float:
+    """``quad = 2k c^+ S_v^2``, padded, of :func:`_host_path_constants` for ``p = 1`` (all
+    the bound needs there): :func:`_path_constants`' operations in their order."""
+    sv = vmax if vmax >= eps or vmax != vmax else eps  # (_HostFloats.maximum)
+    sv = sv if sv > 0.0 else 1.0
+    rv = vmax / sv
+    c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+    root_c = sv * ((math.sqrt(c_up) if c_up >= 0.0 else math.nan) + eps / sv)
+    return (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)
+
+
+def _path_pad(p: float, scale: float) -> float:
+    """``4 max(1, 2pk)`` units in the last place of 0: the pad of :func:`_path_curvature`
+    against the rounding of a subnormal result."""
+    return 4.0 * _SMALLEST * max(1.0, 2.0 * p * scale)
 
 
 def _host_unit_terms(
@@ -919,14 +941,15 @@ def _host_unit_constants(
         gamma, a, b, c, zeta, zeta, zeta, delta, eps
     )
     quad = (2.0 * k) * (c_bound * c_bound) * (1.0 + 4.0 * _EPS64)
-    return quad, (alpha, beta, kappa, _HostFloats.sqrt(alpha), delta, eps, dist * dist)
+    root = math.sqrt(alpha) if alpha >= 0.0 else math.nan  # (_HostFloats.sqrt, written out)
+    return quad, (alpha, beta, kappa, root, delta, eps, dist * dist)
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
     """:func:`_path_curvature` at one step ``t >= 0`` on Python floats: the same operations
     in the same order as with :class:`_HostFloats` (so the same value, bit for bit), written
     out for the host solve, which evaluates it a few times per iteration."""
-    pad = 4.0 * _SMALLEST * max(1.0, 2.0 * p * scale)
+    pad = _path_pad(p, scale)
     if p == 1.0:
         value = k["quad"] + 0.0
         return value + pad if value < math.inf else math.inf
