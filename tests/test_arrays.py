@@ -4,12 +4,13 @@ general paths give."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import array_api_compat
 import numpy as np
 import pytest
 
-from lfso._arrays import namespace, to_floats
+from lfso._arrays import fetch_with_norm, namespace, to_floats
 from lfso._later import Later, deferring, host_value, riding
 from lfso.steps._certificates import _unit_scale
 
@@ -62,3 +63,26 @@ def test_unit_scale_brings_the_length_to_one_half_within_the_dtypes_exponents(ca
         assert 2.0**-cap <= scale <= 2.0**cap
         if 0.0 < length < math.inf and 2.0**-cap < scale < 2.0**cap:  # (not clamped)
             assert 0.5 <= scale * length < 1.0, length
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fetch_with_norm_sums_the_gradient_as_matmul_does(dtype):
+    """``||grad||`` of a NumPy gradient is ``sqrt(grad @ grad)`` bit for bit, contiguous or
+    strided, with the scalars and ``grad @ probe`` beside it; where the sum overflows, the
+    overflow-safe norm, without a warning."""
+    rng = np.random.default_rng(4)
+    for n in (1, 7, 100, 1001):
+        for scale in (1e-3, 1.0, 1e5):
+            g = (rng.standard_normal(2 * n) * scale).astype(dtype)
+            probe = rng.standard_normal(n).astype(dtype)
+            for grad in (g[:n], g[::2]):
+                values, gnorm, dot = fetch_with_norm(grad, np.float64(1.5), 2, probe=probe)
+                assert values == [1.5, 2.0]
+                assert gnorm == math.sqrt(float(grad @ grad))
+                assert dot == float(grad @ probe)
+    top = float(np.finfo(dtype).max)
+    huge = np.full(4, top / 2, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fetched = fetch_with_norm(huge)
+    assert fetched.values == [] and fetched.grad_norm == pytest.approx(top)

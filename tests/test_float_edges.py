@@ -275,6 +275,35 @@ def test_norm_path_host_curvature_is_the_generic_formula_bit_for_bit():
             assert fast == generic or (math.isnan(fast) and math.isnan(generic)), (p, k, t)
 
 
+def _same_float(x, y):
+    """Equal with the same sign (signed zeros), or both NaN."""
+    return (x == y and math.copysign(1.0, x) == math.copysign(1.0, y)) or (x != x and y != y)
+
+
+def test_norm_path_host_constants_are_the_generic_formula_on_any_floats():
+    """The host's written-out constants against the array-generic formulas on host floats,
+    bit for bit (signed zeros and NaN included), on sums, maxima and errors that no
+    evaluation gives as well: negative, signed zeros, subnormal, infinite and NaN."""
+    from lfso.models._segments import _host_path_constants, _HostFloats, _path_constants
+
+    specials = [0.0, -0.0, 5e-324, -5e-324, 1e-300, 0.5, 1.0, 2.0, 1e300, -1.0, math.inf]
+    specials += [-math.inf, math.nan]
+    rng = np.random.default_rng(31)
+    for trial in range(3000):
+        a, b, c, ymax, vmax, delta, eps = (
+            float(rng.choice(specials))
+            if rng.random() < 0.5
+            else float(rng.standard_normal() * 10.0 ** rng.uniform(-5, 5))
+            for _ in range(7)
+        )
+        p, k = float(rng.choice([1.0, 1.5, 2.0, 3.0])), float(10.0 ** rng.uniform(-3, 3))
+        args = (p, k, 1e-13, 1e-300, a, b, c, ymax, vmax, delta, eps)
+        host, generic = _host_path_constants(*args), _path_constants(_HostFloats, *args)
+        assert host.keys() == generic.keys()
+        for key, value in host.items():
+            assert _same_float(value, generic[key]), (trial, key, args)
+
+
 def test_norm_path_for_p_1_reads_only_the_direction():
     """``C = 2k ||v||^2`` for ``p = 1``: ``y`` may be omitted, and gives the same bound."""
     rng = np.random.default_rng(12)

@@ -831,6 +831,29 @@ def test_cpu_tensor_host_path_row_helpers_are_pytorchs_bit_for_bit(dtype):
         assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))
 
 
+@pytest.mark.parametrize(
+    "dtypes", [("float64", "float64"), ("float32", "float32"), ("float32", "float64")]
+)
+def test_numpy_carried_product_is_base_plus_t_step_bit_for_bit(dtypes):
+    """The next point's product ``z + t u`` on NumPy (formed with one temporary) is NumPy's
+    ``base + t * step`` bit for bit (signed zeros, infinities and NaN included), in the
+    dtype NumPy gives it, with the drift beside it."""
+    from lfso.models._segments import materialized_product
+
+    rng = np.random.default_rng(23)
+    base, step = (rng.standard_normal(1001).astype(dtype) for dtype in dtypes)
+    base[:4], step[4:8] = (np.inf, 0.0, -0.0, 1.0), (np.nan, -0.0, 0.0, -np.inf)
+    product = materialized_product(base, step, lambda t: 2.0 * abs(t))
+    for t in (0.0, -0.0, 0.1, -1.0 / 3.0, 12345.678):
+        with np.errstate(invalid="ignore"):  # (inf * 0 and inf - inf: NaN, as NumPy's)
+            carried = product(t)
+            expected = base + t * step
+        assert carried is not None and carried.drift == 2.0 * abs(t)
+        assert carried.value.dtype == expected.dtype
+        assert np.array_equal(np.isnan(carried.value), np.isnan(expected))
+        assert np.nan_to_num(carried.value).tobytes() == np.nan_to_num(expected).tobytes()
+
+
 @pytest.mark.parametrize("scale", [1.0, 1e-80, 1e80])
 def test_host_quadratic_is_the_general_path_bound_bit_for_bit(scale):
     """For ``p = 1`` on the host, ``NormPathSegment.along`` computes the bound's constant

@@ -91,6 +91,10 @@ def to_floats(*values: Any) -> list[float]:
     return to_numpy(xp.stack([xp.reshape(v, ()) for v in values])).tolist()
 
 
+#: The NumPy dtypes whose dot function ``np.vdot`` calls as ``@`` does (:func:`fetch_with_norm`).
+_DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
 class Fetched(NamedTuple):
     """What :func:`fetch_with_norm` brings to the host."""
 
@@ -106,10 +110,17 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
     ``||grad f(x)||``, the oracle's statistics and the dot product a step rule asked for
     (``probe``: the accelerated rule's restart test). The norm comes from ``grad @ grad``,
     falling back to the overflow-safe :func:`norm` only when that over- or underflows.
+    For a NumPy float64 or float32 gradient that sum is ``np.vdot``'s, the dtype's own dot
+    function as ``@`` calls it (the same sum, bit for bit), without the check of the
+    floating-point flags ``@`` makes after it.
     """
     extra = [] if probe is None else [grad @ probe]
-    values = to_floats(*scalars, *extra, grad @ grad)
-    gsq = values.pop()
+    if type(grad) is np.ndarray and grad.dtype in _DOT_DTYPES:
+        values = to_floats(*scalars, *extra)
+        gsq = float(np.vdot(grad, grad))
+    else:
+        values = to_floats(*scalars, *extra, grad @ grad)
+        gsq = values.pop()
     dot = values.pop() if extra else None
     gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
     return Fetched(values, gnorm, dot)

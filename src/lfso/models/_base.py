@@ -230,6 +230,8 @@ class Model(LocalSmoothnessOracle):
         """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
         (a model of data, whose products with ``x`` would fail deep inside otherwise)."""
         shape = getattr(x, "shape", None)
+        if shape == (self.dim,):  # (the usual answer, in one comparison)
+            return
         if shape is not None and (len(shape) != 1 or shape[0] != self.dim):
             raise ValueError(
                 f"x must have shape ({self.dim},) for this {type(self).__name__}, "

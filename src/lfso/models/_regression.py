@@ -284,7 +284,7 @@ class LpRegression(_LinearModel):
             grad = materialize((2 * p) * self._adjoint(weighted))
         else:
             r = materialize(ax - self.b)
-            r2 = r * r
+            r2: Any = r * r if p != 1.0 or bound else None  # (p = 1: read by the bound only)
             if p == 1.0:
                 w = None
             elif p == 2.0:
@@ -294,7 +294,7 @@ class LpRegression(_LinearModel):
             else:
                 w = xp.abs(r) ** (2 * p - 2)
             grad = materialize((2 * p) * self._adjoint(w * r if w is not None else r))
-            total = w @ r2 if w is not None else r @ r
+            total = _dot(w, r2) if w is not None else _dot(r, r)
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
         scalars = [total, 0.0 if x_inf is None else x_inf, drift]
@@ -354,6 +354,12 @@ class LpRegression(_LinearModel):
             slack=(delta, eps),
             weight_sum=weight_sum,
         )
+
+
+def _dot(a: Any, b: Any) -> Any:
+    """``a @ b``; of NumPy vectors, a float by :func:`~lfso.models._segments._host_dot` (the
+    same sum, bit for bit, without ``@``'s check of the floating-point flags)."""
+    return _host_dot(a, b) if type(a) is np.ndarray else a @ b
 
 
 def _nonzero(xp: Any, top: Any) -> Any:
@@ -682,6 +688,11 @@ class _Residual(CarriedProduct):
 
     __slots__ = ("residual", "scaled", "sq")
 
-    scaled: tuple[Any, Any, Any, Any]
+    scaled: tuple[Any, Any, Any, Any] | None
     residual: Any
-    sq: float
+    sq: float | None
+
+    def __init__(self, value: Any, drift: Any = 0.0, xmax: float | None = None) -> None:
+        super().__init__(value, drift, xmax)
+        # (None until set: the segment's getattr then finds them without an exception)
+        self.scaled = self.residual = self.sq = None

@@ -169,8 +169,8 @@ def point_inf_norm(x: Any, product: CarriedProduct | None, needed: bool = False)
     NumPy without a carried product to check and not ``needed`` by the bound (a segment at
     ``x`` computes it then, at no round trip: :func:`point_product`). Elsewhere it rides
     the evaluation's one fetch."""
-    if product is None and not needed and type(x) is np.ndarray:
-        return None
+    if type(x) is np.ndarray:  # (host_max_abs directly: one call less per evaluation)
+        return None if product is None and not needed else host_max_abs(x)
     return inf_norm(x)
 
 
@@ -185,7 +185,8 @@ def taken_product(
     if product is not None:
         drift = product.drift
         if isinstance(drift, float):
-            if tracker.stale(drift, x_inf if type(x_inf) is float else to_float(x_inf)):
+            xmax = x_inf if type(x_inf) is float else to_float(x_inf)
+            if not drift <= DRIFT_BUDGET * (tracker.fresh_rate * xmax):  # (ProductDrift.stale)
                 return materialize(compute()), 0.0
         return product.value, drift
     return materialize(compute()), 0.0

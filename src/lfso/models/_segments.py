@@ -170,21 +170,32 @@ class NormPathSegment(SegmentBound):
         eps: Any = 0.0,
         tiny: float | None = None,
     ) -> None:
-        self.p, self.k = float(p), float(scale)
-        n = max(int(terms), 1)
         if tiny is None:
             dtype = getattr(a, "dtype", None)
             tiny = float(namespace(a).finfo(dtype).smallest_normal) if dtype is not None else 0.0
-        unit = (n + 3) * 0.5 * float(dtype_eps)
-        self._gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
-        self._zeta = 5.0 * n * float(tiny)
-        self._arrays = (a, b, c, slope)  # 0-d arrays (or floats), fetched on first use
+        self._setup(p, scale, (a, b, c, slope), terms, dtype_eps, tiny, product, norms, delta, eps)
+
+    def _setup(
+        self,
+        p: float,
+        scale: float,
+        arrays: tuple[Any, Any, Any, Any],
+        terms: int,
+        dtype_eps: float,
+        tiny: float,
+        product: Callable[[float], Any] | None,
+        norms: tuple[Any, Any] | None,
+        delta: Any,
+        eps: Any,
+    ) -> None:
+        """The attributes :meth:`__init__` sets (positional: the host subclasses call it
+        once per segment, where keywords cost more than the arithmetic)."""
+        self.p, self.k = float(p), float(scale)
+        self._gamma, self._zeta, self.monotone_rtol = _path_pads(self.p, terms, dtype_eps, tiny)
+        self._arrays = arrays  # (a, b, c, slope): 0-d arrays (or floats), fetched on first use
         self._norms, self._errors = norms, (delta, eps)
         self._host: dict[str, Any] | None = None
         self._product = product
-        # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
-        # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
-        self.monotone_rtol = max(1e-12, 64.0 * float(dtype_eps), 1e5 * (self.p + 1.0) * _EPS64)
 
     @classmethod
     def along(
@@ -213,16 +224,22 @@ class NormPathSegment(SegmentBound):
         ``slope_of``: ``(g, d)`` in place of ``slope``, whose ``g . d`` is summed when the
         bound is asked for it on the host (a host solve does not read it), else at once."""
         host = type(v) is np.ndarray and (y is None or type(y) is np.ndarray)
-        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
-        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
-        if slope_of is not None and not host:
-            slope = slope_of[0] @ slope_of[1]
-        norms: tuple[Any, Any] | None = None
         # p = 1 on the host: ||v||^2 summed as it is where that neither overflows nor comes
         # near the underflow range (the class docstring's argument in the unit S_v = 1: the
         # pad zeta is then below an ulp of the sum); normalised otherwise. (A sum past the
         # range is inf: normalised below.)
         plain = _host_dot(v, v) if host and p == 1.0 else math.nan
+        in_range = _PLAIN_LOW <= plain < math.inf
+        if in_range and isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
+            dtype_eps, tiny = _eps_tiny(_NUMPY, v.dtype)
+            return _HostQuadratic(
+                scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
+            ).lazy_slope(slope_of)
+        xp = _NUMPY if type(v) is np.ndarray else namespace(v)
+        dtype_eps, tiny = _eps_tiny(xp, v.dtype)
+        if slope_of is not None and not host:
+            slope = slope_of[0] @ slope_of[1]
+        norms: tuple[Any, Any] | None = None
         pair = (
             host
             and p != 1.0
@@ -232,11 +249,7 @@ class NormPathSegment(SegmentBound):
             and _PAIR_LOW <= (a := _host_dot(y, y) if y_sq is None else y_sq) <= _PAIR_HIGH
             and _PAIR_LOW <= (c := _host_dot(v, v)) <= _PAIR_HIGH
         )
-        if _PLAIN_LOW <= plain < math.inf:
-            if isinstance(delta, float) and isinstance(eps, float):  # (all on the host)
-                return _HostQuadratic(
-                    scale, plain, int(v.shape[0]), dtype_eps, tiny, delta, eps, slope, product
-                ).lazy_slope(slope_of)
+        if in_range:
             a = b = c = plain
         elif pair:
             # p > 1, float64 on the host, both sums in range: summed as they are, in the
@@ -388,6 +401,20 @@ class NormPathSegment(SegmentBound):
         return None if self._product is None else self._product(t)
 
 
+@functools.lru_cache(maxsize=64)
+def _path_pads(p: float, terms: int, dtype_eps: float, tiny: float) -> tuple[float, float, float]:
+    """``(gamma, zeta, monotone_rtol)`` of :class:`NormPathSegment` for ``n = terms`` sums'
+    terms in a dtype with this machine epsilon and smallest normal number (once per
+    shape and dtype: every segment of a run asks for the same)."""
+    n = max(int(terms), 1)
+    unit = (n + 3) * 0.5 * float(dtype_eps)
+    gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
+    zeta = 5.0 * n * float(tiny)
+    # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
+    # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
+    return gamma, zeta, max(1e-12, 64.0 * float(dtype_eps), 1e5 * (p + 1.0) * _EPS64)
+
+
 class _HostQuadratic(NormPathSegment):
     """:class:`NormPathSegment` for ``p = 1`` with ``c = ||v||^2`` summed on the host (the
     plain sum of :meth:`NormPathSegment.along`): the same bound, ``C = 2k c^+`` padded as
@@ -407,25 +434,12 @@ class _HostQuadratic(NormPathSegment):
         slope: Any,
         product: Callable[[float], Any] | None,
     ) -> None:
-        super().__init__(
-            1.0,
-            scale,
-            c,
-            c,
-            c,
-            slope=slope,
-            terms=terms,
-            dtype_eps=dtype_eps,
-            product=product,
-            delta=delta,
-            eps=eps,
-            tiny=tiny,
-        )
-        consts = _host_path_constants(
-            1.0, self.k, self._gamma, self._zeta, c, c, c, 1.0, 1.0, delta, eps
-        )
-        self._host = consts
-        self._value = _host_path_curvature(1.0, self.k, consts, 0.0)
+        self._setup(1.0, scale, (c, c, c, slope), terms, dtype_eps, tiny, product, None, delta, eps)
+        quad = _host_quad(self.k, self._gamma, self._zeta, c, 1.0, eps)
+        self._host = {"quad": quad}  # (what _host_path_constants gives for p = 1)
+        # _host_path_curvature for p = 1, written out: its (quad + 0.0) + pad is quad + pad
+        # (adding 0.0 changes only the sign of a zero), and inf where quad is not below inf
+        self._value = quad + _path_pad(1.0, self.k) if quad < math.inf else math.inf
         if slope is not None:
             self._slope = float(slope)
 
@@ -468,20 +482,7 @@ class _HostPath(NormPathSegment):
         slope: Any,
         product: Callable[[float], Any] | None,
     ) -> None:
-        super().__init__(
-            p,
-            scale,
-            a,
-            b,
-            c,
-            slope=slope,
-            terms=terms,
-            dtype_eps=dtype_eps,
-            product=product,
-            delta=delta,
-            eps=eps,
-            tiny=tiny,
-        )
+        self._setup(p, scale, (a, b, c, slope), terms, dtype_eps, tiny, product, None, delta, eps)
         if slope is not None:
             self._slope = float(slope)
         self._lead: float | None = None
@@ -831,13 +832,10 @@ def _host_path_constants(
     with :class:`_HostFloats` (so the same values, bit for bit), written out for the host,
     which computes them once per segment."""
     hf = _HostFloats
+    if p == 1.0:
+        return {"quad": _host_quad(k, gamma, zeta, c, vmax, eps)}
     sv = hf.maximum(vmax, eps)
     sv = sv if sv > 0.0 else 1.0
-    if p == 1.0:
-        rv = vmax / sv
-        c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
-        root_c = sv * (hf.sqrt(c_up) + eps / sv)
-        return {"quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)}
     sy = hf.maximum(ymax, delta)
     sy = sy if sy > 0.0 else sv
     ry, rv = ymax / sy, vmax / sv
@@ -867,6 +865,23 @@ def _host_path_constants(
     }
 
 
+def _host_quad(k: float, gamma: float, zeta: float, c: float, vmax: float, eps: float) -> float:
+    """``quad = 2k c^+ S_v^2``, padded, of :func:`_host_path_constants` for ``p = 1`` (all
+    the bound needs there): :func:`_path_constants`' operations in their order."""
+    sv = vmax if vmax >= eps or vmax != vmax else eps  # (_HostFloats.maximum)
+    sv = sv if sv > 0.0 else 1.0
+    rv = vmax / sv
+    c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+    root_c = sv * ((math.sqrt(c_up) if c_up >= 0.0 else math.nan) + eps / sv)
+    return (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)
+
+
+def _path_pad(p: float, scale: float) -> float:
+    """``4 max(1, 2pk)`` units in the last place of 0: the pad of :func:`_path_curvature`
+    against the rounding of a subnormal result."""
+    return 4.0 * _SMALLEST * max(1.0, 2.0 * p * scale)
+
+
 def _host_unit_terms(
     gamma: float,
     a: float,
@@ -881,24 +896,29 @@ def _host_unit_terms(
     """``(alpha, beta, kappa, c_bound, dist)`` of :func:`_host_path_constants` from the sums
     in units of ``S_y`` and ``S_v`` (``a, b, c``), their rounding terms (``zy, zv, zyv``)
     and the slacks in those units (``dy, ev``): the part both it and
-    :func:`_host_unit_constants` compute, the same operations in the same order."""
-    hf = _HostFloats
+    :func:`_host_unit_constants` compute, the same operations in the same order.
+    (:class:`_HostFloats`' ``maximum``, ``minimum`` and ``sqrt`` are written out as
+    conditional expressions: the same values, NaN included, without a call each.)"""
     a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
-    a_lo = hf.maximum(a - zy, 0.0) / (1.0 + gamma)
-    c_lo = hf.maximum(c - zv, 0.0) / (1.0 + gamma)
-    b_err = gamma * hf.sqrt(a_up * c_up) + zyv
+    a_gap, c_gap = a - zy, c - zv
+    a_lo = (a_gap if a_gap >= 0.0 or a_gap != a_gap else 0.0) / (1.0 + gamma)
+    c_lo = (c_gap if c_gap >= 0.0 or c_gap != c_gap else 0.0) / (1.0 + gamma)
+    ac = a_up * c_up
+    b_err = gamma * (math.sqrt(ac) if ac >= 0.0 else math.nan) + zyv
     host = 8.0 * _EPS64
     alpha = (a + gamma * a_up + zy) * (1.0 + host)
     beta = b + b_err
     beta = beta + host * abs(beta)
     kappa = (c + gamma * c_up + zv) * (1.0 + host)
-    c_bound = hf.sqrt(c_up) + ev
+    c_bound = (math.sqrt(c_up) if c_up >= 0.0 else math.nan) + ev
     safe_lo = c_lo if c_lo > 0.0 else 1.0
     b_up = abs(b) + b_err
     dist2 = a_lo - b_up * (b_up / safe_lo) - host * a_up
-    sine = hf.minimum(ev / hf.sqrt(safe_lo), 1.0)
-    dist = hf.sqrt(hf.maximum(dist2, 0.0)) - dy - hf.sqrt(a_up) * sine
-    dist = hf.maximum(dist, 0.0) if c_lo > 0.0 else 0.0
+    sine = ev / (math.sqrt(safe_lo) if safe_lo >= 0.0 else math.nan)
+    sine = sine if sine <= 1.0 or sine != sine else 1.0
+    root = math.sqrt(dist2) if dist2 >= 0.0 else (dist2 if dist2 != dist2 else 0.0)
+    dist = root - dy - (math.sqrt(a_up) if a_up >= 0.0 else math.nan) * sine
+    dist = (dist if dist >= 0.0 or dist != dist else 0.0) if c_lo > 0.0 else 0.0
     return alpha, beta, kappa, c_bound, dist
 
 
@@ -921,14 +941,15 @@ def _host_unit_constants(
         gamma, a, b, c, zeta, zeta, zeta, delta, eps
     )
     quad = (2.0 * k) * (c_bound * c_bound) * (1.0 + 4.0 * _EPS64)
-    return quad, (alpha, beta, kappa, _HostFloats.sqrt(alpha), delta, eps, dist * dist)
+    root = math.sqrt(alpha) if alpha >= 0.0 else math.nan  # (_HostFloats.sqrt, written out)
+    return quad, (alpha, beta, kappa, root, delta, eps, dist * dist)
 
 
 def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) -> float:
     """:func:`_path_curvature` at one step ``t >= 0`` on Python floats: the same operations
     in the same order as with :class:`_HostFloats` (so the same value, bit for bit), written
     out for the host solve, which evaluates it a few times per iteration."""
-    pad = 4.0 * _SMALLEST * max(1.0, 2.0 * p * scale)
+    pad = _path_pad(p, scale)
     if p == 1.0:
         value = k["quad"] + 0.0
         return value + pad if value < math.inf else math.inf
@@ -2001,6 +2022,10 @@ def materialized_product(
             return CarriedProduct(_host_axpy(views[0], views[1], t), bound)
         if type(t) is float and _compiled.usable(base, step):  # (the same values, one pass)
             return CarriedProduct(_compiled.axpy(base, step, t), bound)
+        if type(t) is float and type(base) is type(step) is np.ndarray and base.dtype == step.dtype:
+            out = np.multiply(step, t)  # (base + t step with one temporary: the same values)
+            out += base
+            return CarriedProduct(out, bound)
         return CarriedProduct(materialize(base + t * step), bound)
 
     return product
