@@ -592,6 +592,35 @@ def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype, monkeyp
                     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_trial_path_equals_the_fused_trials_bit_for_bit(dtype, monkeypatch):
+    """The sequential solve's one-trial path (the buffers and kernel form settled once per
+    segment) sums what the fused path sums for ``[t]``, on NumPy rows and on views of
+    PyTorch CPU tensors, with and without the rows' slack."""
+    from lfso.models import _compiled
+    from lfso.models._segments import RowSegment, approach, approach_kernel, power_kernel
+
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 3000):
+        r = (3 * rng.standard_normal(n)).astype(dtype)
+        u = rng.standard_normal(n).astype(dtype)
+        cases = [(power_kernel(m, c), r, u) for m, c in ((2.0, 12.0), (3.0, 30.0), (2.5, 3.0))]
+        cases.append((approach_kernel, *approach(np, r, u)))
+        for (kernel, start, speed), slack in itertools.product(cases, (None, (1e-3, 2e-4))):
+            for wrap in (np.asarray, torch.from_numpy):
+                rows = wrap(start), wrap(speed)
+                weight = rows[1] * rows[1]
+                seg = RowSegment(*rows, kernel, weight=weight, scale=1.0, slack=slack)
+                single = seg._single_trial()
+                assert single is not None
+                for t in (0.0, 1e-3, 0.7, 4.0, 1e30):
+                    with np.errstate(over="ignore"):
+                        a, b = single(t), float(seg._fused_values(kernel.fused, [t])[0])
+                    assert a == b or (math.isnan(a) and math.isnan(b))
+
+
 def test_fused_trials_past_the_kept_workspace_are_the_same(monkeypatch):
     """Above the kept buffer size the trial buffers are fresh per call: the same sums."""
     import lfso.models._segments as segments

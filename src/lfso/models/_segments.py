@@ -1530,6 +1530,9 @@ class RowSegment(SegmentBound):
         )
         self._magnitude_value: float | None = None
         self.sequential = host or _in_host_memory(r)
+        #: One trial's sum on NumPy rows (:meth:`_single_trial`), ``False`` where that path
+        #: does not apply; ``None`` until the first single trial.
+        self._single: Callable[[float], float] | bool | None = None
 
     def _fetch_slope(self) -> float:
         if self._slope_array is None:
@@ -1686,6 +1689,22 @@ class RowSegment(SegmentBound):
             if t > self.t_max:  # t u may overflow to NaN: no finite bound claimed that far
                 cache[t] = math.inf
         todo = [t for t in ts if t not in cache]
+        if len(todo) == 1 and self._single is not False:  # (the sequential solve's trial)
+            if self._single is None:
+                self._single = self._single_trial() or False
+            single = self._single
+            if callable(single):
+                t = todo[0]
+                value = single(t)
+                self._fetch_host_scalars()
+                self.round_trips += 1
+                underflow, offset = self.underflow, self._offset_value
+                assert underflow is not None and offset is not None
+                magnitude = self._magnitude_value
+                size = value if magnitude is None else magnitude
+                total = value + (self._pad - 1.0) * size + underflow
+                cache[t] = max(self.scale * total + offset, self.floor)
+                return [cache[t] for t in ts]
         if todo:
             sums = self._device_values(todo)
             if type(sums) is np.ndarray:  # host memory: the scalars need no round trip
@@ -1702,6 +1721,45 @@ class RowSegment(SegmentBound):
                 total = value + pad * size + underflow
                 cache[t] = max(scale * total + offset, floor)
         return [cache[t] for t in ts]
+
+    def _single_trial(self) -> Callable[[float], float] | None:
+        """``t -> sum_i kernel_i(t) w_i`` as a float for one trial on NumPy rows: what
+        :meth:`_fused_values` computes for ``[t]`` (the same calls on the same buffers, so
+        bit for bit), with what it decides per call (the rows, the buffers and their views,
+        the kernel's form, the slack as floats) settled once per segment; ``None`` where
+        that path does not apply (other arrays, a 0-d array slack, the compiled kernels)."""
+        fused = getattr(self.kernel, "fused", None)
+        r = self.r
+        if fused is None or r.ndim != 1 or not (type(r) is np.ndarray or self._views):
+            return None
+        r, u, weight, slack, host_slack = self._host_rows()
+        if slack is not None and not host_slack:
+            return None
+        compiled = getattr(self.kernel, "compiled", None)
+        if compiled is not None and weight is not None and _compiled.usable(r, u, weight):
+            return None
+        n = int(r.shape[0])
+        end, scratch = _workspace(1, n, r.dtype)
+        row, sup, scratch = end[0], end.reshape(n, 1), scratch.reshape(1, n)
+        negated = getattr(self.kernel, "negated_ends", False)
+        top = self._top() if getattr(self.kernel, "reads_top", True) else None
+        scalar = r.dtype.type
+        multiply = np.multiply
+
+        def single(t: float) -> float:
+            if negated:  # -(r + t u) as fl(fl(-t u) - r), as _fused_values forms it
+                np.subtract(multiply(u, -scalar(t), out=row), r, out=row)
+            else:
+                np.add(multiply(u, scalar(t), out=row), r, out=row)
+            if slack is None:
+                fused(end, top, scratch)
+            else:
+                delta, eps = slack
+                fused(end, top, scratch, (delta, delta + t * eps))
+            total = np.add.reduce(sup, axis=0) if weight is None else weight @ sup
+            return float(total[0])
+
+        return single
 
     def _fetch_host_scalars(self) -> None:
         """The slope, offset, magnitude and weights' sum as floats, the first time (NumPy)."""
