@@ -1495,7 +1495,9 @@ class RowSegment(SegmentBound):
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
         self._slack = slack
-        self._host_slack = slack is not None and all(isinstance(v, float) for v in slack)
+        self._host_slack = (
+            slack is not None and isinstance(slack[0], float) and isinstance(slack[1], float)
+        )
         self._start_top: np.ndarray | None = None
         n = int(r.shape[0]) if terms is None else terms
         peak = max(1.0, getattr(kernel, "peak", 1.0))
