@@ -9,6 +9,7 @@ LFSO-GD always has).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ from .._arrays import materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
-from ..models._segments import _numpy_view, _viewable
+from ..models._segments import _host_dot, _numpy_view, _viewable
 from ._base import Direction
 
 __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"]
@@ -86,9 +87,6 @@ class _Gram:
         self.gram = np.zeros((2 * memory, 2 * memory))
         self.slots: list[int] = []  # oldest first
         self.generation = 0  # pairs added so far: a state holding an older count is stale
-        # Row orders by (first slot, pairs kept): the slots are always the run of consecutive
-        # slots (mod m) from the oldest, so at most m (m + 1) orders ever occur.
-        self._orders: dict[tuple[int, int], tuple[Any, Any, Any, Any]] = {}
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _Gram:
@@ -145,16 +143,22 @@ class _Gram:
     def _order(self) -> tuple[Any, Any, Any, Any]:
         """Row indices of the kept ``s_i`` then of the kept ``y_i``, oldest first; the same
         as a column (to index the Gram matrix's rows); and its two halves. Made once per
-        slot layout."""
-        slots = self.slots
-        key = (slots[0], len(slots))
-        orders = self._orders.get(key)
-        if orders is None:
-            s_rows = np.array(slots, dtype=np.intp)
-            order = np.concatenate((s_rows, s_rows + self.memory))
-            k = len(slots)
-            orders = self._orders[key] = (order, order[:, None], order[:k], order[k:])
-        return orders
+        slot layout (:func:`_row_order`, shared by every memory of the same size)."""
+        return _row_order(self.memory, tuple(self.slots))
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_order(memory: int, slots: tuple[int, ...]) -> tuple[Any, Any, Any, Any]:
+    """:attr:`_Gram._order` of a memory of ``memory`` pairs in ``slots`` (oldest first;
+    always a run of consecutive slots mod ``memory``, so at most ``memory (memory + 1)``
+    layouts per size). Read-only arrays: shared."""
+    s_rows = np.array(slots, dtype=np.intp)
+    order = np.concatenate((s_rows, s_rows + memory))
+    kept = len(slots)
+    orders = (order, order[:, None], order[:kept], order[kept:])
+    for array in orders:
+        array.flags.writeable = False
+    return orders
 
 
 class LBFGSDirection(Direction):
@@ -296,7 +300,7 @@ class LBFGSDirection(Direction):
             gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
         if last_x is not None:
             s, y = x - last_x, g - last_g
-            sy, ss, yy = float(s @ y), float(s @ s), float(y @ y)
+            sy, ss, yy = _host_dot(s, y), _host_dot(s, s), _host_dot(y, y)
             if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
                 gram.add(s, y, sy, ss, yy)
                 pairs = (*pairs, (wrap(s), wrap(y)))[-memory:]
@@ -305,7 +309,7 @@ class LBFGSDirection(Direction):
             state = LBFGSState(pairs, kept_x, kept_g, gram=gram, generation=gram.generation)
             return d, gd, dnorm, state
         d = gram.direction(g)
-        gd, dd = float(g @ d), float(d @ d)
+        gd, dd = _host_dot(g, d), _host_dot(d, d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
