@@ -23,6 +23,7 @@ from ._rows import (
     taken_product,
 )
 from ._segments import (
+    ApproachSegment,
     RowSegment,
     approach_kernel,
     approach_rows,
@@ -280,8 +281,9 @@ class LogisticRegression(Model):
         loss: Any
         factor: Any
         if self._host_rows(z) and _compiled.usable(z):
-            # The same rows in one pass, the losses summed in float64 (their mean).
-            total, factor, distance = _compiled.logistic_rows(z, self._negated_signs())
+            # The same rows in one pass, the losses summed in float64 (their mean); |m|
+            # only for the ball bound (the segment there makes it from z in its passes).
+            total, factor, distance = _compiled.logistic_rows(z, self._negated_signs(), bound)
             loss = z.dtype.type(total / z.shape[0])
         elif self._host_rows(z):
             losses, host_factor, distance = _host_losses(z, self._negated_signs())
@@ -339,6 +341,13 @@ class LogisticRegression(Model):
         # ||d||_inf, folded into the rows (approach) and the weights (|u| + eps)^2.
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
+        product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax))
+        slope = evaluation.grad @ direction
+        if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
+            pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
+            return ApproachSegment(
+                z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
+            )
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
         distance, rate, weight, weight_sum = approach_rows(xp, z, u, delta, eps, g.unit, size)
         return RowSegment(
@@ -349,6 +358,6 @@ class LogisticRegression(Model):
             weight_sum=weight_sum,
             scale=1.0 / self.n,
             offset=offset,
-            slope=evaluation.grad @ direction,
-            product=materialized_product(z, u, g.drift.carry(drift, xmax, dmax)),
+            slope=slope,
+            product=product,
         )
