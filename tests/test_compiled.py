@@ -233,7 +233,7 @@ def test_approach_direct_sums_read_rows_across_blocks(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_logistic_segment_makes_its_rows_in_the_trials(dtype):
+def test_logistic_segment_makes_its_rows_in_the_trials(dtype, monkeypatch):
     """The logistic segment on compiled rows: no rows stored, the same bounds as the
     segment on :func:`approach_rows`'s stored rows (the same terms, sums in float64 to
     their rounding), the underflow pad from the first trial's weights' sum."""
@@ -267,6 +267,12 @@ def test_logistic_segment_makes_its_rows_in_the_trials(dtype):
     want = stored.values(ts)
     np.testing.assert_allclose(got, want, rtol=10 * float(np.finfo(dtype).eps))
     assert seg.underflow == pytest.approx(stored.underflow, rel=1e-12)
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # the NumPy kernels' gradient
+    np.testing.assert_array_equal(model.evaluate(x, bound=False).grad, evaluation.grad)
+    assert model.value(x) == pytest.approx(
+        float(evaluation.value), rel=20 * float(np.finfo(dtype).eps)
+    )
+    monkeypatch.setattr(_compiled, "ENABLED", True)
     descent = model.segment(x, evaluation, -evaluation.grad)  # (no trial before the step)
     tau, bound = descent.device_step(0.5)
     assert tau > 0.0 and tau * bound <= 0.5 * float(evaluation.grad @ evaluation.grad) * 1.001
@@ -301,23 +307,27 @@ def test_segment_rows_are_the_numpy_helpers_bit_for_bit(dtype, given_size):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype):
+@pytest.mark.parametrize("codes", [False, True], ids=["float_labels", "int8_labels"])
+def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype, codes, monkeypatch):
     """The evaluation's rows in one pass: :func:`_host_losses`'s gradient factor and
     ``|m|`` bit for bit (NumPy's ``exp`` and ``log1p`` on the blocks), and the sum of its
-    losses (the same losses, summed in float64)."""
+    losses (the same losses, summed in float64); the labels given as the rows' floats or
+    as int8 codes (the model's), across blocks."""
     from lfso.models._logistic import _host_losses
 
+    monkeypatch.setattr(_compiled, "BLOCK", 1024)
     z = _rows(dtype, 10, n=3000)
     negated = np.where(np.random.default_rng(11).random(z.shape[0]) < 0.5, 1.0, -1.0)
     negated = negated.astype(dtype)
+    given = negated.astype(np.int8) if codes else negated
     with np.errstate(over="ignore", invalid="ignore"):
         losses, factor, distance = _host_losses(z, negated)
-        total, fast_factor, fast_distance = _compiled.logistic_rows(z, negated)
-        alone = _compiled.logistic_loss_sum(z, negated)
+        total, fast_factor, fast_distance = _compiled.logistic_rows(z, given)
+        alone = _compiled.logistic_loss_sum(z, given)
     _same(fast_factor, factor)
     _same(fast_distance, distance)
     with np.errstate(over="ignore", invalid="ignore"):
-        same_total, same_factor, none = _compiled.logistic_rows(z, negated, sizes=False)
+        same_total, same_factor, none = _compiled.logistic_rows(z, given, sizes=False)
     assert none is None and (same_total == total or math.isnan(total))
     _same(same_factor, factor)
     assert math.isnan(total) == bool(np.isnan(losses).any()) and math.isnan(alone) == math.isnan(
@@ -325,8 +335,8 @@ def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype):
     )
     finite = np.isfinite(losses)
     with np.errstate(over="ignore", invalid="ignore"):
-        part = _compiled.logistic_rows(z[finite], negated[finite])[0]
-        part_alone = _compiled.logistic_loss_sum(z[finite], negated[finite])
+        part = _compiled.logistic_rows(z[finite], given[finite])[0]
+        part_alone = _compiled.logistic_loss_sum(z[finite], given[finite])
     exact = math.fsum(losses[finite].astype(np.float64))
     assert abs(part - exact) <= 1e-12 * exact and part_alone == part
 

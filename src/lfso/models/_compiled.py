@@ -84,7 +84,7 @@ def usable(*arrays: Any) -> bool:
 
 #: Rows per block of the kernels that call NumPy's exponential and ``log1p`` between two
 #: compiled passes (the block stays in cache between them).
-BLOCK = 32768
+BLOCK = 65536
 
 
 @functools.cache
@@ -250,7 +250,9 @@ def logistic_rows(
     values (its losses summed in float64, not returned), reading the rows once in blocks
     of :data:`BLOCK`: a compiled pass (``|m|`` and ``-|m|``), NumPy's ``exp`` and ``log1p``
     on the block (the NumPy kernel's, bit for bit), a compiled pass for the rest. Without
-    ``sizes``, ``|m|`` is not stored (``None``: one array fewer written)."""
+    ``sizes``, ``|m|`` is not stored (``None``: one array fewer written). ``negated``:
+    ``-s`` as ``+-1`` of any dtype (int8: the fewest bytes to read), taken in the rows'
+    dtype (exactly)."""
     factor = np.empty_like(z)
     distance = np.empty_like(z) if sizes else None
     return _logistic_blocks(z, negated, (factor, distance)), factor, distance
@@ -267,29 +269,30 @@ def _logistic_blocks(
 ) -> float:
     """The losses' sum by blocks of :data:`BLOCK` rows (:func:`logistic_rows`), writing
     ``-s sigma(-m)`` and ``|m|`` into ``out = (factor, distance)`` where given (``|m|``
-    into scratch where ``distance`` is ``None``)."""
+    not at all where ``distance`` is ``None``: ``-|m| = -|z|`` from ``z`` alone)."""
     dtype = z.dtype.type
     zero, one = dtype(0.0), dtype(1.0)
     n = int(z.shape[0])
     half = min(n, BLOCK)
-    flat = _buffer(3 * half, z.dtype)
+    flat = _buffer(2 * half, z.dtype)
     compiled = kernels()
     total = 0.0
     for c in range(0, n, BLOCK):
         e = min(n, c + BLOCK)
         exps, rest = flat[: e - c], flat[half : half + e - c]
-        sizes = flat[2 * half : 2 * half + e - c]
-        if out is not None and out[1] is not None:
-            sizes = out[1][c:e]
-        compiled.logistic_arguments(z[c:e], negated[c:e], sizes, exps)
+        zc, nc = z[c:e], negated[c:e]
+        if out is None or out[1] is None:
+            compiled.logistic_exponents(zc, exps)
+        else:
+            compiled.logistic_arguments(zc, nc, one, out[1][c:e], exps)
         np.exp(exps, out=exps)
         if out is None:  # (the losses in place of the exponentials)
             np.log1p(exps, out=exps)
-            compiled.loss_fill(z[c:e], negated[c:e], exps, zero)
+            compiled.loss_fill(zc, nc, exps, zero, one)
             total += compiled.total_of(exps)
         else:
             np.log1p(exps, out=rest)
-            compiled.logistic_fill(z[c:e], negated[c:e], exps, rest, zero, one, out[0][c:e])
+            compiled.logistic_fill(zc, nc, exps, rest, zero, one, out[0][c:e])
             total += compiled.total_of(rest)
     return total
 

@@ -9,12 +9,12 @@ Every elementwise operation is compiled without ``fastmath`` (:data:`exact`, als
 passes that write arrays), and with NumPy's error model (``error_model="numpy"``): a
 division is the IEEE one (``x / 0`` is an infinity or NaN, as NumPy's, where Python's
 model raises), so the loops that divide carry no branch and run in vector lanes; the
-kernels' divisors are at least 1, so no value changes. The loops that sum terms carry one flag, ``reassoc``
-(:data:`summing`), which lets the compiler reorder their additions of terms (into vector
-lanes, added at the end): another order of the same terms, which
-:func:`lfso.models._segments.rounding_pad` covers (:mod:`lfso.models._compiled`). The flag
-is on the sum's additions alone: the terms come from functions compiled without it, whose
-operations keep their own (IEEE) semantics when inlined.
+kernels' divisors are at least 1, so no value changes. The loops that sum terms carry
+one flag, ``reassoc`` (:data:`summing`), which lets the compiler reorder their additions
+of terms (into vector lanes, added at the end): another order of the same terms, which
+:func:`lfso.models._segments.rounding_pad` covers (:mod:`lfso.models._compiled`). The
+flag is on the sum's additions alone: the terms come from functions compiled without it,
+whose operations keep their own (IEEE) semantics when inlined.
 """
 
 from __future__ import annotations
@@ -272,12 +272,25 @@ def approach_fill(
 
 
 @exact
-def logistic_arguments(z: Any, negated: Any, distance: Any, buf: Any) -> None:
+def sign_of(code: Any, one: Any) -> Any:
+    # a label's sign +-1 (given as +-1 of any type) in the rows' dtype
+    return one if code > 0 else -one
+
+
+@exact
+def logistic_arguments(z: Any, negated: Any, one: Any, distance: Any, buf: Any) -> None:
     # |m| = |(-s) z| and the exponential's argument -|m|
     for i in range(z.shape[0]):
-        size = abs(negated[i] * z[i])
+        size = abs(sign_of(negated[i], one) * z[i])
         distance[i] = size
         buf[i] = -size
+
+
+@exact
+def logistic_exponents(z: Any, buf: Any) -> None:
+    # the exponential's argument -|m| = -|z| alone
+    for i in range(z.shape[0]):
+        buf[i] = -abs(z[i])
 
 
 @exact
@@ -287,7 +300,7 @@ def logistic_fill(
     # the losses log1p(e) + max(-m, 0) in logs, and -s sigma(-m) = |e / (1 + e) -
     # [m < 0]| (-s) in factor
     for i in range(z.shape[0]):
-        ns = negated[i]
+        ns = sign_of(negated[i], one)
         tail = maximum(ns * z[i], zero)
         ei = e[i]
         ratio = ei / (ei + one)
@@ -297,9 +310,9 @@ def logistic_fill(
 
 
 @exact
-def loss_fill(z: Any, negated: Any, logs: Any, zero: Any) -> None:
+def loss_fill(z: Any, negated: Any, logs: Any, zero: Any, one: Any) -> None:
     for i in range(z.shape[0]):
-        logs[i] = logs[i] + maximum(negated[i] * z[i], zero)
+        logs[i] = logs[i] + maximum(sign_of(negated[i], one) * z[i], zero)
 
 
 @summing
