@@ -178,6 +178,107 @@ def test_approach_sums_read_rows_across_blocks(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_approach_direct_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype):
+    """The logistic segment's trials from ``z`` and ``u`` alone (start, rate and weights
+    made in the pass): each row's term is the NumPy kernel's on :func:`_host_approach`'s
+    rows and :func:`squared_slack`'s weights, bit for bit; the sums and the weights' sum
+    are the float64 sums of those terms."""
+    from lfso.models._segments import _host_approach, approach_kernel, squared_slack
+
+    z, u = _rows(dtype, 21), _rows(dtype, 22)[::-1].copy()
+    unit = 0.5 * float(np.finfo(dtype).eps)
+    for delta, eps in [(0.0, 0.0), (1e-6, 3e-7), (2.5, 1e-3)]:
+        for trials in ([0.37], [0.0, 1e-3, 0.5, 2.0, 40.0]):
+            t = np.asarray(trials, dtype=dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                start, rate = _host_approach(z, u, delta, eps, unit, None)
+                weight = squared_slack(np, u, eps)
+                end = np.negative(t[:, None] * rate[None, :])
+                end -= start
+                approach_kernel.fused(end, None, np.empty_like(end))
+                terms = weight * end  # (k, n)
+                pads = (delta, eps, unit)
+                for i in range(z.shape[0]):
+                    one, total = _compiled.approach_direct_sums(
+                        z[i : i + 1], u[i : i + 1], t, pads, True
+                    )
+                    _same(one, terms[:, i].astype(np.float64))
+                    _same(np.float64(total), weight[i].astype(np.float64))
+                finite = np.isfinite(weight)
+                sums, total = _compiled.approach_direct_sums(z[finite], u[finite], t, pads, True)
+                _, alone = _compiled.approach_direct_sums(z[finite], u[finite], t, pads, False)
+            assert alone is None
+            exact = math.fsum(weight[finite].astype(np.float64))
+            assert abs(total - exact) <= 1e-13 * exact
+            for j in range(t.shape[0]):
+                row = terms[j, finite].astype(np.float64)
+                if np.isfinite(row).all():
+                    assert abs(sums[j] - math.fsum(row)) <= 1e-13 * math.fsum(row)
+
+
+def test_approach_direct_sums_read_rows_across_blocks(monkeypatch):
+    """Rows past one block: the same sums as in one block, to the summation's rounding."""
+    rng = np.random.default_rng(23)
+    z, u, trials = (
+        4.0 * rng.standard_normal(1000),
+        rng.standard_normal(1000),
+        np.asarray([0.2, 3.0]),
+    )
+    pads = (1e-9, 1e-10, 2.0**-53)
+    whole, total = _compiled.approach_direct_sums(z, u, trials, pads, True)
+    monkeypatch.setattr(_compiled, "BLOCK", 64)
+    blocks, block_total = _compiled.approach_direct_sums(z, u, trials, pads, True)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13)
+    assert block_total == pytest.approx(total, rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logistic_segment_makes_its_rows_in_the_trials(dtype, monkeypatch):
+    """The logistic segment on compiled rows: no rows stored, the same bounds as the
+    segment on :func:`approach_rows`'s stored rows (the same terms, sums in float64 to
+    their rounding), the underflow pad from the first trial's weights' sum."""
+    from lfso.models import LogisticRegression
+    from lfso.models._segments import ApproachSegment, RowSegment, approach_kernel, approach_rows
+
+    rng = np.random.default_rng(24)
+    X = rng.standard_normal((500, 4)).astype(dtype)
+    model = LogisticRegression(X, rng.random(500) < 0.5, l2=1e-3)
+    x, d = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    evaluation = model.evaluate(x, bound=False)
+    assert evaluation.product.rows is None  # (|m| is not stored without the ball bound)
+    seg = model.segment(x, evaluation, d)
+    assert type(seg) is ApproachSegment and seg.underflow is None
+    ts = [0.0, 1e-2, 0.3, 2.0, 50.0]
+    got = seg.values(ts)
+    z, u = seg.r, seg.u
+    assert z is evaluation.product.value
+    pads = seg._pads
+    start, rate, weight, weight_sum = approach_rows(np, z, u, pads[0], pads[1], pads[2])
+    stored = RowSegment(
+        start,
+        rate,
+        approach_kernel,
+        weight=weight,
+        weight_sum=weight_sum,
+        scale=1.0 / 500,
+        offset=seg._offset,
+        slope=seg._slope_array,
+    )
+    want = stored.values(ts)
+    np.testing.assert_allclose(got, want, rtol=10 * float(np.finfo(dtype).eps))
+    assert seg.underflow == pytest.approx(stored.underflow, rel=1e-12)
+    monkeypatch.setattr(_compiled, "ENABLED", False)  # the NumPy kernels' gradient
+    np.testing.assert_array_equal(model.evaluate(x, bound=False).grad, evaluation.grad)
+    assert model.value(x) == pytest.approx(
+        float(evaluation.value), rel=20 * float(np.finfo(dtype).eps)
+    )
+    monkeypatch.setattr(_compiled, "ENABLED", True)
+    descent = model.segment(x, evaluation, -evaluation.grad)  # (no trial before the step)
+    tau, bound = descent.device_step(0.5)
+    assert tau > 0.0 and tau * bound <= 0.5 * float(evaluation.grad @ evaluation.grad) * 1.001
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("given_size", [False, True])
 def test_segment_rows_are_the_numpy_helpers_bit_for_bit(dtype, given_size):
     """``approach`` with its pads and the weights ``(|v| + eps)^2`` in one pass, and the
@@ -206,28 +307,36 @@ def test_segment_rows_are_the_numpy_helpers_bit_for_bit(dtype, given_size):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype):
+@pytest.mark.parametrize("codes", [False, True], ids=["float_labels", "int8_labels"])
+def test_logistic_rows_are_the_host_losses_bit_for_bit(dtype, codes, monkeypatch):
     """The evaluation's rows in one pass: :func:`_host_losses`'s gradient factor and
     ``|m|`` bit for bit (NumPy's ``exp`` and ``log1p`` on the blocks), and the sum of its
-    losses (the same losses, summed in float64)."""
+    losses (the same losses, summed in float64); the labels given as the rows' floats or
+    as int8 codes (the model's), across blocks."""
     from lfso.models._logistic import _host_losses
 
+    monkeypatch.setattr(_compiled, "BLOCK", 1024)
     z = _rows(dtype, 10, n=3000)
     negated = np.where(np.random.default_rng(11).random(z.shape[0]) < 0.5, 1.0, -1.0)
     negated = negated.astype(dtype)
+    given = negated.astype(np.int8) if codes else negated
     with np.errstate(over="ignore", invalid="ignore"):
         losses, factor, distance = _host_losses(z, negated)
-        total, fast_factor, fast_distance = _compiled.logistic_rows(z, negated)
-        alone = _compiled.logistic_loss_sum(z, negated)
+        total, fast_factor, fast_distance = _compiled.logistic_rows(z, given)
+        alone = _compiled.logistic_loss_sum(z, given)
     _same(fast_factor, factor)
     _same(fast_distance, distance)
+    with np.errstate(over="ignore", invalid="ignore"):
+        same_total, same_factor, none = _compiled.logistic_rows(z, given, sizes=False)
+    assert none is None and (same_total == total or math.isnan(total))
+    _same(same_factor, factor)
     assert math.isnan(total) == bool(np.isnan(losses).any()) and math.isnan(alone) == math.isnan(
         total
     )
     finite = np.isfinite(losses)
     with np.errstate(over="ignore", invalid="ignore"):
-        part = _compiled.logistic_rows(z[finite], negated[finite])[0]
-        part_alone = _compiled.logistic_loss_sum(z[finite], negated[finite])
+        part = _compiled.logistic_rows(z[finite], given[finite])[0]
+        part_alone = _compiled.logistic_loss_sum(z[finite], given[finite])
     exact = math.fsum(losses[finite].astype(np.float64))
     assert abs(part - exact) <= 1e-12 * exact and part_alone == part
 

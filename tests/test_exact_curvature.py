@@ -54,6 +54,7 @@ from lfso.models import (
     SoftmaxRegression,
     _compiled,
 )
+from lfso.models._segments import ApproachSegment, RowSegment
 
 #: A private mpmath context (the global one is left alone), 60 significant digits.
 MP = mpmath.MPContext()
@@ -676,11 +677,22 @@ def _far_logistic() -> tuple[LogisticRegression, ExactLogistic]:
     return LogisticRegression(X, y, l2=0.1), ExactLogistic(X, y, 0.1, False)
 
 
+def _use_kernels(kernels: str, monkeypatch) -> None:
+    """``"compiled"``: the compiled row kernels on a few rows (skipped without numba)."""
+    if kernels == "compiled":
+        if not _compiled.ENABLED:
+            pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "compiled"])
 @pytest.mark.parametrize("perturbation", [0.0, 1e-6, 1e-4, 1e-2])
-def test_logistic_float32_far_point_rounded_margins(perturbation):
+def test_logistic_float32_far_point_rounded_margins(perturbation, kernels, monkeypatch):
     """float32 logistic regression at ``w = (-589, 43388)`` and nearby points: margins of
     1e4..1e8 carry rounding errors of order one, which ``sigma'`` turns into factors (a
-    bound blind to them certifies ``C = 4.5e3`` against an exact 1.0e10)."""
+    bound blind to them certifies ``C = 4.5e3`` against an exact 1.0e10). Compiled: the
+    segment's rows made inside each trial's pass (``ApproachSegment``)."""
+    _use_kernels(kernels, monkeypatch)
     model, exact = _far_logistic()
     rng = np.random.default_rng(int(perturbation * 1e6))
     x = np.array(LOGISTIC_START) * (1.0 + perturbation * rng.standard_normal(2))
@@ -694,15 +706,19 @@ def test_logistic_float32_far_point_rounded_margins(perturbation):
     assert_all_hold(checked, f"far logistic, perturbation {perturbation}")
 
 
+@pytest.mark.parametrize("kernels", ["numpy", "compiled"])
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
-def test_logistic_float32_far_start_every_segment_of_the_run(method):
+def test_logistic_float32_far_start_every_segment_of_the_run(method, kernels, monkeypatch):
     """The same problem's runs from ``w = (-589, 43388)``: each segment bound the loop
     builds (from its own evaluations, the margins carried from step to step) is above the
     exact curvature at the iterate it starts from."""
+    _use_kernels(kernels, monkeypatch)
     model, exact = _far_logistic()
     x0 = np.array(LOGISTIC_START, np.float32)
     checked = []
     for x, d, seg in run_segments(model, x0, method, 60):
+        expected = ApproachSegment if kernels == "compiled" else RowSegment
+        assert type(seg) is expected
         with np.errstate(all="ignore"):
             checked.append((x, d, check_claims(seg, exact, x, d, [])))
     assert_all_hold(checked, f"far logistic run, {method}")

@@ -4,7 +4,9 @@ Where numba is installed (the ``fast`` extra) and the environment variable
 ``LFSO_NO_COMPILED`` is unset when :mod:`lfso` is imported, the row models' host work
 (NumPy rows, and PyTorch CPU tensors, which run it on zero-copy NumPy views) takes these
 kernels: a trial step of a row segment (all the trial steps of a batch in one pass over the
-rows), the segment's row preparation (the logistic rows' approach rates and pads, the
+rows; the logistic rows' trial makes its rows from the margins' products and their change
+in the pass, :func:`approach_direct_sums`, so that segment stores none), the segment's row
+preparation (the logistic rows' approach rates and pads, the
 weights ``(|u| + eps)^2`` and their sum), the evaluation's row work (the logistic losses,
 gradient factors and margins' sizes; ``l_4`` and ``l_6`` regression's residual, its
 weighted residual and the loss) and the carried product ``z + t u``. Elsewhere the NumPy
@@ -82,7 +84,7 @@ def usable(*arrays: Any) -> bool:
 
 #: Rows per block of the kernels that call NumPy's exponential and ``log1p`` between two
 #: compiled passes (the block stays in cache between them).
-BLOCK = 32768
+BLOCK = 65536
 
 
 @functools.cache
@@ -162,6 +164,47 @@ def approach_sums(
     return out
 
 
+def approach_direct_sums(
+    z: np.ndarray,
+    u: np.ndarray,
+    trials: np.ndarray,
+    pads: tuple[float, float, float],
+    weight_sum: bool,
+) -> tuple[np.ndarray, float | None]:
+    """:func:`approach_sums` of :func:`approach_rows`'s rows without those rows: for every
+    trial ``t_j``, ``sum_i w_i sigma'(max(start_i + t_j rate_i, 0))`` with ``start``,
+    ``rate`` (:func:`lfso.models._segments.approach` of ``m = z`` and ``v = u`` with its
+    pads, ``pads = (delta, eps, unit)``) and ``w = (|u| + eps)^2`` made row by row inside
+    the pass, from ``z`` and ``u`` alone; a float64 array of ``k`` sums, and the weights'
+    sum (float64) where ``weight_sum`` (else ``None``). Two arrays read per trial where
+    :func:`approach_sums` reads three, and no preparation pass writing them.
+
+    Rounding: each row's start, rate and weight are :func:`approach_rows`'s operations in
+    the same order, so every term is the NumPy kernel's bit for bit (its ``term_ulps =
+    12`` argument unchanged); the float64 sums are within the pad of every order (module
+    docstring)."""
+    k, n = int(trials.shape[0]), int(z.shape[0])
+    dtype = z.dtype.type
+    delta, eps, unit = pads
+    zero, one = dtype(0.0), dtype(1.0)
+    low, high = dtype(1.0 - 4.1 * unit), dtype(1.0 + 4.1 * unit)
+    small, grown = dtype(delta), dtype(eps)
+    out = np.zeros(k, dtype=np.float64)
+    flat = _buffer(k * min(n, BLOCK), z.dtype)
+    compiled = kernels()
+    total = 0.0
+    for c in range(0, n, BLOCK):
+        e = min(n, c + BLOCK)
+        buf = flat[: k * (e - c)].reshape(k, e - c)
+        zc, uc = z[c:e], u[c:e]
+        compiled.direct_arguments(zc, uc, trials, small, grown, low, high, zero, one, buf)
+        np.exp(buf, out=buf)
+        compiled.direct_finish(buf, uc, grown, one, out)
+        if weight_sum:
+            total += compiled.slack_total(uc, grown)
+    return out, (total if weight_sum else None)
+
+
 def slack_weights(u: np.ndarray, eps: float) -> tuple[np.ndarray, float]:
     """``((|u| + eps)^2, its sum)``: :func:`lfso.models._segments.squared_slack`'s values,
     and their sum in float64."""
@@ -200,12 +243,18 @@ def approach_rows(
     return start, rate, weight, compiled.total_of(weight)
 
 
-def logistic_rows(z: np.ndarray, negated: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def logistic_rows(
+    z: np.ndarray, negated: np.ndarray, sizes: bool = True
+) -> tuple[float, np.ndarray, np.ndarray | None]:
     """``(sum of the losses, -s sigma(-m), |m|)``: :func:`lfso.models._logistic._host_losses`'s
     values (its losses summed in float64, not returned), reading the rows once in blocks
     of :data:`BLOCK`: a compiled pass (``|m|`` and ``-|m|``), NumPy's ``exp`` and ``log1p``
-    on the block (the NumPy kernel's, bit for bit), a compiled pass for the rest."""
-    factor, distance = np.empty_like(z), np.empty_like(z)
+    on the block (the NumPy kernel's, bit for bit), a compiled pass for the rest. Without
+    ``sizes``, ``|m|`` is not stored (``None``: one array fewer written). ``negated``:
+    ``-s`` as ``+-1`` of any dtype (int8: the fewest bytes to read), taken in the rows'
+    dtype (exactly)."""
+    factor = np.empty_like(z)
+    distance = np.empty_like(z) if sizes else None
     return _logistic_blocks(z, negated, (factor, distance)), factor, distance
 
 
@@ -216,10 +265,11 @@ def logistic_loss_sum(z: np.ndarray, negated: np.ndarray) -> float:
 
 
 def _logistic_blocks(
-    z: np.ndarray, negated: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None
+    z: np.ndarray, negated: np.ndarray, out: tuple[np.ndarray, np.ndarray | None] | None
 ) -> float:
     """The losses' sum by blocks of :data:`BLOCK` rows (:func:`logistic_rows`), writing
-    ``-s sigma(-m)`` and ``|m|`` into ``out = (factor, distance)`` where given."""
+    ``-s sigma(-m)`` and ``|m|`` into ``out = (factor, distance)`` where given (``|m|``
+    not at all where ``distance`` is ``None``: ``-|m| = -|z|`` from ``z`` alone)."""
     dtype = z.dtype.type
     zero, one = dtype(0.0), dtype(1.0)
     n = int(z.shape[0])
@@ -230,16 +280,19 @@ def _logistic_blocks(
     for c in range(0, n, BLOCK):
         e = min(n, c + BLOCK)
         exps, rest = flat[: e - c], flat[half : half + e - c]
-        sizes = rest if out is None else out[1][c:e]
-        compiled.logistic_arguments(z[c:e], negated[c:e], sizes, exps)
+        zc, nc = z[c:e], negated[c:e]
+        if out is None or out[1] is None:
+            compiled.logistic_exponents(zc, exps)
+        else:
+            compiled.logistic_arguments(zc, nc, one, out[1][c:e], exps)
         np.exp(exps, out=exps)
         if out is None:  # (the losses in place of the exponentials)
             np.log1p(exps, out=exps)
-            compiled.loss_fill(z[c:e], negated[c:e], exps, zero)
+            compiled.loss_fill(zc, nc, exps, zero, one)
             total += compiled.total_of(exps)
         else:
             np.log1p(exps, out=rest)
-            compiled.logistic_fill(z[c:e], negated[c:e], exps, rest, zero, one, out[0][c:e])
+            compiled.logistic_fill(zc, nc, exps, rest, zero, one, out[0][c:e])
             total += compiled.total_of(rest)
     return total
 

@@ -6,12 +6,15 @@ once per machine and signature, then loaded; but for the three that take a funct
 process.
 
 Every elementwise operation is compiled without ``fastmath`` (:data:`exact`, also the
-passes that write arrays). The loops that sum terms carry one flag, ``reassoc``
-(:data:`summing`), which lets the compiler reorder their additions of terms (into vector
-lanes, added at the end): another order of the same terms, which
-:func:`lfso.models._segments.rounding_pad` covers (:mod:`lfso.models._compiled`). The flag
-is on the sum's additions alone: the terms come from functions compiled without it, whose
-operations keep their own (IEEE) semantics when inlined.
+passes that write arrays), and with NumPy's error model (``error_model="numpy"``): a
+division is the IEEE one (``x / 0`` is an infinity or NaN, as NumPy's, where Python's
+model raises), so the loops that divide carry no branch and run in vector lanes; the
+kernels' divisors are at least 1, so no value changes. The loops that sum terms carry
+one flag, ``reassoc`` (:data:`summing`), which lets the compiler reorder their additions
+of terms (into vector lanes, added at the end): another order of the same terms, which
+:func:`lfso.models._segments.rounding_pad` covers (:mod:`lfso.models._compiled`). The
+flag is on the sum's additions alone: the terms come from functions compiled without it,
+whose operations keep their own (IEEE) semantics when inlined.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import numba
 import numpy as np
 
 #: Elementwise operations and the passes that write arrays: IEEE semantics throughout.
-exact = numba.njit(cache=True, fastmath=False, nogil=True)
+exact = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 #: The loops that add terms: their additions may be reordered (``reassoc`` alone).
-summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True)
+summing = numba.njit(cache=True, fastmath={"reassoc"}, nogil=True, error_model="numpy")
 #: The same, for the kernels that take a function (:data:`POWERS`): not cached.
-exact_once = numba.njit(fastmath=False, nogil=True)
-summing_once = numba.njit(fastmath={"reassoc"}, nogil=True)
+exact_once = numba.njit(fastmath=False, nogil=True, error_model="numpy")
+summing_once = numba.njit(fastmath={"reassoc"}, nogil=True, error_model="numpy")
 
 
 @exact
@@ -170,6 +173,67 @@ def approach_finish(buf: Any, weight: Any, one: Any, out: Any) -> None:
 
 
 @exact
+def approach_start(zi: Any, low: Any, delta: Any) -> Any:
+    # approach's start |m| (1 - 4.1 unit) - delta, |m| = |z|
+    return abs(zi) * low - delta
+
+
+@exact
+def approach_rate(zi: Any, vi: Any, eps: Any, high: Any, zero: Any, one: Any) -> Any:
+    # approach's rate (min(sign(m) v, 0) - eps) (1 + 4.1 unit); np.sign: +-1, +0 for a
+    # zero of either sign, NaN for NaN
+    sign = one if zi > zero else (-one if zi < zero else (zero if zi == zero else zi))
+    return (minimum(sign * vi, zero) - eps) * high
+
+
+@exact
+def direct_arguments(
+    z: Any,
+    u: Any,
+    trials: Any,
+    delta: Any,
+    eps: Any,
+    low: Any,
+    high: Any,
+    zero: Any,
+    one: Any,
+    buf: Any,
+) -> None:
+    # buf[j, i] = -max(start_i + t_j rate_i, 0), start and rate made from z and u in the
+    # pass (approach_fill's values, not stored)
+    n = z.shape[0]
+    for j in range(trials.shape[0]):
+        t = trials[j]
+        for i in range(n):
+            start = approach_start(z[i], low, delta)
+            rate = approach_rate(z[i], u[i], eps, high, zero, one)
+            buf[j, i] = -maximum(t * rate + start, zero)
+
+
+@summing
+def direct_sum(e: Any, u: Any, eps: Any, one: Any) -> float:
+    total = 0.0
+    for i in range(u.shape[0]):
+        total += approach_term(e[i], slack_weight(u[i], eps), one)
+    return total
+
+
+@summing
+def slack_total(u: Any, eps: Any) -> float:
+    total = 0.0
+    for i in range(u.shape[0]):
+        total += slack_weight(u[i], eps)
+    return total
+
+
+@exact
+def direct_finish(buf: Any, u: Any, eps: Any, one: Any, out: Any) -> None:
+    # out[j] += sum_i (|u_i| + eps)^2 e / (1 + e)^2, e = buf[j, i] (the exponentials)
+    for j in range(buf.shape[0]):
+        out[j] += direct_sum(buf[j], u, eps, one)
+
+
+@exact
 def slack_fill(u: Any, eps: Any, out: Any) -> None:
     for i in range(u.shape[0]):
         out[i] = slack_weight(u[i], eps)
@@ -201,21 +265,32 @@ def approach_fill(
 ) -> None:
     for i in range(m.shape[0]):
         mi, vi = m[i], v[i]
-        # np.sign: +-1, +0 for a zero of either sign, NaN for NaN
-        sign = one if mi > zero else (-one if mi < zero else (zero if mi == zero else mi))
-        rate[i] = (minimum(sign * vi, zero) - eps) * high
+        rate[i] = approach_rate(mi, vi, eps, high, zero, one)
         top = size[i] if given else abs(mi)
         start[i] = top * low - delta
         weight[i] = slack_weight(vi, eps)
 
 
 @exact
-def logistic_arguments(z: Any, negated: Any, distance: Any, buf: Any) -> None:
+def sign_of(code: Any, one: Any) -> Any:
+    # a label's sign +-1 (given as +-1 of any type) in the rows' dtype
+    return one if code > 0 else -one
+
+
+@exact
+def logistic_arguments(z: Any, negated: Any, one: Any, distance: Any, buf: Any) -> None:
     # |m| = |(-s) z| and the exponential's argument -|m|
     for i in range(z.shape[0]):
-        size = abs(negated[i] * z[i])
+        size = abs(sign_of(negated[i], one) * z[i])
         distance[i] = size
         buf[i] = -size
+
+
+@exact
+def logistic_exponents(z: Any, buf: Any) -> None:
+    # the exponential's argument -|m| = -|z| alone
+    for i in range(z.shape[0]):
+        buf[i] = -abs(z[i])
 
 
 @exact
@@ -225,7 +300,7 @@ def logistic_fill(
     # the losses log1p(e) + max(-m, 0) in logs, and -s sigma(-m) = |e / (1 + e) -
     # [m < 0]| (-s) in factor
     for i in range(z.shape[0]):
-        ns = negated[i]
+        ns = sign_of(negated[i], one)
         tail = maximum(ns * z[i], zero)
         ei = e[i]
         ratio = ei / (ei + one)
@@ -235,9 +310,9 @@ def logistic_fill(
 
 
 @exact
-def loss_fill(z: Any, negated: Any, logs: Any, zero: Any) -> None:
+def loss_fill(z: Any, negated: Any, logs: Any, zero: Any, one: Any) -> None:
     for i in range(z.shape[0]):
-        logs[i] = logs[i] + maximum(negated[i] * z[i], zero)
+        logs[i] = logs[i] + maximum(sign_of(negated[i], one) * z[i], zero)
 
 
 @summing

@@ -23,6 +23,7 @@ from ._rows import (
     taken_product,
 )
 from ._segments import (
+    ApproachSegment,
     RowSegment,
     approach_kernel,
     approach_rows,
@@ -227,6 +228,16 @@ class LogisticRegression(Model):
             self.__dict__["_negated"] = held
         return held[1]
 
+    def _negated_codes(self) -> np.ndarray:
+        """``-signs`` as int8 (``+-1``), for the compiled kernels: an eighth of the float64
+        labels' bytes to read per pass (made once per ``signs`` array, as
+        :meth:`_negated_signs`)."""
+        held = self.__dict__.get("_codes")
+        if held is None or held[0] is not self.signs:
+            held = (self.signs, np.where(self.signs > 0.0, -1, 1).astype(np.int8))
+            self.__dict__["_codes"] = held
+        return held[1]
+
     def _peak(self, u: Any) -> Any:
         """``sigma'(u)`` for ``u >= 0`` in the model's namespace (the bound's ``h``)."""
         return _sigmoid_slope(self.xp, u)
@@ -244,7 +255,7 @@ class LogisticRegression(Model):
         xp = self.xp
         z = self._product(x)
         if self._host_rows(z) and _compiled.usable(z):  # (the losses' sum in one pass)
-            total = _compiled.logistic_loss_sum(z, self._negated_signs())
+            total = _compiled.logistic_loss_sum(z, self._negated_codes())
             value = float(z.dtype.type(total / z.shape[0]))  # (the mean in the rows' dtype)
         elif self._host_rows(z):
             value = to_float(xp.mean(_host_losses(z, self._negated_signs(), False)[0]))
@@ -280,8 +291,9 @@ class LogisticRegression(Model):
         loss: Any
         factor: Any
         if self._host_rows(z) and _compiled.usable(z):
-            # The same rows in one pass, the losses summed in float64 (their mean).
-            total, factor, distance = _compiled.logistic_rows(z, self._negated_signs())
+            # The same rows in one pass, the losses summed in float64 (their mean); |m|
+            # only for the ball bound (the segment there makes it from z in its passes).
+            total, factor, distance = _compiled.logistic_rows(z, self._negated_codes(), bound)
             loss = z.dtype.type(total / z.shape[0])
         elif self._host_rows(z):
             losses, host_factor, distance = _host_losses(z, self._negated_signs())
@@ -339,6 +351,13 @@ class LogisticRegression(Model):
         # ||d||_inf, folded into the rows (approach) and the weights (|u| + eps)^2.
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
+        product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax))
+        slope = evaluation.grad @ direction
+        if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
+            pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
+            return ApproachSegment(
+                z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
+            )
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
         distance, rate, weight, weight_sum = approach_rows(xp, z, u, delta, eps, g.unit, size)
         return RowSegment(
@@ -349,6 +368,6 @@ class LogisticRegression(Model):
             weight_sum=weight_sum,
             scale=1.0 / self.n,
             offset=offset,
-            slope=evaluation.grad @ direction,
-            product=materialized_product(z, u, g.drift.carry(drift, xmax, dmax)),
+            slope=slope,
+            product=product,
         )

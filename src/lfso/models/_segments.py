@@ -33,7 +33,7 @@ from ..oracles._bounds import (
 from ..oracles._segment import SegmentBound
 from . import _compiled
 
-__all__ = ["CarriedProduct", "NormPathSegment", "RowSegment"]
+__all__ = ["ApproachSegment", "CarriedProduct", "NormPathSegment", "RowSegment"]
 
 _MAX_ROUNDS = 60
 #: A sequential solve's first largest step up from the bracket's low end (_next_point).
@@ -2037,6 +2037,62 @@ class RowSegment(SegmentBound):
         for (t0, c0), (t1, c1) in itertools.pairwise(seen):
             check_value(c1, t1, allow_inf=True)  # +inf: no finite bound that far
             check_monotone(t0, c0, t1, c1, self.monotone_rtol)
+
+
+class ApproachSegment(RowSegment):
+    """:class:`RowSegment` of :func:`approach_kernel` whose rows, :func:`approach_rows`'s
+    ``(start, rate, weights)`` of the margins' products ``z`` and their change ``u``, are
+    made row by row inside each trial step's compiled pass
+    (:func:`lfso.models._compiled.approach_direct_sums`) and never stored: the segment
+    writes nothing, and a trial reads two arrays, not three. For NumPy rows where the
+    compiled kernels run (the caller checks :func:`lfso.models._compiled.usable`).
+
+    ``pads = (delta, eps, unit)``: :func:`approach`'s pads. The weights' sum, which the
+    underflow pad reads (:class:`RowSegment`, Rounding), comes from the first trial's pass.
+    The values are :class:`RowSegment`'s of those rows: the same terms bit for bit, the
+    sums in float64 in another order, within the same pad (:mod:`lfso.models._compiled`).
+    """
+
+    def __init__(
+        self,
+        z: np.ndarray,
+        u: np.ndarray,
+        pads: tuple[float, float, float],
+        *,
+        scale: float,
+        offset: Any = 0.0,
+        slope: Any = None,
+        product: Callable[[float], Any] | None = None,
+    ) -> None:
+        super().__init__(
+            z,
+            u,
+            approach_kernel,
+            weight=None,
+            scale=scale,
+            offset=offset,
+            slope=slope,
+            product=product,
+        )
+        self._pads = pads
+        self._weight_sum = None
+        self.underflow = None  # (the weights' sum comes with the first trial)
+
+    def _device_values(self, ts: Any) -> Any:
+        trials = np.asarray(ts, dtype=self.r.dtype)
+        sums, total = _compiled.approach_direct_sums(
+            self.r, self.u, trials, self._pads, self._weight_sum is None
+        )
+        if total is not None:
+            self._weight_sum = total
+        return sums.astype(self.r.dtype)  # (float64 sums rounded to the rows' dtype)
+
+    def device_step(
+        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
+    ) -> tuple[Any, Any]:
+        if self._weight_sum is None:  # (the underflow pad reads the weights' sum first)
+            self._device_values([0.0])
+        return super().device_step(eta, rtol=rtol, guess=guess, unit=unit)
 
 
 class CarriedProduct:
