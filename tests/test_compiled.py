@@ -267,6 +267,9 @@ def test_logistic_segment_makes_its_rows_in_the_trials(dtype, monkeypatch):
     want = stored.values(ts)
     np.testing.assert_allclose(got, want, rtol=10 * float(np.finfo(dtype).eps))
     assert seg.underflow == pytest.approx(stored.underflow, rel=1e-12)
+    for t, value in zip(ts, want, strict=True):  # one trial at a time (the host solve's)
+        single = model.segment(x, evaluation, d).values([t])[0]
+        assert single == pytest.approx(value, rel=10 * float(np.finfo(dtype).eps))
     monkeypatch.setattr(_compiled, "ENABLED", False)  # the NumPy kernels' gradient
     np.testing.assert_array_equal(model.evaluate(x, bound=False).grad, evaluation.grad)
     assert model.value(x) == pytest.approx(

@@ -1734,6 +1734,8 @@ class RowSegment(SegmentBound):
         r = self.r
         if fused is None or r.ndim != 1 or not (type(r) is np.ndarray or self._views):
             return None
+        if type(self)._device_values is not RowSegment._device_values:
+            return None  # (a subclass that makes its rows otherwise: ApproachSegment)
         r, u, weight, slack, host_slack = self._host_rows()
         if slack is not None and not host_slack:
             return None
