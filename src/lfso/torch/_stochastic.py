@@ -513,8 +513,61 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
-        self.last_step = self.last_curvature = math.nan
-        self.rollbacks = self.skipped = self.probes = self.steps = 0
+        self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
+        self._counts = [0, 0]  # rollbacks, skipped
+        self.probes = self.steps = 0
+        # The device path (module docstring, "On an accelerator"): None chooses it where the
+        # parameters are not on the CPU; True forces it on CPU tensors (tests, benchmarks).
+        self._device_path: bool | None = None
+        self._dev: dict[str, Any] | None = None  # its 0-d tensors (None: not built)
+        self._mirror: dict[str, Any] = {}  # what the host knows of them, a step late
+        self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
+        self._flags: dict[int, tuple[torch.Tensor, Any, Any]] = {}  # host copies of flags
+
+    @property
+    def last_step(self) -> float:
+        """``t``, the multiplier of the last step taken (NaN before the first); on the
+        device path, read from the device when asked."""
+        return self._read("last_step", 0)
+
+    @last_step.setter
+    def last_step(self, value: float) -> None:
+        self._last[0] = value
+
+    @property
+    def last_curvature(self) -> float:
+        """The secant curvature ``C`` last measured (NaN before the first)."""
+        return self._read("last_curvature", 1)
+
+    @last_curvature.setter
+    def last_curvature(self, value: float) -> None:
+        self._last[1] = value
+
+    @property
+    def rollbacks(self) -> int:
+        """Steps undone (class docstring); on the device path, up to date when read."""
+        self._settle()
+        return self._counts[0]
+
+    @rollbacks.setter
+    def rollbacks(self, value: int) -> None:
+        self._counts[0] = value
+
+    @property
+    def skipped(self) -> int:
+        """Batches skipped before any step (class docstring)."""
+        self._settle()
+        return self._counts[1]
+
+    @skipped.setter
+    def skipped(self, value: int) -> None:
+        self._counts[1] = value
+
+    def _read(self, name: str, index: int) -> float:
+        if self._dev is None:
+            return self._last[index]
+        value = self._dev["prev"][3] if name == "last_step" else self._dev[name]
+        return float(value)  # a host round trip, when the user asks
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; a group's ``lr`` (the step's
@@ -556,9 +609,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             )
         return lrs[0]
 
-    def _warn_skipped(self, loss: float, gg: float, undone: bool) -> None:
-        """A :class:`SkippedBatchWarning` naming the step, what was not finite, and what the
-        optimiser did about it."""
+    def _warn_skipped(self, loss: float, gg: float, undone: bool, step: int = 0) -> None:
+        """A :class:`SkippedBatchWarning` naming the step (``step``, or this one), what was
+        not finite, and what the optimiser did about it."""
         parts = [f"loss is {loss}"] if not math.isfinite(loss) else []
         if not math.isfinite(gg):
             parts.append(f"gradient's squared norm is {gg}")
@@ -570,7 +623,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             else "the parameters were left as they were"
         )
         warnings.warn(
-            f"StochasticLFSO step {self.steps}: the batch's {what}; the batch was skipped, "
+            f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
             f"{done}, and the gradient averages restart (check the data for NaN or inf)",
             SkippedBatchWarning,
             stacklevel=_caller_level(),
@@ -685,6 +738,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss
+        if self.secant == "fresh" and (
+            self._device_path or (self._device_path is None and params[0].device.type != "cpu")
+        ):
+            return self._device_step(closure, form, loss, params, lr)
         grads = [_grad(p) for p in params]
         g_state = self._global()
         k = g_state["k"] + 1
@@ -752,10 +809,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k, fell)
 
     def _buffers(
-        self, params: list[torch.Tensor]
+        self, params: list[torch.Tensor], filled: bool = False
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Each parameter's first moment ``m``, second moment ``v`` (``direction="adam"``)
-        and the point its last step left (``secant="fresh"``), created at the first step."""
+        and the point its last step left (``secant="fresh"``), created at the first step
+        (``filled``: that point created as a copy of the parameter, so that it is finite)."""
         adam = self.direction == "adam"
         fresh = self.secant == "fresh"
         ms, vs, prevs = [], [], []
@@ -770,7 +828,11 @@ class StochasticLFSO(torch.optim.Optimizer):
                 vs.append(state["v"])
             if fresh:
                 if "prev" not in state:  # the point each step leaves (for the probe, the undo)
-                    state["prev"] = torch.empty_like(p, memory_format=torch.preserve_format)
+                    state["prev"] = (
+                        p.detach().clone(memory_format=torch.preserve_format)
+                        if filled
+                        else torch.empty_like(p, memory_format=torch.preserve_format)
+                    )
                 prevs.append(state["prev"])
         return ms, vs, prevs
 
@@ -977,3 +1039,278 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state["step_size"] = s
         self.last_step, self.last_curvature = t, curvature
         return loss
+
+    # The device path: every quantity that sizes the step in 0-d tensors on the parameters'
+    # device, and no host round trip inside a step (module docstring, "On an accelerator").
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """As :meth:`torch.optim.Optimizer.state_dict`; on the device path, the step's
+        scalars are first written back to the state as numbers (one host round trip), so
+        that the state dict is the host path's, and loads on either path."""
+        self._store()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
+        scalars from the loaded state at the next step)."""
+        self._settle()
+        super().load_state_dict(state_dict)
+        self._dev, self._pending, self._mirror = None, None, {}
+
+    def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
+        """The device path's 0-d tensors, built from the state at its first step (or after
+        :meth:`load_state_dict`), with the host's mirror of what sizes the next probe."""
+        if self._dev is not None:
+            return self._dev
+
+        def scalar(value: float) -> torch.Tensor:
+            return torch.tensor(float(value), dtype=torch.float64, device=like.device)
+
+        s = g_state["step_size"]
+        self._dev = {
+            "s": scalar(s),
+            "prev": torch.tensor(  # t_prev, scale_prev, dd_prev, last_step
+                [*(g_state.get(key, math.nan) for key in _DEVICE_PREV), self._last[0]],
+                dtype=torch.float64,
+                device=like.device,
+            ),
+            "a": scalar(g_state.get("secant_a", math.nan)),  # NaN: none yet
+            "b": scalar(g_state.get("secant_b", math.nan)),
+            "below": scalar(g_state.get("below", 0)),
+            "ramp": torch.tensor(bool(g_state.get("ramp", True)), device=like.device),
+            "last_curvature": scalar(self._last[1]),
+        }
+        self._mirror = {
+            "k": g_state["k"],
+            "ramp": bool(g_state.get("ramp", True)),
+            "fell": bool(g_state.get("fell", False)),
+            "started": s == s,
+            "undoable": self._undo is not None,
+        }
+        if g_state.pop("restart", False):
+            self._zero_moments()
+        return self._dev
+
+    def _zero_moments(self) -> None:
+        buffers = [st[key] for st in self.state.values() for key in ("m", "v") if key in st]
+        if buffers:
+            torch._foreach_zero_(buffers)
+
+    def _settle(self) -> None:
+        """Read the flags the last device step copied to the host (waiting, on CUDA, for that
+        step's kernels only: this step's forward and backward passes are queued behind
+        them): the probe's mirror, the step count, the counters, the kept point, the
+        averages' restart, and the :class:`SkippedBatchWarning` of a batch that was not
+        finite (whose loss and gradient norm are then read from the device: one more read,
+        only for such a batch)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        step, undoable, k, params, stats, n_rows, flags = pending
+        _, view, event = flags
+        if event is not None:
+            event.synchronize()
+        ok, moved, fell = bool(view[0]), bool(view[1]), bool(view[2])
+        mirror = self._mirror
+        restart = False
+        if len(view) > 3:  # a probed step: the ramp may have ended
+            mirror["ramp"], restart = bool(view[3]), bool(view[4])
+        if ok:
+            mirror["k"] = k
+            if moved:  # the spare buffers hold the point it left: they become the kept point
+                mirror["fell"], mirror["started"], mirror["undoable"] = fell, True, True
+                for p in params:
+                    state = self.state[p]
+                    state["prev"], self._spares[p] = self._spares[p], state["prev"]
+        else:  # the batch is skipped: the averages restart (the step was undone, or none)
+            mirror["k"], mirror["undoable"] = 0, False
+            self._counts[0 if undoable else 1] += 1
+            restart = True
+        if restart:
+            self._zero_moments()
+        if not ok:
+            gg, f0 = stats[:: n_rows * n_rows][:2].tolist()  # (rare: a batch not finite)
+            self._warn_skipped(f0, gg, undoable, step)
+
+    def _store(self) -> None:
+        """Write the device path's scalars back to the state as numbers (a host round trip,
+        where the user asks for the state)."""
+        if self._dev is None:
+            return
+        self._settle()
+        dev, g_state, mirror = self._dev, self._global(), self._mirror
+        names = ("s", "a", "b", "below")
+        values = torch.cat([torch.stack([dev[key] for key in names]), dev["prev"][:3]])
+        s, a, b, below, *prev = values.tolist()
+        g_state["step_size"] = s
+        for key, value in zip((*_DEVICE_PREV, "secant_a", "secant_b"), (*prev, a, b), strict=True):
+            if value == value:
+                g_state[key] = value
+        g_state["below"] = int(below)
+        g_state["k"], g_state["ramp"], g_state["fell"] = mirror["k"], mirror["ramp"], mirror["fell"]
+        g_state.pop("restart", None)
+
+    def _device_step(
+        self,
+        closure: Callable[..., Any],
+        form: str,
+        loss: torch.Tensor,
+        params: list[torch.Tensor],
+        lr: float,
+    ) -> Any:
+        """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
+        parameters' device: the host path's rules, each branch a ``torch.where``, the step
+        and its undo applied with foreach operations scaled by a 0-d tensor."""
+        grads = [_grad(p) for p in params]
+        g_state = self._global()
+        dev = self._device_state(params[0], g_state)
+        self._settle()  # the last step's flags: this step's forward pass is already queued
+        mirror = self._mirror
+        k = mirror["k"] + 1
+        ms, vs, prevs = self._buffers(params, filled=True)
+        numels = [p.numel() for p in params]
+        n = sum(numels)
+        d_prev = g_state.get("d_prev")
+        if d_prev is not None and d_prev.shape[0] != n:
+            d_prev = None
+        probe = (
+            mirror["started"]
+            and d_prev is not None
+            and (k % self.probe_every == 0 or mirror["ramp"])
+            and not mirror["fell"]
+        )
+        # p_k to the spare buffers, which become the kept point where the step moves (the
+        # host swaps them in at the next step): the kept point stays until then, for an undo.
+        spare = self._spare(params)
+        torch._foreach_copy_(spare, params)
+        scalars = [loss.reshape(1)]
+        if probe:  # p_{k-1} in, the batch's loss, p_k back
+            torch._foreach_copy_(params, prevs)
+            scalars.append(self._trial(closure, form).reshape(1))
+            torch._foreach_copy_(params, spare)
+            self.probes += 1
+        ds, den, scale = self._moments(ms, vs, grads, k)
+        adam = self.direction == "adam"
+        # Every dot product of g, d (and d_prev) in one matrix product, as the host path
+        # takes them; those of the preconditioned gradient (the fallback's direction) on
+        # every step, as the host path takes them where it falls (the host no longer
+        # learns in time whether it does). All of them and the losses averaged over the
+        # ranks in one all-reduce.
+        rows = [t.reshape(-1) for t in grads + ds]
+        if probe:
+            rows.append(cast(torch.Tensor, d_prev))
+        n_rows = 3 if probe else 2
+        both = torch.cat(rows)
+        flat = both.double().view(n_rows, n)
+        if adam:
+            fallen = torch.cat([t.reshape(-1) for t in torch._foreach_div(grads, den)])
+            flat_fb = fallen.double()
+        else:
+            fallen, flat_fb = both[:n], flat[0]
+        gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
+        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb])
+        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        f0, dd_raw, dd_fb = stats[n_rows * n_rows], stats[n_rows + 1], stats[-1]
+        gd, dd = stats[1] * -scale, dd_raw * (scale * scale)
+        ok = torch.isfinite(torch.stack([f0, gd, dd])).all()
+        fell = gd >= 0.0  # (NaN: not ok, which decides alone)
+        # It moves unless it fell along a zero gradient (-g . d_fb = 0 or ||d_fb|| = 0).
+        moved = ok & (~fell | (torch.minimum(stats[-2], dd_fb) > 0.0))
+        longer = dd > 0.0  # fallen: as long as the step it replaces, ||scale d||^2 = dd
+        sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), 1.0), scale)
+        s, ramp, restart = dev["s"], dev["ramp"], dev["ramp"]
+        if probe:
+            s, ramp, restart = self._device_measure(dev, stats, n_rows, f0, moved)
+        eta = self.param_groups[0]["eta"]
+        if not mirror["started"]:  # the first step: a probe of length 1e-3 (1 + ||p||)
+            pnorm = torch.linalg.vector_norm(_flat(params))
+            dd = torch.where(fell & ~longer, dd_fb, dd)
+            s = 1e-3 * (1.0 + pnorm) / torch.sqrt(dd) / eta
+        t = s * (lr * eta)
+        kept = dev["s"] if not mirror["undoable"] else torch.where(ok, dev["s"], dev["s"] / 10.0)
+        dev["s"] = torch.where(moved, s, kept)
+        last = torch.stack([t, sc, torch.where(fell, dd_fb, dd_raw), t])
+        dev["prev"] = last = torch.where(moved, last, dev["prev"])
+        # The direction taken, flat: the preconditioned gradient where it fell; the last
+        # one where it did not move (finite, and multiplied by 0).
+        d_row = torch.where(fell, fallen, both[n : 2 * n])
+        d_row = torch.where(moved, d_row, d_prev if d_prev is not None else 0.0)
+        g_state["d_prev"] = d_row
+        if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
+            torch._foreach_lerp_(params, prevs, (~ok).to(params[0].dtype))
+        factor = torch.where(moved, -last[0] * last[1], 0.0).to(d_row.dtype)  # -t scale, or 0
+        views = [v.view_as(p) for v, p in zip(d_row.split(numels), params, strict=True)]
+        # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
+        torch._foreach_addcmul_(params, views, [factor.expand_as(p) for p in params])
+        flags = self._post(
+            torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
+        )
+        self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
+        return loss
+
+    def _device_measure(
+        self,
+        dev: dict[str, Any],
+        stats: torch.Tensor,
+        n_rows: int,
+        f0: torch.Tensor,
+        moved: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_measure` on 0-d tensors: ``(s, ramp, restart)``, the averages, the count
+        of batches below and the curvature updated in ``dev`` where it measured."""
+        s, t_prev = dev["s"], dev["prev"][0]
+        coef = -t_prev * dev["prev"][1]
+        f_prev, slope = stats[n_rows * n_rows + 1], coef * stats[(n_rows - 1) * n_rows]
+        sq = coef * coef * dev["prev"][2]
+        measured = moved & torch.isfinite(f_prev) & (sq > 0.0)
+        curvature = 2.0 * (f_prev - f0 + slope) / sq
+        c = curvature * sq
+        u = 1.0 - slope / c
+        star = torch.where(c > 0.0, torch.where(u > 0.0, u * t_prev, 0.0), math.inf)
+        a, b = (c - slope) / t_prev, c / (t_prev * t_prev)
+        dev["last_curvature"] = torch.where(measured, curvature, dev["last_curvature"])
+        if self._mirror["ramp"]:
+            ramp = torch.where(measured, star > self.growth * s, dev["ramp"])
+            target = torch.minimum(torch.maximum(star, s / self.shrink), self.growth * s)
+            restart = measured & ~ramp
+        else:
+            rho = self.smoothing
+            a = rho * torch.where(torch.isnan(dev["a"]), a, dev["a"]) + (1.0 - rho) * a
+            b = rho * torch.where(torch.isnan(dev["b"]), b, dev["b"]) + (1.0 - rho) * b
+            ratio = torch.where(b > 0.0, torch.where(a > 0.0, a / b, 0.0), math.inf)
+            below = torch.where(star < s, dev["below"] + 1.0, 0.0)
+            dev["below"] = torch.where(measured, below, dev["below"])
+            down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
+            cut = torch.where(below >= self.patience, s / down, s / up)  # (float64, as s)
+            target = torch.where(
+                ratio >= s, torch.minimum(ratio, s * up), torch.maximum(ratio, cut)
+            )
+            ramp, restart = dev["ramp"], measured & False
+        dev["ramp"] = ramp
+        dev["a"] = torch.where(measured, a, dev["a"])
+        dev["b"] = torch.where(measured, b, dev["b"])
+        return torch.where(measured, target, s), ramp, restart
+
+    def _post(self, flags: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+        """Copy this step's flags to the host without waiting (pinned memory on CUDA, and an
+        event that the next step's :meth:`_settle` waits on): ``(host copy, its NumPy view,
+        the event)``, one per number of flags, reused."""
+        slot = self._flags.get(flags.shape[0])
+        if slot is None:
+            cuda = flags.device.type == "cuda"
+            host = torch.empty(flags.shape, dtype=flags.dtype, pin_memory=cuda)
+            slot = self._flags[flags.shape[0]] = (
+                host,
+                host.numpy(),
+                torch.cuda.Event() if cuda else None,
+            )
+        host, _, event = slot
+        host.copy_(flags, non_blocking=True)
+        if event is not None:
+            event.record()
+        return slot
+
+
+#: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
+#: the state holds them; the device path keeps them in one vector, with ``last_step``.
+_DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
