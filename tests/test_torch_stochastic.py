@@ -811,12 +811,16 @@ def test_the_device_paths_state_dict_is_the_host_paths_and_continues_the_run():
 _DDP_STEPS, _DDP_ROWS = 20, 32
 
 #: name: (closure form, optimiser options, DistributedDataParallel options); the
-#: process_group "new" stands for a group made by torch.distributed.new_group.
+#: process_group "new" stands for a group made by torch.distributed.new_group, and
+#: "_device_path" forces the device path on the CPU tensors (the scalars that size the
+#: step averaged in the same one all-reduce, then every decision taken on 0-d tensors).
 DDP_RUNS = {
     "closure(backward)": ("flag", {}, {}),
     "torch.optim closure, bucket views": ("optim", {}, {"gradient_as_bucket_view": True}),
     "secant=same, a group passed": ("flag", {"secant": "same", "process_group": "new"}, {}),
     "process_group=False": ("flag", {"process_group": False}, {}),
+    "device path": ("flag", {"_device_path": True}, {}),
+    "device path, torch.optim closure": ("optim", {"_device_path": True}, {}),
 }
 
 
@@ -832,7 +836,10 @@ def _ddp_train(net, shard, form, options):
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(_DDP_STEPS * _DDP_ROWS, 8, generator=gen, dtype=torch.float64)
     y = torch.sin(X @ torch.randn(8, 1, generator=gen, dtype=torch.float64))
+    options = dict(options)
+    device = options.pop("_device_path", None)
     opt = StochasticLFSO(net.parameters(), **options)
+    opt._device_path = device
     for k in range(_DDP_STEPS):
         rows = shard(torch.arange(k * _DDP_ROWS, (k + 1) * _DDP_ROWS))
 

@@ -1237,7 +1237,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         d_row = torch.where(moved, d_row, d_prev if d_prev is not None else 0.0)
         g_state["d_prev"] = d_row
         if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
-            torch._foreach_lerp_(params, prevs, (~ok).to(params[0].dtype))
+            back = (~ok).to(params[0].dtype)
+            torch._foreach_lerp_(params, prevs, [back.expand_as(p) for p in params])
         factor = torch.where(moved, -last[0] * last[1], 0.0).to(d_row.dtype)  # -t scale, or 0
         views = [v.view_as(p) for v, p in zip(d_row.split(numels), params, strict=True)]
         # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
