@@ -523,6 +523,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._mirror: dict[str, Any] = {}  # what the host knows of them, a step late
         self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
         self._flags: dict[int, tuple[torch.Tensor, Any, Any]] = {}  # host copies of flags
+        self._row_cache: tuple[Any, ...] | None = None  # the direction's buffers (_rows)
 
     @property
     def last_step(self) -> float:
@@ -1074,11 +1075,18 @@ class StochasticLFSO(torch.optim.Optimizer):
                 dtype=torch.float64,
                 device=like.device,
             ),
-            "a": scalar(g_state.get("secant_a", math.nan)),  # NaN: none yet
-            "b": scalar(g_state.get("secant_b", math.nan)),
+            "ab": torch.tensor(  # the averaged a and b (NaN: none yet)
+                [g_state.get("secant_a", math.nan), g_state.get("secant_b", math.nan)],
+                dtype=torch.float64,
+                device=like.device,
+            ),
             "below": scalar(g_state.get("below", 0)),
             "ramp": torch.tensor(bool(g_state.get("ramp", True)), device=like.device),
+            "no": torch.tensor(False, device=like.device),
             "last_curvature": scalar(self._last[1]),
+            "zero": scalar(0.0),
+            "one": scalar(1.0),
+            "inf": scalar(math.inf),
         }
         self._mirror = {
             "k": g_state["k"],
@@ -1139,9 +1147,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             return
         self._settle()
         dev, g_state, mirror = self._dev, self._global(), self._mirror
-        names = ("s", "a", "b", "below")
-        values = torch.cat([torch.stack([dev[key] for key in names]), dev["prev"][:3]])
-        s, a, b, below, *prev = values.tolist()
+        names = ("s", "below")
+        values = torch.cat([torch.stack([dev[key] for key in names]), dev["ab"], dev["prev"][:3]])
+        s, below, a, b, *prev = values.tolist()
         g_state["step_size"] = s
         for key, value in zip((*_DEVICE_PREV, "secant_a", "secant_b"), (*prev, a, b), strict=True):
             if value == value:
@@ -1217,7 +1225,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         # It moves unless it fell along a zero gradient (-g . d_fb = 0 or ||d_fb|| = 0).
         moved = ok & (~fell | (torch.minimum(stats[-2], dd_fb) > 0.0))
         longer = dd > 0.0  # fallen: as long as the step it replaces, ||scale d||^2 = dd
-        sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), 1.0), scale)
+        sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), dev["one"]), scale)
         s, ramp, restart = dev["s"], dev["ramp"], dev["ramp"]
         if probe:
             s, ramp, restart = self._device_measure(dev, stats, n_rows, f0, moved)
@@ -1232,22 +1240,49 @@ class StochasticLFSO(torch.optim.Optimizer):
         last = torch.stack([t, sc, torch.where(fell, dd_fb, dd_raw), t])
         dev["prev"] = last = torch.where(moved, last, dev["prev"])
         # The direction taken, flat: the preconditioned gradient where it fell; the last
-        # one where it did not move (finite, and multiplied by 0).
-        d_row = torch.where(fell, fallen, both[n : 2 * n])
-        d_row = torch.where(moved, d_row, d_prev if d_prev is not None else 0.0)
+        # one where it did not move (finite, and multiplied by 0). Written into the one of
+        # two kept buffers that does not hold d_prev, whose views the step reads.
+        d_row, views, (factor, factors), (back, backs) = self._rows(params, d_prev)
+        torch.where(fell, fallen, both[n : 2 * n], out=d_row)
+        torch.where(moved, d_row, d_prev if d_prev is not None else dev["zero"], out=d_row)
         g_state["d_prev"] = d_row
         if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
-            back = (~ok).to(params[0].dtype)
-            torch._foreach_lerp_(params, prevs, [back.expand_as(p) for p in params])
-        factor = torch.where(moved, -last[0] * last[1], 0.0).to(d_row.dtype)  # -t scale, or 0
-        views = [v.view_as(p) for v, p in zip(d_row.split(numels), params, strict=True)]
+            torch.logical_not(ok, out=back)
+            torch._foreach_lerp_(params, prevs, backs)
+        factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))  # -t scale, or 0
         # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
-        torch._foreach_addcmul_(params, views, [factor.expand_as(p) for p in params])
+        torch._foreach_addcmul_(params, views, factors)
         flags = self._post(
             torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
         )
         self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
         return loss
+
+    def _rows(
+        self, params: list[torch.Tensor], d_prev: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor], tuple[Any, Any], tuple[Any, Any]]:
+        """The flat buffer for this step's direction (of two, the one not holding
+        ``d_prev``), its views shaped as the parameters, and two 0-d tensors in their
+        dtype with their expansions to each (the step's factor, the undo's weight): made
+        once, for the device path."""
+        key = [(p.shape, p.dtype, p.device) for p in params]
+        if self._row_cache is None or self._row_cache[0] != key:
+            like = params[0]
+            n = sum(p.numel() for p in params)
+            rows = []
+            for _ in range(2):
+                row = torch.zeros(n, dtype=like.dtype, device=like.device)
+                numels = [p.numel() for p in params]
+                views = [v.view(p.shape) for v, p in zip(row.split(numels), params, strict=True)]
+                rows.append((row, views))
+            scalars = []
+            for _ in range(2):
+                scalar = torch.zeros((), dtype=like.dtype, device=like.device)
+                scalars.append((scalar, [scalar.expand_as(p) for p in params]))
+            self._row_cache = (key, rows, *scalars)
+        _, rows, factor, back = self._row_cache
+        row, views = rows[1] if rows[0][0] is d_prev else rows[0]
+        return row, views, factor, back
 
     def _device_measure(
         self,
@@ -1267,29 +1302,29 @@ class StochasticLFSO(torch.optim.Optimizer):
         curvature = 2.0 * (f_prev - f0 + slope) / sq
         c = curvature * sq
         u = 1.0 - slope / c
-        star = torch.where(c > 0.0, torch.where(u > 0.0, u * t_prev, 0.0), math.inf)
-        a, b = (c - slope) / t_prev, c / (t_prev * t_prev)
+        zero, inf = dev["zero"], dev["inf"]
+        star = torch.where(c > 0.0, torch.where(u > 0.0, u * t_prev, zero), inf)
+        ab = torch.stack([(c - slope) / t_prev, c / (t_prev * t_prev)])  # a, b
         dev["last_curvature"] = torch.where(measured, curvature, dev["last_curvature"])
         if self._mirror["ramp"]:
             ramp = torch.where(measured, star > self.growth * s, dev["ramp"])
             target = torch.minimum(torch.maximum(star, s / self.shrink), self.growth * s)
             restart = measured & ~ramp
         else:
-            rho = self.smoothing
-            a = rho * torch.where(torch.isnan(dev["a"]), a, dev["a"]) + (1.0 - rho) * a
-            b = rho * torch.where(torch.isnan(dev["b"]), b, dev["b"]) + (1.0 - rho) * b
-            ratio = torch.where(b > 0.0, torch.where(a > 0.0, a / b, 0.0), math.inf)
-            below = torch.where(star < s, dev["below"] + 1.0, 0.0)
+            rho, old = self.smoothing, dev["ab"]
+            ab = rho * torch.where(torch.isnan(old), ab, old) + (1.0 - rho) * ab
+            a, b = ab[0], ab[1]
+            ratio = torch.where(b > 0.0, torch.where(a > 0.0, a / b, zero), inf)
+            below = torch.where(star < s, dev["below"] + 1.0, zero)
             dev["below"] = torch.where(measured, below, dev["below"])
             down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
             cut = torch.where(below >= self.patience, s / down, s / up)  # (float64, as s)
             target = torch.where(
                 ratio >= s, torch.minimum(ratio, s * up), torch.maximum(ratio, cut)
             )
-            ramp, restart = dev["ramp"], measured & False
+            ramp, restart = dev["ramp"], dev["no"]
         dev["ramp"] = ramp
-        dev["a"] = torch.where(measured, a, dev["a"])
-        dev["b"] = torch.where(measured, b, dev["b"])
+        dev["ab"] = torch.where(measured, ab, dev["ab"])
         return torch.where(measured, target, s), ramp, restart
 
     def _post(self, flags: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
