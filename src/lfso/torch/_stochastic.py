@@ -203,7 +203,46 @@ buffer then becomes the kept point), none allocating. Measured against Adam on t
 batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
 ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
 all-reduce averages the loss, the probe's loss and the Gram matrix over the
-ranks before that round trip (class docstring, Notes).
+ranks before that round trip (class docstring, Notes). On an accelerator, no round trip:
+
+On an accelerator: the device path
+----------------------------------
+Where the parameters are not on the CPU (``secant="fresh"``), :meth:`StochasticLFSO.step` reads
+nothing back from the device inside a step. Every quantity that sizes the step (``s``, the
+averages ``a`` and ``b``, the count of batches below ``s``, the ramp flag, the last step's
+``t``, scale and ``||d||^2``, and whether this batch is finite, falls back or moves) is a 0-d
+float64 tensor on the parameters' device, updated by the host path's rules with every branch
+a ``torch.where``. The step ``p + alpha d`` is ``addcmul`` by a 0-d ``alpha`` (0 where it does
+not move), rounded once as the host path's ``add`` with ``alpha``; a batch that is not finite
+is undone by a ``lerp`` of weight 1 to the kept point (exact: with weight 0 or 1, ``lerp``
+returns an end point), so parameters from such a batch never outlive the step, as on the host
+path. The same float64 operations in the same order: forced on CPU tensors, the two paths'
+parameters agree bit for bit in the tests' float32 runs, to the last bits in float64.
+
+What the host needs it learns one step late. The step copies its flags (finite, moved, fell
+back, the ramp, its end) to pinned host memory without waiting; the next step reads them
+after its closure has queued its forward and backward passes (on CUDA waiting on an event
+recorded after the copy: the last step's kernels only, while the device works on this
+step's passes). They keep the host's mirror exact: the probe (on every ``probe_every``-th
+step by the step count ``k``, which a batch that is not finite resets, on every step of the
+ramp, not after a fallback), ``k``'s bias corrections, the restart of the gradient averages
+(the ramp ended, or a batch was not finite), the counters, and which buffer holds the kept
+point (two, swapped there). Why not probe on every step of a bounded warm-up instead: the
+ramp has no bound (it ends when a measurement puts the line minimiser within reach), and a
+step after a fallback must not probe; read a step late, every decision is the host path's,
+for the cost of nothing the device waits for. So a :class:`SkippedBatchWarning` comes at the
+next step (or when :attr:`~StochasticLFSO.rollbacks`, :attr:`~StochasticLFSO.skipped` or
+``state_dict()`` is read), naming the batch's step; :attr:`~StochasticLFSO.last_step` and
+:attr:`~StochasticLFSO.last_curvature` are read from the device when read (a synchronisation
+the user asks for); ``state_dict()`` first writes the scalars back into the state as numbers
+(one round trip), so the state dict is the host path's and loads on either path (between
+steps, ``state`` itself holds the last values written back). The cost: the preconditioned
+gradient's two dot products on every step (the host path takes them where it falls back),
+and about 40 operations on 0-d tensors per step, about 40 more on a measured step, each a
+kernel launch (the CPU's figure, forced: ``docs/results.md``, "Minibatches", "The device
+path"). ``secant="same"`` keeps the host path: its trial loss decides a rollback within the
+step. On the CPU the host path is the default (its scalars are Python floats, and a read
+waits for nothing).
 """
 
 from __future__ import annotations
@@ -356,10 +395,12 @@ class StochasticLFSO(torch.optim.Optimizer):
     Attributes
     ----------
     last_step, last_curvature : float
-        ``t`` and the secant ``C`` of the last step (NaN before the first).
+        ``t`` and the secant ``C`` of the last step (NaN before the first); on the device
+        path (module docstring, "On an accelerator"), read from the device when read.
     rollbacks : int
         Steps undone: the batch after them had a non-finite loss or gradient
-        (``secant="same"``: or the step's trial loss was not finite).
+        (``secant="same"``: or the step's trial loss was not finite). On the device path,
+        counted when the next step (or this read) reads the last step's flags.
     skipped : int
         Batches with a non-finite loss or gradient before any step (nothing to undo).
     probes : int
@@ -371,7 +412,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     -----
     SkippedBatchWarning
         When a batch's loss or gradient is not finite: the batch is skipped, the previous
-        step undone (if any) and ``s`` divided by 10, the gradient averages restarted.
+        step undone (if any) and ``s`` divided by 10, the gradient averages restarted. On
+        the device path the warning comes a step later (the parameters are undone within
+        the step): at the next :meth:`step`, or when :attr:`rollbacks`, :attr:`skipped` or
+        :meth:`state_dict` is read.
 
     Notes
     -----
@@ -1303,25 +1347,25 @@ class StochasticLFSO(torch.optim.Optimizer):
         c = curvature * sq
         u = 1.0 - slope / c
         zero, inf = dev["zero"], dev["inf"]
-        star = torch.where(c > 0.0, torch.where(u > 0.0, u * t_prev, zero), inf)
+        star = torch.where(c > 0.0, (u * t_prev).clamp_min(0.0), inf)  # (t_prev > 0)
         ab = torch.stack([(c - slope) / t_prev, c / (t_prev * t_prev)])  # a, b
         dev["last_curvature"] = torch.where(measured, curvature, dev["last_curvature"])
         if self._mirror["ramp"]:
             ramp = torch.where(measured, star > self.growth * s, dev["ramp"])
-            target = torch.minimum(torch.maximum(star, s / self.shrink), self.growth * s)
+            target = torch.clamp(star, s / self.shrink, self.growth * s)
             restart = measured & ~ramp
         else:
             rho, old = self.smoothing, dev["ab"]
             ab = rho * torch.where(torch.isnan(old), ab, old) + (1.0 - rho) * ab
             a, b = ab[0], ab[1]
-            ratio = torch.where(b > 0.0, torch.where(a > 0.0, a / b, zero), inf)
+            ratio = torch.where(b > 0.0, (a / b).clamp_min(0.0), inf)
             below = torch.where(star < s, dev["below"] + 1.0, zero)
             dev["below"] = torch.where(measured, below, dev["below"])
             down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
+            # Above s: min(ratio, s up); below: max(ratio, s / cut); as s / cut < s < s up,
+            # one clamp.
             cut = torch.where(below >= self.patience, s / down, s / up)  # (float64, as s)
-            target = torch.where(
-                ratio >= s, torch.minimum(ratio, s * up), torch.maximum(ratio, cut)
-            )
+            target = torch.clamp(ratio, cut, s * up)
             ramp, restart = dev["ramp"], dev["no"]
         dev["ramp"] = ramp
         dev["ab"] = torch.where(measured, ab, dev["ab"])
