@@ -505,6 +505,46 @@ def _path(device: bool) -> Callable[..., Any]:
     return make
 
 
+#: Operators that launch no kernel (views, metadata, allocation), left out of the counts.
+_NO_KERNEL = {
+    "aten::" + name
+    for name in (
+        "view as_strided select slice expand t transpose reshape split narrow unsqueeze "
+        "detach alias lift_fresh empty empty_strided to view_as resolve_conj resolve_neg "
+        "result_type"
+    ).split()
+}
+
+
+def operator_calls(task: Task, batch: int, device: bool) -> dict[bool, float]:
+    """The operators one StochasticLFSO step calls from Python (views and allocations left
+    out; a foreach operator counts once, as it launches about one kernel on a GPU; the
+    closure's forward and backward passes included), averaged over steps 40 to 59 of the
+    fixed batches: probed step -> mean count (``device``: the device path, forced)."""
+    from torch.profiler import profile
+
+    torch.manual_seed(0)
+    model = task.make_model()
+    opt = _path(device)(model.parameters())
+    step = _stepper(task, model, opt)
+    counts: dict[bool, list[int]] = {False: [], True: []}
+    for k, (xb, yb) in enumerate(_fixed_batches(task, batch, 60)):
+        if k < 40:
+            step(xb, yb)
+            continue
+        probes = opt.probes
+        with profile() as prof:
+            step(xb, yb)
+        top = [
+            e.name
+            for e in prof.events()
+            if e.name.startswith("aten::")
+            and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+        ]
+        counts[opt.probes > probes].append(sum(name not in _NO_KERNEL for name in top))
+    return {probed: float(np.mean(c)) for probed, c in counts.items() if c}
+
+
 def step_time(
     tasks: list[str], quick: bool, device_path: bool = False, device: str = "cpu"
 ) -> list[str]:
@@ -548,6 +588,22 @@ def step_time(
         lines += ["", f"StochasticLFSO / Adam, {clock}: at most {max(ratios):.2f}x"]
         if others:
             lines.append(f"{extra} / Adam, {clock}: at most {max(others):.2f}x")
+        lines.append("")
+    if device_path and not gpu:  # what the device path adds, in kernel launches on a GPU
+        lines += [
+            "Operator calls per StochasticLFSO step (views left out; a foreach call counts "
+            "once; forward and backward included), batch 128, host path / device path:",
+            "",
+            "| task | step without a probe | step with a probe |",
+            "|---|---|---|",
+        ]
+        for name in tasks:
+            task = make_task(name, quick)
+            host, dev = (operator_calls(task, 128, device) for device in (False, True))
+            lines.append(
+                f"| {name} | {host.get(False, math.nan):.0f} / {dev.get(False, math.nan):.0f} "
+                f"| {host.get(True, math.nan):.0f} / {dev.get(True, math.nan):.0f} |"
+            )
         lines.append("")
     return lines
 

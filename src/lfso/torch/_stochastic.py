@@ -238,11 +238,11 @@ the user asks for); ``state_dict()`` first writes the scalars back into the stat
 (one round trip), so the state dict is the host path's and loads on either path (between
 steps, ``state`` itself holds the last values written back). The cost: the preconditioned
 gradient's two dot products on every step (the host path takes them where it falls back),
-and about 40 operations on 0-d tensors per step, about 40 more on a measured step, each a
-kernel launch (the CPU's figure, forced: ``docs/results.md``, "Minibatches", "The device
-path"). ``secant="same"`` keeps the host path: its trial loss decides a rollback within the
-step. On the CPU the host path is the default (its scalars are Python floats, and a read
-waits for nothing).
+and a few dozen operations on 0-d tensors per step, more on a measured step, each a kernel
+launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
+"Minibatches", "The device path"). ``secant="same"`` keeps the host path: its trial loss
+decides a rollback within the step. On the CPU the host path is the default (its scalars
+are Python floats, and a read waits for nothing).
 """
 
 from __future__ import annotations
