@@ -626,7 +626,10 @@ def _device_stream(name, dtype=torch.float64):
         X = torch.randn(200 * 32, 5, generator=gen, dtype=dtype)
         y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0], dtype=dtype) + 1.0
         model = torch.nn.Linear(5, 1).to(dtype)
-        bad = {0: math.nan, 7: math.inf, 40: math.nan, 41: math.nan, 90: -math.inf, 150: math.nan}
+        # NaN or inf times the loss; 0 times it: a zero gradient, where the step falls back
+        # to the preconditioned gradient, which is 0 too: no step at all
+        bad = {0: math.nan, 7: math.inf, 40: math.nan, 41: math.nan, 60: 0.0, 90: -math.inf}
+        bad[150] = math.nan
 
         def loss(k, backward):
             rows = slice(32 * k, 32 * (k + 1))
@@ -693,6 +696,16 @@ def test_the_device_path_takes_the_host_paths_steps(name, every):
         assert host_counts[1:] == (4, 2) and all(f == __file__ for _, f in dev_warned)
     if name == "sign":
         assert fell >= 40  # the fallback was exercised
+
+
+@pytest.mark.parametrize("name", ["sign", "nan"])
+def test_the_device_path_with_the_momentum_direction(name):
+    """``direction="momentum"`` (the preconditioned gradient is the gradient itself)."""
+    a, _, host_counts, host_warned, _ = _device_run(name, False, direction="momentum")
+    b, _, dev_counts, dev_warned, _ = _device_run(name, True, direction="momentum")
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-14, atol=1e-18)
+    assert dev_counts == host_counts and dev_warned == host_warned
 
 
 def test_the_device_path_in_float32_on_the_digits_mlp():
