@@ -1242,26 +1242,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             torch._foreach_copy_(params, spare)
             self.probes += 1
         ds, den, scale = self._moments(ms, vs, grads, k)
-        adam = self.direction == "adam"
-        # Every dot product of g, d (and d_prev) in one matrix product, as the host path
-        # takes them; those of the preconditioned gradient (the fallback's direction) on
-        # every step, as the host path takes them where it falls (the host no longer
-        # learns in time whether it does). All of them and the losses averaged over the
-        # ranks in one all-reduce.
-        rows = [t.reshape(-1) for t in grads + ds]
-        if probe:
-            rows.append(cast(torch.Tensor, d_prev))
-        n_rows = 3 if probe else 2
-        both = torch.cat(rows)
-        flat = both.double().view(n_rows, n)
-        if adam:
-            fallen = torch.cat([t.reshape(-1) for t in torch._foreach_div(grads, den)])
-            flat_fb = fallen.double()
-        else:
-            fallen, flat_fb = both[:n], flat[0]
-        gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
-        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb])
-        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        stats, n_rows, both, fallen = self._device_statistics(
+            grads, ds, den, d_prev if probe else None, scalars
+        )
         f0, dd_raw, dd_fb = stats[n_rows * n_rows], stats[n_rows + 1], stats[-1]
         gd, dd = stats[1] * -scale, dd_raw * (scale * scale)
         ok = torch.isfinite(torch.stack([f0, gd, dd])).all()
@@ -1301,6 +1284,39 @@ class StochasticLFSO(torch.optim.Optimizer):
         )
         self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
         return loss
+
+    def _device_statistics(
+        self,
+        grads: list[torch.Tensor],
+        ds: list[torch.Tensor],
+        den: Any,
+        d_prev: torch.Tensor | None,
+        scalars: list[torch.Tensor],
+    ) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
+        """Every dot product of g, d (and ``d_prev``, on a probed step) in one matrix
+        product, as the host path takes them; those of the preconditioned gradient (the
+        fallback's direction) on every step, as the host path takes them where it falls
+        back (the host no longer learns in time whether it does); all of them and the
+        losses averaged over the ranks in one all-reduce: ``(stats, n_rows, both,
+        fallen)``, ``stats`` the Gram matrix row by row, the losses, ``g . d_fb`` and
+        ``||d_fb||^2``; ``both`` the rows in the parameters' dtype, ``fallen`` ``d_fb``."""
+        adam = self.direction == "adam"
+        rows = [t.reshape(-1) for t in grads + ds]
+        if d_prev is not None:
+            rows.append(d_prev)
+        n_rows = 2 if d_prev is None else 3
+        both = torch.cat(rows)
+        n = both.shape[0] // n_rows
+        flat = both.double().view(n_rows, n)
+        if adam:
+            fallen = torch.cat([t.reshape(-1) for t in torch._foreach_div(grads, den)])
+            flat_fb = fallen.double()
+        else:
+            fallen, flat_fb = both[:n], flat[0]
+        gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
+        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb])
+        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        return stats, n_rows, both, fallen
 
     def _rows(
         self, params: list[torch.Tensor], d_prev: torch.Tensor | None
