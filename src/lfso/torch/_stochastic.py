@@ -223,14 +223,15 @@ What the host needs it learns one step late. The step copies its flags (finite, 
 back, the ramp, its end) to pinned host memory without waiting; the next step reads them
 after its closure has queued its forward and backward passes (on CUDA waiting on an event
 recorded after the copy: the last step's kernels only, while the device works on this
-step's passes). They keep the host's mirror exact: the probe (on every ``probe_every``-th
-step by the step count ``k``, which a batch that is not finite resets, on every step of the
-ramp, not after a fallback), ``k``'s bias corrections, the restart of the gradient averages
-(the ramp ended, or a batch was not finite), the counters, and which buffer holds the kept
-point (two, swapped there). Why not probe on every step of a bounded warm-up instead: the
-ramp has no bound (it ends when a measurement puts the line minimiser within reach), and a
-step after a fallback must not probe; read a step late, every decision is the host path's,
-for the cost of nothing the device waits for. So a :class:`SkippedBatchWarning` comes at the
+step's passes; on other accelerators the copy itself waits, within the step). They keep the
+host's mirror exact: the probe (on every ``probe_every``-th step by the step count ``k``,
+which a batch that is not finite resets, on every step of the ramp, not after a fallback),
+``k``'s bias corrections, the restart of the gradient averages (the ramp ended, or a batch
+was not finite), the counters, and which buffer holds the kept point (two, swapped there).
+Why not probe on every step of a bounded warm-up instead: the ramp has no bound (it ends
+when a measurement puts the line minimiser within reach), and a step after a fallback must
+not probe; read a step late, every decision is the host path's, for the cost of nothing the
+device waits for. So a :class:`SkippedBatchWarning` comes at the
 next step (or when :attr:`~StochasticLFSO.rollbacks`, :attr:`~StochasticLFSO.skipped` or
 ``state_dict()`` is read), naming the batch's step; :attr:`~StochasticLFSO.last_step` and
 :attr:`~StochasticLFSO.last_curvature` are read from the device when read (a synchronisation
@@ -1388,8 +1389,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         return torch.where(measured, target, s), ramp, restart
 
     def _post(self, flags: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
-        """Copy this step's flags to the host without waiting (pinned memory on CUDA, and an
-        event that the next step's :meth:`_settle` waits on): ``(host copy, its NumPy view,
+        """Copy this step's flags to the host without waiting (on CUDA: to pinned memory,
+        with an event that the next step's :meth:`_settle` waits on; on other devices the
+        copy waits, as nothing would say when it landed): ``(host copy, its NumPy view,
         the event)``, one per number of flags, reused."""
         slot = self._flags.get(flags.shape[0])
         if slot is None:
@@ -1401,7 +1403,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                 torch.cuda.Event() if cuda else None,
             )
         host, _, event = slot
-        host.copy_(flags, non_blocking=True)
+        host.copy_(flags, non_blocking=event is not None)  # (elsewhere: read at once)
         if event is not None:
             event.record()
         return slot
