@@ -9,6 +9,8 @@ Usage::
     python benchmarks/stochastic.py --only cost         # where a step's time goes (OUT/cost.md)
     python benchmarks/stochastic.py --only step-time    # step time / Adam's, batch >= 128
     python benchmarks/stochastic.py --only step-time cnn --no-train --threads 2
+    python benchmarks/stochastic.py --only step-time --no-train --device-path  # + device path
+    python benchmarks/stochastic.py --only step-time --no-train --device cuda  # on a GPU
     python benchmarks/stochastic.py --lfso-only         # StochasticLFSO alone (compare versions)
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``; digits is
@@ -39,7 +41,11 @@ seconds); DoG (``dog-optimizer``), Prodigy (``prodigyopt``) and schedule-free Ad
 Scores are test accuracy in percent (the autoencoder: R^2 in percent).
 Per-step cost (``step-time``): the same batches stepped by Adam and by StochasticLFSO,
 interleaved, median of the per-block ratios of this thread's CPU time (and of wall-clock
-time), at batch 128 and 256 for every network of the task set. Output: a markdown table
+time), at batch 128 and 256 for every network of the task set; ``--device-path`` adds
+StochasticLFSO's device path forced on the CPU tensors (its 0-d tensor bookkeeping, timed
+where it is not the default), and ``--device cuda`` times on a GPU (wall clock, the device
+synchronised at the end of each block; StochasticLFSO's default there is the device path,
+and the host path is timed beside it). Output: a markdown table
 on stdout and in ``OUT/table.md``, and ``OUT/<task>.png`` (score and training loss against
 epochs and seconds; needs matplotlib), with ``OUT`` = ``docs/stochastic`` by default; files
 are written atomically.
@@ -444,24 +450,33 @@ def _stepper(task: Task, model: torch.nn.Module, opt: Any) -> Callable[[Any, Any
 
 
 def cost_breakdown(
-    task: Task, batch: int, factories: dict[str, Callable[..., Any]], steps: int, repeats: int
+    task: Task,
+    batch: int,
+    factories: dict[str, Callable[..., Any]],
+    steps: int,
+    repeats: int,
+    device: str = "cpu",
 ) -> dict[str, tuple[float, float]]:
     """Per step of each factory's optimiser on the same batches, in interleaved blocks (the
     first not counted): the median CPU microseconds of this thread (what the step costs; a
-    shared machine's other jobs barely move it) and wall-clock microseconds."""
-    batches = _fixed_batches(task, batch, steps)
+    shared machine's other jobs barely move it) and wall-clock microseconds (on ``device``
+    other than the CPU, the device synchronised before and after each block)."""
+    batches = [(xb.to(device), yb.to(device)) for xb, yb in _fixed_batches(task, batch, steps)]
     torch.manual_seed(0)
     runners = {}
     for name, factory in factories.items():
-        model = task.make_model()
+        model = task.make_model().to(device)
         runners[name] = _stepper(task, model, factory(model.parameters()))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     cpu: dict[str, list[float]] = {name: [] for name in runners}
     wall: dict[str, list[float]] = {name: [] for name in runners}
     for repeat in range(repeats + 1):
         for name, step in runners.items():
+            sync()
             start, start_cpu = time.perf_counter(), time.thread_time()
             for xb, yb in batches:
                 step(xb, yb)
+            sync()
             if repeat:
                 cpu[name].append((time.thread_time() - start_cpu) / len(batches) * 1e6)
                 wall[name].append((time.perf_counter() - start) / len(batches) * 1e6)
@@ -478,31 +493,118 @@ BREAKDOWN: dict[str, Callable[..., Any]] = {
 }
 
 
-def step_time(tasks: list[str], quick: bool) -> list[str]:
-    """StochasticLFSO's step time over Adam's at batch 128 and 256 on each network."""
+def _path(device: bool) -> Callable[..., Any]:
+    """StochasticLFSO at its defaults, on the device path (``device``) or the host path,
+    whatever device the parameters are on."""
+
+    def make(params: Any) -> StochasticLFSO:
+        opt = StochasticLFSO(params)
+        opt._device_path = device
+        return opt
+
+    return make
+
+
+#: Operators that launch no kernel (views, metadata, allocation), left out of the counts.
+_NO_KERNEL = {
+    "aten::" + name
+    for name in (
+        "view as_strided select slice expand t transpose reshape split narrow unsqueeze "
+        "detach alias lift_fresh empty empty_strided to view_as resolve_conj resolve_neg "
+        "result_type"
+    ).split()
+}
+
+
+def operator_calls(task: Task, batch: int, device: bool) -> dict[bool, float]:
+    """The operators one StochasticLFSO step calls from Python (views and allocations left
+    out; a foreach operator counts once, as it launches about one kernel on a GPU; the
+    closure's forward and backward passes included), averaged over steps 40 to 59 of the
+    fixed batches: probed step -> mean count (``device``: the device path, forced)."""
+    from torch.profiler import profile
+
+    torch.manual_seed(0)
+    model = task.make_model()
+    opt = _path(device)(model.parameters())
+    step = _stepper(task, model, opt)
+    counts: dict[bool, list[int]] = {False: [], True: []}
+    for k, (xb, yb) in enumerate(_fixed_batches(task, batch, 60)):
+        if k < 40:
+            step(xb, yb)
+            continue
+        probes = opt.probes
+        with profile() as prof:
+            step(xb, yb)
+        top = [
+            e.name
+            for e in prof.events()
+            if e.name.startswith("aten::")
+            and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+        ]
+        counts[opt.probes > probes].append(sum(name not in _NO_KERNEL for name in top))
+    return {probed: float(np.mean(c)) for probed, c in counts.items() if c}
+
+
+def step_time(
+    tasks: list[str], quick: bool, device_path: bool = False, device: str = "cpu"
+) -> list[str]:
+    """StochasticLFSO's step time over Adam's at batch 128 and 256 on each network (on a
+    GPU: wall clock, with the host path beside the device path; ``device_path``: on the
+    CPU, with the device path beside the host path)."""
     steps, repeats = (10, 3) if quick else (40, 11)
-    lines = [
-        "| task | batch | Adam us/step (CPU) | StochasticLFSO / Adam, CPU time | wall clock "
-        "| forward+backward / Adam |",
-        "|---|---|---|---|---|---|",
-    ]
+    gpu = device != "cpu"
+    clock = "wall clock" if gpu else "CPU time"
+    extra = "StochasticLFSO, host path" if gpu else "StochasticLFSO, device path"
     factories = {k: BREAKDOWN[k] for k in ("Adam", "StochasticLFSO", "forward+backward")}
-    ratios = []
+    if gpu or device_path:
+        factories[extra] = _path(not gpu)
+    head = f"| task | batch | Adam us/step ({'wall clock' if gpu else 'CPU'}) "
+    head += f"| StochasticLFSO / Adam, {clock} "
+    head += "| wall clock | forward+backward / Adam |"
+    if extra in factories:
+        head += f" {extra.split(', ')[1]} / Adam, {clock} |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    ratios, others = [], []
     for name in tasks:
         task = make_task(name, quick)
         for batch in (128, 256):
             if batch * 2 > len(task.data[0]):
                 continue
-            res = cost_breakdown(task, batch, factories, steps, repeats)
-            (a_cpu, a_wall), (l_cpu, l_wall) = res["Adam"], res["StochasticLFSO"]
-            ratios.append(l_cpu / a_cpu)
-            lines.append(
-                f"| {name} | {batch} | {a_cpu:.0f} | {l_cpu / a_cpu:.2f}x | {l_wall / a_wall:.2f}x "
-                f"| {res['forward+backward'][0] / a_cpu:.2f} |"
+            res = cost_breakdown(task, batch, factories, steps, repeats, device)
+            pick = 1 if gpu else 0  # wall clock on a GPU, this thread's CPU time on the CPU
+            adam, lfso = res["Adam"][pick], res["StochasticLFSO"][pick]
+            ratios.append(lfso / adam)
+            row = (
+                f"| {name} | {batch} | {adam:.0f} | {lfso / adam:.2f}x "
+                f"| {res['StochasticLFSO'][1] / res['Adam'][1]:.2f}x "
+                f"| {res['forward+backward'][pick] / adam:.2f} |"
             )
+            if extra in res:
+                others.append(res[extra][pick] / adam)
+                row += f" {others[-1]:.2f}x |"
+            lines.append(row)
             print(f"  step-time {name} {batch} done", file=sys.stderr, flush=True)
     if ratios:
-        lines += ["", f"StochasticLFSO / Adam, CPU time: at most {max(ratios):.2f}x", ""]
+        lines += ["", f"StochasticLFSO / Adam, {clock}: at most {max(ratios):.2f}x"]
+        if others:
+            lines.append(f"{extra} / Adam, {clock}: at most {max(others):.2f}x")
+        lines.append("")
+    if device_path and not gpu:  # what the device path adds, in kernel launches on a GPU
+        lines += [
+            "Operator calls per StochasticLFSO step (views left out; a foreach call counts "
+            "once; forward and backward included), batch 128, host path / device path:",
+            "",
+            "| task | step without a probe | step with a probe |",
+            "|---|---|---|",
+        ]
+        for name in tasks:
+            task = make_task(name, quick)
+            host, dev = (operator_calls(task, 128, device) for device in (False, True))
+            lines.append(
+                f"| {name} | {host.get(False, math.nan):.0f} / {dev.get(False, math.nan):.0f} "
+                f"| {host.get(True, math.nan):.0f} / {dev.get(True, math.nan):.0f} |"
+            )
+        lines.append("")
     return lines
 
 
@@ -771,6 +873,16 @@ def main(argv: list[str] | None = None) -> None:
         help="train StochasticLFSO alone (no peers, no verdict): to compare versions of it",
     )
     parser.add_argument("--out", default="docs/stochastic", help="folder for table.md, PNGs")
+    parser.add_argument(
+        "--device-path",
+        action="store_true",
+        help="step-time: also StochasticLFSO's device path, forced on the CPU tensors",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="step-time: where the models and batches live (cuda: a GPU, wall clock)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -834,7 +946,9 @@ def main(argv: list[str] | None = None) -> None:
         ]
     if "step-time" in args.only:
         lines += ["Step time at batch 128 and 256 (`--only step-time`)", ""]
-        lines += step_time(list(TASKS) if not tasks else tasks, args.quick)
+        lines += step_time(
+            list(TASKS) if not tasks else tasks, args.quick, args.device_path, args.device
+        )
     if "late" in args.only:
         names = tasks or ["mlp-wide"]
         drawn = ", batches drawn with replacement" if args.replacement else ""

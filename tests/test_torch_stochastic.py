@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -612,17 +613,227 @@ def test_reexported_from_lfso_torch():
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
 
 
+# The device path (module docstring, "On an accelerator"), forced on CPU tensors: the same
+# rules on 0-d tensors, so the same steps as the host path up to rounding.
+
+
+def _device_stream(name, dtype=torch.float64):
+    """A model, its batches' losses (``loss(k, backward)`` for batch ``k``) and how many
+    batches: the streams the device path is checked on."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # the model's initial weights
+    if name in ("linear", "nan"):  # noise-free linear regression (and NaN/inf batches)
+        X = torch.randn(200 * 32, 5, generator=gen, dtype=dtype)
+        y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0], dtype=dtype) + 1.0
+        model = torch.nn.Linear(5, 1).to(dtype)
+        # NaN or inf times the loss; 0 times it: a zero gradient, where the step falls back
+        # to the preconditioned gradient, which is 0 too: no step at all
+        bad = {0: math.nan, 7: math.inf, 40: math.nan, 41: math.nan, 60: 0.0, 90: -math.inf}
+        bad[150] = math.nan
+
+        def loss(k, backward):
+            rows = slice(32 * k, 32 * (k + 1))
+            value = ((model(X[rows]).squeeze(1) - y[rows]) ** 2).mean()
+            if name == "nan" and k in bad:
+                value = value * bad[k]
+            return _backward(value, backward)
+
+        return model, loss, 200
+    if name == "sign":  # 1/2 (w - c_i)^2, c_i = +-3 at random: the batches disagree often
+        model = torch.nn.Linear(1, 1, bias=False).to(dtype)
+        cs = 3.0 * torch.randint(0, 2, (300,), generator=gen).to(dtype) * 2.0 - 3.0
+        return model, lambda k, b: _backward(0.5 * (model.weight - cs[k]).pow(2).sum(), b), 300
+    Xtr, ytr, _, _ = _digits()  # the digits MLP
+    model = _mlp().to(dtype)
+    order = torch.randperm(len(Xtr), generator=gen)
+    X = Xtr.to(dtype)
+
+    def mlp_loss(k, backward):
+        idx = order[torch.arange(64 * k, 64 * (k + 1)) % len(order)]
+        return _backward(torch.nn.functional.cross_entropy(model(X[idx]), ytr[idx]), backward)
+
+    return model, mlp_loss, 150
+
+
+def _device_run(name, device, dtype=torch.float64, **options):
+    """The stream ``name`` on the host path or the device path: the parameters after it,
+    the optimiser, its counters, the warnings' messages and files, and (host path) how
+    many steps went along the preconditioned gradient."""
+    model, loss, steps = _device_stream(name, dtype)
+    opt = StochasticLFSO(model.parameters(), **options)
+    opt._device_path = device
+    fell = 0  # steps along the preconditioned gradient (the host path's state says)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(steps):
+            opt.step(lambda backward=True, k=k: loss(k, backward))
+            fell += bool(not device and opt._global().get("fell", False))
+        counters = (opt.probes, opt.rollbacks, opt.skipped)  # (reading them settles the last)
+    seen = [(str(w.message), w.filename) for w in caught if w.category is SkippedBatchWarning]
+    return [p.detach().clone() for p in model.parameters()], opt, counters, seen, fell
+
+
+@pytest.mark.parametrize("every", [1, 2])
+@pytest.mark.parametrize("name", ["linear", "mlp", "sign", "nan"])
+def test_the_device_path_takes_the_host_paths_steps(name, every):
+    """The device path forced on CPU tensors: the same parameters as the host path after
+    150 to 300 steps (float64), to a few units in the last place: both compute every
+    number with the same float64 operations in the same order (the Gram matrix by the
+    same product, the step ``p + alpha d`` rounded once, by ``addcmul`` with a 0-d
+    ``alpha``), and only where a 0-d tensor operation and Python's float arithmetic
+    differ in a last bit can they part (on one of these streams, one parameter near 0
+    in its last bits). The same probes, rollbacks, skips and warnings (each naming its
+    step, pointing at the caller's ``step``), issued one step later."""
+    a, host, host_counts, host_warned, fell = _device_run(name, False, probe_every=every)
+    b, dev, dev_counts, dev_warned, _ = _device_run(name, True, probe_every=every)
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-14, atol=1e-18)
+    assert dev_counts == host_counts and dev_warned == host_warned
+    assert dev.last_step == pytest.approx(host.last_step, rel=1e-9)
+    assert dev.last_curvature == pytest.approx(host.last_curvature, rel=1e-6, nan_ok=True)
+    assert host_counts[0] > 20
+    if name == "nan":  # rollbacks and skips (a batch after a skip: nothing to undo)
+        assert host_counts[1:] == (4, 2) and all(f == __file__ for _, f in dev_warned)
+    if name == "sign":
+        assert fell >= 40  # the fallback was exercised
+
+
+@pytest.mark.parametrize("name", ["sign", "nan"])
+def test_the_device_path_with_the_momentum_direction(name):
+    """``direction="momentum"`` (the preconditioned gradient is the gradient itself)."""
+    a, _, host_counts, host_warned, _ = _device_run(name, False, direction="momentum")
+    b, _, dev_counts, dev_warned, _ = _device_run(name, True, direction="momentum")
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-14, atol=1e-18)
+    assert dev_counts == host_counts and dev_warned == host_warned
+
+
+def test_the_device_path_in_float32_on_the_digits_mlp():
+    """In float32 (the parameters, the direction and the step; the scalars that size the
+    step are float64 on both paths), 150 steps of the ReLU network end bit for bit where
+    the host path's do (a difference in the last bit would grow over them: the secant
+    divides a difference of two losses by a small ``||Delta||^2``)."""
+    a, _, host_counts, _, _ = _device_run("mlp", False, torch.float32)
+    b, _, dev_counts, _, _ = _device_run("mlp", True, torch.float32)
+    assert dev_counts == host_counts
+    for p, q in zip(a, b, strict=True):
+        assert torch.equal(q, p)
+
+
+def test_a_non_finite_last_batch_is_reported_when_the_counters_are_read():
+    """The device path learns that a batch was not finite from flags it reads at the next
+    step; after the last step, reading ``rollbacks`` or ``skipped`` (or ``state_dict()``)
+    reads them, and warns. The parameters were undone within the step itself."""
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    opt = StochasticLFSO([w])
+    opt._device_path = True
+    for _ in range(5):
+        kept = w.detach().clone()  # the point the last step left
+        opt.step(lambda backward=True: _backward((w**2).sum(), backward))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing yet
+        opt.step(lambda backward=True: _backward((w**2).sum() * math.nan, backward))
+    assert torch.equal(w.detach(), kept)  # undone at once
+    with pytest.warns(SkippedBatchWarning, match="step 6: the batch's loss is nan"):
+        assert opt.rollbacks == 1
+    assert opt.skipped == 0
+
+
+_SYNCS = ("item", "tolist", "__float__", "__bool__", "__index__", "__int__", "numpy", "cpu")
+
+
+def _count_syncs(monkeypatch, name, device, steps=(30, 80)):
+    """Calls of the tensor methods that bring a value to the host, during steps ``steps``
+    of the digits MLP (after the ramp)."""
+    model, loss, _ = _device_stream(name, torch.float32)
+    opt = StochasticLFSO(model.parameters())
+    opt._device_path = device
+    calls = []
+    for method in _SYNCS:
+        original = getattr(torch.Tensor, method)
+
+        def counted(self, *args, _original=original, _method=method, **kwargs):
+            calls.append(_method)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, counted)
+    counted_steps = 0
+    for k in range(steps[1]):
+        if k == steps[0]:
+            calls.clear()
+        opt.step(lambda backward=True, k=k: loss(k, backward))
+        counted_steps += k >= steps[0]
+    monkeypatch.undo()
+    assert not opt._mirror.get("ramp", opt._global().get("ramp"))  # past the ramp
+    return calls, counted_steps
+
+
+@pytest.mark.parametrize("name", ["mlp", "linear"])
+def test_the_device_path_brings_nothing_to_the_host_inside_a_step(monkeypatch, name):
+    """After the ramp, 50 steps of the device path call no tensor method that reads a
+    value on the host (``item``, ``tolist``, ``float()``, ``bool()``, ...): the only wait is
+    on the last step's flags, read from their host copy (on CUDA: an event). The host
+    path reads back the Gram matrix and the losses on every step."""
+    calls, steps = _count_syncs(monkeypatch, name, True)
+    assert calls == [] and steps == 50
+    host_calls, _ = _count_syncs(monkeypatch, name, False)
+    assert len(host_calls) >= 50
+
+
+def test_the_device_paths_state_dict_is_the_host_paths_and_continues_the_run():
+    """``state_dict()`` on the device path writes its scalars back as numbers: the host
+    path's state at the same step (to rounding), and loaded into a new optimiser on
+    either path the run continues (on the device path exactly as if uninterrupted)."""
+    runs = {}
+    for device in (False, True):
+        model, loss, _ = _device_stream("mlp")
+        opt = StochasticLFSO(model.parameters())
+        opt._device_path = device
+        for k in range(40):
+            opt.step(lambda backward=True, k=k, f=loss: f(k, backward))
+        runs[device] = (model, loss, opt, copy.deepcopy(opt.state_dict()))
+    host_state, dev_state = runs[False][3]["state"][0], runs[True][3]["state"][0]
+    assert set(dev_state) == set(host_state)
+    for key, value in host_state.items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(dev_state[key], value, rtol=1e-9, atol=1e-12)
+        elif isinstance(value, float):
+            assert dev_state[key] == pytest.approx(value, rel=1e-9)
+        else:
+            assert dev_state[key] == value, key
+    model, loss, opt, saved = runs[True]
+    twins = []
+    for device in (True, False):
+        twin, twin_loss, _ = _device_stream("mlp")  # the same batches
+        twin.load_state_dict(model.state_dict())
+        twin_opt = StochasticLFSO(twin.parameters())
+        twin_opt._device_path = device
+        twin_opt.load_state_dict(copy.deepcopy(saved))
+        for k in range(40, 70):
+            twin_opt.step(lambda backward=True, k=k, f=twin_loss: f(k, backward))
+        twins.append(list(twin.parameters()))
+    for k in range(40, 70):
+        opt.step(lambda backward=True, k=k: loss(k, backward))
+    for p, q, r in zip(model.parameters(), *twins, strict=True):
+        assert torch.equal(q, p)
+        torch.testing.assert_close(r, p, rtol=1e-9, atol=1e-12)
+
+
 # Data-parallel training: two processes on the gloo backend, each with half of every batch.
 
 _DDP_STEPS, _DDP_ROWS = 20, 32
 
 #: name: (closure form, optimiser options, DistributedDataParallel options); the
-#: process_group "new" stands for a group made by torch.distributed.new_group.
+#: process_group "new" stands for a group made by torch.distributed.new_group, and
+#: "_device_path" forces the device path on the CPU tensors (the scalars that size the
+#: step averaged in the same one all-reduce, then every decision taken on 0-d tensors).
 DDP_RUNS = {
     "closure(backward)": ("flag", {}, {}),
     "torch.optim closure, bucket views": ("optim", {}, {"gradient_as_bucket_view": True}),
     "secant=same, a group passed": ("flag", {"secant": "same", "process_group": "new"}, {}),
     "process_group=False": ("flag", {"process_group": False}, {}),
+    "device path": ("flag", {"_device_path": True}, {}),
+    "device path, torch.optim closure": ("optim", {"_device_path": True}, {}),
 }
 
 
@@ -638,7 +849,10 @@ def _ddp_train(net, shard, form, options):
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(_DDP_STEPS * _DDP_ROWS, 8, generator=gen, dtype=torch.float64)
     y = torch.sin(X @ torch.randn(8, 1, generator=gen, dtype=torch.float64))
+    options = dict(options)
+    device = options.pop("_device_path", None)
     opt = StochasticLFSO(net.parameters(), **options)
+    opt._device_path = device
     for k in range(_DDP_STEPS):
         rows = shard(torch.arange(k * _DDP_ROWS, (k + 1) * _DDP_ROWS))
 

@@ -203,7 +203,47 @@ buffer then becomes the kept point), none allocating. Measured against Adam on t
 batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
 ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
 all-reduce averages the loss, the probe's loss and the Gram matrix over the
-ranks before that round trip (class docstring, Notes).
+ranks before that round trip (class docstring, Notes). On an accelerator, no round trip:
+
+On an accelerator: the device path
+----------------------------------
+Where the parameters are not on the CPU (``secant="fresh"``), :meth:`StochasticLFSO.step` reads
+nothing back from the device inside a step. Every quantity that sizes the step (``s``, the
+averages ``a`` and ``b``, the count of batches below ``s``, the ramp flag, the last step's
+``t``, scale and ``||d||^2``, and whether this batch is finite, falls back or moves) is a 0-d
+float64 tensor on the parameters' device, updated by the host path's rules with every branch
+a ``torch.where``. The step ``p + alpha d`` is ``addcmul`` by a 0-d ``alpha`` (0 where it does
+not move), rounded once as the host path's ``add`` with ``alpha``; a batch that is not finite
+is undone by a ``lerp`` of weight 1 to the kept point (exact: with weight 0 or 1, ``lerp``
+returns an end point), so parameters from such a batch never outlive the step, as on the host
+path. The same float64 operations in the same order: forced on CPU tensors, the two paths'
+parameters agree bit for bit in the tests' float32 runs, to the last bits in float64.
+
+What the host needs it learns one step late. The step copies its flags (finite, moved, fell
+back, the ramp, its end) to pinned host memory without waiting; the next step reads them
+after its closure has queued its forward and backward passes (on CUDA waiting on an event
+recorded after the copy: the last step's kernels only, while the device works on this
+step's passes; on other accelerators the copy itself waits, within the step). They keep the
+host's mirror exact: the probe (on every ``probe_every``-th step by the step count ``k``,
+which a batch that is not finite resets, on every step of the ramp, not after a fallback),
+``k``'s bias corrections, the restart of the gradient averages (the ramp ended, or a batch
+was not finite), the counters, and which buffer holds the kept point (two, swapped there).
+Why not probe on every step of a bounded warm-up instead: the ramp has no bound (it ends
+when a measurement puts the line minimiser within reach), and a step after a fallback must
+not probe; read a step late, every decision is the host path's, for the cost of nothing the
+device waits for. So a :class:`SkippedBatchWarning` comes at the
+next step (or when :attr:`~StochasticLFSO.rollbacks`, :attr:`~StochasticLFSO.skipped` or
+``state_dict()`` is read), naming the batch's step; :attr:`~StochasticLFSO.last_step` and
+:attr:`~StochasticLFSO.last_curvature` are read from the device when read (a synchronisation
+the user asks for); ``state_dict()`` first writes the scalars back into the state as numbers
+(one round trip), so the state dict is the host path's and loads on either path (between
+steps, ``state`` itself holds the last values written back). The cost: the preconditioned
+gradient's two dot products on every step (the host path takes them where it falls back),
+and a few dozen operations on 0-d tensors per step, more on a measured step, each a kernel
+launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
+"Minibatches", "The device path"). ``secant="same"`` keeps the host path: its trial loss
+decides a rollback within the step. On the CPU the host path is the default (its scalars
+are Python floats, and a read waits for nothing).
 """
 
 from __future__ import annotations
@@ -356,10 +396,12 @@ class StochasticLFSO(torch.optim.Optimizer):
     Attributes
     ----------
     last_step, last_curvature : float
-        ``t`` and the secant ``C`` of the last step (NaN before the first).
+        ``t`` and the secant ``C`` of the last step (NaN before the first); on the device
+        path (module docstring, "On an accelerator"), read from the device when read.
     rollbacks : int
         Steps undone: the batch after them had a non-finite loss or gradient
-        (``secant="same"``: or the step's trial loss was not finite).
+        (``secant="same"``: or the step's trial loss was not finite). On the device path,
+        counted when the next step (or this read) reads the last step's flags.
     skipped : int
         Batches with a non-finite loss or gradient before any step (nothing to undo).
     probes : int
@@ -371,7 +413,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     -----
     SkippedBatchWarning
         When a batch's loss or gradient is not finite: the batch is skipped, the previous
-        step undone (if any) and ``s`` divided by 10, the gradient averages restarted.
+        step undone (if any) and ``s`` divided by 10, the gradient averages restarted. On
+        the device path the warning comes a step later (the parameters are undone within
+        the step): at the next :meth:`step`, or when :attr:`rollbacks`, :attr:`skipped` or
+        :meth:`state_dict` is read.
 
     Notes
     -----
@@ -513,8 +558,62 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
-        self.last_step = self.last_curvature = math.nan
-        self.rollbacks = self.skipped = self.probes = self.steps = 0
+        self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
+        self._counts = [0, 0]  # rollbacks, skipped
+        self.probes = self.steps = 0
+        # The device path (module docstring, "On an accelerator"): None chooses it where the
+        # parameters are not on the CPU; True forces it on CPU tensors (tests, benchmarks).
+        self._device_path: bool | None = None
+        self._dev: dict[str, Any] | None = None  # its 0-d tensors (None: not built)
+        self._mirror: dict[str, Any] = {}  # what the host knows of them, a step late
+        self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
+        self._flags: dict[int, tuple[torch.Tensor, Any, Any]] = {}  # host copies of flags
+        self._row_cache: tuple[Any, ...] | None = None  # the direction's buffers (_rows)
+
+    @property
+    def last_step(self) -> float:
+        """``t``, the multiplier of the last step taken (NaN before the first); on the
+        device path, read from the device when asked."""
+        return self._read("last_step", 0)
+
+    @last_step.setter
+    def last_step(self, value: float) -> None:
+        self._last[0] = value
+
+    @property
+    def last_curvature(self) -> float:
+        """The secant curvature ``C`` last measured (NaN before the first)."""
+        return self._read("last_curvature", 1)
+
+    @last_curvature.setter
+    def last_curvature(self, value: float) -> None:
+        self._last[1] = value
+
+    @property
+    def rollbacks(self) -> int:
+        """Steps undone (class docstring); on the device path, up to date when read."""
+        self._settle()
+        return self._counts[0]
+
+    @rollbacks.setter
+    def rollbacks(self, value: int) -> None:
+        self._counts[0] = value
+
+    @property
+    def skipped(self) -> int:
+        """Batches skipped before any step (class docstring)."""
+        self._settle()
+        return self._counts[1]
+
+    @skipped.setter
+    def skipped(self, value: int) -> None:
+        self._counts[1] = value
+
+    def _read(self, name: str, index: int) -> float:
+        if self._dev is None:
+            return self._last[index]
+        value = self._dev["prev"][3] if name == "last_step" else self._dev[name]
+        return float(value)  # a host round trip, when the user asks
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; a group's ``lr`` (the step's
@@ -556,9 +655,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             )
         return lrs[0]
 
-    def _warn_skipped(self, loss: float, gg: float, undone: bool) -> None:
-        """A :class:`SkippedBatchWarning` naming the step, what was not finite, and what the
-        optimiser did about it."""
+    def _warn_skipped(self, loss: float, gg: float, undone: bool, step: int = 0) -> None:
+        """A :class:`SkippedBatchWarning` naming the step (``step``, or this one), what was
+        not finite, and what the optimiser did about it."""
         parts = [f"loss is {loss}"] if not math.isfinite(loss) else []
         if not math.isfinite(gg):
             parts.append(f"gradient's squared norm is {gg}")
@@ -570,7 +669,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             else "the parameters were left as they were"
         )
         warnings.warn(
-            f"StochasticLFSO step {self.steps}: the batch's {what}; the batch was skipped, "
+            f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
             f"{done}, and the gradient averages restart (check the data for NaN or inf)",
             SkippedBatchWarning,
             stacklevel=_caller_level(),
@@ -685,6 +784,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss
+        if self.secant == "fresh" and (
+            self._device_path or (self._device_path is None and params[0].device.type != "cpu")
+        ):
+            return self._device_step(closure, form, loss, params, lr)
         grads = [_grad(p) for p in params]
         g_state = self._global()
         k = g_state["k"] + 1
@@ -752,10 +855,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k, fell)
 
     def _buffers(
-        self, params: list[torch.Tensor]
+        self, params: list[torch.Tensor], filled: bool = False
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Each parameter's first moment ``m``, second moment ``v`` (``direction="adam"``)
-        and the point its last step left (``secant="fresh"``), created at the first step."""
+        and the point its last step left (``secant="fresh"``), created at the first step
+        (``filled``: that point created as a copy of the parameter, so that it is finite)."""
         adam = self.direction == "adam"
         fresh = self.secant == "fresh"
         ms, vs, prevs = [], [], []
@@ -770,7 +874,11 @@ class StochasticLFSO(torch.optim.Optimizer):
                 vs.append(state["v"])
             if fresh:
                 if "prev" not in state:  # the point each step leaves (for the probe, the undo)
-                    state["prev"] = torch.empty_like(p, memory_format=torch.preserve_format)
+                    state["prev"] = (
+                        p.detach().clone(memory_format=torch.preserve_format)
+                        if filled
+                        else torch.empty_like(p, memory_format=torch.preserve_format)
+                    )
                 prevs.append(state["prev"])
         return ms, vs, prevs
 
@@ -977,3 +1085,330 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state["step_size"] = s
         self.last_step, self.last_curvature = t, curvature
         return loss
+
+    # The device path: every quantity that sizes the step in 0-d tensors on the parameters'
+    # device, and no host round trip inside a step (module docstring, "On an accelerator").
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """As :meth:`torch.optim.Optimizer.state_dict`; on the device path, the step's
+        scalars are first written back to the state as numbers (one host round trip), so
+        that the state dict is the host path's, and loads on either path."""
+        self._store()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
+        scalars from the loaded state at the next step)."""
+        self._settle()
+        super().load_state_dict(state_dict)
+        self._dev, self._pending, self._mirror = None, None, {}
+
+    def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
+        """The device path's 0-d tensors, built from the state at its first step (or after
+        :meth:`load_state_dict`), with the host's mirror of what sizes the next probe."""
+        if self._dev is not None:
+            return self._dev
+
+        def scalar(value: float) -> torch.Tensor:
+            return torch.tensor(float(value), dtype=torch.float64, device=like.device)
+
+        s = g_state["step_size"]
+        self._dev = {
+            "s": scalar(s),
+            "prev": torch.tensor(  # t_prev, scale_prev, dd_prev, last_step
+                [*(g_state.get(key, math.nan) for key in _DEVICE_PREV), self._last[0]],
+                dtype=torch.float64,
+                device=like.device,
+            ),
+            "ab": torch.tensor(  # the averaged a and b (NaN: none yet)
+                [g_state.get("secant_a", math.nan), g_state.get("secant_b", math.nan)],
+                dtype=torch.float64,
+                device=like.device,
+            ),
+            "below": scalar(g_state.get("below", 0)),
+            "ramp": torch.tensor(bool(g_state.get("ramp", True)), device=like.device),
+            "no": torch.tensor(False, device=like.device),
+            "last_curvature": scalar(self._last[1]),
+            "zero": scalar(0.0),
+            "one": scalar(1.0),
+            "inf": scalar(math.inf),
+        }
+        self._mirror = {
+            "k": g_state["k"],
+            "ramp": bool(g_state.get("ramp", True)),
+            "fell": bool(g_state.get("fell", False)),
+            "started": s == s,
+            "undoable": self._undo is not None,
+        }
+        if g_state.pop("restart", False):
+            self._zero_moments()
+        return self._dev
+
+    def _zero_moments(self) -> None:
+        buffers = [st[key] for st in self.state.values() for key in ("m", "v") if key in st]
+        if buffers:
+            torch._foreach_zero_(buffers)
+
+    def _settle(self) -> None:
+        """Read the flags the last device step copied to the host (waiting, on CUDA, for that
+        step's kernels only: this step's forward and backward passes are queued behind
+        them): the probe's mirror, the step count, the counters, the kept point, the
+        averages' restart, and the :class:`SkippedBatchWarning` of a batch that was not
+        finite (whose loss and gradient norm are then read from the device: one more read,
+        only for such a batch)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        step, undoable, k, params, stats, n_rows, flags = pending
+        _, view, event = flags
+        if event is not None:
+            event.synchronize()
+        ok, moved, fell = bool(view[0]), bool(view[1]), bool(view[2])
+        mirror = self._mirror
+        restart = False
+        if len(view) > 3:  # a probed step: the ramp may have ended
+            mirror["ramp"], restart = bool(view[3]), bool(view[4])
+        if ok:
+            mirror["k"] = k
+            if moved:  # the spare buffers hold the point it left: they become the kept point
+                mirror["fell"], mirror["started"], mirror["undoable"] = fell, True, True
+                for p in params:
+                    state = self.state[p]
+                    state["prev"], self._spares[p] = self._spares[p], state["prev"]
+        else:  # the batch is skipped: the averages restart (the step was undone, or none)
+            mirror["k"], mirror["undoable"] = 0, False
+            self._counts[0 if undoable else 1] += 1
+            restart = True
+        if restart:
+            self._zero_moments()
+        if not ok:
+            gg, f0 = stats[:: n_rows * n_rows][:2].tolist()  # (rare: a batch not finite)
+            self._warn_skipped(f0, gg, undoable, step)
+
+    def _store(self) -> None:
+        """Write the device path's scalars back to the state as numbers (a host round trip,
+        where the user asks for the state)."""
+        if self._dev is None:
+            return
+        self._settle()
+        dev, g_state, mirror = self._dev, self._global(), self._mirror
+        names = ("s", "below")
+        values = torch.cat([torch.stack([dev[key] for key in names]), dev["ab"], dev["prev"][:3]])
+        s, below, a, b, *prev = values.tolist()
+        g_state["step_size"] = s
+        for key, value in zip((*_DEVICE_PREV, "secant_a", "secant_b"), (*prev, a, b), strict=True):
+            if value == value:
+                g_state[key] = value
+        g_state["below"] = int(below)
+        g_state["k"], g_state["ramp"], g_state["fell"] = mirror["k"], mirror["ramp"], mirror["fell"]
+        g_state.pop("restart", None)
+
+    def _device_step(
+        self,
+        closure: Callable[..., Any],
+        form: str,
+        loss: torch.Tensor,
+        params: list[torch.Tensor],
+        lr: float,
+    ) -> Any:
+        """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
+        parameters' device: the host path's rules, each branch a ``torch.where``, the step
+        and its undo applied with foreach operations scaled by a 0-d tensor."""
+        grads = [_grad(p) for p in params]
+        g_state = self._global()
+        dev = self._device_state(params[0], g_state)
+        self._settle()  # the last step's flags: this step's forward pass is already queued
+        mirror = self._mirror
+        k = mirror["k"] + 1
+        ms, vs, prevs = self._buffers(params, filled=True)
+        numels = [p.numel() for p in params]
+        n = sum(numels)
+        d_prev = g_state.get("d_prev")
+        if d_prev is not None and d_prev.shape[0] != n:
+            d_prev = None
+        probe = (
+            mirror["started"]
+            and d_prev is not None
+            and (k % self.probe_every == 0 or mirror["ramp"])
+            and not mirror["fell"]
+        )
+        # p_k to the spare buffers, which become the kept point where the step moves (the
+        # host swaps them in at the next step): the kept point stays until then, for an undo.
+        spare = self._spare(params)
+        torch._foreach_copy_(spare, params)
+        scalars = [loss.reshape(1)]
+        if probe:  # p_{k-1} in, the batch's loss, p_k back
+            torch._foreach_copy_(params, prevs)
+            scalars.append(self._trial(closure, form).reshape(1))
+            torch._foreach_copy_(params, spare)
+            self.probes += 1
+        ds, den, scale = self._moments(ms, vs, grads, k)
+        stats, n_rows, both, fallen = self._device_statistics(
+            grads, ds, den, d_prev if probe else None, scalars
+        )
+        f0, dd_raw, dd_fb = stats[n_rows * n_rows], stats[n_rows + 1], stats[-1]
+        gd, dd = stats[1] * -scale, dd_raw * (scale * scale)
+        ok = torch.isfinite(torch.stack([f0, gd, dd])).all()
+        fell = gd >= 0.0  # (NaN: not ok, which decides alone)
+        # It moves unless it fell along a zero gradient (-g . d_fb = 0 or ||d_fb|| = 0).
+        moved = ok & (~fell | (torch.minimum(stats[-2], dd_fb) > 0.0))
+        longer = dd > 0.0  # fallen: as long as the step it replaces, ||scale d||^2 = dd
+        sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), dev["one"]), scale)
+        s, ramp, restart = dev["s"], dev["ramp"], dev["ramp"]
+        if probe:
+            s, ramp, restart = self._device_measure(dev, stats, n_rows, f0, moved)
+        eta = self.param_groups[0]["eta"]
+        if not mirror["started"]:  # the first step: a probe of length 1e-3 (1 + ||p||)
+            pnorm = torch.linalg.vector_norm(_flat(params))
+            dd = torch.where(fell & ~longer, dd_fb, dd)
+            s = 1e-3 * (1.0 + pnorm) / torch.sqrt(dd) / eta
+        t = s * (lr * eta)
+        kept = dev["s"] if not mirror["undoable"] else torch.where(ok, dev["s"], dev["s"] / 10.0)
+        dev["s"] = torch.where(moved, s, kept)
+        last = torch.stack([t, sc, torch.where(fell, dd_fb, dd_raw), t])
+        dev["prev"] = last = torch.where(moved, last, dev["prev"])
+        # The direction taken, flat: the preconditioned gradient where it fell; the last
+        # one where it did not move (finite, and multiplied by 0). Written into the one of
+        # two kept buffers that does not hold d_prev, whose views the step reads.
+        d_row, views, (factor, factors), (back, backs) = self._rows(params, d_prev)
+        torch.where(fell, fallen, both[n : 2 * n], out=d_row)
+        torch.where(moved, d_row, d_prev if d_prev is not None else dev["zero"], out=d_row)
+        g_state["d_prev"] = d_row
+        if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
+            torch.logical_not(ok, out=back)
+            torch._foreach_lerp_(params, prevs, backs)
+        factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))  # -t scale, or 0
+        # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
+        torch._foreach_addcmul_(params, views, factors)
+        flags = self._post(
+            torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
+        )
+        self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
+        return loss
+
+    def _device_statistics(
+        self,
+        grads: list[torch.Tensor],
+        ds: list[torch.Tensor],
+        den: Any,
+        d_prev: torch.Tensor | None,
+        scalars: list[torch.Tensor],
+    ) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
+        """Every dot product of g, d (and ``d_prev``, on a probed step) in one matrix
+        product, as the host path takes them; those of the preconditioned gradient (the
+        fallback's direction) on every step, as the host path takes them where it falls
+        back (the host no longer learns in time whether it does); all of them and the
+        losses averaged over the ranks in one all-reduce: ``(stats, n_rows, both,
+        fallen)``, ``stats`` the Gram matrix row by row, the losses, ``g . d_fb`` and
+        ``||d_fb||^2``; ``both`` the rows in the parameters' dtype, ``fallen`` ``d_fb``."""
+        adam = self.direction == "adam"
+        rows = [t.reshape(-1) for t in grads + ds]
+        if d_prev is not None:
+            rows.append(d_prev)
+        n_rows = 2 if d_prev is None else 3
+        both = torch.cat(rows)
+        n = both.shape[0] // n_rows
+        flat = both.double().view(n_rows, n)
+        if adam:
+            fallen = torch.cat([t.reshape(-1) for t in torch._foreach_div(grads, den)])
+            flat_fb = fallen.double()
+        else:
+            fallen, flat_fb = both[:n], flat[0]
+        gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
+        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb])
+        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        return stats, n_rows, both, fallen
+
+    def _rows(
+        self, params: list[torch.Tensor], d_prev: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor], tuple[Any, Any], tuple[Any, Any]]:
+        """The flat buffer for this step's direction (of two, the one not holding
+        ``d_prev``), its views shaped as the parameters, and two 0-d tensors in their
+        dtype with their expansions to each (the step's factor, the undo's weight): made
+        once, for the device path."""
+        key = [(p.shape, p.dtype, p.device) for p in params]
+        if self._row_cache is None or self._row_cache[0] != key:
+            like = params[0]
+            n = sum(p.numel() for p in params)
+            rows = []
+            for _ in range(2):
+                row = torch.zeros(n, dtype=like.dtype, device=like.device)
+                numels = [p.numel() for p in params]
+                views = [v.view(p.shape) for v, p in zip(row.split(numels), params, strict=True)]
+                rows.append((row, views))
+            scalars = []
+            for _ in range(2):
+                scalar = torch.zeros((), dtype=like.dtype, device=like.device)
+                scalars.append((scalar, [scalar.expand_as(p) for p in params]))
+            self._row_cache = (key, rows, *scalars)
+        _, rows, factor, back = self._row_cache
+        row, views = rows[1] if rows[0][0] is d_prev else rows[0]
+        return row, views, factor, back
+
+    def _device_measure(
+        self,
+        dev: dict[str, Any],
+        stats: torch.Tensor,
+        n_rows: int,
+        f0: torch.Tensor,
+        moved: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_measure` on 0-d tensors: ``(s, ramp, restart)``, the averages, the count
+        of batches below and the curvature updated in ``dev`` where it measured."""
+        s, t_prev = dev["s"], dev["prev"][0]
+        coef = -t_prev * dev["prev"][1]
+        f_prev, slope = stats[n_rows * n_rows + 1], coef * stats[(n_rows - 1) * n_rows]
+        sq = coef * coef * dev["prev"][2]
+        measured = moved & torch.isfinite(f_prev) & (sq > 0.0)
+        curvature = 2.0 * (f_prev - f0 + slope) / sq
+        c = curvature * sq
+        u = 1.0 - slope / c
+        zero, inf = dev["zero"], dev["inf"]
+        star = torch.where(c > 0.0, (u * t_prev).clamp_min(0.0), inf)  # (t_prev > 0)
+        ab = torch.stack([(c - slope) / t_prev, c / (t_prev * t_prev)])  # a, b
+        dev["last_curvature"] = torch.where(measured, curvature, dev["last_curvature"])
+        if self._mirror["ramp"]:
+            ramp = torch.where(measured, star > self.growth * s, dev["ramp"])
+            target = torch.clamp(star, s / self.shrink, self.growth * s)
+            restart = measured & ~ramp
+        else:
+            rho, old = self.smoothing, dev["ab"]
+            ab = rho * torch.where(torch.isnan(old), ab, old) + (1.0 - rho) * ab
+            a, b = ab[0], ab[1]
+            ratio = torch.where(b > 0.0, (a / b).clamp_min(0.0), inf)
+            below = torch.where(star < s, dev["below"] + 1.0, zero)
+            dev["below"] = torch.where(measured, below, dev["below"])
+            down, up = self.shrink ** (1.0 - rho), self.growth ** (1.0 - rho)
+            # Above s: min(ratio, s up); below: max(ratio, s / cut); as s / cut < s < s up,
+            # one clamp.
+            cut = torch.where(below >= self.patience, s / down, s / up)  # (float64, as s)
+            target = torch.clamp(ratio, cut, s * up)
+            ramp, restart = dev["ramp"], dev["no"]
+        dev["ramp"] = ramp
+        dev["ab"] = torch.where(measured, ab, dev["ab"])
+        return torch.where(measured, target, s), ramp, restart
+
+    def _post(self, flags: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+        """Copy this step's flags to the host without waiting (on CUDA: to pinned memory,
+        with an event that the next step's :meth:`_settle` waits on; on other devices the
+        copy waits, as nothing would say when it landed): ``(host copy, its NumPy view,
+        the event)``, one per number of flags, reused."""
+        slot = self._flags.get(flags.shape[0])
+        if slot is None:
+            cuda = flags.device.type == "cuda"
+            host = torch.empty(flags.shape, dtype=flags.dtype, pin_memory=cuda)
+            slot = self._flags[flags.shape[0]] = (
+                host,
+                host.numpy(),
+                torch.cuda.Event() if cuda else None,
+            )
+        host, _, event = slot
+        host.copy_(flags, non_blocking=event is not None)  # (elsewhere: read at once)
+        if event is not None:
+            event.record()
+        return slot
+
+
+#: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
+#: the state holds them; the device path keeps them in one vector, with ``last_step``.
+_DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
