@@ -42,10 +42,10 @@ Scores are test accuracy in percent (the autoencoder: R^2 in percent).
 Per-step cost (``step-time``): the same batches stepped by Adam and by StochasticLFSO,
 interleaved, median of the per-block ratios of this thread's CPU time (and of wall-clock
 time), at batch 128 and 256 for every network of the task set; ``--device-path`` adds
-StochasticLFSO's device path forced on the CPU tensors (its 0-d tensor bookkeeping, timed
-where it is not the default), and ``--device cuda`` times on a GPU (wall clock, the device
-synchronised at the end of each block; StochasticLFSO's default there is the device path,
-and the host path is timed beside it). Output: a markdown table
+StochasticLFSO's device path (``device_steps=True``: its 0-d tensor bookkeeping) on the
+CPU tensors, and ``--device cuda`` times on a GPU (wall clock, the device synchronised at
+the end of each block; the default host path and the device path side by side). Output: a
+markdown table
 on stdout and in ``OUT/table.md``, and ``OUT/<task>.png`` (score and training loss against
 epochs and seconds; needs matplotlib), with ``OUT`` = ``docs/stochastic`` by default; files
 are written atomically.
@@ -494,13 +494,11 @@ BREAKDOWN: dict[str, Callable[..., Any]] = {
 
 
 def _path(device: bool) -> Callable[..., Any]:
-    """StochasticLFSO at its defaults, on the device path (``device``) or the host path,
-    whatever device the parameters are on."""
+    """StochasticLFSO at its defaults, on the device path (``device_steps=device``) or the
+    host path, whatever device the parameters are on."""
 
     def make(params: Any) -> StochasticLFSO:
-        opt = StochasticLFSO(params)
-        opt._device_path = device
-        return opt
+        return StochasticLFSO(params, device_steps=device)
 
     return make
 
@@ -549,15 +547,15 @@ def step_time(
     tasks: list[str], quick: bool, device_path: bool = False, device: str = "cpu"
 ) -> list[str]:
     """StochasticLFSO's step time over Adam's at batch 128 and 256 on each network (on a
-    GPU: wall clock, with the host path beside the device path; ``device_path``: on the
-    CPU, with the device path beside the host path)."""
+    GPU: wall clock; there, and on the CPU with ``device_path``, the device path,
+    ``device_steps=True``, beside the default host path)."""
     steps, repeats = (10, 3) if quick else (40, 11)
     gpu = device != "cpu"
     clock = "wall clock" if gpu else "CPU time"
-    extra = "StochasticLFSO, host path" if gpu else "StochasticLFSO, device path"
+    extra = "StochasticLFSO, device path"
     factories = {k: BREAKDOWN[k] for k in ("Adam", "StochasticLFSO", "forward+backward")}
     if gpu or device_path:
-        factories[extra] = _path(not gpu)
+        factories[extra] = _path(True)
     head = f"| task | batch | Adam us/step ({'wall clock' if gpu else 'CPU'}) "
     head += f"| StochasticLFSO / Adam, {clock} "
     head += "| wall clock | forward+backward / Adam |"
@@ -876,7 +874,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--device-path",
         action="store_true",
-        help="step-time: also StochasticLFSO's device path, forced on the CPU tensors",
+        help="step-time: also StochasticLFSO's device path (device_steps=True) on the CPU",
     )
     parser.add_argument(
         "--device",

@@ -6,6 +6,7 @@ import copy
 import itertools
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -613,7 +614,7 @@ def test_reexported_from_lfso_torch():
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
 
 
-# The device path (module docstring, "On an accelerator"), forced on CPU tensors: the same
+# The device path (module docstring, "The device path"), forced on CPU tensors: the same
 # rules on 0-d tensors, so the same steps as the host path up to rounding.
 
 
@@ -718,6 +719,32 @@ def test_the_device_path_in_float32_on_the_digits_mlp():
     assert dev_counts == host_counts
     for p, q in zip(a, b, strict=True):
         assert torch.equal(q, p)
+
+
+def test_device_steps_is_the_device_path_and_is_checked():
+    """``device_steps=True`` takes the device path (its 0-d tensors are built at the first
+    step), the same steps as the default host path; a non-bool, or the same-batch secant,
+    is refused naming the argument."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3), torch.randn(64)
+    runs = []
+    for device_steps in (False, True):
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = StochasticLFSO([w], device_steps=device_steps)
+        for idx in torch.arange(64).split(8) * 3:
+
+            def closure(backward: bool = True, i: torch.Tensor = idx, w: Any = w) -> Any:
+                return _backward(((X[i] @ w - y[i]) ** 2).mean(), backward)
+
+            opt.step(closure)
+        assert (opt._dev is not None) is device_steps
+        runs.append(w.detach().clone())
+    assert torch.equal(runs[0], runs[1])
+    w = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="Invalid device_steps: 1"):
+        StochasticLFSO([w], device_steps=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="device_steps=True with secant='same'"):
+        StochasticLFSO([w], device_steps=True, secant="same")
 
 
 def test_a_non_finite_last_batch_is_reported_when_the_counters_are_read():

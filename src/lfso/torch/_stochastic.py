@@ -203,12 +203,13 @@ buffer then becomes the kept point), none allocating. Measured against Adam on t
 batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
 ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
 all-reduce averages the loss, the probe's loss and the Gram matrix over the
-ranks before that round trip (class docstring, Notes). On an accelerator, no round trip:
+ranks before that round trip (class docstring, Notes). With ``device_steps=True``, no round
+trip:
 
-On an accelerator: the device path
-----------------------------------
-Where the parameters are not on the CPU (``secant="fresh"``), :meth:`StochasticLFSO.step` reads
-nothing back from the device inside a step. Every quantity that sizes the step (``s``, the
+The device path
+---------------
+With ``device_steps=True`` (``secant="fresh"``), :meth:`StochasticLFSO.step` reads nothing
+back from the device inside a step. Every quantity that sizes the step (``s``, the
 averages ``a`` and ``b``, the count of batches below ``s``, the ramp flag, the last step's
 ``t``, scale and ``||d||^2``, and whether this batch is finite, falls back or moves) is a 0-d
 float64 tensor on the parameters' device, updated by the host path's rules with every branch
@@ -242,8 +243,10 @@ gradient's two dot products on every step (the host path takes them where it fal
 and a few dozen operations on 0-d tensors per step, more on a measured step, each a kernel
 launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
 "Minibatches", "The device path"). ``secant="same"`` keeps the host path: its trial loss
-decides a rollback within the step. On the CPU the host path is the default (its scalars
-are Python floats, and a read waits for nothing).
+decides a rollback within the step. The host path is the default, on every device: on the
+CPU its scalars are Python floats and a read waits for nothing, and on a GPU the launches of
+those few dozen operations may cost more than the one synchronisation they save, on small
+networks at least (unmeasured on a GPU: ``docs/results.md`` has the command).
 """
 
 from __future__ import annotations
@@ -392,12 +395,19 @@ class StochasticLFSO(torch.optim.Optimizer):
         process sizes its steps on its own losses (ranks that train separate models). The
         scalars that size the step are averaged over the group's ranks; with one rank, or
         none, the step is exactly the single-process one.
+    device_steps : bool
+        Size each step with 0-d tensors on the parameters' device and read nothing back
+        within a step (the module docstring's device path; ``secant="fresh"`` only): the
+        same steps as the default host path, which reads the step's statistics back once
+        per step. Off by default: the device path adds a few dozen operations on 0-d
+        tensors per step (each a kernel launch on a GPU), which on small networks cost
+        more than the synchronisation they remove (``docs/results.md``, "Minibatches").
 
     Attributes
     ----------
     last_step, last_curvature : float
         ``t`` and the secant ``C`` of the last step (NaN before the first); on the device
-        path (module docstring, "On an accelerator"), read from the device when read.
+        path (module docstring, "The device path"), read from the device when read.
     rollbacks : int
         Steps undone: the batch after them had a non-finite loss or gradient
         (``secant="same"``: or the step's trial loss was not finite). On the device path,
@@ -523,6 +533,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         probe_every: int = 2,
         secant: str = "fresh",
         process_group: Any = None,
+        device_steps: bool = False,
     ) -> None:
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
@@ -544,6 +555,13 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
         if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
             raise ValueError(f"Invalid probe_every: {probe_every!r} (must be an integer >= 1)")
+        if not isinstance(device_steps, bool):
+            raise ValueError(f"Invalid device_steps: {device_steps!r} (must be True or False)")
+        if device_steps and secant != "fresh":
+            raise ValueError(
+                f"Invalid device_steps=True with secant={secant!r} (the device path needs "
+                "secant='fresh': the same-batch secant's trial loss decides within the step)"
+            )
         if not (process_group is None or process_group is False or _is_group(process_group)):
             raise ValueError(
                 f"Invalid process_group: {process_group!r} (must be None for the default "
@@ -561,9 +579,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
         self._counts = [0, 0]  # rollbacks, skipped
         self.probes = self.steps = 0
-        # The device path (module docstring, "On an accelerator"): None chooses it where the
-        # parameters are not on the CPU; True forces it on CPU tensors (tests, benchmarks).
-        self._device_path: bool | None = None
+        # The device path (module docstring, "The device path"), on any device.
+        self._device_path = device_steps
         self._dev: dict[str, Any] | None = None  # its 0-d tensors (None: not built)
         self._mirror: dict[str, Any] = {}  # what the host knows of them, a step late
         self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
@@ -784,9 +801,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         if not params:
             return loss
-        if self.secant == "fresh" and (
-            self._device_path or (self._device_path is None and params[0].device.type != "cpu")
-        ):
+        if self._device_path and self.secant == "fresh":
             return self._device_step(closure, form, loss, params, lr)
         grads = [_grad(p) for p in params]
         g_state = self._global()
@@ -1087,7 +1102,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         return loss
 
     # The device path: every quantity that sizes the step in 0-d tensors on the parameters'
-    # device, and no host round trip inside a step (module docstring, "On an accelerator").
+    # device, and no host round trip inside a step (module docstring, "The device path").
 
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """As :meth:`torch.optim.Optimizer.state_dict`; on the device path, the step's
