@@ -246,7 +246,8 @@ launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
 decides a rollback within the step. The host path is the default, on every device: on the
 CPU its scalars are Python floats and a read waits for nothing, and on a GPU the launches of
 those few dozen operations may cost more than the one synchronisation they save, on small
-networks at least (unmeasured on a GPU: ``docs/results.md`` has the command).
+networks at least (``docs/results.md``, "Minibatches", "The device path": the CPU's figures
+and the command that times both paths on a GPU).
 """
 
 from __future__ import annotations
