@@ -263,6 +263,19 @@ def test_stochastic_script_lfso_only_and_the_late_steps_table(tmp_path):
     assert 0.0 <= float(late[0][5]) <= 1.0  # the share of u* <= 0
 
 
+def test_stochastic_step_time_counts_the_device_paths_operator_calls(tmp_path):
+    """``--only step-time --device-path`` adds the device path (``device_steps=True``)
+    beside the host path, and counts both paths' operator calls per step."""
+    pytest.importorskip("torch")
+    args = ("--quick", "--only", "step-time", "mlp", "--no-train", "--device-path")
+    text = [" ".join(r) for r in _run("stochastic.py", *args, "--out", str(tmp_path))]
+    assert any("device path / Adam, CPU time" in line for line in text)
+    row = next(r.split("|") for r in text if r.startswith("| mlp |") and "/" in r)
+    for cell in row[2:4]:  # without a probe, with one: host / device
+        host, device = (int(v) for v in cell.split("/"))
+        assert 0 < host < device
+
+
 def test_accel_certificate_script_reports_both_certificates():
     rows = _run("accel_certificate.py", "--problems", "power_sum-p2", "robust-cauchy")
     assert rows[0] == ["problem", "ball", "segment"]
