@@ -30,7 +30,7 @@ from typing import Any
 
 from array_api_compat import is_dask_array
 
-from ._arrays import materialize, rounding
+from ._arrays import materialize, namespace, rounding
 from ._later import host_value, riding
 from ._progress import ProgressBar
 from ._result import History, Result, Status
@@ -43,13 +43,6 @@ from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 __all__ = ["Stepper", "attach"]
 
 _INF = math.inf
-#: The largest finite float of the dtypes below float64's range, by name (float64's is
-#: ``sys.float_info.max``): :meth:`Stepper._unbounded`'s scale.
-_FLOAT_TOPS = {
-    "float32": 3.4028234663852886e38,
-    "bfloat16": 3.3895313892515355e38,
-    "float16": 65504.0,
-}
 
 
 def _callback_style(callback: Callable[..., Any]) -> str:
@@ -467,9 +460,9 @@ class Stepper:
             return True
         if best is None:
             return False
-        name = str(getattr(self.best_x, "dtype", "float64"))
-        top = _FLOAT_TOPS.get(name.rpartition(".")[2], sys.float_info.max)
-        return best.value <= -top * 2.0**-20
+        dtype = getattr(self.best_x, "dtype", None)
+        top = sys.float_info.max if dtype is None else namespace(self.best_x).finfo(dtype).max
+        return best.value <= -float(top) * 2.0**-20
 
     def _interrupted(self) -> None:
         self.status = Status.INTERRUPTED

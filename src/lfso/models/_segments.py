@@ -1691,29 +1691,15 @@ class RowSegment(SegmentBound):
             if t > self.t_max:  # t u may overflow to NaN: no finite bound claimed that far
                 cache[t] = math.inf
         todo = [t for t in ts if t not in cache]
-        if len(todo) == 1 and self._single is not False:  # (the sequential solve's trial)
-            if self._single is None:
-                self._single = self._single_trial() or False
-            single = self._single
-            if callable(single):
-                t = todo[0]
-                value = single(t)
-                self._fetch_host_scalars()
-                self.round_trips += 1
-                underflow, offset = self.underflow, self._offset_value
-                assert underflow is not None and offset is not None
-                magnitude = self._magnitude_value
-                size = value if magnitude is None else magnitude
-                total = value + (self._pad - 1.0) * size + underflow
-                cache[t] = max(self.scale * total + offset, self.floor)
-                return [cache[t] for t in ts]
         if todo:
-            sums = self._device_values(todo)
-            if type(sums) is np.ndarray:  # host memory: the scalars need no round trip
-                host = sums.tolist()
+            single = self._single
+            if len(todo) == 1 and single is None:  # (the sequential solve's trial)
+                single = self._single = self._single_trial() or False
+            if len(todo) == 1 and callable(single):
+                host = [single(todo[0])]
                 self._fetch_host_scalars()
             else:
-                host = self._fetch_with_scalars(sums)
+                host = self._trial_sums(todo)
             self.round_trips += 1
             pad, underflow, scale = self._pad - 1.0, self.underflow, self.scale
             assert underflow is not None and self._offset_value is not None
@@ -1723,6 +1709,15 @@ class RowSegment(SegmentBound):
                 total = value + pad * size + underflow
                 cache[t] = max(scale * total + offset, floor)
         return [cache[t] for t in ts]
+
+    def _trial_sums(self, todo: list[float]) -> list[float]:
+        """The trials' sums (:meth:`_device_values`) as floats, with the scalars fetched
+        (in the same round trip off the host)."""
+        sums = self._device_values(todo)
+        if type(sums) is np.ndarray:  # host memory: the scalars need no round trip
+            self._fetch_host_scalars()
+            return sums.tolist()  # type: ignore[no-any-return]
+        return self._fetch_with_scalars(sums)
 
     def _single_trial(self) -> Callable[[float], float] | None:
         """``t -> sum_i kernel_i(t) w_i`` as a float for one trial on NumPy rows: what

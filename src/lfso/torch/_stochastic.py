@@ -401,7 +401,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         within a step (the module docstring's device path; ``secant="fresh"`` only): the
         same steps as the default host path, which reads the step's statistics back once
         per step. Off by default: the device path adds a few dozen operations on 0-d
-        tensors per step (each a kernel launch on a GPU), which on small networks cost
+        tensors per step (each a kernel launch on a GPU), which on small networks may cost
         more than the synchronisation they remove (``docs/results.md``, "Minibatches").
 
     Attributes
