@@ -371,3 +371,13 @@ def test_iterate_fingerprint_script_prints_a_line_per_run_and_the_total():
     labels = {r[0] for r in table}
     assert len(labels) == len(table)  # every run is named apart
     assert {"cosh/float64/lfso-auto", "lp2/float32/LFSOAccelStep()"} <= labels
+
+
+def test_float32_stall_script_reports_each_run():
+    rows = _run("float32_stall.py", "--problems", "least-squares", "--max-iter", "3000")
+    assert rows[0][:3] == ["problem", "method", "status"]
+    table = rows[1:]
+    assert [r[1] for r in table] == ["lfso", "lfso-lbfgs"]
+    assert all(r[2] == "STALLED" and int(r[3]) < 3000 and float(r[5]) < 1e-5 for r in table)
+    bad = run_script(BENCHMARKS / "float32_stall.py", "--problems", "nope", check=False)
+    assert bad.returncode == 2 and "--problems: unknown ['nope']" in bad.stderr

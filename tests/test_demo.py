@@ -101,3 +101,20 @@ def test_quiet_monitor_records_risks_without_warning(recwarn):
     assert loud.risks == quiet.risks
     with pytest.raises(ValueError, match="'quiet'"):
         lfso.minimize(*args, monitor="silent")
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_a_run_that_stops_by_itself_short_of_tol_is_stalled_not_capped():
+    import numpy as np
+
+    import lfso
+    from lfso.cli._demo import _outcome
+
+    res = lfso.minimize(
+        lambda x: float(((x - 1) ** 2).sum() + (x**4).sum()),
+        np.zeros(3, np.float32),
+        grad=lambda x: 2 * (x - 1) + 4 * x**3,
+    )
+    assert res.status is lfso.Status.STALLED
+    out = _outcome(res)
+    assert out.status == "stalled" and out.accuracy < 1e-6

@@ -111,6 +111,73 @@ def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
     assert res.fun == np.min(f[np.isfinite(f)]) < -1e30
 
 
+def _least_squares(dtype) -> LpRegression:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((200, 20)).astype(np.float32).astype(dtype)
+    return LpRegression(A, rng.standard_normal(200).astype(np.float32).astype(dtype), 1)
+
+
+def _stretches_without_a_new_low(res: lfso.Result) -> tuple[int, int]:
+    """The longest run of rows in which neither f nor ||g|| reached a new low, and the one
+    that ends the history."""
+    f, g = res.history.f, res.history.grad_norm
+    last, longest, low_f, low_g = 0, 0, math.inf, math.inf
+    for k in range(len(f)):
+        if f[k] < low_f or g[k] < low_g:
+            last, low_f, low_g = k, min(low_f, f[k]), min(low_g, g[k])
+        longest = max(longest, k - last)
+    return longest, len(f) - 1 - last
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
+    # float32 cannot resolve ||g|| <= 1e-8 ||g0|| here (float64 converges in under 50
+    # iterations): the run stops once neither f nor ||g|| has improved in 1,000.
+    res = lfso.minimize(_least_squares(np.float32), np.zeros(20, np.float32), method=method)
+    assert res.status is Status.STALLED and not res.success
+    assert "loosen tol" in res.message
+    longest, last = _stretches_without_a_new_low(res)
+    assert longest == last == lfso._result.STALL_ITERATIONS and res.nit < 2500
+    assert res.grad_norm < 1e-6 * res.history.grad_norm[0]
+    wide = lfso.minimize(_least_squares(np.float64), np.zeros(20), method=method)
+    assert wide.status is Status.CONVERGED and wide.nit < 50
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_tol_zero_or_a_rule_that_may_rise_runs_past_a_stall():
+    model, x0 = _least_squares(np.float32), np.zeros(20, np.float32)
+    # tol=0 asks for exactly max_iter steps
+    res = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=1500)
+    assert res.status is Status.MAX_ITER and res.nit == 1500
+    assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
+    # lfso-accel's f may rise (not monotone): it is not stopped, though it stalls as long
+    res = lfso.minimize(model, x0, method="lfso-accel", max_iter=3000)
+    assert res.status is Status.MAX_ITER and res.nit == 3000
+    assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_the_best_point_at_the_rounding_of_f_is_the_one_of_smallest_gradient(method):
+    # At the float32 rounding of f, the lowest computed f is at a point ||g|| = 1.7e-4 from
+    # stationary (x = 0.5897385...), while later points, whose f rounds one ulp higher,
+    # have ||g|| near 1e-7: the result is one of those.
+    res = lfso.minimize(
+        lambda x: float(((x - 1) ** 2).sum() + (x**4).sum()),
+        np.zeros(3, np.float32),
+        grad=lambda x: 2 * (x - 1) + 4 * x**3,
+        method=method,
+    )
+    assert res.status is Status.STALLED
+    f, g = res.history.f, res.history.grad_norm
+    near = f <= f.min() + 8 * np.finfo(np.float32).eps * abs(f.min())
+    assert res.grad_norm == g[near].min() < 1e-6
+    assert f.min() <= res.fun < f.min() + 1e-6
+    x = res.x.astype(np.float64)
+    assert np.linalg.norm(2 * (x - 1) + 4 * x**3) < 1e-6
+
+
 def test_callback_stop_iteration_returns_best_so_far():
     seen = []
 

@@ -100,6 +100,11 @@ def _read_header(member: Any, version: tuple[int, int]) -> tuple[tuple[int, ...]
     return np.lib.format.read_array_header_2_0(member)
 
 
+#: Iterations without a new low of ``f`` or of ``||g||`` after which a monotone run that has
+#: a tolerance to reach stops :attr:`Status.STALLED` (:meth:`lfso._stepper.Stepper.advance`).
+STALL_ITERATIONS = 1000
+
+
 class Status(enum.IntEnum):
     """Why a run stopped. Each member carries its message."""
 
@@ -113,6 +118,7 @@ class Status(enum.IntEnum):
     GRADIENT_MISMATCH = 7
     RAISED = 8
     UNBOUNDED = 9
+    STALLED = 10
 
     @property
     def message(self) -> str:
@@ -152,6 +158,12 @@ _MESSAGES = {
         "Stopped: f fell to -inf or to the edge of the float range (below -2^-20 times the "
         "largest float of x's dtype); the objective appears unbounded below. Returning the "
         "lowest point seen."
+    ),
+    Status.STALLED: (
+        f"Stopped: neither f nor the gradient norm reached a new low in the last "
+        f"{STALL_ITERATIONS:,} iterations, above the tolerance: the rounding of f and its "
+        "gradient in x's dtype holds the run there (float32 resolves about 7 digits). "
+        "Returning the best point; loosen tol, or run in float64."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "

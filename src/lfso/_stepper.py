@@ -33,7 +33,7 @@ from array_api_compat import is_dask_array
 from ._arrays import materialize, namespace, rounding
 from ._later import host_value, riding
 from ._progress import ProgressBar
-from ._result import History, Result, Status
+from ._result import STALL_ITERATIONS, History, Result, Status
 from ._validate import callback_list
 from .models import Evaluation
 from .monitor import RiskMonitor
@@ -177,6 +177,9 @@ class Stepper:
         self._lazy = False
         self._need_bound = True
         self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
+        self._low_grad = self._low_f = _INF  # the lowest ||g|| and f seen
+        self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
+        self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
         self.flags = 0  # the risk bits of the last row arrive() recorded
 
     # -- the pieces every driver shares ------------------------------------------------------
@@ -309,6 +312,8 @@ class Stepper:
         self.threshold = max(self.tol * ev.grad_norm, self.atol)
         self.x = self.best_x = x0
         self.ev = self.best = ev
+        self._low_grad, self._low_f = ev.grad_norm, ev.value
+        self._f_slack = 8.0 * float(namespace(x0).finfo(x0.dtype).eps)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
         # (lfso._later): they are read in advance() only after that evaluation.
@@ -373,6 +378,8 @@ class Stepper:
                 return self._stop(Status.CONVERGED)
             if self.nit >= self.max_iter:
                 return self._stop(Status.MAX_ITER)
+            if self.nit - self._improved >= STALL_ITERATIONS and self._stalls():
+                return self._stop(Status.STALLED)
             move = self.move()
             if self._lazy:
                 move.x = materialize(move.x)
@@ -397,13 +404,52 @@ class Stepper:
                 x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None
             ):
                 return self._stop(Status.NON_FINITE)
-            if new.value <= self.best.value:  # type: ignore[union-attr]
-                self.best_x, self.best = x, new
+            self._keep_best(nit, x, new)
             if self.callbacks:
                 self.report(x, new)
         except BaseException as exc:
             return self._stop(exc)
         return False
+
+    def _keep_best(self, nit: int, x: Any, new: Evaluation) -> None:
+        """Weigh the point ``x`` (iteration ``nit``, evaluated as ``new``, finite) as the
+        best one, and note the iteration if ``f`` or ``||g||`` reached a new low there.
+
+        The best point is the one of smallest ``||g||`` among those whose ``f`` lies within
+        the rounding of ``f`` of the lowest ``f`` seen (``8 eps |f|``, ``eps`` of ``x``'s
+        dtype): below that, which of two values is lower says nothing about the points
+        (at the rounding level of a float32 ``f`` the point of lowest computed ``f`` can
+        be one of the farthest from stationary), and their gradients still tell them
+        apart."""
+        value, gnorm = new.value, new.grad_norm
+        if value < self._low_f:
+            self._low_f = value
+            self._improved = nit
+        if gnorm < self._low_grad:
+            self._low_grad = gnorm
+            self._improved = nit
+        best = self.best
+        assert best is not None
+        near = self._low_f + self._f_slack * abs(self._low_f)
+        if value <= near and (
+            best.value > near  # (the lowest f fell below the old best's reach)
+            or gnorm < best.grad_norm
+            or (gnorm == best.grad_norm and value <= best.value)
+        ):
+            self.best_x, self.best = x, new
+
+    def _stalls(self) -> bool:
+        """Whether the run stops ``STALLED``: neither ``f`` nor ``||g||`` reached a new low in
+        the last :data:`STALL_ITERATIONS` iterations (:meth:`advance` checks the count), the
+        rule descends at every step (:attr:`lfso.steps.StepRule.monotone`) and the run has a
+        tolerance to reach (``tol=0`` and ``atol=0``: it takes ``max_iter`` steps).
+
+        A monotone rule lowers ``f`` at every step in exact arithmetic (a certified step by
+        at least ``eta (1 - eta/2) (g . d)^2 / C``); neither ``f`` nor ``||g||`` improving
+        for that long means the rounding of ``f`` and of its gradient in ``x``'s dtype has
+        stopped the run above the tolerance (float32 runs held to ``tol=1e-8``)."""
+        rule = self.rule
+        return self.threshold > 0.0 and rule is not None and rule.monotone
 
     def interrupt(self) -> None:
         """Stop as ``INTERRUPTED`` (a ``KeyboardInterrupt`` that landed between iterations)."""
@@ -476,8 +522,7 @@ class Stepper:
             _, px, pev = pending
             if math.isfinite(pev.value) and math.isfinite(pev.grad_norm):
                 self.x, self.ev = px, pev
-                if pev.value <= self.best.value:  # type: ignore[union-attr]
-                    self.best_x, self.best = px, pev
+                self._keep_best(nit, px, pev)
 
     def result(self) -> Result:
         """The result of the stopped run: the last point when converged, else the best; an

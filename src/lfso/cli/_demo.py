@@ -101,6 +101,8 @@ def _outcome(res: Result) -> Outcome:
     g = res.history.grad_norm
     finite = np.isfinite(g) & np.isfinite(res.history.f)
     status = "converged" if res.success else "capped"
+    if res.status.name in ("STALLED", "PRECISION_LIMIT"):  # (stopped by itself, short of tol)
+        status = "stalled"
     failed = ("NON_FINITE", "STEP_FAILED", "GRADIENT_MISMATCH", "CALLBACK_STOP")
     if not finite[-1] or res.status.name in failed:
         status = "failed"
