@@ -329,6 +329,10 @@ def minimize(
     tol : float >= 0
         Converged when ``||g_k|| <= max(tol ||g_0||, atol)`` or ``g_k = 0`` exactly. With
         ``tol = atol = 0`` the run takes ``max_iter`` steps unless it meets a stationary point.
+        Otherwise a method whose steps descend (all but ``lfso-accel``, ``bb``, ``adgd``,
+        ``polyak``, ``nesterov`` and ``dog``) stops with status ``STALLED`` after 1,000
+        iterations in which neither ``f`` nor ``||g||`` reached a new low: the rounding of
+        ``x``'s dtype holds it above the tolerance (float32 at ``tol=1e-8``, often).
     atol : float >= 0
         Absolute gradient tolerance.
     max_iter : int >= 0
