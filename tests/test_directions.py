@@ -6,6 +6,7 @@ oldest pairs are dropped; the direction it returns is the caller's own array."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -157,3 +158,23 @@ def test_lbfgs_on_numpy_is_the_two_loop_recursion_along_a_run(dtype):
             assert gd == float(np.vdot(ev.grad, d)) and dnorm == math.sqrt(float(np.vdot(d, d)))
         last = (x, ev.grad)
         x = (x + 0.5 * (d if d is not None else -ev.grad)).astype(dtype)
+
+
+def test_a_pair_whose_y_dot_y_underflows_falls_back_to_steepest_descent():
+    """``s . y > 0`` passes the pair test while ``y . y`` underflows to 0: the scaling
+    ``s . y / y . y`` is inf, the direction is not finite, and the rule takes ``-g`` and
+    clears its memory, without an error or a warning."""
+    rule = LBFGSDirection(3)
+    g0 = np.array([1e-170, 1e-170])
+    x0, x1, g1 = np.zeros(2), np.array([1e150, 1e150]), 2 * g0
+
+    def evaluation(g):
+        return Evaluation(value=0.0, grad=g, grad_norm=float(np.hypot(*g)))
+
+    state = rule(x0, evaluation(g0), rule.init(x0, evaluation(g0)))[3]
+    s, y = x1 - x0, g1 - g0
+    assert float(s @ y) > 0.0 and float(y @ y) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d, _, dnorm, state = rule(x1, evaluation(g1), state)
+    assert d is None and dnorm == float(np.hypot(*g1)) and state.pairs == ()

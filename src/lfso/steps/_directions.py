@@ -140,7 +140,11 @@ class _Gram:
         cross[m + slot] = with_y[m:]  # y . y_j
         cross[:, slot] = with_y  # s_j . y and y_j . y
         cross[slot, slot], cross[m + slot, slot] = sy, yy
-        self._gamma = sy / yy
+        try:
+            self._gamma = sy / yy
+        except ZeroDivisionError:  # (y . y underflowed: NumPy's quotient, inf, as before)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._gamma = float(np.float64(sy) / yy)
         self._layout = _layout(m, self.start, self.count)
 
     def direction(self, g: Any) -> Any:
