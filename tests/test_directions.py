@@ -5,7 +5,9 @@ oldest pairs are dropped; the direction it returns is the caller's own array."""
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -178,3 +180,21 @@ def test_a_pair_whose_y_dot_y_underflows_falls_back_to_steepest_descent():
         warnings.simplefilter("error")
         d, _, dnorm, state = rule(x1, evaluation(g1), state)
     assert d is None and dnorm == float(np.hypot(*g1)) and state.pairs == ()
+
+
+@pytest.mark.parametrize("copy_of", [copy.deepcopy, lambda gram: pickle.loads(pickle.dumps(gram))])
+def test_a_copied_memory_goes_on_as_the_original(copy_of):
+    """A deep copy or a pickle (a saved optimiser state) of the memory, given the same
+    pairs and gradients as the original, gives its directions bit for bit."""
+    rng = np.random.default_rng(11)
+    n, memory = 9, 3
+    gram = _Gram(memory, np.zeros(n))
+    pairs = list(_pairs(rng, n, 2 * memory + 3, np.float64))
+    for s, y, _ in pairs[: memory + 1]:  # (full: the ring has wrapped)
+        gram.add(s, y, *_dots(s, y))
+    twin = copy_of(gram)
+    for s, y, g in pairs[memory + 1 :]:
+        for memory_ in (gram, twin):
+            memory_.add(s, y, *_dots(s, y))
+        np.testing.assert_array_equal(twin.direction(g), gram.direction(g))
+        assert not np.shares_memory(twin.cross, gram.cross)

@@ -94,16 +94,34 @@ class _Gram:
         self.memory = memory
         self.rows = np.zeros((2 * memory, n), dtype=like.dtype)
         self.cross = np.zeros((2 * memory, memory))  # Z Y^T, by slot
-        self._flat = self.cross.reshape(-1)  # (a view: the same memory)
         self._weights = np.zeros(2 * memory)  # the last direction's, by row of Z
         self._scaled = np.empty(n, dtype=like.dtype)  # gamma g
-        self._block: Any = None  # what the direction reads of Z Y^T, and views of it
-        self._views: tuple[Any, Any, Any] = (None, None, None)
         self.start = 0  # the oldest pair's slot
         self.count = 0  # pairs kept
         self.generation = 0  # pairs added so far: a state holding an older count is stale
         self._gamma = 1.0  # the newest pair's s . y / y . y
         self._layout = _layout(memory, 0, 0)
+        self._views_of(0)
+
+    def _views_of(self, count: int) -> None:
+        """The views this memory reads through: ``Z Y^T`` flat, and a buffer for what the
+        direction gathers of it (``R``, ``Y Y^T``, ``diag(R)`` of ``count`` pairs)."""
+        self._flat = self.cross.reshape(-1)
+        self._block = block = np.empty(2 * count * count + count)
+        kk = count * count  # R (Fortran order, as BLAS reads it: no copy), Y Y^T, diag(R)
+        r, yy = block[:kk].reshape(count, count).T, block[kk : 2 * kk].reshape(count, count)
+        self._views = (r, yy, block[2 * kk :])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the views (a copy or a pickle would part them from what they view)."""
+        state = dict(self.__dict__)
+        for name in ("_flat", "_block", "_views"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views_of(self.count)
 
     @property
     def slots(self) -> list[int]:
@@ -130,10 +148,8 @@ class _Gram:
             self.start = (slot + 1) % m
         else:
             slot = self.count  # (slots fill 0, 1, ... before the first drop)
-            self.count = k = slot + 1
-            self._block = block = np.empty(2 * k * k + k)
-            kk = k * k  # R (Fortran order, as BLAS reads it: no copy), Y Y^T, diag(R)
-            self._views = (block[:kk].reshape(k, k).T, block[kk:-k].reshape(k, k), block[-k:])
+            self.count = slot + 1
+            self._views_of(slot + 1)
         rows[slot], rows[m + slot] = s, y
         with_s, with_y = rows @ s, rows @ y  # every row against s and y
         cross[slot] = with_s[m:]  # s . y_j
