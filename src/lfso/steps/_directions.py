@@ -29,6 +29,10 @@ __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"
 #: A pair with ``s . y <= _CURVATURE ||s|| ||y||`` is skipped (no positive curvature seen).
 _CURVATURE = 1e-10
 
+#: The dtypes whose host dot products are ``np.vdot`` (:func:`_host_dot` makes that choice
+#: on each call; the L-BFGS direction makes it once per call for its five).
+_VDOT_DTYPES = frozenset((np.dtype(np.float64), np.dtype(np.float32)))
+
 
 def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
     """``(rho, gamma) = (1 / s^T y, s^T y / y^T y)`` of an L-BFGS pair (0-d arrays)."""
@@ -75,18 +79,54 @@ class LBFGSState(NamedTuple):
 
 class _Gram:
     """The kept pairs of an L-BFGS memory on NumPy as rows of one array ``Z = [S; Y]``
-    (``2m x n``; pair ``i`` in rows ``slot_i`` and ``m + slot_i``), with ``G = Z Z^T``
-    (float64) kept up to date as pairs come and go: a new pair costs one product of ``Z``
-    with it, and the direction (:meth:`direction`) one product of ``Z`` with ``g`` and one
-    of a ``2m``-vector with ``Z``, whatever ``m``. Mutable: a state owns at most one."""
+    (``2m x n``; pair ``i`` in rows ``slot_i`` and ``m + slot_i``), with the products
+    the recursion reads, ``Z Y^T`` (float64, ``2m x m``: ``S Y^T`` above ``Y Y^T``), kept
+    up to date as pairs come and go: a new pair costs one product of ``Z`` with each of
+    ``s`` and ``y``, and the direction (:meth:`direction`) one product of ``Z`` with ``g``
+    and one of a ``2m``-vector with ``Z``, whatever ``m``. Mutable: a state owns at most
+    one.
+
+    The slots in use are always a run ``start, start + 1, ...`` (mod ``m``), oldest first;
+    where the direction finds its numbers (:func:`_layout`) is made once per layout."""
 
     def __init__(self, memory: int, like: Any) -> None:
         n = int(like.shape[0])
         self.memory = memory
         self.rows = np.zeros((2 * memory, n), dtype=like.dtype)
-        self.gram = np.zeros((2 * memory, 2 * memory))
-        self.slots: list[int] = []  # oldest first
+        self.cross = np.zeros((2 * memory, memory))  # Z Y^T, by slot
+        self._weights = np.zeros(2 * memory)  # the last direction's, by row of Z
+        self._scaled = np.empty(n, dtype=like.dtype)  # gamma g
+        self.start = 0  # the oldest pair's slot
+        self.count = 0  # pairs kept
         self.generation = 0  # pairs added so far: a state holding an older count is stale
+        self._gamma = 1.0  # the newest pair's s . y / y . y
+        self._layout = _layout(memory, 0, 0)
+        self._views_of(0)
+
+    def _views_of(self, count: int) -> None:
+        """The views this memory reads through: ``Z Y^T`` flat, and a buffer for what the
+        direction gathers of it (``R``, ``Y Y^T``, ``diag(R)`` of ``count`` pairs)."""
+        self._flat = self.cross.reshape(-1)
+        self._block = block = np.empty(2 * count * count + count)
+        kk = count * count  # R (Fortran order, as BLAS reads it: no copy), Y Y^T, diag(R)
+        r, yy = block[:kk].reshape(count, count).T, block[kk : 2 * kk].reshape(count, count)
+        self._views = (r, yy, block[2 * kk :])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the views (a copy or a pickle would part them from what they view)."""
+        state = dict(self.__dict__)
+        for name in ("_flat", "_block", "_views"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._views_of(self.count)
+
+    @property
+    def slots(self) -> list[int]:
+        """The kept pairs' slots, oldest first."""
+        return [(self.start + i) % self.memory for i in range(self.count)]
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _Gram:
@@ -97,20 +137,31 @@ class _Gram:
         return gram
 
     def add(self, s: Any, y: Any, sy: float, ss: float, yy: float) -> None:
-        """Keep the pair ``(s, y)``, dropping the oldest one when the memory is full."""
-        m, slots, gram = self.memory, self.slots, self.gram
+        """Keep the pair ``(s, y)``, dropping the oldest one when the memory is full.
+        ``sy``, ``ss``, ``yy`` are its dot products on the host: ``sy`` and ``yy`` take
+        the diagonal of ``R`` and of ``Y Y^T`` (as the pair test read them; ``ss`` no
+        entry that the recursion reads)."""
+        m, cross, rows = self.memory, self.cross, self.rows
         self.generation += 1
-        if len(slots) == m:
-            slot = slots.pop(0)
+        if self.count == m:
+            slot = self.start
+            self.start = (slot + 1) % m
         else:
-            slot = len(slots)  # (slots fill 0, 1, ... before the first drop)
-        ys = m + slot
-        self.rows[slot], self.rows[ys] = s, y
-        with_s, with_y = self.rows @ s, self.rows @ y  # every row against s and y
-        gram[:, slot] = gram[slot, :] = with_s
-        gram[:, ys] = gram[ys, :] = with_y
-        gram[slot, slot], gram[slot, ys], gram[ys, slot], gram[ys, ys] = ss, sy, sy, yy
-        slots.append(slot)
+            slot = self.count  # (slots fill 0, 1, ... before the first drop)
+            self.count = slot + 1
+            self._views_of(slot + 1)
+        rows[slot], rows[m + slot] = s, y
+        with_s, with_y = rows @ s, rows @ y  # every row against s and y
+        cross[slot] = with_s[m:]  # s . y_j
+        cross[m + slot] = with_y[m:]  # y . y_j
+        cross[:, slot] = with_y  # s_j . y and y_j . y
+        cross[slot, slot], cross[m + slot, slot] = sy, yy
+        try:
+            self._gamma = sy / yy
+        except ZeroDivisionError:  # (y . y underflowed: NumPy's quotient, inf, as before)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._gamma = float(np.float64(sy) / yy)
+        self._layout = _layout(m, self.start, self.count)
 
     def direction(self, g: Any) -> Any:
         """``d = -H g`` by the two-loop recursion written in the Gram matrix (the same
@@ -121,44 +172,48 @@ class _Gram:
         (Y Y^T) alpha``; the second loop's ``beta_i = (gamma (Y q)_i + sum_{j < i} (alpha_j
         - beta_j) R_ji) / R_ii`` says that ``delta = beta - alpha`` solves the lower
         triangular ``triu(R)^T delta = gamma Y q - diag(R) alpha``; and ``H g = gamma q +
-        S^T (alpha - beta) = gamma g - S^T delta - gamma Y^T alpha``."""
-        order, column, s_rows, y_rows = self._order
-        k = len(s_rows)
+        S^T (alpha - beta) = gamma g - S^T delta - gamma Y^T alpha``.
+
+        Each product is one BLAS call (``Z g``, ``(Y Y^T) alpha``, ``w^T Z`` and the two
+        solves, in place); ``d`` is a new array."""
+        order, where, k = self._layout
         z = self.rows @ g
         if z.dtype != np.float64:
             z = z.astype(np.float64)
-        z = z[order]  # a, then c
-        block = self.gram[column, y_rows]  # R_ij = s_i . y_j above (Y Y^T)_ij
-        r, yy = block[:k], block[k:]
-        alpha = _dtrsv(r, z[:k])  # triu(R) alpha = a (BLAS)
-        gamma = float(r[-1, -1] / yy[-1, -1])
-        yq = z[k:] - yy @ alpha
-        delta = _dtrsv(r, gamma * yq - r.diagonal() * alpha, trans=1)  # triu(R)^T delta
-        weights = np.zeros(self.rows.shape[0])
-        weights[s_rows] = -delta
-        weights[y_rows] = -gamma * alpha
-        return -(gamma * g + weights.astype(self.rows.dtype, copy=False) @ self.rows)
-
-    @property
-    def _order(self) -> tuple[Any, Any, Any, Any]:
-        """Row indices of the kept ``s_i`` then of the kept ``y_i``, oldest first; the same
-        as a column (to index the Gram matrix's rows); and its two halves. Made once per
-        slot layout (:func:`_row_order`, shared by every memory of the same size)."""
-        return _row_order(self.memory, tuple(self.slots))
+        z = z.take(order)  # a, then c
+        # R^T, Y Y^T, diag(R) ("clip": every index is in range, and "raise" would copy)
+        self._flat.take(where, out=self._block, mode="clip")
+        r, yy, diagonal = self._views
+        alpha = _dtrsv(r, z[:k], overwrite_x=1)  # triu(R) alpha = a (BLAS)
+        gamma = self._gamma
+        rhs = z[k:] - yy @ alpha
+        rhs *= gamma
+        rhs -= diagonal * alpha
+        delta = _dtrsv(r, rhs, trans=1, overwrite_x=1)  # triu(R)^T delta = rhs
+        np.multiply(alpha, -gamma, out=z[k:])  # (c is spent, and then alpha)
+        np.negative(delta, out=z[:k])
+        weights = self._weights
+        weights[order] = z  # -delta at the s rows, -gamma alpha at the y rows
+        d = weights.astype(self.rows.dtype, copy=False) @ self.rows
+        d += np.multiply(g, gamma, out=self._scaled)
+        return np.negative(d, out=d)
 
 
 @functools.lru_cache(maxsize=1024)
-def _row_order(memory: int, slots: tuple[int, ...]) -> tuple[Any, Any, Any, Any]:
-    """:attr:`_Gram._order` of a memory of ``memory`` pairs in ``slots`` (oldest first;
-    always a run of consecutive slots mod ``memory``, so at most ``memory (memory + 1)``
-    layouts per size). Read-only arrays: shared."""
-    s_rows = np.array(slots, dtype=np.intp)
-    order = np.concatenate((s_rows, s_rows + memory))
-    kept = len(slots)
-    orders = (order, order[:, None], order[:kept], order[kept:])
-    for array in orders:
+def _layout(memory: int, start: int, count: int) -> tuple[Any, Any, int]:
+    """:attr:`_Gram._layout` of a memory of ``memory`` pairs holding ``count`` in the slots
+    ``start, start + 1, ...`` (mod ``memory``), oldest first (``2 memory`` layouts per
+    size): the rows of ``Z`` holding the ``s_i`` then the ``y_i``; the flat
+    indices in ``Z Y^T`` of ``R^T`` (``R_ij = s_i . y_j``) and ``Y Y^T``, row by row, then
+    of ``diag(R)``; and ``count``. Read-only arrays: shared."""
+    slots = (start + np.arange(count, dtype=np.intp)) % memory
+    order = np.concatenate((slots, slots + memory))
+    r_t = slots[None, :] * memory + slots[:, None]  # (R^T)_ji = Z Y^T [s_i, y_j]
+    yy = (slots[:, None] + memory) * memory + slots[None, :]
+    where = np.concatenate((r_t.reshape(-1), yy.reshape(-1), slots * (memory + 1)))
+    for array in (order, where):
         array.flags.writeable = False
-    return orders
+    return order, where, count
 
 
 class LBFGSDirection(Direction):
@@ -298,22 +353,22 @@ class LBFGSDirection(Direction):
             return d, gd, dnorm, state._replace(x=kept_x, grad=kept_g, gram=gram, unsettled=None)
         if gram is None:
             gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
+        dot = np.vdot if g.dtype in _VDOT_DTYPES else _host_dot  # (the same numbers)
         if last_x is not None:
             s, y = x - last_x, g - last_g
-            sy, ss, yy = _host_dot(s, y), _host_dot(s, s), _host_dot(y, y)
+            sy, ss, yy = float(dot(s, y)), float(dot(s, s)), float(dot(y, y))
             if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
                 gram.add(s, y, sy, ss, yy)
                 pairs = (*pairs, (wrap(s), wrap(y)))[-memory:]
         if not pairs:
             d, gd, dnorm = _steepest(evaluation)
-            state = LBFGSState(pairs, kept_x, kept_g, gram=gram, generation=gram.generation)
-            return d, gd, dnorm, state
+            return d, gd, dnorm, LBFGSState(pairs, kept_x, kept_g, (), None, gram, gram.generation)
         d = gram.direction(g)
-        gd, dd = _host_dot(g, d), _host_dot(d, d)
+        gd, dd = float(dot(g, d)), float(dot(d, d))
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
-        state = LBFGSState(pairs, kept_x, kept_g, gram=gram, generation=gram.generation)
+        state = LBFGSState(pairs, kept_x, kept_g, (), None, gram, gram.generation)
         return wrap(d), gd, math.sqrt(dd), state
 
     def _deferred(
