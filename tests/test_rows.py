@@ -124,3 +124,23 @@ def test_row_segment_check_admits_a_valid_bound():
     slack = 1.0 - 0.5 * segment.monotone_rtol
     seen = [(0.0, 1.0), (0.5, 1.0 * slack), (1.0, 3.0), (2.0, math.inf), (4.0, math.inf)]
     segment._check(seen)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_host_dot_is_vdot_bit_for_bit(dtype):
+    """The host dot product (the models' sums of squares and ``g . d``) is ``np.vdot``'s sum
+    bit for bit, contiguous or strided either way, ``inf`` past the range with no warning."""
+    from lfso.models._segments import _host_dot
+
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 7, 16, 17, 100, 1000, 1001, 5000):
+        a = (rng.standard_normal(3 * n) * 1e3).astype(dtype)
+        b = rng.standard_normal(3 * n).astype(dtype)
+        for x, y in ((a[:n], b[:n]), (a[::3], b[::3]), (a[::-3], b[::3]), (a[1::2][:n], b[:n])):
+            got = _host_dot(x, y)
+            assert type(got) is float
+            assert np.float64(got).tobytes() == np.float64(np.vdot(x, y)).tobytes(), (n, x.strides)
+    huge = np.full(8, float(np.finfo(dtype).max) / 2, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _host_dot(huge, huge) == math.inf
