@@ -305,7 +305,11 @@ class LogisticRegression(Model):
             losses, slope = _losses(xp, margins, distance)
             factor = -self.signs * slope
             loss = xp.mean(losses)
-        grad = self._adjoint(factor) / self.n
+        grad = self._adjoint(factor)
+        if type(grad) is np.ndarray:  # (a fresh array: divided in place, the same quotients)
+            grad /= self.n
+        else:
+            grad = grad / self.n
         if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)

@@ -10,7 +10,6 @@ import numpy as np
 from .._arrays import (
     amax,
     error_gamma,
-    fetch_with_norm,
     materialize,
     materialize_all,
     operator_norm,
@@ -28,7 +27,14 @@ from . import _compiled
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
-from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
+from ._rows import (
+    ProductDrift,
+    fetch,
+    inf_norm,
+    point_inf_norm,
+    point_product,
+    taken_product,
+)
 from ._segments import (
     _PLAIN_HIGH,
     _PLAIN_LOW,
@@ -293,7 +299,7 @@ class LpRegression(_LinearModel):
                 w = r2 ** int(p - 1)
             else:
                 w = xp.abs(r) ** (2 * p - 2)
-            grad = materialize((2 * p) * self._adjoint(w * r if w is not None else r))
+            grad = _times(2 * p, self._adjoint(w * r if w is not None else r))
             total = _dot(w, r2) if w is not None else _dot(r, r)
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
@@ -309,7 +315,7 @@ class LpRegression(_LinearModel):
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
                 scalars.append(self._row_sq @ ws)
-        values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
+        values, gnorm, dot = fetch(grad, *scalars, probe=probe)
         local = None
         if bound:
             wmax = values[3] * (self._pad_max if w is not None else 1.0)
@@ -360,6 +366,15 @@ def _dot(a: Any, b: Any) -> Any:
     """``a @ b``; of NumPy vectors, a float by :func:`~lfso.models._segments._host_dot` (the
     same sum, bit for bit, without ``@``'s check of the floating-point flags)."""
     return _host_dot(a, b) if type(a) is np.ndarray else a @ b
+
+
+def _times(factor: float, v: Any) -> Any:
+    """``factor * v`` for a fresh array ``v`` that is not read again: in place for NumPy (the
+    same products, bit for bit, without a new array)."""
+    if type(v) is np.ndarray:
+        v *= factor
+        return v
+    return materialize(factor * v)
 
 
 def _nonzero(xp: Any, top: Any) -> Any:
@@ -561,7 +576,7 @@ class CompositeLeastSquares(_LinearModel):
             # the normalised one's, gamma_n; no term overflows, and an underflowing one
             # loses less than the pad sqrt(n) R tiny below, R = ||r|| >= max_i |r_i|).
             atr = self._adjoint(r)
-            (x_top, drift), atr_norm, atr_dot = fetch_with_norm(
+            (x_top, drift), atr_norm, atr_dot = fetch(
                 atr, 0.0 if x_inf is None else x_inf, drift, probe=probe
             )
             # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
@@ -570,7 +585,7 @@ class CompositeLeastSquares(_LinearModel):
             powers = _norm_powers(1.0, sq, p) if p != 1.0 else (sq, 2.0)
             factor = powers[1]
             if factor * atr_norm < 1e300:  # |factor (A^T r)_i| <= factor ||A^T r||: no overflow
-                grad, gmax = factor * atr, 0.0
+                grad, gmax = _times(factor, atr), 0.0  # (A^T r itself is not read again)
             else:  # (an overflowing gradient: scale = inf below, from its largest entry)
                 with np.errstate(over="ignore"):
                     grad = factor * atr
@@ -593,9 +608,7 @@ class CompositeLeastSquares(_LinearModel):
             # the gradient's largest entry (inf where it overflowed), probe.
             scalars = [small, top, 0.0 if x_inf is None else x_inf, drift]
             scalars.append(reduce_max(xp, xp.abs(grad)))
-            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
-                atr, *scalars, probe=probe
-            )
+            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch(atr, *scalars, probe=probe)
             r_top = big
             powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
         xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)

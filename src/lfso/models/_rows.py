@@ -40,6 +40,7 @@ from .._arrays import (
     fetch_with_norm,
     materialize,
     namespace,
+    norm,
     operator_norm,
     reduce_max,
     row_norms,
@@ -48,13 +49,14 @@ from .._arrays import (
 )
 from ..oracles._bounds import LocalBound
 from ._base import Evaluation
-from ._segments import CarriedProduct, host_max_abs
+from ._segments import CarriedProduct, _host_dot, host_max_abs
 
 __all__ = [
     "DRIFT_BUDGET",
     "ProductDrift",
     "RowCurvatureBound",
     "RowGeometry",
+    "fetch",
     "fetch_evaluation",
     "inf_norm",
     "point_inf_norm",
@@ -141,15 +143,16 @@ class ProductDrift:
     def stale(self, drift: float, xmax: float) -> bool:
         """Whether a product with this ``drift`` at a point with ``||x||_inf = xmax`` should
         not be carried further (its drift is over budget, or not a finite number)."""
-        return not drift <= DRIFT_BUDGET * self.fresh(xmax)
+        return not drift <= DRIFT_BUDGET * (self.fresh_rate * xmax)  # (fresh(xmax), inline)
 
     def carry(self, drift: float, xmax: float, dmax: Any) -> Callable[[Any], Any]:
         """``t -> D'``, the drift after the update along ``d`` (``||d||_inf = dmax``) from a
         product with drift ``drift`` at ``x`` (``0``: fresh, then ``F(x)`` is used); ``t ->
         None`` when the product is :meth:`stale` (the next evaluation recomputes it)."""
-        if self.stale(drift, xmax):
+        fresh = self.fresh_rate * xmax  # (F(x): fresh and stale, inline, once)
+        if not drift <= DRIFT_BUDGET * fresh:
             return lambda t: None
-        base = (drift if drift > 0.0 else self.fresh(xmax)) * self.grow + self.rate * xmax
+        base = (drift if drift > 0.0 else fresh) * self.grow + self.rate * xmax
         rate = self.rate * dmax
         return lambda t: base + rate * abs(t)
 
@@ -293,6 +296,24 @@ class RowCurvatureBound(LocalBound):
         return self.combine(to_floats(*self.reductions(radius)))  # one host round trip
 
 
+def host_norm(v: np.ndarray) -> float:
+    """``||v||`` of a NumPy vector as :func:`lfso._arrays.fetch_with_norm` computes a NumPy
+    gradient's (bit for bit): from ``v @ v`` (:func:`~lfso.models._segments._host_dot`, the
+    same sum), the overflow-safe :func:`lfso._arrays.norm` where that over- or underflows."""
+    sq = _host_dot(v, v)
+    return math.sqrt(sq) if 0.0 < sq < math.inf else norm(v)
+
+
+def fetch(grad: Any, *scalars: Any, probe: Any = None) -> tuple[list[float], float, Any]:
+    """``(scalars as floats, ||grad||, grad @ probe)``: :func:`lfso._arrays.fetch_with_norm`'s
+    values, bit for bit. For a NumPy gradient without a probe (a model on NumPy data, whose
+    scalars are on the host already) plain conversions and :func:`host_norm`, without that
+    function's layers, which cost more than the arithmetic at a few hundred columns."""
+    if probe is None and type(grad) is np.ndarray:
+        return [float(v) for v in scalars], host_norm(grad), None
+    return fetch_with_norm(grad, *scalars, probe=probe)
+
+
 def fetch_evaluation(
     grad: Any,
     value: Any,
@@ -314,14 +335,14 @@ def fetch_evaluation(
     scalars = [] if product is None else [product[1]]
     if product is not None and product[2] is not None:
         scalars.append(product[2])
-    fetched = fetch_with_norm(grad, value, *scalars, *extra, probe=probe)
+    values, grad_norm, probe_dot = fetch(grad, value, *scalars, *extra, probe=probe)
     if extra:
         assert bound is not None and hint is not None
-        bound.hinted(hint, fetched.values[1 + len(scalars) :])
-    evaluation = Evaluation(fetched.values[0], grad, fetched.grad_norm, bound, fetched.probe_dot)
+        bound.hinted(hint, values[1 + len(scalars) :])
+    evaluation = Evaluation(values[0], grad, grad_norm, bound, probe_dot)
     if product is not None:
-        drift = fetched.values[1]
-        xmax = fetched.values[2] if product[2] is not None else None
+        drift = values[1]
+        xmax = values[2] if product[2] is not None else None
         evaluation.product = CarriedProduct(product[0], drift, xmax)
         evaluation.carried = drift > 0.0
     return evaluation

@@ -1345,6 +1345,20 @@ def _workspace(k: int, n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     return held[0][:k], held[1][: k * n]
 
 
+def _single_workspace(n: int, dtype: Any) -> tuple[np.ndarray, ...]:
+    """``(row, end, sup, scratch)`` for :meth:`RowSegment._single_trial`: :func:`_workspace`'s
+    buffers for one trial with the views that reads, ``end[0]``, ``end`` as ``(n, 1)`` and
+    ``scratch`` as ``(1, n)``, kept per thread (the last size asked for; every segment of a
+    run asks for the same) where :func:`_workspace` keeps its buffers."""
+    held = getattr(_WORKSPACE, "single", None)
+    if held is None or held[0].shape[0] != n or held[0].dtype != dtype:
+        end, scratch = _workspace(1, n, dtype)
+        held = (end[0], end, end.reshape(n, 1), scratch.reshape(1, n))
+        if 8 * n <= _KEEP:  # (larger ones are not kept: _workspace allocates them per call)
+            _WORKSPACE.single = held
+    return held
+
+
 def _secant(
     target: float, lo_t: float, lo_c: float, hi: tuple[float, float] | None, default: float
 ) -> float:
@@ -1531,6 +1545,7 @@ class RowSegment(SegmentBound):
             float(offset) if isinstance(offset, (int, float)) else None
         )
         self._magnitude_value: float | None = None
+        self._host_scalars = False  # (whether _fetch_host_scalars has run)
         self.sequential = host or _in_host_memory(r)
         #: One trial's sum on NumPy rows (:meth:`_single_trial`), ``False`` where that path
         #: does not apply; ``None`` until the first single trial.
@@ -1697,7 +1712,8 @@ class RowSegment(SegmentBound):
                 single = self._single = self._single_trial() or False
             if len(todo) == 1 and callable(single):
                 host = [single(todo[0])]
-                self._fetch_host_scalars()
+                if not self._host_scalars:  # (once: they are floats from then on)
+                    self._fetch_host_scalars()
             else:
                 host = self._trial_sums(todo)
             self.round_trips += 1
@@ -1738,23 +1754,29 @@ class RowSegment(SegmentBound):
         if compiled is not None and weight is not None and _compiled.usable(r, u, weight):
             return None
         n = int(r.shape[0])
-        end, scratch = _workspace(1, n, r.dtype)
-        row, sup, scratch = end[0], end.reshape(n, 1), scratch.reshape(1, n)
+        row, end, sup, scratch = _single_workspace(n, r.dtype)
         negated = getattr(self.kernel, "negated_ends", False)
         top = self._top() if getattr(self.kernel, "reads_top", True) else None
-        scalar = r.dtype.type
         multiply = np.multiply
+        # t and delta + t eps enter as 0-d arrays of the rows' dtype, set per trial: the
+        # values a scalar of that dtype or a Python float gives (each rounded once to the
+        # dtype), which NumPy's ufuncs take without wrapping a scalar on every call.
+        step, grown = np.empty((), r.dtype), np.empty((), r.dtype)
+        widen = None if slack is None else (slack[0], grown)
 
         def single(t: float) -> float:
             if negated:  # -(r + t u) as fl(fl(-t u) - r), as _fused_values forms it
-                np.subtract(multiply(u, -scalar(t), out=row), r, out=row)
+                step[()] = -t
+                np.subtract(multiply(u, step, out=row), r, out=row)
             else:
-                np.add(multiply(u, scalar(t), out=row), r, out=row)
-            if slack is None:
+                step[()] = t
+                np.add(multiply(u, step, out=row), r, out=row)
+            if widen is None:
                 fused(end, top, scratch)
             else:
                 delta, eps = slack
-                fused(end, top, scratch, (delta, delta + t * eps))
+                grown[()] = delta + t * eps
+                fused(end, top, scratch, widen)
             total = np.add.reduce(sup, axis=0) if weight is None else weight @ sup
             return float(total[0])
 
@@ -1770,6 +1792,7 @@ class RowSegment(SegmentBound):
             self._magnitude_value = float(self._magnitude)
         if self.underflow is None:
             self.underflow = self._eta * (self._terms + float(self._weight_sum))
+        self._host_scalars = True
 
     def _fetch_with_scalars(self, sums: Any) -> list[float]:
         """The trial sums as floats, with the scalars not yet on the host in the same round
@@ -2031,9 +2054,12 @@ class RowSegment(SegmentBound):
         return sorted({min(p, self.t_max) for p in points if p > 0.0} - self._cache.keys())
 
     def _check(self, seen: list[tuple[float, float]]) -> None:
+        keep = 1.0 - self.monotone_rtol
         for (t0, c0), (t1, c1) in itertools.pairwise(seen):
-            check_value(c1, t1, allow_inf=True)  # +inf: no finite bound that far
-            check_monotone(t0, c0, t1, c1, self.monotone_rtol)
+            # (the two checks' tests, inline, for t0 < t1; they raise with the message)
+            if not (type(c1) is float and 0.0 < c1 <= math.inf and c1 >= c0 * keep):
+                check_value(c1, t1, allow_inf=True)  # +inf: no finite bound that far
+                check_monotone(t0, c0, t1, c1, self.monotone_rtol)
 
 
 class ApproachSegment(RowSegment):
@@ -2126,6 +2152,9 @@ def materialized_product(
     the model lets its bounds absorb."""
 
     views = None if type(base) is np.ndarray else _cpu_views(base, step)
+    # (which path a float t takes depends on the arrays alone: decided once, here)
+    compiled = _compiled.usable(base, step)
+    host = type(base) is type(step) is np.ndarray and base.dtype == step.dtype
 
     def product(t: Any) -> CarriedProduct | None:
         bound = 0.0 if drift is None else drift(t)
@@ -2133,9 +2162,9 @@ def materialized_product(
             return None
         if views is not None and isinstance(t, float):
             return CarriedProduct(_host_axpy(views[0], views[1], t), bound)
-        if type(t) is float and _compiled.usable(base, step):  # (the same values, one pass)
+        if type(t) is float and compiled:  # (the same values, one pass)
             return CarriedProduct(_compiled.axpy(base, step, t), bound)
-        if type(t) is float and type(base) is type(step) is np.ndarray and base.dtype == step.dtype:
+        if type(t) is float and host:
             out = np.multiply(step, t)  # (base + t step with one temporary: the same values)
             out += base
             return CarriedProduct(out, bound)

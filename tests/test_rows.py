@@ -1,0 +1,146 @@
+"""The row models' shared host helpers (``lfso.models._rows``) and the row segment's checks:
+their shortcuts give the values of the general code they stand for, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from lfso._arrays import fetch_with_norm
+from lfso.models._rows import DRIFT_BUDGET, ProductDrift, fetch, host_norm
+from lfso.models._segments import RowSegment, materialized_product, power_kernel
+from lfso.oracles import OracleError
+
+
+def _vectors(dtype):
+    """Gradients of every kind: small, plain, strided, past the sum's range either way,
+    zero, with an infinite or NaN entry."""
+    rng = np.random.default_rng(5)
+    info = np.finfo(dtype)
+    for n in (1, 7, 100, 1001):
+        for scale in (1e-3, 1.0, 1e5):
+            g = (rng.standard_normal(2 * n) * scale).astype(dtype)
+            yield g[:n]
+            yield g[::2]
+    yield np.full(4, float(info.max) / 2, dtype=dtype)  # ||g||^2 overflows
+    yield np.full(4, float(info.smallest_normal) * 4, dtype=dtype)  # and underflows
+    yield np.zeros(5, dtype=dtype)
+    yield np.array([1.0, np.inf, 2.0], dtype=dtype)
+    yield np.array([1.0, np.nan, 2.0], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fetch_is_fetch_with_norm_bit_for_bit(dtype):
+    """The host shortcut's ``||grad||`` and scalars are the general fetch's, where the sum of
+    squares over- or underflows (the overflow-safe norm) and for NaN included; with a probe
+    it is the general fetch itself."""
+    probe = np.arange(3, dtype=dtype)
+    for grad in _vectors(dtype):
+        scalars = (np.float64(1.5), 2, 0.25, np.array(3.0, dtype=dtype), dtype(7.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the general norm's overflow, where it warns)
+            values, gnorm, dot = fetch(grad, *scalars)
+            expected = fetch_with_norm(grad, *scalars)
+        assert values == expected.values
+        assert all(type(v) is float for v in values)
+        assert dot is None
+        same = gnorm == expected.grad_norm or (math.isnan(gnorm) and math.isnan(expected.grad_norm))
+        assert same, (grad, gnorm, expected.grad_norm)
+        assert host_norm(grad) == gnorm or math.isnan(gnorm)
+    grad = np.array([3.0, 4.0, 0.0], dtype=dtype)
+    assert tuple(fetch(grad, 1.0, probe=probe)) == tuple(fetch_with_norm(grad, 1.0, probe=probe))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_carried_drift_is_the_stale_and_fresh_formulas(dtype):
+    """:meth:`ProductDrift.carry`'s inline ``F(x)`` and budget test are :meth:`fresh` and
+    :meth:`stale`, bit for bit: ``None`` past the budget, else ``(D or F(x)) grow + rate
+    ||x||_inf + rate ||d||_inf |t|``."""
+    tracker = ProductDrift(37.5, 100, dtype)
+    rng = np.random.default_rng(6)
+    xmaxes = [0.0, 1e-300, 1.0, 3.7, 1e12, math.inf]
+    for xmax, dmax, t in itertools.product(xmaxes, [0.0, 0.3, 1e8], [0.0, -0.5, 2.0]):
+        fresh = tracker.fresh(xmax)
+        for drift in (0.0, fresh * 0.5, fresh * DRIFT_BUDGET, fresh * 65.0, math.nan, rng.random()):
+            got = tracker.carry(drift, xmax, dmax)(t)
+            if tracker.stale(drift, xmax):
+                assert got is None
+                assert not drift <= DRIFT_BUDGET * fresh
+                continue
+            base = (drift if drift > 0.0 else fresh) * tracker.grow + tracker.rate * xmax
+            expected = base + tracker.rate * dmax * abs(t)
+            assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+def test_carried_product_takes_the_path_of_its_arrays():
+    """The path a float step takes is settled from the arrays when the product is made: the
+    same values as ``base + t step`` (NumPy, one dtype), and the generic sum otherwise."""
+    rng = np.random.default_rng(7)
+    base, step = rng.standard_normal(50), rng.standard_normal(50)
+    for t in (0.0, 0.37, -2.5):
+        carried = materialized_product(base, step, lambda t: 0.125)(t)
+        assert carried is not None and carried.drift == 0.125
+        np.testing.assert_array_equal(carried.value, base + t * step)
+    mixed = materialized_product(base.astype(np.float32), step)(0.37)  # (two dtypes)
+    assert mixed is not None
+    np.testing.assert_array_equal(mixed.value, base.astype(np.float32) + 0.37 * step)
+    assert materialized_product(base, step, lambda t: None)(0.5) is None
+
+
+def _segment(values):
+    """A row segment whose ``C(t)`` is ``values[t]`` at the trials given (a stub kernel)."""
+    r = np.ones(3)
+    segment = RowSegment(r, r, power_kernel(2.0, 12.0), weight=r, scale=1.0, slope=-1.0)
+    segment._cache.update(values)
+    return segment
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({0.0: 2.0, 1.0: 1.0}, "decreases in R"),
+        ({0.0: 2.0, 1.0: 2.0 * (1 - 1e-3)}, "decreases in R"),
+        ({0.0: 2.0, 1.0: -1.0}, "finite positive"),
+        ({0.0: 2.0, 1.0: 0.0}, "finite positive"),
+        ({0.0: 2.0, 1.0: math.nan}, "finite positive"),
+        ({0.0: 1.0, 0.5: 2.0, 1.0: 1.5}, "decreases in R"),
+    ],
+)
+def test_row_segment_check_raises_on_a_broken_bound(values, message):
+    """The solve's check of the values seen (the inline tests, then the named checks' errors)
+    raises where ``C`` decreases past the tolerance, or is not positive, or is NaN."""
+    segment = _segment(values)
+    with pytest.raises(OracleError, match=message):
+        segment._check(sorted(segment._cache.items()))
+
+
+def test_row_segment_check_admits_a_valid_bound():
+    """Non-decreasing values, ``+inf`` far out and a decrease within the tolerance pass."""
+    segment = _segment({})
+    slack = 1.0 - 0.5 * segment.monotone_rtol
+    seen = [(0.0, 1.0), (0.5, 1.0 * slack), (1.0, 3.0), (2.0, math.inf), (4.0, math.inf)]
+    segment._check(seen)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_host_dot_is_vdot_bit_for_bit(dtype):
+    """The host dot product (the models' sums of squares and ``g . d``) is ``np.vdot``'s sum
+    bit for bit, contiguous or strided either way, ``inf`` past the range with no warning."""
+    from lfso.models._segments import _host_dot
+
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 7, 16, 17, 100, 1000, 1001, 5000):
+        a = (rng.standard_normal(3 * n) * 1e3).astype(dtype)
+        b = rng.standard_normal(3 * n).astype(dtype)
+        for x, y in ((a[:n], b[:n]), (a[::3], b[::3]), (a[::-3], b[::3]), (a[1::2][:n], b[:n])):
+            got = _host_dot(x, y)
+            assert type(got) is float
+            assert np.float64(got).tobytes() == np.float64(np.vdot(x, y)).tobytes(), (n, x.strides)
+    huge = np.full(8, float(np.finfo(dtype).max) / 2, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _host_dot(huge, huge) == math.inf
