@@ -214,8 +214,10 @@ class Model(LocalSmoothnessOracle):
         input they have; ``None`` is never passed on, and ``hint`` only with
         ``bound=True`` (it is a radius for the bound).
         """
-        if hint is None and probe is None and product is None:
-            return self.evaluate(x, bound=bound)
+        if hint is None and probe is None:  # (the loop's usual call: no dict of extras)
+            if product is None or "product" not in self.extras:
+                return self.evaluate(x, bound=bound)
+            return self.evaluate(x, bound=bound, product=product)
         extras = self.extras
         offered: dict[str, Any] = {}
         if hint is not None and bound and "hint" in extras:
