@@ -65,7 +65,9 @@ def main() -> None:
     unknown = sorted(set(names) - set(problems))
     if unknown:
         parser.error(f"--problems: unknown {unknown}; choose from {sorted(problems)}")
-    print(f"{'problem':>14} {'method':>11} {'status':>10} {'nit':>6} {'seconds':>8} {'|g|/|g0|':>9}")
+    print(
+        f"{'problem':>14} {'method':>11} {'status':>10} {'nit':>6} {'seconds':>8} {'|g|/|g0|':>9}"
+    )
     for name in names:
         model, _ = problems[name](np.float32)
         exact, _ = problems[name](np.float64)
