@@ -770,8 +770,8 @@ def decay_study(quick: bool) -> list[str]:
 
 def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, secant fresh, eta 1, smoothing 0.9, shrink 10, patience 3, "
-        "probe_every 2)": lambda p: StochasticLFSO(p),
+        "defaults (adam, secant fresh, eta 1, eta_max 1.8, window 100, smoothing 0.9, "
+        "shrink 10, patience 3, probe_every 2)": lambda p: StochasticLFSO(p),
         "shrink 2 (a symmetric limit)": lambda p: StochasticLFSO(p, shrink=2.0),
         "patience 1": lambda p: StochasticLFSO(p, patience=1),
         "patience 5": lambda p: StochasticLFSO(p, patience=5),
@@ -779,6 +779,7 @@ def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
         "probe_every 3": lambda p: StochasticLFSO(p, probe_every=3),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),
         "eta 1.4": lambda p: StochasticLFSO(p, eta=1.4),
+        "eta_max = eta = 1 (no multiple)": lambda p: StochasticLFSO(p, eta_max=1.0),
         "smoothing 0.5": lambda p: StochasticLFSO(p, smoothing=0.5),
         "smoothing 0.98": lambda p: StochasticLFSO(p, smoothing=0.98),
         "momentum direction": lambda p: StochasticLFSO(p, direction="momentum"),
@@ -856,13 +857,17 @@ def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     ``(1 - beta1) / (1 + beta1)`` = 0.05 for pure noise), the median cosine of the batch's
     gradient and that direction, and over the quarter's secant measurements the fresh
     batches' ``mean(a)^2 / var(a)`` (their descent rate's signal to noise) and median
-    curvature ``b``."""
-    rows: list[tuple[float, float, float]] = []  # per step: t, snr, cos
+    curvature ``b``; and the statistic that sets the step's multiple, ``rho`` (the
+    displacement over a window against a free random walk's), at each window's end, with
+    the median multiple by quarter."""
+    rows: list[tuple[float, float, float, float]] = []  # per step: t, snr, cos, eta_now
+    rhos: list[float] = []
     measured: list[tuple[float, float]] = []  # per measurement: a, b
-    stats_of, measure, fresh = (
+    stats_of, measure, fresh, window = (
         StochasticLFSO._statistics,
         StochasticLFSO._measure,
         StochasticLFSO._fresh_step,
+        StochasticLFSO._window,
     )
     pending: list[tuple[float, float]] = []
 
@@ -884,15 +889,29 @@ def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     def fresh_spy(self: Any, *args: Any) -> None:
         fresh(self, *args)
         if pending:
-            rows.append((self._global()["t_prev"], *pending[0]))
+            g_state = self._global()
+            rows.append((g_state["t_prev"], *pending[0], g_state["eta_now"]))
+
+    def window_spy(self: Any, params: Any, g_state: Any) -> None:
+        sq = g_state.get("window_sq", 0.0)
+        if g_state.get("window_n", 0) >= self.window and sq > 0.0:
+            moved = float(self._displacement(params, self._anchors(params)))
+            rhos.append(moved * self._free / sq)
+        window(self, params, g_state)
 
     header = [
         "| seed | test score | step t, median by quarter | m^2/v per coordinate "
-        "| cos(g, d) | mean(a)^2 / var(a) | curvature b, median |",
-        "|---|---|---|---|---|---|---|",
+        "| cos(g, d) | mean(a)^2 / var(a) | curvature b, median | rho, each window "
+        "| multiple, median by quarter |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines: list[str] = []
-    spies = {"_statistics": stats_spy, "_measure": measure_spy, "_fresh_step": fresh_spy}
+    spies = {
+        "_statistics": stats_spy,
+        "_measure": measure_spy,
+        "_fresh_step": fresh_spy,
+        "_window": window_spy,
+    }
     saved = {name: getattr(StochasticLFSO, name) for name in spies}
     for name, spy in spies.items():
         setattr(StochasticLFSO, name, spy)
@@ -903,8 +922,9 @@ def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
                 lines += [*([""] if lines else []), f"**{name}**", "", *header]
             rows.clear()
             measured.clear()
+            rhos.clear()
             rec = train(task, lambda p: StochasticLFSO(p), seed)
-            r, m = np.array(rows).reshape(-1, 3), np.array(measured).reshape(-1, 2)
+            r, m = np.array(rows).reshape(-1, 4), np.array(measured).reshape(-1, 2)
 
             def quarters(values: np.ndarray, how: Callable[[np.ndarray], float]) -> str:
                 return " ".join(f"{how(q):.2g}" for q in np.array_split(values, 4) if len(q))
@@ -915,7 +935,8 @@ def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
             lines.append(
                 f"| {seed} | {rec['test'][-1]:.2f} | {quarters(r[:, 0], np.median)} "
                 f"| {quarters(r[:, 1], np.median)} | {quarters(r[:, 2], np.median)} "
-                f"| {quarters(m[:, 0], snr)} | {quarters(m[:, 1], np.median)} |"
+                f"| {quarters(m[:, 0], snr)} | {quarters(m[:, 1], np.median)} "
+                f"| {' '.join(f'{v:.2f}' for v in rhos) or '-'} | {quarters(r[:, 3], np.median)} |"
             )
     finally:
         for name, method in saved.items():

@@ -266,8 +266,9 @@ def test_stochastic_script_lfso_only_and_the_late_steps_table(tmp_path):
 def test_stochastic_script_signal_table(tmp_path):
     """``--only signal`` reports, per seed, each statistic by quarter of the run: the step,
     Adam's per-coordinate ratio m^2 / v (in (0, 1]), the cosine of the gradient and the
-    direction (in [-1, 1]); and by quarter of the secant measurements (up to four: the
-    quick run measures three times) the descent rate's signal to noise and the curvature."""
+    direction (in [-1, 1]); by quarter of the secant measurements (up to four: the quick
+    run measures three times) the descent rate's signal to noise and the curvature; and the
+    window statistic of the step's multiple (none: the run is shorter than a window)."""
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     args = ("--quick", "--only", "signal", "mlp", "--no-train", "--out", str(tmp_path))
@@ -275,6 +276,8 @@ def test_stochastic_script_signal_table(tmp_path):
     rows = [r.split("|") for r in text if r.startswith("| 0 |")]
     assert len(rows) == 1
     cells = [[float(v) for v in cell.split()] for cell in rows[0][3:8]]
+    assert rows[0][8].strip() == "-"  # the quick run is shorter than a window
+    assert [float(v) for v in rows[0][9].split()] == [1.0] * 4  # so the multiple is eta
     assert [len(cell) for cell in cells[:3]] == [4, 4, 4]
     assert 1 <= len(cells[3]) == len(cells[4]) <= 4
     steps, ratio, cos, snr, _ = cells
