@@ -116,9 +116,13 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    step (up to ``eta_max`` < 2, where a quadratic still decreases: see below) moves
    further along the flat directions, overshooting the sharp ones' line minimiser as
    Adam's best learning rates do. ``rho`` enters squared so that windows partly held
-   (``rho`` 0.1 to 0.45 on the benchmark's linear models) keep about ``eta``. ``s`` is
-   measured along the steps taken, so it keeps estimating the line minimiser whatever the
-   multiple. Statistics of the gradient's signal and noise (Adam's ``m^2 / v``, the cosine
+   (as on the benchmark's linear models) keep about ``eta``. After a window over which
+   ``s`` rose (the first is not checked: it starts before ``s``), the next takes ``eta``:
+   where the loss and its curvature fall together (near an interpolating minimum) the
+   rule's own step grows already, and a longer one only adds risk (on the benchmark's
+   LSTM, a step at 1.8 times ``s`` raised the loss from near 0 at the end of a run). ``s``
+   is measured along the steps taken, so it keeps estimating the line minimiser whatever
+   the multiple. Statistics of the gradient's signal and noise (Adam's ``m^2 / v``, the cosine
    of the batch's gradient and the average, the fresh batches' descent rates) did not tell
    the tasks apart (``docs/results.md``, "Minibatches", measures them).
 
@@ -396,9 +400,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         floor, and in the first window (module docstring, step 4).
     eta_max : float in [eta, 2), or None
         Multiple taken where the run moved over the last window as far as a free random
-        walk of its steps, or further (module docstring, step 4); ``eta_max = eta`` keeps
-        ``eta`` throughout. None (the default): ``1.8 eta``, not above 1.8 unless ``eta``
-        is.
+        walk of its steps, or further, and ``s`` did not rise over it (module docstring,
+        step 4); ``eta_max = eta`` keeps ``eta`` throughout. None (the default):
+        ``1.8 eta``, not above 1.8 unless ``eta`` is.
     window : int >= 2
         Steps between two settings of the multiple, and over which the displacement is
         measured.
