@@ -933,11 +933,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         start point, the multiple ``eta_now`` of the line minimiser for the next window,
         from the displacement over the last one (module docstring, step 4); the window
         then starts again at the current point."""
-        anchors = self._anchors(params)
         g_state.setdefault("eta_now", self.param_groups[0]["eta"])
         g_state.setdefault("window_s", math.inf)  # (the first window starts before s)
         n = g_state.get("window_n", 0)
-        if n >= self.window:
+        if n == 0:  # (the first window's start point; later ones are copied in below)
+            self._anchors(params)
+        elif n >= self.window:
+            anchors = self._anchors(params)
             sq, s = g_state.get("window_sq", 0.0), g_state["step_size"]
             if sq > 0.0:
                 rho = float(self._displacement(params, anchors)) * self._free / sq
@@ -1422,9 +1424,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         self, params: list[torch.Tensor], dev: dict[str, Any], g_state: dict[str, Any]
     ) -> None:
         """:meth:`_window` on 0-d tensors (the count of the window's steps is the host's)."""
-        anchors = self._anchors(params)
         n = g_state.get("window_n", 0)
-        if n >= self.window:
+        if n == 0:  # (the first window's start point; later ones are copied in below)
+            self._anchors(params)
+        elif n >= self.window:
+            anchors = self._anchors(params)
             sq, s = dev["window_sq"], dev["s"]
             rho = self._displacement(params, anchors) * self._free / sq
             w = torch.where(s <= dev["window_s"], rho.clamp(max=1.0), dev["zero"])
