@@ -31,7 +31,9 @@ scikit-learn's 8x8 digits, split 60/15/25 into training, validation and test row
   token 0 occurs (0 to 4 or more: 5 classes), 7,200 generated sequences, batch 128, 8 epochs;
 * ``ablation``: StochasticLFSO's variants on ``mlp`` and ``mlp-wide``; ``decay``: the row-model
   decay rules; ``late``: what StochasticLFSO's step does late in training on the tasks
-  named (``mlp-wide`` if none; ``--replacement``: batches drawn with replacement).
+  named (``mlp-wide`` if none; ``--replacement``: batches drawn with replacement);
+  ``signal``: signal-to-noise statistics of StochasticLFSO's run by quarter, on the tasks
+  named (``friedman``, ``logreg``, ``softmax``, ``mlp`` if none).
 
 Optimisers: StochasticLFSO at its defaults; Adam, and SGD with momentum 0.9, each on a
 5-point learning-rate grid, the grid point chosen by its mean validation score over the
@@ -768,8 +770,8 @@ def decay_study(quick: bool) -> list[str]:
 
 def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
     variants: dict[str, Callable[..., Any]] = {
-        "defaults (adam, secant fresh, eta 1, smoothing 0.9, shrink 10, patience 3, "
-        "probe_every 2)": lambda p: StochasticLFSO(p),
+        "defaults (adam, secant fresh, eta 1, eta_max 1.8, window 100, smoothing 0.9, "
+        "shrink 10, patience 3, probe_every 2)": lambda p: StochasticLFSO(p),
         "shrink 2 (a symmetric limit)": lambda p: StochasticLFSO(p, shrink=2.0),
         "patience 1": lambda p: StochasticLFSO(p, patience=1),
         "patience 5": lambda p: StochasticLFSO(p, patience=5),
@@ -777,6 +779,7 @@ def ablation(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
         "probe_every 3": lambda p: StochasticLFSO(p, probe_every=3),
         "eta 1.0": lambda p: StochasticLFSO(p, eta=1.0),
         "eta 1.4": lambda p: StochasticLFSO(p, eta=1.4),
+        "eta_max = eta = 1 (no multiple)": lambda p: StochasticLFSO(p, eta_max=1.0),
         "smoothing 0.5": lambda p: StochasticLFSO(p, smoothing=0.5),
         "smoothing 0.98": lambda p: StochasticLFSO(p, smoothing=0.98),
         "momentum direction": lambda p: StochasticLFSO(p, direction="momentum"),
@@ -846,9 +849,104 @@ def late_steps(
     return lines
 
 
+def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
+    """Whether a signal-to-noise statistic StochasticLFSO has at hand tells the tasks apart:
+    per seed, the test score and, by quarter of the run, the median step ``t``, the median
+    per-coordinate ratio ``mean_i m_hat_i^2 / (sqrt(v_hat_i) + eps)^2`` of Adam's averages
+    (``||d||^2 / n`` of the step's direction: 1 for a constant gradient, about
+    ``(1 - beta1) / (1 + beta1)`` = 0.05 for pure noise), the median cosine of the batch's
+    gradient and that direction, and over the quarter's secant measurements the fresh
+    batches' ``mean(a)^2 / var(a)`` (their descent rate's signal to noise) and median
+    curvature ``b``; and the statistic that sets the step's multiple, ``rho`` (the
+    displacement over a window against a free random walk's), at each window's end, with
+    the median multiple by quarter."""
+    rows: list[tuple[float, float, float, float]] = []  # per step: t, snr, cos, eta_now
+    rhos: list[float] = []
+    measured: list[tuple[float, float]] = []  # per measurement: a, b
+    stats_of, measure, fresh, window = (
+        StochasticLFSO._statistics,
+        StochasticLFSO._measure,
+        StochasticLFSO._fresh_step,
+        StochasticLFSO._window,
+    )
+    pending: list[tuple[float, float]] = []
+
+    def stats_spy(self: Any, vectors: Any, n_rows: int, scalars: Any) -> Any:
+        out = stats_of(self, vectors, n_rows, scalars)
+        stats, flat = out[0], out[1]
+        scale = 1.0 / (1.0 - self.betas[0] ** (self._global()["k"] + 1))
+        gg, gd, dd = stats[0], stats[1], stats[n_rows + 1]
+        cos = gd / math.sqrt(gg * dd) if gg * dd > 0.0 else math.nan
+        pending[:] = [(scale * scale * dd / flat.shape[1], cos)]
+        return out
+
+    def measure_spy(self: Any, s: float, f0: float, probed: Any, g_state: Any) -> float:
+        f_prev, slope, _ = probed
+        c, t = 2.0 * (f_prev - f0 + slope), g_state["t_prev"]
+        measured.append(((c - slope) / t, c / (t * t)))
+        return measure(self, s, f0, probed, g_state)
+
+    def fresh_spy(self: Any, *args: Any) -> None:
+        fresh(self, *args)
+        if pending:
+            g_state = self._global()
+            rows.append((g_state["t_prev"], *pending[0], g_state["eta_now"]))
+
+    def window_spy(self: Any, params: Any, g_state: Any) -> None:
+        sq = g_state.get("window_sq", 0.0)
+        if g_state.get("window_n", 0) >= self.window and sq > 0.0:
+            moved = float(self._displacement(params, self._anchors(params)))
+            rhos.append(moved * self._free / sq)
+        window(self, params, g_state)
+
+    header = [
+        "| seed | test score | step t, median by quarter | m^2/v per coordinate "
+        "| cos(g, d) | mean(a)^2 / var(a) | curvature b, median | rho, each window "
+        "| multiple, median by quarter |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines: list[str] = []
+    spies = {
+        "_statistics": stats_spy,
+        "_measure": measure_spy,
+        "_fresh_step": fresh_spy,
+        "_window": window_spy,
+    }
+    saved = {name: getattr(StochasticLFSO, name) for name in spies}
+    for name, spy in spies.items():
+        setattr(StochasticLFSO, name, spy)
+    try:
+        for name, seed in itertools.product(names, seeds):
+            task = make_task(name, quick)
+            if seed == seeds[0]:
+                lines += [*([""] if lines else []), f"**{name}**", "", *header]
+            rows.clear()
+            measured.clear()
+            rhos.clear()
+            rec = train(task, lambda p: StochasticLFSO(p), seed)
+            r, m = np.array(rows).reshape(-1, 4), np.array(measured).reshape(-1, 2)
+
+            def quarters(values: np.ndarray, how: Callable[[np.ndarray], float]) -> str:
+                return " ".join(f"{how(q):.2g}" for q in np.array_split(values, 4) if len(q))
+
+            def snr(a: np.ndarray) -> float:
+                return float(np.mean(a) ** 2 / np.var(a)) if np.var(a) > 0 else math.inf
+
+            lines.append(
+                f"| {seed} | {rec['test'][-1]:.2f} | {quarters(r[:, 0], np.median)} "
+                f"| {quarters(r[:, 1], np.median)} | {quarters(r[:, 2], np.median)} "
+                f"| {quarters(m[:, 0], snr)} | {quarters(m[:, 1], np.median)} "
+                f"| {' '.join(f'{v:.2f}' for v in rhos) or '-'} | {quarters(r[:, 3], np.median)} |"
+            )
+    finally:
+        for name, method in saved.items():
+            setattr(StochasticLFSO, name, method)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    extras = ["ablation", "decay", "cost", "step-time", "late"]
+    extras = ["ablation", "decay", "cost", "step-time", "late", "signal"]
     parser.add_argument(
         "--only", nargs="+", choices=[*TASKS, *extras], default=[*TASKS, "decay", "step-time"]
     )
@@ -858,7 +956,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-train",
         action="store_true",
-        help="the tasks named only for step-time, cost and late",
+        help="the tasks named only for step-time, cost, late and signal",
     )
     parser.add_argument(
         "--replacement",
@@ -952,6 +1050,10 @@ def main(argv: list[str] | None = None) -> None:
         drawn = ", batches drawn with replacement" if args.replacement else ""
         lines += [f"What the step does late in training (`--only late`, {', '.join(names)}{drawn})"]
         lines += ["", *late_steps(args.quick, seeds, names, args.replacement), ""]
+    if "signal" in args.only:
+        names = tasks or ["friedman", "logreg", "softmax", "mlp"]
+        lines += [f"Signal and noise by quarter of the run (`--only signal`, {', '.join(names)})"]
+        lines += ["", *signal_study(args.quick, seeds, names), ""]
     if "ablation" in args.only:
         lines += [*ablation(args.quick, seeds, ["mlp", "mlp-wide"]), ""]
     if "decay" in args.only:

@@ -263,6 +263,30 @@ def test_stochastic_script_lfso_only_and_the_late_steps_table(tmp_path):
     assert 0.0 <= float(late[0][5]) <= 1.0  # the share of u* <= 0
 
 
+def test_stochastic_script_signal_table(tmp_path):
+    """``--only signal`` reports, per seed, each statistic by quarter of the run: the step,
+    Adam's per-coordinate ratio m^2 / v (in (0, 1]), the cosine of the gradient and the
+    direction (in [-1, 1]); by quarter of the secant measurements (up to four: the quick
+    run measures three times) the descent rate's signal to noise and the curvature; and the
+    window statistic of the step's multiple (none: the run is shorter than a window)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    args = ("--quick", "--only", "signal", "mlp", "--no-train", "--out", str(tmp_path))
+    text = [" ".join(r) for r in _run("stochastic.py", *args)]
+    rows = [r.split("|") for r in text if r.startswith("| 0 |")]
+    assert len(rows) == 1
+    cells = [[float(v) for v in cell.split()] for cell in rows[0][3:8]]
+    assert rows[0][8].strip() == "-"  # the quick run is shorter than a window
+    assert [float(v) for v in rows[0][9].split()] == [1.0] * 4  # so the multiple is eta
+    assert [len(cell) for cell in cells[:3]] == [4, 4, 4]
+    assert 1 <= len(cells[3]) == len(cells[4]) <= 4
+    steps, ratio, cos, snr, _ = cells
+    assert all(v > 0.0 for v in steps)
+    assert all(0.0 < v <= 1.0 for v in ratio)
+    assert all(-1.0 <= v <= 1.0 for v in cos)
+    assert all(v >= 0.0 for v in snr)
+
+
 def test_stochastic_step_time_counts_the_device_paths_operator_calls(tmp_path):
     """``--only step-time --device-path`` adds the device path (``device_steps=True``)
     beside the host path, and counts both paths' operator calls per step."""

@@ -595,6 +595,11 @@ BAD = [
     ({"secant": "other"}, "secant: 'other'"),
     ({"process_group": "world"}, "process_group: 'world' (must be None"),
     ({"process_group": True}, "process_group: True"),
+    ({"eta_max": 2.0}, "eta_max: 2.0 (must be None or in "),
+    ({"eta": 1.2, "eta_max": 1.0}, "eta_max: 1.0"),
+    ({"window": 1}, "window: 1 (must be an integer >= 2"),
+    ({"window": 2.5}, "window: 2.5"),
+    ({"window": True}, "window: True"),
 ]
 
 
@@ -612,6 +617,93 @@ def test_reexported_from_lfso_torch():
     assert lfso.torch.SkippedBatchWarning is lfso.torch._stochastic.SkippedBatchWarning
     assert issubclass(lfso.torch.SkippedBatchWarning, RuntimeWarning)
     assert np.isnan(StochasticLFSO([torch.nn.Parameter(torch.zeros(1))]).last_step)
+
+
+# The multiple of the line minimiser (module docstring, step 4).
+
+
+def _curvatures_run(h, start, steps, noise=0.0, **options):
+    """``1/2 sum_i h_i (w_i - z_i)^2`` with ``z ~ noise N(0, I)`` drawn afresh per batch:
+    the optimiser, the parameters before the first step and after each, and ``s`` (the
+    state's ``step_size``) after each step."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    curv = torch.tensor(h, dtype=torch.float64)
+    opt = StochasticLFSO([w], **options)
+    points, sizes = [w.detach().clone()], []
+    for _ in range(steps):
+        z = noise * torch.randn(len(h), generator=gen, dtype=torch.float64)
+
+        def closure(backward=True, z=z):
+            return _backward(0.5 * (curv * (w - z) ** 2).sum(), backward)
+
+        opt.step(closure)
+        points.append(w.detach().clone())
+        sizes.append(opt._global()["step_size"])
+    return opt, points, sizes
+
+
+def _rho(points, first, last):
+    """The window's statistic from the parameters alone: ``(1 - beta1) / (1 + beta1)``
+    times the squared displacement from ``points[first]`` to ``points[last]`` over the sum
+    of the squared steps between them."""
+    steps = sum(
+        float(((b - a) ** 2).sum()) for a, b in itertools.pairwise(points[first : last + 1])
+    )
+    return 0.1 / 1.9 * float(((points[last] - points[first]) ** 2).sum()) / steps
+
+
+VALLEY = ([100.0, 0.01], [1.0, 100.0])  # a sharp and a flat direction, far from the minimum
+
+
+def test_the_multiple_rises_where_the_run_moves_freely_and_not_at_a_noise_floor():
+    """Over the first window (100 steps), a valley whose flat direction the run follows
+    moves further than a free random walk of its steps (``rho >= 1``): the next steps take
+    ``eta_max`` (1.8) times ``s``; iterates bouncing around a minimum with noisy batches
+    move far less (``rho`` about 0.1): the multiple stays within 0.02 of ``eta``. Both
+    multiples are the formula's, with ``rho`` recomputed from the parameters."""
+    opt, points, _ = _curvatures_run(*VALLEY, 101)
+    assert _rho(points, 0, 100) >= 1.0
+    assert opt._global()["eta_now"] == 1.8
+    assert opt.last_step == 1.8 * opt._global()["step_size"]  # t = lr eta_now s, lr = 1
+    opt, points, _ = _curvatures_run([1.0] * 5, [0.0] * 5, 101, noise=1.0)
+    rho = _rho(points, 0, 100)
+    assert 0.01 < rho < 0.2
+    eta_now = opt._global()["eta_now"]
+    assert eta_now == pytest.approx(1.0 + 0.8 * rho**2, rel=1e-6) and eta_now < 1.02
+    assert opt.last_step == eta_now * opt._global()["step_size"]
+
+
+def test_the_multiple_stays_at_eta_over_a_window_in_which_the_step_rose():
+    """In the valley's second window the run moves freely again (``rho >= 1``) but ``s``
+    rose over it: the multiple goes back to ``eta``; in the third, ``s`` fell: ``eta_max``."""
+    opt, points, sizes = _curvatures_run(*VALLEY, 301)
+    assert _rho(points, 100, 200) >= 1.0 and sizes[199] > sizes[99]
+    opt2, _, _ = _curvatures_run(*VALLEY, 201)
+    assert opt2._global()["eta_now"] == 1.0
+    assert _rho(points, 200, 300) >= 1.0 and sizes[299] <= sizes[199]
+    assert opt._global()["eta_now"] == 1.8
+
+
+def test_the_multiple_moves_along_the_valleys_flat_direction_faster():
+    """The longer steps overshoot the sharp direction's line minimiser and move along the
+    flat one faster: after 400 steps the flat coordinate is below a tenth of where it is
+    with ``eta_max = eta`` (the multiple off), the sharp one as near its minimum."""
+    _, points, _ = _curvatures_run(*VALLEY, 400)
+    _, off, _ = _curvatures_run(*VALLEY, 400, eta_max=1.0)
+    assert float(points[-1][1]) < 0.1 * float(off[-1][1])
+    assert abs(float(points[-1][0])) < 0.05 and abs(float(off[-1][0])) < 0.05
+
+
+def test_eta_max_equal_to_eta_keeps_eta():
+    """``eta_max = eta`` takes ``eta`` throughout: the same iterates as a window that never
+    closes; the default ``eta_max`` is 1.8 eta, not above 1.8 unless eta is."""
+    _, a, _ = _curvatures_run(*VALLEY, 300, eta=0.7, eta_max=0.7)
+    _, b, _ = _curvatures_run(*VALLEY, 300, eta=0.7, window=10**9)
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    w = [torch.nn.Parameter(torch.zeros(1))]
+    maxima = [StochasticLFSO(w, eta=eta).eta_max for eta in (0.5, 1.0, 1.5, 1.9)]
+    assert maxima == [0.9, 1.8, 1.8, 1.9]
 
 
 # The device path (module docstring, "The device path"), forced on CPU tensors: the same
@@ -719,6 +811,42 @@ def test_the_device_path_in_float32_on_the_digits_mlp():
     assert dev_counts == host_counts
     for p, q in zip(a, b, strict=True):
         assert torch.equal(q, p)
+
+
+@pytest.mark.parametrize("name", ["linear", "mlp", "sign", "nan"])
+def test_the_device_path_takes_the_host_paths_multiples(name):
+    """With windows of 7 steps (the multiple of step 4 set 20 to 40 times over a stream,
+    from a displacement and a gate on ``s`` computed on 0-d tensors), the same counters and
+    warnings as the host path, the same multiple at the end, and the same parameters to a
+    few parts in 10^13: on the MLP a step along the preconditioned gradient (the 126th)
+    scales it by a number that differs between the paths in its last bit, as the test
+    above allows, and the multiple, which the parameters' displacement sets, carries that
+    difference on."""
+    a, host, host_counts, host_warned, _ = _device_run(name, False, window=7)
+    b, dev, dev_counts, dev_warned, _ = _device_run(name, True, window=7)
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-12, atol=1e-18)
+    assert dev_counts == host_counts and dev_warned == host_warned
+    eta_now = host._global()["eta_now"]
+    assert dev.state_dict()["state"][0]["eta_now"] == pytest.approx(eta_now, rel=1e-9)
+    assert 1.0 <= eta_now <= 1.8
+
+
+def test_the_device_path_in_float32_takes_the_host_paths_multiples():
+    """The digits MLP in float32 with windows of 7 steps: bit for bit, over a run whose
+    multiple took more than ten values."""
+    ends, multiples = [], set()
+    for device in (False, True):
+        model, loss, steps = _device_stream("mlp", torch.float32)
+        opt = StochasticLFSO(model.parameters(), window=7, device_steps=device)
+        for k in range(steps):
+            opt.step(lambda backward=True, k=k, loss=loss: loss(k, backward))
+            if not device:
+                multiples.add(opt._global()["eta_now"])
+        ends.append([p.detach().clone() for p in model.parameters()])
+    for p, q in zip(*ends, strict=True):
+        assert torch.equal(q, p)
+    assert len(multiples) > 10 and max(multiples) > 1.05
 
 
 def test_device_steps_is_the_device_path_and_is_checked():

@@ -96,6 +96,35 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    point's gradient scale. With the count kept, the bias corrections shorten the first
    directions after the restart (about half as long on the first step after a ramp of ten,
    full length about ten steps later).
+4. **The multiple: is the run held at a noise floor?** ``eta`` above is ``eta_now``, set
+   every ``window`` steps (100) from the run's displacement over the last window,
+   ``D = ||p_k - p_{k - window}||^2``, against the squared lengths of its steps,
+   ``S = sum_j ||Delta_j||^2``:
+
+   .. math::  \\rho = \\frac{1 - \\beta_1}{1 + \\beta_1} \\frac{D}{S}, \\qquad
+              \\eta_{now} = \\eta + (\\eta_{max} - \\eta) \\min(\\rho, 1)^2
+
+   (``eta`` in the first window, and where no step was taken). Steps along an average of
+   gradients whose noise is independent from batch to batch, with nothing pulling them back
+   (a free random walk), have ``rho`` about 1: their sum is about the sum of the window's
+   gradients (each gradient's weights in the averages sum to about 1), while each step has
+   ``(1 - beta_1) / (1 + beta_1)`` times a gradient's variance (an exponential average's).
+   A run held by curvature at its noise floor (the iterates bounce around a minimum) goes
+   nowhere over a window, ``rho`` near 0; a drift gives ``rho`` above 1. At a noise floor a
+   longer step only raises the floor, so the multiple stays near ``eta``; a run that moves
+   as far as a free walk or further is not held at the step's length, and there a longer
+   step (up to ``eta_max`` < 2, where a quadratic still decreases: see below) moves
+   further along the flat directions, overshooting the sharp ones' line minimiser as
+   Adam's best learning rates do. ``rho`` enters squared so that windows partly held
+   (as on the benchmark's linear models) keep about ``eta``. After a window over which
+   ``s`` rose (the first is not checked: it starts before ``s``), the next takes ``eta``:
+   where the loss and its curvature fall together (near an interpolating minimum) the
+   rule's own step grows already, and a longer one only adds risk (on the benchmark's
+   LSTM, a step at 1.8 times ``s`` raised the loss from near 0 at the end of a run). ``s``
+   is measured along the steps taken, so it keeps estimating the line minimiser whatever
+   the multiple. Statistics of the gradient's signal and noise (Adam's ``m^2 / v``, the cosine
+   of the batch's gradient and the average, the fresh batches' descent rates) did not tell
+   the tasks apart (``docs/results.md``, "Minibatches", measures them).
 
 Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
 (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
@@ -114,10 +143,10 @@ preconditioned gradient (step 1; with ``secant="same"``, that step itself).
 What is guaranteed, and what is not
 -----------------------------------
 * If ``f_B`` is quadratic along the line with curvature ``c > 0``, a step ``eta' s*`` with
-  ``eta'`` in ``(0, 2)`` from the line minimiser's base point decreases it by
-  ``eta' (1 - eta'/2)`` times the model's full decrease (expand the quadratic). The steps
-  actually taken use the *average* ``s`` of earlier batches along the *new* direction, so
-  this is a design rationale, not a guarantee for any step.
+  ``eta'`` in ``(0, 2)`` (``eta`` and ``eta_max`` are) from the line minimiser's base point
+  decreases it by ``eta' (1 - eta'/2)`` times the model's full decrease (expand the
+  quadratic). The steps actually taken use the *average* ``s`` of earlier batches along the
+  *new* direction, so this is a design rationale, not a guarantee for any step.
 * Parameters stay finite whenever the closure's loss is finite at the starting point: a step
   after which a loss is not finite is undone before the next one is taken.
 * Not guaranteed: convergence, or decrease of any loss. The curvature is estimated from one
@@ -169,6 +198,11 @@ three parameters converge more slowly than with the ramp's gradients kept (those
 as a fixed preconditioner; without them Adam's direction is close to a sign vector, and
 ``s`` must shrink to converge), and so does the class example (noise-free minibatches) over
 its first ten epochs. With the momentum direction the log-space average diverged on a seed.
+A constant multiple above 1 (``eta = 1.5``) trained the ``friedman`` regression better and
+the linear models and the digits MLP worse, whether taken over the whole run or over half
+of it; step 4's multiple taken linearly in ``rho`` (not squared), or over windows of 50
+steps, cost the softmax regression more; ``eta_max`` and ``window`` were chosen on
+``friedman``, ``logreg``, ``softmax`` and ``mlp``.
 For full-batch problems use :class:`lfso.torch.LFSO`. **These defaults were chosen on half
 of the benchmark's tasks** (``TUNED_ON`` in ``benchmarks/stochastic.py``), as the grid
 search chooses Adam's learning rate on each task: the comparison on those tasks flatters
@@ -199,7 +233,10 @@ tensor); a copy of the parameters into a kept buffer (the point left, for the pr
 undo); the gradients cleared as ``zero_grad(set_to_none=True)`` clears them, without its
 profiler range. On a measured step, also one forward pass without a graph, and three copies
 instead of one (``p_k`` out to a spare buffer, ``p_{k-1}`` in, ``p_k`` back; the spare
-buffer then becomes the kept point), none allocating. Measured against Adam on the same
+buffer then becomes the kept point), none allocating. Once per ``window`` steps, the
+displacement test of step 4: a subtraction, a dot product and a copy of the parameters
+(the window's start point, one more parameter-sized buffer in the state; on the host path
+one number read back). Measured against Adam on the same
 batches by ``python benchmarks/stochastic.py --only step-time``; where the time goes, by its
 ``--only cost`` (``docs/results.md``, "Minibatches"). In data-parallel training, one
 all-reduce averages the loss, the probe's loss and the Gram matrix over the
@@ -210,7 +247,8 @@ The device path
 ---------------
 With ``device_steps=True`` (``secant="fresh"``), :meth:`StochasticLFSO.step` reads nothing
 back from the device inside a step. Every quantity that sizes the step (``s``, the
-averages ``a`` and ``b``, the count of batches below ``s``, the ramp flag, the last step's
+averages ``a`` and ``b``, the count of batches below ``s``, the multiple ``eta_now`` and
+the window's sum of squared step lengths, the ramp flag, the last step's
 ``t``, scale and ``||d||^2``, and whether this batch is finite, falls back or moves) is a 0-d
 float64 tensor on the parameters' device, updated by the host path's rules with every branch
 a ``torch.where``. The step ``p + alpha d`` is ``addcmul`` by a 0-d ``alpha`` (0 where it does
@@ -358,7 +396,16 @@ class StochasticLFSO(torch.optim.Optimizer):
     ----------
     params : iterable of tensors or dicts
     eta : float in (0, 2)
-        Multiple of the averaged line minimiser taken (see the module docstring).
+        Multiple of the averaged line minimiser taken where the run is held at a noise
+        floor, and in the first window (module docstring, step 4).
+    eta_max : float in [eta, 2), or None
+        Multiple taken where the run moved over the last window as far as a free random
+        walk of its steps, or further, and ``s`` did not rise over it (module docstring,
+        step 4); ``eta_max = eta`` keeps ``eta`` throughout. None (the default):
+        ``1.8 eta``, not above 1.8 unless ``eta`` is.
+    window : int >= 2
+        Steps between two settings of the multiple, and over which the displacement is
+        measured.
     direction : {"adam", "momentum"}
         The average that gives the step's direction; where it disagrees with the batch,
         the preconditioned gradient, at the length of the step it replaces (module
@@ -524,6 +571,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         params: Iterable[Any],
         eta: float = 1.0,
         *,
+        eta_max: float | None = None,
+        window: int = 100,
         direction: str = "adam",
         betas: tuple[float, float] = (0.9, 0.999),
         smoothing: float = 0.9,
@@ -538,6 +587,14 @@ class StochasticLFSO(torch.optim.Optimizer):
     ) -> None:
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
+        if eta_max is None:  # 1.8 eta, not above 1.8 unless eta is
+            eta_max = min(1.8 * eta, max(eta, 1.8))
+        elif not eta <= eta_max < 2.0:
+            raise ValueError(
+                f"Invalid eta_max: {eta_max} (must be None or in [eta, 2) = [{eta}, 2))"
+            )
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"Invalid window: {window!r} (must be an integer >= 2)")
         if direction not in ("adam", "momentum"):
             raise ValueError(f"Invalid direction: {direction!r} (must be 'adam' or 'momentum')")
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
@@ -572,7 +629,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         super().__init__(params, {"eta": eta, "lr": 1.0})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
-        self.patience = patience
+        self.patience, self.eta_max, self.window = patience, float(eta_max), window
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
@@ -806,6 +863,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             return self._device_step(closure, form, loss, params, lr)
         grads = [_grad(p) for p in params]
         g_state = self._global()
+        self._window(params, g_state)
         k = g_state["k"] + 1
         ms, vs, prevs = self._buffers(params)
         s = g_state["step_size"]
@@ -869,6 +927,54 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
             return loss
         return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k, fell)
+
+    def _window(self, params: list[torch.Tensor], g_state: dict[str, Any]) -> None:
+        """At the start of a step: once ``window`` steps have been taken since the window's
+        start point, the multiple ``eta_now`` of the line minimiser for the next window,
+        from the displacement over the last one (module docstring, step 4); the window
+        then starts again at the current point."""
+        g_state.setdefault("eta_now", self.param_groups[0]["eta"])
+        g_state.setdefault("window_s", math.inf)  # (the first window starts before s)
+        n = g_state.get("window_n", 0)
+        if n == 0:  # (the first window's start point; later ones are copied in below)
+            self._anchors(params)
+        elif n >= self.window:
+            anchors = self._anchors(params)
+            sq, s = g_state.get("window_sq", 0.0), g_state["step_size"]
+            if sq > 0.0:
+                rho = float(self._displacement(params, anchors)) * self._free / sq
+                w = min(rho, 1.0) if s <= g_state["window_s"] else 0.0  # (s rose: eta)
+                eta = self.param_groups[0]["eta"]
+                g_state["eta_now"] = eta + (self.eta_max - eta) * (w * w)
+            torch._foreach_copy_(anchors, params)
+            n, g_state["window_sq"], g_state["window_s"] = 0, 0.0, s
+        g_state["window_n"] = n + 1
+
+    @property
+    def _free(self) -> float:
+        """``(1 - beta1) / (1 + beta1)``: the squared displacement of a free random walk of
+        steps along the averaged gradient, over the sum of the steps' squared lengths, is
+        the inverse (module docstring, step 4)."""
+        b1 = self.betas[0]
+        return (1.0 - b1) / (1.0 + b1)
+
+    def _anchors(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each parameter's value at the start of the window (created as a copy)."""
+        anchors = []
+        for p in params:
+            state = self.state[p]
+            if "anchor" not in state:
+                state["anchor"] = p.detach().clone(memory_format=torch.preserve_format)
+            anchors.append(state["anchor"])
+        return anchors
+
+    @staticmethod
+    def _displacement(params: list[torch.Tensor], anchors: list[torch.Tensor]) -> torch.Tensor:
+        """``||p - p_anchor||^2``, a 0-d float64 tensor (the differences in the parameters'
+        dtype, summed in float64; the same on both paths)."""
+        diffs = torch._foreach_sub(params, anchors)
+        flat = torch.cat([d.reshape(-1) for d in diffs]).double()
+        return flat @ flat
 
     def _buffers(
         self, params: list[torch.Tensor], filled: bool = False
@@ -1044,7 +1150,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not s == s:  # the first step: a probe of length 1e-3 (1 + ||p||)
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
-        t = lr * eta * s
+        t = lr * g_state.get("eta_now", eta) * s
+        length = t * scale  # the step's squared length, for the window's displacement test
+        g_state["window_sq"] = g_state.get("window_sq", 0.0) + length * length * dd_raw
         if not kept:  # (in place: p_{k-1} is no longer needed)
             torch._foreach_copy_(prevs, params)
         torch._foreach_add_(params, ds, alpha=-t * scale)
@@ -1077,7 +1185,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         if first:  # a probe of length 1e-3 (1 + ||p||)
             pnorm = float(torch.linalg.vector_norm(_flat(params)))
             s = 1e-3 * (1.0 + pnorm) / math.sqrt(dd) / eta
-        t = lr * eta * s
+        t = lr * g_state.get("eta_now", eta) * s
+        g_state["window_sq"] = g_state.get("window_sq", 0.0) + t * t * dd  # (undone: below)
         backup = list(torch._foreach_mul(params, 1.0))  # exact: p + t d - t d need not be p
         torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
         self._undo = None
@@ -1088,6 +1197,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         f1 = float(self._synced(self._trial(closure, form).reshape(1).to(torch.float64, copy=True)))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
+            g_state["window_sq"] -= t * t * dd
             self.rollbacks += 1
             g_state["step_size"] = s / 10.0
             self.last_step, self.last_curvature = 0.0, math.inf
@@ -1142,6 +1252,9 @@ class StochasticLFSO(torch.optim.Optimizer):
                 device=like.device,
             ),
             "below": scalar(g_state.get("below", 0)),
+            "eta_now": scalar(g_state.get("eta_now", self.param_groups[0]["eta"])),
+            "window_sq": scalar(g_state.get("window_sq", 0.0)),
+            "window_s": scalar(g_state.get("window_s", math.inf)),
             "ramp": torch.tensor(bool(g_state.get("ramp", True)), device=like.device),
             "no": torch.tensor(False, device=like.device),
             "last_curvature": scalar(self._last[1]),
@@ -1208,9 +1321,10 @@ class StochasticLFSO(torch.optim.Optimizer):
             return
         self._settle()
         dev, g_state, mirror = self._dev, self._global(), self._mirror
-        names = ("s", "below")
+        names = ("s", "below", "eta_now", "window_sq", "window_s")
         values = torch.cat([torch.stack([dev[key] for key in names]), dev["ab"], dev["prev"][:3]])
-        s, below, a, b, *prev = values.tolist()
+        s, below, eta_now, window_sq, window_s, a, b, *prev = values.tolist()
+        g_state["eta_now"], g_state["window_sq"], g_state["window_s"] = eta_now, window_sq, window_s
         g_state["step_size"] = s
         for key, value in zip((*_DEVICE_PREV, "secant_a", "secant_b"), (*prev, a, b), strict=True):
             if value == value:
@@ -1234,6 +1348,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
         self._settle()  # the last step's flags: this step's forward pass is already queued
+        self._device_window(params, dev, g_state)
         mirror = self._mirror
         k = mirror["k"] + 1
         ms, vs, prevs = self._buffers(params, filled=True)
@@ -1278,11 +1393,14 @@ class StochasticLFSO(torch.optim.Optimizer):
             pnorm = torch.linalg.vector_norm(_flat(params))
             dd = torch.where(fell & ~longer, dd_fb, dd)
             s = 1e-3 * (1.0 + pnorm) / torch.sqrt(dd) / eta
-        t = s * (lr * eta)
+        t = s * (lr * dev["eta_now"])
         kept = dev["s"] if not mirror["undoable"] else torch.where(ok, dev["s"], dev["s"] / 10.0)
         dev["s"] = torch.where(moved, s, kept)
         last = torch.stack([t, sc, torch.where(fell, dd_fb, dd_raw), t])
         dev["prev"] = last = torch.where(moved, last, dev["prev"])
+        length = last[0] * last[1]  # the step's squared length, where it moved
+        step_sq = torch.where(moved, length * length * last[2], dev["zero"])
+        dev["window_sq"] = dev["window_sq"] + step_sq
         # The direction taken, flat: the preconditioned gradient where it fell; the last
         # one where it did not move (finite, and multiplied by 0). Written into the one of
         # two kept buffers that does not hold d_prev, whose views the step reads.
@@ -1301,6 +1419,26 @@ class StochasticLFSO(torch.optim.Optimizer):
         )
         self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
         return loss
+
+    def _device_window(
+        self, params: list[torch.Tensor], dev: dict[str, Any], g_state: dict[str, Any]
+    ) -> None:
+        """:meth:`_window` on 0-d tensors (the count of the window's steps is the host's)."""
+        n = g_state.get("window_n", 0)
+        if n == 0:  # (the first window's start point; later ones are copied in below)
+            self._anchors(params)
+        elif n >= self.window:
+            anchors = self._anchors(params)
+            sq, s = dev["window_sq"], dev["s"]
+            rho = self._displacement(params, anchors) * self._free / sq
+            w = torch.where(s <= dev["window_s"], rho.clamp(max=1.0), dev["zero"])
+            eta = self.param_groups[0]["eta"]
+            dev["eta_now"] = torch.where(
+                sq > 0.0, eta + (self.eta_max - eta) * (w * w), dev["eta_now"]
+            )
+            torch._foreach_copy_(anchors, params)
+            n, dev["window_sq"], dev["window_s"] = 0, dev["zero"], s
+        g_state["window_n"] = n + 1
 
     def _device_statistics(
         self,
