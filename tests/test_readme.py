@@ -192,3 +192,22 @@ def test_readme_minibatch_step_cost_is_the_recorded_tables_range():
     assert len(ratios) >= 16
     low, high = re.search(r"([\d.]+)x to ([\d.]+)x an Adam step in CPU time", PROSE).groups()
     assert (float(low), float(high)) == (min(ratios), max(ratios))
+
+
+def test_readme_stall_length_and_minibatch_multiple_are_the_code_defaults():
+    """The README's ``STALLED`` length and StochasticLFSO's multiple (its upper end and
+    window) are the constants the code uses."""
+    import inspect
+
+    from lfso._result import STALL_ITERATIONS
+
+    m = re.search(r"reach a new low in ([\d,]+) iterations", PROSE)
+    assert m and int(m[1].replace(",", "")) == STALL_ITERATIONS
+    m = re.search(r"times a multiple between 1 and ([\d.]+) set every (\d+) steps", PROSE)
+    assert m, "the README no longer states StochasticLFSO's multiple"
+    torch = pytest.importorskip("torch")
+    from lfso.torch import StochasticLFSO
+
+    opt = StochasticLFSO([torch.nn.Parameter(torch.zeros(2))])
+    assert (opt.eta_max, opt.window) == (float(m[1]), int(m[2]))
+    assert inspect.signature(StochasticLFSO).parameters["eta"].default == 1.0
