@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from lfso._arrays import fetch_with_norm
-from lfso.models._rows import DRIFT_BUDGET, ProductDrift, fetch, host_norm
+from lfso._arrays import fetch_with_norm, norm
+from lfso.models._rows import DRIFT_BUDGET, ProductDrift
 from lfso.models._segments import RowSegment, materialized_product, power_kernel
 from lfso.oracles import OracleError
 
@@ -34,25 +34,27 @@ def _vectors(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fetch_is_fetch_with_norm_bit_for_bit(dtype):
-    """The host shortcut's ``||grad||`` and scalars are the general fetch's, where the sum of
-    squares over- or underflows (the overflow-safe norm) and for NaN included; with a probe
-    it is the general fetch itself."""
+def test_fetch_with_norm_on_numpy_is_the_general_sum_bit_for_bit(dtype):
+    """On a NumPy gradient the fetch's ``||grad||`` (``np.vdot``) is the general code's,
+    ``sqrt(grad @ grad)``, bit for bit, and the overflow-safe norm where that sum over- or
+    underflows (NaN included); its scalars are plain floats, and a probe's dot ``grad @
+    probe``."""
     probe = np.arange(3, dtype=dtype)
     for grad in _vectors(dtype):
         scalars = (np.float64(1.5), 2, 0.25, np.array(3.0, dtype=dtype), dtype(7.0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (the general norm's overflow, where it warns)
-            values, gnorm, dot = fetch(grad, *scalars)
-            expected = fetch_with_norm(grad, *scalars)
-        assert values == expected.values
+            values, gnorm, dot = fetch_with_norm(grad, *scalars)
+            with np.errstate(all="ignore"):
+                gsq = float(grad @ grad)
+            expected = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
+        assert values == [float(v) for v in scalars]
         assert all(type(v) is float for v in values)
         assert dot is None
-        same = gnorm == expected.grad_norm or (math.isnan(gnorm) and math.isnan(expected.grad_norm))
-        assert same, (grad, gnorm, expected.grad_norm)
-        assert host_norm(grad) == gnorm or math.isnan(gnorm)
+        same = gnorm == expected or (math.isnan(gnorm) and math.isnan(expected))
+        assert same, (grad, gnorm, expected)
     grad = np.array([3.0, 4.0, 0.0], dtype=dtype)
-    assert tuple(fetch(grad, 1.0, probe=probe)) == tuple(fetch_with_norm(grad, 1.0, probe=probe))
+    assert tuple(fetch_with_norm(grad, 1.0, probe=probe)) == ([1.0], 5.0, float(grad @ probe))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -91,7 +91,9 @@ def to_floats(*values: Any) -> list[float]:
     return to_numpy(xp.stack([xp.reshape(v, ()) for v in values])).tolist()
 
 
-#: The NumPy dtypes whose dot function ``np.vdot`` calls as ``@`` does (:func:`fetch_with_norm`).
+#: The NumPy dtypes whose dot function ``np.vdot`` calls as ``@`` does (the same sum, bit
+#: for bit, without ``@``'s check of the floating-point flags): :func:`fetch_with_norm`,
+#: the models' host dot products and the L-BFGS direction's.
 _DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
@@ -114,7 +116,7 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
     function as ``@`` calls it (the same sum, bit for bit), without the check of the
     floating-point flags ``@`` makes after it.
     """
-    extra = [] if probe is None else [grad @ probe]
+    extra = () if probe is None else (grad @ probe,)
     if type(grad) is np.ndarray and grad.dtype in _DOT_DTYPES:
         values = to_floats(*scalars, *extra)
         gsq = float(np.vdot(grad, grad))

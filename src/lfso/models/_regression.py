@@ -10,6 +10,7 @@ import numpy as np
 from .._arrays import (
     amax,
     error_gamma,
+    fetch_with_norm,
     materialize,
     materialize_all,
     operator_norm,
@@ -27,14 +28,7 @@ from . import _compiled
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
-from ._rows import (
-    ProductDrift,
-    fetch,
-    inf_norm,
-    point_inf_norm,
-    point_product,
-    taken_product,
-)
+from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
 from ._segments import (
     _PLAIN_HIGH,
     _PLAIN_LOW,
@@ -315,7 +309,7 @@ class LpRegression(_LinearModel):
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
                 scalars.append(self._row_sq @ ws)
-        values, gnorm, dot = fetch(grad, *scalars, probe=probe)
+        values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
         local = None
         if bound:
             wmax = values[3] * (self._pad_max if w is not None else 1.0)
@@ -576,7 +570,7 @@ class CompositeLeastSquares(_LinearModel):
             # the normalised one's, gamma_n; no term overflows, and an underflowing one
             # loses less than the pad sqrt(n) R tiny below, R = ||r|| >= max_i |r_i|).
             atr = self._adjoint(r)
-            (x_top, drift), atr_norm, atr_dot = fetch(
+            (x_top, drift), atr_norm, atr_dot = fetch_with_norm(
                 atr, 0.0 if x_inf is None else x_inf, drift, probe=probe
             )
             # (R = 1 in _norm_powers' units: the sum is ||r||^2 itself)
@@ -608,7 +602,9 @@ class CompositeLeastSquares(_LinearModel):
             # the gradient's largest entry (inf where it overflowed), probe.
             scalars = [small, top, 0.0 if x_inf is None else x_inf, drift]
             scalars.append(reduce_max(xp, xp.abs(grad)))
-            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch(atr, *scalars, probe=probe)
+            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
+                atr, *scalars, probe=probe
+            )
             r_top = big
             powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
         xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)

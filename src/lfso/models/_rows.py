@@ -40,7 +40,6 @@ from .._arrays import (
     fetch_with_norm,
     materialize,
     namespace,
-    norm,
     operator_norm,
     reduce_max,
     row_norms,
@@ -49,14 +48,13 @@ from .._arrays import (
 )
 from ..oracles._bounds import LocalBound
 from ._base import Evaluation
-from ._segments import CarriedProduct, _host_dot, host_max_abs
+from ._segments import CarriedProduct, host_max_abs
 
 __all__ = [
     "DRIFT_BUDGET",
     "ProductDrift",
     "RowCurvatureBound",
     "RowGeometry",
-    "fetch",
     "fetch_evaluation",
     "inf_norm",
     "point_inf_norm",
@@ -296,24 +294,6 @@ class RowCurvatureBound(LocalBound):
         return self.combine(to_floats(*self.reductions(radius)))  # one host round trip
 
 
-def host_norm(v: np.ndarray) -> float:
-    """``||v||`` of a NumPy vector as :func:`lfso._arrays.fetch_with_norm` computes a NumPy
-    gradient's (bit for bit): from ``v @ v`` (:func:`~lfso.models._segments._host_dot`, the
-    same sum), the overflow-safe :func:`lfso._arrays.norm` where that over- or underflows."""
-    sq = _host_dot(v, v)
-    return math.sqrt(sq) if 0.0 < sq < math.inf else norm(v)
-
-
-def fetch(grad: Any, *scalars: Any, probe: Any = None) -> tuple[list[float], float, Any]:
-    """``(scalars as floats, ||grad||, grad @ probe)``: :func:`lfso._arrays.fetch_with_norm`'s
-    values, bit for bit. For a NumPy gradient without a probe (a model on NumPy data, whose
-    scalars are on the host already) plain conversions and :func:`host_norm`, without that
-    function's layers, which cost more than the arithmetic at a few hundred columns."""
-    if probe is None and type(grad) is np.ndarray:
-        return [float(v) for v in scalars], host_norm(grad), None
-    return fetch_with_norm(grad, *scalars, probe=probe)
-
-
 def fetch_evaluation(
     grad: Any,
     value: Any,
@@ -335,7 +315,7 @@ def fetch_evaluation(
     scalars = [] if product is None else [product[1]]
     if product is not None and product[2] is not None:
         scalars.append(product[2])
-    values, grad_norm, probe_dot = fetch(grad, value, *scalars, *extra, probe=probe)
+    values, grad_norm, probe_dot = fetch_with_norm(grad, value, *scalars, *extra, probe=probe)
     if extra:
         assert bound is not None and hint is not None
         bound.hinted(hint, values[1 + len(scalars) :])

@@ -21,7 +21,15 @@ import array_api_compat
 import numpy as np
 from scipy.linalg.blas import idamax, isamax
 
-from .._arrays import device, materialize, materialize_all, namespace, to_floats, to_numpy
+from .._arrays import (
+    _DOT_DTYPES,
+    device,
+    materialize,
+    materialize_all,
+    namespace,
+    to_floats,
+    to_numpy,
+)
 from .._later import accelerated
 from ..oracles._bounds import (
     OracleError,
@@ -579,14 +587,11 @@ def host_max_abs(x: np.ndarray) -> float:
     return abs(float(x[iamax(x)]))
 
 
-#: The NumPy dtypes whose dot function :func:`_host_dot` calls directly.
-_DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-
-
 def _host_dot(a: np.ndarray, b: np.ndarray) -> float:
     """``float(a @ b)`` of two NumPy vectors, ``inf`` past the range without a warning.
 
-    For float64 and float32, ``np.vdot``: the dtype's own dot function, as ``@`` calls it
+    For float64 and float32 (``lfso._arrays._DOT_DTYPES``), ``np.vdot``: the dtype's own
+    dot function, as ``@`` calls it
     (the same sum, bit for bit), without the check of the floating-point flags after it
     (which ``@`` makes, and which ``np.errstate`` takes about a microsecond to silence);
     other dtypes under ``np.errstate(over="ignore")``."""

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg.blas import dtrsv as _dtrsv
 
-from .._arrays import materialize, materialize_all, namespace, to_floats
+from .._arrays import _DOT_DTYPES, materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
@@ -28,10 +28,6 @@ __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"
 
 #: A pair with ``s . y <= _CURVATURE ||s|| ||y||`` is skipped (no positive curvature seen).
 _CURVATURE = 1e-10
-
-#: The dtypes whose host dot products are ``np.vdot`` (:func:`_host_dot` makes that choice
-#: on each call; the L-BFGS direction makes it once per call for its five).
-_VDOT_DTYPES = frozenset((np.dtype(np.float64), np.dtype(np.float32)))
 
 
 def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
@@ -353,7 +349,8 @@ class LBFGSDirection(Direction):
             return d, gd, dnorm, state._replace(x=kept_x, grad=kept_g, gram=gram, unsettled=None)
         if gram is None:
             gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
-        dot = np.vdot if g.dtype in _VDOT_DTYPES else _host_dot  # (the same numbers)
+        # (the choice _host_dot makes on each call, made once for the five: the same numbers)
+        dot = np.vdot if g.dtype in _DOT_DTYPES else _host_dot
         if last_x is not None:
             s, y = x - last_x, g - last_g
             sy, ss, yy = float(dot(s, y)), float(dot(s, s)), float(dot(y, y))
