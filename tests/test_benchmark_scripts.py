@@ -109,6 +109,38 @@ def test_iteration_cost_script_reports_each_size():
     assert all(len(_numbers(r)) == 10 and min(_numbers(r)) > 0 for r in table)
 
 
+def test_iteration_floor_script_reports_both_models_and_its_steps_descend():
+    import itertools
+    import runpy
+
+    import numpy as np
+
+    from lfso.bench import lls_data
+
+    for model in ("lp", "logistic"):
+        rows = _run(
+            "iteration_floor.py",
+            "--model",
+            model,
+            "--sizes",
+            "200x5",
+            "--iters",
+            "30",
+            "--repeats",
+            "1",
+        )
+        assert [r[0] for r in rows[2:]] == ["200x5"]
+        assert len(_numbers(rows[2])) == 7 and min(_numbers(rows[2])) > 0
+    # The hand-written iterations are certified: f never rises, and it falls.
+    floor = runpy.run_path(str(BENCHMARKS / "iteration_floor.py"))
+    A, b = lls_data(300, 10, seed=1)
+    for name, x0 in (("floor_l4", np.ones(10)), ("floor_logistic", np.zeros(10))):
+        _, values = floor[name](A, b, x0, 200)
+        assert len(values) == 200
+        assert all(later <= earlier for earlier, later in itertools.pairwise(values))
+        assert values[-1] < 0.95 * values[0]
+
+
 def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     pytest.importorskip("torch")
     import functools
