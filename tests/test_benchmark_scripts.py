@@ -141,6 +141,34 @@ def test_iteration_floor_script_reports_both_models_and_its_steps_descend():
         assert values[-1] < 0.95 * values[0]
 
 
+def test_device_checks_run_as_a_dry_run_on_the_cpu(tmp_path):
+    """``benchmarks/device_checks.sh``, the GPU checks in one command, runs every check at
+    tiny sizes on the CPU and records each one's exit status."""
+    pytest.importorskip("torch")
+    import os
+    import subprocess
+
+    from scripts import ROOT
+
+    env = {**os.environ, "LFSO_CHECKS_CPU": "1"}
+    done = subprocess.run(
+        ["bash", "benchmarks/device_checks.sh", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    names = ["cuda_tests", "iteration_cost", "time_to_tol_32", "time_to_tol_64", "step_time"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.txt" for n in names)
+    for name in names:
+        text = (tmp_path / f"{name}.txt").read_text()
+        assert text.rstrip().endswith("rc=0"), (name, text[-2000:])
+    assert "lfso-lbfgs" in (tmp_path / "time_to_tol_32.txt").read_text()
+
+
 def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     pytest.importorskip("torch")
     import functools
