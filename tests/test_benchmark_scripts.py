@@ -222,6 +222,14 @@ def test_lbfgs_wallclock_script_runs_tiny():
         assert int(row[4]) > 0 and int(row[6]) > 0  # evaluations counted for both
 
 
+def test_lbfgs_wallclock_script_runs_the_multinomial_models():
+    pytest.importorskip("sklearn")
+    rows = _run("lbfgs_wallclock.py", "--quick", "--models", "softmax", "digits")
+    table = rows[1:]
+    assert [r[:3] for r in table] == [["softmax", "300", "5"], ["digits", "1797", "64"]]
+    assert all(r[-1] == "yes" for r in table)  # both methods reached the tolerance
+
+
 def test_lbfgs_wallclock_script_times_suite_problems_and_counts():
     out = run_script(
         BENCHMARKS / "lbfgs_wallclock.py",

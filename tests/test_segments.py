@@ -220,6 +220,27 @@ def test_product_is_the_linear_image_of_the_point_on_the_segment(name):
     np.testing.assert_allclose(reused.grad, direct.grad, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_softmax_takes_the_first_top_class_as_argmax_does(k):
+    """The softmax rows' reference class (the first of each row's largest logits), made
+    by reductions along the classes' axis, is ``argmax``'s, ties included (at ``x = 0``
+    every class ties); the logits are kept class by class, ``(tilde X W)^T``."""
+    rng = np.random.default_rng(k)
+    X = rng.standard_normal((40, 3))
+    model = SoftmaxRegression(X, rng.integers(0, k, 40), k)
+    x = rng.standard_normal(model.dim)
+    W = x.reshape(model.n_features, k)
+    np.testing.assert_allclose(model._logits(x), (model.X @ W).T, rtol=1e-13, atol=1e-13)
+    for Z in (
+        rng.standard_normal((k, 40)),
+        np.zeros((k, 40)),
+        np.round(rng.standard_normal((k, 40))),
+    ):
+        expected = np.zeros_like(Z)
+        expected[Z.argmax(axis=0), np.arange(40)] = 1.0
+        np.testing.assert_array_equal(model._top(Z), expected)
+
+
 def test_models_without_a_product_return_none():
     x = np.ones(3)
     for model in (PowerNorm(2), PowerSum(2), L0L1Smooth(PowerNorm(2), 12.0, 3.0)):

@@ -1425,7 +1425,8 @@ class RowSegment(SegmentBound):
 
     Parameters
     ----------
-    r, u : arrays, shape (n,) (or (n, K): then the kernel reduces over classes)
+    r, u : arrays, shape (n,) (or two axes, a row's classes along one of them: then the
+        kernel reduces each row's classes itself, to one value per row and trial)
         The statistic at ``x`` and its change along ``d``.
     kernel : callable ``kernel(xp, start, end, u) -> sup`` elementwise
     weight : array or None

@@ -142,8 +142,10 @@ class SoftmaxRegression(Model):
         self.fit_intercept = bool(fit_intercept)
         self.n, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.dim = self.n_features * self.K
-        classes = xp.arange(self.K, device=device(y))
-        self.onehot = xp.astype(like(y, X)[:, None] == like(classes, X)[None, :], X.dtype)
+        classes, labels = like(xp.arange(self.K, device=device(y)), X), like(y, X)
+        self.onehot = xp.astype(labels[:, None] == classes[None, :], X.dtype)
+        # (onehot, the same class by class: _onehot_t)
+        self._held_onehot = (self.onehot, xp.astype(classes[:, None] == labels[None, :], X.dtype))
         self.geometry = RowGeometry(X, "X")
         self._lse_gamma = error_gamma(self.K + 8, X.dtype)
         mask = xp.ones((self.n_features, self.K), dtype=X.dtype, device=device(X))
@@ -156,38 +158,69 @@ class SoftmaxRegression(Model):
         self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
 
     @property
+    def _onehot_t(self) -> Any:
+        """:attr:`onehot` class by class (``K x n``, as the logits: :meth:`_logits`), made
+        once per ``onehot`` (a model of a batch of rows, :mod:`lfso.stochastic`, is given
+        its own)."""
+        held = self._held_onehot
+        if held[0] is not self.onehot:
+            xp, onehot = self.xp, self.onehot
+            classes = xp.arange(self.K, device=device(onehot))
+            labels = xp.argmax(onehot, axis=1)
+            by_class = xp.astype(classes[:, None] == labels[None, :], onehot.dtype)
+            held = self._held_onehot = (onehot, materialize(by_class))
+        return held[1]
+
+    @property
     def data(self) -> Any:
         """``X`` (with the intercept column when ``fit_intercept``)."""
         return self.X
 
     def _logits(self, x: Any) -> Any:
-        """``tilde X W``, the model's product (Dask: X read once)."""
-        return materialize(self.X @ self.xp.reshape(x, (self.n_features, self.K)))
+        """``(tilde X W)^T = W^T tilde X^T``, the model's product, class by class (``K x n``:
+        a row's logits are a column, so that every reduction over the classes runs along the
+        first axis, elementwise over rows of ``n`` entries, where along the second it would
+        loop over ``K`` entries per row; Dask: X read once)."""
+        W = self.xp.reshape(x, (self.n_features, self.K))
+        return materialize(W.T @ self.X.T)
 
     def _parts(self, x: Any, logits: Any = None) -> tuple[Any, Any, Any]:
+        """``(Z, P, value)``: the shifted logits ``Z = z - max_k z_k`` (``K x n``), the class
+        probabilities ``e^Z / sum_k e^Z`` and the loss (a 0-d array)."""
         xp = self.xp
         Z = self._logits(x) if logits is None else logits
-        Z = materialize(Z - xp.max(Z, axis=1, keepdims=True))
-        lse = xp.log(xp.sum(xp.exp(Z), axis=1))
-        value = xp.mean(lse - xp.sum(Z * self.onehot, axis=1))
+        Z = materialize(Z - xp.max(Z, axis=0, keepdims=True))
+        E = xp.exp(Z)
+        total = xp.sum(E, axis=0)  # >= 1: the top class's e^0
+        value = xp.mean(xp.log(total) - xp.sum(Z * self._onehot_t, axis=0))
         if self.l2:
             w = x * self._mask
             value = value + (0.5 * self.l2) * xp.sum(w * w)
-        return Z, lse, value  # the value as a 0-d array: fetched with the gradient's norm
+        return Z, E / total[None, :], value  # (the value: fetched with the gradient's norm)
 
     def value(self, x: Any) -> float:
         self._check_point(x)
         return to_float(self._parts(x)[2])
 
-    def _half_log_odds(self, Z: Any, x: Any) -> Any:
-        """``u_i = (z_t - logsumexp_{k != t} z_k) / 2`` from shifted logits (``max_k Z = 0``),
-        lowered by its rounding error (class docstring)."""
+    def _top(self, Z: Any, peak: Any = None) -> Any:
+        """The first class of each row's largest logit, one-hot (``K x n``, ``Z``'s dtype);
+        ``peak``: the rows' largest logits (``K``-axis kept), when at hand. As ``argmax``
+        chooses, from reductions along the classes' axis (``argmax`` along it takes several
+        times as long): the classes at the peak weighed ``K, K - 1, ..., 1``, the heaviest."""
         xp = self.xp
-        classes = xp.arange(self.K, device=device(Z))
-        top = xp.argmax(Z, axis=1)
-        others = xp.where(top[:, None] == classes[None, :], -math.inf, Z)
-        second = xp.max(others, axis=1)
-        lse = second + xp.log(xp.sum(xp.exp(others - second[:, None]), axis=1))
+        if peak is None:
+            peak = xp.max(Z, axis=0, keepdims=True)
+        weights = xp.astype(xp.arange(self.K, 0, -1, device=device(Z)), Z.dtype)[:, None]
+        ranked = xp.where(Z == peak, weights, 0.0)
+        return xp.astype(ranked == xp.max(ranked, axis=0, keepdims=True), Z.dtype)
+
+    def _half_log_odds(self, Z: Any, x: Any) -> Any:
+        """``u_i = (z_t - logsumexp_{k != t} z_k) / 2`` from shifted logits (``max_k Z = 0``,
+        ``K x n``), lowered by its rounding error (class docstring)."""
+        xp = self.xp
+        others = xp.where(self._top(Z) > 0.0, -math.inf, Z)
+        second = xp.max(others, axis=0)
+        lse = second + xp.log(xp.sum(xp.exp(others - second[None, :]), axis=0))
         log_odds = -lse  # z_t = 0 after the shift
         g = self.geometry
         wmax = reduce_max(xp, xp.abs(x)) * g.sqrt_d
@@ -207,9 +240,9 @@ class SoftmaxRegression(Model):
         self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
-        Z, lse, value = self._parts(x, logits)
-        P = xp.exp(Z - lse[:, None])
-        grad = xp.reshape(self.X.T @ (P - self.onehot), (-1,)) / self.n
+        Z, P, value = self._parts(x, logits)
+        # ((P - Y) X)^T = tilde X^T (P^T - Y^T): W's layout, d x K, flattened by rows
+        grad = xp.reshape(((P - self._onehot_t) @ self.X).T, (-1,)) / self.n
         if self.l2:
             grad = grad + self.l2 * (x * self._mask)
         grad = materialize(grad)
@@ -227,17 +260,17 @@ class SoftmaxRegression(Model):
         logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
         V = self._logits(direction)
         dmax = inf_norm(direction)
-        top = xp.argmax(logits, axis=1)
-        classes = xp.arange(self.K, device=device(logits))
-        ref = xp.astype(top[:, None] == classes[None, :], logits.dtype)
-        delta_z = materialize(logits - xp.sum(logits * ref, axis=1, keepdims=True))
-        delta_v = materialize(V - xp.sum(V * ref, axis=1, keepdims=True))
+        # (K x n, as the logits: see _logits; the reductions over classes along axis 0)
+        peak = xp.max(logits, axis=0, keepdims=True)  # the reference class's logit
+        ref = self._top(logits, peak)
+        delta_z = materialize(logits - peak)
+        delta_v = materialize(V - xp.sum(V * ref, axis=0, keepdims=True))
         # Rounding (class docstring): logits within dz, their changes within dv of the exact.
         unit = g.unit
         dz = g.gamma_d * g.alpha * xmax + drift
         dv = g.gamma_d * g.alpha * dmax
         widen_v = 2.0 * (1.0 + unit) * dv
-        spread = xp.max(delta_v, axis=1) - xp.min(delta_v, axis=1)  # (delta_j = 0 included)
+        spread = xp.max(delta_v, axis=0) - xp.min(delta_v, axis=0)  # (delta_j = 0 included)
         spread = spread * (1.0 + 2.0 * unit) + 2.0 * widen_v
         popoviciu = materialize(0.25 * spread * spread)[:, None]
         v_abs = xp.abs(delta_v)
@@ -245,12 +278,14 @@ class SoftmaxRegression(Model):
 
         e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
         v2 = materialize(v_up * v_up)[:, :, None]
-        t0 = materialize(xp.sum(v2 * e0, axis=1))
+        t0 = materialize(xp.sum(v2 * e0, axis=0))
 
+        # The rows are the columns: start and end are K x n x (trials), each row's terms
+        # are summed over the classes (axis 0) and the segment sums the n x (trials) result.
         def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
             e1 = xp.exp(end)
-            t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=1)  # (0 * inf: no NaN)
-            low = xp.sum(xp.minimum(e0, e1), axis=1)  # >= 1: the reference class's e^0
+            t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=0)  # (0 * inf: no NaN)
+            low = xp.sum(xp.minimum(e0, e1), axis=0)  # >= 1: the reference class's e^0
             ratio = xp.maximum(t0, t1) / low
             if widen is not None:  # exponents off by at most the slack: T up, S down
                 ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
