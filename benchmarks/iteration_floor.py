@@ -7,8 +7,8 @@ Usage::
 
 Three loops over the same data, from the same start, the same number of iterations:
 
-* ``plain``: a bare NumPy fixed-step GD loop (the gradient and the update, as in
-  ``benchmarks/iteration_cost.py``);
+* ``plain``: a bare NumPy fixed-step GD loop (the gradient and the update:
+  ``benchmarks/iteration_cost.py``'s);
 * ``floor``: LFSO-GD written out by hand in NumPy with only the arithmetic a certified
   iteration needs: the value and the gradient at the carried product ``z = A x``, the
   product ``u = A d`` along ``d = -g``, **one** trial step ``t`` of the segment bound ``C(t)``
@@ -35,27 +35,13 @@ import argparse
 import time
 import warnings
 
+import iteration_cost  # (the plain loop, this folder's)
 import numpy as np
 
 import lfso
 from lfso.bench import lls_data
 
 CLOCK = time.perf_counter
-
-
-def plain(A, b, x0, step: float, iters: int, model: str) -> float:
-    """Seconds per iteration of a bare NumPy fixed-step GD loop."""
-    x, n = x0.copy(), A.shape[0]
-    signs = np.where(b > np.median(b), 1.0, -1.0)
-    start = CLOCK()
-    for _ in range(iters):
-        if model == "logistic":
-            m = signs * (A @ x)
-            x = x - step * ((A.T @ (-signs / (1.0 + np.exp(m)))) / n + x / n)
-        else:
-            r = A @ x - b
-            x = x - step * 4.0 * (A.T @ (r * r * r))
-    return (CLOCK() - start) / iters
 
 
 def floor_l4(A, b, x0, iters: int) -> tuple[float, list[float]]:
@@ -133,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    iteration_cost.CLOCK = CLOCK
     warnings.simplefilter("ignore", lfso.monitor.RiskWarning)  # tol=0 runs to rounding
     what = "logistic regression" if args.model == "logistic" else "l_4 regression"
     print(f"{what}, best of {args.repeats} ({args.clock} clock), microseconds per iteration")
@@ -152,7 +139,8 @@ def main() -> None:
         iters = max(60, min(args.iters, int(args.iters * 1000 * 100 / (n * d))))
         times: dict[str, list[float]] = {"plain": [], "floor": [], "lfso": []}
         for _ in range(args.repeats):
-            times["plain"].append(plain(A, b, x0, step, iters, args.model))
+            plain = iteration_cost.plain_loop(A, b, x0, step, iters, args.model, 2.0)
+            times["plain"].append(plain)
             times["floor"].append(hand(A, b, x0, iters)[0])
             times["lfso"].append(library(model, x0, iters))
         p, f, lib = (min(v) * 1e6 for v in times.values())

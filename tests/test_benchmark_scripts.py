@@ -109,7 +109,7 @@ def test_iteration_cost_script_reports_each_size():
     assert all(len(_numbers(r)) == 10 and min(_numbers(r)) > 0 for r in table)
 
 
-def test_iteration_floor_script_reports_both_models_and_its_steps_descend():
+def test_iteration_floor_script_reports_both_models_and_its_steps_descend(monkeypatch):
     import itertools
     import runpy
 
@@ -132,6 +132,7 @@ def test_iteration_floor_script_reports_both_models_and_its_steps_descend():
         assert [r[0] for r in rows[2:]] == ["200x5"]
         assert len(_numbers(rows[2])) == 7 and min(_numbers(rows[2])) > 0
     # The hand-written iterations are certified: f never rises, and it falls.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # (the script's folder, as when run)
     floor = runpy.run_path(str(BENCHMARKS / "iteration_floor.py"))
     A, b = lls_data(300, 10, seed=1)
     for name, x0 in (("floor_l4", np.ones(10)), ("floor_logistic", np.zeros(10))):
