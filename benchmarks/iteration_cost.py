@@ -18,8 +18,8 @@ paper's generator (condition number 100, noise 0.1) at the requested size; for
 ``--model logistic`` the labels are the signs of ``A 1 + noise`` (ridge ``1/n``), the model
 whose oracle costs an O(n) pass per radius the solve tries. ``--clock cpu`` times with the
 process's CPU time instead of the wall clock (steadier on a machine other jobs share).
-``--breakdown`` then prints where an ``lfso-lbfgs`` iteration's time goes, per iteration of
-one run: the model's evaluation (GD's includes the product with ``A``, lfso-lbfgs's takes
+``--breakdown`` then prints where an ``lfso`` and an ``lfso-lbfgs`` iteration's time goes, per
+iteration of one run: the model's evaluation (GD's includes the product with ``A``, lfso's takes
 ``A x`` from the last step), the segment bound (the product ``A d``), the L-BFGS direction,
 the segment solve and its rounds of trial steps (``RowSegment.values``, one O(n) pass
 each), and the trial steps per iteration (``Result.noracle / Result.nit``).
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
-    parser.add_argument("--breakdown", action="store_true", help="where lfso-lbfgs's time goes")
+    parser.add_argument("--breakdown", action="store_true", help="where lfso's time goes")
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -147,7 +147,8 @@ def breakdown(model, x0, step: float, iters: int) -> None:
     try:
         for (owner, name, label), (_, _, func) in zip(pieces, originals, strict=True):
             setattr(owner, name, timed(func, label))
-        for method, kwargs in (("gd", {"step": step}), ("lfso-lbfgs", {})):
+        runs = (("gd", {"step": step}), ("lfso", {"certificate": "segment"}), ("lfso-lbfgs", {}))
+        for method, kwargs in runs:
             spent.clear()
             calls.clear()
             start = CLOCK()
