@@ -1328,3 +1328,39 @@ def test_friedman_regression_takes_steps_sized_for_the_averages_direction():
             residual = ((model(Xte) - yte) ** 2).sum()
         scores.append(float(1.0 - residual / ((yte - yte.mean()) ** 2).sum()))
     assert float(np.mean(scores)) > 0.79
+
+
+@pytest.mark.parametrize(
+    "dtypes", [(torch.float32,), (torch.float64,), (torch.float32, torch.float64)]
+)
+def test_the_moments_factors_as_tensors_take_the_same_steps_as_numbers(dtypes, monkeypatch):
+    """On the CPU the second moment's decay and the bias correction enter the foreach calls
+    as 0-d tensors of the parameters' dtype (one call, not one per tensor): the same
+    parameters, bit for bit, as with Python numbers, parameters of mixed dtypes included
+    (they take the numbers)."""
+    import lfso.torch._stochastic as module
+
+    def run() -> list[torch.Tensor]:
+        gen = torch.Generator().manual_seed(3)
+        X = torch.randn(256, 4, generator=gen, dtype=torch.float64)
+        y = X @ torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+        weights = [torch.nn.Parameter(torch.zeros(4 // len(dtypes), dtype=dt)) for dt in dtypes]
+        opt = StochasticLFSO(weights, window=5)
+        for idx in torch.randperm(256, generator=gen).split(16) * 3:
+
+            def closure(backward=True, idx=idx):
+                w = torch.cat([p.double() for p in weights])
+                cols = X[idx][:, : w.shape[0]]
+                loss = ((cols @ w - y[idx]) ** 2).mean()
+                if backward:
+                    loss.backward()
+                return loss
+
+            opt.step(closure)
+        return [p.detach().clone() for p in weights]
+
+    as_tensors = run()
+    monkeypatch.setattr(module, "_TENSOR_FACTORS", False)
+    as_numbers = run()
+    assert all(torch.equal(a, b) for a, b in zip(as_tensors, as_numbers, strict=True))
+    assert any(float(p.abs().max()) > 0.1 for p in as_tensors)  # (it moved)

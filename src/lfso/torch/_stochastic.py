@@ -333,6 +333,18 @@ def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors]).double()
 
 
+def _takes_tensor_factors() -> bool:
+    """Whether this PyTorch's foreach calls take a 0-d tensor as a scalar factor."""
+    try:
+        torch._foreach_mul_([torch.ones(1)], torch.ones(()))
+    except (RuntimeError, TypeError):
+        return False
+    return True
+
+
+_TENSOR_FACTORS = _takes_tensor_factors()
+
+
 def _grad(p: torch.Tensor) -> torch.Tensor:
     grad = p.grad
     assert grad is not None
@@ -658,6 +670,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
+        self._held: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}  # (_factors)
         self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
         self._counts = [0, 0]  # rollbacks, skipped
         self.probes = self.steps = 0
@@ -743,10 +756,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _multiplier(self) -> float:
         """``lr``, the step's multiplier, checked: the same finite number >= 0 in every group
         (a learning-rate scheduler sets it)."""
-        lrs = [
-            _lr(g.setdefault("lr", 1.0), f"param_groups[{i}]")
-            for i, g in enumerate(self.param_groups)
-        ]
+        groups = self.param_groups
+        if len(groups) == 1:  # (the usual case: one number to check)
+            return _lr(groups[0].setdefault("lr", 1.0), "param_groups[0]")
+        lrs = [_lr(g.setdefault("lr", 1.0), f"param_groups[{i}]") for i, g in enumerate(groups)]
         if any(lr != lrs[0] for lr in lrs):
             raise ValueError(
                 f"Invalid lr in param_groups: {lrs} (StochasticLFSO takes one step for all "
@@ -903,12 +916,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             and d_prev.shape[0] == sum(p.numel() for p in params)
         )
         spare: list[torch.Tensor] = []
-        scalars = [loss.reshape(1)]  # the batch's loss (and at the previous point)
+        scalars = [loss]  # the batch's loss (and at the previous point): one element each
         if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
             torch._foreach_copy_(params, prevs)
-            scalars.append(self._trial(closure, form).reshape(1))
+            scalars.append(self._trial(closure, form))
             torch._foreach_copy_(params, spare)
             self.probes += 1
         if g_state.pop("restart", False):  # the ramp ended: its gradients count as zeros
@@ -1042,15 +1055,37 @@ class StochasticLFSO(torch.optim.Optimizer):
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
         den: Any = None
         if self.direction == "adam":  # d = -scale * m / den
-            torch._foreach_mul_(vs, b2)
+            decay, correction = self._factors(vs, math.sqrt(1.0 - b2**k))
+            torch._foreach_mul_(vs, decay)
             torch._foreach_addcmul_(vs, grads, grads, value=1.0 - b2)
             den = torch._foreach_sqrt(vs)
-            torch._foreach_div_(den, math.sqrt(1.0 - b2**k))
+            torch._foreach_div_(den, correction)
             torch._foreach_add_(den, self.eps)
             ds = list(torch._foreach_div(ms, den))
         else:
             ds = ms
         return ds, den, 1.0 / (1.0 - b1**k)
+
+    def _factors(self, like: list[torch.Tensor], correction: float) -> tuple[Any, Any]:
+        """``(beta2, correction)``, the factors of the second moment's decay and of Adam's
+        bias correction, as the foreach calls take them: on the CPU, where the tensors
+        ``like`` share one dtype, 0-d tensors of that dtype (kept; ``correction`` refilled at
+        each step), which PyTorch's foreach multiplication and division there apply in one
+        call where a Python number costs a call per tensor; elsewhere the numbers. The same
+        values either way: the number is rounded to the tensors' dtype before it is
+        applied (PyTorch casts a scalar operand to the tensor's computation type)."""
+        first = like[0]
+        dtype = first.dtype
+        if not _TENSOR_FACTORS or first.device.type != "cpu" or any(t.dtype != dtype for t in like):
+            return self.betas[1], correction
+        held = self._held.get(dtype)
+        if held is None:
+            held = self._held[dtype] = (
+                torch.tensor(self.betas[1], dtype=dtype),
+                torch.tensor(correction, dtype=dtype),
+            )
+        held[1].fill_(correction)
+        return held
 
     def _statistics(
         self, rows: list[torch.Tensor], n_rows: int, scalars: list[torch.Tensor]
@@ -1060,14 +1095,14 @@ class StochasticLFSO(torch.optim.Optimizer):
         row by row then the losses, ``flat`` the vectors as float64 rows."""
         both = torch.cat(rows)
         n = both.shape[0] // n_rows
-        d_row = both[n : 2 * n]
+        d_row = both.narrow(0, n, n)
         flat = both.double().view(n_rows, n)
         gram = flat @ flat.T  # every dot product in one call
         if gram.device.type == "cpu" and self._ranks() <= 1:  # no round trip to save
             return gram.view(-1).tolist() + [x.item() for x in scalars], flat, d_row
         # Every scalar that sizes the step, averaged over the ranks (data-parallel training).
-        stats = self._synced(torch.cat([gram.view(-1), *scalars])).tolist()
-        return stats, flat, d_row
+        values = torch.cat([gram.view(-1), *(x.reshape(1) for x in scalars)])
+        return self._synced(values).tolist(), flat, d_row
 
     def _restart(
         self,
