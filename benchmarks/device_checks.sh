@@ -17,16 +17,18 @@
 #
 # (Five files: what a device call brings back, at most eight, fits.)
 #
-# lfso needs array-api-compat, which a GPU machine's image may lack: wheels in ./.whl
-# (pure Python, e.g. `python3 -m pip download --no-deps --only-binary=:all: -d .whl
-# array-api-compat==1.16.0`) are installed into a scratch folder first.
-# LFSO_CHECKS_CPU=1 runs the same checks at tiny sizes on the CPU (a dry run).
+# lfso needs array-api-compat, and the CUDA tests' module array-api-strict (without it
+# they are skipped, and the file says so), which a GPU machine's image may lack: wheels in
+# ./.whl (pure Python: `python3 -m pip download --no-deps --only-binary=:all: -d .whl
+# array-api-compat==1.16.0 array-api-strict==2.6.1`) are installed into a scratch folder
+# first. LFSO_CHECKS_CPU=1 runs the same checks at tiny sizes on the CPU (a dry run).
 set -u
 out=${1:-device-checks}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
-if ! python3 -c "import array_api_compat" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+if ! python3 -c "import array_api_compat, array_api_strict" 2>/dev/null \
+    && ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
         --target /tmp/lfso-site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/lfso-site"
 fi
@@ -53,7 +55,7 @@ check() {
     tail -n 30 "$out/$name.txt"
 }
 
-check cuda_tests 60 python3 -m pytest -q -p no:cacheprovider tests/test_array_api.py -k cuda
+check cuda_tests 60 python3 -m pytest -q -rs -p no:cacheprovider tests/test_array_api.py -k cuda
 check iteration_cost 150 python3 benchmarks/gpu_iteration_cost.py --device "$device" "${sizes[@]}"
 check time_to_tol_32 150 python3 benchmarks/gpu_time_to_tol.py --device "$device" "${ttl32[@]}"
 check time_to_tol_64 120 python3 benchmarks/gpu_time_to_tol.py --device "$device" "${ttl64[@]}"
