@@ -47,6 +47,17 @@ def per_iteration(model, x0, iters: int, **kwargs) -> float:
     return elapsed / iters
 
 
+def problem(model: str, n: int, d: int, p: float) -> tuple:
+    """``(A, b, model, x0)``: the paper's generated data at ``n x d`` and the l_2p or
+    logistic regression model on it (labels the signs of ``b`` about its median, ridge
+    ``1/n``), from ``x0 = 1`` (l_2p) or ``0`` (logistic)."""
+    A, b = lls_data(n, d)
+    if model == "logistic":
+        labels = (b > np.median(b)).astype(float)
+        return A, b, lfso.models.LogisticRegression(A, labels, l2=1.0 / n), np.zeros(d)
+    return A, b, lfso.models.LpRegression(A, b, p), np.ones(d)
+
+
 def plain_loop(A, b, x0, step: float, iters: int, model: str, p: float) -> float:
     """Seconds per iteration of a bare NumPy fixed-step GD loop (no lfso code at all)."""
     x, n = x0.copy(), A.shape[0]
@@ -86,14 +97,7 @@ def main() -> None:
     )
     for size in args.sizes:
         n, d = (int(v) for v in size.lower().split("x"))
-        A, b = lls_data(n, d)
-        if args.model == "logistic":
-            labels = (b > np.median(b)).astype(float)
-            model = lfso.models.LogisticRegression(A, labels, l2=1.0 / n)
-            x0 = np.zeros(d)
-        else:
-            model = lfso.models.LpRegression(A, b, args.p)
-            x0 = np.ones(d)
+        A, b, model, x0 = problem(args.model, n, d, args.p)
         step = 0.5 / model.at(x0)(0.0)  # a stable fixed step; its value does not change the cost
         iters = max(50, min(args.iters, int(args.iters * 1000 * 100 / (n * d))))
         pl, gd, lf, ba, pr, ac, lb = [], [], [], [], [], [], []

@@ -35,11 +35,10 @@ import argparse
 import time
 import warnings
 
-import iteration_cost  # (the plain loop, this folder's)
+import iteration_cost  # (its problems and plain loop: this folder's)
 import numpy as np
 
 import lfso
-from lfso.bench import lls_data
 
 CLOCK = time.perf_counter
 
@@ -129,12 +128,8 @@ def main() -> None:
     )
     for size in args.sizes:
         n, d = (int(v) for v in size.lower().split("x"))
-        A, b = lls_data(n, d)
-        if args.model == "logistic":
-            model = lfso.models.LogisticRegression(A, (b > np.median(b)).astype(float), l2=1 / n)
-            x0, hand = np.zeros(d), floor_logistic
-        else:
-            model, x0, hand = lfso.models.LpRegression(A, b, 2.0), np.ones(d), floor_l4
+        A, b, model, x0 = iteration_cost.problem(args.model, n, d, 2.0)
+        hand = floor_logistic if args.model == "logistic" else floor_l4
         step = 0.5 / model.at(x0)(0.0)
         iters = max(60, min(args.iters, int(args.iters * 1000 * 100 / (n * d))))
         times: dict[str, list[float]] = {"plain": [], "floor": [], "lfso": []}

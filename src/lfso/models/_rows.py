@@ -141,16 +141,15 @@ class ProductDrift:
     def stale(self, drift: float, xmax: float) -> bool:
         """Whether a product with this ``drift`` at a point with ``||x||_inf = xmax`` should
         not be carried further (its drift is over budget, or not a finite number)."""
-        return not drift <= DRIFT_BUDGET * (self.fresh_rate * xmax)  # (fresh(xmax), inline)
+        return not drift <= DRIFT_BUDGET * self.fresh(xmax)
 
     def carry(self, drift: float, xmax: float, dmax: Any) -> Callable[[Any], Any]:
         """``t -> D'``, the drift after the update along ``d`` (``||d||_inf = dmax``) from a
         product with drift ``drift`` at ``x`` (``0``: fresh, then ``F(x)`` is used); ``t ->
         None`` when the product is :meth:`stale` (the next evaluation recomputes it)."""
-        fresh = self.fresh_rate * xmax  # (F(x): fresh and stale, inline, once)
-        if not drift <= DRIFT_BUDGET * fresh:
+        if self.stale(drift, xmax):
             return lambda t: None
-        base = (drift if drift > 0.0 else fresh) * self.grow + self.rate * xmax
+        base = (drift if drift > 0.0 else self.fresh(xmax)) * self.grow + self.rate * xmax
         rate = self.rate * dmax
         return lambda t: base + rate * abs(t)
 
@@ -187,7 +186,7 @@ def taken_product(
         drift = product.drift
         if isinstance(drift, float):
             xmax = x_inf if type(x_inf) is float else to_float(x_inf)
-            if not drift <= DRIFT_BUDGET * (tracker.fresh_rate * xmax):  # (ProductDrift.stale)
+            if tracker.stale(drift, xmax):
                 return materialize(compute()), 0.0
         return product.value, drift
     return materialize(compute()), 0.0

@@ -319,7 +319,7 @@ import numbers
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import torch
@@ -328,7 +328,7 @@ import torch.distributed as dist
 __all__ = ["SkippedBatchWarning", "StochasticLFSO"]
 
 
-def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """The tensors as one float64 vector (one copy; its dot products then cost one call)."""
     return torch.cat([t.reshape(-1) for t in tensors]).double()
 
@@ -1013,8 +1013,7 @@ class StochasticLFSO(torch.optim.Optimizer):
     def _displacement(params: list[torch.Tensor], anchors: list[torch.Tensor]) -> torch.Tensor:
         """``||p - p_anchor||^2``, a 0-d float64 tensor (the differences in the parameters'
         dtype, summed in float64; the same on both paths)."""
-        diffs = torch._foreach_sub(params, anchors)
-        flat = torch.cat([d.reshape(-1) for d in diffs]).double()
+        flat = _flat(torch._foreach_sub(params, anchors))
         return flat @ flat
 
     def _buffers(
