@@ -1334,8 +1334,8 @@ def test_friedman_regression_takes_steps_sized_for_the_averages_direction():
     "dtypes", [(torch.float32,), (torch.float64,), (torch.float32, torch.float64)]
 )
 def test_the_moments_factors_as_tensors_take_the_same_steps_as_numbers(dtypes, monkeypatch):
-    """On the CPU the second moment's decay and the bias correction enter the foreach calls
-    as 0-d tensors of the parameters' dtype (one call, not one per tensor): the same
+    """On the CPU the second moment's decay, the bias correction and the denominator's
+    ``eps`` enter the foreach calls as 0-d tensors of the parameters' dtype: the same
     parameters, bit for bit, as with Python numbers, parameters of mixed dtypes included
     (they take the numbers)."""
     import lfso.torch._stochastic as module

@@ -670,7 +670,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.process_group = process_group
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
-        self._held: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}  # (_factors)
+        self._held: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}  # (_factors)
         self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
         self._counts = [0, 0]  # rollbacks, skipped
         self.probes = self.steps = 0
@@ -1054,37 +1054,40 @@ class StochasticLFSO(torch.optim.Optimizer):
         torch._foreach_lerp_(ms, grads, 1.0 - b1)
         den: Any = None
         if self.direction == "adam":  # d = -scale * m / den
-            decay, correction = self._factors(vs, math.sqrt(1.0 - b2**k))
+            decay, correction, eps = self._factors(vs, math.sqrt(1.0 - b2**k))
             torch._foreach_mul_(vs, decay)
             torch._foreach_addcmul_(vs, grads, grads, value=1.0 - b2)
             den = torch._foreach_sqrt(vs)
             torch._foreach_div_(den, correction)
-            torch._foreach_add_(den, self.eps)
+            torch._foreach_add_(den, eps)
             ds = list(torch._foreach_div(ms, den))
         else:
             ds = ms
         return ds, den, 1.0 / (1.0 - b1**k)
 
-    def _factors(self, like: list[torch.Tensor], correction: float) -> tuple[Any, Any]:
-        """``(beta2, correction)``, the factors of the second moment's decay and of Adam's
-        bias correction, as the foreach calls take them: on the CPU, where the tensors
-        ``like`` share one dtype, 0-d tensors of that dtype (kept; ``correction`` refilled at
-        each step), which PyTorch's foreach multiplication and division there apply in one
-        call where a Python number costs a call per tensor; elsewhere the numbers. The same
-        values either way: the number is rounded to the tensors' dtype before it is
-        applied (PyTorch casts a scalar operand to the tensor's computation type)."""
+    def _factors(self, like: list[torch.Tensor], correction: float) -> tuple[Any, Any, Any]:
+        """``(beta2, correction, eps)``, the factors of the second moment's decay and of
+        Adam's bias correction and the term added to its denominator, as the foreach calls
+        take them: on the CPU, where the tensors ``like`` share one dtype, 0-d tensors of
+        that dtype (kept; ``correction`` refilled at each step; ``eps`` one per tensor, as
+        the foreach addition takes a list of tensors), which PyTorch's foreach calls there
+        apply in fewer calls than a Python number (a multiplication or division by a number
+        costs a call per tensor); elsewhere the numbers. The same values either way: the
+        number is rounded to the tensors' dtype before it is applied (PyTorch casts a
+        scalar operand to the tensor's computation type)."""
         first = like[0]
         dtype = first.dtype
         if not _TENSOR_FACTORS or first.device.type != "cpu" or any(t.dtype != dtype for t in like):
-            return self.betas[1], correction
+            return self.betas[1], correction, self.eps
         held = self._held.get(dtype)
         if held is None:
             held = self._held[dtype] = (
                 torch.tensor(self.betas[1], dtype=dtype),
                 torch.tensor(correction, dtype=dtype),
+                torch.tensor(self.eps, dtype=dtype),
             )
         held[1].fill_(correction)
-        return held
+        return held[0], held[1], [held[2]] * len(like)
 
     def _statistics(
         self, rows: list[torch.Tensor], n_rows: int, scalars: list[torch.Tensor]
