@@ -447,3 +447,26 @@ def test_float32_least_squares_from_far_reports_no_value_below_the_minimum(seed,
     tol = rel * abs(true) + run.noise(x)
     assert res.fun >= minimum - tol, f"res.fun = {res.fun!r} below the minimum {minimum!r}"
     assert abs(res.fun - true) <= tol, f"res.fun = {res.fun!r}, true f(res.x) = {true!r}"
+
+
+@pytest.mark.parametrize("method", [*METHODS, "lfso-accel"])
+def test_float32_step_beyond_the_float32_range_lands_at_a_finite_point(method):
+    """``LpRegression(A, b, 2)`` on float32 rows of size 9e-13 from ``x = -8812.5``: the
+    curvature (1.6e-39) is below float32's normal range, so the certified step
+    ``t = 6e38`` is above its largest float while ``t g`` is 5e3. Cast to float32, ``t``
+    was ``inf`` and the run returned ``x = [inf]`` with ``fun = 2.07e-33`` (the carried
+    product's value: ``lfso``, ``lfso-lbfgs``), or stopped non-finite at ``x0``
+    (``lfso-accel``)."""
+    A = np.array([[8.725467722479896e-13], [8.722418403869781e-13], [8.724782506706885e-13]])
+    b = np.array([5.585622186605739e-16, 7.319109523875147e-16, 7.68704761303085e-15])
+    problem = lp_problem(A, b, 2.0, np.float32)
+    run = execute(problem, np.array([-8812.51171875], np.float32), np.float32, method)
+    assert run.error is None, run.error
+    res = run.result
+    x = np.asarray(res.x)
+    assert np.all(np.isfinite(x)), f"{method}: res.x = {x}"
+    assert all(np.all(np.isfinite(it)) for it in run.iterates)
+    true = run.true(x)
+    assert abs(res.fun - true) <= REL_VALUE[np.float32] * abs(true) + run.noise(x)
+    start = run.true(run.x0)
+    assert true < 1e-3 * start, f"{method}: f(res.x) = {true!r} from f(x0) = {start!r}"

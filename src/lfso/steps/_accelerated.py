@@ -13,7 +13,7 @@ from .._validate import flag, positive, real
 from ..models import Evaluation, Model
 from ._base import Certificate, Move, StepRule
 from ._certificates import BallCertificate
-from ._certified import CertifiedRule, Proposal
+from ._certified import CertifiedRule, Proposal, advance
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
 
@@ -185,11 +185,11 @@ class LFSOAccelStep(CertifiedRule):
         g = evaluation.grad
         gain = (1.0 - self.eta / 2.0) * evaluation.grad_norm**2
         if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
-            new = x - certified * g
+            new = advance(x, -certified, g)
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
             return Proposal(Move(new, certified, lipschitz, radius, calls), certified * gain, nxt)
         tau = min(certified, state.planned)
-        new = x - tau * g
+        new = advance(x, -tau, g)
         direction = new - state.x
         if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._arrays import norm
 from .._later import Later, deferring, host_value
 from .._validate import open_interval
@@ -23,6 +25,49 @@ from ._directions import SteepestDescent
 
 # Proposal is the rules' internal.
 __all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
+
+
+#: The powers of two a step is split by in :func:`advance` (normal in every float dtype
+#: from float16 up).
+_SPLIT = 2.0**8
+
+
+def _normal_range(dtype: Any) -> tuple[float, float]:
+    """The smallest and the largest positive normal numbers of the float ``dtype``."""
+    name = str(dtype).rsplit(".", 1)[-1]  # (a PyTorch / array-api-strict dtype too)
+    if "bfloat16" in name:  # float32's exponent range
+        name = "float32"
+    try:
+        info = np.finfo(np.dtype(name))
+    except TypeError:
+        info = np.finfo(np.float16 if "16" in name else np.float32)
+    return float(info.tiny), float(info.max)
+
+
+def advance(x: Any, t: float, d: Any) -> Any:
+    """``x + t d`` for a host float ``t``, rounded once per element as ``x + fl(t) d`` is
+    where ``t`` is a normal number of ``d``'s dtype (then it is that, bit for bit).
+
+    A step ``t`` outside that range (a float32 ``d`` of size 1e-36 with ``t = 6e38``, whose
+    product is 2e3; or a subnormal ``t``, which the cast would round by up to half its
+    size) would overflow to ``inf`` or be rounded far off when cast to ``d``'s dtype.
+    Then ``t = m 2^k`` (``1/2 <= |m| < 1``) and ``x + m (2^k d)``, ``2^k d`` by exact
+    multiplications by powers of two (exact but where an element of ``t d`` is itself
+    outside the normal range, which the rounding of ``x + t d`` absorbs).
+    """
+    if t == 0.0 or not math.isfinite(t):
+        return x + t * d
+    tiny, big = _normal_range(d.dtype)
+    if tiny <= abs(t) <= big:
+        return x + t * d
+    m, k = math.frexp(t)
+    if k > 0:
+        while k > 8:
+            d, k = d * _SPLIT, k - 8
+    else:
+        while k < -8:
+            d, k = d * (1.0 / _SPLIT), k + 8
+    return x + m * (d * 2.0**k)
 
 
 class Proposal(NamedTuple):
@@ -272,7 +317,7 @@ class CertifiedStep(CertifiedRule):
             t = sized.t
         else:
             t = eta / used if steepest else sized.t / inflation
-        new = x - t * evaluation.grad if steepest else x + t * plan.direction
+        new = advance(x, -t, evaluation.grad) if steepest else advance(x, t, plan.direction)
         product = sized.product(t) if sized.product is not None else None
         if steepest:
             slope2 = evaluation.grad_norm * evaluation.grad_norm
