@@ -32,8 +32,26 @@ __all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
 _SPLIT = 2.0**8
 
 
+#: :func:`_normal_range` by dtype object (looked up on every step): ``id(dtype) -> (dtype,
+#: tiny, max)``, the dtype kept so that its id is not reused; no dtypes of different
+#: libraries are compared.
+_RANGES: dict[int, tuple[Any, float, float]] = {}
+
+
 def _normal_range(dtype: Any) -> tuple[float, float]:
     """The smallest and the largest positive normal numbers of the float ``dtype``."""
+    hit = _RANGES.get(id(dtype))
+    if hit is not None and hit[0] is dtype:
+        return hit[1], hit[2]
+    tiny, big = _find_range(dtype)
+    if len(_RANGES) > 64:  # (dtype objects made on the fly: keep a few)
+        _RANGES.clear()
+    _RANGES[id(dtype)] = (dtype, tiny, big)
+    return tiny, big
+
+
+def _find_range(dtype: Any) -> tuple[float, float]:
+    """:func:`_normal_range`, from the dtype's name."""
     name = str(dtype).rsplit(".", 1)[-1]  # (a PyTorch / array-api-strict dtype too)
     if "bfloat16" in name:  # float32's exponent range
         name = "float32"
