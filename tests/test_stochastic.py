@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.stochastic import ROW_MODELS, RowBatches
+from lfso.stochastic import ROW_MODELS, RowBatches, _certified_step
 
 
 def _logistic(n: int = 4000, d: int = 10, l2: float = 1e-3) -> lfso.models.LogisticRegression:
@@ -35,19 +35,41 @@ def test_row_models_table_covers_every_model_built_here():
 @pytest.mark.parametrize("model", _row_models(), ids=lambda m: type(m).__name__)
 @pytest.mark.parametrize("eta", [0.5, 1.0, 1.5])
 def test_each_step_satisfies_the_armijo_condition_on_its_batch(model, eta):
-    """``f_B(x - t g) <= f_B(x) - (1 - eta/2) t ||g||^2`` with ``t = eta ||g||^2 / C_B``."""
+    """``f_B(x - t g) <= f_B(x) - (1 - eta/2) t ||g||^2`` with ``t = eta ||g||^2 / C_B``,
+    and the step within the segment the bound covers, exactly (``eta ||g||^2 / C`` from the
+    evaluation's norm went past its end in the last bits on about a fifth of the batches)."""
     rng = np.random.default_rng(2)
     batches = RowBatches(model)
     x = rng.standard_normal(model.dim)
-    for _ in range(5):
+    for _ in range(20):
         batch = batches(rng.choice(batches.n, 32, replace=False))
         ev = batch.evaluate(x, bound=False)
-        t, curvature, _ = batch.segment(x, ev, -ev.grad).step_for(eta)
-        step = eta * ev.grad_norm**2 / curvature
-        assert 0.0 < step <= t * (1 + 1e-12)
+        segment = batch.segment(x, ev, -ev.grad)
+        t, curvature, _ = segment.step_for(eta)
+        step = _certified_step(segment, eta, t, curvature)
+        assert 0.0 < step <= t
+        assert step == pytest.approx(eta * ev.grad_norm**2 / curvature, rel=1e-12)
         after = batch.value(x - step * ev.grad)
         assert after <= ev.value - (1 - eta / 2) * step * ev.grad_norm**2 + 1e-12 * abs(ev.value)
         x = x - step * ev.grad
+
+
+def test_every_step_of_a_run_is_within_its_certified_segment(monkeypatch):
+    """The epochs' batch steps are those of ``_certified_step``: each at most the ``t``
+    its segment solve certified."""
+    import lfso.stochastic as module
+
+    seen: list[tuple[float, float]] = []
+
+    def spy(segment, eta, t, curvature):
+        step = _certified_step(segment, eta, t, curvature)
+        seen.append((step, t))
+        return step
+
+    monkeypatch.setattr(module, "_certified_step", spy)
+    lfso.minimize(_logistic(800), np.zeros(10), batch_size=50, seed=0, epochs=3, decay="none")
+    assert len(seen) == 3 * 16
+    assert all(0.0 < step <= t for step, t in seen)
 
 
 def test_batch_of_all_rows_is_the_model():

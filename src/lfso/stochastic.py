@@ -242,6 +242,15 @@ def minimize_batches(
     return result
 
 
+def _certified_step(segment: Any, eta: float, t: float, curvature: float) -> float:
+    """The batch's certified step ``eta (-g . d) / C`` from the solve's own target
+    (:meth:`~lfso.oracles.SegmentBound.step_for` solved ``t C >= eta (-g . d)`` with ``g . d``
+    as the segment summed it), at most ``t``: ``eta ||g||^2 / C`` from the evaluation's
+    ``||g||`` can differ from it in the last bits, past the end of the segment the bound
+    covers."""
+    return min(-eta * segment.slope / curvature, t)
+
+
 class EpochStep(StepRule):
     """One epoch of minibatch certified steps as one move (module docstring).
 
@@ -280,10 +289,11 @@ class EpochStep(StepRule):
             counted.nfev += 1  # (the batch's model, not the objective: counted by hand)
             counted.njev += 1
             d = -ev.grad
-            t, curvature, spent = batch.segment(x, ev, d).step_for(eta)
+            segment = batch.segment(x, ev, d)
+            t, curvature, spent = segment.step_for(eta)
             calls += spent
             if t > 0.0 and curvature > 0.0:
-                step = gamma * eta * float(ev.grad_norm) ** 2 / curvature
+                step = gamma * _certified_step(segment, eta, t, curvature)
                 x = x + step * d
         move = Move(x, step, curvature, oracle_calls=calls)
         return move, (epoch + 1, step, curvature)
