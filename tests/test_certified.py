@@ -610,3 +610,28 @@ def test_lbfgs_steps_at_the_default_tolerance_are_certified_in_float32(kind):
         pairs = itertools.pairwise(values)
         rises = [f1 - f0 - pad for (f0, _), (f1, pad) in pairs if f1 > f0 + pad]
         assert len(iterates) > 20 and not rises
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize(
+    "name", ["robust-cauchy", "lp_regression-p2-diabetes", "logistic-breast_cancer"]
+)
+def test_every_step_ends_within_its_certified_segment(name, method, monkeypatch):
+    """The step ``eta (-g . d) / C`` of a segment certificate is at most the end ``t`` of
+    the segment its bound covers, exactly: the quotient can round past it (it did on
+    ``robust-cauchy`` with ``lfso-lbfgs``)."""
+    from lfso.steps._certificates import SegmentCertificate
+
+    seen: list[tuple[float, float]] = []
+    size = SegmentCertificate.size
+
+    def spy(self, inputs, *, defer=False):
+        sized, end = size(self, inputs, defer=defer)
+        seen.append((sized.t, end))
+        return sized, end
+
+    monkeypatch.setattr(SegmentCertificate, "size", spy)
+    model, x0 = PROBLEMS[name].make()
+    lfso.minimize(model, x0, method=method, monitor="quiet")
+    assert len(seen) > 10
+    assert all(0.0 <= t <= end for t, end in seen), max(t / end for t, end in seen if end)

@@ -317,7 +317,8 @@ class SegmentCertificate(Certificate):
             target, rtol=self.radius_rtol, guess=None if guess is None else guess / scale
         )
         curvature = check_value(curvature, t_max)
-        t = target / curvature * scale if target > 0.0 else 0.0
+        # (at most t_max: the quotient can round past the end of the certified segment)
+        t = min(target / curvature, t_max) * scale if target > 0.0 else 0.0
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
@@ -329,13 +330,19 @@ def _exponent_cap(d: Any) -> int:
     ``2^k`` for ``|k|`` up to it is a normal number of that dtype (so is the scale itself
     in that dtype), and ``2^k d`` rounds nothing that was not already subnormal."""
     dtype = d.dtype
-    cap = _CAPS.get(dtype)
-    if cap is None:
-        cap = _CAPS[dtype] = math.frexp(float(namespace(d).finfo(dtype).max))[1] - 1
+    hit = _CAPS.get(id(dtype))
+    if hit is not None and hit[0] is dtype:
+        return hit[1]
+    cap = math.frexp(float(namespace(d).finfo(dtype).max))[1] - 1
+    if len(_CAPS) > 64:  # (dtype objects made on the fly: keep a few)
+        _CAPS.clear()
+    _CAPS[id(dtype)] = (dtype, cap)
     return cap
 
 
-_CAPS: dict[Any, int] = {}
+#: ``id(dtype) -> (dtype, cap)``, the dtype kept so that its id is not reused (dtypes of
+#: different libraries are never compared: array-api-strict warns where they are).
+_CAPS: dict[int, tuple[Any, int]] = {}
 
 
 def _unit_scale(length: float, cap: int) -> float:
