@@ -138,6 +138,23 @@ def test_solve_polyak_takes_the_problems_optimal_value(capsys):
     assert "lp_regression-p2-n1000" in err and "f_star=" not in err
 
 
+def test_compare_runs_every_baseline_it_offers_as_solve_does(tmp_path, capsys):
+    # Polyak's step takes the problem's optimal value, as in lfso solve.
+    argv = ["compare", "rosenbrock-d2", "--baseline-method", "polyak", "--max-iter", "5"]
+    assert main([*argv, "--output", str(tmp_path / "r.html")]) == 0
+    assert "baseline: method=polyak, f_star=0.0" in capsys.readouterr().out
+    argv = ["compare", "lp_regression-p2-n1000", "--baseline-method", "polyak"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--baseline-method polyak needs the optimal value" in err
+    assert "lp_regression-p2-n1000" in err and "f_star=" not in err
+    # Nesterov's fixed step is --baseline-step (the command line has no lipschitz=).
+    assert main(["compare", "power_sum-p3", "--baseline-method", "nesterov"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--baseline-method nesterov needs a step: pass --baseline-step" in err
+    assert "step=" not in err and "lipschitz=" not in err
+
+
 def test_demo_progress_bar_is_one_overall_bar(capsys):
     rows = run_demo(["power_sum-p2"], cap=300, progress=True)
     err = capsys.readouterr().err

@@ -76,6 +76,13 @@ def _needs(method: str, option: str) -> bool:
     return entry is not None and entry.required
 
 
+def _unset_step(method: str) -> bool:
+    """``method`` takes a ``step`` with no default (``gd``; ``nesterov``, whose other
+    option, ``lipschitz``, the command line does not offer)."""
+    entry = METHODS[method].options.get("step")
+    return entry is not None and entry.default is None
+
+
 def _method_option(
     flag: str, method: str, option: str, value: float, method_flag: str = "--method"
 ) -> Any:
@@ -297,13 +304,21 @@ def _compare(args: argparse.Namespace) -> int:
         baseline["step"] = _method_option(
             "--baseline-step", args.baseline_method, "step", args.baseline_step, "--baseline-method"
         )
-    elif _needs(args.baseline_method, "step"):
+    elif _needs(args.baseline_method, "step") or _unset_step(args.baseline_method):
         raise UsageError(
             f"--baseline-method {args.baseline_method} needs a step: pass --baseline-step S "
             "(the step used today)"
         )
+    if _needs(args.baseline_method, "f_star"):  # Polyak's step: the problem's optimal value
+        if problem.f_star is None:
+            raise UsageError(
+                f"--baseline-method {args.baseline_method} needs the optimal value, which "
+                f"{problem.name} does not know; choose another --baseline-method or problem"
+            )
+        baseline["f_star"] = problem.f_star()
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = _with_oracle(problem, args.oracle)
+    _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)
     options = {"method": args.method}
     comparison = compare(
         model,
