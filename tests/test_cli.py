@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import signal
 import subprocess
 import sys
 import warnings
@@ -434,6 +435,37 @@ def test_a_write_that_fails_after_the_check_is_a_clean_error(tmp_path, capsys, m
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == f"lfso: error: {str(path)!r}: No space left on device\n"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+@pytest.mark.parametrize(
+    ("argv", "written"),
+    [
+        (["compare", "power_sum-p3", "--baseline-step", "0.1", "--output"], "r.html"),
+        (["bench", "--problems", "power_sum-p1", "--cap", "5", "--no-plots", "--out"], ""),
+    ],
+    ids=["compare", "bench"],
+)
+def test_an_output_cut_short_leaves_the_previous_file_whole(tmp_path, capsys, argv, written):
+    import resource
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    files = [folder / written] if written else [folder / "results.md", folder / "results.csv"]
+    for f in files:
+        f.write_text("the previous run\n")
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG past the limit instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400, limits[1]))  # a disk full at 400 bytes
+    try:
+        code = main([*argv, str(files[0] if written else folder)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    err = capsys.readouterr().err
+    assert code == 2 and "File too large" in err, err
+    assert [f.read_text() for f in files] == ["the previous run\n"] * len(files)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in files)
 
 
 def test_problems_lists_names(capsys):

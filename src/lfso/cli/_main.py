@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
 from .._result import Result
@@ -237,7 +238,7 @@ def _bench(args: argparse.Namespace) -> int:
         records, title=f"lfso benchmark: {suite} suite", command=command, cap=cap, tol=args.tol
     )
     print(text)
-    (out / "results.md").write_text(text)
+    write_atomically(out / "results.md", text)
     write_csv(records, out / "results.csv")
     written = [out / "results.md", out / "results.csv"]
     if not args.no_plots:
