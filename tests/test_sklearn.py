@@ -112,3 +112,19 @@ def test_convergence_warning_gives_the_features_scale():
     X, y = datasets.load_breast_cancer(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"their largest magnitude is 4\.25e\+03"):
         LFSOLogisticRegression(max_iter=3).fit(X, y)
+
+
+@pytest.mark.parametrize("data", ["iris-binary", "wine"])
+def test_c_inf_fits_without_the_penalty_as_scikit_learn_does(data):
+    from sklearn.metrics import log_loss
+
+    name, _, binary = data.partition("-")
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y == 2).astype(int) if binary else y
+    ours = LFSOLogisticRegression(C=np.inf, tol=1e-10, max_iter=100_000).fit(X, y)
+    assert ours.result_.success
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=100_000).fit(X, y)
+    loss_ours, loss_ref = log_loss(y, ours.predict_proba(X)), log_loss(y, ref.predict_proba(X))
+    assert loss_ours <= loss_ref + 1e-6 * max(loss_ref, 1e-3)  # unpenalised: the loss alone
+    assert np.mean(ours.predict(X) == ref.predict(X)) >= 0.99

@@ -169,8 +169,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    C : float > 0
-        Inverse regularisation strength, as in scikit-learn.
+    C : float > 0, or ``inf``
+        Inverse regularisation strength, as in scikit-learn; ``C = inf`` fits without the
+        penalty (the mean loss alone).
     fit_intercept : bool
     method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
@@ -203,7 +204,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="right")],  # (C = inf: no penalty, as there)
         "fit_intercept": ["boolean"],
         **_COMMON,
     }
