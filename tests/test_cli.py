@@ -273,6 +273,7 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--samples", "0"], ["--samples", ">= 1", "got 0"]),
         (["check-oracle", "power_sum-p3", "--samples", "-5"], ["--samples", ">= 1", "got -5"]),
         (["check-oracle", "power_sum-p3", "--radii", "0"], ["--radii", "> 0", "got 0"]),
+        (["check-oracle", "power_sum-p3", "--seed", "-1"], ["--seed", ">= 0", "got -1"]),
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (

@@ -267,6 +267,7 @@ def _check_oracle(args: argparse.Namespace) -> int:
             f"{', '.join(with_oracle[:6])}, ... ('lfso problems' lists them all)"
         )
     _integer("--samples", args.samples, 1)
+    _integer("--seed", args.seed, 0)
     for radius in args.radii:
         _positive("--radii", radius, what=" (each radius)")
     if not math.isfinite(args.shift) or args.shift < 0:
