@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -479,6 +480,20 @@ def test_console_script_is_installed():
         [sys.executable, "-m", "lfso.cli", "problems"], capture_output=True, text=True, check=True
     ).stdout
     assert "power_norm-p1" in out
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed early are POSIX's SIGPIPE")
+@pytest.mark.parametrize("argv", [["problems"], ["solve", "power_sum-p3", "--every", "1"]])
+def test_output_into_a_closed_pipe_stops_quietly(argv):
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone (lfso problems | head -1)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lfso", *argv], stdout=write, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
 
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])

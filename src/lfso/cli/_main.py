@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import importlib.util
 import math
+import os
 import sys
 import time
 import warnings
@@ -551,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lfso`` console script.
 
     Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
-    usage error (printed as ``lfso: error: ...``, like a file that cannot be written).
+    usage error (printed as ``lfso: error: ...``, like a file that cannot be written),
+    141 (without a message) when the reader of the output closed the pipe.
     Warnings are printed as one ``lfso: warning: ...`` line each.
     """
     args = build_parser().parse_args(argv)
@@ -562,6 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, TypeError, ImportError) as exc:
             print(f"lfso: error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader left (lfso problems | head -1): stop quietly
+            with contextlib.suppress(OSError, ValueError):  # (no flush error at exit either)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + 13  # as a shell reports a command ended by SIGPIPE
         except OSError as exc:  # a file that could not be written after all (a full disk)
             where = f"{exc.filename!r}: " if exc.filename is not None else ""
             print(f"lfso: error: {where}{exc.strerror or exc}", file=sys.stderr)
