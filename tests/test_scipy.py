@@ -209,7 +209,8 @@ def test_counters_match_calls():
     [
         ({"bounds": [(0, 1)] * 5}, "bounds and constraints are not supported"),
         ({"jac": None}, "needs the gradient"),
-        ({"jac": "2-point"}, "needs the gradient"),
+        ({"jac": "2-point"}, "needs the gradient: .*for a finite-difference scheme, '2-point'"),
+        ({"jac": "cs"}, "needs the gradient: .*for a finite-difference scheme, .*'cs'"),
     ],
 )
 def test_unsupported_inputs_raise(kwargs, message):

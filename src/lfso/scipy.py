@@ -129,7 +129,14 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         if not (jac is True or callable(jac)):
             raise ValueError(
                 f"lfso.scipy.{method.__name__} needs the gradient: pass jac= a "
-                f"callable or jac=True (got jac={jac!r})"
+                f"callable or jac=True (got jac={jac!r}"
+                + (
+                    "; scipy.optimize.minimize passes None for jac=None and for a "
+                    "finite-difference scheme, '2-point', '3-point' or 'cs'; lfso's methods take "
+                    "the gradient itself)"
+                    if jac is None
+                    else ")"
+                )
             )
         entry = METHODS[name]
         own = set(entry.options) - {"hvp"}
