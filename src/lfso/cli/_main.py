@@ -503,7 +503,10 @@ def _add_compare(sub: Any) -> None:
         help=f"the rule used today, one of {', '.join(sorted(METHODS))}",
     )
     comp.add_argument(
-        "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
+        "--baseline-step",
+        type=float,
+        default=None,
+        help="step of the baseline (required for gd and nesterov)",
     )
     comp.add_argument(
         "--method",
