@@ -107,6 +107,26 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
     return wrapped
 
 
+def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any) -> None:
+    """A ``ValueError`` for bounds or constraints, or a ``jac`` that is no gradient."""
+    if bounds is not None or constraints:
+        raise ValueError(
+            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not supported"
+        )
+    if not (jac is True or callable(jac)):
+        raise ValueError(
+            f"lfso.scipy.{attribute} needs the gradient: pass jac= a callable or jac=True "
+            f"(got jac={jac!r}"
+            + (
+                "; scipy.optimize.minimize passes None for jac=None and for a "
+                "finite-difference scheme, '2-point', '3-point' or 'cs'; lfso's methods take "
+                "the gradient itself)"
+                if jac is None
+                else ")"
+            )
+        )
+
+
 def _custom(name: str) -> Callable[..., OptimizeResult]:
     def method(
         fun: Callable[..., Any],
@@ -121,23 +141,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         callback: Callable[..., Any] | None = None,
         **options: Any,
     ) -> OptimizeResult:
-        if bounds is not None or constraints:
-            raise ValueError(
-                f"lfso.scipy.{method.__name__} is unconstrained: "
-                "bounds and constraints are not supported"
-            )
-        if not (jac is True or callable(jac)):
-            raise ValueError(
-                f"lfso.scipy.{method.__name__} needs the gradient: pass jac= a "
-                f"callable or jac=True (got jac={jac!r}"
-                + (
-                    "; scipy.optimize.minimize passes None for jac=None and for a "
-                    "finite-difference scheme, '2-point', '3-point' or 'cs'; lfso's methods take "
-                    "the gradient itself)"
-                    if jac is None
-                    else ")"
-                )
-            )
+        _refuse_unsupported(method.__name__, jac, bounds, constraints)
         entry = METHODS[name]
         own = set(entry.options) - {"hvp"}
         unknown = sorted(set(options) - own - _SHARED)
