@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -138,6 +140,23 @@ def test_solve_polyak_takes_the_problems_optimal_value(capsys):
     assert "lp_regression-p2-n1000" in err and "f_star=" not in err
 
 
+def test_compare_runs_every_baseline_it_offers_as_solve_does(tmp_path, capsys):
+    # Polyak's step takes the problem's optimal value, as in lfso solve.
+    argv = ["compare", "rosenbrock-d2", "--baseline-method", "polyak", "--max-iter", "5"]
+    assert main([*argv, "--output", str(tmp_path / "r.html")]) == 0
+    assert "baseline: method=polyak, f_star=0.0" in capsys.readouterr().out
+    argv = ["compare", "lp_regression-p2-n1000", "--baseline-method", "polyak"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--baseline-method polyak needs the optimal value" in err
+    assert "lp_regression-p2-n1000" in err and "f_star=" not in err
+    # Nesterov's fixed step is --baseline-step (the command line has no lipschitz=).
+    assert main(["compare", "power_sum-p3", "--baseline-method", "nesterov"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--baseline-method nesterov needs a step: pass --baseline-step" in err
+    assert "step=" not in err and "lipschitz=" not in err
+
+
 def test_demo_progress_bar_is_one_overall_bar(capsys):
     rows = run_demo(["power_sum-p2"], cap=300, progress=True)
     err = capsys.readouterr().err
@@ -255,6 +274,7 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--samples", "0"], ["--samples", ">= 1", "got 0"]),
         (["check-oracle", "power_sum-p3", "--samples", "-5"], ["--samples", ">= 1", "got -5"]),
         (["check-oracle", "power_sum-p3", "--radii", "0"], ["--radii", "> 0", "got 0"]),
+        (["check-oracle", "power_sum-p3", "--seed", "-1"], ["--seed", ">= 0", "got -1"]),
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (
@@ -419,6 +439,37 @@ def test_a_write_that_fails_after_the_check_is_a_clean_error(tmp_path, capsys, m
     assert err == f"lfso: error: {str(path)!r}: No space left on device\n"
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+@pytest.mark.parametrize(
+    ("argv", "written"),
+    [
+        (["compare", "power_sum-p3", "--baseline-step", "0.1", "--output"], "r.html"),
+        (["bench", "--problems", "power_sum-p1", "--cap", "5", "--no-plots", "--out"], ""),
+    ],
+    ids=["compare", "bench"],
+)
+def test_an_output_cut_short_leaves_the_previous_file_whole(tmp_path, capsys, argv, written):
+    import resource
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    files = [folder / written] if written else [folder / "results.md", folder / "results.csv"]
+    for f in files:
+        f.write_text("the previous run\n")
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG past the limit instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400, limits[1]))  # a disk full at 400 bytes
+    try:
+        code = main([*argv, str(files[0] if written else folder)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    err = capsys.readouterr().err
+    assert code == 2 and "File too large" in err, err
+    assert [f.read_text() for f in files] == ["the previous run\n"] * len(files)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in files)
+
+
 def test_problems_lists_names(capsys):
     assert main(["problems"]) == 0
     assert "lp_regression-p2-n1000" in capsys.readouterr().out
@@ -429,6 +480,20 @@ def test_console_script_is_installed():
         [sys.executable, "-m", "lfso.cli", "problems"], capture_output=True, text=True, check=True
     ).stdout
     assert "power_norm-p1" in out
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed early are POSIX's SIGPIPE")
+@pytest.mark.parametrize("argv", [["problems"], ["solve", "power_sum-p3", "--every", "1"]])
+def test_output_into_a_closed_pipe_stops_quietly(argv):
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone (lfso problems | head -1)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lfso", *argv], stdout=write, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
 
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])

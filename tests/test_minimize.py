@@ -216,6 +216,30 @@ def test_integer_and_list_starts_are_converted():
     assert res.x.dtype == np.float64
 
 
+@pytest.mark.parametrize("how", ["stationary", "max_iter=0", "scipy"])
+def test_the_result_is_never_the_callers_x0(how):
+    # A run that stops at x0 returns it: a copy, so that changing x0 afterwards (a restart
+    # from a perturbed start) does not change the result, as in SciPy.
+    x0 = np.zeros(3) if how == "stationary" else np.ones(3)
+    if how == "scipy":
+        import scipy.optimize
+
+        import lfso.scipy as ls
+
+        res = scipy.optimize.minimize(
+            lambda x: float(x @ x),
+            x0,
+            jac=lambda x: 2 * x,
+            method=ls.lfso_lbfgs,
+            options={"maxiter": 0},
+        )
+    else:
+        res = lfso.minimize(PowerSum(2), x0, max_iter=0 if how == "max_iter=0" else 100)
+    assert res.nit == 0 and np.array_equal(res.x, x0)
+    x0 += 5.0
+    assert not np.shares_memory(res.x, x0) and np.all(res.x == x0 - 5.0)
+
+
 def _raises(exc, match, *args, **kwargs):
     with pytest.raises(exc, match=match):
         lfso.minimize(*args, **kwargs)

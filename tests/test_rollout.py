@@ -629,6 +629,12 @@ _ROLLOUT = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3"]
         (["--current", "gd", "step=-1"], ["--current gd step=-1", "step", "-1"]),
         (["--current", "nope"], ["--current nope", "unknown method 'nope'"]),
         (["--fallback", "polyak"], ["--fallback polyak", "f_star="]),
+        (
+            ["--current", "gd", "step=1e-3", "step=1e-2"],
+            ["--current gd step=1e-3 step=1e-2", "option step is given twice"],
+        ),
+        (["--fallback", "armijo", "method=gd"], ["--fallback armijo", "the method is the first"]),
+        (["--threshold", "descent=1", "descent=2"], ["--threshold descent is given twice"]),
         (["--oracle", "paper"], []),  # power_sum-p2 has the paper's oracle: only this runs
     ],
 )

@@ -209,7 +209,8 @@ def test_counters_match_calls():
     [
         ({"bounds": [(0, 1)] * 5}, "bounds and constraints are not supported"),
         ({"jac": None}, "needs the gradient"),
-        ({"jac": "2-point"}, "needs the gradient"),
+        ({"jac": "2-point"}, "needs the gradient: .*for a finite-difference scheme, '2-point'"),
+        ({"jac": "cs"}, "needs the gradient: .*for a finite-difference scheme, .*'cs'"),
     ],
 )
 def test_unsupported_inputs_raise(kwargs, message):
@@ -221,3 +222,60 @@ def test_unsupported_inputs_raise(kwargs, message):
 def test_stop_message_names_scipys_option():
     res = minimize(quad, np.ones(5), jac=quad_grad, method=ls.lfso_lbfgs, options={"maxiter": 2})
     assert not res.success and "maxiter" in res.message and "max_iter" not in res.message
+
+
+@pytest.mark.parametrize(
+    "options, callback, exc, message",
+    [
+        ({"maxiter": 5.0}, None, TypeError, r"options\['maxiter'\] must be an integer >= 0, got"),
+        ({"maxiter": -1}, None, ValueError, r"options\['maxiter'\] must be an integer >= 0, got"),
+        ({"gtol": -1.0}, None, ValueError, r"options\['gtol'\] must be finite and >= 0, got"),
+        ({}, [print], TypeError, r"callback must be callable, .*got list \["),
+        ({}, "print", TypeError, r"callback must be callable, .*got str 'print'"),
+    ],
+)
+def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, message):
+    with pytest.raises(exc, match=message):
+        minimize(
+            quad,
+            np.zeros(5),
+            jac=quad_grad,
+            method=ls.lfso_lbfgs,
+            options=options,
+            callback=callback,
+        )
+
+
+def test_maxiter_none_is_the_default_as_for_scipys_methods():
+    res = minimize(
+        quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs, options={"maxiter": None}
+    )
+    assert res.success and np.allclose(res.x, X_STAR)
+
+
+def test_fun_and_jac_get_a_copy_of_the_iterate_as_in_scipy():
+    def scribbling(function):  # changes its argument in place, as careless code does
+        def call(x, *args):
+            value = function(x, *args)
+            x[:] = 123.0
+            return value
+
+        return call
+
+    for jac_true in (False, True):
+        fun = (lambda x: (quad(x), quad_grad(x))) if jac_true else quad
+        jac = True if jac_true else quad_grad
+        clean = minimize(fun, np.zeros(5), jac=jac, method=ls.lfso_lbfgs)
+        res = minimize(
+            scribbling(fun),
+            np.zeros(5),
+            jac=jac if jac_true else scribbling(jac),
+            method=ls.lfso_lbfgs,
+        )
+        assert res.success and res.nit == clean.nit
+        np.testing.assert_array_equal(res.x, clean.x)
+    x0 = np.zeros(5)
+    minimize(
+        scribbling(quad), x0, jac=quad_grad, method=ls.gd, options={"step": 1e-3, "maxiter": 2}
+    )
+    assert np.all(x0 == 0.0)  # the caller's start is untouched too

@@ -112,3 +112,36 @@ def test_convergence_warning_gives_the_features_scale():
     X, y = datasets.load_breast_cancer(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match=r"their largest magnitude is 4\.25e\+03"):
         LFSOLogisticRegression(max_iter=3).fit(X, y)
+
+
+@pytest.mark.parametrize("data", ["iris-binary", "wine"])
+def test_c_inf_fits_without_the_penalty_as_scikit_learn_does(data):
+    from sklearn.metrics import log_loss
+
+    name, _, binary = data.partition("-")
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y == 2).astype(int) if binary else y
+    ours = LFSOLogisticRegression(C=np.inf, tol=1e-10, max_iter=100_000).fit(X, y)
+    assert ours.result_.success
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=100_000).fit(X, y)
+    loss_ours, loss_ref = log_loss(y, ours.predict_proba(X)), log_loss(y, ref.predict_proba(X))
+    assert loss_ours <= loss_ref + 1e-6 * max(loss_ref, 1e-3)  # unpenalised: the loss alone
+    assert np.mean(ours.predict(X) == ref.predict(X)) >= 0.99
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_predict_log_proba_is_the_log_of_predict_proba_and_finite_where_it_underflows(classes):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 2))
+    y = np.argmax(np.column_stack([X, -X.sum(axis=1)])[:, :classes], axis=1)
+    clf = LFSOLogisticRegression().fit(X, y)
+    ref = LogisticRegression().fit(X, y)
+    for model in (clf, ref):  # the same shape and meaning as scikit-learn's
+        log_p = model.predict_log_proba(X)
+        np.testing.assert_allclose(np.exp(log_p), model.predict_proba(X), rtol=1e-12)
+    far = X * 1e4  # probabilities of exp(-1e4): 0 in float64, their logarithms finite
+    log_p = clf.predict_log_proba(far)
+    zero = clf.predict_proba(far) == 0.0
+    assert log_p.shape == (60, classes) and np.all(np.isfinite(log_p))
+    assert zero.any() and np.all(log_p[zero] < -700)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _loop as loop
-from ._arrays import as_vector, like
+from ._arrays import as_vector, like, namespace
 from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
 from ._validate import is_real, run_arguments
@@ -176,9 +176,14 @@ def _start_point(x0: Any, model: Model) -> Any:
     library, on its data's device and dtype (:attr:`Model.data`, :attr:`Model.xp`).
 
     Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
-    and ``ValueError`` when a model of known dimension gets another length.
+    and ``ValueError`` when a model of known dimension gets another length. The caller's
+    array is copied where it would be taken as it is, so that ``Result.x`` is never the
+    caller's ``x0`` (a run that stops at ``x0`` returns it), as in SciPy.
     """
+    given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
+    if x0 is given:
+        x0 = namespace(x0).asarray(x0, copy=True)
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     return x0

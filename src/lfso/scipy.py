@@ -13,12 +13,15 @@ is ``lfso.scipy.lfso_lbfgs``), made from the registry when this module is import
 
 SciPy's custom-method contract: ``method(fun, x0, args, **kwargs)`` receives ``jac``,
 ``hess``, ``hessp``, ``bounds``, ``constraints``, ``callback`` and the ``options`` (and
-``tol``) as keywords, and returns an :class:`scipy.optimize.OptimizeResult`. Options:
+``tol``) as keywords, and returns an :class:`scipy.optimize.OptimizeResult`. As in SciPy,
+``fun`` and ``jac`` are called with a copy of the iterate (one that changes its argument
+in place does not change the run). Options:
 
 * ``smoothness``: the oracle ``smoothness(x, R)`` (``x`` first, like ``fun``; ``args``
   are passed after ``R``), or ``"auto"`` (the default: estimated, safeguarded);
   ``hessp`` from ``minimize`` feeds the automatic oracle's power iterations;
-* ``maxiter`` (default 10000), ``tol`` (relative gradient tolerance, default 1e-8),
+* ``maxiter`` (an integer >= 0; default, or ``None``, 10000), ``tol`` (relative
+  gradient tolerance, default 1e-8),
   ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
 * ``disp``: print the final message.
 
@@ -44,6 +47,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import Result
+from ._validate import integer, nonnegative
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -76,6 +80,11 @@ def to_optimize_result(res: Any) -> OptimizeResult:
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
     if callback is None:
         return None
+    if not callable(callback):
+        raise TypeError(
+            "callback must be callable, callback(intermediate_result) or callback(xk), got "
+            f"{type(callback).__name__} {callback!r:.60}"
+        )
     params: Any
     try:
         params = inspect.signature(callback).parameters
@@ -98,6 +107,26 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
     return wrapped
 
 
+def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any) -> None:
+    """A ``ValueError`` for bounds or constraints, or a ``jac`` that is no gradient."""
+    if bounds is not None or constraints:
+        raise ValueError(
+            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not supported"
+        )
+    if not (jac is True or callable(jac)):
+        raise ValueError(
+            f"lfso.scipy.{attribute} needs the gradient: pass jac= a callable or jac=True "
+            f"(got jac={jac!r}"
+            + (
+                "; scipy.optimize.minimize passes None for jac=None and for a "
+                "finite-difference scheme, '2-point', '3-point' or 'cs'; lfso's methods take "
+                "the gradient itself)"
+                if jac is None
+                else ")"
+            )
+        )
+
+
 def _custom(name: str) -> Callable[..., OptimizeResult]:
     def method(
         fun: Callable[..., Any],
@@ -112,16 +141,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         callback: Callable[..., Any] | None = None,
         **options: Any,
     ) -> OptimizeResult:
-        if bounds is not None or constraints:
-            raise ValueError(
-                f"lfso.scipy.{method.__name__} is unconstrained: "
-                "bounds and constraints are not supported"
-            )
-        if not (jac is True or callable(jac)):
-            raise ValueError(
-                f"lfso.scipy.{method.__name__} needs the gradient: pass jac= a "
-                f"callable or jac=True (got jac={jac!r})"
-            )
+        _refuse_unsupported(method.__name__, jac, bounds, constraints)
         entry = METHODS[name]
         own = set(entry.options) - {"hvp"}
         unknown = sorted(set(options) - own - _SHARED)
@@ -131,8 +151,13 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             )
         opts = {k: v for k, v in options.items() if k in own}
         disp = bool(options.get("disp", False))
-        f = (lambda x: fun(x, *args)) if args else fun
-        g = jac if jac is True else ((lambda x: jac(x, *args)) if args else jac)
+        maxiter = options.get("maxiter")  # (None: the default, as for SciPy's methods)
+        maxiter = 10_000 if maxiter is None else integer(maxiter, "options['maxiter']", low=0)
+        gtol = nonnegative(options.get("gtol", 0.0), "options['gtol']")
+        # As SciPy does, fun and jac get a copy of the iterate: one that changes its
+        # argument in place changes the copy, not the run.
+        f = lambda x: fun(np.copy(x), *args)  # noqa: E731
+        g = jac if jac is True else (lambda x: jac(np.copy(x), *args))
         smoothness = options.get("smoothness")
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
@@ -154,8 +179,8 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                 grad=g,
                 smoothness=smoothness,
                 tol=options.get("tol", 1e-8),
-                atol=options.get("gtol", 0.0),
-                max_iter=options.get("maxiter", 10_000),
+                atol=gtol,
+                max_iter=maxiter,
                 callback=_scipy_callback(callback),
                 monitor=options.get("monitor", True),
                 progress=options.get("progress"),

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -169,8 +169,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    C : float > 0
-        Inverse regularisation strength, as in scikit-learn.
+    C : float > 0, or ``inf``
+        Inverse regularisation strength, as in scikit-learn; ``C = inf`` fits without the
+        penalty (the mean loss alone).
     fit_intercept : bool
     method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
@@ -203,7 +204,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="right")],  # (C = inf: no penalty, as there)
         "fit_intercept": ["boolean"],
         **_COMMON,
     }
@@ -269,6 +270,18 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         if scores.ndim == 1:
             return np.column_stack([expit(-scores), expit(scores)])
         return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithms of the class probabilities, columns in the order of ``classes_``.
+
+        Computed as logarithms (``log_expit(-s)`` and ``log_expit(s)`` of the margin ``s``;
+        the log-softmax of the logits), not as ``log(predict_proba(X))``: a probability
+        that rounds to 0 has a finite logarithm.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class."""

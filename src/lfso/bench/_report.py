@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import write_atomically
 from ._harness import Record
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS
 
@@ -178,11 +180,19 @@ def write_csv(records: Sequence[Record], path: str | Path) -> None:
         "grid_njev",
         "grid_nfev",
     ]
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for r in records:
-            writer.writerow({k: getattr(r, k) for k in fields})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: getattr(r, k) for k in fields})
+    write_atomically(path, text.getvalue())
+
+
+def _save_png(fig: object, path: str | Path) -> None:
+    """``fig`` as a PNG at ``path``, written atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)  # type: ignore[attr-defined]
+    write_atomically(path, buf.getvalue())
 
 
 def _pyplot():
@@ -231,7 +241,7 @@ def plot_convergence(
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=90)
+    _save_png(fig, path)
     plt.close(fig)
 
 
@@ -268,7 +278,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
         axes[0].legend(fontsize=8)
         fig.tight_layout()
         path = out / f"paper_{family}.png"
-        fig.savefig(path, dpi=90)
+        _save_png(fig, path)
         plt.close(fig)
         paths.append(path)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
@@ -288,7 +298,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     path = out / "paper_lp_regression.png"
-    fig.savefig(path, dpi=90)
+    _save_png(fig, path)
     plt.close(fig)
     paths.append(path)
     return paths

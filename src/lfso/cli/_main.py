@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import importlib.util
 import math
+import os
 import sys
 import time
 import warnings
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
 from .._result import Result
@@ -74,6 +76,13 @@ def _needs(method: str, option: str) -> bool:
     """``method`` cannot run without ``option`` (the registry's option has no default)."""
     entry = METHODS[method].options.get(option)
     return entry is not None and entry.required
+
+
+def _unset_step(method: str) -> bool:
+    """``method`` takes a ``step`` with no default (``gd``; ``nesterov``, whose other
+    option, ``lipschitz``, the command line does not offer)."""
+    entry = METHODS[method].options.get("step")
+    return entry is not None and entry.default is None
 
 
 def _method_option(
@@ -230,7 +239,7 @@ def _bench(args: argparse.Namespace) -> int:
         records, title=f"lfso benchmark: {suite} suite", command=command, cap=cap, tol=args.tol
     )
     print(text)
-    (out / "results.md").write_text(text)
+    write_atomically(out / "results.md", text)
     write_csv(records, out / "results.csv")
     written = [out / "results.md", out / "results.csv"]
     if not args.no_plots:
@@ -259,6 +268,7 @@ def _check_oracle(args: argparse.Namespace) -> int:
             f"{', '.join(with_oracle[:6])}, ... ('lfso problems' lists them all)"
         )
     _integer("--samples", args.samples, 1)
+    _integer("--seed", args.seed, 0)
     for radius in args.radii:
         _positive("--radii", radius, what=" (each radius)")
     if not math.isfinite(args.shift) or args.shift < 0:
@@ -297,13 +307,21 @@ def _compare(args: argparse.Namespace) -> int:
         baseline["step"] = _method_option(
             "--baseline-step", args.baseline_method, "step", args.baseline_step, "--baseline-method"
         )
-    elif _needs(args.baseline_method, "step"):
+    elif _needs(args.baseline_method, "step") or _unset_step(args.baseline_method):
         raise UsageError(
             f"--baseline-method {args.baseline_method} needs a step: pass --baseline-step S "
             "(the step used today)"
         )
+    if _needs(args.baseline_method, "f_star"):  # Polyak's step: the problem's optimal value
+        if problem.f_star is None:
+            raise UsageError(
+                f"--baseline-method {args.baseline_method} needs the optimal value, which "
+                f"{problem.name} does not know; choose another --baseline-method or problem"
+            )
+        baseline["f_star"] = problem.f_star()
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = _with_oracle(problem, args.oracle)
+    _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)
     options = {"method": args.method}
     comparison = compare(
         model,
@@ -485,7 +503,10 @@ def _add_compare(sub: Any) -> None:
         help=f"the rule used today, one of {', '.join(sorted(METHODS))}",
     )
     comp.add_argument(
-        "--baseline-step", type=float, default=None, help="step of the baseline (required for gd)"
+        "--baseline-step",
+        type=float,
+        default=None,
+        help="step of the baseline (required for gd and nesterov)",
     )
     comp.add_argument(
         "--method",
@@ -534,7 +555,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lfso`` console script.
 
     Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
-    usage error (printed as ``lfso: error: ...``, like a file that cannot be written).
+    usage error (printed as ``lfso: error: ...``, like a file that cannot be written),
+    141 (without a message) when the reader of the output closed the pipe.
     Warnings are printed as one ``lfso: warning: ...`` line each.
     """
     args = build_parser().parse_args(argv)
@@ -545,6 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, TypeError, ImportError) as exc:
             print(f"lfso: error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader left (lfso problems | head -1): stop quietly
+            with contextlib.suppress(OSError, ValueError):  # (no flush error at exit either)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + 13  # as a shell reports a command ended by SIGPIPE
         except OSError as exc:  # a file that could not be written after all (a full disk)
             where = f"{exc.filename!r}: " if exc.filename is not None else ""
             print(f"lfso: error: {where}{exc.strerror or exc}", file=sys.stderr)

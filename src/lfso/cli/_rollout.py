@@ -48,6 +48,15 @@ def parse_rule(words: list[str], name: str) -> dict[str, Any]:
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise ValueError(f"{name}: options are KEY=VALUE, got {word!r}")
+        if key in rule:
+            raise ValueError(
+                f"{name} {' '.join(words)}: "
+                + (
+                    f"the method is the first word ({words[0]!r}), not an option"
+                    if key == "method"
+                    else f"option {key} is given twice; give it once"
+                )
+            )
         rule[key] = _value(value)
     return rule
 
@@ -81,6 +90,8 @@ def _thresholds(words: list[str]) -> dict[str, Any]:
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise UsageError(f"--threshold takes NAME=COUNT, e.g. oscillation=3, got {word!r}")
+        if key in thresholds:
+            raise UsageError(f"--threshold {key} is given twice ({' '.join(words)}); give it once")
         thresholds[key] = _value(value)
     return thresholds
 

@@ -1,0 +1,45 @@
+"""Files replaced in one step: a report, a table or a figure is either the old file or the
+new one, never half of the new one.
+
+The content goes to a temporary file in the target's folder, is flushed and synced to
+disk, and is renamed over the target (``os.replace``, atomic on POSIX and Windows), so a
+crash, a full disk or a kill during the write leaves the previous file as it was and no
+temporary file behind. The file keeps the mode of the one it replaces; a new one gets the
+mode ``open()`` would give it (``0o666`` under the umask).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from ._dashboard import _umask
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to exactly ``path``, atomically.
+
+    Returns ``path`` as a :class:`~pathlib.Path`. Raises the ``OSError`` of the write (the
+    target untouched, the temporary file removed).
+    """
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
