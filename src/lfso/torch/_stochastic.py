@@ -483,7 +483,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         Size each step with 0-d tensors on the parameters' device and read nothing back
         within a step (the module docstring's device path; ``secant="fresh"`` only): the
         same steps as the default host path, which reads the step's statistics back once
-        per step. Off by default: the device path adds a few dozen operations on 0-d
+        per step; parameters of one dtype (several: ``ValueError`` at the step). Off by
+        default: the device path adds a few dozen operations on 0-d
         tensors per step (each a kernel launch on a GPU), which on small networks may cost
         more than the synchronisation they remove (``docs/results.md``, "Minibatches").
 
@@ -1289,9 +1290,21 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
-        scalars from the loaded state at the next step)."""
+        scalars from the loaded state at the next step). The last direction keeps its dtype:
+        torch casts floating state to its parameter's, and the direction of parameters of
+        several dtypes is in the widest of them, as the step measured it."""
         self._settle()
+        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        key = saved_groups[0]["params"][0] if saved_groups and saved_groups[0]["params"] else None
+        saved = state_dict.get("state", {}).get(key) if key is not None else None
+        d_prev = saved.get("d_prev") if isinstance(saved, dict) else None
+        if isinstance(d_prev, torch.Tensor):  # (the first parameter's state holds it)
+            own = {name: value for name, value in saved.items() if name != "d_prev"}
+            state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
+        if isinstance(d_prev, torch.Tensor):
+            first = self.param_groups[0]["params"][0]
+            self.state[first]["d_prev"] = d_prev.to(device=first.device)
         self._dev, self._pending, self._mirror = None, None, {}
 
     def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
@@ -1412,6 +1425,14 @@ class StochasticLFSO(torch.optim.Optimizer):
         """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
         parameters' device: the host path's rules, each branch a ``torch.where``, the step
         and its undo applied with foreach operations scaled by a 0-d tensor."""
+        dtype = params[0].dtype
+        if any(p.dtype != dtype for p in params):
+            dtypes = sorted({str(p.dtype) for p in params})
+            raise ValueError(
+                f"Invalid device_steps=True with parameters of several dtypes ({dtypes}): the "
+                "device path keeps the direction in the parameters' one dtype; use "
+                "device_steps=False (the host path, the same steps) or one dtype"
+            )
         grads = [_grad(p) for p in params]
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
