@@ -136,6 +136,42 @@ def test_param_groups_and_state_dict_round_trip():
         torch.testing.assert_close(a.detach(), b)
 
 
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "bb", "adgd"])
+def test_a_checkpoint_loads_with_torch_loads_default_and_resumes_the_same_steps(
+    method, tmp_path
+):
+    """torch.load reads with weights_only=True by default: the rule's state (lfso's named
+    tuples, L-BFGS's memory of NumPy arrays) is saved as tensors, numbers and containers."""
+    X = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(32, generator=torch.Generator().manual_seed(2))
+
+    def run(steps, start=None):
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = LFSO([w], method=method)
+        if start is not None:
+            with torch.no_grad():
+                w.copy_(start["w"])
+            opt.load_state_dict(start["opt"])
+
+        def closure():
+            opt.zero_grad()
+            loss = ((X @ w - y) ** 2).mean() + (w**4).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            opt.step(closure)
+        return w, opt
+
+    whole, _ = run(30)
+    w, opt = run(12)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"w": w.detach(), "opt": opt.state_dict()}, path)
+    resumed, _ = run(18, start=torch.load(path))
+    assert torch.equal(whole, resumed)
+
+
 def test_safeguard_rolls_back_a_wrong_oracle():
     """The library's safeguard (lfso.steps.Safeguarded): monotone, and lfso.minimize's run.
 
