@@ -98,6 +98,24 @@ def test_hessian_vector_products_by_double_backward():
     assert opt.nhev == 5 * 12  # power_iterations per step, warm-started from the last
 
 
+
+def test_hessian_vector_products_of_a_loss_that_is_not_quadratic():
+    """The graph of a quartic's gradient holds the parameters; the first step's probe
+    writes another point into them, and the power iterations then need a fresh graph."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -0.5, 2.0]))
+    opt = LFSO([w], power_iterations=3)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum() + 0.5 * (w**2).sum()
+        loss.backward(create_graph=True)
+        return loss
+
+    losses = [opt.step(closure).item() for _ in range(30)]
+    assert opt.nhev == 3 * 30
+    assert losses[-1] < 1e-6 * losses[0]
+
+
 def test_param_groups_and_state_dict_round_trip():
     def make():
         torch.manual_seed(0)

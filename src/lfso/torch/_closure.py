@@ -108,6 +108,7 @@ class ClosureModel(FunctionModel):
         self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
         self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
+        self._graph_versions: tuple[int, ...] = ()  # the parameters' versions it was made at
         self._keep_graph = True
         #: The point a step starts from and its gradient, when the rule estimates ``L``
         #: from secants to it (:mod:`lfso._auto`): each evaluation then computes its
@@ -143,6 +144,7 @@ class ClosureModel(FunctionModel):
             )
         if flat.requires_grad and self._keep_graph:
             self.graph = (z, flat)
+            self._graph_versions = layout.versions()
         grad = flat.detach()
         if layout.scale is not None:
             grad = grad * layout.scale
@@ -177,9 +179,13 @@ class ClosureModel(FunctionModel):
             self._keep_graph = True
 
     def hvp(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``."""
-        if self.graph is None or self.graph[0] is not z:
-            self.evaluate(z, bound=False)  # (not reached in the adapter's order of calls)
+        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``; the
+        closure is called again at ``z`` when the parameters were written since the graph
+        was made (the automatic oracle's first probe writes another point: the graph of a
+        loss that is not quadratic holds the parameters, and autograd refuses it then)."""
+        graph = self.graph
+        if graph is None or graph[0] is not z or self._graph_versions != self.layout.versions():
+            self.evaluate(z, bound=False)
         assert self.graph is not None
         scale = self.layout.scale
         flat = self.graph[1]

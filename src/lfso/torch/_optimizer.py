@@ -73,8 +73,9 @@ the same parameters, or the ``collapse`` risk indicator, raises one
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
 becomes the next step's start), plus one per rollback, plus the checks above (about
 ``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
-closure object); the automatic oracle's first step adds one probe. The module imports
-torch; ``import lfso`` does not.
+closure object); the automatic oracle's first step adds one probe (and, with
+Hessian-vector products, one more call at the step's start point: the probe's write
+leaves autograd no graph there). The module imports torch; ``import lfso`` does not.
 """
 
 from __future__ import annotations
