@@ -231,6 +231,19 @@ def test_bad_hyperparameters_are_rejected_at_construction(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eta": "1"}, "Invalid eta: '1' (must be a real number)"),
+        ({"eta": True}, "Invalid eta: True (must be a real number)"),
+        ({"safety": "2"}, "Invalid safety: '2' (must be a real number)"),
+    ],
+)
+def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
 def test_step_requires_a_closure():
     opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
     with pytest.raises(RuntimeError, match="needs a closure"):

@@ -662,6 +662,22 @@ def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eta": "1"}, "Invalid eta: '1'"),
+        ({"eta": None}, "Invalid eta: None"),
+        ({"eta": True}, "Invalid eta: True"),
+        ({"eta_max": "1.9"}, "Invalid eta_max: '1.9'"),
+        ({"betas": ("0.9", 0.999)}, "Invalid betas[0]: '0.9'"),
+        ({"eps": "1e-8"}, "Invalid eps: '1e-8'"),
+    ],
+)
+def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
+    with pytest.raises(TypeError, match=message.replace("[", r"\[") + r" \(must be a real number"):
+        StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
 def test_reexported_from_lfso_torch():
     import lfso.torch
     import lfso.torch._stochastic

@@ -101,6 +101,7 @@ from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
+    _check_reals,
 )
 
 __all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
@@ -255,6 +256,8 @@ class LFSO(torch.optim.Optimizer):
             ("max_rollbacks", max_rollbacks, lambda v: v >= 0, "must be >= 0"),
         ]
         for name, value, ok, expect in checks:
+            if value is not None:
+                _check_reals(**{name: value})
             if value is not None and not ok(value):
                 raise ValueError(f"Invalid {name}: {value} ({expect})")
         if eta is not None and "eta" not in entry.options:

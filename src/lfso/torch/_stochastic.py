@@ -415,6 +415,16 @@ def _lr(value: Any, where: str) -> float:
     return lr
 
 
+def _check_reals(**values: Any) -> None:
+    """A ``TypeError`` naming the first of ``values`` that is not a real number (a bool or
+    a string is not; a one-element tensor is), before their ranges are compared."""
+    for name, value in values.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"Invalid {name}: {value!r} (must be a real number)")
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -622,6 +632,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         process_group: Any = None,
         device_steps: bool = False,
     ) -> None:
+        _check_reals(eta=eta, smoothing=smoothing, growth=growth, shrink=shrink, eps=eps)
+        if eta_max is not None:
+            _check_reals(eta_max=eta_max)
+        if isinstance(betas, (list, tuple)) and len(betas) == 2:
+            _check_reals(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
         if eta_max is None:  # 1.9 eta, not above 1.9 unless eta is
