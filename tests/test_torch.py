@@ -244,6 +244,34 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+def test_a_sparse_gradient_is_refused_naming_the_parameter():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = LFSO(emb.parameters())
+
+    def closure():
+        opt.zero_grad()
+        loss = (emb(torch.tensor([1, 2])) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(TypeError, match=r"parameter 0 \(shape \(10, 3\)\) has a torch.sparse_coo"):
+        opt.step(closure)
+
+
+def test_a_loss_of_several_elements_is_refused_with_its_shape():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = LFSO([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss.repeat(2)
+
+    with pytest.raises(TypeError, match=r"one element, got a tensor of shape \(2,\)"):
+        opt.step(closure)
+
+
 def test_step_requires_a_closure():
     opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
     with pytest.raises(RuntimeError, match="needs a closure"):

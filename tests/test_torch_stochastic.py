@@ -678,6 +678,17 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+def test_a_sparse_gradient_is_refused_naming_the_parameter():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = StochasticLFSO(emb.parameters())
+
+    def closure(backward=True):
+        return _backward((emb(torch.tensor([1, 2])) ** 2).sum(), backward)
+
+    with pytest.raises(TypeError, match=r"parameter 0 \(shape \(10, 3\)\) has a torch.sparse_coo"):
+        opt.step(closure)
+
+
 def test_reexported_from_lfso_torch():
     import lfso.torch
     import lfso.torch._stochastic

@@ -17,6 +17,7 @@ import torch
 
 from .._later import deferring, remember_dot
 from ..models import FunctionModel
+from ._stochastic import _refuse_sparse
 
 __all__ = [
     "ClosureModel",
@@ -136,12 +137,21 @@ class ClosureModel(FunctionModel):
                     ".grad is None (zero_grad() sets them so), so there is no gradient to "
                     "step with"
                 )
-            flat = torch.cat(
-                [
-                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                    for p in layout.params
-                ]
-            )
+            if loss.numel() != 1:
+                raise TypeError(
+                    "the closure must return the loss as a tensor with one element, got a "
+                    f"tensor of shape {tuple(loss.shape)}"
+                )
+            try:
+                flat = torch.cat(
+                    [
+                        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                        for p in layout.params
+                    ]
+                )
+            except (NotImplementedError, RuntimeError):
+                _refuse_sparse([p.grad for p in layout.params], "LFSO")
+                raise
         if flat.requires_grad and self._keep_graph:
             self.graph = (z, flat)
             self._graph_versions = layout.versions()

@@ -425,6 +425,17 @@ def _check_reals(**values: Any) -> None:
             raise TypeError(f"Invalid {name}: {value!r} (must be a real number)")
 
 
+def _refuse_sparse(grads: Sequence[torch.Tensor | None], name: str) -> None:
+    """A ``TypeError`` naming the first parameter whose gradient is sparse, if any."""
+    for i, grad in enumerate(grads):
+        if grad is not None and grad.layout != torch.strided:
+            raise TypeError(
+                f"{name} takes dense gradients; parameter {i} (shape {tuple(grad.shape)}) has "
+                f"a {grad.layout} gradient (e.g. torch.nn.Embedding(..., sparse=True): build "
+                "it with sparse=False)"
+            )
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -1067,7 +1078,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         ``(d, den, scale)`` with the step along ``-scale d`` (``den``: Adam's denominator,
         ``None`` for momentum; the bias corrections folded into ``scale`` and ``den``)."""
         b1, b2 = self.betas
-        torch._foreach_lerp_(ms, grads, 1.0 - b1)
+        try:
+            torch._foreach_lerp_(ms, grads, 1.0 - b1)
+        except (NotImplementedError, RuntimeError):
+            _refuse_sparse(grads, "StochasticLFSO")
+            raise
         den: Any = None
         if self.direction == "adam":  # d = -scale * m / den
             decay, correction, eps = self._factors(vs, math.sqrt(1.0 - b2**k))
