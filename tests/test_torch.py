@@ -98,7 +98,6 @@ def test_hessian_vector_products_by_double_backward():
     assert opt.nhev == 5 * 12  # power_iterations per step, warm-started from the last
 
 
-
 def test_hessian_vector_products_of_a_loss_that_is_not_quadratic():
     """The graph of a quartic's gradient holds the parameters; the first step's probe
     writes another point into them, and the power iterations then need a fresh graph."""
@@ -154,11 +153,8 @@ def test_param_groups_and_state_dict_round_trip():
         torch.testing.assert_close(a.detach(), b)
 
 
-
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "bb", "adgd"])
-def test_a_checkpoint_loads_with_torch_loads_default_and_resumes_the_same_steps(
-    method, tmp_path
-):
+def test_a_checkpoint_loads_with_torch_loads_default_and_resumes_the_same_steps(method, tmp_path):
     """torch.load reads with weights_only=True by default: the rule's state (lfso's named
     tuples, L-BFGS's memory of NumPy arrays) is saved as tensors, numbers and containers."""
     X = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))

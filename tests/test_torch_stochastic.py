@@ -578,7 +578,6 @@ def test_state_dict_round_trip_continues_the_same_run():
     assert torch.equal(w, w2)
 
 
-
 def _two_dtype_run(opt_of, steps, start=None):
     """A float32 layer feeding a float64 one, on fixed batches; ``start``: a state dict."""
     torch.manual_seed(0)

@@ -387,15 +387,16 @@ class LFSO(torch.optim.Optimizer):
         groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
         key = groups[0]["params"][0] if groups and groups[0]["params"] else None
         entry = state_dict.get("state", {}).get(key) if key is not None else None
-        saved = entry.get("lfso") if isinstance(entry, dict) else None
-        if saved is not None and not isinstance(saved, SavedState):  # encoded (state_dict)
+        saved = None
+        if isinstance(entry, dict) and not isinstance(entry.get("lfso"), (SavedState, type(None))):
+            saved = entry["lfso"]  # encoded (state_dict)
             own = {name: value for name, value in entry.items() if name != "lfso"}
             state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
         if self._run is not None:
             self._run.cache = None
             first = self._run.layout.params[0]
-            if saved is not None and not isinstance(saved, SavedState):
+            if saved is not None:
                 self.state[first]["lfso"] = SavedState(decoded(saved))
             holder = self.state[first].get("lfso")
             if isinstance(holder, SavedState):

@@ -1327,12 +1327,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
         key = saved_groups[0]["params"][0] if saved_groups and saved_groups[0]["params"] else None
         saved = state_dict.get("state", {}).get(key) if key is not None else None
-        d_prev = saved.get("d_prev") if isinstance(saved, dict) else None
-        if isinstance(d_prev, torch.Tensor):  # (the first parameter's state holds it)
+        d_prev = None
+        if isinstance(saved, dict) and isinstance(saved.get("d_prev"), torch.Tensor):
+            d_prev = saved["d_prev"]  # (the first parameter's state holds it)
             own = {name: value for name, value in saved.items() if name != "d_prev"}
             state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
-        if isinstance(d_prev, torch.Tensor):
+        if d_prev is not None:
             first = self.param_groups[0]["params"][0]
             self.state[first]["d_prev"] = d_prev.to(device=first.device)
         self._dev, self._pending, self._mirror = None, None, {}
