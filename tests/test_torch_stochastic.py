@@ -688,6 +688,22 @@ def test_a_sparse_gradient_is_refused_naming_the_parameter():
         opt.step(closure)
 
 
+def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
+    """Adam's default eps=1e-8 is 0 in float16: where a squared gradient underflows, the
+    direction is 0 / 0 and the batch is skipped; the warning says so, not 'NaN in the data'."""
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 4).half(), torch.randn(32).half()
+    w = torch.nn.Parameter(torch.zeros(4).half())
+    bias = torch.nn.Parameter(torch.zeros(1).half())  # its gradient 1e-3: (1 - beta2) g^2 is 0
+    opt = StochasticLFSO([w, bias])
+
+    def closure(backward=True):
+        return _backward(((X @ w - y) ** 2).mean() + 1e-3 * bias.sum(), backward)
+
+    with pytest.warns(SkippedBatchWarning, match=r"eps=1e-08 is 0 in torch.float16"):
+        opt.step(closure)
+
+
 def test_reexported_from_lfso_torch():
     import lfso.torch
     import lfso.torch._stochastic

@@ -801,6 +801,17 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not math.isfinite(gg):
             parts.append(f"gradient's squared norm is {gg}")
         what = " and its ".join(parts) or "step direction is not finite (its gradient is)"
+        hint = "check the data for NaN or inf"
+        if not parts and self.direction == "adam":  # Adam's eps may round to 0 (float16)
+            lost = sorted(
+                {str(p.dtype) for p in self._params() if float(p.new_tensor(self.eps)) == 0.0}
+            )
+            if lost:
+                hint = (
+                    f"eps={self.eps!r} is 0 in {', '.join(lost)}, so a coordinate whose squared "
+                    "gradient underflows divides 0 by 0: pass a larger eps (1e-6 is not 0 in "
+                    "float16) or train in bfloat16 or float32"
+                )
         done = (
             "the previous step, which may have led there, was undone and the step scale "
             "divided by 10"
@@ -809,7 +820,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         )
         warnings.warn(
             f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
-            f"{done}, and the gradient averages restart (check the data for NaN or inf)",
+            f"{done}, and the gradient averages restart ({hint})",
             SkippedBatchWarning,
             stacklevel=_caller_level(),
         )
