@@ -98,6 +98,23 @@ def test_hessian_vector_products_by_double_backward():
     assert opt.nhev == 5 * 12  # power_iterations per step, warm-started from the last
 
 
+def test_hessian_vector_products_of_a_loss_that_is_not_quadratic():
+    """The graph of a quartic's gradient holds the parameters; the first step's probe
+    writes another point into them, and the power iterations then need a fresh graph."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -0.5, 2.0]))
+    opt = LFSO([w], power_iterations=3)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum() + 0.5 * (w**2).sum()
+        loss.backward(create_graph=True)
+        return loss
+
+    losses = [opt.step(closure).item() for _ in range(30)]
+    assert opt.nhev == 3 * 30
+    assert losses[-1] < 1e-6 * losses[0]
+
+
 def test_param_groups_and_state_dict_round_trip():
     def make():
         torch.manual_seed(0)
@@ -134,6 +151,39 @@ def test_param_groups_and_state_dict_round_trip():
         opt2.step(closure_for(net2, opt2))
     for a, b in zip(net2.parameters(), expected, strict=True):
         torch.testing.assert_close(a.detach(), b)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "bb", "adgd"])
+def test_a_checkpoint_loads_with_torch_loads_default_and_resumes_the_same_steps(method, tmp_path):
+    """torch.load reads with weights_only=True by default: the rule's state (lfso's named
+    tuples, L-BFGS's memory of NumPy arrays) is saved as tensors, numbers and containers."""
+    X = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(32, generator=torch.Generator().manual_seed(2))
+
+    def run(steps, start=None):
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = LFSO([w], method=method)
+        if start is not None:
+            with torch.no_grad():
+                w.copy_(start["w"])
+            opt.load_state_dict(start["opt"])
+
+        def closure():
+            opt.zero_grad()
+            loss = ((X @ w - y) ** 2).mean() + (w**4).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            opt.step(closure)
+        return w, opt
+
+    whole, _ = run(30)
+    w, opt = run(12)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"w": w.detach(), "opt": opt.state_dict()}, path)
+    resumed, _ = run(18, start=torch.load(path))
+    assert torch.equal(whole, resumed)
 
 
 def test_safeguard_rolls_back_a_wrong_oracle():
@@ -175,6 +225,47 @@ def test_safeguard_rolls_back_a_wrong_oracle():
 def test_bad_hyperparameters_are_rejected_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eta": "1"}, "Invalid eta: '1' (must be a real number)"),
+        ({"eta": True}, "Invalid eta: True (must be a real number)"),
+        ({"safety": "2"}, "Invalid safety: '2' (must be a real number)"),
+    ],
+)
+def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_a_sparse_gradient_is_refused_naming_the_parameter():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = LFSO(emb.parameters())
+
+    def closure():
+        opt.zero_grad()
+        loss = (emb(torch.tensor([1, 2])) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(TypeError, match=r"parameter 0 \(shape \(10, 3\)\) has a torch.sparse_coo"):
+        opt.step(closure)
+
+
+def test_a_loss_of_several_elements_is_refused_with_its_shape():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = LFSO([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss.repeat(2)
+
+    with pytest.raises(TypeError, match=r"one element, got a tensor of shape \(2,\)"):
+        opt.step(closure)
 
 
 def test_step_requires_a_closure():

@@ -578,6 +578,58 @@ def test_state_dict_round_trip_continues_the_same_run():
     assert torch.equal(w, w2)
 
 
+def _two_dtype_run(opt_of, steps, start=None):
+    """A float32 layer feeding a float64 one, on fixed batches; ``start``: a state dict."""
+    torch.manual_seed(0)
+    X, y = torch.randn(128, 4), torch.randn(128, dtype=torch.float64)
+    torch.manual_seed(1)
+    a, b = torch.nn.Linear(4, 6), torch.nn.Linear(6, 1).double()
+    params = [*a.parameters(), *b.parameters()]
+    opt = opt_of(params)
+    if start is not None:
+        with torch.no_grad():
+            for p, q in zip(params, start["params"], strict=True):
+                p.copy_(q)
+        opt.load_state_dict(start["opt"])
+    gen = torch.Generator().manual_seed(2)
+    batches = [torch.randint(0, 128, (16,), generator=gen) for _ in range(steps[1])]
+    for idx in batches[steps[0] :]:
+
+        def closure(backward=True, idx=idx):
+            out = b(torch.tanh(a(X[idx])).double()).squeeze(1)
+            return _backward(((out - y[idx]) ** 2).mean(), backward)
+
+        opt.step(closure)
+    return params, opt
+
+
+def test_a_resumed_run_of_parameters_of_two_dtypes_takes_the_same_steps(tmp_path):
+    """The last direction of float32 and float64 parameters is float64; saved with
+    torch.save and loaded into a new optimiser it stays so (torch would cast it to the
+    first parameter's float32), and the resumed run ends where the uninterrupted one does."""
+
+    def opt_of(params):
+        return StochasticLFSO(params, probe_every=1)
+
+    whole, _ = _two_dtype_run(opt_of, (0, 60))
+    params, opt = _two_dtype_run(opt_of, (0, 30))
+    assert opt.state[params[0]]["d_prev"].dtype == torch.float64
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"params": [p.detach() for p in params], "opt": opt.state_dict()}, path)
+    resumed, opt2 = _two_dtype_run(opt_of, (30, 60), start=torch.load(path))
+    assert opt2.state[resumed[0]]["d_prev"].dtype == torch.float64
+    for p, q in zip(whole, resumed, strict=True):
+        assert torch.equal(p, q)
+
+
+def test_the_device_path_refuses_parameters_of_two_dtypes_naming_them():
+    def opt_of(params):
+        return StochasticLFSO(params, device_steps=True)
+
+    with pytest.raises(ValueError, match=r"device_steps=True.*float32.*float64"):
+        _two_dtype_run(opt_of, (0, 3))
+
+
 BAD = [
     ({"eta": 0.0}, "eta: 0.0"),
     ({"eta": 2.0}, "eta: 2.0"),
@@ -607,6 +659,49 @@ BAD = [
 def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eta": "1"}, "Invalid eta: '1'"),
+        ({"eta": None}, "Invalid eta: None"),
+        ({"eta": True}, "Invalid eta: True"),
+        ({"eta_max": "1.9"}, "Invalid eta_max: '1.9'"),
+        ({"betas": ("0.9", 0.999)}, "Invalid betas[0]: '0.9'"),
+        ({"eps": "1e-8"}, "Invalid eps: '1e-8'"),
+    ],
+)
+def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
+    with pytest.raises(TypeError, match=message.replace("[", r"\[") + r" \(must be a real number"):
+        StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_a_sparse_gradient_is_refused_naming_the_parameter():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = StochasticLFSO(emb.parameters())
+
+    def closure(backward=True):
+        return _backward((emb(torch.tensor([1, 2])) ** 2).sum(), backward)
+
+    with pytest.raises(TypeError, match=r"parameter 0 \(shape \(10, 3\)\) has a torch.sparse_coo"):
+        opt.step(closure)
+
+
+def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
+    """Adam's default eps=1e-8 is 0 in float16: where a squared gradient underflows, the
+    direction is 0 / 0 and the batch is skipped; the warning says so, not 'NaN in the data'."""
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 4).half(), torch.randn(32).half()
+    w = torch.nn.Parameter(torch.zeros(4).half())
+    bias = torch.nn.Parameter(torch.zeros(1).half())  # its gradient 1e-3: (1 - beta2) g^2 is 0
+    opt = StochasticLFSO([w, bias])
+
+    def closure(backward=True):
+        return _backward(((X @ w - y) ** 2).mean() + 1e-3 * bias.sum(), backward)
+
+    with pytest.warns(SkippedBatchWarning, match=r"eps=1e-08 is 0 in torch.float16"):
+        opt.step(closure)
 
 
 def test_reexported_from_lfso_torch():

@@ -7,15 +7,28 @@ kept where ``state_dict`` carries it, and the ``torch.distributed`` reductions. 
 
 from __future__ import annotations
 
+import enum
+import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from .._later import deferring, remember_dot
 from ..models import FunctionModel
+from ._stochastic import _refuse_sparse
 
-__all__ = ["ClosureModel", "Layout", "SavedState", "across_ranks", "distributed", "moved"]
+__all__ = [
+    "ClosureModel",
+    "Layout",
+    "SavedState",
+    "across_ranks",
+    "decoded",
+    "distributed",
+    "encoded",
+    "moved",
+]
 
 
 def distributed() -> bool:
@@ -96,6 +109,7 @@ class ClosureModel(FunctionModel):
         self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
         self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
+        self._graph_versions: tuple[int, ...] = ()  # the parameters' versions it was made at
         self._keep_graph = True
         #: The point a step starts from and its gradient, when the rule estimates ``L``
         #: from secants to it (:mod:`lfso._auto`): each evaluation then computes its
@@ -123,14 +137,24 @@ class ClosureModel(FunctionModel):
                     ".grad is None (zero_grad() sets them so), so there is no gradient to "
                     "step with"
                 )
-            flat = torch.cat(
-                [
-                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                    for p in layout.params
-                ]
-            )
+            if loss.numel() != 1:
+                raise TypeError(
+                    "the closure must return the loss as a tensor with one element, got a "
+                    f"tensor of shape {tuple(loss.shape)}"
+                )
+            try:
+                flat = torch.cat(
+                    [
+                        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                        for p in layout.params
+                    ]
+                )
+            except (NotImplementedError, RuntimeError):
+                _refuse_sparse([p.grad for p in layout.params], "LFSO")
+                raise
         if flat.requires_grad and self._keep_graph:
             self.graph = (z, flat)
+            self._graph_versions = layout.versions()
         grad = flat.detach()
         if layout.scale is not None:
             grad = grad * layout.scale
@@ -165,9 +189,13 @@ class ClosureModel(FunctionModel):
             self._keep_graph = True
 
     def hvp(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``."""
-        if self.graph is None or self.graph[0] is not z:
-            self.evaluate(z, bound=False)  # (not reached in the adapter's order of calls)
+        """``Hess f(z) v`` by double backward through the gradient's graph at ``z``; the
+        closure is called again at ``z`` when the parameters were written since the graph
+        was made (the automatic oracle's first probe writes another point: the graph of a
+        loss that is not quadratic holds the parameters, and autograd refuses it then)."""
+        graph = self.graph
+        if graph is None or graph[0] is not z or self._graph_versions != self.layout.versions():
+            self.evaluate(z, bound=False)
         assert self.graph is not None
         scale = self.layout.scale
         flat = self.graph[1]
@@ -205,3 +233,83 @@ def moved(tree: Any, like: torch.Tensor) -> Any:
     if isinstance(tree, (tuple, list)):
         return type(tree)(moved(t, like) for t in tree)
     return tree
+
+
+#: The key that marks an encoded node of a rule's state (:func:`encoded`).
+_TAG = "lfso"
+
+
+def _name(kind: type) -> str:
+    return f"{kind.__module__}:{kind.__qualname__}"
+
+
+def _kind(name: str) -> Any:
+    """The class ``module:qualname`` names, from lfso's own modules only."""
+    module, _, qualname = name.partition(":")
+    if not (module == "lfso" or module.startswith("lfso.")) or not qualname:
+        raise ValueError(f"the saved LFSO state names {name!r}, not a class of lfso")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def encoded(tree: Any) -> Any:
+    """A rule's state as tensors, numbers, strings, lists and dicts only, which
+    ``torch.load(weights_only=True)`` reads (its default): lfso's named tuples, enums and
+    objects become dicts naming their class, NumPy arrays tensors; :func:`decoded` rebuilds
+    it exactly."""
+    if isinstance(tree, (np.ndarray, np.generic)):  # (np.float64 is a float: first)
+        return {_TAG: "numpy", "array": torch.from_numpy(np.array(tree, copy=True))}
+    if tree is None or isinstance(tree, (bool, int, float, str, torch.Tensor)):
+        return tree
+    if isinstance(tree, list):
+        return [encoded(t) for t in tree]
+    if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
+        return {_TAG: "tuple", "items": [encoded(t) for t in tree]}
+    if isinstance(tree, dict):
+        return {_TAG: "dict", "items": [[encoded(k), encoded(v)] for k, v in tree.items()]}
+    kind = type(tree)
+    if not kind.__module__.startswith("lfso."):
+        raise TypeError(f"LFSO cannot save a {_name(kind)} in its state")
+    if isinstance(tree, tuple):  # a named tuple
+        return {_TAG: _name(kind), "fields": [encoded(t) for t in tree]}
+    if isinstance(tree, enum.Enum):
+        return {_TAG: _name(kind), "value": encoded(tree.value)}
+    slots = getattr(kind, "__slots__", None)
+    if slots is not None:
+        state = {name: getattr(tree, name) for name in slots}
+    else:
+        state = tree.__getstate__() if hasattr(tree, "__getstate__") else vars(tree)
+    return {_TAG: _name(kind), "state": encoded(state)}
+
+
+def decoded(tree: Any) -> Any:
+    """The rule's state :func:`encoded` made."""
+    if isinstance(tree, list):
+        return [decoded(t) for t in tree]
+    if not isinstance(tree, dict):
+        return tree
+    tag = tree[_TAG]
+    if tag == "numpy":
+        array = tree["array"].numpy().copy()
+        return array[()] if array.ndim == 0 else array
+    if tag == "tuple":
+        return tuple(decoded(t) for t in tree["items"])
+    if tag == "dict":
+        return {decoded(k): decoded(v) for k, v in tree["items"]}
+    kind = _kind(tag)
+    if "fields" in tree:
+        return kind(*(decoded(t) for t in tree["fields"]))
+    if "value" in tree:
+        return kind(decoded(tree["value"]))
+    state = decoded(tree["state"])
+    obj = kind.__new__(kind)
+    if getattr(kind, "__slots__", None) is not None:
+        for name, value in state.items():
+            setattr(obj, name, value)
+    elif hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:
+        obj.__dict__.update(state)
+    return obj

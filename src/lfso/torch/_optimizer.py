@@ -73,8 +73,9 @@ the same parameters, or the ``collapse`` risk indicator, raises one
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
 becomes the next step's start), plus one per rollback, plus the checks above (about
 ``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
-closure object); the automatic oracle's first step adds one probe. The module imports
-torch; ``import lfso`` does not.
+closure object); the automatic oracle's first step adds one probe (and, with
+Hessian-vector products, one more call at the step's start point: the probe's write
+leaves autograd no graph there). The module imports torch; ``import lfso`` does not.
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
 from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
-from ._closure import ClosureModel, Layout, SavedState, moved
+from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
+    _check_reals,
 )
 
 __all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
@@ -254,6 +256,8 @@ class LFSO(torch.optim.Optimizer):
             ("max_rollbacks", max_rollbacks, lambda v: v >= 0, "must be >= 0"),
         ]
         for name, value, ok, expect in checks:
+            if value is not None:
+                _check_reals(**{name: value})
             if value is not None and not ok(value):
                 raise ValueError(f"Invalid {name}: {value} ({expect})")
         if eta is not None and "eta" not in entry.options:
@@ -366,14 +370,37 @@ class LFSO(torch.optim.Optimizer):
         holder = self.state[self._run.layout.params[0]].get("lfso") if self._run else None
         return holder.state if isinstance(holder, SavedState) else None
 
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """As torch's, with the rule's state as tensors, numbers, strings, lists and dicts
+        (under the first parameter's ``"lfso"``), so that ``torch.load`` reads a saved one
+        with its default ``weights_only=True``."""
+        out = super().state_dict()
+        groups = out["param_groups"]
+        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
+        entry = out["state"].get(key)
+        if entry is not None and isinstance(entry.get("lfso"), SavedState):
+            out["state"][key] = {**entry, "lfso": encoded(entry["lfso"].state)}
+        return out
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does; the next step re-evaluates the closure at the parameters."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
+        entry = state_dict.get("state", {}).get(key) if key is not None else None
+        saved = None
+        if isinstance(entry, dict) and not isinstance(entry.get("lfso"), (SavedState, type(None))):
+            saved = entry["lfso"]  # encoded (state_dict)
+            own = {name: value for name, value in entry.items() if name != "lfso"}
+            state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
         if self._run is not None:
             self._run.cache = None
-            holder = self.state[self._run.layout.params[0]].get("lfso")
+            first = self._run.layout.params[0]
+            if saved is not None:
+                self.state[first]["lfso"] = SavedState(decoded(saved))
+            holder = self.state[first].get("lfso")
             if isinstance(holder, SavedState):
-                holder.state = moved(holder.state, self._run.layout.params[0])
+                holder.state = moved(holder.state, first)
 
     @property
     def callback(self) -> Callable[[Result], Any] | None:

@@ -415,6 +415,27 @@ def _lr(value: Any, where: str) -> float:
     return lr
 
 
+def _check_reals(**values: Any) -> None:
+    """A ``TypeError`` naming the first of ``values`` that is not a real number (a bool or
+    a string is not; a one-element tensor is), before their ranges are compared."""
+    for name, value in values.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"Invalid {name}: {value!r} (must be a real number)")
+
+
+def _refuse_sparse(grads: Sequence[torch.Tensor | None], name: str) -> None:
+    """A ``TypeError`` naming the first parameter whose gradient is sparse, if any."""
+    for i, grad in enumerate(grads):
+        if grad is not None and grad.layout != torch.strided:
+            raise TypeError(
+                f"{name} takes dense gradients; parameter {i} (shape {tuple(grad.shape)}) has "
+                f"a {grad.layout} gradient (e.g. torch.nn.Embedding(..., sparse=True): build "
+                "it with sparse=False)"
+            )
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -483,7 +504,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         Size each step with 0-d tensors on the parameters' device and read nothing back
         within a step (the module docstring's device path; ``secant="fresh"`` only): the
         same steps as the default host path, which reads the step's statistics back once
-        per step. Off by default: the device path adds a few dozen operations on 0-d
+        per step; parameters of one dtype (several: ``ValueError`` at the step). Off by
+        default: the device path adds a few dozen operations on 0-d
         tensors per step (each a kernel launch on a GPU), which on small networks may cost
         more than the synchronisation they remove (``docs/results.md``, "Minibatches").
 
@@ -621,6 +643,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         process_group: Any = None,
         device_steps: bool = False,
     ) -> None:
+        _check_reals(eta=eta, smoothing=smoothing, growth=growth, shrink=shrink, eps=eps)
+        if eta_max is not None:
+            _check_reals(eta_max=eta_max)
+        if isinstance(betas, (list, tuple)) and len(betas) == 2:
+            _check_reals(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
         if eta_max is None:  # 1.9 eta, not above 1.9 unless eta is
@@ -774,6 +801,17 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not math.isfinite(gg):
             parts.append(f"gradient's squared norm is {gg}")
         what = " and its ".join(parts) or "step direction is not finite (its gradient is)"
+        hint = "check the data for NaN or inf"
+        if not parts and self.direction == "adam":  # Adam's eps may round to 0 (float16)
+            lost = sorted(
+                {str(p.dtype) for p in self._params() if float(p.new_tensor(self.eps)) == 0.0}
+            )
+            if lost:
+                hint = (
+                    f"eps={self.eps!r} is 0 in {', '.join(lost)}, so a coordinate whose squared "
+                    "gradient underflows divides 0 by 0: pass a larger eps (1e-6 is not 0 in "
+                    "float16) or train in bfloat16 or float32"
+                )
         done = (
             "the previous step, which may have led there, was undone and the step scale "
             "divided by 10"
@@ -782,7 +820,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         )
         warnings.warn(
             f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
-            f"{done}, and the gradient averages restart (check the data for NaN or inf)",
+            f"{done}, and the gradient averages restart ({hint})",
             SkippedBatchWarning,
             stacklevel=_caller_level(),
         )
@@ -1051,7 +1089,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         ``(d, den, scale)`` with the step along ``-scale d`` (``den``: Adam's denominator,
         ``None`` for momentum; the bias corrections folded into ``scale`` and ``den``)."""
         b1, b2 = self.betas
-        torch._foreach_lerp_(ms, grads, 1.0 - b1)
+        try:
+            torch._foreach_lerp_(ms, grads, 1.0 - b1)
+        except (NotImplementedError, RuntimeError):
+            _refuse_sparse(grads, "StochasticLFSO")
+            raise
         den: Any = None
         if self.direction == "adam":  # d = -scale * m / den
             decay, correction, eps = self._factors(vs, math.sqrt(1.0 - b2**k))
@@ -1289,9 +1331,22 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
-        scalars from the loaded state at the next step)."""
+        scalars from the loaded state at the next step). The last direction keeps its dtype:
+        torch casts floating state to its parameter's, and the direction of parameters of
+        several dtypes is in the widest of them, as the step measured it."""
         self._settle()
+        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        key = saved_groups[0]["params"][0] if saved_groups and saved_groups[0]["params"] else None
+        saved = state_dict.get("state", {}).get(key) if key is not None else None
+        d_prev = None
+        if isinstance(saved, dict) and isinstance(saved.get("d_prev"), torch.Tensor):
+            d_prev = saved["d_prev"]  # (the first parameter's state holds it)
+            own = {name: value for name, value in saved.items() if name != "d_prev"}
+            state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
+        if d_prev is not None:
+            first = self.param_groups[0]["params"][0]
+            self.state[first]["d_prev"] = d_prev.to(device=first.device)
         self._dev, self._pending, self._mirror = None, None, {}
 
     def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
@@ -1412,6 +1467,14 @@ class StochasticLFSO(torch.optim.Optimizer):
         """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
         parameters' device: the host path's rules, each branch a ``torch.where``, the step
         and its undo applied with foreach operations scaled by a 0-d tensor."""
+        dtype = params[0].dtype
+        if any(p.dtype != dtype for p in params):
+            dtypes = sorted({str(p.dtype) for p in params})
+            raise ValueError(
+                f"Invalid device_steps=True with parameters of several dtypes ({dtypes}): the "
+                "device path keeps the direction in the parameters' one dtype; use "
+                "device_steps=False (the host path, the same steps) or one dtype"
+            )
         grads = [_grad(p) for p in params]
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
