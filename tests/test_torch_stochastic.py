@@ -1459,3 +1459,31 @@ def test_the_moments_factors_as_tensors_take_the_same_steps_as_numbers(dtypes, m
     as_numbers = run()
     assert all(torch.equal(a, b) for a, b in zip(as_tensors, as_numbers, strict=True))
     assert any(float(p.abs().max()) > 0.1 for p in as_tensors)  # (it moved)
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+@pytest.mark.parametrize("direction", ["momentum", "adam"])
+def test_a_loss_unbounded_along_the_steps_keeps_the_parameters_finite(direction, device_steps):
+    """``-c . w`` with ``c = 1e-30`` (plus ``0 w . w``, NaN once ``w . w`` overflows): the
+    measured curvature is 0, so ``s`` doubles on every step of the ramp. Its multiplier
+    passed float32's largest number while the step was still small (the host path raised
+    PyTorch's "value cannot be converted to type float without overflow"), and on the
+    device path a step that overflowed could not be undone (the undo's ``lerp`` from an
+    infinite parameter is NaN, and every later batch was skipped)."""
+    w = torch.nn.Parameter(torch.zeros(4))
+    c = torch.full((4,), 1e-30)
+    opt = StochasticLFSO([w], direction=direction, device_steps=device_steps)
+
+    def closure(backward=True):
+        loss = -(w * c).sum() + 0.0 * (w * w).sum()
+        if backward:
+            loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedBatchWarning)
+        for _ in range(400):
+            opt.step(closure)
+    assert torch.isfinite(w).all(), w
+    assert float(w.detach().min()) > 1e8  # (it moved far along -c)
+    assert opt.skipped == 0

@@ -277,9 +277,13 @@ rules with every branch a ``torch.where``. The step ``p + alpha d`` is ``addcmul
 ``alpha`` (0 where it does not move), rounded once as the host path's ``add`` with
 ``alpha``; a batch that is not finite
 is undone by a ``lerp`` of weight 1 to the kept point (exact: with weight 0 or 1, ``lerp``
-returns an end point), so parameters from such a batch never outlive the step, as on the host
-path. The same float64 operations in the same order: forced on CPU tensors, the two paths'
-parameters agree bit for bit in the tests' float32 runs, to the last bits in float64.
+returns an end point, from finite parameters), so parameters from such a batch never outlive
+the step, as on the host path. So that they are finite, a step whose result overflows stops
+at the dtype's largest finite numbers (the host path's parameters become infinite there,
+and the next step undoes them by a copy), and its factor is clamped to that range (an
+infinite factor times a zero would be NaN). The same float64 operations in the same order:
+forced on CPU tensors, the two paths' parameters agree bit for bit in the tests' float32
+runs, to the last bits in float64 (where no step overflows).
 
 What the host needs it learns one step late. The step copies its flags (finite, moved, fell
 back, the ramp, its end) to pinned host memory without waiting; the next step reads them
@@ -434,6 +438,34 @@ def _refuse_sparse(grads: Sequence[torch.Tensor | None], name: str) -> None:
                 f"a {grad.layout} gradient (e.g. torch.nn.Embedding(..., sparse=True): build "
                 "it with sparse=False)"
             )
+
+
+#: Below this a step's multiplier is a finite number of every floating dtype (float16's
+#: largest is 65504): :func:`_add_step` checks nothing more.
+_SAFE_MULTIPLIER = 65504.0
+
+
+def _add_step(params: list[torch.Tensor], ds: list[torch.Tensor], alpha: float) -> None:
+    """``p += alpha d`` for each parameter (one foreach call), also where ``alpha`` is beyond
+    the largest number of a parameter's dtype (a step multiplier that kept doubling, as on
+    a loss that is linear along the steps, while ``alpha d`` is still finite): PyTorch
+    refuses to convert such a number, so ``alpha = m 2^k`` (``1/2 <= |m| < 1``) is applied
+    as ``m (2^k d)``, the powers of two taken eight bits at a time (exact, unless ``alpha
+    d`` itself overflows: then the parameters become infinite, and the next step's loss
+    undoes the step, class docstring). The same values as one multiplication by ``alpha``
+    wherever ``alpha`` is a normal number of the dtype."""
+    if -_SAFE_MULTIPLIER <= alpha <= _SAFE_MULTIPLIER or not math.isfinite(alpha):
+        torch._foreach_add_(params, ds, alpha=alpha)
+        return
+    largest = min(float(torch.finfo(d.dtype).max) for d in ds)
+    if abs(alpha) <= largest:
+        torch._foreach_add_(params, ds, alpha=alpha)
+        return
+    m, k = math.frexp(alpha)
+    scaled = ds
+    while k > 8:
+        scaled, k = list(torch._foreach_mul(scaled, 256.0)), k - 8
+    torch._foreach_add_(params, scaled, alpha=m * 2.0**k)
 
 
 def _is_group(value: Any) -> bool:
@@ -1262,7 +1294,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state["window_sq"] = g_state.get("window_sq", 0.0) + length * length * dd_raw
         if not kept:  # (in place: p_{k-1} is no longer needed)
             torch._foreach_copy_(prevs, params)
-        torch._foreach_add_(params, ds, alpha=-t * scale)
+        _add_step(params, ds, -t * scale)
         # The step was Delta = -t scale d: d flat, in the parameters' dtype (it round-trips
         # unchanged through state_dict(), which casts floating state to that dtype).
         g_state["d_prev"], g_state["dd_prev"], g_state["scale_prev"] = d_row, dd_raw, scale
@@ -1295,7 +1327,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         t = lr * g_state.get("eta_now", eta) * s
         g_state["window_sq"] = g_state.get("window_sq", 0.0) + t * t * dd  # (undone: below)
         backup = list(torch._foreach_mul(params, 1.0))  # exact: p + t d - t d need not be p
-        torch._foreach_add_(params, ds, alpha=-t * scale)  # p + t d
+        _add_step(params, ds, -t * scale)  # p + t d
         self._undo = None
         if t == 0.0 or fell or (not first and k % self.probe_every):  # no probe: s is kept
             self._undo = (params, backup)
@@ -1542,9 +1574,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
             torch.logical_not(ok, out=back)
             torch._foreach_lerp_(params, prevs, backs)
-        factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))  # -t scale, or 0
+        # -t scale, or 0; within the dtype's range, as the step's overflow below
+        big = float(torch.finfo(dtype).max)
+        factor.copy_(torch.where(moved, (-last[0] * last[1]).clamp(-big, big), dev["zero"]))
         # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
         torch._foreach_addcmul_(params, views, factors)
+        # A step that overflows stops at the largest finite numbers, which the next step's
+        # lerp can undo (from an infinite parameter it would make NaN); finite ones stay.
+        torch._foreach_clamp_min_(params, -big)
+        torch._foreach_clamp_max_(params, big)
         flags = self._post(
             torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
         )
