@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -652,3 +653,39 @@ def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
     with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
         opt.step(wrong_closure)
     assert opt.nfev - calls > 3
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.9**epoch),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10),
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=1.0, total_steps=10, cycle_momentum=False
+        ),
+        lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt),
+    ],
+    ids=["LambdaLR", "StepLR", "OneCycleLR", "ReduceLROnPlateau"],
+)
+def test_a_learning_rate_scheduler_is_told_that_lfso_has_no_learning_rate(make):
+    """A scheduler reads each group's ``lr`` when it is made: a ``KeyError`` that says why
+    (a bare ``KeyError: 'lr'`` before), also after a checkpoint is loaded; and the
+    optimiser still steps, copies and pickles."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = LFSO([w])
+    with pytest.raises(KeyError, match="LFSO has no learning rate"):
+        make(opt)
+    opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    with pytest.raises(KeyError, match="LFSO has no learning rate"):
+        make(opt)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((w - 1.0) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(8):
+        opt.step(closure)
+    assert torch.allclose(w.detach(), torch.ones(3), atol=1e-6)
+    assert pickle.loads(pickle.dumps(copy.deepcopy(opt))).param_groups[0]["eta"] == 1.0

@@ -143,6 +143,21 @@ class _Run:
     secants: bool = False  # the rule estimates L from secants (lfso._auto)
 
 
+class _Group(dict):  # type: ignore[type-arg]
+    """A parameter group of :class:`LFSO`: a ``dict`` whose missing ``"lr"`` says why it
+    is missing (a ``torch.optim.lr_scheduler`` reads it when it is made)."""
+
+    def __missing__(self, key: Any) -> Any:
+        if key == "lr":
+            raise KeyError(
+                "'lr': LFSO has no learning rate (its steps are certified; eta, in (0, 2), "
+                "scales them), so a torch.optim.lr_scheduler has nothing to schedule; "
+                "lfso.torch.StochasticLFSO, for minibatches, takes a scheduler: its 'lr' "
+                "multiplies the step it sizes"
+            )
+        raise KeyError(key)
+
+
 class LFSO(torch.optim.Optimizer):
     """Any method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
 
@@ -382,6 +397,12 @@ class LFSO(torch.optim.Optimizer):
             out["state"][key] = {**entry, "lfso": encoded(entry["lfso"].state)}
         return out
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """As :meth:`torch.optim.Optimizer.add_param_group`; the group's dict says, when
+        its ``"lr"`` is asked for (a learning-rate scheduler does), that LFSO has none."""
+        super().add_param_group(param_group)
+        self.param_groups[-1] = _Group(self.param_groups[-1])
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does; the next step re-evaluates the closure at the parameters."""
         groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
@@ -393,6 +414,7 @@ class LFSO(torch.optim.Optimizer):
             own = {name: value for name, value in entry.items() if name != "lfso"}
             state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
+        self.param_groups[:] = [_Group(group) for group in self.param_groups]
         if self._run is not None:
             self._run.cache = None
             first = self._run.layout.params[0]
