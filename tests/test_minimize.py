@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -431,3 +432,24 @@ MORE_BAD_INPUTS = [
 @pytest.mark.parametrize("objective, x0, kwargs, exc, message", MORE_BAD_INPUTS)
 def test_more_bad_input_raises_a_clear_error(objective, x0, kwargs, exc, message):
     _raises(exc, message, objective, x0, **kwargs)
+
+
+@pytest.mark.parametrize("max_iter", [0, 200])
+def test_a_torch_x0_that_requires_grad_is_detached(max_iter):
+    """A model's parameter as ``x0``: the run is not differentiated through (its iterates
+    carried autograd's graph from step to step, PyTorch warned at every conversion of a
+    scalar, and the run took other steps than from the detached start); the caller's
+    tensor is neither changed nor returned."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    A, b = torch.randn(50, 5, generator=gen), torch.randn(50, generator=gen)
+    model = lfso.models.LpRegression(A, b, 2.0)
+    x0 = torch.zeros(5, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (PyTorch's, not lfso's risk warnings)
+        res = lfso.minimize(model, x0, max_iter=max_iter, monitor="quiet")
+    plain = lfso.minimize(model, torch.zeros(5), max_iter=max_iter, monitor="quiet")
+    assert not res.x.requires_grad and res.x.grad_fn is None
+    assert (res.nit, res.fun) == (plain.nit, plain.fun) and torch.equal(res.x, plain.x)
+    assert x0.requires_grad and not torch.any(x0.detach())
+    assert res.x.data_ptr() != x0.data_ptr()

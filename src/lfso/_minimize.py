@@ -178,8 +178,12 @@ def _start_point(x0: Any, model: Model) -> Any:
     Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
     and ``ValueError`` when a model of known dimension gets another length. The caller's
     array is copied where it would be taken as it is, so that ``Result.x`` is never the
-    caller's ``x0`` (a run that stops at ``x0`` returns it), as in SciPy.
+    caller's ``x0`` (a run that stops at ``x0`` returns it), as in SciPy. A PyTorch tensor
+    that requires grad (a model's parameter) is detached first: the run is not
+    differentiated through, and its iterates would carry autograd's graph from step to step.
     """
+    if getattr(x0, "requires_grad", False) and callable(getattr(x0, "detach", None)):
+        x0 = x0.detach()  # (then copied below, as it shares the caller's memory)
     given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if x0 is given:
