@@ -17,7 +17,7 @@ from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
 
 if TYPE_CHECKING:
-    from .._dashboard import LiveReport
+    from .._dashboard import LiveReport, check_page_path
 
 
 @dataclass
@@ -244,12 +244,14 @@ def rollout(
     >>> out.roi.lfso_gradients < out.roi.current_gradients
     True
     """
-    from .._dashboard import LiveReport
+    from .._dashboard import LiveReport, check_page_path
 
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")
     model = as_model(objective, grad, smoothness)
     criteria = criteria if criteria is not None else GoCriteria()
+    if report is not None:
+        report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
     if live is not None:
         live.stage("pilot", "running", "current rule and lfso on the pilot task")
