@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import warnings
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -186,7 +186,7 @@ def test_compare_checks_its_output_folder_before_running(tmp_path):
     with pytest.raises(ValueError, match=r"output: the report's folder .*missing.* does not exist"):
         lfso.compare(PowerSum(2), np.ones(3), output=missing, callback=calls.append)
     assert calls == []  # neither run started
-    with pytest.raises(ValueError, match="path: the report's folder .*missing"):
+    with pytest.raises(ValueError, match=r"path: the report's folder .*missing"):
         from lfso.report import html_report
 
         html_report(_runs(), missing)

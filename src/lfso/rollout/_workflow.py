@@ -17,7 +17,7 @@ from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
 
 if TYPE_CHECKING:
-    from .._dashboard import LiveReport, check_page_path
+    from .._dashboard import LiveReport
 
 
 @dataclass
