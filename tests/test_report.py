@@ -216,3 +216,17 @@ def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
         warnings.simplefilter("error")
         page = html_report([res], tmp_path / "r.html").read_text()
     assert "nan" not in page and "CONVERGED" in page
+
+
+def test_plot_runs_draws_the_curves_of_an_objective_below_zero():
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(
+        lambda x: float(np.sum(x**4)) - 10.0, np.ones(3), grad=lambda x: 4 * x**3, max_iter=50
+    )
+    assert res.history.f.max() < 0
+    fig = plot_runs([res])
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("f - best f") and len(ax.get_lines()) == 1
+    above = res.history.f - res.history.f.min()
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), above[above > 0])

@@ -54,6 +54,10 @@ def plot_runs(
     """One figure for several runs: f and ||g|| against iterations and gradient evaluations,
     the step, L(x, R) and R against iterations, and where risk indicators fired.
 
+    The scales are logarithmic; where some run's ``f`` is at or below zero, the f panels
+    draw ``f - best f`` (the least finite ``f`` of the runs), and the best point itself,
+    at zero, is not drawn.
+
     Parameters
     ----------
     results : mapping label -> Result, or a sequence of results (labelled by method)
@@ -88,13 +92,25 @@ def plot_runs(
         ("R", "iteration", "R"),
         ("risk", "iteration", "risk indicators"),
     ]
+    # A log scale draws f > 0 only: where some f is at or below zero, f - best f (the least
+    # finite f of the runs drawn together) instead, as the live report does.
+    lows = [
+        float(f[np.isfinite(f)].min())
+        for f in (np.asarray(r.history.f, dtype=float) for r in runs.values())
+        if np.isfinite(f).any()
+    ]
+    shift = min(lows) if lows and min(lows) <= 0.0 else 0.0
+    f_label = f"f - best f ({shift:.6e})" if shift else "f"
     off_scale = False
     for ax, (column, against, label) in zip(axes.flat, panels, strict=True):
+        label = f_label if column == "f" else label
         for i, (name, res) in enumerate(runs.items()):
             color = f"C{i % 10}"  # one colour per run across every panel
             h = res.history
             x = np.arange(len(h)) if against == "iteration" else h.njev
             y = np.asarray(h[column], dtype=float)
+            if column == "f" and shift:
+                y = y - shift
             if column == "risk":
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
