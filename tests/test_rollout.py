@@ -740,3 +740,24 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
     assert res.kept_first and len(res.stages) == 1 and res.status is Status.NON_FINITE
     assert math.isfinite(res.fun) and res.fun < 3.0 and "could not start" in res.message
     np.testing.assert_array_equal(res.x, res.stages[0].x)
+
+
+def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
+    seen = []
+    out = rollout(
+        PowerSum(2),
+        np.ones(4),
+        {"method": "gd", "step": 1e-2},
+        pilot_iter=50,
+        max_iter=500,
+        tol=1e-6,
+        tuning=None,
+        callback=lambda r: seen.append(r.method),
+        report=tmp_path / "r.html",
+    )
+    assert out.go and out.result is not None
+    # the pilot's current rule, the pilot's lfso, then the guarded run's lfso
+    assert seen[0] == "gd" and "lfso" in seen and seen.count("lfso") > out.pilot.candidate.nit
+    assert "pilot: lfso" in out.report.read_text()  # the live page still watches
+    with pytest.raises(TypeError, match="callback must be callable or None, got callback=3"):
+        rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, callback=3)
