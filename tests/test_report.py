@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -177,3 +178,55 @@ def test_report_renders_in_headless_chromium(tmp_path):
         timeout=120,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_compare_checks_its_output_folder_before_running(tmp_path):
+    calls = []
+    missing = tmp_path / "missing" / "c.html"
+    with pytest.raises(ValueError, match=r"output: the report's folder .*missing.* does not exist"):
+        lfso.compare(PowerSum(2), np.ones(3), output=missing, callback=calls.append)
+    assert calls == []  # neither run started
+    with pytest.raises(ValueError, match=r"path: the report's folder .*missing"):
+        from lfso.report import html_report
+
+        html_report(_runs(), missing)
+    with pytest.raises(ValueError, match="output must be the path of a file to write"):
+        lfso.compare(PowerSum(2), np.ones(3), output=tmp_path, callback=calls.append)
+    assert calls == []
+
+
+def test_html_report_replaces_the_page_whole(tmp_path):
+    from lfso.report import html_report
+
+    path = tmp_path / "r.html"
+    path.write_text("the old page")
+    with path.open() as reader:  # (a browser that opened the page before the rewrite)
+        html_report(_runs(), path)
+        assert reader.read() == "the old page"
+    assert "<table id='summary'>" in path.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
+
+
+def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
+    from lfso.report import html_report
+
+    res = lfso.minimize(PowerSum(2), np.zeros(3))
+    assert res.nit == 0 and res.grad_norm == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = html_report([res], tmp_path / "r.html").read_text()
+    assert "nan" not in page and "CONVERGED" in page
+
+
+def test_plot_runs_draws_the_curves_of_an_objective_below_zero():
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(
+        lambda x: float(np.sum(x**4)) - 10.0, np.ones(3), grad=lambda x: 4 * x**3, max_iter=50
+    )
+    assert res.history.f.max() < 0
+    fig = plot_runs([res])
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("f - best f") and len(ax.get_lines()) == 1
+    above = res.history.f - res.history.f.min()
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), above[above > 0])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lfso
+from lfso import Status
 from lfso.cli import main
 from lfso.models import (
     CauchyRegression,
@@ -716,3 +717,47 @@ def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):
     assert "NO-GO" in text and "not run (no-go)" in text and "NO-GO" in out.read_text()
     assert main([*args, "--threshold", "desc=1"]) == 2
     assert "unknown guard threshold 'desc'" in capsys.readouterr().err
+
+
+def test_a_fallback_that_cannot_start_leaves_the_best_point():
+    """f turns NaN for good (a simulation that broke): the guard trips on the non-finite
+    value, and the fallback, whose first evaluation at the best point is NaN too, cannot
+    start; the run returns that best point, not the fallback's ValueError."""
+    calls = [0]
+
+    def f(x):
+        calls[0] += 1
+        return math.nan if calls[0] > 8 else float(np.sum(x**4))
+
+    res = guarded_minimize(
+        f,
+        np.ones(3),
+        grad=lambda x: 4 * x**3,
+        smoothness=lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2,
+        fallback={"method": "gd", "step": 1e-2},
+    )
+    assert res.handover is not None and res.handover.reason == "non_finite"
+    assert res.kept_first and len(res.stages) == 1 and res.status is Status.NON_FINITE
+    assert math.isfinite(res.fun) and res.fun < 3.0 and "could not start" in res.message
+    np.testing.assert_array_equal(res.x, res.stages[0].x)
+
+
+def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
+    seen = []
+    out = rollout(
+        PowerSum(2),
+        np.ones(4),
+        {"method": "gd", "step": 1e-2},
+        pilot_iter=50,
+        max_iter=500,
+        tol=1e-6,
+        tuning=None,
+        callback=lambda r: seen.append(r.method),
+        report=tmp_path / "r.html",
+    )
+    assert out.go and out.result is not None
+    # the pilot's current rule, the pilot's lfso, then the guarded run's lfso
+    assert seen[0] == "gd" and "lfso" in seen and seen.count("lfso") > out.pilot.candidate.nit
+    assert "pilot: lfso" in out.report.read_text()  # the live page still watches
+    with pytest.raises(TypeError, match="callback must be callable or None, got callback=3"):
+        rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, callback=3)

@@ -200,3 +200,31 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     assert ev.go is not strict
     if strict:
         assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
+
+
+def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
+    from lfso.torch import pilot
+
+    torch.manual_seed(0)
+    f32 = torch.float32
+    X = torch.randn(200, 5, dtype=f32)
+    y = X @ torch.randn(5, dtype=f32) + 0.1 * torch.randn(200, dtype=f32)
+    calls = [0]
+
+    def fresh():
+        calls[0] = 0
+        torch.manual_seed(1)
+        return torch.nn.Linear(5, 1, dtype=f32)
+
+    def loss(module):
+        return ((module(X).squeeze(-1) - y) ** 2).mean()
+
+    def nan_later(module):  # the loss is NaN from the 11th call of each run on
+        calls[0] += 1
+        value = loss(module)
+        return value * float("nan") if calls[0] > 10 else value
+
+    with pytest.warns(RuntimeWarning, match="safeguard rejected"):
+        ev = pilot(fresh, nan_later, lambda p: torch.optim.SGD(p, lr=1e-3), steps=50)
+    assert not ev.go and "non_finite" in ev.candidate.risks
+    assert np.isfinite(ev.candidate.fun) and ev.candidate.fun < ev.candidate.history.f[0]

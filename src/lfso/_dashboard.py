@@ -152,9 +152,7 @@ class LiveReport:
         every = float(every)
         if not 0.0 < every < math.inf:
             raise ValueError(f"every must be a positive number of seconds, got every={every!r}")
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise ValueError(f"the report's folder {str(self.path.parent)!r} does not exist")
+        self.path = check_page_path(path, "path")
         self.title, self.every = title, every
         self.finished = False
         self.stages: dict[str, tuple[str, str]] = {}
@@ -375,6 +373,23 @@ class LiveReport:
             f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table>{notes}"
             "</section>"
         )
+
+
+def check_page_path(path: str | Path, name: str) -> Path:
+    """``path`` as a ``Path`` once its folder exists and it is not itself a folder (a
+    ``ValueError`` naming the argument ``name`` otherwise), so that a page can be written
+    there after the work it shows is done."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"{name}: the report's folder {str(path.parent)!r} does not exist "
+            f"(got {name}={str(path)!r}); create it first"
+        )
+    if path.is_dir():
+        raise ValueError(
+            f"{name} must be the path of a file to write, got the folder {name}={str(path)!r}"
+        )
+    return path
 
 
 def _umask() -> int:

@@ -62,6 +62,10 @@ def _callback_style(callback: Callable[..., Any]) -> str:
     return "x" if params and params[0] in ("x", "xk") else "result"
 
 
+class NonFiniteStartError(ValueError):
+    """``f`` or its gradient at the starting point is NaN or infinite: nothing to start from."""
+
+
 def callbacks_of(callback: Any) -> list[tuple[str, Callable[..., Any]]]:
     """``callback=`` (``None``, a callable or a list of them) as ``(style, callable)`` pairs."""
     return [(_callback_style(c), c) for c in callback_list(callback)]
@@ -304,7 +308,7 @@ class Stepper:
         if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
             if self.bar is not None:
                 self.bar.close()
-            raise ValueError(
+            raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
             )
         self.record(ev, math.nan, math.nan, math.nan)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import write_atomically
-from ._dashboard import LiveReport
+from ._dashboard import LiveReport, check_page_path
 from ._result import Result
 from .monitor import RISKS
 
@@ -54,6 +54,10 @@ def plot_runs(
     """One figure for several runs: f and ||g|| against iterations and gradient evaluations,
     the step, L(x, R) and R against iterations, and where risk indicators fired.
 
+    The scales are logarithmic; where some run's ``f`` is at or below zero, the f panels
+    draw ``f - best f`` (the least finite ``f`` of the runs), and the best point itself,
+    at zero, is not drawn.
+
     Parameters
     ----------
     results : mapping label -> Result, or a sequence of results (labelled by method)
@@ -88,13 +92,25 @@ def plot_runs(
         ("R", "iteration", "R"),
         ("risk", "iteration", "risk indicators"),
     ]
+    # A log scale draws f > 0 only: where some f is at or below zero, f - best f (the least
+    # finite f of the runs drawn together) instead, as the live report does.
+    lows = [
+        float(f[np.isfinite(f)].min())
+        for f in (np.asarray(r.history.f, dtype=float) for r in runs.values())
+        if np.isfinite(f).any()
+    ]
+    shift = min(lows) if lows and min(lows) <= 0.0 else 0.0
+    f_label = f"f - best f ({shift:.6e})" if shift else "f"
     off_scale = False
     for ax, (column, against, label) in zip(axes.flat, panels, strict=True):
+        label = f_label if column == "f" else label
         for i, (name, res) in enumerate(runs.items()):
             color = f"C{i % 10}"  # one colour per run across every panel
             h = res.history
             x = np.arange(len(h)) if against == "iteration" else h.njev
             y = np.asarray(h[column], dtype=float)
+            if column == "f" and shift:
+                y = y - shift
             if column == "risk":
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
@@ -133,7 +149,11 @@ def plot_runs(
         risk_ax.text(
             0.5, 0.5, "no risk fired", transform=risk_ax.transAxes, ha="center", va="center"
         )
-    axes.flat[0].legend(fontsize=8)
+    # The legend on the first panel with a curve (none has one where every value is at or
+    # below zero, as at a run that starts at a minimiser).
+    labelled = [ax for ax in axes.flat[:-1] if ax.get_legend_handles_labels()[1]]
+    if labelled:
+        labelled[0].legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.03 if off_scale else 0, 1, 1))
     if path is not None:
         fig.savefig(path, dpi=90)
@@ -189,7 +209,7 @@ def html_report(
     ----------
     results : mapping label -> Result, or a sequence of results (labelled by method)
     path : str or Path
-        The file to write (replaced if it exists).
+        The file to write (replaced atomically if it exists); its folder must exist.
     title : str
         The page's title and heading.
     settings : mapping, optional
@@ -200,10 +220,13 @@ def html_report(
     Path
         Where the report was written.
     """
+    path = check_page_path(path, "path")
     runs = _as_mapping(results)
     rows = []
     for name, r in runs.items():
         h = r.history
+        g0 = float(h.grad_norm[0])  # (0 at a stationary start: no ratio to show)
+        ratio = f"{r.grad_norm / g0:.2e}" if g0 != 0.0 else "-"
         risks = ", ".join(f"{k} ({v['count']}x from it. {v['first']})" for k, v in r.risks.items())
         status_class = "ok" if r.success else "bad"
         rows.append(
@@ -220,7 +243,7 @@ def html_report(
                     f"{h.time[-1]:.3f}",
                     f"{r.fun:.6e}",
                     f"{r.grad_norm:.3e}",
-                    f"{r.grad_norm / h.grad_norm[0]:.2e}",
+                    ratio,
                 )
             )
             + f"<td class='{status_class}'>{r.status.name}</td>"
@@ -298,7 +321,8 @@ def compare(
         The ``minimize`` options of the rule used today, e.g.
         ``{"method": "gd", "step": 1e-3}`` (the default is that fixed step).
     output : path or None
-        Where to write the HTML report (``None``: no report).
+        Where to write the HTML report (``None``: no report); its folder must exist, which
+        is checked before the runs.
     **minimize_options
         Options for both runs (``tol``, ``max_iter``, ``grad``, ``smoothness``, ...);
         LFSO-specific ones (``eta``, ``radius``, ``method``) apply to the LFSO run only.
@@ -323,6 +347,8 @@ def compare(
     from ._minimize import minimize
     from ._registry import METHODS
 
+    if output is not None:  # (before the runs, not after them)
+        output = check_page_path(output, "output")
     baseline = dict(baseline or {"method": "gd", "step": 1e-3})
     shared = {
         k: v

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._result import History, Result, Status
+from .._stepper import NonFiniteStartError
 from ..monitor import RISKS, STAGNATION_RTOL
 from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
@@ -395,15 +396,18 @@ def guarded_minimize(
     if on_handover is not None:
         on_handover(handover, first)
     threshold = max(tol * float(first.history.grad_norm[0]), atol)
-    second = quiet_minimize(
-        objective=model,
-        x0=first.x,
-        tol=0.0,
-        atol=threshold,
-        max_iter=max(max_iter - first.nit, 0),
-        callback=callback,
-        **fallback,
-    )
+    try:
+        second = quiet_minimize(
+            objective=model,
+            x0=first.x,
+            tol=0.0,
+            atol=threshold,
+            max_iter=max(max_iter - first.nit, 0),
+            callback=callback,
+            **fallback,
+        )
+    except NonFiniteStartError as error:  # f is no longer finite at the best point
+        return _unstarted(first, handover, str(error), settled_at=guard.settled_at)
     if first.grad_norm <= threshold:
         reached: str | None = "the stopping test"
     elif target is not None and first.fun <= target:
@@ -495,6 +499,27 @@ def _settled_note(iteration: int) -> str:
         f"Guard: f stopped changing at the limit of floating point from iteration "
         f"{iteration} (a step's certified decrease below {STAGNATION_RTOL:g} |f|); the "
         "stagnation risk there is convergence as far as f can show, not a hand-over."
+    )
+
+
+def _unstarted(
+    first: Result, handover: Handover, why: str, *, settled_at: int | None
+) -> GuardedResult:
+    """The guarded result of a run whose fallback could not start from the first stage's
+    best point (``f`` or its gradient there, evaluated again, is not finite): that point,
+    with the first stage's status and a message that says so."""
+    method = first.method
+    note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
+    note += (
+        f"Guard: {method} handed over to {describe_rule(handover.fallback)} at iteration "
+        f"{first.nit} (risk '{handover.reason}' {handover.detail}), but the fallback could "
+        f"not start from the best point f = {first.fun:.6e}: evaluated again there, {why}; "
+        f"returning {method}'s best point. "
+    )
+    fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
+    fields.update(message=note + first.message, method=f"{method} -> {handover.fallback['method']}")
+    return GuardedResult(
+        **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )
 
 

@@ -186,6 +186,7 @@ def rollout(
     seed: int = 0,
     grad: Any = None,
     smoothness: Any = None,
+    callback: Callable[[Result], Any] | None = None,
     **options: Any,
 ) -> Rollout:
     """Pilot, guarded run and return on investment, as one workflow.
@@ -218,6 +219,11 @@ def rollout(
         without converging.
     force : bool
         Run the guarded stage even on no-go.
+    callback : callable, optional
+        ``callback(intermediate_result)`` after every iteration of the pilot's two runs and
+        of the guarded run (``intermediate_result.method`` says which); ``StopIteration``
+        ends that run, as in :func:`lfso.minimize`. The return on investment's runs are
+        not watched.
     report : path, optional
         Write the live HTML report there (:class:`lfso.report.LiveReport`), refreshed
         every ``every`` seconds while the workflow runs.
@@ -244,12 +250,16 @@ def rollout(
     >>> out.roi.lfso_gradients < out.roi.current_gradients
     True
     """
-    from .._dashboard import LiveReport
+    from .._dashboard import LiveReport, check_page_path
 
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")
     model = as_model(objective, grad, smoothness)
     criteria = criteria if criteria is not None else GoCriteria()
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got callback={callback!r}")
+    if report is not None:
+        report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
     if live is not None:
         live.stage("pilot", "running", "current rule and lfso on the pilot task")
@@ -265,7 +275,7 @@ def rollout(
         tol=tol,
         criteria=criteria,
         seed=seed,
-        callback=_pilot_watch(live),
+        callback=_chain(_pilot_watch(live), callback),
         **options,
     )
     go = evidence.go
@@ -276,7 +286,16 @@ def rollout(
     roi: ReturnOnInvestment | None = None
     if go or force:
         result = _guarded_stage(
-            model, x0, fallback, method, guard, live, tol=tol, max_iter=max_iter, **options
+            model,
+            x0,
+            fallback,
+            method,
+            guard,
+            live,
+            tol=tol,
+            max_iter=max_iter,
+            callback=callback,
+            **options,
         )
         if tuning is not None:
             result, roi = _roi_stage(
@@ -287,6 +306,19 @@ def rollout(
         live.stage("roi", "skipped")
     path = live.finish() if live is not None else None
     return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path)
+
+
+def _chain(*callbacks: Callable[[Result], Any] | None) -> Callable[[Result], Any] | None:
+    """One callback that calls each of ``callbacks`` (``None`` ones left out) in turn."""
+    active = [c for c in callbacks if c is not None]
+    if len(active) < 2:
+        return active[0] if active else None
+
+    def each(intermediate_result: Result) -> None:
+        for c in active:
+            c(intermediate_result)
+
+    return each
 
 
 def _pilot_watch(live: LiveReport | None) -> Callable[[Result], Any] | None:
@@ -315,13 +347,13 @@ def _guarded_stage(
     *,
     tol: float,
     max_iter: int,
+    callback: Callable[[Result], Any] | None = None,
     **options: Any,
 ) -> GuardedResult:
-    """The guarded run (:func:`guarded_minimize`), shown live."""
-    callback = None
+    """The guarded run (:func:`guarded_minimize`), shown live; ``callback`` watches it too."""
     if live is not None:
         live.stage("guarded", "running", f"{method} in charge, fallback {describe_rule(fallback)}")
-        callback = live.watch("guarded run")
+        callback = _chain(live.watch("guarded run"), callback)
 
         def on_handover(handover: Handover, first: Result) -> None:
             live.set_handover(handover)

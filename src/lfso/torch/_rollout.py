@@ -271,7 +271,9 @@ def pilot(
     -------
     PilotEvidence
         Its ``current`` and ``candidate`` carry the two histories (loss, ``||g||``,
-        closure calls as gradients, time); the candidate's risk indicators are LFSO's.
+        closure calls as gradients, time); the candidate's risk indicators are LFSO's. A
+        loss or gradient that turns NaN or infinite ends LFSO's run there, with its risk
+        ``non_finite`` fired (a no-go under the default criteria).
     """
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got steps={steps!r}")
@@ -292,8 +294,17 @@ def pilot(
 
         counted = calls.counting(closure)
         for _ in range(int(steps)):
-            value = opt.step(counted)
             if which == "current":
+                value = opt.step(counted)
                 rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
+                continue
+            recorded = len(opt.history)
+            try:
+                opt.step(counted)
+            except ValueError:  # (LFSO refuses to step from a non-finite loss or gradient)
+                h = opt.history
+                if len(h) > recorded and int(h.last("risk")) & RISKS["non_finite"][0]:
+                    break  # recorded as the risk 'non_finite': evidence, a no-go
+                raise
         runs.append(_pilot_result(rows if which == "current" else opt._stepper))
     return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)
