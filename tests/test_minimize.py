@@ -453,3 +453,15 @@ def test_a_torch_x0_that_requires_grad_is_detached(max_iter):
     assert (res.nit, res.fun) == (plain.nit, plain.fun) and torch.equal(res.x, plain.x)
     assert x0.requires_grad and not torch.any(x0.detach())
     assert res.x.data_ptr() != x0.data_ptr()
+
+
+def test_an_exception_while_x0_is_evaluated_propagates_as_it_is():
+    """No point has been evaluated yet, so there is no result to attach (README: an
+    exception later in the run carries the best point as ``.result``)."""
+
+    def fun(x):
+        raise RuntimeError("fun failed at the start")
+
+    with pytest.raises(RuntimeError, match="fun failed at the start") as caught:
+        lfso.minimize(fun, np.zeros(2), grad=lambda x: x)
+    assert not hasattr(caught.value, "result")
