@@ -230,3 +230,34 @@ def test_plot_runs_draws_the_curves_of_an_objective_below_zero():
     assert ax.get_title().startswith("f - best f") and len(ax.get_lines()) == 1
     above = res.history.f - res.history.f.min()
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), above[above > 0])
+
+
+def test_plot_runs_writes_exactly_its_path_atomically(tmp_path, monkeypatch):
+    """The figure goes to exactly ``path``, in the format its suffix names (PNG where none
+    is known), and a write that fails leaves the previous file whole."""
+    from lfso.report import plot_runs
+
+    runs = _runs()
+    plain = tmp_path / "runs"
+    plot_runs(runs, plain)
+    assert plain.read_bytes().startswith(b"\x89PNG") and not (tmp_path / "runs.png").exists()
+    vector = tmp_path / "runs.svg"
+    plot_runs(runs, vector)
+    assert b"<svg" in vector.read_bytes()[:500]
+
+    import lfso._atomic as atomic
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = plain.read_bytes()
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(OSError, match="No space"):
+        plot_runs(runs, plain)
+    assert plain.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "runs.svg"]
+    with pytest.raises(ValueError, match="path"):
+        plot_runs(runs, tmp_path / "missing" / "runs.png")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

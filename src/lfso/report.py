@@ -62,7 +62,9 @@ def plot_runs(
     ----------
     results : mapping label -> Result, or a sequence of results (labelled by method)
     path : str or Path, optional
-        Save the figure there (PNG) as well as returning it.
+        Save the figure to exactly that file as well as returning it, atomically (the old
+        file or the new one, never half of it): in the format its suffix names where
+        matplotlib knows it (``.pdf``, ``.svg``, ...), PNG otherwise.
 
     Returns
     -------
@@ -156,8 +158,18 @@ def plot_runs(
         labelled[0].legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.03 if off_scale else 0, 1, 1))
     if path is not None:
-        fig.savefig(path, dpi=90)
+        _save_figure(fig, path)
     return fig
+
+
+def _save_figure(fig: Any, path: str | Path) -> None:
+    """``fig`` written atomically to exactly ``path`` (see :func:`plot_runs`)."""
+    path = check_page_path(path, "path")
+    kind = path.suffix[1:].lower()
+    kind = kind if kind in fig.canvas.get_supported_filetypes() else "png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=kind, dpi=90)
+    write_atomically(path, buffer.getvalue())
 
 
 #: Values above this (and infinite ones) are drawn as markers at this height: beyond it a
