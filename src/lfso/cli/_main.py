@@ -563,7 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            return int(args.run(args))
+            status = int(args.run(args))
+            sys.stdout.flush()  # (where the output is buffered, a closed pipe shows here)
+            return status
         except (ValueError, TypeError, ImportError) as exc:
             print(f"lfso: error: {exc}", file=sys.stderr)
             return 2

@@ -468,6 +468,34 @@ def _add_step(params: list[torch.Tensor], ds: list[torch.Tensor], alpha: float) 
     torch._foreach_add_(params, scaled, alpha=m * 2.0**k)
 
 
+def _one_dtype(params: list[torch.Tensor]) -> None:
+    """A ``ValueError`` for parameters of several dtypes on the device path."""
+    dtype = params[0].dtype
+    if any(p.dtype != dtype for p in params):
+        dtypes = sorted({str(p.dtype) for p in params})
+        raise ValueError(
+            f"Invalid device_steps=True with parameters of several dtypes ({dtypes}): the "
+            "device path keeps the direction in the parameters' one dtype; use "
+            "device_steps=False (the host path, the same steps) or one dtype"
+        )
+
+
+def _add_device_step(
+    params: list[torch.Tensor], views: list[torch.Tensor], factor: Any, factors: Any
+) -> None:
+    """The device path's ``p + factor d`` (``factor`` a 0-d tensor in the parameters' dtype,
+    ``factors`` its expansions to each), rounded once as the host path's ``p + alpha d``
+    (``addcmul`` by a 0-d tensor). The factor, clamped first to the dtype's finite range
+    (an infinite factor times a zero would be NaN), and a result that overflows stop at the
+    dtype's largest finite numbers, which the next step's ``lerp`` can undo (from an
+    infinite parameter it would make NaN); finite ones are unchanged."""
+    big = float(torch.finfo(factor.dtype).max)
+    factor.clamp_(-big, big)
+    torch._foreach_addcmul_(params, views, factors)
+    torch._foreach_clamp_min_(params, -big)
+    torch._foreach_clamp_max_(params, big)
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -1499,14 +1527,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
         parameters' device: the host path's rules, each branch a ``torch.where``, the step
         and its undo applied with foreach operations scaled by a 0-d tensor."""
-        dtype = params[0].dtype
-        if any(p.dtype != dtype for p in params):
-            dtypes = sorted({str(p.dtype) for p in params})
-            raise ValueError(
-                f"Invalid device_steps=True with parameters of several dtypes ({dtypes}): the "
-                "device path keeps the direction in the parameters' one dtype; use "
-                "device_steps=False (the host path, the same steps) or one dtype"
-            )
+        _one_dtype(params)
         grads = [_grad(p) for p in params]
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
@@ -1574,15 +1595,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
             torch.logical_not(ok, out=back)
             torch._foreach_lerp_(params, prevs, backs)
-        # -t scale, or 0; within the dtype's range, as the step's overflow below
-        big = float(torch.finfo(dtype).max)
-        factor.copy_(torch.where(moved, (-last[0] * last[1]).clamp(-big, big), dev["zero"]))
-        # p + factor d, rounded once as the host path's p + alpha d (addcmul by a 0-d tensor)
-        torch._foreach_addcmul_(params, views, factors)
-        # A step that overflows stops at the largest finite numbers, which the next step's
-        # lerp can undo (from an infinite parameter it would make NaN); finite ones stay.
-        torch._foreach_clamp_min_(params, -big)
-        torch._foreach_clamp_max_(params, big)
+        # -t scale, or 0
+        factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))
+        _add_device_step(params, views, factor, factors)
         flags = self._post(
             torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
         )
