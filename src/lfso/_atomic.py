@@ -16,16 +16,16 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ._dashboard import _umask
-
 __all__ = ["write_atomically"]
 
 
-def write_atomically(path: str | Path, data: str | bytes) -> Path:
+def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) -> Path:
     """Write ``data`` (text as UTF-8, or bytes) to exactly ``path``, atomically.
 
-    Returns ``path`` as a :class:`~pathlib.Path`. Raises the ``OSError`` of the write (the
-    target untouched, the temporary file removed).
+    ``sync=False`` leaves out the sync to disk (a page rewritten every few seconds, which
+    a crash may leave old but never half-written). Returns ``path`` as a
+    :class:`~pathlib.Path`. Raises the ``OSError`` of the write (the target untouched, the
+    temporary file removed).
     """
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -35,11 +35,26 @@ def write_atomically(path: str | Path, data: str | bytes) -> Path:
         os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import _svg_chart
+from ._atomic import write_atomically
 from ._result import History, Result
 from .monitor import RISKS
 
@@ -246,21 +245,7 @@ class LiveReport:
 
     def write(self) -> Path:
         """Render the page and replace the file atomically."""
-        page = self.render()
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(page)
-            # mkstemp makes the file private (0600); the page gets the mode any new file
-            # of the user's gets, as it would from open().
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomically(self.path, self.render(), sync=False)
         self._last = time.monotonic()
         self.writes += 1
         return self.path
@@ -390,17 +375,3 @@ def check_page_path(path: str | Path, name: str) -> Path:
             f"{name} must be the path of a file to write, got the folder {name}={str(path)!r}"
         )
     return path
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the system tells (Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o22)  # elsewhere: set and restore at once
-    os.umask(mask)
-    return mask

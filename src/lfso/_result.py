@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
+import io
 import json
 import math
-import os
-import stat
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -16,6 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from ._atomic import write_atomically
 
 __all__ = ["History", "Result", "Status"]
 
@@ -26,29 +25,11 @@ def _npz(path: str | Path) -> Path:
 
 
 def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
-    """Write ``arrays`` as an ``.npz`` archive to exactly ``path``, atomically.
-
-    No suffix is added (``np.savez`` is given a file object, not the name). The archive
-    goes to a temporary file in the same folder, is flushed and synced to disk, then
-    renamed over the target (``os.replace``, atomic on POSIX and Windows): a crash or a
-    kill during the write leaves the previous file intact.
-    """
-    path = Path(path)
-    # mkstemp makes the file private (0600): give it the mode of the file it replaces.
-    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``arrays`` as an ``.npz`` archive to exactly ``path``, atomically (no suffix
+    added: :func:`lfso._atomic.write_atomically`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return write_atomically(path, buffer.getvalue())
 
 
 #: Largest array a saved result may hold, in elements (a corrupt header cannot ask for more).

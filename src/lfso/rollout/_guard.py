@@ -6,8 +6,6 @@ import dataclasses
 import json
 import math
 import operator
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import write_atomically
 from .._result import History, Result, Status
 from .._stepper import NonFiniteStartError
 from ..monitor import RISKS, STAGNATION_RTOL
@@ -255,11 +254,8 @@ class GuardedResult(Result):
             "kept_first": self.kept_first,
             "settled_at": self.settled_at,
         }
-        side = _sidecar(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(extra, fh, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        os.replace(tmp, side)
+        text = json.dumps(extra, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+        write_atomically(_sidecar(path), text)
         return path
 
     @classmethod
