@@ -618,8 +618,8 @@ def test_lbfgs_steps_at_the_default_tolerance_are_certified_in_float32(kind):
 )
 def test_every_step_ends_within_its_certified_segment(name, method, monkeypatch):
     """The step ``eta (-g . d) / C`` of a segment certificate is at most the end ``t`` of
-    the segment its bound covers, exactly: the quotient can round past it (it did on
-    ``robust-cauchy`` with ``lfso-lbfgs``)."""
+    the segment its bound covers, exactly: the quotient can round past it (on
+    ``robust-cauchy`` with ``lfso-lbfgs``, for one)."""
     from lfso.steps._certificates import SegmentCertificate
 
     seen: list[tuple[float, float]] = []

@@ -454,8 +454,8 @@ def test_float32_step_beyond_the_float32_range_lands_at_a_finite_point(method):
     """``LpRegression(A, b, 2)`` on float32 rows of size 9e-13 from ``x = -8812.5``: the
     curvature (1.6e-39) is below float32's normal range, so the certified step
     ``t = 6e38`` is above its largest float while ``t g`` is 5e3. Cast to float32, ``t``
-    was ``inf`` and the run returned ``x = [inf]`` with ``fun = 2.07e-33`` (the carried
-    product's value: ``lfso``, ``lfso-lbfgs``), or stopped non-finite at ``x0``
+    would be ``inf``: a run returning ``x = [inf]`` with ``fun = 2.07e-33`` (the carried
+    product's value: ``lfso``, ``lfso-lbfgs``), or stopping non-finite at ``x0``
     (``lfso-accel``)."""
     A = np.array([[8.725467722479896e-13], [8.722418403869781e-13], [8.724782506706885e-13]])
     b = np.array([5.585622186605739e-16, 7.319109523875147e-16, 7.68704761303085e-15])

@@ -436,10 +436,10 @@ def test_more_bad_input_raises_a_clear_error(objective, x0, kwargs, exc, message
 
 @pytest.mark.parametrize("max_iter", [0, 200])
 def test_a_torch_x0_that_requires_grad_is_detached(max_iter):
-    """A model's parameter as ``x0``: the run is not differentiated through (its iterates
-    carried autograd's graph from step to step, PyTorch warned at every conversion of a
-    scalar, and the run took other steps than from the detached start); the caller's
-    tensor is neither changed nor returned."""
+    """A model's parameter as ``x0``: the run is not differentiated through (undetached,
+    its iterates would carry autograd's graph from step to step, PyTorch would warn at
+    every conversion of a scalar, and the run would take other steps than from the
+    detached start); the caller's tensor is neither changed nor returned."""
     torch = pytest.importorskip("torch")
     gen = torch.Generator().manual_seed(0)
     A, b = torch.randn(50, 5, generator=gen), torch.randn(50, generator=gen)

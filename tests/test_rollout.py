@@ -705,7 +705,7 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
     plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a plain Result file
     assert plain.nit == res.nit and (tmp_path / "guarded.rollout.json").is_file()
     assert not list(tmp_path.glob(".*.tmp"))
-    # both with the mode a new file gets under the umask (the sidecar was private, 0600)
+    # both with the mode a new file gets under the umask (not mkstemp's private 0600)
     from lfso._atomic import _umask
 
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}

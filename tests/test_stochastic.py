@@ -37,7 +37,8 @@ def test_row_models_table_covers_every_model_built_here():
 def test_each_step_satisfies_the_armijo_condition_on_its_batch(model, eta):
     """``f_B(x - t g) <= f_B(x) - (1 - eta/2) t ||g||^2`` with ``t = eta ||g||^2 / C_B``,
     and the step within the segment the bound covers, exactly (``eta ||g||^2 / C`` from the
-    evaluation's norm went past its end in the last bits on about a fifth of the batches)."""
+    evaluation's norm can go past its end in the last bits: on about a fifth of these
+    batches)."""
     rng = np.random.default_rng(2)
     batches = RowBatches(model)
     x = rng.standard_normal(model.dim)

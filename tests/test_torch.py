@@ -669,8 +669,8 @@ def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
 )
 def test_a_learning_rate_scheduler_is_told_that_lfso_has_no_learning_rate(make):
     """A scheduler reads each group's ``lr`` when it is made: a ``KeyError`` that says why
-    (a bare ``KeyError: 'lr'`` before), also after a checkpoint is loaded; and the
-    optimiser still steps, copies and pickles."""
+    there is none, also after a checkpoint is loaded; and the optimiser still steps,
+    copies and pickles."""
     w = torch.nn.Parameter(torch.zeros(3))
     opt = LFSO([w])
     with pytest.raises(KeyError, match="LFSO has no learning rate"):

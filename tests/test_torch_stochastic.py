@@ -1465,11 +1465,10 @@ def test_the_moments_factors_as_tensors_take_the_same_steps_as_numbers(dtypes, m
 @pytest.mark.parametrize("direction", ["momentum", "adam"])
 def test_a_loss_unbounded_along_the_steps_keeps_the_parameters_finite(direction, device_steps):
     """``-c . w`` with ``c = 1e-30`` (plus ``0 w . w``, NaN once ``w . w`` overflows): the
-    measured curvature is 0, so ``s`` doubles on every step of the ramp. Its multiplier
-    passed float32's largest number while the step was still small (the host path raised
-    PyTorch's "value cannot be converted to type float without overflow"), and on the
-    device path a step that overflowed could not be undone (the undo's ``lerp`` from an
-    infinite parameter is NaN, and every later batch was skipped)."""
+    measured curvature is 0, so ``s`` doubles on every step of the ramp, and its multiplier
+    passes float32's largest number while the step is still small (which PyTorch refuses
+    to convert to float32), and later steps overflow the parameters (which the device
+    path's ``lerp`` could not undo from an infinite parameter: NaN)."""
     w = torch.nn.Parameter(torch.zeros(4))
     c = torch.full((4,), 1e-30)
     opt = StochasticLFSO([w], direction=direction, device_steps=device_steps)
