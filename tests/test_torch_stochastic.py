@@ -1486,3 +1486,51 @@ def test_a_loss_unbounded_along_the_steps_keeps_the_parameters_finite(direction,
     assert torch.isfinite(w).all(), w
     assert float(w.detach().min()) > 1e8  # (it moved far along -c)
     assert opt.skipped == 0
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_batch_that_is_not_finite_right_after_resuming_undoes_the_last_step(
+    tmp_path, device_steps
+):
+    """The state dict says whether the last step can be undone: a run saved with
+    ``torch.save``, loaded into a new optimiser and then given a batch whose loss is NaN
+    undoes the last step (the uninterrupted run does), not only skips the batch."""
+    gen = torch.Generator().manual_seed(5)
+    X = torch.randn(400, 3, generator=gen)
+    y = X @ torch.tensor([1.0, -2.0, 0.5])
+    batches = list(torch.randperm(400, generator=gen).split(20))
+
+    def step(opt, w, idx, poison=False):
+        def closure(backward=True):
+            loss = ((X[idx] @ w - y[idx]) ** 2).mean()
+            if poison:
+                loss = loss * float("nan")
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+
+    def fresh():
+        w = torch.nn.Parameter(torch.zeros(3))
+        return w, StochasticLFSO([w], device_steps=device_steps)
+
+    w, opt = fresh()
+    for idx in batches[:12]:
+        step(opt, w, idx)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"w": w.detach().clone(), "opt": opt.state_dict()}, path)
+    with pytest.warns(SkippedBatchWarning, match="undone"):  # (the device path's: a step late)
+        step(opt, w, batches[12], poison=True)
+        step(opt, w, batches[13])
+
+    saved = torch.load(path)
+    w2, opt2 = fresh()
+    with torch.no_grad():
+        w2.copy_(saved["w"])
+    opt2.load_state_dict(saved["opt"])
+    with pytest.warns(SkippedBatchWarning, match="undone"):
+        step(opt2, w2, batches[12], poison=True)
+        step(opt2, w2, batches[13])
+    assert (opt2.rollbacks, opt2.skipped) == (opt.rollbacks, opt.skipped) == (1, 0)
+    assert torch.equal(w2.detach(), w.detach())

@@ -1387,27 +1387,42 @@ class StochasticLFSO(torch.optim.Optimizer):
         scalars are first written back to the state as numbers (one host round trip), so
         that the state dict is the host path's, and loads on either path."""
         self._store()
-        return super().state_dict()
+        out = super().state_dict()
+        groups, state = out["param_groups"], out["state"]
+        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
+        if key in state:  # whether the last step can be undone (its start is in "prev")
+            undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
+            state[key] = {**state[key], "undoable": bool(undoable)}
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
         scalars from the loaded state at the next step). The last direction keeps its dtype:
         torch casts floating state to its parameter's, and the direction of parameters of
-        several dtypes is in the widest of them, as the step measured it."""
+        several dtypes is in the widest of them, as the step measured it. The last step can
+        be undone where it could when the state was saved (``secant="fresh"``: a batch that
+        is not finite right after resuming undoes it, as it would have without the save)."""
         self._settle()
         saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
         key = saved_groups[0]["params"][0] if saved_groups and saved_groups[0]["params"] else None
         saved = state_dict.get("state", {}).get(key) if key is not None else None
-        d_prev = None
-        if isinstance(saved, dict) and isinstance(saved.get("d_prev"), torch.Tensor):
-            d_prev = saved["d_prev"]  # (the first parameter's state holds it)
-            own = {name: value for name, value in saved.items() if name != "d_prev"}
+        d_prev, undoable = None, False
+        if isinstance(saved, dict):
+            # (the first parameter's state holds them; d_prev kept out of torch's cast)
+            d_prev, undoable = saved.get("d_prev"), bool(saved.get("undoable", False))
+            own = {k: v for k, v in saved.items() if k not in ("d_prev", "undoable")}
             state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
         super().load_state_dict(state_dict)
-        if d_prev is not None:
-            first = self.param_groups[0]["params"][0]
+        first = self.param_groups[0]["params"][0]
+        if isinstance(d_prev, torch.Tensor):
             self.state[first]["d_prev"] = d_prev.to(device=first.device)
         self._dev, self._pending, self._mirror = None, None, {}
+        # The last step's undo, as before the save: its start is each parameter's "prev"
+        # (secant="fresh"; the same-batch secant keeps its copy out of the state).
+        params = [p for p in self._params() if "prev" in self.state[p]]
+        self._undo = None
+        if undoable and self.secant == "fresh" and params:
+            self._undo = (params, [self.state[p]["prev"] for p in params])
 
     def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
         """The device path's 0-d tensors, built from the state at its first step (or after
