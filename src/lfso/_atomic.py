@@ -11,12 +11,14 @@ mode ``open()`` would give it (``0o666`` under the umask).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_atomically"]
+__all__ = ["write_atomically", "write_figure"]
 
 
 def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) -> Path:
@@ -44,6 +46,17 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
             os.unlink(tmp)
         raise
     return path
+
+
+def write_figure(fig: Any, path: str | Path) -> Path:
+    """A matplotlib figure written atomically to exactly ``path`` (90 dpi), in the format
+    its suffix names where matplotlib knows it (``.pdf``, ``.svg``, ...), PNG otherwise."""
+    path = Path(path)
+    kind = path.suffix[1:].lower()
+    kind = kind if kind in fig.canvas.get_supported_filetypes() else "png"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=kind, dpi=90)
+    return write_atomically(path, buffer.getvalue())
 
 
 def _umask() -> int:

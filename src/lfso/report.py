@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import write_atomically
+from ._atomic import write_atomically, write_figure
 from ._dashboard import LiveReport, check_page_path
 from ._result import Result
 from .monitor import RISKS
@@ -158,18 +158,8 @@ def plot_runs(
         labelled[0].legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.03 if off_scale else 0, 1, 1))
     if path is not None:
-        _save_figure(fig, path)
+        write_figure(fig, check_page_path(path, "path"))
     return fig
-
-
-def _save_figure(fig: Any, path: str | Path) -> None:
-    """``fig`` written atomically to exactly ``path`` (see :func:`plot_runs`)."""
-    path = check_page_path(path, "path")
-    kind = path.suffix[1:].lower()
-    kind = kind if kind in fig.canvas.get_supported_filetypes() else "png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=kind, dpi=90)
-    write_atomically(path, buffer.getvalue())
 
 
 #: Values above this (and infinite ones) are drawn as markers at this height: beyond it a

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import write_atomically
+from .._atomic import write_atomically, write_figure
 from ._harness import Record
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS
 
@@ -188,13 +188,6 @@ def write_csv(records: Sequence[Record], path: str | Path) -> None:
     write_atomically(path, text.getvalue())
 
 
-def _save_png(fig: object, path: str | Path) -> None:
-    """``fig`` as a PNG at ``path``, written atomically."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)  # type: ignore[attr-defined]
-    write_atomically(path, buf.getvalue())
-
-
 def _pyplot():
     try:
         import matplotlib
@@ -241,7 +234,7 @@ def plot_convergence(
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    _save_png(fig, path)
+    write_figure(fig, path)
     plt.close(fig)
 
 
@@ -278,7 +271,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
         axes[0].legend(fontsize=8)
         fig.tight_layout()
         path = out / f"paper_{family}.png"
-        _save_png(fig, path)
+        write_figure(fig, path)
         plt.close(fig)
         paths.append(path)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
@@ -298,7 +291,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     path = out / "paper_lp_regression.png"
-    _save_png(fig, path)
+    write_figure(fig, path)
     plt.close(fig)
     paths.append(path)
     return paths

@@ -426,6 +426,19 @@ def _check_target(target: Any) -> float | None:
     return float(target)
 
 
+def chain(*callbacks: Callable[[Result], Any] | None) -> Callable[[Result], Any] | None:
+    """One callback that calls each of ``callbacks`` (``None`` ones left out) in turn."""
+    active = [c for c in callbacks if c is not None]
+    if len(active) < 2:
+        return active[0] if active else None
+
+    def each(intermediate_result: Result) -> None:
+        for c in active:
+            c(intermediate_result)
+
+    return each
+
+
 def _first_stage(
     model: Any,
     x0: Any,
@@ -442,12 +455,7 @@ def _first_stage(
     result, or what the guard saw of it where the oracle broke its contract. A run that
     ended non-finite or with every trial step rejected trips the guard."""
     chained = guard.callback  # the guard's own callback runs too
-
-    def both(r: Result) -> None:
-        callback(r)  # type: ignore[misc]
-        chained(r)  # type: ignore[misc]
-
-    guard.callback = both if callback and chained else callback or chained
+    guard.callback = chain(callback, chained)
     try:
         try:
             first = quiet_minimize(

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._result import History, Result, Status
 from ..bench._tuning import tune_step
-from ._guard import Guard, GuardedResult, Handover, guarded_minimize, judge_against
+from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, quiet_minimize
@@ -275,7 +275,7 @@ def rollout(
         tol=tol,
         criteria=criteria,
         seed=seed,
-        callback=_chain(_pilot_watch(live), callback),
+        callback=chain(_pilot_watch(live), callback),
         **options,
     )
     go = evidence.go
@@ -306,19 +306,6 @@ def rollout(
         live.stage("roi", "skipped")
     path = live.finish() if live is not None else None
     return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path)
-
-
-def _chain(*callbacks: Callable[[Result], Any] | None) -> Callable[[Result], Any] | None:
-    """One callback that calls each of ``callbacks`` (``None`` ones left out) in turn."""
-    active = [c for c in callbacks if c is not None]
-    if len(active) < 2:
-        return active[0] if active else None
-
-    def each(intermediate_result: Result) -> None:
-        for c in active:
-            c(intermediate_result)
-
-    return each
 
 
 def _pilot_watch(live: LiveReport | None) -> Callable[[Result], Any] | None:
@@ -353,7 +340,7 @@ def _guarded_stage(
     """The guarded run (:func:`guarded_minimize`), shown live; ``callback`` watches it too."""
     if live is not None:
         live.stage("guarded", "running", f"{method} in charge, fallback {describe_rule(fallback)}")
-        callback = _chain(live.watch("guarded run"), callback)
+        callback = chain(live.watch("guarded run"), callback)
 
         def on_handover(handover: Handover, first: Result) -> None:
             live.set_handover(handover)

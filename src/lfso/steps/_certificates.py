@@ -329,20 +329,28 @@ def _exponent_cap(d: Any) -> int:
     """The largest binary exponent of ``d``'s dtype (127 in float32, 1023 in float64):
     ``2^k`` for ``|k|`` up to it is a normal number of that dtype (so is the scale itself
     in that dtype), and ``2^k d`` rounds nothing that was not already subnormal."""
+    return dtype_limits(d)[2]
+
+
+def dtype_limits(d: Any) -> tuple[float, float, int]:
+    """``(smallest normal, largest, largest binary exponent)`` of ``d``'s floating dtype,
+    from its array library's ``finfo``, kept by dtype object (looked up on every step)."""
     dtype = d.dtype
-    hit = _CAPS.get(id(dtype))
+    hit = _LIMITS.get(id(dtype))
     if hit is not None and hit[0] is dtype:
         return hit[1]
-    cap = math.frexp(float(namespace(d).finfo(dtype).max))[1] - 1
-    if len(_CAPS) > 64:  # (dtype objects made on the fly: keep a few)
-        _CAPS.clear()
-    _CAPS[id(dtype)] = (dtype, cap)
-    return cap
+    info = namespace(d).finfo(dtype)
+    tiny, big = float(info.smallest_normal), float(info.max)
+    limits = (tiny, big, math.frexp(big)[1] - 1)
+    if len(_LIMITS) > 64:  # (dtype objects made on the fly: keep a few)
+        _LIMITS.clear()
+    _LIMITS[id(dtype)] = (dtype, limits)
+    return limits
 
 
-#: ``id(dtype) -> (dtype, cap)``, the dtype kept so that its id is not reused (dtypes of
+#: ``id(dtype) -> (dtype, limits)``, the dtype kept so that its id is not reused (dtypes of
 #: different libraries are never compared: array-api-strict warns where they are).
-_CAPS: dict[int, tuple[Any, int]] = {}
+_LIMITS: dict[int, tuple[Any, tuple[float, float, int]]] = {}
 
 
 def _unit_scale(length: float, cap: int) -> float:

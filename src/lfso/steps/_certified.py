@@ -12,15 +12,13 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from .._arrays import norm
 from .._later import Later, deferring, host_value
 from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import OracleError, PrecisionLimitError
 from ._base import AutoCertificate, Certificate, Direction, Move, SizedStep, SizeInputs, StepRule
-from ._certificates import BallCertificate, certificate_named
+from ._certificates import BallCertificate, certificate_named, dtype_limits
 from ._directions import SteepestDescent
 
 # Proposal is the rules' internal.
@@ -30,36 +28,6 @@ __all__ = ["CertifiedRule", "CertifiedStep", "LFSOStep"]
 #: The powers of two a step is split by in :func:`advance` (normal in every float dtype
 #: from float16 up).
 _SPLIT = 2.0**8
-
-
-#: :func:`_normal_range` by dtype object (looked up on every step): ``id(dtype) -> (dtype,
-#: tiny, max)``, the dtype kept so that its id is not reused; no dtypes of different
-#: libraries are compared.
-_RANGES: dict[int, tuple[Any, float, float]] = {}
-
-
-def _normal_range(dtype: Any) -> tuple[float, float]:
-    """The smallest and the largest positive normal numbers of the float ``dtype``."""
-    hit = _RANGES.get(id(dtype))
-    if hit is not None and hit[0] is dtype:
-        return hit[1], hit[2]
-    tiny, big = _find_range(dtype)
-    if len(_RANGES) > 64:  # (dtype objects made on the fly: keep a few)
-        _RANGES.clear()
-    _RANGES[id(dtype)] = (dtype, tiny, big)
-    return tiny, big
-
-
-def _find_range(dtype: Any) -> tuple[float, float]:
-    """:func:`_normal_range`, from the dtype's name."""
-    name = str(dtype).rsplit(".", 1)[-1]  # (a PyTorch / array-api-strict dtype too)
-    if "bfloat16" in name:  # float32's exponent range
-        name = "float32"
-    try:
-        info = np.finfo(np.dtype(name))
-    except TypeError:
-        info = np.finfo(np.float16 if "16" in name else np.float32)
-    return float(info.tiny), float(info.max)
 
 
 def advance(x: Any, t: float, d: Any) -> Any:
@@ -75,7 +43,7 @@ def advance(x: Any, t: float, d: Any) -> Any:
     """
     if t == 0.0 or not math.isfinite(t):
         return x + t * d
-    tiny, big = _normal_range(d.dtype)
+    tiny, big, _ = dtype_limits(d)
     if tiny <= abs(t) <= big:
         return x + t * d
     m, k = math.frexp(t)

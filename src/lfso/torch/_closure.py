@@ -17,7 +17,7 @@ import torch
 
 from .._later import deferring, remember_dot
 from ..models import FunctionModel
-from ._stochastic import _refuse_sparse
+from ._stochastic import _loss, _refuse_sparse
 
 __all__ = [
     "ClosureModel",
@@ -137,11 +137,7 @@ class ClosureModel(FunctionModel):
                     ".grad is None (zero_grad() sets them so), so there is no gradient to "
                     "step with"
                 )
-            if loss.numel() != 1:
-                raise TypeError(
-                    "the closure must return the loss as a tensor with one element, got a "
-                    f"tensor of shape {tuple(loss.shape)}"
-                )
+            _loss(loss, layout.params[0])  # (one element, or a TypeError naming its shape)
             try:
                 flat = torch.cat(
                     [

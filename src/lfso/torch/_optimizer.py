@@ -102,6 +102,8 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
     _check_reals,
+    _first_state,
+    _with_state,
 )
 
 __all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
@@ -390,11 +392,9 @@ class LFSO(torch.optim.Optimizer):
         (under the first parameter's ``"lfso"``), so that ``torch.load`` reads a saved one
         with its default ``weights_only=True``."""
         out = super().state_dict()
-        groups = out["param_groups"]
-        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
-        entry = out["state"].get(key)
+        key, entry = _first_state(out)
         if entry is not None and isinstance(entry.get("lfso"), SavedState):
-            out["state"][key] = {**entry, "lfso": encoded(entry["lfso"].state)}
+            out = _with_state(out, key, {**entry, "lfso": encoded(entry["lfso"].state)})
         return out
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -405,14 +405,12 @@ class LFSO(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does; the next step re-evaluates the closure at the parameters."""
-        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
-        entry = state_dict.get("state", {}).get(key) if key is not None else None
+        key, entry = _first_state(state_dict)
         saved = None
-        if isinstance(entry, dict) and not isinstance(entry.get("lfso"), (SavedState, type(None))):
+        if entry is not None and not isinstance(entry.get("lfso"), (SavedState, type(None))):
             saved = entry["lfso"]  # encoded (state_dict)
             own = {name: value for name, value in entry.items() if name != "lfso"}
-            state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
+            state_dict = _with_state(state_dict, key, own)
         super().load_state_dict(state_dict)
         self.param_groups[:] = [_Group(group) for group in self.param_groups]
         if self._run is not None:

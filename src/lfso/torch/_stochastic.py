@@ -496,6 +496,20 @@ def _add_device_step(
     torch._foreach_clamp_max_(params, big)
 
 
+def _first_state(state_dict: Any) -> tuple[Any, dict[str, Any] | None]:
+    """The first parameter's key in a state dict and its saved state (``None``: none), where
+    both optimisers keep the entries of their own."""
+    groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+    key = groups[0]["params"][0] if groups and groups[0]["params"] else None
+    entry = state_dict.get("state", {}).get(key) if key is not None else None
+    return key, entry if isinstance(entry, dict) else None
+
+
+def _with_state(state_dict: dict[str, Any], key: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` with parameter ``key``'s state replaced by ``entry`` (a new dict)."""
+    return {**state_dict, "state": {**state_dict["state"], key: entry}}
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -1388,11 +1402,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         that the state dict is the host path's, and loads on either path."""
         self._store()
         out = super().state_dict()
-        groups, state = out["param_groups"], out["state"]
-        key = groups[0]["params"][0] if groups and groups[0]["params"] else None
-        if key in state:  # whether the last step can be undone (its start is in "prev")
+        key, entry = _first_state(out)
+        if entry is not None:  # whether the last step can be undone (its start is in "prev")
             undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
-            state[key] = {**state[key], "undoable": bool(undoable)}
+            out = _with_state(out, key, {**entry, "undoable": bool(undoable)})
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
@@ -1403,15 +1416,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         be undone where it could when the state was saved (``secant="fresh"``: a batch that
         is not finite right after resuming undoes it, as it would have without the save)."""
         self._settle()
-        saved_groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        key = saved_groups[0]["params"][0] if saved_groups and saved_groups[0]["params"] else None
-        saved = state_dict.get("state", {}).get(key) if key is not None else None
+        key, saved = _first_state(state_dict)
         d_prev, undoable = None, False
-        if isinstance(saved, dict):
+        if saved is not None:
             # (the first parameter's state holds them; d_prev kept out of torch's cast)
             d_prev, undoable = saved.get("d_prev"), bool(saved.get("undoable", False))
             own = {k: v for k, v in saved.items() if k not in ("d_prev", "undoable")}
-            state_dict = {**state_dict, "state": {**state_dict["state"], key: own}}
+            state_dict = _with_state(state_dict, key, own)
         super().load_state_dict(state_dict)
         first = self.param_groups[0]["params"][0]
         if isinstance(d_prev, torch.Tensor):
