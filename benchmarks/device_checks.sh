@@ -9,7 +9,8 @@
 #
 #   cuda_tests      NumPy's iterates on CUDA tensors, every model and method
 #                   (tests/test_array_api.py -k cuda), 60 s
-#   iteration_cost  benchmarks/gpu_iteration_cost.py at 1 and 4 GB, 50 iterations, 150 s
+#   iteration_cost  benchmarks/gpu_iteration_cost.py at 1 and 4 GB, 25 iterations net of
+#                   the start (--net: compilations in an untimed first run), 150 s
 #   time_to_tol_32  benchmarks/gpu_time_to_tol.py, 10^7 x 100 float32, 150 s
 #   time_to_tol_64  benchmarks/gpu_time_to_tol.py, 5 x 10^6 x 100 float64, 120 s
 #   step_time       StochasticLFSO's step time against Adam's, host and device paths
@@ -40,7 +41,7 @@ if [ -n "${LFSO_CHECKS_CPU:-}" ]; then
     steps=(mlp --quick)
 else
     device=cuda
-    sizes=(--gb 1 4 --iters 50)
+    sizes=(--gb 1 4 --iters 25 --net)
     ttl32=(--sizes 10000000x100 --dtype float32)
     ttl64=(--sizes 5000000x100 --dtype float64)
     steps=()

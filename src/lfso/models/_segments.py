@@ -39,7 +39,7 @@ from ..oracles._bounds import (
     solve_radius,
 )
 from ..oracles._segment import SegmentBound
-from . import _compiled
+from . import _compiled, _fused
 
 __all__ = ["ApproachSegment", "CarriedProduct", "NormPathSegment", "RowSegment"]
 
@@ -1043,6 +1043,7 @@ def _grid_step(
 # Row segments -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
 def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     """``sup_s coef |r + s u|^m`` on ``[r, e]``: the larger endpoint (``|r + s u|`` is convex),
     widened by ``widen = (delta, delta + t eps)`` (the rows' rounding: ``|r| + delta``,
@@ -1105,6 +1106,8 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     kernel.compiled = compiled  # type: ignore[attr-defined]
     kernel.term_ulps = 4.5 * m + 4.0  # type: ignore[attr-defined]
     kernel.peak = coef  # type: ignore[attr-defined]
+    if m in (2.0, 3.0, 4.0):  # additions, multiplications, abs and max: rounded as here
+        kernel.fused_ulps = kernel.term_ulps  # type: ignore[attr-defined]
     return kernel
 
 
@@ -1169,6 +1172,10 @@ approach_kernel.compiled = _approach_compiled  # type: ignore[attr-defined]
 approach_kernel.reads_top = False  # type: ignore[attr-defined]
 approach_kernel.negated_ends = True  # type: ignore[attr-defined]
 approach_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
+# Compiled (lfso.models._fused): the exponential within 2 + 1.173 |x| <= 105 ulps where it
+# does not underflow (CUDA's __expf, the least accurate a backend takes; underflow is the
+# underflow pad's) and the quotient within 2 (div.full.f32), in place of an ulp each.
+approach_kernel.fused_ulps = 128.0  # type: ignore[attr-defined]
 approach_kernel.peak = 0.25  # type: ignore[attr-defined]
 logistic_kernel.term_ulps = 12.0  # type: ignore[attr-defined]
 logistic_kernel.peak = 0.25  # type: ignore[attr-defined]
@@ -1462,7 +1469,9 @@ class RowSegment(SegmentBound):
     kernel's largest coefficient) and the weight, so the computed sum is within
     ``16 eta max(1, peak) (n + sum_i w_i)`` of the exact one on top of the relative pad:
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
-    ``eps_64`` there, inside the pad).
+    ``eps_64`` there, inside the pad). Where batches of trials run compiled on an
+    accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps`` takes the place
+    of ``term_ulps``, and the dtype's smallest normal number that of ``eta``.
     """
 
     #: Trial steps of the first round, as multiples of ``guess`` (the last step: L-BFGS's
@@ -1521,9 +1530,17 @@ class RowSegment(SegmentBound):
         self._start_top: np.ndarray | None = None
         n = int(r.shape[0]) if terms is None else terms
         peak = max(1.0, getattr(kernel, "peak", 1.0))
+        #: Whether batches of trials run compiled (:mod:`lfso.models._fused`): their terms
+        #: are then within the kernel's ``fused_ulps``, and as the backend may flush
+        #: subnormal results to zero, each operation may lose up to the smallest normal
+        #: number, which the underflow pad counts in place of ``eta``.
+        self._fused = not host and _fused.applies(kernel, r)
+        ulps = getattr(kernel, "fused_ulps" if self._fused else "term_ulps", 8.0)
         self.t_max, self._pad, self._eta, self.monotone_rtol = _row_constants(
-            self.xp, r.dtype, n, getattr(kernel, "term_ulps", 8.0), peak
+            self.xp, r.dtype, n, ulps, peak
         )
+        if self._fused:
+            self._eta /= float(self.xp.finfo(r.dtype).eps)
         #: The rows (r, u, weight, slack, slack as floats) the fused kernels read: the
         #: arrays themselves (NumPy), or zero-copy NumPy views of PyTorch CPU tensors (see
         #: :meth:`_fused_values`), made on first use; ``None`` until then.
@@ -1616,6 +1633,10 @@ class RowSegment(SegmentBound):
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         pair = self._widen(trials)
+        if self._fused and len(trials) > 1:  # one compiled pass (accelerators)
+            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, pair)
+            if sums is not None:
+                return sums
         if self._columns is None:
             columns = (r[:, None], u[:, None]) if r.ndim == 1 else (r[:, :, None], u[:, :, None])
             start, step = materialize_all(*columns)

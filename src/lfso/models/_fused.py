@@ -1,0 +1,140 @@
+"""A row segment's trial sums on an accelerator in one compiled pass (``torch.compile``).
+
+On PyTorch tensors off the host (a GPU, or CPU tensors inside
+:func:`lfso.bench.cpu_as_accelerator`), :class:`~lfso.models._segments.RowSegment` sums
+its kernel's terms for a batch of ``k`` trial steps as PyTorch operations on ``n x k``
+arrays: each operation reads and writes ``k`` vectors of the rows' length, several times
+the two passes over ``A`` that an iteration needs. Here the batch is one function compiled
+by ``torch.compile`` (TorchInductor: a Triton kernel on a GPU, C++ on the CPU) that reads
+the rows, their change and the weights once and keeps the ``n x k`` terms in registers.
+
+Which kernels: those with ``fused_ulps``, the error of a term in units of the dtype's
+``eps`` whatever the backend does with the kernel's operations on the devices compiled for
+here (the CPU: C++, correctly rounded arithmetic and SLEEF's exponential within an ulp;
+NVIDIA GPUs: Triton, whose float32 exponential is CUDA's ``__expf``, within ``2 + floor(1.173
+|x|)`` ulps, and whose float32 quotient is PTX's ``div.full.f32``, within 2 ulps; CUDA C++
+Programming Guide, "Intrinsic Functions", and PTX ISA, ``div``). The power kernels of order
+2, 3 and 4 are made of additions, multiplications, absolute values and maxima, rounded
+correctly everywhere (``fused_ulps`` is their ``term_ulps``); the logistic rows' kernel
+(:func:`~lfso.models._segments.approach_kernel`) takes an exponential of ``-x``, ``0 <= x
+<= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128. Kernels
+without it (a non-integer power, Cauchy's and softmax's) keep the PyTorch operations, as
+do other devices (AMD's, whose accuracy is not cited here).
+
+When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
+and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
+``torch.compile`` available, and the environment variable ``LFSO_NO_COMPILED`` unset when
+:mod:`lfso` is imported (as for the NumPy compiled kernels, :mod:`lfso.models._compiled`).
+A compilation that fails (no C++ compiler, a backend that does not support the device)
+warns once, and the PyTorch operations run for the rest of the process.
+
+Rounding. The compiled function makes the kernel's operations on the same values, in the
+rows' dtype, with three freedoms that the argument covers. (1) The terms may be summed in
+any order: :func:`~lfso.models._segments.rounding_pad` bounds every order of summation of
+``n`` terms. (2) A product and the sum that takes it may be fused into one multiply-add
+(Triton fuses them), rounded once: ``fl(a + b c)`` is then within ``unit |a + b c|`` of
+the exact value, inside the ``unit (|a + b c| + (1 + unit) |b c|)`` that the argument
+allows for the two roundings. The arithmetic is otherwise correctly rounded, as PyTorch's
+own is, and the exponential and the quotient are within the accuracies above, so each term
+is within the kernel's ``fused_ulps``, which the segment's relative pad takes in place of
+``term_ulps`` (:func:`~lfso.models._segments.rounding_pad`). (3) A backend may flush
+subnormal results to zero, so that an operation loses up to the smallest normal number
+``tiny`` where gradual underflow loses at most the smallest subnormal ``tiny eps``: a
+segment whose batches run here counts ``tiny`` in its underflow pad (``RowSegment``'s
+Rounding, ``16 tiny max(1, peak) (n + sum_i w_i)``). ``tests/test_fused.py`` checks the
+padded sums against the exact sums in mpmath, in float32 and float64.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from .._later import accelerated
+
+__all__ = ["MIN_ROWS", "applies", "trial_sums"]
+
+#: The fewest rows for which the trial sums are compiled.
+MIN_ROWS = 1 << 18
+
+#: Whether compiled trial sums may run: ``LFSO_NO_COMPILED`` unset when imported; set to
+#: ``False`` for the process once a compilation fails.
+_ENABLED = "LFSO_NO_COMPILED" not in os.environ
+
+#: The compiled sums of each kernel (made on first use).
+_COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def applies(kernel: Callable[..., Any], r: Any) -> bool:
+    """Whether :func:`trial_sums` runs for these rows (for batches of two trials or more):
+    a kernel with ``fused_ulps``, 1-d PyTorch rows of at least :data:`MIN_ROWS` off the
+    host (:func:`lfso._later.accelerated`) on an NVIDIA GPU or the CPU, and compilation
+    enabled."""
+    if not (_ENABLED and hasattr(kernel, "fused_ulps")):
+        return False
+    if r.ndim != 1 or r.shape[0] < MIN_ROWS or not accelerated(r):
+        return False
+    import torch
+
+    return r.device.type == "cpu" or (r.device.type == "cuda" and torch.version.hip is None)
+
+
+def trial_sums(
+    kernel: Callable[..., Any],
+    r: Any,
+    u: Any,
+    weight: Any,
+    trials: Any,
+    widen: tuple[Any, Any] | None,
+) -> Any | None:
+    """``sum_i w_i kernel(r_i, r_i + t_j u_i)`` for each trial ``t_j`` (a 1-d tensor of
+    the rows' dtype), widened by ``widen = (delta, delta + t eps)`` as the kernel takes it
+    (``None``: no widening); ``weight`` ``None`` sums the terms unweighted. A length-``k``
+    tensor on the rows' device, or ``None`` where the compilation failed (the caller then
+    takes the PyTorch operations)."""
+    global _ENABLED
+    import torch
+
+    if widen is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
+        delta, spread = torch.zeros((), dtype=r.dtype, device=r.device), trials * 0.0
+    else:
+        delta, spread = widen
+        if not isinstance(delta, torch.Tensor):  # (a fill: no copy from the host)
+            delta = torch.full((), float(delta), dtype=r.dtype, device=r.device)
+    sums = _COMPILED.get(kernel)
+    if sums is None:
+        sums = _COMPILED[kernel] = _compile(kernel)
+    try:
+        return sums(r, u, weight, trials, delta, spread)
+    except Exception as error:  # (torch.compile's backends raise their own errors)
+        _ENABLED = False
+        warnings.warn(
+            f"torch.compile could not compile a row segment's trial sums ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); they run as separate "
+            "PyTorch operations from now on (set LFSO_NO_COMPILED=1 to skip the attempt)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+def _compile(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """The kernel's trial sums as one function compiled by ``torch.compile`` (the kernel
+    takes array-api-compat's PyTorch namespace, as on the PyTorch path)."""
+    import array_api_compat.torch as xp
+    import torch
+
+    def sums(r: Any, u: Any, weight: Any, trials: Any, delta: Any, spread: Any) -> Any:
+        start, step = r[:, None], u[:, None]
+        end = start + step * trials[None, :]
+        terms = kernel(xp, start, end, step, (delta, spread[None, :]))
+        if weight is None:
+            return terms.sum(dim=0)
+        return (weight[:, None] * terms).sum(dim=0)
+
+    return torch.compile(sums, dynamic=True)

@@ -1,0 +1,200 @@
+"""A row segment's trial sums compiled into one pass on an accelerator (``torch.compile``).
+
+CPU tensors inside :func:`lfso.bench.cpu_as_accelerator` take the accelerator's path, so
+the compiled sums (TorchInductor's C++ backend here) are checked on the CPU: their padded
+values against the exact sums in mpmath, a whole run against the PyTorch operations, and
+the fallback when compilation fails. Skipped where PyTorch cannot compile (no compiler).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import mpmath
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lfso  # noqa: E402
+from lfso.bench import cpu_as_accelerator  # noqa: E402
+from lfso.models import _fused  # noqa: E402
+from lfso.models._segments import RowSegment, approach_kernel, power_kernel  # noqa: E402
+
+
+@functools.cache
+def _compiles() -> bool:
+    """Whether ``torch.compile`` works here (a C++ compiler for TorchInductor's CPU code)."""
+    try:
+        return bool(torch.compile(lambda v: v * 2.0 + 1.0)(torch.ones(3)).sum() == 9.0)
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    """Every row count compiles (the threshold at 2 rows); the calls of the compiled sums
+    are counted in the list it returns."""
+    if not _compiles():
+        pytest.skip("torch.compile cannot compile here")
+    monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+    monkeypatch.setattr(_fused, "_ENABLED", True)
+    calls: list[int] = []
+    original = _fused.trial_sums
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[4]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_fused, "trial_sums", counted)
+    return calls
+
+
+def _exact(r, u, w, coef, m, t):
+    """``sum_i w_i coef max(|r_i|, |r_i + t u_i|)^m`` of the float inputs, in mpmath."""
+    with mpmath.workdps(80):
+        return mpmath.fsum(
+            mpmath.mpf(float(wi))
+            * coef
+            * max(
+                abs(mpmath.mpf(float(ri))),
+                abs(mpmath.mpf(float(ri)) + mpmath.mpf(t) * mpmath.mpf(float(ui))),
+            )
+            ** int(m)
+            for ri, ui, wi in zip(r, u, w, strict=True)
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("m", [2.0, 3.0, 4.0])
+def test_compiled_trial_sums_bound_the_exact_sums(m, dtype, compiled):
+    """Rows of widely spread magnitudes, cancelling ends (``r = -t u``) and terms in the
+    subnormal range: every padded ``C(t)`` of the compiled batch is at least the exact
+    sum, and within its pads of the host path's value."""
+    rng = np.random.default_rng(int(m) + 10 * (dtype == torch.float32))
+    coef = 12.0
+    tiny = 1e-21 if dtype == torch.float32 else 1e-165  # (terms below the normal range)
+    trials = [1e-3, 0.37, 1.0, 3.1]
+    for case in range(12):
+        n = int(rng.integers(2, 40))
+        mag = (tiny if case % 4 == 0 else 1.0) * 10.0 ** rng.uniform(-6, 6, n)
+        r = rng.standard_normal(n) * mag
+        u = rng.standard_normal(n) * mag
+        if case % 3 == 1:
+            r[: n // 2] = -trials[2] * u[: n // 2]  # ends at 0 for t = 1
+        w = rng.uniform(0.1, 2.0, n)
+        rows = [torch.tensor(a, dtype=dtype) for a in (r, u, w)]
+        with cpu_as_accelerator():
+            segment = RowSegment(*rows[:2], power_kernel(m, coef), weight=rows[2], scale=1.0)
+            assert segment._fused
+            values = segment.values(trials)
+        plain = RowSegment(*rows[:2], power_kernel(m, coef), weight=rows[2], scale=1.0)
+        for t, value, check in zip(trials, values, plain.values(trials), strict=True):
+            r_, u_, w_ = (a.numpy() for a in rows)
+            assert _exact(r_, u_, w_, coef, m, t) <= mpmath.mpf(value), (case, t)
+            slack = 2.0 * (segment._pad - 1.0) * check + segment.underflow
+            assert abs(value - check) <= slack, (case, t)
+    assert compiled and all(k == len(trials) for k in compiled)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_logistic_trial_sums_bound_the_exact_sums(dtype, compiled):
+    """The logistic rows' kernel, ``sigma'(max(start + t rate, 0))`` weighted (the
+    exponential and the quotient compiled): every padded ``C(t)`` of the compiled batch is
+    at least the exact sum in mpmath, over margins near 0, far from it (tiny terms) and
+    past the exponential's underflow."""
+    rng = np.random.default_rng(7 + (dtype == torch.float32))
+    trials = [1e-3, 0.5, 1.0, 4.0, 40.0]
+    for case in range(10):
+        n = int(rng.integers(2, 40))
+        start = np.abs(rng.standard_normal(n)) * 10.0 ** rng.uniform(-3, 2.2, n)
+        rate = -np.abs(rng.standard_normal(n)) * (case % 2) * 10.0 ** rng.uniform(-3, 1, n)
+        w = rng.uniform(0.0, 3.0, n) ** 2
+        rows = [torch.tensor(a, dtype=dtype) for a in (start, rate, w)]
+        with cpu_as_accelerator():
+            segment = RowSegment(*rows[:2], approach_kernel, weight=rows[2], scale=1.0)
+            assert segment._fused
+            values = segment.values(trials)
+        s_, r_, w_ = (a.numpy() for a in rows)
+        for t, value in zip(trials, values, strict=True):
+            with mpmath.workdps(60):
+                exact = mpmath.fsum(
+                    mpmath.mpf(float(wi)) * mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2
+                    for x, wi in (
+                        (max(mpmath.mpf(float(a)) + mpmath.mpf(t) * mpmath.mpf(float(b)), 0), c)
+                        for a, b, c in zip(s_, r_, w_, strict=True)
+                    )
+                )
+            assert exact <= mpmath.mpf(value), (case, t)
+    assert compiled
+
+
+def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):
+    """``lfso`` and ``lfso-lbfgs`` on l_4 and logistic regression, on the accelerator's
+    path with the trial sums compiled: ``f`` never rises, the run reaches the tolerance,
+    and its end matches the run with the PyTorch operations."""
+    rng = np.random.default_rng(3)
+    A = torch.tensor(rng.standard_normal((400, 6)))
+    b = A @ torch.ones(6, dtype=torch.float64) + 0.1 * torch.tensor(rng.standard_normal(400))
+    labels = (b > b.median()).double()
+    x0 = torch.zeros(6, dtype=torch.float64)
+    for model, method in itertools.product(
+        (lfso.models.LpRegression(A, b, 2), lfso.models.LogisticRegression(A, labels, l2=0.01)),
+        ("lfso", "lfso-lbfgs"),
+    ):
+        before = len(compiled)
+        with cpu_as_accelerator():
+            fused = lfso.minimize(model, x0, method=method, tol=1e-6, max_iter=3000, monitor=False)
+        calls = len(compiled)
+        assert calls > before, (model, method)
+        with monkeypatch.context() as patch, cpu_as_accelerator():
+            patch.setattr(_fused, "_ENABLED", False)
+            plain = lfso.minimize(model, x0, method=method, tol=1e-6, max_iter=3000, monitor=False)
+        assert len(compiled) == calls  # (the second run took the PyTorch operations)
+        assert fused.success and plain.success, (method, fused.message, plain.message)
+        f = np.array(fused.history.f)
+        assert np.all(np.diff(f) <= 1e-12 * abs(f[:-1])), method
+        assert abs(float(fused.fun) - float(plain.fun)) <= 1e-9 * abs(float(plain.fun))
+
+
+def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):
+    """A backend that cannot compile: one warning, the PyTorch operations' values, and no
+    further attempt in the process."""
+    attempts = []
+
+    def failing(kernel):
+        def sums(*args):
+            attempts.append(1)
+            raise RuntimeError("no compiler")
+
+        return sums
+
+    monkeypatch.setattr(_fused, "_compile", failing)
+    monkeypatch.setattr(_fused, "_COMPILED", {})
+    r, u, w = (torch.linspace(-1.0, 2.0, 50, dtype=torch.float64) * k for k in (1.0, 0.5, 2.0))
+    kernel = power_kernel(2.0, 12.0)
+    with cpu_as_accelerator():
+        segment = RowSegment(r, u, kernel, weight=w.abs(), scale=1.0)
+        with pytest.warns(RuntimeWarning, match="could not compile.*RuntimeError: no compiler"):
+            values = segment.values([0.5, 1.0])
+        again = RowSegment(r, u, kernel, weight=w.abs(), scale=1.0)
+        assert not again._fused
+        again.values([0.25, 2.0])
+    assert attempts == [1]
+    assert values == RowSegment(r, u, kernel, weight=w.abs(), scale=1.0).values([0.5, 1.0])
+
+
+def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):
+    """The threshold on rows, the kernels with a compiled accuracy only, and not on the
+    host (NumPy, CPU tensors outside the accelerator's path)."""
+    monkeypatch.setattr(_fused, "_ENABLED", True)
+    monkeypatch.setattr(_fused, "MIN_ROWS", 100)
+    few, many = torch.ones(99), torch.ones(100)
+    with cpu_as_accelerator():
+        assert _fused.applies(power_kernel(2.0, 12.0), many)
+        assert not _fused.applies(power_kernel(2.0, 12.0), few)
+        assert _fused.applies(approach_kernel, many)
+        assert not _fused.applies(power_kernel(2.5, 3.75), many)  # (pow)
+        assert not _fused.applies(power_kernel(2.0, 12.0), np.ones(100))
+    assert not _fused.applies(power_kernel(2.0, 12.0), many)
