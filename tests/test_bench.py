@@ -140,3 +140,46 @@ def test_lbfgs_with_the_estimate_needs_at_most_1_5x_the_gradients_of_scipy(probl
     scipy = run_case(problem, "lbfgs")
     assert ours.status == scipy.status == "converged"
     assert ours.njev <= 1.5 * scipy.njev
+
+
+def test_scipy_lbfgs_returns_the_run_as_a_result_with_scipys_counts():
+    from scipy.optimize import minimize as scipy_minimize
+
+    from lfso import Status
+    from lfso.bench import scipy_lbfgs
+
+    model, x0 = BENCH_PROBLEMS["lp_regression-p2-n100"].make()
+    seen = []
+    run = scipy_lbfgs(model, x0, cap=5000, tol=1e-8, callback=lambda r: seen.append(r.nit))
+    res = run.result
+    assert res.method == "scipy:L-BFGS-B" and res.status is Status.CONVERGED
+    assert res.nfev == res.njev == len(run.calls) and res.nit == run.iterations == len(seen)
+    assert seen == list(range(1, res.nit + 1)) and len(res.history) == res.nit + 1
+    assert res.history.njev[-1] == res.nfev and res.grad_norm <= 1e-8 * run.g0
+    # the same call of SciPy's own, to the same iterate: the same counts
+    stop = {"iterations": 0}
+
+    def fun(x):
+        return model.value(x), model.grad(x)
+
+    def at_the_same_iterate(intermediate_result):
+        stop["iterations"] += 1
+        if stop["iterations"] == res.nit:
+            raise StopIteration
+
+    options = {"maxiter": 5000, "maxfun": 5000, "gtol": 0.0, "ftol": 0.0}
+    own = scipy_minimize(
+        fun, x0, jac=True, method="L-BFGS-B", callback=at_the_same_iterate, options=options
+    )
+    assert (own.nfev, own.njev, own.nit) == (res.nfev, res.njev, res.nit)
+    np.testing.assert_array_equal(own.x, res.x)
+    # atol: the absolute test; a callback's StopIteration: the caller's stop
+    loose = scipy_lbfgs(model, x0, cap=5000, tol=0.0, atol=1e-3 * run.g0).result
+    assert loose.success and 0 < loose.nit < res.nit
+
+    def halt(intermediate_result):
+        if intermediate_result.nit == 3:
+            raise StopIteration
+
+    halted = scipy_lbfgs(model, x0, cap=5000, tol=1e-8, callback=halt).result
+    assert halted.status is Status.CALLBACK_STOP and halted.nit == 3

@@ -767,3 +767,132 @@ def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
     assert "pilot: lfso" in out.report.read_text()  # the live page still watches
     with pytest.raises(TypeError, match="callback must be callable or None, got callback=3"):
         rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, callback=3)
+
+
+# --------------------------------------------------------------------------- SciPy's L-BFGS-B
+
+LBFGS = {"method": "scipy:L-BFGS-B"}
+
+
+def _scipy_own(x0, threshold, max_iter):
+    """SciPy's L-BFGS-B as a SciPy user calls it on (f, g), stopped at ``||g|| <=
+    threshold`` by a callback, with every iterate's ``(f, calls so far)``."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    calls, seen = [], []
+
+    def fun(x):
+        calls.append(x.copy())
+        return f(x), g(x)
+
+    def stop(intermediate_result):
+        seen.append((intermediate_result.fun, len(calls)))
+        if np.linalg.norm(g(intermediate_result.x)) <= threshold:
+            raise StopIteration
+
+    options = {"maxiter": max_iter, "maxfun": max_iter, "gtol": 0.0, "ftol": 0.0}
+    res = scipy_minimize(fun, x0, jac=True, method="L-BFGS-B", callback=stop, options=options)
+    return res, len(calls), seen
+
+
+def test_rollout_runs_scipys_lbfgs_as_the_current_rule_and_counts_its_calls(tmp_path):
+    seen = []
+    ro = rollout(
+        f,
+        X0,
+        LBFGS,
+        grad=g,
+        smoothness=true_oracle,
+        method="lfso-lbfgs",
+        pilot_iter=40,
+        max_iter=200,
+        tol=1e-10,
+        tuning=TuningBudget(0),
+        force=True,
+        callback=lambda r: seen.append(r.method),
+        report=tmp_path / "r.html",
+    )
+    assert ro.result is not None and ro.result.success and ro.roi is not None
+    current = ro.pilot.current
+    threshold = 1e-10 * np.linalg.norm(g(X0))
+    own, calls, _ = _scipy_own(X0, threshold, 40)  # the pilot's call
+    assert current.method == "scipy:L-BFGS-B" and current.success
+    assert (
+        (current.nfev, current.njev, current.nit)
+        == (own.nfev, own.njev, own.nit)
+        == (
+            calls,
+            calls,
+            own.nit,
+        )
+    )
+    assert current.fun == own.fun and np.array_equal(current.x, own.x)
+    assert len(current.history) == current.nit + 1 and current.history.njev[-1] == calls
+    # the return on investment reads SciPy's calls at the first iterate at the target
+    own, calls, iterates = _scipy_own(X0, threshold, 200)
+    reached = [n for fun, n in iterates if fun <= ro.roi.target]
+    assert ro.roi.current_gradients == reached[0] and ro.roi.tuning_gradients == 0
+    assert "SciPy's L-BFGS-B" in ro.roi.sources["current"]
+    text = "\n".join(ro.lines())
+    assert f"current rule (scipy:L-BFGS-B): CONVERGED, {ro.pilot.current.nit} iterations" in text
+    assert seen[0] == "scipy:L-BFGS-B" and seen.count("scipy:L-BFGS-B") == current.nit
+    page = ro.report.read_text()
+    assert "current rule scipy:L-BFGS-B" in page and "SciPy's L-BFGS-B (scipy:L-BFGS-B)" in page
+
+
+def test_scipys_lbfgs_takes_over_as_the_fallback():
+    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=LBFGS, tol=1e-10)
+    assert res.handover is not None and res.success and res.method == "lfso -> scipy:L-BFGS-B"
+    first, second = res.stages
+    threshold = 1e-10 * np.linalg.norm(g(X0))  # the stopping test of both stages
+    own, calls, _ = _scipy_own(first.x, threshold, 10_000 - first.nit)
+    assert second.method == "scipy:L-BFGS-B" and (second.nfev, second.njev) == (calls, calls)
+    assert (own.nfev, own.nit, own.fun) == (second.nfev, second.nit, second.fun)
+    assert res.nfev == first.nfev + second.nfev and res.history.njev[-1] == res.njev
+    assert res.grad_norm <= threshold
+
+
+@pytest.mark.parametrize(
+    ("rule", "error", "fragments"),
+    [
+        (
+            {"method": "L-BFGS-B"},
+            ValueError,
+            ["current: unknown method 'L-BFGS-B'", "choose from", "gd", "lfso", "scipy:L-BFGS-B"],
+        ),
+        ({"method": "scipy:BFGS"}, ValueError, ["unknown method 'scipy:BFGS'", "scipy:L-BFGS-B"]),
+        (
+            {"method": "scipy:L-BFGS-B", "maxcor": 5},
+            ValueError,
+            ["'scipy:L-BFGS-B'", "takes no options", "maxcor"],
+        ),
+        ("scipy:L-BFGS-B", TypeError, ["{'method': 'scipy:L-BFGS-B'}", "'scipy:L-BFGS-B'"]),
+    ],
+)
+def test_a_rule_outside_the_accepted_names_is_an_error_listing_them(rule, error, fragments):
+    seen = []
+    for run in (rollout, pilot):
+        with pytest.raises(error) as raised:
+            run(PowerSum(2), np.ones(3), rule, callback=seen.append)
+        for fragment in fragments:
+            assert fragment in str(raised.value), (fragment, str(raised.value))
+    assert seen == []  # before anything ran
+
+
+def test_rollout_refuses_a_step_grid_for_scipys_lbfgs_before_running():
+    seen = []
+    with pytest.raises(ValueError, match=r"'scipy:L-BFGS-B' pass tuning=TuningBudget") as raised:
+        rollout(PowerSum(2), np.ones(3), LBFGS, callback=seen.append)
+    assert "(0 where it was not tuned) or tuning=None" in str(raised.value) and seen == []
+
+
+def test_cli_rollout_takes_scipys_lbfgs_as_the_current_rule(tmp_path, capsys):
+    args = ["rollout", "power_sum-p2", "--current", "scipy:L-BFGS-B", "--method", "lfso-lbfgs"]
+    out = tmp_path / "r.html"
+    code = main([*args, "--tuning-gradients", "0", "--report", str(out)])
+    text = capsys.readouterr().out
+    assert code in (0, 1) and out.is_file()
+    assert "current rule (scipy:L-BFGS-B): CONVERGED" in text and "SciPy's L-BFGS-B" in text
+    assert main([*args[:2], "--current", "scipy:BFGS", "--report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--current scipy:BFGS: unknown method 'scipy:BFGS'" in err and "scipy:L-BFGS-B" in err

@@ -176,7 +176,7 @@ def test_callback_conventions_and_stop_iteration():
         quad, np.zeros(5), jac=quad_grad, method=ls.gd, callback=cb, options={"step": 1e-3}
     )
     assert len(seen) == 3 and not res.success and res.nit == 3
-    assert res.status == int(lfso.Status.CALLBACK_STOP)
+    assert res.status == 99 and res.message == "`callback` raised `StopIteration`."
     xs = []
     minimize(
         quad,
@@ -187,6 +187,42 @@ def test_callback_conventions_and_stop_iteration():
         options={"step": 1e-3, "maxiter": 4, "tol": 0.0},
     )
     assert len(xs) == 4 and xs[0].shape == (5,)
+
+
+def _stop_at_third(convention):
+    """A callback in SciPy's ``convention`` that raises ``StopIteration`` at its third call,
+    and the ``f`` it saw at each call."""
+    seen = []
+
+    def by_result(intermediate_result):
+        seen.append(float(intermediate_result.fun))
+        if len(seen) == 3:
+            raise StopIteration
+
+    def by_x(xk):
+        seen.append(float(rosen(xk)))
+        if len(seen) == 3:
+            raise StopIteration
+
+    return (by_result if convention == "intermediate_result" else by_x), seen
+
+
+@pytest.mark.parametrize("convention", ["intermediate_result", "xk"])
+@pytest.mark.parametrize("name", ["lfso", "lfso_lbfgs", "armijo"])
+def test_a_callback_stop_reports_scipys_status_and_message(name, convention):
+    x0 = np.zeros(4)
+    reference, _ = _stop_at_third(convention)
+    scipy_own = minimize(rosen, x0, jac=rosen_der, method="L-BFGS-B", callback=reference)
+    callback, seen = _stop_at_third(convention)
+    res = minimize(rosen, x0, jac=rosen_der, method=getattr(ls, name), callback=callback)
+    assert (res.status, res.success, res.message) == (
+        scipy_own.status,
+        scipy_own.success,
+        scipy_own.message,
+    )
+    assert res.nit == 3 and len(seen) == 3
+    # x and fun: the best point so far, f(x) itself
+    assert res.fun == min([rosen(x0), *seen]) and res.fun == rosen(res.x)
 
 
 def test_counters_match_calls():

@@ -291,7 +291,8 @@ class LiveReport:
             body.append(
                 f'<section id="pilot"><h2>Pilot: go / no-go</h2><p>Decision: '
                 f"<span id='decision' class='{'ok' if ev.go else 'bad'}'>{decision}</span> "
-                f"(pilot on {_esc(ev.task)}; target f &lt;= {ev.target:.6e})</p>"
+                f"(pilot on {_esc(ev.task)}: current rule {_esc(ev.current.method)}, lfso "
+                f"{_esc(ev.candidate.method)}; target f &lt;= {ev.target:.6e})</p>"
                 "<table id='criteria'><tr><th>criterion</th><th>required</th><th>observed</th>"
                 f"<th>result</th></tr>{rows}</table></section>"
             )

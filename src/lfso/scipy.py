@@ -28,8 +28,11 @@ in place does not change the run). Options:
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
 own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
 the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
-``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so
-(raising ``StopIteration`` stops the run), else ``callback(xk)``. An exception raised
+``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so,
+else ``callback(xk)``; raising ``StopIteration`` in either stops the run, and the result
+is SciPy's for a callback stop: ``status`` 99, ``success`` false, ``message``
+"`callback` raised `StopIteration`.", with ``x`` and ``fun`` the best point so far
+(:func:`lfso.minimize` reports the same stop as ``Status.CALLBACK_STOP``). An exception raised
 during the run propagates with the best point so far as its ``result`` (an
 ``OptimizeResult``; see :func:`lfso.minimize`).
 """
@@ -46,7 +49,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
-from ._result import Result
+from ._result import Result, Status
 from ._validate import integer, nonnegative
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
@@ -54,8 +57,20 @@ from ._validate import integer, nonnegative
 _SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
 
 
+#: SciPy's ``status`` and ``message`` of a run its callback stopped (``StopIteration``), as
+#: ``scipy.optimize.minimize`` sets them for its own methods.
+_CALLBACK_STOP_STATUS = 99
+_CALLBACK_STOP_MESSAGE = "`callback` raised `StopIteration`."
+
+
 def to_optimize_result(res: Any) -> OptimizeResult:
-    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept)."""
+    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept).
+
+    ``status`` is the integer of :class:`lfso.Status`, except for a run its callback
+    stopped (``Status.CALLBACK_STOP``): there ``status`` and ``message`` are SciPy's,
+    ``99`` and "`callback` raised `StopIteration`.", as for SciPy's own methods.
+    """
+    stopped = res.status is Status.CALLBACK_STOP
     out = OptimizeResult(
         x=np.asarray(res.x),
         fun=res.fun,
@@ -63,9 +78,9 @@ def to_optimize_result(res: Any) -> OptimizeResult:
         nit=res.nit,
         nfev=res.nfev,
         njev=res.njev,
-        status=int(res.status),
+        status=_CALLBACK_STOP_STATUS if stopped else int(res.status),
         success=res.success,
-        message=res.message,
+        message=_CALLBACK_STOP_MESSAGE if stopped else res.message,
         noracle=res.noracle,
         rollbacks=res.rollbacks,
         nhev=res.nhev,
@@ -192,12 +207,13 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             raise
         if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
             res.message = res.message.replace("max_iter", "maxiter")
+        out = to_optimize_result(res)
         if disp:
             print(
-                f"{res.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
+                f"{out.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
                 f"nfev: {res.nfev}, njev: {res.njev}"
             )
-        return to_optimize_result(res)
+        return out
 
     method.__name__ = _attribute(name)
     method.__qualname__ = method.__name__

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from .._minimize import minimize
 from .._progress import ProgressBar
-from .._result import Result
+from .._result import History, Result, Status
 from ._problems import Problem
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
 from ._tuning import DEFAULT_STEP_GRID, tune_step
@@ -94,57 +94,152 @@ def _record_from(problem: Problem, method: str, res: Result, f_star: float | Non
     )
 
 
+#: The name of SciPy's L-BFGS-B as :func:`scipy_lbfgs` runs it (its result's ``method``, and
+#: the rule ``{"method": "scipy:L-BFGS-B"}`` of :mod:`lfso.rollout`).
+SCIPY_LBFGS = "scipy:L-BFGS-B"
+
+
 class ScipyRun(NamedTuple):
     """One SciPy L-BFGS-B run (:func:`scipy_lbfgs`)."""
 
-    calls: list[tuple[Any, float, float]]  # (x, f, ||g||) of every call after the first
+    calls: list[tuple[Any, float, float]]  # (x, f, ||g||) of every call SciPy made
     g0: float  # ||grad f(x0)||, from one extra evaluation
     converged: bool
     iterations: int
     seconds: float  # wall time, the g0 evaluation included
+    result: Result  # the run as an lfso Result (SciPy's counts; one history row per iterate)
 
 
-def scipy_lbfgs(model: Any, x0: np.ndarray, *, cap: int, tol: float) -> ScipyRun:
-    """SciPy's L-BFGS-B on ``model``, stopped by our gradient test ``||g|| <= tol ||g0||``.
+def scipy_lbfgs(
+    model: Any,
+    x0: np.ndarray,
+    *,
+    cap: int,
+    tol: float,
+    atol: float = 0.0,
+    callback: Callable[[Result], Any] | None = None,
+) -> ScipyRun:
+    """SciPy's L-BFGS-B on ``model``, stopped by our gradient test
+    ``||g|| <= max(tol ||g0||, atol)``.
 
     Every call is ``model.evaluate(x, bound=False)`` (one value and one gradient); the
     test runs at SciPy's iterates (the newest evaluation at ``x``), through a callback that
     raises ``StopIteration``. SciPy's own tests are off (``gtol = ftol = 0``); ``cap``
-    bounds its iterations and calls. The one runner for the benchmarks, ``lfso demo`` and
-    ``benchmarks/lbfgs_wallclock.py``.
+    bounds its iterations and calls. The one runner for the benchmarks, ``lfso demo``,
+    ``benchmarks/lbfgs_wallclock.py`` and a rollout whose current rule is SciPy's
+    (``{"method": "scipy:L-BFGS-B"}``, :mod:`lfso.rollout`).
+
+    The run also comes back as an :class:`lfso.Result` (``result``, method
+    ``"scipy:L-BFGS-B"``): SciPy's ``x``, ``fun``, ``jac``, ``nit``, ``nfev`` and ``njev``
+    (``g0``'s evaluation is not SciPy's, and is not counted), and a history with a row
+    per iterate: ``f`` and ``||g||`` there, the calls SciPy had made by then (``nfev`` and
+    ``njev`` alike: each call is one value and one gradient) and the seconds since SciPy
+    started (no step, ``L`` or ``R``: NaN). ``callback(intermediate_result)``, if given,
+    gets that result so far at each iterate, before the test; a ``StopIteration`` it
+    raises ends the run (``Status.CALLBACK_STOP``).
     """
     from scipy.optimize import minimize as scipy_minimize
 
     calls: list[tuple[Any, float, float]] = []
+    history = History()
+    newest: dict[str, Any] = {}  # the gradient of the newest call
     start = time.perf_counter()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         ev = model.evaluate(x, bound=False)
         calls.append((x.copy(), ev.value, ev.grad_norm))
-        return ev.value, np.asarray(ev.grad)
+        newest["grad"] = np.asarray(ev.grad)
+        if not history:  # x0's row
+            history.append(ev.value, ev.grad_norm, *_NO_STEP, 1, 1, 0, _since(begin))
+        return ev.value, newest["grad"]
 
     g0 = model.evaluate(x0, bound=False).grad_norm
+    begin = time.perf_counter()
     state = {"converged": False, "nit": 0}
 
-    def callback(intermediate_result: Any) -> None:
+    def stop(intermediate_result: Any) -> None:
         state["nit"] += 1
-        for x, _, gnorm in reversed(calls):
-            if np.array_equal(x, intermediate_result.x):
-                if gnorm <= tol * g0:
-                    state["converged"] = True
-                    raise StopIteration
-                return
+        x, n = intermediate_result.x, len(calls)
+        row = next((i for i in range(n - 1, -1, -1) if np.array_equal(calls[i][0], x)), None)
+        gnorm = calls[row][2] if row is not None else math.nan
+        f = float(intermediate_result.fun)
+        history.append(f, gnorm, *_NO_STEP, n, n, 0, _since(begin))
+        if callback is not None:
+            jac = newest["grad"] if row == n - 1 else np.full_like(x, math.nan)
+            callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, history))
+        if gnorm <= max(tol * g0, atol):
+            state["converged"] = True
+            raise StopIteration
 
-    scipy_minimize(
+    res = scipy_minimize(
         fun,
         x0,
         jac=True,
         method="L-BFGS-B",
-        callback=callback,
+        callback=stop,
         options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
     )
     seconds = time.perf_counter() - start
-    return ScipyRun(calls, g0, bool(state["converged"]), int(state["nit"]), seconds)
+    converged = bool(state["converged"])
+    if converged:
+        status = Status.CONVERGED
+    elif res.status == 99:  # (SciPy's status of a callback's StopIteration: the caller's)
+        status = Status.CALLBACK_STOP
+    elif not np.isfinite(res.fun):
+        status = Status.NON_FINITE
+    else:  # SciPy's limits (maxiter, maxfun), or its line search found no lower f
+        status = Status.MAX_ITER if res.status == 1 else Status.STALLED
+    message = f"SciPy's L-BFGS-B: {status.message}"
+    if status not in (Status.CONVERGED, Status.CALLBACK_STOP):
+        message += f" SciPy's message: {res.message}"
+    result = _lbfgs_result(
+        np.asarray(res.x),
+        float(res.fun),
+        np.asarray(res.jac),
+        int(res.nit),
+        int(res.nfev),
+        int(res.njev),
+        history,
+        status,
+        message,
+    )
+    return ScipyRun(calls, g0, converged, int(state["nit"]), seconds, result)
+
+
+_NO_STEP = (math.nan, math.nan, math.nan)  # a history row's step, L and R: none
+
+
+def _since(begin: float) -> float:
+    return time.perf_counter() - begin
+
+
+def _lbfgs_result(
+    x: np.ndarray,
+    f: float,
+    jac: np.ndarray,
+    nit: int,
+    nfev: int,
+    njev: int,
+    history: History,
+    status: Status = Status.MAX_ITER,
+    message: str = "In progress.",
+) -> Result:
+    """A :func:`scipy_lbfgs` run as an :class:`lfso.Result` (with the defaults, the
+    intermediate result its callback gets)."""
+    return Result(
+        x=x,
+        fun=f,
+        jac=jac,
+        nit=nit,
+        nfev=nfev,
+        njev=njev,
+        noracle=0,
+        status=status,
+        message=message,
+        method=SCIPY_LBFGS,
+        grad_norm=float(np.linalg.norm(jac)),
+        history=history,
+    )
 
 
 def lbfgs_record(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:

@@ -124,13 +124,15 @@ def _task_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="METHOD [KEY=VALUE]",
-        help="the rule used today, e.g. --current gd step=1e-3 (required)",
+        help="the rule used today, e.g. --current gd step=1e-3, or --current scipy:L-BFGS-B "
+        "for SciPy's L-BFGS-B (its gradients counted as SciPy's njev) (required)",
     )
     p.add_argument(
         "--fallback",
         nargs="+",
         metavar="METHOD [KEY=VALUE]",
-        help="the rule the guard hands over to (default: the current rule)",
+        help="the rule the guard hands over to, an lfso method or scipy:L-BFGS-B "
+        "(default: the current rule)",
     )
     p.add_argument(
         "--method", choices=LFSO_METHODS, default="lfso", help="the lfso method to roll out"
@@ -235,7 +237,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         ("--fallback", args.fallback, fallback),
     ):
         if rule is not None:
-            _check_run(f"{flag} {' '.join(words)}", model, x0, rule)
+            _check_rule(f"{flag} {' '.join(words)}", model, x0, rule)
     tuning = _tuning(args, current)
     print(f"{problem.name}: {problem.description}")
     print("go / no-go criteria (all must hold):")
@@ -268,6 +270,21 @@ def run_rollout(args: argparse.Namespace) -> int:
         )
     print("\n".join(result.lines()))
     return 0 if result.go else 1
+
+
+def _check_rule(what: str, model: Any, x0: Any, rule: dict[str, Any]) -> None:
+    """A rule of ``--current`` or ``--fallback`` (``what``: the flag and its words), checked
+    before anything runs: its method among the accepted names, and an lfso rule's options
+    by :func:`lfso.minimize` itself."""
+    from ..bench._harness import SCIPY_LBFGS
+    from ..rollout._rules import check_rule
+
+    try:
+        check_rule(rule, what)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if rule["method"] != SCIPY_LBFGS:
+        _check_run(what, model, x0, rule)
 
 
 def _guard(args: argparse.Namespace) -> Guard:

@@ -4,8 +4,10 @@ own, and the return on investment in figures.
 The workflow a team follows before it stops tuning step sizes, as one call
 (:func:`rollout`) or stage by stage:
 
-1. **Pilot** (:func:`pilot`). The current rule and LFSO run on the same small task, a row
-   subsample of the data (:func:`subsample`) or a short budget. Go / no-go follows explicit
+1. **Pilot** (:func:`pilot`). The current rule (a method of :data:`lfso.METHODS` with its
+   options, or SciPy's L-BFGS-B, ``{"method": "scipy:L-BFGS-B"}``, counted by SciPy's own
+   ``nfev`` and ``njev``) and LFSO run on the same small task, a row subsample of the data
+   (:func:`subsample`) or a short budget. Go / no-go follows explicit
    :class:`GoCriteria`, each checked and recorded (:class:`PilotEvidence`).
 2. **Guarded run** (:func:`guarded_minimize`). LFSO runs the full task while a
    :class:`Guard` watches the risk indicators of :mod:`lfso.monitor` (and divergence,

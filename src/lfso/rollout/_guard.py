@@ -19,7 +19,7 @@ from .._stepper import NonFiniteStartError
 from ..monitor import RISKS, STAGNATION_RTOL
 from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
-from ._rules import as_model, check_rule, describe_rule, quiet_minimize
+from ._rules import as_model, check_rule, describe_rule, quiet_minimize, run_rule
 
 #: Risk indicator (and the guard's own ``divergence``) -> firings that trip the guard.
 DEFAULT_THRESHOLDS: dict[str, int] = {
@@ -338,7 +338,8 @@ def guarded_minimize(
         As for :func:`lfso.minimize` (``options`` go to the first stage only).
     fallback : mapping
         ``minimize`` options of the rule to hand over to, e.g. ``{"method": "gd",
-        "step": 1e-3}``.
+        "step": 1e-3}``, or ``{"method": "scipy:L-BFGS-B"}`` (SciPy's L-BFGS-B, as for
+        :func:`pilot`'s ``current``).
     method : str
         The rule in charge until a trip.
     guard : Guard, optional
@@ -393,14 +394,14 @@ def guarded_minimize(
         on_handover(handover, first)
     threshold = max(tol * float(first.history.grad_norm[0]), atol)
     try:
-        second = quiet_minimize(
+        second = run_rule(
+            fallback,
             objective=model,
             x0=first.x,
             tol=0.0,
             atol=threshold,
             max_iter=max(max_iter - first.nit, 0),
             callback=callback,
-            **fallback,
         )
     except NonFiniteStartError as error:  # f is no longer finite at the best point
         return _unstarted(first, handover, str(error), settled_at=guard.settled_at)

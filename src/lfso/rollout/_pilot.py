@@ -11,7 +11,7 @@ import numpy as np
 
 from .._result import Result
 from ..monitor import RISKS
-from ._rules import as_model, check_rule, quiet_minimize
+from ._rules import as_model, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
 from ._targets import relative_target, to_target
 
@@ -104,6 +104,11 @@ class PilotEvidence:
     def lines(self) -> list[str]:
         """The decision, then each criterion with what was observed."""
         out = [f"pilot on {self.task}: {'GO' if self.go else 'NO-GO'}"]
+        for role, r in (("current rule", self.current), ("lfso", self.candidate)):
+            out.append(
+                f"  {role} ({r.method}): {r.status.name}, {r.nit} iterations, {r.njev} "
+                f"gradients, {r.nfev} function values, f = {r.fun:.6e}"
+            )
         for c in self.checks:
             mark = "pass" if c.passed else "FAIL"
             out.append(f"  [{mark}] {c.name}: required {c.required}; observed {c.observed}")
@@ -134,7 +139,10 @@ def pilot(
         As for :func:`lfso.minimize` (``grad=`` and ``smoothness=`` for a plain function).
     current : mapping
         The ``minimize`` options of the rule used today, e.g. ``{"method": "gd",
-        "step": 1e-3}``.
+        "step": 1e-3}``, or ``{"method": "scipy:L-BFGS-B"}`` for SciPy's L-BFGS-B
+        (``scipy.optimize.minimize(fun, x0, jac=grad, method="L-BFGS-B")``, stopped by the
+        same ``tol`` and ``max_iter``; its gradients and function values are SciPy's own
+        ``njev`` and ``nfev``). Any other method is a ``ValueError`` listing the names.
     method : str
         The LFSO method on trial (``"lfso"``, ``"lfso-accel"``, ...).
     rows : int, float, sequence of int or None
@@ -171,7 +179,7 @@ def pilot(
     else:
         task = f"the full task, at most {max_iter} iterations"
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
-    cur = quiet_minimize(**run, **current)
+    cur = run_rule(current, **run)
     cand = quiet_minimize(**run, method=method, **options)
     return decide(cur, cand, task=task, criteria=criteria)
 

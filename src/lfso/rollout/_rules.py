@@ -1,4 +1,9 @@
-"""A rule as ``minimize`` options: checked, described, and run with the risks kept quiet."""
+"""A rule as ``minimize`` options: checked, described, and run with the risks kept quiet.
+
+A rule is a method of lfso's registry (:data:`lfso.METHODS`) with its options, run by
+:func:`lfso.minimize`, or SciPy's L-BFGS-B, ``{"method": "scipy:L-BFGS-B"}``, run by
+:func:`lfso.bench.scipy_lbfgs` (the one runner of SciPy's L-BFGS-B in lfso).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from .._minimize import minimize
+from .._registry import METHODS
 from .._result import Result
+from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
 
@@ -35,10 +42,52 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
 
 
 def check_rule(rule: Any, name: str) -> dict[str, Any]:
-    """A copy of ``rule`` once it is a mapping with a ``'method'`` (``TypeError`` otherwise)."""
+    """A copy of ``rule`` once it is a mapping with a ``'method'`` (``TypeError`` otherwise)
+    that names a method of the registry or ``"scipy:L-BFGS-B"`` (``ValueError`` otherwise,
+    listing the accepted names; ``"scipy:L-BFGS-B"`` takes no options)."""
     if not isinstance(rule, Mapping) or "method" not in rule:
         raise TypeError(
             f"{name} must be a mapping of minimize options with a 'method', e.g. "
-            f"{{'method': 'gd', 'step': 1e-3}}, got {name}={rule!r}"
+            f"{{'method': 'gd', 'step': 1e-3}} or {{'method': '{SCIPY_LBFGS}'}}, got "
+            f"{name}={rule!r}"
+        )
+    method = rule["method"]
+    if method == SCIPY_LBFGS:
+        extra = sorted(str(k) for k in rule if k != "method")
+        if extra:
+            raise ValueError(
+                f"{name}: method {SCIPY_LBFGS!r} (SciPy's L-BFGS-B) takes no options, got "
+                f"{', '.join(extra)}; it runs with SciPy's default memory and line search, "
+                "stopped by tol and max_iter as the other runs are"
+            )
+    elif not isinstance(method, str) or method not in METHODS:
+        raise ValueError(
+            f"{name}: unknown method {method!r}; choose from {', '.join(accepted_methods())}"
         )
     return dict(rule)
+
+
+def accepted_methods() -> list[str]:
+    """The names a rule's ``'method'`` may take: the registry's, then SciPy's L-BFGS-B."""
+    return [*sorted(METHODS), SCIPY_LBFGS]
+
+
+def run_rule(rule: Mapping[str, Any], **run: Any) -> Result:
+    """``rule``'s run (``run``: ``objective``, a model, ``x0``, ``tol``, ``max_iter`` and
+    optionally ``atol`` and ``callback``), with the risks kept quiet (:func:`quiet_minimize`).
+
+    ``{"method": "scipy:L-BFGS-B"}`` runs SciPy's L-BFGS-B (:func:`lfso.bench.scipy_lbfgs`:
+    at most ``max_iter`` iterations and ``max_iter`` calls, stopped at ``||g|| <= max(tol
+    ||g0||, atol)``); its result counts SciPy's own ``nfev`` and ``njev``.
+    """
+    if rule["method"] != SCIPY_LBFGS:
+        return quiet_minimize(**run, **rule)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return scipy_lbfgs(
+            run["objective"],
+            np.asarray(run["x0"], dtype=float),
+            cap=run["max_iter"],
+            tol=run["tol"],
+            atol=run.get("atol", 0.0),
+            callback=run.get("callback"),
+        ).result

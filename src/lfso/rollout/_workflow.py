@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._result import History, Result, Status
+from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
-from ._rules import as_model, check_rule, describe_rule, quiet_minimize
+from ._rules import as_model, check_rule, describe_rule, run_rule
 
 if TYPE_CHECKING:
     from .._dashboard import LiveReport
@@ -136,23 +137,18 @@ def _measure_roi(
     max_iter: int,
 ) -> tuple[ReturnOnInvestment, dict[str, History]]:
     """The return on investment of the guarded run, and the current rule's runs it made."""
+    _check_tuning(tuning, current)
     if isinstance(tuning, TuningBudget):
-        base = quiet_minimize(objective=model, x0=x0, tol=tol, max_iter=max_iter, **current)
+        base = run_rule(current, objective=model, x0=x0, tol=tol, max_iter=max_iter)
         roi = return_on_investment(
             lfso_history,
             tuning=tuning,
             current=base.history,
             target_rtol=criteria.target_rtol,
         )
+        roi = replace(roi, sources={**roi.sources, "current": f"measured: {_named(current)}"})
         return roi, {"current rule": base.history}
-    if current["method"] != "gd":
-        raise ValueError(
-            "tuning='grid' tunes a fixed step (current method 'gd'); for "
-            f"{current['method']!r} pass tuning=TuningBudget(gradients=...)"
-        )
     steps = _grid(current) if isinstance(tuning, str) else list(tuning)
-    if isinstance(tuning, str) and tuning != "grid":
-        raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
         tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
@@ -163,6 +159,30 @@ def _measure_roi(
         target_rtol=criteria.target_rtol,
     )
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result.history}
+
+
+def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
+    """A ``ValueError`` for a ``tuning`` that cannot be measured for ``current``, before
+    anything runs: a grid tunes the fixed step of a ``"gd"`` rule."""
+    if tuning is None or isinstance(tuning, TuningBudget):
+        return
+    if isinstance(tuning, str) and tuning != "grid":
+        raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
+    if current["method"] != "gd":
+        nothing = " (0 where it was not tuned)" if current["method"] == SCIPY_LBFGS else ""
+        raise ValueError(
+            "tuning='grid' tunes a fixed step (current method 'gd'); for "
+            f"{current['method']!r} pass tuning=TuningBudget(gradients=...){nothing} or "
+            "tuning=None"
+        )
+
+
+def _named(rule: Mapping[str, Any]) -> str:
+    """A rule in words for the reports: SciPy's L-BFGS-B by name, with where its counts
+    come from; an lfso rule as its options."""
+    if rule["method"] == SCIPY_LBFGS:
+        return f"SciPy's L-BFGS-B ({SCIPY_LBFGS}), its gradients SciPy's own njev"
+    return describe_rule(rule)
 
 
 def rollout(
@@ -196,7 +216,17 @@ def rollout(
     objective, x0, tol, max_iter, grad, smoothness
         As for :func:`lfso.minimize`.
     current : mapping
-        The rule used today, e.g. ``{"method": "gd", "step": 1e-3}``.
+        The rule used today, e.g. ``{"method": "gd", "step": 1e-3}`` (a method of
+        :data:`lfso.METHODS` and its options), or ``{"method": "scipy:L-BFGS-B"}`` for
+        SciPy's L-BFGS-B: ``scipy.optimize.minimize(fun, x0, jac=grad,
+        method="L-BFGS-B")``, its own stopping tests replaced by the same ``tol``
+        (``||g|| <= tol ||g0||``, tested at its iterates) and ``max_iter`` (its ``maxiter``
+        and ``maxfun``), run by :func:`lfso.bench.scipy_lbfgs`. Its gradients and function
+        values are SciPy's own ``njev`` and ``nfev`` (one call computes both), and the
+        pilot, the guarded run's fallback and the return on investment count them; the
+        summary names it. Any other method is a ``ValueError`` that lists the accepted
+        names. L-BFGS-B has no step size to grid-tune: pass
+        ``tuning=TuningBudget(gradients=...)`` (0 where it was not tuned) or ``None``.
     method : str
         The LFSO method to roll out. ``"lfso"`` by default, not :func:`lfso.minimize`'s
         ``"lfso-lbfgs"``: a rollout replaces the step size of the gradient descent a user
@@ -254,6 +284,7 @@ def rollout(
 
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")
+    _check_tuning(tuning, current)
     model = as_model(objective, grad, smoothness)
     criteria = criteria if criteria is not None else GoCriteria()
     if callback is not None and not callable(callback):
