@@ -342,6 +342,52 @@ def test_pilot_says_no_go_when_a_risk_fires_and_go_when_it_is_allowed():
     assert ev.go
 
 
+H = np.array([1.0, 4.0, 9.0])
+
+
+def quadratic(x):
+    return float(0.5 * np.sum(H * (x - 1.0) ** 2))
+
+
+def flipped_near_minimum(x):
+    """The gradient of :func:`quadratic`, pointing uphill within 1e-3 of its minimiser (a
+    wrong gradient that a run meets only once it is close)."""
+    grad = H * (x - 1.0)
+    return -grad if np.max(np.abs(x - 1.0)) < 1e-3 else grad
+
+
+@pytest.mark.parametrize(
+    ("options", "status"),
+    [({"max_rollbacks": 2}, "STEP_FAILED"), ({}, "GRADIENT_MISMATCH")],
+    ids=["step-failed", "gradient-mismatch"],
+)
+def test_pilot_says_no_go_where_lfsos_safeguard_gave_up_after_the_target(options, status):
+    """LFSO reaches the target, far sooner than the current rule, then its safeguard gives
+    up where the gradient turns wrong: every trial step rejected (``STEP_FAILED``, no risk
+    indicator fires), or a finite difference disagreeing with the gradient. The pilot is a
+    no-go, its check ``safeguard`` naming the status, whatever risks the criteria forbid."""
+    current = {"method": "gd", "step": 1e-2}
+    lenient = GoCriteria(forbidden_risks=())
+    for criteria in (None, lenient):
+        ev = pilot(
+            quadratic,
+            np.zeros(3),
+            current,
+            grad=flipped_near_minimum,
+            max_iter=200,
+            criteria=criteria,
+            **options,
+        )
+        assert ev.candidate.status.name == status
+        assert ev.candidate_to_target[1] < ev.current_to_target[1]
+        assert not ev.go and "NO-GO" in ev.lines()[0]
+        failed = [c for c in ev.checks if not c.passed]
+        assert "safeguard" in [c.name for c in failed]
+        assert f"gave up, {status}" in "\n".join(ev.lines())
+        if status == "STEP_FAILED":
+            assert [c.name for c in failed] == ["safeguard"] and not ev.candidate.risks
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

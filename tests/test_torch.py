@@ -255,6 +255,90 @@ def test_a_sparse_gradient_is_refused_naming_the_parameter():
         opt.step(closure)
 
 
+NUMBERS = {
+    "tensor": lambda loss: loss,
+    "float": lambda loss: loss.item(),
+    "numpy-scalar": lambda loss: np.float64(loss.item()),
+    "numpy-0d": lambda loss: np.array(loss.item()),
+}
+
+FLOAT_CLOSURE_RUNS = {
+    "auto": ({}, torch.float64),
+    "auto-float32": ({}, torch.float32),
+    "oracle-safeguard": ({"smoothness": lambda p, R: 30.0, "safeguard": True}, torch.float64),
+    "lfso-lbfgs": ({"method": "lfso-lbfgs"}, torch.float64),
+    "hvp": ({"power_iterations": 2}, torch.float64),
+}
+
+
+def _number_run(returned, options, dtype, steps=25):
+    """``steps`` steps on a small regression whose closure returns ``returned(loss)``: the
+    parameters after each step and what ``step`` returned."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 3, generator=gen, dtype=dtype)
+    y = torch.sin(X @ torch.tensor([1.0, -2.0, 0.5], dtype=dtype))
+    w = torch.nn.Parameter(torch.zeros(3, dtype=dtype))
+    opt = LFSO([w], **options)
+    graph = "power_iterations" in options
+
+    def closure():
+        opt.zero_grad()
+        loss = ((torch.tanh(X @ w) - y) ** 2).mean() + 0.1 * (w**4).sum()
+        loss.backward(create_graph=graph)
+        return returned(loss.detach())
+
+    points, losses = [], []
+    for _ in range(steps):
+        losses.append(opt.step(closure))
+        points.append(w.detach().clone())
+    return points, losses
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+@pytest.mark.parametrize("name", list(FLOAT_CLOSURE_RUNS))
+def test_a_closure_that_returns_a_number_takes_the_tensor_closures_steps(name):
+    """The rules read the loss only as a number: a closure that returns ``loss.item()``, a
+    NumPy scalar or a 0-d NumPy array (``float(closure())`` in torch.optim.LBFGS takes
+    each) takes exactly the steps of the one that returns the tensor, with the automatic
+    oracle or a user's, L-BFGS, Hessian-vector products and in float32; ``step`` returns
+    the same loss, as a tensor."""
+    options, dtype = FLOAT_CLOSURE_RUNS[name]
+    expected, expected_losses = _number_run(NUMBERS["tensor"], options, dtype)
+    assert not torch.equal(expected[-1], expected[0])  # (the run moves)
+    for form in ("float", "numpy-scalar", "numpy-0d"):
+        points, losses = _number_run(NUMBERS[form], options, dtype)
+        for p, q in zip(points, expected, strict=True):
+            assert torch.equal(p, q), form
+        for got, loss in zip(losses, expected_losses, strict=True):
+            assert isinstance(got, torch.Tensor) and float(got) == float(loss), form
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (lambda loss: "x", "got 'x'"),
+        (lambda loss: True, "got True"),
+        (lambda loss: None, "got None"),
+        (lambda loss: np.array([1.0, 2.0]), r"got array\(\[1\., 2\.\]\)"),
+    ],
+    ids=["str", "bool", "none", "numpy-vector"],
+)
+def test_a_closure_that_returns_no_loss_is_refused_naming_what_it_returned(returned, message):
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = LFSO([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return returned(loss)
+
+    expected = r"the closure must return the loss as a tensor with one element or a real number"
+    with pytest.raises(TypeError, match=f"{expected}, {message}"):
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.ones(2))
+
+
 def test_a_loss_of_several_elements_is_refused_with_its_shape():
     w = torch.nn.Parameter(torch.ones(2))
     opt = LFSO([w])

@@ -228,3 +228,61 @@ def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
         ev = pilot(fresh, nan_later, lambda p: torch.optim.SGD(p, lr=1e-3), steps=50)
     assert not ev.go and "non_finite" in ev.candidate.risks
     assert np.isfinite(ev.candidate.fun) and ev.candidate.fun < ev.candidate.history.f[0]
+
+
+class _FlippedNearMinimum(torch.autograd.Function):
+    """``1/2 sum h (w - 1)^2`` whose backward points uphill within 1e-3 of the minimiser
+    (a custom operation with a wrong gradient there, met only once a run is close)."""
+
+    H = (1.0, 4.0, 9.0)
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return 0.5 * (torch.tensor(_FlippedNearMinimum.H) * (w - 1.0) ** 2).sum()
+
+    @staticmethod
+    def backward(ctx, out):
+        (w,) = ctx.saved_tensors
+        grad = torch.tensor(_FlippedNearMinimum.H) * (w - 1.0)
+        return out * (-grad if float((w - 1.0).abs().max()) < 1e-3 else grad)
+
+
+class _Weights(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(3))
+
+
+@pytest.mark.filterwarnings("ignore:LFSO. the step collapsed")  # (before the mismatch)
+@pytest.mark.parametrize(
+    ("options", "status", "warning"),
+    [
+        ({"max_rollbacks": 2}, "STEP_FAILED", "the safeguard rejected 3 trial steps"),
+        ({}, "GRADIENT_MISMATCH", "the loss disagrees with its gradient"),
+    ],
+    ids=["step-failed", "gradient-mismatch"],
+)
+def test_torch_pilot_is_a_no_go_where_lfsos_safeguard_gave_up(options, status, warning):
+    """LFSO reaches the target in far fewer steps than SGD, then its safeguard gives up
+    where the gradient turns wrong (the parameters stay, with a warning): the candidate
+    ends with the status lfso.minimize's run ends with, and the pilot is a no-go whose
+    check ``safeguard`` names it, whatever risks the criteria forbid. A wrong gradient
+    caught is LFSO's risk ``gradient``, as in lfso.minimize's run."""
+    from lfso.rollout import GoCriteria
+    from lfso.torch import pilot
+
+    def loss(module):
+        return _FlippedNearMinimum.apply(module.w)
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=1e-2)
+
+    for criteria in (None, GoCriteria(forbidden_risks=())):
+        with pytest.warns(RuntimeWarning, match=warning):
+            ev = pilot(_Weights, loss, sgd, steps=100, criteria=criteria, **options)
+        assert ev.candidate.status.name == status and "gave up at iteration" in ev.candidate.message
+        assert ev.candidate_to_target[1] < ev.current_to_target[1]
+        assert not ev.go and "safeguard" in [c.name for c in ev.checks if not c.passed]
+        assert f"gave up, {status}" in "\n".join(ev.lines())
+        assert ("gradient" in ev.candidate.risks) is (status == "GRADIENT_MISMATCH")

@@ -323,6 +323,57 @@ def test_every_closure_form_takes_the_steps_of_closure_backward(form, secant):
         assert torch.allclose(grad, exact)
 
 
+NUMBERS = {
+    "float": lambda loss: loss.item(),
+    "numpy-scalar": lambda loss: np.float32(loss.item()),
+    "numpy-0d": lambda loss: np.array(loss.item()),
+}
+
+
+def _number_run(returned, flag, device_steps, steps=30):
+    """The parameters after each of ``steps`` steps of a small network on fixed batches,
+    the closure returning ``returned(loss)`` (``flag``: ``closure(backward)``, else
+    torch.optim's ``closure()``), and the losses ``step`` returned."""
+    torch.manual_seed(0)
+    X = torch.randn(steps * 16, 4)
+    y = torch.sin(X @ torch.tensor([1.0, -0.5, 0.25, 2.0]))
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1))
+    opt = StochasticLFSO(net.parameters(), device_steps=device_steps)
+    points, losses = [], []
+    for idx in torch.arange(len(X)).split(16):
+
+        def loss(idx=idx):
+            return ((net(X[idx]).squeeze(1) - y[idx]) ** 2).mean()
+
+        def with_flag(backward=True):
+            return returned(_backward(loss(), backward).detach())
+
+        def optim():
+            opt.zero_grad()
+            value = loss()
+            value.backward()
+            return returned(value.detach())
+
+        losses.append(float(opt.step(with_flag if flag else optim)))
+        points.append([p.detach().clone() for p in net.parameters()])
+    return points, losses
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+@pytest.mark.parametrize("flag", [True, False], ids=["closure(backward)", "closure()"])
+def test_a_closure_that_returns_a_number_takes_the_tensor_closures_steps(flag, device_steps):
+    """A closure that calls ``backward`` and returns the loss as a number (``loss.item()``,
+    a NumPy scalar or a 0-d NumPy array, as torch.optim.LBFGS's ``float(closure())`` takes
+    each) takes exactly the steps of the one that returns the tensor, on either path."""
+    expected, expected_losses = _number_run(lambda loss: loss, flag, device_steps)
+    for form, returned in NUMBERS.items():
+        points, losses = _number_run(returned, flag, device_steps)
+        assert losses == expected_losses, form
+        for step, expected_step in zip(points, expected, strict=True):
+            for p, q in zip(step, expected_step, strict=True):
+                assert torch.equal(p, q), form
+
+
 def _net_run(cls, steps=40, stale=False):
     """A small tanh network trained on ``steps`` batches of 32 rows (float32): its parameters,
     the probes taken and the last step, and (``stale``: a gradient left in every ``p.grad``
@@ -576,6 +627,97 @@ def test_state_dict_round_trip_continues_the_same_run():
         opt.step(closure_for(w))
         opt2.step(closure_for(w2))
     assert torch.equal(w, w2)
+
+
+_COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
+
+
+def _counted_run(device_steps, batches, start=None):
+    """A linear regression on fixed batches, the first skipped (NaN before any step) and the
+    ninth undoing the step before it (NaN after a step); ``batches``: ``(first, last)``,
+    ``start``: a checkpoint file to resume from."""
+    gen = torch.Generator().manual_seed(3)
+    X = torch.randn(320, 3, generator=gen)
+    y = X @ torch.tensor([1.0, -2.0, 0.5])
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+    if start is not None:
+        saved = torch.load(start, weights_only=True)
+        with torch.no_grad():
+            w.copy_(saved["w"])
+        opt.load_state_dict(saved["opt"])
+    for k, idx in enumerate(torch.arange(320).split(20)[batches[0] : batches[1]], batches[0]):
+        poison = math.nan if k in (0, 8) else 1.0
+
+        def closure(backward=True, idx=idx, poison=poison):
+            return _backward(((X[idx] @ w - y[idx]) ** 2).mean() * poison, backward)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedBatchWarning)
+            opt.step(closure)
+    return w, opt
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_resumed_run_counts_on_from_the_saved_counters(tmp_path, device_steps):
+    """``steps``, ``probes``, ``rollbacks``, ``skipped``, ``last_step`` and
+    ``last_curvature`` go through ``torch.save`` and ``torch.load(weights_only=True)``: the
+    resumed run counts on from them, and ends with the counters and parameters of the
+    uninterrupted one."""
+    whole_w, whole = _counted_run(device_steps, (0, 16))
+    w, opt = _counted_run(device_steps, (0, 10))
+    counted = {name: getattr(opt, name) for name in _COUNTERS}
+    assert counted["steps"] == 10 and counted["rollbacks"] == counted["skipped"] == 1
+    assert counted["probes"] > 0 and math.isfinite(counted["last_curvature"])
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"w": w.detach().clone(), "opt": opt.state_dict()}, path)
+
+    fresh = StochasticLFSO([torch.nn.Parameter(torch.zeros(3))], device_steps=device_steps)
+    fresh.load_state_dict(torch.load(path, weights_only=True)["opt"])
+    assert {name: getattr(fresh, name) for name in _COUNTERS} == counted
+    resumed_w, resumed = _counted_run(device_steps, (10, 16), start=path)
+    for name in _COUNTERS:
+        assert getattr(resumed, name) == getattr(whole, name), name
+    assert torch.equal(resumed_w, whole_w)
+
+
+def test_counters_of_steps_that_left_no_state_are_saved_too():
+    """Calls of ``step`` whose closure returned None (batches the training loop skipped)
+    leave no parameter state; their count is saved and loaded all the same, and the loaded
+    optimiser's ``state`` stays empty."""
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = StochasticLFSO([w])
+    for _ in range(2):
+        assert opt.step(lambda: None) is None
+    assert not opt.state and opt.steps == 2
+    twin = StochasticLFSO([torch.nn.Parameter(torch.ones(2))])
+    twin.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert twin.steps == 2 and not any(twin.state.values())
+
+
+def test_a_state_dict_without_counters_keeps_the_current_counts():
+    """A state dict that holds no counters (one written without them) loads, and leaves the
+    optimiser's own counts as they are; one that holds them sets them."""
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = StochasticLFSO([w])
+    closure = lambda backward=True: _backward((w**2).sum(), backward)  # noqa: E731
+    for _ in range(6):
+        opt.step(closure)
+    full = copy.deepcopy(opt.state_dict())
+    stripped = copy.deepcopy(full)
+    for entry in stripped["state"].values():
+        for name in _COUNTERS:
+            entry.pop(name, None)
+    twin = StochasticLFSO([torch.nn.Parameter(torch.ones(2))])
+    twin.load_state_dict(stripped)
+    assert (twin.steps, twin.probes, twin.rollbacks) == (0, 0, 0)
+    assert math.isnan(twin.last_step)
+    assert not any(name in twin.state[p] for p in twin.state for name in _COUNTERS)
+    twin.load_state_dict(full)
+    assert (twin.steps, twin.probes, twin.last_step) == (6, opt.probes, opt.last_step)
+    probes = opt.probes
+    opt.load_state_dict(stripped)
+    assert (opt.steps, opt.probes) == (6, probes) and probes > 0
 
 
 def _two_dtype_run(opt_of, steps, start=None):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._result import Result
+from .._result import Result, Status
 from ..monitor import RISKS
 from ._rules import as_model, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
@@ -37,6 +37,11 @@ class GoCriteria:
         All but ``stagnation`` by default: a run stuck before the target already fails the
         first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
         has converged.
+
+    Whatever the criteria, LFSO's safeguard must not give up in the pilot run (status
+    ``STEP_FAILED``: every trial step of a step rejected, where a guarded run hands over
+    to the fallback; ``GRADIENT_MISMATCH``: its finite difference of ``f`` disagreed with
+    the gradient), even where the run had reached the target before.
     """
 
     target_rtol: float = 1e-6
@@ -61,6 +66,8 @@ class GoCriteria:
             "(f0 - f_best(current))",
             f"lfso's gradients to the target <= {self.max_gradient_ratio:g} x the current rule's",
             "no risk indicator among " + ", ".join(self.forbidden_risks) + " fires in lfso's run",
+            "lfso's safeguard never gives up (no step with every trial rejected, no gradient "
+            "mismatch)",
         ]
 
 
@@ -189,9 +196,10 @@ def decide(
 ) -> PilotEvidence:
     """Go / no-go from two pilot runs on the same task (the current rule's and LFSO's).
 
-    Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` are read,
-    so runs from anywhere (:func:`pilot`, :func:`lfso.torch.pilot`) are judged
-    alike.
+    Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` and
+    ``status`` are read, so runs from anywhere (:func:`pilot`, :func:`lfso.torch.pilot`)
+    are judged alike. A candidate whose safeguard gave up (``STEP_FAILED``,
+    ``GRADIENT_MISMATCH``) fails the check ``safeguard``, which names the status.
     """
     criteria = criteria if criteria is not None else GoCriteria()
     cur, cand = current, candidate
@@ -232,6 +240,15 @@ def decide(
             not fired,
         )
     )
+    gave_up = _GAVE_UP.get(cand.status)
+    checks.append(
+        Check(
+            "safeguard",
+            "lfso's safeguard never gives up (neither STEP_FAILED nor GRADIENT_MISMATCH)",
+            f"gave up, {cand.status.name}: {gave_up}" if gave_up else "it never gave up",
+            gave_up is None,
+        )
+    )
     return PilotEvidence(
         current=cur,
         candidate=cand,
@@ -243,3 +260,12 @@ def decide(
         go=all(c.passed for c in checks),
         criteria=criteria,
     )
+
+
+#: A candidate's status where its safeguard gave up on a step, and what that means.
+_GAVE_UP = {
+    Status.STEP_FAILED: "the safeguard rejected every trial step of a step (max_rollbacks)",
+    Status.GRADIENT_MISMATCH: (
+        "the safeguard's finite difference of f disagreed with the gradient (risk 'gradient')"
+    ),
+}

@@ -17,7 +17,7 @@ import torch
 
 from .._later import deferring, remember_dot
 from ..models import FunctionModel
-from ._stochastic import _loss, _refuse_sparse
+from ._stochastic import _is_number, _loss, _refuse_sparse
 
 __all__ = [
     "ClosureModel",
@@ -80,6 +80,11 @@ class Layout(NamedTuple):
 class ClosureModel(FunctionModel):
     """The closure as a model of ``z`` (value and gradient; the user's oracle, if any).
 
+    The closure returns the loss as a one-element tensor or as a number (a Python or NumPy
+    real, as ``torch.optim.LBFGS`` takes it): the rules read the loss only as a number, so
+    a number is that number as a float64 tensor on the parameters' device, fetched with
+    the gradient's norm as a tensor's value is, and the steps are the same.
+
     Counts closure calls (``nfev``) and keeps the loss tensor and, when the gradients carry
     a graph (``backward(create_graph=True)``), the flat gradient with its graph, for
     Hessian-vector products at the point last evaluated.
@@ -125,19 +130,18 @@ class ClosureModel(FunctionModel):
                 layout.write(z)
             self.holds = z
         with torch.enable_grad():  # (the graph of gradients made with create_graph stays)
-            loss = closure()
+            returned = closure()
             self.nfev += 1
-            if not isinstance(loss, torch.Tensor):
-                raise TypeError(
-                    f"the closure must return the loss as a tensor, got {type(loss).__name__}"
-                )
+            if not (isinstance(returned, torch.Tensor) or _is_number(returned)):
+                _loss(returned, layout.params[0])  # (a TypeError naming what it returned)
             if all(p.grad is None for p in layout.params):
                 raise RuntimeError(
                     "the closure must call loss.backward(): after it, every parameter's "
                     ".grad is None (zero_grad() sets them so), so there is no gradient to "
                     "step with"
                 )
-            _loss(loss, layout.params[0])  # (one element, or a TypeError naming its shape)
+            # One element (or a TypeError naming its shape); a number: a float64 tensor.
+            loss = _loss(returned, layout.params[0])
             try:
                 flat = torch.cat(
                     [

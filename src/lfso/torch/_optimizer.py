@@ -16,11 +16,11 @@ True
 :class:`LFSO` is a thin adapter over the library's step rules (the method registry,
 :data:`lfso.METHODS`): the parameters are flattened into one vector, the closure
 becomes the model (value and gradient; it zeroes the gradients, computes the loss, calls
-``backward`` and returns the loss, as for ``torch.optim.LBFGS``), and each :meth:`LFSO.step`
-is one step of the rule, so every method of :func:`lfso.minimize` (``method=``), its
-certificates, the safeguard (:class:`lfso.steps.Safeguarded`) and the risk indicators of
-:mod:`lfso.monitor` work here unchanged. The default, ``method="lfso"``, is LFSO gradient
-descent, over all parameters ``p`` at once:
+``backward`` and returns the loss, a tensor or a number, as for ``torch.optim.LBFGS``), and
+each :meth:`LFSO.step` is one step of the rule, so every method of :func:`lfso.minimize`
+(``method=``), its certificates, the safeguard (:class:`lfso.steps.Safeguarded`) and the
+risk indicators of :mod:`lfso.monitor` work here unchanged. The default, ``method="lfso"``,
+is LFSO gradient descent, over all parameters ``p`` at once:
 
 .. math::  p \\leftarrow p - \\frac{\\eta}{L} \\nabla f(p),
 
@@ -90,7 +90,7 @@ import torch
 
 from .._later import Known, Later, riding
 from .._registry import METHODS, build_rule
-from .._result import History, Result
+from .._result import History, Result, Status
 from .._stepper import Stepper
 from .._validate import is_real, real
 from ..models import Evaluation
@@ -321,6 +321,7 @@ class LFSO(torch.optim.Optimizer):
         self.callback = callback
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
+        self._gave_up: tuple[Status, int, str] | None = None  # (see _stay)
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
         # the optimiser's own rider list and known distances, set around each step().
         self._riders: list[Later] = []
@@ -474,20 +475,23 @@ class LFSO(torch.optim.Optimizer):
     # -- one step --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any]) -> torch.Tensor:  # type: ignore[override]
         """One step of the rule; returns the loss at the parameters it started from.
 
         ``closure`` zeroes the gradients, computes the loss, calls ``backward`` (with
-        ``create_graph=True`` for Hessian-vector products) and returns the loss. One that
-        leaves every parameter's ``.grad`` ``None`` (no ``backward``) raises a
-        ``RuntimeError``.
+        ``create_graph=True`` for Hessian-vector products) and returns the loss: a tensor
+        with one element, or a number (``loss.item()``, a Python or NumPy real, as
+        ``torch.optim.LBFGS`` takes it), with the same steps (the rules read the loss as a
+        number); ``step`` returns the loss as a tensor either way. One that leaves every
+        parameter's ``.grad`` ``None`` (no ``backward``) raises a ``RuntimeError``; one that
+        returns anything else, a ``TypeError`` naming it.
         """
         if closure is None:
             raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
         with riding(self._riders, self._known):
             return self._step(closure)
 
-    def _step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run
         if run is None or run.layout.key != self._key():  # groups or etas changed
             run = self._new_run()
@@ -548,7 +552,10 @@ class LFSO(torch.optim.Optimizer):
     ) -> None:
         """A step the rule could not take: the parameters stay at ``z``, later steps from
         the same loss and gradient are skipped, and a warning says why (to the caller of
-        :meth:`step`)."""
+        :meth:`step`). The first step the safeguard gave up on (not one that no dtype can
+        certify) is kept in ``_gave_up``, with the status :func:`lfso.minimize`'s run ends
+        with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
+        evidence :func:`lfso.torch.pilot` reads."""
         model, rule = run.model, run.rule
         with torch.no_grad():
             run.layout.write(z)
@@ -557,14 +564,24 @@ class LFSO(torch.optim.Optimizer):
         run.stuck = (z, ev.value, ev.grad_norm)
         self.nfev = model.nfev
         self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
+        stepper = self._stepper
         if isinstance(error, PrecisionLimitError):
             why = f"no step can be certified in this dtype here ({error})"
         elif isinstance(error, GradientMismatchError):
             why = f"the loss disagrees with its gradient ({error})"
+            if stepper.risk is not None:  # (the risk lfso.minimize's run records)
+                stepper.risk.note("gradient", len(stepper.history))
         else:
             tried = rule.max_rollbacks + 1
-            self._stepper.rollbacks += tried - 1
+            stepper.rollbacks += tried - 1
             why = f"the safeguard rejected {tried} trial steps"
+        if self._gave_up is None and not isinstance(error, PrecisionLimitError):
+            status = (
+                Status.GRADIENT_MISMATCH
+                if isinstance(error, GradientMismatchError)
+                else Status.STEP_FAILED
+            )
+            self._gave_up = (status, len(stepper.history), why)
         warnings.warn(
             f"LFSO: {why}; the parameters are unchanged, and later steps from them "
             "with the same loss and gradient are skipped (the rule would only fail "

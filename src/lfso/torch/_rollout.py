@@ -231,13 +231,22 @@ def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
     return Evaluation(float(f), None, math.sqrt(float(g2)))
 
 
-def _pilot_result(stepper: Stepper) -> Result:
-    """The result of a pilot run: its best row (the parameters are the module's)."""
+def _pilot_result(stepper: Stepper, gave_up: tuple[Status, int, str] | None = None) -> Result:
+    """The result of a pilot run: its best row (the parameters are the module's); where
+    LFSO's rule gave up on a step (``gave_up``: status, iteration, why), that status, as
+    :func:`lfso.minimize`'s run ends, and a message that says where and why."""
     history = stepper.history
     f = history.f
     best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
     at = Evaluation(float(f[best]), None, float(history.grad_norm[best]))
-    return stepper.build(None, at, Status.MAX_ITER, "Pilot run.", jac=None)
+    status, message = Status.MAX_ITER, "Pilot run."
+    if gave_up is not None:
+        status, iteration, why = gave_up
+        message = (
+            f"Pilot run. LFSO gave up at iteration {iteration}: {why}; its later steps from "
+            "there were skipped."
+        )
+    return stepper.build(None, at, status, message, jac=None)
 
 
 def pilot(
@@ -273,7 +282,11 @@ def pilot(
         Its ``current`` and ``candidate`` carry the two histories (loss, ``||g||``,
         closure calls as gradients, time); the candidate's risk indicators are LFSO's. A
         loss or gradient that turns NaN or infinite ends LFSO's run there, with its risk
-        ``non_finite`` fired (a no-go under the default criteria).
+        ``non_finite`` fired (a no-go under the default criteria). A step LFSO's safeguard
+        gave up on (every trial step rejected, or the loss disagreeing with its gradient:
+        the parameters stay, with a ``RuntimeWarning``) gives the candidate the status
+        :func:`lfso.minimize`'s run ends with there, ``STEP_FAILED`` or
+        ``GRADIENT_MISMATCH``, a no-go (:func:`lfso.rollout.decide`).
     """
     if int(steps) < 1:
         raise ValueError(f"steps must be >= 1, got steps={steps!r}")
@@ -306,5 +319,7 @@ def pilot(
                 if len(h) > recorded and int(h.last("risk")) & RISKS["non_finite"][0]:
                     break  # recorded as the risk 'non_finite': evidence, a no-go
                 raise
-        runs.append(_pilot_result(rows if which == "current" else opt._stepper))
+        runs.append(
+            _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
+        )
     return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)

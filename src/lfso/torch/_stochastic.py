@@ -326,6 +326,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -378,7 +379,9 @@ _FLAG, _PLAIN, _OPTIM = "closure(backward)", "closure() without backward", "clos
 
 
 def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
-    """The closure's return value as a one-element tensor on ``like``'s device."""
+    """The closure's return value as a one-element tensor on ``like``'s device: a tensor as
+    it is, a number (a Python or NumPy real, or a 0-d NumPy array of one, as
+    ``float(closure())`` in ``torch.optim.LBFGS`` takes it) as a float64 tensor."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise TypeError(
@@ -386,9 +389,20 @@ def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
                 f"of shape {tuple(value.shape)}"
             )
         return value
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if _is_number(value):
         return torch.tensor(float(value), dtype=torch.float64, device=like.device)
-    raise TypeError(f"the closure must return the loss as a tensor or a number, got {value!r}")
+    raise TypeError(
+        "the closure must return the loss as a tensor with one element or a real number, "
+        f"got {value!r}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a bool): a Python or NumPy scalar, or a 0-d
+    NumPy array of an integer or floating dtype."""
+    if isinstance(value, np.ndarray):
+        return value.shape == () and value.dtype.kind in "iuf"
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _caller_level() -> int:
@@ -598,6 +612,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         Extra forward passes taken to measure the secant (``secant="fresh"``).
     steps : int
         Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names).
+
+    The counters and ``last_step``, ``last_curvature`` are saved by :meth:`state_dict` and
+    go on from there after :meth:`load_state_dict`, as the rest of the run does.
 
     Warns
     -----
@@ -945,7 +962,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         if form == _PLAIN and not isinstance(value, torch.Tensor):
             raise TypeError(
                 "a closure without arguments that does not call loss.backward() must return "
-                f"the loss tensor (the optimiser calls its backward), got {value!r}"
+                f"the loss tensor (the optimiser calls its backward), got {value!r}; a "
+                "closure that returns the loss as a number calls loss.backward() itself"
             )
         loss = _loss(value, params[0])
         if form == _PLAIN and loss.requires_grad:
@@ -1397,15 +1415,28 @@ class StochasticLFSO(torch.optim.Optimizer):
     # device, and no host round trip inside a step (module docstring, "The device path").
 
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
-        """As :meth:`torch.optim.Optimizer.state_dict`; on the device path, the step's
-        scalars are first written back to the state as numbers (one host round trip), so
-        that the state dict is the host path's, and loads on either path."""
+        """As :meth:`torch.optim.Optimizer.state_dict`, with the run's counters
+        (:attr:`steps`, :attr:`probes`, :attr:`rollbacks`, :attr:`skipped`) and
+        :attr:`last_step`, :attr:`last_curvature` as numbers in the first parameter's state;
+        on the device path, the step's scalars are first written back to the state as
+        numbers (one host round trip), so that the state dict is the host path's, and loads
+        on either path."""
         self._store()
         out = super().state_dict()
         key, entry = _first_state(out)
+        run = {
+            "steps": self.steps,
+            "probes": self.probes,
+            "rollbacks": self._counts[0],
+            "skipped": self._counts[1],
+            "last_step": float(self.last_step),
+            "last_curvature": float(self.last_curvature),
+        }
         if entry is not None:  # whether the last step can be undone (its start is in "prev")
             undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
-            out = _with_state(out, key, {**entry, "undoable": bool(undoable)})
+            out = _with_state(out, key, {**entry, "undoable": bool(undoable), **run})
+        elif key is not None and self.steps:  # steps that left no state (batches skipped)
+            out = _with_state(out, key, run)
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
@@ -1414,16 +1445,22 @@ class StochasticLFSO(torch.optim.Optimizer):
         torch casts floating state to its parameter's, and the direction of parameters of
         several dtypes is in the widest of them, as the step measured it. The last step can
         be undone where it could when the state was saved (``secant="fresh"``: a batch that
-        is not finite right after resuming undoes it, as it would have without the save)."""
+        is not finite right after resuming undoes it, as it would have without the save).
+        The run's counters and :attr:`last_step`, :attr:`last_curvature` go on from the
+        saved ones; a state dict without them keeps the current ones."""
         self._settle()
         key, saved = _first_state(state_dict)
-        d_prev, undoable = None, False
+        d_prev, undoable, run = None, False, {}
         if saved is not None:
             # (the first parameter's state holds them; d_prev kept out of torch's cast)
             d_prev, undoable = saved.get("d_prev"), bool(saved.get("undoable", False))
-            own = {k: v for k, v in saved.items() if k not in ("d_prev", "undoable")}
+            run = {k: saved[k] for k in _RUN if k in saved}
+            own = {k: v for k, v in saved.items() if k not in ("d_prev", "undoable", *_RUN)}
             state_dict = _with_state(state_dict, key, own)
+            if not own:  # (only the counters: steps that left no state)
+                state_dict["state"].pop(key)
         super().load_state_dict(state_dict)
+        self._resume(run)
         first = self.param_groups[0]["params"][0]
         if isinstance(d_prev, torch.Tensor):
             self.state[first]["d_prev"] = d_prev.to(device=first.device)
@@ -1434,6 +1471,18 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._undo = None
         if undoable and self.secant == "fresh" and params:
             self._undo = (params, [self.state[p]["prev"] for p in params])
+
+    def _resume(self, run: dict[str, Any]) -> None:
+        """The counters and last values of a loaded state dict (those it holds)."""
+        for name in ("steps", "probes"):
+            if name in run:
+                setattr(self, name, int(run[name]))
+        for index, name in enumerate(("rollbacks", "skipped")):
+            if name in run:
+                self._counts[index] = int(run[name])
+        for index, name in enumerate(("last_step", "last_curvature")):
+            if name in run:
+                self._last[index] = float(run[name])
 
     def _device_state(self, like: torch.Tensor, g_state: dict[str, Any]) -> dict[str, Any]:
         """The device path's 0-d tensors, built from the state at its first step (or after
@@ -1778,6 +1827,10 @@ class StochasticLFSO(torch.optim.Optimizer):
 #: Step 4's gate: a window over which ``s`` rose holds the next at ``eta`` where the
 #: averaged curvature ``b`` fell over it by more than this factor (or was not measured).
 _FALL = 10.0
+
+#: What :meth:`StochasticLFSO.state_dict` saves of the run besides its state: the counters,
+#: the last step's ``t`` and the last secant curvature.
+_RUN = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
 
 #: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
 #: the state holds them; the device path keeps them in one vector, with ``last_step``.
