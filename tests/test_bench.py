@@ -183,3 +183,9 @@ def test_scipy_lbfgs_returns_the_run_as_a_result_with_scipys_counts():
 
     halted = scipy_lbfgs(model, x0, cap=5000, tol=1e-8, callback=halt).result
     assert halted.status is Status.CALLBACK_STOP and halted.nit == 3
+    # the history: a row per iterate where asked for (or read by a callback), else x0's
+    kept = scipy_lbfgs(model, x0, cap=5000, tol=1e-8, history=True).result
+    np.testing.assert_array_equal(kept.history.f, res.history.f)
+    np.testing.assert_array_equal(kept.history.njev, res.history.njev)
+    bare = scipy_lbfgs(model, x0, cap=5000, tol=1e-8).result
+    assert len(bare.history) == 1 and bare.nit == res.nit and bare.nfev == res.nfev

@@ -107,7 +107,7 @@ class ScipyRun(NamedTuple):
     converged: bool
     iterations: int
     seconds: float  # wall time, the g0 evaluation included
-    result: Result  # the run as an lfso Result (SciPy's counts; one history row per iterate)
+    result: Result  # the run as an lfso Result (SciPy's counts; see scipy_lbfgs's history)
 
 
 def scipy_lbfgs(
@@ -118,6 +118,7 @@ def scipy_lbfgs(
     tol: float,
     atol: float = 0.0,
     callback: Callable[[Result], Any] | None = None,
+    history: bool = False,
 ) -> ScipyRun:
     """SciPy's L-BFGS-B on ``model``, stopped by our gradient test
     ``||g|| <= max(tol ||g0||, atol)``.
@@ -131,27 +132,33 @@ def scipy_lbfgs(
 
     The run also comes back as an :class:`lfso.Result` (``result``, method
     ``"scipy:L-BFGS-B"``): SciPy's ``x``, ``fun``, ``jac``, ``nit``, ``nfev`` and ``njev``
-    (``g0``'s evaluation is not SciPy's, and is not counted), and a history with a row
-    per iterate: ``f`` and ``||g||`` there, the calls SciPy had made by then (``nfev`` and
-    ``njev`` alike: each call is one value and one gradient) and the seconds since SciPy
-    started (no step, ``L`` or ``R``: NaN). ``callback(intermediate_result)``, if given,
-    gets that result so far at each iterate, before the test; a ``StopIteration`` it
-    raises ends the run (``Status.CALLBACK_STOP``).
+    (``g0``'s evaluation is not SciPy's, and is not counted), and a history: ``x0``'s row,
+    and with ``history=True`` or a ``callback`` a row per iterate, ``f`` and ``||g||``
+    there, the calls SciPy had made by then (``nfev`` and ``njev`` alike: each call is one
+    value and one gradient) and the seconds since SciPy started (no step, ``L`` or ``R``:
+    NaN). Without them the run records nothing more than its test needs, so that the
+    benchmarks time SciPy alone. ``callback(intermediate_result)``, if given, gets that
+    result so far at each iterate, before the test; a ``StopIteration`` it raises ends the
+    run (``Status.CALLBACK_STOP``).
     """
     from scipy.optimize import minimize as scipy_minimize
 
     calls: list[tuple[Any, float, float]] = []
-    history = History()
-    newest: dict[str, Any] = {}  # the gradient of the newest call
+    rows_of = History()
+    # The history's rows after x0's, (f, ||g||, calls, time), where asked for, made into
+    # the history after the run where no callback reads it during the run
+    record = history or callback is not None
+    rows: list[tuple[Any, float, int, float]] = []
+    newest: dict[str, Any] = {}  # the gradient of the newest call, for a callback
     start = time.perf_counter()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         ev = model.evaluate(x, bound=False)
         calls.append((x.copy(), ev.value, ev.grad_norm))
-        newest["grad"] = np.asarray(ev.grad)
-        if not history:  # x0's row
-            history.append(ev.value, ev.grad_norm, *_NO_STEP, 1, 1, 0, _since(begin))
-        return ev.value, newest["grad"]
+        grad = np.asarray(ev.grad)
+        if callback is not None:
+            newest["grad"] = grad
+        return ev.value, grad
 
     g0 = model.evaluate(x0, bound=False).grad_norm
     begin = time.perf_counter()
@@ -159,14 +166,18 @@ def scipy_lbfgs(
 
     def stop(intermediate_result: Any) -> None:
         state["nit"] += 1
-        x, n = intermediate_result.x, len(calls)
-        row = next((i for i in range(n - 1, -1, -1) if np.array_equal(calls[i][0], x)), None)
-        gnorm = calls[row][2] if row is not None else math.nan
-        f = float(intermediate_result.fun)
-        history.append(f, gnorm, *_NO_STEP, n, n, 0, _since(begin))
+        x, n, row, gnorm = intermediate_result.x, len(calls), None, math.nan
+        for i in range(n - 1, -1, -1):  # (the newest call at x: the iterate's)
+            if np.array_equal(calls[i][0], x):
+                row, gnorm = i, calls[i][2]
+                break
+        if record:
+            rows.append((intermediate_result.fun, gnorm, n, time.perf_counter()))
         if callback is not None:
+            _fill(rows_of, calls, rows, begin)
             jac = newest["grad"] if row == n - 1 else np.full_like(x, math.nan)
-            callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, history))
+            f = float(intermediate_result.fun)
+            callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, rows_of))
         if gnorm <= max(tol * g0, atol):
             state["converged"] = True
             raise StopIteration
@@ -180,6 +191,7 @@ def scipy_lbfgs(
         options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
     )
     seconds = time.perf_counter() - start
+    _fill(rows_of, calls, rows, begin)
     converged = bool(state["converged"])
     if converged:
         status = Status.CONVERGED
@@ -199,7 +211,7 @@ def scipy_lbfgs(
         int(res.nit),
         int(res.nfev),
         int(res.njev),
-        history,
+        rows_of,
         status,
         message,
     )
@@ -209,8 +221,18 @@ def scipy_lbfgs(
 _NO_STEP = (math.nan, math.nan, math.nan)  # a history row's step, L and R: none
 
 
-def _since(begin: float) -> float:
-    return time.perf_counter() - begin
+def _fill(
+    history: History,
+    calls: list[tuple[Any, float, float]],
+    rows: list[tuple[Any, float, int, float]],
+    begin: float,
+) -> None:
+    """:func:`scipy_lbfgs`'s history brought up to ``rows``: x0's row (SciPy's first call,
+    at 0 s) and one per iterate (seconds since ``begin``)."""
+    if not history and calls:
+        history.append(calls[0][1], calls[0][2], *_NO_STEP, 1, 1, 0, 0.0)
+    for f, gnorm, n, clock in rows[len(history) - 1 :]:
+        history.append(float(f), gnorm, *_NO_STEP, n, n, 0, clock - begin)
 
 
 def _lbfgs_result(

@@ -90,4 +90,5 @@ def run_rule(rule: Mapping[str, Any], **run: Any) -> Result:
             tol=run["tol"],
             atol=run.get("atol", 0.0),
             callback=run.get("callback"),
+            history=True,
         ).result
