@@ -635,3 +635,25 @@ def test_every_step_ends_within_its_certified_segment(name, method, monkeypatch)
     lfso.minimize(model, x0, method=method, monitor="quiet")
     assert len(seen) > 10
     assert all(0.0 <= t <= end for t, end in seen), max(t / end for t, end in seen if end)
+
+
+def test_the_host_device_step_stays_inside_its_segment():
+    """``SegmentBound.device_step`` from the host solve: a solve whose ``t C >= target``
+    holds in floating point (``fl(t C) >= target``) while ``fl(target / C) > t``, by an
+    ulp: the step is ``t``, not the quotient past the end of the segment ``C`` bounds."""
+    from lfso.oracles import SegmentBound
+
+    curvature, target, t = 1.4045518398215282, 1.1985130445092553, 0.853306378966793
+    assert t * curvature >= target and target / curvature > t  # (the rounding at stake)
+
+    class Solved(SegmentBound):
+        _slope = -target
+
+        def __call__(self, radius):
+            return curvature
+
+        def step_for(self, eta, *, rtol=1e-3, guess=None):
+            return t, curvature, 1
+
+    tau, bound = Solved().device_step(1.0)
+    assert tau == t and bound == curvature

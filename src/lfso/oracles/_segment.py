@@ -81,7 +81,8 @@ class SegmentBound(LocalBound):
         if guess is not None:
             guess = guess / to_floats(unit)[0]
         t, curvature, _ = self.step_for(eta, rtol=rtol, guess=guess)
-        return (-eta * self.slope / curvature if t > 0.0 else 0.0), curvature
+        # (at most t: the quotient can round past the end of the segment C bounds)
+        return (min(-eta * self.slope / curvature, t) if t > 0.0 else 0.0), curvature
 
 
 class WrappedSegment(SegmentBound):
