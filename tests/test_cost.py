@@ -224,6 +224,23 @@ def test_lbfgs_on_the_device_matches_the_host_path(memory):
     assert skipped > 0 and descents > 1  # the random pairs exercise both fallbacks
 
 
+def test_lbfgs_on_the_device_falls_back_to_minus_g_with_its_norm_in_float32():
+    """Float32 gradients of size 1e-36: ``y . y`` underflows (``gamma = s . y / y . y`` is
+    infinite, ``d`` not finite), and the direction falls back to ``-g``, whose ``||g||^2``
+    underflows too: its length is ``||g||`` as the evaluation measured it, not 0 (the
+    step is sized along ``d`` scaled to unit length, which needs ``||d|| > 0``)."""
+    direction = LBFGSDirection(3)
+    state = direction.init(None, None)
+    xs = [torch.tensor([0.0, 0.0]), torch.tensor([1e3, -2e3])]
+    gs = [torch.tensor([3e-36, -4e-36]), torch.tensor([1e-36, -2e-36])]
+    with riding():
+        for x, g in zip(xs, gs, strict=True):
+            gn = float(np.linalg.norm(g.numpy().astype(np.float64)))
+            d, _, length, state = direction(x, Evaluation(0.0, g, gn), state, defer=True)
+        assert d is not None and torch.equal(d, -gs[1])
+        assert float(length) == pytest.approx(gn, rel=1e-6, abs=0.0)
+
+
 def test_riders_come_back_with_the_next_fetch():
     a, b = torch.tensor(2.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float32)
     outside = later(a)  # not riding: fetched at once

@@ -22,9 +22,10 @@ iterate itself), pushed through the loss, plus ``(n + 16) eps`` relative for the
 elementwise functions and the sum. Beyond four times that, the tolerances are ``1e-4``
 (float32) and ``1e-10`` (float64) relative on a value, ``1e-5`` and ``1e-12`` on a rise.
 
-Two minimal cases follow: a far float32 logistic run (margins up to 8e8, carried from step
-to step), and float32 least squares from ``1e5``, where the least-squares minimum bounds
-every true value from below.
+Minimal cases follow: a far float32 logistic run (margins up to 8e8, carried from step
+to step), float32 least squares from ``1e5``, where the least-squares minimum bounds
+every true value from below, and a float32 run whose certified steps lie past float32's
+range, on NumPy and on PyTorch tensors (the host path and the device path).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+# (the exact curvature's machinery: segment bounds against mpmath)
+from test_exact_curvature import Check, ExactRows, assert_all_hold, exact_sups
 
 import lfso
 from lfso.models import (
@@ -449,6 +453,14 @@ def test_float32_least_squares_from_far_reports_no_value_below_the_minimum(seed,
     assert abs(res.fun - true) <= tol, f"res.fun = {res.fun!r}, true f(res.x) = {true!r}"
 
 
+#: ``LpRegression(A, b, 2)`` on float32 rows of size 9e-13, from ``BEYOND_X0``: the
+#: curvature (1.6e-39) is below float32's normal range, the certified step ``t = 6e38``
+#: above its largest float, while ``t g`` is 5e3.
+BEYOND_A = np.array([[8.725467722479896e-13], [8.722418403869781e-13], [8.724782506706885e-13]])
+BEYOND_B = np.array([5.585622186605739e-16, 7.319109523875147e-16, 7.68704761303085e-15])
+BEYOND_X0 = np.array([-8812.51171875], np.float32)
+
+
 @pytest.mark.parametrize("method", [*METHODS, "lfso-accel"])
 def test_float32_step_beyond_the_float32_range_lands_at_a_finite_point(method):
     """``LpRegression(A, b, 2)`` on float32 rows of size 9e-13 from ``x = -8812.5``: the
@@ -457,10 +469,8 @@ def test_float32_step_beyond_the_float32_range_lands_at_a_finite_point(method):
     would be ``inf``: a run returning ``x = [inf]`` with ``fun = 2.07e-33`` (the carried
     product's value: ``lfso``, ``lfso-lbfgs``), or stopping non-finite at ``x0``
     (``lfso-accel``)."""
-    A = np.array([[8.725467722479896e-13], [8.722418403869781e-13], [8.724782506706885e-13]])
-    b = np.array([5.585622186605739e-16, 7.319109523875147e-16, 7.68704761303085e-15])
-    problem = lp_problem(A, b, 2.0, np.float32)
-    run = execute(problem, np.array([-8812.51171875], np.float32), np.float32, method)
+    problem = lp_problem(BEYOND_A, BEYOND_B, 2.0, np.float32)
+    run = execute(problem, BEYOND_X0, np.float32, method)
     assert run.error is None, run.error
     res = run.result
     x = np.asarray(res.x)
@@ -470,3 +480,85 @@ def test_float32_step_beyond_the_float32_range_lands_at_a_finite_point(method):
     assert abs(res.fun - true) <= REL_VALUE[np.float32] * abs(true) + run.noise(x)
     start = run.true(run.x0)
     assert true < 1e-3 * start, f"{method}: f(res.x) = {true!r} from f(x0) = {start!r}"
+
+
+def _tensor_run(model: Model, method: str, *, device: bool) -> tuple[Any, list, list]:
+    """``model`` (on PyTorch float32 tensors) run from :data:`BEYOND_X0` to ``tol=1e-3``,
+    on the device path (``device=True``: inside :func:`lfso.bench.cpu_as_accelerator`) or
+    on the host path: the result, the iterates, and each device step as ``(x, v, tau,
+    C)`` (the segment's start, the vector its bound was taken along, the step along it
+    and the bound on ``[0, tau]``, from :meth:`~lfso.oracles.SegmentBound.device_step`)."""
+    import torch
+
+    iterates: list[np.ndarray] = []
+    steps: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+    build = model.segment
+
+    def segment(x, evaluation, direction):
+        seg = build(x, evaluation, direction)
+        sized = seg.device_step
+
+        def device_step(*args, **kwargs):
+            tau, bound = sized(*args, **kwargs)
+            steps.append((np.array(x), np.array(direction), float(tau), float(bound)))
+            return tau, bound
+
+        seg.device_step = device_step
+        return seg
+
+    model.segment = segment  # type: ignore[method-assign]
+    try:
+        with warnings.catch_warnings(), lfso.bench.cpu_as_accelerator(device):
+            warnings.simplefilter("ignore")
+            result = lfso.minimize(
+                model,
+                torch.from_numpy(BEYOND_X0),
+                method=method,
+                tol=1e-3,
+                max_iter=MAX_ITER,
+                callback=lambda x: iterates.append(np.array(x, copy=True)),
+            )
+    finally:
+        del model.segment
+    return result, iterates, steps
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_device_run_beyond_the_float32_range_moves_as_the_host_run(method):
+    """The run above on PyTorch float32 tensors, to ``tol=1e-3``: on the device path the
+    step is sized on the device and taken as ``x + tau (2^k d)`` (``t = tau 2^k``, ``tau``
+    from 4e2 to 4e3 where ``t`` is 6e38 and more), and the run reaches the tolerance in as many
+    iterations as on the host path, at the same ``f`` and ``||g||``. Each device step's
+    bound is above the exact curvature (mpmath) over the step, and the true ``f`` never
+    rises. (A device run whose trial steps, in units of ``d``, grew by a bounded factor
+    per iteration and were held below float32's range stays at ``x0`` to ``max_iter``.)"""
+    torch = pytest.importorskip("torch")
+    A, b = (torch.from_numpy(a.astype(np.float32)) for a in (BEYOND_A, BEYOND_B))
+    host, _, _ = _tensor_run(LpRegression(A, b, 2), method, device=False)
+    dev, iterates, steps = _tensor_run(LpRegression(A, b, 2), method, device=True)
+    assert host.success, host.message
+    assert dev.success, f"{method} on the device: {dev.message} (x = {dev.x})"
+    assert abs(dev.nit - host.nit) <= 1, (dev.nit, host.nit)
+    problem = lp_problem(BEYOND_A, BEYOND_B, 2.0, np.float32)
+    run = Run(problem, BEYOND_X0, np.float32, dev, iterates=iterates)
+    f_dev, f_host = run.true(np.asarray(dev.x)), run.true(np.asarray(host.x))
+    assert f_dev == pytest.approx(f_host, rel=0.01, abs=0.0), (f_dev, f_host)
+    assert float(dev.jac.norm()) == pytest.approx(float(host.jac.norm()), rel=0.01, abs=0.0)
+    assert f_dev < 1e-3 * run.true(BEYOND_X0)
+    # every step certified: tau C <= -g . v (exactly, to the rounding of the model's
+    # float32 g . v) and C above the exact curvature on [0, tau] along v ...
+    assert len(steps) == dev.nit
+    exact = ExactRows(2.0, BEYOND_A.astype(np.float32), BEYOND_B.astype(np.float32))
+    checked = []
+    for x, v, tau, bound in steps:
+        r, u = exact.line(x, v)
+        slope = float(sum(4 * ri**3 * ui for ri, ui in zip(r, u, strict=True)))  # g . v
+        assert 0.0 < tau * bound <= -slope * (1 + 1e-5), (tau, bound, slope)
+        sup = exact_sups(exact.path(x, v), [tau])[0]
+        checked.append((x, v, [Check("device step", tau, bound, sup)]))
+    assert_all_hold(checked, f"{method}, device steps past float32's range")
+    # ... and the true f never rising from one iterate to the next beyond its rounding
+    values = [run.true(x) for x in [BEYOND_X0, *iterates]]
+    noises = [run.noise(x) for x in [BEYOND_X0, *iterates]]
+    for k in range(len(values) - 1):
+        assert values[k + 1] <= values[k] + noises[k] + noises[k + 1], k

@@ -517,6 +517,28 @@ def test_device_step_is_certified_without_a_round_trip(lib, name):
     assert float(t2) <= best * (1 + max(tol, 1e-9))
 
 
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_device_step_without_a_guess_reaches_a_root_far_past_its_first_batch(p):
+    """Rows and residuals of size 1e-10: along ``-g`` the largest certified step is 2e27
+    (``p = 1.5``) to 1e55 (``p = 3``), far past the first batch's ``2^40``. No trial of
+    that batch is feasible, so the second one also tries ``target / max C(t_j)``, an upper
+    bound on the root: the step is within 1% of the host solve's (a second batch only a
+    factor 4 past the first takes 3.6e12), and certified."""
+    rng = np.random.default_rng(3)
+    A, b = rng.standard_normal((20, 3)) * 1e-10, rng.standard_normal(20) * 1e-10
+    model = lfso.models.LpRegression(A, b, p)
+    x = np.ones(3)
+    ev = model.evaluate(x)
+    d = -ev.grad
+    target = -float(ev.grad @ d)
+    _, c_best, _ = model.segment(x, ev, d).radius_for(target, rtol=1e-9)
+    seg = model.segment(x, ev, d)
+    tau, bound = (float(v) for v in seg.device_step(1.0))
+    assert tau >= 0.99 * target / c_best, (tau, target / c_best)
+    assert tau * bound <= target * (1 + 1e-12)  # the descent lemma's condition
+    assert bound >= seg(tau) * (1 - 1e-12)  # a bound on [0, tau]
+
+
 def test_device_step_is_zero_along_an_ascent_direction():
     model = BUILT_IN["logistic"](np.random.default_rng(16), np.float64)
     x = np.zeros(model.dim)

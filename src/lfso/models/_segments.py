@@ -1012,7 +1012,12 @@ def _grid_step(
     infeasible and smallest feasible trials, or beyond the batch's ends: a factor 4 past
     them); a second batch of :data:`_REFINE` points spaced geometrically inside that
     bracket refines it, with no host round trip (the bracket is computed on the device).
-    ``tau = 0`` when ``target <= 0`` (``d`` does not descend).
+    Where no trial of the first batch is feasible, the second batch also tries ``U =
+    target / max_j C(t_j)`` (at most ``t_max``): each infeasible trial bounds the largest
+    certified step by ``target / C(t_j)`` (see :meth:`RowSegment.radius_for`), so it lies
+    between the batch and ``U`` (and is ``U`` where ``C`` is flat), however far beyond the
+    batch; elsewhere that trial is not counted. ``tau = 0`` when ``target <= 0`` (``d``
+    does not descend).
     """
 
     def sanitized(trials: Any) -> Any:  # NaN (inf / inf far out): no finite bound there
@@ -1023,6 +1028,10 @@ def _grid_step(
     feasible = trials * first >= target
     lo = xp.max(xp.where(feasible, xp.zeros_like(trials), trials))
     hi = xp.min(xp.where(feasible, trials, xp.full_like(trials, math.inf)))
+    beyond = hi == math.inf  # no feasible trial: the root lies past the batch
+    tiny = float(xp.finfo(trials.dtype).smallest_normal)  # (a positive trial, always)
+    reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
+    reach = xp.astype(reach, trials.dtype, copy=False)
     lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
     hi = xp.where(hi < math.inf, hi, xp.minimum(lo * 4.0, xp.asarray(t_max, dtype=lo.dtype)))
     fractions = xp.asarray(
@@ -1030,14 +1039,34 @@ def _grid_step(
         dtype=trials.dtype,
         device=device(trials),
     )
-    refined = lo * (hi / lo) ** fractions
+    refined = xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))])
     grid = xp.concat([trials, refined])
     bounds_c = xp.concat([first, sanitized(refined)])
     steps = xp.minimum(grid, target / bounds_c)
     bounds = xp.maximum(bounds_c, target / grid)
+    counted = xp.asarray([True] * (grid.shape[0] - 1) + [False], device=device(trials))
+    steps = xp.where(counted | beyond, steps, -math.inf)  # (U only where it applies)
     tau = xp.max(steps)
     bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
     return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+
+
+def _trials_along(xp: Any, ts: list[float], unit: Any, t_max: float, like: Any) -> Any:
+    """The trial steps ``ts`` (host floats in units of ``d / unit``) in units of the
+    segment's own ``d``, at most ``t_max``, sorted, as an array of ``like``'s dtype and
+    device: ``ts / unit`` in float64 before the cast (``unit`` a float, or a 0-d array
+    on the device), so that a step past the dtype's range in units of ``d / unit`` (a
+    float32 ``d / unit`` of size 1e-36 takes steps of 1e38 and beyond) is held in the
+    segment's units, where it is of the size of the step's length. Where ``ts / unit``
+    is a normal number of the dtype this is ``fl(ts) / unit`` (``unit`` a power of two:
+    an exact division), bit for bit."""
+    where = device(like)
+    if isinstance(unit, float):
+        scaled = sorted({min(t / unit, t_max) for t in ts})
+        return xp.asarray(scaled, dtype=like.dtype, device=where)
+    wide = xp.asarray(sorted(set(ts)), dtype=xp.float64, device=where)
+    wide = xp.clip(wide / xp.astype(unit, xp.float64, copy=False), max=t_max)
+    return xp.astype(wide, like.dtype, copy=False)
 
 
 # Row segments -------------------------------------------------------------------------------
@@ -1892,8 +1921,29 @@ class RowSegment(SegmentBound):
         ``target = eta (-g . d)`` computed on the device, and the longest is taken there
         (:func:`_grid_step`). When the first batch brackets the largest certified step
         ``t*``, the step is within ``(spacing)^(1/7)`` of it (about 2% near ``guess``);
-        ``tau = 0`` when ``g . d >= 0``. For a step rule that defers its scalars to the next
-        evaluation's round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
+        ``tau = 0`` when ``g . d >= 0``. Where no trial of the first batch is feasible the
+        second also tries ``target / max_j C(t_j)``, an upper bound on ``t*`` however far
+        past the batch (:func:`_grid_step`): so the first step of a run, whose batch spans
+        ``2^-40`` to ``2^40`` in units of ``d / unit``, reaches a ``t*`` of ``6e38`` in
+        those units. For a step rule that defers its scalars to the next evaluation's
+        round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
+
+        Units and rounding. ``tau`` and the trials are in units of this segment's ``d``
+        (of norm about 1 where the caller scales its direction by ``unit``, a power of
+        two): a trial ``t`` of the caller's is ``t / unit``, divided in float64 before it
+        is rounded to the rows' dtype (:func:`_trials_along`), so that a step past that
+        dtype's range in the caller's units (a float32 ``d / unit`` of size 1e-36 takes
+        steps of 1e38 and beyond) is held as the step along ``d``, of the size of its
+        length. The sums ``sum_i kernel_i(t_j) w_i`` are the rows' dtype's, padded as in
+        Rounding (the class docstring); the rest of ``C(t_j) = max(scale (sum + (pad - 1)
+        size + underflow) + offset, floor)``, ``target`` and the choice of ``tau`` are
+        taken in float64 on the device, as :meth:`values` takes them on the host (float64
+        roundings, inside the pad; the floor is the host's, float64's smallest normal
+        number). So ``C`` may lie below the rows' dtype's normal range, as the host's
+        does (a float32 bound of 1e-40 per unit length: a step ``1e40 / ||d / unit||``),
+        and ``tau`` is a float64 0-d array; each ``t_j`` is a number of the rows' dtype,
+        so ``tau`` rounded toward zero to that dtype is at most the trial that certifies
+        it.
         """
         if self._slope_array is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
@@ -1901,28 +1951,27 @@ class RowSegment(SegmentBound):
         center, factors = 1.0, self.device_wide
         if guess is not None and 0.0 < guess < math.inf:
             center, factors = guess, self.device_round
-        ts = sorted({min(center * f, self.t_max) for f in factors})
-        floor = xp.asarray(
-            max(self.floor, float(xp.finfo(r.dtype).smallest_normal)),
-            dtype=r.dtype,
-            device=device(r),
-        )
+        f64, where = xp.float64, device(r)
 
+        def wide(value: Any) -> Any:  # (a float stays one: float64 already)
+            return value if isinstance(value, (int, float)) else xp.astype(value, f64, copy=False)
+
+        floor = xp.asarray(self.floor, dtype=f64, device=where)
         underflow = self.underflow
         if underflow is None:
-            underflow = self._eta * (self._terms + self._weight_sum)
+            underflow = self._eta * (self._terms + wide(self._weight_sum))
+        offset = wide(self._offset)
+        magnitude = None if self._magnitude is None else wide(self._magnitude)
 
         def curvature(trials: Any) -> Any:
             with np.errstate(over="ignore"):
-                sums = self._device_values(trials)
-            size = sums if self._magnitude is None else self._magnitude
+                sums = xp.astype(self._device_values(trials), f64, copy=False)
+            size = sums if magnitude is None else magnitude
             total = sums + (self._pad - 1.0) * size + underflow
-            return xp.maximum(self.scale * total + self._offset, floor)
+            return xp.maximum(self.scale * total + offset, floor)
 
-        trials = xp.asarray(ts, dtype=r.dtype, device=device(r))
-        if not (isinstance(unit, float) and unit == 1.0):
-            trials = xp.minimum(trials / unit, self.t_max)
-        target = (-eta) * self._slope_array
+        trials = _trials_along(xp, [center * f for f in factors], unit, self.t_max, r)
+        target = (-eta) * wide(self._slope_array)
         return _grid_step(xp, target, trials, curvature, self.t_max)
 
     def step_for(

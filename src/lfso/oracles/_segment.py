@@ -73,7 +73,9 @@ class SegmentBound(LocalBound):
         """The certified step ``tau`` and the curvature bound ``C`` behind it, ``tau C <=
         eta (-g . d)`` and ``C`` bounding the curvature on ``[0, tau]``; ``tau = 0`` when
         ``g . d >= 0``. ``guess`` is in units of ``d / unit`` (the caller's own direction,
-        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed).
+        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed); ``tau`` is
+        in units of this segment's ``d``, so the move is ``x + tau d`` (the caller's step
+        ``tau unit``, which may lie past the data's dtype's range where ``unit`` is large).
 
         Here from the host solve (:meth:`step_for`), as floats. :class:`RowSegment` picks
         them on the data's device as 0-d arrays, with no host round trip at all.

@@ -222,6 +222,26 @@ class SegmentCertificate(Certificate):
     (never longer than ``t*``) in fewer trials: ``lfso-lbfgs`` takes ``radius_rtol = 0.1``
     (along its directions the last step, or the root if ``C`` were flat from there, is
     usually within 10%), ``lfso`` (the published algorithm) ``1e-3``.
+
+    Scale. The bound is taken along ``v = 2^k d``, ``d`` scaled by a power of two to
+    ``||v||`` in ``[1/2, 1)`` (exact but in elements of ``d`` it makes subnormal), so that
+    ``d``'s own scale neither overflows nor underflows in ``u = A v``, its squares and
+    ``t u``; the step along ``v``, ``s = t / 2^k``, is of the size of the step's length.
+
+    Device steps. With ``defer=True`` the step along ``v`` is chosen on the data's device
+    (:meth:`SegmentBound.device_step`, ``2^k`` a 0-d array where ``||d||`` is one): a 0-d
+    ``tau`` with ``tau C <= eta (-g . v)``, ``C`` bounding the curvature of ``f`` on ``[x,
+    x + tau v]`` and ``g . v`` the model's own sum, rounded toward zero to the data's
+    dtype (where the bound was assembled in a wider one: a shorter step on the same
+    segment keeps both). The move is ``x + tau v`` (:attr:`SizedStep.along`): the segment
+    it takes is the one the bound covers, whatever the rounding of ``2^k d``, so the
+    decrease lemma above holds for it as it does for a host step (the iterate's own
+    rounding aside, as there), and the step ``t = tau 2^k`` along ``d`` is held in two
+    factors of the data's dtype: a float32 ``d`` of size 1e-36 takes ``t = 6e38``, past
+    float32's largest number, as ``tau = 3.7e3`` along ``v = 2^117 d``. Where ``tau 2^k``
+    is a normal number of the dtype, ``x + tau v`` is ``x + fl(tau 2^k) d`` bit for bit
+    (multiplications by powers of two are exact). ``t``, reported and the next step's
+    guess, is ``tau 2^k`` in float64.
     """
 
     claims_ball = False
@@ -262,10 +282,9 @@ class SegmentCertificate(Certificate):
         objective, x, evaluation, direction, slope, length, eta, state = inputs
         d = evaluation.grad if direction is None else direction  # (negated below)
         guess = state if state is None or type(state) is float else host_value(state)
-        # The bound is taken along d scaled by a power of two, 2^k d with ||2^k d|| in
-        # [1/2, 1] (exactly: no rounding), with the same trial steps in units of d (t =
-        # 2^k s), so that d's own scale can neither overflow nor underflow (u = A d, its
-        # squares, t u). On the device (defer) 2^k is a 0-d array: no round trip.
+        # The bound is taken along v = 2^k d with ||v|| in [1/2, 1) (see Scale in the class
+        # docstring), the trial steps s = t / 2^k in units of v. On the device (defer) 2^k
+        # is a 0-d array: no round trip.
         size = length.array if isinstance(length, Later) else length
         cap = _exponent_cap(d)
         if isinstance(size, float):
@@ -278,24 +297,27 @@ class SegmentCertificate(Certificate):
         elif scaled:
             d = d * scale
         segment = objective.segment(x, evaluation, d)
-        product = segment.product
-        if scaled:
-            product = _rescaled(product, scale)
         if defer and segment.on_device:
-            # tau C <= eta (-g . d) with C bounding the curvature on [0, tau], g . d being
-            # the model's own (segment.slope's array): the decrease lemma holds as above.
+            # tau C <= eta (-g . v), C bounding the curvature on [x, x + tau v], and the
+            # move is x + tau v along the very vector v (see Device steps).
             tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
+            tau = _toward_zero(tau, d.dtype)
             unit = size * scale  # ||2^k d||
-            step = later(tau * scale)
+            xp = namespace(tau)
+            step = later(xp.astype(tau, xp.float64, copy=False) * scale)  # t = tau 2^k, exactly
             sized = SizedStep(
                 step,  # type: ignore[arg-type]
                 later(bound / (unit * unit)),  # type: ignore[arg-type]
                 later(tau * unit),  # type: ignore[arg-type]
                 1,  # one batched pass over the trial steps
                 None,
-                product,
+                segment.product,
+                along=(tau, d),
             )
             return sized, step
+        product = segment.product
+        if scaled:
+            product = _rescaled(product, scale)
         if not isinstance(scale, float):
             scale = to_floats(scale)[0]
         if not (type(slope) is float and type(length) is float):  # (a direction's Later)
@@ -323,6 +345,17 @@ class SegmentCertificate(Certificate):
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
         return sized, t_max * scale
+
+
+def _toward_zero(tau: Any, dtype: Any) -> Any:
+    """The 0-d step ``tau`` in ``dtype`` (the data's), rounded toward zero where it is of
+    a wider one (a bound assembled in float64): at most ``tau``, so the step applied stays
+    inside the segment its bound covers and below the root it certifies."""
+    if tau.dtype == dtype:
+        return tau
+    xp = namespace(tau)
+    low = xp.astype(tau, dtype)
+    return xp.where(low > tau, xp.nextafter(low, xp.zeros_like(low)), low)
 
 
 def _exponent_cap(d: Any) -> int:

@@ -290,9 +290,9 @@ class CertifiedStep(CertifiedRule):
         if sized is None:
             return Proposal(Move(x, 0.0), 0.0, state)
         steepest, eta = plan.direction is None, self.eta
-        if isinstance(sized.t, Later):  # sized on the device (plan with defer=True)
-            tau = sized.t.array
-            new = x - tau * evaluation.grad if steepest else x + tau * plan.direction
+        if sized.along is not None:  # sized on the device (plan with defer=True)
+            tau, along = sized.along  # x + tau (2^k d): t = tau 2^k (SegmentCertificate)
+            new = x + tau * along
             product = sized.product(tau) if sized.product is not None else None
             move = Move(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
             # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's

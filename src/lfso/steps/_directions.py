@@ -421,10 +421,14 @@ class LBFGSDirection(Direction):
         d = -r
         gd, dd = g @ d, d @ d
         descent = (gd < 0.0) & xp.isfinite(gd) & (dd > 0.0) & xp.isfinite(dd)
-        gsq = evaluation.grad_norm * evaluation.grad_norm
+        gnorm = evaluation.grad_norm
         d = xp.where(descent, d, -g)
-        gd = xp.where(descent, gd, -gsq * one)
-        dnorm = xp.sqrt(xp.where(descent, dd, gsq * one))
+        gd = xp.where(descent, gd, -(gnorm * gnorm) * one)
+        # ||-g|| as the evaluation measured it (on the host, in float64): in the data's
+        # dtype ||g||^2 underflows where ||g|| is below the square root of its smallest
+        # normal number (1e-19 in float32), and the step is sized along d scaled by
+        # 2^k = 1 / ||d|| (lfso.steps.SegmentCertificate), which needs ||d|| > 0
+        dnorm = xp.where(descent, xp.sqrt(dd), gnorm * one)
         unsettled = (later(ok), later(descent))
         next_state = LBFGSState(cand_pairs, x, g, cand_scalars, unsettled)
         return d, later(gd), later(dnorm), next_state

@@ -26,6 +26,11 @@ class SizedStep(NamedTuple):
     #: quasi-Newton direction): the curvature per unit length ``c`` of the claimed
     #: decrease ``max(t (-g . d) - t^2 c ||d||^2 / 2, 0)``.
     claim: float | None = None
+    #: A step sized on the device (``t`` a :class:`~lfso._later.Later`): ``(tau, v)`` with
+    #: ``v = 2^k d`` (``d`` scaled by a power of two, the vector the bound was taken
+    #: along) and ``tau`` the 0-d step along it, ``t = tau 2^k``; the move is ``x + tau v``
+    #: and ``product`` takes ``tau``.
+    along: tuple[Any, Any] | None = None
 
 
 class SizeInputs(NamedTuple):
