@@ -4,12 +4,14 @@ Usage::
 
     python benchmarks/host_syncs.py              # n = 1000 rows, d = 20 (seconds, CPU only)
 
-Each conversion of a tensor to a Python number synchronises a GPU with the host; their
-number per iteration does not depend on the device, so this counts them on CPU tensors
-(:mod:`lfso.bench`). A second line gives the host time of one iteration on tiny
-tensors: what a GPU cannot overlap after each synchronisation. A last table counts the
-round trips per ``step()`` of the PyTorch optimiser :class:`lfso.torch.LFSO` (logistic
-regression as a closure, with the automatic oracle and a user oracle). Needs PyTorch.
+Each conversion of a tensor to a Python number synchronises a GPU with the host, and so
+does each tensor made from host data (a number or a list: a copy that PyTorch follows by
+a wait for the device's queue); their number per iteration does not depend on the
+device, so this counts them on CPU tensors (:mod:`lfso.bench`). A second line gives the
+host time of one iteration on tiny tensors: what a GPU cannot overlap after each
+synchronisation. A last table counts the round trips per ``step()`` of the PyTorch
+optimiser :class:`lfso.torch.LFSO` (logistic regression as a closure, with the automatic
+oracle and a user oracle). Needs PyTorch.
 """
 
 from __future__ import annotations

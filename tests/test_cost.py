@@ -248,8 +248,9 @@ def test_riders_come_back_with_the_next_fetch():
     with riding():
         r1, r2 = later(a * 2), later(b > 1)
         assert r1.value is None
+        five, seven = torch.tensor(5.0), torch.tensor(7.0)
         with count_host_syncs() as counts:
-            values = to_floats(torch.tensor(5.0), torch.tensor(7.0))
+            values = to_floats(five, seven)
         assert values == [5.0, 7.0] and sum(counts.values()) == 1
         assert (r1.get(), r2.get()) == (4.0, 1.0)
         r3 = later(a + 1)
@@ -267,8 +268,9 @@ def test_remembered_distances_ride_the_fetch_and_equal_norm():
         v = a - b
         remember_dot((a, b), (a, b), v @ v)
         remember_dot((a, b), (b, a), v @ (b - a))
+        one = torch.tensor(1.0)
         with count_host_syncs() as counts:
-            to_floats(torch.tensor(1.0))  # the evaluation's fetch brings them
+            to_floats(one)  # the evaluation's fetch brings them
             got, cross = distance(a, b), known_dot((a, b), (b, a))
         assert sum(counts.values()) == 1
         assert cross == -float(v @ v)

@@ -35,6 +35,21 @@ def device(x: Any) -> Any:
 _NUMPY = array_api_compat.array_namespace(np.empty(0))
 
 
+#: The arrays :func:`constant` made, by (namespace, values, dtype, device).
+_CONSTANTS: dict[tuple[int, tuple[Any, ...], str, str], Any] = {}
+
+
+def constant(xp: Any, values: tuple[Any, ...], dtype: Any, where: Any) -> Any:
+    """The 1-d array of ``values`` (floats or booleans) of ``dtype`` on the device
+    ``where``, made once per process and kept: on an accelerator, making an array from host
+    data is a copy that waits for the device's queue, which an iteration must not pay."""
+    key = (id(xp), values, str(dtype), str(where))
+    array = _CONSTANTS.get(key)
+    if array is None:
+        array = _CONSTANTS[key] = xp.asarray(list(values), dtype=dtype, device=where)
+    return array
+
+
 def namespace(*arrays: Any) -> Any:
     """The array-API namespace shared by ``arrays`` (NumPy's wrapper for NumPy arrays)."""
     for a in arrays:  # (NumPy, the common case, without the lookup)

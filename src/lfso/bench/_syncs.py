@@ -29,11 +29,17 @@ __all__ = [
 ]
 
 _CONVERSIONS = ("__float__", "__int__", "__bool__", "__index__", "item", "tolist", "numpy")
+#: Tensors made from host data (a number, a list, a NumPy array): on a GPU a copy from the
+#: host, which PyTorch follows by a wait for the device queue (``non_blocking=False``).
+_UPLOADS = ("asarray", "tensor", "as_tensor")
 
 
 @contextlib.contextmanager
 def count_host_syncs() -> Iterator[Counter[str]]:
-    """Count ``torch.Tensor`` to host conversions inside the block, by method name.
+    """Count ``torch.Tensor`` to host conversions inside the block, by method name, and
+    tensors made from host data (``torch.asarray``, ``torch.tensor``, ``torch.as_tensor``
+    of anything but a tensor: a copy to the device that waits for the device's queue, by
+    the function's name).
 
     Inside the block PyTorch CPU tensors take the path of tensors on an accelerator
     (:func:`lfso.bench.cpu_as_accelerator`), so that what is counted is what a GPU pays.
@@ -50,6 +56,7 @@ def count_host_syncs() -> Iterator[Counter[str]]:
 
     counts: Counter[str] = Counter()
     originals = {name: getattr(torch.Tensor, name) for name in _CONVERSIONS}
+    makers = {name: getattr(torch, name) for name in _UPLOADS}
 
     def wrap(name: str, method: Any) -> Any:
         def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -58,14 +65,26 @@ def count_host_syncs() -> Iterator[Counter[str]]:
 
         return counted
 
+    def upload(name: str, make: Any) -> Any:
+        def counted(data: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(data, torch.Tensor):
+                counts[name] += 1
+            return make(data, *args, **kwargs)
+
+        return counted
+
     try:
         for name, method in originals.items():
             setattr(torch.Tensor, name, wrap(name, method))
+        for name, make in makers.items():
+            setattr(torch, name, upload(name, make))
         with cpu_as_accelerator():
             yield counts
     finally:
         for name, method in originals.items():
             setattr(torch.Tensor, name, method)
+        for name, make in makers.items():
+            setattr(torch, name, make)
 
 
 def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> float:
@@ -73,8 +92,11 @@ def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> flo
 
     ``run`` is called with each count in ``iterations`` (it must run exactly that many
     iterations, e.g. ``tol=0``); the slope between the two counts excludes the one-off cost
-    of the start (validating ``x0``, the first evaluation).
+    of the start (validating ``x0``, the first evaluation), and a first run, not counted,
+    what a process makes once (the device's constants, :func:`lfso._arrays.constant`).
     """
+    with cpu_as_accelerator():
+        run(iterations[0])
     totals = []
     for max_iter in iterations:
         with count_host_syncs() as counts:
@@ -220,7 +242,7 @@ def optimizer_syncs(
                 nfev.append(opt.nfev)
 
             row[method] = syncs_per_iteration(run, steps)
-            calls[method] = (nfev[1] - nfev[0]) / (steps[1] - steps[0])
+            calls[method] = (nfev[-1] - nfev[-2]) / (steps[1] - steps[0])  # (after a warm-up)
     return {**table, **per_call}
 
 

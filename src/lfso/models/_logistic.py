@@ -52,7 +52,7 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
     has no vectorised loop, so it is not used here.)
     """
     e = xp.exp(-distance)
-    losses = xp.log1p(e) + xp.maximum(-margins, 0.0)
+    losses = xp.log1p(e) + xp.clip(-margins, min=0.0)
     ratio = e / (1.0 + e)
     return losses, xp.where(margins >= 0.0, ratio, 1.0 - ratio)
 

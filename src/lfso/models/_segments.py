@@ -23,6 +23,7 @@ from scipy.linalg.blas import idamax, isamax
 
 from .._arrays import (
     _DOT_DTYPES,
+    constant,
     device,
     materialize,
     materialize_all,
@@ -386,7 +387,9 @@ class NormPathSegment(SegmentBound):
         where = device(a)
         f64 = xp.float64
 
-        def wide(value: Any) -> Any:
+        def wide(value: Any) -> Any:  # (a host number by a fill: no copy from the host)
+            if isinstance(value, (int, float)):
+                return xp.full((), float(value), dtype=f64, device=where)
             return xp.asarray(value, dtype=f64, device=where)
 
         norms = (1.0, 1.0) if self._norms is None else self._norms
@@ -397,11 +400,11 @@ class NormPathSegment(SegmentBound):
         def curvature(trials: Any) -> Any:
             return _path_curvature(xp, self.p, self.k, consts, trials)
 
-        top = target / curvature(wide([0.0]))[0]  # t* <= target / C(0)
+        top = target / curvature(xp.zeros(1, dtype=f64, device=where))[0]  # (t* <= it)
         fallback = wide(guess if guess is not None and 0.0 < guess < math.inf else 1.0)
         fallback = fallback / wide(unit)
         top = xp.where((top > 0.0) & (top < math.inf), top, fallback)
-        trials = top * wide(list(_PATH_TRIALS))
+        trials = top * constant(xp, _PATH_TRIALS, f64, where)
         t_max = float(xp.finfo(a.dtype).max) ** 0.25
         return _grid_step(xp, target, trials, curvature, t_max)
 
@@ -996,6 +999,8 @@ def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) 
 
 #: Trial steps of the second, refining batch of a device step (:func:`_grid_step`).
 _REFINE = 6
+#: Where they lie between the first batch's bracket's ends, in logarithms.
+_FRACTIONS = tuple(j / (_REFINE + 1) for j in range(1, _REFINE + 1))
 
 
 def _grid_step(
@@ -1033,40 +1038,38 @@ def _grid_step(
     reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
     reach = xp.astype(reach, trials.dtype, copy=False)
     lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
-    hi = xp.where(hi < math.inf, hi, xp.minimum(lo * 4.0, xp.asarray(t_max, dtype=lo.dtype)))
-    fractions = xp.asarray(
-        [j / (_REFINE + 1) for j in range(1, _REFINE + 1)],
-        dtype=trials.dtype,
-        device=device(trials),
-    )
+    hi = xp.where(hi < math.inf, hi, xp.clip(lo * 4.0, max=t_max))
+    # (made on the device once per process: no copy from the host per step)
+    fractions = constant(xp, _FRACTIONS, trials.dtype, device(trials))
     refined = xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))])
     grid = xp.concat([trials, refined])
     bounds_c = xp.concat([first, sanitized(refined)])
     steps = xp.minimum(grid, target / bounds_c)
     bounds = xp.maximum(bounds_c, target / grid)
-    counted = xp.asarray([True] * (grid.shape[0] - 1) + [False], device=device(trials))
+    last = constant(xp, (False,), xp.bool, device(trials))
+    counted = xp.concat([xp.ones(grid.shape[0] - 1, dtype=xp.bool, device=device(trials)), last])
     steps = xp.where(counted | beyond, steps, -math.inf)  # (U only where it applies)
     tau = xp.max(steps)
     bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
     return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
 
 
-def _trials_along(xp: Any, ts: list[float], unit: Any, t_max: float, like: Any) -> Any:
-    """The trial steps ``ts`` (host floats in units of ``d / unit``) in units of the
-    segment's own ``d``, at most ``t_max``, sorted, as an array of ``like``'s dtype and
-    device: ``ts / unit`` in float64 before the cast (``unit`` a float, or a 0-d array
-    on the device), so that a step past the dtype's range in units of ``d / unit`` (a
-    float32 ``d / unit`` of size 1e-36 takes steps of 1e38 and beyond) is held in the
-    segment's units, where it is of the size of the step's length. Where ``ts / unit``
-    is a normal number of the dtype this is ``fl(ts) / unit`` (``unit`` a power of two:
-    an exact division), bit for bit."""
-    where = device(like)
-    if isinstance(unit, float):
-        scaled = sorted({min(t / unit, t_max) for t in ts})
-        return xp.asarray(scaled, dtype=like.dtype, device=where)
-    wide = xp.asarray(sorted(set(ts)), dtype=xp.float64, device=where)
-    wide = xp.clip(wide / xp.astype(unit, xp.float64, copy=False), max=t_max)
-    return xp.astype(wide, like.dtype, copy=False)
+def _trials_along(
+    xp: Any, center: float, factors: tuple[float, ...], unit: Any, t_max: float, like: Any
+) -> Any:
+    """The trial steps ``center f`` for ``f`` in ``factors`` (host floats, in units of ``d
+    / unit``) in units of the segment's own ``d``, at most ``t_max``, as an array of
+    ``like``'s dtype and device: ``center f / unit`` in float64 before the cast (``unit`` a
+    float, or a 0-d array on the device), so that a step past the dtype's range in units of
+    ``d / unit`` (a float32 ``d / unit`` of size 1e-36 takes steps of 1e38 and beyond) is
+    held in the segment's units, where it is of the size of the step's length. Where
+    ``center f / unit`` is a normal number of the dtype this is ``fl(center f) / unit``
+    (``unit`` a power of two: an exact division), bit for bit. The factors are made on the
+    device once per process (:func:`lfso._arrays.constant`), the rest computed there: no
+    copy from the host per step."""
+    wide = constant(xp, factors, xp.float64, device(like)) * center
+    wide = wide / (unit if isinstance(unit, float) else xp.astype(unit, xp.float64, copy=False))
+    return xp.astype(xp.clip(wide, max=t_max), like.dtype, copy=False)
 
 
 # Row segments -------------------------------------------------------------------------------
@@ -1162,7 +1165,7 @@ def approach_kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) ->
     (:func:`approach`), so ``end`` is lowered only by a ``widen`` given."""
     if widen is not None:
         end = end - widen[1]
-    e = xp.exp(-xp.maximum(end, 0.0))
+    e = xp.exp(-xp.clip(end, min=0.0))
     q = 1.0 + e
     return e / (q * q)
 
@@ -1251,7 +1254,7 @@ def approach(
             return _host_approach(m, v, delta, eps, unit, size)
     sign = np.sign if type(m) is np.ndarray else xp.sign  # (skips the wrapper's dtype checks)
     start = xp.abs(m) if size is None else size
-    rate = xp.minimum(sign(m) * v, 0.0)
+    rate = xp.clip(sign(m) * v, max=0.0)
     if exact:
         return start, rate
     return start * (1.0 - 4.1 * unit) - delta, (rate - eps) * (1.0 + 4.1 * unit)
@@ -1340,7 +1343,7 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
         far = xp.maximum(xp.abs(start), xp.abs(end))
         if unit > 0.0 or widen is not None:
             slack = 0.0 if widen is None else widen[1]
-            near = xp.maximum(near - (6.1 * unit) * far - slack, 0.0)
+            near = xp.clip(near - (6.1 * unit) * far - slack, min=0.0)
             far = far * (1.0 + 8.0 * unit) + slack
         return xp.maximum(rho2(xp, near), rho2(xp, far))
 
@@ -1951,12 +1954,12 @@ class RowSegment(SegmentBound):
         center, factors = 1.0, self.device_wide
         if guess is not None and 0.0 < guess < math.inf:
             center, factors = guess, self.device_round
-        f64, where = xp.float64, device(r)
+        f64 = xp.float64
 
         def wide(value: Any) -> Any:  # (a float stays one: float64 already)
             return value if isinstance(value, (int, float)) else xp.astype(value, f64, copy=False)
 
-        floor = xp.asarray(self.floor, dtype=f64, device=where)
+        floor = self.floor
         underflow = self.underflow
         if underflow is None:
             underflow = self._eta * (self._terms + wide(self._weight_sum))
@@ -1968,9 +1971,9 @@ class RowSegment(SegmentBound):
                 sums = xp.astype(self._device_values(trials), f64, copy=False)
             size = sums if magnitude is None else magnitude
             total = sums + (self._pad - 1.0) * size + underflow
-            return xp.maximum(self.scale * total + offset, floor)
+            return xp.clip(self.scale * total + offset, min=floor)
 
-        trials = _trials_along(xp, [center * f for f in factors], unit, self.t_max, r)
+        trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         target = (-eta) * wide(self._slope_array)
         return _grid_step(xp, target, trials, curvature, self.t_max)
 

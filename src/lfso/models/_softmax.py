@@ -155,7 +155,7 @@ class SoftmaxRegression(Model):
         self._mask = xp.reshape(mask, (-1,))
         # h(v) = min(1/2, 2 sigma(-2v)) for v >= 0 (clipped there), as 2 e / (1 + e) with
         # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
-        self._peak = lambda v: xp.minimum(0.5, 2.0 * _ratio(xp.exp(-2.0 * v)))
+        self._peak = lambda v: xp.clip(2.0 * _ratio(xp.exp(-2.0 * v)), max=0.5)
 
     @property
     def _onehot_t(self) -> Any:
