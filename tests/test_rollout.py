@@ -388,6 +388,49 @@ def test_pilot_says_no_go_where_lfsos_safeguard_gave_up_after_the_target(options
             assert [c.name for c in failed] == ["safeguard"] and not ev.candidate.risks
 
 
+#: A skew matrix: ``g + SPIN g`` still points downhill (``g . SPIN g = 0``), but by far less
+#: than its length claims.
+SPIN = 3.0 * np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+
+
+def spun_near_minimum(x):
+    """The gradient of :func:`quadratic` with a spurious rotation ``SPIN g`` added within
+    1e-3 of its minimiser: LFSO's certified decrease, read from its length, never holds
+    there, while a fixed step along it still converges (it vanishes only at the minimiser)."""
+    grad = H * (x - 1.0)
+    return grad + SPIN @ grad if np.max(np.abs(x - 1.0)) < 1e-3 else grad
+
+
+@pytest.mark.parametrize("fallback", [{"method": "gd", "step": 3e-3}, {"method": "scipy:L-BFGS-B"}])
+def test_a_safeguard_that_gives_up_on_a_wrong_gradient_hands_over(fallback):
+    """LFSO's safeguard gives up where the gradient turns wrong (``GRADIENT_MISMATCH``:
+    its finite difference of f contradicts the gradient; the collapse indicator, which
+    fires on the way there, is not watched): the fallback takes over from the best point
+    and goes below it (gd's fixed step to the stopping test)."""
+    res = guarded_minimize(
+        quadratic,
+        np.zeros(3),
+        grad=spun_near_minimum,
+        fallback=fallback,
+        guard=Guard({"collapse": 0}),
+        tol=1e-8,
+        max_iter=3000,
+    )
+    first, second = res.stages
+    ho = res.handover
+    assert first.status is Status.GRADIENT_MISMATCH
+    assert ho.reason == "gradient_mismatch" and ho.iteration == first.nit
+    assert ho.detail.startswith("the safeguard's finite difference of f disagreed with the")
+    assert "where the gradient says" in ho.detail  # (where and by how much)
+    assert "risk 'gradient_mismatch'" in res.message and "lfso.check_grad" in ho.lines()[-1]
+    assert ho.best_f == first.fun == second.history.f[0]
+    assert res.method == f"lfso -> {fallback['method']}" and not res.kept_first
+    assert res.fun < 0.5 * first.fun
+    if fallback["method"] == "gd":
+        assert res.success and res.grad_norm <= 1e-8 * first.history.grad_norm[0]
+        assert res.fun < 1e-6 * first.fun
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

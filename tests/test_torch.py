@@ -187,6 +187,79 @@ def test_a_checkpoint_loads_with_torch_loads_default_and_resumes_the_same_steps(
     assert torch.equal(whole, resumed)
 
 
+@pytest.mark.parametrize("graph", [False, True], ids=["rollbacks", "hessian-products"])
+def test_a_state_dict_carries_the_run_counters_and_a_resumed_run_counts_on(graph, tmp_path):
+    """The counters (and the last step's values) round-trip through a checkpoint read with
+    torch.load's default weights_only=True; a state dict without them (an older one)
+    loads and keeps the current counts; the resumed run takes the uninterrupted steps."""
+    X = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(32, generator=torch.Generator().manual_seed(2))
+
+    def make():
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = LFSO([w])
+
+        def closure():
+            opt.zero_grad()
+            loss = ((X @ w - y) ** 2).mean() + (w**4).sum()
+            loss.backward(create_graph=graph)  # (with a graph: Hessian-vector products)
+            return loss
+
+        return w, opt, closure
+
+    names = ("nfev", "rollbacks", "nhev", "noracle", "last_L", "last_radius", "last_step")
+
+    def counts(opt):
+        return {name: getattr(opt, name) for name in names}
+
+    whole, opt, closure = make()
+    for _ in range(30):
+        opt.step(closure)
+    w, opt, closure = make()
+    for _ in range(12):
+        opt.step(closure)
+    saved = counts(opt)
+    assert saved["nfev"] > 0 and saved["noracle"] > 0
+    assert saved["nhev" if graph else "rollbacks"] > 0
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"w": w.detach(), "opt": opt.state_dict()}, path)
+    start = torch.load(path)
+    resumed, opt2, closure2 = make()
+    with torch.no_grad():
+        resumed.copy_(start["w"])
+    opt2.load_state_dict(start["opt"])
+    assert counts(opt2) == saved
+    for _ in range(18):
+        opt2.step(closure2)
+    assert torch.equal(whole, resumed)
+    assert opt2.nfev > saved["nfev"] and opt2.noracle > saved["noracle"]
+    assert opt2.history.nfev[0] == saved["nfev"] + 1  # (the closure's count goes on)
+    # A state dict without the counters: the rule's state loads, the counts stay.
+    first = start["opt"]["param_groups"][0]["params"][0]
+    entry = start["opt"]["state"][first]
+    older = copy.deepcopy(start["opt"])
+    older["state"][first] = {k: v for k, v in entry.items() if k not in (*names, "steps")}
+    before = counts(opt2)
+    opt2.load_state_dict(older)
+    assert counts(opt2) == before and "lfso" in opt2.state[opt2.param_groups[0]["params"][0]]
+
+
+def test_steps_that_left_no_rule_state_save_their_counters_alone():
+    """At a stationary point no rule is started: the state dict holds the counters only,
+    and loads into a fresh optimiser as them, with no state for the parameter."""
+    w = torch.nn.Parameter(torch.zeros(2))
+    opt = LFSO([w])
+    closure = quartic_closure(opt, w)
+    for _ in range(3):
+        opt.step(closure)
+    assert opt.nfev > 0 and not opt.state[w].get("lfso")
+    saved = opt.state_dict()
+    assert saved["state"][0]["nfev"] == opt.nfev
+    fresh = LFSO([w])
+    fresh.load_state_dict(saved)
+    assert fresh.nfev == opt.nfev and not fresh.state.get(w)
+
+
 def test_safeguard_rolls_back_a_wrong_oracle():
     """The library's safeguard (lfso.steps.Safeguarded): monotone, and lfso.minimize's run.
 

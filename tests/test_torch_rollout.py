@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -286,3 +287,50 @@ def test_torch_pilot_is_a_no_go_where_lfsos_safeguard_gave_up(options, status, w
         assert not ev.go and "safeguard" in [c.name for c in ev.checks if not c.passed]
         assert f"gave up, {status}" in "\n".join(ev.lines())
         assert ("gradient" in ev.candidate.risks) is (status == "GRADIENT_MISMATCH")
+
+
+@pytest.mark.filterwarnings("ignore:LFSO. the step collapsed")  # (before the mismatch)
+@pytest.mark.parametrize(
+    ("options", "thresholds", "status", "why"),
+    [
+        ({"max_rollbacks": 2}, None, "STEP_FAILED", "the safeguard rejected 3 trial steps"),
+        ({}, {"collapse": 0}, "GRADIENT_MISMATCH", "the loss disagrees with its gradient"),
+    ],
+    ids=["step-failed", "gradient-mismatch"],
+)
+def test_guarded_optimizer_switches_on_the_step_lfsos_safeguard_gives_up(
+    options, thresholds, status, why
+):
+    """Where the gradient turns wrong LFSO's safeguard gives up and LFSO would stay put
+    (no risk indicator fires for ``STEP_FAILED``; the collapse indicator, which fires on
+    the way to the mismatch, is not watched): the guard switches after that very step,
+    naming the status, with the best parameters restored, and the fallback steps on."""
+    module = _Weights()
+    w = module.w
+    primary = LFSO([w], **options)
+    opt = GuardedOptimizer(primary, torch.optim.SGD([w], lr=1e-2), thresholds=thresholds)
+
+    def closure():
+        opt.zero_grad()
+        loss = _FlippedNearMinimum.apply(w)
+        loss.backward()
+        return loss
+
+    for _ in range(100):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            opt.step(closure)
+        gave_up = [str(c.message) for c in caught if str(c.message).startswith("LFSO: " + why)]
+        if gave_up or opt.handover is not None:
+            break
+    assert gave_up and primary._gave_up is not None  # the step LFSO's safeguard gave up on
+    ho = opt.handover
+    assert ho is not None and ho.reason == status.lower() and ho.detail.startswith(why)
+    assert f"risk '{status.lower()}' {why}" in ho.lines()[0]
+    rows = len(primary.history)
+    assert ho.row == rows and ho.best_loss == float(np.min(primary.history.f))
+    assert float(_FlippedNearMinimum.apply(w.detach())) == ho.best_loss  # restored
+    for _ in range(3):  # the fallback takes every later step
+        opt.step(closure)
+    assert opt.active is opt.fallback and len(primary.history) == rows
+    assert len(opt.history) == rows + 3

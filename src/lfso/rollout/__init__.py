@@ -11,8 +11,9 @@ The workflow a team follows before it stops tuning step sizes, as one call
    :class:`GoCriteria`, each checked and recorded (:class:`PilotEvidence`).
 2. **Guarded run** (:func:`guarded_minimize`). LFSO runs the full task while a
    :class:`Guard` watches the risk indicators of :mod:`lfso.monitor` (and divergence,
-   non-finite values, a failing safeguard, an oracle error). When one trips its threshold,
-   the run goes back to the best point and the fallback rule finishes it: one
+   non-finite values, an oracle error, and a safeguard that gives up: ``STEP_FAILED`` or
+   ``GRADIENT_MISMATCH``). When one trips its threshold, the run goes back to the best
+   point and the fallback rule finishes it: one
    :class:`GuardedResult`, one history, the hand-over marked (:class:`Handover`). A run
    whose ``f`` stopped changing at the limit of floating point is converged, not stuck (no
    hand-over), and a fallback that ends worse leaves the first stage's point.

@@ -182,8 +182,11 @@ class Handover:
     Attributes
     ----------
     reason : str
-        The indicator that tripped (a key of :data:`lfso.monitor.RISKS`, ``"divergence"``,
-        ``"step_failed"`` or ``"oracle_error"``).
+        The indicator that tripped (a key of :data:`lfso.monitor.RISKS`, ``"divergence"``
+        or ``"oracle_error"``), or how the first rule's safeguard gave up:
+        ``"step_failed"`` (every trial step rejected, status ``STEP_FAILED``) or
+        ``"gradient_mismatch"`` (a finite difference of ``f`` contradicted the gradient,
+        status ``GRADIENT_MISMATCH``).
     detail : str
     iteration : int
         Steps the first rule took before the trip.
@@ -209,7 +212,8 @@ class Handover:
     fallback: dict[str, Any]
 
     def lines(self) -> list[str]:
-        advice = RISKS[self.reason][1] if self.reason in RISKS else ""
+        risk = "gradient" if self.reason == "gradient_mismatch" else self.reason
+        advice = RISKS[risk][1] if risk in RISKS else ""
         return [
             f"hand-over at iteration {self.iteration} ({self.time:.3g} s): risk "
             f"'{self.reason}' {self.detail}",
@@ -324,6 +328,13 @@ def guarded_minimize(
 ) -> GuardedResult:
     """Run ``method`` under a :class:`Guard`; on a trip, finish with ``fallback`` from the
     best point.
+
+    The guard trips on its risk indicators and divergence (:class:`Guard`), on an oracle
+    that breaks its contract (``"oracle_error"``), and where the first stage ends without
+    a usable step: ``NON_FINITE``, or its safeguard gave up, ``STEP_FAILED`` (every trial
+    step rejected) or ``GRADIENT_MISMATCH`` (a finite difference of ``f`` contradicted the
+    gradient); the hand-over's ``reason`` is then the status in lower case. The fallback
+    needs no oracle, so it goes on from the best point where the first rule cannot.
 
     The stopping test is the same for both stages: ``||g|| <= max(tol ||g_0||, atol)`` with
     ``g_0`` the gradient at ``x0``, and ``max_iter`` counts the steps of both. The result is
@@ -454,7 +465,8 @@ def _first_stage(
 ) -> Result:
     """``method``'s run under ``guard`` (``callback`` chained before the guard's own): its
     result, or what the guard saw of it where the oracle broke its contract. A run that
-    ended non-finite or with every trial step rejected trips the guard."""
+    ended non-finite, or whose safeguard gave up (every trial step rejected, or a finite
+    difference of ``f`` that contradicts the gradient), trips the guard."""
     chained = guard.callback  # the guard's own callback runs too
     guard.callback = chain(callback, chained)
     try:
@@ -478,6 +490,11 @@ def _first_stage(
         guard.trip("non_finite", first.nit, "f or the gradient became NaN/inf")
     elif guard.tripped is None and first.status is Status.STEP_FAILED:
         guard.trip("step_failed", first.nit, "the safeguard rejected every trial step")
+    elif guard.tripped is None and first.status is Status.GRADIENT_MISMATCH:
+        # (the message ends with where and by how much, in parentheses)
+        where = first.message.removeprefix(Status.GRADIENT_MISMATCH.message).strip()
+        detail = "the safeguard's finite difference of f disagreed with the gradient"
+        guard.trip("gradient_mismatch", first.nit, f"{detail} {where}".rstrip())
     return first
 
 

@@ -39,9 +39,9 @@ class GoCriteria:
         has converged.
 
     Whatever the criteria, LFSO's safeguard must not give up in the pilot run (status
-    ``STEP_FAILED``: every trial step of a step rejected, where a guarded run hands over
-    to the fallback; ``GRADIENT_MISMATCH``: its finite difference of ``f`` disagreed with
-    the gradient), even where the run had reached the target before.
+    ``STEP_FAILED``: every trial step of a step rejected; ``GRADIENT_MISMATCH``: its
+    finite difference of ``f`` disagreed with the gradient; a guarded run hands over to
+    the fallback at either), even where the run had reached the target before.
     """
 
     target_rtol: float = 1e-6

@@ -103,6 +103,8 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     StochasticLFSO,
     _check_reals,
     _first_state,
+    _split_run,
+    _with_run,
     _with_state,
 )
 
@@ -110,6 +112,10 @@ __all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
 
 #: The default method of :class:`LFSO` (see its docstring for why not ``"lfso-lbfgs"``).
 DEFAULT_METHOD = "lfso"
+
+#: What :meth:`LFSO.state_dict` saves of the run besides the rule's state: the counters
+#: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
+_RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step")
 
 
 class MinibatchWarning(RuntimeWarning):
@@ -226,7 +232,8 @@ class LFSO(torch.optim.Optimizer):
         safeguard gave up on).
     history : lfso.History
     nfev, rollbacks, nhev, noracle : int
-        Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls.
+        Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls; saved
+        by :meth:`state_dict` and counted on from there after :meth:`load_state_dict`.
 
     Examples
     --------
@@ -321,7 +328,8 @@ class LFSO(torch.optim.Optimizer):
         self.callback = callback
         self._warned = False
         self._steps = 0  # steps taken (the misuse check's schedule)
-        self._gave_up: tuple[Status, int, str] | None = None  # (see _stay)
+        self._gave_up: tuple[Status, int, str] | None = None  # the first give-up (_stay)
+        self._last_give_up: tuple[Status, int, str] | None = None  # the latest one
         # Device scalars deferred by one step ride the next step's fetch (lfso._later):
         # the optimiser's own rider list and known distances, set around each step().
         self._riders: list[Later] = []
@@ -391,12 +399,27 @@ class LFSO(torch.optim.Optimizer):
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """As torch's, with the rule's state as tensors, numbers, strings, lists and dicts
         (under the first parameter's ``"lfso"``), so that ``torch.load`` reads a saved one
-        with its default ``weights_only=True``."""
+        with its default ``weights_only=True``; and the run's counters (:attr:`nfev`,
+        :attr:`rollbacks`, :attr:`nhev`, :attr:`noracle`, the steps taken) and
+        :attr:`last_L`, :attr:`last_radius`, :attr:`last_step`, as numbers in the first
+        parameter's state."""
         out = super().state_dict()
         key, entry = _first_state(out)
         if entry is not None and isinstance(entry.get("lfso"), SavedState):
             out = _with_state(out, key, {**entry, "lfso": encoded(entry["lfso"].state)})
-        return out
+        stepper = self._stepper
+        run = {
+            "nfev": self.nfev,
+            "rollbacks": stepper.rollbacks,
+            "nhev": stepper.nhev,
+            "noracle": stepper.noracle,
+            "steps": self._steps,
+            "last_L": float(self.last_L),
+            "last_radius": float(self.last_radius),
+            "last_step": float(self.last_step),
+        }
+        # (a step that left no state, at a stationary point: the counters alone)
+        return _with_run(out, run, bare=self.nfev > 0)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; the group's dict says, when
@@ -405,7 +428,10 @@ class LFSO(torch.optim.Optimizer):
         self.param_groups[-1] = _Group(self.param_groups[-1])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load as torch does; the next step re-evaluates the closure at the parameters."""
+        """Load as torch does; the next step re-evaluates the closure at the parameters.
+        The run's counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go
+        on from the saved ones; a state dict without them keeps the current ones."""
+        state_dict, run = _split_run(state_dict, _RUN)
         key, entry = _first_state(state_dict)
         saved = None
         if entry is not None and not isinstance(entry.get("lfso"), (SavedState, type(None))):
@@ -422,6 +448,22 @@ class LFSO(torch.optim.Optimizer):
             holder = self.state[first].get("lfso")
             if isinstance(holder, SavedState):
                 holder.state = moved(holder.state, first)
+        self._resume(run)
+
+    def _resume(self, run: dict[str, Any]) -> None:
+        """The counters and last values of a loaded state dict (those it holds)."""
+        if "nfev" in run:
+            self.nfev = int(run["nfev"])
+            if self._run is not None:  # (the closure's model counts on from there)
+                self._run.model.nfev = self.nfev
+        for name in ("rollbacks", "nhev", "noracle"):
+            if name in run:
+                setattr(self._stepper, name, int(run[name]))
+        if "steps" in run:
+            self._steps = int(run["steps"])
+        for name in ("last_L", "last_radius", "last_step"):
+            if name in run:
+                setattr(self, name, float(run[name]))
 
     @property
     def callback(self) -> Callable[[Result], Any] | None:
@@ -555,7 +597,8 @@ class LFSO(torch.optim.Optimizer):
         :meth:`step`). The first step the safeguard gave up on (not one that no dtype can
         certify) is kept in ``_gave_up``, with the status :func:`lfso.minimize`'s run ends
         with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
-        evidence :func:`lfso.torch.pilot` reads."""
+        evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
+        ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
         model, rule = run.model, run.rule
         with torch.no_grad():
             run.layout.write(z)
@@ -575,13 +618,15 @@ class LFSO(torch.optim.Optimizer):
             tried = rule.max_rollbacks + 1
             stepper.rollbacks += tried - 1
             why = f"the safeguard rejected {tried} trial steps"
-        if self._gave_up is None and not isinstance(error, PrecisionLimitError):
+        if not isinstance(error, PrecisionLimitError):
             status = (
                 Status.GRADIENT_MISMATCH
                 if isinstance(error, GradientMismatchError)
                 else Status.STEP_FAILED
             )
-            self._gave_up = (status, len(stepper.history), why)
+            self._last_give_up = (status, len(stepper.history), why)
+            if self._gave_up is None:
+                self._gave_up = self._last_give_up
         warnings.warn(
             f"LFSO: {why}; the parameters are unchanged, and later steps from them "
             "with the same loss and gradient are skipped (the rule would only fail "

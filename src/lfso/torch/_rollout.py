@@ -4,10 +4,11 @@
 optimiser (SGD, Adam, ...) over the same parameters. Each ``step(closure)`` goes to LFSO
 until a risk indicator of its history (:mod:`lfso.monitor`; the thresholds of
 :data:`lfso.rollout.DEFAULT_THRESHOLDS`) trips, the loss rises above the best by more
-than ``divergence`` times the progress, or the gradient is not finite; then the best
-parameters seen are restored and every later step goes to the fallback. ``history`` is one
-history of both stages, ``handover`` says when and why. The module imports torch;
-``import lfso`` does not.
+than ``divergence`` times the progress, the gradient is not finite, or LFSO's safeguard
+gives up on a step (every trial step rejected, or the loss disagreeing with its gradient:
+LFSO would stay put); then the best parameters seen are restored and every later step
+goes to the fallback. ``history`` is one history of both stages, ``handover`` says when
+and why. The module imports torch; ``import lfso`` does not.
 
 >>> import torch, lfso.torch, lfso.torch
 >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
@@ -49,8 +50,11 @@ __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
 class TorchHandover:
     """When and why :class:`GuardedOptimizer` switched to the fallback.
 
-    ``step`` counts the LFSO steps taken; ``row`` is the history row where the fallback
-    starts; ``best_loss`` the loss of the restored parameters (``best_row`` its row).
+    ``reason`` is the risk indicator that tripped (or ``"divergence"``), ``"non_finite"``,
+    or, where LFSO's safeguard gave up, ``"step_failed"`` or ``"gradient_mismatch"``;
+    ``detail`` says more. ``step`` counts the LFSO steps taken; ``row`` is the history row
+    where the fallback starts; ``best_loss`` the loss of the restored parameters
+    (``best_row`` its row).
     """
 
     reason: str
@@ -86,6 +90,12 @@ class GuardedOptimizer:
 
     Notes
     -----
+    The switch comes right after the LFSO step on which a risk trips (below) or LFSO's
+    safeguard gives up, where :func:`lfso.minimize`'s run would end with ``STEP_FAILED``
+    (every trial step rejected) or ``GRADIENT_MISMATCH`` (the loss disagrees with its
+    gradient): LFSO would only stay put there, and :attr:`handover`'s ``reason`` is that
+    status in lower case, its ``detail`` why (as LFSO's warning says).
+
     The check after each LFSO step is :meth:`lfso.rollout.Guard.check`, the one of
     :func:`lfso.rollout.guarded_minimize` (:attr:`guard`): ``stagnation`` where the step's
     certified decrease is below the rounding of the loss is convergence as far as the
@@ -166,6 +176,15 @@ class GuardedOptimizer:
         h = self.primary.history
         return self.guard.check(h, h.last("f"), len(h) - 1, self._best_loss)
 
+    def _gave_up(self, before: tuple[Status, int, str] | None) -> tuple[str, str] | None:
+        """``(reason, detail)`` where LFSO's safeguard gave up on the step just taken (its
+        latest give-up is not ``before``): the status in lower case and why."""
+        after = self.primary._last_give_up
+        if after is None or after is before:
+            return None
+        status, _, why = after
+        return status.name.lower(), why
+
     @torch.no_grad()
     def _switch(self, reason: str, detail: str) -> None:
         if self._best is not None:
@@ -184,7 +203,7 @@ class GuardedOptimizer:
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """One step of the active optimiser; switches when the guard trips."""
         if self.handover is None:
-            rows = len(self.primary.history)
+            rows, given = len(self.primary.history), self.primary._last_give_up
             try:
                 loss = self.primary.step(closure)
             except ValueError:
@@ -194,7 +213,7 @@ class GuardedOptimizer:
                     return self._fallback_step(closure)
                 raise
             self._keep_best()
-            trip = self._check()
+            trip = self._check() or self._gave_up(given)
             if trip is not None:
                 self._switch(*trip)
             return loss

@@ -524,6 +524,31 @@ def _with_state(state_dict: dict[str, Any], key: Any, entry: dict[str, Any]) -> 
     return {**state_dict, "state": {**state_dict["state"], key: entry}}
 
 
+def _with_run(state_dict: dict[str, Any], run: dict[str, Any], *, bare: bool) -> dict[str, Any]:
+    """``state_dict`` with ``run`` (the counters and last values of a run, as numbers) added
+    to the first parameter's state; where that parameter has none, only if ``bare``."""
+    key, entry = _first_state(state_dict)
+    if entry is not None:
+        return _with_state(state_dict, key, {**entry, **run})
+    if key is not None and bare:
+        return _with_state(state_dict, key, dict(run))
+    return state_dict
+
+
+def _split_run(state_dict: Any, names: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    """``state_dict`` without the entries ``names`` of the first parameter's state (without
+    that state where nothing else is left), and those entries (the ones it holds)."""
+    key, entry = _first_state(state_dict)
+    if entry is None:
+        return state_dict, {}
+    run = {k: entry[k] for k in names if k in entry}
+    own = {k: v for k, v in entry.items() if k not in names}
+    state_dict = _with_state(state_dict, key, own)
+    if not own:  # (only the run's entries: steps that left no state)
+        state_dict["state"].pop(key)
+    return state_dict, run
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -1423,8 +1448,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         on either path."""
         self._store()
         out = super().state_dict()
-        key, entry = _first_state(out)
-        run = {
+        run: dict[str, Any] = {}
+        if _first_state(out)[1] is not None:  # can the last step be undone (from "prev")
+            undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
+            run["undoable"] = bool(undoable)
+        run |= {
             "steps": self.steps,
             "probes": self.probes,
             "rollbacks": self._counts[0],
@@ -1432,12 +1460,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             "last_step": float(self.last_step),
             "last_curvature": float(self.last_curvature),
         }
-        if entry is not None:  # whether the last step can be undone (its start is in "prev")
-            undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
-            out = _with_state(out, key, {**entry, "undoable": bool(undoable), **run})
-        elif key is not None and self.steps:  # steps that left no state (batches skipped)
-            out = _with_state(out, key, run)
-        return out
+        # (steps that left no state, batches skipped: the counters alone)
+        return _with_run(out, run, bare=bool(self.steps))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         """As :meth:`torch.optim.Optimizer.load_state_dict` (the device path rebuilds its
@@ -1449,16 +1473,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         The run's counters and :attr:`last_step`, :attr:`last_curvature` go on from the
         saved ones; a state dict without them keeps the current ones."""
         self._settle()
-        key, saved = _first_state(state_dict)
-        d_prev, undoable, run = None, False, {}
-        if saved is not None:
-            # (the first parameter's state holds them; d_prev kept out of torch's cast)
-            d_prev, undoable = saved.get("d_prev"), bool(saved.get("undoable", False))
-            run = {k: saved[k] for k in _RUN if k in saved}
-            own = {k: v for k, v in saved.items() if k not in ("d_prev", "undoable", *_RUN)}
-            state_dict = _with_state(state_dict, key, own)
-            if not own:  # (only the counters: steps that left no state)
-                state_dict["state"].pop(key)
+        # (the first parameter's state holds them; d_prev kept out of torch's cast)
+        state_dict, run = _split_run(state_dict, ("d_prev", "undoable", *_RUN))
+        d_prev, undoable = run.pop("d_prev", None), bool(run.pop("undoable", False))
         super().load_state_dict(state_dict)
         self._resume(run)
         first = self.param_groups[0]["params"][0]
