@@ -237,7 +237,7 @@ def x0_cases() -> list[Case]:
         ("None", None),
         ("string", "abc"),
         ("ragged", [[1.0], [1.0, 2.0]]),
-        ("scalar", 1.0),
+        ("bool", True),
         ("object", np.array([1.0, "a", None], dtype=object)),
     ]:
         out.append(Case(f"x0 {label}", lambda v=v: run_model(x0=v), ("x0",), _NO_VALUE))
@@ -250,6 +250,8 @@ def x0_cases() -> list[Case]:
         )
     )
     out.append(Case("x0 list", lambda: run_model(x0=[1.0, 1.0, 1.0]), ("x0",), expect=converged))
+    # (a number: a vector of one element, as scipy.optimize.minimize takes it)
+    out.append(Case("x0 scalar", lambda: run_model(x0=1.0), ("x0",), expect=converged))
     out.append(
         Case("x0 int", lambda: run_model(x0=np.ones(3, dtype=int)), ("x0",), expect=converged)
     )

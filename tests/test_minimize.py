@@ -465,3 +465,24 @@ def test_an_exception_while_x0_is_evaluated_propagates_as_it_is():
     with pytest.raises(RuntimeError, match="fun failed at the start") as caught:
         lfso.minimize(fun, np.zeros(2), grad=lambda x: x)
     assert not hasattr(caught.value, "result")
+
+
+@pytest.mark.parametrize("x0", [1.0, 1, np.float32(1.0), np.array(1.0)], ids=repr)
+def test_a_number_as_x0_is_a_vector_of_one_element_as_in_scipy(x0):
+    """``scipy.optimize.minimize(f, 1.0)`` runs on ``np.atleast_1d(x0)``: so does
+    ``lfso.minimize``, whose ``x`` then has shape ``(1,)``, and ``fun`` and ``grad`` get
+    vectors of one element."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    shapes = set()
+
+    def f(x):
+        shapes.add(np.shape(x))
+        return float(np.sum((x - 3.0) ** 4))
+
+    res = lfso.minimize(f, x0, grad=lambda x: 4.0 * (x - 3.0) ** 3, tol=1e-6)
+    ref = scipy_minimize(f, x0, jac=lambda x: 4.0 * (x - 3.0) ** 3, method="L-BFGS-B")
+    assert res.success and res.x.shape == ref.x.shape == (1,)
+    assert shapes == {(1,)} and abs(res.x[0] - 3.0) < 0.05
+    with pytest.raises(ValueError, match=r"x0 must be 1-D, got shape \(\)"):
+        lfso.minimize(f, True, grad=lambda x: x)

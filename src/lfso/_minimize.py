@@ -175,6 +175,7 @@ def _start_point(x0: Any, model: Model) -> Any:
     """``x0`` as the run's first iterate: a finite real 1-D vector in the model's array
     library, on its data's device and dtype (:attr:`Model.data`, :attr:`Model.xp`).
 
+    A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``).
     Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
     and ``ValueError`` when a model of known dimension gets another length. The caller's
     array is copied where it would be taken as it is, so that ``Result.x`` is never the
@@ -184,6 +185,10 @@ def _start_point(x0: Any, model: Model) -> Any:
     """
     if getattr(x0, "requires_grad", False) and callable(getattr(x0, "detach", None)):
         x0 = x0.detach()  # (then copied below, as it shares the caller's memory)
+    if is_real(x0):
+        x0 = [x0]  # a number: a vector of one element, as SciPy takes it
+    elif getattr(x0, "ndim", None) == 0 and callable(getattr(x0, "reshape", None)):
+        x0 = x0.reshape(1)  # (a 0-d array: the same)
     given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if x0 is given:
@@ -318,8 +323,9 @@ def minimize(
         A model from :mod:`lfso.models` (value, gradient and oracle in one pass), or
         ``fun(x) -> float`` together with ``grad=`` and, for LFSO, ``smoothness=``.
     x0 : array, shape (d,)
-        Finite starting point (lists are converted; integers become float64). It is taken
-        into the model's array library, and for PyTorch data onto their device and dtype.
+        Finite starting point (lists are converted; integers become float64; a number is a
+        vector of one element, as in SciPy). It is taken into the model's array library,
+        and for PyTorch data onto their device and dtype.
     method : str or StepRule, optional
         A name of the method registry (:data:`lfso.METHODS`): ``"lfso-lbfgs"``
         (the default), ``"lfso"`` (LFSO-GD; the default when ``radius=`` is given),
