@@ -211,3 +211,18 @@ def test_readme_stall_length_and_minibatch_multiple_are_the_code_defaults():
     opt = StochasticLFSO([torch.nn.Parameter(torch.zeros(2))])
     assert (opt.eta_max, opt.window) == (float(m[1]), int(m[2]))
     assert inspect.signature(StochasticLFSO).parameters["eta"].default == 1.0
+
+
+def test_readme_rows_from_which_trial_steps_are_compiled_are_the_codes():
+    """The README's row count from which an accelerator's trial steps run compiled, and
+    the kernels it names, are :mod:`lfso.models._fused`'s."""
+    from lfso.models import _fused
+    from lfso.models._segments import approach_kernel, power_kernel
+
+    m = re.search(r"From 2\^(\d+) rows, on an NVIDIA GPU", PROSE)
+    assert m and 2 ** int(m[1]) == _fused.MIN_ROWS
+    assert "l_2p regression with p = 2, 2.5 or 3 and of logistic regression" in PROSE
+    covered = [
+        p for p in (1.5, 2.0, 2.5, 3.0, 3.5) if hasattr(power_kernel(2 * p - 2, 1.0), "fused_ulps")
+    ]
+    assert covered == [2.0, 2.5, 3.0] and hasattr(approach_kernel, "fused_ulps")
