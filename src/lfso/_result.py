@@ -143,8 +143,8 @@ _MESSAGES = {
     Status.STALLED: (
         f"Stopped: neither f nor the gradient norm reached a new low in the last "
         f"{STALL_ITERATIONS:,} iterations, above the tolerance: the rounding of f and its "
-        "gradient in x's dtype holds the run there (float32 resolves about 7 digits). "
-        "Returning the best point; loosen tol, or run in float64."
+        "gradient in x's dtype holds the run there. Returning the best point; loosen tol "
+        "(or, for a float32 run, which resolves about 7 digits, run in float64)."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "
