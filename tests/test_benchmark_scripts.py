@@ -474,3 +474,33 @@ def test_float32_stall_script_reports_each_run():
     assert all(r[2] == "STALLED" and int(r[3]) < 3000 and float(r[5]) < 1e-5 for r in table)
     bad = run_script(BENCHMARKS / "float32_stall.py", "--problems", "nope", check=False)
     assert bad.returncode == 2 and "--problems: unknown ['nope']" in bad.stderr
+
+
+def test_device_traffic_counts_the_compiled_trial_pass_as_one_read(monkeypatch):
+    """``device_traffic.py``: the rows' traffic per iteration of the plain loop is its two
+    products with ``A`` (``2 d`` vectors) and a few more; ``lfso``'s extra traffic is a
+    constant number of row-length vectors whatever ``d``, about 20 on l_4 and 70 on
+    logistic regression with the trial steps compiled, several hundred without (the
+    ``n x k`` arrays of PyTorch's operations). Exact counts, not timings."""
+    pytest.importorskip("torch")
+    from test_fused import _compiles
+
+    from lfso.models import _fused
+
+    if not _compiles():
+        pytest.skip("torch.compile cannot compile here")
+    monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+
+    def counts(enabled: bool) -> dict[tuple[str, int], tuple[float, float]]:
+        monkeypatch.setattr(_fused, "_ENABLED", enabled)
+        rows = _run("device_traffic.py", "--rows", "400", "--d", "4", "12", "--methods", "lfso")
+        return {(r[0], int(r[1])): (float(r[2]), float(r[3])) for r in rows[2:]}
+
+    fused, plain = counts(True), counts(False)
+    for (model, d), (loop, moved) in fused.items():
+        assert 2 * d <= loop <= 2 * d + 15, (model, d, loop)
+        budget = 25 if model == "l4" else 75
+        assert 0 < moved - loop <= budget, (model, d, moved - loop)
+        assert plain[model, d][1] - loop >= 300, (model, d, plain[model, d])
+    extra = {m: {fused[m, d][1] - fused[m, d][0] for d in (4, 12)} for m in ("l4", "logistic")}
+    assert all(len(v) == 1 for v in extra.values()), extra  # (the same at every d)

@@ -1,0 +1,188 @@
+"""Memory traffic over the rows per iteration on an accelerator's path, against a plain loop.
+
+Usage::
+
+    python benchmarks/device_traffic.py                  # 2^18 rows, d = 25 and 100
+    python benchmarks/device_traffic.py --rows 300000 --d 100 --models l4
+
+At large ``n`` a GPU iteration is bound by memory: each PyTorch operation over the rows
+reads its operands and writes its result, so the iteration's time is about the bytes it
+moves over the device's copy rate. This counts them exactly on CPU tensors inside
+:func:`lfso.bench.cpu_as_accelerator` (the path a GPU takes), with a ``TorchDispatchMode``:
+every operation with an operand or result of ``n`` elements or more counts the sizes of
+those (views, which move nothing, left out), in units of one row-length vector of the data's
+dtype, per iteration (the slope between runs of 10 and 30 iterations, after an untimed
+run). A batch of trial steps compiled into one pass (:mod:`lfso.models._fused`) counts what
+it reads, the rows, their change and their weights, once. Beside it the same count for the
+plain loop of ``gpu_iteration_cost.py`` (l_4: ``r = A x - b``, ``x -= t 4 A^T r^3``;
+logistic: ``x += t A^T (s sigma(-s A x)) / n``), whose two products with ``A`` move
+``2 d + 2`` vectors. The ratio is a GPU's time ratio at sizes where it is bound by memory;
+what it leaves out is the host's time per iteration (``benchmarks/host_syncs.py``), which
+bounds a GPU iteration from below at small sizes. Needs PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
+
+import lfso
+from lfso.bench import cpu_as_accelerator
+from lfso.models import _fused
+
+#: Operators that move no data (views, metadata).
+_VIEWS = {
+    "view",
+    "_unsafe_view",
+    "as_strided",
+    "select",
+    "slice",
+    "expand",
+    "t",
+    "transpose",
+    "permute",
+    "reshape",
+    "unsqueeze",
+    "squeeze",
+    "detach",
+    "alias",
+    "lift_fresh",
+    "empty",
+    "empty_strided",
+    "empty_like",
+}
+
+
+class RowTraffic(TorchDispatchMode):
+    """Counts the elements moved by operations on arrays of ``rows`` elements or more (in
+    ``moved``)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self.rows, self.moved = rows, 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket.__name__ not in _VIEWS:
+            self.moved += sum(self._sizes(args)) + sum(self._sizes(out))
+        return out
+
+    def _sizes(self, value: Any) -> list[int]:
+        if isinstance(value, torch.Tensor):
+            return [value.numel()] if value.numel() >= self.rows else []
+        if isinstance(value, (list, tuple)):
+            return [s for v in value for s in self._sizes(v)]
+        return []
+
+
+def _counting_fused(counter: list[RowTraffic | None]) -> Any:
+    """:func:`lfso.models._fused.trial_sums` counting what the compiled pass reads (the
+    rows, their change, the weights) and running it outside the count."""
+    original = _fused.trial_sums
+
+    def trial_sums(kernel: Any, r: Any, u: Any, weight: Any, *rest: Any) -> Any:
+        mode = counter[0]
+        if mode is not None:
+            mode.moved += r.numel() + u.numel() + (0 if weight is None else weight.numel())
+        with _disable_current_modes():
+            return original(kernel, r, u, weight, *rest)
+
+    return trial_sums
+
+
+def _data(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, d)) / np.sqrt(d)
+    b = A @ np.ones(d) + 0.5 * rng.standard_normal(n)
+    At, bt = torch.tensor(A, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+    return At, bt, torch.where(bt > 0, 1.0, -1.0)
+
+
+def _plain(model: str, A: torch.Tensor, b: torch.Tensor, s: torch.Tensor, iters: int) -> None:
+    x = torch.zeros(A.shape[1])
+    for _ in range(iters):
+        if model == "l4":
+            r = A @ x - b
+            x = x - 1e-6 * 4.0 * (A.T @ (r * r * r))
+        else:
+            x = x + 1e-3 * (A.T @ (s * torch.sigmoid(-s * (A @ x))))
+
+
+def per_iteration(run: Any, rows: int, counter: list[RowTraffic | None]) -> float:
+    """Row-length vectors moved per iteration by ``run(iters)``: the slope between 10 and
+    30 iterations, after an untimed run of 10 (what a process makes once, left out)."""
+    run(10)
+    moved = []
+    for iters in (10, 30):
+        counter[0] = mode = RowTraffic(rows)
+        with mode:
+            run(iters)
+        counter[0] = None
+        moved.append(mode.moved)
+    return (moved[1] - moved[0]) / 20 / rows
+
+
+def _row(name: str, d: int, data: tuple[Any, Any, Any], methods: list[str], counter: Any) -> str:
+    """One line of the table: the plain loop's count and each method's, with its ratio."""
+    A, b, s = data
+    rows = A.shape[0]
+    model: Any = (
+        lfso.models.LpRegression(A, b, 2)
+        if name == "l4"
+        else lfso.models.LogisticRegression(A, s, l2=1.0 / rows)
+    )
+    plain = per_iteration(lambda k: _plain(name, A, b, s, k), rows, counter)
+    cells = []
+    for method in methods:
+
+        def run(k: int, method: str = method) -> None:
+            with cpu_as_accelerator():
+                x0 = torch.zeros(d)
+                lfso.minimize(model, x0, method=method, tol=0.0, max_iter=k, monitor=False)
+
+        moved = per_iteration(run, rows, counter)
+        cells.append(f"{moved:>9.1f} ({moved / plain:.2f}x)")
+    return f"{name:>9} {d:>4} {plain:>8.1f} " + " ".join(f"{c:>18}" for c in cells)
+
+
+def table(rows: int, dims: list[int], models: list[str], methods: list[str]) -> list[str]:
+    """The printed table: per model and ``d``, row-length vectors per iteration."""
+    counter: list[RowTraffic | None] = [None]
+    original = _fused.trial_sums
+    _fused.trial_sums = _counting_fused(counter)
+    lines = [f"{'model':>9} {'d':>4} {'plain':>8} " + " ".join(f"{m:>18}" for m in methods)]
+    try:
+        for d in dims:
+            data = _data(rows, d)
+            lines += [_row(name, d, data, methods, counter) for name in models]
+    finally:
+        _fused.trial_sums = original
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=_fused.MIN_ROWS)
+    parser.add_argument("--d", type=int, nargs="+", default=[25, 100])
+    parser.add_argument(
+        "--models", nargs="+", choices=["l4", "logistic"], default=["l4", "logistic"]
+    )
+    parser.add_argument("--methods", nargs="+", default=["lfso", "lfso-lbfgs"])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    print(
+        f"row-length vectors moved per iteration, {args.rows} rows, float32, an accelerator's "
+        f"path (the trial steps compiled from {_fused.MIN_ROWS} rows)"
+    )
+    for line in table(args.rows, args.d, args.models, args.methods):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
