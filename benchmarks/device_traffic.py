@@ -8,17 +8,19 @@ Usage::
 At large ``n`` a GPU iteration is bound by memory: each PyTorch operation over the rows
 reads its operands and writes its result, so the iteration's time is about the bytes it
 moves over the device's copy rate. This counts them exactly on CPU tensors inside
-:func:`lfso.bench.cpu_as_accelerator` (the path a GPU takes), with a ``TorchDispatchMode``:
-every operation with an operand or result of ``n`` elements or more counts the sizes of
-those (views, which move nothing, left out), in units of one row-length vector of the data's
-dtype, per iteration (the slope between runs of 10 and 30 iterations, after an untimed
-run). A batch of trial steps compiled into one pass (:mod:`lfso.models._fused`) counts what
-it reads, the rows, their change and their weights, once. Beside it the same count for the
-plain loop of ``gpu_iteration_cost.py`` (l_4: ``r = A x - b``, ``x -= t 4 A^T r^3``;
-logistic: ``x += t A^T (s sigma(-s A x)) / n``), whose two products with ``A`` move
-``2 d + 2`` vectors. The ratio is a GPU's time ratio at sizes where it is bound by memory;
-what it leaves out is the host's time per iteration (``benchmarks/host_syncs.py``), which
-bounds a GPU iteration from below at small sizes. Needs PyTorch.
+:func:`lfso.bench.cpu_as_accelerator` (the path a GPU takes), with a
+``TorchDispatchMode``: every operation with an operand or result of ``n`` elements or more
+counts the sizes of those (views, which move nothing, left out), in units of one
+row-length vector of the data's dtype, per iteration (the slope between runs of 10 and 30
+iterations, after an untimed run). A pass compiled into one (:mod:`lfso.models._fused`)
+counts what it reads and writes once: a batch of trial steps, the rows, their change and
+their weights; the logistic segment's rows, the margins, their change and sizes, and the
+three rows it makes. Beside it the same count for the plain loop of
+``gpu_iteration_cost.py`` (l_4: ``r = A x - b``, ``x -= t 4 A^T r^3``; logistic: ``x += t
+A^T (s sigma(-s A x)) / n``), whose two products with ``A`` move ``2 d + 2`` vectors. The
+ratio is a GPU's time ratio at sizes where it is bound by memory; what it leaves out is
+the host's time per iteration (``benchmarks/host_syncs.py``), which bounds a GPU iteration
+from below at small sizes. Needs PyTorch.
 """
 
 from __future__ import annotations
@@ -80,19 +82,30 @@ class RowTraffic(TorchDispatchMode):
         return []
 
 
-def _counting_fused(counter: list[RowTraffic | None]) -> Any:
-    """:func:`lfso.models._fused.trial_sums` counting what the compiled pass reads (the
-    rows, their change, the weights) and running it outside the count."""
-    original = _fused.trial_sums
+def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
+    """:mod:`lfso.models._fused`'s compiled passes, counting what each reads and writes
+    (the trial sums: the rows, their change, the weights; the logistic segment's rows: the
+    margins, their change and their sizes, and the three rows it makes) and running them
+    outside the count."""
+    sums, rows = _fused.trial_sums, _fused.approach_rows
 
-    def trial_sums(kernel: Any, r: Any, u: Any, weight: Any, *rest: Any) -> Any:
+    def add(*arrays: Any) -> None:
         mode = counter[0]
         if mode is not None:
-            mode.moved += r.numel() + u.numel() + (0 if weight is None else weight.numel())
-        with _disable_current_modes():
-            return original(kernel, r, u, weight, *rest)
+            mode.moved += sum(a.numel() for a in arrays if isinstance(a, torch.Tensor))
 
-    return trial_sums
+    def trial_sums(kernel: Any, r: Any, u: Any, weight: Any, *rest: Any) -> Any:
+        add(r, u, weight)
+        with _disable_current_modes():
+            return sums(kernel, r, u, weight, *rest)
+
+    def approach_rows(m: Any, v: Any, delta: Any, eps: Any, unit: float, size: Any) -> Any:
+        with _disable_current_modes():
+            out = rows(m, v, delta, eps, unit, size)
+        add(m, v, size, *(out[:3] if out is not None else ()))
+        return out
+
+    return {"trial_sums": trial_sums, "approach_rows": approach_rows}
 
 
 def _data(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -153,15 +166,17 @@ def _row(name: str, d: int, data: tuple[Any, Any, Any], methods: list[str], coun
 def table(rows: int, dims: list[int], models: list[str], methods: list[str]) -> list[str]:
     """The printed table: per model and ``d``, row-length vectors per iteration."""
     counter: list[RowTraffic | None] = [None]
-    original = _fused.trial_sums
-    _fused.trial_sums = _counting_fused(counter)
+    originals = {name: getattr(_fused, name) for name in ("trial_sums", "approach_rows")}
+    for name, counted in _counting_fused(counter).items():
+        setattr(_fused, name, counted)
     lines = [f"{'model':>9} {'d':>4} {'plain':>8} " + " ".join(f"{m:>18}" for m in methods)]
     try:
         for d in dims:
             data = _data(rows, d)
             lines += [_row(name, d, data, methods, counter) for name in models]
     finally:
-        _fused.trial_sums = original
+        for name, original in originals.items():
+            setattr(_fused, name, original)
     return lines
 
 

@@ -17,6 +17,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from array_api_compat import torch as compat  # noqa: E402
+
 import lfso  # noqa: E402
 from lfso.bench import cpu_as_accelerator  # noqa: E402
 from lfso.models import _fused  # noqa: E402
@@ -128,6 +130,35 @@ def test_compiled_logistic_trial_sums_bound_the_exact_sums(dtype, compiled):
                 )
             assert exact <= mpmath.mpf(value), (case, t)
     assert compiled
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_logistic_rows_are_the_operations_rows(dtype, compiled, monkeypatch):
+    """The logistic segment's rows (approach start and rate, the weights ``(|v| + eps)^2``
+    and their sum) from one compiled pass: the PyTorch operations' values, to the one
+    rounding a fused multiply-add saves (an ulp of each), the sum to the summation's
+    order; margins of both signs, zeros, and margins moving either way."""
+    from lfso.models._segments import approach_rows
+
+    rng = np.random.default_rng(11)
+    m = torch.tensor(rng.standard_normal(500) * 10.0 ** rng.uniform(-3, 3, 500), dtype=dtype)
+    v = torch.tensor(rng.standard_normal(500), dtype=dtype)
+    m[:20] = 0.0
+    unit = float(torch.finfo(dtype).eps) / 2
+    for size in (None, m.abs()):
+        with cpu_as_accelerator():
+            got = approach_rows(compat, m, v, 1e-9, 2e-9, unit, size)
+        monkeypatch.setattr(_fused, "_ENABLED", False)
+        with cpu_as_accelerator():
+            want = approach_rows(compat, m, v, 1e-9, 2e-9, unit, size)
+        monkeypatch.setattr(_fused, "_ENABLED", True)
+        assert want[3] is None and got[3] is not None  # (the compiled pass sums the weights)
+        eps = float(torch.finfo(dtype).eps)
+        for a, b in zip(got[:3], want[:3], strict=True):
+            assert torch.all((a - b).abs() <= eps * b.abs() + 1e-30)
+        total = float(want[2].double().sum())
+        assert abs(float(got[3]) - total) <= 500 * eps * total
+    assert not compiled  # (no batch of trials here: the rows' pass alone)
 
 
 def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):

@@ -1,4 +1,5 @@
-"""A row segment's trial sums on an accelerator in one compiled pass (``torch.compile``).
+"""A row segment's work on an accelerator in compiled passes (``torch.compile``): the trial
+sums of a batch of trial steps, and the logistic segment's rows.
 
 On PyTorch tensors off the host (a GPU, or CPU tensors inside
 :func:`lfso.bench.cpu_as_accelerator`), :class:`~lfso.models._segments.RowSegment` sums
@@ -20,6 +21,11 @@ correctly everywhere (``fused_ulps`` is their ``term_ulps``); the logistic rows'
 <= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128. Kernels
 without it (a non-integer power, Cauchy's and softmax's) keep the PyTorch operations, as
 do other devices (AMD's, whose accuracy is not cited here).
+
+The logistic segment's rows (:func:`approach_rows`: the margins' approach start and rate,
+the weights ``(|v| + eps)^2`` and their sum, made from the margins, their change and their
+sizes) are one more pass, of additions, multiplications, absolute values, signs and a
+minimum.
 
 When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
 and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
@@ -55,7 +61,7 @@ from typing import Any
 
 from .._later import accelerated
 
-__all__ = ["MIN_ROWS", "applies", "trial_sums"]
+__all__ = ["MIN_ROWS", "applies", "approach_rows", "trial_sums", "usable"]
 
 #: The fewest rows for which the trial sums are compiled.
 MIN_ROWS = 1 << 18
@@ -63,6 +69,9 @@ MIN_ROWS = 1 << 18
 #: Whether compiled trial sums may run: ``LFSO_NO_COMPILED`` unset when imported; set to
 #: ``False`` for the process once a compilation fails.
 _ENABLED = "LFSO_NO_COMPILED" not in os.environ
+
+#: The compiled rows of the logistic segment, by the dtype's unit roundoff (on first use).
+_ROWS: dict[float, Callable[..., Any]] = {}
 
 #: The compiled sums of each kernel (made on first use).
 _COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
@@ -72,16 +81,43 @@ _COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
 
 def applies(kernel: Callable[..., Any], r: Any) -> bool:
     """Whether :func:`trial_sums` runs for these rows (for batches of two trials or more):
-    a kernel with ``fused_ulps``, 1-d PyTorch rows of at least :data:`MIN_ROWS` off the
-    host (:func:`lfso._later.accelerated`) on an NVIDIA GPU or the CPU, and compilation
-    enabled."""
-    if not (_ENABLED and hasattr(kernel, "fused_ulps")):
-        return False
-    if r.ndim != 1 or r.shape[0] < MIN_ROWS or not accelerated(r):
+    a kernel with ``fused_ulps`` and rows :func:`usable` here."""
+    return hasattr(kernel, "fused_ulps") and usable(r)
+
+
+def usable(r: Any) -> bool:
+    """Whether compiled passes run over these rows: 1-d PyTorch rows of at least
+    :data:`MIN_ROWS` off the host (:func:`lfso._later.accelerated`) on an NVIDIA GPU or the
+    CPU, and compilation enabled."""
+    if not _ENABLED or r.ndim != 1 or r.shape[0] < MIN_ROWS or not accelerated(r):
         return False
     import torch
 
     return r.device.type == "cpu" or (r.device.type == "cuda" and torch.version.hip is None)
+
+
+def approach_rows(
+    m: Any, v: Any, delta: Any, eps: Any, unit: float, size: Any
+) -> tuple[Any, Any, Any, Any] | None:
+    """:func:`lfso.models._segments.approach_rows` of rows :func:`usable` here in one
+    compiled pass: ``(start, rate, weights, their sum)`` from the margins ``m``, their
+    change ``v`` and ``|m|`` (``size``, or ``None``), with the same operations (additions,
+    multiplications, absolute values, signs and a minimum, correctly rounded everywhere, a
+    product and the sum taking it possibly fused into one rounding, inside the two
+    roundings :func:`lfso.models._segments.approach`'s argument allows; the weights' sum in
+    any order, as the underflow pad takes it). ``None`` where the compilation failed."""
+    import torch
+
+    delta, eps = (  # (a number by a fill: no copy from the host)
+        pad
+        if isinstance(pad, torch.Tensor)
+        else torch.full((), float(pad), dtype=m.dtype, device=m.device)
+        for pad in (delta, eps)
+    )
+    rows = _ROWS.get(unit)
+    if rows is None:
+        rows = _ROWS[unit] = _compile_rows(unit)
+    return _run(rows, m, v, size, delta, eps)
 
 
 def trial_sums(
@@ -97,7 +133,6 @@ def trial_sums(
     (``None``: no widening); ``weight`` ``None`` sums the terms unweighted. A length-``k``
     tensor on the rows' device, or ``None`` where the compilation failed (the caller then
     takes the PyTorch operations)."""
-    global _ENABLED
     import torch
 
     if widen is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
@@ -109,16 +144,24 @@ def trial_sums(
     sums = _COMPILED.get(kernel)
     if sums is None:
         sums = _COMPILED[kernel] = _compile(kernel)
+    return _run(sums, r, u, weight, trials, delta, spread)
+
+
+def _run(compiled: Callable[..., Any], *args: Any) -> Any:
+    """``compiled(*args)``, or ``None`` (with a warning, once: no compilation is tried again
+    in the process) where the compilation fails."""
+    global _ENABLED
     try:
-        return sums(r, u, weight, trials, delta, spread)
+        return compiled(*args)
     except Exception as error:  # (torch.compile's backends raise their own errors)
         _ENABLED = False
         warnings.warn(
-            f"torch.compile could not compile a row segment's trial sums ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); they run as separate "
-            "PyTorch operations from now on (set LFSO_NO_COMPILED=1 to skip the attempt)",
+            f"torch.compile could not compile a row segment's pass ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); the rows' work runs as "
+            "separate PyTorch operations from now on (set LFSO_NO_COMPILED=1 to skip the "
+            "attempt)",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return None
 
@@ -138,3 +181,23 @@ def _compile(kernel: Callable[..., Any]) -> Callable[..., Any]:
         return (weight[:, None] * terms).sum(dim=0)
 
     return torch.compile(sums, dynamic=True)
+
+
+def _compile_rows(unit: float) -> Callable[..., Any]:
+    """:func:`approach_rows`'s pass for the unit roundoff ``unit``, compiled (with
+    array-api-compat's PyTorch namespace, as :func:`lfso.models._segments.approach`)."""
+    import array_api_compat.torch as compat
+    import torch
+
+    xp: Any = compat
+
+    def rows(m: Any, v: Any, size: Any, delta: Any, eps: Any) -> Any:
+        start = xp.abs(m) if size is None else size
+        rate = xp.clip(xp.sign(m) * v, max=0.0)
+        start = start * (1.0 - 4.1 * unit) - delta
+        rate = (rate - eps) * (1.0 + 4.1 * unit)
+        weight = xp.abs(v) + eps
+        weight = weight * weight
+        return start, rate, weight, xp.sum(weight)
+
+    return torch.compile(rows, dynamic=True)

@@ -1307,12 +1307,17 @@ def approach_rows(
 ) -> tuple[Any, Any, Any, Any]:
     """``(start, rate, weights, their sum)``: :func:`approach` and :func:`squared_slack`
     (``(|v| + eps)^2``) of the same rows, in one pass where the compiled kernels run
-    (:func:`lfso.models._compiled.approach_rows`: the same values; the sum in float64),
+    (:func:`lfso.models._compiled.approach_rows`: the same values; the sum in float64) or,
+    on an accelerator, where PyTorch compiles (:func:`lfso.models._fused.approach_rows`),
     else as those functions compute them, with ``None`` for the sum (the segment sums the
     weights)."""
     scalars = isinstance(delta, float) and isinstance(eps, float)
     if scalars and _compiled.usable(m, v, *(() if size is None else (size,))):
         return _compiled.approach_rows(m, v, delta, eps, unit, size)
+    if type(m) is not np.ndarray and _fused.usable(m):  # one compiled pass (accelerators)
+        fused = _fused.approach_rows(m, v, delta, eps, unit, size)
+        if fused is not None:
+            return fused
     start, rate = approach(xp, m, v, delta, eps, unit, size)
     return start, rate, squared_slack(xp, v, eps), None
 
