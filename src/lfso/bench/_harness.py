@@ -144,7 +144,7 @@ def scipy_lbfgs(
     from scipy.optimize import minimize as scipy_minimize
 
     calls: list[tuple[Any, float, float]] = []
-    rows_of = History()
+    iterates = History()
     # The history's rows after x0's, (f, ||g||, calls, time), where asked for, made into
     # the history after the run where no callback reads it during the run
     record = history or callback is not None
@@ -174,10 +174,10 @@ def scipy_lbfgs(
         if record:
             rows.append((intermediate_result.fun, gnorm, n, time.perf_counter()))
         if callback is not None:
-            _fill(rows_of, calls, rows, begin)
+            _fill(iterates, calls, rows, begin)
             jac = newest["grad"] if row == n - 1 else np.full_like(x, math.nan)
             f = float(intermediate_result.fun)
-            callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, rows_of))
+            callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, iterates))
         if gnorm <= max(tol * g0, atol):
             state["converged"] = True
             raise StopIteration
@@ -191,7 +191,7 @@ def scipy_lbfgs(
         options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
     )
     seconds = time.perf_counter() - start
-    _fill(rows_of, calls, rows, begin)
+    _fill(iterates, calls, rows, begin)
     converged = bool(state["converged"])
     if converged:
         status = Status.CONVERGED
@@ -211,7 +211,7 @@ def scipy_lbfgs(
         int(res.nit),
         int(res.nfev),
         int(res.njev),
-        rows_of,
+        iterates,
         status,
         message,
     )

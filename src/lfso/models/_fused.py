@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -73,10 +72,9 @@ _ENABLED = "LFSO_NO_COMPILED" not in os.environ
 #: The compiled rows of the logistic segment, by the dtype's unit roundoff (on first use).
 _ROWS: dict[float, Callable[..., Any]] = {}
 
-#: The compiled sums of each kernel (made on first use).
-_COMPILED: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The compiled sums of each kernel (made on first use; the kernels that compile are
+#: module-level or cached by their constants, so they live as long as the process).
+_COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def applies(kernel: Callable[..., Any], r: Any) -> bool:
