@@ -229,3 +229,51 @@ def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):
         assert not _fused.applies(power_kernel(2.5, 3.75), many)  # (pow)
         assert not _fused.applies(power_kernel(2.0, 12.0), np.ones(100))
     assert not _fused.applies(power_kernel(2.0, 12.0), many)
+
+
+@pytest.mark.parametrize("case", ["far", "moderate"])
+def test_compiled_logistic_segment_is_above_the_exact_curvature(case, compiled, monkeypatch):
+    """float32 logistic regression, its segment's rows and trial sums both compiled: every
+    ``C(t)`` of a batch is above the exact curvature on ``[0, t]`` (mpmath), along ``-g``
+    and along random descent directions. ``far``: margins of 1e4 to 1e8, whose rounding
+    errors are of order one; ``moderate``: margins of order one and no ridge, where the
+    rows' curvature is the whole bound (and the bound comes within a factor 2 of it)."""
+    from test_exact_curvature import (
+        LOGISTIC_START,
+        LOGISTIC_X,
+        LOGISTIC_Y,
+        Check,
+        ExactLogistic,
+        assert_all_hold,
+        exact_sups,
+    )
+
+    made = []
+    rows = _fused.approach_rows
+    monkeypatch.setattr(_fused, "approach_rows", lambda *a: made.append(1) or rows(*a))
+    rng = np.random.default_rng(5)
+    if case == "far":
+        X, y, l2 = np.array(LOGISTIC_X, np.float32), np.array(LOGISTIC_Y), 0.1
+        points = [np.array(LOGISTIC_START, np.float32)]
+    else:
+        X, y, l2 = rng.standard_normal((40, 3)).astype(np.float32), rng.integers(0, 2, 40), 0.0
+        points = [rng.standard_normal(3).astype(np.float32) for _ in range(3)]
+    model = lfso.models.LogisticRegression(torch.from_numpy(X), torch.tensor(y), l2=l2)
+    exact = ExactLogistic(X, y, l2, False)
+    ts = [1e-3, 0.1, 1.0, 10.0]
+    checked = []
+    for x in points:
+        with cpu_as_accelerator():
+            evaluation = model.evaluate(torch.from_numpy(x))
+            g = evaluation.grad.numpy()
+            for d in (-g, (np.linalg.norm(g) * rng.standard_normal(3 if case != "far" else 2))):
+                d = (d if float(g @ d) <= 0 else -d).astype(np.float32)
+                segment = model.segment(torch.from_numpy(x), evaluation, torch.from_numpy(d))
+                assert segment._fused
+                values = segment.values(ts)
+                sups = exact_sups(exact.path(x, d), ts)
+                checked.append((x, d, [Check("t", *c) for c in zip(ts, values, sups, strict=True)]))
+    worst = assert_all_hold(checked, f"logistic, compiled, {case}")
+    assert made and compiled
+    if case == "moderate":  # (the check has teeth: the exact side reaches the bounds)
+        assert worst > 0.5
