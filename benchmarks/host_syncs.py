@@ -11,7 +11,9 @@ device, so this counts them on CPU tensors (:mod:`lfso.bench`). A second line gi
 host time of one iteration on tiny tensors: what a GPU cannot overlap after each
 synchronisation. A last table counts the round trips per ``step()`` of the PyTorch
 optimiser :class:`lfso.torch.LFSO` (logistic regression as a closure, with the automatic
-oracle and a user oracle). Needs PyTorch.
+oracle and a user oracle), and the last one the PyTorch operations per iteration on the
+accelerator's path, views aside (each one a kernel launch on a GPU, where a small one
+costs its launch), for l_4 and logistic regression. Needs PyTorch.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from lfso.bench import host_time, optimizer_syncs, sync_table
+from lfso.bench import cpu_as_accelerator, host_time, optimizer_syncs, sync_table
 
 
 def _print_table(title: str, first: str, table: dict[str, dict[str, float]]) -> list[str]:
@@ -30,6 +32,55 @@ def _print_table(title: str, first: str, table: dict[str, dict[str, float]]) -> 
     for name, row in table.items():
         print(f"{name:>22} " + " ".join(f"{row[m]:>11.2f}" for m in columns))
     return columns
+
+
+def kernels_per_iteration(
+    n: int, d: int, methods: tuple[str, ...], iterations: tuple[int, int] = (20, 60)
+) -> dict[str, dict[str, float]]:
+    """PyTorch operations other than views per ``lfso.minimize`` iteration on the
+    accelerator's path, ``{model: {method: kernels}}``: the slope between two run lengths
+    (``tol=0``), after a first run that makes the device's constants."""
+    import numpy as np
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import lfso
+
+    class Count(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernels = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.kernels += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, d)) / np.sqrt(d)
+    b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
+    At, bt = torch.tensor(A), torch.tensor(b)
+    models = {
+        "l_4 regression": lfso.models.LpRegression(At, bt, 2),
+        "logistic": lfso.models.LogisticRegression(At, torch.tensor((b > 0).astype(float))),
+    }
+    table: dict[str, dict[str, float]] = {}
+    for name, model in models.items():
+        x0 = torch.zeros(d, dtype=torch.float64)
+        row = table[name] = {}
+        for method in methods:
+            # (gd: a stable fixed step)
+            options = {"step": 0.5 / model.at(x0)(0.0)} if method == "gd" else {}
+            counts = []
+            for max_iter in (iterations[0], *iterations):
+                count = Count()
+                with cpu_as_accelerator(), count:
+                    res = lfso.minimize(
+                        model, x0, method=method, tol=0.0, max_iter=max_iter, **options
+                    )
+                assert res.nit == max_iter, (name, method, res.message)
+                counts.append(count.kernels)
+            row[method] = (counts[2] - counts[1]) / (iterations[1] - iterations[0])
+    return table
 
 
 def main() -> None:
@@ -49,6 +100,11 @@ def main() -> None:
         f"\nhost round trips per step of lfso.torch.LFSO, logistic ({sizes})",
         "oracle",
         optimizer_syncs(args.n, args.d),
+    )
+    _print_table(
+        f"\nkernels per iteration on the accelerator's path ({sizes})",
+        "model",
+        kernels_per_iteration(args.n, args.d, ("gd", "lfso", "lfso-lbfgs")),
     )
 
 

@@ -201,6 +201,13 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     # pair test skips rounding-noise pairs, a few round trips each; test_torch checks the
     # invariant exactly at n = 1000)
     assert auto_calls[1] + 1.0 <= auto[1] <= auto_calls[1] + 2.5
+    assert rows[23][:3] == ["kernels", "per", "iteration"]
+    assert rows[24] == ["model", "gd", "lfso", "lfso-lbfgs"]
+    kernels = {" ".join(r[:-3]): [float(v) for v in r[-3:]] for r in rows[25:27]}
+    assert list(kernels) == ["l_4 regression", "logistic"]
+    # (the certified methods launch more than the plain loop, whole numbers per iteration
+    # once the run has settled: the counts do not depend on the iteration)
+    assert all(0 < gd < lfso < lbfgs for gd, lfso, lbfgs in kernels.values())
 
 
 def test_dask_script_runs_on_a_local_cluster():

@@ -224,6 +224,124 @@ def test_lbfgs_on_the_device_matches_the_host_path(memory):
     assert skipped > 0 and descents > 1  # the random pairs exercise both fallbacks
 
 
+@pytest.mark.parametrize("memory", [1, 2, 5])
+def test_lbfgs_on_the_device_matches_the_host_path_in_float32(memory):
+    """Float32 pairs, a few of them with ``y . y`` past float32's range or ``s . y < 0``
+    (skipped: the candidate's rows are written as zeros), with the memory full most of
+    the time: the host path's directions to float32's rounding."""
+    rng = np.random.default_rng(100 + memory)
+    H = np.diag(np.linspace(1.0, 20.0, 5))  # (a quadratic's gradients: s . y > 0)
+    xs = [rng.standard_normal(5).astype(np.float32) for _ in range(24)]
+    gs = [(H @ x).astype(np.float32) for x in xs]
+    gs[15] = gs[15] * np.float32(1e30)
+    gs[9] = -gs[9]
+    host, dev = LBFGSDirection(memory), LBFGSDirection(memory)
+    hs, ds = host.init(None, None), dev.init(None, None)
+    skipped = full = 0
+    with riding(), np.errstate(all="ignore"):
+        for x, g in zip(xs, gs, strict=True):
+            gn = float(np.linalg.norm(g.astype(np.float64)))
+            before = len(hs.pairs)
+            dh, gdh, nh, hs = host(x, Evaluation(0.0, g, gn), hs)
+            tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+            dd, gdd, nd, ds = dev(tx, Evaluation(0.0, tg, gn), ds, defer=True)
+            skipped += len(hs.pairs) <= before < memory
+            full += before == memory
+            ref = (-g if dh is None else dh).astype(np.float64)
+            got = (-tg if dd is None else dd).numpy().astype(np.float64)
+            np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
+            if abs(gdh) < np.finfo(np.float32).max:  # (-||g||^2 of -g, past float32's range)
+                assert float(gdd) == pytest.approx(gdh, rel=1e-4)
+            assert float(nd) == pytest.approx(nh, rel=1e-4)
+    assert skipped > 0 and full > 3
+
+
+def _direction_kernels(memory, calls=20, d=30):
+    """Kernels (PyTorch operations other than views) of each deferred L-BFGS direction on
+    a quadratic's gradients, once the memory is full."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.kernels = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.kernels += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    rng = np.random.default_rng(3)
+    H = torch.tensor(np.diag(np.linspace(1.0, 50.0, d)))
+    direction = LBFGSDirection(memory)
+    state = direction.init(None, None)
+    counts = []
+    with riding():
+        for _ in range(calls):
+            x = torch.tensor(rng.standard_normal(d))
+            g = H @ x
+            count = Count()
+            with count:
+                _, _, _, state = direction(
+                    x, Evaluation(0.0, g, float(torch.linalg.vector_norm(g))), state, defer=True
+                )
+            to_floats(g[0])  # (the next evaluation's fetch: the riders settle)
+            counts.append(count.kernels)
+    return counts[-5:]
+
+
+def test_lbfgs_on_the_device_costs_the_same_operations_whatever_the_memory():
+    """The Gram form on the device: a fixed number of kernels per direction (each a launch
+    on a GPU), the same with 3 pairs as with 30, where the two-loop recursion makes about
+    ten per pair."""
+    small, large = _direction_kernels(3), _direction_kernels(30, calls=45)
+    # (the same count, or three fewer where the oldest pair is in the first slot: no roll)
+    assert max(small) == max(large) and min(small + large) >= max(small) - 3, (small, large)
+    assert max(small) <= 70, small
+
+
+def test_lbfgs_on_the_device_copies_nothing_from_the_host():
+    """Once the memory is made, a deferred direction makes no tensor from host data (on a
+    GPU a copy that waits for the device's queue), whatever the layout of its pairs:
+    filling, full and moving on, pairs skipped, the memory cleared after a fallback."""
+    xs, gs = _pairs_case(3)
+    points = [(torch.tensor(x), torch.tensor(g)) for x, g in zip(xs, gs, strict=True)]
+    with np.errstate(over="ignore"):  # (||g|| of the overflowing gradient: inf)
+        norms = [float(np.linalg.norm(g)) for g in gs]
+    direction = LBFGSDirection(3)
+    state = direction.init(None, None)
+    uploads = 0
+    with riding(), np.errstate(all="ignore"):
+        for i, ((x, g), gn) in enumerate(zip(points, norms, strict=True)):
+            with count_host_syncs() as counts:
+                _, _, _, state = direction(x, Evaluation(0.0, g, gn), state, defer=True)
+            if i >= 2:  # (the memory is made at the second call)
+                uploads += sum(counts[name] for name in ("asarray", "tensor", "as_tensor"))
+            to_floats(g[0])
+    assert state.device is not None and uploads == 0
+
+
+def test_lbfgs_on_the_device_from_a_state_used_twice():
+    """A state whose memory a later call has moved on from (its Gram matrix is mutable):
+    the second call from it makes the memory again from its pairs, and gives the same
+    direction as the first."""
+    rng = np.random.default_rng(5)
+    H = torch.tensor(np.diag(np.linspace(1.0, 9.0, 6)))
+    direction = LBFGSDirection(3)
+    state = direction.init(None, None)
+    with riding():
+        for _ in range(6):
+            x = torch.tensor(rng.standard_normal(6))
+            g = H @ x
+            ev = Evaluation(0.0, g, float(torch.linalg.vector_norm(g)))
+            d_first, _, _, next_state = direction(x, ev, state, defer=True)
+            to_floats(g[0])
+            d_again, _, _, _ = direction(x, ev, state, defer=True)
+            to_floats(g[0])
+            torch.testing.assert_close(d_again, d_first, rtol=1e-12, atol=0.0)
+            state = next_state
+    assert len(state.pairs) == 4  # three kept and the last call's candidate
+
+
 def test_lbfgs_on_the_device_falls_back_to_minus_g_with_its_norm_in_float32():
     """Float32 gradients of size 1e-36: ``y . y`` underflows (``gamma = s . y / y . y`` is
     infinite, ``d`` not finite), and the direction falls back to ``-g``, whose ``||g||^2``

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg.blas import dtrsv as _dtrsv
 
-from .._arrays import _DOT_DTYPES, materialize, materialize_all, namespace, to_floats
+from .._arrays import _DOT_DTYPES, materialize, materialize_all, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation
@@ -71,6 +71,8 @@ class LBFGSState(NamedTuple):
     # how many pairs it had taken when this state was made (a mutable memory moves on)
     gram: _Gram | None = None
     generation: int = 0
+    # PyTorch on the device path (defer=True): the pairs' Gram matrix there
+    device: _DeviceGram | None = None
 
 
 class _Gram:
@@ -232,13 +234,14 @@ class LBFGSDirection(Direction):
     libraries the dot products of the two-loop recursion stay in the data's library (0-d
     arrays); the pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
     ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
-    device) there is no round trip at all: the new pair enters the recursion masked by its
-    test (``where(s^T y > ..., update, unchanged)``, and the oldest pair masked by the
-    opposite when the memory is full, so the recursion uses exactly the pairs the host
-    path would), ``d`` falls back to ``-g`` by a device-side select, and the two tests
-    travel to the host with the next evaluation (:mod:`lfso._later`), where the next call
-    settles the memory (drops the skipped pair, or clears it after a fallback) as the host
-    path did one call earlier.
+    device) there is no round trip at all: the recursion runs in the Gram matrix on the
+    device (:class:`_DeviceGram`, a fixed number of operations whatever ``memory``), the
+    new pair enters it masked by its test, and the oldest pair masked by the opposite when
+    the memory is full, so the recursion uses exactly the pairs the host path would; ``d``
+    falls back to ``-g`` by a device-side select, and the two tests travel to the host
+    with the next evaluation (:mod:`lfso._later`), where the next call settles the memory
+    (drops the skipped pair, or clears it after a fallback) as the host path did one call
+    earlier.
 
     Parameters
     ----------
@@ -371,67 +374,167 @@ class LBFGSDirection(Direction):
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
     ) -> tuple[Any, Any, Any, LBFGSState]:
-        """:meth:`__call__` with no host round trip (see the class docstring)."""
-        g, memory = evaluation.grad, self.memory
-        pairs, scalars = state.pairs, state.scalars
-        if len(scalars) != len(pairs):  # a memory from the host path: its scalars, once
-            scalars = tuple(_pair_scalars(s, y) for s, y in pairs)
+        """:meth:`__call__` with no host round trip (see the class docstring): the
+        recursion in the memory's Gram matrix on the device (:class:`_DeviceGram`)."""
+        g, memory, pairs = evaluation.grad, self.memory, state.pairs
+        gram = state.device
+        if gram is not None and gram.generation != state.generation:
+            gram = None  # (a memory that a later call moved on from: made again below)
         if state.unsettled is not None:  # the last call's tests arrived with this evaluation
             kept, descended = (v.get() != 0.0 for v in state.unsettled)
             if not descended:  # the host path cleared the memory after its fallback
-                pairs, scalars = (), ()
+                pairs = ()
             elif not kept:  # ... and skipped the pair
-                pairs, scalars = pairs[:-1], scalars[:-1]
-            pairs, scalars = pairs[-memory:], scalars[-memory:]
+                pairs = pairs[:-1]
+            pairs = pairs[-memory:]
+            if gram is not None:
+                gram.settle(kept, descended)
         if state.x is None or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState(pairs, x, g, scalars)
-        xp = namespace(g)
+            generation = 0 if gram is None else gram.generation
+            return d, gd, dnorm, LBFGSState(pairs, x, g, (), None, None, generation, gram)
+        if gram is None:
+            gram = _DeviceGram.of(memory, pairs, g)
+        import torch  # (the device path is PyTorch's: its operations, without a wrapper)
+
         s, y = x - state.x, g - state.grad
         sy, ss, yy = s @ y, s @ s, y @ y
-        ok = (sy > _CURVATURE * xp.sqrt(ss * yy)) & xp.isfinite(sy * ss * yy)
-        new = _pair_scalars(s, y)
-        one = xp.ones_like(sy)
-        # masks: the new pair by its test; the oldest, when the memory is full, by the
-        # opposite (the host path's window is the last `memory` kept pairs)
-        masks: list[Any] = [None] * len(pairs) + [ok]
-        if len(pairs) == memory:
-            masks[0] = ~ok
-        cand_pairs = (*pairs, (s, y))
-        cand_scalars = (*scalars, new)
-        gamma = xp.where(ok, new[1], scalars[-1][1] if scalars else one)
-        q = g
-        alphas = []
-        for (si, yi), (rho, _), mask in zip(
-            reversed(cand_pairs), reversed(cand_scalars), reversed(masks), strict=True
-        ):
-            alpha = rho * (si @ q)
-            alphas.append(alpha)
-            q = q - alpha * yi if mask is None else xp.where(mask, q - alpha * yi, q)
-        r = gamma * q
-        for (si, yi), (rho, _), mask, alpha in zip(
-            cand_pairs, cand_scalars, masks, reversed(alphas), strict=True
-        ):
-            beta = rho * (yi @ r)
-            r = (
-                r + (alpha - beta) * si
-                if mask is None
-                else xp.where(mask, r + (alpha - beta) * si, r)
-            )
-        d = -r
-        gd, dd = g @ d, d @ d
-        descent = (gd < 0.0) & xp.isfinite(gd) & (dd > 0.0) & xp.isfinite(dd)
+        # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
+        ok = (sy > _CURVATURE * torch.sqrt(ss * yy)) & (sy * ss * yy < math.inf)
+        d = gram.direction(s, y, g, ok, sy, yy)
+        slope, dd = g @ d, d @ d
+        descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
         gnorm = evaluation.grad_norm
-        d = xp.where(descent, d, -g)
-        gd = xp.where(descent, gd, -(gnorm * gnorm) * one)
+        d = torch.where(descent, d, -g)
+        one = torch.ones_like(slope)  # (a product with it rounds past the dtype's range to inf)
+        slope = torch.where(descent, slope, -(gnorm * gnorm) * one)
         # ||-g|| as the evaluation measured it (on the host, in float64): in the data's
         # dtype ||g||^2 underflows where ||g|| is below the square root of its smallest
         # normal number (1e-19 in float32), and the step is sized along d scaled by
         # 2^k = 1 / ||d|| (lfso.steps.SegmentCertificate), which needs ||d|| > 0
-        dnorm = xp.where(descent, xp.sqrt(dd), gnorm * one)
+        length = torch.where(descent, torch.sqrt(dd), gnorm * one)
         unsettled = (later(ok), later(descent))
-        next_state = LBFGSState(cand_pairs, x, g, cand_scalars, unsettled)
-        return d, later(gd), later(dnorm), next_state
+        next_state = LBFGSState((*pairs, (s, y)), x, g, (), unsettled, None, gram.generation, gram)
+        return d, later(slope), later(length), next_state
+
+
+class _DeviceGram:
+    """The kept pairs of an L-BFGS memory on the device path (PyTorch tensors,
+    ``defer=True``) in the Gram form of :class:`_Gram`, with one slot more than the
+    memory: ``Z = [S; Y]`` (``2 (m + 1) x n``, the data's dtype; pair ``i`` in rows
+    ``slot_i`` and ``m + 1 + slot_i``) and, in float64, ``S Y^T`` and ``Y Y^T`` by slot
+    (``2 x (m + 1) x (m + 1)``). The kept pairs are the slots ``start, start + 1, ...``
+    (mod ``m + 1``), oldest first; the direction rolls them to the first places (a roll
+    by a host integer), so that what it reads are slices, whatever the layout.
+
+    The newest pair is a *candidate* until its test reaches the host with the next
+    evaluation: it goes to the slot after the kept ones (always free), written as zeros
+    where its test failed, and the direction masks it by its test and, when the memory is
+    full, the oldest pair by the opposite (a masked pair's row and column of ``R`` are
+    those of the identity, its ``s . g`` and right-hand side 0: it takes no part), so the
+    recursion uses exactly the pairs the host path keeps. :meth:`settle` then moves the
+    memory as the host path did. A direction costs a fixed number of operations, whatever
+    the memory (two products with ``Z``, one with ``y``, two triangular solves of size at
+    most ``m + 1``), where the two-loop recursion makes about ten per pair, and nothing is
+    copied from the host (the masks and the identity are made on the device with the
+    memory). Mutable: a state owns at most one (``generation``, as for :class:`_Gram`)."""
+
+    def __init__(self, memory: int, like: Any) -> None:
+        import torch
+
+        slots = memory + 1
+        self.memory, self.slots = memory, slots
+        n, dtype, device = int(like.shape[0]), like.dtype, like.device
+        f64 = torch.float64
+        self.rows = torch.zeros((2 * slots, n), dtype=dtype, device=device)
+        self.cross = torch.zeros((2, slots, slots), dtype=f64, device=device)
+        self.start = self.count = self.generation = 0
+        self.gamma: Any = None  # the newest kept pair's s . y / y . y (0-d, float64)
+        self._candidate: Any = None  # the candidate's, until settled
+        # Made on the device (no copy from the host): 0-d constants, the identity, and
+        # which of the first count + 1 places take part, by count: [count, 0] where the
+        # candidate's test holds (the oldest pair makes way in a full memory), [count, 1]
+        # where it fails (the candidate's place, count, does not)
+        self._zero = torch.zeros((), dtype=dtype, device=device)
+        self._zero64 = torch.zeros((), dtype=f64, device=device)
+        self._one64 = torch.ones((), dtype=f64, device=device)
+        self._eye = torch.eye(slots, dtype=f64, device=device)
+        place = torch.arange(slots, device=device)
+        count = place[:, None]
+        full_oldest = (count == memory) & (place[None, :] == 0)
+        self._taking = torch.stack(((place[None, :] <= count) & ~full_oldest, place < count), 1)
+
+    @classmethod
+    def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _DeviceGram:
+        """A memory holding ``pairs`` (oldest first, tensors on ``like``'s device)."""
+        import torch
+
+        gram = cls(memory, like)
+        kept, slots = pairs[-memory:], gram.slots
+        for i, (s, y) in enumerate(kept):
+            gram.rows[i] = s
+            gram.rows[slots + i] = y
+        if kept:
+            gram.cross.view(2 * slots, slots).copy_(gram.rows @ gram.rows[slots:].T)
+            s, y = kept[-1]
+            gram.gamma = (s @ y).to(torch.float64) / (y @ y).to(torch.float64)
+        gram.count = len(kept)
+        return gram
+
+    def settle(self, kept: bool, descended: bool) -> None:
+        """The last candidate's tests, on the host: keep it (dropping the oldest pair when
+        the memory is full) or skip it; a direction that did not descend clears the memory
+        (the host path's fallback to ``-g``)."""
+        candidate, self._candidate = self._candidate, None
+        if candidate is None:
+            return
+        if not descended:
+            self.count, self.gamma = 0, None
+        elif kept:
+            if self.count == self.memory:
+                self.start = (self.start + 1) % self.slots
+            else:
+                self.count += 1
+            self.gamma = candidate
+
+    def direction(self, s: Any, y: Any, g: Any, ok: Any, sy: Any, yy: Any) -> Any:
+        """``d = -H g`` with the candidate pair ``(s, y)`` and its test ``ok`` (0-d
+        boolean; ``sy``, ``yy``: its ``s . y`` and ``y . y``): :meth:`_Gram.direction`'s
+        arithmetic with the masks of the class docstring."""
+        import torch
+
+        self.generation += 1
+        slots, start, count, rows, cross = self.slots, self.start, self.count, self.rows, self.cross
+        spare = (start + count) % slots
+        f64, zero64 = torch.float64, self._zero64
+        torch.where(ok, s, self._zero, out=rows[spare])
+        torch.where(ok, y, self._zero, out=rows[slots + spare])
+        with_y = rows @ rows[slots + spare]
+        cross[:, :, spare] = with_y.view(2, slots)  # s_j . y and y_j . y (and s . y, y . y)
+        cross[1, spare] = with_y[slots:]  # y . y_j
+        z = (rows @ g).to(f64).view(2, slots)  # S g, then Y g, by slot
+        if start:  # (the oldest pair to the first place)
+            cross, z = cross.roll((-start, -start), (1, 2)), z.roll(-start, 1)
+        k = count + 1
+        r, yy_block = cross[0, :k, :k], cross[1, :k, :k]
+        diagonal = r.diagonal()
+        taking = self._taking[count, :, :k]
+        on = torch.where(ok, taking[0], taking[1])  # the pairs that take part
+        r = torch.where(on[:, None] & on[None, :], r, self._eye[:k, :k])
+        new = sy.to(f64) / yy.to(f64)
+        gamma = torch.where(ok, new, self._one64 if self.gamma is None else self.gamma)
+        self._candidate = new
+        a = torch.where(on, z[0, :k], zero64)
+        alpha = torch.linalg.solve_triangular(r, a[:, None], upper=True)[:, 0]  # triu(R)
+        rhs = z[1, :k] - yy_block @ alpha
+        rhs = torch.where(on, rhs * gamma - diagonal * alpha, zero64)
+        delta = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
+        weights = zero64.new_zeros((2, slots))
+        weights[0, :k] = delta
+        weights[1, :k] = gamma * alpha
+        if start:
+            weights = weights.roll(start, 1)
+        return weights.view(-1).to(rows.dtype) @ rows - gamma.to(g.dtype) * g
 
 
 def _same(array: Any) -> Any:
