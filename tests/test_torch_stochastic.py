@@ -1248,6 +1248,8 @@ _DDP_STEPS, _DDP_ROWS = 20, 32
 #: step averaged in the same one all-reduce, then every decision taken on 0-d tensors).
 DDP_RUNS = {
     "closure(backward)": ("flag", {}, {}),
+    "closure(backward) returning a number": ("number", {}, {}),
+    "device path, a number": ("number", {"_device_path": True}, {}),
     "torch.optim closure, bucket views": ("optim", {}, {"gradient_as_bucket_view": True}),
     "secant=same, a group passed": ("flag", {"secant": "same", "process_group": "new"}, {}),
     "process_group=False": ("flag", {"process_group": False}, {}),
@@ -1281,13 +1283,16 @@ def _ddp_train(net, shard, form, options):
         def flag(backward=True):
             return _backward(loss(), backward)
 
+        def number(backward=True):  # (each rank's own loss, as a Python float)
+            return float(flag(backward).detach())
+
         def optim():
             opt.zero_grad()
             value = loss()
             value.backward()
             return value
 
-        opt.step(flag if form == "flag" else optim)
+        opt.step({"flag": flag, "number": number, "optim": optim}[form])
     return [p.detach().clone() for p in net.parameters()], opt
 
 
@@ -1319,7 +1324,8 @@ def ddp_runs(data_parallel_ranks):
 def test_data_parallel_ranks_take_the_steps_of_one_process_on_the_whole_batch(ddp_runs, name):
     """Under DistributedDataParallel each rank's losses are its own half batch's: averaged
     across ranks, they size the same step on both ranks, the one a single process takes on
-    the whole batch (torch.optim's closure too, with DDP's gradients in reused buckets)."""
+    the whole batch (torch.optim's closure too, with DDP's gradients in reused buckets, and
+    a closure that returns its rank's loss as a Python number)."""
     form, options, _ = DDP_RUNS[name]
     options = {key: value for key, value in options.items() if key != "process_group"}
     start = [p.detach().clone() for p in _ddp_net().parameters()]
