@@ -9,7 +9,7 @@ does each tensor made from host data (a number or a list: a copy that PyTorch fo
 a wait for the device's queue); their number per iteration does not depend on the
 device, so this counts them on CPU tensors (:mod:`lfso.bench`). A second line gives the
 host time of one iteration on tiny tensors: what a GPU cannot overlap after each
-synchronisation. A last table counts the round trips per ``step()`` of the PyTorch
+synchronisation. A third table counts the round trips per ``step()`` of the PyTorch
 optimiser :class:`lfso.torch.LFSO` (logistic regression as a closure, with the automatic
 oracle and a user oracle), and the last one the PyTorch operations per iteration on the
 accelerator's path, views aside (each one a kernel launch on a GPU, where a small one

@@ -56,7 +56,7 @@ With the automatic oracle the safeguard's accepted trial is cached as the next s
 start, and the misuse checks below re-evaluate it now and then, one closure call (and one
 round trip) each. Past convergence L-BFGS skips pairs whose ``s . y`` is rounding noise, at
 a cost of a few more round trips each. The counts per step: ``python
-benchmarks/host_syncs.py``, last table (``docs/results.md``, "The PyTorch optimiser").
+benchmarks/host_syncs.py``, third table (``docs/results.md``, "The PyTorch optimiser").
 
 Under ``torch.distributed`` (DDP averages the gradients) the loss is averaged across ranks
 and a user oracle's value is the maximum over ranks, so every rank takes the same step.
