@@ -317,7 +317,7 @@ def test_lbfgs_on_the_device_copies_nothing_from_the_host():
             if i >= 2:  # (the memory is made at the second call)
                 uploads += sum(counts[name] for name in ("asarray", "tensor", "as_tensor"))
             to_floats(g[0])
-    assert state.device is not None and uploads == 0
+    assert state.device_gram is not None and uploads == 0
 
 
 def test_lbfgs_on_the_device_from_a_state_used_twice():

@@ -72,7 +72,7 @@ class LBFGSState(NamedTuple):
     gram: _Gram | None = None
     generation: int = 0
     # PyTorch on the device path (defer=True): the pairs' Gram matrix there
-    device: _DeviceGram | None = None
+    device_gram: _DeviceGram | None = None
 
 
 class _Gram:
@@ -377,7 +377,7 @@ class LBFGSDirection(Direction):
         """:meth:`__call__` with no host round trip (see the class docstring): the
         recursion in the memory's Gram matrix on the device (:class:`_DeviceGram`)."""
         g, memory, pairs = evaluation.grad, self.memory, state.pairs
-        gram = state.device
+        gram = state.device_gram
         if gram is not None and gram.generation != state.generation:
             gram = None  # (a memory that a later call moved on from: made again below)
         if state.unsettled is not None:  # the last call's tests arrived with this evaluation
