@@ -205,8 +205,8 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     assert rows[24] == ["model", "gd", "lfso", "lfso-lbfgs"]
     kernels = {" ".join(r[:-3]): [float(v) for v in r[-3:]] for r in rows[25:27]}
     assert list(kernels) == ["l_4 regression", "logistic"]
-    # (the certified methods launch more than the plain loop, whole numbers per iteration
-    # once the run has settled: the counts do not depend on the iteration)
+    # (a certified iteration issues more operations than the plain loop's, and L-BFGS's
+    # direction more than steepest descent's)
     assert all(0 < gd < lfso < lbfgs for gd, lfso, lbfgs in kernels.values())
 
 
