@@ -1025,14 +1025,19 @@ def _grid_step(
     does not descend).
     """
 
+    where = device(trials)
+
+    def filled(value: float, dtype: Any) -> Any:  # (made once per process, as a 1-vector)
+        return constant(xp, (value,), dtype, where)
+
     def sanitized(trials: Any) -> Any:  # NaN (inf / inf far out): no finite bound there
         value = curvature(trials)
-        return xp.where(xp.isnan(value), xp.full_like(value, math.inf), value)
+        return xp.where(xp.isnan(value), filled(math.inf, value.dtype), value)
 
     first = sanitized(trials)
     feasible = trials * first >= target
-    lo = xp.max(xp.where(feasible, xp.zeros_like(trials), trials))
-    hi = xp.min(xp.where(feasible, trials, xp.full_like(trials, math.inf)))
+    lo = xp.max(xp.where(feasible, filled(0.0, trials.dtype), trials))
+    hi = xp.min(xp.where(feasible, trials, filled(math.inf, trials.dtype)))
     beyond = hi == math.inf  # no feasible trial: the root lies past the batch
     tiny = float(xp.finfo(trials.dtype).smallest_normal)  # (a positive trial, always)
     reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
@@ -1040,18 +1045,17 @@ def _grid_step(
     lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
     hi = xp.where(hi < math.inf, hi, xp.clip(lo * 4.0, max=t_max))
     # (made on the device once per process: no copy from the host per step)
-    fractions = constant(xp, _FRACTIONS, trials.dtype, device(trials))
+    fractions = constant(xp, _FRACTIONS, trials.dtype, where)
     refined = xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))])
     grid = xp.concat([trials, refined])
     bounds_c = xp.concat([first, sanitized(refined)])
     steps = xp.minimum(grid, target / bounds_c)
     bounds = xp.maximum(bounds_c, target / grid)
-    last = constant(xp, (False,), xp.bool, device(trials))
-    counted = xp.concat([xp.ones(grid.shape[0] - 1, dtype=xp.bool, device=device(trials)), last])
-    steps = xp.where(counted | beyond, steps, -math.inf)  # (U only where it applies)
+    counted = constant(xp, (True,) * (grid.shape[0] - 1) + (False,), xp.bool, where)
+    steps = xp.where(counted | beyond, steps, filled(-math.inf, steps.dtype))  # (U: see above)
     tau = xp.max(steps)
     bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
-    return xp.where(target > 0.0, tau, xp.zeros_like(tau)), bound
+    return xp.where(target > 0.0, tau, xp.reshape(filled(0.0, tau.dtype), ())), bound
 
 
 def _trials_along(
