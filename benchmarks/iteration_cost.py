@@ -5,6 +5,7 @@ Usage::
     python benchmarks/iteration_cost.py                 # l_4 regression, n = 1000, d = 100
     python benchmarks/iteration_cost.py --sizes 1000x100 10000x100 100000x100 1000000x100
     python benchmarks/iteration_cost.py --model logistic --sizes 1000x100 10000x100 100000x100
+    python benchmarks/iteration_cost.py --model cauchy --sizes 1000000x25 --iters 20 --clock cpu
 
 A bare NumPy fixed-step GD loop ("plain": the gradient and the update, nothing else), then
 fixed-step GD, ``lfso`` (LFSO-GD with the model's segment certificate), LFSO-GD with the
@@ -16,7 +17,9 @@ iteration), ``lfso``'s ratio to GD through the same loop ("ratio") and to the pl
 ("vs plain"), and ``lfso-lbfgs``'s ratio to GD ("lbfgs/GD"). The data is the
 paper's generator (condition number 100, noise 0.1) at the requested size; for
 ``--model logistic`` the labels are the signs of ``A 1 + noise`` (ridge ``1/n``), the model
-whose oracle costs an O(n) pass per radius the solve tries. ``--clock cpu`` times with the
+whose oracle costs an O(n) pass per radius the solve tries; ``--model cauchy`` is Cauchy
+regression (``c = 1``) on the same rows, from 0, which has no paper's radius (its
+"paper-R" column is ``nan``). ``--clock cpu`` times with the
 process's CPU time instead of the wall clock (steadier on a machine other jobs share).
 ``--breakdown`` then prints where an ``lfso`` and an ``lfso-lbfgs`` iteration's time goes, per
 iteration of one run: the model's evaluation (GD's includes the product with ``A``, lfso's takes
@@ -28,6 +31,7 @@ each), and the trial steps per iteration (``Result.noracle / Result.nit``).
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
 
@@ -48,13 +52,15 @@ def per_iteration(model, x0, iters: int, **kwargs) -> float:
 
 
 def problem(model: str, n: int, d: int, p: float) -> tuple:
-    """``(A, b, model, x0)``: the paper's generated data at ``n x d`` and the l_2p or
-    logistic regression model on it (labels the signs of ``b`` about its median, ridge
-    ``1/n``), from ``x0 = 1`` (l_2p) or ``0`` (logistic)."""
+    """``(A, b, model, x0)``: the paper's generated data at ``n x d`` and the l_2p,
+    logistic (labels the signs of ``b`` about its median, ridge ``1/n``) or Cauchy (``c =
+    1``) regression model on it, from ``x0 = 1`` (l_2p) or ``0``."""
     A, b = lls_data(n, d)
     if model == "logistic":
         labels = (b > np.median(b)).astype(float)
         return A, b, lfso.models.LogisticRegression(A, labels, l2=1.0 / n), np.zeros(d)
+    if model == "cauchy":
+        return A, b, lfso.models.CauchyRegression(A, b), np.zeros(d)
     return A, b, lfso.models.LpRegression(A, b, p), np.ones(d)
 
 
@@ -67,6 +73,9 @@ def plain_loop(A, b, x0, step: float, iters: int, model: str, p: float) -> float
         if model == "logistic":  # grad = -A^T (s sigma(-s Ax)) / n + l2 x, l2 = 1/n
             m = signs * (A @ x)
             x = x - step * ((A.T @ (-signs / (1.0 + np.exp(m)))) / n + x / n)
+        elif model == "cauchy":  # grad = A^T (r / (1 + r^2)) / n
+            r = A @ x - b
+            x = x - step * ((A.T @ (r / (1.0 + r * r))) / n)
         else:  # grad = 2p A^T (|r|^(2p-2) r)
             r = A @ x - b
             w = r * r if p == 2.0 else np.abs(r) ** (2 * p - 2)
@@ -77,7 +86,7 @@ def plain_loop(A, b, x0, step: float, iters: int, model: str, p: float) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["1000x100"], help="n x d values")
-    parser.add_argument("--model", choices=["lp", "logistic"], default="lp")
+    parser.add_argument("--model", choices=["lp", "logistic", "cauchy"], default="lp")
     parser.add_argument("--p", type=float, default=2.0, help="l_2p regression power")
     parser.add_argument("--iters", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=7)
@@ -88,7 +97,9 @@ def main() -> None:
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     warnings.simplefilter("ignore", lfso.monitor.RiskWarning)  # tol=0 runs to rounding
 
-    what = "logistic regression" if args.model == "logistic" else f"l_{2 * args.p:g} regression"
+    what = {"logistic": "logistic regression", "cauchy": "Cauchy regression"}.get(
+        args.model, f"l_{2 * args.p:g} regression"
+    )
     print(f"{what}, {args.iters} iterations x {args.repeats} repeats (best, {args.clock} clock)")
     print(
         f"{'n x d':>12} {'plain us/it':>12} {'GD us/it':>10} {'lfso us/it':>11} {'ratio':>7} "
@@ -106,7 +117,9 @@ def main() -> None:
             gd.append(per_iteration(model, x0, iters, method="gd", step=step))
             lf.append(per_iteration(model, x0, iters, method="lfso", certificate="segment"))
             ba.append(per_iteration(model, x0, iters, method="lfso", certificate="ball"))
-            pr.append(per_iteration(model, x0, iters, radius="paper"))
+            # (the paper's radius R0 is defined for the l_2p and logistic models only)
+            paper = args.model != "cauchy"
+            pr.append(per_iteration(model, x0, iters, radius="paper") if paper else math.nan)
             ac.append(per_iteration(model, x0, iters, method="lfso-accel"))
             lb.append(per_iteration(model, x0, iters, method="lfso-lbfgs"))
         # The best of the repeats: on a shared machine interference only ever slows a run.

@@ -107,6 +107,10 @@ def test_iteration_cost_script_reports_each_size():
     table = rows[2:]
     assert [r[0] for r in table] == ["100x5", "200x5"]
     assert all(len(_numbers(r)) == 10 and min(_numbers(r)) > 0 for r in table)
+    rows = _run("iteration_cost.py", "--model", "cauchy", "--sizes", "100x5", "--iters", "20")
+    assert rows[0][:2] == ["Cauchy", "regression,"] and rows[2][0] == "100x5"
+    assert len(_numbers(rows[2])) == 9 and min(_numbers(rows[2])) > 0  # (no paper's R0)
+    assert rows[2][7] == "nan"
 
 
 def test_iteration_floor_script_reports_both_models_and_its_steps_descend(monkeypatch):

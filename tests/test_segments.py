@@ -603,10 +603,16 @@ def test_calculus_segment_slope_is_the_models_own():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype, monkeypatch):
-    """The in-place NumPy path of the row segments (power and logistic kernels) gives the
-    generic kernels' sums exactly, so the iterates do not change."""
+    """The in-place NumPy path of the row segments (power, logistic and Cauchy kernels)
+    gives the generic kernels' sums exactly, so the iterates do not change."""
     from lfso.models import _compiled
-    from lfso.models._segments import RowSegment, approach, approach_kernel, power_kernel
+    from lfso.models._segments import (
+        RowSegment,
+        approach,
+        approach_kernel,
+        cauchy_kernel,
+        power_kernel,
+    )
 
     monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
 
@@ -617,6 +623,8 @@ def test_fused_numpy_trials_equal_the_generic_kernels_bit_for_bit(dtype, monkeyp
         u = rng.standard_normal(n).astype(dtype)
         cases = [(power_kernel(m, c), r, u) for m, c in ((2.0, 12.0), (3.5, 2.5), (1.0, 1.0))]
         cases.append((approach_kernel, *approach(np, r, u)))
+        unit = float(np.finfo(dtype).eps) / 2  # (the Cauchy kernel's widening, and none)
+        cases += [(cauchy_kernel(0.3, unit), r, u), (cauchy_kernel(1.0), r, u)]
         for kernel, start, speed in cases:
             assert kernel.fused is not None
 
@@ -643,7 +651,13 @@ def test_one_trial_path_equals_the_fused_trials_bit_for_bit(dtype, monkeypatch):
     segment) sums what the fused path sums for ``[t]``, on NumPy rows and on views of
     PyTorch CPU tensors, with and without the rows' slack."""
     from lfso.models import _compiled
-    from lfso.models._segments import RowSegment, approach, approach_kernel, power_kernel
+    from lfso.models._segments import (
+        RowSegment,
+        approach,
+        approach_kernel,
+        cauchy_kernel,
+        power_kernel,
+    )
 
     monkeypatch.setattr(_compiled, "ENABLED", False)  # (the compiled: tests/test_compiled.py)
     torch = pytest.importorskip("torch")
@@ -653,6 +667,7 @@ def test_one_trial_path_equals_the_fused_trials_bit_for_bit(dtype, monkeypatch):
         u = rng.standard_normal(n).astype(dtype)
         cases = [(power_kernel(m, c), r, u) for m, c in ((2.0, 12.0), (3.0, 30.0), (2.5, 3.0))]
         cases.append((approach_kernel, *approach(np, r, u)))
+        cases.append((cauchy_kernel(0.3, float(np.finfo(dtype).eps) / 2), r, u))
         for (kernel, start, speed), slack in itertools.product(cases, (None, (1e-3, 2e-4))):
             for wrap in (np.asarray, torch.from_numpy):
                 rows = wrap(start), wrap(speed)

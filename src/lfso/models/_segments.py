@@ -1356,9 +1356,63 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
             far = far * (1.0 + 8.0 * unit) + slack
         return xp.maximum(rho2(xp, near), rho2(xp, far))
 
+    def start(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :func:`fused` reads of the rows, made once per segment: ``(|r|, r <= 0)``."""
+        return np.abs(r), r <= 0.0
+
+    def fused(
+        end: np.ndarray,
+        top: tuple[np.ndarray, np.ndarray],
+        scratch: np.ndarray,
+        widen: Any = None,
+    ) -> None:
+        # kernel's values in place, operation for operation in the rows' dtype (the
+        # constants rounded to it first, as NumPy rounds a Python float operand): `near`
+        # in scratch, `far` in end, rho'' of each through a third buffer.
+        size, sign = top
+        dtype = end.dtype.type
+        other, crossed = _cauchy_buffers(end.shape, end.dtype)
+        np.less_equal(end, 0.0, out=crossed)
+        np.not_equal(crossed, sign, out=crossed)  # (r <= 0) != (r + t u <= 0)
+        np.abs(end, out=end)
+        np.minimum(size, end, out=scratch)
+        np.copyto(scratch, dtype(0.0), where=crossed)  # the distance from 0 to [r, e]
+        np.maximum(size, end, out=end)
+        if unit > 0.0 or widen is not None:
+            slack = 0.0 if widen is None else widen[1]
+            np.multiply(end, dtype(6.1 * unit), out=other)
+            np.subtract(scratch, other, out=scratch)
+            scratch -= slack
+            np.maximum(scratch, dtype(0.0), out=scratch)
+            end *= dtype(1.0 + 8.0 * unit)
+            end += slack
+        for values in (scratch, end):  # rho'' = a (2 a - 1), a = 1 / (1 + r^2 / c^2)
+            np.multiply(values, values, out=other)
+            other *= dtype(inv_c2)
+            other += dtype(1.0)
+            np.divide(dtype(1.0), other, out=other)
+            np.multiply(other, dtype(2.0), out=values)
+            values -= dtype(1.0)
+            values *= other
+        np.maximum(scratch, end, out=end)
+
+    kernel.start = start  # type: ignore[attr-defined]
+    kernel.fused = fused  # type: ignore[attr-defined]
     kernel.term_ulps = 12.0  # type: ignore[attr-defined]
     kernel.peak = 1.0  # type: ignore[attr-defined]
     return kernel
+
+
+def _cauchy_buffers(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A float buffer of ``shape`` and ``dtype`` and a boolean one, for
+    :func:`cauchy_kernel`'s fused kernel, kept per thread (the last shape asked for) up to
+    :data:`_KEEP` elements; larger ones are allocated per call."""
+    held = getattr(_WORKSPACE, "cauchy", None)
+    if held is None or held[0].shape != shape or held[0].dtype != dtype:
+        held = (np.empty(shape, dtype=dtype), np.empty(shape, dtype=bool))
+        if int(np.prod(shape)) <= _KEEP:
+            _WORKSPACE.cauchy = held
+    return held
 
 
 _WORKSPACE = threading.local()
@@ -1568,7 +1622,7 @@ class RowSegment(SegmentBound):
         self._host_slack = (
             slack is not None and isinstance(slack[0], float) and isinstance(slack[1], float)
         )
-        self._start_top: np.ndarray | None = None
+        self._start_top: Any = None
         n = int(r.shape[0]) if terms is None else terms
         peak = max(1.0, getattr(kernel, "peak", 1.0))
         #: Whether batches of trials run compiled (:mod:`lfso.models._fused`): their terms
@@ -1630,10 +1684,15 @@ class RowSegment(SegmentBound):
         delta, eps = self._slack
         return delta, delta + trials * eps
 
-    def _top(self) -> np.ndarray:
-        """``|r| + delta`` (``|r|`` without slack), once: the fused kernels' start."""
+    def _top(self) -> Any:
+        """``|r| + delta`` (``|r|`` without slack), once: the fused kernels' start (or what
+        the kernel's own ``start`` makes of the rows, where it has one)."""
         if self._start_top is None:
             r, _, _, slack, _ = self._host_rows()
+            start = getattr(self.kernel, "start", None)
+            if start is not None:
+                self._start_top = start(r)
+                return self._start_top
             top = np.abs(r)
             if slack is not None:
                 top += slack[0]
