@@ -96,6 +96,20 @@ def _power_products(r, u, weight, trials, m, coef, slack):
     return weight * end
 
 
+def _trial_batches(dtype, widened, several):
+    """``(trials, slack)`` for one trial step (0.37) and for ``several`` in one pass: the
+    trials in ``dtype``, and the rows' slack ``(delta, g)`` with ``g_j = delta + t_j eps``
+    rounded to ``dtype`` as the segment rounds it (``None`` unless ``widened``)."""
+    for trials in ([0.37], several):
+        t = np.asarray(trials, dtype=dtype)
+        slack = None
+        if widened:
+            delta, eps = 1e-3, 2e-4
+            grown = np.asarray([delta + trials[0] * eps], dtype) if len(t) == 1 else delta + t * eps
+            slack = (delta, grown)
+        yield t, slack
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m", [2.0, 3.0, 4.0, 0.5, 1.0])
 @pytest.mark.parametrize("widened", [False, True])
@@ -104,13 +118,7 @@ def test_power_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype, m, widened):
     fused kernel's, bit for bit, for one trial step and for several in one pass."""
     r, u = _rows(dtype, 1), _rows(dtype, 2)[::-1].copy()
     weight = _weights(dtype, r.shape[0], 3)
-    for trials in ([0.37], [0.0, 1e-3, 0.5, 2.0]):
-        t = np.asarray(trials, dtype=dtype)
-        slack = None
-        if widened:
-            delta, eps = 1e-3, 2e-4
-            grown = np.asarray([delta + trials[0] * eps], dtype) if len(t) == 1 else delta + t * eps
-            slack = (delta, grown)
+    for t, slack in _trial_batches(dtype, widened, [0.0, 1e-3, 0.5, 2.0]):
 
         def sums(idx, mask, t=t, slack=slack):
             w = weight[idx] * mask
@@ -118,6 +126,39 @@ def test_power_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype, m, widened):
 
         with np.errstate(over="ignore", invalid="ignore"):
             _sums_match(sums, _power_products(r, u, weight, t, m, 12.0, slack))
+
+
+def _cauchy_products(r, u, weight, trials, inv_c2, unit, slack):
+    """The NumPy fused Cauchy kernel's terms times the weights, in the rows' dtype."""
+    from lfso.models._segments import cauchy_kernel
+
+    kernel = cauchy_kernel(inv_c2, unit)
+    end = trials[:, None] * u[None, :]
+    end += r
+    widen = () if slack is None else ((slack[0], slack[1][:, None]),)
+    kernel.fused(end, kernel.start(r), np.empty_like(end), *widen)
+    return weight * end
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("unit", [0.0, 1.0])
+@pytest.mark.parametrize("widened", [False, True])
+def test_cauchy_sums_are_the_numpy_kernels_terms_bit_for_bit(dtype, unit, widened):
+    """Every term of the compiled Cauchy kernel is the NumPy fused kernel's, bit for bit
+    (its operations are correctly rounded or exact), for one trial step and for several in
+    one pass, with and without the rows' rounding (``unit``: the dtype's, or none) and
+    slack, on rows whose intervals cross 0 or not, far out, infinite or NaN."""
+    unit = unit * float(np.finfo(dtype).eps) / 2
+    r, u = _rows(dtype, 6), _rows(dtype, 7)[::-1].copy()
+    weight = _weights(dtype, r.shape[0], 8)
+    for t, slack in _trial_batches(dtype, widened, [0.0, 1e-3, 0.5, 2.0, 40.0]):
+
+        def sums(idx, mask, t=t, slack=slack):
+            w = weight[idx] * mask
+            return _compiled.cauchy_sums(r[idx], u[idx], w, t, 0.3, unit, slack)
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            _sums_match(sums, _cauchy_products(r, u, weight, t, 0.3, unit, slack))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -375,16 +416,19 @@ def _runs(compiled: bool, monkeypatch, dtype) -> list[tuple[int, int, int]]:
     A, b = A.astype(dtype), b.astype(dtype)
     labels = (b > np.median(b)).astype(float)
     models = [
-        (lfso.models.LpRegression(A, b, 2.0), np.ones(8, dtype)),
-        (lfso.models.LpRegression(A, b, 1.75), np.ones(8, dtype)),
-        (lfso.models.LogisticRegression(A, labels, l2=1e-3), np.zeros(8, dtype)),
+        (lfso.models.LpRegression(A, b, 2.0), np.ones(8, dtype), 1e-7),
+        (lfso.models.LpRegression(A, b, 1.75), np.ones(8, dtype), 1e-7),
+        (lfso.models.LogisticRegression(A, labels, l2=1e-3), np.zeros(8, dtype), 1e-7),
+        # (Cauchy: 1e-7 is below the float32 gradient's rounding there, where the steps
+        # wander: 22 gradients with the float64 sums, 58 with float32's)
+        (lfso.models.CauchyRegression(A, b), np.zeros(8, dtype), 1e-6),
     ]
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for model, x0 in models:
+        for model, x0, tol in models:
             for method in ("lfso", "lfso-lbfgs", "lfso-accel"):
-                res = lfso.minimize(model, x0, method=method, max_iter=150, tol=1e-7)
+                res = lfso.minimize(model, x0, method=method, max_iter=150, tol=tol)
                 out.append((int(res.status), int(res.njev), int(res.noracle)))
     return out
 
@@ -393,8 +437,8 @@ def _runs(compiled: bool, monkeypatch, dtype) -> list[tuple[int, int, int]]:
 def test_runs_take_the_same_steps_to_rounding_with_and_without_the_compiled_path(
     dtype, monkeypatch
 ):
-    """``minimize`` on l_p and logistic models: the same status, and gradient counts within
-    a few (the compiled sums round differently in the last bits)."""
+    """``minimize`` on l_p, logistic and Cauchy models: the same status, and gradient counts
+    within a few (the compiled sums round differently in the last bits)."""
     fast = _runs(True, monkeypatch, dtype)
     plain = _runs(False, monkeypatch, dtype)
     for (status, njev, _), (status_0, njev_0, _) in zip(fast, plain, strict=True):

@@ -132,6 +132,39 @@ def power_sums(
     return compiled.power_sums(r, u, weight, trials, grown, *args)  # type: ignore[no-any-return]
 
 
+def cauchy_sums(
+    r: np.ndarray,
+    u: np.ndarray,
+    weight: np.ndarray,
+    trials: np.ndarray,
+    inv_c2: float,
+    unit: float,
+    slack: tuple[float, np.ndarray] | None,
+) -> np.ndarray:
+    """``sum_i w_i max(rho''(near_ij), rho''(far_ij))`` for every trial ``t_j`` (an array
+    of the rows' dtype) in one pass over the rows: the terms of
+    :func:`lfso.models._segments.cauchy_kernel`'s fused kernel, operation for operation
+    in the rows' dtype (the constants ``1 / c^2``, ``6.1 unit`` and ``1 + 8 unit`` rounded
+    to it first, as NumPy rounds a Python float operand), with ``slack = (delta, g)``
+    (``g_j = delta + t_j eps`` in the rows' dtype, as the NumPy kernel rounds it) or
+    without (``None``: ``g = 0``); a float64 array of ``k`` sums.
+
+    Rounding: each term is the NumPy kernel's bit for bit (additions, multiplications, one
+    division, comparisons, ``abs``, maxima and minima, all correctly rounded or exact), and
+    the float64 sum is within the pad of every order (module docstring), so
+    :class:`~lfso.models._segments.RowSegment`'s bound holds as for the NumPy kernel."""
+    dtype = r.dtype.type
+    compiled = kernels()
+    out = np.empty(trials.shape[0], dtype=np.float64)
+    grown = np.zeros_like(trials) if slack is None else slack[1]
+    widened = unit > 0.0 or slack is not None
+    pads = dtype(inv_c2), dtype(6.1 * unit), dtype(1.0 + 8.0 * unit)
+    constants = dtype(0.0), dtype(1.0), dtype(2.0)
+    return compiled.cauchy_sums(  # type: ignore[no-any-return]
+        r, u, weight, trials, grown, *pads, widened, *constants, out
+    )
+
+
 def approach_sums(
     start: np.ndarray,
     rate: np.ndarray,

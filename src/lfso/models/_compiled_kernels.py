@@ -328,3 +328,101 @@ def axpy(base: Any, step: Any, t: Any, out: Any) -> Any:
     for i in range(base.shape[0]):
         out[i] = t * step[i] + base[i]
     return out
+
+
+@exact
+def cauchy_rho2(v: Any, inv_c2: Any, one: Any, two: Any) -> Any:
+    # rho'' = a (2 a - 1), a = 1 / (1 + v^2 / c^2), as the NumPy kernel forms them
+    a = one / ((v * v) * inv_c2 + one)
+    return (a * two - one) * a
+
+
+@exact
+def cauchy_term(
+    ri: Any,
+    ui: Any,
+    wi: Any,
+    t: Any,
+    g: Any,
+    inv_c2: Any,
+    near_pad: Any,
+    far_pad: Any,
+    widened: bool,
+    zero: Any,
+    one: Any,
+    two: Any,
+) -> Any:
+    # w max(rho''(near), rho''(far)), [near, far] the interval of |r + s u| on [0, t],
+    # widened by the rows' rounding (g = 0 without the rows' slack: x - 0 = x + 0 = x)
+    e = t * ui + ri
+    size, end = abs(ri), abs(e)
+    near = zero if (ri <= zero) != (e <= zero) else minimum(size, end)
+    far = maximum(size, end)
+    if widened:
+        near = maximum((near - far * near_pad) - g, zero)
+        far = far * far_pad + g
+    return wi * maximum(cauchy_rho2(near, inv_c2, one, two), cauchy_rho2(far, inv_c2, one, two))
+
+
+@summing
+def cauchy_sum(
+    r: Any,
+    u: Any,
+    weight: Any,
+    t: Any,
+    g: Any,
+    inv_c2: Any,
+    near_pad: Any,
+    far_pad: Any,
+    widened: bool,
+    zero: Any,
+    one: Any,
+    two: Any,
+) -> float:
+    total = 0.0
+    for i in range(r.shape[0]):
+        total += cauchy_term(
+            r[i], u[i], weight[i], t, g, inv_c2, near_pad, far_pad, widened, zero, one, two
+        )
+    return total
+
+
+@exact
+def cauchy_sums(
+    r: Any,
+    u: Any,
+    weight: Any,
+    trials: Any,
+    grown: Any,
+    inv_c2: Any,
+    near_pad: Any,
+    far_pad: Any,
+    widened: bool,
+    zero: Any,
+    one: Any,
+    two: Any,
+    out: Any,
+) -> Any:
+    n, k = r.shape[0], trials.shape[0]
+    for j in range(k):
+        out[j] = 0.0
+    block = max(n, 1) if k == 1 else 2048  # a block of rows, in cache for every trial
+    for c in range(0, n, block):
+        e = min(n, c + block)
+        rc, uc, wc = r[c:e], u[c:e], weight[c:e]
+        for j in range(k):
+            out[j] += cauchy_sum(
+                rc,
+                uc,
+                wc,
+                trials[j],
+                grown[j],
+                inv_c2,
+                near_pad,
+                far_pad,
+                widened,
+                zero,
+                one,
+                two,
+            )
+    return out
