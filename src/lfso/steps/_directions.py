@@ -437,7 +437,10 @@ class _DeviceGram:
     the memory (two products with ``Z``, one with ``y``, two triangular solves of size at
     most ``m + 1``), where the two-loop recursion makes about ten per pair, and nothing is
     copied from the host (the masks and the identity are made on the device with the
-    memory). Mutable: a state owns at most one (``generation``, as for :class:`_Gram`)."""
+    memory). Memory: ``Z`` holds the pairs a second time, as :class:`_Gram` does on NumPy
+    (the state's ``pairs`` keep their own tensors, which the other paths and a memory made
+    again read), ``2 (m + 1) n`` elements of the data's dtype. Mutable: a state owns at most
+    one (``generation``, as for :class:`_Gram`)."""
 
     def __init__(self, memory: int, like: Any) -> None:
         import torch
