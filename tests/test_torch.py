@@ -386,6 +386,21 @@ def test_a_closure_that_returns_a_number_takes_the_tensor_closures_steps(name):
             assert isinstance(got, torch.Tensor) and float(got) == float(loss), form
 
 
+def _returning(returned):
+    """A parameter, its optimiser and a closure that computes ``||w||^2`` with its gradient
+    and returns ``returned(loss)``."""
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = LFSO([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return returned(loss)
+
+    return w, opt, closure
+
+
 @pytest.mark.parametrize(
     ("returned", "message"),
     [
@@ -397,15 +412,7 @@ def test_a_closure_that_returns_a_number_takes_the_tensor_closures_steps(name):
     ids=["str", "bool", "none", "numpy-vector"],
 )
 def test_a_closure_that_returns_no_loss_is_refused_naming_what_it_returned(returned, message):
-    w = torch.nn.Parameter(torch.ones(2))
-    opt = LFSO([w])
-
-    def closure():
-        opt.zero_grad()
-        loss = (w**2).sum()
-        loss.backward()
-        return returned(loss)
-
+    w, opt, closure = _returning(returned)
     expected = r"the closure must return the loss as a tensor with one element or a real number"
     with pytest.raises(TypeError, match=f"{expected}, {message}"):
         opt.step(closure)
@@ -413,15 +420,7 @@ def test_a_closure_that_returns_no_loss_is_refused_naming_what_it_returned(retur
 
 
 def test_a_loss_of_several_elements_is_refused_with_its_shape():
-    w = torch.nn.Parameter(torch.ones(2))
-    opt = LFSO([w])
-
-    def closure():
-        opt.zero_grad()
-        loss = (w**2).sum()
-        loss.backward()
-        return loss.repeat(2)
-
+    _, opt, closure = _returning(lambda loss: loss.repeat(2))
     with pytest.raises(TypeError, match=r"one element, got a tensor of shape \(2,\)"):
         opt.step(closure)
 
