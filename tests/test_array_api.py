@@ -70,6 +70,34 @@ def test_array_api_strict_matches_numpy(name, radius):
     np.testing.assert_allclose(res.history.f, ref.history.f, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["lp-p2", "logistic", "softmax", "cauchy"])
+def test_array_api_strict_float32_matches_numpy(name):
+    """float32 data in a strict array-API library: the model is built (its operator norm
+    is formed in float64 block by block, the last block ending at the last row, where a
+    slice past the end is not part of the standard) and runs NumPy's iterates, up to the
+    float32 rounding of their arithmetic, which the two paths order differently."""
+
+    def as32(xp):
+        def asarray(a):
+            a = np.asarray(a)
+            return xp.asarray(a.astype(np.float32) if a.dtype == np.float64 else a)
+
+        return asarray
+
+    class Lib:  # (the namespace with float32 arrays)
+        def __init__(self, xp):
+            self.asarray = as32(xp)
+
+    model_np, d = CASES[name](Lib(np))
+    model_xp, _ = CASES[name](Lib(xps))
+    x0 = np.linspace(0.5, 1.5, d).astype(np.float32)
+    ref = lfso.minimize(model_np, x0, tol=0.0, max_iter=20)
+    res = lfso.minimize(model_xp, xps.asarray(x0), tol=0.0, max_iter=20)
+    assert np.asarray(res.x).dtype == np.float32 and res.nit == ref.nit == 20
+    np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(res.history.f, ref.history.f, rtol=1e-5)
+
+
 def test_array_api_strict_rejects_bad_start():
     with pytest.raises(ValueError, match="x0 must be 1-D"):
         lfso.minimize(PowerSum(2), xps.ones((2, 2)))

@@ -239,6 +239,86 @@ def test_softmax_takes_the_first_top_class_as_argmax_does(k):
         expected = np.zeros_like(Z)
         expected[Z.argmax(axis=0), np.arange(40)] = 1.0
         np.testing.assert_array_equal(model._top(Z), expected)
+        peak = Z.max(axis=0, keepdims=True)
+        np.testing.assert_array_equal(model._host_top(Z, peak), expected == 1.0)
+
+
+def _bits(a) -> bytes:
+    return np.asarray(a).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_kernel_in_place_is_the_array_forms_bit_for_bit(dtype):
+    """The softmax segment's kernel on NumPy rows (buffers made once, ``v2 e1`` only where
+    ``v2 > 0``, no mask where every ``v2 > 0``) gives the array form's terms bit for bit:
+    with ``v2 = 0`` where ``e1`` overflows (``0 * inf``: the array form's 0, not NaN), with
+    NaN rows, several trials at once and called twice on one buffer."""
+    from lfso.models._softmax import _variance_kernel
+
+    rng = np.random.default_rng(7)
+    K, n, k = 4, 50, 3
+    r = -np.abs(rng.standard_normal((K, n, 1)) * 3).astype(dtype)
+    u = (rng.standard_normal((K, n, 1)) * 40).astype(dtype)
+    r[0], u[0] = 0.0, 0.0  # the reference class (Delta = delta = 0)
+    e0 = np.exp(r)
+    for zeros in (False, True):
+        v2 = np.square(np.abs(u) + dtype(0.5)).astype(dtype)
+        if zeros:
+            v2[:2] = 0.0  # (an underflowed square: class 1's e1 overflows at t = 300)
+            v2[2, :5] = np.nan
+        t0 = np.sum(v2 * e0, axis=0)
+        spread = (u.max(axis=0) - u.min(axis=0))[:, 0]
+        popoviciu = (0.25 * spread * spread)[:, None]
+        trials = np.array([0.01, 3.0, 300.0], dtype=dtype)  # (e1 overflows at 300)
+        end = r + u * trials[None, None, :]
+        widen = (dtype(0.0), (np.array([1e-6, 2e-6, 3e-6], dtype=dtype))[None, None, :])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            host = _variance_kernel(e0, v2, t0, popoviciu, True)
+            array = _variance_kernel(e0, v2, t0, popoviciu, False)
+            for ends in (end, end[:, :, :1], end):
+                for extra in ((), (widen,) if ends.shape[2] == k else ()):
+                    expected = array(np, r, ends, u, *extra)
+                    got = host(np, r, ends, u, *extra)
+                    assert got.dtype == expected.dtype
+                    assert _bits(got) == _bits(expected)
+        assert np.isnan(expected[5:]).sum() == 0  # (0 * inf is not NaN)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_numpy_path_is_the_array_forms_bit_for_bit(dtype):
+    """On NumPy the softmax model makes its loss, gradient and segment in place, with the
+    shifted logits and their exponentials kept from the evaluation for the segment at the
+    point; the values are those of the array forms, which array_api_strict runs through the
+    same NumPy functions, bit for bit: at a point with tied and saturated rows, along the
+    negative gradient and along a float32 direction so short that the squares of its
+    smallest changes underflow, for one trial and a batch, and from an evaluation whose
+    kept rows were taken (the segment then makes them again)."""
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(11)
+    X = np.round(rng.standard_normal((60, 3)) * 2).astype(dtype)
+    X[:10] *= 30.0  # saturated rows
+    y = rng.integers(0, 4, 60)
+    host = SoftmaxRegression(X, y, 4, l2=0.01)
+    twin = SoftmaxRegression(xps.asarray(X), xps.asarray(y), 4, l2=0.01)
+    x = np.round(rng.standard_normal(host.dim)).astype(dtype)
+    x[:4] = 0.0  # (ties between the classes' logits)
+    assert host.value(x) == twin.value(xps.asarray(x))
+    for bound in (False, True):
+        ev, ev_twin = host.evaluate(x, bound=bound), twin.evaluate(xps.asarray(x), bound=bound)
+        assert ev.value == ev_twin.value and ev.grad_norm == ev_twin.grad_norm
+        assert _bits(ev.grad) == _bits(ev_twin.grad)
+    tiny = (rng.standard_normal(host.dim) * 1e-21).astype(dtype)
+    for d in (-ev.grad, tiny):
+        for kept in (True, False):
+            ev = host.evaluate(x)
+            if not kept:
+                ev.product.rows = None
+            seg = host.segment(x, ev, d)
+            twin_seg = twin.segment(xps.asarray(x), twin.evaluate(xps.asarray(x)), xps.asarray(d))
+            assert ev.product.rows is None  # (taken by the segment)
+            for trials in ([0.5], [1e-3, 2.0, 40.0]):
+                seg._cache.clear(), twin_seg._cache.clear()
+                assert seg.values(trials) == twin_seg.values(trials)
 
 
 def test_models_without_a_product_return_none():
@@ -1099,7 +1179,7 @@ def test_host_max_abs_and_dot_are_numpys_values_bit_for_bit(dtype):
             x[:] = 0.0
         for a, b in ((x, y), (x[::3], y[::3]), (x[::-1], y)):
             assert host_max_abs(a) == float(np.abs(a).max())
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 expected = float(a @ b)
             with np.errstate(invalid="ignore"):  # (inf - inf in float16)
                 assert same(_host_dot(a, b), expected)

@@ -385,9 +385,8 @@ def _gram64(A: Any, tall: bool) -> tuple[Any, Any]:
         n = A.shape[0] if tall else A.shape[1]
         gram = None
         for lo in range(0, n, _GRAM_BLOCK):
-            blk = xp.astype(
-                A[lo : lo + _GRAM_BLOCK, :] if tall else A[:, lo : lo + _GRAM_BLOCK], f64
-            )
+            hi = min(lo + _GRAM_BLOCK, n)  # (the Array API leaves a stop past the end open)
+            blk = xp.astype(A[lo:hi, :] if tall else A[:, lo:hi], f64)
             part = blk.T @ blk if tall else blk @ blk.T
             gram = part if gram is None else gram + part
         return gram, f64

@@ -1758,7 +1758,11 @@ class RowSegment(SegmentBound):
             widen = () if pair is None else ((pair[0], pair[1][None, :]),)
             sup = self.kernel(xp, start, end, step, *widen)
         else:  # (n, K) rows: trials along a new last axis
-            end = start + step * trials[None, None, :]
+            if type(step) is np.ndarray:  # (NumPy: r + t u in one temporary, the same sums)
+                end = np.multiply(step, trials[None, None, :])
+                np.add(end, start, out=end)
+            else:
+                end = start + step * trials[None, None, :]
             widen = () if pair is None else ((pair[0], pair[1][None, None, :]),)
             sup = self.kernel(xp, start, end, step, *widen)  # over classes: (n, k)
         if self.weight is None:

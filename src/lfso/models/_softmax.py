@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +32,16 @@ from ._rows import (
 from ._segments import RowSegment, materialized_product
 
 __all__ = ["SoftmaxRegression"]
+
+
+class _Shifted(NamedTuple):
+    """What an evaluation on NumPy logits ``z`` (``K x n``) derives from them class by
+    class and the segment at the point reads again: the rows' largest logits ``peak``
+    (``1 x n``), the shifted logits ``Z = z - peak`` and their exponentials ``E = e^Z``."""
+
+    peak: np.ndarray
+    Z: np.ndarray
+    E: np.ndarray
 
 
 def _ratio(e: Any) -> Any:
@@ -198,9 +209,35 @@ class SoftmaxRegression(Model):
             value = value + (0.5 * self.l2) * xp.sum(w * w)
         return Z, E / total[None, :], value  # (the value: fetched with the gradient's norm)
 
+    def _host_parts(
+        self, x: np.ndarray, logits: np.ndarray, *, grad: bool = True
+    ) -> tuple[_Shifted, np.ndarray, Any]:
+        """:meth:`_parts` on NumPy logits, the same operations on the same values (so bit
+        for bit) with fewer ``K x n`` temporaries: ``(shifted, G, value)``, the shifted
+        logits and their exponentials kept (:class:`_Shifted`: the segment at the point
+        reads them again) and ``G = P - Y``, the gradient's coefficients, made in place in
+        one buffer (not made without ``grad``)."""
+        xp = self.xp
+        peak = xp.max(logits, axis=0, keepdims=True)
+        Z = np.subtract(logits, peak)
+        E = np.exp(Z)
+        total = xp.sum(E, axis=0)  # >= 1: the top class's e^0
+        buffer = np.multiply(Z, self._onehot_t)
+        value = xp.mean(xp.log(total) - xp.sum(buffer, axis=0))
+        if self.l2:
+            w = x * self._mask
+            value = value + (0.5 * self.l2) * xp.sum(w * w)
+        if grad:
+            np.divide(E, total[None, :], out=buffer)  # P
+            np.subtract(buffer, self._onehot_t, out=buffer)  # P - Y
+        return _Shifted(peak, Z, E), buffer, value
+
     def value(self, x: Any) -> float:
         self._check_point(x)
-        return to_float(self._parts(x)[2])
+        logits = self._logits(x)
+        if type(logits) is np.ndarray:
+            return to_float(self._host_parts(x, logits, grad=False)[2])
+        return to_float(self._parts(x, logits)[2])
 
     def _top(self, Z: Any, peak: Any = None) -> Any:
         """The first class of each row's largest logit, one-hot (``K x n``, ``Z``'s dtype);
@@ -213,6 +250,23 @@ class SoftmaxRegression(Model):
         weights = xp.astype(xp.arange(self.K, 0, -1, device=device(Z)), Z.dtype)[:, None]
         ranked = xp.where(Z == peak, weights, 0.0)
         return xp.astype(ranked == xp.max(ranked, axis=0, keepdims=True), Z.dtype)
+
+    def _host_top(self, Z: np.ndarray, peak: np.ndarray) -> np.ndarray:
+        """:meth:`_top` on NumPy logits as booleans (``True`` at the reference class): the
+        same choice, in fewer passes. ``(Z == peak) * w`` is ``w`` or ``+0``, as the
+        ``where`` is, and a product with the booleans is one with their ``1.0`` and
+        ``0.0``."""
+        weights = self._class_weights(Z.dtype)
+        ranked = np.multiply(np.equal(Z, peak), weights)
+        return np.equal(ranked, np.max(ranked, axis=0, keepdims=True))
+
+    def _class_weights(self, dtype: Any) -> np.ndarray:
+        """``K, K - 1, ..., 1`` as a ``K x 1`` NumPy column of ``dtype`` (made once)."""
+        held = self.__dict__.get("_weights")
+        if held is None or held.dtype != dtype:
+            held = np.arange(self.K, 0, -1).astype(dtype)[:, None]
+            self.__dict__["_weights"] = held
+        return held
 
     def _half_log_odds(self, Z: Any, x: Any) -> Any:
         """``u_i = (z_t - logsumexp_{k != t} z_k) / 2`` from shifted logits (``max_k Z = 0``,
@@ -240,9 +294,15 @@ class SoftmaxRegression(Model):
         self._check_point(x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
-        Z, P, value = self._parts(x, logits)
+        shifted = None
+        if type(logits) is np.ndarray:
+            shifted, coef, value = self._host_parts(x, logits)
+            Z = shifted.Z
+        else:
+            Z, P, value = self._parts(x, logits)
+            coef = P - self._onehot_t
         # ((P - Y) X)^T = tilde X^T (P^T - Y^T): W's layout, d x K, flattened by rows
-        grad = xp.reshape(((P - self._onehot_t) @ self.X).T, (-1,)) / self.n
+        grad = xp.reshape((coef @ self.X).T, (-1,)) / self.n
         if self.l2:
             grad = grad + self.l2 * (x * self._mask)
         grad = materialize(grad)
@@ -252,7 +312,9 @@ class SoftmaxRegression(Model):
             if not (isinstance(drift, float) and drift == 0.0):
                 odds = materialize(odds - drift)  # each logit off by the drift: z_t - z_k by 2x
             local = RowCurvatureBound(self.geometry, odds, self._peak, 1.0 / self.n, self.l2)
-        return fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf))
+        evaluation = fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf))
+        evaluation.product.rows = shifted  # (the segment at x reads them again)
+        return evaluation
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Variance bounds along the logits' segment (see the class docstring)."""
@@ -261,10 +323,20 @@ class SoftmaxRegression(Model):
         V = self._logits(direction)
         dmax = inf_norm(direction)
         # (K x n, as the logits: see _logits; the reductions over classes along axis 0)
-        peak = xp.max(logits, axis=0, keepdims=True)  # the reference class's logit
-        ref = self._top(logits, peak)
-        delta_z = materialize(logits - peak)
-        delta_v = materialize(V - xp.sum(V * ref, axis=0, keepdims=True))
+        host = type(logits) is np.ndarray and type(V) is np.ndarray
+        shifted = getattr(evaluation.product, "rows", None) if host else None
+        if shifted is not None:  # (the evaluation's, of these logits: taken once)
+            evaluation.product.rows = None
+            peak, delta_z, e = shifted
+        else:
+            peak = xp.max(logits, axis=0, keepdims=True)  # the reference class's logit
+            delta_z = materialize(logits - peak)
+            e = None
+        if host:  # (the same values with fewer K x n temporaries: _host_top)
+            scratch = np.multiply(V, self._host_top(logits, peak))
+        else:
+            scratch = V * self._top(logits, peak)
+        delta_v = materialize(V - xp.sum(scratch, axis=0, keepdims=True))
         # Rounding (class docstring): logits within dz, their changes within dv of the exact.
         unit = g.unit
         dz = g.gamma_d * g.alpha * xmax + drift
@@ -273,24 +345,21 @@ class SoftmaxRegression(Model):
         spread = xp.max(delta_v, axis=0) - xp.min(delta_v, axis=0)  # (delta_j = 0 included)
         spread = spread * (1.0 + 2.0 * unit) + 2.0 * widen_v
         popoviciu = materialize(0.25 * spread * spread)[:, None]
-        v_abs = xp.abs(delta_v)
-        v_up = v_abs * (1.0 + unit) + widen_v
-
-        e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
-        v2 = materialize(v_up * v_up)[:, :, None]
+        if host:  # |delta_v|, then v_up and v_up^2 in its place
+            v_abs = np.abs(delta_v, out=scratch)
+            v_max = reduce_max(xp, v_abs)
+            np.multiply(v_abs, 1.0 + unit, out=v_abs)
+            np.add(v_abs, widen_v, out=v_abs)
+            v2 = np.multiply(v_abs, v_abs, out=v_abs)[:, :, None]
+            e0 = (np.exp(delta_z) if e is None else e)[:, :, None]
+        else:
+            v_abs = xp.abs(delta_v)
+            v_max = reduce_max(xp, v_abs)
+            v_up = v_abs * (1.0 + unit) + widen_v
+            e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
+            v2 = materialize(v_up * v_up)[:, :, None]
         t0 = materialize(xp.sum(v2 * e0, axis=0))
-
-        # The rows are the columns: start and end are K x n x (trials), each row's terms
-        # are summed over the classes (axis 0) and the segment sums the n x (trials) result.
-        def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
-            e1 = xp.exp(end)
-            t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=0)  # (0 * inf: no NaN)
-            low = xp.sum(xp.minimum(e0, e1), axis=0)  # >= 1: the reference class's e^0
-            ratio = xp.maximum(t0, t1) / low
-            if widen is not None:  # exponents off by at most the slack: T up, S down
-                ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
-            return xp.minimum(popoviciu, ratio)
-
+        kernel = _variance_kernel(e0, v2, t0, popoviciu, host)
         kernel.term_ulps = 2.0 * self.K + 16.0  # type: ignore[attr-defined]
         offset: Any = 0.0
         if self.l2:
@@ -301,7 +370,7 @@ class SoftmaxRegression(Model):
         # |Delta| capped by the dtype's underflow range (beyond it a term is below the
         # smallest normal number, inside the underflow pad).
         span = -math.log(float(xp.finfo(logits.dtype).smallest_normal))
-        slack = (2.0 * dz + 8.2 * unit * span, 2.0 * dv + 8.2 * unit * reduce_max(xp, v_abs))
+        slack = (2.0 * dz + 8.2 * unit * span, 2.0 * dv + 8.2 * unit * v_max)
         return RowSegment(
             delta_z,
             delta_v,
@@ -315,6 +384,47 @@ class SoftmaxRegression(Model):
             slack=slack,
             weight_sum=xp.sum(v2),
         )
+
+
+def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> Callable[..., Any]:
+    """The segment's kernel (class docstring): each row's ``min(popoviciu, max(T(0), T(t))
+    / S_low(t))`` at the trials' ends ``Delta + t delta`` (``K x n x k``), given ``e0 =
+    e^Delta`` and ``v2`` (the upper ``delta^2``) as ``K x n x 1``, ``t0 = T(0)`` and the
+    Popoviciu bound (``n x 1``). The rows are the columns: each row's terms are summed over
+    the classes (axis 0), and the segment sums the ``n x k`` result.
+
+    ``host`` (NumPy): the same operations on the same values, so bit for bit, in buffers
+    made once per segment and shape of ``end`` where the array expressions make seven
+    ``K x n x k`` temporaries per call; ``v2 e1`` is taken only where ``v2 > 0``, into a
+    buffer of zeros: the array form's ``where`` (``0 * inf``: no NaN), with no mask where
+    every ``v2 > 0`` (the usual case: ``v2`` is at least the slack's ``widen_v^2``)."""
+    held: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    positive = np.greater(v2, 0.0) if host else None
+    where = None if positive is None or not positive.all() else True  # (no mask to apply)
+
+    def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
+        if positive is not None and type(end) is np.ndarray:
+            buffers = held.get(end.shape)
+            if buffers is None:
+                buffers = held[end.shape] = (
+                    np.empty(end.shape, dtype=end.dtype),
+                    np.zeros(end.shape, dtype=np.result_type(v2, end)),
+                    np.empty(end.shape, dtype=np.result_type(e0, end)),
+                )
+            e1 = np.exp(end, out=buffers[0])
+            mask = positive if where is None else where
+            t1 = xp.sum(np.multiply(v2, e1, out=buffers[1], where=mask), axis=0)
+            low = xp.sum(np.minimum(e0, e1, out=buffers[2]), axis=0)
+        else:
+            e1 = xp.exp(end)
+            t1 = xp.sum(xp.where(v2 > 0.0, v2 * e1, 0.0), axis=0)  # (0 * inf: no NaN)
+            low = xp.sum(xp.minimum(e0, e1), axis=0)  # >= 1: the reference class's e^0
+        ratio = xp.maximum(t0, t1) / low
+        if widen is not None:  # exponents off by at most the slack: T up, S down
+            ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
+        return xp.minimum(popoviciu, ratio)
+
+    return kernel
 
 
 def _check_labels(y: Any, n_classes: int) -> Any:
