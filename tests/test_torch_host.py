@@ -34,6 +34,9 @@ MODELS = {
         A, (b > 0) * 1.0, fit_intercept=True
     ),
     "composite": lambda A, b: lfso.models.CompositeLeastSquares(A, b, 2),
+    "softmax": lambda A, b: lfso.models.SoftmaxRegression(
+        A, (b > -0.3) * 1 + (b > 0.3) * 1, 3, l2=1e-3
+    ),
 }
 DTYPES = [np.float32, np.float64]
 

@@ -21,7 +21,9 @@ arrays to rounding, not bit for bit (with NumPy's products they are NumPy's bit 
 ``tests/test_torch_host.py``). The bounds do not depend on that order: a dot product of
 length ``d`` computed in any order is within ``gamma_d sum_j |a_ij v_j|`` of the exact one
 (Higham, *Accuracy and Stability of Numerical Algorithms*, Lemma 3.1 and Section 3.1),
-the error every model's rounding pads already cover.
+the error every model's rounding pads already cover. Softmax regression's products are
+matrix products (the logits of every class, and the gradient's), which its twin takes in
+NumPy, as the NumPy model does: its iterates on CPU tensors are NumPy's bit for bit.
 
 Tensors on an accelerator, tensors inside :func:`lfso.bench.cpu_as_accelerator`, tensors
 that require a gradient or whose dtype is not the data's take the model's PyTorch code.

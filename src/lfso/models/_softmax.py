@@ -20,6 +20,7 @@ from .._arrays import (
 from .._validate import data_matrix, data_vector, integer, nonnegative
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model
+from ._host import device_product, host_twin
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -164,9 +165,13 @@ class SoftmaxRegression(Model):
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
             mask = xp.concat([mask[:-1, :], zero], axis=0)
         self._mask = xp.reshape(mask, (-1,))
-        # h(v) = min(1/2, 2 sigma(-2v)) for v >= 0 (clipped there), as 2 e / (1 + e) with
-        # e = exp(-2v): underflows to 0 where the other form overflowed (and warned).
-        self._peak = lambda v: xp.clip(2.0 * _ratio(xp.exp(-2.0 * v)), max=0.5)
+
+    def _peak(self, v: Any) -> Any:
+        """``h(v) = min(1/2, 2 sigma(-2v))`` for ``v >= 0`` (clipped there), as ``2 e / (1 +
+        e)`` with ``e = exp(-2v)``: underflows to 0 where the other form overflowed (and
+        warned). In the model's namespace (the bound's ``h``)."""
+        xp = self.xp
+        return xp.clip(2.0 * _ratio(xp.exp(-2.0 * v)), max=0.5)
 
     @property
     def _onehot_t(self) -> Any:
@@ -234,6 +239,9 @@ class SoftmaxRegression(Model):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
+        host = None if type(x) is np.ndarray else host_twin(self, x)
+        if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host.value(x)
         logits = self._logits(x)
         if type(logits) is np.ndarray:
             return to_float(self._host_parts(x, logits, grad=False)[2])
@@ -292,6 +300,11 @@ class SoftmaxRegression(Model):
     ) -> Evaluation:
         xp = self.xp
         self._check_point(x)
+        if type(x) is not np.ndarray:  # a CPU tensor: the NumPy code on views (models._host)
+            host = host_twin(self, x)
+            if host is not None:
+                return host.evaluate(x, bound=bound, hint=hint, probe=probe, product=product)
+            product = device_product(product, self.X)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         logits, drift = taken_product(product, lambda: self._logits(x), x_inf, self.geometry.drift)
         shifted = None
@@ -318,6 +331,9 @@ class SoftmaxRegression(Model):
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Variance bounds along the logits' segment (see the class docstring)."""
+        host_model = None if type(x) is np.ndarray else host_twin(self, x)
+        if host_model is not None:  # a CPU tensor: the NumPy code on views (models._host)
+            return host_model.segment(x, evaluation, direction)
         xp, g = self.xp, self.geometry
         logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
         V = self._logits(direction)
