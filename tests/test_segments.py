@@ -321,6 +321,59 @@ def test_softmax_numpy_path_is_the_array_forms_bit_for_bit(dtype):
                 assert seg.values(trials) == twin_seg.values(trials)
 
 
+@pytest.mark.parametrize("name", ["softmax", "cauchy"])
+def test_a_large_batch_of_trials_is_summed_in_chunks(name, monkeypatch):
+    """On the accelerator's path a batch of trial steps whose arrays would hold more than
+    ``_BATCH_ELEMENTS`` elements each is summed in chunks of trials: no array the batch
+    makes is larger (counted by PyTorch's dispatch), and the sums are the whole batch's up
+    to the order of the rows' sums; a run with chunked batches takes the same steps to
+    rounding."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from lfso.bench import cpu_as_accelerator
+    from lfso.models import _segments
+
+    class Largest(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.numel = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            for value in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(value, torch.Tensor):
+                    self.numel = max(self.numel, value.numel())
+            return out
+
+    rng = np.random.default_rng(3)
+    A = torch.tensor(rng.standard_normal((200, 4)))
+    b = A @ torch.ones(4, dtype=A.dtype) + 0.3 * torch.tensor(rng.standard_normal(200))
+    if name == "softmax":
+        model = SoftmaxRegression(A, (b > -0.5) * 1 + (b > 0.5) * 1, 3, l2=0.01)
+    else:
+        model = CauchyRegression(A, b, c=0.5)
+    x = torch.tensor(rng.standard_normal(model.dim) * 0.3)
+    trials = torch.tensor([1e-3 * 4.0**j for j in range(13)], dtype=A.dtype)
+    with cpu_as_accelerator():
+        ev = model.evaluate(x)
+        seg = model.segment(x, ev, -ev.grad)
+        size = math.prod(seg.r.shape)
+        whole, largest = Largest(), Largest()
+        with whole:
+            expected = seg._device_values(trials)
+        monkeypatch.setattr(_segments, "_BATCH_ELEMENTS", 3 * size)
+        with largest:
+            got = seg._device_values(trials)
+        assert whole.numel >= 13 * size and largest.numel <= 3 * size
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-13)
+        chunked = lfso.minimize(model, torch.zeros(model.dim, dtype=A.dtype), tol=0, max_iter=15)
+        monkeypatch.undo()
+        ref = lfso.minimize(model, torch.zeros(model.dim, dtype=A.dtype), tol=0, max_iter=15)
+    np.testing.assert_allclose(chunked.x.numpy(), ref.x.numpy(), rtol=1e-9, atol=1e-12)
+    assert chunked.nit == ref.nit == 15
+
+
 def test_models_without_a_product_return_none():
     x = np.ones(3)
     for model in (PowerNorm(2), PowerSum(2), L0L1Smooth(PowerNorm(2), 12.0, 3.0)):

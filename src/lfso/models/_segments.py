@@ -997,6 +997,13 @@ def _host_path_curvature(p: float, scale: float, k: dict[str, float], t: float) 
     return hf.exp(log_c) + pad
 
 
+#: The most elements of each temporary array that a batch of trial steps makes with the
+#: array operations (the rows' elements times the trials: ``n k``, ``K n k`` for rows of
+#: ``K`` classes): a larger batch is summed in chunks of trials
+#: (:meth:`RowSegment._device_values`). 256 MB in float32, so that softmax regression's
+#: first batch of 13 trials over a large ``K x n`` fits an accelerator's memory.
+_BATCH_ELEMENTS = 1 << 26
+
 #: Trial steps of the second, refining batch of a device step (:func:`_grid_step`).
 _REFINE = 6
 #: Where they lie between the first batch's bracket's ends, in logarithms.
@@ -1743,11 +1750,22 @@ class RowSegment(SegmentBound):
         if fused is not None and self._views and isinstance(ts, list):  # CPU tensors, host
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
-        pair = self._widen(trials)
         if self._fused and len(trials) > 1:  # one compiled pass (accelerators)
-            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, pair)
+            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, self._widen(trials))
             if sums is not None:
                 return sums
+        k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
+        per = max(1, _BATCH_ELEMENTS // max(size, 1))
+        if k > per:  # (a batch's temporaries held to _BATCH_ELEMENTS elements: chunks)
+            chunks = [self._batch_sums(trials[i : i + per]) for i in range(0, k, per)]
+            return xp.concat(chunks)
+        return self._batch_sums(trials)
+
+    def _batch_sums(self, trials: Any) -> Any:
+        """:meth:`_device_values` of the trials (a 1-d array) as array operations on
+        ``rows x k`` arrays (``K x n x k`` for rows of ``K`` classes)."""
+        xp, r, u = self.xp, self.r, self.u
+        pair = self._widen(trials)
         if self._columns is None:
             columns = (r[:, None], u[:, None]) if r.ndim == 1 else (r[:, :, None], u[:, :, None])
             start, step = materialize_all(*columns)
