@@ -10,11 +10,12 @@ Usage (one call of a few minutes on a GPU machine; also runs on the CPU with sma
 For each size, A (n x 100, float32 by default) and b live on the device. For l_4
 regression, a plain PyTorch fixed-step GD loop (two passes over A per iteration, nothing
 else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"``, ``"lfso-lbfgs"`` and
-``"lfso-accel"`` run
-``--iters`` iterations on the same tensors; then the same for logistic regression (labels
-the signs of b). The table gives the time per iteration, the achieved bandwidth
-``2 * bytes(A) / time`` as a fraction of the measured device copy rate (read + write of a
-buffer of the same size), and LFSO's ratio to the plain loop. An iteration of either model
+``"lfso-accel"`` run ``--iters`` iterations on the same tensors; then the same for
+logistic regression (labels the signs of b), and with ``--models ... softmax`` for softmax
+regression over 10 classes (no intercept; a plain loop of two products and a softmax).
+The table gives the time per iteration, the achieved bandwidth ``2 * bytes(A) / time`` as
+a fraction of the measured device copy rate (read + write of a buffer of the same size),
+and LFSO's ratio to the plain loop. An iteration of either model
 must read A twice and no more. ``--rows`` gives the sizes as numbers of rows instead,
 ``--methods`` and ``--models`` a subset, ``--threads`` PyTorch's CPU threads; with
 ``--net`` lfso's time per iteration is net of the start (runs of ``2 --iters`` less runs of
@@ -92,6 +93,22 @@ def plain_logistic(
     return (CLOCK() - start) / iters
 
 
+def plain_softmax(
+    A: torch.Tensor, onehot: torch.Tensor, x: torch.Tensor, step: float, iters: int
+) -> float:
+    """Seconds per iteration of the bare loop W <- W - t A^T (softmax(A W) - Y) / n (the
+    product with ``A^T`` as ``((P - Y)^T A)^T``: PyTorch's CPU product ``A^T M`` of a tall
+    ``A`` took seven times as long)."""
+    _sync(A.device)
+    start = CLOCK()
+    n, k = A.shape[0], onehot.shape[1]
+    W = x.reshape(A.shape[1], k)
+    for _ in range(iters):
+        W = W - (step / n) * ((torch.softmax(A @ W, dim=1) - onehot).T @ A).T
+    _sync(A.device)
+    return (CLOCK() - start) / iters
+
+
 def lfso_run(
     model: lfso.models.Model,
     x0: torch.Tensor,
@@ -140,7 +157,13 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--models", nargs="+", choices=["l4", "logistic"], default=None)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=["l4", "logistic", "softmax"],
+        default=["l4", "logistic"],
+        help="softmax: 10 classes, no intercept (not run unless named)",
+    )
     parser.add_argument(
         "--host", action="store_true", help="CPU tensors take their own (host) path"
     )
@@ -188,15 +211,12 @@ def main() -> None:
         b += 0.01 * torch.randn(n, generator=gen, device=device, dtype=dtype)
         nbytes = A.numel() * size
         rate = copy_rate(nbytes, device)
-        x0 = torch.zeros(args.d, device=device, dtype=dtype)
         signs = torch.where(b > 0, 1.0, -1.0).to(dtype)
-        cases = [
-            ("l4", lfso.models.LpRegression(A, b, 2), plain_lp, b),
-            ("logistic", lfso.models.LogisticRegression(A, signs), plain_logistic, signs),
-        ]
-        for label, model, plain, data in cases:
-            if args.models is not None and label not in args.models:
-                continue
+        plains = {"l4": plain_lp, "logistic": plain_logistic, "softmax": plain_softmax}
+        for label in [m for m in plains if m in args.models]:
+            model, data = _case(label, A, b, signs, gen)
+            plain = plains[label]
+            x0 = torch.zeros(model.dim, device=device, dtype=dtype)
             step = 0.5 / model.at(x0)(0.0)
             plain(A, data, x0, step, 3)  # warm up
             runs: dict[str, list[float]] = {m: [] for m in ["plain", *methods]}
@@ -225,10 +245,25 @@ def main() -> None:
                 + "".join(f"{times[m] / t_plain:>17.3f} " for m in ratios),
                 flush=True,
             )
-            del model
-        del A, b, signs, cases
+            del model, data
+        del A, b, signs
         if device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _case(
+    label: str, A: torch.Tensor, b: torch.Tensor, signs: torch.Tensor, gen: torch.Generator
+) -> tuple[lfso.models.Model, torch.Tensor]:
+    """The model ``label`` on ``A`` and what its plain loop reads besides ``A``. Softmax
+    regression: no intercept (the model shares ``A``), 10 classes, the largest of ``A R``
+    for a random ``d x 10`` matrix ``R``; its plain loop reads the labels one-hot."""
+    if label == "l4":
+        return lfso.models.LpRegression(A, b, 2), b
+    if label == "logistic":
+        return lfso.models.LogisticRegression(A, signs), signs
+    R = torch.randn(A.shape[1], 10, generator=gen, device=A.device, dtype=A.dtype)
+    model = lfso.models.SoftmaxRegression(A, (A @ R).argmax(dim=1), 10, fit_intercept=False)
+    return model, model.onehot
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ def test_gpu_script_times_cpu_tensors_own_path_with_host():
     assert float(table[4]) > 0 and all(math.isfinite(float(v)) for v in (table[5], table[-1]))
     rows = _run("gpu_iteration_cost.py", "--device", "cpu", "--rows", "300", "--iters", "2")
     assert rows[0][3:5] == ["device", "path,"]  # (CPU tensors standing in for a GPU's)
+    assert [r[0] for r in rows[2:]] == ["l4", "logistic"]  # (softmax only where named)
+    args = ["--device", "cpu", "--rows", "300", "--d", "8", "--iters", "2"]
+    rows = _run("gpu_iteration_cost.py", *args, "--models", "softmax", "--methods", "lfso")
+    (table,) = rows[2:]
+    assert table[:3] == ["softmax", "9.6e-06", "300"]  # (300 x 8 float32: 9.6 KB)
+    assert all(float(v) > 0 for v in (table[4], table[5], table[-1]))
 
 
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-8), ("float32", 1e-5)])
