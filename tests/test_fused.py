@@ -277,3 +277,44 @@ def test_compiled_logistic_segment_is_above_the_exact_curvature(case, compiled, 
     assert made and compiled
     if case == "moderate":  # (the check has teeth: the exact side reaches the bounds)
         assert worst > 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["saturated", "moderate"])
+def test_compiled_softmax_segment_is_above_the_exact_curvature(case, dtype, compiled, monkeypatch):
+    """Softmax regression's trial sums in one compiled pass (its own, over the ``K x n``
+    logits): every ``C(t)`` of a batch is above the exact curvature on ``[0, t]`` (mpmath),
+    along ``-g`` and along random descent directions. ``saturated``: logits 30 to 300
+    apart, whose smaller exponentials underflow (float32) and are flushed; ``moderate``:
+    logits of order one and no ridge, where the rows' variance is the whole bound (and the
+    bound comes within a factor 4 of it)."""
+    from test_exact_curvature import Check, ExactSoftmax, assert_all_hold, exact_sups
+
+    passes = []
+    sums = _fused.softmax_sums
+    monkeypatch.setattr(_fused, "softmax_sums", lambda *a: passes.append(1) or sums(*a))
+    rng = np.random.default_rng(9 + (dtype == np.float32))
+    K = 3
+    X = rng.standard_normal((30, 3)).astype(dtype)
+    y = rng.integers(0, K, 30)
+    l2, scale = (0.05, 60.0) if case == "saturated" else (0.0, 1.0)
+    model = lfso.models.SoftmaxRegression(torch.from_numpy(X), torch.tensor(y), K, l2=l2)
+    exact = ExactSoftmax(X, y, K, l2, True)
+    ts = [1e-3, 0.1, 1.0, 10.0]
+    checked = []
+    for _ in range(3):
+        x = (rng.standard_normal(model.dim) * scale).astype(dtype)
+        with cpu_as_accelerator():
+            evaluation = model.evaluate(torch.from_numpy(x))
+            g = evaluation.grad.numpy()
+            for d in (-g, np.linalg.norm(g) * rng.standard_normal(model.dim)):
+                d = (d if float(g @ d) <= 0 else -d).astype(dtype)
+                segment = model.segment(torch.from_numpy(x), evaluation, torch.from_numpy(d))
+                assert segment._fused
+                values = segment.values(ts)
+                sups = exact_sups(exact.path(x, d), ts)
+                checked.append((x, d, [Check("t", *c) for c in zip(ts, values, sups, strict=True)]))
+    worst = assert_all_hold(checked, f"softmax, compiled, {case}, {np.dtype(dtype).name}")
+    assert passes
+    if case == "moderate":  # (the check has teeth: the exact side comes near the bounds)
+        assert worst > 0.25

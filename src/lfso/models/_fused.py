@@ -18,9 +18,12 @@ Programming Guide, "Intrinsic Functions", and PTX ISA, ``div``). The power kerne
 2, 3 and 4 are made of additions, multiplications, absolute values and maxima, rounded
 correctly everywhere (``fused_ulps`` is their ``term_ulps``); the logistic rows' kernel
 (:func:`~lfso.models._segments.approach_kernel`) takes an exponential of ``-x``, ``0 <= x
-<= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128. Kernels
-without it (a non-integer power, Cauchy's and softmax's) keep the PyTorch operations, as
-do other devices (AMD's, whose accuracy is not cited here).
+<= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128.
+Softmax regression's kernel, whose rows are the ``K x n`` logits, has its own compiled
+sums (:func:`softmax_sums`; its ``fused_ulps``, ``2 K + 256``, is argued in
+:func:`lfso.models._softmax._variance_kernel`). Kernels without ``fused_ulps`` (a
+non-integer power, Cauchy's) keep the PyTorch operations, as do other devices (AMD's,
+whose accuracy is not cited here).
 
 The logistic segment's rows (:func:`approach_rows`: the margins' approach start and rate,
 the weights ``(|v| + eps)^2`` and their sum, made from the margins, their change and their
@@ -60,7 +63,7 @@ from typing import Any
 
 from .._later import accelerated
 
-__all__ = ["MIN_ROWS", "applies", "approach_rows", "trial_sums", "usable"]
+__all__ = ["MIN_ROWS", "applies", "approach_rows", "softmax_sums", "trial_sums", "usable"]
 
 #: The fewest rows for which the trial sums are compiled.
 MIN_ROWS = 1 << 18
@@ -72,15 +75,24 @@ _ENABLED = "LFSO_NO_COMPILED" not in os.environ
 #: The compiled rows of the logistic segment, by the dtype's unit roundoff (on first use).
 _ROWS: dict[float, Callable[..., Any]] = {}
 
+#: Softmax regression's compiled sums (:func:`softmax_sums`; made on first use).
+_SOFTMAX: Callable[..., Any] | None = None
+
 #: The compiled sums of each kernel (made on first use; the kernels that compile are
 #: module-level or cached by their constants, so they live as long as the process).
 _COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def applies(kernel: Callable[..., Any], r: Any) -> bool:
-    """Whether :func:`trial_sums` runs for these rows (for batches of two trials or more):
-    a kernel with ``fused_ulps`` and rows :func:`usable` here."""
-    return hasattr(kernel, "fused_ulps") and usable(r)
+    """Whether a compiled pass runs for these rows (for batches of two trials or more): a
+    kernel with ``fused_ulps`` and rows :func:`usable` here (rows of ``K`` classes, ``K x
+    n``, counted as their ``K n`` elements, for a kernel with its own compiled sums,
+    ``fused_sums``: :func:`softmax_sums`)."""
+    if not hasattr(kernel, "fused_ulps"):
+        return False
+    if r.ndim == 2 and hasattr(kernel, "fused_sums"):
+        return usable(r.reshape(-1))
+    return usable(r)
 
 
 def usable(r: Any) -> bool:
@@ -145,6 +157,25 @@ def trial_sums(
     return _run(sums, r, u, weight, trials, delta, spread)
 
 
+def softmax_sums(
+    r: Any, u: Any, e0: Any, v2: Any, t0: Any, popoviciu: Any, trials: Any, grown: Any
+) -> Any | None:
+    """Softmax regression's segment sums (:func:`lfso.models._softmax._variance_kernel`)
+    for each trial ``t_j`` in one compiled pass: ``sum_i min(popoviciu_i, max(t0_i,
+    T_i(t_j)) / S_i(t_j) e^{2 g_j})`` with ``T_i(t) = sum_k [v2_ki > 0] v2_ki e^{r_ki + t
+    u_ki}``, ``S_i(t) = sum_k min(e0_ki, e^{r_ki + t u_ki})`` and the slack's ``g_j =
+    delta + t_j eps`` (``grown``, or ``None``). ``r``, ``u`` are ``K x n``; ``e0``, ``v2``
+    ``K x n x 1``; ``t0``, ``popoviciu`` ``n x 1``. The same operations as the kernel's,
+    read once per batch, with nothing of ``K x n x k`` elements stored. ``None`` where the
+    compilation failed."""
+    global _SOFTMAX
+    if _SOFTMAX is None:
+        _SOFTMAX = _compile_softmax()
+    if grown is None:  # (e^0 = 1: the same ratios)
+        grown = trials * 0.0
+    return _run(_SOFTMAX, r, u, e0, v2, t0, popoviciu, trials, grown)
+
+
 def _run(compiled: Callable[..., Any], *args: Any) -> Any:
     """``compiled(*args)``, or ``None`` (with a warning, once: no compilation is tried again
     in the process) where the compilation fails."""
@@ -199,3 +230,19 @@ def _compile_rows(unit: float) -> Callable[..., Any]:
         return start, rate, weight, xp.sum(weight)
 
     return torch.compile(rows, dynamic=True)
+
+
+def _compile_softmax() -> Callable[..., Any]:
+    """:func:`softmax_sums`'s pass, compiled (the kernel's operations, in its order)."""
+    import torch
+
+    def sums(
+        r: Any, u: Any, e0: Any, v2: Any, t0: Any, popoviciu: Any, trials: Any, grown: Any
+    ) -> Any:
+        e1 = torch.exp(r[:, :, None] + u[:, :, None] * trials[None, None, :])
+        t1 = torch.where(v2 > 0.0, v2 * e1, 0.0).sum(dim=0)  # (0 * inf: no NaN)
+        low = torch.minimum(e0, e1).sum(dim=0)  # >= 1: the reference class's e^0
+        ratio = torch.maximum(t0, t1) / low * torch.exp(2.0 * grown)[None, :]
+        return torch.minimum(popoviciu, ratio).sum(dim=0)
+
+    return torch.compile(sums, dynamic=True)

@@ -1751,7 +1751,12 @@ class RowSegment(SegmentBound):
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         if self._fused and len(trials) > 1:  # one compiled pass (accelerators)
-            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, self._widen(trials))
+            own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
+            pair = self._widen(trials)
+            if own is not None:
+                sums = own(r, u, trials, None if pair is None else pair[1])
+            else:
+                sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, pair)
             if sums is not None:
                 return sums
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)

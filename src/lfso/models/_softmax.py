@@ -19,6 +19,7 @@ from .._arrays import (
 )
 from .._validate import data_matrix, data_vector, integer, nonnegative
 from ..oracles._segment import SegmentBound
+from . import _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._rows import (
@@ -377,6 +378,9 @@ class SoftmaxRegression(Model):
         t0 = materialize(xp.sum(v2 * e0, axis=0))
         kernel = _variance_kernel(e0, v2, t0, popoviciu, host)
         kernel.term_ulps = 2.0 * self.K + 16.0  # type: ignore[attr-defined]
+        if not host:  # (a compiled pass on an accelerator: _variance_kernel's Rounding)
+            kernel.fused_ulps = 2.0 * self.K + 256.0  # type: ignore[attr-defined]
+            kernel.peak = max(1.0, self.K / 16.0)  # type: ignore[attr-defined]
         offset: Any = 0.0
         if self.l2:
             w = direction * self._mask
@@ -413,9 +417,35 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
     made once per segment and shape of ``end`` where the array expressions make seven
     ``K x n x k`` temporaries per call; ``v2 e1`` is taken only where ``v2 > 0``, into a
     buffer of zeros: the array form's ``where`` (``0 * inf``: no NaN), with no mask where
-    every ``v2 > 0`` (the usual case: ``v2`` is at least the slack's ``widen_v^2``)."""
+    every ``v2 > 0`` (the usual case: ``v2`` is at least the slack's ``widen_v^2``).
+
+    Otherwise (PyTorch) the kernel carries ``fused_sums``: on an accelerator, from
+    ``2^18`` logits, a batch of trials is one compiled pass
+    (:func:`lfso.models._fused.softmax_sums`: the same operations, nothing of ``K x n x
+    k`` elements stored). Rounding there (the segment takes ``fused_ulps = 2 K + 256`` for
+    ``term_ulps = 2 K + 16``, and ``peak = max(1, K / 16)``): Triton's float32 exponential
+    is within ``2 + floor(1.173 |x|)`` ulps, at most 105 where the result is a normal
+    number (``|x| <= 88.8``; beyond, it underflows or overflows to ``inf``, which ``min``
+    with the Popoviciu bound takes), float64's within 2 ulps. So each term of ``T`` is
+    within 106 ulps (the exponential and a product, or one fused multiply-add), ``T``
+    within ``106 + K``, ``S`` within ``105 + K`` (``min`` picks one of two values each
+    within 105), their quotient within 2 (``div.full.f32``), the slack's factor ``e^{2
+    g}`` within 3 (``|2 g|`` is far below 1) and its product within 1: ``2 K + 217`` in
+    all, inside ``2 K + 256`` ulps of ``eps`` with the second-order terms. The terms may be
+    summed over the classes and the rows in any order, which :func:`rounding_pad` bounds;
+    a product ``t u`` and the sum taking it fused into one rounding is inside the slack's
+    two roundings. Subnormal results flushed to zero lose at most the smallest normal
+    number ``tiny`` each: in ``S`` that only raises the ratio; in ``T`` each flushed
+    ``e1`` loses at most ``v2 tiny`` and each flushed product ``tiny``, per row at most
+    ``tiny (K + sum_k v2_k) <= 16 tiny max(1, K / 16) (1 + sum_k v2_k)`` (``S >= 1``), which
+    the segment's underflow pad counts (``16 tiny peak (n + sum v2)``: its weights' sum is
+    ``sum v2``)."""
     held: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     positive = np.greater(v2, 0.0) if host else None
+
+    def fused_sums(r: Any, u: Any, trials: Any, grown: Any) -> Any:
+        return _fused.softmax_sums(r, u, e0, v2, t0, popoviciu, trials, grown)
+
     where = None if positive is None or not positive.all() else True  # (no mask to apply)
 
     def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
@@ -440,6 +470,8 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
             ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
         return xp.minimum(popoviciu, ratio)
 
+    if not host:
+        kernel.fused_sums = fused_sums  # type: ignore[attr-defined]
     return kernel
 
 
