@@ -189,6 +189,43 @@ def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch)
         assert abs(float(fused.fun) - float(plain.fun)) <= 1e-9 * abs(float(plain.fun))
 
 
+def test_a_softmax_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):
+    """``lfso`` and ``lfso-lbfgs`` on softmax regression on the accelerator's path with its
+    compiled pass: ``f`` never rises, the run reaches the tolerance, and its end matches
+    the run with the PyTorch operations."""
+    passes = []
+    sums = _fused.softmax_sums
+    monkeypatch.setattr(_fused, "softmax_sums", lambda *a: passes.append(1) or sums(*a))
+    rng = np.random.default_rng(4)
+    A = torch.tensor(rng.standard_normal((300, 5)))
+    labels = torch.tensor((A.numpy() @ rng.standard_normal((5, 4))).argmax(axis=1))
+    model = lfso.models.SoftmaxRegression(A, labels, 4, l2=0.01)
+    x0 = torch.zeros(model.dim, dtype=torch.float64)
+    ends = {}
+    for method in ("lfso", "lfso-lbfgs"):
+        before = len(passes)
+        with cpu_as_accelerator():
+            fused = lfso.minimize(model, x0, method=method, tol=1e-6, max_iter=3000, monitor=False)
+        assert len(passes) > before, method
+        with monkeypatch.context() as patch, cpu_as_accelerator():
+            patch.setattr(_fused, "_ENABLED", False)
+            plain = lfso.minimize(model, x0, method=method, tol=1e-6, max_iter=3000, monitor=False)
+        assert fused.success and plain.success, (method, fused.message, plain.message)
+        f = np.array(fused.history.f)
+        assert np.all(np.diff(f) <= 1e-12 * abs(f[:-1])), method
+        assert abs(float(fused.fun) - float(plain.fun)) <= 1e-9 * abs(float(plain.fun))
+        ends[method] = float(plain.fun)
+    # A batch too large for the budget: the compiled pass in chunks of at most 4 trials
+    from lfso.models import _segments
+
+    monkeypatch.setattr(_segments, "_BATCH_ELEMENTS", 4 * 4 * 300)
+    del passes[:]
+    with cpu_as_accelerator():
+        chunked = lfso.minimize(model, x0, method="lfso", tol=1e-6, max_iter=3000, monitor=False)
+    assert len(passes) >= 4 * chunked.nit  # (13 trials: 4 chunks; 7: 2)
+    assert abs(float(chunked.fun) - ends["lfso"]) <= 1e-9 * abs(ends["lfso"])
+
+
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):
     """A backend that cannot compile: one warning, the PyTorch operations' values, and no
     further attempt in the process."""
@@ -228,6 +265,13 @@ def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):
         assert _fused.applies(approach_kernel, many)
         assert not _fused.applies(power_kernel(2.5, 3.75), many)  # (pow)
         assert not _fused.applies(power_kernel(2.0, 12.0), np.ones(100))
+        # rows of K classes: a kernel with its own compiled sums, counted by their K n
+        softmax = lfso.models.SoftmaxRegression(torch.ones(50, 2), torch.arange(50) % 2, 2)
+        x = torch.zeros(softmax.dim)
+        kernel = softmax.segment(x, softmax.evaluate(x), torch.ones(softmax.dim)).kernel
+        assert _fused.applies(kernel, torch.ones(2, 50)) and hasattr(kernel, "fused_sums")
+        assert not _fused.applies(kernel, torch.ones(2, 49))
+        assert not _fused.applies(power_kernel(2.0, 12.0), torch.ones(2, 50))
     assert not _fused.applies(power_kernel(2.0, 12.0), many)
 
 

@@ -226,3 +226,5 @@ def test_readme_rows_from_which_trial_steps_are_compiled_are_the_codes():
         p for p in (1.5, 2.0, 2.5, 3.0, 3.5) if hasattr(power_kernel(2 * p - 2, 1.0), "fused_ulps")
     ]
     assert covered == [2.0, 2.5, 3.0] and hasattr(approach_kernel, "fused_ulps")
+    assert "and so is softmax regression's from 2^18 logits" in PROSE
+    assert _fused.softmax_sums.__name__ in _fused.__all__

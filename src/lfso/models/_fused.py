@@ -7,7 +7,10 @@ its kernel's terms for a batch of ``k`` trial steps as PyTorch operations on ``n
 arrays: each operation reads and writes ``k`` vectors of the rows' length, several times
 the two passes over ``A`` that an iteration needs. Here the batch is one function compiled
 by ``torch.compile`` (TorchInductor: a Triton kernel on a GPU, C++ on the CPU) that reads
-the rows, their change and the weights once and keeps the ``n x k`` terms in registers.
+the rows, their change and the weights once and keeps the power kernels' ``n x k`` terms
+in registers. (TorchInductor's CPU code stores the logistic kernel's ``n x k`` exponentials
+once, and softmax's ``K x n x k``, which the segment's chunks of trials bound:
+``docs/results.md``, "Batches of trial steps in chunks".)
 
 Which kernels: those with ``fused_ulps``, the error of a term in units of the dtype's
 ``eps`` whatever the backend does with the kernel's operations on the devices compiled for
@@ -91,15 +94,19 @@ def applies(kernel: Callable[..., Any], r: Any) -> bool:
     if not hasattr(kernel, "fused_ulps"):
         return False
     if r.ndim == 2 and hasattr(kernel, "fused_sums"):
-        return usable(r.reshape(-1))
+        return usable(r, classes=True)
     return usable(r)
 
 
-def usable(r: Any) -> bool:
+def usable(r: Any, *, classes: bool = False) -> bool:
     """Whether compiled passes run over these rows: 1-d PyTorch rows of at least
-    :data:`MIN_ROWS` off the host (:func:`lfso._later.accelerated`) on an NVIDIA GPU or the
-    CPU, and compilation enabled."""
-    if not _ENABLED or r.ndim != 1 or r.shape[0] < MIN_ROWS or not accelerated(r):
+    :data:`MIN_ROWS` (with ``classes``, ``K x n`` rows of at least that many elements) off
+    the host (:func:`lfso._later.accelerated`) on an NVIDIA GPU or the CPU, and compilation
+    enabled."""
+    size = r.shape[0] * r.shape[1] if classes and r.ndim == 2 else r.shape[0]
+    if not _ENABLED or r.ndim != (2 if classes else 1) or size < MIN_ROWS:
+        return False
+    if not accelerated(r):
         return False
     import torch
 
@@ -166,8 +173,9 @@ def softmax_sums(
     u_ki}``, ``S_i(t) = sum_k min(e0_ki, e^{r_ki + t u_ki})`` and the slack's ``g_j =
     delta + t_j eps`` (``grown``, or ``None``). ``r``, ``u`` are ``K x n``; ``e0``, ``v2``
     ``K x n x 1``; ``t0``, ``popoviciu`` ``n x 1``. The same operations as the kernel's,
-    read once per batch, with nothing of ``K x n x k`` elements stored. ``None`` where the
-    compilation failed."""
+    the rows read once per batch; the exponentials, which both sums read, may be stored
+    once (TorchInductor's CPU code stores them: ``K x n x k`` elements, which the caller
+    bounds by its chunks of trials). ``None`` where the compilation failed."""
     global _SOFTMAX
     if _SOFTMAX is None:
         _SOFTMAX = _compile_softmax()

@@ -1750,20 +1750,31 @@ class RowSegment(SegmentBound):
         if fused is not None and self._views and isinstance(ts, list):  # CPU tensors, host
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
-        if self._fused and len(trials) > 1:  # one compiled pass (accelerators)
-            own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
-            pair = self._widen(trials)
-            if own is not None:
-                sums = own(r, u, trials, None if pair is None else pair[1])
-            else:
-                sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, pair)
+        k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
+        own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
+        compiled = self._fused and k > 1
+        if compiled and own is None:  # one compiled pass (accelerators)
+            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, self._widen(trials))
             if sums is not None:
                 return sums
-        k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
+            compiled = False
+        # (a batch's arrays held to _BATCH_ELEMENTS elements each: in chunks of trials; so
+        # is softmax's compiled pass, which stores its K x n x k exponentials once)
         per = max(1, _BATCH_ELEMENTS // max(size, 1))
-        if k > per:  # (a batch's temporaries held to _BATCH_ELEMENTS elements: chunks)
-            chunks = [self._batch_sums(trials[i : i + per]) for i in range(0, k, per)]
-            return xp.concat(chunks)
+        count = -(-k // per)  # (chunks of nearly equal sizes: no lone trial to compile for)
+        bounds = [k * i // count for i in range(count + 1)]
+        chunks = [trials[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+        sums = [self._chunk_sums(chunk, own if compiled else None) for chunk in chunks]
+        return sums[0] if len(sums) == 1 else xp.concat(sums)
+
+    def _chunk_sums(self, trials: Any, own: Callable[..., Any] | None) -> Any:
+        """The sums of a chunk of trials: by the kernel's own compiled pass ``own`` (where
+        given and it compiles), else :meth:`_batch_sums`."""
+        if own is not None:
+            pair = self._widen(trials)
+            sums = own(self.r, self.u, trials, None if pair is None else pair[1])
+            if sums is not None:
+                return sums
         return self._batch_sums(trials)
 
     def _batch_sums(self, trials: Any) -> Any:

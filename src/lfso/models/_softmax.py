@@ -421,8 +421,9 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
 
     Otherwise (PyTorch) the kernel carries ``fused_sums``: on an accelerator, from
     ``2^18`` logits, a batch of trials is one compiled pass
-    (:func:`lfso.models._fused.softmax_sums`: the same operations, nothing of ``K x n x
-    k`` elements stored). Rounding there (the segment takes ``fused_ulps = 2 K + 256`` for
+    (:func:`lfso.models._fused.softmax_sums`: the same operations, with at most one array
+    of ``K x n x k`` elements, the exponentials, where PyTorch's make about ten). Rounding
+    there (the segment takes ``fused_ulps = 2 K + 256`` for
     ``term_ulps = 2 K + 16``, and ``peak = max(1, K / 16)``): Triton's float32 exponential
     is within ``2 + floor(1.173 |x|)`` ulps, at most 105 where the result is a normal
     number (``|x| <= 88.8``; beyond, it underflows or overflows to ``inf``, which ``min``
