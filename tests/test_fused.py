@@ -275,6 +275,25 @@ def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):
     assert not _fused.applies(power_kernel(2.0, 12.0), many)
 
 
+def _compiled_checks(model, exact, x, directions, ts):
+    """The claims ``C(t) >= sup phi''`` (mpmath) of the model's compiled batches at ``x``,
+    on the accelerator's path, along each of ``directions(g)`` turned to descend."""
+    from test_exact_curvature import Check, exact_sups
+
+    checked = []
+    with cpu_as_accelerator():
+        evaluation = model.evaluate(torch.from_numpy(x))
+        g = evaluation.grad.numpy()
+        for d in directions(g):
+            d = (d if float(g @ d) <= 0 else -d).astype(x.dtype)
+            segment = model.segment(torch.from_numpy(x), evaluation, torch.from_numpy(d))
+            assert segment._fused
+            values = segment.values(ts)
+            sups = exact_sups(exact.path(x, d), ts)
+            checked.append((x, d, [Check("t", *c) for c in zip(ts, values, sups, strict=True)]))
+    return checked
+
+
 @pytest.mark.parametrize("case", ["far", "moderate"])
 def test_compiled_logistic_segment_is_above_the_exact_curvature(case, compiled, monkeypatch):
     """float32 logistic regression, its segment's rows and trial sums both compiled: every
@@ -286,10 +305,8 @@ def test_compiled_logistic_segment_is_above_the_exact_curvature(case, compiled, 
         LOGISTIC_START,
         LOGISTIC_X,
         LOGISTIC_Y,
-        Check,
         ExactLogistic,
         assert_all_hold,
-        exact_sups,
     )
 
     made = []
@@ -305,18 +322,14 @@ def test_compiled_logistic_segment_is_above_the_exact_curvature(case, compiled, 
     model = lfso.models.LogisticRegression(torch.from_numpy(X), torch.tensor(y), l2=l2)
     exact = ExactLogistic(X, y, l2, False)
     ts = [1e-3, 0.1, 1.0, 10.0]
+    size = 3 if case != "far" else 2
+
+    def directions(g):
+        return -g, np.linalg.norm(g) * rng.standard_normal(size)
+
     checked = []
     for x in points:
-        with cpu_as_accelerator():
-            evaluation = model.evaluate(torch.from_numpy(x))
-            g = evaluation.grad.numpy()
-            for d in (-g, (np.linalg.norm(g) * rng.standard_normal(3 if case != "far" else 2))):
-                d = (d if float(g @ d) <= 0 else -d).astype(np.float32)
-                segment = model.segment(torch.from_numpy(x), evaluation, torch.from_numpy(d))
-                assert segment._fused
-                values = segment.values(ts)
-                sups = exact_sups(exact.path(x, d), ts)
-                checked.append((x, d, [Check("t", *c) for c in zip(ts, values, sups, strict=True)]))
+        checked += _compiled_checks(model, exact, x, directions, ts)
     worst = assert_all_hold(checked, f"logistic, compiled, {case}")
     assert made and compiled
     if case == "moderate":  # (the check has teeth: the exact side reaches the bounds)
@@ -332,7 +345,7 @@ def test_compiled_softmax_segment_is_above_the_exact_curvature(case, dtype, comp
     apart, whose smaller exponentials underflow (float32) and are flushed; ``moderate``:
     logits of order one and no ridge, where the rows' variance is the whole bound (and the
     bound comes within a factor 4 of it)."""
-    from test_exact_curvature import Check, ExactSoftmax, assert_all_hold, exact_sups
+    from test_exact_curvature import ExactSoftmax, assert_all_hold
 
     passes = []
     sums = _fused.softmax_sums
@@ -345,19 +358,14 @@ def test_compiled_softmax_segment_is_above_the_exact_curvature(case, dtype, comp
     model = lfso.models.SoftmaxRegression(torch.from_numpy(X), torch.tensor(y), K, l2=l2)
     exact = ExactSoftmax(X, y, K, l2, True)
     ts = [1e-3, 0.1, 1.0, 10.0]
+
+    def directions(g):
+        return -g, np.linalg.norm(g) * rng.standard_normal(model.dim)
+
     checked = []
     for _ in range(3):
         x = (rng.standard_normal(model.dim) * scale).astype(dtype)
-        with cpu_as_accelerator():
-            evaluation = model.evaluate(torch.from_numpy(x))
-            g = evaluation.grad.numpy()
-            for d in (-g, np.linalg.norm(g) * rng.standard_normal(model.dim)):
-                d = (d if float(g @ d) <= 0 else -d).astype(dtype)
-                segment = model.segment(torch.from_numpy(x), evaluation, torch.from_numpy(d))
-                assert segment._fused
-                values = segment.values(ts)
-                sups = exact_sups(exact.path(x, d), ts)
-                checked.append((x, d, [Check("t", *c) for c in zip(ts, values, sups, strict=True)]))
+        checked += _compiled_checks(model, exact, x, directions, ts)
     worst = assert_all_hold(checked, f"softmax, compiled, {case}, {np.dtype(dtype).name}")
     assert passes
     if case == "moderate":  # (the check has teeth: the exact side comes near the bounds)
