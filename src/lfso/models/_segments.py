@@ -1761,7 +1761,7 @@ class RowSegment(SegmentBound):
         # (a batch's arrays held to _BATCH_ELEMENTS elements each: in chunks of trials; so
         # is softmax's compiled pass, which stores its K x n x k exponentials once)
         per = max(1, _BATCH_ELEMENTS // max(size, 1))
-        count = -(-k // per)  # (chunks of nearly equal sizes: no lone trial to compile for)
+        count = max(1, -(-k // per))  # (chunks of nearly equal sizes: no lone trial)
         bounds = [k * i // count for i in range(count + 1)]
         chunks = [trials[lo:hi] for lo, hi in itertools.pairwise(bounds)]
         sums = [self._chunk_sums(chunk, own if compiled else None) for chunk in chunks]
