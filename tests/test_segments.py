@@ -273,8 +273,8 @@ def test_softmax_kernel_in_place_is_the_array_forms_bit_for_bit(dtype):
         end = r + u * trials[None, None, :]
         widen = (dtype(0.0), (np.array([1e-6, 2e-6, 3e-6], dtype=dtype))[None, None, :])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            host = _variance_kernel(e0, v2, t0, popoviciu, True)
-            array = _variance_kernel(e0, v2, t0, popoviciu, False)
+            host = _variance_kernel(e0, v2, t0, popoviciu, True, K)
+            array = _variance_kernel(e0, v2, t0, popoviciu, False, K)
             for ends in (end, end[:, :, :1], end):
                 for extra in ((), (widen,) if ends.shape[2] == k else ()):
                     expected = array(np, r, ends, u, *extra)

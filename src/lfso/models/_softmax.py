@@ -376,11 +376,7 @@ class SoftmaxRegression(Model):
             e0 = materialize(xp.exp(delta_z))[:, :, None]  # the trial-free parts, once
             v2 = materialize(v_up * v_up)[:, :, None]
         t0 = materialize(xp.sum(v2 * e0, axis=0))
-        kernel = _variance_kernel(e0, v2, t0, popoviciu, host)
-        kernel.term_ulps = 2.0 * self.K + 16.0  # type: ignore[attr-defined]
-        if not host:  # (a compiled pass on an accelerator: _variance_kernel's Rounding)
-            kernel.fused_ulps = 2.0 * self.K + 256.0  # type: ignore[attr-defined]
-            kernel.peak = max(1.0, self.K / 16.0)  # type: ignore[attr-defined]
+        kernel = _variance_kernel(e0, v2, t0, popoviciu, host, self.K)
         offset: Any = 0.0
         if self.l2:
             w = direction * self._mask
@@ -406,11 +402,14 @@ class SoftmaxRegression(Model):
         )
 
 
-def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> Callable[..., Any]:
+def _variance_kernel(
+    e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool, classes: int
+) -> Callable[..., Any]:
     """The segment's kernel (class docstring): each row's ``min(popoviciu, max(T(0), T(t))
     / S_low(t))`` at the trials' ends ``Delta + t delta`` (``K x n x k``), given ``e0 =
     e^Delta`` and ``v2`` (the upper ``delta^2``) as ``K x n x 1``, ``t0 = T(0)`` and the
-    Popoviciu bound (``n x 1``). The rows are the columns: each row's terms are summed over
+    Popoviciu bound (``n x 1``), for ``classes`` classes (its ``term_ulps = 2 K + 16``).
+    The rows are the columns: each row's terms are summed over
     the classes (axis 0), and the segment sums the ``n x k`` result.
 
     ``host`` (NumPy): the same operations on the same values, so bit for bit, in buffers
@@ -442,15 +441,13 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
     the segment's underflow pad counts (``16 tiny peak (n + sum v2)``: its weights' sum is
     ``sum v2``)."""
     held: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    positive = np.greater(v2, 0.0) if host else None
-
-    def fused_sums(r: Any, u: Any, trials: Any, grown: Any) -> Any:
-        return _fused.softmax_sums(r, u, e0, v2, t0, popoviciu, trials, grown)
-
-    where = None if positive is None or not positive.all() else True  # (no mask to apply)
+    mask: Any = True  # (where every v2 > 0: no mask to apply)
+    if host:
+        positive = np.greater(v2, 0.0)
+        mask = True if positive.all() else positive
 
     def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
-        if positive is not None and type(end) is np.ndarray:
+        if host and type(end) is np.ndarray:
             buffers = held.get(end.shape)
             if buffers is None:
                 buffers = held[end.shape] = (
@@ -459,7 +456,6 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
                     np.empty(end.shape, dtype=np.result_type(e0, end)),
                 )
             e1 = np.exp(end, out=buffers[0])
-            mask = positive if where is None else where
             t1 = xp.sum(np.multiply(v2, e1, out=buffers[1], where=mask), axis=0)
             low = xp.sum(np.minimum(e0, e1, out=buffers[2]), axis=0)
         else:
@@ -471,8 +467,15 @@ def _variance_kernel(e0: Any, v2: Any, t0: Any, popoviciu: Any, host: bool) -> C
             ratio = ratio * xp.exp(2.0 * widen[1][:, 0, :])
         return xp.minimum(popoviciu, ratio)
 
-    if not host:
+    kernel.term_ulps = 2.0 * classes + 16.0  # type: ignore[attr-defined]
+    if not host:  # (a compiled pass on an accelerator: Rounding above)
+
+        def fused_sums(r: Any, u: Any, trials: Any, grown: Any) -> Any:
+            return _fused.softmax_sums(r, u, e0, v2, t0, popoviciu, trials, grown)
+
         kernel.fused_sums = fused_sums  # type: ignore[attr-defined]
+        kernel.fused_ulps = 2.0 * classes + 256.0  # type: ignore[attr-defined]
+        kernel.peak = max(1.0, classes / 16.0)  # type: ignore[attr-defined]
     return kernel
 
 
