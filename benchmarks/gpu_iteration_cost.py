@@ -97,8 +97,8 @@ def plain_softmax(
     A: torch.Tensor, onehot: torch.Tensor, x: torch.Tensor, step: float, iters: int
 ) -> float:
     """Seconds per iteration of the bare loop W <- W - t A^T (softmax(A W) - Y) / n (the
-    product with ``A^T`` as ``((P - Y)^T A)^T``: PyTorch's CPU product ``A^T M`` of a tall
-    ``A`` took seven times as long)."""
+    product with ``A^T`` as ``((P - Y)^T A)^T``, the faster form of PyTorch's CPU product
+    with a tall ``A``)."""
     _sync(A.device)
     start = CLOCK()
     n, k = A.shape[0], onehot.shape[1]
