@@ -17,7 +17,9 @@ counts what it reads and writes once: a batch of trial steps, the rows, their ch
 their weights; the logistic segment's rows, the margins, their change and sizes, and the
 three rows it makes. Beside it the same count for the plain loop of
 ``gpu_iteration_cost.py`` (l_4: ``r = A x - b``, ``x -= t 4 A^T r^3``; logistic: ``x += t
-A^T (s sigma(-s A x)) / n``), whose two products with ``A`` move ``2 d + 2`` vectors. The
+A^T (s sigma(-s A x)) / n``; with ``--models``, l_3: ``x -= t 3 A^T (|r| r)``, and Cauchy,
+``c`` the median ``|b_i|``: ``x -= t A^T (r / (1 + r^2 / c^2))``), whose two products with
+``A`` move ``2 d + 2`` vectors. The
 ratio is a GPU's time ratio at sizes where it is bound by memory; what it leaves out is
 the host's time per iteration (``benchmarks/host_syncs.py``), which bounds a GPU iteration
 from below at small sizes. Needs PyTorch.
@@ -117,13 +119,32 @@ def _data(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def _plain(model: str, A: torch.Tensor, b: torch.Tensor, s: torch.Tensor, iters: int) -> None:
-    x = torch.zeros(A.shape[1])
+    x, inv_c2 = torch.zeros(A.shape[1]), 1.0 / _cauchy_scale(b) ** 2
     for _ in range(iters):
-        if model == "l4":
-            r = A @ x - b
-            x = x - 1e-6 * 4.0 * (A.T @ (r * r * r))
-        else:
+        if model == "logistic":
             x = x + 1e-3 * (A.T @ (s * torch.sigmoid(-s * (A @ x))))
+            continue
+        r = A @ x - b
+        if model == "l4":
+            x = x - 1e-6 * 4.0 * (A.T @ (r * r * r))
+        elif model == "l3":
+            x = x - 1e-6 * 3.0 * (A.T @ (r.abs() * r))
+        else:  # (Cauchy: the mean of rho', its 1/n with the step)
+            x = x - 1e-3 * (A.T @ (r / (1.0 + inv_c2 * (r * r))))
+
+
+def _cauchy_scale(b: torch.Tensor) -> float:
+    """Cauchy regression's ``c``: the median ``|b_i|``."""
+    return float(b.abs().median())
+
+
+def _model(name: str, A: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> Any:
+    """The model ``name`` on the data."""
+    if name in ("l4", "l3"):
+        return lfso.models.LpRegression(A, b, 2 if name == "l4" else 1.5)
+    if name == "cauchy":
+        return lfso.models.CauchyRegression(A, b, _cauchy_scale(b))
+    return lfso.models.LogisticRegression(A, s, l2=1.0 / A.shape[0])
 
 
 def per_iteration(run: Any, rows: int, counter: list[RowTraffic | None]) -> float:
@@ -144,11 +165,7 @@ def _row(name: str, d: int, data: tuple[Any, Any, Any], methods: list[str], coun
     """One line of the table: the plain loop's count and each method's, with its ratio."""
     A, b, s = data
     rows = A.shape[0]
-    model: Any = (
-        lfso.models.LpRegression(A, b, 2)
-        if name == "l4"
-        else lfso.models.LogisticRegression(A, s, l2=1.0 / rows)
-    )
+    model = _model(name, A, b, s)
     plain = per_iteration(lambda k: _plain(name, A, b, s, k), rows, counter)
     cells = []
     for method in methods:
@@ -185,7 +202,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=_fused.MIN_ROWS)
     parser.add_argument("--d", type=int, nargs="+", default=[25, 100])
     parser.add_argument(
-        "--models", nargs="+", choices=["l4", "logistic"], default=["l4", "logistic"]
+        "--models",
+        nargs="+",
+        choices=["l4", "logistic", "l3", "cauchy"],
+        default=["l4", "logistic"],
+        help="l3: l_3 regression; cauchy: Cauchy regression, c the median |b_i|",
     )
     parser.add_argument("--methods", nargs="+", default=["lfso", "lfso-lbfgs"])
     args = parser.parse_args()

@@ -12,7 +12,8 @@ regression, a plain PyTorch fixed-step GD loop (two passes over A per iteration,
 else), ``lfso.minimize`` with ``method="gd"``, ``"lfso"``, ``"lfso-lbfgs"`` and
 ``"lfso-accel"`` run ``--iters`` iterations on the same tensors; then the same for
 logistic regression (labels the signs of b), and with ``--models ... softmax`` for softmax
-regression over 10 classes (no intercept; a plain loop of two products and a softmax).
+regression over 10 classes (no intercept; a plain loop of two products and a softmax),
+``l3`` for l_3 regression and ``cauchy`` for Cauchy regression (``c`` the median ``|b_i|``).
 The table gives the time per iteration, the achieved bandwidth ``2 * bytes(A) / time`` as
 a fraction of the measured device copy rate (read + write of a buffer of the same size),
 and LFSO's ratio to the plain loop. An iteration of either model
@@ -68,15 +69,43 @@ def copy_rate(nbytes: int, device: torch.device, repeats: int = 5) -> float:
     return rate
 
 
-def plain_lp(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int) -> float:
-    """Seconds per iteration of the bare loop x <- x - t * 4 A^T (Ax - b)^3."""
+def plain_residual(
+    A: torch.Tensor,
+    b: torch.Tensor,
+    x: torch.Tensor,
+    step: float,
+    iters: int,
+    slope: Any = None,
+) -> float:
+    """Seconds per iteration of the bare loop x <- x - t A^T slope(Ax - b), by default
+    ``slope(r) = 4 r^3`` (l_4 regression)."""
     _sync(A.device)
     start = CLOCK()
     for _ in range(iters):
         r = A @ x - b
-        x = x - step * 4.0 * (A.T @ (r * r * r))
+        x = x - step * (A.T @ (4.0 * (r * r * r) if slope is None else slope(r)))
     _sync(A.device)
     return (CLOCK() - start) / iters
+
+
+def plain_l3(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int) -> float:
+    """:func:`plain_residual` of l_3 regression, ``slope(r) = 3 |r| r``."""
+    return plain_residual(A, b, x, step, iters, lambda r: 3.0 * (r.abs() * r))
+
+
+def plain_cauchy(
+    A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, step: float, iters: int
+) -> float:
+    """:func:`plain_residual` of Cauchy regression with ``c`` the median ``|b_i|``,
+    ``slope(r) = r / (1 + r^2 / c^2) / n``."""
+    n, inv_c2 = A.shape[0], 1.0 / cauchy_scale(b) ** 2
+    return plain_residual(A, b, x, step, iters, lambda r: (r / (1.0 + inv_c2 * (r * r))) / n)
+
+
+def cauchy_scale(b: torch.Tensor) -> float:
+    """Cauchy regression's ``c`` here: the median ``|b_i|`` (residuals at ``x = 0`` on
+    both sides of it)."""
+    return float(b.abs().median())
 
 
 def plain_logistic(
@@ -160,9 +189,10 @@ def main() -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        choices=["l4", "logistic", "softmax"],
+        choices=["l4", "logistic", "softmax", "l3", "cauchy"],
         default=["l4", "logistic"],
-        help="softmax: 10 classes, no intercept (not run unless named)",
+        help="softmax: 10 classes, no intercept; l3: l_3 regression; cauchy: Cauchy "
+        "regression, c the median |b_i| (these three not run unless named)",
     )
     parser.add_argument(
         "--host", action="store_true", help="CPU tensors take their own (host) path"
@@ -212,7 +242,13 @@ def main() -> None:
         nbytes = A.numel() * size
         rate = copy_rate(nbytes, device)
         signs = torch.where(b > 0, 1.0, -1.0).to(dtype)
-        plains = {"l4": plain_lp, "logistic": plain_logistic, "softmax": plain_softmax}
+        plains = {
+            "l4": plain_residual,
+            "logistic": plain_logistic,
+            "softmax": plain_softmax,
+            "l3": plain_l3,
+            "cauchy": plain_cauchy,
+        }
         for label in [m for m in plains if m in args.models]:
             model, data = _case(label, A, b, signs, gen)
             plain = plains[label]
@@ -257,8 +293,10 @@ def _case(
     """The model ``label`` on ``A`` and what its plain loop reads besides ``A``. Softmax
     regression: no intercept (the model shares ``A``), 10 classes, the largest of ``A R``
     for a random ``d x 10`` matrix ``R``; its plain loop reads the labels one-hot."""
-    if label == "l4":
-        return lfso.models.LpRegression(A, b, 2), b
+    if label in ("l4", "l3"):
+        return lfso.models.LpRegression(A, b, 2 if label == "l4" else 1.5), b
+    if label == "cauchy":
+        return lfso.models.CauchyRegression(A, b, cauchy_scale(b)), b
     if label == "logistic":
         return lfso.models.LogisticRegression(A, signs), signs
     R = torch.randn(A.shape[1], 10, generator=gen, device=A.device, dtype=A.dtype)

@@ -22,7 +22,12 @@ from array_api_compat import torch as compat  # noqa: E402
 import lfso  # noqa: E402
 from lfso.bench import cpu_as_accelerator  # noqa: E402
 from lfso.models import _fused  # noqa: E402
-from lfso.models._segments import RowSegment, approach_kernel, power_kernel  # noqa: E402
+from lfso.models._segments import (  # noqa: E402
+    RowSegment,
+    approach_kernel,
+    cauchy_kernel,
+    power_kernel,
+)
 
 
 @functools.cache
@@ -69,7 +74,7 @@ def _exact(r, u, w, coef, m, t):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("m", [2.0, 3.0, 4.0])
+@pytest.mark.parametrize("m", [0.0, 1.0, 2.0, 3.0, 4.0])
 def test_compiled_trial_sums_bound_the_exact_sums(m, dtype, compiled):
     """Rows of widely spread magnitudes, cancelling ends (``r = -t u``) and terms in the
     subnormal range: every padded ``C(t)`` of the compiled batch is at least the exact
@@ -162,18 +167,21 @@ def test_compiled_logistic_rows_are_the_operations_rows(dtype, compiled, monkeyp
 
 
 def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):
-    """``lfso`` and ``lfso-lbfgs`` on l_4 and logistic regression, on the accelerator's
-    path with the trial sums compiled: ``f`` never rises, the run reaches the tolerance,
-    and its end matches the run with the PyTorch operations."""
+    """``lfso`` and ``lfso-lbfgs`` on l_4, l_3, logistic and Cauchy regression, on the
+    accelerator's path with the trial sums compiled: ``f`` never rises, the run reaches the
+    tolerance, and its end matches the run with the PyTorch operations."""
     rng = np.random.default_rng(3)
     A = torch.tensor(rng.standard_normal((400, 6)))
     b = A @ torch.ones(6, dtype=torch.float64) + 0.1 * torch.tensor(rng.standard_normal(400))
     labels = (b > b.median()).double()
     x0 = torch.zeros(6, dtype=torch.float64)
-    for model, method in itertools.product(
-        (lfso.models.LpRegression(A, b, 2), lfso.models.LogisticRegression(A, labels, l2=0.01)),
-        ("lfso", "lfso-lbfgs"),
-    ):
+    models = (
+        lfso.models.LpRegression(A, b, 2),
+        lfso.models.LpRegression(A, b, 1.5),
+        lfso.models.LogisticRegression(A, labels, l2=0.01),
+        lfso.models.CauchyRegression(A, b, 0.05),
+    )
+    for model, method in itertools.product(models, ("lfso", "lfso-lbfgs")):
         before = len(compiled)
         with cpu_as_accelerator():
             fused = lfso.minimize(model, x0, method=method, tol=1e-6, max_iter=3000, monitor=False)
@@ -263,7 +271,12 @@ def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):
         assert _fused.applies(power_kernel(2.0, 12.0), many)
         assert not _fused.applies(power_kernel(2.0, 12.0), few)
         assert _fused.applies(approach_kernel, many)
+        assert _fused.applies(power_kernel(1.0, 6.0), many)  # (l_3 regression)
         assert not _fused.applies(power_kernel(2.5, 3.75), many)  # (pow)
+        # Cauchy's kernel where a flushed r^2 moves rho'' by at most an ulp (c >= 5.4e-16)
+        assert _fused.applies(cauchy_kernel(1e30, 2.0**-24), many)
+        assert not _fused.applies(cauchy_kernel(1e31, 2.0**-24), many)
+        assert _fused.applies(cauchy_kernel(1e291, 2.0**-53), many)
         assert not _fused.applies(power_kernel(2.0, 12.0), np.ones(100))
         # rows of K classes: a kernel with its own compiled sums, counted by their K n
         softmax = lfso.models.SoftmaxRegression(torch.ones(50, 2), torch.arange(50) % 2, 2)
@@ -370,3 +383,45 @@ def test_compiled_softmax_segment_is_above_the_exact_curvature(case, dtype, comp
     assert passes
     if case == "moderate":  # (the check has teeth: the exact side comes near the bounds)
         assert worst > 0.25
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["spread", "near_fit", "moderate"])
+def test_compiled_cauchy_segment_is_above_the_exact_curvature(case, dtype, compiled):
+    """Cauchy regression's trial sums in one compiled pass (the quotient within 2 ulps and
+    flushed subnormals in its ``fused_ulps``): every ``C(t)`` of a batch is above the
+    exact curvature on ``[0, t]`` (mpmath), along ``-g`` and along random descent
+    directions. ``spread``: targets over twelve decades, ``c`` from 1e-3 to 10 and a
+    ridge, so that residuals lie far inside, near and far outside ``c`` (terms of both
+    signs); ``near_fit``: an exact fit up to rounding at a large point, whose residuals
+    are the rows' rounding (the kernel's widening, ``delta``, decides those terms);
+    ``moderate``: residuals of order ``c`` and no ridge, where the rows' curvature is the
+    whole bound (and the bound comes within a factor 2 of it)."""
+    from test_exact_curvature import ExactCauchy, _regression, assert_all_hold
+
+    rng = np.random.default_rng(11 + (dtype == np.float32))
+    ts = [1e-3, 0.1, 1.0, 10.0]
+
+    def directions(g):
+        return -g, np.linalg.norm(g) * rng.standard_normal(g.shape[0])
+
+    checked = []
+    for _ in range(3):
+        c, l2 = float(10.0 ** rng.uniform(-3, 1)), 0.0
+        if case == "near_fit":
+            A, b, x, _ = _regression(rng, "near_fit", dtype)
+        else:
+            A = rng.standard_normal((30, 3)).astype(dtype)
+            if case == "spread":
+                l2 = 0.01
+                b = (rng.standard_normal(30) * 10.0 ** rng.uniform(-6, 6, 30)).astype(dtype)
+            else:
+                c = 1.0
+                b = rng.standard_normal(30).astype(dtype)
+            x = (0.3 * rng.standard_normal(3)).astype(dtype)
+        model = lfso.models.CauchyRegression(torch.from_numpy(A), torch.from_numpy(b), c, l2=l2)
+        checked += _compiled_checks(model, ExactCauchy(A, b, c, l2), x, directions, ts)
+    worst = assert_all_hold(checked, f"cauchy, compiled, {case}, {np.dtype(dtype).name}")
+    assert compiled
+    if case == "moderate":  # (the check has teeth: the exact side reaches the bounds)
+        assert worst > 0.5

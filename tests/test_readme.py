@@ -217,14 +217,15 @@ def test_readme_rows_from_which_trial_steps_are_compiled_are_the_codes():
     """The README's row count from which an accelerator's trial steps run compiled, and
     the kernels it names, are :mod:`lfso.models._fused`'s."""
     from lfso.models import _fused
-    from lfso.models._segments import approach_kernel, power_kernel
+    from lfso.models._segments import approach_kernel, cauchy_kernel, power_kernel
 
     m = re.search(r"From 2\^(\d+) rows, on an NVIDIA GPU", PROSE)
     assert m and 2 ** int(m[1]) == _fused.MIN_ROWS
-    assert "l_2p regression with p = 2, 2.5 or 3 and of logistic regression" in PROSE
-    covered = [
-        p for p in (1.5, 2.0, 2.5, 3.0, 3.5) if hasattr(power_kernel(2 * p - 2, 1.0), "fused_ulps")
-    ]
-    assert covered == [2.0, 2.5, 3.0] and hasattr(approach_kernel, "fused_ulps")
+    named = "l_2p regression with p = 1.5, 2, 2.5 or 3, of logistic regression and of Cauchy"
+    assert named in PROSE
+    powers = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5)
+    covered = [p for p in powers if hasattr(power_kernel(2 * p - 2, 1.0), "fused_ulps")]
+    assert covered == [1.5, 2.0, 2.5, 3.0] and hasattr(approach_kernel, "fused_ulps")
+    assert hasattr(cauchy_kernel(1.0, 2.0**-24), "fused_ulps")
     assert "and so is softmax regression's from 2^18 logits" in PROSE
     assert _fused.softmax_sums.__name__ in _fused.__all__

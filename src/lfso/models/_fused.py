@@ -9,8 +9,9 @@ the two passes over ``A`` that an iteration needs. Here the batch is one functio
 by ``torch.compile`` (TorchInductor: a Triton kernel on a GPU, C++ on the CPU) that reads
 the rows, their change and the weights once and keeps the power kernels' ``n x k`` terms
 in registers. (TorchInductor's CPU code stores the logistic kernel's ``n x k`` exponentials
-once, and softmax's ``K x n x k``, which the segment's chunks of trials bound:
-``docs/results.md``, "Batches of trial steps in chunks".)
+once, two ``n x k`` arrays of Cauchy's kernel, and softmax's ``K x n x k``, which the
+segment's chunks of trials bound: ``docs/results.md``, "Batches of trial steps in
+chunks".)
 
 Which kernels: those with ``fused_ulps``, the error of a term in units of the dtype's
 ``eps`` whatever the backend does with the kernel's operations on the devices compiled for
@@ -18,15 +19,18 @@ here (the CPU: C++, correctly rounded arithmetic and SLEEF's exponential within 
 NVIDIA GPUs: Triton, whose float32 exponential is CUDA's ``__expf``, within ``2 + floor(1.173
 |x|)`` ulps, and whose float32 quotient is PTX's ``div.full.f32``, within 2 ulps; CUDA C++
 Programming Guide, "Intrinsic Functions", and PTX ISA, ``div``). The power kernels of order
-2, 3 and 4 are made of additions, multiplications, absolute values and maxima, rounded
+0 to 4 are made of additions, multiplications, absolute values and maxima, rounded
 correctly everywhere (``fused_ulps`` is their ``term_ulps``); the logistic rows' kernel
 (:func:`~lfso.models._segments.approach_kernel`) takes an exponential of ``-x``, ``0 <= x
-<= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128.
-Softmax regression's kernel, whose rows are the ``K x n`` logits, has its own compiled
-sums (:func:`softmax_sums`; its ``fused_ulps``, ``2 K + 256``, is argued in
-:func:`lfso.models._softmax._variance_kernel`). Kernels without ``fused_ulps`` (a
-non-integer power, Cauchy's) keep the PyTorch operations, as do other devices (AMD's,
-whose accuracy is not cited here).
+<= 88`` where it does not underflow (at most 105 ulps), and a quotient (2), so 128;
+Cauchy's (:func:`~lfso.models._segments.cauchy_kernel`) a quotient, whose 2 ulps and
+flushed subnormals its ``fused_ulps``, 18, covers where ``c`` is not below about 5.4e-16
+(float32; the argument is in its docstring). Softmax regression's kernel, whose rows are
+the ``K x n`` logits, has its own compiled sums (:func:`softmax_sums`; its
+``fused_ulps``, ``2 K + 256``, is argued in :func:`lfso.models._softmax._variance_kernel`).
+Kernels without ``fused_ulps`` (a non-integer power, whose ``pow`` a backend may take with
+an accuracy not cited here) keep the PyTorch operations, as do other devices (AMD's, whose
+accuracy is not cited here).
 
 The logistic segment's rows (:func:`approach_rows`: the margins' approach start and rate,
 the weights ``(|v| + eps)^2`` and their sum, made from the margins, their change and their

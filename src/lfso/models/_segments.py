@@ -1100,6 +1100,12 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     with the product by ``coef`` and the weight's three roundings each term is within ``(8
     m + 8) u``, below :attr:`term_ulps` ``= 4.5 m + 4`` units of ``eps = 2 u`` for every
     ``m >= 0``.
+
+    The integer powers ``m = 0, 1, 2, 3, 4`` are taken as products (``base^0 = 1`` and
+    ``base^1 = base`` as IEEE's ``pow`` gives them, NaN and infinities included), so their
+    terms are made of correctly rounded operations only, on every backend, and compile
+    (:mod:`lfso.models._fused`: ``fused_ulps`` is their ``term_ulps``); other powers take
+    the library's ``pow``.
     """
 
     def kernel(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
@@ -1107,6 +1113,10 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
             top = xp.maximum(xp.abs(start), xp.abs(end))
         else:
             top = xp.maximum(xp.abs(start) + widen[0], xp.abs(end) + widen[1])
+        if m == 0.0:
+            return coef * xp.ones_like(top)
+        if m == 1.0:
+            return coef * top
         if m == 2.0:
             return coef * (top * top)
         if m == 3.0:
@@ -1149,7 +1159,7 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     kernel.compiled = compiled  # type: ignore[attr-defined]
     kernel.term_ulps = 4.5 * m + 4.0  # type: ignore[attr-defined]
     kernel.peak = coef  # type: ignore[attr-defined]
-    if m in (2.0, 3.0, 4.0):  # additions, multiplications, abs and max: rounded as here
+    if m in (0.0, 1.0, 2.0, 3.0, 4.0):  # additions, multiplications, abs, max: as here
         kernel.fused_ulps = kernel.term_ulps  # type: ignore[attr-defined]
     return kernel
 
@@ -1348,7 +1358,23 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
     :func:`power_kernel`), so the interval of ``|r|`` is widened to ``[near - 6.1 unit far -
     slack, far (1 + 8 unit) + slack]``, and ``rho''`` taken at its ends (each within 8 ulps,
     and ``|rho''| <= 1``: the rounding of a term is absolute, see
-    :class:`RowSegment`'s ``magnitude``)."""
+    :class:`RowSegment`'s ``magnitude``).
+
+    Compiled (:mod:`lfso.models._fused`; ``fused_ulps = 18``). The same operations, with
+    three differences. (1) The quotient ``a = 1 / (1 + w)``, ``w = r^2 / c^2``, is within 2
+    ulps (``div.full.f32`` on an NVIDIA GPU) where the argument above counts half of one:
+    ``a`` is then within ``3 unit a`` more of its value, which ``rho'' = a (2a - 1)``
+    (derivative ``4a - 1`` in ``a``, in ``[-1, 3]`` for ``a`` in ``(0, 1]``) turns into at
+    most ``9 unit`` = 4.5 ulps more. (2) A product fused into the sum that takes it (``1 +
+    w``, ``near - 6.1 unit far``) is rounded once, inside the two roundings counted. (3) A
+    backend may flush subnormal results to zero, losing up to the smallest normal number
+    ``tiny`` per operation: ``r^2`` flushed moves ``w``, hence ``a``, by at most ``tiny /
+    c^2`` and ``rho''`` by at most ``3 tiny / c^2``, at most one ulp where ``3 tiny / c^2 <=
+    eps``, the only case that compiles (``c`` above about ``5.4e-16`` in float32 and
+    ``1.7e-146`` in float64); any other flushed result moves ``w``, ``a`` or ``rho''`` by at
+    most ``3 tiny``, which the segment's underflow pad holds. So each end is within ``8 +
+    4.5 + 1`` ulps, and the term within the 4 ulps more that ``term_ulps`` allows beside its
+    ends: 17.5, below ``fused_ulps``."""
 
     def rho2(xp: Any, r: Any) -> Any:
         a = 1.0 / (1.0 + inv_c2 * (r * r))  # (1 - w) / (1 + w)^2 = 2 a^2 - a: no inf / inf
@@ -1418,7 +1444,14 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
     kernel.compiled = compiled  # type: ignore[attr-defined]
     kernel.term_ulps = 12.0  # type: ignore[attr-defined]
     kernel.peak = 1.0  # type: ignore[attr-defined]
+    tiny = _SMALLEST_NORMAL.get(unit)
+    if tiny is not None and 3.0 * tiny * inv_c2 <= 2.0 * unit:  # (see Compiled)
+        kernel.fused_ulps = 18.0  # type: ignore[attr-defined]
     return kernel
+
+
+#: The smallest normal number of float32 and float64, by their unit roundoff.
+_SMALLEST_NORMAL = {2.0**-24: 2.0**-126, 2.0**-53: 2.0**-1022}
 
 
 def _cauchy_buffers(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
