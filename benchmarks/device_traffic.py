@@ -87,14 +87,22 @@ class RowTraffic(TorchDispatchMode):
 def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
     """:mod:`lfso.models._fused`'s compiled passes, counting what each reads and writes
     (the trial sums: the rows, their change, the weights; the logistic segment's rows: the
-    margins, their change and their sizes, and the three rows it makes) and running them
-    outside the count."""
-    sums, rows = _fused.trial_sums, _fused.approach_rows
+    margins, their change and their sizes, and the three rows it makes; a model's rows
+    pass: its rows and the rows it makes) and running them outside the count."""
+    sums, rows, rows_pass = _fused.trial_sums, _fused.approach_rows, _fused.rows_pass
 
     def add(*arrays: Any) -> None:
         mode = counter[0]
         if mode is not None:
-            mode.moved += sum(a.numel() for a in arrays if isinstance(a, torch.Tensor))
+            mode.moved += sum(
+                a.numel() for a in arrays if isinstance(a, torch.Tensor) and a.ndim > 0
+            )
+
+    def counted_pass(function: Any, *arrays: Any) -> Any:
+        with _disable_current_modes():
+            out = rows_pass(function, *arrays)
+        add(*arrays, *(out if out is not None else ()))
+        return out
 
     def trial_sums(kernel: Any, r: Any, u: Any, weight: Any, *rest: Any) -> Any:
         add(r, u, weight)
@@ -107,7 +115,7 @@ def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
         add(m, v, size, *(out[:3] if out is not None else ()))
         return out
 
-    return {"trial_sums": trial_sums, "approach_rows": approach_rows}
+    return {"trial_sums": trial_sums, "approach_rows": approach_rows, "rows_pass": counted_pass}
 
 
 def _data(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -183,7 +191,9 @@ def _row(name: str, d: int, data: tuple[Any, Any, Any], methods: list[str], coun
 def table(rows: int, dims: list[int], models: list[str], methods: list[str]) -> list[str]:
     """The printed table: per model and ``d``, row-length vectors per iteration."""
     counter: list[RowTraffic | None] = [None]
-    originals = {name: getattr(_fused, name) for name in ("trial_sums", "approach_rows")}
+    originals = {
+        name: getattr(_fused, name) for name in ("trial_sums", "approach_rows", "rows_pass")
+    }
     for name, counted in _counting_fused(counter).items():
         setattr(_fused, name, counted)
     lines = [f"{'model':>9} {'d':>4} {'plain':>8} " + " ".join(f"{m:>18}" for m in methods)]

@@ -166,6 +166,43 @@ def test_compiled_logistic_rows_are_the_operations_rows(dtype, compiled, monkeyp
     assert not compiled  # (no batch of trials here: the rows' pass alone)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monkeypatch):
+    """Logistic, Cauchy and l_2p regression (p = 1.5, 2, 2.25) evaluated on the
+    accelerator's path with their row work in one compiled pass (``rows_pass``): the rows
+    the segment at the point reads (residuals, the margins' sizes) are the PyTorch
+    operations' bit for bit, and ``f`` and the gradient agree to rounding (a mean or a sum
+    in another order, an exponential and a ``log1p`` of another implementation)."""
+    passes = []
+    original = _fused.rows_pass
+    monkeypatch.setattr(_fused, "rows_pass", lambda *a: passes.append(1) or original(*a))
+    rng = np.random.default_rng(6)
+    n = 300
+    A = torch.tensor(rng.standard_normal((n, 5)), dtype=dtype)
+    b = torch.tensor(rng.standard_normal(n) * 3.0, dtype=dtype)
+    x = torch.tensor(rng.standard_normal(5), dtype=dtype)
+    models = [
+        lfso.models.LogisticRegression(A, (b > 0).to(dtype), l2=0.01),
+        lfso.models.CauchyRegression(A, b, 0.3, l2=0.01),
+        lfso.models.LpRegression(A, b, 1.5),
+        lfso.models.LpRegression(A, b, 2),
+        lfso.models.LpRegression(A, b, 2.25),
+    ]
+    eps = float(torch.finfo(dtype).eps)
+    for model in models:
+        with cpu_as_accelerator():
+            fused = model.evaluate(x, bound=False)
+            with monkeypatch.context() as patch:
+                patch.setattr(_fused, "_ENABLED", False)
+                plain = model.evaluate(x, bound=False)
+        name = type(model).__name__
+        assert torch.equal(fused.product.rows, plain.product.rows), name
+        assert abs(fused.value - plain.value) <= 4 * n * eps * abs(plain.value), name
+        scale = float(plain.grad.abs().max())
+        assert torch.allclose(fused.grad, plain.grad, rtol=0.0, atol=64 * n * eps * scale), name
+    assert len(passes) == len(models)
+
+
 def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):
     """``lfso`` and ``lfso-lbfgs`` on l_4, l_3, logistic and Cauchy regression, on the
     accelerator's path with the trial sums compiled: ``f`` never rises, the run reaches the

@@ -1,5 +1,5 @@
-"""A row segment's work on an accelerator in compiled passes (``torch.compile``): the trial
-sums of a batch of trial steps, and the logistic segment's rows.
+"""A row model's work on an accelerator in compiled passes (``torch.compile``): the trial
+sums of a batch of trial steps, the logistic segment's rows, and an evaluation's rows.
 
 On PyTorch tensors off the host (a GPU, or CPU tensors inside
 :func:`lfso.bench.cpu_as_accelerator`), :class:`~lfso.models._segments.RowSegment` sums
@@ -37,6 +37,14 @@ the weights ``(|v| + eps)^2`` and their sum, made from the margins, their change
 sizes) are one more pass, of additions, multiplications, absolute values, signs and a
 minimum.
 
+An evaluation's row work (:func:`rows_pass`: logistic regression's losses, gradient
+factors and margins' sizes; Cauchy regression's residuals, gradient factors and mean
+loss; l_2p regression's residuals, ``w r`` and ``sum_i w_i r_i^2``) is one pass too, the
+model's own operations in its order. The rows a segment's bound reads from it (a residual,
+a margin's size) are the PyTorch operations' values bit for bit; ``f`` and the gradient,
+whose accuracy is the backend's as for any evaluation, are theirs to rounding (a mean or a
+sum in another order; another implementation of the exponential, ``log1p`` or a power).
+
 When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
 and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
 ``torch.compile`` available, and the environment variable ``LFSO_NO_COMPILED`` unset when
@@ -70,7 +78,15 @@ from typing import Any
 
 from .._later import accelerated
 
-__all__ = ["MIN_ROWS", "applies", "approach_rows", "softmax_sums", "trial_sums", "usable"]
+__all__ = [
+    "MIN_ROWS",
+    "applies",
+    "approach_rows",
+    "rows_pass",
+    "softmax_sums",
+    "trial_sums",
+    "usable",
+]
 
 #: The fewest rows for which the trial sums are compiled.
 MIN_ROWS = 1 << 18
@@ -88,6 +104,9 @@ _SOFTMAX: Callable[..., Any] | None = None
 #: The compiled sums of each kernel (made on first use; the kernels that compile are
 #: module-level or cached by their constants, so they live as long as the process).
 _COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+#: The compiled passes of :func:`rows_pass`, by function (module-level functions).
+_PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def applies(kernel: Callable[..., Any], r: Any) -> bool:
@@ -139,6 +158,26 @@ def approach_rows(
     if rows is None:
         rows = _ROWS[unit] = _compile_rows(unit)
     return _run(rows, m, v, size, delta, eps)
+
+
+def rows_pass(function: Callable[..., Any], *rows: Any) -> Any | None:
+    """``function(xp, *rows)`` (``xp`` array-api-compat's PyTorch namespace) compiled into
+    one pass over rows :func:`usable` here: a model's elementwise work on its rows (the
+    logistic evaluation's losses and the gradient's row factors), the same operations in
+    the same order, which the compiled code makes in one read of the rows and one write of
+    each result, where PyTorch's operations read and write each intermediate. A reduction
+    among the results (a mean) may be summed in another order. ``None`` where the
+    compilation failed (the caller then takes the PyTorch operations)."""
+    compiled = _PASSES.get(function)
+    if compiled is None:
+        import array_api_compat.torch as compat
+        import torch
+
+        def bound(*args: Any) -> Any:
+            return function(compat, *args)
+
+        compiled = _PASSES[function] = torch.compile(bound, dynamic=True)
+    return _run(compiled, *rows)
 
 
 def trial_sums(

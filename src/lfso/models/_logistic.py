@@ -9,7 +9,7 @@ import numpy as np
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
 from .._validate import data_matrix, data_vector, nonnegative
 from ..oracles._segment import SegmentBound
-from . import _compiled
+from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._rows import (
@@ -55,6 +55,16 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
     losses = xp.log1p(e) + xp.clip(-margins, min=0.0)
     ratio = e / (1.0 + e)
     return losses, xp.where(margins >= 0.0, ratio, 1.0 - ratio)
+
+
+def _rows(xp: Any, z: Any, signs: Any) -> tuple[Any, Any, Any]:
+    """``(mean loss, -s sigma(-m), |m|)`` of the margins ``m = s z``: the generic
+    evaluation's row work (:func:`_losses`), one compiled pass on an accelerator
+    (:func:`lfso.models._fused.rows_pass`)."""
+    margins = signs * z
+    distance = xp.abs(margins)
+    losses, slope = _losses(xp, margins, distance)
+    return xp.mean(losses), -signs * slope, distance
 
 
 def _host_losses(
@@ -300,11 +310,15 @@ class LogisticRegression(Model):
             assert host_factor is not None
             factor, loss = host_factor, xp.mean(losses)
         else:
-            margins = materialize(self.signs * z)
-            distance = materialize(xp.abs(margins))
-            losses, slope = _losses(xp, margins, distance)
-            factor = -self.signs * slope
-            loss = xp.mean(losses)
+            rows = _fused.rows_pass(_rows, z, self.signs) if _fused.usable(z) else None
+            if rows is not None:  # (one compiled pass on an accelerator)
+                loss, factor, distance = rows
+            else:
+                margins = materialize(self.signs * z)
+                distance = materialize(xp.abs(margins))
+                losses, slope = _losses(xp, margins, distance)
+                factor = -self.signs * slope
+                loss = xp.mean(losses)
         grad = self._adjoint(factor)
         if type(grad) is np.ndarray:  # (a fresh array: divided in place, the same quotients)
             grad /= self.n

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from .._arrays import (
 from .._validate import matrix_norm, power, regression_data
 from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..oracles._segment import SegmentBound
-from . import _compiled
+from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
@@ -277,7 +279,13 @@ class LpRegression(_LinearModel):
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         w: Any = None
-        if not bound and p in (2.0, 3.0) and _compiled.usable(ax, self.b):
+        rows = None
+        if not bound and p != 1.0 and _fused.usable(ax):  # (one compiled pass: accelerators)
+            rows = _fused.rows_pass(_residual_rows(p), ax, self.b)
+        if rows is not None:
+            r, weighted, total = rows
+            grad = _times(2 * p, self._adjoint(weighted))
+        elif not bound and p in (2.0, 3.0) and _compiled.usable(ax, self.b):
             # r, w r and f = sum_i w_i r_i^2 in one pass (the same values; f summed in
             # float64): what the gradient and the segment read, no ball bound's statistics.
             r, weighted, total = _compiled.residual_powers(ax, self.b, p)
@@ -354,6 +362,27 @@ class LpRegression(_LinearModel):
             slack=(delta, eps),
             weight_sum=weight_sum,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _residual_rows(p: float) -> Callable[..., tuple[Any, Any, Any]]:
+    """``(r, w r, sum_i w_i r_i^2)`` with ``w = |r|^(2p - 2)``, ``r = A x - b``, ``p > 1``:
+    the evaluation's row work without the ball bound's statistics, in the generic code's
+    operations, as one compiled pass on an accelerator
+    (:func:`lfso.models._fused.rows_pass`; the sum in any order)."""
+
+    def rows(xp: Any, ax: Any, b: Any) -> tuple[Any, Any, Any]:
+        r = ax - b
+        r2 = r * r
+        if p == 2.0:
+            w = r2
+        elif p == int(p):
+            w = r2 ** int(p - 1)
+        else:
+            w = xp.abs(r) ** (2 * p - 2)
+        return r, w * r, xp.sum(w * r2)
+
+    return rows
 
 
 def _dot(a: Any, b: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from .._arrays import materialize, namespace, reduce_sum, to_float
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
+from . import _fused
 from ._base import Evaluation, Model
 from ._rows import (
     RowCurvatureBound,
@@ -21,6 +22,15 @@ from ._rows import (
 from ._segments import RowSegment, cauchy_kernel, materialized_product
 
 __all__ = ["CauchyRegression"]
+
+
+def _rows(xp: Any, ax: Any, b: Any, c2: Any) -> tuple[Any, Any, Any]:
+    """``(r, r / (1 + r^2 / c^2), f)`` for ``r = A x - b``, ``f`` the mean loss without
+    the ridge: the evaluation's row work, in the generic code's operations and order, as
+    one compiled pass on an accelerator (:func:`lfso.models._fused.rows_pass`)."""
+    r = ax - b
+    factor = r / (1.0 + r * r / c2)
+    return r, factor, (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
 
 
 class CauchyRegression(Model):
@@ -118,8 +128,16 @@ class CauchyRegression(Model):
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
-        r = materialize(ax - self.b)
-        grad = (self.A.T @ (r / (1.0 + r * r / self.c**2))) / self.n
+        rows = None
+        if _fused.usable(ax):  # (one compiled pass on an accelerator)
+            rows = _fused.rows_pass(_rows, ax, self.b, self._c2_like(ax))
+        if rows is not None:
+            r, factor, value = rows
+            value = value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
+        else:
+            r = materialize(ax - self.b)
+            factor, value = r / (1.0 + r * r / self.c**2), None
+        grad = (self.A.T @ factor) / self.n
         if self.l2:
             grad = grad + self.l2 * x
         grad = materialize(grad)
@@ -130,12 +148,25 @@ class CauchyRegression(Model):
             margin = statistic_margin(self.geometry, x, stats, xp.abs(self.b)) + drift
             stats = materialize(stats - margin)
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        return fetch_evaluation(grad, self._value(r, x), local, hint, probe, (ax, drift, x_inf))
+        if value is None:
+            value = self._value(r, x)
+        evaluation = fetch_evaluation(grad, value, local, hint, probe, (ax, drift, x_inf))
+        evaluation.product.rows = r  # (the segment at x reads r again)
+        return evaluation
+
+    def _c2_like(self, rows: Any) -> Any:
+        """``c^2`` as a 0-d array of the rows' dtype and device (made once)."""
+        kept = getattr(self, "_c2_array", None)
+        if kept is None or kept.dtype != rows.dtype or kept.device != rows.device:
+            xp = namespace(rows)
+            kept = self._c2_array = xp.full((), self.c**2, dtype=rows.dtype, device=rows.device)
+        return kept
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
         xp, g = self.xp, self.geometry
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
+        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = A x - b)
         u = materialize(self.A @ direction)
         dmax = inf_norm(direction)
         # Rows' rounding: |r_i - exact| <= gamma_d (alpha ||x||_inf + max |b|) + drift,
@@ -148,7 +179,7 @@ class CauchyRegression(Model):
         if self.l2:
             offset = (self.l2 * g.offset_pad) * reduce_sum(xp, direction * direction)
         return RowSegment(
-            materialize(ax - self.b),
+            materialize(ax - self.b) if r is None else r,
             u,
             self._kernel,
             weight=weight,
