@@ -293,14 +293,7 @@ class LpRegression(_LinearModel):
         else:
             r = materialize(ax - self.b)
             r2: Any = r * r if p != 1.0 or bound else None  # (p = 1: read by the bound only)
-            if p == 1.0:
-                w = None
-            elif p == 2.0:
-                w = r2
-            elif p == int(p):
-                w = r2 ** int(p - 1)
-            else:
-                w = xp.abs(r) ** (2 * p - 2)
+            w = None if p == 1.0 else _weights(xp, r, r2, p)
             grad = _times(2 * p, self._adjoint(w * r if w is not None else r))
             total = _dot(w, r2) if w is not None else _dot(r, r)
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
@@ -374,15 +367,19 @@ def _residual_rows(p: float) -> Callable[..., tuple[Any, Any, Any]]:
     def rows(xp: Any, ax: Any, b: Any) -> tuple[Any, Any, Any]:
         r = ax - b
         r2 = r * r
-        if p == 2.0:
-            w = r2
-        elif p == int(p):
-            w = r2 ** int(p - 1)
-        else:
-            w = xp.abs(r) ** (2 * p - 2)
+        w = _weights(xp, r, r2, p)
         return r, w * r, xp.sum(w * r2)
 
     return rows
+
+
+def _weights(xp: Any, r: Any, r2: Any, p: float) -> Any:
+    """``w = |r|^(2p - 2)`` for ``p > 1`` from the residuals ``r`` and their squares."""
+    if p == 2.0:
+        return r2
+    if p == int(p):
+        return r2 ** int(p - 1)
+    return xp.abs(r) ** (2 * p - 2)
 
 
 def _dot(a: Any, b: Any) -> Any:
