@@ -172,7 +172,8 @@ def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monke
     accelerator's path with their row work in one compiled pass (``rows_pass``): the rows
     the segment at the point reads (residuals, the margins' sizes) are the PyTorch
     operations' bit for bit, and ``f`` and the gradient agree to rounding (a mean or a sum
-    in another order, an exponential and a ``log1p`` of another implementation)."""
+    in another order, an exponential and a ``log1p`` of another implementation); so are a
+    segment's weights ``(|u| + eps)^2`` (bit for bit) and their sum (to rounding)."""
     passes = []
     original = _fused.rows_pass
     monkeypatch.setattr(_fused, "rows_pass", lambda *a: passes.append(1) or original(*a))
@@ -189,18 +190,26 @@ def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monke
         lfso.models.LpRegression(A, b, 2.25),
     ]
     eps = float(torch.finfo(dtype).eps)
+    d = torch.tensor(rng.standard_normal(5), dtype=dtype)
     for model in models:
         with cpu_as_accelerator():
             fused = model.evaluate(x, bound=False)
+            segment = model.segment(x, fused, d)
             with monkeypatch.context() as patch:
                 patch.setattr(_fused, "_ENABLED", False)
                 plain = model.evaluate(x, bound=False)
+                plain_segment = model.segment(x, plain, d)
         name = type(model).__name__
         assert torch.equal(fused.product.rows, plain.product.rows), name
         assert abs(fused.value - plain.value) <= 4 * n * eps * abs(plain.value), name
         scale = float(plain.grad.abs().max())
         assert torch.allclose(fused.grad, plain.grad, rtol=0.0, atol=64 * n * eps * scale), name
-    assert len(passes) == len(models)
+        assert torch.equal(segment.weight, plain_segment.weight), name
+        total = float(plain_segment.weight.sum())
+        assert abs(float(segment._weight_sum) - total) <= 4 * n * eps * total, name
+    # (an evaluation's pass per model, and the weights' pass of each segment but logistic's,
+    # whose weights come from its own rows' pass)
+    assert len(passes) == 2 * len(models) - 1
 
 
 def test_a_run_with_compiled_trials_takes_certified_steps(compiled, monkeypatch):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._arrays import materialize, namespace, reduce_sum, to_float
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
@@ -19,7 +21,7 @@ from ._rows import (
     statistic_margin,
     taken_product,
 )
-from ._segments import RowSegment, cauchy_kernel, materialized_product
+from ._segments import RowSegment, cauchy_kernel, materialized_product, slack_weights
 
 __all__ = ["CauchyRegression"]
 
@@ -173,8 +175,10 @@ class CauchyRegression(Model):
         # |u_i - exact| <= gamma_d alpha ||d||_inf (the kernel widens by delta + t eps).
         delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
         eps = g.gamma_d * g.alpha * dmax
-        weight = xp.abs(u) + eps
-        weight = weight * weight
+        weight, weight_sum = (None, None) if type(u) is np.ndarray else slack_weights(xp, u, eps)
+        if weight is None:  # (NumPy: (|u| + eps)^2 as ever, summed below)
+            weight = xp.abs(u) + eps
+            weight = weight * weight
         offset: Any = 0.0
         if self.l2:
             offset = (self.l2 * g.offset_pad) * reduce_sum(xp, direction * direction)
@@ -187,6 +191,8 @@ class CauchyRegression(Model):
             offset=offset,
             slope=evaluation.grad @ direction,
             product=materialized_product(ax, u, g.drift.carry(drift, xmax, dmax)),
-            magnitude=reduce_sum(xp, weight),  # |rho''| <= 1: bounds the sum of |terms|
+            # |rho''| <= 1: the weights' sum bounds the sum of |terms|
+            magnitude=reduce_sum(xp, weight) if weight_sum is None else weight_sum,
             slack=(delta, eps),
+            weight_sum=weight_sum,
         )

@@ -1316,11 +1316,26 @@ def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
 def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
     """``(weights, their sum)``: :func:`squared_slack`'s weights with their sum from the
     same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
-    float64, which :class:`RowSegment`'s underflow pad reads), else with ``None`` (the
+    float64, which :class:`RowSegment`'s underflow pad reads) or, on an accelerator, where
+    PyTorch compiles (:func:`lfso.models._fused.rows_pass`: the same weights, their sum in
+    the rows' dtype in any order, as the segment's own sum), else with ``None`` (the
     segment sums them)."""
     if isinstance(eps, float) and _compiled.usable(u):
         return _compiled.slack_weights(u, eps)
+    if type(u) is not np.ndarray and _fused.usable(u):
+        pad = (
+            eps if not isinstance(eps, float) else xp.full((), eps, dtype=u.dtype, device=u.device)
+        )
+        made = _fused.rows_pass(_weights_and_sum, u, pad)
+        if made is not None:
+            return made
     return squared_slack(xp, u, eps), None
+
+
+def _weights_and_sum(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
+    """:func:`squared_slack`'s weights and their sum (:func:`slack_weights`' compiled pass)."""
+    weight = squared_slack(xp, u, eps)
+    return weight, xp.sum(weight)
 
 
 def approach_rows(
