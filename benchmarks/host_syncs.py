@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import Any
 
 from lfso.bench import cpu_as_accelerator, host_time, optimizer_syncs, sync_table
 
@@ -39,12 +40,15 @@ def kernels_per_iteration(
 ) -> dict[str, dict[str, float]]:
     """PyTorch operations other than views per ``lfso.minimize`` iteration on the
     accelerator's path, ``{model: {method: kernels}}``: the slope between two run lengths
-    (``tol=0``), after a first run that makes the device's constants."""
+    (``tol=0``), after a first run that makes the device's constants. A pass compiled by
+    :mod:`lfso.models._fused` (from its ``MIN_ROWS`` rows) counts as one call, which
+    TorchInductor launches as one kernel or a few."""
     import numpy as np
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
     import lfso
+    from lfso.models import _fused
 
     class Count(TorchDispatchMode):
         def __init__(self) -> None:
@@ -55,6 +59,20 @@ def kernels_per_iteration(
             self.kernels += not func.is_view
             return func(*args, **(kwargs or {}))
 
+    passes = ("trial_sums", "approach_rows", "rows_pass", "softmax_sums")
+    originals = {name: getattr(_fused, name) for name in passes if hasattr(_fused, name)}
+    counting: list[Count] = []
+
+    def one_call(original: Any) -> Any:
+        def call(*args: Any) -> Any:  # (under a dispatch mode it would run op by op)
+            with _disable_current_modes():
+                out = original(*args)
+            if counting:
+                counting[-1].kernels += 1
+            return out
+
+        return call
+
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, d)) / np.sqrt(d)
     b = A @ np.ones(d) + 0.1 * rng.standard_normal(n)
@@ -64,22 +82,29 @@ def kernels_per_iteration(
         "logistic": lfso.models.LogisticRegression(At, torch.tensor((b > 0).astype(float))),
     }
     table: dict[str, dict[str, float]] = {}
-    for name, model in models.items():
-        x0 = torch.zeros(d, dtype=torch.float64)
-        row = table[name] = {}
-        for method in methods:
-            # (gd: a stable fixed step)
-            options = {"step": 0.5 / model.at(x0)(0.0)} if method == "gd" else {}
-            counts = []
-            for max_iter in (iterations[0], *iterations):
-                count = Count()
-                with cpu_as_accelerator(), count:
-                    res = lfso.minimize(
-                        model, x0, method=method, tol=0.0, max_iter=max_iter, **options
-                    )
-                assert res.nit == max_iter, (name, method, res.message)
-                counts.append(count.kernels)
-            row[method] = (counts[2] - counts[1]) / (iterations[1] - iterations[0])
+    for name, original in originals.items():
+        setattr(_fused, name, one_call(original))
+    try:
+        for name, model in models.items():
+            x0 = torch.zeros(d, dtype=torch.float64)
+            row = table[name] = {}
+            for method in methods:
+                # (gd: a stable fixed step)
+                options = {"step": 0.5 / model.at(x0)(0.0)} if method == "gd" else {}
+                counts = []
+                for max_iter in (iterations[0], *iterations):
+                    count = Count()
+                    counting.append(count)
+                    with cpu_as_accelerator(), count:
+                        res = lfso.minimize(
+                            model, x0, method=method, tol=0.0, max_iter=max_iter, **options
+                        )
+                    assert res.nit == max_iter, (name, method, res.message)
+                    counts.append(count.kernels)
+                row[method] = (counts[2] - counts[1]) / (iterations[1] - iterations[0])
+    finally:
+        for name, original in originals.items():
+            setattr(_fused, name, original)
     return table
 
 
@@ -87,9 +112,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--d", type=int, default=20)
+    parser.add_argument(
+        "--kernels-only",
+        action="store_true",
+        help="only the kernels per iteration (e.g. at --n 262144, where passes compile)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # tol=0 runs to rounding: risk warnings are expected
     sizes = f"n = {args.n}, d = {args.d}"
+    if args.kernels_only:
+        _print_table(
+            f"kernels per iteration on the accelerator's path ({sizes})",
+            "model",
+            kernels_per_iteration(args.n, args.d, ("gd", "lfso", "lfso-lbfgs")),
+        )
+        return
     methods = _print_table(
         f"host round trips per iteration ({sizes})", "model", sync_table(args.n, args.d)
     )

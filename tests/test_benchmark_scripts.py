@@ -223,6 +223,36 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     assert all(0 < gd < lfso < lbfgs for gd, lfso, lbfgs in kernels.values())
 
 
+def test_host_syncs_counts_a_compiled_pass_as_one_kernel(monkeypatch):
+    """``--kernels-only``: the kernels table alone; where the passes compile (their
+    threshold patched to these rows), a compiled pass counts as one call, so fewer
+    operations than with PyTorch's operations, and the table is the same either way in
+    layout."""
+    pytest.importorskip("torch")
+    from test_fused import _compiles
+
+    from lfso.models import _fused
+
+    if not _compiles():
+        pytest.skip("torch.compile cannot compile here")
+    args = ["--kernels-only", "--n", "300", "--d", "6"]
+    monkeypatch.setattr(_fused, "_ENABLED", False)
+    plain = _run("host_syncs.py", *args)
+    monkeypatch.setattr(_fused, "_ENABLED", True)
+    monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+    rows = _run("host_syncs.py", *args)
+    for table in (plain, rows):
+        assert table[0][:3] == ["kernels", "per", "iteration"] and len(table) == 4
+        assert table[1] == ["model", "gd", "lfso", "lfso-lbfgs"]
+
+    def counts(table: list[list[str]]) -> list[float]:
+        return [float(v) for r in table[2:] for v in r[-3:]]
+
+    # (gd's logistic evaluation and every certified iteration make fewer calls compiled)
+    assert all(c <= p for c, p in zip(counts(rows), counts(plain), strict=True))
+    assert sum(counts(rows)) < sum(counts(plain)) - 50
+
+
 def test_dask_script_runs_on_a_local_cluster():
     pytest.importorskip("distributed")
     args = ["--sizes", "2000x5", "--chunk", "500", "--iters", "2", "--repeats", "1"]
