@@ -166,6 +166,35 @@ def test_compiled_logistic_rows_are_the_operations_rows(dtype, compiled, monkeyp
     assert not compiled  # (no batch of trials here: the rows' pass alone)
 
 
+def _evaluated_models(A, b):
+    """The models whose evaluations have a compiled rows pass, on ``A``, ``b``."""
+    return [
+        lfso.models.LogisticRegression(A, (b > 0).to(A.dtype), l2=0.01),
+        lfso.models.CauchyRegression(A, b, 0.3, l2=0.01),
+        lfso.models.LpRegression(A, b, 1.5),
+        lfso.models.LpRegression(A, b, 2),
+        lfso.models.LpRegression(A, b, 2.25),
+    ]
+
+
+def test_a_compiled_float32_evaluation_sums_in_float64(compiled):
+    """Over 10^5 float32 rows the compiled pass's mean or sum, taken in float64, is within
+    a few ulps of ``f`` of the same rows in float64 (a sum of float32 terms in float32
+    would be off by several more)."""
+    rng = np.random.default_rng(12)
+    n = 100_000
+    A = torch.tensor(rng.standard_normal((n, 5)), dtype=torch.float32)
+    b = torch.tensor(rng.standard_normal(n) * 3.0, dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal(5), dtype=torch.float32)
+    eps = float(torch.finfo(torch.float32).eps)
+    wides = _evaluated_models(A.double(), b.double())
+    for model, wide in zip(_evaluated_models(A, b), wides, strict=True):
+        with cpu_as_accelerator():
+            value = model.evaluate(x, bound=False).value
+        exact = wide.evaluate(x.double(), bound=False).value
+        assert abs(value - exact) <= 4 * eps * abs(exact), type(model).__name__
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monkeypatch):
     """Logistic, Cauchy and l_2p regression (p = 1.5, 2, 2.25) evaluated on the
@@ -182,13 +211,7 @@ def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monke
     A = torch.tensor(rng.standard_normal((n, 5)), dtype=dtype)
     b = torch.tensor(rng.standard_normal(n) * 3.0, dtype=dtype)
     x = torch.tensor(rng.standard_normal(5), dtype=dtype)
-    models = [
-        lfso.models.LogisticRegression(A, (b > 0).to(dtype), l2=0.01),
-        lfso.models.CauchyRegression(A, b, 0.3, l2=0.01),
-        lfso.models.LpRegression(A, b, 1.5),
-        lfso.models.LpRegression(A, b, 2),
-        lfso.models.LpRegression(A, b, 2.25),
-    ]
+    models = _evaluated_models(A, b)
     eps = float(torch.finfo(dtype).eps)
     d = torch.tensor(rng.standard_normal(5), dtype=dtype)
     for model in models:
@@ -305,6 +328,32 @@ def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monke
         again.values([0.25, 2.0])
     assert attempts == [1]
     assert values == RowSegment(r, u, kernel, weight=w.abs(), scale=1.0).values([0.5, 1.0])
+
+
+def test_each_compiled_pass_counts_its_own_recompilations(compiled, monkeypatch):
+    """Every kernel's compiled sums and every model's rows pass has a code object of its
+    own, so TorchDynamo's limit on recompilations of one code object (8 by default;
+    patched to 2 here) counts that pass's dtypes only, not every kernel and model the
+    process compiles: none falls back to running op by op (each kernel and dtype is one
+    graph of its own)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    monkeypatch.setattr(_fused, "_COMPILED", {})
+    kernels = [power_kernel(m, 2.0) for m in (0.0, 1.0, 2.0, 3.0, 4.0)]
+    kernels += [approach_kernel, cauchy_kernel(1.0, 2.0**-24)]
+    before = counters["stats"]["unique_graphs"]
+    for kernel, dtype in itertools.product(kernels, (torch.float32, torch.float64)):
+        r, u = (
+            torch.linspace(-1.0, 2.0, 50, dtype=dtype),
+            torch.linspace(0.5, -1.0, 50, dtype=dtype),
+        )
+        with cpu_as_accelerator():
+            segment = RowSegment(r, u, kernel, weight=u * u, scale=1.0)
+            assert segment._fused
+            segment.values([0.5, 1.0, 2.0])
+    assert counters["stats"]["unique_graphs"] - before == 2 * len(kernels)
 
 
 def test_only_exact_kernels_of_enough_rows_off_the_host_compile(monkeypatch):

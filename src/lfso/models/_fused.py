@@ -71,7 +71,9 @@ padded sums against the exact sums in mpmath, in float32 and float64.
 
 from __future__ import annotations
 
+import itertools
 import os
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -107,6 +109,9 @@ _COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 #: The compiled passes of :func:`rows_pass`, by function (module-level functions).
 _PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+#: Numbers for the compiled functions' own code objects (:func:`_own_code`).
+_SERIAL = itertools.count()
 
 
 def applies(kernel: Callable[..., Any], r: Any) -> bool:
@@ -176,8 +181,22 @@ def rows_pass(function: Callable[..., Any], *rows: Any) -> Any | None:
         def bound(*args: Any) -> Any:
             return function(compat, *args)
 
-        compiled = _PASSES[function] = torch.compile(bound, dynamic=True)
+        compiled = _PASSES[function] = torch.compile(_own_code(bound), dynamic=True)
     return _run(compiled, *rows)
+
+
+def _own_code(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with a code object of its own. TorchDynamo keeps compiled code by code
+    object and stops compiling one past a limit of recompilations (8 by default), falling
+    back to running it op by op; the closures of one template (a pass per kernel or per
+    model) share their code object, and each new kernel or function they call counts as a
+    recompilation of it. A copy per compiled function keeps each one's own count (one per
+    dtype and device)."""
+    code = function.__code__
+    own = code.replace(co_name=f"{code.co_name}_{next(_SERIAL)}")
+    return types.FunctionType(
+        own, function.__globals__, own.co_name, function.__defaults__, function.__closure__
+    )
 
 
 def trial_sums(
@@ -260,7 +279,7 @@ def _compile(kernel: Callable[..., Any]) -> Callable[..., Any]:
             return terms.sum(dim=0)
         return (weight[:, None] * terms).sum(dim=0)
 
-    return torch.compile(sums, dynamic=True)
+    return torch.compile(_own_code(sums), dynamic=True)
 
 
 def _compile_rows(unit: float) -> Callable[..., Any]:
@@ -280,7 +299,7 @@ def _compile_rows(unit: float) -> Callable[..., Any]:
         weight = weight * weight
         return start, rate, weight, xp.sum(weight)
 
-    return torch.compile(rows, dynamic=True)
+    return torch.compile(_own_code(rows), dynamic=True)
 
 
 def _compile_softmax() -> Callable[..., Any]:

@@ -60,11 +60,13 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
 def _rows(xp: Any, z: Any, signs: Any) -> tuple[Any, Any, Any]:
     """``(mean loss, -s sigma(-m), |m|)`` of the margins ``m = s z``: the generic
     evaluation's row work (:func:`_losses`), one compiled pass on an accelerator
-    (:func:`lfso.models._fused.rows_pass`)."""
+    (:func:`lfso.models._fused.rows_pass`; the mean summed in float64, as the NumPy
+    compiled pass sums it, then rounded to the rows' dtype)."""
     margins = signs * z
     distance = xp.abs(margins)
     losses, slope = _losses(xp, margins, distance)
-    return xp.mean(losses), -signs * slope, distance
+    loss = xp.astype(xp.mean(xp.astype(losses, xp.float64)), z.dtype)
+    return loss, -signs * slope, distance
 
 
 def _host_losses(

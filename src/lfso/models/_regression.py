@@ -362,13 +362,14 @@ def _residual_rows(p: float) -> Callable[..., tuple[Any, Any, Any]]:
     """``(r, w r, sum_i w_i r_i^2)`` with ``w = |r|^(2p - 2)``, ``r = A x - b``, ``p > 1``:
     the evaluation's row work without the ball bound's statistics, in the generic code's
     operations, as one compiled pass on an accelerator
-    (:func:`lfso.models._fused.rows_pass`; the sum in any order)."""
+    (:func:`lfso.models._fused.rows_pass`; the sum in float64, then rounded to the rows'
+    dtype)."""
 
     def rows(xp: Any, ax: Any, b: Any) -> tuple[Any, Any, Any]:
         r = ax - b
         r2 = r * r
         w = _weights(xp, r, r2, p)
-        return r, w * r, xp.sum(w * r2)
+        return r, w * r, xp.astype(xp.sum(xp.astype(w * r2, xp.float64)), ax.dtype)
 
     return rows
 

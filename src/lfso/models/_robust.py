@@ -29,10 +29,12 @@ __all__ = ["CauchyRegression"]
 def _rows(xp: Any, ax: Any, b: Any, c2: Any) -> tuple[Any, Any, Any]:
     """``(r, r / (1 + r^2 / c^2), f)`` for ``r = A x - b``, ``f`` the mean loss without
     the ridge: the evaluation's row work, in the generic code's operations and order, as
-    one compiled pass on an accelerator (:func:`lfso.models._fused.rows_pass`)."""
+    one compiled pass on an accelerator (:func:`lfso.models._fused.rows_pass`; the mean
+    summed in float64, then rounded to the rows' dtype)."""
     r = ax - b
     factor = r / (1.0 + r * r / c2)
-    return r, factor, (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
+    mean = xp.mean(xp.astype(xp.log1p(r * r / c2), xp.float64))
+    return r, factor, (0.5 * c2) * xp.astype(mean, ax.dtype)
 
 
 class CauchyRegression(Model):

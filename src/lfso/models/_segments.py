@@ -1318,8 +1318,7 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
     same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
     float64, which :class:`RowSegment`'s underflow pad reads) or, on an accelerator, where
     PyTorch compiles (:func:`lfso.models._fused.rows_pass`: the same weights, their sum in
-    the rows' dtype in any order, as the segment's own sum), else with ``None`` (the
-    segment sums them)."""
+    float64), else with ``None`` (the segment sums them)."""
     if isinstance(eps, float) and _compiled.usable(u):
         return _compiled.slack_weights(u, eps)
     if type(u) is not np.ndarray and _fused.usable(u):
@@ -1333,9 +1332,10 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
 
 
 def _weights_and_sum(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
-    """:func:`squared_slack`'s weights and their sum (:func:`slack_weights`' compiled pass)."""
+    """:func:`squared_slack`'s weights and their sum in float64 (:func:`slack_weights`'
+    compiled pass)."""
     weight = squared_slack(xp, u, eps)
-    return weight, xp.sum(weight)
+    return weight, xp.sum(xp.astype(weight, xp.float64))
 
 
 def approach_rows(
