@@ -303,6 +303,27 @@ def test_a_softmax_run_with_compiled_trials_takes_certified_steps(compiled, monk
     assert abs(float(chunked.fun) - ends["lfso"]) <= 1e-9 * abs(ends["lfso"])
 
 
+def test_a_large_batch_runs_its_compiled_pass_in_chunks(compiled, monkeypatch):
+    """A batch whose ``n x k`` terms exceed the segment's budget goes through the compiled
+    pass in chunks of nearly equal sizes (TorchInductor's CPU code stores some kernels'
+    terms), with the whole batch's sums to rounding, for the power and Cauchy kernels."""
+    from lfso.models import _segments
+
+    rng = np.random.default_rng(13)
+    n = 200
+    r, u = (torch.tensor(rng.standard_normal(n)) for _ in range(2))
+    trials = [0.1 * 1.5**j for j in range(13)]
+    for kernel in (power_kernel(2.0, 12.0), cauchy_kernel(4.0, 2.0**-53)):
+        with cpu_as_accelerator():
+            whole = RowSegment(r, u, kernel, weight=u * u, scale=1.0).values(trials)
+            del compiled[:]
+            with monkeypatch.context() as patch:
+                patch.setattr(_segments, "_BATCH_ELEMENTS", 4 * n)
+                chunked = RowSegment(r, u, kernel, weight=u * u, scale=1.0).values(trials)
+        assert sorted(compiled) == [3, 3, 3, 4]  # (13 trials, at most 4 a chunk)
+        assert np.allclose(chunked, whole, rtol=1e-13, atol=0.0)
+
+
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):
     """A backend that cannot compile: one warning, the PyTorch operations' values, and no
     further attempt in the process."""
@@ -339,20 +360,18 @@ def test_each_compiled_pass_counts_its_own_recompilations(compiled, monkeypatch)
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
     monkeypatch.setattr(_fused, "_COMPILED", {})
     kernels = [power_kernel(m, 2.0) for m in (0.0, 1.0, 2.0, 3.0, 4.0)]
     kernels += [approach_kernel, cauchy_kernel(1.0, 2.0**-24)]
     before = counters["stats"]["unique_graphs"]
-    for kernel, dtype in itertools.product(kernels, (torch.float32, torch.float64)):
-        r, u = (
-            torch.linspace(-1.0, 2.0, 50, dtype=dtype),
-            torch.linspace(0.5, -1.0, 50, dtype=dtype),
-        )
-        with cpu_as_accelerator():
-            segment = RowSegment(r, u, kernel, weight=u * u, scale=1.0)
-            assert segment._fused
-            segment.values([0.5, 1.0, 2.0])
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for kernel, dtype in itertools.product(kernels, (torch.float32, torch.float64)):
+            r = torch.linspace(-1.0, 2.0, 50, dtype=dtype)
+            u = torch.linspace(0.5, -1.0, 50, dtype=dtype)
+            with cpu_as_accelerator():
+                segment = RowSegment(r, u, kernel, weight=u * u, scale=1.0)
+                assert segment._fused
+                segment.values([0.5, 1.0, 2.0])
     assert counters["stats"]["unique_graphs"] - before == 2 * len(kernels)
 
 

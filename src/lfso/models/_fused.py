@@ -10,8 +10,8 @@ by ``torch.compile`` (TorchInductor: a Triton kernel on a GPU, C++ on the CPU) t
 the rows, their change and the weights once and keeps the power kernels' ``n x k`` terms
 in registers. (TorchInductor's CPU code stores the logistic kernel's ``n x k`` exponentials
 once, two ``n x k`` arrays of Cauchy's kernel, and softmax's ``K x n x k``, which the
-segment's chunks of trials bound: ``docs/results.md``, "Batches of trial steps in
-chunks".)
+segment's chunks of trials, in which every compiled pass runs, bound:
+``docs/results.md``, "Batches of trial steps in chunks".)
 
 Which kernels: those with ``fused_ulps``, the error of a term in units of the dtype's
 ``eps`` whatever the backend does with the kernel's operations on the devices compiled for

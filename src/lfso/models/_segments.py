@@ -1791,7 +1791,7 @@ class RowSegment(SegmentBound):
     def _device_values(self, ts: Any) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
         device): a length-k array on the data's device."""
-        xp, r, u = self.xp, self.r, self.u
+        xp, r = self.xp, self.r
         fused = getattr(self.kernel, "fused", None)
         if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
             return self._fused_values(fused, ts)
@@ -1799,31 +1799,29 @@ class RowSegment(SegmentBound):
             return self._fused_values(fused, ts)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
-        own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
-        compiled = self._fused and k > 1
-        if compiled and own is None:  # one compiled pass (accelerators)
-            sums = _fused.trial_sums(self.kernel, r, u, self.weight, trials, self._widen(trials))
-            if sums is not None:
-                return sums
-            compiled = False
+        compiled = self._fused and k > 1  # (one compiled pass a chunk: accelerators)
         # (a batch's arrays held to _BATCH_ELEMENTS elements each: in chunks of trials; so
-        # is softmax's compiled pass, which stores its K x n x k exponentials once)
+        # are the compiled passes, whose CPU code stores n x k terms for some kernels and
+        # softmax's K x n x k exponentials)
         per = max(1, _BATCH_ELEMENTS // max(size, 1))
         count = max(1, -(-k // per))  # (chunks of nearly equal sizes: no lone trial)
         bounds = [k * i // count for i in range(count + 1)]
         chunks = [trials[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-        sums = [self._chunk_sums(chunk, own if compiled else None) for chunk in chunks]
+        sums = []
+        for chunk in chunks:
+            made = self._compiled_sums(chunk) if compiled else None
+            compiled = made is not None  # (a pass that did not compile: no second try)
+            sums.append(self._batch_sums(chunk) if made is None else made)
         return sums[0] if len(sums) == 1 else xp.concat(sums)
 
-    def _chunk_sums(self, trials: Any, own: Callable[..., Any] | None) -> Any:
-        """The sums of a chunk of trials: by the kernel's own compiled pass ``own`` (where
-        given and it compiles), else :meth:`_batch_sums`."""
+    def _compiled_sums(self, trials: Any) -> Any:
+        """The sums of a chunk of trials by a compiled pass (the kernel's own,
+        ``fused_sums``, for rows of ``K`` classes), or ``None`` where it did not compile."""
+        pair = self._widen(trials)
+        own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
         if own is not None:
-            pair = self._widen(trials)
-            sums = own(self.r, self.u, trials, None if pair is None else pair[1])
-            if sums is not None:
-                return sums
-        return self._batch_sums(trials)
+            return own(self.r, self.u, trials, None if pair is None else pair[1])
+        return _fused.trial_sums(self.kernel, self.r, self.u, self.weight, trials, pair)
 
     def _batch_sums(self, trials: Any) -> Any:
         """:meth:`_device_values` of the trials (a 1-d array) as array operations on
