@@ -40,10 +40,12 @@ minimum.
 An evaluation's row work (:func:`rows_pass`: logistic regression's losses, gradient
 factors and margins' sizes; Cauchy regression's residuals, gradient factors and mean
 loss; l_2p regression's residuals, ``w r`` and ``sum_i w_i r_i^2``) is one pass too, the
-model's own operations in its order. The rows a segment's bound reads from it (a residual,
-a margin's size) are the PyTorch operations' values bit for bit; ``f`` and the gradient,
-whose accuracy is the backend's as for any evaluation, are theirs to rounding (a mean or a
-sum in another order; another implementation of the exponential, ``log1p`` or a power).
+model's own operations in its order, and so are a segment's weights ``(|u| + eps)^2`` with
+their sum (:func:`lfso.models._segments.slack_weights`). The rows a segment's bound reads
+from them (a residual, a margin's size, a weight) are the PyTorch operations' values bit
+for bit; ``f`` and the gradient, whose accuracy is the backend's as for any evaluation,
+are theirs to rounding (means and sums taken in float64; another implementation of the
+exponential, ``log1p`` or a power).
 
 When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
 and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
@@ -171,8 +173,9 @@ def rows_pass(function: Callable[..., Any], *rows: Any) -> Any | None:
     logistic evaluation's losses and the gradient's row factors), the same operations in
     the same order, which the compiled code makes in one read of the rows and one write of
     each result, where PyTorch's operations read and write each intermediate. A reduction
-    among the results (a mean) may be summed in another order. ``None`` where the
-    compilation failed (the caller then takes the PyTorch operations)."""
+    among the results (a mean, a sum) is summed in another order (the models' functions
+    take theirs in float64). ``None`` where the compilation failed (the caller then takes
+    the PyTorch operations)."""
     compiled = _PASSES.get(function)
     if compiled is None:
         import array_api_compat.torch as compat

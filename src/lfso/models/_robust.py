@@ -178,7 +178,7 @@ class CauchyRegression(Model):
         delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
         eps = g.gamma_d * g.alpha * dmax
         weight, weight_sum = (None, None) if type(u) is np.ndarray else slack_weights(xp, u, eps)
-        if weight is None:  # (NumPy: (|u| + eps)^2 as ever, summed below)
+        if weight is None:  # (NumPy: (|u| + eps)^2 here, its sum by reduce_sum below)
             weight = xp.abs(u) + eps
             weight = weight * weight
         offset: Any = 0.0
