@@ -324,12 +324,46 @@ def test_a_large_batch_runs_its_compiled_pass_in_chunks(compiled, monkeypatch):
         assert np.allclose(chunked, whole, rtol=1e-13, atol=0.0)
 
 
+def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
+    """A device step whose batches' bounds ``C(t_j)`` are made in the compiled pass that
+    sums them: the same step and bound, bit for bit, as with the bounds made by PyTorch's
+    operations from the compiled sums (on the CPU the compiled code contracts no
+    multiply-add), with and without a guess, for the power, logistic and Cauchy kernels
+    (Cauchy's with a magnitude)."""
+    import array_api_compat.torch as xp
+
+    original = _fused.trial_sums
+    finished = []
+
+    def separate(kernel, r, u, weight, trials, widen, finish=None):
+        sums = original(kernel, r, u, weight, trials, widen)
+        finished.append(finish is not None)
+        return sums if finish is None else finish[0](xp, sums, *finish[1])
+
+    rng = np.random.default_rng(14)
+    A = torch.tensor(rng.standard_normal((300, 4)))
+    b = torch.tensor(rng.standard_normal(300))
+    x = torch.tensor(rng.standard_normal(4))
+    for model, guess in itertools.product(_evaluated_models(A, b), (None, 0.3)):
+        steps = []
+        for apart in (False, True):
+            with cpu_as_accelerator(), monkeypatch.context() as patch:
+                if apart:
+                    patch.setattr(_fused, "trial_sums", separate)
+                ev = model.evaluate(x, bound=False)
+                segment = model.segment(x, ev, -ev.grad)
+                tau, bound = segment.device_step(1.0, guess=guess)
+            steps.append((float(tau), float(bound)))
+        assert steps[0] == steps[1], (type(model).__name__, guess, steps)
+    assert finished and all(finished)
+
+
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):
     """A backend that cannot compile: one warning, the PyTorch operations' values, and no
     further attempt in the process."""
     attempts = []
 
-    def failing(kernel):
+    def failing(kernel, finish=None):
         def sums(*args):
             attempts.append(1)
             raise RuntimeError("no compiler")

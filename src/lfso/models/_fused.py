@@ -105,9 +105,10 @@ _ROWS: dict[float, Callable[..., Any]] = {}
 #: Softmax regression's compiled sums (:func:`softmax_sums`; made on first use).
 _SOFTMAX: Callable[..., Any] | None = None
 
-#: The compiled sums of each kernel (made on first use; the kernels that compile are
-#: module-level or cached by their constants, so they live as long as the process).
-_COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
+#: The compiled sums of each kernel, by kernel and finishing function (made on first use;
+#: the kernels that compile are module-level or cached by their constants, so they live as
+#: long as the process).
+_COMPILED: dict[tuple[Callable[..., Any], Any], Callable[..., Any]] = {}
 
 #: The compiled passes of :func:`rows_pass`, by function (module-level functions).
 _PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
@@ -209,12 +210,15 @@ def trial_sums(
     weight: Any,
     trials: Any,
     widen: tuple[Any, Any] | None,
+    finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
 ) -> Any | None:
     """``sum_i w_i kernel(r_i, r_i + t_j u_i)`` for each trial ``t_j`` (a 1-d tensor of
     the rows' dtype), widened by ``widen = (delta, delta + t eps)`` as the kernel takes it
     (``None``: no widening); ``weight`` ``None`` sums the terms unweighted. A length-``k``
     tensor on the rows' device, or ``None`` where the compilation failed (the caller then
-    takes the PyTorch operations)."""
+    takes the PyTorch operations). ``finish = (function, arguments)``: the sums made into
+    ``function(xp, sums, *arguments)`` in the same pass (a segment's bounds from its sums:
+    elementwise operations on the ``k`` sums, the same as the caller would make)."""
     import torch
 
     if widen is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
@@ -223,10 +227,11 @@ def trial_sums(
         delta, spread = widen
         if not isinstance(delta, torch.Tensor):  # (a fill: no copy from the host)
             delta = torch.full((), float(delta), dtype=r.dtype, device=r.device)
-    sums = _COMPILED.get(kernel)
+    function, arguments = (None, ()) if finish is None else finish
+    sums = _COMPILED.get((kernel, function))
     if sums is None:
-        sums = _COMPILED[kernel] = _compile(kernel)
-    return _run(sums, r, u, weight, trials, delta, spread)
+        sums = _COMPILED[kernel, function] = _compile(kernel, function)
+    return _run(sums, r, u, weight, trials, delta, spread, *arguments)
 
 
 def softmax_sums(
@@ -268,19 +273,23 @@ def _run(compiled: Callable[..., Any], *args: Any) -> Any:
         return None
 
 
-def _compile(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """The kernel's trial sums as one function compiled by ``torch.compile`` (the kernel
-    takes array-api-compat's PyTorch namespace, as on the PyTorch path)."""
+def _compile(
+    kernel: Callable[..., Any], finish: Callable[..., Any] | None = None
+) -> Callable[..., Any]:
+    """The kernel's trial sums (made into ``finish(xp, sums, *arguments)`` where given) as
+    one function compiled by ``torch.compile`` (the kernel takes array-api-compat's
+    PyTorch namespace, as on the PyTorch path)."""
     import array_api_compat.torch as xp
     import torch
 
-    def sums(r: Any, u: Any, weight: Any, trials: Any, delta: Any, spread: Any) -> Any:
+    def sums(
+        r: Any, u: Any, weight: Any, trials: Any, delta: Any, spread: Any, *arguments: Any
+    ) -> Any:
         start, step = r[:, None], u[:, None]
         end = start + step * trials[None, :]
         terms = kernel(xp, start, end, step, (delta, spread[None, :]))
-        if weight is None:
-            return terms.sum(dim=0)
-        return (weight[:, None] * terms).sum(dim=0)
+        total = terms.sum(dim=0) if weight is None else (weight[:, None] * terms).sum(dim=0)
+        return total if finish is None else finish(xp, total, *arguments)
 
     return torch.compile(_own_code(sums), dynamic=True)
 

@@ -1010,8 +1010,35 @@ _REFINE = 6
 _FRACTIONS = tuple(j / (_REFINE + 1) for j in range(1, _REFINE + 1))
 
 
+def _bounds(
+    xp: Any,
+    sums: Any,
+    pad: float,
+    underflow: Any,
+    scale: float,
+    offset: Any,
+    floor: float,
+    magnitude: Any,
+    inf: Any,
+) -> Any:
+    """:class:`RowSegment`'s ``C(t_j) = max(scale (sum_j + pad size + underflow) + offset,
+    floor)`` from its sums, in float64 (``size``: the sum itself, or ``magnitude``), NaN
+    (``inf / inf`` far out: no finite bound there) as ``inf`` (a 1-vector of it)."""
+    sums = xp.astype(sums, xp.float64, copy=False)
+    size = sums if magnitude is None else magnitude
+    total = sums + pad * size + underflow
+    bound = xp.clip(scale * total + offset, min=floor)
+    return xp.where(xp.isnan(bound), inf, bound)
+
+
 def _grid_step(
-    xp: Any, target: Any, trials: Any, curvature: Callable[[Any], Any], t_max: float
+    xp: Any,
+    target: Any,
+    trials: Any,
+    curvature: Callable[[Any], Any],
+    t_max: float,
+    *,
+    finite: bool = False,
 ) -> tuple[Any, Any]:
     """The longest certified step over trial steps, chosen on the device: ``(tau, C)``.
 
@@ -1029,7 +1056,7 @@ def _grid_step(
     certified step by ``target / C(t_j)`` (see :meth:`RowSegment.radius_for`), so it lies
     between the batch and ``U`` (and is ``U`` where ``C`` is flat), however far beyond the
     batch; elsewhere that trial is not counted. ``tau = 0`` when ``target <= 0`` (``d``
-    does not descend).
+    does not descend). ``finite``: ``curvature`` gives no NaN (it makes it ``inf`` itself).
     """
 
     where = device(trials)
@@ -1039,6 +1066,8 @@ def _grid_step(
 
     def sanitized(trials: Any) -> Any:  # NaN (inf / inf far out): no finite bound there
         value = curvature(trials)
+        if finite:
+            return value
         return xp.where(xp.isnan(value), filled(math.inf, value.dtype), value)
 
     first = sanitized(trials)
@@ -1788,15 +1817,20 @@ class RowSegment(SegmentBound):
                 self._rows = (view(self.r), view(self.u), view(self.weight), slack, floats)
         return self._rows
 
-    def _device_values(self, ts: Any) -> Any:
+    def _device_values(
+        self, ts: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+    ) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
-        device): a length-k array on the data's device."""
+        device): a length-k array on the data's device. ``finish = (function,
+        arguments)``: ``function(xp, sums, *arguments)`` of those sums instead (on an
+        accelerator in the compiled pass that sums them, where one runs)."""
         xp, r = self.xp, self.r
         fused = getattr(self.kernel, "fused", None)
-        if fused is not None and r.ndim == 1 and type(r) is np.ndarray:
-            return self._fused_values(fused, ts)
-        if fused is not None and self._views and isinstance(ts, list):  # CPU tensors, host
-            return self._fused_values(fused, ts)
+        host = r.ndim == 1 and type(r) is np.ndarray
+        if fused is not None and (host or (self._views and isinstance(ts, list))):
+            # (NumPy rows, or CPU tensors' zero-copy views on the host path)
+            values = self._fused_values(fused, ts)
+            return values if finish is None else finish[0](xp, values, *finish[1])
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
         compiled = self._fused and k > 1  # (one compiled pass a chunk: accelerators)
@@ -1809,19 +1843,29 @@ class RowSegment(SegmentBound):
         chunks = [trials[lo:hi] for lo, hi in itertools.pairwise(bounds)]
         sums = []
         for chunk in chunks:
-            made = self._compiled_sums(chunk) if compiled else None
+            made = self._compiled_sums(chunk, finish) if compiled else None
             compiled = made is not None  # (a pass that did not compile: no second try)
-            sums.append(self._batch_sums(chunk) if made is None else made)
+            if made is None:
+                made = self._batch_sums(chunk)
+                if finish is not None:
+                    made = finish[0](xp, made, *finish[1])
+            sums.append(made)
         return sums[0] if len(sums) == 1 else xp.concat(sums)
 
-    def _compiled_sums(self, trials: Any) -> Any:
-        """The sums of a chunk of trials by a compiled pass (the kernel's own,
-        ``fused_sums``, for rows of ``K`` classes), or ``None`` where it did not compile."""
+    def _compiled_sums(
+        self, trials: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None
+    ) -> Any:
+        """The sums of a chunk of trials by a compiled pass, finished there (see
+        :meth:`_device_values`; the kernel's own pass, ``fused_sums``, for rows of ``K``
+        classes, finished after it), or ``None`` where it did not compile."""
         pair = self._widen(trials)
         own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
-        if own is not None:
-            return own(self.r, self.u, trials, None if pair is None else pair[1])
-        return _fused.trial_sums(self.kernel, self.r, self.u, self.weight, trials, pair)
+        if own is None:
+            return _fused.trial_sums(self.kernel, self.r, self.u, self.weight, trials, pair, finish)
+        sums = own(self.r, self.u, trials, None if pair is None else pair[1])
+        if sums is None or finish is None:
+            return sums
+        return finish[0](self.xp, sums, *finish[1])
 
     def _batch_sums(self, trials: Any) -> Any:
         """:meth:`_device_values` of the trials (a 1-d array) as array operations on
@@ -2129,16 +2173,18 @@ class RowSegment(SegmentBound):
         offset = wide(self._offset)
         magnitude = None if self._magnitude is None else wide(self._magnitude)
 
+        # C(t_j) from the sums, NaN (inf / inf far out) as inf: in the pass that makes the
+        # sums where it is compiled (accelerators), else by PyTorch's operations
+        inf = constant(xp, (math.inf,), f64, device(r))
+        finish = (_bounds, (self._pad - 1.0, underflow, self.scale, offset, floor, magnitude, inf))
+
         def curvature(trials: Any) -> Any:
             with np.errstate(over="ignore"):
-                sums = xp.astype(self._device_values(trials), f64, copy=False)
-            size = sums if magnitude is None else magnitude
-            total = sums + (self._pad - 1.0) * size + underflow
-            return xp.clip(self.scale * total + offset, min=floor)
+                return self._device_values(trials, finish)
 
         trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         target = (-eta) * wide(self._slope_array)
-        return _grid_step(xp, target, trials, curvature, self.t_max)
+        return _grid_step(xp, target, trials, curvature, self.t_max, finite=True)
 
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -2343,14 +2389,17 @@ class ApproachSegment(RowSegment):
         self._weight_sum = None
         self.underflow = None  # (the weights' sum comes with the first trial)
 
-    def _device_values(self, ts: Any) -> Any:
+    def _device_values(
+        self, ts: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+    ) -> Any:
         trials = np.asarray(ts, dtype=self.r.dtype)
         sums, total = _compiled.approach_direct_sums(
             self.r, self.u, trials, self._pads, self._weight_sum is None
         )
         if total is not None:
             self._weight_sum = total
-        return sums.astype(self.r.dtype)  # (float64 sums rounded to the rows' dtype)
+        sums = sums.astype(self.r.dtype)  # (float64 sums rounded to the rows' dtype)
+        return sums if finish is None else finish[0](self.xp, sums, *finish[1])
 
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
