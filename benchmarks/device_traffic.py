@@ -89,18 +89,16 @@ def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
     (the trial sums: the rows, their change, the weights; the logistic segment's rows: the
     margins, their change and their sizes, and the three rows it makes; a model's rows
     pass: its rows and the rows it makes) and running them outside the count."""
-    sums, rows, rows_pass = _fused.trial_sums, _fused.approach_rows, _fused.rows_pass
+    sums, rows, one_pass = _fused.trial_sums, _fused.approach_rows, _fused.one_pass
 
-    def add(*arrays: Any) -> None:
+    def add(*arrays: Any) -> None:  # (arrays of the rows' length: as RowTraffic counts)
         mode = counter[0]
         if mode is not None:
-            mode.moved += sum(
-                a.numel() for a in arrays if isinstance(a, torch.Tensor) and a.ndim > 0
-            )
+            mode.moved += sum(mode._sizes(list(arrays)))
 
     def counted_pass(function: Any, *arrays: Any) -> Any:
         with _disable_current_modes():
-            out = rows_pass(function, *arrays)
+            out = one_pass(function, *arrays)
         add(*arrays, *(out if out is not None else ()))
         return out
 
@@ -115,7 +113,7 @@ def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
         add(m, v, size, *(out[:3] if out is not None else ()))
         return out
 
-    return {"trial_sums": trial_sums, "approach_rows": approach_rows, "rows_pass": counted_pass}
+    return {"trial_sums": trial_sums, "approach_rows": approach_rows, "one_pass": counted_pass}
 
 
 def _data(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -192,7 +190,7 @@ def table(rows: int, dims: list[int], models: list[str], methods: list[str]) -> 
     """The printed table: per model and ``d``, row-length vectors per iteration."""
     counter: list[RowTraffic | None] = [None]
     originals = {
-        name: getattr(_fused, name) for name in ("trial_sums", "approach_rows", "rows_pass")
+        name: getattr(_fused, name) for name in ("trial_sums", "approach_rows", "one_pass")
     }
     for name, counted in _counting_fused(counter).items():
         setattr(_fused, name, counted)

@@ -59,7 +59,7 @@ def kernels_per_iteration(
             self.kernels += not func.is_view
             return func(*args, **(kwargs or {}))
 
-    passes = ("trial_sums", "approach_rows", "rows_pass", "softmax_sums")
+    passes = ("trial_sums", "approach_rows", "one_pass", "softmax_sums")
     originals = {name: getattr(_fused, name) for name in passes if hasattr(_fused, name)}
     counting: list[Count] = []
 

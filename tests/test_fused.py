@@ -198,14 +198,14 @@ def test_a_compiled_float32_evaluation_sums_in_float64(compiled):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_evaluation_rows_are_the_operations_rows(dtype, compiled, monkeypatch):
     """Logistic, Cauchy and l_2p regression (p = 1.5, 2, 2.25) evaluated on the
-    accelerator's path with their row work in one compiled pass (``rows_pass``): the rows
+    accelerator's path with their row work in one compiled pass (``one_pass``): the rows
     the segment at the point reads (residuals, the margins' sizes) are the PyTorch
     operations' bit for bit, and ``f`` and the gradient agree to rounding (a mean or a sum
     in another order, an exponential and a ``log1p`` of another implementation); so are a
     segment's weights ``(|u| + eps)^2`` (bit for bit) and their sum (to rounding)."""
     passes = []
-    original = _fused.rows_pass
-    monkeypatch.setattr(_fused, "rows_pass", lambda *a: passes.append(1) or original(*a))
+    original = _fused.one_pass
+    monkeypatch.setattr(_fused, "one_pass", lambda *a: passes.append(1) or original(*a))
     rng = np.random.default_rng(6)
     n = 300
     A = torch.tensor(rng.standard_normal((n, 5)), dtype=dtype)
@@ -356,6 +356,43 @@ def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
             steps.append((float(tau), float(bound)))
         assert steps[0] == steps[1], (type(model).__name__, guess, steps)
     assert finished and all(finished)
+
+
+def test_the_compiled_grid_step_is_the_operations_step(compiled, monkeypatch):
+    """A device step whose arithmetic on its trial steps (the bracket, the choice) runs as
+    compiled passes: the step and the bound of PyTorch's operations, to rounding (the
+    bracket's power may differ by an ulp), with and without a guess, and the step
+    certified (``tau C <= target``)."""
+    from lfso.models import _segments
+
+    original = _fused.one_pass
+    grid = (_segments._bracket, _segments._choose)
+    seen = []
+
+    def eager(function, *arrays):
+        seen.append(function)
+        return None if function in grid else original(function, *arrays)
+
+    rng = np.random.default_rng(16)
+    A = torch.tensor(rng.standard_normal((300, 4)))
+    b = torch.tensor(rng.standard_normal(300))
+    x = torch.tensor(rng.standard_normal(4))
+    for model, guess in itertools.product(_evaluated_models(A, b), (None, 0.3)):
+        steps = []
+        for apart in (False, True):
+            with cpu_as_accelerator(), monkeypatch.context() as patch:
+                if apart:
+                    patch.setattr(_fused, "one_pass", eager)
+                ev = model.evaluate(x, bound=False)
+                segment = model.segment(x, ev, -ev.grad)
+                tau, bound = segment.device_step(1.0, guess=guess)
+            steps.append((float(tau), float(bound)))
+        (tau, bound), (tau_ops, bound_ops) = steps
+        target = -float(ev.grad @ -ev.grad)
+        assert tau * bound <= target * (1 + 1e-12), type(model).__name__
+        assert tau == pytest.approx(tau_ops, rel=1e-12), type(model).__name__
+        assert bound == pytest.approx(bound_ops, rel=1e-12), type(model).__name__
+    assert set(grid) <= set(seen)
 
 
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):

@@ -37,7 +37,7 @@ the weights ``(|v| + eps)^2`` and their sum, made from the margins, their change
 sizes) are one more pass, of additions, multiplications, absolute values, signs and a
 minimum.
 
-An evaluation's row work (:func:`rows_pass`: logistic regression's losses, gradient
+An evaluation's row work (:func:`one_pass`: logistic regression's losses, gradient
 factors and margins' sizes; Cauchy regression's residuals, gradient factors and mean
 loss; l_2p regression's residuals, ``w r`` and ``sum_i w_i r_i^2``) is one pass too, the
 model's own operations in its order, and so are a segment's weights ``(|u| + eps)^2`` with
@@ -86,7 +86,7 @@ __all__ = [
     "MIN_ROWS",
     "applies",
     "approach_rows",
-    "rows_pass",
+    "one_pass",
     "softmax_sums",
     "trial_sums",
     "usable",
@@ -110,7 +110,7 @@ _SOFTMAX: Callable[..., Any] | None = None
 #: long as the process).
 _COMPILED: dict[tuple[Callable[..., Any], Any], Callable[..., Any]] = {}
 
-#: The compiled passes of :func:`rows_pass`, by function (module-level functions).
+#: The compiled passes of :func:`one_pass`, by function (module-level functions).
 _PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 #: Numbers for the compiled functions' own code objects (:func:`_own_code`).
@@ -168,15 +168,18 @@ def approach_rows(
     return _run(rows, m, v, size, delta, eps)
 
 
-def rows_pass(function: Callable[..., Any], *rows: Any) -> Any | None:
-    """``function(xp, *rows)`` (``xp`` array-api-compat's PyTorch namespace) compiled into
-    one pass over rows :func:`usable` here: a model's elementwise work on its rows (the
-    logistic evaluation's losses and the gradient's row factors), the same operations in
-    the same order, which the compiled code makes in one read of the rows and one write of
-    each result, where PyTorch's operations read and write each intermediate. A reduction
-    among the results (a mean, a sum) is summed in another order (the models' functions
-    take theirs in float64). ``None`` where the compilation failed (the caller then takes
-    the PyTorch operations)."""
+def one_pass(function: Callable[..., Any], *arrays: Any) -> Any | None:
+    """``function(xp, *arrays)`` (``xp`` array-api-compat's PyTorch namespace) compiled
+    into one pass, for arrays off the host where compiled passes run (:func:`usable`): a
+    model's elementwise work on its rows (the logistic evaluation's losses and the
+    gradient's row factors), the same operations in the same order, which the compiled
+    code makes in one read of the rows and one write of each result, where PyTorch's
+    operations read and write each intermediate; or a device step's arithmetic on its
+    trial steps (:func:`lfso.models._segments._bracket`), some twenty operations on a few
+    numbers, one kernel where PyTorch's operations launch one each. A reduction among the
+    results (a mean, a sum) is summed in another order (the models' functions take theirs
+    in float64). ``None`` where the compilation failed (the caller then takes the PyTorch
+    operations)."""
     compiled = _PASSES.get(function)
     if compiled is None:
         import array_api_compat.torch as compat
@@ -186,7 +189,7 @@ def rows_pass(function: Callable[..., Any], *rows: Any) -> Any | None:
             return function(compat, *args)
 
         compiled = _PASSES[function] = torch.compile(_own_code(bound), dynamic=True)
-    return _run(compiled, *rows)
+    return _run(compiled, *arrays)
 
 
 def _own_code(function: Callable[..., Any]) -> Callable[..., Any]:

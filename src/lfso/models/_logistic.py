@@ -60,7 +60,7 @@ def _losses(xp: Any, margins: Any, distance: Any) -> tuple[Any, Any]:
 def _rows(xp: Any, z: Any, signs: Any) -> tuple[Any, Any, Any]:
     """``(mean loss, -s sigma(-m), |m|)`` of the margins ``m = s z``: the generic
     evaluation's row work (:func:`_losses`), one compiled pass on an accelerator
-    (:func:`lfso.models._fused.rows_pass`; the mean summed in float64, as the NumPy
+    (:func:`lfso.models._fused.one_pass`; the mean summed in float64, as the NumPy
     compiled pass sums it, then rounded to the rows' dtype)."""
     margins = signs * z
     distance = xp.abs(margins)
@@ -312,7 +312,7 @@ class LogisticRegression(Model):
             assert host_factor is not None
             factor, loss = host_factor, xp.mean(losses)
         else:
-            rows = _fused.rows_pass(_rows, z, self.signs) if _fused.usable(z) else None
+            rows = _fused.one_pass(_rows, z, self.signs) if _fused.usable(z) else None
             if rows is not None:  # (one compiled pass on an accelerator)
                 loss, factor, distance = rows
             else:

@@ -281,7 +281,7 @@ class LpRegression(_LinearModel):
         w: Any = None
         rows = None
         if not bound and p != 1.0 and _fused.usable(ax):  # (one compiled pass: accelerators)
-            rows = _fused.rows_pass(_residual_rows(p), ax, self.b)
+            rows = _fused.one_pass(_residual_rows(p), ax, self.b)
         if rows is not None:
             r, weighted, total = rows
             grad = _times(2 * p, self._adjoint(weighted))
@@ -362,7 +362,7 @@ def _residual_rows(p: float) -> Callable[..., tuple[Any, Any, Any]]:
     """``(r, w r, sum_i w_i r_i^2)`` with ``w = |r|^(2p - 2)``, ``r = A x - b``, ``p > 1``:
     the evaluation's row work without the ball bound's statistics, in the generic code's
     operations, as one compiled pass on an accelerator
-    (:func:`lfso.models._fused.rows_pass`; the sum in float64, then rounded to the rows'
+    (:func:`lfso.models._fused.one_pass`; the sum in float64, then rounded to the rows'
     dtype)."""
 
     def rows(xp: Any, ax: Any, b: Any) -> tuple[Any, Any, Any]:

@@ -29,7 +29,7 @@ __all__ = ["CauchyRegression"]
 def _rows(xp: Any, ax: Any, b: Any, c2: Any) -> tuple[Any, Any, Any]:
     """``(r, r / (1 + r^2 / c^2), f)`` for ``r = A x - b``, ``f`` the mean loss without
     the ridge: the evaluation's row work, in the generic code's operations and order, as
-    one compiled pass on an accelerator (:func:`lfso.models._fused.rows_pass`; the mean
+    one compiled pass on an accelerator (:func:`lfso.models._fused.one_pass`; the mean
     summed in float64, then rounded to the rows' dtype)."""
     r = ax - b
     factor = r / (1.0 + r * r / c2)
@@ -134,7 +134,7 @@ class CauchyRegression(Model):
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
         rows = None
         if _fused.usable(ax):  # (one compiled pass on an accelerator)
-            rows = _fused.rows_pass(_rows, ax, self.b, self._c2_like(ax))
+            rows = _fused.one_pass(_rows, ax, self.b, self._c2_like(ax))
         if rows is not None:
             r, factor, value = rows
             value = value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value

@@ -1039,6 +1039,7 @@ def _grid_step(
     t_max: float,
     *,
     finite: bool = False,
+    compiled: bool = False,
 ) -> tuple[Any, Any]:
     """The longest certified step over trial steps, chosen on the device: ``(tau, C)``.
 
@@ -1057,6 +1058,10 @@ def _grid_step(
     between the batch and ``U`` (and is ``U`` where ``C`` is flat), however far beyond the
     batch; elsewhere that trial is not counted. ``tau = 0`` when ``target <= 0`` (``d``
     does not descend). ``finite``: ``curvature`` gives no NaN (it makes it ``inf`` itself).
+    ``compiled``: the arithmetic on the trial steps of each batch (:func:`_bracket`,
+    :func:`_choose`) as one compiled pass (:func:`lfso.models._fused.one_pass`; the same
+    operations, a power of the bracket's ratio by another implementation, so trials of
+    the second batch may move by an ulp: any trials certify their steps).
     """
 
     where = device(trials)
@@ -1070,28 +1075,74 @@ def _grid_step(
             return value
         return xp.where(xp.isnan(value), filled(math.inf, value.dtype), value)
 
+    def run(function: Callable[..., Any], *arrays: Any) -> Any:
+        made = _fused.one_pass(function, *arrays) if compiled else None
+        return function(xp, *arrays) if made is None else made
+
     first = sanitized(trials)
+    # (the constants made on the device once per process: no copy from the host per step)
+    kind, f64 = trials.dtype, xp.float64
+    tiny = float(xp.finfo(kind).smallest_normal)  # (a positive trial, always)
+    fractions = constant(xp, _FRACTIONS, kind, where)
+    ends = (filled(0.0, kind), filled(math.inf, kind))
+    refined, beyond = run(_bracket, trials, first, target, fractions, *ends, t_max, tiny)
+    second = sanitized(refined)
+    size = trials.shape[0] + refined.shape[0]
+    counted = constant(xp, (True,) * (size - 1) + (False,), xp.bool, where)
+    ends = (filled(-math.inf, f64), filled(0.0, f64))
+    return run(_choose, trials, refined, first, second, target, beyond, counted, *ends)
+
+
+def _bracket(
+    xp: Any,
+    trials: Any,
+    first: Any,
+    target: Any,
+    fractions: Any,
+    zero: Any,
+    inf: Any,
+    t_max: float,
+    tiny: float,
+) -> tuple[Any, Any]:
+    """:func:`_grid_step`'s second batch from the first: ``(trials, beyond)``, the
+    :data:`_FRACTIONS` of the bracket the first batch ``trials`` (with its bounds
+    ``first``) finds and ``U = target / max_j C(t_j)``, and whether no trial of the first
+    batch was feasible (``zero``, ``inf``: 1-vectors of the trials' dtype)."""
     feasible = trials * first >= target
-    lo = xp.max(xp.where(feasible, filled(0.0, trials.dtype), trials))
-    hi = xp.min(xp.where(feasible, trials, filled(math.inf, trials.dtype)))
+    lo = xp.max(xp.where(feasible, zero, trials))
+    hi = xp.min(xp.where(feasible, trials, inf))
     beyond = hi == math.inf  # no feasible trial: the root lies past the batch
-    tiny = float(xp.finfo(trials.dtype).smallest_normal)  # (a positive trial, always)
     reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
     reach = xp.astype(reach, trials.dtype, copy=False)
     lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
     hi = xp.where(hi < math.inf, hi, xp.clip(lo * 4.0, max=t_max))
-    # (made on the device once per process: no copy from the host per step)
-    fractions = constant(xp, _FRACTIONS, trials.dtype, where)
-    refined = xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))])
+    return xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))]), beyond
+
+
+def _choose(
+    xp: Any,
+    trials: Any,
+    refined: Any,
+    first: Any,
+    second: Any,
+    target: Any,
+    beyond: Any,
+    counted: Any,
+    minus_inf: Any,
+    zero: Any,
+) -> tuple[Any, Any]:
+    """:func:`_grid_step`'s ``(tau, C)`` from both batches and their bounds: each trial's
+    certified step and bound, the longest step (``U``, the second batch's last trial,
+    counted only ``beyond`` the first batch; ``counted`` marks the others), ``tau = 0``
+    where ``target <= 0`` (``minus_inf``, ``zero``: float64 1-vectors)."""
     grid = xp.concat([trials, refined])
-    bounds_c = xp.concat([first, sanitized(refined)])
+    bounds_c = xp.concat([first, second])
     steps = xp.minimum(grid, target / bounds_c)
     bounds = xp.maximum(bounds_c, target / grid)
-    counted = constant(xp, (True,) * (grid.shape[0] - 1) + (False,), xp.bool, where)
-    steps = xp.where(counted | beyond, steps, filled(-math.inf, steps.dtype))  # (U: see above)
+    steps = xp.where(counted | beyond, steps, minus_inf)  # (U: see _grid_step)
     tau = xp.max(steps)
     bound = xp.min(xp.where(steps == tau, bounds, xp.max(bounds)))
-    return xp.where(target > 0.0, tau, xp.reshape(filled(0.0, tau.dtype), ())), bound
+    return xp.where(target > 0.0, tau, xp.reshape(zero, ())), bound
 
 
 def _trials_along(
@@ -1346,7 +1397,7 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
     """``(weights, their sum)``: :func:`squared_slack`'s weights with their sum from the
     same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
     float64, which :class:`RowSegment`'s underflow pad reads) or, on an accelerator, where
-    PyTorch compiles (:func:`lfso.models._fused.rows_pass`: the same weights, their sum in
+    PyTorch compiles (:func:`lfso.models._fused.one_pass`: the same weights, their sum in
     float64), else with ``None`` (the segment sums them)."""
     if isinstance(eps, float) and _compiled.usable(u):
         return _compiled.slack_weights(u, eps)
@@ -1354,7 +1405,7 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
         pad = (
             eps if not isinstance(eps, float) else xp.full((), eps, dtype=u.dtype, device=u.device)
         )
-        made = _fused.rows_pass(_weights_and_sum, u, pad)
+        made = _fused.one_pass(_weights_and_sum, u, pad)
         if made is not None:
             return made
     return squared_slack(xp, u, eps), None
@@ -2184,7 +2235,9 @@ class RowSegment(SegmentBound):
 
         trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         target = (-eta) * wide(self._slope_array)
-        return _grid_step(xp, target, trials, curvature, self.t_max, finite=True)
+        return _grid_step(
+            xp, target, trials, curvature, self.t_max, finite=True, compiled=self._fused
+        )
 
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
