@@ -324,6 +324,28 @@ def test_a_large_batch_runs_its_compiled_pass_in_chunks(compiled, monkeypatch):
         assert np.allclose(chunked, whole, rtol=1e-13, atol=0.0)
 
 
+def _device_steps(monkeypatch, name, replacement, seed):
+    """``(tau, C, target)`` of each model of :func:`_evaluated_models`' device step along
+    ``-g`` (without a guess, then with one), on the accelerator's path: pairs of them, with
+    ``lfso.models._fused``'s ``name`` as it is and replaced by ``replacement``."""
+    rng = np.random.default_rng(seed)
+    A = torch.tensor(rng.standard_normal((300, 4)))
+    b = torch.tensor(rng.standard_normal(300))
+    x = torch.tensor(rng.standard_normal(4))
+    pairs = []
+    for model, guess in itertools.product(_evaluated_models(A, b), (None, 0.3)):
+        steps = []
+        for replaced in (False, True):
+            with cpu_as_accelerator(), monkeypatch.context() as patch:
+                if replaced:
+                    patch.setattr(_fused, name, replacement)
+                ev = model.evaluate(x, bound=False)
+                tau, bound = model.segment(x, ev, -ev.grad).device_step(1.0, guess=guess)
+            steps.append((float(tau), float(bound), float(ev.grad @ ev.grad)))
+        pairs.append((type(model).__name__, *steps))
+    return pairs
+
+
 def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
     """A device step whose batches' bounds ``C(t_j)`` are made in the compiled pass that
     sums them: the same step and bound, bit for bit, as with the bounds made by PyTorch's
@@ -340,21 +362,8 @@ def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
         finished.append(finish is not None)
         return sums if finish is None else finish[0](xp, sums, *finish[1])
 
-    rng = np.random.default_rng(14)
-    A = torch.tensor(rng.standard_normal((300, 4)))
-    b = torch.tensor(rng.standard_normal(300))
-    x = torch.tensor(rng.standard_normal(4))
-    for model, guess in itertools.product(_evaluated_models(A, b), (None, 0.3)):
-        steps = []
-        for apart in (False, True):
-            with cpu_as_accelerator(), monkeypatch.context() as patch:
-                if apart:
-                    patch.setattr(_fused, "trial_sums", separate)
-                ev = model.evaluate(x, bound=False)
-                segment = model.segment(x, ev, -ev.grad)
-                tau, bound = segment.device_step(1.0, guess=guess)
-            steps.append((float(tau), float(bound)))
-        assert steps[0] == steps[1], (type(model).__name__, guess, steps)
+    for name, fused, apart in _device_steps(monkeypatch, "trial_sums", separate, 14):
+        assert fused == apart, name
     assert finished and all(finished)
 
 
@@ -373,25 +382,10 @@ def test_the_compiled_grid_step_is_the_operations_step(compiled, monkeypatch):
         seen.append(function)
         return None if function in grid else original(function, *arrays)
 
-    rng = np.random.default_rng(16)
-    A = torch.tensor(rng.standard_normal((300, 4)))
-    b = torch.tensor(rng.standard_normal(300))
-    x = torch.tensor(rng.standard_normal(4))
-    for model, guess in itertools.product(_evaluated_models(A, b), (None, 0.3)):
-        steps = []
-        for apart in (False, True):
-            with cpu_as_accelerator(), monkeypatch.context() as patch:
-                if apart:
-                    patch.setattr(_fused, "one_pass", eager)
-                ev = model.evaluate(x, bound=False)
-                segment = model.segment(x, ev, -ev.grad)
-                tau, bound = segment.device_step(1.0, guess=guess)
-            steps.append((float(tau), float(bound)))
-        (tau, bound), (tau_ops, bound_ops) = steps
-        target = -float(ev.grad @ -ev.grad)
-        assert tau * bound <= target * (1 + 1e-12), type(model).__name__
-        assert tau == pytest.approx(tau_ops, rel=1e-12), type(model).__name__
-        assert bound == pytest.approx(bound_ops, rel=1e-12), type(model).__name__
+    for name, (tau, bound, target), ops in _device_steps(monkeypatch, "one_pass", eager, 16):
+        assert tau * bound <= target * (1 + 1e-12), name
+        assert tau == pytest.approx(ops[0], rel=1e-12), name
+        assert bound == pytest.approx(ops[1], rel=1e-12), name
     assert set(grid) <= set(seen)
 
 
