@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import materialize, namespace, reduce_sum, to_float
+from .._arrays import constant, device, materialize, namespace, reduce_sum, to_float
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
 from . import _fused
@@ -21,7 +21,13 @@ from ._rows import (
     statistic_margin,
     taken_product,
 )
-from ._segments import RowSegment, cauchy_kernel, materialized_product, slack_weights
+from ._segments import (
+    RowSegment,
+    cauchy_kernel,
+    materialized_product,
+    slack_weights,
+    squared_slack,
+)
 
 __all__ = ["CauchyRegression"]
 
@@ -112,10 +118,11 @@ class CauchyRegression(Model):
         self._check_point(x)
         return to_float(self._value(self.A @ x - self.b, x))
 
-    def _value(self, r: Any, x: Any) -> Any:
-        """``f`` as a 0-d array (left on the device until the caller fetches it)."""
+    def _value(self, r: Any, x: Any, mean: Any = None) -> Any:
+        """``f`` as a 0-d array (left on the device until the caller fetches it); ``mean``:
+        the mean loss where a compiled pass made it."""
         xp, c2 = self.xp, self.c**2
-        value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2))
+        value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2)) if mean is None else mean
         return value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
 
     def evaluate(
@@ -133,14 +140,14 @@ class CauchyRegression(Model):
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
         rows = None
-        if _fused.usable(ax):  # (one compiled pass on an accelerator)
-            rows = _fused.one_pass(_rows, ax, self.b, self._c2_like(ax))
+        if _fused.usable(ax):  # (one compiled pass on an accelerator; c^2 made once)
+            c2 = xp.reshape(constant(xp, (self.c**2,), ax.dtype, device(ax)), ())
+            rows = _fused.one_pass(_rows, ax, self.b, c2)
         if rows is not None:
-            r, factor, value = rows
-            value = value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
+            r, factor, mean = rows
         else:
             r = materialize(ax - self.b)
-            factor, value = r / (1.0 + r * r / self.c**2), None
+            factor, mean = r / (1.0 + r * r / self.c**2), None
         grad = (self.A.T @ factor) / self.n
         if self.l2:
             grad = grad + self.l2 * x
@@ -152,19 +159,10 @@ class CauchyRegression(Model):
             margin = statistic_margin(self.geometry, x, stats, xp.abs(self.b)) + drift
             stats = materialize(stats - margin)
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        if value is None:
-            value = self._value(r, x)
+        value = self._value(r, x, mean)
         evaluation = fetch_evaluation(grad, value, local, hint, probe, (ax, drift, x_inf))
         evaluation.product.rows = r  # (the segment at x reads r again)
         return evaluation
-
-    def _c2_like(self, rows: Any) -> Any:
-        """``c^2`` as a 0-d array of the rows' dtype and device (made once)."""
-        kept = getattr(self, "_c2_array", None)
-        if kept is None or kept.dtype != rows.dtype or kept.device != rows.device:
-            xp = namespace(rows)
-            kept = self._c2_array = xp.full((), self.c**2, dtype=rows.dtype, device=rows.device)
-        return kept
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
@@ -177,10 +175,11 @@ class CauchyRegression(Model):
         # |u_i - exact| <= gamma_d alpha ||d||_inf (the kernel widens by delta + t eps).
         delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
         eps = g.gamma_d * g.alpha * dmax
-        weight, weight_sum = (None, None) if type(u) is np.ndarray else slack_weights(xp, u, eps)
-        if weight is None:  # (NumPy: (|u| + eps)^2 here, its sum by reduce_sum below)
-            weight = xp.abs(u) + eps
-            weight = weight * weight
+        # (|u| + eps)^2; on NumPy its sum by reduce_sum below, as the magnitude's
+        if type(u) is np.ndarray:
+            weight, weight_sum = squared_slack(xp, u, eps), None
+        else:
+            weight, weight_sum = slack_weights(xp, u, eps)
         offset: Any = 0.0
         if self.l2:
             offset = (self.l2 * g.offset_pad) * reduce_sum(xp, direction * direction)

@@ -1031,6 +1031,12 @@ def _bounds(
     return xp.where(xp.isnan(bound), inf, bound)
 
 
+def _finished(xp: Any, sums: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None) -> Any:
+    """``sums``, or ``function(xp, sums, *arguments)`` for ``finish = (function, arguments)``
+    (:meth:`RowSegment._device_values`)."""
+    return sums if finish is None else finish[0](xp, sums, *finish[1])
+
+
 def _grid_step(
     xp: Any,
     target: Any,
@@ -1881,7 +1887,7 @@ class RowSegment(SegmentBound):
         if fused is not None and (host or (self._views and isinstance(ts, list))):
             # (NumPy rows, or CPU tensors' zero-copy views on the host path)
             values = self._fused_values(fused, ts)
-            return values if finish is None else finish[0](xp, values, *finish[1])
+            return _finished(xp, values, finish)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
         compiled = self._fused and k > 1  # (one compiled pass a chunk: accelerators)
@@ -1896,11 +1902,7 @@ class RowSegment(SegmentBound):
         for chunk in chunks:
             made = self._compiled_sums(chunk, finish) if compiled else None
             compiled = made is not None  # (a pass that did not compile: no second try)
-            if made is None:
-                made = self._batch_sums(chunk)
-                if finish is not None:
-                    made = finish[0](xp, made, *finish[1])
-            sums.append(made)
+            sums.append(_finished(xp, self._batch_sums(chunk), finish) if made is None else made)
         return sums[0] if len(sums) == 1 else xp.concat(sums)
 
     def _compiled_sums(
@@ -1914,9 +1916,7 @@ class RowSegment(SegmentBound):
         if own is None:
             return _fused.trial_sums(self.kernel, self.r, self.u, self.weight, trials, pair, finish)
         sums = own(self.r, self.u, trials, None if pair is None else pair[1])
-        if sums is None or finish is None:
-            return sums
-        return finish[0](self.xp, sums, *finish[1])
+        return None if sums is None else _finished(self.xp, sums, finish)
 
     def _batch_sums(self, trials: Any) -> Any:
         """:meth:`_device_values` of the trials (a 1-d array) as array operations on
@@ -2452,7 +2452,7 @@ class ApproachSegment(RowSegment):
         if total is not None:
             self._weight_sum = total
         sums = sums.astype(self.r.dtype)  # (float64 sums rounded to the rows' dtype)
-        return sums if finish is None else finish[0](self.xp, sums, *finish[1])
+        return _finished(self.xp, sums, finish)
 
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
