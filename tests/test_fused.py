@@ -20,14 +20,16 @@ torch = pytest.importorskip("torch")
 from array_api_compat import torch as compat  # noqa: E402
 
 import lfso  # noqa: E402
+from lfso._later import riding  # noqa: E402
 from lfso.bench import cpu_as_accelerator  # noqa: E402
-from lfso.models import _fused  # noqa: E402
+from lfso.models import Evaluation, _fused  # noqa: E402
 from lfso.models._segments import (  # noqa: E402
     RowSegment,
     approach_kernel,
     cauchy_kernel,
     power_kernel,
 )
+from lfso.steps._directions import LBFGSDirection, _device_direction  # noqa: E402
 
 
 @functools.cache
@@ -604,3 +606,102 @@ def test_compiled_cauchy_segment_is_above_the_exact_curvature(case, dtype, compi
     assert compiled
     if case == "moderate":  # (the check has teeth: the exact side reaches the bounds)
         assert worst > 0.5
+
+
+def _device_directions(points, memory, dtype):
+    """The deferred L-BFGS directions ``(d, g . d, ||d||)`` along ``points`` (iterates and
+    gradients), each call's tests settled by a fetch before the next."""
+    direction = LBFGSDirection(memory)
+    state = direction.init(None, None)
+    out = []
+    with riding(), np.errstate(all="ignore"):
+        for x, g in points:
+            x, g = torch.tensor(x, dtype=dtype), torch.tensor(g, dtype=dtype)
+            norm = float(np.linalg.norm(g.numpy().astype(np.float64)))
+            d, slope, length, state = direction(x, Evaluation(0.0, g, norm), state, defer=True)
+            values = (-g if d is None else d, float(slope), float(length))  # (a fetch)
+            out.append(values)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("memory", [1, 3])
+def test_the_compiled_lbfgs_direction_is_the_operations_direction(
+    dtype, memory, compiled, monkeypatch
+):
+    """Where an iteration's arithmetic compiles, the device path's L-BFGS direction is one
+    compiled pass: PyTorch's operations' directions, slopes and lengths to rounding,
+    through skipped pairs (``s . y <= 0``), a full memory moving on, and a recursion that
+    overflows (the fallback to ``-g``, with the evaluation's ``||g||``)."""
+    rng = np.random.default_rng(7 + memory)
+    H = np.diag(np.linspace(1.0, 30.0, 6))
+    xs = [rng.standard_normal(6) for _ in range(18)]
+    gs = [H @ x if i % 4 else -(H @ x) for i, x in enumerate(xs)]  # (every fourth skipped)
+    gs[13] = gs[13] * (1e306 if dtype == torch.float64 else 1e36)
+    points = list(zip(xs, gs, strict=True))
+    calls = []
+    original = _fused.one_pass
+
+    def counted(function, *arrays):
+        calls.append(function)
+        return original(function, *arrays)
+
+    monkeypatch.setattr(_fused, "one_pass", counted)
+    with cpu_as_accelerator():
+        fused = _device_directions(points, memory, dtype)
+    assert calls.count(_device_direction) == len(points) - 1  # (the first is -g)
+    apart = _device_directions(points, memory, dtype)  # (on the host: not compiled)
+    assert calls.count(_device_direction) == len(points) - 1
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    fallbacks = 0
+    for i, ((d1, s1, n1), (d2, s2, n2)) in enumerate(zip(fused, apart, strict=True)):
+        torch.testing.assert_close(d1, d2, rtol=rtol, atol=0.0, msg=f"call {i}")
+        assert s1 == pytest.approx(s2, rel=rtol) and n1 == pytest.approx(n2, rel=rtol), i
+        fallbacks += bool(torch.equal(d1, -torch.tensor(gs[i], dtype=dtype)))
+    assert fallbacks >= 2  # (the first call and the overflow)
+
+
+def test_only_the_iterations_of_large_models_compile_their_arithmetic(monkeypatch):
+    """:func:`lfso.models._fused.iteration_compiles`: by the rows of the model's product
+    that the evaluation kept (1-d, or ``K x n`` logits by their elements) or a gradient of
+    that many elements, off the host only."""
+    from lfso.models._segments import CarriedProduct
+
+    monkeypatch.setattr(_fused, "_ENABLED", True)
+    monkeypatch.setattr(_fused, "MIN_ROWS", 100)
+    g = torch.ones(5)
+
+    def compiles(rows, grad=g):
+        product = None if rows is None else CarriedProduct(rows)
+        return _fused.iteration_compiles(Evaluation(0.0, grad, 1.0, product=product))
+
+    with cpu_as_accelerator():
+        assert compiles(torch.ones(100)) and compiles(torch.ones(4, 25))
+        assert compiles(None, torch.ones(100))
+        assert not compiles(torch.ones(99)) and not compiles(torch.ones(3, 33))
+        assert not compiles(None)
+    assert not compiles(torch.ones(100))  # (CPU tensors on the host path)
+    monkeypatch.setattr(_fused, "_ENABLED", False)
+    with cpu_as_accelerator():
+        assert not compiles(torch.ones(100))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_compiled_unit_scale_is_the_operations_scale(dtype, compiled):
+    """The device step's ``2^k`` (``2^k ||d||`` in ``[1/2, 1)``) and ``v = 2^k d`` in one
+    compiled pass: PyTorch's operations' values bit for bit, over lengths spread across the
+    dtype's range, its ends, 0, inf and NaN."""
+    from lfso.steps._certificates import _device_unit_scale, _exponent_cap, _unit_scaled
+
+    info = torch.finfo(dtype)
+    rng = np.random.default_rng(3)
+    lengths = list(np.exp(rng.uniform(-80.0, 80.0, 300)))
+    lengths += [0.0, info.tiny / 8, info.tiny, 0.5, 1.0, 3.0, info.max, np.inf, np.nan]
+    for length in lengths:
+        size = torch.tensor(length, dtype=dtype)
+        d = torch.tensor([length, -length / 3], dtype=dtype)
+        cap = _exponent_cap(d)
+        scale, v = _fused.one_pass(_unit_scaled, d, size, cap)
+        expected = _device_unit_scale(size, cap)
+        assert torch.equal(scale, expected), length
+        torch.testing.assert_close(v, d * expected, rtol=0.0, atol=0.0, equal_nan=True)

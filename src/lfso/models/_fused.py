@@ -47,6 +47,17 @@ for bit; ``f`` and the gradient, whose accuracy is the backend's as for any eval
 are theirs to rounding (means and sums taken in float64; another implementation of the
 exponential, ``log1p`` or a power).
 
+An iteration's arithmetic on ``d``-vectors and 0-d arrays, for a model of that many rows
+(:func:`iteration_compiles`), is a compiled pass too (:func:`one_pass`): the L-BFGS
+direction on the device (:func:`lfso.steps._directions._device_direction`: the recursion
+in the memory's Gram matrix with the pair's and the descent's tests, some sixty
+operations) and the device step's scale ``2^k`` with ``2^k d``
+(:func:`lfso.steps._certificates._unit_scaled`), the same operations, which launch a few
+kernels where PyTorch's operations launch one each, each a few microseconds on a GPU
+whatever ``n``. The direction is PyTorch's operations' to rounding (its products and
+solves summed in another order: any descent direction is certified along its segment);
+the scale is a power of two either way.
+
 When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
 and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
 ``torch.compile`` available, and the environment variable ``LFSO_NO_COMPILED`` unset when
@@ -86,6 +97,7 @@ __all__ = [
     "MIN_ROWS",
     "applies",
     "approach_rows",
+    "iteration_compiles",
     "one_pass",
     "softmax_sums",
     "trial_sums",
@@ -142,6 +154,23 @@ def usable(r: Any, *, classes: bool = False) -> bool:
     import torch
 
     return r.device.type == "cpu" or (r.device.type == "cuda" and torch.version.hip is None)
+
+
+def iteration_compiles(evaluation: Any) -> bool:
+    """Whether an iteration's arithmetic on ``d``-vectors and 0-d arrays (the L-BFGS
+    direction's on the device, some sixty operations) runs as a compiled pass: where compiled
+    passes run over the evaluation's gradient or over the rows of the model's product that
+    it kept (``A x``, or ``K x n`` logits counted as their ``K n`` elements), that is, for a
+    model of at least :data:`MIN_ROWS` rows, whose iterations the compilation (once per
+    process, dtype and device) serves. There the pass launches a few kernels where PyTorch's
+    operations launch one each."""
+    grad = evaluation.grad
+    if usable(grad):
+        return True
+    rows = getattr(evaluation.product, "value", None)
+    if rows is None or getattr(rows, "ndim", 0) not in (1, 2):
+        return False
+    return usable(rows, classes=rows.ndim == 2)
 
 
 def approach_rows(
@@ -266,10 +295,10 @@ def _run(compiled: Callable[..., Any], *args: Any) -> Any:
     except Exception as error:  # (torch.compile's backends raise their own errors)
         _ENABLED = False
         warnings.warn(
-            f"torch.compile could not compile a row segment's pass ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); the rows' work runs as "
-            "separate PyTorch operations from now on (set LFSO_NO_COMPILED=1 to skip the "
-            "attempt)",
+            f"torch.compile could not compile one of lfso's accelerator passes "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "their work runs as separate PyTorch operations from now on (set "
+            "LFSO_NO_COMPILED=1 to skip the attempt)",
             RuntimeWarning,
             stacklevel=5,
         )

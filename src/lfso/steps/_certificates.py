@@ -30,7 +30,7 @@ from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
 from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
-from ..models import Evaluation, Model
+from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ._base import Certificate, SizedStep, SizeInputs
 
@@ -287,12 +287,18 @@ class SegmentCertificate(Certificate):
         # is a 0-d array: no round trip.
         size = length.array if isinstance(length, Later) else length
         cap = _exponent_cap(d)
+        made = None  # (2^k, 2^k d) of one compiled pass
         if isinstance(size, float):
             scale = _unit_scale(size, cap)
             scaled = scale != 1.0
         else:
-            scale, scaled = _device_unit_scale(size, cap), True
-        if direction is None:  # -2^k g in one exact operation
+            if direction is not None and _fused.iteration_compiles(evaluation):
+                made = _fused.one_pass(_unit_scaled, d, size, cap)
+            scale = _device_unit_scale(size, cap) if made is None else made[0]
+            scaled = True
+        if made is not None:
+            d = made[1]
+        elif direction is None:  # -2^k g in one exact operation
             d = d * -scale if scaled else -d
         elif scaled:
             d = d * scale
@@ -402,7 +408,18 @@ def _unit_scale(length: float, cap: int) -> float:
 def _device_unit_scale(length: Any, cap: int) -> Any:
     """:func:`_unit_scale` of a 0-d array, as a 0-d array (no round trip): ``2^-k`` with
     ``k = ceil(log2 length)`` (``1`` where ``length`` is 0 or not finite)."""
-    xp = namespace(length)
+    return _unit_scale_of(namespace(length), length, cap)
+
+
+def _unit_scaled(xp: Any, d: Any, length: Any, cap: int) -> tuple[Any, Any]:
+    """``(2^k, 2^k d)``, ``2^k`` :func:`_device_unit_scale`'s of ``length = ||d||``: the
+    same operations, one compiled pass (:func:`lfso.models._fused.one_pass`) where an
+    iteration's arithmetic compiles (:func:`lfso.models._fused.iteration_compiles`)."""
+    scale = _unit_scale_of(xp, length, cap)
+    return scale, d * scale
+
+
+def _unit_scale_of(xp: Any, length: Any, cap: int) -> Any:
     ok = (length > 0.0) & (length < math.inf)
     k = xp.ceil(xp.log2(xp.where(ok, length, xp.ones_like(length))))
     k = xp.clip(k, -float(cap), float(cap))

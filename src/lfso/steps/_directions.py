@@ -235,7 +235,8 @@ class LBFGSDirection(Direction):
     arrays); the pair test, ``g . d`` and ``||d||`` come to the host in one round trip. With
     ``defer=True`` (PyTorch tensors in the loop, a certificate that sizes the step on the
     device) there is no round trip at all: the recursion runs in the Gram matrix on the
-    device (:class:`_DeviceGram`, a fixed number of operations whatever ``memory``), the
+    device (:class:`_DeviceGram`, a fixed number of operations whatever ``memory``, one
+    compiled pass for a model of :data:`lfso.models._fused.MIN_ROWS` rows or more), the
     new pair enters it masked by its test, and the oldest pair masked by the opposite when
     the memory is full, so the recursion uses exactly the pairs the host path would; ``d``
     falls back to ``-g`` by a device-side select, and the two tests travel to the host
@@ -395,24 +396,7 @@ class LBFGSDirection(Direction):
             return d, gd, dnorm, LBFGSState(pairs, x, g, (), None, None, generation, gram)
         if gram is None:
             gram = _DeviceGram.of(memory, pairs, g)
-        import torch  # (the device path is PyTorch's: its operations, without a wrapper)
-
-        s, y = x - state.x, g - state.grad
-        sy, ss, yy = s @ y, s @ s, y @ y
-        # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
-        ok = (sy > _CURVATURE * torch.sqrt(ss * yy)) & (sy * ss * yy < math.inf)
-        d = gram.direction(s, y, g, ok, sy, yy)
-        slope, dd = g @ d, d @ d
-        descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
-        gnorm = evaluation.grad_norm
-        d = torch.where(descent, d, -g)
-        one = torch.ones_like(slope)  # (a product with it rounds past the dtype's range to inf)
-        slope = torch.where(descent, slope, -(gnorm * gnorm) * one)
-        # ||-g|| as the evaluation measured it (on the host, in float64): in the data's
-        # dtype ||g||^2 underflows where ||g|| is below the square root of its smallest
-        # normal number (1e-19 in float32), and the step is sized along d scaled by
-        # 2^k = 1 / ||d|| (lfso.steps.SegmentCertificate), which needs ||d|| > 0
-        length = torch.where(descent, torch.sqrt(dd), gnorm * one)
+        s, y, d, slope, length, ok, descent = gram.direction(x, state.x, g, state.grad, evaluation)
         unsettled = (later(ok), later(descent))
         next_state = LBFGSState((*pairs, (s, y)), x, g, (), unsettled, None, gram.generation, gram)
         return d, later(slope), later(length), next_state
@@ -424,23 +408,28 @@ class _DeviceGram:
     memory: ``Z = [S; Y]`` (``2 (m + 1) x n``, the data's dtype; pair ``i`` in rows
     ``slot_i`` and ``m + 1 + slot_i``) and, in float64, ``S Y^T`` and ``Y Y^T`` by slot
     (``2 x (m + 1) x (m + 1)``). The kept pairs are the slots ``start, start + 1, ...``
-    (mod ``m + 1``), oldest first; the direction rolls them to the first places (a roll
-    by a host integer), so that what it reads are slices, whatever the layout.
+    (mod ``m + 1``), oldest first; the direction gathers them to the first places (by an
+    index made on the device for each ``start``), so that every array it reads has the
+    same shape whatever the layout.
 
     The newest pair is a *candidate* until its test reaches the host with the next
     evaluation: it goes to the slot after the kept ones (always free), written as zeros
     where its test failed, and the direction masks it by its test and, when the memory is
     full, the oldest pair by the opposite (a masked pair's row and column of ``R`` are
-    those of the identity, its ``s . g`` and right-hand side 0: it takes no part), so the
-    recursion uses exactly the pairs the host path keeps. :meth:`settle` then moves the
-    memory as the host path did. A direction costs a fixed number of operations, whatever
-    the memory (two products with ``Z``, one with ``y``, two triangular solves of size at
-    most ``m + 1``), where the two-loop recursion makes about ten per pair, and nothing is
-    copied from the host (the masks and the identity are made on the device with the
-    memory). Memory: ``Z`` holds the pairs a second time, as :class:`_Gram` does on NumPy
-    (the state's ``pairs`` keep their own tensors, which the other paths and a memory made
-    again read), ``2 (m + 1) n`` elements of the data's dtype. Mutable: a state owns at most
-    one (``generation``, as for :class:`_Gram`)."""
+    those of the identity, its ``s . g`` and right-hand side 0: it takes no part), and so
+    every place past the candidate's, so the recursion uses exactly the pairs the host
+    path keeps. :meth:`settle` then moves the memory as the host path did. A direction
+    costs a fixed number of operations on arrays of fixed shapes, whatever the memory and
+    its layout (:func:`_device_direction`: two products with ``Z``, one with ``y``, two
+    triangular solves of size ``m + 1``), where the two-loop recursion makes about ten per
+    pair; on rows where the accelerator's compiled passes run
+    (:func:`lfso.models._fused.usable`) it is one compiled pass
+    (:func:`lfso.models._fused.one_pass`). Nothing is copied from the host (the masks,
+    the indices and the identity are made on the device with the memory; ``||g||``, the
+    fallback's length, by a fill). Memory: ``Z`` holds the pairs a second time, as
+    :class:`_Gram` does on NumPy (the state's ``pairs`` keep their own tensors, which the
+    other paths and a memory made again read), ``2 (m + 1) n`` elements of the data's
+    dtype. Mutable: a state owns at most one (``generation``, as for :class:`_Gram`)."""
 
     def __init__(self, memory: int, like: Any) -> None:
         import torch
@@ -454,18 +443,21 @@ class _DeviceGram:
         self.start = self.count = self.generation = 0
         self.gamma: Any = None  # the newest kept pair's s . y / y . y (0-d, float64)
         self._candidate: Any = None  # the candidate's, until settled
-        # Made on the device (no copy from the host): 0-d constants, the identity, and
-        # which of the first count + 1 places take part, by count: [count, 0] where the
-        # candidate's test holds (the oldest pair makes way in a full memory), [count, 1]
-        # where it fails (the candidate's place, count, does not)
-        self._zero = torch.zeros((), dtype=dtype, device=device)
-        self._zero64 = torch.zeros((), dtype=f64, device=device)
+        # Made on the device (no copy from the host): the identity; which places take
+        # part, by count (contiguous, one per count): [count, 0] where the candidate's test
+        # holds (the oldest pair makes way in a full memory), [count, 1] where it fails
+        # (the candidate's place, count, does not); by start, the slots of the places
+        # (order), the places of the slots (back) and the candidate's rows of Z by slot.
         self._one64 = torch.ones((), dtype=f64, device=device)
         self._eye = torch.eye(slots, dtype=f64, device=device)
         place = torch.arange(slots, device=device)
         count = place[:, None]
         full_oldest = (count == memory) & (place[None, :] == 0)
-        self._taking = torch.stack(((place[None, :] <= count) & ~full_oldest, place < count), 1)
+        taking = torch.stack(((place[None, :] <= count) & ~full_oldest, place < count), 1)
+        self._taking = [row.clone() for row in taking]
+        self._order = [(place + start) % slots for start in range(slots)]
+        self._back = [(place - start) % slots for start in range(slots)]
+        self._spare = [torch.stack((place[j], place[j] + slots)) for j in range(slots)]
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _DeviceGram:
@@ -500,44 +492,103 @@ class _DeviceGram:
                 self.count += 1
             self.gamma = candidate
 
-    def direction(self, s: Any, y: Any, g: Any, ok: Any, sy: Any, yy: Any) -> Any:
-        """``d = -H g`` with the candidate pair ``(s, y)`` and its test ``ok`` (0-d
-        boolean; ``sy``, ``yy``: its ``s . y`` and ``y . y``): :meth:`_Gram.direction`'s
-        arithmetic with the masks of the class docstring."""
+    def direction(
+        self, x: Any, last_x: Any, g: Any, last_g: Any, evaluation: Evaluation
+    ) -> tuple[Any, ...]:
+        """The candidate pair ``(s, y)`` from the last iterate and gradient, and
+        ``(s, y, d, g . d, ||d||, ok, descent)`` by :func:`_device_direction` (0-d tensors
+        but ``s``, ``y`` and ``d``), in one compiled pass where the rows allow it."""
+        import array_api_compat.torch as compat
         import torch
 
+        from ..models import _fused
+
         self.generation += 1
-        slots, start, count, rows, cross = self.slots, self.start, self.count, self.rows, self.cross
-        spare = (start + count) % slots
-        f64, zero64 = torch.float64, self._zero64
-        torch.where(ok, s, self._zero, out=rows[spare])
-        torch.where(ok, y, self._zero, out=rows[slots + spare])
-        with_y = rows @ rows[slots + spare]
-        cross[:, :, spare] = with_y.view(2, slots)  # s_j . y and y_j . y (and s . y, y . y)
-        cross[1, spare] = with_y[slots:]  # y . y_j
-        z = (rows @ g).to(f64).view(2, slots)  # S g, then Y g, by slot
-        if start:  # (the oldest pair to the first place)
-            cross, z = cross.roll((-start, -start), (1, 2)), z.roll(-start, 1)
-        k = count + 1
-        r, yy_block = cross[0, :k, :k], cross[1, :k, :k]
-        diagonal = r.diagonal()
-        taking = self._taking[count, :, :k]
-        on = torch.where(ok, taking[0], taking[1])  # the pairs that take part
-        r = torch.where(on[:, None] & on[None, :], r, self._eye[:k, :k])
-        new = sy.to(f64) / yy.to(f64)
-        gamma = torch.where(ok, new, self._one64 if self.gamma is None else self.gamma)
-        self._candidate = new
-        a = torch.where(on, z[0, :k], zero64)
-        alpha = torch.linalg.solve_triangular(r, a[:, None], upper=True)[:, 0]  # triu(R)
-        rhs = z[1, :k] - yy_block @ alpha
-        rhs = torch.where(on, rhs * gamma - diagonal * alpha, zero64)
-        delta = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
-        weights = zero64.new_zeros((2, slots))
-        weights[0, :k] = delta
-        weights[1, :k] = gamma * alpha
-        if start:
-            weights = weights.roll(start, 1)
-        return weights.view(-1).to(rows.dtype) @ rows - gamma.to(g.dtype) * g
+        start, count = self.start, self.count
+        spare = (start + count) % self.slots
+        gnorm = torch.full((), evaluation.grad_norm, dtype=torch.float64, device=g.device)
+        gamma = self._one64 if self.gamma is None else self.gamma
+        arrays: tuple[Any, ...] = (x, last_x, g, last_g, gnorm, self.rows, self.cross)
+        arrays += (self._order[start], self._back[start], self._spare[spare])
+        arrays += (self._taking[count], self._eye, gamma)
+        compiled = _fused.iteration_compiles(evaluation)
+        out = _fused.one_pass(_device_direction, *arrays) if compiled else None
+        if out is None:
+            out = _device_direction(compat, *arrays)
+        *values, self._candidate = out
+        return tuple(values)
+
+
+def _device_direction(
+    xp: Any,
+    x: Any,
+    last_x: Any,
+    g: Any,
+    last_g: Any,
+    gnorm: Any,
+    rows: Any,
+    cross: Any,
+    order: Any,
+    back: Any,
+    spare: Any,
+    taking: Any,
+    eye: Any,
+    gamma: Any,
+) -> tuple[Any, ...]:
+    """:class:`_DeviceGram`'s direction, PyTorch operations on arrays of fixed shapes (so
+    one compiled graph serves every layout; ``xp`` is not used: the operations are
+    PyTorch's). With ``s = x - last_x``, ``y = g - last_g`` and the test ``ok`` (``s . y >
+    1e-10 ||s|| ||y||``, ``s . y ||s||^2 ||y||^2`` finite), the candidate's rows of ``Z``
+    (the slots ``spare``) take ``s`` and ``y`` where ``ok``, zeros otherwise, and its
+    column of ``S Y^T`` and ``Y Y^T`` and row of ``Y Y^T`` in ``cross`` their products
+    (``Z y``); the places' ``z = Z g`` and Gram matrices are gathered by ``order``;
+    ``taking`` says which places take part (by the test); ``gamma`` is the newest kept
+    pair's, replaced by the candidate's where ``ok``; then :meth:`_Gram.direction`'s
+    arithmetic, the masked places' rows of ``R`` the identity's, and the weights put back
+    by slot (``back``). ``d`` falls back to ``-g`` where it does not descend (``g . d <
+    0``, ``0 < ||d||^2 < inf``), with ``g . d = -||g||^2`` and length ``||g||`` from
+    ``gnorm`` (the evaluation's ``||g||``, float64, 0-d), rounded to the data's dtype.
+    Returns ``(s, y, d, g . d, ||d||, ok, descent, s . y / y . y)``; ``rows`` and ``cross``
+    are updated in place."""
+    import torch
+
+    f64 = torch.float64
+    slots = cross.shape[1]
+    s, y = x - last_x, g - last_g
+    sy, ss, yy = s @ y, s @ s, y @ y
+    # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
+    ok = (sy > _CURVATURE * torch.sqrt(ss * yy)) & (sy * ss * yy < math.inf)
+    pair = torch.stack((torch.where(ok, s, 0.0), torch.where(ok, y, 0.0)))
+    rows.index_copy_(0, spare, pair)
+    with_y = (rows @ pair[1]).to(f64)  # s_j . y and y_j . y (and s . y, y . y), by slot
+    cross.index_copy_(2, spare[:1], with_y.view(2, slots, 1))
+    cross[1].index_copy_(0, spare[:1], with_y[slots:].view(1, slots))  # y . y_j
+    z = (rows @ g).to(f64).view(2, slots)[:, order]  # S g, then Y g, by place
+    gathered = cross[:, order][:, :, order]
+    r, yy_block = gathered[0], gathered[1]
+    diagonal = r.diagonal()
+    on = torch.where(ok, taking[0], taking[1])  # the places that take part
+    r = torch.where(on[:, None] & on[None, :], r, eye)
+    new = sy.to(f64) / yy.to(f64)
+    gamma = torch.where(ok, new, gamma)
+    a = torch.where(on, z[0], 0.0)
+    alpha = torch.linalg.solve_triangular(r, a[:, None], upper=True)[:, 0]  # triu(R)
+    rhs = z[1] - yy_block @ alpha
+    rhs = torch.where(on, rhs * gamma - diagonal * alpha, 0.0)
+    delta = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
+    weights = torch.stack((delta, gamma * alpha))[:, back]  # by slot
+    d = weights.reshape(-1).to(rows.dtype) @ rows - gamma.to(g.dtype) * g
+    slope, dd = g @ d, d @ d
+    descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
+    d = torch.where(descent, d, -g)
+    # ||-g|| as the evaluation measured it (on the host, in float64): in the data's dtype
+    # ||g||^2 underflows where ||g|| is below the square root of its smallest normal number
+    # (1e-19 in float32), and the step is sized along d scaled by 2^k = 1 / ||d||
+    # (lfso.steps.SegmentCertificate), which needs ||d|| > 0. (Rounded to the data's
+    # dtype: past its range, inf.)
+    slope = torch.where(descent, slope, (-(gnorm * gnorm)).to(slope.dtype))
+    length = torch.where(descent, torch.sqrt(dd), gnorm.to(dd.dtype))
+    return s, y, d, slope, length, ok, descent, new
 
 
 def _same(array: Any) -> Any:
