@@ -1,5 +1,6 @@
 """A row model's work on an accelerator in compiled passes (``torch.compile``): the trial
-sums of a batch of trial steps, the logistic segment's rows, and an evaluation's rows.
+sums of a batch of trial steps, the logistic segment's rows, an evaluation's rows, and,
+for a model that large, an iteration's arithmetic on ``d``-vectors (the L-BFGS direction).
 
 On PyTorch tensors off the host (a GPU, or CPU tensors inside
 :func:`lfso.bench.cpu_as_accelerator`), :class:`~lfso.models._segments.RowSegment` sums
