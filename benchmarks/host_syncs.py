@@ -9,7 +9,9 @@ does each tensor made from host data (a number or a list: a copy that PyTorch fo
 a wait for the device's queue); their number per iteration does not depend on the
 device, so this counts them on CPU tensors (:mod:`lfso.bench`). A second line gives the
 host time of one iteration on tiny tensors: what a GPU cannot overlap after each
-synchronisation. A third table counts the round trips per ``step()`` of the PyTorch
+synchronisation; a third, the same with the passes compiled that compile from
+``lfso.models._fused.MIN_ROWS`` rows (each a call of TorchInductor's in place of several
+PyTorch operations). A third table counts the round trips per ``step()`` of the PyTorch
 optimiser :class:`lfso.torch.LFSO` (logistic regression as a closure, with the automatic
 oracle and a user oracle), and the last one the PyTorch operations per iteration on the
 accelerator's path, views aside (each one a kernel launch on a GPU, where a small one
@@ -132,6 +134,9 @@ def main() -> None:
     )
     times = host_time(tuple(methods))
     print("\nhost time per iteration, l_4 regression on 50 x 5 CPU tensors (the loop itself)")
+    print(f"{'':>22} " + " ".join(f"{1e6 * times[m]:>9.1f}us" for m in methods))
+    times = host_time(tuple(methods), compiled=True)
+    print("the same with the passes compiled, as from 2^18 rows (after a run that compiles)")
     print(f"{'':>22} " + " ".join(f"{1e6 * times[m]:>9.1f}us" for m in methods))
     _print_table(
         f"\nhost round trips per step of lfso.torch.LFSO, logistic ({sizes})",

@@ -201,6 +201,9 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     assert len(table) == 10 and all(float(r[-5]) == 1.0 for r in table)
     assert rows[13][:3] == ["host", "time", "per"]
     assert len(rows[14]) == 5 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
+    assert rows[15][:6] == ["the", "same", "with", "the", "passes", "compiled,"]
+    assert len(rows[16]) == 5 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[16])
+    rows = rows[:15] + rows[17:]  # (the tables below, where they were)
     assert rows[16][:6] == ["host", "round", "trips", "per", "step", "of"]
     assert rows[17] == ["oracle", "lfso", "lfso-lbfgs"]
     assert [r[0] for r in rows[18:22]] == ["auto", "user", "auto:", "user:"]

@@ -705,3 +705,67 @@ def test_the_compiled_unit_scale_is_the_operations_scale(dtype, compiled):
         expected = _device_unit_scale(size, cap)
         assert torch.equal(scale, expected), length
         torch.testing.assert_close(v, d * expected, rtol=0.0, atol=0.0, equal_nan=True)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_every_compiled_pass_is_one_graph(method, compiled, monkeypatch):
+    """Every pass of an iteration (the evaluation's rows, the weights, the trial sums with
+    their bounds, the step's arithmetic, the L-BFGS direction and the step's scale) traces
+    into one graph: no graph break, which would split a pass into several compiled calls,
+    each with its own overhead on the host (compiled afresh here, so that TorchDynamo
+    traces them in this test)."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(_fused, "_PASSES", {})
+    monkeypatch.setattr(_fused, "_COMPILED", {})
+    rng = np.random.default_rng(4)
+    A = torch.tensor(rng.standard_normal((300, 5)), dtype=torch.float32)
+    b = A @ torch.ones(5) + 0.1 * torch.tensor(rng.standard_normal(300), dtype=torch.float32)
+    before = sum(counters["graph_break"].values())
+    graphs = counters["stats"]["unique_graphs"]
+    for model in (lfso.models.LpRegression(A, b, 2), lfso.models.LogisticRegression(A, b > 0)):
+        with cpu_as_accelerator():
+            lfso.minimize(model, torch.zeros(5), method=method, tol=0.0, max_iter=4)
+    assert counters["stats"]["unique_graphs"] > graphs  # (traced here)
+    assert sum(counters["graph_break"].values()) == before, dict(counters["graph_break"])
+
+
+def test_the_compiled_passes_clip_as_array_api_clip():
+    """The compiled passes' ``clip`` (``torch.clamp`` for number bounds): array-api-compat's
+    values, NaN, infinities and array bounds included."""
+    import array_api_compat.torch as xp_compat
+
+    xp = _fused._traceable()
+    x = torch.tensor([-np.inf, -2.0, -0.0, 0.5, 3.0, np.inf, np.nan], dtype=torch.float32)
+    bounds = [(None, 1.0), (0.0, None), (-1.0, np.inf), (-np.inf, 2.5), (0.25, 0.25)]
+    bounds += [(torch.tensor(-1.0), torch.tensor(1.0)), (None, torch.full((7,), 0.5))]
+    for low, high in bounds:
+        torch.testing.assert_close(
+            xp.clip(x, min=low, max=high),
+            xp_compat.clip(x, min=low, max=high),
+            rtol=0.0,
+            atol=0.0,
+            equal_nan=True,
+        )
+
+
+def test_host_time_with_compiled_passes(compiled, monkeypatch):
+    """:func:`lfso.bench.host_time` with ``compiled=True`` runs the compiled passes on its
+    50 rows (the direction's among them) and restores their threshold after."""
+    from lfso.bench import host_time
+
+    monkeypatch.setattr(_fused, "MIN_ROWS", 12345)
+    seen = []
+    original = _fused.one_pass
+
+    def spied(function, *arrays):
+        seen.append(function)
+        return original(function, *arrays)
+
+    monkeypatch.setattr(_fused, "one_pass", spied)
+    times = host_time(("lfso-lbfgs",), iters=5, repeats=1, compiled=True)
+    assert times["lfso-lbfgs"] > 0.0 and _device_direction in seen
+    assert _fused.MIN_ROWS == 12345
+    seen.clear()
+    host_time(("lfso-lbfgs",), iters=5, repeats=1)
+    assert not seen

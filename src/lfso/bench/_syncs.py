@@ -250,6 +250,8 @@ def host_time(
     methods: tuple[str, ...] = ("gd", "lfso:ball", "lfso", "lfso-accel"),
     iters: int = 1000,
     repeats: int = 5,
+    *,
+    compiled: bool = False,
 ) -> dict[str, float]:
     """Seconds of host time per ``lfso.minimize`` iteration on tiny CPU tensors, by method.
 
@@ -257,7 +259,11 @@ def host_time(
     is timed is the Python loop, the step rule and PyTorch's dispatch: on a GPU, the part of
     an iteration that the device cannot overlap after a synchronisation. Median of
     ``repeats`` runs of ``iters`` iterations (no history monitor), on the accelerator's
-    path (:func:`lfso.bench.cpu_as_accelerator`).
+    path (:func:`lfso.bench.cpu_as_accelerator`). ``compiled``: with the passes that
+    compile for a model of :data:`lfso.models._fused.MIN_ROWS` rows or more compiled here
+    too (the threshold lowered to these 50 rows for the call, an untimed run of each method
+    first, which compiles them): what the host pays per iteration for those calls in place
+    of PyTorch's operations.
     """
     import statistics
     import time
@@ -266,7 +272,7 @@ def host_time(
     import torch
 
     from .._minimize import minimize
-    from ..models import LpRegression
+    from ..models import LpRegression, _fused
 
     rng = np.random.default_rng(0)
     A = rng.standard_normal((50, 5))
@@ -274,13 +280,22 @@ def host_time(
     x0 = torch.zeros(5, dtype=torch.float64)
     step = 0.5 / model.at(x0)(0.0)
     out = {}
-    for method in methods:
-        name, options = _method(method, step)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            with cpu_as_accelerator():
-                minimize(model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options)
-            times.append((time.perf_counter() - start) / iters)
-        out[method] = statistics.median(times)
+    threshold = _fused.MIN_ROWS
+    try:
+        if compiled:
+            _fused.MIN_ROWS = 1
+        for method in methods:
+            name, options = _method(method, step)
+            times = []
+            for timed in [False] * compiled + [True] * repeats:
+                start = time.perf_counter()
+                with cpu_as_accelerator():
+                    minimize(
+                        model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options
+                    )
+                if timed:
+                    times.append((time.perf_counter() - start) / iters)
+            out[method] = statistics.median(times)
+    finally:
+        _fused.MIN_ROWS = threshold
     return out

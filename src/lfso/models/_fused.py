@@ -126,6 +126,9 @@ _COMPILED: dict[tuple[Callable[..., Any], Any], Callable[..., Any]] = {}
 #: The compiled passes of :func:`one_pass`, by function (module-level functions).
 _PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
 
+#: The namespace the compiled passes take (:func:`_traceable`; made on first use).
+_XP: Any = None
+
 #: Numbers for the compiled functions' own code objects (:func:`_own_code`).
 _SERIAL = itertools.count()
 
@@ -212,14 +215,39 @@ def one_pass(function: Callable[..., Any], *arrays: Any) -> Any | None:
     operations)."""
     compiled = _PASSES.get(function)
     if compiled is None:
-        import array_api_compat.torch as compat
         import torch
 
+        xp = _traceable()
+
         def bound(*args: Any) -> Any:
-            return function(compat, *args)
+            return function(xp, *args)
 
         compiled = _PASSES[function] = torch.compile(_own_code(bound), dynamic=True)
     return _run(compiled, *arrays)
+
+
+def _traceable() -> Any:
+    """array-api-compat's PyTorch namespace for the compiled passes, with ``clip`` by
+    ``torch.clamp`` where its bounds are numbers (or ``None``): the same values (a number
+    bound clamps in the array's dtype either way), where array-api-compat's ``clip``
+    inspects its numbers in Python, which TorchDynamo cannot trace when they are the
+    pass's symbolic inputs (a step's ``t_max``): each such call split the pass into
+    several graphs, each a call of its own."""
+    global _XP
+    if _XP is None:
+        import array_api_compat.torch as compat
+        import torch
+
+        def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
+            if isinstance(min, torch.Tensor) or isinstance(max, torch.Tensor):
+                return compat.clip(x, min=min, max=max)
+            return torch.clamp(x, min, max)
+
+        namespace = types.ModuleType("lfso_traceable_torch")
+        namespace.__dict__.update(vars(compat))
+        namespace.clip = clip  # type: ignore[attr-defined]
+        _XP = namespace
+    return _XP
 
 
 def _own_code(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -312,8 +340,9 @@ def _compile(
     """The kernel's trial sums (made into ``finish(xp, sums, *arguments)`` where given) as
     one function compiled by ``torch.compile`` (the kernel takes array-api-compat's
     PyTorch namespace, as on the PyTorch path)."""
-    import array_api_compat.torch as xp
     import torch
+
+    xp = _traceable()
 
     def sums(
         r: Any, u: Any, weight: Any, trials: Any, delta: Any, spread: Any, *arguments: Any
@@ -330,10 +359,9 @@ def _compile(
 def _compile_rows(unit: float) -> Callable[..., Any]:
     """:func:`approach_rows`'s pass for the unit roundoff ``unit``, compiled (with
     array-api-compat's PyTorch namespace, as :func:`lfso.models._segments.approach`)."""
-    import array_api_compat.torch as compat
     import torch
 
-    xp: Any = compat
+    xp = _traceable()
 
     def rows(m: Any, v: Any, size: Any, delta: Any, eps: Any) -> Any:
         start = xp.abs(m) if size is None else size

@@ -563,8 +563,8 @@ def _device_direction(
     with_y = (rows @ pair[1]).to(f64)  # s_j . y and y_j . y (and s . y, y . y), by slot
     cross.index_copy_(2, spare[:1], with_y.view(2, slots, 1))
     cross[1].index_copy_(0, spare[:1], with_y[slots:].view(1, slots))  # y . y_j
-    z = (rows @ g).to(f64).view(2, slots)[:, order]  # S g, then Y g, by place
-    gathered = cross[:, order][:, :, order]
+    z = (rows @ g).to(f64).view(2, slots).index_select(1, order)  # S g, then Y g, by place
+    gathered = cross.index_select(1, order).index_select(2, order)
     r, yy_block = gathered[0], gathered[1]
     diagonal = r.diagonal()
     on = torch.where(ok, taking[0], taking[1])  # the places that take part
@@ -576,7 +576,7 @@ def _device_direction(
     rhs = z[1] - yy_block @ alpha
     rhs = torch.where(on, rhs * gamma - diagonal * alpha, 0.0)
     delta = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
-    weights = torch.stack((delta, gamma * alpha))[:, back]  # by slot
+    weights = torch.stack((delta, gamma * alpha)).index_select(1, back)  # by slot
     d = weights.reshape(-1).to(rows.dtype) @ rows - gamma.to(g.dtype) * g
     slope, dd = g @ d, d @ d
     descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
