@@ -55,9 +55,11 @@ in the memory's Gram matrix with the pair's and the descent's tests, some sixty
 operations) and the device step's scale ``2^k`` with ``2^k d``
 (:func:`lfso.steps._certificates._unit_scaled`), the same operations, which launch a few
 kernels where PyTorch's operations launch one each, each a few microseconds on a GPU
-whatever ``n``. The direction is PyTorch's operations' to rounding (its products and
-solves summed in another order: any descent direction is certified along its segment);
-the scale is a power of two either way.
+whatever ``n``: they save launches, not passes over the rows, and their compilation (once
+per process, dtype and device) is repaid only over many iterations or runs
+(``docs/results.md``, "The L-BFGS direction in one compiled pass"). The direction is
+PyTorch's operations' to rounding (its products and solves summed in another order: any
+descent direction is certified along its segment); the scale is a power of two either way.
 
 When: tensors of at least :data:`MIN_ROWS` rows (the compilation, seconds once per process
 and kernel, is repaid by the passes it saves), a batch of two trials or more, PyTorch's
@@ -228,11 +230,11 @@ def one_pass(function: Callable[..., Any], *arrays: Any) -> Any | None:
 
 def _traceable() -> Any:
     """array-api-compat's PyTorch namespace for the compiled passes, with ``clip`` by
-    ``torch.clamp`` where its bounds are numbers (or ``None``): the same values (a number
-    bound clamps in the array's dtype either way), where array-api-compat's ``clip``
-    inspects its numbers in Python, which TorchDynamo cannot trace when they are the
-    pass's symbolic inputs (a step's ``t_max``): each such call split the pass into
-    several graphs, each a call of its own."""
+    ``torch.clamp`` where its bounds are numbers (or ``None``; the passes' are never NaN):
+    the same values (a number bound clamps in the array's dtype either way), where
+    array-api-compat's ``clip`` inspects its numbers in Python, which TorchDynamo cannot
+    trace when they are the pass's symbolic inputs (a step's ``t_max``): each such call
+    split the pass into several graphs, each a call of its own."""
     global _XP
     if _XP is None:
         import array_api_compat.torch as compat

@@ -422,8 +422,8 @@ class _DeviceGram:
     costs a fixed number of operations on arrays of fixed shapes, whatever the memory and
     its layout (:func:`_device_direction`: two products with ``Z``, one with ``y``, two
     triangular solves of size ``m + 1``), where the two-loop recursion makes about ten per
-    pair; on rows where the accelerator's compiled passes run
-    (:func:`lfso.models._fused.usable`) it is one compiled pass
+    pair; for a model of :data:`lfso.models._fused.MIN_ROWS` rows or more on an accelerator
+    (:func:`lfso.models._fused.iteration_compiles`) it is one compiled pass
     (:func:`lfso.models._fused.one_pass`). Nothing is copied from the host (the masks,
     the indices and the identity are made on the device with the memory; ``||g||``, the
     fallback's length, by a fill). Memory: ``Z`` holds the pairs a second time, as
@@ -497,7 +497,8 @@ class _DeviceGram:
     ) -> tuple[Any, ...]:
         """The candidate pair ``(s, y)`` from the last iterate and gradient, and
         ``(s, y, d, g . d, ||d||, ok, descent)`` by :func:`_device_direction` (0-d tensors
-        but ``s``, ``y`` and ``d``), in one compiled pass where the rows allow it."""
+        but ``s``, ``y`` and ``d``), one compiled pass where the evaluation's model is large
+        enough (:func:`lfso.models._fused.iteration_compiles`)."""
         import array_api_compat.torch as compat
         import torch
 
