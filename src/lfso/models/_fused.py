@@ -272,29 +272,34 @@ def trial_sums(
     u: Any,
     weight: Any,
     trials: Any,
-    widen: tuple[Any, Any] | None,
+    slack: tuple[Any, Any] | None,
     finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
 ) -> Any | None:
     """``sum_i w_i kernel(r_i, r_i + t_j u_i)`` for each trial ``t_j`` (a 1-d tensor of
-    the rows' dtype), widened by ``widen = (delta, delta + t eps)`` as the kernel takes it
-    (``None``: no widening); ``weight`` ``None`` sums the terms unweighted. A length-``k``
-    tensor on the rows' device, or ``None`` where the compilation failed (the caller then
-    takes the PyTorch operations). ``finish = (function, arguments)``: the sums made into
-    ``function(xp, sums, *arguments)`` in the same pass (a segment's bounds from its sums:
-    elementwise operations on the ``k`` sums, the same as the caller would make)."""
+    the rows' dtype), widened by ``(delta, delta + t eps)`` as the kernel takes it, ``slack
+    = (delta, eps)`` (``None``: no widening), that widening made in the pass (the segment's
+    own operations, :meth:`lfso.models._segments.RowSegment._widen`); ``weight`` ``None``
+    sums the terms unweighted. A length-``k`` tensor on the rows' device, or ``None`` where
+    the compilation failed (the caller then takes the PyTorch operations). ``finish =
+    (function, arguments)``: the sums made into ``function(xp, sums, *arguments)`` in the
+    same pass (a segment's bounds from its sums: elementwise operations on the ``k`` sums,
+    the same as the caller would make)."""
     import torch
 
-    if widen is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
-        delta, spread = torch.zeros((), dtype=r.dtype, device=r.device), trials * 0.0
-    else:
-        delta, spread = widen
-        if not isinstance(delta, torch.Tensor):  # (a fill: no copy from the host)
-            delta = torch.full((), float(delta), dtype=r.dtype, device=r.device)
+    if slack is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
+        zero = torch.zeros((), dtype=r.dtype, device=r.device)
+        slack = (zero, zero)
+    delta, eps = (  # (a number by a fill: no copy from the host)
+        pad
+        if isinstance(pad, torch.Tensor)
+        else torch.full((), float(pad), dtype=r.dtype, device=r.device)
+        for pad in slack
+    )
     function, arguments = (None, ()) if finish is None else finish
     sums = _COMPILED.get((kernel, function))
     if sums is None:
         sums = _COMPILED[kernel, function] = _compile(kernel, function)
-    return _run(sums, r, u, weight, trials, delta, spread, *arguments)
+    return _run(sums, r, u, weight, trials, delta, eps, *arguments)
 
 
 def softmax_sums(
@@ -347,10 +352,11 @@ def _compile(
     xp = _traceable()
 
     def sums(
-        r: Any, u: Any, weight: Any, trials: Any, delta: Any, spread: Any, *arguments: Any
+        r: Any, u: Any, weight: Any, trials: Any, delta: Any, eps: Any, *arguments: Any
     ) -> Any:
         start, step = r[:, None], u[:, None]
         end = start + step * trials[None, :]
+        spread = delta + trials * eps  # (RowSegment._widen's operations)
         terms = kernel(xp, start, end, step, (delta, spread[None, :]))
         total = terms.sum(dim=0) if weight is None else (weight[:, None] * terms).sum(dim=0)
         return total if finish is None else finish(xp, total, *arguments)

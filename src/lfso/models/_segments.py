@@ -1911,10 +1911,12 @@ class RowSegment(SegmentBound):
         """The sums of a chunk of trials by a compiled pass, finished there (see
         :meth:`_device_values`; the kernel's own pass, ``fused_sums``, for rows of ``K``
         classes, finished after it), or ``None`` where it did not compile."""
-        pair = self._widen(trials)
         own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
-        if own is None:
-            return _fused.trial_sums(self.kernel, self.r, self.u, self.weight, trials, pair, finish)
+        if own is None:  # (the widening made in the pass)
+            return _fused.trial_sums(
+                self.kernel, self.r, self.u, self.weight, trials, self._slack, finish
+            )
+        pair = self._widen(trials)
         sums = own(self.r, self.u, trials, None if pair is None else pair[1])
         return None if sums is None else _finished(self.xp, sums, finish)
 
