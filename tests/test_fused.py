@@ -326,6 +326,37 @@ def test_a_large_batch_runs_its_compiled_pass_in_chunks(compiled, monkeypatch):
         assert np.allclose(chunked, whole, rtol=1e-13, atol=0.0)
 
 
+def test_a_device_step_in_chunks_is_the_step_in_one_pass(compiled, monkeypatch):
+    """A device step whose batches run in chunks (their arithmetic, the bracket and the
+    choice, then a compiled pass of its own) takes the step and bound of the step whose
+    batches are each one pass, to rounding."""
+    from lfso.models import _segments
+
+    rng = np.random.default_rng(17)
+    A = torch.tensor(rng.standard_normal((300, 4)))
+    b = torch.tensor(rng.standard_normal(300))
+    x = torch.tensor(rng.standard_normal(4))
+    original = _fused.one_pass
+    seen = []
+
+    def spied(function, *arrays):
+        seen.append(function)
+        return original(function, *arrays)
+
+    monkeypatch.setattr(_fused, "one_pass", spied)
+    for model in _evaluated_models(A, b):
+        steps = []
+        for budget in (_segments._BATCH_ELEMENTS, 3 * 300):
+            with cpu_as_accelerator(), monkeypatch.context() as patch:
+                patch.setattr(_segments, "_BATCH_ELEMENTS", budget)
+                ev = model.evaluate(x, bound=False)
+                steps.append(model.segment(x, ev, -ev.grad).device_step(1.0, guess=0.3))
+        (tau, bound), (tau_c, bound_c) = steps
+        assert float(tau_c) == pytest.approx(float(tau), rel=1e-12), type(model).__name__
+        assert float(bound_c) == pytest.approx(float(bound), rel=1e-12), type(model).__name__
+    assert {_segments._bracketed, _segments._chosen} <= set(seen)
+
+
 def _device_steps(monkeypatch, name, replacement, seed):
     """``(tau, C, target)`` of each model of :func:`_evaluated_models`' device step along
     ``-g`` (without a guess, then with one), on the accelerator's path: pairs of them, with
@@ -352,17 +383,22 @@ def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
     """A device step whose batches' bounds ``C(t_j)`` are made in the compiled pass that
     sums them: the same step and bound, bit for bit, as with the bounds made by PyTorch's
     operations from the compiled sums (on the CPU the compiled code contracts no
-    multiply-add), with and without a guess, for the power, logistic and Cauchy kernels
-    (Cauchy's with a magnitude)."""
+    multiply-add), the arithmetic on the bounds (the bracket, the choice) compiled either
+    way, with and without a guess, for the power, logistic and Cauchy kernels (Cauchy's
+    with a magnitude)."""
     import array_api_compat.torch as xp
+
+    from lfso.models import _segments
 
     original = _fused.trial_sums
     finished = []
 
-    def separate(kernel, r, u, weight, trials, widen, finish=None):
-        sums = original(kernel, r, u, weight, trials, widen)
-        finished.append(finish is not None)
-        return sums if finish is None else finish[0](xp, sums, *finish[1])
+    def separate(kernel, r, u, weight, trials, slack, finish=None):
+        sums = original(kernel, r, u, weight, trials, slack)
+        finished.append(finish is not None and finish[0] is _segments._finished_then)
+        bounds, then = finish[1]
+        values = bounds[0](xp, sums, *bounds[1])
+        return _fused.one_pass(then[0], values, *then[1])
 
     for name, fused, apart in _device_steps(monkeypatch, "trial_sums", separate, 14):
         assert fused == apart, name
@@ -370,25 +406,28 @@ def test_the_compiled_bounds_are_the_operations_bounds(compiled, monkeypatch):
 
 
 def test_the_compiled_grid_step_is_the_operations_step(compiled, monkeypatch):
-    """A device step whose arithmetic on its trial steps (the bracket, the choice) runs as
-    compiled passes: the step and the bound of PyTorch's operations, to rounding (the
-    bracket's power may differ by an ulp), with and without a guess, and the step
-    certified (``tau C <= target``)."""
+    """A device step whose arithmetic on its trial steps (the bracket, the choice) runs in
+    the compiled passes of its batches: the step and the bound of PyTorch's operations, to
+    rounding (the bracket's power may differ by an ulp), with and without a guess, and the
+    step certified (``tau C <= target``)."""
+    import array_api_compat.torch as xp
+
     from lfso.models import _segments
 
-    original = _fused.one_pass
-    grid = (_segments._bracket, _segments._choose)
+    original = _fused.trial_sums
     seen = []
 
-    def eager(function, *arrays):
-        seen.append(function)
-        return None if function in grid else original(function, *arrays)
+    def eager(kernel, r, u, weight, trials, slack, finish=None):
+        bounds, then = finish[1]
+        seen.append(then[0])
+        values = original(kernel, r, u, weight, trials, slack, bounds)
+        return then[0](xp, values, *then[1])
 
-    for name, (tau, bound, target), ops in _device_steps(monkeypatch, "one_pass", eager, 16):
+    for name, (tau, bound, target), ops in _device_steps(monkeypatch, "trial_sums", eager, 16):
         assert tau * bound <= target * (1 + 1e-12), name
         assert tau == pytest.approx(ops[0], rel=1e-12), name
         assert bound == pytest.approx(ops[1], rel=1e-12), name
-    assert set(grid) <= set(seen)
+    assert set(seen) == {_segments._bracketed, _segments._chosen}
 
 
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):

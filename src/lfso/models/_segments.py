@@ -397,8 +397,8 @@ class NormPathSegment(SegmentBound):
         consts = _path_constants(xp, self.p, self.k, self._gamma, self._zeta, *values)
         target = (-eta) * wide(slope)
 
-        def curvature(trials: Any) -> Any:
-            return _path_curvature(xp, self.p, self.k, consts, trials)
+        def curvature(trials: Any, then: Any = None) -> Any:
+            return _finished(xp, _path_curvature(xp, self.p, self.k, consts, trials), then)
 
         top = target / curvature(xp.zeros(1, dtype=f64, device=where))[0]  # (t* <= it)
         fallback = wide(guess if guess is not None and 0.0 < guess < math.inf else 1.0)
@@ -1037,15 +1037,25 @@ def _finished(xp: Any, sums: Any, finish: tuple[Callable[..., Any], tuple[Any, .
     return sums if finish is None else finish[0](xp, sums, *finish[1])
 
 
+def _finished_then(
+    xp: Any,
+    sums: Any,
+    finish: tuple[Callable[..., Any], tuple[Any, ...]] | None,
+    then: tuple[Callable[..., Any], tuple[Any, ...]],
+) -> Any:
+    """:func:`_finished` of the sums, then ``then`` of that (one finishing function for a
+    compiled pass: :meth:`RowSegment._device_values`)."""
+    return _finished(xp, _finished(xp, sums, finish), then)
+
+
 def _grid_step(
     xp: Any,
     target: Any,
     trials: Any,
-    curvature: Callable[[Any], Any],
+    curvature: Callable[[Any, Any], Any],
     t_max: float,
     *,
     finite: bool = False,
-    compiled: bool = False,
 ) -> tuple[Any, Any]:
     """The longest certified step over trial steps, chosen on the device: ``(tau, C)``.
 
@@ -1064,10 +1074,14 @@ def _grid_step(
     between the batch and ``U`` (and is ``U`` where ``C`` is flat), however far beyond the
     batch; elsewhere that trial is not counted. ``tau = 0`` when ``target <= 0`` (``d``
     does not descend). ``finite``: ``curvature`` gives no NaN (it makes it ``inf`` itself).
-    ``compiled``: the arithmetic on the trial steps of each batch (:func:`_bracket`,
-    :func:`_choose`) as one compiled pass (:func:`lfso.models._fused.one_pass`; the same
-    operations, a power of the bracket's ratio by another implementation, so trials of
-    the second batch may move by an ulp: any trials certify their steps).
+
+    ``curvature(trials, then)``, ``then = (function, arguments)``, gives ``function(xp,
+    C(trials), *arguments)``: the arithmetic on each batch's bounds (:func:`_bracketed`,
+    :func:`_chosen`, about twenty operations on a few numbers), which a segment may make in
+    the compiled pass that makes the bounds (:meth:`RowSegment._device_values`: one pass a
+    batch on an accelerator; the same operations, a power of the bracket's ratio by another
+    implementation, so trials of the second batch may move by an ulp: any trials certify
+    their steps).
     """
 
     where = device(trials)
@@ -1075,28 +1089,58 @@ def _grid_step(
     def filled(value: float, dtype: Any) -> Any:  # (made once per process, as a 1-vector)
         return constant(xp, (value,), dtype, where)
 
-    def sanitized(trials: Any) -> Any:  # NaN (inf / inf far out): no finite bound there
-        value = curvature(trials)
-        if finite:
-            return value
-        return xp.where(xp.isnan(value), filled(math.inf, value.dtype), value)
-
-    def run(function: Callable[..., Any], *arrays: Any) -> Any:
-        made = _fused.one_pass(function, *arrays) if compiled else None
-        return function(xp, *arrays) if made is None else made
-
-    first = sanitized(trials)
     # (the constants made on the device once per process: no copy from the host per step)
     kind, f64 = trials.dtype, xp.float64
     tiny = float(xp.finfo(kind).smallest_normal)  # (a positive trial, always)
     fractions = constant(xp, _FRACTIONS, kind, where)
     ends = (filled(0.0, kind), filled(math.inf, kind))
-    refined, beyond = run(_bracket, trials, first, target, fractions, *ends, t_max, tiny)
-    second = sanitized(refined)
+    bracket = (trials, target, fractions, *ends, t_max, tiny, finite)
+    first, refined, beyond = curvature(trials, (_bracketed, bracket))
     size = trials.shape[0] + refined.shape[0]
     counted = constant(xp, (True,) * (size - 1) + (False,), xp.bool, where)
-    ends = (filled(-math.inf, f64), filled(0.0, f64))
-    return run(_choose, trials, refined, first, second, target, beyond, counted, *ends)
+    lows = (filled(-math.inf, f64), filled(0.0, f64), ends[1])
+    choice = (trials, refined, first, target, beyond, counted, *lows, finite)
+    return curvature(refined, (_chosen, choice))
+
+
+def _bracketed(
+    xp: Any,
+    first: Any,
+    trials: Any,
+    target: Any,
+    fractions: Any,
+    zero: Any,
+    inf: Any,
+    t_max: float,
+    tiny: float,
+    finite: bool,
+) -> tuple[Any, Any, Any]:
+    """:func:`_grid_step`'s first batch's bounds ``first`` (NaN as ``inf`` unless
+    ``finite``) with :func:`_bracket`'s ``(trials, beyond)`` from them."""
+    if not finite:  # NaN (inf / inf far out): no finite bound there
+        first = xp.where(xp.isnan(first), inf, first)
+    return (first, *_bracket(xp, trials, first, target, fractions, zero, inf, t_max, tiny))
+
+
+def _chosen(
+    xp: Any,
+    second: Any,
+    trials: Any,
+    refined: Any,
+    first: Any,
+    target: Any,
+    beyond: Any,
+    counted: Any,
+    minus_inf: Any,
+    zero: Any,
+    inf: Any,
+    finite: bool,
+) -> tuple[Any, Any]:
+    """:func:`_choose`'s ``(tau, C)`` from the second batch's bounds ``second`` (NaN as
+    ``inf`` unless ``finite``)."""
+    if not finite:
+        second = xp.where(xp.isnan(second), inf, second)
+    return _choose(xp, trials, refined, first, second, target, beyond, counted, minus_inf, zero)
 
 
 def _bracket(
@@ -1875,19 +1919,24 @@ class RowSegment(SegmentBound):
         return self._rows
 
     def _device_values(
-        self, ts: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+        self,
+        ts: Any,
+        finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
+        then: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
     ) -> Any:
         """``sum_i kernel_i(t_j) w_i`` for the trials (a list, or a 1-d array on the data's
         device): a length-k array on the data's device. ``finish = (function,
         arguments)``: ``function(xp, sums, *arguments)`` of those sums instead (on an
-        accelerator in the compiled pass that sums them, where one runs)."""
+        accelerator in the compiled pass that sums them, where one runs); ``then``, likewise
+        of what ``finish`` made, over the whole batch (in the same pass where the batch is
+        one chunk, else in a compiled pass of its own)."""
         xp, r = self.xp, self.r
         fused = getattr(self.kernel, "fused", None)
         host = r.ndim == 1 and type(r) is np.ndarray
         if fused is not None and (host or (self._views and isinstance(ts, list))):
             # (NumPy rows, or CPU tensors' zero-copy views on the host path)
             values = self._fused_values(fused, ts)
-            return _finished(xp, values, finish)
+            return _finished(xp, _finished(xp, values, finish), then)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
         compiled = self._fused and k > 1  # (one compiled pass a chunk: accelerators)
@@ -1898,12 +1947,21 @@ class RowSegment(SegmentBound):
         count = max(1, -(-k // per))  # (chunks of nearly equal sizes: no lone trial)
         bounds = [k * i // count for i in range(count + 1)]
         chunks = [trials[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+        if compiled and count == 1 and then is not None:  # (one pass for it all)
+            made = self._compiled_sums(trials, (_finished_then, (finish, then)))
+            if made is not None:
+                return made
+            compiled = False
         sums = []
         for chunk in chunks:
             made = self._compiled_sums(chunk, finish) if compiled else None
             compiled = made is not None  # (a pass that did not compile: no second try)
             sums.append(_finished(xp, self._batch_sums(chunk), finish) if made is None else made)
-        return sums[0] if len(sums) == 1 else xp.concat(sums)
+        values = sums[0] if len(sums) == 1 else xp.concat(sums)
+        if then is None:
+            return values
+        made = _fused.one_pass(then[0], values, *then[1]) if compiled else None
+        return _finished(xp, values, then) if made is None else made
 
     def _compiled_sums(
         self, trials: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None
@@ -2231,15 +2289,13 @@ class RowSegment(SegmentBound):
         inf = constant(xp, (math.inf,), f64, device(r))
         finish = (_bounds, (self._pad - 1.0, underflow, self.scale, offset, floor, magnitude, inf))
 
-        def curvature(trials: Any) -> Any:
+        def curvature(trials: Any, then: Any) -> Any:
             with np.errstate(over="ignore"):
-                return self._device_values(trials, finish)
+                return self._device_values(trials, finish, then)
 
         trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         target = (-eta) * wide(self._slope_array)
-        return _grid_step(
-            xp, target, trials, curvature, self.t_max, finite=True, compiled=self._fused
-        )
+        return _grid_step(xp, target, trials, curvature, self.t_max, finite=True)
 
     def step_for(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -2445,7 +2501,10 @@ class ApproachSegment(RowSegment):
         self.underflow = None  # (the weights' sum comes with the first trial)
 
     def _device_values(
-        self, ts: Any, finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+        self,
+        ts: Any,
+        finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
+        then: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
     ) -> Any:
         trials = np.asarray(ts, dtype=self.r.dtype)
         sums, total = _compiled.approach_direct_sums(
@@ -2454,7 +2513,7 @@ class ApproachSegment(RowSegment):
         if total is not None:
             self._weight_sum = total
         sums = sums.astype(self.r.dtype)  # (float64 sums rounded to the rows' dtype)
-        return _finished(self.xp, sums, finish)
+        return _finished(self.xp, _finished(self.xp, sums, finish), then)
 
     def device_step(
         self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
