@@ -209,9 +209,11 @@ def one_pass(function: Callable[..., Any], *arrays: Any) -> Any | None:
     model's elementwise work on its rows (the logistic evaluation's losses and the
     gradient's row factors), the same operations in the same order, which the compiled
     code makes in one read of the rows and one write of each result, where PyTorch's
-    operations read and write each intermediate; or a device step's arithmetic on its
-    trial steps (:func:`lfso.models._segments._bracket`), some twenty operations on a few
-    numbers, one kernel where PyTorch's operations launch one each. A reduction among the
+    operations read and write each intermediate; or an iteration's arithmetic on a few
+    numbers or ``d``-vectors (a device step's on a batch of trial steps made in chunks,
+    :func:`lfso.models._segments._bracketed`; the L-BFGS direction,
+    :func:`lfso.steps._directions._device_direction`), a few kernels where PyTorch's
+    operations launch one each. A reduction among the
     results (a mean, a sum) is summed in another order (the models' functions take theirs
     in float64). ``None`` where the compilation failed (the caller then takes the PyTorch
     operations)."""
