@@ -60,6 +60,20 @@ def compiled(monkeypatch):
     return calls
 
 
+def _spied_passes(monkeypatch):
+    """The functions :func:`lfso.models._fused.one_pass` is called with, in order (it runs
+    as it is)."""
+    original = _fused.one_pass
+    seen = []
+
+    def spied(function, *arrays):
+        seen.append(function)
+        return original(function, *arrays)
+
+    monkeypatch.setattr(_fused, "one_pass", spied)
+    return seen
+
+
 def _exact(r, u, w, coef, m, t):
     """``sum_i w_i coef max(|r_i|, |r_i + t u_i|)^m`` of the float inputs, in mpmath."""
     with mpmath.workdps(80):
@@ -336,14 +350,7 @@ def test_a_device_step_in_chunks_is_the_step_in_one_pass(compiled, monkeypatch):
     A = torch.tensor(rng.standard_normal((300, 4)))
     b = torch.tensor(rng.standard_normal(300))
     x = torch.tensor(rng.standard_normal(4))
-    original = _fused.one_pass
-    seen = []
-
-    def spied(function, *arrays):
-        seen.append(function)
-        return original(function, *arrays)
-
-    monkeypatch.setattr(_fused, "one_pass", spied)
+    seen = _spied_passes(monkeypatch)
     for model in _evaluated_models(A, b):
         steps = []
         for budget in (_segments._BATCH_ELEMENTS, 3 * 300):
@@ -354,7 +361,7 @@ def test_a_device_step_in_chunks_is_the_step_in_one_pass(compiled, monkeypatch):
         (tau, bound), (tau_c, bound_c) = steps
         assert float(tau_c) == pytest.approx(float(tau), rel=1e-12), type(model).__name__
         assert float(bound_c) == pytest.approx(float(bound), rel=1e-12), type(model).__name__
-    assert {_segments._bracketed, _segments._chosen} <= set(seen)
+    assert {_segments._bracket, _segments._choose} <= set(seen)
 
 
 def _device_steps(monkeypatch, name, replacement, seed):
@@ -427,7 +434,7 @@ def test_the_compiled_grid_step_is_the_operations_step(compiled, monkeypatch):
         assert tau * bound <= target * (1 + 1e-12), name
         assert tau == pytest.approx(ops[0], rel=1e-12), name
         assert bound == pytest.approx(ops[1], rel=1e-12), name
-    assert set(seen) == {_segments._bracketed, _segments._chosen}
+    assert set(seen) == {_segments._bracket, _segments._choose}
 
 
 def test_a_failed_compilation_warns_once_and_runs_the_operations(compiled, monkeypatch):
@@ -678,14 +685,7 @@ def test_the_compiled_lbfgs_direction_is_the_operations_direction(
     gs = [H @ x if i % 4 else -(H @ x) for i, x in enumerate(xs)]  # (every fourth skipped)
     gs[13] = gs[13] * (1e306 if dtype == torch.float64 else 1e36)
     points = list(zip(xs, gs, strict=True))
-    calls = []
-    original = _fused.one_pass
-
-    def counted(function, *arrays):
-        calls.append(function)
-        return original(function, *arrays)
-
-    monkeypatch.setattr(_fused, "one_pass", counted)
+    calls = _spied_passes(monkeypatch)
     with cpu_as_accelerator():
         fused = _device_directions(points, memory, dtype)
     assert calls.count(_device_direction) == len(points) - 1  # (the first is -g)
@@ -794,14 +794,7 @@ def test_host_time_with_compiled_passes(compiled, monkeypatch):
     from lfso.bench import host_time
 
     monkeypatch.setattr(_fused, "MIN_ROWS", 12345)
-    seen = []
-    original = _fused.one_pass
-
-    def spied(function, *arrays):
-        seen.append(function)
-        return original(function, *arrays)
-
-    monkeypatch.setattr(_fused, "one_pass", spied)
+    seen = _spied_passes(monkeypatch)
     times = host_time(("lfso-lbfgs",), iters=5, repeats=1, compiled=True)
     assert times["lfso-lbfgs"] > 0.0 and _device_direction in seen
     assert _fused.MIN_ROWS == 12345

@@ -211,7 +211,7 @@ def one_pass(function: Callable[..., Any], *arrays: Any) -> Any | None:
     code makes in one read of the rows and one write of each result, where PyTorch's
     operations read and write each intermediate; or an iteration's arithmetic on a few
     numbers or ``d``-vectors (a device step's on a batch of trial steps made in chunks,
-    :func:`lfso.models._segments._bracketed`; the L-BFGS direction,
+    :func:`lfso.models._segments._bracket`; the L-BFGS direction,
     :func:`lfso.steps._directions._device_direction`), a few kernels where PyTorch's
     operations launch one each. A reduction among the
     results (a mean, a sum) is summed in another order (the models' functions take theirs

@@ -1076,8 +1076,8 @@ def _grid_step(
     does not descend). ``finite``: ``curvature`` gives no NaN (it makes it ``inf`` itself).
 
     ``curvature(trials, then)``, ``then = (function, arguments)``, gives ``function(xp,
-    C(trials), *arguments)``: the arithmetic on each batch's bounds (:func:`_bracketed`,
-    :func:`_chosen`, about twenty operations on a few numbers), which a segment may make in
+    C(trials), *arguments)``: the arithmetic on each batch's bounds (:func:`_bracket`,
+    :func:`_choose`, about twenty operations on a few numbers), which a segment may make in
     the compiled pass that makes the bounds (:meth:`RowSegment._device_values`: one pass a
     batch on an accelerator; the same operations, a power of the bracket's ratio by another
     implementation, so trials of the second batch may move by an ulp: any trials certify
@@ -1095,15 +1095,15 @@ def _grid_step(
     fractions = constant(xp, _FRACTIONS, kind, where)
     ends = (filled(0.0, kind), filled(math.inf, kind))
     bracket = (trials, target, fractions, *ends, t_max, tiny, finite)
-    first, refined, beyond = curvature(trials, (_bracketed, bracket))
+    first, refined, beyond = curvature(trials, (_bracket, bracket))
     size = trials.shape[0] + refined.shape[0]
     counted = constant(xp, (True,) * (size - 1) + (False,), xp.bool, where)
     lows = (filled(-math.inf, f64), filled(0.0, f64), ends[1])
     choice = (trials, refined, first, target, beyond, counted, *lows, finite)
-    return curvature(refined, (_chosen, choice))
+    return curvature(refined, (_choose, choice))
 
 
-def _bracketed(
+def _bracket(
     xp: Any,
     first: Any,
     trials: Any,
@@ -1115,14 +1115,25 @@ def _bracketed(
     tiny: float,
     finite: bool,
 ) -> tuple[Any, Any, Any]:
-    """:func:`_grid_step`'s first batch's bounds ``first`` (NaN as ``inf`` unless
-    ``finite``) with :func:`_bracket`'s ``(trials, beyond)`` from them."""
-    if not finite:  # NaN (inf / inf far out): no finite bound there
+    """:func:`_grid_step`'s second batch from the first: ``(first, trials, beyond)``, the
+    first batch's bounds ``first`` (NaN, ``inf / inf`` far out, as ``inf`` unless
+    ``finite``), the :data:`_FRACTIONS` of the bracket the first batch ``trials`` finds
+    and ``U = target / max_j C(t_j)``, and whether no trial of the first batch was
+    feasible (``zero``, ``inf``: 1-vectors of the trials' dtype)."""
+    if not finite:  # (no finite bound there)
         first = xp.where(xp.isnan(first), inf, first)
-    return (first, *_bracket(xp, trials, first, target, fractions, zero, inf, t_max, tiny))
+    feasible = trials * first >= target
+    lo = xp.max(xp.where(feasible, zero, trials))
+    hi = xp.min(xp.where(feasible, trials, inf))
+    beyond = hi == math.inf  # no feasible trial: the root lies past the batch
+    reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
+    reach = xp.astype(reach, trials.dtype, copy=False)
+    lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
+    hi = xp.where(hi < math.inf, hi, xp.clip(lo * 4.0, max=t_max))
+    return first, xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))]), beyond
 
 
-def _chosen(
+def _choose(
     xp: Any,
     second: Any,
     trials: Any,
@@ -1136,55 +1147,13 @@ def _chosen(
     inf: Any,
     finite: bool,
 ) -> tuple[Any, Any]:
-    """:func:`_choose`'s ``(tau, C)`` from the second batch's bounds ``second`` (NaN as
-    ``inf`` unless ``finite``)."""
+    """:func:`_grid_step`'s ``(tau, C)`` from both batches and their bounds (the second's,
+    ``second``, NaN as ``inf`` unless ``finite``): each trial's certified step and bound,
+    the longest step (``U``, the second batch's last trial, counted only ``beyond`` the
+    first batch; ``counted`` marks the others), ``tau = 0`` where ``target <= 0``
+    (``minus_inf``, ``zero``: float64 1-vectors)."""
     if not finite:
         second = xp.where(xp.isnan(second), inf, second)
-    return _choose(xp, trials, refined, first, second, target, beyond, counted, minus_inf, zero)
-
-
-def _bracket(
-    xp: Any,
-    trials: Any,
-    first: Any,
-    target: Any,
-    fractions: Any,
-    zero: Any,
-    inf: Any,
-    t_max: float,
-    tiny: float,
-) -> tuple[Any, Any]:
-    """:func:`_grid_step`'s second batch from the first: ``(trials, beyond)``, the
-    :data:`_FRACTIONS` of the bracket the first batch ``trials`` (with its bounds
-    ``first``) finds and ``U = target / max_j C(t_j)``, and whether no trial of the first
-    batch was feasible (``zero``, ``inf``: 1-vectors of the trials' dtype)."""
-    feasible = trials * first >= target
-    lo = xp.max(xp.where(feasible, zero, trials))
-    hi = xp.min(xp.where(feasible, trials, inf))
-    beyond = hi == math.inf  # no feasible trial: the root lies past the batch
-    reach = xp.clip(target / xp.max(first), min=tiny, max=t_max)
-    reach = xp.astype(reach, trials.dtype, copy=False)
-    lo = xp.where(lo > 0.0, lo, xp.min(trials) * 0.25)
-    hi = xp.where(hi < math.inf, hi, xp.clip(lo * 4.0, max=t_max))
-    return xp.concat([lo * (hi / lo) ** fractions, xp.reshape(reach, (1,))]), beyond
-
-
-def _choose(
-    xp: Any,
-    trials: Any,
-    refined: Any,
-    first: Any,
-    second: Any,
-    target: Any,
-    beyond: Any,
-    counted: Any,
-    minus_inf: Any,
-    zero: Any,
-) -> tuple[Any, Any]:
-    """:func:`_grid_step`'s ``(tau, C)`` from both batches and their bounds: each trial's
-    certified step and bound, the longest step (``U``, the second batch's last trial,
-    counted only ``beyond`` the first batch; ``counted`` marks the others), ``tau = 0``
-    where ``target <= 0`` (``minus_inf``, ``zero``: float64 1-vectors)."""
     grid = xp.concat([trials, refined])
     bounds_c = xp.concat([first, second])
     steps = xp.minimum(grid, target / bounds_c)
