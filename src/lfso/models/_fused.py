@@ -189,14 +189,7 @@ def approach_rows(
     product and the sum taking it possibly fused into one rounding, inside the two
     roundings :func:`lfso.models._segments.approach`'s argument allows; the weights' sum in
     any order, as the underflow pad takes it). ``None`` where the compilation failed."""
-    import torch
-
-    delta, eps = (  # (a number by a fill: no copy from the host)
-        pad
-        if isinstance(pad, torch.Tensor)
-        else torch.full((), float(pad), dtype=m.dtype, device=m.device)
-        for pad in (delta, eps)
-    )
+    delta, eps = _filled(delta, m), _filled(eps, m)
     rows = _ROWS.get(unit)
     if rows is None:
         rows = _ROWS[unit] = _compile_rows(unit)
@@ -291,12 +284,7 @@ def trial_sums(
     if slack is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
         zero = torch.zeros((), dtype=r.dtype, device=r.device)
         slack = (zero, zero)
-    delta, eps = (  # (a number by a fill: no copy from the host)
-        pad
-        if isinstance(pad, torch.Tensor)
-        else torch.full((), float(pad), dtype=r.dtype, device=r.device)
-        for pad in slack
-    )
+    delta, eps = _filled(slack[0], r), _filled(slack[1], r)
     function, arguments = (None, ()) if finish is None else finish
     sums = _COMPILED.get((kernel, function))
     if sums is None:
@@ -322,6 +310,16 @@ def softmax_sums(
     if grown is None:  # (e^0 = 1: the same ratios)
         grown = trials * 0.0
     return _run(_SOFTMAX, r, u, e0, v2, t0, popoviciu, trials, grown)
+
+
+def _filled(pad: Any, like: Any) -> Any:
+    """``pad`` as a 0-d tensor of ``like``'s dtype and device: a tensor as it is, a number
+    by a fill (no copy from the host)."""
+    import torch
+
+    if isinstance(pad, torch.Tensor):
+        return pad
+    return torch.full((), float(pad), dtype=like.dtype, device=like.device)
 
 
 def _run(compiled: Callable[..., Any], *args: Any) -> Any:

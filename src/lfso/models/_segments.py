@@ -1421,10 +1421,7 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
     if isinstance(eps, float) and _compiled.usable(u):
         return _compiled.slack_weights(u, eps)
     if type(u) is not np.ndarray and _fused.usable(u):
-        pad = (
-            eps if not isinstance(eps, float) else xp.full((), eps, dtype=u.dtype, device=u.device)
-        )
-        made = _fused.one_pass(_weights_and_sum, u, pad)
+        made = _fused.one_pass(_weights_and_sum, u, _fused._filled(eps, u))
         if made is not None:
             return made
     return squared_slack(xp, u, eps), None

@@ -20,7 +20,7 @@ from scipy.linalg.blas import dtrsv as _dtrsv
 from .._arrays import _DOT_DTYPES, materialize, materialize_all, to_floats
 from .._later import Later, later
 from .._validate import integer
-from ..models import Evaluation
+from ..models import Evaluation, _fused
 from ..models._segments import _host_dot, _numpy_view, _viewable
 from ._base import Direction
 
@@ -501,8 +501,6 @@ class _DeviceGram:
         enough (:func:`lfso.models._fused.iteration_compiles`)."""
         import array_api_compat.torch as compat
         import torch
-
-        from ..models import _fused
 
         self.generation += 1
         start, count = self.start, self.count
