@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
-from ._later import has_riders, known_dot, settle_riders, take_riders
+from ._later import has_riders, known_dot, settle_riders, start_fetch, take_riders
 
 __all__ = [
     "Fetched",
     "amax",
     "as_vector",
     "device",
+    "device_norm",
     "distance",
+    "fetch_ahead",
     "fetch_with_norm",
     "like",
     "namespace",
@@ -139,8 +142,49 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
         values = to_floats(*scalars, *extra, grad @ grad)
         gsq = values.pop()
     dot = values.pop() if extra else None
-    gnorm = math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
-    return Fetched(values, gnorm, dot)
+    return Fetched(values, _grad_norm(gsq, grad), dot)
+
+
+def _grad_norm(gsq: float, grad: Any) -> float:
+    """``||grad||`` from ``gsq = grad @ grad``: its square root, or the overflow-safe
+    :func:`norm` where the sum over- or underflowed."""
+    return math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
+
+
+def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[], Fetched], Any]:
+    """:func:`fetch_with_norm` for a PyTorch gradient, started now (:func:`lfso._later.
+    start_fetch`, with the riders pending on its device): the function that reads it (the
+    same :class:`Fetched`, bit for bit; it waits for the values), and ``grad @ grad`` (0-d,
+    on the device) from which the fetch's ``||grad||`` comes (:func:`device_norm`)."""
+    extra = () if probe is None else (grad @ probe,)
+    gsq = grad @ grad
+    fetch = start_fetch([*scalars, *extra, gsq])
+
+    def finish() -> Fetched:
+        values = list(fetch.values())
+        sq = values.pop()
+        dot = values.pop() if extra else None
+        return Fetched(values, _grad_norm(sq, grad), dot)
+
+    return finish, gsq
+
+
+def device_norm(x: Any, sq: Any) -> Any:
+    """``||x||`` as :func:`norm` computes it, a 0-d float64 array on ``x``'s device, from
+    ``sq = x @ x`` computed there: ``sqrt(sq)`` where ``0 < sq < inf``; elsewhere the scaled
+    norm ``m sqrt((x / m) @ (x / m))`` with ``m = max_i |x_i|``, or ``m`` itself where it is
+    0 or not finite. The same operations in the same dtypes, so the same float up to the
+    square root's rounding: PyTorch's float64 square root on the CPU is not always
+    correctly rounded (one unit in the last place from Python's, in about one case in
+    eighty). No host round trip."""
+    xp = namespace(x)
+    f64 = xp.float64
+    sq = xp.astype(sq, f64)
+    scale = reduce_max(xp, xp.abs(x))
+    y = x / xp.where(scale > 0.0, scale, xp.ones_like(scale))
+    scaled = xp.astype(scale, f64) * xp.sqrt(xp.astype(y @ y, f64))
+    safe = xp.where((scale > 0.0) & (scale < math.inf), scaled, xp.astype(scale, f64))
+    return xp.where((sq > 0.0) & (sq < math.inf), xp.sqrt(sq), safe)
 
 
 #: NumPy's reductions as ufunc methods: what ``np.sum``, ``np.max`` and the array methods

@@ -27,13 +27,20 @@ registers it with :func:`remember_dot`; :func:`lfso._arrays.distance` then retur
 ``sqrt`` of the fetched value, the same float that :func:`lfso._arrays.norm` computes
 (``sqrt(float(v @ v))``), with no round trip of its own (:func:`known_dot` likewise for
 the L-BFGS estimate's ``s . y``).
+
+An evaluation can also be *ahead* of the host: inside :func:`ahead` (the loop, around an
+evaluation it makes before it has read the last one's scalars) a model on an accelerator
+starts its one fetch (:func:`start_fetch`) and returns at once; its scalars arrive when
+first read (:meth:`Fetch.values`). On a CUDA device the fetch is a copy into pinned host
+memory that does not wait, and reading waits for that copy alone: work queued after it
+keeps the device busy meanwhile, so such a wait does not drain the device's queue.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -41,18 +48,24 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "Fetch",
     "Later",
     "accelerated",
+    "ahead",
     "cpu_as_accelerator",
     "deferring",
     "has_riders",
     "host_value",
+    "in_wait",
+    "is_ahead",
     "known_dot",
     "later",
     "remember_dot",
     "riding",
     "settle_riders",
+    "start_fetch",
     "take_riders",
+    "watch_waits",
 ]
 
 _PENDING: ContextVar[list[Later] | None] = ContextVar("lfso_riders", default=None)
@@ -64,6 +77,15 @@ _KNOWN: ContextVar[list[Known] | None] = ContextVar("lfso_known", default=None)
 _KEEP = 3
 #: Whether PyTorch CPU tensors take the accelerator's path (see :func:`cpu_as_accelerator`).
 _CPU_AS_ACCELERATOR: ContextVar[bool] = ContextVar("lfso_cpu_as_accelerator", default=False)
+#: Whether an evaluation may leave its scalars on their way (see :func:`ahead`).
+_AHEAD: ContextVar[bool] = ContextVar("lfso_ahead", default=False)
+#: Fetches started so far: a fetch read after a later one started does not drain the queue.
+_STARTED = [0]
+#: Told of each wait for a fetch, ``True`` where it drains the device's queue (see
+#: :func:`watch_waits`).
+_WAITS: ContextVar[Callable[[bool], None] | None] = ContextVar("lfso_waits", default=None)
+#: Inside a wait for a fetch (its own conversions are the wait, not more round trips).
+_IN_WAIT: ContextVar[bool] = ContextVar("lfso_in_wait", default=False)
 
 
 class Later:
@@ -73,14 +95,17 @@ class Later:
     rider in one round trip if the value has not arrived yet.
     """
 
-    __slots__ = ("array", "value")
+    __slots__ = ("array", "fetch", "value")
 
     def __init__(self, array: Any) -> None:
         self.array = array
         self.value: float | None = None
+        self.fetch: Fetch | None = None  # the fetch that took it, until it arrives
 
     def get(self) -> float:
         """The value as a Python float (a round trip only if no fetch brought it yet)."""
+        if self.value is None and self.fetch is not None:
+            self.fetch.values()  # (on its way: wait for it)
         if self.value is None:
             pending = _PENDING.get()
             riders = [self] + [r for r in (pending or ()) if r is not self and r.value is None]
@@ -235,6 +260,116 @@ def settle_riders(riders: list[Later], values: list[float]) -> None:
     """Record the fetched ``values`` of ``riders``."""
     for rider, value in zip(riders, values, strict=True):
         rider.value = float(value)
+
+
+class Fetch:
+    """0-d PyTorch arrays of one device, with the riders pending there, on their way to
+    the host (:func:`start_fetch`; numbers among them are kept as they are).
+
+    They are stacked into one array on the device; on a CUDA device that array is copied
+    into pinned host memory without waiting (``non_blocking=True``) and an event is
+    recorded after the copy, so that :meth:`values` waits for the copy alone, not for the
+    work queued after it. Elsewhere (CPU tensors, where the values exist already; other
+    accelerators, where the read is one synchronising copy) the copy is made when the
+    values are first read. Whether a read drains the device's queue is told to
+    :func:`watch_waits`: it does not where another fetch was started since (the device
+    then holds the work that fetch follows).
+    """
+
+    __slots__ = ("_count", "_event", "_host", "_known", "_riders", "_serial", "_values")
+
+    def __init__(self, arrays: list[Any]) -> None:
+        import torch
+
+        # (numbers already on the host stay there, in their places)
+        self._known = [None if isinstance(a, torch.Tensor) else float(a) for a in arrays]
+        tensors = [a.reshape(()) for a in arrays if isinstance(a, torch.Tensor)]
+        riders = take_riders(tensors[0])
+        stacked = torch.stack(tensors + [r.array.reshape(()) for r in riders])
+        for rider in riders:
+            rider.fetch = self
+        self._riders, self._count = riders, len(tensors)
+        self._values: list[float] | None = None
+        self._host: Any = stacked
+        self._event: Any = None
+        if stacked.device.type == "cuda":
+            with torch.cuda.device(stacked.device):
+                host = torch.empty(stacked.shape, dtype=stacked.dtype, pin_memory=True)
+                host.copy_(stacked, non_blocking=True)
+                self._event = torch.cuda.Event()
+                self._event.record()
+            self._host = host
+        _STARTED[0] += 1
+        self._serial = _STARTED[0]
+
+    def values(self) -> list[float]:
+        """The arrays' values as floats, in order (the riders' are recorded on them); the
+        first call waits for them."""
+        values = self._values
+        if values is None:
+            watch = _WAITS.get()
+            if watch is not None:
+                watch(_STARTED[0] == self._serial)  # (no fetch started since: a drain)
+            token = _IN_WAIT.set(True)
+            try:
+                if self._event is not None:
+                    self._event.synchronize()
+                host = self._host.tolist()
+            finally:
+                _IN_WAIT.reset(token)
+            self._host = self._event = None
+            riders = self._riders
+            if riders:
+                settle_riders(riders, host[self._count :])
+                for rider in riders:
+                    rider.fetch = None
+            fetched = iter(host)
+            values = [next(fetched) if v is None else v for v in self._known]
+            self._values = values
+        return values
+
+
+def start_fetch(arrays: list[Any]) -> Fetch:
+    """Start bringing ``arrays`` (0-d PyTorch arrays of one device, at least one, or
+    numbers already on the host) and the riders pending on that device to the host; see
+    :class:`Fetch`."""
+    return Fetch(arrays)
+
+
+@contextlib.contextmanager
+def ahead() -> Iterator[None]:
+    """Inside the block an evaluation on an accelerator may start its fetch and return
+    before its scalars arrive (:func:`is_ahead`): the loop's evaluation of a point it
+    reached before reading the last point's scalars."""
+    token = _AHEAD.set(True)
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
+
+
+def is_ahead(array: Any) -> bool:
+    """Whether an evaluation whose gradient is ``array`` may leave its scalars on their
+    way: inside :func:`ahead`, on an accelerator (:func:`accelerated`)."""
+    return _AHEAD.get() and accelerated(array)
+
+
+@contextlib.contextmanager
+def watch_waits(watch: Callable[[bool], None]) -> Iterator[None]:
+    """Inside the block, ``watch(drains)`` is called at each first read of a
+    :class:`Fetch` (``drains``: no fetch was started after it, so the read waits for the
+    device's whole queue); the read's own conversion to host values is inside the wait
+    (:func:`in_wait` is true there)."""
+    token = _WAITS.set(watch)
+    try:
+        yield
+    finally:
+        _WAITS.reset(token)
+
+
+def in_wait() -> bool:
+    """Whether a :class:`Fetch` is being read (see :func:`watch_waits`)."""
+    return _IN_WAIT.get()
 
 
 def host_value(value: Any) -> float:

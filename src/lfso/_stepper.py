@@ -21,6 +21,7 @@ the one place a history row is written and the risk indicators observe it;
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import sys
@@ -31,11 +32,12 @@ from typing import Any
 from array_api_compat import is_dask_array
 
 from ._arrays import materialize, namespace, rounding
-from ._later import host_value, riding
+from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
 from ._result import STALL_ITERATIONS, History, Result, Status
 from ._validate import callback_list
 from .models import Evaluation
+from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
@@ -185,6 +187,10 @@ class Stepper:
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
         self.flags = 0  # the risk bits of the last row arrive() recorded
+        self._ahead = False  # whether evaluations may leave their scalars on their way
+        # the move that reached the current point, whose scalars are on their way, and the
+        # point before it (see advance)
+        self._behind: tuple[Any, bool, Any, Evaluation | None] | None = None
 
     # -- the pieces every driver shares ------------------------------------------------------
 
@@ -323,6 +329,7 @@ class Stepper:
         # (lfso._later): they are read in advance() only after that evaluation.
         self._scope = riding()
         self._scope.__enter__()
+        self._ahead = rule.host_free and not self._lazy and accelerated(ev.grad)
         try:
             # At a stationary point (g = 0 exactly) there is nothing to do: no rule is
             # started, since LFSO's radius and the estimators' first secant are undefined.
@@ -373,47 +380,154 @@ class Stepper:
     def advance(self) -> bool:
         """One iteration: the stopping tests, the rule's move (:meth:`move`), the
         evaluation of the new point, its arrival (:meth:`arrive`), the best point, the
-        callbacks. Whether the run has stopped (then call :meth:`result`)."""
+        callbacks. Whether the run has stopped (then call :meth:`result`).
+
+        On an accelerator, with a rule whose move needs nothing from the host
+        (:attr:`lfso.steps.StepRule.host_free`), the iteration runs one point ahead: the
+        evaluation of the new point starts its fetch and returns (:func:`lfso._later.
+        ahead`), the next iteration takes its move from that point at once, starts the
+        next evaluation, and only then reads the point's scalars (its arrival, the best
+        point, the callbacks, the stopping tests), so that the device has work queued
+        while the host waits. The run's points, rows and status are those of the
+        iteration in order; a run that stops at a point has also evaluated the one after
+        it (counted in ``nfev``)."""
         if self.status is not None:
             return True
-        ev: Evaluation = self.ev  # type: ignore[assignment]
+        if self._behind is not None:
+            return self._advance_ahead()
         try:
-            if ev.grad_norm <= self.threshold:  # (threshold 0: only an exact stationary point)
-                return self._stop(Status.CONVERGED)
-            if self.nit >= self.max_iter:
-                return self._stop(Status.MAX_ITER)
-            if self.nit - self._improved >= STALL_ITERATIONS and self._stalls():
-                return self._stop(Status.STALLED)
-            move = self.move()
-            if self._lazy:
-                move.x = materialize(move.x)
-            x = move.x
-            # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
-            # unless the rule uses the probe itself or brought its own evaluation.
-            audit_dot = self.audit and move.probe is None and move.evaluation is None
-            new = move.evaluation or self.objective.evaluate(
-                x,
-                bound=self._need_bound,
-                hint=move.hint,
-                probe=ev.grad if audit_dot else move.probe,
-                # (a carried product bounds its own drift, and is None once past budget)
-                product=move.product,
-            )
+            if self._stops(self.ev, self.nit):  # type: ignore[arg-type]
+                return True
+            move, x, new, audit_dot = self._take()
             self.nit = nit = self.nit + 1
-            self._pending = (nit, x, new)  # one store, before the row that records it
-            step, lipschitz, radius = move.step, move.L, move.R
-            if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
-                step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
-            if not self.arrive(
-                x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None
-            ):
+            if self._pending_at(new):  # (read at the next iteration, after its move)
+                self._behind = (move, audit_dot, self.x, self.ev)
+                self.x, self.ev = x, new
+                return False
+            if not self._settle(nit, x, new, move, audit_dot):
                 return self._stop(Status.NON_FINITE)
-            self._keep_best(nit, x, new)
-            if self.callbacks:
-                self.report(x, new)
         except BaseException as exc:
             return self._stop(exc)
         return False
+
+    def _stops(self, ev: Evaluation, nit: int) -> bool:
+        """The stopping tests at the point ``nit`` (evaluated as ``ev``) before a move from
+        it; whether the run stopped."""
+        if ev.grad_norm <= self.threshold:  # (threshold 0: only an exact stationary point)
+            return self._stop(Status.CONVERGED)
+        if nit >= self.max_iter:
+            return self._stop(Status.MAX_ITER)
+        if nit - self._improved >= STALL_ITERATIONS and self._stalls():
+            return self._stop(Status.STALLED)
+        return False
+
+    def _take(self) -> tuple[Any, Any, Evaluation, bool]:
+        """The rule's move from the current point and the evaluation of the point it
+        reaches (ahead of its host scalars where the run goes ahead): ``(move, x, new,
+        audit_dot)``."""
+        ev: Evaluation = self.ev  # type: ignore[assignment]
+        move = self.move()
+        if self._lazy:
+            move.x = materialize(move.x)
+        x = move.x
+        # The oracle audit needs g_new @ g_prev: asked for with the evaluation (a probe)
+        # unless the rule uses the probe itself or brought its own evaluation.
+        audit_dot = self.audit and move.probe is None and move.evaluation is None
+        new = move.evaluation
+        if new is None:
+            with ahead() if self._ahead else contextlib.nullcontext():
+                new = self.objective.evaluate(
+                    x,
+                    bound=self._need_bound,
+                    hint=move.hint,
+                    probe=ev.grad if audit_dot else move.probe,
+                    # (a carried product bounds its own drift, and is None once past budget)
+                    product=move.product,
+                )
+        return move, x, new, audit_dot
+
+    def _pending_at(self, new: Evaluation) -> bool:
+        """Whether the run goes on ahead of ``new``'s scalars: they are on their way, the
+        rule's move needs none of them, and a move from its point is allowed."""
+        rule = self.rule
+        return (
+            isinstance(new, PendingEvaluation)
+            and new.pending
+            and rule is not None
+            and rule.host_free
+            and self.nit < self.max_iter
+        )
+
+    def _advance_ahead(self) -> bool:
+        """:meth:`advance` from a point whose scalars are on their way: the move from it
+        and the next evaluation, then the point's arrival and stopping tests (see
+        :meth:`advance`)."""
+        behind, self._behind = self._behind, None
+        assert behind is not None
+        x, ev, nit = self.x, self.ev, self.nit
+        assert ev is not None
+        if not self._pending_at(ev):  # (read it now, and go on in order)
+            try:
+                if not self._arrived(nit, x, ev, behind):
+                    return self._stop(Status.NON_FINITE)
+            except BaseException as exc:
+                return self._stop(exc)
+            return self.advance()
+        before = behind[3]
+        if isinstance(ev, PendingEvaluation) and before is not None:
+            ev.follow(before)  # (a carried product's budget: tested on the last arrival)
+        try:
+            taken = self._take()
+        except BaseException as exc:  # (the point's own status first, as in order)
+            try:
+                if not self._arrived(nit, x, ev, behind):
+                    return self._stop(Status.NON_FINITE)
+                if self._stops(ev, nit):
+                    return True
+            except BaseException as late:
+                return self._stop(late)
+            return self._stop(exc)
+        try:
+            if not self._arrived(nit, x, ev, behind):
+                return self._stop(Status.NON_FINITE)
+            if self._stops(ev, nit):
+                return True
+        except BaseException as exc:
+            return self._stop(exc)
+        move, x_new, new, audit_dot = taken
+        self.nit = nit + 1
+        if self._pending_at(new):
+            self._behind = (move, audit_dot, x, ev)
+            self.x, self.ev = x_new, new
+            return False
+        try:
+            if not self._settle(nit + 1, x_new, new, move, audit_dot):
+                return self._stop(Status.NON_FINITE)
+        except BaseException as exc:
+            return self._stop(exc)
+        return False
+
+    def _arrived(self, nit: int, x: Any, ev: Evaluation, behind: tuple[Any, ...]) -> bool:
+        """:meth:`_settle` for the point the run went ahead of (``behind``: the move that
+        reached it, its audit flag, and the point before it, which stays the current one
+        if this one is not finite)."""
+        move, audit_dot, last_x, last_ev = behind
+        self.x, self.ev = last_x, last_ev
+        return self._settle(nit, x, ev, move, audit_dot)
+
+    def _settle(self, nit: int, x: Any, new: Evaluation, move: Any, audit_dot: bool) -> bool:
+        """The arrival at the point ``nit`` (``x``, evaluated as ``new``, reached by
+        ``move``): its row, the best point, the callbacks. Whether it is finite."""
+        self._pending = (nit, x, new)  # one store, before the row that records it
+        step, lipschitz, radius = move.step, move.L, move.R
+        if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
+            step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
+        if not self.arrive(x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None):
+            return False
+        self._keep_best(nit, x, new)
+        if self.callbacks:
+            self.report(x, new)
+        return True
 
     def _keep_best(self, nit: int, x: Any, new: Evaluation) -> None:
         """Weigh the point ``x`` (iteration ``nit``, evaluated as ``new``, finite) as the

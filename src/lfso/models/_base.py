@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrays import error_gamma, norm, to_floats
+from .._arrays import (
+    Fetched,
+    device_norm,
+    error_gamma,
+    fetch_ahead,
+    fetch_with_norm,
+    norm,
+    to_floats,
+)
+from .._later import is_ahead, start_fetch
 from .._validate import real
 from ..oracles._ball import LocalSmoothnessOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
 
-__all__ = ["EXTRAS", "Evaluation", "Model"]
+__all__ = [
+    "EXTRAS",
+    "Evaluation",
+    "Model",
+    "PendingEvaluation",
+    "fetched_evaluation",
+    "fetched_scalars",
+]
 
 #: The optional inputs of :meth:`Model.evaluate` beyond ``bound``; a model declares the
 #: ones it uses in :attr:`Model.extras`.
@@ -57,6 +74,127 @@ class Evaluation:
     probe_dot: float | None = None
     product: Any = None
     carried: bool = False
+
+
+#: The fields of an :class:`Evaluation` that come from its host fetch.
+_FETCHED = ("value", "grad_norm", "bound", "probe_dot", "product", "carried")
+
+
+#: The slot of :attr:`Evaluation.product` (a pending evaluation's is there at once).
+_PRODUCT = Evaluation.__dict__["product"]
+
+
+def _fetched_field(name: str) -> property:
+    """A field of :class:`PendingEvaluation`: the slot of :class:`Evaluation`, read once
+    the fetch has arrived (``product``: at once, where the model gave one)."""
+    slot = Evaluation.__dict__[name]  # (the slot's member descriptor)
+    early = name == "product"
+
+    def get(self: PendingEvaluation) -> Any:
+        if self._finish is not None and not (early and slot.__get__(self) is not None):
+            self.settle()
+        return slot.__get__(self)
+
+    def put(self: PendingEvaluation, value: Any) -> None:
+        slot.__set__(self, value)
+
+    return property(get, put, doc=f"As :attr:`Evaluation.{name}` (waits for the fetch).")
+
+
+class PendingEvaluation(Evaluation):
+    """An :class:`Evaluation` whose host scalars are still on their way from the device
+    (:func:`lfso._later.ahead`): ``grad`` is there at once, and so is a carried
+    ``product`` where the model gives one (its drift and ``||x||_inf`` are 0-d device
+    arrays until the fetch arrives, host floats after); the first read of any other field
+    waits for the fetch (:meth:`settle`, by ``finish()``, which returns the evaluation
+    the model would have returned after a fetch that waited: the same fields, bit for
+    bit)."""
+
+    __slots__ = ("_finish", "_norm", "_sq")
+
+    def __init__(
+        self,
+        grad: Any,
+        finish: Callable[[], Evaluation],
+        sq: Any = None,
+        product: Any = None,
+    ) -> None:
+        self._finish: Callable[[], Evaluation] | None = None
+        Evaluation.__init__(self, math.nan, grad, math.nan)
+        _PRODUCT.__set__(self, product)
+        self._finish = finish
+        self._sq = sq  # grad @ grad on the device, as fetched (None: not known there)
+        self._norm: Any = None
+
+    def follow(self, before: Evaluation) -> None:
+        """``before`` is the evaluation of the point before, arrived: until this one's fetch
+        arrives, its product's drift budget is tested on ``before``'s
+        (:meth:`lfso.models._segments.CarriedProduct.arrived`)."""
+        product = _PRODUCT.__get__(self)
+        if self._finish is not None and product is not None:
+            product.source = before.product
+
+    def device_grad_norm(self) -> Any:
+        """``grad_norm`` as a 0-d float64 array on the gradient's device
+        (:func:`lfso._arrays.device_norm` of the fetched ``grad @ grad``: the same float, up
+        to the square root's rounding); ``None`` where the model did not fetch that product
+        with the gradient."""
+        if self._norm is None and self._sq is not None:
+            self._norm = device_norm(self.grad, self._sq)
+        return self._norm
+
+    @property
+    def pending(self) -> bool:
+        """Whether the fetch has not been read yet."""
+        return self._finish is not None
+
+    def settle(self) -> None:
+        """Wait for the fetch and take its fields (nothing if they arrived)."""
+        finish, self._finish = self._finish, None
+        if finish is None:
+            return
+        done = finish()
+        for name in _FETCHED:
+            Evaluation.__dict__[name].__set__(self, getattr(done, name))
+
+
+for _name in _FETCHED:
+    setattr(PendingEvaluation, _name, _fetched_field(_name))
+
+
+def fetched_evaluation(
+    grad: Any,
+    scalars: list[Any],
+    probe: Any,
+    make: Callable[[Fetched], Evaluation],
+    measured: Any = None,
+    product: Any = None,
+) -> Evaluation:
+    """``make(fetch_with_norm(measured, *scalars, probe=probe))``: a model's evaluation
+    from its one fetch (``measured``: the array whose norm and probe dot it brings, by
+    default the gradient ``grad``). Inside :func:`lfso._later.ahead` on an accelerator the
+    fetch is started (:func:`lfso._arrays.fetch_ahead`) and a :class:`PendingEvaluation`
+    with the gradient ``grad`` and the carried ``product`` (its drift and ``||x||_inf``
+    0-d arrays on the device; ``make`` gives them their host values) returned at once,
+    which calls ``make`` when first read."""
+    measured = grad if measured is None else measured
+    if is_ahead(grad):  # (the loop reads it later: the fetch is on its way meanwhile)
+        finish, sq = fetch_ahead(measured, *scalars, probe=probe)
+        norm_sq = sq if measured is grad else None
+        return PendingEvaluation(grad, lambda: make(finish()), norm_sq, product)
+    return make(fetch_with_norm(measured, *scalars, probe=probe))
+
+
+def fetched_scalars(
+    grad: Any, scalars: list[Any], make: Callable[[list[float]], Evaluation]
+) -> Evaluation:
+    """``make(to_floats(*scalars))``, or inside :func:`lfso._later.ahead` on an
+    accelerator (where ``grad`` is) the :class:`PendingEvaluation` that calls it when
+    first read, its fetch started (:func:`lfso._later.start_fetch`)."""
+    if is_ahead(grad):
+        fetch = start_fetch(scalars)
+        return PendingEvaluation(grad, lambda: make(list(fetch.values())))
+    return make(to_floats(*scalars))
 
 
 class Model(LocalSmoothnessOracle):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import fetch_with_norm, namespace, to_float
+from .._arrays import Fetched, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
 from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
-from ._base import Evaluation, Model
+from ._base import Evaluation, Model, fetched_evaluation
 
 __all__ = ["FunctionModel"]
 
@@ -109,11 +109,6 @@ class FunctionModel(Model):
         product: Any = None,
     ) -> Evaluation:
         raw, grad = self._value_grad(x)
-        if isinstance(raw, float):
-            value = raw
-            _, gnorm, dot = fetch_with_norm(grad, probe=probe)
-        else:  # a 0-d array of the gradient's library: one round trip for all of it
-            (value,), gnorm, dot = fetch_with_norm(grad, raw, probe=probe)
         local: LocalBound | None = None
         if bound:
             if self.smoothness is None:
@@ -122,7 +117,13 @@ class FunctionModel(Model):
                     "or use a model from lfso.models"
                 )
             local = self.smoothness.at(x)
-        return Evaluation(value, grad, gnorm, local, dot)
+
+        def make(fetched: Fetched) -> Evaluation:
+            (value,), gnorm, dot = fetched
+            return Evaluation(value, grad, gnorm, local, dot)
+
+        # (a 0-d array of the gradient's library: one round trip for all of it)
+        return fetched_evaluation(grad, [raw], probe, make)
 
     def value(self, x: Any) -> float:
         out = self._fun(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,18 @@ def _host_losses(
     np.abs(ratio, out=ratio)  # sigma(-m)
     ratio *= negated_signs
     return e, ratio, distance
+
+
+def _paper_radius(local: Any) -> Callable[[Evaluation], None] | None:
+    """Where the evaluation has a bound, the step that sets its paper radius to
+    ``||grad f(x)||`` once that is on the host."""
+    if local is None:
+        return None
+
+    def set_radius(evaluation: Evaluation) -> None:
+        local.paper_radius = evaluation.grad_norm
+
+    return set_radius
 
 
 class LogisticRegression(Model):
@@ -346,11 +359,10 @@ class LogisticRegression(Model):
                 self.l2,
                 frobenius=self.oracle == "paper",
             )
-        evaluation = fetch_evaluation(grad, loss, local, hint, probe, (z, drift, x_inf))
-        evaluation.product.rows = distance  # (|m| = |z|: the segment at x reads it again)
-        if local is not None:
-            local.paper_radius = evaluation.grad_norm
-        return evaluation
+        # (|m| = |z|: the segment at x reads it again)
+        return fetch_evaluation(
+            grad, loss, local, hint, probe, (z, drift, x_inf), distance, _paper_radius(local)
+        )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Margin intervals' distance to the decision boundary (see the class docstring)."""
@@ -371,7 +383,7 @@ class LogisticRegression(Model):
         # ||d||_inf, folded into the rows (approach) and the weights (|u| + eps)^2.
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
-        product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax))
+        product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax, evaluation.product))
         slope = evaluation.grad @ direction
         if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
             pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import error_gamma, fetch_with_norm, namespace, reduce_max, reduce_sum, to_floats
+from .._arrays import Fetched, error_gamma, namespace, reduce_max, reduce_sum
 from .._validate import power
 from ..oracles._bounds import ConstantBound, LocalBound, PowerBound
 from ..oracles._segment import SegmentBound
-from ._base import Evaluation, Model
+from ._base import Evaluation, Model, fetched_evaluation, fetched_scalars
 from ._segments import (
     NormPathSegment,
     RowSegment,
@@ -185,22 +185,26 @@ class PowerNorm(Model):
         wanted = [top, ssum, reduce_max(xp, xp.abs(grad))]
         if probe is not None:  # grad @ probe = c X (x / X) @ probe: same round trip
             wanted.append(reduce_sum(xp, unit * probe))
-        values = to_floats(*wanted)
-        big, small = values[0], values[1]
-        value = gnorm = 0.0
-        dot = None if probe is None else 0.0
-        if big > 0.0:
-            value, peak = _norm_powers(big, small, p)
-            gnorm = peak * math.sqrt(small) if values[2] < math.inf else math.inf
-            if probe is not None:
-                dot = peak * values[3]
-        local = None
-        if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
-            n = int(x.shape[0])
-            tiny = float(xp.finfo(x.dtype).smallest_normal)
-            pad = 1.0 + error_gamma(n + 4, x.dtype)
-            local = self.bound_from_norm(big * (math.sqrt(small) * pad + math.sqrt(2 * n * tiny)))
-        return Evaluation(value, grad, gnorm, local, dot)
+
+        def make(values: list[float]) -> Evaluation:
+            big, small = values[0], values[1]
+            value = gnorm = 0.0
+            dot = None if probe is None else 0.0
+            if big > 0.0:
+                value, peak = _norm_powers(big, small, p)
+                gnorm = peak * math.sqrt(small) if values[2] < math.inf else math.inf
+                if probe is not None:
+                    dot = peak * values[3]
+            local = None
+            if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
+                n = int(x.shape[0])
+                tiny = float(xp.finfo(x.dtype).smallest_normal)
+                pad = 1.0 + error_gamma(n + 4, x.dtype)
+                norm = big * (math.sqrt(small) * pad + math.sqrt(2 * n * tiny))
+                local = self.bound_from_norm(norm)
+            return Evaluation(value, grad, gnorm, local, dot)
+
+        return fetched_scalars(grad, wanted, make)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """The exact supremum of the curvature along the segment, bounded despite rounding
@@ -299,11 +303,14 @@ class PowerSum(Model):
             total = reduce_sum(xp, au ** (2 * p - 2) * au * au)
         # Each |x_i|^(2p-1) over- or underflows only with its own gradient entry.
         grad = (2 * p) * (w * x)
-        scalars, gnorm, dot = fetch_with_norm(grad, total, top, probe=probe)
-        total_h, big = scalars
-        value = _power(total_h, big, 2.0 * p) if big > 0.0 else 0.0
-        local = self.bound_from_max(big) if bound else None
-        return Evaluation(value, grad, gnorm, local, dot)
+
+        def make(fetched: Fetched) -> Evaluation:
+            (total_h, big), gnorm, dot = fetched
+            value = _power(total_h, big, 2.0 * p) if big > 0.0 else 0.0
+            local = self.bound_from_max(big) if bound else None
+            return Evaluation(value, grad, gnorm, local, dot)
+
+        return fetched_evaluation(grad, [total, top], probe, make)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Per-coordinate endpoint suprema (see the class docstring), in float64."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import (
+    Fetched,
     amax,
     error_gamma,
     fetch_with_norm,
@@ -23,14 +24,21 @@ from .._arrays import (
     to_floats,
     to_numpy,
 )
+from .._later import is_ahead
 from .._validate import matrix_norm, power, regression_data
 from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
-from ._base import Evaluation, Model
+from ._base import Evaluation, Model, fetched_evaluation
 from ._host import device_product, host_twin
 from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
-from ._rows import ProductDrift, inf_norm, point_inf_norm, point_product, taken_product
+from ._rows import (
+    ProductDrift,
+    inf_norm,
+    point_inf_norm,
+    point_product,
+    taken_product,
+)
 from ._segments import (
     _PLAIN_HIGH,
     _PLAIN_LOW,
@@ -310,15 +318,22 @@ class LpRegression(_LinearModel):
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
                 scalars.append(self._row_sq @ ws)
-        values, gnorm, dot = fetch_with_norm(grad, *scalars, probe=probe)
-        local = None
-        if bound:
-            wmax = values[3] * (self._pad_max if w is not None else 1.0)
-            t0 = values[4] * self._pad_sum if len(values) > 4 else None
-            local = self._bound(wmax, t0)
-        carried = CarriedProduct(ax, values[2], None if x_inf is None else values[1])
+        plain = w is None
+        carried = CarriedProduct(ax, drift, x_inf)  # (host scalars once fetched)
         carried.rows = r  # (the segment at x reads r again)
-        return Evaluation(values[0], grad, gnorm, local, dot, carried, values[2] > 0.0)
+
+        def make(fetched: Fetched) -> Evaluation:
+            values, gnorm, dot = fetched
+            local = None
+            if bound:
+                wmax = values[3] * (1.0 if plain else self._pad_max)
+                t0 = values[4] * self._pad_sum if len(values) > 4 else None
+                local = self._bound(wmax, t0)
+            carried.drift, carried.source = values[2], None
+            carried.xmax = None if x_inf is None else values[1]
+            return Evaluation(values[0], grad, gnorm, local, dot, carried, values[2] > 0.0)
+
+        return fetched_evaluation(grad, scalars, probe, make, product=carried)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Per-row endpoint suprema along ``u = A d`` (see the class docstring)."""
@@ -329,7 +344,8 @@ class LpRegression(_LinearModel):
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
         u = materialize(self._product(direction))
         dmax = inf_norm(direction)
-        product = materialized_product(ax, u, self._drift.carry(drift, xmax, dmax))
+        carry = self._drift.carry(drift, xmax, dmax, evaluation.product)
+        product = materialized_product(ax, u, carry)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
         eps = self._residual_gamma * self._alpha * dmax
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
@@ -611,31 +627,67 @@ class CompositeLeastSquares(_LinearModel):
                 with np.errstate(over="ignore"):
                     grad = factor * atr
                 gmax = float(np.abs(grad).max())
-        else:
-            # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow),
-            # and grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
-            top = reduce_max(xp, xp.abs(r))
-            unit = r / _nonzero(xp, top)
-            # ||r||^2 / R^2, in [1, n]. (Dask: persisted with R and r / R, as the gradient,
-            # the fetch and the segment read them; so is the gradient, which the step reads
-            # again.)
-            small, top, unit = materialize_all(unit @ unit, top, unit)
-            atr = materialize(self._adjoint(r))
-            factor = _norm_scale(xp, atr, p, top, small)
-            with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
-                grad = materialize(factor * atr)
-            scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
-            # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
-            # the gradient's largest entry (inf where it overflowed), probe.
-            scalars = [small, top, 0.0 if x_inf is None else x_inf, drift]
-            scalars.append(reduce_max(xp, xp.abs(grad)))
-            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetch_with_norm(
-                atr, *scalars, probe=probe
-            )
-            r_top = big
+            found = (small, big, x_top, drift, gmax, atr_norm, atr_dot, r_top, powers)
+            arrays = (ax, r, grad, sq)
+            return self._fetched(x, bound, hint, probe, x_inf is not None, arrays, None, found)
+        # ||r||^2 = R^2 ||r / R||^2 with R = max_i |r_i| (no overflow or underflow),
+        # and grad f = c A^T r with c = 2p ||r||^(2p-2) computed in float64 (power.py)
+        top = reduce_max(xp, xp.abs(r))
+        unit = r / _nonzero(xp, top)
+        # ||r||^2 / R^2, in [1, n]. (Dask: persisted with R and r / R, as the gradient,
+        # the fetch and the segment read them; so is the gradient, which the step reads
+        # again.)
+        small, top, unit = materialize_all(unit @ unit, top, unit)
+        atr = materialize(self._adjoint(r))
+        factor = _norm_scale(xp, atr, p, top, small)
+        with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
+            grad = materialize(factor * atr)
+        scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
+        # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
+        # the gradient's largest entry (inf where it overflowed), probe.
+        scalars = [small, top, 0.0 if x_inf is None else x_inf, drift]
+        scalars.append(reduce_max(xp, xp.abs(grad)))
+
+        carried = _Residual(ax, drift, x_inf)  # (host scalars once fetched)
+        ahead = is_ahead(grad)
+
+        def make(fetched: Fetched) -> Evaluation:
+            (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetched
             powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
-        xmax = None if x_inf is None else x_top  # (None: a segment at x computes it)
-        if xmax is not None and drift > 0.0 and self._drift.stale(drift, xmax):
+            found = (small, big, x_top, drift, gmax, atr_norm, atr_dot, big, powers)
+            arrays = (ax, r, grad, sq)
+            # (made ahead, the evaluation's gradient is in use: no evaluation afresh)
+            early = carried if ahead else None
+            return self._fetched(
+                x, bound, hint, probe, x_inf is not None, arrays, scaled, found, early
+            )
+
+        # (the gradient's norm is ||A^T r|| scaled: fetched with A^T r's)
+        early = carried if ahead else None
+        if early is not None:
+            self._keep(early, r, scaled, sq)
+        return fetched_evaluation(grad, scalars, probe, make, measured=atr, product=early)
+
+    def _fetched(
+        self,
+        x: Any,
+        bound: bool,
+        hint: float | None,
+        probe: Any,
+        has_xmax: bool,
+        arrays: tuple[Any, Any, Any, float],
+        scaled: tuple[Any, Any, Any, Any] | None,
+        fetched: tuple[Any, ...],
+        early: _Residual | None = None,
+    ) -> Evaluation:
+        """:meth:`evaluate`'s evaluation from its fetch: ``arrays = (A x, r, grad,
+        ||r||^2 where summed as it is)``, ``fetched = (the sum, R, ||x||_inf (if
+        has_xmax), drift, max |g_i|, ||A^T r||, its probe dot, max |r_i|, (f, peak))``."""
+        ax, r, grad, sq = arrays
+        small, big, x_top, drift, gmax, atr_norm, atr_dot, r_top, powers = fetched
+        xmax = x_top if has_xmax else None  # (None: a segment at x computes it)
+        stale = xmax is not None and drift > 0.0 and self._drift.stale(drift, xmax)
+        if stale and early is None:
             # A product carried from a far point into a near one drifted past the budget
             # relative to this point's own rounding (the budget is checked where the step
             # starts): f and its gradient from a fresh A x instead, as sharp as ever.
@@ -648,14 +700,24 @@ class CompositeLeastSquares(_LinearModel):
             scale = math.inf
         local = self._local(r_norm, r_top, atr_norm, x_top, drift) if bound else None
         dot = None if atr_dot is None else scale * atr_dot
-        carried = _Residual(ax, drift, xmax)
+        if early is not None:
+            carried = early
+            carried.drift, carried.xmax, carried.source = drift, xmax, None
+        else:
+            carried = self._keep(_Residual(ax, drift, xmax), r, scaled, sq)
+        return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
+
+    def _keep(
+        self, carried: _Residual, r: Any, scaled: tuple[Any, Any, Any, Any] | None, sq: float
+    ) -> _Residual:
+        """``carried`` with what the segment at the point reads again; returns it."""
         if scaled is not None and type(r) is not np.ndarray:  # (NumPy's: computed in place)
             carried.scaled = scaled
-        elif p != 1.0:
+        elif self.p != 1.0:
             carried.residual = r
             if scaled is None:  # (the plain sum: the segment's ||r||^2 as it is)
                 carried.sq = sq
-        return Evaluation(value, grad, scale * atr_norm, local, dot, carried, drift > 0.0)
+        return carried
 
     def _local(
         self, r_norm: float, r_top: float, atr_norm: float, x_top: float, drift: float
@@ -700,6 +762,7 @@ class CompositeLeastSquares(_LinearModel):
                 r = materialize(ax - self.b) if r is None else r
         dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
+        carry = self._drift.carry(drift, xmax, dmax, evaluation.product)
         delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
         return NormPathSegment.along(
             self.p,
@@ -709,7 +772,7 @@ class CompositeLeastSquares(_LinearModel):
             slope_of=(evaluation.grad, direction),  # (g . d: fetched with the path's sums)
             delta=delta,
             eps=gamma * frobenius * dmax,
-            product=materialized_product(ax, u, self._drift.carry(drift, xmax, dmax)),
+            product=materialized_product(ax, u, carry),
             y_scaled=None if scaled is None or r is None else scaled[1:],
             y_sq=getattr(evaluation.product, "sq", None),
         )

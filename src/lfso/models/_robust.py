@@ -160,9 +160,8 @@ class CauchyRegression(Model):
             stats = materialize(stats - margin)
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
         value = self._value(r, x, mean)
-        evaluation = fetch_evaluation(grad, value, local, hint, probe, (ax, drift, x_inf))
-        evaluation.product.rows = r  # (the segment at x reads r again)
-        return evaluation
+        # (the segment at x reads r again)
+        return fetch_evaluation(grad, value, local, hint, probe, (ax, drift, x_inf), r)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
@@ -175,6 +174,7 @@ class CauchyRegression(Model):
         # |u_i - exact| <= gamma_d alpha ||d||_inf (the kernel widens by delta + t eps).
         delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
         eps = g.gamma_d * g.alpha * dmax
+        carry = g.drift.carry(drift, xmax, dmax, evaluation.product)
         # (|u| + eps)^2; on NumPy its sum by reduce_sum below, as the magnitude's
         if type(u) is np.ndarray:
             weight, weight_sum = squared_slack(xp, u, eps), None
@@ -191,7 +191,7 @@ class CauchyRegression(Model):
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
-            product=materialized_product(ax, u, g.drift.carry(drift, xmax, dmax)),
+            product=materialized_product(ax, u, carry),
             # |rho''| <= 1: the weights' sum bounds the sum of |terms|
             magnitude=reduce_sum(xp, weight) if weight_sum is None else weight_sum,
             slack=(delta, eps),

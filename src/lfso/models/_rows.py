@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from .._arrays import (
+    Fetched,
     device,
     error_gamma,
-    fetch_with_norm,
     materialize,
     namespace,
     operator_norm,
@@ -47,7 +47,7 @@ from .._arrays import (
     to_floats,
 )
 from ..oracles._bounds import LocalBound
-from ._base import Evaluation
+from ._base import Evaluation, fetched_evaluation
 from ._segments import CarriedProduct, host_max_abs
 
 __all__ = [
@@ -143,14 +143,40 @@ class ProductDrift:
         not be carried further (its drift is over budget, or not a finite number)."""
         return not drift <= DRIFT_BUDGET * self.fresh(xmax)
 
-    def carry(self, drift: float, xmax: float, dmax: Any) -> Callable[[Any], Any]:
+    def carry(
+        self, drift: Any, xmax: Any, dmax: Any, carried: CarriedProduct | None = None
+    ) -> Callable[[Any], Any]:
         """``t -> D'``, the drift after the update along ``d`` (``||d||_inf = dmax``) from a
         product with drift ``drift`` at ``x`` (``0``: fresh, then ``F(x)`` is used); ``t ->
-        None`` when the product is :meth:`stale` (the next evaluation recomputes it)."""
-        if self.stale(drift, xmax):
-            return lambda t: None
-        base = (drift if drift > 0.0 else self.fresh(xmax)) * self.grow + self.rate * xmax
-        rate = self.rate * dmax
+        None`` when the product is :meth:`stale` (the next evaluation recomputes it).
+
+        ``drift`` and ``xmax`` are 0-d device arrays where the evaluation at ``x`` was made
+        ahead of its fetch (:func:`lfso._later.ahead`; ``carried``: its product): the
+        budget is then tested on the newest drift on the host, the point before's
+        (:meth:`CarriedProduct.arrived`): the test comes one step late, the drift added to
+        every bound is this one. On the device ``D'`` is computed in float64, as on the
+        host, whatever the dtype of ``dmax`` and ``t``."""
+        if isinstance(xmax, float):
+            if self.stale(drift, xmax):
+                return lambda t: None
+            base = (drift if drift > 0.0 else self.fresh(xmax)) * self.grow + self.rate * xmax
+        else:
+            arrived = None if carried is None else carried.arrived()
+            if arrived is not None and self.stale(*arrived):
+                return lambda t: None
+            xp = namespace(xmax)
+            xmax = xp.astype(xmax, xp.float64)
+            if isinstance(drift, float):
+                start = drift if drift > 0.0 else self.fresh(xmax)
+            else:  # (a drift that is not a number stays one: the step certifies nothing)
+                drift = xp.astype(drift, xp.float64)
+                start = xp.where(drift == 0.0, self.fresh(xmax), drift)
+            base = start * self.grow + self.rate * xmax
+        if isinstance(dmax, float):
+            rate = self.rate * dmax
+        else:  # (in float64 on the device, as on the host: D' from a 0-d step t alike)
+            xp = namespace(dmax)
+            rate = self.rate * xp.astype(dmax, xp.float64)
         return lambda t: base + rate * abs(t)
 
 
@@ -194,13 +220,16 @@ def taken_product(
 
 def point_product(
     carried: CarriedProduct | None, x: Any, compute: Callable[[], Any]
-) -> tuple[Any, float, float]:
+) -> tuple[Any, Any, Any]:
     """``(z, drift, ||x||_inf)`` for a segment at ``x``: the evaluation's product with its
-    host scalars, or ``compute()`` fresh (an evaluation made without one)."""
+    host scalars (0-d device arrays where the evaluation was made ahead of its fetch and
+    it has not arrived), or ``compute()`` fresh (an evaluation made without one)."""
     if carried is None or carried.xmax is None:
         z = materialize(compute()) if carried is None else carried.value
         drift = 0.0 if carried is None else to_float(carried.drift)
         return z, drift, to_float(inf_norm(x))
+    if not isinstance(carried.xmax, float):  # (made ahead of its fetch: on the device)
+        return carried.value, carried.drift, carried.xmax
     return carried.value, float(carried.drift), carried.xmax
 
 
@@ -300,10 +329,17 @@ def fetch_evaluation(
     hint: float | None,
     probe: Any,
     product: tuple[Any, Any, Any] | None = None,
+    rows: Any = None,
+    then: Callable[[Evaluation], None] | None = None,
 ) -> Evaluation:
     """The evaluation with ``f(x)``, ``||grad f(x)||``, ``grad @ probe`` and (given a
     ``hint``) ``L(x, hint)`` brought back in one round trip; with ``product = (z, drift,
-    ||x||_inf)``, also the last two, kept as the evaluation's :class:`CarriedProduct`.
+    ||x||_inf)``, also the last two, kept as the evaluation's :class:`CarriedProduct`
+    (with ``rows``, what the segment at ``x`` reads again: :attr:`CarriedProduct.rows`).
+    ``then(evaluation)`` runs once the scalars are on the host.
+
+    Inside :func:`lfso._later.ahead` on an accelerator the fetch is started and a
+    :class:`PendingEvaluation` returned at once; the rest waits for its first read.
 
     The bound's value at the hinted radius is recorded in ``bound`` (:meth:`hinted`), so
     that a radius solve that asks for it costs nothing more. How often LFSO's hint lands in
@@ -314,15 +350,41 @@ def fetch_evaluation(
     scalars = [] if product is None else [product[1]]
     if product is not None and product[2] is not None:
         scalars.append(product[2])
-    values, grad_norm, probe_dot = fetch_with_norm(grad, value, *scalars, *extra, probe=probe)
-    if extra:
+
+    carried = None
+    if product is not None:
+        carried = CarriedProduct(*product)  # (0-d device arrays until the fetch arrives)
+        carried.rows = rows
+
+    def make(fetched: Fetched) -> Evaluation:
+        evaluation = _row_evaluation(fetched, grad, bound, hint, carried, len(scalars))
+        if then is not None:
+            then(evaluation)
+        return evaluation
+
+    return fetched_evaluation(grad, [value, *scalars, *extra], probe, make, product=carried)
+
+
+def _row_evaluation(
+    fetched: Fetched,
+    grad: Any,
+    bound: RowCurvatureBound | None,
+    hint: float | None,
+    product: CarriedProduct | None,
+    scalars: int,
+) -> Evaluation:
+    """:func:`fetch_evaluation`'s evaluation from its fetch (``scalars``: how many of the
+    product's scalars it holds after ``f``); the product takes its host scalars."""
+    values, grad_norm, probe_dot = fetched
+    if len(values) > 1 + scalars:
         assert bound is not None and hint is not None
-        bound.hinted(hint, values[1 + len(scalars) :])
+        bound.hinted(hint, values[1 + scalars :])
     evaluation = Evaluation(values[0], grad, grad_norm, bound, probe_dot)
     if product is not None:
-        drift = values[1]
-        xmax = values[2] if product[2] is not None else None
-        evaluation.product = CarriedProduct(product[0], drift, xmax)
+        drift = product.drift = values[1]
+        product.xmax = values[2] if product.xmax is not None else None
+        product.source = None
+        evaluation.product = product
         evaluation.carried = drift > 0.0
     return evaluation
 

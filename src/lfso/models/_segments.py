@@ -372,9 +372,10 @@ class NormPathSegment(SegmentBound):
         return slope is not None and not isinstance(a, (float, int))
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
+        self, eta: float, *, rtol: float = 1e-3, guess: Any = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
-        """:meth:`SegmentBound.device_step` on the data's device, no round trip: the same
+        """:meth:`SegmentBound.device_step` on the data's device, no round trip (``guess``
+        a float or a 0-d array there): the same
         bound (in float64 there) on two batches of trial steps, each certifying ``min(t_j,
         target / C(t_j))`` (:func:`_grid_step`); exact for ``p = 1``. As ``C`` is
         non-decreasing, the largest certified step is at most ``t_0 = target / C(0)``, so
@@ -401,7 +402,11 @@ class NormPathSegment(SegmentBound):
             return _finished(xp, _path_curvature(xp, self.p, self.k, consts, trials), then)
 
         top = target / curvature(xp.zeros(1, dtype=f64, device=where))[0]  # (t* <= it)
-        fallback = wide(guess if guess is not None and 0.0 < guess < math.inf else 1.0)
+        if guess is not None and not isinstance(guess, (int, float)):
+            fallback = wide(guess)  # (a 0-d array on the device: 1 if 0 or not finite)
+            fallback = xp.where((fallback > 0.0) & (fallback < math.inf), fallback, 1.0)
+        else:
+            fallback = wide(guess if guess is not None and 0.0 < guess < math.inf else 1.0)
         fallback = fallback / wide(unit)
         top = xp.where((top > 0.0) & (top < math.inf), top, fallback)
         trials = top * constant(xp, _PATH_TRIALS, f64, where)
@@ -2194,14 +2199,16 @@ class RowSegment(SegmentBound):
     device_wide: tuple[float, ...] = tuple(2.0**k for k in range(-40, 41, 2))
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
+        self, eta: float, *, rtol: float = 1e-3, guess: Any = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         """The certified step and its curvature bound as 0-d arrays on the data's device, with
         no host round trip (``rtol`` is not used: the grid decides the quality; ``guess`` in
         units of ``d / unit``, see :meth:`SegmentBound.device_step`).
 
         Two batches of trial steps ``t_j`` (:attr:`device_round` times ``guess``, or
-        :attr:`device_wide` without one; then :data:`_REFINE` points spaced geometrically
+        :attr:`device_wide` without one; a ``guess`` that is a 0-d array, the last step
+        still on the device, centres :attr:`device_round` on itself, or on 1 where it is
+        0 or not finite; then :data:`_REFINE` points spaced geometrically
         between the first batch's largest infeasible and smallest feasible trials, chosen
         on the device); each certifies the step ``sigma_j = min(t_j, target / C(t_j))``
         with the bound ``max(C(t_j), target / t_j)`` (see :meth:`radius_for`),
@@ -2235,10 +2242,14 @@ class RowSegment(SegmentBound):
         if self._slope_array is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
         xp, r = self.xp, self.r
-        center, factors = 1.0, self.device_wide
-        if guess is not None and 0.0 < guess < math.inf:
-            center, factors = guess, self.device_round
         f64 = xp.float64
+        center, factors = 1.0, self.device_wide
+        if guess is not None and not isinstance(guess, (int, float)):
+            # (a 0-d array: the last step, on the device; 1 where it is 0 or not finite)
+            center, factors = xp.astype(guess, f64, copy=False), self.device_round
+            center = xp.where((center > 0.0) & (center < math.inf), center, 1.0)
+        elif guess is not None and 0.0 < guess < math.inf:
+            center, factors = guess, self.device_round
 
         def wide(value: Any) -> Any:  # (a float stays one: float64 already)
             return value if isinstance(value, (int, float)) else xp.astype(value, f64, copy=False)
@@ -2482,7 +2493,7 @@ class ApproachSegment(RowSegment):
         return _finished(self.xp, _finished(self.xp, sums, finish), then)
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
+        self, eta: float, *, rtol: float = 1e-3, guess: Any = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         if self._weight_sum is None:  # (the underflow pad reads the weights' sum first)
             self._device_values([0.0])
@@ -2502,16 +2513,34 @@ class CarriedProduct:
     data's device when the step was sized there (fetched with the next evaluation).
     """
 
-    __slots__ = ("drift", "rows", "value", "xmax")
+    __slots__ = ("drift", "rows", "source", "value", "xmax")
 
-    def __init__(self, value: Any, drift: Any = 0.0, xmax: float | None = None) -> None:
+    def __init__(self, value: Any, drift: Any = 0.0, xmax: Any = None) -> None:
         self.value, self.drift = value, drift
-        #: ``||x||_inf`` of the point, once its evaluation brought it to the host.
+        #: ``||x||_inf`` of the point, once its evaluation brought it to the host (a 0-d
+        #: array on the device until then, for an evaluation made ahead of its fetch).
         self.xmax = xmax
         #: What the evaluation at the point derived from ``value`` row by row and the
         #: segment there reads again (the residual ``z - b``, the margins' sizes ``|z|``),
         #: so that it is not recomputed; ``None`` otherwise.
         self.rows: Any = None
+        #: For an evaluation made ahead, until its fetch arrives: the product of the point
+        #: before, whose fetch has (:meth:`arrived`).
+        self.source: CarriedProduct | None = None
+
+    def arrived(self) -> tuple[float, float] | None:
+        """``(drift, ||x||_inf)`` on the host: this product's, or while they are on their
+        way from the device, those of the point before (:attr:`source`); ``None`` where
+        neither is known."""
+        product: CarriedProduct | None = self
+        for _ in range(2):
+            if product is None:
+                return None
+            drift, xmax = product.drift, product.xmax
+            if isinstance(drift, float) and isinstance(xmax, float):
+                return drift, xmax
+            product = product.source
+        return None
 
 
 def materialized_product(

@@ -326,9 +326,8 @@ class SoftmaxRegression(Model):
             if not (isinstance(drift, float) and drift == 0.0):
                 odds = materialize(odds - drift)  # each logit off by the drift: z_t - z_k by 2x
             local = RowCurvatureBound(self.geometry, odds, self._peak, 1.0 / self.n, self.l2)
-        evaluation = fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf))
-        evaluation.product.rows = shifted  # (the segment at x reads them again)
-        return evaluation
+        # (the segment at x reads the shifted logits again)
+        return fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf), shifted)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Variance bounds along the logits' segment (see the class docstring)."""
@@ -358,6 +357,7 @@ class SoftmaxRegression(Model):
         unit = g.unit
         dz = g.gamma_d * g.alpha * xmax + drift
         dv = g.gamma_d * g.alpha * dmax
+        carry = g.drift.carry(drift, xmax, dmax, evaluation.product)
         widen_v = 2.0 * (1.0 + unit) * dv
         spread = xp.max(delta_v, axis=0) - xp.min(delta_v, axis=0)  # (delta_j = 0 included)
         spread = spread * (1.0 + 2.0 * unit) + 2.0 * widen_v
@@ -395,7 +395,7 @@ class SoftmaxRegression(Model):
             scale=1.0 / self.n,
             offset=offset,
             slope=evaluation.grad @ direction,
-            product=materialized_product(logits, V, g.drift.carry(drift, xmax, dmax)),
+            product=materialized_product(logits, V, carry),
             terms=self.n + 2 * self.K,
             slack=slack,
             weight_sum=xp.sum(v2),

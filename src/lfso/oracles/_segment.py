@@ -68,19 +68,22 @@ class SegmentBound(LocalBound):
         return self.radius_for(target, rtol=rtol, guess=guess)
 
     def device_step(
-        self, eta: float, *, rtol: float = 1e-3, guess: float | None = None, unit: Any = 1.0
+        self, eta: float, *, rtol: float = 1e-3, guess: Any = None, unit: Any = 1.0
     ) -> tuple[Any, Any]:
         """The certified step ``tau`` and the curvature bound ``C`` behind it, ``tau C <=
         eta (-g . d)`` and ``C`` bounding the curvature on ``[0, tau]``; ``tau = 0`` when
         ``g . d >= 0``. ``guess`` is in units of ``d / unit`` (the caller's own direction,
-        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed); ``tau`` is
-        in units of this segment's ``d``, so the move is ``x + tau d`` (the caller's step
-        ``tau unit``, which may lie past the data's dtype's range where ``unit`` is large).
+        of which this segment's ``d`` is ``unit`` times: a 0-d array allowed, and so is
+        ``guess``, the last step still on the device); ``tau`` is in units of this
+        segment's ``d``, so the move is ``x + tau d`` (the caller's step ``tau unit``,
+        which may lie past the data's dtype's range where ``unit`` is large).
 
         Here from the host solve (:meth:`step_for`), as floats. :class:`RowSegment` picks
         them on the data's device as 0-d arrays, with no host round trip at all.
         """
         if guess is not None:
+            if not isinstance(guess, (int, float)):
+                guess = to_floats(guess)[0]
             guess = guess / to_floats(unit)[0]
         t, curvature, _ = self.step_for(eta, rtol=rtol, guess=guess)
         # (at most t: the quotient can round past the end of the segment C bounds)

@@ -136,6 +136,13 @@ class StepRule(ABC):
     max_rollbacks : int
         Trial steps the rule may reject in one iteration before it fails (the
         safeguard's); 0 for a rule that takes every step it proposes.
+    host_free : bool
+        A move reads nothing of its evaluation on the host (not ``value``, ``grad_norm``,
+        ``probe_dot``, ``product`` or ``carried``; the gradient, an array, is free), nor
+        any other host value from the device. On an accelerator the loop then takes the
+        move before the evaluation's scalars have arrived and reads them after the next
+        evaluation has started (see :class:`lfso._stepper.Stepper`). A rule that declares
+        it and reads one anyway still runs correctly: the read waits for the scalars.
     """
 
     name: str = "custom"
@@ -146,6 +153,7 @@ class StepRule(ABC):
     oscillates: bool = False
     estimated: bool = False
     max_rollbacks: int = 0
+    host_free: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,11 +206,16 @@ class Direction(ABC):
         ``d = -H g`` from secant pairs, built so that the unit step ``t = 1`` minimises a
         quadratic model along ``d`` (L-BFGS): the registry then lets an estimate along
         ``d`` propose that step where the model has only a ball oracle.
+    host_free : bool
+        With ``defer=True`` the direction reads no host value of the evaluation or of
+        earlier steps (its rule is then :attr:`StepRule.host_free` with a certificate that
+        sizes the step on the device).
     """
 
     steepest: bool = False
     on_device: bool = False
     quasi_newton: bool = False
+    host_free: bool = False
 
     def init(self, x: Any, evaluation: Evaluation) -> Any:
         """The direction's state at the starting point (default: none)."""

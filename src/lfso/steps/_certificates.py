@@ -281,7 +281,9 @@ class SegmentCertificate(Certificate):
         ``slope`` and ``length`` when the direction deferred them)."""
         objective, x, evaluation, direction, slope, length, eta, state = inputs
         d = evaluation.grad if direction is None else direction  # (negated below)
-        guess = state if state is None or type(state) is float else host_value(state)
+        # (the last step: on the device while it is on its way, for a step sized there)
+        early = isinstance(state, Later) and state.value is None and defer
+        guess = state if state is None or type(state) is float or early else host_value(state)
         # The bound is taken along v = 2^k d with ||v|| in [1/2, 1) (see Scale in the class
         # docstring), the trial steps s = t / 2^k in units of v. On the device (defer) 2^k
         # is a 0-d array: no round trip.
@@ -303,6 +305,11 @@ class SegmentCertificate(Certificate):
         elif scaled:
             d = d * scale
         segment = objective.segment(x, evaluation, d)
+        if isinstance(guess, Later):
+            if not (defer and segment.on_device):
+                guess = guess.get()
+            else:
+                guess = guess.array  # (a 0-d array: the device step takes it there)
         if defer and segment.on_device:
             # tau C <= eta (-g . v), C bounding the curvature on [x, x + tau v], and the
             # move is x + tau v along the very vector v (see Device steps).
@@ -310,11 +317,14 @@ class SegmentCertificate(Certificate):
             tau = _toward_zero(tau, d.dtype)
             unit = size * scale  # ||2^k d||
             xp = namespace(tau)
-            step = later(xp.astype(tau, xp.float64, copy=False) * scale)  # t = tau 2^k, exactly
+            tau64 = xp.astype(tau, xp.float64, copy=False)
+            step = later(tau64 * scale)  # t = tau 2^k, exactly
+            # (L and R in float64, whether ||d|| is on the host or on the device)
+            bound64 = xp.astype(bound, xp.float64, copy=False)
             sized = SizedStep(
                 step,  # type: ignore[arg-type]
-                later(bound / (unit * unit)),  # type: ignore[arg-type]
-                later(tau * unit),  # type: ignore[arg-type]
+                later(bound64 / (unit * unit)),  # type: ignore[arg-type]
+                later(tau64 * unit),  # type: ignore[arg-type]
                 1,  # one batched pass over the trial steps
                 None,
                 segment.product,

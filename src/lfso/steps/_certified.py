@@ -186,6 +186,8 @@ class CertifiedStep(CertifiedRule):
         if certificate is None:  # "auto": either way the bound is needed
             self.needs_bound, self.certified = True, True
             return
+        # (sized on the device along a direction made there: no host value read)
+        self.host_free = certificate.on_device and self.direction.host_free
         if model is None:
             self.needs_bound = certificate.needs_bound or certificate.along_segment
         else:

@@ -21,6 +21,7 @@ from .._arrays import _DOT_DTYPES, materialize, materialize_all, to_floats
 from .._later import Later, later
 from .._validate import integer
 from ..models import Evaluation, _fused
+from ..models._base import PendingEvaluation
 from ..models._segments import _host_dot, _numpy_view, _viewable
 from ._base import Direction
 
@@ -53,9 +54,17 @@ class SteepestDescent(Direction):
 
     steepest = True
 
+    on_device = True
+    host_free = True
+
     def __call__(
         self, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
-    ) -> tuple[Any, float, float, Any]:
+    ) -> tuple[Any, Any, Any, Any]:
+        if defer and isinstance(evaluation, PendingEvaluation) and evaluation.pending:
+            # (its scalars on their way: ||g|| from the device's g . g)
+            gnorm = evaluation.device_grad_norm()
+            if gnorm is not None:
+                return None, later(-(gnorm * gnorm)), later(gnorm), state
         return (*_steepest(evaluation), state)
 
 

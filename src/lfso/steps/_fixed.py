@@ -24,6 +24,7 @@ class FixedStep(StepRule):
 
     name = "gd"
     monotone = True
+    host_free = True  # (x - t g: nothing from the host)
 
     def __init__(self, step: float) -> None:
         self.step_size = positive(step, "step")

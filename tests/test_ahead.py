@@ -1,0 +1,196 @@
+"""The loop one point ahead of its evaluations' scalars on an accelerator (CPU tensors
+standing in for a GPU): the same run as in order, and no wait that drains the queue."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lfso  # noqa: E402
+from lfso._later import ahead, cpu_as_accelerator, later, riding, start_fetch  # noqa: E402
+from lfso.bench import count_host_syncs  # noqa: E402
+from lfso.models._base import PendingEvaluation  # noqa: E402
+from lfso.steps import FixedStep  # noqa: E402
+
+
+def _data(n: int = 300, d: int = 6, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)) / 2.0
+    return A, A @ np.ones(d) + 0.1 * rng.standard_normal(n)
+
+
+def _models() -> dict[str, lfso.models.Model]:
+    A, b = _data()
+    At, bt = torch.tensor(A), torch.tensor(b)
+    labels = torch.tensor((b > 0) * 1.0)
+    rng = np.random.default_rng(5)
+
+    def least_squares(x):
+        r = At @ x - bt
+        return 0.5 * (r @ r), At.T @ r
+
+    lipschitz = float(np.linalg.norm(A, 2) ** 2)
+
+    return {
+        "l4": lfso.models.LpRegression(At, bt, 2),
+        "l2.5": lfso.models.LpRegression(At, bt, 1.25),
+        "logistic": lfso.models.LogisticRegression(At, labels, l2=1e-3),
+        "softmax": lfso.models.SoftmaxRegression(At, torch.tensor(rng.integers(0, 3, 300)), 3),
+        "cauchy": lfso.models.CauchyRegression(At, bt),
+        "composite": lfso.models.CompositeLeastSquares(At, bt, 2),
+        "power_sum": lfso.models.PowerSum(2),
+        "power_norm": lfso.models.PowerNorm(2),
+        "function": lfso.models.FunctionModel(least_squares, True, lambda x, radius: lipschitz),
+    }
+
+
+MODELS = _models()
+
+
+def _x0(name: str) -> torch.Tensor:
+    model = MODELS[name]
+    d = model.dim if model.dim is not None else 6
+    return torch.full((d,), 0.3, dtype=torch.float64)
+
+
+def _run(model, x0, in_order: bool, monkeypatch, **options):
+    with monkeypatch.context() as patch:
+        if in_order:
+            patch.setattr(FixedStep, "host_free", False)
+        with cpu_as_accelerator():
+            return lfso.minimize(model, x0, method="gd", **options)
+
+
+def _same_run(first, second) -> None:
+    assert torch.equal(first.x, second.x)
+    assert (first.fun, first.grad_norm, first.nit, first.status) == (
+        second.fun,
+        second.grad_norm,
+        second.nit,
+        second.status,
+    )
+    np.testing.assert_array_equal(first.history.f, second.history.f)
+    np.testing.assert_array_equal(first.history.grad_norm, second.history.grad_norm)
+    np.testing.assert_array_equal(first.history.step, second.history.step)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_evaluates_ahead_as_in_order(name, monkeypatch):
+    """The fields of an evaluation made ahead are those of one that waited, bit for bit."""
+    model, x0 = MODELS[name], _x0(name)
+    with cpu_as_accelerator(), riding():
+        now = model.evaluate(x0, bound=True, probe=x0)
+        with ahead():
+            pending = model.evaluate(x0, bound=True, probe=x0)
+        assert isinstance(pending, PendingEvaluation) and pending.pending
+        assert pending.grad is not None
+        value = pending.value  # the first read settles it
+        assert not pending.pending
+    assert value == now.value and pending.grad_norm == now.grad_norm
+    assert pending.probe_dot == now.probe_dot and pending.carried == now.carried
+    assert torch.equal(pending.grad, now.grad)
+    assert (pending.bound is None) == (now.bound is None)
+    if now.bound is not None:
+        assert pending.bound(0.5) == now.bound(0.5)
+
+
+@pytest.mark.parametrize("name", ["l4", "logistic", "cauchy", "function", "power_norm"])
+@pytest.mark.parametrize("tol", [0.0, 1e-2])
+def test_gd_ahead_is_the_run_in_order(name, tol, monkeypatch):
+    model, x0 = MODELS[name], _x0(name)
+    with cpu_as_accelerator():
+        step = 1.0 / model.at(x0)(2.0)
+    options = {"step": step, "tol": tol, "max_iter": 60 if tol == 0.0 else 5000}
+    in_order = _run(model, x0, True, monkeypatch, **options)
+    ahead_run = _run(model, x0, False, monkeypatch, **options)
+    _same_run(ahead_run, in_order)
+    # A run that stops converged has evaluated the point after its last one too.
+    extra = 1 if in_order.status is lfso.Status.CONVERGED else 0
+    assert ahead_run.nfev == in_order.nfev + extra
+    assert ahead_run.status is (lfso.Status.MAX_ITER if tol == 0.0 else lfso.Status.CONVERGED)
+
+
+def test_gd_ahead_waits_on_the_device_once_per_run():
+    """Every read of an evaluation's scalars overlaps the next evaluation's work: only the
+    last point's read (where the run stops at max_iter) drains the device's queue."""
+    model, x0 = MODELS["logistic"], _x0("logistic")
+    for max_iter in (20, 50):
+        with count_host_syncs() as counts:
+            res = lfso.minimize(model, x0, method="gd", step=1.0, tol=0.0, max_iter=max_iter)
+        assert res.nit == max_iter
+        assert counts["wait"] == 1 and counts["overlapped wait"] == max_iter - 1
+        assert counts["tolist"] == 1  # (the first evaluation, before the loop)
+
+
+def test_a_non_finite_point_met_ahead_stops_as_in_order(monkeypatch):
+    """The point after a non-finite one was taken ahead; the run still stops at the
+    non-finite one, returning the best finite point."""
+    model, x0 = MODELS["power_sum"], _x0("power_sum")
+    options = {"step": 10.0, "tol": 0.0, "max_iter": 500}  # (diverges: f overflows to inf)
+    in_order = _run(model, x0, True, monkeypatch, **options)
+    ahead_run = _run(model, x0, False, monkeypatch, **options)
+    assert in_order.status in (lfso.Status.NON_FINITE, lfso.Status.UNBOUNDED)
+    _same_run(ahead_run, in_order)
+
+
+def test_a_callback_sees_each_point_in_order_and_can_stop_the_run(monkeypatch):
+    model, x0 = MODELS["logistic"], _x0("logistic")
+    for in_order in (True, False):
+        seen: list[float] = []
+
+        def callback(result, seen=seen):
+            seen.append(result.fun)
+            if result.nit == 7:
+                raise StopIteration
+
+        res = _run(
+            model, x0, in_order, monkeypatch, step=1.0, tol=0.0, max_iter=50, callback=callback
+        )
+        assert res.status is lfso.Status.CALLBACK_STOP and res.nit == 7
+        assert seen == list(res.history.f[1:8])
+
+
+def test_a_move_that_raises_ahead_reports_the_points_own_status_first(monkeypatch):
+    """A rule that raises while the point it moves from is still on its way: where that
+    point converged, the run is CONVERGED there, as in order; otherwise RAISED."""
+    model, x0 = MODELS["l4"], _x0("l4")
+
+    class Failing(FixedStep):
+        calls = 0
+
+        def step(self, objective, x, evaluation, state):
+            Failing.calls += 1
+            if Failing.calls == 5:
+                raise RuntimeError("a failing rule")
+            return super().step(objective, x, evaluation, state)
+
+    with cpu_as_accelerator():
+        step = 0.5 / model.at(x0)(1.0)
+        with pytest.raises(RuntimeError, match="a failing rule") as raised:
+            lfso.minimize(model, x0, method=Failing(step), tol=0.0, max_iter=50)
+    assert raised.value.result.nit == 4  # type: ignore[attr-defined]
+
+
+def test_a_rider_taken_by_a_fetch_arrives_with_it():
+    x = torch.arange(3.0, dtype=torch.float64)
+    with cpu_as_accelerator(), riding():
+        rider = later(x @ x)
+        fetch = start_fetch([x.sum(), 2.5])
+        assert rider.value is None and rider.fetch is fetch
+        assert rider.get() == 5.0  # (read through the fetch that took it)
+        assert fetch.values() == [3.0, 2.5]
+
+
+def test_a_fetch_read_after_a_later_one_does_not_drain():
+    x = torch.ones(4)
+    with count_host_syncs() as counts, riding():
+        first = start_fetch([x.sum()])
+        second = start_fetch([x.max()])
+        assert first.values() == [4.0]
+        assert second.values() == [1.0]
+    assert counts == {"overlapped wait": 1, "wait": 1}
+    assert not math.isnan(first.values()[0])  # (read once: kept)
