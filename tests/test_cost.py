@@ -292,10 +292,12 @@ def _direction_kernels(memory, calls=20, d=30):
 def test_lbfgs_on_the_device_costs_the_same_operations_whatever_the_memory():
     """The Gram form on the device: a fixed number of kernels per direction (each a launch
     on a GPU), the same with 3 pairs as with 30 and whatever slot the oldest pair is in,
-    where the two-loop recursion makes about ten per pair."""
+    where the two-loop recursion makes about ten per pair. (About twenty of them move the
+    memory's layout on the device by the last direction's tests, which so need not reach
+    the host first.)"""
     small, large = _direction_kernels(3), _direction_kernels(30, calls=45)
     assert len(set(small + large)) == 1, (small, large)
-    assert max(small) <= 70, small
+    assert max(small) <= 90, small
 
 
 def test_lbfgs_on_the_device_copies_nothing_from_the_host():
@@ -338,7 +340,8 @@ def test_lbfgs_on_the_device_from_a_state_used_twice():
             to_floats(g[0])
             torch.testing.assert_close(d_again, d_first, rtol=1e-12, atol=0.0)
             state = next_state
-    assert len(state.pairs) == 4  # three kept and the last call's candidate
+    # three kept, and the last call's candidate, whose tests are on their way
+    assert len(state.pairs) == 3 and len(state.candidates) == 1
 
 
 def test_lbfgs_on_the_device_falls_back_to_minus_g_with_its_norm_in_float32():

@@ -73,9 +73,10 @@ class LBFGSState(NamedTuple):
     x: Any  # the previous iterate and its gradient (None at the start)
     grad: Any
     # (rho_i, gamma_i) of each pair as 0-d arrays, computed once; and (the device path,
-    # defer=True) the newest direction's unsettled tests (pair kept, descent), as Later.
+    # defer=True) the newest pairs whose tests (pair kept, descent) are on their way to
+    # the host, each with its tests as Later, oldest first (not in ``pairs`` yet).
     scalars: tuple[tuple[Any, Any], ...] = ()
-    unsettled: tuple[Later, Later] | None = None
+    candidates: tuple[tuple[tuple[Any, Any], tuple[Later, Later]], ...] = ()
     # NumPy: the pairs as rows of one array with their Gram matrix (:class:`_Gram`), and
     # how many pairs it had taken when this state was made (a mutable memory moves on)
     gram: _Gram | None = None
@@ -248,10 +249,11 @@ class LBFGSDirection(Direction):
     compiled pass for a model of :data:`lfso.models._fused.MIN_ROWS` rows or more), the
     new pair enters it masked by its test, and the oldest pair masked by the opposite when
     the memory is full, so the recursion uses exactly the pairs the host path would; ``d``
-    falls back to ``-g`` by a device-side select, and the two tests travel to the host
-    with the next evaluation (:mod:`lfso._later`), where the next call settles the memory
-    (drops the skipped pair, or clears it after a fallback) as the host path did one call
-    earlier.
+    falls back to ``-g`` by a device-side select; the next direction moves the memory's
+    layout on the device by the two tests (drops the skipped pair, or clears the memory
+    after a fallback) as the host path did one call earlier, and the tests travel to the
+    host with the next evaluation (:mod:`lfso._later`), where the state's pairs take them
+    once they have arrived: no call reads a host value.
 
     Parameters
     ----------
@@ -261,6 +263,7 @@ class LBFGSDirection(Direction):
 
     on_device = True
     quasi_newton = True
+    host_free = True
 
     def __init__(self, memory: int = 10) -> None:
         self.memory = integer(memory, "memory", low=1)
@@ -286,7 +289,7 @@ class LBFGSDirection(Direction):
     def __call__(
         self, x: Any, evaluation: Evaluation, state: LBFGSState, *, defer: bool = False
     ) -> tuple[Any, Any, Any, LBFGSState]:
-        if defer or state.unsettled is not None:
+        if defer or state.candidates:
             return self._deferred(x, evaluation, state)
         g = evaluation.grad
         if type(g) is np.ndarray:
@@ -359,7 +362,7 @@ class LBFGSDirection(Direction):
             gram = None  # (a state from another path, or one a later call moved on from)
         if (last_x is None and not pairs) or evaluation.grad_norm == 0.0:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, state._replace(x=kept_x, grad=kept_g, gram=gram, unsettled=None)
+            return d, gd, dnorm, state._replace(x=kept_x, grad=kept_g, gram=gram, candidates=())
         if gram is None:
             gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
         # (the choice _host_dot makes on each call, made once for the five: the same numbers)
@@ -372,43 +375,64 @@ class LBFGSDirection(Direction):
                 pairs = (*pairs, (wrap(s), wrap(y)))[-memory:]
         if not pairs:
             d, gd, dnorm = _steepest(evaluation)
-            return d, gd, dnorm, LBFGSState(pairs, kept_x, kept_g, (), None, gram, gram.generation)
+            return d, gd, dnorm, LBFGSState(pairs, kept_x, kept_g, (), (), gram, gram.generation)
         d = gram.direction(g)
         gd, dd = float(dot(g, d)), float(dot(d, d))
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
-        state = LBFGSState(pairs, kept_x, kept_g, (), None, gram, gram.generation)
+        state = LBFGSState(pairs, kept_x, kept_g, (), (), gram, gram.generation)
         return wrap(d), gd, math.sqrt(dd), state
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
     ) -> tuple[Any, Any, Any, LBFGSState]:
         """:meth:`__call__` with no host round trip (see the class docstring): the
-        recursion in the memory's Gram matrix on the device (:class:`_DeviceGram`)."""
-        g, memory, pairs = evaluation.grad, self.memory, state.pairs
+        recursion in the memory's Gram matrix on the device (:class:`_DeviceGram`), which
+        keeps its own layout there; the state's ``pairs`` take the candidates whose tests
+        have reached the host (all of them, waiting, where the memory is made again)."""
+        g, memory = evaluation.grad, self.memory
         gram = state.device_gram
         if gram is not None and gram.generation != state.generation:
             gram = None  # (a memory that a later call moved on from: made again below)
-        if state.unsettled is not None:  # the last call's tests arrived with this evaluation
-            kept, descended = (v.get() != 0.0 for v in state.unsettled)
-            if not descended:  # the host path cleared the memory after its fallback
-                pairs = ()
-            elif not kept:  # ... and skipped the pair
-                pairs = pairs[:-1]
-            pairs = pairs[-memory:]
-            if gram is not None:
-                gram.settle(kept, descended)
-        if state.x is None or evaluation.grad_norm == 0.0:
+        pairs, candidates = _settled(state.pairs, state.candidates, memory, wait=gram is None)
+        ahead = isinstance(evaluation, PendingEvaluation) and evaluation.pending
+        if state.x is None or (not ahead and evaluation.grad_norm == 0.0):
             d, gd, dnorm = _steepest(evaluation)
+            pairs, _ = _settled(pairs, candidates, memory, wait=True)
             generation = 0 if gram is None else gram.generation
-            return d, gd, dnorm, LBFGSState(pairs, x, g, (), None, None, generation, gram)
+            return d, gd, dnorm, LBFGSState(pairs, x, g, (), (), None, generation, gram)
         if gram is None:
             gram = _DeviceGram.of(memory, pairs, g)
-        s, y, d, slope, length, ok, descent = gram.direction(x, state.x, g, state.grad, evaluation)
-        unsettled = (later(ok), later(descent))
-        next_state = LBFGSState((*pairs, (s, y)), x, g, (), unsettled, None, gram.generation, gram)
+        gnorm = evaluation.device_grad_norm() if ahead else None  # type: ignore[attr-defined]
+        gnorm = evaluation.grad_norm if gnorm is None else gnorm
+        s, y, d, slope, length, ok, descent = gram.direction(
+            x, state.x, g, state.grad, evaluation, gnorm
+        )
+        candidates += (((s, y), (later(ok), later(descent))),)
+        next_state = LBFGSState(pairs, x, g, (), candidates, None, gram.generation, gram)
         return d, later(slope), later(length), next_state
+
+
+def _settled(
+    pairs: tuple[tuple[Any, Any], ...],
+    candidates: tuple[tuple[tuple[Any, Any], tuple[Later, Later]], ...],
+    memory: int,
+    *,
+    wait: bool,
+) -> tuple[tuple[tuple[Any, Any], ...], tuple[tuple[tuple[Any, Any], tuple[Later, Later]], ...]]:
+    """``(pairs, candidates)`` after the candidates whose tests are on the host, oldest
+    first, moved the memory as the host path does (a pair kept joins it, dropping the
+    oldest past ``memory``; a direction that did not descend clears it); ``wait=True``:
+    all of them (a round trip for the tests still on their way)."""
+    for done, (pair, (kept, descended)) in enumerate(candidates):
+        if not wait and (kept.value is None or descended.value is None):
+            return pairs, candidates[done:]
+        if descended.get() == 0.0:  # the host path cleared the memory after its fallback
+            pairs = ()
+        elif kept.get() != 0.0:
+            pairs = (*pairs, pair)[-memory:]
+    return pairs, ()
 
 
 class _DeviceGram:
@@ -417,17 +441,17 @@ class _DeviceGram:
     memory: ``Z = [S; Y]`` (``2 (m + 1) x n``, the data's dtype; pair ``i`` in rows
     ``slot_i`` and ``m + 1 + slot_i``) and, in float64, ``S Y^T`` and ``Y Y^T`` by slot
     (``2 x (m + 1) x (m + 1)``). The kept pairs are the slots ``start, start + 1, ...``
-    (mod ``m + 1``), oldest first; the direction gathers them to the first places (by an
-    index made on the device for each ``start``), so that every array it reads has the
-    same shape whatever the layout.
+    (mod ``m + 1``), oldest first, ``start`` and their count 0-d arrays on the device;
+    the direction gathers them to the first places (by tables made on the device, read at
+    those indices), so that every array it reads has the same shape whatever the layout.
 
-    The newest pair is a *candidate* until its test reaches the host with the next
-    evaluation: it goes to the slot after the kept ones (always free), written as zeros
-    where its test failed, and the direction masks it by its test and, when the memory is
-    full, the oldest pair by the opposite (a masked pair's row and column of ``R`` are
-    those of the identity, its ``s . g`` and right-hand side 0: it takes no part), and so
-    every place past the candidate's, so the recursion uses exactly the pairs the host
-    path keeps. :meth:`settle` then moves the memory as the host path did. A direction
+    The newest pair is a *candidate* until the next direction: it goes to the slot after
+    the kept ones (always free), written as zeros where its test failed, and the direction
+    masks it by its test and, when the memory is full, the oldest pair by the opposite (a
+    masked pair's row and column of ``R`` are those of the identity, its ``s . g`` and
+    right-hand side 0: it takes no part), and so every place past the candidate's, so the
+    recursion uses exactly the pairs the host path keeps. The next direction first moves
+    the layout by the candidate's tests as the host path moved its memory. A direction
     costs a fixed number of operations on arrays of fixed shapes, whatever the memory and
     its layout (:func:`_device_direction`: two products with ``Z``, one with ``y``, two
     triangular solves of size ``m + 1``), where the two-loop recursion makes about ten per
@@ -449,24 +473,31 @@ class _DeviceGram:
         f64 = torch.float64
         self.rows = torch.zeros((2 * slots, n), dtype=dtype, device=device)
         self.cross = torch.zeros((2, slots, slots), dtype=f64, device=device)
-        self.start = self.count = self.generation = 0
-        self.gamma: Any = None  # the newest kept pair's s . y / y . y (0-d, float64)
-        self._candidate: Any = None  # the candidate's, until settled
+        self.generation = 0
+        # The layout, on the device (0-d): the oldest kept pair's slot, the pairs kept, the
+        # newest kept pair's s . y / y . y (1 with none), and the last direction's tests
+        # and candidate's s . y / y . y, which the next direction settles first (none yet:
+        # a candidate that was not kept and a direction that descended change nothing).
+        self.start = torch.zeros((), dtype=torch.int64, device=device)
+        self.count = torch.zeros((), dtype=torch.int64, device=device)
+        self.gamma = torch.ones((), dtype=f64, device=device)
+        no = torch.zeros((), dtype=torch.bool, device=device)
+        self.last = (no, ~no, self.gamma)
         # Made on the device (no copy from the host): the identity; which places take
         # part, by count (contiguous, one per count): [count, 0] where the candidate's test
         # holds (the oldest pair makes way in a full memory), [count, 1] where it fails
         # (the candidate's place, count, does not); by start, the slots of the places
-        # (order), the places of the slots (back) and the candidate's rows of Z by slot.
-        self._one64 = torch.ones((), dtype=f64, device=device)
+        # (order), the places of the slots (back); by slot, the candidate's rows of Z.
         self._eye = torch.eye(slots, dtype=f64, device=device)
         place = torch.arange(slots, device=device)
         count = place[:, None]
         full_oldest = (count == memory) & (place[None, :] == 0)
         taking = torch.stack(((place[None, :] <= count) & ~full_oldest, place < count), 1)
-        self._taking = [row.clone() for row in taking]
-        self._order = [(place + start) % slots for start in range(slots)]
-        self._back = [(place - start) % slots for start in range(slots)]
-        self._spare = [torch.stack((place[j], place[j] + slots)) for j in range(slots)]
+        self._taking = taking
+        starts = place[:, None]
+        self._order = (place[None, :] + starts) % slots
+        self._back = (place[None, :] - starts) % slots
+        self._spare = torch.stack((place, place + slots), 1)
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _DeviceGram:
@@ -482,48 +513,33 @@ class _DeviceGram:
             gram.cross.view(2 * slots, slots).copy_(gram.rows @ gram.rows[slots:].T)
             s, y = kept[-1]
             gram.gamma = (s @ y).to(torch.float64) / (y @ y).to(torch.float64)
-        gram.count = len(kept)
+        gram.count = torch.full_like(gram.count, len(kept))
         return gram
 
-    def settle(self, kept: bool, descended: bool) -> None:
-        """The last candidate's tests, on the host: keep it (dropping the oldest pair when
-        the memory is full) or skip it; a direction that did not descend clears the memory
-        (the host path's fallback to ``-g``)."""
-        candidate, self._candidate = self._candidate, None
-        if candidate is None:
-            return
-        if not descended:
-            self.count, self.gamma = 0, None
-        elif kept:
-            if self.count == self.memory:
-                self.start = (self.start + 1) % self.slots
-            else:
-                self.count += 1
-            self.gamma = candidate
-
     def direction(
-        self, x: Any, last_x: Any, g: Any, last_g: Any, evaluation: Evaluation
+        self, x: Any, last_x: Any, g: Any, last_g: Any, evaluation: Evaluation, gnorm: Any
     ) -> tuple[Any, ...]:
         """The candidate pair ``(s, y)`` from the last iterate and gradient, and
         ``(s, y, d, g . d, ||d||, ok, descent)`` by :func:`_device_direction` (0-d tensors
-        but ``s``, ``y`` and ``d``), one compiled pass where the evaluation's model is large
-        enough (:func:`lfso.models._fused.iteration_compiles`)."""
+        but ``s``, ``y`` and ``d``), after the last direction's tests moved the layout; one
+        compiled pass where the evaluation's model is large enough
+        (:func:`lfso.models._fused.iteration_compiles`). ``gnorm``: ``||g||`` as the
+        evaluation measured it (a float, or a 0-d float64 array on the device)."""
         import array_api_compat.torch as compat
         import torch
 
         self.generation += 1
-        start, count = self.start, self.count
-        spare = (start + count) % self.slots
-        gnorm = torch.full((), evaluation.grad_norm, dtype=torch.float64, device=g.device)
-        gamma = self._one64 if self.gamma is None else self.gamma
-        arrays: tuple[Any, ...] = (x, last_x, g, last_g, gnorm, self.rows, self.cross)
-        arrays += (self._order[start], self._back[start], self._spare[spare])
-        arrays += (self._taking[count], self._eye, gamma)
+        if not isinstance(gnorm, torch.Tensor):
+            gnorm = torch.full((), gnorm, dtype=torch.float64, device=g.device)
+        layout = (self.start, self.count, self.gamma, *self.last)
+        tables = (self._order, self._back, self._spare, self._taking, self._eye)
+        arrays = (x, last_x, g, last_g, gnorm, self.rows, self.cross, *layout, *tables)
         compiled = _fused.iteration_compiles(evaluation)
         out = _fused.one_pass(_device_direction, *arrays) if compiled else None
         if out is None:
             out = _device_direction(compat, *arrays)
-        *values, self._candidate = out
+        *values, self.start, self.count, self.gamma, new = out
+        self.last = (values[5], values[6], new)  # (ok, descent, s . y / y . y)
         return tuple(values)
 
 
@@ -536,32 +552,55 @@ def _device_direction(
     gnorm: Any,
     rows: Any,
     cross: Any,
-    order: Any,
-    back: Any,
-    spare: Any,
-    taking: Any,
-    eye: Any,
+    start: Any,
+    count: Any,
     gamma: Any,
+    last_ok: Any,
+    last_descent: Any,
+    last_new: Any,
+    orders: Any,
+    backs: Any,
+    spares: Any,
+    takings: Any,
+    eye: Any,
 ) -> tuple[Any, ...]:
     """:class:`_DeviceGram`'s direction, PyTorch operations on arrays of fixed shapes (so
     one compiled graph serves every layout; ``xp`` is not used: the operations are
-    PyTorch's). With ``s = x - last_x``, ``y = g - last_g`` and the test ``ok`` (``s . y >
-    1e-10 ||s|| ||y||``, ``s . y ||s||^2 ||y||^2`` finite), the candidate's rows of ``Z``
-    (the slots ``spare``) take ``s`` and ``y`` where ``ok``, zeros otherwise, and its
-    column of ``S Y^T`` and ``Y Y^T`` and row of ``Y Y^T`` in ``cross`` their products
-    (``Z y``); the places' ``z = Z g`` and Gram matrices are gathered by ``order``;
-    ``taking`` says which places take part (by the test); ``gamma`` is the newest kept
-    pair's, replaced by the candidate's where ``ok``; then :meth:`_Gram.direction`'s
-    arithmetic, the masked places' rows of ``R`` the identity's, and the weights put back
-    by slot (``back``). ``d`` falls back to ``-g`` where it does not descend (``g . d <
-    0``, ``0 < ||d||^2 < inf``), with ``g . d = -||g||^2`` and length ``||g||`` from
-    ``gnorm`` (the evaluation's ``||g||``, float64, 0-d), rounded to the data's dtype.
-    Returns ``(s, y, d, g . d, ||d||, ok, descent, s . y / y . y)``; ``rows`` and ``cross``
-    are updated in place."""
+    PyTorch's).
+
+    First the last direction's tests move the layout (``start``, ``count``, ``gamma``,
+    0-d) as the host path moved its memory: a candidate kept (``last_ok`` with
+    ``last_descent``) joins it, the oldest pair making way in a full memory, and its
+    ``s . y / y . y`` (``last_new``) becomes ``gamma``; a direction that did not descend
+    clears it (``count = 0``, ``gamma = 1``). The layout's tables, by ``start`` (the
+    places' slots ``orders``, the slots' places ``backs``), by slot (the candidate's rows
+    of ``Z``, ``spares``) and by count (``takings``), are read at those 0-d indices.
+
+    With ``s = x - last_x``, ``y = g - last_g`` and the test ``ok`` (``s . y > 1e-10 ||s||
+    ||y||``, ``s . y ||s||^2 ||y||^2`` finite), the candidate's rows of ``Z`` (the slots
+    ``spare``) take ``s`` and ``y`` where ``ok``, zeros otherwise, and its column of ``S
+    Y^T`` and ``Y Y^T`` and row of ``Y Y^T`` in ``cross`` their products (``Z y``); the
+    places' ``z = Z g`` and Gram matrices are gathered by ``order``; ``taking`` says which
+    places take part (by the test); ``gamma`` is the newest kept pair's, replaced by the
+    candidate's where ``ok``; then :meth:`_Gram.direction`'s arithmetic, the masked
+    places' rows of ``R`` the identity's, and the weights put back by slot (``back``).
+    ``d`` falls back to ``-g`` where it does not descend (``g . d < 0``, ``0 < ||d||^2 <
+    inf``), with ``g . d = -||g||^2`` and length ``||g||`` from ``gnorm`` (the
+    evaluation's ``||g||``, float64, 0-d), rounded to the data's dtype. Returns ``(s, y, d,
+    g . d, ||d||, ok, descent, start, count, gamma, s . y / y . y)`` (the layout before
+    the candidate); ``rows`` and ``cross`` are updated in place."""
     import torch
 
     f64 = torch.float64
     slots = cross.shape[1]
+    kept, full = last_ok & last_descent, count == slots - 1
+    start = torch.where(kept & full, (start + 1) % slots, start)
+    count = torch.where(last_descent, torch.where(kept & ~full, count + 1, count), 0)
+    gamma = torch.where(last_descent, torch.where(kept, last_new, gamma), 1.0)
+    order = orders.index_select(0, start.view(1))[0]
+    back = backs.index_select(0, start.view(1))[0]
+    spare = spares.index_select(0, ((start + count) % slots).view(1))[0]
+    taking = takings.index_select(0, count.view(1))[0]
     s, y = x - last_x, g - last_g
     sy, ss, yy = s @ y, s @ s, y @ y
     # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
@@ -578,14 +617,14 @@ def _device_direction(
     on = torch.where(ok, taking[0], taking[1])  # the places that take part
     r = torch.where(on[:, None] & on[None, :], r, eye)
     new = sy.to(f64) / yy.to(f64)
-    gamma = torch.where(ok, new, gamma)
+    using = torch.where(ok, new, gamma)
     a = torch.where(on, z[0], 0.0)
     alpha = torch.linalg.solve_triangular(r, a[:, None], upper=True)[:, 0]  # triu(R)
     rhs = z[1] - yy_block @ alpha
-    rhs = torch.where(on, rhs * gamma - diagonal * alpha, 0.0)
+    rhs = torch.where(on, rhs * using - diagonal * alpha, 0.0)
     delta = torch.linalg.solve_triangular(r.T, rhs[:, None], upper=False)[:, 0]
-    weights = torch.stack((delta, gamma * alpha)).index_select(1, back)  # by slot
-    d = weights.reshape(-1).to(rows.dtype) @ rows - gamma.to(g.dtype) * g
+    weights = torch.stack((delta, using * alpha)).index_select(1, back)  # by slot
+    d = weights.reshape(-1).to(rows.dtype) @ rows - using.to(g.dtype) * g
     slope, dd = g @ d, d @ d
     descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
     d = torch.where(descent, d, -g)
@@ -596,7 +635,7 @@ def _device_direction(
     # dtype: past its range, inf.)
     slope = torch.where(descent, slope, (-(gnorm * gnorm)).to(slope.dtype))
     length = torch.where(descent, torch.sqrt(dd), gnorm.to(dd.dtype))
-    return s, y, d, slope, length, ok, descent, new
+    return s, y, d, slope, length, ok, descent, start, count, gamma, new
 
 
 def _same(array: Any) -> Any:
