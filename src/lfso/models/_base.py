@@ -76,8 +76,9 @@ class Evaluation:
     carried: bool = False
 
 
-#: The fields of an :class:`Evaluation` that come from its host fetch.
-_FETCHED = ("value", "grad_norm", "bound", "probe_dot", "product", "carried")
+#: The fields of an :class:`Evaluation` that come from its host fetch (its product comes
+#: at once, its drift and ``||x||_inf`` filled in by the fetch: see PendingEvaluation).
+_FETCHED = ("value", "grad_norm", "bound", "probe_dot", "carried")
 
 
 #: The slot of :attr:`Evaluation.product` (a pending evaluation's is there at once).
@@ -86,12 +87,11 @@ _PRODUCT = Evaluation.__dict__["product"]
 
 def _fetched_field(name: str) -> property:
     """A field of :class:`PendingEvaluation`: the slot of :class:`Evaluation`, read once
-    the fetch has arrived (``product``: at once, where the model gave one)."""
+    the fetch has arrived."""
     slot = Evaluation.__dict__[name]  # (the slot's member descriptor)
-    early = name == "product"
 
     def get(self: PendingEvaluation) -> Any:
-        if self._finish is not None and not (early and slot.__get__(self) is not None):
+        if self._finish is not None:
             self.settle()
         return slot.__get__(self)
 
@@ -103,12 +103,12 @@ def _fetched_field(name: str) -> property:
 
 class PendingEvaluation(Evaluation):
     """An :class:`Evaluation` whose host scalars are still on their way from the device
-    (:func:`lfso._later.ahead`): ``grad`` is there at once, and so is a carried
-    ``product`` where the model gives one (its drift and ``||x||_inf`` are 0-d device
-    arrays until the fetch arrives, host floats after); the first read of any other field
-    waits for the fetch (:meth:`settle`, by ``finish()``, which returns the evaluation
-    the model would have returned after a fetch that waited: the same fields, bit for
-    bit)."""
+    (:func:`lfso._later.ahead`): ``grad`` is there at once, and so is ``product`` (the
+    model's carried product, or ``None`` for a model without one; its drift and
+    ``||x||_inf`` are 0-d device arrays until the fetch arrives, host floats after); the
+    first read of any other field waits for the fetch (:meth:`settle`, by ``finish()``,
+    which returns the evaluation the model would have returned after a fetch that waited:
+    the same fields, bit for bit, and the same product)."""
 
     __slots__ = ("_finish", "_norm", "_sq")
 
@@ -156,6 +156,7 @@ class PendingEvaluation(Evaluation):
         done = finish()
         for name in _FETCHED:
             Evaluation.__dict__[name].__set__(self, getattr(done, name))
+        _PRODUCT.__set__(self, done.product)
 
 
 for _name in _FETCHED:
