@@ -355,6 +355,9 @@ def minimize(
         Each called in order, ``callback(intermediate_result)`` after each step (SciPy's
         convention; a callback whose first parameter is named ``x`` or ``xk`` gets the
         iterate). Raising ``StopIteration`` stops the run with status ``CALLBACK_STOP``.
+        On an accelerator, where the loop runs a point ahead of its evaluations' scalars
+        (:meth:`lfso._stepper.Stepper.advance`), the callback at a point runs once the
+        step from it has been taken; stopping there returns that point all the same.
     grad : callable or True, optional
         Gradient of a plain ``fun``; ``True`` if ``fun`` returns ``(value, gradient)``.
     smoothness : callable ``(x, R) -> float``, LocalSmoothnessOracle, float or "auto", optional

@@ -389,8 +389,8 @@ class Stepper:
         next evaluation, and only then reads the point's scalars (its arrival, the best
         point, the callbacks, the stopping tests), so that the device has work queued
         while the host waits. The run's points, rows and status are those of the
-        iteration in order; a run that stops at a point has also evaluated the one after
-        it (counted in ``nfev``)."""
+        iteration in order; a run that stops at a point has also taken the step from it
+        and evaluated the point it reached (counted in ``nfev`` and ``noracle``)."""
         if self.status is not None:
             return True
         if self._behind is not None:
