@@ -35,19 +35,21 @@ def sync_table_of():
 
     from lfso.bench import sync_table
 
-    columns: dict[tuple[int, int, str], dict[str, float]] = {}
+    columns: dict[tuple[int, int, str, bool], dict[str, float]] = {}
     default = inspect.signature(sync_table).parameters["methods"].default
 
-    def counted(n: int = 1000, d: int = 20, methods: tuple[str, ...] = default):
-        missing = tuple(m for m in methods if (n, d, m) not in columns)
+    def counted(
+        n: int = 1000, d: int = 20, methods: tuple[str, ...] = default, ahead: bool = False
+    ):
+        missing = tuple(m for m in methods if (n, d, m, ahead) not in columns)
         if missing:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tol=0 runs to rounding
-                table = sync_table(n, d, methods=missing)
+                table = sync_table(n, d, methods=missing, ahead=ahead)
             for method in missing:
-                columns[n, d, method] = {name: row[method] for name, row in table.items()}
-        names = columns[n, d, methods[0]]
-        return {name: {m: columns[n, d, m][name] for m in methods} for name in names}
+                columns[n, d, method, ahead] = {name: row[method] for name, row in table.items()}
+        names = columns[n, d, methods[0], ahead]
+        return {name: {m: columns[n, d, m, ahead][name] for m in methods} for name in names}
 
     return counted
 

@@ -1,5 +1,7 @@
 """The loop one point ahead of its evaluations' scalars on an accelerator (CPU tensors
-standing in for a GPU): the same run as in order, and no wait that drains the queue."""
+standing in for a GPU): the same run as in order, and no wait that drains the queue. The
+loop goes ahead from ``lfso._stepper.AHEAD_ROWS`` rows: lowered to 0 here, so that the
+small models of these tests take that path."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lfso  # noqa: E402
+from lfso import _stepper  # noqa: E402
 from lfso._later import ahead, cpu_as_accelerator, later, riding, start_fetch  # noqa: E402
 from lfso.bench import count_host_syncs  # noqa: E402
 from lfso.models import _rows  # noqa: E402
@@ -52,6 +55,11 @@ def _models(dtype: torch.dtype = torch.float64) -> dict[str, lfso.models.Model]:
 
 MODELS = _models()
 MODELS32 = _models(torch.float32)
+
+
+@pytest.fixture(autouse=True)
+def _ahead_at_any_size(monkeypatch):
+    monkeypatch.setattr(_stepper, "AHEAD_ROWS", 0)
 
 
 def _x0(name: str) -> torch.Tensor:
@@ -253,3 +261,16 @@ def test_the_drift_budget_binds_one_step_late_ahead(monkeypatch):
         assert res.nit == 60 and np.all(np.diff(f) <= 4e-16 * np.abs(f[1:]))
         fresh[in_order] = sum(made[1:])
     assert fresh[True] >= 5 and 0.5 * fresh[True] <= fresh[False] <= 2.0 * fresh[True]
+
+
+def test_small_models_run_in_order(monkeypatch):
+    """Below ``AHEAD_ROWS`` rows the loop waits for each evaluation's scalars (one round
+    trip per iteration), as a model whose passes do not compile does: its bookkeeping on
+    the device would cost the host more than the wait."""
+    monkeypatch.setattr(_stepper, "AHEAD_ROWS", 301)  # (the models here have 300 rows)
+    model, x0 = MODELS["logistic"], _x0("logistic")
+    for method, options in (("gd", {"step": 1.0}), ("lfso", {}), ("lfso-lbfgs", {})):
+        with count_host_syncs() as counts:
+            res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=20, **options)
+        assert res.nit == 20 and counts["overlapped wait"] == 0, method
+        assert counts["tolist"] >= 20, method

@@ -198,8 +198,7 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     rows = _run("host_syncs.py", "--n", "300", "--d", "8")
     assert rows[1][-5:] == ["gd", "lfso:ball", "lfso", "lfso-lbfgs", "lfso-accel"]
     table = rows[2:12]
-    # (gd runs a point ahead of its evaluations' scalars: no read drains the queue)
-    assert len(table) == 10 and all(float(r[-5]) == 0.0 for r in table)
+    assert len(table) == 10 and all(float(r[-5]) == 1.0 for r in table)
     assert rows[13][:3] == ["host", "time", "per"]
     assert len(rows[14]) == 5 and all(v.endswith("us") and float(v[:-2]) > 0 for v in rows[14])
     assert rows[15][:6] == ["the", "same", "with", "the", "passes", "compiled,"]
@@ -225,6 +224,11 @@ def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
     # (a certified iteration issues more operations than the plain loop's, and L-BFGS's
     # direction more than steepest descent's)
     assert all(0 < gd < lfso < lbfgs for gd, lfso, lbfgs in kernels.values())
+    assert rows[28][:4] == ["the", "first", "table", "from"]
+    assert rows[29][-5:] == ["gd", "lfso:ball", "lfso", "lfso-lbfgs", "lfso-accel"]
+    ahead = rows[30:40]
+    # (gd runs a point ahead of its evaluations' scalars: no read drains the queue)
+    assert len(ahead) == 10 and all(float(r[-5]) == 0.0 for r in ahead)
 
 
 def test_host_syncs_counts_a_compiled_pass_as_one_kernel(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import mpmath
 import numpy as np
@@ -727,9 +728,10 @@ def test_only_the_iterations_of_large_models_compile_their_arithmetic(monkeypatc
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_compiled_unit_scale_is_the_operations_scale(dtype, compiled):
-    """The device step's ``2^k`` (``2^k ||d||`` in ``[1/2, 1)``) and ``v = 2^k d`` in one
-    compiled pass: PyTorch's operations' values bit for bit, over lengths spread across the
-    dtype's range, its ends, 0, inf and NaN."""
+    """The device step's ``2^k`` (``2^k ||d||`` in ``[1/2, 1)``) and ``v = 2^k d`` (or
+    ``-2^k d``) in one compiled pass: PyTorch's operations' values bit for bit, over
+    lengths spread across the dtype's range, its ends, 0, inf and NaN; and so the device
+    norm of a gradient."""
     from lfso.steps._certificates import _device_unit_scale, _exponent_cap, _unit_scaled
 
     info = torch.finfo(dtype)
@@ -740,10 +742,44 @@ def test_the_compiled_unit_scale_is_the_operations_scale(dtype, compiled):
         size = torch.tensor(length, dtype=dtype)
         d = torch.tensor([length, -length / 3], dtype=dtype)
         cap = _exponent_cap(d)
-        scale, v = _fused.one_pass(_unit_scaled, d, size, cap)
         expected = _device_unit_scale(size, cap)
-        assert torch.equal(scale, expected), length
-        torch.testing.assert_close(v, d * expected, rtol=0.0, atol=0.0, equal_nan=True)
+        for negated in (False, True):  # (steepest descent's -2^k g)
+            scale, v = _fused.one_pass(_unit_scaled, d, size, cap, negated)
+            assert torch.equal(scale, expected), length
+            want = d * (-expected if negated else expected)
+            torch.testing.assert_close(v, want, rtol=0.0, atol=0.0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_compiled_device_norm_is_the_hosts(dtype, compiled):
+    """``||g||`` on the device (the loop ahead of its fetch scales the steepest step by it)
+    in one compiled pass: PyTorch's operations' value to the rounding of the scaled norm's
+    dot product, which the compiled code sums in another order, and the host's
+    :func:`lfso._arrays.norm` to a unit in the last place where ``g . g`` is in range
+    (PyTorch's float64 square root on the CPU is not always correctly rounded) and to the
+    dot product's rounding where it over- or underflows, over gradients spread across the
+    dtype's range and past it, zero, with an infinite entry and with a NaN."""
+    from lfso._arrays import device_norm, norm
+
+    rng = np.random.default_rng(8)
+    info = torch.finfo(dtype)
+    cases = [rng.standard_normal(7) * np.exp(s) for s in rng.uniform(-60.0, 60.0, 200)]
+    cases += [np.zeros(3), np.array([1.0, np.inf]), np.array([1.0, np.nan])]
+    cases += [np.full(4, info.tiny), np.full(4, info.max / 4)]
+    for case in cases:
+        g = torch.tensor(case, dtype=dtype)
+        sq = g @ g
+        eager = device_norm(None, g, sq)
+        assert eager.dtype == torch.float64
+        dot = 8.0 * info.eps  # (a dot product of 7 terms summed in another order)
+        passed = _fused.one_pass(device_norm, g, sq)
+        torch.testing.assert_close(passed, eager, rtol=dot, atol=0.0, equal_nan=True)
+        in_range = 0.0 < float(sq) < math.inf
+        host, value = norm(g), float(eager)
+        if math.isnan(host):
+            assert math.isnan(value), case
+            continue
+        assert value == host or math.isclose(value, host, rel_tol=2.3e-16 if in_range else dot)
 
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])

@@ -169,22 +169,25 @@ def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[
     return finish, gsq
 
 
-def device_norm(x: Any, sq: Any) -> Any:
-    """``||x||`` as :func:`norm` computes it, a 0-d float64 array on ``x``'s device, from
-    ``sq = x @ x`` computed there: ``sqrt(sq)`` where ``0 < sq < inf``; elsewhere the scaled
-    norm ``m sqrt((x / m) @ (x / m))`` with ``m = max_i |x_i|``, or ``m`` itself where it is
-    0 or not finite. The same operations in the same dtypes, so the same float up to the
-    square root's rounding: PyTorch's float64 square root on the CPU is not always
-    correctly rounded (one unit in the last place from Python's, in about one case in
-    eighty). No host round trip."""
-    xp = namespace(x)
-    f64 = xp.float64
-    sq = xp.astype(sq, f64)
-    scale = reduce_max(xp, xp.abs(x))
-    y = x / xp.where(scale > 0.0, scale, xp.ones_like(scale))
-    scaled = xp.astype(scale, f64) * xp.sqrt(xp.astype(y @ y, f64))
-    safe = xp.where((scale > 0.0) & (scale < math.inf), scaled, xp.astype(scale, f64))
-    return xp.where((sq > 0.0) & (sq < math.inf), xp.sqrt(sq), safe)
+def device_norm(xp: Any, x: Any, sq: Any) -> Any:
+    """``||x||`` as :func:`norm` computes it, a 0-d float64 PyTorch array on ``x``'s
+    device, from ``sq = x @ x`` computed there: ``sqrt(sq)`` where ``0 < sq < inf``;
+    elsewhere the scaled norm ``m sqrt((x / m) @ (x / m))`` with ``m = max_i |x_i|``, or
+    ``m`` itself where it is 0 or not finite. The same operations in the same dtypes, so
+    the same float up to the square root's rounding: PyTorch's float64 square root on the
+    CPU is not always correctly rounded (one unit in the last place from Python's, in
+    about one case in eighty). No host round trip; PyTorch's operations (``xp`` is not
+    used), so that :func:`lfso.models._fused.one_pass` can compile it."""
+    import torch
+
+    f64 = torch.float64
+    sq = sq.to(f64)
+    top = x.abs().amax()
+    y = x / torch.where(top > 0.0, top, 1.0)
+    wide = top.to(f64)
+    finite = (top > 0.0) & (top < math.inf)
+    safe = torch.where(finite, wide * torch.sqrt((y @ y).to(f64)), wide)
+    return torch.where((sq > 0.0) & (sq < math.inf), torch.sqrt(sq), safe)
 
 
 #: NumPy's reductions as ufunc methods: what ``np.sum``, ``np.max`` and the array methods

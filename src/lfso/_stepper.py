@@ -36,15 +36,21 @@ from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
 from ._result import STALL_ITERATIONS, History, Result, Status
 from ._validate import callback_list
-from .models import Evaluation
+from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 
-__all__ = ["Stepper", "attach"]
+__all__ = ["AHEAD_ROWS", "Stepper", "attach"]
 
 _INF = math.inf
+
+#: The fewest rows (:func:`lfso.models._fused.iteration_rows`) for which the loop runs a
+#: point ahead of its evaluations' scalars on an accelerator (see :meth:`Stepper.advance`):
+#: where an iteration's device work is long enough to overlap the host's, and its
+#: bookkeeping on the device is in compiled passes (:data:`lfso.models._fused.MIN_ROWS`).
+AHEAD_ROWS = 1 << 18
 
 
 def _callback_style(callback: Callable[..., Any]) -> str:
@@ -329,7 +335,12 @@ class Stepper:
         # (lfso._later): they are read in advance() only after that evaluation.
         self._scope = riding()
         self._scope.__enter__()
-        self._ahead = rule.host_free and not self._lazy and accelerated(ev.grad)
+        self._ahead = (
+            rule.host_free
+            and not self._lazy
+            and accelerated(ev.grad)
+            and _fused.iteration_rows(ev) >= AHEAD_ROWS
+        )
         try:
             # At a stationary point (g = 0 exactly) there is nothing to do: no rule is
             # started, since LFSO's radius and the estimators' first secant are undefined.
@@ -383,7 +394,8 @@ class Stepper:
         callbacks. Whether the run has stopped (then call :meth:`result`).
 
         On an accelerator, with a rule whose move needs nothing from the host
-        (:attr:`lfso.steps.StepRule.host_free`), the iteration runs one point ahead: the
+        (:attr:`lfso.steps.StepRule.host_free`) and a model of at least
+        :data:`AHEAD_ROWS` rows, the iteration runs one point ahead: the
         evaluation of the new point starts its fetch and returns (:func:`lfso._later.
         ahead`), the next iteration takes its move from that point at once, starts the
         next evaluation, and only then reads the point's scalars (its arrival, the best

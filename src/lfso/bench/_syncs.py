@@ -172,27 +172,47 @@ def sync_table(
     n: int = 1000,
     d: int = 20,
     methods: tuple[str, ...] = ("gd", "lfso:ball", "lfso", "lfso-lbfgs", "lfso-accel"),
+    *,
+    ahead: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Host round trips per iteration, ``{model: {method: syncs}}``, on CPU tensors.
 
     ``"name:certificate"`` runs ``name`` with that certificate (``"lfso:ball"``: the paper's
     ball certificate with the tight radius, where ``"lfso"`` takes the model's segment).
+    ``ahead=True``: as for a model of :data:`lfso._stepper.AHEAD_ROWS` rows or more, where
+    the loop runs a point ahead of its evaluations' scalars (the threshold lowered to 0
+    for the count; the passes stay PyTorch's operations).
     """
     import torch
 
     from .._minimize import minimize
 
     table: dict[str, dict[str, float]] = {}
-    for name, model in _models(n, d).items():
-        dim = model.dim if model.dim is not None else d
-        x0 = torch.full((dim,), 0.1, dtype=torch.float64)
-        step = 0.5 / model.at(x0)(0.0)  # a stable fixed step for "gd"
-        row = table[name] = {}
-        for method in methods:
-            name, options = _method(method, step)
-            run = functools.partial(minimize, model, x0, method=name, tol=0.0, **options)
-            row[method] = syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter))
+    with _ahead_from(0 if ahead else None):
+        for name, model in _models(n, d).items():
+            dim = model.dim if model.dim is not None else d
+            x0 = torch.full((dim,), 0.1, dtype=torch.float64)
+            step = 0.5 / model.at(x0)(0.0)  # a stable fixed step for "gd"
+            row = table[name] = {}
+            for method in methods:
+                name, options = _method(method, step)
+                run = functools.partial(minimize, model, x0, method=name, tol=0.0, **options)
+                row[method] = syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter))
     return table
+
+
+@contextlib.contextmanager
+def _ahead_from(rows: int | None) -> Iterator[None]:
+    """Inside the block the loop runs ahead from ``rows`` rows (``None``: unchanged)."""
+    from .. import _stepper
+
+    threshold = _stepper.AHEAD_ROWS
+    if rows is not None:
+        _stepper.AHEAD_ROWS = rows
+    try:
+        yield
+    finally:
+        _stepper.AHEAD_ROWS = threshold
 
 
 def optimizer_syncs(
@@ -272,10 +292,12 @@ def host_time(
     is timed is the Python loop, the step rule and PyTorch's dispatch: on a GPU, the part of
     an iteration that the device cannot overlap after a synchronisation. Median of
     ``repeats`` runs of ``iters`` iterations (no history monitor), on the accelerator's
-    path (:func:`lfso.bench.cpu_as_accelerator`). ``compiled``: with the passes that
-    compile for a model of :data:`lfso.models._fused.MIN_ROWS` rows or more compiled here
-    too (the threshold lowered to these 50 rows for the call, an untimed run of each method
-    first, which compiles them): what the host pays per iteration for those calls in place
+    path (:func:`lfso.bench.cpu_as_accelerator`). ``compiled``: as for a model of
+    :data:`lfso.models._fused.MIN_ROWS` rows or more, with the passes that compile there
+    compiled here too and the loop a point ahead of its evaluations' scalars
+    (:data:`lfso._stepper.AHEAD_ROWS`; both thresholds lowered to these 50 rows for the
+    call, an untimed run of each method first, which compiles them): what the host pays
+    per iteration for those calls in place
     of PyTorch's operations.
     """
     import statistics
@@ -297,18 +319,25 @@ def host_time(
     try:
         if compiled:
             _fused.MIN_ROWS = 1
-        for method in methods:
-            name, options = _method(method, step)
-            times = []
-            for timed in [False] * compiled + [True] * repeats:
-                start = time.perf_counter()
-                with cpu_as_accelerator():
-                    minimize(
-                        model, x0, method=name, tol=0.0, max_iter=iters, monitor=False, **options
-                    )
-                if timed:
-                    times.append((time.perf_counter() - start) / iters)
-            out[method] = statistics.median(times)
+        with _ahead_from(0 if compiled else None):
+            for method in methods:
+                name, options = _method(method, step)
+                times = []
+                for timed in [False] * compiled + [True] * repeats:
+                    start = time.perf_counter()
+                    with cpu_as_accelerator():
+                        minimize(
+                            model,
+                            x0,
+                            method=name,
+                            tol=0.0,
+                            max_iter=iters,
+                            monitor=False,
+                            **options,
+                        )
+                    if timed:
+                        times.append((time.perf_counter() - start) / iters)
+                out[method] = statistics.median(times)
     finally:
         _fused.MIN_ROWS = threshold
     return out

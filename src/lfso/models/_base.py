@@ -140,7 +140,12 @@ class PendingEvaluation(Evaluation):
         to the square root's rounding); ``None`` where the model did not fetch that product
         with the gradient."""
         if self._norm is None and self._sq is not None:
-            self._norm = device_norm(self.grad, self._sq)
+            from . import _fused
+
+            arrays = (self.grad, self._sq)
+            compiled = _fused.iteration_compiles(self)
+            norm = _fused.one_pass(device_norm, *arrays) if compiled else None
+            self._norm = device_norm(None, *arrays) if norm is None else norm
         return self._norm
 
     @property

@@ -101,6 +101,7 @@ __all__ = [
     "applies",
     "approach_rows",
     "iteration_compiles",
+    "iteration_rows",
     "one_pass",
     "softmax_sums",
     "trial_sums",
@@ -160,6 +161,19 @@ def usable(r: Any, *, classes: bool = False) -> bool:
     import torch
 
     return r.device.type == "cpu" or (r.device.type == "cuda" and torch.version.hip is None)
+
+
+def iteration_rows(evaluation: Any) -> int:
+    """The length of an iteration's passes: the larger of the gradient's and the rows of
+    the model's product that the evaluation kept (``A x``, or ``K x n`` logits counted as
+    their ``K n`` elements)."""
+    grad = evaluation.grad
+    size = int(grad.shape[0]) if getattr(grad, "ndim", 0) == 1 else 0
+    rows: Any = getattr(evaluation.product, "value", None)
+    ndim = getattr(rows, "ndim", 0)
+    if ndim in (1, 2):
+        size = max(size, int(rows.shape[0]) * (int(rows.shape[1]) if ndim == 2 else 1))
+    return size
 
 
 def iteration_compiles(evaluation: Any) -> bool:

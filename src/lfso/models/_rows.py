@@ -164,13 +164,15 @@ class ProductDrift:
             arrived = None if carried is None else carried.arrived()
             if arrived is not None and self.stale(*arrived):
                 return lambda t: None
-            xp = namespace(xmax)
-            xmax = xp.astype(xmax, xp.float64)
+            import torch  # (an evaluation made ahead: PyTorch's, on an accelerator)
+
+            xmax = xmax.to(torch.float64)
+            start: Any
             if isinstance(drift, float):
                 start = drift if drift > 0.0 else self.fresh(xmax)
             else:  # (a drift that is not a number stays one: the step certifies nothing)
-                drift = xp.astype(drift, xp.float64)
-                start = xp.where(drift == 0.0, self.fresh(xmax), drift)
+                drift = drift.to(torch.float64)
+                start = torch.where(drift == 0.0, self.fresh(xmax), drift)
             base = start * self.grow + self.rate * xmax
         if isinstance(dmax, float):
             rate = self.rate * dmax

@@ -294,8 +294,8 @@ class SegmentCertificate(Certificate):
             scale = _unit_scale(size, cap)
             scaled = scale != 1.0
         else:
-            if direction is not None and _fused.iteration_compiles(evaluation):
-                made = _fused.one_pass(_unit_scaled, d, size, cap)
+            if _fused.iteration_compiles(evaluation):  # (steepest descent: -2^k g)
+                made = _fused.one_pass(_unit_scaled, d, size, cap, direction is None)
             scale = _device_unit_scale(size, cap) if made is None else made[0]
             scaled = True
         if made is not None:
@@ -421,12 +421,13 @@ def _device_unit_scale(length: Any, cap: int) -> Any:
     return _unit_scale_of(namespace(length), length, cap)
 
 
-def _unit_scaled(xp: Any, d: Any, length: Any, cap: int) -> tuple[Any, Any]:
-    """``(2^k, 2^k d)``, ``2^k`` :func:`_device_unit_scale`'s of ``length = ||d||``: the
-    same operations, one compiled pass (:func:`lfso.models._fused.one_pass`) where an
+def _unit_scaled(xp: Any, d: Any, length: Any, cap: int, negated: bool) -> tuple[Any, Any]:
+    """``(2^k, 2^k d)`` (``negated``: ``-2^k d``, steepest descent's ``d = -g`` from
+    ``g``), ``2^k`` :func:`_device_unit_scale`'s of ``length = ||d||``: the same
+    operations, one compiled pass (:func:`lfso.models._fused.one_pass`) where an
     iteration's arithmetic compiles (:func:`lfso.models._fused.iteration_compiles`)."""
     scale = _unit_scale_of(xp, length, cap)
-    return scale, d * scale
+    return scale, d * (-scale if negated else scale)
 
 
 def _unit_scale_of(xp: Any, length: Any, cap: int) -> Any:
