@@ -785,12 +785,17 @@ def test_the_compiled_device_norm_is_the_hosts(dtype, compiled):
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_every_compiled_pass_is_one_graph(method, compiled, monkeypatch):
     """Every pass of an iteration (the evaluation's rows, the weights, the trial sums with
-    their bounds, the step's arithmetic, the L-BFGS direction and the step's scale) traces
-    into one graph: no graph break, which would split a pass into several compiled calls,
-    each with its own overhead on the host (compiled afresh here, so that TorchDynamo
-    traces them in this test)."""
+    their bounds, the step's arithmetic, the L-BFGS direction and the step's scale; and,
+    the loop a point ahead of its evaluations' scalars, the norm of the gradient, the
+    step's reported figures and the carried product's drift) traces into one graph: no
+    graph break, which would split a pass into several compiled calls, each with its own
+    overhead on the host (compiled afresh here, so that TorchDynamo traces them in this
+    test)."""
     from torch._dynamo.utils import counters
 
+    from lfso import _stepper
+
+    monkeypatch.setattr(_stepper, "AHEAD_ROWS", 0)
     monkeypatch.setattr(_fused, "_PASSES", {})
     monkeypatch.setattr(_fused, "_COMPILED", {})
     rng = np.random.default_rng(4)
@@ -802,6 +807,12 @@ def test_every_compiled_pass_is_one_graph(method, compiled, monkeypatch):
         with cpu_as_accelerator():
             lfso.minimize(model, torch.zeros(5), method=method, tol=0.0, max_iter=4)
     assert counters["stats"]["unique_graphs"] > graphs  # (traced here)
+    from lfso.models._base import _norm_and_slope
+    from lfso.models._rows import _drift_after
+    from lfso.steps._certificates import _reported
+
+    passes = {_reported, _drift_after} | ({_norm_and_slope} if method == "lfso" else set())
+    assert passes <= set(_fused._PASSES), set(_fused._PASSES)
     assert sum(counters["graph_break"].values()) == before, dict(counters["graph_break"])
 
 

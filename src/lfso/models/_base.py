@@ -81,6 +81,13 @@ class Evaluation:
 _FETCHED = ("value", "grad_norm", "bound", "probe_dot", "carried")
 
 
+def _norm_and_slope(xp: Any, grad: Any, sq: Any) -> tuple[Any, Any]:
+    """``(||g||, -||g||^2)`` from ``g`` and ``sq = g @ g`` (:func:`lfso._arrays.device_norm`),
+    PyTorch's operations (``xp`` is not used)."""
+    norm = device_norm(xp, grad, sq)
+    return norm, -(norm * norm)
+
+
 #: The slot of :attr:`Evaluation.product` (a pending evaluation's is there at once).
 _PRODUCT = Evaluation.__dict__["product"]
 
@@ -134,18 +141,19 @@ class PendingEvaluation(Evaluation):
         if self._finish is not None and product is not None:
             product.source = before.product
 
-    def device_grad_norm(self) -> Any:
-        """``grad_norm`` as a 0-d float64 array on the gradient's device
-        (:func:`lfso._arrays.device_norm` of the fetched ``grad @ grad``: the same float, up
-        to the square root's rounding); ``None`` where the model did not fetch that product
-        with the gradient."""
+    def device_grad_norm(self) -> tuple[Any, Any] | None:
+        """``(||g||, -||g||^2)``, ``grad_norm`` and steepest descent's slope, as 0-d float64
+        arrays on the gradient's device (:func:`lfso._arrays.device_norm` of the fetched
+        ``grad @ grad``: the same float, up to the square root's rounding), one compiled
+        pass where the iteration's arithmetic compiles; ``None`` where the model did not
+        fetch that product with the gradient."""
         if self._norm is None and self._sq is not None:
             from . import _fused
 
             arrays = (self.grad, self._sq)
             compiled = _fused.iteration_compiles(self)
-            norm = _fused.one_pass(device_norm, *arrays) if compiled else None
-            self._norm = device_norm(None, *arrays) if norm is None else norm
+            norm = _fused.one_pass(_norm_and_slope, *arrays) if compiled else None
+            self._norm = _norm_and_slope(None, *arrays) if norm is None else norm
         return self._norm
 
     @property

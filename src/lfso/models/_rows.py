@@ -164,22 +164,47 @@ class ProductDrift:
             arrived = None if carried is None else carried.arrived()
             if arrived is not None and self.stale(*arrived):
                 return lambda t: None
-            import torch  # (an evaluation made ahead: PyTorch's, on an accelerator)
+            from . import _fused  # (an evaluation made ahead: PyTorch's, on an accelerator)
 
-            xmax = xmax.to(torch.float64)
-            start: Any
-            if isinstance(drift, float):
-                start = drift if drift > 0.0 else self.fresh(xmax)
-            else:  # (a drift that is not a number stays one: the step certifies nothing)
-                drift = drift.to(torch.float64)
-                start = torch.where(drift == 0.0, self.fresh(xmax), drift)
-            base = start * self.grow + self.rate * xmax
+            rows = None if carried is None else carried.value
+            compiled = rows is not None and _fused.usable(rows, classes=rows.ndim == 2)
+            if isinstance(drift, float):  # (0: a fresh product; else made on the device)
+                drift = None if drift == 0.0 else xmax.new_full((), drift, dtype=xmax.dtype)
+            arrays = (drift, xmax, dmax, self.fresh_rate, self.grow, self.rate)
+
+            def after(t: Any) -> Any:  # (one compiled pass where the rows' passes are)
+                out = _fused.one_pass(_drift_after, *arrays, t) if compiled else None
+                return _drift_after(None, *arrays, t) if out is None else out
+
+            return after
         if isinstance(dmax, float):
             rate = self.rate * dmax
         else:  # (in float64 on the device, as on the host: D' from a 0-d step t alike)
             xp = namespace(dmax)
             rate = self.rate * xp.astype(dmax, xp.float64)
         return lambda t: base + rate * abs(t)
+
+
+def _drift_after(
+    xp: Any, drift: Any, xmax: Any, dmax: Any, fresh: float, grow: float, rate: float, t: Any
+) -> Any:
+    """:meth:`ProductDrift.carry`'s ``D'`` on the device from a product made ahead of its
+    fetch (``drift`` a 0-d array, or ``None`` for a fresh product; ``xmax``, ``dmax`` and
+    the step ``t`` 0-d arrays), in float64: the host's operations in the host's order.
+    PyTorch's operations (``xp`` is not used), one compiled pass where the rows' passes
+    compile."""
+    import torch
+
+    f64 = torch.float64
+    xmax = xmax.to(f64)
+    start: Any
+    if drift is None:
+        start = fresh * xmax
+    else:  # (a drift that is not a number stays one: the step certifies nothing)
+        drift = drift.to(f64)
+        start = torch.where(drift == 0.0, fresh * xmax, drift)
+    base = start * grow + rate * xmax
+    return base + (rate * dmax.to(f64)) * abs(t)
 
 
 def inf_norm(x: Any) -> Any:

@@ -314,17 +314,14 @@ class SegmentCertificate(Certificate):
             # tau C <= eta (-g . v), C bounding the curvature on [x, x + tau v], and the
             # move is x + tau v along the very vector v (see Device steps).
             tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
-            tau = _toward_zero(tau, d.dtype)
-            unit = size * scale  # ||2^k d||
-            xp = namespace(tau)
-            tau64 = xp.astype(tau, xp.float64, copy=False)
-            step = later(tau64 * scale)  # t = tau 2^k, exactly
-            # (L and R in float64, whether ||d|| is on the host or on the device)
-            bound64 = xp.astype(bound, xp.float64, copy=False)
+            arrays = (tau, bound, size, scale, d[:1])
+            made = _fused.one_pass(_reported, *arrays) if made is not None else None
+            tau, t, lipschitz, radius = _reported(None, *arrays) if made is None else made
+            step = later(t)
             sized = SizedStep(
                 step,  # type: ignore[arg-type]
-                later(bound64 / (unit * unit)),  # type: ignore[arg-type]
-                later(tau64 * unit),  # type: ignore[arg-type]
+                later(lipschitz),  # type: ignore[arg-type]
+                later(radius),  # type: ignore[arg-type]
                 1,  # one batched pass over the trial steps
                 None,
                 segment.product,
@@ -361,6 +358,22 @@ class SegmentCertificate(Certificate):
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
         return sized, t_max * scale
+
+
+def _reported(xp: Any, tau: Any, bound: Any, size: Any, scale: Any, like: Any) -> Any:
+    """A device step's ``tau`` in the data's dtype (``like``'s; :func:`_toward_zero`) and
+    what the loop reports of it, 0-d float64 arrays: ``t = tau 2^k`` (exactly), ``L = C /
+    ||2^k d||^2`` and ``R = tau ||2^k d||``, from its bound ``C`` along ``2^k d``, ``||d||
+    = size`` and ``2^k = scale`` (floats, or 0-d arrays on the device). PyTorch's
+    operations (``xp`` is not used), one compiled pass where the step's scale is
+    (:func:`lfso.models._fused.one_pass`)."""
+    import torch
+
+    f64 = torch.float64
+    tau = _toward_zero(tau, like.dtype)
+    unit = size * scale  # ||2^k d||
+    tau64 = tau.to(f64)
+    return tau, tau64 * scale, bound.to(f64) / (unit * unit), tau64 * unit
 
 
 def _toward_zero(tau: Any, dtype: Any) -> Any:

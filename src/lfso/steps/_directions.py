@@ -62,9 +62,9 @@ class SteepestDescent(Direction):
     ) -> tuple[Any, Any, Any, Any]:
         if defer and isinstance(evaluation, PendingEvaluation) and evaluation.pending:
             # (its scalars on their way: ||g|| from the device's g . g)
-            gnorm = evaluation.device_grad_norm()
-            if gnorm is not None:
-                return None, later(-(gnorm * gnorm)), later(gnorm), state
+            measured = evaluation.device_grad_norm()
+            if measured is not None:
+                return None, later(measured[1]), later(measured[0]), state
         return (*_steepest(evaluation), state)
 
 
@@ -404,8 +404,8 @@ class LBFGSDirection(Direction):
             return d, gd, dnorm, LBFGSState(pairs, x, g, (), (), None, generation, gram)
         if gram is None:
             gram = _DeviceGram.of(memory, pairs, g)
-        gnorm = evaluation.device_grad_norm() if ahead else None  # type: ignore[attr-defined]
-        gnorm = evaluation.grad_norm if gnorm is None else gnorm
+        measured = evaluation.device_grad_norm() if ahead else None  # type: ignore[attr-defined]
+        gnorm = evaluation.grad_norm if measured is None else measured[0]
         s, y, d, slope, length, ok, descent = gram.direction(
             x, state.x, g, state.grad, evaluation, gnorm
         )
