@@ -523,16 +523,26 @@ def _tensor_run(model: Model, method: str, *, device: bool) -> tuple[Any, list, 
     return result, iterates, steps
 
 
+@pytest.mark.parametrize("ahead", [False, True])
 @pytest.mark.parametrize("method", METHODS)
-def test_float32_device_run_beyond_the_float32_range_moves_as_the_host_run(method):
+def test_float32_device_run_beyond_the_float32_range_moves_as_the_host_run(
+    method, ahead, monkeypatch
+):
     """The run above on PyTorch float32 tensors, to ``tol=1e-3``: on the device path the
     step is sized on the device and taken as ``x + tau (2^k d)`` (``t = tau 2^k``, ``tau``
     from 4e2 to 4e3 where ``t`` is 6e38 and more), and the run reaches the tolerance in as many
     iterations as on the host path, at the same ``f`` and ``||g||``. Each device step's
     bound is above the exact curvature (mpmath) over the step, and the true ``f`` never
     rises. (A device run whose trial steps, in units of ``d``, grew by a bounded factor
-    per iteration and were held below float32's range stays at ``x0`` to ``max_iter``.)"""
+    per iteration and were held below float32's range stays at ``x0`` to ``max_iter``.)
+    ``ahead``: the loop a point ahead of its evaluations' scalars (as from
+    ``AHEAD_ROWS`` rows), the step scaled by ``||g||`` measured on the device, whose
+    ``g . g`` underflows here."""
     torch = pytest.importorskip("torch")
+    if ahead:
+        from lfso import _stepper
+
+        monkeypatch.setattr(_stepper, "AHEAD_ROWS", 0)
     A, b = (torch.from_numpy(a.astype(np.float32)) for a in (BEYOND_A, BEYOND_B))
     host, _, _ = _tensor_run(LpRegression(A, b, 2), method, device=False)
     dev, iterates, steps = _tensor_run(LpRegression(A, b, 2), method, device=True)
@@ -547,8 +557,8 @@ def test_float32_device_run_beyond_the_float32_range_moves_as_the_host_run(metho
     assert f_dev < 1e-3 * run.true(BEYOND_X0)
     # every step certified: tau C <= -g . v (exactly, to the rounding of the model's
     # float32 g . v) and C above the exact curvature on [0, tau] along v ...
-    # (and the step from the last point, which the loop took ahead of its stopping test)
-    assert len(steps) == dev.nit + (dev.status is lfso.Status.CONVERGED)
+    # (ahead, the step from the last point, taken before its stopping test)
+    assert len(steps) == dev.nit + (ahead and dev.status is lfso.Status.CONVERGED)
     exact = ExactRows(2.0, BEYOND_A.astype(np.float32), BEYOND_B.astype(np.float32))
     checked = []
     for x, v, tau, bound in steps:
