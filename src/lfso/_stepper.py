@@ -492,17 +492,11 @@ class Stepper:
             taken = self._take()
         except BaseException as exc:  # (the point's own status first, as in order)
             try:
-                if not self._arrived(nit, x, ev, behind):
-                    return self._stop(Status.NON_FINITE)
-                if self._stops(ev, nit):
-                    return True
+                return self._reached(nit, x, ev, behind) or self._stop(exc)
             except BaseException as late:
                 return self._stop(late)
-            return self._stop(exc)
         try:
-            if not self._arrived(nit, x, ev, behind):
-                return self._stop(Status.NON_FINITE)
-            if self._stops(ev, nit):
+            if self._reached(nit, x, ev, behind):
                 return True
         except BaseException as exc:
             return self._stop(exc)
@@ -518,6 +512,13 @@ class Stepper:
         except BaseException as exc:
             return self._stop(exc)
         return False
+
+    def _reached(self, nit: int, x: Any, ev: Evaluation, behind: tuple[Any, ...]) -> bool:
+        """The arrival at the point the run went ahead of (:meth:`_arrived`) and the
+        stopping tests there: whether the run stopped."""
+        if not self._arrived(nit, x, ev, behind):
+            return self._stop(Status.NON_FINITE)
+        return self._stops(ev, nit)
 
     def _arrived(self, nit: int, x: Any, ev: Evaluation, behind: tuple[Any, ...]) -> bool:
         """:meth:`_settle` for the point the run went ahead of (``behind``: the move that
