@@ -441,9 +441,10 @@ class _DeviceGram:
     memory: ``Z = [S; Y]`` (``2 (m + 1) x n``, the data's dtype; pair ``i`` in rows
     ``slot_i`` and ``m + 1 + slot_i``) and, in float64, ``S Y^T`` and ``Y Y^T`` by slot
     (``2 x (m + 1) x (m + 1)``). The kept pairs are the slots ``start, start + 1, ...``
-    (mod ``m + 1``), oldest first, ``start`` and their count 0-d arrays on the device;
-    the direction gathers them to the first places (by tables made on the device, read at
-    those indices), so that every array it reads has the same shape whatever the layout.
+    (mod ``m + 1``), oldest first, the layout's state ``start (m + 1) + count`` a 0-d
+    array on the device; the direction gathers them to the first places (by tables made
+    on the device, read at that state), so that every array it reads has the same shape
+    whatever the layout.
 
     The newest pair is a *candidate* until the next direction: it goes to the slot after
     the kept ones (always free), written as zeros where its test failed, and the direction
@@ -474,30 +475,36 @@ class _DeviceGram:
         self.rows = torch.zeros((2 * slots, n), dtype=dtype, device=device)
         self.cross = torch.zeros((2, slots, slots), dtype=f64, device=device)
         self.generation = 0
-        # The layout, on the device (0-d): the oldest kept pair's slot, the pairs kept, the
-        # newest kept pair's s . y / y . y (1 with none), and the last direction's tests
-        # and candidate's s . y / y . y, which the next direction settles first (none yet:
-        # a candidate that was not kept and a direction that descended change nothing).
-        self.start = torch.zeros((), dtype=torch.int64, device=device)
-        self.count = torch.zeros((), dtype=torch.int64, device=device)
+        # The layout, on the device (0-d): its state ``start * slots + count`` (the oldest
+        # kept pair's slot, the pairs kept), the newest kept pair's s . y / y . y (1 with
+        # none), and the last direction's tests (``code = 2 ok + descent``, and each) and
+        # candidate's s . y / y . y, which the next direction applies first (none yet: a
+        # candidate that was not kept and a direction that descended change nothing).
+        self.state = torch.zeros((), dtype=torch.int64, device=device)
         self.gamma = torch.ones((), dtype=f64, device=device)
         no = torch.zeros((), dtype=torch.bool, device=device)
-        self.last = (no, ~no, self.gamma)
-        # Made on the device (no copy from the host): the identity; which places take
-        # part, by count (contiguous, one per count): [count, 0] where the candidate's test
-        # holds (the oldest pair makes way in a full memory), [count, 1] where it fails
-        # (the candidate's place, count, does not); by start, the slots of the places
-        # (order), the places of the slots (back); by slot, the candidate's rows of Z.
+        self.last = (self.state + 1, no, ~no, self.gamma)
+        # Made on the device (no copy from the host): the identity; and by state, the
+        # slots of the places (order), the places of the slots (back) and the candidate's
+        # rows of Z (in one row of ``_layouts``), which places take part (``_takings``,
+        # contiguous: [0] where the candidate's test holds, the oldest pair making way in
+        # a full memory, [1] where it fails, the candidate's place not), and the next state
+        # by the last direction's code (``_next[4 state + code]``).
         self._eye = torch.eye(slots, dtype=f64, device=device)
         place = torch.arange(slots, device=device)
-        count = place[:, None]
-        full_oldest = (count == memory) & (place[None, :] == 0)
-        taking = torch.stack(((place[None, :] <= count) & ~full_oldest, place < count), 1)
-        self._taking = taking
-        starts = place[:, None]
-        self._order = (place[None, :] + starts) % slots
-        self._back = (place[None, :] - starts) % slots
-        self._spare = torch.stack((place, place + slots), 1)
+        states = torch.arange(slots * slots, device=device)
+        start, count = (states // slots)[:, None], (states % slots)[:, None]
+        spare = (start + count) % slots
+        order, back = (place + start) % slots, (place - start) % slots
+        self._layouts = torch.cat((order, back, spare, spare + slots), 1)
+        full = count == memory
+        oldest = full & (place == 0)
+        self._takings = torch.stack(((place <= count) & ~oldest, place < count), 1)
+        codes = torch.arange(4, device=device)
+        descent, kept = codes % 2 == 1, codes == 3
+        after = torch.where(kept & full, (start + 1) % slots, start) * slots
+        after = after + torch.where(descent, torch.where(kept & ~full, count + 1, count), 0)
+        self._next = after.reshape(-1)
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _DeviceGram:
@@ -513,7 +520,7 @@ class _DeviceGram:
             gram.cross.view(2 * slots, slots).copy_(gram.rows @ gram.rows[slots:].T)
             s, y = kept[-1]
             gram.gamma = (s @ y).to(torch.float64) / (y @ y).to(torch.float64)
-        gram.count = torch.full_like(gram.count, len(kept))
+        gram.state = torch.full_like(gram.state, len(kept))  # (start 0)
         return gram
 
     def direction(
@@ -531,15 +538,15 @@ class _DeviceGram:
         self.generation += 1
         if not isinstance(gnorm, torch.Tensor):
             gnorm = torch.full((), gnorm, dtype=torch.float64, device=g.device)
-        layout = (self.start, self.count, self.gamma, *self.last)
-        tables = (self._order, self._back, self._spare, self._taking, self._eye)
+        layout = (self.state, self.gamma, *self.last)
+        tables = (self._next, self._layouts, self._takings, self._eye)
         arrays = (x, last_x, g, last_g, gnorm, self.rows, self.cross, *layout, *tables)
         compiled = _fused.iteration_compiles(evaluation)
         out = _fused.one_pass(_device_direction, *arrays) if compiled else None
         if out is None:
             out = _device_direction(compat, *arrays)
-        *values, self.start, self.count, self.gamma, new = out
-        self.last = (values[5], values[6], new)  # (ok, descent, s . y / y . y)
+        *values, self.state, self.gamma, new, code = out
+        self.last = (code, values[5], values[6], new)  # (code, ok, descent, s . y / y . y)
         return tuple(values)
 
 
@@ -552,15 +559,14 @@ def _device_direction(
     gnorm: Any,
     rows: Any,
     cross: Any,
-    start: Any,
-    count: Any,
+    state: Any,
     gamma: Any,
+    last_code: Any,
     last_ok: Any,
     last_descent: Any,
     last_new: Any,
-    orders: Any,
-    backs: Any,
-    spares: Any,
+    nexts: Any,
+    layouts: Any,
     takings: Any,
     eye: Any,
 ) -> tuple[Any, ...]:
@@ -568,13 +574,14 @@ def _device_direction(
     one compiled graph serves every layout; ``xp`` is not used: the operations are
     PyTorch's).
 
-    First the last direction's tests move the layout (``start``, ``count``, ``gamma``,
-    0-d) as the host path moved its memory: a candidate kept (``last_ok`` with
-    ``last_descent``) joins it, the oldest pair making way in a full memory, and its
+    First the last direction's tests move the layout (``state = start * slots + count``
+    and ``gamma``, 0-d) as the host path moved its memory: a candidate kept (``last_ok``
+    with ``last_descent``) joins it, the oldest pair making way in a full memory, and its
     ``s . y / y . y`` (``last_new``) becomes ``gamma``; a direction that did not descend
-    clears it (``count = 0``, ``gamma = 1``). The layout's tables, by ``start`` (the
-    places' slots ``orders``, the slots' places ``backs``), by slot (the candidate's rows
-    of ``Z``, ``spares``) and by count (``takings``), are read at those 0-d indices.
+    clears it (``count = 0``, ``gamma = 1``): the next state is ``nexts[4 state +
+    last_code]``. The state's row of ``layouts`` holds the places' slots (``order``), the
+    slots' places (``back``) and the candidate's rows of ``Z`` (``spare``), and its
+    ``takings`` which places take part.
 
     With ``s = x - last_x``, ``y = g - last_g`` and the test ``ok`` (``s . y > 1e-10 ||s||
     ||y||``, ``s . y ||s||^2 ||y||^2`` finite), the candidate's rows of ``Z`` (the slots
@@ -587,20 +594,18 @@ def _device_direction(
     ``d`` falls back to ``-g`` where it does not descend (``g . d < 0``, ``0 < ||d||^2 <
     inf``), with ``g . d = -||g||^2`` and length ``||g||`` from ``gnorm`` (the
     evaluation's ``||g||``, float64, 0-d), rounded to the data's dtype. Returns ``(s, y, d,
-    g . d, ||d||, ok, descent, start, count, gamma, s . y / y . y)`` (the layout before
-    the candidate); ``rows`` and ``cross`` are updated in place."""
+    g . d, ||d||, ok, descent, state, gamma, s . y / y . y, 2 ok + descent)`` (the layout
+    before the candidate); ``rows`` and ``cross`` are updated in place."""
     import torch
 
     f64 = torch.float64
     slots = cross.shape[1]
-    kept, full = last_ok & last_descent, count == slots - 1
-    start = torch.where(kept & full, (start + 1) % slots, start)
-    count = torch.where(last_descent, torch.where(kept & ~full, count + 1, count), 0)
+    kept = last_ok & last_descent
     gamma = torch.where(last_descent, torch.where(kept, last_new, gamma), 1.0)
-    order = orders.index_select(0, start.view(1))[0]
-    back = backs.index_select(0, start.view(1))[0]
-    spare = spares.index_select(0, ((start + count) % slots).view(1))[0]
-    taking = takings.index_select(0, count.view(1))[0]
+    state = nexts.index_select(0, (state * 4 + last_code).view(1))[0]
+    layout = layouts.index_select(0, state.view(1))[0]
+    order, back, spare = layout[:slots], layout[slots : 2 * slots], layout[2 * slots :]
+    taking = takings.index_select(0, state.view(1))[0]
     s, y = x - last_x, g - last_g
     sy, ss, yy = s @ y, s @ s, y @ y
     # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
@@ -635,7 +640,8 @@ def _device_direction(
     # dtype: past its range, inf.)
     slope = torch.where(descent, slope, (-(gnorm * gnorm)).to(slope.dtype))
     length = torch.where(descent, torch.sqrt(dd), gnorm.to(dd.dtype))
-    return s, y, d, slope, length, ok, descent, start, count, gamma, new
+    code = torch.where(ok, 2, 0) + descent
+    return s, y, d, slope, length, ok, descent, state, gamma, new, code
 
 
 def _same(array: Any) -> Any:
