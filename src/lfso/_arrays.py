@@ -152,10 +152,11 @@ def _grad_norm(gsq: float, grad: Any) -> float:
 
 
 def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[], Fetched], Any]:
-    """:func:`fetch_with_norm` for a PyTorch gradient, started now (:func:`lfso._later.
-    start_fetch`, with the riders pending on its device): the function that reads it (the
-    same :class:`Fetched`, bit for bit; it waits for the values), and ``grad @ grad`` (0-d,
-    on the device) from which the fetch's ``||grad||`` comes (:func:`device_norm`)."""
+    """:func:`fetch_with_norm` for a PyTorch gradient, started now
+    (:func:`lfso._later.start_fetch`, with the riders pending on its device): the function
+    that reads it (the same :class:`Fetched`, bit for bit; it waits for the values), and
+    ``grad @ grad`` (0-d, on the device) from which the fetch's ``||grad||`` comes
+    (:func:`device_norm`)."""
     extra = () if probe is None else (grad @ probe,)
     gsq = grad @ grad
     fetch = start_fetch([*scalars, *extra, gsq])

@@ -395,10 +395,10 @@ class Stepper:
 
         On an accelerator, with a rule whose move needs nothing from the host
         (:attr:`lfso.steps.StepRule.host_free`) and a model of at least
-        :data:`AHEAD_ROWS` rows, the iteration runs one point ahead: the
-        evaluation of the new point starts its fetch and returns (:func:`lfso._later.
-        ahead`), the next iteration takes its move from that point at once, starts the
-        next evaluation, and only then reads the point's scalars (its arrival, the best
+        :data:`AHEAD_ROWS` rows, the iteration runs one point ahead: the evaluation of
+        the new point starts its fetch and returns (:func:`lfso._later.ahead`), the next
+        iteration takes its move from that point at once, starts the next evaluation,
+        and only then reads the point's scalars (its arrival, the best
         point, the callbacks, the stopping tests), so that the device has work queued
         while the host waits. The run's points, rows and status are those of the
         iteration in order; a run that stops at a point has also taken the step from it

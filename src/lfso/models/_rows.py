@@ -169,7 +169,7 @@ class ProductDrift:
             rows = None if carried is None else carried.value
             compiled = rows is not None and _fused.usable(rows, classes=rows.ndim == 2)
             if isinstance(drift, float):  # (0: a fresh product; else made on the device)
-                drift = None if drift == 0.0 else xmax.new_full((), drift, dtype=xmax.dtype)
+                drift = None if drift == 0.0 else xmax.new_full((), drift, dtype=_f64(xmax))
             arrays = (drift, xmax, dmax, self.fresh_rate, self.grow, self.rate)
 
             def after(t: Any) -> Any:  # (one compiled pass where the rows' passes are)
@@ -183,6 +183,11 @@ class ProductDrift:
             xp = namespace(dmax)
             rate = self.rate * xp.astype(dmax, xp.float64)
         return lambda t: base + rate * abs(t)
+
+
+def _f64(like: Any) -> Any:
+    """The float64 dtype of ``like``'s library (PyTorch's, where the loop runs ahead)."""
+    return namespace(like).float64
 
 
 def _drift_after(

@@ -315,6 +315,7 @@ class SegmentCertificate(Certificate):
             # move is x + tau v along the very vector v (see Device steps).
             tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
             arrays = (tau, bound, size, scale, d[:1])
+            # (one compiled pass where the scale was)
             made = _fused.one_pass(_reported, *arrays) if made is not None else None
             tau, t, lipschitz, radius = _reported(None, *arrays) if made is None else made
             step = later(t)
