@@ -99,7 +99,8 @@ def _counting_fused(counter: list[RowTraffic | None]) -> dict[str, Any]:
     def counted_pass(function: Any, *arrays: Any) -> Any:
         with _disable_current_modes():
             out = one_pass(function, *arrays)
-        add(*arrays, *(out if out is not None else ()))
+        made = () if out is None else out if isinstance(out, tuple) else (out,)
+        add(*arrays, *made)
         return out
 
     def trial_sums(kernel: Any, r: Any, u: Any, weight: Any, *rest: Any) -> Any:

@@ -23,7 +23,9 @@ must read A twice and no more. ``--rows`` gives the sizes as numbers of rows ins
 ``--iters`` iterations). ``--clock cpu`` times with the process's CPU time (steadier on a
 machine other jobs share; meant for ``--device cpu``), and ``--repeat k`` runs every timing
 ``k`` times, interleaved (the plain loop, then each method, ``k`` rounds), and reports the
-median.
+median. From 2^18 rows the loop runs a point ahead of its evaluations' scalars
+(``lfso._stepper.AHEAD_ROWS``); ``--in-order`` makes it wait for each, as below that size,
+to time what going ahead saves.
 
 On CPU tensors (``--device cpu``) the runs take the accelerator's path
 (:func:`lfso._later.cpu_as_accelerator`: the step sized on the device, scalars deferred),
@@ -207,7 +209,16 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="interleaved runs of every timing (median)"
     )
+    parser.add_argument(
+        "--in-order",
+        action="store_true",
+        help="the loop waits for each evaluation's scalars (lfso._stepper.AHEAD_ROWS raised)",
+    )
     args = parser.parse_args()
+    if args.in_order:
+        from lfso import _stepper
+
+        _stepper.AHEAD_ROWS = 1 << 62
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads is not None:
@@ -217,6 +228,8 @@ def main() -> None:
     size = torch.finfo(dtype).bits // 8
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     path = "host path" if args.host else "device path"
+    if args.in_order and not args.host:
+        path += ", in order"
     print(
         f"device {device} ({name}, {path}, {torch.get_num_threads()} threads), {args.dtype}, "
         f"d = {args.d}, {args.iters} iterations"

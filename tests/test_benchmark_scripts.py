@@ -547,7 +547,10 @@ def test_device_traffic_counts_the_compiled_trial_pass_as_one_read(monkeypatch):
 
     if not _compiles():
         pytest.skip("torch.compile cannot compile here")
+    from lfso import _stepper
+
     monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+    monkeypatch.setattr(_stepper, "AHEAD_ROWS", 2)  # (the loop ahead, as at 2^18 rows)
 
     def counts(enabled: bool) -> dict[tuple[str, int], tuple[float, float]]:
         monkeypatch.setattr(_fused, "_ENABLED", enabled)
