@@ -21,7 +21,6 @@ the one place a history row is written and the risk indicators observe it;
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import sys
@@ -412,7 +411,7 @@ class Stepper:
                 return True
             move, x, new, audit_dot = self._take()
             self.nit = nit = self.nit + 1
-            if self._pending_at(new):  # (read at the next iteration, after its move)
+            if self._ahead and self._pending_at(new):  # (read after the next move)
                 self._behind = (move, audit_dot, self.x, self.ev)
                 self.x, self.ev = x, new
                 return False
@@ -447,28 +446,23 @@ class Stepper:
         audit_dot = self.audit and move.probe is None and move.evaluation is None
         new = move.evaluation
         if new is None:
-            with ahead() if self._ahead else contextlib.nullcontext():
+            probe, bound, hint = ev.grad if audit_dot else move.probe, self._need_bound, move.hint
+            # (a carried product bounds its own drift, and is None once past budget)
+            if self._ahead:
+                with ahead():
+                    new = self.objective.evaluate(
+                        x, bound=bound, hint=hint, probe=probe, product=move.product
+                    )
+            else:
                 new = self.objective.evaluate(
-                    x,
-                    bound=self._need_bound,
-                    hint=move.hint,
-                    probe=ev.grad if audit_dot else move.probe,
-                    # (a carried product bounds its own drift, and is None once past budget)
-                    product=move.product,
+                    x, bound=bound, hint=hint, probe=probe, product=move.product
                 )
         return move, x, new, audit_dot
 
     def _pending_at(self, new: Evaluation) -> bool:
-        """Whether the run goes on ahead of ``new``'s scalars: they are on their way, the
-        rule's move needs none of them, and a move from its point is allowed."""
-        rule = self.rule
-        return (
-            isinstance(new, PendingEvaluation)
-            and new.pending
-            and rule is not None
-            and rule.host_free
-            and self.nit < self.max_iter
-        )
+        """Whether the run goes on ahead of ``new``'s scalars: they are on their way (only
+        where the run goes ahead, :attr:`_ahead`) and a move from its point is allowed."""
+        return isinstance(new, PendingEvaluation) and new.pending and self.nit < self.max_iter
 
     def _advance_ahead(self) -> bool:
         """:meth:`advance` from a point whose scalars are on their way: the move from it
