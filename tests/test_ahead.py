@@ -6,6 +6,7 @@ small models of these tests take that path."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -274,3 +275,40 @@ def test_small_models_run_in_order(monkeypatch):
             res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=20, **options)
         assert res.nit == 20 and counts["overlapped wait"] == 0, method
         assert counts["tolist"] >= 20, method
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_a_product_carried_ahead_is_within_its_drift_in_float32(method, scale, monkeypatch):
+    """The drift the device carries with ``A x_k + t_k A d_k`` (in float64 there, its
+    budget tested one step late) bounds the exact error of the float32 product at every
+    carried evaluation: ``A x`` summed exactly (``math.fsum`` of the float64 products of
+    float32 numbers, each exact), and the product is made afresh at times (a far start,
+    ``scale``, shrinks ``x`` by orders: the budget binds)."""
+    A, b = _data(300, 20, seed=6)
+    A32 = A.astype(np.float32)
+    model = lfso.models.LpRegression(torch.tensor(A32), torch.tensor(b.astype(np.float32)), 2)
+    carried: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    fresh = []
+    original = model.evaluate
+
+    def evaluate(x, **kwargs):
+        product = kwargs.get("product")
+        if product is None:
+            fresh.append(x)
+        else:
+            carried.append((x.clone(), product.value.clone(), product.drift))
+        return original(x, **kwargs)
+
+    monkeypatch.setattr(model, "evaluate", evaluate)
+    x0 = torch.full((20,), scale, dtype=torch.float32)
+    with cpu_as_accelerator(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (tol=0 runs to float32's rounding)
+        res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=400)
+    assert res.nit == 400 and len(carried) >= 300 and len(fresh) >= 2
+    A64 = A32.astype(np.float64)
+    for x, value, drift in carried:
+        x64 = x.numpy().astype(np.float64)
+        exact = np.array([math.fsum(row * x64) for row in A64])
+        error = float(np.max(np.abs(value.numpy().astype(np.float64) - exact)))
+        assert error <= float(drift), (error, float(drift))
