@@ -176,8 +176,8 @@ def device_norm(xp: Any, x: Any, sq: Any) -> Any:
     elsewhere the scaled norm ``m sqrt((x / m) @ (x / m))`` with ``m = max_i |x_i|``, or
     ``m`` itself where it is 0 or not finite. The same operations in the same dtypes, so
     the same float up to the square root's rounding: PyTorch's float64 square root on the
-    CPU is not always correctly rounded (one unit in the last place from Python's, in
-    about one case in eighty). No host round trip; PyTorch's operations (``xp`` is not
+    CPU is not always correctly rounded (it may differ from Python's by one unit in the
+    last place). No host round trip; PyTorch's operations (``xp`` is not
     used), so that :func:`lfso.models._fused.one_pass` can compile it."""
     import torch
 
