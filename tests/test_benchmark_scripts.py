@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,6 @@ def test_iteration_cost_script_reports_each_size():
 
 def test_iteration_floor_script_reports_both_models_and_its_steps_descend(monkeypatch):
     import itertools
-    import runpy
 
     import numpy as np
 
@@ -353,7 +353,9 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
         lab.startswith("Adam (best of grid") for lab in labels
     )
     assert any(lab.startswith("SGD momentum 0.9 (best of grid") for lab in labels)
-    assert any(line.startswith("within 1 point of the best tuned: ") for line in text)
+    verdict = re.compile(r"all tasks: within 1 point of the best tuned: [01]/1; within 2: ")
+    assert any(verdict.match(line) for line in text)
+    assert not any(line.startswith("tasks that informed no choice") for line in text)  # (tuned)
     assert "| mlp |" in "\n".join(text)  # the verdict row of the one task run
     assert [lab for lab in labels if lab in ("none", "sqrt", "harmonic")] == [
         "none",
@@ -372,6 +374,60 @@ def test_stochastic_script_quick_writes_its_table_and_figures(tmp_path):
     )
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "mlp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stochastic_script_every_task_builds_and_trains_a_step():
+    """Every task of the set, at its quick size: the model's output fits the labels (class
+    indices below the output's width, or targets of its shape), and a step of
+    StochasticLFSO moves the parameters. The tasks the defaults were tuned on and the
+    held-out ones partition the set, and at most half of it informed a choice (tuned on,
+    or a held-out task a later change was derived on)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    bench = runpy.run_path(str(BENCHMARKS / "stochastic.py"))
+    tasks, tuned, derived = bench["TASKS"], bench["TUNED_ON"], bench["DERIVED_ON"]
+    assert len(set(tasks)) == len(tasks) == len(tuned) + len(bench["HELD_OUT"])
+    assert set(derived) <= set(bench["HELD_OUT"])
+    assert 2 * len(tuned + derived) <= len(tasks)
+    for name in tasks:
+        task = bench["make_task"](name, True)
+        Xtr, ytr = task.data[0], task.data[1]
+        assert len(task.data) == 6 and len(Xtr) == len(ytr) > 0
+        torch.manual_seed(0)
+        model = task.make_model()
+        out = model(Xtr[: task.batch])
+        if task.regression:
+            assert out.shape == ytr[: task.batch].shape
+        else:
+            assert ytr.dtype == torch.int64 and 0 <= int(ytr.min())
+            assert int(ytr.max()) < out.shape[1]
+        before = [p.detach().clone() for p in model.parameters()]
+        opt = bench["StochasticLFSO"](model.parameters())
+        xb, yb = Xtr[: task.batch], ytr[: task.batch]
+
+        def closure(backward=True, xb=xb, yb=yb, model=model, task=task):
+            loss = task.loss(model(xb), yb)
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+        moved = any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+        assert moved, name
+
+
+def test_stochastic_script_counts_the_tasks_that_informed_no_choice(tmp_path):
+    """A held-out task that informed no choice says so in its table's title, and the targets
+    are counted over all the tasks run and over those that informed no choice."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    args = ("--quick", "--only", "friedman2", "--out", str(tmp_path))
+    text = [" ".join(r) for r in _run("stochastic.py", *args)]
+    assert any("friedman2" in line and "(held out: it informed no choice)" in line for line in text)
+    for group in ("all tasks", "tasks that informed no choice"):
+        line = next(line for line in text if line.startswith(group + ": within 1 point"))
+        counts = re.findall(r"(\d+)/(\d+)", line)
+        assert len(counts) == 3 and all(n == "1" and k in "01" for k, n in counts)
 
 
 def test_stochastic_script_lfso_only_and_the_late_steps_table(tmp_path):

@@ -1417,17 +1417,21 @@ def test_one_outlier_batch_does_not_ratchet_the_step_down():
     for several measurements: the averaged target is 0 on 16% of them, its median 0.45.
     A target below the step moves it down no faster than one above moves it up, and the
     fast cut waits for three batches in a row whose own line minimiser is below the step,
-    so the step stays at the target's median. The fast cut after a single such batch
-    (``patience=1``) leaves it well below (``docs/results.md``, "Minibatches", has the
-    figures, and those of the rule before the patience)."""
+    so the step stays at or above the target's median (the batches that agree on a longer
+    step, eleven in twelve, give it the fast rise up to the target), below the batches'
+    own minimisers (about 1). With the fast rates after a single such batch
+    (``patience=1``) each outlier's dip goes deeper: the step's 5% quantile is lower by
+    more than a third (``docs/results.md``, "Minibatches", has the figures of the rule
+    before the patience, which cut fast on every measurement below the step)."""
     ratios = 1.0 + 0.3 * np.random.default_rng(2).standard_normal(2000)
     ratios[np.random.default_rng(3).random(2000) < 1.0 / 12.0] = -5.0
     target = float(np.median(_averaged_target(ratios)[200:]))
     history = _measured_stream(_one_parameter(), ratios)[200:]
-    assert 0.8 * target < float(np.median(history)) < 1.25 * target
-    assert float(np.quantile(history, 0.05)) > 0.25 * target
+    assert 0.8 * target < float(np.median(history)) < min(1.5 * target, 0.8)
+    low = float(np.quantile(history, 0.05))
+    assert low > 0.25 * target
     impatient = _measured_stream(_one_parameter(patience=1), ratios)[200:]
-    assert float(np.median(impatient)) < 0.8 * target
+    assert float(np.quantile(impatient, 0.05)) < 0.65 * low
 
 
 def test_a_sustained_drop_still_gets_the_fast_cut():
@@ -1445,6 +1449,22 @@ def test_a_sustained_drop_still_gets_the_fast_cut():
     assert 0.04 < history[-1] < 0.06
     symmetric = _measured_stream(_one_parameter(shrink=2.0), ratios, b=b)
     assert 0.8 < symmetric[299] < 1.25 and symmetric[314] > 0.3
+
+
+def test_a_step_far_below_the_target_gets_the_fast_rise():
+    """Past the ramp the step is a thousand times below the batches' line minimisers (about
+    1; as where a ramp ended early and the run then left a plateau): every fresh batch puts
+    its minimiser above the step, so after ``patience`` of them the step rises by the fast
+    rate (``shrink ** 0.1`` = 1.26 per measurement) and is above 0.5 within 35
+    measurements, and it stays near the target. Rising by ``growth ** 0.1`` = 1.07 per
+    measurement alone (no batch count ever reaches ``patience``) it is still below 0.02
+    forty measurements on."""
+    ratios = 1.0 + 0.3 * np.random.default_rng(5).standard_normal(400)
+    history = _measured_stream(_one_parameter(), ratios, s=1e-3)
+    assert history[1] == pytest.approx(1e-3 * 1.07**2, rel=0.01)  # (patience: not yet)
+    assert history[34] > 0.5 and 0.7 < float(np.median(history[100:])) < 1.3
+    slow = _measured_stream(_one_parameter(patience=10**6), ratios, s=1e-3)
+    assert slow[39] < 0.02
 
 
 def test_a_noisy_target_holds_the_step_where_a_fast_cut_drifts_down():
