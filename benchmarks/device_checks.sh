@@ -14,7 +14,8 @@
 #   time_to_tol_32  benchmarks/gpu_time_to_tol.py, 10^7 x 100 float32, 150 s
 #   time_to_tol_64  benchmarks/gpu_time_to_tol.py, 5 x 10^6 x 100 float64, 120 s
 #   step_time       StochasticLFSO's step time against Adam's, host and device paths
-#                   (benchmarks/stochastic.py --only step-time --no-train), 100 s
+#                   (benchmarks/stochastic.py --only step-time --no-train, blocks of 20
+#                   batches, 5 timed; each row also on stderr as it is measured), 100 s
 #
 # (Five files: what a device call brings back, at most eight, fits.)
 #
@@ -38,13 +39,13 @@ if [ -n "${LFSO_CHECKS_CPU:-}" ]; then
     sizes=(--gb 0.001 --iters 3)
     ttl32=(--sizes 2000x10 --dtype float32)
     ttl64=(--sizes 2000x10 --dtype float64)
-    steps=(mlp --quick)
+    steps=(friedman2 --quick --step-batches 5 --step-blocks 2)  # (mlp's quick rows: too few)
 else
     device=cuda
     sizes=(--gb 1 4 --iters 25 --net)
     ttl32=(--sizes 10000000x100 --dtype float32)
     ttl64=(--sizes 5000000x100 --dtype float64)
-    steps=()
+    steps=(--step-batches 20 --step-blocks 5)  # (21 networks x 2 batch sizes in the limit)
 fi
 
 check() {

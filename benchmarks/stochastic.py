@@ -11,6 +11,7 @@ Usage::
     python benchmarks/stochastic.py --only step-time cnn --no-train --threads 2
     python benchmarks/stochastic.py --only step-time --no-train --device-path  # + device path
     python benchmarks/stochastic.py --only step-time --no-train --device cuda  # on a GPU
+    python benchmarks/stochastic.py --only step-time --no-train --step-batches 20 --step-blocks 5
     python benchmarks/stochastic.py --lfso-only         # StochasticLFSO alone (compare versions)
 
 Tasks (CPU, bundled or generated data, ``torch.set_num_threads(1)``; digits is
@@ -731,12 +732,19 @@ def operator_calls(task: Task, batch: int, device: bool) -> dict[bool, float]:
 
 
 def step_time(
-    tasks: list[str], quick: bool, device_path: bool = False, device: str = "cpu"
+    tasks: list[str],
+    quick: bool,
+    device_path: bool = False,
+    device: str = "cpu",
+    blocks: tuple[int, int] | None = None,
 ) -> list[str]:
     """StochasticLFSO's step time over Adam's at batch 128 and 256 on each network (on a
     GPU: wall clock; there, and on the CPU with ``device_path``, the device path,
-    ``device_steps=True``, beside the default host path)."""
-    steps, repeats = (10, 3) if quick else (40, 11)
+    ``device_steps=True``, beside the default host path); ``blocks``: the batches per
+    block and the blocks timed (default 40 and 11; 10 and 3 with ``quick``). Each row is
+    also written to standard error as it is measured, so a run stopped by a time limit
+    keeps the rows it finished."""
+    steps, repeats = blocks or ((10, 3) if quick else (40, 11))
     gpu = device != "cpu"
     clock = "wall clock" if gpu else "CPU time"
     extra = "StochasticLFSO, device path"
@@ -768,7 +776,7 @@ def step_time(
                 others.append(res[extra][pick] / adam)
                 row += f" {others[-1]:.2f}x |"
             lines.append(row)
-            print(f"  step-time {name} {batch} done", file=sys.stderr, flush=True)
+            print(f"  step-time {row}", file=sys.stderr, flush=True)
     if ratios:
         lines += ["", f"StochasticLFSO / Adam, {clock}: at most {max(ratios):.2f}x"]
         if others:
@@ -1189,6 +1197,18 @@ def main(argv: list[str] | None = None) -> None:
         help="step-time: also StochasticLFSO's device path (device_steps=True) on the CPU",
     )
     parser.add_argument(
+        "--step-batches",
+        type=int,
+        default=0,
+        help="step-time: batches per timed block (default 40; 10 with --quick)",
+    )
+    parser.add_argument(
+        "--step-blocks",
+        type=int,
+        default=11,
+        help="step-time, with --step-batches: the blocks timed (their median is reported)",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="step-time: where the models and batches live (cuda: a GPU, wall clock)",
@@ -1247,8 +1267,9 @@ def main(argv: list[str] | None = None) -> None:
         lines += ["", *_counts(met), ""]
     if "step-time" in args.only:
         lines += ["Step time at batch 128 and 256 (`--only step-time`)", ""]
+        blocks = (args.step_batches, args.step_blocks) if args.step_batches else None
         lines += step_time(
-            list(TASKS) if not tasks else tasks, args.quick, args.device_path, args.device
+            list(TASKS) if not tasks else tasks, args.quick, args.device_path, args.device, blocks
         )
     if "late" in args.only:
         names = tasks or ["mlp-wide"]

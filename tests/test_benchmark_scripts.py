@@ -181,6 +181,7 @@ def test_device_checks_run_as_a_dry_run_on_the_cpu(tmp_path):
         text = (tmp_path / f"{name}.txt").read_text()
         assert text.rstrip().endswith("rc=0"), (name, text[-2000:])
     assert "lfso-lbfgs" in (tmp_path / "time_to_tol_32.txt").read_text()
+    assert "step-time | friedman2 | 128 |" in (tmp_path / "step_time.txt").read_text()
 
 
 def test_host_syncs_script_lists_every_model(sync_table_of, monkeypatch):
@@ -481,6 +482,21 @@ def test_stochastic_step_time_counts_the_device_paths_operator_calls(tmp_path):
     for cell in row[2:4]:  # without a probe, with one: host / device
         host, device = (int(v) for v in cell.split("/"))
         assert 0 < host < device
+
+
+def test_stochastic_step_time_blocks_and_rows_written_as_measured(tmp_path):
+    """``--step-batches`` and ``--step-blocks`` set the timed blocks, and each row of the
+    step-time table is written to standard error as soon as it is measured (a run stopped
+    by a time limit keeps them)."""
+    pytest.importorskip("torch")
+    args = ("--quick", "--only", "step-time", "friedman2", "--no-train", "--out", str(tmp_path))
+    done = run_script(
+        BENCHMARKS / "stochastic.py", *args, "--step-batches", "2", "--step-blocks", "1"
+    )
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| friedman2 | ")]
+    assert [r.split("|")[2].strip() for r in rows] == ["128", "256"]
+    for row in rows:
+        assert f"step-time {row}" in done.stderr
 
 
 def test_accel_certificate_script_reports_both_certificates():
