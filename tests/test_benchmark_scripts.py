@@ -13,6 +13,7 @@ import re
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scripts import BENCHMARKS, run_script
 from scripts import script_rows as _run
@@ -153,6 +154,37 @@ def test_iteration_floor_script_reports_both_models_and_its_steps_descend(monkey
         assert len(values) == 200
         assert all(later <= earlier for earlier, later in itertools.pairwise(values))
         assert values[-1] < 0.95 * values[0]
+
+
+def test_lbfgs_floor_script_reports_each_problem_and_its_runs_descend_to_the_tolerance():
+    """``lbfgs_floor.py`` prints a row per power problem with the three runs' times and
+    gradient counts; its hand-written certified L-BFGS never raises ``f`` (its bounds hold
+    in real arithmetic) and reaches the tolerance; a problem that is not a power problem is
+    refused, naming the argument."""
+    import itertools
+
+    rows = _run(
+        "lbfgs_floor.py", "--problems", "power_norm-p3", "power_sum-p2-lin", "--repeats", "1"
+    )
+    assert [r[0] for r in rows[2:]] == ["power_norm-p3", "power_sum-p2-lin"]
+    for row in rows[2:]:
+        counts = [int(v.strip("()")) for v in row[2:7:2]]  # floor, lfso-lbfgs, L-BFGS-B
+        assert all(0 < n < 1000 for n in counts)
+    floor = runpy.run_path(str(BENCHMARKS / "lbfgs_floor.py"))
+    from lfso.bench import get_problem
+
+    for name in ("power_norm-p5", "power_sum-p4-lin", "power_sum-p5-lin"):
+        model, x0 = get_problem(name).make()
+        oracle, bound = floor["family"](name)
+        _, evals, values = floor["floor"](oracle, bound, x0, 1e-8, 1000)
+        assert evals < 1000, name  # (it stopped by the test, not the cap)
+        assert all(later <= earlier for earlier, later in itertools.pairwise(values)), name
+        assert values[-1] < 1e-6 * values[0]
+        f, g = oracle(x0)
+        assert np.isclose(f, model.evaluate(x0, bound=False).value, rtol=1e-12)
+        assert np.allclose(g, model.evaluate(x0, bound=False).grad, rtol=1e-12, atol=0.0)
+    bad = run_script(BENCHMARKS / "lbfgs_floor.py", "--problems", "rosenbrock-d2", check=False)
+    assert bad.returncode != 0 and "--problems" in bad.stderr and "rosenbrock-d2" in bad.stderr
 
 
 def test_device_checks_run_as_a_dry_run_on_the_cpu(tmp_path):
