@@ -1214,6 +1214,11 @@ def main(argv: list[str] | None = None) -> None:
         help="step-time: where the models and batches live (cuda: a GPU, wall clock)",
     )
     args = parser.parse_args(argv)
+    if args.step_batches < 0 or args.step_blocks < 1:
+        parser.error(
+            f"--step-batches {args.step_batches} / --step-blocks {args.step_blocks}: expected "
+            "a count of batches >= 1 (0: the default) and of blocks >= 1"
+        )
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -127,8 +127,6 @@ def test_iteration_cost_script_reports_each_size():
 def test_iteration_floor_script_reports_both_models_and_its_steps_descend(monkeypatch):
     import itertools
 
-    import numpy as np
-
     from lfso.bench import lls_data
 
     for model in ("lp", "logistic"):
@@ -529,6 +527,8 @@ def test_stochastic_step_time_blocks_and_rows_written_as_measured(tmp_path):
     assert [r.split("|")[2].strip() for r in rows] == ["128", "256"]
     for row in rows:
         assert f"step-time {row}" in done.stderr
+    bad = run_script(BENCHMARKS / "stochastic.py", *args, "--step-blocks", "0", check=False)
+    assert bad.returncode != 0 and "--step-blocks 0" in bad.stderr
 
 
 def test_accel_certificate_script_reports_both_certificates():
