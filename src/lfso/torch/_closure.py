@@ -65,6 +65,17 @@ class Layout(NamedTuple):
             p.copy_(x[start : start + n].view_as(p))
             start += n
 
+    def holds(self, z: torch.Tensor) -> bool:
+        """Whether the parameters hold exactly what :meth:`write` writes for ``z``."""
+        x = z if self.scale is None else z * self.scale
+        start = 0
+        for p in self.params:
+            n = p.numel()
+            if not torch.equal(p.detach().reshape(-1), x[start : start + n].to(p.dtype)):
+                return False
+            start += n
+        return True
+
     def shaped(self, z: torch.Tensor) -> list[torch.Tensor]:
         x = z if self.scale is None else z * self.scale
         out, start = [], 0

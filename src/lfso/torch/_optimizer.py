@@ -103,6 +103,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     StochasticLFSO,
     _check_reals,
     _first_state,
+    _refuse_complex,
     _split_run,
     _with_run,
     _with_state,
@@ -115,7 +116,7 @@ DEFAULT_METHOD = "lfso"
 
 #: What :meth:`LFSO.state_dict` saves of the run besides the rule's state: the counters
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
-_RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step")
+_RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step", "z")
 
 
 class MinibatchWarning(RuntimeWarning):
@@ -164,6 +165,15 @@ class _Group(dict):  # type: ignore[type-arg]
                 "multiplies the step it sizes"
             )
         raise KeyError(key)
+
+
+def _group_eta(group: dict[str, Any]) -> Any:
+    """A param group's ``eta``, checked: a real number in (0, 2)."""
+    eta = group["eta"]
+    _check_reals(eta=eta)
+    if not 0.0 < eta < 2.0:
+        raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
+    return eta
 
 
 class LFSO(torch.optim.Optimizer):
@@ -251,6 +261,11 @@ class LFSO(torch.optim.Optimizer):
     True
     """
 
+    # Device scalars deferred by one step ride the next step's fetch (lfso._later): the
+    # optimiser's own rider list and known distances, set around each step().
+    _riders: list[Later]
+    _known: list[Known]
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -288,6 +303,7 @@ class LFSO(torch.optim.Optimizer):
             raise TypeError(
                 f"method={method!r} takes no eta (its options: {sorted(entry.options)})"
             )
+        self._smoothness_given = smoothness  # (as given: a copy is built again from it)
         if is_real(smoothness):  # a global Lipschitz constant
             lipschitz = real(smoothness, "smoothness", low=0.0, low_open=True)
             smoothness = lambda params, radius: lipschitz  # noqa: E731
@@ -330,11 +346,10 @@ class LFSO(torch.optim.Optimizer):
         self._steps = 0  # steps taken (the misuse check's schedule)
         self._gave_up: tuple[Status, int, str] | None = None  # the first give-up (_stay)
         self._last_give_up: tuple[Status, int, str] | None = None  # the latest one
-        # Device scalars deferred by one step ride the next step's fetch (lfso._later):
-        # the optimiser's own rider list and known distances, set around each step().
-        self._riders: list[Later] = []
-        self._known: list[Known] = []
+        self._riders, self._known = [], []
+        # (_resume_z: the flat point a loaded state dict's run held, see state_dict)
         self._start_z: torch.Tensor | None = None
+        self._resume_z: torch.Tensor | None = None
         self._new_run()  # builds the rule: bad options raise here, at construction
 
     # -- the run: layout, model, rule ------------------------------------------------------
@@ -343,9 +358,7 @@ class LFSO(torch.optim.Optimizer):
         """``(id, numel, eta)`` per parameter: a change rebuilds the run (host-side only)."""
         key: list[tuple[int, int, float]] = []
         for group in self.param_groups:
-            eta = group["eta"]
-            if not 0.0 < eta < 2.0:
-                raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
+            eta = _group_eta(group)
             key.extend((id(p), p.numel(), float(eta)) for p in group["params"])
         return tuple(key)
 
@@ -402,13 +415,17 @@ class LFSO(torch.optim.Optimizer):
         with its default ``weights_only=True``; and the run's counters (:attr:`nfev`,
         :attr:`rollbacks`, :attr:`nhev`, :attr:`noracle`, the steps taken) and
         :attr:`last_L`, :attr:`last_radius`, :attr:`last_step`, as numbers in the first
-        parameter's state."""
+        parameter's state, with the flat point the next step starts from (``"z"``, as the
+        rule holds it: where the parameters still hold it after :meth:`load_state_dict`,
+        the run goes on from it, so a resumed run takes the uninterrupted run's steps bit for
+        bit also with groups of several ``eta`` or parameters of several dtypes, where the
+        point read back from the parameters can differ from it in the last bit)."""
         out = super().state_dict()
         key, entry = _first_state(out)
         if entry is not None and isinstance(entry.get("lfso"), SavedState):
             out = _with_state(out, key, {**entry, "lfso": encoded(entry["lfso"].state)})
         stepper = self._stepper
-        run = {
+        run: dict[str, Any] = {
             "nfev": self.nfev,
             "rollbacks": stepper.rollbacks,
             "nhev": stepper.nhev,
@@ -418,13 +435,53 @@ class LFSO(torch.optim.Optimizer):
             "last_radius": float(self.last_radius),
             "last_step": float(self.last_step),
         }
+        cache = self._run.cache if self._run is not None else None
+        if (
+            cache is not None
+            and self._run is not None
+            and cache.versions == self._run.layout.versions()
+        ):
+            run["z"] = cache.z  # (the point the next step starts from, as the rule has it)
         # (a step that left no state, at a stationary point: the counters alone)
         return _with_run(out, run, bare=self.nfev > 0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For ``copy.deepcopy`` and ``pickle``: the parameter groups, the options the
+        optimiser was built with and its :meth:`state_dict` (the run's model and rule hold
+        the closure and autograd graphs, which neither copies); :meth:`__setstate__` builds
+        the optimiser again from them, which then goes on as after :meth:`load_state_dict`
+        (the same steps). The history and the risk indicators start again."""
+        options = {k: v for k, v in self._options.items() if k != "power_iterations"}
+        eta = self.defaults["eta"] if "eta" in METHODS[self.method].options else None
+        built = {
+            "eta": eta,
+            "method": self.method,
+            "smoothness": self._smoothness_given,
+            "power_iterations": self._power,
+            "monitor": self._monitor,
+            "callback": self.callback,
+            **options,
+        }
+        groups = [dict(group) for group in self.param_groups]
+        return {"lfso_groups": groups, "lfso_built": built, "lfso_saved": self.state_dict()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "lfso_built" not in state:  # (torch's load_state_dict sets its state this way)
+            super().__setstate__(state)
+            return
+        LFSO.__init__(self, state["lfso_groups"], **state["lfso_built"])
+        self.load_state_dict(state["lfso_saved"])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; the group's dict says, when
         its ``"lr"`` is asked for (a learning-rate scheduler does), that LFSO has none."""
         super().add_param_group(param_group)
+        _refuse_complex(self, "LFSO")
+        try:
+            _group_eta(self.param_groups[-1])  # (checked when given, not at the next step)
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
         self.param_groups[-1] = _Group(self.param_groups[-1])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -464,6 +521,10 @@ class LFSO(torch.optim.Optimizer):
         for name in ("last_L", "last_radius", "last_step"):
             if name in run:
                 setattr(self, name, float(run[name]))
+        z, held = run.get("z"), self._run
+        self._resume_z = None
+        if isinstance(z, torch.Tensor) and held is not None:
+            self._resume_z = z.to(held.layout.params[0].device)
 
     @property
     def callback(self) -> Callable[[Result], Any] | None:
@@ -690,6 +751,9 @@ class LFSO(torch.optim.Optimizer):
             z = cache.z
         else:  # read the parameters (they may have moved outside): they hold z already
             z = run.layout.flatten()
+            resumed, self._resume_z = self._resume_z, None
+            if resumed is not None and resumed.shape == z.shape and run.layout.holds(resumed):
+                z = resumed  # (the loaded run's point, which the parameters hold)
             run.model.holds = z
         ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
         loss = run.model.loss

@@ -464,6 +464,23 @@ def _refuse_sparse(grads: Sequence[torch.Tensor | None], name: str) -> None:
             )
 
 
+def _refuse_complex(optimizer: torch.optim.Optimizer, name: str) -> None:
+    """A ``TypeError`` naming the first complex parameter of the group just added (which is
+    taken back out): the steps' dot products are real (a complex one would drop its
+    imaginary part and size the step of another problem)."""
+    group = optimizer.param_groups[-1]
+    for p in group["params"]:
+        if p.is_complex():
+            optimizer.param_groups.pop()
+            index = sum(len(g["params"]) for g in optimizer.param_groups)
+            index += [q is p for q in group["params"]].index(True)
+            raise TypeError(
+                f"{name} takes real parameters; parameter {index} (shape {tuple(p.shape)}) is "
+                f"{p.dtype} (keep it as a real parameter of shape (..., 2) and use "
+                "torch.view_as_complex of it in the model)"
+            )
+
+
 #: Below this a step's multiplier is a finite number of every floating dtype (float16's
 #: largest is 65504): :func:`_add_step` checks nothing more.
 _SAFE_MULTIPLIER = 65504.0
@@ -691,6 +708,15 @@ class StochasticLFSO(torch.optim.Optimizer):
     The closure must compute the same function in both calls (no new dropout mask, no new
     batch).
 
+    **Parameters.** Real floating parameters (a complex one is refused, naming it: keep it
+    as a real parameter of shape ``(..., 2)`` and use :func:`torch.view_as_complex` of it in
+    the model). A parameter that gets no gradient from a batch (an unused head) takes no
+    step on it, and the probe measures the last step only on a batch whose parameters with
+    a gradient are the ones that step moved (along a step over other parameters it would
+    measure nothing of this batch's): heads that always alternate keep the step their first
+    measurement gave. ``copy.deepcopy`` and :mod:`pickle` copy the whole optimiser, which
+    then steps as the original would.
+
     **The param groups' ``lr``.** StochasticLFSO has no learning rate;
     ``param_groups[i]["lr"]`` is a **multiplier of the step it sizes**, ``t = lr * eta * s``,
     1 by default, there for learning-rate schedulers (``torch.optim.lr_scheduler``, which
@@ -774,7 +800,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         _check_reals(eta=eta, smoothing=smoothing, growth=growth, shrink=shrink, eps=eps)
         if eta_max is not None:
             _check_reals(eta_max=eta_max)
-        if isinstance(betas, (list, tuple)) and len(betas) == 2:
+        pair = isinstance(betas, (list, tuple)) and len(betas) == 2
+        if pair:
             _check_reals(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
@@ -788,7 +815,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid window: {window!r} (must be an integer >= 2)")
         if direction not in ("adam", "momentum"):
             raise ValueError(f"Invalid direction: {direction!r} (must be 'adam' or 'momentum')")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        if not (pair and all(0.0 <= b < 1.0 for b in betas)):
             raise ValueError(f"Invalid betas: {betas} (must be two numbers in [0, 1))")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"Invalid smoothing: {smoothing} (must be in [0, 1))")
@@ -798,8 +825,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(f"Invalid shrink: {shrink} (must be > 1)")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"Invalid patience: {patience!r} (must be an integer >= 1)")
-        if not eps > 0.0:
-            raise ValueError(f"Invalid eps: {eps} (must be > 0)")
+        if not (eps > 0.0 and math.isfinite(eps)):
+            raise ValueError(f"Invalid eps: {eps} (must be finite and > 0)")
         if secant not in ("fresh", "same"):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
         if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
@@ -836,6 +863,16 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
         self._flags: dict[int, tuple[torch.Tensor, Any, Any]] = {}  # host copies of flags
         self._row_cache: tuple[Any, ...] | None = None  # the direction's buffers (_rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For ``copy.deepcopy`` and ``pickle``: every attribute (torch's optimisers keep
+        only ``defaults``, ``state`` and ``param_groups``), after the device path's last
+        flags are read, without the hooks (as torch) and the buffers that are rebuilt (the
+        flags' host copies, with their NumPy views and events, and the direction's rows)."""
+        self._settle()
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_optimizer_")}
+        state["_flags"], state["_row_cache"] = {}, None
+        return state
 
     @property
     def last_step(self) -> float:
@@ -907,6 +944,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                     "in every group; to scale the step, pass eta)"
                 )
         super().add_param_group(param_group)
+        _refuse_complex(self, "StochasticLFSO")
 
     def _multiplier(self) -> float:
         """``lr``, the step's multiplier, checked: the same finite number >= 0 in every group
@@ -964,6 +1002,35 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     def _params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
+
+    def _stepped(self) -> tuple[list[torch.Tensor], list[int] | None]:
+        """The parameters with a gradient, and their indices among all of them (``None``:
+        all), so that the probe measures the last step only where it moved the same ones
+        (``d_prev`` is over the last step's)."""
+        everything = self._params()
+        params = [p for p in everything if p.grad is not None]
+        if len(params) == len(everything):
+            return params, None
+        return params, [i for i, p in enumerate(everything) if p.grad is not None]
+
+    def _probe_loss(
+        self,
+        closure: Callable[..., Any],
+        form: str,
+        params: list[torch.Tensor],
+        prevs: list[torch.Tensor],
+        spare: list[torch.Tensor],
+    ) -> torch.Tensor:
+        """The batch's loss at the kept point ``prevs`` (``p_{k-1}``): it is copied into the
+        parameters for the closure's call, and ``p_k`` back from ``spare`` after it, also
+        where the closure raises."""
+        torch._foreach_copy_(params, prevs)
+        try:
+            loss = self._trial(closure, form)
+        finally:
+            torch._foreach_copy_(params, spare)
+        self.probes += 1
+        return loss
 
     def _ranks(self) -> int:
         """How many ranks :meth:`_synced` averages over (1: none to average with)."""
@@ -1060,11 +1127,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         loss, form = self._evaluate(closure)
         if loss is None:
             return None
-        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
+        params, which = self._stepped()
         if not params:
             return loss
         if self._device_path and self.secant == "fresh":
-            return self._device_step(closure, form, loss, params, lr)
+            return self._device_step(closure, form, loss, params, lr, which)
         grads = [_grad(p) for p in params]
         g_state = self._global()
         self._window(params, g_state)
@@ -1081,16 +1148,14 @@ class StochasticLFSO(torch.optim.Optimizer):
             and (k % self.probe_every == 0 or g_state.get("ramp", True))
             and not g_state.get("fell", False)
             and d_prev.shape[0] == sum(p.numel() for p in params)
+            and g_state.get("d_params") == which
         )
         spare: list[torch.Tensor] = []
         scalars = [loss]  # the batch's loss (and at the previous point): one element each
-        if probe:  # p_k to a spare buffer, p_{k-1} in, the batch's loss, p_k back (copies)
+        if probe:  # p_k to a spare buffer, and the batch's loss at p_{k-1}
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
-            torch._foreach_copy_(params, prevs)
-            scalars.append(self._trial(closure, form))
-            torch._foreach_copy_(params, spare)
-            self.probes += 1
+            scalars.append(self._probe_loss(closure, form, params, prevs, spare))
         if g_state.pop("restart", False):  # the ramp ended: its gradients count as zeros
             torch._foreach_zero_(ms + vs)
         ds, den, scale = self._moments(ms, vs, grads, k)
@@ -1129,6 +1194,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                     self.state[p]["prev"], self._spares[p] = new, old
                 prevs = spare
             self._fresh_step(params, ds, (scale, dd, dd_raw), d_row, (s, lr), prevs, bool(spare))
+            g_state["d_params"] = which
             return loss
         return self._same(closure, form, loss, params, ds, (scale, lr), (f0, gd, dd), k, fell)
 
@@ -1498,7 +1564,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._dev, self._pending, self._mirror = None, None, {}
         # The last step's undo, as before the save: its start is each parameter's "prev"
         # (secant="fresh"; the same-batch secant keeps its copy out of the state).
-        params = [p for p in self._params() if "prev" in self.state[p]]
+        # (those the last step moved: each one's "prev" is its start)
+        which, everything = self.state[first].get("d_params"), self._params()
+        moved = everything if which is None else [everything[i] for i in which]
+        params = [p for p in moved if "prev" in self.state[p]]
         self._undo = None
         if undoable and self.secant == "fresh" and params:
             self._undo = (params, [self.state[p]["prev"] for p in params])
@@ -1576,7 +1645,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        step, undoable, k, params, stats, n_rows, flags = pending
+        step, undoable, k, params, stats, n_rows, flags, last = pending
         _, view, event = flags
         if event is not None:
             event.synchronize()
@@ -1592,10 +1661,17 @@ class StochasticLFSO(torch.optim.Optimizer):
                 for p in params:
                     state = self.state[p]
                     state["prev"], self._spares[p] = self._spares[p], state["prev"]
+                self._undo = (params, [self.state[p]["prev"] for p in params])
         else:  # the batch is skipped: the averages restart (the step was undone, or none)
             mirror["k"], mirror["undoable"] = 0, False
+            self._undo = None
             self._counts[0 if undoable else 1] += 1
             restart = True
+        if not (ok and moved):  # the last direction stays (the host path's keeps it)
+            g_state = self._global()
+            g_state["d_prev"], g_state["d_params"] = last
+            if last[0] is None:
+                g_state.pop("d_prev")
         if restart:
             self._zero_moments()
         if not ok:
@@ -1630,6 +1706,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         loss: torch.Tensor,
         params: list[torch.Tensor],
         lr: float,
+        which: list[int] | None = None,
     ) -> Any:
         """``secant="fresh"`` with every quantity that sizes the step in 0-d tensors on the
         parameters' device: the host path's rules, each branch a ``torch.where``, the step
@@ -1646,7 +1723,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         numels = [p.numel() for p in params]
         n = sum(numels)
         d_prev = g_state.get("d_prev")
-        if d_prev is not None and d_prev.shape[0] != n:
+        if d_prev is not None and (d_prev.shape[0] != n or g_state.get("d_params") != which):
             d_prev = None
         probe = (
             mirror["started"]
@@ -1659,11 +1736,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         spare = self._spare(params)
         torch._foreach_copy_(spare, params)
         scalars = [loss.reshape(1)]
-        if probe:  # p_{k-1} in, the batch's loss, p_k back
-            torch._foreach_copy_(params, prevs)
-            scalars.append(self._trial(closure, form).reshape(1))
-            torch._foreach_copy_(params, spare)
-            self.probes += 1
+        if probe:  # the batch's loss at p_{k-1}
+            scalars.append(self._probe_loss(closure, form, params, prevs, spare).reshape(1))
         ds, den, scale = self._moments(ms, vs, grads, k)
         stats, n_rows, both, fallen = self._device_statistics(
             grads, ds, den, d_prev if probe else None, scalars
@@ -1698,18 +1772,35 @@ class StochasticLFSO(torch.optim.Optimizer):
         d_row, views, (factor, factors), (back, backs) = self._rows(params, d_prev)
         torch.where(fell, fallen, both[n : 2 * n], out=d_row)
         torch.where(moved, d_row, d_prev if d_prev is not None else dev["zero"], out=d_row)
-        g_state["d_prev"] = d_row
+        last_direction = (g_state.get("d_prev"), g_state.get("d_params"))
+        g_state["d_prev"], g_state["d_params"] = d_row, which
         if mirror["undoable"]:  # where the batch is not finite: p_{k-1} back (lerp by 1)
-            torch.logical_not(ok, out=back)
-            torch._foreach_lerp_(params, prevs, backs)
+            self._device_undo(ok, params, back, backs)
         # -t scale, or 0
         factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))
         _add_device_step(params, views, factor, factors)
         flags = self._post(
             torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
         )
-        self._pending = (self.steps, mirror["undoable"], k, params, stats, n_rows, flags)
+        undoable = mirror["undoable"]
+        self._pending = (self.steps, undoable, k, params, stats, n_rows, flags, last_direction)
         return loss
+
+    def _device_undo(
+        self, ok: torch.Tensor, params: list[torch.Tensor], back: torch.Tensor, backs: Any
+    ) -> None:
+        """The device path's undo of the last step where this batch is not finite (``ok``
+        false): the parameters that step moved (which may not be this step's ``params``,
+        whose weights ``backs`` view ``back``) back to their kept point, a lerp by 1."""
+        torch.logical_not(ok, out=back)
+        assert self._undo is not None  # (undoable: the last step moved)
+        moved_last, kept = self._undo
+        weights = backs
+        if len(moved_last) != len(params) or any(
+            a is not b for a, b in zip(moved_last, params, strict=False)
+        ):
+            weights = [back.to(p.dtype).expand_as(p) for p in moved_last]
+        torch._foreach_lerp_(moved_last, kept, weights)
 
     def _device_window(
         self, params: list[torch.Tensor], dev: dict[str, Any], g_state: dict[str, Any]

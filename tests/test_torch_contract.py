@@ -1,0 +1,237 @@
+"""Both PyTorch optimisers against torch.optim's conventions: copies (``copy.deepcopy``,
+``pickle``) that step as the original, parameter sets that change between steps, complex
+parameters refused, a closure that raises in the probe, exact resumes of LFSO with group
+etas or mixed dtypes, and hyperparameters checked when they are given."""
+
+import copy
+import io
+import math
+import pickle
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lfso.torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _float32_default():
+    """torch's own default dtype, whatever an earlier test module set (test_torch sets
+    float64 when it is imported)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(before)
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+_X = torch.randn(64, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+
+
+def _steps(opt, net, n=4):
+    def closure(backward=True):
+        if backward:
+            opt.zero_grad()
+        loss = (net(_X) ** 2).mean()
+        if backward:
+            loss.backward()
+        return loss
+
+    for _ in range(n):
+        opt.step(closure)
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("LFSO", {}),
+        ("LFSO", {"method": "lfso-lbfgs"}),
+        ("StochasticLFSO", {}),
+        ("StochasticLFSO", {"device_steps": True}),
+    ],
+)
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_optimiser_steps_as_the_original(kind, options, how):
+    net = _net()
+    opt = getattr(lfso.torch, kind)(net.parameters(), **options)
+    _steps(opt, net)
+    if how == "deepcopy":
+        net2, opt2 = copy.deepcopy((net, opt))
+    else:
+        net2, opt2 = pickle.loads(pickle.dumps((net, opt)))
+    assert torch.equal(_steps(opt, net), _steps(opt2, net2))
+
+
+def _two_heads(device_steps=False):
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.zeros(3))
+    b = torch.nn.Parameter(torch.zeros(3))
+    X = torch.randn(256, 3)
+    ya, yb = X @ torch.tensor([1.0, 2.0, 3.0]), X @ torch.tensor([-1.0, 0.5, 2.0])
+    opt = lfso.torch.StochasticLFSO([a, b], device_steps=device_steps)
+    return a, b, X, ya, yb, opt
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_the_probe_never_evaluates_a_parameter_the_last_step_did_not_move(device_steps):
+    # Two heads of the same size, used on alternating batches: the last step's direction
+    # is over the other head.
+    a, b, X, ya, yb, opt = _two_heads(device_steps)
+    seen = []
+    for i in range(8):
+        head, y = (a, ya) if i % 2 == 0 else (b, yb)
+        idx = torch.arange(32 * i, 32 * i + 32)
+
+        def closure(backward=True, head=head, y=y, idx=idx):
+            if not backward:
+                seen.append(head.detach().clone())
+            loss = ((X[idx] @ head - y[idx]) ** 2).mean()
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+    # A probe there would evaluate the other head at its kept point, uninitialised memory
+    # (values like 1e32): heads that always alternate are never measured.
+    assert not seen
+
+
+def test_the_device_path_undoes_only_the_parameters_the_last_step_moved():
+    torch.manual_seed(1)
+    X = torch.randn(512, 5)
+    Y = torch.sin(X.sum(1, keepdim=True))
+
+    def run(device_steps):
+        torch.manual_seed(0)
+        l1, l2, l3 = torch.nn.Linear(5, 8), torch.nn.Linear(8, 1), torch.nn.Linear(8, 1)
+        params = [*l1.parameters(), *l2.parameters(), *l3.parameters()]
+        opt = lfso.torch.StochasticLFSO(params, device_steps=device_steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lfso.torch.SkippedBatchWarning)
+            for i in range(11):
+                idx = torch.arange(32 * i, 32 * i + 32) % 512
+
+                def closure(backward=True, i=i, idx=idx):
+                    h = torch.tanh(l1(X[idx]))
+                    out = l2(h) + (l3(h) if i % 3 == 0 else 0.0)  # l3 on every third
+                    loss = ((out - Y[idx]) ** 2).mean()
+                    if i == 9:
+                        loss = loss * math.nan
+                    if backward:
+                        loss.backward()
+                    return loss
+
+                opt.step(closure)
+            assert opt.rollbacks == 1
+        return torch.cat([p.detach().reshape(-1) for p in params])
+
+    assert torch.equal(run(False), run(True))
+
+
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+def test_complex_parameters_are_refused_naming_them(kind):
+    real = torch.nn.Parameter(torch.zeros(2))
+    z = torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    make = getattr(lfso.torch, kind)
+    with pytest.raises(TypeError, match=r"parameter 1 \(shape \(3,\)\) is torch.complex64"):
+        make([real, z])
+    opt = make([real])
+    with pytest.raises(TypeError, match="parameter 1"):
+        opt.add_param_group({"params": [z]})
+    assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_closure_that_raises_in_the_probe_leaves_the_parameters_where_they_were(device_steps):
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([1.0, 2.0, 3.0])
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = lfso.torch.StochasticLFSO([w], device_steps=device_steps)
+    fail = [False]
+
+    def closure(backward=True):
+        if fail[0] and not backward:
+            raise KeyboardInterrupt
+        loss = ((X @ w - y) ** 2).mean()
+        if backward:
+            loss.backward()
+        return loss
+
+    for _ in range(5):
+        opt.step(closure)
+    before = w.detach().clone()
+    fail[0] = True
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(closure)
+    assert torch.equal(w.detach(), before)
+
+
+def _groups_net(mixed):
+    net = _net()
+    if mixed:
+        net[2].double()
+        return net, net.parameters()
+    return net, [
+        {"params": net[0].parameters(), "eta": 0.5},
+        {"params": net[2].parameters(), "eta": 1.0},
+    ]
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("mixed", [False, True])
+def test_lfso_resumes_bit_for_bit_with_group_etas_or_mixed_dtypes(method, mixed):
+    Y = torch.randn(64, 1, generator=torch.Generator().manual_seed(2))
+
+    def run(split):
+        net, params = _groups_net(mixed)
+        opt = lfso.torch.LFSO(params, method=method)
+        for i in range(8):
+            if i == split:
+                buffer = io.BytesIO()
+                torch.save({"net": net.state_dict(), "opt": opt.state_dict()}, buffer)
+                buffer.seek(0)
+                saved = torch.load(buffer)  # weights_only=True
+                net, params = _groups_net(mixed)
+                net.load_state_dict(saved["net"])
+                opt = lfso.torch.LFSO(params, method=method)
+                opt.load_state_dict(saved["opt"])
+
+            def closure(net=net, opt=opt):
+                opt.zero_grad()
+                out = net[2](net[1](net[0](_X)).to(net[2].weight.dtype))
+                loss = ((out - Y.to(out.dtype)) ** 2).mean()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        return torch.cat([p.detach().double().reshape(-1) for p in net.parameters()])
+
+    assert torch.equal(run(None), run(3))
+
+
+def test_a_group_eta_is_checked_when_the_group_is_given():
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(TypeError, match="Invalid eta: 'a'"):
+        lfso.torch.LFSO([{"params": [w], "eta": "a"}])
+    opt = lfso.torch.LFSO([w])
+    v = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match="Invalid eta: 5"):
+        opt.add_param_group({"params": [v], "eta": 5})
+    assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"betas": 0.9}, "Invalid betas: 0.9"), ({"eps": math.inf}, "Invalid eps: inf")],
+)
+def test_stochastic_hyperparameters_are_refused_with_the_value(options, match):
+    with pytest.raises(ValueError, match=match):
+        lfso.torch.StochasticLFSO([torch.nn.Parameter(torch.zeros(2))], **options)
