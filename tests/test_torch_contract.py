@@ -235,3 +235,36 @@ def test_a_group_eta_is_checked_when_the_group_is_given():
 def test_stochastic_hyperparameters_are_refused_with_the_value(options, match):
     with pytest.raises(ValueError, match=match):
         lfso.torch.StochasticLFSO([torch.nn.Parameter(torch.zeros(2))], **options)
+
+
+@pytest.mark.parametrize(
+    ("kind", "group", "match"),
+    [
+        ("StochasticLFSO", {"betas": (0.5, 0.5)}, r"Invalid betas in a param group: \(0.5"),
+        ("StochasticLFSO", {"probe_every": 3}, "takes one probe_every for all parameters"),
+        ("StochasticLFSO", {"weight_decay": 0.01}, "has no weight_decay"),
+        ("StochasticLFSO", {"maximize": True}, "has no maximize"),
+        ("LFSO", {"lr": 0.1}, "LFSO has no learning rate"),
+        ("LFSO", {"weight_decay": 1e-4}, "has no weight_decay"),
+    ],
+)
+def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
+    make = getattr(lfso.torch, kind)
+    w, v = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=match):
+        make([{"params": [w], **group}])
+    opt = make([w])
+    with pytest.raises(ValueError, match=match):
+        opt.add_param_group({"params": [v], **group})
+    assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+def test_groups_carried_over_at_values_that_change_nothing_are_taken(kind):
+    # AdamW's usual no-decay group, and the optimiser's own betas given again as a list
+    w, v = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    extra = {"betas": [0.9, 0.999]} if kind == "StochasticLFSO" else {}
+    opt = getattr(lfso.torch, kind)(
+        [{"params": [w], "weight_decay": 0.0, "maximize": False}, {"params": [v], **extra}]
+    )
+    assert len(opt.param_groups) == 2

@@ -104,6 +104,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _check_reals,
     _first_state,
     _refuse_complex,
+    _refuse_group_options,
     _split_run,
     _with_run,
     _with_state,
@@ -474,7 +475,16 @@ class LFSO(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """As :meth:`torch.optim.Optimizer.add_param_group`; the group's dict says, when
-        its ``"lr"`` is asked for (a learning-rate scheduler does), that LFSO has none."""
+        its ``"lr"`` is asked for (a learning-rate scheduler does), that LFSO has none. A
+        group that gives ``lr``, or an option of torch.optim's that LFSO does not have
+        (``weight_decay``, ...) at a value that would change a step, is refused."""
+        if isinstance(param_group, dict):
+            if "lr" in param_group:
+                raise ValueError(
+                    f"Invalid lr in a param group: {param_group['lr']!r} (LFSO has no "
+                    "learning rate: its steps are certified; eta, in (0, 2), scales them)"
+                )
+            _refuse_group_options(param_group, "LFSO", {})
         super().add_param_group(param_group)
         _refuse_complex(self, "LFSO")
         try:

@@ -481,6 +481,60 @@ def _refuse_complex(optimizer: torch.optim.Optimizer, name: str) -> None:
             )
 
 
+#: torch.optim options these optimisers do not have, each with the value at which it changes
+#: nothing (a param group carried over from another optimiser with it is accepted).
+_FOREIGN_OPTIONS = {
+    "weight_decay": 0.0,
+    "momentum": 0.0,
+    "dampening": 0.0,
+    "nesterov": False,
+    "amsgrad": False,
+    "maximize": False,
+}
+
+#: StochasticLFSO's options that hold for all parameters (besides eta and lr).
+_OWN_OPTIONS = (
+    "betas",
+    "eps",
+    "eta_max",
+    "window",
+    "direction",
+    "smoothing",
+    "growth",
+    "shrink",
+    "patience",
+    "probe_every",
+    "secant",
+)
+
+
+def _is_neutral(value: Any, neutral: float | bool) -> bool:
+    """Whether ``value`` is the number or bool ``neutral`` (``0``, ``0.0``, ``False``)."""
+    return (_is_number(value) or isinstance(value, (bool, np.bool_))) and value == neutral
+
+
+def _refuse_group_options(group: dict[str, Any], name: str, own: dict[str, Any]) -> None:
+    """A ``ValueError`` for a param group option the optimiser ``name`` would ignore: one of
+    torch.optim's it does not have, at a value that would change a step (``weight_decay``
+    from AdamW's groups would silently not decay), or one of its own options ``own``,
+    which hold for all parameters, at a value other than the optimiser's."""
+    for key, value in group.items():
+        if key in _FOREIGN_OPTIONS and not _is_neutral(value, _FOREIGN_OPTIONS[key]):
+            raise ValueError(
+                f"Invalid {key} in a param group: {value!r} ({name} has no {key}: its "
+                "steps minimise the closure's loss as it is; put a penalty or a sign in the "
+                "loss)"
+            )
+        mine = own.get(key)
+        if isinstance(mine, tuple) and isinstance(value, (list, tuple)):
+            value = tuple(value)
+        if key in own and value != mine:
+            raise ValueError(
+                f"Invalid {key} in a param group: {value!r} ({name} takes one {key} for all "
+                f"parameters, {own[key]!r}: pass it to the optimiser, not per group)"
+            )
+
+
 #: Below this a step's multiplier is a finite number of every floating dtype (float16's
 #: largest is 65504): :func:`_add_step` checks nothing more.
 _SAFE_MULTIPLIER = 65504.0
@@ -844,12 +898,12 @@ class StochasticLFSO(torch.optim.Optimizer):
                 "group when torch.distributed is initialised, a "
                 "torch.distributed.ProcessGroup, or False for none)"
             )
-        super().__init__(params, {"eta": eta, "lr": 1.0})
         self.direction, self.betas = direction, (float(betas[0]), float(betas[1]))
         self.smoothing, self.growth, self.shrink = float(smoothing), float(growth), float(shrink)
         self.patience, self.eta_max, self.window = patience, float(eta_max), window
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self.process_group = process_group
+        super().__init__(params, {"eta": eta, "lr": 1.0})  # (its groups checked against those)
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self._held: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}  # (_factors)
@@ -925,6 +979,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         refused, as is a group ``eta`` other than the optimiser's: one step is taken for
         all parameters."""
         if isinstance(param_group, dict):
+            _refuse_group_options(param_group, "StochasticLFSO", self._own_options())
             groups = self.param_groups
             own = self.defaults.get("eta")
             if "eta" in param_group and param_group["eta"] != own:
@@ -945,6 +1000,10 @@ class StochasticLFSO(torch.optim.Optimizer):
                 )
         super().add_param_group(param_group)
         _refuse_complex(self, "StochasticLFSO")
+
+    def _own_options(self) -> dict[str, Any]:
+        """The options the optimiser takes for all parameters (eta and lr aside)."""
+        return {key: getattr(self, key) for key in _OWN_OPTIONS}
 
     def _multiplier(self) -> float:
         """``lr``, the step's multiplier, checked: the same finite number >= 0 in every group
