@@ -1131,3 +1131,42 @@ def test_adgd_whose_step_underflows_stops_with_step_failed():
     x0 = np.full(3, 1e-100)
     res = lfso.minimize(lfso.models.PowerSum(2), x0, method="adgd", monitor="quiet")
     assert res.status is lfso.Status.STEP_FAILED and np.all(np.isfinite(res.x))
+
+
+# -- radius(x) that returns an array ----------------------------------------------------------
+
+
+def test_a_radius_rule_returning_a_vector_is_named():
+    with pytest.raises(ValueError, match=r"radius\(x\) must return a real number"):
+        lfso.minimize(
+            quartic,
+            np.ones(3),
+            grad=quartic_grad,
+            smoothness=quartic_oracle,
+            radius=lambda x: np.abs(x),
+        )
+
+
+# -- a SciPy sparse matrix is named as such, not as an array of dtype object -----------------
+
+
+@pytest.mark.parametrize("kind", ["csr_matrix", "csr_array"])
+def test_a_sparse_data_matrix_is_refused_as_sparse(kind):
+    import scipy.sparse
+
+    A = getattr(scipy.sparse, kind)(np.eye(3))
+    with pytest.raises(TypeError, match=r"sparse .*A\.toarray\(\)"):
+        lfso.models.LpRegression(A, np.ones(3), 2)
+    with pytest.raises(TypeError, match=r"sparse .*X\.toarray\(\)"):
+        lfso.models.LogisticRegression(A, np.array([0.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_a_save_that_cannot_be_written_names_the_path_given(tmp_path, where):
+    res = lfso.minimize(PowerSum(2), X3)
+    path = tmp_path / "nope" / "r.npz" if where == "missing folder" else tmp_path
+    with pytest.raises(OSError) as info:
+        res.save(path)
+    assert info.value.filename == str(path)  # (not the hidden temporary file's name)
+    assert ".tmp" not in str(info.value)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))

@@ -512,3 +512,31 @@ def test_composite_quadratic_powers_are_the_general_ones_bit_for_bit():
     ev = CompositeLeastSquares(A, b, 1.0).evaluate(x)
     r = A @ x - b
     assert ev.value == float(r @ r)
+
+
+# -- ||g||^2 past the float range: a status, not Python's OverflowError -----------------------
+
+
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("armijo", {}),
+        ("bb", {}),
+        ("dog", {}),
+        ("polyak", {"f_star": 0.0}),
+        ("lfso-accel", {"smoothness": 2e150}),
+    ],
+)
+def test_a_gradient_whose_square_overflows_raises_no_overflow_error(method, options):
+    # f = 1e150 ||x||^2 at x = 1e5: f = 3e160 is finite, ||g|| = 3.5e155, ||g||^2 is not
+    res = lfso.minimize(
+        lambda x: 1e150 * float(np.sum(x**2)),
+        np.full(3, 1e5),
+        grad=lambda x: 2e150 * x,
+        method=method,
+        monitor="quiet",
+        max_iter=200,
+        **options,
+    )
+    assert isinstance(res.status, lfso.Status)
+    assert res.fun <= 3e160

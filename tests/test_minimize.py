@@ -7,8 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize as scipy_minimize
 
 import lfso
+import lfso.monitor
+import lfso.scipy
 from lfso import Status
 from lfso.models import LpRegression, PowerNorm, PowerSum
 
@@ -486,3 +489,86 @@ def test_a_number_as_x0_is_a_vector_of_one_element_as_in_scipy(x0):
     assert shapes == {(1,)} and abs(res.x[0] - 3.0) < 0.05
     with pytest.raises(ValueError, match=r"x0 must be 1-D, got shape \(\)"):
         lfso.minimize(f, True, grad=lambda x: x)
+
+
+# -- callbacks get copies: changing their argument in place changes neither run nor result --
+
+
+@pytest.mark.parametrize("style", ["xk", "intermediate_result"])
+def test_a_callback_that_changes_its_argument_leaves_the_run_alone(style):
+    if style == "xk":
+
+        def callback(xk):
+            xk[:] = 100.0
+
+    else:
+
+        def callback(intermediate_result):
+            intermediate_result.x[:] = 100.0
+            intermediate_result.jac[:] = 0.0
+
+    plain = lfso.minimize(quartic, np.ones(3), grad=quartic_grad)
+    res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, callback=callback)
+    assert res.status is lfso.Status.CONVERGED
+    assert res.nit == plain.nit
+    np.testing.assert_array_equal(res.x, plain.x)
+    assert res.fun == quartic(res.x)
+    np.testing.assert_array_equal(res.jac, quartic_grad(res.x))
+    assert np.all(np.diff(res.history.f) <= 0.0)  # (a certified method: f never rose)
+
+
+def test_a_scipy_callback_that_changes_intermediate_result_leaves_the_run_alone():
+    def callback(intermediate_result):
+        intermediate_result.x[:] = 100.0
+
+    res = scipy_minimize(
+        quartic, np.ones(3), jac=quartic_grad, method=lfso.scipy.lfso_lbfgs, callback=callback
+    )
+    assert res.success
+    assert res.fun == quartic(res.x)
+
+
+# -- a StopIteration raised by fun, grad or the oracle is no callback stop --------------------
+
+
+@pytest.mark.parametrize("which", ["fun", "grad", "smoothness"])
+def test_stop_iteration_outside_a_callback_propagates_as_raised(which):
+    calls = [0]
+    parts = {"fun": quartic, "grad": quartic_grad, "smoothness": quartic_oracle}
+    inner = parts[which]
+
+    def failing(*args):
+        calls[0] += 1
+        if calls[0] > 3:
+            raise StopIteration  # (e.g. next() on an exhausted data iterator)
+        return inner(*args)
+
+    parts[which] = failing
+    with pytest.raises(StopIteration) as info:
+        lfso.minimize(
+            parts["fun"],
+            np.ones(3),
+            grad=parts["grad"],
+            smoothness=parts["smoothness"],
+            method="lfso",
+        )
+    assert info.value.result.status is lfso.Status.RAISED
+
+
+def test_stop_iteration_from_a_callback_is_still_a_callback_stop():
+    res = lfso.minimize(
+        quartic, np.ones(3), grad=quartic_grad, callback=lfso.monitor.EarlyStopping(1.0)
+    )
+    assert res.status is lfso.Status.CALLBACK_STOP
+
+
+def test_a_callback_with_a_keyword_only_intermediate_result_is_called_by_keyword():
+    # (SciPy's convention: such a callback is called callback(intermediate_result=...))
+    seen = []
+
+    def callback(*, intermediate_result):
+        seen.append(intermediate_result.nit)
+
+    res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, callback=callback)
+    assert res.success
+    assert seen == list(range(1, res.nit + 1))

@@ -16,6 +16,7 @@ from lfso.models import FunctionModel, LpRegression, PowerSum
 from lfso.monitor import (
     RISKS,
     CSVLogger,
+    DivergenceStop,
     EarlyStopping,
     JSONLinesLogger,
     RiskMonitor,
@@ -247,3 +248,24 @@ def test_non_finite_is_any_nan_or_infinity(f_new, gnorm_new, fires):
     flags = monitor.observe(3, 1.0, f_new, None, None, 1.0, gnorm_new, step=0.1, lipschitz=1.0)
     assert (flags == RISKS["non_finite"][0]) is fires
     assert ("non_finite" in monitor.summary()) is fires
+
+
+# -- the ready-made callbacks check their number ---------------------------------------------
+
+
+@pytest.mark.parametrize("callback, name", [(EarlyStopping, "target"), (DivergenceStop, "limit")])
+@pytest.mark.parametrize("value", [float("nan"), None, "1", True, np.ones(2)])
+def test_early_and_divergence_stop_refuse_a_bad_number(callback, name, value):
+    with pytest.raises((TypeError, ValueError), match=name):
+        callback(value)
+
+
+def test_divergence_stop_takes_inf():
+    assert DivergenceStop(np.inf).limit == np.inf
+    assert EarlyStopping(np.float32(0.5)).target == 0.5
+
+
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_logger_names_a_path_that_is_not_one(logger):
+    with pytest.raises(TypeError, match=r"path must be a str or os\.PathLike"):
+        logger(None)

@@ -261,3 +261,16 @@ def test_plot_runs_writes_exactly_its_path_atomically(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# -- plot_runs / html_report name what they were given ---------------------------------------
+
+
+@pytest.mark.parametrize("bad", [[1, 2], 5, {"a": 3}, "single"])
+def test_plot_runs_refuses_what_is_not_a_list_of_results(bad):
+    from lfso.report import plot_runs
+
+    if bad == "single":
+        bad = lfso.minimize(lfso.models.PowerSum(2), np.ones(3))
+    with pytest.raises(TypeError, match="results must"):
+        plot_runs(bad)

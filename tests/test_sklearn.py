@@ -145,3 +145,20 @@ def test_predict_log_proba_is_the_log_of_predict_proba_and_finite_where_it_under
     zero = clf.predict_proba(far) == 0.0
     assert log_p.shape == (60, classes) and np.all(np.isfinite(log_p))
     assert zero.any() and np.all(log_p[zero] < -700)
+
+
+# -- scikit-learn: errors that name the estimator's parameters and data ------------------------
+
+
+def test_logistic_regression_with_a_tiny_c_names_c():
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match="C=1e-310"):
+        LFSOLogisticRegression(C=1e-310).fit(X, y)
+
+
+def test_least_power_regressor_with_a_huge_target_says_to_rescale():
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(ValueError, match="rescale y") as info:
+        LeastPowerRegressor(p=2).fit(X, 1e100 * X[:, 0])
+    assert type(info.value) is ValueError  # (not the solver's NonFiniteStartError)

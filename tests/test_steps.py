@@ -301,3 +301,23 @@ def test_the_old_spellings_warn_and_still_work():
     assert rule.oscillates is False
     with pytest.raises(AttributeError, match="no attribute 'Unsized'"):
         lfso.steps.Unsized  # noqa: B018
+
+
+# -- options that silently break a method --------------------------------------------------
+
+
+def test_bb_refuses_min_step_above_max_step():
+    with pytest.raises(ValueError, match="min_step must be <= max_step"):
+        lfso.minimize(
+            lambda x: float(np.sum(x**4)),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            method="bb",
+            min_step=10,
+            max_step=1,
+        )
+
+
+def test_lfso_accel_with_jump_inf_moves():
+    res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), method="lfso-accel", jump=np.inf)
+    assert res.status is lfso.Status.CONVERGED

@@ -11,6 +11,7 @@ mode ``open()`` would give it (``0o666`` under the umask).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -30,6 +31,12 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
     temporary file removed).
     """
     path = Path(path)
+    if not path.parent.is_dir():  # (not the temporary file's name in the error)
+        raise FileNotFoundError(
+            errno.ENOENT, f"no folder {str(path.parent)!r} to write in", str(path)
+        )
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", str(path))
     raw = data.encode("utf-8") if isinstance(data, str) else data
     mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

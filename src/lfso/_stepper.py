@@ -53,20 +53,37 @@ AHEAD_ROWS = 1 << 18
 
 
 def _callback_style(callback: Callable[..., Any]) -> str:
-    """How to call ``callback``: with the iterate (``"x"``) or the intermediate result."""
+    """How to call ``callback``: with the iterate (``"x"``), or with the intermediate result,
+    positionally (``"result"``) or, to a keyword-only ``intermediate_result``, by that
+    keyword (``"keyword"``, as SciPy calls it)."""
     try:
         signature = inspect.signature(callback)
     except (TypeError, ValueError):  # a builtin without a signature: SciPy's convention
         return "result"
-    try:
-        signature.bind(None)
-    except TypeError:
+    keyword = signature.parameters.get("intermediate_result")
+    if keyword is not None and keyword.kind is inspect.Parameter.KEYWORD_ONLY:
+        return "keyword"  # (SciPy calls such a callback callback(intermediate_result=...))
+    if not _bindable(signature):
         raise TypeError(
             f"callback must accept one argument (the intermediate result, or the iterate x), "
             f"got {callback!r} with signature {signature}"
-        ) from None
+        )
     params = list(signature.parameters)
     return "x" if params and params[0] in ("x", "xk") else "result"
+
+
+def _bindable(signature: inspect.Signature) -> bool:
+    """Whether a callback of ``signature`` takes one positional argument."""
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
+
+
+def _copy(x: Any) -> Any:
+    """A copy of the array ``x`` in its own library (``None`` as it is)."""
+    return None if x is None else namespace(x).asarray(x, copy=True)
 
 
 class NonFiniteStartError(ValueError):
@@ -165,6 +182,7 @@ class Stepper:
         self.use(objective, rule, model)
         self.tol, self.atol, self.max_iter = tol, atol, max_iter
         self.callbacks = callbacks_of(callback)
+        self._callback_stopped = False  # (a callback raised StopIteration: CALLBACK_STOP)
         self.monitor = monitor
         self.progress = progress
         self.history = History()
@@ -291,12 +309,25 @@ class Stepper:
         )
 
     def report(self, x: Any, ev: Evaluation, *, jac: Any = True) -> None:
-        """Call the callbacks with the iterate ``x`` or the intermediate result at it."""
-        for style, call in self.callbacks:
-            if style == "x":
-                call(x)
-            else:
-                call(self.build(x, ev, jac=jac))
+        """Call the callbacks with the iterate ``x`` or the intermediate result at it.
+
+        Each callback gets its own copies of ``x`` and of the gradient (as SciPy passes
+        ``np.copy(xk)``): one that changes its argument in place changes neither the run
+        nor its result. A ``StopIteration`` from a callback is noted as the callback's
+        (``CALLBACK_STOP``); one from ``fun``, ``grad`` or the oracle is not."""
+        try:
+            for style, call in self.callbacks:
+                if style == "x":
+                    call(_copy(x))
+                    continue
+                result = self.build(_copy(x), ev, jac=_copy(ev.grad) if jac is True else jac)
+                if style == "keyword":
+                    call(intermediate_result=result)
+                else:
+                    call(result)
+        except StopIteration:
+            self._callback_stopped = True
+            raise
 
     # -- the run: start, advance, result -----------------------------------------------------
 
@@ -588,7 +619,7 @@ class Stepper:
                 self.status = why
             elif isinstance(why, KeyboardInterrupt):
                 self._interrupted()
-            elif isinstance(why, StopIteration):
+            elif isinstance(why, StopIteration) and self._callback_stopped:
                 self.status = Status.CALLBACK_STOP
             elif isinstance(why, GradientMismatchError):
                 self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)

@@ -258,6 +258,11 @@ def _to_array(value: Any, name: str, xp: Any) -> Any:
     """``value`` in library ``xp`` (lists become arrays); a clear error if it cannot be."""
     if value is None or isinstance(value, (str, bytes, numbers.Number)):
         raise TypeError(f"{name} must be an array, got {_kind(value)}")
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):  # (NumPy would make it an object)
+        raise TypeError(
+            f"{name} must be a dense array, got a SciPy sparse {type(value).__name__}: "
+            f"pass {name}.toarray()"
+        )
     try:
         return xp.asarray(value)
     except (TypeError, ValueError) as exc:

@@ -34,10 +34,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from ._validate import real
 
 __all__ = [
     "RISKS",
@@ -304,6 +307,8 @@ class CSVLogger:
     """
 
     def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike (the file to write), got {path!r}")
         self._fh = open(path, "w", newline="")
         self._writer: csv.DictWriter | None = None
 
@@ -369,7 +374,8 @@ class EarlyStopping:
     """
 
     def __init__(self, target: float) -> None:
-        self.target = float(target)
+        # (a NaN target would never stop the run; -inf never does either, +inf at once)
+        self.target = real(target, "target", finite=False)
 
     def __call__(self, intermediate_result: Any) -> None:
         if intermediate_result.fun <= self.target:
@@ -401,7 +407,8 @@ class DivergenceStop:
     """
 
     def __init__(self, limit: float) -> None:
-        self.limit = float(limit)
+        # (a NaN limit would stop every run at its first iteration; inf: only a NaN f stops it)
+        self.limit = real(limit, "limit", finite=False)
         self.fired = False
 
     def __call__(self, intermediate_result: Any) -> None:

@@ -37,14 +37,28 @@ def _pyplot() -> Any:
 
 
 def _as_mapping(results: Mapping[str, Result] | Sequence[Result]) -> dict[str, Result]:
+    if hasattr(results, "history") or not hasattr(results, "__iter__"):
+        raise TypeError(
+            "results must be a list of lfso.Result or a mapping label -> lfso.Result, got "
+            f"{type(results).__name__}"
+            + (" (wrap one result in a list)" if hasattr(results, "history") else "")
+        )
     if isinstance(results, Mapping):
-        return dict(results)
-    out: dict[str, Result] = {}
-    for r in results:
-        label = r.method
-        while label in out:
-            label += "'"
-        out[label] = r
+        out = dict(results)
+    else:
+        out = {}
+        for r in results:
+            label = getattr(r, "method", None)
+            label = label if isinstance(label, str) else repr(r)[:40]
+            while label in out:
+                label += "'"
+            out[label] = r
+    for label, r in out.items():
+        if not hasattr(r, "history"):
+            raise TypeError(
+                f"results must hold lfso.Result objects (with a history), got {label!r}: "
+                f"{type(r).__name__}"
+            )
     return out
 
 

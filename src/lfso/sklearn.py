@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import Result
+from ._stepper import NonFiniteStartError
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
 
@@ -56,14 +57,23 @@ def _scale(estimator: Any, X: np.ndarray) -> float:
 
 
 def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
-    res = minimize(
-        model,
-        x0,
-        method=estimator.method,
-        tol=estimator.tol,
-        max_iter=estimator.max_iter,
-        monitor=False,
-    )
+    try:
+        res = minimize(
+            model,
+            x0,
+            method=estimator.method,
+            tol=estimator.tol,
+            max_iter=estimator.max_iter,
+            monitor=False,
+        )
+    except NonFiniteStartError as error:  # (the loss overflows float64 at coef_ = 0)
+        power = f" with p={estimator.p!r}" if hasattr(estimator, "p") else ""
+        lower = ", or lower p" if power else ""
+        raise ValueError(
+            f"{type(estimator).__name__}: the loss overflows float64 at the start (all "
+            f"coefficients 0){power}: {error}; rescale y and X (e.g. divide y by its "
+            f"largest magnitude, or sklearn.preprocessing.StandardScaler){lower}"
+        ) from error
     if not res.success:
         warnings.warn(
             f"{type(estimator).__name__} did not converge: {res.message} "
@@ -236,6 +246,11 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         scale = _scale(self, X)
         n, d = X.shape
         l2 = 1.0 / (self.C * n)
+        if not math.isfinite(l2):  # (C * n underflows to 0 or a subnormal)
+            raise ValueError(
+                f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / ({self.C!r} * "
+                f"{n}) overflows float64; C must be larger"
+            )
         if k == 2:
             model = _Logistic(X, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
             res = _solve(self, model, np.zeros(model.dim), scale)

@@ -183,8 +183,9 @@ class LFSOAccelStep(CertifiedRule):
         lipschitz = lipschitz * inflation if inflation != 1.0 else lipschitz
         certified = self.eta / lipschitz
         g = evaluation.grad
-        gain = (1.0 - self.eta / 2.0) * evaluation.grad_norm**2
-        if certified >= self.jump * state.planned:  # first step, or the step may grow: new epoch
+        gain = (1.0 - self.eta / 2.0) * evaluation.grad_norm * evaluation.grad_norm
+        # (first step: no epoch yet, planned 0, which jump = inf would make inf * 0 = NaN)
+        if state.planned == 0.0 or certified >= self.jump * state.planned:  # or it may grow
             new = advance(x, -certified, g)
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
             return Proposal(Move(new, certified, lipschitz, radius, calls), certified * gain, nxt)
@@ -212,5 +213,5 @@ class LFSOAccelStep(CertifiedRule):
         the last step); models without probes pay one reduction here.
         """
         if evaluation.probe_dot is not None:
-            return evaluation.probe_dot - tau * evaluation.grad_norm**2 > 0.0
+            return evaluation.probe_dot - tau * evaluation.grad_norm * evaluation.grad_norm > 0.0
         return float(g @ direction) > 0.0

@@ -109,7 +109,7 @@ class DoGStep(StepRule):
         self, objective: Model, x: Any, evaluation: Evaluation, state: DoGState
     ) -> tuple[Move, DoGState]:
         distance = max(state.max_distance, norm(x - state.x0))
-        total = state.sum_sq_grad + evaluation.grad_norm**2
+        total = state.sum_sq_grad + evaluation.grad_norm * evaluation.grad_norm
         t = distance / math.sqrt(total) if total > 0.0 else 0.0
         return Move(x - t * evaluation.grad, t), DoGState(state.x0, distance, total)
 
@@ -136,6 +136,8 @@ class PolyakStep(StepRule):
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
     ) -> tuple[Move, Any]:
-        g2 = evaluation.grad_norm**2
-        t = max(evaluation.value - self.f_star, 0.0) / g2 if g2 > 0.0 else 0.0
+        gn = evaluation.grad_norm
+        g2 = gn * gn  # (inf where ||g||^2 overflows: then divided by ||g|| twice)
+        gap = max(evaluation.value - self.f_star, 0.0)
+        t = (gap / g2 if g2 < math.inf else gap / gn / gn) if gn > 0.0 else 0.0
         return Move(x - t * evaluation.grad, t), state

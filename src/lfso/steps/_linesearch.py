@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from .._arrays import materialize, to_floats
@@ -23,11 +24,13 @@ def _backtrack(
     min_step: float,
 ) -> tuple[Any, float]:
     """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``."""
-    g, g2 = evaluation.grad, evaluation.grad_norm**2
+    g, gn = evaluation.grad, evaluation.grad_norm
+    g2 = gn * gn  # (inf where ||g||^2 overflows: then c t ||g|| ||g||, left to right)
     while True:
         trial = materialize(x - t * g)  # (Dask: f reads it here, the gradient once accepted)
         value = objective.value(trial)
-        if value <= reference - c * t * g2 or t <= min_step:
+        decrease = c * t * g2 if g2 < math.inf else c * t * gn * gn
+        if value <= reference - decrease or t <= min_step:
             return trial, t
         t *= shrink
 
@@ -140,6 +143,10 @@ class BarzilaiBorweinStep(StepRule):
         self.step0 = positive(step0, "step0")
         self.min_step = positive(min_step, "min_step")
         self.max_step = positive(max_step, "max_step")
+        if self.min_step > self.max_step:  # (every step would be max_step, accepted unchecked)
+            raise ValueError(
+                f"min_step must be <= max_step, got min_step={min_step!r} and max_step={max_step!r}"
+            )
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BBState:
         first = self.step0 / max(evaluation.grad_norm, 1e-300)
