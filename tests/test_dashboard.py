@@ -4,6 +4,7 @@ the page as headless Chromium renders it while a run is going."""
 from __future__ import annotations
 
 import html
+import math
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import threading
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -44,6 +46,31 @@ def test_the_page_refreshes_while_running_and_not_when_finished(tmp_path):
     # one run: f - best f, ||g||, the step and L, each one polyline
     assert final.count("<polyline") == 4 and final.count('data-run="lfso-lbfgs"') == 4
     assert [p.name for p in tmp_path.iterdir()] == ["run.html"]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    ("x0", "options", "status"),
+    [(np.ones(3), {"max_iter": 0}, "MAX_ITER"), (np.zeros(3), {}, "CONVERGED")],
+)
+def test_the_finished_page_shows_the_status_of_a_run_that_took_no_step(
+    x0, options, status, tmp_path
+):
+    live = LiveReport(tmp_path / "run.html")
+    res = lfso.minimize(PowerSum(2), x0, callback=live, **options)
+    assert res.nit == 0 and res.status.name == status
+    final = live.finish(res).read_text()
+    assert re.search(rf"<td>run</td><td class='done'>done</td><td>{status}: ", final)
+
+
+def test_the_table_of_a_history_without_a_number_warns_nothing(tmp_path):
+    history = lfso.History()
+    history.append(math.nan, math.nan, math.nan, math.nan, math.nan, 1, 1, 0, 0.0, 16)
+    live = LiveReport(tmp_path / "run.html")
+    live.set_run("broken", history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = live.finish().read_text()
+    assert "non_finite (1x, first at row 0)" in page
 
 
 def test_live_report_rejects_bad_settings(tmp_path):

@@ -89,3 +89,35 @@ def test_a_callback_reads_the_row_of_its_own_iterate():
     columns = res.history.as_dict()
     assert {len(v) for v in columns.values()} == {res.nit + 1}
     np.testing.assert_array_equal(columns["nfev"], np.arange(1, res.nit + 2))
+
+
+def test_from_dict_rejects_a_column_it_does_not_know():
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['F'\].*'f', 'grad_norm'"):
+        History.from_dict({"F": [3.0, 2.0]})  # (not a history of NaN)
+
+
+@pytest.mark.parametrize("save", ["result", "history"])
+def test_saving_to_a_folder_or_into_a_missing_one_names_that_path(save, tmp_path):
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3)
+    target = res if save == "result" else res.history
+    with pytest.raises(IsADirectoryError, match="is a folder") as caught:
+        target.save(tmp_path)
+    assert caught.value.filename == str(tmp_path)
+    missing = tmp_path / "nope" / "run.npz"
+    with pytest.raises(FileNotFoundError, match=r"folder .*nope' does not exist"):
+        target.save(missing)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_save_names_the_target_not_its_temporary_file(tmp_path, monkeypatch):
+    import lfso._atomic as atomic
+
+    def full(tmp, path):
+        raise OSError(28, "No space left on device", tmp, str(path))
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    path = tmp_path / "run.npz"
+    with pytest.raises(OSError, match="No space left") as caught:
+        lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).save(path)
+    assert caught.value.filename == str(path) and caught.value.filename2 is None
+    assert list(tmp_path.iterdir()) == []  # no temporary file left

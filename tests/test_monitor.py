@@ -176,6 +176,17 @@ def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     assert res.history.f[-2] > 1e-3
 
 
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_logger_reads_only_the_newest_row_of_the_history(logger, tmp_path, monkeypatch):
+    """A whole column per iteration would make a long run's logging quadratic."""
+    read = []
+    column = lfso.History.__getitem__
+    monkeypatch.setattr(lfso.History, "__getitem__", lambda h, c: read.append(c) or column(h, c))
+    with logger(tmp_path / "run.log") as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=50, tol=0)
+    assert res.nit == 50 and read == []
+
+
 def test_tensorboard_logger(tmp_path):
     pytest.importorskip("tensorboardX")
     from lfso.monitor import TensorBoardLogger

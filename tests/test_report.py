@@ -218,6 +218,17 @@ def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
     assert "nan" not in page and "CONVERGED" in page
 
 
+def test_html_report_of_a_result_with_an_empty_history(tmp_path):
+    from lfso.report import html_report
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=2)
+    res.history = History()  # (as a saved result whose history has no rows loads)
+    back = Result.load(res.save(tmp_path / "empty.npz"))
+    assert len(back.history) == 0
+    page = html_report([back], tmp_path / "r.html").read_text()
+    assert "MAX_ITER" in page
+
+
 def test_plot_runs_draws_the_curves_of_an_objective_below_zero():
     from lfso.report import plot_runs
 

@@ -642,6 +642,71 @@ def test_rollout_no_go_keeps_the_current_rule(tmp_path):
     assert "NO-GO" in page and "skipped" in page
 
 
+def _interrupt_at(method, nit):
+    """A callback that raises KeyboardInterrupt (Ctrl-C) in ``method``'s run at ``nit``."""
+
+    def callback(r):
+        if r.method == method and r.nit == nit:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+@pytest.mark.parametrize("method", ["gd", "lfso"])
+def test_an_interrupted_pilot_run_stops_the_rollout(method, tmp_path):
+    with pytest.raises(KeyboardInterrupt, match=r"pilot.* interrupted at iteration 2") as caught:
+        rollout(
+            LpRegression(A, B, 3),
+            np.zeros(5),
+            {"method": "gd", "step": 1e-5},
+            pilot_iter=200,
+            callback=_interrupt_at(method, 2),
+            report=tmp_path / "r.html",
+        )
+    assert caught.value.result.status is Status.INTERRUPTED and caught.value.result.nit == 2
+    page = (tmp_path / "r.html").read_text()
+    assert "http-equiv" not in page and "Run in progress" not in page
+    assert re.search(r"<td>pilot</td><td class='interrupted'>interrupted</td>", page)
+    assert re.search(r"<td>guarded</td><td class='skipped'>", page)
+
+
+def test_an_interrupted_guarded_run_ends_the_rollout_without_a_grid(tmp_path):
+    ro = rollout(
+        LpRegression(A, B, 3),
+        np.zeros(5),
+        {"method": "gd", "step": 1e-5},
+        pilot_iter=200,
+        report=tmp_path / "r.html",
+        max_iter=50,
+        guard=Guard(callback=_interrupt_at("lfso", 5)),
+    )
+    assert ro.go and ro.result.status is Status.INTERRUPTED and ro.roi is None
+    assert "stopped with INTERRUPTED" in ro.verdict
+    page = ro.report.read_text()
+    assert re.search(r"<td>roi</td><td class='skipped'>skipped</td><td>the guarded run was", page)
+
+
+def test_a_rollout_that_raises_leaves_its_page_finished_with_the_stage_failed(tmp_path):
+    def broken(r):
+        if r.method == "lfso" and r.nit == 3:
+            raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError, match="disk gone"):
+        rollout(
+            PowerSum(2),
+            np.ones(4),
+            {"method": "gd", "step": 1e-2},
+            pilot_iter=50,
+            callback=broken,
+            report=tmp_path / "r.html",
+        )
+    page = (tmp_path / "r.html").read_text()
+    assert "http-equiv" not in page and "Run in progress" not in page
+    failed = r"<td>pilot</td><td class='failed'>failed</td><td>RuntimeError: disk gone"
+    assert re.search(failed, page)
+    assert re.search(r"<td>roi</td><td class='skipped'>", page)
+
+
 def test_rollout_hands_over_in_the_guarded_stage_after_a_clean_pilot(tmp_path):
     ro = rollout(
         lambda x: f(x),
@@ -799,6 +864,18 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
 
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == dict.fromkeys(["guarded.npz", "guarded.rollout.json"], 0o666 & ~_umask())
+
+
+@pytest.mark.parametrize(
+    "sidecar", ["{not json", "[1, 2]", '{"handover": {"reason": "descent"}}', '{"roi": {"x": 1}}']
+)
+def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
+    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
+    path = res.save(tmp_path / "guarded.npz")
+    side = tmp_path / "guarded.rollout.json"
+    side.write_text(sidecar)
+    with pytest.raises(ValueError, match=r"GuardedResult.load: '.*guarded.rollout.json' is not"):
+        GuardedResult.load(path)
 
 
 def test_cli_rollout_no_go_and_its_options(tmp_path, capsys):

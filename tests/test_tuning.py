@@ -73,3 +73,19 @@ def test_one_step_grid_for_tune_step_the_bench_and_the_demo():
     for runner in (lfso.bench.run_case, lfso.bench.run_suite):
         assert inspect.signature(runner).parameters["grid"].default is DEFAULT_STEP_GRID
     assert lfso.cli._demo.DEFAULT_STEP_GRID is DEFAULT_STEP_GRID
+
+
+def test_an_interrupted_run_stops_the_grid_with_its_result():
+    calls = {"n": 0}
+
+    def grad(x):
+        calls["n"] += 1
+        if calls["n"] == 40:  # (Ctrl-C in the grid's second run)
+            raise KeyboardInterrupt
+        return 4 * x**3
+
+    model = lfso.models.FunctionModel(lambda x: float(np.sum(x**4)), grad)
+    with pytest.raises(KeyboardInterrupt, match=r"step 0\.01 was interrupted") as caught:
+        lfso.bench.tune_step(model, np.ones(2), [1e-3, 1e-2, 1e-1], max_iter=30)
+    assert caught.value.result.status is lfso.Status.INTERRUPTED
+    assert calls["n"] == 40  # nothing ran after the interrupt

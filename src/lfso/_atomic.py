@@ -28,18 +28,28 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
     ``sync=False`` leaves out the sync to disk (a page rewritten every few seconds, which
     a crash may leave old but never half-written). Returns ``path`` as a
     :class:`~pathlib.Path`. Raises the ``OSError`` of the write (the target untouched, the
-    temporary file removed).
+    temporary file removed), naming ``path`` (not the temporary file): an
+    ``IsADirectoryError`` where ``path`` is a folder, a ``FileNotFoundError`` where its
+    folder does not exist.
     """
     path = Path(path)
-    if not path.parent.is_dir():  # (not the temporary file's name in the error)
-        raise FileNotFoundError(
-            errno.ENOENT, f"no folder {str(path.parent)!r} to write in", str(path)
-        )
     if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", str(path))
+        raise IsADirectoryError(
+            errno.EISDIR, "is a folder; expected the path of a file to write", str(path)
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write there: the folder {str(path.parent)!r} does not exist",
+            str(path),
+        )
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # (a folder that cannot be written: name the target)
+        exc.filename, exc.filename2 = str(path), None
+        raise
     try:
         os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
         with os.fdopen(fd, "wb") as fh:
@@ -48,9 +58,11 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # (a full disk, ...: name the target, not the temporary)
+            exc.filename, exc.filename2 = str(path), None
         raise
     return path
 

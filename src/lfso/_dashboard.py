@@ -45,7 +45,8 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:4px 10px;text-align:left;font-size:14px}
 th{background:#f0f0f0}
-.ok,.done,.pass{color:#116611;font-weight:600} .bad,.fail{color:#aa2222;font-weight:600}
+.ok,.done,.pass{color:#116611;font-weight:600}
+.bad,.fail,.failed,.interrupted{color:#aa2222;font-weight:600}
 .running{color:#8a5a00;font-weight:600} .pending,.skipped{color:#777}
 #state{padding:.5em 1em;border-radius:4px;display:inline-block}
 #state.running{background:#fff4dd} #state.finished{background:#e6f4e6}
@@ -232,10 +233,13 @@ class LiveReport:
         """Write the finished page (no refresh); ``result`` adds its summary row."""
         if result is not None:
             self.results[result.method] = result
-            if result.method not in self.runs or "run" in self.stages:
+            # A plain run's page (no stages of a workflow): its status, even where the run
+            # took no step and the callback never ran (a stationary start, max_iter=0).
+            plain = "run" in self.stages or not self.stages
+            if result.method not in self.runs or plain:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
-            if "run" in self.stages:
+            if plain:
                 self.stages["run"] = ("done", f"{result.status.name}: {result.message}")
         self.finished = True
         self.write()
@@ -342,7 +346,7 @@ class LiveReport:
                 f'<tr><td><span style="color:{colors[label]}">&#9632;</span> {_esc(label)}</td>'
                 f"<td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
                 f"<td>{h.time[-1]:.3f}</td><td>{h.f[-1]:.6e}</td>"
-                f"<td>{np.nanmin(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
+                f"<td>{_least(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
                 f"<td class='{'bad' if fired else 'ok'}'>{', '.join(fired) or 'none'}</td>"
                 "</tr>"
             )
@@ -359,6 +363,12 @@ class LiveReport:
             f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table>{notes}"
             "</section>"
         )
+
+
+def _least(values: np.ndarray) -> float:
+    """The least value that is not NaN (NaN where every one is)."""
+    known = values[~np.isnan(values)]
+    return float(known.min()) if known.size else math.nan
 
 
 def check_page_path(path: str | Path, name: str) -> Path:

@@ -231,7 +231,14 @@ class History:
 
     @classmethod
     def from_dict(cls, columns: dict[str, Any]) -> History:
-        """A history from column arrays (missing columns are filled with NaN)."""
+        """A history from column arrays (missing columns are filled with NaN); a column
+        that is not one of :attr:`columns` (a misspelt name) is a ``ValueError`` naming it."""
+        unknown = sorted(str(c) for c in columns if c not in cls.columns)
+        if unknown:
+            raise ValueError(
+                f"History.from_dict: unknown column(s) {unknown}; the columns are "
+                f"{list(cls.columns)}"
+            )
         history = cls()
         n = len(next(iter(columns.values()))) if columns else 0
         nan = [math.nan] * n

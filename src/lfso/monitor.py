@@ -266,17 +266,17 @@ class RiskMonitor:
 
 def _row(intermediate_result: Any) -> dict[str, Any]:
     r = intermediate_result
-    h = r.history
+    h = r.history  # (its newest row only, in O(1): a long run's logging stays linear)
     return {
         "iteration": r.nit,
         "f": r.fun,
         "grad_norm": r.grad_norm,
-        "step": float(h.step[-1]),
-        "L": float(h.L[-1]),
-        "R": float(h.R[-1]),
+        "step": h.last("step"),
+        "L": h.last("L"),
+        "R": h.last("R"),
         "nfev": r.nfev,
         "njev": r.njev,
-        "time": float(h.time[-1]),
+        "time": h.last("time"),
     }
 
 

@@ -241,7 +241,8 @@ def html_report(
     rows = []
     for name, r in runs.items():
         h = r.history
-        g0 = float(h.grad_norm[0])  # (0 at a stationary start: no ratio to show)
+        # (0 at a stationary start, none in an empty history: no ratio to show)
+        g0 = float(h.grad_norm[0]) if len(h) else 0.0
         ratio = f"{r.grad_norm / g0:.2e}" if g0 != 0.0 else "-"
         risks = ", ".join(f"{k} ({v['count']}x from it. {v['first']})" for k, v in r.risks.items())
         status_class = "ok" if r.success else "bad"
@@ -256,7 +257,7 @@ def html_report(
                     r.nfev,
                     r.noracle,
                     r.rollbacks,
-                    f"{h.time[-1]:.3f}",
+                    f"{h.time[-1]:.3f}" if len(h) else "-",
                     f"{r.fun:.6e}",
                     f"{r.grad_norm:.3e}",
                     ratio,

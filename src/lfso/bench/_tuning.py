@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._minimize import minimize
-from .._result import Result
+from .._result import Result, Status
 from .._validate import integer, real
 from ..monitor import DivergenceStop
 
@@ -86,6 +86,12 @@ def tune_step(
         Stopping tests of each run.
     blowup : float
 
+    Raises
+    ------
+    KeyboardInterrupt
+        Where a run of the grid was interrupted (that run's result as the exception's
+        ``.result``): the grid stops there, as a grid with a run cut short measures nothing.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -128,6 +134,10 @@ def tune_step(
             monitor=monitor,
             **options,
         )
+        if res.status is Status.INTERRUPTED:  # (a grid with a run cut short measures nothing)
+            error = KeyboardInterrupt(f"tune_step: the run with step {step!r} was interrupted")
+            error.result = res  # type: ignore[attr-defined]
+            raise error
         total += res.njev
         runs.append((float(step), res))
         last = res.history

@@ -264,15 +264,26 @@ class GuardedResult(Result):
 
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
-        """Load a result written by :meth:`save` (``stages`` come back empty)."""
+        """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
+        that is not the one :meth:`save` writes is a ``ValueError`` naming it."""
         base = Result.load(path)
         side = _sidecar(Path(path))
-        extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
-        handover, roi = extra.get("handover"), extra.get("roi")
+        try:
+            extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
+            if not isinstance(extra, dict):
+                raise ValueError(f"a JSON {type(extra).__name__}, not an object")
+            handover, roi = extra.get("handover"), extra.get("roi")
+            handed = Handover(**handover) if handover else None
+            measured = ReturnOnInvestment(**roi) if roi else None
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"GuardedResult.load: {str(side)!r} is not the hand-over file that "
+                f"GuardedResult.save writes beside {str(path)!r}: {type(exc).__name__}: {exc}"
+            ) from None
         return cls(
             **{k: getattr(base, k) for k in Result.__dataclass_fields__},
-            handover=Handover(**handover) if handover else None,
-            roi=ReturnOnInvestment(**roi) if roi else None,
+            handover=handed,
+            roi=measured,
             kept_first=bool(extra.get("kept_first", False)),
             settled_at=extra.get("settled_at"),
         )

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._result import Result, Status
 from ..monitor import RISKS
-from ._rules import as_model, check_rule, quiet_minimize, run_rule
+from ._rules import as_model, check_rule, quiet_minimize, run_rule, stop_if_interrupted
 from ._subsample import subsample
 from ._targets import relative_target, to_target
 
@@ -167,6 +167,12 @@ def pilot(
     -------
     PilotEvidence
 
+    Raises
+    ------
+    KeyboardInterrupt
+        Where either run was interrupted (its result as the exception's ``.result``): a
+        run cut short is no evidence to decide on.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -186,8 +192,8 @@ def pilot(
     else:
         task = f"the full task, at most {max_iter} iterations"
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
-    cur = run_rule(current, **run)
-    cand = quiet_minimize(**run, method=method, **options)
+    cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
+    cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
     return decide(cur, cand, task=task, criteria=criteria)
 
 

@@ -256,7 +256,9 @@ def rollout(
         not watched.
     report : path, optional
         Write the live HTML report there (:class:`lfso.report.LiveReport`), refreshed
-        every ``every`` seconds while the workflow runs.
+        every ``every`` seconds while the workflow runs. A workflow that ends in an
+        exception leaves the page finished, the stage that was running marked
+        ``interrupted`` (a ``KeyboardInterrupt``) or ``failed``.
     options
         Further ``minimize`` options for the LFSO runs.
 
@@ -265,6 +267,14 @@ def rollout(
     Rollout
         Its :attr:`Rollout.verdict` is ``"GO"`` alone only where the guarded run converged
         without a hand-over; otherwise it says what happened (the iteration cap, ...).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Where a run of the pilot or of the tuning grid was interrupted (a run cut short is
+        no evidence to decide or measure on). An interrupted guarded run ends the workflow
+        with its result (status ``INTERRUPTED``, the best point) and no return on
+        investment.
 
     Examples
     --------
@@ -296,6 +306,67 @@ def rollout(
         live.stage("pilot", "running", "current rule and lfso on the pilot task")
         live.stage("guarded", "pending")
         live.stage("roi", "pending" if tuning is not None else "skipped")
+    try:
+        return _stages(
+            model,
+            x0,
+            current,
+            fallback,
+            live,
+            method=method,
+            pilot_rows=pilot_rows,
+            pilot_iter=pilot_iter,
+            criteria=criteria,
+            guard=guard,
+            tuning=tuning,
+            tol=tol,
+            max_iter=max_iter,
+            force=force,
+            seed=seed,
+            callback=callback,
+            **options,
+        )
+    except BaseException as exc:
+        if live is not None:  # (the page must not go on saying the workflow runs)
+            _abandon(live, exc)
+        raise
+
+
+def _abandon(live: LiveReport, exc: BaseException) -> None:
+    """The finished page of a workflow that ended in ``exc``: the stage that was running
+    marked ``interrupted`` (a ``KeyboardInterrupt``) or ``failed`` with the exception, and
+    the stages that had not started ``skipped``."""
+    state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    for name, (st, _) in list(live.stages.items()):
+        if st == "running":
+            live.stages[name] = (state, why)
+        elif st == "pending":
+            live.stages[name] = ("skipped", f"not run: the workflow {state}")
+    live.finish()
+
+
+def _stages(
+    model: Any,
+    x0: Any,
+    current: dict[str, Any],
+    fallback: dict[str, Any],
+    live: LiveReport | None,
+    *,
+    method: str,
+    pilot_rows: int | float | Sequence[int] | None,
+    pilot_iter: int,
+    criteria: GoCriteria,
+    guard: Guard | None,
+    tuning: str | TuningBudget | Sequence[float] | None,
+    tol: float,
+    max_iter: int,
+    force: bool,
+    seed: int,
+    callback: Callable[[Result], Any] | None,
+    **options: Any,
+) -> Rollout:
+    """:func:`rollout`'s stages, its arguments checked."""
     evidence = pilot(
         model,
         x0,
@@ -328,7 +399,10 @@ def rollout(
             callback=callback,
             **options,
         )
-        if tuning is not None:
+        if result.status is Status.INTERRUPTED:  # (stop: no grid after a KeyboardInterrupt)
+            if live is not None and tuning is not None:
+                live.stage("roi", "skipped", "the guarded run was interrupted")
+        elif tuning is not None:
             result, roi = _roi_stage(
                 model, x0, current, result, tuning, criteria, live, tol=tol, max_iter=max_iter
             )
