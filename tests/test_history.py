@@ -121,3 +121,9 @@ def test_a_failed_save_names_the_target_not_its_temporary_file(tmp_path, monkeyp
         lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).save(path)
     assert caught.value.filename == str(path) and caught.value.filename2 is None
     assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+@pytest.mark.parametrize("cls", [lfso.History, lfso.Result])
+def test_loading_a_folder_says_it_is_a_folder(cls, tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        cls.load(tmp_path)

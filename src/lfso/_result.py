@@ -44,6 +44,8 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists() and path.suffix != ".npz" and _npz(path).exists():
         path = _npz(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what}.load: {str(path)!r} is a folder, not a saved file")
     if not path.is_file():
         raise FileNotFoundError(f"{what}.load: no such file: {str(path)!r}")
     try:
