@@ -126,6 +126,24 @@ def test_safeguard_rescues_a_wrong_oracle(factor):
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("factor", [10.0, 1e3, 1e6])
+def test_safeguard_rescues_a_wrong_ball_oracle_along_lbfgs_directions(factor):
+    """The default method with a user's ball oracle ``factor`` times too small
+    (``BallCappedEstimate``): once a step no longer than the ball's is rejected, the
+    ball's step is not proposed again, so the run converges where the true oracle's does
+    instead of repeating that step until ``STEP_FAILED``."""
+    rng = np.random.default_rng(1)
+    A, b = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    model = LpRegression(A, b, 2)
+    wrong = FunctionModel(model.value, model.grad, lambda x, R: model(x, R) / factor)
+    best = lfso.minimize(model, np.ones(4), tol=1e-10).fun
+    res = lfso.minimize(wrong, np.ones(4), max_iter=5_000, safeguard=True)
+    assert res.success, res.message
+    assert res.fun == pytest.approx(best, rel=1e-9)
+    assert np.all(np.diff(res.history.f) <= 1e-12 * np.abs(res.history.f[:-1]))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), scale=st.floats(1e-3, 1e3))
 def test_safeguarded_runs_decrease_monotonically_for_any_oracle(seed, scale):

@@ -384,6 +384,42 @@ BAD = [
         ValueError,
         "A must be finite",
     ),
+    (
+        "AffineOracle at x of the wrong shape",
+        lambda: lfso.oracles.AffineOracle(PowerNorm(2), A)(np.ones(3), 1.0),
+        ValueError,
+        r"x must have shape \(2,\).*got shape \(3,\)",
+    ),
+    (
+        "AffineOracle along d of the wrong shape",
+        lambda: lfso.oracles.AffineOracle(PowerNorm(2), A).along(np.ones(2), np.ones(3)),
+        ValueError,
+        r"direction must have shape \(2,\).*got shape \(3,\)",
+    ),
+    (
+        "LogisticRegression fit_intercept='no'",
+        lambda: lfso.models.LogisticRegression(A, [0, 1, 1], fit_intercept="no"),
+        TypeError,
+        "fit_intercept must be True or False, got fit_intercept='no'",
+    ),
+    (
+        "SoftmaxRegression fit_intercept=0",
+        lambda: lfso.models.SoftmaxRegression(A, [0, 1, 2], 3, fit_intercept=0),
+        TypeError,
+        "fit_intercept must be True or False, got fit_intercept=0",
+    ),
+    (
+        "CauchyRegression c=1e160 (c^2 overflows)",
+        lambda: lfso.models.CauchyRegression(A, B, c=1e160),
+        ValueError,
+        "c must be positive with c\\^2 a normal float64.*got c=1e\\+160",
+    ),
+    (
+        "CauchyRegression c=1e-200 (c^2 underflows)",
+        lambda: lfso.models.CauchyRegression(A, B, c=1e-200),
+        ValueError,
+        "c must be positive with c\\^2 a normal float64.*got c=1e-200",
+    ),
     # check_oracle and tune_step
     (
         "check_oracle samples=0",

@@ -540,3 +540,37 @@ def test_a_gradient_whose_square_overflows_raises_no_overflow_error(method, opti
     )
     assert isinstance(res.status, lfso.Status)
     assert res.fun <= 3e160
+
+
+@pytest.mark.parametrize("method", ["lfso-accel", "armijo", "bb", "polyak", "dog"])
+def test_a_start_whose_squared_gradient_norm_overflows_ends_with_a_status(method):
+    """``||g(x0)|| = 1.6e156``: ``||g||^2`` is past float64's range (Python's ``**``
+    raises ``OverflowError`` there); every method still ends with a status, and
+    ``lfso-accel`` converges as ``lfso`` does."""
+    options = {"f_star": 0.0} if method == "polyak" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(PowerSum(3), np.full(3, 1e31), method=method, max_iter=300, **options)
+    assert isinstance(res.status, lfso.Status)
+    assert res.fun <= 3e186
+    if method == "lfso-accel":
+        assert res.status is lfso.Status.CONVERGED, res.message
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_float32_gradient_that_underflows_stops_with_a_status_not_nan(seed, method):
+    """Composite least squares on float32 data of size 1e-15: the gradient, ~1e-44 and
+    less, underflows in float32 while its norm on the host does not, so the segment along
+    it bounds nothing; the run stops with ``PRECISION_LIMIT`` (or converges), never with a
+    ``NaN`` step, and its true ``f`` has not risen."""
+    rng = np.random.default_rng(seed)
+    A = (rng.standard_normal((6, 2)) * 1e-15).astype(np.float32)
+    b = (A @ np.ones(2, np.float32) + 1e-15 * rng.standard_normal(6)).astype(np.float32)
+    model, x0 = CompositeLeastSquares(A, b, 1.5), np.zeros(2, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = lfso.minimize(model, x0, method=method)
+    assert res.status in ALLOWED, res.message
+    assert np.all(np.isfinite(res.history.f))
+    assert _true_value(model, res.x) <= _true_value(model, x0)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
-from .._validate import data_matrix, data_vector, nonnegative
+from .._validate import data_matrix, data_vector, flag, nonnegative
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
@@ -216,6 +216,7 @@ class LogisticRegression(Model):
                 f"y must hold two classes as 0/1 or -1/+1, got values {sorted(values)}"
             )
         l2 = nonnegative(l2, "l2")
+        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         if fit_intercept:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -101,12 +103,18 @@ class CauchyRegression(Model):
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = regression_data(A, b)
         self.c = real(c, "c", low=0.0, low_open=True)
+        if not (sys.float_info.min <= self.c * self.c < math.inf):
+            # (the loss and its bounds divide by c^2: it must be a normal float64)
+            raise ValueError(
+                "c must be positive with c^2 a normal float64 (about 1.5e-154 <= c <= "
+                f"1.3e154), got c={c!r}"
+            )
         self.l2 = nonnegative(l2, "l2")
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
         self.geometry = RowGeometry(self.A)
         self._b_max = to_float(self.xp.max(self.xp.abs(self.b))) if self.n else 0.0
-        self._kernel = cauchy_kernel(1.0 / self.c**2, self.geometry.unit)  # the segment's
-        inv_c2 = 1.0 / self.c**2
+        inv_c2 = 1.0 / (self.c * self.c)
+        self._kernel = cauchy_kernel(inv_c2, self.geometry.unit)  # the segment's
         self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
 
     @property

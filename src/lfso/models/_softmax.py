@@ -17,7 +17,7 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, integer, nonnegative
+from .._validate import data_matrix, data_vector, flag, integer, nonnegative
 from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
@@ -148,6 +148,7 @@ class SoftmaxRegression(Model):
         n_classes = integer(n_classes, "n_classes", low=2)
         y = _check_labels(data_vector(y, "y", xp, int(X.shape[0]), real_only=False), n_classes)
         l2 = nonnegative(l2, "l2")
+        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if fit_intercept:
             ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
             X = materialize(xp.concat([X, ones], axis=1))

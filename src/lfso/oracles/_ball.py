@@ -140,17 +140,23 @@ class AffineOracle(LocalSmoothnessOracle):
         self.norm = matrix_norm(norm, A) if norm is not None else operator_norm(A)
 
     def at(self, x: Any) -> LocalBound:
-        inner = self.A @ x
-        if self.b is not None:
-            inner = inner + self.b
+        inner = self._inner(x)
         return self.oracle.at(inner).stretched(self.norm) * (self.norm**2)
 
     def along(self, x: Any, direction: Any) -> LocalBound:
         """Exact: ``g``'s curvature along ``d`` is ``f``'s along ``A d`` at ``Ax + b``."""
+        inner = self._inner(x)
+        _check_length(direction, "direction", int(self.A.shape[1]))
+        return self.oracle.along(inner, self.A @ direction)
+
+    def _inner(self, x: Any) -> Any:
+        """``A x + b``, for an ``x`` of ``A``'s column count (checked: a bare NumPy
+        error otherwise)."""
+        _check_length(x, "x", int(self.A.shape[1]))
         inner = self.A @ x
         if self.b is not None:
             inner = inner + self.b
-        return self.oracle.along(inner, self.A @ direction)
+        return inner
 
 
 class FunctionOracle(LocalSmoothnessOracle):
@@ -181,6 +187,16 @@ def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:
     """Oracle of ``f(x) + (l2 / 2) ||x||^2``: adds ``l2`` (the ridge term's Hessian is ``l2 I``)."""
     l2 = nonnegative(l2, "l2")
     return oracle if l2 == 0.0 else oracle + ConstantOracle(l2)
+
+
+def _check_length(x: Any, name: str, length: int) -> None:
+    """A ``ValueError`` naming ``name`` unless ``x`` has shape ``(length,)``."""
+    shape = tuple(getattr(x, "shape", ()))
+    if shape != (length,):
+        raise ValueError(
+            f"{name} must have shape ({length},) (the columns of AffineOracle's A), "
+            f"got shape {shape}"
+        )
 
 
 def _check_oracle(oracle: Any, name: str) -> LocalSmoothnessOracle:

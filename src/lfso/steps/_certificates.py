@@ -272,7 +272,7 @@ class SegmentCertificate(Certificate):
             eta * gnorm * gnorm, rtol=self.radius_rtol, guess=guess if guess > 0.0 else None
         )
         check_value(curvature, t_max)
-        return t_max * gnorm, curvature / gnorm**2, calls
+        return t_max * gnorm, curvature / gnorm / gnorm, calls
 
     def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
         """See :meth:`Certificate.size`; with ``defer=True`` (the loop, PyTorch tensors)
@@ -355,7 +355,17 @@ class SegmentCertificate(Certificate):
         )
         curvature = check_value(curvature, t_max)
         # (at most t_max: the quotient can round past the end of the certified segment)
-        t = min(target / curvature, t_max) * scale if target > 0.0 else 0.0
+        tau = min(target / curvature, t_max) if target > 0.0 else 0.0  # (along 2^k d)
+        if not tau <= dtype_limits(d)[1]:
+            # A step along 2^k d past the dtype's range: only where d's entries underflowed
+            # (a float32 gradient below 1e-38 whose host norm did not: 2^k d is then far
+            # shorter than 1/2, or 0, and bounds nothing), where neither x + t d nor the
+            # product A x + t A d can be formed (inf, or NaN from inf * 0).
+            raise PrecisionLimitError(
+                f"the certified step {tau!r} along the direction is past the range of its "
+                "dtype (the direction's entries underflowed): no step can be taken here"
+            )
+        t = tau * scale
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
@@ -636,6 +646,12 @@ class BallCappedEstimate(EstimateCertificate):
         ball, ball_state = self._sized(bound, inputs, state.ball)
         state = state._replace(ball=ball_state)
         calls = sized.calls + ball.calls
-        if ball.t > sized.t:  # the ball certifies more: its step, proven
+        # A rejected trial of this iteration no longer than the ball's step shows the
+        # ball bound wrong here (it certifies every shorter step): the estimate alone then,
+        # which learnt from the rejection (proposing the ball's step again would repeat it).
+        # (The ball's step is solved to radius_rtol: the same bound's varies by as much.)
+        reach = ball.t * inputs.length * (1.0 + self.radius_rtol)
+        refuted = any(distance <= reach for distance, _ in state.extra)
+        if ball.t > sized.t and not refuted:  # the ball certifies more: its step, proven
             return ball._replace(hvp_calls=sized.hvp_calls, calls=calls), state
         return sized._replace(calls=calls), state

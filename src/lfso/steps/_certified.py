@@ -374,7 +374,7 @@ class CertifiedStep(CertifiedRule):
             secant = norm(change) / (t * plan.length)
         else:  # the curvature along d only
             d = -evaluation.grad if plan.direction is None else plan.direction
-            secant = abs(float(change @ d)) / (t * plan.length**2)
+            secant = abs(float(change @ d)) / (t * plan.length * plan.length)
         return secant / plan.sized.curvature
 
 
