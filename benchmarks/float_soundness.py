@@ -17,7 +17,8 @@ data (float32 data and iterates are exact in float64). The table counts, per mod
 * ``rises``: steps where the true ``f`` rose by more than the rounding of ``f`` and of the
   iterate, ``8 u (|f| + sum_i |x_i g_i|)`` at the new point (``u`` the dtype's unit
   roundoff; the step itself is certified for the exact segment, and the stored iterate is
-  ``fl(x + t d)``), plus the float64 recomputation's own rounding;
+  ``fl(x + t d)``), plus the float64 recomputation's own rounding and ``n + 8`` of the
+  dtype's smallest subnormals (the underflow of ``f``'s terms);
 * ``fun off``: results whose ``fun`` differs from the true ``f(x)`` by more than
   ``1e-5 |f|`` plus that rounding (``Result.fun`` must be ``f`` at ``Result.x``);
 * ``raised``: runs that raised instead of returning a status;
@@ -51,41 +52,46 @@ from lfso.models import (
 Builder = Callable[[np.random.Generator, Callable[[np.ndarray], Any]], tuple[Any, Any, int]]
 
 
-def _rows(rng: np.random.Generator, n: int = 60, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def _rows(
+    rng: np.random.Generator, scale: float = 1.0, n: int = 60, d: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
     A = rng.standard_normal((n, d)) * np.exp(rng.uniform(-2.0, 2.0, size=(n, 1)))
     b = A @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
-    return A, b
+    return A * scale, b * scale
 
 
-def _models(lib: Callable[[np.ndarray], Any]) -> dict[str, Callable[..., tuple[Any, Any]]]:
-    """Per name: ``rng -> (model in the benchmark's dtype, the same model in float64)``."""
+def _models(
+    lib: Callable[[np.ndarray], Any], scale: float = 1.0
+) -> dict[str, Callable[..., tuple[Any, Any]]]:
+    """Per name: ``rng -> (model in the benchmark's dtype, the same model in float64)``,
+    the row models' data (and targets) multiplied by ``scale``."""
 
     def pair(make: Callable[[Callable[[np.ndarray], Any]], Any]) -> tuple[Any, Any]:
         return make(lib), make(lambda a: np.asarray(a, dtype=np.float64))
 
     def lp(p: float) -> Callable[..., tuple[Any, Any]]:
         def build(rng: np.random.Generator) -> tuple[Any, Any]:
-            A, b = _rows(rng)
+            A, b = _rows(rng, scale)
             return pair(lambda f: LpRegression(f(A), f(b), p))
 
         return build
 
     def composite(rng: np.random.Generator) -> tuple[Any, Any]:
-        A, b = _rows(rng)
+        A, b = _rows(rng, scale)
         return pair(lambda f: CompositeLeastSquares(f(A), f(b), 2))
 
     def logistic(rng: np.random.Generator) -> tuple[Any, Any]:
-        A, b = _rows(rng)
+        A, b = _rows(rng, scale)
         y = (b > 0).astype(np.float64)
         return pair(lambda f: LogisticRegression(f(A), f(y), l2=1e-3))
 
     def softmax(rng: np.random.Generator) -> tuple[Any, Any]:
-        A, b = _rows(rng)
+        A, b = _rows(rng, scale)
         y = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3])).astype(np.float64)
         return pair(lambda f: SoftmaxRegression(f(A), f(y), 3, l2=1e-3))
 
     def cauchy(rng: np.random.Generator) -> tuple[Any, Any]:
-        A, b = _rows(rng)
+        A, b = _rows(rng, scale)
         return pair(lambda f: CauchyRegression(f(A), f(b), 1.0))
 
     return {
@@ -108,12 +114,15 @@ def _dim(model: Any) -> int:
 _U64 = 2.0**-53
 
 
-def _allowance(exact: Any, x: np.ndarray, value: float, unit: float) -> float:
+def _allowance(exact: Any, x: np.ndarray, value: float, unit: float, tiny: float) -> float:
     """``8 u (|f| + sum_i |x_i g_i|)`` at ``x`` (true gradient, float64), plus the float64
-    recomputation's own rounding, ``(n + 8) u_64`` of the same scale (``n`` rows)."""
+    recomputation's own rounding, ``(n + 8) u_64`` of the same scale (``n`` rows), plus
+    ``(n + 8)`` times the dtype's smallest subnormal number ``tiny`` (each term of ``f``
+    may underflow by up to that: an ``f`` of 1e-42 in float32 is a subnormal)."""
     g = np.asarray(exact.grad(x), dtype=np.float64)
     rows = int(exact.data.shape[0]) if exact.data is not None else int(x.shape[0])
-    return (8.0 * unit + (rows + 8) * _U64) * (abs(value) + float(np.sum(np.abs(x * g))))
+    scale = abs(value) + float(np.sum(np.abs(x * g)))
+    return (8.0 * unit + (rows + 8) * _U64) * scale + (rows + 8) * tiny
 
 
 def main() -> None:
@@ -124,6 +133,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6, help="random problems per model")
     parser.add_argument("--iters", type=int, default=80)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1e2, 1e4])
+    parser.add_argument(
+        "--data-scale",
+        type=float,
+        default=1.0,
+        help="multiply the row models' data and targets by this (1e-12: tiny features)",
+    )
     args = parser.parse_args()
     if args.lib == "torch":
         import torch
@@ -146,13 +161,16 @@ def main() -> None:
             return np.asarray(x, dtype=np.float64)
 
     unit = 0.5 * float(np.finfo(np.dtype(args.dtype)).eps)
+    tiny = float(np.finfo(np.dtype(args.dtype)).smallest_subnormal)
     print(f"{args.lib} {args.dtype} on {args.device if args.lib == 'torch' else 'cpu'}")
     print(
         f"{'model':>14} {'runs':>5} {'steps':>6} {'rises':>6} {'fun off':>8} {'raised':>7} "
         f"{'worst rise':>11} {'seconds':>8}"
     )
     totals = [0, 0, 0]
-    for name, build in _models(lib).items():
+    if not 0.0 < args.data_scale < math.inf:
+        parser.error(f"--data-scale {args.data_scale}: expected a finite number > 0")
+    for name, build in _models(lib, args.data_scale).items():
         rng = np.random.default_rng(0)
         runs = steps = rises = off = raised = 0
         worst = 0.0
@@ -183,7 +201,7 @@ def main() -> None:
                     values = [exact.value(x) for x in points]
                     for k in range(1, len(values)):
                         steps += 1
-                        allowed = _allowance(exact, points[k], values[k], unit)
+                        allowed = _allowance(exact, points[k], values[k], unit, tiny)
                         excess = values[k] - values[k - 1] - allowed
                         if excess > 0.0 and math.isfinite(values[k - 1]):
                             rises += 1
@@ -191,7 +209,7 @@ def main() -> None:
                     xr = host(res.x)
                     true = exact.value(xr)
                     if not abs(res.fun - true) <= 1e-5 * abs(true) + _allowance(
-                        exact, xr, true, unit
+                        exact, xr, true, unit, tiny
                     ):
                         off += 1
         totals[0] += rises

@@ -583,6 +583,24 @@ def test_float_soundness_script_counts_no_failure_quickly():
     assert rows[-1][:2] == ["total:", "0"]
 
 
+def test_float_soundness_scales_the_row_data_and_allows_for_underflow():
+    script = script_namespace(BENCHMARKS / "float_soundness.py")
+
+    def lib(a):
+        return np.asarray(a, dtype=np.float32)
+
+    small, exact = script["_models"](lib, 1e-12)["lp-p2"](np.random.default_rng(0))
+    plain, _ = script["_models"](lib, 1.0)["lp-p2"](np.random.default_rng(0))
+    np.testing.assert_allclose(small.A, plain.A * np.float32(1e-12), rtol=1e-6)
+    np.testing.assert_allclose(small.b, plain.b * np.float32(1e-12), rtol=1e-6)
+    # At f = 0 and x = 0 the allowance is the underflow of f's terms alone: (n + 8) tiny
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    x = np.zeros(6)
+    assert script["_allowance"](exact, x, 0.0, 2.0**-24, tiny) == (60 + 8) * tiny
+    bad = run_script(BENCHMARKS / "float_soundness.py", "--data-scale", "0", check=False)
+    assert bad.returncode == 2 and "--data-scale 0.0: expected a finite number > 0" in bad.stderr
+
+
 def test_suite_time_script_compares_two_checkouts():
     """Against the same checkout: every run compared, ratios near 1 (each a best of one)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
