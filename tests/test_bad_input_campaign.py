@@ -3,8 +3,9 @@
 Each case calls the public API with one bad argument, or one edge case that must work, and
 is classified:
 
-* ``clear``: a ``ValueError``, ``TypeError`` or :class:`lfso.OracleError` whose message
-  names the argument (and the value, where it has a short one);
+* ``clear``: a ``ValueError``, ``TypeError``, :class:`lfso.OracleError`, or, for a path,
+  ``FileNotFoundError`` or ``IsADirectoryError``, whose message names the argument (and
+  the value, where it has a short one);
 * ``unclear``: any other exception, a message that does not name the argument, or an error
   on an input that must work;
 * ``silent``: a bad input that ran without an error, or an edge case with a wrong answer;
@@ -69,7 +70,7 @@ def classify(case: Case) -> tuple[str, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = case.call()
-    except (ValueError, TypeError, OracleError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OracleError, FileNotFoundError, IsADirectoryError) as exc:
         if case.expect is not ERROR:
             return "unclear", f"valid input rejected: {type(exc).__name__}: {exc}"
         msg = str(exc)
