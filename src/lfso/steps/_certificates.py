@@ -356,20 +356,25 @@ class SegmentCertificate(Certificate):
         curvature = check_value(curvature, t_max)
         # (at most t_max: the quotient can round past the end of the certified segment)
         tau = min(target / curvature, t_max) if target > 0.0 else 0.0  # (along 2^k d)
-        if not tau <= dtype_limits(d)[1]:
-            # A step along 2^k d past the dtype's range: only where d's entries underflowed
-            # (a float32 gradient below 1e-38 whose host norm did not: 2^k d is then far
-            # shorter than 1/2, or 0, and bounds nothing), where neither x + t d nor the
-            # product A x + t A d can be formed (inf, or NaN from inf * 0).
-            raise PrecisionLimitError(
-                f"the certified step {tau!r} along the direction is past the range of its "
-                "dtype (the direction's entries underflowed): no step can be taken here"
-            )
-        t = tau * scale
+        t = _in_range(tau, d) * scale
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
         return sized, t_max * scale
+
+
+def _in_range(tau: float, d: Any) -> float:
+    """The step ``tau`` along ``2^k d``, once it is within the range of ``d``'s dtype; past it
+    (only where ``d``'s entries underflowed: a float32 gradient below 1e-38 whose norm, on
+    the host, did not, so that ``2^k d`` is far shorter than 1/2, or 0, and bounds
+    nothing) neither ``x + t d`` nor the product ``A x + t A d`` can be formed (``inf``, or
+    NaN from ``inf * 0``): :class:`~lfso.oracles.PrecisionLimitError`."""
+    if not tau <= dtype_limits(d)[1]:
+        raise PrecisionLimitError(
+            f"the certified step {tau!r} along the direction is past the range of its "
+            "dtype (the direction's entries underflowed): no step can be taken here"
+        )
+    return tau
 
 
 def _reported(xp: Any, tau: Any, bound: Any, size: Any, scale: Any, like: Any) -> Any:
