@@ -14,6 +14,8 @@ without the safeguard.
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 import lfso
@@ -76,5 +78,6 @@ def wrong_oracle() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     black_box()
     wrong_oracle()

@@ -19,9 +19,9 @@ A run that did not reach the tolerance (capped or stalled) counts as infinitely 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
-import sys
 from collections import defaultdict
 
 PEERS = ("armijo", "bb", "adgd", "adgd-2020", "polyak", "lbfgs")
@@ -90,4 +90,11 @@ def main(path: str = "docs/bench/results.csv") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "csv",
+        nargs="?",
+        default="docs/bench/results.csv",
+        help="the CSV that lfso bench writes (default: docs/bench/results.csv)",
+    )
+    main(parser.parse_args().csv)

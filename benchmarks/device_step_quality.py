@@ -15,7 +15,7 @@ Needs PyTorch (and scikit-learn for the logistic problems).
 
 from __future__ import annotations
 
-import sys
+import argparse
 import warnings
 
 import numpy as np
@@ -23,29 +23,38 @@ import torch
 
 import lfso
 import lfso.bench as problems
+from lfso.bench import _problems as built
 
 #: Problems whose data is built in NumPy directly (no tensor version here).
 NUMPY_ONLY = ("lp_regression-p2-diabetes", "robust-cauchy")
 
 
 def _torch_problem(name: str):
-    """The problem built on float64 CPU tensors (its data generators patched)."""
-    lls, logistic = problems.lls_data, problems.logistic_data
-    problems.lls_data = lambda *a, **k: tuple(torch.tensor(v) for v in lls(*a, **k))
-    problems.logistic_data = lambda *a, **k: tuple(torch.tensor(v) for v in logistic(*a, **k))
+    """The problem built on float64 CPU tensors (the data generators its builder calls,
+    those of :mod:`lfso.bench._problems`, patched)."""
+    lls, logistic = built.lls_data, built.logistic_data
+    built.lls_data = lambda *a, **k: tuple(torch.tensor(v) for v in lls(*a, **k))
+    built.logistic_data = lambda *a, **k: tuple(torch.tensor(v) for v in logistic(*a, **k))
     try:
         model, x0 = problems.get_problem(name).make()
     finally:
-        problems.lls_data, problems.logistic_data = lls, logistic
+        built.lls_data, built.logistic_data = lls, logistic
     return model, torch.tensor(np.asarray(x0))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "problems",
+        nargs="*",
+        choices=list(problems.PROBLEMS),
+        metavar="PROBLEM",
+        help="problems of lfso.bench.PROBLEMS (default: every one with an oracle, "
+        "but lp_regression-p2-diabetes)",
+    )
     warnings.simplefilter("ignore")
-    names = sys.argv[1:] or [
-        n
-        for n, p in problems._registry().items()
-        if p.has_oracle and n != "lp_regression-p2-diabetes"
+    names = parser.parse_args().problems or [
+        n for n, p in problems.PROBLEMS.items() if p.has_oracle and n not in NUMPY_ONLY
     ]
     header = ("problem", "lfso numpy", "lfso torch", "lbfgs numpy", "lbfgs torch")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (28, 11, 11, 12, 12), strict=True)))

@@ -16,6 +16,7 @@ bytes) and the SHA-256 over all of them: equal totals mean bit-identical iterate
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import warnings
 from collections.abc import Iterator
@@ -109,4 +110,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     main()

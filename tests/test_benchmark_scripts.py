@@ -693,3 +693,13 @@ def test_device_traffic_counts_the_compiled_trial_pass_as_one_read(monkeypatch):
         assert plain[model, d][1] - loop >= 250, (model, d, plain[model, d])
     extra = {m: {fused[m, d][1] - fused[m, d][0] for d in (4, 12)} for m in models}
     assert all(len(v) == 1 for v in extra.values()), extra  # (the same at every d)
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.py")))
+def test_each_script_prints_its_usage_with_help(script):
+    text = (BENCHMARKS / script).read_text()
+    for module in ("torch", "dask"):
+        if re.search(rf"^(import|from) {module}\b", text, flags=re.M):
+            pytest.importorskip(module)
+    finished = run_script(BENCHMARKS / script, "--help")
+    assert finished.stdout.startswith("usage:"), finished.stdout[:200]

@@ -183,6 +183,49 @@ def test_lbfgs_falls_back_to_steepest_descent_on_an_uphill_direction():
     assert res.success and np.array_equal(res.x, ref.x)
 
 
+def test_a_user_direction_that_changes_its_arguments_in_place_changes_nothing():
+    A = np.random.default_rng(0).standard_normal((50, 5))
+    model = LpRegression(A, A @ np.ones(5), 2)
+    ref = lfso.minimize(model, np.zeros(5), method="lfso", direction=lambda x, g: -g)
+
+    def negates_g(x, g):
+        g *= -1.0  # d = -g, written over the argument
+        return g
+
+    def moves_x(x, g):
+        x += 1.0
+        return -g
+
+    for direction in (negates_g, moves_x):
+        res = lfso.minimize(model, np.zeros(5), method="lfso", direction=direction)
+        assert res.success and np.all(np.diff(res.history.f) <= 0.0)
+        assert np.array_equal(res.x, ref.x) and res.fun == model.evaluate(res.x).value
+
+
+@pytest.mark.parametrize(
+    ("returned", "error", "message"),
+    [
+        (lambda g: (-g).astype(complex), TypeError, "real array, got dtype complex128"),
+        (lambda g: g < 0, TypeError, "real array, got dtype bool"),
+        (lambda g: (-g)[None, :], ValueError, r"shape \(5,\)"),
+        (lambda g: None, TypeError, "got NoneType"),
+    ],
+)
+def test_a_user_direction_of_another_kind_is_named(returned, error, message):
+    model = LpRegression(np.eye(5), np.ones(5), 1)
+    with pytest.raises(error, match=message) as caught:
+        lfso.minimize(model, np.zeros(5), method="lfso", direction=lambda x, g: returned(g))
+    assert "direction(x, g)" in str(caught.value)
+
+
+def test_an_integer_user_direction_is_taken_as_a_float_one():
+    model = LpRegression(np.eye(5), np.arange(1.0, 6.0), 1)
+    res = lfso.minimize(
+        model, np.zeros(5), method="lfso", direction=lambda x, g: -np.sign(g).astype(int)
+    )
+    assert res.success and np.allclose(res.x, np.arange(1.0, 6.0))
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_zero_gradient_at_the_start_converges_without_moving(method):
     res = lfso.minimize(PowerSum(2), np.zeros(3), method=method, tol=0.0, max_iter=3)

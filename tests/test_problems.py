@@ -75,3 +75,21 @@ def test_flat_problem_converges_linearly_where_gd_is_sublinear():
     assert res.success and res.nit < 100
     gd = lfso.minimize(model, np.linspace(0.5, 1.5, 10), method="gd", step=1e-3, max_iter=2000)
     assert not gd.success
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n": 0}, ValueError, "n=0"),
+        ({"n": -1}, ValueError, "n=-1"),
+        ({"n": 3.5}, TypeError, "n=3.5"),
+        ({"d": True}, TypeError, "d=True"),
+        ({"seed": -1}, ValueError, "seed=-1"),
+        ({"seed": 2**32}, ValueError, "seed=4294967296"),
+        ({"noise": float("nan")}, ValueError, "noise=nan"),
+        ({"cond": 0.0}, ValueError, "cond=0.0"),
+    ],
+)
+def test_lls_data_names_a_bad_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        lls_data(**({"n": 3, "d": 2} | kwargs))

@@ -171,6 +171,15 @@ BAD = [
     ({"batch_size": 10, "memory": 3}, TypeError, "['memory']"),
     ({"batch_size": 10, "method": "gd"}, TypeError, "method='gd'"),
     ({"batch_size": 10, "safeguard": True}, TypeError, "safeguard="),
+    ({"batch_size": 10, "eta": True}, TypeError, "eta=True"),
+    ({"batch_size": 10, "eta": "0.5"}, TypeError, "eta='0.5'"),
+    ({"batch_size": 10, "epochs": 2.0}, TypeError, "epochs=2.0"),
+    ({"batch_size": 10, "decay": None}, TypeError, "decay=None"),
+    ({"batch_size": 10, "decay": np.array([1, 2])}, TypeError, "decay=array"),
+    ({"batch_size": 10, "max_iter": 3}, TypeError, "max_iter=3"),
+    ({"batch_size": 10, "hvp": "autodiff"}, TypeError, "hvp='autodiff'"),
+    ({"batch_size": 10, "progress": True}, TypeError, "progress=True"),
+    ({"batch_size": 10, "monitor": "full"}, TypeError, "monitor='full'"),
 ]
 
 
@@ -190,3 +199,11 @@ def test_a_model_without_rows_is_refused_by_name():
 def test_seed_without_batch_size_is_an_unknown_option():
     with pytest.raises(TypeError, match="seed"):
         lfso.minimize(_logistic(500), np.zeros(10), seed=0)
+
+
+def test_a_numpy_eta_is_taken_as_the_same_python_float():
+    model = _logistic(500)
+    kwargs = {"batch_size": 50, "seed": 0, "epochs": 2}
+    ours = lfso.minimize(model, np.zeros(10), eta=np.float32(0.5), **kwargs)
+    same = lfso.minimize(model, np.zeros(10), eta=0.5, **kwargs)
+    assert np.array_equal(ours.x, same.x)

@@ -89,3 +89,12 @@ def test_an_interrupted_run_stops_the_grid_with_its_result():
         lfso.bench.tune_step(model, np.ones(2), [1e-3, 1e-2, 1e-1], max_iter=30)
     assert caught.value.result.status is lfso.Status.INTERRUPTED
     assert calls["n"] == 40  # nothing ran after the interrupt
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [({"step": 0.3}, "step=0.3"), ({"callback": print}, "callback=<built-in function print>")],
+)
+def test_tune_step_names_an_option_it_sets_itself(option, message):
+    with pytest.raises(TypeError, match=f"tune_step sets .*{message}"):
+        lfso.bench.tune_step(lfso.models.PowerSum(1), np.ones(3), [0.1, 0.4], **option)

@@ -16,6 +16,10 @@ from .steps import CertifiedRule, Safeguarded, StepRule
 
 __all__ = ["minimize"]
 
+#: :func:`minimize`'s default ``max_iter`` (a minibatch run, which counts epochs, refuses
+#: another).
+_MAX_ITER = 10_000
+
 
 #: SciPy's names for lfso.minimize's arguments: name -> (ours, what to say about it).
 _SCIPY_NAMES = {
@@ -131,6 +135,11 @@ def _minibatches(
     atol: float,
     callback: Any,
     options: dict[str, Any],
+    *,
+    max_iter: int = _MAX_ITER,
+    hvp: Any = None,
+    progress: Any = None,
+    monitor: Any = True,
 ) -> Result:
     """``batch_size=``: minibatch certified steps on a row model (:mod:`lfso.stochastic`).
 
@@ -138,8 +147,10 @@ def _minibatches(
     holding ``batch_size`` and the rest of the keywords. Raises ``TypeError`` for what a
     minibatch run does not take (a method other than ``"lfso"``, ``radius=``,
     ``safeguard=``, an option other than ``batch_size``, ``seed``, ``epochs``, ``decay``,
-    a list of callbacks), then :func:`_start_point`'s errors, then those of
-    :func:`lfso.stochastic.minimize_batches`, in that order; returns its result.
+    a list of callbacks, and what the run would not use: a ``max_iter`` other than the
+    default, ``hvp``, ``progress=True``, ``monitor="full"``), then :func:`_start_point`'s
+    errors, then those of :func:`lfso.stochastic.minimize_batches`, in that order; returns
+    its result.
     """
     from .stochastic import minimize_batches
 
@@ -159,6 +170,17 @@ def _minibatches(
         )
     if callback is not None and not callable(callback):
         raise TypeError("batch_size= takes one callable callback, called after each epoch")
+    for name, value, unused in (
+        ("max_iter", max_iter, max_iter != _MAX_ITER),
+        ("hvp", hvp, hvp is not None),
+        ("progress", progress, progress is True),
+        ("monitor", monitor, monitor == "full"),
+    ):
+        if unused:
+            raise TypeError(
+                f"batch_size= does not use {name}= (got {name}={value!r}): a minibatch run "
+                "takes epochs= and reports one history row per epoch"
+            )
     x0 = _start_point(x0, model)
     return minimize_batches(
         model,
@@ -293,7 +315,7 @@ def minimize(
     radius: str | Callable[[Any], float] | None = None,
     tol: float = 1e-8,
     atol: float = 0.0,
-    max_iter: int = 10_000,
+    max_iter: int = _MAX_ITER,
     callback: Callable[..., Any] | None = None,
     grad: Callable[[Any], Any] | bool | None = None,
     smoothness: Callable[[Any, float], float] | LocalSmoothnessOracle | float | str | None = None,
@@ -441,7 +463,22 @@ def minimize(
     )
     model, auto = _as_model(objective, grad, smoothness)
     if options.get("batch_size") is not None:
-        return _minibatches(model, x0, method, eta, radius, safeguard, tol, atol, callback, options)
+        return _minibatches(
+            model,
+            x0,
+            method,
+            eta,
+            radius,
+            safeguard,
+            tol,
+            atol,
+            callback,
+            options,
+            max_iter=max_iter,
+            hvp=hvp,
+            progress=progress,
+            monitor=monitor,
+        )
     x0 = _start_point(x0, model)
     rule = _rule(
         method,

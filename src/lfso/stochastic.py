@@ -51,6 +51,7 @@ from ._arrays import error_gamma, to_float
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
+from ._validate import integer, open_interval
 from .models import (
     CauchyRegression,
     Evaluation,
@@ -200,12 +201,11 @@ def minimize_batches(
     n = batches.n
     batch_size = check_batch_size(batch_size, n)
     rng = _generator(seed)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got epochs={epochs!r}")
-    if not (isinstance(eta, (int, float)) and 0.0 < eta < 2.0):
-        raise ValueError(f"eta must be in (0, 2), got eta={eta!r}")
-    if decay not in ("sqrt", "none", "harmonic"):
-        raise ValueError(f"decay must be 'harmonic', 'sqrt' or 'none', got decay={decay!r}")
+    epochs = integer(epochs, "epochs", low=1)
+    eta = open_interval(eta, "eta", 0.0, 2.0)
+    if not (isinstance(decay, str) and decay in ("sqrt", "none", "harmonic")):
+        error = ValueError if isinstance(decay, str) else TypeError
+        raise error(f"decay must be 'harmonic', 'sqrt' or 'none', got decay={decay!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got callback={callback!r}")
 

@@ -10,9 +10,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._arrays import as_vector
 from .._minimize import minimize
 from .._progress import ProgressBar
 from .._result import History, Result, Status
+from .._validate import integer, nonnegative
+from ..models import Model
 from ._problems import Problem
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
 from ._tuning import DEFAULT_STEP_GRID, tune_step
@@ -143,6 +146,7 @@ def scipy_lbfgs(
     """
     from scipy.optimize import minimize as scipy_minimize
 
+    x0, cap, tol, atol = _checked(model, x0, cap, tol, atol, callback)
     calls: list[tuple[Any, float, float]] = []
     iterates = History()
     # The history's rows after x0's, (f, ||g||, calls, time), where asked for, made into
@@ -193,14 +197,9 @@ def scipy_lbfgs(
     seconds = time.perf_counter() - start
     _fill(iterates, calls, rows, begin)
     converged = bool(state["converged"])
-    if converged:
-        status = Status.CONVERGED
-    elif res.status == 99:  # (SciPy's status of a callback's StopIteration: the caller's)
-        status = Status.CALLBACK_STOP
-    elif not np.isfinite(res.fun):
-        status = Status.NON_FINITE
-    else:  # SciPy's limits (maxiter, maxfun), or its line search found no lower f
-        status = Status.MAX_ITER if res.status == 1 else Status.STALLED
+    if not converged and res.status != 99:
+        converged = _converged_at(np.asarray(res.x), calls, max(tol * g0, atol))
+    status = _status(res, converged)
     message = f"SciPy's L-BFGS-B: {status.message}"
     if status not in (Status.CONVERGED, Status.CALLBACK_STOP):
         message += f" SciPy's message: {res.message}"
@@ -216,6 +215,40 @@ def scipy_lbfgs(
         message,
     )
     return ScipyRun(calls, g0, converged, int(state["nit"]), seconds, result)
+
+
+def _checked(
+    model: Any, x0: Any, cap: Any, tol: Any, atol: Any, callback: Any
+) -> tuple[np.ndarray, int, float, float]:
+    """:func:`scipy_lbfgs`'s inputs, checked: ``(x0, cap, tol, atol)``."""
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a model of lfso.models, got {type(model).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got callback={callback!r}")
+    x = as_vector(x0, "x0", np)
+    return x, integer(cap, "cap", low=0), nonnegative(tol, "tol"), nonnegative(atol, "atol")
+
+
+def _converged_at(x: np.ndarray, calls: list[tuple[Any, float, float]], threshold: float) -> bool:
+    """Our gradient test at the point SciPy stopped at, read from the newest call there:
+    SciPy stops without calling back where its own test holds at ``x0``, or at a point its
+    line search cannot leave (a gradient that is exactly zero there)."""
+    for point, _, gnorm in reversed(calls):
+        if np.array_equal(point, x):
+            return bool(gnorm <= threshold)
+    return False
+
+
+def _status(res: Any, converged: bool) -> Status:
+    """The status of SciPy's run ``res`` (``converged``: by our gradient test)."""
+    if converged:
+        return Status.CONVERGED
+    if res.status == 99:  # (SciPy's status of a callback's StopIteration: the caller's)
+        return Status.CALLBACK_STOP
+    if not np.isfinite(res.fun):
+        return Status.NON_FINITE
+    # SciPy's limits (maxiter, maxfun), or its line search found no lower f
+    return Status.MAX_ITER if res.status == 1 else Status.STALLED
 
 
 _NO_STEP = (math.nan, math.nan, math.nan)  # a history row's step, L and R: none

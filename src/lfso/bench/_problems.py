@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import integer, real
 from ..models import (
     CauchyRegression,
     CompositeLeastSquares,
@@ -79,7 +80,14 @@ def lls_data(
     """The authors' random system ``A = U diag(linspace(1, cond)) V^T``, ``b = A 1 + noise e``.
 
     Draw for draw the same as their ``generate_lls_problem`` after ``np.random.seed(seed)``.
+    ``n, d >= 1`` and ``seed`` in ``[0, 2^32)`` are integers, ``noise >= 0`` and ``cond >= 1``
+    finite (``TypeError``/``ValueError`` naming the argument otherwise).
     """
+    n, d = integer(n, "n", low=1), integer(d, "d", low=1)
+    seed = integer(seed, "seed", low=0)
+    if seed >= 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got seed={seed}")
+    noise, cond = real(noise, "noise", low=0.0), real(cond, "cond", low=1.0)
     rng = np.random.RandomState(seed)
     if n >= d:
         U = np.linalg.qr(rng.randn(n, d), mode="reduced")[0]

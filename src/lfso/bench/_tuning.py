@@ -107,6 +107,9 @@ def tune_step(
         raise ValueError("steps must contain at least one step size, got steps=[]")
     steps = [real(s, f"steps[{i}]", low=0.0, low_open=True) for i, s in enumerate(steps)]
     blowup = real(blowup, "blowup", low=0.0, low_open=True)
+    for name, why in (("step", "each of steps="), ("callback", "its divergence guard")):
+        if name in options:  # (the grid's own, passed to each run)
+            raise TypeError(f"tune_step sets {name}= itself ({why}), got {name}={options[name]!r}")
     max_iter = integer(max_iter, "max_iter", low=0)
     # The runs record risks without warning (bad steps are the point of a grid); warnings
     # are not filtered: the process-wide filters are not this function's to change.

@@ -234,10 +234,18 @@ def _bench(args: argparse.Namespace) -> int:
         problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
     with _one_blas_thread():
         records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
-    command = "lfso bench " + ("--quick" if args.quick else f"--suite {suite}")
-    text = markdown(
-        records, title=f"lfso benchmark: {suite} suite", command=command, cap=cap, tol=args.tol
-    )
+    # The command that makes these tables again: every choice given, not only the suite's.
+    words = ["lfso bench", "--quick" if args.quick else f"--suite {suite}"]
+    if args.problems:
+        words.append("--problems " + " ".join(args.problems))
+    if args.methods:
+        words.append("--methods " + " ".join(args.methods))
+    if args.cap is not None:
+        words.append(f"--cap {args.cap}")
+    if args.tol != 1e-8:
+        words.append(f"--tol {args.tol!r}")
+    title = f"lfso benchmark: {suite} suite" if not args.problems else "lfso benchmark"
+    text = markdown(records, title=title, command=" ".join(words), cap=cap, tol=args.tol)
     print(text)
     write_atomically(out / "results.md", text)
     write_csv(records, out / "results.csv")

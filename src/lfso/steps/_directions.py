@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg.blas import dtrsv as _dtrsv
 
-from .._arrays import _DOT_DTYPES, materialize, materialize_all, to_floats
+from .._arrays import _DOT_DTYPES, materialize, materialize_all, namespace, to_floats
 from .._later import Later, later
-from .._validate import integer
+from .._validate import call_user, integer, returned_array
 from ..models import Evaluation, _fused
 from ..models._base import PendingEvaluation
 from ..models._segments import _host_dot, _numpy_view, _viewable
@@ -662,8 +662,12 @@ def _host_pairs(pairs: tuple[tuple[Any, Any], ...]) -> tuple[tuple[Any, Any], ..
 
 
 class CallableDirection(Direction):
-    """A user's direction ``direction(x, g) -> d`` (an array like ``x``), sized by the
-    certificate; ``-g`` where it does not descend (``g . d >= 0``) or is not finite."""
+    """A user's direction ``direction(x, g) -> d`` (a real array like ``x``), sized by the
+    certificate; ``-g`` where it does not descend (``g . d >= 0``) or is not finite.
+
+    The callable gets its own copies of ``x`` and ``g`` (as a callback does), so one that
+    changes its arguments in place changes neither the run nor its result; an integer ``d``
+    is taken in ``x``'s dtype, and another (complex, boolean, a wrong shape) raises."""
 
     def __init__(self, direction: Callable[[Any, Any], Any]) -> None:
         if not callable(direction):
@@ -674,12 +678,13 @@ class CallableDirection(Direction):
         self, x: Any, evaluation: Evaluation, state: Any, *, defer: bool = False
     ) -> tuple[Any, float, float, Any]:
         g = evaluation.grad
-        d = self.direction(x, g)
-        if getattr(d, "shape", None) != tuple(g.shape):
-            raise ValueError(
-                f"direction(x, g) must return an array of shape {tuple(g.shape)}, "
-                f"got {getattr(d, 'shape', type(d).__name__)}"
-            )
+        xp = namespace(g)
+        raw = call_user(
+            self.direction, "direction(x, g)", xp.asarray(x, copy=True), xp.asarray(g, copy=True)
+        )
+        if raw is g or raw is x:  # (the run's own arrays, returned as they are)
+            raw = xp.asarray(raw, copy=True)
+        d = returned_array(raw, "direction(x, g)", g, xp)
         gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             return (*_steepest(evaluation), state)
