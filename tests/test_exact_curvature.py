@@ -31,6 +31,7 @@ Then three minimal cases, each with the size of the violation an unsound bound s
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -734,3 +735,64 @@ def test_power_sum_float32_underflow_keeps_a_bound_above_the_curvature():
     (sup,) = exact_sups(exact.path(x, d), [1e-3])
     assert MP.nstr(sup, 2) == "1.2e-44"
     assert_all_hold([(x, d, [Check("t", 1e-3, seg(1e-3), sup)])], "PowerSum(25) at 0.1")
+
+
+#: One row whose ``u = A d`` squares below the dtype's range, beside a large residual:
+#: ``(A, b, p)`` per dtype (``x = 0``, ``d = 1``).
+UNDERFLOWING_WEIGHT = {
+    np.float64: ([[1e-163]], [1e10], 2.0),
+    np.float32: ([[2e-23]], [1e5], 1.5),
+}
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "compiled"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_lp_segment_keeps_a_row_whose_weight_underflows(dtype, kernels, monkeypatch):
+    """``u^2`` of a row below the dtype's range rounds to 0, while the power kernel's
+    ``coef |r|^m`` beside it is large: a bound that loses the weight (``C = 1e-321``
+    against an exact 1.2e-305 in float64, 1.3e-43 against 2.4e-40 in float32) certifies
+    steps past the minimum along ``d``."""
+    _use_kernels(kernels, monkeypatch)
+    rows, targets, p = UNDERFLOWING_WEIGHT[dtype]
+    A, b = np.array(rows, dtype), np.array(targets, dtype)
+    model, exact = LpRegression(A, b, p), ExactRows(p, A, b)
+    x, d = np.zeros(1, dtype), np.ones(1, dtype)
+    with np.errstate(all="ignore"):
+        checks = check_segment(model, exact, x, d, [1.0, 1e10, 1e20])
+    assert_all_hold([(x, d, checks)], f"lp p={p}, u^2 below {np.dtype(dtype).name}'s range")
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_lp_run_with_an_underflowing_weight_never_rises(dtype, method):
+    """The same row in a run: the true ``f`` (float64 or exact) never rises (a bound that
+    loses the weight jumps from ``f = 1e40`` to 1e47, 1e69, 1e135 in float64)."""
+    rows, targets, p = UNDERFLOWING_WEIGHT[dtype]
+    A, b = np.array(rows, dtype), np.array(targets, dtype)
+    xs: list[np.ndarray] = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        lfso.minimize(
+            LpRegression(A, b, p),
+            np.zeros(1, dtype),
+            method=method,
+            max_iter=5,
+            callback=lambda x, *_: xs.append(np.array(x, copy=True)),
+        )
+    a, target = Fraction(float(A[0, 0])), Fraction(float(b[0]))
+    values = [abs(a * Fraction(float(x[0])) - target) for x in [np.zeros(1), *xs]]
+    assert len(values) > 1
+    assert all(v1 <= v0 for v0, v1 in itertools.pairwise(values)), values  # |r| decides f
+
+
+def test_power_sum_segment_keeps_a_coordinate_whose_weight_underflows():
+    """``PowerSum(2)`` at ``x = (1e100, 0)`` along ``d = (-1e-170, -1)``: ``d_1^2`` rounds to 0
+    in float64 beside ``12 x_1^2 = 1.2e201`` (a bound that loses it gives ``C(1e-80) =
+    1.2e-159`` against an exact 1.2e-139)."""
+    model, exact = PowerSum(2), ExactRows(2.0)
+    x, d = np.array([1e100, 0.0]), np.array([-1e-170, -1.0])
+    seg = model.segment(x, model.evaluate(x), d)
+    ts = [1e-80, 1e-75]
+    sups = exact_sups(exact.path(x, d), ts)
+    checks = [Check("t", t, seg(t), sup) for t, sup in zip(ts, sups, strict=True)]
+    assert_all_hold([(x, d, checks)], "PowerSum(2) at (1e100, 0)")

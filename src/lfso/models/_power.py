@@ -17,6 +17,8 @@ from ._segments import (
     RowSegment,
     host_max_abs,
     power_kernel,
+    squared_slack,
+    weight_floor,
 )
 
 __all__ = ["PowerNorm", "PowerSum"]
@@ -321,4 +323,8 @@ class PowerSum(Model):
         if not all(type(v) is np.ndarray and v.dtype == np.float64 for v in (x, d, g)):
             xp = namespace(x)
             x, d, g = (xp.astype(v, xp.float64) for v in (x, d, g))
-        return RowSegment(x, d, self._kernel, weight=d * d, scale=1.0, slope=g @ d)
+        # d^2 as (|d| + floor)^2, a normal number (weight_floor: no weight may underflow
+        # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138)
+        xp = namespace(d)
+        weight = squared_slack(xp, d, weight_floor(xp, d.dtype))
+        return RowSegment(x, d, self._kernel, weight=weight, scale=1.0, slope=g @ d)

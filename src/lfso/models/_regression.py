@@ -49,6 +49,7 @@ from ._segments import (
     materialized_product,
     power_kernel,
     slack_weights,
+    weight_floor,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -359,7 +360,10 @@ class LpRegression(_LinearModel):
         if r is None:
             r = materialize(ax - self.b)
         delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
-        weight, weight_sum = slack_weights(xp, u, eps)  # (|u| + eps)^2
+        # (|u| + eps)^2, kept a normal number (weight_floor): the power kernel's values
+        # are unbounded, so no weight may lose an absolute amount to underflow
+        floor = weight_floor(xp, u.dtype)
+        weight, weight_sum = slack_weights(xp, u, eps + floor)
         return RowSegment(
             r,
             u,

@@ -1417,6 +1417,20 @@ def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
     return weight * weight
 
 
+def weight_floor(xp: Any, dtype: Any) -> float:
+    """``2 sqrt(tiny)`` of a dtype (``tiny``: its smallest normal number), a float: added to
+    a row's slack, it keeps the weight ``(|u| + slack)^2 >= 4 tiny (1 - u)^3 > tiny`` a
+    normal number, whose rounding is then relative (within the kernel's ``term_ulps``) and
+    loses no absolute amount to underflow. A kernel whose values are not bounded by its
+    ``peak`` (:func:`power_kernel`: ``coef |r|^m``) needs it, as :class:`RowSegment`'s
+    underflow pad multiplies an absolute loss of the weight by ``max(1, peak)`` only: a
+    weight ``(1e-163)^2`` rounded to 0 beside a residual of ``1e10`` would otherwise drop a
+    term of ``12e20 (1e-163)^2 = 1.2e-305`` from a float64 bound of ``1e-321``. Where the
+    slack is a normal number larger than ``2^p`` times the floor (``p`` the dtype's
+    precision) the addition rounds back to it: the weights are unchanged."""
+    return 2.0 * math.sqrt(float(xp.finfo(dtype).smallest_normal))
+
+
 def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
     """``(weights, their sum)``: :func:`squared_slack`'s weights with their sum from the
     same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
@@ -1729,7 +1743,10 @@ class RowSegment(SegmentBound):
     term may lose up to the dtype's smallest subnormal number ``eta`` (gradual underflow,
     Higham, Section 2.1), later multiplied by at most ``max(1, peak)`` (``peak``: the
     kernel's largest coefficient) and the weight, so the computed sum is within
-    ``16 eta max(1, peak) (n + sum_i w_i)`` of the exact one on top of the relative pad:
+    ``16 eta max(1, peak) (n + sum_i w_i)`` of the exact one on top of the relative pad
+    (a weight's own loss is multiplied by the kernel's value, which the power kernel does
+    not keep below ``peak``: its models keep every weight a normal number instead,
+    :func:`weight_floor`):
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
     ``eps_64`` there, inside the pad). Where batches of trials run compiled on an
     accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps`` takes the place
