@@ -796,3 +796,46 @@ def test_power_sum_segment_keeps_a_coordinate_whose_weight_underflows():
     sups = exact_sups(exact.path(x, d), ts)
     checks = [Check("t", t, seg(t), sup) for t, sup in zip(ts, sups, strict=True)]
     assert_all_hold([(x, d, checks)], "PowerSum(2) at (1e100, 0)")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["lp", "composite"])
+def test_a_segment_at_a_subnormal_residual_covers_its_underflow(kind, dtype):
+    """A residual ``a x`` that is a subnormal number has lost up to half the smallest
+    subnormal to underflow, not a relative amount, and ``|r|^m`` with ``m < 1`` (``p =
+    1.25``) magnifies that loss: a bound that counts only relative rounding is 6e-4 below
+    the exact ``C(0)`` in float64 (1e-5 to 1.5e-4 in float32)."""
+    point = 1.7954e-320 if dtype is np.float64 else 1e-40
+    A, b = np.array([[0.11323567446883237]], dtype), np.zeros(1, dtype)
+    x, d = np.array([point], dtype), np.array([-1.0], dtype)
+    if kind == "lp":
+        model, exact = LpRegression(A, b, 1.25), ExactRows(1.25, A, b)
+    else:
+        model, exact = CompositeLeastSquares(A, b, 1.25), ExactNorm(1.25, A, b)
+    with np.errstate(all="ignore"):
+        checks = check_segment(model, exact, x, d, [0.0, 1e-320 if dtype is np.float64 else 1e-45])
+    assert_all_hold([(x, d, checks)], f"{kind} p=1.25 at a subnormal residual")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["logistic", "cauchy", "softmax"])
+def test_a_ridge_term_whose_squares_underflow_stays_in_the_bound(kind, dtype):
+    """``l2 ||d||^2`` with a penalised ``d`` whose squares underflow beside a large ``l2``
+    (float64: ``1e300 (1e-170)^2 = 1e-40``): a bound that sums the computed squares gives
+    about ``1e-308`` (float32, ``1e30 (1e-25)^2 = 1e-20``: about ``1e-44``). The ridge term
+    alone bounds the curvature from below (the loss's part is >= 0)."""
+    l2, tiny_d = (1e300, 1e-170) if dtype is np.float64 else (1e30, 1e-25)
+    A, target = np.array([[1.0]], dtype), np.array([1], dtype)
+    if kind == "logistic":
+        model: Model = LogisticRegression(A, target, l2=l2, fit_intercept=True)
+        x, d = np.array([0.0, 10.0], dtype), np.array([tiny_d, -1.0], dtype)
+    elif kind == "cauchy":
+        model = CauchyRegression(A, target, 1.0, l2=l2)
+        x, d = np.zeros(1, dtype), np.array([tiny_d], dtype)
+    else:
+        model = SoftmaxRegression(A, np.array([1]), 2, l2=l2, fit_intercept=False)
+        x, d = np.zeros(2, dtype), np.array([tiny_d, 0.0], dtype)
+    ridge = Fraction(l2) * Fraction(float(d[0])) ** 2
+    with np.errstate(all="ignore"):
+        bound = model.segment(x, model.evaluate(x), d)(1.0)
+    assert Fraction(bound) >= ridge, (bound, float(ridge))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -377,7 +378,8 @@ class LogisticRegression(Model):
         offset: Any = 0.0
         if self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
-            offset = (self.l2 * g.offset_pad) * reduce_sum(xp, w * w)
+            lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
+            offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, w * w) + lost)
         # The margin m = s z moves at v = s u, s = +-1 exactly: |m| = |z|, v^2 = u^2, and m
         # moves towards 0 where z and u differ in sign, so the labels drop out. Rounding:
         # |z_i - exact| <= gamma_d alpha ||x||_inf + drift, |u_i - exact| <= gamma_d alpha

@@ -112,6 +112,11 @@ class _LinearModel(Model):
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
         self._drift = ProductDrift(self._alpha, d, self.A.dtype)
+        # What a row of A x - b or of A d may lose to gradual underflow besides its
+        # relative rounding: each of its d products up to half the smallest subnormal
+        # number (tiny eps; Higham, Section 2.1), and the subtraction of b nothing more.
+        finfo = self.xp.finfo(self.A.dtype)
+        self._lost = (d + 1) * float(finfo.smallest_normal) * float(finfo.eps)
 
     @property
     def data(self) -> Any:
@@ -175,6 +180,13 @@ class LpRegression(_LinearModel):
     batch of ``t`` per round trip (:class:`~lfso.models._segments.RowSegment`); for ``p = 1`` it is
     the exact constant ``2 ||A d||^2``. ``A x + t u`` is the next evaluation's product
     (``"product"`` in ``extras``), so an iteration reads ``A`` twice, like a gradient step.
+    Its rounding: each ``r_i`` and ``u_i`` is widened by its error bound (``delta``,
+    ``eps``), each with ``(d + 1) eta`` more for gradual underflow (``eta`` the smallest
+    subnormal number: each of a row's ``d`` products may lose up to ``eta / 2``
+    absolutely, which ``|r|^m`` with ``m < 1`` magnifies at a subnormal residual), and
+    each weight ``(|u_i| + eps)^2`` is kept a normal number
+    (:func:`~lfso.models._segments.weight_floor`: a weight rounded to 0 would drop its
+    row beside a kernel ``|r_i|^m`` of any size).
 
     Parameters
     ----------
@@ -348,7 +360,7 @@ class LpRegression(_LinearModel):
         carry = self._drift.carry(drift, xmax, dmax, evaluation.product)
         product = materialized_product(ax, u, carry)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
-        eps = self._residual_gamma * self._alpha * dmax
+        eps = self._residual_gamma * self._alpha * dmax + self._lost
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
             root_n = self._root_n  # the row errors in 2-norm
             pair = (evaluation.grad, direction)  # (g . d: summed if asked for)
@@ -359,7 +371,7 @@ class LpRegression(_LinearModel):
         r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
-        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
         # (|u| + eps)^2, kept a normal number (weight_floor): the power kernel's values
         # are unbounded, so no weight may lose an absolute amount to underflow
         floor = weight_floor(xp, u.dtype)
@@ -548,7 +560,10 @@ class CompositeLeastSquares(_LinearModel):
     exact supremum of ``d^T H d`` on the segment (``h''`` at the endpoint with the larger
     residual), from the normalised ``||r||^2``, ``r . u``, ``||u||^2`` in one round trip,
     covering the rounding of ``r`` (``delta`` above) and of ``u = fl(A d)`` (``eps =
-    gamma_{d+4} sqrt(d) ||A||_F ||d||_inf``); no ``||A||`` and no consistency assumption.
+    gamma_{d+4} sqrt(d) ||A||_F ||d||_inf``), each with ``sqrt(n) (d + 1) eta`` more for
+    gradual underflow (``eta`` the smallest subnormal number: each of a row's ``d`` products
+    may lose up to ``eta / 2`` absolutely, which ``|r|^m`` with ``m < 1`` magnifies at a
+    subnormal residual); no ``||A||`` and no consistency assumption.
     ``A x + t u`` is the next evaluation's product, its drift bounded by
     :class:`~lfso.models._rows.ProductDrift`.
     """
@@ -767,7 +782,8 @@ class CompositeLeastSquares(_LinearModel):
         dmax = inf_norm(direction)  # (a 0-d array, fetched with the sums)
         gamma, frobenius = self._residual_gamma, self._sqrt_d * self._frobenius
         carry = self._drift.carry(drift, xmax, dmax, evaluation.product)
-        delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift
+        lost = self._sqrt_n * self._lost  # (each row's loss to underflow, in 2-norm)
+        delta = gamma * (frobenius * xmax + self._b_norm) + self._sqrt_n * drift + lost
         return NormPathSegment.along(
             self.p,
             1.0,
@@ -775,7 +791,7 @@ class CompositeLeastSquares(_LinearModel):
             u,
             slope_of=(evaluation.grad, direction),  # (g . d: fetched with the path's sums)
             delta=delta,
-            eps=gamma * frobenius * dmax,
+            eps=gamma * frobenius * dmax + lost,
             product=materialized_product(ax, u, carry),
             y_scaled=None if scaled is None or r is None else scaled[1:],
             y_sq=getattr(evaluation.product, "sq", None),

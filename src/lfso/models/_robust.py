@@ -190,7 +190,8 @@ class CauchyRegression(Model):
             weight, weight_sum = slack_weights(xp, u, eps)
         offset: Any = 0.0
         if self.l2:
-            offset = (self.l2 * g.offset_pad) * reduce_sum(xp, direction * direction)
+            lost = math.prod(direction.shape) * g.square_lost  # (the squares' underflow)
+            offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, direction * direction) + lost)
         return RowSegment(
             materialize(ax - self.b) if r is None else r,
             u,

@@ -98,6 +98,10 @@ class RowGeometry:
         self.drift = ProductDrift(self.alpha, d, A.dtype)
         self.unit = 0.5 * float(self.xp.finfo(A.dtype).eps)
         self.offset_pad = 1.0 + error_gamma(d + 4, A.dtype)  # l2 ||d||^2: a sum of d squares
+        #: What one square of that sum may lose to gradual underflow, absolutely (half the
+        #: smallest subnormal number, tiny eps): ``l2 pad (||d||^2 + n_d lost)`` bounds the
+        #: ridge term also where ``||d||^2`` underflows beside a large ``l2``.
+        self.square_lost = self.tiny * float(self.xp.finfo(A.dtype).eps)
 
 
 class ProductDrift:

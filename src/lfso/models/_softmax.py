@@ -381,7 +381,8 @@ class SoftmaxRegression(Model):
         offset: Any = 0.0
         if self.l2:
             w = direction * self._mask
-            offset = (self.l2 * g.offset_pad) * xp.sum(w * w)
+            lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
+            offset = (self.l2 * g.offset_pad) * (xp.sum(w * w) + lost)
         # The exponents Delta_k + t delta_k: 2 dz + 2 t dv from the rows, and the roundings
         # of the differences and of Delta + t delta, 4.1 unit (|Delta| + t |delta|) with
         # |Delta| capped by the dtype's underflow range (beyond it a term is below the
