@@ -700,3 +700,18 @@ def test_the_host_device_step_stays_inside_its_segment():
 
     tau, bound = Solved().device_step(1.0)
     assert tau == t and bound == curvature
+
+
+@pytest.mark.parametrize("t", [-1.0, math.nan])
+def test_a_certificate_that_sizes_a_negative_or_nan_step_is_named(t):
+    from lfso.steps import Certificate, SizedStep
+
+    class Broken(Certificate):
+        def size(self, inputs, *, defer=False):
+            return SizedStep(t, 18.0, 1.0, 1), None
+
+        def __repr__(self):
+            return "Broken()"
+
+    with pytest.raises(ValueError, match=r"certificate Broken\(\) sized a step t = "):
+        lfso.minimize(PowerSum(2), np.ones(3), method=LFSOStep(certificate=Broken()))

@@ -56,6 +56,19 @@ def advance(x: Any, t: float, d: Any) -> Any:
     return x + m * (d * 2.0**k)
 
 
+def _check_sized(sized: SizedStep, certificate: Certificate) -> None:
+    """A ``ValueError`` naming ``certificate`` where the step it sized on the host is not a
+    number ``>= 0`` (a user's certificate that returns a negative step would climb, and a
+    NaN one end the run blaming the objective); a step sized on the device is checked
+    where it comes back."""
+    t = sized.t
+    if isinstance(t, float) and not 0.0 <= t <= math.inf:
+        raise ValueError(
+            f"certificate {certificate!r} sized a step t = {t!r}; a certificate's step must "
+            "be a number >= 0"
+        )
+
+
 class Proposal(NamedTuple):
     """A certified rule's move with what it promises, for :class:`lfso.steps.Safeguarded`.
 
@@ -284,6 +297,7 @@ class CertifiedStep(CertifiedRule):
             return Plan(d, slope, length, None, dstate, kept)  # L(x, 0) = 0 at g = 0
         if certificate is not self.certificate:
             cstate = kept
+        _check_sized(sized, certificate)
         return Plan(d, slope, length, sized, dstate, cstate)
 
     def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
