@@ -172,3 +172,23 @@ def test_cauchy_rejects_bad_scale():
         lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), c=0.0)
     with pytest.raises(ValueError, match="l2 must be finite and >= 0"):
         lfso.models.CauchyRegression(np.ones((3, 2)), np.ones(3), l2=-1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_affine_oracle_covers_the_rounding_of_its_inner_point(dtype):
+    """``L_f`` is taken at the computed ``fl(Ax + b)``, which here cancels to 0 while the
+    exact ``a x + b`` is not: at a radius below that residual the bound must still cover
+    the Hessian of ``g(x) = (a x + b)^4``, ``12 a^2 (|a x + b| + |a| R)^2`` at its sup (a
+    bound at the computed point alone was 312 times below it in float64)."""
+    from fractions import Fraction
+
+    A = np.array([[1.0 / 3.0]], dtype)
+    b, x = np.array([-1.0], dtype), np.array([3.0], dtype)
+    assert (A @ x + b)[0] == 0.0
+    a = Fraction(float(A[0, 0]))
+    residual = a * Fraction(float(x[0])) + Fraction(float(b[0]))
+    assert residual != 0
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A, b)
+    for radius in (1e-3 * abs(float(residual)), float(abs(residual)), 1.0):
+        exact = 12 * a * a * (abs(residual) + abs(a) * Fraction(radius)) ** 2
+        assert Fraction(oracle(x, radius)) >= exact, radius

@@ -243,6 +243,39 @@ def test_operator_norm_is_an_upper_bound_in_float32():
         assert lfso._arrays.operator_norm(A) <= exact * (1 + 1e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["lp", "composite"])
+@pytest.mark.parametrize("oracle", ["sharp", "paper"])
+def test_ball_bound_at_a_subnormal_residual_covers_its_underflow(kind, oracle, dtype):
+    """A residual ``a x`` that underflows to a subnormal number (or to 0) has lost up to
+    half the smallest subnormal, not a relative amount, and ``|r|^m`` with ``m < 1``
+    (``p = 1.25``) magnifies the loss: a ball bound that pads only relative rounding gives
+    ``L(x, 0) = 0`` in float64 (``fl(0.14 * 1e-323) = 0``) and 8% below the Hessian in
+    float32. The exact Hessian at ``x`` is ``2p (2p - 1) |a x|^(2p - 2) a^2``."""
+    from fractions import Fraction
+
+    import mpmath
+
+    if dtype is np.float64:
+        a, point = 0.14003784444310863, 1e-323
+    else:
+        a, point = 0.2691101133823395, 1.8216880036222622e-44
+    A, b, x = np.array([[a]], dtype), np.zeros(1, dtype), np.array([point], dtype)
+    if kind == "lp":
+        model = LpRegression(A, b, 1.25, oracle=oracle)
+    else:
+        model = CompositeLeastSquares(A, b, 1.25, oracle=oracle if dtype is np.float64 else "sharp")
+    with np.errstate(all="ignore"):
+        bound = model.evaluate(x).bound(0.0)
+    ctx = mpmath.MPContext()
+    ctx.dps = 50
+    a_exact = Fraction(float(A[0, 0]))
+    residual = a_exact * Fraction(float(x[0]))
+    exact = 3.75 * ctx.sqrt(ctx.mpf(residual.numerator) / residual.denominator)
+    exact *= ctx.mpf(a_exact.numerator) ** 2 / ctx.mpf(a_exact.denominator) ** 2
+    assert ctx.mpf(bound) >= exact, (bound, float(exact))
+
+
 def test_radius_for_on_a_sum_stays_within_rtol_of_the_root():
     """Was 1.5 R*: Newton aimed at the root, whose landing rounding rejected."""
     bound = ConstantBound(1296.389) + PowerBound(11520, 0, 1, 8)

@@ -326,7 +326,9 @@ class LpRegression(_LinearModel):
             # |r_i| padded by its rounding error (class docstring) and the carried product's
             # drift; ||a_i||_1 ||x||_inf <= sqrt(d) ||a_i|| ||x||_inf.
             xmax = x_inf * self._sqrt_d
+            # (and the (d + 1) smallest subnormals it may have lost to gradual underflow)
             s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b) + drift
+            s = s + self._lost
             ws = _power(xp, s, p)
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
@@ -463,6 +465,8 @@ class _PaperCompositeBound(LocalBound):
     def __call__(self, radius: float) -> float:
         p = self.p
         c = self.lg * radius + self.gg
+        if 0.0 < c < 1e-150 and p != 1.0:  # c^2 underflows: the powers in logarithms
+            return self._small(c)
         t = self.floor + 0.5 * c * c / self.mu
         if p == 1.0:
             second = 0.0
@@ -471,6 +475,25 @@ class _PaperCompositeBound(LocalBound):
         else:
             second = p * (p - 1) * (2.0 * self.lg) ** (2.0 - p) * c ** (2.0 * p - 2.0)
         return second + p * t ** (p - 1) * self.lg
+
+    def _small(self, c: float) -> float:
+        """The bound where ``c^2`` underflows (``0 < c < 1e-150``): ``c^2 / (2 mu)``,
+        ``t`` and their powers in logarithms (``t`` itself may be below the float range
+        while ``t^(p-1)`` is not), padded by ``1e-11`` relative against the rounding of
+        ``log`` and ``exp`` (exponents below ``1e4`` in size, a few ulps each)."""
+        p, log = self.p, math.log
+        log_c = log(c)
+        log_t = 2.0 * log_c - log(2.0 * self.mu)
+        if self.floor > 0.0:
+            top, low = max(log_t, log(self.floor)), min(log_t, log(self.floor))
+            log_t = top + math.log1p(math.exp(low - top))
+        if p >= 2.0:
+            log_second = (p - 2.0) * log_t + 2.0 * log_c
+        else:
+            log_second = (2.0 - p) * log(2.0 * self.lg) + (2.0 * p - 2.0) * log_c
+        second = p * (p - 1) * math.exp(log_second)
+        first = p * math.exp((p - 1) * log_t) * self.lg
+        return (second + first) * (1.0 + 1e-11)
 
 
 def _paper_constants(A: Any, b: Any) -> tuple[float, float, float]:
@@ -746,7 +769,8 @@ class CompositeLeastSquares(_LinearModel):
         # Rounding pads (class docstring): an upper bound on the exact ||r||, and on
         # the exact ||A^T r|| from the computed one (underflow: tiny per operation).
         r_err = self._residual_gamma * (self._sqrt_d * self._frobenius * x_top + self._b_norm)
-        r_err += self._sqrt_n * (drift + r_top * self._tiny)
+        # (and each row's loss to gradual underflow, (d + 1) smallest subnormals)
+        r_err += self._sqrt_n * (drift + r_top * self._tiny + self._lost)
         r_up = r_norm * self._norm_pad + r_err
         local: LocalBound
         if self.oracle == "paper":
@@ -755,6 +779,7 @@ class CompositeLeastSquares(_LinearModel):
                 + self._atr_gamma * self._frobenius * r_norm * self._norm_pad
                 + self.norm * r_err
                 + self._frobenius * r_top * self._sqrt_n * self._tiny
+                + 4.0 * self._lost  # (each of the four products may underflow)
             )
             local = _PaperCompositeBound(self.p, self._lg, self._mu, 2.0 * atr_up, self._floor)
         else:

@@ -7,7 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import as_vector, norm, operator_norm, to_floats
+from .._arrays import as_vector, error_gamma, namespace, norm, operator_norm, to_floats
+from .._arrays import norm as _norm  # (AffineOracle's own norm= argument shadows norm)
 from .._validate import call_user, nonnegative, real, returned_scalar
 from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value
 
@@ -112,10 +113,17 @@ class ScaledOracle(LocalSmoothnessOracle):
 class AffineOracle(LocalSmoothnessOracle):
     """LFSO of ``g(x) = f(A x + b)`` from an LFSO of ``f``.
 
-    .. math::  L_g(x, R) = \\|A\\|^2 \\, L_f(Ax + b, \\|A\\| R),
+    .. math::  L_g(x, R) = \\|A\\|^2 \\, L_f(z, \\|A\\| R + \\delta),
 
     since ``||A(y - x)|| <= ||A|| R`` keeps ``Ay + b`` in ``B(Ax + b, ||A|| R)`` and
-    ``||A^T (u - v)|| <= ||A|| ||u - v||``.
+    ``||A^T (u - v)|| <= ||A|| ||u - v||``. Rounding: ``f``'s bound is taken at the computed
+    ``z = fl(Ax + b)``, within ``delta`` of the exact ``Ax + b`` (so ``B(Ax + b, ||A|| R)``
+    lies in ``B(z, ||A|| R + delta)``): entrywise ``|z_i - (a_i^T x + b_i)| <= gamma_{d+1}
+    (|a_i|^T |x| + |b_i|)`` plus ``(d + 1)`` smallest subnormals for gradual underflow
+    (Higham, Lemma 3.1), hence ``delta = gamma_{d+4} ||w|| + sqrt(m) (d + 2) eta`` with
+    ``w = |A| |x| + |b|``, whose norm is at most ``sqrt(min(m, d)) ||A|| ||x|| + ||b||``
+    (``|| |A| || <= ||A||_F``; each norm padded by its own rounding and underflow, ``||b||``
+    once, at construction, in float64).
 
     Parameters
     ----------
@@ -138,10 +146,32 @@ class AffineOracle(LocalSmoothnessOracle):
             b = data_vector(b, "b", xp, int(A.shape[0]))
         self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
         self.norm = matrix_norm(norm, A) if norm is not None else operator_norm(A)
+        # || |A| ||_2 <= ||A||_F <= sqrt(min(m, d)) ||A||_2, and ||b|| summed in float64
+        # and padded by that sum's rounding: the inner point's error bound (class
+        # docstring) with no pass over |A| at each point
+        m, d = int(A.shape[0]), int(A.shape[1])
+        wide = None if b is None else xp.astype(b, xp.float64)
+        b_norm = 0.0 if wide is None else _norm(wide) * (1.0 + error_gamma(m + 4, wide.dtype))
+        self._sizes = (math.sqrt(min(m, d)) * self.norm, b_norm)
 
     def at(self, x: Any) -> LocalBound:
         inner = self._inner(x)
-        return self.oracle.at(inner).stretched(self.norm) * (self.norm**2)
+        bound = self.oracle.at(inner).stretched(self.norm)
+        return bound.shifted(self._inner_error(x, inner)) * (self.norm**2)
+
+    def _inner_error(self, x: Any, inner: Any) -> float:
+        """``delta >= ||fl(Ax + b) - (Ax + b)||`` for the computed ``inner`` (class
+        docstring), with ``||w|| <= ||A||_F ||x|| + ||b||``, each norm padded by its own
+        rounding and underflow."""
+        xp = namespace(inner)
+        m, d = int(self.A.shape[0]), int(self.A.shape[1])
+        finfo = xp.finfo(inner.dtype)
+        tiny, eta = float(finfo.smallest_normal), float(finfo.smallest_normal * finfo.eps)
+        frobenius, b_norm = self._sizes
+        x_norm = float(norm(x)) * (1.0 + error_gamma(d + 4, inner.dtype))
+        x_norm += math.sqrt(2.0 * d * tiny)  # (the squares' underflow)
+        size = (frobenius * x_norm + b_norm) * (1.0 + 2.0**-50) + math.sqrt(2.0 * m * tiny)
+        return error_gamma(d + 4, inner.dtype) * size + math.sqrt(m) * (d + 2) * eta
 
     def along(self, x: Any, direction: Any) -> LocalBound:
         """Exact: ``g``'s curvature along ``d`` is ``f``'s along ``A d`` at ``Ax + b``."""

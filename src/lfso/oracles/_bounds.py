@@ -34,6 +34,15 @@ from ._solve import (
 __all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError", "PrecisionLimitError"]
 
 
+#: The unit roundoff of float64 (host floats).
+_UNIT = 2.0**-53
+
+
+def _up(value: float) -> float:
+    """``value >= 0`` (a rounded sum of two non-negative floats) moved up past its rounding."""
+    return value * (1.0 + 2.0 * _UNIT) + 5e-324
+
+
 class PrecisionLimitError(OracleError):
     """A built-in model's proven bound has no value in floating point at this point.
 
@@ -118,6 +127,12 @@ class LocalBound(ABC):
         """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor)."""
         return TransformedBound(self, stretch=float(factor))
 
+    def shifted(self, shift: float) -> LocalBound:
+        """The bound ``R -> L(R + shift)``, ``shift >= 0``: a bound at a point within
+        ``shift`` of the point it was computed at (``B(x', R)`` lies in ``B(x, R +
+        shift)`` when ``||x' - x|| <= shift``: an inner point known up to its rounding)."""
+        return self if shift == 0.0 else TransformedBound(self, shift=float(shift))
+
 
 class ConstantBound(LocalBound):
     """``L(R) = L``: a global Lipschitz constant of the gradient."""
@@ -154,6 +169,9 @@ class ConstantBound(LocalBound):
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
+        return self
+
+    def shifted(self, shift: float) -> LocalBound:
         return self
 
 
@@ -259,6 +277,11 @@ class PowerBound(LocalBound):
 
     def stretched(self, factor: float) -> LocalBound:
         return PowerBound(self.scale, self.a, self.b * float(factor), self.q)
+
+    def shifted(self, shift: float) -> LocalBound:
+        # (a + b (R + c))^q = (a + b c + b R)^q; a + b c rounded up by a relative 4 ulps
+        a = (self.a + self.b * float(shift)) * (1.0 + 4.0 * _UNIT)
+        return PowerBound(self.scale, a, self.b, self.q)
 
 
 class MinPowerBound(LocalBound):
@@ -407,32 +430,55 @@ class MinBound(LocalBound):
 
 
 class TransformedBound(LocalBound):
-    """``L(R) = scale * inner(stretch * R)``, the result of scaling or stretching a bound."""
+    """``L(R) = scale * inner(stretch * R + shift)``, the result of scaling, stretching or
+    shifting a bound.
+
+    A shift keeps a log-convex bound log-convex (``convex``): ``u -> log inner(e^u)`` is
+    convex and non-decreasing, and ``u -> log(stretch e^u + shift)`` is convex (a
+    log-sum-exp), so their composition is convex in ``u = log R``.
+    """
 
     inner: LocalBound
     scale: float
     stretch: float
+    shift: float
 
-    def __init__(self, inner: LocalBound, *, scale: float = 1.0, stretch: float = 1.0) -> None:
-        if not (scale > 0.0 and stretch >= 0.0):
-            raise ValueError(f"need scale > 0 and stretch >= 0, got {scale}, {stretch}")
+    def __init__(
+        self, inner: LocalBound, *, scale: float = 1.0, stretch: float = 1.0, shift: float = 0.0
+    ) -> None:
+        if not (scale > 0.0 and stretch >= 0.0 and 0.0 <= shift < math.inf):
+            raise ValueError(
+                f"need scale > 0, stretch >= 0 and a finite shift >= 0, got {scale}, "
+                f"{stretch}, {shift}"
+            )
         if isinstance(inner, TransformedBound):
-            scale, stretch = scale * inner.scale, stretch * inner.stretch
+            # scale s1 inner(t1 (stretch R + shift) + c1): stretch t1 stretch, shift t1 shift + c1
+            scale, stretch, shift = (
+                scale * inner.scale,
+                stretch * inner.stretch,
+                _up(inner.stretch * shift + inner.shift),
+            )
             inner = inner.inner
-        self.inner, self.scale, self.stretch = inner, scale, stretch
+        self.inner, self.scale, self.stretch, self.shift = inner, scale, stretch, shift
         self.convex = inner.convex
         self.paper_radius = inner.paper_radius
 
+    def _at(self, radius: float) -> float:
+        """The inner bound's radius, ``stretch * R + shift`` (the sum rounded up)."""
+        inner = self.stretch * radius
+        return inner if self.shift == 0.0 else _up(inner + self.shift)
+
     def __call__(self, radius: float) -> float:
-        return self.scale * self.inner(self.stretch * radius)
+        return self.scale * self.inner(self._at(radius))
 
     def derivative(self, radius: float) -> float:
-        return self.scale * self.stretch * self.inner.derivative(self.stretch * radius)
+        return self.scale * self.stretch * self.inner.derivative(self._at(radius))
 
     def start(self, target: float) -> float | None:
-        # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale.
+        # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale; a
+        # shift only raises L (non-decreasing), so the unshifted start stays feasible.
         if self.stretch == 0.0:
-            return target / self.scale / self.inner(0.0)
+            return target / self.scale / self.inner(self.shift)
         inner = self.inner.start(target * self.stretch / self.scale)
         return None if inner is None else inner / self.stretch
 
