@@ -268,3 +268,25 @@ def test_groups_carried_over_at_values_that_change_nothing_are_taken(kind):
         [{"params": [w], "weight_decay": 0.0, "maximize": False}, {"params": [v], **extra}]
     )
     assert len(opt.param_groups) == 2
+
+
+def test_the_saved_direction_holds_only_its_own_elements():
+    """The last direction that ``state_dict()`` saves is a tensor of the parameters' size,
+    not a view of the step's larger scratch buffer (which ``torch.save`` writes whole)."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(20, 10)
+    x = torch.randn(32, 20)
+    n = sum(p.numel() for p in net.parameters())
+    opt = lfso.torch.StochasticLFSO(net.parameters())
+    for _ in range(6):  # the ramp: every step probes
+
+        def closure(backward=True):
+            loss = (net(x) ** 2).mean()
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+        d_prev = opt.state_dict()["state"][0]["d_prev"]
+        assert d_prev.numel() == n
+        assert d_prev.untyped_storage().nbytes() == n * d_prev.element_size()

@@ -458,6 +458,49 @@ def test_a_lightning_style_closure_object_is_called_without_arguments():
     assert float(((w.detach() - 1.0) ** 2).sum()) < 1e-4
 
 
+def test_a_closure_whose_first_parameter_binds_a_loop_variable_is_called_without_arguments():
+    """``def closure(idx=idx)`` (a loop variable bound by a default, as linters ask) is not
+    ``closure(backward)``: called with ``True``, it would index the batch with a bool."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([1.0, -2.0, 0.5])
+
+    def train(form: str) -> tuple[torch.Tensor, list[Any]]:
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = StochasticLFSO([w])
+        seen: list[Any] = []
+        for idx in torch.arange(64).split(16) * 5:
+            if form == "sls":  # the optimiser calls backward
+
+                def closure(idx=idx):
+                    seen.append(idx)
+                    return ((X[idx] @ w - y[idx]) ** 2).mean()
+
+            else:  # torch.optim's: zero_grad and backward in the closure
+
+                def closure(idx=idx):
+                    seen.append(idx)
+                    opt.zero_grad()
+                    loss = ((X[idx] @ w - y[idx]) ** 2).mean()
+                    loss.backward()
+                    return loss
+
+            opt.step(closure)
+        return w.detach(), seen
+
+    reference = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([reference])
+    for idx in torch.arange(64).split(16) * 5:
+        loss = lambda backward=True, idx=idx: _backward(  # noqa: E731
+            ((X[idx] @ reference - y[idx]) ** 2).mean(), backward
+        )
+        opt.step(loss)
+    for form in ("sls", "optim"):
+        w, seen = train(form)
+        assert all(isinstance(idx, torch.Tensor) for idx in seen), form
+        assert torch.equal(w, reference.detach()), form
+
+
 def test_a_closure_that_returns_none_and_leaves_no_gradient_takes_no_step():
     w = torch.nn.Parameter(torch.tensor([3.0]))
     opt = StochasticLFSO([w])

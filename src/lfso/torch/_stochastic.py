@@ -179,7 +179,13 @@ What is guaranteed, and what is not
   decreasing, so on a non-interpolating problem the iterates hover at a noise floor like
   constant-step SGD or Adam do. The closure must be deterministic between its two calls in
   a step (dropout draws a new mask on each call and makes the secant noisy: fix the random
-  state, or evaluate in ``eval()`` mode).
+  state, or run *both* calls in ``eval()`` mode; a probe alone in ``eval()`` mode measures
+  another function).
+* The secant is a difference of two losses: a loss computed in bfloat16 or float16 (or
+  under ``autocast``) is rounded to about three digits, which can swamp the curvature
+  along the first, short steps, end the ramp early and leave the step far too short. Train
+  in float32 where you can; under ``autocast``, check :attr:`last_step` after the first
+  steps.
 
 What was tried on the benchmark's tasks (the figures, and which runs measured them, are in
 ``docs/results.md``, "Minibatches"): the estimate used directly as a smoothness constant,
@@ -368,17 +374,33 @@ def _grad(p: torch.Tensor) -> torch.Tensor:
 
 def _takes_flag(closure: Callable[..., Any]) -> bool:
     """Whether ``closure`` takes the ``backward`` flag (PAL's convention): a named positional
-    parameter. A closure whose only parameters are ``*args, **kwargs`` forwards them (a
+    parameter, the first, without a default, with a bool default, or named ``backward``. A
+    first parameter with another default is not the flag: ``def closure(idx=idx)`` binds a
+    loop variable (as linters ask), and ``closure(True)`` would replace the batch by
+    ``True``. A closure whose only parameters are ``*args, **kwargs`` forwards them (a
     wrapper, as Lightning's closure is) and does not promise to honour the flag."""
     code = getattr(closure, "__code__", None)
     if code is not None and not hasattr(closure, "__self__"):  # a plain function: fast
-        return bool(code.co_argcount >= 1)
+        if code.co_argcount < 1:
+            return False
+        defaults: tuple[Any, ...] = getattr(closure, "__defaults__", None) or ()
+        if len(defaults) < code.co_argcount:  # the first has no default
+            return True
+        return _is_flag(code.co_varnames[0], defaults[0])
     try:
         signature = inspect.signature(closure)
         signature.bind(True)
     except (TypeError, ValueError):
         return False
-    return any(p.kind in _POSITIONAL for p in signature.parameters.values())
+    first = next((p for p in signature.parameters.values() if p.kind in _POSITIONAL), None)
+    if first is None:
+        return False
+    return first.default is inspect.Parameter.empty or _is_flag(first.name, first.default)
+
+
+def _is_flag(name: str, default: Any) -> bool:
+    """Whether a first positional parameter with this name and default is the flag."""
+    return name == "backward" or isinstance(default, (bool, np.bool_))
 
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -591,6 +613,13 @@ def _add_device_step(
     torch._foreach_clamp_max_(params, big)
 
 
+def _is_part(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a view into a larger buffer (``torch.save`` writes the whole
+    buffer: the host path's last direction is one row of its step's concatenation of the
+    gradient, the direction and the last direction, two or three times its size)."""
+    return bool(tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size())
+
+
 def _first_state(state_dict: Any) -> tuple[Any, dict[str, Any] | None]:
     """The first parameter's key in a state dict and its saved state (``None``: none), where
     both optimisers keep the entries of their own."""
@@ -740,7 +769,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     (``secant="fresh"``) or the trial point (``"same"``). Three forms are accepted, told
     apart from the first call without calling it again:
 
-    * ``closure(backward)`` (a named positional parameter): computes the batch's loss at the
+    * ``closure(backward)`` (a named positional parameter, the first: without a default, with
+      a bool default, or named ``backward``; a first parameter with another default, as in
+      ``def closure(idx=idx)``, which binds a loop variable, is not the flag, and such a
+      closure is called without arguments): computes the batch's loss at the
       current parameters, calls ``loss.backward()`` when ``backward`` is true, and returns
       the loss. The second call is ``closure(False)`` under ``torch.no_grad()``: a forward
       pass only, the cheapest form.
@@ -760,7 +792,19 @@ class StochasticLFSO(torch.optim.Optimizer):
     The loss may be a one-element tensor or, in the first two forms, a number. A closure
     that returns None and leaves no gradient (a batch a training loop skips) takes no step.
     The closure must compute the same function in both calls (no new dropout mask, no new
-    batch).
+    batch), and leave the gradient as ``backward`` made it:
+
+    * **No gradient clipping in the closure** (``clip_grad_norm_``): the secant compares the
+      closure's loss with ``p.grad``, so a clipped gradient reads as curvature and the step
+      collapses. The step is sized by the measured curvature already, and a batch whose
+      loss or gradient is not finite is skipped (class docstring, above).
+    * **``torch.amp.GradScaler`` does not take closures.** Use bfloat16 ``autocast``
+      without a scaler, or call ``backward`` on ``loss * scale`` and return that same
+      scaled loss: the steps do not depend on a constant factor, and a batch that
+      overflows is skipped (which also undoes the previous step and divides ``s`` by 10).
+    * The probe's forward pass in ``train()`` mode updates BatchNorm's running statistics
+      a second time, at the previous parameters; where that matters, save the module's
+      buffers in the closure and put them back when ``backward`` is false.
 
     **Parameters.** Real floating parameters (a complex one is refused, naming it: keep it
     as a real parameter of shape ``(..., 2)`` and use :func:`torch.view_as_complex` of it in
@@ -1520,7 +1564,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             torch._foreach_copy_(prevs, params)
         _add_step(params, ds, -t * scale)
         # The step was Delta = -t scale d: d flat, in the parameters' dtype (it round-trips
-        # unchanged through state_dict(), which casts floating state to that dtype).
+        # unchanged through state_dict(), which casts floating state to that dtype; a view
+        # into the step's concatenation of g, d and d_prev, which state_dict() saves alone).
         g_state["d_prev"], g_state["dd_prev"], g_state["scale_prev"] = d_row, dd_raw, scale
         self._undo = (params, prevs)
         g_state["step_size"], g_state["t_prev"] = s, t
@@ -1599,6 +1644,10 @@ class StochasticLFSO(torch.optim.Optimizer):
             "last_step": float(self.last_step),
             "last_curvature": float(self.last_curvature),
         }
+        key, entry = _first_state(out)
+        d_prev = None if entry is None else entry.get("d_prev")
+        if entry is not None and isinstance(d_prev, torch.Tensor) and _is_part(d_prev):
+            out = _with_state(out, key, {**entry, "d_prev": d_prev.clone()})  # (its own)
         # (steps that left no state, batches skipped: the counters alone)
         return _with_run(out, run, bare=bool(self.steps))
 
