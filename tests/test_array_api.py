@@ -298,3 +298,88 @@ def test_black_box_runs_stay_on_the_data_device(method):
     x0 = xps.zeros(6, dtype=xps.float64, device=device)
     res = lfso.minimize(fun, x0, grad=True, method=method, max_iter=30)
     assert res.x.device == device and res.nit > 0
+
+
+@pytest.mark.parametrize("accelerator", [False, True])
+@pytest.mark.parametrize("name", ["lp-p2", "composite", "logistic", "softmax", "cauchy"])
+def test_data_tensors_that_require_grad_are_detached(name, accelerator):
+    """Data that require grad (features from a network) give the run of the same data
+    detached: iterates without autograd's graph, on the host path and the device path."""
+    torch = _torch()
+    from lfso.bench import cpu_as_accelerator
+
+    class Grad:
+        @staticmethod
+        def asarray(a):
+            t = torch.asarray(np.asarray(a))
+            return t.to(torch.float64).requires_grad_() if t.is_floating_point() else t
+
+    class Plain:
+        @staticmethod
+        def asarray(a):
+            return torch.asarray(np.asarray(a))
+
+    model, d = CASES[name](Grad)
+    x0 = torch.full((d,), 0.5, dtype=torch.float64)
+    with cpu_as_accelerator(accelerator):
+        res = lfso.minimize(model, x0, tol=0.0, max_iter=15)
+        ref = lfso.minimize(CASES[name](Plain)[0], x0, tol=0.0, max_iter=15)
+    assert res.x.grad_fn is None and not res.x.requires_grad and not res.jac.requires_grad
+    assert torch.equal(res.x, ref.x)
+
+
+@pytest.mark.parametrize("where", ["A", "b", "x0"])
+def test_tensors_on_the_meta_device_are_refused_naming_them(where):
+    torch = _torch()
+    A, b = (torch.tensor(a) for a in _data())
+    x0 = torch.zeros(6, dtype=torch.float64)
+    given = {"A": A, "b": b, "x0": x0}
+    given[where] = given[where].to("meta")
+    with pytest.raises(ValueError, match=f"^{where} is a tensor on PyTorch's 'meta' device"):
+        lfso.minimize(LpRegression(given["A"], given["b"], 2), given["x0"])
+    if where == "x0":
+        with pytest.raises(ValueError, match=r"^x0 is a tensor on PyTorch's 'meta' device"):
+            lfso.minimize(PowerSum(2), given["x0"])
+
+
+def test_a_start_on_another_device_is_taken_to_numpy_data():
+    """As b and y are: x0 on another device (array-api-strict's "device1", like CUDA's)
+    for NumPy data comes to the host."""
+    A, b = _data()
+    x0 = np.linspace(0.5, 1.5, 6)
+    start = xps.asarray(x0, device=xps.Device("device1"))
+    res = lfso.minimize(LpRegression(A, b, 2), start, tol=0.0, max_iter=10)
+    ref = lfso.minimize(LpRegression(A, b, 2), x0, tol=0.0, max_iter=10)
+    assert type(res.x) is np.ndarray
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+@pytest.mark.parametrize("library", ["numpy", "array_api_strict", "torch", "dask"])
+@pytest.mark.parametrize("model", [LpRegression, CompositeLeastSquares, CauchyRegression])
+def test_float64_targets_take_float32_datas_dtype(library, model):
+    """b is kept in A's dtype whatever the library, so that float32 data and a float32 x0
+    run in float32 (float64 targets would carry NumPy's residuals, and the run, to
+    float64)."""
+    A, b = _data()
+    A32 = A.astype(np.float32)
+    if library == "numpy":
+        data = A32
+    elif library == "array_api_strict":
+        data = xps.asarray(A32)
+    elif library == "torch":
+        data = _torch().asarray(A32)
+    else:
+        data = pytest.importorskip("dask.array").from_array(A32, chunks=(20, 6))
+    extra = (2,) if model is not CauchyRegression else ()
+    m = model(data, b, *extra)
+    assert m.b.dtype == A32.dtype if library in ("numpy", "dask") else m.b.dtype == data.dtype
+    res = lfso.minimize(m, np.zeros(6, dtype=np.float32), tol=0.0, max_iter=5)
+    assert res.x.dtype == m.b.dtype and res.jac.dtype == m.b.dtype
+
+
+def test_a_bfloat16_result_saves_and_loads(tmp_path):
+    torch = _torch()
+    res = lfso.minimize(PowerSum(2), torch.ones(4, dtype=torch.bfloat16), max_iter=5)
+    assert res.x.dtype == torch.bfloat16
+    loaded = lfso.Result.load(res.save(tmp_path / "run.npz"))
+    np.testing.assert_array_equal(loaded.x, res.x.float().numpy())

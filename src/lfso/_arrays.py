@@ -263,6 +263,14 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
             xp = namespace(np.empty(0))
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a 1-D real array, got {x!r}")
+    refuse_meta(x, name)
+    if type(x) is not np.ndarray and hasattr(x, "shape") and hasattr(x, "dtype"):
+        try:
+            foreign = namespace(x) is not xp
+        except TypeError:
+            foreign = False
+        if foreign:  # another library's array (a GPU's, a test device's): by way of the host
+            x = to_numpy(x)
     try:
         x = xp.asarray(x)
         real = xp.isdtype(x.dtype, ("real floating", "integral", "bool"))
@@ -281,6 +289,16 @@ def as_vector(x: Any, name: str = "x0", xp: Any = None) -> Any:
     if not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must be finite, got a NaN or infinite entry")
     return x
+
+
+def refuse_meta(x: Any, name: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` where ``x`` is a PyTorch tensor on the
+    ``'meta'`` device (a shape and a dtype, no values: nothing can be computed from it)."""
+    if type(x) is not np.ndarray and array_api_compat.is_torch_array(x) and x.is_meta:
+        raise ValueError(
+            f"{name} is a tensor on PyTorch's 'meta' device, which holds no values; pass "
+            f"{name} with its data (on the CPU or an accelerator)"
+        )
 
 
 def like(x: Any, data: Any) -> Any:
@@ -307,7 +325,10 @@ def to_numpy(x: Any) -> np.ndarray:
     if type(x) is np.ndarray:
         return x
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":
+            x = x.float()  # (bfloat16 has no NumPy dtype; float32 holds it exactly)
+        return x.numpy()
     if array_api_compat.is_dask_array(x):
         return np.asarray(x.compute())
     if array_api_compat.is_cupy_array(x):  # pragma: no cover - needs a GPU

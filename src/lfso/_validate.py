@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import error_gamma, like, namespace, row_norms, to_float, to_numpy
+from ._arrays import error_gamma, like, namespace, refuse_meta, row_norms, to_float, to_numpy
 
 __all__ = [
     "call_user",
@@ -254,6 +254,16 @@ def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
     return out
 
 
+def _held(value: Any, name: str) -> Any:
+    """Data as a model keeps it: a PyTorch tensor that requires grad is detached (the run
+    is not differentiated through; its iterates would carry autograd's graph from step to
+    step), one on the ``'meta'`` device is refused naming ``name``."""
+    refuse_meta(value, name)
+    if getattr(value, "requires_grad", False) and callable(getattr(value, "detach", None)):
+        return value.detach()
+    return value
+
+
 def _to_array(value: Any, name: str, xp: Any) -> Any:
     """``value`` in library ``xp`` (lists become arrays); a clear error if it cannot be."""
     if value is None or isinstance(value, (str, bytes, numbers.Number)):
@@ -287,8 +297,10 @@ def _namespace_of(value: Any) -> Any:
 def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, Any]:
     """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64).
 
-    Lists become NumPy arrays; arrays of other libraries stay in them.
+    Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
+    that requires grad detached, one on the ``'meta'`` device refused).
     """
+    A = _held(A, name)
     xp = _namespace_of(A)
     A = _to_array(A, name, xp)
     if not xp.isdtype(A.dtype, ("real floating", "integral")):
@@ -308,6 +320,7 @@ def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = Tr
     """A 1-D array of ``length`` entries in ``xp`` (lists converted; an array of another
     library too, by way of the host, except NumPy's for Dask data, which mix as they are);
     finite and real when ``real_only`` (labels are checked by their model)."""
+    b = _held(b, name)
     if not (hasattr(b, "shape") and hasattr(b, "dtype")):
         b = _to_array(b, name, xp)
     elif _namespace_of(b) is not xp:  # e.g. NumPy targets for PyTorch data
@@ -355,10 +368,14 @@ def matrix_norm(value: Any, A: Any, rows: Any = None, name: str = "norm") -> flo
 
 def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
     """``(xp, A, b)``: a data matrix ``A`` (non-empty, finite, real, 2-D; lists accepted) and
-    targets ``b`` to match it, on ``A``'s device and in its dtype (PyTorch)."""
+    targets ``b`` to match it, on ``A``'s device and in its dtype (whatever the library:
+    float64 targets would otherwise carry float32 data's residuals, and the run, to float64
+    on NumPy and Dask, where PyTorch computes in the data's dtype)."""
     xp, A = data_matrix(A, "A")
-    b = data_vector(b, "b", xp, int(A.shape[0]))
-    return xp, A, like(b, A)
+    b = like(data_vector(b, "b", xp, int(A.shape[0])), A)
+    if b.dtype != A.dtype:  # (PyTorch's like has cast it)
+        b = namespace(b).astype(b, A.dtype)
+    return xp, A, b
 
 
 def power(value: Any, name: str = "p") -> float:
