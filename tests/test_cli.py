@@ -501,3 +501,50 @@ def test_bad_command_exits_with_usage(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def _interrupting(monkeypatch, module):
+    """``module.minimize`` with Ctrl-C landing at the second iteration of every run."""
+    real = module.minimize
+
+    def interrupted(*args, **kwargs):
+        inner = kwargs.pop("callback", None)
+
+        def callback(intermediate_result):
+            if inner is not None:
+                inner(intermediate_result)
+            if intermediate_result.nit >= 2:
+                raise KeyboardInterrupt
+
+        return real(*args, callback=callback, **kwargs)
+
+    monkeypatch.setattr(module, "minimize", interrupted)
+
+
+@pytest.mark.parametrize(
+    "module, argv",
+    [
+        ("lfso.cli._demo", ["demo", "power_norm-p2", "--no-gd"]),
+        ("lfso.bench._harness", ["bench", "--problems", "power_norm-p2", "--methods", "lfso"]),
+        ("lfso._minimize", ["compare", "power_norm-p2", "--baseline-step", "1e-3"]),
+        ("lfso.rollout._rules", ["rollout", "power_norm-p2", "--current", "gd", "step=1e-3"]),
+    ],
+)
+def test_ctrl_c_stops_a_command_of_several_runs_with_status_130(
+    module, argv, tmp_path, monkeypatch, capsys
+):
+    import importlib
+
+    _interrupting(monkeypatch, importlib.import_module(module))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("previous\n")
+    flag = {"demo": [], "bench": ["--out", str(out), "--no-plots"]}.get(
+        argv[0], ["--report" if argv[0] == "rollout" else "--output", str(tmp_path / "r.html")]
+    )
+    assert main([*argv, *flag]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1] == "lfso: interrupted"
+    assert "Traceback" not in captured.err
+    assert "Gradient evaluations" not in captured.out  # (no table of runs cut short)
+    assert (out / "results.csv").read_text() == "previous\n"

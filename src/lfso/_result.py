@@ -457,3 +457,15 @@ _RESULT_META: dict[str, Any] = {
     "nhev": int,
     "risks": dict,
 }
+
+
+def stop_if_interrupted(result: Result, what: str) -> Result:
+    """``result`` as it is, unless its run was interrupted (``KeyboardInterrupt``, status
+    ``INTERRUPTED``): then the ``KeyboardInterrupt`` again, with ``result`` as its
+    ``.result``, so that a command or a workflow of several runs stops there instead of
+    going on, and deciding or measuring, from a run cut short (``what`` names the run)."""
+    if result.status is Status.INTERRUPTED:
+        error = KeyboardInterrupt(f"{what} was interrupted at iteration {result.nit}")
+        error.result = result  # type: ignore[attr-defined]
+        raise error
+    return result

@@ -13,7 +13,7 @@ import numpy as np
 from .._arrays import as_vector
 from .._minimize import minimize
 from .._progress import ProgressBar
-from .._result import History, Result, Status
+from .._result import History, Result, Status, stop_if_interrupted
 from .._validate import integer, nonnegative
 from ..models import Model
 from ._problems import Problem
@@ -363,6 +363,8 @@ def _run_case(
     f_star = problem.f_star() if problem.f_star is not None else None
     if not method.tuned:
         res = minimize(model, x0, tol=tol, max_iter=cap - 1, **options)
+        # (a suite with a run cut short measures nothing)
+        stop_if_interrupted(res, f"{method.name} on {problem.name}")
         return _record_from(problem, method.name, res, f_star)
 
     tuned = tune_step(model, x0, list(grid), tol=tol, max_iter=cap - 1, blowup=1e6, **options)

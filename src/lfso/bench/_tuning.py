@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._minimize import minimize
-from .._result import Result, Status
+from .._result import Result, stop_if_interrupted
 from .._validate import integer, real
 from ..monitor import DivergenceStop
 
@@ -137,10 +137,8 @@ def tune_step(
             monitor=monitor,
             **options,
         )
-        if res.status is Status.INTERRUPTED:  # (a grid with a run cut short measures nothing)
-            error = KeyboardInterrupt(f"tune_step: the run with step {step!r} was interrupted")
-            error.result = res  # type: ignore[attr-defined]
-            raise error
+        # (a grid with a run cut short measures nothing)
+        stop_if_interrupted(res, f"tune_step's run with step {step!r}")
         total += res.njev
         runs.append((float(step), res))
         last = res.history

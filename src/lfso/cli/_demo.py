@@ -21,7 +21,7 @@ import numpy as np
 from .._minimize import minimize
 from .._progress import ProgressBar
 from .._registry import METHODS
-from .._result import Result
+from .._result import Result, stop_if_interrupted
 from ..bench._problems import PROBLEMS, Problem, get_problem
 from ..bench._tuning import DEFAULT_STEP_GRID
 from ..monitor import RISKS, DivergenceStop
@@ -98,6 +98,7 @@ class DemoRow:
 
 
 def _outcome(res: Result) -> Outcome:
+    stop_if_interrupted(res, "a demo run")  # (Ctrl-C stops the demo, not only this run)
     g = res.history.grad_norm
     finite = np.isfinite(g) & np.isfinite(res.history.f)
     status = "converged" if res.success else "capped"
@@ -172,6 +173,7 @@ def _grid_gd(model: Any, x0: np.ndarray, cap: int, tol: float) -> Outcome:
                 monitor=False,
                 progress=False,
             )
+            stop_if_interrupted(again, "a demo run")
             if not again.success:
                 worst = -1
                 break

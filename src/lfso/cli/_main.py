@@ -30,7 +30,7 @@ from .. import __version__
 from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
-from .._result import Result
+from .._result import Result, Status
 from ..bench._problems import PROBLEMS
 from ._common import (
     LFSO_METHODS,
@@ -347,6 +347,8 @@ def _compare(args: argparse.Namespace) -> int:
             f"f {res.fun:.6e}"
         )
     print(f"report: {comparison.path}")
+    if any(r.status is Status.INTERRUPTED for r in comparison.results.values()):
+        raise KeyboardInterrupt  # (a comparison with a run cut short is no success)
     return 0
 
 
@@ -564,7 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
     usage error (printed as ``lfso: error: ...``, like a file that cannot be written),
-    141 (without a message) when the reader of the output closed the pipe.
+    130 (``lfso: interrupted``) when Ctrl-C stopped a command of several runs, 141
+    (without a message) when the reader of the output closed the pipe.
     Warnings are printed as one ``lfso: warning: ...`` line each.
     """
     args = build_parser().parse_args(argv)
@@ -577,6 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, TypeError, ImportError) as exc:
             print(f"lfso: error: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: no traceback, and no table of runs cut short
+            sys.stdout.flush()
+            print("lfso: interrupted", file=sys.stderr)
+            return 128 + 2  # as a shell reports a command ended by SIGINT
         except BrokenPipeError:  # the reader left (lfso problems | head -1): stop quietly
             with contextlib.suppress(OSError, ValueError):  # (no flush error at exit either)
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

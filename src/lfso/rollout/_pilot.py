@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .._result import Result, Status
+from .._result import Result, Status, stop_if_interrupted
 from ..monitor import RISKS
-from ._rules import as_model, check_rule, quiet_minimize, run_rule, stop_if_interrupted
+from ._rules import as_model, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
 from ._targets import relative_target, to_target
 

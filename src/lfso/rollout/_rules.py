@@ -15,7 +15,7 @@ import numpy as np
 
 from .._minimize import minimize
 from .._registry import METHODS
-from .._result import Result, Status
+from .._result import Result
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
@@ -27,18 +27,6 @@ def quiet_minimize(**kwargs: Any) -> Result:
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RiskWarning)
         return minimize(**kwargs)
-
-
-def stop_if_interrupted(result: Result, what: str) -> Result:
-    """``result`` as it is, unless its run was interrupted (``KeyboardInterrupt``, status
-    ``INTERRUPTED``): then the ``KeyboardInterrupt`` again, with ``result`` as its
-    ``.result``, so that a workflow of several runs stops there instead of going on, and
-    deciding or measuring, from a run cut short (``what`` names the run)."""
-    if result.status is Status.INTERRUPTED:
-        error = KeyboardInterrupt(f"{what} was interrupted at iteration {result.nit}")
-        error.result = result  # type: ignore[attr-defined]
-        raise error
-    return result
 
 
 def as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
