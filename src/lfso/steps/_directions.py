@@ -682,8 +682,6 @@ class CallableDirection(Direction):
         raw = call_user(
             self.direction, "direction(x, g)", xp.asarray(x, copy=True), xp.asarray(g, copy=True)
         )
-        if raw is g or raw is x:  # (the run's own arrays, returned as they are)
-            raw = xp.asarray(raw, copy=True)
         d = returned_array(raw, "direction(x, g)", g, xp)
         gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):

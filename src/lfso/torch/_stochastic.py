@@ -336,6 +336,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import operator
 import os
 import sys
 import warnings
@@ -1903,11 +1904,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         torch.logical_not(ok, out=back)
         assert self._undo is not None  # (undoable: the last step moved)
         moved_last, kept = self._undo
-        weights = backs
-        if len(moved_last) != len(params) or any(
-            a is not b for a, b in zip(moved_last, params, strict=False)
-        ):
-            weights = [back.to(p.dtype).expand_as(p) for p in moved_last]
+        same = len(moved_last) == len(params) and all(map(operator.is_, moved_last, params))
+        weights = backs if same else [back.to(p.dtype).expand_as(p) for p in moved_last]
         torch._foreach_lerp_(moved_last, kept, weights)
 
     def _device_window(
