@@ -715,3 +715,29 @@ def test_a_certificate_that_sizes_a_negative_or_nan_step_is_named(t):
 
     with pytest.raises(ValueError, match=r"certificate Broken\(\) sized a step t = "):
         lfso.minimize(PowerSum(2), np.ones(3), method=LFSOStep(certificate=Broken()))
+
+
+class _ShortSolve(ConstantBound):
+    """A ball oracle whose radius solve returns half the radius its step needs."""
+
+    def radius_for(self, target, *, rtol=1e-3, guess=None):
+        return 0.5 * target / self.value, self.value, 1
+
+
+@pytest.mark.parametrize("steepest", [True, False])
+def test_ball_certificate_keeps_the_step_inside_the_ball(steepest):
+    # The descent lemma holds on B(x, R): a step past R is uncertified, whatever the
+    # oracle's solve returned (the step took eta / L, twice the radius, before).
+    from lfso.steps import SizeInputs
+
+    g = np.array([3.0, -4.0])
+    evaluation = Evaluation(1.0, g, 5.0, _ShortSolve(2.0))
+    d = None if steepest else np.array([-1.0, 0.5])
+    slope = -25.0 if steepest else float(g @ d)
+    length = 5.0 if steepest else float(np.linalg.norm(d))
+    certificate = BallCertificate()
+    state = certificate.init(None, np.zeros(2), evaluation)
+    inputs = SizeInputs(None, np.zeros(2), evaluation, d, slope, length, 1.0, state)
+    sized, _ = certificate.size(inputs)
+    assert sized.t * length <= sized.radius * (1 + 1e-15)
+    assert sized.t * length == pytest.approx(sized.radius)

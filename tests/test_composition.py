@@ -230,7 +230,7 @@ def test_size_takes_one_record(eta):
     inputs = SizeInputs(SHARP, x, ev, None, -(ev.grad_norm**2), ev.grad_norm, eta, None)
     ball = BallCertificate(radius_rtol=1e-8)
     sized, state = ball.size(inputs._replace(state=ball.init(SHARP, x, ev)))
-    assert sized.t * sized.curvature == eta and state.radius == sized.radius
+    assert sized.t == eta / sized.curvature and state.radius == sized.radius
     # R L(x, R) >= eta ||g||: the step eta ||g|| / L stays in the ball it is certified on
     assert sized.radius * sized.curvature >= eta * ev.grad_norm * (1 - 1e-12)
     seg, guess = SegmentCertificate(1e-8).size(inputs)

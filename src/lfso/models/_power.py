@@ -9,7 +9,7 @@ import numpy as np
 
 from .._arrays import Fetched, error_gamma, namespace, reduce_max, reduce_sum
 from .._validate import power
-from ..oracles._bounds import ConstantBound, LocalBound, PowerBound
+from ..oracles._bounds import ConstantBound, LocalBound, PowerBound, rounded_up
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model, fetched_evaluation, fetched_scalars
 from ._segments import (
@@ -166,7 +166,7 @@ class PowerNorm(Model):
         if p == 1.0:
             bound: LocalBound = ConstantBound(2.0)
         else:
-            bound = PowerBound(2 * p * (2 * p - 1), norm, 1.0, 2 * p - 2)
+            bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), norm, 1.0, 2 * p - 2)
         bound.paper_radius = 2.0 * norm
         return bound
 
@@ -277,10 +277,11 @@ class PowerSum(Model):
         if p == 1.0:
             bound = ConstantBound(2.0)
         elif self.oracle == "sharp":
-            bound = PowerBound(2 * p * (2 * p - 1), amax, 1.0, 2 * p - 2)
-        else:
+            bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), amax, 1.0, 2 * p - 2)
+        else:  # (c: two products and a power, 4 u; c amax^q: a power and a product more)
             c = 2 * p * (2 * p - 1) * split_factor(2 * p - 2)
-            bound = ConstantBound(c * amax ** (2 * p - 2)) + PowerBound(c, 0.0, 1.0, 2 * p - 2)
+            peak = ConstantBound(rounded_up(c * amax ** (2 * p - 2), 7.0))
+            bound = peak + PowerBound(rounded_up(c, 4.0), 0.0, 1.0, 2 * p - 2)
         bound.paper_radius = amax
         return bound
 

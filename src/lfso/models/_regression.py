@@ -26,7 +26,14 @@ from .._arrays import (
 )
 from .._later import is_ahead
 from .._validate import matrix_norm, power, regression_data
-from ..oracles._bounds import ConstantBound, LocalBound, MinBound, MinPowerBound, PowerBound
+from ..oracles._bounds import (
+    ConstantBound,
+    LocalBound,
+    MinBound,
+    MinPowerBound,
+    PowerBound,
+    rounded_up,
+)
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
@@ -225,6 +232,12 @@ class LpRegression(_LinearModel):
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
         self._kernel = power_kernel(m, self._curv)  # the segment's, built once
+        # The ball bound's leading factor, rounded up past every host rounding of the
+        # bound's parameters (they all carry it): products and powers, 5 m + 12 ulps of
+        # relative error in its value; and a power x^e of a float x >= 0 whose exponent e
+        # (2 / m, 1 / m) is a relative u off changes by |ln x| e u, raised to the line's
+        # power m: at most 2 * 745 u for each of ||A||, max w, T_0 and T_2.
+        self._curv_up = rounded_up(self._curv, 5.0 * m + 12.0 + 4 * 1490.0)
         self._root_n = float(n) ** 0.5
         self._row_sq = materialize(self.row_norms * self.row_norms)
         self._residual_gamma = error_gamma(d + 4, A.dtype)
@@ -247,10 +260,10 @@ class LpRegression(_LinearModel):
 
     def _bound(self, wmax: float, t0: float | None) -> LocalBound:
         """The local bound from ``max_i |r_i|^m`` and ``T_0 = sum_i ||a_i||^2 |r_i|^m``."""
-        m, c = self._m, self._curv
+        m, c = self._m, self._curv_up  # (rounded up: see __init__)
         bound: LocalBound
         if m == 0:
-            bound = ConstantBound(2.0 * self.norm**2)
+            bound = ConstantBound(rounded_up(2.0 * self.norm**2, 1.0))
             rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
             rmax = wmax ** (1.0 / m)

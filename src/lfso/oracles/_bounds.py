@@ -6,6 +6,12 @@ O(n) for the few bounds that keep per-row data), so the LFSO step can probe many
 for the price of one pass over the data. :meth:`LocalBound.radius_for` answers the LFSO
 step's question, the smallest ``R`` with ``R L(x, R) >= c``, by the solvers of
 :mod:`lfso.oracles._solve` (closed forms where a shape has one).
+
+Every shape here rounds up: its value (and the ``L`` its radius solve returns) is at
+least its formula's exact value at its float parameters and radius, each value padded by
+the roundings that made it (:func:`rounded_up`), and the calculus (sums, scalings,
+stretches, shifts) rounds the parameters it computes up, so a bound built from upper
+bounds is one. A user's :class:`FunctionBound` is taken as returned.
 """
 
 from __future__ import annotations
@@ -38,9 +44,20 @@ __all__ = ["ConstantBound", "FunctionBound", "LocalBound", "OracleError", "Preci
 _UNIT = 2.0**-53
 
 
-def _up(value: float) -> float:
-    """``value >= 0`` (a rounded sum of two non-negative floats) moved up past its rounding."""
-    return value * (1.0 + 2.0 * _UNIT) + 5e-324
+def rounded_up(value: float, roundings: float) -> float:
+    """``value >= 0``, computed from non-negative floats in at most ``roundings`` units of
+    ``u = 2^-53`` of relative error below the exact result ``V`` (``value >= V (1 - k u)``,
+    ``k = roundings``), moved up past them: the result is ``>= V``.
+
+    Proof: ``P = fl(1 + (k + 3) u) >= 1 + (k + 2) u`` (floats above 1 are ``2u`` apart), so
+    ``fl(value P) >= V (1 - k u) (1 + (k + 2) u) (1 - u) = V (1 + u - O(k^2 u^2)) >= V``
+    for ``k <= 2^20``. Where the result is subnormal each rounding loses at most half the
+    smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
+    (Each of the bounds below counts its own ``k``: a sum or product of non-negative floats
+    ``u`` each, correctly rounded; ``math.pow`` and ``math.exp`` one ulp, ``2u``; a power
+    ``q`` of a base ``j u`` low is ``q j u`` low.)
+    """
+    return value * (1.0 + (roundings + 3.0) * _UNIT) + (roundings + 1.0) * 5e-324
 
 
 class PrecisionLimitError(OracleError):
@@ -158,13 +175,13 @@ class ConstantBound(LocalBound):
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
-            return ConstantBound(self.value + other.value)
+            return ConstantBound(rounded_up(self.value + other.value, 1.0))
         if isinstance(other, PolynomialBound):
             return other + self
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ConstantBound(self.value * float(factor))
+        return ConstantBound(rounded_up(self.value * float(factor), 1.0))
 
     __rmul__ = __mul__
 
@@ -196,7 +213,8 @@ class PolynomialBound(LocalBound):
         total = 0.0
         for c in reversed(self.coefficients):
             total = total * radius + c
-        return total
+        # (Horner on non-negative terms: 2 roundings a degree)
+        return rounded_up(total, 2.0 * len(self.coefficients))
 
     def derivative(self, radius: float) -> float:
         total = 0.0
@@ -217,23 +235,24 @@ class PolynomialBound(LocalBound):
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
             coefs = list(self.coefficients)
-            coefs[0] += other.value
+            coefs[0] = rounded_up(coefs[0] + other.value, 1.0)
             return PolynomialBound(coefs)
         if isinstance(other, PolynomialBound):
             a, b = self.coefficients, other.coefficients
             n = max(len(a), len(b))
             a = a + (0.0,) * (n - len(a))
             b = b + (0.0,) * (n - len(b))
-            return PolynomialBound([x + y for x, y in zip(a, b, strict=True)])
+            return PolynomialBound([rounded_up(x + y, 1.0) for x, y in zip(a, b, strict=True)])
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PolynomialBound([c * float(factor) for c in self.coefficients])
+        return PolynomialBound([rounded_up(c * float(factor), 1.0) for c in self.coefficients])
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return PolynomialBound([c * float(factor) ** k for k, c in enumerate(self.coefficients)])
+        f = float(factor)
+        return PolynomialBound([rounded_up(c * f**k, 3.0) for k, c in enumerate(self.coefficients)])
 
 
 class PowerBound(LocalBound):
@@ -247,9 +266,11 @@ class PowerBound(LocalBound):
 
     def __init__(self, scale: float, a: float, b: float, q: float) -> None:
         self.scale, self.a, self.b, self.q = float(scale), float(a), float(b), float(q)
+        # a + b R (2), its power (one ulp, 2, and 2 q from the base), the scale (1)
+        self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return self.scale * (self.a + self.b * radius) ** self.q
+        return rounded_up(self.scale * (self.a + self.b * radius) ** self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
@@ -268,15 +289,15 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
         if radius == math.inf:
             return 0.0, self(0.0), 1  # L = 0: rejected by the caller's check
-        return radius, self.scale * s**self.q, evals
+        return radius, rounded_up(self.scale * s**self.q, self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PowerBound(self.scale * float(factor), self.a, self.b, self.q)
+        return PowerBound(rounded_up(self.scale * float(factor), 1.0), self.a, self.b, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return PowerBound(self.scale, self.a, self.b * float(factor), self.q)
+        return PowerBound(self.scale, self.a, rounded_up(self.b * float(factor), 1.0), self.q)
 
     def shifted(self, shift: float) -> LocalBound:
         # (a + b (R + c))^q = (a + b c + b R)^q; a + b c rounded up by a relative 4 ulps
@@ -295,9 +316,11 @@ class MinPowerBound(LocalBound):
     def __init__(self, scale: float, lines: Sequence[tuple[float, float]], q: float) -> None:
         # Built once per iteration by the regression models: no conversions on this path.
         self.scale, self.lines, self.q = scale, tuple(lines), q
+        self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        return self.scale * min(a + b * radius for a, b in self.lines) ** self.q
+        value = self.scale * min(a + b * radius for a, b in self.lines) ** self.q
+        return rounded_up(value, self._roundings)
 
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
@@ -317,16 +340,17 @@ class MinPowerBound(LocalBound):
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:
             return 0.0, self(0.0), evals + 1
-        return radius, self.scale * s**q, evals
+        return radius, rounded_up(self.scale * s**q, self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return MinPowerBound(self.scale * float(factor), self.lines, self.q)
+        return MinPowerBound(rounded_up(self.scale * float(factor), 1.0), self.lines, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
         f = float(factor)
-        return MinPowerBound(self.scale, [(a, b * f) for a, b in self.lines], self.q)
+        lines = [(a, rounded_up(b * f, 1.0)) for a, b in self.lines]
+        return MinPowerBound(self.scale, lines, self.q)
 
 
 class ExpBound(LocalBound):
@@ -338,8 +362,10 @@ class ExpBound(LocalBound):
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
+        exponent = self.rate * radius
         try:
-            return self.scale * math.exp(self.rate * radius)
+            # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
+            return rounded_up(self.scale * math.exp(exponent), 1.01 * exponent + 3.0)
         except OverflowError:  # beyond float range: no finite bound at this radius
             return math.inf
 
@@ -357,12 +383,12 @@ class ExpBound(LocalBound):
         return min(t, math.log1p(z) / self.rate) if z > 1e-8 else t
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ExpBound(self.scale * float(factor), self.rate)
+        return ExpBound(rounded_up(self.scale * float(factor), 1.0), self.rate)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return ExpBound(self.scale, self.rate * float(factor))
+        return ExpBound(self.scale, rounded_up(self.rate * float(factor), 1.0))
 
 
 class SumBound(LocalBound):
@@ -379,7 +405,7 @@ class SumBound(LocalBound):
         self.convex = all(t.convex for t in self.terms)
 
     def __call__(self, radius: float) -> float:
-        return sum(t(radius) for t in self.terms)
+        return rounded_up(sum(t(radius) for t in self.terms), len(self.terms))
 
     def derivative(self, radius: float) -> float:
         return sum(t.derivative(radius) for t in self.terms)
@@ -454,9 +480,9 @@ class TransformedBound(LocalBound):
         if isinstance(inner, TransformedBound):
             # scale s1 inner(t1 (stretch R + shift) + c1): stretch t1 stretch, shift t1 shift + c1
             scale, stretch, shift = (
-                scale * inner.scale,
-                stretch * inner.stretch,
-                _up(inner.stretch * shift + inner.shift),
+                rounded_up(scale * inner.scale, 1.0),
+                rounded_up(stretch * inner.stretch, 1.0),
+                rounded_up(inner.stretch * shift + inner.shift, 2.0),
             )
             inner = inner.inner
         self.inner, self.scale, self.stretch, self.shift = inner, scale, stretch, shift
@@ -464,12 +490,14 @@ class TransformedBound(LocalBound):
         self.paper_radius = inner.paper_radius
 
     def _at(self, radius: float) -> float:
-        """The inner bound's radius, ``stretch * R + shift`` (the sum rounded up)."""
+        """The inner bound's radius, ``stretch * R + shift``, rounded up."""
         inner = self.stretch * radius
-        return inner if self.shift == 0.0 else _up(inner + self.shift)
+        if self.shift == 0.0:
+            return inner if self.stretch == 1.0 else rounded_up(inner, 1.0)
+        return rounded_up(inner + self.shift, 2.0)
 
     def __call__(self, radius: float) -> float:
-        return self.scale * self.inner(self._at(radius))
+        return rounded_up(self.scale * self.inner(self._at(radius)), 1.0)
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))

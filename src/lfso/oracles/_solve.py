@@ -343,6 +343,12 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     Returns ``(R, a + b R, evaluations)``. Newton on ``g(u) = u + q log(a + b e^u) - log t``
     in ``u = log R``, which is convex, from the feasible start
     ``min(t / a^q, (t / b^q)^(1/(q+1)))`` (each term alone reaches ``t`` there).
+
+    The returned ``R`` satisfies ``R (a + b R)^q >= t`` as computed in floating point, not
+    only in exact arithmetic: the start's root is rounded (its exponent ``1 / (q + 1)``
+    by a relative ``u``, which ``log t`` magnifies, to 1.7e-14 at ``t = 1e300``), so a
+    start short of ``t`` is scaled up by the ratio it lacks (``R (a + b R)^q`` grows at
+    least as fast as ``R``), twice at most.
     """
     radius = math.inf
     low = a**q
@@ -373,4 +379,11 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
         if trial * s_trial**q < t:  # rounding: keep the last feasible point
             break
         radius, s = trial, s_trial
+    for _ in range(2):
+        reached = radius * s**q
+        if reached >= t or not reached > 0.0:
+            break
+        radius *= (t / reached) * (1.0 + 2.0**-50)
+        s = a + b * radius
+        evals += 1
     return radius, s, evals

@@ -155,6 +155,12 @@ class BallCertificate(Certificate):
             trend = min(max(step_length / state.length, 0.5), 2.0)
             hint = step_length * trend * math.sqrt(1.0 + self.radius_rtol)
         t = eta / lipschitz if steepest else target / (lipschitz * length)
+        # The step stays in the ball the bound covers: a feasible solve, R L(R) >= target,
+        # makes t ||d|| <= R up to the quotients' rounding (a few ulps, as the iterate's
+        # own); a solve short of its target by more (a user's oracle) is capped at R.
+        along = evaluation.grad_norm if steepest else length
+        if along > 0.0 and t * along > radius * (1.0 + 2.0**-50):
+            t = radius / along
         sized = SizedStep(t, lipschitz, radius, calls, hint)
         return sized, state._replace(radius=radius, target=target, drift=drift, length=step_length)
 
