@@ -839,3 +839,31 @@ def test_a_ridge_term_whose_squares_underflow_stays_in_the_bound(kind, dtype):
     with np.errstate(all="ignore"):
         bound = model.segment(x, model.evaluate(x), d)(1.0)
     assert Fraction(bound) >= ridge, (bound, float(ridge))
+
+
+#: float32 rows whose squares underflow (``(1e-30)^2``) at a point whose products cancel:
+#: ``1e-30 w_1 + 1e-30 w_2`` rounds to 25 where the exact margin is 24.09.
+TINY_ROWS = [[1e-30, 1e-30]]
+TINY_ROWS_POINT = [8.713805506782144e36, -8.71378142142074e36]
+
+
+@pytest.mark.parametrize("kind", ["logistic", "softmax"])
+def test_a_segment_over_rows_whose_squares_underflow_keeps_their_rounding(kind):
+    """A row norm computed as ``sqrt(sum a_j^2)`` is 0 where the squares underflow, and so
+    was the rounding slack of the margins or logits (``gamma_d ||a_i||_1 ||x||_inf``): a
+    margin rounded up by 0.9 gave ``C = 1.39e-11`` against an exact 3.47e-11 (logistic;
+    softmax: 2.18e-11)."""
+    X = np.array(TINY_ROWS, np.float32)
+    w = np.array(TINY_ROWS_POINT, np.float32)
+    if kind == "logistic":
+        model: Model = LogisticRegression(X, np.array([1.0]))
+        exact: Any = ExactLogistic(X, np.array([1.0]), 0.0, False)
+        x, d = w, np.array([1e30, 0.0], np.float32)
+    else:
+        model = SoftmaxRegression(X, np.array([0]), 2, fit_intercept=False)
+        exact = ExactSoftmax(X, np.array([0]), 2, 0.0, False)
+        x = np.array([w[0], 0.0, w[1], 0.0], np.float32)
+        d = np.array([1e30, 0.0, 0.0, 0.0], np.float32)
+    with np.errstate(all="ignore"):
+        checks = check_segment(model, exact, x, d, [0.0, 1e-3, 1.0])
+    assert_all_hold([(x, d, checks)], f"{kind} over rows of 1e-30 in float32")

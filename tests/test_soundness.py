@@ -14,6 +14,7 @@ The first tests are counterexamples to earlier oracles, each with the ratio it r
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -507,3 +508,33 @@ def test_newton_start_lost_to_rounding_does_not_overflow():
     bound = PolynomialBound([2.7465801562379004e-167, 3.0])
     radius, value, _ = bound.radius_for(1.0)
     assert 1.0 <= radius * value <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype"),
+    [(1e-30, np.float32), (1e-20, np.float32), (1e-170, np.float64), (1e-160, np.float64)],
+    ids=["float32-1e-30", "float32-1e-20", "float64-1e-170", "float64-1e-160"],
+)
+@pytest.mark.parametrize("kind", ["logistic", "softmax", "cauchy"])
+def test_ball_bound_over_rows_whose_squares_underflow(kind, scale, dtype):
+    """One row ``(s, -s)`` whose squares underflow (to 0, or to a subnormal number that has
+    lost digits): at ``x = 0`` the Hessian's norm is exactly ``c ||a||^2`` (``c = 1/4``
+    logistic, ``1/2`` softmax with two classes, ``rho''(0) = 1`` Cauchy). Row norms of
+    ``sqrt(sum a_j^2)`` gave ``L = 0`` (float32 ``1e-30``, float64 ``1e-170``, whose
+    ``||A||`` underflowed too) or a bound below the exact by a relative 1e-5 (float32
+    ``1e-20``)."""
+    X = np.array([[scale, -scale]], dtype)
+    if kind == "logistic":
+        model: lfso.models.Model = LogisticRegression(X, np.array([1.0]))
+        dim, c = 2, Fraction(1, 4)
+    elif kind == "softmax":
+        model = SoftmaxRegression(X, np.array([1]), 2, fit_intercept=False)
+        dim, c = 4, Fraction(1, 2)
+    else:
+        model, dim, c = CauchyRegression(X, np.zeros(1, dtype), 1.0), 2, Fraction(1)
+    exact = c * 2 * Fraction(float(X[0, 0])) ** 2
+    with np.errstate(all="ignore"):
+        bound = model.evaluate(np.zeros(dim, dtype)).bound
+        assert bound is not None
+        for radius in (0.0, 1.0):
+            assert Fraction(bound(radius)) >= exact, (radius, bound(radius), float(exact))

@@ -411,9 +411,12 @@ def operator_norm(A: Any, name: str = "A") -> float:
     # (as || |A|^T |A| ||_F <= ||A||_F^2), with ||A||_F^2 <= trace(fl(G)) (1 + gamma_k)
     # (the diagonal sums are of non-negative terms). eigvalsh (float64, backward stable)
     # adds at most a modest multiple of eps_64 ||G||: 8 (small) eps_64 (top + pad).
-    # In float64: about k * 1e-16 of ||A||_F^2.
+    # In float64: about k * 1e-16 of ||A||_F^2. Underflow: each of an entry's k products
+    # loses at most half the dtype's smallest subnormal number eta (the additions nothing
+    # more), so ||fl(G) - G||_2 <= ||fl(G) - G||_F gains at most small k eta / 2 (float64
+    # data below 1e-154 would otherwise have the norm 0; far above, the term rounds away).
     gk = error_gamma(k, dtype)
-    pad = gk * trace * (1.0 + gk)
+    pad = gk * trace * (1.0 + gk) + small * k * _smallest_subnormal(dtype)
     bound = (max(top, 0.0) + pad) * (1.0 + error_gamma(8 * small + 8, np.float64))
     return math.sqrt(bound)
 
@@ -482,6 +485,20 @@ def error_gamma(k: int, dtype: Any) -> float:
     if not ku < 0.5:
         return math.inf
     return ku / (1.0 - ku)
+
+
+def _smallest_subnormal(dtype: Any) -> float:
+    """The smallest positive (subnormal) number of a floating dtype, NumPy's or another
+    library's (named as :func:`_eps_of` reads it)."""
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        return float(np.finfo(dtype).smallest_subnormal)
+    name = str(dtype).rsplit(".", 1)[-1]
+    try:
+        return float(np.finfo(np.dtype(name)).smallest_subnormal)
+    except TypeError:
+        if "bfloat16" in name:
+            return 2.0**-133
+        return float(np.finfo(np.float16 if "16" in name else np.float32).smallest_subnormal)
 
 
 def _eps_of(dtype: Any) -> float:

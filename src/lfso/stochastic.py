@@ -115,7 +115,7 @@ class RowBatches:
         batch.n = int(row_norms.shape[0])
         geometry = copy.copy(model.geometry)
         geometry.row_norms = row_norms
-        geometry.row_norms_sq = geometry.row_norms * geometry.row_norms
+        geometry.row_norms_sq = geometry.squared(row_norms)
         geometry.sum_pad = 1.0 + error_gamma(batch.n + 4, self.data.dtype)
         geometry.frobenius_sq = to_float(xp.sum(geometry.row_norms_sq)) * geometry.sum_pad
         batch.geometry = geometry

@@ -23,7 +23,10 @@ rounding error (:func:`statistic_margin`: a dot product of length ``d`` is withi
 rounding of ``||a_i|| R``, the reductions are padded (``h`` by 8 ulps, the sum by
 ``gamma_{n+4}``), and ``h`` is floored at the dtype's smallest normal number (below which
 it underflows): ``norm^2 (max_i d_i pad + tiny)`` and
-``sum_i ||a_i||^2 d_i pad + ||A||_F^2 tiny``.
+``sum_i ||a_i||^2 d_i pad + ||A||_F^2 tiny + n eta`` (``eta``: the smallest subnormal
+number, what each product ``||a_i||^2 d_i`` may lose to underflow). The bound is at least
+float64's smallest normal number, above the exact value wherever the float64 operations
+that form it underflow.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ from .._arrays import (
     namespace,
     operator_norm,
     reduce_max,
-    row_norms,
     to_float,
     to_floats,
 )
@@ -70,6 +72,9 @@ __all__ = [
 #: keeps them, and ``f``, about as sharp as from a fresh product.
 DRIFT_BUDGET = 64.0
 
+#: The smallest normal float64: the ball bounds' floor.
+_TINY64 = float(np.finfo(np.float64).smallest_normal)
+
 
 class RowGeometry:
     """Norms of a data matrix computed once: ``||A||``, row norms, ``||A||_F^2``.
@@ -77,14 +82,29 @@ class RowGeometry:
     Each is an upper bound on the exact value despite rounding in ``A``'s dtype: a row
     norm (``d`` squares summed, a square root) is padded by ``1 + gamma_{d+4}``, the sum
     of squares by ``1 + gamma_{n+4}`` (:func:`lfso._arrays.error_gamma`).
+
+    Underflow: a square below the dtype's smallest normal number ``tiny`` loses up to half
+    its smallest subnormal number ``eta = tiny eps`` (gradual underflow; the additions lose
+    nothing more, Higham, Section 2.1): ``d eta / 2 <= u s`` in a row's sum of squares
+    ``s >= d tiny``, inside the pad. A row below that (``1e-30`` in float32, whose norm
+    would round to 0, and every bound and the rounding slack of its products with it) is
+    scaled by ``2^k`` first (exact), with ``k`` such that ``(2^k eta)^2 >= tiny``: no
+    square underflows, and ``2^-k`` times the padded norm, plus ``eta`` (that product may
+    underflow), bounds the row's norm. ``eta`` is added to each squared row norm (which
+    underflows below ``sqrt(tiny)``), and the products ``||a_i||^2 d_i`` of the sharp
+    bound lose up to ``eta / 2`` each: :attr:`lost`.
     """
 
     def __init__(self, A: Any, name: str = "A") -> None:
-        self.xp = namespace(A)
+        self.xp = xp = namespace(A)
         n, d = int(A.shape[0]), int(A.shape[1])
         self.norm = operator_norm(A, name)
-        self.row_norms = materialize(row_norms(A) * (1.0 + error_gamma(d + 4, A.dtype)))
-        self.row_norms_sq = materialize(self.row_norms * self.row_norms)
+        finfo = xp.finfo(A.dtype)
+        self.eta = float(finfo.smallest_normal) * float(finfo.eps)
+        self.row_norms = materialize(_row_norm_bounds(xp, A, float(finfo.smallest_normal)))
+        self.row_norms_sq = materialize(self.squared(self.row_norms))
+        #: What ``sum_i ||a_i||^2 d_i`` may lose to underflow, absolutely: ``n eta``.
+        self.lost = n * self.eta
         self.sum_pad = 1.0 + error_gamma(n + 4, A.dtype)
         self.frobenius_sq = to_float(self.xp.sum(self.row_norms_sq)) * self.sum_pad
         self.sqrt_d = float(d) ** 0.5
@@ -102,6 +122,28 @@ class RowGeometry:
         #: smallest subnormal number, tiny eps): ``l2 pad (||d||^2 + n_d lost)`` bounds the
         #: ridge term also where ``||d||^2`` underflows beside a large ``l2``.
         self.square_lost = self.tiny * float(self.xp.finfo(A.dtype).eps)
+
+    def squared(self, norms: Any) -> Any:
+        """``||a_i||^2 + eta`` from the padded row norms: above the exact squares also where
+        they underflow."""
+        return norms * norms + self.eta
+
+
+def _row_norm_bounds(xp: Any, A: Any, tiny: float) -> Any:
+    """Upper bounds on the rows' norms (:class:`RowGeometry`: padding, and the rows whose
+    squares underflow scaled by ``2^k`` first)."""
+    d = int(A.shape[1])
+    pad = 1.0 + error_gamma(d + 4, A.dtype)
+    squares = xp.sum(A * A, axis=1)
+    norms = xp.sqrt(squares) * pad
+    low = d * tiny
+    if not (A.shape[0] and d) or not to_float(xp.min(squares)) < low:
+        return norms
+    eta = tiny * float(xp.finfo(A.dtype).eps)
+    k = math.ceil(-math.log2(eta) + 0.5 * math.log2(tiny)) + 2  # (2^k eta)^2 >= tiny
+    scaled = A * 2.0**k
+    small = xp.sqrt(xp.sum(scaled * scaled, axis=1)) * pad * 2.0**-k + eta
+    return xp.where(squares < low, small, norms)
 
 
 class ProductDrift:
@@ -343,9 +385,12 @@ class RowCurvatureBound(LocalBound):
             curv = g.frobenius_sq * top
         else:
             curv = min(
-                g.norm**2 * top, values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny
+                g.norm**2 * top,
+                values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny + g.lost,
             )
-        return self.scale * curv + self.offset
+        # (below float64's smallest normal number the products above may underflow: the
+        # floor is above the exact value there)
+        return max(self.scale * curv + self.offset, _TINY64)
 
     def hinted(self, radius: float, values: list[float]) -> RowCurvatureBound:
         """Record ``L(x, radius)`` from reductions fetched with the gradient; returns self."""
