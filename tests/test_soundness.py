@@ -538,3 +538,15 @@ def test_ball_bound_over_rows_whose_squares_underflow(kind, scale, dtype):
         assert bound is not None
         for radius in (0.0, 1.0):
             assert Fraction(bound(radius)) >= exact, (radius, bound(radius), float(exact))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ball_bound_keeps_the_rows_curvature_beside_a_large_ridge_term(dtype):
+    """``L = scale curv + l2`` on the host: where ``scale curv`` (``sigma'(64) = 1.6e-28``)
+    is below half an ulp of ``l2`` the sum rounded to ``l2`` and dropped it, below the exact
+    ``||H|| = l2 + sigma'(64)``."""
+    model = LogisticRegression(np.array([[1.0]], dtype), np.array([1.0]), l2=1e-3)
+    bound = model.evaluate(np.array([64.0], dtype)).bound
+    assert bound is not None
+    assert Fraction(bound(0.0)) > Fraction(1e-3)
+    assert bound(0.0) <= 1e-3 * (1 + 1e-14)  # (and no coarser than the host's rounding)

@@ -48,7 +48,7 @@ from .._arrays import (
     to_float,
     to_floats,
 )
-from ..oracles._bounds import LocalBound
+from ..oracles._bounds import LocalBound, rounded_up
 from ._base import Evaluation, fetched_evaluation
 from ._segments import CarriedProduct, host_max_abs
 
@@ -388,9 +388,11 @@ class RowCurvatureBound(LocalBound):
                 g.norm**2 * top,
                 values[1] * g.peak_pad * g.sum_pad + g.frobenius_sq * g.tiny + g.lost,
             )
-        # (below float64's smallest normal number the products above may underflow: the
-        # floor is above the exact value there)
-        return max(self.scale * curv + self.offset, _TINY64)
+        # The host's own roundings (float64, at most 10 above, the ridge term's sum
+        # included: where scale curv is below half an ulp of l2 the sum drops it) are
+        # rounded up past; below float64's smallest normal number the products above may
+        # underflow: the floor is above the exact value there.
+        return max(rounded_up(self.scale * curv + self.offset, 10.0), _TINY64)
 
     def hinted(self, radius: float, values: list[float]) -> RowCurvatureBound:
         """Record ``L(x, radius)`` from reductions fetched with the gradient; returns self."""
