@@ -67,6 +67,70 @@ def test_descent_fires_when_a_fixed_step_is_too_large():
     )
 
 
+def _float32_rows(seed=0, n=40, d=5):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)).astype(np.float32)
+    return A, A @ rng.standard_normal(d).astype(np.float32), rng
+
+
+@pytest.mark.parametrize("p, noise", [(1.0, 0.0), (2.0, 0.0), (2.0, 0.1)])
+def test_descent_allows_the_rounding_of_a_float32_sum_of_rows(p, noise):
+    """At convergence f's successive values differ by their rounding (about n eps of a sum
+    of n rows, and far more where the residuals are at rounding level): not a rise."""
+    A, b, rng = _float32_rows()
+    model = LpRegression(A, b + np.float32(noise) * rng.standard_normal(40).astype(np.float32), p)
+    res = lfso.minimize(model, np.zeros(5, np.float32), max_iter=600, tol=0)
+    assert "descent" not in res.risks, res.risks
+
+
+def test_descent_still_fires_on_a_slow_float32_rise():
+    """A fixed step just past 2 / L: f rises by 4e-4 of itself per step, well above its
+    rounding."""
+    A, b, _ = _float32_rows()
+    top = 2.0 * np.linalg.norm(A.astype(np.float64), 2) ** 2
+    model = LpRegression(A, b, 1.0)
+    with pytest.warns(RiskWarning, match="descent"):
+        res = lfso.minimize(
+            model, np.zeros(5, np.float32), method="gd", step=2.0002 / top, max_iter=300, tol=0
+        )
+    assert res.risks["descent"]["count"] > 250
+
+
+def test_descent_still_fires_on_the_float32_softmax_rise():
+    """docs/results.md, "A gap: the slope": the step ascends, f rises by 3.4e-5 of itself."""
+    rng = np.random.default_rng(19)
+    X = (rng.standard_normal((60, 6)) * 1e-12).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    model = lfso.models.SoftmaxRegression(X, y, 3, l2=1e-3)
+    x0 = rng.standard_normal(model.dim).astype(np.float32)
+    with pytest.warns(RiskWarning, match="descent"):
+        res = lfso.minimize(model, x0, max_iter=400)
+    assert res.risks["descent"]["count"] > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
+def test_lp_value_error_bounds_the_rounding_of_f(seed, p):
+    """``LpRegression.value_error`` against f computed in exact rational arithmetic."""
+    from fractions import Fraction
+
+    A, b, rng = _float32_rows(seed, n=12, d=4)
+    model = LpRegression(A, b, p)
+    for x in (rng.standard_normal(4).astype(np.float32), np.linalg.lstsq(A, b, rcond=None)[0]):
+        x = x.astype(np.float32)
+        ev = model.evaluate(x, bound=False)
+        rows = [
+            sum(Fraction(float(a)) * Fraction(float(v)) for a, v in zip(row, x, strict=True))
+            - Fraction(float(c))
+            for row, c in zip(A, b, strict=True)
+        ]
+        if p == 2.0 or p == 1.0:
+            exact = float(sum(r ** int(2 * p) for r in rows))
+        else:
+            exact = float(sum(abs(float(r)) ** (2 * p) for r in rows))
+        assert abs(ev.value - exact) <= model.value_error(x, ev)
+
+
 def test_oracle_fires_when_the_oracle_is_too_small():
     model = quadratic()
     wrong = FunctionModel(model.value, model.grad, 0.2 * model)  # claims L = 3.6 < 18

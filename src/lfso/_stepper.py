@@ -191,7 +191,8 @@ class Stepper:
         self.risk: RiskMonitor | None = None
         self.audit = False
         self.clock = math.nan  # perf_counter() at the start (set at the first row if unset)
-        self._last: tuple[float, float, Any] | None = None  # f, ||g||, g of the last row
+        # f, ||g||, g (where audited), x and its evaluation of the last row
+        self._last: tuple[float, float, Any, Any, Evaluation] | None = None
         self.status: Status | None = None
         self.detail = ""  # what stopped the run, where its status's message alone does not say
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
@@ -241,12 +242,21 @@ class Stepper:
         )
 
     def record(
-        self, ev: Evaluation, step: float, lipschitz: float, radius: float, dot: Any = None
+        self,
+        ev: Evaluation,
+        step: float,
+        lipschitz: float,
+        radius: float,
+        dot: Any = None,
+        x: Any = None,
     ) -> int:
-        """Append the row of the point evaluated as ``ev`` (reached by a step of ``step``
-        with ``L = lipschitz`` and radius ``radius``; NaN for the first row) and return
-        the risk bits the monitor set for it, from the last row to this one (``dot``:
-        ``g_new @ g_prev`` when the evaluation brought it)."""
+        """Append the row of the point ``x`` evaluated as ``ev`` (reached by a step of
+        ``step`` with ``L = lipschitz`` and radius ``radius``; NaN for the first row) and
+        return the risk bits the monitor set for it, from the last row to this one
+        (``dot``: ``g_new @ g_prev`` when the evaluation brought it). Where ``f`` rose by
+        more than the monitor's relative allowance, the model's :meth:`value_error` at
+        both points (``x`` given) widens it: a rise within the values' rounding is not
+        one of the exact ``f``."""
         now = perf_counter()
         clock = self.clock
         if clock != clock:  # (NaN: the first row)
@@ -256,10 +266,23 @@ class Stepper:
         if risk is not None:
             last = self._last
             if last is not None:
+                allowance = 0.0
+                if risk.monotone and value > last[0] + risk.rtol * abs(last[0]):
+                    allowance = self._rounding(last[3], last[4]) + self._rounding(x, ev)
                 flags = risk.observe(
-                    rows, last[0], value, last[2], ev.grad, last[1], grad_norm, step, lipschitz, dot
+                    rows,
+                    last[0],
+                    value,
+                    last[2],
+                    ev.grad,
+                    last[1],
+                    grad_norm,
+                    step,
+                    lipschitz,
+                    dot,
+                    allowance,
                 )
-            self._last = (value, grad_norm, ev.grad if self.audit else None)
+            self._last = (value, grad_norm, ev.grad if self.audit else None, x, ev)
         objective = self.objective
         nfev = objective.nfev
         self.history.append(
@@ -276,6 +299,13 @@ class Stepper:
         )
         self._rows = rows + 1
         return flags
+
+    def _rounding(self, x: Any, ev: Evaluation) -> float:
+        """The model's bound on the rounding of ``ev.value`` at ``x`` (``Model.value_error``;
+        0 where the model states none or ``x`` is not known)."""
+        stated = getattr(self.model, "value_error", None)
+        error = None if x is None or stated is None else stated(x, ev)
+        return 0.0 if error is None else float(error)
 
     def build(
         self,
@@ -353,7 +383,7 @@ class Stepper:
             raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
             )
-        self.record(ev, math.nan, math.nan, math.nan)
+        self.record(ev, math.nan, math.nan, math.nan, x=x0)
         self.clock = t0  # (row 0 is at time 0; later rows count x0's evaluation)
         self.threshold = max(self.tol * ev.grad_norm, self.atol)
         self.x = self.best_x = x0
@@ -407,7 +437,7 @@ class Stepper:
         ``record=False``; the risk bits are left in :attr:`flags`) and the progress bar.
         Whether ``f`` and ``||g||`` there are finite; if so ``x`` becomes the current point,
         the next :meth:`move`'s start."""
-        self.flags = self.record(new, step, lipschitz, radius, dot) if record else 0
+        self.flags = self.record(new, step, lipschitz, radius, dot, x) if record else 0
         if self.bar is not None:
             self.bar.update(
                 1,

@@ -129,7 +129,11 @@ class RiskMonitor:
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at.
     rtol : float
-        Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64).
+        Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
+        in float32). A model that bounds its value's rounding (``Model.value_error``:
+        :class:`~lfso.models.LpRegression` does, a sum of ``n`` terms whose rounding is
+        about ``n eps`` of their absolute sum, and more where the residuals are at rounding
+        level) widens it by ``observe``'s ``allowance``.
 
     Examples
     --------
@@ -190,16 +194,20 @@ class RiskMonitor:
         step: float,
         lipschitz: float,
         dot: float | None = None,
+        allowance: float = 0.0,
     ) -> int:
         """Flags (bit mask) for iteration ``k``; O(1) work plus one dot product.
 
         ``dot`` is ``grad_new @ grad_prev`` if the caller already has it (the loop asks the
         model for it with the evaluation, a probe); otherwise it is computed here.
+        ``allowance`` bounds the rounding of ``f_prev`` and ``f_new`` together (absolute;
+        the loop takes it from the model's ``value_error``): ``descent`` fires where ``f``
+        rose by more than it and ``rtol |f_prev|``.
         """
         flags = 0
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
-        if self.monotone and f_new > f_prev + self.rtol * abs(f_prev):
+        if self.monotone and f_new > f_prev + max(self.rtol * abs(f_prev), allowance):
             flags |= self._fire("descent", k)
         if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
             # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.

@@ -325,6 +325,16 @@ class Model(LocalSmoothnessOracle):
         """``data^T @ v`` (as :meth:`_product`)."""
         return self.data.T @ v
 
+    def value_error(self, x: Any, evaluation: Evaluation) -> float | None:
+        """An upper bound on ``|evaluation.value - f(x)|``, the rounding of the computed
+        value at ``x``, or ``None`` where the model states none (the default).
+
+        The risk monitor's ``descent`` indicator reads it (only where ``f`` rose by more
+        than a few ulps): a rise within the two values' rounding is not one of the exact
+        ``f``. It is called rarely and may cost a pass over ``x``.
+        """
+        return None
+
     @abstractmethod
     def evaluate(
         self,

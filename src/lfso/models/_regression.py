@@ -293,6 +293,42 @@ class LpRegression(_LinearModel):
             return sq_norm(r)
         return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
 
+    def value_error(self, x: Any, evaluation: Evaluation) -> float:
+        """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
+
+        Each computed residual is within ``delta = gamma_{d+4} (alpha ||x||_inf + max_i
+        |b_i|)`` (plus a carried product's drift and the underflow pad) of the exact one,
+        as for :meth:`segment` (class docstring). Each term ``|r_i|^(2p)`` of the computed
+        residuals is within ``gamma_k`` of its computed value and their sum within
+        ``gamma_{n+2}``; with ``P`` their product of ``1 + gamma`` (``_pad_sum``) the
+        computed value ``F`` and the exact sum ``S`` of the computed residuals' terms obey
+        ``|F - S| <= (P - 1) S`` and ``S <= F / (2 - P)``. The residuals' own rounding
+        moves the sum by at most ``sum_i 2p (|r_i| + delta)^(2p-1) delta`` (mean value
+        theorem), and by Hoelder's and Minkowski's inequalities in ``l_2p``,
+        ``sum_i (|r_i| + delta)^(2p-1) <= n^(1/2p) (S^(1/2p) + n^(1/2p) delta)^(2p-1)``.
+        So ``|F - f(x)| <= (P - 1) / (2 - P) F + 2p delta n^(1/2p) ((F / (2 - P))^(1/2p)
+        + n^(1/2p) delta)^(2p-1)``, computed on the host in float64 and padded by
+        ``1e-9`` (relative) for its own few roundings. In float32 a residual at rounding
+        level (an exact fit) makes the second term dominate: there successive values
+        of ``f`` are rounding noise, and a rise among them says nothing about the exact
+        ``f``.
+        """
+        carried = evaluation.product
+        drift = getattr(carried, "drift", 0.0)
+        xmax = getattr(carried, "xmax", None)
+        if xmax is None:
+            xmax = inf_norm(x)
+        drift, xmax = float(to_float(drift)), float(to_float(xmax))
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
+        value, pad, q = abs(float(evaluation.value)), self._pad_sum, 2.0 * self.p
+        root_n = float(self.A.shape[0]) ** (1.0 / q)
+        try:
+            norm = (value / (2.0 - pad)) ** (1.0 / q) + root_n * delta  # (l_2p, Minkowski)
+            moved = q * delta * root_n * norm ** (q - 1.0)
+        except OverflowError:  # (past float64: no bound, no rise is judged)
+            return math.inf
+        return ((pad - 1.0) / (2.0 - pad) * value + moved) * (1.0 + 1e-9)
+
     def evaluate(
         self,
         x: Any,
