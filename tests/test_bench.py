@@ -35,6 +35,17 @@ def test_tuned_record_counts_the_whole_grid():
     assert 400 < rec.grid_njev < 440
 
 
+@pytest.mark.parametrize("method", ["lbfgs", "lfso"])
+def test_a_run_that_stops_by_itself_is_stalled_not_capped(method):
+    """A tolerance past float64's reach: SciPy's line search (and lfso's precision test)
+    stop the run far short of the cap; the record, the table and the CSV say so."""
+    rec = run_case("logistic-breast_cancer", method, cap=5000, tol=1e-30)
+    assert rec.status == "stalled" and rec.njev < 4000, (rec.status, rec.njev)
+    assert cell(rec) == f"{rec.njev} stalled ({rec.accuracy:.0e})"
+    capped = run_case("logistic-breast_cancer", method, cap=20, tol=1e-30)
+    assert capped.status == "capped" and cell(capped).startswith(">")
+
+
 def test_not_applicable_methods_say_why():
     rec = run_case("logistic-breast_cancer", "polyak")
     assert rec.status == "n/a" and "f* unknown" in rec.reason

@@ -31,7 +31,10 @@ class Record:
     ----------
     status : str
         ``converged`` (``||g|| <= tol ||g0||``), ``capped`` (hit the evaluation cap),
-        ``failed`` (non-finite, or every grid step blew up) or ``n/a`` (with ``reason``).
+        ``stalled`` (stopped by its own test short of the tolerance and the cap: lfso's
+        ``STALLED`` or ``PRECISION_LIMIT``, SciPy's line search or its own convergence
+        test), ``failed`` (non-finite, a failed step, or every grid step blew up) or
+        ``n/a`` (with ``reason``).
     njev, nfev, noracle : int
         Gradient, function and oracle evaluations of the run (the best grid run for tuned
         methods).
@@ -70,11 +73,22 @@ class Record:
         return self.nfev + self.njev
 
 
+def label(status: Status) -> str:
+    """A record's status for a run that stopped with ``status`` (:class:`Record`)."""
+    if status is Status.CONVERGED:
+        return "converged"
+    if status is Status.MAX_ITER:
+        return "capped"
+    if status in (Status.STALLED, Status.PRECISION_LIMIT):
+        return "stalled"
+    return "failed"
+
+
 def _record_from(problem: Problem, method: str, res: Result, f_star: float | None) -> Record:
     h = res.history
     grad = h.grad_norm / h.grad_norm[0]
     finite = np.isfinite(h.f) & np.isfinite(h.grad_norm)
-    status = "converged" if res.success else ("failed" if not finite[-1] else "capped")
+    status = label(res.status) if finite[-1] else "failed"
     njev_f = None
     if f_star is not None:
         gap = h.f - f_star
@@ -314,7 +328,7 @@ def lbfgs_record(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: fl
     return Record(
         problem.name,
         "lbfgs",
-        "converged" if state["converged"] else "capped",
+        label(run.result.status),
         njev=n,
         nfev=n,
         iterations=state["nit"],

@@ -18,7 +18,8 @@ __all__ = ["markdown", "plot_convergence", "plot_paper_figures", "write_csv"]
 
 
 def cell(rec: Record, what: str = "njev") -> str:
-    """A table cell: the count to tolerance, ``>N (acc)`` when capped, ``n/a`` or ``failed``."""
+    """A table cell: the count to tolerance, ``>N (acc)`` when capped, ``N stalled (acc)``
+    when the run stopped by itself short of the tolerance, ``n/a`` or ``failed``."""
     if rec.status == "n/a":
         return "n/a"
     if rec.status == "failed":
@@ -26,6 +27,8 @@ def cell(rec: Record, what: str = "njev") -> str:
     value = rec.evaluations if what == "evals" else rec.njev
     if rec.status == "converged":
         return str(value)
+    if rec.status == "stalled":
+        return f"{value} stalled ({rec.accuracy:.0e})"
     return f">{value} ({rec.accuracy:.0e})"
 
 
@@ -107,7 +110,9 @@ def markdown(records: Sequence[Record], *, title: str, command: str, cap: int, t
         "",
         f"Tolerance `||g|| <= {tol:g} ||g0||`; each run is capped at {cap} iterations. "
         "A cell is the count to tolerance; `>N (a)` means capped, with `a` the best "
-        "`||g||/||g0||` reached; `n/a` means the method does not apply.",
+        "`||g||/||g0||` reached; `N stalled (a)` means the run stopped by itself (its own "
+        "test, or a line search that found no lower `f`) short of the tolerance and the "
+        "cap; `n/a` means the method does not apply.",
         "",
         "## Methods",
         "",

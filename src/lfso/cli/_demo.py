@@ -193,10 +193,7 @@ def _scipy_lbfgs(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: fl
     from ..bench._harness import lbfgs_record
 
     rec = lbfgs_record(problem, model, x0, cap, tol)
-    # Short of the target before the cap: SciPy stopped by itself (its line search found no
-    # lower f in floating point).
-    status = "stalled" if rec.status == "capped" and rec.njev < cap else rec.status
-    return Outcome(status, rec.njev, rec.accuracy)
+    return Outcome(rec.status, rec.njev, rec.accuracy)
 
 
 def _run(problem: Problem, label: str, cap: int, tol: float) -> Outcome:
