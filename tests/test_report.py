@@ -180,6 +180,27 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
+@pytest.mark.parametrize("which", ["baseline", "lfso"])
+def test_compare_stops_at_an_interrupted_run(which, tmp_path):
+    """Ctrl-C in a run stops the comparison there: no later run, no report."""
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result.method)
+        if intermediate_result.nit == 3 and (intermediate_result.method == "gd") == (
+            which == "baseline"
+        ):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "r.html"
+    with pytest.raises(KeyboardInterrupt, match=f"the {which} run was interrupted") as caught:
+        lfso.compare(PowerSum(2), np.ones(3), output=out, callback=callback, max_iter=50)
+    assert caught.value.result.status is lfso.Status.INTERRUPTED
+    assert caught.value.result.nit == 3
+    assert set(seen) == ({"gd"} if which == "baseline" else {"gd", "lfso-lbfgs"})
+    assert not out.exists()
+
+
 def test_compare_checks_its_output_folder_before_running(tmp_path):
     calls = []
     missing = tmp_path / "missing" / "c.html"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._atomic import write_atomically, write_figure
 from ._dashboard import LiveReport, check_page_path
-from ._result import Result
+from ._result import Result, stop_if_interrupted
 from .monitor import RISKS
 
 __all__ = ["Comparison", "LiveReport", "compare", "html_report", "plot_runs"]
@@ -348,6 +348,13 @@ def compare(
     -------
     Comparison
 
+    Raises
+    ------
+    KeyboardInterrupt
+        Where a run was interrupted (Ctrl-C; that run's result as the exception's
+        ``.result``): the comparison stops there, with no later run and no report, as a
+        comparison with a run cut short compares nothing.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -381,10 +388,10 @@ def compare(
         ", ".join(f"{k}={v}" for k, v in lfso_opts.items() if k in ("method", "eta", "radius"))
         or "defaults"
     )
-    results = {
-        label: minimize(objective, x0, **{**shared, **baseline}),
-        lfso_label: minimize(objective, x0, **lfso_opts),
-    }
+    results = {label: minimize(objective, x0, **{**shared, **baseline})}
+    stop_if_interrupted(results[label], "the baseline run")
+    results[lfso_label] = minimize(objective, x0, **lfso_opts)
+    stop_if_interrupted(results[lfso_label], "the lfso run")
     path = None
     if output is not None:
         settings = {
