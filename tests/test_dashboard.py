@@ -73,6 +73,47 @@ def test_the_table_of_a_history_without_a_number_warns_nothing(tmp_path):
     assert "non_finite (1x, first at row 0)" in page
 
 
+def _table_row(page, label):
+    """The cells of ``label``'s row in the runs table."""
+    row = re.search(rf"&#9632;</span> {re.escape(label)}</td>(.*?)</tr>", page).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row)
+
+
+def test_the_table_counts_a_finished_run_as_its_result_does(tmp_path):
+    """The returned point's fresh evaluation is in the result's counts, not in the
+    history's last row: the finished table shows the result's."""
+    from lfso.bench import BENCH_PROBLEMS
+
+    model, x0 = BENCH_PROBLEMS["lp_regression-p2-n100"].build("sharp")
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    res = lfso.minimize(model, x0, method="lfso", max_iter=60, callback=live)
+    assert res.njev == res.history.njev[-1] + 1  # (the case this test is about)
+    page = live.finish(res).read_text()
+    assert "<th>iterations</th><th>gradients</th>" in page
+    assert _table_row(page, "lfso")[:2] == [str(res.nit), str(res.njev)]
+
+
+def test_the_rollout_table_counts_the_guarded_run_as_its_result_does(tmp_path):
+    from lfso.bench import BENCH_PROBLEMS
+    from lfso.rollout import rollout
+
+    model, x0 = BENCH_PROBLEMS["lp_regression-p2-n100"].build("sharp")
+    out = rollout(
+        model,
+        x0,
+        current={"method": "gd", "step": 1e-4},
+        max_iter=60,
+        pilot_iter=50,
+        report=tmp_path / "r.html",
+        tuning=(1e-4, 1e-3),
+    )
+    page = (tmp_path / "r.html").read_text()
+    guarded = out.result
+    assert _table_row(page, "guarded run")[:2] == [str(guarded.nit), str(guarded.njev)]
+    pilot = out.pilot.candidate
+    assert _table_row(page, "pilot: lfso")[:2] == [str(pilot.nit), str(pilot.njev)]
+
+
 def test_live_report_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="every must be a positive number of seconds, got"):
         LiveReport(tmp_path / "r.html", every=0)

@@ -161,7 +161,7 @@ class LiveReport:
         self.pilot: Any = None
         self.handover: Any = None
         self.roi: Any = None
-        self.results: dict[str, Result] = {}
+        self.results: dict[str, Result] = {}  # (by label: the table's counts come from these)
         self.writes = 0
         self._last = -math.inf
         self._parts: dict[str, list[History]] = {}
@@ -181,6 +181,8 @@ class LiveReport:
             "pilot: current rule": ([evidence.current.history], None),
             "pilot: lfso": ([evidence.candidate.history], None),
         }
+        self.results["pilot: current rule"] = evidence.current
+        self.results["pilot: lfso"] = evidence.candidate
         self.write()
 
     def set_handover(self, handover: Any) -> None:
@@ -193,9 +195,16 @@ class LiveReport:
         self.roi = roi
         self.write()
 
-    def set_run(self, label: str, history: History, *, handover: Any = None) -> None:
-        """Show ``history`` under ``label`` (a hand-over marks its row)."""
+    def set_run(
+        self, label: str, history: History, *, handover: Any = None, result: Any = None
+    ) -> None:
+        """Show ``history`` under ``label`` (a hand-over marks its row); ``result``, the
+        finished run's :class:`~lfso.Result`, gives the table its iterations and
+        gradients (the history's last row leaves out the returned point's fresh
+        evaluation)."""
         self.runs[label] = ([history], None if handover is None else handover.row)
+        if result is not None:
+            self.results[label] = result
 
     def watch(self, label: str, *, pilot: bool = False) -> Any:
         """A callback that shows the running history under ``label`` (in the pilot's chart
@@ -333,6 +342,9 @@ class LiveReport:
             if len(h) == 0:
                 continue
             risk = h.risk.astype(int)
+            done = self.results.get(label)  # (a finished run: its own counts)
+            iterations = done.nit if done is not None else len(h) - 1
+            gradients = done.njev if done is not None else int(h.njev[-1])
             fired = []
             for name, (bit, advice) in RISKS.items():
                 hits = np.nonzero(risk & bit)[0]
@@ -344,7 +356,7 @@ class LiveReport:
                     )
             rows.append(
                 f'<tr><td><span style="color:{colors[label]}">&#9632;</span> {_esc(label)}</td>'
-                f"<td>{len(h) - 1}</td><td>{int(h.njev[-1])}</td>"
+                f"<td>{iterations}</td><td>{gradients}</td>"
                 f"<td>{h.time[-1]:.3f}</td><td>{h.f[-1]:.6e}</td>"
                 f"<td>{_least(h.f):.6e}</td><td>{h.grad_norm[-1]:.3e}</td>"
                 f"<td class='{'bad' if fired else 'ok'}'>{', '.join(fired) or 'none'}</td>"
@@ -359,7 +371,7 @@ class LiveReport:
             notes = f'<h3>What the risk indicators mean</h3><dl id="risk-notes">{notes}</dl>'
         return (
             '<section id="runs"><h2>Runs and risk indicators</h2><table><tr><th>run</th>'
-            "<th>rows</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
+            "<th>iterations</th><th>gradients</th><th>time (s)</th><th>last f</th><th>best f</th>"
             f"<th>last ||g||</th><th>risk indicators</th></tr>{''.join(rows)}</table>{notes}"
             "</section>"
         )

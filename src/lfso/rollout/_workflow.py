@@ -135,7 +135,7 @@ def _measure_roi(
     *,
     tol: float,
     max_iter: int,
-) -> tuple[ReturnOnInvestment, dict[str, History]]:
+) -> tuple[ReturnOnInvestment, dict[str, Result]]:
     """The return on investment of the guarded run, and the current rule's runs it made."""
     _check_tuning(tuning, current)
     if isinstance(tuning, TuningBudget):
@@ -147,7 +147,7 @@ def _measure_roi(
             target_rtol=criteria.target_rtol,
         )
         roi = replace(roi, sources={**roi.sources, "current": f"measured: {_named(current)}"})
-        return roi, {"current rule": base.history}
+        return roi, {"current rule": base}
     steps = _grid(current) if isinstance(tuning, str) else list(tuning)
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
@@ -158,7 +158,7 @@ def _measure_roi(
         current_step=current.get("step"),
         target_rtol=criteria.target_rtol,
     )
-    return roi, {f"tuned gd (step {tuned.step:g})": tuned.result.history}
+    return roi, {f"tuned gd (step {tuned.step:g})": tuned.result}
 
 
 def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
@@ -463,7 +463,7 @@ def _guarded_stage(
         **options,
     )
     if live is not None:
-        live.set_run("guarded run", result.history, handover=result.handover)
+        live.set_run("guarded run", result.history, handover=result.handover, result=result)
         live.stage("guarded", "done", _detail(result))
     return result
 
@@ -494,8 +494,8 @@ def _roi_stage(
         if live is not None:
             live.stage("guarded", "done", _detail(result))
     if live is not None:
-        for label, h in ran.items():
-            live.set_run(label, h)
+        for label, run in ran.items():
+            live.set_run(label, run.history, result=run)
         live.set_roi(roi)
         live.stage("roi", "done", roi.lines()[0])
     return result, roi
