@@ -521,6 +521,18 @@ def _interrupting(monkeypatch, module):
     monkeypatch.setattr(module, "minimize", interrupted)
 
 
+def test_ctrl_c_stops_solve_with_status_130_after_its_best_point(tmp_path, monkeypatch, capsys):
+    import lfso.cli._main
+
+    _interrupting(monkeypatch, lfso.cli._main)
+    page = tmp_path / "s.html"
+    assert main(["solve", "power_sum-p2", "--report", str(page)]) == 130
+    captured = capsys.readouterr()
+    assert "INTERRUPTED: " in captured.out and "iterations 2," in captured.out
+    assert captured.err.strip().splitlines()[-1] == "lfso: interrupted"
+    assert "Finished" in page.read_text() and "http-equiv" not in page.read_text()
+
+
 @pytest.mark.parametrize(
     "module, argv",
     [

@@ -30,7 +30,7 @@ from .. import __version__
 from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
-from .._result import Result
+from .._result import Result, stop_if_interrupted
 from ..bench._problems import PROBLEMS
 from ._common import (
     LFSO_METHODS,
@@ -204,6 +204,7 @@ def _solve(args: argparse.Namespace) -> int:
     )
     if live is not None:
         print(f"report: {live.finish(res)}")
+    stop_if_interrupted(res, "the run")  # (its best point shown above; exit status 130)
     return 0 if res.success else 1
 
 
@@ -564,7 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
     usage error (printed as ``lfso: error: ...``, like a file that cannot be written),
-    130 (``lfso: interrupted``) when Ctrl-C stopped a command of several runs, 141
+    130 (``lfso: interrupted``) when Ctrl-C stopped a command (``lfso solve`` prints the
+    best point so far and finishes its page first), 141
     (without a message) when the reader of the output closed the pipe.
     Warnings are printed as one ``lfso: warning: ...`` line each.
     """
