@@ -82,6 +82,19 @@ def test_reports_and_targets(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_problem_lfso_did_not_solve_is_no_win_in_gradients():
+    from lfso.bench import Record
+
+    records = [
+        Record("power_sum-p2-lin", "lfso", "capped", njev=500, accuracy=1e-3),
+        Record("power_sum-p2-lin", "gd-tuned", "capped", njev=500, accuracy=1e-2, grid_njev=1e3),
+    ]
+    (line,) = targets(records)
+    assert "on 1/1 problems" in line  # (the better accuracy when both are capped)
+    assert "at least 100x fewer on 0/1 flat ones" in line
+    assert "counting the whole grid's cost, fewer on 0/1" in line  # (lfso never got there)
+
+
 def test_bench_command_writes_its_outputs(tmp_path, capsys):
     code = main(
         [
