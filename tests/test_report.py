@@ -201,6 +201,20 @@ def test_compare_stops_at_an_interrupted_run(which, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "baseline, error, message",
+    [
+        ("gd", TypeError, r"baseline must be a mapping .* got baseline='gd' \(str\)"),
+        ({"step": 1e-3}, ValueError, r"baseline must name the rule .* got baseline=\{'step'"),
+    ],
+)
+def test_compare_names_a_bad_baseline_before_running(baseline, error, message):
+    calls = []
+    with pytest.raises(error, match=message):
+        lfso.compare(PowerSum(2), np.ones(3), baseline=baseline, output=None, callback=calls.append)
+    assert calls == []
+
+
 def test_compare_checks_its_output_folder_before_running(tmp_path):
     calls = []
     missing = tmp_path / "missing" / "c.html"

@@ -319,6 +319,24 @@ class Comparison:
     path: Path | None
 
 
+def _baseline(baseline: Any) -> dict[str, Any]:
+    """``compare``'s ``baseline`` as a dict of ``minimize`` options that names its method
+    (the fixed step ``1e-3`` where it is ``None``)."""
+    if baseline is None:
+        return {"method": "gd", "step": 1e-3}
+    if not isinstance(baseline, Mapping):
+        raise TypeError(
+            "baseline must be a mapping of minimize options, e.g. {'method': 'gd', 'step': "
+            f"1e-3}}, got baseline={baseline!r} ({type(baseline).__name__})"
+        )
+    if "method" not in baseline:
+        raise ValueError(
+            "baseline must name the rule used today, e.g. {'method': 'gd', 'step': 1e-3} "
+            f"(without it the baseline would run lfso's default), got baseline={dict(baseline)!r}"
+        )
+    return dict(baseline)
+
+
 def compare(
     objective: Any,
     x0: Any,
@@ -335,7 +353,7 @@ def compare(
     objective, x0
         As for :func:`lfso.minimize`.
     baseline : mapping
-        The ``minimize`` options of the rule used today, e.g.
+        The ``minimize`` options of the rule used today, naming its ``method``, e.g.
         ``{"method": "gd", "step": 1e-3}`` (the default is that fixed step).
     output : path or None
         Where to write the HTML report (``None``: no report); its folder must exist, which
@@ -373,13 +391,13 @@ def compare(
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
-    baseline = dict(baseline or {"method": "gd", "step": 1e-3})
+    baseline = _baseline(baseline)
     shared = {
         k: v
         for k, v in minimize_options.items()
         if k in ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress")
     }
-    entry = METHODS.get(baseline.get("method", "gd"))
+    entry = METHODS.get(baseline["method"])
     if entry is None or not entry.needs_oracle:
         shared.pop("smoothness", None)
     label = "baseline: " + ", ".join(f"{k}={v}" for k, v in baseline.items())
