@@ -73,14 +73,31 @@ def _float32_rows(seed=0, n=40, d=5):
     return A, A @ rng.standard_normal(d).astype(np.float32), rng
 
 
-@pytest.mark.parametrize("p, noise", [(1.0, 0.0), (2.0, 0.0), (2.0, 0.1)])
-def test_descent_allows_the_rounding_of_a_float32_sum_of_rows(p, noise):
+@pytest.mark.parametrize(
+    "kind, p, noise",
+    [
+        ("lp", 1.0, 0.0),
+        ("lp", 2.0, 0.0),
+        ("lp", 2.0, 0.1),
+        ("composite", 2.0, 0.0),
+        ("composite", 2.0, 0.1),
+        ("cauchy", 0, 0.1),
+    ],
+)
+@pytest.mark.parametrize("seed", range(2))
+def test_descent_allows_the_rounding_of_a_float32_sum_of_rows(kind, p, noise, seed):
     """At convergence f's successive values differ by their rounding (about n eps of a sum
     of n rows, and far more where the residuals are at rounding level): not a rise."""
-    A, b, rng = _float32_rows()
-    model = LpRegression(A, b + np.float32(noise) * rng.standard_normal(40).astype(np.float32), p)
-    res = lfso.minimize(model, np.zeros(5, np.float32), max_iter=600, tol=0)
-    assert "descent" not in res.risks, res.risks
+    A, b, rng = _float32_rows(seed)
+    b = b + np.float32(noise) * rng.standard_normal(40).astype(np.float32)
+    model = {
+        "lp": lambda: LpRegression(A, b, p),
+        "composite": lambda: lfso.models.CompositeLeastSquares(A, b, p),
+        "cauchy": lambda: lfso.models.CauchyRegression(A, b),
+    }[kind]()
+    for method in ("lfso", "lfso-lbfgs"):
+        res = lfso.minimize(model, np.zeros(5, np.float32), method=method, max_iter=600, tol=0)
+        assert "descent" not in res.risks, (method, res.risks)
 
 
 def test_descent_still_fires_on_a_slow_float32_rise():
@@ -108,26 +125,44 @@ def test_descent_still_fires_on_the_float32_softmax_rise():
     assert res.risks["descent"]["count"] > 0
 
 
-@pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
-def test_lp_value_error_bounds_the_rounding_of_f(seed, p):
-    """``LpRegression.value_error`` against f computed in exact rational arithmetic."""
+def _exact_value(name, A, b, x, p):
+    """f at float x in exact residuals (rationals) and 50-digit arithmetic."""
     from fractions import Fraction
 
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    rows = [
+        sum(Fraction(float(a)) * Fraction(float(v)) for a, v in zip(row, x, strict=True))
+        - Fraction(float(c))
+        for row, c in zip(A, b, strict=True)
+    ]
+    r = [mpmath.mpf(q.numerator) / q.denominator for q in rows]
+    if name == "lp":
+        return sum(abs(t) ** (2 * p) for t in r)
+    if name == "composite":
+        return sum(t * t for t in r) ** p
+    return sum(mpmath.log1p(t * t) for t in r) / (2 * len(r))  # (Cauchy, c = 1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    "name, p",
+    [("lp", 1.0), ("lp", 1.5), ("lp", 2.0), ("composite", 1.0), ("composite", 2.5), ("cauchy", 0)],
+)
+def test_value_error_bounds_the_rounding_of_f(seed, name, p):
+    """``value_error`` of the row models against f in extended precision, float32 data, at
+    a random point and at a least-squares fit (residuals at rounding level)."""
     A, b, rng = _float32_rows(seed, n=12, d=4)
-    model = LpRegression(A, b, p)
-    for x in (rng.standard_normal(4).astype(np.float32), np.linalg.lstsq(A, b, rcond=None)[0]):
+    make = {
+        "lp": lambda: LpRegression(A, b, p),
+        "composite": lambda: lfso.models.CompositeLeastSquares(A, b, p),
+        "cauchy": lambda: lfso.models.CauchyRegression(A, b),
+    }
+    model = make[name]()
+    for x in (rng.standard_normal(4), np.linalg.lstsq(A, b, rcond=None)[0]):
         x = x.astype(np.float32)
         ev = model.evaluate(x, bound=False)
-        rows = [
-            sum(Fraction(float(a)) * Fraction(float(v)) for a, v in zip(row, x, strict=True))
-            - Fraction(float(c))
-            for row, c in zip(A, b, strict=True)
-        ]
-        if p == 2.0 or p == 1.0:
-            exact = float(sum(r ** int(2 * p) for r in rows))
-        else:
-            exact = float(sum(abs(float(r)) ** (2 * p) for r in rows))
+        exact = _exact_value(name, A, b, x, p)
         assert abs(ev.value - exact) <= model.value_error(x, ev)
 
 

@@ -44,6 +44,7 @@ from ._rows import (
     inf_norm,
     point_inf_norm,
     point_product,
+    rounding_scale,
     taken_product,
 )
 from ._segments import (
@@ -313,12 +314,7 @@ class LpRegression(_LinearModel):
         of ``f`` are rounding noise, and a rise among them says nothing about the exact
         ``f``.
         """
-        carried = evaluation.product
-        drift = getattr(carried, "drift", 0.0)
-        xmax = getattr(carried, "xmax", None)
-        if xmax is None:
-            xmax = inf_norm(x)
-        drift, xmax = float(to_float(drift)), float(to_float(xmax))
+        drift, xmax = rounding_scale(evaluation, x)
         delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
         value, pad, q = abs(float(evaluation.value)), self._pad_sum, 2.0 * self.p
         root_n = float(self.A.shape[0]) ** (1.0 / q)
@@ -677,6 +673,33 @@ class CompositeLeastSquares(_LinearModel):
         unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
         return _norm_powers(big, small, self.p)[0] if big > 0.0 else 0.0
+
+    def value_error(self, x: Any, evaluation: Evaluation) -> float:
+        """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
+
+        The computed value is ``F = (||r'||^2 (1 + a))^p (1 + b)`` with ``r'`` the computed
+        residuals, ``|a| <= gamma_{n+4}`` (a sum of ``n`` squares, scaled) and ``|b|`` a
+        few ulps (the power), so ``||r'||`` is within ``rho = 2 gamma_{n+16}`` (relative)
+        of ``N = F^(1/2p)``; and ``||r' - r||`` is within ``e = gamma_{d+4} (sqrt(d)
+        ||A||_F ||x||_inf + ||b||) + sqrt(n) (drift + N (1 + rho) tiny + lost)`` (the
+        ball bound's ``r_err``, class docstring). The exact ``f = ||r||^(2p)`` therefore
+        lies in ``[max(N (1 - rho) - e, 0)^(2p), (N (1 + rho) + e)^(2p)]``, and
+        ``|F - f|`` is at most the larger distance from ``F`` to its ends (computed in
+        float64 on the host, padded by ``1e-9`` relative).
+        """
+        drift, xmax = rounding_scale(evaluation, x)
+        value, q = abs(float(evaluation.value)), 2.0 * self.p
+        n = int(self.A.shape[0])
+        rho = 2.0 * error_gamma(n + 16, self.A.dtype)
+        try:
+            norm = value ** (1.0 / q)
+            error = self._residual_gamma * (self._sqrt_d * self._frobenius * xmax + self._b_norm)
+            error += self._sqrt_n * (drift + norm * (1.0 + rho) * self._tiny + self._lost)
+            high = (norm * (1.0 + rho) + error) ** q
+            low = max(norm * (1.0 - rho) - error, 0.0) ** q
+        except OverflowError:  # (past float64: no bound, no rise is judged)
+            return math.inf
+        return max(high - value, value - low) * (1.0 + 1e-9)
 
     def evaluate(
         self,

@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import constant, device, materialize, namespace, reduce_sum, to_float
+from .._arrays import (
+    constant,
+    device,
+    error_gamma,
+    materialize,
+    namespace,
+    reduce_sum,
+    to_float,
+)
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
 from . import _fused
@@ -20,6 +28,7 @@ from ._rows import (
     inf_norm,
     point_inf_norm,
     point_product,
+    rounding_scale,
     statistic_margin,
     taken_product,
 )
@@ -125,6 +134,31 @@ class CauchyRegression(Model):
     def value(self, x: Any) -> float:
         self._check_point(x)
         return to_float(self._value(self.A @ x - self.b, x))
+
+    def value_error(self, x: Any, evaluation: Evaluation) -> float:
+        """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
+
+        Each computed residual is within ``delta = gamma_{d+4} (alpha ||x||_inf + max_i
+        |b_i|) + drift`` of the exact one (as for :meth:`segment`), and ``(d + 1)`` smallest
+        subnormals more for gradual underflow; ``|rho'(t)| = |t| / (1 + t^2/c^2) <= c / 2``,
+        so the mean of the losses moves by at most ``c delta / 2``. Every term of ``f``
+        (the losses, the ridge's squares) is non-negative and within a few ulps of its
+        computed value, and the sums within ``gamma_{n+d+4}``: with ``P = 1 +
+        gamma_{n+d+16}``, the computed ``F`` is within ``(P - 1) / (2 - P) F`` of the exact
+        sum of the computed terms, and each of the ``n + d`` terms may lose a smallest
+        normal number to underflow (scaled by at most ``max(c^2, l2)``). So ``|F - f(x)| <=
+        (P - 1) / (2 - P) F + c delta / 2 + (n + d) tiny max(1, c^2, l2)``, padded by ``1e-9``
+        relative for its own float64 roundings.
+        """
+        g = self.geometry
+        drift, xmax = rounding_scale(evaluation, x)
+        d = int(self.A.shape[1])
+        lost = (d + 1) * g.square_lost
+        delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift + lost
+        pad = 1.0 + error_gamma(self.n + d + 16, self.A.dtype)
+        value = abs(float(evaluation.value))
+        underflow = (self.n + d) * g.tiny * max(1.0, self.c * self.c, self.l2)
+        return ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + underflow) * (1.0 + 1e-9)
 
     def _value(self, r: Any, x: Any, mean: Any = None) -> Any:
         """``f`` as a 0-d array (left on the device until the caller fetches it); ``mean``:

@@ -61,6 +61,7 @@ __all__ = [
     "inf_norm",
     "point_inf_norm",
     "point_product",
+    "rounding_scale",
     "statistic_margin",
     "take_rows",
     "taken_product",
@@ -309,6 +310,16 @@ def point_product(
     if not isinstance(carried.xmax, float):  # (made ahead of its fetch: on the device)
         return carried.value, carried.drift, carried.xmax
     return carried.value, float(carried.drift), carried.xmax
+
+
+def rounding_scale(evaluation: Any, x: Any) -> tuple[float, float]:
+    """``(drift, ||x||_inf)`` on the host for a bound on the rounding of an evaluation's
+    value at ``x`` (``Model.value_error``): its carried product's, or no drift and
+    ``||x||_inf`` computed (an evaluation made without a product computed it fresh)."""
+    carried = evaluation.product
+    drift = getattr(carried, "drift", 0.0)
+    xmax = getattr(carried, "xmax", None)
+    return float(to_float(drift)), float(to_float(inf_norm(x) if xmax is None else xmax))
 
 
 def statistic_margin(geometry: RowGeometry, x: Any, stats: Any, offset: Any = None) -> Any:
