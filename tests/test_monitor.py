@@ -286,6 +286,20 @@ def test_a_logger_reads_only_the_newest_row_of_the_history(logger, tmp_path, mon
     assert res.nit == 50 and read == []
 
 
+def test_json_lines_are_standard_json_where_a_number_is_not_finite(tmp_path):
+    """JSON has no NaN: L and R of a fixed step (NaN) are written as null."""
+    path = tmp_path / "run.jsonl"
+    with JSONLinesLogger(path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=1e-2, max_iter=3, callback=log)
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    rows = [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+    assert len(rows) == 3 and all(r["L"] is None and r["R"] is None for r in rows)
+    assert all(r["step"] == 0.01 and math.isfinite(r["f"]) for r in rows)
+
+
 def test_tensorboard_logger(tmp_path):
     pytest.importorskip("tensorboardX")
     from lfso.monitor import TensorBoardLogger

@@ -340,6 +340,9 @@ class CSVLogger:
 class JSONLinesLogger(CSVLogger):
     """Callback writing one JSON object per line and iteration (same fields as CSV).
 
+    JSON has no NaN or infinity: a number that is not finite (``L`` and ``R`` of a rule
+    that has none, NaN) is written as ``null``, so that every line is standard JSON.
+
     Parameters
     ----------
     path : str or Path
@@ -361,7 +364,11 @@ class JSONLinesLogger(CSVLogger):
     """
 
     def __call__(self, intermediate_result: Any) -> None:
-        self._fh.write(json.dumps(_row(intermediate_result)) + "\n")
+        row = {
+            k: v if not isinstance(v, float) or math.isfinite(v) else None
+            for k, v in _row(intermediate_result).items()
+        }
+        self._fh.write(json.dumps(row, allow_nan=False) + "\n")
 
 
 class EarlyStopping:
