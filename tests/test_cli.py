@@ -278,6 +278,15 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (
+            ["bench", "--problems", "power_sum-p1", "power_sum-p1", "--out", "x"],
+            ["--problems", "'power_sum-p1' twice"],
+        ),
+        (
+            ["bench", "--problems", "power_sum-p1", "--methods", "lfso", "bb", "lfso"],
+            ["--methods", "'lfso' twice"],
+        ),
+        (["demo", "power_sum-p1", "power_sum-p1"], ["problems", "'power_sum-p1' twice"]),
+        (
             ["compare", "power_sum-p3", "--baseline-step", "0.1", "--baseline-method", "sgd"],
             ["--baseline-method", "'sgd'"],
         ),

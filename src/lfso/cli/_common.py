@@ -53,6 +53,16 @@ def _positive(option: str, value: float, *, below: float = math.inf, what: str =
     return value
 
 
+def _once_each(option: str, names: list[str]) -> None:
+    """Raise :class:`UsageError` where ``option`` names an entry twice (its runs would be
+    repeated, and a table shows one of them)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(f"{option} names {name!r} twice; name each once")
+        seen.add(name)
+
+
 def _problem(name: str) -> Any:
     try:
         return get_problem(name)

@@ -38,6 +38,7 @@ from ._common import (
     _check_run,
     _Help,
     _integer,
+    _once_each,
     _oracle,
     _output_file,
     _output_folder,
@@ -114,6 +115,7 @@ def _demo(args: argparse.Namespace) -> int:
     names = args.problems or list(DEMO_PROBLEMS)
     for n in names:
         _problem(n)
+    _once_each("problems", names)
     _integer("--max-iter", args.max_iter, 2)
     _tolerance("--tol", args.tol, table=True)
     if not args.problems and importlib.util.find_spec("sklearn") is None:
@@ -219,12 +221,14 @@ def _bench(args: argparse.Namespace) -> int:
     _tolerance("--tol", args.tol, table=True)
     for name in args.problems or ():
         _problem(name)
+    _once_each("--problems", args.problems or [])
     methods = args.methods or list(BENCH_METHODS)
     for m in methods:
         if m not in BENCH_METHODS:
             raise UsageError(
                 f"unknown method {m!r} in --methods; choose from {', '.join(BENCH_METHODS)}"
             )
+    _once_each("--methods", methods)
     out = _output_folder("--out", args.out)  # before the run, not after it
     problems = args.problems or SUITES[suite]
     if not args.problems and importlib.util.find_spec("sklearn") is None:
