@@ -215,6 +215,20 @@ def test_compare_names_a_bad_baseline_before_running(baseline, error, message):
     assert calls == []
 
 
+def test_the_summary_of_a_diverged_run_shows_the_point_it_returned(tmp_path):
+    """A fixed step that blows up: the run returns its best point (x0), and the table says
+    the f it shows is the result's, not the last iterate's (infinite)."""
+    from lfso.report import html_report
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(PowerSum(2), np.ones(3), method="gd", step=10.0)
+    assert res.status is lfso.Status.NON_FINITE and not np.isfinite(res.history.f[-1])
+    page = html_report({"gd": res}, tmp_path / "r.html").read_text()
+    assert "<th>f at the result</th><th>||g|| at the result</th>" in page
+    assert f"<td>{res.fun:.6e}</td>" in page and "NON_FINITE" in page
+
+
 def test_compare_checks_its_output_folder_before_running(tmp_path):
     calls = []
     missing = tmp_path / "missing" / "c.html"

@@ -274,8 +274,8 @@ def html_report(
         "oracle calls",
         "rollbacks",
         "time (s)",
-        "final f",
-        "final ||g||",
+        "f at the result",  # (the returned point: the best one where a run diverged)
+        "||g|| at the result",
         "||g|| / ||g0||",
         "status",
         "risk indicators",
