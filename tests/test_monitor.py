@@ -220,6 +220,20 @@ def test_collapse_ratio_is_validated():
         RiskMonitor(monotone=True, gradient_step=False, collapse=2)
 
 
+@pytest.mark.parametrize(
+    "option, error, message",
+    [
+        ({"window": 0}, ValueError, r"window must be an integer >= 1, got window=0"),
+        ({"window": 2.5}, TypeError, r"window must be an integer >= 1, got window=2.5"),
+        ({"rtol": math.nan}, ValueError, r"rtol .*got rtol=nan"),
+        ({"rtol": -1.0}, ValueError, r"rtol .*got rtol=-1"),
+    ],
+)
+def test_window_and_rtol_are_validated(option, error, message):
+    with pytest.raises(error, match=message):
+        RiskMonitor(monotone=True, gradient_step=False, **option)
+
+
 def test_oscillation_fires_on_alternating_steps():
     rule = ScheduledStep(lambda k: 0.05 if k % 2 else 0.005)
     res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=120, tol=0.0)

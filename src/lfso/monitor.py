@@ -40,7 +40,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ._validate import real
+from ._validate import integer, nonnegative, real
 
 __all__ = [
     "RISKS",
@@ -119,7 +119,7 @@ class RiskMonitor:
     gradient_step : bool
         The move is ``x+ = x - t g`` from the previous iterate and its ``L`` is claimed to
         be a bound (enables ``oracle``).
-    window : int
+    window : int >= 1
         Iterations for ``stagnation`` and ``oscillation``.
     oscillation : bool
         Watch for ``oscillation`` (off for rules whose step follows the curvature along
@@ -128,7 +128,7 @@ class RiskMonitor:
         Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at.
-    rtol : float
+    rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
         :class:`~lfso.models.LpRegression` does, a sum of ``n`` terms whose rounding is
@@ -158,11 +158,12 @@ class RiskMonitor:
         rtol: float = 1e-12,
         oscillation: bool = True,
     ) -> None:
-        self.monotone, self.gradient_step, self.rtol = monotone, gradient_step, float(rtol)
+        self.monotone, self.gradient_step = monotone, gradient_step
+        self.rtol = nonnegative(rtol, "rtol")
         self.oscillation = bool(oscillation)
         if not 0.0 < float(collapse) < 1.0:
             raise ValueError(f"collapse must be in (0, 1), got collapse={collapse!r}")
-        self.window, self.collapse = int(window), float(collapse)
+        self.window, self.collapse = integer(window, "window", low=1), float(collapse)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
