@@ -75,6 +75,16 @@ def test_subsample_equals_the_model_built_on_those_rows(name):
     assert full.value(x) == pytest.approx(model.value(x), rel=1e-12)
 
 
+def test_subsample_takes_a_numpy_fraction_of_any_float_dtype():
+    model = LpRegression(A, B, 2)
+    for fraction in (0.25, np.float64(0.25), np.float32(0.25), np.float16(0.25)):
+        assert subsample(model, fraction).A.shape == (10, 5)
+    with pytest.raises(ValueError, match=r"rows as a fraction must be in \(0, 1\], got rows=1\.5"):
+        subsample(model, np.float32(1.5))
+    with pytest.raises(TypeError, match="rows must be a count, a fraction or row indices"):
+        subsample(model, np.bool_(True))
+
+
 def test_subsample_counts_and_fractions_draw_distinct_rows():
     model = LpRegression(A, B, 2)
     assert subsample(model, 10).A.shape == (10, 5)

@@ -12,9 +12,10 @@ from ..models._rows import take_rows
 
 
 def _row_indices(rows: Any, n: int, seed: int) -> np.ndarray:
-    if isinstance(rows, bool):
+    if isinstance(rows, (bool, np.bool_)):
         raise TypeError(f"rows must be a count, a fraction or row indices, got rows={rows!r}")
-    if isinstance(rows, float):
+    if isinstance(rows, (float, np.floating)):  # (a NumPy float32 too)
+        rows = float(rows)
         if not 0.0 < rows <= 1.0:
             raise ValueError(f"rows as a fraction must be in (0, 1], got rows={rows!r}")
         rows = max(1, round(rows * n))
