@@ -95,6 +95,30 @@ def test_a_problem_lfso_did_not_solve_is_no_win_in_gradients():
     assert "counting the whole grid's cost, fewer on 0/1" in line  # (lfso never got there)
 
 
+def test_the_paper_figures_stop_at_an_interrupted_run(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import lfso._minimize
+    from lfso.bench._report import plot_paper_figures
+
+    real, calls = lfso._minimize.minimize, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+
+        def callback(intermediate_result):
+            if intermediate_result.nit >= 2:
+                raise KeyboardInterrupt
+
+        return real(*args, callback=callback, **kwargs)
+
+    monkeypatch.setattr(lfso._minimize, "minimize", interrupted)
+    # (p = 1 converges in one step; the run on p = 2 is the first one cut short)
+    with pytest.raises(KeyboardInterrupt, match="power_norm-p2 was interrupted") as caught:
+        plot_paper_figures(tmp_path, iterations=50)
+    assert caught.value.result.nit == 2 and len(calls) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bench_command_writes_its_outputs(tmp_path, capsys):
     code = main(
         [

@@ -245,8 +245,12 @@ def plot_convergence(
 
 def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Path]:
     """The paper's figures: ``||x||^(2p)`` and ``sum x_i^(2p)`` for p = 1..5 (LFSO with the
-    authors' rule, and with the tight radius), and the ``l_2p`` regression comparison."""
+    authors' rule, and with the tight radius), and the ``l_2p`` regression comparison.
+
+    A run interrupted (Ctrl-C) raises its ``KeyboardInterrupt`` again (the run's result as
+    its ``.result``): no figure is drawn from a run cut short."""
     from .._minimize import minimize
+    from .._result import stop_if_interrupted
     from ._problems import get_problem
 
     plt = _pyplot()
@@ -265,6 +269,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
             for p in range(1, 6):
                 model, x0 = get_problem(f"{family}-p{p}").make(oracle)
                 res = minimize(model, x0, radius=radius, tol=1e-15, max_iter=iterations)
+                stop_if_interrupted(res, f"the figure's run on {family}-p{p}")
                 g = res.history.grad_norm / res.history.grad_norm[0]
                 ax.semilogy(np.arange(g.size), np.maximum(g, 1e-16), label=f"p = {p}")
             ax.set_title(f"{title}, d = 10: {label}", fontsize=9)
@@ -285,6 +290,7 @@ def plot_paper_figures(out: str | Path, *, iterations: int = 10_000) -> list[Pat
             for oracle, radius, style in (("paper", "paper", "--"), ("sharp", "tight", "-")):
                 model, x0 = get_problem(f"lp_regression-p{p}-n{n}").make(oracle)
                 res = minimize(model, x0, radius=radius, tol=1e-15, max_iter=iterations)
+                stop_if_interrupted(res, f"the figure's run on lp_regression-p{p}-n{n}")
                 g = res.history.grad_norm / res.history.grad_norm[0]
                 ax.semilogy(
                     g, style, label=f"p = {p}, {'paper rule' if style == '--' else 'tight'}"
