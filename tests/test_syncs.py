@@ -129,3 +129,38 @@ def test_long_logistic_runs_make_one_round_trip_per_iteration():
         (100, 600),
     )
     assert per_iteration <= 1.02
+
+
+def _cut_short(monkeypatch):
+    """``lfso.minimize`` (where the bench imports it) with Ctrl-C at the third iteration."""
+    import lfso._minimize
+
+    real = lfso._minimize.minimize
+
+    def interrupted(*args, **kwargs):
+        def callback(intermediate_result):
+            if intermediate_result.nit >= 3:
+                raise KeyboardInterrupt
+
+        return real(*args, callback=callback, **kwargs)
+
+    monkeypatch.setattr(lfso._minimize, "minimize", interrupted)
+    return interrupted
+
+
+def test_a_timed_or_counted_run_cut_short_stops_the_measurement(monkeypatch):
+    """A run interrupted returns its best point; timed or counted as if it had run all its
+    iterations it would give a wrong figure: the measurement stops instead."""
+    import lfso
+    from lfso.bench import host_time, syncs_per_iteration
+
+    minimize = _cut_short(monkeypatch)
+    with pytest.raises(KeyboardInterrupt, match="host_time's run of gd was interrupted"):
+        host_time(("gd", "lfso"), iters=20, repeats=1)
+    model = lfso.models.PowerSum(2)
+    with pytest.raises(KeyboardInterrupt, match="a counted run was interrupted at iteration 3"):
+        syncs_per_iteration(
+            lambda max_iter: minimize(
+                model, torch.ones(4, dtype=torch.float64), tol=0.0, max_iter=max_iter
+            )
+        )

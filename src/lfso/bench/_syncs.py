@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._later import cpu_as_accelerator, in_wait, watch_waits
+from .._result import Result, stop_if_interrupted
 
 __all__ = [
     "count_host_syncs",
@@ -109,11 +110,11 @@ def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> flo
     what a process makes once (the device's constants, :func:`lfso._arrays.constant`).
     """
     with cpu_as_accelerator():
-        run(iterations[0])
+        _finished(run(iterations[0]))
     totals = []
     for max_iter in iterations:
         with count_host_syncs() as counts:
-            run(max_iter)
+            _finished(run(max_iter))
         totals.append(sum(counts.values()) - counts[OVERLAPPED])
     return (totals[1] - totals[0]) / (iterations[1] - iterations[0])
 
@@ -166,6 +167,13 @@ def _method(method: str, step: float) -> tuple[str, dict[str, Any]]:
     if certificate:
         options["certificate"] = certificate
     return name, options
+
+
+def _finished(result: Any) -> None:
+    """A run's result, unless it was interrupted: then its ``KeyboardInterrupt`` again
+    (a count from a run cut short is no count of its iterations)."""
+    if isinstance(result, Result):
+        stop_if_interrupted(result, "a counted run")
 
 
 def sync_table(
@@ -326,7 +334,7 @@ def host_time(
                 for timed in [False] * compiled + [True] * repeats:
                     start = time.perf_counter()
                     with cpu_as_accelerator():
-                        minimize(
+                        res = minimize(
                             model,
                             x0,
                             method=name,
@@ -335,6 +343,8 @@ def host_time(
                             monitor=False,
                             **options,
                         )
+                    # (a run cut short would be timed as if it had run iters iterations)
+                    stop_if_interrupted(res, f"host_time's run of {method}")
                     if timed:
                         times.append((time.perf_counter() - start) / iters)
                 out[method] = statistics.median(times)
