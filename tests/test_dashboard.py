@@ -114,6 +114,24 @@ def test_the_rollout_table_counts_the_guarded_run_as_its_result_does(tmp_path):
     assert _table_row(page, "pilot: lfso")[:2] == [str(pilot.nit), str(pilot.njev)]
 
 
+def test_a_finished_page_says_none_where_a_rule_has_no_oracle(tmp_path):
+    """A fixed step has no L: "none yet" while the run goes, "none" once it has finished."""
+    live = LiveReport(tmp_path / "run.html", every=3600)
+    pages = []
+
+    def callback(r):
+        live(r)
+        live.write()
+        pages.append(live.path.read_text())
+
+    res = lfso.minimize(
+        PowerSum(2), np.ones(3), method="gd", step=1e-2, max_iter=3, callback=callback
+    )
+    assert "none yet (a rule without an oracle has none)" in pages[-1]
+    final = live.finish(res).read_text()
+    assert "none (a rule without an oracle has none)" in final and "none yet" not in final
+
+
 def test_live_report_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="every must be a positive number of seconds, got"):
         LiveReport(tmp_path / "r.html", every=0)

@@ -92,10 +92,14 @@ def _joined(runs: dict[str, tuple[list[History], int | None]]) -> dict[str, tupl
     return out
 
 
-def _charts(runs: dict[str, tuple[History, Any]], colors: dict[str, str]) -> str:
+def _charts(
+    runs: dict[str, tuple[History, Any]], colors: dict[str, str], finished: bool = False
+) -> str:
     """f - best f and ||g|| against gradient evaluations, the step and L against iterations.
 
-    The best f is the least finite f of the runs drawn together; a hand-over is marked.
+    The best f is the least finite f of the runs drawn together; a hand-over is marked. A
+    chart with nothing to draw says so ("none yet" while the runs go, "none" once
+    ``finished``).
     """
     shown = {label: (h, mark) for label, (h, mark) in runs.items() if len(h)}
     if not shown:
@@ -118,7 +122,9 @@ def _charts(runs: dict[str, tuple[History, Any]], colors: dict[str, str]) -> str
             y = h[column] - best if column == "f" else h[column]
             at = None if mark is None else float(x[min(mark, len(h) - 1)])
             series.append(_svg_chart.Series(label, colors[label], x[keep], y[keep], at))
-        empty = "none yet (a rule without an oracle has none)" if column == "L" else "none yet"
+        empty = "none" if finished else "none yet"
+        if column == "L":
+            empty += " (a rule without an oracle has none)"
         out.append(_svg_chart.log_chart(series, title=title, xlabel=xlabel, empty=empty))
     legend = "".join(
         f'<span class="run" style="color:{colors[label]}">&#9632; {_esc(label)}</span>'
@@ -316,9 +322,11 @@ class LiveReport:
             colors = self._run_colors()
             charts = []
             if self.runs:
-                charts.append("<h3>Task</h3>" + _charts(_joined(self.runs), colors))
+                charts.append("<h3>Task</h3>" + _charts(_joined(self.runs), colors, self.finished))
             if self.pilot_runs:
-                charts.append("<h3>Pilot</h3>" + _charts(_joined(self.pilot_runs), colors))
+                charts.append(
+                    "<h3>Pilot</h3>" + _charts(_joined(self.pilot_runs), colors, self.finished)
+                )
             body.append('<section id="curves"><h2>Learning curves</h2>' + "".join(charts))
             body.append("</section>")
             body.append(self._table(colors))
