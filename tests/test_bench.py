@@ -46,6 +46,34 @@ def test_a_run_that_stops_by_itself_is_stalled_not_capped(method):
     assert capped.status == "capped" and cell(capped).startswith(">")
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: run_case("power_sum-p2", "nosuch"), r"unknown method 'nosuch'; choose from: lfso"),
+        (lambda: run_case("nosuch", "lfso"), r"unknown problem 'nosuch'; choose from: power"),
+        (
+            lambda: run_case("power_sum-p2", "lfso", cap=0),
+            r"cap must be an integer >= 1, got cap=0",
+        ),
+    ],
+)
+def test_run_case_names_a_bad_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_run_suite_checks_every_name_before_the_first_run(monkeypatch):
+    import lfso.bench._harness as harness
+
+    ran = []
+    monkeypatch.setattr(harness, "_run_case", lambda *args: ran.append(args))
+    with pytest.raises(ValueError, match="unknown method 'lfos'"):
+        run_suite(["power_sum-p2", "power_sum-p3"], ["lfso", "lfos"], progress=False)
+    with pytest.raises(ValueError, match="unknown problem 'power-sum-p3'"):
+        run_suite(["power_sum-p2", "power-sum-p3"], ["lfso"], progress=False)
+    assert ran == []
+
+
 def test_not_applicable_methods_say_why():
     rec = run_case("logistic-breast_cancer", "polyak")
     assert rec.status == "n/a" and "f* unknown" in rec.reason

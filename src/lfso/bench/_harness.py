@@ -354,12 +354,23 @@ def run_case(
     without touching the process-wide warning filters.
     """
     return _run_case(
-        BENCH_PROBLEMS[problem] if isinstance(problem, str) else problem,
-        BENCH_METHODS[method] if isinstance(method, str) else method,
-        cap,
+        _named(problem, BENCH_PROBLEMS, "problem"),
+        _named(method, BENCH_METHODS, "method"),
+        integer(cap, "cap", low=1),
         tol,
         grid,
     )
+
+
+def _named(value: Any, table: dict[str, Any], name: str) -> Any:
+    """``table[value]`` for a name (a ``ValueError`` naming ``name``, the value and the
+    choices where it is none of them); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError(f"unknown {name} {value!r}; choose from: {', '.join(table)}") from None
 
 
 def _run_case(
@@ -400,7 +411,15 @@ def run_suite(
     grid: Sequence[float] = DEFAULT_STEP_GRID,
     progress: bool | None = None,
 ) -> list[Record]:
-    """Every method on every problem; a progress bar on a terminal (or if ``progress``)."""
+    """Every method on every problem; a progress bar on a terminal (or if ``progress``).
+
+    Every name and ``cap`` are checked before the first run (a ``ValueError`` naming the
+    argument and the value)."""
+    for p in problems:
+        _named(p, BENCH_PROBLEMS, "problem")
+    for m in methods:
+        _named(m, BENCH_METHODS, "method")
+    integer(cap, "cap", low=1)
     bar = ProgressBar(len(problems) * len(methods), "lfso bench", enabled=progress)
     records = []
     try:
