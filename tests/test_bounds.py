@@ -189,8 +189,9 @@ def _exact_shapes(rng):
         return ctx.mpf(f(s).numerator) / f(s).denominator * power(f(aa) + f(bb) * f(r), q)
 
     def poly_exact(cs, r):
-        return sum(ctx.mpf(f(c).numerator) / f(c).denominator * (ctx.mpf(r) ** k)
-                   for k, c in enumerate(cs))
+        return sum(
+            ctx.mpf(f(c).numerator) / f(c).denominator * (ctx.mpf(r) ** k) for k, c in enumerate(cs)
+        )
 
     def exp_exact(s, rt, r):
         return ctx.mpf(s) * ctx.exp(ctx.mpf(rt) * ctx.mpf(r))
@@ -205,22 +206,40 @@ def _exact_shapes(rng):
     yield "min-power", MinPowerBound(scale, lines, q), min_exact
     yield "exp", exp_b, lambda r: exp_exact(scale, rate / 7.0, r)
     yield "polynomial", poly, lambda r: poly_exact(coefs, r)
-    yield "power * factor", power_b * factor, lambda r: ctx.mpf(factor) * power_exact(scale, a, b, r)
-    yield "power stretched", power_b.stretched(factor), (
-        lambda r: ctx.mpf(scale) * power(f(a) + f(b) * f(factor) * f(r), q)
+    yield (
+        "power * factor",
+        power_b * factor,
+        (lambda r: ctx.mpf(factor) * power_exact(scale, a, b, r)),
     )
-    yield "polynomial stretched", poly.stretched(factor), (
-        lambda r: poly_exact(coefs, ctx.mpf(factor) * ctx.mpf(r))
+    yield (
+        "power stretched",
+        power_b.stretched(factor),
+        (lambda r: ctx.mpf(scale) * power(f(a) + f(b) * f(factor) * f(r), q)),
     )
-    yield "polynomial + constant", poly + ConstantBound(factor), (
-        lambda r: poly_exact(coefs, r) + ctx.mpf(factor)
+    yield (
+        "polynomial stretched",
+        poly.stretched(factor),
+        (lambda r: poly_exact(coefs, ctx.mpf(factor) * ctx.mpf(r))),
     )
-    yield "sum", power_b + exp_b, (
-        lambda r: power_exact(scale, a, b, r) + exp_exact(scale, rate / 7.0, r)
+    yield (
+        "polynomial + constant",
+        poly + ConstantBound(factor),
+        (lambda r: poly_exact(coefs, r) + ctx.mpf(factor)),
     )
-    yield "transformed", TransformedBound(exp_b, scale=factor, stretch=factor, shift=shift), (
-        lambda r: ctx.mpf(factor) * exp_exact(scale, rate / 7.0, ctx.mpf(factor) * ctx.mpf(r)
-                                              + ctx.mpf(shift))
+    yield (
+        "sum",
+        power_b + exp_b,
+        (lambda r: power_exact(scale, a, b, r) + exp_exact(scale, rate / 7.0, r)),
+    )
+    yield (
+        "transformed",
+        TransformedBound(exp_b, scale=factor, stretch=factor, shift=shift),
+        (
+            lambda r: (
+                ctx.mpf(factor)
+                * exp_exact(scale, rate / 7.0, ctx.mpf(factor) * ctx.mpf(r) + ctx.mpf(shift))
+            )
+        ),
     )
 
 
