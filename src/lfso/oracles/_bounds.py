@@ -55,8 +55,11 @@ def rounded_up(value: float, roundings: float) -> float:
     smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
     (Each of the bounds below counts its own ``k``: a sum or product of non-negative floats
     ``u`` each, correctly rounded; ``math.pow`` and ``math.exp`` one ulp, ``2u``; a power
-    ``q`` of a base ``j u`` low is ``q j u`` low.)
+    ``q`` of a base ``j u`` low is ``q j u`` low.) A value of 0 stays 0: a bound of 0
+    certifies no step (the radius solve rejects it), whether exact or underflowed.
     """
+    if not value > 0.0:
+        return value
     return value * (1.0 + (roundings + 3.0) * _UNIT) + (roundings + 1.0) * 5e-324
 
 
