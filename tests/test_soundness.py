@@ -550,3 +550,14 @@ def test_ball_bound_keeps_the_rows_curvature_beside_a_large_ridge_term(dtype):
     assert bound is not None
     assert Fraction(bound(0.0)) > Fraction(1e-3)
     assert bound(0.0) <= 1e-3 * (1 + 1e-14)  # (and no coarser than the host's rounding)
+
+
+def test_row_norms_of_rows_whose_squares_overflow():
+    """float32 rows past 1.8e19 overflow their squares: their norms were inf, and every
+    bound with them (a segment gave NaN, reported as a bound of zero)."""
+    X = np.array([[1e20, 1.0, -3e19], [1.0, -2.0, 0.5]], np.float32)
+    geometry = LogisticRegression(X, np.array([1.0, 0.0])).geometry
+    for row, norm in zip(X, geometry.row_norms, strict=True):
+        exact = sum(Fraction(float(v)) ** 2 for v in row)
+        assert math.isfinite(float(norm)) and Fraction(float(norm)) ** 2 >= exact
+        assert float(norm) <= math.sqrt(float(exact)) * (1 + 1e-5)

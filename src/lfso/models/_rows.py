@@ -126,19 +126,31 @@ class RowGeometry:
 
     def squared(self, norms: Any) -> Any:
         """``||a_i||^2 + eta`` from the padded row norms: above the exact squares also where
-        they underflow."""
-        return norms * norms + self.eta
+        they underflow (``inf`` past the dtype's range: a bound with it certifies nothing)."""
+        with np.errstate(over="ignore"):
+            return norms * norms + self.eta
 
 
 def _row_norm_bounds(xp: Any, A: Any, tiny: float) -> Any:
     """Upper bounds on the rows' norms (:class:`RowGeometry`: padding, and the rows whose
-    squares underflow scaled by ``2^k`` first)."""
+    squares underflow scaled by ``2^k`` first; those whose squares overflow, by ``2^-k``
+    with ``2^k >= max |a_ij|``, exactly: no scaled square overflows, and one that
+    underflows loses half the smallest subnormal number, far inside the pad beside the
+    row's largest scaled square, at least 1/4)."""
     d = int(A.shape[1])
     pad = 1.0 + error_gamma(d + 4, A.dtype)
-    squares = xp.sum(A * A, axis=1)
+    with np.errstate(over="ignore"):  # (rows whose squares overflow: below)
+        squares = xp.sum(A * A, axis=1)
     norms = xp.sqrt(squares) * pad
+    if not (A.shape[0] and d):
+        return norms
+    if not to_float(xp.max(squares)) < math.inf:  # (finite data: checked on the way in)
+        k = math.frexp(to_float(xp.max(xp.abs(A))))[1]
+        scaled = A * 2.0**-k
+        big = xp.sqrt(xp.sum(scaled * scaled, axis=1)) * pad * 2.0**k
+        norms = xp.where(xp.isinf(squares), big, norms)
     low = d * tiny
-    if not (A.shape[0] and d) or not to_float(xp.min(squares)) < low:
+    if not to_float(xp.min(squares)) < low:
         return norms
     eta = tiny * float(xp.finfo(A.dtype).eps)
     k = math.ceil(-math.log2(eta) + 0.5 * math.log2(tiny)) + 2  # (2^k eta)^2 >= tiny
