@@ -31,6 +31,7 @@ from ._segments import (
     approach_rows,
     host_zeros,
     materialized_product,
+    row_slope,
 )
 
 __all__ = ["LogisticRegression"]
@@ -387,12 +388,12 @@ class LogisticRegression(Model):
         delta = g.gamma_d * g.alpha * xmax + drift
         eps = g.gamma_d * g.alpha * dmax
         product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax, evaluation.product))
-        slope = evaluation.grad @ direction
+        slope, pair = row_slope(evaluation.grad, direction)
         if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
             pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
             return ApproachSegment(
                 z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
-            )
+            ).lazy_slope(pair)
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
         distance, rate, weight, weight_sum = approach_rows(xp, z, u, delta, eps, g.unit, size)
         return RowSegment(
@@ -405,4 +406,4 @@ class LogisticRegression(Model):
             offset=offset,
             slope=slope,
             product=product,
-        )
+        ).lazy_slope(pair)

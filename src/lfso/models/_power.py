@@ -17,6 +17,7 @@ from ._segments import (
     RowSegment,
     host_max_abs,
     power_kernel,
+    row_slope,
     squared_slack,
     weight_floor,
 )
@@ -321,11 +322,22 @@ class PowerSum(Model):
         if p == 1.0:  # f = ||x||^2: C = 2 ||d||^2 exactly
             return NormPathSegment.along(1.0, 1.0, None, d, slope=evaluation.grad @ d)
         g = evaluation.grad
-        if not all(type(v) is np.ndarray and v.dtype == np.float64 for v in (x, d, g)):
+        f64 = np.float64  # (three tests written out: a generator costs more than they do)
+        if not (
+            type(x) is np.ndarray
+            and type(d) is np.ndarray
+            and type(g) is np.ndarray
+            and x.dtype == f64
+            and d.dtype == f64
+            and g.dtype == f64
+        ):
             xp = namespace(x)
             x, d, g = (xp.astype(v, xp.float64) for v in (x, d, g))
         # d^2 as (|d| + floor)^2, a normal number (weight_floor: no weight may underflow
         # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138)
         xp = namespace(d)
         weight = squared_slack(xp, d, weight_floor(xp, d.dtype))
-        return RowSegment(x, d, self._kernel, weight=weight, scale=1.0, slope=g @ d)
+        slope, pair = row_slope(g, d)
+        return RowSegment(x, d, self._kernel, weight=weight, scale=1.0, slope=slope).lazy_slope(
+            pair
+        )

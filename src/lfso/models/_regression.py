@@ -56,6 +56,7 @@ from ._segments import (
     _host_dot,
     materialized_product,
     power_kernel,
+    row_slope,
     slack_weights,
     weight_floor,
 )
@@ -414,7 +415,7 @@ class LpRegression(_LinearModel):
             return NormPathSegment.along(
                 1.0, 1.0, None, u, slope_of=pair, eps=root_n * eps, product=product
             )
-        slope = evaluation.grad @ direction
+        slope, summed = row_slope(evaluation.grad, direction)
         r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
@@ -433,7 +434,7 @@ class LpRegression(_LinearModel):
             product=product,
             slack=(delta, eps),
             weight_sum=weight_sum,
-        )
+        ).lazy_slope(summed)
 
 
 @functools.lru_cache(maxsize=16)

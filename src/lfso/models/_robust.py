@@ -36,6 +36,7 @@ from ._segments import (
     RowSegment,
     cauchy_kernel,
     materialized_product,
+    row_slope,
     slack_weights,
     squared_slack,
 )
@@ -226,6 +227,7 @@ class CauchyRegression(Model):
         if self.l2:
             lost = math.prod(direction.shape) * g.square_lost  # (the squares' underflow)
             offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, direction * direction) + lost)
+        slope, pair = row_slope(evaluation.grad, direction)
         return RowSegment(
             materialize(ax - self.b) if r is None else r,
             u,
@@ -233,10 +235,10 @@ class CauchyRegression(Model):
             weight=weight,
             scale=1.0 / self.n,
             offset=offset,
-            slope=evaluation.grad @ direction,
+            slope=slope,
             product=materialized_product(ax, u, carry),
             # |rho''| <= 1: the weights' sum bounds the sum of |terms|
             magnitude=reduce_sum(xp, weight) if weight_sum is None else weight_sum,
             slack=(delta, eps),
             weight_sum=weight_sum,
-        )
+        ).lazy_slope(pair)

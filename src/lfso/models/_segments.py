@@ -1417,6 +1417,16 @@ def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
     return weight * weight
 
 
+def row_slope(grad: Any, direction: Any) -> tuple[Any, tuple[Any, Any] | None]:
+    """``(slope, pair)`` for a :class:`RowSegment` (``slope=slope``, then
+    ``.lazy_slope(pair)``): off the host ``g . d`` at once, a 0-d array that rides the
+    first round trip; for NumPy vectors ``None`` and ``(g, d)``, whose dot product the
+    segment sums only when asked for (a host solve takes the direction's own ``g . d``)."""
+    if type(grad) is np.ndarray and type(direction) is np.ndarray:
+        return None, (grad, direction)
+    return grad @ direction, None
+
+
 def weight_floor(xp: Any, dtype: Any) -> float:
     """``2 sqrt(tiny)`` of a dtype (``tiny``: its smallest normal number), a float: added to
     a row's slack, it keeps the weight ``(|u| + slack)^2 >= 4 tiny (1 - u)^3 > tiny`` a
@@ -1427,7 +1437,14 @@ def weight_floor(xp: Any, dtype: Any) -> float:
     weight ``(1e-163)^2`` rounded to 0 beside a residual of ``1e10`` would otherwise drop a
     term of ``12e20 (1e-163)^2 = 1.2e-305`` from a float64 bound of ``1e-321``. Where the
     slack is a normal number larger than ``2^p`` times the floor (``p`` the dtype's
-    precision) the addition rounds back to it: the weights are unchanged."""
+    precision) the addition rounds back to it: the weights are unchanged. Computed once
+    per dtype."""
+    return _weight_floor(xp, dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _weight_floor(xp: Any, dtype: Any) -> float:
+    """:func:`weight_floor` of ``dtype``, once per dtype."""
     return 2.0 * math.sqrt(float(xp.finfo(dtype).smallest_normal))
 
 
@@ -1634,14 +1651,17 @@ def _workspace(k: int, n: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _single_workspace(n: int, dtype: Any) -> tuple[np.ndarray, ...]:
-    """``(row, end, sup, scratch)`` for :meth:`RowSegment._single_trial`: :func:`_workspace`'s
-    buffers for one trial with the views that reads, ``end[0]``, ``end`` as ``(n, 1)`` and
-    ``scratch`` as ``(1, n)``, kept per thread (the last size asked for; every segment of a
-    run asks for the same) where :func:`_workspace` keeps its buffers."""
+    """``(row, end, sup, scratch, step, grown)`` for :meth:`RowSegment._single_trial`:
+    :func:`_workspace`'s buffers for one trial with the views that reads, ``end[0]``,
+    ``end`` as ``(n, 1)`` and ``scratch`` as ``(1, n)``, and two 0-d arrays of ``dtype``
+    (a trial's ``t`` and ``delta + t eps``, each set before it is read), kept per thread
+    (the last size asked for; every segment of a run asks for the same) where
+    :func:`_workspace` keeps its buffers."""
     held = getattr(_WORKSPACE, "single", None)
     if held is None or held[0].shape[0] != n or held[0].dtype != dtype:
         end, scratch = _workspace(1, n, dtype)
-        held = (end[0], end, end.reshape(n, 1), scratch.reshape(1, n))
+        step, grown = np.empty((), dtype), np.empty((), dtype)
+        held = (end[0], end, end.reshape(n, 1), scratch.reshape(1, n), step, grown)
         if 8 * n <= _KEEP:  # (larger ones are not kept: _workspace allocates them per call)
             _WORKSPACE.single = held
     return held
@@ -1787,7 +1807,7 @@ class RowSegment(SegmentBound):
         weight_sum: Any = None,
     ) -> None:
         host = type(r) is np.ndarray
-        self.xp = namespace(r)
+        self.xp = _NUMPY if host else namespace(r)
         # What every round reads, evaluated once (Dask: persisted together, so that a round
         # submits only its own work, not these arrays' graphs again)
         if host:  # (NumPy: nothing to evaluate; scalar slack as host floats)
@@ -2119,14 +2139,13 @@ class RowSegment(SegmentBound):
         if compiled is not None and weight is not None and _compiled.usable(r, u, weight):
             return None
         n = int(r.shape[0])
-        row, end, sup, scratch = _single_workspace(n, r.dtype)
+        row, end, sup, scratch, step, grown = _single_workspace(n, r.dtype)
         negated = getattr(self.kernel, "negated_ends", False)
         top = self._top() if getattr(self.kernel, "reads_top", True) else None
         multiply = np.multiply
         # t and delta + t eps enter as 0-d arrays of the rows' dtype, set per trial: the
         # values a scalar of that dtype or a Python float gives (each rounded once to the
         # dtype), which NumPy's ufuncs take without wrapping a scalar on every call.
-        step, grown = np.empty((), r.dtype), np.empty((), r.dtype)
         widen = None if slack is None else (slack[0], grown)
 
         def single(t: float) -> float:
@@ -2193,7 +2212,7 @@ class RowSegment(SegmentBound):
 
     @property
     def on_device(self) -> bool:
-        return self._slope_array is not None
+        return self._slope_array is not None or self._slope_of is not None
 
     #: Trial steps of :meth:`device_step` (multiples of ``guess``): denser, as nothing refines.
     device_round: tuple[float, ...] = (
@@ -2256,6 +2275,8 @@ class RowSegment(SegmentBound):
         so ``tau`` rounded toward zero to that dtype is at most the trial that certifies
         it.
         """
+        if self._slope_array is None and self._slope_of is not None:  # (left to be summed)
+            self._slope_array = self._slope_of[0] @ self._slope_of[1]
         if self._slope_array is None:
             raise ValueError("this segment bound was built without the gradient: no slope")
         xp, r = self.xp, self.r

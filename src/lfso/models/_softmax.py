@@ -31,7 +31,7 @@ from ._rows import (
     point_product,
     taken_product,
 )
-from ._segments import RowSegment, materialized_product
+from ._segments import RowSegment, materialized_product, row_slope
 
 __all__ = ["SoftmaxRegression"]
 
@@ -389,6 +389,7 @@ class SoftmaxRegression(Model):
         # smallest normal number, inside the underflow pad).
         span = -math.log(float(xp.finfo(logits.dtype).smallest_normal))
         slack = (2.0 * dz + 8.2 * unit * span, 2.0 * dv + 8.2 * unit * v_max)
+        slope, pair = row_slope(evaluation.grad, direction)
         return RowSegment(
             delta_z,
             delta_v,
@@ -396,12 +397,12 @@ class SoftmaxRegression(Model):
             weight=None,
             scale=1.0 / self.n,
             offset=offset,
-            slope=evaluation.grad @ direction,
+            slope=slope,
             product=materialized_product(logits, V, carry),
             terms=self.n + 2 * self.K,
             slack=slack,
             weight_sum=xp.sum(v2),
-        )
+        ).lazy_slope(pair)
 
 
 def _variance_kernel(
