@@ -192,19 +192,21 @@ class _Gram:
         # R^T, Y Y^T, diag(R) ("clip": every index is in range, and "raise" would copy)
         self._flat.take(where, out=self._block, mode="clip")
         r, yy, diagonal = self._views
-        alpha = _dtrsv(r, z[:k], overwrite_x=1)  # triu(R) alpha = a (BLAS)
+        # (the BLAS wrapper's arguments and the ufuncs' out by position: the same calls,
+        # without parsing keywords; dtrsv's are incx, offx, lower, trans, diag, overwrite_x)
+        alpha = _dtrsv(r, z[:k], 1, 0, 0, 0, 0, 1)  # triu(R) alpha = a (BLAS)
         gamma = self._gamma
         rhs = z[k:] - yy @ alpha
         rhs *= gamma
         rhs -= diagonal * alpha
-        delta = _dtrsv(r, rhs, trans=1, overwrite_x=1)  # triu(R)^T delta = rhs
-        np.multiply(alpha, -gamma, out=z[k:])  # (c is spent, and then alpha)
-        np.negative(delta, out=z[:k])
+        delta = _dtrsv(r, rhs, 1, 0, 0, 1, 0, 1)  # triu(R)^T delta = rhs
+        np.multiply(alpha, -gamma, z[k:])  # (c is spent, and then alpha)
+        np.negative(delta, z[:k])
         weights = self._weights
         weights[order] = z  # -delta at the s rows, -gamma alpha at the y rows
         d = weights.astype(self.rows.dtype, copy=False) @ self.rows
-        d += np.multiply(g, gamma, out=self._scaled)
-        return np.negative(d, out=d)
+        d += np.multiply(g, gamma, self._scaled)
+        return np.negative(d, d)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -372,7 +374,7 @@ class LBFGSDirection(Direction):
             sy, ss, yy = float(dot(s, y)), float(dot(s, s)), float(dot(y, y))
             if sy > _CURVATURE * math.sqrt(ss * yy) and math.isfinite(sy * ss * yy):
                 gram.add(s, y, sy, ss, yy)
-                pairs = (*pairs, (wrap(s), wrap(y)))[-memory:]
+                pairs = (*pairs, (wrap(s), wrap(y)) if views else (s, y))[-memory:]
         if not pairs:
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState(pairs, kept_x, kept_g, (), (), gram, gram.generation)
@@ -382,7 +384,7 @@ class LBFGSDirection(Direction):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
         state = LBFGSState(pairs, kept_x, kept_g, (), (), gram, gram.generation)
-        return wrap(d), gd, math.sqrt(dd), state
+        return wrap(d) if views else d, gd, math.sqrt(dd), state
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
