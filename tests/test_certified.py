@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import lfso
+from lfso._arrays import norm
 from lfso._registry import DEFAULT_METHOD, METHODS, build_rule
 from lfso.bench import PROBLEMS
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
@@ -41,7 +42,8 @@ CERTIFIED = [
 
 
 def _iterate(model, x0, method, options, steps):
-    """Drive a rule by hand: ``(x, evaluation, d, C, move, new)`` per step."""
+    """Drive a rule by hand: ``(x, evaluation, d, L, move, new)`` per step (``L`` the
+    reported curvature per unit length, ``C / ||d||^2``)."""
     rule = build_rule(method, dict(options), model=model, auto=False)
     ev = model.evaluate(x0)
     state = rule.init(model, x0, ev)
@@ -55,9 +57,9 @@ def _iterate(model, x0, method, options, steps):
         state = rule.commit(plan, proposal, x, ev)
         move = proposal.move
         d = -ev.grad if plan.direction is None else plan.direction
-        curvature = None if plan.sized is None else plan.sized.curvature * float(d @ d)
+        lipschitz = None if plan.sized is None else plan.sized.curvature
         new = model.evaluate(move.x)
-        out.append((x, ev, d, curvature, move, new))
+        out.append((x, ev, d, lipschitz, move, new))
         x, ev = move.x, new
     return out
 
@@ -70,19 +72,25 @@ def test_every_certified_step_decreases_f_as_claimed(problem, method, options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         steps = _iterate(model, x0, method, options, 25)
-    for x, ev, d, curvature, move, new in steps:
-        slope = float(np.asarray(ev.grad) @ d)  # computed here, not taken from the rule
-        if curvature is None or not slope < 0.0:  # g = 0 (to underflow): f cannot rise
+    for x, ev, d, lipschitz, move, new in steps:
+        # g . v and C = L ||v||^2 computed here, not taken from the rule, along v = 2^k d of
+        # length in [1/2, 1): neither underflows where the squares of d do
+        length = norm(d)
+        exponent = math.frexp(length)[1]
+        v = np.ldexp(d, -exponent)
+        slope = float(np.asarray(ev.grad) @ v)
+        if lipschitz is None or not slope < 0.0:  # g = 0 (to underflow): f cannot rise
             assert new.value <= ev.value
             continue
         t = move.step
         np.testing.assert_array_equal(move.x, x + t * d)
-        assert t == pytest.approx(eta * -slope / curvature, rel=1e-9)
+        curvature = lipschitz * float(v @ v)
+        assert math.ldexp(t, exponent) == pytest.approx(eta * -slope / curvature, rel=1e-9)
         claim = eta * (1 - eta / 2) * slope**2 / curvature
         slack = 1e-10 * abs(ev.value) + 1e-300
         assert new.value <= ev.value - claim + slack, (problem, method)
         # The step stays in the segment the bound covers.
-        assert t * math.sqrt(float(d @ d)) <= move.R * (1 + 1e-9)
+        assert t * length <= move.R * (1 + 1e-9)
 
 
 def _transcribed_lfso_gd(model, x0, steps, eta=1.0, rtol=1e-3):

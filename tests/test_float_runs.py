@@ -573,3 +573,110 @@ def test_float32_device_run_beyond_the_float32_range_moves_as_the_host_run(
     noises = [run.noise(x) for x in [BEYOND_X0, *iterates]]
     for k in range(len(values) - 1):
         assert values[k + 1] <= values[k] + noises[k] + noises[k + 1], k
+
+
+# -- gradients whose squares underflow ---------------------------------------------------------
+
+#: 1,000 float32 entries: one whose square is float32's smallest subnormal (1.4e-45) beside
+#: 999 whose squares are below half of it: ``fl(g @ g)`` is 1.4e-45 where ``||g||^2`` is 6e-43.
+UNDERFLOW_DIRECTION = np.concatenate([[3.7], np.full(999, 2.45)])
+UNDERFLOW_DIRECTION /= np.linalg.norm(UNDERFLOW_DIRECTION)
+
+
+def _pseudo_huber_along(a: np.ndarray, c: float) -> tuple[Any, Any, Any]:
+    """``f(x) = c sqrt(1 + (a . x)^2)``, its gradient (float32) and its ball oracle
+    ``c ||a||^2 / (1 + (|a . x| - ||a|| R)_+^2)^(3/2)`` (the Hessian ``c a a^T / (1 +
+    s^2)^(3/2)`` at ``s = a . y``, largest where ``|s|`` is least; ``||a|| <= 1.000001``
+    here, padded 1%): its curvature grows toward the minimiser, so a step past the ball
+    its bound covers overshoots."""
+    a64 = a.astype(np.float64)
+    norm_sq = float(a64 @ a64)
+
+    def fun(x: Any) -> float:
+        s = float(a64 @ x.astype(np.float64))
+        return c * math.sqrt(1.0 + s * s)
+
+    def grad(x: Any) -> Any:
+        s = float(a64 @ x.astype(np.float64))
+        return (c * s / math.sqrt(1.0 + s * s) * a64).astype(x.dtype)
+
+    def smoothness(x: Any, radius: float) -> float:
+        gap = max(abs(float(a64 @ x.astype(np.float64))) - 1.000001 * radius, 0.0)
+        return 1.01 * c * norm_sq / (1.0 + gap * gap) ** 1.5
+
+    return fun, grad, smoothness
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("lfso", {}),
+        ("lfso", {"direction": lambda x, g: -g}),
+        ("lfso-lbfgs", {"certificate": "ball", "safeguard": False}),
+        ("lfso-accel", {}),
+        ("lfso-accel", {"certificate": "segment"}),
+    ],
+    ids=["lfso", "lfso-direction", "lfso-lbfgs-ball", "lfso-accel", "lfso-accel-segment"],
+)
+def test_float32_steps_where_the_squares_of_the_gradient_underflow_descend(method, options):
+    """A user's ball oracle on ``c sqrt(1 + (a . x)^2)`` in float32 from ``x = 100 a``, the
+    gradient's 1,000 entries so small that their squares underflow: ``fl(g @ g)`` is
+    1.4e-45 where ``||g||^2`` is 6e-43. A radius sized by ``sqrt(fl(g @ g))``, 25 times
+    short of the step's length, let every step overshoot the minimiser (``f`` rose 17-fold
+    a step); the norm is the scaled one there (:func:`lfso._arrays.norm_from_square`).
+    ``lfso-accel`` promises the decrease at its gradient steps, not at the extrapolated
+    points the loop records: one step (its first is a gradient step) is checked."""
+    a = UNDERFLOW_DIRECTION.astype(np.float32)
+    fun, grad, smoothness = _pseudo_huber_along(a, 7.75e-22)
+    x0 = (100.0 * UNDERFLOW_DIRECTION).astype(np.float32)
+    g0 = grad(x0)
+    assert float(np.vdot(g0, g0)) < 1e-2 * float(g0.astype(np.float64) @ g0)  # (the setting)
+    points = [x0.astype(np.float64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun,
+            x0,
+            grad=grad,
+            smoothness=smoothness,
+            method=method,
+            max_iter=1 if method == "lfso-accel" else 8,
+            tol=0.0,
+            monitor=False,
+            callback=lambda x: points.append(np.asarray(x, np.float64)),
+            **options,
+        )
+    assert res.nit > 0, res.message
+    a64 = a.astype(np.float64)
+    values = [7.75e-22 * math.sqrt(1.0 + float(a64 @ x) ** 2) for x in points]
+    for k in range(len(values) - 1):  # (float64 recomputation: 1e-6 covers the rounding)
+        assert values[k + 1] <= values[k] * (1.0 + 1e-6), (k, values[k], values[k + 1])
+
+
+def test_float32_l0l1_accelerated_segment_step_where_the_squares_underflow_descends():
+    """``L0L1Smooth(PowerNorm(1), L0=2, L1=1)`` (``||x||^2``: Hessian ``2 <= L0``) with
+    ``lfso-accel`` and the segment bound, at a float32 ``x`` whose gradient's squares
+    underflow: the segment's ``||d||`` from ``sqrt(fl(d @ d))`` was 25 times short beside
+    the step's target ``eta ||g||^2`` (the evaluation's scaled norm), and the step landed
+    at ``-10 x``-ish, ``f`` 70 times higher."""
+    from lfso.models import L0L1Smooth
+
+    x0 = (1e-23 * UNDERFLOW_DIRECTION / UNDERFLOW_DIRECTION[-1] * 1.3).astype(np.float32)
+    g0 = 2.0 * x0
+    assert float(np.vdot(g0, g0)) < 1e-2 * float(g0.astype(np.float64) @ g0)  # (the setting)
+    points = [x0.astype(np.float64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lfso.minimize(
+            L0L1Smooth(PowerNorm(1), L0=2.0, L1=1.0),
+            x0,
+            method="lfso-accel",
+            certificate="segment",
+            max_iter=1,
+            tol=0.0,
+            monitor=False,
+            callback=lambda x: points.append(np.asarray(x, np.float64)),
+        )
+    assert len(points) == 2
+    before, after = (float(x @ x) for x in points)
+    assert after <= before * (1.0 + 1e-6), (before, after)

@@ -146,9 +146,8 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
 
 
 def _grad_norm(gsq: float, grad: Any) -> float:
-    """``||grad||`` from ``gsq = grad @ grad``: its square root, or the overflow-safe
-    :func:`norm` where the sum over- or underflowed."""
-    return math.sqrt(gsq) if 0.0 < gsq < math.inf else norm(grad)
+    """``||grad||`` from ``gsq = grad @ grad`` (:func:`norm_from_square`)."""
+    return norm_from_square(gsq, grad)
 
 
 def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[], Fetched], Any]:
@@ -172,7 +171,8 @@ def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[
 
 def device_norm(xp: Any, x: Any, sq: Any) -> Any:
     """``||x||`` as :func:`norm` computes it, a 0-d float64 PyTorch array on ``x``'s
-    device, from ``sq = x @ x`` computed there: ``sqrt(sq)`` where ``0 < sq < inf``;
+    device, from ``sq = x @ x`` computed there: ``sqrt(sq)`` where ``n tiny <= sq < inf``
+    (:func:`norm_from_square`);
     elsewhere the scaled norm ``m sqrt((x / m) @ (x / m))`` with ``m = max_i |x_i|``, or
     ``m`` itself where it is 0 or not finite. The same operations in the same dtypes, so
     the same float up to the square root's rounding: PyTorch's float64 square root on the
@@ -188,7 +188,7 @@ def device_norm(xp: Any, x: Any, sq: Any) -> Any:
     wide = top.to(f64)
     finite = (top > 0.0) & (top < math.inf)
     safe = torch.where(finite, wide * torch.sqrt((y @ y).to(f64)), wide)
-    return torch.where((sq > 0.0) & (sq < math.inf), torch.sqrt(sq), safe)
+    return torch.where((sq >= square_floor(x)) & (sq < math.inf), torch.sqrt(sq), safe)
 
 
 #: NumPy's reductions as ufunc methods: what ``np.sum``, ``np.max`` and the array methods
@@ -229,10 +229,38 @@ def sq_norm(x: Any) -> float:
 
 
 def norm(x: Any) -> float:
-    """``||x||_2`` as a float: a dot product, or a scaled norm if that over/underflows."""
+    """``||x||_2`` as a float: a dot product, or a scaled norm where that over- or
+    underflows (:func:`norm_from_square`)."""
     with np.errstate(over="ignore", under="ignore"):
         sq = float(x @ x)
-    if 0.0 < sq < math.inf:
+    return norm_from_square(sq, x)
+
+
+def square_floor(x: Any) -> float:
+    """``n tiny``: the least ``fl(x @ x)`` whose square root :func:`norm_from_square`
+    takes, for a vector ``x`` of ``n`` entries (``tiny`` its dtype's smallest normal
+    number)."""
+    return max(int(x.shape[0]), 1) * _tiny_of(x.dtype)
+
+
+def norm_from_square(sq: float, x: Any) -> float:
+    """``||x||_2`` from ``sq = fl(x @ x)``, the sum of squares in ``x``'s dtype:
+    ``sqrt(sq)`` where ``n tiny <= sq < inf`` (:func:`square_floor`), else the scaled norm
+    ``m sqrt((x / m) @ (x / m))``, ``m = max_i |x_i|`` (``m`` itself where it is 0 or not
+    finite).
+
+    Why the floor: a square ``x_i^2`` rounds with a relative error ``u``, and where it
+    falls below ``tiny`` with an absolute one up to the smallest subnormal number, ``eta =
+    2 u tiny``; the sum adds ``gamma_{n-1}`` of itself (Higham, Section 3.1). So
+    ``|sq - ||x||^2| <= gamma_n ||x||^2 + n eta``, and ``n eta <= 2 u sq`` where ``sq >= n
+    tiny``: there ``sq`` is within ``gamma_{n+2}`` of ``||x||^2`` (relative), as a sum of
+    normal numbers is. Below the floor the underflow may be all of it: a float32 ``x`` of 1,000
+    entries ``2.6e-23`` beside one ``3.7e-23`` has ``fl(x @ x) = 1e-45`` where ``||x||^2`` is
+    ``6e-43``, a norm 25 times too small, and a bound or a step sized by it (a ball's
+    radius, a segment's ``||d||``) would not cover the step taken. The scaled sum's terms
+    ``(x_i / m)^2 <= 1`` include a 1, so its underflow is within ``n eta`` of a sum ``>= 1``.
+    """
+    if square_floor(x) <= sq < math.inf:
         return math.sqrt(sq)
     xp = namespace(x)
     scale = amax(xp, xp.abs(x))
@@ -489,16 +517,22 @@ def error_gamma(k: int, dtype: Any) -> float:
 
 def _smallest_subnormal(dtype: Any) -> float:
     """The smallest positive (subnormal) number of a floating dtype, NumPy's or another
-    library's (named as :func:`_eps_of` reads it)."""
+    library's: its smallest normal number times its epsilon (both powers of two)."""
+    numpy = isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic))
+    return _tiny_of(dtype) * (float(np.finfo(dtype).eps) if numpy else _eps_of(dtype))
+
+
+def _tiny_of(dtype: Any) -> float:
+    """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...)."""
     if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
-        return float(np.finfo(dtype).smallest_subnormal)
+        return float(np.finfo(dtype).smallest_normal)
     name = str(dtype).rsplit(".", 1)[-1]
     try:
-        return float(np.finfo(np.dtype(name)).smallest_subnormal)
+        return float(np.finfo(np.dtype(name)).smallest_normal)
     except TypeError:
         if "bfloat16" in name:
-            return 2.0**-133
-        return float(np.finfo(np.float16 if "16" in name else np.float32).smallest_subnormal)
+            return 2.0**-126
+        return float(np.finfo(np.float16 if "16" in name else np.float32).smallest_normal)
 
 
 def _eps_of(dtype: Any) -> float:

@@ -14,7 +14,7 @@ from .._arrays import (
     error_gamma,
     fetch_ahead,
     fetch_with_norm,
-    norm,
+    norm_from_square,
     to_floats,
 )
 from .._later import is_ahead, start_fetch
@@ -445,7 +445,7 @@ class Model(LocalSmoothnessOracle):
         if ball is None:
             raise ValueError("segment() needs an evaluation made with bound=True")
         sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
-        length = math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+        length = norm_from_square(sq, direction)
         # ||d|| from a sum of its squares in d's dtype: padded by that sum's rounding
         length *= 1.0 + error_gamma(int(direction.shape[0]) + 4, direction.dtype)
         return WrappedSegment(ball.stretched(length) * (length * length), slope=slope)

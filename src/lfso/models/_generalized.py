@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from .._arrays import norm, to_floats
+from .._arrays import norm_from_square, to_floats
 from .._validate import real
 from ..oracles._bounds import ExpBound
 from ..oracles._segment import SegmentBound, WrappedSegment
@@ -89,6 +88,6 @@ class L0L1Smooth(Model):
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Gronwall along the segment (see the class docstring)."""
         sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
-        length = math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+        length = norm_from_square(sq, direction)
         scale = self.L0 + self.L1 * evaluation.grad_norm
         return WrappedSegment(ExpBound(scale * length * length, self.L1 * length), slope=slope)

@@ -7,7 +7,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from .._arrays import as_vector, error_gamma, namespace, norm, operator_norm, to_floats
+from .._arrays import (
+    as_vector,
+    error_gamma,
+    namespace,
+    norm,
+    norm_from_square,
+    operator_norm,
+    to_floats,
+)
 from .._arrays import norm as _norm  # (AffineOracle's own norm= argument shadows norm)
 from .._validate import call_user, nonnegative, real, returned_scalar
 from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value
@@ -210,7 +218,7 @@ class FunctionOracle(LocalSmoothnessOracle):
 def _length(direction: Any) -> float:
     """``||d||`` in one round trip (overflow-safe)."""
     sq = to_floats(direction @ direction)[0]
-    return math.sqrt(sq) if 0.0 < sq < math.inf else norm(direction)
+    return norm_from_square(sq, direction)
 
 
 def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:

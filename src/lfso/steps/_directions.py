@@ -17,7 +17,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg.blas import dtrsv as _dtrsv
 
-from .._arrays import _DOT_DTYPES, materialize, materialize_all, namespace, to_floats
+from .._arrays import (
+    _DOT_DTYPES,
+    device_norm,
+    materialize,
+    materialize_all,
+    namespace,
+    norm_from_square,
+    to_floats,
+)
 from .._later import Later, later
 from .._validate import call_user, integer, returned_array
 from ..models import Evaluation, _fused
@@ -335,7 +343,7 @@ class LBFGSDirection(Direction):
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), x, g)
-        return d, gd, math.sqrt(dd), LBFGSState(tuple(candidates), x, g, tuple(scalars))
+        return d, gd, norm_from_square(dd, d), LBFGSState(tuple(candidates), x, g, tuple(scalars))
 
     @np.errstate(all="ignore")  # a bad new pair is caught below
     def _on_host(
@@ -384,7 +392,7 @@ class LBFGSDirection(Direction):
             d, gd, dnorm = _steepest(evaluation)
             return d, gd, dnorm, LBFGSState((), kept_x, kept_g)
         state = LBFGSState(pairs, kept_x, kept_g, (), (), gram, gram.generation)
-        return wrap(d) if views else d, gd, math.sqrt(dd), state
+        return wrap(d) if views else d, gd, norm_from_square(dd, d), state
 
     def _deferred(
         self, x: Any, evaluation: Evaluation, state: LBFGSState
@@ -641,7 +649,8 @@ def _device_direction(
     # (lfso.steps.SegmentCertificate), which needs ||d|| > 0. (Rounded to the data's
     # dtype: past its range, inf.)
     slope = torch.where(descent, slope, (-(gnorm * gnorm)).to(slope.dtype))
-    length = torch.where(descent, torch.sqrt(dd), gnorm.to(dd.dtype))
+    # (||d|| from dd where no square of d underflowed, else scaled: lfso._arrays.device_norm)
+    length = torch.where(descent, device_norm(None, d, dd).to(dd.dtype), gnorm.to(dd.dtype))
     code = torch.where(ok, 2, 0) + descent
     return s, y, d, slope, length, ok, descent, state, gamma, new, code
 
@@ -688,4 +697,4 @@ class CallableDirection(Direction):
         gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             return (*_steepest(evaluation), state)
-        return d, gd, math.sqrt(dd), state
+        return d, gd, norm_from_square(dd, d), state
