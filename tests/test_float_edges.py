@@ -463,6 +463,22 @@ def test_a_precision_limit_stops_the_run_with_the_best_point():
     assert np.array_equal(res.x, x0) and res.fun == 4.0 and res.nit == 0
 
 
+def test_a_step_target_that_underflows_to_zero_is_a_precision_limit():
+    """At a subnormal ``x`` of ``sum cosh x_i`` the gradient ``sinh x = x`` is nonzero
+    while the segment step's target ``eta ||g|| (2^k ||g||)`` (the scale ``2^k`` capped)
+    underflows to 0: a precision limit at once, where the run took steps of 0 until
+    ``max_iter`` (status ``MAX_ITER``)."""
+    x0 = np.array([6.82996e-320, 1.56836e-319, 6.57700e-320, -2.02369e-319])
+    model = FunctionModel(
+        lambda x: float(np.sum(np.cosh(x))),
+        np.sinh,
+        lambda x, radius: float(np.cosh(np.max(np.abs(x)) + radius)),
+    )
+    res = lfso.minimize(model, x0, method="lfso", certificate="segment", max_iter=5, tol=0.0)
+    assert res.status is lfso.Status.PRECISION_LIMIT and res.nit == 0, (res.status, res.nit)
+    assert np.array_equal(res.x, x0)
+
+
 @pytest.mark.parametrize("scale", [1.0, 1e-95, 1e95, 1e-110, 1e110])
 @pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
 def test_composite_evaluation_is_exact_to_rounding_on_both_sum_paths(p, scale):

@@ -351,7 +351,8 @@ class SegmentCertificate(Certificate):
             target = eta * length * (length * scale)
         else:
             target = eta * (-slope) * scale
-        if 0.0 < target < sys.float_info.min:  # a subnormal target: no accurate solve
+        # A subnormal target, or 0 from a nonzero d (underflow): no accurate solve
+        if target < sys.float_info.min and length > 0.0:
             raise PrecisionLimitError(
                 f"the step's target eta (-g . d) = {target!r} is below the smallest normal "
                 "float: no step can be certified accurately at this point"
