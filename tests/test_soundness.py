@@ -494,6 +494,41 @@ def test_l0l1_smooth(data, log_radius):
     _campaign(data, build, None, x, log_radius, np.float64, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_l0l1_bounds_round_up_from_the_computed_gradient(dtype):
+    """``L0L1Smooth``'s ball bound ``(L0 + L1 ||g||) e^{L1 R}`` and segment bound ``(L0 +
+    L1 ||g||) e^{L1 ||d|| t} ||d||^2``, for the base's computed gradient ``g``, are never
+    below their exact values (mpmath): its own arithmetic (``||g||``, ``||d||``, the sum,
+    the products and the exponential) is rounded up. Rounded to nearest they fell below
+    at about half the points (``f = e^x``, ``L0 = 0``, ``L1 = 1``: 1,063 of 2,000)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 50
+    rng = np.random.default_rng(3)
+    below = []
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        g = (rng.standard_normal(n) * 10.0 ** rng.uniform(-8, 8)).astype(dtype)
+        d = (rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4)).astype(dtype)
+        L0, L1 = float(rng.uniform(0.0, 3.0)) * (rng.uniform() < 0.7), float(rng.uniform(0, 5))
+        model = L0L1Smooth(FunctionModel(lambda z: 0.0, lambda z, g=g: g), L0, L1)
+        x = np.zeros(n, dtype)
+        ev = model.evaluate(x)
+        scale = ctx.mpf(L0) + ctx.mpf(L1) * ctx.sqrt(ctx.fsum(ctx.mpf(float(v)) ** 2 for v in g))
+        sq = ctx.fsum(ctx.mpf(float(v)) ** 2 for v in d)
+        segment = model.segment(x, ev, d)
+        for r in (0.0, *10.0 ** rng.uniform(-6, 1, 3)):
+            exact = scale * ctx.exp(ctx.mpf(L1) * ctx.mpf(r))
+            if ctx.mpf(ev.bound(r)) < exact:
+                below.append(("ball", n, L0, L1, r))
+            t = r / max(math.sqrt(float(sq)), 1e-300)
+            exact = scale * ctx.exp(ctx.mpf(L1) * ctx.sqrt(sq) * ctx.mpf(t)) * sq
+            if ctx.mpf(segment(t)) < exact:
+                below.append(("segment", n, L0, L1, t))
+    assert not below, f"{len(below)} bounds below their exact values, first {below[:3]}"
+
+
 def test_generic_solve_survives_an_underflowing_bound_below_the_root():
     """L(R) = R^9 from a seed 1e4 times the root: the slope-bound step down lands at
     R = 1e-36, where L underflows to 0 (was an OracleError; a bisection now)."""

@@ -518,7 +518,9 @@ def error_gamma(k: int, dtype: Any) -> float:
 def _smallest_subnormal(dtype: Any) -> float:
     """The smallest positive (subnormal) number of a floating dtype, NumPy's or another
     library's: its smallest normal number times its epsilon (both powers of two)."""
-    numpy = isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic))
+    numpy = isinstance(dtype, np.dtype) or (
+        isinstance(dtype, type) and issubclass(dtype, np.generic)
+    )
     return _tiny_of(dtype) * (float(np.finfo(dtype).eps) if numpy else _eps_of(dtype))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import norm_from_square, to_floats
+from .._arrays import error_gamma, norm_from_square, to_floats
 from .._validate import real
-from ..oracles._bounds import ExpBound
+from ..oracles._bounds import ExpBound, rounded_up
 from ..oracles._segment import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model
 
@@ -34,6 +34,14 @@ class L0L1Smooth(Model):
     This is the ball bound at radius ``t ||d||`` times ``||d||^2``: the hypothesis bounds
     only the Hessian's norm, so no direction is sharper than another. It needs no ball
     evaluation (it works from an evaluation made with ``bound=False``).
+
+    Floating point: ``||grad f(x)||`` is the norm of the base's computed gradient ``g``
+    (the bound is exact for ``g``; the base's own rounding of ``g`` is not covered, as the
+    step's slope ``g . d`` is not). The arithmetic on it is rounded up: ``||g||``, from a
+    sum of squares in ``g``'s dtype, is within ``gamma_{d+2}`` of ``g``'s exact norm
+    (:func:`lfso._arrays.norm_from_square`) and padded by that, ``||d||`` by
+    ``gamma_{d+4}``, each sum and product by its rounding, and the exponential by its own
+    (:class:`~lfso.oracles._bounds.ExpBound`).
 
     Parameters
     ----------
@@ -82,12 +90,20 @@ class L0L1Smooth(Model):
         ev = self.base.evaluate_with(x, bound=False, probe=probe)
         if not bound:
             return ev
-        scale = self.L0 + self.L1 * ev.grad_norm
-        return Evaluation(ev.value, ev.grad, ev.grad_norm, ExpBound(scale, self.L1), ev.probe_dot)
+        local = ExpBound(self._scale(ev), self.L1)
+        return Evaluation(ev.value, ev.grad, ev.grad_norm, local, ev.probe_dot)
+
+    def _scale(self, evaluation: Evaluation) -> float:
+        """``L0 + L1 ||g||`` rounded up (see Floating point in the class docstring)."""
+        grad = evaluation.grad
+        padded = evaluation.grad_norm * (1.0 + error_gamma(int(grad.shape[0]) + 2, grad.dtype))
+        return rounded_up(self.L0 + rounded_up(self.L1 * padded, 1.0), 1.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """Gronwall along the segment (see the class docstring)."""
         sq, slope = to_floats(direction @ direction, evaluation.grad @ direction)
         length = norm_from_square(sq, direction)
-        scale = self.L0 + self.L1 * evaluation.grad_norm
-        return WrappedSegment(ExpBound(scale * length * length, self.L1 * length), slope=slope)
+        # ||d|| from a sum of its squares in d's dtype: padded by that sum's rounding
+        length *= 1.0 + error_gamma(int(direction.shape[0]) + 4, direction.dtype)
+        scale = rounded_up(rounded_up(self._scale(evaluation) * length, 1.0) * length, 1.0)
+        return WrappedSegment(ExpBound(scale, self.L1 * length), slope=slope)

@@ -357,7 +357,14 @@ class MinPowerBound(LocalBound):
 
 
 class ExpBound(LocalBound):
-    """``L(R) = scale * exp(rate * R)`` with ``scale > 0`` and ``rate >= 0``."""
+    """``L(R) = scale * exp(rate * R)`` with ``scale > 0`` and ``rate >= 0``, rounded up.
+
+    Rounding: ``y = fl(rate R) >= rate R (1 - u)`` (``u = 2^-53``), so ``e^y >= e^{rate R}
+    (1 - 1.01 y u)`` (``y <= 710`` where ``exp`` is finite); ``math.exp`` is within one ulp
+    (``2u``) and the product with the scale rounds by ``u``: :func:`rounded_up` with
+    ``1.01 y + 3`` roundings makes the value at least the exact ``scale e^{rate R}``.
+    :meth:`__mul__` and :meth:`stretched` round the scale and rate they compute up.
+    """
 
     convex = True
 
