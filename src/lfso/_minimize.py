@@ -396,8 +396,9 @@ def minimize(
         ``"armijo"``, ...) raises when given one.
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the
-        curvature bound) when it fails, so ``f`` never increases whatever the oracle says
-        (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
+        curvature bound) when it fails, so ``f`` never increases by more than the rounding
+        of its computed value (a relative 1e-12 in float64, 8 ulps in float32) whatever the
+        oracle says (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
         automatic oracle, off otherwise.
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
         Hessian-vector products for the automatic oracle (power iterations). ``"autodiff"``
