@@ -504,7 +504,7 @@ def error_gamma(k: int, dtype: Any) -> float:
     use it to pad statistics reduced in the data's dtype, so that a float32 bound is as
     sound as a float64 one.
     """
-    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+    if _is_numpy(dtype):
         eps = float(np.finfo(dtype).eps)
     else:  # a PyTorch / array-api-strict / other library dtype
         eps = _eps_of(dtype)
@@ -515,18 +515,24 @@ def error_gamma(k: int, dtype: Any) -> float:
     return ku / (1.0 - ku)
 
 
+def _is_numpy(dtype: Any) -> bool:
+    """Whether ``dtype`` is NumPy's (a ``np.dtype`` or a scalar type) rather than another
+    library's."""
+    return isinstance(dtype, np.dtype) or (
+        isinstance(dtype, type) and issubclass(dtype, np.generic)
+    )
+
+
 def _smallest_subnormal(dtype: Any) -> float:
     """The smallest positive (subnormal) number of a floating dtype, NumPy's or another
     library's: its smallest normal number times its epsilon (both powers of two)."""
-    numpy = isinstance(dtype, np.dtype) or (
-        isinstance(dtype, type) and issubclass(dtype, np.generic)
-    )
-    return _tiny_of(dtype) * (float(np.finfo(dtype).eps) if numpy else _eps_of(dtype))
+    eps = float(np.finfo(dtype).eps) if _is_numpy(dtype) else _eps_of(dtype)
+    return _tiny_of(dtype) * eps
 
 
 def _tiny_of(dtype: Any) -> float:
     """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...)."""
-    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+    if _is_numpy(dtype):
         return float(np.finfo(dtype).smallest_normal)
     name = str(dtype).rsplit(".", 1)[-1]
     try:
