@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -236,6 +237,10 @@ def norm(x: Any) -> float:
     return norm_from_square(sq, x)
 
 
+#: float16's smallest normal number, the largest of any float dtype's.
+_TINY16 = 2.0**-14
+
+
 def square_floor(x: Any) -> float:
     """``n tiny``: the least ``fl(x @ x)`` whose square root :func:`norm_from_square`
     takes, for a vector ``x`` of ``n`` entries (``tiny`` its dtype's smallest normal
@@ -260,7 +265,8 @@ def norm_from_square(sq: float, x: Any) -> float:
     radius, a segment's ``||d||``) would not cover the step taken. The scaled sum's terms
     ``(x_i / m)^2 <= 1`` include a 1, so its underflow is within ``n eta`` of a sum ``>= 1``.
     """
-    if square_floor(x) <= sq < math.inf:
+    # (first against the largest floor of any float dtype, float16's: no dtype lookup)
+    if sq < math.inf and (sq >= x.shape[0] * _TINY16 or sq >= square_floor(x)):
         return math.sqrt(sq)
     xp = namespace(x)
     scale = amax(xp, xp.abs(x))
@@ -530,8 +536,10 @@ def _smallest_subnormal(dtype: Any) -> float:
     return _tiny_of(dtype) * eps
 
 
+@functools.lru_cache(maxsize=64)
 def _tiny_of(dtype: Any) -> float:
-    """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...)."""
+    """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...),
+    once per dtype."""
     if _is_numpy(dtype):
         return float(np.finfo(dtype).smallest_normal)
     name = str(dtype).rsplit(".", 1)[-1]
