@@ -19,11 +19,11 @@ from scipy.linalg.blas import dtrsv as _dtrsv
 
 from .._arrays import (
     _DOT_DTYPES,
-    device_norm,
     materialize,
     materialize_all,
     namespace,
     norm_from_square,
+    square_floor,
     to_floats,
 )
 from .._later import Later, later
@@ -641,7 +641,9 @@ def _device_direction(
     weights = torch.stack((delta, using * alpha)).index_select(1, back)  # by slot
     d = weights.reshape(-1).to(rows.dtype) @ rows - using.to(g.dtype) * g
     slope, dd = g @ d, d @ d
-    descent = (slope < 0.0) & (slope > -math.inf) & (dd > 0.0) & (dd < math.inf)
+    # (dd below n tiny: d's squares may have underflowed and sqrt(dd) fall short of ||d||
+    # (lfso._arrays.norm_from_square); -g is taken there, at no extra kernel)
+    descent = (slope < 0.0) & (slope > -math.inf) & (dd >= square_floor(d)) & (dd < math.inf)
     d = torch.where(descent, d, -g)
     # ||-g|| as the evaluation measured it (on the host, in float64): in the data's dtype
     # ||g||^2 underflows where ||g|| is below the square root of its smallest normal number
@@ -649,8 +651,7 @@ def _device_direction(
     # (lfso.steps.SegmentCertificate), which needs ||d|| > 0. (Rounded to the data's
     # dtype: past its range, inf.)
     slope = torch.where(descent, slope, (-(gnorm * gnorm)).to(slope.dtype))
-    # (||d|| from dd where no square of d underflowed, else scaled: lfso._arrays.device_norm)
-    length = torch.where(descent, device_norm(None, d, dd).to(dd.dtype), gnorm.to(dd.dtype))
+    length = torch.where(descent, torch.sqrt(dd), gnorm.to(dd.dtype))
     code = torch.where(ok, 2, 0) + descent
     return s, y, d, slope, length, ok, descent, state, gamma, new, code
 
