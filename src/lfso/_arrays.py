@@ -143,12 +143,7 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
         values = to_floats(*scalars, *extra, grad @ grad)
         gsq = values.pop()
     dot = values.pop() if extra else None
-    return Fetched(values, _grad_norm(gsq, grad), dot)
-
-
-def _grad_norm(gsq: float, grad: Any) -> float:
-    """``||grad||`` from ``gsq = grad @ grad`` (:func:`norm_from_square`)."""
-    return norm_from_square(gsq, grad)
+    return Fetched(values, norm_from_square(gsq, grad), dot)
 
 
 def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[], Fetched], Any]:
@@ -165,7 +160,7 @@ def fetch_ahead(grad: Any, *scalars: Any, probe: Any = None) -> tuple[Callable[[
         values = list(fetch.values())
         sq = values.pop()
         dot = values.pop() if extra else None
-        return Fetched(values, _grad_norm(sq, grad), dot)
+        return Fetched(values, norm_from_square(sq, grad), dot)
 
     return finish, gsq
 
@@ -510,11 +505,7 @@ def error_gamma(k: int, dtype: Any) -> float:
     use it to pad statistics reduced in the data's dtype, so that a float32 bound is as
     sound as a float64 one.
     """
-    if _is_numpy(dtype):
-        eps = float(np.finfo(dtype).eps)
-    else:  # a PyTorch / array-api-strict / other library dtype
-        eps = _eps_of(dtype)
-    u = 0.5 * eps
+    u = 0.5 * _eps_of(dtype)
     ku = k * u
     if not ku < 0.5:
         return math.inf
@@ -532,34 +523,35 @@ def _is_numpy(dtype: Any) -> bool:
 def _smallest_subnormal(dtype: Any) -> float:
     """The smallest positive (subnormal) number of a floating dtype, NumPy's or another
     library's: its smallest normal number times its epsilon (both powers of two)."""
-    eps = float(np.finfo(dtype).eps) if _is_numpy(dtype) else _eps_of(dtype)
-    return _tiny_of(dtype) * eps
+    eps, tiny = _limits(dtype)
+    return tiny * eps
 
 
-@functools.lru_cache(maxsize=64)
 def _tiny_of(dtype: Any) -> float:
-    """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...),
-    once per dtype."""
-    if _is_numpy(dtype):
-        return float(np.finfo(dtype).smallest_normal)
-    name = str(dtype).rsplit(".", 1)[-1]
-    try:
-        return float(np.finfo(np.dtype(name)).smallest_normal)
-    except TypeError:
-        if "bfloat16" in name:
-            return 2.0**-126
-        return float(np.finfo(np.float16 if "16" in name else np.float32).smallest_normal)
+    """The smallest positive normal number of a floating dtype (NumPy, PyTorch, ...)."""
+    return _limits(dtype)[1]
 
 
 def _eps_of(dtype: Any) -> float:
-    """Machine epsilon of a non-NumPy floating dtype (PyTorch, array-api-strict, ...)."""
-    name = str(dtype).rsplit(".", 1)[-1]
-    try:
-        return float(np.finfo(np.dtype(name)).eps)
-    except TypeError:
-        if "bfloat16" in name:
-            return 2.0**-7
-        return float(np.finfo(np.float16).eps) if "16" in name else float(np.finfo(np.float32).eps)
+    """Machine epsilon of a floating dtype (NumPy, PyTorch, array-api-strict, ...)."""
+    return _limits(dtype)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _limits(dtype: Any) -> tuple[float, float]:
+    """``(eps, smallest normal number)`` of a floating dtype, once per dtype: NumPy's, or
+    another library's by its name (bfloat16's by hand; float16 or float32 otherwise)."""
+    if _is_numpy(dtype):
+        info = np.finfo(dtype)
+    else:
+        name = str(dtype).rsplit(".", 1)[-1]
+        try:
+            info = np.finfo(np.dtype(name))
+        except TypeError:
+            if "bfloat16" in name:
+                return 2.0**-7, 2.0**-126
+            info = np.finfo(np.float16 if "16" in name else np.float32)
+    return float(info.eps), float(info.smallest_normal)
 
 
 def row_norms(A: Any) -> Any:

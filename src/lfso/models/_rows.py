@@ -101,37 +101,37 @@ class RowGeometry:
         n, d = int(A.shape[0]), int(A.shape[1])
         self.norm = operator_norm(A, name)
         finfo = xp.finfo(A.dtype)
-        self.eta = float(finfo.smallest_normal) * float(finfo.eps)
-        self.row_norms = materialize(_row_norm_bounds(xp, A, float(finfo.smallest_normal)))
+        self.tiny = float(finfo.smallest_normal)
+        self.unit = 0.5 * float(finfo.eps)
+        #: What one square may lose to gradual underflow, absolutely: at most ``eta``, the
+        #: smallest subnormal number ``tiny eps`` (half of it, rounded to nearest). In a
+        #: ridge term ``l2 pad (||d||^2 + n_d square_lost)`` bounds it also where
+        #: ``||d||^2`` underflows beside a large ``l2``.
+        self.square_lost = self.tiny * float(finfo.eps)
+        self.row_norms = materialize(_row_norm_bounds(xp, A, self.tiny, self.square_lost))
         self.row_norms_sq = materialize(self.squared(self.row_norms))
         #: What ``sum_i ||a_i||^2 d_i`` may lose to underflow, absolutely: ``n eta``.
-        self.lost = n * self.eta
+        self.lost = n * self.square_lost
         self.sum_pad = 1.0 + error_gamma(n + 4, A.dtype)
         self.frobenius_sq = to_float(self.xp.sum(self.row_norms_sq)) * self.sum_pad
         self.sqrt_d = float(d) ** 0.5
         self.gamma_d = error_gamma(d + 4, A.dtype)  # a dot product of length d, rounded
         self.gamma_4 = error_gamma(4, A.dtype)
-        self.tiny = float(self.xp.finfo(A.dtype).smallest_normal)
         self.peak_pad = 1.0 + error_gamma(16, A.dtype)  # h (exp, +, *, /): 8 ulps
         #: ``alpha >= max_i ||a_i||_1``: a statistic ``a_i^T v`` computed in the data's dtype
         #: is within ``gamma_d alpha ||v||_inf`` of the exact one.
         self.alpha = self.sqrt_d * (to_float(reduce_max(self.xp, self.row_norms)) if n else 0.0)
         self.drift = ProductDrift(self.alpha, d, A.dtype)
-        self.unit = 0.5 * float(self.xp.finfo(A.dtype).eps)
         self.offset_pad = 1.0 + error_gamma(d + 4, A.dtype)  # l2 ||d||^2: a sum of d squares
-        #: What one square of that sum may lose to gradual underflow, absolutely (half the
-        #: smallest subnormal number, tiny eps): ``l2 pad (||d||^2 + n_d lost)`` bounds the
-        #: ridge term also where ``||d||^2`` underflows beside a large ``l2``.
-        self.square_lost = self.tiny * float(self.xp.finfo(A.dtype).eps)
 
     def squared(self, norms: Any) -> Any:
         """``||a_i||^2 + eta`` from the padded row norms: above the exact squares also where
         they underflow (``inf`` past the dtype's range: a bound with it certifies nothing)."""
         with np.errstate(over="ignore"):
-            return norms * norms + self.eta
+            return norms * norms + self.square_lost
 
 
-def _row_norm_bounds(xp: Any, A: Any, tiny: float) -> Any:
+def _row_norm_bounds(xp: Any, A: Any, tiny: float, eta: float) -> Any:
     """Upper bounds on the rows' norms (:class:`RowGeometry`: padding, and the rows whose
     squares underflow scaled by ``2^k`` first; those whose squares overflow, by ``2^-k``
     with ``2^k >= max |a_ij|``, exactly: no scaled square overflows, and one that
@@ -152,7 +152,6 @@ def _row_norm_bounds(xp: Any, A: Any, tiny: float) -> Any:
     low = d * tiny
     if not to_float(xp.min(squares)) < low:
         return norms
-    eta = tiny * float(xp.finfo(A.dtype).eps)
     k = math.ceil(-math.log2(eta) + 0.5 * math.log2(tiny)) + 2  # (2^k eta)^2 >= tiny
     scaled = A * 2.0**k
     small = xp.sqrt(xp.sum(scaled * scaled, axis=1)) * pad * 2.0**-k + eta
