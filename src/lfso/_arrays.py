@@ -255,8 +255,8 @@ def norm_from_square(sq: float, x: Any) -> float:
     ``|sq - ||x||^2| <= gamma_n ||x||^2 + n eta``, and ``n eta <= 2 u sq`` where ``sq >= n
     tiny``: there ``sq`` is within ``gamma_{n+2}`` of ``||x||^2`` (relative), as a sum of
     normal numbers is. Below the floor the underflow may be all of it: a float32 ``x`` of 1,000
-    entries ``2.6e-23`` beside one ``3.7e-23`` has ``fl(x @ x) = 1e-45`` where ``||x||^2`` is
-    ``6e-43``, a norm 25 times too small, and a bound or a step sized by it (a ball's
+    entries ``2.6e-23`` beside one ``3.7e-23`` has ``fl(x @ x) = 1.4e-45`` where ``||x||^2``
+    is ``6.8e-43``, a norm 22 times too small, and a bound or a step sized by it (a ball's
     radius, a segment's ``||d||``) would not cover the step taken. The scaled sum's terms
     ``(x_i / m)^2 <= 1`` include a 1, so its underflow is within ``n eta`` of a sum ``>= 1``.
     """
