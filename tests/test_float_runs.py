@@ -680,3 +680,23 @@ def test_float32_l0l1_accelerated_segment_step_where_the_squares_underflow_desce
     assert len(points) == 2
     before, after = (float(x @ x) for x in points)
     assert after <= before * (1.0 + 1e-6), (before, after)
+
+
+def test_l0l1_accelerated_segment_step_where_the_bound_scale_overflows_descends():
+    """``lfso-accel`` with the segment bound of ``L0L1Smooth`` far from the minimiser: the
+    exponential bound's scale ``(L0 + L1 ||g||) ||d||^2`` along ``d = -g`` passed the float
+    range (``||g|| ~ 4e105`` in float64), its radius solve started at 0 and raised a bare
+    ``math domain error``. Along the unit-length ``-2^k g`` the run steps, and ``f`` falls."""
+    from lfso.models import L0L1Smooth
+
+    model = L0L1Smooth(PowerNorm(6), L0=12 * (10 / 30) ** 10, L1=30)
+    x0 = np.full(1000, 1e8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            model, x0, method="lfso-accel", certificate="segment", max_iter=20, monitor=False
+        )
+    assert res.status == lfso.Status.MAX_ITER, res.message
+    assert res.nit == 20
+    exact = [float(np.sum(np.asarray(x, np.float64) ** 2) ** 6) for x in (x0, res.x)]
+    assert exact[1] < exact[0]

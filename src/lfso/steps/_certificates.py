@@ -271,14 +271,23 @@ class SegmentCertificate(Certificate):
         self, objective: Model, x: Any, evaluation: Evaluation, eta: float, guess: float
     ) -> tuple[float, float, int]:
         """The root of ``t C(x, -g, t) = eta ||g||^2`` by the segment's own solve (seeded
-        with ``guess``); ``R = t_max ||g||``, ``L = C / ||g||^2``."""
+        with ``guess``); ``R = t_max ||g||``, ``L = C / ||g||^2``.
+
+        As in :meth:`size`, the bound is taken along ``v = -2^k g`` with ``||v||`` in
+        ``[1/2, 1)`` (an exact scaling), so that neither ``||g||^2`` nor a bound's
+        ``||d||^2`` factor leaves the float range where ``||g||`` is far from 1."""
         gnorm = evaluation.grad_norm
-        segment = objective.segment(x, evaluation, -evaluation.grad)
+        grad = evaluation.grad
+        scale = _unit_scale(gnorm, _exponent_cap(grad))
+        unit = gnorm * scale  # ||v||
+        segment = objective.segment(x, evaluation, grad * -scale if scale != 1.0 else -grad)
         t_max, curvature, calls = segment.radius_for(
-            eta * gnorm * gnorm, rtol=self.radius_rtol, guess=guess if guess > 0.0 else None
+            eta * gnorm * unit,
+            rtol=self.radius_rtol,
+            guess=guess / scale if guess > 0.0 else None,
         )
         check_value(curvature, t_max)
-        return t_max * gnorm, curvature / gnorm / gnorm, calls
+        return t_max * unit, curvature / unit / unit, calls
 
     def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
         """See :meth:`Certificate.size`; with ``defer=True`` (the loop, PyTorch tensors)
