@@ -100,6 +100,7 @@ def test_subsample_counts_and_fractions_draw_distinct_rows():
         (41, ValueError, "got rows=41"),
         (1.5, ValueError, r"\(0, 1\], got rows=1.5"),
         ([0, 40], ValueError, r"\[0, 40\)"),
+        ([3, 1, 3, 3], ValueError, r"distinct .* got row 3 3 times \(1 repeated\)"),
         ([0.5], TypeError, "integers"),
         (True, TypeError, "rows=True"),
     ],

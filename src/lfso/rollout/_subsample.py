@@ -29,6 +29,13 @@ def _row_indices(rows: Any, n: int, seed: int) -> np.ndarray:
         raise TypeError(f"rows must be a non-empty 1-D sequence of integers, got {rows!r}")
     if idx.min() < 0 or idx.max() >= n:
         raise ValueError(f"row indices must be in [0, {n}), got min {idx.min()}, max {idx.max()}")
+    values, counts = np.unique(idx, return_counts=True)
+    if counts.max() > 1:
+        twice = values[counts > 1]
+        raise ValueError(
+            f"row indices must be distinct (a subset of the rows), got row {int(twice[0])} "
+            f"{int(counts[counts > 1][0])} times ({twice.size} repeated)"
+        )
     return idx
 
 
@@ -46,7 +53,8 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     model : row model
     rows : int, float or sequence of int
         A count (that many rows drawn without replacement, in order), a fraction in
-        ``(0, 1]`` of the rows, or the row indices themselves.
+        ``(0, 1]`` of the rows, or the row indices themselves (distinct: a repeated row
+        would weigh twice in the pilot's objective, not the same model on fewer rows).
     seed : int
         Seed of the draw.
 
