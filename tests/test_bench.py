@@ -113,14 +113,20 @@ def test_reports_and_targets(tmp_path):
 def test_a_problem_lfso_did_not_solve_is_no_win_in_gradients():
     from lfso.bench import Record
 
-    records = [
+    records = [  # both capped: lfso the more accurate, with fewer gradients than the grid
         Record("power_sum-p2-lin", "lfso", "capped", njev=500, accuracy=1e-3),
         Record("power_sum-p2-lin", "gd-tuned", "capped", njev=500, accuracy=1e-2, grid_njev=1e3),
+        # lfso capped where the tuned step converged: no win, even against the grid's cost
+        Record("power_sum-p3-lin", "lfso", "capped", njev=500, accuracy=1e-3),
+        Record("power_sum-p3-lin", "gd-tuned", "converged", njev=300, grid_njev=1e3),
+        # no oracle: lfso does not apply, and the problem is not counted
+        Record("rosenbrock-d2", "lfso", "n/a", reason="no oracle"),
+        Record("rosenbrock-d2", "gd-tuned", "converged", njev=100, grid_njev=1e3),
     ]
     (line,) = targets(records)
-    assert "on 1/1 problems" in line  # (the better accuracy when both are capped)
-    assert "at least 100x fewer on 0/1 flat ones" in line
-    assert "counting the whole grid's cost, fewer on 0/1" in line  # (lfso never got there)
+    assert "on 1/2 problems with an oracle" in line
+    assert "at least 100x fewer on 0/2 flat ones" in line
+    assert "(where both are capped: the better accuracy), fewer on 1/2." in line
 
 
 def test_the_paper_figures_stop_at_an_interrupted_run(tmp_path, monkeypatch):
