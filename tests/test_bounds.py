@@ -217,6 +217,11 @@ def _exact_shapes(rng):
         (lambda r: ctx.mpf(scale) * power(f(a) + f(b) * f(factor) * f(r), q)),
     )
     yield (
+        "power shifted",
+        power_b.shifted(shift),
+        (lambda r: ctx.mpf(scale) * power(f(a) + f(b) * (f(shift) + f(r)), q)),
+    )
+    yield (
         "polynomial stretched",
         poly.stretched(factor),
         (lambda r: poly_exact(coefs, ctx.mpf(factor) * ctx.mpf(r))),

@@ -303,8 +303,8 @@ class PowerBound(LocalBound):
         return PowerBound(self.scale, self.a, rounded_up(self.b * float(factor), 1.0), self.q)
 
     def shifted(self, shift: float) -> LocalBound:
-        # (a + b (R + c))^q = (a + b c + b R)^q; a + b c rounded up by a relative 4 ulps
-        a = (self.a + self.b * float(shift)) * (1.0 + 4.0 * _UNIT)
+        # (a + b (R + c))^q = (a + b c + b R)^q; a + b c (two roundings) rounded up
+        a = rounded_up(self.a + self.b * float(shift), 2.0)
         return PowerBound(self.scale, a, self.b, self.q)
 
 
