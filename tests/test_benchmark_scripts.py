@@ -634,6 +634,18 @@ def test_ball_oracle_script_compares_the_default_with_the_ball_and_lbfgsb():
         assert default <= ball and default <= 1.5 * scipy and default <= 1.1 * auto
 
 
+def test_ball_oracle_script_gives_medians_over_perturbed_starts():
+    rows = _run("ball_oracle.py", "--starts", "3", "--problems", "robust-cauchy", "power_norm-p3")
+    table = rows[1:]
+    assert [r[0] for r in table] == ["robust-cauchy", "power_norm-p3"]
+    for r in table:
+        default, auto = [int(v) for v in r[1:4]], [int(v) for v in r[5:8]]
+        assert float(r[4]) == float(np.median(default)) and float(r[8]) == float(np.median(auto))
+        assert max(default) <= 1.1 * min(auto)
+    bad = run_script(BENCHMARKS / "ball_oracle.py", "--starts", "0", check=False)
+    assert bad.returncode == 2 and "--starts 0: expected an integer >= 1" in bad.stderr
+
+
 def test_iterate_fingerprint_script_prints_a_line_per_run_and_the_total():
     rows = _run("iterate_fingerprint.py")
     table, last = rows[2:-1], rows[-1]
