@@ -429,6 +429,58 @@ def test_far_float32_logistic_run_reports_the_true_value(method):
     assert true <= run.true(run.x0)
 
 
+#: Softmax rows (two features, three classes): with :func:`_confident_weights` each row's
+#: label leads the other classes by ``m`` (the first three rows) or ``2 m``.
+CONFIDENT_X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [2.0, 0.0], [0.0, 2.0], [-2.0, -2.0]])
+CONFIDENT_Y = np.array([0, 1, 2, 0, 1, 2])
+
+
+def _confident_weights(m: float) -> np.ndarray:
+    """``W = [[m, 0, 0], [0, m, 0]]``: the logits of :data:`CONFIDENT_X` are ``(m, 0, 0)``,
+    ``(0, m, 0)``, ``(-m, -m, 0)`` and twice those, integers (exact in any float dtype)."""
+    return np.array([[m, 0.0, 0.0], [0.0, m, 0.0]])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "margin"), [(np.float32, 16.0), (np.float32, 20.0), (np.float64, 40.0)]
+)
+@pytest.mark.parametrize("lib", ["numpy", "torch-host", "torch-device"])
+def test_softmax_value_of_confident_rows_keeps_its_relative_accuracy(lib, dtype, margin):
+    """Rows classified by a margin ``m`` lose about ``2 e^{-m}`` each, near or below the
+    unit roundoff: ``log(sum_k e^{z_k - z_max})`` rounds ``1 + 2 e^{-m}`` first, and
+    reported ``f`` 6% high (float32, ``m = 16``) or 0 (float32 at ``m = 20``, float64 at
+    ``m = 40``). The logits here are integers, exact in ``dtype``, so each row's loss is
+    within ``gamma_{K+3}`` of itself and the mean ``gamma_n`` more
+    (:meth:`SoftmaxRegression._parts`): ``f`` (mpmath) to ``(n + K + 16) eps`` relative, on
+    NumPy, on PyTorch's host path and on its device path."""
+    import mpmath
+
+    W = _confident_weights(margin)
+    X, y = CONFIDENT_X, CONFIDENT_Y
+    Z = X @ W  # integers: exact
+    with mpmath.workdps(60):
+        losses = [
+            mpmath.log(sum(mpmath.exp(mpmath.mpf(z) - mpmath.mpf(row[label])) for z in row))
+            for row, label in zip(Z.tolist(), y.tolist(), strict=True)
+        ]
+        true = float(mpmath.fsum(losses) / len(losses))
+    assert 0.0 < true < 1e-6
+    A, x = X.astype(dtype), W.ravel().astype(dtype)
+    if lib == "numpy":
+        model, point, device = SoftmaxRegression(A, y, 3, fit_intercept=False), x, False
+    else:
+        torch = pytest.importorskip("torch")
+        data = torch.from_numpy(A)
+        model = SoftmaxRegression(data, torch.from_numpy(y), 3, fit_intercept=False)
+        point, device = torch.from_numpy(x), lib == "torch-device"
+    with lfso.bench.cpu_as_accelerator(device):
+        values = [model.value(point), float(model.evaluate(point, bound=False).value)]
+    eps = float(np.finfo(dtype).eps)
+    tol = (len(y) + 3 + 16) * eps * true
+    for value in values:
+        assert abs(value - true) <= tol, f"f = {value!r}, true f = {true!r}"
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_float32_least_squares_from_far_reports_no_value_below_the_minimum(seed, method):
