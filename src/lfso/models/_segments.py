@@ -1788,6 +1788,20 @@ class RowSegment(SegmentBound):
     #: a round costs no device round trip but each trial a pass over the rows; batches on
     #: an accelerator (:func:`_in_host_memory`).
     sequential: bool
+    # What a segment fills in as it goes, unset until then (class defaults: a segment is
+    # made every iteration, and most of these stay as they are on the way)
+    _columns: tuple[Any, Any] | None = None  # r and u with a trailing axis
+    _start_top: Any = None  # |r| + delta (_top)
+    #: The rows (r, u, weight, slack, slack as floats) the fused kernels read: the arrays
+    #: themselves (NumPy), or zero-copy NumPy views of PyTorch CPU tensors (see
+    #: :meth:`_fused_values`), made on first use; ``None`` until then.
+    _rows: tuple[Any, Any, Any, Any, bool] | None = None
+    round_trips = 0
+    _magnitude_value: float | None = None
+    _host_scalars = False  # (whether _fetch_host_scalars has run)
+    #: One trial's sum on NumPy rows (:meth:`_single_trial`), ``False`` where that path
+    #: does not apply; ``None`` until the first single trial.
+    _single: Callable[[float], float] | bool | None = None
 
     def __init__(
         self,
@@ -1819,14 +1833,12 @@ class RowSegment(SegmentBound):
         else:
             weight = materialize(weight)
         self.r, self.u, self.kernel, self.weight = r, u, kernel, weight
-        self._columns: tuple[Any, Any] | None = None  # r and u with a trailing axis
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
         self._slack = slack
         self._host_slack = (
             slack is not None and isinstance(slack[0], float) and isinstance(slack[1], float)
         )
-        self._start_top: Any = None
         n = int(r.shape[0]) if terms is None else terms
         peak = max(1.0, getattr(kernel, "peak", 1.0))
         #: Whether batches of trials run compiled (:mod:`lfso.models._fused`): their terms
@@ -1840,10 +1852,6 @@ class RowSegment(SegmentBound):
         )
         if self._fused:
             self._eta /= float(self.xp.finfo(r.dtype).eps)
-        #: The rows (r, u, weight, slack, slack as floats) the fused kernels read: the
-        #: arrays themselves (NumPy), or zero-copy NumPy views of PyTorch CPU tensors (see
-        #: :meth:`_fused_values`), made on first use; ``None`` until then.
-        self._rows: tuple[Any, Any, Any, Any, bool] | None = None
         self._views = (
             not host
             and getattr(kernel, "fused", None) is not None
@@ -1862,16 +1870,10 @@ class RowSegment(SegmentBound):
         self.underflow: float | None = None if weight_sum is not None else self._eta * n
         self.floor = floor
         self._cache: dict[float, float] = {}
-        self.round_trips = 0
         self._offset_value: float | None = (
             float(offset) if isinstance(offset, (int, float)) else None
         )
-        self._magnitude_value: float | None = None
-        self._host_scalars = False  # (whether _fetch_host_scalars has run)
         self.sequential = host or _in_host_memory(r)
-        #: One trial's sum on NumPy rows (:meth:`_single_trial`), ``False`` where that path
-        #: does not apply; ``None`` until the first single trial.
-        self._single: Callable[[float], float] | bool | None = None
 
     def _fetch_slope(self) -> float:
         if self._slope_array is None:
@@ -2087,6 +2089,10 @@ class RowSegment(SegmentBound):
     def _values(self, ts: list[float]) -> list[float]:
         """:meth:`values`, inside the caller's ``np.errstate(over="ignore")``."""
         cache = self._cache
+        if len(ts) == 1 and self._single is not False:  # (the sequential solve's trial)
+            value = self._one_value(ts[0])
+            if value is not None:
+                return [value]
         for t in ts:
             if t > self.t_max:  # t u may overflow to NaN: no finite bound claimed that far
                 cache[t] = math.inf
@@ -2110,6 +2116,30 @@ class RowSegment(SegmentBound):
                 total = value + pad * size + underflow
                 cache[t] = max(scale * total + offset, floor)
         return [cache[t] for t in ts]
+
+    def _one_value(self, t: float) -> float | None:
+        """:meth:`_values` of ``[t]`` for one trial not seen yet on NumPy rows (the same
+        floats, without the lists of a batch); ``None`` where that path does not apply (a
+        trial seen or past :attr:`t_max`, or no :meth:`_single_trial`)."""
+        cache = self._cache
+        if t > self.t_max or t in cache:
+            return None
+        single = self._single
+        if single is None:
+            single = self._single = self._single_trial() or False
+        if single is False:
+            return None
+        value = single(t)  # type: ignore[operator]
+        if not self._host_scalars:  # (once: they are floats from then on)
+            self._fetch_host_scalars()
+        self.round_trips += 1
+        underflow, offset = self.underflow, self._offset_value
+        assert underflow is not None and offset is not None
+        magnitude, floor = self._magnitude_value, self.floor
+        size = value if magnitude is None else magnitude
+        total = self.scale * (value + (self._pad - 1.0) * size + underflow) + offset
+        cache[t] = total = max(total, floor)
+        return total
 
     def _trial_sums(self, todo: list[float]) -> list[float]:
         """The trials' sums (:meth:`_device_values`) as floats, with the scalars fetched
@@ -2135,10 +2165,16 @@ class RowSegment(SegmentBound):
         r, u, weight, slack, host_slack = self._host_rows()
         if slack is not None and not host_slack:
             return None
-        compiled = getattr(self.kernel, "compiled", None)
-        if compiled is not None and weight is not None and _compiled.usable(r, u, weight):
-            return None
         n = int(r.shape[0])
+        compiled = getattr(self.kernel, "compiled", None)
+        # (below MIN_ROWS usable says no: asked only from there, the usual answer first)
+        if (
+            compiled is not None
+            and weight is not None
+            and n >= _compiled.MIN_ROWS
+            and _compiled.usable(r, u, weight)
+        ):
+            return None
         row, end, sup, scratch, step, grown = _single_workspace(n, r.dtype)
         negated = getattr(self.kernel, "negated_ends", False)
         top = self._top() if getattr(self.kernel, "reads_top", True) else None
@@ -2368,7 +2404,8 @@ class RowSegment(SegmentBound):
                 self._values(trials)
                 evals += len(trials)
             seen = sorted(self._cache.items())
-            self._check(seen)
+            if len(seen) > 1:  # (one point: nothing to compare)
+                self._check(seen)
             upper = math.inf  # t* <= upper
             best, best_t, best_c = 0.0, 0.0, seen[0][1]  # step, t, C certifying it
             # largest infeasible point; C(0) > 0 is unknown until t = 0 is tried
