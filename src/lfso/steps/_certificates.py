@@ -304,7 +304,7 @@ class SegmentCertificate(Certificate):
         # docstring), the trial steps s = t / 2^k in units of v. On the device (defer) 2^k
         # is a 0-d array: no round trip.
         size = length.array if isinstance(length, Later) else length
-        cap = _exponent_cap(d)
+        _, big, cap = dtype_limits(d)  # (cap as _exponent_cap; d's dtype is 2^k d's)
         made = None  # (2^k, 2^k d) of one compiled pass
         if isinstance(size, float):
             scale = _unit_scale(size, cap)
@@ -372,20 +372,21 @@ class SegmentCertificate(Certificate):
         curvature = check_value(curvature, t_max)
         # (at most t_max: the quotient can round past the end of the certified segment)
         tau = min(target / curvature, t_max) if target > 0.0 else 0.0  # (along 2^k d)
-        t = _in_range(tau, d) * scale
+        t = _in_range(tau, big) * scale
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
         return sized, t_max * scale
 
 
-def _in_range(tau: float, d: Any) -> float:
-    """The step ``tau`` along ``2^k d``, once it is within the range of ``d``'s dtype; past it
+def _in_range(tau: float, big: float) -> float:
+    """The step ``tau`` along ``2^k d``, once it is within the range of ``d``'s dtype (whose
+    largest number is ``big``); past it
     (only where ``d``'s entries underflowed: a float32 gradient below 1e-38 whose norm, on
     the host, did not, so that ``2^k d`` is far shorter than 1/2, or 0, and bounds
     nothing) neither ``x + t d`` nor the product ``A x + t A d`` can be formed (``inf``, or
     NaN from ``inf * 0``): :class:`~lfso.oracles.PrecisionLimitError`."""
-    if not tau <= dtype_limits(d)[1]:
+    if not tau <= big:
         raise PrecisionLimitError(
             f"the certified step {tau!r} along the direction is past the range of its "
             "dtype (the direction's entries underflowed): no step can be taken here"
