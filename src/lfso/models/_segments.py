@@ -25,6 +25,7 @@ from .._arrays import (
     _DOT_DTYPES,
     constant,
     device,
+    host_vdot,
     materialize,
     materialize_all,
     namespace,
@@ -604,7 +605,7 @@ def _host_dot(a: np.ndarray, b: np.ndarray) -> float:
     (which ``@`` makes, and which ``np.errstate`` takes about a microsecond to silence);
     other dtypes under ``np.errstate(over="ignore")``."""
     if a.dtype in _DOT_DTYPES and b.dtype == a.dtype:
-        return float(np.vdot(a, b))
+        return float(host_vdot(a, b) if type(b) is np.ndarray else np.vdot(a, b))
     with np.errstate(over="ignore"):
         return float(a @ b)
 

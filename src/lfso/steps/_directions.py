@@ -19,6 +19,7 @@ from scipy.linalg.blas import dtrsv as _dtrsv
 
 from .._arrays import (
     _DOT_DTYPES,
+    host_vdot,
     materialize,
     materialize_all,
     namespace,
@@ -376,7 +377,7 @@ class LBFGSDirection(Direction):
         if gram is None:
             gram = _Gram.of(memory, _host_pairs(pairs) if views else pairs, g)
         # (the choice _host_dot makes on each call, made once for the five: the same numbers)
-        dot = np.vdot if g.dtype in _DOT_DTYPES else _host_dot
+        dot = host_vdot if g.dtype in _DOT_DTYPES else _host_dot
         if last_x is not None:
             s, y = x - last_x, g - last_g
             sy, ss, yy = float(dot(s, y)), float(dot(s, s)), float(dot(y, y))
