@@ -206,6 +206,7 @@ class NormPathSegment(SegmentBound):
         self._norms, self._errors = norms, (delta, eps)
         self._host: dict[str, Any] | None = None
         self._product = product
+        self.has_product = product is not None
 
     @classmethod
     def along(
@@ -1836,12 +1837,14 @@ class RowSegment(SegmentBound):
         self.r, self.u, self.kernel, self.weight = r, u, kernel, weight
         self.scale, self._offset, self._slope_array = float(scale), offset, slope
         self._product, self._magnitude = product, magnitude
+        self.has_product = product is not None
         self._slack = slack
         self._host_slack = (
             slack is not None and isinstance(slack[0], float) and isinstance(slack[1], float)
         )
         n = int(r.shape[0]) if terms is None else terms
-        peak = max(1.0, getattr(kernel, "peak", 1.0))
+        peak = getattr(kernel, "peak", 1.0)
+        peak = peak if peak > 1.0 else 1.0  # (max(1.0, peak), written out)
         #: Whether batches of trials run compiled (:mod:`lfso.models._fused`): their terms
         #: are then within the kernel's ``fused_ulps``, and as the backend may flush
         #: subnormal results to zero, each operation may lose up to the smallest normal
@@ -2139,7 +2142,9 @@ class RowSegment(SegmentBound):
         magnitude, floor = self._magnitude_value, self.floor
         size = value if magnitude is None else magnitude
         total = self.scale * (value + (self._pad - 1.0) * size + underflow) + offset
-        cache[t] = total = max(total, floor)
+        if floor > total:  # (max(total, floor), written out)
+            total = floor
+        cache[t] = total
         return total
 
     def _trial_sums(self, todo: list[float]) -> list[float]:
@@ -2362,7 +2367,10 @@ class RowSegment(SegmentBound):
 
     def _first_trials(self, guess: float | None) -> list[float]:
         if self.sequential:
-            return [min(guess, self.t_max)] if guess is not None and 0.0 < guess else [0.0]
+            if guess is None or not 0.0 < guess:
+                return [0.0]
+            t_max = self.t_max
+            return [t_max if t_max < guess else guess]  # (min(guess, t_max), written out)
         if guess is not None and 0.0 < guess < math.inf:
             center, factors = guess, self.first_round
         else:
@@ -2391,9 +2399,9 @@ class RowSegment(SegmentBound):
         """
         if not target > 0.0:
             return 0.0, check_value(self(0.0), 0.0), 1
-        with np.errstate(over="ignore"):  # (for every round: see values)
-            return self._solve(target, rtol, guess)
+        return self._solve(target, rtol, guess)
 
+    @np.errstate(over="ignore")  # (for every round: see values)
     def _solve(self, target: float, rtol: float, guess: float | None) -> tuple[float, float, int]:
         """:meth:`radius_for` for ``target > 0``."""
         trials = [t for t in self._first_trials(guess) if t not in self._cache]
@@ -2414,14 +2422,15 @@ class RowSegment(SegmentBound):
             hi: tuple[float, float] | None = None  # smallest feasible point
             for t, c in seen:
                 if t * c >= target:
-                    upper = min(upper, t)
+                    if t < upper:  # (min, written out)
+                        upper = t
                     if hi is None:
                         hi = (t, c)
                     step, cert = target / c, c
                 else:
                     lo_t, lo_c = t, c
-                    if c > 0.0:
-                        upper = min(upper, target / c)
+                    if c > 0.0 and target / c < upper:
+                        upper = target / c
                     step, cert = t, (target / t if t > 0.0 else c)
                 if step > best:
                     best, best_t, best_c = step, t, cert

@@ -43,6 +43,10 @@ class SegmentBound(LocalBound):
     def _fetch_slope(self) -> float:
         raise NotImplementedError
 
+    #: Whether :meth:`product` may give an image (``False``: it gives ``None`` for every
+    #: ``t``, and a step sized along the segment carries no product).
+    has_product = True
+
     def product(self, t: float) -> Any:
         """The model's linear image of ``x + t d`` (``A x + t A d``), or ``None``."""
         return None

@@ -345,8 +345,8 @@ class SegmentCertificate(Certificate):
                 along=(tau, d),
             )
             return sized, step
-        product = segment.product
-        if scaled:
+        product = segment.product if segment.has_product else None
+        if scaled and product is not None:
             product = _rescaled(product, scale)
         if not isinstance(scale, float):
             scale = to_floats(scale)[0]
