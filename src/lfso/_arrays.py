@@ -238,8 +238,9 @@ def norm(x: Any) -> float:
     return norm_from_square(sq, x)
 
 
-#: float16's smallest normal number, the largest of any float dtype's.
-_TINY16 = 2.0**-14
+#: float16's smallest normal number, the largest of any float dtype's; float64's.
+_TINY16, _TINY64 = 2.0**-14, 2.0**-1022
+_FLOAT64 = np.dtype(np.float64)
 
 
 def square_floor(x: Any) -> float:
@@ -266,8 +267,13 @@ def norm_from_square(sq: float, x: Any) -> float:
     radius, a segment's ``||d||``) would not cover the step taken. The scaled sum's terms
     ``(x_i / m)^2 <= 1`` include a 1, so its underflow is within ``n eta`` of a sum ``>= 1``.
     """
-    # (first against the largest floor of any float dtype, float16's: no dtype lookup)
-    if sq < math.inf and (sq >= x.shape[0] * _TINY16 or sq >= square_floor(x)):
+    # (first against the largest floor of any float dtype, float16's, and NumPy float64's
+    # own: no dtype lookup)
+    if sq < math.inf and (
+        sq >= x.shape[0] * _TINY16
+        or (x.dtype is _FLOAT64 and sq >= x.shape[0] * _TINY64)
+        or sq >= square_floor(x)
+    ):
         return math.sqrt(sq)
     xp = namespace(x)
     scale = amax(xp, xp.abs(x))
