@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._arrays import (
     Fetched,
     device_norm,
@@ -192,7 +194,8 @@ def fetched_evaluation(
     0-d arrays on the device; ``make`` gives them their host values) returned at once,
     which calls ``make`` when first read."""
     measured = grad if measured is None else measured
-    if is_ahead(grad):  # (the loop reads it later: the fetch is on its way meanwhile)
+    # (on its way where the loop reads it later; a NumPy array never is, as is_ahead says)
+    if type(grad) is not np.ndarray and is_ahead(grad):
         finish, sq = fetch_ahead(measured, *scalars, probe=probe)
         norm_sq = sq if measured is grad else None
         return PendingEvaluation(grad, lambda: make(finish()), norm_sq, product)

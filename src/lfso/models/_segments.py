@@ -1898,7 +1898,8 @@ class RowSegment(SegmentBound):
         """``|r| + delta`` (``|r|`` without slack), once: the fused kernels' start (or what
         the kernel's own ``start`` makes of the rows, where it has one)."""
         if self._start_top is None:
-            r, _, _, slack, _ = self._host_rows()
+            rows = self._rows  # (made already where a single trial asks)
+            r, _, _, slack, _ = self._host_rows() if rows is None else rows
             start = getattr(self.kernel, "start", None)
             if start is not None:
                 self._start_top = start(r)

@@ -369,7 +369,8 @@ class SegmentCertificate(Certificate):
         t_max, curvature, calls = segment.radius_for(
             target, rtol=self.radius_rtol, guess=None if guess is None else guess / scale
         )
-        curvature = check_value(curvature, t_max)
+        if not (type(curvature) is float and 0.0 < curvature < math.inf):  # (else no call)
+            curvature = check_value(curvature, t_max)
         # (at most t_max: the quotient can round past the end of the certified segment)
         tau = min(target / curvature, t_max) if target > 0.0 else 0.0  # (along 2^k d)
         t = _in_range(tau, big) * scale

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._arrays import norm
 from .._later import Later, deferring, host_value
 from .._validate import open_interval
@@ -254,7 +256,8 @@ class CertifiedStep(CertifiedRule):
         certificate = self.certificate
         if certificate is None:
             certificate = self._settled()  # (raises, saying who settles it)
-        defer = defer and certificate.on_device and deferring(evaluation.grad)
+        grad = evaluation.grad  # (a NumPy array defers nothing)
+        defer = defer and type(grad) is not np.ndarray and certificate.on_device and deferring(grad)
         if defer and self.direction.on_device:
             d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
         else:
@@ -297,7 +300,8 @@ class CertifiedStep(CertifiedRule):
             return Plan(d, slope, length, None, dstate, kept)  # L(x, 0) = 0 at g = 0
         if certificate is not self.certificate:
             cstate = kept
-        _check_sized(sized, certificate)
+        if not (type(sized.t) is float and 0.0 <= sized.t <= math.inf):  # (else no call)
+            _check_sized(sized, certificate)
         return Plan(d, slope, length, sized, dstate, cstate)
 
     def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
