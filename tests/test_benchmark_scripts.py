@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import runpy
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -715,3 +716,23 @@ def test_each_script_prints_its_usage_with_help(script):
             pytest.importorskip(module)
     finished = run_script(BENCHMARKS / script, "--help")
     assert finished.stdout.startswith("usage:"), finished.stdout[:200]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("valgrind") and shutil.which("callgrind_control")), reason="no valgrind"
+)
+def test_instructions_script_counts_instructions_per_iteration():
+    rows = _run(
+        "instructions.py", "--problems", "power_sum-p3", "--methods", "lfso", "--iters", "30"
+    )
+    assert rows[0][:4] == ["thousands", "of", "instructions", "per"]
+    (row,) = rows[1:]
+    assert row[:2] == ["power_sum-p3", "lfso"] and 10.0 < float(row[2]) < 1e5
+
+
+def test_instructions_script_says_what_it_needs(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    out = run_script(BENCHMARKS / "instructions.py", check=False)
+    assert out.returncode == 1 and "needs valgrind (callgrind_control)" in out.stderr
+    bad = run_script(BENCHMARKS / "instructions.py", "--iters", "0", check=False)
+    assert bad.returncode == 2 and "--iters 0: expected an integer >= 1" in bad.stderr

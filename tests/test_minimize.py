@@ -142,7 +142,9 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
     assert res.status is Status.STALLED and not res.success
     assert "loosen tol" in res.message
     longest, last = _stretches_without_a_new_low(res)
-    assert longest == last == lfso._result.STALL_ITERATIONS and res.nit < 2500
+    # (where the last new low falls moves with the rounding of the CPU's BLAS kernels:
+    # iteration 1,100 to 1,600 on two machines; the run stops 1,000 after it)
+    assert longest == last == lfso._result.STALL_ITERATIONS and res.nit < 4000
     assert res.grad_norm < 1e-6 * res.history.grad_norm[0]
     wide = lfso.minimize(_least_squares(np.float64), np.zeros(20), method=method)
     assert wide.status is Status.CONVERGED and wide.nit < 50
@@ -151,9 +153,13 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 def test_tol_zero_or_a_rule_that_may_rise_runs_past_a_stall():
     model, x0 = _least_squares(np.float32), np.zeros(20, np.float32)
-    # tol=0 asks for exactly max_iter steps
-    res = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=1500)
-    assert res.status is Status.MAX_ITER and res.nit == 1500
+    # tol=0 asks for exactly max_iter steps, past where the default test stalls (its last
+    # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS)
+    stalled = lfso.minimize(model, x0, method="lfso")
+    assert stalled.status is Status.STALLED
+    cap = stalled.nit + 500
+    res = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=cap)
+    assert res.status is Status.MAX_ITER and res.nit == cap
     assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
     # lfso-accel's f may rise (not monotone): it is not stopped, though it stalls as long
     res = lfso.minimize(model, x0, method="lfso-accel", max_iter=3000)

@@ -20,7 +20,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
 #: ``print(...)  # OUTPUT``: the comment is what the line prints (``...`` stands for the rest).
 PRINT_LINE = re.compile(r"^(\s*)print\((.*)\)\s+#\s*(.+)$")
 #: ``res = ...  # ...: N steps``: the run takes N iterations.
-STEPS_LINE = re.compile(r"^(\s*)(res = .*?)\s+#.*?([\d,]+) steps$")
+STEPS_LINE = re.compile(r"^(\s*)(res = .*?)\s+#.*?((?:about )?[\d,]+) steps$")
 
 
 def _number(text: str) -> int:
@@ -36,7 +36,13 @@ def _printed(expected: str, *args: object) -> None:
 
 
 def _steps(expected: str, res: object) -> None:
-    assert res.nit == _number(expected), (res.nit, expected)  # type: ignore[attr-defined]
+    """``N steps`` exactly; ``about N steps`` within 10%: a count that moves with the
+    rounding of the CPU's BLAS kernels (docs/results.md, "The counts depend on the CPU")."""
+    nit = res.nit  # type: ignore[attr-defined]
+    if expected.startswith("about "):
+        assert abs(nit - _number(expected[6:])) <= 0.1 * _number(expected[6:]), (nit, expected)
+    else:
+        assert nit == _number(expected), (nit, expected)
 
 
 def _checked(code: str) -> str:
@@ -127,6 +133,14 @@ def _run_rollout(command: str, tmp_path, monkeypatch, capsys) -> str:
     return capsys.readouterr().out
 
 
+def _near(measured: list[int], figures: list[int]) -> bool:
+    """Each count within 1% of the README's: the counts move a little with the rounding
+    of the CPU's BLAS kernels (docs/results.md, "The counts depend on the CPU")."""
+    return len(measured) == len(figures) and all(
+        abs(m - f) <= 0.01 * f for m, f in zip(measured, figures, strict=True)
+    )
+
+
 def _measured(out: str) -> list[int]:
     """Tuning gradients, the tuned rule's and LFSO's gradients to the target."""
     return [
@@ -142,7 +156,8 @@ def _measured(out: str) -> list[int]:
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 def test_readme_rollout_figures_small(tmp_path, monkeypatch, capsys):
     command, figures = _rollout_figures("lp_regression-p3-n100")
-    assert _measured(_run_rollout(command, tmp_path, monkeypatch, capsys)) == figures
+    measured = _measured(_run_rollout(command, tmp_path, monkeypatch, capsys))
+    assert _near(measured, figures), (measured, figures)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
@@ -151,7 +166,7 @@ def test_readme_rollout_figures_large_and_where_its_guarded_run_stops(
 ):
     command, figures = _rollout_figures("lp_regression-p2-n1000")
     out = _run_rollout(command, tmp_path, monkeypatch, capsys)
-    assert _measured(out) == figures
+    assert _near(_measured(out), figures), (_measured(out), figures)
     stop = re.search(r"guarded run, LFSO-GD, then stops at `MAX_ITER`, ([\d,]+) iterations", PROSE)
     assert stop and f"guarded stage (lfso): MAX_ITER, {_number(stop[1])} iterations" in out
 
