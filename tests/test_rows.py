@@ -146,3 +146,17 @@ def test_host_dot_is_vdot_bit_for_bit(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _host_dot(huge, huge) == math.inf
+
+
+def test_a_zero_row_beside_ordinary_rows_raises_no_overflow_warning():
+    """A row whose squares underflow (here a row of zeros) is rescaled by a large power of
+    two; the other rows' products with it may overflow, and are not used: no warning."""
+    import warnings
+
+    from lfso.models import LogisticRegression
+
+    X = np.array([[0.0, 0.0], [1e100, 1.0], [2.0, -1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = LogisticRegression(X, np.array([0, 1, 1]))
+    assert np.all(np.isfinite(model.geometry.row_norms))

@@ -153,8 +153,9 @@ def _row_norm_bounds(xp: Any, A: Any, tiny: float, eta: float) -> Any:
     if not to_float(xp.min(squares)) < low:
         return norms
     k = math.ceil(-math.log2(eta) + 0.5 * math.log2(tiny)) + 2  # (2^k eta)^2 >= tiny
-    scaled = A * 2.0**k
-    small = xp.sqrt(xp.sum(scaled * scaled, axis=1)) * pad * 2.0**-k + eta
+    with np.errstate(over="ignore"):  # (the other rows' may overflow: not taken below)
+        scaled = A * 2.0**k
+        small = xp.sqrt(xp.sum(scaled * scaled, axis=1)) * pad * 2.0**-k + eta
     return xp.where(squares < low, small, norms)
 
 
