@@ -2113,14 +2113,20 @@ class RowSegment(SegmentBound):
             else:
                 host = self._trial_sums(todo)
             self.round_trips += 1
-            pad, underflow, scale = self._pad - 1.0, self.underflow, self.scale
-            assert underflow is not None and self._offset_value is not None
-            offset, floor, magnitude = self._offset_value, self.floor, self._magnitude_value
             for t, value in zip(todo, host, strict=True):
-                size = value if magnitude is None else magnitude
-                total = value + pad * size + underflow
-                cache[t] = max(scale * total + offset, floor)
+                cache[t] = self._bound_of(value)
         return [cache[t] for t in ts]
+
+    def _bound_of(self, value: float) -> float:
+        """``C(t)`` from its trial's sum ``value``: padded for rounding and underflow
+        (Rounding, the class docstring), scaled, offset and floored, NaN kept."""
+        underflow, offset = self.underflow, self._offset_value
+        assert underflow is not None and offset is not None
+        magnitude = self._magnitude_value
+        size = value if magnitude is None else magnitude
+        total = self.scale * (value + (self._pad - 1.0) * size + underflow) + offset
+        floor = self.floor
+        return floor if floor > total else total  # (max(total, floor), NaN kept)
 
     def _one_value(self, t: float) -> float | None:
         """:meth:`_values` of ``[t]`` for one trial not seen yet on NumPy rows (the same
@@ -2138,14 +2144,7 @@ class RowSegment(SegmentBound):
         if not self._host_scalars:  # (once: they are floats from then on)
             self._fetch_host_scalars()
         self.round_trips += 1
-        underflow, offset = self.underflow, self._offset_value
-        assert underflow is not None and offset is not None
-        magnitude, floor = self._magnitude_value, self.floor
-        size = value if magnitude is None else magnitude
-        total = self.scale * (value + (self._pad - 1.0) * size + underflow) + offset
-        if floor > total:  # (max(total, floor), written out)
-            total = floor
-        cache[t] = total
+        cache[t] = total = self._bound_of(value)
         return total
 
     def _trial_sums(self, todo: list[float]) -> list[float]:
