@@ -19,6 +19,8 @@ import pytest
 from scripts import BENCHMARKS, run_script, script_namespace
 from scripts import script_rows as _run
 
+import lfso
+
 
 def _numbers(row: list[str]) -> list[float]:
     return [float(v) for v in row if v.replace(".", "", 1).replace("e-", "", 1).isdigit()]
@@ -579,7 +581,7 @@ def test_float_soundness_script_counts_no_failure_quickly():
     rows = _run("float_soundness.py", "--runs", "1", "--iters", "15", "--scales", "1", "1e4")
     assert rows[0][:2] == ["numpy", "float32"]
     table = [r for r in rows[2:] if len(r) == 8]
-    assert len(table) == 8  # every model
+    assert len(table) == 9  # every model
     assert all(int(r[1]) == 4 and int(r[3]) == int(r[4]) == int(r[5]) == 0 for r in table)
     assert rows[-1][:2] == ["total:", "0"]
 
@@ -600,6 +602,36 @@ def test_float_soundness_scales_the_row_data_and_allows_for_underflow():
     assert script["_allowance"](exact, x, 0.0, 2.0**-24, tiny) == (60 + 8) * tiny
     bad = run_script(BENCHMARKS / "float_soundness.py", "--data-scale", "0", check=False)
     assert bad.returncode == 2 and "--data-scale 0.0: expected a finite number > 0" in bad.stderr
+
+
+def test_float_soundness_allows_for_the_softmax_logits_rounding_in_fun():
+    """``fun`` is ``f`` computed in the dtype: at a large ``W`` the float32 logits round by
+    far more than ``u |f|``, and the allowance for it covers the error seen, for softmax
+    regression only (0 for the other models). The points: a minimiser moved far along a
+    flat direction (one number added to every class's intercept), where ``g`` stays small."""
+    script = script_namespace(BENCHMARKS / "float_soundness.py")
+
+    def lib(a):
+        return np.asarray(a, dtype=np.float32)
+
+    unit, tiny = 2.0**-24, float(np.finfo(np.float32).smallest_subnormal)
+    rng = np.random.default_rng(0)
+    _, lp_exact = script["_models"](lib, 1.0)["lp-p2"](rng)
+    assert script["_value_rounding"](lp_exact, np.ones(6), unit) == 0.0
+    worst = 0.0
+    for _ in range(10):
+        model, exact = script["_models"](lib, 1e-3)["softmax"](rng)
+        best = lfso.minimize(exact, np.zeros(exact.dim), tol=1e-10).x
+        flat = np.zeros(exact.dim)
+        flat[-3:] = rng.standard_normal() * 1e4  # (the intercepts, which l2 leaves alone)
+        x = (best + flat).astype(np.float32).astype(np.float64)
+        true = exact.value(x)
+        error = abs(model.value(x.astype(np.float32)) - true)
+        allowed = script["_allowance"](exact, x, true, unit, tiny)
+        rounding = script["_value_rounding"](exact, x, unit)
+        assert rounding > 0.0 and error <= allowed + rounding, (error, allowed, rounding)
+        worst = max(worst, error / allowed)
+    assert worst > 1.0  # (the rounding of the logits is needed)
 
 
 def test_suite_time_script_compares_two_checkouts():

@@ -481,6 +481,67 @@ def test_softmax_value_of_confident_rows_keeps_its_relative_accuracy(lib, dtype,
         assert abs(value - true) <= tol, f"f = {value!r}, true f = {true!r}"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lib", ["numpy", "torch-host", "torch-device"])
+def test_softmax_gradient_has_no_part_along_the_flat_directions(lib, dtype):
+    """At ``l2 = 0``, ``f`` is flat along adding one vector to every class's weights, so
+    the exact gradient's rows sum to 0 over the classes. Near the minimiser the computed
+    rows summed to the rounding of ``sum_k (pi_ik - y_ik)`` over the data, which does not
+    shrink with the gradient (1e7 float32 ulps of the rows' largest entry, 1e11 float64
+    ulps); centred class by class (:class:`SoftmaxRegression`'s docstring) they sum to a
+    few ulps of it, on NumPy, on PyTorch's host path and on its device path."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        X, y = rng.standard_normal((200, 4)), rng.integers(0, 3, 200)  # (not separable)
+        exact = SoftmaxRegression(X, y, 3)
+        x = np.asarray(lfso.minimize(exact, np.zeros(exact.dim), tol=1e-10).x)
+        A, point = X.astype(dtype), x.astype(dtype)
+        if lib == "numpy":
+            model, device = SoftmaxRegression(A, y, 3), False
+        else:
+            torch = pytest.importorskip("torch")
+            model = SoftmaxRegression(torch.from_numpy(A), torch.from_numpy(y), 3)
+            point, device = torch.from_numpy(point), lib == "torch-device"
+        with lfso.bench.cpu_as_accelerator(device):
+            grad = model.evaluate(point, bound=False).grad
+        G = np.asarray(grad.cpu() if hasattr(grad, "cpu") else grad, np.float64).reshape(-1, 3)
+        ulps = np.abs(G.sum(axis=1)) / (float(np.finfo(dtype).eps) * np.abs(G).max(axis=1))
+        assert ulps.max() <= 12.0, (seed, ulps)
+
+
+@pytest.mark.parametrize("seed", [10, 19, 22, 36])
+def test_float32_softmax_run_with_tiny_features_never_rises(seed):
+    """Rows of size 1e-12 (``benchmarks/float_soundness.py --data-scale 1e-12``): near the
+    minimiser the computed gradient's intercepts summed to rounding (the flat direction
+    of adding one number to every intercept), L-BFGS moved the three intercepts by
+    thousands along it, where no curvature limits the step, and the computed slope was
+    negative where the exact one was positive; the true ``f`` rose by up to 5e-5 of itself
+    (these seeds, on one CPU or another). Every step now decreases the true ``f`` to
+    within the rounding of ``f`` and of the iterate, ``8 u (|f| + sum_i |x_i g_i|)``."""
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((60, 6)) * 1e-12).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    model = SoftmaxRegression(X, y, 3, l2=1e-3)
+    exact = SoftmaxRegression(X.astype(np.float64), y, 3, l2=1e-3)
+    x0 = rng.standard_normal(model.dim).astype(np.float32)
+    points = [x0.astype(np.float64)]
+    lfso.minimize(
+        model,
+        x0,
+        max_iter=400,
+        tol=0.0,
+        monitor=False,
+        callback=lambda r: points.append(np.asarray(r.x, np.float64)),
+    )
+    assert len(points) > 200
+    unit, values = 2.0**-24, [exact.value(x) for x in points]
+    for k in range(1, len(points)):
+        g = exact.evaluate(points[k], bound=False).grad
+        allowed = 8.0 * unit * (abs(values[k]) + float(np.abs(points[k] * g).sum()))
+        allowed += 128 * 2.0**-53 * abs(values[k])  # (the float64 recomputation's own)
+        assert values[k] - values[k - 1] <= allowed, (k, values[k - 1], values[k])
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_float32_least_squares_from_far_reports_no_value_below_the_minimum(seed, method):

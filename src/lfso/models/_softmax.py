@@ -107,6 +107,23 @@ class SoftmaxRegression(Model):
     curvature, not the ball's worst case. O(nK) per ``t``, a batch of ``t`` per round trip;
     ``tilde X W + t tilde X D`` is the next evaluation's product (``extras``).
 
+    Gradient: ``(1/n) tilde X^T (P - Y)`` plus the ridge term, its data part centred
+    class by class (each row of the ``(d + intercept) x K`` matrix less its mean over the
+    classes). The exact data part's rows sum to 0 over the classes (``sum_k (pi_ik -
+    y_ik) = 0`` for every row ``i``), so the centring ``Q`` (the orthogonal projection onto
+    matrices whose rows sum to 0) leaves it unchanged, and on the computed data part
+    ``||Q g_hat - g|| = ||Q (g_hat - g)|| <= ||g_hat - g||``: it removes the error's part
+    along the class sums and adds only its own rounding (a mean of ``K`` entries and a
+    subtraction, a few units in the last place of each row's largest entry). That part
+    matters: ``f`` is flat along adding one vector to every class's weights (every row at
+    ``l2 = 0``, the intercepts' otherwise), where no curvature limits a step, and
+    uncentred, the computed class sums are the rounding of ``sum_k (pi_ik - y_ik)``
+    accumulated over the rows, which does not shrink with the gradient (near the minimiser
+    about 1e7 float32 ulps of the rows' largest entry). An L-BFGS direction then moved far
+    along that flat direction, where the computed slope ``g . d`` is rounding alone, and
+    the exact ``f`` rose (float32 rows of size 1e-12, ``benchmarks/float_soundness.py
+    --data-scale 1e-12``).
+
     Parameters
     ----------
     X : array, shape (n, d)
@@ -338,8 +355,10 @@ class SoftmaxRegression(Model):
         else:
             Z, P, value = self._parts(x, logits)
             coef = P - self._onehot_t
-        # ((P - Y) X)^T = tilde X^T (P^T - Y^T): W's layout, d x K, flattened by rows
-        grad = xp.reshape((coef @ self.X).T, (-1,)) / self.n
+        # ((P - Y) X)^T = tilde X^T (P^T - Y^T): W's layout, d x K, flattened by rows,
+        # centred class by class (the class docstring's "Gradient")
+        data = (coef @ self.X).T
+        grad = xp.reshape(data - xp.mean(data, axis=1, keepdims=True), (-1,)) / self.n
         if self.l2:
             grad = grad + self.l2 * (x * self._mask)
         grad = materialize(grad)
