@@ -551,6 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: How NumPy's floating-point warnings begin (:func:`numpy.errstate`'s four kinds).
+_FLOATING_POINT = tuple(
+    f"{kind} encountered in "
+    for kind in ("overflow", "underflow", "invalid value", "divide by zero")
+)
+
+
 def _show_warning(
     message: Warning | str,
     category: type[Warning],
@@ -560,8 +567,12 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """:func:`warnings.showwarning` of the command line: ``lfso: warning: ...`` on one line
-    of stderr, without the file, line number or source line."""
-    print(f"lfso: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    of stderr, without the file, line number or source line; NumPy's floating-point
+    warnings (``overflow encountered in multiply``) say where they come from."""
+    text = " ".join(str(message).split())
+    if issubclass(category, RuntimeWarning) and text.startswith(_FLOATING_POINT):
+        text = f"floating point: {text} (NumPy, in a run's arithmetic; its status tells the rest)"
+    print(f"lfso: warning: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
