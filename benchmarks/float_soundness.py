@@ -11,9 +11,9 @@ least squares, logistic regression, softmax regression with and without its ridg
 Cauchy regression, ``||x||^4`` and ``sum x_i^4``), a few random problems in the chosen
 dtype and array library, starts at several scales (1 to 1e4 times a random point: far
 starts, where rounding is largest), and the methods ``lfso`` and ``lfso-lbfgs`` (segment
-certificates). Every iterate is recorded
-(``callback``) and its TRUE ``f`` recomputed in float64 from float64 copies of the same
-data (float32 data and iterates are exact in float64). The table counts, per model:
+certificates). Every iterate is recorded (``callback``) and its TRUE ``f`` recomputed in
+float64 from float64 copies of the same data (float32 data and iterates are exact in
+float64). The table counts, per model:
 
 * ``rises``: steps where the true ``f`` rose by more than the rounding of ``f`` and of the
   iterate, ``8 u (|f| + sum_i |x_i g_i|)`` at the new point (``u`` the dtype's unit
