@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/float_soundness.py                        # NumPy, float32
     python benchmarks/float_soundness.py --lib torch --device cuda --dtype float32
+    python benchmarks/float_soundness.py --lib torch --device-path  # a GPU's path, on the CPU
     python benchmarks/float_soundness.py --runs 4 --iters 40      # a quick look
 
 For every built-in model with a segment bound (l_2p regression at p = 2 and 1.25, composite
@@ -21,8 +22,9 @@ float64). The table counts, per model:
   ``fl(x + t d)``), plus the float64 recomputation's own rounding and ``n + 8`` of the
   dtype's smallest subnormals (the underflow of ``f``'s terms);
 * ``fun off``: results whose ``fun`` differs from the true ``f(x)`` by more than
-  ``1e-5 |f|`` plus that rounding, plus for softmax regression the rounding of its
-  logits (``Result.fun`` must be ``f`` at ``Result.x``, computed in the dtype);
+  ``1e-5 |f|`` plus that rounding, plus the model's own bound on the rounding of its
+  computed ``f`` (``Model.value_error``, where it states one: ``Result.fun`` must be ``f``
+  at ``Result.x``, computed in the dtype);
 * ``raised``: runs that raised instead of returning a status;
 * ``worst rise``: the largest rise over that rounding allowance (0: none).
 
@@ -131,23 +133,25 @@ def _allowance(exact: Any, x: np.ndarray, value: float, unit: float, tiny: float
     return (8.0 * unit + (rows + 8) * _U64) * scale + (rows + 8) * tiny
 
 
-def _value_rounding(exact: Any, x: np.ndarray, unit: float) -> float:
-    """What rounds in computing softmax regression's ``f`` beyond ``_allowance`` (which
-    covers the rounding of ``f`` and of the iterate): the logits ``z_i = tilde x_i^T W``,
-    each within ``(d + 2) u (|tilde x_i|^T |W|)`` of the exact, to which each row's loss
-    ``logsumexp(z_i) - z_{i y_i}`` is 2-Lipschitz in the largest change; 0 for the other
-    models. At a large ``W`` (a far start, small rows) it is far above ``u |f|``."""
-    if not isinstance(exact, SoftmaxRegression):
-        return 0.0
-    rows = np.asarray(exact.X, dtype=np.float64)
-    W = np.abs(x.reshape(rows.shape[1], -1))
-    return float(np.mean(2.0 * (rows.shape[1] + 2) * unit * (np.abs(rows) @ W).max(axis=1)))
+def _value_error(model: Any, x: Any) -> float:
+    """The model's own bound on the rounding of its computed ``f`` at ``x``
+    (``Model.value_error``, of a fresh evaluation, as ``Result.fun`` is one), 0 where it
+    states none. Softmax regression's covers its logits' rounding: at a large ``W`` (a far
+    start, small rows) far above ``u |f|``."""
+    bound = model.value_error(x, model.evaluate(x, bound=False))
+    return 0.0 if bound is None else float(bound)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lib", choices=["numpy", "torch"], default="numpy")
     parser.add_argument("--device", default="cpu", help="PyTorch device (with --lib torch)")
+    parser.add_argument(
+        "--device-path",
+        action="store_true",
+        help="with --lib torch on the CPU: the tensors take an accelerator's path "
+        "(lfso.bench.cpu_as_accelerator: the step sized on the device, scalars deferred)",
+    )
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--runs", type=int, default=6, help="random problems per model")
     parser.add_argument("--iters", type=int, default=80)
@@ -159,6 +163,9 @@ def main() -> None:
         help="multiply the row models' data and targets by this (1e-12: tiny features)",
     )
     args = parser.parse_args()
+    if args.device_path and args.lib != "torch":
+        parser.error("--device-path takes --lib torch")
+    path = bool(args.device_path)
     if args.lib == "torch":
         import torch
 
@@ -181,7 +188,8 @@ def main() -> None:
 
     unit = 0.5 * float(np.finfo(np.dtype(args.dtype)).eps)
     tiny = float(np.finfo(np.dtype(args.dtype)).smallest_subnormal)
-    print(f"{args.lib} {args.dtype} on {args.device if args.lib == 'torch' else 'cpu'}")
+    where = args.device if args.lib == "torch" else "cpu"
+    print(f"{args.lib} {args.dtype} on {where}{' (an accelerator path)' if path else ''}")
     print(
         f"{'model':>14} {'runs':>5} {'steps':>6} {'rises':>6} {'fun off':>8} {'raised':>7} "
         f"{'worst rise':>11} {'seconds':>8}"
@@ -203,7 +211,7 @@ def main() -> None:
                     x0 = lib(point * scale)
                     points = [host(x0)]
                     try:
-                        with warnings.catch_warnings():
+                        with warnings.catch_warnings(), lfso.bench.cpu_as_accelerator(path):
                             warnings.simplefilter("ignore")
                             res = lfso.minimize(
                                 model,
@@ -228,7 +236,7 @@ def main() -> None:
                     xr = host(res.x)
                     true = exact.value(xr)
                     allowed = _allowance(exact, xr, true, unit, tiny)
-                    allowed += _value_rounding(exact, xr, unit)
+                    allowed += _value_error(model, res.x)
                     if not abs(res.fun - true) <= 1e-5 * abs(true) + allowed:
                         off += 1
         totals[0] += rises

@@ -604,11 +604,26 @@ def test_float_soundness_scales_the_row_data_and_allows_for_underflow():
     assert bad.returncode == 2 and "--data-scale 0.0: expected a finite number > 0" in bad.stderr
 
 
-def test_float_soundness_allows_for_the_softmax_logits_rounding_in_fun():
-    """``fun`` is ``f`` computed in the dtype: at a large ``W`` the float32 logits round by
-    far more than ``u |f|``, and the allowance for it covers the error seen, for softmax
-    regression only (0 for the other models). The points: a minimiser moved far along a
-    flat direction (one number added to every class's intercept), where ``g`` stays small."""
+def test_float_soundness_runs_the_accelerator_path_on_the_cpu():
+    pytest.importorskip("torch")
+    rows = _run(
+        "float_soundness.py", "--lib", "torch", "--device-path", "--runs", "1", "--iters", "5",
+        "--scales", "1",
+    )  # fmt: skip
+    assert rows[0] == ["torch", "float32", "on", "cpu", "(an", "accelerator", "path)"]
+    table = [r for r in rows[2:] if len(r) == 8]
+    assert len(table) == 9 and all(int(r[1]) == 2 and int(r[2]) > 0 for r in table)
+    assert rows[-1][:2] == ["total:", "0"]
+    bad = run_script(BENCHMARKS / "float_soundness.py", "--device-path", check=False)
+    assert bad.returncode == 2 and "--device-path takes --lib torch" in bad.stderr
+
+
+def test_float_soundness_allows_for_the_models_own_rounding_of_fun():
+    """``fun`` is ``f`` computed in the dtype: at a large ``W`` the float32 softmax logits
+    round by far more than ``u |f|``, and the model's ``value_error`` that the allowance
+    adds covers the error seen (0 for a model that states none). The points: a minimiser
+    moved far along a flat direction (one number added to every class's intercept), where
+    ``g`` stays small."""
     script = script_namespace(BENCHMARKS / "float_soundness.py")
 
     def lib(a):
@@ -616,19 +631,19 @@ def test_float_soundness_allows_for_the_softmax_logits_rounding_in_fun():
 
     unit, tiny = 2.0**-24, float(np.finfo(np.float32).smallest_subnormal)
     rng = np.random.default_rng(0)
-    _, lp_exact = script["_models"](lib, 1.0)["lp-p2"](rng)
-    assert script["_value_rounding"](lp_exact, np.ones(6), unit) == 0.0
+    power, _ = script["_models"](lib, 1.0)["power_norm-p2"](rng)
+    assert script["_value_error"](power, np.ones(3, np.float32)) == 0.0
     worst = 0.0
     for _ in range(10):
         model, exact = script["_models"](lib, 1e-3)["softmax"](rng)
         best = lfso.minimize(exact, np.zeros(exact.dim), tol=1e-10).x
         flat = np.zeros(exact.dim)
         flat[-3:] = rng.standard_normal() * 1e4  # (the intercepts, which l2 leaves alone)
-        x = (best + flat).astype(np.float32).astype(np.float64)
-        true = exact.value(x)
-        error = abs(model.value(x.astype(np.float32)) - true)
-        allowed = script["_allowance"](exact, x, true, unit, tiny)
-        rounding = script["_value_rounding"](exact, x, unit)
+        x = (best + flat).astype(np.float32)
+        true = exact.value(x.astype(np.float64))
+        error = abs(model.value(x) - true)
+        allowed = script["_allowance"](exact, x.astype(np.float64), true, unit, tiny)
+        rounding = script["_value_error"](model, x)
         assert rounding > 0.0 and error <= allowed + rounding, (error, allowed, rounding)
         worst = max(worst, error / allowed)
     assert worst > 1.0  # (the rounding of the logits is needed)

@@ -177,6 +177,71 @@ def test_value_error_bounds_the_rounding_of_f(seed, name, p):
         assert abs(ev.value - exact) <= model.value_error(x, ev)
 
 
+def _exact_softmax_value(X, y, W, l2, intercept):
+    """Softmax regression's f at float ``W`` in exact logits (rationals) and 50-digit
+    arithmetic."""
+    from fractions import Fraction
+
+    mpmath = pytest.importorskip("mpmath")
+    rows = np.concatenate([X, np.ones((len(X), 1))], axis=1) if intercept else X
+    with mpmath.workdps(50):
+        total = mpmath.mpf(0)
+        for row, label in zip(rows.tolist(), y.tolist(), strict=True):
+            z = [
+                sum(Fraction(a) * Fraction(w) for a, w in zip(row, col, strict=True))
+                for col in W.T.tolist()
+            ]
+            z = [mpmath.mpf(q.numerator) / q.denominator for q in z]
+            total += mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z)) - z[label]
+        ridge = W[:-1] if intercept else W
+        squares = mpmath.fsum(mpmath.mpf(v) ** 2 for v in ridge.ravel().tolist())
+        return total / len(rows) + mpmath.mpf(l2) / 2 * squares
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e3, 1e5])
+@pytest.mark.parametrize("seed", range(3))
+def test_softmax_value_error_bounds_the_rounding_of_f(seed, scale, dtype):
+    """``SoftmaxRegression.value_error`` against f in extended precision, at weights from 1
+    to 1e5 (confident rows, whose losses are far below the logits' rounding, and rows
+    whose logits spread by 1e5), with and without intercepts and the ridge term; it is
+    also not loose by orders of magnitude at modest weights."""
+    rng = np.random.default_rng(seed)
+    n, d, K = 15, 3, 4
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, K, n)
+    for intercept, l2 in ((True, 0.0), (False, 0.1), (True, 1e-3)):
+        model = lfso.models.SoftmaxRegression(X, y, K, l2=l2, fit_intercept=intercept)
+        W = (rng.standard_normal((model.n_features, K)) * scale).astype(dtype)
+        ev = model.evaluate(W.ravel(), bound=False)
+        exact = _exact_softmax_value(X.astype(np.float64), y, W.astype(np.float64), l2, intercept)
+        error = abs(float(ev.value) - float(exact))
+        bound = model.value_error(W.ravel(), ev)
+        assert error <= bound, (intercept, l2, float(ev.value), float(exact), bound)
+        if scale == 1.0:  # (within a few thousand ulps of f, where the rounding is ulps)
+            assert bound <= 1e4 * float(np.finfo(dtype).eps) * abs(float(exact)), bound
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("big", [1e2, 1e4, 1e6])
+def test_softmax_value_error_covers_logits_that_cancel(big, dtype):
+    """Two nearly equal features weighted by ``+big`` and ``-big``: each logit is a small
+    difference of large products, off by about ``u big`` (float32 at ``big = 1e4``: ``f``
+    off by 1e-4, hundreds of ulps), which the logits' term ``2 dz`` covers."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        a = rng.standard_normal(15)
+        near = a * (1.0 + 1e-3 * rng.standard_normal(15))
+        X = np.stack([a, near, rng.standard_normal(15)], axis=1).astype(dtype)
+        y = rng.integers(0, 4, 15)
+        model = lfso.models.SoftmaxRegression(X, y, 4)
+        v = rng.standard_normal(4)
+        W = np.stack([big * v, -big * v, *rng.standard_normal((2, 4))]).astype(dtype)
+        ev = model.evaluate(W.ravel(), bound=False)
+        exact = _exact_softmax_value(X.astype(np.float64), y, W.astype(np.float64), 0.0, True)
+        assert abs(float(ev.value) - float(exact)) <= model.value_error(W.ravel(), ev)
+
+
 def test_oracle_fires_when_the_oracle_is_too_small():
     model = quadratic()
     wrong = FunctionModel(model.value, model.grad, 0.2 * model)  # claims L = 3.6 < 18

@@ -29,6 +29,7 @@ from ._rows import (
     inf_norm,
     point_inf_norm,
     point_product,
+    rounding_scale,
     taken_product,
 )
 from ._segments import RowSegment, materialized_product, row_slope
@@ -287,6 +288,66 @@ class SoftmaxRegression(Model):
         if type(logits) is np.ndarray:
             return to_float(self._host_parts(x, logits, grad=False)[2])
         return to_float(self._parts(x, logits)[2])
+
+    def value_error(self, x: Any, evaluation: Evaluation) -> float:
+        """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
+
+        Three steps lead from the exact ``f`` to the computed ``F`` (``u`` the unit
+        roundoff, ``tiny`` the smallest normal number, ``l(z) = logsumexp(z) - z_y`` a
+        row's loss, shift-invariant and ``>= 0``):
+
+        1. The logits: each computed one is within ``dz = gamma_{d+4} alpha ||x||_inf`` of
+           the exact (plus a carried product's drift), as for :meth:`segment`; ``l`` is
+           2-Lipschitz in the largest change of ``z`` (``logsumexp`` moves by at most it,
+           and so does ``z_y``), so each row moves by at most ``2 dz``.
+        2. The shift ``Z_k = fl(z_k - max_j z_j)``: ``Z_k`` is within ``u |Z_k|`` of the
+           exact difference, and the top class's is exactly 0. With ``S`` the largest
+           spread ``max_k z_k - min_k z_k`` of a row, capped at ``s = -log(tiny)`` (an
+           exponent below ``-s`` leaves a term under ``tiny`` either way: at most ``2 K
+           tiny`` in all), and ``eta = e^{u S} - 1``: where the label is a top class the
+           loss is ``log1p`` of a sum of exponentials each multiplied by at most ``1 +
+           eta``, and ``|log((1 + c s') / (1 + s'))| <= eta s' / ((1 + s') (1 - eta)) <=
+           eta / (1 - eta) l`` (``log1p(s') >= s' / (1 + s')``); elsewhere ``l >= log 2``
+           and ``l >= -Z_y``, and ``logsumexp`` moves by at most ``u S``, ``Z_y`` by
+           ``u |Z_y| <= u l``. So ``|l(Z) - l(z - max z)| <= kappa l + 2 K tiny`` with
+           ``kappa = eta / (1 - eta) + u S / log 2 + u``, and ``l(z - max z) <= (l(Z) + 2 K
+           tiny) / (1 - kappa)``.
+        3. The arithmetic at the computed ``Z`` (:meth:`_parts`): each loss within
+           ``rho = 2 gamma_{K+1} / log 2 + 2 u`` of itself (the larger of its two cases),
+           the ridge's squares within ``gamma_2``; the mean, the sum of squares and the last
+           addition within ``gamma_{n + dim + 8}``; with ``P = (1 + rho) (1 +
+           gamma_{n+dim+8})``, ``|F - E| <= (P - 1) E`` and ``E <= F / (2 - P)`` for the
+           exact value ``E`` of the computed terms; each of the ``n + dim`` terms may lose
+           a smallest normal number to underflow (scaled by ``max(1, l2)``).
+
+        So ``|F - f(x)| <= (P - 1) / (2 - P) F + kappa / (1 - kappa) (F / (2 - P) + 2 K
+        tiny) + 2 K tiny + 2 dz + (n + dim) tiny max(1, l2)``, computed on the host in
+        float64 and padded by ``1e-9`` (relative) for its own roundings; ``inf`` where
+        ``u S >= log 2 / 2`` or ``kappa >= 1/2``. It costs the logits' product once more
+        (the spread ``S`` at ``x``, widened by ``4 dz`` for the logits the value was
+        computed from).
+        """
+        g, xp = self.geometry, self.xp
+        drift, xmax = rounding_scale(evaluation, x)
+        dz = g.gamma_d * g.alpha * xmax + drift
+        logits = self._logits(x)
+        spread = to_float(reduce_max(xp, xp.max(logits, axis=0) - xp.min(logits, axis=0)))
+        span = -math.log(g.tiny)
+        spread = min(spread + 4.0 * dz, span)
+        if not g.unit * spread < 0.5 * math.log(2.0):
+            return math.inf
+        eta = math.expm1(g.unit * spread)
+        kappa = eta / (1.0 - eta) + g.unit * spread / math.log(2.0) + g.unit
+        if not kappa < 0.5:
+            return math.inf
+        lost = 2.0 * self.K * g.tiny
+        rho = 2.0 * error_gamma(self.K + 1, self.X.dtype) / math.log(2.0) + 2.0 * g.unit
+        pad = (1.0 + rho) * (1.0 + error_gamma(self.n + self.dim + 8, self.X.dtype))
+        value = abs(float(evaluation.value))
+        computed = (pad - 1.0) / (2.0 - pad) * value
+        shifted = kappa / (1.0 - kappa) * (value / (2.0 - pad) + lost) + lost
+        underflow = (self.n + self.dim) * g.tiny * max(1.0, self.l2)
+        return (computed + shifted + 2.0 * dz + underflow) * (1.0 + 1e-9)
 
     def _top(self, Z: Any, peak: Any = None) -> Any:
         """The first class of each row's largest logit, one-hot (``K x n``, ``Z``'s dtype);
