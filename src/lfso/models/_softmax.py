@@ -13,6 +13,7 @@ from .._arrays import (
     error_gamma,
     like,
     materialize,
+    namespace,
     reduce_max,
     to_float,
     to_numpy,
@@ -29,7 +30,6 @@ from ._rows import (
     inf_norm,
     point_inf_norm,
     point_product,
-    rounding_scale,
     taken_product,
 )
 from ._segments import RowSegment, materialized_product, row_slope
@@ -323,17 +323,17 @@ class SoftmaxRegression(Model):
         So ``|F - f(x)| <= (P - 1) / (2 - P) F + kappa / (1 - kappa) (F / (2 - P) + 2 K
         tiny) + 2 K tiny + 2 dz + (n + dim) tiny max(1, l2)``, computed on the host in
         float64 and padded by ``1e-9`` (relative) for its own roundings; ``inf`` where
-        ``u S >= log 2 / 2`` or ``kappa >= 1/2``. It costs the logits' product once more
-        (the spread ``S`` at ``x``, widened by ``4 dz`` for the logits the value was
-        computed from).
+        ``u S >= log 2 / 2`` or ``kappa >= 1/2``. The spread ``S`` is read from the logits
+        the value was computed from (the evaluation's product, or the product made again
+        where it kept none).
         """
-        g, xp = self.geometry, self.xp
-        drift, xmax = rounding_scale(evaluation, x)
-        dz = g.gamma_d * g.alpha * xmax + drift
-        logits = self._logits(x)
+        g = self.geometry
+        logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
+        xp = namespace(logits)  # (NumPy views where a CPU tensor took the host path)
+        dz = g.gamma_d * g.alpha * to_float(xmax) + to_float(drift)
         spread = to_float(reduce_max(xp, xp.max(logits, axis=0) - xp.min(logits, axis=0)))
         span = -math.log(g.tiny)
-        spread = min(spread + 4.0 * dz, span)
+        spread = min(spread, span)
         if not g.unit * spread < 0.5 * math.log(2.0):
             return math.inf
         eta = math.expm1(g.unit * spread)
