@@ -187,6 +187,31 @@ def test_check_oracle_finds_a_planted_violation():
     assert report.worst[0]["ratio"] == report.max_ratio and "FAILED" in str(report)
 
 
+def test_check_oracle_refuses_an_oracle_beside_a_model_s_own():
+    model = PowerSum(2)
+    with pytest.raises(TypeError, match="a model has its own"):
+        check_oracle(model, np.ones(3), smoothness=lambda x, R: 1e-9, samples=5)
+    with pytest.raises(TypeError, match="a model has its own"):
+        check_oracle(model, np.ones(3), grad=model.grad, samples=5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_check_oracle_takes_pytorch_models_at_their_dtype(dtype):
+    """The sample points are made in the model's library and dtype; the distances are
+    those of the points as rounded there, so the close pairs stay within the bound."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(20, 3, generator=gen, dtype=getattr(torch, dtype))
+    for model in (
+        lfso.models.LpRegression(A, torch.randn(20, generator=gen, dtype=A.dtype), 2),
+        lfso.models.LogisticRegression(A, (A[:, 0] > 0).to(A.dtype)),
+    ):
+        for x in (torch.zeros(3), np.full(3, 0.5)):
+            report = check_oracle(model, x, radii=(1e-2, 1.0), samples=30)
+            assert report.passed and report.pairs >= 45, str(report)  # (float32: close
+            # pairs at R = 1e-2 that round to one point are skipped)
+
+
 def test_secant_oracle_rejects_bad_settings():
     with pytest.raises(ValueError, match="safety must be finite and >= 1"):
         SecantEstimator(safety=0.5)

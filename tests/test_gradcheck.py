@@ -82,6 +82,31 @@ def test_check_grad_rejects_bad_arguments_by_name(bad):
         lfso.check_grad(quartic, np.ones(3), grad=quartic_grad, **bad)
 
 
+def test_a_model_s_own_gradient_is_checked_and_a_grad_beside_it_refused():
+    model = PowerSum(2)
+    with pytest.raises(TypeError, match="grad= is for a plain function"):
+        lfso.check_grad(model, np.ones(3), grad=lambda x: 0.0 * x)
+
+
+def test_a_nan_gradient_fails_with_a_nan_disagreement():
+    check = lfso.check_grad(quartic, np.ones(3), grad=lambda x: np.full(3, np.nan))
+    assert not check.passed and np.isnan(check.worst) and "disagreement nan" in str(check)
+    inf = lfso.check_grad(quartic, np.ones(3), grad=lambda x: np.full(3, np.inf))
+    assert not inf.passed and not inf.worst <= 1.0
+
+
+def test_check_grad_takes_x_in_the_model_s_library_and_dtype():
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(20, 3, generator=gen)
+    for model in (
+        lfso.models.LpRegression(A, torch.randn(20, generator=gen), 2),
+        LogisticRegression(A, (A[:, 0] > 0).float(), l2=0.1),
+    ):
+        for x in (np.zeros(3, np.float32), np.ones(3), torch.ones(3, dtype=torch.float64)):
+            assert lfso.check_grad(model, x).passed
+
+
 def test_check_grad_needs_a_gradient():
     with pytest.raises(TypeError, match="gradient"):
         lfso.check_grad(quartic, np.ones(3))

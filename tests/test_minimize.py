@@ -523,6 +523,48 @@ def test_a_callback_that_changes_its_argument_leaves_the_run_alone(style):
     assert np.all(np.diff(res.history.f) <= 0.0)  # (a certified method: f never rose)
 
 
+def _scribbling(function):
+    """``function`` that then writes over every array argument, as careless code does."""
+
+    def call(*args):
+        value = function(*args)
+        for arg in args:
+            if isinstance(arg, np.ndarray):
+                arg[:] = 123.0
+        return value
+
+    return call
+
+
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "lfso", "armijo"])
+def test_fun_grad_and_oracle_get_their_own_copies_as_in_scipy(method):
+    options = {"smoothness": quartic_oracle} if method == "lfso" else {}
+    clean = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, method=method, **options)
+    if options:
+        options = {"smoothness": _scribbling(quartic_oracle)}
+    x0 = np.ones(3)
+    res = lfso.minimize(
+        _scribbling(quartic), x0, grad=_scribbling(quartic_grad), method=method, **options
+    )
+    assert res.status is clean.status is Status.CONVERGED and res.nit == clean.nit
+    np.testing.assert_array_equal(res.x, clean.x)
+    assert res.fun == quartic(res.x) and np.all(x0 == 1.0)
+
+
+def test_an_hvp_that_changes_its_arguments_leaves_the_run_alone():
+    hvp = lambda x, v: 12.0 * x**2 * v  # noqa: E731
+    clean = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=hvp)
+    res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=_scribbling(hvp))
+    assert res.success and res.nit == clean.nit and np.array_equal(res.x, clean.x)
+
+
+def test_a_gradient_returned_as_its_argument_is_not_the_result_s_point():
+    res = lfso.minimize(lambda x: 0.5 * float(x @ x), np.ones(3), grad=lambda x: x)
+    assert res.success and res.jac is not res.x
+    res.jac[:] = 7.0
+    assert np.all(res.x != 7.0)
+
+
 def test_a_scipy_callback_that_changes_intermediate_result_leaves_the_run_alone():
     def callback(intermediate_result):
         intermediate_result.x[:] = 100.0

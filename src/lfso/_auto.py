@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._arrays import as_vector, namespace, norm
+from ._arrays import as_vector, like, namespace, norm, to_numpy
 from ._arrays import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .models import Evaluation, FunctionModel, Model
@@ -148,7 +148,9 @@ class SecantEstimator:
                 v = v / vn
                 rho = 0.0
                 for _ in range(self.power_iterations):
-                    hv = returned_array(call_user(self.hvp, "hvp(x, v)", x, v), "hvp(x, v)", x, xp)
+                    # (its own copies, as fun and grad get: see lfso.models.FunctionModel)
+                    own = (xp.asarray(x, copy=True), xp.asarray(v, copy=True))
+                    hv = returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
                     used += 1
                     rho = norm(hv)
                     if math.isnan(rho):  # (x and its gradient are finite here)
@@ -238,12 +240,14 @@ def check_oracle(
     objective : Model or callable
         A model, or ``fun`` with ``grad=`` and ``smoothness=``.
     x : array
-        The centre of the balls.
+        The centre of the balls (taken in a model's array library and dtype, as
+        :func:`lfso.minimize` takes ``x0``; the sample points too).
     radii : sequence of float > 0
     samples : int >= 1
         Pairs per radius.
     grad, smoothness : callable
-        ``grad(x)`` and the oracle ``smoothness(x, R)`` of a plain ``fun``.
+        ``grad(x)`` and the oracle ``smoothness(x, R)`` of a plain ``fun`` (a model has
+        its own: ``TypeError``).
     seed : int >= 0
         Seed of the random pairs.
     rtol : float >= 0
@@ -269,10 +273,13 @@ def check_oracle(
     >>> check.passed, check.max_ratio > 1, check.worst[0]["radius"]
     (False, True, 1.0)
     """
-    model = (
-        objective if isinstance(objective, Model) else FunctionModel(objective, grad, smoothness)
-    )
-    x = as_vector(x, "x")
+    if isinstance(objective, Model):
+        if grad is not None or smoothness is not None:
+            raise TypeError("grad= and smoothness= are for a plain function; a model has its own")
+        model = objective
+    else:
+        model = FunctionModel(objective, grad, smoothness)
+    x = like(as_vector(x, "x", model.xp), model.data)  # (the model's library and dtype)
     if model.dim is not None and x.shape[0] != model.dim:
         raise ValueError(f"x must have shape ({model.dim},) for this model, got {tuple(x.shape)}")
     if isinstance(radii, (str, bytes)) or not isinstance(radii, (Sequence, np.ndarray)):
@@ -286,10 +293,17 @@ def check_oracle(
     samples = integer(samples, "samples", low=1)
     seed = integer(seed, "seed", low=0)
     rtol = nonnegative(rtol, "rtol")
-    xn = np.asarray(x)
+    xn = to_numpy(x).astype(np.float64)
     rng = np.random.default_rng(seed)
     d = xn.size
-    g0 = np.asarray(model.grad(x))
+    g0 = to_numpy(model.grad(x)).astype(np.float64)
+
+    def at(point: Any, name: str) -> tuple[Any, np.ndarray]:
+        """The sample ``point`` in the model's library and ``x``'s dtype, and as the
+        float64 NumPy vector it was rounded to there (whose distances the ratio takes)."""
+        there = like(as_vector(point, name, model.xp), x)
+        return there, to_numpy(there).astype(np.float64)
+
     worst: list[dict[str, Any]] = []
     max_ratio, pairs, monotone, last, exceeded = 0.0, 0, True, 0.0, False
     for radius in sorted(float(r) for r in radii):
@@ -312,12 +326,12 @@ def check_oracle(
                 z = xn + radius * rng.uniform() ** (1 / d) * w / np.linalg.norm(w)
             else:
                 z = y + 1e-6 * radius * (xn - y) / max(np.linalg.norm(xn - y), 1e-300)
+            (ym, y), (zm, z) = at(y, "y"), at(z, "z")
             dist = np.linalg.norm(y - z)
             if dist == 0.0:
                 continue
-            gy = np.asarray(model.grad(as_vector(y, "y")))
-            gz = np.asarray(model.grad(as_vector(z, "z")))
-            ratio = float(np.linalg.norm(gy - gz) / (L * dist))
+            gy, gz = to_numpy(model.grad(ym)), to_numpy(model.grad(zm))
+            ratio = float(np.linalg.norm(gy.astype(np.float64) - gz) / (L * dist))
             # The computed gradients' own rounding moves the ratio by this much (visible
             # on the close pairs, whose gradients differ by about L ||y - z|| only).
             eps = float(np.finfo(np.result_type(gy.dtype, np.float32)).eps)

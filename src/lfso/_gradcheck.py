@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._arrays import as_vector, namespace, norm, to_float
+from ._arrays import as_vector, like, namespace, norm, to_float
 from ._validate import integer, nonnegative
 from .models import FunctionModel, Model
 
@@ -38,7 +38,7 @@ class GradCheck(NamedTuple):
         Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``.
     worst : float
         The largest disagreement over the directions, ``|fd - g . v| / max(|fd|, |g . v|)``
-        (0 where both are 0).
+        (0 where both are 0; NaN where a derivative is NaN, or both are infinite).
     derivatives : list of (float, float, float)
         ``(fd, g . v, error)`` per direction: the finite difference, the gradient's
         directional derivative and the difference's error bound.
@@ -102,10 +102,12 @@ def check_grad(
         A model, or ``fun(x) -> float`` with ``grad=`` (``grad=True``: ``fun`` returns
         ``(f, g)``), as :func:`lfso.minimize` takes them.
     x : array
-        The point (a 1-d array).
+        The point (a 1-d array; taken in a model's array library and dtype, as
+        :func:`lfso.minimize` takes ``x0``).
     directions : int >= 0
         Random directions besides ``-g``.
     grad : callable or True, optional
+        With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
     seed : int >= 0
     rtol : float >= 0
 
@@ -123,10 +125,12 @@ def check_grad(
     False
     """
     if isinstance(objective, Model):
+        if grad is not None:
+            raise TypeError("grad= is for a plain function; a model has its own gradient")
         model = objective
     else:
         model = FunctionModel(objective, grad, None)
-    x = as_vector(x, "x")
+    x = like(as_vector(x, "x", model.xp), model.data)  # (the model's library and dtype)
     directions = integer(directions, "directions", low=0)
     seed = integer(seed, "seed", low=0)
     rtol = nonnegative(rtol, "rtol")
@@ -138,7 +142,7 @@ def check_grad(
     for _ in range(directions):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)
-        vectors.append(xp.asarray(w, dtype=x.dtype))
+        vectors.append(like(xp.asarray(w, dtype=x.dtype), x))
     derivatives, worst, passed = [], 0.0, True
     for v in vectors:
         fd, error = central_difference(model.value, x, v)
@@ -147,5 +151,8 @@ def check_grad(
         derivatives.append((fd, gv, error))
         if not gap <= rtol * scale + error:  # (NaN: not passed)
             passed = False
-        worst = max(worst, gap / scale if scale > 0.0 else (0.0 if gap == 0.0 else math.inf))
+        if math.isnan(gap):  # a NaN derivative (or inf against inf): no agreement measured
+            worst = math.nan
+        elif not math.isnan(worst):
+            worst = max(worst, gap / scale if scale > 0.0 else (0.0 if gap == 0.0 else math.inf))
     return GradCheck(passed, worst, derivatives)

@@ -169,10 +169,10 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         maxiter = options.get("maxiter")  # (None: the default, as for SciPy's methods)
         maxiter = 10_000 if maxiter is None else integer(maxiter, "options['maxiter']", low=0)
         gtol = nonnegative(options.get("gtol", 0.0), "options['gtol']")
-        # As SciPy does, fun and jac get a copy of the iterate: one that changes its
-        # argument in place changes the copy, not the run.
-        f = lambda x: fun(np.copy(x), *args)  # noqa: E731
-        g = jac if jac is True else (lambda x: jac(np.copy(x), *args))
+        # As SciPy does, fun and jac get a copy of the iterate (lfso.minimize gives every
+        # user callable its own): one that changes its argument changes the copy, not the run.
+        f = (lambda x: fun(x, *args)) if args else fun
+        g = jac if jac is True or not args else (lambda x: jac(x, *args))
         smoothness = options.get("smoothness")
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:

@@ -15,6 +15,13 @@ from ._base import Evaluation, Model, fetched_evaluation
 __all__ = ["FunctionModel"]
 
 
+def _own(x: Any) -> Any:
+    """A copy of the iterate ``x`` for a user's callable (as SciPy passes one), so that one
+    that changes its argument in place changes neither the run nor its result, and a
+    gradient returned as that argument is not the iterate itself."""
+    return namespace(x).asarray(x, copy=True)
+
+
 class FunctionModel(Model):
     """Adapt user callables to the model contract.
 
@@ -78,7 +85,7 @@ class FunctionModel(Model):
 
     def _fun(self, x: Any) -> Any:
         """``fun(x)``, or ``fun(x) -> (value, gradient)`` with ``grad=True``, as returned."""
-        out = call_user(self.fun, "fun(x)", x)
+        out = call_user(self.fun, "fun(x)", _own(x))
         if self.jac is True:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError(
@@ -94,7 +101,7 @@ class FunctionModel(Model):
             value, grad = self._fun(x)
             names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
         else:
-            value, grad = self._fun(x), call_user(self.jac, "grad(x)", x)
+            value, grad = self._fun(x), call_user(self.jac, "grad(x)", _own(x))
             names = ("fun(x)", "grad(x)")
         value = returned_scalar(value, names[0])
         return value, returned_array(grad, names[1], x, namespace(x))

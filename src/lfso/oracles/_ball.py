@@ -207,9 +207,11 @@ class FunctionOracle(LocalSmoothnessOracle):
 
     def at(self, x: Any) -> LocalBound:
         function = self.function
+        xp = namespace(x)
 
         def bound(radius: float) -> Any:
-            value = call_user(function, "smoothness(x, R)", x, radius)
+            # (its own copy of x, as fun and grad get: see lfso.models.FunctionModel)
+            value = call_user(function, "smoothness(x, R)", xp.asarray(x, copy=True), radius)
             return returned_scalar(value, "smoothness(x, R)")
 
         return FunctionBound(bound)
