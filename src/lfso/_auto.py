@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._arrays import as_vector, like, namespace, norm, to_numpy
+from ._arrays import as_vector, like, namespace, norm, to_floats, to_numpy
 from ._arrays import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .models import Evaluation, FunctionModel, Model
@@ -98,7 +98,8 @@ class SecantEstimator:
     Cost per iteration on top of the step's own evaluation: zero when the first trial is
     accepted (the trial's gradient is the next iterate's), one value-and-gradient evaluation
     per rejected trial (``Result.rollbacks`` counts them), plus ``power_iterations``
-    Hessian-vector products with ``hvp=`` (``Result.nhev``), and one gradient at the start.
+    Hessian-vector products with ``hvp=`` (one along a quasi-Newton direction;
+    ``Result.nhev``), and one gradient at the start.
 
     Parameters
     ----------
@@ -107,8 +108,10 @@ class SecantEstimator:
     growth : float > 1
         ``L_floor = L_{k-1} / growth``.
     hvp : callable ``hvp(x, v) -> Hess f(x) v``, optional
-        Enables ``power_iterations`` warm-started power iterations per iteration. A NaN
-        in its value raises a ``ValueError``.
+        Enables ``power_iterations`` warm-started power iterations per iteration along
+        ``-g``, and one product along a quasi-Newton direction ``d``, whose curvature
+        ``d . H d / ||d||^2`` is the sample there (:meth:`samples`). A NaN in its value
+        raises a ``ValueError``.
     power_iterations : int >= 1
     """
 
@@ -128,11 +131,15 @@ class SecantEstimator:
         return SecantState(0.0, None, None, None)
 
     def samples(
-        self, x: Any, evaluation: Evaluation, state: SecantState
+        self, x: Any, evaluation: Evaluation, state: SecantState, *, along: Any = None
     ) -> tuple[list[tuple[float, float]], SecantState, int]:
         """Samples at ``x`` from the previous iterate and (with ``hvp``) the Hessian.
 
         Returns the samples, the state with the new power vector, and the number of HVPs.
+        With ``along=d`` (a quasi-Newton direction) the Hessian's sample is the curvature
+        along ``d``, ``max(d . H d, 0) / ||d||^2`` from one product (the largest
+        curvature in any direction, which the power iterations estimate, would size a
+        quasi-Newton step as a gradient step).
         """
         out: list[tuple[float, float]] = []
         if state.x is not None:  # (distances a model computed before its fetch: no round trip)
@@ -140,31 +147,49 @@ class SecantEstimator:
             if d > 0.0:
                 out.append((d, gap(evaluation.grad, state.grad) / d))
         vector, used = state.vector, 0
+        if self.hvp is not None and along is not None:
+            hv = self._product(x, along)
+            dhd, dd = to_floats(along @ hv, along @ along)
+            if dd > 0.0 and math.isfinite(dhd / dd):
+                out.append((0.0, max(dhd, 0.0) / dd))
+            return out, state, 1
         if self.hvp is not None:
-            xp = namespace(x)
             v = vector if vector is not None else evaluation.grad
             vn = norm(v)
             if vn > 0.0:
                 v = v / vn
                 rho = 0.0
                 for _ in range(self.power_iterations):
-                    # (its own copies, as fun and grad get: see lfso.models.FunctionModel)
-                    own = (xp.asarray(x, copy=True), xp.asarray(v, copy=True))
-                    hv = returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
+                    hv = self._product(x, v)
                     used += 1
                     rho = norm(hv)
-                    if math.isnan(rho):  # (x and its gradient are finite here)
-                        raise ValueError(
-                            "hvp(x, v) must return Hess f(x) v, a finite array, got an array "
-                            "with NaN entries at a point where f and its gradient are finite "
-                            "(is f twice differentiable there?)"
-                        )
                     if not rho > 0.0 or not math.isfinite(rho):
                         break
                     v = hv / rho
                 out.append((0.0, rho))
                 vector = v
         return out, state._replace(vector=vector), used
+
+    def _product(self, x: Any, v: Any) -> Any:
+        """``hvp(x, v)``, checked: a NaN entry raises ``ValueError`` (``x`` and its
+        gradient are finite here). A user's ``hvp`` is called with copies (as ``fun`` and
+        ``grad`` are: see :class:`lfso.models.FunctionModel`); a model's own method (a
+        bound method of a :class:`~lfso.models.Model`, which may key its caches on the
+        iterate) with ``x`` and ``v``."""
+        xp = namespace(x)
+        assert self.hvp is not None
+        if isinstance(getattr(self.hvp, "__self__", None), Model):
+            own = (x, v)
+        else:
+            own = (xp.asarray(x, copy=True), xp.asarray(v, copy=True))
+        hv = returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
+        if bool(xp.any(xp.isnan(hv))):
+            raise ValueError(
+                "hvp(x, v) must return Hess f(x) v, a finite array, got an array "
+                "with NaN entries at a point where f and its gradient are finite "
+                "(is f twice differentiable there?)"
+            )
+        return hv
 
     def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:
         """A first curvature estimate: a secant over a tiny step along ``-g`` (one gradient)."""

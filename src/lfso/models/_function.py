@@ -15,13 +15,6 @@ from ._base import Evaluation, Model, fetched_evaluation
 __all__ = ["FunctionModel"]
 
 
-def _own(x: Any) -> Any:
-    """A copy of the iterate ``x`` for a user's callable (as SciPy passes one), so that one
-    that changes its argument in place changes neither the run nor its result, and a
-    gradient returned as that argument is not the iterate itself."""
-    return namespace(x).asarray(x, copy=True)
-
-
 class FunctionModel(Model):
     """Adapt user callables to the model contract.
 
@@ -77,15 +70,23 @@ class FunctionModel(Model):
         if grad is not True and not callable(grad):
             raise TypeError(f"grad must be callable or True, got {grad!r}")
         self.fun, self.jac = fun, grad
+        self._trusted = getattr(fun, "__self__", None) is self  # (see _argument)
         if smoothness is None or isinstance(smoothness, LocalSmoothnessOracle):
             self.smoothness = smoothness
         else:
             self.smoothness = FunctionOracle(smoothness)
         self.has_oracle = self.audit_oracle = self.smoothness is not None
 
+    def _argument(self, x: Any) -> Any:
+        """The iterate as a user's callable gets it: a copy (as SciPy passes one), so that
+        one that changes its argument in place changes neither the run nor its result, and
+        a gradient returned as that argument is not the iterate itself. A model's own
+        method (a subclass's, which may key its caches on the iterate) gets ``x``."""
+        return x if self._trusted else namespace(x).asarray(x, copy=True)
+
     def _fun(self, x: Any) -> Any:
         """``fun(x)``, or ``fun(x) -> (value, gradient)`` with ``grad=True``, as returned."""
-        out = call_user(self.fun, "fun(x)", _own(x))
+        out = call_user(self.fun, "fun(x)", self._argument(x))
         if self.jac is True:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError(
@@ -101,7 +102,7 @@ class FunctionModel(Model):
             value, grad = self._fun(x)
             names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
         else:
-            value, grad = self._fun(x), call_user(self.jac, "grad(x)", _own(x))
+            value, grad = self._fun(x), call_user(self.jac, "grad(x)", self._argument(x))
             names = ("fun(x)", "grad(x)")
         value = returned_scalar(value, names[0])
         return value, returned_array(grad, names[1], x, namespace(x))

@@ -506,8 +506,9 @@ class EstimateCertificate(BallCertificate):
     secant ratio ``||g(x + t d) - g(x)|| / (t ||d||)`` joins the samples at distance
     ``t ||d||`` (:meth:`learn`), and the accepted step's ``L`` sets the next floor.
     Along a direction other than ``-g`` (L-BFGS) the samples are secants *along* the
-    step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)`` and the last step's
-    ``s . y / ||s||^2``: the curvature the step meets, not the worst one around it; a
+    step, ``(g(x + t d) - g(x)) . d / (t ||d||^2)``, the last step's
+    ``s . y / ||s||^2`` and, with ``hvp``, ``d . H d / ||d||^2``: the curvature the step
+    meets, not the worst one around it; a
     rejected trial's sample is also at least the curvature its values show, and the step
     is sized without the safety factor, capped at the unit step (:meth:`_along`).
     """
@@ -537,11 +538,14 @@ class EstimateCertificate(BallCertificate):
         _, x, evaluation, direction, slope, length, eta, state = inputs
         hvps = 0
         if state.base is None:  # the first sizing of this iteration takes the samples
-            base, est, hvps = self.estimator.samples(x, evaluation, state.estimator)
+            base, est, hvps = self.estimator.samples(
+                x, evaluation, state.estimator, along=direction
+            )
             if direction is not None and est.x is not None:
                 # Along a direction other than -g the curvature that matters is the
                 # directional one: the last step's secant s . y / ||s||^2 replaces the
-                # norm ratio ||y|| / ||s|| (Hessian power iterations, at distance 0, stay).
+                # norm ratio ||y|| / ||s|| (the Hessian's sample, at distance 0, is
+                # along d already: SecantEstimator.samples).
                 pair = ((x, est.x), (evaluation.grad, est.grad))
                 sy, ss = known_dot(*pair), known_dot(pair[0], pair[0])  # (fetched already)
                 if sy is None or ss is None:
