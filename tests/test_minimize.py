@@ -115,6 +115,34 @@ def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
     assert res.fun == np.min(f[np.isfinite(f)]) < -1e30
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_curving_down_to_the_float_range_stops_unbounded(method):
+    """``-sum(exp(x))``: the gradient grows as ``f`` falls, so ``||g||^2`` leaves the float
+    range long before ``f`` does, and the safeguarded trials end at ``-inf``."""
+    res = lfso.minimize(
+        lambda x: float(-np.sum(np.exp(x))), np.zeros(2), grad=lambda x: -np.exp(x), method=method
+    )
+    assert res.status is Status.UNBOUNDED and np.all(np.isfinite(res.x))
+    assert res.fun == float(-np.sum(np.exp(res.x))) < -1e300
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_gradient_whose_square_overflows_still_steps(method):
+    """``||g||^2`` past the float range (``||g|| ~ 3e156``) with the exact oracle: the
+    claimed decrease is formed without the square, and the step lands on the minimiser."""
+    s = 1e156
+    res = lfso.minimize(
+        lambda x: float(s * np.sum(x**2)),
+        np.ones(3),
+        grad=lambda x: 2 * s * x,
+        smoothness=2 * s,
+        method=method,
+    )
+    assert res.status is Status.CONVERGED and res.fun == 0.0 and res.nit == 1
+
+
 def _least_squares(dtype) -> LpRegression:
     rng = np.random.default_rng(0)
     A = rng.standard_normal((200, 20)).astype(np.float32).astype(dtype)
@@ -556,6 +584,13 @@ def test_an_hvp_that_changes_its_arguments_leaves_the_run_alone():
     clean = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=hvp)
     res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=_scribbling(hvp))
     assert res.success and res.nit == clean.nit and np.array_equal(res.x, clean.x)
+
+
+def test_a_radius_rule_of_the_wrong_signature_is_named():
+    with pytest.raises(TypeError, match=r"radius must be callable as radius\(x\)"):
+        lfso.minimize(
+            quartic, np.ones(3), grad=quartic_grad, smoothness=quartic_oracle, radius=lambda: 1.0
+        )
 
 
 def test_a_gradient_returned_as_its_argument_is_not_the_result_s_point():

@@ -236,8 +236,10 @@ def test_counters_match_calls():
         calls["g"] += 1
         return quad_grad(x)
 
-    res = minimize(f, np.zeros(5), jac=g, method=ls.armijo)
-    assert res.nfev == calls["f"] and res.njev == calls["g"]
+    for method in (ls.armijo, ls.lfso_lbfgs, ls.lfso):  # (the last two: the oracle's probe)
+        calls["f"] = calls["g"] = 0
+        res = minimize(f, np.zeros(5), jac=g, method=method)
+        assert res.nfev == calls["f"] and res.njev == calls["g"]
 
 
 @pytest.mark.parametrize(

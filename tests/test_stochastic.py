@@ -178,6 +178,7 @@ BAD = [
     ({"batch_size": 10, "decay": np.array([1, 2])}, TypeError, "decay=array"),
     ({"batch_size": 10, "max_iter": 3}, TypeError, "max_iter=3"),
     ({"batch_size": 10, "hvp": "autodiff"}, TypeError, "hvp='autodiff'"),
+    ({"batch_size": 10, "smoothness": "auto"}, TypeError, "smoothness='auto'"),
     ({"batch_size": 10, "progress": True}, TypeError, "progress=True"),
     ({"batch_size": 10, "monitor": "full"}, TypeError, "monitor='full'"),
 ]

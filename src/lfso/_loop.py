@@ -64,6 +64,9 @@ class Counted(Model):
         return self.model.value(x)
 
     def grad(self, x: Any) -> Any:
+        """Counted as a value too: a model's gradient is its evaluation's
+        (:meth:`Model.grad`), which calls a plain function's ``fun`` as well."""
+        self.nfev += 1
         self.njev += 1
         return self.model.grad(x)
 

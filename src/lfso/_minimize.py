@@ -140,6 +140,7 @@ def _minibatches(
     hvp: Any = None,
     progress: Any = None,
     monitor: Any = True,
+    smoothness: Any = None,
 ) -> Result:
     """``batch_size=``: minibatch certified steps on a row model (:mod:`lfso.stochastic`).
 
@@ -148,7 +149,8 @@ def _minibatches(
     minibatch run does not take (a method other than ``"lfso"``, ``radius=``,
     ``safeguard=``, an option other than ``batch_size``, ``seed``, ``epochs``, ``decay``,
     a list of callbacks, and what the run would not use: a ``max_iter`` other than the
-    default, ``hvp``, ``progress=True``, ``monitor="full"``), then :func:`_start_point`'s
+    default, ``hvp``, ``smoothness`` (``"auto"``: the row model's bound certifies each
+    batch's step), ``progress=True``, ``monitor="full"``), then :func:`_start_point`'s
     errors, then those of :func:`lfso.stochastic.minimize_batches`, in that order; returns
     its result.
     """
@@ -170,17 +172,17 @@ def _minibatches(
         )
     if callback is not None and not callable(callback):
         raise TypeError("batch_size= takes one callable callback, called after each epoch")
-    for name, value, unused in (
-        ("max_iter", max_iter, max_iter != _MAX_ITER),
-        ("hvp", hvp, hvp is not None),
-        ("progress", progress, progress is True),
-        ("monitor", monitor, monitor == "full"),
+    per_epoch = "a minibatch run takes epochs= and reports one history row per epoch"
+    certified = "the row model's own bound certifies each batch's step"
+    for name, value, unused, why in (
+        ("max_iter", max_iter, max_iter != _MAX_ITER, per_epoch),
+        ("hvp", hvp, hvp is not None, certified),
+        ("smoothness", smoothness, smoothness is not None, certified),
+        ("progress", progress, progress is True, per_epoch),
+        ("monitor", monitor, monitor == "full", per_epoch),
     ):
         if unused:
-            raise TypeError(
-                f"batch_size= does not use {name}= (got {name}={value!r}): a minibatch run "
-                "takes epochs= and reports one history row per epoch"
-            )
+            raise TypeError(f"batch_size= does not use {name}= (got {name}={value!r}): {why}")
     x0 = _start_point(x0, model)
     return minimize_batches(
         model,
@@ -479,6 +481,7 @@ def minimize(
             hvp=hvp,
             progress=progress,
             monitor=monitor,
+            smoothness=smoothness,
         )
     x0 = _start_point(x0, model)
     rule = _rule(

@@ -122,8 +122,8 @@ class Stepper:
       (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
       a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
       (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
-      ``UNBOUNDED`` instead of ``NON_FINITE`` or ``PRECISION_LIMIT`` where ``f`` fell to
-      ``-inf`` or to the edge of the float range (:meth:`_unbounded`).
+      ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT`` or ``STEP_FAILED`` where
+      ``f`` fell to ``-inf`` or to the edge of the float range (:meth:`_unbounded`).
 
     Parameters
     ----------
@@ -671,7 +671,8 @@ class Stepper:
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why
             else:  # (SystemExit, GeneratorExit: not the run's to handle)
                 raise why
-            if self.status in (Status.NON_FINITE, Status.PRECISION_LIMIT) and self._unbounded():
+            limits = (Status.NON_FINITE, Status.PRECISION_LIMIT, Status.STEP_FAILED)
+            if self.status in limits and self._unbounded():
                 self.status = Status.UNBOUNDED
         finally:
             if self._scope is not None:
@@ -685,8 +686,9 @@ class Stepper:
     def _unbounded(self) -> bool:
         """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below
         ``-2^-20`` times the largest float of ``x``'s dtype: where a run that stops for a
-        non-finite value or an uncertifiable step (a linear function's steps double until
-        ``x`` nears the float range) does so because the objective is unbounded below."""
+        non-finite value, an uncertifiable step (a linear function's steps double until
+        ``x`` nears the float range) or trial steps the safeguard rejects there (their
+        values past the float range) does so because the objective is unbounded below."""
         pending, best = self._pending, self.best
         if pending is not None and pending[2].value == -_INF:
             return True

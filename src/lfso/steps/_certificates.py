@@ -30,7 +30,7 @@ from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
 from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
-from .._validate import returned_scalar
+from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ._base import Certificate, SizedStep, SizeInputs
@@ -105,7 +105,7 @@ class BallCertificate(Certificate):
                 )
         else:
             assert callable(self.radius)
-            r0 = returned_scalar(self.radius(x), "radius(x)")
+            r0 = returned_scalar(call_user(self.radius, "radius(x)", x), "radius(x)")
         r0 = float(r0)
         if not 0.0 <= r0 < math.inf:
             raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")

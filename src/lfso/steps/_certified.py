@@ -325,17 +325,18 @@ class CertifiedStep(CertifiedRule):
             t = eta / used if steepest else sized.t / inflation
         new = advance(x, -t, evaluation.grad) if steepest else advance(x, t, plan.direction)
         product = sized.product(t) if sized.product is not None else None
-        if steepest:
-            slope2 = evaluation.grad_norm * evaluation.grad_norm
-        else:
-            per_length = plan.slope / plan.length
-            slope2 = per_length * per_length
+        rate = evaluation.grad_norm if steepest else -plan.slope / plan.length  # -g . d / ||d||
         if sized.claim is not None:  # the descent lemma at t (not the root) for the claim's
             length2 = plan.length * plan.length
             claimed = sized.claim * inflation
             decrease = max(t * (-plan.slope) - 0.5 * t * t * claimed * length2, 0.0)
+            if not decrease < math.inf:  # (a product past the float range, or inf - inf):
+                moved = t * plan.length  # the same in units of the step's length
+                decrease = max(moved * rate - 0.5 * moved * moved * claimed, 0.0)
         else:
-            decrease = eta * (1.0 - eta / 2.0) * slope2 / used
+            decrease = eta * (1.0 - eta / 2.0) * (rate * rate) / used
+            if decrease == math.inf:  # (the square past the float range, not the decrease)
+                decrease = eta * (1.0 - eta / 2.0) * (rate / used) * rate
         move = Move(
             new,
             t,

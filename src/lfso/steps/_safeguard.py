@@ -122,6 +122,8 @@ class Safeguarded(StepRule):
                 ok = math.isfinite(value)
             if ok and value <= evaluation.value - proposal.decrease + allowance:
                 break
+            if value == -math.inf:  # f fell to -inf along the step: unbounded below there,
+                break  # which the loop reports (Status.UNBOUNDED) from this evaluation
             if rollbacks >= self.max_rollbacks:
                 raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
             rollbacks += 1
@@ -134,7 +136,7 @@ class Safeguarded(StepRule):
             inflation *= self.backoff
         relaxed = max(1.0, inflation / math.sqrt(self.backoff)) if rollbacks == 0 else inflation
         learned = state.learned
-        if new is not None and math.isfinite(new.grad_norm):
+        if new is not None and math.isfinite(new.grad_norm) and math.isfinite(value):
             ratio = rule.audit(x, evaluation, plan, proposal, new)
             if ratio is not None:
                 learned = max(learned * _FORGET, ratio)
