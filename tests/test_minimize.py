@@ -83,15 +83,16 @@ def test_diverging_gd_stops_non_finite_and_returns_best_point():
 def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
     A = np.diag([1.0, 3.0, 6.0])
     fun, grad = (lambda x: float(x @ A @ x)), (lambda x: 2 * A @ x)
-    given = lfso.minimize(fun, np.ones(3), grad=grad, smoothness=np.float64(12), method=method)
     oracle = lfso.oracles.ConstantOracle(12.0)
     same = lfso.minimize(fun, np.ones(3), grad=grad, smoothness=oracle, method=method)
-    assert given.success and given.nit == same.nit > 1
-    np.testing.assert_array_equal(given.x, same.x)
-    np.testing.assert_array_equal(given.history.L[1:], same.history.L[1:])
+    for number in (np.float64(12), np.array(12.0), 12):  # (a 0-d array holds a number)
+        given = lfso.minimize(fun, np.ones(3), grad=grad, smoothness=number, method=method)
+        assert given.success and given.nit == same.nit > 1
+        np.testing.assert_array_equal(given.x, same.x)
+        np.testing.assert_array_equal(given.history.L[1:], same.history.L[1:])
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf, np.array(-1.0)])
 def test_a_number_as_smoothness_must_be_finite_and_positive(bad):
     with pytest.raises(ValueError, match=r"smoothness must be finite and positive, got smooth"):
         lfso.minimize(lambda x: float(x @ x), np.ones(2), grad=lambda x: 2 * x, smoothness=bad)
@@ -584,6 +585,15 @@ def test_an_hvp_that_changes_its_arguments_leaves_the_run_alone():
     clean = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=hvp)
     res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, hvp=_scribbling(hvp))
     assert res.success and res.nit == clean.nit and np.array_equal(res.x, clean.x)
+
+
+def test_a_numpy_integer_is_a_method_option_s_integer():
+    fun, grad = (lambda x: float(x @ x)), (lambda x: 2 * x)
+    same = lfso.minimize(fun, np.ones(3), grad=grad, method="adgd", variant=2020)
+    given = lfso.minimize(fun, np.ones(3), grad=grad, method="adgd", variant=np.int64(2020))
+    assert given.success and np.array_equal(given.x, same.x) and given.nit == same.nit
+    with pytest.raises(TypeError, match=r"variant must be 2023, 2020, got variant=np\.True_"):
+        lfso.minimize(fun, np.ones(3), grad=grad, method="adgd", variant=np.True_)
 
 
 def test_a_radius_rule_of_the_wrong_signature_is_named():

@@ -291,6 +291,54 @@ def test_collapse_compares_the_step_with_its_running_median_and_the_gradient(ste
     assert _observe(steps, gnorms) == fires
 
 
+def test_a_tiny_step_at_the_rounding_of_f_is_no_collapse():
+    """Where a step sized by ``L`` could gain no more than ``f``'s rounding (``||g||^2 /
+    L`` within ``rtol |f|`` or the model's allowance), the run has converged as far as
+    ``f`` can show: its gradient is rounding, and a tiny step along it is no collapse."""
+    bit = RISKS["collapse"][0]
+
+    def flags(gnorm, lipschitz, allowance=0.0, rtol=1e-12):
+        monitor = RiskMonitor(monotone=False, gradient_step=False, rtol=rtol)
+        steps = [1.0] * 12 + [1e-7]
+        return [
+            bool(
+                monitor.observe(
+                    k, 1.0, 1.0, None, None, gnorm, gnorm, t, lipschitz, None, allowance
+                )
+                & bit
+            )
+            for k, t in enumerate(steps, start=1)
+        ][-1]
+
+    assert flags(1e-5, 1.0)  # ||g||^2 / L = 1e-10 > 1e-12 |f|: a collapse
+    assert not flags(1e-5, 1.0, rtol=5e-7)  # (float32's 8 ulps): converged
+    assert not flags(1e-5, 1.0, allowance=1e-9)  # (the model's bound on f's rounding)
+    assert not flags(1e-5, 1e3)  # 1e-13: within 1e-12 |f|
+    assert flags(1e-5, math.nan) and flags(1e-5, 0.0)  # (no L: nothing to tell by)
+
+
+def test_a_converged_float32_lbfgs_run_warns_of_no_collapse():
+    torch = pytest.importorskip("torch")
+    import lfso.torch
+
+    gen = torch.Generator().manual_seed(0)
+    A, b = torch.randn(40, 6, generator=gen), torch.randn(40, generator=gen)
+    w = torch.nn.Parameter(torch.zeros(6))
+    opt = lfso.torch.LFSO([w], method="lfso-lbfgs")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 2).mean() + 0.1 * (w**4).sum()
+        loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (a MinibatchWarning would raise)
+        for _ in range(60):
+            opt.step(closure)
+    assert opt.history.grad_norm[-1] < 1e-5 * opt.history.grad_norm[0]
+
+
 def test_collapse_ratio_is_validated():
     with pytest.raises(ValueError, match=r"collapse must be in \(0, 1\), got collapse=2"):
         RiskMonitor(monotone=True, gradient_step=False, collapse=2)

@@ -114,6 +114,8 @@ def _as_model(objective: Any, grad: Any, smoothness: Any) -> tuple[Model, bool]:
             raise TypeError("grad= and smoothness= are for plain functions; a model has its own")
         return objective, auto or not objective.has_oracle
     if callable(objective):
+        if getattr(smoothness, "shape", None) == () and hasattr(smoothness, "item"):
+            smoothness = smoothness.item()  # (a 0-d array: the number it holds)
         if is_real(smoothness):  # a global Lipschitz constant (checked positive)
             smoothness = ConstantOracle(float(smoothness))
         model = FunctionModel(objective, grad, None if auto else smoothness)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import _validate as validate
 from ._auto import SecantEstimator
 from .models import Model
@@ -110,6 +112,8 @@ def choice(*values: Any, callable_ok: str = "") -> Option:
     def check(name: str, value: Any) -> Any:
         if callable_ok and callable(value):
             return value
+        if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+            value = value.item()  # (a NumPy integer or string: the Python one it holds)
         if not any(type(value) is type(v) and value == v for v in values):
             error = ValueError if isinstance(value, tuple(type(v) for v in values)) else TypeError
             raise error(f"{name} must be {expect}, got {name}={value!r}")

@@ -421,8 +421,8 @@ def run_arguments(
     if isinstance(smoothness, str) and smoothness != "auto":
         raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
     # (an oracle, LocalSmoothnessOracle, is callable: oracle(x, R) is oracle.at(x)(R))
-    if is_real(smoothness):  # a global Lipschitz constant
-        real(smoothness, "smoothness", low=0.0, low_open=True)
+    if is_real(smoothness) or getattr(smoothness, "shape", None) == ():  # a global constant
+        real(smoothness, "smoothness", low=0.0, low_open=True)  # (a 0-d array's number too)
     elif smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
         raise TypeError(
             "smoothness must be a callable smoothness(x, R), an oracle, a positive number "

@@ -17,7 +17,10 @@ do):
   norm did not shrink accordingly: it stayed above ``sqrt(collapse)`` (1e-3) times the
   median of the gradient norms those steps were taken at. A step that shrinks with the
   gradient (a run converging into a region of growing curvature) is not a collapse, nor
-  is one huge step (out of a region of vanishing curvature); a step that vanishes where
+  is one huge step (out of a region of vanishing curvature), nor a tiny step where a step
+  sized by the reported ``L`` could gain no more than the rounding of ``f`` (``||g||^2 /
+  L`` within ``descent``'s allowance: converged as far as ``f`` can show, where the
+  gradient is rounding and the step along it anything); a step that vanishes where
   the gradient does not is the signature of an oracle or line search that has become far
   too pessimistic, and of a full-batch method fed minibatches (its curvature estimates
   and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
@@ -127,7 +130,10 @@ class RiskMonitor:
     collapse : float in (0, 1)
         Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
-        median of the gradient norms they were taken at.
+        median of the gradient norms they were taken at, and a step sized by the reported
+        ``L`` could still gain more than the rounding of ``f`` (``||g||^2 / L``, against
+        ``descent``'s allowance: at the limit of floating point a tiny step is not a
+        collapse).
     rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
@@ -174,6 +180,16 @@ class RiskMonitor:
         self._swing_sum = 0
         self._f: deque[float] = deque(maxlen=self.window)
 
+    def _rounding(self, f: float, allowance: float) -> float:
+        """The rounding of ``f`` :meth:`observe` allows (``descent``'s)."""
+        return max(self.rtol * abs(f), allowance)
+
+    def _settled(self, f: float, gnorm: float, lipschitz: float, allowance: float) -> bool:
+        """Whether a step sized by ``L`` could gain no more than the rounding of ``f``
+        (``||g||^2 / L``): converged as far as ``f`` can show, where a tiny step is no
+        ``collapse``."""
+        return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= self._rounding(f, allowance)
+
     def note(self, name: str, k: int) -> None:
         """Count an indicator the step rule raised (``gradient``: the safeguard's check)."""
         self._fire(name, k)
@@ -208,7 +224,7 @@ class RiskMonitor:
         flags = 0
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
-        if self.monotone and f_new > f_prev + max(self.rtol * abs(f_prev), allowance):
+        if self.monotone and f_new > f_prev + self._rounding(f_prev, allowance):
             flags |= self._fire("descent", k)
         if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
             # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.
@@ -227,7 +243,11 @@ class RiskMonitor:
                 middle = len(recent) // 2
                 steps = sorted(t for t, _ in recent)[middle]
                 gnorms = sorted(g for _, g in recent)[middle]
-                if step < self.collapse * steps and gnorm_prev > math.sqrt(self.collapse) * gnorms:
+                if (
+                    step < self.collapse * steps
+                    and gnorm_prev > math.sqrt(self.collapse) * gnorms
+                    and not self._settled(f_prev, gnorm_prev, lipschitz, allowance)
+                ):
                     flags |= self._fire("collapse", k)
             recent.append((step, gnorm_prev))
             if step > self._max_step:
