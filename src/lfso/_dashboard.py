@@ -245,7 +245,8 @@ class LiveReport:
             self.write()
 
     def finish(self, result: Result | None = None) -> Path:
-        """Write the finished page (no refresh); ``result`` adds its summary row."""
+        """Write the finished page (no refresh); ``result`` (an :class:`~lfso.Result`, or
+        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row."""
         if result is not None:
             self.results[result.method] = result
             # A plain run's page (no stages of a workflow): its status, even where the run
@@ -255,7 +256,10 @@ class LiveReport:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
             if plain:
-                self.stages["run"] = ("done", f"{result.status.name}: {result.message}")
+                from .scipy import status_of  # (a SciPy-face result's status is an integer)
+
+                status = status_of(result).name
+                self.stages["run"] = ("done", f"{status}: {result.message}")
         self.finished = True
         self.write()
         return self.path

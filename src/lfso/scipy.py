@@ -28,9 +28,13 @@ in place does not change the run). Options:
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
 own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
 the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
-``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so,
-else ``callback(xk)``; raising ``StopIteration`` in either stops the run, and the result
-is SciPy's for a callback stop: ``status`` 99, ``success`` false, ``message``
+``callback`` follows SciPy: ``callback(intermediate_result=...)`` if ``intermediate_result``
+is its only parameter, else ``callback(xk)`` (a copy of the iterate). The intermediate result
+is an ``OptimizeResult`` with the fields of the final one (:func:`to_optimize_result`:
+``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``grad_norm``, ``history``, ``method``,
+...), so the callbacks of :mod:`lfso.monitor` and :class:`lfso.report.LiveReport` work here
+as they do with :func:`lfso.minimize`. Raising ``StopIteration`` in either stops the run,
+and the result is SciPy's for a callback stop: ``status`` 99, ``success`` false, ``message``
 "`callback` raised `StopIteration`.", with ``x`` and ``fun`` the best point so far
 (:func:`lfso.minimize` reports the same stop as ``Status.CALLBACK_STOP``). An exception raised
 during the run propagates with the best point so far as its ``result`` (an
@@ -64,7 +68,9 @@ _CALLBACK_STOP_MESSAGE = "`callback` raised `StopIteration`."
 
 
 def to_optimize_result(res: Any) -> OptimizeResult:
-    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept).
+    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept: ``grad_norm``,
+    ``noracle``, ``rollbacks``, ``nhev``, ``history``, ``method``, and ``risks`` where an
+    indicator fired).
 
     ``status`` is the integer of :class:`lfso.Status`, except for a run its callback
     stopped (``Status.CALLBACK_STOP``): there ``status`` and ``message`` are SciPy's,
@@ -78,6 +84,7 @@ def to_optimize_result(res: Any) -> OptimizeResult:
         nit=res.nit,
         nfev=res.nfev,
         njev=res.njev,
+        grad_norm=res.grad_norm,
         status=_CALLBACK_STOP_STATUS if stopped else int(res.status),
         success=res.success,
         message=_CALLBACK_STOP_MESSAGE if stopped else res.message,
@@ -92,6 +99,15 @@ def to_optimize_result(res: Any) -> OptimizeResult:
     return out
 
 
+def status_of(res: Any) -> Status:
+    """The :class:`lfso.Status` of an :class:`lfso.Result`, or of an ``OptimizeResult`` from
+    :func:`to_optimize_result` (whose ``status`` is an integer, SciPy's 99 for a callback
+    stop)."""
+    if isinstance(res.status, Status):
+        return res.status
+    return Status.CALLBACK_STOP if res.status == _CALLBACK_STOP_STATUS else Status(res.status)
+
+
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
     if callback is None:
         return None
@@ -100,20 +116,14 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
             "callback must be callable, callback(intermediate_result) or callback(xk), got "
             f"{type(callback).__name__} {callback!r:.60}"
         )
-    params: Any
     try:
-        params = inspect.signature(callback).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "intermediate_result" in params:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):  # (no signature: SciPy's default, the iterate)
+        params = set()
+    if params == {"intermediate_result"}:  # (SciPy's test, scipy.optimize._wrap_callback)
 
         def wrapped(intermediate_result: Any) -> None:
-            r = intermediate_result
-            callback(
-                intermediate_result=OptimizeResult(
-                    x=np.asarray(r.x), fun=r.fun, jac=np.asarray(r.jac), nit=r.nit
-                )
-            )
+            callback(intermediate_result=to_optimize_result(intermediate_result))
     else:
 
         def wrapped(intermediate_result: Any) -> None:
@@ -316,7 +326,7 @@ globals().update(_METHODS)
 #: (``method=lfso.scipy.DEFAULT``).
 DEFAULT = _METHODS[_attribute(DEFAULT_METHOD)]
 
-__all__ = ["DEFAULT", *sorted(_METHODS), "to_optimize_result"]
+__all__ = ["DEFAULT", *sorted(_METHODS), "status_of", "to_optimize_result"]
 
 
 def __getattr__(name: str) -> Callable[..., OptimizeResult]:
