@@ -334,3 +334,20 @@ def test_plot_runs_refuses_what_is_not_a_list_of_results(bad):
         bad = lfso.minimize(lfso.models.PowerSum(2), np.ones(3))
     with pytest.raises(TypeError, match="results must"):
         plot_runs(bad)
+
+
+@pytest.mark.parametrize("monitor", ["quiet", False])
+def test_compare_passes_monitor_to_both_runs(monitor):
+    """A baseline whose fixed step is far too large fires the 'descent' risk indicator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.monitor.RiskWarning)
+        comparison = lfso.compare(
+            PowerSum(2),
+            np.ones(3),
+            baseline={"method": "gd", "step": 1.5},
+            output=None,
+            max_iter=20,
+            monitor=monitor,
+        )
+    baseline = next(iter(comparison.results.values()))
+    assert baseline.method == "gd" and bool(baseline.risks) is (monitor == "quiet")

@@ -337,6 +337,10 @@ def _baseline(baseline: Any) -> dict[str, Any]:
     return dict(baseline)
 
 
+#: The options of :func:`compare` that apply to both runs (the loop's, not a rule's).
+_SHARED = ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress", "monitor")
+
+
 def compare(
     objective: Any,
     x0: Any,
@@ -359,8 +363,10 @@ def compare(
         Where to write the HTML report (``None``: no report); its folder must exist, which
         is checked before the runs.
     **minimize_options
-        Options for both runs (``tol``, ``max_iter``, ``grad``, ``smoothness``, ...);
-        LFSO-specific ones (``eta``, ``radius``, ``method``) apply to the LFSO run only.
+        Options for both runs: ``tol``, ``atol``, ``max_iter``, ``grad``, ``callback``,
+        ``progress``, ``monitor``, and ``smoothness`` where the baseline's rule takes an
+        oracle. The others (``method``, ``eta``, ``radius`` and a rule's own options) apply
+        to the LFSO run only.
 
     Returns
     -------
@@ -392,11 +398,7 @@ def compare(
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
     baseline = _baseline(baseline)
-    shared = {
-        k: v
-        for k, v in minimize_options.items()
-        if k in ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress")
-    }
+    shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])
     if entry is None or not entry.needs_oracle:
         shared.pop("smoothness", None)
