@@ -185,10 +185,9 @@ def pilot(
     criteria = criteria if criteria is not None else GoCriteria()
     model = as_model(objective, grad, smoothness)
     if rows is not None:
-        n_before = _rows_of(model)
-        model = subsample(model, rows, seed=seed)
-        n = _rows_of(model)
-        task = f"{n} of {n_before} rows, at most {max_iter} iterations"
+        small = subsample(model, rows, seed=seed)  # (a TypeError for a model without rows)
+        task = f"{_rows_of(small)} of {_rows_of(model)} rows, at most {max_iter} iterations"
+        model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
