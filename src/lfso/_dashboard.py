@@ -37,6 +37,7 @@ from . import _svg_chart
 from ._atomic import write_atomically
 from ._result import History, Result
 from .monitor import RISKS
+from .scipy import status_of
 
 __all__ = ["LiveReport"]
 
@@ -256,9 +257,7 @@ class LiveReport:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
             if plain:
-                from .scipy import status_of  # (a SciPy-face result's status is an integer)
-
-                status = status_of(result).name
+                status = status_of(result).name  # (a SciPy-face result's is an integer)
                 self.stages["run"] = ("done", f"{status}: {result.message}")
         self.finished = True
         self.write()
