@@ -35,9 +35,8 @@ import numpy as np
 
 from . import _svg_chart
 from ._atomic import write_atomically
-from ._result import History, Result
+from ._result import History, Result, status_of
 from .monitor import RISKS
-from .scipy import status_of
 
 __all__ = ["LiveReport"]
 

@@ -19,9 +19,8 @@ import numpy as np
 
 from ._atomic import write_atomically, write_figure
 from ._dashboard import LiveReport, check_page_path
-from ._result import Result, stop_if_interrupted
+from ._result import Result, status_of, stop_if_interrupted
 from .monitor import RISKS
-from .scipy import status_of
 
 __all__ = ["Comparison", "LiveReport", "compare", "html_report", "plot_runs"]
 

@@ -53,7 +53,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
-from ._result import Result, Status
+from ._result import SCIPY_CALLBACK_STOP, Result, Status
 from ._validate import integer, nonnegative
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
@@ -61,9 +61,9 @@ from ._validate import integer, nonnegative
 _SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
 
 
-#: SciPy's ``status`` and ``message`` of a run its callback stopped (``StopIteration``), as
-#: ``scipy.optimize.minimize`` sets them for its own methods.
-_CALLBACK_STOP_STATUS = 99
+#: SciPy's ``message`` of a run its callback stopped (``StopIteration``), as
+#: ``scipy.optimize.minimize`` sets it for its own methods (its ``status``:
+#: :data:`lfso._result.SCIPY_CALLBACK_STOP`).
 _CALLBACK_STOP_MESSAGE = "`callback` raised `StopIteration`."
 
 
@@ -85,7 +85,7 @@ def to_optimize_result(res: Any) -> OptimizeResult:
         nfev=res.nfev,
         njev=res.njev,
         grad_norm=res.grad_norm,
-        status=_CALLBACK_STOP_STATUS if stopped else int(res.status),
+        status=SCIPY_CALLBACK_STOP if stopped else int(res.status),
         success=res.success,
         message=_CALLBACK_STOP_MESSAGE if stopped else res.message,
         noracle=res.noracle,
@@ -97,15 +97,6 @@ def to_optimize_result(res: Any) -> OptimizeResult:
     if res.risks:  # (SciPy's repr cannot print an empty dict)
         out["risks"] = res.risks
     return out
-
-
-def status_of(res: Any) -> Status:
-    """The :class:`lfso.Status` of an :class:`lfso.Result`, or of an ``OptimizeResult`` from
-    :func:`to_optimize_result` (whose ``status`` is an integer, SciPy's 99 for a callback
-    stop)."""
-    if isinstance(res.status, Status):
-        return res.status
-    return Status.CALLBACK_STOP if res.status == _CALLBACK_STOP_STATUS else Status(res.status)
 
 
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -326,7 +317,7 @@ globals().update(_METHODS)
 #: (``method=lfso.scipy.DEFAULT``).
 DEFAULT = _METHODS[_attribute(DEFAULT_METHOD)]
 
-__all__ = ["DEFAULT", *sorted(_METHODS), "status_of", "to_optimize_result"]
+__all__ = ["DEFAULT", *sorted(_METHODS), "to_optimize_result"]
 
 
 def __getattr__(name: str) -> Callable[..., OptimizeResult]:

@@ -49,10 +49,9 @@ import numpy as np
 
 from ._arrays import error_gamma, to_float
 from ._loop import Counted
-from ._minimize import _start_point
 from ._result import Result, Status
 from ._stepper import Stepper
-from ._validate import integer, nonnegative, open_interval
+from ._validate import integer, nonnegative, open_interval, start_point
 from .models import (
     CauchyRegression,
     Evaluation,
@@ -209,7 +208,7 @@ def minimize_batches(
     """
     batches = RowBatches(model)
     n = batches.n
-    x0 = _start_point(x0, model)
+    x0 = start_point(x0, model)
     batch_size = check_batch_size(batch_size, n)
     rng = _generator(seed)
     epochs = integer(epochs, "epochs", low=1)
