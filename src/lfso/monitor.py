@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import GrowingFile
-from ._validate import integer, nonnegative, real
+from ._validate import integer, nonnegative, open_interval, real
 
 __all__ = [
     "RISKS",
@@ -162,9 +162,8 @@ class RiskMonitor:
         self.monotone, self.gradient_step = monotone, gradient_step
         self.rtol = nonnegative(rtol, "rtol")
         self.oscillation = bool(oscillation)
-        if not 0.0 < float(collapse) < 1.0:
-            raise ValueError(f"collapse must be in (0, 1), got collapse={collapse!r}")
-        self.window, self.collapse = integer(window, "window", low=1), float(collapse)
+        self.collapse = open_interval(collapse, "collapse", 0.0, 1.0)
+        self.window = integer(window, "window", low=1)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
