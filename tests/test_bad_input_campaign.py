@@ -1117,6 +1117,54 @@ def sklearn_cases() -> list[Case]:
     return out
 
 
+def face_cases() -> list[Case]:
+    """The report, monitor and rollout faces' own arguments."""
+    from lfso.monitor import RiskMonitor
+    from lfso.report import LiveReport, html_report, plot_runs
+    from lfso.rollout import GoCriteria, Guard, TuningBudget, return_on_investment, rollout
+
+    model = models.PowerSum(2)
+    run = lfso.minimize(model, X3)
+
+    def roi(target_rtol: Any) -> Any:
+        budget = TuningBudget(gradients=1)
+        return return_on_investment(
+            run.history, tuning=budget, current=run.history, target_rtol=target_rtol
+        )
+
+    return [
+        Case("html_report path=3", lambda: html_report([run], 3), ("path",), 3),
+        Case("plot_runs path=3", lambda: plot_runs([run], path=3), ("path",), 3),
+        Case("compare output=3", lambda: lfso.compare(model, X3, output=3), ("output",), 3),
+        Case("Guard divergence='a'", lambda: Guard(divergence="a"), ("divergence",), "a"),
+        Case(
+            "RiskMonitor collapse='a'",
+            lambda: RiskMonitor(monotone=True, gradient_step=True, collapse="a"),
+            ("collapse",),
+            "a",
+        ),
+        Case("LiveReport every='a'", lambda: LiveReport("page.html", every="a"), ("every",), "a"),
+        Case("TuningBudget gradients=10.5", lambda: TuningBudget(10.5), ("gradients",), 10.5),
+        Case("TuningBudget seconds='a'", lambda: TuningBudget(1, seconds="a"), ("seconds",), "a"),
+        Case("TuningBudget runs=-3", lambda: TuningBudget(1, runs=-3), ("runs",), -3),
+        Case("GoCriteria target_rtol='a'", lambda: GoCriteria("a"), ("target_rtol",), "a"),
+        Case(
+            "GoCriteria forbidden_risks='descent'",
+            lambda: GoCriteria(forbidden_risks="descent"),
+            ("forbidden_risks",),
+            "descent",
+        ),
+        Case("return_on_investment target_rtol=nan", lambda: roi(NAN), ("target_rtol",), NAN),
+        Case("return_on_investment target_rtol=-1", lambda: roi(-1.0), ("target_rtol",), -1.0),
+        Case(
+            "rollout tuning=[steps] for armijo",
+            lambda: rollout(model, X3, {"method": "armijo"}, tuning=[1e-3, 1e-2]),
+            ("tuning",),
+            [1e-3, 1e-2],
+        ),
+    ]
+
+
 #: The groups of cases; ``file_cases`` takes a folder to write its files in.
 GROUPS: dict[str, Callable[..., list[Case]]] = {
     "scalar": scalar_cases,
@@ -1130,6 +1178,7 @@ GROUPS: dict[str, Callable[..., list[Case]]] = {
     "file": file_cases,
     "scipy": scipy_cases,
     "sklearn": sklearn_cases,
+    "faces": face_cases,
 }
 
 

@@ -133,7 +133,7 @@ def test_a_finished_page_says_none_where_a_rule_has_no_oracle(tmp_path):
 
 
 def test_live_report_rejects_bad_settings(tmp_path):
-    with pytest.raises(ValueError, match="every must be a positive number of seconds, got"):
+    with pytest.raises(ValueError, match="every must be finite and positive, got every="):
         LiveReport(tmp_path / "r.html", every=0)
     with pytest.raises(ValueError, match="does not exist"):
         LiveReport(tmp_path / "missing" / "r.html")

@@ -4,8 +4,10 @@ the ready-made callbacks and the progress bar."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import math
+import stat
 import warnings
 
 import numpy as np
@@ -531,3 +533,51 @@ def test_divergence_stop_takes_inf():
 def test_a_logger_names_a_path_that_is_not_one(logger):
     with pytest.raises(TypeError, match=r"path must be a str or os\.PathLike"):
         logger(None)
+
+
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_logger_replaces_its_file_only_when_closed(logger, tmp_path):
+    path = tmp_path / "run.log"
+    path.write_text("the previous run's log\n")
+    path.chmod(0o640)
+    partial = tmp_path / "run.log.part"
+    seen = []
+
+    def watch(intermediate_result):
+        seen.append((path.read_text(), len(partial.read_text().splitlines())))
+
+    with logger(path) as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=[log, watch], max_iter=5, tol=0)
+        assert path.read_text() == "the previous run's log\n"
+    header = 1 if logger is CSVLogger else 0
+    assert seen == [("the previous run's log\n", header + k) for k in range(1, 6)]
+    assert not partial.exists() and len(path.read_text().splitlines()) == header + res.nit
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    log.close()  # (again: nothing more happens)
+    assert len(path.read_text().splitlines()) == header + res.nit
+
+
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_run_that_raises_leaves_its_log_so_far(logger, tmp_path):
+    path = tmp_path / "run.log"
+
+    def fail_at_third(intermediate_result):
+        if intermediate_result.nit == 3:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"), logger(path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=[log, fail_at_third], tol=0)
+    header = 1 if logger is CSVLogger else 0
+    assert len(path.read_text().splitlines()) == header + 3
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_logger_never_closed_is_closed_when_collected(tmp_path):
+    path = tmp_path / "run.csv"
+    log = CSVLogger(path)
+    res = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=4, tol=0)
+    assert not path.exists()
+    del log
+    gc.collect()
+    assert len(path.read_text().splitlines()) == 1 + res.nit
+    assert list(tmp_path.iterdir()) == [path]

@@ -334,3 +334,49 @@ def test_plot_runs_refuses_what_is_not_a_list_of_results(bad):
         bad = lfso.minimize(lfso.models.PowerSum(2), np.ones(3))
     with pytest.raises(TypeError, match="results must"):
         plot_runs(bad)
+
+
+@pytest.mark.parametrize("monitor", ["quiet", False])
+def test_compare_passes_monitor_to_both_runs(monitor):
+    """A baseline whose fixed step is far too large fires the 'descent' risk indicator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.monitor.RiskWarning)
+        comparison = lfso.compare(
+            PowerSum(2),
+            np.ones(3),
+            baseline={"method": "gd", "step": 1.5},
+            output=None,
+            max_iter=20,
+            monitor=monitor,
+        )
+    baseline = next(iter(comparison.results.values()))
+    assert baseline.method == "gd" and bool(baseline.risks) is (monitor == "quiet")
+
+
+def test_html_report_of_scipy_face_results(tmp_path):
+    import scipy.optimize
+
+    import lfso.scipy
+
+    def stop_at_third(intermediate_result):
+        if intermediate_result.nit == 3:
+            raise StopIteration
+
+    runs = [
+        scipy.optimize.minimize(
+            scipy.optimize.rosen,
+            np.zeros(3),
+            jac=scipy.optimize.rosen_der,
+            method=method,
+            callback=callback,
+            options=options,
+        )
+        for method, callback, options in (
+            (lfso.scipy.lfso_lbfgs, None, {}),
+            (lfso.scipy.gd, stop_at_third, {"step": 1e-3}),
+        )
+    ]
+    page = lfso.report.html_report(runs, tmp_path / "r.html").read_text()
+    table = re.search(r"<table id='summary'>.*?</table>", page, re.S).group(0)
+    assert f"{runs[0].grad_norm:.3e}" in table and "<td class='ok'>CONVERGED</td>" in table
+    assert "<td class='bad'>CALLBACK_STOP</td>" in table

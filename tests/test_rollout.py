@@ -1073,3 +1073,25 @@ def test_cli_rollout_takes_scipys_lbfgs_as_the_current_rule(tmp_path, capsys):
     assert main([*args[:2], "--current", "scipy:BFGS", "--report", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--current scipy:BFGS: unknown method 'scipy:BFGS'" in err and "scipy:L-BFGS-B" in err
+
+
+@pytest.mark.parametrize(
+    ("run", "argument"),
+    [
+        (lambda: pilot(PowerSum(2), np.ones(3), {"method": "armijo"}, rows=2), "rows"),
+        (
+            lambda: rollout(
+                lambda x: x @ x,
+                np.ones(3),
+                {"method": "gd", "step": 0.1},
+                grad=lambda x: 2 * x,
+                pilot_rows=0.5,
+                tuning=None,
+            ),
+            "pilot_rows",
+        ),
+    ],
+)
+def test_a_pilot_on_rows_of_a_model_without_rows_says_so(run, argument):
+    with pytest.raises(TypeError, match=rf"needs a row model.*got \w+; .*{argument}=None"):
+        run()

@@ -317,3 +317,87 @@ def test_fun_and_jac_get_a_copy_of_the_iterate_as_in_scipy():
         scribbling(quad), x0, jac=quad_grad, method=ls.gd, options={"step": 1e-3, "maxiter": 2}
     )
     assert np.all(x0 == 0.0)  # the caller's start is untouched too
+
+
+def _recording(signature, calls):
+    """A callback of ``signature`` that records how it was called."""
+
+    def record(*args, **kwargs):
+        calls.append(
+            (
+                tuple(type(a).__name__ for a in args),
+                {k: type(v).__name__ for k, v in kwargs.items()},
+            )
+        )
+
+    callbacks = {
+        "xk, intermediate_result=None": lambda xk, intermediate_result=None: record(
+            xk, **({} if intermediate_result is None else {"ir": intermediate_result})
+        ),
+        "intermediate_result": lambda intermediate_result: record(ir=intermediate_result),
+        "*, intermediate_result": lambda *, intermediate_result: record(ir=intermediate_result),
+        "x": lambda x: record(x),
+        "res": lambda res: record(res),
+        "*args": lambda *args: record(*args),
+    }
+    return callbacks[signature]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "xk, intermediate_result=None",
+        "intermediate_result",
+        "*, intermediate_result",
+        "x",
+        "res",
+        "*args",
+    ],
+)
+def test_a_callback_is_called_as_scipys_own_methods_call_it(signature):
+    options = {"maxiter": 3}
+    theirs, ours = [], []
+    minimize(
+        quad,
+        np.zeros(5),
+        jac=quad_grad,
+        method="L-BFGS-B",
+        callback=_recording(signature, theirs),
+        options=options,
+    )
+    minimize(
+        quad,
+        np.zeros(5),
+        jac=quad_grad,
+        method=ls.lfso_lbfgs,
+        callback=_recording(signature, ours),
+        options=options,
+    )
+    assert ours and ours[0] == theirs[0]
+
+
+@pytest.mark.parametrize(
+    "logger", ["CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "LiveReport"]
+)
+def test_lfsos_ready_made_callbacks_work_on_the_scipy_face(tmp_path, logger):
+    import lfso.monitor
+    import lfso.report
+
+    if logger == "TensorBoardLogger":
+        pytest.importorskip("tensorboardX")
+    where = tmp_path / "log"
+    make = getattr(lfso.monitor, logger, None) or getattr(lfso.report, logger)
+    callback = make(where)
+    res = minimize(rosen, np.zeros(3), jac=rosen_der, method=ls.lfso_lbfgs, callback=callback)
+    if logger == "LiveReport":
+        callback.finish(res)
+        assert res.method in where.read_text()
+        return
+    callback.close()
+    if logger == "TensorBoardLogger":
+        assert any(p.name.startswith("events.out.tfevents") for p in where.iterdir())
+        return
+    lines = where.read_text().splitlines()
+    rows = lines[1:] if logger == "CSVLogger" else lines
+    assert res.success and len(rows) == res.nit
+    assert rows[-1].startswith(str(res.nit)) or f'"iteration": {res.nit}' in rows[-1]

@@ -162,3 +162,35 @@ def test_least_power_regressor_with_a_huge_target_says_to_rescale():
     with pytest.raises(ValueError, match="rescale y") as info:
         LeastPowerRegressor(p=2).fit(X, 1e100 * X[:, 0])
     assert type(info.value) is ValueError  # (not the solver's NonFiniteStartError)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "classes"),
+    [(LeastPowerRegressor(), 0), (LFSOLogisticRegression(), 2), (LFSOLogisticRegression(), 3)],
+)
+def test_an_interrupted_fit_raises_keyboard_interrupt(monkeypatch, estimator, classes):
+    from sklearn.model_selection import cross_val_score
+
+    import lfso.sklearn
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = rng.integers(0, classes, 60) if classes else X @ np.ones(3)
+    calls = []
+    for name in ("_Logistic", "LpRegression", "SoftmaxRegression"):
+        model = getattr(lfso.sklearn, name)
+
+        def evaluate(self, *args, _original=model.evaluate, **kwargs):
+            calls.append(None)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(model, "evaluate", evaluate)
+    with pytest.raises(KeyboardInterrupt, match="fit was interrupted") as caught:
+        estimator.fit(X, y)
+    assert caught.value.result.status.name == "INTERRUPTED"
+    assert not hasattr(estimator, "coef_")
+    del calls[:]
+    with pytest.raises(KeyboardInterrupt):
+        cross_val_score(estimator, X, y, cv=5)

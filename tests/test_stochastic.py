@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.stochastic import ROW_MODELS, RowBatches, _certified_step
+from lfso.stochastic import ROW_MODELS, RowBatches, _certified_step, minimize_batches
 
 
 def _logistic(n: int = 4000, d: int = 10, l2: float = 1e-3) -> lfso.models.LogisticRegression:
@@ -188,6 +188,34 @@ BAD = [
 def test_bad_input_is_named(kwargs, error, message):
     with pytest.raises(error, match=message.replace("[", r"\[").replace("(", r"\(")):
         lfso.minimize(_logistic(500), np.zeros(10), **kwargs)
+
+
+BAD_DIRECT = [
+    ({"tol": -1.0}, ValueError, "tol=-1.0"),
+    ({"atol": float("nan")}, ValueError, "atol=nan"),
+    ({"tol": "a"}, TypeError, "tol='a'"),
+    ({"x0": np.zeros(3)}, ValueError, r"x0 must have shape \(10,\)"),
+    ({"x0": "abc"}, TypeError, "x0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"), BAD_DIRECT, ids=[str(b[0]) for b in BAD_DIRECT]
+)
+def test_minimize_batches_names_bad_input(kwargs, error, message):
+    arguments = {"x0": np.zeros(10), "batch_size": 10} | kwargs
+    with pytest.raises(error, match=message):
+        minimize_batches(_logistic(500), **arguments)
+
+
+def test_minimize_batches_takes_a_list_and_never_returns_the_callers_array():
+    model = _logistic(500)
+    from_list = minimize_batches(model, [0.0] * 10, batch_size=50, seed=0, epochs=2)
+    x0 = np.zeros(10)
+    from_array = minimize_batches(model, x0, batch_size=50, seed=0, epochs=2)
+    np.testing.assert_array_equal(from_list.x, from_array.x)
+    unmoved = minimize_batches(model, x0, batch_size=50, tol=1.0)  # converged at the start
+    assert unmoved.nit == 0 and unmoved.x is not x0 and np.array_equal(unmoved.x, x0)
 
 
 def test_a_model_without_rows_is_refused_by_name():

@@ -6,6 +6,10 @@ disk, and is renamed over the target (``os.replace``, atomic on POSIX and Window
 crash, a full disk or a kill during the write leaves the previous file as it was and no
 temporary file behind. The file keeps the mode of the one it replaces; a new one gets the
 mode ``open()`` would give it (``0o666`` under the umask).
+
+A file that grows during a run (a log, :class:`GrowingFile`) is written the same way, in
+pieces: beside the target under a name that says what it is, moved over the target when
+it is closed.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import io
 import os
 import stat
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomically", "write_figure"]
+__all__ = ["GrowingFile", "write_atomically", "write_figure"]
 
 
 def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) -> Path:
@@ -32,17 +37,7 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
     ``IsADirectoryError`` where ``path`` is a folder, a ``FileNotFoundError`` where its
     folder does not exist.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(
-            errno.EISDIR, "is a folder; expected the path of a file to write", str(path)
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            errno.ENOENT,
-            f"cannot write there: the folder {str(path.parent)!r} does not exist",
-            str(path),
-        )
+    path = _writable(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
@@ -65,6 +60,70 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
             exc.filename, exc.filename2 = str(path), None
         raise
     return path
+
+
+def _writable(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; an ``IsADirectoryError`` where it is a folder, a
+    ``FileNotFoundError`` where its folder does not exist (both naming ``path``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "is a folder; expected the path of a file to write", str(path)
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write there: the folder {str(path.parent)!r} does not exist",
+            str(path),
+        )
+    return path
+
+
+class GrowingFile:
+    """A text file written in pieces, that replaces ``path`` atomically when closed.
+
+    The pieces go to ``path`` with ``.part`` appended to its name, in the same folder
+    (``run.csv`` grows as ``run.csv.part``), each flushed as it is written, so that the
+    file can be watched while it grows. :meth:`close` syncs it to disk and renames it over
+    ``path`` (``os.replace``), with the mode of the file it replaces. Until then a file
+    already at ``path`` is untouched; a process killed before :meth:`close` leaves it so,
+    and the ``.part`` file holding the pieces written. One that is dropped without
+    :meth:`close` is closed when it is collected, or at the interpreter's exit.
+
+    Raises the ``OSError`` of :func:`write_atomically` for a ``path`` that cannot be
+    written (naming ``path``), at construction.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = _writable(path)
+        self.partial = self.path.with_name(self.path.name + ".part")
+        try:
+            self._fh = open(self.partial, "w", newline="", encoding="utf-8")
+        except OSError as exc:  # (a folder that cannot be written: name the target)
+            exc.filename, exc.filename2 = str(self.path), None
+            raise
+        self._close = weakref.finalize(self, _publish, self._fh, self.partial, self.path)
+
+    def write(self, text: str) -> None:
+        """Append ``text`` and flush it to the ``.part`` file."""
+        self._fh.write(text)
+        self._fh.flush()
+
+    def close(self) -> None:
+        """Move the file over ``path`` (once: later calls do nothing)."""
+        self._close()
+
+
+def _publish(fh: Any, partial: Path, path: Path) -> None:
+    """Sync and close ``fh``, the file at ``partial``, and rename it over ``path``."""
+    try:
+        fh.flush()
+        os.fsync(fh.fileno())
+    finally:
+        fh.close()
+    if path.is_file():
+        os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
+    os.replace(partial, path)
 
 
 def write_figure(fig: Any, path: str | Path) -> Path:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ import numpy as np
 
 from . import _svg_chart
 from ._atomic import write_atomically
-from ._result import History, Result
+from ._result import History, Result, status_of
+from ._validate import positive
 from .monitor import RISKS
 
 __all__ = ["LiveReport"]
@@ -155,9 +157,7 @@ class LiveReport:
     """
 
     def __init__(self, path: str | Path, *, title: str = "lfso run", every: float = 2.0) -> None:
-        every = float(every)
-        if not 0.0 < every < math.inf:
-            raise ValueError(f"every must be a positive number of seconds, got every={every!r}")
+        every = positive(every, "every")
         self.path = check_page_path(path, "path")
         self.title, self.every = title, every
         self.finished = False
@@ -245,7 +245,8 @@ class LiveReport:
             self.write()
 
     def finish(self, result: Result | None = None) -> Path:
-        """Write the finished page (no refresh); ``result`` adds its summary row."""
+        """Write the finished page (no refresh); ``result`` (an :class:`~lfso.Result`, or
+        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row."""
         if result is not None:
             self.results[result.method] = result
             # A plain run's page (no stages of a workflow): its status, even where the run
@@ -255,7 +256,8 @@ class LiveReport:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
             if plain:
-                self.stages["run"] = ("done", f"{result.status.name}: {result.message}")
+                status = status_of(result).name  # (a SciPy-face result's is an integer)
+                self.stages["run"] = ("done", f"{status}: {result.message}")
         self.finished = True
         self.write()
         return self.path
@@ -394,7 +396,12 @@ def _least(values: np.ndarray) -> float:
 def check_page_path(path: str | Path, name: str) -> Path:
     """``path`` as a ``Path`` once its folder exists and it is not itself a folder (a
     ``ValueError`` naming the argument ``name`` otherwise), so that a page can be written
-    there after the work it shows is done."""
+    there after the work it shows is done; a ``TypeError`` naming it for what is no path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name} must be a str or os.PathLike (the file to write), got {name}={path!r} "
+            f"({type(path).__name__})"
+        )
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(

@@ -459,6 +459,20 @@ _RESULT_META: dict[str, Any] = {
 }
 
 
+#: SciPy's ``status`` of a run its callback stopped (``StopIteration``), as
+#: ``scipy.optimize.minimize`` sets it for its own methods and :mod:`lfso.scipy` for lfso's.
+SCIPY_CALLBACK_STOP = 99
+
+
+def status_of(result: Any) -> Status:
+    """The :class:`Status` of a :class:`Result`, or of the ``OptimizeResult`` of an
+    :mod:`lfso.scipy` method (whose ``status`` is the status's integer, or SciPy's
+    :data:`SCIPY_CALLBACK_STOP` for a callback stop)."""
+    if isinstance(result.status, Status):
+        return result.status
+    return Status.CALLBACK_STOP if result.status == SCIPY_CALLBACK_STOP else Status(result.status)
+
+
 def stop_if_interrupted(result: Result, what: str) -> Result:
     """``result`` as it is, unless its run was interrupted (``KeyboardInterrupt``, status
     ``INTERRUPTED``): then the ``KeyboardInterrupt`` again, with ``result`` as its

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import error_gamma, like, namespace, refuse_meta, row_norms, to_float, to_numpy
+from ._arrays import (
+    as_vector,
+    error_gamma,
+    like,
+    namespace,
+    refuse_meta,
+    row_norms,
+    to_float,
+    to_numpy,
+)
 
 __all__ = [
     "call_user",
@@ -464,3 +473,31 @@ def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:
         except ValueError:  # no signature (some builtins): cannot tell
             pass
         raise
+
+
+def start_point(x0: Any, model: Any) -> Any:
+    """``x0`` as a run's first iterate on ``model``: a finite real 1-D vector in the model's
+    array library, on its data's device and dtype (``model.data``, ``model.xp``).
+
+    A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``).
+    Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
+    and ``ValueError`` when a model of known dimension (``model.dim``) gets another length.
+    The caller's array is copied where it would be taken as it is, so that ``Result.x`` is
+    never the caller's ``x0`` (a run that stops at ``x0`` returns it), as in SciPy. A
+    PyTorch tensor that requires grad (a model's parameter) is detached first: the run is
+    not differentiated through, and its iterates would carry autograd's graph from step to
+    step.
+    """
+    if getattr(x0, "requires_grad", False) and callable(getattr(x0, "detach", None)):
+        x0 = x0.detach()  # (then copied below, as it shares the caller's memory)
+    if is_real(x0):
+        x0 = [x0]  # a number: a vector of one element, as SciPy takes it
+    elif getattr(x0, "ndim", None) == 0 and callable(getattr(x0, "reshape", None)):
+        x0 = x0.reshape(1)  # (a 0-d array: the same)
+    given = x0
+    x0 = like(as_vector(x0, "x0", model.xp), model.data)
+    if x0 is given:
+        x0 = namespace(x0).asarray(x0, copy=True)
+    if model.dim is not None and x0.shape[0] != model.dim:
+        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
+    return x0

@@ -43,7 +43,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ._validate import integer, nonnegative, real
+from ._atomic import GrowingFile
+from ._validate import integer, nonnegative, open_interval, real
 
 __all__ = [
     "RISKS",
@@ -167,9 +168,8 @@ class RiskMonitor:
         self.monotone, self.gradient_step = monotone, gradient_step
         self.rtol = nonnegative(rtol, "rtol")
         self.oscillation = bool(oscillation)
-        if not 0.0 < float(collapse) < 1.0:
-            raise ValueError(f"collapse must be in (0, 1), got collapse={collapse!r}")
-        self.window, self.collapse = integer(window, "window", low=1), float(collapse)
+        self.collapse = open_interval(collapse, "collapse", 0.0, 1.0)
+        self.window = integer(window, "window", low=1)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
@@ -313,10 +313,18 @@ class CSVLogger:
     """Callback writing one CSV row per iteration (``iteration, f, grad_norm, step, L, R,
     nfev, njev, time``). Use as a context manager, or call :meth:`close`.
 
+    The rows go to ``path`` with ``.part`` appended to its name (``run.csv.part``), in the
+    same folder, each flushed as it is written, so the log can be watched during the run;
+    :meth:`close` (the end of the ``with`` block, whether the run returned or raised)
+    moves it over ``path`` in one step. A file already at ``path`` is untouched until then,
+    so a process killed during the run leaves it as it was, and the ``.part`` file holding
+    the rows so far. A logger that is never closed is closed when it is collected or at
+    the interpreter's exit.
+
     Parameters
     ----------
     path : str or Path
-        The file to write (replaced if it exists).
+        The file to write (replaced if it exists); its folder must exist.
 
     Examples
     --------
@@ -338,18 +346,19 @@ class CSVLogger:
     def __init__(self, path: str | Path) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike (the file to write), got {path!r}")
-        self._fh = open(path, "w", newline="")
+        self._file = GrowingFile(path)
         self._writer: csv.DictWriter | None = None
 
     def __call__(self, intermediate_result: Any) -> None:
         row = _row(intermediate_result)
         if self._writer is None:
-            self._writer = csv.DictWriter(self._fh, fieldnames=list(row))
+            self._writer = csv.DictWriter(self._file, fieldnames=list(row))
             self._writer.writeheader()
         self._writer.writerow(row)
 
     def close(self) -> None:
-        self._fh.close()
+        """Move the log over ``path`` (once: later calls do nothing)."""
+        self._file.close()
 
     def __enter__(self) -> CSVLogger:
         return self
@@ -362,12 +371,14 @@ class JSONLinesLogger(CSVLogger):
     """Callback writing one JSON object per line and iteration (same fields as CSV).
 
     JSON has no NaN or infinity: a number that is not finite (``L`` and ``R`` of a rule
-    that has none, NaN) is written as ``null``, so that every line is standard JSON.
+    that has none, NaN) is written as ``null``, so that every line is standard JSON. The
+    file is written as :class:`CSVLogger`'s: to ``path`` + ``.part`` during the run, moved
+    over ``path`` by :meth:`close`.
 
     Parameters
     ----------
     path : str or Path
-        The file to write (replaced if it exists).
+        The file to write (replaced if it exists); its folder must exist.
 
     Examples
     --------
@@ -389,7 +400,7 @@ class JSONLinesLogger(CSVLogger):
             k: v if not isinstance(v, float) or math.isfinite(v) else None
             for k, v in _row(intermediate_result).items()
         }
-        self._fh.write(json.dumps(row, allow_nan=False) + "\n")
+        self._file.write(json.dumps(row, allow_nan=False) + "\n")
 
 
 class EarlyStopping:

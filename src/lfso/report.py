@@ -19,7 +19,7 @@ import numpy as np
 
 from ._atomic import write_atomically, write_figure
 from ._dashboard import LiveReport, check_page_path
-from ._result import Result, stop_if_interrupted
+from ._result import Result, status_of, stop_if_interrupted
 from .monitor import RISKS
 
 __all__ = ["Comparison", "LiveReport", "compare", "html_report", "plot_runs"]
@@ -208,6 +208,12 @@ img{max-width:100%;border:1px solid #ddd}
 """
 
 
+def _risks(result: Any) -> dict[str, Any]:
+    """The risk summary of a result (an ``OptimizeResult`` of :mod:`lfso.scipy` has one
+    only where an indicator fired)."""
+    return getattr(result, "risks", None) or {}
+
+
 def html_report(
     results: Mapping[str, Result] | Sequence[Result],
     path: str | Path,
@@ -224,6 +230,8 @@ def html_report(
     Parameters
     ----------
     results : mapping label -> Result, or a sequence of results (labelled by method)
+        :class:`~lfso.Result` objects, or the ``OptimizeResult`` of an :mod:`lfso.scipy`
+        method (``scipy.optimize.minimize(..., method=lfso.scipy.lfso_lbfgs)``).
     path : str or Path
         The file to write (replaced atomically if it exists); its folder must exist.
     title : str
@@ -244,7 +252,9 @@ def html_report(
         # (0 at a stationary start, none in an empty history: no ratio to show)
         g0 = float(h.grad_norm[0]) if len(h) else 0.0
         ratio = f"{r.grad_norm / g0:.2e}" if g0 != 0.0 else "-"
-        risks = ", ".join(f"{k} ({v['count']}x from it. {v['first']})" for k, v in r.risks.items())
+        risks = ", ".join(
+            f"{k} ({v['count']}x from it. {v['first']})" for k, v in _risks(r).items()
+        )
         status_class = "ok" if r.success else "bad"
         rows.append(
             "<tr>"
@@ -263,7 +273,7 @@ def html_report(
                     ratio,
                 )
             )
-            + f"<td class='{status_class}'>{r.status.name}</td>"
+            + f"<td class='{status_class}'>{status_of(r).name}</td>"
             + f"<td class='{'bad' if risks else 'ok'}'>{html.escape(risks) or 'none'}</td></tr>"
         )
     header = (
@@ -294,7 +304,7 @@ def html_report(
     )
     risk_notes = "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(RISKS[k][1])}</li>"
-        for k in sorted({k for r in runs.values() for k in r.risks})
+        for k in sorted({k for r in runs.values() for k in _risks(r)})
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -337,6 +347,10 @@ def _baseline(baseline: Any) -> dict[str, Any]:
     return dict(baseline)
 
 
+#: The options of :func:`compare` that apply to both runs (the loop's, not a rule's).
+_SHARED = ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress", "monitor")
+
+
 def compare(
     objective: Any,
     x0: Any,
@@ -359,8 +373,10 @@ def compare(
         Where to write the HTML report (``None``: no report); its folder must exist, which
         is checked before the runs.
     **minimize_options
-        Options for both runs (``tol``, ``max_iter``, ``grad``, ``smoothness``, ...);
-        LFSO-specific ones (``eta``, ``radius``, ``method``) apply to the LFSO run only.
+        Options for both runs: ``tol``, ``atol``, ``max_iter``, ``grad``, ``callback``,
+        ``progress``, ``monitor``, and ``smoothness`` where the baseline's rule takes an
+        oracle. The others (``method``, ``eta``, ``radius`` and a rule's own options) apply
+        to the LFSO run only.
 
     Returns
     -------
@@ -392,11 +408,7 @@ def compare(
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
     baseline = _baseline(baseline)
-    shared = {
-        k: v
-        for k, v in minimize_options.items()
-        if k in ("tol", "atol", "max_iter", "grad", "smoothness", "callback", "progress")
-    }
+    shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])
     if entry is None or not entry.needs_oracle:
         shared.pop("smoothness", None)

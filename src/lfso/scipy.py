@@ -28,9 +28,13 @@ in place does not change the run). Options:
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
 own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
 the automatic oracle is not used, and ``smoothness`` for a method without an oracle.
-``callback`` follows SciPy: ``callback(intermediate_result)`` if its parameter is named so,
-else ``callback(xk)``; raising ``StopIteration`` in either stops the run, and the result
-is SciPy's for a callback stop: ``status`` 99, ``success`` false, ``message``
+``callback`` follows SciPy: ``callback(intermediate_result=...)`` if ``intermediate_result``
+is its only parameter, else ``callback(xk)`` (a copy of the iterate). The intermediate result
+is an ``OptimizeResult`` with the fields of the final one (:func:`to_optimize_result`:
+``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``grad_norm``, ``history``, ``method``,
+...), so the callbacks of :mod:`lfso.monitor` and :class:`lfso.report.LiveReport` work here
+as they do with :func:`lfso.minimize`. Raising ``StopIteration`` in either stops the run,
+and the result is SciPy's for a callback stop: ``status`` 99, ``success`` false, ``message``
 "`callback` raised `StopIteration`.", with ``x`` and ``fun`` the best point so far
 (:func:`lfso.minimize` reports the same stop as ``Status.CALLBACK_STOP``). An exception raised
 during the run propagates with the best point so far as its ``result`` (an
@@ -49,7 +53,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
-from ._result import Result, Status
+from ._result import SCIPY_CALLBACK_STOP, Result, Status
 from ._validate import integer, nonnegative
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
@@ -57,14 +61,16 @@ from ._validate import integer, nonnegative
 _SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
 
 
-#: SciPy's ``status`` and ``message`` of a run its callback stopped (``StopIteration``), as
-#: ``scipy.optimize.minimize`` sets them for its own methods.
-_CALLBACK_STOP_STATUS = 99
+#: SciPy's ``message`` of a run its callback stopped (``StopIteration``), as
+#: ``scipy.optimize.minimize`` sets it for its own methods (its ``status``:
+#: :data:`lfso._result.SCIPY_CALLBACK_STOP`).
 _CALLBACK_STOP_MESSAGE = "`callback` raised `StopIteration`."
 
 
 def to_optimize_result(res: Any) -> OptimizeResult:
-    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept).
+    """An :class:`lfso.Result` as SciPy's ``OptimizeResult`` (extra fields kept: ``grad_norm``,
+    ``noracle``, ``rollbacks``, ``nhev``, ``history``, ``method``, and ``risks`` where an
+    indicator fired).
 
     ``status`` is the integer of :class:`lfso.Status`, except for a run its callback
     stopped (``Status.CALLBACK_STOP``): there ``status`` and ``message`` are SciPy's,
@@ -78,7 +84,8 @@ def to_optimize_result(res: Any) -> OptimizeResult:
         nit=res.nit,
         nfev=res.nfev,
         njev=res.njev,
-        status=_CALLBACK_STOP_STATUS if stopped else int(res.status),
+        grad_norm=res.grad_norm,
+        status=SCIPY_CALLBACK_STOP if stopped else int(res.status),
         success=res.success,
         message=_CALLBACK_STOP_MESSAGE if stopped else res.message,
         noracle=res.noracle,
@@ -100,20 +107,14 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
             "callback must be callable, callback(intermediate_result) or callback(xk), got "
             f"{type(callback).__name__} {callback!r:.60}"
         )
-    params: Any
     try:
-        params = inspect.signature(callback).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "intermediate_result" in params:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):  # (no signature: SciPy's default, the iterate)
+        params = set()
+    if params == {"intermediate_result"}:  # (SciPy's test, scipy.optimize._wrap_callback)
 
         def wrapped(intermediate_result: Any) -> None:
-            r = intermediate_result
-            callback(
-                intermediate_result=OptimizeResult(
-                    x=np.asarray(r.x), fun=r.fun, jac=np.asarray(r.jac), nit=r.nit
-                )
-            )
+            callback(intermediate_result=to_optimize_result(intermediate_result))
     else:
 
         def wrapped(intermediate_result: Any) -> None:

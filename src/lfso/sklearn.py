@@ -4,8 +4,9 @@ Both follow scikit-learn's conventions: ``__init__`` only stores its arguments, 
 validates them against ``_parameter_constraints``, fitted attributes end in ``_``
 (``coef_``, ``intercept_``, ``n_iter_``, ``n_features_in_``, ``classes_``), and a run that
 does not converge raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what
-to change. They pass scikit-learn's ``parametrize_with_checks`` suite. The module imports
-scikit-learn; ``import lfso`` does not.
+to change; a ``KeyboardInterrupt`` during ``fit`` propagates (scikit-learn's convention),
+so a search or cross-validation around it stops. They pass scikit-learn's
+``parametrize_with_checks`` suite. The module imports scikit-learn; ``import lfso`` does not.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
-from ._result import Result
+from ._result import Result, stop_if_interrupted
 from ._stepper import NonFiniteStartError
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
@@ -57,6 +58,9 @@ def _scale(estimator: Any, X: np.ndarray) -> float:
 
 
 def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
+    """The run that fits ``estimator``: its result, with a ``ConvergenceWarning`` where it
+    did not converge; a ``KeyboardInterrupt`` (the run's result as its ``.result``) where the
+    run was interrupted, so that ``fit`` and a search or cross-validation around it stop."""
     try:
         res = minimize(
             model,
@@ -74,6 +78,7 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
             f"coefficients 0){power}: {error}; rescale y and X (e.g. divide y by its "
             f"largest magnitude, or sklearn.preprocessing.StandardScaler){lower}"
         ) from error
+    stop_if_interrupted(res, f"{type(estimator).__name__}.fit")
     if not res.success:
         warnings.warn(
             f"{type(estimator).__name__} did not converge: {res.message} "

@@ -51,7 +51,7 @@ from ._arrays import error_gamma, to_float
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
-from ._validate import integer, open_interval
+from ._validate import integer, nonnegative, open_interval, start_point
 from .models import (
     CauchyRegression,
     Evaluation,
@@ -168,6 +168,9 @@ def minimize_batches(
     ----------
     model : a row model (:data:`ROW_MODELS`)
     x0 : array
+        The start, a real vector (as for :func:`lfso.minimize`: taken into the model's
+        array library and dtype, and copied, so that ``Result.x`` is never the caller's
+        array).
     batch_size : int in [1, n]
     seed : None, int >= 0 or numpy.random.Generator
         The batches' permutations (same seed, same run).
@@ -186,6 +189,12 @@ def minimize_batches(
         ``x`` is the best epoch-end point by the full loss (the last one when converged);
         ``nit`` counts epochs.
 
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument, for a model that is not a row model, an ``x0`` that is not a
+        real vector of the model's dimension, or an argument out of the range above.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -199,10 +208,12 @@ def minimize_batches(
     """
     batches = RowBatches(model)
     n = batches.n
+    x0 = start_point(x0, model)
     batch_size = check_batch_size(batch_size, n)
     rng = _generator(seed)
     epochs = integer(epochs, "epochs", low=1)
     eta = open_interval(eta, "eta", 0.0, 2.0)
+    tol, atol = nonnegative(tol, "tol"), nonnegative(atol, "atol")
     if not (isinstance(decay, str) and decay in ("sqrt", "none", "harmonic")):
         error = ValueError if isinstance(decay, str) else TypeError
         raise error(f"decay must be 'harmonic', 'sqrt' or 'none', got decay={decay!r}")

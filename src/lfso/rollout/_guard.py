@@ -16,6 +16,7 @@ import numpy as np
 from .._atomic import write_atomically
 from .._result import History, Result, Status
 from .._stepper import NonFiniteStartError
+from .._validate import real
 from ..monitor import RISKS, STAGNATION_RTOL
 from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
@@ -89,7 +90,10 @@ class Guard:
             if value < 0:
                 raise ValueError(f"threshold {name} must be >= 0, got {value}")
             merged[name] = value
-        if divergence is not None and not 0.0 < float(divergence) < math.inf:
+        if (
+            divergence is not None
+            and not 0.0 < real(divergence, "divergence", finite=False) < math.inf
+        ):
             raise ValueError(f"divergence must be finite and > 0 or None, got {divergence!r}")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._result import Result, Status, stop_if_interrupted
+from .._validate import positive, real
 from ..monitor import RISKS
 from ._rules import as_model, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
@@ -49,11 +49,14 @@ class GoCriteria:
     forbidden_risks: tuple[str, ...] = tuple(r for r in RISKS if r != "stagnation")
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.target_rtol < 1.0:
-            raise ValueError(f"target_rtol must be in [0, 1), got {self.target_rtol!r}")
-        if not 0.0 < self.max_gradient_ratio < math.inf:
-            raise ValueError(
-                f"max_gradient_ratio must be finite and > 0, got {self.max_gradient_ratio!r}"
+        real(self.target_rtol, "target_rtol", low=0.0, high=1.0, high_open=True)
+        positive(self.max_gradient_ratio, "max_gradient_ratio")
+        risks = self.forbidden_risks
+        if isinstance(risks, str) or not isinstance(risks, (tuple, list, set, frozenset)):
+            raise TypeError(
+                "forbidden_risks must be a tuple of risk indicator names, got "
+                f"forbidden_risks={risks!r} ({type(risks).__name__})"
+                + (f"; one risk is forbidden_risks=({risks!r},)" if isinstance(risks, str) else "")
             )
         unknown = sorted(set(self.forbidden_risks) - set(RISKS))
         if unknown:
@@ -185,10 +188,9 @@ def pilot(
     criteria = criteria if criteria is not None else GoCriteria()
     model = as_model(objective, grad, smoothness)
     if rows is not None:
-        n_before = _rows_of(model)
-        model = subsample(model, rows, seed=seed)
-        n = _rows_of(model)
-        task = f"{n} of {n_before} rows, at most {max_iter} iterations"
+        small = subsample(model, rows, seed=seed)  # (a TypeError for a model without rows)
+        task = f"{_rows_of(small)} of {_rows_of(model)} rows, at most {max_iter} iterations"
+        model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 from .._result import History
+from .._validate import integer, nonnegative, real
 from ..bench._tuning import TunedStep
 from ._targets import relative_target, to_target
 
@@ -17,6 +17,12 @@ class TuningBudget:
 
     ``seconds=None``: estimated from the gradients at the current rule's measured seconds
     per gradient on the task.
+
+    Attributes
+    ----------
+    gradients : int >= 0
+    seconds : float >= 0 or None
+    runs : int >= 0 or None
     """
 
     gradients: int
@@ -24,10 +30,11 @@ class TuningBudget:
     runs: int | None = None
 
     def __post_init__(self) -> None:
-        if operator.index(self.gradients) < 0:
-            raise ValueError(f"gradients must be >= 0, got {self.gradients!r}")
-        if self.seconds is not None and not 0.0 <= self.seconds < math.inf:
-            raise ValueError(f"seconds must be finite and >= 0, got {self.seconds!r}")
+        integer(self.gradients, "gradients", low=0)
+        if self.seconds is not None:
+            nonnegative(self.seconds, "seconds")
+        if self.runs is not None:
+            integer(self.runs, "runs", low=0)
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,7 @@ def return_on_investment(
         chosen step (to a relative ``1e-9``), the current rule was already tuned and the
         grid's runs are not charged (``tuning_gradients = tuning_seconds = 0``; the
         sources give what the grid took).
-    target_rtol : float
+    target_rtol : float in [0, 1)
         The target is the tuned rule's best ``f`` plus this fraction of its decrease.
 
     Examples
@@ -205,6 +212,7 @@ def return_on_investment(
     True
     """
     sources: dict[str, str] = {}
+    real(target_rtol, "target_rtol", low=0.0, high=1.0, high_open=True)  # (as GoCriteria's)
     if current_step is not None:
         try:
             valid = 0.0 < current_step < math.inf

@@ -87,7 +87,8 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
         raise TypeError(
             "subsample needs a row model (LpRegression, CompositeLeastSquares, "
             f"CauchyRegression, LogisticRegression, SoftmaxRegression), got "
-            f"{type(model).__name__}; pilot on a short budget instead (rows=None)"
+            f"{type(model).__name__}; pilot on a short budget instead (pilot's rows=None, "
+            "rollout's pilot_rows=None)"
         )
     xp = m.xp
     taken = take_rows(model, _row_indices(rows, int(data.shape[0]), seed))

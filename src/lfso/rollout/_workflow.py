@@ -170,8 +170,11 @@ def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
         raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
     if current["method"] != "gd":
         nothing = " (0 where it was not tuned)" if current["method"] == SCIPY_LBFGS else ""
+        given = (
+            "tuning='grid'" if isinstance(tuning, str) else f"a grid of steps, tuning={tuning!r},"
+        )
         raise ValueError(
-            "tuning='grid' tunes a fixed step (current method 'gd'); for "
+            f"{given} tunes a fixed step (current method 'gd'); for "
             f"{current['method']!r} pass tuning=TuningBudget(gradients=...){nothing} or "
             "tuning=None"
         )
