@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _loop as loop
-from ._arrays import as_vector, like, namespace
 from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
-from ._validate import is_real, run_arguments
+from ._validate import is_real, run_arguments, start_point
 from .models import FunctionModel, Model
 from .oracles._ball import ConstantOracle, LocalSmoothnessOracle
 from .steps import CertifiedRule, Safeguarded, StepRule
@@ -152,7 +151,7 @@ def _minibatches(
     ``safeguard=``, an option other than ``batch_size``, ``seed``, ``epochs``, ``decay``,
     a list of callbacks, and what the run would not use: a ``max_iter`` other than the
     default, ``hvp``, ``smoothness`` (``"auto"``: the row model's bound certifies each
-    batch's step), ``progress=True``, ``monitor="full"``), then :func:`_start_point`'s
+    batch's step), ``progress=True``, ``monitor="full"``), then :func:`lfso._validate.start_point`'s
     errors, then those of :func:`lfso.stochastic.minimize_batches`, in that order; returns
     its result.
     """
@@ -185,7 +184,7 @@ def _minibatches(
     ):
         if unused:
             raise TypeError(f"batch_size= does not use {name}= (got {name}={value!r}): {why}")
-    x0 = _start_point(x0, model)
+    x0 = start_point(x0, model)
     return minimize_batches(
         model,
         x0,
@@ -195,33 +194,6 @@ def _minibatches(
         callback=callback,
         **options,
     )
-
-
-def _start_point(x0: Any, model: Model) -> Any:
-    """``x0`` as the run's first iterate: a finite real 1-D vector in the model's array
-    library, on its data's device and dtype (:attr:`Model.data`, :attr:`Model.xp`).
-
-    A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``).
-    Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
-    and ``ValueError`` when a model of known dimension gets another length. The caller's
-    array is copied where it would be taken as it is, so that ``Result.x`` is never the
-    caller's ``x0`` (a run that stops at ``x0`` returns it), as in SciPy. A PyTorch tensor
-    that requires grad (a model's parameter) is detached first: the run is not
-    differentiated through, and its iterates would carry autograd's graph from step to step.
-    """
-    if getattr(x0, "requires_grad", False) and callable(getattr(x0, "detach", None)):
-        x0 = x0.detach()  # (then copied below, as it shares the caller's memory)
-    if is_real(x0):
-        x0 = [x0]  # a number: a vector of one element, as SciPy takes it
-    elif getattr(x0, "ndim", None) == 0 and callable(getattr(x0, "reshape", None)):
-        x0 = x0.reshape(1)  # (a 0-d array: the same)
-    given = x0
-    x0 = like(as_vector(x0, "x0", model.xp), model.data)
-    if x0 is given:
-        x0 = namespace(x0).asarray(x0, copy=True)
-    if model.dim is not None and x0.shape[0] != model.dim:
-        raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
-    return x0
 
 
 def _rule(
@@ -485,7 +457,7 @@ def minimize(
             monitor=monitor,
             smoothness=smoothness,
         )
-    x0 = _start_point(x0, model)
+    x0 = start_point(x0, model)
     rule = _rule(
         method,
         options,
