@@ -116,6 +116,36 @@ def test_hessian_vector_products_of_a_loss_that_is_not_quadratic():
     assert losses[-1] < 1e-6 * losses[0]
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")
+def test_a_frozen_parameter_stays_put_under_hessian_vector_products():
+    """A parameter with requires_grad=False, given to the optimiser, does not move: its
+    gradient is zero and so are its Hessian-vector products, so the steps are those of an
+    optimiser over the other parameters alone."""
+    X = torch.randn(16, 3, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(16, 1, generator=torch.Generator().manual_seed(2))
+
+    def run(frozen_given):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 1)
+        net.bias.requires_grad_(False)
+        opt = LFSO(net.parameters() if frozen_given else [net.weight], power_iterations=3)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((net(X) - y) ** 4).mean()
+            loss.backward(create_graph=True)
+            return loss
+
+        bias = net.bias.detach().clone()
+        for _ in range(8):
+            opt.step(closure)
+        assert torch.equal(net.bias, bias)
+        assert opt.nhev > 0
+        return net.weight.detach()
+
+    torch.testing.assert_close(run(True), run(False))
+
+
 def test_param_groups_and_state_dict_round_trip():
     def make():
         torch.manual_seed(0)

@@ -203,27 +203,31 @@ class ClosureModel(FunctionModel):
         """``Hess f(z) v`` by double backward through the gradient's graph at ``z``; the
         closure is called again at ``z`` when the parameters were written since the graph
         was made (the automatic oracle's first probe writes another point: the graph of a
-        loss that is not quadratic holds the parameters, and autograd refuses it then)."""
+        loss that is not quadratic holds the parameters, and autograd refuses it then).
+        A parameter that does not require grad is held fixed, as the step holds it (its
+        gradient is zero): its rows and columns of the Hessian are zero."""
         graph = self.graph
         if graph is None or graph[0] is not z or self._graph_versions != self.layout.versions():
             self.evaluate(z, bound=False)
         assert self.graph is not None
         scale = self.layout.scale
         flat = self.graph[1]
+        params = self.layout.params
+        free = [p for p in params if p.requires_grad]
         with torch.enable_grad():
-            parts = torch.autograd.grad(
+            found = torch.autograd.grad(
                 flat,
-                self.layout.params,
+                free,
                 grad_outputs=v if scale is None else v * scale,
                 retain_graph=True,
                 allow_unused=True,
             )
-        hv = torch.cat(
-            [
-                (h if h is not None else torch.zeros_like(p)).reshape(-1)
-                for h, p in zip(parts, self.layout.params, strict=True)
-            ]
-        )
+        parts = iter(found)
+        pieces = []
+        for p in params:
+            h = next(parts) if p.requires_grad else None
+            pieces.append((h if h is not None else torch.zeros_like(p)).reshape(-1))
+        hv = torch.cat(pieces)
         return hv if scale is None else hv * scale
 
 
