@@ -217,6 +217,49 @@ def test_lfso_resumes_bit_for_bit_with_group_etas_or_mixed_dtypes(method, mixed)
     assert torch.equal(run(None), run(3))
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("etas", [(0.5,), (0.5, 1.5)], ids=["one-group", "two-groups"])
+def test_a_resumed_run_takes_the_saved_groups_eta_and_the_same_steps(method, etas):
+    """torch's load_state_dict restores the groups' hyperparameters: an optimiser built
+    with the default eta takes the saved ones and, with the saved rule state, the steps
+    of the run that was never interrupted."""
+    Y = torch.randn(64, 1, generator=torch.Generator().manual_seed(2))
+
+    def make(given):
+        net = _net()
+        layers = (
+            [net.parameters()] if len(etas) == 1 else [net[0].parameters(), net[2].parameters()]
+        )
+        groups = [
+            {"params": list(p), **({"eta": e} if given else {})}
+            for p, e in zip(layers, etas, strict=True)
+        ]
+        return net, lfso.torch.LFSO(groups, method=method)
+
+    def steps(net, opt, n):
+        def closure():
+            opt.zero_grad()
+            loss = ((net(_X) - Y) ** 4).mean()
+            loss.backward()
+            return loss
+
+        for _ in range(n):
+            opt.step(closure)
+
+    whole, opt = make(True)
+    steps(whole, opt, 12)
+    net, opt = make(True)
+    steps(net, opt, 5)
+    saved = copy.deepcopy((net.state_dict(), opt.state_dict()))
+    resumed, opt2 = make(False)
+    resumed.load_state_dict(saved[0])
+    opt2.load_state_dict(saved[1])
+    assert [g["eta"] for g in opt2.param_groups] == list(etas)
+    steps(resumed, opt2, 7)
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_a_group_eta_is_checked_when_the_group_is_given():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(TypeError, match="Invalid eta: 'a'"):

@@ -495,9 +495,15 @@ class LFSO(torch.optim.Optimizer):
         self.param_groups[-1] = _Group(self.param_groups[-1])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load as torch does; the next step re-evaluates the closure at the parameters.
-        The run's counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go
-        on from the saved ones; a state dict without them keeps the current ones."""
+        """Load as torch does: the groups take the saved ``eta``, and the rule is rebuilt for
+        them with the saved rule state, so that the resumed run takes the uninterrupted
+        run's steps; the next step re-evaluates the closure at the parameters. The run's
+        counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go on from the
+        saved ones; a state dict without them keeps the current ones. The other options
+        (``method``, ``smoothness``, ``safeguard``, ...) are the constructor's.
+
+        Loaded ``eta`` that this method refuses raise a ``ValueError``, and the optimiser
+        stays as it was."""
         state_dict, run = _split_run(state_dict, _RUN)
         key, entry = _first_state(state_dict)
         saved = None
@@ -505,8 +511,15 @@ class LFSO(torch.optim.Optimizer):
             saved = entry["lfso"]  # encoded (state_dict)
             own = {name: value for name, value in entry.items() if name != "lfso"}
             state_dict = _with_state(state_dict, key, own)
+        groups, state = self.param_groups[:], self.state
         super().load_state_dict(state_dict)
         self.param_groups[:] = [_Group(group) for group in self.param_groups]
+        try:  # the loaded groups' eta: the rule is built for them (it may refuse them)
+            if self._run is not None and self._run.layout.key != self._key():
+                self._new_run()
+        except (TypeError, ValueError):
+            self.param_groups, self.state = groups, state
+            raise
         if self._run is not None:
             self._run.cache = None
             first = self._run.layout.params[0]
