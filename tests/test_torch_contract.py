@@ -260,6 +260,97 @@ def test_a_resumed_run_takes_the_saved_groups_eta_and_the_same_steps(method, eta
         assert torch.equal(a, b)
 
 
+def _saved(make, steps=4):
+    """The state dict of an optimiser ``make(params)`` after a few steps of a quartic."""
+    w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 3))
+    opt = make([w])
+    for _ in range(steps):
+
+        def closure(backward=True):
+            opt.zero_grad()
+            loss = (w**4).sum() + (w**2).sum()
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+    return copy.deepcopy(opt.state_dict())
+
+
+def _too_large_eta(state_dict):
+    state_dict["param_groups"][0]["eta"] = 1.5  # lfso-accel takes eta in (0, 1]
+    return state_dict
+
+
+_LFSO = lfso.torch.LFSO
+
+
+@pytest.mark.parametrize(
+    ("saved", "options", "match"),
+    [
+        (
+            lambda: _saved(_LFSO),
+            {"method": "lfso-lbfgs"},
+            "of method='lfso', .* method='lfso-lbfgs'",
+        ),
+        (lambda: _saved(lambda p: _LFSO(p, method="lfso-lbfgs")), {}, "method='lfso-lbfgs'"),
+        (lambda: _saved(_LFSO), {"method": "bb"}, "method='bb'"),
+        (lambda: _saved(lambda p: _LFSO(p, smoothness=50.0)), {}, "of a smoothness oracle"),
+        (lambda: _saved(_LFSO), {"smoothness": 50.0}, "of the automatic oracle"),
+        (
+            lambda: _saved(lambda p: _LFSO(p, smoothness=50.0, safeguard=True)),
+            {"smoothness": 50.0},
+            "rule='Safeguarded",
+        ),
+        (lambda: _saved(lambda p: torch.optim.Adam(p)), {}, "not an LFSO state dict"),
+        (lambda: _saved(lambda p: lfso.torch.StochasticLFSO(p)), {}, "not an LFSO state dict"),
+        (lambda: [1, 2], {}, "not an LFSO state dict: list"),
+        (
+            lambda: _too_large_eta(
+                _saved(lambda p: _LFSO(p, method="lfso-accel", smoothness=50.0))
+            ),
+            {"method": "lfso-accel", "smoothness": 50.0},
+            "eta",
+        ),
+    ],
+    ids=[
+        "lfso-into-lbfgs",
+        "lbfgs-into-lfso",
+        "lfso-into-bb",
+        "given-oracle-into-automatic",
+        "automatic-into-given-oracle",
+        "safeguarded-into-not",
+        "adam",
+        "stochastic",
+        "not-a-dict",
+        "eta-the-method-refuses",
+    ],
+)
+def test_a_state_dict_that_does_not_apply_is_refused_and_changes_nothing(saved, options, match):
+    state_dict = saved()
+
+    def run(load):
+        w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 3))
+        opt = lfso.torch.LFSO([w], **options)
+
+        def closure():
+            opt.zero_grad()
+            loss = (w**4).sum() + (w**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if load:
+            with pytest.raises(ValueError, match=match):
+                opt.load_state_dict(state_dict)
+        for _ in range(3):
+            opt.step(closure)
+        return w.detach(), [dict(g, params=None) for g in opt.param_groups]
+
+    untouched, refused = run(False), run(True)
+    assert torch.equal(untouched[0], refused[0]) and untouched[1] == refused[1]
+
+
 def test_a_group_eta_is_checked_when_the_group_is_given():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(TypeError, match="Invalid eta: 'a'"):

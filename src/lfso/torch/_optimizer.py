@@ -119,6 +119,15 @@ DEFAULT_METHOD = "lfso"
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
 _RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step", "z")
 
+#: What :meth:`LFSO.state_dict` saves of the rule its state is of (:meth:`LFSO._identity`),
+#: which :meth:`LFSO.load_state_dict` compares with its own before it loads anything.
+_IDENTITY = ("method", "oracle", "rule")
+
+_ORACLES = {
+    "automatic": "the automatic oracle (no smoothness=)",
+    "given": "a smoothness oracle (smoothness=)",
+}
+
 
 class MinibatchWarning(RuntimeWarning):
     """A full-batch optimiser is fed minibatches (or a closure that is not deterministic)."""
@@ -166,6 +175,14 @@ class _Group(dict):  # type: ignore[type-arg]
                 "multiplies the step it sizes"
             )
         raise KeyError(key)
+
+
+def _form(rule: Any) -> str:
+    """The classes of a rule and of its parts, nested (``Safeguarded(LFSOStep(
+    SteepestDescent, EstimateCertificate))``): the form of the state it keeps."""
+    parts = [getattr(rule, name, None) for name in ("rule", "direction", "certificate")]
+    inner = [_form(part) for part in parts if part is not None]
+    return type(rule).__name__ + (f"({', '.join(inner)})" if inner else "")
 
 
 def _group_eta(group: dict[str, Any]) -> Any:
@@ -420,7 +437,9 @@ class LFSO(torch.optim.Optimizer):
         rule holds it: where the parameters still hold it after :meth:`load_state_dict`,
         the run goes on from it, so a resumed run takes the uninterrupted run's steps bit for
         bit also with groups of several ``eta`` or parameters of several dtypes, where the
-        point read back from the parameters can differ from it in the last bit)."""
+        point read back from the parameters can differ from it in the last bit), and what
+        the rule's state is of, as strings: the method, the oracle (``"automatic"`` or
+        ``"given"``) and the rule's form (its classes, nested)."""
         out = super().state_dict()
         key, entry = _first_state(out)
         if entry is not None and isinstance(entry.get("lfso"), SavedState):
@@ -435,6 +454,7 @@ class LFSO(torch.optim.Optimizer):
             "last_L": float(self.last_L),
             "last_radius": float(self.last_radius),
             "last_step": float(self.last_step),
+            **self._identity(),
         }
         cache = self._run.cache if self._run is not None else None
         if (
@@ -502,9 +522,12 @@ class LFSO(torch.optim.Optimizer):
         saved ones; a state dict without them keeps the current ones. The other options
         (``method``, ``smoothness``, ``safeguard``, ...) are the constructor's.
 
-        Loaded ``eta`` that this method refuses raise a ``ValueError``, and the optimiser
-        stays as it was."""
-        state_dict, run = _split_run(state_dict, _RUN)
+        A state dict that is not LFSO's (another optimiser's), or whose rule state is of
+        another method, oracle or rule form (``safeguard=``, ``certificate=``, ...) than
+        this optimiser's, or whose ``eta`` this method refuses, raises a ``ValueError``
+        naming what differs, and the optimiser stays as it was."""
+        self._refuse_foreign(state_dict)
+        state_dict, run = _split_run(state_dict, (*_RUN, *_IDENTITY))
         key, entry = _first_state(state_dict)
         saved = None
         if entry is not None and not isinstance(entry.get("lfso"), (SavedState, type(None))):
@@ -529,6 +552,55 @@ class LFSO(torch.optim.Optimizer):
             if isinstance(holder, SavedState):
                 holder.state = moved(holder.state, first)
         self._resume(run)
+
+    def _identity(self) -> dict[str, str]:
+        """What the rule's state is of: the method, the oracle and the rule's form."""
+        assert self._run is not None
+        oracle = "automatic" if self.smoothness is None else "given"
+        return {"method": self.method, "oracle": oracle, "rule": _form(self._run.rule)}
+
+    def _refuse_foreign(self, state_dict: Any) -> None:
+        """A ``ValueError`` naming what makes ``state_dict`` another optimiser's, or its rule
+        state another method's, oracle's or rule form's (before anything is loaded)."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
+            raise ValueError(
+                f"not an LFSO state dict: {type(state_dict).__name__} without 'state' and "
+                "'param_groups' (expected what LFSO.state_dict() returns)"
+            )
+        for i, group in enumerate(groups):
+            names = sorted(group) if isinstance(group, dict) else group
+            if not isinstance(group, dict) or "eta" not in group or "lr" in group:
+                raise ValueError(
+                    f"not an LFSO state dict: its param_groups[{i}] holds {names} (LFSO's "
+                    "groups hold 'eta' and no 'lr'): it was saved by another optimiser"
+                )
+            _group_eta(group)
+        known = {"lfso", *_RUN, *_IDENTITY}
+        for key, entry in state_dict["state"].items():
+            foreign = sorted(set(entry) - known) if isinstance(entry, dict) else entry
+            if foreign:
+                raise ValueError(
+                    f"not an LFSO state dict: the state of its parameter {key!r} holds "
+                    f"{foreign} (LFSO keeps 'lfso' and its run's counters): it was saved by "
+                    "another optimiser"
+                )
+        entry = _first_state(state_dict)[1] or {}
+        own = self._identity()
+        for name in _IDENTITY:
+            if name not in entry or entry[name] == own[name]:
+                continue
+            theirs, ours = entry[name], own[name]
+            if name == "oracle":
+                theirs, ours = _ORACLES.get(theirs, repr(theirs)), _ORACLES[ours]
+            else:
+                theirs, ours = f"{name}={theirs!r}", f"{name}={ours!r}"
+            raise ValueError(
+                f"the state dict's rule state is of {theirs}, this optimiser's of {ours}: it "
+                "does not apply here (build LFSO with the options it was saved with"
+                + (", safeguard= and certificate= among them" if name == "rule" else "")
+                + ")"
+            )
 
     def _resume(self, run: dict[str, Any]) -> None:
         """The counters and last values of a loaded state dict (those it holds)."""
