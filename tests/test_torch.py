@@ -6,6 +6,7 @@ import copy
 import itertools
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -144,6 +145,41 @@ def test_a_frozen_parameter_stays_put_under_hessian_vector_products():
         return net.weight.detach()
 
     torch.testing.assert_close(run(True), run(False))
+
+
+@pytest.mark.parametrize("how", ["data-replaced", "data-in-place"])
+def test_parameters_changed_through_data_between_steps_are_where_the_next_step_starts(how):
+    """Weight clipping through ``.data`` (which torch does not count as a change): a new
+    tensor given as ``p.data`` is seen at once; an in-place change at the misuse check's
+    steps (1, 2, 4, ...), where the closure is called there anyway. Neither is mistaken
+    for minibatches, nor makes the safeguard give up."""
+    A = torch.randn(20, 3, generator=torch.Generator().manual_seed(1))
+    b = torch.randn(20, generator=torch.Generator().manual_seed(2))
+    w = torch.nn.Parameter(torch.full((3,), 2.0))
+    opt = LFSO([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 2).mean()
+        loss.backward()
+        return loss
+
+    def loss_here():
+        with torch.no_grad():
+            return ((A @ w - b) ** 2).mean()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for k in range(5):
+            before = loss_here()
+            loss = opt.step(closure)
+            if k in (1, 2, 4) or how == "data-replaced":
+                assert torch.equal(loss, before)
+            assert opt.last_step > 0.0
+            if how == "data-replaced":
+                w.data = w.detach().clamp(-0.1, 0.1)
+            else:
+                w.data.clamp_(-0.1, 0.1)
 
 
 def test_param_groups_and_state_dict_round_trip():

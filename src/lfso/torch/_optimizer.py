@@ -88,7 +88,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._later import Known, Later, riding
+from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper
@@ -145,7 +145,7 @@ class _Cache(NamedTuple):
     z: torch.Tensor
     evaluation: Evaluation
     loss: torch.Tensor
-    versions: tuple[int, ...]
+    versions: tuple[tuple[int, int], ...]
 
 
 @dataclass
@@ -831,8 +831,17 @@ class LFSO(torch.optim.Optimizer):
         self, run: _Run, closure: Callable[[], Any]
     ) -> tuple[torch.Tensor, Evaluation, torch.Tensor]:
         """The point the step starts from, its evaluation and loss: from the last step's
-        accepted trial when the parameters are untouched, else from the closure. The
-        misuse check re-evaluates a known point and compares."""
+        accepted trial when the parameters are untouched, else from the closure.
+
+        Untouched: the parameters' version counters and data pointers are those the trial
+        left (free to compare, on the host), which any change but an in-place one through
+        ``.data`` alters (``p.data = t`` too). The misuse check re-evaluates the trial and
+        compares; there the parameters are also compared with it, on the device (one pass,
+        riding the evaluation's fetch), so that a change through ``.data`` is taken from
+        there on, and not mistaken for a closure that draws minibatches. Comparing the
+        values at every step would cost a pass and a host round trip per step: a change
+        through ``.data`` between two checks is overwritten by the next step, as torch
+        does not count it as a change (change parameters under ``torch.no_grad()``)."""
         cache = run.cache
         if cache is not None and cache.versions != run.layout.versions():
             cache = None  # the parameters were changed outside
@@ -842,8 +851,16 @@ class LFSO(torch.optim.Optimizer):
         check = cache is not None and (new_closure or (steps & (steps - 1)) == 0)
         if cache is not None and not check:
             return cache.z, cache.evaluation, cache.loss
+        changed: Later | None = None  # (on an accelerator: known after the evaluation)
+        if cache is not None:
+            differs = run.layout.differs(cache.z)
+            if deferring(differs):
+                changed = later(differs)
+            elif float(differs):  # changed through .data: read them
+                cache = None
         if cache is not None:
             z = cache.z
+            run.model.holds = z  # (they hold z, or are read again below: not written)
         else:  # read the parameters (they may have moved outside): they hold z already
             z = run.layout.flatten()
             resumed, self._resume_z = self._resume_z, None
@@ -853,6 +870,9 @@ class LFSO(torch.optim.Optimizer):
         ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
         loss = run.model.loss
         assert loss is not None
+        if changed is not None and changed.get():  # (through .data): start from them
+            run.cache = None
+            return self._start(run, closure)
         if cache is not None:
             self._compare(cache.evaluation, ev, z)
         return z, ev, loss
