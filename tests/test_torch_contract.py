@@ -217,6 +217,140 @@ def test_lfso_resumes_bit_for_bit_with_group_etas_or_mixed_dtypes(method, mixed)
     assert torch.equal(run(None), run(3))
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("etas", [(0.5,), (0.5, 1.5)], ids=["one-group", "two-groups"])
+def test_a_resumed_run_takes_the_saved_groups_eta_and_the_same_steps(method, etas):
+    """torch's load_state_dict restores the groups' hyperparameters: an optimiser built
+    with the default eta takes the saved ones and, with the saved rule state, the steps
+    of the run that was never interrupted."""
+    Y = torch.randn(64, 1, generator=torch.Generator().manual_seed(2))
+
+    def make(given):
+        net = _net()
+        layers = (
+            [net.parameters()] if len(etas) == 1 else [net[0].parameters(), net[2].parameters()]
+        )
+        groups = [
+            {"params": list(p), **({"eta": e} if given else {})}
+            for p, e in zip(layers, etas, strict=True)
+        ]
+        return net, lfso.torch.LFSO(groups, method=method)
+
+    def steps(net, opt, n):
+        def closure():
+            opt.zero_grad()
+            loss = ((net(_X) - Y) ** 4).mean()
+            loss.backward()
+            return loss
+
+        for _ in range(n):
+            opt.step(closure)
+
+    whole, opt = make(True)
+    steps(whole, opt, 12)
+    net, opt = make(True)
+    steps(net, opt, 5)
+    saved = copy.deepcopy((net.state_dict(), opt.state_dict()))
+    resumed, opt2 = make(False)
+    resumed.load_state_dict(saved[0])
+    opt2.load_state_dict(saved[1])
+    assert [g["eta"] for g in opt2.param_groups] == list(etas)
+    steps(resumed, opt2, 7)
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def _saved(make, steps=4):
+    """The state dict of an optimiser ``make(params)`` after a few steps of a quartic."""
+    w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 3))
+    opt = make([w])
+    for _ in range(steps):
+
+        def closure(backward=True):
+            opt.zero_grad()
+            loss = (w**4).sum() + (w**2).sum()
+            if backward:
+                loss.backward()
+            return loss
+
+        opt.step(closure)
+    return copy.deepcopy(opt.state_dict())
+
+
+def _too_large_eta(state_dict):
+    state_dict["param_groups"][0]["eta"] = 1.5  # lfso-accel takes eta in (0, 1]
+    return state_dict
+
+
+_LFSO = lfso.torch.LFSO
+
+
+@pytest.mark.parametrize(
+    ("saved", "options", "match"),
+    [
+        (
+            lambda: _saved(_LFSO),
+            {"method": "lfso-lbfgs"},
+            "of method='lfso', .* method='lfso-lbfgs'",
+        ),
+        (lambda: _saved(lambda p: _LFSO(p, method="lfso-lbfgs")), {}, "method='lfso-lbfgs'"),
+        (lambda: _saved(_LFSO), {"method": "bb"}, "method='bb'"),
+        (lambda: _saved(lambda p: _LFSO(p, smoothness=50.0)), {}, "of a smoothness oracle"),
+        (lambda: _saved(_LFSO), {"smoothness": 50.0}, "of the automatic oracle"),
+        (
+            lambda: _saved(lambda p: _LFSO(p, smoothness=50.0, safeguard=True)),
+            {"smoothness": 50.0},
+            "rule='Safeguarded",
+        ),
+        (lambda: _saved(lambda p: torch.optim.Adam(p)), {}, "not an LFSO state dict"),
+        (lambda: _saved(lambda p: lfso.torch.StochasticLFSO(p)), {}, "not an LFSO state dict"),
+        (lambda: [1, 2], {}, "not an LFSO state dict: list"),
+        (
+            lambda: _too_large_eta(
+                _saved(lambda p: _LFSO(p, method="lfso-accel", smoothness=50.0))
+            ),
+            {"method": "lfso-accel", "smoothness": 50.0},
+            "eta",
+        ),
+    ],
+    ids=[
+        "lfso-into-lbfgs",
+        "lbfgs-into-lfso",
+        "lfso-into-bb",
+        "given-oracle-into-automatic",
+        "automatic-into-given-oracle",
+        "safeguarded-into-not",
+        "adam",
+        "stochastic",
+        "not-a-dict",
+        "eta-the-method-refuses",
+    ],
+)
+def test_a_state_dict_that_does_not_apply_is_refused_and_changes_nothing(saved, options, match):
+    state_dict = saved()
+
+    def run(load):
+        w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 3))
+        opt = lfso.torch.LFSO([w], **options)
+
+        def closure():
+            opt.zero_grad()
+            loss = (w**4).sum() + (w**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if load:
+            with pytest.raises(ValueError, match=match):
+                opt.load_state_dict(state_dict)
+        for _ in range(3):
+            opt.step(closure)
+        return w.detach(), [dict(g, params=None) for g in opt.param_groups]
+
+    untouched, refused = run(False), run(True)
+    assert torch.equal(untouched[0], refused[0]) and untouched[1] == refused[1]
+
+
 def test_a_group_eta_is_checked_when_the_group_is_given():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(TypeError, match="Invalid eta: 'a'"):

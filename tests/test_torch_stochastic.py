@@ -672,6 +672,41 @@ def test_state_dict_round_trip_continues_the_same_run():
     assert torch.equal(w, w2)
 
 
+def test_a_loaded_eta_brings_the_eta_max_it_implies_unless_one_was_given():
+    """The groups take the saved eta (torch's convention); eta_max, when none was given,
+    follows it as at construction, so the resumed run takes the uninterrupted run's
+    steps; a given eta_max below the saved eta is refused before anything is loaded."""
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(64, 3, generator=gen), torch.randn(64, generator=gen)
+    batches = torch.randint(0, 64, (16, 16), generator=gen)
+
+    def run(opt, w, rows):
+        for idx in rows:
+
+            def closure(backward=True, idx=idx):
+                return _backward(((X[idx] @ w - y[idx]) ** 4).mean(), backward)
+
+            opt.step(closure)
+
+    w = torch.nn.Parameter(torch.zeros(3))
+    whole = StochasticLFSO([w], eta=0.5, window=3)
+    run(whole, w, batches)
+    w1 = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w1], eta=0.5, window=3)
+    run(opt, w1, batches[:7])
+    saved = copy.deepcopy(opt.state_dict())
+    w2 = torch.nn.Parameter(w1.detach().clone())
+    capped = StochasticLFSO([w2], eta=0.3, eta_max=0.4, window=3)
+    with pytest.raises(ValueError, match=r"eta in the state dict's param_groups: 0.5 .*0.4"):
+        capped.load_state_dict(saved)
+    assert capped.param_groups[0]["eta"] == 0.3 and capped.eta_max == 0.4
+    resumed = StochasticLFSO([w2], window=3)
+    resumed.load_state_dict(saved)
+    assert resumed.param_groups[0]["eta"] == 0.5 and resumed.eta_max == whole.eta_max
+    run(resumed, w2, batches[7:])
+    assert torch.equal(w, w2)
+
+
 _COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
 
 

@@ -76,6 +76,18 @@ class Layout(NamedTuple):
             start += n
         return True
 
+    def differs(self, z: torch.Tensor) -> torch.Tensor:
+        """Whether the parameters differ from what :meth:`write` writes for ``z``, as a
+        0-d float tensor on the device (1: they do), for a fetch to bring (one pass over
+        the parameters, no host round trip of its own)."""
+        x = z if self.scale is None else z * self.scale
+        parts, start = [], 0
+        for p in self.params:
+            n = p.numel()
+            parts.append((p.detach().reshape(-1) != x[start : start + n].to(p.dtype)).any())
+            start += n
+        return torch.stack(parts).any().to(z.dtype)
+
     def shaped(self, z: torch.Tensor) -> list[torch.Tensor]:
         x = z if self.scale is None else z * self.scale
         out, start = [], 0
@@ -84,8 +96,11 @@ class Layout(NamedTuple):
             start += p.numel()
         return out
 
-    def versions(self) -> tuple[int, ...]:
-        return tuple(p._version for p in self.params)
+    def versions(self) -> tuple[tuple[int, int], ...]:
+        """Each parameter's version counter and data pointer: an in-place change bumps the
+        first (not one made through ``.data``), a tensor given as ``p.data = t`` changes the
+        second."""
+        return tuple((p._version, p.data_ptr()) for p in self.params)
 
 
 class ClosureModel(FunctionModel):
@@ -125,7 +140,7 @@ class ClosureModel(FunctionModel):
         self.loss: torch.Tensor | None = None  # the last loss (detached, 0-d) ...
         self.evaluated: torch.Tensor | None = None  # ... and the z it was computed at
         self.graph: tuple[torch.Tensor, torch.Tensor] | None = None  # (z, flat gradient)
-        self._graph_versions: tuple[int, ...] = ()  # the parameters' versions it was made at
+        self._graph_versions: tuple[tuple[int, int], ...] = ()  # (the versions it was made at)
         self._keep_graph = True
         #: The point a step starts from and its gradient, when the rule estimates ``L``
         #: from secants to it (:mod:`lfso._auto`): each evaluation then computes its
@@ -203,27 +218,31 @@ class ClosureModel(FunctionModel):
         """``Hess f(z) v`` by double backward through the gradient's graph at ``z``; the
         closure is called again at ``z`` when the parameters were written since the graph
         was made (the automatic oracle's first probe writes another point: the graph of a
-        loss that is not quadratic holds the parameters, and autograd refuses it then)."""
+        loss that is not quadratic holds the parameters, and autograd refuses it then).
+        A parameter that does not require grad is held fixed, as the step holds it (its
+        gradient is zero): its rows and columns of the Hessian are zero."""
         graph = self.graph
         if graph is None or graph[0] is not z or self._graph_versions != self.layout.versions():
             self.evaluate(z, bound=False)
         assert self.graph is not None
         scale = self.layout.scale
         flat = self.graph[1]
+        params = self.layout.params
+        free = [p for p in params if p.requires_grad]
         with torch.enable_grad():
-            parts = torch.autograd.grad(
+            found = torch.autograd.grad(
                 flat,
-                self.layout.params,
+                free,
                 grad_outputs=v if scale is None else v * scale,
                 retain_graph=True,
                 allow_unused=True,
             )
-        hv = torch.cat(
-            [
-                (h if h is not None else torch.zeros_like(p)).reshape(-1)
-                for h, p in zip(parts, self.layout.params, strict=True)
-            ]
-        )
+        parts = iter(found)
+        pieces = []
+        for p in params:
+            h = next(parts) if p.requires_grad else None
+            pieces.append((h if h is not None else torch.zeros_like(p)).reshape(-1))
+        hv = torch.cat(pieces)
         return hv if scale is None else hv * scale
 
 

@@ -88,7 +88,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._later import Known, Later, riding
+from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper
@@ -119,6 +119,15 @@ DEFAULT_METHOD = "lfso"
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
 _RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step", "z")
 
+#: What :meth:`LFSO.state_dict` saves of the rule its state is of (:meth:`LFSO._identity`),
+#: which :meth:`LFSO.load_state_dict` compares with its own before it loads anything.
+_IDENTITY = ("method", "oracle", "rule")
+
+_ORACLES = {
+    "automatic": "the automatic oracle (no smoothness=)",
+    "given": "a smoothness oracle (smoothness=)",
+}
+
 
 class MinibatchWarning(RuntimeWarning):
     """A full-batch optimiser is fed minibatches (or a closure that is not deterministic)."""
@@ -136,7 +145,7 @@ class _Cache(NamedTuple):
     z: torch.Tensor
     evaluation: Evaluation
     loss: torch.Tensor
-    versions: tuple[int, ...]
+    versions: tuple[tuple[int, int], ...]
 
 
 @dataclass
@@ -166,6 +175,14 @@ class _Group(dict):  # type: ignore[type-arg]
                 "multiplies the step it sizes"
             )
         raise KeyError(key)
+
+
+def _form(rule: Any) -> str:
+    """The classes of a rule and of its parts, nested (``Safeguarded(LFSOStep(
+    SteepestDescent, EstimateCertificate))``): the form of the state it keeps."""
+    parts = [getattr(rule, name, None) for name in ("rule", "direction", "certificate")]
+    inner = [_form(part) for part in parts if part is not None]
+    return type(rule).__name__ + (f"({', '.join(inner)})" if inner else "")
 
 
 def _group_eta(group: dict[str, Any]) -> Any:
@@ -420,7 +437,9 @@ class LFSO(torch.optim.Optimizer):
         rule holds it: where the parameters still hold it after :meth:`load_state_dict`,
         the run goes on from it, so a resumed run takes the uninterrupted run's steps bit for
         bit also with groups of several ``eta`` or parameters of several dtypes, where the
-        point read back from the parameters can differ from it in the last bit)."""
+        point read back from the parameters can differ from it in the last bit), and what
+        the rule's state is of, as strings: the method, the oracle (``"automatic"`` or
+        ``"given"``) and the rule's form (its classes, nested)."""
         out = super().state_dict()
         key, entry = _first_state(out)
         if entry is not None and isinstance(entry.get("lfso"), SavedState):
@@ -435,6 +454,7 @@ class LFSO(torch.optim.Optimizer):
             "last_L": float(self.last_L),
             "last_radius": float(self.last_radius),
             "last_step": float(self.last_step),
+            **self._identity(),
         }
         cache = self._run.cache if self._run is not None else None
         if (
@@ -495,18 +515,34 @@ class LFSO(torch.optim.Optimizer):
         self.param_groups[-1] = _Group(self.param_groups[-1])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load as torch does; the next step re-evaluates the closure at the parameters.
-        The run's counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go
-        on from the saved ones; a state dict without them keeps the current ones."""
-        state_dict, run = _split_run(state_dict, _RUN)
+        """Load as torch does: the groups take the saved ``eta``, and the rule is rebuilt for
+        them with the saved rule state, so that the resumed run takes the uninterrupted
+        run's steps; the next step re-evaluates the closure at the parameters. The run's
+        counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go on from the
+        saved ones; a state dict without them keeps the current ones. The other options
+        (``method``, ``smoothness``, ``safeguard``, ...) are the constructor's.
+
+        A state dict that is not LFSO's (another optimiser's), or whose rule state is of
+        another method, oracle or rule form (``safeguard=``, ``certificate=``, ...) than
+        this optimiser's, or whose ``eta`` this method refuses, raises a ``ValueError``
+        naming what differs, and the optimiser stays as it was."""
+        self._refuse_foreign(state_dict)
+        state_dict, run = _split_run(state_dict, (*_RUN, *_IDENTITY))
         key, entry = _first_state(state_dict)
         saved = None
         if entry is not None and not isinstance(entry.get("lfso"), (SavedState, type(None))):
             saved = entry["lfso"]  # encoded (state_dict)
             own = {name: value for name, value in entry.items() if name != "lfso"}
             state_dict = _with_state(state_dict, key, own)
+        groups, state = self.param_groups[:], self.state
         super().load_state_dict(state_dict)
         self.param_groups[:] = [_Group(group) for group in self.param_groups]
+        try:  # the loaded groups' eta: the rule is built for them (it may refuse them)
+            if self._run is not None and self._run.layout.key != self._key():
+                self._new_run()
+        except (TypeError, ValueError):
+            self.param_groups, self.state = groups, state
+            raise
         if self._run is not None:
             self._run.cache = None
             first = self._run.layout.params[0]
@@ -516,6 +552,55 @@ class LFSO(torch.optim.Optimizer):
             if isinstance(holder, SavedState):
                 holder.state = moved(holder.state, first)
         self._resume(run)
+
+    def _identity(self) -> dict[str, str]:
+        """What the rule's state is of: the method, the oracle and the rule's form."""
+        assert self._run is not None
+        oracle = "automatic" if self.smoothness is None else "given"
+        return {"method": self.method, "oracle": oracle, "rule": _form(self._run.rule)}
+
+    def _refuse_foreign(self, state_dict: Any) -> None:
+        """A ``ValueError`` naming what makes ``state_dict`` another optimiser's, or its rule
+        state another method's, oracle's or rule form's (before anything is loaded)."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
+            raise ValueError(
+                f"not an LFSO state dict: {type(state_dict).__name__} without 'state' and "
+                "'param_groups' (expected what LFSO.state_dict() returns)"
+            )
+        for i, group in enumerate(groups):
+            names = sorted(group) if isinstance(group, dict) else group
+            if not isinstance(group, dict) or "eta" not in group or "lr" in group:
+                raise ValueError(
+                    f"not an LFSO state dict: its param_groups[{i}] holds {names} (LFSO's "
+                    "groups hold 'eta' and no 'lr'): it was saved by another optimiser"
+                )
+            _group_eta(group)
+        known = {"lfso", *_RUN, *_IDENTITY}
+        for key, entry in state_dict["state"].items():
+            foreign = sorted(set(entry) - known) if isinstance(entry, dict) else entry
+            if foreign:
+                raise ValueError(
+                    f"not an LFSO state dict: the state of its parameter {key!r} holds "
+                    f"{foreign} (LFSO keeps 'lfso' and its run's counters): it was saved by "
+                    "another optimiser"
+                )
+        entry = _first_state(state_dict)[1] or {}
+        own = self._identity()
+        for name in _IDENTITY:
+            if name not in entry or entry[name] == own[name]:
+                continue
+            theirs, ours = entry[name], own[name]
+            if name == "oracle":
+                theirs, ours = _ORACLES.get(theirs, repr(theirs)), _ORACLES[ours]
+            else:
+                theirs, ours = f"{name}={theirs!r}", f"{name}={ours!r}"
+            raise ValueError(
+                f"the state dict's rule state is of {theirs}, this optimiser's of {ours}: it "
+                "does not apply here (build LFSO with the options it was saved with"
+                + (", safeguard= and certificate= among them" if name == "rule" else "")
+                + ")"
+            )
 
     def _resume(self, run: dict[str, Any]) -> None:
         """The counters and last values of a loaded state dict (those it holds)."""
@@ -746,8 +831,17 @@ class LFSO(torch.optim.Optimizer):
         self, run: _Run, closure: Callable[[], Any]
     ) -> tuple[torch.Tensor, Evaluation, torch.Tensor]:
         """The point the step starts from, its evaluation and loss: from the last step's
-        accepted trial when the parameters are untouched, else from the closure. The
-        misuse check re-evaluates a known point and compares."""
+        accepted trial when the parameters are untouched, else from the closure.
+
+        Untouched: the parameters' version counters and data pointers are those the trial
+        left (free to compare, on the host), which any change but an in-place one through
+        ``.data`` alters (``p.data = t`` too). The misuse check re-evaluates the trial and
+        compares; there the parameters are also compared with it, on the device (one pass,
+        riding the evaluation's fetch), so that a change through ``.data`` is taken from
+        there on, and not mistaken for a closure that draws minibatches. Comparing the
+        values at every step would cost a pass and a host round trip per step: a change
+        through ``.data`` between two checks is overwritten by the next step, as torch
+        does not count it as a change (change parameters under ``torch.no_grad()``)."""
         cache = run.cache
         if cache is not None and cache.versions != run.layout.versions():
             cache = None  # the parameters were changed outside
@@ -757,8 +851,16 @@ class LFSO(torch.optim.Optimizer):
         check = cache is not None and (new_closure or (steps & (steps - 1)) == 0)
         if cache is not None and not check:
             return cache.z, cache.evaluation, cache.loss
+        changed: Later | None = None  # (on an accelerator: known after the evaluation)
+        if cache is not None:
+            differs = run.layout.differs(cache.z)
+            if deferring(differs):
+                changed = later(differs)
+            elif float(differs):  # changed through .data: read them
+                cache = None
         if cache is not None:
             z = cache.z
+            run.model.holds = z  # (they hold z, or are read again below: not written)
         else:  # read the parameters (they may have moved outside): they hold z already
             z = run.layout.flatten()
             resumed, self._resume_z = self._resume_z, None
@@ -768,6 +870,9 @@ class LFSO(torch.optim.Optimizer):
         ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
         loss = run.model.loss
         assert loss is not None
+        if changed is not None and changed.get():  # (through .data): start from them
+            run.cache = None
+            return self._start(run, closure)
         if cache is not None:
             self._compare(cache.evaluation, ev, z)
         return z, ev, loss

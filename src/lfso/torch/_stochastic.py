@@ -660,6 +660,12 @@ def _split_run(state_dict: Any, names: tuple[str, ...]) -> tuple[Any, dict[str, 
     return state_dict, run
 
 
+def _default_eta_max(eta: float) -> float:
+    """:class:`StochasticLFSO`'s ``eta_max`` when none is given: ``1.9 eta``, not above 1.9
+    unless ``eta`` is."""
+    return min(1.9 * eta, max(eta, 1.9))
+
+
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
@@ -683,7 +689,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         walk of its steps, or further, unless ``s`` rose over it while the averaged
         curvature fell more than tenfold (the gate: module docstring, step 4);
         ``eta_max = eta`` keeps ``eta`` throughout. None (the default):
-        ``1.9 eta``, not above 1.9 unless ``eta`` is.
+        ``1.9 eta``, not above 1.9 unless ``eta`` is (of the loaded ``eta`` after
+        :meth:`load_state_dict`).
     window : int >= 2
         Steps between two settings of the multiple, and over which the displacement is
         measured.
@@ -904,9 +911,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             _check_reals(**{"betas[0]": betas[0], "betas[1]": betas[1]})
         if not 0.0 < eta < 2.0:
             raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
-        if eta_max is None:  # 1.9 eta, not above 1.9 unless eta is
-            eta_max = min(1.9 * eta, max(eta, 1.9))
-        elif not eta <= eta_max < 2.0:
+        self._eta_max_given = eta_max  # (None: it follows eta, also a loaded one)
+        eta_max = _default_eta_max(eta) if eta_max is None else eta_max
+        if not eta <= eta_max < 2.0:
             raise ValueError(
                 f"Invalid eta_max: {eta_max} (must be None or in [eta, 2) = [{eta}, 2))"
             )
@@ -1660,12 +1667,20 @@ class StochasticLFSO(torch.optim.Optimizer):
         be undone where it could when the state was saved (``secant="fresh"``: a batch that
         is not finite right after resuming undoes it, as it would have without the save).
         The run's counters and :attr:`last_step`, :attr:`last_curvature` go on from the
-        saved ones; a state dict without them keeps the current ones."""
+        saved ones; a state dict without them keeps the current ones.
+
+        As torch's optimisers, the groups take the saved ``eta`` and ``lr``, and the options
+        given for all parameters (``window``, ``betas``, ...) stay the constructor's; so
+        does ``eta_max`` where it was given (a saved ``eta`` above it raises a
+        ``ValueError``, before anything is loaded), and where it was not, it follows the
+        loaded ``eta`` (``1.9 eta``, not above 1.9 unless ``eta`` is)."""
+        eta_max = self._loaded_eta_max(state_dict)
         self._settle()
         # (the first parameter's state holds them; d_prev kept out of torch's cast)
         state_dict, run = _split_run(state_dict, ("d_prev", "undoable", *_RUN))
         d_prev, undoable = run.pop("d_prev", None), bool(run.pop("undoable", False))
         super().load_state_dict(state_dict)
+        self.eta_max = eta_max
         self._resume(run)
         first = self.param_groups[0]["params"][0]
         if isinstance(d_prev, torch.Tensor):
@@ -1680,6 +1695,30 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._undo = None
         if undoable and self.secant == "fresh" and params:
             self._undo = (params, [self.state[p]["prev"] for p in params])
+
+    def _loaded_eta_max(self, state_dict: Any) -> float:
+        """``eta_max`` for the ``eta`` of a state dict's groups (checked: one number in
+        (0, 2), at most a given ``eta_max``); the current one where they hold none."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        etas = [g["eta"] for g in groups or () if isinstance(g, dict) and "eta" in g]
+        if not etas:
+            return self.eta_max
+        _check_reals(eta=etas[0])
+        eta, given = etas[0], getattr(self, "_eta_max_given", self.eta_max)
+        if any(e != eta for e in etas) or not 0.0 < eta < 2.0:
+            raise ValueError(
+                f"Invalid eta in the state dict's param_groups: {etas} (StochasticLFSO takes "
+                "one eta in (0, 2) for all parameters)"
+            )
+        if given is None:
+            return _default_eta_max(eta)
+        if not eta <= given:
+            raise ValueError(
+                f"Invalid eta in the state dict's param_groups: {eta} (above this "
+                f"optimiser's eta_max={given}; eta_max must be in [eta, 2): build it with "
+                "eta_max=None, which follows eta, or one >= the saved eta)"
+            )
+        return float(given)
 
     def _resume(self, run: dict[str, Any]) -> None:
         """The counters and last values of a loaded state dict (those it holds)."""
