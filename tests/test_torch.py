@@ -553,9 +553,10 @@ def test_safeguard_never_keeps_a_bad_step():
         return loss
 
     before = w.detach().clone()
-    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged") as caught:
         opt.step(wrong_closure)
     torch.testing.assert_close(w.detach(), before)
+    assert caught[0].filename == __file__  # (the warning points at the call of step)
 
 
 def _lp_problem():
@@ -729,6 +730,7 @@ def test_minibatches_warn_once_and_name_the_stochastic_optimiser():
     mine = [w for w in caught if issubclass(w.category, lfso.torch.MinibatchWarning)]
     assert len(mine) == 1 and "lfso.torch.StochasticLFSO" in str(mine[0].message)
     assert "at the same parameters" in str(mine[0].message)
+    assert mine[0].filename == __file__  # (the line that called step: _train, here)
 
 
 def test_the_full_batch_does_not_warn():

@@ -872,6 +872,9 @@ BAD = [
     ({"window": 1}, "window: 1 (must be an integer >= 2"),
     ({"window": 2.5}, "window: 2.5"),
     ({"window": True}, "window: True"),
+    ({"growth": math.inf}, "growth: inf (must be finite and > 1"),
+    ({"shrink": math.inf}, "shrink: inf (must be finite and > 1"),
+    ({"patience": 0}, "patience: 0 (must be an integer >= 1"),
 ]
 
 
@@ -879,6 +882,13 @@ BAD = [
 def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_numpy_integers_are_integers_for_the_counts():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = StochasticLFSO(params, window=np.int64(10), patience=np.int32(3), probe_every=np.int8(2))
+    assert (opt.window, opt.patience, opt.probe_every) == (10, 3, 2)
+    assert all(type(v) is int for v in (opt.window, opt.patience, opt.probe_every))
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,7 @@ from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
+    _caller_level,
     _check_reals,
     _first_state,
     _refuse_complex,
@@ -789,7 +790,7 @@ class LFSO(torch.optim.Optimizer):
             "again). Check the gradients (or the oracle), or the loss has reached its "
             "dtype's rounding (float64 or rescaled parameters may go further).",
             RuntimeWarning,
-            stacklevel=3,  # (the frame of step: _stay, _step, step)
+            stacklevel=_caller_level(),  # (the frame that called step)
         )
         self._report(ev)
 
@@ -904,7 +905,7 @@ class LFSO(torch.optim.Optimizer):
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(MinibatchWarning(message), stacklevel=4)
+            warnings.warn(MinibatchWarning(message), stacklevel=_caller_level())
 
     # -- the callback ----------------------------------------------------------------------
 

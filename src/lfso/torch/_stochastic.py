@@ -439,17 +439,25 @@ def _is_number(value: Any) -> bool:
 
 
 def _caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside this module and torch (for warnings:
-    torch wraps ``step`` in a varying number of frames)."""
+    """The ``stacklevel`` of the first caller outside :mod:`lfso.torch` and torch (for
+    warnings: torch wraps ``step`` in a varying number of frames)."""
     level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and (
-        frame.f_code.co_filename == __file__ or frame.f_code.co_filename.startswith(_TORCH)
-    ):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_OURS):
         level, frame = level + 1, frame.f_back
     return level
 
 
-_TORCH = os.path.dirname(torch.__file__)
+_OURS = (os.path.dirname(__file__) + os.sep, os.path.dirname(torch.__file__))
+
+
+def _count(value: Any, name: str, low: int) -> int:
+    """``value`` as a Python ``int`` (a NumPy integer too), or a ``ValueError`` naming it
+    (torch's form) where it is not an integer at least ``low``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+    if value < low:
+        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+    return int(value)
 
 
 def _lr(value: Any, where: str) -> float:
@@ -917,26 +925,23 @@ class StochasticLFSO(torch.optim.Optimizer):
             raise ValueError(
                 f"Invalid eta_max: {eta_max} (must be None or in [eta, 2) = [{eta}, 2))"
             )
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"Invalid window: {window!r} (must be an integer >= 2)")
+        window = _count(window, "window", 2)
         if direction not in ("adam", "momentum"):
             raise ValueError(f"Invalid direction: {direction!r} (must be 'adam' or 'momentum')")
         if not (pair and all(0.0 <= b < 1.0 for b in betas)):
             raise ValueError(f"Invalid betas: {betas} (must be two numbers in [0, 1))")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"Invalid smoothing: {smoothing} (must be in [0, 1))")
-        if not growth > 1.0:
-            raise ValueError(f"Invalid growth: {growth} (must be > 1)")
-        if not shrink > 1.0:
-            raise ValueError(f"Invalid shrink: {shrink} (must be > 1)")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"Invalid patience: {patience!r} (must be an integer >= 1)")
+        if not 1.0 < growth < math.inf:
+            raise ValueError(f"Invalid growth: {growth} (must be finite and > 1)")
+        if not 1.0 < shrink < math.inf:
+            raise ValueError(f"Invalid shrink: {shrink} (must be finite and > 1)")
+        patience = _count(patience, "patience", 1)
         if not (eps > 0.0 and math.isfinite(eps)):
             raise ValueError(f"Invalid eps: {eps} (must be finite and > 0)")
         if secant not in ("fresh", "same"):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
-        if isinstance(probe_every, bool) or not isinstance(probe_every, int) or probe_every < 1:
-            raise ValueError(f"Invalid probe_every: {probe_every!r} (must be an integer >= 1)")
+        probe_every = _count(probe_every, "probe_every", 1)
         if not isinstance(device_steps, bool):
             raise ValueError(f"Invalid device_steps: {device_steps!r} (must be True or False)")
         if device_steps and secant != "fresh":
