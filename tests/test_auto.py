@@ -110,6 +110,29 @@ def test_hessian_vector_products_give_the_top_curvature():
     assert np.all(res.history.L[10:] <= 2 * L_true * 1.01)
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_an_hvp_with_nan_entries_is_named(method):
+    """From its third product on (for ``lfso-lbfgs``: along an L-BFGS direction)."""
+    calls = []
+
+    def hvp(x, v):
+        calls.append(1)
+        out = 12.0 * x**2 * v
+        if len(calls) >= 3:
+            out[0] = np.nan
+        return out
+
+    with pytest.raises(ValueError, match=r"hvp.* NaN entries") as caught:
+        lfso.minimize(
+            lambda x: float(np.sum(x**4)),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            hvp=hvp,
+            method=method,
+        )
+    assert caught.value.result.status is lfso.Status.RAISED and len(calls) == 3
+
+
 def test_along_a_quasi_newton_direction_the_hessian_sample_is_the_curvature_along_it():
     """With ``hvp``, the sample along ``d`` is ``d . H d / ||d||^2`` from one product (the
     top curvature would size an L-BFGS step as a gradient step): on an ill-conditioned

@@ -150,6 +150,8 @@ class SecantEstimator:
         if self.hvp is not None and along is not None:
             hv = self._product(x, along)
             dhd, dd = to_floats(along @ hv, along @ along)
+            if math.isnan(dhd):  # (a NaN entry of hv: 0 * NaN is NaN too)
+                raise _not_finite()
             if dd > 0.0 and math.isfinite(dhd / dd):
                 out.append((0.0, max(dhd, 0.0) / dd))
             return out, state, 1
@@ -163,6 +165,8 @@ class SecantEstimator:
                     hv = self._product(x, v)
                     used += 1
                     rho = norm(hv)
+                    if math.isnan(rho):
+                        raise _not_finite()
                     if not rho > 0.0 or not math.isfinite(rho):
                         break
                     v = hv / rho
@@ -171,25 +175,18 @@ class SecantEstimator:
         return out, state._replace(vector=vector), used
 
     def _product(self, x: Any, v: Any) -> Any:
-        """``hvp(x, v)``, checked: a NaN entry raises ``ValueError`` (``x`` and its
-        gradient are finite here). A user's ``hvp`` is called with copies (as ``fun`` and
-        ``grad`` are: see :class:`lfso.models.FunctionModel`); a model's own method (a
-        bound method of a :class:`~lfso.models.Model`, which may key its caches on the
-        iterate) with ``x`` and ``v``."""
+        """``hvp(x, v)``, its shape and dtype checked (its NaN entries by the caller, from
+        the number it reads of it: no round trip of their own). A user's ``hvp`` is called
+        with copies (as ``fun`` and ``grad`` are: see :class:`lfso.models.FunctionModel`);
+        a model's own method (a bound method of a :class:`~lfso.models.Model`, which may
+        key its caches on the iterate) with ``x`` and ``v``."""
         xp = namespace(x)
         assert self.hvp is not None
         if isinstance(getattr(self.hvp, "__self__", None), Model):
             own = (x, v)
         else:
             own = (xp.asarray(x, copy=True), xp.asarray(v, copy=True))
-        hv = returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
-        if bool(xp.any(xp.isnan(hv))):
-            raise ValueError(
-                "hvp(x, v) must return Hess f(x) v, a finite array, got an array "
-                "with NaN entries at a point where f and its gradient are finite "
-                "(is f twice differentiable there?)"
-            )
-        return hv
+        return returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
 
     def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:
         """A first curvature estimate: a secant over a tiny step along ``-g`` (one gradient)."""
@@ -200,6 +197,15 @@ class SecantEstimator:
         probe = objective.grad(x - delta * g)
         rho = norm(probe - g) / (delta * evaluation.grad_norm)
         return rho if rho > 0.0 and math.isfinite(rho) else 1.0
+
+
+def _not_finite() -> ValueError:
+    """The error for an ``hvp(x, v)`` with NaN entries (``x`` and its gradient are finite
+    where it is called)."""
+    return ValueError(
+        "hvp(x, v) must return Hess f(x) v, a finite array, got an array with NaN entries "
+        "at a point where f and its gradient are finite (is f twice differentiable there?)"
+    )
 
 
 #: Units in the last place of its norm a computed gradient may be off by (check_oracle).
