@@ -192,3 +192,46 @@ def test_affine_oracle_covers_the_rounding_of_its_inner_point(dtype):
     for radius in (1e-3 * abs(float(residual)), float(abs(residual)), 1.0):
         exact = 12 * a * a * (abs(residual) + abs(a) * Fraction(radius)) ** 2
         assert Fraction(oracle(x, radius)) >= exact, radius
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_affine_segment_covers_the_rounding_of_its_inner_line(dtype):
+    """``f``'s segment is taken along the computed ``fl(A d)`` from the computed ``fl(Ax +
+    b)``; where both cancel, the bound must still cover the exact line: against the exact
+    curvature of ``g(x) = (a x + b)^4`` along ``d`` (``12 (a.d)^2`` times the largest
+    ``(a.(x + s d) + b)^2``, ``s`` in ``[0, t]``) and of ``(a.x)^2 / 2`` (``(a.d)^2``)."""
+    from fractions import Fraction
+
+    A = np.array([[1.0, 1.0, -1.0]], dtype)
+    big = float(np.finfo(dtype).eps) ** -1 * 4
+    cases = [  # (outer, x, d): A x or A d cancels to 0 or 2 in the dtype
+        (lfso.oracles.ConstantOracle(1.0), np.zeros(3), np.array([big, 1.0, big])),
+        (PowerSum(2), np.array([big, 1.0, big]), np.array([0.0, 1.0, 0.0])),
+        (PowerNorm(2), np.array([big, 1.0, big]), np.array([big, 1.0, big])),
+    ]
+    for outer, x, d in cases:
+        x, d = x.astype(dtype), d.astype(dtype)
+        a = [Fraction(float(v)) for v in A[0]]
+        ax = sum(ai * Fraction(float(xi)) for ai, xi in zip(a, x, strict=True))
+        ad = sum(ai * Fraction(float(di)) for ai, di in zip(a, d, strict=True))
+        assert ad != 0 or ax != 0
+        segment = lfso.oracles.AffineOracle(outer, A).along(x, d)
+        for t in (0.0, 0.5, 1.0, 4.0):
+            if isinstance(outer, lfso.oracles.ConstantOracle):
+                exact = ad * ad
+            else:  # f(z) = z^4 in one variable (PowerSum(2) and PowerNorm(2) alike)
+                ends = (ax, ax + Fraction(t) * ad)
+                exact = 12 * ad * ad * max(z * z for z in ends)
+            assert Fraction(segment(t)) >= exact, (type(outer).__name__, t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_a_constant_oracle_s_segment_pads_the_direction_s_length(dtype):
+    """``C = L ||d||^2`` with ``||d||^2`` above the exact sum of squares, whose float32 sum
+    over 10^4 entries was below it."""
+    from fractions import Fraction
+
+    d = np.random.default_rng(0).standard_normal(10_000).astype(dtype)
+    exact = sum(Fraction(float(v)) ** 2 for v in d)
+    for oracle in (lfso.oracles.ConstantOracle(1.0), 2.0 * lfso.oracles.ConstantOracle(0.5)):
+        assert Fraction(oracle.along(np.zeros(10_000, dtype), d)(1.0)) >= exact

@@ -217,6 +217,21 @@ class PowerNorm(Model):
             self.p, 1.0, x, direction, slope_of=(evaluation.grad, direction)
         )
 
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> SegmentBound:
+        """The segment bound of a line known up to ``delta`` and ``eps``
+        (:meth:`lfso.oracles.LocalSmoothnessOracle.along_within`): the exact supremum's,
+        which covers its vectors' rounding (``NormPathSegment``'s ``delta`` and ``eps``)."""
+        evaluation = self.evaluate(x)
+        return NormPathSegment.along(
+            self.p,
+            1.0,
+            x,
+            direction,
+            slope_of=(evaluation.grad, direction),
+            delta=delta,
+            eps=eps,
+        )
+
 
 class PowerSum(Model):
     """``f(x) = sum_i |x_i|^(2p)`` for real ``p >= 1``.

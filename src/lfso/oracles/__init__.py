@@ -31,8 +31,13 @@ below) follow the same calculus: a constant ``L`` gives ``L ||d||^2``; a sum
 the sum (the slopes of the directional derivatives add); ``c f`` gives ``c C``; and for
 ``g(x) = f(Ax + b)``, ``grad g(x + s d) . d = grad f(Ax + b + s A d) . (A d)``, so ``g``'s
 segment bound along ``d`` is ``f``'s along ``u = A d`` at ``Ax + b`` -- exact, no ``||A||``.
-An oracle without a segment rule (a plain callable) gives the ball's
-``L(x, t ||d||) ||d||^2`` (the segment lies in that ball).
+In floating point ``Ax + b`` and ``A d`` are computed, within a bound of their rounding:
+``f``'s segment is then that of a line known up to those bounds
+(:meth:`LocalSmoothnessOracle.along_within`: exact for ``PowerNorm``, padded for a
+constant, passed on by sums, scalings and affine maps, the ball widened by both for any
+other oracle). An oracle without a segment rule (a plain callable) gives the ball's
+``L(x, t ||d||) ||d||^2`` (the segment lies in that ball; ``||d||`` padded by its
+rounding).
 
 Bounds at one point
 -------------------

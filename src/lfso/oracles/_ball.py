@@ -18,7 +18,7 @@ from .._arrays import (
 )
 from .._arrays import norm as _norm  # (AffineOracle's own norm= argument shadows norm)
 from .._validate import call_user, nonnegative, real, returned_scalar
-from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value
+from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value, rounded_up
 
 __all__ = [
     "AffineOracle",
@@ -46,10 +46,21 @@ class LocalSmoothnessOracle(ABC):
     def along(self, x: Any, direction: Any) -> LocalBound:
         """``t -> C(x, d, t)``: the curvature of ``f`` along ``[x, x + t d]`` (a segment bound).
 
-        Default: the segment lies in ``B(x, t ||d||)``, so ``C = L(x, t ||d||) ||d||^2``.
+        Default: the segment lies in ``B(x, t ||d||)``, so ``C = L(x, t ||d||) ||d||^2``
+        (``||d||`` padded by the rounding of its sum of squares).
         """
-        length = _length(direction)
-        return self.at(x).stretched(length) * (length * length)
+        return self.along_within(x, direction, 0.0, 0.0)
+
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
+        """``t -> C``: a bound on ``u^T Hess f(p + s u) u`` for ``s`` in ``[0, t]``, for every
+        ``p`` within ``delta`` of ``x`` and ``u`` within ``eps`` of ``d`` (2-norms): the
+        segment bound of a line known up to rounding (:class:`AffineOracle`'s inner line).
+
+        Default: every such segment lies in ``B(x, delta + t (||d|| + eps))``, and ``||u||
+        <= ||d|| + eps``, so ``C = L(x, delta + t (||d|| + eps)) (||d|| + eps)^2``.
+        """
+        length = rounded_up(_length(direction) + eps, 1.0)
+        return self.at(x).stretched(length).shifted(delta) * rounded_up(length * length, 1.0)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
@@ -73,9 +84,9 @@ class ConstantOracle(LocalSmoothnessOracle):
     def at(self, x: Any) -> LocalBound:
         return ConstantBound(self.lipschitz)
 
-    def along(self, x: Any, direction: Any) -> LocalBound:
-        length = _length(direction)
-        return ConstantBound(self.lipschitz * length * length)
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
+        length = rounded_up(_length(direction) + eps, 1.0)  # (||u||; the point is free)
+        return ConstantBound(rounded_up(self.lipschitz * length * length, 2.0))
 
 
 class SumOracle(LocalSmoothnessOracle):
@@ -97,10 +108,10 @@ class SumOracle(LocalSmoothnessOracle):
             bound = bound + term.at(x)
         return bound
 
-    def along(self, x: Any, direction: Any) -> LocalBound:
-        bound = self.terms[0].along(x, direction)
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
+        bound = self.terms[0].along_within(x, direction, delta, eps)
         for term in self.terms[1:]:
-            bound = bound + term.along(x, direction)
+            bound = bound + term.along_within(x, direction, delta, eps)
         return bound
 
 
@@ -114,8 +125,8 @@ class ScaledOracle(LocalSmoothnessOracle):
     def at(self, x: Any) -> LocalBound:
         return self.oracle.at(x) * self.factor
 
-    def along(self, x: Any, direction: Any) -> LocalBound:
-        return self.oracle.along(x, direction) * self.factor
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
+        return self.oracle.along_within(x, direction, delta, eps) * self.factor
 
 
 class AffineOracle(LocalSmoothnessOracle):
@@ -167,25 +178,33 @@ class AffineOracle(LocalSmoothnessOracle):
         bound = self.oracle.at(inner).stretched(self.norm)
         return bound.shifted(self._inner_error(x, inner)) * (self.norm**2)
 
-    def _inner_error(self, x: Any, inner: Any) -> float:
+    def _inner_error(self, x: Any, inner: Any, b_norm: float | None = None) -> float:
         """``delta >= ||fl(Ax + b) - (Ax + b)||`` for the computed ``inner`` (class
         docstring), with ``||w|| <= ||A||_F ||x|| + ||b||``, each norm padded by its own
-        rounding and underflow."""
+        rounding and underflow (``b_norm=0``: of the product ``A x`` alone)."""
         xp = namespace(inner)
         m, d = int(self.A.shape[0]), int(self.A.shape[1])
         finfo = xp.finfo(inner.dtype)
         tiny, eta = float(finfo.smallest_normal), float(finfo.smallest_normal * finfo.eps)
-        frobenius, b_norm = self._sizes
+        frobenius = self._sizes[0]
+        b_norm = self._sizes[1] if b_norm is None else b_norm
         x_norm = float(norm(x)) * (1.0 + error_gamma(d + 4, inner.dtype))
         x_norm += math.sqrt(2.0 * d * tiny)  # (the squares' underflow)
         size = (frobenius * x_norm + b_norm) * (1.0 + 2.0**-50) + math.sqrt(2.0 * m * tiny)
         return error_gamma(d + 4, inner.dtype) * size + math.sqrt(m) * (d + 2) * eta
 
-    def along(self, x: Any, direction: Any) -> LocalBound:
-        """Exact: ``g``'s curvature along ``d`` is ``f``'s along ``A d`` at ``Ax + b``."""
+    def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
+        """``g``'s curvature along ``u`` at ``p`` is ``f``'s along ``A u`` at ``A p + b``:
+        ``f``'s segment bound (:meth:`LocalSmoothnessOracle.along_within`) along the
+        computed ``fl(A d)`` from the computed ``fl(A x + b)``, within their rounding
+        (:meth:`_inner_error`, of ``A d`` without ``b``) plus ``||A|| delta`` and ``||A||
+        eps`` (``||A (p - x)|| <= ||A|| ||p - x||``), each sum rounded up."""
         inner = self._inner(x)
         _check_length(direction, "direction", int(self.A.shape[1]))
-        return self.oracle.along(inner, self.A @ direction)
+        image = self.A @ direction
+        point = rounded_up(self._inner_error(x, inner) + self.norm * delta, 2.0)
+        line = rounded_up(self._inner_error(direction, image, 0.0) + self.norm * eps, 2.0)
+        return self.oracle.along_within(inner, image, point, line)
 
     def _inner(self, x: Any) -> Any:
         """``A x + b``, for an ``x`` of ``A``'s column count (checked: a bare NumPy
@@ -218,9 +237,12 @@ class FunctionOracle(LocalSmoothnessOracle):
 
 
 def _length(direction: Any) -> float:
-    """``||d||`` in one round trip (overflow-safe)."""
+    """An upper bound on ``||d||`` in one round trip (overflow-safe): the computed norm
+    padded by its sum of squares' rounding, ``gamma_{n+4}`` (as :meth:`lfso.models.Model.
+    segment` pads it; the square root's rounding is inside that margin)."""
     sq = to_floats(direction @ direction)[0]
-    return norm_from_square(sq, direction)
+    n = int(direction.shape[0])
+    return norm_from_square(sq, direction) * (1.0 + error_gamma(n + 4, direction.dtype))
 
 
 def ridge(oracle: LocalSmoothnessOracle, l2: float) -> LocalSmoothnessOracle:
