@@ -1136,6 +1136,17 @@ def face_cases() -> list[Case]:
         Case("html_report path=3", lambda: html_report([run], 3), ("path",), 3),
         Case("plot_runs path=3", lambda: plot_runs([run], path=3), ("path",), 3),
         Case("compare output=3", lambda: lfso.compare(model, X3, output=3), ("output",), 3),
+        Case(
+            "compare title=None",
+            lambda: lfso.compare(model, X3, output=None, title=None),
+            ("title",),
+            None,
+        ),
+        Case(
+            "compare baseline with x0",
+            lambda: lfso.compare(model, X3, output=None, baseline={"method": "gd", "x0": X3}),
+            ("baseline",),
+        ),
         Case("Guard divergence='a'", lambda: Guard(divergence="a"), ("divergence",), "a"),
         Case(
             "RiskMonitor collapse='a'",

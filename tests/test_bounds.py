@@ -284,3 +284,17 @@ def test_power_root_reaches_its_target_in_floating_point():
         radius, value, _ = bound.radius_for(target)
         assert Fraction(radius) * Fraction(value) >= Fraction(target), target
         assert radius * value <= target * (1.0 + 1e-3) * (1 + 1e-12)  # still the tight radius
+
+
+def test_a_radius_below_the_float_range_is_a_precision_limit():
+    """``t / a^q`` underflows to 0: no radius in range meets the solve's tolerance."""
+    from lfso.oracles import PrecisionLimitError
+    from lfso.oracles._bounds import PowerBound
+
+    bound = PowerBound(1.0, 1e100, 1.0, 2.0)  # L(0) = 1e200: R = 1e-300 / 1e200 underflows
+    with pytest.raises(PrecisionLimitError, match="below the smallest float"):
+        bound.radius_for(1e-300)
+    radius, value, _ = bound.radius_for(1e-100)  # (in range: solved)
+    assert Fraction(radius) * Fraction(value) >= Fraction(1e-100)
+    with pytest.raises(PrecisionLimitError, match=r"L\(0\) = inf"):  # (a^q past the range)
+        PowerBound(1.0, 1e200, 1.0, 2.0).radius_for(1.0)

@@ -749,3 +749,20 @@ def test_ball_certificate_keeps_the_step_inside_the_ball(steepest):
     sized, _ = certificate.size(inputs)
     assert sized.t * length <= sized.radius * (1 + 1e-15)
     assert sized.t * length == pytest.approx(sized.radius)
+
+
+def test_an_auto_certificate_is_settled_again_for_each_run():
+    """One rule instance passed to two runs: ``certificate="auto"`` takes the ball for a
+    user's oracle and the model's segment for a built-in model, whichever ran first."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((50, 5))
+    model = LpRegression(A, rng.standard_normal(50), 2)
+    fresh = lfso.minimize(model, np.zeros(5), method=CertifiedStep(LBFGSDirection()))
+    rule = CertifiedStep(LBFGSDirection())
+    lfso.minimize(
+        lambda x: float(x @ x), np.ones(3), grad=lambda x: 2 * x, smoothness=2.0, method=rule
+    )
+    assert type(rule.certificate).__name__ == "BallCertificate"
+    again = lfso.minimize(model, np.zeros(5), method=rule)
+    assert type(rule.certificate).__name__ == "SegmentCertificate"
+    assert again.nit == fresh.nit and np.array_equal(again.x, fresh.x)

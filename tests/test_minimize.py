@@ -596,6 +596,18 @@ def test_a_numpy_integer_is_a_method_option_s_integer():
         lfso.minimize(fun, np.ones(3), grad=grad, method="adgd", variant=np.True_)
 
 
+def test_a_rule_instance_names_a_smoothness_it_cannot_use():
+    from lfso.steps import FixedStep, LFSOStep
+
+    fun, grad = (lambda x: float(x @ x)), (lambda x: 2 * x)
+    with pytest.raises(TypeError, match="the rule FixedStep uses no smoothness oracle"):
+        lfso.minimize(fun, np.ones(3), grad=grad, method=FixedStep(0.01), smoothness=1.0)
+    with pytest.raises(TypeError, match="smoothness='auto' builds the automatic oracle"):
+        lfso.minimize(fun, np.ones(3), grad=grad, method=LFSOStep(), smoothness="auto")
+    res = lfso.minimize(fun, np.ones(3), grad=grad, method=LFSOStep(), smoothness=2.0)
+    assert res.success
+
+
 def test_a_radius_rule_of_the_wrong_signature_is_named():
     with pytest.raises(TypeError, match=r"radius must be callable as radius\(x\)"):
         lfso.minimize(

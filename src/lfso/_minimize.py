@@ -220,6 +220,18 @@ def _rule(
     given = {"eta": eta, "radius": radius, "safeguard": safeguard, "hvp": hvp}
     given = {k: v for k, v in given.items() if v is not None} | options
     if isinstance(method, StepRule):  # (a method name's rule is settled as it is built)
+        if smoothness is not None and not isinstance(method, (CertifiedRule, Safeguarded)):
+            raise TypeError(
+                f"the rule {type(method).__name__} uses no smoothness oracle; drop "
+                f"smoothness= (got smoothness={smoothness!r})"
+            )
+        if isinstance(smoothness, str):  # ("auto": run_arguments refused any other string)
+            raise TypeError(
+                "smoothness='auto' builds the automatic oracle, with its safeguard, for a "
+                f"method name (method='lfso', 'lfso-lbfgs', ...); the rule "
+                f"{type(method).__name__} takes its model's oracle: pass smoothness=callable(x, "
+                "R), or the method by name"
+            )
         return settle(_instance(method, given), model)
     return _named_rule(
         method,

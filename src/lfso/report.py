@@ -339,6 +339,11 @@ def _baseline(baseline: Any) -> dict[str, Any]:
             "baseline must be a mapping of minimize options, e.g. {'method': 'gd', 'step': "
             f"1e-3}}, got baseline={baseline!r} ({type(baseline).__name__})"
         )
+    if "x0" in baseline or "objective" in baseline:
+        raise TypeError(
+            "baseline holds minimize options (the rule used today); x0 and the objective are "
+            f"compare's own arguments, got baseline keys {sorted(baseline)}"
+        )
     if "method" not in baseline:
         raise ValueError(
             "baseline must name the rule used today, e.g. {'method': 'gd', 'step': 1e-3} "
@@ -407,6 +412,8 @@ def compare(
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
     baseline = _baseline(baseline)
     shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])

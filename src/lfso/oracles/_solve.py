@@ -337,6 +337,14 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     return radius
 
 
+def _power(base: float, q: float) -> float:
+    """``base^q`` for ``base, q >= 0``, ``inf`` past the float range (where ``**`` raises)."""
+    try:
+        return base**q
+    except OverflowError:
+        return math.inf
+
+
 def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[float, float, int]:
     """Smallest ``R`` with ``R (a + b R)^q >= t`` (to ``rtol``), ``a, b, q >= 0``, ``t > 0``.
 
@@ -351,14 +359,21 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     least as fast as ``R``), twice at most.
     """
     radius = math.inf
-    low = a**q
+    low = _power(a, q)
     if low > 0.0:
         radius = t / low
-    high = b**q
+    high = _power(b, q)
     if high > 0.0:
         radius = min(radius, (t / high) ** (1.0 / (q + 1.0)))
     if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
         return math.inf, 0.0, 0
+    if radius == 0.0:  # t / a^q below the smallest float: no radius to rtol in range
+        from ._bounds import PrecisionLimitError  # (defined beside the bounds that use it)
+
+        raise PrecisionLimitError(
+            f"the radius with R L(R) = {t!r} is below the smallest float (L(0) = {low!r}): "
+            "no step can be certified accurately at this point"
+        )
     s = a + b * radius
     if q == 0.0:
         return radius, s, 1

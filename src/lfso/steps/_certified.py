@@ -191,6 +191,7 @@ class CertifiedStep(CertifiedRule):
         self.eta, self.direction, self.name = eta, direction, name
         self.radius_rtol = radius_rtol
         self.certificate = certificate if isinstance(certificate, Certificate) else None
+        self._auto = self.certificate is None  # ("auto": settled again for each run's model)
         self._configure(None)
 
     def _configure(self, model: Model | None) -> None:
@@ -215,8 +216,8 @@ class CertifiedStep(CertifiedRule):
         """Settle the rule for ``model`` (see :meth:`StepRule.resolve`): ``"auto"`` takes
         ``auto(radius_rtol)``, and the flags follow the certificate's declarations for the
         model (a segment certificate asks for the ball bound only where the model's
-        segment is made from it). Returns the rule."""
-        if self.certificate is None:
+        segment is made from it), for each run's model anew. Returns the rule."""
+        if self._auto:
             self.certificate = auto(self.radius_rtol)
         self._configure(model)
         return self
