@@ -855,6 +855,15 @@ def oracle_cases() -> list[Case]:
             "check_oracle seed='a'", lambda: lfso.check_oracle(model, X3, seed="a"), ("seed",), "a"
         )
     )
+    square = models.LpRegression(np.eye(2), np.ones(2), 1)
+    out.append(
+        Case(
+            "AffineOracle A of the wrong row count",
+            lambda: lfso.oracles.AffineOracle(square, np.ones((3, 2))),
+            ("A",),
+        )
+    )
+    out.append(Case("SumOracle of no terms", lambda: lfso.oracles.SumOracle(), ("term",)))
     return out
 
 
@@ -896,6 +905,23 @@ def tuning_cases() -> list[Case]:
                 v,
             )
         )
+    out.append(Case("get_problem a list", lambda: lfso.bench.get_problem(["a"]), ("name",)))
+    out.append(
+        Case(
+            "Problem.make oracle='bogus'",
+            lambda: lfso.bench.get_problem("power_norm-p2").make("bogus"),
+            ("oracle",),
+            "bogus",
+        )
+    )
+    out.append(
+        Case(
+            "run_suite problems as one str",
+            lambda: lfso.bench.run_suite("power_sum-p2", ["lfso"]),
+            ("problems",),
+            "power_sum-p2",
+        )
+    )
     return out
 
 

@@ -414,7 +414,11 @@ def run_suite(
     """Every method on every problem; a progress bar on a terminal (or if ``progress``).
 
     Every name and ``cap`` are checked before the first run (a ``ValueError`` naming the
-    argument and the value)."""
+    argument and the value; a single name where a sequence of them is expected, a
+    ``TypeError``)."""
+    for name, names in (("problems", problems), ("methods", methods)):
+        if isinstance(names, str):
+            raise TypeError(f"{name} must be a sequence of names, got the str {names!r}")
     for p in problems:
         _named(p, BENCH_PROBLEMS, "problem")
     for m in methods:

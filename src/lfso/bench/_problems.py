@@ -70,7 +70,10 @@ class Problem:
     tags: tuple[str, ...] = ()
 
     def make(self, oracle: str = "sharp") -> tuple[Model, np.ndarray]:
-        """Build the model (with the ``"sharp"`` or ``"paper"`` oracle) and its ``x0``."""
+        """Build the model (with the ``"sharp"`` or ``"paper"`` oracle) and its ``x0``;
+        another ``oracle`` raises ``ValueError``."""
+        if not (isinstance(oracle, str) and oracle in ("sharp", "paper")):
+            raise ValueError(f"oracle must be 'sharp' or 'paper', got oracle={oracle!r}")
         return self.build(oracle)
 
 
@@ -379,6 +382,8 @@ PROBLEMS: dict[str, Problem] = _registry()
 
 def get_problem(name: str) -> Problem:
     """Look up a problem by name, with the list of names in the error."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a problem's name (a str), got name={name!r}")
     try:
         return PROBLEMS[name]
     except KeyError:

@@ -93,6 +93,8 @@ class SumOracle(LocalSmoothnessOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
 
     def __init__(self, *terms: LocalSmoothnessOracle) -> None:
+        if not terms:
+            raise TypeError("SumOracle needs at least one term (the oracles of f1, f2, ...)")
         for term in terms:
             if not isinstance(term, LocalSmoothnessOracle):
                 raise TypeError(
@@ -164,6 +166,12 @@ class AffineOracle(LocalSmoothnessOracle):
         if b is not None:
             b = data_vector(b, "b", xp, int(A.shape[0]))
         self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
+        dim = getattr(oracle, "dim", None)  # (a model of known dimension: its input)
+        if isinstance(dim, int) and dim != int(A.shape[0]):
+            raise ValueError(
+                f"A must have {dim} rows (the dimension of the outer model "
+                f"{type(oracle).__name__}, which it maps into), got shape {tuple(A.shape)}"
+            )
         self.norm = matrix_norm(norm, A) if norm is not None else operator_norm(A)
         # || |A| ||_2 <= ||A||_F <= sqrt(min(m, d)) ||A||_2, and ||b|| summed in float64
         # and padded by that sum's rounding: the inner point's error bound (class
