@@ -571,3 +571,27 @@ def test_ctrl_c_stops_a_command_of_several_runs_with_status_130(
     assert "Traceback" not in captured.err
     assert "Gradient evaluations" not in captured.out  # (no table of runs cut short)
     assert (out / "results.csv").read_text() == "previous\n"
+
+
+def test_ctrl_c_in_the_guarded_stage_stops_rollout_with_status_130(tmp_path, monkeypatch, capsys):
+    import lfso.rollout._guard as guard
+
+    real = guard.quiet_minimize
+
+    def interrupted(**kwargs):  # (the guarded run's first stage; the pilot's runs go on)
+        inner = kwargs.pop("callback")
+
+        def callback(intermediate_result):
+            inner(intermediate_result)
+            if intermediate_result.nit >= 2:
+                raise KeyboardInterrupt
+
+        return real(callback=callback, **kwargs)
+
+    monkeypatch.setattr(guard, "quiet_minimize", interrupted)
+    argv = ["rollout", "power_norm-p2", "--current", "gd", "step=1e-3", "--no-roi"]
+    assert main([*argv, "--report", str(tmp_path / "r.html")]) == 130
+    captured = capsys.readouterr()
+    assert "guarded stage (lfso): INTERRUPTED" in captured.out
+    assert captured.err.strip().splitlines()[-1] == "lfso: interrupted"
+    assert "Traceback" not in captured.err
