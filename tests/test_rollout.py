@@ -287,6 +287,28 @@ def test_a_fallback_that_ends_worse_leaves_the_first_stages_point():
     assert "hit the iteration cap" in ro.verdict
 
 
+def test_a_first_stage_point_kept_over_a_converged_fallback_has_its_own_status():
+    """A narrow well at 0 below a wide one at 10: the guard trips at once, and the
+    fallback converges to the wide one's higher minimum; the result is the first stage's
+    point, which has not converged, so the run is no success."""
+    res = guarded_minimize(
+        lambda x: float(0.005 * np.sum((x - 10) ** 2) - np.exp(-100 * np.sum(x**2))),
+        np.array([0.001]),
+        grad=lambda x: 0.01 * (x - 10) + 200 * x * np.exp(-100 * np.sum(x**2)),
+        smoothness=lambda x, R: 1e-6,  # (far too small: the first step overshoots)
+        fallback={"method": "gd", "step": 10.0},
+        tol=1e-6,
+    )
+    first, second = res.stages
+    assert res.handover is not None and second.success and second.fun > first.fun
+    assert res.kept_first and res.fun == first.fun
+    assert res.grad_norm > 1e-6 * res.history.grad_norm[0]  # (not at the stopping test)
+    assert res.status is first.status and not res.success
+    assert "has not converged" in res.message
+    ro = Rollout(pilot=None, go=True, result=res, roi=None)  # type: ignore[arg-type]
+    assert "not converged" in ro.verdict
+
+
 def test_guarded_result_keeps_kept_first_and_settled_at_when_saved(tmp_path):
     res = guarded_minimize(**_fallback_cannot_finish(), target=1.0)
     res.settled_at = 3

@@ -356,7 +356,9 @@ def guarded_minimize(
     the fallback's unless the fallback ended worse: at a higher ``f`` than the best point
     before the trip, or not converged where that point had reached the stopping test or
     ``target``. Then it is the first stage's best point (``kept_first``, and the message
-    says so), so ``f`` at the end is never above the best ``f`` before the trip.
+    says so), so ``f`` at the end is never above the best ``f`` before the trip. The status
+    is the fallback's, or, where the fallback converged but the first stage's point is
+    kept, that point's: ``CONVERGED`` only where it passed the stopping test.
 
     Parameters
     ----------
@@ -437,7 +439,14 @@ def guarded_minimize(
         reached = f"the target f <= {target:.6e}"
     else:
         reached = None
-    return _combine(first, second, handover, reached=reached, settled_at=guard.settled_at)
+    return _combine(
+        first,
+        second,
+        handover,
+        reached=reached,
+        settled_at=guard.settled_at,
+        first_converged=first.grad_norm <= threshold,
+    )
 
 
 def _check_target(target: Any) -> float | None:
@@ -567,14 +576,29 @@ def _combine(
     *,
     reached: str | None,
     settled_at: int | None,
+    first_converged: bool = False,
 ) -> GuardedResult:
     """The guarded result of a run handed over: the fallback's point, or the first stage's
     where the fallback ended worse (a higher ``f``, or not converged where the first stage's
-    point had ``reached`` its target, a description of it)."""
+    point had ``reached`` its target, a description of it).
+
+    The status is the fallback's, except where the first stage's point is kept over a
+    fallback that converged (to a higher ``f``): then it is that point's, ``CONVERGED``
+    only where it passed the stopping test (``first_converged``), the first stage's own
+    status otherwise."""
     method, fallback = first.method, handover.fallback
     higher = second.fun > first.fun
     kept_first = higher or (reached is not None and not second.success)
     end = first if kept_first else second
+    status, message = second.status, second.message
+    if kept_first and second.success and not first_converged:
+        status = first.status
+        message = (
+            f"That point has not converged (||g|| = {first.grad_norm:.3e}); the status is "
+            f"{method}'s there, {status.name}."
+        )
+    elif kept_first and second.success:
+        status, message = Status.CONVERGED, Status.CONVERGED.message
     risks = {k: dict(v) for k, v in first.risks.items()}
     for k, v in second.risks.items():
         if k in risks:
@@ -606,8 +630,8 @@ def _combine(
         nfev=first.nfev + second.nfev,
         njev=first.njev + second.njev,
         noracle=first.noracle + second.noracle,
-        status=second.status,
-        message=note + second.message,
+        status=status,
+        message=note + message,
         method=f"{method} -> {fallback['method']}",
         grad_norm=end.grad_norm,
         history=concat_histories(first.history, second.history),
