@@ -1051,6 +1051,33 @@ def test_scipys_lbfgs_takes_over_as_the_fallback():
     assert res.grad_norm <= threshold
 
 
+@pytest.mark.parametrize("fallback", [LBFGS, {"method": "gd", "step": 1e-3}])
+def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
+    def ctrl_c(intermediate_result):
+        if intermediate_result.method != "lfso" and intermediate_result.nit == 3:
+            raise KeyboardInterrupt
+
+    model = FunctionModel(f, g, TurnsWrong(4))
+    try:
+        res = guarded_minimize(model, X0, fallback=fallback, tol=1e-10, callback=ctrl_c)
+    except KeyboardInterrupt:  # (a run that lost its best point: no result)
+        pytest.fail("the KeyboardInterrupt escaped the guarded run")
+    first, second = res.stages
+    assert res.handover is not None and second.nit == 3
+    assert res.status is second.status is Status.INTERRUPTED and not res.success
+    assert res.fun <= first.fun and res.fun == f(res.x)
+
+
+@pytest.mark.parametrize("max_iter", [5, 6, 9])  # (the guard trips at iteration 5)
+def test_max_iter_bounds_both_stages_with_scipys_lbfgs_as_the_fallback(max_iter):
+    model = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(model, X0, fallback=LBFGS, tol=1e-10, max_iter=max_iter)
+    first, second = res.stages
+    assert res.handover is not None and res.nit <= max_iter
+    assert second.nfev <= max_iter - first.nit  # (SciPy's calls too)
+    assert res.status is Status.MAX_ITER and res.fun == f(res.x)
+
+
 @pytest.mark.parametrize(
     ("rule", "error", "fragments"),
     [
