@@ -224,10 +224,10 @@ def rollout(
         SciPy's L-BFGS-B: ``scipy.optimize.minimize(fun, x0, jac=grad,
         method="L-BFGS-B")``, its own stopping tests replaced by the same ``tol``
         (``||g|| <= tol ||g0||``, tested at its iterates) and ``max_iter`` (at most that
-        many iterations and calls), run by :func:`lfso.bench.scipy_lbfgs`. Its gradients and function
-        values are SciPy's own ``njev`` and ``nfev`` (one call computes both), and the
-        pilot, the guarded run's fallback and the return on investment count them; the
-        summary names it. Any other method is a ``ValueError`` that lists the accepted
+        many iterations and calls), run by :func:`lfso.bench.scipy_lbfgs`. Its gradients
+        and function values are SciPy's own ``njev`` and ``nfev`` (one call computes
+        both), and the pilot, the guarded run's fallback and the return on investment count
+        them; the summary names it. Any other method is a ``ValueError`` that lists the accepted
         names. L-BFGS-B has no step size to grid-tune: pass
         ``tuning=TuningBudget(gradients=...)`` (0 where it was not tuned) or ``None``.
     method : str
