@@ -336,6 +336,51 @@ def test_guard_rejects_bad_settings():
         guarded_minimize(PowerSum(2), X0, fallback="gd")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragments"),
+    [
+        ({"criteria": {"target_rtol": 1}}, TypeError, ["criteria must be", "GoCriteria"]),
+        ({"guard": {"descent": 2}}, TypeError, ["guard must be", "Guard(thresholds)"]),
+        ({"tuning": 5}, TypeError, ["tuning must be", "got tuning=5"]),
+        ({"tuning": []}, ValueError, ["non-empty sequence of steps", "got tuning=[]"]),
+        ({"tuning": [1e-3, -1.0]}, ValueError, ["step of tuning=[0.001, -1.0]", "-1.0"]),
+        ({"seed": -1, "pilot_rows": 10}, ValueError, ["seed must be an integer >= 0", "-1"]),
+        ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
+        ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
+    ],
+)
+def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
+    ran = []
+    with pytest.raises(error) as raised:
+        rollout(
+            LpRegression(A, B, 2),
+            np.zeros(5),
+            {"method": "gd", "step": 1e-3},
+            callback=ran.append,
+            **kwargs,
+        )
+    assert all(fragment in str(raised.value) for fragment in fragments), str(raised.value)
+    assert not ran
+
+
+@pytest.mark.parametrize(
+    ("run", "error", "match"),
+    [
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, max_iter=0), ValueError, "max_iter=0"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, criteria=1), TypeError, "criteria=1"),
+        (lambda: subsample(LpRegression(A, B, 2), 3, seed=-1), ValueError, "seed=-1"),
+        (
+            lambda: guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, guard="strict"),
+            TypeError,
+            "guard='strict'",
+        ),
+    ],
+)
+def test_the_stages_name_a_bad_argument(run, error, match):
+    with pytest.raises(error, match=match):
+        run()
+
+
 # --------------------------------------------------------------------------- pilot
 
 

@@ -398,6 +398,11 @@ def guarded_minimize(
     fallback = check_rule(fallback, "fallback")
     target = _check_target(target)
     model = as_model(objective, grad, smoothness)
+    if guard is not None and not isinstance(guard, Guard):
+        raise TypeError(
+            f"guard must be a lfso.rollout.Guard or None (Guard(thresholds) for a mapping "
+            f"of thresholds), got guard={guard!r}"
+        )
     guard = guard if guard is not None else Guard()
     guard.reset()
     first = _first_stage(
