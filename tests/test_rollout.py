@@ -330,6 +330,9 @@ def test_guard_rejects_bad_settings():
         Guard({"desc": 1})
     with pytest.raises(ValueError, match="threshold descent must be >= 0, got -1"):
         Guard({"descent": -1})
+    for flag in (True, np.True_):
+        with pytest.raises(TypeError, match="threshold oscillation must be an integer, got"):
+            Guard({"oscillation": flag})
     with pytest.raises(ValueError, match="divergence"):
         Guard(divergence=0.0)
     with pytest.raises(TypeError, match="fallback must be a mapping"):
@@ -851,6 +854,7 @@ _ROLLOUT = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3"]
         (["--threshold", "descent=x"], ["--threshold descent=x", "integer", "'x'"]),
         (["--threshold", "descent"], ["--threshold", "NAME=COUNT", "'descent'"]),
         (["--threshold", "desc=1"], ["--threshold desc=1", "unknown guard threshold 'desc'"]),
+        (["--threshold", "oscillation=true"], ["--threshold oscillation=true", "integer", "True"]),
         (["--tuning-gradients", "-1"], ["--tuning-gradients", ">= 0", "got -1"]),
         (["--tuning-seconds", "3"], ["--tuning-seconds 3", "needs --tuning-gradients"]),
         (
@@ -945,7 +949,18 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "sidecar", ["{not json", "[1, 2]", '{"handover": {"reason": "descent"}}', '{"roi": {"x": 1}}']
+    "sidecar",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"handover": {"reason": "descent"}}',
+        '{"roi": {"x": 1}}',
+        '{"kept_first": "no"}',
+        '{"kept_first": 1}',
+        '{"settled_at": "x"}',
+        '{"settled_at": true}',
+        '{"settled_at": 2.5}',
+    ],
 )
 def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
     res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)

@@ -56,7 +56,7 @@ class Guard:
     ----------
     thresholds : mapping name -> int >= 1, optional
         Overrides :data:`DEFAULT_THRESHOLDS`; an indicator left out (or mapped to 0) is not
-        watched.
+        watched. A count must be an integer (a bool is a ``TypeError``).
     divergence : float > 0 or None
         ``None`` turns the divergence test off.
     callback : callable, optional
@@ -84,6 +84,8 @@ class Guard:
                     f"unknown guard threshold {name!r}; choose from {list(DEFAULT_THRESHOLDS)}"
                 )
             try:
+                if isinstance(value, (bool, np.bool_)):  # (True is no count)
+                    raise TypeError
                 value = operator.index(value)
             except TypeError:
                 raise TypeError(f"threshold {name} must be an integer, got {value!r}") from None
@@ -279,6 +281,13 @@ class GuardedResult(Result):
             handover, roi = extra.get("handover"), extra.get("roi")
             handed = Handover(**handover) if handover else None
             measured = ReturnOnInvestment(**roi) if roi else None
+            kept_first, settled_at = extra.get("kept_first", False), extra.get("settled_at")
+            if not isinstance(kept_first, bool):
+                raise ValueError(f"kept_first must be true or false, got {kept_first!r}")
+            if settled_at is not None and (
+                isinstance(settled_at, bool) or not isinstance(settled_at, int)
+            ):
+                raise ValueError(f"settled_at must be an iteration or null, got {settled_at!r}")
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"GuardedResult.load: {str(side)!r} is not the hand-over file that "
@@ -288,8 +297,8 @@ class GuardedResult(Result):
             **{k: getattr(base, k) for k in Result.__dataclass_fields__},
             handover=handed,
             roi=measured,
-            kept_first=bool(extra.get("kept_first", False)),
-            settled_at=extra.get("settled_at"),
+            kept_first=kept_first,
+            settled_at=settled_at,
         )
 
 
