@@ -282,6 +282,45 @@ def test_scipy_lbfgs_from_a_stationary_point_has_converged():
     assert res.status is Status.CONVERGED and res.success and res.nit == 0 and res.fun == 0.0
 
 
+@pytest.mark.parametrize("cap", range(6))
+def test_scipy_lbfgs_cap_bounds_its_iterations_and_its_calls(cap):
+    from lfso import Status
+    from lfso.bench import scipy_lbfgs
+    from lfso.models import PowerSum
+
+    model, x0 = PowerSum(4), np.ones(3)
+    run = scipy_lbfgs(model, x0, cap=cap, tol=1e-8, history=True)
+    res = run.result
+    assert len(run.calls) <= cap and res.nfev == res.njev == len(run.calls) <= cap
+    assert res.nit == run.iterations <= cap and len(res.history) == res.nit + 1
+    assert res.status is Status.MAX_ITER and not res.success
+    assert res.fun == model.value(res.x) <= model.value(x0)  # (an iterate, honestly told)
+    if res.nit == 0:
+        np.testing.assert_array_equal(res.x, x0)
+
+
+def test_scipy_lbfgs_interrupted_ends_at_its_last_iterate():
+    from lfso import Status
+    from lfso.bench import scipy_lbfgs
+    from lfso.models import PowerSum
+
+    model, x0 = PowerSum(4), np.ones(3)
+    seen = []
+
+    def ctrl_c(intermediate_result):
+        seen.append(intermediate_result)
+        if intermediate_result.nit == 3:
+            raise KeyboardInterrupt
+
+    try:
+        res = scipy_lbfgs(model, x0, cap=100, tol=1e-8, callback=ctrl_c).result
+    except KeyboardInterrupt:  # (a run that lost its best point: no result)
+        pytest.fail("the KeyboardInterrupt escaped the run")
+    assert res.status is Status.INTERRUPTED and res.nit == 3
+    np.testing.assert_array_equal(res.x, seen[-1].x)
+    assert res.fun == seen[-1].fun < model.value(x0) and res.nfev == seen[-1].nfev
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

@@ -159,6 +159,24 @@ def test_compare_runs_every_baseline_it_offers_as_solve_does(tmp_path, capsys):
     assert "step=" not in err and "lipschitz=" not in err
 
 
+def test_compare_reports_runs_that_did_not_converge_and_exits_0(tmp_path, capsys):
+    """A comparison is a report: runs that end short of the tolerance are its content."""
+    argv = ["compare", "power_sum-p3", "--baseline-step", "1e-3", "--max-iter", "3"]
+    assert main([*argv, "--output", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("MAX_ITER") == 2 and (tmp_path / "r.html").is_file()
+
+
+def test_bench_cap_says_it_counts_gradient_evaluations():
+    from lfso.bench import run_case
+
+    bench = " ".join(_subcommands()["bench"].format_help().split())
+    assert "--cap CAP budget of each run" in bench and "CAP gradient evaluations" in bench
+    assert "iteration cap" not in bench and "20000-iteration" not in bench
+    # (what it says: an lfso run of --cap 50 takes at most 50 gradient evaluations)
+    assert run_case("power_sum-p3", "lfso", cap=50, tol=1e-30).njev <= 50
+
+
 def test_demo_progress_bar_is_one_overall_bar(capsys):
     rows = run_demo(["power_sum-p2"], cap=300, progress=True)
     err = capsys.readouterr().err
@@ -254,6 +272,10 @@ def test_every_option_states_its_unit():
         ),
         (["solve", "power_sum-p3", "--every", "0"], ["--every", ">= 1", "got 0"]),
         (
+            ["solve", "rosenbrock-d2", "--radius", "tight"],
+            ["--radius tight", "rosenbrock-d2", "hand-made oracle", "leave --radius out"],
+        ),
+        (
             ["solve", "power_sum-p3", "--method", "lfso-accel", "--radius", "paper"],
             ["--radius paper", "--method lfso only", "lfso-accel"],
         ),
@@ -298,6 +320,7 @@ def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""  # checked before anything is printed
+    assert "smoothness=" not in err  # (the command line's words, not the API's)
     assert err.startswith("lfso: error: ") and "Traceback" not in err
     for fragment in expected:
         assert fragment in err, (fragment, err)
@@ -571,3 +594,27 @@ def test_ctrl_c_stops_a_command_of_several_runs_with_status_130(
     assert "Traceback" not in captured.err
     assert "Gradient evaluations" not in captured.out  # (no table of runs cut short)
     assert (out / "results.csv").read_text() == "previous\n"
+
+
+def test_ctrl_c_in_the_guarded_stage_stops_rollout_with_status_130(tmp_path, monkeypatch, capsys):
+    import lfso.rollout._guard as guard
+
+    real = guard.quiet_minimize
+
+    def interrupted(**kwargs):  # (the guarded run's first stage; the pilot's runs go on)
+        inner = kwargs.pop("callback")
+
+        def callback(intermediate_result):
+            inner(intermediate_result)
+            if intermediate_result.nit >= 2:
+                raise KeyboardInterrupt
+
+        return real(callback=callback, **kwargs)
+
+    monkeypatch.setattr(guard, "quiet_minimize", interrupted)
+    argv = ["rollout", "power_norm-p2", "--current", "gd", "step=1e-3", "--no-roi"]
+    assert main([*argv, "--report", str(tmp_path / "r.html")]) == 130
+    captured = capsys.readouterr()
+    assert "guarded stage (lfso): INTERRUPTED" in captured.out
+    assert captured.err.strip().splitlines()[-1] == "lfso: interrupted"
+    assert "Traceback" not in captured.err

@@ -202,3 +202,32 @@ def test_row_models_read_the_data_twice_per_iteration(name):
         lfso.minimize(model, np.zeros(model.dim), tol=0.0, max_iter=last, callback=record)
     per_iteration = (reads[last] - reads[first]) / (last - first) / 4  # four chunks
     assert per_iteration <= 2.0, per_iteration
+
+
+def _masked(which: str):
+    """Data of 40 rows, the arrays named in ``which`` selected by a boolean mask."""
+    rng = np.random.default_rng(0)
+    A = da.from_array(rng.standard_normal((40, 3)), chunks=(10, 3))
+    b = da.from_array(rng.standard_normal(40), chunks=10)
+    keep = A[:, 0] > -100
+    return (A[keep] if "A" in which else A), (b[keep] if "b" in which else b)
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: lfso.models.LpRegression(*_masked("A"), 2), "A"),
+        (lambda: lfso.models.LpRegression(*_masked("b"), 2), "b"),
+        (lambda: lfso.models.LpRegression(*_masked("Ab"), 2), "A"),
+        (lambda: lfso.models.CauchyRegression(*_masked("A")), "A"),
+        (lambda: lfso.models.LogisticRegression(_masked("A")[0], np.ones(40)), "X"),
+    ],
+)
+def test_data_of_unknown_row_count_is_refused_naming_it(build, name):
+    """A Dask array selected by a boolean mask does not know its rows (shape ``(nan, d)``)."""
+    import dask
+
+    with dask.config.set(scheduler="synchronous"), pytest.raises(ValueError) as error:
+        build()
+    assert f"{name} has an unknown number of rows" in str(error.value)
+    assert "nan" in str(error.value) and f"{name}.compute_chunk_sizes()" in str(error.value)

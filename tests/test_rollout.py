@@ -287,6 +287,28 @@ def test_a_fallback_that_ends_worse_leaves_the_first_stages_point():
     assert "hit the iteration cap" in ro.verdict
 
 
+def test_a_first_stage_point_kept_over_a_converged_fallback_has_its_own_status():
+    """A narrow well at 0 below a wide one at 10: the guard trips at once, and the
+    fallback converges to the wide one's higher minimum; the result is the first stage's
+    point, which has not converged, so the run is no success."""
+    res = guarded_minimize(
+        lambda x: float(0.005 * np.sum((x - 10) ** 2) - np.exp(-100 * np.sum(x**2))),
+        np.array([0.001]),
+        grad=lambda x: 0.01 * (x - 10) + 200 * x * np.exp(-100 * np.sum(x**2)),
+        smoothness=lambda x, R: 1e-6,  # (far too small: the first step overshoots)
+        fallback={"method": "gd", "step": 10.0},
+        tol=1e-6,
+    )
+    first, second = res.stages
+    assert res.handover is not None and second.success and second.fun > first.fun
+    assert res.kept_first and res.fun == first.fun
+    assert res.grad_norm > 1e-6 * res.history.grad_norm[0]  # (not at the stopping test)
+    assert res.status is first.status and not res.success
+    assert "has not converged" in res.message
+    ro = Rollout(pilot=None, go=True, result=res, roi=None)  # type: ignore[arg-type]
+    assert "not converged" in ro.verdict
+
+
 def test_guarded_result_keeps_kept_first_and_settled_at_when_saved(tmp_path):
     res = guarded_minimize(**_fallback_cannot_finish(), target=1.0)
     res.settled_at = 3
@@ -308,10 +330,58 @@ def test_guard_rejects_bad_settings():
         Guard({"desc": 1})
     with pytest.raises(ValueError, match="threshold descent must be >= 0, got -1"):
         Guard({"descent": -1})
+    for flag in (True, np.True_):
+        with pytest.raises(TypeError, match="threshold oscillation must be an integer, got"):
+            Guard({"oscillation": flag})
     with pytest.raises(ValueError, match="divergence"):
         Guard(divergence=0.0)
     with pytest.raises(TypeError, match="fallback must be a mapping"):
         guarded_minimize(PowerSum(2), X0, fallback="gd")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragments"),
+    [
+        ({"criteria": {"target_rtol": 1}}, TypeError, ["criteria must be", "GoCriteria"]),
+        ({"guard": {"descent": 2}}, TypeError, ["guard must be", "Guard(thresholds)"]),
+        ({"tuning": 5}, TypeError, ["tuning must be", "got tuning=5"]),
+        ({"tuning": []}, ValueError, ["non-empty sequence of steps", "got tuning=[]"]),
+        ({"tuning": [1e-3, -1.0]}, ValueError, ["step of tuning=[0.001, -1.0]", "-1.0"]),
+        ({"seed": -1, "pilot_rows": 10}, ValueError, ["seed must be an integer >= 0", "-1"]),
+        ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
+        ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
+    ],
+)
+def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
+    ran = []
+    with pytest.raises(error) as raised:
+        rollout(
+            LpRegression(A, B, 2),
+            np.zeros(5),
+            {"method": "gd", "step": 1e-3},
+            callback=ran.append,
+            **kwargs,
+        )
+    assert all(fragment in str(raised.value) for fragment in fragments), str(raised.value)
+    assert not ran
+
+
+@pytest.mark.parametrize(
+    ("run", "error", "match"),
+    [
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, max_iter=0), ValueError, "max_iter=0"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, criteria=1), TypeError, "criteria=1"),
+        (lambda: subsample(LpRegression(A, B, 2), 3, seed=-1), ValueError, "seed=-1"),
+        (
+            lambda: guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, guard="strict"),
+            TypeError,
+            "guard='strict'",
+        ),
+    ],
+)
+def test_the_stages_name_a_bad_argument(run, error, match):
+    with pytest.raises(error, match=match):
+        run()
 
 
 # --------------------------------------------------------------------------- pilot
@@ -784,6 +854,7 @@ _ROLLOUT = ["rollout", "power_sum-p2", "--current", "gd", "step=1e-3"]
         (["--threshold", "descent=x"], ["--threshold descent=x", "integer", "'x'"]),
         (["--threshold", "descent"], ["--threshold", "NAME=COUNT", "'descent'"]),
         (["--threshold", "desc=1"], ["--threshold desc=1", "unknown guard threshold 'desc'"]),
+        (["--threshold", "oscillation=true"], ["--threshold oscillation=true", "integer", "True"]),
         (["--tuning-gradients", "-1"], ["--tuning-gradients", ">= 0", "got -1"]),
         (["--tuning-seconds", "3"], ["--tuning-seconds 3", "needs --tuning-gradients"]),
         (
@@ -878,7 +949,18 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "sidecar", ["{not json", "[1, 2]", '{"handover": {"reason": "descent"}}', '{"roi": {"x": 1}}']
+    "sidecar",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"handover": {"reason": "descent"}}',
+        '{"roi": {"x": 1}}',
+        '{"kept_first": "no"}',
+        '{"kept_first": 1}',
+        '{"settled_at": "x"}',
+        '{"settled_at": true}',
+        '{"settled_at": 2.5}',
+    ],
 )
 def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
     res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
@@ -1027,6 +1109,33 @@ def test_scipys_lbfgs_takes_over_as_the_fallback():
     assert (own.nfev, own.nit, own.fun) == (second.nfev, second.nit, second.fun)
     assert res.nfev == first.nfev + second.nfev and res.history.njev[-1] == res.njev
     assert res.grad_norm <= threshold
+
+
+@pytest.mark.parametrize("fallback", [LBFGS, {"method": "gd", "step": 1e-3}])
+def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
+    def ctrl_c(intermediate_result):
+        if intermediate_result.method != "lfso" and intermediate_result.nit == 3:
+            raise KeyboardInterrupt
+
+    model = FunctionModel(f, g, TurnsWrong(4))
+    try:
+        res = guarded_minimize(model, X0, fallback=fallback, tol=1e-10, callback=ctrl_c)
+    except KeyboardInterrupt:  # (a run that lost its best point: no result)
+        pytest.fail("the KeyboardInterrupt escaped the guarded run")
+    first, second = res.stages
+    assert res.handover is not None and second.nit == 3
+    assert res.status is second.status is Status.INTERRUPTED and not res.success
+    assert res.fun <= first.fun and res.fun == f(res.x)
+
+
+@pytest.mark.parametrize("max_iter", [5, 6, 9])  # (the guard trips at iteration 5)
+def test_max_iter_bounds_both_stages_with_scipys_lbfgs_as_the_fallback(max_iter):
+    model = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(model, X0, fallback=LBFGS, tol=1e-10, max_iter=max_iter)
+    first, second = res.stages
+    assert res.handover is not None and res.nit <= max_iter
+    assert second.nfev <= max_iter - first.nit  # (SciPy's calls too)
+    assert res.status is Status.MAX_ITER and res.fun == f(res.x)
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,14 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w]), sgd, thresholds={"descent": 1.5})
     with pytest.raises(ValueError, match="divergence must be finite and > 0 or None, got -1"):
         GuardedOptimizer(LFSO([w]), sgd, divergence=-1)
+    v = torch.nn.Parameter(torch.ones(3))
+    differ = r"only primary has #0 \(2,\), only fallback has #0 \(3,\)"
+    with pytest.raises(ValueError, match=differ):
+        GuardedOptimizer(LFSO([w]), torch.optim.SGD([v], lr=0.1))
+    with pytest.raises(ValueError, match=r"only primary has none, only fallback has #1 \(3,\)"):
+        GuardedOptimizer(LFSO([w]), torch.optim.SGD([w, v], lr=0.1))
+    # the same tensors, grouped differently: accepted
+    GuardedOptimizer(LFSO([w, v]), torch.optim.SGD([{"params": [v]}, {"params": [w]}], lr=0.1))
 
 
 def _pilot_task():

@@ -303,8 +303,21 @@ def _namespace_of(value: Any) -> Any:
         return array_api_compat.array_namespace(np.empty(0))
 
 
+def known_shape(A: Any, name: str) -> None:
+    """A ``ValueError`` naming ``name`` where a size in ``A``'s shape is not known (NaN in
+    Dask, ``None`` in the array API: a Dask array selected by a boolean mask has unknown
+    chunk sizes until ``A.compute_chunk_sizes()``)."""
+    if any(size is None or size != size for size in A.shape):
+        raise ValueError(
+            f"{name} has an unknown number of rows, shape {tuple(A.shape)} (a Dask array "
+            f"selected by a boolean mask does not know its chunk sizes); call "
+            f"{name}.compute_chunk_sizes() first"
+        )
+
+
 def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, Any]:
-    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64).
+    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64),
+    of known shape (:func:`known_shape`).
 
     Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
     that requires grad detached, one on the ``'meta'`` device refused).
@@ -318,6 +331,7 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
         A = xp.astype(A, xp.float64)
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {tuple(A.shape)}")
+    known_shape(A, name)
     if A.shape[0] == 0 or A.shape[1] == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(A.shape)}")
     if check_finite and not bool(xp.all(xp.isfinite(A))):
@@ -327,14 +341,17 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
 
 def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = True) -> Any:
     """A 1-D array of ``length`` entries in ``xp`` (lists converted; an array of another
-    library too, by way of the host, except NumPy's for Dask data, which mix as they are);
-    finite and real when ``real_only`` (labels are checked by their model)."""
+    library too, by way of the host, except NumPy's for Dask data, which mix as they are)
+    of known shape; finite and real when ``real_only`` (labels are checked by their
+    model)."""
     b = _held(b, name)
     if not (hasattr(b, "shape") and hasattr(b, "dtype")):
         b = _to_array(b, name, xp)
     elif _namespace_of(b) is not xp:  # e.g. NumPy targets for PyTorch data
         host = to_numpy(b)
         b = host if _namespace_of(host) is xp or _is_dask(xp) else _to_array(host, name, xp)
+    if b.ndim == 1:
+        known_shape(b, name)
     if b.ndim != 1 or b.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},), got shape {tuple(b.shape)}")
     if real_only:

@@ -127,6 +127,10 @@ class ScipyRun(NamedTuple):
     result: Result  # the run as an lfso Result (SciPy's counts; see scipy_lbfgs's history)
 
 
+class _OutOfCallsError(Exception):
+    """Raised by :func:`scipy_lbfgs`'s objective in place of a call past its cap."""
+
+
 def scipy_lbfgs(
     model: Any,
     x0: np.ndarray,
@@ -142,10 +146,15 @@ def scipy_lbfgs(
 
     Every call is ``model.evaluate(x, bound=False)`` (one value and one gradient); the
     test runs at SciPy's iterates (the newest evaluation at ``x``), through a callback that
-    raises ``StopIteration``. SciPy's own tests are off (``gtol = ftol = 0``); ``cap``
-    bounds its iterations and calls. The one runner for the benchmarks, ``lfso demo``,
-    ``benchmarks/lbfgs_wallclock.py`` and a rollout whose current rule is SciPy's
-    (``{"method": "scipy:L-BFGS-B"}``, :mod:`lfso.rollout`).
+    raises ``StopIteration``. SciPy's own tests are off (``gtol = ftol = 0``). ``cap``
+    bounds its iterations and its calls: at most ``cap`` of each (SciPy's own ``maxiter``
+    and ``maxfun`` let a line search run past them, so the calls are counted here); a run
+    stopped there ends ``MAX_ITER`` at its last iterate (``x0`` before the first; with
+    ``cap=0`` SciPy makes no call). A ``KeyboardInterrupt`` ends the run ``INTERRUPTED``
+    at its last iterate too (each iterate of L-BFGS-B lowers ``f``: the best point so far).
+    The one runner for the benchmarks, ``lfso demo``, ``benchmarks/lbfgs_wallclock.py``
+    and a rollout whose current rule is SciPy's (``{"method": "scipy:L-BFGS-B"}``,
+    :mod:`lfso.rollout`).
 
     The run also comes back as an :class:`lfso.Result` (``result``, method
     ``"scipy:L-BFGS-B"``): SciPy's ``x``, ``fun``, ``jac``, ``nit``, ``nfev`` and ``njev``
@@ -167,20 +176,23 @@ def scipy_lbfgs(
     # the history after the run where no callback reads it during the run
     record = history or callback is not None
     rows: list[tuple[Any, float, int, float]] = []
-    newest: dict[str, Any] = {}  # the gradient of the newest call, for a callback
+    newest: dict[str, Any] = {}  # the gradient of the newest call
     start = time.perf_counter()
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if len(calls) >= cap:
+            raise _OutOfCallsError
         ev = model.evaluate(x, bound=False)
         calls.append((x.copy(), ev.value, ev.grad_norm))
-        grad = np.asarray(ev.grad)
-        if callback is not None:
-            newest["grad"] = grad
+        newest["grad"] = grad = np.asarray(ev.grad)
         return ev.value, grad
 
-    g0 = model.evaluate(x0, bound=False).grad_norm
+    first = model.evaluate(x0, bound=False)
+    g0, threshold = first.grad_norm, max(tol * first.grad_norm, atol)
     begin = time.perf_counter()
-    state = {"converged": False, "nit": 0}
+    # the last iterate: its row of calls and its gradient (x0's, from g0's evaluation)
+    state: dict[str, Any] = {"converged": False, "nit": 0, "capped": False, "row": None}
+    state["jac"] = np.asarray(first.grad)
 
     def stop(intermediate_result: Any) -> None:
         state["nit"] += 1
@@ -189,46 +201,97 @@ def scipy_lbfgs(
             if np.array_equal(calls[i][0], x):
                 row, gnorm = i, calls[i][2]
                 break
+        jac = newest["grad"] if row == n - 1 else np.full_like(x, math.nan)
+        state["row"], state["jac"] = row, jac
         if record:
             rows.append((intermediate_result.fun, gnorm, n, time.perf_counter()))
         if callback is not None:
             _fill(iterates, calls, rows, begin)
-            jac = newest["grad"] if row == n - 1 else np.full_like(x, math.nan)
             f = float(intermediate_result.fun)
             callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, iterates))
-        if gnorm <= max(tol * g0, atol):
+        if gnorm <= threshold:
             state["converged"] = True
             raise StopIteration
+        if state["nit"] >= cap:
+            state["capped"] = True
+            raise StopIteration
 
-    res = scipy_minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        callback=stop,
-        options={"maxiter": cap, "maxfun": cap, "gtol": 0.0, "ftol": 0.0},
-    )
+    try:
+        res = scipy_minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            callback=stop,
+            options={"maxiter": max(cap, 1), "maxfun": max(cap, 1), "gtol": 0.0, "ftol": 0.0},
+        )
+    except (_OutOfCallsError, KeyboardInterrupt) as exc:
+        res = _stopped_early(exc, x0, first.value, state, calls, threshold)
     seconds = time.perf_counter() - start
-    _fill(iterates, calls, rows, begin)
-    converged = bool(state["converged"])
-    if not converged and res.status != 99:
-        converged = _converged_at(np.asarray(res.x), calls, max(tol * g0, atol))
-    status = _status(res, converged)
+    if calls:
+        _fill(iterates, calls, rows, begin)
+    else:  # (cap 0: x0's row from g0's evaluation, no call of SciPy's)
+        iterates.append(first.value, g0, *_NO_STEP, 0, 0, 0, 0.0)
+    if not state["converged"] and res.status not in (99, -1):
+        state["converged"] = _converged_at(np.asarray(res.x), calls, threshold)
+    result = _result_of(res, state, cap, iterates)
+    return ScipyRun(calls, g0, bool(state["converged"]), int(state["nit"]), seconds, result)
+
+
+def _result_of(res: Any, state: dict[str, Any], cap: int, history: History) -> Result:
+    """:func:`scipy_lbfgs`'s result from SciPy's ``res`` and the run's ``state``
+    (``converged`` by our test, ``capped`` by ``cap``), with its ``history``."""
+    status = _status(res, state["converged"], capped=state["capped"])
     message = f"SciPy's L-BFGS-B: {status.message}"
-    if status not in (Status.CONVERGED, Status.CALLBACK_STOP):
+    if state["capped"]:
+        message += f" (cap={cap} bounds its iterations and its calls)"
+    elif status is not Status.CONVERGED and res.status not in (99, -1):
         message += f" SciPy's message: {res.message}"
-    result = _lbfgs_result(
+    return _lbfgs_result(
         np.asarray(res.x),
         float(res.fun),
         np.asarray(res.jac),
         int(res.nit),
         int(res.nfev),
         int(res.njev),
-        iterates,
+        history,
         status,
         message,
     )
-    return ScipyRun(calls, g0, converged, int(state["nit"]), seconds, result)
+
+
+def _stopped_early(
+    exc: BaseException,
+    x0: np.ndarray,
+    f0: float,
+    state: dict[str, Any],
+    calls: list[tuple[Any, float, float]],
+    threshold: float,
+) -> Any:
+    """SciPy's result of a :func:`scipy_lbfgs` run that ``exc`` stopped inside SciPy (its
+    cap of calls, or a ``KeyboardInterrupt``): the last iterate, with SciPy's fields and
+    ``status`` ``-1`` (ours, not SciPy's)."""
+    from scipy.optimize import OptimizeResult
+
+    row = state["row"]
+    x, f = (x0, f0) if row is None else (calls[row][0], calls[row][1])
+    if isinstance(exc, KeyboardInterrupt):
+        why = "interrupted (KeyboardInterrupt)"
+    else:  # (our test at the last iterate: x0's where SciPy made no iterate yet)
+        at = float(np.linalg.norm(state["jac"])) if row is None else calls[row][2]
+        state["converged"] = at <= threshold
+        state["capped"] = not state["converged"]
+        why = f"stopped at the cap of {len(calls)} calls, within a line search"
+    return OptimizeResult(
+        x=np.copy(x),
+        fun=f,
+        jac=state["jac"],
+        nit=state["nit"],
+        nfev=len(calls),
+        njev=len(calls),
+        status=-1,
+        message=why,
+    )
 
 
 def _checked(
@@ -253,10 +316,16 @@ def _converged_at(x: np.ndarray, calls: list[tuple[Any, float, float]], threshol
     return False
 
 
-def _status(res: Any, converged: bool) -> Status:
-    """The status of SciPy's run ``res`` (``converged``: by our gradient test)."""
+def _status(res: Any, converged: bool, *, capped: bool) -> Status:
+    """The status of SciPy's run ``res`` (``converged``: by our gradient test; ``capped``:
+    stopped by :func:`scipy_lbfgs`'s own cap; a ``res`` of status -1 that was not:
+    interrupted)."""
     if converged:
         return Status.CONVERGED
+    if capped:
+        return Status.MAX_ITER
+    if res.status == -1:
+        return Status.INTERRUPTED
     if res.status == 99:  # (SciPy's status of a callback's StopIteration: the caller's)
         return Status.CALLBACK_STOP
     if not np.isfinite(res.fun):

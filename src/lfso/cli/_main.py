@@ -160,6 +160,14 @@ def _solve(args: argparse.Namespace) -> int:
                 f"--radius {args.radius} applies to {_only('radius')}; "
                 f"{args.method} does not take a radius rule"
             )
+        if not problem.has_oracle:
+            with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
+            raise UsageError(
+                f"--radius {args.radius} sizes the steps by the problem's hand-made oracle, "
+                f"which {problem.name} does not have; leave --radius out (its runs estimate "
+                f"one), or choose a problem with an oracle: {', '.join(with_oracle[:6])}, "
+                "... ('lfso problems' lists them all)"
+            )
         kwargs["radius"] = args.radius
     if args.eta is not None:
         kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
@@ -460,7 +468,7 @@ def _add_bench(sub: Any) -> None:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="the quick suite with a 20000-iteration cap",
+        help="the quick suite with a cap of 20000 gradient evaluations per run",
     )
     bench.add_argument(
         "--problems",
@@ -472,7 +480,9 @@ def _add_bench(sub: Any) -> None:
         "--cap",
         type=int,
         default=None,
-        help="iteration cap per run (default: 50000; 20000 with --quick)",
+        help="budget of each run (each run of a tuned method's grid too): CAP - 1 steps "
+        "after the start, CAP gradient evaluations where a step takes one; SciPy's "
+        "L-BFGS-B: at most CAP calls (default: 50000; 20000 with --quick)",
     )
     _tol(bench)
     bench.add_argument(
@@ -578,10 +588,13 @@ def _show_warning(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lfso`` console script.
 
-    Returns the exit status: 0 on success, 1 when a run did not reach its goal, 2 on a
-    usage error (printed as ``lfso: error: ...``, like a file that cannot be written),
-    130 (``lfso: interrupted``) when Ctrl-C stopped a command (``lfso solve`` prints the
-    best point so far and finishes its page first), 141
+    Returns the exit status: 0 on success, 1 when the command's goal was not reached
+    (``lfso solve``'s run did not converge, ``lfso check-oracle`` found the oracle wrong,
+    ``lfso rollout`` decided no-go; ``lfso compare``, ``lfso bench`` and ``lfso demo``
+    report how their runs ended, converged or not, so they exit 0 once the report is
+    written), 2 on a usage error (printed as ``lfso: error: ...``, like a file that cannot
+    be written), 130 (``lfso: interrupted``) when Ctrl-C stopped a command (``lfso solve``
+    and ``lfso rollout`` print the best point so far and finish their page first), 141
     (without a message) when the reader of the output closed the pipe.
     Warnings are printed as one ``lfso: warning: ...`` line each.
     """

@@ -8,6 +8,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._result import stop_if_interrupted
 from ..monitor import RISKS
 from ._common import (
     LFSO_METHODS,
@@ -209,7 +210,9 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_rollout(args: argparse.Namespace) -> int:
     """Run ``lfso rollout``; exit status 0 on go, 1 on no-go. Every option is checked
-    before anything is printed."""
+    before anything is printed. A guarded run that Ctrl-C stopped ends the command, once
+    its summary is printed, with the ``KeyboardInterrupt`` (``lfso: interrupted``, exit
+    status 130)."""
     from ..rollout import GoCriteria, rollout
 
     problem = _problem(args.problem)
@@ -269,6 +272,8 @@ def run_rollout(args: argparse.Namespace) -> int:
             "pass --tuning-gradients N)"
         )
     print("\n".join(result.lines()))
+    if result.result is not None:  # (its best point shown above; exit status 130)
+        stop_if_interrupted(result.result, "the guarded run")
     return 0 if result.go else 1
 
 

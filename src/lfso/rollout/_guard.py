@@ -56,7 +56,7 @@ class Guard:
     ----------
     thresholds : mapping name -> int >= 1, optional
         Overrides :data:`DEFAULT_THRESHOLDS`; an indicator left out (or mapped to 0) is not
-        watched.
+        watched. A count must be an integer (a bool is a ``TypeError``).
     divergence : float > 0 or None
         ``None`` turns the divergence test off.
     callback : callable, optional
@@ -84,6 +84,8 @@ class Guard:
                     f"unknown guard threshold {name!r}; choose from {list(DEFAULT_THRESHOLDS)}"
                 )
             try:
+                if isinstance(value, (bool, np.bool_)):  # (True is no count)
+                    raise TypeError
                 value = operator.index(value)
             except TypeError:
                 raise TypeError(f"threshold {name} must be an integer, got {value!r}") from None
@@ -279,6 +281,13 @@ class GuardedResult(Result):
             handover, roi = extra.get("handover"), extra.get("roi")
             handed = Handover(**handover) if handover else None
             measured = ReturnOnInvestment(**roi) if roi else None
+            kept_first, settled_at = extra.get("kept_first", False), extra.get("settled_at")
+            if not isinstance(kept_first, bool):
+                raise ValueError(f"kept_first must be true or false, got {kept_first!r}")
+            if settled_at is not None and (
+                isinstance(settled_at, bool) or not isinstance(settled_at, int)
+            ):
+                raise ValueError(f"settled_at must be an iteration or null, got {settled_at!r}")
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"GuardedResult.load: {str(side)!r} is not the hand-over file that "
@@ -288,8 +297,8 @@ class GuardedResult(Result):
             **{k: getattr(base, k) for k in Result.__dataclass_fields__},
             handover=handed,
             roi=measured,
-            kept_first=bool(extra.get("kept_first", False)),
-            settled_at=extra.get("settled_at"),
+            kept_first=kept_first,
+            settled_at=settled_at,
         )
 
 
@@ -356,7 +365,9 @@ def guarded_minimize(
     the fallback's unless the fallback ended worse: at a higher ``f`` than the best point
     before the trip, or not converged where that point had reached the stopping test or
     ``target``. Then it is the first stage's best point (``kept_first``, and the message
-    says so), so ``f`` at the end is never above the best ``f`` before the trip.
+    says so), so ``f`` at the end is never above the best ``f`` before the trip. The status
+    is the fallback's, or, where the fallback converged but the first stage's point is
+    kept, that point's: ``CONVERGED`` only where it passed the stopping test.
 
     Parameters
     ----------
@@ -396,6 +407,11 @@ def guarded_minimize(
     fallback = check_rule(fallback, "fallback")
     target = _check_target(target)
     model = as_model(objective, grad, smoothness)
+    if guard is not None and not isinstance(guard, Guard):
+        raise TypeError(
+            f"guard must be a lfso.rollout.Guard or None (Guard(thresholds) for a mapping "
+            f"of thresholds), got guard={guard!r}"
+        )
     guard = guard if guard is not None else Guard()
     guard.reset()
     first = _first_stage(
@@ -437,7 +453,14 @@ def guarded_minimize(
         reached = f"the target f <= {target:.6e}"
     else:
         reached = None
-    return _combine(first, second, handover, reached=reached, settled_at=guard.settled_at)
+    return _combine(
+        first,
+        second,
+        handover,
+        reached=reached,
+        settled_at=guard.settled_at,
+        first_converged=first.grad_norm <= threshold,
+    )
 
 
 def _check_target(target: Any) -> float | None:
@@ -567,14 +590,29 @@ def _combine(
     *,
     reached: str | None,
     settled_at: int | None,
+    first_converged: bool = False,
 ) -> GuardedResult:
     """The guarded result of a run handed over: the fallback's point, or the first stage's
     where the fallback ended worse (a higher ``f``, or not converged where the first stage's
-    point had ``reached`` its target, a description of it)."""
+    point had ``reached`` its target, a description of it).
+
+    The status is the fallback's, except where the first stage's point is kept over a
+    fallback that converged (to a higher ``f``): then it is that point's, ``CONVERGED``
+    only where it passed the stopping test (``first_converged``), the first stage's own
+    status otherwise."""
     method, fallback = first.method, handover.fallback
     higher = second.fun > first.fun
     kept_first = higher or (reached is not None and not second.success)
     end = first if kept_first else second
+    status, message = second.status, second.message
+    if kept_first and second.success and not first_converged:
+        status = first.status
+        message = (
+            f"That point has not converged (||g|| = {first.grad_norm:.3e}); the status is "
+            f"{method}'s there, {status.name}."
+        )
+    elif kept_first and second.success:
+        status, message = Status.CONVERGED, Status.CONVERGED.message
     risks = {k: dict(v) for k, v in first.risks.items()}
     for k, v in second.risks.items():
         if k in risks:
@@ -606,8 +644,8 @@ def _combine(
         nfev=first.nfev + second.nfev,
         njev=first.njev + second.njev,
         noracle=first.noracle + second.noracle,
-        status=second.status,
-        message=note + second.message,
+        status=status,
+        message=note + message,
         method=f"{method} -> {fallback['method']}",
         grad_norm=end.grad_norm,
         history=concat_histories(first.history, second.history),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._result import Result, Status, stop_if_interrupted
-from .._validate import positive, real
+from .._validate import integer, positive, real
 from ..monitor import RISKS
 from ._rules import as_model, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
@@ -125,6 +125,18 @@ class PilotEvidence:
         return out
 
 
+def check_criteria(criteria: Any) -> GoCriteria:
+    """``criteria``, or the default :class:`GoCriteria` for ``None``; a ``TypeError``
+    naming it for anything else."""
+    if criteria is None:
+        return GoCriteria()
+    if not isinstance(criteria, GoCriteria):
+        raise TypeError(
+            f"criteria must be a lfso.rollout.GoCriteria or None, got criteria={criteria!r}"
+        )
+    return criteria
+
+
 def pilot(
     objective: Any,
     x0: Any,
@@ -158,7 +170,8 @@ def pilot(
     rows : int, float, sequence of int or None
         The pilot's rows (:func:`subsample`); ``None``: the full model on the short budget.
     max_iter, tol
-        The pilot's budget and tolerance (both runs).
+        The pilot's budget (an integer >= 1: a pilot of no step is no evidence) and
+        tolerance (both runs).
     criteria : GoCriteria, optional
     callback : callable, optional
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
@@ -185,7 +198,8 @@ def pilot(
     (True, True)
     """
     current = check_rule(current, "current")
-    criteria = criteria if criteria is not None else GoCriteria()
+    criteria = check_criteria(criteria)
+    integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)
     model = as_model(objective, grad, smoothness)
     if rows is not None:
         small = subsample(model, rows, seed=seed)  # (a TypeError for a model without rows)

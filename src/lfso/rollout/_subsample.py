@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import integer
 from ..models import Model
 from ..models._rows import take_rows
 
@@ -55,7 +56,7 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
         A count (that many rows drawn without replacement, in order), a fraction in
         ``(0, 1]`` of the rows, or the row indices themselves (distinct: a repeated row
         would weigh twice in the pilot's objective, not the same model on fewer rows).
-    seed : int
+    seed : int >= 0
         Seed of the draw.
 
     Examples
@@ -91,7 +92,7 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
             "rollout's pilot_rows=None)"
         )
     xp = m.xp
-    taken = take_rows(model, _row_indices(rows, int(data.shape[0]), seed))
+    taken = take_rows(model, _row_indices(rows, int(data.shape[0]), integer(seed, "seed", low=0)))
     if isinstance(model, (LpRegression, CompositeLeastSquares)):
         return type(model)(taken["A"], taken["b"], m.p, oracle=m.oracle)
     if isinstance(model, CauchyRegression):

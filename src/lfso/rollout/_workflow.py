@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._result import History, Result, Status
+from .._validate import integer, positive
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
-from ._pilot import GoCriteria, PilotEvidence, pilot
+from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import as_model, check_rule, describe_rule, run_rule
 
@@ -161,13 +162,29 @@ def _measure_roi(
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result}
 
 
+def _check_stages(criteria: Any, guard: Any, pilot_iter: Any, seed: Any) -> None:
+    """:func:`rollout`'s ``criteria``, ``guard``, ``pilot_iter`` and ``seed``, checked
+    before anything runs (a ``TypeError`` or ``ValueError`` naming the argument)."""
+    check_criteria(criteria)
+    if guard is not None and not isinstance(guard, Guard):
+        raise TypeError(
+            f"guard must be a lfso.rollout.Guard or None (Guard(thresholds) for a mapping "
+            f"of thresholds), got guard={guard!r}"
+        )
+    integer(pilot_iter, "pilot_iter", low=1)  # (a pilot of no step is no evidence)
+    integer(seed, "seed", low=0)
+
+
 def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
     """A ``ValueError`` for a ``tuning`` that cannot be measured for ``current``, before
-    anything runs: a grid tunes the fixed step of a ``"gd"`` rule."""
+    anything runs: a grid tunes the fixed step of a ``"gd"`` rule, and a sequence of steps
+    holds steps ``> 0`` (a ``TypeError`` for anything else)."""
     if tuning is None or isinstance(tuning, TuningBudget):
         return
     if isinstance(tuning, str) and tuning != "grid":
         raise ValueError(f"tuning must be 'grid', steps, a TuningBudget or None, got {tuning!r}")
+    if not isinstance(tuning, str):
+        _check_steps(tuning)
     if current["method"] != "gd":
         nothing = " (0 where it was not tuned)" if current["method"] == SCIPY_LBFGS else ""
         given = (
@@ -178,6 +195,19 @@ def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
             f"{current['method']!r} pass tuning=TuningBudget(gradients=...){nothing} or "
             "tuning=None"
         )
+
+
+def _check_steps(tuning: Any) -> None:
+    """``tuning`` as a grid of steps: a non-empty sequence of finite steps ``> 0``."""
+    want = "'grid', a non-empty sequence of steps > 0, a TuningBudget or None"
+    try:
+        steps = list(tuning)
+    except TypeError:
+        raise TypeError(f"tuning must be {want}, got tuning={tuning!r}") from None
+    if not steps:
+        raise ValueError(f"tuning must be {want}, got tuning={tuning!r}")
+    for step in steps:
+        positive(step, f"each step of tuning={tuning!r}")
 
 
 def _named(rule: Mapping[str, Any]) -> str:
@@ -223,11 +253,11 @@ def rollout(
         :data:`lfso.METHODS` and its options), or ``{"method": "scipy:L-BFGS-B"}`` for
         SciPy's L-BFGS-B: ``scipy.optimize.minimize(fun, x0, jac=grad,
         method="L-BFGS-B")``, its own stopping tests replaced by the same ``tol``
-        (``||g|| <= tol ||g0||``, tested at its iterates) and ``max_iter`` (its ``maxiter``
-        and ``maxfun``), run by :func:`lfso.bench.scipy_lbfgs`. Its gradients and function
-        values are SciPy's own ``njev`` and ``nfev`` (one call computes both), and the
-        pilot, the guarded run's fallback and the return on investment count them; the
-        summary names it. Any other method is a ``ValueError`` that lists the accepted
+        (``||g|| <= tol ||g0||``, tested at its iterates) and ``max_iter`` (at most that
+        many iterations and calls), run by :func:`lfso.bench.scipy_lbfgs`. Its gradients
+        and function values are SciPy's own ``njev`` and ``nfev`` (one call computes
+        both), and the pilot, the guarded run's fallback and the return on investment count
+        them; the summary names it. Any other method is a ``ValueError`` that lists the accepted
         names. L-BFGS-B has no step size to grid-tune: pass
         ``tuning=TuningBudget(gradients=...)`` (0 where it was not tuned) or ``None``.
     method : str
@@ -239,9 +269,12 @@ def rollout(
         ``method="lfso-lbfgs"`` rolls out the library's default instead.
     fallback : mapping, optional
         The rule the guard hands over to (default: ``current``).
-    pilot_rows, pilot_iter, criteria
-        The pilot's task (:func:`pilot`).
+    pilot_rows, pilot_iter, criteria, seed
+        The pilot's task (:func:`pilot`; ``pilot_iter`` is its ``max_iter``, an integer
+        >= 1, and ``seed``, an integer >= 0, draws its rows).
     guard : Guard, optional
+        The guard of the guarded run (:class:`Guard`; a mapping of thresholds is
+        ``Guard(thresholds)``).
     tuning : "grid", sequence of steps, TuningBudget or None
         How the current rule's tuning cost is known: ``"grid"`` runs :func:`lfso.bench.tune_step`
         on the task over ``step x 10^-3 .. 10^3`` (a ``"gd"`` rule; a sequence gives the
@@ -298,6 +331,7 @@ def rollout(
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")
     _check_tuning(tuning, current)
+    _check_stages(criteria, guard, pilot_iter, seed)
     model = as_model(objective, grad, smoothness)
     criteria = criteria if criteria is not None else GoCriteria()
     if callback is not None and not callable(callback):

@@ -72,6 +72,26 @@ class TorchHandover:
         ]
 
 
+def _check_same_parameters(primary: LFSO, fallback: torch.optim.Optimizer) -> None:
+    """A ``ValueError`` where ``fallback`` does not step the very tensors ``primary`` does,
+    naming those only one of them has (by position in its parameters, and shape)."""
+
+    def tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+        return [p for g in optimizer.param_groups for p in g["params"]]
+
+    mine, theirs = tensors(primary), tensors(fallback)
+    only = [
+        [f"#{i} {tuple(p.shape)}" for i, p in enumerate(a) if all(p is not q for q in b)]
+        for a, b in ((mine, theirs), (theirs, mine))
+    ]
+    if only[0] or only[1]:
+        raise ValueError(
+            "fallback must be over the same parameters as primary (the same tensors); "
+            f"only primary has {', '.join(only[0]) or 'none'}, only fallback has "
+            f"{', '.join(only[1]) or 'none'} (parameter #position (shape))"
+        )
+
+
 class GuardedOptimizer:
     """LFSO with an automatic fallback to the optimiser used today.
 
@@ -80,7 +100,8 @@ class GuardedOptimizer:
     primary : lfso.torch.LFSO
         In charge until a trip (with ``monitor=True``, its default).
     fallback : torch.optim.Optimizer
-        Over the same parameters; takes every step after a trip.
+        Over the same parameters (the same tensors, grouped as it likes; a ``ValueError``
+        that names those only one of them has otherwise); takes every step after a trip.
     thresholds : mapping name -> int >= 0, optional
         Firings of each risk indicator that trip the guard (see
         :data:`lfso.rollout.DEFAULT_THRESHOLDS`; 0: not watched).
@@ -122,6 +143,7 @@ class GuardedOptimizer:
             )
         if primary._risk is None:
             raise ValueError("primary must keep its risk indicators (LFSO(..., monitor=True))")
+        _check_same_parameters(primary, fallback)
         #: The check of every guarded run (lfso.rollout.Guard), on LFSO's history.
         self.guard = Guard(thresholds, divergence=divergence)
         self.thresholds, self.divergence = self.guard.thresholds, self.guard.divergence
