@@ -20,8 +20,9 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
-from ._solve import (  # (OracleError, check_value, check_monotone: re-exported)
-    OracleError,
+from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_monotone:
+    OracleError,  # re-exported)
+    PrecisionLimitError,
     as_float,
     feasible_start,
     newton,
@@ -61,18 +62,6 @@ def rounded_up(value: float, roundings: float) -> float:
     if not value > 0.0:
         return value
     return value * (1.0 + (roundings + 3.0) * _UNIT) + (roundings + 1.0) * 5e-324
-
-
-class PrecisionLimitError(OracleError):
-    """A built-in model's proven bound has no value in floating point at this point.
-
-    The bound holds in exact arithmetic, but here its value leaves the float range
-    (the curvature along the step exceeds the largest float, or the step it certifies
-    is not representable), so the data's dtype cannot certify a further step. The loop
-    stops with :attr:`lfso.Status.PRECISION_LIMIT` and returns the best point. A user's
-    oracle that returns ``inf``, ``0`` or decreasing values raises a plain
-    :class:`OracleError` instead: that is a broken contract, not a precision limit.
-    """
 
 
 class LocalBound(ABC):

@@ -44,6 +44,18 @@ class OracleError(ValueError):
     """An oracle broke its contract: a non-finite or non-positive value, or a decrease in R."""
 
 
+class PrecisionLimitError(OracleError):
+    """A built-in model's proven bound has no value in floating point at this point.
+
+    The bound holds in exact arithmetic, but here its value leaves the float range
+    (the curvature along the step exceeds the largest float, or the step it certifies
+    is not representable), so the data's dtype cannot certify a further step. The loop
+    stops with :attr:`lfso.Status.PRECISION_LIMIT` and returns the best point. A user's
+    oracle that returns ``inf``, ``0`` or decreasing values raises a plain
+    :class:`OracleError` instead: that is a broken contract, not a precision limit.
+    """
+
+
 def as_float(value: Any, radius: float) -> float:
     """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
     try:
@@ -368,8 +380,6 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
         return math.inf, 0.0, 0
     if radius == 0.0:  # t / a^q below the smallest float: no radius to rtol in range
-        from ._bounds import PrecisionLimitError  # (defined beside the bounds that use it)
-
         raise PrecisionLimitError(
             f"the radius with R L(R) = {t!r} is below the smallest float (L(0) = {low!r}): "
             "no step can be certified accurately at this point"
