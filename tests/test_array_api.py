@@ -383,3 +383,29 @@ def test_a_bfloat16_result_saves_and_loads(tmp_path):
     assert res.x.dtype == torch.bfloat16
     loaded = lfso.Result.load(res.save(tmp_path / "run.npz"))
     np.testing.assert_array_equal(loaded.x, res.x.float().numpy())
+
+
+def test_softmax_takes_integral_float_and_unsigned_labels_as_numpy_does():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), np.arange(12) % 3
+    ref = lfso.models.SoftmaxRegression(X, y, 3)
+    x = rng.standard_normal(ref.dim)
+    for labels in (y.astype(np.float64), y.astype(np.uint64)):
+        model = lfso.models.SoftmaxRegression(xps.asarray(X), xps.asarray(labels), 3)
+        assert float(model.value(xps.asarray(x))) == pytest.approx(ref.value(x), rel=1e-12)
+
+
+def test_a_strict_run_after_a_numpy_one_raises_no_dtype_warning():
+    """A strict dtype hashes as NumPy's and warns when compared with it: the dtype limits
+    are kept by the dtype's type and name."""
+    import warnings
+
+    A = np.random.default_rng(0).standard_normal((20, 3))
+    b = A @ np.ones(3)
+    lfso.minimize(LpRegression(A, b, 2), np.zeros(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = lfso.minimize(
+            LpRegression(xps.asarray(A), xps.asarray(b), 2), xps.zeros(3, dtype=xps.float64)
+        )
+    assert res.success

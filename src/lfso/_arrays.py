@@ -549,14 +549,21 @@ def _eps_of(dtype: Any) -> float:
     return _limits(dtype)[0]
 
 
-@functools.lru_cache(maxsize=64)
 def _limits(dtype: Any) -> tuple[float, float]:
     """``(eps, smallest normal number)`` of a floating dtype, once per dtype: NumPy's, or
-    another library's by its name (bfloat16's by hand; float16 or float32 otherwise)."""
-    if _is_numpy(dtype):
-        info = np.finfo(dtype)
+    another library's by its name (bfloat16's by hand; float16 or float32 otherwise).
+    Kept by the dtype's type and name: a library's dtype may hash as NumPy's and warn when
+    compared with it (array-api-strict's)."""
+    return _limits_of(type(dtype), str(dtype), dtype if _is_numpy(dtype) else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _limits_of(kind: type, text: str, numpy_dtype: Any) -> tuple[float, float]:
+    """:func:`_limits` of the dtype of this type and name (``numpy_dtype``: NumPy's own)."""
+    if numpy_dtype is not None:
+        info = np.finfo(numpy_dtype)
     else:
-        name = str(dtype).rsplit(".", 1)[-1]
+        name = text.rsplit(".", 1)[-1]
         try:
             info = np.finfo(np.dtype(name))
         except TypeError:

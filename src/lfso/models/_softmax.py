@@ -174,7 +174,9 @@ class SoftmaxRegression(Model):
         self.fit_intercept = bool(fit_intercept)
         self.n, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.dim = self.n_features * self.K
-        classes, labels = like(xp.arange(self.K, device=device(y)), X), like(y, X)
+        # (compared in X's dtype: integral float and unsigned labels alike, on every library)
+        classes = xp.astype(like(xp.arange(self.K, device=device(y)), X), X.dtype)
+        labels = xp.astype(like(y, X), X.dtype)
         self.onehot = xp.astype(labels[:, None] == classes[None, :], X.dtype)
         # (onehot, the same class by class: _onehot_t)
         self._held_onehot = (self.onehot, xp.astype(classes[:, None] == labels[None, :], X.dtype))
