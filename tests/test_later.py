@@ -108,3 +108,24 @@ def test_cpu_tensor_iterates_are_numpys_to_rounding(name, method):
     np.testing.assert_allclose(got.history.step, ref.history.step, rtol=1e-8)
     for a, c in zip(points, ref_points, strict=True):
         np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["lp3-float32", "power_sum-float64"])
+def test_the_first_device_step_finds_a_root_far_below_the_unit_step(case):
+    """Large data (or a large start): the first certified step is about ``1e-19`` of
+    ``-g``. The device's first batch of trials, centred on ``target / C(0)``, brackets it;
+    centred on 1, every trial's float32 row sums were past the range, the bound ``inf``
+    and the step 0, at every iteration. The run takes the host path's iterations."""
+    if case == "lp3-float32":
+        rng = np.random.default_rng(0)
+        A = (100 * rng.standard_normal((200, 8))).astype(np.float32)
+        b = A @ rng.standard_normal(8).astype(np.float32)
+        model = lfso.models.LpRegression(torch.tensor(A), torch.tensor(b), p=3)
+        x0 = torch.zeros(8)
+    else:
+        model, x0 = lfso.models.PowerSum(4), torch.full((5,), 1e10, dtype=torch.float64)
+    host = lfso.minimize(model, x0, max_iter=300)
+    with cpu_as_accelerator():
+        device_run = lfso.minimize(model, x0, max_iter=300)
+    assert host.status is device_run.status is lfso.Status.CONVERGED
+    assert abs(device_run.nit - host.nit) <= 2 and device_run.history.step[1] > 0.0

@@ -554,11 +554,12 @@ def _limits(dtype: Any) -> tuple[float, float]:
     another library's by its name (bfloat16's by hand; float16 or float32 otherwise).
     Kept by the dtype's type and name: a library's dtype may hash as NumPy's and warn when
     compared with it (array-api-strict's)."""
-    return _limits_of(type(dtype), str(dtype), dtype if _is_numpy(dtype) else None)
+    kind = f"{type(dtype).__module__}.{type(dtype).__qualname__}"
+    return _limits_of(kind, str(dtype), dtype if _is_numpy(dtype) else None)
 
 
 @functools.lru_cache(maxsize=64)
-def _limits_of(kind: type, text: str, numpy_dtype: Any) -> tuple[float, float]:
+def _limits_of(kind: str, text: str, numpy_dtype: Any) -> tuple[float, float]:
     """:func:`_limits` of the dtype of this type and name (``numpy_dtype``: NumPy's own)."""
     if numpy_dtype is not None:
         info = np.finfo(numpy_dtype)

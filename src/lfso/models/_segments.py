@@ -2295,10 +2295,14 @@ class RowSegment(SegmentBound):
         ``t*``, the step is within ``(spacing)^(1/7)`` of it (about 2% near ``guess``);
         ``tau = 0`` when ``g . d >= 0``. Where no trial of the first batch is feasible the
         second also tries ``target / max_j C(t_j)``, an upper bound on ``t*`` however far
-        past the batch (:func:`_grid_step`): so the first step of a run, whose batch spans
-        ``2^-40`` to ``2^40`` in units of ``d / unit``, reaches a ``t*`` of ``6e38`` in
-        those units. For a step rule that defers its scalars to the next evaluation's
-        round trip (``x + tau d`` and ``product(tau)`` take the 0-d ``tau``).
+        past the batch (:func:`_grid_step`). The first step of a run, without a guess,
+        centres its batch (``2^-40`` to ``2^40`` times the centre) on ``target / C(0)``,
+        an upper bound on ``t*`` as ``C`` does not decrease (one pass more, once a run; 1
+        in units of ``d / unit`` where it is not a positive finite number): a batch
+        centred on 1 missed a ``t*`` far below it, where the float32 row sums at every
+        trial were past the range, the bound ``inf`` and the step 0. For a step rule that
+        defers its scalars to the next evaluation's round trip (``x + tau d`` and
+        ``product(tau)`` take the 0-d ``tau``).
 
         Units and rounding. ``tau`` and the trials are in units of this segment's ``d``
         (of norm about 1 where the caller scales its direction by ``unit``, a power of
@@ -2350,8 +2354,12 @@ class RowSegment(SegmentBound):
             with np.errstate(over="ignore"):
                 return self._device_values(trials, finish, then)
 
-        trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         target = (-eta) * wide(self._slope_array)
+        if guess is None:  # (the first step: the grid about target / C(0), which is >= t*)
+            start = curvature(xp.zeros(1, dtype=r.dtype, device=device(r)), None)[0]
+            top = target / start * wide(unit)  # (in units of d / unit, as the trials)
+            center = xp.where((top > 0.0) & (top < math.inf), top, 1.0)
+        trials = _trials_along(xp, center, factors, unit, self.t_max, r)
         return _grid_step(xp, target, trials, curvature, self.t_max, finite=True)
 
     def step_for(
