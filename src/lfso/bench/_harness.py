@@ -381,8 +381,11 @@ def _lbfgs_result(
 
 
 def lbfgs_record(problem: Problem, model: Any, x0: np.ndarray, cap: int, tol: float) -> Record:
-    """:func:`scipy_lbfgs` on a benchmark problem, as a :class:`Record`."""
+    """:func:`scipy_lbfgs` on a benchmark problem, as a :class:`Record` (a
+    ``KeyboardInterrupt`` that ended the run is raised again: it stops the suite or the
+    demo, not only this run)."""
     run = scipy_lbfgs(model, x0, cap=cap, tol=tol)
+    stop_if_interrupted(run.result, f"L-BFGS-B on {problem.name}")
     calls, g0, seconds = run.calls, run.g0, run.seconds
     state = {"converged": run.converged, "nit": run.iterations}
     f = np.array([c[1] for c in calls])
