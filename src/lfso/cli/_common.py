@@ -116,15 +116,20 @@ def _output_folder(option: str, path: str) -> Path:
     return out
 
 
+def _problems_with_oracle(count: int) -> str:
+    """The first ``count`` problems with a hand-made oracle, for an error that asks for one."""
+    names = [name for name, problem in PROBLEMS.items() if problem.has_oracle]
+    return f"{', '.join(names[:count])}, ... ('lfso problems' lists them all)"
+
+
 def _with_oracle(problem: Any, oracle: str | None) -> tuple[Any, np.ndarray]:
     """``problem``'s model and ``x0`` with the ``--oracle`` named (``None``: the sharp one);
     an oracle the problem does not have is a :class:`UsageError`."""
     if oracle is not None and not problem.has_oracle:
-        with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
         raise UsageError(
             f"--oracle {oracle} does not apply to {problem.name}: it has no hand-made oracle "
             f"(its runs estimate one); drop --oracle, or pick a problem with an oracle: "
-            f"{', '.join(with_oracle[:4])}, ... ('lfso problems' lists them all)"
+            f"{_problems_with_oracle(4)}"
         )
     if oracle == "paper" and problem.family == "robust":
         raise UsageError(

@@ -44,6 +44,7 @@ from ._common import (
     _output_folder,
     _positive,
     _problem,
+    _problems_with_oracle,
     _tolerance,
     _with_oracle,
 )
@@ -161,12 +162,10 @@ def _solve(args: argparse.Namespace) -> int:
                 f"{args.method} does not take a radius rule"
             )
         if not problem.has_oracle:
-            with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
             raise UsageError(
                 f"--radius {args.radius} sizes the steps by the problem's hand-made oracle, "
                 f"which {problem.name} does not have; leave --radius out (its runs estimate "
-                f"one), or choose a problem with an oracle: {', '.join(with_oracle[:6])}, "
-                "... ('lfso problems' lists them all)"
+                f"one), or choose a problem with an oracle: {_problems_with_oracle(6)}"
             )
         kwargs["radius"] = args.radius
     if args.eta is not None:
@@ -282,11 +281,10 @@ def _check_oracle(args: argparse.Namespace) -> int:
 
     problem = _problem(args.problem)
     if not problem.has_oracle:
-        with_oracle = [n for n, p in PROBLEMS.items() if p.has_oracle]
         raise UsageError(
             f"{args.problem} has no hand-made oracle to check: its runs estimate one as they go "
-            f"(the automatic oracle, safeguarded). Problems with an oracle: "
-            f"{', '.join(with_oracle[:6])}, ... ('lfso problems' lists them all)"
+            "(the automatic oracle, safeguarded). Problems with an oracle: "
+            f"{_problems_with_oracle(6)}"
         )
     _integer("--samples", args.samples, 1)
     _integer("--seed", args.seed, 0)
