@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -552,26 +551,29 @@ def _eps_of(dtype: Any) -> float:
 def _limits(dtype: Any) -> tuple[float, float]:
     """``(eps, smallest normal number)`` of a floating dtype, once per dtype: NumPy's, or
     another library's by its name (bfloat16's by hand; float16 or float32 otherwise).
-    Kept by the dtype's type and name: a library's dtype may hash as NumPy's and warn when
-    compared with it (array-api-strict's)."""
-    kind = f"{type(dtype).__module__}.{type(dtype).__qualname__}"
-    return _limits_of(kind, str(dtype), dtype if _is_numpy(dtype) else None)
-
-
-@functools.lru_cache(maxsize=64)
-def _limits_of(kind: str, text: str, numpy_dtype: Any) -> tuple[float, float]:
-    """:func:`_limits` of the dtype of this type and name (``numpy_dtype``: NumPy's own)."""
-    if numpy_dtype is not None:
-        info = np.finfo(numpy_dtype)
+    Kept by the dtype object's identity (the dtype held, so its id is not reused): a
+    library's dtype may hash as NumPy's and warn when compared with it (array-api-strict's)."""
+    hit = _LIMITS.get(id(dtype))
+    if hit is not None and hit[0] is dtype:
+        return hit[1]
+    if _is_numpy(dtype):
+        info = np.finfo(dtype)
     else:
-        name = text.rsplit(".", 1)[-1]
+        name = str(dtype).rsplit(".", 1)[-1]
         try:
             info = np.finfo(np.dtype(name))
         except TypeError:
-            if "bfloat16" in name:
-                return 2.0**-7, 2.0**-126
-            info = np.finfo(np.float16 if "16" in name else np.float32)
-    return float(info.eps), float(info.smallest_normal)
+            info = None
+            if "bfloat16" not in name:
+                info = np.finfo(np.float16 if "16" in name else np.float32)
+    limits = (2.0**-7, 2.0**-126)  # (bfloat16's, by hand)
+    if info is not None:
+        limits = (float(info.eps), float(info.smallest_normal))
+    _LIMITS[id(dtype)] = (dtype, limits)
+    return limits
+
+
+_LIMITS: dict[int, tuple[Any, tuple[float, float]]] = {}
 
 
 def row_norms(A: Any) -> Any:
