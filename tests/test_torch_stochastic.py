@@ -707,6 +707,99 @@ def test_a_loaded_eta_brings_the_eta_max_it_implies_unless_one_was_given():
     assert torch.equal(w, w2)
 
 
+def _regression_steps(opt, w, steps, nan_at=()):
+    """``steps`` batches of a linear regression on ``w`` (a NaN loss at the steps ``nan_at``)."""
+    gen = torch.Generator().manual_seed(1)
+    X, y = torch.randn(64, w.numel(), generator=gen), torch.randn(64, generator=gen)
+    for k in range(steps):
+        idx = torch.randint(0, 64, (16,), generator=gen)
+        poison = math.nan if k in nan_at else 1.0
+
+        def closure(backward=True, idx=idx, poison=poison):
+            return _backward(((X[idx] @ w - y[idx]) ** 2).mean() * poison, backward)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedBatchWarning)
+            opt.step(closure)
+
+
+def test_a_group_added_after_loading_takes_the_loaded_eta():
+    """``defaults["eta"]`` follows the loaded groups' ``eta``: a group added later takes it,
+    and the optimiser's own state dict loads again."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    saved = StochasticLFSO([w], eta=0.5)
+    _regression_steps(saved, w, 4)
+    opt = StochasticLFSO([torch.nn.Parameter(w.detach().clone())])
+    opt.load_state_dict(copy.deepcopy(saved.state_dict()))
+    assert opt.defaults["eta"] == 0.5
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))]})
+    assert [g["eta"] for g in opt.param_groups] == [0.5, 0.5]
+    again = StochasticLFSO([{"params": g["params"]} for g in opt.param_groups])
+    again.load_state_dict(opt.state_dict())
+    assert again.defaults["eta"] == 0.5 and again.eta_max == saved.eta_max
+
+
+def _lfso_state(w):
+    from lfso.torch import LFSO
+
+    X, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, dtype=torch.float64)
+    opt = LFSO([w])
+    opt.step(lambda backward=True: _backward(((X @ w - y) ** 2).mean(), backward))
+    return opt.state_dict()
+
+
+def _adam_state(w):
+    opt = torch.optim.Adam([w], lr=1e-3)
+    (w**2).sum().backward()
+    opt.step()
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_lfso_state, r"param_groups\[0\] holds \['eta', 'params'\]"),
+        (_adam_state, r"param_groups\[0\] holds \[.*'lr'.*\].*another optimiser"),
+        (
+            lambda w: {
+                "state": {0: {"exp_avg": torch.zeros(3)}},
+                "param_groups": [{"eta": 1.0, "lr": 1.0, "params": [0]}],
+            },
+            r"parameter 0 holds \['exp_avg'\]",
+        ),
+        (lambda w: [1, 2], "list without 'state' and 'param_groups'"),
+    ],
+    ids=["LFSO", "Adam", "foreign-state", "not-a-dict"],
+)
+def test_another_optimisers_state_dict_is_refused_before_anything_is_loaded(make, message):
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    saved = make(w)
+    opt = StochasticLFSO([w], eta=0.7)
+    with pytest.raises(ValueError, match="not a StochasticLFSO state dict: .*" + message):
+        opt.load_state_dict(saved)
+    assert opt.param_groups[0]["eta"] == 0.7 and opt.param_groups[0]["lr"] == 1.0
+    assert not opt.state
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+@pytest.mark.parametrize("secant", ["fresh", "same"])
+@pytest.mark.parametrize("direction", ["adam", "momentum"])
+@pytest.mark.parametrize("steps", [1, 3, 30])
+def test_every_variants_own_state_dict_loads(direction, secant, device_steps, steps):
+    """What any variant saves at any point of a run (in the ramp, after a skipped or undone
+    batch, after its ramp ended) is StochasticLFSO's, and loads."""
+    if device_steps and secant == "same":
+        return
+    options = {"direction": direction, "secant": secant, "device_steps": device_steps}
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w], probe_every=1, window=4, **options)
+    _regression_steps(opt, w, steps, nan_at=(0, steps - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedBatchWarning)  # (the device path's, late)
+        saved = opt.state_dict()
+    StochasticLFSO([w], **options).load_state_dict(saved)
+
+
 _COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
 
 

@@ -668,6 +668,34 @@ def _split_run(state_dict: Any, names: tuple[str, ...]) -> tuple[Any, dict[str, 
     return state_dict, run
 
 
+def _refuse_foreign(state_dict: Any) -> None:
+    """A ``ValueError`` naming what makes ``state_dict`` another optimiser's than
+    :class:`StochasticLFSO` (whose groups hold ``eta`` and ``lr``, and whose parameters'
+    states hold only :data:`_STATE_KEYS`)."""
+    groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+    if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
+        raise ValueError(
+            f"not a StochasticLFSO state dict: {type(state_dict).__name__} without 'state' "
+            "and 'param_groups' (expected what StochasticLFSO.state_dict() returns)"
+        )
+    for i, group in enumerate(groups):
+        if not (isinstance(group, dict) and "eta" in group and "lr" in group):
+            names = sorted(group) if isinstance(group, dict) else group
+            raise ValueError(
+                f"not a StochasticLFSO state dict: its param_groups[{i}] holds {names} "
+                "(StochasticLFSO's groups hold 'eta' and 'lr'): it was saved by another "
+                "optimiser"
+            )
+    for key, entry in state_dict["state"].items():
+        foreign = sorted(set(entry) - _STATE_KEYS) if isinstance(entry, dict) else entry
+        if foreign:
+            raise ValueError(
+                f"not a StochasticLFSO state dict: the state of its parameter {key!r} holds "
+                f"{foreign}: it was saved by another optimiser (lfso.torch.LFSO keeps 'lfso', "
+                "torch.optim.Adam 'exp_avg', ...)"
+            )
+
+
 def _default_eta_max(eta: float) -> float:
     """:class:`StochasticLFSO`'s ``eta_max`` when none is given: ``1.9 eta``, not above 1.9
     unless ``eta`` is."""
@@ -1675,16 +1703,22 @@ class StochasticLFSO(torch.optim.Optimizer):
         saved ones; a state dict without them keeps the current ones.
 
         As torch's optimisers, the groups take the saved ``eta`` and ``lr``, and the options
-        given for all parameters (``window``, ``betas``, ...) stay the constructor's; so
+        given for all parameters (``window``, ``betas``, ...) stay the constructor's (a
+        group added later takes the loaded ``eta``, ``defaults["eta"]``); so
         does ``eta_max`` where it was given (a saved ``eta`` above it raises a
         ``ValueError``, before anything is loaded), and where it was not, it follows the
-        loaded ``eta`` (``1.9 eta``, not above 1.9 unless ``eta`` is)."""
+        loaded ``eta`` (``1.9 eta``, not above 1.9 unless ``eta`` is). A state dict that
+        is not StochasticLFSO's (:class:`lfso.torch.LFSO`'s, torch.optim's) raises a
+        ``ValueError`` naming what makes it another optimiser's, before anything is
+        loaded."""
+        _refuse_foreign(state_dict)
         eta_max = self._loaded_eta_max(state_dict)
         self._settle()
         # (the first parameter's state holds them; d_prev kept out of torch's cast)
         state_dict, run = _split_run(state_dict, ("d_prev", "undoable", *_RUN))
         d_prev, undoable = run.pop("d_prev", None), bool(run.pop("undoable", False))
         super().load_state_dict(state_dict)
+        self.defaults["eta"] = self.param_groups[0]["eta"]  # (a group added later takes it)
         self.eta_max = eta_max
         self._resume(run)
         first = self.param_groups[0]["params"][0]
@@ -2111,3 +2145,13 @@ _RUN = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature"
 #: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
 #: the state holds them; the device path keeps them in one vector, with ``last_step``.
 _DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
+
+#: Everything a parameter's state can hold in :meth:`StochasticLFSO.state_dict` (the moments,
+#: the kept point and the window's start; the first parameter's: the run's scalars, the last
+#: direction and the counters): a state dict whose states hold anything else is another
+#: optimiser's.
+_STATE_KEYS = frozenset(
+    {"m", "v", "prev", "anchor", "k", "step_size", "eta_now", "ramp", "fell", "restart"}
+    | {"window_n", "window_sq", "window_s", "window_b", "secant_a", "secant_b", "below"}
+    | {"above", "d_prev", "d_params", "undoable", *_DEVICE_PREV, *_RUN}
+)
