@@ -177,6 +177,64 @@ def test_guarded_optimizer_rejects_bad_input():
     GuardedOptimizer(LFSO([w, v]), torch.optim.SGD([{"params": [v]}, {"params": [w]}], lr=0.1))
 
 
+def _divergent_guarded(w):
+    """A guarded LFSO whose steps are far too long, tripping at divergence's second firing,
+    with SGD and momentum (state of its own) as the fallback."""
+    primary = LFSO([w], smoothness=lambda p, R: 1e-4 * oracle(p, R))
+    watch = {"descent": 0, "oracle": 0, "divergence": 2}
+    return GuardedOptimizer(primary, torch.optim.SGD([w], lr=0.01, momentum=0.9), thresholds=watch)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_guarded_optimizer_resumes_from_its_state_dict(tmp_path, when):
+    """A guarded run saved before its switch (divergence fired once: the second firing
+    trips it) or after it, and loaded into a new one, takes the uninterrupted run's steps:
+    the guard's counts, the best parameters it restores and the fallback's momentum go on."""
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    opt = _divergent_guarded(w)
+    closure = make_closure(opt, w)
+    for _ in range(30):
+        opt.step(closure)
+        if opt.counts.get("divergence") == 1 if when == "before" else opt.handover is not None:
+            break
+    if when == "after":
+        for _ in range(3):
+            opt.step(closure)
+    assert (opt.handover is None) == (when == "before")
+    torch.save({"w": w.detach().clone(), "opt": opt.state_dict()}, tmp_path / "ckpt.pt")
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    w2 = torch.nn.Parameter(saved["w"])
+    resumed = _divergent_guarded(w2)
+    resumed.load_state_dict(saved["opt"])
+    for _ in range(10):
+        opt.step(closure)
+        resumed.step(make_closure(resumed, w2))
+    assert opt.handover is not None and opt.handover.reason == "divergence"
+    assert resumed.handover is not None and resumed.handover.reason == "divergence"
+    assert resumed.handover.best_loss == opt.handover.best_loss
+    assert resumed.counts["divergence"] == opt.counts["divergence"] == 2
+    assert resumed.active is resumed.fallback
+    assert torch.equal(w, w2)
+
+
+def test_guarded_optimizer_refuses_a_state_dict_not_its_own():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = GuardedOptimizer(LFSO([w]), torch.optim.SGD([w], lr=0.1))
+    with pytest.raises(ValueError, match=r"not a GuardedOptimizer state dict: .*'primary'"):
+        opt.load_state_dict(torch.optim.SGD([w], lr=0.1).state_dict())
+    other = torch.nn.Parameter(torch.ones(3))
+    theirs = GuardedOptimizer(LFSO([other]), torch.optim.SGD([other], lr=0.1))
+    theirs.step(make_closure(theirs, other))
+    with pytest.raises(ValueError, match=r"best parameters do not match .*\[\(3,\)\], here"):
+        opt.load_state_dict(theirs.state_dict())
+    fresh = opt.state_dict()  # (before any step)
+    opt.step(make_closure(opt, w))
+    nfev, sizes = opt.primary.nfev, torch.optim.SGD([w, torch.ones(1)], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="parameter group that doesn't match the size"):
+        opt.load_state_dict({**fresh, "fallback": sizes})  # (torch's own check)
+    assert opt.primary.nfev == nfev > 0 and opt.primary.state  # LFSO's state kept
+
+
 def _pilot_task():
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(64, 5, generator=gen)

@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -174,6 +176,86 @@ class GuardedOptimizer:
         from ..rollout._guard import concat_histories
 
         return concat_histories(self.primary.history, self._rows.history)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resumes the guarded run (``torch.save`` it beside the model's, as for any
+        optimiser; ``torch.load`` reads it with ``weights_only=True``): ``"primary"`` and
+        ``"fallback"``, the two optimisers' state dicts; ``"handover"``, ``None`` before the
+        switch, else :attr:`handover`'s fields (after it, every step goes to the fallback);
+        ``"guard"``, the guard's counts of each indicator, the first loss and where it
+        settled (:class:`lfso.rollout.Guard`); and the best loss seen, its row, and the
+        best parameters (``"best"``, restored at a later switch; ``None`` before any
+        step). As torch's optimisers, it holds the state's tensors, not copies."""
+        guard = self.guard
+        return {
+            "primary": self.primary.state_dict(),
+            "fallback": self.fallback.state_dict(),
+            "handover": None if self.handover is None else dataclasses.asdict(self.handover),
+            "guard": {
+                "counts": dict(guard.counts),
+                "f0": guard.f0,
+                "settled_at": guard.settled_at,
+                "tripped": guard.tripped,
+                "tripped_at": guard.tripped_at,
+                "detail": guard.detail,
+            },
+            "best_loss": self._best_loss,
+            "best_row": self._best_row,
+            "best": self._best,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`: the two optimisers load their own (each refuses
+        a state dict not its own), the guard goes on counting from the saved counts, and a
+        run that had switched steps with the fallback. The histories start again (LFSO's
+        does after its :meth:`~lfso.torch.LFSO.load_state_dict`), so a later hand-over's
+        rows are of :attr:`history` since the load. A state dict that is not
+        GuardedOptimizer's, or whose best parameters do not match these parameters, is a
+        ``ValueError``, and the optimiser stays as it was."""
+        keys = ("primary", "fallback", "handover", "guard", "best_loss", "best_row", "best")
+        missing = [k for k in keys if k not in state_dict] if isinstance(state_dict, dict) else keys
+        if missing:
+            raise ValueError(
+                f"not a GuardedOptimizer state dict: {type(state_dict).__name__} without "
+                f"{list(missing)} (expected what GuardedOptimizer.state_dict() returns)"
+            )
+        best, saved = state_dict["best"], state_dict["handover"]
+        shapes = [tuple(p.shape) for p in self.params]
+        if best is not None and [tuple(getattr(b, "shape", ())) for b in best] != shapes:
+            raise ValueError(
+                "the state dict's best parameters do not match this optimiser's parameters "
+                f"(shapes {[tuple(getattr(b, 'shape', ())) for b in best]}, here {shapes})"
+            )
+        try:
+            handover = None if saved is None else TorchHandover(**saved)
+            guard = dict(state_dict["guard"])
+            counts = {str(k): int(v) for k, v in dict(guard["counts"]).items()}
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"not a GuardedOptimizer state dict: its handover or guard is not the one "
+                f"GuardedOptimizer.state_dict() saves ({type(exc).__name__}: {exc})"
+            ) from None
+        before = copy.deepcopy(self.primary.state_dict())
+        self.primary.load_state_dict(state_dict["primary"])
+        try:
+            self.fallback.load_state_dict(state_dict["fallback"])
+        except Exception:
+            self.primary.load_state_dict(before)
+            raise
+        g = self.guard
+        g.counts, g.f0, g.settled_at = counts, float(guard["f0"]), guard["settled_at"]
+        g.tripped, g.tripped_at, g.detail = guard["tripped"], guard["tripped_at"], guard["detail"]
+        self.handover = handover
+        self._best_loss, self._best_row = (
+            float(state_dict["best_loss"]),
+            int(state_dict["best_row"]),
+        )
+        self._best = None
+        if best is not None:
+            self._best = [
+                b.to(device=p.device, dtype=p.dtype, copy=True)
+                for b, p in zip(best, self.params, strict=True)
+            ]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.primary.zero_grad(set_to_none=set_to_none)
