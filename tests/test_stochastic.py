@@ -236,3 +236,23 @@ def test_a_numpy_eta_is_taken_as_the_same_python_float():
     ours = lfso.minimize(model, np.zeros(10), eta=np.float32(0.5), **kwargs)
     same = lfso.minimize(model, np.zeros(10), eta=0.5, **kwargs)
     assert np.array_equal(ours.x, same.x)
+
+
+def test_minimize_takes_x0_as_a_start_point_once(monkeypatch):
+    """``lfso.minimize(..., batch_size=)`` checks and copies ``x0`` once (in
+    :func:`minimize_batches`), with the same errors, first, for a model without rows."""
+    import lfso._minimize
+    import lfso.stochastic
+
+    calls = []
+
+    def counted(x0, model, real=lfso.stochastic.start_point):
+        calls.append(x0)
+        return real(x0, model)
+
+    monkeypatch.setattr(lfso._minimize, "start_point", counted)
+    monkeypatch.setattr(lfso.stochastic, "start_point", counted)
+    lfso.minimize(_logistic(500), np.zeros(10), batch_size=50, seed=0, epochs=1)
+    assert len(calls) == 1
+    with pytest.raises(TypeError, match="x0"):  # (as lfso.minimize's order has it)
+        minimize_batches(lfso.models.PowerSum(2), "abc", batch_size=2)

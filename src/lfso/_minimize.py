@@ -151,9 +151,9 @@ def _minibatches(
     ``safeguard=``, an option other than ``batch_size``, ``seed``, ``epochs``, ``decay``,
     a list of callbacks, and what the run would not use: a ``max_iter`` other than the
     default, ``hvp``, ``smoothness`` (``"auto"``: the row model's bound certifies each
-    batch's step), ``progress=True``, ``monitor="full"``), then :func:`lfso._validate.start_point`'s
-    errors, then those of :func:`lfso.stochastic.minimize_batches`, in that order; returns
-    its result.
+    batch's step), ``progress=True``, ``monitor="full"``), then those of
+    :func:`lfso.stochastic.minimize_batches` (:func:`lfso._validate.start_point`'s first),
+    in that order; returns its result.
     """
     from .stochastic import minimize_batches
 
@@ -184,8 +184,7 @@ def _minibatches(
     ):
         if unused:
             raise TypeError(f"batch_size= does not use {name}= (got {name}={value!r}): {why}")
-    x0 = start_point(x0, model)
-    return minimize_batches(
+    return minimize_batches(  # (which takes x0 as a start point first, one copy)
         model,
         x0,
         eta=1.0 if eta is None else eta,

@@ -206,9 +206,9 @@ def minimize_batches(
     >>> bool(res.fun - full.fun < 1e-3), len(res.history)  # epochs 0..20
     (True, 21)
     """
+    x0 = start_point(x0, model)
     batches = RowBatches(model)
     n = batches.n
-    x0 = start_point(x0, model)
     batch_size = check_batch_size(batch_size, n)
     rng = _generator(seed)
     epochs = integer(epochs, "epochs", low=1)
