@@ -89,8 +89,18 @@ def test_lfso_flags_a_wrong_oracle():
     assert np.any(opt.history.risk.astype(int) & RISKS["oracle"][0])
 
 
+class TurnsNegative(TurnsWrong):
+    """Right for the first ``k`` parameter vectors it sees, then negative (a broken
+    contract: LFSO raises ``OracleError``)."""
+
+    def __call__(self, params, R):
+        value = super().__call__(params, R)
+        return value if value > oracle(params, R) * 0.5 else -1.0
+
+
 PLANTED = {
     "oracle-turns-wrong": (TurnsWrong(4), None, {"descent", "oracle"}),
+    "oracle-breaks-its-contract": (TurnsNegative(4), None, {"oracle_error"}),
     "nan-gradient": (
         oracle,
         lambda calls, w: w.grad.fill_(math.nan) if calls == 5 else None,

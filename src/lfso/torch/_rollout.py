@@ -4,11 +4,12 @@
 optimiser (SGD, Adam, ...) over the same parameters. Each ``step(closure)`` goes to LFSO
 until a risk indicator of its history (:mod:`lfso.monitor`; the thresholds of
 :data:`lfso.rollout.DEFAULT_THRESHOLDS`) trips, the loss rises above the best by more
-than ``divergence`` times the progress, the gradient is not finite, or LFSO's safeguard
-gives up on a step (every trial step rejected, or the loss disagreeing with its gradient:
-LFSO would stay put); then the best parameters seen are restored and every later step
-goes to the fallback. ``history`` is one history of both stages, ``handover`` says when
-and why. The module imports torch; ``import lfso`` does not.
+than ``divergence`` times the progress, the gradient is not finite, the smoothness oracle
+breaks its contract (:class:`lfso.OracleError`, as in :func:`lfso.rollout.guarded_minimize`),
+or LFSO's safeguard gives up on a step (every trial step rejected, or the loss disagreeing
+with its gradient: LFSO would stay put); then the best parameters seen are restored and
+every later step goes to the fallback. ``history`` is one history of both stages,
+``handover`` says when and why. The module imports torch; ``import lfso`` does not.
 
 >>> import torch, lfso.torch, lfso.torch
 >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
@@ -42,6 +43,7 @@ from .._result import History, Result, Status
 from .._stepper import Stepper
 from ..models import Evaluation
 from ..monitor import RISKS
+from ..oracles import OracleError
 from ..rollout import GoCriteria, Guard, PilotEvidence, decide
 from ._optimizer import LFSO
 
@@ -53,7 +55,9 @@ class TorchHandover:
     """When and why :class:`GuardedOptimizer` switched to the fallback.
 
     ``reason`` is the risk indicator that tripped (or ``"divergence"``), ``"non_finite"``,
-    or, where LFSO's safeguard gave up, ``"step_failed"`` or ``"gradient_mismatch"``;
+    ``"oracle_error"`` (the oracle broke its contract: :class:`lfso.OracleError`, its
+    message the ``detail``), or, where LFSO's safeguard gave up, ``"step_failed"`` or
+    ``"gradient_mismatch"``;
     ``detail`` says more. ``step`` counts the LFSO steps taken; ``row`` is the history row
     where the fallback starts; ``best_loss`` the loss of the restored parameters
     (``best_row`` its row).
@@ -310,6 +314,11 @@ class GuardedOptimizer:
             rows, given = len(self.primary.history), self.primary._last_give_up
             try:
                 loss = self.primary.step(closure)
+            except OracleError as exc:  # (a user's oracle that broke its contract)
+                if len(self.primary.history) > rows:  # (the step's start point: a row)
+                    self._keep_best()
+                self._switch("oracle_error", str(exc))  # (from a trial point, it may be)
+                return self._fallback_step(closure)
             except ValueError:
                 h = self.primary.history
                 if len(h) > rows and int(h.last("risk")) & RISKS["non_finite"][0]:
