@@ -420,6 +420,18 @@ BAD = [
         ValueError,
         "c must be positive with c\\^2 a normal float64.*got c=1e-200",
     ),
+    (
+        "CauchyRegression float32 c=1e-25 (c^2 underflows float32: r^2 / c^2 = 0 / 0)",
+        lambda: lfso.models.CauchyRegression(A.astype(np.float32), B, c=1e-25),
+        ValueError,
+        "c must be positive with c\\^2 a normal float32 .*got c=1e-25",
+    ),
+    (
+        "CauchyRegression float32 c=1e20 (c^2 overflows float32)",
+        lambda: lfso.models.CauchyRegression(A.astype(np.float32), B, c=1e20),
+        ValueError,
+        "c must be positive with c\\^2 a normal float32 .*got c=1e\\+20",
+    ),
     # check_oracle and tune_step
     (
         "check_oracle samples=0",
