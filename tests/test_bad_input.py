@@ -520,6 +520,17 @@ def test_a_point_of_the_wrong_shape_is_named_not_a_matmul_error(name, call):
             getattr(model, call)(x)
 
 
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_point_that_is_no_array_is_named(name, call):
+    """A list is refused naming ``x`` (``evaluate`` failed inside with "list is not a
+    supported array type"; ``value`` took it on some models and not on others)."""
+    model = DATA_MODELS[name]()
+    message = rf"x must be an array of shape \({model.dim},\) for this {name}, got x=\[0.0"
+    with pytest.raises(TypeError, match=message + r".*\(list\)"):
+        getattr(model, call)([0.0] * model.dim)
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 

@@ -212,8 +212,8 @@ class CauchyRegression(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        xp = namespace(x)
         self._check_point(x)
+        xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
