@@ -277,6 +277,12 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (
+        "logistic y None",
+        lambda: LogisticRegression(A, np.array([0, 1, None], dtype=object)),
+        TypeError,
+        "y must hold two classes as 0/1 or -1/\\+1, got an array of dtype object",
+    ),
     ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
     (
         "logistic y short",
