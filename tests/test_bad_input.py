@@ -277,6 +277,12 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (
+        "logistic y None",
+        lambda: LogisticRegression(A, np.array([0, 1, None], dtype=object)),
+        TypeError,
+        "y must hold two classes as 0/1 or -1/\\+1, got an array of dtype object",
+    ),
     ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
     (
         "logistic y short",
@@ -420,6 +426,18 @@ BAD = [
         ValueError,
         "c must be positive with c\\^2 a normal float64.*got c=1e-200",
     ),
+    (
+        "CauchyRegression float32 c=1e-25 (c^2 underflows float32: r^2 / c^2 = 0 / 0)",
+        lambda: lfso.models.CauchyRegression(A.astype(np.float32), B, c=1e-25),
+        ValueError,
+        "c must be positive with c\\^2 a normal float32 .*got c=1e-25",
+    ),
+    (
+        "CauchyRegression float32 c=1e20 (c^2 overflows float32)",
+        lambda: lfso.models.CauchyRegression(A.astype(np.float32), B, c=1e20),
+        ValueError,
+        "c must be positive with c\\^2 a normal float32 .*got c=1e\\+20",
+    ),
     # check_oracle and tune_step
     (
         "check_oracle samples=0",
@@ -506,6 +524,17 @@ def test_a_point_of_the_wrong_shape_is_named_not_a_matmul_error(name, call):
         with pytest.raises(ValueError, match=rf"x must have shape \({model.dim},\) for this "
                            rf"{name}, got x of shape {shape}"):  # fmt: skip
             getattr(model, call)(x)
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_point_that_is_no_array_is_named(name, call):
+    """A list is refused naming ``x`` (``evaluate`` failed inside with "list is not a
+    supported array type"; ``value`` took it on some models and not on others)."""
+    model = DATA_MODELS[name]()
+    message = rf"x must be an array of shape \({model.dim},\) for this {name}, got x=\[0.0"
+    with pytest.raises(TypeError, match=message + r".*\(list\)"):
+        getattr(model, call)([0.0] * model.dim)
 
 
 def _converged(res):

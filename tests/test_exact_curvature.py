@@ -867,3 +867,24 @@ def test_a_segment_over_rows_whose_squares_underflow_keeps_their_rounding(kind):
     with np.errstate(all="ignore"):
         checks = check_segment(model, exact, x, d, [0.0, 1e-3, 1.0])
     assert_all_hold([(x, d, checks)], f"{kind} over rows of 1e-30 in float32")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "outlier", "c"),
+    [(np.float32, 1e20, 1.0), (np.float32, 3e38, 1e-18), (np.float64, 1e155, 1e150)],
+    ids=["float32", "float32-small-c", "float64-large-c"],
+)
+def test_cauchy_value_at_an_outlier_whose_square_overflows(dtype, outlier, c):
+    """``rho(r) = (c^2/2) log(1 + r^2/c^2)`` grows like a logarithm: a residual whose
+    square overflows the dtype (1e20 in float32) has a finite loss, and so has ``f``;
+    ``r * r / c^2`` made it ``inf`` and the run refused to start."""
+    A = np.array([[1.0], [2.0], [-1.0]], dtype)
+    b = np.array([outlier, 3.0, -0.5], dtype)
+    model, x = CauchyRegression(A, b, c=c), np.zeros(1, dtype)
+    cm = MP.mpf(c)
+    exact = MP.fsum(cm**2 / 2 * MP.log1p((MP.mpf(float(v)) / cm) ** 2) for v in b) / 3
+    values = {"evaluate": model.evaluate(x).value, "value": model.value(x)}
+    for name, value in values.items():
+        assert abs(MP.mpf(value) / exact - 1) < 8 * np.finfo(dtype).eps, (name, value)
+    res = lfso.minimize(model, x, max_iter=50)
+    assert math.isfinite(res.fun) and res.fun <= values["value"]

@@ -20,7 +20,7 @@ from .._arrays import (
     to_floats,
 )
 from .._later import is_ahead, start_fetch
-from .._validate import real
+from .._validate import _show, real
 from ..oracles._ball import LocalSmoothnessOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
@@ -395,10 +395,17 @@ class Model(LocalSmoothnessOracle):
 
     def _check_point(self, x: Any) -> None:
         """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
-        (a model of data, whose products with ``x`` would fail deep inside otherwise)."""
+        (a model of data, whose products with ``x`` would fail deep inside otherwise), a
+        ``TypeError`` where it is no array (a list: ``lfso.minimize`` converts its ``x0``,
+        a model's methods take the arrays of its runs)."""
         shape = getattr(x, "shape", None)
         if shape == (self.dim,):  # (the usual answer, in one comparison)
             return
+        if shape is None:
+            raise TypeError(
+                f"x must be an array of shape ({self.dim},) for this {type(self).__name__}, "
+                f"got x={_show(x)} ({type(x).__name__})"
+            )
         if shape is not None and (len(shape) != 1 or shape[0] != self.dim):
             raise ValueError(
                 f"x must have shape ({self.dim},) for this {type(self).__name__}, "

@@ -208,7 +208,13 @@ class LogisticRegression(Model):
     ) -> None:
         xp, X = data_matrix(X, "X")
         y = data_vector(y, "y", xp, int(X.shape[0]), real_only=False)
-        values = set(to_numpy(namespace(y).unique_values(y)).tolist())
+        try:
+            values = set(to_numpy(namespace(y).unique_values(y)).tolist())
+        except TypeError as exc:  # (labels that do not compare: None beside numbers)
+            raise TypeError(
+                f"y must hold two classes as 0/1 or -1/+1, got an array of dtype {y.dtype} "
+                f"whose labels do not compare ({exc})"
+            ) from None
         if values <= {0.0, 1.0}:
             signs = 2.0 * xp.astype(like(y, X), X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:

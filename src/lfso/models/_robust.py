@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,11 +114,17 @@ class CauchyRegression(Model):
     def __init__(self, A: Any, b: Any, c: float = 1.0, *, l2: float = 0.0) -> None:
         self.xp, self.A, self.b = regression_data(A, b)
         self.c = real(c, "c", low=0.0, low_open=True)
-        if not (sys.float_info.min <= self.c * self.c < math.inf):
-            # (the loss and its bounds divide by c^2: it must be a normal float64)
+        # (the loss and its bounds divide by c^2, in float64 and in the data's dtype, whose
+        # r^2 / c^2 would be 0 / 0 at an exact fit or 0 for every row: it must be a normal
+        # number of both)
+        finfo = self.xp.finfo(self.A.dtype)
+        low = max(sys.float_info.min, float(finfo.smallest_normal))
+        high = min(sys.float_info.max, float(finfo.max))
+        if not (low <= self.c * self.c <= high):
+            kind = "float64" if high == sys.float_info.max else str(self.A.dtype)
             raise ValueError(
-                "c must be positive with c^2 a normal float64 (about 1.5e-154 <= c <= "
-                f"1.3e154), got c={c!r}"
+                f"c must be positive with c^2 a normal {kind.replace('torch.', '')} (about "
+                f"{math.sqrt(low):.2g} <= c <= {math.sqrt(high):.2g}), got c={c!r}"
             )
         self.l2 = nonnegative(l2, "l2")
         self.n, self.dim = int(self.A.shape[0]), int(self.A.shape[1])
@@ -134,7 +141,9 @@ class CauchyRegression(Model):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        return to_float(self._value(self.A @ x - self.b, x))
+        r = self.A @ x - self.b
+        value = to_float(self._value(r, x))
+        return value if value != math.inf else to_float(self._value(r, x, self._wide_mean(r)))
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -168,6 +177,32 @@ class CauchyRegression(Model):
         value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2)) if mean is None else mean
         return value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
 
+    def _wide_mean(self, r: Any) -> Any:
+        """``(c^2/2) mean_i log(1 + r_i^2/c^2)`` where ``r_i^2`` overflows the dtype (a
+        residual of 1e20 in float32, with ``c = 1``), though each loss is finite: such rows
+        as ``2 log(|r_i| / c) + log1p((c / r_i)^2)`` (``|r_i| > c``: nothing overflows;
+        ``log |r_i| - log c`` where ``|r_i| / c`` itself does), the others as
+        :meth:`_value` takes them."""
+        xp, c = namespace(r), self.c
+        with np.errstate(over="ignore"):  # (the overflows this replaces)
+            q = r * r / c**2
+            kept = q < math.inf
+            size = xp.where(kept, xp.ones_like(r), xp.abs(r))  # (no log of 0 elsewhere)
+            ratio = size / c
+        logs = xp.where(ratio < math.inf, xp.log(ratio), xp.log(size) - math.log(c))
+        wide = 2.0 * logs + xp.log1p((c / size) ** 2)
+        return (0.5 * c**2) * xp.mean(xp.where(kept, xp.log1p(q), wide))
+
+    def _finite_value(self, r: Any, x: Any) -> Callable[[Evaluation], None]:
+        """What runs once an evaluation's ``f`` is on the host: an ``f`` of ``inf`` is taken
+        again by :meth:`_wide_mean` (``inf`` then only past the range of ``f`` itself)."""
+
+        def then(evaluation: Evaluation) -> None:
+            if evaluation.value == math.inf:
+                evaluation.value = to_float(self._value(r, x, self._wide_mean(r)))
+
+        return then
+
     def evaluate(
         self,
         x: Any,
@@ -177,8 +212,8 @@ class CauchyRegression(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        xp = namespace(x)
         self._check_point(x)
+        xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
@@ -204,7 +239,9 @@ class CauchyRegression(Model):
             local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
         value = self._value(r, x, mean)
         # (the segment at x reads r again)
-        return fetch_evaluation(grad, value, local, hint, probe, (ax, drift, x_inf), r)
+        return fetch_evaluation(
+            grad, value, local, hint, probe, (ax, drift, x_inf), r, self._finite_value(r, x)
+        )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
         """One-sided endpoint suprema of ``rho''`` (see the class docstring)."""
