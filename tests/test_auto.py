@@ -354,3 +354,18 @@ def test_a_tight_oracle_passes_the_check_despite_the_gradients_rounding():
         model.value, x0, grad=model.grad, smoothness=lambda x, R: 0.999 * model(x, R)
     )
     assert not small.passed and small.max_ratio > 1.0005
+
+
+def test_check_oracle_reports_a_nan_gradient_as_nan_not_as_a_small_ratio():
+    """Where the gradient is NaN beyond ``|x_i| > 1.5`` (the sphere of radius 1 around
+    ``x = 1``), ``max_ratio`` was the largest finite ratio (1.0: the oracle looked right)
+    and the NaN pairs could sort anywhere in ``worst``."""
+    check = lfso.check_oracle(
+        lambda x: 0.5 * float(x @ x),
+        np.ones(3),
+        grad=lambda x: np.where(np.abs(x) > 1.5, np.nan, x),
+        smoothness=lambda x, R: 1.0,
+    )
+    assert not check.passed
+    assert np.isnan(check.max_ratio)
+    assert np.isnan(check.worst[0]["ratio"]) and check.worst[0]["radius"] == 1.0

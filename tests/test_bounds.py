@@ -298,3 +298,21 @@ def test_a_radius_below_the_float_range_is_a_precision_limit():
     assert Fraction(radius) * Fraction(value) >= Fraction(1e-100)
     with pytest.raises(PrecisionLimitError, match=r"L\(0\) = inf"):  # (a^q past the range)
         PowerBound(1.0, 1e200, 1.0, 2.0).radius_for(1.0)
+
+
+@pytest.mark.parametrize("bound", [ConstantBound(2.0), FunctionBound(lambda r: 1.0 + r)], ids=type)
+def test_a_nan_or_non_number_target_is_named(bound):
+    """``radius_for(nan)`` raised nothing (``R = nan`` for a constant, ``R = 0`` for the
+    others); a target below 0 needs no radius."""
+    with pytest.raises(ValueError, match="target must be a number, got target=nan"):
+        bound.radius_for(math.nan)
+    with pytest.raises(TypeError, match="target must be a number, got target='1'"):
+        bound.radius_for("1")
+    assert bound.radius_for(-1.0)[0] == 0.0
+
+
+@pytest.mark.parametrize("value", [-1.0, math.nan])
+def test_a_constant_bound_below_zero_is_named(value):
+    """``ConstantBound(-1.0)`` gave the radius -1 for a target of 1."""
+    with pytest.raises(ValueError, match=r"value must be >= 0, got value="):
+        ConstantBound(value)

@@ -235,3 +235,79 @@ def test_a_constant_oracle_s_segment_pads_the_direction_s_length(dtype):
     exact = sum(Fraction(float(v)) ** 2 for v in d)
     for oracle in (lfso.oracles.ConstantOracle(1.0), 2.0 * lfso.oracles.ConstantOracle(0.5)):
         assert Fraction(oracle.along(np.zeros(10_000, dtype), d)(1.0)) >= exact
+
+
+def _public_oracles():
+    """``(name, oracle, dimension)`` for each public oracle kind and the calculus."""
+    A = np.random.default_rng(0).standard_normal((5, 3))
+    constant = lfso.oracles.ConstantOracle(2.0)
+    return [
+        ("constant", constant, 3),
+        ("sum", constant + lfso.oracles.ConstantOracle(1.0), 3),
+        ("scaled", 3.0 * constant, 3),
+        ("affine", lfso.oracles.AffineOracle(constant, A.T), 5),
+        ("function", lfso.oracles.FunctionOracle(lambda x, R: 1.0 + R), 3),
+        ("model", PowerNorm(2), 3),
+        ("affine model", lfso.oracles.AffineOracle(PowerNorm(2), A), 3),
+    ]
+
+
+@pytest.mark.parametrize("name", [case[0] for case in _public_oracles()])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_point_or_direction_is_named(name, bad):
+    """``at(x)`` and ``along(x, d)`` with a NaN or infinite entry in ``x`` or ``d`` raise
+    a ``ValueError`` naming it (their bounds were NaN)."""
+    oracle, dim = {case[0]: case[1:] for case in _public_oracles()}[name]
+    good, broken = np.ones(dim), np.ones(dim)
+    broken[1] = bad
+    with pytest.raises(ValueError, match="x must be finite"):
+        oracle.at(broken)
+    with pytest.raises(ValueError, match="x must be finite"):
+        oracle.along(broken, good)
+    with pytest.raises(ValueError, match="direction must be finite"):
+        oracle.along(good, broken)
+    assert np.isfinite(oracle.along(good, good)(1.0))
+
+
+@pytest.mark.parametrize("name", [case[0] for case in _public_oracles()])
+def test_a_direction_of_another_shape_is_named(name):
+    """``along(x, d)`` checks ``d`` against ``x``'s shape (a bound for a longer ``d``, or a
+    bare NumPy error, came back)."""
+    oracle, dim = {case[0]: case[1:] for case in _public_oracles()}[name]
+    for shape in [(dim + 1,), (dim - 1,)]:
+        with pytest.raises(
+            ValueError, match=rf"direction must have shape \({dim},\) \(that of x\)"
+        ):
+            oracle.along(np.ones(dim), np.ones(shape))
+
+
+class _ReturnsCallable(lfso.oracles.LocalSmoothnessOracle):
+    def at(self, x):
+        return lambda radius: 12.0 * (np.max(np.abs(x)) + radius) ** 2
+
+
+class _ReturnsNumber(lfso.oracles.LocalSmoothnessOracle):
+    def at(self, x):
+        return -1.0
+
+
+@pytest.mark.parametrize("oracle", [_ReturnsCallable(), _ReturnsNumber()], ids=type)
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_user_oracle_whose_at_returns_no_bound_is_named(oracle, method):
+    """A subclass whose ``at`` returns no ``LocalBound`` raises a ``TypeError`` naming the
+    class (an ``AttributeError`` from inside the radius solve), in a run, through the
+    calculus and when called."""
+    name = type(oracle).__name__
+    message = rf"{name}\.at\(x\) must return a lfso.oracles.LocalBound"
+    x = np.ones(3)
+    with pytest.raises(TypeError, match=message):
+        lfso.minimize(
+            lambda x: float(np.sum(x**4)), x, grad=lambda x: 4 * x**3, smoothness=oracle,
+            method=method, max_iter=5,
+        )  # fmt: skip
+    with pytest.raises(TypeError, match=message):
+        (oracle + lfso.oracles.ConstantOracle(1.0)).at(x)
+    with pytest.raises(TypeError, match=message):
+        oracle(x, 1.0)
+    with pytest.raises(TypeError, match=message):
+        oracle.along(x, x)

@@ -219,7 +219,9 @@ class OracleCheck:
     Attributes
     ----------
     max_ratio : float
-        Largest ``||g(y) - g(z)|| / (L(x, R) ||y - z||)`` seen; above 1 the oracle is wrong.
+        Largest ``||g(y) - g(z)|| / (L(x, R) ||y - z||)`` seen; above 1 the oracle is wrong
+        (NaN where a gradient was NaN: nothing was measured there; those pairs lead
+        ``worst``).
     worst : list of dict
         The worst pairs: ``ratio``, ``radius``, ``L``, ``y``, ``z`` and ``rounding`` (the
         ratio's allowance for the gradients' own rounding, see :func:`check_oracle`).
@@ -369,10 +371,10 @@ def check_oracle(
             size = float(np.linalg.norm(gy) + np.linalg.norm(gz))
             rounding = _GRADIENT_ULPS * eps * size / (L * dist)
             pairs += 1
-            if ratio > max_ratio:
+            if ratio > max_ratio or ratio != ratio:  # (a NaN ratio stays: nothing bounds it)
                 max_ratio = ratio
             exceeded |= not ratio <= 1.0 + rtol + rounding
             entry = {"ratio": ratio, "radius": radius, "L": L, "y": y, "z": z}
             worst.append({**entry, "rounding": rounding})
-            worst = sorted(worst, key=lambda w: -w["ratio"])[:5]
+            worst = sorted(worst, key=lambda w: (w["ratio"] == w["ratio"], -w["ratio"]))[:5]
     return OracleCheck(max_ratio, worst, bool(monotone), not exceeded and monotone, pairs)

@@ -21,7 +21,7 @@ from .._arrays import (
 )
 from .._later import is_ahead, start_fetch
 from .._validate import _show, real
-from ..oracles._ball import LocalSmoothnessOracle
+from ..oracles._ball import CheckedOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
 
@@ -214,7 +214,7 @@ def fetched_scalars(
     return make(to_floats(*scalars))
 
 
-class Model(LocalSmoothnessOracle):
+class Model(CheckedOracle):
     """A differentiable objective that carries its own LFSO.
 
     Subclasses implement :meth:`evaluate`, which returns the value, the gradient and (when
@@ -393,6 +393,13 @@ class Model(LocalSmoothnessOracle):
             offered["product"] = product
         return self.evaluate(x, bound=bound, **offered)
 
+    def _point(self, x: Any) -> Any:
+        """``x`` checked for :meth:`at` and :meth:`along`: of length :attr:`dim` where
+        that is known, then finite and 1-d (each a ``ValueError`` naming ``x``)."""
+        if self.dim is not None:
+            self._check_point(x)
+        return super()._point(x)
+
     def _check_point(self, x: Any) -> None:
         """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
         (a model of data, whose products with ``x`` would fail deep inside otherwise), a
@@ -420,9 +427,9 @@ class Model(LocalSmoothnessOracle):
         """``grad f(x)``."""
         return self.evaluate(x, bound=False).grad
 
-    def at(self, x: Any) -> LocalBound:
-        """``R -> L(x, R)``; a radius that is negative, NaN or infinite raises a
-        ``ValueError`` naming it."""
+    def _at(self, x: Any) -> LocalBound:
+        """``R -> L(x, R)`` (:meth:`at`, for a checked ``x``); a radius that is negative,
+        NaN or infinite raises a ``ValueError`` naming it."""
         bound = self.evaluate(x, bound=True).bound
         assert bound is not None
         return _RadiusChecked(bound)
@@ -460,8 +467,9 @@ class Model(LocalSmoothnessOracle):
         length *= 1.0 + error_gamma(int(direction.shape[0]) + 4, direction.dtype)
         return WrappedSegment(ball.stretched(length) * (length * length), slope=slope)
 
-    def along(self, x: Any, direction: Any) -> LocalBound:
-        """The segment bound at ``x`` along ``direction`` (for the oracle calculus)."""
+    def _along(self, x: Any, direction: Any) -> LocalBound:
+        """The segment bound at ``x`` along ``direction`` (:meth:`along`, for a checked
+        pair: the oracle calculus)."""
         return self.segment(x, self.evaluate(x), direction)
 
 

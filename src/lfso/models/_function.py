@@ -7,7 +7,7 @@ from typing import Any
 
 from .._arrays import Fetched, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar
-from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle
+from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle, along_of, bound_at
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model, fetched_evaluation
@@ -124,7 +124,7 @@ class FunctionModel(Model):
                     "this method needs a smoothness oracle: pass smoothness=callable(x, R) "
                     "or use a model from lfso.models"
                 )
-            local = self.smoothness.at(x)
+            local = bound_at(self.smoothness, x)
 
         def make(fetched: Fetched) -> Evaluation:
             (value,), gnorm, dot = fetched
@@ -148,5 +148,5 @@ class FunctionModel(Model):
         if self.smoothness is None or self.segment_uses_ball:
             return super().segment(x, evaluation, direction)
         # (g . d from this model's gradient: the oracle only bounds the curvature)
-        inner = self.smoothness.along(x, direction)
+        inner = along_of(self.smoothness, x, direction)
         return WrappedSegment(inner, grad=evaluation.grad, direction=direction)

@@ -32,7 +32,9 @@ __all__ = [
 
 
 class LocalSmoothnessOracle(ABC):
-    """Contract of an LFSO: ``at(x)`` returns the bound ``R -> L(x, R)``."""
+    """Contract of an LFSO: ``at(x)`` returns the bound ``R -> L(x, R)``, a
+    :class:`~lfso.oracles.LocalBound` (anything else raises a ``TypeError`` naming the
+    oracle where the package uses it)."""
 
     @abstractmethod
     def at(self, x: Any) -> LocalBound:
@@ -41,14 +43,30 @@ class LocalSmoothnessOracle(ABC):
     def __call__(self, x: Any, radius: float) -> float:
         """Return ``L(x, radius)`` for a point ``x`` and a radius ``>= 0``."""
         radius = real(radius, "radius", low=0.0)
-        return check_value(self.at(as_vector(x, "x"))(radius), radius)
+        return check_value(bound_at(self, as_vector(x, "x"))(radius), radius)
 
     def along(self, x: Any, direction: Any) -> LocalBound:
         """``t -> C(x, d, t)``: the curvature of ``f`` along ``[x, x + t d]`` (a segment bound).
 
-        Default: the segment lies in ``B(x, t ||d||)``, so ``C = L(x, t ||d||) ||d||^2``
-        (``||d||`` padded by the rounding of its sum of squares).
+        ``x`` and ``d`` must be finite 1-d arrays of one shape (a ``ValueError`` naming
+        the argument otherwise). Default: the segment lies in ``B(x, t ||d||)``, so ``C =
+        L(x, t ||d||) ||d||^2`` (``||d||`` padded by the rounding of its sum of squares).
         """
+        x = self._point(x)
+        direction = as_vector(direction, "direction")
+        if tuple(direction.shape) != tuple(x.shape):
+            raise ValueError(
+                f"direction must have shape {tuple(x.shape)} (that of x), got shape "
+                f"{tuple(direction.shape)}"
+            )
+        return self._along(x, direction)
+
+    def _point(self, x: Any) -> Any:
+        """``x`` checked: a finite 1-d array (a ``ValueError`` naming it otherwise)."""
+        return as_vector(x, "x")
+
+    def _along(self, x: Any, direction: Any) -> LocalBound:
+        """:meth:`along` for a checked pair (a run's iterate and direction): no checks."""
         return self.along_within(x, direction, 0.0, 0.0)
 
     def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
@@ -60,7 +78,7 @@ class LocalSmoothnessOracle(ABC):
         <= ||d|| + eps``, so ``C = L(x, delta + t (||d|| + eps)) (||d|| + eps)^2``.
         """
         length = rounded_up(_length(direction) + eps, 1.0)
-        return self.at(x).stretched(length).shifted(delta) * rounded_up(length * length, 1.0)
+        return bound_at(self, x).stretched(length).shifted(delta) * rounded_up(length * length, 1.0)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
@@ -75,13 +93,54 @@ class LocalSmoothnessOracle(ABC):
     __rmul__ = __mul__
 
 
-class ConstantOracle(LocalSmoothnessOracle):
+class CheckedOracle(LocalSmoothnessOracle):
+    """An oracle of this package: :meth:`at` checks ``x`` (a finite 1-d array, a
+    ``ValueError`` naming it otherwise) and binds it with :meth:`_at`, which the calculus
+    and the run call directly on points already checked (:func:`bound_at`)."""
+
+    def at(self, x: Any) -> LocalBound:
+        """Bind the point ``x`` (a finite 1-d array) and return ``R -> L(x, R)``."""
+        return self._at(self._point(x))
+
+    @abstractmethod
+    def _at(self, x: Any) -> LocalBound:
+        """:meth:`at` for a checked ``x``."""
+
+
+def bound_at(oracle: LocalSmoothnessOracle, x: Any) -> LocalBound:
+    """``oracle.at(x)`` for an ``x`` already checked (a run's iterate, the calculus's
+    inner point): no second check of ``x`` for this package's oracles; a user's ``at``
+    that returns no :class:`LocalBound` raises a ``TypeError`` naming the oracle."""
+    if type(oracle).at is CheckedOracle.at:
+        return oracle._at(x)  # type: ignore[attr-defined]
+    return _returned_bound(oracle.at(x), oracle, "at(x)")
+
+
+def along_of(oracle: LocalSmoothnessOracle, x: Any, direction: Any) -> LocalBound:
+    """``oracle.along(x, d)`` for a pair already checked (as :func:`bound_at`)."""
+    if type(oracle).along is LocalSmoothnessOracle.along:
+        return oracle._along(x, direction)
+    return _returned_bound(oracle.along(x, direction), oracle, "along(x, d)")
+
+
+def _returned_bound(bound: Any, oracle: LocalSmoothnessOracle, call: str) -> LocalBound:
+    """``bound`` if it is a :class:`LocalBound`, else a ``TypeError`` naming the oracle."""
+    if not isinstance(bound, LocalBound):
+        raise TypeError(
+            f"{type(oracle).__name__}.{call} must return a lfso.oracles.LocalBound (the "
+            "bound R -> L; wrap a function of R as lfso.oracles.FunctionBound(function)), "
+            f"got {bound!r:.60} ({type(bound).__name__})"
+        )
+    return bound
+
+
+class ConstantOracle(CheckedOracle):
     """``L(x, R) = L``: a global Lipschitz constant of the gradient (classical GD's 1/L)."""
 
     def __init__(self, lipschitz: float) -> None:
         self.lipschitz = real(lipschitz, "lipschitz", low=0.0, low_open=True)
 
-    def at(self, x: Any) -> LocalBound:
+    def _at(self, x: Any) -> LocalBound:
         return ConstantBound(self.lipschitz)
 
     def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
@@ -89,7 +148,7 @@ class ConstantOracle(LocalSmoothnessOracle):
         return ConstantBound(rounded_up(self.lipschitz * length * length, 2.0))
 
 
-class SumOracle(LocalSmoothnessOracle):
+class SumOracle(CheckedOracle):
     """``L(x, R) = L_1(x, R) + L_2(x, R)`` for ``f = f_1 + f_2`` (triangle inequality)."""
 
     def __init__(self, *terms: LocalSmoothnessOracle) -> None:
@@ -104,10 +163,10 @@ class SumOracle(LocalSmoothnessOracle):
                 )
         self.terms = terms
 
-    def at(self, x: Any) -> LocalBound:
-        bound = self.terms[0].at(x)
+    def _at(self, x: Any) -> LocalBound:
+        bound = bound_at(self.terms[0], x)
         for term in self.terms[1:]:
-            bound = bound + term.at(x)
+            bound = bound + bound_at(term, x)
         return bound
 
     def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
@@ -117,21 +176,21 @@ class SumOracle(LocalSmoothnessOracle):
         return bound
 
 
-class ScaledOracle(LocalSmoothnessOracle):
+class ScaledOracle(CheckedOracle):
     """``L(x, R) = c L_f(x, R)`` for ``c f`` with ``c > 0``."""
 
     def __init__(self, factor: float, oracle: LocalSmoothnessOracle) -> None:
         factor = real(factor, "scaling factor", low=0.0, low_open=True)
         self.factor, self.oracle = factor, _check_oracle(oracle, "oracle")
 
-    def at(self, x: Any) -> LocalBound:
-        return self.oracle.at(x) * self.factor
+    def _at(self, x: Any) -> LocalBound:
+        return bound_at(self.oracle, x) * self.factor
 
     def along_within(self, x: Any, direction: Any, delta: float, eps: float) -> LocalBound:
         return self.oracle.along_within(x, direction, delta, eps) * self.factor
 
 
-class AffineOracle(LocalSmoothnessOracle):
+class AffineOracle(CheckedOracle):
     """LFSO of ``g(x) = f(A x + b)`` from an LFSO of ``f``.
 
     .. math::  L_g(x, R) = \\|A\\|^2 \\, L_f(z, \\|A\\| R + \\delta),
@@ -181,9 +240,9 @@ class AffineOracle(LocalSmoothnessOracle):
         b_norm = 0.0 if wide is None else _norm(wide) * (1.0 + error_gamma(m + 4, wide.dtype))
         self._sizes = (math.sqrt(min(m, d)) * self.norm, b_norm)
 
-    def at(self, x: Any) -> LocalBound:
+    def _at(self, x: Any) -> LocalBound:
         inner = self._inner(x)
-        bound = self.oracle.at(inner).stretched(self.norm)
+        bound = bound_at(self.oracle, inner).stretched(self.norm)
         return bound.shifted(self._inner_error(x, inner)) * (self.norm**2)
 
     def _inner_error(self, x: Any, inner: Any, b_norm: float | None = None) -> float:
@@ -224,7 +283,7 @@ class AffineOracle(LocalSmoothnessOracle):
         return inner
 
 
-class FunctionOracle(LocalSmoothnessOracle):
+class FunctionOracle(CheckedOracle):
     """Wrap a user's ``smoothness(x, R) -> float``; every value is checked when used."""
 
     def __init__(self, function: Callable[[Any, float], float]) -> None:
@@ -232,7 +291,7 @@ class FunctionOracle(LocalSmoothnessOracle):
             raise TypeError(f"smoothness must be callable as smoothness(x, R), got {function!r}")
         self.function = function
 
-    def at(self, x: Any) -> LocalBound:
+    def _at(self, x: Any) -> LocalBound:
         function = self.function
         xp = namespace(x)
 

@@ -20,6 +20,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
+from .._validate import real
 from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_monotone:
     OracleError,  # re-exported)
     PrecisionLimitError,
@@ -111,11 +112,15 @@ class LocalBound(ABC):
         ``guess`` (e.g. the previous iteration's radius) seeds the bracket of the generic
         solve; closed-form and Newton solves do not need it.
 
+        ``target`` is a number, not NaN (a ``TypeError`` or ``ValueError`` naming it
+        otherwise); a target ``<= 0`` needs no radius: ``R = 0``.
+
         Returns
         -------
         radius, L, evaluations : float, float, int
             A feasible radius, the bound there, and how many times the bound was evaluated.
         """
+        target = _target(target)
         if self.convex and target > 0.0:
             start = self.start(target)
             if start is None:
@@ -143,13 +148,26 @@ class LocalBound(ABC):
         return self if shift == 0.0 else TransformedBound(self, shift=float(shift))
 
 
+def _target(target: float) -> float:
+    """The radius solve's ``target`` as a float: a number, not NaN (``inf`` and values
+    ``<= 0`` have their answers, ``R = inf`` and ``R = 0``)."""
+    if type(target) is float and target == target:  # (the run's own: a finite float)
+        return target
+    return real(target, "target", finite=False)
+
+
 class ConstantBound(LocalBound):
-    """``L(R) = L``: a global Lipschitz constant of the gradient."""
+    """``L(R) = L``: a global Lipschitz constant of the gradient.
+
+    ``value >= 0`` (``inf`` allowed: a bound past the float range, which the radius
+    solve's callers reject, as they reject ``0``); a negative or NaN value raises a
+    ``ValueError`` naming it.
+    """
 
     convex = True
 
     def __init__(self, value: float) -> None:
-        self.value = float(value)
+        self.value = real(value, "value", low=0.0, finite=False)
 
     def __call__(self, radius: float) -> float:
         return self.value
@@ -163,6 +181,9 @@ class ConstantBound(LocalBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
+        target = _target(target)
+        if not self.value > 0.0:  # (L = 0: no radius; rejected by the caller's check)
+            return 0.0, self.value, 1
         return max(target, 0.0) / self.value, self.value, 1
 
     def __add__(self, other: LocalBound) -> LocalBound:
