@@ -578,8 +578,12 @@ def test_the_capped_estimate_is_built_only_for_lbfgs_with_a_users_ball_oracle():
     rule = build_rule("lfso-lbfgs", {}, model=box, auto=False)
     assert isinstance(rule, Safeguarded) and isinstance(rule.rule.certificate, BallCappedEstimate)
     for method, options in (("lfso", {}), ("lfso-lbfgs", {"certificate": "ball"})):
-        rule = build_rule(method, options, model=box, auto=False)
-        assert type(rule.certificate) is BallCertificate  # certified, not safeguarded
+        rule = build_rule(method, options, model=box, auto=False)  # a user's oracle: guarded
+        assert isinstance(rule, Safeguarded) and type(rule.rule.certificate) is BallCertificate
+        bare = build_rule(method, {**options, "safeguard": False}, model=box, auto=False)
+        assert type(bare.certificate) is BallCertificate  # certified, not safeguarded
+    rule = build_rule("lfso", {}, model=PowerSum(2), auto=False)  # a proven oracle: bare
+    assert not isinstance(rule, Safeguarded)
     rule = build_rule("lfso-lbfgs", {}, model=PowerSum(2), auto=False)  # a sharp segment
     assert isinstance(rule.certificate, SegmentCertificate)
 

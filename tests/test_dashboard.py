@@ -358,6 +358,7 @@ def test_rollout_page_in_headless_chromium_shows_stages_evidence_handover_and_ro
             FALLBACK,
             grad=g,
             smoothness=TurnsWrong(5),
+            safeguard=False,  # (the bare rule, which the guard watches)
             pilot_iter=3,
             criteria=GoCriteria(target_rtol=0.5),
             guard=Guard(callback=hold),

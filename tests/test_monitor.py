@@ -373,7 +373,13 @@ def test_non_finite_fires_and_the_run_stops():
         return math.nan if np.max(np.abs(x)) < 0.5 else model.value(x)
 
     res, caught = _run(
-        fun, np.ones(3), grad=model.grad, smoothness=model, method="lfso", max_iter=200
+        fun,
+        np.ones(3),
+        grad=model.grad,
+        smoothness=model,
+        method="lfso",
+        max_iter=200,
+        safeguard=False,  # (the bare rule steps into the NaN; the safeguard would reject it)
     )
     assert res.status is lfso.Status.NON_FINITE and _fired(res, "non_finite")
     assert any("NaN/inf" in str(w.message) for w in caught)

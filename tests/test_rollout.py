@@ -188,6 +188,7 @@ def test_planted_failure_trips_the_guard_and_the_fallback_finishes(case, tmp_pat
         make(),
         X0,
         fallback=FALLBACK,
+        safeguard=False,  # (the guard watches the bare rule: a user's oracle is safeguarded)
         guard=Guard(thresholds),
         tol=1e-8,
         callback=live.watch("guarded"),
@@ -253,7 +254,9 @@ def test_stagnation_with_a_visible_certified_decrease_still_hands_over():
     coarse = FunctionModel(
         lambda x: 1.0 + round(0.5 * float(lam @ x**2), 2), lambda x: lam * x, lambda x, R: 1.0
     )
-    res = guarded_minimize(coarse, np.ones(6), fallback={"method": "gd", "step": 1.0}, tol=1e-6)
+    res = guarded_minimize(
+        coarse, np.ones(6), fallback={"method": "gd", "step": 1.0}, tol=1e-6, safeguard=False
+    )
     assert res.handover is not None and res.handover.reason == "stagnation"
     assert res.settled_at is None and res.success and not res.kept_first
 
@@ -264,7 +267,13 @@ def _fallback_cannot_finish():
     model = FunctionModel(
         f, g, lambda x, R: true_oracle(x, R) * (1.0 if np.max(np.abs(x)) > 0.05 else 1e-3)
     )
-    return dict(objective=model, x0=X0, fallback={"method": "gd", "step": 1e-6}, max_iter=200)
+    return dict(
+        objective=model,
+        x0=X0,
+        fallback={"method": "gd", "step": 1e-6},
+        max_iter=200,
+        safeguard=False,  # (the bare rule, whose f rises: the guard trips)
+    )
 
 
 def test_a_fallback_that_ends_worse_leaves_the_first_stages_point():
@@ -296,6 +305,7 @@ def test_a_first_stage_point_kept_over_a_converged_fallback_has_its_own_status()
         np.array([0.001]),
         grad=lambda x: 0.01 * (x - 10) + 200 * x * np.exp(-100 * np.sum(x**2)),
         smoothness=lambda x, R: 1e-6,  # (far too small: the first step overshoots)
+        safeguard=False,  # (the bare rule: its f rises)
         fallback={"method": "gd", "step": 10.0},
         tol=1e-6,
     )
@@ -415,11 +425,11 @@ def test_pilot_says_no_go_when_a_risk_fires_and_go_when_it_is_allowed():
     wrong = FunctionModel(f, g, lambda x, R: 0.2 * true_oracle(x, R))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the pilot keeps risk warnings as evidence
-        ev = pilot(wrong, X0, current, max_iter=200)
+        ev = pilot(wrong, X0, current, max_iter=200, safeguard=False)
     assert not ev.go and set(ev.candidate.risks) & {"descent", "oracle"}
     assert [c.name for c in ev.checks if not c.passed] == ["risk indicators"]
     lenient = GoCriteria(forbidden_risks=("non_finite",))
-    ev = pilot(wrong, X0, current, max_iter=200, criteria=lenient)
+    ev = pilot(wrong, X0, current, max_iter=200, criteria=lenient, safeguard=False)
     assert ev.go
 
 
@@ -795,6 +805,7 @@ def test_rollout_hands_over_in_the_guarded_stage_after_a_clean_pilot(tmp_path):
         FALLBACK,
         grad=g,
         smoothness=TurnsWrong(5),  # right for the short pilot (4 points), wrong later
+        safeguard=False,  # (the bare rule, which the guard watches)
         pilot_iter=3,
         criteria=GoCriteria(target_rtol=0.5),
         tuning=TuningBudget(1000),
@@ -1000,6 +1011,7 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
         grad=lambda x: 4 * x**3,
         smoothness=lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2,
         fallback={"method": "gd", "step": 1e-2},
+        safeguard=False,  # (the bare rule stops at the first NaN)
     )
     assert res.handover is not None and res.handover.reason == "non_finite"
     assert res.kept_first and len(res.stages) == 1 and res.status is Status.NON_FINITE
@@ -1100,7 +1112,9 @@ def test_rollout_runs_scipys_lbfgs_as_the_current_rule_and_counts_its_calls(tmp_
 
 
 def test_scipys_lbfgs_takes_over_as_the_fallback():
-    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=LBFGS, tol=1e-10)
+    res = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=LBFGS, tol=1e-10, safeguard=False
+    )
     assert res.handover is not None and res.success and res.method == "lfso -> scipy:L-BFGS-B"
     first, second = res.stages
     threshold = 1e-10 * np.linalg.norm(g(X0))  # the stopping test of both stages
@@ -1119,7 +1133,9 @@ def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
 
     model = FunctionModel(f, g, TurnsWrong(4))
     try:
-        res = guarded_minimize(model, X0, fallback=fallback, tol=1e-10, callback=ctrl_c)
+        res = guarded_minimize(
+            model, X0, fallback=fallback, tol=1e-10, callback=ctrl_c, safeguard=False
+        )
     except KeyboardInterrupt:  # (a run that lost its best point: no result)
         pytest.fail("the KeyboardInterrupt escaped the guarded run")
     first, second = res.stages
@@ -1131,7 +1147,7 @@ def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
 @pytest.mark.parametrize("max_iter", [5, 6, 9])  # (the guard trips at iteration 5)
 def test_max_iter_bounds_both_stages_with_scipys_lbfgs_as_the_fallback(max_iter):
     model = FunctionModel(f, g, TurnsWrong(4))
-    res = guarded_minimize(model, X0, fallback=LBFGS, tol=1e-10, max_iter=max_iter)
+    res = guarded_minimize(model, X0, fallback=LBFGS, tol=1e-10, max_iter=max_iter, safeguard=False)
     first, second = res.stages
     assert res.handover is not None and res.nit <= max_iter
     assert second.nfev <= max_iter - first.nit  # (SciPy's calls too)

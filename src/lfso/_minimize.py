@@ -386,7 +386,11 @@ def minimize(
         curvature bound) when it fails, so ``f`` never increases by more than the rounding
         of its computed value (a relative 1e-12 in float64, 8 ulps in float32) whatever the
         oracle says (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
-        automatic oracle, off otherwise.
+        automatic oracle and for a user's oracle (``smoothness=`` a callable, a number or an
+        oracle object: not proven, so a wrong one must not make ``f`` rise), off for a
+        model's own proven oracle (the built-in models'); ``False`` turns it off. Along a
+        valid oracle's steps it rolls nothing back and takes the same steps, at no extra
+        gradient (``lfso-accel``: one more value of ``f`` per iteration).
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
         Hessian-vector products for the automatic oracle (power iterations). ``"autodiff"``
         builds them by automatic differentiation (double backward) when ``fun`` is written

@@ -168,7 +168,12 @@ class Method:
 
 _RTOL = _with(real(0.0, 1.0), 1e-3)
 _SAFEGUARD = {
-    "safeguard": _with(flag(), False),
+    "safeguard": Option(
+        None,
+        lambda name, value: None if value is None else flag().check(name, value),
+        "True or False; None (the default): on with the automatic oracle or a user's "
+        "oracle, off with a model's own (proven) oracle",
+    ),
     "backoff": _with(real(1.0), 4.0),
     "max_rollbacks": _with(integer(0), 60),
 }
@@ -246,8 +251,15 @@ def settle(rule: StepRule, model: Model) -> StepRule:
     return rule.resolve(model, lambda rtol: certificate_for(model, "auto", radius_rtol=rtol))
 
 
-def _safeguarded(rule: Any, o: dict[str, Any], force: bool) -> StepRule:
-    if o["safeguard"] or force:
+def _safeguarded(rule: Any, o: dict[str, Any], ctx: Context, force: bool = False) -> StepRule:
+    """``rule`` under the safeguard where ``safeguard=True``, where ``force`` (the estimate
+    sizes the steps), and by default (``safeguard`` not given) where the oracle is a
+    user's (:attr:`lfso.models.Model.audit_oracle`: not proven, so a wrong one must not
+    make ``f`` rise); bare where ``safeguard=False`` or the oracle is a proven one."""
+    guarded = o["safeguard"]
+    if guarded is None:
+        guarded = bool(getattr(ctx.model, "audit_oracle", False))
+    if guarded or force:
         return Safeguarded(rule, o["backoff"], o["max_rollbacks"])
     return rule
 
@@ -296,7 +308,7 @@ def _certified(
             direction=chosen,
             name=name,
         )
-        return _safeguarded(rule, o, ctx.auto or capped)
+        return _safeguarded(rule, o, ctx, ctx.auto or capped)
 
     return build
 
@@ -308,7 +320,7 @@ def _steepest_or_user(o: dict[str, Any]) -> Direction:
 def _accel(o: dict[str, Any], ctx: Context) -> StepRule:
     certificate = certificate_for(ctx.model, o["certificate"], radius_rtol=o["radius_rtol"])
     rule = LFSOAccelStep(o["eta"], o["jump"], o["restart"], o["radius_rtol"], certificate)
-    return _safeguarded(rule, o, False)
+    return _safeguarded(rule, o, ctx)
 
 
 def _plain(cls: type[StepRule]) -> Callable[[dict[str, Any], Context], StepRule]:
@@ -407,7 +419,9 @@ METHODS: dict[str, Method] = {
 }
 
 
-def _validated(name: str, method: Method, given: dict[str, Any], auto: bool) -> dict[str, Any]:
+def _validated(
+    name: str, method: Method, given: dict[str, Any], auto: bool, audited: bool
+) -> dict[str, Any]:
     unknown = sorted(set(given) - set(method.options))
     if unknown:
         raise TypeError(
@@ -433,7 +447,8 @@ def _validated(name: str, method: Method, given: dict[str, Any], auto: bool) -> 
             "an oracle (pass smoothness='auto' to estimate it instead)"
         )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
-    if guard_only and not (out.get("safeguard") or (auto and method.estimates)):
+    by_default = out.get("safeguard") is None and audited  # (a user's oracle: on)
+    if guard_only and not (out.get("safeguard") or (auto and method.estimates) or by_default):
         raise TypeError(
             f"option(s) {', '.join(guard_only)} tune the safeguard; pass safeguard=True"
         )
@@ -460,6 +475,7 @@ def build_rule(
         raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
     if auto and entry.needs_oracle and not entry.estimates:
         raise TypeError(f"method={method!r} needs an oracle: pass smoothness= or a model")
-    validated = _validated(method, entry, options, auto and entry.estimates)
+    audited = bool(getattr(model, "audit_oracle", False))
+    validated = _validated(method, entry, options, auto and entry.estimates, audited)
     rule = entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
     return settle(rule, model)

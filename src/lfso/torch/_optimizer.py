@@ -229,8 +229,10 @@ class LFSO(torch.optim.Optimizer):
         when omitted (the certified methods).
     safeguard : bool, optional
         Re-evaluate the closure and roll back steps that break the claimed decrease.
-        Default: off with an oracle; always on with the automatic oracle (an estimate
-        proves nothing), as in :func:`lfso.minimize`.
+        Default: off with an oracle (where :func:`lfso.minimize` turns it on for a user's
+        oracle: here a safeguarded step costs two more host round trips, which a GPU
+        waits for; pass ``safeguard=True`` for an oracle not proven); always on with the
+        automatic oracle (an estimate proves nothing).
     safety : float >= 1, optional
         Safety factor of the automatic oracle (default 2).
     growth : float > 1, optional
@@ -402,6 +404,8 @@ class LFSO(torch.optim.Optimizer):
             options["eta"] = layout.eta
         if hvp:
             options["hvp"] = model.hvp
+        if self.smoothness is not None and "safeguard" in METHODS[self.method].options:
+            options.setdefault("safeguard", False)  # (off with an oracle: see the docstring)
         return build_rule(self.method, options, model=model, auto=self.smoothness is None)
 
     def _new_run(self) -> _Run:
