@@ -599,6 +599,50 @@ def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best()
         return_on_investment(mine, tuning=tuned, current_step=-1)
 
 
+def test_roi_refuses_what_is_no_history_and_arguments_its_tuning_ignores():
+    model, x0 = PowerSum(2), np.ones(3)
+    mine = lfso.minimize(model, x0)
+    current = lfso.minimize(model, x0, method="gd", step=0.05, max_iter=200)
+    tuned = lfso.bench.tune_step(model, x0, [1e-2, 1e-1], max_iter=200)
+    budget = TuningBudget(100)
+    cases = [
+        (
+            {"lfso_history": mine, "tuning": budget, "current": current.history},
+            TypeError,
+            r"lfso_history must be a lfso.History .*got Result; .*lfso_history=result.history",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": budget, "current": current},
+            TypeError,
+            r"current must be a lfso.History .*got Result; .*current=result.history",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": budget, "current": lfso.History()},
+            ValueError,
+            "current is an empty History",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": tuned, "current": current.history},
+            TypeError,
+            "current= goes with a stated TuningBudget.*drop current=",
+        ),
+        (
+            {
+                "lfso_history": mine.history,
+                "tuning": budget,
+                "current": current.history,
+                "current_step": 0.05,
+            },
+            TypeError,
+            "current_step= goes with a measured grid",
+        ),
+    ]
+    for kwargs, error, match in cases:
+        history = kwargs.pop("lfso_history")
+        with pytest.raises(error, match=match):
+            return_on_investment(history, **kwargs)
+
+
 def _roi(tuning_s, tuning_g, current_s, current_g, lfso_s, lfso_g):
     sources = dict.fromkeys(("tuning_gradients", "tuning_seconds", "current", "lfso"), "stated")
     return ReturnOnInvestment(
