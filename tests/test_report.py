@@ -256,6 +256,13 @@ def test_html_report_replaces_the_page_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
 
 
+@pytest.mark.parametrize("title", [3, None, b"bytes"])
+def test_html_report_names_a_title_that_is_no_str(title, tmp_path):
+    with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got title="):
+        lfso.report.html_report(_runs(), tmp_path / "r.html", title=title)
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
     from lfso.report import html_report
 

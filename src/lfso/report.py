@@ -245,6 +245,7 @@ def html_report(
         Where the report was written.
     """
     path = check_page_path(path, "path")
+    _check_title(title)
     runs = _as_mapping(results)
     rows = []
     for name, r in runs.items():
@@ -319,6 +320,11 @@ def html_report(
 </body></html>
 """
     return write_atomically(path, page)
+
+
+def _check_title(title: Any) -> None:
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
 
 
 @dataclass
@@ -412,8 +418,7 @@ def compare(
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
+    _check_title(title)
     baseline = _baseline(baseline)
     shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])
