@@ -410,6 +410,21 @@ def test_pilot_says_no_go_on_a_gradient_ratio_it_cannot_meet():
     assert "NO-GO" in ev.lines()[0] and "[FAIL] gradients to the target" in "\n".join(ev.lines())
 
 
+def test_pilot_says_go_where_the_current_rule_never_goes_below_its_start():
+    # The fixed step 10 diverges at once on sum x^4 from ones: the current rule's best f is
+    # its start, the target is f0 and both runs hold it from their first gradient.
+    strict = GoCriteria(max_gradient_ratio=0.5)
+    ev = pilot(
+        PowerSum(2), np.ones(4), {"method": "gd", "step": 10.0}, max_iter=100, criteria=strict
+    )
+    assert ev.current.status is Status.NON_FINITE and ev.current_to_target[0] == 0
+    assert ev.candidate.success and ev.candidate.fun < ev.target
+    assert ev.go, "\n".join(ev.lines())
+    check = next(c for c in ev.checks if c.name == "gradients to the target")
+    assert check.passed and "never went below its start" in check.observed
+    assert "NON_FINITE" in check.observed
+
+
 def test_pilot_says_no_go_when_a_risk_fires_and_go_when_it_is_allowed():
     current = {"method": "gd", "step": 1e-3}
     wrong = FunctionModel(f, g, lambda x, R: 0.2 * true_oracle(x, R))

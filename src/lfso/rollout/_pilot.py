@@ -31,7 +31,9 @@ class GoCriteria:
         it achieved (``f0 - f_best``): LFSO must close all but that fraction of the gap.
     max_gradient_ratio : float > 0
         LFSO's gradients to the target at most this times the current rule's (1: no more;
-        below 1: strictly fewer by that margin).
+        below 1: strictly fewer by that margin). Where the current rule never went below
+        its start (it diverged at once: its target is ``f0``, held by both runs from their
+        first gradient), LFSO meets this criterion by going below ``f0``.
     forbidden_risks : tuple of str
         Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run.
         All but ``stagnation`` by default: a run stuck before the target already fails the
@@ -227,15 +229,24 @@ def decide(
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol)
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
+    best = float(np.nanmin(cand.history.f))
     checks = [
         Check(
             "reaches the target",
             f"lfso's best f <= {target:.6e}",
-            f"lfso's best f = {np.nanmin(cand.history.f):.6e}",
+            f"lfso's best f = {best:.6e}",
             cand_hit is not None,
         )
     ]
-    if cand_hit is not None and cur_hit is not None:
+    if cand_hit is not None and cur_hit is not None and cur_hit[0] == 0 and best < target:
+        # The current rule never went below its start: its target is f0, which both runs
+        # hold from their first gradient; a ratio of those gradients measures nothing.
+        observed = (
+            f"the current rule never went below its start f0 = {target:.6e} "
+            f"({cur.status.name}); lfso went on to f = {best:.6e}"
+        )
+        passed = True
+    elif cand_hit is not None and cur_hit is not None:
         ratio = cand_hit[1] / cur_hit[1]
         observed = (
             f"{cand_hit[1]} vs {cur_hit[1]} gradients (ratio {ratio:.3g}; "
