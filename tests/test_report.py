@@ -360,6 +360,17 @@ def test_compare_passes_monitor_to_both_runs(monitor):
     assert baseline.method == "gd" and bool(baseline.risks) is (monitor == "quiet")
 
 
+def test_compare_reports_a_torch_start_that_requires_grad(tmp_path):
+    torch = pytest.importorskip("torch")
+    x0 = torch.linspace(0.5, 1.5, 5, dtype=torch.float64, requires_grad=True)
+    out = lfso.compare(
+        PowerSum(3), x0, baseline={"method": "gd", "step": 1e-2}, output=tmp_path / "r.html"
+    )
+    assert set(out.results) == {"baseline: method=gd, step=0.01", "lfso: defaults"}
+    page = (tmp_path / "r.html").read_text()
+    assert "<td>x0 size</td><td>5</td>" in page
+
+
 def test_html_report_of_scipy_face_results(tmp_path):
     import scipy.optimize
 

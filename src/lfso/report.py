@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,7 +438,8 @@ def compare(
     path = None
     if output is not None:
         settings = {
-            "x0 size": np.asarray(x0).size,
+            # (from the shape: a tensor on a GPU or one that requires grad has no NumPy view)
+            "x0 size": math.prod(x0.shape if hasattr(x0, "shape") else np.shape(x0)),
             "baseline": dict(baseline),
             "lfso options": {k: v for k, v in lfso_opts.items() if k != "grad"},
         }
