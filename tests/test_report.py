@@ -263,6 +263,16 @@ def test_html_report_names_a_title_that_is_no_str(title, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_html_report_of_runs_labelled_by_their_step_sizes(tmp_path):
+    model, x0 = PowerSum(2), np.ones(3)
+    runs = {
+        step: lfso.minimize(model, x0, method="gd", step=step, max_iter=50) for step in (1e-3, 0.1)
+    }
+    page = lfso.report.html_report(runs, tmp_path / "r.html").read_text()
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(\d+)</td>", page)
+    assert rows == [("0.001", "50"), ("0.1", "50")]
+
+
 def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
     from lfso.report import html_report
 

@@ -263,7 +263,7 @@ def html_report(
             + "".join(
                 f"<td>{c}</td>"
                 for c in (
-                    html.escape(name),
+                    html.escape(str(name)),  # (a label may be a number: a step size)
                     r.nit,
                     r.njev,
                     r.nfev,
