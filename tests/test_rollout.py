@@ -325,6 +325,52 @@ def test_guarded_minimize_rejects_bad_targets(target, error, match):
         guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, target=target)
 
 
+@pytest.mark.parametrize(
+    ("stage", "kwargs", "error", "match"),
+    [
+        (
+            "guarded",
+            {"fallback": {"method": "gd", "step": -1.0}},
+            ValueError,
+            r"fallback \(method=gd, step=-1.0\): step must be finite and positive",
+        ),
+        (
+            "guarded",
+            {"fallback": {"method": "armijo", "shrnk": 0.5}},
+            TypeError,
+            r"fallback \(method=armijo, shrnk=0.5\): unknown option\(s\) for method='armijo'",
+        ),
+        (
+            "pilot",
+            {"current": {"method": "gd", "step": 1e-3}, "eta": 3.0},
+            ValueError,
+            r"lfso's run \(method=lfso, eta=3.0\): eta must be in \(0, 2\)",
+        ),
+        (
+            "rollout",
+            {"current": {"method": "gd", "step": 1e-3}, "fallback": {"method": "gd"}},
+            TypeError,
+            r"fallback \(method=gd\): method='gd' needs a step size",
+        ),
+        (
+            "rollout",
+            {"current": {"method": "gd", "step": 1e-3}, "max_iter": -1},
+            ValueError,
+            "max_iter must be an integer >= 0, got max_iter=-1",
+        ),
+    ],
+)
+def test_a_rule_used_later_is_checked_before_any_run(stage, kwargs, error, match):
+    # A fallback used only at a hand-over, lfso's pilot run after the current rule's and the
+    # guarded run after the pilot: a bad option is named before the first iteration.
+    wrong = FunctionModel(f, g, lambda x, R: 0.2 * true_oracle(x, R))  # trips the guard
+    run = {"guarded": guarded_minimize, "pilot": pilot, "rollout": rollout}[stage]
+    seen = []
+    with pytest.raises(error, match=match):
+        run(wrong, X0, callback=lambda r: seen.append(r.nit), **kwargs)
+    assert seen == []
+
+
 def test_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
         Guard({"desc": 1})

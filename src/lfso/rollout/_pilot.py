@@ -11,7 +11,7 @@ import numpy as np
 from .._result import Result, Status, stop_if_interrupted
 from .._validate import integer, positive, real
 from ..monitor import RISKS
-from ._rules import as_model, check_rule, quiet_minimize, run_rule
+from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
 from ._targets import relative_target, to_target
 
@@ -179,7 +179,8 @@ def pilot(
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
         which).
     options
-        Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...).
+        Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
+        by a run of no step (one evaluation) before the current rule's run.
 
     Returns
     -------
@@ -209,6 +210,8 @@ def pilot(
         model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
+    # (lfso's options now, not after the current rule's run)
+    check_options({"method": method, **options}, "lfso's run", objective=model, x0=x0)
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
     cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
     cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
