@@ -462,6 +462,29 @@ def test_progress_bar_when_asked(capsys):
     assert "lfso-lbfgs [" in err and "|g|" in err and err.endswith("\n")
 
 
+@pytest.mark.parametrize("start", ["raises", "inf"])
+def test_a_run_that_fails_at_x0_leaves_the_next_runs_bar_on(start, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    def fun(x):
+        if start == "raises":
+            raise RuntimeError("a typo in fun")
+        return math.inf
+
+    with pytest.raises((RuntimeError, ValueError)):
+        lfso.minimize(fun, np.ones(2), grad=lambda x: 2 * x, smoothness=2.0)
+    lfso.minimize(PowerSum(2), np.ones(3))  # (a terminal: the bar is on by default)
+    assert "lfso-lbfgs [" in terminal.getvalue()
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_divergence_stop_guards_a_blowing_up_step():
