@@ -573,6 +573,14 @@ def test_a_safeguard_that_gives_up_on_a_wrong_gradient_hands_over(fallback):
         assert res.fun < 1e-6 * first.fun
 
 
+def test_go_criteria_keep_their_risks_as_a_tuple_in_the_order_of_risks():
+    for given in (["oracle", "descent"], {"descent", "oracle"}, ("descent", "oracle")):
+        criteria = GoCriteria(forbidden_risks=given)
+        assert criteria.forbidden_risks == ("descent", "oracle")
+        assert criteria == GoCriteria(forbidden_risks=("descent", "oracle"))
+        assert hash(criteria) == hash(GoCriteria(forbidden_risks=("descent", "oracle")))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

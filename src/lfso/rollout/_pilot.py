@@ -35,7 +35,8 @@ class GoCriteria:
         its start (it diverged at once: its target is ``f0``, held by both runs from their
         first gradient), LFSO meets this criterion by going below ``f0``.
     forbidden_risks : tuple of str
-        Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run.
+        Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run
+        (a list or set is taken too, and kept as a tuple in the order of ``RISKS``).
         All but ``stagnation`` by default: a run stuck before the target already fails the
         first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
         has converged.
@@ -63,6 +64,9 @@ class GoCriteria:
         unknown = sorted(set(self.forbidden_risks) - set(RISKS))
         if unknown:
             raise ValueError(f"unknown risk indicator(s) {unknown}; choose from {list(RISKS)}")
+        # A tuple in RISKS's order, whatever collection named them: equal criteria compare
+        # equal and hash, as a frozen dataclass's should, and print in one order.
+        object.__setattr__(self, "forbidden_risks", tuple(r for r in RISKS if r in set(risks)))
 
     def lines(self) -> list[str]:
         """The criteria in words (printed before the decision)."""
