@@ -604,3 +604,33 @@ def test_a_logger_never_closed_is_closed_when_collected(tmp_path):
     gc.collect()
     assert len(path.read_text().splitlines()) == 1 + res.nit
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_log_into_a_fifo_or_through_a_symbolic_link_keeps_it_so(tmp_path):
+    # (a FIFO stands for /dev/null: a device is written into, never replaced by a file)
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    chunks = []
+
+    def read():
+        with open(fifo, "rb") as fh:
+            chunks.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    with CSVLogger(fifo) as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3)
+    thread.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert chunks and chunks[0].decode().splitlines()[0].startswith("iteration,f,")
+    real = tmp_path / "logs" / "run.csv"
+    real.parent.mkdir()
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    with CSVLogger(link) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3)
+    assert link.is_symlink() and len(real.read_text().splitlines()) == res.nit + 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.csv", "logs", "pipe", "run.csv"]
