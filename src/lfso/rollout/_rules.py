@@ -77,7 +77,7 @@ def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any
     if rule["method"] == SCIPY_LBFGS:
         return
     try:
-        quiet_minimize(objective=objective, x0=x0, max_iter=0, **rule)
+        quiet_minimize(objective=objective, x0=x0, max_iter=0, **{**rule, "progress": False})
     except NonFiniteStartError:
         raise
     except (TypeError, ValueError) as exc:
