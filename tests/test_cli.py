@@ -132,6 +132,29 @@ def test_tol_zero_runs_to_the_cap_as_the_api_does(tmp_path, capsys):
     assert len(runs) == 2 and all("MAX_ITER" in ln and "iterations       5" in ln for ln in runs)
 
 
+def test_compare_writes_its_report_into_a_fifo_and_leaves_it_one(tmp_path, capsys):
+    # (a FIFO stands for /dev/null: a device is written into, never replaced by a file)
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    pages = []
+
+    def read():
+        with open(fifo, "rb") as fh:
+            pages.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    argv = ["compare", "power_sum-p3", "--baseline-step", "0.01", "--max-iter", "5"]
+    assert main([*argv, "--output", str(fifo)]) == 0
+    thread.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and os.listdir(tmp_path) == ["pipe"]
+    assert pages and pages[0].startswith(b"<!DOCTYPE html>")
+    assert f"report: {fifo}" in capsys.readouterr().out
+
+
 def test_solve_polyak_takes_the_problems_optimal_value(capsys):
     argv = ["solve", "rosenbrock-d2", "--method", "polyak", "--max-iter", "5"]
     assert main(argv) == 1

@@ -73,6 +73,18 @@ def test_the_table_of_a_history_without_a_number_warns_nothing(tmp_path):
     assert "non_finite (1x, first at row 0)" in page
 
 
+def test_the_table_of_a_history_built_from_some_columns(tmp_path):
+    # History.from_dict fills the columns it is not given with NaN: njev and risk here.
+    history = lfso.History.from_dict({"f": [4.0, 1.0, 0.25], "grad_norm": [8.0, 2.0, 0.5]})
+    live = LiveReport(tmp_path / "run.html")
+    live.set_run("from f", history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = live.finish().read_text()
+    cells = _table_row(page, "from f")
+    assert cells[:2] == ["2", "-"] and cells[-1] == "none"
+
+
 def _table_row(page, label):
     """The cells of ``label``'s row in the runs table."""
     row = re.search(rf"&#9632;</span> {re.escape(label)}</td>(.*?)</tr>", page).group(1)

@@ -127,3 +127,47 @@ def test_a_failed_save_names_the_target_not_its_temporary_file(tmp_path, monkeyp
 def test_loading_a_folder_says_it_is_a_folder(cls, tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         cls.load(tmp_path)
+
+
+def _read_fifo(path):
+    """A FIFO at ``path`` and a thread that reads it to the end: ``(thread, chunks)``."""
+    import os
+    import threading
+
+    os.mkfifo(path)
+    chunks = []
+
+    def read():
+        with open(path, "rb") as fh:
+            chunks.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, chunks
+
+
+def test_a_save_into_a_fifo_writes_into_it_and_leaves_it_a_fifo(tmp_path):
+    # (as /dev/null, a device, is written into: renaming a file over it replaced the device)
+    import stat
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3)
+    fifo = tmp_path / "pipe"
+    thread, chunks = _read_fifo(fifo)
+    assert res.history.save(fifo) == fifo
+    thread.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert chunks and chunks[0][:2] == b"PK"  # the archive went through the pipe
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_a_save_through_a_symbolic_link_replaces_the_file_it_leads_to(tmp_path):
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3)
+    (tmp_path / "runs").mkdir()
+    real = tmp_path / "runs" / "run.npz"
+    real.write_bytes(b"old")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    res.save(link)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert lfso.Result.load(real).nit == res.nit
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.npz", "run.npz", "runs"]

@@ -468,6 +468,29 @@ def test_progress_bar_when_asked(capsys):
     assert "lfso-lbfgs [" in err and "|g|" in err and err.endswith("\n")
 
 
+@pytest.mark.parametrize("start", ["raises", "inf"])
+def test_a_run_that_fails_at_x0_leaves_the_next_runs_bar_on(start, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    def fun(x):
+        if start == "raises":
+            raise RuntimeError("a typo in fun")
+        return math.inf
+
+    with pytest.raises((RuntimeError, ValueError)):
+        lfso.minimize(fun, np.ones(2), grad=lambda x: 2 * x, smoothness=2.0)
+    lfso.minimize(PowerSum(2), np.ones(3))  # (a terminal: the bar is on by default)
+    assert "lfso-lbfgs [" in terminal.getvalue()
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_divergence_stop_guards_a_blowing_up_step():
@@ -587,3 +610,33 @@ def test_a_logger_never_closed_is_closed_when_collected(tmp_path):
     gc.collect()
     assert len(path.read_text().splitlines()) == 1 + res.nit
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_log_into_a_fifo_or_through_a_symbolic_link_keeps_it_so(tmp_path):
+    # (a FIFO stands for /dev/null: a device is written into, never replaced by a file)
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    chunks = []
+
+    def read():
+        with open(fifo, "rb") as fh:
+            chunks.append(fh.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    with CSVLogger(fifo) as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3)
+    thread.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert chunks and chunks[0].decode().splitlines()[0].startswith("iteration,f,")
+    real = tmp_path / "logs" / "run.csv"
+    real.parent.mkdir()
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    with CSVLogger(link) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3)
+    assert link.is_symlink() and len(real.read_text().splitlines()) == res.nit + 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.csv", "logs", "pipe", "run.csv"]

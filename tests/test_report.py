@@ -256,6 +256,23 @@ def test_html_report_replaces_the_page_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
 
 
+@pytest.mark.parametrize("title", [3, None, b"bytes"])
+def test_html_report_names_a_title_that_is_no_str(title, tmp_path):
+    with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got title="):
+        lfso.report.html_report(_runs(), tmp_path / "r.html", title=title)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_html_report_of_runs_labelled_by_their_step_sizes(tmp_path):
+    model, x0 = PowerSum(2), np.ones(3)
+    runs = {
+        step: lfso.minimize(model, x0, method="gd", step=step, max_iter=50) for step in (1e-3, 0.1)
+    }
+    page = lfso.report.html_report(runs, tmp_path / "r.html").read_text()
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(\d+)</td>", page)
+    assert rows == [("0.001", "50"), ("0.1", "50")]
+
+
 def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
     from lfso.report import html_report
 
@@ -351,6 +368,17 @@ def test_compare_passes_monitor_to_both_runs(monitor):
         )
     baseline = next(iter(comparison.results.values()))
     assert baseline.method == "gd" and bool(baseline.risks) is (monitor == "quiet")
+
+
+def test_compare_reports_a_torch_start_that_requires_grad(tmp_path):
+    torch = pytest.importorskip("torch")
+    x0 = torch.linspace(0.5, 1.5, 5, dtype=torch.float64, requires_grad=True)
+    out = lfso.compare(
+        PowerSum(3), x0, baseline={"method": "gd", "step": 1e-2}, output=tmp_path / "r.html"
+    )
+    assert set(out.results) == {"baseline: method=gd, step=0.01", "lfso: defaults"}
+    page = (tmp_path / "r.html").read_text()
+    assert "<td>x0 size</td><td>5</td>" in page
 
 
 def test_html_report_of_scipy_face_results(tmp_path):

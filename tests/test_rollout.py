@@ -335,6 +335,52 @@ def test_guarded_minimize_rejects_bad_targets(target, error, match):
         guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, target=target)
 
 
+@pytest.mark.parametrize(
+    ("stage", "kwargs", "error", "match"),
+    [
+        (
+            "guarded",
+            {"fallback": {"method": "gd", "step": -1.0}},
+            ValueError,
+            r"fallback \(method=gd, step=-1.0\): step must be finite and positive",
+        ),
+        (
+            "guarded",
+            {"fallback": {"method": "armijo", "shrnk": 0.5}},
+            TypeError,
+            r"fallback \(method=armijo, shrnk=0.5\): unknown option\(s\) for method='armijo'",
+        ),
+        (
+            "pilot",
+            {"current": {"method": "gd", "step": 1e-3}, "eta": 3.0},
+            ValueError,
+            r"lfso's run \(method=lfso, eta=3.0\): eta must be in \(0, 2\)",
+        ),
+        (
+            "rollout",
+            {"current": {"method": "gd", "step": 1e-3}, "fallback": {"method": "gd"}},
+            TypeError,
+            r"fallback \(method=gd\): method='gd' needs a step size",
+        ),
+        (
+            "rollout",
+            {"current": {"method": "gd", "step": 1e-3}, "max_iter": -1},
+            ValueError,
+            "max_iter must be an integer >= 0, got max_iter=-1",
+        ),
+    ],
+)
+def test_a_rule_used_later_is_checked_before_any_run(stage, kwargs, error, match):
+    # A fallback used only at a hand-over, lfso's pilot run after the current rule's and the
+    # guarded run after the pilot: a bad option is named before the first iteration.
+    wrong = FunctionModel(f, g, lambda x, R: 0.2 * true_oracle(x, R))  # trips the guard
+    run = {"guarded": guarded_minimize, "pilot": pilot, "rollout": rollout}[stage]
+    seen = []
+    with pytest.raises(error, match=match):
+        run(wrong, X0, callback=lambda r: seen.append(r.nit), **kwargs)
+    assert seen == []
+
+
 def test_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
         Guard({"desc": 1})
@@ -418,6 +464,21 @@ def test_pilot_says_no_go_on_a_gradient_ratio_it_cannot_meet():
     failed = [c.name for c in ev.checks if not c.passed]
     assert failed == ["gradients to the target"]
     assert "NO-GO" in ev.lines()[0] and "[FAIL] gradients to the target" in "\n".join(ev.lines())
+
+
+def test_pilot_says_go_where_the_current_rule_never_goes_below_its_start():
+    # The fixed step 10 diverges at once on sum x^4 from ones: the current rule's best f is
+    # its start, the target is f0 and both runs hold it from their first gradient.
+    strict = GoCriteria(max_gradient_ratio=0.5)
+    ev = pilot(
+        PowerSum(2), np.ones(4), {"method": "gd", "step": 10.0}, max_iter=100, criteria=strict
+    )
+    assert ev.current.status is Status.NON_FINITE and ev.current_to_target[0] == 0
+    assert ev.candidate.success and ev.candidate.fun < ev.target
+    assert ev.go, "\n".join(ev.lines())
+    check = next(c for c in ev.checks if c.name == "gradients to the target")
+    assert check.passed and "never went below its start" in check.observed
+    assert "NON_FINITE" in check.observed
 
 
 def test_pilot_says_no_go_when_a_risk_fires_and_go_when_it_is_allowed():
@@ -522,6 +583,14 @@ def test_a_safeguard_that_gives_up_on_a_wrong_gradient_hands_over(fallback):
         assert res.fun < 1e-6 * first.fun
 
 
+def test_go_criteria_keep_their_risks_as_a_tuple_in_the_order_of_risks():
+    for given in (["oracle", "descent"], {"descent", "oracle"}, ("descent", "oracle")):
+        criteria = GoCriteria(forbidden_risks=given)
+        assert criteria.forbidden_risks == ("descent", "oracle")
+        assert criteria == GoCriteria(forbidden_risks=("descent", "oracle"))
+        assert hash(criteria) == hash(GoCriteria(forbidden_risks=("descent", "oracle")))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -607,6 +676,50 @@ def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best()
         ValueError, match=r"current_step must be a finite number > 0 or None, got -1"
     ):
         return_on_investment(mine, tuning=tuned, current_step=-1)
+
+
+def test_roi_refuses_what_is_no_history_and_arguments_its_tuning_ignores():
+    model, x0 = PowerSum(2), np.ones(3)
+    mine = lfso.minimize(model, x0)
+    current = lfso.minimize(model, x0, method="gd", step=0.05, max_iter=200)
+    tuned = lfso.bench.tune_step(model, x0, [1e-2, 1e-1], max_iter=200)
+    budget = TuningBudget(100)
+    cases = [
+        (
+            {"lfso_history": mine, "tuning": budget, "current": current.history},
+            TypeError,
+            r"lfso_history must be a lfso.History .*got Result; .*lfso_history=result.history",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": budget, "current": current},
+            TypeError,
+            r"current must be a lfso.History .*got Result; .*current=result.history",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": budget, "current": lfso.History()},
+            ValueError,
+            "current is an empty History",
+        ),
+        (
+            {"lfso_history": mine.history, "tuning": tuned, "current": current.history},
+            TypeError,
+            "current= goes with a stated TuningBudget.*drop current=",
+        ),
+        (
+            {
+                "lfso_history": mine.history,
+                "tuning": budget,
+                "current": current.history,
+                "current_step": 0.05,
+            },
+            TypeError,
+            "current_step= goes with a measured grid",
+        ),
+    ]
+    for kwargs, error, match in cases:
+        history = kwargs.pop("lfso_history")
+        with pytest.raises(error, match=match):
+            return_on_investment(history, **kwargs)
 
 
 def _roi(tuning_s, tuning_g, current_s, current_g, lfso_s, lfso_g):

@@ -5,7 +5,9 @@ The content goes to a temporary file in the target's folder, is flushed and sync
 disk, and is renamed over the target (``os.replace``, atomic on POSIX and Windows), so a
 crash, a full disk or a kill during the write leaves the previous file as it was and no
 temporary file behind. The file keeps the mode of the one it replaces; a new one gets the
-mode ``open()`` would give it (``0o666`` under the umask).
+mode ``open()`` would give it (``0o666`` under the umask). A symbolic link stays a link:
+the file it leads to is replaced. A device or a FIFO (``/dev/null``) is written into, as
+``open()`` would: renaming a file over it would replace the device itself.
 
 A file that grows during a run (a log, :class:`GrowingFile`) is written the same way, in
 pieces: beside the target under a name that says what it is, moved over the target when
@@ -39,9 +41,14 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
     """
     path = _writable(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    if _special(path):  # (/dev/null, a FIFO: written into, never replaced)
+        with open(path, "wb") as fh:
+            fh.write(raw)
+        return path
+    target = _target(path)
     try:
-        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # (a folder that cannot be written: name the target)
         exc.filename, exc.filename2 = str(path), None
         raise
@@ -52,7 +59,7 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -60,6 +67,23 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
             exc.filename, exc.filename2 = str(path), None
         raise
     return path
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path`` is something other than a file or a folder: a device such as
+    ``/dev/null`` or a FIFO, which a write goes into (renaming a file over it would
+    replace the device itself)."""
+    try:
+        kind = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(kind) or stat.S_ISDIR(kind))
+
+
+def _target(path: Path) -> Path:
+    """The file a write to ``path`` replaces: ``path``, or the file a symbolic link at
+    ``path`` leads to (the link stays a link)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _writable(path: str | Path) -> Path:
@@ -96,13 +120,15 @@ class GrowingFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = _writable(path)
-        self.partial = self.path.with_name(self.path.name + ".part")
+        special = _special(self.path)  # (/dev/null, a FIFO: written into directly)
+        target = self.path if special else _target(self.path)
+        self.partial = target if special else target.with_name(target.name + ".part")
         try:
             self._fh = open(self.partial, "w", newline="", encoding="utf-8")
         except OSError as exc:  # (a folder that cannot be written: name the target)
             exc.filename, exc.filename2 = str(self.path), None
             raise
-        self._close = weakref.finalize(self, _publish, self._fh, self.partial, self.path)
+        self._close = weakref.finalize(self, _publish, self._fh, self.partial, target)
 
     def write(self, text: str) -> None:
         """Append ``text`` and flush it to the ``.part`` file."""
@@ -116,6 +142,9 @@ class GrowingFile:
 
 def _publish(fh: Any, partial: Path, path: Path) -> None:
     """Sync and close ``fh``, the file at ``partial``, and rename it over ``path``."""
+    if partial == path:  # (a device or a FIFO, written into)
+        fh.close()
+        return
     try:
         fh.flush()
         os.fsync(fh.fileno())

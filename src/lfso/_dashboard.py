@@ -351,10 +351,11 @@ class LiveReport:
         for label, (h, _) in _joined({**self.runs, **self.pilot_runs}).items():
             if len(h) == 0:
                 continue
-            risk = h.risk.astype(int)
+            risk = np.nan_to_num(h.risk).astype(int)  # (NaN: a column a history lacks)
             done = self.results.get(label)  # (a finished run: its own counts)
             iterations = done.nit if done is not None else len(h) - 1
-            gradients = done.njev if done is not None else int(h.njev[-1])
+            last = h.njev[-1]
+            gradients = done.njev if done is not None else int(last) if last == last else "-"
             fired = []
             for name, (bit, advice) in RISKS.items():
                 hits = np.nonzero(risk & bit)[0]

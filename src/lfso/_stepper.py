@@ -369,8 +369,6 @@ class Stepper:
         t0 = perf_counter()
         if self.monitor:
             self.watch(x0)
-        shown = ProgressBar(self.max_iter, self.method, enabled=self.progress)
-        self.bar = shown if shown.enabled else None
         self._lazy = is_dask_array(x0) or is_dask_array(self.model.data)
         if self._lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
             x0 = materialize(x0)
@@ -378,11 +376,13 @@ class Stepper:
         if ev is None:
             ev = objective.evaluate(x0, bound=need_bound)
         if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
-            if self.bar is not None:
-                self.bar.close()
             raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
             )
+        # (opened once x0 is evaluated: a bar left open by an f that raises there would
+        # keep every later run's bar off on that terminal)
+        shown = ProgressBar(self.max_iter, self.method, enabled=self.progress)
+        self.bar = shown if shown.enabled else None
         self.record(ev, math.nan, math.nan, math.nan, x=x0)
         self.clock = t0  # (row 0 is at time 0; later rows count x0's evaluation)
         self.threshold = max(self.tol * ev.grad_norm, self.atol)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,7 @@ def html_report(
         Where the report was written.
     """
     path = check_page_path(path, "path")
+    _check_title(title)
     runs = _as_mapping(results)
     rows = []
     for name, r in runs.items():
@@ -261,7 +263,7 @@ def html_report(
             + "".join(
                 f"<td>{c}</td>"
                 for c in (
-                    html.escape(name),
+                    html.escape(str(name)),  # (a label may be a number: a step size)
                     r.nit,
                     r.njev,
                     r.nfev,
@@ -319,6 +321,11 @@ def html_report(
 </body></html>
 """
     return write_atomically(path, page)
+
+
+def _check_title(title: Any) -> None:
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
 
 
 @dataclass
@@ -412,8 +419,7 @@ def compare(
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
+    _check_title(title)
     baseline = _baseline(baseline)
     shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])
@@ -432,7 +438,8 @@ def compare(
     path = None
     if output is not None:
         settings = {
-            "x0 size": np.asarray(x0).size,
+            # (from the shape: a tensor on a GPU or one that requires grad has no NumPy view)
+            "x0 size": math.prod(x0.shape if hasattr(x0, "shape") else np.shape(x0)),
             "baseline": dict(baseline),
             "lfso options": {k: v for k, v in lfso_opts.items() if k != "grad"},
         }

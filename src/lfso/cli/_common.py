@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import _special
 from .._minimize import minimize
 from .._registry import METHODS
 from ..bench._problems import PROBLEMS, get_problem
@@ -97,6 +98,10 @@ def _output_file(option: str, path: str) -> Path:
         raise UsageError(
             f"{option} {path!r}: the folder {str(out.parent)!r} does not exist; create it first"
         )
+    if _special(out):  # (/dev/null, a FIFO: written into, nothing created beside it)
+        if not os.access(out, os.W_OK):
+            raise UsageError(f"{option} {path!r}: cannot write there (Permission denied)")
+        return out
     _writable(option, path, out.parent, out)
     return out
 

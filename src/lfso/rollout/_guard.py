@@ -20,7 +20,14 @@ from .._validate import real
 from ..monitor import RISKS, STAGNATION_RTOL
 from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
-from ._rules import as_model, check_rule, describe_rule, quiet_minimize, run_rule
+from ._rules import (
+    as_model,
+    check_options,
+    check_rule,
+    describe_rule,
+    quiet_minimize,
+    run_rule,
+)
 
 #: Risk indicator (and the guard's own ``divergence``) -> firings that trip the guard.
 DEFAULT_THRESHOLDS: dict[str, int] = {
@@ -376,7 +383,8 @@ def guarded_minimize(
     fallback : mapping
         ``minimize`` options of the rule to hand over to, e.g. ``{"method": "gd",
         "step": 1e-3}``, or ``{"method": "scipy:L-BFGS-B"}`` (SciPy's L-BFGS-B, as for
-        :func:`pilot`'s ``current``).
+        :func:`pilot`'s ``current``). Its options are checked by a run of no step from
+        ``x0`` before the first stage (one evaluation), not at the hand-over.
     method : str
         The rule in charge until a trip.
     guard : Guard, optional
@@ -412,6 +420,8 @@ def guarded_minimize(
             f"guard must be a lfso.rollout.Guard or None (Guard(thresholds) for a mapping "
             f"of thresholds), got guard={guard!r}"
         )
+    # (the fallback's options now, not at a hand-over after the first stage)
+    check_options(fallback, "fallback", objective=model, x0=x0)
     guard = guard if guard is not None else Guard()
     guard.reset()
     first = _first_stage(

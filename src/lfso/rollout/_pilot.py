@@ -11,7 +11,7 @@ import numpy as np
 from .._result import Result, Status, stop_if_interrupted
 from .._validate import integer, positive, real
 from ..monitor import RISKS
-from ._rules import as_model, check_rule, quiet_minimize, run_rule
+from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
 from ._targets import relative_target, to_target
 
@@ -31,9 +31,12 @@ class GoCriteria:
         it achieved (``f0 - f_best``): LFSO must close all but that fraction of the gap.
     max_gradient_ratio : float > 0
         LFSO's gradients to the target at most this times the current rule's (1: no more;
-        below 1: strictly fewer by that margin).
+        below 1: strictly fewer by that margin). Where the current rule never went below
+        its start (it diverged at once: its target is ``f0``, held by both runs from their
+        first gradient), LFSO meets this criterion by going below ``f0``.
     forbidden_risks : tuple of str
-        Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run.
+        Risk indicators (:data:`lfso.monitor.RISKS`) that must not fire in LFSO's pilot run
+        (a list or set is taken too, and kept as a tuple in the order of ``RISKS``).
         All but ``stagnation`` by default: a run stuck before the target already fails the
         first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
         has converged.
@@ -61,6 +64,9 @@ class GoCriteria:
         unknown = sorted(set(self.forbidden_risks) - set(RISKS))
         if unknown:
             raise ValueError(f"unknown risk indicator(s) {unknown}; choose from {list(RISKS)}")
+        # A tuple in RISKS's order, whatever collection named them: equal criteria compare
+        # equal and hash, as a frozen dataclass's should, and print in one order.
+        object.__setattr__(self, "forbidden_risks", tuple(r for r in RISKS if r in set(risks)))
 
     def lines(self) -> list[str]:
         """The criteria in words (printed before the decision)."""
@@ -177,7 +183,8 @@ def pilot(
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
         which).
     options
-        Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...).
+        Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
+        by a run of no step (one evaluation) before the current rule's run.
 
     Returns
     -------
@@ -207,6 +214,8 @@ def pilot(
         model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
+    # (lfso's options now, not after the current rule's run)
+    check_options({"method": method, **options}, "lfso's run", objective=model, x0=x0)
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
     cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
     cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
@@ -227,15 +236,24 @@ def decide(
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol)
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
+    best = float(np.nanmin(cand.history.f))
     checks = [
         Check(
             "reaches the target",
             f"lfso's best f <= {target:.6e}",
-            f"lfso's best f = {np.nanmin(cand.history.f):.6e}",
+            f"lfso's best f = {best:.6e}",
             cand_hit is not None,
         )
     ]
-    if cand_hit is not None and cur_hit is not None:
+    if cand_hit is not None and cur_hit is not None and cur_hit[0] == 0 and best < target:
+        # The current rule never went below its start: its target is f0, which both runs
+        # hold from their first gradient; a ratio of those gradients measures nothing.
+        observed = (
+            f"the current rule never went below its start f0 = {target:.6e} "
+            f"({cur.status.name}); lfso went on to f = {best:.6e}"
+        )
+        passed = True
+    elif cand_hit is not None and cur_hit is not None:
         ratio = cand_hit[1] / cur_hit[1]
         observed = (
             f"{cand_hit[1]} vs {cur_hit[1]} gradients (ratio {ratio:.3g}; "

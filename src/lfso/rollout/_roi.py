@@ -175,6 +175,21 @@ def _pace(theirs: float, ours: float, better: str, worse: str) -> str:
     return f"{1.0 / ratio:.3g}x {worse}" if ratio > 0.0 else worse
 
 
+def _check_history(history: object, name: str) -> None:
+    """A ``TypeError`` naming ``name`` unless ``history`` is a :class:`~lfso.History` (a
+    result's ``.history``), a ``ValueError`` where it has no row (not even the start)."""
+    if not isinstance(history, History):
+        hint = (
+            f"; pass the result's history, {name}=result.history"
+            if isinstance(getattr(history, "history", None), History)
+            else ""
+        )
+        kind = type(history).__name__
+        raise TypeError(f"{name} must be a lfso.History (a run's .history), got {kind}{hint}")
+    if len(history) == 0:
+        raise ValueError(f"{name} is an empty History: a run's history holds at least its start")
+
+
 def return_on_investment(
     lfso_history: History,
     *,
@@ -193,12 +208,14 @@ def return_on_investment(
         A measured grid (:func:`lfso.bench.tune_step`; its chosen run is the tuned rule and the
         other runs are the tuning cost), or the user's stated budget.
     current : History, optional
-        The current rule's run on the task; required with a :class:`TuningBudget`.
+        The current rule's run on the task; required with a :class:`TuningBudget`, refused
+        with a measured grid (whose chosen run is the current rule's run).
     current_step : float > 0, optional
         The step of the rule used today, with a measured grid: where it is the grid's
         chosen step (to a relative ``1e-9``), the current rule was already tuned and the
         grid's runs are not charged (``tuning_gradients = tuning_seconds = 0``; the
-        sources give what the grid took).
+        sources give what the grid took). Refused with a :class:`TuningBudget`, which
+        is charged as stated.
     target_rtol : float in [0, 1)
         The target is the tuned rule's best ``f`` plus this fraction of its decrease.
 
@@ -213,6 +230,14 @@ def return_on_investment(
     """
     sources: dict[str, str] = {}
     real(target_rtol, "target_rtol", low=0.0, high=1.0, high_open=True)  # (as GoCriteria's)
+    _check_history(lfso_history, "lfso_history")
+    if current is not None:
+        _check_history(current, "current")
+        if isinstance(tuning, TunedStep):
+            raise TypeError(
+                "current= goes with a stated TuningBudget; with a measured grid (a TunedStep) "
+                "the grid's chosen run is the current rule's run: drop current="
+            )
     if current_step is not None:
         try:
             valid = 0.0 < current_step < math.inf
@@ -221,6 +246,12 @@ def return_on_investment(
         if not valid:
             raise ValueError(
                 f"current_step must be a finite number > 0 or None, got {current_step!r}"
+            )
+        if isinstance(tuning, TuningBudget):
+            raise TypeError(
+                "current_step= goes with a measured grid (a TunedStep), to tell whether the "
+                f"current step is its best; a stated TuningBudget is charged as stated, got "
+                f"current_step={current_step!r} with {tuning!r}"
             )
     if isinstance(tuning, TunedStep):
         others = [r for _, r in tuning.runs if r is not tuning.result]

@@ -16,6 +16,7 @@ import numpy as np
 from .._minimize import minimize
 from .._registry import METHODS
 from .._result import Result
+from .._stepper import NonFiniteStartError
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
@@ -65,6 +66,23 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}: unknown method {method!r}; choose from {', '.join(accepted_methods())}"
         )
     return dict(rule)
+
+
+def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any) -> None:
+    """``rule``'s options checked by :func:`lfso.minimize` itself on a run of no step (one
+    evaluation at ``x0``), so that a bad one is reported before the runs that precede the
+    rule's own (a pilot's first run, a guarded run's first stage): the ``TypeError`` or
+    ``ValueError`` of ``minimize``, its message after ``name``. SciPy's L-BFGS-B takes no
+    options; a start where ``f`` is not finite is left to the run itself."""
+    if rule["method"] == SCIPY_LBFGS:
+        return
+    try:
+        quiet_minimize(objective=objective, x0=x0, max_iter=0, **{**rule, "progress": False})
+    except NonFiniteStartError:
+        raise
+    except (TypeError, ValueError) as exc:
+        error = TypeError if isinstance(exc, TypeError) else ValueError
+        raise error(f"{name} ({describe_rule(rule)}): {exc}") from None
 
 
 def accepted_methods() -> list[str]:

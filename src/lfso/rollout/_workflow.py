@@ -16,7 +16,7 @@ from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
 from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
-from ._rules import as_model, check_rule, describe_rule, run_rule
+from ._rules import as_model, check_options, check_rule, describe_rule, run_rule
 
 if TYPE_CHECKING:
     from .._dashboard import LiveReport
@@ -162,10 +162,11 @@ def _measure_roi(
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result}
 
 
-def _check_stages(criteria: Any, guard: Any, pilot_iter: Any, seed: Any) -> None:
-    """:func:`rollout`'s ``criteria``, ``guard``, ``pilot_iter`` and ``seed``, checked
-    before anything runs (a ``TypeError`` or ``ValueError`` naming the argument)."""
+def _check_stages(criteria: Any, guard: Any, pilot_iter: Any, seed: Any, max_iter: Any) -> None:
+    """:func:`rollout`'s ``criteria``, ``guard``, ``pilot_iter``, ``seed`` and ``max_iter``,
+    checked before anything runs (a ``TypeError`` or ``ValueError`` naming the argument)."""
     check_criteria(criteria)
+    integer(max_iter, "max_iter", low=0)  # (the guarded run's, used after the pilot)
     if guard is not None and not isinstance(guard, Guard):
         raise TypeError(
             f"guard must be a lfso.rollout.Guard or None (Guard(thresholds) for a mapping "
@@ -268,7 +269,8 @@ def rollout(
         pilot, the guard and the return on investment compare like with like;
         ``method="lfso-lbfgs"`` rolls out the library's default instead.
     fallback : mapping, optional
-        The rule the guard hands over to (default: ``current``).
+        The rule the guard hands over to (default: ``current``), its options checked by
+        a run of no step (one evaluation) before the pilot.
     pilot_rows, pilot_iter, criteria, seed
         The pilot's task (:func:`pilot`; ``pilot_iter`` is its ``max_iter``, an integer
         >= 1, and ``seed``, an integer >= 0, draws its rows).
@@ -331,8 +333,9 @@ def rollout(
     current = check_rule(current, "current")
     fallback = check_rule(fallback if fallback is not None else current, "fallback")
     _check_tuning(tuning, current)
-    _check_stages(criteria, guard, pilot_iter, seed)
+    _check_stages(criteria, guard, pilot_iter, seed, max_iter)
     model = as_model(objective, grad, smoothness)
+    check_options(fallback, "fallback", objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got callback={callback!r}")
