@@ -770,3 +770,39 @@ def test_an_auto_certificate_is_settled_again_for_each_run():
     again = lfso.minimize(model, np.zeros(5), method=rule)
     assert type(rule.certificate).__name__ == "SegmentCertificate"
     assert again.nit == fresh.nit and np.array_equal(again.x, fresh.x)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
+@pytest.mark.parametrize("name", ["power_sum-p3", "lp_regression-p2-diabetes"])
+def test_a_users_oracle_is_safeguarded_by_default_with_the_same_steps_where_it_is_valid(
+    method, name
+):
+    """A user's oracle is not proven: the default wraps the rule in the safeguard, which
+    along a valid oracle's steps rolls nothing back, so the iterates are those of the bare
+    rule; the same oracle a hundred times too small keeps f from rising under it, where
+    the bare rule lets it rise. (lfso-lbfgs takes the ball certificate here: its default
+    with a ball oracle, the capped estimate, is safeguarded whatever ``safeguard`` says.)"""
+    model, x0 = PROBLEMS[name].make()
+    options = {"certificate": "ball"} if method == "lfso-lbfgs" else {}
+    valid = FunctionModel(model.value, model.grad, model)
+    default, bare = (
+        lfso.minimize(valid, x0, method=method, safeguard=guard, max_iter=400, **options)
+        for guard in (None, False)
+    )
+    assert default.rollbacks == 0 and default.nit == bare.nit > 0
+    assert default.njev == bare.njev
+    np.testing.assert_array_equal(default.x, bare.x)
+    wrong = FunctionModel(model.value, model.grad, 0.01 * model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guarded, unguarded = (
+            lfso.minimize(wrong, x0, method=method, safeguard=guard, max_iter=400, **options)
+            for guard in (None, False)
+        )
+    assert guarded.rollbacks > 0 and np.isfinite(guarded.fun)
+    if method != "lfso-accel":  # (its history records f at the extrapolated points)
+        f = guarded.history.f
+        assert np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))
+        if name.startswith("lp_regression"):  # (on the power sum the long steps do no harm)
+            f = unguarded.history.f
+            assert not np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))  # (what it guards against)

@@ -388,7 +388,9 @@ def minimize(
         oracle says (:class:`lfso.steps.Safeguarded`; any certified method). Default: on for the
         automatic oracle and for a user's oracle (``smoothness=`` a callable, a number or an
         oracle object: not proven, so a wrong one must not make ``f`` rise), off for a
-        model's own proven oracle (the built-in models'); ``False`` turns it off. Along a
+        model's own proven oracle (the built-in models'); ``False`` turns it off (not under
+        ``lfso-lbfgs``'s default certificate with a user's ball oracle, an estimate capped by
+        the ball: :class:`lfso.steps.BallCappedEstimate`, always safeguarded). Along a
         valid oracle's steps it rolls nothing back and takes the same steps, at no extra
         gradient (``lfso-accel``: one more value of ``f`` per iteration).
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional
