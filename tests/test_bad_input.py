@@ -537,6 +537,57 @@ def test_a_point_that_is_no_array_is_named(name, call):
         getattr(model, call)([0.0] * model.dim)
 
 
+BAD_POINTS = [
+    ("int entries", np.array([1, 2]), None, None),
+    ("a 0-d array", np.float64(3.0), ValueError, r"x must be a non-empty 1-D array .*shape \(\)"),
+    ("empty", np.zeros(0), ValueError, r"x must be a non-empty 1-D array .*shape \(0,\)"),
+    ("2-D", np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ("a list", [1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+    ("complex", np.array([1.0, 2.0j]), TypeError, "x must be a real array .*complex128"),
+]
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    "model", [PowerNorm(2), PowerSum(2), PowerSum(1.5)], ids=["norm", "sum", "sum1.5"]
+)
+@pytest.mark.parametrize(
+    ("label", "x", "exc", "message"), BAD_POINTS, ids=[c[0] for c in BAD_POINTS]
+)
+def test_a_bad_point_of_a_power_model_is_named(model, call, label, x, exc, message):
+    """A point of no data model is checked as the data models' are: an error naming ``x``
+    (``PowerNorm(2).evaluate(np.ones((2, 2)))`` had the value 16, a 0-d point raised an
+    IndexError, an integer one an AttributeError from inside); integers become float64."""
+    if exc is None:
+        as_float = getattr(model, call)(x.astype(float))
+        got = getattr(model, call)(x)
+        assert np.array_equal(getattr(got, "grad", got), getattr(as_float, "grad", as_float))
+        assert call == "value" or getattr(got, "grad", got).dtype == np.float64
+        return
+    with pytest.raises(exc, match=message) as info:
+        getattr(model, call)(x)
+    assert f"for this {type(model).__name__}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [PowerNorm(2), PowerNorm(1), PowerSum(2), PowerSum(1.5)],
+    ids=["n2", "n1", "s2", "s1.5"],
+)
+@pytest.mark.parametrize("position", [0, 1])
+def test_a_nan_entry_makes_a_power_model_nan_not_zero(model, position):
+    """``PowerNorm(2).evaluate(np.array([nan, 1.0]))`` had the value 0 and the gradient
+    norm 0 (a stationary point), ``[1.0, nan]`` the value inf."""
+    x = np.ones(3)
+    x[position] = NAN
+    with np.errstate(invalid="ignore"):
+        ev = model.evaluate(x)
+    assert math.isnan(ev.value) and not ev.grad_norm < math.inf
+    x[position] = -INF
+    with np.errstate(invalid="ignore"):
+        assert model.value(x) == INF
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 
