@@ -284,6 +284,24 @@ BAD = [
         "y must hold two classes as 0/1 or -1/\\+1, got an array of dtype object",
     ),
     ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
+    (  # (taken with NumPy's ComplexWarning alone, as 0j == 0)
+        "logistic y complex",
+        lambda: LogisticRegression(A, np.array([0, 1, 1], complex)),
+        TypeError,
+        "y must hold two classes as 0/1 or -1/\\+1, real labels, got dtype complex128",
+    ),
+    (  # (failed inside: '<' not supported between instances of 'complex' and 'complex')
+        "logistic y 1j",
+        lambda: LogisticRegression(A, [0, 1, 1j]),
+        TypeError,
+        "y must hold two classes .*real labels, got dtype complex128",
+    ),
+    (
+        "softmax y complex",
+        lambda: SoftmaxRegression(A, np.array([0, 1, 2], complex), 3),
+        TypeError,
+        "y must hold class indices 0..2, got dtype complex128",
+    ),
     (
         "logistic y short",
         lambda: LogisticRegression(A, [0.0, 1.0]),
