@@ -66,10 +66,15 @@ def test_least_power_fits_a_higher_power():
     assert reg.intercept_ == pytest.approx(3.0, abs=0.05) and reg.n_iter_ > 0
 
 
-def test_convergence_warning_says_what_to_change():
+def test_convergence_warning_says_what_to_change_once():
+    """The status's advice and the estimator's were both given ("increase max_iter or
+    loosen tol. (...) Increase max_iter, loosen tol, or scale the features")."""
     X, y = datasets.load_breast_cancer(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+    with pytest.warns(ConvergenceWarning, match="increase max_iter or loosen tol") as record:
         LFSOLogisticRegression(max_iter=3).fit(X, y)
+    (message,) = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert message.lower().count("max_iter") == message.lower().count("loosen tol") == 1
+    assert "Standardizing the features may also help" in message
 
 
 def test_parameters_are_validated_in_fit():

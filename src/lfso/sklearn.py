@@ -72,8 +72,9 @@ def _exponent(top: float) -> int:
 
 def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
     """The run that fits ``estimator``: its result, with a ``ConvergenceWarning`` where it
-    did not converge; a ``KeyboardInterrupt`` (the run's result as its ``.result``) where the
-    run was interrupted, so that ``fit`` and a search or cross-validation around it stop."""
+    did not converge (the status's message, which says what to change, once); a
+    ``KeyboardInterrupt`` (the run's result as its ``.result``) where the run was
+    interrupted, so that ``fit`` and a search or cross-validation around it stop."""
     try:
         res = minimize(
             model,
@@ -96,8 +97,8 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
         warnings.warn(
             f"{type(estimator).__name__} did not converge: {res.message} "
             f"(||g||/||g0|| = {res.grad_norm / res.history.grad_norm[0]:.1e} after {res.nit} "
-            f"iterations). Increase max_iter, loosen tol, or scale the features (their "
-            f"largest magnitude is {scale:.3g}).",
+            f"iterations). Standardizing the features may also help (e.g. sklearn."
+            f"preprocessing.StandardScaler; their largest magnitude is {scale:.3g}).",
             ConvergenceWarning,
             stacklevel=3,
         )
