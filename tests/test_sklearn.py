@@ -227,6 +227,11 @@ def test_least_power_fit_of_tiny_or_huge_features_is_the_same_fit(p):
         np.testing.assert_allclose(b_s, b, rtol=1e-6)
     if p == 1.0:
         np.testing.assert_allclose(coef, [1.0, 2.0, 3.0], rtol=1e-8)
+    # features of scales apart (1e10, 1, 1e-10): the same fit, feature by feature
+    mixed = np.array([1e10, 1.0, 1e-10])
+    est = LeastPowerRegressor(p=p, tol=1e-10).fit(X * mixed, y)
+    np.testing.assert_allclose(est.coef_ * mixed, coef, rtol=1e-6)
+    np.testing.assert_allclose(est.intercept_, b[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("classes", [2, 3])

@@ -127,7 +127,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     intercept_ : float
     n_iter_ : int
     result_ : lfso.Result
-        The run, on the features divided by ``2^k``, the power of 2 nearest their largest
+        The run, on each feature divided by ``2^k``, the power of 2 nearest its largest
         magnitude (exact; its ``x`` is ``coef_ 2^k`` and ``intercept_``), so that its
         relative gradient test weighs the coefficients and the intercept alike.
     n_features_in_ : int
@@ -174,7 +174,8 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         """Fit the model."""
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         scale = _scale(self, X)
-        k = _exponent(scale)  # (solved on X 2^-k: coef_ = w 2^-k, exactly)
+        # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
+        k = np.array([_exponent(float(top)) for top in np.max(np.abs(X), axis=0)])
         A = np.ldexp(X, -k)
         A = np.hstack([A, np.ones((X.shape[0], 1))]) if self.fit_intercept else A
         model = LpRegression(A, y.astype(np.float64), self.p)
