@@ -284,6 +284,24 @@ BAD = [
         "y must hold two classes as 0/1 or -1/\\+1, got an array of dtype object",
     ),
     ("logistic y nan", lambda: LogisticRegression(A, [0.0, NAN, 1.0]), ValueError, "y must"),
+    (  # (taken with NumPy's ComplexWarning alone, as 0j == 0)
+        "logistic y complex",
+        lambda: LogisticRegression(A, np.array([0, 1, 1], complex)),
+        TypeError,
+        "y must hold two classes as 0/1 or -1/\\+1, real labels, got dtype complex128",
+    ),
+    (  # (failed inside: '<' not supported between instances of 'complex' and 'complex')
+        "logistic y 1j",
+        lambda: LogisticRegression(A, [0, 1, 1j]),
+        TypeError,
+        "y must hold two classes .*real labels, got dtype complex128",
+    ),
+    (
+        "softmax y complex",
+        lambda: SoftmaxRegression(A, np.array([0, 1, 2], complex), 3),
+        TypeError,
+        "y must hold class indices 0..2, got dtype complex128",
+    ),
     (
         "logistic y short",
         lambda: LogisticRegression(A, [0.0, 1.0]),
@@ -535,6 +553,57 @@ def test_a_point_that_is_no_array_is_named(name, call):
     message = rf"x must be an array of shape \({model.dim},\) for this {name}, got x=\[0.0"
     with pytest.raises(TypeError, match=message + r".*\(list\)"):
         getattr(model, call)([0.0] * model.dim)
+
+
+BAD_POINTS = [
+    ("int entries", np.array([1, 2]), None, None),
+    ("a 0-d array", np.float64(3.0), ValueError, r"x must be a non-empty 1-D array .*shape \(\)"),
+    ("empty", np.zeros(0), ValueError, r"x must be a non-empty 1-D array .*shape \(0,\)"),
+    ("2-D", np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ("a list", [1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+    ("complex", np.array([1.0, 2.0j]), TypeError, "x must be a real array .*complex128"),
+]
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    "model", [PowerNorm(2), PowerSum(2), PowerSum(1.5)], ids=["norm", "sum", "sum1.5"]
+)
+@pytest.mark.parametrize(
+    ("label", "x", "exc", "message"), BAD_POINTS, ids=[c[0] for c in BAD_POINTS]
+)
+def test_a_bad_point_of_a_power_model_is_named(model, call, label, x, exc, message):
+    """A point of no data model is checked as the data models' are: an error naming ``x``
+    (``PowerNorm(2).evaluate(np.ones((2, 2)))`` had the value 16, a 0-d point raised an
+    IndexError, an integer one an AttributeError from inside); integers become float64."""
+    if exc is None:
+        as_float = getattr(model, call)(x.astype(float))
+        got = getattr(model, call)(x)
+        assert np.array_equal(getattr(got, "grad", got), getattr(as_float, "grad", as_float))
+        assert call == "value" or getattr(got, "grad", got).dtype == np.float64
+        return
+    with pytest.raises(exc, match=message) as info:
+        getattr(model, call)(x)
+    assert f"for this {type(model).__name__}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [PowerNorm(2), PowerNorm(1), PowerSum(2), PowerSum(1.5)],
+    ids=["n2", "n1", "s2", "s1.5"],
+)
+@pytest.mark.parametrize("position", [0, 1])
+def test_a_nan_entry_makes_a_power_model_nan_not_zero(model, position):
+    """``PowerNorm(2).evaluate(np.array([nan, 1.0]))`` had the value 0 and the gradient
+    norm 0 (a stationary point), ``[1.0, nan]`` the value inf."""
+    x = np.ones(3)
+    x[position] = NAN
+    with np.errstate(invalid="ignore"):
+        ev = model.evaluate(x)
+    assert math.isnan(ev.value) and not ev.grad_norm < math.inf
+    x[position] = -INF
+    with np.errstate(invalid="ignore"):
+        assert model.value(x) == INF
 
 
 def _converged(res):

@@ -179,6 +179,16 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
     assert wide.status is Status.CONVERGED and wide.nit < 50
 
 
+@pytest.mark.parametrize("x0_dtype", [np.float32, np.float64])
+def test_a_numpy_run_works_in_the_promotion_of_x0s_and_the_datas_dtype(x0_dtype):
+    """As documented (``lfso.minimize``'s ``x0``): NumPy data does not recast ``x0``; the
+    iterates have NumPy's promotion of the two dtypes (float32 only with a float32 ``x0``)."""
+    model = _least_squares(np.float32)
+    res = lfso.minimize(model, np.zeros(20, x0_dtype), max_iter=5)
+    assert res.x.dtype == np.result_type(x0_dtype, np.float32) == x0_dtype
+    assert res.jac.dtype == res.x.dtype
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 def test_tol_zero_or_a_rule_that_may_rise_runs_past_a_stall():
     model, x0 = _least_squares(np.float32), np.zeros(20, np.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -64,10 +66,15 @@ def test_least_power_fits_a_higher_power():
     assert reg.intercept_ == pytest.approx(3.0, abs=0.05) and reg.n_iter_ > 0
 
 
-def test_convergence_warning_says_what_to_change():
+def test_convergence_warning_says_what_to_change_once():
+    """The status's advice and the estimator's were both given ("increase max_iter or
+    loosen tol. (...) Increase max_iter, loosen tol, or scale the features")."""
     X, y = datasets.load_breast_cancer(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+    with pytest.warns(ConvergenceWarning, match="increase max_iter or loosen tol") as record:
         LFSOLogisticRegression(max_iter=3).fit(X, y)
+    (message,) = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert message.lower().count("max_iter") == message.lower().count("loosen tol") == 1
+    assert "Standardizing the features may also help" in message
 
 
 def test_parameters_are_validated_in_fit():
@@ -194,3 +201,55 @@ def test_an_interrupted_fit_raises_keyboard_interrupt(monkeypatch, estimator, cl
     del calls[:]
     with pytest.raises(KeyboardInterrupt):
         cross_val_score(estimator, X, y, cv=5)
+
+
+def _scaled_fits(make, X, y, scales):
+    """``(coef_ * s, intercept_)`` of ``make()`` fitted on ``X * s`` for each ``s``."""
+    fits = []
+    for s in scales:
+        est = make().fit(X * s, y)
+        fits.append((est.coef_ * s, np.atleast_1d(est.intercept_)))
+    return fits
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_least_power_fit_of_tiny_or_huge_features_is_the_same_fit(p):
+    """``LeastPowerRegressor(p=1).fit(X * 1e-20, y)`` stopped after one iteration, its
+    ``coef_ * 1e-20`` about 2e-40 for [1, 2, 3] (the features' gradient, 1e-20 times the
+    intercept's, met the relative test at once); at 1e20 the intercept was 3e-40 for 0.5."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.5 + (0.0 if p == 1.0 else rng.standard_normal(20))
+    make = functools.partial(LeastPowerRegressor, p=p, tol=1e-10)
+    (coef, b), *others = _scaled_fits(make, X, y, [1.0, 1e-20, 1e20])
+    for coef_s, b_s in others:
+        np.testing.assert_allclose(coef_s, coef, rtol=1e-6)
+        np.testing.assert_allclose(b_s, b, rtol=1e-6)
+    if p == 1.0:
+        np.testing.assert_allclose(coef, [1.0, 2.0, 3.0], rtol=1e-8)
+    # features of scales apart (1e10, 1, 1e-10): the same fit, feature by feature
+    mixed = np.array([1e10, 1.0, 1e-10])
+    est = LeastPowerRegressor(p=p, tol=1e-10).fit(X * mixed, y)
+    np.testing.assert_allclose(est.coef_ * mixed, coef, rtol=1e-6)
+    np.testing.assert_allclose(est.intercept_, b[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("C", [np.inf, 1.0])
+def test_logistic_fit_of_tiny_or_huge_features_is_the_same_fit(classes, C):
+    """Features times 1e-20 (``C = inf``) or 1e20 (any ``C``: the penalty then weighs
+    nothing) give the fit of the features themselves, as the exact problem does (the
+    coefficients stayed near 0, or the intercepts did)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    t = X @ np.array([0.3, 0.6, 0.9]) + 0.5 + rng.logistic(size=200)
+    y = np.digitize(t, [-0.5, 1.5] if classes == 3 else [0.0])
+    fit = functools.partial(LFSOLogisticRegression, tol=1e-10, max_iter=100_000)
+    # (C = 1 on features of 1e20: the penalty weighs nothing against the loss, as C = inf)
+    ((coef, b),) = _scaled_fits(functools.partial(fit, C=np.inf), X, y, [1.0])
+    others = _scaled_fits(
+        functools.partial(fit, C=C), X, y, [1e20] if C < np.inf else [1e-20, 1e20]
+    )
+    for coef_s, b_s in others:
+        np.testing.assert_allclose(coef_s, coef, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(b_s, b, rtol=1e-5, atol=1e-8)

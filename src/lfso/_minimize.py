@@ -334,7 +334,9 @@ def minimize(
     x0 : array, shape (d,)
         Finite starting point (lists are converted; integers become float64; a number is a
         vector of one element, as in SciPy). It is taken into the model's array library,
-        and for PyTorch data onto their device and dtype.
+        and for PyTorch data onto their device and dtype. With NumPy it keeps its dtype
+        and the run works in NumPy's promotion of it and the data's: pass a float32 ``x0``
+        with float32 data for a float32 run (a float64 one runs in float64).
     method : str or StepRule, optional
         A name of the method registry (:data:`lfso.METHODS`): ``"lfso-lbfgs"``
         (the default), ``"lfso"`` (LFSO-GD; the default when ``radius=`` is given),

@@ -494,7 +494,12 @@ def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:
 
 def start_point(x0: Any, model: Any) -> Any:
     """``x0`` as a run's first iterate on ``model``: a finite real 1-D vector in the model's
-    array library, on its data's device and dtype (``model.data``, ``model.xp``).
+    array library, on its data's device (``model.data``, ``model.xp``).
+
+    Its dtype: PyTorch data's (PyTorch does not promote a float32 product to float64).
+    With NumPy and Dask, ``x0`` keeps its own floating dtype (integers become float64)
+    and the run works in NumPy's promotion of it and the data's: a float64 ``x0`` on
+    float32 data runs in float64, a float32 ``x0`` in float32.
 
     A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``).
     Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),

@@ -57,10 +57,24 @@ def _scale(estimator: Any, X: np.ndarray) -> float:
     return top
 
 
+def _exponent(top: float) -> int:
+    """``k`` with ``2^k`` the power of 2 nearest ``top`` (``0`` for ``top = 0``).
+
+    The estimators solve on the features divided by ``2^k`` (exact: a power of 2), whose
+    largest magnitude then lies in ``[0.7, 1.5)`` as the intercept's column of ones does,
+    and multiply the coefficients found by ``2^-k``: the run's relative gradient test
+    weighs the features and the intercept alike whatever the features' scale."""
+    if top == 0.0:
+        return 0
+    mantissa, exponent = math.frexp(top)  # top = mantissa 2^exponent, mantissa in [1/2, 1)
+    return exponent - 1 if mantissa < math.sqrt(0.5) else exponent
+
+
 def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
     """The run that fits ``estimator``: its result, with a ``ConvergenceWarning`` where it
-    did not converge; a ``KeyboardInterrupt`` (the run's result as its ``.result``) where the
-    run was interrupted, so that ``fit`` and a search or cross-validation around it stop."""
+    did not converge (the status's message, which says what to change, once); a
+    ``KeyboardInterrupt`` (the run's result as its ``.result``) where the run was
+    interrupted, so that ``fit`` and a search or cross-validation around it stop."""
     try:
         res = minimize(
             model,
@@ -83,8 +97,8 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
         warnings.warn(
             f"{type(estimator).__name__} did not converge: {res.message} "
             f"(||g||/||g0|| = {res.grad_norm / res.history.grad_norm[0]:.1e} after {res.nit} "
-            f"iterations). Increase max_iter, loosen tol, or scale the features (their "
-            f"largest magnitude is {scale:.3g}).",
+            f"iterations). Standardizing the features may also help (e.g. sklearn."
+            f"preprocessing.StandardScaler; their largest magnitude is {scale:.3g}).",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -113,6 +127,9 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     intercept_ : float
     n_iter_ : int
     result_ : lfso.Result
+        The run, on each feature divided by ``2^k``, the power of 2 nearest its largest
+        magnitude (exact; its ``x`` is ``coef_ 2^k`` and ``intercept_``), so that its
+        relative gradient test weighs the coefficients and the intercept alike.
     n_features_in_ : int
 
     Examples
@@ -157,11 +174,14 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         """Fit the model."""
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         scale = _scale(self, X)
-        A = np.hstack([X, np.ones((X.shape[0], 1))]) if self.fit_intercept else X
+        # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
+        k = np.array([_exponent(float(top)) for top in np.max(np.abs(X), axis=0)])
+        A = np.ldexp(X, -k)
+        A = np.hstack([A, np.ones((X.shape[0], 1))]) if self.fit_intercept else A
         model = LpRegression(A, y.astype(np.float64), self.p)
         res = _solve(self, model, np.zeros(A.shape[1]), scale)
         w = np.asarray(res.x)
-        self.coef_ = w[:-1] if self.fit_intercept else w
+        self.coef_ = np.ldexp(w[:-1] if self.fit_intercept else w, -k)
         self.intercept_ = float(w[-1]) if self.fit_intercept else 0.0
         self.n_iter_ = res.nit
         self.result_ = res
@@ -199,6 +219,10 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     intercept_ : array, shape (1,) or (n_classes,)
     n_iter_ : int
     result_ : lfso.Result
+        The run, on the features divided by ``2^k``, the power of 2 nearest ``sqrt(m^2 +
+        4 / (C n_samples))`` (``m`` their largest magnitude), and the penalty weighed by
+        ``4^-k`` to match (exact; its ``x`` holds ``coef_ 2^k`` and the intercepts), so that
+        its relative gradient test weighs the coefficients and the intercepts alike.
     n_features_in_ : int
 
     Examples
@@ -256,17 +280,22 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / ({self.C!r} * "
                 f"{n}) overflows float64; C must be larger"
             )
+        # Solved on X 2^-e, the penalty l2 ||w||^2 / 2 as l2 4^-e ||w 2^e||^2 / 2, with 4^e
+        # near the coefficients' curvature over the intercept's (about X_max^2 + 4 l2, as
+        # sigma' <= 1/4): coef_ = w 2^-e, exactly.
+        e = _exponent(math.hypot(scale, 2.0 * math.sqrt(l2)))
+        Xs, l2 = np.ldexp(X, -e), math.ldexp(l2, -2 * e)
         if k == 2:
-            model = _Logistic(X, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
+            model = _Logistic(Xs, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
             res = _solve(self, model, np.zeros(model.dim), scale)
             w = np.asarray(res.x)
-            self.coef_ = w[:d].reshape(1, d)
+            self.coef_ = np.ldexp(w[:d], -e).reshape(1, d)
             self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
         else:
-            multi = SoftmaxRegression(X, codes, k, l2=l2, fit_intercept=self.fit_intercept)
+            multi = SoftmaxRegression(Xs, codes, k, l2=l2, fit_intercept=self.fit_intercept)
             res = _solve(self, multi, np.zeros(multi.dim), scale)
             W = np.asarray(res.x).reshape(multi.n_features, k)
-            self.coef_ = W[:d].T.copy()
+            self.coef_ = np.ldexp(W[:d].T, -e)
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
         self.n_iter_ = res.nit
         self.result_ = res

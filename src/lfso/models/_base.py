@@ -236,7 +236,8 @@ class Model(CheckedOracle):
       along ``d``; a model that overrides it with a sharper, proven bound declares
       ``has_segment = True``, and only then does ``certificate="auto"`` take it.
     * :attr:`data` and :attr:`xp`: the model's row data (``None`` without one) and its array
-      namespace; ``x0`` is brought to the data's library, device and dtype.
+      namespace; ``x0`` is brought to the data's library and device (and to PyTorch
+      data's dtype; with NumPy it keeps its own: :func:`lfso._validate.start_point`).
 
     Attributes
     ----------

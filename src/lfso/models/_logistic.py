@@ -208,6 +208,10 @@ class LogisticRegression(Model):
     ) -> None:
         xp, X = data_matrix(X, "X")
         y = data_vector(y, "y", xp, int(X.shape[0]), real_only=False)
+        if namespace(y).isdtype(y.dtype, "complex floating"):  # (0j == 0: a set takes it)
+            raise TypeError(
+                f"y must hold two classes as 0/1 or -1/+1, real labels, got dtype {y.dtype}"
+            )
         try:
             values = set(to_numpy(namespace(y).unique_values(y)).tolist())
         except TypeError as exc:  # (labels that do not compare: None beside numbers)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 
 from .._arrays import Fetched, error_gamma, namespace, reduce_max, reduce_sum
-from .._validate import power
+from .._validate import _show, power
 from ..oracles._bounds import ConstantBound, LocalBound, PowerBound, rounded_up
 from ..oracles._segment import SegmentBound
-from ._base import Evaluation, Model, fetched_evaluation, fetched_scalars
+from ._base import Evaluation, Model, _RadiusChecked, fetched_evaluation, fetched_scalars
 from ._segments import (
     NormPathSegment,
     RowSegment,
@@ -41,8 +42,9 @@ _LOG_MAX = math.log(1.7976931348623157e308)
 
 
 def _exp(log_value: float) -> float:
-    """``exp`` that returns ``inf`` past the float64 range instead of raising."""
-    return math.exp(log_value) if log_value < _LOG_MAX else math.inf
+    """``exp`` that returns ``inf`` past the float64 range instead of raising (and NaN
+    for NaN)."""
+    return math.inf if log_value >= _LOG_MAX else math.exp(log_value)
 
 
 def _power(factor: float, base: float, exponent: float) -> float:
@@ -56,6 +58,8 @@ def _power(factor: float, base: float, exponent: float) -> float:
     value = factor * power
     if _NORMAL <= power < math.inf and _NORMAL <= value < math.inf:
         return value
+    if base == math.inf:  # (an infinite entry: inf / inf made the factor NaN)
+        return math.inf
     return _exp(math.log(factor) + exponent * math.log(base))
 
 
@@ -71,6 +75,8 @@ def _norm_powers(big: float, small: float, p: float) -> tuple[float, float]:
     sq = big * big * small
     if _NORMAL <= sq < math.inf:
         return _power(1.0, sq, p), _power(2.0 * p * big, sq, p - 1.0)
+    if big == math.inf:  # (an infinite entry: inf / inf made small NaN)
+        return math.inf, math.inf
     log_sq = 2.0 * math.log(big) + math.log(small)  # ||y||^2 itself beyond float64
     return _exp(p * log_sq), _exp(math.log(2.0 * p) + (p - 1.0) * log_sq + math.log(big))
 
@@ -125,7 +131,68 @@ def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
     return xp.astype(xp.where(plain, direct, logs), like.dtype)
 
 
-class PowerNorm(Model):
+class _PointModel(Model):
+    """A model of a point alone (no data): its public :meth:`evaluate` (and so
+    :meth:`value`, :meth:`grad` and :meth:`at`) checks ``x`` (:func:`_checked_point`),
+    the loop reaches the unchecked body :meth:`_evaluate` through :meth:`evaluate_with`
+    (its iterates come from its checked ``x0``) and the calculus through :meth:`_at`."""
+
+    def evaluate(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
+        return self._evaluate(_checked_point(x, self), bound, probe)
+
+    def evaluate_with(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
+        """:meth:`evaluate` at a point already checked (a run's iterate): ``probe`` is
+        the one optional input these models use."""
+        return self._evaluate(x, bound, probe)
+
+    def _at(self, x: Any) -> LocalBound:
+        bound = self._evaluate(x, True, None).bound
+        assert bound is not None
+        return _RadiusChecked(bound)
+
+    @abstractmethod
+    def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
+        """:meth:`evaluate` for a checked ``x``."""
+
+
+def _checked_point(x: Any, model: Model) -> Any:
+    """``x`` as a point of ``model``: a non-empty 1-D real array (integers and bools
+    become float64, as ``lfso.minimize``'s ``x0``), else a ``TypeError`` or
+    ``ValueError`` naming ``x``. No pass over its entries: a NaN makes ``f`` NaN."""
+    shape, name = getattr(x, "shape", None), type(model).__name__
+    if shape is None:  # (a list: lfso.minimize converts its x0, these methods take arrays)
+        raise TypeError(
+            f"x must be a 1-D real array for this {name}, got x={_show(x)} ({type(x).__name__})"
+        )
+    if len(shape) != 1 or shape[0] == 0:
+        raise ValueError(
+            f"x must be a non-empty 1-D array for this {name}, got x of shape {tuple(shape)}"
+        )
+    xp = namespace(x)
+    if xp.isdtype(x.dtype, "real floating"):
+        return x
+    if not xp.isdtype(x.dtype, ("integral", "bool")):
+        raise TypeError(f"x must be a real array for this {name}, got dtype {x.dtype}")
+    return xp.astype(x, xp.float64)
+
+
+class PowerNorm(_PointModel):
     """``f(x) = ||x||_2^(2p)`` for real ``p >= 1``.
 
     Oracle (exact supremum of the Hessian norm over the ball):
@@ -171,15 +238,7 @@ class PowerNorm(Model):
         bound.paper_radius = 2.0 * norm
         return bound
 
-    def evaluate(
-        self,
-        x: Any,
-        *,
-        bound: bool = True,
-        hint: float | None = None,
-        probe: Any = None,
-        product: Any = None,
-    ) -> Evaluation:
+    def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
         p = self.p
         xp, top, unit = _normalized(x)
         ssum = reduce_sum(xp, unit * unit)  # ||x||^2 / X^2, in [1, d]
@@ -195,9 +254,11 @@ class PowerNorm(Model):
             dot = None if probe is None else 0.0
             if big > 0.0:
                 value, peak = _norm_powers(big, small, p)
-                gnorm = peak * math.sqrt(small) if values[2] < math.inf else math.inf
+                gnorm = math.inf if values[2] == math.inf else peak * math.sqrt(small)
                 if probe is not None:
                     dot = peak * values[3]
+            elif big != 0.0:  # a NaN entry of x (not 0: f and its gradient are NaN)
+                value = gnorm = math.nan
             local = None
             if bound:  # ||x|| from a sum of d squares in x's dtype: padded by its rounding
                 n = int(x.shape[0])
@@ -221,7 +282,7 @@ class PowerNorm(Model):
         """The segment bound of a line known up to ``delta`` and ``eps``
         (:meth:`lfso.oracles.LocalSmoothnessOracle.along_within`): the exact supremum's,
         which covers its vectors' rounding (``NormPathSegment``'s ``delta`` and ``eps``)."""
-        evaluation = self.evaluate(x)
+        evaluation = self._evaluate(x, True, None)
         return NormPathSegment.along(
             self.p,
             1.0,
@@ -233,7 +294,7 @@ class PowerNorm(Model):
         )
 
 
-class PowerSum(Model):
+class PowerSum(_PointModel):
     """``f(x) = sum_i |x_i|^(2p)`` for real ``p >= 1``.
 
     Oracle (``oracle="sharp"``, the exact supremum of the Hessian norm over the ball):
@@ -301,15 +362,7 @@ class PowerSum(Model):
         bound.paper_radius = amax
         return bound
 
-    def evaluate(
-        self,
-        x: Any,
-        *,
-        bound: bool = True,
-        hint: float | None = None,
-        probe: Any = None,
-        product: Any = None,
-    ) -> Evaluation:
+    def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
         p = self.p
         xp, top, unit = _normalized(x)
         if p == int(p):
@@ -325,7 +378,10 @@ class PowerSum(Model):
 
         def make(fetched: Fetched) -> Evaluation:
             (total_h, big), gnorm, dot = fetched
-            value = _power(total_h, big, 2.0 * p) if big > 0.0 else 0.0
+            if big > 0.0:
+                value = _power(total_h, big, 2.0 * p)
+            else:  # (0, or NaN where x has a NaN entry)
+                value = 0.0 if big == 0.0 else math.nan
             local = self.bound_from_max(big) if bound else None
             return Evaluation(value, grad, gnorm, local, dot)
 
