@@ -586,6 +586,27 @@ def test_a_logger_replaces_its_file_only_when_closed(logger, tmp_path):
     assert len(path.read_text().splitlines()) == header + res.nit
 
 
+@pytest.mark.parametrize("leftover", [False, True])
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_private_log_grows_in_a_private_file(logger, leftover, tmp_path):
+    path, partial = tmp_path / "run.log", tmp_path / "run.log.part"
+    path.write_text("a private log\n")
+    path.chmod(0o600)
+    if leftover:  # (a .part file left by a run that was killed)
+        partial.write_text("the killed run's pieces\n")
+        partial.chmod(0o644)
+    seen = []
+
+    def watch(intermediate_result):
+        seen.append(stat.S_IMODE(partial.stat().st_mode))
+
+    with logger(path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=[log, watch], max_iter=3, tol=0)
+    assert seen == [0o600] * 3
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "killed" not in path.read_text()
+
+
 @pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
 def test_a_run_that_raises_leaves_its_log_so_far(logger, tmp_path):
     path = tmp_path / "run.log"
