@@ -421,6 +421,14 @@ def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     assert res.history.f[-2] > 1e-3
 
 
+def test_early_stopping_at_a_start_already_below_target_takes_one_step():
+    doc = " ".join(EarlyStopping.__doc__.split())
+    assert "still takes one step and stops with ``nit == 1``" in doc
+    res = lfso.minimize(PowerSum(2), np.ones(3), callback=EarlyStopping(10.0))
+    assert res.history.f[0] <= 10.0
+    assert res.status is lfso.Status.CALLBACK_STOP and res.nit == 1
+
+
 @pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
 def test_a_logger_reads_only_the_newest_row_of_the_history(logger, tmp_path, monkeypatch):
     """A whole column per iteration would make a long run's logging quadratic."""
