@@ -406,6 +406,7 @@ def test_guard_rejects_bad_settings():
         ({"seed": -1, "pilot_rows": 10}, ValueError, ["seed must be an integer >= 0", "-1"]),
         ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
+        ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
