@@ -15,6 +15,7 @@ from lfso.oracles._bounds import (
     ExpBound,
     FunctionBound,
     MinBound,
+    MinPowerBound,
     OracleError,
     PolynomialBound,
     PowerBound,
@@ -300,7 +301,24 @@ def test_a_radius_below_the_float_range_is_a_precision_limit():
         PowerBound(1.0, 1e200, 1.0, 2.0).radius_for(1.0)
 
 
-@pytest.mark.parametrize("bound", [ConstantBound(2.0), FunctionBound(lambda r: 1.0 + r)], ids=type)
+def _secant():
+    from lfso._auto import SecantBound
+
+    return SecantBound(1.0, [(0.5, 2.0)], 1.0)
+
+
+@pytest.mark.parametrize(
+    "bound",
+    [
+        ConstantBound(2.0),
+        FunctionBound(lambda r: 1.0 + r),
+        PowerBound(1.0, 1.0, 1.0, 2.0),
+        MinPowerBound(1.0, [(1.0, 1.0), (2.0, 0.5)], 2.0),
+        MinBound([PowerBound(1.0, 1.0, 1.0, 2.0), ConstantBound(2.0)]),
+        _secant(),
+    ],
+    ids=lambda b: type(b).__name__,
+)
 def test_a_nan_or_non_number_target_is_named(bound):
     """``radius_for(nan)`` raised nothing (``R = nan`` for a constant, ``R = 0`` for the
     others); a target below 0 needs no radius."""

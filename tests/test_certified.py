@@ -387,6 +387,22 @@ def test_safeguard_wraps_the_accelerated_rule_too():
         Safeguarded(ArmijoStep())
 
 
+def test_the_safeguard_guarantees_what_minimize_says_for_each_certified_method():
+    """lfso-accel's safeguard checks its anchor's decrease, not f at its iterates: f at the
+    extrapolated points may rise with nothing rolled back, and the docstring says so."""
+    doc = " ".join(lfso.minimize.__doc__.split())
+    assert 'With ``"lfso"`` and ``"lfso-lbfgs"`` the claim is at the new iterate' in doc
+    assert "whose ``f`` may still rise" in doc
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((20, 3)) * np.logspace(0, 1.5, 3)
+    model = LpRegression(A, rng.standard_normal(20), 2)
+    for method, rises in (("lfso", False), ("lfso-lbfgs", False), ("lfso-accel", True)):
+        res = lfso.minimize(model, np.zeros(3), method=method, safeguard=True, monitor="quiet")
+        f = res.history.f
+        assert res.success and res.rollbacks == 0
+        assert bool(np.any(np.diff(f) > 1e-12 * np.abs(f[:-1]))) is rises, method
+
+
 def test_default_method_and_its_exceptions():
     model = PowerSum(2)
     assert lfso.minimize(model, np.ones(3)).method == DEFAULT_METHOD == "lfso-lbfgs"

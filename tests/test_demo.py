@@ -84,6 +84,21 @@ def test_run_demo_rejects_bad_settings(kwargs, message):
         run_demo(["power_sum-p1"], **kwargs)
 
 
+def test_the_cap_counts_gradient_evaluations_as_the_table_says(capsys):
+    from lfso.cli import main
+
+    cap = 5
+    [row] = run_demo(["power_sum-p3"], cap=cap, tol=1e-12)
+    assert {out.status for out in row.outcomes.values()} == {"capped"}
+    assert max(out.njev for out in row.outcomes.values()) == cap
+    text = render([row], cap=cap, tol=1e-12)
+    assert f"each run capped at {cap} gradient evaluations" in text
+    assert f"stopped at the cap ({cap} gradient evaluations)" in text
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "gradient evaluations allowed per run" in capsys.readouterr().out
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_quiet_monitor_records_risks_without_warning(recwarn):

@@ -129,6 +129,47 @@ def test_loading_a_folder_says_it_is_a_folder(cls, tmp_path):
         cls.load(tmp_path)
 
 
+def _forged_npz(path, n):
+    """An ``.npz`` of one stored member whose header claims ``n`` float64 and whose zip
+    directory claims the bytes for them, though the file holds 64 of them."""
+    import io
+    import struct
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (n,)}
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("f.npy", header.getvalue() + bytes(64))
+    raw = bytearray(buffer.getvalue())
+    claim = len(header.getvalue()) + 8 * n
+    struct.pack_into("<II", raw, 18, claim, claim)  # (the local header's sizes)
+    struct.pack_into("<II", raw, raw.find(b"PK\x01\x02") + 20, claim, claim)  # (directory)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("cls", [lfso.History, lfso.Result])
+def test_loading_a_header_that_claims_more_than_the_file_holds_allocates_nothing(
+    cls, tmp_path, monkeypatch
+):
+    path = tmp_path / "forged.npz"
+    _forged_npz(path, 1_000_000)
+    read = []
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: read.append(a))
+    with pytest.raises(ValueError, match=r"claims shape \(1000000,\), more than the .* bytes"):
+        cls.load(path)
+    assert read == []
+
+
+def test_a_compressed_archive_still_loads(tmp_path):
+    history = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3).history
+    history.save(tmp_path / "h.npz")
+    np.savez_compressed(tmp_path / "c.npz", **dict(np.load(tmp_path / "h.npz")))
+    np.testing.assert_array_equal(lfso.History.load(tmp_path / "c.npz").f, history.f)
+
+
 def _read_fifo(path):
     """A FIFO at ``path`` and a thread that reads it to the end: ``(thread, chunks)``."""
     import os

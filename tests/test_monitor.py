@@ -421,6 +421,14 @@ def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     assert res.history.f[-2] > 1e-3
 
 
+def test_early_stopping_at_a_start_already_below_target_takes_one_step():
+    doc = " ".join(EarlyStopping.__doc__.split())
+    assert "still takes one step and stops with ``nit == 1``" in doc
+    res = lfso.minimize(PowerSum(2), np.ones(3), callback=EarlyStopping(10.0))
+    assert res.history.f[0] <= 10.0
+    assert res.status is lfso.Status.CALLBACK_STOP and res.nit == 1
+
+
 @pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
 def test_a_logger_reads_only_the_newest_row_of_the_history(logger, tmp_path, monkeypatch):
     """A whole column per iteration would make a long run's logging quadratic."""
@@ -584,6 +592,27 @@ def test_a_logger_replaces_its_file_only_when_closed(logger, tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     log.close()  # (again: nothing more happens)
     assert len(path.read_text().splitlines()) == header + res.nit
+
+
+@pytest.mark.parametrize("leftover", [False, True])
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_private_log_grows_in_a_private_file(logger, leftover, tmp_path):
+    path, partial = tmp_path / "run.log", tmp_path / "run.log.part"
+    path.write_text("a private log\n")
+    path.chmod(0o600)
+    if leftover:  # (a .part file left by a run that was killed)
+        partial.write_text("the killed run's pieces\n")
+        partial.chmod(0o644)
+    seen = []
+
+    def watch(intermediate_result):
+        seen.append(stat.S_IMODE(partial.stat().st_mode))
+
+    with logger(path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=[log, watch], max_iter=3, tol=0)
+    assert seen == [0o600] * 3
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "killed" not in path.read_text()
 
 
 @pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])

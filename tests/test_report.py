@@ -353,6 +353,17 @@ def test_plot_runs_refuses_what_is_not_a_list_of_results(bad):
         plot_runs(bad)
 
 
+@pytest.mark.parametrize("empty", [[], {}, ()])
+def test_plot_runs_and_html_report_refuse_no_results(tmp_path, empty):
+    from lfso.report import html_report, plot_runs
+
+    with pytest.raises(ValueError, match="results is empty"):
+        plot_runs(empty)
+    with pytest.raises(ValueError, match="results is empty"):
+        html_report(empty, tmp_path / "r.html")
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("monitor", ["quiet", False])
 def test_compare_passes_monitor_to_both_runs(monitor):
     """A baseline whose fixed step is far too large fires the 'descent' risk indicator."""

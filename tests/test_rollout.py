@@ -406,6 +406,7 @@ def test_guard_rejects_bad_settings():
         ({"seed": -1, "pilot_rows": 10}, ValueError, ["seed must be an integer >= 0", "-1"]),
         ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
+        ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
@@ -715,6 +716,15 @@ def test_roi_refuses_what_is_no_history_and_arguments_its_tuning_ignores():
             TypeError,
             "current_step= goes with a measured grid",
         ),
+        *(
+            (
+                {"lfso_history": mine.history, "tuning": budget, "current": start, **rtol},
+                ValueError,
+                r"current's history starts at f0 = inf: the target is measured from a finite",
+            )
+            for start in [lfso.History.from_dict({"f": [np.inf, 1, 0.5], "njev": [1, 2, 3]})]
+            for rtol in ({}, {"target_rtol": 0.0})
+        ),
     ]
     for kwargs, error, match in cases:
         history = kwargs.pop("lfso_history")
@@ -778,6 +788,38 @@ def test_roi_first_line_says_faster_or_slower_as_measured(figures, says):
     assert head.startswith(says)
     for ratio in re.findall(r"([0-9.]+)x (?:faster|fewer)", head):
         assert float(ratio) > 1.0
+
+
+def test_roi_of_a_current_rule_that_never_went_below_its_start_compares_nothing():
+    model, x0 = PowerSum(2), np.ones(4)
+    mine = lfso.minimize(model, x0).history
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diverged = lfso.minimize(model, x0, method="gd", step=10.0).history
+    roi = return_on_investment(mine, tuning=TuningBudget(10), current=diverged)
+    assert roi.current_stalled and roi.target == diverged.f[0]
+    assert roi.gradient_ratio is roi.time_ratio is roi.run_gradient_ratio is None
+    head = roi.lines()[0]
+    assert "never went below its start" in head
+    assert "faster" not in head and "fewer" not in head and "as many" not in head
+    moving = lfso.minimize(model, x0, method="gd", step=0.1, max_iter=50).history
+    assert not return_on_investment(mine, tuning=TuningBudget(10), current=moving).current_stalled
+
+
+def test_rollout_of_no_step_says_the_roi_measures_nothing():
+    ro = rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, pilot_iter=50, max_iter=0)
+    assert ro.roi is not None and ro.roi.current_stalled and ro.roi.gradient_ratio is None
+    assert "never went below its start" in ro.lines()[0]
+    assert "as fast" not in ro.lines()[0]
+
+
+def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
+    from lfso.rollout._pilot import decide
+
+    bad, lfso_run = (lfso.minimize(PowerSum(2), np.ones(4), max_iter=3) for _ in range(2))
+    bad.history = lfso.History.from_dict({"f": [np.inf, 1, 0.5], "njev": [1, 2, 3]})
+    with pytest.raises(ValueError, match="current's history starts at f0 = inf"):
+        decide(bad, lfso_run, task="a hand-built history")
 
 
 def test_to_target_reports_unreached_targets():

@@ -124,6 +124,16 @@ def _pair(name: str, seed: int, dtype: type) -> tuple[Model, Model]:
     return low, high
 
 
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_a_segments_radius_solve_names_a_nan_target(name):
+    model = BUILT_IN[name](np.random.default_rng(0), np.float64)
+    x, _ = _point(np.random.default_rng(1), dim_of(model, 5), False)
+    ev = model.evaluate(x)
+    for seg in (model.segment(x, ev, -ev.grad), Model.segment(model, x, ev, -ev.grad)):
+        with pytest.raises(ValueError, match="target must be a number, got target=nan"):
+            seg.radius_for(math.nan)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 @settings(max_examples=12, deadline=None)

@@ -109,7 +109,8 @@ class GrowingFile:
     The pieces go to ``path`` with ``.part`` appended to its name, in the same folder
     (``run.csv`` grows as ``run.csv.part``), each flushed as it is written, so that the
     file can be watched while it grows. :meth:`close` syncs it to disk and renames it over
-    ``path`` (``os.replace``), with the mode of the file it replaces. Until then a file
+    ``path`` (``os.replace``); it has the mode of the file it replaces from the start (a
+    private log is never readable by others while it grows). Until then a file
     already at ``path`` is untouched; a process killed before :meth:`close` leaves it so,
     and the ``.part`` file holding the pieces written. One that is dropped without
     :meth:`close` is closed when it is collected, or at the interpreter's exit.
@@ -124,7 +125,11 @@ class GrowingFile:
         target = self.path if special else _target(self.path)
         self.partial = target if special else target.with_name(target.name + ".part")
         try:
-            self._fh = open(self.partial, "w", newline="", encoding="utf-8")
+            self._fh = (
+                open(self.partial, "w", newline="", encoding="utf-8")
+                if special
+                else (_open_partial(self.partial, target))
+            )
         except OSError as exc:  # (a folder that cannot be written: name the target)
             exc.filename, exc.filename2 = str(self.path), None
             raise
@@ -138,6 +143,22 @@ class GrowingFile:
     def close(self) -> None:
         """Move the file over ``path`` (once: later calls do nothing)."""
         self._close()
+
+
+def _open_partial(partial: Path, target: Path) -> Any:
+    """``partial`` opened for text, emptied, with the mode of the file ``target`` from the
+    start (a private log's pieces are never readable by others; a ``.part`` file left by
+    an earlier run is given that mode before anything is written), or the mode ``open()``
+    gives a new file where there is none."""
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
+    try:
+        if mode is not None:
+            os.chmod(partial, mode)
+        return os.fdopen(fd, "w", newline="", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _publish(fh: Any, partial: Path, path: Path) -> None:

@@ -14,7 +14,7 @@ from ._arrays import as_vector, like, namespace, norm, to_floats, to_numpy
 from ._arrays import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .models import Evaluation, FunctionModel, Model
-from .oracles._bounds import LocalBound, check_value
+from .oracles._bounds import LocalBound, check_target, check_value
 
 __all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]
 
@@ -38,6 +38,7 @@ class SecantBound(LocalBound):
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
         # L is constant on [d_j, d_{j+1}); R L(R) >= target there from max(d_j, target / L).
+        target = check_target(target)
         samples, level, i, low = self.samples, self.floor, 0, 0.0
         while True:
             while i < len(samples) and samples[i][0] <= low:

@@ -49,6 +49,7 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{what}.load: no such file: {str(path)!r}")
     try:
+        on_disk = path.stat().st_size
         with zipfile.ZipFile(path) as archive:
             arrays = {}
             for info in archive.infolist():
@@ -57,11 +58,11 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
                     shape, _, dtype = _read_header(member, version)
-                    size = math.prod(shape)
-                    if size > _MAX_ELEMENTS or size * dtype.itemsize > info.file_size:
+                    size, held = math.prod(shape), _most_bytes(info, on_disk)
+                    if size > _MAX_ELEMENTS or size * dtype.itemsize > held:
                         raise ValueError(
-                            f"member {info.filename!r} claims shape {shape}, more than its "
-                            f"{info.file_size} bytes hold"
+                            f"member {info.filename!r} claims shape {shape}, more than the "
+                            f"{held} bytes it can hold in a file of {on_disk} bytes"
                         )
                     if dtype.hasobject:
                         raise ValueError(f"member {info.filename!r} holds Python objects")
@@ -75,6 +76,24 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
             f"(an .npz written by {what}.save): {type(exc).__name__}: {exc}"
         ) from None
     return arrays
+
+
+#: Deflate's greatest ratio of bytes out to bytes in (258 bytes from a code of about 2 bits).
+_DEFLATE_RATIO = 1032
+
+
+def _most_bytes(info: zipfile.ZipInfo, on_disk: int) -> int:
+    """The most bytes the archive member ``info`` can unpack to, from what the archive, of
+    ``on_disk`` bytes, actually holds (its directory's sizes are only claims): its stored
+    bytes, or deflate's greatest ratio times its compressed bytes, and no more than the
+    size it claims. A ``ValueError`` for a compression ``.npz`` archives do not use."""
+    ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _DEFLATE_RATIO}.get(info.compress_type)
+    if ratio is None:
+        raise ValueError(
+            f"member {info.filename!r} is compressed with method {info.compress_type}; an .npz "
+            "archive's members are stored or deflated"
+        )
+    return min(info.file_size, ratio * min(info.compress_size, on_disk))
 
 
 def _read_header(member: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, Any]:

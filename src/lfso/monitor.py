@@ -409,7 +409,9 @@ class EarlyStopping:
     Parameters
     ----------
     target : float
-        The run stops at the first iteration with ``f <= target``.
+        The run stops after the first step that ends at ``f <= target``. A callback is
+        called after each step, not at the start (SciPy's convention), so a run that
+        starts at ``f <= target`` still takes one step and stops with ``nit == 1``.
 
     Examples
     --------

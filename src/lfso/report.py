@@ -54,6 +54,11 @@ def _as_mapping(results: Mapping[str, Result] | Sequence[Result]) -> dict[str, R
             while label in out:
                 label += "'"
             out[label] = r
+    if not out:
+        raise ValueError(
+            f"results is empty, got results={results!r}: pass at least one lfso.Result (a "
+            "list, or a mapping label -> Result)"
+        )
     for label, r in out.items():
         if not hasattr(r, "history"):
             raise TypeError(

@@ -235,7 +235,7 @@ def run_demo(
     names : sequence of str
         Problem names (:data:`lfso.bench.PROBLEMS`).
     cap : int
-        Iterations allowed per run (``>= 2``).
+        Gradient evaluations allowed per run (``>= 2``; the start's is one of them).
     tol : float
         Target ``||g|| <= tol ||g0||`` (``0 < tol < 1``).
     gd : bool
@@ -257,7 +257,7 @@ def run_demo(
     ('converged', 2)
     """
     if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap < 2:
-        raise ValueError(f"cap must be an integer >= 2 (iterations per run), got {cap!r}")
+        raise ValueError(f"cap must be an integer >= 2 (gradient evaluations per run), got {cap!r}")
     if not 0.0 < tol < 1.0:
         raise ValueError(f"tol must be in (0, 1) (a fraction of ||g0||), got {tol!r}")
     problems = [get_problem(n) for n in names]
@@ -352,7 +352,7 @@ def _table(rows: list[DemoRow], labels: list[str], *, cap: int, tol: float) -> l
     width = max([24, *(len(r.problem.name) for r in rows)])
     lines = [
         f"Gradient evaluations to reach ||g|| <= {tol:g} ||g0|| (fewer is better; "
-        f"each run capped at {cap} iterations)",
+        f"each run capped at {cap} gradient evaluations)",
         "",
     ]
     header = f"{'problem':{width}}" + "".join(f" {_TITLES[x]:>14}" for x in labels)
@@ -391,8 +391,8 @@ def _legend(labels: list[str], *, cap: int, tol: float) -> list[str]:
     lines += [
         "Marks:",
         "  123          converged with 123 gradient evaluations",
-        f"  cap 3e-04    stopped at the cap ({cap} iterations) with ||g|| down to 3e-04 ||g0|| "
-        f"only (the target is {tol:g})",
+        f"  cap 3e-04    stopped at the cap ({cap} gradient evaluations) with ||g|| down to "
+        f"3e-04 ||g0|| only (the target is {tol:g})",
         "  stop 1e-07   stopped by itself short of the target, ||g|| at 1e-07 ||g0|| (SciPy: "
         "its line search found no lower f in floating point)",
         "  failed       diverged (f blew up or became NaN) or found no descending step",

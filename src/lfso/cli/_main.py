@@ -401,7 +401,10 @@ def _add_demo(sub: Any) -> None:
         help="problem names from 'lfso problems' (default: the paper's and one black box)",
     )
     demo.add_argument(
-        "--max-iter", type=int, default=10_000, help="gradient evaluations allowed per run"
+        "--max-iter",
+        type=int,
+        default=10_000,
+        help="gradient evaluations allowed per run (the start's included)",
     )
     _tol(demo)
     demo.add_argument("--no-gd", action="store_true", help="skip the fixed-step grid")

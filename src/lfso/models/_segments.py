@@ -37,6 +37,7 @@ from ..oracles._bounds import (
     OracleError,
     PrecisionLimitError,
     check_monotone,
+    check_target,
     check_value,
     solve_radius,
 )
@@ -338,6 +339,7 @@ class NormPathSegment(SegmentBound):
 
         Raises :class:`~lfso.oracles.PrecisionLimitError` where the bound leaves the float
         range (``C(0) = inf``) or certifies no representable step."""
+        target = check_target(target)
         if not target > 0.0 or self.p == 1.0:
             at_zero = self._at_zero()
             if not target > 0.0:
@@ -467,7 +469,7 @@ class _HostQuadratic(NormPathSegment):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        value = self._value
+        target, value = check_target(target), self._value
         if not value < math.inf or not target > 0.0:  # (the general path's errors)
             return super().radius_for(target, rtol=rtol, guess=guess)
         t = target / value
@@ -2405,6 +2407,7 @@ class RowSegment(SegmentBound):
         around the root predicted by interpolating ``log(t C(t))`` in ``log t`` between the
         closest infeasible and feasible points, plus a geometric grid of the bracket.
         """
+        target = check_target(target)
         if not target > 0.0:
             return 0.0, check_value(self(0.0), 0.0), 1
         return self._solve(target, rtol, guess)

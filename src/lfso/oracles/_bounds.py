@@ -120,7 +120,7 @@ class LocalBound(ABC):
         radius, L, evaluations : float, float, int
             A feasible radius, the bound there, and how many times the bound was evaluated.
         """
-        target = _target(target)
+        target = check_target(target)
         if self.convex and target > 0.0:
             start = self.start(target)
             if start is None:
@@ -148,9 +148,11 @@ class LocalBound(ABC):
         return self if shift == 0.0 else TransformedBound(self, shift=float(shift))
 
 
-def _target(target: float) -> float:
+def check_target(target: float) -> float:
     """The radius solve's ``target`` as a float: a number, not NaN (``inf`` and values
-    ``<= 0`` have their answers, ``R = inf`` and ``R = 0``)."""
+    ``<= 0`` have their answers, ``R = inf`` and ``R = 0``); a ``TypeError`` or
+    ``ValueError`` naming ``target`` otherwise. Every ``radius_for`` that solves (not one
+    that hands the target on to another bound) checks its target with it."""
     if type(target) is float and target == target:  # (the run's own: a finite float)
         return target
     return real(target, "target", finite=False)
@@ -181,7 +183,7 @@ class ConstantBound(LocalBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
-        target = _target(target)
+        target = check_target(target)
         if not self.value > 0.0:  # (L = 0: no radius; rejected by the caller's check)
             return 0.0, self.value, 1
         return max(target, 0.0) / self.value, self.value, 1
@@ -297,6 +299,7 @@ class PowerBound(LocalBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
+        target = check_target(target)
         if not target > 0.0:
             return 0.0, self(0.0), 1
         radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
@@ -338,6 +341,7 @@ class MinPowerBound(LocalBound):
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
+        target = check_target(target)
         if not target > 0.0:
             return 0.0, self(0.0), 1
         t, q, lines = target / self.scale, self.q, self.lines
@@ -453,6 +457,7 @@ class MinBound(LocalBound):
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
         # Solve for one term, then only for the terms still infeasible at that radius.
+        target = check_target(target)
         radius, value, evals = self.terms[0].radius_for(target, rtol=rtol, guess=guess)
         for t in self.terms[1:]:
             other = t(radius)

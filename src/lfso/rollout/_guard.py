@@ -404,11 +404,19 @@ def guarded_minimize(
 
     Examples
     --------
+    A user's oracle 1000x too small: the safeguard (on by default for a user's oracle)
+    rolls the steps it breaks back, and the guard has nothing to hand over; without the
+    safeguard, ``f`` rises and the guard hands the run over to the fallback.
+
     >>> import numpy as np, lfso
     >>> wrong = lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2)  # 1000x too small
-    >>> res = lfso.rollout.guarded_minimize(
-    ...     lambda x: np.sum(x**4), np.ones(3), grad=lambda x: 4 * x**3, smoothness=wrong,
-    ...     fallback={"method": "armijo"}, tol=1e-6)
+    >>> task = dict(grad=lambda x: 4 * x**3, smoothness=wrong, fallback={"method": "armijo"},
+    ...             tol=1e-6)
+    >>> res = lfso.rollout.guarded_minimize(lambda x: np.sum(x**4), np.ones(3), **task)
+    >>> res.handover is None, res.success, res.rollbacks > 0
+    (True, True, True)
+    >>> res = lfso.rollout.guarded_minimize(lambda x: np.sum(x**4), np.ones(3),
+    ...                                     safeguard=False, **task)
     >>> res.handover.reason, bool(res.fun <= res.stages[0].fun)
     ('descent', True)
     """

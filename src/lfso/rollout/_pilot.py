@@ -234,7 +234,7 @@ def decide(
     """
     criteria = criteria if criteria is not None else GoCriteria()
     cur, cand = current, candidate
-    target = relative_target(cur.history, criteria.target_rtol)
+    target = relative_target(cur.history, criteria.target_rtol, "current")
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
     best = float(np.nanmin(cand.history.f))
     checks = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from .._result import History
 from .._validate import integer, nonnegative, real
@@ -63,6 +64,11 @@ class ReturnOnInvestment:
     sources : dict
         ``{"tuning_gradients": "measured: ..."}`` and so on for every figure: measured,
         stated or estimated, and how.
+    current_stalled : bool
+        The current (or tuned) rule never went below its start ``f0`` (it diverged at
+        once, or ran no step): its target is ``f0``, which every run holds at its start,
+        so there is no time to target to compare; the ratios are then ``None`` and
+        :meth:`lines` says so.
     """
 
     target: float
@@ -74,30 +80,41 @@ class ReturnOnInvestment:
     lfso_gradients: int | None
     lfso_seconds: float | None
     sources: dict[str, str]
+    current_stalled: bool = False
+
+    def _seconds(self) -> tuple[float, float] | None:
+        """The current rule's and lfso's seconds to the target, where a ratio means something."""
+        cur, mine = self.current_seconds, self.lfso_seconds
+        if self.current_stalled or cur is None or mine is None or mine <= 0:
+            return None
+        return cur, mine
+
+    def _gradients(self) -> tuple[int, int] | None:
+        """The current rule's and lfso's gradients to the target, where a ratio means something."""
+        cur, mine = self.current_gradients, self.lfso_gradients
+        if self.current_stalled or cur is None or not mine:
+            return None
+        return cur, mine
 
     @property
     def gradient_ratio(self) -> float | None:
-        if self.current_gradients is None or not self.lfso_gradients:
-            return None
-        return (self.tuning_gradients + self.current_gradients) / self.lfso_gradients
+        g = self._gradients()
+        return None if g is None else (self.tuning_gradients + g[0]) / g[1]
 
     @property
     def time_ratio(self) -> float | None:
-        if self.current_seconds is None or self.lfso_seconds is None or self.lfso_seconds <= 0:
-            return None
-        return (self.tuning_seconds + self.current_seconds) / self.lfso_seconds
+        t = self._seconds()
+        return None if t is None else (self.tuning_seconds + t[0]) / t[1]
 
     @property
     def run_time_ratio(self) -> float | None:
-        if self.current_seconds is None or self.lfso_seconds is None or self.lfso_seconds <= 0:
-            return None
-        return self.current_seconds / self.lfso_seconds
+        t = self._seconds()
+        return None if t is None else t[0] / t[1]
 
     @property
     def run_gradient_ratio(self) -> float | None:
-        if self.current_gradients is None or not self.lfso_gradients:
-            return None
-        return self.current_gradients / self.lfso_gradients
+        g = self._gradients()
+        return None if g is None else g[0] / g[1]
 
     @property
     def tuning_charged(self) -> bool:
@@ -114,7 +131,12 @@ class ReturnOnInvestment:
         s = self.sources
         cur_g, cur_s = self.current_gradients, self.current_seconds
         my_g, my_s = self.lfso_gradients, self.lfso_seconds
-        if my_g is None or my_s is None:
+        if self.current_stalled:
+            head = (
+                f"time to target: not measured: the current rule never went below its start "
+                f"f0 = {self.target:.6e}, so its target is f0, held by every run at its start"
+            )
+        elif my_g is None or my_s is None:
             head = f"time to target: lfso did not reach the target f <= {self.target:.6e}"
         elif cur_g is None or cur_s is None:
             head = "time to target: the current rule did not reach the target"
@@ -137,11 +159,12 @@ class ReturnOnInvestment:
             else:
                 head = f"time to target: {runs}; no tuning charged"
         count = f" in {self.tuning_runs} runs" if self.tuning_runs is not None else ""
-        cur = (
-            f"{cur_g} gradients, {cur_s:.3g} s"
-            if cur_g is not None and cur_s is not None
-            else "not reached"
-        )
+        if self.current_stalled:
+            cur = "never went below its start"
+        elif cur_g is not None and cur_s is not None:
+            cur = f"{cur_g} gradients, {cur_s:.3g} s"
+        else:
+            cur = "not reached"
         mine = (
             f"{my_g} gradients, {my_s:.3g} s"
             if my_g is not None and my_s is not None
@@ -188,6 +211,23 @@ def _check_history(history: object, name: str) -> None:
         raise TypeError(f"{name} must be a lfso.History (a run's .history), got {kind}{hint}")
     if len(history) == 0:
         raise ValueError(f"{name} is an empty History: a run's history holds at least its start")
+
+
+def _check_current_step(current_step: Any, tuning: Any) -> None:
+    """``current_step``: a finite number ``> 0`` (``ValueError``), with a measured grid
+    (``TypeError`` with a :class:`TuningBudget`)."""
+    try:
+        valid = 0.0 < current_step < math.inf
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(f"current_step must be a finite number > 0 or None, got {current_step!r}")
+    if isinstance(tuning, TuningBudget):
+        raise TypeError(
+            "current_step= goes with a measured grid (a TunedStep), to tell whether the "
+            f"current step is its best; a stated TuningBudget is charged as stated, got "
+            f"current_step={current_step!r} with {tuning!r}"
+        )
 
 
 def return_on_investment(
@@ -239,20 +279,7 @@ def return_on_investment(
                 "the grid's chosen run is the current rule's run: drop current="
             )
     if current_step is not None:
-        try:
-            valid = 0.0 < current_step < math.inf
-        except TypeError:
-            valid = False
-        if not valid:
-            raise ValueError(
-                f"current_step must be a finite number > 0 or None, got {current_step!r}"
-            )
-        if isinstance(tuning, TuningBudget):
-            raise TypeError(
-                "current_step= goes with a measured grid (a TunedStep), to tell whether the "
-                f"current step is its best; a stated TuningBudget is charged as stated, got "
-                f"current_step={current_step!r} with {tuning!r}"
-            )
+        _check_current_step(current_step, tuning)
     if isinstance(tuning, TunedStep):
         others = [r for _, r in tuning.runs if r is not tuning.result]
         tuning_gradients = sum(r.njev for r in others)
@@ -288,8 +315,12 @@ def return_on_investment(
             )
     else:
         raise TypeError(f"tuning must be a TunedStep or a TuningBudget, got {tuning!r}")
-    target = relative_target(current, target_rtol)
+    who = "current" if isinstance(tuning, TuningBudget) else "the grid's chosen run"
+    target = relative_target(current, target_rtol, who)
     cur_hit, mine = to_target(current, target), to_target(lfso_history, target)
+    # The current rule never went below its start: its target is f0, which every run holds
+    # at its start; a time to it measures nothing.
+    stalled = cur_hit is not None and cur_hit[0] == 0
     sources["current"] = "measured"
     sources["lfso"] = "measured"
     return ReturnOnInvestment(
@@ -302,4 +333,5 @@ def return_on_investment(
         lfso_gradients=mine[1] if mine else None,
         lfso_seconds=mine[2] if mine else None,
         sources=sources,
+        current_stalled=stalled,
     )

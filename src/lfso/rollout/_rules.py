@@ -17,6 +17,7 @@ from .._minimize import minimize
 from .._registry import METHODS
 from .._result import Result
 from .._stepper import NonFiniteStartError
+from .._validate import flag
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
@@ -72,11 +73,13 @@ def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any
     """``rule``'s options checked by :func:`lfso.minimize` itself on a run of no step (one
     evaluation at ``x0``), so that a bad one is reported before the runs that precede the
     rule's own (a pilot's first run, a guarded run's first stage): the ``TypeError`` or
-    ``ValueError`` of ``minimize``, its message after ``name``. SciPy's L-BFGS-B takes no
+    ``ValueError`` of ``minimize``, its message after ``name`` (``progress`` checked as
+    ``minimize`` checks it, though the run of no step shows no bar). SciPy's L-BFGS-B takes no
     options; a start where ``f`` is not finite is left to the run itself."""
     if rule["method"] == SCIPY_LBFGS:
         return
     try:
+        flag(rule.get("progress"), "progress", allow_none=True)  # (the check runs without it)
         quiet_minimize(objective=objective, x0=x0, max_iter=0, **{**rule, "progress": False})
     except NonFiniteStartError:
         raise

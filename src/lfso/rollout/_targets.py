@@ -21,9 +21,17 @@ def to_target(history: History, target: float) -> tuple[int, int, float] | None:
     return row, int(history.njev[row]), float(history.time[row])
 
 
-def relative_target(history: History, rtol: float) -> float:
-    """All but ``rtol`` of the decrease ``f0 - min f`` the run achieved."""
+def relative_target(history: History, rtol: float, name: str) -> float:
+    """All but ``rtol`` of the decrease ``f0 - min f`` the run achieved; a ``ValueError``
+    naming ``name`` where its start ``f0`` is not finite (a decrease from it means nothing,
+    and a run of lfso never starts there)."""
     f = history.f
+    if not np.isfinite(f[0]):
+        raise ValueError(
+            f"{name}'s history starts at f0 = {float(f[0])!r}: the target is measured from a "
+            "finite start (all but a fraction of the decrease from f0); pass the history of "
+            "a run that started where f is finite"
+        )
     finite = f[np.isfinite(f)]
     best = float(finite.min()) if finite.size else float(f[0])
     return best + rtol * max(float(f[0]) - best, 0.0)
