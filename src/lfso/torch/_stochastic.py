@@ -347,6 +347,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..stochastic import SkippedBatchWarning
+
 __all__ = ["SkippedBatchWarning", "StochasticLFSO"]
 
 
@@ -705,10 +707,6 @@ def _default_eta_max(eta: float) -> float:
 def _is_group(value: Any) -> bool:
     """Whether ``value`` is a :class:`torch.distributed.ProcessGroup`."""
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
-
-
-class SkippedBatchWarning(RuntimeWarning):
-    """:class:`StochasticLFSO` skipped a batch whose loss or gradient is not finite."""
 
 
 class StochasticLFSO(torch.optim.Optimizer):
