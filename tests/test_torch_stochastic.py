@@ -1316,6 +1316,17 @@ def test_device_steps_is_the_device_path_and_is_checked():
     w = torch.nn.Parameter(torch.zeros(3))
     with pytest.raises(ValueError, match="Invalid device_steps: 1"):
         StochasticLFSO([w], device_steps=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.bool_(False)])
+def test_device_steps_takes_a_numpy_bool_as_the_python_bool(value):
+    """``device_steps=np.bool_(...)`` (a flag read from a NumPy array or a config) is taken
+    as the Python bool, as the library's other flags are."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = StochasticLFSO([w], device_steps=value)  # type: ignore[arg-type]
+    assert opt._device_path is bool(value)
+    opt.step(lambda backward=True: _backward((w - 1.0).square().sum(), backward))
+    assert (opt._dev is not None) is bool(value)
     with pytest.raises(ValueError, match="device_steps=True with secant='same'"):
         StochasticLFSO([w], device_steps=True, secant="same")
 

@@ -972,8 +972,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         if secant not in ("fresh", "same"):
             raise ValueError(f"Invalid secant: {secant!r} (must be 'fresh' or 'same')")
         probe_every = _count(probe_every, "probe_every", 1)
-        if not isinstance(device_steps, bool):
+        if not isinstance(device_steps, (bool, np.bool_)):
             raise ValueError(f"Invalid device_steps: {device_steps!r} (must be True or False)")
+        device_steps = bool(device_steps)
         if device_steps and secant != "fresh":
             raise ValueError(
                 f"Invalid device_steps=True with secant={secant!r} (the device path needs "
