@@ -256,3 +256,47 @@ def test_minimize_takes_x0_as_a_start_point_once(monkeypatch):
     assert len(calls) == 1
     with pytest.raises(TypeError, match="x0"):  # (as lfso.minimize's order has it)
         minimize_batches(lfso.models.PowerSum(2), "abc", batch_size=2)
+
+
+def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypatch, tmp_path):
+    """A batch with a NaN in its rows takes no step, and the run says how many were skipped
+    (``Result.skipped``, kept by ``save``/``load``, and one ``SkippedBatchWarning``)."""
+    import lfso.stochastic as module
+    from lfso.stochastic import SkippedBatchWarning
+
+    build = module.RowBatches.__call__
+
+    def poisoned(self, idx):  # (row 3 in one batch of each epoch)
+        batch = build(self, idx)
+        if 3 in idx:
+            batch.X = batch.X.copy()
+            batch.X[list(idx).index(3), 0] = np.nan
+        return batch
+
+    monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
+    with pytest.warns(SkippedBatchWarning, match="3 batch\\(es\\) skipped, first in epoch 1"):
+        res = lfso.minimize(_logistic(400), np.zeros(10), batch_size=50, seed=0, epochs=3)
+    assert res.skipped == 3 and res.nit == 3
+    assert np.isfinite(res.fun) and np.all(np.isfinite(res.x))
+    assert lfso.Result.load(res.save(tmp_path / "run.npz")).skipped == 3
+    assert issubclass(SkippedBatchWarning, RuntimeWarning)
+
+
+def test_a_point_that_overflows_mid_epoch_stops_non_finite_with_the_best_point(monkeypatch):
+    """A batch step to where the loss overflows ends the run ``NON_FINITE`` (not as a
+    precision limit), returning the best epoch-end point."""
+    import lfso.stochastic as module
+
+    calls = []
+
+    def overflowing(segment, eta, t, curvature):
+        calls.append(t)
+        return 1e308 if len(calls) == 12 else _certified_step(segment, eta, t, curvature)
+
+    monkeypatch.setattr(module, "_certified_step", overflowing)
+    model = _logistic(400)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="skipped"):
+        res = minimize_batches(model, np.zeros(10), batch_size=50, seed=0, epochs=5)
+    assert res.status is lfso.Status.NON_FINITE, res.message
+    assert res.fun == pytest.approx(min(f for f in res.history.f if np.isfinite(f)))
+    assert res.fun == pytest.approx(model.value(res.x))

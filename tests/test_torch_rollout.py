@@ -135,6 +135,33 @@ def test_guarded_optimizer_switches_with_the_best_parameters_and_training_contin
     assert final <= best and final < 1e-6  # training went on under SGD
 
 
+def test_a_scheduler_on_the_fallback_sets_the_rate_it_takes_over_with():
+    """The documented way to schedule a guarded run's learning rate: the scheduler is
+    refused on GuardedOptimizer itself, and on its fallback it decays the rate the
+    fallback steps with after the switch."""
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    fallback = torch.optim.SGD([w], lr=0.05)
+    opt = GuardedOptimizer(LFSO([w], smoothness=TurnsWrong(4)), fallback)
+    assert "lr_scheduler.StepLR(opt.fallback, step_size=10)" in (GuardedOptimizer.__doc__ or "")
+    with pytest.raises(TypeError, match="not an Optimizer"):
+        torch.optim.lr_scheduler.StepLR(opt, 1)  # type: ignore[arg-type]
+    scheduler = torch.optim.lr_scheduler.StepLR(opt.fallback, step_size=1, gamma=0.5)
+    closure = make_closure(opt, w, None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+        for _ in range(40):
+            opt.step(closure)
+            scheduler.step()
+            if opt.handover is not None:
+                break
+    assert opt.handover is not None
+    start = [p.detach().clone() for p in fallback.param_groups[0]["params"]]
+    opt.step(closure)  # the fallback's first step, at the scheduled rate
+    rate = fallback.param_groups[0]["lr"]
+    assert scheduler.last_epoch > 0 and rate == pytest.approx(0.05 * 0.5**scheduler.last_epoch)
+    assert torch.allclose(w.detach(), start[0] - rate * w.grad, rtol=0, atol=1e-12)
+
+
 def test_guarded_optimizer_keeps_lfso_where_the_loss_stops_at_its_rounding():
     # LFSO reaches loss 0 exactly: "stagnation" fires there, but at the limit of floating
     # point it is convergence (the guard's check, as in lfso.rollout.guarded_minimize)

@@ -336,6 +336,9 @@ class Result:
     risks : dict
         ``{indicator: {"count": n, "first": k}}`` for the risk indicators that fired
         (:mod:`lfso.monitor`); empty for a healthy run.
+    skipped : int
+        Minibatches skipped because their loss or gradient was not finite
+        (``batch_size=``, :func:`lfso.stochastic.minimize_batches`); 0 otherwise.
 
     Examples
     --------
@@ -364,6 +367,7 @@ class Result:
     rollbacks: int = 0
     nhev: int = 0
     risks: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: int = 0
 
     @property
     def success(self) -> bool:
@@ -391,6 +395,7 @@ class Result:
             "rollbacks": self.rollbacks,
             "nhev": self.nhev,
             "risks": self.risks,
+            "skipped": self.skipped,
         }
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
@@ -424,7 +429,7 @@ class Result:
             raise bad(f"meta must be a JSON object, got {type(meta).__name__}")
         fields = _RESULT_META
         unknown = set(meta) - set(fields)
-        missing = set(fields) - set(meta) - {"rollbacks", "nhev", "risks"}  # (defaults)
+        missing = set(fields) - set(meta) - {"rollbacks", "nhev", "risks", "skipped"}  # (defaults)
         if unknown or missing:
             raise bad(f"meta has unknown keys {sorted(unknown)}, lacks {sorted(missing)}")
         for key, kinds in fields.items():
@@ -475,6 +480,7 @@ _RESULT_META: dict[str, Any] = {
     "rollbacks": int,
     "nhev": int,
     "risks": dict,
+    "skipped": int,
 }
 
 

@@ -42,12 +42,15 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 
-from ._arrays import error_gamma, to_float
+from ._arrays import error_gamma, namespace, to_float
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
@@ -63,10 +66,15 @@ from .models import (
 from .models._rows import take_rows
 from .steps import Move, StepRule
 
-__all__ = ["minimize_batches"]
+__all__ = ["SkippedBatchWarning", "minimize_batches"]
 
 #: The models whose batches ``batch_size=`` can build (a mean or sum over rows of data).
 ROW_MODELS = (LogisticRegression, SoftmaxRegression, LpRegression, CauchyRegression)
+
+
+class SkippedBatchWarning(RuntimeWarning):
+    """A minibatch optimiser (:func:`minimize_batches`, :class:`lfso.torch.StochasticLFSO`)
+    skipped a batch whose loss or gradient is not finite."""
 
 
 class RowBatches:
@@ -187,13 +195,22 @@ def minimize_batches(
     -------
     Result
         ``x`` is the best epoch-end point by the full loss (the last one when converged);
-        ``nit`` counts epochs.
+        ``nit`` counts epochs; ``skipped`` counts the batches skipped (below).
 
     Raises
     ------
     TypeError, ValueError
         Naming the argument, for a model that is not a row model, an ``x0`` that is not a
         real vector of the model's dimension, or an argument out of the range above.
+
+    Warns
+    -----
+    SkippedBatchWarning
+        When a batch's loss or gradient is not finite at the current point: the batch takes
+        no step (``x`` is left as it was) and is counted in ``Result.skipped``; one warning at
+        the end names the count. Where ``x`` itself is no longer finite the epoch ends there,
+        and the run with it (``NON_FINITE``, the best point returned), as it does wherever
+        the full loss at an epoch's end is not finite.
 
     Examples
     --------
@@ -243,6 +260,16 @@ def minimize_batches(
     except KeyboardInterrupt:  # (between two epochs)
         stepper.interrupt()
     result = stepper.result()
+    result.skipped = rule.skipped
+    if rule.skipped:
+        warnings.warn(
+            f"minimize_batches: {rule.skipped} batch(es) skipped, first in epoch "
+            f"{rule.first_skipped}: their loss or gradient was not finite at the point "
+            "reached, and x was left as it was for each (check the data for NaN or inf, "
+            "or scale it down)",
+            SkippedBatchWarning,
+            stacklevel=_caller_level(),
+        )
     if result.status is Status.MAX_ITER:
         result.message = (
             f"Ran epochs={epochs} epochs of minibatch steps (batch_size={batch_size}) without "
@@ -251,6 +278,18 @@ def minimize_batches(
             "loosen tol."
         )
     return result
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first caller outside :mod:`lfso` (a warning from
+    :func:`minimize_batches` names the caller's line, through :func:`lfso.minimize` too)."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_OURS):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+_OURS = os.path.dirname(__file__) + os.sep
 
 
 def _certified_step(segment: Any, eta: float, t: float, curvature: float) -> float:
@@ -269,6 +308,9 @@ class EpochStep(StepRule):
     certificate (those of the last epoch that took a step); its ``oracle_calls`` the
     epoch's. The loop evaluates the full model at the epoch's end (one row per epoch).
     Each batch evaluation is counted on the run's objective (``nfev`` and ``njev``).
+    A batch whose loss or gradient is not finite takes no step and is counted in
+    :attr:`skipped` (the epoch of the first in :attr:`first_skipped`); where ``x`` itself
+    is not finite the epoch ends there (the loop's evaluation of it then stops the run).
     """
 
     name = "lfso-minibatch"
@@ -279,9 +321,11 @@ class EpochStep(StepRule):
     ) -> None:
         self.batches, self.batch_size, self.rng = batches, batch_size, rng
         self.eta, self.decay = eta, decay
+        self.skipped, self.first_skipped = 0, 0
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> tuple[int, float, float]:
         """``(epoch, step, L)``: the epochs taken, the last step and its certificate."""
+        self.skipped, self.first_skipped = 0, 0
         return 0, math.nan, math.nan
 
     def step(
@@ -299,6 +343,13 @@ class EpochStep(StepRule):
             ev = batch.evaluate(x, bound=False)
             counted.nfev += 1  # (the batch's model, not the objective: counted by hand)
             counted.njev += 1
+            if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
+                self.skipped += 1
+                self.first_skipped = self.first_skipped or epoch + 1
+                xp = namespace(x)
+                if not bool(xp.all(xp.isfinite(x))):
+                    break  # (every batch would be: the loop's evaluation of x ends the run)
+                continue
             d = -ev.grad
             segment = batch.segment(x, ev, d)
             t, curvature, spent = segment.step_for(eta)

@@ -525,7 +525,11 @@ class LFSO(torch.optim.Optimizer):
         run's steps; the next step re-evaluates the closure at the parameters. The run's
         counters and :attr:`last_L`, :attr:`last_radius`, :attr:`last_step` go on from the
         saved ones; a state dict without them keeps the current ones. The other options
-        (``method``, ``smoothness``, ``safeguard``, ...) are the constructor's.
+        (``method``, ``smoothness``, ``safeguard``, ...) are the constructor's. The
+        :attr:`history` and the risk indicators start again: the first step after the load
+        records the row of its start point, with no row before it, so ``descent`` and
+        ``oracle`` (which compare a step with the one before it) can first fire on the
+        second.
 
         A state dict that is not LFSO's (another optimiser's), or whose rule state is of
         another method, oracle or rule form (``safeguard=``, ``certificate=``, ...) than

@@ -131,6 +131,18 @@ class GuardedOptimizer:
     the loss improves; the loss comes from LFSO's own round trip, so watching adds no host
     synchronisation while LFSO is in charge. After the switch each step records the loss
     and the gradient norm (one synchronisation).
+
+    GuardedOptimizer is not a :class:`torch.optim.Optimizer` (it holds two), so a learning
+    rate scheduler is refused (``StepLR(opt, 1)``: ``TypeError: GuardedOptimizer is not an
+    Optimizer``): attach it to the fallback, the one optimiser with a learning rate, and
+    step it as usual::
+
+        scheduler = torch.optim.lr_scheduler.StepLR(opt.fallback, step_size=10)
+
+    The schedule then runs from the first epoch, so the fallback takes over at the rate
+    the schedule has reached; while LFSO is in charge the fallback takes no step, so
+    torch warns once that ``lr_scheduler.step()`` came before ``optimizer.step()``
+    (harmless here).
     """
 
     def __init__(
@@ -213,9 +225,12 @@ class GuardedOptimizer:
         a state dict not its own), the guard goes on counting from the saved counts, and a
         run that had switched steps with the fallback. The histories start again (LFSO's
         does after its :meth:`~lfso.torch.LFSO.load_state_dict`), so a later hand-over's
-        rows are of :attr:`history` since the load. A state dict that is not
-        GuardedOptimizer's, or whose best parameters do not match these parameters, is a
-        ``ValueError``, and the optimiser stays as it was."""
+        rows are of :attr:`history` since the load. The risk indicators that compare a
+        step with the one before it (``descent``, ``oracle``) have no row before the first
+        step after the load, so they can fire from the second step on (a saved run that
+        would have tripped on the next step's ``descent`` trips a step later, if it fires
+        again). A state dict that is not GuardedOptimizer's, or whose best parameters do
+        not match these parameters, is a ``ValueError``, and the optimiser stays as it was."""
         keys = ("primary", "fallback", "handover", "guard", "best_loss", "best_row", "best")
         missing = [k for k in keys if k not in state_dict] if isinstance(state_dict, dict) else keys
         if missing:
