@@ -1505,42 +1505,6 @@ def _ddp_job(rank, world):
 data_parallel.register("StochasticLFSO", _ddp_job)
 
 
-def _skipped_batch_job(rank, world):
-    """A closure that returns None and leaves no gradient, under a process group: on rank
-    0 alone (rank 1 stepping on would wait for it in the all-reduce), then on every rank.
-    What each call did: the error's message, or "returned None"."""
-    w = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
-    opt = StochasticLFSO([w])
-    outcomes = []
-    for skipping in ({0}, set(range(world))):
-        if rank not in skipping:
-            outcomes.append("stepped on")
-            continue
-        try:
-            outcomes.append("returned None" if opt.step(lambda: None) is None else "stepped")
-        except RuntimeError as error:
-            outcomes.append(str(error))
-    return outcomes, opt.steps
-
-
-data_parallel.register("StochasticLFSO skipped batch", _skipped_batch_job)
-
-
-def test_a_rank_whose_closure_skips_the_batch_raises_instead_of_leaving_the_others_waiting(
-    data_parallel_ranks,
-):
-    """Under a process group of two ranks a batch skipped by one rank's closure (None, no
-    gradient) would leave the other rank waiting in the step's all-reduce: the rank raises,
-    before any collective, with the same error on every rank that skips, and counts no
-    step."""
-    (alone_0, both_0), steps_0 = data_parallel_ranks[0]["StochasticLFSO skipped batch"]
-    (alone_1, both_1), steps_1 = data_parallel_ranks[1]["StochasticLFSO skipped batch"]
-    assert alone_1 == "stepped on" and steps_0 == steps_1 == 0
-    assert "returned None and left no gradient on rank 0 of 2" in alone_0
-    assert "skip a batch by not calling step" in alone_0
-    assert both_0 == alone_0 and both_1 == alone_0.replace("rank 0 of", "rank 1 of")
-
-
 @pytest.fixture
 def ddp_runs(data_parallel_ranks):
     """What each of two ranks returned: run name -> (parameters, probes, last step, last

@@ -832,11 +832,9 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
     The loss may be a one-element tensor or, in the first two forms, a number. A closure
-    that returns None and leaves no gradient (a batch a training loop skips) takes no step;
-    under data-parallel training (below) it raises a ``RuntimeError`` instead (skip a batch
-    there by not calling :meth:`step`, on every rank). The closure must compute the same
-    function in both calls (no new dropout mask, no new batch), and leave the gradient as
-    ``backward`` made it:
+    that returns None and leaves no gradient (a batch a training loop skips) takes no step.
+    The closure must compute the same function in both calls (no new dropout mask, no new
+    batch), and leave the gradient as ``backward`` made it:
 
     * **No gradient clipping in the closure** (``clip_grad_norm_``): the secant compares the
       closure's loss with ``p.grad``, so a clipped gradient reads as curvature and the step
@@ -895,9 +893,7 @@ class StochasticLFSO(torch.optim.Optimizer):
     direction for the batch (its preconditioned gradient is measured instead), and a
     measured step with ``secant="same"`` (its trial loss). Every rank must call
     :meth:`step` for every batch, with closures of the same form (the all-reduce is a
-    collective, as DDP's own are); a closure that returns None and leaves no gradient
-    raises a ``RuntimeError`` on its rank rather than leave the others waiting.
-    :meth:`step` returns the rank's own loss.
+    collective, as DDP's own are). :meth:`step` returns the rank's own loss.
 
     Examples
     --------
@@ -1221,21 +1217,6 @@ class StochasticLFSO(torch.optim.Optimizer):
             loss.backward()
         return loss, form
 
-    def _skip_alone(self) -> None:
-        """Refuse a batch the closure skipped (None, no gradient) where the step averages
-        over ranks: the other ranks would wait in the step's all-reduce for this one."""
-        size = self._ranks()
-        if size > 1:
-            self.steps -= 1  # (no step taken)
-            rank = dist.get_rank(self.process_group)
-            raise RuntimeError(
-                f"StochasticLFSO.step: the closure returned None and left no gradient on rank "
-                f"{rank} of {size}, but every rank must step on every batch (the step averages "
-                "its scalars over process_group in an all-reduce, which the other ranks would "
-                "wait in for this one): skip a batch by not calling step, on every rank, or "
-                "pass process_group=False"
-            )
-
     def _trial(self, closure: Callable[..., Any], form: str) -> torch.Tensor:
         """The closure's loss at the current parameters (not synchronised). Without a graph,
         unless the closure calls ``backward`` itself (``closure()``, torch.optim's form): it
@@ -1288,7 +1269,6 @@ class StochasticLFSO(torch.optim.Optimizer):
         lr = self._multiplier()
         loss, form = self._evaluate(closure)
         if loss is None:
-            self._skip_alone()
             return None
         params, which = self._stepped()
         if not params:
