@@ -8,6 +8,8 @@ import inspect
 import math
 import numbers
 import operator
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -523,3 +525,20 @@ def start_point(x0: Any, model: Any) -> Any:
     if model.dim is not None and x0.shape[0] != model.dim:
         raise ValueError(f"x0 must have shape ({model.dim},) for this model, got {tuple(x0.shape)}")
     return x0
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` of the first caller outside :mod:`lfso` and torch, for a warning
+    issued by the function that calls this one: it names the user's line, through
+    :func:`lfso.minimize` and through torch's wrappers of an optimiser's ``step`` (a
+    varying number of frames)."""
+    torch = sys.modules.get("torch")
+    where = getattr(torch, "__file__", None)
+    skipped: tuple[str, ...] = _LFSO if where is None else (*_LFSO, os.path.dirname(where))
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+_LFSO = (os.path.dirname(__file__) + os.sep,)

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -54,7 +52,7 @@ from ._arrays import error_gamma, namespace, to_float
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
-from ._validate import integer, nonnegative, open_interval, start_point
+from ._validate import caller_level, integer, nonnegative, open_interval, start_point
 from .models import (
     CauchyRegression,
     Evaluation,
@@ -268,7 +266,7 @@ def minimize_batches(
             "reached, and x was left as it was for each (check the data for NaN or inf, "
             "or scale it down)",
             SkippedBatchWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(),
         )
     if result.status is Status.MAX_ITER:
         result.message = (
@@ -278,18 +276,6 @@ def minimize_batches(
             "loosen tol."
         )
     return result
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside :mod:`lfso` (a warning from
-    :func:`minimize_batches` names the caller's line, through :func:`lfso.minimize` too)."""
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_OURS):
-        level, frame = level + 1, frame.f_back
-    return level
-
-
-_OURS = os.path.dirname(__file__) + os.sep
 
 
 def _certified_step(segment: Any, eta: float, t: float, curvature: float) -> float:

@@ -92,7 +92,7 @@ from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper
-from .._validate import is_real, real
+from .._validate import caller_level, is_real, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -101,7 +101,6 @@ from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
     StochasticLFSO,
-    _caller_level,
     _check_reals,
     _first_state,
     _refuse_complex,
@@ -798,7 +797,7 @@ class LFSO(torch.optim.Optimizer):
             "again). Check the gradients (or the oracle), or the loss has reached its "
             "dtype's rounding (float64 or rescaled parameters may go further).",
             RuntimeWarning,
-            stacklevel=_caller_level(),  # (the frame that called step)
+            stacklevel=caller_level(),  # (the frame that called step)
         )
         self._report(ev)
 
@@ -913,7 +912,7 @@ class LFSO(torch.optim.Optimizer):
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(MinibatchWarning(message), stacklevel=_caller_level())
+            warnings.warn(MinibatchWarning(message), stacklevel=caller_level())
 
     # -- the callback ----------------------------------------------------------------------
 

@@ -337,8 +337,6 @@ import inspect
 import math
 import numbers
 import operator
-import os
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
@@ -347,6 +345,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .._validate import caller_level
 from ..stochastic import SkippedBatchWarning
 
 __all__ = ["SkippedBatchWarning", "StochasticLFSO"]
@@ -438,18 +437,6 @@ def _is_number(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         return value.shape == () and value.dtype.kind in "iuf"
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside :mod:`lfso.torch` and torch (for
-    warnings: torch wraps ``step`` in a varying number of frames)."""
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_OURS):
-        level, frame = level + 1, frame.f_back
-    return level
-
-
-_OURS = (os.path.dirname(__file__) + os.sep, os.path.dirname(torch.__file__))
 
 
 def _count(value: Any, name: str, low: int) -> int:
@@ -1131,7 +1118,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
             f"{done}, and the gradient averages restart ({hint})",
             SkippedBatchWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(),
         )
 
     def _global(self) -> dict[str, Any]:
