@@ -108,6 +108,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _split_run,
     _with_run,
     _with_state,
+    state_dict_groups,
 )
 
 __all__ = ["LFSO", "MinibatchWarning", "SkippedBatchWarning", "StochasticLFSO"]
@@ -570,13 +571,7 @@ class LFSO(torch.optim.Optimizer):
     def _refuse_foreign(self, state_dict: Any) -> None:
         """A ``ValueError`` naming what makes ``state_dict`` another optimiser's, or its rule
         state another method's, oracle's or rule form's (before anything is loaded)."""
-        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-        if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
-            raise ValueError(
-                f"not an LFSO state dict: {type(state_dict).__name__} without 'state' and "
-                "'param_groups' (expected what LFSO.state_dict() returns)"
-            )
-        for i, group in enumerate(groups):
+        for i, group in enumerate(state_dict_groups(state_dict, "LFSO", "an")):
             names = sorted(group) if isinstance(group, dict) else group
             if not isinstance(group, dict) or "eta" not in group or "lr" in group:
                 raise ValueError(

@@ -657,17 +657,25 @@ def _split_run(state_dict: Any, names: tuple[str, ...]) -> tuple[Any, dict[str, 
     return state_dict, run
 
 
+def state_dict_groups(state_dict: Any, owner: str, article: str = "a") -> list[Any]:
+    """``state_dict["param_groups"]``, or a ``ValueError`` saying that ``state_dict`` is not
+    ``owner``'s (a torch.optim state dict holds a dict ``"state"`` and a list
+    ``"param_groups"``); ``article`` goes before ``owner`` in the message."""
+    groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+    if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
+        raise ValueError(
+            f"not {article} {owner} state dict: "
+            f"{type(state_dict).__name__} without 'state' and 'param_groups' (expected what "
+            f"{owner}.state_dict() returns)"
+        )
+    return groups
+
+
 def _refuse_foreign(state_dict: Any) -> None:
     """A ``ValueError`` naming what makes ``state_dict`` another optimiser's than
     :class:`StochasticLFSO` (whose groups hold ``eta`` and ``lr``, and whose parameters'
     states hold only :data:`_STATE_KEYS`)."""
-    groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
-    if not (isinstance(groups, list) and isinstance(state_dict.get("state"), dict)):
-        raise ValueError(
-            f"not a StochasticLFSO state dict: {type(state_dict).__name__} without 'state' "
-            "and 'param_groups' (expected what StochasticLFSO.state_dict() returns)"
-        )
-    for i, group in enumerate(groups):
+    for i, group in enumerate(state_dict_groups(state_dict, "StochasticLFSO")):
         if not (isinstance(group, dict) and "eta" in group and "lr" in group):
             names = sorted(group) if isinstance(group, dict) else group
             raise ValueError(
