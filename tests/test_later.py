@@ -129,3 +129,25 @@ def test_the_first_device_step_finds_a_root_far_below_the_unit_step(case):
         device_run = lfso.minimize(model, x0, max_iter=300)
     assert host.status is device_run.status is lfso.Status.CONVERGED
     assert abs(device_run.nit - host.nit) <= 2 and device_run.history.step[1] > 0.0
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("name", ["logistic", "cauchy"])
+def test_a_step_no_bound_certifies_on_the_device_stops_as_on_the_host(name, method):
+    """float32 data of size 1e20: every trial step's bound is past the range, so the
+    device's step is 0. The run stops ``PRECISION_LIMIT`` at ``x0``, as the host's does,
+    instead of taking zero steps until ``max_iter``."""
+    A, b = _data()
+    At, bt = torch.tensor(1e20 * A, dtype=torch.float32), torch.tensor(1e20 * b).float()
+    if name == "logistic":
+        model = lfso.models.LogisticRegression(At, (bt > 0).float(), l2=1e-3)
+    else:
+        model = lfso.models.CauchyRegression(At, bt)
+    x0 = torch.zeros(6)
+    host = lfso.minimize(model, x0, method=method, max_iter=30)
+    with cpu_as_accelerator():
+        device_run = lfso.minimize(model, x0, method=method, max_iter=30)
+    assert host.status is lfso.Status.PRECISION_LIMIT
+    assert device_run.status is host.status
+    assert device_run.nit == host.nit == 0 and len(device_run.history) == 1
+    assert torch.equal(device_run.x, x0)

@@ -590,6 +590,11 @@ class Stepper:
         step, lipschitz, radius = move.step, move.L, move.R
         if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
             step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
+            if step == 0.0 and not lipschitz < _INF:  # (a step sized on the device)
+                raise PrecisionLimitError(
+                    f"the curvature bound along the step is {lipschitz!r} at every trial "
+                    "step sized on the device: no step can be certified at this point"
+                )
         if not self.arrive(x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None):
             return False
         self._keep_best(nit, x, new)
