@@ -129,3 +129,54 @@ def test_the_first_device_step_finds_a_root_far_below_the_unit_step(case):
         device_run = lfso.minimize(model, x0, max_iter=300)
     assert host.status is device_run.status is lfso.Status.CONVERGED
     assert abs(device_run.nit - host.nit) <= 2 and device_run.history.step[1] > 0.0
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("name", ["logistic", "cauchy"])
+def test_a_step_no_bound_certifies_on_the_device_stops_as_on_the_host(name, method):
+    """float32 data of size 1e20: every trial step's bound is past the range, so the
+    device's step is 0. The run stops ``PRECISION_LIMIT`` at ``x0``, as the host's does,
+    instead of taking zero steps until ``max_iter``."""
+    A, b = _data()
+    At, bt = torch.tensor(1e20 * A, dtype=torch.float32), torch.tensor(1e20 * b).float()
+    if name == "logistic":
+        model = lfso.models.LogisticRegression(At, (bt > 0).float(), l2=1e-3)
+    else:
+        model = lfso.models.CauchyRegression(At, bt)
+    x0 = torch.zeros(6)
+    host = lfso.minimize(model, x0, method=method, max_iter=30)
+    with cpu_as_accelerator():
+        device_run = lfso.minimize(model, x0, method=method, max_iter=30)
+    assert host.status is lfso.Status.PRECISION_LIMIT
+    assert device_run.status is host.status
+    assert device_run.nit == host.nit == 0 and len(device_run.history) == 1
+    assert torch.equal(device_run.x, x0)
+
+
+@pytest.mark.parametrize(
+    ("path", "dtype", "method"),
+    [("host", torch.float64, "lfso"), ("ahead", torch.float32, "lfso-lbfgs")],
+)
+def test_a_tol_0_run_converges_only_where_the_fresh_gradient_is_0(path, dtype, method, monkeypatch):
+    """A run whose steps no longer move ``x`` (``x + t d`` rounds to ``x``) while the
+    product carried from step to step does: its gradient norm there reached 0 from
+    ``1e-17`` (``1e-9`` in float32), and a ``tol=0`` run stopped ``CONVERGED`` (an exact
+    stationary point) at a point whose gradient is not 0. The test is confirmed on a
+    fresh evaluation, on the host's path and on the accelerator's, the loop ahead of its
+    evaluations."""
+    from lfso import _stepper
+
+    monkeypatch.setattr(_stepper, "AHEAD_ROWS", 0)  # (only inside cpu_as_accelerator)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((120, 5)) / 2
+    b = A @ np.ones(5) + 0.1 * rng.standard_normal(120)
+    At, labels = torch.tensor(A, dtype=dtype), torch.tensor((b > 0) * 1.0, dtype=dtype)
+    model = lfso.models.LogisticRegression(At, labels, l2=1e-3)
+    x0 = torch.full((5,), 0.1, dtype=dtype)
+    with warnings.catch_warnings(), cpu_as_accelerator(path == "ahead"):
+        warnings.simplefilter("ignore")  # (tol = 0: runs to rounding)
+        res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=300)
+        fresh = model.evaluate(res.x)  # (on the run's path: the same rounding)
+    assert res.grad_norm == fresh.grad_norm and res.fun == fresh.value
+    assert res.status is lfso.Status.MAX_ITER or fresh.grad_norm == 0.0
+    assert len(res.history) == res.nit + 1

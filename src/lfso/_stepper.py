@@ -115,7 +115,8 @@ class Stepper:
     of ``x_{k+1}`` joins the history (:meth:`record`), the run stops at the first of
 
     * ``||g_k|| <= max(tol ||g_0||, atol)`` (``CONVERGED``; with a threshold of 0 only at an
-      exact stationary point), tested before a step,
+      exact stationary point), tested before a step (a gradient from a carried product,
+      on a fresh evaluation),
     * ``k = max_iter`` (``MAX_ITER``),
     * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
@@ -485,13 +486,30 @@ class Stepper:
     def _stops(self, ev: Evaluation, nit: int) -> bool:
         """The stopping tests at the point ``nit`` (evaluated as ``ev``) before a move from
         it; whether the run stopped."""
-        if ev.grad_norm <= self.threshold:  # (threshold 0: only an exact stationary point)
+        if ev.grad_norm <= self.threshold and self._confirmed(ev):  # (0: exact stationarity)
             return self._stop(Status.CONVERGED)
         if nit >= self.max_iter:
             return self._stop(Status.MAX_ITER)
         if nit - self._improved >= STALL_ITERATIONS and self._stalls():
             return self._stop(Status.STALLED)
         return False
+
+    def _confirmed(self, ev: Evaluation) -> bool:
+        """Whether the gradient norm of the current point (evaluated as ``ev``, which
+        passed the convergence test) passes it freshly: an evaluation that read a product
+        carried from the last step (``A x`` updated by ``t A d``) has a gradient whose
+        rounding differs from that of ``x``'s own (where ``x + t d`` rounds to ``x``, its
+        norm can reach 0 from ``1e-17``); the fresh one, which :meth:`result` would make
+        anyway, becomes the current evaluation (counted), and decides."""
+        if not ev.carried:
+            return True
+        fresh = self.objective.evaluate(self.x, bound=self._need_bound)
+        if not (math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm)):
+            return True  # (the carried one stands, as in result())
+        if self.best is ev:
+            self.best = fresh
+        self.ev = fresh
+        return fresh.grad_norm <= self.threshold
 
     def _take(self) -> tuple[Any, Any, Evaluation, bool]:
         """The rule's move from the current point and the evaluation of the point it
@@ -590,6 +608,14 @@ class Stepper:
         step, lipschitz, radius = move.step, move.L, move.R
         if not (type(step) is float and type(lipschitz) is float and type(radius) is float):
             step, lipschitz, radius = (host_value(v) for v in (step, lipschitz, radius))
+            # (a step sized on the device from a nonzero gradient; the loop ahead may take
+            # one from a carried gradient of 0, see _confirmed)
+            start = self.ev  # (the point the move was taken from)
+            if step == 0.0 and not lipschitz < _INF and start is not None and start.grad_norm:
+                raise PrecisionLimitError(
+                    f"the curvature bound along the step is {lipschitz!r} at every trial "
+                    "step sized on the device: no step can be certified at this point"
+                )
         if not self.arrive(x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None):
             return False
         self._keep_best(nit, x, new)
