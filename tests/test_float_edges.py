@@ -590,3 +590,21 @@ def test_a_float32_gradient_that_underflows_stops_with_a_status_not_nan(seed, me
     assert res.status in ALLOWED, res.message
     assert np.all(np.isfinite(res.history.f))
     assert _true_value(model, res.x) <= _true_value(model, x0)
+
+
+@pytest.mark.parametrize("p", [2, 3])
+@pytest.mark.parametrize("scale", [1e-20, 1e-40])
+def test_lbfgs_on_tiny_data_converges_as_on_the_data_unscaled(p, scale):
+    """Data scaled by ``1e-20`` make the first L-BFGS step ``1e115`` (``-g`` is tiny) and the
+    second solve's first trial, that step, lies far past where the segment bound leaves the
+    float range (``C = inf``): the solve tries ``t = 0`` next, whose ``C(0)`` bounds the
+    step, and finds it (halving from the guess ran out of rounds before: PRECISION_LIMIT
+    at the first iteration, ``f`` 2% above the minimum)."""
+    from lfso.models import LpRegression
+
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((120, 5)), rng.standard_normal(120)
+    plain = lfso.minimize(LpRegression(A, b, p), np.zeros(5), method="lfso-lbfgs")
+    tiny = lfso.minimize(LpRegression(A * scale, b * scale, p), np.zeros(5), method="lfso-lbfgs")
+    assert plain.success and tiny.success, tiny.message
+    np.testing.assert_allclose(tiny.x, plain.x, rtol=1e-6)

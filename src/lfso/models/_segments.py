@@ -2487,7 +2487,13 @@ class RowSegment(SegmentBound):
         from an infeasible one, its high end); the bracket's geometric middle when the last
         round kept over 0.6 of the bracket (``stalled``), so that a one-sided secant cannot
         stall; at most ``reach`` times the bracket's low end (:data:`_WIDEST`, squared after
-        each infeasible trial in a row: a root far up is found in O(log log) rounds)."""
+        each infeasible trial in a row: a root far up is found in O(log log) rounds). Where
+        every trial so far had ``C = inf`` (a first guess far beyond where the bound leaves
+        the float range) and ``t = 0`` has not been tried, ``0``: ``C(0)`` bounds the root,
+        ``t* <= target / C(0)``, where halving from the guess could take hundreds of
+        rounds."""
+        if low == 0.0 and hi is not None and 0.0 not in self._cache:
+            return [0.0]
         pred = _secant(target, lo_t, lo_c, hi, high if hi is None else low)
         middle = math.sqrt(low) * math.sqrt(high) if low > 0.0 else 0.5 * high
         if (stalled and hi is not None and lo_t > 0.0) or not low <= pred <= high:
