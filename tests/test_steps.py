@@ -13,11 +13,17 @@ from lfso.models import LogisticRegression, LpRegression, PowerSum
 from lfso.steps import (
     AdGDStep,
     ArmijoStep,
+    BallCappedEstimate,
     BarzilaiBorweinStep,
+    CertifiedStep,
     DoGStep,
+    EstimateCertificate,
+    LBFGSDirection,
     LFSOAccelStep,
+    LFSOStep,
     NesterovStep,
     PolyakStep,
+    SteepestDescent,
 )
 
 
@@ -321,3 +327,25 @@ def test_bb_refuses_min_step_above_max_step():
 def test_lfso_accel_with_jump_inf_moves():
     res = lfso.minimize(lfso.models.PowerSum(2), np.ones(3), method="lfso-accel", jump=np.inf)
     assert res.status is lfso.Status.CONVERGED
+
+
+# -- a rule built by hand: arguments of the wrong kind ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: LFSOStep(direction="lbfgs"), "direction must be a lfso.steps Direction"),
+        (lambda: LFSOStep(direction=LBFGSDirection), "got direction=<class"),
+        (lambda: LFSOStep(name=3), "name must be a str .*got name=3"),
+        (lambda: CertifiedStep(SteepestDescent(), name=None), "got name=None"),
+        (
+            lambda: EstimateCertificate(None),
+            "estimator must be a lfso.steps.SecantEstimator, got estimator=None",
+        ),
+        (lambda: BallCappedEstimate("auto"), "got estimator='auto'"),
+    ],
+)
+def test_a_rule_built_with_an_argument_of_the_wrong_kind_raises_naming_it(build, message):
+    with pytest.raises(TypeError, match=message):
+        build()

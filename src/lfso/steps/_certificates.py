@@ -519,6 +519,10 @@ class EstimateCertificate(BallCertificate):
 
     def __init__(self, estimator: SecantEstimator, radius_rtol: float = 1e-3) -> None:
         super().__init__("tight", radius_rtol)
+        if not isinstance(estimator, SecantEstimator):
+            raise TypeError(
+                f"estimator must be a lfso.steps.SecantEstimator, got estimator={estimator!r}"
+            )
         self.estimator = estimator
 
     @property

@@ -71,6 +71,15 @@ def _check_sized(sized: SizedStep, certificate: Certificate) -> None:
         )
 
 
+def _check_direction(direction: Any) -> None:
+    """A ``TypeError`` naming ``direction`` unless it is a :class:`Direction` instance."""
+    if not isinstance(direction, Direction):
+        raise TypeError(
+            "direction must be a lfso.steps Direction (SteepestDescent(), "
+            f"LBFGSDirection(memory), CallableDirection(fn)), got direction={direction!r}"
+        )
+
+
 class Proposal(NamedTuple):
     """A certified rule's move with what it promises, for :class:`lfso.steps.Safeguarded`.
 
@@ -181,8 +190,9 @@ class CertifiedStep(CertifiedRule):
         radius_rtol: float = 1e-3,
     ) -> None:
         eta = open_interval(eta, "eta", 0.0, 2.0)
-        if not isinstance(direction, Direction):
-            raise TypeError(f"direction must be a lfso.steps Direction, got {direction!r}")
+        _check_direction(direction)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str (the method= it reports), got name={name!r}")
         if certificate != "auto" and not isinstance(certificate, Certificate):
             raise TypeError(
                 f"certificate must be a Certificate or 'auto', got certificate={certificate!r}"
@@ -441,6 +451,7 @@ class LFSOStep(CertifiedStep):
             certificate = certificate_named(named, radius, radius_rtol)
         if direction is None:
             direction = SteepestDescent()
+        _check_direction(direction)
         if name is None:
             name = "lfso" if direction.steepest else "lfso-lbfgs"
         super().__init__(direction, certificate, eta, name=name, radius_rtol=radius_rtol)
