@@ -234,6 +234,22 @@ def test_an_integer_user_direction_is_taken_as_a_float_one():
     assert res.success and np.allclose(res.x, np.arange(1.0, 6.0))
 
 
+@pytest.mark.parametrize(("data", "returned"), [(np.float32, np.float64), (np.float64, np.float32)])
+def test_a_user_direction_of_another_float_dtype_is_taken_in_xs(data, returned):
+    # A float64 d must not turn a float32 run into a float64 one, nor a float32 d round
+    # the steps t d of a float64 run to float32: the run is the one with d's values in
+    # x's dtype.
+    A = np.random.default_rng(1).standard_normal((30, 5)).astype(data)
+    model = LpRegression(A, A @ np.ones(5, data), 1)
+    x0 = np.zeros(5, data)
+    other = lfso.minimize(model, x0, method="lfso", direction=lambda x, g: -g.astype(returned))
+    same = lfso.minimize(
+        model, x0, method="lfso", direction=lambda x, g: -g.astype(returned).astype(data)
+    )
+    assert other.x.dtype == data and np.array_equal(other.x, same.x)
+    assert np.array_equal(other.history.f, same.history.f)
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_zero_gradient_at_the_start_converges_without_moving(method):
     res = lfso.minimize(PowerSum(2), np.zeros(3), method=method, tol=0.0, max_iter=3)

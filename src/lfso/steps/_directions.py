@@ -679,8 +679,9 @@ class CallableDirection(Direction):
     certificate; ``-g`` where it does not descend (``g . d >= 0``) or is not finite.
 
     The callable gets its own copies of ``x`` and ``g`` (as a callback does), so one that
-    changes its arguments in place changes neither the run nor its result; an integer ``d``
-    is taken in ``x``'s dtype, and another (complex, boolean, a wrong shape) raises."""
+    changes its arguments in place changes neither the run nor its result; a ``d`` of
+    another real dtype (integer, or a float64 ``d`` for a float32 ``x``) is taken in
+    ``x``'s dtype, and another (complex, boolean, a wrong shape) raises."""
 
     def __init__(self, direction: Callable[[Any, Any], Any]) -> None:
         if not callable(direction):
@@ -696,6 +697,8 @@ class CallableDirection(Direction):
             self.direction, "direction(x, g)", xp.asarray(x, copy=True), xp.asarray(g, copy=True)
         )
         d = returned_array(raw, "direction(x, g)", g, xp)
+        if d.dtype != x.dtype:  # (a float64 d would turn a float32 run into a float64 one)
+            d = xp.astype(d, x.dtype)
         gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             return (*_steepest(evaluation), state)
