@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy.linalg.blas import dtrsv
 
-from lfso.models import Evaluation
-from lfso.steps import LBFGSDirection
+import lfso
+from lfso.models import Evaluation, LpRegression
+from lfso.steps import CertifiedStep, LBFGSDirection, SegmentCertificate
 from lfso.steps._directions import _Gram, _layout, _pair_scalars
 
 DTYPES = [np.float64, np.float32]
@@ -198,3 +199,38 @@ def test_a_copied_memory_goes_on_as_the_original(copy_of):
             memory_.add(s, y, *_dots(s, y))
         np.testing.assert_array_equal(twin.direction(g), gram.direction(g))
         assert not np.shares_memory(twin.cross, gram.cross)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_large_memory_holds_what_it_keeps_and_gives_the_whole_grams_directions(dtype):
+    """A memory of more pairs than it starts with grows as they come: its directions are
+    the whole Gram's (to rounding while it grows, bit for bit once it holds ``memory``)."""
+    memory, n = 150, 37
+    rng = np.random.default_rng(5)
+    gram, whole = _Gram(memory, np.zeros(n, dtype)), _WholeGram(memory, n, dtype)
+    assert gram.rows.shape[0] < 2 * memory and gram.cross.size < memory * memory
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    for s, y, g in _pairs(rng, n, 2 * memory + 2, dtype):
+        gram.add(s, y, *_dots(s, y))
+        whole.add(s, y, *_dots(s, y))
+        assert gram.slots == whole.slots
+        got, expected = gram.direction(g), whole.direction(g)
+        if gram.rows.shape[0] == 2 * memory:
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=0, atol=rtol * np.abs(expected).max())
+    assert gram.rows.shape[0] == 2 * memory
+
+
+def test_a_run_with_a_memory_far_above_its_iterations_allocates_what_it_keeps():
+    """``memory=10**6`` on five variables: the run is that of ``memory=10`` (it keeps
+    fewer pairs than either), not a 14 TiB Gram matrix."""
+    rng = np.random.default_rng(0)
+    model = LpRegression(rng.standard_normal((30, 5)), rng.standard_normal(30), 1)
+
+    def run(memory):
+        rule = CertifiedStep(LBFGSDirection(memory=memory), SegmentCertificate())
+        return lfso.minimize(model, np.zeros(5), method=rule, max_iter=8)
+
+    huge, small = run(10**6), run(10)
+    assert huge.nit == small.nit <= 8 and np.array_equal(huge.x, small.x)

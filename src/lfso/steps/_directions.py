@@ -39,6 +39,9 @@ __all__ = ["CallableDirection", "Direction", "LBFGSDirection", "SteepestDescent"
 #: A pair with ``s . y <= _CURVATURE ||s|| ||y||`` is skipped (no positive curvature seen).
 _CURVATURE = 1e-10
 
+#: The slots an L-BFGS memory on NumPy holds at first (:class:`_Gram`; more as pairs come).
+_FIRST_SLOTS = 64
+
 
 def _pair_scalars(s: Any, y: Any) -> tuple[Any, Any]:
     """``(rho, gamma) = (1 / s^T y, s^T y / y^T y)`` of an L-BFGS pair (0-d arrays)."""
@@ -104,21 +107,38 @@ class _Gram:
     one.
 
     The slots in use are always a run ``start, start + 1, ...`` (mod ``m``), oldest first;
-    where the direction finds its numbers (:func:`_layout`) is made once per layout."""
+    where the direction finds its numbers (:func:`_layout`) is made once per layout.
+
+    A memory of more than :data:`_FIRST_SLOTS` pairs holds that many slots at first
+    (``m`` above is :attr:`capacity`) and doubles them as pairs come, up to ``memory``:
+    ``memory=10**5`` on a small problem takes what the run keeps, not ``2 m^2`` floats."""
 
     def __init__(self, memory: int, like: Any) -> None:
         n = int(like.shape[0])
         self.memory = memory
-        self.rows = np.zeros((2 * memory, n), dtype=like.dtype)
-        self.cross = np.zeros((2 * memory, memory))  # Z Y^T, by slot
-        self._weights = np.zeros(2 * memory)  # the last direction's, by row of Z
+        self.capacity = capacity = min(memory, _FIRST_SLOTS)  # slots held (grows to memory)
+        self.rows = np.zeros((2 * capacity, n), dtype=like.dtype)
+        self.cross = np.zeros((2 * capacity, capacity))  # Z Y^T, by slot
+        self._weights = np.zeros(2 * capacity)  # the last direction's, by row of Z
         self._scaled = np.empty(n, dtype=like.dtype)  # gamma g
         self.start = 0  # the oldest pair's slot
         self.count = 0  # pairs kept
         self.generation = 0  # pairs added so far: a state holding an older count is stale
         self._gamma = 1.0  # the newest pair's s . y / y . y
-        self._layout = _layout(memory, 0, 0)
+        self._layout = _layout(self.capacity, 0, 0)
         self._views_of(0)
+
+    def _grow(self) -> None:
+        """Twice the slots (at most ``memory``), the kept pairs copied (slots ``0 .. count
+        - 1``: none has been dropped yet)."""
+        old, k = self.capacity, self.count
+        new = min(2 * old, self.memory)
+        rows = np.zeros((2 * new, self.rows.shape[1]), dtype=self.rows.dtype)
+        cross = np.zeros((2 * new, new))
+        rows[:k], rows[new : new + k] = self.rows[:k], self.rows[old : old + k]
+        cross[:k, :k], cross[new : new + k, :k] = self.cross[:k, :k], self.cross[old : old + k, :k]
+        self.capacity, self.rows, self.cross = new, rows, cross
+        self._weights = np.zeros(2 * new)
 
     def _views_of(self, count: int) -> None:
         """The views this memory reads through: ``Z Y^T`` flat, and a buffer for what the
@@ -143,7 +163,7 @@ class _Gram:
     @property
     def slots(self) -> list[int]:
         """The kept pairs' slots, oldest first."""
-        return [(self.start + i) % self.memory for i in range(self.count)]
+        return [(self.start + i) % self.capacity for i in range(self.count)]
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _Gram:
@@ -158,9 +178,11 @@ class _Gram:
         ``sy``, ``ss``, ``yy`` are its dot products on the host: ``sy`` and ``yy`` take
         the diagonal of ``R`` and of ``Y Y^T`` (as the pair test read them; ``ss`` no
         entry that the recursion reads)."""
-        m, cross, rows = self.memory, self.cross, self.rows
+        if self.count == self.capacity < self.memory:  # (start is 0: nothing dropped yet)
+            self._grow()
+        m, cross, rows = self.capacity, self.cross, self.rows
         self.generation += 1
-        if self.count == m:
+        if self.count == m:  # (the memory is full: capacity is memory)
             slot = self.start
             self.start = (slot + 1) % m
         else:
