@@ -453,6 +453,10 @@ def test_safeguard_true_wraps_a_certified_rule_instance():
     res = run(lfso.steps.LFSOStep(), safeguard=True)
     _same_run(res, run(lfso.steps.Safeguarded(lfso.steps.LFSOStep())))
     assert res.rollbacks > 0 and np.all(np.diff(res.history.f) <= 0)
+    # a user's oracle: the default guards a rule instance as it does a method name
+    _same_run(run(lfso.steps.LFSOStep()), res)
+    bare = run(lfso.steps.LFSOStep(), safeguard=False)
+    assert bare.rollbacks == 0 and not np.all(np.diff(bare.history.f) <= 0)
 
 
 def _row_model():

@@ -231,7 +231,7 @@ def _rule(
                 f"{type(method).__name__} takes its model's oracle: pass smoothness=callable(x, "
                 "R), or the method by name"
             )
-        return settle(_instance(method, given), model)
+        return settle(_instance(method, given, model), model)
     return _named_rule(
         method,
         given,
@@ -244,13 +244,18 @@ def _rule(
     )
 
 
-def _instance(rule: StepRule, given: dict[str, Any]) -> StepRule:
-    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it.
+def _instance(rule: StepRule, given: dict[str, Any], model: Model) -> StepRule:
+    """A rule passed as ``method``: it carries its own options; ``safeguard=True`` wraps it,
+    and so does the default (``safeguard`` not given) where it is a certified rule on a
+    user's oracle (``model.audit_oracle``), as for a method name.
 
     ``given`` is consumed: ``safeguard`` is taken from it (``TypeError`` unless ``rule`` is
     a :class:`CertifiedRule`), and any other option left in it raises ``TypeError``.
     """
-    if given.pop("safeguard", False):
+    guard = given.pop("safeguard", None)
+    if guard is None:  # (the default: a certified rule on a user's oracle is guarded)
+        guard = isinstance(rule, CertifiedRule) and bool(getattr(model, "audit_oracle", False))
+    if guard:
         if not isinstance(rule, CertifiedRule):
             raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")
         rule = Safeguarded(rule)
@@ -396,7 +401,8 @@ def minimize(
         whose ``f`` may still rise, as an accelerated method's does. Default: on for the
         automatic oracle and for a user's oracle (``smoothness=`` a callable, a number or an
         oracle object: not proven, so a wrong one must not make ``f`` rise), off for a
-        model's own proven oracle (the built-in models'); ``False`` turns it off (not under
+        model's own proven oracle (the built-in models'), for a method name and a certified
+        rule instance alike; ``False`` turns it off (not under
         ``lfso-lbfgs``'s default certificate with a user's ball oracle, an estimate capped by
         the ball: :class:`lfso.steps.BallCappedEstimate`, always safeguarded). Along a
         valid oracle's steps it rolls nothing back and takes the same steps, at no extra
