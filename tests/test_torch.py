@@ -381,6 +381,29 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("monitor", ["no", "yes", 0, 1, None, "False"])
+def test_a_monitor_lfso_minimize_does_not_take_is_refused(monitor):
+    """``monitor=`` as :func:`lfso.minimize` takes it: ``"no"`` is not ``False``."""
+    with pytest.raises(ValueError, match=r"monitor must be True, False, 'full' or 'quiet'"):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], monitor=monitor)
+
+
+@pytest.mark.parametrize("monitor, rows", [(True, 3), ("full", 3), ("quiet", 3), (False, 0)])
+def test_the_monitor_values_of_lfso_minimize_are_taken(monitor, rows):
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = LFSO([w], monitor=monitor)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert len(opt.history) == rows and (opt._risk is not None) is bool(monitor)
+
+
 def test_a_sparse_gradient_is_refused_naming_the_parameter():
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = LFSO(emb.parameters())

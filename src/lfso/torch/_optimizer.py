@@ -92,7 +92,7 @@ from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper
-from .._validate import caller_level, is_real, real
+from .._validate import caller_level, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -244,10 +244,13 @@ class LFSO(torch.optim.Optimizer):
         The safeguard's factor on ``L`` per rollback (default 4).
     max_rollbacks : int >= 0, optional
         Rollbacks per step before the safeguard gives up (default 60, the library's).
-    monitor : bool
+    monitor : bool, "full" or "quiet"
         Keep :attr:`history` and the risk indicators (:attr:`risks`). A row costs about
         0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps no risk
-        indicators, and no history unless a ``callback`` is given.
+        indicators, and no history unless a ``callback`` is given. ``"full"`` and
+        ``"quiet"``, which :func:`lfso.minimize` also takes, are ``True`` here (a user's
+        oracle is audited either way, and the optimiser issues no ``RiskWarning``: read
+        :attr:`risks`); anything else raises a ``ValueError``.
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
         (``x`` is ``None``: the parameters are the model's).
@@ -300,7 +303,7 @@ class LFSO(torch.optim.Optimizer):
         power_iterations: int | None = None,
         backoff: float | None = None,
         max_rollbacks: int | None = None,
-        monitor: bool = True,
+        monitor: bool | str = True,
         callback: Callable[[Result], Any] | None = None,
         **options: Any,
     ) -> None:
@@ -354,7 +357,7 @@ class LFSO(torch.optim.Optimizer):
         self.method, self.smoothness = method, smoothness
         self._options = {k: v for k, v in given.items() if v is not None} | options
         self._power = power_iterations
-        self._monitor = bool(monitor)
+        self._monitor = monitor_mode(monitor)
         self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
         self._run: _Run | None = None
@@ -712,7 +715,7 @@ class LFSO(torch.optim.Optimizer):
         # The row of the point this step starts from (the last step's arrival: the
         # optimiser's loop is the caller's, so a step arrives where the next one starts).
         dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-        record = self._monitor or bool(stepper.callbacks)  # (no monitor: no rows to keep)
+        record = bool(self._monitor) or bool(stepper.callbacks)  # (no monitor: no rows to keep)
         step, lipschitz, radius = self.last_step, self.last_L, self.last_radius
         if not stepper.arrive(z, ev, step, lipschitz, radius, dot, record=record):
             raise ValueError(
