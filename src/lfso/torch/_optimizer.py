@@ -118,7 +118,19 @@ DEFAULT_METHOD = "lfso"
 
 #: What :meth:`LFSO.state_dict` saves of the run besides the rule's state: the counters
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
-_RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step", "z")
+#: ``stuck``: the loss and ``||g||`` where the rule could not step from ``z`` (see _stay).
+_RUN = (
+    "nfev",
+    "rollbacks",
+    "nhev",
+    "noracle",
+    "steps",
+    "last_L",
+    "last_radius",
+    "last_step",
+    "z",
+    "stuck",
+)
 
 #: What :meth:`LFSO.state_dict` saves of the rule its state is of (:meth:`LFSO._identity`),
 #: which :meth:`LFSO.load_state_dict` compares with its own before it loads anything.
@@ -445,7 +457,9 @@ class LFSO(torch.optim.Optimizer):
         rule holds it: where the parameters still hold it after :meth:`load_state_dict`,
         the run goes on from it, so a resumed run takes the uninterrupted run's steps bit for
         bit also with groups of several ``eta`` or parameters of several dtypes, where the
-        point read back from the parameters can differ from it in the last bit), and what
+        point read back from the parameters can differ from it in the last bit; where the rule
+        could not step from it, its loss and ``||g||`` as ``"stuck"``, so that the resumed
+        run skips the steps from there that the uninterrupted one skips), and what
         the rule's state is of, as strings: the method, the oracle (``"automatic"`` or
         ``"given"``) and the rule's form (its classes, nested)."""
         out = super().state_dict()
@@ -471,6 +485,9 @@ class LFSO(torch.optim.Optimizer):
             and cache.versions == self._run.layout.versions()
         ):
             run["z"] = cache.z  # (the point the next step starts from, as the rule has it)
+            stuck = self._run.stuck
+            if stuck is not None and stuck[0] is cache.z:  # (a step that failed there)
+                run["stuck"] = [stuck[1], stuck[2]]
         # (a step that left no state, at a stationary point: the counters alone)
         return _with_run(out, run, bare=self.nfev > 0)
 
@@ -626,6 +643,9 @@ class LFSO(torch.optim.Optimizer):
         self._resume_z = None
         if isinstance(z, torch.Tensor) and held is not None:
             self._resume_z = z.to(held.layout.params[0].device)
+            stuck = run.get("stuck")  # (later steps from there are skipped, as they were)
+            if isinstance(stuck, (list, tuple)) and len(stuck) == 2:
+                held.stuck = (self._resume_z, float(stuck[0]), float(stuck[1]))
 
     @property
     def callback(self) -> Callable[[Result], Any] | None:
@@ -728,6 +748,8 @@ class LFSO(torch.optim.Optimizer):
         if ev.grad_norm == 0.0 or (
             stuck is not None and stuck[0] is z and stuck[1:] == (ev.value, ev.grad_norm)
         ):  # a stationary point, or where the safeguard gave up with this same function
+            if stuck is not None and stuck[0] is z:  # (the next step starts from z again)
+                run.cache = _Cache(z, ev, loss, run.layout.versions())
             self.last_step = 0.0
             self._report(ev)
             return loss
