@@ -381,6 +381,29 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("monitor", ["no", "yes", 0, 1, None, "False"])
+def test_a_monitor_lfso_minimize_does_not_take_is_refused(monitor):
+    """``monitor=`` as :func:`lfso.minimize` takes it: ``"no"`` is not ``False``."""
+    with pytest.raises(ValueError, match=r"monitor must be True, False, 'full' or 'quiet'"):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], monitor=monitor)
+
+
+@pytest.mark.parametrize("monitor, rows", [(True, 3), ("full", 3), ("quiet", 3), (False, 0)])
+def test_the_monitor_values_of_lfso_minimize_are_taken(monitor, rows):
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = LFSO([w], monitor=monitor)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert len(opt.history) == rows and (opt._risk is not None) is bool(monitor)
+
+
 def test_a_sparse_gradient_is_refused_naming_the_parameter():
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = LFSO(emb.parameters())
@@ -878,6 +901,38 @@ def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
     with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
         opt.step(wrong_closure)
     assert opt.nfev - calls > 3
+
+
+def test_a_run_resumed_where_the_safeguard_gave_up_skips_the_same_steps(tmp_path):
+    """The saved run carries where its rule could not step: the resumed run skips the
+    next steps from there, as the uninterrupted one does (no trials, no new warning)."""
+
+    def make():
+        w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
+        opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
+
+        def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+            opt.zero_grad()
+            loss = (w**4).sum()
+            (-loss).backward()
+            return loss
+
+        return w, opt, wrong_closure
+
+    w, opt, closure = make()
+    with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
+        opt.step(closure)
+    torch.save(opt.state_dict(), tmp_path / "opt.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (a retried step would warn again)
+        for _ in range(3):
+            opt.step(closure)
+        w2, resumed, closure2 = make()
+        resumed.load_state_dict(torch.load(tmp_path / "opt.pt"))
+        for _ in range(3):
+            resumed.step(closure2)
+    assert resumed.nfev == opt.nfev and resumed.rollbacks == opt.rollbacks
+    assert resumed.last_step == 0.0 and torch.equal(w2, w)
 
 
 @pytest.mark.parametrize(

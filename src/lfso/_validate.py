@@ -34,6 +34,7 @@ __all__ = [
     "flag",
     "integer",
     "matrix_norm",
+    "monitor_mode",
     "nonnegative",
     "open_interval",
     "positive",
@@ -459,22 +460,26 @@ def run_arguments(
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
         raise TypeError(f"hvp must be callable as hvp(x, v) or 'autodiff', got {_show(hvp)}")
     flag(progress, "progress", allow_none=True)
-    if not (
-        monitor is True
-        or monitor is False
-        or (
-            isinstance(monitor, str)
-            and monitor
-            in (
-                "full",
-                "quiet",
-            )
-        )
-    ):
-        raise ValueError(
-            f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
-        )
+    monitor_mode(monitor)
     return tol, atol, max_iter
+
+
+def monitor_mode(monitor: Any) -> bool | str:
+    """``monitor=`` as :func:`lfso.minimize` takes it: ``True``, ``False``, ``"full"`` or
+    ``"quiet"`` (a ``ValueError`` naming anything else: ``"no"`` is not ``False``).
+
+    >>> monitor_mode("no")
+    Traceback (most recent call last):
+    ...
+    ValueError: monitor must be True, False, 'full' or 'quiet', got monitor='no'
+    """
+    if monitor is True or monitor is False:
+        return monitor
+    if isinstance(monitor, str) and monitor in ("full", "quiet"):
+        return str(monitor)
+    raise ValueError(
+        f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
+    )
 
 
 def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:

@@ -92,7 +92,7 @@ from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper
-from .._validate import caller_level, is_real, real
+from .._validate import caller_level, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -118,7 +118,19 @@ DEFAULT_METHOD = "lfso"
 
 #: What :meth:`LFSO.state_dict` saves of the run besides the rule's state: the counters
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
-_RUN = ("nfev", "rollbacks", "nhev", "noracle", "steps", "last_L", "last_radius", "last_step", "z")
+#: ``stuck``: the loss and ``||g||`` where the rule could not step from ``z`` (see _stay).
+_RUN = (
+    "nfev",
+    "rollbacks",
+    "nhev",
+    "noracle",
+    "steps",
+    "last_L",
+    "last_radius",
+    "last_step",
+    "z",
+    "stuck",
+)
 
 #: What :meth:`LFSO.state_dict` saves of the rule its state is of (:meth:`LFSO._identity`),
 #: which :meth:`LFSO.load_state_dict` compares with its own before it loads anything.
@@ -244,10 +256,13 @@ class LFSO(torch.optim.Optimizer):
         The safeguard's factor on ``L`` per rollback (default 4).
     max_rollbacks : int >= 0, optional
         Rollbacks per step before the safeguard gives up (default 60, the library's).
-    monitor : bool
+    monitor : bool, "full" or "quiet"
         Keep :attr:`history` and the risk indicators (:attr:`risks`). A row costs about
         0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps no risk
-        indicators, and no history unless a ``callback`` is given.
+        indicators, and no history unless a ``callback`` is given. ``"full"`` and
+        ``"quiet"``, which :func:`lfso.minimize` also takes, are ``True`` here (a user's
+        oracle is audited either way, and the optimiser issues no ``RiskWarning``: read
+        :attr:`risks`); anything else raises a ``ValueError``.
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
         (``x`` is ``None``: the parameters are the model's).
@@ -300,7 +315,7 @@ class LFSO(torch.optim.Optimizer):
         power_iterations: int | None = None,
         backoff: float | None = None,
         max_rollbacks: int | None = None,
-        monitor: bool = True,
+        monitor: bool | str = True,
         callback: Callable[[Result], Any] | None = None,
         **options: Any,
     ) -> None:
@@ -354,7 +369,7 @@ class LFSO(torch.optim.Optimizer):
         self.method, self.smoothness = method, smoothness
         self._options = {k: v for k, v in given.items() if v is not None} | options
         self._power = power_iterations
-        self._monitor = bool(monitor)
+        self._monitor = monitor_mode(monitor)
         self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
         self._run: _Run | None = None
@@ -442,7 +457,9 @@ class LFSO(torch.optim.Optimizer):
         rule holds it: where the parameters still hold it after :meth:`load_state_dict`,
         the run goes on from it, so a resumed run takes the uninterrupted run's steps bit for
         bit also with groups of several ``eta`` or parameters of several dtypes, where the
-        point read back from the parameters can differ from it in the last bit), and what
+        point read back from the parameters can differ from it in the last bit; where the rule
+        could not step from it, its loss and ``||g||`` as ``"stuck"``, so that the resumed
+        run skips the steps from there that the uninterrupted one skips), and what
         the rule's state is of, as strings: the method, the oracle (``"automatic"`` or
         ``"given"``) and the rule's form (its classes, nested)."""
         out = super().state_dict()
@@ -468,6 +485,9 @@ class LFSO(torch.optim.Optimizer):
             and cache.versions == self._run.layout.versions()
         ):
             run["z"] = cache.z  # (the point the next step starts from, as the rule has it)
+            stuck = self._run.stuck
+            if stuck is not None and stuck[0] is cache.z:  # (a step that failed there)
+                run["stuck"] = [stuck[1], stuck[2]]
         # (a step that left no state, at a stationary point: the counters alone)
         return _with_run(out, run, bare=self.nfev > 0)
 
@@ -623,6 +643,9 @@ class LFSO(torch.optim.Optimizer):
         self._resume_z = None
         if isinstance(z, torch.Tensor) and held is not None:
             self._resume_z = z.to(held.layout.params[0].device)
+            stuck = run.get("stuck")  # (later steps from there are skipped, as they were)
+            if isinstance(stuck, (list, tuple)) and len(stuck) == 2:
+                held.stuck = (self._resume_z, float(stuck[0]), float(stuck[1]))
 
     @property
     def callback(self) -> Callable[[Result], Any] | None:
@@ -712,7 +735,7 @@ class LFSO(torch.optim.Optimizer):
         # The row of the point this step starts from (the last step's arrival: the
         # optimiser's loop is the caller's, so a step arrives where the next one starts).
         dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-        record = self._monitor or bool(stepper.callbacks)  # (no monitor: no rows to keep)
+        record = bool(self._monitor) or bool(stepper.callbacks)  # (no monitor: no rows to keep)
         step, lipschitz, radius = self.last_step, self.last_L, self.last_radius
         if not stepper.arrive(z, ev, step, lipschitz, radius, dot, record=record):
             raise ValueError(
@@ -725,6 +748,8 @@ class LFSO(torch.optim.Optimizer):
         if ev.grad_norm == 0.0 or (
             stuck is not None and stuck[0] is z and stuck[1:] == (ev.value, ev.grad_norm)
         ):  # a stationary point, or where the safeguard gave up with this same function
+            if stuck is not None and stuck[0] is z:  # (the next step starts from z again)
+                run.cache = _Cache(z, ev, loss, run.layout.versions())
             self.last_step = 0.0
             self._report(ev)
             return loss
