@@ -214,6 +214,16 @@ def test_version(capsys):
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"lfso {lfso.__version__}"
 
 
+def test_help_states_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0
+    assert "exit status: 0 on success; 1 where the command's goal was not reached" in text
+    for status in ("2 on a usage error", "130 when interrupted", "141 when the reader"):
+        assert status in text
+
+
 def test_python_dash_m_lfso():
     out = subprocess.run(
         [sys.executable, "-m", "lfso", "--version"], capture_output=True, text=True, check=True

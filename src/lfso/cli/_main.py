@@ -545,9 +545,22 @@ def _add_compare(sub: Any) -> None:
     comp.set_defaults(run=_compare)
 
 
+#: The exit statuses of :func:`main`, as ``lfso --help`` states them.
+_EXIT_STATUS = (
+    "exit status: 0 on success; 1 where the command's goal was not reached (lfso solve's "
+    "run did not converge, lfso check-oracle found the oracle wrong, lfso "
+    "rollout decided no-go; lfso demo, bench and compare report how their runs ended and "
+    "exit 0); 2 on a usage error or an output that cannot be written; 130 when "
+    "interrupted (Ctrl-C); 141 when the reader of the output closed the pipe."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lfso", description="Tuning-free gradient descent (LFSO).", formatter_class=_Help
+        prog="lfso",
+        description="Tuning-free gradient descent (LFSO).",
+        epilog=_EXIT_STATUS,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"lfso {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
