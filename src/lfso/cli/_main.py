@@ -221,7 +221,12 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench import BENCH_METHODS, SUITES, run_suite
     from ..bench._report import markdown, plot_convergence, plot_paper_figures, write_csv
 
-    suite = "quick" if args.quick else args.suite
+    if args.quick and args.suite not in (None, "quick"):
+        raise UsageError(
+            f"--quick runs the quick suite, not --suite {args.suite}; for the {args.suite} "
+            f"suite at --quick's cap, pass --suite {args.suite} --cap 20000"
+        )
+    suite = "quick" if args.quick else args.suite or "full"
     if args.cap is not None:
         _integer("--cap", args.cap, 2)
     cap = args.cap or (20_000 if args.quick else 50_000)
@@ -464,7 +469,10 @@ def _add_bench(sub: Any) -> None:
         sub, "bench", "benchmark lfso against the peer step rules (tables, CSV, figures)"
     )
     bench.add_argument(
-        "--suite", choices=["paper", "full", "quick"], default="full", help="problem set"
+        "--suite",
+        choices=["paper", "full", "quick"],
+        default=None,
+        help="problem set (default: full; quick with --quick)",
     )
     bench.add_argument(
         "--quick",
