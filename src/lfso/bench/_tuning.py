@@ -30,7 +30,8 @@ class TunedStep:
     ----------
     step : float
         The best step: fewest gradient evaluations among converged runs, else the lowest
-        final ``||g|| / ||g0||`` among runs that did not blow up.
+        ``||g|| / ||g0||`` reached by a run that did not blow up; where every run blew
+        up, the one that reached the lowest (then ``step in failed``).
     result : Result
         The run with that step.
     total_njev : int
