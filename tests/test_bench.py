@@ -74,6 +74,40 @@ def test_run_suite_checks_every_name_before_the_first_run(monkeypatch):
     assert ran == []
 
 
+@pytest.mark.parametrize(
+    "problem, method, message",
+    [
+        (3, "lfso", r"problem must be a problem's name \(a str\) or a Problem, got problem=3"),
+        ("power_sum-p2", None, r"method must be a method's name \(a str\) or a BenchMethod"),
+    ],
+)
+def test_run_case_rejects_what_is_neither_a_name_nor_an_entry(problem, method, message):
+    with pytest.raises(TypeError, match=message):
+        run_case(problem, method)
+    with pytest.raises(TypeError, match=message):
+        run_suite([problem], [method], progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"grid": []}, r"grid must contain at least one step size"),
+        ({"grid": [1e-3, 0.0]}, r"grid\[1\] must be finite and positive, got grid\[1\]=0.0"),
+        ({"tol": -1.0}, r"tol must be finite and >= 0, got tol=-1.0"),
+    ],
+)
+def test_run_suite_checks_tol_and_the_grid_before_the_first_run(monkeypatch, kwargs, message):
+    """A bad grid or tolerance is reported at once, not after the cases before the
+    first tuned method have run."""
+    import lfso.bench._harness as harness
+
+    ran = []
+    monkeypatch.setattr(harness, "_run_case", lambda *args: ran.append(args))
+    with pytest.raises(ValueError, match=message):
+        run_suite(["power_sum-p2"], ["lfso", "gd-tuned"], progress=False, **kwargs)
+    assert ran == []
+
+
 def test_not_applicable_methods_say_why():
     rec = run_case("logistic-breast_cancer", "polyak")
     assert rec.status == "n/a" and "f* unknown" in rec.reason

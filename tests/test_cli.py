@@ -190,6 +190,19 @@ def test_compare_reports_runs_that_did_not_converge_and_exits_0(tmp_path, capsys
     assert out.count("MAX_ITER") == 2 and (tmp_path / "r.html").is_file()
 
 
+@pytest.mark.parametrize("suite", ["paper", "full"])
+def test_bench_quick_with_another_suite_is_an_error(suite, tmp_path, monkeypatch, capsys):
+    """--quick is the quick suite: with --suite paper it ran the quick suite silently."""
+    import lfso.bench
+
+    monkeypatch.setattr(lfso.bench, "run_suite", lambda *a, **k: pytest.fail("a suite ran"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--quick", "--suite", suite]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lfso: error: --quick runs the quick suite, not --suite {suite}")
+    assert f"--suite {suite} --cap 20000" in err
+
+
 def test_bench_cap_says_it_counts_gradient_evaluations():
     from lfso.bench import run_case
 
@@ -212,6 +225,16 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"lfso {lfso.__version__}"
+
+
+def test_help_states_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0
+    assert "exit status: 0 on success; 1 where the command's goal was not reached" in text
+    for status in ("2 on a usage error", "130 when interrupted", "141 when the reader"):
+        assert status in text
 
 
 def test_python_dash_m_lfso():

@@ -164,3 +164,31 @@ def test_a_timed_or_counted_run_cut_short_stops_the_measurement(monkeypatch):
                 model, torch.ones(4, dtype=torch.float64), tol=0.0, max_iter=max_iter
             )
         )
+
+
+def _never_called(max_iter):
+    raise AssertionError("a bad argument must be reported before any run")
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda b: b.syncs_per_iteration(_never_called, (10, 10)), ValueError, "different"),
+        (lambda b: b.syncs_per_iteration(_never_called, (10,)), TypeError, "must be a pair"),
+        (lambda b: b.syncs_per_iteration(3), TypeError, r"run must be callable"),
+        (lambda b: b.optimizer_syncs(steps=(4, 4)), ValueError, "steps must be two different"),
+        (lambda b: b.optimizer_syncs(n=0), ValueError, "n must be an integer >= 1, got n=0"),
+        (lambda b: b.sync_table(n=0), ValueError, "n must be an integer >= 1, got n=0"),
+        (lambda b: b.sync_table(methods="gd"), TypeError, "methods must be a sequence of"),
+        (lambda b: b.host_time(("gd",), repeats=0), ValueError, "repeats must be an integer"),
+        (lambda b: b.host_time(("gd",), iters=0), ValueError, "iters must be an integer >= 1"),
+        (lambda b: b.host_time("gd"), TypeError, "methods must be a sequence of method names"),
+    ],
+)
+def test_the_counts_name_a_bad_argument(call, error, message):
+    """Checked before any run, not a ZeroDivisionError, IndexError or StatisticsError
+    from inside (or a str read as the names of its characters)."""
+    import lfso.bench
+
+    with pytest.raises(error, match=message):
+        call(lfso.bench)

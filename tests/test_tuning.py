@@ -39,6 +39,12 @@ def test_tune_step_tunes_any_fixed_step_method_and_names_the_blown_up_steps():
     assert dict(tuned.runs)[5.0].status.name == "CALLBACK_STOP"
 
 
+def test_a_grid_whose_every_step_blows_up_says_so():
+    tuned = lfso.bench.tune_step(lfso.models.PowerSum(1), np.ones(3), [10.0, 100.0])
+    assert tuned.failed == {10.0, 100.0} and tuned.step in tuned.failed
+    assert not tuned.result.success and tuned.result.fun == 3.0  # (the start: the best seen)
+
+
 def test_tune_step_rejects_empty_grid():
     with pytest.raises(ValueError, match="at least one step"):
         lfso.bench.tune_step(lfso.models.PowerSum(2), np.ones(2), [])

@@ -18,7 +18,7 @@ from .._validate import integer, nonnegative
 from ..models import Model
 from ._problems import Problem
 from ._suite import BENCH_METHODS, BENCH_PROBLEMS, BenchMethod
-from ._tuning import DEFAULT_STEP_GRID, tune_step
+from ._tuning import DEFAULT_STEP_GRID, step_grid, tune_step
 
 __all__ = ["Record", "ScipyRun", "run_case", "run_suite", "scipy_lbfgs"]
 
@@ -422,23 +422,31 @@ def run_case(
 ) -> Record:
     """Run one method on one problem, at most ``cap`` gradient evaluations per run.
 
-    The runs issue no risk warnings (``monitor="quiet"``; the records carry the outcome),
-    without touching the process-wide warning filters.
+    ``problem`` and ``method`` are names of :data:`BENCH_PROBLEMS` and
+    :data:`BENCH_METHODS` or entries of them; ``cap >= 1``, ``tol >= 0``, and ``grid``
+    the fixed steps a tuned method tries (finite, > 0). The runs issue no risk warnings
+    (``monitor="quiet"``; the records carry the outcome), without touching the
+    process-wide warning filters.
     """
     return _run_case(
-        _named(problem, BENCH_PROBLEMS, "problem"),
-        _named(method, BENCH_METHODS, "method"),
+        _named(problem, BENCH_PROBLEMS, "problem", Problem),
+        _named(method, BENCH_METHODS, "method", BenchMethod),
         integer(cap, "cap", low=1),
-        tol,
-        grid,
+        nonnegative(tol, "tol"),
+        step_grid(grid, "grid"),
     )
 
 
-def _named(value: Any, table: dict[str, Any], name: str) -> Any:
+def _named(value: Any, table: dict[str, Any], name: str, kind: type) -> Any:
     """``table[value]`` for a name (a ``ValueError`` naming ``name``, the value and the
-    choices where it is none of them); anything else as it is."""
-    if not isinstance(value, str):
+    choices where it is none of them); a ``kind`` as it is (anything else: ``TypeError``)."""
+    if isinstance(value, kind):
         return value
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{name} must be a {name}'s name (a str) or a {kind.__name__}, got "
+            f"{name}={value!r} ({type(value).__name__})"
+        )
     try:
         return table[value]
     except KeyError:
@@ -464,7 +472,7 @@ def _run_case(
         stop_if_interrupted(res, f"{method.name} on {problem.name}")
         return _record_from(problem, method.name, res, f_star)
 
-    tuned = tune_step(model, x0, list(grid), tol=tol, max_iter=cap - 1, blowup=1e6, **options)
+    tuned = tune_step(model, x0, grid, tol=tol, max_iter=cap - 1, blowup=1e6, **options)
     best = _record_from(problem, method.name, tuned.result, f_star)
     if tuned.step in tuned.failed:
         best.status = "failed"
@@ -485,24 +493,23 @@ def run_suite(
 ) -> list[Record]:
     """Every method on every problem; a progress bar on a terminal (or if ``progress``).
 
-    Every name and ``cap`` are checked before the first run (a ``ValueError`` naming the
-    argument and the value; a single name where a sequence of them is expected, a
-    ``TypeError``)."""
+    Every name, ``cap``, ``tol`` and ``grid`` are checked before the first run (a
+    ``ValueError`` naming the argument and the value; a single name where a sequence of
+    them is expected, a ``TypeError``)."""
     for name, names in (("problems", problems), ("methods", methods)):
         if isinstance(names, str):
             raise TypeError(f"{name} must be a sequence of names, got the str {names!r}")
-    for p in problems:
-        _named(p, BENCH_PROBLEMS, "problem")
-    for m in methods:
-        _named(m, BENCH_METHODS, "method")
-    integer(cap, "cap", low=1)
-    bar = ProgressBar(len(problems) * len(methods), "lfso bench", enabled=progress)
+    cases = [_named(p, BENCH_PROBLEMS, "problem", Problem) for p in problems]
+    rules = [_named(m, BENCH_METHODS, "method", BenchMethod) for m in methods]
+    cap, tol = integer(cap, "cap", low=1), nonnegative(tol, "tol")
+    grid = step_grid(grid, "grid")
+    bar = ProgressBar(len(cases) * len(rules), "lfso bench", enabled=progress)
     records = []
     try:
-        for p in problems:
-            for m in methods:
+        for p in cases:
+            for m in rules:
                 records.append(run_case(p, m, cap=cap, tol=tol, grid=grid))
-                bar.update(1, f"{p} / {m}")
+                bar.update(1, f"{p.name} / {m.name}")
     finally:
         bar.close()
     return records

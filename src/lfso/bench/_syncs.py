@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._later import cpu_as_accelerator, in_wait, watch_waits
 from .._result import Result, stop_if_interrupted
+from .._validate import integer
 
 __all__ = [
     "count_host_syncs",
@@ -101,14 +102,37 @@ def count_host_syncs() -> Iterator[Counter[str]]:
             setattr(torch, name, make)
 
 
+def _window(value: Any, name: str) -> tuple[int, int]:
+    """Two different counts ``>= 0`` (the ends of a slope), checked: a ``TypeError`` or
+    ``ValueError`` naming ``name`` and the value."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair of counts (k0, k1), got {name}={value!r}")
+    pair = (integer(value[0], f"{name}[0]", low=0), integer(value[1], f"{name}[1]", low=0))
+    if pair[0] == pair[1]:
+        raise ValueError(f"{name} must be two different counts (a slope), got {name}={value!r}")
+    return pair
+
+
+def _names(value: Any, name: str) -> tuple[str, ...]:
+    """A sequence of method names, checked (a single ``str`` is a ``TypeError``: its
+    characters are not names)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence of method names, got {name}={value!r}")
+    return tuple(value)
+
+
 def syncs_per_iteration(run: Any, iterations: tuple[int, int] = (10, 60)) -> float:
     """Round trips per iteration of ``run(max_iter)``, net of set-up.
 
-    ``run`` is called with each count in ``iterations`` (it must run exactly that many
-    iterations, e.g. ``tol=0``); the slope between the two counts excludes the one-off cost
-    of the start (validating ``x0``, the first evaluation), and a first run, not counted,
-    what a process makes once (the device's constants, :func:`lfso._arrays.constant`).
+    ``run`` is called with each count in ``iterations`` (two different counts ``>= 0``; it
+    must run exactly that many iterations, e.g. ``tol=0``); the slope between the two
+    counts excludes the one-off cost of the start (validating ``x0``, the first
+    evaluation), and a first run, not counted, what a process makes once (the device's
+    constants, :func:`lfso._arrays.constant`).
     """
+    if not callable(run):
+        raise TypeError(f"run must be callable as run(max_iter), got run={run!r}")
+    iterations = _window(iterations, "iterations")
     with cpu_as_accelerator():
         _finished(run(iterations[0]))
     totals = []
@@ -195,6 +219,8 @@ def sync_table(
 
     from .._minimize import minimize
 
+    n, d = integer(n, "n", low=1), integer(d, "d", low=1)
+    methods = _names(methods, "methods")
     table: dict[str, dict[str, float]] = {}
     with _ahead_from(0 if ahead else None):
         for name, model in _models(n, d).items():
@@ -251,6 +277,8 @@ def optimizer_syncs(
 
     from ..torch import LFSO
 
+    n, d = integer(n, "n", low=1), integer(d, "d", low=1)
+    methods, steps = _names(methods, "methods"), _window(steps, "steps")
     A, _, signs = _data(n, d)
     At, labels = torch.tensor(A), torch.tensor(signs)
     l2 = 1.0 / n
@@ -317,6 +345,8 @@ def host_time(
     from .._minimize import minimize
     from ..models import LpRegression, _fused
 
+    methods = _names(methods, "methods")
+    iters, repeats = integer(iters, "iters", low=1), integer(repeats, "repeats", low=1)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((50, 5))
     model = LpRegression(torch.tensor(A), torch.tensor(A @ np.ones(5)), 2)

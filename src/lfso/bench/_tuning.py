@@ -30,7 +30,8 @@ class TunedStep:
     ----------
     step : float
         The best step: fewest gradient evaluations among converged runs, else the lowest
-        final ``||g|| / ||g0||`` among runs that did not blow up.
+        ``||g|| / ||g0||`` reached by a run that did not blow up; where every run blew
+        up, the one that reached the lowest (then ``step in failed``).
     result : Result
         The run with that step.
     total_njev : int
@@ -52,6 +53,18 @@ def _accuracy(res: Result) -> float:
     h = res.history
     finite = np.isfinite(h.f) & np.isfinite(h.grad_norm)
     return float(np.min(h.grad_norm[finite] / h.grad_norm[0])) if finite.any() else math.inf
+
+
+def step_grid(steps: Any, name: str) -> list[float]:
+    """A grid of fixed steps as a list of floats, checked: a sequence or a 1-D array of
+    finite steps > 0, at least one (a ``TypeError``/``ValueError`` naming ``name``)."""
+    if isinstance(steps, np.ndarray) and steps.ndim == 1:
+        steps = steps.tolist()
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
+        raise TypeError(f"{name} must be a sequence of step sizes, got {steps!r}")
+    if len(steps) == 0:
+        raise ValueError(f"{name} must contain at least one step size, got {name}=[]")
+    return [real(s, f"{name}[{i}]", low=0.0, low_open=True) for i, s in enumerate(steps)]
 
 
 def tune_step(
@@ -99,13 +112,7 @@ def tune_step(
     >>> tuned.step
     0.4
     """
-    if isinstance(steps, np.ndarray) and steps.ndim == 1:
-        steps = steps.tolist()
-    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
-        raise TypeError(f"steps must be a sequence of step sizes, got {steps!r}")
-    if len(steps) == 0:
-        raise ValueError("steps must contain at least one step size, got steps=[]")
-    steps = [real(s, f"steps[{i}]", low=0.0, low_open=True) for i, s in enumerate(steps)]
+    steps = step_grid(steps, "steps")
     blowup = real(blowup, "blowup", low=0.0, low_open=True)
     for name, why in (("step", "each of steps="), ("callback", "its divergence guard")):
         if name in options:  # (the grid's own, passed to each run)

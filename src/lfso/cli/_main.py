@@ -221,7 +221,12 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench import BENCH_METHODS, SUITES, run_suite
     from ..bench._report import markdown, plot_convergence, plot_paper_figures, write_csv
 
-    suite = "quick" if args.quick else args.suite
+    if args.quick and args.suite not in (None, "quick"):
+        raise UsageError(
+            f"--quick runs the quick suite, not --suite {args.suite}; for the {args.suite} "
+            f"suite at --quick's cap, pass --suite {args.suite} --cap 20000"
+        )
+    suite = "quick" if args.quick else args.suite or "full"
     if args.cap is not None:
         _integer("--cap", args.cap, 2)
     cap = args.cap or (20_000 if args.quick else 50_000)
@@ -464,7 +469,10 @@ def _add_bench(sub: Any) -> None:
         sub, "bench", "benchmark lfso against the peer step rules (tables, CSV, figures)"
     )
     bench.add_argument(
-        "--suite", choices=["paper", "full", "quick"], default="full", help="problem set"
+        "--suite",
+        choices=["paper", "full", "quick"],
+        default=None,
+        help="problem set (default: full; quick with --quick)",
     )
     bench.add_argument(
         "--quick",
@@ -545,9 +553,22 @@ def _add_compare(sub: Any) -> None:
     comp.set_defaults(run=_compare)
 
 
+#: The exit statuses of :func:`main`, as ``lfso --help`` states them.
+_EXIT_STATUS = (
+    "exit status: 0 on success; 1 where the command's goal was not reached (lfso solve's "
+    "run did not converge, lfso check-oracle found the oracle wrong, lfso "
+    "rollout decided no-go; lfso demo, bench and compare report how their runs ended and "
+    "exit 0); 2 on a usage error or an output that cannot be written; 130 when "
+    "interrupted (Ctrl-C); 141 when the reader of the output closed the pipe."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lfso", description="Tuning-free gradient descent (LFSO).", formatter_class=_Help
+        prog="lfso",
+        description="Tuning-free gradient descent (LFSO).",
+        epilog=_EXIT_STATUS,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"lfso {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
