@@ -60,12 +60,29 @@ def test_lfso_radius_solve_costs_at_most_about_one_round_trip(table):
             # One for the evaluation (with the hinted radius), one more when the hint
             # misses the tolerance window (it was 6 to 9 in all).
             assert row["lfso:ball"] <= 1.8, name
-        else:  # closed-form or Newton solve on the host: nothing beyond the evaluation
+        elif name != "function + oracle":  # closed-form or Newton solve on the host
             assert row["lfso:ball"] == 1.0, name
     assert table["logistic"]["lfso:ball"] <= 1.3
-    # A user oracle is audited (g_new @ g_old): that dot product rides with the evaluation.
-    assert table["function + oracle"]["lfso:ball"] == 1.0
-    assert table["function + oracle"]["lfso"] == 1.0  # (the ball: a user oracle is audited)
+    # A user oracle is safeguarded by default: the safeguard's decrease test and audit come
+    # to the host (the bare rule's one round trip: the next test).
+    assert table["function + oracle"]["lfso:ball"] <= 3.6
+    assert table["function + oracle"]["lfso"] <= 3.6  # (the ball: a user oracle is audited)
+
+
+def test_a_users_oracle_costs_one_round_trip_without_the_safeguard():
+    """The bare rule on a user's oracle: the audit's dot product (g_new @ g_old) rides with
+    the evaluation, and so does the accelerated rule's restart test."""
+    import functools
+
+    from lfso import minimize
+    from lfso.bench import syncs_per_iteration
+    from lfso.bench._syncs import _models
+
+    model = _models(1000, 20)["function + oracle"]
+    x0 = torch.full((20,), 0.1, dtype=torch.float64)
+    for method in ("lfso", "lfso-accel"):
+        run = functools.partial(minimize, model, x0, method=method, tol=0.0, safeguard=False)
+        assert syncs_per_iteration(lambda max_iter, run=run: run(max_iter=max_iter)) == 1.0
 
 
 def test_segment_certificate_costs_one_solve_round_trip_beyond_the_evaluation(table):
@@ -107,6 +124,8 @@ def test_accelerated_restart_test_rides_with_the_gradient(table):
     for name, row in table.items():
         if name in ROW_MODELS:  # plus about one per radius the solve tries
             assert row["lfso-accel"] <= 3.2, name
+        elif name == "function + oracle":  # (safeguarded by default: its decrease test)
+            assert row["lfso-accel"] <= 2.0, name
         else:
             assert row["lfso-accel"] == 1.0, name
 
