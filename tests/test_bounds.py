@@ -334,3 +334,16 @@ def test_a_constant_bound_below_zero_is_named(value):
     """``ConstantBound(-1.0)`` gave the radius -1 for a target of 1."""
     with pytest.raises(ValueError, match=r"value must be >= 0, got value="):
         ConstantBound(value)
+
+
+def test_a_power_bound_past_the_float_range_is_inf_not_an_overflow_error():
+    """Python's ``**`` on floats raises ``OverflowError`` past the float range: the bounds
+    say ``inf`` there, and the oracle's call names the value (a built-in model at a radius
+    of ``1e60``, or ``lfso check-oracle power_sum-p5 --radii 1e300``)."""
+    from lfso.models import PowerSum
+
+    assert PowerBound(1.0, 1.0, 1.0, 5.0)(1e300) == math.inf
+    assert PowerBound(1.0, 1.0, 1.0, 5.0).derivative(1e300) == math.inf
+    assert MinPowerBound(1.0, [(1.0, 1.0), (2.0, 1.0)], 5.0)(1e300) == math.inf
+    with pytest.raises(OracleError, match="= inf"):
+        PowerSum(5)([1.0, 1.0, 1.0], 1e60)

@@ -104,3 +104,18 @@ def test_an_interrupted_run_stops_the_grid_with_its_result():
 def test_tune_step_names_an_option_it_sets_itself(option, message):
     with pytest.raises(TypeError, match=f"tune_step sets .*{message}"):
         lfso.bench.tune_step(lfso.models.PowerSum(1), np.ones(3), [0.1, 0.4], **option)
+
+
+def test_the_grids_gradients_are_every_gradient_it_computed():
+    """``total_njev``, the tuning cost, counts every gradient the grid computed: the runs'
+    own, and no evaluation besides them (the divergence guard reads ``f(x0)`` from each
+    run's history)."""
+    calls = [0]
+
+    def grad(x):
+        calls[0] += 1
+        return 2 * x
+
+    tuned = lfso.bench.tune_step(lambda x: float(x @ x), np.ones(3), [0.1, 0.4, 100.0], grad=grad)
+    assert tuned.total_njev == calls[0] == sum(res.njev for _, res in tuned.runs)
+    assert tuned.failed == {100.0} and tuned.step == 0.4

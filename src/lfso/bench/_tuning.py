@@ -48,6 +48,21 @@ class TunedStep:
     failed: set[float] = field(default_factory=set, repr=False)
 
 
+class _Blowup(DivergenceStop):
+    """:class:`~lfso.monitor.DivergenceStop` at ``blowup * max(|f0|, 1)``, with ``f0`` the
+    run's value at ``x0`` read from its history at the first call (no evaluation of its
+    own: the grid's gradients are its runs')."""
+
+    def __init__(self, blowup: float) -> None:
+        super().__init__(math.inf)
+        self.blowup = blowup
+
+    def __call__(self, intermediate_result: Any) -> None:
+        if self.limit == math.inf:
+            self.limit = self.blowup * max(abs(float(intermediate_result.history.f[0])), 1.0)
+        super().__call__(intermediate_result)
+
+
 def _accuracy(res: Result) -> float:
     """The lowest finite ``||g|| / ||g0||`` of a run (``inf`` if none is finite)."""
     h = res.history
@@ -125,14 +140,8 @@ def tune_step(
     runs: list[tuple[float, Result]] = []
     failed: set[float] = set()
     total = 0
-    f0: float | None = None
     for step in steps:
-        if f0 is None:
-            first = minimize(
-                objective, x0, method=method, step=step, max_iter=0, monitor=monitor, **options
-            )
-            f0 = first.fun
-        guard = DivergenceStop(blowup * max(abs(f0), 1.0))
+        guard = _Blowup(blowup)
         res = minimize(
             objective,
             x0,

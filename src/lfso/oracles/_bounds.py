@@ -270,6 +270,15 @@ class PolynomialBound(LocalBound):
         return PolynomialBound([rounded_up(c * f**k, 3.0) for k, c in enumerate(self.coefficients)])
 
 
+def _power(base: float, exponent: float) -> float:
+    """``base ** exponent`` for ``base >= 0``, ``inf`` past the float range (Python's ``**``
+    on floats raises ``OverflowError`` there: a bound at a radius of ``1e300``)."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
 
@@ -285,12 +294,12 @@ class PowerBound(LocalBound):
         self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return rounded_up(self.scale * (self.a + self.b * radius) ** self.q, self._roundings)
+        return rounded_up(self.scale * _power(self.a + self.b * radius, self.q), self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
             return 0.0
-        return self.scale * self.q * self.b * (self.a + self.b * radius) ** (self.q - 1.0)
+        return self.scale * self.q * self.b * _power(self.a + self.b * radius, self.q - 1.0)
 
     def start(self, target: float) -> float | None:
         radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
@@ -335,7 +344,7 @@ class MinPowerBound(LocalBound):
         self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        value = self.scale * min(a + b * radius for a, b in self.lines) ** self.q
+        value = self.scale * _power(min(a + b * radius for a, b in self.lines), self.q)
         return rounded_up(value, self._roundings)
 
     def radius_for(
