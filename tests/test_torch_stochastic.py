@@ -797,7 +797,9 @@ def test_every_variants_own_state_dict_loads(direction, secant, device_steps, st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedBatchWarning)  # (the device path's, late)
         saved = opt.state_dict()
-    StochasticLFSO([w], **options).load_state_dict(saved)
+    loaded = StochasticLFSO([w], **options)
+    loaded.load_state_dict(saved)  # (a key outside _STATE_KEYS would be refused)
+    assert loaded.steps == opt.steps > 0
 
 
 _COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
