@@ -476,6 +476,31 @@ def test_progress_bar_when_asked(capsys):
     assert "lfso-lbfgs [" in err and "|g|" in err and err.endswith("\n")
 
 
+def test_progress_bar_shows_the_last_iteration_when_the_run_ends(capsys):
+    """Redraws are at most ten a second; the line left on the stream is the run's last
+    state (its final iteration and f), not the first one drawn."""
+    res = lfso.minimize(PowerSum(2), np.ones(3), progress=True)
+    last = capsys.readouterr().err.rstrip("\n").split("\r")[-1]
+    assert f" {res.nit}/" in last and f"f {res.fun:.4e}" in last
+
+
+@pytest.mark.parametrize("stderr", ["none", "closed"])
+def test_progress_bar_without_a_usable_stderr_leaves_the_run_alone(stderr, monkeypatch):
+    """No ``sys.stderr`` (pythonw, an embedder) or a closed one: no bar, the same run."""
+    import io
+    import sys
+
+    stream = None
+    if stderr == "closed":
+        stream = io.StringIO()
+        stream.close()
+    monkeypatch.setattr(sys, "stderr", stream)
+    expected = lfso.minimize(PowerSum(2), np.ones(3), progress=False)
+    for progress in (None, True):
+        res = lfso.minimize(PowerSum(2), np.ones(3), progress=progress)
+        assert res.success and np.array_equal(res.x, expected.x)
+
+
 @pytest.mark.parametrize("start", ["raises", "inf"])
 def test_a_run_that_fails_at_x0_leaves_the_next_runs_bar_on(start, monkeypatch):
     import io
