@@ -655,6 +655,23 @@ def test_a_run_that_raises_leaves_its_log_so_far(logger, tmp_path):
     assert list(tmp_path.iterdir()) == [path]
 
 
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_logger_writes_runs_in_turn_and_refuses_rows_once_closed(logger, tmp_path):
+    """Two runs before the close: their rows one after the other, one header. After
+    the close: a ValueError naming the log (the run stops RAISED), the log untouched."""
+    path = tmp_path / "run.log"
+    with logger(path) as log:
+        first = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3, tol=0)
+        second = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=2, tol=0)
+    header = 1 if logger is CSVLogger else 0
+    written = path.read_text()
+    assert len(written.splitlines()) == header + first.nit + second.nit
+    with pytest.raises(ValueError, match=r"run\.log.* is closed") as caught:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=2, tol=0)
+    assert caught.value.result.status is lfso.Status.RAISED
+    assert path.read_text() == written and list(tmp_path.iterdir()) == [path]
+
+
 def test_a_logger_never_closed_is_closed_when_collected(tmp_path):
     path = tmp_path / "run.csv"
     log = CSVLogger(path)

@@ -319,7 +319,9 @@ class CSVLogger:
     moves it over ``path`` in one step. A file already at ``path`` is untouched until then,
     so a process killed during the run leaves it as it was, and the ``.part`` file holding
     the rows so far. A logger that is never closed is closed when it is collected or at
-    the interpreter's exit.
+    the interpreter's exit. One logger passed to several runs before it is closed writes
+    their rows one run after the other (``iteration`` starts again at 1); a closed logger
+    raises a ``ValueError`` at its first row (the run stops ``RAISED``): make a new one.
 
     Parameters
     ----------
