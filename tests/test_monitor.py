@@ -464,6 +464,35 @@ def test_tensorboard_logger(tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"logdir": None}, r"logdir must be a str or os\.PathLike.*got None"),
+        ({"logdir": 3}, r"logdir must be a str or os\.PathLike.*got 3"),
+        ({"prefix": None}, r"prefix must be a str.*got None"),
+    ],
+)
+def test_tensorboard_logger_names_a_bad_argument_and_writes_nothing(
+    kwargs, message, tmp_path, monkeypatch
+):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    monkeypatch.chdir(tmp_path)  # (str(None) would be a folder "None" here)
+    with pytest.raises(TypeError, match=message):
+        TensorBoardLogger(**({"logdir": tmp_path / "runs"} | kwargs))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorboard_logger_is_a_context_manager(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    with TensorBoardLogger(tmp_path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3, tol=0)
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
 def test_progress_bar_is_off_when_not_a_terminal(capsys):
     lfso.minimize(PowerSum(2), np.ones(3))
     captured = capsys.readouterr()
