@@ -91,6 +91,25 @@ def test_a_callback_reads_the_row_of_its_own_iterate():
     np.testing.assert_array_equal(columns["nfev"], np.arange(1, res.nit + 2))
 
 
+def test_a_result_a_callback_keeps_holds_the_history_of_its_iteration():
+    """Kept past the run, each intermediate result's history still ends at its own row
+    (``nit + 1`` rows); a row a callback appends to it stays out of the run's history."""
+    kept = []
+
+    def meddle(intermediate_result):
+        kept.append(intermediate_result)
+        intermediate_result.history.append(*_row(99))
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=20, tol=0.0, callback=meddle)
+    plain = lfso.minimize(PowerSum(2), np.ones(3), max_iter=20, tol=0.0)
+    assert len(kept) == res.nit > 1 and len(res.history) == res.nit + 1
+    np.testing.assert_array_equal(res.history.f, plain.history.f)
+    for r in kept:
+        assert len(r.history) == r.nit + 2  # (its rows, and the one appended to it)
+        np.testing.assert_array_equal(r.history.f[:-1], res.history.f[: r.nit + 1])
+        assert r.history.f[-1] == _row(99)[0] and r.history.last("nfev") == 99
+
+
 def test_from_dict_rejects_a_column_it_does_not_know():
     with pytest.raises(ValueError, match=r"unknown column\(s\) \['F'\].*'f', 'grad_norm'"):
         History.from_dict({"F": [3.0, 2.0]})  # (not a history of NaN)

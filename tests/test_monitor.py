@@ -464,6 +464,35 @@ def test_tensorboard_logger(tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"logdir": None}, r"logdir must be a str or os\.PathLike.*got None"),
+        ({"logdir": 3}, r"logdir must be a str or os\.PathLike.*got 3"),
+        ({"prefix": None}, r"prefix must be a str.*got None"),
+    ],
+)
+def test_tensorboard_logger_names_a_bad_argument_and_writes_nothing(
+    kwargs, message, tmp_path, monkeypatch
+):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    monkeypatch.chdir(tmp_path)  # (str(None) would be a folder "None" here)
+    with pytest.raises(TypeError, match=message):
+        TensorBoardLogger(**({"logdir": tmp_path / "runs"} | kwargs))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorboard_logger_is_a_context_manager(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    with TensorBoardLogger(tmp_path) as log:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3, tol=0)
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
 def test_progress_bar_is_off_when_not_a_terminal(capsys):
     lfso.minimize(PowerSum(2), np.ones(3))
     captured = capsys.readouterr()
@@ -474,6 +503,31 @@ def test_progress_bar_when_asked(capsys):
     lfso.minimize(PowerSum(2), np.ones(3), progress=True)
     err = capsys.readouterr().err
     assert "lfso-lbfgs [" in err and "|g|" in err and err.endswith("\n")
+
+
+def test_progress_bar_shows_the_last_iteration_when_the_run_ends(capsys):
+    """Redraws are at most ten a second; the line left on the stream is the run's last
+    state (its final iteration and f), not the first one drawn."""
+    res = lfso.minimize(PowerSum(2), np.ones(3), progress=True)
+    last = capsys.readouterr().err.rstrip("\n").split("\r")[-1]
+    assert f" {res.nit}/" in last and f"f {res.fun:.4e}" in last
+
+
+@pytest.mark.parametrize("stderr", ["none", "closed"])
+def test_progress_bar_without_a_usable_stderr_leaves_the_run_alone(stderr, monkeypatch):
+    """No ``sys.stderr`` (pythonw, an embedder) or a closed one: no bar, the same run."""
+    import io
+    import sys
+
+    stream = None
+    if stderr == "closed":
+        stream = io.StringIO()
+        stream.close()
+    monkeypatch.setattr(sys, "stderr", stream)
+    expected = lfso.minimize(PowerSum(2), np.ones(3), progress=False)
+    for progress in (None, True):
+        res = lfso.minimize(PowerSum(2), np.ones(3), progress=progress)
+        assert res.success and np.array_equal(res.x, expected.x)
 
 
 @pytest.mark.parametrize("start", ["raises", "inf"])
@@ -628,6 +682,23 @@ def test_a_run_that_raises_leaves_its_log_so_far(logger, tmp_path):
     header = 1 if logger is CSVLogger else 0
     assert len(path.read_text().splitlines()) == header + 3
     assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_logger_writes_runs_in_turn_and_refuses_rows_once_closed(logger, tmp_path):
+    """Two runs before the close: their rows one after the other, one header. After
+    the close: a ValueError naming the log (the run stops RAISED), the log untouched."""
+    path = tmp_path / "run.log"
+    with logger(path) as log:
+        first = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3, tol=0)
+        second = lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=2, tol=0)
+    header = 1 if logger is CSVLogger else 0
+    written = path.read_text()
+    assert len(written.splitlines()) == header + first.nit + second.nit
+    with pytest.raises(ValueError, match=r"run\.log.* is closed") as caught:
+        lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=2, tol=0)
+    assert caught.value.result.status is lfso.Status.RAISED
+    assert path.read_text() == written and list(tmp_path.iterdir()) == [path]
 
 
 def test_a_logger_never_closed_is_closed_when_collected(tmp_path):

@@ -404,6 +404,24 @@ def test_the_monitor_values_of_lfso_minimize_are_taken(monitor, rows):
     assert len(opt.history) == rows and (opt._risk is not None) is bool(monitor)
 
 
+def test_a_callback_is_called_as_lfso_minimize_calls_it():
+    """A callback with a keyword-only ``intermediate_result`` gets it by keyword; one that
+    takes no argument is refused at construction, naming the callback."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 1.0]))
+    seen = []
+
+    def by_keyword(*, intermediate_result):
+        seen.append((intermediate_result.nit, intermediate_result.x))
+
+    opt = LFSO([w], callback=by_keyword)
+    closure = quartic_closure(opt, w)
+    for _ in range(3):
+        opt.step(closure)
+    assert seen == [(0, None), (1, None), (2, None)] and opt.callback is by_keyword
+    with pytest.raises(TypeError, match=r"callback must accept one argument"):
+        LFSO([w], callback=lambda: None)
+
+
 def test_a_sparse_gradient_is_refused_naming_the_parameter():
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = LFSO(emb.parameters())

@@ -136,7 +136,13 @@ class GrowingFile:
         self._close = weakref.finalize(self, _publish, self._fh, self.partial, target)
 
     def write(self, text: str) -> None:
-        """Append ``text`` and flush it to the ``.part`` file."""
+        """Append ``text`` and flush it to the ``.part`` file; a ``ValueError`` naming
+        ``path`` once the file is closed (moved over ``path``)."""
+        if not self._close.alive:
+            raise ValueError(
+                f"{str(self.path)!r} is closed (written and moved over its path): it takes "
+                "no more text; open a new one to write again"
+            )
         self._fh.write(text)
         self._fh.flush()
 

@@ -372,9 +372,10 @@ def minimize(
         convention, also by keyword to a keyword-only ``intermediate_result``; a callback
         whose first parameter is named ``x`` or ``xk`` gets the iterate). Each gets its own
         copies of the iterate and the gradient, so changing them in place changes neither
-        the run nor its result. Raising ``StopIteration`` stops the run with status
-        ``CALLBACK_STOP`` (a ``StopIteration`` from ``fun``, ``grad`` or the oracle, such as
-        an exhausted iterator's, propagates as any other exception).
+        the run nor its result, and the history as it is at that iteration (``nit + 1``
+        rows, also in a result the callback keeps). Raising ``StopIteration`` stops the run
+        with status ``CALLBACK_STOP`` (a ``StopIteration`` from ``fun``, ``grad`` or the
+        oracle, such as an exhausted iterator's, propagates as any other exception).
         On an accelerator, where the loop runs a point ahead of its evaluations' scalars
         (:meth:`lfso._stepper.Stepper.advance`), the callback at a point runs once the
         step from it has been taken; stopping there returns that point all the same.

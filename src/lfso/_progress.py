@@ -38,25 +38,32 @@ class ProgressBar:
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty()) and not ProgressBar._open.get(id(self.stream))
-        self.enabled, self.total, self.label = bool(enabled), max(int(total), 1), label
+            enabled = _terminal(self.stream) and not ProgressBar._open.get(id(self.stream))
+        # (no stream to draw on: sys.stderr is None under pythonw and some embedders, or closed)
+        enabled = bool(enabled) and _open_stream(self.stream)
+        self.enabled, self.total, self.label = enabled, max(int(total), 1), label
         self._key = id(self.stream)
         if self.enabled:
             ProgressBar._open[self._key] = ProgressBar._open.get(self._key, 0) + 1
         self.done = 0
         self.start = time.perf_counter()
         self._last = 0.0
+        self._status = ""
+        self._drawn = True  # (whether the line shows the latest state)
 
     def update(self, n: int = 1, status: str = "") -> None:
         """Advance by ``n`` units and redraw (at most 10 times a second, and at the end)."""
         self.done += n
         if not self.enabled:
             return
+        self._status, self._drawn = status, False
         now = time.perf_counter()
         if now - self._last < 0.1 and self.done < self.total:
             return
-        self._last = now
+        self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        self._last, self._drawn, status = now, True, self._status
         frac = min(self.done / self.total, 1.0)
         width = 24
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
@@ -69,8 +76,10 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
-        """End the line (once)."""
+        """Draw the latest state if it is not shown yet, and end the line (once)."""
         if self.enabled:
+            if not self._drawn:
+                self._draw(time.perf_counter())
             self.enabled = False
             self.stream.write("\n")
             self.stream.flush()
@@ -79,3 +88,18 @@ class ProgressBar:
                 ProgressBar._open[self._key] = left
             else:
                 ProgressBar._open.pop(self._key, None)
+
+
+def _open_stream(stream: object) -> bool:
+    """Whether ``stream`` can be written to (not ``None``, not closed)."""
+    return stream is not None and not getattr(stream, "closed", False)
+
+
+def _terminal(stream: object) -> bool:
+    """Whether ``stream`` is a terminal (``False`` for ``None``, a stream without
+    ``isatty`` and a closed one, whose ``isatty`` raises)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except (OSError, ValueError):
+        return False

@@ -188,6 +188,10 @@ class History:
     A row is appended as one tuple (one list append per iteration, so a row is in whole or
     not at all, even when an interrupt lands during :meth:`append`); the columns are
     transposed from the rows when read, only the rows appended since the last read.
+
+    The intermediate :class:`Result` a callback receives holds the history as it is at
+    that iteration (``len(history) == nit + 1``), in O(1): the run's later rows do not
+    show in it, and a row appended to it stays out of the run's.
     """
 
     columns = ("f", "grad_norm", "step", "L", "R", "nfev", "njev", "noracle", "time", "risk")
@@ -197,6 +201,8 @@ class History:
         self._rows: list[tuple[float, ...]] = []
         # The columns read so far, as lists (extended from the rows at the next read).
         self._data: dict[str, list[float]] = {c: [] for c in self.columns}
+        # A snapshot (_snapshot) shares the rows of the history it was taken from, up to here.
+        self._end: int | None = None
 
     def append(
         self,
@@ -212,18 +218,27 @@ class History:
         risk: int = 0,
     ) -> None:
         """Add the row for the next iterate (see the class docstring for the columns)."""
+        if self._end is not None:  # (a snapshot: its own rows from now on)
+            self._rows, self._end = self._rows[: self._end], None
         self._rows.append((f, grad_norm, step, L, R, nfev, njev, noracle, time, risk))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) if self._end is None else self._end
+
+    def _snapshot(self) -> History:
+        """This history as it is now, in O(1): it shares the rows so far, and neither the
+        rows appended here later nor those appended to it show in the other."""
+        snapshot = History()
+        snapshot._rows, snapshot._end = self._rows, len(self)
+        return snapshot
 
     def _column(self, column: str) -> list[float]:
         """The column as a list, brought up to date with the rows."""
-        values, rows = self._data[column], self._rows
+        values, rows, end = self._data[column], self._rows, len(self)
         done = len(values)
-        if done < len(rows):
+        if done < end:
             position = self._index[column]
-            values.extend([row[position] for row in rows[done:]])
+            values.extend([row[position] for row in rows[done:end]])
         return values
 
     def _position(self, column: str) -> int:
@@ -243,8 +258,8 @@ class History:
 
     def last(self, column: str) -> float:
         """The latest value of ``column`` in O(1) (NaN for an empty history)."""
-        position, rows = self._position(column), self._rows
-        return float(rows[-1][position]) if rows else float("nan")
+        position, end = self._position(column), len(self)
+        return float(self._rows[end - 1][position]) if end else float("nan")
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """All columns as NumPy arrays."""

@@ -343,15 +343,18 @@ class Stepper:
         """Call the callbacks with the iterate ``x`` or the intermediate result at it.
 
         Each callback gets its own copies of ``x`` and of the gradient (as SciPy passes
-        ``np.copy(xk)``): one that changes its argument in place changes neither the run
-        nor its result. A ``StopIteration`` from a callback is noted as the callback's
-        (``CALLBACK_STOP``); one from ``fun``, ``grad`` or the oracle is not."""
+        ``np.copy(xk)``) and a snapshot of the history (:meth:`History._snapshot`): one
+        that changes its argument in place changes neither the run nor its result, and
+        one that keeps it keeps the run as it was at that iteration. A ``StopIteration``
+        from a callback is noted as the callback's (``CALLBACK_STOP``); one from ``fun``,
+        ``grad`` or the oracle is not."""
         try:
             for style, call in self.callbacks:
                 if style == "x":
                     call(_copy(x))
                     continue
                 result = self.build(_copy(x), ev, jac=_copy(ev.grad) if jac is True else jac)
+                result.history = self.history._snapshot()  # (as it is at this iteration)
                 if style == "keyword":
                     call(intermediate_result=result)
                 else:

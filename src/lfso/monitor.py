@@ -319,7 +319,9 @@ class CSVLogger:
     moves it over ``path`` in one step. A file already at ``path`` is untouched until then,
     so a process killed during the run leaves it as it was, and the ``.part`` file holding
     the rows so far. A logger that is never closed is closed when it is collected or at
-    the interpreter's exit.
+    the interpreter's exit. One logger passed to several runs before it is closed writes
+    their rows one run after the other (``iteration`` starts again at 1); a closed logger
+    raises a ``ValueError`` at its first row (the run stops ``RAISED``): make a new one.
 
     Parameters
     ----------
@@ -470,10 +472,24 @@ class TensorBoardLogger:
     """Callback logging ``f``, ``||g||``, step, L and R as TensorBoard scalars.
 
     Needs the ``tensorboard`` extra (``pip install 'lfso[tensorboard]'``, which brings
-    tensorboardX); imported only here.
+    tensorboardX); imported only here. Use as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    logdir : str or Path
+        The folder of the event files (made if it does not exist).
+    prefix : str
+        The scalars' tags are ``prefix/f``, ``prefix/grad_norm``, ...
     """
 
     def __init__(self, logdir: str | Path, prefix: str = "lfso") -> None:
+        if not isinstance(logdir, (str, os.PathLike)):
+            raise TypeError(
+                f"logdir must be a str or os.PathLike (the folder of the event files), "
+                f"got {logdir!r}"
+            )
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str (the scalars' tag prefix), got {prefix!r}")
         try:
             from tensorboardX import SummaryWriter
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -491,4 +507,11 @@ class TensorBoardLogger:
                 self.writer.add_scalar(f"{self.prefix}/{key}", value, k)
 
     def close(self) -> None:
+        """Flush and close the event file."""
         self.writer.close()
+
+    def __enter__(self) -> TensorBoardLogger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

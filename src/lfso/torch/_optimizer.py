@@ -91,7 +91,7 @@ import torch
 from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
-from .._stepper import Stepper
+from .._stepper import Stepper, callbacks_of
 from .._validate import caller_level, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
@@ -655,8 +655,10 @@ class LFSO(torch.optim.Optimizer):
 
     @callback.setter
     def callback(self, callback: Callable[[Result], Any] | None) -> None:
-        # (always with the intermediate result: x is None, the parameters are the model's)
-        self._stepper.callbacks = [] if callback is None else [("result", callback)]
+        # (always with the intermediate result, as minimize passes it: positionally, or to
+        # a keyword-only intermediate_result; x is None, the parameters are the model's)
+        calls = [] if callback is None else callbacks_of([callback])  # (checks its signature)
+        self._stepper.callbacks = [("keyword" if s == "keyword" else "result", c) for s, c in calls]
 
     @property
     def risks(self) -> dict[str, dict[str, int]]:
