@@ -398,3 +398,15 @@ def test_rollout_page_in_headless_chromium_shows_stages_evidence_handover_and_ro
     assert "time to target:" in after and "stated" in after
     assert 'id="handover"' in after and "restored the best point" in after
     assert box["ro"].result.handover is not None
+
+
+def test_a_watched_run_is_one_part_of_its_chart(tmp_path):
+    """A callback gets a snapshot of the history at each iteration: the report still takes
+    the run's own history, one part per run (a part per snapshot would draw every
+    iteration as a stage with a hand-over mark)."""
+    from lfso.report import LiveReport
+
+    report = LiveReport(tmp_path / "run.html", every=3600)
+    res = lfso.minimize(PowerSum(2), np.linspace(0.5, 1.5, 5), callback=report.watch("run"))
+    (history,) = report._parts["run"]
+    assert res.nit > 2 and len(history) == res.nit + 1

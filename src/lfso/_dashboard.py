@@ -223,6 +223,8 @@ class LiveReport:
 
         def callback(intermediate_result: Result) -> None:
             h = intermediate_result.history
+            if h._source is not None:  # (a snapshot of the run's history: the run's own)
+                h = h._source
             parts = self._parts.setdefault(label, [])
             if not parts or parts[-1] is not h:
                 parts.append(h)
@@ -235,7 +237,8 @@ class LiveReport:
         """Callback for :func:`lfso.minimize`: show the run, rewrite every ``every`` s."""
         if "run" not in self.stages:
             self.stages["run"] = ("running", intermediate_result.method)
-        self.runs[intermediate_result.method] = ([intermediate_result.history], None)
+        h = intermediate_result.history
+        self.runs[intermediate_result.method] = ([h if h._source is None else h._source], None)
         self.tick()
 
     def tick(self) -> None:

@@ -203,6 +203,7 @@ class History:
         self._data: dict[str, list[float]] = {c: [] for c in self.columns}
         # A snapshot (_snapshot) shares the rows of the history it was taken from, up to here.
         self._end: int | None = None
+        self._source: History | None = None  # (a snapshot's: the run's history it shows)
 
     def append(
         self,
@@ -230,6 +231,7 @@ class History:
         rows appended here later nor those appended to it show in the other."""
         snapshot = History()
         snapshot._rows, snapshot._end = self._rows, len(self)
+        snapshot._source = self if self._source is None else self._source
         return snapshot
 
     def _column(self, column: str) -> list[float]:
