@@ -869,6 +869,52 @@ def test_a_segment_over_rows_whose_squares_underflow_keeps_their_rounding(kind):
     assert_all_hold([(x, d, checks)], f"{kind} over rows of 1e-30 in float32")
 
 
+#: Segments whose terms pass the float32 range: ``(kind, X, labels, x, d, trials)``. A
+#: logistic weight ``u^2 = 1e56`` and a softmax row's ``v^2`` overflow to ``inf`` beside a
+#: ``sigma'`` or an exponential that underflows to 0; a softmax row's exponent slack ``e^{2
+#: g}`` overflows at ``t = 1e27`` beside a ratio that underflowed to 0. Each ``inf * 0``
+#: made ``C`` NaN (and ``step_for`` raise), where ``C(t)`` at a smaller ``t`` was finite.
+PAST_THE_RANGE = [
+    ("logistic", [[1e13]], [1], [1e-9], [1e15], [0.0, 1e-30, 1.0]),
+    ("softmax", [[1e13, 0.0], [1.0, 1.0]], [0, 1], [0.0] * 4, [1e15, 0, 0, 0], [1e-3, 1.0]),
+    (
+        "softmax",
+        [[1.0, -2.0], [0.5, 1.0]],
+        [0, 1],
+        [3000.0, -3000.0, 1000.0, 500.0],
+        [1e-20, -0.5e-20, 0.25e-20, 2e-20],
+        [1.0, 1e20, 1e27],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "X", "labels", "x", "d", "trials"),
+    PAST_THE_RANGE,
+    ids=["logistic-weight", "softmax-weight", "softmax-slack"],
+)
+def test_a_segment_whose_terms_pass_the_float_range_is_inf_not_nan(kind, X, labels, x, d, trials):
+    """Past the float range no finite bound is claimed: ``C = inf`` (as on a device), never
+    NaN, and ``C`` stays non-decreasing and above the exact curvature."""
+    A, y = np.array(X, np.float32), np.array(labels)
+    if kind == "logistic":
+        model: Model = LogisticRegression(A, y)
+        exact: Any = ExactLogistic(A, y, 0.0, False)
+    else:
+        model = SoftmaxRegression(A, y, 2, fit_intercept=False)
+        exact = ExactSoftmax(A, y, 2, 0.0, False)
+    w, v = np.array(x, np.float32), np.array(d, np.float32)
+    with np.errstate(all="ignore"):
+        segment = model.segment(w, model.evaluate(w), v)
+        values = [segment(t) for t in trials]
+        assert not any(math.isnan(c) for c in values), values
+        assert values == sorted(values), values
+        step, bound, _ = segment.step_for(1.0)
+        assert not math.isnan(bound) and step >= 0.0
+        checks = check_segment(model, exact, w, v, trials)
+    assert_all_hold([(w, v, checks)], f"{kind} past the float32 range")
+
+
 @pytest.mark.parametrize(
     ("dtype", "outlier", "c"),
     [(np.float32, 1e20, 1.0), (np.float32, 3e38, 1e-18), (np.float64, 1e155, 1e150)],

@@ -2121,14 +2121,20 @@ class RowSegment(SegmentBound):
 
     def _bound_of(self, value: float) -> float:
         """``C(t)`` from its trial's sum ``value``: padded for rounding and underflow
-        (Rounding, the class docstring), scaled, offset and floored, NaN kept."""
+        (Rounding, the class docstring), scaled, offset and floored; NaN as ``inf``, as
+        :func:`_bounds` takes it on a device: a term past the float range (a weight
+        ``u^2`` or a softmax row's ``v^2`` that overflows, an exponent's slack factor
+        ``e^{2 g}`` that does, times a factor that underflowed to 0) is ``inf * 0``, and
+        no finite bound is claimed there."""
         underflow, offset = self.underflow, self._offset_value
         assert underflow is not None and offset is not None
         magnitude = self._magnitude_value
         size = value if magnitude is None else magnitude
         total = self.scale * (value + (self._pad - 1.0) * size + underflow) + offset
+        if total != total:  # (NaN)
+            return math.inf
         floor = self.floor
-        return floor if floor > total else total  # (max(total, floor), NaN kept)
+        return floor if floor > total else total  # (max(total, floor))
 
     def _one_value(self, t: float) -> float | None:
         """:meth:`_values` of ``[t]`` for one trial not seen yet on NumPy rows (the same
