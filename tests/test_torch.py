@@ -381,6 +381,14 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("value", [2.5, 2.0, 0.0, math.inf])
+def test_power_iterations_that_are_not_integers_say_what_is_accepted(value):
+    """0 is accepted (no Hessian-vector products): the message says ``>= 0``."""
+    with pytest.raises(TypeError, match=r"power_iterations must be an integer >= 0, got"):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], power_iterations=value)
+    assert LFSO([torch.nn.Parameter(torch.zeros(1))], power_iterations=0).nhev == 0
+
+
 @pytest.mark.parametrize("monitor", ["no", "yes", 0, 1, None, "False"])
 def test_a_monitor_lfso_minimize_does_not_take_is_refused(monitor):
     """``monitor=`` as :func:`lfso.minimize` takes it: ``"no"`` is not ``False``."""
