@@ -789,7 +789,7 @@ class LFSO(torch.optim.Optimizer):
         with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
-        model, rule = run.model, run.rule
+        model = run.model
         with torch.no_grad():
             run.layout.write(z)
         model.holds, run.probe = z, None
@@ -805,9 +805,8 @@ class LFSO(torch.optim.Optimizer):
             if stepper.risk is not None:  # (the risk lfso.minimize's run records)
                 stepper.risk.note("gradient", len(stepper.history))
         else:
-            tried = rule.max_rollbacks + 1
-            stepper.rollbacks += tried - 1
-            why = f"the safeguard rejected {tried} trial steps"
+            stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
+            why = f"the safeguard rejected {error.rollbacks} trial steps"
         if not isinstance(error, PrecisionLimitError):
             status = (
                 Status.GRADIENT_MISMATCH
