@@ -316,6 +316,32 @@ def test_scipy_lbfgs_from_a_stationary_point_has_converged():
     assert res.status is Status.CONVERGED and res.success and res.nit == 0 and res.fun == 0.0
 
 
+@pytest.mark.parametrize("stop", [{"tol": 1.0}, {"tol": 2.0}, {"tol": 0.0, "atol": "g0"}])
+def test_scipy_lbfgs_stops_at_an_x0_that_passes_the_test_as_minimize_does(stop):
+    from lfso import Status, minimize
+    from lfso.bench import scipy_lbfgs
+    from lfso.models import PowerSum
+
+    model, x0 = PowerSum(2), np.ones(3)
+    mine = minimize(model, x0, tol=1.0)
+    g0 = mine.grad_norm
+    stop = {k: g0 if v == "g0" else v for k, v in stop.items()}
+    run = scipy_lbfgs(model, x0, cap=100, history=True, **stop)
+    res = run.result
+    assert res.status is Status.CONVERGED and run.converged
+    assert (res.nit, res.nfev, res.njev, run.iterations) == (mine.nit, mine.nfev, mine.njev, 0)
+    np.testing.assert_array_equal(res.x, x0)
+    assert res.fun == mine.fun and len(run.calls) == 1 and len(res.history) == 1
+    record = run_case("power_sum-p1", "lbfgs", tol=1)
+    lfso_record = run_case("power_sum-p1", "lfso", tol=1)
+    assert (record.status, record.njev, record.nfev, record.iterations) == (
+        lfso_record.status,
+        lfso_record.njev,
+        lfso_record.nfev,
+        lfso_record.iterations,
+    )
+
+
 @pytest.mark.parametrize("cap", range(6))
 def test_scipy_lbfgs_cap_bounds_its_iterations_and_its_calls(cap):
     from lfso import Status

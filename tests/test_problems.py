@@ -88,8 +88,22 @@ def test_flat_problem_converges_linearly_where_gd_is_sublinear():
         ({"seed": 2**32}, ValueError, "seed=4294967296"),
         ({"noise": float("nan")}, ValueError, "noise=nan"),
         ({"cond": 0.0}, ValueError, "cond=0.0"),
+        ({"n": 10**6, "d": 10**5}, ValueError, r"n=1000000, d=100000\) .* \(745 GiB"),
+        (
+            {"n": 2**20, "d": 2**20},
+            ValueError,
+            r"n=1048576, d=1048576\) .*at most n \* d <= 2\*\*31",
+        ),
     ],
 )
 def test_lls_data_names_a_bad_argument(kwargs, error, message):
     with pytest.raises(error, match=message):
         lls_data(**({"n": 3, "d": 2} | kwargs))
+
+
+@pytest.mark.parametrize("name", [3, None, b"digits01", ["breast_cancer"]])
+def test_logistic_data_names_a_name_that_is_not_a_str(name):
+    from lfso.bench import logistic_data
+
+    with pytest.raises(TypeError, match=r"name must be 'breast_cancer' or 'digits01' \(a str\)"):
+        logistic_data(name)

@@ -30,6 +30,7 @@ from lfso.rollout import (
     ReturnOnInvestment,
     Rollout,
     TuningBudget,
+    decide,
     guarded_minimize,
     pilot,
     return_on_investment,
@@ -820,6 +821,24 @@ def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
     bad.history = lfso.History.from_dict({"f": [np.inf, 1, 0.5], "njev": [1, 2, 3]})
     with pytest.raises(ValueError, match="current's history starts at f0 = inf"):
         decide(bad, lfso_run, task="a hand-built history")
+
+
+def test_roi_and_decide_refuse_runs_from_different_starts():
+    model, x0 = PowerSum(2), np.ones(4)
+    mine = lfso.minimize(model, x0)
+    elsewhere = lfso.minimize(model, 2 * x0, method="gd", step=0.1)
+    tuned = lfso.bench.tune_step(model, 2 * x0, [1e-2, 1e-1], max_iter=100)
+    match = r"starts at f0 = 64.0 and lfso_history at f0 = 4.0: the runs must start"
+    with pytest.raises(ValueError, match="current's history " + match):
+        return_on_investment(mine.history, tuning=TuningBudget(0), current=elsewhere.history)
+    with pytest.raises(ValueError, match="the grid's chosen run's history " + match):
+        return_on_investment(mine.history, tuning=tuned)
+    with pytest.raises(ValueError, match=r"f0 = 64.0 and candidate's history at f0 = 4.0"):
+        decide(elsewhere, mine, task="two starts")
+    # the same start, rounded differently, is the same start
+    same = lfso.minimize(model, x0 * (1 + 1e-12), method="gd", step=0.1)
+    roi = return_on_investment(mine.history, tuning=TuningBudget(0), current=same.history)
+    assert roi.lfso_gradients is not None and roi.lfso_gradients > 1
 
 
 def test_to_target_reports_unreached_targets():

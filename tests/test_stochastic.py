@@ -282,6 +282,34 @@ def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypa
     assert issubclass(SkippedBatchWarning, RuntimeWarning)
 
 
+def test_monitor_quiet_counts_skipped_batches_without_the_warning(monkeypatch):
+    """``monitor="quiet"`` (runs in a grid) counts skipped batches in ``Result.skipped``
+    and issues no ``SkippedBatchWarning``; ``minimize_batches`` itself still warns."""
+    import warnings
+
+    import lfso.stochastic as module
+    from lfso.stochastic import SkippedBatchWarning
+
+    build = module.RowBatches.__call__
+
+    def poisoned(self, idx):
+        batch = build(self, idx)
+        if 3 in idx:
+            batch.X = batch.X.copy()
+            batch.X[list(idx).index(3), 0] = np.nan
+        return batch
+
+    monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
+    model, kwargs = _logistic(400), {"batch_size": 50, "seed": 0, "epochs": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = lfso.minimize(model, np.zeros(10), monitor="quiet", **kwargs)
+    with pytest.warns(SkippedBatchWarning, match="3 batch\\(es\\) skipped"):
+        loud = minimize_batches(model, np.zeros(10), **kwargs)
+    assert quiet.skipped == loud.skipped == 3
+    np.testing.assert_array_equal(quiet.x, loud.x)
+
+
 def test_a_point_that_overflows_mid_epoch_stops_non_finite_with_the_best_point(monkeypatch):
     """A batch step to where the loss overflows ends the run ``NON_FINITE`` (not as a
     precision limit), returning the best epoch-end point."""

@@ -381,6 +381,14 @@ def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("value", [2.5, 2.0, 0.0, math.inf])
+def test_power_iterations_that_are_not_integers_say_what_is_accepted(value):
+    """0 is accepted (no Hessian-vector products): the message says ``>= 0``."""
+    with pytest.raises(TypeError, match=r"power_iterations must be an integer >= 0, got"):
+        LFSO([torch.nn.Parameter(torch.zeros(1))], power_iterations=value)
+    assert LFSO([torch.nn.Parameter(torch.zeros(1))], power_iterations=0).nhev == 0
+
+
 @pytest.mark.parametrize("monitor", ["no", "yes", 0, 1, None, "False"])
 def test_a_monitor_lfso_minimize_does_not_take_is_refused(monitor):
     """``monitor=`` as :func:`lfso.minimize` takes it: ``"no"`` is not ``False``."""
@@ -598,6 +606,36 @@ def test_safeguard_never_keeps_a_bad_step():
         opt.step(wrong_closure)
     torch.testing.assert_close(w.detach(), before)
     assert caught[0].filename == __file__  # (the warning points at the call of step)
+
+
+@pytest.mark.parametrize("max_rollbacks", [0, 2])
+def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(max_rollbacks):
+    """At a give-up the safeguard rejected ``max_rollbacks + 1`` trials, each rolled back:
+    ``rollbacks``, the warning and ``lfso.minimize``'s run all say so."""
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
+    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=max_rollbacks)
+
+    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+        opt.zero_grad()
+        loss = (w**4).sum()
+        (-loss).backward()
+        return loss
+
+    tried = max_rollbacks + 1
+    with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
+        opt.step(wrong_closure)
+    assert opt.rollbacks == tried and opt.nfev == 1 + tried
+    ref = lfso.minimize(
+        lambda x: (x**4).sum(),
+        np.array([2.0, -1.0]),
+        grad=lambda x: -4 * x**3,
+        smoothness=lambda x, R: 1.0,
+        safeguard=True,
+        max_rollbacks=max_rollbacks,
+        monitor="quiet",
+    )
+    assert ref.status is lfso.Status.STEP_FAILED
+    assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev
 
 
 def _lp_problem():

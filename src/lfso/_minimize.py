@@ -155,7 +155,7 @@ def _minibatches(
     :func:`lfso.stochastic.minimize_batches` (:func:`lfso._validate.start_point`'s first),
     in that order; returns its result.
     """
-    from .stochastic import minimize_batches
+    from .stochastic import _minimize_batches
 
     if method not in (None, "lfso"):
         raise TypeError(
@@ -184,13 +184,14 @@ def _minibatches(
     ):
         if unused:
             raise TypeError(f"batch_size= does not use {name}= (got {name}={value!r}): {why}")
-    return minimize_batches(  # (which takes x0 as a start point first, one copy)
+    return _minimize_batches(  # (which takes x0 as a start point first, one copy)
         model,
         x0,
         eta=1.0 if eta is None else eta,
         tol=tol,
         atol=atol,
         callback=callback,
+        quiet=monitor == "quiet",
         **options,
     )
 
@@ -419,7 +420,9 @@ def minimize(
         Compute the risk indicators (:mod:`lfso.monitor`): recorded in the history's
         ``risk`` column, counted in ``Result.risks`` and reported by a ``RiskWarning``.
         ``"full"`` also audits the built-in models' (proven) oracles; ``"quiet"`` records
-        and counts them without warning (for grids of runs, instead of filtering warnings).
+        and counts them without warning (for grids of runs, instead of filtering warnings);
+        with ``batch_size=``, skipped batches likewise: counted in ``Result.skipped``,
+        without the ``SkippedBatchWarning``.
     **options
         Options of the method (its registry entry lists them with their ranges, e.g.
         ``certificate="ball"`` for the paper's step, ``memory=`` for L-BFGS). Unknown ones

@@ -686,6 +686,7 @@ class Stepper:
                     self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, StepFailedError):
                 self.status = Status.STEP_FAILED
+                self.rollbacks += why.rollbacks  # (the failed step's rejected trials)
             elif isinstance(why, OracleError) and (
                 isinstance(why, PrecisionLimitError) or not self.audit_oracle
             ):

@@ -208,7 +208,8 @@ def minimize_batches(
         no step (``x`` is left as it was) and is counted in ``Result.skipped``; one warning at
         the end names the count. Where ``x`` itself is no longer finite the epoch ends there,
         and the run with it (``NON_FINITE``, the best point returned), as it does wherever
-        the full loss at an epoch's end is not finite.
+        the full loss at an epoch's end is not finite. ``lfso.minimize(...,
+        batch_size=..., monitor="quiet")`` counts them without the warning.
 
     Examples
     --------
@@ -221,6 +222,37 @@ def minimize_batches(
     >>> bool(res.fun - full.fun < 1e-3), len(res.history)  # epochs 0..20
     (True, 21)
     """
+    return _minimize_batches(
+        model,
+        x0,
+        batch_size=batch_size,
+        seed=seed,
+        epochs=epochs,
+        eta=eta,
+        decay=decay,
+        tol=tol,
+        atol=atol,
+        callback=callback,
+    )
+
+
+def _minimize_batches(
+    model: Model,
+    x0: Any,
+    *,
+    batch_size: int,
+    seed: Any = None,
+    epochs: int = 10,
+    eta: float = 1.0,
+    decay: str = "harmonic",
+    tol: float = 1e-8,
+    atol: float = 0.0,
+    callback: Callable[[Result], Any] | None = None,
+    quiet: bool = False,
+) -> Result:
+    """:func:`minimize_batches`; ``quiet=True`` counts skipped batches in
+    ``Result.skipped`` without the :class:`SkippedBatchWarning` (``lfso.minimize``'s
+    ``monitor="quiet"``)."""
     x0 = start_point(x0, model)
     batches = RowBatches(model)
     n = batches.n
@@ -259,7 +291,7 @@ def minimize_batches(
         stepper.interrupt()
     result = stepper.result()
     result.skipped = rule.skipped
-    if rule.skipped:
+    if rule.skipped and not quiet:
         warnings.warn(
             f"minimize_batches: {rule.skipped} batch(es) skipped, first in epoch "
             f"{rule.first_skipped}: their loss or gradient was not finite at the point "

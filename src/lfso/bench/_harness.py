@@ -152,6 +152,9 @@ def scipy_lbfgs(
     stopped there ends ``MAX_ITER`` at its last iterate (``x0`` before the first; with
     ``cap=0`` SciPy makes no call). A ``KeyboardInterrupt`` ends the run ``INTERRUPTED``
     at its last iterate too (each iterate of L-BFGS-B lowers ``f``: the best point so far).
+    Where ``x0`` passes the test (``tol >= 1``, or ``atol >= ||g0||``), the run stops there
+    converged, as :func:`lfso.minimize` does: SciPy is not called, and ``x0``'s evaluation
+    is its one call (``nit = 0``, ``nfev = njev = 1``; with ``cap=0``, none).
     The one runner for the benchmarks, ``lfso demo``, ``benchmarks/lbfgs_wallclock.py``
     and a rollout whose current rule is SciPy's (``{"method": "scipy:L-BFGS-B"}``,
     :mod:`lfso.rollout`).
@@ -216,17 +219,20 @@ def scipy_lbfgs(
             state["capped"] = True
             raise StopIteration
 
-    try:
-        res = scipy_minimize(
-            fun,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            callback=stop,
-            options={"maxiter": max(cap, 1), "maxfun": max(cap, 1), "gtol": 0.0, "ftol": 0.0},
-        )
-    except (_OutOfCallsError, KeyboardInterrupt) as exc:
-        res = _stopped_early(exc, x0, first.value, state, calls, threshold)
+    if cap >= 1 and g0 <= threshold:  # (x0 passes the test: no call of SciPy's)
+        res = _converged_at_x0(x0, first.value, g0, state, calls)
+    else:
+        try:
+            res = scipy_minimize(
+                fun,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                callback=stop,
+                options={"maxiter": max(cap, 1), "maxfun": max(cap, 1), "gtol": 0.0, "ftol": 0.0},
+            )
+        except (_OutOfCallsError, KeyboardInterrupt) as exc:
+            res = _stopped_early(exc, x0, first.value, state, calls, threshold)
     seconds = time.perf_counter() - start
     if calls:
         _fill(iterates, calls, rows, begin)
@@ -257,6 +263,28 @@ def _result_of(res: Any, state: dict[str, Any], cap: int, history: History) -> R
         history,
         status,
         message,
+    )
+
+
+def _converged_at_x0(
+    x0: np.ndarray, f0: float, g0: float, state: dict[str, Any], calls: list[Any]
+) -> Any:
+    """SciPy's result of a :func:`scipy_lbfgs` run whose ``x0`` passes the gradient test:
+    SciPy is not called, and ``x0``'s evaluation is the run's one call (as
+    :func:`lfso.minimize` stops at ``x0`` after one evaluation)."""
+    from scipy.optimize import OptimizeResult
+
+    calls.append((np.copy(x0), f0, g0))
+    state["converged"], state["row"] = True, 0
+    return OptimizeResult(
+        x=np.copy(x0),
+        fun=f0,
+        jac=state["jac"],
+        nit=0,
+        nfev=1,
+        njev=1,
+        status=0,
+        message="x0 passes the gradient test",
     )
 
 

@@ -84,9 +84,17 @@ def lls_data(
 
     Draw for draw the same as their ``generate_lls_problem`` after ``np.random.seed(seed)``.
     ``n, d >= 1`` and ``seed`` in ``[0, 2^32)`` are integers, ``noise >= 0`` and ``cond >= 1``
-    finite (``TypeError``/``ValueError`` naming the argument otherwise).
+    finite (``TypeError``/``ValueError`` naming the argument otherwise); ``n d`` is at most
+    ``2^31`` entries (16 GiB in float64: a ``ValueError`` naming ``n``, ``d`` and the bytes
+    above it, before anything is drawn).
     """
     n, d = integer(n, "n", low=1), integer(d, "d", low=1)
+    if n * d > _MOST_ENTRIES:
+        raise ValueError(
+            f"lls_data(n={n}, d={d}) would build A with n * d = {n * d:.3g} entries "
+            f"({8 * n * d / 2**30:.3g} GiB in float64); at most n * d <= 2**31 entries "
+            "(16 GiB) are drawn"
+        )
     seed = integer(seed, "seed", low=0)
     if seed >= 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got seed={seed}")
@@ -105,6 +113,10 @@ def lls_data(
     return A, b
 
 
+#: The most entries of ``A`` :func:`lls_data` draws (2^31 float64: 16 GiB).
+_MOST_ENTRIES = 2**31
+
+
 def _require_sklearn() -> Any:
     """``sklearn.datasets``, or an ImportError saying how to get it."""
     try:
@@ -121,7 +133,13 @@ def logistic_data(name: str) -> tuple[np.ndarray, np.ndarray]:
 
     ``"breast_cancer"``: 569 x 30, features standardised (zero mean, unit variance).
     ``"digits01"``: the 360 images of 0 and 1 from ``load_digits``, 64 pixels scaled to [0, 1].
+    Any other name is a ``ValueError``, and a name that is not a str a ``TypeError``.
     """
+    if not isinstance(name, str):
+        raise TypeError(
+            "name must be 'breast_cancer' or 'digits01' (a str), got "
+            f"name={name!r} ({type(name).__name__})"
+        )
     datasets = _require_sklearn()
     if name == "breast_cancer":
         X, y = datasets.load_breast_cancer(return_X_y=True)

@@ -13,7 +13,7 @@ from .._validate import integer, positive, real
 from ..monitor import RISKS
 from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
 from ._subsample import subsample
-from ._targets import relative_target, to_target
+from ._targets import check_same_start, relative_target, to_target
 
 
 def _rows_of(model: Any) -> int:
@@ -230,11 +230,14 @@ def decide(
     Only their histories (``f``, ``njev``, ``time``) and the candidate's ``risks`` and
     ``status`` are read, so runs from anywhere (:func:`pilot`, :func:`lfso.torch.pilot`)
     are judged alike. A candidate whose safeguard gave up (``STEP_FAILED``,
-    ``GRADIENT_MISMATCH``) fails the check ``safeguard``, which names the status.
+    ``GRADIENT_MISMATCH``) fails the check ``safeguard``, which names the status. Runs
+    whose histories start from different ``f0`` (beyond a relative ``1e-5``) are a
+    ``ValueError`` naming both: they were not on the same task.
     """
     criteria = criteria if criteria is not None else GoCriteria()
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol, "current")
+    check_same_start(cur.history, cand.history, ("current's history", "candidate's history"))
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
     best = float(np.nanmin(cand.history.f))
     checks = [

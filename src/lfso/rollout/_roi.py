@@ -9,7 +9,7 @@ from typing import Any
 from .._result import History
 from .._validate import integer, nonnegative, real
 from ..bench._tuning import TunedStep
-from ._targets import relative_target, to_target
+from ._targets import check_same_start, relative_target, to_target
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,12 @@ def return_on_investment(
     target_rtol : float in [0, 1)
         The target is the tuned rule's best ``f`` plus this fraction of its decrease.
 
+    Raises
+    ------
+    ValueError
+        Where LFSO's run and the current (or tuned) rule's start from different ``f0``
+        (beyond a relative ``1e-5``): runs from different points have no common target.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -317,6 +323,7 @@ def return_on_investment(
         raise TypeError(f"tuning must be a TunedStep or a TuningBudget, got {tuning!r}")
     who = "current" if isinstance(tuning, TuningBudget) else "the grid's chosen run"
     target = relative_target(current, target_rtol, who)
+    check_same_start(current, lfso_history, (f"{who}'s history", "lfso_history"))
     cur_hit, mine = to_target(current, target), to_target(lfso_history, target)
     # The current rule never went below its start: its target is f0, which every run holds
     # at its start; a time to it measures nothing.

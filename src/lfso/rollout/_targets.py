@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._result import History
@@ -35,3 +37,22 @@ def relative_target(history: History, rtol: float, name: str) -> float:
     finite = f[np.isfinite(f)]
     best = float(finite.min()) if finite.size else float(f[0])
     return best + rtol * max(float(f[0]) - best, 0.0)
+
+
+def check_same_start(first: History, second: History, names: tuple[str, str]) -> None:
+    """A ``ValueError`` naming both values where the two runs' start ``f0`` differ by more
+    than rounding (a relative ``1e-5``, float32's rounding of a sum included): runs from
+    different starts have no common target, and one that starts below it reaches it at
+    its first gradient."""
+    a, b = float(first.f[0]), float(second.f[0])
+    if a == b or math.isclose(a, b, rel_tol=_SAME_START_RTOL):
+        return
+    raise ValueError(
+        f"{names[0]} starts at f0 = {a!r} and {names[1]} at f0 = {b!r}: the runs must start "
+        f"from the same point (their f0 equal to a relative {_SAME_START_RTOL:g}) to be "
+        "compared; pass the histories of runs from the same x0"
+    )
+
+
+#: How far apart two runs' ``f0`` may be and still count as the same start (rounding).
+_SAME_START_RTOL = 1e-5

@@ -34,7 +34,13 @@ __all__ = [
 
 class StepFailedError(RuntimeError):
     """Raised by a rule that cannot find an acceptable step; the loop stops with
-    ``Status.STEP_FAILED`` and returns the best point."""
+    ``Status.STEP_FAILED`` and returns the best point.
+
+    ``rollbacks``: the trial steps of the failed step that were rejected and rolled back
+    (counted in ``Result.rollbacks`` with those of the steps taken; 0 unless set).
+    """
+
+    rollbacks: int = 0
 
 
 class GradientMismatchError(StepFailedError):

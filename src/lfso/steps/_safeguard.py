@@ -66,7 +66,8 @@ class Safeguarded(StepRule):
     backoff : float > 1
     max_rollbacks : int >= 0
         Per iteration; past it the run stops (status ``STEP_FAILED``, best point returned)
-        rather than accept a step that breaks the claimed decrease.
+        rather than accept a step that breaks the claimed decrease: ``max_rollbacks + 1``
+        trial steps rejected, each rolled back and counted in ``Result.rollbacks``.
     """
 
     monotone = True
@@ -124,9 +125,14 @@ class Safeguarded(StepRule):
                 break
             if value == -math.inf:  # f fell to -inf along the step: unbounded below there,
                 break  # which the loop reports (Status.UNBOUNDED) from this evaluation
-            if rollbacks >= self.max_rollbacks:
-                raise StepFailedError(f"{rollbacks} trial steps rejected by the safeguard")
             rollbacks += 1
+            if rollbacks > self.max_rollbacks:
+                error = StepFailedError(
+                    f"{rollbacks} trial steps rejected by the safeguard "
+                    f"(max_rollbacks={self.max_rollbacks})"
+                )
+                error.rollbacks = rollbacks
+                raise error
             rises += ok and value > evaluation.value
             learnt = rule.learn(x, evaluation, plan, proposal, new) if new is not None else None
             if learnt is not None:

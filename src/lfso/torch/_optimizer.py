@@ -92,7 +92,7 @@ from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper, callbacks_of
-from .._validate import caller_level, is_real, monitor_mode, real
+from .._validate import caller_level, integer, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
@@ -205,6 +205,12 @@ def _group_eta(group: dict[str, Any]) -> Any:
     if not 0.0 < eta < 2.0:
         raise ValueError(f"Invalid eta: {eta} (must be in (0, 2))")
     return eta
+
+
+def _checked_power(value: Any) -> int | None:
+    """``power_iterations`` as given: ``None``, or an integer ``>= 0`` (0: no
+    Hessian-vector products; a ``TypeError`` for a float, even ``2.0``)."""
+    return None if value is None else integer(value, "power_iterations", low=0)
 
 
 class LFSO(torch.optim.Optimizer):
@@ -368,7 +374,7 @@ class LFSO(torch.optim.Optimizer):
         }
         self.method, self.smoothness = method, smoothness
         self._options = {k: v for k, v in given.items() if v is not None} | options
-        self._power = power_iterations
+        self._power = _checked_power(power_iterations)
         self._monitor = monitor_mode(monitor)
         self.nfev = 0
         self.last_L = self.last_radius = self.last_step = math.nan
@@ -785,7 +791,7 @@ class LFSO(torch.optim.Optimizer):
         with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
-        model, rule = run.model, run.rule
+        model = run.model
         with torch.no_grad():
             run.layout.write(z)
         model.holds, run.probe = z, None
@@ -801,9 +807,8 @@ class LFSO(torch.optim.Optimizer):
             if stepper.risk is not None:  # (the risk lfso.minimize's run records)
                 stepper.risk.note("gradient", len(stepper.history))
         else:
-            tried = rule.max_rollbacks + 1
-            stepper.rollbacks += tried - 1
-            why = f"the safeguard rejected {tried} trial steps"
+            stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
+            why = f"the safeguard rejected {error.rollbacks} trial steps"
         if not isinstance(error, PrecisionLimitError):
             status = (
                 Status.GRADIENT_MISMATCH
