@@ -108,6 +108,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _split_run,
     _with_run,
     _with_state,
+    refuse_foreign_state,
     state_dict_groups,
 )
 
@@ -606,14 +607,9 @@ class LFSO(torch.optim.Optimizer):
                 )
             _group_eta(group)
         known = {"lfso", *_RUN, *_IDENTITY}
-        for key, entry in state_dict["state"].items():
-            foreign = sorted(set(entry) - known) if isinstance(entry, dict) else entry
-            if foreign:
-                raise ValueError(
-                    f"not an LFSO state dict: the state of its parameter {key!r} holds "
-                    f"{foreign} (LFSO keeps 'lfso' and its run's counters): it was saved by "
-                    "another optimiser"
-                )
+        refuse_foreign_state(
+            state_dict, known, "LFSO", "LFSO keeps 'lfso' and its run's counters", "an"
+        )
         entry = _first_state(state_dict)[1] or {}
         own = self._identity()
         for name in _IDENTITY:

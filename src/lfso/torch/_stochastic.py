@@ -683,13 +683,26 @@ def _refuse_foreign(state_dict: Any) -> None:
                 "(StochasticLFSO's groups hold 'eta' and 'lr'): it was saved by another "
                 "optimiser"
             )
+    refuse_foreign_state(
+        state_dict,
+        _STATE_KEYS,
+        "StochasticLFSO",
+        "lfso.torch.LFSO keeps 'lfso', torch.optim.Adam 'exp_avg', ...",
+    )
+
+
+def refuse_foreign_state(
+    state_dict: Any, known: Any, owner: str, note: str, article: str = "a"
+) -> None:
+    """A ``ValueError`` where a parameter's state in ``state_dict`` (a torch.optim state
+    dict, :func:`state_dict_groups`) holds a key outside ``known``: it was saved by
+    another optimiser than ``owner`` (``note``: what others keep)."""
     for key, entry in state_dict["state"].items():
-        foreign = sorted(set(entry) - _STATE_KEYS) if isinstance(entry, dict) else entry
+        foreign = sorted(set(entry) - set(known)) if isinstance(entry, dict) else entry
         if foreign:
             raise ValueError(
-                f"not a StochasticLFSO state dict: the state of its parameter {key!r} holds "
-                f"{foreign}: it was saved by another optimiser (lfso.torch.LFSO keeps 'lfso', "
-                "torch.optim.Adam 'exp_avg', ...)"
+                f"not {article} {owner} state dict: the state of its parameter {key!r} holds "
+                f"{foreign}: it was saved by another optimiser ({note})"
             )
 
 
