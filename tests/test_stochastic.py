@@ -258,15 +258,13 @@ def test_minimize_takes_x0_as_a_start_point_once(monkeypatch):
         minimize_batches(lfso.models.PowerSum(2), "abc", batch_size=2)
 
 
-def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypatch, tmp_path):
-    """A batch with a NaN in its rows takes no step, and the run says how many were skipped
-    (``Result.skipped``, kept by ``save``/``load``, and one ``SkippedBatchWarning``)."""
+def _poison_row_3(monkeypatch):
+    """A NaN in row 3 of the data as each batch holding it sees it (one batch an epoch)."""
     import lfso.stochastic as module
-    from lfso.stochastic import SkippedBatchWarning
 
     build = module.RowBatches.__call__
 
-    def poisoned(self, idx):  # (row 3 in one batch of each epoch)
+    def poisoned(self, idx):
         batch = build(self, idx)
         if 3 in idx:
             batch.X = batch.X.copy()
@@ -274,6 +272,14 @@ def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypa
         return batch
 
     monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
+
+
+def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypatch, tmp_path):
+    """A batch with a NaN in its rows takes no step, and the run says how many were skipped
+    (``Result.skipped``, kept by ``save``/``load``, and one ``SkippedBatchWarning``)."""
+    from lfso.stochastic import SkippedBatchWarning
+
+    _poison_row_3(monkeypatch)
     with pytest.warns(SkippedBatchWarning, match="3 batch\\(es\\) skipped, first in epoch 1"):
         res = lfso.minimize(_logistic(400), np.zeros(10), batch_size=50, seed=0, epochs=3)
     assert res.skipped == 3 and res.nit == 3
@@ -287,19 +293,9 @@ def test_monitor_quiet_counts_skipped_batches_without_the_warning(monkeypatch):
     and issues no ``SkippedBatchWarning``; ``minimize_batches`` itself still warns."""
     import warnings
 
-    import lfso.stochastic as module
     from lfso.stochastic import SkippedBatchWarning
 
-    build = module.RowBatches.__call__
-
-    def poisoned(self, idx):
-        batch = build(self, idx)
-        if 3 in idx:
-            batch.X = batch.X.copy()
-            batch.X[list(idx).index(3), 0] = np.nan
-        return batch
-
-    monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
+    _poison_row_3(monkeypatch)
     model, kwargs = _logistic(400), {"batch_size": 50, "seed": 0, "epochs": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
