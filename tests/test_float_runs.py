@@ -481,6 +481,47 @@ def test_softmax_value_of_confident_rows_keeps_its_relative_accuracy(lib, dtype,
         assert abs(value - true) <= tol, f"f = {value!r}, true f = {true!r}"
 
 
+@pytest.mark.parametrize(
+    ("dtype", "margin"),
+    [(np.float32, 16.0), (np.float32, 20.0), (np.float64, 36.0), (np.float64, 40.0)],
+)
+@pytest.mark.parametrize("lib", ["numpy", "torch-host", "torch-device"])
+def test_softmax_gradient_of_confident_rows_keeps_its_accuracy(lib, dtype, margin):
+    """A row whose label leads by ``m`` has ``P_y - 1 = -sum_{k != y} P_k`` near
+    ``e^{-m}``, below the unit roundoff: computed as ``P_y - 1`` it was 0 and the other
+    classes' coefficients, centred, had the wrong sign (float32 at ``m = 20``:
+    ``(-9.4e-10, 1.1e-9, -1.8e-10)`` for the exact ``(-2.8e-9, 2.1e-9, 7.6e-10)``). Made
+    from the sum of the other classes (:meth:`SoftmaxRegression._parts`), each row of
+    the gradient (one row of data each: ``X`` the identity) is within a few units in the
+    last place of its largest entry of the exact one (mpmath), on NumPy, on PyTorch's
+    host path and on its device path."""
+    import mpmath
+
+    W = np.array([[0.0, -margin, -margin - 1], [-margin, 0.0, -margin - 2], [-3.0, -margin, 0]])
+    y = np.array([0, 1, 2])
+    rows = []
+    with mpmath.workdps(60):
+        for logits, label in zip(W.tolist(), y.tolist(), strict=True):
+            e = [mpmath.exp(mpmath.mpf(z)) for z in logits]
+            coef = [v / mpmath.fsum(e) - (k == label) for k, v in enumerate(e)]
+            mean = mpmath.fsum(coef) / 3
+            rows.append([float((c - mean) / 3) for c in coef])
+    exact = np.array(rows)
+    A, x = np.eye(3, dtype=dtype), W.ravel().astype(dtype)
+    if lib == "numpy":
+        model, point, device = SoftmaxRegression(A, y, 3, fit_intercept=False), x, False
+    else:
+        torch = pytest.importorskip("torch")
+        data = torch.from_numpy(A)
+        model = SoftmaxRegression(data, torch.from_numpy(y), 3, fit_intercept=False)
+        point, device = torch.from_numpy(x), lib == "torch-device"
+    with lfso.bench.cpu_as_accelerator(device):
+        grad = model.evaluate(point, bound=False).grad
+    G = np.asarray(grad.cpu() if hasattr(grad, "cpu") else grad, np.float64).reshape(3, 3)
+    scale = float(np.finfo(dtype).eps) * np.abs(exact).max(axis=1, keepdims=True)
+    assert (np.abs(G - exact) <= 8.0 * scale).all(), (G, exact)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lib", ["numpy", "torch-host", "torch-device"])
 def test_softmax_gradient_has_no_part_along_the_flat_directions(lib, dtype):

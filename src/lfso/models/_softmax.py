@@ -222,9 +222,10 @@ class SoftmaxRegression(Model):
         W = self.xp.reshape(x, (self.n_features, self.K))
         return materialize(W.T @ self.X.T)
 
-    def _parts(self, x: Any, logits: Any = None) -> tuple[Any, Any, Any]:
-        """``(Z, P, value)``: the shifted logits ``Z = z - max_k z_k`` (``K x n``), the class
-        probabilities ``e^Z / sum_k e^Z`` and the loss (a 0-d array).
+    def _parts(self, x: Any, logits: Any = None, *, grad: bool = True) -> tuple[Any, Any, Any]:
+        """``(Z, G, value)``: the shifted logits ``Z = z - max_k z_k`` (``K x n``), the
+        gradient's coefficients ``G = P - Y`` (``P`` the class probabilities ``e^Z / sum_k
+        e^Z``) and the loss (a 0-d array).
 
         Each row's loss is ``log1p(s) - Z_y`` with ``s = sum_k (e^{Z_k} - [k = y])``: the
         sum of the exponentials less the label's ``1``, which is never added. In floating
@@ -243,43 +244,79 @@ class SoftmaxRegression(Model):
           ``2 gamma_{K+1} + u log1p(s)``; with ``-Z_y >= 0`` added, the loss is within
           ``(2 gamma_{K+1} / log 2 + 2 u)`` of itself.
 
-        The mean of the nonnegative losses adds ``gamma_n`` relative."""
+        The mean of the nonnegative losses adds ``gamma_n`` relative.
+
+        The label's coefficient ``P_y - 1 = -sum_{k != y} P_k`` is made from the same
+        ``s`` as ``((e^{Z_y} - 1) - s) / sum_k e^{Z_k}`` (exactly so: ``s = sum_k e^{Z_k}
+        - 1``), never as ``P_y - 1``, which rounds to 0 where ``P_y`` is within ``u`` of 1
+        and left the other classes' coefficients, after the centring (the class
+        docstring's "Gradient"), with the wrong sign (float32 logits ``(0, -20, -21)``,
+        label 0: ``(-9.4e-10, 1.1e-9, -1.8e-10)`` for the exact ``(-2.8e-9, 2.1e-9,
+        7.6e-10)``). Both parts are ``<= 0``, so nothing cancels: where the label is a top
+        class ``e^0 - 1`` is exactly 0 and ``s`` is within ``gamma_{K+1}`` of itself;
+        elsewhere ``s >= e^{Z_y}`` and the magnitudes ``(1 - e^{Z_y}) + s`` sum to ``sum_{k
+        != y} e^{Z_k}``, so the numerator is within ``gamma_{K+3}`` of ``sum_{k != y}
+        e^{Z_k}`` times 2; the division adds ``gamma_{K+1}`` (the total) and ``u``: every
+        coefficient is within ``gamma_{3K+6}`` of its value at the computed ``Z``, relative
+        to itself.
+
+        ``G`` is not made without ``grad``."""
         xp = self.xp
         Z = self._logits(x) if logits is None else logits
         Z = materialize(Z - xp.max(Z, axis=0, keepdims=True))
         E = xp.exp(Z)
-        total = xp.sum(E, axis=0)  # >= 1: the top class's e^0
-        rest = xp.sum(E - self._onehot_t, axis=0)  # sum_k e^{Z_k} - 1, the label's 1 not added
-        value = xp.mean(xp.log1p(rest) - xp.sum(Z * self._onehot_t, axis=0))
+        onehot = self._onehot_t
+        shifted = E - onehot  # the label's e^{Z_y} - 1, exactly 0 where it is a top class
+        rest = xp.sum(shifted, axis=0)  # sum_k e^{Z_k} - 1, the label's 1 not added
+        value = xp.mean(xp.log1p(rest) - xp.sum(Z * onehot, axis=0))
         if self.l2:
             w = x * self._mask
             value = value + (0.5 * self.l2) * xp.sum(w * w)
-        return Z, E / total[None, :], value  # (the value: fetched with the gradient's norm)
+        coef = None
+        if grad:
+            total = xp.sum(E, axis=0)  # >= 1: the top class's e^0
+            coef = (shifted - onehot * rest[None, :]) / total[None, :]
+        return Z, coef, value  # (the value: fetched with the gradient's norm)
 
     def _host_parts(
         self, x: np.ndarray, logits: np.ndarray, *, grad: bool = True
     ) -> tuple[_Shifted, np.ndarray, Any]:
-        """:meth:`_parts` on NumPy logits, the same operations on the same values (so bit
-        for bit) with fewer ``K x n`` temporaries: ``(shifted, G, value)``, the shifted
-        logits and their exponentials kept (:class:`_Shifted`: the segment at the point
-        reads them again) and ``G = P - Y``, the gradient's coefficients, made in place in
-        one buffer (not made without ``grad``)."""
+        """:meth:`_parts` on NumPy logits, the same values (so bit for bit) in fewer passes
+        over ``K x n`` arrays: ``(shifted, G, value)``, the shifted logits and their
+        exponentials kept (:class:`_Shifted`: the segment at the point reads them again)
+        and ``G = P - Y``, the gradient's coefficients, made in place in one buffer (not
+        made without ``grad``). The label's entries are read and written through their flat
+        indices (:attr:`_label_index`): ``Z_y`` is the one-hot sum ``sum_k Z_k [k = y]``
+        exactly, and ``(e^{Z_y} - 1) - s`` is :meth:`_parts`' ``(e^Z - Y) - Y s`` at the
+        label (elsewhere ``e^{Z_k} - 0`` is ``e^{Z_k}``)."""
         xp = self.xp
         peak = xp.max(logits, axis=0, keepdims=True)
         Z = np.subtract(logits, peak)
         E = np.exp(Z)
-        total = xp.sum(E, axis=0)  # >= 1: the top class's e^0
-        buffer = np.subtract(E, self._onehot_t)
+        buffer = np.subtract(E, self._onehot_t)  # the label's e^{Z_y} - 1
         rest = xp.sum(buffer, axis=0)  # sum_k e^{Z_k} - 1, the label's 1 not added (_parts)
-        np.multiply(Z, self._onehot_t, out=buffer)
-        value = xp.mean(xp.log1p(rest) - xp.sum(buffer, axis=0))
+        labels = self._label_index
+        value = xp.mean(xp.log1p(rest) - Z.reshape(-1)[labels])
         if self.l2:
             w = x * self._mask
             value = value + (0.5 * self.l2) * xp.sum(w * w)
         if grad:
-            np.divide(E, total[None, :], out=buffer)  # P
-            np.subtract(buffer, self._onehot_t, out=buffer)  # P - Y
+            flat = buffer.reshape(-1)
+            flat[labels] -= rest  # (e^{Z_y} - 1) - s = -sum_{k != y} e^{Z_k}
+            np.divide(buffer, xp.sum(E, axis=0)[None, :], out=buffer)  # P - Y
         return _Shifted(peak, Z, E), buffer, value
+
+    @property
+    def _label_index(self) -> np.ndarray:
+        """The flat indices of the labels' entries in a ``K x n`` NumPy array (C order),
+        made once per ``onehot``, as :attr:`_onehot_t`."""
+        held = self.__dict__.get("_held_labels")
+        if held is None or held[0] is not self.onehot:
+            onehot = self.onehot
+            n = onehot.shape[0]
+            index = np.argmax(onehot, axis=1) * n + np.arange(n)
+            held = self.__dict__["_held_labels"] = (onehot, index)
+        return held[1]
 
     def value(self, x: Any) -> float:
         self._check_point(x)
@@ -289,7 +326,7 @@ class SoftmaxRegression(Model):
         logits = self._logits(x)
         if type(logits) is np.ndarray:
             return to_float(self._host_parts(x, logits, grad=False)[2])
-        return to_float(self._parts(x, logits)[2])
+        return to_float(self._parts(x, logits, grad=False)[2])
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -416,8 +453,7 @@ class SoftmaxRegression(Model):
             shifted, coef, value = self._host_parts(x, logits)
             Z = shifted.Z
         else:
-            Z, P, value = self._parts(x, logits)
-            coef = P - self._onehot_t
+            Z, coef, value = self._parts(x, logits)
         # ((P - Y) X)^T = tilde X^T (P^T - Y^T): W's layout, d x K, flattened by rows,
         # centred class by class (the class docstring's "Gradient")
         data = (coef @ self.X).T
