@@ -555,6 +555,29 @@ def test_a_point_that_is_no_array_is_named(name, call):
         getattr(model, call)([0.0] * model.dim)
 
 
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
+@pytest.mark.parametrize("dtype", ["complex128", "object", "<U3"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_point_that_is_not_real_is_named_with_its_dtype(name, dtype, call):
+    """``LogisticRegression(X, y).value(np.zeros(d) + 1j)`` returned a number (NumPy
+    dropped the imaginary part with a ``ComplexWarning``); an object or text point failed
+    inside a ufunc. Each raises a ``TypeError`` naming ``x`` and its dtype."""
+    model = DATA_MODELS[name]()
+    x = np.full(model.dim, 1j if dtype == "complex128" else "1", dtype=dtype)
+    message = rf"x must be a real array .*for this {name}, got .*dtype {re.escape(str(x.dtype))}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(TypeError, match=message):
+            getattr(model, call)(x)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "float32"])
+def test_a_real_point_of_another_dtype_is_still_taken(dtype):
+    model = DATA_MODELS["LogisticRegression"]()
+    x = np.ones(model.dim, dtype=dtype)
+    assert model.value(x) == pytest.approx(model.value(x.astype(float)), rel=1e-6)
+
+
 BAD_POINTS = [
     ("int entries", np.array([1, 2]), None, None),
     ("a 0-d array", np.float64(3.0), ValueError, r"x must be a non-empty 1-D array .*shape \(\)"),

@@ -27,6 +27,46 @@ def test_lls_data_is_the_authors_draw_for_draw():
     assert sv.max() / sv.min() == pytest.approx(100.0)
 
 
+def _authors_lls(n, d, noise, cond, seed):
+    """The authors' ``generate_lls_problem``, as written (three n x d arrays at a time)."""
+    rng = np.random.RandomState(seed)
+    k = min(n, d)
+    U = np.linalg.qr(rng.randn(n, k), mode="reduced")[0]
+    S = np.diag(np.linspace(1, cond, k))
+    VT = np.linalg.qr(rng.randn(d, k), mode="reduced")[0]
+    VT = VT if n >= d else VT.T
+    A = U @ S @ VT
+    return A, A @ np.ones(d) + noise * rng.randn(n)
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "noise", "cond", "seed"),
+    [(1, 1, 0.1, 100.0, 0), (1, 5, 0.1, 100.0, 1), (5, 1, 0.0, 1.0, 2), (7, 7, 0.1, 100.0, 3),
+     (300, 10, 0.1, 1e4, 1), (40, 300, 1.0, 10.0, 7), (3001, 350, 0.1, 100.0, 5)],
+)  # fmt: skip
+def test_lls_data_is_the_authors_draw_bit_for_bit_in_either_branch(n, d, noise, cond, seed):
+    A, b = _authors_lls(n, d, noise, cond, seed)
+    A2, b2 = lls_data(n, d, noise, cond, seed)
+    assert A2.flags.c_contiguous and A2.dtype == b2.dtype == np.float64
+    assert A2.tobytes() == A.tobytes() and b2.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(("n", "d"), [(4000, 100), (100, 4000)])
+def test_lls_data_holds_at_most_two_arrays_of_the_size_of_a(n, d):
+    """The draw held three n x d arrays at its peak (the draw and its copy in the QR, and
+    then U, U S and A), so that a draw well under the limit of 2^31 entries exhausted the
+    memory; the QR now overwrites its draw, and U s is scaled in place."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        A, _ = lls_data(n, d)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2.2 * A.nbytes
+
+
 def test_lls_data_wide_branch():
     A, b = lls_data(50, 80)
     assert A.shape == (50, 80) and b.shape == (50,)

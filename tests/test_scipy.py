@@ -284,11 +284,22 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
         )
 
 
-def test_maxiter_none_is_the_default_as_for_scipys_methods():
-    res = minimize(
-        quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs, options={"maxiter": None}
-    )
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"maxiter": None},
+        {"gtol": None},
+        {"tol": None},
+        {"monitor": None},
+        {"memory": None, "eta": None, "radius_rtol": None},
+        {"maxiter": None, "gtol": None, "tol": None, "disp": None, "safeguard": None},
+    ],
+)
+def test_an_option_given_as_none_takes_its_default_as_for_scipys_methods(options):
+    default = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs)
+    res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs, options=options)
     assert res.success and np.allclose(res.x, X_STAR)
+    assert res.nit == default.nit and np.array_equal(res.x, default.x)
 
 
 def test_fun_and_jac_get_a_copy_of_the_iterate_as_in_scipy():

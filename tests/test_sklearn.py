@@ -106,13 +106,28 @@ def test_predict_proba_of_huge_margins_is_exact_and_warns_nothing(classes):
         np.testing.assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-s)), rtol=1e-14)
 
 
-@pytest.mark.parametrize("estimator", [LeastPowerRegressor(), LFSOLogisticRegression()])
-def test_features_too_large_for_float64_say_their_scale(estimator):
+@pytest.mark.parametrize(
+    "make",
+    [
+        functools.partial(LeastPowerRegressor, p=1.0),
+        functools.partial(LeastPowerRegressor, p=2.0),
+        functools.partial(LFSOLogisticRegression, C=np.inf),
+    ],
+    ids=["p1", "p2", "logistic"],
+)
+def test_features_whose_squares_overflow_float64_are_fitted(make):
+    """``X * 1e160`` was refused (``||X||_F^2`` overflows float64), though the fit is
+    solved on the features divided by a power of 2 near their scale: it is the fit of
+    ``X``, the coefficients scaled back."""
     rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((40, 3)), np.arange(40) % 2
-    estimator.fit(X * 1e150, y)  # ||X||^2 about 1e302: fits
-    with pytest.raises(ValueError, match=r"largest magnitude is 2\.\d+e\+160.*rescale the fea"):
-        estimator.fit(X * 1e160, y)
+    X = rng.standard_normal((40, 3))
+    t = X @ np.array([1.0, -2.0, 0.5]) + rng.logistic(size=40)  # (p = 2: no exact fit)
+    y = (t > 0).astype(int) if make.func is LFSOLogisticRegression else t
+    make = functools.partial(make, tol=1e-12, max_iter=100_000)
+    (coef, b), *others = _scaled_fits(make, X, y, [1.0, 1e160, 1e300])
+    for coef_s, b_s in others:
+        np.testing.assert_allclose(coef_s, coef, rtol=1e-6)
+        np.testing.assert_allclose(b_s, b, rtol=1e-6, atol=1e-12)
 
 
 def test_convergence_warning_gives_the_features_scale():

@@ -20,10 +20,13 @@ in place does not change the run). Options:
 * ``smoothness``: the oracle ``smoothness(x, R)`` (``x`` first, like ``fun``; ``args``
   are passed after ``R``), or ``"auto"`` (the default: estimated, safeguarded);
   ``hessp`` from ``minimize`` feeds the automatic oracle's power iterations;
-* ``maxiter`` (an integer >= 0; default, or ``None``, 10000), ``tol`` (relative
+* ``maxiter`` (an integer >= 0; default 10000), ``tol`` (relative
   gradient tolerance, default 1e-8),
   ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
 * ``disp``: print the final message.
+
+An option given as ``None`` takes its default, as ``maxiter=None`` and ``tol=None`` do for
+SciPy's own methods (``options={"gtol": None, "memory": None}`` is ``options={}``).
 
 Unknown options are ignored with an :class:`scipy.optimize.OptimizeWarning`, as SciPy's
 own methods do, and so are ``hess`` (no method uses a Hessian matrix), ``hessp`` where
@@ -165,10 +168,12 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             warnings.warn(
                 f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=3
             )
+        # As for SciPy's methods (maxiter=None, tol=None), an option given as None takes
+        # its default.
+        options = {k: v for k, v in options.items() if v is not None}
         opts = {k: v for k, v in options.items() if k in own}
         disp = bool(options.get("disp", False))
-        maxiter = options.get("maxiter")  # (None: the default, as for SciPy's methods)
-        maxiter = 10_000 if maxiter is None else integer(maxiter, "options['maxiter']", low=0)
+        maxiter = integer(options.get("maxiter", 10_000), "options['maxiter']", low=0)
         gtol = nonnegative(options.get("gtol", 0.0), "options['gtol']")
         # As SciPy does, fun and jac get a copy of the iterate (lfso.minimize gives every
         # user callable its own): one that changes its argument changes the copy, not the run.

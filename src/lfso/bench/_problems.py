@@ -100,17 +100,36 @@ def lls_data(
         raise ValueError(f"seed must be an integer in [0, 2**32), got seed={seed}")
     noise, cond = real(noise, "noise", low=0.0), real(cond, "cond", low=1.0)
     rng = np.random.RandomState(seed)
+    # The authors' U @ diag(s) @ VT with at most two n x d arrays at a time (it held three):
+    # the QR overwrites its draw, and U s scales U's columns in place (each entry the
+    # product U_ij s_j, rounded as the product with the diagonal matrix rounds it). (A
+    # product by blocks of rows is not the same, bit for bit, as BLAS's on all of them.)
     if n >= d:
-        U = np.linalg.qr(rng.randn(n, d), mode="reduced")[0]
-        S = np.diag(np.linspace(1, cond, d))
-        VT = np.linalg.qr(rng.randn(d, d), mode="reduced")[0]
+        U = _orthonormal_columns(rng.randn(n, d))
+        U *= np.linspace(1, cond, d)
+        A = U @ _orthonormal_columns(rng.randn(d, d))
     else:
-        U = np.linalg.qr(rng.randn(n, n), mode="reduced")[0]
-        S = np.diag(np.linspace(1, cond, n))
-        VT = np.linalg.qr(rng.randn(d, n), mode="reduced")[0].T
-    A = U @ S @ VT
+        U = _orthonormal_columns(rng.randn(n, n))
+        U *= np.linspace(1, cond, n)
+        A = U @ _orthonormal_columns(rng.randn(d, n)).T
     b = A @ np.ones(d) + noise * rng.randn(n)
     return A, b
+
+
+def _orthonormal_columns(G: np.ndarray) -> np.ndarray:
+    """``np.linalg.qr(G, mode="reduced")[0]``, bit for bit (NumPy's own LAPACK calls,
+    ``qr_r_raw`` then ``qr_reduced``), in the memory of ``G`` and ``Q`` alone
+    (``np.linalg.qr`` copies ``G`` first); ``G`` is overwritten. A NumPy without these
+    calls takes ``np.linalg.qr``."""
+    try:
+        from numpy.linalg import _umath_linalg
+
+        raw, reduced = _umath_linalg.qr_r_raw, _umath_linalg.qr_reduced
+    except (ImportError, AttributeError):  # pragma: no cover - named otherwise in NumPy
+        return np.linalg.qr(G, mode="reduced")[0]
+    with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
+        tau = raw(G, signature="d->d")
+        return reduced(G, tau, signature="dd->d")
 
 
 #: The most entries of ``A`` :func:`lls_data` draws (2^31 float64: 16 GiB).

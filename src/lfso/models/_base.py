@@ -16,6 +16,7 @@ from .._arrays import (
     error_gamma,
     fetch_ahead,
     fetch_with_norm,
+    namespace,
     norm_from_square,
     to_floats,
 )
@@ -405,9 +406,14 @@ class Model(CheckedOracle):
         """Raise a ``ValueError`` naming ``x`` unless it is a vector of length :attr:`dim`
         (a model of data, whose products with ``x`` would fail deep inside otherwise), a
         ``TypeError`` where it is no array (a list: ``lfso.minimize`` converts its ``x0``,
-        a model's methods take the arrays of its runs)."""
+        a model's methods take the arrays of its runs), and a ``TypeError`` naming its dtype
+        where it is not real (complex, object, text: NumPy would drop an imaginary part
+        with a mere warning)."""
         shape = getattr(x, "shape", None)
-        if shape == (self.dim,):  # (the usual answer, in one comparison)
+        if shape == (self.dim,):
+            dtype = x.dtype  # (NumPy's floats, then PyTorch's: the usual, in an attribute)
+            if getattr(dtype, "kind", None) != "f" and not getattr(dtype, "is_floating_point", 0):
+                self._check_real(x)
             return
         if shape is None:
             raise TypeError(
@@ -418,6 +424,19 @@ class Model(CheckedOracle):
             raise ValueError(
                 f"x must have shape ({self.dim},) for this {type(self).__name__}, "
                 f"got x of shape {tuple(shape)}"
+            )
+
+    def _check_real(self, x: Any) -> None:
+        """Raise a ``TypeError`` naming ``x`` and its dtype unless it is real (floating,
+        integral or bool, as :func:`lfso.minimize` takes ``x0``)."""
+        try:
+            real = namespace(x).isdtype(x.dtype, ("real floating", "integral", "bool"))
+        except (TypeError, ValueError):  # (a dtype the array API does not know: object, text)
+            real = False
+        if not real:
+            raise TypeError(
+                f"x must be a real array of shape ({self.dim},) for this "
+                f"{type(self).__name__}, got x of dtype {x.dtype}"
             )
 
     def value(self, x: Any) -> float:
