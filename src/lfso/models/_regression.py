@@ -257,7 +257,8 @@ class LpRegression(_LinearModel):
             with np.errstate(over="ignore"):  # (inf: the minimum keeps the spectral line)
                 t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
             self._t2 = t2
-            self._t2_root = t2 ** (1.0 / m)
+        if m >= 1.0:  # (the lines c (a + b R)^m; for m < 1, 1 / m would overflow them)
+            self._t2_root = self._t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
 
     def _bound(self, wmax: float, t0: float | None) -> LocalBound:
