@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -692,7 +693,10 @@ class CompositeLeastSquares(_LinearModel):
         ball bound's ``r_err``, class docstring). The exact ``f = ||r||^(2p)`` therefore
         lies in ``[max(N (1 - rho) - e, 0)^(2p), (N (1 + rho) + e)^(2p)]``, and
         ``|F - f|`` is at most the larger distance from ``F`` to its ends (computed in
-        float64 on the host, padded by ``1e-9`` relative).
+        float64 on the host, padded by ``1e-9`` relative). ``F`` and the upper end are
+        float64 powers: below float64's smallest normal number ``tiny`` each loses up to
+        ``tiny`` instead of a relative error (``F = 0`` where the exact ``f`` is 1e-400),
+        so ``2 tiny`` more.
         """
         drift, xmax = rounding_scale(evaluation, x)
         value, q = abs(float(evaluation.value)), 2.0 * self.p
@@ -706,7 +710,7 @@ class CompositeLeastSquares(_LinearModel):
             low = max(norm * (1.0 - rho) - error, 0.0) ** q
         except OverflowError:  # (past float64: no bound, no rise is judged)
             return math.inf
-        return max(high - value, value - low) * (1.0 + 1e-9)
+        return max(high - value, value - low) * (1.0 + 1e-9) + 2.0 * sys.float_info.min
 
     def evaluate(
         self,
