@@ -137,7 +137,7 @@ def test_lp_regression_sharp_trace_term_below_p_one_and_a_half():
 @pytest.mark.parametrize("p", [1.0001, 1.001])
 @pytest.mark.parametrize("oracle", ["sharp", "paper"])
 def test_lp_regression_with_p_just_above_one(p, oracle):
-    """``m = 2p - 2`` near 0: the model took ``||A||^(2/m)`` (``3.4^2000`` here) for its
+    """``m = 2p - 2`` near 0: the model took ``||A||^(2/m)`` (``3.3^1000`` here) for its
     ``m >= 1`` bound and raised ``OverflowError``; its bound holds and a run converges."""
     A = np.array([[1.0, 2.0], [3.0, -1.0], [1.0, 1.0]])
     b = np.array([1.0, 2.0, 0.5])
