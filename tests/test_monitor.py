@@ -179,6 +179,27 @@ def test_value_error_bounds_the_rounding_of_f(seed, name, p):
         assert abs(ev.value - exact) <= model.value_error(x, ev)
 
 
+@pytest.mark.parametrize(
+    "name, dtype, residual",
+    [("lp", np.float32, 1e-6), ("lp", np.float64, 1e-25), ("composite", np.float64, 1e-25)],
+)
+def test_value_error_covers_terms_that_underflow(name, dtype, residual):
+    """``|r|^16`` of 1e-96 is 0 in float32 (1e-400 in float64): the value's rounding
+    bound read ``F = 0`` as exact to the residuals' rounding (1e-196 for ``LpRegression``
+    in float32, a million million times below the exact ``f``; 0 for a float64
+    ``CompositeLeastSquares``, whose ``f`` is 6e-400)."""
+    A = np.array([[1.0], [0.5]], dtype=dtype)
+    b = np.zeros(2, dtype=dtype)
+    x = np.array([residual], dtype=dtype)
+    make = {"lp": LpRegression, "composite": lfso.models.CompositeLeastSquares}
+    model = make[name](A, b, 8.0)
+    ev = model.evaluate(x, bound=False)
+    assert ev.value == 0.0
+    exact = _exact_value(name, A, b, x, 8.0)
+    assert exact > 0
+    assert abs(ev.value - exact) <= model.value_error(x, ev)
+
+
 def _exact_softmax_value(X, y, W, l2, intercept):
     """Softmax regression's f at float ``W`` in exact logits (rationals) and 50-digit
     arithmetic."""

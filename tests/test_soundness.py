@@ -134,6 +134,24 @@ def test_lp_regression_sharp_trace_term_below_p_one_and_a_half():
     assert secant <= model(x, radius) * (1 + TOL)
 
 
+@pytest.mark.parametrize("p", [1.0001, 1.001])
+@pytest.mark.parametrize("oracle", ["sharp", "paper"])
+def test_lp_regression_with_p_just_above_one(p, oracle):
+    """``m = 2p - 2`` near 0: the model took ``||A||^(2/m)`` (``3.3^1000`` here) for its
+    ``m >= 1`` bound and raised ``OverflowError``; its bound holds and a run converges."""
+    A = np.array([[1.0, 2.0], [3.0, -1.0], [1.0, 1.0]])
+    b = np.array([1.0, 2.0, 0.5])
+    model = LpRegression(A, b, p, oracle=oracle)
+    rng = np.random.default_rng(0)
+    x = np.array([0.3, -0.2])
+    for radius in (1e-3, 1.0, 10.0):
+        ratio = worst_ratio(model, model, x, radius, [*np.eye(2), *A], rng)
+        assert ratio <= 1 + TOL + secant_noise(x, radius, 2, 2.0)
+    res = lfso.minimize(model, np.zeros(2), tol=1e-9)
+    assert res.success
+    assert res.fun <= model.value(np.zeros(2))
+
+
 def test_lp_regression_paper_run_below_p_one_and_a_half_descends():
     """Was: the descent inequality broken on 1,499 of 1,500 iterations, stalled above f*."""
     A, b = np.array([[1.0], [1.0]]), np.array([-1.0, 0.0])

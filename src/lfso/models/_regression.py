@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,8 @@ class _LinearModel(Model):
         # relative rounding: each of its d products up to half the smallest subnormal
         # number (tiny eps; Higham, Section 2.1), and the subtraction of b nothing more.
         finfo = self.xp.finfo(self.A.dtype)
-        self._lost = (d + 1) * float(finfo.smallest_normal) * float(finfo.eps)
+        self._tiny = float(finfo.smallest_normal)
+        self._lost = (d + 1) * self._tiny * float(finfo.eps)
 
     @property
     def data(self) -> Any:
@@ -257,7 +259,8 @@ class LpRegression(_LinearModel):
             with np.errstate(over="ignore"):  # (inf: the minimum keeps the spectral line)
                 t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
             self._t2 = t2
-            self._t2_root = t2 ** (1.0 / m)
+        if m >= 1.0:  # (the lines c (a + b R)^m; for m < 1, 1 / m would overflow them)
+            self._t2_root = self._t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
 
     def _bound(self, wmax: float, t0: float | None) -> LocalBound:
@@ -302,14 +305,17 @@ class LpRegression(_LinearModel):
         |b_i|)`` (plus a carried product's drift and the underflow pad) of the exact one,
         as for :meth:`segment` (class docstring). Each term ``|r_i|^(2p)`` of the computed
         residuals is within ``gamma_k`` of its computed value and their sum within
-        ``gamma_{n+2}``; with ``P`` their product of ``1 + gamma`` (``_pad_sum``) the
-        computed value ``F`` and the exact sum ``S`` of the computed residuals' terms obey
-        ``|F - S| <= (P - 1) S`` and ``S <= F / (2 - P)``. The residuals' own rounding
+        ``gamma_{n+2}``, and a term below the smallest normal number ``tiny`` (an exact
+        ``|r_i|^(2p)`` of 1e-96 at ``|r_i| = 1e-6``, ``p = 8``: 0 in float32) loses up to
+        ``tiny`` instead, whatever its relative error; with ``P`` their product of ``1 +
+        gamma`` (``_pad_sum``, below 2) and ``U = 2 n tiny`` the computed value ``F`` and the
+        exact sum ``S`` of the computed residuals' terms obey ``|F - S| <= (P - 1) S + U``
+        and ``S <= (F + U) / (2 - P)``. The residuals' own rounding
         moves the sum by at most ``sum_i 2p (|r_i| + delta)^(2p-1) delta`` (mean value
         theorem), and by Hoelder's and Minkowski's inequalities in ``l_2p``,
         ``sum_i (|r_i| + delta)^(2p-1) <= n^(1/2p) (S^(1/2p) + n^(1/2p) delta)^(2p-1)``.
-        So ``|F - f(x)| <= (P - 1) / (2 - P) F + 2p delta n^(1/2p) ((F / (2 - P))^(1/2p)
-        + n^(1/2p) delta)^(2p-1)``, computed on the host in float64 and padded by
+        So ``|F - f(x)| <= (P - 1) / (2 - P) (F + U) + U + 2p delta n^(1/2p) (((F + U) /
+        (2 - P))^(1/2p) + n^(1/2p) delta)^(2p-1)``, computed on the host in float64 and padded by
         ``1e-9`` (relative) for its own few roundings. In float32 a residual at rounding
         level (an exact fit) makes the second term dominate: there successive values
         of ``f`` are rounding noise, and a rise among them says nothing about the exact
@@ -318,13 +324,15 @@ class LpRegression(_LinearModel):
         drift, xmax = rounding_scale(evaluation, x)
         delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
         value, pad, q = abs(float(evaluation.value)), self._pad_sum, 2.0 * self.p
-        root_n = float(self.A.shape[0]) ** (1.0 / q)
+        n = int(self.A.shape[0])
+        root_n = float(n) ** (1.0 / q)
+        lost = 2.0 * n * self._tiny  # (terms below tiny: underflow, U in the docstring)
         try:
-            norm = (value / (2.0 - pad)) ** (1.0 / q) + root_n * delta  # (l_2p, Minkowski)
+            norm = ((value + lost) / (2.0 - pad)) ** (1.0 / q) + root_n * delta  # (Minkowski)
             moved = q * delta * root_n * norm ** (q - 1.0)
         except OverflowError:  # (past float64: no bound, no rise is judged)
             return math.inf
-        return ((pad - 1.0) / (2.0 - pad) * value + moved) * (1.0 + 1e-9)
+        return ((pad - 1.0) / (2.0 - pad) * (value + lost) + lost + moved) * (1.0 + 1e-9)
 
     def evaluate(
         self,
@@ -659,7 +667,6 @@ class CompositeLeastSquares(_LinearModel):
         self._b_norm = to_float(xp.sqrt(xp.sum(self.b * self.b))) * pad
         self._sqrt_d = float(d) ** 0.5
         self._sqrt_n = float(n) ** 0.5
-        self._tiny = float(xp.finfo(A.dtype).smallest_normal)
         if oracle == "paper":
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
@@ -686,7 +693,10 @@ class CompositeLeastSquares(_LinearModel):
         ball bound's ``r_err``, class docstring). The exact ``f = ||r||^(2p)`` therefore
         lies in ``[max(N (1 - rho) - e, 0)^(2p), (N (1 + rho) + e)^(2p)]``, and
         ``|F - f|`` is at most the larger distance from ``F`` to its ends (computed in
-        float64 on the host, padded by ``1e-9`` relative).
+        float64 on the host, padded by ``1e-9`` relative). ``F`` and the upper end are
+        float64 powers: below float64's smallest normal number ``tiny`` each loses up to
+        ``tiny`` instead of a relative error (``F = 0`` where the exact ``f`` is 1e-400),
+        so ``2 tiny`` more.
         """
         drift, xmax = rounding_scale(evaluation, x)
         value, q = abs(float(evaluation.value)), 2.0 * self.p
@@ -700,7 +710,7 @@ class CompositeLeastSquares(_LinearModel):
             low = max(norm * (1.0 - rho) - error, 0.0) ** q
         except OverflowError:  # (past float64: no bound, no rise is judged)
             return math.inf
-        return max(high - value, value - low) * (1.0 + 1e-9)
+        return max(high - value, value - low) * (1.0 + 1e-9) + 2.0 * sys.float_info.min
 
     def evaluate(
         self,
