@@ -151,6 +151,24 @@ def test_adgd_follows_its_update(variant):
         theta = steps[k] / prev
 
 
+@pytest.mark.parametrize(
+    "fun, grad, x0",
+    [
+        # f linear along the first step: the gradient does not change (L_1 = 0)
+        (lambda x: x[0] + 0.5 * x[1] ** 2, lambda x: np.array([1.0, x[1]]), np.zeros(2)),
+        # a first step step0 ||g_0|| = 1e-22 below the rounding of x_0 = 1: x_1 = x_0
+        (lambda x: 0.5e-12 * (x @ x), lambda x: 1e-12 * x, np.ones(3)),
+    ],
+)
+def test_adgd_2020_keeps_a_finite_step_where_no_curvature_is_seen(fun, grad, x0):
+    res = lfso.minimize(fun, x0, grad=grad, method="adgd", variant=2020, tol=0.0, max_iter=4)
+    assert res.status is lfso.Status.MAX_ITER, res.message
+    steps = res.history.step[1:]
+    assert np.all(np.isfinite(steps)) and np.all(np.isfinite(res.x))
+    assert steps[1] == steps[0] == 1e-10  # t_1 = t_0, then sqrt(1 + 1) t_1
+    assert steps[2] == pytest.approx(math.sqrt(2.0) * steps[1], rel=1e-12)
+
+
 def test_polyak_and_dog_steps():
     model, x0, _, f_star, _ = quadratic()
     res = lfso.minimize(model, x0, method="polyak", f_star=f_star, tol=0.0, max_iter=3)

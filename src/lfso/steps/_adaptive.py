@@ -36,6 +36,12 @@ class AdGDStep(StepRule):
     ``theta_0 = 1/3`` (2023, whose steps then grow by at most ``sqrt(5/3)`` per iteration
     from ``step0``). No function values are used.
 
+    Where the 2020 recursion has no finite step, ``t_1 = min(+inf, 1 / (2 L_1)) = +inf``
+    with ``L_1 = 0`` (the first step did not change the gradient: ``f`` linear along it,
+    or ``step0 ||g_0||`` below the rounding of ``x_0``), the step is kept,
+    ``t_1 = t_0``, and the recursion grows it from there (first by ``sqrt(2)``); the paper's
+    formula, and the authors' code, take an infinite step.
+
     Parameters
     ----------
     variant : {2020, 2023}
@@ -70,6 +76,8 @@ class AdGDStep(StepRule):
         if self.variant == 2020:
             cap = 1.0 / (2.0 * curvature) if curvature > 0.0 else math.inf
             t = min(math.sqrt(1.0 + state.theta) * prev, cap)
+            if t == math.inf:  # (theta_0 = inf and no curvature seen: keep the step)
+                t = prev
         else:
             excess = 2.0 * prev * prev * curvature * curvature - 1.0
             cap = prev / math.sqrt(excess) if excess > 0.0 else math.inf
