@@ -120,6 +120,21 @@ def test_bb_takes_the_published_step_on_a_quadratic():
     np.testing.assert_allclose(xs[3], xs[2] - t_long * model.grad(xs[2]), rtol=1e-12)
 
 
+def test_bb_line_search_accepts_no_step_that_fails_its_test_below_min_step():
+    """f = 1e14 ||x||^2 needs steps below min_step = 1e-12: the clipped BB step is
+    shrunk by the line search, never accepted with f rising."""
+    c = 1e-4
+    res = lfso.minimize(
+        lambda x: 1e14 * (x @ x), np.ones(3), grad=lambda x: 2e14 * x, method="bb", c=c
+    )
+    assert res.success, res.message
+    h = res.history
+    for k in range(res.nit):
+        reference = np.max(h.f[max(0, k - 9) : k + 1])  # (the last memory = 10 values)
+        assert h.f[k + 1] <= reference - c * h.step[k + 1] * h.grad_norm[k] ** 2
+    assert np.nanmin(h.step) < 1e-12
+
+
 @pytest.mark.parametrize("variant", [2020, 2023])
 def test_adgd_follows_its_update(variant):
     model, x0, *_ = logistic()
