@@ -184,6 +184,26 @@ def test_adgd_2020_keeps_a_finite_step_where_no_curvature_is_seen(fun, grad, x0)
     assert steps[2] == pytest.approx(math.sqrt(2.0) * steps[1], rel=1e-12)
 
 
+@pytest.mark.parametrize("variant, limit", [(2020, (1 + 5**0.5) / 2), (2023, None)])
+def test_adgd_step_growth_is_as_documented(variant, limit):
+    """Where no curvature caps it (f linear along the steps), the step grows by
+    sqrt(1 + theta) (2020) or sqrt(2/3 + theta) (2023): past sqrt(5/3) after a few
+    iterations, never past the fixed point of theta^2 = theta + 1 (or + 2/3)."""
+    res = lfso.minimize(
+        lambda x: x[0],
+        np.zeros(2),
+        grad=lambda x: np.array([1.0, 0.0]),
+        method="adgd",
+        variant=variant,
+        tol=0.0,
+        max_iter=12,
+    )
+    ratios = res.history.step[2:] / res.history.step[1:-1]
+    limit = limit or (1 + math.sqrt(11 / 3)) / 2
+    assert np.all(ratios < limit)
+    assert ratios[-1] > math.sqrt(5 / 3) and ratios[-1] == pytest.approx(limit, rel=1e-2)
+
+
 def test_polyak_and_dog_steps():
     model, x0, _, f_star, _ = quadratic()
     res = lfso.minimize(model, x0, method="polyak", f_star=f_star, tol=0.0, max_iter=3)
