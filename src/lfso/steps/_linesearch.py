@@ -52,8 +52,9 @@ class ArmijoStep(StepRule):
 
     .. math::  f(x - t g) \\le f(x) - c \\, t \\|g\\|^2 .
 
-    Every trial costs one function evaluation (counted in ``nfev``); the gradient is
-    evaluated once per iteration at the accepted point. Reference: Nocedal & Wright,
+    Every trial costs one function evaluation (counted in ``nfev``); the accepted point is
+    then evaluated with its gradient, as every rule's is (one ``njev`` and one more
+    ``nfev``): ``trials + 1`` function evaluations per iteration. Reference: Nocedal & Wright,
     *Numerical Optimization*, 2nd ed., Algorithm 3.1.
 
     Parameters
