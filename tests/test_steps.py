@@ -120,6 +120,21 @@ def test_bb_takes_the_published_step_on_a_quadratic():
     np.testing.assert_allclose(xs[3], xs[2] - t_long * model.grad(xs[2]), rtol=1e-12)
 
 
+def test_bb_line_search_accepts_no_step_that_fails_its_test_below_min_step():
+    """f = 1e14 ||x||^2 needs steps below min_step = 1e-12: the clipped BB step is
+    shrunk by the line search, never accepted with f rising."""
+    c = 1e-4
+    res = lfso.minimize(
+        lambda x: 1e14 * (x @ x), np.ones(3), grad=lambda x: 2e14 * x, method="bb", c=c
+    )
+    assert res.success, res.message
+    h = res.history
+    for k in range(res.nit):
+        reference = np.max(h.f[max(0, k - 9) : k + 1])  # (the last memory = 10 values)
+        assert h.f[k + 1] <= reference - c * h.step[k + 1] * h.grad_norm[k] ** 2
+    assert np.nanmin(h.step) < 1e-12
+
+
 @pytest.mark.parametrize("variant", [2020, 2023])
 def test_adgd_follows_its_update(variant):
     model, x0, *_ = logistic()
@@ -149,6 +164,44 @@ def test_adgd_follows_its_update(variant):
             expected = min(math.sqrt(2 / 3 + theta) * prev, cap)
         assert steps[k] == pytest.approx(expected, rel=1e-10)
         theta = steps[k] / prev
+
+
+@pytest.mark.parametrize(
+    "fun, grad, x0",
+    [
+        # f linear along the first step: the gradient does not change (L_1 = 0)
+        (lambda x: x[0] + 0.5 * x[1] ** 2, lambda x: np.array([1.0, x[1]]), np.zeros(2)),
+        # a first step step0 ||g_0|| = 1e-22 below the rounding of x_0 = 1: x_1 = x_0
+        (lambda x: 0.5e-12 * (x @ x), lambda x: 1e-12 * x, np.ones(3)),
+    ],
+)
+def test_adgd_2020_keeps_a_finite_step_where_no_curvature_is_seen(fun, grad, x0):
+    res = lfso.minimize(fun, x0, grad=grad, method="adgd", variant=2020, tol=0.0, max_iter=4)
+    assert res.status is lfso.Status.MAX_ITER, res.message
+    steps = res.history.step[1:]
+    assert np.all(np.isfinite(steps)) and np.all(np.isfinite(res.x))
+    assert steps[1] == steps[0] == 1e-10  # t_1 = t_0, then sqrt(1 + 1) t_1
+    assert steps[2] == pytest.approx(math.sqrt(2.0) * steps[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("variant, limit", [(2020, (1 + 5**0.5) / 2), (2023, None)])
+def test_adgd_step_growth_is_as_documented(variant, limit):
+    """Where no curvature caps it (f linear along the steps), the step grows by
+    sqrt(1 + theta) (2020) or sqrt(2/3 + theta) (2023): past sqrt(5/3) after a few
+    iterations, never past the fixed point of theta^2 = theta + 1 (or + 2/3)."""
+    res = lfso.minimize(
+        lambda x: x[0],
+        np.zeros(2),
+        grad=lambda x: np.array([1.0, 0.0]),
+        method="adgd",
+        variant=variant,
+        tol=0.0,
+        max_iter=12,
+    )
+    ratios = res.history.step[2:] / res.history.step[1:-1]
+    limit = limit or (1 + math.sqrt(11 / 3)) / 2
+    assert np.all(ratios < limit)
+    assert ratios[-1] > math.sqrt(5 / 3) and ratios[-1] == pytest.approx(limit, rel=1e-2)
 
 
 def test_polyak_and_dog_steps():

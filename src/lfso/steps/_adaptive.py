@@ -33,8 +33,17 @@ class AdGDStep(StepRule):
       ``t_k = min(sqrt(2/3 + theta_{k-1}) t_{k-1}, t_{k-1} / sqrt([2 t_{k-1}^2 L_k^2 - 1]_+))``.
 
     Both start with ``x_1 = x_0 - step0 g_0``, with ``theta_0 = +inf`` (2020) or
-    ``theta_0 = 1/3`` (2023, whose steps then grow by at most ``sqrt(5/3)`` per iteration
-    from ``step0``). No function values are used.
+    ``theta_0 = 1/3`` (2023). A step grows by at most ``sqrt(1 + theta_{k-1})`` (2020)
+    or ``sqrt(2/3 + theta_{k-1})`` (2023) per iteration: from ``step0``, by 1, then
+    ``sqrt(5/3)``, ``1.40``, ... (2023; less than the root ``(1 + sqrt(11/3)) / 2 = 1.457``
+    of ``theta^2 = theta + 2/3``) and, after the first step, by ``sqrt(2)``, ``1.55``,
+    ... (2020; less than the golden ratio ``1.618``). No function values are used.
+
+    Where the 2020 recursion has no finite step, ``t_1 = min(+inf, 1 / (2 L_1)) = +inf``
+    with ``L_1 = 0`` (the first step did not change the gradient: ``f`` linear along it,
+    or ``step0 ||g_0||`` below the rounding of ``x_0``), the step is kept,
+    ``t_1 = t_0``, and the recursion grows it from there (first by ``sqrt(2)``); the paper's
+    formula, and the authors' code, take an infinite step.
 
     Parameters
     ----------
@@ -70,6 +79,8 @@ class AdGDStep(StepRule):
         if self.variant == 2020:
             cap = 1.0 / (2.0 * curvature) if curvature > 0.0 else math.inf
             t = min(math.sqrt(1.0 + state.theta) * prev, cap)
+            if t == math.inf:  # (theta_0 = inf and no curvature seen: keep the step)
+                t = prev
         else:
             excess = 2.0 * prev * prev * curvature * curvature - 1.0
             cap = prev / math.sqrt(excess) if excess > 0.0 else math.inf

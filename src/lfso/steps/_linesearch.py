@@ -13,6 +13,11 @@ from ._base import Move, StepRule
 __all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
 
 
+#: The line searches' last trial step, accepted whatever ``f`` is there (``x - t g`` is then
+#: ``x`` to rounding for any gradient the run can take).
+_SMALLEST_TRIAL = 1e-300
+
+
 def _backtrack(
     objective: Model,
     x: Any,
@@ -47,8 +52,9 @@ class ArmijoStep(StepRule):
 
     .. math::  f(x - t g) \\le f(x) - c \\, t \\|g\\|^2 .
 
-    Every trial costs one function evaluation (counted in ``nfev``); the gradient is
-    evaluated once per iteration at the accepted point. Reference: Nocedal & Wright,
+    Every trial costs one function evaluation (counted in ``nfev``); the accepted point is
+    then evaluated with its gradient, as every rule's is (one ``njev`` and one more
+    ``nfev``): ``trials + 1`` function evaluations per iteration. Reference: Nocedal & Wright,
     *Numerical Optimization*, 2nd ed., Algorithm 3.1.
 
     Parameters
@@ -86,7 +92,7 @@ class ArmijoStep(StepRule):
     ) -> tuple[Move, ArmijoState]:
         t0 = min(state.step * self.growth, self.max_step)
         new, t = _backtrack(
-            objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, 1e-300
+            objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, _SMALLEST_TRIAL
         )
         return Move(new, t), ArmijoState(t)
 
@@ -106,11 +112,15 @@ class BarzilaiBorweinStep(StepRule):
     .. math::
         t^{\\text{long}} = \\frac{s^T s}{s^T y}, \\qquad t^{\\text{short}} = \\frac{s^T y}{y^T y}
 
-    (Barzilai & Borwein, IMA J. Numer. Anal. 1988). Safeguards: the step is clipped to
+    (Barzilai & Borwein, IMA J. Numer. Anal. 1988). Safeguards: the BB step is clipped to
     ``[min_step, max_step]``, ``s^T y <= 0`` (negative curvature) falls back to
     ``max_step``, and the step is accepted by the non-monotone line search of Grippo,
     Lampariello & Lucidi (1986) over the last ``memory`` values, as in Raydan's globalised
-    BB (SIAM J. Optim. 1997). The first step is ``step0 / ||g_0||``.
+    BB (SIAM J. Optim. 1997), which shrinks it, below ``min_step`` if need be, until
+
+    .. math::  f(x - t g) \\le \\max_{0 \\le j < \\text{memory}} f(x_{k-j}) - c \\, t \\|g\\|^2 .
+
+    The first step is ``step0 / ||g_0||``.
 
     Parameters
     ----------
@@ -118,6 +128,10 @@ class BarzilaiBorweinStep(StepRule):
     memory : int >= 1
     c, shrink : float in (0, 1)
         Line-search constants.
+    step0 : float > 0
+        The first step's length (the step is ``step0 / ||g_0||``).
+    min_step, max_step : float > 0, ``min_step <= max_step``
+        The range the BB step is clipped to (not a floor of the line search).
     """
 
     oscillates = True
@@ -166,7 +180,8 @@ class BarzilaiBorweinStep(StepRule):
                 t = self.max_step
         t = min(max(t, self.min_step), self.max_step)
         recent = (*state.recent, evaluation.value)[-self.memory :]
+        # (the line search goes below min_step: it accepts no step that fails its test)
         new, t = _backtrack(
-            objective, x, evaluation, t, max(recent), self.c, self.shrink, self.min_step
+            objective, x, evaluation, t, max(recent), self.c, self.shrink, _SMALLEST_TRIAL
         )
         return Move(new, t), BBState(x, evaluation.grad, t, recent)
