@@ -443,7 +443,9 @@ class LFSO(torch.optim.Optimizer):
         stepper = self._stepper
         stepper.use(model, run.rule)
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
-            stepper.watch(layout.params[0].detach())
+            # (the risk indicators' rounding: the coarsest dtype's among the parameters)
+            coarsest = max(layout.params, key=lambda p: torch.finfo(p.dtype).eps)
+            stepper.watch(coarsest.detach())
             run.audit = stepper.audit
         return run
 
