@@ -1076,3 +1076,33 @@ def test_the_gradient_check_over_two_dtypes_tells_rounding_from_a_wrong_gradient
     else:
         with pytest.raises(GradientMismatchError, match="the gradient says"):
             _check_gradient(model, z, ev, along)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"), [(torch.float64, 1e-310), (torch.float32, 1e-40)], ids=["f64", "f32"]
+)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "lfso-lbfgs"}, {"smoothness": "exact"}],
+    ids=["auto", "lbfgs", "oracle"],
+)
+def test_a_subnormal_loss_warns_once_naming_it_and_leaves_the_parameters(dtype, scale, options):
+    """``scale * sum w^2`` with ``scale`` below the dtype's normal range: the loss and its
+    gradient are subnormal (no precision left; the step ``1 / L`` overflows): one warning
+    that says so and how to rescale, and the parameters stay where they are."""
+    if options.get("smoothness") == "exact":
+        options = {"smoothness": 2.0 * scale}  # (the exact Lipschitz constant, subnormal)
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=dtype))
+    opt = LFSO([w], **options)
+
+    def closure():
+        opt.zero_grad()
+        loss = scale * (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="subnormal.*multiply the loss") as caught:
+        for _ in range(5):
+            opt.step(closure)
+    assert len([c for c in caught if "subnormal" in str(c.message)]) == 1
+    assert w.tolist() == [3.0, -2.0] and opt.last_step == 0.0

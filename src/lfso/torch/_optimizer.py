@@ -36,7 +36,9 @@ With the safeguard (on with the automatic oracle, ``safeguard=True`` otherwise) 
 step is accepted only if ``f`` decreases as the rule claims (for LFSO-GD
 ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L``, up to the dtype's rounding); otherwise it
 is rolled back and ``L`` enlarged; after ``max_rollbacks`` the parameters are left
-unchanged, with a ``RuntimeWarning``. The last ``L``, radius and step are
+unchanged, with a ``RuntimeWarning``; so are they, with one, where the loss and its
+gradient are both subnormal (``1e-310 * loss`` in float64: they have no precision left,
+and ``1 / L`` overflows), which a rescaled loss avoids. The last ``L``, radius and step are
 :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and :attr:`LFSO.last_step`.
 
 Like :func:`lfso.minimize`, the optimiser keeps a :class:`lfso.History` (one row per
@@ -212,6 +214,22 @@ def _checked_power(value: Any) -> int | None:
     """``power_iterations`` as given: ``None``, or an integer ``>= 0`` (0: no
     Hessian-vector products; a ``TypeError`` for a float, even ``2.0``)."""
     return None if value is None else integer(value, "power_iterations", low=0)
+
+
+def _subnormal(ev: Evaluation, loss: torch.Tensor, z: torch.Tensor) -> str | None:
+    """Why no step can be sized from a loss and a gradient norm that are both subnormal
+    (nonzero, below their dtype's smallest normal number), or ``None``. Both have lost
+    precision there, and a step sized from them rounds to no step or overflows; a run
+    that converges to a minimum of 0 meets a subnormal loss with a normal gradient."""
+    tiny_f, tiny_g = torch.finfo(loss.dtype).tiny, torch.finfo(z.dtype).tiny
+    f, gnorm = abs(ev.value), ev.grad_norm
+    if not (0.0 < f < tiny_f and 0.0 < gnorm < tiny_g):
+        return None
+    return (
+        f"the loss {ev.value:.3g} and its gradient's norm {gnorm:.3g} are subnormal, below "
+        f"{loss.dtype}'s smallest normal number {tiny_f:.3g}: multiply the loss by a "
+        "constant (LFSO's steps do not depend on its scale)"
+    )
 
 
 class LFSO(torch.optim.Optimizer):
@@ -758,6 +776,10 @@ class LFSO(torch.optim.Optimizer):
                 run.cache = _Cache(z, ev, loss, run.layout.versions())
             self.last_step = 0.0
             self._report(ev)
+            return loss
+        subnormal = _subnormal(ev, loss, z)
+        if subnormal is not None:  # (a loss scaled far below the dtype's normal range)
+            self._stay(run, z, ev, loss, PrecisionLimitError(subnormal))
             return loss
         if state is None:
             state = rule.init(model, z, ev)
