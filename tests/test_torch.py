@@ -1106,3 +1106,30 @@ def test_a_subnormal_loss_warns_once_naming_it_and_leaves_the_parameters(dtype, 
             opt.step(closure)
     assert len([c for c in caught if "subnormal" in str(c.message)]) == 1
     assert w.tolist() == [3.0, -2.0] and opt.last_step == 0.0
+
+
+@pytest.mark.parametrize("style", ["positional", "keyword"])
+def test_a_callback_that_raises_stop_iteration_stops_the_optimiser(style):
+    """``StopIteration`` from the callback stops the optimiser as it stops lfso.minimize's
+    run: the step that called it returns its loss, :attr:`LFSO.stopped` turns true, and
+    later steps return the closure's loss and leave the parameters, until it is reset."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 1.0]))
+
+    def stop_at_two(result):
+        if result.nit == 2:
+            raise StopIteration
+
+    def by_keyword(*, intermediate_result):
+        stop_at_two(intermediate_result)
+
+    opt = LFSO([w], callback=stop_at_two if style == "positional" else by_keyword)
+    closure = quartic_closure(opt, w)
+    losses = [opt.step(closure) for _ in range(3)]
+    assert opt.stopped and len(opt.history) == 3 and losses[2] < losses[1] < losses[0]
+    at, nfev = w.detach().clone(), opt.nfev
+    later = opt.step(closure)
+    assert torch.equal(w.detach(), at) and opt.nfev == nfev + 1 and len(opt.history) == 3
+    assert float(later) == float((at**4).sum() + 0.5 * (at**2).sum())
+    opt.stopped = False  # (goes on)
+    opt.step(closure)
+    assert not torch.equal(w.detach(), at) and not opt.stopped

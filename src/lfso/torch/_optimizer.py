@@ -105,6 +105,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     StochasticLFSO,
     _check_reals,
     _first_state,
+    _loss,
     _refuse_complex,
     _refuse_group_options,
     _split_run,
@@ -290,7 +291,12 @@ class LFSO(torch.optim.Optimizer):
         :attr:`risks`); anything else raises a ``ValueError``.
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
-        (``x`` is ``None``: the parameters are the model's).
+        (``x`` is ``None``: the parameters are the model's). One that raises
+        ``StopIteration`` stops the optimiser, as it stops :func:`lfso.minimize`'s run
+        (``CALLBACK_STOP``): that :meth:`step` returns its loss as usual, :attr:`stopped`
+        turns true, and later steps leave the parameters where they are (they call the
+        closure once and return its loss, as ``torch.optim.LBFGS`` does once converged),
+        until :attr:`stopped` is set back to ``False``.
     **options
         The method's other options, checked by the registry (``memory=``,
         ``certificate=``, ``radius_rtol=``, ``step=``, ...): one the method does not take
@@ -305,6 +311,9 @@ class LFSO(torch.optim.Optimizer):
     nfev, rollbacks, nhev, noracle : int
         Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls; saved
         by :meth:`state_dict` and counted on from there after :meth:`load_state_dict`.
+    stopped : bool
+        Whether the callback stopped the optimiser (``StopIteration``); not saved by
+        :meth:`state_dict`.
 
     Examples
     --------
@@ -326,6 +335,8 @@ class LFSO(torch.optim.Optimizer):
     # optimiser's own rider list and known distances, set around each step().
     _riders: list[Later]
     _known: list[Known]
+    #: A callback raised StopIteration: steps leave the parameters (until set to False).
+    stopped: bool = False
 
     def __init__(
         self,
@@ -736,8 +747,20 @@ class LFSO(torch.optim.Optimizer):
         """
         if closure is None:
             raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        if self.stopped:  # (by the callback: the loss, and no step)
+            return self._stopped_loss(closure)
         with riding(self._riders, self._known):
             return self._step(closure)
+
+    def _stopped_loss(self, closure: Callable[[], Any]) -> torch.Tensor:
+        """The closure's loss at the parameters, which a stopped optimiser leaves."""
+        first = self.param_groups[0]["params"][0]
+        with torch.enable_grad():
+            returned = closure()
+        self.nfev += 1
+        if self._run is not None:
+            self._run.model.nfev = self.nfev
+        return _loss(returned, first).detach().reshape(())  # (a TypeError naming another)
 
     def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run
@@ -964,5 +987,9 @@ class LFSO(torch.optim.Optimizer):
     # -- the callback ----------------------------------------------------------------------
 
     def _report(self, ev: Evaluation) -> None:
+        """Call the callback; a ``StopIteration`` from it stops the optimiser."""
         if self._stepper.callbacks:
-            self._stepper.report(None, ev, jac=None)
+            try:
+                self._stepper.report(None, ev, jac=None)
+            except StopIteration:
+                self.stopped = True
