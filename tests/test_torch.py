@@ -1025,3 +1025,111 @@ def test_a_learning_rate_scheduler_is_told_that_lfso_has_no_learning_rate(make):
         opt.step(closure)
     assert torch.allclose(w.detach(), torch.ones(3), atol=1e-6)
     assert pickle.loads(pickle.dumps(copy.deepcopy(opt))).param_groups[0]["eta"] == 1.0
+
+
+def _two_dtypes(w32, w64, wrong=1.0):
+    """An optimiser over a float32 and a float64 parameter, and the closure of
+    ``sum w32^2 + 10 + sum w64^4`` (``wrong``: a factor on the float32 part's gradient)."""
+    w32 = torch.nn.Parameter(torch.tensor(w32, dtype=torch.float32))
+    w64 = torch.nn.Parameter(torch.tensor(w64, dtype=torch.float64))
+    opt = LFSO([w32, w64])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w32**2).sum() + 10.0 + (w64**4).sum()
+        loss.backward()
+        w32.grad.mul_(wrong)
+        return loss
+
+    return opt, closure
+
+
+def test_parameters_of_two_dtypes_are_stepped_at_the_coarser_rounding():
+    """The float32 part of the loss rounds at float32's level although the rules see one
+    float64 vector: the safeguard's descent test allows for it, and does not give up on
+    steps that are right up to that rounding."""
+    opt, closure = _two_dtypes([1.5, -0.7, 0.3], [0.9, -1.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no give-up warning)
+        losses = [float(opt.step(closure)) for _ in range(200)]
+    assert losses[-1] - 10.0 < 1e-6 and opt.last_step > 0.0
+
+
+@pytest.mark.parametrize("wrong", [1.0, 10.0], ids=["right-gradient", "wrong-gradient"])
+def test_the_gradient_check_over_two_dtypes_tells_rounding_from_a_wrong_gradient(wrong):
+    """The safeguard's finite difference of ``f`` (:func:`lfso.steps._safeguard.
+    _check_gradient`) at the float32 part's rounding: a right gradient passes (at float64's
+    it was called a mismatch), a gradient ten times too large on the float32 part does not."""
+    from lfso.steps import GradientMismatchError
+    from lfso.steps._safeguard import _check_gradient
+
+    opt, closure = _two_dtypes(
+        [-0.0071043228, -0.0068332735, -0.0081905685], [0.1115, 0.1226], wrong
+    )
+    model = opt._run.model
+    model.closure = closure
+    z = opt._run.layout.flatten()
+    ev = model.evaluate(z, bound=False)
+    along = (None, -float(ev.grad @ ev.grad), float(ev.grad.norm()))
+    if wrong == 1.0:
+        _check_gradient(model, z, ev, along)
+    else:
+        with pytest.raises(GradientMismatchError, match="the gradient says"):
+            _check_gradient(model, z, ev, along)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"), [(torch.float64, 1e-310), (torch.float32, 1e-40)], ids=["f64", "f32"]
+)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "lfso-lbfgs"}, {"smoothness": "exact"}],
+    ids=["auto", "lbfgs", "oracle"],
+)
+def test_a_subnormal_loss_warns_once_naming_it_and_leaves_the_parameters(dtype, scale, options):
+    """``scale * sum w^2`` with ``scale`` below the dtype's normal range: the loss and its
+    gradient are subnormal (no precision left; the step ``1 / L`` overflows): one warning
+    that says so and how to rescale, and the parameters stay where they are."""
+    if options.get("smoothness") == "exact":
+        options = {"smoothness": 2.0 * scale}  # (the exact Lipschitz constant, subnormal)
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=dtype))
+    opt = LFSO([w], **options)
+
+    def closure():
+        opt.zero_grad()
+        loss = scale * (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="subnormal.*multiply the loss") as caught:
+        for _ in range(5):
+            opt.step(closure)
+    assert len([c for c in caught if "subnormal" in str(c.message)]) == 1
+    assert w.tolist() == [3.0, -2.0] and opt.last_step == 0.0
+
+
+@pytest.mark.parametrize("style", ["positional", "keyword"])
+def test_a_callback_that_raises_stop_iteration_stops_the_optimiser(style):
+    """``StopIteration`` from the callback stops the optimiser as it stops lfso.minimize's
+    run: the step that called it returns its loss, :attr:`LFSO.stopped` turns true, and
+    later steps return the closure's loss and leave the parameters, until it is reset."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0, 1.0]))
+
+    def stop_at_two(result):
+        if result.nit == 2:
+            raise StopIteration
+
+    def by_keyword(*, intermediate_result):
+        stop_at_two(intermediate_result)
+
+    opt = LFSO([w], callback=stop_at_two if style == "positional" else by_keyword)
+    closure = quartic_closure(opt, w)
+    losses = [opt.step(closure) for _ in range(3)]
+    assert opt.stopped and len(opt.history) == 3 and losses[2] < losses[1] < losses[0]
+    at, nfev = w.detach().clone(), opt.nfev
+    later = opt.step(closure)
+    assert torch.equal(w.detach(), at) and opt.nfev == nfev + 1 and len(opt.history) == 3
+    assert float(later) == float((at**4).sum() + 0.5 * (at**2).sum())
+    opt.stopped = False  # (goes on)
+    opt.step(closure)
+    assert not torch.equal(w.detach(), at) and not opt.stopped

@@ -215,13 +215,15 @@ def amax(xp: Any, x: Any) -> float:
     return float(xp.max(x))
 
 
-def rounding(x: Any) -> float:
+def rounding(x: Any, unit: float | None = None) -> float:
     """Relative tolerance for comparing values computed in ``x``'s dtype.
 
     ``1e-12`` in float64; a few ulps (about 1e-6) in float32, where a decrease smaller than
-    that cannot be told from rounding.
+    that cannot be told from rounding. ``unit``: the model's own unit roundoff where it is
+    coarser than that of ``x``'s dtype (:attr:`lfso.models.Model.unit_roundoff`).
     """
-    return max(1e-12, 8.0 * float(namespace(x).finfo(x.dtype).eps))
+    eps = float(namespace(x).finfo(x.dtype).eps)
+    return max(1e-12, 8.0 * (eps if unit is None else max(eps, unit)))
 
 
 def sq_norm(x: Any) -> float:

@@ -26,9 +26,9 @@ class Counted(Model):
     """Wrap a model so that every evaluation is counted (one shared counter per run).
 
     It declares the model's contract as its own (``extras``, ``has_segment``,
-    ``segment_uses_ball``, ``audit_oracle``), so a rule handed the counted objective reads
-    the model's declarations, and it passes the optional inputs on through
-    :meth:`Model.evaluate_with`, the one place that filters them.
+    ``segment_uses_ball``, ``audit_oracle``, ``unit_roundoff``), so a rule handed the
+    counted objective reads the model's declarations, and it passes the optional inputs on
+    through :meth:`Model.evaluate_with`, the one place that filters them.
     """
 
     extras = EXTRAS  # (filtered by the model's own evaluate_with)
@@ -37,6 +37,7 @@ class Counted(Model):
         self.model, self.dim = model, model.dim
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
+        self.unit_roundoff = getattr(model, "unit_roundoff", None)
         self.nfev = self.njev = 0
 
     @property

@@ -259,6 +259,12 @@ class Model(CheckedOracle):
     segment_uses_ball : bool
         Whether :meth:`segment` reads the ball bound ``evaluation.bound`` (the default
         segment does): a segment certificate then asks every evaluation for the bound.
+    unit_roundoff : float or None
+        The unit roundoff of the arithmetic the value is computed in, where it is coarser
+        than that of ``x``'s dtype (a PyTorch loss over parameters of several dtypes: ``x``
+        holds them in the widest, part of the loss rounds in the narrowest); ``None`` (the
+        default): ``x``'s dtype's. The safeguard's descent test and its gradient check
+        allow for rounding at this level.
     extras : frozenset of str
         The optional inputs of :meth:`evaluate` the model uses, a subset of
         :data:`EXTRAS` (default: none):
@@ -290,6 +296,7 @@ class Model(CheckedOracle):
     has_oracle: bool = True
     audit_oracle: bool = False
     has_segment: bool = False
+    unit_roundoff: float | None = None
     extras: frozenset[str] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -100,7 +100,8 @@ class Safeguarded(StepRule):
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SafeguardState:
         inner = self.rule.init(objective, x, evaluation)
         self._flags()
-        return SafeguardState(inner, 1.0, 1.0, rounding(x))
+        unit = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's)
+        return SafeguardState(inner, 1.0, 1.0, rounding(x, unit))
 
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: SafeguardState
@@ -178,7 +179,8 @@ def _check_gradient(
     d = -evaluation.grad if direction is None else direction
     unit = d / length
     predicted = slope / length  # g . u: the decrease per unit length the gradient promises
-    observed, error = central_difference(objective.value, x, unit)
+    eps = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's, if set)
+    observed, error = central_difference(objective.value, x, unit, eps=eps)
     if observed > 0.5 * predicted + error:
         raise GradientMismatchError(
             f"along the step's direction f changes at {observed:.3g} per unit length (a "

@@ -134,6 +134,10 @@ class ClosureModel(FunctionModel):
 
         super().__init__(self._closure_pair, True, oracle)
         self.layout = layout
+        # Parameters of several dtypes: the flat vector holds them in the widest, part of
+        # the loss rounds in the narrowest, whose unit roundoff the safeguard allows for.
+        eps = {float(torch.finfo(p.dtype).eps) for p in layout.params}
+        self.unit_roundoff = max(eps) if len(eps) > 1 else None
         self.closure: Callable[[], Any] | None = None
         self.nfev = 0
         self.holds: torch.Tensor | None = None  # the z the parameters hold

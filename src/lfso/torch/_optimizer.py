@@ -36,7 +36,9 @@ With the safeguard (on with the automatic oracle, ``safeguard=True`` otherwise) 
 step is accepted only if ``f`` decreases as the rule claims (for LFSO-GD
 ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L``, up to the dtype's rounding); otherwise it
 is rolled back and ``L`` enlarged; after ``max_rollbacks`` the parameters are left
-unchanged, with a ``RuntimeWarning``. The last ``L``, radius and step are
+unchanged, with a ``RuntimeWarning``; so are they, with one, where the loss and its
+gradient are both subnormal (``1e-310 * loss`` in float64: they have no precision left,
+and ``1 / L`` overflows), which a rescaled loss avoids. The last ``L``, radius and step are
 :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and :attr:`LFSO.last_step`.
 
 Like :func:`lfso.minimize`, the optimiser keeps a :class:`lfso.History` (one row per
@@ -103,6 +105,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     StochasticLFSO,
     _check_reals,
     _first_state,
+    _loss,
     _refuse_complex,
     _refuse_group_options,
     _split_run,
@@ -214,6 +217,22 @@ def _checked_power(value: Any) -> int | None:
     return None if value is None else integer(value, "power_iterations", low=0)
 
 
+def _subnormal(ev: Evaluation, loss: torch.Tensor, z: torch.Tensor) -> str | None:
+    """Why no step can be sized from a loss and a gradient norm that are both subnormal
+    (nonzero, below their dtype's smallest normal number), or ``None``. Both have lost
+    precision there, and a step sized from them rounds to no step or overflows; a run
+    that converges to a minimum of 0 meets a subnormal loss with a normal gradient."""
+    tiny_f, tiny_g = torch.finfo(loss.dtype).tiny, torch.finfo(z.dtype).tiny
+    f, gnorm = abs(ev.value), ev.grad_norm
+    if not (0.0 < f < tiny_f and 0.0 < gnorm < tiny_g):
+        return None
+    return (
+        f"the loss {ev.value:.3g} and its gradient's norm {gnorm:.3g} are subnormal, below "
+        f"{loss.dtype}'s smallest normal number {tiny_f:.3g}: multiply the loss by a "
+        "constant (LFSO's steps do not depend on its scale)"
+    )
+
+
 class LFSO(torch.optim.Optimizer):
     """Any method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
 
@@ -272,7 +291,12 @@ class LFSO(torch.optim.Optimizer):
         :attr:`risks`); anything else raises a ``ValueError``.
     callback : callable, optional
         ``callback(intermediate_result)`` after each step, as in :func:`lfso.minimize`
-        (``x`` is ``None``: the parameters are the model's).
+        (``x`` is ``None``: the parameters are the model's). One that raises
+        ``StopIteration`` stops the optimiser, as it stops :func:`lfso.minimize`'s run
+        (``CALLBACK_STOP``): that :meth:`step` returns its loss as usual, :attr:`stopped`
+        turns true, and later steps leave the parameters where they are (they call the
+        closure once and return its loss, as ``torch.optim.LBFGS`` does once converged),
+        until :attr:`stopped` is set back to ``False``.
     **options
         The method's other options, checked by the registry (``memory=``,
         ``certificate=``, ``radius_rtol=``, ``step=``, ...): one the method does not take
@@ -287,6 +311,9 @@ class LFSO(torch.optim.Optimizer):
     nfev, rollbacks, nhev, noracle : int
         Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls; saved
         by :meth:`state_dict` and counted on from there after :meth:`load_state_dict`.
+    stopped : bool
+        Whether the callback stopped the optimiser (``StopIteration``); not saved by
+        :meth:`state_dict`.
 
     Examples
     --------
@@ -308,6 +335,8 @@ class LFSO(torch.optim.Optimizer):
     # optimiser's own rider list and known distances, set around each step().
     _riders: list[Later]
     _known: list[Known]
+    #: A callback raised StopIteration: steps leave the parameters (until set to False).
+    stopped: bool = False
 
     def __init__(
         self,
@@ -443,7 +472,9 @@ class LFSO(torch.optim.Optimizer):
         stepper = self._stepper
         stepper.use(model, run.rule)
         if self._monitor:  # (the rule's flags are final once built: it resolved the model)
-            stepper.watch(layout.params[0].detach())
+            # (the risk indicators' rounding: the coarsest dtype's among the parameters)
+            coarsest = max(layout.params, key=lambda p: torch.finfo(p.dtype).eps)
+            stepper.watch(coarsest.detach())
             run.audit = stepper.audit
         return run
 
@@ -716,8 +747,20 @@ class LFSO(torch.optim.Optimizer):
         """
         if closure is None:
             raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        if self.stopped:  # (by the callback: the loss, and no step)
+            return self._stopped_loss(closure)
         with riding(self._riders, self._known):
             return self._step(closure)
+
+    def _stopped_loss(self, closure: Callable[[], Any]) -> torch.Tensor:
+        """The closure's loss at the parameters, which a stopped optimiser leaves."""
+        first = self.param_groups[0]["params"][0]
+        with torch.enable_grad():
+            returned = closure()
+        self.nfev += 1
+        if self._run is not None:
+            self._run.model.nfev = self.nfev
+        return _loss(returned, first).detach().reshape(())  # (a TypeError naming another)
 
     def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run
@@ -756,6 +799,10 @@ class LFSO(torch.optim.Optimizer):
                 run.cache = _Cache(z, ev, loss, run.layout.versions())
             self.last_step = 0.0
             self._report(ev)
+            return loss
+        subnormal = _subnormal(ev, loss, z)
+        if subnormal is not None:  # (a loss scaled far below the dtype's normal range)
+            self._stay(run, z, ev, loss, PrecisionLimitError(subnormal))
             return loss
         if state is None:
             state = rule.init(model, z, ev)
@@ -940,5 +987,9 @@ class LFSO(torch.optim.Optimizer):
     # -- the callback ----------------------------------------------------------------------
 
     def _report(self, ev: Evaluation) -> None:
+        """Call the callback; a ``StopIteration`` from it stops the optimiser."""
         if self._stepper.callbacks:
-            self._stepper.report(None, ev, jac=None)
+            try:
+                self._stepper.report(None, ev, jac=None)
+            except StopIteration:
+                self.stopped = True
