@@ -691,3 +691,31 @@ def test_a_callback_with_a_keyword_only_intermediate_result_is_called_by_keyword
     res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, callback=callback)
     assert res.success
     assert seen == list(range(1, res.nit + 1))
+
+
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "bb", "gd"])
+@pytest.mark.parametrize("pair", [False, True], ids=["grad", "grad=True"])
+def test_a_gradient_written_into_one_buffer_is_the_run_s_own(method, pair):
+    # (grad(x) that fills and returns the same array at every call, as PyTorch's x.grad)
+    fun = lambda x: float(np.sum(np.cosh(x - 3.0)))  # noqa: E731
+    grad = lambda x: np.sinh(x - 3.0)  # noqa: E731
+    buffer = np.zeros(3)
+
+    def into_buffer(x):
+        buffer[:] = grad(x)
+        return (fun(x), buffer) if pair else buffer
+
+    options = {"step": 0.1} if method == "gd" else {}
+    clean = lfso.minimize(fun, np.zeros(3), grad=grad, method=method, max_iter=60, **options)
+    res = lfso.minimize(
+        into_buffer if pair else fun,
+        np.zeros(3),
+        grad=True if pair else into_buffer,
+        method=method,
+        max_iter=60,
+        **options,
+    )
+    assert res.status is clean.status and res.nit == clean.nit
+    np.testing.assert_array_equal(res.x, clean.x)
+    np.testing.assert_array_equal(res.jac, grad(res.x))
+    assert res.jac is not buffer
