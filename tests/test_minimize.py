@@ -348,6 +348,13 @@ BAD_INPUTS = [
     (
         quartic,
         np.ones(2),
+        {"grad": quartic_grad, "method": "lfso-accel", "smoothness": "auto"},
+        TypeError,
+        r"lfso-accel' needs an oracle and does not estimate one \(smoothness='auto'",
+    ),
+    (
+        quartic,
+        np.ones(2),
         {"grad": quartic_grad, "method": "gd", "step": 0.1, "safeguard": True},
         TypeError,
         r"unknown option\(s\) for method='gd': \['safeguard'\]",
