@@ -118,6 +118,32 @@ def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_run_diverging_upward_from_a_negative_f_is_not_unbounded(dtype):
+    # f >= -1: a fixed step too long makes f rise to +inf from a best point at f = -0.98.
+    res = lfso.minimize(
+        lambda x: float(np.sum((x - dtype(3)) ** 2) - dtype(1)),
+        np.full(2, 2.9, dtype),
+        grad=lambda x: 2 * (x - dtype(3)),
+        method="gd",
+        step=1.5,
+    )
+    assert res.status is Status.NON_FINITE and res.history.f[-1] == np.inf
+    assert res.fun == res.history.f[0] < 0.0
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_a_linear_function_in_a_narrow_dtype_stops_unbounded(dtype):
+    res = lfso.minimize(
+        lambda x: float(np.sum(x)), np.zeros(2, dtype), grad=lambda x: np.ones(2, dtype)
+    )
+    assert res.status is Status.UNBOUNDED and np.all(np.isfinite(res.x))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_curving_down_to_the_float_range_stops_unbounded(method):
     """``-sum(exp(x))``: the gradient grows as ``f`` falls, so ``||g||^2`` leaves the float
