@@ -79,6 +79,12 @@ BAD = [
     # minimize's own arguments: no coercion
     ("max_iter=True", lambda: run(max_iter=True), TypeError, "max_iter must be an integer"),
     ("max_iter=2.5", lambda: run(max_iter=2.5), TypeError, r"max_iter .*2\.5"),
+    (
+        "max_iter=np.float32(2.5)",
+        lambda: run(max_iter=np.float32(2.5)),
+        TypeError,
+        r"got max_iter=np\.float32\(2\.5\) \(float32\)",
+    ),
     ("tol='1'", lambda: run(tol="1"), TypeError, "tol must be finite and >= 0, got tol='1'"),
     ("tol=True", lambda: run(tol=True), TypeError, r"tol must be .*, got tol=True \(a bool\)"),
     ("tol=[1e-8]", lambda: run(tol=[1e-8]), TypeError, r"got tol=\[1e-08\] \(list\)"),

@@ -118,6 +118,32 @@ def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_run_diverging_upward_from_a_negative_f_is_not_unbounded(dtype):
+    # f >= -1: a fixed step too long makes f rise to +inf from a best point at f = -0.98.
+    res = lfso.minimize(
+        lambda x: float(np.sum((x - dtype(3)) ** 2) - dtype(1)),
+        np.full(2, 2.9, dtype),
+        grad=lambda x: 2 * (x - dtype(3)),
+        method="gd",
+        step=1.5,
+    )
+    assert res.status is Status.NON_FINITE and res.history.f[-1] == np.inf
+    assert res.fun == res.history.f[0] < 0.0
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_a_linear_function_in_a_narrow_dtype_stops_unbounded(dtype):
+    res = lfso.minimize(
+        lambda x: float(np.sum(x)), np.zeros(2, dtype), grad=lambda x: np.ones(2, dtype)
+    )
+    assert res.status is Status.UNBOUNDED and np.all(np.isfinite(res.x))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_curving_down_to_the_float_range_stops_unbounded(method):
     """``-sum(exp(x))``: the gradient grows as ``f`` falls, so ``||g||^2`` leaves the float
@@ -344,6 +370,13 @@ BAD_INPUTS = [
         {"grad": quartic_grad, "method": "lfso-accel"},
         TypeError,
         "lfso-accel' needs an oracle",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "lfso-accel", "smoothness": "auto"},
+        TypeError,
+        r"lfso-accel' needs an oracle and does not estimate one \(smoothness='auto'",
     ),
     (
         quartic,
@@ -691,3 +724,31 @@ def test_a_callback_with_a_keyword_only_intermediate_result_is_called_by_keyword
     res = lfso.minimize(quartic, np.ones(3), grad=quartic_grad, callback=callback)
     assert res.success
     assert seen == list(range(1, res.nit + 1))
+
+
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "bb", "gd"])
+@pytest.mark.parametrize("pair", [False, True], ids=["grad", "grad=True"])
+def test_a_gradient_written_into_one_buffer_is_the_run_s_own(method, pair):
+    # (grad(x) that fills and returns the same array at every call, as PyTorch's x.grad)
+    fun = lambda x: float(np.sum(np.cosh(x - 3.0)))  # noqa: E731
+    grad = lambda x: np.sinh(x - 3.0)  # noqa: E731
+    buffer = np.zeros(3)
+
+    def into_buffer(x):
+        buffer[:] = grad(x)
+        return (fun(x), buffer) if pair else buffer
+
+    options = {"step": 0.1} if method == "gd" else {}
+    clean = lfso.minimize(fun, np.zeros(3), grad=grad, method=method, max_iter=60, **options)
+    res = lfso.minimize(
+        into_buffer if pair else fun,
+        np.zeros(3),
+        grad=True if pair else into_buffer,
+        method=method,
+        max_iter=60,
+        **options,
+    )
+    assert res.status is clean.status and res.nit == clean.nit
+    np.testing.assert_array_equal(res.x, clean.x)
+    np.testing.assert_array_equal(res.jac, grad(res.x))
+    assert res.jac is not buffer

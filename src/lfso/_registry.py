@@ -474,7 +474,11 @@ def build_rule(
     except (KeyError, TypeError):
         raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
     if auto and entry.needs_oracle and not entry.estimates:
-        raise TypeError(f"method={method!r} needs an oracle: pass smoothness= or a model")
+        raise TypeError(
+            f"method={method!r} needs an oracle and does not estimate one (smoothness='auto', "
+            "the default without one): pass smoothness= a callable (x, R) -> L, a number or "
+            "an oracle, or a model that has one"
+        )
     audited = bool(getattr(model, "audit_oracle", False))
     validated = _validated(method, entry, options, auto and entry.estimates, audited)
     rule = entry.build(validated, Context(model, auto and entry.estimates, objective, x0))

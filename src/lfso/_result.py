@@ -158,8 +158,8 @@ _MESSAGES = {
     ),
     Status.UNBOUNDED: (
         "Stopped: f fell to -inf or to the edge of the float range (below -2^-20 times the "
-        "largest float of x's dtype); the objective appears unbounded below. Returning the "
-        "lowest point seen."
+        "largest float of x's dtype, -2^-4 times it for float16); the objective appears "
+        "unbounded below. Returning the lowest point seen."
     ),
     Status.STALLED: (
         f"Stopped: neither f nor the gradient norm reached a new low in the last "

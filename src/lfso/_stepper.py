@@ -715,10 +715,12 @@ class Stepper:
 
     def _unbounded(self) -> bool:
         """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below
-        ``-2^-20`` times the largest float of ``x``'s dtype: where a run that stops for a
-        non-finite value, an uncertifiable step (a linear function's steps double until
-        ``x`` nears the float range) or trial steps the safeguard rejects there (their
-        values past the float range) does so because the objective is unbounded below."""
+        ``-2^-20`` times the largest float of ``x``'s dtype (``-2^-4`` times it for a
+        dtype whose range, as float16's ``2^16``, is too narrow for that margin: ``2^-20``
+        of it would be ``-0.0625``): where a run that stops for a non-finite value, an
+        uncertifiable step (a linear function's steps double until ``x`` nears the float
+        range) or trial steps the safeguard rejects there (their values past the float
+        range) does so because the objective is unbounded below."""
         pending, best = self._pending, self.best
         if pending is not None and pending[2].value == -_INF:
             return True
@@ -726,7 +728,8 @@ class Stepper:
             return False
         dtype = getattr(self.best_x, "dtype", None)
         top = sys.float_info.max if dtype is None else namespace(self.best_x).finfo(dtype).max
-        return best.value <= -float(top) * 2.0**-20
+        top = float(top)
+        return best.value <= -top * (2.0**-20 if top > 2.0**80 else 2.0**-4)
 
     def _interrupted(self) -> None:
         self.status = Status.INTERRUPTED

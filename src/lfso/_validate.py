@@ -49,8 +49,9 @@ __all__ = [
 
 
 def _show(value: Any) -> str:
-    """``value`` for a message: its repr, shortened, with the type for arrays."""
-    if isinstance(value, np.ndarray) or hasattr(value, "__array_namespace__"):
+    """``value`` for a message: its repr, shortened; an array with elements by its shape."""
+    shape = getattr(value, "shape", ())  # (a NumPy scalar or a 0-d array: its repr)
+    if (isinstance(value, np.ndarray) or hasattr(value, "__array_namespace__")) and shape != ():
         return f"an array of shape {tuple(value.shape)}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

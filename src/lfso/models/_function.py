@@ -97,7 +97,8 @@ class FunctionModel(Model):
         return out
 
     def _value_grad(self, x: Any) -> tuple[Any, Any]:
-        """``f(x)`` as a float or a 0-d array, and the gradient, both checked."""
+        """``f(x)`` as a float or a 0-d array, and the gradient, both checked; the gradient
+        is the run's own copy."""
         if self.jac is True:
             value, grad = self._fun(x)
             names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
@@ -105,7 +106,10 @@ class FunctionModel(Model):
             value, grad = self._fun(x), call_user(self.jac, "grad(x)", self._argument(x))
             names = ("fun(x)", "grad(x)")
         value = returned_scalar(value, names[0])
-        return value, returned_array(grad, names[1], x, namespace(x))
+        xp = namespace(x)
+        # (a copy: the array may be a buffer that grad overwrites at its next call, as
+        # PyTorch's x.grad is, while the run keeps this one as the gradient at x)
+        return value, xp.asarray(returned_array(grad, names[1], x, xp), copy=True)
 
     def evaluate(
         self,
