@@ -98,7 +98,7 @@ class FunctionModel(Model):
 
     def _value_grad(self, x: Any) -> tuple[Any, Any]:
         """``f(x)`` as a float or a 0-d array, and the gradient, both checked; the gradient
-        is the run's own copy."""
+        is the run's own array (a copy of a user's, unless the check already made one)."""
         if self.jac is True:
             value, grad = self._fun(x)
             names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
@@ -107,9 +107,13 @@ class FunctionModel(Model):
             names = ("fun(x)", "grad(x)")
         value = returned_scalar(value, names[0])
         xp = namespace(x)
-        # (a copy: the array may be a buffer that grad overwrites at its next call, as
-        # PyTorch's x.grad is, while the run keeps this one as the gradient at x)
-        return value, xp.asarray(returned_array(grad, names[1], x, xp), copy=True)
+        out = returned_array(grad, names[1], x, xp)
+        if out is grad and not self._trusted:
+            # (a copy: the user's array may be a buffer that grad overwrites at its next
+            # call, as PyTorch's x.grad is, while the run keeps this one as the gradient at
+            # x; a model's own method, as the PyTorch optimiser's, makes a new one)
+            out = xp.asarray(out, copy=True)
+        return value, out
 
     def evaluate(
         self,
