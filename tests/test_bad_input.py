@@ -577,6 +577,43 @@ def test_a_point_that_is_not_real_is_named_with_its_dtype(name, dtype, call):
             getattr(model, call)(x)
 
 
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
+@pytest.mark.parametrize("name", sorted(DATA_MODELS))
+def test_a_tensor_point_on_numpy_data_is_named(name, call):
+    """``LpRegression(A, b, 2).value(torch.zeros(3))`` raised "unsupported operand type(s)
+    for @" from inside: a ``TypeError`` naming ``x``, its type and dtype, and the data's
+    library instead."""
+    torch = pytest.importorskip("torch")
+    model = DATA_MODELS[name]()
+    message = (
+        rf"x must be an array of its data's library \(numpy.ndarray\) for this {name}, "
+        r"got x, a torch.Tensor of dtype torch.float32"
+    )
+    with pytest.raises(TypeError, match=message):
+        getattr(model, call)(torch.zeros(model.dim))
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+@pytest.mark.parametrize("name", ["LpRegression", "CauchyRegression", "LogisticRegression"])
+def test_a_tensor_point_of_another_dtype_than_the_datas_is_named(name, dtype, call):
+    """A float32 tensor on float64 tensor data raised PyTorch's "addmv ... same dtype"
+    from inside: a ``TypeError`` naming ``x``, its dtype and the data's."""
+    torch = pytest.importorskip("torch")
+    build = {"LpRegression": lambda X: LpRegression(X, torch.tensor(B), 2)}
+    build["CauchyRegression"] = lambda X: CauchyRegression(X, torch.tensor(B))
+    build["LogisticRegression"] = lambda X: LogisticRegression(X, torch.tensor([0.0, 1.0, 1.0]))
+    model = build[name](torch.tensor(A))
+    x = torch.zeros(model.dim, dtype=getattr(torch, dtype))
+    message = (
+        r"x must be a PyTorch tensor of dtype torch.float64 \(its data's\) for this "
+        rf"{name}, got x, a torch.Tensor of dtype torch.{dtype}"
+    )
+    with pytest.raises(TypeError, match=message):
+        getattr(model, call)(x)
+    assert getattr(model, call)(x.double()) is not None  # (the data's dtype)
+
+
 @pytest.mark.parametrize("dtype", ["int64", "bool", "float32"])
 def test_a_real_point_of_another_dtype_is_still_taken(dtype):
     model = DATA_MODELS["LogisticRegression"]()

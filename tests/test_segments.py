@@ -134,6 +134,38 @@ def test_a_segments_radius_solve_names_a_nan_target(name):
             seg.radius_for(math.nan)
 
 
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_a_segments_radius_solve_answers_an_infinite_target(name):
+    """``R = inf`` (check_target's answer) or a PrecisionLimitError: never a step with an
+    infinite curvature bound, nor a solve that runs out of rounds."""
+    model = BUILT_IN[name](np.random.default_rng(0), np.float64)
+    x, _ = _point(np.random.default_rng(1), dim_of(model, 5), False)
+    ev = model.evaluate(x)
+    seg = model.segment(x, ev, -ev.grad)
+    try:
+        t, _, _ = seg.radius_for(math.inf)
+    except lfso.oracles.PrecisionLimitError as error:
+        assert "not representable" in str(error) or "float range" in str(error)
+    else:
+        assert t == math.inf
+
+
+@pytest.mark.parametrize(
+    ("x", "d", "slope"),
+    [([1e8, 1e8], [-1.0, -1.0], "-inf"), ([1e8, -1e8], [-1.0, 0.5], "nan")],
+    ids=["minus-inf", "nan"],
+)
+def test_a_float32_gradient_past_the_float_range_is_named_by_the_step_solve(x, d, slope):
+    A = np.array([[2.0, 1.0], [1.0, 3.0], [0.5, 1.0]], np.float32)
+    model = LpRegression(A, np.zeros(3, np.float32), 5.0)
+    x, d = np.array(x, np.float32), np.array(d, np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ev = model.evaluate(x)
+        assert not np.all(np.isfinite(ev.grad))
+        with pytest.raises(lfso.oracles.PrecisionLimitError, match=f"g . d = {slope} "):
+            model.segment(x, ev, d).step_for(1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 @settings(max_examples=12, deadline=None)

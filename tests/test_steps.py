@@ -121,11 +121,16 @@ def test_bb_takes_the_published_step_on_a_quadratic():
 
 
 def test_bb_line_search_accepts_no_step_that_fails_its_test_below_min_step():
-    """f = 1e14 ||x||^2 needs steps below min_step = 1e-12: the clipped BB step is
-    shrunk by the line search, never accepted with f rising."""
+    """f = 1e14 ||x||^2 needs steps below min_step = 1e-12: a first step a million times
+    too long is shrunk by the line search, never accepted with f rising."""
     c = 1e-4
     res = lfso.minimize(
-        lambda x: 1e14 * (x @ x), np.ones(3), grad=lambda x: 2e14 * x, method="bb", c=c
+        lambda x: 1e14 * (x @ x),
+        np.ones(3),
+        grad=lambda x: 2e14 * x,
+        method="bb",
+        c=c,
+        step0=1e6,
     )
     assert res.success, res.message
     h = res.history
@@ -133,6 +138,27 @@ def test_bb_line_search_accepts_no_step_that_fails_its_test_below_min_step():
         reference = np.max(h.f[max(0, k - 9) : k + 1])  # (the last memory = 10 values)
         assert h.f[k + 1] <= reference - c * h.step[k + 1] * h.grad_norm[k] ** 2
     assert np.nanmin(h.step) < 1e-12
+
+
+@pytest.mark.parametrize("variant", ["long", "short"])
+@pytest.mark.parametrize("scale", [1e14, 1e-14])
+def test_bb_takes_its_step_whatever_the_scale_of_f(variant, scale):
+    """The BB steps of f = scale ||x||^2 (5e-15, 5e13) lie outside [min_step, max_step]
+    but their moves do not: the run is the one on ||x||^2, not thousands of iterations."""
+
+    def run(a):
+        return lfso.minimize(
+            lambda x: a * (x @ x),
+            np.ones(10),
+            grad=lambda x: 2 * a * x,
+            method="bb",
+            variant=variant,
+        )
+
+    plain, scaled = run(1.0), run(scale)
+    assert plain.success and scaled.success, scaled.message
+    assert (scaled.nit, scaled.nfev, scaled.njev) == (plain.nit, plain.nfev, plain.njev)
+    assert np.all(np.abs(scaled.x) <= 1e-12)
 
 
 @pytest.mark.parametrize("variant", [2020, 2023])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_torch_array
 
 from .._arrays import (
     Fetched,
@@ -415,12 +416,15 @@ class Model(CheckedOracle):
         ``TypeError`` where it is no array (a list: ``lfso.minimize`` converts its ``x0``,
         a model's methods take the arrays of its runs), and a ``TypeError`` naming its dtype
         where it is not real (complex, object, text: NumPy would drop an imaginary part
-        with a mere warning)."""
+        with a mere warning), or a PyTorch tensor the data cannot meet (NumPy or Dask data,
+        another dtype: :meth:`_check_library`)."""
         shape = getattr(x, "shape", None)
         if shape == (self.dim,):
-            dtype = x.dtype  # (NumPy's floats, then PyTorch's: the usual, in an attribute)
-            if getattr(dtype, "kind", None) != "f" and not getattr(dtype, "is_floating_point", 0):
-                self._check_real(x)
+            dtype = x.dtype  # (NumPy's floats, then the data's own dtype: the usual, read)
+            if getattr(dtype, "kind", None) != "f" and dtype is not getattr(self.data, "dtype", 0):
+                self._check_library(x)
+                if not getattr(dtype, "is_floating_point", 0):
+                    self._check_real(x)
             return
         if shape is None:
             raise TypeError(
@@ -432,6 +436,25 @@ class Model(CheckedOracle):
                 f"x must have shape ({self.dim},) for this {type(self).__name__}, "
                 f"got x of shape {tuple(shape)}"
             )
+
+    def _check_library(self, x: Any) -> None:
+        """Raise a ``TypeError`` naming ``x``, its type and dtype where the model's data
+        cannot take it: a PyTorch tensor with data of another library (NumPy, Dask), a
+        tensor of another dtype than the data's, or with tensor data an array that is
+        neither a tensor nor NumPy's (NumPy points, of any real dtype, are left to the
+        model: NumPy and Dask data take NumPy's promotion of the two dtypes)."""
+        data = self.data
+        if data is None or isinstance(x, np.ndarray):
+            return
+        x_torch, data_torch = is_torch_array(x), is_torch_array(data)
+        if x_torch == data_torch and (not x_torch or x.dtype == data.dtype):
+            return
+        what = f"{type(x).__module__}.{type(x).__name__} of dtype {x.dtype}"
+        if data_torch:
+            need = f"a PyTorch tensor of dtype {data.dtype} (its data's)"
+        else:
+            need = f"an array of its data's library ({type(data).__module__}.{type(data).__name__})"
+        raise TypeError(f"x must be {need} for this {type(self).__name__}, got x, a {what}")
 
     def _check_real(self, x: Any) -> None:
         """Raise a ``TypeError`` naming ``x`` and its dtype unless it is real (floating,

@@ -2412,9 +2412,17 @@ class RowSegment(SegmentBound):
         it is within ``1 + rtol`` of the smallest such upper bound. The next batch clusters
         around the root predicted by interpolating ``log(t C(t))`` in ``log t`` between the
         closest infeasible and feasible points, plus a geometric grid of the bracket.
+
+        ``target = inf`` raises :class:`~lfso.oracles.PrecisionLimitError`, as the norm
+        models' segments do: no step ``target / C`` is representable.
         """
         target = check_target(target)
-        if not target > 0.0:
+        if not 0.0 < target < math.inf:
+            if target > 0.0:  # (as NormPathSegment's: no step target / C in float range)
+                raise PrecisionLimitError(
+                    f"the target is {target!r} (past the float range: a gradient that "
+                    "overflowed?): no certified step target / C is representable"
+                )
             return 0.0, check_value(self(0.0), 0.0), 1
         return self._solve(target, rtol, guess)
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._arrays import to_floats
-from ._bounds import LocalBound
+from ._bounds import LocalBound, PrecisionLimitError
 
 __all__ = ["SegmentBound", "WrappedSegment"]
 
@@ -64,10 +65,17 @@ class SegmentBound(LocalBound):
 
         Returns ``(t, C, evaluations)`` as :meth:`radius_for` does (``t C >= target`` and
         ``C >= C(t)``: the step ``eta (-g . d) / C <= t`` is certified); ``(0.0, C(0), 1)``
-        when ``d`` is not a descent direction (``g . d >= 0``).
+        when ``d`` is not a descent direction (``g . d >= 0``). A ``g . d`` of ``-inf`` or
+        NaN (a gradient past the float range) raises
+        :class:`~lfso.oracles.PrecisionLimitError`: no step can be certified from it.
         """
         target = -eta * self.slope
-        if not target > 0.0:
+        if not 0.0 < target < math.inf:
+            if not target <= 0.0:  # (inf or NaN)
+                raise PrecisionLimitError(
+                    f"the slope g . d = {self.slope!r} along the segment is not finite (a "
+                    "gradient past the float range): no step can be certified from it"
+                )
             return 0.0, self(0.0), 1
         return self.radius_for(target, rtol=rtol, guess=guess)
 

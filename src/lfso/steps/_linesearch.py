@@ -112,11 +112,19 @@ class BarzilaiBorweinStep(StepRule):
     .. math::
         t^{\\text{long}} = \\frac{s^T s}{s^T y}, \\qquad t^{\\text{short}} = \\frac{s^T y}{y^T y}
 
-    (Barzilai & Borwein, IMA J. Numer. Anal. 1988). Safeguards: the BB step is clipped to
-    ``[min_step, max_step]``, ``s^T y <= 0`` (negative curvature) falls back to
-    ``max_step``, and the step is accepted by the non-monotone line search of Grippo,
-    Lampariello & Lucidi (1986) over the last ``memory`` values, as in Raydan's globalised
-    BB (SIAM J. Optim. 1997), which shrinks it, below ``min_step`` if need be, until
+    (Barzilai & Borwein, IMA J. Numer. Anal. 1988). Safeguards, after Raydan's globalised
+    BB (SIAM J. Optim. 7, 1997, Algorithm 2.1), which resets a step out of its range
+    ``[eps, 1/eps]`` to a moderate value rather than clipping it: the BB step ``t`` is kept
+    when it lies in ``[min_step, max_step]`` or when the move it makes, ``t ||g_k||``,
+    does; otherwise it is reset so that the move is the nearest end of that range,
+
+    .. math::  t = \\min(\\max(t \\|g_k\\|, \\text{min\\_step}), \\text{max\\_step}) / \\|g_k\\| .
+
+    The move test does not depend on the scale of ``f``: ``f = 10^{14} ||x||^2`` takes
+    the BB step ``5 10^{-15}`` as ``f = ||x||^2`` takes ``1/2``. ``s^T y <= 0`` (negative
+    curvature) falls back to ``max_step``, and the step is accepted by the non-monotone
+    line search of Grippo, Lampariello & Lucidi (1986) over the last ``memory`` values, as
+    in Raydan's method, which shrinks it, below ``min_step`` if need be, until
 
     .. math::  f(x - t g) \\le \\max_{0 \\le j < \\text{memory}} f(x_{k-j}) - c \\, t \\|g\\|^2 .
 
@@ -131,7 +139,8 @@ class BarzilaiBorweinStep(StepRule):
     step0 : float > 0
         The first step's length (the step is ``step0 / ||g_0||``).
     min_step, max_step : float > 0, ``min_step <= max_step``
-        The range the BB step is clipped to (not a floor of the line search).
+        The range of the BB step, or of the move ``t ||g_k||`` it makes, outside which
+        it is reset (not a floor of the line search).
     """
 
     oscillates = True
@@ -162,6 +171,15 @@ class BarzilaiBorweinStep(StepRule):
                 f"min_step must be <= max_step, got min_step={min_step!r} and max_step={max_step!r}"
             )
 
+    def _reset(self, t: float, grad_norm: float) -> float:
+        """A step out of ``[min_step, max_step]``: kept if its move ``t ||g||`` is in it."""
+        if not 0.0 < grad_norm < math.inf:  # (no move to measure: the step is clipped)
+            return min(max(t, self.min_step), self.max_step)
+        move = t * grad_norm
+        if self.min_step <= move <= self.max_step:
+            return t
+        return min(max(move, self.min_step), self.max_step) / grad_norm
+
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BBState:
         first = self.step0 / max(evaluation.grad_norm, 1e-300)
         return BBState(None, None, first, ())
@@ -178,7 +196,8 @@ class BarzilaiBorweinStep(StepRule):
                 t = sq / sy if long else sy / sq
             else:
                 t = self.max_step
-        t = min(max(t, self.min_step), self.max_step)
+        if not self.min_step <= t <= self.max_step:
+            t = self._reset(t, evaluation.grad_norm)
         recent = (*state.recent, evaluation.value)[-self.memory :]
         # (the line search goes below min_step: it accepts no step that fails its test)
         new, t = _backtrack(
