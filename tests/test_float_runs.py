@@ -441,6 +441,17 @@ def _confident_weights(m: float) -> np.ndarray:
     return np.array([[m, 0.0, 0.0], [0.0, m, 0.0]])
 
 
+def _softmax_on(lib: str, A: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple:
+    """``(model, point, device)``: a three-class :class:`SoftmaxRegression` without
+    intercept on ``A``, ``y`` and the point ``x`` in ``lib`` (``"numpy"``, ``"torch-host"``
+    or ``"torch-device"``, the latter to run under ``cpu_as_accelerator(device)``)."""
+    if lib == "numpy":
+        return SoftmaxRegression(A, y, 3, fit_intercept=False), x, False
+    torch = pytest.importorskip("torch")
+    model = SoftmaxRegression(torch.from_numpy(A), torch.from_numpy(y), 3, fit_intercept=False)
+    return model, torch.from_numpy(x), lib == "torch-device"
+
+
 @pytest.mark.parametrize(
     ("dtype", "margin"), [(np.float32, 16.0), (np.float32, 20.0), (np.float64, 40.0)]
 )
@@ -466,13 +477,7 @@ def test_softmax_value_of_confident_rows_keeps_its_relative_accuracy(lib, dtype,
         true = float(mpmath.fsum(losses) / len(losses))
     assert 0.0 < true < 1e-6
     A, x = X.astype(dtype), W.ravel().astype(dtype)
-    if lib == "numpy":
-        model, point, device = SoftmaxRegression(A, y, 3, fit_intercept=False), x, False
-    else:
-        torch = pytest.importorskip("torch")
-        data = torch.from_numpy(A)
-        model = SoftmaxRegression(data, torch.from_numpy(y), 3, fit_intercept=False)
-        point, device = torch.from_numpy(x), lib == "torch-device"
+    model, point, device = _softmax_on(lib, A, y, x)
     with lfso.bench.cpu_as_accelerator(device):
         values = [model.value(point), float(model.evaluate(point, bound=False).value)]
     eps = float(np.finfo(dtype).eps)
@@ -508,13 +513,7 @@ def test_softmax_gradient_of_confident_rows_keeps_its_accuracy(lib, dtype, margi
             rows.append([float((c - mean) / 3) for c in coef])
     exact = np.array(rows)
     A, x = np.eye(3, dtype=dtype), W.ravel().astype(dtype)
-    if lib == "numpy":
-        model, point, device = SoftmaxRegression(A, y, 3, fit_intercept=False), x, False
-    else:
-        torch = pytest.importorskip("torch")
-        data = torch.from_numpy(A)
-        model = SoftmaxRegression(data, torch.from_numpy(y), 3, fit_intercept=False)
-        point, device = torch.from_numpy(x), lib == "torch-device"
+    model, point, device = _softmax_on(lib, A, y, x)
     with lfso.bench.cpu_as_accelerator(device):
         grad = model.evaluate(point, bound=False).grad
     G = np.asarray(grad.cpu() if hasattr(grad, "cpu") else grad, np.float64).reshape(3, 3)
