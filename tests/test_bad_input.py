@@ -276,6 +276,42 @@ BAD = [
     ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),
     ("l2='a' softmax", lambda: SoftmaxRegression(A, [0, 1, 2], 3, l2="a"), TypeError, "l2"),
     (
+        "l2 per feature, too few",
+        lambda: LogisticRegression(A, [0, 1, 1], l2=[0.1]),
+        ValueError,
+        r"l2 must be a finite float >= 0 or 2 of them \(one per feature\), got shape \(1,\)",
+    ),
+    (
+        "l2 per feature, negative",
+        lambda: SoftmaxRegression(A, [0, 1, 2], 3, l2=np.array([0.1, -2.0])),
+        ValueError,
+        r"l2 must hold finite values >= 0 \(one per feature\), got l2\[1\]=-2\.0",
+    ),
+    (
+        "l2 per feature, nan",
+        lambda: LogisticRegression(A, [0, 1, 1], l2=[NAN, 1.0]),
+        ValueError,
+        r"got l2\[0\]=nan",
+    ),
+    (
+        "l2 per feature, 2-D",
+        lambda: LogisticRegression(A, [0, 1, 1], l2=np.ones((1, 2))),
+        ValueError,
+        r"l2 must be .* got shape \(1, 2\)",
+    ),
+    (
+        "l2 per feature, strings",
+        lambda: LogisticRegression(A, [0, 1, 1], l2=["a", "b"]),
+        TypeError,
+        "l2 must be a finite float >= 0 or 2 of them",
+    ),
+    (
+        "l2 per feature, past float32",
+        lambda: LogisticRegression(A.astype(np.float32), [0, 1, 1], l2=[1e39, 0.0]),
+        ValueError,
+        r"l2 must fit the data's dtype float32, got l2 up to 1e\+39",
+    ),
+    (
         "l2=True ridge",
         lambda: lfso.oracles.ridge(lfso.oracles.ConstantOracle(1.0), True),
         TypeError,
@@ -938,8 +974,9 @@ def _expect_named(call, name, value=None):
 NONNEGATIVE_ARGS = {
     "tol": lambda v: run(tol=v),
     "atol": lambda v: run(atol=v),
-    "l2": lambda v: LogisticRegression(A, [0, 1, 1], l2=v),
-    "l2 ": lambda v: SoftmaxRegression(A, [0, 1, 2], 3, l2=v),
+    # (on 6 features: no junk list is one finite weight >= 0 per feature)
+    "l2": lambda v: LogisticRegression(np.tile(A, 3), [0, 1, 1], l2=v),
+    "l2 ": lambda v: SoftmaxRegression(np.tile(A, 3), [0, 1, 2], 3, l2=v),
     " l2": lambda v: CauchyRegression(A, B, l2=v),
     "rtol": lambda v: lfso.check_oracle(PowerSum(2), X3, rtol=v),
 }

@@ -31,6 +31,7 @@ Then three minimal cases, each with the size of the violation an unsound bound s
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -169,22 +170,28 @@ class ExactNorm(ExactRows):
         return Path(curvature, [-dot(r, u) / c] if c else [])
 
 
-class ExactLogistic:
-    """Mean logistic loss plus ``l2/2 ||w_masked||^2`` (intercept not penalised)."""
+def ridge_weights(l2: Any, features: int) -> Vector:
+    """``l2`` (one float, or one per feature) as one exact fraction per feature."""
+    return fractions(np.broadcast_to(np.asarray(l2, dtype=np.float64), (features,)))
 
-    def __init__(self, X: Any, y: Any, l2: float, fit_intercept: bool) -> None:
+
+class ExactLogistic:
+    """Mean logistic loss plus ``(1/2) sum_j l2_j w_j^2`` over the features (intercept not
+    penalised; ``l2`` one float or one per feature)."""
+
+    def __init__(self, X: Any, y: Any, l2: Any, fit_intercept: bool) -> None:
         self.rows = rows_of(X, fit_intercept)
         labels = np.asarray(y, dtype=np.float64)
         signs = 2.0 * labels - 1.0 if set(labels.tolist()) <= {0.0, 1.0} else labels
         self.signs = [Fraction(int(v)) for v in signs]
-        self.l2, self.intercept = Fraction(l2), fit_intercept
+        self.l2, self.intercept = ridge_weights(l2, np.shape(X)[1]), fit_intercept
 
     def path(self, x: Any, d: Any) -> Path:
         x, d = fractions(x), fractions(d)
         m = [sg * dot(row, x) for sg, row in zip(self.signs, self.rows, strict=True)]
         v = [sg * dot(row, d) for sg, row in zip(self.signs, self.rows, strict=True)]
         penalised = d[:-1] if self.intercept else d
-        ridge = mp(self.l2 * sum((di * di for di in penalised), ZERO))
+        ridge = mp(sum((lj * dj * dj for lj, dj in zip(self.l2, penalised, strict=True)), ZERO))
         weights = [mp(vi * vi) for vi in v]
         n = len(m)
 
@@ -223,12 +230,14 @@ class ExactCauchy:
 
 
 class ExactSoftmax:
-    """Mean cross-entropy of ``softmax(tilde x_i^T W)`` plus ``l2/2 ||W_masked||_F^2``:
-    ``phi''(s) = (1/n) sum_i Var_{pi_i(s)}(v_i) + l2 ||D_masked||_F^2``."""
+    """Mean cross-entropy of ``softmax(tilde x_i^T W)`` plus ``(1/2) sum_j l2_j ||W_j||^2``
+    over the features' rows of ``W``: ``phi''(s) = (1/n) sum_i Var_{pi_i(s)}(v_i) + sum_j
+    l2_j ||D_j||^2`` (``l2`` one float or one per feature)."""
 
-    def __init__(self, X: Any, y: Any, K: int, l2: float, fit_intercept: bool) -> None:
+    def __init__(self, X: Any, y: Any, K: int, l2: Any, fit_intercept: bool) -> None:
         self.rows = rows_of(X, fit_intercept)
-        self.K, self.l2, self.intercept = K, Fraction(l2), fit_intercept
+        self.K, self.l2 = K, ridge_weights(l2, np.shape(X)[1])
+        self.intercept = fit_intercept
 
     def path(self, x: Any, d: Any) -> Path:
         K = self.K
@@ -238,7 +247,7 @@ class ExactSoftmax:
         z = [[dot(row, W[k]) for k in range(K)] for row in self.rows]
         v = [[dot(row, D[k]) for k in range(K)] for row in self.rows]
         penalised = d[: len(d) - K] if self.intercept else d
-        ridge = mp(self.l2 * sum((di * di for di in penalised), ZERO))
+        ridge = mp(sum((self.l2[i // K] * di * di for i, di in enumerate(penalised)), ZERO))
         vm = [[mp(vk) for vk in vi] for vi in v]
         n = len(z)
 
@@ -435,7 +444,7 @@ def _cauchy(rng, klass, dtype) -> Case:
     return Case(CauchyRegression(A, b, c, l2=l2), ExactCauchy(A, b, c, l2), x, extra)
 
 
-def _classifier_data(rng, klass, dtype, k) -> tuple[Any, ...]:
+def _classifier_data(rng, klass, dtype, k, per_feature=False) -> tuple[Any, ...]:
     n, dim = int(rng.integers(k, 12 if k == 2 else 6)), int(rng.integers(1, 4))
     intercept = bool(rng.integers(0, 2))
     if klass == "null_direction":
@@ -448,6 +457,8 @@ def _classifier_data(rng, klass, dtype, k) -> tuple[Any, ...]:
         if klass == "large_margins"
         else float(rng.choice([0.0, 0.1]))
     )
+    if per_feature:  # one weight per feature over decades, some 0
+        l2 = 10.0 ** rng.uniform(-4.0, 1.0, dim) * (rng.uniform(size=dim) < 0.8)
     return X, _labels(rng, n, k), intercept, l2
 
 
@@ -458,8 +469,8 @@ def _margin_scale(rng, dtype) -> float:
     )
 
 
-def _logistic(rng, klass, dtype) -> Case:
-    X, y, intercept, l2 = _classifier_data(rng, klass, dtype, 2)
+def _logistic(rng, klass, dtype, per_feature=False) -> Case:
+    X, y, intercept, l2 = _classifier_data(rng, klass, dtype, 2, per_feature)
     model = LogisticRegression(X, y, l2=l2, fit_intercept=intercept)
     dim = model.dim
     x = _point(rng, dim, klass, dtype)
@@ -473,9 +484,9 @@ def _logistic(rng, klass, dtype) -> Case:
     return Case(model, ExactLogistic(X, y, l2, intercept), x.astype(dtype), extra)
 
 
-def _softmax(rng, klass, dtype) -> Case:
+def _softmax(rng, klass, dtype, per_feature=False) -> Case:
     K = int(rng.integers(2, 4))
-    X, y, intercept, l2 = _classifier_data(rng, klass, dtype, K)
+    X, y, intercept, l2 = _classifier_data(rng, klass, dtype, K, per_feature)
     model = SoftmaxRegression(X, y, K, l2=l2, fit_intercept=intercept)
     x = _point(rng, model.dim, klass, dtype)
     extra = []
@@ -525,6 +536,9 @@ BUILDERS: dict[str, Callable[..., Case]] = {
     "cauchy": _cauchy,
     "logistic": _logistic,
     "softmax": _softmax,
+    # (l2 one weight per feature: the ridge's curvature sum_j l2_j d_j^2)
+    "logistic_per_feature": functools.partial(_logistic, per_feature=True),
+    "softmax_per_feature": functools.partial(_softmax, per_feature=True),
     "power_norm": _power("power_norm"),
     "power_sum": _power("power_sum"),
 }
@@ -539,6 +553,8 @@ CLASSES: dict[str, list[str]] = {
     "cauchy": ROWS,
     "logistic": CLASSIFIER,
     "softmax": CLASSIFIER,
+    "logistic_per_feature": CLASSIFIER,
+    "softmax_per_feature": CLASSIFIER,
     "power_norm": POWER,
     "power_sum": POWER,
 }
@@ -934,3 +950,62 @@ def test_cauchy_value_at_an_outlier_whose_square_overflows(dtype, outlier, c):
         assert abs(MP.mpf(value) / exact - 1) < 8 * np.finfo(dtype).eps, (name, value)
     res = lfso.minimize(model, x, max_iter=50)
     assert math.isfinite(res.fun) and res.fun <= values["value"]
+
+
+def _exact_value_and_grad(model: Any, X: Any, labels: Any, l2: Any, x: Any) -> tuple[Any, list]:
+    """``f(x)`` and ``grad f(x)`` of a classifier of ``K`` columns of weights (1: binary
+    logistic with 0/1 labels), in mpmath from the exact fractions."""
+    K = getattr(model, "K", 1)
+    rows = rows_of(X, True)
+    weights = ridge_weights(l2, np.shape(X)[1])
+    w = fractions(x)
+    W = [[w[j * K + k] for j in range(len(rows[0]))] for k in range(K)]
+    n, total = len(rows), MP.mpf(0)
+    grad = [MP.mpf(0)] * len(w)
+    for row, label in zip(rows, labels, strict=True):
+        z = [mp(dot(row, W[k])) for k in range(K)]
+        if K == 1:  # log(1 + e^{-s z}), its derivative -s sigma(-s z)
+            s = 1 if label else -1
+            total += MP.log1p(MP.exp(-s * z[0]))
+            coef = [-s / (1 + MP.exp(s * z[0]))]
+        else:
+            lse = MP.log(MP.fsum(MP.exp(zk) for zk in z))
+            total += lse - z[label]
+            coef = [MP.exp(zk - lse) - (k == label) for k, zk in enumerate(z)]
+        for j, a in enumerate(row):
+            for k in range(K):
+                grad[j * K + k] += mp(a) * coef[k] / n
+    value = total / n
+    for j, lj in enumerate(weights):
+        for k in range(K):
+            value += mp(lj * w[j * K + k] ** 2) / 2
+            grad[j * K + k] += mp(lj * w[j * K + k])
+    return value, grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["logistic", "softmax"])
+def test_one_ridge_weight_per_feature_gives_the_value_and_gradient(kind, dtype):
+    """``l2`` one weight per feature (over eight decades, one 0): the model's value and
+    gradient are the exact ones to the dtype's rounding, the intercepts unpenalised."""
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal((9, 3)) * [1.0, 10.0, 0.1]).astype(dtype)
+    l2 = np.array([1e-4, 0.0, 1e4])
+    if kind == "logistic":
+        labels = [0, 1, 1, 0, 1, 0, 0, 1, 1]
+        model: Model = LogisticRegression(X, np.array(labels), l2=l2, fit_intercept=True)
+    else:
+        labels = [0, 1, 2, 0, 1, 2, 2, 1, 0]
+        model = SoftmaxRegression(X, np.array(labels), 3, l2=l2)
+    x = rng.standard_normal(model.dim).astype(dtype)
+    ev = model.evaluate(x)
+    value, grad = _exact_value_and_grad(model, X, labels, l2, x)
+    rtol = 1e-5 if dtype is np.float32 else 1e-13
+    scale = float(MP.sqrt(MP.fsum(g * g for g in grad)))
+    assert abs(ev.value - float(value)) <= rtol * abs(float(value))
+    assert abs(model.value(x) - float(value)) <= rtol * abs(float(value))
+    errors = [abs(float(gi) - float(ei)) for gi, ei in zip(grad, ev.grad, strict=True)]
+    assert max(errors) <= rtol * scale, (errors, scale)
+    # the intercepts' entries carry no ridge: 1e4 there would dwarf the loss's part
+    for k in range(getattr(model, "K", 1)):
+        assert abs(float(grad[-1 - k])) < 10.0

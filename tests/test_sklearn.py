@@ -268,3 +268,66 @@ def test_logistic_fit_of_tiny_or_huge_features_is_the_same_fit(classes, C):
     for coef_s, b_s in others:
         np.testing.assert_allclose(coef_s, coef, rtol=1e-5, atol=1e-8)
         np.testing.assert_allclose(b_s, b, rtol=1e-5, atol=1e-8)
+
+
+def _penalised_fit(X, y, C, classes):
+    """The minimiser of scikit-learn's objective divided by ``C n`` (mean loss plus
+    ``||W||^2 / (2 C n)``, intercepts not penalised; one column of weights for two classes)
+    by SciPy's BFGS, on each coefficient times its column's largest magnitude (so that its
+    variables are of order one), to a gradient of 1e-13: ``(coef, objective)``."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, logsumexp
+
+    n, d = X.shape
+    s = np.max(np.abs(X), axis=0)
+    A = np.hstack([X / s, np.ones((n, 1))])
+    k = 1 if classes == 2 else classes
+    signs = 2.0 * y - 1.0
+    Y = np.eye(classes)[y]
+    l2 = 1.0 / (C * n)
+
+    def objective(v):
+        V = v.reshape(d + 1, k)
+        Z = A @ V
+        W = V[:d] / s[:, None]
+        if k == 1:
+            m = signs * Z[:, 0]
+            loss = np.mean(np.logaddexp(0.0, -m))
+            G = A.T @ (-signs * expit(-m))[:, None] / n
+        else:
+            loss = np.mean(logsumexp(Z, axis=1) - np.sum(Z * Y, axis=1))
+            G = A.T @ (np.exp(Z - logsumexp(Z, axis=1, keepdims=True)) - Y) / n
+        G[:d] += l2 * W / s[:, None]
+        return loss + 0.5 * l2 * np.sum(W * W), G.ravel()
+
+    res = minimize(
+        objective,
+        np.zeros((d + 1) * k),
+        jac=True,
+        method="BFGS",
+        options={"gtol": 1e-13, "maxiter": 10_000},
+    )
+    return (res.x.reshape(d + 1, k)[:d] / s[:, None]).T, res.fun
+
+
+def _our_objective(clf, X, y, C):
+    """scikit-learn's objective divided by ``C n`` at the fitted ``coef_``, ``intercept_``."""
+    return _sk_objective(clf, X, y, C) / (C * X.shape[0])
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_fit_of_features_of_scales_apart_is_the_penalised_optimum(classes):
+    """Features of scales 1e10, 1 and 1 (``C = 1``): the fit stopped after 5 iterations,
+    status 0, at ``coef_`` about ``[4e-11, -4e-20, 2e-20]`` where the optimum is ``[8.98e-11,
+    -2.49, 0.97]`` (all features divided by one power of 2, so that the relative gradient
+    test, weighed by the 1e10 feature's gradient at the start, was met at once)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    t = X @ [1, -2, 0.5] + 0.5 * rng.normal(size=60)
+    y = np.digitize(t, [-1.0, 1.0] if classes == 3 else [0.0])
+    Xs = X * [1e10, 1.0, 1.0]
+    clf = LFSOLogisticRegression(C=1.0).fit(Xs, y)
+    assert clf.result_.success
+    coef, best = _penalised_fit(Xs, y, 1.0, classes)
+    np.testing.assert_allclose(clf.coef_, coef, rtol=1e-6)  # (penalised: unique)
+    assert abs(_our_objective(clf, Xs, y, 1.0) - best) <= 1e-10 * abs(best)

@@ -447,6 +447,13 @@ def test_composite_least_squares(oracle, data, p, log_scale, log_radius, dtype):
     _campaign(data, build, A, x, log_radius, dtype, rng, offsets=np.abs(b).max())
 
 
+def _ridge(data, rng, d):
+    """A classifier's ``l2``: none, one float, or one weight per feature over decades (its
+    Hessian ``diag(l2_j)``, whose norm the ball bound adds)."""
+    l2 = data.draw(st.sampled_from([0.0, 1e-3, "per feature"]))
+    return 10.0 ** rng.uniform(-4.0, 1.0, d) if l2 == "per feature" else l2
+
+
 @pytest.mark.parametrize("oracle", ["sharp", "paper"])
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), log_scale=LOG_SCALE, log_radius=LOG_RADIUS, dtype=DTYPES)
@@ -457,7 +464,7 @@ def test_logistic_regression(oracle, data, log_scale, log_radius, dtype):
     X *= 10.0 ** data.draw(st.floats(-1, 2))
     y = (rng.uniform(size=n) < 0.5).astype(float)
     y[0], y[1] = 0.0, 1.0
-    l2 = data.draw(st.sampled_from([0.0, 1e-3]))
+    l2 = _ridge(data, rng, d)
     intercept = data.draw(st.booleans())
     build = lambda dt: LogisticRegression(  # noqa: E731
         X.astype(dt), y.astype(dt), l2=l2, fit_intercept=intercept, oracle=oracle
@@ -478,7 +485,7 @@ def test_softmax_regression(data, log_scale, log_radius, dtype):
     )
     X = _matrix(rng, n, d, data.draw(st.sampled_from(["plain", "parallel", "scaled"])))
     y = rng.integers(0, K, size=n)
-    l2 = data.draw(st.sampled_from([0.0, 1e-3]))
+    l2 = _ridge(data, rng, d)
     intercept = data.draw(st.booleans())
     build = lambda dt: SoftmaxRegression(  # noqa: E731
         X.astype(dt), y, K, l2=l2, fit_intercept=intercept

@@ -44,6 +44,7 @@ __all__ = [
     "regression_data",
     "returned_array",
     "returned_scalar",
+    "ridge_weights",
     "run_arguments",
 ]
 
@@ -151,6 +152,42 @@ def open_interval(value: Any, name: str, low: float, high: float) -> float:
 def nonnegative(value: Any, name: str) -> float:
     """A finite float ``>= 0`` (a ridge ``l2``, a tolerance)."""
     return real(value, name, low=0.0)
+
+
+def ridge_weights(value: Any, name: str, size: int) -> float | np.ndarray:
+    """A ridge weight: one finite float ``>= 0`` (:func:`nonnegative`), or one per feature,
+    ``size`` finite floats ``>= 0`` in a 1-D array or list (returned as a read-only float64
+    NumPy copy, on the host whatever the library it came in).
+
+    >>> ridge_weights([0.5, 0.0], "l2", 2).tolist()
+    [0.5, 0.0]
+    >>> ridge_weights([0.5, -1.0], "l2", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: l2 must hold finite values >= 0 (one per feature), got l2[1]=-1.0
+    """
+    if getattr(value, "ndim", None) == 0 or not (
+        isinstance(value, (list, tuple)) or hasattr(value, "shape")
+    ):
+        return nonnegative(value, name)
+    want = f"a finite float >= 0 or {size} of them (one per feature)"
+    try:
+        weights = to_numpy(value) if hasattr(value, "shape") else np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be {want}, got {type(value).__name__} ({exc})") from None
+    if weights.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {want}, got an array of dtype {weights.dtype}")
+    if weights.shape != (size,):
+        raise ValueError(f"{name} must be {want}, got shape {weights.shape}")
+    weights = weights.astype(np.float64)  # (a copy)
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0.0)))
+    if bad.size:
+        raise ValueError(
+            f"{name} must hold finite values >= 0 (one per feature), got "
+            f"{name}[{bad[0]}]={float(weights[bad[0]])!r}"
+        )
+    weights.flags.writeable = False
+    return weights
 
 
 def integer(value: Any, name: str, *, low: int | None = None) -> int:

@@ -49,6 +49,11 @@ def _scale(X: np.ndarray) -> float:
     return float(np.max(np.abs(X))) if X.size else 0.0
 
 
+def _tops(X: np.ndarray) -> np.ndarray:
+    """Each column's largest magnitude."""
+    return np.max(np.abs(X), axis=0)
+
+
 def _exponent(top: float) -> int:
     """``k`` with ``2^k`` the power of 2 nearest ``top`` (``0`` for ``top = 0``).
 
@@ -167,7 +172,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         scale = _scale(X)
         # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
-        k = np.array([_exponent(float(top)) for top in np.max(np.abs(X), axis=0)])
+        k = np.array([_exponent(float(top)) for top in _tops(X)])
         A = np.ldexp(X, -k)
         A = np.hstack([A, np.ones((X.shape[0], 1))]) if self.fit_intercept else A
         model = LpRegression(A, y.astype(np.float64), self.p)
@@ -211,10 +216,12 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     intercept_ : array, shape (1,) or (n_classes,)
     n_iter_ : int
     result_ : lfso.Result
-        The run, on the features divided by ``2^k``, the power of 2 nearest ``sqrt(m^2 +
-        4 / (C n_samples))`` (``m`` their largest magnitude), and the penalty weighed by
-        ``4^-k`` to match (exact; its ``x`` holds ``coef_ 2^k`` and the intercepts), so that
-        its relative gradient test weighs the coefficients and the intercepts alike.
+        The run, on each feature ``j`` divided by ``2^k_j``, the power of 2 nearest
+        ``sqrt(m_j^2 + 4 / (C n_samples))`` (``m_j`` its largest magnitude), and the penalty
+        on its coefficient weighed by ``4^-k_j`` to match (the model's ``l2`` one weight per
+        feature where the ``k_j`` differ; exact: its ``x`` holds ``coef_ 2^k`` and the
+        intercepts), so that its relative gradient test weighs every coefficient and the
+        intercepts alike, whatever the features' scales.
     n_features_in_ : int
 
     Examples
@@ -272,22 +279,26 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / ({self.C!r} * "
                 f"{n}) overflows float64; C must be larger"
             )
-        # Solved on X 2^-e, the penalty l2 ||w||^2 / 2 as l2 4^-e ||w 2^e||^2 / 2, with 4^e
-        # near the coefficients' curvature over the intercept's (about X_max^2 + 4 l2, as
-        # sigma' <= 1/4): coef_ = w 2^-e, exactly.
-        e = _exponent(math.hypot(scale, 2.0 * math.sqrt(l2)))
-        Xs, l2 = np.ldexp(X, -e), math.ldexp(l2, -2 * e)
+        # Solved on column j of X times 2^-e_j, the penalty l2 w_j^2 / 2 as l2 4^-e_j (w_j
+        # 2^e_j)^2 / 2 (one weight per feature), with 4^e_j near coefficient j's curvature
+        # over the intercept's (about X_j,max^2 + 4 l2, as sigma' <= 1/4): coef_ = w 2^-e,
+        # exactly. One exponent for all columns: the ridge l2 4^-e, one float.
+        e = np.array([_exponent(math.hypot(top, 2.0 * math.sqrt(l2))) for top in _tops(X)])
+        Xs, ridge = np.ldexp(X, -e), np.ldexp(l2, -2 * e)
+        weights = float(ridge[0]) if np.all(e == e[0]) else ridge
         if k == 2:
-            model = _Logistic(Xs, codes.astype(np.float64), l2=l2, fit_intercept=self.fit_intercept)
+            model = _Logistic(
+                Xs, codes.astype(np.float64), l2=weights, fit_intercept=self.fit_intercept
+            )
             res = _solve(self, model, np.zeros(model.dim), scale)
             w = np.asarray(res.x)
             self.coef_ = np.ldexp(w[:d], -e).reshape(1, d)
             self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
         else:
-            multi = SoftmaxRegression(Xs, codes, k, l2=l2, fit_intercept=self.fit_intercept)
+            multi = SoftmaxRegression(Xs, codes, k, l2=weights, fit_intercept=self.fit_intercept)
             res = _solve(self, multi, np.zeros(multi.dim), scale)
             W = np.asarray(res.x).reshape(multi.n_features, k)
-            self.coef_ = np.ldexp(W[:d].T, -e)
+            self.coef_ = np.ldexp(W[:d], -e[:, None]).T
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
         self.n_iter_ = res.nit
         self.result_ = res

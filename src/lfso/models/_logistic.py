@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
-from .._validate import data_matrix, data_vector, flag, nonnegative
+from .._validate import data_matrix, data_vector, flag, ridge_weights
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
+from ._ridge import VectorRidge, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -135,7 +136,11 @@ class LogisticRegression(Model):
 
     with labels ``s_i in {-1, +1}`` (0/1 labels are mapped to -1/+1) and
     ``tilde x_i = (x_i, 1)`` when ``fit_intercept`` (the intercept, the last entry of ``w``,
-    is not penalised).
+    is not penalised). ``l2`` may also be one weight per feature, for the ridge
+    ``(1/2) sum_j l2_j w_j^2`` (features of different scales, solved on rescaled columns
+    with the penalty of the original coefficients); its Hessian is ``diag(l2_j)``, so below
+    the ball bound adds ``max_j l2_j`` and the segment bound ``sum_j l2_j d_j^2`` in place
+    of ``l2`` and ``l2 ||d_{1:d}||^2`` (:mod:`lfso.models._ridge`, with their rounding).
 
     Oracle (``oracle="sharp"``): the Hessian is ``X^T D X / n + l2 I`` (at most) with
     ``D_ii = sigma'(m_i)`` at margins ``m_i = s_i tilde x_i^T w``. On ``B(w, R)`` a margin
@@ -174,7 +179,8 @@ class LogisticRegression(Model):
     X : array, shape (n, d)
     y : array, shape (n,)
         Two classes, as 0/1 or -1/+1.
-    l2 : float, >= 0
+    l2 : float >= 0, or array of shape (d,) with entries >= 0
+        The ridge's weight, or one weight per feature (the intercept is not penalised).
     fit_intercept : bool
         Append a constant feature; then ``w`` has ``d + 1`` entries.
     oracle : {"sharp", "paper"}
@@ -202,7 +208,7 @@ class LogisticRegression(Model):
         X: Any,
         y: Any,
         *,
-        l2: float = 0.0,
+        l2: Any = 0.0,
         fit_intercept: bool = False,
         oracle: str = "sharp",
     ) -> None:
@@ -227,7 +233,7 @@ class LogisticRegression(Model):
             raise ValueError(
                 f"y must hold two classes as 0/1 or -1/+1, got values {sorted(values)}"
             )
-        l2 = nonnegative(l2, "l2")
+        l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
@@ -245,6 +251,11 @@ class LogisticRegression(Model):
             self._penalty_mask = xp.concat([mask[:-1], zero])
         else:
             self._penalty_mask = None
+        weights = spread(l2, self.dim, 1, fit_intercept)
+        #: The ridge with one weight per feature (``None`` for one float ``l2``).
+        self._ridge = None if weights is None else VectorRidge(weights, X)
+        #: The ridge Hessian's norm: ``l2``, or its largest weight.
+        self._ridge_top = float(l2) if self._ridge is None else self._ridge.top
 
     def _host_rows(self, z: Any) -> bool:
         """Whether the products ``z`` and the labels are NumPy rows of one dtype (then
@@ -300,7 +311,9 @@ class LogisticRegression(Model):
         else:
             margins = self.signs * z
             value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
-        if self.l2:
+        if self._ridge is not None:
+            value += to_float(self._ridge.value(x))
+        elif self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             value += 0.5 * self.l2 * to_float(xp.sum(w * w))
         return value
@@ -352,7 +365,10 @@ class LogisticRegression(Model):
             grad /= self.n
         else:
             grad = grad / self.n
-        if self.l2:
+        if self._ridge is not None:
+            loss = loss + self._ridge.value(x)
+            grad = grad + self._ridge.grad(x)
+        elif self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
             # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
             loss = loss + (0.5 * self.l2) * reduce_sum(xp, w * w)
@@ -369,7 +385,7 @@ class LogisticRegression(Model):
                 stats,
                 self._peak,
                 1.0 / self.n,
-                self.l2,
+                self._ridge_top,
                 frobenius=self.oracle == "paper",
             )
         # (|m| = |z|: the segment at x reads it again)
@@ -387,7 +403,9 @@ class LogisticRegression(Model):
         u = materialize(self._product(direction))
         dmax = inf_norm(direction)
         offset: Any = 0.0
-        if self.l2:
+        if self._ridge is not None:
+            offset = self._ridge.curvature(direction)
+        elif self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
             lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
             offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, w * w) + lost)

@@ -361,7 +361,8 @@ class RowCurvatureBound(LocalBound):
     scale : float
         ``1/n`` for a mean.
     offset : float
-        Curvature added everywhere (a ridge ``l2``).
+        Curvature added everywhere (a ridge ``l2``; the largest weight of one per
+        feature, the norm of its Hessian ``diag(l2_j)``).
     frobenius : bool
         Use the authors' ``||A||_F^2 max_i d_i`` instead of the sharp minimum.
 

@@ -18,11 +18,12 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, flag, integer, nonnegative
+from .._validate import data_matrix, data_vector, flag, integer, ridge_weights
 from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
+from ._ridge import VectorRidge, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -60,7 +61,12 @@ class SoftmaxRegression(Model):
                + \\frac{l_2}{2} \\|W_{1:d}\\|_F^2, \\qquad z_{ik} = \\tilde x_i^T w_k,
 
     with ``x`` the flattened ``(d + intercept) x K`` matrix ``W`` (row-major, so
-    ``W = x.reshape(-1, K)``); intercepts are not penalised.
+    ``W = x.reshape(-1, K)``); intercepts are not penalised. ``l2`` may also be one weight
+    per feature, for the ridge ``(1/2) sum_j l2_j ||W_j||^2`` over the rows ``W_j`` of
+    ``W`` (every class's coefficient of feature ``j``); its Hessian is ``diag(l2_j)``
+    (each repeated over the classes), so below the ball bound adds ``max_j l2_j`` and the
+    segment bound ``sum_j l2_j ||D_j||^2`` in place of ``l2`` and ``l2 ||D_{1:d}||_F^2``
+    (:mod:`lfso.models._ridge`, with their rounding).
 
     Oracle: the Hessian is ``(1/n) sum_i A_i (x) x_i x_i^T + l2 I`` (at most) with
     ``A_i = diag(pi_i) - pi_i pi_i^T``. By Gershgorin, ``||A_i|| <= max_k 2 pi_ik (1 - pi_ik)
@@ -131,7 +137,8 @@ class SoftmaxRegression(Model):
     y : array of int, shape (n,)
         Class indices ``0..K-1``.
     n_classes : int >= 2
-    l2 : float >= 0
+    l2 : float >= 0, or array of shape (d,) with entries >= 0
+        The ridge's weight, or one weight per feature (intercepts are not penalised).
     fit_intercept : bool
 
     Attributes
@@ -160,12 +167,12 @@ class SoftmaxRegression(Model):
     row_arrays: tuple[str, ...] = ("X", "onehot")
 
     def __init__(
-        self, X: Any, y: Any, n_classes: int, *, l2: float = 0.0, fit_intercept: bool = True
+        self, X: Any, y: Any, n_classes: int, *, l2: Any = 0.0, fit_intercept: bool = True
     ) -> None:
         xp, X = data_matrix(X, "X")
         n_classes = integer(n_classes, "n_classes", low=2)
         y = _check_labels(data_vector(y, "y", xp, int(X.shape[0]), real_only=False), n_classes)
-        l2 = nonnegative(l2, "l2")
+        l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if fit_intercept:
             ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
@@ -187,6 +194,11 @@ class SoftmaxRegression(Model):
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
             mask = xp.concat([mask[:-1, :], zero], axis=0)
         self._mask = xp.reshape(mask, (-1,))
+        weights = spread(l2, self.n_features, self.K, fit_intercept)
+        #: The ridge with one weight per feature (``None`` for one float ``l2``).
+        self._ridge = None if weights is None else VectorRidge(weights, X)
+        #: The ridge Hessian's norm: ``l2``, or its largest weight.
+        self._ridge_top = float(l2) if self._ridge is None else self._ridge.top
 
     def _peak(self, v: Any) -> Any:
         """``h(v) = min(1/2, 2 sigma(-2v))`` for ``v >= 0`` (clipped there), as ``2 e / (1 +
@@ -269,7 +281,9 @@ class SoftmaxRegression(Model):
         shifted = E - onehot  # the label's e^{Z_y} - 1, exactly 0 where it is a top class
         rest = xp.sum(shifted, axis=0)  # sum_k e^{Z_k} - 1, the label's 1 not added
         value = xp.mean(xp.log1p(rest) - xp.sum(Z * onehot, axis=0))
-        if self.l2:
+        if self._ridge is not None:
+            value = value + self._ridge.value(x)
+        elif self.l2:
             w = x * self._mask
             value = value + (0.5 * self.l2) * xp.sum(w * w)
         coef = None
@@ -297,7 +311,9 @@ class SoftmaxRegression(Model):
         rest = xp.sum(buffer, axis=0)  # sum_k e^{Z_k} - 1, the label's 1 not added (_parts)
         labels = self._label_index
         value = xp.mean(xp.log1p(rest) - Z.reshape(-1)[labels])
-        if self.l2:
+        if self._ridge is not None:
+            value = value + self._ridge.value(x)
+        elif self.l2:
             w = x * self._mask
             value = value + (0.5 * self.l2) * xp.sum(w * w)
         if grad:
@@ -357,7 +373,10 @@ class SoftmaxRegression(Model):
            addition within ``gamma_{n + dim + 8}``; with ``P = (1 + rho) (1 +
            gamma_{n+dim+8})``, ``|F - E| <= (P - 1) E`` and ``E <= F / (2 - P)`` for the
            exact value ``E`` of the computed terms; each of the ``n + dim`` terms may lose
-           a smallest normal number to underflow (scaled by ``max(1, l2)``).
+           a smallest normal number to underflow (scaled by ``max(1, l2)``). With one
+           weight per feature, each ridge term ``r_j x_j^2`` is within ``gamma_4`` of
+           ``l2_j x_j^2`` (two products, and ``r_j`` the weight rounded up to the dtype, by
+           at most ``2 u``): ``gamma_{n+dim+10}``, and ``max_j l2_j`` for ``l2``.
 
         So ``|F - f(x)| <= (P - 1) / (2 - P) F + kappa / (1 - kappa) (F / (2 - P) + 2 K
         tiny) + 2 K tiny + 2 dz + (n + dim) tiny max(1, l2)``, computed on the host in
@@ -381,11 +400,12 @@ class SoftmaxRegression(Model):
             return math.inf
         lost = 2.0 * self.K * g.tiny
         rho = 2.0 * error_gamma(self.K + 1, self.X.dtype) / math.log(2.0) + 2.0 * g.unit
-        pad = (1.0 + rho) * (1.0 + error_gamma(self.n + self.dim + 8, self.X.dtype))
+        terms = self.n + self.dim + (8 if self._ridge is None else 10)  # (r_j: rounded up)
+        pad = (1.0 + rho) * (1.0 + error_gamma(terms, self.X.dtype))
         value = abs(float(evaluation.value))
         computed = (pad - 1.0) / (2.0 - pad) * value
         shifted = kappa / (1.0 - kappa) * (value / (2.0 - pad) + lost) + lost
-        underflow = (self.n + self.dim) * g.tiny * max(1.0, self.l2)
+        underflow = (self.n + self.dim) * g.tiny * max(1.0, self._ridge_top)
         return (computed + shifted + 2.0 * dz + underflow) * (1.0 + 1e-9)
 
     def _top(self, Z: Any, peak: Any = None) -> Any:
@@ -458,7 +478,9 @@ class SoftmaxRegression(Model):
         # centred class by class (the class docstring's "Gradient")
         data = (coef @ self.X).T
         grad = xp.reshape(data - xp.mean(data, axis=1, keepdims=True), (-1,)) / self.n
-        if self.l2:
+        if self._ridge is not None:
+            grad = grad + self._ridge.grad(x)
+        elif self.l2:
             grad = grad + self.l2 * (x * self._mask)
         grad = materialize(grad)
         local = None
@@ -466,7 +488,9 @@ class SoftmaxRegression(Model):
             odds = self._half_log_odds(Z, x)
             if not (isinstance(drift, float) and drift == 0.0):
                 odds = materialize(odds - drift)  # each logit off by the drift: z_t - z_k by 2x
-            local = RowCurvatureBound(self.geometry, odds, self._peak, 1.0 / self.n, self.l2)
+            local = RowCurvatureBound(
+                self.geometry, odds, self._peak, 1.0 / self.n, self._ridge_top
+            )
         # (the segment at x reads the shifted logits again)
         return fetch_evaluation(grad, value, local, hint, probe, (logits, drift, x_inf), shifted)
 
@@ -519,7 +543,9 @@ class SoftmaxRegression(Model):
         t0 = materialize(xp.sum(v2 * e0, axis=0))
         kernel = _variance_kernel(e0, v2, t0, popoviciu, host, self.K)
         offset: Any = 0.0
-        if self.l2:
+        if self._ridge is not None:
+            offset = self._ridge.curvature(direction)
+        elif self.l2:
             w = direction * self._mask
             lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
             offset = (self.l2 * g.offset_pad) * (xp.sum(w * w) + lost)
