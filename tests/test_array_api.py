@@ -37,6 +37,23 @@ def _softmax(xp):
     return SoftmaxRegression(xp.asarray(A), xp.asarray(classes), 3, l2=0.05), 21
 
 
+#: One ridge weight per feature (a zero among them), for the cases named ``-ridges``.
+RIDGES = np.array([0.05, 0.0, 0.5, 1e-3, 0.02, 0.1])
+
+
+def _logistic_ridges(xp):
+    A, b = _data()
+    y = (b > np.median(b)).astype(float)
+    model = LogisticRegression(xp.asarray(A), xp.asarray(y), l2=RIDGES, fit_intercept=True)
+    return model, 7
+
+
+def _softmax_ridges(xp):
+    A, b = _data()
+    classes = np.digitize(b, np.quantile(b, [1 / 3, 2 / 3]))
+    return SoftmaxRegression(xp.asarray(A), xp.asarray(classes), 3, l2=RIDGES), 21
+
+
 CASES = {
     "power_norm": lambda xp: (PowerNorm(2), 5),
     "power_sum": lambda xp: (PowerSum(3), 5),
@@ -46,12 +63,14 @@ CASES = {
     "lp-p2-paper": lambda xp: (LpRegression(*map(xp.asarray, _data()), 2, oracle="paper"), 6),
     "composite": lambda xp: (CompositeLeastSquares(*map(xp.asarray, _data()), 2), 6),
     "logistic": _logistic,
+    "logistic-ridges": _logistic_ridges,
     "softmax": _softmax,
+    "softmax-ridges": _softmax_ridges,
     "cauchy": lambda xp: (CauchyRegression(*map(xp.asarray, _data()), c=0.5), 6),
 }
 
 
-NO_PAPER_RADIUS = {"softmax", "cauchy"}  # models the paper does not treat: no R0
+NO_PAPER_RADIUS = {"softmax", "softmax-ridges", "cauchy"}  # models the paper does not treat: no R0
 
 
 @pytest.mark.parametrize(
@@ -114,7 +133,9 @@ TORCH_CASES = [
     "lp-p2.5",
     "composite",
     "logistic",
+    "logistic-ridges",
     "softmax",
+    "softmax-ridges",
     "cauchy",
 ]
 

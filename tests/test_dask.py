@@ -103,13 +103,16 @@ def test_lp_regression_on_a_cluster_matches_numpy(lls, collisions, method):
     assert collisions == []
 
 
-def test_logistic_on_a_cluster_matches_numpy(cluster_log, collisions):
-    """569 rows in chunks of 150 (the last one shorter), with an intercept column."""
+@pytest.mark.parametrize("l2", ["one", "per-feature"])
+def test_logistic_on_a_cluster_matches_numpy(cluster_log, collisions, l2):
+    """569 rows in chunks of 150 (the last one shorter), with an intercept column; one
+    ridge weight, or one per feature."""
     pytest.importorskip("sklearn")
     X, y = logistic_data("breast_cancer")
     X_dask = da.from_array(X, chunks=(150, 30)).persist()
     y_dask = da.from_array(y, chunks=150).persist()
-    options = {"l2": 0.01, "fit_intercept": True}
+    ridge = 0.01 if l2 == "one" else np.geomspace(1e-4, 1.0, 30)
+    options = {"l2": ridge, "fit_intercept": True}
     model = lfso.models.LogisticRegression(X_dask, y_dask, **options)
     res = lfso.minimize(model, np.zeros(31), tol=0.0, max_iter=ITERATIONS)
     model = lfso.models.LogisticRegression(X, y, **options)

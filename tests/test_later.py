@@ -26,6 +26,9 @@ def _data():
 MODELS = {
     "l4": lambda A, b: lfso.models.LpRegression(A, b, 2),
     "logistic": lambda A, b: lfso.models.LogisticRegression(A, (b > 0) * 1.0, l2=1e-3),
+    "logistic-ridges": lambda A, b: lfso.models.LogisticRegression(
+        A, (b > 0) * 1.0, l2=np.array([1e-3, 0.0, 1e-2, 1e-3, 1e-1, 1e-4])
+    ),
 }
 
 
