@@ -189,6 +189,9 @@ class SoftmaxRegression(Model):
         self._held_onehot = (self.onehot, xp.astype(classes[:, None] == labels[None, :], X.dtype))
         self.geometry = RowGeometry(X, "X")
         self._lse_gamma = error_gamma(self.K + 8, X.dtype)
+        #: ``l2 ||D_{1:d}||_F^2``'s rounding: a sum of ``dim`` squares (the geometry's
+        #: ``offset_pad`` counts a row's ``d``), times ``l2`` and this pad.
+        self._ridge_pad = 1.0 + error_gamma(self.dim + 4, X.dtype)
         mask = xp.ones((self.n_features, self.K), dtype=X.dtype, device=device(X))
         if fit_intercept:
             zero = xp.zeros((1, self.K), dtype=X.dtype, device=device(X))
@@ -548,7 +551,7 @@ class SoftmaxRegression(Model):
         elif self.l2:
             w = direction * self._mask
             lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
-            offset = (self.l2 * g.offset_pad) * (xp.sum(w * w) + lost)
+            offset = (self.l2 * self._ridge_pad) * (xp.sum(w * w) + lost)
         # The exponents Delta_k + t delta_k: 2 dz + 2 t dv from the rows, and the roundings
         # of the differences and of Delta + t delta, 4.1 unit (|Delta| + t |delta|) with
         # |Delta| capped by the dtype's underflow range (beyond it a term is below the
