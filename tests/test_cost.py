@@ -321,6 +321,57 @@ def test_lbfgs_on_the_device_copies_nothing_from_the_host():
     assert state.device_gram is not None and uploads == 0
 
 
+def _quadratic_directions(memory, calls, d=30):
+    """Deferred L-BFGS directions on a quadratic's gradients at random points (every pair
+    kept), with the memory on the device after each call."""
+    rng = np.random.default_rng(11)
+    H = torch.tensor(np.diag(np.linspace(1.0, 50.0, d)))
+    direction = LBFGSDirection(memory)
+    state = direction.init(None, None)
+    out = []
+    with riding():
+        for _ in range(calls):
+            x = torch.tensor(rng.standard_normal(d))
+            g = H @ x
+            ev = Evaluation(0.0, g, float(torch.linalg.vector_norm(g)))
+            d_k, _, _, state = direction(x, ev, state, defer=True)
+            to_floats(g[0])
+            gram = state.device_gram
+            shapes = None if gram is None else (gram.rows.shape, gram.cross.shape)
+            held = (
+                0
+                if gram is None
+                else sum(v.numel() for v in vars(gram).values() if isinstance(v, torch.Tensor))
+            )
+            out.append((d_k, shapes, held))
+    return out
+
+
+def test_lbfgs_on_the_device_grows_its_memory_as_pairs_come():
+    """A large ``memory`` on the device holds 64 pairs at first, ``O(64 n + 64^2)``
+    elements in all, and doubles them as pairs come: the directions are a memory of 64's
+    while it holds no more pairs than that."""
+    big, capped = _quadratic_directions(300, 70), _quadratic_directions(64, 70)
+    for k in range(65):  # (from the 66th, with the first's none, the memory of 64 is full)
+        (d_big, _, _), (d_capped, _, _) = big[k], capped[k]
+        assert (d_big is None) == (d_capped is None)
+        assert d_big is None or torch.equal(d_big, d_capped), k
+    assert big[10][1] == ((130, 30), (2, 65, 65)) and big[10][2] <= 60 * 65**2
+    assert big[-1][1] == ((258, 30), (2, 129, 129)) and big[-1][2] <= 60 * 129**2
+    assert not torch.equal(big[-1][0], capped[-1][0])  # (the 64-pair memory dropped some)
+
+
+def test_lbfgs_on_the_device_runs_with_a_memory_of_a_million_pairs():
+    """``memory=10**6`` costs what the run keeps: its iterates are a memory of 64's."""
+    model, x0 = _lp(4)()
+    with cpu_as_accelerator():
+        runs = [
+            lfso.minimize(model, x0, method="lfso-lbfgs", memory=m, tol=0.0, max_iter=30)
+            for m in (10**6, 64)
+        ]
+    assert runs[0].nit == 30 and torch.equal(runs[0].x, runs[1].x)
+
+
 def test_lbfgs_on_the_device_from_a_state_used_twice():
     """A state whose memory a later call has moved on from (its Gram matrix is mutable):
     the second call from it makes the memory again from its pairs, and gives the same

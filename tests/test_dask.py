@@ -12,6 +12,7 @@ from the first on, so the reads are counted over :data:`WINDOW`.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -147,6 +148,27 @@ def test_a_run_gives_the_scheduler_no_key_twice(lls, classes, collisions, name, 
     model = models[name]()
     res = lfso.minimize(model, np.zeros(model.dim), method=method, tol=0.0, max_iter=3)
     assert res.nit == 3
+    assert collisions == []
+
+
+@pytest.mark.parametrize("name", ["lp", "logistic"])
+def test_minibatches_on_a_cluster_match_numpy_and_give_no_key_twice(lls, collisions, name):
+    """``batch_size=``: each batch's rows, its direction and the iterate are persisted
+    where they are made, so no key reaches the scheduler with two tasks."""
+    A, b, A_dask, b_dask = lls
+    signs = b > 0
+    build = {
+        "lp": lambda A, b, y: lfso.models.LpRegression(A, b, 2),
+        "logistic": lambda A, b, y: lfso.models.LogisticRegression(A, y, l2=0.01),
+    }[name]
+    y_dask = da.from_array(signs, chunks=500)  # (lazy: the model's own arrays persisted)
+    options = {"batch_size": 300, "seed": 0, "epochs": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = lfso.minimize(build(A_dask, b_dask, y_dask), np.zeros(20), **options)
+    ref = lfso.minimize(build(A, b, signs), np.zeros(20), **options)
+    assert res.nit == ref.nit == 2
+    np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-12, atol=1e-14)
     assert collisions == []
 
 

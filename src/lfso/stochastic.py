@@ -46,9 +46,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
+import array_api_compat
 import numpy as np
 
-from ._arrays import error_gamma, namespace, to_float
+from ._arrays import error_gamma, materialize, materialize_all, namespace, to_float
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
@@ -73,6 +74,12 @@ ROW_MODELS = (LogisticRegression, SoftmaxRegression, LpRegression, CauchyRegress
 class SkippedBatchWarning(RuntimeWarning):
     """A minibatch optimiser (:func:`minimize_batches`, :class:`lfso.torch.StochasticLFSO`)
     skipped a batch whose loss or gradient is not finite."""
+
+
+def _persisted(arrays: dict[str, Any]) -> dict[str, Any]:
+    """A batch's rows, persisted where they are Dask arrays (:func:`lfso._arrays.
+    materialize`: each batch's evaluations read them more than once)."""
+    return dict(zip(arrays, materialize_all(*arrays.values()), strict=True))
 
 
 class RowBatches:
@@ -109,11 +116,11 @@ class RowBatches:
         """The model of rows ``idx`` (a NumPy integer array)."""
         xp, model = self.xp, self.model
         if isinstance(model, LpRegression):  # its constructor takes the norm bound
-            sliced = take_rows(model, idx)
+            sliced = _persisted(take_rows(model, idx))
             return LpRegression(
                 sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
             )
-        sliced = take_rows(model, idx, row_norms=model.geometry.row_norms)
+        sliced = _persisted(take_rows(model, idx, row_norms=model.geometry.row_norms))
         row_norms = sliced.pop("row_norms")
         batch = copy.copy(model)
         for name, value in sliced.items():
@@ -267,6 +274,8 @@ def _minimize_batches(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got callback={callback!r}")
 
+    if array_api_compat.is_dask_array(batches.data):  # (the batches read it: persisted)
+        x0 = materialize(batches.xp.asarray(x0))
     objective = Counted(model)
     first = objective.evaluate(x0, bound=False)
     f0, g0 = float(first.value), float(first.grad_norm)
@@ -368,12 +377,12 @@ class EpochStep(StepRule):
                 if not bool(xp.all(xp.isfinite(x))):
                     break  # (every batch would be: the loop's evaluation of x ends the run)
                 continue
-            d = -ev.grad
+            d = materialize(-ev.grad)  # (Dask: the segment's computations read it)
             segment = batch.segment(x, ev, d)
             t, curvature, spent = segment.step_for(eta)
             calls += spent
             if t > 0.0 and curvature > 0.0:
                 step = gamma * _certified_step(segment, eta, t, curvature)
-                x = x + step * d
+                x = materialize(x + step * d)  # (Dask: the next batches read it)
         move = Move(x, step, curvature, oracle_calls=calls)
         return move, (epoch + 1, step, curvature)

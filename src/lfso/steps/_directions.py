@@ -496,13 +496,24 @@ class _DeviceGram:
     fallback's length, by a fill). Memory: ``Z`` holds the pairs a second time, as
     :class:`_Gram` does on NumPy (the state's ``pairs`` keep their own tensors, which the
     other paths and a memory made again read), ``2 (m + 1) n`` elements of the data's
-    dtype. Mutable: a state owns at most one (``generation``, as for :class:`_Gram`)."""
+    dtype, and ``O(m^2)`` more for the Gram matrices and the tables. Mutable: a state owns
+    at most one (``generation``, as for :class:`_Gram`).
 
-    def __init__(self, memory: int, like: Any) -> None:
+    As :class:`_Gram`, a memory of more than :data:`_FIRST_SLOTS` pairs holds that many at
+    first (``m`` above is :attr:`capacity`) and doubles them, up to ``memory``, before a
+    direction that could keep more (a bound on the host: one pair more per direction, no
+    round trip); until it is full, its pairs are the slots ``0, 1, ...``, copied as they
+    are. The directions are those of a memory that held ``capacity`` pairs from the start."""
+
+    def __init__(self, memory: int, like: Any, capacity: int | None = None) -> None:
         import torch
 
-        slots = memory + 1
-        self.memory, self.slots = memory, slots
+        self.memory = memory
+        # (pairs held at first, more as they come; the bound on the pairs kept at the next
+        # direction, on the host: one more per direction, so that the memory grows in time)
+        self.capacity = min(memory, _FIRST_SLOTS) if capacity is None else capacity
+        self.bound = 0
+        slots = self.slots = self.capacity + 1
         n, dtype, device = int(like.shape[0]), like.dtype, like.device
         f64 = torch.float64
         self.rows = torch.zeros((2 * slots, n), dtype=dtype, device=device)
@@ -517,35 +528,58 @@ class _DeviceGram:
         self.gamma = torch.ones((), dtype=f64, device=device)
         no = torch.zeros((), dtype=torch.bool, device=device)
         self.last = (self.state + 1, no, ~no, self.gamma)
-        # Made on the device (no copy from the host): the identity; and by state, the
-        # slots of the places (order), the places of the slots (back) and the candidate's
-        # rows of Z (in one row of ``_layouts``), which places take part (``_takings``,
-        # contiguous: [0] where the candidate's test holds, the oldest pair making way in
-        # a full memory, [1] where it fails, the candidate's place not), and the next state
-        # by the last direction's code (``_next[4 state + code]``).
-        self._eye = torch.eye(slots, dtype=f64, device=device)
+        self._tables()
+
+    def _tables(self) -> None:
+        """Made on the device (no copy from the host): the identity; by the state and the
+        last direction's code (``_next[4 state + code]``), the next state, its start and
+        count and the candidate's rows of Z (``spare``); by start, the slots of the places
+        (order) and the places of the slots (back); and by count, which places take part
+        (``_takings``, contiguous: [0] where the candidate's test holds, the oldest pair
+        making way in a full memory, [1] where it fails, the candidate's place not). Every
+        table is of ``O(slots^2)`` elements."""
+        import torch
+
+        memory, slots, device = self.memory, self.slots, self.rows.device
+        self._eye = torch.eye(slots, dtype=torch.float64, device=device)
         place = torch.arange(slots, device=device)
         states = torch.arange(slots * slots, device=device)
         start, count = (states // slots)[:, None], (states % slots)[:, None]
-        spare = (start + count) % slots
-        order, back = (place + start) % slots, (place - start) % slots
-        self._layouts = torch.cat((order, back, spare, spare + slots), 1)
-        full = count == memory
-        oldest = full & (place == 0)
-        self._takings = torch.stack(((place <= count) & ~oldest, place < count), 1)
         codes = torch.arange(4, device=device)
         descent, kept = codes % 2 == 1, codes == 3
-        after = torch.where(kept & full, (start + 1) % slots, start) * slots
-        after = after + torch.where(descent, torch.where(kept & ~full, count + 1, count), 0)
-        self._next = after.reshape(-1)
+        full = count == memory
+        after = torch.where(kept & full, (start + 1) % slots, start)
+        then = torch.where(descent, torch.where(kept & ~full, count + 1, count), 0)
+        spare = (after + then) % slots
+        self._next = torch.stack((after * slots + then, after, then, spare, spare + slots), 2)
+        self._next = self._next.reshape(-1, 5)
+        starts = place[:, None]
+        self._by_start = torch.cat(((place + starts) % slots, (place - starts) % slots), 1)
+        counts = place[:, None]
+        oldest = (counts == memory) & (place == 0)
+        self._takings = torch.stack(((place <= counts) & ~oldest, place < counts), 1)
+
+    def _grow(self, capacity: int) -> None:
+        """``capacity`` pairs held (more than now), the slots copied: the memory has never
+        been full, so its pairs are the slots ``0, 1, ...`` (start 0), and its state, the
+        count, reads the same in the new tables."""
+        old = self.slots
+        self.capacity, self.slots = capacity, slots = capacity, capacity + 1
+        rows = self.rows.new_zeros((2 * slots, self.rows.shape[1]))
+        rows[:old], rows[slots : slots + old] = self.rows[:old], self.rows[old:]
+        cross = self.cross.new_zeros((2, slots, slots))
+        cross[:, :old, :old] = self.cross
+        self.rows, self.cross = rows, cross
+        self._tables()
 
     @classmethod
     def of(cls, memory: int, pairs: tuple[tuple[Any, Any], ...], like: Any) -> _DeviceGram:
         """A memory holding ``pairs`` (oldest first, tensors on ``like``'s device)."""
         import torch
 
-        gram = cls(memory, like)
-        kept, slots = pairs[-memory:], gram.slots
+        kept = pairs[-memory:]
+        gram = cls(memory, like, min(memory, max(_FIRST_SLOTS, len(kept))))
+        gram.bound, slots = len(kept), gram.slots
         for i, (s, y) in enumerate(kept):
             gram.rows[i] = s
             gram.rows[slots + i] = y
@@ -569,10 +603,13 @@ class _DeviceGram:
         import torch
 
         self.generation += 1
+        if self.bound > self.capacity:  # (the pairs it may keep now: grown in time)
+            self._grow(min(2 * self.capacity, self.memory))
+        self.bound = min(self.bound + 1, self.memory)
         if not isinstance(gnorm, torch.Tensor):
             gnorm = torch.full((), gnorm, dtype=torch.float64, device=g.device)
         layout = (self.state, self.gamma, *self.last)
-        tables = (self._next, self._layouts, self._takings, self._eye)
+        tables = (self._next, self._by_start, self._takings, self._eye)
         arrays = (x, last_x, g, last_g, gnorm, self.rows, self.cross, *layout, *tables)
         compiled = _fused.iteration_compiles(evaluation)
         out = _fused.one_pass(_device_direction, *arrays) if compiled else None
@@ -599,7 +636,7 @@ def _device_direction(
     last_descent: Any,
     last_new: Any,
     nexts: Any,
-    layouts: Any,
+    by_start: Any,
     takings: Any,
     eye: Any,
 ) -> tuple[Any, ...]:
@@ -612,9 +649,10 @@ def _device_direction(
     with ``last_descent``) joins it, the oldest pair making way in a full memory, and its
     ``s . y / y . y`` (``last_new``) becomes ``gamma``; a direction that did not descend
     clears it (``count = 0``, ``gamma = 1``): the next state is ``nexts[4 state +
-    last_code]``. The state's row of ``layouts`` holds the places' slots (``order``), the
-    slots' places (``back``) and the candidate's rows of ``Z`` (``spare``), and its
-    ``takings`` which places take part.
+    last_code, 0]`` (that row's others: its start, its count, and the candidate's rows of
+    ``Z``, ``spare``). The start's row of ``by_start`` holds the places' slots
+    (``order``) and the slots' places (``back``), and the count's row of ``takings``
+    which places take part.
 
     With ``s = x - last_x``, ``y = g - last_g`` and the test ``ok`` (``s . y > 1e-10 ||s||
     ||y||``, ``s . y ||s||^2 ||y||^2`` finite), the candidate's rows of ``Z`` (the slots
@@ -635,10 +673,11 @@ def _device_direction(
     slots = cross.shape[1]
     kept = last_ok & last_descent
     gamma = torch.where(last_descent, torch.where(kept, last_new, gamma), 1.0)
-    state = nexts.index_select(0, (state * 4 + last_code).view(1))[0]
-    layout = layouts.index_select(0, state.view(1))[0]
-    order, back, spare = layout[:slots], layout[slots : 2 * slots], layout[2 * slots :]
-    taking = takings.index_select(0, state.view(1))[0]
+    moved = nexts.index_select(0, (state * 4 + last_code).view(1))[0]
+    state, spare = moved[0], moved[3:]  # (and its start and count)
+    layout = by_start.index_select(0, moved[1:2])[0]
+    order, back = layout[:slots], layout[slots:]
+    taking = takings.index_select(0, moved[2:3])[0]
     s, y = x - last_x, g - last_g
     sy, ss, yy = s @ y, s @ s, y @ y
     # (where s . y > 0, s.y ss yy is finite exactly where it is below inf; NaN fails)
