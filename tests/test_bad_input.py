@@ -319,6 +319,12 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (  # (listed all of them)
+        "logistic y 600 values",
+        lambda: LogisticRegression(np.ones((600, 2)), np.arange(600.0)),
+        ValueError,
+        "got 600 distinct values \\[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, ...\\]$",
+    ),
     (
         "logistic y None",
         lambda: LogisticRegression(A, np.array([0, 1, None], dtype=object)),

@@ -230,8 +230,11 @@ class LogisticRegression(Model):
         elif values <= {-1.0, 1.0}:
             signs = xp.astype(like(y, X), X.dtype)
         else:
+            shown = sorted(values)
+            listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
             raise ValueError(
-                f"y must hold two classes as 0/1 or -1/+1, got values {sorted(values)}"
+                f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct values "
+                f"[{listed}]"
             )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
