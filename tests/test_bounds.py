@@ -347,3 +347,69 @@ def test_a_power_bound_past_the_float_range_is_inf_not_an_overflow_error():
     assert MinPowerBound(1.0, [(1.0, 1.0), (2.0, 1.0)], 5.0)(1e300) == math.inf
     with pytest.raises(OracleError, match="= inf"):
         PowerSum(5)([1.0, 1.0, 1.0], 1e60)
+
+
+def _model_bound(name, ball_segment):
+    """The bound of the built-in model ``name`` at a point (``Model.at``), or its ball segment
+    (``Model.segment``'s default: the ball bound in the step length) along ``-g``."""
+
+    def make():
+        import numpy as np
+        from cases import MODELS, dim_of
+
+        from lfso.models import Model
+
+        model = MODELS[name](np.random.default_rng(0))
+        x = np.random.default_rng(1).standard_normal(dim_of(model))
+        if not ball_segment:
+            return model.at(x)
+        ev = model.evaluate(x)
+        return Model.segment(model, x, ev, -ev.grad)
+
+    return make
+
+
+def _infinite_target_cases():
+    from cases import MODELS
+
+    shapes = {
+        "constant": lambda: ConstantBound(2.0),
+        "polynomial": lambda: PolynomialBound([1.0, 0.0, 3.0]),
+        "polynomial-constant": lambda: PolynomialBound([1e-300]),
+        "power": lambda: PowerBound(1.0, 1.0, 1.0, 2.0),
+        "power-b0": lambda: PowerBound(1.0, 1.0, 0.0, 2.0),
+        "power-q0": lambda: PowerBound(1.0, 1.0, 1.0, 0.0),
+        "min-power": lambda: MinPowerBound(1.0, [(1.0, 1.0), (2.0, 0.5)], 2.0),
+        "min-power-b0": lambda: MinPowerBound(1.0, [(1.0, 1.0), (2.0, 0.0)], 2.0),
+        "exp": lambda: ExpBound(1.0, 1.0),
+        "exp-rate0": lambda: ExpBound(1.0, 0.0),
+        "sum": lambda: ConstantBound(1.0) + FunctionBound(lambda r: 1.0 + r),
+        "min": lambda: MinBound([ExpBound(3.0, 0.0), PowerBound(1.0, 1.0, 1.0, 2.0)]),
+        "shifted-scaled": lambda: PowerBound(1.0, 1.0, 0.0, 2.0).shifted(1.0) * 2.0,
+        "stretched": lambda: ExpBound(1.0, 1.0).stretched(2.0),
+        "function": lambda: FunctionBound(lambda r: 2.0),
+        "secant": _secant,
+    }
+    for name in sorted(MODELS):
+        shapes[f"{name}-ball"] = _model_bound(name, False)
+        shapes[f"{name}-ball-segment"] = _model_bound(name, True)
+    return shapes
+
+
+_INFINITE = _infinite_target_cases()
+
+
+@pytest.mark.parametrize("name", sorted(_INFINITE))
+def test_an_infinite_target_gives_an_infinite_radius(name):
+    """``check_target``'s answer, ``R = inf`` with ``L(x, inf) > 0``, from every bound: the
+    power bounds (and the lp, power-norm and power-sum models' balls) gave ``R = 0``,
+    breaking ``R L(R) >= target``; a polynomial bound of degree 0 looped for ever, and the
+    generic solve raised 'stays below eta * ||g||'. A finite target whose root is past the
+    float range gets the same answer."""
+    bound = _INFINITE[name]()
+    radius, value, evals = bound.radius_for(math.inf)
+    assert radius == math.inf and value > 0.0 and evals >= 1
+    assert value >= bound(1e10)  # the supremum of a non-decreasing L
+    if name in ("polynomial-constant", "power-b0", "exp-rate0"):  # (L(inf) = L(0))
+        radius, value, _ = (bound * 0.25).radius_for(1e308)  # (root 4e308)
+        assert radius == math.inf and value > 0.0

@@ -569,8 +569,17 @@ def test_a_number_as_x0_is_a_vector_of_one_element_as_in_scipy(x0):
     ref = scipy_minimize(f, x0, jac=lambda x: 4.0 * (x - 3.0) ** 3, method="L-BFGS-B")
     assert res.success and res.x.shape == ref.x.shape == (1,)
     assert shapes == {(1,)} and abs(res.x[0] - 3.0) < 0.05
-    with pytest.raises(ValueError, match=r"x0 must be 1-D, got shape \(\)"):
-        lfso.minimize(f, True, grad=lambda x: x)
+
+
+@pytest.mark.parametrize("x0", [True, np.bool_(False), np.array(True)], ids=repr)
+def test_a_bool_as_x0_is_refused_as_every_number_lfso_takes(x0):
+    """``x0=True`` raised "x0 must be 1-D, got shape ()" and ``np.bool_(True)`` ran from
+    ``[1.0]``: a bool scalar is refused by name, as a bool for any number lfso takes (a
+    flag in ``x0``'s place is a mistake); an array of bools is still 0s and 1s."""
+    with pytest.raises(TypeError, match=r"x0 must be a real number or a 1-D real array, got"):
+        lfso.minimize(quartic, x0, grad=quartic_grad)
+    res = lfso.minimize(quartic, np.array([True, False]), grad=quartic_grad, max_iter=1)
+    assert res.x.dtype == np.float64
 
 
 # -- callbacks get copies: changing their argument in place changes neither run nor result --

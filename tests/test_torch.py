@@ -1108,6 +1108,28 @@ def test_a_subnormal_loss_warns_once_naming_it_and_leaves_the_parameters(dtype, 
     assert w.tolist() == [3.0, -2.0] and opt.last_step == 0.0
 
 
+def test_an_automatic_estimate_past_the_float_range_is_a_precision_limit_not_an_oracle_error():
+    """Mixed float32 / float64 parameters under ``lfso-lbfgs``: where the float32 part's
+    gradient changes underflowed, the automatic estimate's floor fell step by step to 0
+    and the run raised ``OracleError: smoothness oracle returned L(x, R=inf) = 0.0``
+    (about step 1360), blaming an oracle the user never gave. The step it would size is
+    past the float range: the optimiser stays, with a warning naming the estimate."""
+    w32 = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float32))
+    w64 = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = LFSO([w32, w64], method="lfso-lbfgs")
+
+    def closure():
+        opt.zero_grad()
+        loss = (w32**2).sum() + (w64**4).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="automatic smoothness estimate"):
+        for _ in range(1500):
+            loss = opt.step(closure)
+    assert float(loss) < 1e-50 and opt.last_step == 0.0
+
+
 @pytest.mark.parametrize("style", ["positional", "keyword"])
 def test_a_callback_that_raises_stop_iteration_stops_the_optimiser(style):
     """``StopIteration`` from the callback stops the optimiser as it stops lfso.minimize's

@@ -1029,6 +1029,37 @@ def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
         opt.step(closure)
 
 
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(torch.float64, 1e-310), (torch.float64, 1e-200)],
+    ids=["subnormal", "tiny"],
+)
+def test_a_loss_whose_gradient_products_underflow_warns_once(dtype, scale, device_steps):
+    """``scale * sum w^2`` with the gradient's products below float64's range: no step can
+    be sized, and the run said nothing (30 steps, the parameters unchanged). One
+    ``RuntimeWarning`` names the loss and the remedy; a zero gradient gives none. (A
+    float32 run is sized in float64 and trains on a subnormal loss.)"""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=dtype))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+
+    def closure(backward=True):
+        return _backward(scale * (w**2).sum(), backward)
+
+    with pytest.warns(RuntimeWarning, match="underflow.*multiply the loss") as caught:
+        for _ in range(30):
+            opt.step(closure)
+        _ = opt.rollbacks  # (the device path's last flags)
+    assert len([c for c in caught if "underflow" in str(c.message)]) == 1
+    assert w.tolist() == [3.0, -2.0]
+    flat = StochasticLFSO([w], device_steps=device_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            flat.step(lambda backward=True: _backward(1.0 + 0.0 * w.sum(), backward))
+        _ = flat.rollbacks
+
+
 def test_reexported_from_lfso_torch():
     import lfso.torch
     import lfso.torch._stochastic

@@ -546,7 +546,9 @@ def start_point(x0: Any, model: Any) -> Any:
     and the run works in NumPy's promotion of it and the data's: a float64 ``x0`` on
     float32 data runs in float64, a float32 ``x0`` in float32.
 
-    A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``).
+    A number or a 0-d array is a vector of one element (SciPy's ``np.atleast_1d``); a bool
+    (Python's, NumPy's or a 0-d array's) raises a ``TypeError``, as every number lfso takes
+    does, and an array of bools is taken as float64.
     Raises ``TypeError``/``ValueError`` naming ``x0`` (:func:`lfso._arrays.as_vector`),
     and ``ValueError`` when a model of known dimension (``model.dim``) gets another length.
     The caller's array is copied where it would be taken as it is, so that ``Result.x`` is
@@ -557,10 +559,15 @@ def start_point(x0: Any, model: Any) -> Any:
     """
     if getattr(x0, "requires_grad", False) and callable(getattr(x0, "detach", None)):
         x0 = x0.detach()  # (then copied below, as it shares the caller's memory)
+    if isinstance(x0, (bool, np.bool_)) or (
+        getattr(x0, "ndim", None) == 0 and "bool" in str(getattr(x0, "dtype", ""))
+    ):  # (a number lfso takes is never a bool; an array of bools is 0s and 1s)
+        raise TypeError(f"x0 must be a real number or a 1-D real array, got x0={x0!r} (a bool)")
     if is_real(x0):
         x0 = [x0]  # a number: a vector of one element, as SciPy takes it
     elif getattr(x0, "ndim", None) == 0 and callable(getattr(x0, "reshape", None)):
         x0 = x0.reshape(1)  # (a 0-d array: the same)
+
     given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
     if x0 is given:

@@ -538,6 +538,9 @@ class _RadiusChecked(LocalBound):
     def derivative(self, radius: float) -> float:
         return self.bound.derivative(radius)
 
+    def _limit(self) -> float:
+        return self.bound._limit()
+
     def start(self, target: float) -> float | None:
         return self.bound.start(target)
 

@@ -26,6 +26,7 @@ from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_m
     PrecisionLimitError,
     as_float,
     feasible_start,
+    infinite_target,
     newton,
     power_root,
     solve_radius,
@@ -100,6 +101,12 @@ class LocalBound(ABC):
         """Return ``dL/dR`` at ``radius`` (only bounds with ``convex = True`` need it)."""
         raise NotImplementedError
 
+    def _limit(self) -> float:
+        """``L(x, R)`` as ``R -> inf``: the bound's supremum (``L`` is non-decreasing), the
+        ``L`` of the answer ``R = inf`` to an infinite target. Here the bound at ``R = inf``;
+        the shapes whose formula gives NaN there (``0 * inf``) say it themselves."""
+        return self(math.inf)
+
     def start(self, target: float) -> float | None:
         """A feasible radius (``R L(R) >= target``) near the root, if one is known cheaply."""
         return None
@@ -113,7 +120,8 @@ class LocalBound(ABC):
         solve; closed-form and Newton solves do not need it.
 
         ``target`` is a number, not NaN (a ``TypeError`` or ``ValueError`` naming it
-        otherwise); a target ``<= 0`` needs no radius: ``R = 0``.
+        otherwise); a target ``<= 0`` needs no radius: ``R = 0``; ``target = inf`` gives
+        ``R = inf`` and ``L(x, inf)``, the bound's supremum (``inf`` where it is unbounded).
 
         Returns
         -------
@@ -121,10 +129,14 @@ class LocalBound(ABC):
             A feasible radius, the bound there, and how many times the bound was evaluated.
         """
         target = check_target(target)
+        if target == math.inf:
+            return infinite_target(self)
         if self.convex and target > 0.0:
             start = self.start(target)
             if start is None:
                 start = feasible_start(self, target)
+            if start == math.inf:  # (the root is past the float range)
+                return infinite_target(self)
             return newton(self, target, rtol, start)
         return solve_radius(self, target, rtol=rtol, guess=guess)
 
@@ -176,6 +188,9 @@ class ConstantBound(LocalBound):
 
     def derivative(self, radius: float) -> float:
         return 0.0
+
+    def _limit(self) -> float:
+        return self.value
 
     def start(self, target: float) -> float | None:
         return target / self.value
@@ -237,6 +252,9 @@ class PolynomialBound(LocalBound):
         for k in range(len(coefs) - 1, 0, -1):
             total = total * radius + k * coefs[k]
         return total
+
+    def _limit(self) -> float:
+        return math.inf if any(c > 0.0 for c in self.coefficients[1:]) else self(0.0)
 
     def start(self, target: float) -> float | None:
         # phi(R) >= c_k R^(k+1) for every k, so each (target / c_k)^(1/(k+1)) is feasible;
@@ -301,6 +319,9 @@ class PowerBound(LocalBound):
             return 0.0
         return self.scale * self.q * self.b * _power(self.a + self.b * radius, self.q - 1.0)
 
+    def _limit(self) -> float:
+        return self(0.0) if self.b == 0.0 or self.q == 0.0 else math.inf
+
     def start(self, target: float) -> float | None:
         radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
         return radius if radius < math.inf else None
@@ -312,8 +333,8 @@ class PowerBound(LocalBound):
         if not target > 0.0:
             return 0.0, self(0.0), 1
         radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
-        if radius == math.inf:
-            return 0.0, self(0.0), 1  # L = 0: rejected by the caller's check
+        if radius == math.inf:  # (target / scale = inf, or L = 0: rejected by the caller)
+            return infinite_target(self)
         return radius, rounded_up(self.scale * s**self.q, self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
@@ -347,6 +368,10 @@ class MinPowerBound(LocalBound):
         value = self.scale * _power(min(a + b * radius for a, b in self.lines), self.q)
         return rounded_up(value, self._roundings)
 
+    def _limit(self) -> float:
+        ends = min(a if b == 0.0 else math.inf for a, b in self.lines)  # (inf^0 = 1)
+        return rounded_up(self.scale * _power(ends, self.q), self._roundings)
+
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
@@ -364,8 +389,8 @@ class MinPowerBound(LocalBound):
             radius, _, e = power_root(a, b, q, t, rtol)
             evals += e
             s = min(a2 + b2 * radius for a2, b2 in lines)
-        if radius == math.inf:
-            return 0.0, self(0.0), evals + 1
+        if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
+            return infinite_target(self)
         return radius, rounded_up(self.scale * s**q, self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
@@ -405,6 +430,9 @@ class ExpBound(LocalBound):
     def derivative(self, radius: float) -> float:
         return self.rate * self(radius)
 
+    def _limit(self) -> float:
+        return self(0.0) if self.rate == 0.0 else math.inf
+
     def start(self, target: float) -> float | None:
         # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
         # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
@@ -443,6 +471,9 @@ class SumBound(LocalBound):
     def derivative(self, radius: float) -> float:
         return sum(t.derivative(radius) for t in self.terms)
 
+    def _limit(self) -> float:
+        return rounded_up(sum(t._limit() for t in self.terms), len(self.terms))
+
     def start(self, target: float) -> float | None:
         # L >= L_j, so a radius feasible for one term is feasible for the sum.
         starts = [r for r in (t.start(target) for t in self.terms) if r is not None]
@@ -462,11 +493,16 @@ class MinBound(LocalBound):
     def __call__(self, radius: float) -> float:
         return min(t(radius) for t in self.terms)
 
+    def _limit(self) -> float:
+        return min(t._limit() for t in self.terms)
+
     def radius_for(
         self, target: float, *, rtol: float = 1e-3, guess: float | None = None
     ) -> tuple[float, float, int]:
         # Solve for one term, then only for the terms still infeasible at that radius.
         target = check_target(target)
+        if target == math.inf:
+            return infinite_target(self)
         radius, value, evals = self.terms[0].radius_for(target, rtol=rtol, guess=guess)
         for t in self.terms[1:]:
             other = t(radius)
@@ -535,6 +571,11 @@ class TransformedBound(LocalBound):
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))
+
+    def _limit(self) -> float:
+        if self.stretch == 0.0:
+            return self(0.0)
+        return rounded_up(self.scale * self.inner._limit(), 1.0)
 
     def start(self, target: float) -> float | None:
         # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale; a

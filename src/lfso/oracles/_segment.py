@@ -136,6 +136,9 @@ class WrappedSegment(SegmentBound):
     def derivative(self, radius: float) -> float:
         return self.inner.derivative(radius)
 
+    def _limit(self) -> float:
+        return self.inner._limit()
+
     def start(self, target: float) -> float | None:
         return self.inner.start(target)
 

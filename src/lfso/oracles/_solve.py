@@ -30,6 +30,7 @@ __all__ = [
     "check_monotone",
     "check_value",
     "feasible_start",
+    "infinite_target",
     "newton",
     "power_root",
     "solve_radius",
@@ -38,6 +39,7 @@ __all__ = [
 _MAX_NEWTON = 60
 _MAX_BRACKET = 200
 _LOG_RANGE = 690.0  # radii stay within e^(+-690), inside the float range
+_LARGEST = 1.7976931348623157e308  # the largest float
 
 
 class OracleError(ValueError):
@@ -93,6 +95,20 @@ def check_monotone(
             f"smoothness oracle decreases in R: L(x, R={r_small:.6g}) = {l_small:.6g} but "
             f"L(x, R={r_large:.6g}) = {l_large:.6g}; an LFSO must be non-decreasing in R"
         )
+
+
+def infinite_target(bound: LocalBound | Callable[[float], float]) -> tuple[float, float, int]:
+    """The radius solve's answer to ``target = inf`` (:func:`lfso.oracles._bounds.check_target`):
+    ``R = inf`` with ``L(x, inf)``, the bound's supremum (``inf`` where it is unbounded), so
+    that ``R L(R) >= target`` holds; ``(0.0, 0.0, 1)`` where ``L`` is 0 for every ``R`` (no
+    radius: rejected by the caller's check, as for a finite target). A value that is no
+    non-negative number raises :class:`OracleError` naming it.
+    """
+    limit = getattr(bound, "_limit", None)
+    value = limit() if limit is not None else as_float(bound(math.inf), math.inf)
+    if not value >= 0.0:
+        check_value(value, math.inf, allow_inf=True)  # raises, naming the value
+    return (math.inf if value > 0.0 else 0.0), value, 1
 
 
 def newton(
@@ -171,6 +187,8 @@ def solve_radius(
     """
     if not target > 0.0:
         return 0.0, check_value(bound(0.0), 0.0), 1
+    if target == math.inf:
+        return infinite_target(bound)
     if getattr(bound, "convex", False):  # a LocalBound with its own Newton solve
         own: Any = bound
         return own.radius_for(target, rtol=rtol)
@@ -336,15 +354,19 @@ def _illinois(
 
 
 def feasible_start(bound: LocalBound, target: float) -> float:
-    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form."""
+    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form;
+    ``inf`` where the root lies past the float range.
+    """
     at_zero = bound(0.0)
-    radius = target / at_zero if at_zero > 0.0 else 1.0
+    radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
     value = bound(radius)
     while not math.isfinite(value):  # past the float range (exponential bounds): come back
         radius *= 0.5
         value = bound(radius)
     while radius * value < target:
         radius *= 1.5
+        if radius == math.inf:
+            return radius
         value = bound(radius)
     return radius
 

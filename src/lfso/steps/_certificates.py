@@ -565,7 +565,11 @@ class EstimateCertificate(BallCertificate):
             sized = self._along(floor, samples, slope, length, eta)
             return sized._replace(hvp_calls=hvps), state
         bound = SecantBound(floor, samples, self.estimator.safety)
+        if not bound(math.inf) > 0.0:  # (else the radius solve's L = 0 blames an oracle)
+            raise _estimate_lost(bound(math.inf), inputs.eta)
         sized, ball = self._sized(bound, inputs, state.ball)
+        if not sized.t < math.inf:
+            raise _estimate_lost(sized.curvature, inputs.eta)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
 
     def _along(
@@ -640,6 +644,18 @@ class EstimateCertificate(BallCertificate):
         floor = sized.curvature / (self.estimator.safety * growth)
         est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
         return EstimateState(state.ball, est)
+
+
+def _estimate_lost(level: float, eta: float) -> PrecisionLimitError:
+    """The error for an automatic estimate whose step ``eta / L`` is past the float range
+    (``L = 0`` included): its floor, ``L / (s growth)`` carried from step to step, fell
+    below the smallest float where the samples showed no curvature (the gradients'
+    differences underflowed, as a float32 part of a mixed-precision model's does)."""
+    return PrecisionLimitError(
+        f"the automatic smoothness estimate L = {level!r} (secants of the gradients seen, "
+        f"no oracle's) leaves the step eta / L = {eta / level if level > 0.0 else math.inf!r} "
+        "past the float range: the gradients' changes are below their precision here"
+    )
 
 
 class BallCappedEstimate(EstimateCertificate):

@@ -811,6 +811,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         the device path the warning comes a step later (the parameters are undone within
         the step): at the next :meth:`step`, or when :attr:`rollbacks`, :attr:`skipped` or
         :meth:`state_dict` is read.
+    RuntimeWarning
+        Once, when a batch's gradient is not zero but its products underflow to 0 in
+        float64 (a float64 loss scaled far below 1, ``1e-200 * loss``): no step can be
+        sized, the parameters stay; multiply the loss by a constant. (On the device path
+        a step later, as above.)
 
     Notes
     -----
@@ -1009,6 +1014,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
         self._flags: dict[int, tuple[torch.Tensor, Any, Any]] = {}  # host copies of flags
         self._row_cache: tuple[Any, ...] | None = None  # the direction's buffers (_rows)
+        self._underflow_told = False  # (_warn_underflow: once)
 
     def __getstate__(self) -> dict[str, Any]:
         """For ``copy.deepcopy`` and ``pickle``: every attribute (torch's optimisers keep
@@ -1139,6 +1145,22 @@ class StochasticLFSO(torch.optim.Optimizer):
             f"StochasticLFSO step {step or self.steps}: the batch's {what}; the batch was skipped, "
             f"{done}, and the gradient averages restart ({hint})",
             SkippedBatchWarning,
+            stacklevel=caller_level(),
+        )
+
+    def _warn_underflow(self, loss: float, step: int = 0) -> None:
+        """The ``RuntimeWarning``, once, for a batch whose gradient is not zero but whose
+        products underflow to 0 in float64 (a loss scaled far below 1: ``1e-310 * loss``,
+        or ``1e-200 * loss``, whose squared gradient is below the float range): no step can
+        be sized from it."""
+        self._underflow_told = True
+        warnings.warn(
+            f"StochasticLFSO step {step or self.steps}: the batch's loss {loss:.3g} and its "
+            "gradient are so small that the gradient's products underflow to 0 (they are "
+            "below the float range): no step can be sized from them, and the parameters "
+            "were left as they were (this warning is not repeated); multiply the loss by a "
+            "constant that brings it near 1",
+            RuntimeWarning,
             stacklevel=caller_level(),
         )
 
@@ -1326,8 +1348,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         fell = not gd < 0.0
         if fell:
             fallen = self._preconditioned(grads, den, flat[0])
-            if fallen is None:
-                return loss  # a zero gradient: nothing to do
+            if fallen is None:  # a zero gradient: nothing to do, unless it underflowed
+                if not self._underflow_told and bool(flat[0].any()):  # (a read, only here)
+                    self._warn_underflow(f0)
+                return loss
             ds, d_row, gd_raw, dd_raw = fallen
             if dd > 0.0:  # ||scale d||^2 = dd, the replaced step's
                 scale = math.sqrt(dd / dd_raw)
@@ -1846,8 +1870,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         ok, moved, fell = bool(view[0]), bool(view[1]), bool(view[2])
         mirror = self._mirror
         restart = False
-        if len(view) > 3:  # a probed step: the ramp may have ended
-            mirror["ramp"], restart = bool(view[3]), bool(view[4])
+        if len(view) > 4:  # a probed step: the ramp may have ended
+            mirror["ramp"], restart = bool(view[4]), bool(view[5])
+        if bool(view[3]) and not self._underflow_told:  # (rare: one read of the loss)
+            self._warn_underflow(float(stats[n_rows * n_rows]), step)
         if ok:
             mirror["k"] = k
             if moved:  # the spare buffers hold the point it left: they become the kept point
@@ -1973,11 +1999,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         # -t scale, or 0
         factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))
         _add_device_step(params, views, factor, factors)
-        flags = self._post(
-            torch.stack([ok, moved, fell, ramp, restart] if probe else [ok, moved, fell])
-        )
+        # A gradient that is not zero but gave no step: its products underflowed.
+        lost = ok & ~moved & (both[:n] != 0.0).any()
+        flags = [ok, moved, fell, lost, ramp, restart] if probe else [ok, moved, fell, lost]
+        posted = self._post(torch.stack(flags))
         undoable = mirror["undoable"]
-        self._pending = (self.steps, undoable, k, params, stats, n_rows, flags, last_direction)
+        self._pending = (self.steps, undoable, k, params, stats, n_rows, posted, last_direction)
         return loss
 
     def _device_undo(
