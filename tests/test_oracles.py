@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from cases import MODELS, dim_of
@@ -147,6 +150,72 @@ def test_value_and_grad_agree_with_evaluate_and_finite_differences(name):
         e[i] = h
         fd = (model.value(x + e) - model.value(x - e)) / (2 * h)
         assert fd == pytest.approx(ev.grad[i], rel=1e-5, abs=1e-6 * (1 + abs(ev.value)))
+
+
+def _value_cases() -> dict[str, Callable[..., lfso.models.Model]]:
+    """Every built-in model of data ``(A, b, labels, classes)``, by name."""
+    from lfso.models import CauchyRegression, CompositeLeastSquares, SoftmaxRegression
+
+    cases: dict[str, Callable[..., lfso.models.Model]] = {}
+    for p in (1.0, 1.5, 2.0, 3.0, 4.5):
+        cases[f"lp-{p}"] = lambda A, b, y, k, p=p: LpRegression(A, b, p)
+        cases[f"composite-{p}"] = lambda A, b, y, k, p=p: CompositeLeastSquares(A, b, p)
+    for l2 in (0.0, 0.3, "per-feature"):
+        for fit in (False, True):
+            tag = f"{l2}-{'intercept' if fit else 'plain'}"
+            weights = np.array([1e-4, 0.0, 1e4]) if l2 == "per-feature" else l2
+            cases[f"logistic-{tag}"] = lambda A, b, y, k, w=weights, f=fit: (
+                lfso.models.LogisticRegression(A, y, l2=w, fit_intercept=f)
+            )
+            cases[f"softmax-{tag}"] = lambda A, b, y, k, w=weights, f=fit: SoftmaxRegression(
+                A, k, 3, l2=w, fit_intercept=f
+            )
+    for l2 in (0.0, 0.3):
+        cases[f"cauchy-{l2}"] = lambda A, b, y, k, l2=l2: CauchyRegression(A, b, 1.0, l2=l2)
+    for p in (1.0, 1.5, 3.0):
+        cases[f"power-norm-{p}"] = lambda A, b, y, k, p=p: PowerNorm(p)
+        cases[f"power-sum-{p}"] = lambda A, b, y, k, p=p: PowerSum(p)
+    return cases
+
+
+_VALUE_CASES = _value_cases()
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "torch-compiled"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(_VALUE_CASES))
+def test_value_is_the_evaluations_value_bit_for_bit(name, dtype, library, monkeypatch):
+    """``model.value(x)`` is ``evaluate(x).value`` exactly (the same operations in the same
+    order), so that ``value(res.x) == res.fun``: float32 data (sums of one order or another,
+    a ridge added in float64 or in the data's dtype), float64 (a plain or a scaled sum),
+    PyTorch CPU tensors, and the compiled passes an accelerator takes."""
+    rng = np.random.default_rng(11)
+    A = rng.standard_normal((40, 3)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    labels, classes = (b > 0).astype(dtype), rng.integers(0, 3, 40)
+    context = contextlib.nullcontext()
+    if library != "numpy":
+        torch = pytest.importorskip("torch")
+        A, b, labels, classes = map(torch.from_numpy, (A, b, labels, classes))
+    if library == "torch-compiled":
+        from lfso.bench import cpu_as_accelerator
+        from lfso.models import _fused
+
+        if not name.startswith(("lp-", "logistic-", "cauchy-")):
+            pytest.skip("no compiled pass in this model's evaluation")
+        try:
+            torch.compile(lambda v: v + 1.0)(torch.ones(2))
+        except Exception:
+            pytest.skip("torch.compile cannot compile here")
+        monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+        monkeypatch.setattr(_fused, "_ENABLED", True)
+        context = cpu_as_accelerator()
+    model = _VALUE_CASES[name](A, b, labels, classes)
+    with context:
+        for scale in (0.5, 3.0, 30.0):
+            point = (scale * rng.standard_normal(dim_of(model, 3))).astype(dtype)
+            x = point if library == "numpy" else torch.from_numpy(point)
+            assert model.value(x) == model.evaluate(x, bound=False).value, (scale, x)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

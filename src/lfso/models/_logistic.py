@@ -304,22 +304,34 @@ class LogisticRegression(Model):
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
+        # (evaluate's value, bit for bit: the same rows and sums, no gradient)
         xp = self.xp
-        z = self._product(x)
+        z = materialize(self._product(x))
+        loss: Any
         if self._host_rows(z) and _compiled.usable(z):  # (the losses' sum in one pass)
             total = _compiled.logistic_loss_sum(z, self._negated_codes())
-            value = float(z.dtype.type(total / z.shape[0]))  # (the mean in the rows' dtype)
+            loss = z.dtype.type(total / z.shape[0])  # (the mean in the rows' dtype)
         elif self._host_rows(z):
-            value = to_float(xp.mean(_host_losses(z, self._negated_signs(), False)[0]))
+            loss = xp.mean(_host_losses(z, self._negated_signs(), False)[0])
         else:
-            margins = self.signs * z
-            value = to_float(xp.mean(_losses(xp, margins, xp.abs(margins))[0]))
+            rows = _fused.one_pass(_rows, z, self.signs) if _fused.usable(z) else None
+            if rows is not None:  # (one compiled pass on an accelerator)
+                loss = rows[0]
+            else:
+                margins = materialize(self.signs * z)
+                loss = xp.mean(_losses(xp, margins, materialize(xp.abs(margins)))[0])
+        return to_float(self._penalised(loss, x))
+
+    def _penalised(self, loss: Any, x: Any) -> Any:
+        """``loss`` plus the ridge at ``x``, in the data's dtype (as :meth:`evaluate` and
+        :meth:`value` both add it)."""
         if self._ridge is not None:
-            value += to_float(self._ridge.value(x))
-        elif self.l2:
+            return loss + self._ridge.value(x)
+        if self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
-            value += 0.5 * self.l2 * to_float(xp.sum(w * w))
-        return value
+            # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
+            return loss + (0.5 * self.l2) * reduce_sum(self.xp, w * w)
+        return loss
 
     def evaluate(
         self,
@@ -368,13 +380,11 @@ class LogisticRegression(Model):
             grad /= self.n
         else:
             grad = grad / self.n
+        loss = self._penalised(loss, x)
         if self._ridge is not None:
-            loss = loss + self._ridge.value(x)
             grad = grad + self._ridge.grad(x)
         elif self.l2:
             w = x if self._penalty_mask is None else x * self._penalty_mask
-            # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
-            loss = loss + (0.5 * self.l2) * reduce_sum(xp, w * w)
             grad = grad + self.l2 * w
         grad = materialize(grad)
         local = None

@@ -20,7 +20,6 @@ from .._arrays import (
     operator_norm,
     reduce_max,
     row_norms,
-    sq_norm,
     to_float,
     to_floats,
     to_numpy,
@@ -293,10 +292,33 @@ class LpRegression(_LinearModel):
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
-        r = self._product(x) - self.b
-        if self.p == 1.0:
-            return sq_norm(r)
-        return to_float(self.xp.sum(self.xp.abs(r) ** (2 * self.p)))
+        # (evaluate's sum, bit for bit: the same rows and the same operations, no gradient)
+        return to_float(self._rows(materialize(self._product(x)), False)[4])
+
+    def _rows(self, ax: Any, bound: bool) -> tuple[Any, Any, Any, Any, Any]:
+        """``(r, r^2, w, w r, f)`` from ``ax = A x``: the residuals ``r = A x - b``, their
+        squares (``None`` where nothing reads them), the weights ``w = |r|^(2p-2)``
+        (``None`` for ``p = 1``, whose ``w r`` is ``r``) and ``f = sum_i w_i r_i^2``; without
+        the ball bound's statistics (not ``bound``) in one compiled pass where one runs
+        (``r^2`` and ``w`` are then ``None``). What :meth:`evaluate` and :meth:`value`
+        share, so that their values agree bit for bit."""
+        p, b = self.p, self.b
+        rows = None
+        if not bound and p != 1.0 and _fused.usable(ax):  # (one compiled pass: accelerators)
+            rows = _fused.one_pass(_residual_rows(p), ax, b)
+        elif not bound and p in (2.0, 3.0) and _compiled.usable(ax, b):
+            # r, w r and f = sum_i w_i r_i^2 in one pass (the same values; f summed in
+            # float64): what the gradient and the segment read, no ball bound's statistics.
+            rows = _compiled.residual_powers(ax, b, p)
+        if rows is not None:
+            r, weighted, total = rows
+            return r, None, None, weighted, total
+        r = materialize(ax - b)
+        if p == 1.0:  # (r^2: read by the bound only)
+            return r, r * r if bound else None, None, r, _dot(r, r)
+        r2 = r * r
+        w = _weights(self.xp, r, r2, p)
+        return r, r2, w, w * r, _dot(w, r2)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -353,24 +375,8 @@ class LpRegression(_LinearModel):
         # (Dask: one pass over A, kept on the workers; none when the segment gave A x)
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
-        w: Any = None
-        rows = None
-        if not bound and p != 1.0 and _fused.usable(ax):  # (one compiled pass: accelerators)
-            rows = _fused.one_pass(_residual_rows(p), ax, self.b)
-        if rows is not None:
-            r, weighted, total = rows
-            grad = _times(2 * p, self._adjoint(weighted))
-        elif not bound and p in (2.0, 3.0) and _compiled.usable(ax, self.b):
-            # r, w r and f = sum_i w_i r_i^2 in one pass (the same values; f summed in
-            # float64): what the gradient and the segment read, no ball bound's statistics.
-            r, weighted, total = _compiled.residual_powers(ax, self.b, p)
-            grad = materialize((2 * p) * self._adjoint(weighted))
-        else:
-            r = materialize(ax - self.b)
-            r2: Any = r * r if p != 1.0 or bound else None  # (p = 1: read by the bound only)
-            w = None if p == 1.0 else _weights(xp, r, r2, p)
-            grad = _times(2 * p, self._adjoint(w * r if w is not None else r))
-            total = _dot(w, r2) if w is not None else _dot(r, r)
+        r, r2, w, weighted, total = self._rows(ax, bound)
+        grad = _times(2 * p, self._adjoint(weighted))
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
         scalars = [total, 0.0 if x_inf is None else x_inf, drift]
@@ -675,12 +681,16 @@ class CompositeLeastSquares(_LinearModel):
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
             return host.value(x)
-        xp = self.xp
-        r = self._product(x) - self.b
+        # (evaluate's value, bit for bit: the same sums and powers, no gradient)
+        xp, p = self.xp, self.p
+        r = materialize(self._product(x) - self.b)
+        sq = _host_dot(r, r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
+        if _PLAIN_LOW <= sq <= _PLAIN_HIGH:  # (NumPy float64 in range: the sum as it is)
+            return _norm_powers(1.0, sq, p)[0] if p != 1.0 else sq
         top = reduce_max(xp, xp.abs(r))
         unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
-        return _norm_powers(big, small, self.p)[0] if big > 0.0 else 0.0
+        return _norm_powers(big, small, p)[0] if big > 0.0 else 0.0
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.

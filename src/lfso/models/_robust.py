@@ -141,9 +141,21 @@ class CauchyRegression(Model):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        r = self.A @ x - self.b
-        value = to_float(self._value(r, x))
+        # (evaluate's value, bit for bit: the same rows and sums, no gradient)
+        ax = materialize(self.A @ x)
+        rows = self._fused_rows(ax)
+        r, mean = (rows[0], rows[2]) if rows is not None else (materialize(ax - self.b), None)
+        value = to_float(self._value(r, x, mean))
         return value if value != math.inf else to_float(self._value(r, x, self._wide_mean(r)))
+
+    def _fused_rows(self, ax: Any) -> tuple[Any, Any, Any] | None:
+        """``(r, r / (1 + r^2 / c^2), f)`` from ``ax = A x`` in one compiled pass on an
+        accelerator (:func:`_rows`), or ``None`` where none runs."""
+        if not _fused.usable(ax):
+            return None
+        xp = namespace(ax)  # (c^2 made once)
+        c2 = xp.reshape(constant(xp, (self.c**2,), ax.dtype, device(ax)), ())
+        return _fused.one_pass(_rows, ax, self.b, c2)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -217,10 +229,7 @@ class CauchyRegression(Model):
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
-        rows = None
-        if _fused.usable(ax):  # (one compiled pass on an accelerator; c^2 made once)
-            c2 = xp.reshape(constant(xp, (self.c**2,), ax.dtype, device(ax)), ())
-            rows = _fused.one_pass(_rows, ax, self.b, c2)
+        rows = self._fused_rows(ax)  # (one compiled pass on an accelerator)
         if rows is not None:
             r, factor, mean = rows
         else:
