@@ -48,8 +48,9 @@ def test_secant_bound_is_non_decreasing_and_its_radius_is_tight(floor, samples, 
 
 
 def test_secant_bound_radius_ends_with_no_curvature_seen_or_an_infinite_target():
-    # No curvature yet (a linear function): every radius is certified.
-    assert SecantBound(0.0, [(1.0, 0.0)], 2.0).radius_for(1.0) == (np.inf, 0.0, 1)
+    # No curvature yet (a linear function): L = 0 for every R, no radius (as any bound
+    # answers L = 0: rejected by the caller), not R = inf with R L(R) NaN.
+    assert SecantBound(0.0, [(1.0, 0.0)], 2.0).radius_for(1.0) == (0.0, 0.0, 1)
     # A target past the float range: the search ends past the last sample.
     radius, L, _ = SecantBound(1.0, [(2.0, 3.0)], 1.0).radius_for(np.inf)
     assert radius == np.inf and L == 3.0

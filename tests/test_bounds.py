@@ -413,3 +413,76 @@ def test_an_infinite_target_gives_an_infinite_radius(name):
     if name in ("polynomial-constant", "power-b0", "exp-rate0"):  # (L(inf) = L(0))
         radius, value, _ = (bound * 0.25).radius_for(1e308)  # (root 4e308)
         assert radius == math.inf and value > 0.0
+
+
+def _flat_secant(samples):
+    from lfso._auto import SecantBound
+
+    return lambda: SecantBound(0.0, samples, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "target", "answer"),
+    [
+        # a user's L whose root lies past the float range: R = inf and L(inf)
+        (lambda: FunctionBound(lambda r: 1e-300), 1e300, "infinite"),
+        # ... and a root between e^690 and the largest float: found
+        (lambda: FunctionBound(lambda r: 1e-10 * (1.0 + r * 1e-300)), 1e300, "finite"),
+        (lambda: FunctionBound(lambda r: 1.0), 1e305, "finite"),
+        (lambda: FunctionBound(lambda r: 1.0), 1.7e308, "finite"),
+        # target / scale past the float range, the root (W(1e300) e^300) well inside it
+        (lambda: ExpBound(1e-300, 1e-300), 1e300, "finite"),
+        (lambda: ExpBound(1e-300, 1e-300), 1e308, "finite"),
+        (lambda: ExpBound(1.0, 1.0) * 1e-300, 1e300, "finite"),
+        (lambda: ExpBound(1e-300, 1e-310), 1e300, "infinite"),  # (root past the range)
+        # the automatic oracle's bound where no curvature was seen: no radius, L = 0
+        (_flat_secant([]), 1.0, "none"),
+        (_flat_secant([(1.0, 0.0)]), 1.0, "none"),
+        (_flat_secant([(1.0, 0.0)]), 0.0, "none"),
+        (_flat_secant([]), math.inf, "none"),
+        (_flat_secant([(1.0, 3.0)]), 5.0, "finite"),
+        (_flat_secant([(1.0, 3.0)]), math.inf, "infinite"),
+    ],
+    ids=[
+        "function-past-range",
+        "function-root-near-the-top",
+        "function-1e305",
+        "function-1.7e308",
+        "exp-tiny-scale",
+        "exp-tiny-scale-1e308",
+        "exp-scaled",
+        "exp-past-range",
+        "secant-no-sample",
+        "secant-flat-sample",
+        "secant-flat-target-0",
+        "secant-flat-target-inf",
+        "secant-step",
+        "secant-target-inf",
+    ],
+)
+def test_radius_for_keeps_its_contract_at_the_float_range_edge(make, target, answer):
+    """``R L(R) >= target`` (in exact arithmetic), ``L >= L(R)``, within ``rtol`` of the
+    root where that is a float, ``R = inf`` with the supremum ``L(inf)`` where the root is
+    past the float range, and ``(0, 0)`` where ``L = 0`` for every ``R``: a user's bound
+    raised 'radius solve failed' past ``e^690``, ``ExpBound`` gave ``(inf, inf)`` where
+    ``target / scale`` overflowed, and the automatic oracle's bound with no curvature gave
+    ``(inf, 0.0)`` (``R L(R)`` NaN)."""
+    import mpmath
+
+    bound = make()
+    radius, value, evals = bound.radius_for(target, rtol=1e-3)
+    assert evals >= 1
+    if answer == "none":
+        assert (radius, value) == (0.0, 0.0) and bound(1e300) == 0.0
+        return
+    assert value > 0.0 and mpmath.mpf(radius) * mpmath.mpf(value) >= target
+    if answer == "infinite":
+        assert radius == math.inf and value >= bound(1.7e308)  # the supremum
+        return
+    assert 0.0 < radius < math.inf and value >= bound(radius)
+    if isinstance(bound, ExpBound):  # the value covers the exact scale e^(rate R)
+        exact = mpmath.mpf(bound.scale) * mpmath.exp(mpmath.mpf(bound.rate) * radius)
+        assert value >= exact
+    # tight: a radius 0.2% smaller (twice the tolerance) falls short of the target
+    smaller = radius / 1.002
+    assert mpmath.mpf(smaller) * mpmath.mpf(bound(smaller)) < target

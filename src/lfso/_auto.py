@@ -14,7 +14,7 @@ from ._arrays import as_vector, like, namespace, norm, to_floats, to_numpy
 from ._arrays import distance as gap
 from ._validate import call_user, integer, nonnegative, real, returned_array
 from .models import Evaluation, FunctionModel, Model
-from .oracles._bounds import LocalBound, check_target, check_value
+from .oracles._bounds import LocalBound, check_target, check_value, infinite_target
 
 __all__ = ["OracleCheck", "SecantEstimator", "check_oracle"]
 
@@ -39,6 +39,10 @@ class SecantBound(LocalBound):
     ) -> tuple[float, float, int]:
         # L is constant on [d_j, d_{j+1}); R L(R) >= target there from max(d_j, target / L).
         target = check_target(target)
+        if not target > 0.0:  # (no radius needed)
+            return 0.0, self(0.0), 1
+        if target == math.inf:  # R = inf and the supremum (R = 0 and L = 0 where that is 0)
+            return infinite_target(self)
         samples, level, i, low = self.samples, self.floor, 0, 0.0
         while True:
             while i < len(samples) and samples[i][0] <= low:
@@ -48,9 +52,13 @@ class SecantBound(LocalBound):
             scaled = self.safety * level
             radius = max(low, target / scaled) if scaled > 0.0 else math.inf
             if radius < high or high == math.inf or radius != radius:
-                # (past the last sample L is constant: even an infinite or NaN radius, where
-                # the target overflowed or no curvature was seen, ends the search)
-                return radius, self.safety * level, 1
+                # (past the last sample L is constant: an infinite radius, where the target
+                # overflowed, ends the search; where no curvature was seen, L = 0 for
+                # every R: no radius, as infinite_target answers it, for the caller to
+                # reject)
+                if not scaled > 0.0:
+                    return 0.0, 0.0, 1
+                return radius, scaled, 1
             low = high
 
 

@@ -411,7 +411,12 @@ class ExpBound(LocalBound):
     (1 - 1.01 y u)`` (``y <= 710`` where ``exp`` is finite); ``math.exp`` is within one ulp
     (``2u``) and the product with the scale rounds by ``u``: :func:`rounded_up` with
     ``1.01 y + 3`` roundings makes the value at least the exact ``scale e^{rate R}``.
-    :meth:`__mul__` and :meth:`stretched` round the scale and rate they compute up.
+    :meth:`__mul__` and :meth:`stretched` round the scale and rate they compute up. Where
+    ``e^y`` overflows but ``scale e^y`` need not (a scale of ``1e-300``), the value is
+    ``e^(y + log scale)``, whose exponent's roundings (``log``'s, ``2 |log scale| u``, and
+    the sum's, ``|E| u``) count as relative errors of the value; the radius solve's start
+    takes Lambert's ``W`` in logarithms where ``target / scale`` overflows, so a root inside
+    the float range is found there too.
     """
 
     convex = True
@@ -424,6 +429,15 @@ class ExpBound(LocalBound):
         try:
             # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
             return rounded_up(self.scale * math.exp(exponent), 1.01 * exponent + 3.0)
+        except OverflowError:  # e^(rate R) past the float range: scale e^(rate R) may not be
+            pass
+        # e^(rate R + log scale): log one ulp (2 |log scale| u in the exponent), the sum
+        # |E| u, each an absolute error in E, a relative one in e^E
+        log_scale = math.log(self.scale)
+        power = exponent + log_scale
+        roundings = 1.01 * exponent + 2.0 * abs(log_scale) + abs(power) + 3.0
+        try:
+            return rounded_up(math.exp(power), roundings)
         except OverflowError:  # beyond float range: no finite bound at this radius
             return math.inf
 
@@ -439,6 +453,10 @@ class ExpBound(LocalBound):
         t = target / self.scale
         if self.rate == 0.0:
             return t
+        if t == math.inf and target < math.inf:  # (t past the float range: W(z) in logs)
+            log_z = math.log(self.rate) + math.log(target) - math.log(self.scale)
+            # for z >= e, W(z) <= log z (W e^W = z, W >= 1): a feasible start
+            return log_z / self.rate if log_z > 1.0 else t
         z = self.rate * t
         # For z > 0, W(z) <= log1p(z) with equality only at 0: a feasible start.
         return min(t, math.log1p(z) / self.rate) if z > 1e-8 else t

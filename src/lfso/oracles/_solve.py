@@ -40,6 +40,7 @@ _MAX_NEWTON = 60
 _MAX_BRACKET = 200
 _LOG_RANGE = 690.0  # radii stay within e^(+-690), inside the float range
 _LARGEST = 1.7976931348623157e308  # the largest float
+_LOG_TOP = math.log(_LARGEST)  # (e^_LOG_TOP rounds to a finite float just below it)
 
 
 class OracleError(ValueError):
@@ -179,7 +180,9 @@ def solve_radius(
     evaluation, and a good ``bound.hint`` (a radius the bound was evaluated at with the
     gradient, :class:`lfso.models._rows.RowCurvatureBound`) none. Every evaluation is
     checked: non-finite or non-positive values and a
-    decrease in ``R`` raise :class:`OracleError`.
+    decrease in ``R`` raise :class:`OracleError`. A root past the largest float (``R L(R)
+    < target`` up to it) gives :func:`infinite_target`'s answer, ``R = inf`` and ``L(x,
+    inf)``.
 
     Returns
     -------
@@ -292,11 +295,11 @@ def _bracket(
             lo = (u, g, value)
             if hi is not None:
                 break
-            if u >= _LOG_RANGE:
-                raise OracleError(
-                    "radius solve failed: R * L(x, R) stays below eta * ||g|| for all R"
-                )
-            u = min(u - g + aim, _LOG_RANGE)  # feasible by the slope bound
+            if u >= _LOG_TOP:  # R L(R) < target up to the largest float: the root is past it
+                radius, value, _ = infinite_target(excess.bound)
+                excess.evals += 1
+                return (radius, value), lo, lo
+            u = min(u - g + aim, _LOG_TOP)  # feasible by the slope bound
         else:
             hi = (u, g, value)
             excess.above = True
