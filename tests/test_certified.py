@@ -13,7 +13,7 @@ import pytest
 
 import lfso
 from lfso._arrays import norm
-from lfso._registry import DEFAULT_METHOD, METHODS, build_rule
+from lfso._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from lfso.bench import PROBLEMS
 from lfso.models import Evaluation, FunctionModel, LpRegression, Model, PowerSum
 from lfso.oracles import ConstantBound, OracleError, PrecisionLimitError, WrappedSegment
@@ -789,18 +789,20 @@ def test_ball_certificate_keeps_the_step_inside_the_ball(steepest):
 
 def test_an_auto_certificate_is_settled_again_for_each_run():
     """One rule instance passed to two runs: ``certificate="auto"`` takes the ball for a
-    user's oracle and the model's segment for a built-in model, whichever ran first."""
+    user's oracle and the model's segment for a built-in model, whichever ran first; the
+    instance passed is left unsettled (each run settles a copy)."""
     rng = np.random.default_rng(0)
     A = rng.standard_normal((50, 5))
     model = LpRegression(A, rng.standard_normal(50), 2)
     fresh = lfso.minimize(model, np.zeros(5), method=CertifiedStep(LBFGSDirection()))
     rule = CertifiedStep(LBFGSDirection())
-    lfso.minimize(
-        lambda x: float(x @ x), np.ones(3), grad=lambda x: 2 * x, smoothness=2.0, method=rule
-    )
-    assert type(rule.certificate).__name__ == "BallCertificate"
+    user = FunctionModel(lambda x: float(x @ x), lambda x: 2 * x, lambda x, radius: 2.0)
+    assert type(settle(rule, user).certificate).__name__ == "BallCertificate"
+    lfso.minimize(user, np.ones(3), method=rule)
+    assert rule.certificate is None
     again = lfso.minimize(model, np.zeros(5), method=rule)
-    assert type(rule.certificate).__name__ == "SegmentCertificate"
+    assert type(settle(rule, model).certificate).__name__ == "SegmentCertificate"
+    assert rule.certificate is None
     assert again.nit == fresh.nit and np.array_equal(again.x, fresh.x)
 
 

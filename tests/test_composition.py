@@ -18,6 +18,7 @@ from lfso.steps import (
     Certificate,
     CertifiedStep,
     Direction,
+    LBFGSDirection,
     LFSOAccelStep,
     LFSOStep,
     Safeguarded,
@@ -187,8 +188,34 @@ def test_an_unsettled_auto_certificate_says_who_decides_it():
     x = np.zeros(3)
     with pytest.raises(TypeError, match=r"settled for a model when lfso.minimize runs it"):
         rule.init(SHARP, x, SHARP.evaluate(x))
-    assert settle(rule, SHARP) is rule and isinstance(rule.certificate, SegmentCertificate)
-    assert not rule.needs_bound  # the model's own segment reads no ball bound
+    settled = settle(rule, SHARP)
+    assert isinstance(settled.certificate, SegmentCertificate)
+    assert not settled.needs_bound  # the model's own segment reads no ball bound
+    assert rule.certificate is None  # (the rule passed is left as it was)
+
+
+@pytest.mark.parametrize("direction", [SteepestDescent, LBFGSDirection])
+@pytest.mark.parametrize("guard", [False, True])
+def test_a_rule_shared_by_two_runs_at_once_gives_each_its_own_settling(direction, guard):
+    """One rule instance run on two models at once (threads, or a run started from
+    another's callback, as here, deterministically): each run keeps the certificate and
+    flags settled for its own model, and gives the result it gives alone."""
+    kw = dict(grad=lambda x: 4 * x**3, smoothness=lambda x, R: 12 * (np.max(np.abs(x)) + R) ** 2)
+    kw |= dict(max_iter=20, safeguard=guard, monitor=False)
+    make = lambda: CertifiedStep(direction())  # noqa: E731
+    alone = lfso.minimize(lambda x: float(np.sum(x**4)), np.ones(3), method=make(), **kw)
+    rule, inner = make(), []
+
+    def callback(xk):
+        if not inner:  # (the proven segment of its own, for the same rule instance)
+            inner.append(lfso.minimize(SHARP, np.zeros(3), method=rule, max_iter=5))
+
+    both = lfso.minimize(
+        lambda x: float(np.sum(x**4)), np.ones(3), method=rule, callback=callback, **kw
+    )
+    assert inner and both.nit == alone.nit
+    np.testing.assert_array_equal(both.x, alone.x)
+    np.testing.assert_array_equal(both.history.step, alone.history.step)
 
 
 def test_a_segment_certificate_asks_for_the_ball_only_where_the_segment_is_made_from_it():

@@ -761,3 +761,42 @@ def test_a_gradient_written_into_one_buffer_is_the_run_s_own(method, pair):
     np.testing.assert_array_equal(res.x, clean.x)
     np.testing.assert_array_equal(res.jac, grad(res.x))
     assert res.jac is not buffer
+
+
+_PICKLED_MODELS = {
+    "lp": lambda A, b, y, k: lfso.models.LpRegression(A, b, p=2),
+    "logistic": lambda A, b, y, k: lfso.models.LogisticRegression(A, y, l2=0.1),
+    "logistic-per-feature": lambda A, b, y, k: lfso.models.LogisticRegression(
+        A, y, l2=np.linspace(0.01, 1.0, A.shape[1]).astype(A.dtype)
+    ),
+    "softmax": lambda A, b, y, k: lfso.models.SoftmaxRegression(A, k, 3, l2=0.1),
+    "cauchy": lambda A, b, y, k: lfso.models.CauchyRegression(A, b),
+    "composite": lambda A, b, y, k: lfso.models.CompositeLeastSquares(A, b, p=2),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(_PICKLED_MODELS))
+def test_a_model_pickled_or_deep_copied_runs_as_the_original(name, dtype):
+    """A model sent to a worker process (joblib, multiprocessing) or deep-copied, before or
+    after a run, runs as the original, bit for bit; the caches its run made stay behind."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(3)
+    A, b = rng.standard_normal((60, 4)).astype(dtype), rng.standard_normal(60).astype(dtype)
+    y, k = (b > 0).astype(dtype), rng.integers(0, 3, 60)
+    model = _PICKLED_MODELS[name](A, b, y, k)
+    x0 = np.linspace(-1.0, 1.0, model.dim).astype(dtype)
+    before = pickle.dumps(model)
+    first = lfso.minimize(model, x0, max_iter=20)
+    after = pickle.dumps(model)
+    assert len(after) == len(before)
+    for twin in (pickle.loads(before), pickle.loads(after), copy.deepcopy(model)):
+        again = lfso.minimize(twin, x0, max_iter=20)
+        assert again.nit == first.nit and again.fun == first.fun
+        np.testing.assert_array_equal(again.x, first.x)
+        np.testing.assert_array_equal(again.history.f, first.history.f)
+    kept = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(kept.x, first.x)
+    np.testing.assert_array_equal(kept.history.step, first.history.step)

@@ -183,6 +183,52 @@ def test_a_copy_with_other_rows_gets_its_own_twin():
     assert model.value(x) != pytest.approx(fresh.value(x), rel=1e-3)
 
 
+def test_a_twin_made_while_another_thread_stores_its_own(monkeypatch):
+    """Two threads running one model on CPU tensors: the second thread's twin is stored
+    while the first is making its own (deterministically, from inside the first's copy of
+    the attributes); both runs are the run made alone, with no error."""
+    import threading
+
+    A, b = _data(np.float64)
+    make = lambda: MODELS["logistic"](torch.from_numpy(A), torch.from_numpy(b))  # noqa: E731
+    x0s = [torch.full((A.shape[1],), v, dtype=torch.float64) for v in (0.3, -0.2)]
+    alone = [_run(make(), x0, "lfso-lbfgs") for x0 in x0s]
+    model, results, host_value = make(), {}, _host._host_value
+    other = threading.Thread(target=lambda: results.update(b=_run(model, x0s[1], "lfso-lbfgs")))
+
+    def interleaved(value):
+        if not other.is_alive() and "b" not in results:
+            other.start()
+            other.join()
+        return host_value(value)
+
+    monkeypatch.setattr(_host, "_host_value", interleaved)
+    results["a"] = _run(model, x0s[0], "lfso-lbfgs")
+    for got, ref in zip((results["a"], results["b"]), alone, strict=True):
+        assert got.nit == ref.nit
+        torch.testing.assert_close(got.x, ref.x, rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("name", ["l4", "logistic", "softmax"])
+def test_a_model_pickled_after_a_run_leaves_its_twin_behind(name):
+    """The NumPy twin a run on CPU tensors made is a cache of views: a pickle or a deep copy
+    of the model does not carry it (no second copy of the data), and runs as the model."""
+    import pickle
+
+    A, b = _data(np.float64)
+    model = MODELS[name](torch.from_numpy(A), torch.from_numpy(b))
+    x0 = torch.full((model.dim,), 0.1, dtype=torch.float64)
+    before = len(pickle.dumps(model))
+    first = _run(model, x0, "lfso-lbfgs")
+    assert _host._SLOT in vars(model)
+    assert len(pickle.dumps(model)) == before
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert _host._SLOT not in vars(twin)
+        again = _run(twin, x0, "lfso-lbfgs")
+        assert again.nit == first.nit
+        torch.testing.assert_close(again.x, first.x, rtol=0.0, atol=0.0)
+
+
 def test_other_tensors_take_the_pytorch_code():
     """Autograd, or a dtype not the data's: the model's PyTorch code (no twin)."""
     A, b = _data(np.float64)

@@ -6,7 +6,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from array_api_compat import is_torch_array
@@ -26,6 +26,7 @@ from .._validate import _show, real
 from ..oracles._ball import CheckedOracle
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
+from ._portable import Portable
 
 __all__ = [
     "EXTRAS",
@@ -216,7 +217,7 @@ def fetched_scalars(
     return make(to_floats(*scalars))
 
 
-class Model(CheckedOracle):
+class Model(Portable, CheckedOracle):
     """A differentiable objective that carries its own LFSO.
 
     Subclasses implement :meth:`evaluate`, which returns the value, the gradient and (when
@@ -299,6 +300,8 @@ class Model(CheckedOracle):
     has_segment: bool = False
     unit_roundoff: float | None = None
     extras: frozenset[str] = frozenset()
+    #: Caches left out of a pickle or a deep copy (:class:`~lfso.models._portable.Portable`).
+    _transient: ClassVar[frozenset[str]] = frozenset({"_host_twin"})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Check the declared contract when a model class is defined: ``extras`` is a

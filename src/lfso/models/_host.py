@@ -31,7 +31,6 @@ that require a gradient or whose dtype is not the data's take the model's PyTorc
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any
 
@@ -78,11 +77,14 @@ def host_twin(model: Model, x: Any) -> HostTwin | None:
 
 def _make_twin(model: Model) -> HostTwin:
     """The twin of ``model`` (empty where its data are not viewable CPU tensors)."""
-    source = tuple((k, v) for k, v in vars(model).items() if k != _SLOT)
+    # (one copy of the attributes, taken at once: another thread running the same model
+    # may store its twin meanwhile, and a dict must not change size while it is iterated)
+    state = {k: v for k, v in dict(vars(model)).items() if k != _SLOT}
+    source = tuple(state.items())
     data = model.data
     if data is None or not _viewable(data) or data.ndim != 2:
         return HostTwin(None, None, source)
-    twin = _host_copy(model)
+    twin = _host_copy(model, state)
     # The products with the data stay PyTorch's (its matrix-vector kernels outrun NumPy's
     # BLAS on these shapes), on the tensors themselves, as views both ways.
     twin._product = _TorchProduct(data)
@@ -105,20 +107,20 @@ class _TorchProduct:
         return torch.mv(self.matrix, torch.from_numpy(v)).numpy()
 
 
-def _host_copy(obj: Any) -> Any:
-    """A shallow copy of ``obj`` whose PyTorch CPU tensors are NumPy views, whose array
-    namespace is NumPy's, and whose row geometry (the model's nested objects that hold
-    arrays) is converted alike; scalars, kernels and other objects are shared."""
-    twin = copy.copy(obj)
+def _host_copy(obj: Any, source: dict[str, Any] | None = None) -> Any:
+    """A shallow copy of ``obj`` (of its attributes ``source``, default all) whose PyTorch
+    CPU tensors are NumPy views, whose array namespace is NumPy's, and whose row geometry
+    (the model's nested objects that hold arrays) is converted alike; scalars, kernels and
+    other objects are shared."""
+    source = dict(vars(obj)) if source is None else source
+    twin = object.__new__(type(obj))
     state = vars(twin)
-    state.pop(_SLOT, None)
-    for name, value in vars(obj).items():
+    for name, value in source.items():
         if name == _SLOT:
             continue
         if callable(value) and callable(getattr(type(obj), name, None)):
-            del state[name]  # (a method wrapped on the instance: the twin's is the class's)
-        else:
-            state[name] = _host_value(value)
+            continue  # (a method wrapped on the instance: the twin's is the class's)
+        state[name] = _host_value(value)
     return twin
 
 

@@ -198,6 +198,7 @@ class LogisticRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
+    _transient = Model._transient | {"_negated", "_codes"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).

@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, error_gamma, namespace, reduce_sum, to_numpy
+from ._portable import Portable
 
 __all__ = ["VectorRidge", "spread"]
 
 
-class VectorRidge:
+class VectorRidge(Portable):
     """``(1/2) sum_j r_j w_j^2`` over a model's coefficients (see the module docstring).
 
     Parameters

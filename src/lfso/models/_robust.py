@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -54,6 +55,11 @@ def _rows(xp: Any, ax: Any, b: Any, c2: Any) -> tuple[Any, Any, Any]:
     factor = r / (1.0 + r * r / c2)
     mean = xp.mean(xp.astype(xp.log1p(r * r / c2), xp.float64))
     return r, factor, (0.5 * c2) * xp.astype(mean, ax.dtype)
+
+
+def _cauchy_peak(inv_c2: float, u: Any) -> Any:
+    """``1 / (1 + u^2 / c^2)`` (``inv_c2 = 1 / c^2``): the ball bound's ``h``."""
+    return 1.0 / (1.0 + inv_c2 * u * u)
 
 
 class CauchyRegression(Model):
@@ -132,7 +138,7 @@ class CauchyRegression(Model):
         self._b_max = to_float(self.xp.max(self.xp.abs(self.b))) if self.n else 0.0
         inv_c2 = 1.0 / (self.c * self.c)
         self._kernel = cauchy_kernel(inv_c2, self.geometry.unit)  # the segment's
-        self._peak = lambda u: 1.0 / (1.0 + inv_c2 * u * u)
+        self._peak = functools.partial(_cauchy_peak, inv_c2)
 
     @property
     def data(self) -> Any:

@@ -50,6 +50,7 @@ from .._arrays import (
 )
 from ..oracles._bounds import LocalBound, rounded_up
 from ._base import Evaluation, fetched_evaluation
+from ._portable import Portable
 from ._segments import CarriedProduct, host_max_abs
 
 __all__ = [
@@ -77,7 +78,7 @@ DRIFT_BUDGET = 64.0
 _TINY64 = float(np.finfo(np.float64).smallest_normal)
 
 
-class RowGeometry:
+class RowGeometry(Portable):
     """Norms of a data matrix computed once: ``||A||``, row norms, ``||A||_F^2``.
 
     Each is an upper bound on the exact value despite rounding in ``A``'s dtype: a row

@@ -43,6 +43,7 @@ from ..oracles._bounds import (
 )
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
+from ._portable import rebuilt_by
 
 __all__ = ["ApproachSegment", "CarriedProduct", "NormPathSegment", "RowSegment"]
 
@@ -1269,6 +1270,7 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     kernel.peak = coef  # type: ignore[attr-defined]
     if m in (0.0, 1.0, 2.0, 3.0, 4.0):  # additions, multiplications, abs, max: as here
         kernel.fused_ulps = kernel.term_ulps  # type: ignore[attr-defined]
+    rebuilt_by(kernel, power_kernel, m, coef)  # (a model holding it pickles)
     return kernel
 
 
@@ -1598,6 +1600,7 @@ def cauchy_kernel(inv_c2: float, unit: float = 0.0) -> Callable[..., Any]:
     tiny = _SMALLEST_NORMAL.get(unit)
     if tiny is not None and 3.0 * tiny * inv_c2 <= 2.0 * unit:  # (see Compiled)
         kernel.fused_ulps = 18.0  # type: ignore[attr-defined]
+    rebuilt_by(kernel, cauchy_kernel, inv_c2, unit)  # (a model holding it pickles)
     return kernel
 
 

@@ -161,6 +161,7 @@ class SoftmaxRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
+    _transient = Model._transient | {"_held_onehot", "_held_labels", "_weights"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -215,8 +216,8 @@ class SoftmaxRegression(Model):
         """:attr:`onehot` class by class (``K x n``, as the logits: :meth:`_logits`), made
         once per ``onehot`` (a model of a batch of rows, :mod:`lfso.stochastic`, is given
         its own)."""
-        held = self._held_onehot
-        if held[0] is not self.onehot:
+        held = self.__dict__.get("_held_onehot")
+        if held is None or held[0] is not self.onehot:
             xp, onehot = self.xp, self.onehot
             classes = xp.arange(self.K, device=device(onehot))
             labels = xp.argmax(onehot, axis=1)

@@ -8,6 +8,7 @@ wraps any of them.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -226,11 +227,14 @@ class CertifiedStep(CertifiedRule):
         """Settle the rule for ``model`` (see :meth:`StepRule.resolve`): ``"auto"`` takes
         ``auto(radius_rtol)``, and the flags follow the certificate's declarations for the
         model (a segment certificate asks for the ball bound only where the model's
-        segment is made from it), for each run's model anew. Returns the rule."""
-        if self._auto:
-            self.certificate = auto(self.radius_rtol)
-        self._configure(model)
-        return self
+        segment is made from it), for each run's model anew. Returns the settled rule, a
+        copy: the instance passed is left as it was, so that runs in several threads may
+        share it (a run reads its rule's certificate and flags until it ends)."""
+        settled = copy.copy(self)
+        if settled._auto:
+            settled.certificate = auto(settled.radius_rtol)
+        settled._configure(model)
+        return settled
 
     def _settled(self) -> Certificate:
         certificate = self.certificate

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .._arrays import rounding
 from .._gradcheck import central_difference
@@ -92,10 +93,12 @@ class Safeguarded(StepRule):
 
     def resolve(self, model: Model, auto: AutoCertificate) -> Safeguarded:
         """Settle the wrapped rule for ``model`` (see :meth:`StepRule.resolve`) and take
-        its flags."""
-        self.rule.resolve(model, auto)
-        self._flags()
-        return self
+        its flags, in a copy (the instance passed is left as it was, as the rule's own
+        :meth:`~lfso.steps.CertifiedStep.resolve` leaves it)."""
+        settled = copy.copy(self)
+        settled.rule = cast(CertifiedRule, self.rule.resolve(model, auto))
+        settled._flags()
+        return settled
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SafeguardState:
         inner = self.rule.init(objective, x, evaluation)
