@@ -591,15 +591,23 @@ def test_distributed_ranks_take_the_same_step(data_parallel_ranks):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_safeguard_never_keeps_a_bad_step():
-    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
-    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
+def _uphill(dtype=torch.float32, max_rollbacks=2):
+    """``(w, opt, closure)``: a safeguarded ``LFSO`` whose closure's gradient points
+    uphill, so that no step can decrease the loss and the safeguard gives up."""
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=dtype))
+    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=max_rollbacks)
 
-    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
+    def wrong_closure():
         opt.zero_grad()
         loss = (w**4).sum()
         (-loss).backward()
         return loss
+
+    return w, opt, wrong_closure
+
+
+def test_safeguard_never_keeps_a_bad_step():
+    w, opt, wrong_closure = _uphill()
 
     before = w.detach().clone()
     with pytest.warns(RuntimeWarning, match="parameters are unchanged") as caught:
@@ -612,15 +620,7 @@ def test_safeguard_never_keeps_a_bad_step():
 def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(max_rollbacks):
     """At a give-up the safeguard rejected ``max_rollbacks + 1`` trials, each rolled back:
     ``rollbacks``, the warning and ``lfso.minimize``'s run all say so."""
-    w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
-    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=max_rollbacks)
-
-    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
-        opt.zero_grad()
-        loss = (w**4).sum()
-        (-loss).backward()
-        return loss
-
+    _, opt, wrong_closure = _uphill(torch.float64, max_rollbacks)
     tried = max_rollbacks + 1
     with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
         opt.step(wrong_closure)
@@ -937,14 +937,7 @@ def test_host_round_trips_per_step_of_the_benchmark():
 
 
 def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
-    w = torch.nn.Parameter(torch.tensor([2.0, -1.0]))
-    opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
-
-    def wrong_closure():  # the gradient points uphill: no step can decrease the loss
-        opt.zero_grad()
-        loss = (w**4).sum()
-        (-loss).backward()
-        return loss
+    w, opt, wrong_closure = _uphill()
 
     with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
         opt.step(wrong_closure)
@@ -962,20 +955,7 @@ def test_after_the_safeguard_gives_up_the_same_point_is_not_retried():
 def test_a_run_resumed_where_the_safeguard_gave_up_skips_the_same_steps(tmp_path):
     """The saved run carries where its rule could not step: the resumed run skips the
     next steps from there, as the uninterrupted one does (no trials, no new warning)."""
-
-    def make():
-        w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
-        opt = LFSO([w], smoothness=lambda params, R: 1.0, safeguard=True, max_rollbacks=2)
-
-        def wrong_closure():  # the gradient points uphill: no step can decrease the loss
-            opt.zero_grad()
-            loss = (w**4).sum()
-            (-loss).backward()
-            return loss
-
-        return w, opt, wrong_closure
-
-    w, opt, closure = make()
+    w, opt, closure = _uphill(torch.float64)
     with pytest.warns(RuntimeWarning, match="parameters are unchanged"):
         opt.step(closure)
     torch.save(opt.state_dict(), tmp_path / "opt.pt")
@@ -983,7 +963,7 @@ def test_a_run_resumed_where_the_safeguard_gave_up_skips_the_same_steps(tmp_path
         warnings.simplefilter("error")  # (a retried step would warn again)
         for _ in range(3):
             opt.step(closure)
-        w2, resumed, closure2 = make()
+        w2, resumed, closure2 = _uphill(torch.float64)
         resumed.load_state_dict(torch.load(tmp_path / "opt.pt"))
         for _ in range(3):
             resumed.step(closure2)
