@@ -1999,8 +1999,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         # -t scale, or 0
         factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))
         _add_device_step(params, views, factor, factors)
-        # A gradient that is not zero but gave no step: its products underflowed.
-        lost = ok & ~moved & (both[:n] != 0.0).any()
+        # A gradient that is not zero but gave no step: its products underflowed (in the
+        # float64 statistics only a float64 gradient's can: a pass over it there alone).
+        if both.dtype == torch.float64:
+            lost = ok & ~moved & (both[:n] != 0.0).any()
+        else:
+            lost = torch.zeros_like(ok)
         flags = [ok, moved, fell, lost, ramp, restart] if probe else [ok, moved, fell, lost]
         posted = self._post(torch.stack(flags))
         undoable = mirror["undoable"]
