@@ -323,13 +323,20 @@ class LogisticRegression(Model):
                 loss = xp.mean(_losses(xp, margins, materialize(xp.abs(margins)))[0])
         return to_float(self._penalised(loss, x))
 
-    def _penalised(self, loss: Any, x: Any) -> Any:
+    def _penalised_part(self, x: Any) -> Any:
+        """The coefficients one ``l2`` penalises (``x`` less the intercept), or ``None``
+        where there is no such ridge (none, or one weight per feature)."""
+        if self._ridge is not None or not self.l2:
+            return None
+        return x if self._penalty_mask is None else x * self._penalty_mask
+
+    def _penalised(self, loss: Any, x: Any, w: Any = None) -> Any:
         """``loss`` plus the ridge at ``x``, in the data's dtype (as :meth:`evaluate` and
-        :meth:`value` both add it)."""
+        :meth:`value` both add it); ``w``: :meth:`_penalised_part` where at hand."""
         if self._ridge is not None:
             return loss + self._ridge.value(x)
         if self.l2:
-            w = x if self._penalty_mask is None else x * self._penalty_mask
+            w = self._penalised_part(x) if w is None else w
             # (a sum, not w @ w: Dask's 1-D matmul reuses keys across graphs)
             return loss + (0.5 * self.l2) * reduce_sum(self.xp, w * w)
         return loss
@@ -381,11 +388,11 @@ class LogisticRegression(Model):
             grad /= self.n
         else:
             grad = grad / self.n
-        loss = self._penalised(loss, x)
+        w = self._penalised_part(x)
+        loss = self._penalised(loss, x, w)
         if self._ridge is not None:
             grad = grad + self._ridge.grad(x)
         elif self.l2:
-            w = x if self._penalty_mask is None else x * self._penalty_mask
             grad = grad + self.l2 * w
         grad = materialize(grad)
         local = None
