@@ -717,6 +717,15 @@ def _is_group(value: Any) -> bool:
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
 
 
+def _underflowed(ok: torch.Tensor, moved: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """On the device: whether a gradient ``g`` that is not zero gave no step, its products
+    having underflowed. In the float64 statistics only a float64 gradient's can, so only
+    there is ``g`` read (a pass over it); other dtypes give ``False``."""
+    if g.dtype != torch.float64:
+        return torch.zeros_like(ok)
+    return ok & ~moved & (g != 0.0).any()
+
+
 class StochasticLFSO(torch.optim.Optimizer):
     """Minibatch optimiser sized by the secant curvature of each batch (module docstring).
 
@@ -1999,12 +2008,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         # -t scale, or 0
         factor.copy_(torch.where(moved, -last[0] * last[1], dev["zero"]))
         _add_device_step(params, views, factor, factors)
-        # A gradient that is not zero but gave no step: its products underflowed (in the
-        # float64 statistics only a float64 gradient's can: a pass over it there alone).
-        if both.dtype == torch.float64:
-            lost = ok & ~moved & (both[:n] != 0.0).any()
-        else:
-            lost = torch.zeros_like(ok)
+        lost = _underflowed(ok, moved, both[:n])
         flags = [ok, moved, fell, lost, ramp, restart] if probe else [ok, moved, fell, lost]
         posted = self._post(torch.stack(flags))
         undoable = mirror["undoable"]
