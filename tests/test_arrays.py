@@ -110,3 +110,35 @@ def test_norm_where_the_squares_underflow_is_the_scaled_one(dtype):
     g = np.ones(7, dtype)
     assert square_floor(g) == 7 * float(info.smallest_normal)
     assert norm_from_square(7.0, g) == math.sqrt(7.0)
+
+
+def test_the_device_constants_stay_bounded_however_many_models_are_made(monkeypatch):
+    """Each Cauchy model on a device keeps its ``c^2`` among the device constants
+    (:func:`lfso._arrays.constant`); a process that makes models of many ``c`` (a search
+    over ``c``) kept every one of them: the cache keeps the most recently used only, and
+    still makes a constant once while it is in use."""
+    torch = pytest.importorskip("torch")
+    from lfso import _arrays
+    from lfso.bench import cpu_as_accelerator
+    from lfso.models import CauchyRegression, _fused
+
+    try:
+        torch.compile(lambda v: v + 1.0)(torch.ones(2))
+    except Exception:
+        pytest.skip("torch.compile cannot compile here")
+    monkeypatch.setattr(_fused, "MIN_ROWS", 2)
+    monkeypatch.setattr(_fused, "_ENABLED", True)
+    rng = np.random.default_rng(0)
+    A, b = torch.tensor(rng.standard_normal((30, 3))), torch.tensor(rng.standard_normal(30))
+    x = torch.zeros(3, dtype=torch.float64)
+    bound = _arrays._MAX_CONSTANTS
+    with cpu_as_accelerator():
+        for i in range(bound + 40):
+            CauchyRegression(A, b, c=1.0 + i / 7).value(x)
+            assert len(_arrays._CONSTANTS) <= bound, i
+        model = CauchyRegression(A, b, c=0.3)
+        model.value(x)
+        made = dict(_arrays._CONSTANTS)
+        assert model.value(x) == model.value(x)
+        assert _arrays._CONSTANTS.keys() == made.keys()
+        assert all(_arrays._CONSTANTS[k] is v for k, v in made.items())

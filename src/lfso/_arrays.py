@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,18 +39,30 @@ def device(x: Any) -> Any:
 _NUMPY = array_api_compat.array_namespace(np.empty(0))
 
 
-#: The arrays :func:`constant` made, by (namespace, values, dtype, device).
-_CONSTANTS: dict[tuple[int, tuple[Any, ...], str, str], Any] = {}
+#: The most arrays :func:`constant` keeps: far more than the fixed constants of a run on a
+#: few dtypes and devices take, so that only per-model values (a Cauchy model's ``c^2``, one
+#: per model made) are ever dropped.
+_MAX_CONSTANTS = 256
+
+#: The arrays :func:`constant` made, by (namespace, values, dtype, device), the most
+#: recently used last (at most :data:`_MAX_CONSTANTS` of them).
+_CONSTANTS: OrderedDict[tuple[int, tuple[Any, ...], str, str], Any] = OrderedDict()
 
 
 def constant(xp: Any, values: tuple[Any, ...], dtype: Any, where: Any) -> Any:
     """The 1-d array of ``values`` (floats or booleans) of ``dtype`` on the device
-    ``where``, made once per process and kept: on an accelerator, making an array from host
-    data is a copy that waits for the device's queue, which an iteration must not pay."""
+    ``where``, made once and kept while it is among the :data:`_MAX_CONSTANTS` used last:
+    on an accelerator, making an array from host data is a copy that waits for the device's
+    queue, which an iteration must not pay (and a process that makes many models, each
+    with constants of its own, must not keep them all)."""
     key = (id(xp), values, str(dtype), str(where))
     array = _CONSTANTS.get(key)
     if array is None:
         array = _CONSTANTS[key] = xp.asarray(list(values), dtype=dtype, device=where)
+        if len(_CONSTANTS) > _MAX_CONSTANTS:
+            _CONSTANTS.popitem(last=False)
+    else:
+        _CONSTANTS.move_to_end(key)
     return array
 
 
