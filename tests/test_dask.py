@@ -104,6 +104,27 @@ def test_lp_regression_on_a_cluster_matches_numpy(lls, collisions, method):
     assert collisions == []
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_cauchy_run_in_a_clusters_threads_warns_of_no_overflow(method):
+    """On an in-process cluster the segment's chunks run in the workers' threads, which do
+    not see the ``np.errstate`` the solve sets: a trial far along the segment, whose ``(r +
+    t u)^2`` overflows (its bound ``inf``, as on the host), warned of the overflow, once
+    per chunk and trial batch. Each chunk sets it itself; the iterates stay NumPy's."""
+    A, b = lls_data(2000, 20)
+    options = {"method": method, "tol": 0.0, "max_iter": ITERATIONS}
+    ref = lfso.minimize(lfso.models.CauchyRegression(A, b), np.zeros(20), **options)
+    with distributed.Client(processes=False, n_workers=1, dashboard_address=":0"):
+        A_dask = da.from_array(A, chunks=(500, 20))
+        b_dask = da.from_array(b, chunks=500)
+        with warnings.catch_warnings():  # (the workers' threads share the filters)
+            warnings.filterwarnings("error", "overflow", RuntimeWarning)
+            model = lfso.models.CauchyRegression(A_dask, b_dask)
+            res = lfso.minimize(model, np.zeros(20), **options)
+        x = np.asarray(res.x)  # (lazy: computed while the cluster runs)
+    assert res.nit == ref.nit == ITERATIONS
+    np.testing.assert_allclose(x, ref.x, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("l2", ["one", "per-feature"])
 def test_logistic_on_a_cluster_matches_numpy(cluster_log, collisions, l2):
     """569 rows in chunks of 150 (the last one shorter), with an intercept column; one

@@ -1274,6 +1274,33 @@ def power_kernel(m: float, coef: float) -> Callable[..., Any]:
     return kernel
 
 
+def _kernel_terms(
+    kernel: Callable[..., Any], xp: Any, start: Any, end: Any, step: Any, widen: tuple[Any, ...]
+) -> Any:
+    """``kernel(xp, start, end, step, widen)`` (``widen`` left out where empty): on Dask,
+    chunk by chunk (:func:`_quiet_kernel_chunk`), where each task sets the ``np.errstate``
+    that the caller sets for NumPy rows (:meth:`RowSegment.values`): a worker's thread
+    runs in a state of its own, and would warn of the overflows that the bounds take as
+    ``inf`` (a trial far along the segment, whose ``(r + t u)^2`` overflows). Rows of
+    ``K`` classes (``n x K x k`` ends, whose terms are ``n x k``) in one chunk of classes."""
+    if not array_api_compat.is_dask_array(end):
+        return kernel(xp, start, end, step, *((widen,) if widen else ()))
+    import dask.array as da
+
+    if end.ndim == 2:
+        return da.map_blocks(_quiet_kernel_chunk, kernel, start, end, step, *widen, dtype=end.dtype)
+    whole = [a.rechunk({1: -1}) if getattr(a, "ndim", 0) == 3 else a for a in (start, end, step)]
+    return da.map_blocks(_quiet_kernel_chunk, kernel, *whole, *widen, dtype=end.dtype, drop_axis=1)
+
+
+def _quiet_kernel_chunk(kernel: Callable[..., Any], *blocks: Any) -> Any:
+    """One chunk of :func:`_kernel_terms` on NumPy blocks ``(start, end, step, *widen)``,
+    under ``np.errstate(over="ignore")``, as the rows on the host are."""
+    start, end, step, *widen = blocks
+    with np.errstate(over="ignore"):
+        return kernel(namespace(end), start, end, step, *((tuple(widen),) if widen else ()))
+
+
 def _distance_to_zero(xp: Any, start: Any, end: Any) -> Any:
     """Distance from 0 to the interval between ``start`` and ``end`` (elementwise)."""
     crossed = (start <= 0.0) != (end <= 0.0)
@@ -2010,16 +2037,16 @@ class RowSegment(SegmentBound):
         start, step = self._columns
         if r.ndim == 1:
             end = start + step * trials[None, :]
-            widen = () if pair is None else ((pair[0], pair[1][None, :]),)
-            sup = self.kernel(xp, start, end, step, *widen)
+            widen = () if pair is None else (pair[0], pair[1][None, :])
+            sup = _kernel_terms(self.kernel, xp, start, end, step, widen)
         else:  # (n, K) rows: trials along a new last axis
             if type(step) is np.ndarray:  # (NumPy: r + t u in one temporary, the same sums)
                 end = np.multiply(step, trials[None, None, :])
                 np.add(end, start, out=end)
             else:
                 end = start + step * trials[None, None, :]
-            widen = () if pair is None else ((pair[0], pair[1][None, None, :]),)
-            sup = self.kernel(xp, start, end, step, *widen)  # over classes: (n, k)
+            widen = () if pair is None else (pair[0], pair[1][None, None, :])
+            sup = _kernel_terms(self.kernel, xp, start, end, step, widen)  # over classes: (n, k)
         if self.weight is None:
             return xp.sum(sup, axis=0)
         return self.weight @ sup
