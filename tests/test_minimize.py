@@ -449,6 +449,36 @@ def test_bad_input_raises_a_clear_error(objective, x0, kwargs, exc, message):
     _raises(exc, message, objective, x0, **kwargs)
 
 
+@pytest.mark.parametrize("objective", ["function", "cauchy", "softmax"])
+def test_a_paper_radius_without_the_papers_r0_is_refused_before_any_call(objective):
+    """A plain function's oracle, ``CauchyRegression`` and ``SoftmaxRegression`` define no
+    paper's ``R0``: ``radius="paper"`` was refused only at the first step, after ``f`` and
+    its gradient had been evaluated (an expensive objective paid for nothing)."""
+    calls = []
+
+    def counted(x):
+        calls.append(x)
+        return quartic(x)
+
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    models = {
+        "cauchy": lambda: lfso.models.CauchyRegression(A, b),
+        "softmax": lambda: lfso.models.SoftmaxRegression(A, (b > 0).astype(int), 2),
+    }
+    if objective == "function":
+        args = (counted, np.ones(3))
+        kwargs = {"grad": quartic_grad, "smoothness": quartic_oracle}
+        named = "plain function's smoothness"
+    else:
+        model = models[objective]()
+        model.evaluate = lambda x, **kw: calls.append(x)  # (no evaluation may happen)
+        args, kwargs, named = (model, np.ones(model.dim)), {}, type(model).__name__
+    with pytest.raises(TypeError, match=f"radius='paper' needs a model.*{named}.*'tight'"):
+        lfso.minimize(*args, radius="paper", **kwargs)
+    assert calls == []
+
+
 def test_result_repr_and_history_columns():
     res = lfso.minimize(PowerSum(2), np.ones(2))
     assert "status=CONVERGED" in repr(res)

@@ -296,7 +296,29 @@ def _named_rule(
         )
     if method == "lfso" and radius is not None and "certificate" not in given:
         given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
-    return build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
+    rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
+    _check_paper_radius(radius, model)
+    return rule
+
+
+def _check_paper_radius(radius: Any, model: Model) -> None:
+    """A ``TypeError`` for ``radius="paper"`` on a model whose bounds define no paper's
+    ``R0`` (a plain function's oracle ``smoothness(x, R)``, ``CauchyRegression``, ...),
+    before any call of the objective, rather than at the first step."""
+    if not (isinstance(radius, str) and radius == "paper"):
+        return
+    if getattr(model, "_has_paper_radius", True):
+        return
+    what = (
+        "a plain function's smoothness(x, R)"
+        if isinstance(model, FunctionModel)
+        else type(model).__name__
+    )
+    raise TypeError(
+        f"radius='paper' needs a model that defines the paper's R0 (LpRegression, "
+        f"CompositeLeastSquares, LogisticRegression, PowerNorm, PowerSum); {what} defines "
+        "none: pass radius='tight' or radius=callable(x) -> R0 instead"
+    )
 
 
 def minimize(

@@ -298,6 +298,9 @@ class Model(Portable, CheckedOracle):
     has_oracle: bool = True
     audit_oracle: bool = False
     has_segment: bool = False
+    #: Whether the bounds may carry the paper's radius ``R0`` (``radius="paper"``): false
+    #: for the models known to define none, which ``lfso.minimize`` refuses before a call.
+    _has_paper_radius: bool = True
     unit_roundoff: float | None = None
     extras: frozenset[str] = frozenset()
     #: Caches left out of a pickle or a deep copy (:class:`~lfso.models._portable.Portable`).

@@ -76,6 +76,8 @@ class FunctionModel(Model):
         else:
             self.smoothness = FunctionOracle(smoothness)
         self.has_oracle = self.audit_oracle = self.smoothness is not None
+        # (a plain callable's bounds carry no paper's radius; an oracle object's may)
+        self._has_paper_radius = not isinstance(self.smoothness, FunctionOracle)
 
     def _argument(self, x: Any) -> Any:
         """The iterate as a user's callable gets it: a copy (as SciPy passes one), so that

@@ -68,6 +68,7 @@ class L0L1Smooth(Model):
         self.dim, self.xp = base.dim, base.xp
 
     has_segment = True
+    _has_paper_radius = False
 
     @property
     def data(self) -> Any:

@@ -161,6 +161,7 @@ class SoftmaxRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
+    _has_paper_radius = False
     _transient = Model._transient | {"_held_onehot", "_held_labels", "_weights"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
