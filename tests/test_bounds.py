@@ -435,6 +435,15 @@ def _flat_secant(samples):
         (lambda: ExpBound(1e-300, 1e-300), 1e308, "finite"),
         (lambda: ExpBound(1.0, 1.0) * 1e-300, 1e300, "finite"),
         (lambda: ExpBound(1e-300, 1e-310), 1e300, "infinite"),  # (root past the range)
+        # likewise for powers: R (1 + R)^2 = 1e600 at R = 1e200, L = 1e100
+        (lambda: PowerBound(1e-300, 1.0, 1.0, 2.0), 1e300, "finite"),
+        (lambda: PowerBound(1e-300, 0.0, 1.0, 1.0), 1.7e308, "finite"),
+        (lambda: PowerBound(1e-200, 1e100, 3.0, 1.5), 1e300, "finite"),
+        (lambda: PowerBound(1.0, 1.0, 1.0, 2.0) * 1e-300, 1e300, "finite"),
+        (lambda: MinPowerBound(1e-300, [(1.0, 1.0), (2.0, 0.5)], 2.0), 1e300, "finite"),
+        (lambda: PowerBound(1e-300, 1e300, 1.0, 0.5), 1e300, "infinite"),
+        (lambda: PowerBound(0.0, 1.0, 1.0, 2.0), 1.0, "none"),  # (L = 0: raised before)
+        (lambda: MinPowerBound(0.0, [(1.0, 1.0)], 2.0), 1.0, "none"),
         # the automatic oracle's bound where no curvature was seen: no radius, L = 0
         (_flat_secant([]), 1.0, "none"),
         (_flat_secant([(1.0, 0.0)]), 1.0, "none"),
@@ -452,6 +461,14 @@ def _flat_secant(samples):
         "exp-tiny-scale-1e308",
         "exp-scaled",
         "exp-past-range",
+        "power-tiny-scale",
+        "power-a0-1.7e308",
+        "power-fractional",
+        "power-scaled",
+        "min-power-tiny-scale",
+        "power-past-range",
+        "power-scale-0",
+        "min-power-scale-0",
         "secant-no-sample",
         "secant-flat-sample",
         "secant-flat-target-0",
@@ -483,6 +500,11 @@ def test_radius_for_keeps_its_contract_at_the_float_range_edge(make, target, ans
     if isinstance(bound, ExpBound):  # the value covers the exact scale e^(rate R)
         exact = mpmath.mpf(bound.scale) * mpmath.exp(mpmath.mpf(bound.rate) * radius)
         assert value >= exact
+    if isinstance(bound, (PowerBound, MinPowerBound)):  # likewise scale (a + b R)^q
+        lines = bound.lines if isinstance(bound, MinPowerBound) else [(bound.a, bound.b)]
+        with mpmath.workdps(60):
+            base = min(mpmath.mpf(a) + mpmath.mpf(b) * mpmath.mpf(radius) for a, b in lines)
+            assert value >= mpmath.mpf(bound.scale) * base ** mpmath.mpf(bound.q)
     # tight: a radius 0.2% smaller (twice the tolerance) falls short of the target
     smaller = radius / 1.002
     assert mpmath.mpf(smaller) * mpmath.mpf(bound(smaller)) < target

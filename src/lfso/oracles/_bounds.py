@@ -29,6 +29,7 @@ from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_m
     infinite_target,
     newton,
     power_root,
+    power_root_in_logs,
     solve_radius,
 )
 from ._solve import (
@@ -297,11 +298,72 @@ def _power(base: float, exponent: float) -> float:
         return math.inf
 
 
+def _root_in_logs(
+    bound: LocalBound,
+    scale: float,
+    lines: Sequence[tuple[float, float]],
+    q: float,
+    target: float,
+    rtol: float,
+) -> tuple[float, float, int]:
+    """The radius solve of ``L(R) = scale min_j (a_j + b_j R)^q`` where ``target / scale``
+    overflows: the largest of the lines' roots, each solved in logarithms
+    (:func:`power_root_in_logs`), then scaled up by the ratio ``R L(R)`` lacks of
+    ``target`` (the roundings of the logarithms and of ``e^u``), as :func:`power_root`
+    does, until the computed ``R L(R)`` is above ``target``; ``R = inf`` with ``L``'s
+    supremum where the root is past the float range; :class:`PrecisionLimitError` where
+    it is below the smallest float."""
+    log_t = math.log(target) - math.log(scale)
+    radius, evals = 0.0, 0
+    for a, b in lines:
+        root, e = power_root_in_logs(a, b, q, log_t, rtol)
+        radius, evals = max(radius, root), evals + e
+    if radius == math.inf:
+        return infinite_target(bound)
+    if radius == 0.0:  # (as power_root: no radius to rtol in range)
+        raise PrecisionLimitError(
+            f"the radius with R L(R) = {target!r} is below the smallest float (L(0) = "
+            f"{bound(0.0)!r}): no step can be certified accurately at this point"
+        )
+    lipschitz = bound(radius)
+    for _ in range(3):  # (fl(R L) > target: the exact R L, within u of it, >= target)
+        reached = radius * lipschitz
+        if reached > target:
+            break
+        radius *= (target / reached) * (1.0 + 2.0**-50)
+        lipschitz, evals = bound(radius), evals + 1
+    return radius, lipschitz, evals
+
+
+def _scaled_power(scale: float, base: float, q: float, roundings: float) -> float:
+    """``scale base^q`` rounded up (``base`` two roundings low, ``roundings`` in all), in
+    logarithms where ``base^q`` overflows though the product need not (a scale of
+    ``1e-300``): ``e^E``, ``E = q log base + log scale``, whose roundings in units of ``u``
+    below the exact value are the base's two (``2.01 q`` through the power), ``log``'s ulp
+    of each logarithm (``2 |q log base|`` and ``2 |log scale|``), the product's and the
+    sum's (``|q log base|`` and ``|E|``) and ``exp``'s ulp (2)."""
+    value = scale * _power(base, q)
+    if scale == 0.0:  # (0 base^q is 0, where base^q overflows too)
+        return 0.0
+    if not (value == math.inf and base < math.inf):
+        return rounded_up(value, roundings)
+    log_power = q * math.log(base)
+    log_scale = math.log(scale)
+    exponent = log_power + log_scale
+    roundings = 2.01 * q + 3.0 * abs(log_power) + 2.0 * abs(log_scale) + abs(exponent) + 3.0
+    try:
+        return rounded_up(math.exp(exponent), roundings)
+    except OverflowError:  # (the product past the float range too)
+        return math.inf
+
+
 class PowerBound(LocalBound):
-    """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
+    """``L(R) = scale (a + b R)^q`` with ``scale >= 0``, ``a, b, q >= 0``.
 
     ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``; the radius
-    solve is a closed-form start and one or two Newton steps (:func:`power_root`).
+    solve is a closed-form start and one or two Newton steps (:func:`power_root`), in
+    logarithms where ``target / scale`` overflows (:func:`_root_in_logs`). ``scale = 0``
+    is ``L = 0`` for every ``R``: no radius (``(0, 0)``, rejected by the caller).
     """
 
     convex = True
@@ -312,7 +374,7 @@ class PowerBound(LocalBound):
         self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return rounded_up(self.scale * _power(self.a + self.b * radius, self.q), self._roundings)
+        return _scaled_power(self.scale, self.a + self.b * radius, self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
@@ -320,9 +382,11 @@ class PowerBound(LocalBound):
         return self.scale * self.q * self.b * _power(self.a + self.b * radius, self.q - 1.0)
 
     def _limit(self) -> float:
-        return self(0.0) if self.b == 0.0 or self.q == 0.0 else math.inf
+        return self(0.0) if self.b == 0.0 or self.q == 0.0 or self.scale == 0.0 else math.inf
 
     def start(self, target: float) -> float | None:
+        if self.scale == 0.0:
+            return None
         radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
         return radius if radius < math.inf else None
 
@@ -332,8 +396,14 @@ class PowerBound(LocalBound):
         target = check_target(target)
         if not target > 0.0:
             return 0.0, self(0.0), 1
-        radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
-        if radius == math.inf:  # (target / scale = inf, or L = 0: rejected by the caller)
+        if self.scale == 0.0:  # (L = 0: rejected by the caller)
+            return infinite_target(self)
+        t = target / self.scale
+        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+            lines = ((self.a, self.b),)
+            return _root_in_logs(self, self.scale, lines, self.q, target, rtol)
+        radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
+        if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
         return radius, rounded_up(self.scale * s**self.q, self._roundings), evals
 
@@ -365,10 +435,12 @@ class MinPowerBound(LocalBound):
         self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        value = self.scale * _power(min(a + b * radius for a, b in self.lines), self.q)
-        return rounded_up(value, self._roundings)
+        base = min(a + b * radius for a, b in self.lines)
+        return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def _limit(self) -> float:
+        if self.scale == 0.0:
+            return 0.0
         ends = min(a if b == 0.0 else math.inf for a, b in self.lines)  # (inf^0 = 1)
         return rounded_up(self.scale * _power(ends, self.q), self._roundings)
 
@@ -378,7 +450,11 @@ class MinPowerBound(LocalBound):
         target = check_target(target)
         if not target > 0.0:
             return 0.0, self(0.0), 1
+        if self.scale == 0.0:  # (L = 0: rejected by the caller)
+            return infinite_target(self)
         t, q, lines = target / self.scale, self.q, self.lines
+        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+            return _root_in_logs(self, self.scale, lines, q, target, rtol)
         a, b = lines[0]
         radius, s, evals = power_root(a, b, q, t, rtol)
         for a, b in lines[1:]:

@@ -33,6 +33,7 @@ __all__ = [
     "infinite_target",
     "newton",
     "power_root",
+    "power_root_in_logs",
     "solve_radius",
 ]
 
@@ -437,3 +438,50 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
         s = a + b * radius
         evals += 1
     return radius, s, evals
+
+
+def power_root_in_logs(
+    a: float, b: float, q: float, log_t: float, rtol: float
+) -> tuple[float, int]:
+    """:func:`power_root` for ``t = e^log_t`` past the float range (``target / scale``
+    overflows, though ``R`` and ``L(R)`` may both be floats): the same Newton on ``g(u) = u
+    + q log(a + b e^u) - log t``, with ``log(a + b e^u)`` taken as ``log a`` and ``log b +
+    u`` added in logarithms, from the same feasible start. Returns ``(R, evaluations)``:
+    ``R = e^u`` (``inf`` where the root is past the float range, or ``a = b = 0``),
+    feasible up to the roundings of ``log t`` and ``e^u``, which the caller makes up."""
+    log_a = math.log(a) if a > 0.0 else -math.inf
+    log_b = math.log(b) if b > 0.0 else -math.inf
+    u = log_t - q * log_a if a > 0.0 else math.inf
+    if b > 0.0:
+        u = min(u, (log_t - q * log_b) / (q + 1.0))
+    if u == math.inf:
+        return math.inf, 0
+
+    def g(u: float) -> tuple[float, float]:  # (g(u), g'(u))
+        low, high = sorted((log_a, log_b + u))
+        log_s = high + math.log1p(math.exp(low - high)) if low > -math.inf else high
+        return u + q * log_s - log_t, 1.0 + q * math.exp(log_b + u - log_s)
+
+    stop = math.log1p(rtol)
+    value, slope = g(u)
+    evals = 1
+    for _ in range(_MAX_NEWTON):
+        if value <= stop or q == 0.0:
+            break
+        trial = u - (value - 0.5 * stop) / slope  # (the window's middle, as power_root)
+        if not trial < u:
+            break
+        trial_value, trial_slope = g(trial)
+        evals += 1
+        if trial_value < 0.0:  # rounding: keep the last feasible point
+            break
+        u, value, slope = trial, trial_value, trial_slope
+    return _exp_or_inf(u), evals
+
+
+def _exp_or_inf(u: float) -> float:
+    """``e^u``, ``inf`` past the float range (where ``math.exp`` raises)."""
+    try:
+        return math.exp(u)
+    except OverflowError:
+        return math.inf
