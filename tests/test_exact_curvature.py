@@ -939,7 +939,9 @@ def test_a_segment_whose_terms_pass_the_float_range_is_inf_not_nan(kind, X, labe
 def test_cauchy_value_at_an_outlier_whose_square_overflows(dtype, outlier, c):
     """``rho(r) = (c^2/2) log(1 + r^2/c^2)`` grows like a logarithm: a residual whose
     square overflows the dtype (1e20 in float32) has a finite loss, and so has ``f``;
-    ``r * r / c^2`` made it ``inf`` and the run refused to start."""
+    ``r * r / c^2`` made it ``inf`` and the run refused to start. Its ``rho'(r) = r / (1 +
+    r^2/c^2)`` is finite too (``1e145`` at ``r = 1e155``, ``c = 1e150``), where ``r / inf``
+    made it 0 (the gradient then pointed the wrong way)."""
     A = np.array([[1.0], [2.0], [-1.0]], dtype)
     b = np.array([outlier, 3.0, -0.5], dtype)
     model, x = CauchyRegression(A, b, c=c), np.zeros(1, dtype)
@@ -948,6 +950,13 @@ def test_cauchy_value_at_an_outlier_whose_square_overflows(dtype, outlier, c):
     values = {"evaluate": model.evaluate(x).value, "value": model.value(x)}
     for name, value in values.items():
         assert abs(MP.mpf(value) / exact - 1) < 8 * np.finfo(dtype).eps, (name, value)
+    r = [-MP.mpf(float(v)) for v in b]  # (at x = 0)
+    slope = MP.fsum(float(a) * v / (1 + (v / cm) ** 2) for a, v in zip(A[:, 0], r, strict=True)) / 3
+    with np.errstate(over="ignore"):
+        evaluation = model.evaluate(x)
+    assert abs(MP.mpf(float(evaluation.grad[0])) / slope - 1) < 16 * np.finfo(dtype).eps
+    norm = abs(float(evaluation.grad[0]))
+    assert evaluation.grad_norm == pytest.approx(norm, rel=4 * float(np.finfo(dtype).eps))
     res = lfso.minimize(model, x, max_iter=50)
     assert math.isfinite(res.fun) and res.fun <= values["value"]
 

@@ -14,11 +14,13 @@ from .._arrays import (
     constant,
     device,
     error_gamma,
+    fetch_with_norm,
     materialize,
     namespace,
     reduce_sum,
     to_float,
 )
+from .._later import is_ahead
 from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
 from . import _fused
@@ -212,15 +214,44 @@ class CauchyRegression(Model):
         wide = 2.0 * logs + xp.log1p((c / size) ** 2)
         return (0.5 * c**2) * xp.mean(xp.where(kept, xp.log1p(q), wide))
 
-    def _finite_value(self, r: Any, x: Any) -> Callable[[Evaluation], None]:
+    def _finite_value(
+        self, r: Any, x: Any, probe: Any = None, grad: Any = None
+    ) -> Callable[[Evaluation], None]:
         """What runs once an evaluation's ``f`` is on the host: an ``f`` of ``inf`` is taken
-        again by :meth:`_wide_mean` (``inf`` then only past the range of ``f`` itself)."""
+        again by :meth:`_wide_mean` (``inf`` then only past the range of ``f`` itself), and
+        so is the gradient ``grad``, by :meth:`_wide_gradient`, unless the evaluation is on
+        its way from a device (:func:`lfso._later.ahead`: its gradient is in use already).
+        """
+        wide_grad = grad is not None and (type(grad) is np.ndarray or not is_ahead(grad))
 
         def then(evaluation: Evaluation) -> None:
             if evaluation.value == math.inf:
                 evaluation.value = to_float(self._value(r, x, self._wide_mean(r)))
+                if wide_grad:
+                    self._wide_gradient(evaluation, r, x, probe)
 
         return then
+
+    def _wide_gradient(self, evaluation: Evaluation, r: Any, x: Any, probe: Any) -> None:
+        """The gradient again where ``r_i^2 / c^2`` overflows (the rows :meth:`_wide_mean`
+        takes): there ``r / (1 + r^2 / c^2)`` is ``r / inf = 0``, though it is ``c / (q +
+        1/q)``, ``q = r / c``, of size ``c^2 / |r|`` (``1e40`` for ``c = 1e100`` and ``r =
+        1e160``, whose ``r^2`` alone overflows). Those rows take that form (``|q| >= 1``:
+        no division by 0), the others their own, bit for bit."""
+        xp, c = namespace(r), self.c
+        with np.errstate(over="ignore"):  # (the overflows this replaces)
+            w = r * r / c**2
+            kept = w < math.inf
+            q = xp.where(kept, xp.ones_like(r), r / c)
+            factor = xp.where(kept, r / (1.0 + w), c / (q + 1.0 / q))
+        grad = (self.A.T @ factor) / self.n
+        if self.l2:
+            grad = grad + self.l2 * x
+        grad = materialize(grad)
+        fetched = fetch_with_norm(grad, probe=probe)
+        evaluation.grad, evaluation.grad_norm = grad, fetched.grad_norm
+        if probe is not None:
+            evaluation.probe_dot = fetched.probe_dot
 
     def evaluate(
         self,
@@ -256,7 +287,14 @@ class CauchyRegression(Model):
         value = self._value(r, x, mean)
         # (the segment at x reads r again)
         return fetch_evaluation(
-            grad, value, local, hint, probe, (ax, drift, x_inf), r, self._finite_value(r, x)
+            grad,
+            value,
+            local,
+            hint,
+            probe,
+            (ax, drift, x_inf),
+            r,
+            self._finite_value(r, x, probe, grad),
         )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
