@@ -73,6 +73,18 @@ class JunkOracle(lfso.oracles.LocalSmoothnessOracle):
         return lfso.oracles.FunctionBound(lambda radius: "junk")
 
 
+class _ArrayBound(lfso.oracles.LocalBound):
+    def __call__(self, radius):
+        return np.ones(2)
+
+
+class ArrayBoundOracle(lfso.oracles.LocalSmoothnessOracle):
+    """A user's oracle class whose own bound class returns an array of two values."""
+
+    def at(self, x):
+        return _ArrayBound()
+
+
 # -- tables --------------------------------------------------------------------------------
 
 BAD = [
@@ -413,6 +425,24 @@ BAD = [
         lambda: plain(smoothness=JunkOracle()),
         lfso.OracleError,
         "smoothness oracle returned .*'junk'",
+    ),
+    (
+        "bound class -> array(2), lfso",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
+    ),
+    (
+        "bound class -> array(2), lfso-lbfgs",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
+    ),
+    (
+        "bound class -> array(2), lfso-accel",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso-accel"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
     ),
     ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
     ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),

@@ -230,7 +230,7 @@ class _Excess:
             raw = math.inf
         if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
             value = raw
-        elif self.above and float(raw) == 0.0:
+        elif self.above and as_float(raw, radius) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
             # step down the slope bound allows): infeasible, as any smaller value.
             value = 0.0
@@ -265,7 +265,7 @@ def _seed(excess: _Excess, guess: float | None, aim: float) -> float:
     if guess is not None and guess > 0.0:
         u = math.log(guess)
     else:
-        at_zero = float(excess.bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
+        at_zero = as_float(excess.bound(0.0), 0.0)  # L(x, 0) may be 0 (a flat point): only a limit
         excess.evals += 1
         if not 0.0 <= at_zero < math.inf:
             check_value(at_zero, 0.0)
@@ -360,17 +360,19 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form;
     ``inf`` where the root lies past the float range.
     """
-    at_zero = bound(0.0)
+    at_zero = as_float(bound(0.0), 0.0)
+    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
+        check_value(at_zero, 0.0)
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
-    value = bound(radius)
-    while not math.isfinite(value):  # past the float range (exponential bounds): come back
+    value = check_value(bound(radius), radius, allow_inf=True)  # (NaN raises)
+    while value == math.inf:  # past the float range (exponential bounds): come back
         radius *= 0.5
-        value = bound(radius)
+        value = check_value(bound(radius), radius, allow_inf=True)
     while radius * value < target:
         radius *= 1.5
         if radius == math.inf:
             return radius
-        value = bound(radius)
+        value = check_value(bound(radius), radius, allow_inf=True)
     return radius
 
 

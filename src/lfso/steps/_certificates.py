@@ -33,6 +33,7 @@ from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
+from ..oracles._solve import as_float
 from ._base import Certificate, SizedStep, SizeInputs
 
 __all__ = [
@@ -680,7 +681,7 @@ class BallCappedEstimate(EstimateCertificate):
         """The estimate's first floor is the ball's ``L(x, 0)`` (no probe gradient where
         it is positive)."""
         est = self.estimator.init(objective, x, evaluation)
-        floor = math.nan if evaluation.bound is None else float(evaluation.bound(0.0))
+        floor = math.nan if evaluation.bound is None else as_float(evaluation.bound(0.0), 0.0)
         if not 0.0 < floor < math.inf:  # (no bound, or L(x, 0) = 0 at a flat point)
             floor = self.estimator.first_floor(objective, x, evaluation)
         return EstimateState(BallState(None), est._replace(floor=floor))
