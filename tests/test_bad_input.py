@@ -85,6 +85,27 @@ class ArrayBoundOracle(lfso.oracles.LocalSmoothnessOracle):
         return _ArrayBound()
 
 
+class _SolvingBound(lfso.oracles.LocalBound):
+    def __init__(self, answer):
+        self.answer = answer
+
+    def __call__(self, radius):
+        return 12.0 * (2.0 + radius) ** 2
+
+    def radius_for(self, target, *, rtol=1e-3, guess=None):
+        return self.answer
+
+
+class SolvingOracle(lfso.oracles.LocalSmoothnessOracle):
+    """A user's oracle class whose bound class solves its own radius, answering ``answer``."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def at(self, x):
+        return _SolvingBound(self.answer)
+
+
 # -- tables --------------------------------------------------------------------------------
 
 BAD = [
@@ -425,6 +446,54 @@ BAD = [
         lambda: plain(smoothness=JunkOracle()),
         lfso.OracleError,
         "smoothness oracle returned .*'junk'",
+    ),
+    (
+        "radius_for -> (-1, 5, 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((-1.0, 5.0, 1)), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = -1\.0; a radius must be a number >= 0",
+    ),
+    (
+        "radius_for -> (-1, 5, 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((-1.0, 5.0, 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = -1\.0; a radius must be a number >= 0",
+    ),
+    (
+        "radius_for -> (nan, nan, 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((NAN, NAN, 1)), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = nan",
+    ),
+    (
+        "radius_for -> (nan, nan, 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((NAN, NAN, 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = nan",
+    ),
+    (
+        "radius_for -> 'abc', lfso",
+        lambda: plain(smoothness=SolvingOracle("abc"), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned 'abc'; it must return \(radius, L, evaluations\)",
+    ),
+    (
+        "radius_for -> 'abc', lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle("abc"), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned 'abc'; it must return \(radius, L, evaluations\)",
+    ),
+    (
+        "radius_for -> (1, 'abc', 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((1.0, "abc", 1)), method="lfso"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=1\) = 'abc'",
+    ),
+    (
+        "radius_for -> (1, 'abc', 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((1.0, "abc", 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=1\) = 'abc'",
     ),
     (
         "bound class -> array(2), lfso",

@@ -28,6 +28,7 @@ __all__ = [
     "OracleError",
     "as_float",
     "check_monotone",
+    "check_solved",
     "check_value",
     "feasible_start",
     "infinite_target",
@@ -83,6 +84,33 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
             "an LFSO must return a finite positive bound"
         )
     return value
+
+
+def check_solved(answer: Any) -> tuple[float, float, int]:
+    """A bound's ``radius_for`` answer ``(radius, L, evaluations)``, checked: a radius
+    ``>= 0`` (``inf`` allowed) and a finite positive ``L`` (:func:`check_value`); an
+    :class:`OracleError` naming what it returned otherwise (a user's bound class may
+    solve its own radius)."""
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 3):
+        raise OracleError(
+            f"smoothness oracle's radius_for returned {answer!r:.60}; it must return "
+            "(radius, L, evaluations)"
+        )
+    radius, value, calls = answer
+    if type(radius) is not float or not radius >= 0.0:
+        try:
+            number = float(radius)
+        except (TypeError, ValueError):  # a string, None, an array with several entries
+            number = math.nan
+        if not number >= 0.0:
+            raise OracleError(
+                f"smoothness oracle's radius_for returned the radius R = {radius!r:.60}; "
+                "a radius must be a number >= 0"
+            )
+        radius = number
+    if type(value) is not float or not 0.0 < value < math.inf:
+        value = check_value(value, radius)
+    return radius, value, calls
 
 
 def check_monotone(
