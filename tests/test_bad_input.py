@@ -886,6 +886,27 @@ def test_edge_input_works(call, check):
     assert check(call())
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "armijo"])
+@pytest.mark.parametrize("returned", ["float16", "float32", "float64", "longdouble"])
+@pytest.mark.parametrize("start", ["float32", "float64"])
+def test_a_gradient_of_another_dtype_runs_in_x0s(start, returned, method):
+    """The run keeps ``x0``'s dtype whatever the dtype of the gradient ``grad`` returns:
+    a float64 gradient at a float32 point made the next iterate float64, a longdouble
+    one made the run longdouble, and a float16 one was the result's ``jac``."""
+    x0 = np.array([1.0, -0.5, 2.0], dtype=start)
+    hvp = (lambda x, v: (12 * x**2 * v).astype(returned)) if method == "lfso" else None
+    res = lfso.minimize(
+        quartic,
+        x0,
+        grad=lambda x: quartic_grad(x).astype(returned),
+        method=method,
+        hvp=hvp,
+        max_iter=20,
+    )
+    assert res.x.dtype == x0.dtype and res.jac.dtype == x0.dtype
+    assert res.fun == quartic(res.x)
+
+
 def test_softmax_labels_match_f_and_gradient_after_validation():
     """Valid float labels give the same model as integer ones (no rows dropped)."""
     a = SoftmaxRegression(A, [0.0, 1.0, 2.0], 3)

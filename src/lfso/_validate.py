@@ -281,7 +281,8 @@ def returned_scalar(raw: Any, name: str) -> Any:
 
 def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
     """The array a user callable ``name`` (``grad``, ``hvp``) returned, checked to have the
-    shape of ``x`` and a real dtype; lists are converted with ``x``'s library."""
+    shape of ``x`` and a real dtype, in ``x``'s dtype (the run's: converted where it is
+    another); lists are converted with ``x``'s library."""
     if raw is None or isinstance(raw, (str, bytes, bool, numbers.Number)):
         raise TypeError(
             f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)}"
@@ -299,8 +300,8 @@ def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
         )
     if not xp.isdtype(out.dtype, ("real floating", "integral")):
         raise TypeError(f"{name} must return a real array, got dtype {out.dtype}")
-    if not xp.isdtype(out.dtype, "real floating"):
-        out = xp.astype(out, x.dtype)
+    if out.dtype != x.dtype:  # (the run's dtype is x's: a float64 gradient of a float32
+        out = xp.astype(out, x.dtype)  # x would turn the next iterate float64)
     return out
 
 
