@@ -18,9 +18,8 @@ __all__ = ["Safeguarded"]
 #: Per-iteration decay of the audit's memory of a bound caught too small.
 _FORGET = 0.99
 
-#: Steps in a row without a decrease beyond rounding (or accepted on the rounding allowance
-#: alone), with at least one trial that raised ``f`` (or was rejected before such a step),
-#: after which the safeguard checks the gradient along the step's direction.
+#: Steps in a row without a decrease beyond rounding, with at least one trial that raised
+#: ``f``, after which the safeguard checks the gradient along the step's direction.
 _STALLS = 10
 
 
@@ -29,8 +28,8 @@ class SafeguardState(NamedTuple):
     inflation: float  # multiplier on the rule's curvature bound after rollbacks (>= 1)
     learned: float  # largest observed / claimed curvature the audit saw, slowly forgotten
     slack: float  # relative rounding allowance of the descent test (the dtype's)
-    stalls: int = 0  # steps in a row that decreased f by no more than rounding, or short
-    rises: int = 0  # trial steps over them that raised f, or rejected before a short step
+    stalls: int = 0  # steps in a row that decreased f by no more than rounding
+    rises: int = 0  # trial steps over them (taken or rejected) that raised f
     wait: int = _STALLS  # stalled steps before the gradient is checked (doubles after one)
 
 
@@ -52,12 +51,10 @@ class Safeguarded(StepRule):
     valid one is left alone. Every rollback is counted (``Result.rollbacks``).
 
     A wrong gradient makes the rule crawl: every trial along a direction the gradient says
-    descends raises ``f``, or falls short of the decrease the gradient promises (a gradient
-    several times too long), until the steps are so short that the shortfall is within
-    the rounding allowance. After 10 steps in a row that decreased ``f`` by no more than
-    its rounding allowance or were accepted on that allowance alone (their claim failed),
-    with at least one trial over them that raised ``f`` or was rejected while the steps
-    fell short, the safeguard compares a finite difference of ``f`` along the step's direction
+    descends raises ``f``, until the steps are so short that the rise is within the
+    rounding allowance, and then nothing decreases. After 10 steps in a row that decreased
+    ``f`` by no more than its rounding allowance, with at least one trial that raised it,
+    the safeguard compares a finite difference of ``f`` along the step's direction
     (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
     where ``f`` falls by less than half what the gradient predicts, beyond the difference's
     error bound, it raises :class:`~lfso.steps.GradientMismatchError` (status
@@ -155,11 +152,8 @@ class Safeguarded(StepRule):
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
         stalls, rises, wait = 0, 0, state.wait
-        # (a step accepted on the rounding allowance alone, its claim failed, crawls too)
-        short = not value <= evaluation.value - proposal.decrease
-        if proposal.anchor is None and (short or not value < evaluation.value - allowance):
-            rises += (value > evaluation.value) + (short and rollbacks > 0)
-            stalls, rises = state.stalls + 1, state.rises + rises
+        if proposal.anchor is None and not value < evaluation.value - allowance:
+            stalls, rises = state.stalls + 1, state.rises + rises + (value > evaluation.value)
             if stalls >= wait and rises > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
                 # The gradient agrees with f: a slow stretch (or rounding), checked again
