@@ -206,6 +206,18 @@ BAD = [
         r"smoothness\(x, R\)",
     ),
     (
+        "smoothness -> int past the float range",
+        lambda: plain(smoothness=lambda x, R: 10**400),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=.*\) = inf",
+    ),
+    (
+        "fun -> int past the float range",
+        lambda: plain(fun=lambda x: 10**400),
+        ValueError,
+        r"f\(x0\) = inf",
+    ),
+    (
         "smoothness -> -1",
         lambda: plain(smoothness=lambda x, R: -1.0),
         lfso.OracleError,
@@ -884,6 +896,15 @@ EDGE = [
 @pytest.mark.parametrize("call, check", [c[1:] for c in EDGE], ids=[c[0] for c in EDGE])
 def test_edge_input_works(call, check):
     assert check(call())
+
+
+def test_a_gradient_tensor_that_requires_grad_is_taken():
+    """A gradient returned as a PyTorch tensor that requires grad is detached (NumPy
+    could not convert it: ``RuntimeError: Can't call numpy() on Tensor that requires
+    grad``)."""
+    torch = pytest.importorskip("torch")
+    res = plain(grad=lambda x: torch.tensor(quartic_grad(x), requires_grad=True), max_iter=10_000)
+    assert _converged(res)
 
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "armijo"])

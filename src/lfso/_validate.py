@@ -275,7 +275,10 @@ def returned_scalar(raw: Any, name: str) -> Any:
             return raw
         return float(raw.reshape(()) if not isinstance(raw, np.ndarray) else raw.reshape(())[()])
     if isinstance(raw, numbers.Real):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:  # (an int or Fraction past the float range: its float is inf)
+            return math.inf if raw > 0 else -math.inf  # type: ignore[operator]
     raise TypeError(f"{name} must return a real number, got {_kind(raw)}")
 
 
@@ -288,7 +291,7 @@ def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
             f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)}"
         )
     try:
-        out = xp.asarray(raw)
+        out = xp.asarray(_held(raw, name))  # (a tensor that requires grad: detached)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)} "
