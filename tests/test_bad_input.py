@@ -73,6 +73,39 @@ class JunkOracle(lfso.oracles.LocalSmoothnessOracle):
         return lfso.oracles.FunctionBound(lambda radius: "junk")
 
 
+class _ArrayBound(lfso.oracles.LocalBound):
+    def __call__(self, radius):
+        return np.ones(2)
+
+
+class ArrayBoundOracle(lfso.oracles.LocalSmoothnessOracle):
+    """A user's oracle class whose own bound class returns an array of two values."""
+
+    def at(self, x):
+        return _ArrayBound()
+
+
+class _SolvingBound(lfso.oracles.LocalBound):
+    def __init__(self, answer):
+        self.answer = answer
+
+    def __call__(self, radius):
+        return 12.0 * (2.0 + radius) ** 2
+
+    def radius_for(self, target, *, rtol=1e-3, guess=None):
+        return self.answer
+
+
+class SolvingOracle(lfso.oracles.LocalSmoothnessOracle):
+    """A user's oracle class whose bound class solves its own radius, answering ``answer``."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def at(self, x):
+        return _SolvingBound(self.answer)
+
+
 # -- tables --------------------------------------------------------------------------------
 
 BAD = [
@@ -171,6 +204,18 @@ BAD = [
         lambda: plain(smoothness=lambda x, R: np.ones(2)),
         ValueError,
         r"smoothness\(x, R\)",
+    ),
+    (
+        "smoothness -> int past the float range",
+        lambda: plain(smoothness=lambda x, R: 10**400),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=.*\) = inf",
+    ),
+    (
+        "fun -> int past the float range",
+        lambda: plain(fun=lambda x: 10**400),
+        ValueError,
+        r"f\(x0\) = inf",
     ),
     (
         "smoothness -> -1",
@@ -413,6 +458,72 @@ BAD = [
         lambda: plain(smoothness=JunkOracle()),
         lfso.OracleError,
         "smoothness oracle returned .*'junk'",
+    ),
+    (
+        "radius_for -> (-1, 5, 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((-1.0, 5.0, 1)), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = -1\.0; a radius must be a number >= 0",
+    ),
+    (
+        "radius_for -> (-1, 5, 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((-1.0, 5.0, 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = -1\.0; a radius must be a number >= 0",
+    ),
+    (
+        "radius_for -> (nan, nan, 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((NAN, NAN, 1)), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = nan",
+    ),
+    (
+        "radius_for -> (nan, nan, 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((NAN, NAN, 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned the radius R = nan",
+    ),
+    (
+        "radius_for -> 'abc', lfso",
+        lambda: plain(smoothness=SolvingOracle("abc"), method="lfso"),
+        lfso.OracleError,
+        r"radius_for returned 'abc'; it must return \(radius, L, evaluations\)",
+    ),
+    (
+        "radius_for -> 'abc', lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle("abc"), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"radius_for returned 'abc'; it must return \(radius, L, evaluations\)",
+    ),
+    (
+        "radius_for -> (1, 'abc', 1), lfso",
+        lambda: plain(smoothness=SolvingOracle((1.0, "abc", 1)), method="lfso"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=1\) = 'abc'",
+    ),
+    (
+        "radius_for -> (1, 'abc', 1), lfso-lbfgs",
+        lambda: plain(smoothness=SolvingOracle((1.0, "abc", 1)), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=1\) = 'abc'",
+    ),
+    (
+        "bound class -> array(2), lfso",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
+    ),
+    (
+        "bound class -> array(2), lfso-lbfgs",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso-lbfgs"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
+    ),
+    (
+        "bound class -> array(2), lfso-accel",
+        lambda: plain(smoothness=ArrayBoundOracle(), method="lfso-accel"),
+        lfso.OracleError,
+        r"smoothness oracle returned L\(x, R=0\) = array\(\[1\., 1\.\]\)",
     ),
     ("negative radius", lambda: PowerSum(2)(X3, -5), ValueError, "radius must be .*-5"),
     ("radius nan", lambda: PowerSum(2)(X3, NAN), ValueError, "radius must be finite"),
@@ -785,6 +896,36 @@ EDGE = [
 @pytest.mark.parametrize("call, check", [c[1:] for c in EDGE], ids=[c[0] for c in EDGE])
 def test_edge_input_works(call, check):
     assert check(call())
+
+
+def test_a_gradient_tensor_that_requires_grad_is_taken():
+    """A gradient returned as a PyTorch tensor that requires grad is detached (NumPy
+    could not convert it: ``RuntimeError: Can't call numpy() on Tensor that requires
+    grad``)."""
+    torch = pytest.importorskip("torch")
+    res = plain(grad=lambda x: torch.tensor(quartic_grad(x), requires_grad=True), max_iter=10_000)
+    assert _converged(res)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "armijo"])
+@pytest.mark.parametrize("returned", ["float16", "float32", "float64", "longdouble"])
+@pytest.mark.parametrize("start", ["float32", "float64"])
+def test_a_gradient_of_another_dtype_runs_in_x0s(start, returned, method):
+    """The run keeps ``x0``'s dtype whatever the dtype of the gradient ``grad`` returns:
+    a float64 gradient at a float32 point made the next iterate float64, a longdouble
+    one made the run longdouble, and a float16 one was the result's ``jac``."""
+    x0 = np.array([1.0, -0.5, 2.0], dtype=start)
+    hvp = (lambda x, v: (12 * x**2 * v).astype(returned)) if method == "lfso" else None
+    res = lfso.minimize(
+        quartic,
+        x0,
+        grad=lambda x: quartic_grad(x).astype(returned),
+        method=method,
+        hvp=hvp,
+        max_iter=20,
+    )
+    assert res.x.dtype == x0.dtype and res.jac.dtype == x0.dtype
+    assert res.fun == quartic(res.x)
 
 
 def test_softmax_labels_match_f_and_gradient_after_validation():

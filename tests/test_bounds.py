@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from lfso.oracles._bounds import (
     ConstantBound,
     ExpBound,
     FunctionBound,
+    LocalBound,
     MinBound,
     MinPowerBound,
     OracleError,
@@ -148,6 +150,39 @@ def test_zero_target_gives_zero_radius():
 def test_generic_solve_rejects_broken_oracles(oracle, message):
     with pytest.raises(OracleError, match=message):
         solve_radius(FunctionBound(oracle), 5.0)
+
+
+class _UserBound(LocalBound):
+    """A user's bound class (no FunctionBound around it); ``convex`` selects Newton's
+    solve. It raises after many calls, so that a solve that loops on a bad value fails."""
+
+    def __init__(self, value, convex):
+        self.value, self.convex, self.calls = value, convex, 0
+
+    def __call__(self, radius):
+        self.calls += 1
+        if self.calls > 10_000:
+            raise RuntimeError("the solve kept calling the bound")
+        return self.value(radius)
+
+    def derivative(self, radius):
+        return 1.0
+
+
+@pytest.mark.parametrize("convex", [False, True])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (lambda r: np.ones(2), r"L\(x, R=0\) = array\(\[1\., 1\.\]\)"),
+        (lambda r: "junk", r"L\(x, R=0\) = 'junk'"),
+        (lambda r: math.nan, r"L\(x, R=0\) = nan"),
+        (lambda r: math.inf, r"L\(x, R=0\) = inf"),
+        (lambda r: 10.0 if r < 1.0 else math.nan, r"L\(x, R=\d.*\) = nan"),
+    ],
+)
+def test_a_user_bound_class_returning_junk_is_named(value, message, convex):
+    with pytest.raises(OracleError, match=message):
+        _UserBound(value, convex).radius_for(50.0)
 
 
 def test_calculus_keeps_closed_forms():

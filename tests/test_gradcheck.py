@@ -135,6 +135,76 @@ def test_a_gradient_off_by_a_sign_in_one_coordinate_is_caught():
     assert res.status is lfso.Status.GRADIENT_MISMATCH
 
 
+@pytest.mark.parametrize("smoothness", ["auto", "oracle"])
+@pytest.mark.parametrize("factor", [3.0, 10.0])
+def test_a_gradient_several_times_too_long_is_caught(factor, smoothness):
+    """Along ``-k grad f`` every trial falls short of the decrease the gradient promises
+    (and none raises ``f``): the steps crawl at the rounding allowance, f barely moves."""
+
+    def fun(x):
+        return float(np.sum(x**4) + np.sum(x**2))
+
+    def oracle(x, R):
+        return 12 * (float(np.max(np.abs(x))) + R) ** 2 + 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun,
+            np.array([1.0, 2.0, -0.7]),
+            grad=lambda x: factor * (4 * x**3 + 2 * x),
+            smoothness=oracle if smoothness == "oracle" else "auto",
+            method="lfso",
+            max_iter=1000,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and res.nit < 100
+
+
+def _float32_least_squares():
+    """``f`` computed in float32 at a float64 point (data kept in float32), and its gradient."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((50, 5)).astype(np.float32)
+    b = rng.standard_normal(50).astype(np.float32)
+
+    def fun(x):
+        return float(0.5 * np.sum((A @ x.astype(np.float32) - b) ** 2))
+
+    def grad(x):
+        return (A.T @ (A @ x.astype(np.float32) - b)).astype(np.float64)
+
+    return fun, grad
+
+
+def test_check_grad_passes_a_right_gradient_of_a_function_computed_in_float32():
+    """The values' rounding is float32's though ``x`` is float64 (each value a float32):
+    the error bound allows for it (it took float64's, and every such check failed)."""
+    fun, grad = _float32_least_squares()
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_normal(5)
+        check = lfso.check_grad(fun, x, grad=grad)
+        assert check.passed, check
+    assert not lfso.check_grad(fun, x, grad=lambda x: 3.0 * grad(x)).passed
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_right_gradient_of_a_function_partly_in_float32_is_not_flagged(seed):
+    """Part of ``f`` in float32 (its values are no float32's, so their dtype cannot tell):
+    at the rounding floor its finite differences are noise, which the longer differences
+    that must confirm a mismatch see through."""
+    fun32, grad32 = _float32_least_squares()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            lambda x: fun32(x) + 0.05 * float(x @ x),
+            3.0 * np.random.default_rng(seed).standard_normal(5),
+            grad=lambda x: grad32(x) + 0.1 * x,
+            method="lfso-lbfgs",
+            tol=0.0,
+            max_iter=1500,
+        )
+    assert res.status is not lfso.Status.GRADIENT_MISMATCH
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_right_gradients_at_the_limit_of_floating_point_are_not_flagged(method, monkeypatch):
     """Runs that stall at rounding (tol=0, many iterations past convergence): the

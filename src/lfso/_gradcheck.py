@@ -4,11 +4,12 @@ A wrong gradient is the commonest reason a gradient method goes nowhere. Along a
 direction ``v`` the central difference ``(f(x + h v) - f(x - h v)) / 2h`` estimates the
 directional derivative ``grad f(x) . v`` with truncation error ``h^2 |f'''| / 6`` and a
 rounding error of at most ``8 eps (|f(x + h v)| + |f(x - h v)|) / 2h`` (``eps`` the
-dtype's machine epsilon: each value within a few ulps of the exact one); ``h = eps^(1/3)
-max(1, ||x||)`` balances the two, and a second difference at ``h / 2`` removes the
-``h^2`` term and measures what is left (:func:`central_difference`). A gradient whose
-``g . v`` differs from that estimate by more than the tolerance plus the error bound
-disagrees with ``f``.
+dtype's machine epsilon, or float32's or float16's where every value is one of theirs: a
+function computed in a narrower float than ``x``; each value within a few ulps of the exact
+one); ``h = eps^(1/3) max(1, ||x||)`` balances the two, and a second difference at
+``h / 2`` removes the ``h^2`` term and measures what is left (:func:`central_difference`).
+A gradient whose ``g . v`` differs from that estimate by more than the tolerance plus the
+error bound disagrees with ``f``.
 """
 
 from __future__ import annotations
@@ -57,26 +58,43 @@ class GradCheck(NamedTuple):
 
 
 def central_difference(
-    value: Callable[[Any], float], x: Any, v: Any, *, eps: float | None = None
+    value: Callable[[Any], float], x: Any, v: Any, *, eps: float | None = None, scale: float = 1.0
 ) -> tuple[float, float]:
     """``(fd, error)``: the directional derivative of ``value`` at ``x`` along the unit
     vector ``v``, central differences at ``h`` and ``h / 2`` combined by Richardson
     extrapolation, ``(4 D(h/2) - D(h)) / 3`` (no ``h^2`` term), and a bound on its error:
     ``|D(h) - D(h/2)|`` (about ``3/4`` of ``D(h)``'s own ``h^2`` term, far above what the
     extrapolation leaves where the ``h^4`` term is smaller) plus the rounding error
-    (module docstring) through the extrapolation's weights. Four calls of ``value``."""
+    (module docstring) through the extrapolation's weights. Four calls of ``value``.
+    ``scale`` multiplies ``h`` (a longer difference, for values noisier than their dtype)."""
     if eps is None:
         eps = float(namespace(x).finfo(x.dtype).eps)
-    h = eps ** (1.0 / 3.0) * max(1.0, norm(x))
+    h = scale * eps ** (1.0 / 3.0) * max(1.0, norm(x))
+    steps = (h, 0.5 * h)
+    values = [(float(value(x + t * v)), float(value(x - t * v))) for t in steps]
+    eps = _values_unit(values, eps)
     diffs, noises = [], []
-    for step in (h, 0.5 * h):
-        ahead, behind = float(value(x + step * v)), float(value(x - step * v))
+    for step, (ahead, behind) in zip(steps, values, strict=True):
         diffs.append((ahead - behind) / (2.0 * step))
         noises.append(_ROUNDINGS * eps * (abs(ahead) + abs(behind)) / (2.0 * step))
     coarse, fine = diffs
     fd = (4.0 * fine - coarse) / 3.0
     error = abs(coarse - fine) + (4.0 * noises[1] + noises[0]) / 3.0
     return fd, error
+
+
+def _values_unit(values: list[tuple[float, float]], eps: float) -> float:
+    """``eps``, or the machine epsilon of float16 or float32 where every value is one of
+    theirs (a function computed in a narrower float than ``x``'s, whose values round at
+    that level: a float64 value that is not one is a float32 by chance 1 in 2^29)."""
+    flat = [v for pair in values for v in pair]
+    for narrow in (np.float16, np.float32):
+        unit = float(np.finfo(narrow).eps)
+        if unit > eps:
+            with np.errstate(over="ignore"):
+                if all(float(narrow(v)) == v for v in flat):
+                    return unit
+    return eps
 
 
 def check_grad(

@@ -275,19 +275,23 @@ def returned_scalar(raw: Any, name: str) -> Any:
             return raw
         return float(raw.reshape(()) if not isinstance(raw, np.ndarray) else raw.reshape(())[()])
     if isinstance(raw, numbers.Real):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:  # (an int or Fraction past the float range: its float is inf)
+            return math.inf if raw > 0 else -math.inf  # type: ignore[operator]
     raise TypeError(f"{name} must return a real number, got {_kind(raw)}")
 
 
 def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
     """The array a user callable ``name`` (``grad``, ``hvp``) returned, checked to have the
-    shape of ``x`` and a real dtype; lists are converted with ``x``'s library."""
+    shape of ``x`` and a real dtype, in ``x``'s dtype (the run's: converted where it is
+    another); lists are converted with ``x``'s library."""
     if raw is None or isinstance(raw, (str, bytes, bool, numbers.Number)):
         raise TypeError(
             f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)}"
         )
     try:
-        out = xp.asarray(raw)
+        out = xp.asarray(_held(raw, name))  # (a tensor that requires grad: detached)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{name} must return an array of shape {tuple(x.shape)} like x, got {_kind(raw)} "
@@ -299,8 +303,8 @@ def returned_array(raw: Any, name: str, x: Any, xp: Any) -> Any:
         )
     if not xp.isdtype(out.dtype, ("real floating", "integral")):
         raise TypeError(f"{name} must return a real array, got dtype {out.dtype}")
-    if not xp.isdtype(out.dtype, "real floating"):
-        out = xp.astype(out, x.dtype)
+    if out.dtype != x.dtype:  # (the run's dtype is x's: a float64 gradient of a float32
+        out = xp.astype(out, x.dtype)  # x would turn the next iterate float64)
     return out
 
 

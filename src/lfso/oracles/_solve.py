@@ -28,6 +28,7 @@ __all__ = [
     "OracleError",
     "as_float",
     "check_monotone",
+    "check_solved",
     "check_value",
     "feasible_start",
     "infinite_target",
@@ -84,6 +85,33 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
             "an LFSO must return a finite positive bound"
         )
     return value
+
+
+def check_solved(answer: Any) -> tuple[float, float, int]:
+    """A bound's ``radius_for`` answer ``(radius, L, evaluations)``, checked: a radius
+    ``>= 0`` (``inf`` allowed) and a finite positive ``L`` (:func:`check_value`); an
+    :class:`OracleError` naming what it returned otherwise (a user's bound class may
+    solve its own radius)."""
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 3):
+        raise OracleError(
+            f"smoothness oracle's radius_for returned {answer!r:.60}; it must return "
+            "(radius, L, evaluations)"
+        )
+    radius, value, calls = answer
+    if type(radius) is not float or not radius >= 0.0:
+        try:
+            number = float(radius)
+        except (TypeError, ValueError):  # a string, None, an array with several entries
+            number = math.nan
+        if not number >= 0.0:
+            raise OracleError(
+                f"smoothness oracle's radius_for returned the radius R = {radius!r:.60}; "
+                "a radius must be a number >= 0"
+            )
+        radius = number
+    if type(value) is not float or not 0.0 < value < math.inf:
+        value = check_value(value, radius)
+    return radius, value, calls
 
 
 def check_monotone(
@@ -231,7 +259,7 @@ class _Excess:
             raw = math.inf
         if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
             value = raw
-        elif self.above and float(raw) == 0.0:
+        elif self.above and as_float(raw, radius) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
             # step down the slope bound allows): infeasible, as any smaller value.
             value = 0.0
@@ -266,7 +294,7 @@ def _seed(excess: _Excess, guess: float | None, aim: float) -> float:
     if guess is not None and guess > 0.0:
         u = math.log(guess)
     else:
-        at_zero = float(excess.bound(0.0))  # L(x, 0) may be 0 (a flat point): only a limit
+        at_zero = as_float(excess.bound(0.0), 0.0)  # L(x, 0) may be 0 (a flat point): only a limit
         excess.evals += 1
         if not 0.0 <= at_zero < math.inf:
             check_value(at_zero, 0.0)
@@ -361,17 +389,19 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form;
     ``inf`` where the root lies past the float range.
     """
-    at_zero = bound(0.0)
+    at_zero = as_float(bound(0.0), 0.0)
+    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
+        check_value(at_zero, 0.0)
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
-    value = bound(radius)
-    while not math.isfinite(value):  # past the float range (exponential bounds): come back
+    value = check_value(bound(radius), radius, allow_inf=True)  # (NaN raises)
+    while value == math.inf:  # past the float range (exponential bounds): come back
         radius *= 0.5
-        value = bound(radius)
+        value = check_value(bound(radius), radius, allow_inf=True)
     while radius * value < target:
         radius *= 1.5
         if radius == math.inf:
             return radius
-        value = bound(radius)
+        value = check_value(bound(radius), radius, allow_inf=True)
     return radius
 
 

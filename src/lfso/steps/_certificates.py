@@ -33,6 +33,7 @@ from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
+from ..oracles._solve import as_float, check_solved
 from ._base import Certificate, SizedStep, SizeInputs
 
 __all__ = [
@@ -92,10 +93,8 @@ class BallCertificate(Certificate):
     ) -> tuple[float, float, int]:
         """Radius, L and oracle calls for one bound, by the configured radius rule."""
         if self.radius == "tight":
-            radius, lipschitz, calls = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
-            if not 0.0 < lipschitz < math.inf:
-                check_value(lipschitz, radius)  # raises, naming the oracle's value
-            return radius, lipschitz, calls
+            # (checked: a user's bound class may solve its own radius)
+            return check_solved(bound.radius_for(target, rtol=self.radius_rtol, guess=guess))
         if self.radius == "paper":
             r0 = bound.paper_radius
             if r0 is None:
@@ -184,11 +183,11 @@ class BallCertificate(Certificate):
         bound = evaluation.bound
         if bound is None:
             raise ValueError("the ball certificate needs evaluations made with bound=True")
-        radius, lipschitz, calls = bound.radius_for(
-            eta * gnorm, rtol=self.radius_rtol, guess=guess * gnorm if guess > 0.0 else None
+        return check_solved(
+            bound.radius_for(
+                eta * gnorm, rtol=self.radius_rtol, guess=guess * gnorm if guess > 0.0 else None
+            )
         )
-        check_value(lipschitz, radius)
-        return radius, lipschitz, calls
 
 
 def certificate_named(
@@ -680,7 +679,7 @@ class BallCappedEstimate(EstimateCertificate):
         """The estimate's first floor is the ball's ``L(x, 0)`` (no probe gradient where
         it is positive)."""
         est = self.estimator.init(objective, x, evaluation)
-        floor = math.nan if evaluation.bound is None else float(evaluation.bound(0.0))
+        floor = math.nan if evaluation.bound is None else as_float(evaluation.bound(0.0), 0.0)
         if not 0.0 < floor < math.inf:  # (no bound, or L(x, 0) = 0 at a flat point)
             floor = self.estimator.first_floor(objective, x, evaluation)
         return EstimateState(BallState(None), est._replace(floor=floor))

@@ -18,9 +18,14 @@ __all__ = ["Safeguarded"]
 #: Per-iteration decay of the audit's memory of a bound caught too small.
 _FORGET = 0.99
 
-#: Steps in a row without a decrease beyond rounding, with at least one trial that raised
-#: ``f``, after which the safeguard checks the gradient along the step's direction.
+#: Steps in a row without a decrease beyond rounding (or accepted on the rounding allowance
+#: alone), with at least one trial that changed ``f`` short of its claim, after which the
+#: safeguard checks the gradient along the step's direction.
 _STALLS = 10
+
+#: Lengths of the finite differences (times the optimal one) that must all disagree with
+#: the gradient before the safeguard reports a mismatch.
+_SCALES = (1.0, 16.0, 256.0)
 
 
 class SafeguardState(NamedTuple):
@@ -28,8 +33,8 @@ class SafeguardState(NamedTuple):
     inflation: float  # multiplier on the rule's curvature bound after rollbacks (>= 1)
     learned: float  # largest observed / claimed curvature the audit saw, slowly forgotten
     slack: float  # relative rounding allowance of the descent test (the dtype's)
-    stalls: int = 0  # steps in a row that decreased f by no more than rounding
-    rises: int = 0  # trial steps over them (taken or rejected) that raised f
+    stalls: int = 0  # steps in a row that decreased f by no more than rounding, or short
+    rises: int = 0  # trials over them (taken or rejected) that changed f short of a claim
     wait: int = _STALLS  # stalled steps before the gradient is checked (doubles after one)
 
 
@@ -51,15 +56,20 @@ class Safeguarded(StepRule):
     valid one is left alone. Every rollback is counted (``Result.rollbacks``).
 
     A wrong gradient makes the rule crawl: every trial along a direction the gradient says
-    descends raises ``f``, until the steps are so short that the rise is within the
-    rounding allowance, and then nothing decreases. After 10 steps in a row that decreased
-    ``f`` by no more than its rounding allowance, with at least one trial that raised it,
-    the safeguard compares a finite difference of ``f`` along the step's direction
-    (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
-    where ``f`` falls by less than half what the gradient predicts, beyond the difference's
-    error bound, it raises :class:`~lfso.steps.GradientMismatchError` (status
-    ``GRADIENT_MISMATCH``). Where they agree (a slow stretch, or a run at the limit of
-    floating point), the next check waits twice as many stalled steps.
+    descends raises ``f``, or falls short of the decrease the gradient promises (a gradient
+    several times too long), until the steps are so short that the shortfall is within the
+    rounding allowance. After 10 steps in a row that decreased ``f`` by no more than its
+    rounding allowance or were accepted on that allowance alone (their claimed decrease
+    failed), with at least one trial over them (taken or rejected) that changed ``f``
+    without meeting its claim, the safeguard compares a finite difference of ``f`` along
+    the step's direction (:func:`lfso._gradcheck.central_difference`, four evaluations of
+    ``f``) with ``g . d``: where ``f`` falls by less than half what the gradient predicts,
+    beyond the difference's error bound, and two differences 16 and 256 times longer (four
+    evaluations each, only then) confirm it (values noisier than their dtype's rounding, as
+    a function computed partly in float32 gives, move a longer difference less), it raises
+    :class:`~lfso.steps.GradientMismatchError` (status ``GRADIENT_MISMATCH``). Where they
+    agree (a slow stretch, or a run at the limit of floating point), the next check waits
+    twice as many stalled steps.
 
     Parameters
     ----------
@@ -111,7 +121,7 @@ class Safeguarded(StepRule):
     ) -> tuple[Move, SafeguardState]:
         rule = self.rule
         plan = rule.plan(objective, x, evaluation, state.inner)
-        inflation, rollbacks, rises = state.inflation, 0, 0
+        inflation, rollbacks, raised = state.inflation, 0, 0
         allowance = state.slack * abs(evaluation.value)
         while True:
             proposal = rule.propose(x, evaluation, plan, inflation)
@@ -137,7 +147,9 @@ class Safeguarded(StepRule):
                 )
                 error.rollbacks = rollbacks
                 raise error
-            rises += ok and value > evaluation.value
+            # (a trial that raised f, or fell short of its claim while f decreased: the
+            # crawl of a gradient several times too long, whose trials never raise f)
+            raised += ok and value != evaluation.value
             learnt = rule.learn(x, evaluation, plan, proposal, new) if new is not None else None
             if learnt is not None:
                 plan, grew = learnt
@@ -152,8 +164,10 @@ class Safeguarded(StepRule):
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
         stalls, rises, wait = 0, 0, state.wait
-        if proposal.anchor is None and not value < evaluation.value - allowance:
-            stalls, rises = state.stalls + 1, state.rises + rises + (value > evaluation.value)
+        # (a step accepted on the rounding allowance alone, its claim failed, crawls too)
+        short = not value <= evaluation.value - proposal.decrease
+        if proposal.anchor is None and (short or not value < evaluation.value - allowance):
+            stalls, rises = state.stalls + 1, state.rises + raised + (value > evaluation.value)
             if stalls >= wait and rises > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
                 # The gradient agrees with f: a slow stretch (or rounding), checked again
@@ -183,7 +197,11 @@ def _check_gradient(
     unit = d / length
     predicted = slope / length  # g . u: the decrease per unit length the gradient promises
     eps = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's, if set)
-    observed, error = central_difference(objective.value, x, unit, eps=eps)
+    for scale in _SCALES:  # (a disagreement is confirmed by longer differences, which
+        # values noisier than their dtype's rounding move less: f partly in float32)
+        observed, error = central_difference(objective.value, x, unit, eps=eps, scale=scale)
+        if not observed > 0.5 * predicted + error:
+            return
     if observed > 0.5 * predicted + error:
         raise GradientMismatchError(
             f"along the step's direction f changes at {observed:.3g} per unit length (a "
