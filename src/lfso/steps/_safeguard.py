@@ -51,8 +51,9 @@ class Safeguarded(StepRule):
     valid one is left alone. Every rollback is counted (``Result.rollbacks``).
 
     A wrong gradient makes the rule crawl: every trial along a direction the gradient says
-    descends raises ``f``, until the steps are so short that the rise is within the
-    rounding allowance, and then nothing decreases. After 10 steps in a row that decreased
+    descends (for LFSO-accelerated, the gradient step's ``-g``) raises ``f``, until the
+    steps are so short that the rise is within the rounding allowance, and then nothing
+    decreases. After 10 steps in a row that decreased
     ``f`` by no more than its rounding allowance, with at least one trial that raised it,
     the safeguard compares a finite difference of ``f`` along the step's direction
     (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
@@ -151,17 +152,17 @@ class Safeguarded(StepRule):
             if ratio is not None:
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
-        stalls, rises, wait = 0, 0, state.wait
-        if proposal.anchor is None and not value < evaluation.value - allowance:
-            stalls, rises = state.stalls + 1, state.rises + rises + (value > evaluation.value)
-            if stalls >= wait and rises > 0:
+        stalls, risen, wait = 0, 0, state.wait  # (risen: over the stalled steps in a row)
+        if not value < evaluation.value - allowance:
+            stalls, risen = state.stalls + 1, state.rises + rises + (value > evaluation.value)
+            if stalls >= wait and risen > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
                 # The gradient agrees with f: a slow stretch (or rounding), checked again
                 # after twice as many stalled steps.
-                stalls, rises, wait = 0, 0, 2 * wait
+                stalls, risen, wait = 0, 0, 2 * wait
         inner = rule.commit(plan, proposal, x, evaluation)
         move.evaluation, move.rollbacks = new, rollbacks
-        state = SafeguardState(inner, relaxed, learned, state.slack, stalls, rises, wait)
+        state = SafeguardState(inner, relaxed, learned, state.slack, stalls, risen, wait)
         return move, state
 
 
