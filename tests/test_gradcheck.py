@@ -218,3 +218,40 @@ def test_line_searches_at_the_limit_of_floating_point_are_not_flagged(method):
                 warnings.simplefilter("ignore")
                 res = lfso.minimize(fun, x0, grad=grad, method=method, tol=0.0, max_iter=400)
             assert res.status is not lfso.Status.GRADIENT_MISMATCH
+
+
+PEERS = [("gd", {"step": 0.1}), ("adgd", {}), ("nesterov", {"step": 0.1}), ("dog", {})]
+
+
+@pytest.mark.parametrize(("method", "options"), PEERS)
+def test_a_peer_converging_above_f_x0_on_a_wrong_gradient_reports_the_mismatch(method, options):
+    """2 x + 1 vanishes at x = -1/2, where f is above f(x0): not a success, and the
+    point returned is the best one seen (x0), not the one the gradient led to."""
+    start = np.full(5, -0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square, start, grad=WRONG_GRADIENTS["shifted"], method=method, **options
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "above f(x0)" in res.message and "check_grad" in res.message
+    assert res.fun == square(start) and np.array_equal(res.x, start)
+
+
+def test_a_right_gradient_converging_above_f_x0_converges_saying_so():
+    """A step of 1.5 jumps out of the deep well at 0 into the valley at 5, higher: a
+    stationary point of f, so converged, with the message saying f rose."""
+
+    def fun(x):
+        return float(np.sum(0.1 * (x - 5) ** 2 - 3 * np.exp(-2 * x**2)))
+
+    def grad(x):
+        return 0.2 * (x - 5) + 12 * x * np.exp(-2 * x**2)
+
+    start = np.array([-0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(fun, start, grad=grad, method="gd", step=1.5)
+    assert res.status is lfso.Status.CONVERGED and res.success
+    assert res.fun > fun(start) and abs(res.x[0] - 5.0) < 1e-3
+    assert "above f(x0)" in res.message
