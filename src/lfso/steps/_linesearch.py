@@ -30,9 +30,9 @@ def _backtrack(
     min_step: float,
 ) -> tuple[Any, float, bool, bool]:
     """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``: the trial,
-    ``t``, whether the step stalled, changing ``f`` by no more than the rounding allowance
-    (:func:`lfso._arrays.rounding` of ``|f(x)|``), and whether a trial raised ``f``
-    beyond it."""
+    ``t``, whether the step stalled, lowering ``f`` not at all and raising it by no more
+    than the rounding allowance (:func:`lfso._arrays.rounding` of ``|f(x)|``), and whether
+    a trial raised ``f`` beyond it."""
     g, gn = evaluation.grad, evaluation.grad_norm
     g2 = gn * gn  # (inf where ||g||^2 overflows: then c t ||g|| ||g||, left to right)
     here = evaluation.value
@@ -43,7 +43,7 @@ def _backtrack(
         value = objective.value(trial)
         decrease = c * t * g2 if g2 < math.inf else c * t * gn * gn
         if value <= reference - decrease or t <= min_step:
-            return trial, t, abs(value - here) <= allowance, rose
+            return trial, t, here <= value <= here + allowance, rose
         rose = rose or value > here + allowance
         t *= shrink
 
@@ -67,7 +67,7 @@ def _stall_check(
 ) -> Stalls:
     """``stalls`` after this step (``stalled``, ``rose``: :func:`_backtrack`'s).
 
-    A wrong gradient makes the search shrink every step until it changes ``f`` by no more
+    A wrong gradient makes the search shrink every step until it raises ``f`` by no more
     than rounding: after ``wait`` such steps in a row (10, the safeguard's count), with a
     trial over them that raised ``f``, a central difference of ``f`` along ``-g`` showing
     less than half the decrease the gradient predicts raises
@@ -102,7 +102,7 @@ class ArmijoStep(StepRule):
     ``nfev``): ``trials + 1`` function evaluations per iteration. Reference: Nocedal & Wright,
     *Numerical Optimization*, 2nd ed., Algorithm 3.1.
 
-    A wrong gradient makes every search shrink its step until it changes ``f`` by rounding
+    A wrong gradient makes every search shrink its step until it raises ``f`` by rounding
     alone: after 10 such steps in a row, with a trial over them that raised ``f``, a finite
     difference of ``f`` along ``-g`` that disagrees with the gradient stops the run
     (``GRADIENT_MISMATCH``, as the safeguard's check does; four evaluations of ``f``).
