@@ -126,8 +126,9 @@ class Stepper:
       (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
       a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
       (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
-      ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT`` or ``STEP_FAILED`` where
-      ``f`` fell to ``-inf`` or to the edge of the float range (:meth:`_unbounded`).
+      ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT``, ``STEP_FAILED``,
+      ``MAX_ITER`` or ``STALLED`` where ``f`` fell to ``-inf`` or to the edge of the float
+      range (:meth:`_unbounded`).
 
     Parameters
     ----------
@@ -740,7 +741,13 @@ class Stepper:
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why
             else:  # (SystemExit, GeneratorExit: not the run's to handle)
                 raise why
-            limits = (Status.NON_FINITE, Status.PRECISION_LIMIT, Status.STEP_FAILED)
+            limits = (
+                Status.NON_FINITE,
+                Status.PRECISION_LIMIT,
+                Status.STEP_FAILED,
+                Status.MAX_ITER,
+                Status.STALLED,
+            )
             if self.status in limits and self._unbounded():
                 self.status = Status.UNBOUNDED
         finally:
