@@ -403,6 +403,22 @@ def test_safeguard_wraps_the_accelerated_rule_too():
         Safeguarded(ArmijoStep())
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_the_safeguard_s_audit_of_a_step_that_underflows_does_not_divide_by_zero():
+    """``sum |x|^3`` run to the float range's bottom (``tol=0``): ``t ||d||^2`` of the
+    audit's secant underflows to 0, where there is nothing to measure."""
+    res = lfso.minimize(
+        PowerSum(3),
+        np.linspace(-1.0, 1.0, 6),
+        method="lfso",
+        safeguard=True,
+        tol=0.0,
+        max_iter=1000,
+    )
+    assert res.status in (lfso.Status.MAX_ITER, lfso.Status.PRECISION_LIMIT)
+    assert np.all(np.isfinite(res.x)) and res.fun <= 1e-200
+
+
 def test_the_safeguard_guarantees_what_minimize_says_for_each_certified_method():
     """lfso-accel's safeguard checks its anchor's decrease, not f at its iterates: f at the
     extrapolated points may rise with nothing rolled back, and the docstring says so."""

@@ -233,3 +233,95 @@ def test_a_model_with_a_right_gradient_and_the_safeguard_is_not_flagged():
             PowerSum(3), np.linspace(1.0, 2.0, 4), safeguard=True, tol=0.0, max_iter=300
         )
     assert res.status is not lfso.Status.GRADIENT_MISMATCH
+
+
+def square(x):
+    return float(np.sum(x**2))
+
+
+#: Gradients of ``square`` that are wrong: off by a sign, shifted, scaled by 1e3.
+WRONG_GRADIENTS = {
+    "negated": lambda x: -2 * x,
+    "shifted": lambda x: 2 * x + 1,
+    "scaled": lambda x: 2e3 * x,
+}
+
+
+@pytest.mark.parametrize(
+    ("wrong", "x0"),
+    [("negated", 1.0), ("scaled", 1.0), ("negated", -0.4), ("shifted", -0.4), ("scaled", -0.4)],
+)
+def test_a_wrong_gradient_stops_safeguarded_lfso_accel_early(wrong, x0):
+    """Every trial along -g raises f or falls short of the decrease it claims: the
+    safeguard's steps stall, and its check stops the run instead of crawling to max_iter."""
+    start = np.full(5, x0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square, start, grad=WRONG_GRADIENTS[wrong], method="lfso-accel", smoothness=2.0
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert res.nit < 100 and "check_grad" in res.message
+    assert res.fun <= square(start)
+
+
+@pytest.mark.parametrize("method", ["bb", "armijo"])
+@pytest.mark.parametrize("wrong", ["negated", "shifted"])
+def test_a_wrong_gradient_stops_a_line_search_early(method, wrong):
+    """Each search shrinks its step until it changes f by rounding alone: after a few
+    such steps a finite difference along -g stops the run, rather than a budget of
+    searches of a hundred trials each."""
+    start = np.full(5, -0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(square, start, grad=WRONG_GRADIENTS[wrong], method=method)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert res.nit < 100 and "check_grad" in res.message
+    assert res.fun <= square(start)
+
+
+@pytest.mark.parametrize("method", ["bb", "armijo"])
+def test_line_searches_at_the_limit_of_floating_point_are_not_flagged(method):
+    for x0 in (np.ones(4), np.linspace(-2.0, 3.0, 5)):
+        for fun, grad in ((quartic, quartic_grad), (smooth, smooth_grad)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = lfso.minimize(fun, x0, grad=grad, method=method, tol=0.0, max_iter=400)
+            assert res.status is not lfso.Status.GRADIENT_MISMATCH
+
+
+PEERS = [("gd", {"step": 0.1}), ("adgd", {}), ("nesterov", {"step": 0.1}), ("dog", {})]
+
+
+@pytest.mark.parametrize(("method", "options"), PEERS)
+def test_a_peer_converging_above_f_x0_on_a_wrong_gradient_reports_the_mismatch(method, options):
+    """2 x + 1 vanishes at x = -1/2, where f is above f(x0): not a success, and the
+    point returned is the best one seen (x0), not the one the gradient led to."""
+    start = np.full(5, -0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square, start, grad=WRONG_GRADIENTS["shifted"], method=method, **options
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "above f(x0)" in res.message and "check_grad" in res.message
+    assert res.fun == square(start) and np.array_equal(res.x, start)
+
+
+def test_a_right_gradient_converging_above_f_x0_converges_saying_so():
+    """A step of 1.5 jumps out of the deep well at 0 into the valley at 5, higher: a
+    stationary point of f, so converged, with the message saying f rose."""
+
+    def fun(x):
+        return float(np.sum(0.1 * (x - 5) ** 2 - 3 * np.exp(-2 * x**2)))
+
+    def grad(x):
+        return 0.2 * (x - 5) + 12 * x * np.exp(-2 * x**2)
+
+    start = np.array([-0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(fun, start, grad=grad, method="gd", step=1.5)
+    assert res.status is lfso.Status.CONVERGED and res.success
+    assert res.fun > fun(start) and abs(res.x[0] - 5.0) < 1e-3
+    assert "above f(x0)" in res.message

@@ -117,6 +117,20 @@ def test_an_objective_unbounded_below_stops_unbounded(method, dtype):
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_a_run_out_of_iterations_at_the_edge_of_the_float_range_stops_unbounded():
+    # -||x||^2 under DoG: the steps grow until f is near -1.8e308 when max_iter runs out.
+    res = lfso.minimize(
+        lambda x: float(-np.sum(x**2)),
+        np.ones(3),
+        grad=lambda x: -2 * x,
+        method="dog",
+        max_iter=3000,
+    )
+    assert res.status is Status.UNBOUNDED and not res.success
+    assert "unbounded below" in res.message and res.fun < -1e302 and res.nit == 3000
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_a_run_diverging_upward_from_a_negative_f_is_not_unbounded(dtype):

@@ -579,7 +579,7 @@ def test_a_safeguard_that_gives_up_on_a_wrong_gradient_hands_over(fallback):
     assert "risk 'gradient_mismatch'" in res.message and "lfso.check_grad" in ho.lines()[-1]
     assert ho.best_f == first.fun == second.history.f[0]
     assert res.method == f"lfso -> {fallback['method']}" and not res.kept_first
-    assert res.fun < first.fun
+    assert res.fun < first.fun  # (L-BFGS-B's gain on the spun gradient is not steady)
     if fallback["method"] == "gd":
         assert res.success and res.grad_norm <= 1e-8 * first.history.grad_norm[0]
         assert res.fun < 1e-6 * first.fun

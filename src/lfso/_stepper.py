@@ -30,7 +30,8 @@ from typing import Any
 
 from array_api_compat import is_dask_array
 
-from ._arrays import materialize, namespace, rounding
+from ._arrays import materialize, namespace, norm, rounding, to_float
+from ._gradcheck import central_difference
 from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
 from ._result import STALL_ITERATIONS, History, Result, Status
@@ -116,15 +117,18 @@ class Stepper:
 
     * ``||g_k|| <= max(tol ||g_0||, atol)`` (``CONVERGED``; with a threshold of 0 only at an
       exact stationary point), tested before a step (a gradient from a carried product,
-      on a fresh evaluation),
+      on a fresh evaluation); ``GRADIENT_MISMATCH`` instead where ``f`` there is above
+      ``f(x_0)`` and a finite difference of ``f`` disagrees with the gradient
+      (:meth:`_check_rise`),
     * ``k = max_iter`` (``MAX_ITER``),
     * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
       (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
       a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
       (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
-      ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT`` or ``STEP_FAILED`` where
-      ``f`` fell to ``-inf`` or to the edge of the float range (:meth:`_unbounded`).
+      ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT``, ``STEP_FAILED``,
+      ``MAX_ITER`` or ``STALLED`` where ``f`` fell to ``-inf`` or to the edge of the float
+      range (:meth:`_unbounded`).
 
     Parameters
     ----------
@@ -209,6 +213,7 @@ class Stepper:
         self._need_bound = True
         self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
         self._low_grad = self._low_f = _INF  # the lowest ||g|| and f seen
+        self._f0 = _INF  # f(x0)
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
         self.flags = 0  # the risk bits of the last row arrive() recorded
@@ -393,6 +398,7 @@ class Stepper:
         self.x = self.best_x = x0
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
+        self._f0 = ev.value
         self._f_slack = 8.0 * float(namespace(x0).finfo(x0.dtype).eps)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
@@ -490,6 +496,7 @@ class Stepper:
         """The stopping tests at the point ``nit`` (evaluated as ``ev``) before a move from
         it; whether the run stopped."""
         if ev.grad_norm <= self.threshold and self._confirmed(ev):  # (0: exact stationarity)
+            self._check_rise()
             return self._stop(Status.CONVERGED)
         if nit >= self.max_iter:
             return self._stop(Status.MAX_ITER)
@@ -513,6 +520,39 @@ class Stepper:
             self.best = fresh
         self.ev = fresh
         return fresh.grad_norm <= self.threshold
+
+    def _check_rise(self) -> None:
+        """Test a converged point whose ``f`` is above ``f(x0)`` (beyond ``8 eps |f(x0)|``):
+        a central difference of ``f`` from it toward the best point
+        (:func:`lfso._gradcheck.central_difference`, four counted evaluations of ``f``)
+        against the gradient's ``g . u`` there. Where they differ by more than half the
+        larger, beyond the difference's error bound, the gradient that stopped the run is
+        not ``f``'s: :class:`~lfso.steps.GradientMismatchError` (``GRADIENT_MISMATCH``, the
+        best point returned). Where they agree, a stationary point above ``x0`` (the steps
+        left ``x0``'s basin), the run converges with the message saying so. A run whose
+        ``f`` ends at or below ``f(x0)`` pays nothing."""
+        x, ev, f0 = self.x, self.ev, self._f0
+        assert ev is not None
+        if not ev.value > f0 + self._f_slack * abs(f0):
+            return
+        toward = self.best_x - x
+        length = norm(toward)
+        if not 0.0 < length < _INF:
+            return
+        unit = toward / length
+        eps = getattr(self.objective, "unit_roundoff", None)  # (coarser than x's dtype's)
+        observed, error = central_difference(self.objective.value, x, unit, eps=eps)
+        slope = to_float(ev.grad @ unit)
+        above = f"f = {ev.value:.6g} at the point the run converged to is above f(x0) = {f0:.6g}"
+        if abs(observed - slope) > 0.5 * max(abs(observed), abs(slope)) + error:
+            raise GradientMismatchError(
+                f"{above}, and toward the best point f changes at {observed:.3g} per unit "
+                f"length (a finite difference, +- {error:.2g}) where the gradient says {slope:.3g}"
+            )
+        self.detail = (
+            f"{above}: the steps left x0's basin for this stationary point (a finite "
+            "difference of f agrees with the gradient here)"
+        )
 
     def _take(self) -> tuple[Any, Any, Evaluation, bool]:
         """The rule's move from the current point and the evaluation of the point it
@@ -701,7 +741,13 @@ class Stepper:
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why
             else:  # (SystemExit, GeneratorExit: not the run's to handle)
                 raise why
-            limits = (Status.NON_FINITE, Status.PRECISION_LIMIT, Status.STEP_FAILED)
+            limits = (
+                Status.NON_FINITE,
+                Status.PRECISION_LIMIT,
+                Status.STEP_FAILED,
+                Status.MAX_ITER,
+                Status.STALLED,
+            )
             if self.status in limits and self._unbounded():
                 self.status = Status.UNBOUNDED
         finally:

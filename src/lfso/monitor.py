@@ -26,8 +26,9 @@ do):
   and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
 * ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
-* ``gradient`` -- the safeguard's finite difference of ``f`` along a stalled step's
-  direction disagreed with the gradient (the run then stops, ``GRADIENT_MISMATCH``).
+* ``gradient`` -- a finite difference of ``f`` disagreed with the gradient: the
+  safeguard's or a line search's along a stalled step's direction, or at a converged
+  point above ``f(x0)`` (the run then stops, ``GRADIENT_MISMATCH``).
 * ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
   over ``window`` iterations.
 """

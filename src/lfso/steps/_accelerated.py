@@ -164,22 +164,30 @@ class LFSOAccelStep(CertifiedRule):
 
     def plan(
         self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
-    ) -> tuple[float, float, int, MomentumState]:
+    ) -> tuple[float, float, int, MomentumState, float]:
         """The bound at ``y_k``: radius, ``L`` and the oracle calls spent, by the
-        certificate's step along ``-g`` (seeded with the last certified step)."""
+        certificate's step along ``-g`` (seeded with the last certified step), with the
+        state and ``||g(y_k)||``."""
         radius, lipschitz, calls = self.certificate.steepest_step(
             objective, x, evaluation, self.eta, state.certified
         )
-        return radius, lipschitz, calls, state
+        return radius, lipschitz, calls, state, evaluation.grad_norm
+
+    def along(
+        self, plan: tuple[float, float, int, MomentumState, float]
+    ) -> tuple[None, float, float]:
+        """The gradient step's direction ``-g`` at ``y_k``: ``(None, -||g||^2, ||g||)``."""
+        grad_norm = plan[4]
+        return None, -grad_norm * grad_norm, grad_norm
 
     def propose(
         self,
         x: Any,
         evaluation: Evaluation,
-        plan: tuple[float, float, int, MomentumState],
+        plan: tuple[float, float, int, MomentumState, float],
         inflation: float,
     ) -> Proposal:
-        radius, lipschitz, calls, state = plan
+        radius, lipschitz, calls, state, _ = plan
         lipschitz = lipschitz * inflation if inflation != 1.0 else lipschitz
         certified = self.eta / lipschitz
         g = evaluation.grad

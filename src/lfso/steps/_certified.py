@@ -404,12 +404,17 @@ class CertifiedStep(CertifiedRule):
         if not certificate.proven or plan.sized is None or not proposal.move.step > 0.0:
             return None
         t, change = proposal.move.step, new.grad - evaluation.grad
-        if certificate.claims_ball:  # ||g+ - g|| <= L ||x+ - x|| on the ball
-            secant = norm(change) / (t * plan.length)
+        ball = certificate.claims_ball  # ||g+ - g|| <= L ||x+ - x|| on the ball
+        span = t * plan.length if ball else t * plan.length * plan.length
+        curvature = plan.sized.curvature
+        if not (span > 0.0 and curvature > 0.0):  # (underflowed: nothing to measure)
+            return None
+        if ball:
+            secant = norm(change) / span
         else:  # the curvature along d only
             d = -evaluation.grad if plan.direction is None else plan.direction
-            secant = abs(float(change @ d)) / (t * plan.length * plan.length)
-        return secant / plan.sized.curvature
+            secant = abs(float(change @ d)) / span
+        return secant / curvature
 
 
 class LFSOStep(CertifiedStep):

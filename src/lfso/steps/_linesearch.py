@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._arrays import materialize, to_floats
+from .._arrays import materialize, rounding, to_floats
 from .._validate import integer, open_interval, positive, real
 from ..models import Evaluation, Model
 from ._base import Move, StepRule
+from ._safeguard import _STALLS, _check_gradient
 
 __all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
 
@@ -27,21 +28,65 @@ def _backtrack(
     c: float,
     shrink: float,
     min_step: float,
-) -> tuple[Any, float]:
-    """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``."""
+) -> tuple[Any, float, bool, bool]:
+    """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``: the trial,
+    ``t``, whether the step stalled, lowering ``f`` not at all and raising it by no more
+    than the rounding allowance (:func:`lfso._arrays.rounding` of ``|f(x)|``), and whether
+    a trial raised ``f`` beyond it."""
     g, gn = evaluation.grad, evaluation.grad_norm
     g2 = gn * gn  # (inf where ||g||^2 overflows: then c t ||g|| ||g||, left to right)
+    here = evaluation.value
+    allowance = rounding(x, getattr(objective, "unit_roundoff", None)) * abs(here)
+    rose = False
     while True:
         trial = materialize(x - t * g)  # (Dask: f reads it here, the gradient once accepted)
         value = objective.value(trial)
         decrease = c * t * g2 if g2 < math.inf else c * t * gn * gn
         if value <= reference - decrease or t <= min_step:
-            return trial, t
+            return trial, t, here <= value <= here + allowance, rose
+        rose = rose or value > here + allowance
         t *= shrink
+
+
+class Stalls(NamedTuple):
+    """A line search's stalled steps in a row (:func:`_backtrack`), whether a trial over
+    them raised ``f`` beyond rounding, and the count at which the gradient is checked."""
+
+    steps: int = 0
+    rose: bool = False
+    wait: int = _STALLS
+
+
+def _stall_check(
+    objective: Model,
+    x: Any,
+    evaluation: Evaluation,
+    stalled: bool,
+    rose: bool,
+    stalls: Stalls,
+) -> Stalls:
+    """``stalls`` after this step (``stalled``, ``rose``: :func:`_backtrack`'s).
+
+    A wrong gradient makes the search shrink every step until it raises ``f`` by no more
+    than rounding: after ``wait`` such steps in a row (10, the safeguard's count), with a
+    trial over them that raised ``f``, a central difference of ``f`` along ``-g`` showing
+    less than half the decrease the gradient predicts raises
+    :class:`~lfso.steps.GradientMismatchError` (status ``GRADIENT_MISMATCH``), as the
+    safeguard's check does (four evaluations of ``f``); where they agree (a run at the
+    limit of floating point), the next check waits twice as many stalled steps."""
+    if not stalled:
+        return Stalls(0, False, stalls.wait)
+    steps, rose = stalls.steps + 1, stalls.rose or rose
+    if steps < stalls.wait or not rose:
+        return Stalls(steps, rose, stalls.wait)
+    gn = evaluation.grad_norm
+    _check_gradient(objective, x, evaluation, (None, -gn * gn, gn))
+    return Stalls(0, False, 2 * stalls.wait)
 
 
 class ArmijoState(NamedTuple):
     step: float
+    stalls: Stalls = Stalls()
 
 
 class ArmijoStep(StepRule):
@@ -56,6 +101,11 @@ class ArmijoStep(StepRule):
     then evaluated with its gradient, as every rule's is (one ``njev`` and one more
     ``nfev``): ``trials + 1`` function evaluations per iteration. Reference: Nocedal & Wright,
     *Numerical Optimization*, 2nd ed., Algorithm 3.1.
+
+    A wrong gradient makes every search shrink its step until it raises ``f`` by rounding
+    alone: after 10 such steps in a row, with a trial over them that raised ``f``, a finite
+    difference of ``f`` along ``-g`` that disagrees with the gradient stops the run
+    (``GRADIENT_MISMATCH``, as the safeguard's check does; four evaluations of ``f``).
 
     Parameters
     ----------
@@ -91,10 +141,11 @@ class ArmijoStep(StepRule):
         self, objective: Model, x: Any, evaluation: Evaluation, state: ArmijoState
     ) -> tuple[Move, ArmijoState]:
         t0 = min(state.step * self.growth, self.max_step)
-        new, t = _backtrack(
+        new, t, stalled, rose = _backtrack(
             objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, _SMALLEST_TRIAL
         )
-        return Move(new, t), ArmijoState(t)
+        stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
+        return Move(new, t), ArmijoState(t, stalls)
 
 
 class BBState(NamedTuple):
@@ -102,6 +153,7 @@ class BBState(NamedTuple):
     grad: Any
     step: float
     recent: tuple[float, ...]
+    stalls: Stalls = Stalls()
 
 
 class BarzilaiBorweinStep(StepRule):
@@ -128,7 +180,8 @@ class BarzilaiBorweinStep(StepRule):
 
     .. math::  f(x - t g) \\le \\max_{0 \\le j < \\text{memory}} f(x_{k-j}) - c \\, t \\|g\\|^2 .
 
-    The first step is ``step0 / ||g_0||``.
+    The first step is ``step0 / ||g_0||``. A wrong gradient stops the run
+    (``GRADIENT_MISMATCH``) as it stops :class:`ArmijoStep`'s.
 
     Parameters
     ----------
@@ -200,7 +253,8 @@ class BarzilaiBorweinStep(StepRule):
             t = self._reset(t, evaluation.grad_norm)
         recent = (*state.recent, evaluation.value)[-self.memory :]
         # (the line search goes below min_step: it accepts no step that fails its test)
-        new, t = _backtrack(
+        new, t, stalled, rose = _backtrack(
             objective, x, evaluation, t, max(recent), self.c, self.shrink, _SMALLEST_TRIAL
         )
-        return Move(new, t), BBState(x, evaluation.grad, t, recent)
+        stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
+        return Move(new, t), BBState(x, evaluation.grad, t, recent, stalls)

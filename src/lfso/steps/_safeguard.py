@@ -56,17 +56,18 @@ class Safeguarded(StepRule):
     valid one is left alone. Every rollback is counted (``Result.rollbacks``).
 
     A wrong gradient makes the rule crawl: every trial along a direction the gradient says
-    descends raises ``f``, or falls short of the decrease the gradient promises (a gradient
-    several times too long), until the steps are so short that the shortfall is within the
-    rounding allowance. After 10 steps in a row that decreased ``f`` by no more than its
-    rounding allowance or were accepted on that allowance alone (their claimed decrease
-    failed), with at least one trial over them (taken or rejected) that changed ``f``
-    without meeting its claim, the safeguard compares a finite difference of ``f`` along
-    the step's direction (:func:`lfso._gradcheck.central_difference`, four evaluations of
-    ``f``) with ``g . d``: where ``f`` falls by less than half what the gradient predicts,
-    beyond the difference's error bound, and two differences 16 and 256 times longer (four
-    evaluations each, only then) confirm it (values noisier than their dtype's rounding, as
-    a function computed partly in float32 gives, move a longer difference less), it raises
+    descends (for LFSO-accelerated, the gradient step's ``-g``) raises ``f``, or falls
+    short of the decrease the gradient promises (a gradient several times too long), until
+    the steps are so short that the shortfall is within the rounding allowance. After 10
+    steps in a row that decreased ``f`` by no more than its rounding allowance or were
+    accepted on that allowance alone (their claimed decrease failed), with at least one
+    trial over them (taken or rejected) that changed ``f`` without meeting its claim, the
+    safeguard compares a finite difference of ``f`` along the step's direction
+    (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
+    where ``f`` falls by less than half what the gradient predicts, beyond the difference's
+    error bound, and two differences 16 and 256 times longer (four evaluations each, only
+    then) confirm it (values noisier than their dtype's rounding, as a function computed
+    partly in float32 gives, move a longer difference less), it raises
     :class:`~lfso.steps.GradientMismatchError` (status ``GRADIENT_MISMATCH``). Where they
     agree (a slow stretch, or a run at the limit of floating point), the next check waits
     twice as many stalled steps.
@@ -163,19 +164,19 @@ class Safeguarded(StepRule):
             if ratio is not None:
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
-        stalls, rises, wait = 0, 0, state.wait
+        stalls, risen, wait = 0, 0, state.wait  # (risen: over the stalled steps in a row)
         # (a step accepted on the rounding allowance alone, its claim failed, crawls too)
         short = not value <= evaluation.value - proposal.decrease
-        if proposal.anchor is None and (short or not value < evaluation.value - allowance):
-            stalls, rises = state.stalls + 1, state.rises + raised + (value > evaluation.value)
-            if stalls >= wait and rises > 0:
+        if short or not value < evaluation.value - allowance:
+            stalls, risen = state.stalls + 1, state.rises + raised + (value > evaluation.value)
+            if stalls >= wait and risen > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
                 # The gradient agrees with f: a slow stretch (or rounding), checked again
                 # after twice as many stalled steps.
-                stalls, rises, wait = 0, 0, 2 * wait
+                stalls, risen, wait = 0, 0, 2 * wait
         inner = rule.commit(plan, proposal, x, evaluation)
         move.evaluation, move.rollbacks = new, rollbacks
-        state = SafeguardState(inner, relaxed, learned, state.slack, stalls, rises, wait)
+        state = SafeguardState(inner, relaxed, learned, state.slack, stalls, risen, wait)
         return move, state
 
 
