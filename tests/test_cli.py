@@ -346,6 +346,18 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--radii", "0"], ["--radii", "> 0", "got 0"]),
         (["check-oracle", "power_sum-p3", "--seed", "-1"], ["--seed", ">= 0", "got -1"]),
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
+        (
+            ["check-oracle", "power_sum-p3", "--radii", "1", "1e300"],
+            ["--radii 1e+300", "L(x0, R) = inf", "smaller radius"],
+        ),
+        (
+            ["check-oracle", "power_norm-p2", "--radii", "1e120", "--samples", "4"],
+            ["--radii 1e+120", "gradient passes the float range", "smaller radius"],
+        ),
+        (
+            ["check-oracle", "lp_regression-p2-n100", "--radii", "1e60", "--samples", "4"],
+            ["--radii 1e+60", "gradient passes the float range", "smaller radius"],
+        ),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (
             ["bench", "--problems", "power_sum-p1", "power_sum-p1", "--out", "x"],

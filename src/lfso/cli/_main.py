@@ -309,10 +309,36 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
                 "expected a smaller shift"
             )
-    report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    for radius in args.radii:  # (L(x, R) itself past the float range: no bound to test)
+        try:
+            with np.errstate(all="ignore"):
+                bound = float(model(x, radius))
+        except (ArithmeticError, ValueError):  # (an OracleError: no finite bound there)
+            bound = math.inf
+        if not 0.0 < bound < math.inf:
+            raise UsageError(
+                f"--radii {radius:g}: the oracle's bound L(x0, R) = {bound:g} at this radius "
+                "is past the float range; expected a smaller radius"
+            )
+    with np.errstate(all="ignore"):  # (a gradient past the float range: below)
+        report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    _finite_ratios(report)
     print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
     return 0 if report.passed else 1
+
+
+def _finite_ratios(report: Any) -> None:
+    """Raise :class:`UsageError` where a pair of ``report`` has no finite ratio: the
+    problem's gradient (or its difference) passes the float range in a ball of a
+    ``--radii`` radius, so nothing was measured there (neither a pass nor a failure)."""
+    for pair in report.worst:  # (the non-finite ratios lead)
+        if not (math.isfinite(pair["ratio"]) and math.isfinite(pair["rounding"])):
+            raise UsageError(
+                f"--radii {pair['radius']:g}: the problem's gradient passes the float range "
+                f"in the ball of this radius around x0 (a ratio of {pair['ratio']:g}); "
+                "expected a smaller radius"
+            )
 
 
 def _compare(args: argparse.Namespace) -> int:
