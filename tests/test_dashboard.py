@@ -149,6 +149,9 @@ def test_live_report_rejects_bad_settings(tmp_path):
         LiveReport(tmp_path / "r.html", every=0)
     with pytest.raises(ValueError, match="does not exist"):
         LiveReport(tmp_path / "missing" / "r.html")
+    for title in (None, 3, b"run"):
+        with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got"):
+            LiveReport(tmp_path / "r.html", title=title)
 
 
 def _two_runs(tmp_path):

@@ -215,6 +215,21 @@ def test_compare_names_a_bad_baseline_before_running(baseline, error, message):
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"etaa": 0.5}, TypeError, r"unknown option\(s\) for method='lfso-lbfgs': \['etaa'\]"),
+        ({"eta": 5.0}, ValueError, r"eta must be in \(0, 2\), got eta=5"),
+        ({"method": "lfso-accel", "eta": 1.5}, ValueError, r"eta must be in \(0, 1\]"),
+    ],
+)
+def test_compare_names_a_bad_lfso_option_before_the_baseline_runs(options, error, message):
+    calls = []
+    with pytest.raises(error, match=message):
+        lfso.compare(PowerSum(2), np.ones(3), output=None, callback=calls.append, **options)
+    assert calls == []  # neither run started
+
+
 def test_the_summary_of_a_diverged_run_shows_the_point_it_returned(tmp_path):
     """A fixed step that blows up: the run returns its best point (x0), and the table says
     the f it shows is the result's, not the last iterate's (infinite)."""
@@ -260,6 +275,13 @@ def test_html_report_replaces_the_page_whole(tmp_path):
 def test_html_report_names_a_title_that_is_no_str(title, tmp_path):
     with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got title="):
         lfso.report.html_report(_runs(), tmp_path / "r.html", title=title)
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("settings", [[("problem", "sum x^4")], "problem", 3])
+def test_html_report_names_settings_that_are_no_mapping(settings, tmp_path):
+    with pytest.raises(TypeError, match=r"settings must be a mapping .*got settings="):
+        lfso.report.html_report(_runs(), tmp_path / "r.html", settings=settings)
     assert not (tmp_path / "r.html").exists()
 
 

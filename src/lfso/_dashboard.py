@@ -159,6 +159,7 @@ class LiveReport:
     def __init__(self, path: str | Path, *, title: str = "lfso run", every: float = 2.0) -> None:
         every = positive(every, "every")
         self.path = check_page_path(path, "path")
+        check_title(title)
         self.title, self.every = title, every
         self.finished = False
         self.stages: dict[str, tuple[str, str]] = {}
@@ -395,6 +396,12 @@ def _least(values: np.ndarray) -> float:
     """The least value that is not NaN (NaN where every one is)."""
     known = values[~np.isnan(values)]
     return float(known.min()) if known.size else math.nan
+
+
+def check_title(title: Any) -> None:
+    """A ``TypeError`` naming ``title`` unless it is a str (a page's title and heading)."""
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
 
 
 def check_page_path(path: str | Path, name: str) -> Path:
