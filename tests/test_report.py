@@ -306,6 +306,23 @@ def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
     assert "nan" not in page and "CONVERGED" in page
 
 
+def test_plot_runs_draws_a_run_that_took_no_step_as_dots():
+    import matplotlib.pyplot as plt
+
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=0)
+    fig = plot_runs({"start": res, "run": lfso.minimize(PowerSum(2), np.ones(3))})
+    try:
+        for ax in fig.axes[:4]:  # f and ||g||, against iterations and gradients
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            assert len(lines["start"].get_xdata()) == 1
+            assert lines["start"].get_marker() not in ("None", "", None)  # (a dot)
+            assert lines["run"].get_marker() in ("None", "", None)  # (a line)
+    finally:
+        plt.close(fig)
+
+
 def test_html_report_of_a_result_with_an_empty_history(tmp_path):
     from lfso.report import html_report
 

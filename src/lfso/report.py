@@ -76,7 +76,7 @@ def plot_runs(
 
     The scales are logarithmic; where some run's ``f`` is at or below zero, the f panels
     draw ``f - best f`` (the least finite ``f`` of the runs), and the best point itself,
-    at zero, is not drawn.
+    at zero, is not drawn. A curve of one point (a run that took no step) is a dot.
 
     Parameters
     ----------
@@ -137,8 +137,9 @@ def plot_runs(
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
             ok = np.isfinite(y) & (y > 0) & (y <= _CEILING)
-            if ok.any():
-                ax.semilogy(x[ok], y[ok], lw=1.3, label=name, color=color)
+            if ok.any():  # (one point: a dot, as a line through it draws nothing)
+                dot = "o" if ok.sum() == 1 else None
+                ax.semilogy(x[ok], y[ok], lw=1.3, marker=dot, label=name, color=color)
             # Non-finite and overflowing values are drawn as what they are, at the top edge:
             # an infinite or huge value as a triangle, a NaN f or ||g|| as a cross (step, L and
             # R are NaN by design where a rule has none).
