@@ -428,6 +428,22 @@ def test_monitor_can_be_switched_off():
     assert res.risks == {} and caught == []
 
 
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_log_that_cannot_be_opened_is_an_error_naming_its_path(logger, tmp_path, monkeypatch):
+    import errno
+
+    import lfso._atomic as atomic
+
+    def denied(name, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", name)
+
+    monkeypatch.setattr(atomic.os, "open", denied)
+    path = tmp_path / "run.log"
+    with pytest.raises(PermissionError) as caught:
+        logger(path)
+    assert str(caught.value) == f"[Errno {errno.EACCES}] Permission denied: {str(path)!r}"
+
+
 def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     with CSVLogger(tmp_path / "run.csv") as log:
         res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)

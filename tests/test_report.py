@@ -379,6 +379,26 @@ def test_plot_runs_writes_exactly_its_path_atomically(tmp_path, monkeypatch):
     plt.close("all")
 
 
+def test_a_write_that_fails_names_the_page_once(tmp_path, monkeypatch):
+    """The error of a failed write names the page, as ``open`` would, not the temporary
+    file nor ``-> None``."""
+    import errno
+
+    import lfso._atomic as atomic
+    from lfso.report import html_report
+
+    def full(source, target):  # (os.replace's own error names both files)
+        raise OSError(errno.ENOSPC, "No space left on device", source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    path = tmp_path / "r.html"
+    with pytest.raises(OSError) as caught:
+        html_report(_runs(), path)
+    assert str(caught.value) == f"[Errno {errno.ENOSPC}] No space left on device: {str(path)!r}"
+    assert caught.value.filename == str(path) and caught.value.filename2 is None
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- plot_runs / html_report name what they were given ---------------------------------------
 
 

@@ -50,8 +50,7 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # (a folder that cannot be written: name the target)
-        exc.filename, exc.filename2 = str(path), None
-        raise
+        raise _naming(exc, path) from None
     try:
         os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
         with os.fdopen(fd, "wb") as fh:
@@ -64,9 +63,20 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # (a full disk, ...: name the target, not the temporary)
-            exc.filename, exc.filename2 = str(path), None
+            raise _naming(exc, path) from None
         raise
     return path
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` as the same error naming ``path`` alone (not the temporary file): a new one
+    of its class, as ``open(path)`` would raise it (``[Errno 28] No space left on device:
+    'report.html'``; setting ``filename2`` to ``None`` would print ``'report.html' ->
+    None``); ``exc`` itself, with ``filename`` set, where it has no error number."""
+    if exc.errno is None or exc.strerror is None:
+        exc.filename = str(path)
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _special(path: Path) -> bool:
@@ -131,8 +141,7 @@ class GrowingFile:
                 else (_open_partial(self.partial, target))
             )
         except OSError as exc:  # (a folder that cannot be written: name the target)
-            exc.filename, exc.filename2 = str(self.path), None
-            raise
+            raise _naming(exc, self.path) from None
         self._close = weakref.finalize(self, _publish, self._fh, self.partial, target)
 
     def write(self, text: str) -> None:
