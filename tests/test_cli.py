@@ -588,6 +588,22 @@ def test_output_into_a_closed_pipe_stops_quietly(argv):
     assert proc.returncode == 141 and proc.stderr == ""
 
 
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed early are POSIX's SIGPIPE")
+def test_solve_into_a_closed_pipe_finishes_its_page(tmp_path):
+    page = tmp_path / "s.html"
+    # (more lines than a pipe holds: the run cannot end before the reader leaves)
+    run = "power_sum-p3 --method gd --step 1e-3 --tol 0 --max-iter 1000000".split()
+    argv = ["solve", *run, "--every", "1", "--report", str(page)]
+    proc = subprocess.Popen([sys.executable, "-m", "lfso", *argv], stdout=subprocess.PIPE)
+    for _ in range(3):  # the reader takes the first lines, then leaves (... | head -3)
+        proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141
+    text = page.read_text()
+    assert "Finished" in text and "http-equiv" not in text  # (not "Run in progress")
+    assert "RAISED: " in text and "BrokenPipeError" in text
+
+
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])
 def test_bad_command_exits_with_usage(argv):
     with pytest.raises(SystemExit) as exc:

@@ -194,15 +194,21 @@ def _solve(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    res = minimize(
-        model,
-        x0,
-        method=args.method,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        callback=progress,
-        **kwargs,
-    )
+    try:
+        res = minimize(
+            model,
+            x0,
+            method=args.method,
+            tol=args.tol,
+            max_iter=args.max_iter,
+            callback=progress,
+            **kwargs,
+        )
+    except Exception as exc:  # (the reader of the output left: the page says how it ended)
+        ended = getattr(exc, "result", None)
+        if live is not None and isinstance(ended, Result):
+            live.finish(ended)
+        raise
     h = res.history
     print(
         f"\n{_status(res)}\n"
