@@ -360,6 +360,30 @@ def test_every_option_states_its_unit():
         ),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (
+            ["solve", "rosenbrock-d2", "--method", "lfso-accel"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2", "lfso or lfso-lbfgs"],
+        ),
+        (
+            ["compare", "rosenbrock-d2", "--method", "lfso-accel", "--baseline-step", "1e-3"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["compare", "rosenbrock-d2", "--baseline-method", "lfso-accel"],
+            ["--baseline-method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--method", "lfso-accel", "--current", "gd", "step=1"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--current", "lfso-accel"],
+            ["--current lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--current", "gd", "step=1", "--fallback", "lfso-accel"],
+            ["--fallback lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
             ["bench", "--problems", "power_sum-p1", "power_sum-p1", "--out", "x"],
             ["--problems", "'power_sum-p1' twice"],
         ),

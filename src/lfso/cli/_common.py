@@ -127,6 +127,20 @@ def _problems_with_oracle(count: int) -> str:
     return f"{', '.join(names[:count])}, ... ('lfso problems' lists them all)"
 
 
+def _oracle_for(flag: str, method: str, problem: Any) -> None:
+    """Raise :class:`UsageError` where ``method`` (named by ``flag``) sizes its steps by a
+    hand-made oracle, estimating none, and ``problem`` has none."""
+    entry = METHODS.get(method)
+    if entry is None or not entry.needs_oracle or entry.estimates or problem.has_oracle:
+        return
+    estimating = " or ".join(sorted(n for n, m in METHODS.items() if m.estimates))
+    raise UsageError(
+        f"{flag} {method} sizes its steps by a hand-made oracle, which {problem.name} does "
+        f"not have; choose a method that estimates one ({estimating}), or a problem with "
+        f"an oracle: {_problems_with_oracle(4)}"
+    )
+
+
 def _with_oracle(problem: Any, oracle: str | None) -> tuple[Any, np.ndarray]:
     """``problem``'s model and ``x0`` with the ``--oracle`` named (``None``: the sharp one);
     an oracle the problem does not have is a :class:`UsageError`."""

@@ -40,6 +40,7 @@ from ._common import (
     _integer,
     _once_each,
     _oracle,
+    _oracle_for,
     _output_file,
     _output_folder,
     _positive,
@@ -170,6 +171,7 @@ def _solve(args: argparse.Namespace) -> int:
         kwargs["radius"] = args.radius
     if args.eta is not None:
         kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
+    _oracle_for("--method", args.method, problem)
     model, x0 = _with_oracle(problem, args.oracle)
     _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
     live = None
@@ -205,9 +207,7 @@ def _solve(args: argparse.Namespace) -> int:
             **kwargs,
         )
     except Exception as exc:  # (the reader of the output left: the page says how it ended)
-        ended = getattr(exc, "result", None)
-        if live is not None and isinstance(ended, Result):
-            live.finish(ended)
+        _finish_page(live, exc)
         raise
     h = res.history
     print(
@@ -221,6 +221,14 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"report: {live.finish(res)}")
     stop_if_interrupted(res, "the run")  # (its best point shown above; exit status 130)
     return 0 if res.success else 1
+
+
+def _finish_page(live: Any, error: Exception) -> None:
+    """Finish ``live`` (a :class:`~lfso.report.LiveReport`, or ``None``) with the result
+    that ``error``, raised by a run, carries: how the run ended, not "Run in progress"."""
+    ended = getattr(error, "result", None)
+    if live is not None and isinstance(ended, Result):
+        live.finish(ended)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -375,6 +383,8 @@ def _compare(args: argparse.Namespace) -> int:
                 f"{problem.name} does not know; choose another --baseline-method or problem"
             )
         baseline["f_star"] = problem.f_star()
+    _oracle_for("--baseline-method", args.baseline_method, problem)
+    _oracle_for("--method", args.method, problem)
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = _with_oracle(problem, args.oracle)
     _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)
