@@ -360,6 +360,14 @@ def test_every_option_states_its_unit():
         ),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
         (
+            ["solve", "power_sum-p3", "--method", "gd", "--step", "0.1", "--oracle", "paper"],
+            ["--oracle paper", "--method gd uses none", "leave --oracle out"],
+        ),
+        (
+            ["solve", "power_sum-p3", "--method", "bb", "--oracle", "sharp"],
+            ["--oracle sharp", "--method bb uses none"],
+        ),
+        (
             ["solve", "rosenbrock-d2", "--method", "lfso-accel"],
             ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2", "lfso or lfso-lbfgs"],
         ),

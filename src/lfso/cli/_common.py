@@ -127,10 +127,17 @@ def _problems_with_oracle(count: int) -> str:
     return f"{', '.join(names[:count])}, ... ('lfso problems' lists them all)"
 
 
-def _oracle_for(flag: str, method: str, problem: Any) -> None:
+def _oracle_for(flag: str, method: str, problem: Any, oracle: str | None = None) -> None:
     """Raise :class:`UsageError` where ``method`` (named by ``flag``) sizes its steps by a
-    hand-made oracle, estimating none, and ``problem`` has none."""
+    hand-made oracle, estimating none, and ``problem`` has none; or where an ``--oracle``
+    is named for a ``method`` that uses none (it would be ignored)."""
     entry = METHODS.get(method)
+    if entry is not None and oracle is not None and not entry.needs_oracle:
+        users = ", ".join(sorted(n for n, m in METHODS.items() if m.needs_oracle))
+        raise UsageError(
+            f"--oracle {oracle} applies to the methods that use an oracle ({users}); "
+            f"{flag} {method} uses none: leave --oracle out"
+        )
     if entry is None or not entry.needs_oracle or entry.estimates or problem.has_oracle:
         return
     estimating = " or ".join(sorted(n for n, m in METHODS.items() if m.estimates))

@@ -171,7 +171,7 @@ def _solve(args: argparse.Namespace) -> int:
         kwargs["radius"] = args.radius
     if args.eta is not None:
         kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
-    _oracle_for("--method", args.method, problem)
+    _oracle_for("--method", args.method, problem, args.oracle)
     model, x0 = _with_oracle(problem, args.oracle)
     _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
     live = None
