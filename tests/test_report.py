@@ -230,6 +230,13 @@ def test_compare_names_a_bad_lfso_option_before_the_baseline_runs(options, error
     assert calls == []  # neither run started
 
 
+def test_compare_runs_lfso_on_minibatches_beside_the_baseline():
+    model = LpRegression(np.random.default_rng(0).standard_normal((40, 3)), np.ones(40), p=1)
+    comparison = lfso.compare(model, np.zeros(3), output=None, batch_size=10, epochs=2)
+    baseline, ours = comparison.results.values()
+    assert baseline.method == "gd" and len(ours.history) == 3  # (the start and two epochs)
+
+
 def test_the_summary_of_a_diverged_run_shows_the_point_it_returned(tmp_path):
     """A fixed step that blows up: the run returns its best point (x0), and the table says
     the f it shows is the result's, not the last iterate's (infinite)."""

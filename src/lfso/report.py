@@ -404,7 +404,8 @@ def compare(
         ``progress``, ``monitor``, and ``smoothness`` where the baseline's rule takes an
         oracle. The others (``method``, ``eta``, ``radius`` and a rule's own options) apply
         to the LFSO run only. Both runs' options are checked before either runs, by
-        :func:`lfso.minimize` on a run of no step (one evaluation at ``x0`` each).
+        :func:`lfso.minimize` on a run of no step (one evaluation at ``x0`` each; a
+        minibatch run's, ``batch_size=``, as it starts).
 
     Returns
     -------
@@ -451,6 +452,8 @@ def compare(
     for what, options in zip(("baseline", "lfso"), runs.values(), strict=True):
         # Checked by minimize itself, on a run of no step (one evaluation at x0), so that
         # a bad option of the lfso run is not reported only after the baseline's run.
+        if options.get("batch_size") is not None:  # (a run of epochs: no run of no step)
+            continue
         checked = minimize(objective, x0, **{**options, "max_iter": 0, "progress": False})
         stop_if_interrupted(checked, f"the check of the {what} run's options")
     results = {label: minimize(objective, x0, **runs[label])}
