@@ -499,10 +499,19 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
             "does not exist",
         ),
     ]
+    link = tmp_path / "link.html"  # (a symbolic link into a folder that does not exist)
+    link.symlink_to(tmp_path / "missing" / "r.html")
+    for flag, argv in (
+        ("--report", ["solve", "power_sum-p3"]),
+        ("--output", ["compare", "power_sum-p3", "--baseline-step", "0.1"]),
+        ("--report", ["rollout", "power_sum-p3", "--current", "gd", "step=0.1"]),
+    ):
+        cases.append(([*argv, flag, str(link)], "is a symbolic link to"))
     for argv, fragment in cases:
         assert main(argv) == 2, argv
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert fragment in err and argv[-1] in err, err
+        assert out == "", out  # (nothing printed: no run began)
     # A missing --out folder is created before the run, not after it.
     out = tmp_path / "new" / "bench"
     with pytest.raises(AssertionError, match="before the output"):

@@ -444,6 +444,15 @@ def test_a_log_that_cannot_be_opened_is_an_error_naming_its_path(logger, tmp_pat
     assert str(caught.value) == f"[Errno {errno.EACCES}] Permission denied: {str(path)!r}"
 
 
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_log_through_a_link_to_a_missing_folder_is_an_error_at_once(logger, tmp_path):
+    link = tmp_path / "run.log"
+    link.symlink_to(tmp_path / "missing" / "run.log")
+    with pytest.raises(FileNotFoundError, match=r"symbolic link to .*missing.* does not exist"):
+        logger(link)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.log"]  # (the link alone)
+
+
 def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     with CSVLogger(tmp_path / "run.csv") as log:
         res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)

@@ -264,6 +264,11 @@ def test_compare_checks_its_output_folder_before_running(tmp_path):
     with pytest.raises(ValueError, match="output must be the path of a file to write"):
         lfso.compare(PowerSum(2), np.ones(3), output=tmp_path, callback=calls.append)
     assert calls == []
+    link = tmp_path / "link.html"  # (a symbolic link into a folder that does not exist)
+    link.symlink_to(missing)
+    with pytest.raises(ValueError, match=r"output: .*link.html' is a symbolic link to .*missing"):
+        lfso.compare(PowerSum(2), np.ones(3), output=link, callback=calls.append)
+    assert calls == []
 
 
 def test_html_report_replaces_the_page_whole(tmp_path):

@@ -98,7 +98,8 @@ def _target(path: Path) -> Path:
 
 def _writable(path: str | Path) -> Path:
     """``path`` as a :class:`~pathlib.Path`; an ``IsADirectoryError`` where it is a folder, a
-    ``FileNotFoundError`` where its folder does not exist (both naming ``path``)."""
+    ``FileNotFoundError`` where its folder does not exist, or the folder of the file a
+    symbolic link at ``path`` leads to (each naming ``path``)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
@@ -108,6 +109,14 @@ def _writable(path: str | Path) -> Path:
         raise FileNotFoundError(
             errno.ENOENT,
             f"cannot write there: the folder {str(path.parent)!r} does not exist",
+            str(path),
+        )
+    target = _target(path)
+    if not target.parent.is_dir():  # (a symbolic link into a folder that does not exist)
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write there: it is a symbolic link to {str(target)!r}, whose folder "
+            "does not exist",
             str(path),
         )
     return path

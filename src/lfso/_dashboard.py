@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _svg_chart
-from ._atomic import write_atomically
+from ._atomic import _target, write_atomically
 from ._result import History, Result, status_of
 from ._validate import positive
 from .monitor import RISKS
@@ -405,8 +405,9 @@ def check_title(title: Any) -> None:
 
 
 def check_page_path(path: str | Path, name: str) -> Path:
-    """``path`` as a ``Path`` once its folder exists and it is not itself a folder (a
-    ``ValueError`` naming the argument ``name`` otherwise), so that a page can be written
+    """``path`` as a ``Path`` once its folder exists (and that of the file a symbolic link
+    at ``path`` leads to) and it is not itself a folder (a ``ValueError`` naming the
+    argument ``name`` otherwise), so that a page can be written
     there after the work it shows is done; a ``TypeError`` naming it for what is no path."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
@@ -422,5 +423,11 @@ def check_page_path(path: str | Path, name: str) -> Path:
     if path.is_dir():
         raise ValueError(
             f"{name} must be the path of a file to write, got the folder {name}={str(path)!r}"
+        )
+    target = _target(path)
+    if not target.parent.is_dir():
+        raise ValueError(
+            f"{name}: {str(path)!r} is a symbolic link to {str(target)!r}, whose folder does "
+            "not exist; create it first"
         )
     return path

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import _special
+from .._atomic import _special, _target
 from .._minimize import minimize
 from .._registry import METHODS
 from ..bench._problems import PROBLEMS, get_problem
@@ -102,7 +102,13 @@ def _output_file(option: str, path: str) -> Path:
         if not os.access(out, os.W_OK):
             raise UsageError(f"{option} {path!r}: cannot write there (Permission denied)")
         return out
-    _writable(option, path, out.parent, out)
+    target = _target(out)  # (the file a symbolic link leads to is the one replaced)
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"{option} {path!r} is a symbolic link to {str(target)!r}, whose folder does not "
+            "exist; create it first"
+        )
+    _writable(option, path, target.parent, out)
     return out
 
 
