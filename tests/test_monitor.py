@@ -530,6 +530,17 @@ def test_tensorboard_logger_names_a_bad_argument_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_tensorboard_logger_names_a_logdir_that_is_a_file(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    path = tmp_path / "run.txt"
+    path.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"logdir must be a folder .*got the file logdir='.*run"):
+        TensorBoardLogger(path)
+    assert list(tmp_path.iterdir()) == [path]
+
+
 def test_tensorboard_logger_is_a_context_manager(tmp_path):
     pytest.importorskip("tensorboardX")
     from lfso.monitor import TensorBoardLogger
