@@ -71,6 +71,27 @@ def test_a_run_that_took_no_step_is_a_dot_in_its_chart(tmp_path):
     assert len(dots) == 1  # (its one point; a polyline of one point draws nothing)
 
 
+@pytest.mark.parametrize(
+    ("error", "state", "status"),
+    [(KeyboardInterrupt, "interrupted", "INTERRUPTED"), (RuntimeError, "failed", "RAISED")],
+)
+def test_the_finished_page_marks_a_run_cut_short(error, state, status, tmp_path):
+    live = LiveReport(tmp_path / "run.html")
+
+    def callback(intermediate_result):
+        live(intermediate_result)
+        if intermediate_result.nit == 2:
+            raise error("stop")
+
+    try:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=callback)
+    except RuntimeError as exc:
+        res = exc.result
+    assert res.status.name == status
+    final = live.finish(res).read_text()
+    assert re.search(rf"<td>run</td><td class='{state}'>{state}</td><td>{status}: ", final)
+
+
 def test_the_table_of_a_history_without_a_number_warns_nothing(tmp_path):
     history = lfso.History()
     history.append(math.nan, math.nan, math.nan, math.nan, math.nan, 1, 1, 0, 0.0, 16)

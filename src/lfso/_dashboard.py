@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _svg_chart
 from ._atomic import _target, write_atomically
-from ._result import History, Result, status_of
+from ._result import History, Result, Status, status_of
 from ._validate import positive
 from .monitor import RISKS
 
@@ -73,6 +73,10 @@ _COLORS = (
     "#bcbd22",
     "#17becf",
 )
+
+
+#: The state of a plain run's stage on the finished page, where it is not ``done``.
+_ENDED = {Status.INTERRUPTED: "interrupted", Status.RAISED: "failed"}
 
 
 def _esc(value: Any) -> str:
@@ -177,7 +181,8 @@ class LiveReport:
     # -- what the page shows --------------------------------------------------------------
 
     def stage(self, name: str, state: str, detail: str = "") -> None:
-        """Set a stage's state (``pending``, ``running``, ``done``, ``skipped``) and write."""
+        """Set a stage's state (``pending``, ``running``, ``done``, ``skipped``;
+        ``interrupted`` or ``failed`` for one cut short) and write."""
         self.stages[name] = (state, detail)
         self.write()
 
@@ -259,9 +264,10 @@ class LiveReport:
             if result.method not in self.runs or plain:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
-            if plain:
-                status = status_of(result).name  # (a SciPy-face result's is an integer)
-                self.stages["run"] = ("done", f"{status}: {result.message}")
+            if plain:  # (a run cut short is no run done: interrupted, or failed if it raised)
+                status = status_of(result)  # (a SciPy-face result's is an integer)
+                state = _ENDED.get(status, "done")
+                self.stages["run"] = (state, f"{status.name}: {result.message}")
         self.finished = True
         self.write()
         return self.path
