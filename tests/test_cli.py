@@ -512,6 +512,13 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
         out, err = capsys.readouterr()
         assert fragment in err and argv[-1] in err, err
         assert out == "", out  # (nothing printed: no run began)
+    for name in ("results.csv", "convergence_f.png"):  # (a folder where a file goes)
+        taken = tmp_path / f"taken-{name}"
+        (taken / name).mkdir(parents=True)
+        argv = ["bench", "--problems", "power_sum-p1", "--methods", "lfso", "--out", str(taken)]
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert f"--out {str(taken)!r} holds a folder named {name}" in err and out == "", err
     # A missing --out folder is created before the run, not after it.
     out = tmp_path / "new" / "bench"
     with pytest.raises(AssertionError, match="before the output"):

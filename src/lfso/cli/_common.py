@@ -127,6 +127,18 @@ def _output_folder(option: str, path: str) -> Path:
     return out
 
 
+def _files_in(option: str, path: str, folder: Path, names: tuple[str, ...]) -> None:
+    """Raise :class:`UsageError` where a file the command writes into ``folder`` (the
+    ``option``'s ``path``) under one of ``names`` is a folder there: checked before the run,
+    not at its end."""
+    for name in names:
+        if (folder / name).is_dir():
+            raise UsageError(
+                f"{option} {path!r} holds a folder named {name}, the file written there; "
+                f"remove it or choose another {option}"
+            )
+
+
 def _problems_with_oracle(count: int) -> str:
     """The first ``count`` problems with a hand-made oracle, for an error that asks for one."""
     names = [name for name, problem in PROBLEMS.items() if problem.has_oracle]

@@ -36,6 +36,7 @@ from ._common import (
     LFSO_METHODS,
     UsageError,
     _check_run,
+    _files_in,
     _Help,
     _integer,
     _once_each,
@@ -256,6 +257,8 @@ def _bench(args: argparse.Namespace) -> int:
             )
     _once_each("--methods", methods)
     out = _output_folder("--out", args.out)  # before the run, not after it
+    figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
+    _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
     problems = args.problems or SUITES[suite]
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
