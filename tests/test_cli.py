@@ -351,6 +351,10 @@ def test_every_option_states_its_unit():
             ["--radii 1e+300", "L(x0, R) = inf", "smaller radius"],
         ),
         (
+            ["check-oracle", "power_norm-p2", "--radii", "1", "1e-200"],
+            ["--radii 1e-200", "rounds back to x0", "larger radius"],
+        ),
+        (
             ["check-oracle", "power_norm-p2", "--radii", "1e120", "--samples", "4"],
             ["--radii 1e+120", "gradient passes the float range", "smaller radius"],
         ),

@@ -326,7 +326,25 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
                 "expected a smaller shift"
             )
-    for radius in args.radii:  # (L(x, R) itself past the float range: no bound to test)
+    _measurable(model, x, args.radii)
+    with np.errstate(all="ignore"):  # (a gradient past the float range: below)
+        report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    _finite_ratios(report)
+    print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
+    print(report)
+    return 0 if report.passed else 1
+
+
+def _measurable(model: Any, x: np.ndarray, radii: list[float]) -> None:
+    """Raise :class:`UsageError` for a ``--radii`` radius at which nothing can be measured
+    about ``model``'s oracle around ``x``: ``L(x, R)`` past the float range, or ``x + R``
+    rounding back to ``x`` in every coordinate (no two distinct points in the ball)."""
+    for radius in radii:
+        if np.all(x + radius == x):
+            raise UsageError(
+                f"--radii {radius:g}: x0 + R rounds back to x0 in every coordinate, so the "
+                "ball holds no two points to compare; expected a larger radius"
+            )
         try:
             with np.errstate(all="ignore"):
                 bound = float(model(x, radius))
@@ -337,12 +355,6 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 f"--radii {radius:g}: the oracle's bound L(x0, R) = {bound:g} at this radius "
                 "is past the float range; expected a smaller radius"
             )
-    with np.errstate(all="ignore"):  # (a gradient past the float range: below)
-        report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
-    _finite_ratios(report)
-    print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
-    print(report)
-    return 0 if report.passed else 1
 
 
 def _finite_ratios(report: Any) -> None:
