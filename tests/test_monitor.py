@@ -453,6 +453,18 @@ def test_a_log_through_a_link_to_a_missing_folder_is_an_error_at_once(logger, tm
     assert [p.name for p in tmp_path.iterdir()] == ["run.log"]  # (the link alone)
 
 
+def test_a_log_does_not_write_through_a_link_where_its_pieces_go(tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("kept")
+    path = tmp_path / "run.csv"
+    (tmp_path / "run.csv.part").symlink_to(other)  # (where the rows go during the run)
+    with CSVLogger(path) as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)
+    assert other.read_text() == "kept"
+    assert len(path.read_text().splitlines()) == res.nit + 1  # (the header and the rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "run.csv"]
+
+
 def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     with CSVLogger(tmp_path / "run.csv") as log:
         res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)

@@ -173,9 +173,13 @@ def _open_partial(partial: Path, target: Path) -> Any:
     """``partial`` opened for text, emptied, with the mode of the file ``target`` from the
     start (a private log's pieces are never readable by others; a ``.part`` file left by
     an earlier run is given that mode before anything is written), or the mode ``open()``
-    gives a new file where there is none."""
+    gives a new file where there is none. A symbolic link at ``partial`` is removed, not
+    followed (the file it leads to is left as it is)."""
     mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
+    if partial.is_symlink():  # (never followed: emptying and filling the file it leads to)
+        partial.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(partial, flags, 0o666 if mode is None else mode)
     try:
         if mode is not None:
             os.chmod(partial, mode)
