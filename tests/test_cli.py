@@ -346,7 +346,55 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--radii", "0"], ["--radii", "> 0", "got 0"]),
         (["check-oracle", "power_sum-p3", "--seed", "-1"], ["--seed", ">= 0", "got -1"]),
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
+        (
+            ["check-oracle", "power_sum-p3", "--radii", "1", "1e300"],
+            ["--radii 1e+300", "L(x0, R) = inf", "smaller radius"],
+        ),
+        (
+            ["check-oracle", "power_norm-p2", "--radii", "1", "1e-200"],
+            ["--radii 1e-200", "rounds back to x0", "larger radius"],
+        ),
+        (
+            ["check-oracle", "power_norm-p2", "--radii", "1e120", "--samples", "4"],
+            ["--radii 1e+120", "gradient passes the float range", "smaller radius"],
+        ),
+        (
+            ["check-oracle", "lp_regression-p2-n100", "--radii", "1e60", "--samples", "4"],
+            ["--radii 1e+60", "gradient passes the float range", "smaller radius"],
+        ),
         (["compare", "power_sum-p3"], ["--baseline-step"]),
+        (
+            ["solve", "power_sum-p3", "--method", "gd", "--step", "0.1", "--oracle", "paper"],
+            ["--oracle paper", "--method gd uses none", "leave --oracle out"],
+        ),
+        (
+            ["solve", "power_sum-p3", "--method", "bb", "--oracle", "sharp"],
+            ["--oracle sharp", "--method bb uses none"],
+        ),
+        (
+            ["solve", "rosenbrock-d2", "--method", "lfso-accel"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2", "lfso or lfso-lbfgs"],
+        ),
+        (
+            ["compare", "rosenbrock-d2", "--method", "lfso-accel", "--baseline-step", "1e-3"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["compare", "rosenbrock-d2", "--baseline-method", "lfso-accel"],
+            ["--baseline-method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--method", "lfso-accel", "--current", "gd", "step=1"],
+            ["--method lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--current", "lfso-accel"],
+            ["--current lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
+        (
+            ["rollout", "rosenbrock-d2", "--current", "gd", "step=1", "--fallback", "lfso-accel"],
+            ["--fallback lfso-accel", "hand-made oracle", "rosenbrock-d2"],
+        ),
         (
             ["bench", "--problems", "power_sum-p1", "power_sum-p1", "--out", "x"],
             ["--problems", "'power_sum-p1' twice"],
@@ -455,10 +503,26 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
             "does not exist",
         ),
     ]
+    link = tmp_path / "link.html"  # (a symbolic link into a folder that does not exist)
+    link.symlink_to(tmp_path / "missing" / "r.html")
+    for flag, argv in (
+        ("--report", ["solve", "power_sum-p3"]),
+        ("--output", ["compare", "power_sum-p3", "--baseline-step", "0.1"]),
+        ("--report", ["rollout", "power_sum-p3", "--current", "gd", "step=0.1"]),
+    ):
+        cases.append(([*argv, flag, str(link)], "is a symbolic link to"))
     for argv, fragment in cases:
         assert main(argv) == 2, argv
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert fragment in err and argv[-1] in err, err
+        assert out == "", out  # (nothing printed: no run began)
+    for name in ("results.csv", "convergence_f.png"):  # (a folder where a file goes)
+        taken = tmp_path / f"taken-{name}"
+        (taken / name).mkdir(parents=True)
+        argv = ["bench", "--problems", "power_sum-p1", "--methods", "lfso", "--out", str(taken)]
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert f"--out {str(taken)!r} holds a folder named {name}" in err and out == "", err
     # A missing --out folder is created before the run, not after it.
     out = tmp_path / "new" / "bench"
     with pytest.raises(AssertionError, match="before the output"):
@@ -574,6 +638,22 @@ def test_output_into_a_closed_pipe_stops_quietly(argv):
     finally:
         os.close(write)
     assert proc.returncode == 141 and proc.stderr == ""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pipes closed early are POSIX's SIGPIPE")
+def test_solve_into_a_closed_pipe_finishes_its_page(tmp_path):
+    page = tmp_path / "s.html"
+    # (more lines than a pipe holds: the run cannot end before the reader leaves)
+    run = "power_sum-p3 --method gd --step 1e-3 --tol 0 --max-iter 1000000".split()
+    argv = ["solve", *run, "--every", "1", "--report", str(page)]
+    proc = subprocess.Popen([sys.executable, "-m", "lfso", *argv], stdout=subprocess.PIPE)
+    for _ in range(3):  # the reader takes the first lines, then leaves (... | head -3)
+        proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141
+    text = page.read_text()
+    assert "Finished" in text and "http-equiv" not in text  # (not "Run in progress")
+    assert "RAISED: " in text and "BrokenPipeError" in text
 
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"]])

@@ -62,6 +62,36 @@ def test_the_finished_page_shows_the_status_of_a_run_that_took_no_step(
     assert re.search(rf"<td>run</td><td class='done'>done</td><td>{status}: ", final)
 
 
+def test_a_run_that_took_no_step_is_a_dot_in_its_chart(tmp_path):
+    live = LiveReport(tmp_path / "run.html")
+    res = lfso.minimize(PowerSum(2), np.ones(3), callback=live, max_iter=0)
+    page = live.finish(res).read_text()
+    [chart] = [c for c in page.split("<svg")[1:] if 'font-weight="600">||g||<' in c]
+    dots = re.findall(r'<circle data-run="lfso-lbfgs" cx="([\d.]+)" cy="([\d.]+)"', chart)
+    assert len(dots) == 1  # (its one point; a polyline of one point draws nothing)
+
+
+@pytest.mark.parametrize(
+    ("error", "state", "status"),
+    [(KeyboardInterrupt, "interrupted", "INTERRUPTED"), (RuntimeError, "failed", "RAISED")],
+)
+def test_the_finished_page_marks_a_run_cut_short(error, state, status, tmp_path):
+    live = LiveReport(tmp_path / "run.html")
+
+    def callback(intermediate_result):
+        live(intermediate_result)
+        if intermediate_result.nit == 2:
+            raise error("stop")
+
+    try:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=callback)
+    except RuntimeError as exc:
+        res = exc.result
+    assert res.status.name == status
+    final = live.finish(res).read_text()
+    assert re.search(rf"<td>run</td><td class='{state}'>{state}</td><td>{status}: ", final)
+
+
 def test_the_table_of_a_history_without_a_number_warns_nothing(tmp_path):
     history = lfso.History()
     history.append(math.nan, math.nan, math.nan, math.nan, math.nan, 1, 1, 0, 0.0, 16)
@@ -149,6 +179,9 @@ def test_live_report_rejects_bad_settings(tmp_path):
         LiveReport(tmp_path / "r.html", every=0)
     with pytest.raises(ValueError, match="does not exist"):
         LiveReport(tmp_path / "missing" / "r.html")
+    for title in (None, 3, b"run"):
+        with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got"):
+            LiveReport(tmp_path / "r.html", title=title)
 
 
 def _two_runs(tmp_path):

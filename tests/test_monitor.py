@@ -428,6 +428,43 @@ def test_monitor_can_be_switched_off():
     assert res.risks == {} and caught == []
 
 
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_log_that_cannot_be_opened_is_an_error_naming_its_path(logger, tmp_path, monkeypatch):
+    import errno
+
+    import lfso._atomic as atomic
+
+    def denied(name, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", name)
+
+    monkeypatch.setattr(atomic.os, "open", denied)
+    path = tmp_path / "run.log"
+    with pytest.raises(PermissionError) as caught:
+        logger(path)
+    assert str(caught.value) == f"[Errno {errno.EACCES}] Permission denied: {str(path)!r}"
+
+
+@pytest.mark.parametrize("logger", [CSVLogger, JSONLinesLogger])
+def test_a_log_through_a_link_to_a_missing_folder_is_an_error_at_once(logger, tmp_path):
+    link = tmp_path / "run.log"
+    link.symlink_to(tmp_path / "missing" / "run.log")
+    with pytest.raises(FileNotFoundError, match=r"symbolic link to .*missing.* does not exist"):
+        logger(link)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.log"]  # (the link alone)
+
+
+def test_a_log_does_not_write_through_a_link_where_its_pieces_go(tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("kept")
+    path = tmp_path / "run.csv"
+    (tmp_path / "run.csv.part").symlink_to(other)  # (where the rows go during the run)
+    with CSVLogger(path) as log:
+        res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)
+    assert other.read_text() == "kept"
+    assert len(path.read_text().splitlines()) == res.nit + 1  # (the header and the rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt", "run.csv"]
+
+
 def test_csv_and_jsonl_loggers_and_early_stopping(tmp_path):
     with CSVLogger(tmp_path / "run.csv") as log:
         res = lfso.minimize(PowerSum(2), np.ones(3), callback=log)
@@ -503,6 +540,17 @@ def test_tensorboard_logger_names_a_bad_argument_and_writes_nothing(
     with pytest.raises(TypeError, match=message):
         TensorBoardLogger(**({"logdir": tmp_path / "runs"} | kwargs))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorboard_logger_names_a_logdir_that_is_a_file(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from lfso.monitor import TensorBoardLogger
+
+    path = tmp_path / "run.txt"
+    path.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"logdir must be a folder .*got the file logdir='.*run"):
+        TensorBoardLogger(path)
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_tensorboard_logger_is_a_context_manager(tmp_path):

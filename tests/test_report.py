@@ -215,6 +215,28 @@ def test_compare_names_a_bad_baseline_before_running(baseline, error, message):
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"etaa": 0.5}, TypeError, r"unknown option\(s\) for method='lfso-lbfgs': \['etaa'\]"),
+        ({"eta": 5.0}, ValueError, r"eta must be in \(0, 2\), got eta=5"),
+        ({"method": "lfso-accel", "eta": 1.5}, ValueError, r"eta must be in \(0, 1\]"),
+    ],
+)
+def test_compare_names_a_bad_lfso_option_before_the_baseline_runs(options, error, message):
+    calls = []
+    with pytest.raises(error, match=message):
+        lfso.compare(PowerSum(2), np.ones(3), output=None, callback=calls.append, **options)
+    assert calls == []  # neither run started
+
+
+def test_compare_runs_lfso_on_minibatches_beside_the_baseline():
+    model = LpRegression(np.random.default_rng(0).standard_normal((40, 3)), np.ones(40), p=1)
+    comparison = lfso.compare(model, np.zeros(3), output=None, batch_size=10, epochs=2)
+    baseline, ours = comparison.results.values()
+    assert baseline.method == "gd" and len(ours.history) == 3  # (the start and two epochs)
+
+
 def test_the_summary_of_a_diverged_run_shows_the_point_it_returned(tmp_path):
     """A fixed step that blows up: the run returns its best point (x0), and the table says
     the f it shows is the result's, not the last iterate's (infinite)."""
@@ -242,6 +264,11 @@ def test_compare_checks_its_output_folder_before_running(tmp_path):
     with pytest.raises(ValueError, match="output must be the path of a file to write"):
         lfso.compare(PowerSum(2), np.ones(3), output=tmp_path, callback=calls.append)
     assert calls == []
+    link = tmp_path / "link.html"  # (a symbolic link into a folder that does not exist)
+    link.symlink_to(missing)
+    with pytest.raises(ValueError, match=r"output: .*link.html' is a symbolic link to .*missing"):
+        lfso.compare(PowerSum(2), np.ones(3), output=link, callback=calls.append)
+    assert calls == []
 
 
 def test_html_report_replaces_the_page_whole(tmp_path):
@@ -260,6 +287,13 @@ def test_html_report_replaces_the_page_whole(tmp_path):
 def test_html_report_names_a_title_that_is_no_str(title, tmp_path):
     with pytest.raises(TypeError, match=r"title must be a str \(the page's title\), got title="):
         lfso.report.html_report(_runs(), tmp_path / "r.html", title=title)
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("settings", [[("problem", "sum x^4")], "problem", 3])
+def test_html_report_names_settings_that_are_no_mapping(settings, tmp_path):
+    with pytest.raises(TypeError, match=r"settings must be a mapping .*got settings="):
+        lfso.report.html_report(_runs(), tmp_path / "r.html", settings=settings)
     assert not (tmp_path / "r.html").exists()
 
 
@@ -282,6 +316,23 @@ def test_html_report_of_a_run_that_starts_at_a_minimiser(tmp_path):
         warnings.simplefilter("error")
         page = html_report([res], tmp_path / "r.html").read_text()
     assert "nan" not in page and "CONVERGED" in page
+
+
+def test_plot_runs_draws_a_run_that_took_no_step_as_dots():
+    import matplotlib.pyplot as plt
+
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=0)
+    fig = plot_runs({"start": res, "run": lfso.minimize(PowerSum(2), np.ones(3))})
+    try:
+        for ax in fig.axes[:4]:  # f and ||g||, against iterations and gradients
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            assert len(lines["start"].get_xdata()) == 1
+            assert lines["start"].get_marker() not in ("None", "", None)  # (a dot)
+            assert lines["run"].get_marker() in ("None", "", None)  # (a line)
+    finally:
+        plt.close(fig)
 
 
 def test_html_report_of_a_result_with_an_empty_history(tmp_path):
@@ -338,6 +389,26 @@ def test_plot_runs_writes_exactly_its_path_atomically(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_a_write_that_fails_names_the_page_once(tmp_path, monkeypatch):
+    """The error of a failed write names the page, as ``open`` would, not the temporary
+    file nor ``-> None``."""
+    import errno
+
+    import lfso._atomic as atomic
+    from lfso.report import html_report
+
+    def full(source, target):  # (os.replace's own error names both files)
+        raise OSError(errno.ENOSPC, "No space left on device", source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    path = tmp_path / "r.html"
+    with pytest.raises(OSError) as caught:
+        html_report(_runs(), path)
+    assert str(caught.value) == f"[Errno {errno.ENOSPC}] No space left on device: {str(path)!r}"
+    assert caught.value.filename == str(path) and caught.value.filename2 is None
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- plot_runs / html_report name what they were given ---------------------------------------

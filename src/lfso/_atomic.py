@@ -50,8 +50,7 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # (a folder that cannot be written: name the target)
-        exc.filename, exc.filename2 = str(path), None
-        raise
+        raise _naming(exc, path) from None
     try:
         os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
         with os.fdopen(fd, "wb") as fh:
@@ -64,9 +63,20 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # (a full disk, ...: name the target, not the temporary)
-            exc.filename, exc.filename2 = str(path), None
+            raise _naming(exc, path) from None
         raise
     return path
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` as the same error naming ``path`` alone (not the temporary file): a new one
+    of its class, as ``open(path)`` would raise it (``[Errno 28] No space left on device:
+    'report.html'``; setting ``filename2`` to ``None`` would print ``'report.html' ->
+    None``); ``exc`` itself, with ``filename`` set, where it has no error number."""
+    if exc.errno is None or exc.strerror is None:
+        exc.filename = str(path)
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _special(path: Path) -> bool:
@@ -88,7 +98,8 @@ def _target(path: Path) -> Path:
 
 def _writable(path: str | Path) -> Path:
     """``path`` as a :class:`~pathlib.Path`; an ``IsADirectoryError`` where it is a folder, a
-    ``FileNotFoundError`` where its folder does not exist (both naming ``path``)."""
+    ``FileNotFoundError`` where its folder does not exist, or the folder of the file a
+    symbolic link at ``path`` leads to (each naming ``path``)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(
@@ -98,6 +109,14 @@ def _writable(path: str | Path) -> Path:
         raise FileNotFoundError(
             errno.ENOENT,
             f"cannot write there: the folder {str(path.parent)!r} does not exist",
+            str(path),
+        )
+    target = _target(path)
+    if not target.parent.is_dir():  # (a symbolic link into a folder that does not exist)
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write there: it is a symbolic link to {str(target)!r}, whose folder "
+            "does not exist",
             str(path),
         )
     return path
@@ -131,8 +150,7 @@ class GrowingFile:
                 else (_open_partial(self.partial, target))
             )
         except OSError as exc:  # (a folder that cannot be written: name the target)
-            exc.filename, exc.filename2 = str(self.path), None
-            raise
+            raise _naming(exc, self.path) from None
         self._close = weakref.finalize(self, _publish, self._fh, self.partial, target)
 
     def write(self, text: str) -> None:
@@ -155,9 +173,13 @@ def _open_partial(partial: Path, target: Path) -> Any:
     """``partial`` opened for text, emptied, with the mode of the file ``target`` from the
     start (a private log's pieces are never readable by others; a ``.part`` file left by
     an earlier run is given that mode before anything is written), or the mode ``open()``
-    gives a new file where there is none."""
+    gives a new file where there is none. A symbolic link at ``partial`` is removed, not
+    followed (the file it leads to is left as it is)."""
     mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
+    if partial.is_symlink():  # (never followed: emptying and filling the file it leads to)
+        partial.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(partial, flags, 0o666 if mode is None else mode)
     try:
         if mode is not None:
             os.chmod(partial, mode)

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from . import _svg_chart
-from ._atomic import write_atomically
-from ._result import History, Result, status_of
+from ._atomic import _target, write_atomically
+from ._result import History, Result, Status, status_of
 from ._validate import positive
 from .monitor import RISKS
 
@@ -73,6 +73,10 @@ _COLORS = (
     "#bcbd22",
     "#17becf",
 )
+
+
+#: The state of a plain run's stage on the finished page, where it is not ``done``.
+_ENDED = {Status.INTERRUPTED: "interrupted", Status.RAISED: "failed"}
 
 
 def _esc(value: Any) -> str:
@@ -159,6 +163,7 @@ class LiveReport:
     def __init__(self, path: str | Path, *, title: str = "lfso run", every: float = 2.0) -> None:
         every = positive(every, "every")
         self.path = check_page_path(path, "path")
+        check_title(title)
         self.title, self.every = title, every
         self.finished = False
         self.stages: dict[str, tuple[str, str]] = {}
@@ -176,7 +181,8 @@ class LiveReport:
     # -- what the page shows --------------------------------------------------------------
 
     def stage(self, name: str, state: str, detail: str = "") -> None:
-        """Set a stage's state (``pending``, ``running``, ``done``, ``skipped``) and write."""
+        """Set a stage's state (``pending``, ``running``, ``done``, ``skipped``;
+        ``interrupted`` or ``failed`` for one cut short) and write."""
         self.stages[name] = (state, detail)
         self.write()
 
@@ -258,9 +264,10 @@ class LiveReport:
             if result.method not in self.runs or plain:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
-            if plain:
-                status = status_of(result).name  # (a SciPy-face result's is an integer)
-                self.stages["run"] = ("done", f"{status}: {result.message}")
+            if plain:  # (a run cut short is no run done: interrupted, or failed if it raised)
+                status = status_of(result)  # (a SciPy-face result's is an integer)
+                state = _ENDED.get(status, "done")
+                self.stages["run"] = (state, f"{status.name}: {result.message}")
         self.finished = True
         self.write()
         return self.path
@@ -397,9 +404,16 @@ def _least(values: np.ndarray) -> float:
     return float(known.min()) if known.size else math.nan
 
 
+def check_title(title: Any) -> None:
+    """A ``TypeError`` naming ``title`` unless it is a str (a page's title and heading)."""
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
+
+
 def check_page_path(path: str | Path, name: str) -> Path:
-    """``path`` as a ``Path`` once its folder exists and it is not itself a folder (a
-    ``ValueError`` naming the argument ``name`` otherwise), so that a page can be written
+    """``path`` as a ``Path`` once its folder exists (and that of the file a symbolic link
+    at ``path`` leads to) and it is not itself a folder (a ``ValueError`` naming the
+    argument ``name`` otherwise), so that a page can be written
     there after the work it shows is done; a ``TypeError`` naming it for what is no path."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
@@ -415,5 +429,11 @@ def check_page_path(path: str | Path, name: str) -> Path:
     if path.is_dir():
         raise ValueError(
             f"{name} must be the path of a file to write, got the folder {name}={str(path)!r}"
+        )
+    target = _target(path)
+    if not target.parent.is_dir():
+        raise ValueError(
+            f"{name}: {str(path)!r} is a symbolic link to {str(target)!r}, whose folder does "
+            "not exist; create it first"
         )
     return path

@@ -23,7 +23,8 @@ class Series:
     """One curve: its label, colour and points.
 
     Points whose ``y`` is not finite and positive are not drawn (a log axis has no place
-    for them). ``mark`` is the x of a hand-over (a dashed vertical line), or ``None``.
+    for them); a series with one point drawn is a dot. ``mark`` is the x of a hand-over (a
+    dashed vertical line), or ``None``.
     """
 
     label: str
@@ -138,6 +139,11 @@ def log_chart(
             f'<polyline data-run="{esc(s.label)}" fill="none" stroke="{s.color}" '
             f'stroke-width="1.5" points="{points}"><title>{esc(s.label)}</title></polyline>'
         )
+        if x.size == 1:  # (a polyline of one point draws nothing: a dot instead)
+            parts.append(
+                f'<circle data-run="{esc(s.label)}" cx="{px(x[0]):.1f}" cy="{py(y[0]):.1f}" '
+                f'r="3" fill="{s.color}"><title>{esc(s.label)}</title></circle>'
+            )
     for s, _, _ in drawn:
         if s.mark is not None and 0 <= s.mark <= xend:  # (not drawn where it is NaN)
             m = px(s.mark)

@@ -491,6 +491,11 @@ class TensorBoardLogger:
             )
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str (the scalars' tag prefix), got {prefix!r}")
+        if os.path.exists(logdir) and not os.path.isdir(logdir):
+            raise ValueError(
+                "logdir must be a folder (the folder of the event files, made if it does not "
+                f"exist), got the file logdir={str(logdir)!r}"
+            )
         try:
             from tensorboardX import SummaryWriter
         except ImportError as exc:  # pragma: no cover - depends on the environment

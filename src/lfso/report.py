@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import write_atomically, write_figure
-from ._dashboard import LiveReport, check_page_path
+from ._dashboard import LiveReport, check_page_path, check_title
 from ._result import Result, status_of, stop_if_interrupted
 from .monitor import RISKS
 
@@ -76,7 +76,7 @@ def plot_runs(
 
     The scales are logarithmic; where some run's ``f`` is at or below zero, the f panels
     draw ``f - best f`` (the least finite ``f`` of the runs), and the best point itself,
-    at zero, is not drawn.
+    at zero, is not drawn. A curve of one point (a run that took no step) is a dot.
 
     Parameters
     ----------
@@ -137,8 +137,9 @@ def plot_runs(
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
             ok = np.isfinite(y) & (y > 0) & (y <= _CEILING)
-            if ok.any():
-                ax.semilogy(x[ok], y[ok], lw=1.3, label=name, color=color)
+            if ok.any():  # (one point: a dot, as a line through it draws nothing)
+                dot = "o" if ok.sum() == 1 else None
+                ax.semilogy(x[ok], y[ok], lw=1.3, marker=dot, label=name, color=color)
             # Non-finite and overflowing values are drawn as what they are, at the top edge:
             # an infinite or huge value as a triangle, a NaN f or ||g|| as a cross (step, L and
             # R are NaN by design where a rule has none).
@@ -251,7 +252,8 @@ def html_report(
         Where the report was written.
     """
     path = check_page_path(path, "path")
-    _check_title(title)
+    check_title(title)
+    settings = _checked_settings(settings)
     runs = _as_mapping(results)
     rows = []
     for name, r in runs.items():
@@ -307,7 +309,7 @@ def html_report(
     figure = _png(plot_runs(runs))
     settings_rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-        for k, v in (settings or {}).items()
+        for k, v in settings.items()
     )
     risk_notes = "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(RISKS[k][1])}</li>"
@@ -328,9 +330,17 @@ def html_report(
     return write_atomically(path, page)
 
 
-def _check_title(title: Any) -> None:
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a str (the page's title), got title={title!r}")
+def _checked_settings(settings: Any) -> Mapping[str, Any]:
+    """``html_report``'s ``settings`` as a mapping (``{}`` for ``None``); a ``TypeError``
+    naming it for anything else."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise TypeError(
+            "settings must be a mapping name -> value (or None), got "
+            f"settings={settings!r} ({type(settings).__name__})"
+        )
+    return settings
 
 
 @dataclass
@@ -393,7 +403,9 @@ def compare(
         Options for both runs: ``tol``, ``atol``, ``max_iter``, ``grad``, ``callback``,
         ``progress``, ``monitor``, and ``smoothness`` where the baseline's rule takes an
         oracle. The others (``method``, ``eta``, ``radius`` and a rule's own options) apply
-        to the LFSO run only.
+        to the LFSO run only. Both runs' options are checked before either runs, by
+        :func:`lfso.minimize` on a run of no step (one evaluation at ``x0`` each; a
+        minibatch run's, ``batch_size=``, as it starts).
 
     Returns
     -------
@@ -424,7 +436,7 @@ def compare(
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
-    _check_title(title)
+    check_title(title)
     baseline = _baseline(baseline)
     shared = {k: v for k, v in minimize_options.items() if k in _SHARED}
     entry = METHODS.get(baseline["method"])
@@ -436,7 +448,15 @@ def compare(
         ", ".join(f"{k}={v}" for k, v in lfso_opts.items() if k in ("method", "eta", "radius"))
         or "defaults"
     )
-    results = {label: minimize(objective, x0, **{**shared, **baseline})}
+    runs = {label: {**shared, **baseline}, lfso_label: lfso_opts}
+    for what, options in zip(("baseline", "lfso"), runs.values(), strict=True):
+        # Checked by minimize itself, on a run of no step (one evaluation at x0), so that
+        # a bad option of the lfso run is not reported only after the baseline's run.
+        if options.get("batch_size") is not None:  # (a run of epochs: no run of no step)
+            continue
+        checked = minimize(objective, x0, **{**options, "max_iter": 0, "progress": False})
+        stop_if_interrupted(checked, f"the check of the {what} run's options")
+    results = {label: minimize(objective, x0, **runs[label])}
     stop_if_interrupted(results[label], "the baseline run")
     results[lfso_label] = minimize(objective, x0, **lfso_opts)
     stop_if_interrupted(results[lfso_label], "the lfso run")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import _special
+from .._atomic import _special, _target
 from .._minimize import minimize
 from .._registry import METHODS
 from ..bench._problems import PROBLEMS, get_problem
@@ -102,7 +102,13 @@ def _output_file(option: str, path: str) -> Path:
         if not os.access(out, os.W_OK):
             raise UsageError(f"{option} {path!r}: cannot write there (Permission denied)")
         return out
-    _writable(option, path, out.parent, out)
+    target = _target(out)  # (the file a symbolic link leads to is the one replaced)
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"{option} {path!r} is a symbolic link to {str(target)!r}, whose folder does not "
+            "exist; create it first"
+        )
+    _writable(option, path, target.parent, out)
     return out
 
 
@@ -121,10 +127,43 @@ def _output_folder(option: str, path: str) -> Path:
     return out
 
 
+def _files_in(option: str, path: str, folder: Path, names: tuple[str, ...]) -> None:
+    """Raise :class:`UsageError` where a file the command writes into ``folder`` (the
+    ``option``'s ``path``) under one of ``names`` is a folder there: checked before the run,
+    not at its end."""
+    for name in names:
+        if (folder / name).is_dir():
+            raise UsageError(
+                f"{option} {path!r} holds a folder named {name}, the file written there; "
+                f"remove it or choose another {option}"
+            )
+
+
 def _problems_with_oracle(count: int) -> str:
     """The first ``count`` problems with a hand-made oracle, for an error that asks for one."""
     names = [name for name, problem in PROBLEMS.items() if problem.has_oracle]
     return f"{', '.join(names[:count])}, ... ('lfso problems' lists them all)"
+
+
+def _oracle_for(flag: str, method: str, problem: Any, oracle: str | None = None) -> None:
+    """Raise :class:`UsageError` where ``method`` (named by ``flag``) sizes its steps by a
+    hand-made oracle, estimating none, and ``problem`` has none; or where an ``--oracle``
+    is named for a ``method`` that uses none (it would be ignored)."""
+    entry = METHODS.get(method)
+    if entry is not None and oracle is not None and not entry.needs_oracle:
+        users = ", ".join(sorted(n for n, m in METHODS.items() if m.needs_oracle))
+        raise UsageError(
+            f"--oracle {oracle} applies to the methods that use an oracle ({users}); "
+            f"{flag} {method} uses none: leave --oracle out"
+        )
+    if entry is None or not entry.needs_oracle or entry.estimates or problem.has_oracle:
+        return
+    estimating = " or ".join(sorted(n for n, m in METHODS.items() if m.estimates))
+    raise UsageError(
+        f"{flag} {method} sizes its steps by a hand-made oracle, which {problem.name} does "
+        f"not have; choose a method that estimates one ({estimating}), or a problem with "
+        f"an oracle: {_problems_with_oracle(4)}"
+    )
 
 
 def _with_oracle(problem: Any, oracle: str | None) -> tuple[Any, np.ndarray]:

@@ -36,10 +36,12 @@ from ._common import (
     LFSO_METHODS,
     UsageError,
     _check_run,
+    _files_in,
     _Help,
     _integer,
     _once_each,
     _oracle,
+    _oracle_for,
     _output_file,
     _output_folder,
     _positive,
@@ -170,6 +172,7 @@ def _solve(args: argparse.Namespace) -> int:
         kwargs["radius"] = args.radius
     if args.eta is not None:
         kwargs["eta"] = _method_option("--eta", args.method, "eta", args.eta)
+    _oracle_for("--method", args.method, problem, args.oracle)
     model, x0 = _with_oracle(problem, args.oracle)
     _check_run(f"--method {args.method}", model, x0, {"method": args.method, **kwargs})
     live = None
@@ -194,15 +197,19 @@ def _solve(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    res = minimize(
-        model,
-        x0,
-        method=args.method,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        callback=progress,
-        **kwargs,
-    )
+    try:
+        res = minimize(
+            model,
+            x0,
+            method=args.method,
+            tol=args.tol,
+            max_iter=args.max_iter,
+            callback=progress,
+            **kwargs,
+        )
+    except Exception as exc:  # (the reader of the output left: the page says how it ended)
+        _finish_page(live, exc)
+        raise
     h = res.history
     print(
         f"\n{_status(res)}\n"
@@ -215,6 +222,14 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"report: {live.finish(res)}")
     stop_if_interrupted(res, "the run")  # (its best point shown above; exit status 130)
     return 0 if res.success else 1
+
+
+def _finish_page(live: Any, error: Exception) -> None:
+    """Finish ``live`` (a :class:`~lfso.report.LiveReport`, or ``None``) with the result
+    that ``error``, raised by a run, carries: how the run ended, not "Run in progress"."""
+    ended = getattr(error, "result", None)
+    if live is not None and isinstance(ended, Result):
+        live.finish(ended)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -242,6 +257,8 @@ def _bench(args: argparse.Namespace) -> int:
             )
     _once_each("--methods", methods)
     out = _output_folder("--out", args.out)  # before the run, not after it
+    figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
+    _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
     problems = args.problems or SUITES[suite]
     if not args.problems and importlib.util.find_spec("sklearn") is None:
         print(
@@ -309,10 +326,48 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
                 "expected a smaller shift"
             )
-    report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    _measurable(model, x, args.radii)
+    with np.errstate(all="ignore"):  # (a gradient past the float range: below)
+        report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    _finite_ratios(report)
     print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
     return 0 if report.passed else 1
+
+
+def _measurable(model: Any, x: np.ndarray, radii: list[float]) -> None:
+    """Raise :class:`UsageError` for a ``--radii`` radius at which nothing can be measured
+    about ``model``'s oracle around ``x``: ``L(x, R)`` past the float range, or ``x + R``
+    rounding back to ``x`` in every coordinate (no two distinct points in the ball)."""
+    for radius in radii:
+        if np.all(x + radius == x):
+            raise UsageError(
+                f"--radii {radius:g}: x0 + R rounds back to x0 in every coordinate, so the "
+                "ball holds no two points to compare; expected a larger radius"
+            )
+        try:
+            with np.errstate(all="ignore"):
+                bound = float(model(x, radius))
+        except (ArithmeticError, ValueError):  # (an OracleError: no finite bound there)
+            bound = math.inf
+        if not 0.0 < bound < math.inf:
+            raise UsageError(
+                f"--radii {radius:g}: the oracle's bound L(x0, R) = {bound:g} at this radius "
+                "is past the float range; expected a smaller radius"
+            )
+
+
+def _finite_ratios(report: Any) -> None:
+    """Raise :class:`UsageError` where a pair of ``report`` has no finite ratio: the
+    problem's gradient (or its difference) passes the float range in a ball of a
+    ``--radii`` radius, so nothing was measured there (neither a pass nor a failure)."""
+    for pair in report.worst:  # (the non-finite ratios lead)
+        if not (math.isfinite(pair["ratio"]) and math.isfinite(pair["rounding"])):
+            raise UsageError(
+                f"--radii {pair['radius']:g}: the problem's gradient passes the float range "
+                f"in the ball of this radius around x0 (a ratio of {pair['ratio']:g}); "
+                "expected a smaller radius"
+            )
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -343,6 +398,8 @@ def _compare(args: argparse.Namespace) -> int:
                 f"{problem.name} does not know; choose another --baseline-method or problem"
             )
         baseline["f_star"] = problem.f_star()
+    _oracle_for("--baseline-method", args.baseline_method, problem)
+    _oracle_for("--method", args.method, problem)
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = _with_oracle(problem, args.oracle)
     _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)

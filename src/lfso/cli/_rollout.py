@@ -17,6 +17,7 @@ from ._common import (
     _Help,
     _integer,
     _oracle,
+    _oracle_for,
     _output_file,
     _positive,
     _problem,
@@ -233,6 +234,7 @@ def run_rollout(args: argparse.Namespace) -> int:
     _check_tuning_budget(args)
     report = _output_file("--report", args.report)
     _positive("--report-every", args.report_every, what=" (seconds)")
+    _oracle_for("--method", args.method, problem)
     model, x0 = _with_oracle(problem, args.oracle)
     rows = _pilot_rows(args, model)
     for flag, words, rule in (
@@ -240,6 +242,7 @@ def run_rollout(args: argparse.Namespace) -> int:
         ("--fallback", args.fallback, fallback),
     ):
         if rule is not None:
+            _oracle_for(flag, rule["method"], problem)
             _check_rule(f"{flag} {' '.join(words)}", model, x0, rule)
     tuning = _tuning(args, current)
     print(f"{problem.name}: {problem.description}")
