@@ -287,6 +287,65 @@ def test_power_root_reaches_its_target_in_floating_point():
         assert radius * value <= target * (1.0 + 1e-3) * (1 + 1e-12)  # still the tight radius
 
 
+@pytest.mark.parametrize(
+    ("scale", "a", "b", "q", "target"),
+    [
+        (1.0, 2.0, 2000.0, 98.0, 1.0),  # b^q overflows; L(0) = 2^98, the root ~ 3e-30
+        (1.0, 0.1617, 9.4e214, 3.0, 1.666),  # b^q overflows, the root ~ 1e-161
+        (1.0, 1e-5, 1e-5, 100.0, 1.0),  # a^q and b^q underflow, the root ~ 9e4
+        (1e-300, 0.5, 1e-3, 2.0, 1e-300),  # t / b^q normal, t tiny
+        (1.0, 0.5, 1e200, 2.0, 1e-300),  # t / b^q below the float range, its root not
+    ],
+)
+def test_power_root_beyond_the_range_of_its_powers(scale, a, b, q, target):
+    """The closed-form start ``(t / b^q)^(1/(q+1))`` is taken in logarithms where ``b^q``
+    or ``t / b^q`` leaves the float range: ``b^q = inf`` made the start 0 and raised a
+    precision limit for a root well inside the range, ``a^q = b^q = 0`` answered ``R =
+    inf``."""
+    import mpmath
+
+    bound = PowerBound(scale, a, b, q)
+    radius, value, _ = bound.radius_for(target)
+    assert 0.0 < radius < math.inf and 0.0 < value < math.inf
+    ctx = mpmath.MPContext()
+    ctx.dps = 60
+    exact = ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * ctx.mpf(radius)) ** ctx.mpf(q)
+    assert value >= exact and ctx.mpf(radius) * exact >= target
+    smaller = ctx.mpf(radius) / 1.002  # tight: twice the tolerance below falls short
+    assert smaller * ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * smaller) ** ctx.mpf(q) < target
+
+
+def test_power_root_past_the_float_range_raises_no_bare_python_error():
+    """``s^q`` past the float range is ``inf`` (an ``OverflowError`` before), and an
+    ``a + b R`` that underflows to 0 is a precision limit (a bare ``math domain error``)."""
+    from lfso.oracles import PrecisionLimitError
+
+    radius, value, _ = PowerBound(1.0, 1e154, 1e154, 2.0).radius_for(1e308)
+    assert 0.0 < radius < 1.0 and value == math.inf  # L(R) itself overflows at the root
+    lines = MinPowerBound(1.0, [(1e154, 1e154), (1e154, 1e154)], 2.0)
+    assert lines.radius_for(1e308)[1] == math.inf
+    with pytest.raises(PrecisionLimitError, match="underflows to 0"):
+        PowerBound(1.5e204, 0.0, 3.5e-165, 1e-9).radius_for(5.3e-34)
+
+
+def test_a_high_power_regression_with_large_rows_takes_ball_steps():
+    # LpRegression(p=50) with rows of norm ~1e3: the line's b^98 overflows; the ball
+    # certificate stopped at iteration 0 with a precision limit.
+    import numpy as np
+
+    import lfso
+    from lfso.models import LpRegression
+
+    rng = np.random.default_rng(0)
+    A = 500.0 * rng.standard_normal((20, 5))
+    solution = rng.standard_normal(5) / 500.0
+    model = LpRegression(A, A @ solution, p=50)
+    x0 = solution + 1e-3 * rng.standard_normal(5)
+    res = lfso.minimize(model, x0, max_iter=5, certificate="ball")
+    assert res.status != lfso.Status.PRECISION_LIMIT and res.nit == 5
+    assert res.fun < model.value(x0)
+
+
 def test_a_radius_below_the_float_range_is_a_precision_limit():
     """``t / a^q`` underflows to 0: no radius in range meets the solve's tolerance."""
     from lfso.oracles import PrecisionLimitError

@@ -335,7 +335,7 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
         if radius == math.inf:  # (target / scale = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * s**self.q, self._roundings), evals
+        return radius, rounded_up(self.scale * _power(s, self.q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         return PowerBound(rounded_up(self.scale * float(factor), 1.0), self.a, self.b, self.q)
@@ -383,7 +383,7 @@ class MinPowerBound(LocalBound):
         radius, s, evals = power_root(a, b, q, t, rtol)
         for a, b in lines[1:]:
             line = a + b * radius
-            if radius * line**q >= t:  # this line is feasible too: nothing to solve
+            if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
             radius, _, e = power_root(a, b, q, t, rtol)
@@ -391,7 +391,7 @@ class MinPowerBound(LocalBound):
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * s**q, self._roundings), evals
+        return radius, rounded_up(self.scale * _power(s, q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         return MinPowerBound(rounded_up(self.scale * float(factor), 1.0), self.lines, self.q)
