@@ -346,6 +346,49 @@ def test_a_high_power_regression_with_large_rows_takes_ball_steps():
     assert res.fun < model.value(x0)
 
 
+_CALCULUS_SHAPES = {
+    "constant": lambda: ConstantBound(2.0),
+    "polynomial": lambda: PolynomialBound([1.0, 2.0]),
+    "power": lambda: PowerBound(1.0, 1.0, 1.0, 2.0),
+    "min-power": lambda: MinPowerBound(1.0, [(1.0, 1.0), (2.0, 0.5)], 2.0),
+    "exp": lambda: ExpBound(1.0, 1.0),
+    "sum": lambda: PowerBound(1.0, 1.0, 1.0, 2.0) + ExpBound(1.0, 1.0),
+    "function": lambda: FunctionBound(lambda r: 1.0 + r),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_CALCULUS_SHAPES))
+@pytest.mark.parametrize(
+    ("apply", "name", "value"),
+    [
+        (lambda b, v: b * v, "factor", -1.0),
+        (lambda b, v: v * b, "factor", math.nan),
+        (lambda b, v: b * v, "factor", math.inf),
+        (lambda b, v: b.stretched(v), "factor", -2.0),
+        (lambda b, v: b.stretched(v), "factor", math.nan),
+        (lambda b, v: b.shifted(v), "shift", -1.0),
+        (lambda b, v: b.shifted(v), "shift", math.inf),
+        (lambda b, v: b.shifted(v), "shift", math.nan),
+    ],
+)
+def test_the_calculus_refuses_a_factor_or_shift_out_of_range(shape, apply, name, value):
+    """A negative, infinite or NaN scaling, stretch or shift is named: ``PowerBound * -1``
+    made a negative bound, ``ExpBound.stretched(-1)`` a decreasing one (``L(1) = 0.37``),
+    ``PowerBound.shifted(nan)`` a NaN one, all silently."""
+    bound = _CALCULUS_SHAPES[shape]()
+    with pytest.raises(ValueError, match=rf"{name} must be finite and >= 0, got {name}="):
+        apply(bound, value)
+
+
+@pytest.mark.parametrize("shape", sorted(_CALCULUS_SHAPES))
+def test_a_bound_times_zero_is_the_zero_bound(shape):
+    """``L * 0`` is the bound 0 for every shape (its radius solve answers ``(0, 0)``, which
+    the step rejects): a power or exponential bound of scale 0 divided by it."""
+    bound = _CALCULUS_SHAPES[shape]() * 0.0
+    assert bound(1.0) == 0.0 and bound.radius_for(1.0)[:2] == (0.0, 0.0)
+    assert bound.stretched(0.0)(1.0) == 0.0 and bound.shifted(0.0)(1.0) == 0.0
+
+
 def test_a_radius_below_the_float_range_is_a_precision_limit():
     """``t / a^q`` underflows to 0: no radius in range meets the solve's tolerance."""
     from lfso.oracles import PrecisionLimitError

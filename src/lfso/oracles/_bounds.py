@@ -145,19 +145,25 @@ class LocalBound(ABC):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return TransformedBound(self, scale=float(factor))
+        """``R -> factor L(R)``, ``factor`` finite and ``>= 0`` (a ``ValueError`` naming it
+        otherwise; 0: the bound 0, which certifies no step)."""
+        factor = _factor(factor, "factor")
+        return TransformedBound(self, scale=factor) if factor > 0.0 else ConstantBound(0.0)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor)."""
-        return TransformedBound(self, stretch=float(factor))
+        """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor),
+        ``factor`` finite and ``>= 0`` (a ``ValueError`` naming it otherwise)."""
+        return TransformedBound(self, stretch=_factor(factor, "factor"))
 
     def shifted(self, shift: float) -> LocalBound:
         """The bound ``R -> L(R + shift)``, ``shift >= 0``: a bound at a point within
         ``shift`` of the point it was computed at (``B(x', R)`` lies in ``B(x, R +
-        shift)`` when ``||x' - x|| <= shift``: an inner point known up to its rounding)."""
-        return self if shift == 0.0 else TransformedBound(self, shift=float(shift))
+        shift)`` when ``||x' - x|| <= shift``: an inner point known up to its rounding);
+        ``shift`` finite (a ``ValueError`` naming it otherwise)."""
+        shift = _factor(shift, "shift")
+        return self if shift == 0.0 else TransformedBound(self, shift=shift)
 
 
 def check_target(target: float) -> float:
@@ -168,6 +174,15 @@ def check_target(target: float) -> float:
     if type(target) is float and target == target:  # (the run's own: a finite float)
         return target
     return real(target, "target", finite=False)
+
+
+def _factor(value: float, name: str) -> float:
+    """The calculus's ``factor`` (a scaling or a stretch) or ``shift`` as a finite float
+    ``>= 0``; a ``TypeError`` or ``ValueError`` naming ``name`` otherwise (``bound * -1``
+    made a negative bound, ``bound.stretched(-1)`` a decreasing one)."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value
+    return real(value, name, low=0.0)
 
 
 class ConstantBound(LocalBound):
@@ -211,14 +226,17 @@ class ConstantBound(LocalBound):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ConstantBound(rounded_up(self.value * float(factor), 1.0))
+        factor = _factor(factor, "factor")
+        return ConstantBound(rounded_up(self.value * factor, 1.0))
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
+        _factor(factor, "factor")
         return self
 
     def shifted(self, shift: float) -> LocalBound:
+        _factor(shift, "shift")
         return self
 
 
@@ -279,12 +297,13 @@ class PolynomialBound(LocalBound):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PolynomialBound([rounded_up(c * float(factor), 1.0) for c in self.coefficients])
+        factor = _factor(factor, "factor")
+        return PolynomialBound([rounded_up(c * factor, 1.0) for c in self.coefficients])
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        f = float(factor)
+        f = _factor(factor, "factor")
         return PolynomialBound([rounded_up(c * f**k, 3.0) for k, c in enumerate(self.coefficients)])
 
 
@@ -338,16 +357,20 @@ class PowerBound(LocalBound):
         return radius, rounded_up(self.scale * _power(s, self.q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PowerBound(rounded_up(self.scale * float(factor), 1.0), self.a, self.b, self.q)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return PowerBound(rounded_up(self.scale * factor, 1.0), self.a, self.b, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return PowerBound(self.scale, self.a, rounded_up(self.b * float(factor), 1.0), self.q)
+        factor = _factor(factor, "factor")
+        return PowerBound(self.scale, self.a, rounded_up(self.b * factor, 1.0), self.q)
 
     def shifted(self, shift: float) -> LocalBound:
         # (a + b (R + c))^q = (a + b c + b R)^q; a + b c (two roundings) rounded up
-        a = rounded_up(self.a + self.b * float(shift), 2.0)
+        a = rounded_up(self.a + self.b * _factor(shift, "shift"), 2.0)
         return PowerBound(self.scale, a, self.b, self.q)
 
 
@@ -394,12 +417,15 @@ class MinPowerBound(LocalBound):
         return radius, rounded_up(self.scale * _power(s, q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return MinPowerBound(rounded_up(self.scale * float(factor), 1.0), self.lines, self.q)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return MinPowerBound(rounded_up(self.scale * factor, 1.0), self.lines, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        f = float(factor)
+        f = _factor(factor, "factor")
         lines = [(a, rounded_up(b * f, 1.0)) for a, b in self.lines]
         return MinPowerBound(self.scale, lines, self.q)
 
@@ -462,12 +488,16 @@ class ExpBound(LocalBound):
         return min(t, math.log1p(z) / self.rate) if z > 1e-8 else t
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ExpBound(rounded_up(self.scale * float(factor), 1.0), self.rate)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return ExpBound(rounded_up(self.scale * factor, 1.0), self.rate)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return ExpBound(self.scale, rounded_up(self.rate * float(factor), 1.0))
+        factor = _factor(factor, "factor")
+        return ExpBound(self.scale, rounded_up(self.rate * factor, 1.0))
 
 
 class SumBound(LocalBound):
