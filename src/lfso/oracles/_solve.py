@@ -420,7 +420,7 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
             "no step can be certified accurately at this point"
         )
     s = a + b * radius
-    if not s > 0.0:  # (a = 0, b R underflowed: L(R) is 0 in floating point)
+    if not s > 0.0 and q > 0.0:  # (a = 0, b R underflowed: L(R) is 0 in floating point)
         raise PrecisionLimitError(
             f"the bound (a + b R)^q with a = 0, b = {b!r} underflows to 0 at the radius "
             f"with R L(R) = {t!r}: no step can be certified accurately at this point"
