@@ -328,6 +328,40 @@ def test_power_root_past_the_float_range_raises_no_bare_python_error():
         PowerBound(1.5e204, 0.0, 3.5e-165, 1e-9).radius_for(5.3e-34)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PolynomialBound([4.7e237, 4.6e-28]),
+        lambda: ExpBound(1.4e38, 0.0),
+        lambda: PolynomialBound([4.7e237, 4.6e-28]) + ExpBound(1.0, 1.0),
+    ],
+    ids=["polynomial", "exp-rate-0", "sum"],
+)
+def test_a_root_below_the_float_range_is_a_precision_limit_not_a_hang(make):
+    """``target / L(0)`` underflowing to 0 left the feasible start at ``R = 0``, grown by
+    ``1.5 R = 0`` forever: ``PolynomialBound([4.7e237, 4.6e-28]).radius_for(2.2e-287)``
+    never returned."""
+    from lfso.oracles import PrecisionLimitError
+
+    with pytest.raises(PrecisionLimitError, match="below the smallest float"):
+        make().radius_for(2.2e-287)
+
+
+def test_a_subnormal_radius_still_reaches_its_target():
+    """The last rescaling of a power root could not move a subnormal radius (``R (1 +
+    1e-15) = R``): ``R L(R)`` came back below the target (exactly, in mpmath)."""
+    import mpmath
+
+    for bound in (
+        PowerBound(6.98e19, 4.15e19, 2.9e-06, 0.5),
+        MinPowerBound(6.98e19, [(35080.2, 0.0539), (4.15e19, 2.9e-06), (4.7e11, 34.8)], 0.5),
+    ):
+        target = 1.2115263675084416e-290
+        radius, value, _ = bound.radius_for(target)
+        assert 0.0 < radius < 2.3e-308  # (subnormal)
+        assert mpmath.mpf(radius) * mpmath.mpf(value) >= target
+
+
 def test_a_high_power_regression_with_large_rows_takes_ball_steps():
     # LpRegression(p=50) with rows of norm ~1e3: the line's b^98 overflows; the ball
     # certificate stopped at iteration 0 with a precision limit.

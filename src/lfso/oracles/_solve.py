@@ -363,6 +363,11 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     """
     at_zero = bound(0.0)
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
+    if radius == 0.0:  # (target / L(0) below the smallest float: no growth from 0)
+        raise PrecisionLimitError(
+            f"the radius with R L(R) = {target!r} is below the smallest float (L(0) = "
+            f"{at_zero!r}): no step can be certified accurately at this point"
+        )
     value = bound(radius)
     while not math.isfinite(value):  # past the float range (exponential bounds): come back
         radius *= 0.5
@@ -407,7 +412,7 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     if b > 0.0:
         high = _power(b, q)
         ratio = t / high if 0.0 < high < math.inf else 0.0
-        if _NORMAL <= ratio < math.inf:
+        if _NORMAL <= ratio < math.inf or not t > 0.0:  # (t = 0: no radius, below)
             radius = min(radius, ratio ** (1.0 / (q + 1.0)))
         else:  # b^q or t / b^q out of the normal range: the root in logarithms
             log_root = (math.log(t) - q * math.log(b)) / (q + 1.0)
@@ -448,7 +453,8 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
         reached = radius * _power(s, q)
         if reached >= t or not reached > 0.0:
             break
-        radius *= (t / reached) * (1.0 + 2.0**-50)
+        # (a subnormal radius may not move by that ratio: one float up at least)
+        radius = max(radius * ((t / reached) * (1.0 + 2.0**-50)), math.nextafter(radius, math.inf))
         s = a + b * radius
         evals += 1
     return radius, s, evals
