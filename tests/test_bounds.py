@@ -362,6 +362,30 @@ def test_a_subnormal_radius_still_reaches_its_target():
         assert mpmath.mpf(radius) * mpmath.mpf(value) >= target
 
 
+@pytest.mark.parametrize(
+    ("scale", "a", "b", "q", "radius"),
+    [
+        (1e10, 1.1108e-155, 1.0, 2.0, 0.0),  # a^2 subnormal, the value 1.2e-300
+        (1e200, 3.3e-160, 1.0, 2.0, 0.0),
+        (23737.4, 0.0, 16.457, 0.5, 5e-324),  # b R subnormal: 1.4% low
+        (1.0, 0.0, 13.36, 1e-9, 5e-324),
+    ],
+)
+def test_a_power_bound_through_subnormals_stays_above_its_formula(scale, a, b, q, radius):
+    """A subnormal ``b R`` or ``(a + b R)^q`` loses up to half the smallest subnormal, an
+    absolute error the relative pad did not cover once the scale multiplied it: values in
+    the normal range fell below the exact ``scale (a + b R)^q`` (mpmath)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 60
+    exact = ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * ctx.mpf(radius)) ** ctx.mpf(q)
+    for bound in (PowerBound(scale, a, b, q), MinPowerBound(scale, [(a, b)], q)):
+        value = bound(radius)
+        assert value >= 2.2250738585072014e-308 and value >= exact
+        assert value <= exact * 1.05  # (a subnormal is known to its spacing, no better)
+
+
 def test_a_high_power_regression_with_large_rows_takes_ball_steps():
     # LpRegression(p=50) with rows of norm ~1e3: the line's b^98 overflows; the ball
     # certificate stopped at iteration 0 with a precision limit.

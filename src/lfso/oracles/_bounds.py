@@ -316,6 +316,23 @@ def _power(base: float, exponent: float) -> float:
         return math.inf
 
 
+#: The smallest normal float and the smallest subnormal one.
+_NORMAL, _ETA = 2.2250738585072014e-308, 5e-324
+
+
+def _power_up(base: float, exponent: float) -> float:
+    """``base ** exponent`` as :func:`_power`, for a power bound's value: where the base or
+    the power is subnormal, moved up by the smallest subnormal ``eta``, which covers what
+    underflow lost there (``b R`` and the power each lose at most ``eta / 2``, an absolute
+    error that no relative pad covers once the scale multiplies it: ``PowerBound(1e10,
+    1.1108e-155, 1, 2)`` at ``R = 0`` was 1.2e-8 below its exact value, ``1.23e-300``). A
+    base or power of 0 stays 0 (a bound of 0 certifies no step)."""
+    if 0.0 < base < _NORMAL:
+        base += _ETA
+    power = _power(base, exponent)
+    return power + _ETA if 0.0 < power < _NORMAL else power
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale > 0``, ``a, b, q >= 0``.
 
@@ -331,7 +348,8 @@ class PowerBound(LocalBound):
         self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return rounded_up(self.scale * _power(self.a + self.b * radius, self.q), self._roundings)
+        value = self.scale * _power_up(self.a + self.b * radius, self.q)
+        return rounded_up(value, self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
@@ -354,7 +372,7 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, target / self.scale, rtol)
         if radius == math.inf:  # (target / scale = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power(s, self.q), self._roundings), evals
+        return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
@@ -388,7 +406,7 @@ class MinPowerBound(LocalBound):
         self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        value = self.scale * _power(min(a + b * radius for a, b in self.lines), self.q)
+        value = self.scale * _power_up(min(a + b * radius for a, b in self.lines), self.q)
         return rounded_up(value, self._roundings)
 
     def _limit(self) -> float:
@@ -414,7 +432,7 @@ class MinPowerBound(LocalBound):
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power(s, q), self._roundings), evals
+        return radius, rounded_up(self.scale * _power_up(s, q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
