@@ -322,6 +322,166 @@ def test_power_root_reaches_its_target_in_floating_point():
         assert radius * value <= target * (1.0 + 1e-3) * (1 + 1e-12)  # still the tight radius
 
 
+@pytest.mark.parametrize(
+    ("scale", "a", "b", "q", "target"),
+    [
+        (1.0, 2.0, 2000.0, 98.0, 1.0),  # b^q overflows; L(0) = 2^98, the root ~ 3e-30
+        (1.0, 0.1617, 9.4e214, 3.0, 1.666),  # b^q overflows, the root ~ 1e-161
+        (1.0, 1e-5, 1e-5, 100.0, 1.0),  # a^q and b^q underflow, the root ~ 9e4
+        (1e-300, 0.5, 1e-3, 2.0, 1e-300),  # t / b^q normal, t tiny
+        (1.0, 0.5, 1e200, 2.0, 1e-300),  # t / b^q below the float range, its root not
+    ],
+)
+def test_power_root_beyond_the_range_of_its_powers(scale, a, b, q, target):
+    """The closed-form start ``(t / b^q)^(1/(q+1))`` is taken in logarithms where ``b^q``
+    or ``t / b^q`` leaves the float range: ``b^q = inf`` made the start 0 and raised a
+    precision limit for a root well inside the range, ``a^q = b^q = 0`` answered ``R =
+    inf``."""
+    import mpmath
+
+    bound = PowerBound(scale, a, b, q)
+    radius, value, _ = bound.radius_for(target)
+    assert 0.0 < radius < math.inf and 0.0 < value < math.inf
+    ctx = mpmath.MPContext()
+    ctx.dps = 60
+    exact = ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * ctx.mpf(radius)) ** ctx.mpf(q)
+    assert value >= exact and ctx.mpf(radius) * exact >= target
+    smaller = ctx.mpf(radius) / 1.002  # tight: twice the tolerance below falls short
+    assert smaller * ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * smaller) ** ctx.mpf(q) < target
+
+
+def test_power_root_past_the_float_range_raises_no_bare_python_error():
+    """``s^q`` past the float range is ``inf`` (an ``OverflowError`` before), and an
+    ``a + b R`` that underflows to 0 is a precision limit (a bare ``math domain error``)."""
+    from lfso.oracles import PrecisionLimitError
+
+    radius, value, _ = PowerBound(1.0, 1e154, 1e154, 2.0).radius_for(1e308)
+    assert 0.0 < radius < 1.0 and value == math.inf  # L(R) itself overflows at the root
+    lines = MinPowerBound(1.0, [(1e154, 1e154), (1e154, 1e154)], 2.0)
+    assert lines.radius_for(1e308)[1] == math.inf
+    with pytest.raises(PrecisionLimitError, match="underflows to 0"):
+        PowerBound(1.5e204, 0.0, 3.5e-165, 1e-9).radius_for(5.3e-34)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PolynomialBound([4.7e237, 4.6e-28]),
+        lambda: ExpBound(1.4e38, 0.0),
+        lambda: PolynomialBound([4.7e237, 4.6e-28]) + ExpBound(1.0, 1.0),
+    ],
+    ids=["polynomial", "exp-rate-0", "sum"],
+)
+def test_a_root_below_the_float_range_is_a_precision_limit_not_a_hang(make):
+    """``target / L(0)`` underflowing to 0 left the feasible start at ``R = 0``, grown by
+    ``1.5 R = 0`` forever: ``PolynomialBound([4.7e237, 4.6e-28]).radius_for(2.2e-287)``
+    never returned."""
+    from lfso.oracles import PrecisionLimitError
+
+    with pytest.raises(PrecisionLimitError, match="below the smallest float"):
+        make().radius_for(2.2e-287)
+
+
+def test_a_subnormal_radius_still_reaches_its_target():
+    """The last rescaling of a power root could not move a subnormal radius (``R (1 +
+    1e-15) = R``): ``R L(R)`` came back below the target (exactly, in mpmath)."""
+    import mpmath
+
+    for bound in (
+        PowerBound(6.98e19, 4.15e19, 2.9e-06, 0.5),
+        MinPowerBound(6.98e19, [(35080.2, 0.0539), (4.15e19, 2.9e-06), (4.7e11, 34.8)], 0.5),
+    ):
+        target = 1.2115263675084416e-290
+        radius, value, _ = bound.radius_for(target)
+        assert 0.0 < radius < 2.3e-308  # (subnormal)
+        assert mpmath.mpf(radius) * mpmath.mpf(value) >= target
+
+
+@pytest.mark.parametrize(
+    ("scale", "a", "b", "q", "radius"),
+    [
+        (1e10, 1.1108e-155, 1.0, 2.0, 0.0),  # a^2 subnormal, the value 1.2e-300
+        (1e200, 3.3e-160, 1.0, 2.0, 0.0),
+        (23737.4, 0.0, 16.457, 0.5, 5e-324),  # b R subnormal: 1.4% low
+        (1.0, 0.0, 13.36, 1e-9, 5e-324),
+    ],
+)
+def test_a_power_bound_through_subnormals_stays_above_its_formula(scale, a, b, q, radius):
+    """A subnormal ``b R`` or ``(a + b R)^q`` loses up to half the smallest subnormal, an
+    absolute error the relative pad did not cover once the scale multiplied it: values in
+    the normal range fell below the exact ``scale (a + b R)^q`` (mpmath)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 60
+    exact = ctx.mpf(scale) * (ctx.mpf(a) + ctx.mpf(b) * ctx.mpf(radius)) ** ctx.mpf(q)
+    for bound in (PowerBound(scale, a, b, q), MinPowerBound(scale, [(a, b)], q)):
+        value = bound(radius)
+        assert value >= 2.2250738585072014e-308 and value >= exact
+        assert value <= exact * 1.05  # (a subnormal is known to its spacing, no better)
+
+
+def test_a_high_power_regression_with_large_rows_takes_ball_steps():
+    # LpRegression(p=50) with rows of norm ~1e3: the line's b^98 overflows; the ball
+    # certificate stopped at iteration 0 with a precision limit.
+    import numpy as np
+
+    import lfso
+    from lfso.models import LpRegression
+
+    rng = np.random.default_rng(0)
+    A = 500.0 * rng.standard_normal((20, 5))
+    solution = rng.standard_normal(5) / 500.0
+    model = LpRegression(A, A @ solution, p=50)
+    x0 = solution + 1e-3 * rng.standard_normal(5)
+    res = lfso.minimize(model, x0, max_iter=5, certificate="ball")
+    assert res.status != lfso.Status.PRECISION_LIMIT and res.nit == 5
+    assert res.fun < model.value(x0)
+
+
+_CALCULUS_SHAPES = {
+    "constant": lambda: ConstantBound(2.0),
+    "polynomial": lambda: PolynomialBound([1.0, 2.0]),
+    "power": lambda: PowerBound(1.0, 1.0, 1.0, 2.0),
+    "min-power": lambda: MinPowerBound(1.0, [(1.0, 1.0), (2.0, 0.5)], 2.0),
+    "exp": lambda: ExpBound(1.0, 1.0),
+    "sum": lambda: PowerBound(1.0, 1.0, 1.0, 2.0) + ExpBound(1.0, 1.0),
+    "function": lambda: FunctionBound(lambda r: 1.0 + r),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_CALCULUS_SHAPES))
+@pytest.mark.parametrize(
+    ("apply", "name", "value"),
+    [
+        (lambda b, v: b * v, "factor", -1.0),
+        (lambda b, v: v * b, "factor", math.nan),
+        (lambda b, v: b * v, "factor", math.inf),
+        (lambda b, v: b.stretched(v), "factor", -2.0),
+        (lambda b, v: b.stretched(v), "factor", math.nan),
+        (lambda b, v: b.shifted(v), "shift", -1.0),
+        (lambda b, v: b.shifted(v), "shift", math.inf),
+        (lambda b, v: b.shifted(v), "shift", math.nan),
+    ],
+)
+def test_the_calculus_refuses_a_factor_or_shift_out_of_range(shape, apply, name, value):
+    """A negative, infinite or NaN scaling, stretch or shift is named: ``PowerBound * -1``
+    made a negative bound, ``ExpBound.stretched(-1)`` a decreasing one (``L(1) = 0.37``),
+    ``PowerBound.shifted(nan)`` a NaN one, all silently."""
+    bound = _CALCULUS_SHAPES[shape]()
+    with pytest.raises(ValueError, match=rf"{name} must be finite and >= 0, got {name}="):
+        apply(bound, value)
+
+
+@pytest.mark.parametrize("shape", sorted(_CALCULUS_SHAPES))
+def test_a_bound_times_zero_is_the_zero_bound(shape):
+    """``L * 0`` is the bound 0 for every shape (its radius solve answers ``(0, 0)``, which
+    the step rejects): a power or exponential bound of scale 0 divided by it."""
+    bound = _CALCULUS_SHAPES[shape]() * 0.0
+    assert bound(1.0) == 0.0 and bound.radius_for(1.0)[:2] == (0.0, 0.0)
+    assert bound.stretched(0.0)(1.0) == 0.0 and bound.shifted(0.0)(1.0) == 0.0
+
+
 def test_a_radius_below_the_float_range_is_a_precision_limit():
     """``t / a^q`` underflows to 0: no radius in range meets the solve's tolerance."""
     from lfso.oracles import PrecisionLimitError

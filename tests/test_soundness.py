@@ -119,6 +119,30 @@ def test_power_sum_paper_below_p_one_and_a_half():
     assert secant <= model(x, radius) * (1 + TOL)
 
 
+@pytest.mark.parametrize("p", [200.0, 512.5, 600.0, 1000.0])
+@pytest.mark.parametrize("top", [10.0, 0.9, 0.45, 0.3])
+def test_power_sum_paper_at_a_high_power_is_a_bound_not_an_overflow(p, top):
+    """The paper's ``k_m = 2^(m-1)`` leaves the float range for ``p > 512`` (an
+    ``OverflowError``, or ``inf * 0 = NaN`` at ``p = 512.5``), and ``max |x_i|^m`` for
+    ``max |x_i| > 1`` (an ``OverflowError`` at ``p = 200``, ``x = 10``): the bound is now
+    ``c (2 t)^m / 2`` there, and ``inf`` past the range, never below the Hessian's norm
+    (in mpmath)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 40
+    bound = PowerSum(p, oracle="paper").evaluate(np.array([top, 0.1])).bound
+    assert bound is not None
+    for radius in (0.0, 0.05, 0.2):
+        value = bound(radius)
+        assert value >= 0.0  # (0 where it underflows: a bound of 0 certifies no step)
+        q = ctx.mpf(2 * p - 2)
+        exact = 2 * ctx.mpf(p) * (2 * ctx.mpf(p) - 1) * (ctx.mpf(top) + ctx.mpf(radius)) ** q
+        assert value >= exact or (value == 0.0 and exact < 1e-300), (radius, value, exact)
+    if top == 0.3 and p == 600.0:  # (its bound is finite: the folded form's)
+        assert 0.0 < bound(0.0) < math.inf
+
+
 def test_lp_regression_paper_below_p_one_and_a_half():
     model = LpRegression(np.array([[1.0]]), np.array([0.0]), 1.25, oracle="paper")
     x, radius = np.array([1.0]), 1e-6

@@ -67,6 +67,15 @@ def _power(factor: float, base: float, exponent: float) -> float:
 _NORMAL = 2.2250738585072014e-308
 
 
+def _power_or_inf(base: float, exponent: float) -> float:
+    """``base ** exponent`` (``base >= 0``), ``inf`` past the float64 range (where ``**``
+    raises ``OverflowError``)."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf
+
+
 def _norm_powers(big: float, small: float, p: float) -> tuple[float, float]:
     """``(||y||^(2p), 2p ||y||^(2p-2) max_i |y_i|)`` from ``big = max_i |y_i| > 0`` and
     ``small = ||y / big||^2``: the value of ``||y||^(2p)`` and the largest entry of its
@@ -355,12 +364,21 @@ class PowerSum(_PointModel):
             bound = ConstantBound(2.0)
         elif self.oracle == "sharp":
             bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), amax, 1.0, 2 * p - 2)
-        else:  # (c: two products and a power, 4 u; c amax^q: a power and a product more)
-            c = 2 * p * (2 * p - 1) * split_factor(2 * p - 2)
-            peak = ConstantBound(rounded_up(c * amax ** (2 * p - 2), 7.0))
+        elif (c := self._paper_constant()) < math.inf:
+            # (c: two products and a power, 4 u; c amax^q: a power and a product more)
+            peak = ConstantBound(rounded_up(c * _power_or_inf(amax, 2 * p - 2), 7.0))
             bound = peak + PowerBound(rounded_up(c, 4.0), 0.0, 1.0, 2 * p - 2)
+        else:  # c past the float range (p > 512): k_m t^m = (2 t)^m / 2, 2 t exact
+            half = p * (2 * p - 1)
+            peak = ConstantBound(rounded_up(half * _power_or_inf(2.0 * amax, 2 * p - 2), 7.0))
+            bound = peak + PowerBound(rounded_up(half, 4.0), 0.0, 2.0, 2 * p - 2)
         bound.paper_radius = amax
         return bound
+
+    def _paper_constant(self) -> float:
+        """``c = 2p(2p - 1) k_m``, ``m = 2p - 2``; ``inf`` past the float64 range."""
+        p, m = self.p, 2 * self.p - 2
+        return 2 * p * (2 * p - 1) * split_factor(m) if m < 1025.0 else math.inf
 
     def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
         p = self.p

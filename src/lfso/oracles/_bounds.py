@@ -146,19 +146,25 @@ class LocalBound(ABC):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return TransformedBound(self, scale=float(factor))
+        """``R -> factor L(R)``, ``factor`` finite and ``>= 0`` (a ``ValueError`` naming it
+        otherwise; 0: the bound 0, which certifies no step)."""
+        factor = _factor(factor, "factor")
+        return TransformedBound(self, scale=factor) if factor > 0.0 else ConstantBound(0.0)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor)."""
-        return TransformedBound(self, stretch=float(factor))
+        """The bound ``R -> L(factor * R)`` (radii seen through a linear map of norm factor),
+        ``factor`` finite and ``>= 0`` (a ``ValueError`` naming it otherwise)."""
+        return TransformedBound(self, stretch=_factor(factor, "factor"))
 
     def shifted(self, shift: float) -> LocalBound:
         """The bound ``R -> L(R + shift)``, ``shift >= 0``: a bound at a point within
         ``shift`` of the point it was computed at (``B(x', R)`` lies in ``B(x, R +
-        shift)`` when ``||x' - x|| <= shift``: an inner point known up to its rounding)."""
-        return self if shift == 0.0 else TransformedBound(self, shift=float(shift))
+        shift)`` when ``||x' - x|| <= shift``: an inner point known up to its rounding);
+        ``shift`` finite (a ``ValueError`` naming it otherwise)."""
+        shift = _factor(shift, "shift")
+        return self if shift == 0.0 else TransformedBound(self, shift=shift)
 
 
 def check_target(target: float) -> float:
@@ -169,6 +175,15 @@ def check_target(target: float) -> float:
     if type(target) is float and target == target:  # (the run's own: a finite float)
         return target
     return real(target, "target", finite=False)
+
+
+def _factor(value: float, name: str) -> float:
+    """The calculus's ``factor`` (a scaling or a stretch) or ``shift`` as a finite float
+    ``>= 0``; a ``TypeError`` or ``ValueError`` naming ``name`` otherwise (``bound * -1``
+    made a negative bound, ``bound.stretched(-1)`` a decreasing one)."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value
+    return real(value, name, low=0.0)
 
 
 class ConstantBound(LocalBound):
@@ -212,14 +227,17 @@ class ConstantBound(LocalBound):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ConstantBound(rounded_up(self.value * float(factor), 1.0))
+        factor = _factor(factor, "factor")
+        return ConstantBound(rounded_up(self.value * factor, 1.0))
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
+        _factor(factor, "factor")
         return self
 
     def shifted(self, shift: float) -> LocalBound:
+        _factor(shift, "shift")
         return self
 
 
@@ -280,12 +298,15 @@ class PolynomialBound(LocalBound):
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PolynomialBound([rounded_up(c * float(factor), 1.0) for c in self.coefficients])
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's: no radius solve over zeros)
+            return ConstantBound(0.0)
+        return PolynomialBound([rounded_up(c * factor, 1.0) for c in self.coefficients])
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        f = float(factor)
+        f = _factor(factor, "factor")
         return PolynomialBound([rounded_up(c * f**k, 3.0) for k, c in enumerate(self.coefficients)])
 
 
@@ -296,6 +317,23 @@ def _power(base: float, exponent: float) -> float:
         return base**exponent
     except OverflowError:
         return math.inf
+
+
+#: The smallest normal float and the smallest subnormal one.
+_NORMAL, _ETA = 2.2250738585072014e-308, 5e-324
+
+
+def _power_up(base: float, exponent: float) -> float:
+    """``base ** exponent`` as :func:`_power`, for a power bound's value: where the base or
+    the power is subnormal, moved up by the smallest subnormal ``eta``, which covers what
+    underflow lost there (``b R`` and the power each lose at most ``eta / 2``, an absolute
+    error that no relative pad covers once the scale multiplies it: ``PowerBound(1e10,
+    1.1108e-155, 1, 2)`` at ``R = 0`` was 1.2e-8 below its exact value, ``1.23e-300``). A
+    base or power of 0 stays 0 (a bound of 0 certifies no step)."""
+    if 0.0 < base < _NORMAL:
+        base += _ETA
+    power = _power(base, exponent)
+    return power + _ETA if 0.0 < power < _NORMAL else power
 
 
 def _root_in_logs(
@@ -342,7 +380,7 @@ def _scaled_power(scale: float, base: float, q: float, roundings: float) -> floa
     below the exact value are the base's two (``2.01 q`` through the power), ``log``'s ulp
     of each logarithm (``2 |q log base|`` and ``2 |log scale|``), the product's and the
     sum's (``|q log base|`` and ``|E|``) and ``exp``'s ulp (2)."""
-    value = scale * _power(base, q)
+    value = scale * _power_up(base, q)
     if scale == 0.0:  # (0 base^q is 0, where base^q overflows too)
         return 0.0
     if not (value == math.inf and base < math.inf):
@@ -405,19 +443,23 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
         if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * s**self.q, self._roundings), evals
+        return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return PowerBound(rounded_up(self.scale * float(factor), 1.0), self.a, self.b, self.q)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return PowerBound(rounded_up(self.scale * factor, 1.0), self.a, self.b, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return PowerBound(self.scale, self.a, rounded_up(self.b * float(factor), 1.0), self.q)
+        factor = _factor(factor, "factor")
+        return PowerBound(self.scale, self.a, rounded_up(self.b * factor, 1.0), self.q)
 
     def shifted(self, shift: float) -> LocalBound:
         # (a + b (R + c))^q = (a + b c + b R)^q; a + b c (two roundings) rounded up
-        a = rounded_up(self.a + self.b * float(shift), 2.0)
+        a = rounded_up(self.a + self.b * _factor(shift, "shift"), 2.0)
         return PowerBound(self.scale, a, self.b, self.q)
 
 
@@ -459,7 +501,7 @@ class MinPowerBound(LocalBound):
         radius, s, evals = power_root(a, b, q, t, rtol)
         for a, b in lines[1:]:
             line = a + b * radius
-            if radius * line**q >= t:  # this line is feasible too: nothing to solve
+            if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
             radius, _, e = power_root(a, b, q, t, rtol)
@@ -467,15 +509,18 @@ class MinPowerBound(LocalBound):
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * s**q, self._roundings), evals
+        return radius, rounded_up(self.scale * _power_up(s, q), self._roundings), evals
 
     def __mul__(self, factor: float) -> LocalBound:
-        return MinPowerBound(rounded_up(self.scale * float(factor), 1.0), self.lines, self.q)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return MinPowerBound(rounded_up(self.scale * factor, 1.0), self.lines, self.q)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        f = float(factor)
+        f = _factor(factor, "factor")
         lines = [(a, rounded_up(b * f, 1.0)) for a, b in self.lines]
         return MinPowerBound(self.scale, lines, self.q)
 
@@ -538,12 +583,16 @@ class ExpBound(LocalBound):
         return min(t, math.log1p(z) / self.rate) if z > 1e-8 else t
 
     def __mul__(self, factor: float) -> LocalBound:
-        return ExpBound(rounded_up(self.scale * float(factor), 1.0), self.rate)
+        factor = _factor(factor, "factor")
+        if factor == 0.0:  # (the bound 0, as LocalBound's; a scale of 0 has no radius solve)
+            return ConstantBound(0.0)
+        return ExpBound(rounded_up(self.scale * factor, 1.0), self.rate)
 
     __rmul__ = __mul__
 
     def stretched(self, factor: float) -> LocalBound:
-        return ExpBound(self.scale, rounded_up(self.rate * float(factor), 1.0))
+        factor = _factor(factor, "factor")
+        return ExpBound(self.scale, rounded_up(self.rate * factor, 1.0))
 
 
 class SumBound(LocalBound):

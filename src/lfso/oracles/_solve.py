@@ -43,6 +43,7 @@ _MAX_BRACKET = 200
 _LOG_RANGE = 690.0  # radii stay within e^(+-690), inside the float range
 _LARGEST = 1.7976931348623157e308  # the largest float
 _LOG_TOP = math.log(_LARGEST)  # (e^_LOG_TOP rounds to a finite float just below it)
+_NORMAL = 2.2250738585072014e-308  # the smallest normal float
 
 
 class OracleError(ValueError):
@@ -393,6 +394,11 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
         check_value(at_zero, 0.0)
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
+    if radius == 0.0:  # (target / L(0) below the smallest float: no growth from 0)
+        raise PrecisionLimitError(
+            f"the radius with R L(R) = {target!r} is below the smallest float (L(0) = "
+            f"{at_zero!r}): no step can be certified accurately at this point"
+        )
     value = check_value(bound(radius), radius, allow_inf=True)  # (NaN raises)
     while value == math.inf:  # past the float range (exponential bounds): come back
         radius *= 0.5
@@ -418,7 +424,11 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
 
     Returns ``(R, a + b R, evaluations)``. Newton on ``g(u) = u + q log(a + b e^u) - log t``
     in ``u = log R``, which is convex, from the feasible start
-    ``min(t / a^q, (t / b^q)^(1/(q+1)))`` (each term alone reaches ``t`` there).
+    ``min(t / a^q, (t / b^q)^(1/(q+1)))`` (each term alone reaches ``t`` there), the
+    second in logarithms where ``b^q`` or ``t / b^q`` leaves the normal range (``b =
+    2000``, ``q = 98``: ``b^q`` overflows, the root need not). A start whose ``a + b R``
+    underflows to 0 (``a = 0``, ``b R`` below the smallest float) has no positive bound
+    in floating point: :class:`PrecisionLimitError`.
 
     The returned ``R`` satisfies ``R (a + b R)^q >= t`` as computed in floating point, not
     only in exact arithmetic: the start's root is rounded (its exponent ``1 / (q + 1)``
@@ -430,9 +440,14 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     low = _power(a, q)
     if low > 0.0:
         radius = t / low
-    high = _power(b, q)
-    if high > 0.0:
-        radius = min(radius, (t / high) ** (1.0 / (q + 1.0)))
+    if b > 0.0:
+        high = _power(b, q)
+        ratio = t / high if 0.0 < high < math.inf else 0.0
+        if _NORMAL <= ratio < math.inf or not t > 0.0:  # (t = 0: no radius, below)
+            radius = min(radius, ratio ** (1.0 / (q + 1.0)))
+        else:  # b^q or t / b^q out of the normal range: the root in logarithms
+            log_root = (math.log(t) - q * math.log(b)) / (q + 1.0)
+            radius = min(radius, math.exp(log_root) if log_root < _LOG_TOP else math.inf)
     if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
         return math.inf, 0.0, 0
     if radius == 0.0:  # t / a^q below the smallest float: no radius to rtol in range
@@ -441,6 +456,11 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
             "no step can be certified accurately at this point"
         )
     s = a + b * radius
+    if not s > 0.0 and q > 0.0:  # (a = 0, b R underflowed: L(R) is 0 in floating point)
+        raise PrecisionLimitError(
+            f"the bound (a + b R)^q with a = 0, b = {b!r} underflows to 0 at the radius "
+            f"with R L(R) = {t!r}: no step can be certified accurately at this point"
+        )
     if q == 0.0:
         return radius, s, 1
     log, exp = math.log, math.exp
@@ -457,14 +477,15 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
             break
         s_trial = a + b * trial
         evals += 1
-        if trial * s_trial**q < t:  # rounding: keep the last feasible point
+        if trial * _power(s_trial, q) < t:  # rounding: keep the last feasible point
             break
         radius, s = trial, s_trial
     for _ in range(2):
-        reached = radius * s**q
+        reached = radius * _power(s, q)
         if reached >= t or not reached > 0.0:
             break
-        radius *= (t / reached) * (1.0 + 2.0**-50)
+        # (a subnormal radius may not move by that ratio: one float up at least)
+        radius = max(radius * ((t / reached) * (1.0 + 2.0**-50)), math.nextafter(radius, math.inf))
         s = a + b * radius
         evals += 1
     return radius, s, evals
