@@ -116,6 +116,19 @@ def test_a_run_held_by_nan_values_of_f_says_so(method, status):
     assert fine.success and "NaN" not in fine.message
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_safeguard_failing_on_nan_values_of_f_says_so(method):
+    # The same f, NaN inside ||x|| < 0.3: every trial step of the safeguard lands there.
+    def fun(x):
+        return float(x @ x) if np.linalg.norm(x) >= 0.3 else math.nan
+
+    res = lfso.minimize(fun, np.ones(5), grad=lambda x: 2 * x, method=method)
+    assert res.status is Status.STEP_FAILED and abs(res.fun - 0.09) < 1e-3
+    assert "trial steps rejected by the safeguard" in res.message
+    assert "f was NaN at" in res.message
+
+
 def test_polyak_below_its_f_star_raises_naming_it():
     # f(x0) = -3 < f_star = 0: Polyak's step would be negative (it stood at x0 to max_iter)
     with pytest.raises(ValueError, match=r"f_star=0\.0 must be at most the minimum of f") as info:

@@ -782,7 +782,7 @@ class Stepper:
                 if self.risk is not None:
                     self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, StepFailedError):
-                self.status = Status.STEP_FAILED
+                self.status, self.detail = Status.STEP_FAILED, str(why)
                 self.rollbacks += why.rollbacks  # (the failed step's rejected trials)
             elif isinstance(why, OracleError) and (
                 isinstance(why, PrecisionLimitError) or not self.audit_oracle
