@@ -325,3 +325,20 @@ def test_a_right_gradient_converging_above_f_x0_converges_saying_so():
     assert res.status is lfso.Status.CONVERGED and res.success
     assert res.fun > fun(start) and abs(res.x[0] - 5.0) < 1e-3
     assert "above f(x0)" in res.message
+
+
+@pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.1}), ("dog", {})])
+def test_a_peer_diverging_on_a_negated_gradient_reports_the_mismatch(method, options):
+    """``-2 x`` sends ``f`` up to the float range (DoG: 9e307 by ``max_iter``): the run
+    stops once it has gone 1,000 iterations without a new low, and a finite difference at
+    the best point names the gradient as wrong."""
+    start = np.ones(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square, start, grad=WRONG_GRADIENTS["negated"], method=method, **options
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "diverged" in res.message and "check_grad" in res.message
+    assert res.nit == lfso._result.STALL_ITERATIONS
+    assert res.fun == square(start) and np.array_equal(res.x, start)

@@ -79,6 +79,70 @@ def test_diverging_gd_stops_non_finite_and_returns_best_point():
     assert res.fun == np.min(f[np.isfinite(f)]) and res.fun == quartic(res.x)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize(("tol", "max_iter"), [(1e-8, 10_000), (1e-8, 300), (0.0, 300)])
+def test_a_run_diverging_in_finite_values_stops_diverged_not_stalled(tol, max_iter):
+    # A fixed step just past 1/L: f grows by 1.01^2 a step, finite for 35,000 steps; f
+    # never again reaches a new low, and neither rounding nor the budget is to blame.
+    res = lfso.minimize(
+        lambda x: float(x @ x),
+        np.ones(5),
+        grad=lambda x: 2 * x,
+        method="gd",
+        step=1.005,
+        tol=tol,
+        max_iter=max_iter,
+    )
+    assert res.status is Status.DIVERGED and not res.success
+    assert "diverged" in res.message and "rounding" not in res.message
+    assert res.nit == min(max_iter, lfso._result.STALL_ITERATIONS)
+    assert res.history.f[-1] > 100 * res.history.f[0]
+    assert res.fun == res.history.f[0] == 5.0 and np.array_equal(res.x, np.ones(5))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize(("method", "status"), [("bb", Status.MAX_ITER), ("armijo", None)])
+def test_a_run_held_by_nan_values_of_f_says_so(method, status):
+    # f is NaN inside the ball ||x|| < 0.3: the line searches shrink their trial steps
+    # away from it and the run ends short of the tolerance, at f = 0.09.
+    def fun(x):
+        return float(x @ x) if np.linalg.norm(x) >= 0.3 else math.nan
+
+    res = lfso.minimize(fun, np.ones(5), grad=lambda x: 2 * x, method=method, max_iter=2000)
+    assert not res.success and (status is None or res.status is status)
+    assert "f was NaN at" in res.message and "trial points" in res.message
+    assert abs(res.fun - 0.09) < 1e-3
+    fine = lfso.minimize(lambda x: float(x @ x), np.ones(5), grad=lambda x: 2 * x, method=method)
+    assert fine.success and "NaN" not in fine.message
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_safeguard_failing_on_nan_values_of_f_says_so(method):
+    # The same f, NaN inside ||x|| < 0.3: every trial step of the safeguard lands there.
+    def fun(x):
+        return float(x @ x) if np.linalg.norm(x) >= 0.3 else math.nan
+
+    res = lfso.minimize(fun, np.ones(5), grad=lambda x: 2 * x, method=method)
+    assert res.status is Status.STEP_FAILED and abs(res.fun - 0.09) < 1e-3
+    assert "trial steps rejected by the safeguard" in res.message
+    assert "f was NaN at" in res.message
+
+
+def test_polyak_below_its_f_star_raises_naming_it():
+    # f(x0) = -3 < f_star = 0: Polyak's step would be negative (it stood at x0 to max_iter)
+    with pytest.raises(ValueError, match=r"f_star=0\.0 must be at most the minimum of f") as info:
+        lfso.minimize(
+            lambda x: -float(x @ x), np.ones(3), grad=lambda x: -2 * x, method="polyak", f_star=0
+        )
+    res = info.value.result
+    assert res.status is Status.RAISED and res.nit == 0 and res.fun == -3.0
+    shifted = lfso.minimize(
+        lambda x: float(x @ x) - 3, np.ones(3), grad=lambda x: 2 * x, method="polyak", f_star=-3
+    )
+    assert shifted.success
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
 def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
     A = np.diag([1.0, 3.0, 6.0])

@@ -574,7 +574,7 @@ def test_a_safeguard_that_gives_up_on_a_wrong_gradient_hands_over(fallback):
     ho = res.handover
     assert first.status is Status.GRADIENT_MISMATCH
     assert ho.reason == "gradient_mismatch" and ho.iteration == first.nit
-    assert ho.detail.startswith("the safeguard's finite difference of f disagreed with the")
+    assert ho.detail.startswith("a finite difference of f (the safeguard's, a line search's")
     assert "where the gradient says" in ho.detail  # (where and by how much)
     assert "risk 'gradient_mismatch'" in res.message and "lfso.check_grad" in ho.lines()[-1]
     assert ho.best_f == first.fun == second.history.f[0]

@@ -38,7 +38,7 @@ class Counted(Model):
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
         self.unit_roundoff = getattr(model, "unit_roundoff", None)
-        self.nfev = self.njev = 0
+        self.nfev = self.njev = self.nan_values = 0
 
     @property
     def segment_uses_ball(self) -> bool:
@@ -61,8 +61,13 @@ class Counted(Model):
         return self.model.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
 
     def value(self, x: Any) -> float:
+        """Counted; a NaN value (a trial point outside ``f``'s domain) is counted apart,
+        in :attr:`nan_values`, for the run's message."""
         self.nfev += 1
-        return self.model.value(x)
+        value = self.model.value(x)
+        if value != value:
+            self.nan_values += 1
+        return value
 
     def grad(self, x: Any) -> Any:
         """Counted as a value too: a model's gradient is its evaluation's

@@ -121,6 +121,7 @@ class Status(enum.IntEnum):
     RAISED = 8
     UNBOUNDED = 9
     STALLED = 10
+    DIVERGED = 11
 
     @property
     def message(self) -> str:
@@ -166,6 +167,13 @@ _MESSAGES = {
         f"{STALL_ITERATIONS:,} iterations, above the tolerance: the rounding of f and its "
         "gradient in x's dtype holds the run there. Returning the best point; loosen tol "
         "(or, for a float32 run, which resolves about 7 digits, run in float64)."
+    ),
+    Status.DIVERGED: (
+        "Stopped: the run diverged: f at the last point is far above the lowest value seen "
+        "(by more than both |f(x0)| and the descent from f(x0) to that value); returning the "
+        "best point. The steps are too long for this function (take a shorter step, or a method "
+        "that certifies its steps), or the gradient is wrong (check it with "
+        "lfso.check_grad(fun, x, grad=grad))."
     ),
     Status.PRECISION_LIMIT: (
         "Stopped: the data's floating-point precision cannot certify a further step at this "

@@ -41,6 +41,7 @@ from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
+from .steps._safeguard import _check_gradient
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach"]
 
@@ -121,6 +122,12 @@ class Stepper:
       ``f(x_0)`` and a finite difference of ``f`` disagrees with the gradient
       (:meth:`_check_rise`),
     * ``k = max_iter`` (``MAX_ITER``),
+    * :data:`lfso._result.STALL_ITERATIONS` iterations without a new low of ``f`` or of
+      ``||g||``, with a tolerance to reach (``STALLED``, for a monotone rule:
+      :meth:`_stalls`); ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
+      where ``f`` at the current point is far above the lowest ``f`` (:meth:`_diverged`),
+      and ``GRADIENT_MISMATCH`` where a finite difference of ``f`` at the best point then
+      disagrees with the gradient there (:meth:`_unless_diverged`),
     * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
       (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
@@ -499,10 +506,47 @@ class Stepper:
             self._check_rise()
             return self._stop(Status.CONVERGED)
         if nit >= self.max_iter:
-            return self._stop(Status.MAX_ITER)
-        if nit - self._improved >= STALL_ITERATIONS and self._stalls():
-            return self._stop(Status.STALLED)
+            return self._stop(self._unless_diverged(Status.MAX_ITER))
+        if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0:
+            if self._diverged():
+                return self._stop(self._unless_diverged(Status.STALLED))
+            if self._stalls():
+                return self._stop(Status.STALLED)
         return False
+
+    def _diverged(self) -> bool:
+        """Whether ``f`` at the current point is above the lowest ``f`` seen by more than
+        both ``|f(x_0)|`` and the descent from ``f(x_0)`` to that low (and than ``8 eps``
+        of ``|f|``, the rounding of ``f``): the run diverged."""
+        ev, low, f0 = self.ev, self._low_f, self._f0
+        if ev is None:
+            return False
+        rise = ev.value - low
+        return rise > max(f0 - low, abs(f0), self._f_slack * abs(ev.value))
+
+    def _unless_diverged(self, status: Status) -> Status:
+        """``DIVERGED`` instead of ``status`` (``MAX_ITER``, ``STALLED``) where the run
+        diverged (:meth:`_diverged`), with the lowest ``f`` and the last in the message;
+        where a central difference of ``f`` at the best point along ``-g`` there shows
+        less than half the decrease the gradient predicts (four evaluations of ``f``:
+        the safeguard's check), :class:`~lfso.steps.GradientMismatchError` instead."""
+        if not self._diverged():
+            return status
+        best = self.best
+        assert best is not None and self.ev is not None
+        gn = best.grad_norm
+        seen = (
+            f"f = {self.ev.value:.6g} at iteration {self.nit}, the lowest f = "
+            f"{self._low_f:.6g}, f(x0) = {self._f0:.6g}"
+        )
+        try:
+            _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
+        except GradientMismatchError as exc:
+            raise GradientMismatchError(
+                f"the run diverged ({seen}); at the best point, {exc}"
+            ) from None
+        self.detail = seen
+        return Status.DIVERGED
 
     def _confirmed(self, ev: Evaluation) -> bool:
         """Whether the gradient norm of the current point (evaluated as ``ev``, which
@@ -553,6 +597,19 @@ class Stepper:
             f"{above}: the steps left x0's basin for this stationary point (a finite "
             "difference of f agrees with the gradient here)"
         )
+
+    def _nan_note(self, status: Status, detail: str) -> str:
+        """``detail`` with a note of the trial points (a line search's, the gradient
+        checks') at which ``f`` was NaN, for a run that did not converge: a function
+        undefined along the steps, not rounding, may be what held it."""
+        nans = getattr(self.objective, "nan_values", 0)
+        if not nans or status is Status.CONVERGED:
+            return detail
+        note = (
+            f"f was NaN at {nans:,} trial points: it is not defined everywhere along the "
+            "steps, which may be what held the run"
+        )
+        return f"{detail}; {note}" if detail else note
 
     def _take(self) -> tuple[Any, Any, Evaluation, bool]:
         """The rule's move from the current point and the evaluation of the point it
@@ -725,7 +782,7 @@ class Stepper:
                 if self.risk is not None:
                     self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, StepFailedError):
-                self.status = Status.STEP_FAILED
+                self.status, self.detail = Status.STEP_FAILED, str(why)
                 self.rollbacks += why.rollbacks  # (the failed step's rejected trials)
             elif isinstance(why, OracleError) and (
                 isinstance(why, PrecisionLimitError) or not self.audit_oracle
@@ -809,7 +866,7 @@ class Stepper:
         risk = self.risk
         if risk is not None and self.monitor != "quiet" and self.raised is None:
             risk.warn(self.method)
-        detail = self.detail
+        detail = self._nan_note(status, self.detail)
         result = self.build(
             best_x, best, status, f"{status.message} ({detail})" if detail else status.message
         )

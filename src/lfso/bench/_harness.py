@@ -33,7 +33,7 @@ class Record:
         ``converged`` (``||g|| <= tol ||g0||``), ``capped`` (hit the evaluation cap),
         ``stalled`` (stopped by its own test short of the tolerance and the cap: lfso's
         ``STALLED`` or ``PRECISION_LIMIT``, SciPy's line search or its own convergence
-        test), ``failed`` (non-finite, a failed step, or every grid step blew up) or
+        test), ``failed`` (non-finite, diverged, a failed step, or every grid step blew up) or
         ``n/a`` (with ``reason``).
     njev, nfev, noracle : int
         Gradient, function and oracle evaluations of the run (the best grid run for tuned

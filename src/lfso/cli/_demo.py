@@ -104,7 +104,7 @@ def _outcome(res: Result) -> Outcome:
     status = "converged" if res.success else "capped"
     if res.status.name in ("STALLED", "PRECISION_LIMIT"):  # (stopped by itself, short of tol)
         status = "stalled"
-    failed = ("NON_FINITE", "STEP_FAILED", "GRADIENT_MISMATCH", "CALLBACK_STOP")
+    failed = ("NON_FINITE", "STEP_FAILED", "GRADIENT_MISMATCH", "CALLBACK_STOP", "DIVERGED")
     if not finite[-1] or res.status.name in failed:
         status = "failed"
     accuracy = float(np.min(g[finite]) / g[0]) if finite.any() else math.inf

@@ -196,10 +196,11 @@ class Handover:
     ----------
     reason : str
         The indicator that tripped (a key of :data:`lfso.monitor.RISKS`, ``"divergence"``
-        or ``"oracle_error"``), or how the first rule's safeguard gave up:
-        ``"step_failed"`` (every trial step rejected, status ``STEP_FAILED``) or
-        ``"gradient_mismatch"`` (a finite difference of ``f`` contradicted the gradient,
-        status ``GRADIENT_MISMATCH``).
+        or ``"oracle_error"``), or how the first rule gave up: ``"step_failed"`` (its
+        safeguard rejected every trial step, status ``STEP_FAILED``) or
+        ``"gradient_mismatch"`` (a finite difference of ``f`` contradicted the gradient:
+        the safeguard's, a line search's, or the check of a run that converged above
+        ``f(x0)`` or diverged; status ``GRADIENT_MISMATCH``).
     detail : str
     iteration : int
         Steps the first rule took before the trip.
@@ -362,10 +363,12 @@ def guarded_minimize(
 
     The guard trips on its risk indicators and divergence (:class:`Guard`), on an oracle
     that breaks its contract (``"oracle_error"``), and where the first stage ends without
-    a usable step: ``NON_FINITE``, or its safeguard gave up, ``STEP_FAILED`` (every trial
-    step rejected) or ``GRADIENT_MISMATCH`` (a finite difference of ``f`` contradicted the
-    gradient); the hand-over's ``reason`` is then the status in lower case. The fallback
-    needs no oracle, so it goes on from the best point where the first rule cannot.
+    a usable step: ``NON_FINITE``, ``STEP_FAILED`` (its safeguard rejected every trial
+    step) or ``GRADIENT_MISMATCH`` (a finite difference of ``f`` contradicted the gradient:
+    the safeguard's, a line search's (``armijo``, ``bb``), or the check of a run that
+    converged above ``f(x0)`` or diverged); the hand-over's ``reason`` is then the status
+    in lower case. The fallback needs no oracle, so it goes on from the best point where
+    the first rule cannot.
 
     The stopping test is the same for both stages: ``||g|| <= max(tol ||g_0||, atol)`` with
     ``g_0`` the gradient at ``x0``, and ``max_iter`` counts the steps of both. The result is
@@ -549,7 +552,10 @@ def _first_stage(
     elif guard.tripped is None and first.status is Status.GRADIENT_MISMATCH:
         # (the message ends with where and by how much, in parentheses)
         where = first.message.removeprefix(Status.GRADIENT_MISMATCH.message).strip()
-        detail = "the safeguard's finite difference of f disagreed with the gradient"
+        detail = (
+            "a finite difference of f (the safeguard's, a line search's, or the check of a "
+            "run that converged above f(x0) or diverged) disagreed with the gradient"
+        )
         guard.trip("gradient_mismatch", first.nit, f"{detail} {where}".rstrip())
     return first
 

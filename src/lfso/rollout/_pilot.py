@@ -42,8 +42,9 @@ class GoCriteria:
         has converged.
 
     Whatever the criteria, LFSO's safeguard must not give up in the pilot run (status
-    ``STEP_FAILED``: every trial step of a step rejected; ``GRADIENT_MISMATCH``: its
-    finite difference of ``f`` disagreed with the gradient; a guarded run hands over to
+    ``STEP_FAILED``: every trial step of a step rejected; ``GRADIENT_MISMATCH``: a
+    finite difference of ``f``, its own or the loop's check of a run that converged above
+    ``f(x0)`` or diverged, disagreed with the gradient; a guarded run hands over to
     the fallback at either), even where the run had reached the target before.
     """
 
@@ -309,6 +310,7 @@ def decide(
 _GAVE_UP = {
     Status.STEP_FAILED: "the safeguard rejected every trial step of a step (max_rollbacks)",
     Status.GRADIENT_MISMATCH: (
-        "the safeguard's finite difference of f disagreed with the gradient (risk 'gradient')"
+        "a finite difference of f (the safeguard's, or the check of a run that converged "
+        "above f(x0) or diverged) disagreed with the gradient (risk 'gradient')"
     ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._arrays import norm
+from .._arrays import norm, rounding
 from .._validate import positive, real
 from ..models import Evaluation, Model
 from ._base import Move, StepFailedError, StepRule
@@ -131,7 +131,10 @@ class PolyakStep(StepRule):
     .. math::  t_k = \\frac{f(x_k) - f^*}{\\|g_k\\|^2}
 
     (Polyak, *Introduction to Optimization*, 1987, Sec. 5.3). It needs ``f*`` exactly; a
-    value above the true minimum stalls the run, one below it slows it down.
+    value above the true minimum stalls the run, one below it slows it down. A point where
+    ``f`` is below ``f*`` (beyond the rounding of ``f`` in ``x``'s dtype), where the step
+    would be negative, shows that ``f*`` is not the minimum: the step raises a
+    ``ValueError`` naming both (the run stops ``RAISED``, with the best point attached).
 
     Parameters
     ----------
@@ -149,6 +152,15 @@ class PolyakStep(StepRule):
     ) -> tuple[Move, Any]:
         gn = evaluation.grad_norm
         g2 = gn * gn  # (inf where ||g||^2 overflows: then divided by ||g|| twice)
-        gap = max(evaluation.value - self.f_star, 0.0)
+        value, f_star = evaluation.value, self.f_star
+        if f_star - value > rounding(x, getattr(objective, "unit_roundoff", None)) * max(
+            abs(value), abs(f_star)
+        ):
+            raise ValueError(
+                f"f_star={f_star!r} must be at most the minimum of f, but f = {value!r} here: "
+                "Polyak's step (f - f_star) / ||g||^2 would be negative; pass the optimal value "
+                "of f (or a lower bound of it)"
+            )
+        gap = max(value - f_star, 0.0)
         t = (gap / g2 if g2 < math.inf else gap / gn / gn) if gn > 0.0 else 0.0
         return Move(x - t * evaluation.grad, t), state

@@ -122,7 +122,7 @@ class Safeguarded(StepRule):
     ) -> tuple[Move, SafeguardState]:
         rule = self.rule
         plan = rule.plan(objective, x, evaluation, state.inner)
-        inflation, rollbacks, raised = state.inflation, 0, 0
+        inflation, rollbacks, raised, nans = state.inflation, 0, 0, 0
         allowance = state.slack * abs(evaluation.value)
         while True:
             proposal = rule.propose(x, evaluation, plan, inflation)
@@ -141,10 +141,12 @@ class Safeguarded(StepRule):
             if value == -math.inf:  # f fell to -inf along the step: unbounded below there,
                 break  # which the loop reports (Status.UNBOUNDED) from this evaluation
             rollbacks += 1
+            nans += value != value
             if rollbacks > self.max_rollbacks:
                 error = StepFailedError(
                     f"{rollbacks} trial steps rejected by the safeguard "
                     f"(max_rollbacks={self.max_rollbacks})"
+                    + (f"; f was NaN at {nans} of them" if nans else "")
                 )
                 error.rollbacks = rollbacks
                 raise error
