@@ -555,6 +555,29 @@ MORE_BAD_INPUTS = [
         "batch_size= takes one callable callback",
     ),
     (_row_model(), np.zeros(3), {"batch_size": 4}, ValueError, r"x0 must have shape \(4,\)"),
+    # Options the run would not use: the automatic oracle's steps are always safeguarded,
+    # and its power iterations run along hvp= alone.
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "safeguard": False},
+        TypeError,
+        r"always safeguarded: drop safeguard=False",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "lfso", "smoothness": "auto", "safeguard": False},
+        TypeError,
+        r"method='lfso' with the automatic oracle .* drop safeguard=False",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "power_iterations": 3},
+        TypeError,
+        r"power_iterations= sets the power iterations along hvp= \(got power_iterations=3",
+    ),
 ]
 
 
