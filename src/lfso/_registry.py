@@ -453,10 +453,12 @@ def _validated(
             "safeguard=False), or pass smoothness= an oracle to run unguarded"
         )
     if auto and given.get("power_iterations") is not None and out.get("hvp") is None:
+        hvp = validate.spelt("hvp")
         raise TypeError(
-            f"power_iterations= sets the power iterations along hvp= (got "
-            f"power_iterations={given['power_iterations']!r} and no hvp): pass hvp= a "
-            "callable hvp(x, v) or 'autodiff', or drop power_iterations="
+            f"power_iterations= sets the power iterations along {hvp}= (got "
+            f"power_iterations={given['power_iterations']!r} and no {hvp}): pass {hvp}= a "
+            f"callable {hvp}(x, v){' or ' + repr('autodiff') if hvp == 'hvp' else ''}, or "
+            "drop power_iterations="
         )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
     by_default = out.get("safeguard") is None and audited  # (a user's oracle: on)
