@@ -555,6 +555,15 @@ MORE_BAD_INPUTS = [
         "batch_size= takes one callable callback",
     ),
     (_row_model(), np.zeros(3), {"batch_size": 4}, ValueError, r"x0 must have shape \(4,\)"),
+    # radius= on the automatic oracle: named as the caller wrote it (the ball certificate it
+    # implies is not the caller's).
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "radius": "tight"},
+        ValueError,
+        r"^radius='tight' selects the paper's step, whose ball certificate needs an oracle",
+    ),
     # Options the run would not use: the automatic oracle's steps are always safeguarded,
     # and its power iterations run along hvp= alone.
     (

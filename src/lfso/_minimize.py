@@ -295,6 +295,12 @@ def _named_rule(
             f"(got smoothness={smoothness!r})"
         )
     if method == "lfso" and radius is not None and "certificate" not in given:
+        if auto:  # (the ball certificate below is radius='s doing, not the caller's)
+            raise ValueError(
+                f"radius={radius!r} selects the paper's step, whose ball certificate needs an "
+                "oracle; method='lfso' with the automatic oracle (smoothness='auto') sizes its "
+                "steps by the estimate: pass smoothness= (or a model), or drop radius="
+            )
         given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
     rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
     _check_paper_radius(radius, model)
