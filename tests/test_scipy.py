@@ -300,6 +300,21 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
             r"^hessp\(x, v\) must return Hess f\(x\) v, a finite array",
         ),
         (
+            {"options": {"smoothness": -1.0}},
+            ValueError,
+            r"^options\['smoothness'\] must be finite and positive, got options\['smoothness'\]=-1",
+        ),
+        (
+            {"options": {"smoothness": "x"}},
+            ValueError,
+            r"^options\['smoothness'\] must be a callable, an oracle or 'auto', got 'x'",
+        ),
+        (
+            {"method": ls.lfso_accel},
+            TypeError,
+            r"^lfso.scipy.lfso_accel needs an oracle: pass options=\{'smoothness': L\}",
+        ),
+        (
             {"options": {"power_iterations": 3}},
             TypeError,
             r"power iterations along hessp= \(got power_iterations=3 and no hessp\)",
@@ -307,12 +322,14 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
     ],
 )
 def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(given, exc, message):
-    """The SciPy face's errors name ``jac`` and ``hessp``, the arguments its caller wrote,
-    not ``grad`` and ``hvp``, lfso.minimize's names for them."""
-    given = {"jac": quad_grad} | given
+    """The SciPy face's errors name ``jac``, ``hessp``, ``options['smoothness']`` and the
+    method as its caller wrote them, not lfso.minimize's ``grad``, ``hvp``, ``smoothness=``
+    and ``method='lfso-accel'``."""
+    given = {"jac": quad_grad, "method": ls.lfso_lbfgs} | given
     with pytest.raises(exc, match=message) as raised:
-        minimize(quad, np.ones(5), method=ls.lfso_lbfgs, **given)
-    assert not re.search(r"\bgrad\(|\bgrad=|\bhvp\b", str(raised.value)), raised.value
+        minimize(quad, np.ones(5), **given)
+    words = r"\bgrad\(|\bgrad=|\bhvp\b|(?<!')smoothness=|method='"
+    assert not re.search(words, str(raised.value)), raised.value
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")

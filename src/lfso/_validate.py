@@ -493,14 +493,15 @@ def run_arguments(
     callback_list(callback)
     if grad is not None and grad is not True and not callable(grad):
         raise TypeError(f"grad must be callable, True or None, got {_show(grad)}")
+    named = spelt("smoothness")  # (the SciPy face's options['smoothness'])
     if isinstance(smoothness, str) and smoothness != "auto":
-        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
+        raise ValueError(f"{named} must be a callable, an oracle or 'auto', got {smoothness!r}")
     # (an oracle, LocalSmoothnessOracle, is callable: oracle(x, R) is oracle.at(x)(R))
     if is_real(smoothness) or getattr(smoothness, "shape", None) == ():  # a global constant
-        real(smoothness, "smoothness", low=0.0, low_open=True)  # (a 0-d array's number too)
+        real(smoothness, named, low=0.0, low_open=True)  # (a 0-d array's number too)
     elif smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
         raise TypeError(
-            "smoothness must be a callable smoothness(x, R), an oracle, a positive number "
+            f"{named} must be a callable smoothness(x, R), an oracle, a positive number "
             f"(a global Lipschitz constant) or 'auto', got {_show(smoothness)}"
         )
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):

@@ -26,8 +26,8 @@ in place does not change the run). Options:
 * ``disp``: print the final message.
 
 Errors and messages name the arguments as SciPy spells them: ``jac`` (``jac(x) must have
-shape ...``), ``hessp`` and ``maxiter``, not :func:`lfso.minimize`'s ``grad``, ``hvp`` and
-``max_iter``.
+shape ...``), ``hessp``, ``options['smoothness']`` and ``maxiter``, not
+:func:`lfso.minimize`'s ``grad``, ``hvp``, ``smoothness=`` and ``max_iter``.
 
 An option given as ``None`` takes its default, as ``maxiter=None`` and ``tol=None`` do for
 SciPy's own methods (``options={"gtol": None, "memory": None}`` is ``options={}``).
@@ -187,6 +187,11 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
+        if entry.needs_oracle and not entry.estimates and smoothness is None:
+            raise TypeError(
+                f"lfso.scipy.{method.__name__} needs an oracle: pass options={{'smoothness': "
+                "L}, L a callable L(x, R, *args), a positive number or an oracle"
+            )
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
@@ -197,7 +202,8 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         elif not entry.needs_oracle:
             smoothness = None
         try:
-            with spelling(grad="jac", hvp="hessp"):  # (its errors and messages name jac)
+            # (its errors and messages name jac, hessp and options['smoothness'])
+            with spelling(grad="jac", hvp="hessp", smoothness="options['smoothness']"):
                 res = minimize(
                     f,
                     x0,
