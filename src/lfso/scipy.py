@@ -150,6 +150,15 @@ def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any)
         )
 
 
+def _require_oracle(attribute: str, needed: bool, smoothness: Any) -> None:
+    """A ``TypeError`` where the method needs an oracle and ``options`` give none."""
+    if needed and smoothness is None:
+        raise TypeError(
+            f"lfso.scipy.{attribute} needs an oracle: pass options={{'smoothness': L}}, L a "
+            "callable L(x, R, *args), a positive number or an oracle"
+        )
+
+
 def _custom(name: str) -> Callable[..., OptimizeResult]:
     def method(
         fun: Callable[..., Any],
@@ -187,11 +196,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
-        if entry.needs_oracle and not entry.estimates and smoothness is None:
-            raise TypeError(
-                f"lfso.scipy.{method.__name__} needs an oracle: pass options={{'smoothness': "
-                "L}, L a callable L(x, R, *args), a positive number or an oracle"
-            )
+        _require_oracle(method.__name__, entry.needs_oracle and not entry.estimates, smoothness)
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
