@@ -463,6 +463,18 @@ def test_a_precision_limit_stops_the_run_with_the_best_point():
     assert np.array_equal(res.x, x0) and res.fun == 4.0 and res.nit == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_precision_limits_advice_fits_the_runs_dtype(dtype):
+    """``PRECISION_LIMIT`` advises running in float64 only where the run is not already in
+    float64; both runs advise rescaling."""
+    res = lfso.minimize(
+        _Unrepresentable(2), np.ones(2, dtype), method="lfso", certificate="segment"
+    )
+    assert res.status is lfso.Status.PRECISION_LIMIT and res.x.dtype == dtype
+    assert ("Run in float64" in res.message) is (dtype == np.float32), res.message
+    assert "rescale" in res.message.lower()
+
+
 def test_a_step_target_that_underflows_to_zero_is_a_precision_limit():
     """At a subnormal ``x`` of ``sum cosh x_i`` the gradient ``sinh x = x`` is nonzero
     while the segment step's target ``eta ||g|| (2^k ||g||)`` (the scale ``2^k`` capped)

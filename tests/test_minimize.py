@@ -619,6 +619,38 @@ MORE_BAD_INPUTS = [
         "batch_size= takes one callable callback",
     ),
     (_row_model(), np.zeros(3), {"batch_size": 4}, ValueError, r"x0 must have shape \(4,\)"),
+    # radius= on the automatic oracle: named as the caller wrote it (the ball certificate it
+    # implies is not the caller's).
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "radius": "tight"},
+        ValueError,
+        r"^radius='tight' selects the paper's step, whose ball certificate needs an oracle",
+    ),
+    # Options the run would not use: the automatic oracle's steps are always safeguarded,
+    # and its power iterations run along hvp= alone.
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "safeguard": False},
+        TypeError,
+        r"always safeguarded: drop safeguard=False",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "lfso", "smoothness": "auto", "safeguard": False},
+        TypeError,
+        r"method='lfso' with the automatic oracle .* drop safeguard=False",
+    ),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "power_iterations": 3},
+        TypeError,
+        r"power_iterations= sets the power iterations along hvp= \(got power_iterations=3",
+    ),
 ]
 
 
@@ -908,3 +940,26 @@ def test_a_model_pickled_or_deep_copied_runs_as_the_original(name, dtype):
     kept = pickle.loads(pickle.dumps(first))
     np.testing.assert_array_equal(kept.x, first.x)
     np.testing.assert_array_equal(kept.history.step, first.history.step)
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
+    """An oracle far below the true smoothness (``1e-300`` for ``sum x^4 + sum x^2``) makes
+    every trial step too long for the safeguard: ``STEP_FAILED`` names the oracle beside the
+    gradient (the status's own message, for any run, names the gradient alone)."""
+
+    def f(x):
+        return float(np.sum(x**4) + np.sum(x**2))
+
+    def grad(x):
+        return 4 * x**3 + 2 * x
+
+    x0 = np.array([1.0, 2.0, -0.7])
+    with np.errstate(over="ignore", invalid="ignore"):  # (the trial steps, 1e300 long)
+        res = lfso.minimize(
+            f, x0, grad=grad, smoothness=lambda x, radius: 1e-300, method=method, max_rollbacks=3
+        )
+    assert res.status is lfso.Status.STEP_FAILED
+    assert "oracle" in res.message and "gradient" in res.message, res.message
+    assert "oracle" not in lfso.Status.STEP_FAILED.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.optimize import (
@@ -282,6 +284,63 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
             options=options,
             callback=callback,
         )
+
+
+@pytest.mark.parametrize(
+    "given, exc, message",
+    [
+        ({"jac": lambda x: np.ones(2)}, ValueError, r"^jac\(x\) must have shape \(5,\)"),
+        ({"jac": lambda x: "g"}, TypeError, r"^jac\(x\) must return an array of shape"),
+        ({"jac": lambda: 0}, TypeError, r"^jac must be callable as jac\(x\)"),
+        ({"hessp": lambda x, v: np.ones(2)}, ValueError, r"^hessp\(x, v\) must have shape"),
+        ({"hessp": lambda x: x}, TypeError, r"^hessp must be callable as hessp\(x, v\)"),
+        (
+            {"hessp": lambda x, v: np.full(5, np.nan)},
+            ValueError,
+            r"^hessp\(x, v\) must return Hess f\(x\) v, a finite array",
+        ),
+        (
+            {"options": {"smoothness": -1.0}},
+            ValueError,
+            r"^options\['smoothness'\] must be finite and positive, got options\['smoothness'\]=-1",
+        ),
+        (
+            {"options": {"smoothness": "x"}},
+            ValueError,
+            r"^options\['smoothness'\] must be a callable, an oracle or 'auto', got 'x'",
+        ),
+        (
+            {"method": ls.lfso_accel},
+            TypeError,
+            r"^lfso.scipy.lfso_accel needs an oracle: pass options=\{'smoothness': L\}",
+        ),
+        (
+            {"options": {"power_iterations": 3}},
+            TypeError,
+            r"power iterations along hessp= \(got power_iterations=3 and no hessp\)",
+        ),
+    ],
+)
+def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(given, exc, message):
+    """The SciPy face's errors name ``jac``, ``hessp``, ``options['smoothness']`` and the
+    method as its caller wrote them, not lfso.minimize's ``grad``, ``hvp``, ``smoothness=``
+    and ``method='lfso-accel'``."""
+    given = {"jac": quad_grad, "method": ls.lfso_lbfgs} | given
+    with pytest.raises(exc, match=message) as raised:
+        minimize(quad, np.ones(5), **given)
+    words = r"\bgrad\(|\bgrad=|\bhvp\b|(?<!')smoothness=|method='"
+    assert not re.search(words, str(raised.value)), raised.value
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_a_wrong_jac_is_named_jac_in_the_status_message():
+    """A gradient mismatch tells the SciPy user to check ``jac``; lfso.minimize's run of the
+    same problem still names ``grad``."""
+    wrong = {"jac": lambda x: np.ones(5), "options": {"smoothness": quad_oracle}}
+    res = minimize(quad, np.linspace(1.0, 2.0, 5), method=ls.lfso_lbfgs, **wrong)
+    assert res.status == lfso.Status.GRADIENT_MISMATCH and "grad=jac)" in res.message
+    own = lfso.minimize(quad, np.linspace(1.0, 2.0, 5), grad=wrong["jac"], smoothness=quad_oracle)
+    assert own.status is lfso.Status.GRADIENT_MISMATCH and "grad=grad)" in own.message
 
 
 @pytest.mark.parametrize(

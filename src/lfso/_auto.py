@@ -12,7 +12,7 @@ import numpy as np
 
 from ._arrays import as_vector, like, namespace, norm, to_floats, to_numpy
 from ._arrays import distance as gap
-from ._validate import call_user, integer, nonnegative, real, returned_array
+from ._validate import call_user, integer, nonnegative, real, returned_array, spelt
 from .models import Evaluation, FunctionModel, Model
 from .oracles._bounds import LocalBound, check_target, check_value, infinite_target
 
@@ -195,7 +195,8 @@ class SecantEstimator:
             own = (x, v)
         else:
             own = (xp.asarray(x, copy=True), xp.asarray(v, copy=True))
-        return returned_array(call_user(self.hvp, "hvp(x, v)", *own), "hvp(x, v)", x, xp)
+        called = f"{spelt('hvp')}(x, v)"
+        return returned_array(call_user(self.hvp, called, *own), called, x, xp)
 
     def first_floor(self, objective: Model, x: Any, evaluation: Evaluation) -> float:
         """A first curvature estimate: a secant over a tiny step along ``-g`` (one gradient)."""
@@ -212,8 +213,9 @@ def _not_finite() -> ValueError:
     """The error for an ``hvp(x, v)`` with NaN entries (``x`` and its gradient are finite
     where it is called)."""
     return ValueError(
-        "hvp(x, v) must return Hess f(x) v, a finite array, got an array with NaN entries "
-        "at a point where f and its gradient are finite (is f twice differentiable there?)"
+        f"{spelt('hvp')}(x, v) must return Hess f(x) v, a finite array, got an array with NaN "
+        "entries at a point where f and its gradient are finite (is f twice differentiable "
+        "there?)"
     )
 
 

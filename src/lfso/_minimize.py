@@ -295,6 +295,12 @@ def _named_rule(
             f"(got smoothness={smoothness!r})"
         )
     if method == "lfso" and radius is not None and "certificate" not in given:
+        if auto:  # (the ball certificate below is radius='s doing, not the caller's)
+            raise ValueError(
+                f"radius={radius!r} selects the paper's step, whose ball certificate needs an "
+                "oracle; method='lfso' with the automatic oracle (smoothness='auto') sizes its "
+                "steps by the estimate: pass smoothness= (or a model), or drop radius="
+            )
         given["certificate"] = "ball"  # (a radius rule is the ball's, "tight" included)
     rule = build_rule(method, given, model=model, auto=auto, objective=objective, x0=x0)
     _check_paper_radius(radius, model)
@@ -414,8 +420,8 @@ def minimize(
         certified). ``"auto"`` (the default for a plain function without
         one, and usable with a model to treat it as a black box) estimates it from
         gradient differences (:class:`lfso.steps.SecantEstimator`; options ``safety``,
-        ``growth``, ``power_iterations``). A method that uses no oracle (``"gd"``,
-        ``"armijo"``, ...) raises when given one.
+        ``growth``, ``power_iterations`` (with ``hvp=`` only: raises without)). A method
+        that uses no oracle (``"gd"``, ``"armijo"``, ...) raises when given one.
     safeguard : bool, optional
         Check the claimed decrease after each certified step and roll back (enlarging the
         curvature bound) when it fails (:class:`lfso.steps.Safeguarded`; any certified
@@ -430,9 +436,10 @@ def minimize(
         automatic oracle and for a user's oracle (``smoothness=`` a callable, a number or an
         oracle object: not proven, so a wrong one must not make ``f`` rise), off for a
         model's own proven oracle (the built-in models'), for a method name and a certified
-        rule instance alike; ``False`` turns it off (not under
-        ``lfso-lbfgs``'s default certificate with a user's ball oracle, an estimate capped by
-        the ball: :class:`lfso.steps.BallCappedEstimate`, always safeguarded). Along a
+        rule instance alike; ``False`` turns it off (it raises with the automatic oracle,
+        whose estimate is always safeguarded; it is not used under ``lfso-lbfgs``'s default
+        certificate with a user's ball oracle, an estimate capped by the ball:
+        :class:`lfso.steps.BallCappedEstimate`, always safeguarded). Along a
         valid oracle's steps it rolls nothing back and takes the same steps, at no extra
         gradient (``lfso-accel``: one more value of ``f`` per iteration).
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional

@@ -446,6 +446,20 @@ def _validated(
             f"option(s) {', '.join(estimate_only)} tune the automatic oracle; this run has "
             "an oracle (pass smoothness='auto' to estimate it instead)"
         )
+    if auto and out.get("safeguard") is False:
+        raise TypeError(
+            f"method={name!r} with the automatic oracle (smoothness='auto') sizes its steps "
+            "by an estimate, always safeguarded: drop safeguard=False (got "
+            "safeguard=False), or pass smoothness= an oracle to run unguarded"
+        )
+    if auto and given.get("power_iterations") is not None and out.get("hvp") is None:
+        hvp = validate.spelt("hvp")
+        raise TypeError(
+            f"power_iterations= sets the power iterations along {hvp}= (got "
+            f"power_iterations={given['power_iterations']!r} and no {hvp}): pass {hvp}= a "
+            f"callable {hvp}(x, v){' or ' + repr('autodiff') if hvp == 'hvp' else ''}, or "
+            "drop power_iterations="
+        )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
     by_default = out.get("safeguard") is None and audited  # (a user's oracle: on)
     if guard_only and not (out.get("safeguard") or (auto and method.estimates) or by_default):

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._atomic import write_atomically
+from ._validate import spelt
 
 __all__ = ["History", "Result", "Status"]
 
@@ -182,6 +183,29 @@ _MESSAGES = {
         "(x, the data or the objective) so that its values stay well inside the float range."
     ),
 }
+
+
+def stop_message(status: Status, *, float64: bool, users_oracle: bool) -> str:
+    """``status``'s message fitted to the run that stopped with it.
+
+    ``float64``: the run's dtype is float64 or wider, so ``PRECISION_LIMIT`` advises
+    rescaling alone (not running in float64). ``users_oracle``: the oracle is the user's
+    (``smoothness=``, :attr:`lfso.models.Model.audit_oracle`), which ``STEP_FAILED`` names
+    as a likely cause beside the gradient: an oracle far below the true smoothness makes
+    every trial step too long for the safeguard to accept.
+    """
+    message = status.message
+    if status is Status.GRADIENT_MISMATCH:  # (the face's name of the gradient: jac, ...)
+        message = message.replace("grad=grad)", f"grad={spelt('grad')})")
+    if status is Status.PRECISION_LIMIT and float64:
+        message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")
+    if status is Status.STEP_FAILED and users_oracle:
+        message = message.replace(
+            "The gradient may be wrong (check it),",
+            "The oracle (a user's, not proven) may under-estimate the smoothness, or the "
+            "gradient may be wrong (check both),",
+        )
+    return message
 
 
 class History:

@@ -34,7 +34,7 @@ from ._arrays import materialize, namespace, norm, rounding, to_float
 from ._gradcheck import central_difference
 from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
-from ._result import STALL_ITERATIONS, History, Result, Status
+from ._result import STALL_ITERATIONS, History, Result, Status, stop_message
 from ._validate import callback_list
 from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
@@ -867,9 +867,9 @@ class Stepper:
         if risk is not None and self.monitor != "quiet" and self.raised is None:
             risk.warn(self.method)
         detail = self._nan_note(status, self.detail)
-        result = self.build(
-            best_x, best, status, f"{status.message} ({detail})" if detail else status.message
-        )
+        float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
+        message = stop_message(status, float64=float64, users_oracle=self.audit_oracle)
+        result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)
             raise self.raised

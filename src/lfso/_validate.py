@@ -4,13 +4,15 @@ expected, and none coerces (``True`` is not 1, ``"1"`` is not 1.0, ``[1.0]`` is 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import numbers
 import operator
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,8 @@ __all__ = [
     "returned_scalar",
     "ridge_weights",
     "run_arguments",
+    "spelling",
+    "spelt",
 ]
 
 
@@ -489,14 +493,15 @@ def run_arguments(
     callback_list(callback)
     if grad is not None and grad is not True and not callable(grad):
         raise TypeError(f"grad must be callable, True or None, got {_show(grad)}")
+    named = spelt("smoothness")  # (the SciPy face's options['smoothness'])
     if isinstance(smoothness, str) and smoothness != "auto":
-        raise ValueError(f"smoothness must be a callable, an oracle or 'auto', got {smoothness!r}")
+        raise ValueError(f"{named} must be a callable, an oracle or 'auto', got {smoothness!r}")
     # (an oracle, LocalSmoothnessOracle, is callable: oracle(x, R) is oracle.at(x)(R))
     if is_real(smoothness) or getattr(smoothness, "shape", None) == ():  # a global constant
-        real(smoothness, "smoothness", low=0.0, low_open=True)  # (a 0-d array's number too)
+        real(smoothness, named, low=0.0, low_open=True)  # (a 0-d array's number too)
     elif smoothness is not None and not callable(smoothness) and not isinstance(smoothness, str):
         raise TypeError(
-            "smoothness must be a callable smoothness(x, R), an oracle, a positive number "
+            f"{named} must be a callable smoothness(x, R), an oracle, a positive number "
             f"(a global Lipschitz constant) or 'auto', got {_show(smoothness)}"
         )
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
@@ -522,6 +527,28 @@ def monitor_mode(monitor: Any) -> bool | str:
     raise ValueError(
         f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
     )
+
+
+#: How the face that started the run spells :func:`lfso.minimize`'s argument names
+#: (:mod:`lfso.scipy`: ``grad`` is ``jac``, ``hvp`` is ``hessp``); none for ``minimize``.
+_SPELLING: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("_SPELLING", default=())
+
+
+def spelt(name: str) -> str:
+    """``name`` (``"grad"``, ``"hvp"``) as the face that started the run spells it, for
+    the messages of errors and statuses (:func:`spelling`)."""
+    return dict(_SPELLING.get()).get(name, name)
+
+
+@contextlib.contextmanager
+def spelling(**names: str) -> Iterator[None]:
+    """Within the block, :func:`spelt` gives ``names[name]`` for each name given (the
+    SciPy face: ``spelling(grad="jac", hvp="hessp")``), in this thread or task alone."""
+    token = _SPELLING.set(tuple(names.items()))
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
 
 
 def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:

@@ -25,6 +25,10 @@ in place does not change the run). Options:
   ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
 * ``disp``: print the final message.
 
+Errors and messages name the arguments as SciPy spells them: ``jac`` (``jac(x) must have
+shape ...``), ``hessp``, ``options['smoothness']`` and ``maxiter``, not
+:func:`lfso.minimize`'s ``grad``, ``hvp``, ``smoothness=`` and ``max_iter``.
+
 An option given as ``None`` takes its default, as ``maxiter=None`` and ``tol=None`` do for
 SciPy's own methods (``options={"gtol": None, "memory": None}`` is ``options={}``).
 
@@ -57,7 +61,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import SCIPY_CALLBACK_STOP, Result, Status
-from ._validate import integer, nonnegative
+from ._validate import integer, nonnegative, spelling
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -146,6 +150,15 @@ def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any)
         )
 
 
+def _require_oracle(attribute: str, needed: bool, smoothness: Any) -> None:
+    """A ``TypeError`` where the method needs an oracle and ``options`` give none."""
+    if needed and smoothness is None:
+        raise TypeError(
+            f"lfso.scipy.{attribute} needs an oracle: pass options={{'smoothness': L}}, L a "
+            "callable L(x, R, *args), a positive number or an oracle"
+        )
+
+
 def _custom(name: str) -> Callable[..., OptimizeResult]:
     def method(
         fun: Callable[..., Any],
@@ -183,6 +196,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
+        _require_oracle(method.__name__, entry.needs_oracle and not entry.estimates, smoothness)
         if entry.needs_oracle and callable(smoothness) and args:
             user = smoothness
             smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
@@ -193,20 +207,22 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         elif not entry.needs_oracle:
             smoothness = None
         try:
-            res = minimize(
-                f,
-                x0,
-                method=name,
-                grad=g,
-                smoothness=smoothness,
-                tol=options.get("tol", 1e-8),
-                atol=gtol,
-                max_iter=maxiter,
-                callback=_scipy_callback(callback),
-                monitor=options.get("monitor", True),
-                progress=options.get("progress"),
-                **opts,
-            )
+            # (its errors and messages name jac, hessp and options['smoothness'])
+            with spelling(grad="jac", hvp="hessp", smoothness="options['smoothness']"):
+                res = minimize(
+                    f,
+                    x0,
+                    method=name,
+                    grad=g,
+                    smoothness=smoothness,
+                    tol=options.get("tol", 1e-8),
+                    atol=gtol,
+                    max_iter=maxiter,
+                    callback=_scipy_callback(callback),
+                    monitor=options.get("monitor", True),
+                    progress=options.get("progress"),
+                    **opts,
+                )
         except Exception as exc:  # the progress attached by lfso.minimize, as SciPy's type
             if isinstance(getattr(exc, "result", None), Result):
                 exc.result = to_optimize_result(exc.result)  # type: ignore[attr-defined]

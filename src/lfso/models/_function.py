@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._arrays import Fetched, namespace, to_float
-from .._validate import call_user, returned_array, returned_scalar
+from .._validate import call_user, returned_array, returned_scalar, spelt
 from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle, along_of, bound_at
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
@@ -92,7 +92,7 @@ class FunctionModel(Model):
         if self.jac is True:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):
                 raise TypeError(
-                    "with grad=True, fun must return a pair (value, gradient), got "
+                    f"with {spelt('grad')}=True, fun must return a pair (value, gradient), got "
                     f"{type(out).__name__}"
                     + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
                 )
@@ -105,8 +105,9 @@ class FunctionModel(Model):
             value, grad = self._fun(x)
             names = ("fun(x)[0]", "fun(x)[1] (the gradient)")
         else:
-            value, grad = self._fun(x), call_user(self.jac, "grad(x)", self._argument(x))
-            names = ("fun(x)", "grad(x)")
+            called = f"{spelt('grad')}(x)"
+            value, grad = self._fun(x), call_user(self.jac, called, self._argument(x))
+            names = ("fun(x)", called)
         value = returned_scalar(value, names[0])
         xp = namespace(x)
         out = returned_array(grad, names[1], x, xp)
