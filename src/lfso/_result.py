@@ -195,8 +195,8 @@ def stop_message(status: Status, *, float64: bool, users_oracle: bool) -> str:
     every trial step too long for the safeguard to accept.
     """
     message = status.message
-    if status is Status.GRADIENT_MISMATCH:  # (the face's name of the gradient: jac, ...)
-        message = message.replace("grad=grad)", f"grad={spelt('grad')})")
+    # (the face's name of the gradient, jac, ..., where a message advises lfso.check_grad)
+    message = message.replace("grad=grad)", f"grad={spelt('grad')})")
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")
     if status is Status.STEP_FAILED and users_oracle:
