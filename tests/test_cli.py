@@ -348,11 +348,11 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
         (
             ["check-oracle", "power_sum-p3", "--radii", "1", "1e300"],
-            ["--radii 1e+300", "L(x0, R) = inf", "smaller radius"],
+            ["--radii 1e+300", "L(x, R) = inf", "smaller radius"],
         ),
         (
             ["check-oracle", "power_norm-p2", "--radii", "1", "1e-200"],
-            ["--radii 1e-200", "rounds back to x0", "larger radius"],
+            ["--radii 1e-200", "rounds back to x", "larger radius"],
         ),
         (
             ["check-oracle", "power_norm-p2", "--radii", "1e120", "--samples", "4"],
