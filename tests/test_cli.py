@@ -530,6 +530,27 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
     assert out.is_dir()
 
 
+@pytest.mark.parametrize("spare", [-40, 5], ids=["over", "temporary-over"])
+def test_an_output_name_too_long_for_the_file_system_is_an_error_before_the_run(
+    tmp_path, capsys, monkeypatch, spare
+):
+    """A name over the file system's limit (or one whose temporary file beside it is)
+    passed the checks: both runs went, then the write failed with ENAMETOOLONG."""
+    import lfso.report
+
+    def never(*args, **kwargs):
+        raise AssertionError("the run started before the output path was checked")
+
+    monkeypatch.setattr(lfso.report, "compare", never)
+    most = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = str(tmp_path / ("a" * (most - spare - len(".html")) + ".html"))
+    argv = ["compare", "power_sum-p3", "--baseline-step", "1e-3", "--output", path]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"--output {path!r}: cannot write there (" in err
+    assert "expected a shorter name" in err
+
+
 def test_oracle_applies_where_the_problem_has_it(capsys):
     bounds = {}
     for oracle in ("paper", "sharp"):

@@ -4,6 +4,7 @@ before a run, and the parser's help format."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import tempfile
@@ -75,16 +76,25 @@ def _problem(name: str) -> Any:
 
 def _writable(option: str, path: str, folder: Path, file: Path | None = None) -> None:
     """Raise :class:`UsageError` unless a file can be created in ``folder`` (and ``file``,
-    when it exists, opened for writing): tried with a temporary file, removed at once."""
+    when it exists, opened for writing): tried with a temporary file named as the atomic
+    writer names its own beside ``file`` (so a name too long for the file system shows
+    here, before the run), removed at once."""
+    prefix = ".lfso-" if file is None else f".{file.name}."
     try:
-        fd, probe = tempfile.mkstemp(prefix=".lfso-", suffix=".tmp", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         os.close(fd)
         os.unlink(probe)
         if file is not None and file.exists():
             with open(file, "a"):
                 pass
     except OSError as exc:
-        raise UsageError(f"{option} {path!r}: cannot write there ({exc.strerror})") from None
+        raise _cannot_write(option, path, exc) from None
+
+
+def _cannot_write(option: str, path: str, exc: OSError) -> UsageError:
+    """The :class:`UsageError` of an ``option`` naming a ``path`` that cannot be written."""
+    hint = "; expected a shorter name" if exc.errno == errno.ENAMETOOLONG else ""
+    return UsageError(f"{option} {path!r}: cannot write there ({exc.strerror}){hint}")
 
 
 def _output_file(option: str, path: str) -> Path:
@@ -92,7 +102,11 @@ def _output_file(option: str, path: str) -> Path:
     if not path.strip():
         raise UsageError(f"{option} {path!r} is empty; expected a file name such as report.html")
     out = Path(path)
-    if out.is_dir():
+    try:  # (a name too long for the file system: an OSError here)
+        folder = out.is_dir()
+    except OSError as exc:
+        raise _cannot_write(option, path, exc) from None
+    if folder:
         raise UsageError(f"{option} {path!r} is a folder; expected a file name such as report.html")
     if not out.parent.is_dir():
         raise UsageError(
@@ -108,7 +122,7 @@ def _output_file(option: str, path: str) -> Path:
             f"{option} {path!r} is a symbolic link to {str(target)!r}, whose folder does not "
             "exist; create it first"
         )
-    _writable(option, path, target.parent, out)
+    _writable(option, path, target.parent, target)
     return out
 
 
