@@ -4,10 +4,12 @@ before a run, and the parser's help format."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,19 +128,31 @@ def _output_file(option: str, path: str) -> Path:
     return out
 
 
-def _output_folder(option: str, path: str) -> Path:
-    """A folder to write into at the end of a run: created (or checked) before the run."""
+@contextlib.contextmanager
+def _output_folder(option: str, path: str) -> Iterator[Path]:
+    """A folder to write into at the end of a run: created (or checked) before the run, and
+    the folders it created removed again (where still empty) if the run fails or is
+    interrupted, so that none is left behind empty."""
     if not path.strip():
         raise UsageError(f"{option} {path!r} is empty; expected a folder name such as bench-out")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {path!r} is a file; expected a folder (created if missing)")
+    created = [p for p in (out, *out.parents) if not p.exists()]  # (the deepest first)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{option} {path!r}: cannot create the folder ({exc.strerror})") from None
-    _writable(option, path, out)
-    return out
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"{option} {path!r}: cannot create the folder ({exc.strerror})"
+            ) from None
+        _writable(option, path, out)
+        yield out
+    except BaseException:
+        for folder in created:  # (rmdir: never a folder that something was written into)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _files_in(option: str, path: str, folder: Path, names: tuple[str, ...]) -> None:

@@ -256,45 +256,45 @@ def _bench(args: argparse.Namespace) -> int:
                 f"unknown method {m!r} in --methods; choose from {', '.join(BENCH_METHODS)}"
             )
     _once_each("--methods", methods)
-    out = _output_folder("--out", args.out)  # before the run, not after it
-    figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
-    _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
-    problems = args.problems or SUITES[suite]
-    if not args.problems and importlib.util.find_spec("sklearn") is None:
-        print(
-            "scikit-learn is not installed: skipping the problems on its bundled data "
-            "(pip install 'lfso[sklearn]')\n"
-        )
-        problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
-    with _one_blas_thread():
-        records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
-    # The command that makes these tables again: every choice given, not only the suite's.
-    words = ["lfso bench", "--quick" if args.quick else f"--suite {suite}"]
-    if args.problems:
-        words.append("--problems " + " ".join(args.problems))
-    if args.methods:
-        words.append("--methods " + " ".join(args.methods))
-    if args.cap is not None:
-        words.append(f"--cap {args.cap}")
-    if args.tol != 1e-8:
-        words.append(f"--tol {args.tol!r}")
-    title = f"lfso benchmark: {suite} suite" if not args.problems else "lfso benchmark"
-    text = markdown(records, title=title, command=" ".join(words), cap=cap, tol=args.tol)
-    print(text)
-    write_atomically(out / "results.md", text)
-    write_csv(records, out / "results.csv")
-    written = [out / "results.md", out / "results.csv"]
-    if not args.no_plots:
-        if importlib.util.find_spec("matplotlib") is None:
-            print("matplotlib is not installed: no figures (pip install 'lfso[plot]')")
-        else:
-            for quantity in ("grad", "f"):
-                path = out / f"convergence_{quantity}.png"
-                plot_convergence(records, path, quantity=quantity)
-                written.append(path)
-            if suite == "paper":
-                written += plot_paper_figures(out)
-    print("wrote " + ", ".join(str(p) for p in written))
+    with _output_folder("--out", args.out) as out:  # before the run, not after it
+        figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
+        _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
+        problems = args.problems or SUITES[suite]
+        if not args.problems and importlib.util.find_spec("sklearn") is None:
+            print(
+                "scikit-learn is not installed: skipping the problems on its bundled data "
+                "(pip install 'lfso[sklearn]')\n"
+            )
+            problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
+        with _one_blas_thread():
+            records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
+        # The command that makes these tables again: every choice given, not only the suite's.
+        words = ["lfso bench", "--quick" if args.quick else f"--suite {suite}"]
+        if args.problems:
+            words.append("--problems " + " ".join(args.problems))
+        if args.methods:
+            words.append("--methods " + " ".join(args.methods))
+        if args.cap is not None:
+            words.append(f"--cap {args.cap}")
+        if args.tol != 1e-8:
+            words.append(f"--tol {args.tol!r}")
+        title = f"lfso benchmark: {suite} suite" if not args.problems else "lfso benchmark"
+        text = markdown(records, title=title, command=" ".join(words), cap=cap, tol=args.tol)
+        print(text)
+        write_atomically(out / "results.md", text)
+        write_csv(records, out / "results.csv")
+        written = [out / "results.md", out / "results.csv"]
+        if not args.no_plots:
+            if importlib.util.find_spec("matplotlib") is None:
+                print("matplotlib is not installed: no figures (pip install 'lfso[plot]')")
+            else:
+                for quantity in ("grad", "f"):
+                    path = out / f"convergence_{quantity}.png"
+                    plot_convergence(records, path, quantity=quantity)
+                    written.append(path)
+                if suite == "paper":
+                    written += plot_paper_figures(out)
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
