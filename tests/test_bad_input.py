@@ -1339,6 +1339,7 @@ BAD_FIELDS = [
     ("risks", {"descent": 3}, "mapping"),
     ("risks", {"descent": {"count": -1, "first": 0}}, "mapping"),
     ("risks", [1], "mapping"),
+    ("risks", {"bogus": {"count": 1, "first": 0}}, r"lfso\.monitor\.RISKS"),
     ("nit", -5, "integer >= 0"),
     ("nfev", 2.5, "integer >= 0"),
     ("skipped", True, "integer >= 0"),

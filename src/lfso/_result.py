@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._atomic import write_atomically
+from .monitor import RISKS
 
 __all__ = ["History", "Result", "Status"]
 
@@ -505,7 +506,10 @@ _RESULT_META: dict[str, Any] = {
 #: What a count of a saved result must be.
 _COUNT = "an integer >= 0"
 #: What a saved result's ``risks`` must be.
-_RISKS = 'a mapping {indicator: {"count": n, "first": k}} of integers >= 0'
+_RISKS = (
+    'a mapping {indicator: {"count": n, "first": k}} of integers >= 0, each indicator one of '
+    "lfso.monitor.RISKS"
+)
 
 
 def _meta_expected(key: str, value: Any) -> str | None:
@@ -532,10 +536,11 @@ def _is_risks(value: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
     return isinstance(value, dict) and all(
-        isinstance(entry, dict)
+        name in RISKS
+        and isinstance(entry, dict)
         and set(entry) == {"count", "first"}
         and all(count(v) for v in entry.values())
-        for entry in value.values()
+        for name, entry in value.items()
     )
 
 
