@@ -406,3 +406,19 @@ def test_check_oracle_fails_an_infinite_gradient_where_f_is_finite():
         samples=1,
     )
     assert not check.passed and check.max_ratio == np.inf
+
+
+def test_check_oracle_fails_a_tiny_bound_whose_ratio_overflows():
+    """``L = 5e-324`` for ``f = x.x`` (whose ``L`` is 2): the ratio and the rounding
+    allowance both overflowed to inf and ``inf <= 1 + rtol + inf`` passed it."""
+    check = check_oracle(
+        lambda x: float(x @ x), np.ones(3), grad=lambda x: 2 * x, smoothness=lambda x, R: 5e-324
+    )
+    assert not check.passed and check.max_ratio == np.inf and check.pairs > 0
+    exact = check_oracle(
+        lambda x: float(np.sum(x)),
+        np.ones(3),
+        grad=lambda x: 0 * x + 1.0,
+        smoothness=lambda x, R: 5e-324,
+    )
+    assert exact.passed  # (a constant gradient: no change for any L to bound)
