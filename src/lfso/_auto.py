@@ -296,6 +296,9 @@ class OracleCheck:
         Whether ``L(x, R)`` was non-decreasing over the radii.
     passed : bool
         Every pair's ratio is at most ``1 + rtol + rounding``, and ``L`` is monotone.
+    pairs : int
+        The pairs measured, over all radii (a sampled pair whose points round to one
+        point is not; a radius with none is an error, see :func:`check_oracle`).
     """
 
     max_ratio: float
