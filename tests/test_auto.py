@@ -371,3 +371,54 @@ def test_check_oracle_reports_a_nan_gradient_as_nan_not_as_a_small_ratio():
     assert not check.passed
     assert np.isnan(check.max_ratio)
     assert np.isnan(check.worst[0]["ratio"]) and check.worst[0]["radius"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("problem", "radius", "message"),
+    [
+        ("lp_regression-p2-n100", 1e60, r"radii\[1\] = 1e\+60: the gradient passes the float"),
+        ("power_norm-p2", 1e120, r"radii\[1\] = 1e\+120: the gradient passes the float"),
+        ("power_norm-p2", 1e-200, r"radii\[1\] = 1e-200: no two sampled points .* larger"),
+        ("power_sum-p3", 1e300, r"radii\[1\] = 1e\+300: .* L\(x, R\) = inf .* smaller"),
+    ],
+)
+def test_check_oracle_gives_no_verdict_at_a_radius_where_nothing_is_measured(
+    problem, radius, message
+):
+    """At ``R = 1e60`` the gradients of the l_2 regression pass the float range and the
+    rounding allowance was inf: ``passed=True`` with ``max_ratio=inf``; at ``R = 1e-200``
+    ``x + R`` rounds back to ``x``: ``passed=True`` over 0 pairs."""
+    model, x0 = lfso.bench.get_problem(problem).make()
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=message):
+        check_oracle(model, x0, radii=[1.0, radius], samples=4)
+
+
+def test_check_oracle_fails_an_infinite_gradient_where_f_is_finite():
+    """An infinite gradient at ``y = x + e_0`` (where ``f`` is finite) next to a finite
+    one at ``z`` is measured: its ratio is inf, and its rounding allowance (inf too) no
+    longer lets it pass."""
+    check = check_oracle(
+        lambda x: 0.5 * float(x @ x),
+        np.ones(3),
+        grad=lambda x: np.where(x >= 2.0, np.inf, x),
+        smoothness=lambda x, R: 1.0,
+        radii=[1.0],
+        samples=1,
+    )
+    assert not check.passed and check.max_ratio == np.inf
+
+
+def test_check_oracle_fails_a_tiny_bound_whose_ratio_overflows():
+    """``L = 5e-324`` for ``f = x.x`` (whose ``L`` is 2): the ratio and the rounding
+    allowance both overflowed to inf and ``inf <= 1 + rtol + inf`` passed it."""
+    check = check_oracle(
+        lambda x: float(x @ x), np.ones(3), grad=lambda x: 2 * x, smoothness=lambda x, R: 5e-324
+    )
+    assert not check.passed and check.max_ratio == np.inf and check.pairs > 0
+    exact = check_oracle(
+        lambda x: float(np.sum(x)),
+        np.ones(3),
+        grad=lambda x: 0 * x + 1.0,
+        smoothness=lambda x, R: 5e-324,
+    )
+    assert exact.passed  # (a constant gradient: no change for any L to bound)

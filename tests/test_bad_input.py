@@ -8,6 +8,7 @@ no process-wide warning filters.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -1331,6 +1332,35 @@ def test_load_of_bad_metadata_is_one_clear_value_error(saved, tmp_path, kind):
     }.get(kind, META[kind])
     path = _npz(tmp_path / "meta.npz", **{**parts, "meta": np.array(text)})
     with pytest.raises(ValueError, match=r"Result\.load: .*meta\.npz"):
+        Result.load(path)
+
+
+BAD_FIELDS = [
+    ("risks", {"descent": 3}, "mapping"),
+    ("risks", {"descent": {"count": -1, "first": 0}}, "mapping"),
+    ("risks", [1], "mapping"),
+    ("risks", {"bogus": {"count": 1, "first": 0}}, r"lfso\.monitor\.RISKS"),
+    ("nit", -5, "integer >= 0"),
+    ("nfev", 2.5, "integer >= 0"),
+    ("skipped", True, "integer >= 0"),
+    ("grad_norm", -1.0, "number >= 0"),
+    ("fun", "x", "a number"),
+    ("message", 3, "a string"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), BAD_FIELDS)
+def test_load_names_a_malformed_field_its_value_and_what_is_expected(
+    saved, tmp_path, key, value, expected
+):
+    """``risks={"descent": 3}`` or ``nit=-5`` loaded, and ``html_report`` failed later
+    with ``TypeError: 'int' object is not subscriptable``."""
+    with np.load(saved[1]) as data:
+        parts = {k: data[k] for k in data.files}
+    meta = {**json.loads(str(parts["meta"])), key: value}
+    path = _npz(tmp_path / "edited.npz", **{**parts, "meta": np.array(json.dumps(meta))})
+    match = rf"Result\.load: .*edited\.npz.*meta\['{key}'\] = .*expected .*{expected}"
+    with pytest.raises(ValueError, match=match):
         Result.load(path)
 
 

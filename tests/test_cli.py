@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import os
@@ -348,11 +349,11 @@ def test_every_option_states_its_unit():
         (["check-oracle", "power_sum-p3", "--radii", "1", "-1"], ["--radii", "got -1"]),
         (
             ["check-oracle", "power_sum-p3", "--radii", "1", "1e300"],
-            ["--radii 1e+300", "L(x0, R) = inf", "smaller radius"],
+            ["--radii 1e+300", "L(x, R) = inf", "smaller radius"],
         ),
         (
             ["check-oracle", "power_norm-p2", "--radii", "1", "1e-200"],
-            ["--radii 1e-200", "rounds back to x0", "larger radius"],
+            ["--radii 1e-200", "rounds back to x", "larger radius"],
         ),
         (
             ["check-oracle", "power_norm-p2", "--radii", "1e120", "--samples", "4"],
@@ -523,11 +524,63 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
         assert main(argv) == 2
         out, err = capsys.readouterr()
         assert f"--out {str(taken)!r} holds a folder named {name}" in err and out == "", err
-    # A missing --out folder is created before the run, not after it.
+    # A missing --out folder is created before the run, not after it (and removed again
+    # when the run fails: see below).
     out = tmp_path / "new" / "bench"
-    with pytest.raises(AssertionError, match="before the output"):
+    seen = []
+
+    def look(*args, **kwargs):
+        seen.append(out.is_dir())
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(lfso.bench, "run_suite", look)
+    with pytest.raises(RuntimeError, match="stopped"):
         main(["bench", "--problems", "power_sum-p1", "--out", str(out)])
-    assert out.is_dir()
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("spare", [-40, 5], ids=["over", "temporary-over"])
+def test_an_output_name_too_long_for_the_file_system_is_an_error_before_the_run(
+    tmp_path, capsys, monkeypatch, spare
+):
+    """A name over the file system's limit (or one whose temporary file beside it is)
+    passed the checks: both runs went, then the write failed with ENAMETOOLONG."""
+    import lfso.report
+
+    def never(*args, **kwargs):
+        raise AssertionError("the run started before the output path was checked")
+
+    monkeypatch.setattr(lfso.report, "compare", never)
+    most = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = str(tmp_path / ("a" * (most - spare - len(".html")) + ".html"))
+    argv = ["compare", "power_sum-p3", "--baseline-step", "1e-3", "--output", path]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"--output {path!r}: cannot write there (" in err
+    assert "expected a shorter name" in err
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_bench_leaves_no_empty_out_folder_when_the_run_stops(tmp_path, monkeypatch, stop):
+    """``--out new/dir`` was created before the run and left empty where the run failed or
+    was interrupted; a folder that existed stays, and so does one that holds a file."""
+    import lfso.bench
+
+    seen = []
+
+    def stopped(*args, **kwargs):
+        seen.append(sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")))
+        raise stop("stopped")
+
+    monkeypatch.setattr(lfso.bench, "run_suite", stopped)
+    argv = ["bench", "--problems", "power_sum-p1", "--out"]
+    with contextlib.suppress(RuntimeError):
+        main([*argv, str(tmp_path / "new" / "dir")])
+    assert seen == [["new", "new/dir"]] and list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with contextlib.suppress(RuntimeError):
+        main([*argv, str(tmp_path / "kept")])
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
 
 
 def test_oracle_applies_where_the_problem_has_it(capsys):

@@ -443,3 +443,27 @@ def test_a_watched_run_is_one_part_of_its_chart(tmp_path):
     res = lfso.minimize(PowerSum(2), np.linspace(0.5, 1.5, 5), callback=report.watch("run"))
     (history,) = report._parts["run"]
     assert res.nit > 2 and len(history) == res.nit + 1
+
+
+def test_a_finished_report_refuses_a_second_run(tmp_path):
+    """A second run with a finished report as its callback was drawn under "Finished"
+    (no refresh) while it went, and its entry replaced the first run's."""
+    live = LiveReport(tmp_path / "run.html", every=1e-9)
+    first = lfso.minimize(PowerSum(2), np.ones(3), callback=live)
+    page = live.finish(first).read_text()
+    assert live.finish(first).read_text().count("CONVERGED") == page.count("CONVERGED")
+    with pytest.raises(RuntimeError, match=r"LiveReport .*run\.html.* is finished.* new"):
+        lfso.minimize(PowerSum(2), 2 * np.ones(3), callback=live)
+    with pytest.raises(RuntimeError, match="is finished"):
+        live.watch("again")(first)
+    with pytest.raises(RuntimeError, match="is finished"):
+        live.finish(lfso.minimize(PowerSum(2), 2 * np.ones(3)))
+    assert live.results == {first.method: first}
+
+
+def test_the_l_chart_of_a_run_that_took_no_step_says_so(tmp_path):
+    """An lfso run with 0 steps has an oracle: its empty L chart said "a rule without an
+    oracle has none"."""
+    live = LiveReport(tmp_path / "run.html")
+    page = live.finish(lfso.minimize(PowerSum(2), np.ones(3), max_iter=0)).read_text()
+    assert "none (no step taken)" in page and "without an oracle" not in page

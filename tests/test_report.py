@@ -490,3 +490,25 @@ def test_html_report_of_scipy_face_results(tmp_path):
     table = re.search(r"<table id='summary'>.*?</table>", page, re.S).group(0)
     assert f"{runs[0].grad_norm:.3e}" in table and "<td class='ok'>CONVERGED</td>" in table
     assert "<td class='bad'>CALLBACK_STOP</td>" in table
+
+
+def test_plot_runs_marks_an_f_of_minus_inf_and_keeps_a_label_starting_with_underscore():
+    """An unbounded run's ``f = -inf`` was neither drawn nor marked, and matplotlib left a
+    label starting with ``_`` out of the legend."""
+    from lfso.report import plot_runs
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), max_iter=3)
+    f = np.array(res.history.f, dtype=float)
+    f[-1] = -np.inf
+    res.history = History.from_dict({**res.history.as_dict(), "f": f})
+    fig = plot_runs({"_a": res, "b": lfso.minimize(PowerSum(2), np.ones(3))})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    downs = [ln for ln in ax.lines if ln.get_marker() == "v"]
+    assert len(downs) == 1 and list(downs[0].get_xdata()) == [len(f) - 1]
+    assert list(downs[0].get_ydata()) == [0.0]  # the bottom edge (axes coordinates)
+    assert any("-inf" in t.get_text() for t in fig.texts)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["_a", "b"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -223,6 +223,64 @@ def _not_finite() -> ValueError:
 _GRADIENT_ULPS = 64.0
 
 
+#: Why :func:`check_oracle` measured nothing at a radius (``_UnmeasuredError``'s reasons).
+_PAST_RANGE = (
+    "the oracle's bound L(x, R) = {L:g} at this radius is past the float range; "
+    "expected a smaller radius"
+)
+_GRADIENT_PAST_RANGE = (
+    "the gradient passes the float range in the ball of this radius around x, so no ratio "
+    "can be measured there; expected a smaller radius"
+)
+_NO_PAIRS = (
+    "no two sampled points of the ball of this radius around x differ in floating point "
+    "(as where x + R rounds back to x), so no ratio can be measured there; expected a "
+    "larger radius"
+)
+
+
+class _UnmeasuredError(ValueError):
+    """A radius of :func:`check_oracle` at which nothing can be measured (no verdict):
+    ``radius`` and ``reason`` for the command line, which names its own option."""
+
+    def __init__(self, index: int, radius: float, reason: str) -> None:
+        self.radius, self.reason = radius, reason
+        super().__init__(f"radii[{index}] = {radius:g}: {reason}")
+
+
+def _over(a: float, L: float, dist: float) -> float:
+    """``a / (L dist)`` for ``L, dist > 0``, without overflowing or underflowing in ``L
+    dist`` (inf where the quotient itself overflows)."""
+    denominator = L * dist
+    if 0.0 < denominator < math.inf:
+        return a / denominator
+    with np.errstate(over="ignore"):
+        return float(np.float64(a) / dist / L)
+
+
+def _pair_ratio(
+    model: Model, y: Any, z: Any, L: float, dist: float, rtol: float
+) -> tuple[Any, float, bool]:
+    """The ratio ``||g(y) - g(z)|| / (L ||y - z||)`` of one pair, its rounding allowance
+    and whether it passes (see :func:`check_oracle`; decided as ``||g(y) - g(z)|| <= (1 +
+    rtol) L ||y - z|| + 64 eps (||g(y)|| + ||g(z)||)``, which no quotient overflows);
+    ``(None, nan, False)`` where nothing is measured: the gradients are finite but their
+    norms pass the float range, or ``f`` does at ``y`` or ``z``. A NaN or infinite
+    gradient where ``f`` is finite is measured: a NaN or infinite ratio, which fails."""
+    gy, gz = to_numpy(model.grad(y)), to_numpy(model.grad(z))
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = float(np.linalg.norm(gy.astype(np.float64) - gz))
+        size = float(np.linalg.norm(gy) + np.linalg.norm(gz))
+    eps = float(np.finfo(np.result_type(gy.dtype, np.float32)).eps)
+    ratio, rounding = _over(diff, L, dist), _GRADIENT_ULPS * eps * _over(size, L, dist)
+    if math.isfinite(diff) and math.isfinite(size):
+        return ratio, rounding, diff <= (1.0 + rtol) * L * dist + _GRADIENT_ULPS * eps * size
+    finite = bool(np.all(np.isfinite(gy)) and np.all(np.isfinite(gz)))
+    if finite or not (math.isfinite(model.value(y)) and math.isfinite(model.value(z))):
+        return None, math.nan, False
+    return ratio, rounding, False
+
+
 @dataclass
 class OracleCheck:
     """Result of :func:`check_oracle`.
@@ -240,6 +298,9 @@ class OracleCheck:
         Whether ``L(x, R)`` was non-decreasing over the radii.
     passed : bool
         Every pair's ratio is at most ``1 + rtol + rounding``, and ``L`` is monotone.
+    pairs : int
+        The pairs measured, over all radii (a sampled pair whose points round to one
+        point is not; a radius with none is an error, see :func:`check_oracle`).
     """
 
     max_ratio: float
@@ -305,6 +366,15 @@ def check_oracle(
     -------
     OracleCheck
 
+    Raises
+    ------
+    ValueError
+        Naming ``radii`` and the radius, where nothing can be measured at a radius (no
+        verdict is given for it): ``L(x, R)`` is infinite, the gradients in the ball pass
+        the float range (or ``f`` does), or no two sample points differ in floating point
+        (``x + R`` rounds back to ``x``). A gradient that is NaN or infinite where ``f`` is
+        finite is measured: a NaN or infinite ratio, and the check fails.
+
     Examples
     --------
     >>> import numpy as np, lfso
@@ -341,6 +411,7 @@ def check_oracle(
     rng = np.random.default_rng(seed)
     d = xn.size
     g0 = to_numpy(model.grad(x)).astype(np.float64)
+    bound = model.at(x)
 
     def at(point: Any, name: str) -> tuple[Any, np.ndarray]:
         """The sample ``point`` in the model's library and ``x``'s dtype, and as the
@@ -350,15 +421,16 @@ def check_oracle(
 
     worst: list[dict[str, Any]] = []
     max_ratio, pairs, monotone, last, exceeded = 0.0, 0, True, 0.0, False
-    for radius in sorted(float(r) for r in radii):
-        if not radius > 0.0:
-            raise ValueError(f"radii must be positive, got {radius!r}")
-        L = check_value(model(x, radius), radius)
+    for radius, index in sorted((float(r), i) for i, r in enumerate(radii)):
+        L = check_value(bound(radius), radius, allow_inf=True)
+        if L == math.inf:
+            raise _UnmeasuredError(index, radius, _PAST_RANGE.format(L=L))
         monotone &= L >= last * (1 - 1e-12)
         last = L
         directions = [np.eye(d)[i % d] * (1 if i < d else -1) for i in range(2 * d)]
         if np.linalg.norm(g0) > 0:
             directions += [-g0 / np.linalg.norm(g0), g0 / np.linalg.norm(g0)]
+        before = pairs
         for k in range(samples):
             if k < len(directions):
                 y = xn + radius * directions[k]
@@ -371,21 +443,19 @@ def check_oracle(
             else:
                 z = y + 1e-6 * radius * (xn - y) / max(np.linalg.norm(xn - y), 1e-300)
             (ym, y), (zm, z) = at(y, "y"), at(z, "z")
-            dist = np.linalg.norm(y - z)
+            dist = float(np.linalg.norm(y - z))
             if dist == 0.0:
                 continue
-            gy, gz = to_numpy(model.grad(ym)), to_numpy(model.grad(zm))
-            ratio = float(np.linalg.norm(gy.astype(np.float64) - gz) / (L * dist))
-            # The computed gradients' own rounding moves the ratio by this much (visible
-            # on the close pairs, whose gradients differ by about L ||y - z|| only).
-            eps = float(np.finfo(np.result_type(gy.dtype, np.float32)).eps)
-            size = float(np.linalg.norm(gy) + np.linalg.norm(gz))
-            rounding = _GRADIENT_ULPS * eps * size / (L * dist)
+            ratio, rounding, passed = _pair_ratio(model, ym, zm, L, dist, rtol)
+            if ratio is None:
+                raise _UnmeasuredError(index, radius, _GRADIENT_PAST_RANGE)
             pairs += 1
             if ratio > max_ratio or ratio != ratio:  # (a NaN ratio stays: nothing bounds it)
                 max_ratio = ratio
-            exceeded |= not ratio <= 1.0 + rtol + rounding
+            exceeded |= not passed
             entry = {"ratio": ratio, "radius": radius, "L": L, "y": y, "z": z}
             worst.append({**entry, "rounding": rounding})
             worst = sorted(worst, key=lambda w: (w["ratio"] == w["ratio"], -w["ratio"]))[:5]
+        if pairs == before:
+            raise _UnmeasuredError(index, radius, _NO_PAIRS)
     return OracleCheck(max_ratio, worst, bool(monotone), not exceeded and monotone, pairs)

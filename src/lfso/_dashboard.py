@@ -129,8 +129,9 @@ def _charts(
             at = None if mark is None else float(x[min(mark, len(h) - 1)])
             series.append(_svg_chart.Series(label, colors[label], x[keep], y[keep], at))
         empty = "none" if finished else "none yet"
-        if column == "L":
-            empty += " (a rule without an oracle has none)"
+        if column == "L":  # (the first row, x0's, has no step and no L)
+            stepped = any(len(h) > 1 for h, _ in shown.values())
+            empty += " (a rule without an oracle has none)" if stepped else " (no step taken)"
         out.append(_svg_chart.log_chart(series, title=title, xlabel=xlabel, empty=empty))
     legend = "".join(
         f'<span class="run" style="color:{colors[label]}">&#9632; {_esc(label)}</span>'
@@ -150,6 +151,11 @@ class LiveReport:
     result, or drive it stage by stage (:meth:`stage`, :meth:`watch`, :meth:`set_pilot`,
     :meth:`set_handover`, :meth:`set_roi`, :meth:`set_run`) as :func:`lfso.rollout.rollout`
     does.
+
+    A report is for one run (or one workflow): once :meth:`finish` has written the
+    finished page, using it as the callback of another run, or finishing it with another
+    result, is a ``RuntimeError`` (make a new ``LiveReport`` for that run). Finished runs
+    may still be added to the finished page with :meth:`set_run` and :meth:`write`.
 
     Parameters
     ----------
@@ -228,6 +234,7 @@ class LiveReport:
         shown = self.pilot_runs if pilot else self.runs
 
         def callback(intermediate_result: Result) -> None:
+            self._unfinished()
             h = intermediate_result.history
             if h._source is not None:  # (a snapshot of the run's history: the run's own)
                 h = h._source
@@ -241,6 +248,7 @@ class LiveReport:
 
     def __call__(self, intermediate_result: Result) -> None:
         """Callback for :func:`lfso.minimize`: show the run, rewrite every ``every`` s."""
+        self._unfinished()
         if "run" not in self.stages:
             self.stages["run"] = ("running", intermediate_result.method)
         h = intermediate_result.history
@@ -255,7 +263,11 @@ class LiveReport:
 
     def finish(self, result: Result | None = None) -> Path:
         """Write the finished page (no refresh); ``result`` (an :class:`~lfso.Result`, or
-        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row."""
+        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row.
+        Finishing again writes the page again; with another result, a ``RuntimeError``
+        (a report is for one run)."""
+        if self.finished and result is not None and result is not self.results.get(result.method):
+            self._unfinished()
         if result is not None:
             self.results[result.method] = result
             # A plain run's page (no stages of a workflow): its status, even where the run
@@ -271,6 +283,15 @@ class LiveReport:
         self.finished = True
         self.write()
         return self.path
+
+    def _unfinished(self) -> None:
+        """Raise the ``RuntimeError`` of a run shown on a page already finished."""
+        if self.finished:
+            raise RuntimeError(
+                f"this LiveReport ({str(self.path)!r}) is finished: finish() wrote its run's "
+                "finished page, and a report is for one run; make a new "
+                "lfso.report.LiveReport for another run"
+            )
 
     # -- writing ---------------------------------------------------------------------------
 

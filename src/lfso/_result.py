@@ -16,6 +16,7 @@ import numpy as np
 
 from ._atomic import write_atomically
 from ._validate import spelt
+from .monitor import RISKS
 
 __all__ = ["History", "Result", "Status"]
 
@@ -481,9 +482,10 @@ class Result:
         missing = set(fields) - set(meta) - {"rollbacks", "nhev", "risks", "skipped"}  # (defaults)
         if unknown or missing:
             raise bad(f"meta has unknown keys {sorted(unknown)}, lacks {sorted(missing)}")
-        for key, kinds in fields.items():
-            if key in meta and (not isinstance(meta[key], kinds) or isinstance(meta[key], bool)):
-                raise bad(f"meta[{key!r}] = {meta[key]!r} has the wrong type")
+        for key in set(fields) & set(meta):
+            expected = _meta_expected(key, meta[key])
+            if expected:
+                raise bad(f"meta[{key!r}] = {meta[key]!r}; expected {expected}")
         try:
             status = Status[meta.pop("status")]
         except KeyError:
@@ -531,6 +533,47 @@ _RESULT_META: dict[str, Any] = {
     "risks": dict,
     "skipped": int,
 }
+
+
+#: What a count of a saved result must be.
+_COUNT = "an integer >= 0"
+#: What a saved result's ``risks`` must be.
+_RISKS = (
+    'a mapping {indicator: {"count": n, "first": k}} of integers >= 0, each indicator one of '
+    "lfso.monitor.RISKS"
+)
+
+
+def _meta_expected(key: str, value: Any) -> str | None:
+    """What ``meta[key]`` of a saved result must be, where ``value`` is not that; ``None``
+    where it is."""
+    kinds = _RESULT_META[key]
+    if kinds is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else _COUNT
+    if kinds is dict:
+        return None if _is_risks(value) else _RISKS
+    if kinds is str:
+        return None if isinstance(value, str) else "a string"
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if key == "grad_norm":
+        return None if ok and not value < 0 else "a number >= 0 (or NaN)"
+    return None if ok else "a number"
+
+
+def _is_risks(value: Any) -> bool:
+    """Whether ``value`` is a risk summary ``{indicator: {"count": n, "first": k}}``."""
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    return isinstance(value, dict) and all(
+        name in RISKS
+        and isinstance(entry, dict)
+        and set(entry) == {"count", "first"}
+        and all(count(v) for v in entry.values())
+        for name, entry in value.items()
+    )
 
 
 #: SciPy's ``status`` of a run its callback stopped (``StopIteration``), as

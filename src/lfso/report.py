@@ -76,7 +76,11 @@ def plot_runs(
 
     The scales are logarithmic; where some run's ``f`` is at or below zero, the f panels
     draw ``f - best f`` (the least finite ``f`` of the runs), and the best point itself,
-    at zero, is not drawn. A curve of one point (a run that took no step) is a dot.
+    at zero, is not drawn. A curve of one point (a run that took no step) is a dot. Values
+    off the scale are marked at its edge: an infinite or huge one as a triangle at the top,
+    a NaN ``f`` or ``||g||`` as a cross there, an ``f`` of ``-inf`` (unbounded below) as a
+    triangle pointing down at the bottom. The legend names every run by its label, one
+    starting with ``_`` too.
 
     Parameters
     ----------
@@ -124,7 +128,9 @@ def plot_runs(
     shift = min(lows) if lows and min(lows) <= 0.0 else 0.0
     f_label = f"f - best f ({shift:.6e})" if shift else "f"
     off_scale = False
+    curves: list[list[tuple[Any, str]]] = []  # per panel: (curve, run name), for the legend
     for ax, (column, against, label) in zip(axes.flat, panels, strict=True):
+        curves.append([])
         label = f_label if column == "f" else label
         for i, (name, res) in enumerate(runs.items()):
             color = f"C{i % 10}"  # one colour per run across every panel
@@ -136,20 +142,11 @@ def plot_runs(
             if column == "risk":
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue
-            ok = np.isfinite(y) & (y > 0) & (y <= _CEILING)
-            if ok.any():  # (one point: a dot, as a line through it draws nothing)
-                dot = "o" if ok.sum() == 1 else None
-                ax.semilogy(x[ok], y[ok], lw=1.3, marker=dot, label=name, color=color)
-            # Non-finite and overflowing values are drawn as what they are, at the top edge:
-            # an infinite or huge value as a triangle, a NaN f or ||g|| as a cross (step, L and
-            # R are NaN by design where a rule has none).
-            big = y > _CEILING  # +inf included; NaN compares False
-            nan = np.isnan(y) if column in ("f", "grad_norm") else np.zeros(len(y), bool)
-            if big.any():
-                ax.semilogy(x[big], np.full(big.sum(), _CEILING), "^", ms=7, color=color)
-            if nan.any():
-                ax.semilogy(x[nan], np.full(nan.sum(), _CEILING), "x", ms=7, color=color)
-            off_scale |= bool(big.any() or nan.any())
+            line, off = _plot_column(ax, x, y, column in ("f", "grad_norm"), color)
+            if line is not None:
+                line.set_label(name)
+                curves[-1].append((line, name))
+            off_scale |= off
         ax.set_xlabel("gradient evaluations" if against == "njev" else "iteration")
         ax.set_title(
             f"{label} vs {'gradient evaluations' if against == 'njev' else 'iteration'}", fontsize=9
@@ -160,7 +157,7 @@ def plot_runs(
             0.5,
             0.005,
             f"Drawn at {_CEILING:.0e}, the top of the scale: ^ a value above it or infinite, "
-            "x NaN (the run diverged).",
+            "x NaN (the run diverged); at the bottom edge: v an f of -inf (unbounded below).",
             ha="center",
             fontsize=9,
             color="#aa2222",
@@ -174,9 +171,11 @@ def plot_runs(
         )
     # The legend on the first panel with a curve (none has one where every value is at or
     # below zero, as at a run that starts at a minimiser).
-    labelled = [ax for ax in axes.flat[:-1] if ax.get_legend_handles_labels()[1]]
+    # Its entries are given (matplotlib leaves out a label that starts with "_").
+    labelled = [(ax, drawn) for ax, drawn in zip(axes.flat[:-1], curves, strict=False) if drawn]
     if labelled:
-        labelled[0].legend(fontsize=8)
+        ax, drawn = labelled[0]
+        ax.legend([line for line, _ in drawn], [name for _, name in drawn], fontsize=8)
     fig.tight_layout(rect=(0, 0.03 if off_scale else 0, 1, 1))
     if path is not None:
         write_figure(fig, check_page_path(path, "path"))
@@ -186,6 +185,32 @@ def plot_runs(
 #: Values above this (and infinite ones) are drawn as markers at this height: beyond it a
 #: log axis has no room for ticks (matplotlib overflows near 1e308).
 _CEILING = 1e100
+
+
+def _plot_column(ax: Any, x: Any, y: Any, nan_marked: bool, color: str) -> tuple[Any, bool]:
+    """Draw one run's ``y`` against ``x`` on a log scale; return its curve (``None`` where
+    no value is on the scale) and whether some value was marked off the scale.
+
+    Non-finite and overflowing values are drawn as what they are, at the top edge: an
+    infinite or huge value as a triangle, a NaN as a cross where ``nan_marked`` (``f`` and
+    ``||g||``: step, L and R are NaN by design where a rule has none); an ``f`` of ``-inf``
+    (unbounded below) as a triangle pointing down at the bottom edge."""
+    line = None
+    ok = np.isfinite(y) & (y > 0) & (y <= _CEILING)
+    if ok.any():  # (one point: a dot, as a line through it draws nothing)
+        dot = "o" if ok.sum() == 1 else None
+        (line,) = ax.semilogy(x[ok], y[ok], lw=1.3, marker=dot, color=color)
+    big = y > _CEILING  # +inf included; NaN compares False
+    nan = np.isnan(y) if nan_marked else np.zeros(len(y), bool)
+    low = np.isneginf(y)
+    if big.any():
+        ax.semilogy(x[big], np.full(big.sum(), _CEILING), "^", ms=7, color=color)
+    if nan.any():
+        ax.semilogy(x[nan], np.full(nan.sum(), _CEILING), "x", ms=7, color=color)
+    if low.any():  # (x in data, y in axes coordinates: 0 is the bottom edge)
+        at = {"transform": ax.get_xaxis_transform(), "clip_on": False}
+        ax.plot(x[low], np.zeros(low.sum()), "v", ms=7, color=color, **at)
+    return line, bool(big.any() or nan.any() or low.any())
 
 
 def _plot_risks(ax: Any, x: Any, flags: Any, run: int, runs: int, name: str, color: str) -> None:

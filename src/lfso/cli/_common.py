@@ -4,9 +4,12 @@ before a run, and the parser's help format."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +78,25 @@ def _problem(name: str) -> Any:
 
 def _writable(option: str, path: str, folder: Path, file: Path | None = None) -> None:
     """Raise :class:`UsageError` unless a file can be created in ``folder`` (and ``file``,
-    when it exists, opened for writing): tried with a temporary file, removed at once."""
+    when it exists, opened for writing): tried with a temporary file named as the atomic
+    writer names its own beside ``file`` (so a name too long for the file system shows
+    here, before the run), removed at once."""
+    prefix = ".lfso-" if file is None else f".{file.name}."
     try:
-        fd, probe = tempfile.mkstemp(prefix=".lfso-", suffix=".tmp", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         os.close(fd)
         os.unlink(probe)
         if file is not None and file.exists():
             with open(file, "a"):
                 pass
     except OSError as exc:
-        raise UsageError(f"{option} {path!r}: cannot write there ({exc.strerror})") from None
+        raise _cannot_write(option, path, exc) from None
+
+
+def _cannot_write(option: str, path: str, exc: OSError) -> UsageError:
+    """The :class:`UsageError` of an ``option`` naming a ``path`` that cannot be written."""
+    hint = "; expected a shorter name" if exc.errno == errno.ENAMETOOLONG else ""
+    return UsageError(f"{option} {path!r}: cannot write there ({exc.strerror}){hint}")
 
 
 def _output_file(option: str, path: str) -> Path:
@@ -92,7 +104,11 @@ def _output_file(option: str, path: str) -> Path:
     if not path.strip():
         raise UsageError(f"{option} {path!r} is empty; expected a file name such as report.html")
     out = Path(path)
-    if out.is_dir():
+    try:  # (a name too long for the file system: an OSError here)
+        folder = out.is_dir()
+    except OSError as exc:
+        raise _cannot_write(option, path, exc) from None
+    if folder:
         raise UsageError(f"{option} {path!r} is a folder; expected a file name such as report.html")
     if not out.parent.is_dir():
         raise UsageError(
@@ -108,23 +124,35 @@ def _output_file(option: str, path: str) -> Path:
             f"{option} {path!r} is a symbolic link to {str(target)!r}, whose folder does not "
             "exist; create it first"
         )
-    _writable(option, path, target.parent, out)
+    _writable(option, path, target.parent, target)
     return out
 
 
-def _output_folder(option: str, path: str) -> Path:
-    """A folder to write into at the end of a run: created (or checked) before the run."""
+@contextlib.contextmanager
+def _output_folder(option: str, path: str) -> Iterator[Path]:
+    """A folder to write into at the end of a run: created (or checked) before the run, and
+    the folders it created removed again (where still empty) if the run fails or is
+    interrupted, so that none is left behind empty."""
     if not path.strip():
         raise UsageError(f"{option} {path!r} is empty; expected a folder name such as bench-out")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {path!r} is a file; expected a folder (created if missing)")
+    created = [p for p in (out, *out.parents) if not p.exists()]  # (the deepest first)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{option} {path!r}: cannot create the folder ({exc.strerror})") from None
-    _writable(option, path, out)
-    return out
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"{option} {path!r}: cannot create the folder ({exc.strerror})"
+            ) from None
+        _writable(option, path, out)
+        yield out
+    except BaseException:
+        for folder in created:  # (rmdir: never a folder that something was written into)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _files_in(option: str, path: str, folder: Path, names: tuple[str, ...]) -> None:

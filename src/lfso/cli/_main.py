@@ -256,50 +256,50 @@ def _bench(args: argparse.Namespace) -> int:
                 f"unknown method {m!r} in --methods; choose from {', '.join(BENCH_METHODS)}"
             )
     _once_each("--methods", methods)
-    out = _output_folder("--out", args.out)  # before the run, not after it
-    figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
-    _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
-    problems = args.problems or SUITES[suite]
-    if not args.problems and importlib.util.find_spec("sklearn") is None:
-        print(
-            "scikit-learn is not installed: skipping the problems on its bundled data "
-            "(pip install 'lfso[sklearn]')\n"
-        )
-        problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
-    with _one_blas_thread():
-        records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
-    # The command that makes these tables again: every choice given, not only the suite's.
-    words = ["lfso bench", "--quick" if args.quick else f"--suite {suite}"]
-    if args.problems:
-        words.append("--problems " + " ".join(args.problems))
-    if args.methods:
-        words.append("--methods " + " ".join(args.methods))
-    if args.cap is not None:
-        words.append(f"--cap {args.cap}")
-    if args.tol != 1e-8:
-        words.append(f"--tol {args.tol!r}")
-    title = f"lfso benchmark: {suite} suite" if not args.problems else "lfso benchmark"
-    text = markdown(records, title=title, command=" ".join(words), cap=cap, tol=args.tol)
-    print(text)
-    write_atomically(out / "results.md", text)
-    write_csv(records, out / "results.csv")
-    written = [out / "results.md", out / "results.csv"]
-    if not args.no_plots:
-        if importlib.util.find_spec("matplotlib") is None:
-            print("matplotlib is not installed: no figures (pip install 'lfso[plot]')")
-        else:
-            for quantity in ("grad", "f"):
-                path = out / f"convergence_{quantity}.png"
-                plot_convergence(records, path, quantity=quantity)
-                written.append(path)
-            if suite == "paper":
-                written += plot_paper_figures(out)
-    print("wrote " + ", ".join(str(p) for p in written))
+    with _output_folder("--out", args.out) as out:  # before the run, not after it
+        figures = () if args.no_plots else ("convergence_grad.png", "convergence_f.png")
+        _files_in("--out", args.out, out, ("results.md", "results.csv", *figures))
+        problems = args.problems or SUITES[suite]
+        if not args.problems and importlib.util.find_spec("sklearn") is None:
+            print(
+                "scikit-learn is not installed: skipping the problems on its bundled data "
+                "(pip install 'lfso[sklearn]')\n"
+            )
+            problems = [p for p in problems if "logistic" not in p and "diabetes" not in p]
+        with _one_blas_thread():
+            records = run_suite(problems, methods, cap=cap, tol=args.tol, progress=args.progress)
+        # The command that makes these tables again: every choice given, not only the suite's.
+        words = ["lfso bench", "--quick" if args.quick else f"--suite {suite}"]
+        if args.problems:
+            words.append("--problems " + " ".join(args.problems))
+        if args.methods:
+            words.append("--methods " + " ".join(args.methods))
+        if args.cap is not None:
+            words.append(f"--cap {args.cap}")
+        if args.tol != 1e-8:
+            words.append(f"--tol {args.tol!r}")
+        title = f"lfso benchmark: {suite} suite" if not args.problems else "lfso benchmark"
+        text = markdown(records, title=title, command=" ".join(words), cap=cap, tol=args.tol)
+        print(text)
+        write_atomically(out / "results.md", text)
+        write_csv(records, out / "results.csv")
+        written = [out / "results.md", out / "results.csv"]
+        if not args.no_plots:
+            if importlib.util.find_spec("matplotlib") is None:
+                print("matplotlib is not installed: no figures (pip install 'lfso[plot]')")
+            else:
+                for quantity in ("grad", "f"):
+                    path = out / f"convergence_{quantity}.png"
+                    plot_convergence(records, path, quantity=quantity)
+                    written.append(path)
+                if suite == "paper":
+                    written += plot_paper_figures(out)
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
 def _check_oracle(args: argparse.Namespace) -> int:
-    from .._auto import check_oracle
+    from .._auto import _UnmeasuredError, check_oracle
 
     problem = _problem(args.problem)
     if not problem.has_oracle:
@@ -326,48 +326,14 @@ def _check_oracle(args: argparse.Namespace) -> int:
                 f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
                 "expected a smaller shift"
             )
-    _measurable(model, x, args.radii)
-    with np.errstate(all="ignore"):  # (a gradient past the float range: below)
-        report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
-    _finite_ratios(report)
+    try:
+        with np.errstate(all="ignore"):  # (a gradient past the float range: an error)
+            report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
+    except _UnmeasuredError as error:
+        raise UsageError(f"--radii {error.radius:g}: {error.reason}") from None
     print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
     return 0 if report.passed else 1
-
-
-def _measurable(model: Any, x: np.ndarray, radii: list[float]) -> None:
-    """Raise :class:`UsageError` for a ``--radii`` radius at which nothing can be measured
-    about ``model``'s oracle around ``x``: ``L(x, R)`` past the float range, or ``x + R``
-    rounding back to ``x`` in every coordinate (no two distinct points in the ball)."""
-    for radius in radii:
-        if np.all(x + radius == x):
-            raise UsageError(
-                f"--radii {radius:g}: x0 + R rounds back to x0 in every coordinate, so the "
-                "ball holds no two points to compare; expected a larger radius"
-            )
-        try:
-            with np.errstate(all="ignore"):
-                bound = float(model(x, radius))
-        except (ArithmeticError, ValueError):  # (an OracleError: no finite bound there)
-            bound = math.inf
-        if not 0.0 < bound < math.inf:
-            raise UsageError(
-                f"--radii {radius:g}: the oracle's bound L(x0, R) = {bound:g} at this radius "
-                "is past the float range; expected a smaller radius"
-            )
-
-
-def _finite_ratios(report: Any) -> None:
-    """Raise :class:`UsageError` where a pair of ``report`` has no finite ratio: the
-    problem's gradient (or its difference) passes the float range in a ball of a
-    ``--radii`` radius, so nothing was measured there (neither a pass nor a failure)."""
-    for pair in report.worst:  # (the non-finite ratios lead)
-        if not (math.isfinite(pair["ratio"]) and math.isfinite(pair["rounding"])):
-            raise UsageError(
-                f"--radii {pair['radius']:g}: the problem's gradient passes the float range "
-                f"in the ball of this radius around x0 (a ratio of {pair['ratio']:g}); "
-                "expected a smaller radius"
-            )
 
 
 def _compare(args: argparse.Namespace) -> int:
