@@ -421,6 +421,52 @@ def test_a_power_bound_through_subnormals_stays_above_its_formula(scale, a, b, q
         assert value <= exact * 1.05  # (a subnormal is known to its spacing, no better)
 
 
+def _subnormal_quotient_cases(seed: int) -> list[tuple[LocalBound, float]]:
+    """Power bounds and targets whose ``target / scale`` is subnormal or underflows."""
+    rng = np.random.default_rng(seed)
+    cases: list[tuple[LocalBound, float]] = []
+    for _ in range(40):
+        scale = float(10.0 ** rng.uniform(-5, 40))
+        a = 0.0 if rng.random() < 0.3 else float(10.0 ** rng.uniform(-200, 30))
+        b, q = float(10.0 ** rng.uniform(-100, 10)), float(rng.choice([0.5, 1.0, 2.0, 7.3]))
+        target = float(10.0 ** rng.uniform(-323, -300))
+        lines = [(a, b), (2.0 * a + 1e-300, 0.5 * b)]
+        cases += [(PowerBound(scale, a, b, q), target), (MinPowerBound(scale, lines, q), target)]
+    return cases
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_subnormal_target_over_scale_still_reaches_the_target(seed):
+    """``target / scale`` subnormal lost its relative precision: ``PowerBound(1.6e-3, 0,
+    4.4e-83, 2)`` at ``target = 1.2e-317`` returned ``R L(R)`` below the target (exactly),
+    and where the quotient underflowed to 0 a root well inside the float range raised a
+    precision limit. Every answer is now ``R L >= target`` exactly, or an honest precision
+    limit (``L`` itself below the float range at the root: ``L = 0``)."""
+    from lfso.oracles import PrecisionLimitError
+
+    cases = [
+        (PowerBound(0.0015886554042325318, 0.0, 4.3643818310327336e-83, 2.0), 1.2020583e-317),
+        ((PowerBound(4.84e-33, 4.61e-21, 2.57e-4, 7.3) * 8.19e62).stretched(6117.6), 1.93e-296),
+    ]
+    solved = 0
+    for bound, target in cases + _subnormal_quotient_cases(seed):
+        try:
+            radius, value, _ = bound.radius_for(target)
+        except PrecisionLimitError as error:
+            assert "L(R) = 0.0" in str(error) or "below the smallest float" in str(error)
+            continue
+        if value == 0.0:  # (L below the float range at the root: the caller's precision limit)
+            continue
+        solved += 1
+        assert Fraction(radius) * Fraction(value) >= Fraction(target), (bound, target)
+        assert value >= bound(radius)
+    assert solved >= 30
+    for bound, target in cases:  # (in range: solved, and tight)
+        radius, value, _ = bound.radius_for(target)
+        smaller = radius / 1.002
+        assert Fraction(smaller) * Fraction(bound(smaller)) < Fraction(target)
+
+
 def test_a_high_power_regression_with_large_rows_takes_ball_steps():
     # LpRegression(p=50) with rows of norm ~1e3: the line's b^98 overflows; the ball
     # certificate stopped at iteration 0 with a precision limit.

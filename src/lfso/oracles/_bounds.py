@@ -350,7 +350,10 @@ def _root_in_logs(
     ``target`` (the roundings of the logarithms and of ``e^u``), as :func:`power_root`
     does, until the computed ``R L(R)`` is above ``target``; ``R = inf`` with ``L``'s
     supremum where the root is past the float range; :class:`PrecisionLimitError` where
-    it is below the smallest float."""
+    it is below the smallest float, or where ``L`` there underflows to 0. Also the solve
+    where ``target / scale`` is subnormal or underflows to 0: the quotient has lost its
+    relative precision (``PowerBound(1.6e-3, 0, 4.4e-83, 2)`` at ``target = 1.2e-317``
+    left the exact ``R L`` below ``target``), its logarithm has not."""
     log_t = math.log(target) - math.log(scale)
     radius, evals = 0.0, 0
     for a, b in lines:
@@ -364,27 +367,44 @@ def _root_in_logs(
             f"{bound(0.0)!r}): no step can be certified accurately at this point"
         )
     lipschitz = bound(radius)
-    for _ in range(3):  # (fl(R L) > target: the exact R L, within u of it, >= target)
+    for _ in range(4):
+        # fl(R L) > target implies R L > target exactly (rounding is monotone), subnormal
+        # products included: there the aim is two subnormals past target (a subnormal
+        # reached = target moved R by 2^-50 and rounded back); where R L is 0, R doubles
         reached = radius * lipschitz
         if reached > target:
+            return radius, lipschitz, evals
+        if not lipschitz > 0.0:
             break
-        radius *= (target / reached) * (1.0 + 2.0**-50)
+        grow = ((target + 2.0 * _ETA) / reached) * (1.0 + 2.0**-50) if reached > 0.0 else 2.0
+        radius = max(radius * grow, math.nextafter(radius, math.inf))
         lipschitz, evals = bound(radius), evals + 1
-    return radius, lipschitz, evals
+    raise PrecisionLimitError(
+        f"the bound L(R) = {lipschitz!r} at the radius R = {radius!r} with R L(R) = "
+        f"{target!r} leaves the float range: no step can be certified accurately at this point"
+    )
 
 
 def _scaled_power(scale: float, base: float, q: float, roundings: float) -> float:
     """``scale base^q`` rounded up (``base`` two roundings low, ``roundings`` in all), in
     logarithms where ``base^q`` overflows though the product need not (a scale of
-    ``1e-300``): ``e^E``, ``E = q log base + log scale``, whose roundings in units of ``u``
-    below the exact value are the base's two (``2.01 q`` through the power), ``log``'s ulp
-    of each logarithm (``2 |q log base|`` and ``2 |log scale|``), the product's and the
-    sum's (``|q log base|`` and ``|E|``) and ``exp``'s ulp (2)."""
-    value = scale * _power_up(base, q)
+    ``1e-300``), or leaves the normal range below though the product need not (a scale
+    above 1: ``1e30 (1e-20)^16`` was 0, not ``1e-290``; a subnormal base moved up by the
+    smallest subnormal, as :func:`_power_up`'s): ``e^E``, ``E = q log base + log
+    scale``, whose roundings in units of ``u`` below the exact value are the base's two
+    (``2.01 q`` through the power), ``log``'s ulp of each logarithm (``2 |q log base|``
+    and ``2 |log scale|``), the product's and the sum's (``|q log base|`` and ``|E|``)
+    and ``exp``'s ulp (2)."""
+    power = _power_up(base, q)
+    value = scale * power
     if scale == 0.0:  # (0 base^q is 0, where base^q overflows too)
         return 0.0
-    if not (value == math.inf and base < math.inf):
+    if not (value == math.inf and base < math.inf) and not (
+        power < _NORMAL and base > 0.0 and q > 0.0 and scale > 1.0
+    ):
         return rounded_up(value, roundings)
+    if base < _NORMAL:  # (as _power_up: b R's underflow loss, eta / 2 at most, covered)
+        base += _ETA
     log_power = q * math.log(base)
     log_scale = math.log(scale)
     exponent = log_power + log_scale
@@ -437,7 +457,7 @@ class PowerBound(LocalBound):
         if self.scale == 0.0:  # (L = 0: rejected by the caller)
             return infinite_target(self)
         t = target / self.scale
-        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+        if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             lines = ((self.a, self.b),)
             return _root_in_logs(self, self.scale, lines, self.q, target, rtol)
         radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
@@ -495,7 +515,7 @@ class MinPowerBound(LocalBound):
         if self.scale == 0.0:  # (L = 0: rejected by the caller)
             return infinite_target(self)
         t, q, lines = target / self.scale, self.q, self.lines
-        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+        if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             return _root_in_logs(self, self.scale, lines, q, target, rtol)
         a, b = lines[0]
         radius, s, evals = power_root(a, b, q, t, rtol)
