@@ -38,7 +38,7 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
 from ._host import device_product, host_twin
-from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
+from ._power import PowerNorm, _norm_powers, _norm_scale, _power_or_inf, split_factor
 from ._rows import (
     ProductDrift,
     inf_norm,
@@ -271,9 +271,16 @@ class LpRegression(_LinearModel):
             rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
             rmax = wmax ** (1.0 / m)
-            if self.oracle == "paper":
-                k = c * self.norm**2 * split_factor(m)
-                bound = ConstantBound(k * wmax) + PowerBound(k * self.max_row_norm**m, 0.0, 1.0, m)
+            if self.oracle == "paper" and (k := self._paper_constant()) < math.inf:
+                row = k * _power_or_inf(self.max_row_norm, m)
+                # (k ||a_i||^m R^m as k (||a_i|| R)^m where k ||a_i||^m overflows: no inf * 0)
+                rows = PowerBound(k, 0.0, self.max_row_norm, m) if row == math.inf else None
+                bound = ConstantBound(k * wmax) + (rows or PowerBound(row, 0.0, 1.0, m))
+            elif self.oracle == "paper":  # k past the float range: k_m t^m = (2 t)^m / 2
+                half = 0.5 * c * self.norm**2  # (2 t exact; the powers one ulp each, 4 u)
+                peak = rounded_up(half * _power_or_inf(2.0 * rmax, m), 2.0 * m + 6.0)
+                rows = PowerBound(rounded_up(half, 2.0), 0.0, 2.0 * self.max_row_norm, m)
+                bound = ConstantBound(peak) + rows
             elif m >= 1.0:
                 assert t0 is not None
                 k = self._norm_root  # ||A||^(2/m): both terms as c (a + b R)^m
@@ -286,6 +293,12 @@ class LpRegression(_LinearModel):
                 bound = MinBound((spectral, trace))
         bound.paper_radius = rmax
         return bound
+
+    def _paper_constant(self) -> float:
+        """``k = c ||A||^2 k_m`` of ``oracle="paper"``; ``inf`` past the float64 range
+        (``k_m = 2^(m-1)`` is from ``m = 1025``, ``p > 513.5``)."""
+        m = self._m
+        return self._curv_up * self.norm**2 * split_factor(m) if m < 1025.0 else math.inf
 
     def value(self, x: Any) -> float:
         self._check_point(x)
