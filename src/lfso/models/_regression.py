@@ -135,7 +135,7 @@ class _LinearModel(Model):
 
 
 class LpRegression(_LinearModel):
-    """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
+    """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p`` in ``[1, 2^22]``.
 
     With residuals ``r = Ax - b`` and ``m = 2p - 2``, ``Hess f(y) = A^T W(y) A`` where
     ``W(y) = diag(2p(2p-1) |r_i(y)|^m)``, and on ``B(x, R)``,
@@ -202,7 +202,7 @@ class LpRegression(_LinearModel):
     ----------
     A : array, shape (n, d)
     b : array, shape (n,)
-    p : float, >= 1
+    p : float, in [1, 2^22]
     oracle : {"sharp", "paper"}
     norm : float, optional
         An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
@@ -600,7 +600,7 @@ def _paper_constants(A: Any, b: Any) -> tuple[float, float, float]:
 
 
 class CompositeLeastSquares(_LinearModel):
-    """``f(x) = (||Ax - b||^2)^p`` for real ``p >= 1``.
+    """``f(x) = (||Ax - b||^2)^p`` for real ``p`` in ``[1, 2^22]``.
 
     The oracle comes from the calculus: ``f = PowerNorm(p)`` composed with the affine map
     ``x -> Ax - b``, so

@@ -53,9 +53,15 @@ def rounded_up(value: float, roundings: float) -> float:
     ``u = 2^-53`` of relative error below the exact result ``V`` (``value >= V (1 - k u)``,
     ``k = roundings``), moved up past them: the result is ``>= V``.
 
-    Proof: ``P = fl(1 + (k + 3) u) >= 1 + (k + 2) u`` (floats above 1 are ``2u`` apart), so
-    ``fl(value P) >= V (1 - k u) (1 + (k + 2) u) (1 - u) = V (1 + u - O(k^2 u^2)) >= V``
-    for ``k <= 2^20``. Where the result is subnormal each rounding loses at most half the
+    Proof: ``P = fl(1 + (k + 3) u) >= 1 + (k + 2) u`` (floats in ``[1, 2)`` are ``2u``
+    apart), so ``fl(value P) >= V (1 - k u) (1 + (k + 2) u) (1 - u) = V (1 + u - (k^2 + 2k
+    + 2) u^2 + k (k + 2) u^3)``, which is ``>= V`` while ``k^2 + 2k + 2 <= 1 / u = 2^53``:
+    for ``k <= 2^26`` (``2^52 + 2^27 + 2 < 2^53``). The callers keep to it: the power bounds
+    count ``2q + 5`` (and at most ``2.01 q + 7500`` in logarithms), the regression models'
+    constants ``5q + 6000``, with ``q = 2p - 2`` and ``p <= 2^22``
+    (:data:`lfso._validate.MAX_POWER`, enforced where the models take ``p``); the others
+    count a few units, or ``1.01 y + 2 |log scale| + |E| + 3 < 4000`` for ``ExpBound``.
+    Where the result is subnormal each rounding loses at most half the
     smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
     (Each of the bounds below counts its own ``k``: a sum or product of non-negative floats
     ``u`` each, correctly rounded; ``math.pow`` and ``math.exp`` one ulp, ``2u``; a power
@@ -397,8 +403,8 @@ def _scaled_power(scale: float, base: float, q: float, roundings: float) -> floa
     and ``exp``'s ulp (2)."""
     power = _power_up(base, q)
     value = scale * power
-    if scale == 0.0:  # (0 base^q is 0, where base^q overflows too)
-        return 0.0
+    if scale == 0.0 or (base == 0.0 and power == 0.0):  # (0 base^q, 0^q: 0 for any scale,
+        return 0.0  # where base^q overflows or the scale does too: not inf * 0 = NaN)
     if not (value == math.inf and base < math.inf) and not (
         power < _NORMAL and base > 0.0 and q > 0.0 and scale > 1.0
     ):
