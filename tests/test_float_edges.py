@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
+from lfso.models import CompositeLeastSquares, FunctionModel, L0L1Smooth, PowerNorm, PowerSum
 from lfso.models._segments import NormPathSegment
 from lfso.oracles import OracleError, PrecisionLimitError
 
@@ -661,3 +661,58 @@ def test_a_power_bound_of_infinite_scale_is_no_nan():
     assert MinPowerBound(math.inf, [(0.0, 1.0)], 2.0)(0.0) == 0.0
     assert PowerBound(math.inf, 0.1, 1.0, 2000.0)(0.0) == math.inf
     assert PowerBound(math.inf, 0.0, 1.0, 2.0)(1.0) == math.inf
+
+
+def _power_bound(*args):
+    from lfso.oracles._bounds import PowerBound
+
+    return PowerBound(*args)
+
+
+@pytest.mark.parametrize(
+    ("make", "target"),
+    [
+        (
+            lambda: _power_bound(
+                4.48549191875115e-10, 6.389013383133029e-28, 4.2412517857468045e-225, 1e10
+            ),
+            1.88e-298,
+        ),
+        (lambda: _power_bound(1.0, 1e154, 1e154, 2.0), 1e308),
+        (lambda: L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308).at(np.ones(2)), 1.0),
+    ],
+    ids=["power-L-0", "power-L-inf", "l0l1-scale-inf"],
+)
+def test_a_built_in_bound_at_the_float_range_edge_is_a_precision_limit(make, target):
+    """A built-in bound whose ``radius_for`` answers ``L = 0`` or ``inf`` (its exact value
+    a positive number past the float range) made the step's check raise a plain
+    ``OracleError`` ('an LFSO must return a finite positive bound'), blaming an oracle the
+    user never wrote; ``L0L1Smooth`` with ``L0 = 1e308`` raised a bare ``math domain
+    error``. Each is a :class:`PrecisionLimitError` now; a user's bound returning ``0`` or
+    ``inf`` stays a plain :class:`OracleError`."""
+    from lfso.oracles import ConstantBound, FunctionBound
+    from lfso.steps._certificates import BallCertificate
+
+    certificate = BallCertificate()
+    with pytest.raises(PrecisionLimitError, match="float range"):
+        certificate._choose(None, make(), target, None)
+    for users in (FunctionBound(lambda r: math.inf), FunctionBound(lambda r: 0.0)):
+        with pytest.raises(OracleError, match="an LFSO must return") as raised:
+            certificate._choose(None, users, 1.0, None)
+        assert not isinstance(raised.value, PrecisionLimitError)
+    with pytest.raises(OracleError, match="an LFSO must return") as raised:
+        certificate._choose(None, ConstantBound(math.inf), 1.0, None)
+    assert not isinstance(raised.value, PrecisionLimitError)
+
+
+def test_a_built_in_oracle_past_the_float_range_stops_with_a_precision_limit():
+    """``L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308)``: ``L0 + L1 ||g||`` overflows. Its
+    value at a radius raised a plain ``OracleError``, and a run ended ``RAISED`` with a
+    bare ``ValueError: math domain error`` from the radius solve."""
+    model = L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308)
+    with pytest.raises(PrecisionLimitError, match="float range"):
+        model(np.ones(2), 1.0)
+    for certificate in ("ball", "segment"):
+        res = lfso.minimize(model, np.ones(2), method="lfso", certificate=certificate)
+        assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+        assert "an LFSO must" not in res.message and np.array_equal(res.x, np.ones(2))

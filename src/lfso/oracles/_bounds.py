@@ -91,9 +91,17 @@ class LocalBound(ABC):
         A radius at which the bound was already evaluated (with the gradient, in the same
         round trip: ``"hint"`` in ``Model.extras``), free to read; the radius solve looks
         there first. ``None``: no such radius.
+    proven : bool
+        Whether the bound is one of the package's proven shapes (a built-in model's),
+        or a sum, minimum or transform of them and of constants: a value of ``0`` or
+        ``inf`` from it is the float range's edge, and the step's check raises
+        :class:`PrecisionLimitError` for it, where a user's bound that returns one broke
+        its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
+        :class:`ConstantBound` alone and a user's subclasses.
     """
 
     convex: bool = False
+    proven: bool = False
     paper_radius: float | None = None
     hint: float | None = None
     #: Relative decrease in ``R`` put down to rounding rather than a broken oracle. Bounds
@@ -256,7 +264,7 @@ class PolynomialBound(LocalBound):
     oracles stays polynomial and O(1) to evaluate.
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, coefficients: Sequence[float]) -> None:
         coefs = [float(c) for c in coefficients]
@@ -430,7 +438,7 @@ class PowerBound(LocalBound):
     is ``L = 0`` for every ``R``: no radius (``(0, 0)``, rejected by the caller).
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, scale: float, a: float, b: float, q: float) -> None:
         self.scale, self.a, self.b, self.q = float(scale), float(a), float(b), float(q)
@@ -496,6 +504,8 @@ class MinPowerBound(LocalBound):
     line reaches ``t``); the line solved first is checked against the others at its root,
     so usually one Newton solve suffices.
     """
+
+    proven = True
 
     def __init__(self, scale: float, lines: Sequence[tuple[float, float]], q: float) -> None:
         # Built once per iteration by the regression models: no conversions on this path.
@@ -563,10 +573,12 @@ class ExpBound(LocalBound):
     ``e^(y + log scale)``, whose exponent's roundings (``log``'s, ``2 |log scale| u``, and
     the sum's, ``|E| u``) count as relative errors of the value; the radius solve's start
     takes Lambert's ``W`` in logarithms where ``target / scale`` overflows, so a root inside
-    the float range is found there too.
+    the float range is found there too. A scale past the float range (``L = inf`` at
+    every radius: ``L0L1Smooth`` with ``L0 = 1e308``) has no radius: a
+    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before).
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, scale: float, rate: float) -> None:
         self.scale, self.rate = float(scale), float(rate)
@@ -598,6 +610,11 @@ class ExpBound(LocalBound):
         # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
         # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
         t = target / self.scale
+        if self.scale == math.inf:  # (R = t = 0 started a Newton solve at log 0)
+            raise PrecisionLimitError(
+                f"the bound scale e^(rate R) is inf at every radius (its scale is past the "
+                f"float range; target {target!r}): no step can be certified accurately here"
+            )
         if self.rate == 0.0:
             return t
         if t == math.inf and target < math.inf:  # (t past the float range: W(z) in logs)
@@ -621,6 +638,12 @@ class ExpBound(LocalBound):
         return ExpBound(self.scale, rounded_up(self.rate * factor, 1.0))
 
 
+def _proven(terms: Sequence[LocalBound]) -> bool:
+    """:attr:`LocalBound.proven` of a sum or minimum: a proven term, and every other
+    proven or a constant."""
+    return any(t.proven for t in terms) and all(t.proven or type(t) is ConstantBound for t in terms)
+
+
 class SumBound(LocalBound):
     """``L(R) = sum_j L_j(R)``; log-convex (for Newton) when every term is, since sums of
     log-convex functions are log-convex."""
@@ -633,6 +656,7 @@ class SumBound(LocalBound):
             flat.extend(t.terms if isinstance(t, SumBound) else (t,))
         self.terms = tuple(flat)
         self.convex = all(t.convex for t in self.terms)
+        self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
         return rounded_up(sum(t(radius) for t in self.terms), len(self.terms))
@@ -658,6 +682,7 @@ class MinBound(LocalBound):
 
     def __init__(self, terms: Sequence[LocalBound]) -> None:
         self.terms = tuple(terms)
+        self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
         return min(t(radius) for t in self.terms)
@@ -725,7 +750,7 @@ class TransformedBound(LocalBound):
             )
             inner = inner.inner
         self.inner, self.scale, self.stretch, self.shift = inner, scale, stretch, shift
-        self.convex = inner.convex
+        self.convex, self.proven = inner.convex, inner.proven
         self.paper_radius = inner.paper_radius
 
     def _at(self, radius: float) -> float:

@@ -73,14 +73,25 @@ def as_float(value: Any, radius: float) -> float:
         ) from None
 
 
-def check_value(value: float, radius: float, *, allow_inf: bool = False) -> float:
+def check_value(
+    value: float, radius: float, *, allow_inf: bool = False, proven: bool = False
+) -> float:
     """Return ``value`` as a float after checking it is a finite positive bound.
 
     ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
-    solve may meet while bracketing but never returns.
+    solve may meet while bracketing but never returns. ``proven``: the value is a
+    built-in model's proven bound (:attr:`lfso.oracles.LocalBound.proven`), whose ``0``
+    or ``inf`` is the float range's edge, a :class:`PrecisionLimitError`, not a broken
+    contract (NaN stays an :class:`OracleError`).
     """
     value = as_float(value, radius)
     if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
+        if proven and (value == 0.0 or value == math.inf):
+            raise PrecisionLimitError(
+                f"the built-in bound L(x, R={radius:.6g}) = {value!r} leaves the float range "
+                "(its exact value is a positive number): no step can be certified "
+                "accurately at this point"
+            )
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
             "an LFSO must return a finite positive bound"
@@ -88,11 +99,12 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
     return value
 
 
-def check_solved(answer: Any) -> tuple[float, float, int]:
+def check_solved(answer: Any, *, proven: bool = False) -> tuple[float, float, int]:
     """A bound's ``radius_for`` answer ``(radius, L, evaluations)``, checked: a radius
     ``>= 0`` (``inf`` allowed) and a finite positive ``L`` (:func:`check_value`); an
     :class:`OracleError` naming what it returned otherwise (a user's bound class may
-    solve its own radius)."""
+    solve its own radius), a :class:`PrecisionLimitError` for an ``L`` of ``0`` or
+    ``inf`` from a ``proven`` bound (:attr:`lfso.oracles.LocalBound.proven`)."""
     if not (isinstance(answer, (tuple, list)) and len(answer) == 3):
         raise OracleError(
             f"smoothness oracle's radius_for returned {answer!r:.60}; it must return "
@@ -111,7 +123,7 @@ def check_solved(answer: Any) -> tuple[float, float, int]:
             )
         radius = number
     if type(value) is not float or not 0.0 < value < math.inf:
-        value = check_value(value, radius)
+        value = check_value(value, radius, proven=proven)
     return radius, value, calls
 
 
