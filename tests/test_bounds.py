@@ -323,6 +323,24 @@ def test_power_root_reaches_its_target_in_floating_point():
 
 
 @pytest.mark.parametrize(
+    ("coefficients", "target"),
+    [
+        ((3.984290494576138e24, 2.0302694912453923e211, 0.0), 4.325825705512166e-233),
+        ((6.330804494732195e-107, 2.6411804246533093e60, 0.0), 4.4e-323),
+        ((2.665272175634789e-68, 3.830133637246054e-266, 0.0, 8.8e192), 5.336092323783833e-180),
+    ],
+)
+def test_a_start_whose_product_rounds_to_the_target_is_moved_past_it(coefficients, target):
+    """A start ``R = target / L(0)`` whose computed ``R L(R)`` equals the target was taken
+    as feasible, but the exact product lay up to half an ulp below it (a subnormal's
+    spacing for a subnormal target); a computed ``R L(R) > target`` is above it exactly."""
+    bound = PolynomialBound(coefficients)
+    radius, value, _ = bound.radius_for(target)
+    assert Fraction(radius) * Fraction(value) >= Fraction(target)
+    assert value >= bound(radius) and radius * value <= target * (1.0 + 1e-3) + 1e-323
+
+
+@pytest.mark.parametrize(
     ("scale", "a", "b", "q", "target"),
     [
         (1.0, 2.0, 2000.0, 98.0, 1.0),  # b^q overflows; L(0) = 2^98, the root ~ 3e-30

@@ -174,11 +174,14 @@ def newton(
     log = math.log
     value = bound(radius)
     evals = 1
-    if radius * value < target:  # a closed-form start lost to rounding: nudge it up
+    # (fl(R L) > target: the exact R L is above target too, rounding being monotone;
+    # fl(R L) = target left it up to half an ulp below, a subnormal's spacing for a
+    # subnormal target: PolynomialBound([4e24, 2e211, 0]) at target 4.3e-233)
+    if not radius * value > target:  # a closed-form start lost to rounding: nudge it up
         radius *= 1.0 + 0.25 * rtol
         value = bound(radius)
         evals += 1
-        if radius * value < target:
+        if not radius * value > target:
             radius = feasible_start(bound, target)
             value = bound(radius)
             evals += 1
@@ -399,8 +402,8 @@ def _illinois(
 
 
 def feasible_start(bound: LocalBound, target: float) -> float:
-    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form;
-    ``inf`` where the root lies past the float range.
+    """A radius with ``R L(R) > target`` (computed, so exactly too) and finite ``L(R)``,
+    for bounds with no closed form; ``inf`` where the root lies past the float range.
     """
     at_zero = as_float(bound(0.0), 0.0)
     if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
@@ -415,7 +418,7 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     while value == math.inf:  # past the float range (exponential bounds): come back
         radius *= 0.5
         value = check_value(bound(radius), radius, allow_inf=True)
-    while radius * value < target:
+    while not radius * value > target:  # (as newton's: the exact R L is above target)
         radius *= 1.5
         if radius == math.inf:
             return radius
