@@ -767,3 +767,26 @@ def test_radius_for_keeps_its_contract_at_the_float_range_edge(make, target, ans
     # tight: a radius 0.2% smaller (twice the tolerance) falls short of the target
     smaller = radius / 1.002
     assert mpmath.mpf(smaller) * mpmath.mpf(bound(smaller)) < target
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ExpBound(1.0, math.inf),
+        lambda: PolynomialBound([1.0, math.inf]),
+        lambda: PowerBound(1.0, 1.0, math.inf, 2.0),
+        lambda: MinPowerBound(1.0, [(1.0, math.inf), (2.0, math.inf)], 2.0),
+        lambda: PowerBound(1.0, 1.0, 1.0, 2.0).stretched(1e308).stretched(1e308),
+        lambda: ExpBound(1.0, 1.0).stretched(1e308).stretched(1e10),
+        lambda: (PolynomialBound([1.0, 1.0]) + ExpBound(1.0, 1.0)).stretched(1e308).stretched(1e9),
+    ],
+    ids=["exp", "polynomial", "power", "min-power", "power-stretched", "exp-stretched", "sum"],
+)
+def test_a_slope_past_the_float_range_gives_no_nan_at_radius_0(make):
+    """A rate, slope or stretch that the calculus rounded up past the float range
+    (``bound.stretched(1e308)`` twice) is ``inf``, and ``inf * 0`` made ``L(x, 0)`` NaN
+    (and a polynomial's Horner ``0 * inf`` its value at ``R = inf``): at ``R = 0`` the
+    bound is its value there (``L(0)``, finite), ``inf`` beyond."""
+    bound = make()
+    assert 0.0 < bound(0.0) < math.inf
+    assert bound(1e-300) == math.inf and bound(1.0) == math.inf

@@ -273,9 +273,14 @@ class PolynomialBound(LocalBound):
         self.coefficients = tuple(coefs)
 
     def __call__(self, radius: float) -> float:
-        total = 0.0
-        for c in reversed(self.coefficients):
-            total = total * radius + c
+        if radius == 0.0:  # (Horner's value, c_0: an infinite c_k times 0 is no NaN)
+            total = self.coefficients[0]
+        elif radius == math.inf:  # (Horner's 0 * inf is NaN; the supremum)
+            return self._limit()
+        else:
+            total = 0.0
+            for c in reversed(self.coefficients):
+                total = total * radius + c
         # (Horner on non-negative terms: 2 roundings a degree)
         return rounded_up(total, 2.0 * len(self.coefficients))
 
@@ -446,7 +451,9 @@ class PowerBound(LocalBound):
         self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return _scaled_power(self.scale, self.a + self.b * radius, self.q, self._roundings)
+        # (at R = 0 the base is a: a b past the float range, inf, times 0 is no NaN)
+        base = self.a + self.b * radius if radius != 0.0 else self.a
+        return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
@@ -513,7 +520,10 @@ class MinPowerBound(LocalBound):
         self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        base = min(a + b * radius for a, b in self.lines)
+        if radius != 0.0:
+            base = min(a + b * radius for a, b in self.lines)
+        else:  # (as PowerBound's: an infinite b times 0 is no NaN)
+            base = min(a for a, _ in self.lines)
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def _limit(self) -> float:
@@ -584,7 +594,7 @@ class ExpBound(LocalBound):
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
-        exponent = self.rate * radius
+        exponent = self.rate * radius if radius != 0.0 else 0.0  # (inf rate * 0: no NaN)
         try:
             # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
             return rounded_up(self.scale * math.exp(exponent), 1.01 * exponent + 3.0)
@@ -755,7 +765,7 @@ class TransformedBound(LocalBound):
 
     def _at(self, radius: float) -> float:
         """The inner bound's radius, ``stretch * R + shift``, rounded up."""
-        inner = self.stretch * radius
+        inner = self.stretch * radius if radius != 0.0 else 0.0  # (inf stretch * 0: no NaN)
         if self.shift == 0.0:
             return inner if self.stretch == 1.0 else rounded_up(inner, 1.0)
         return rounded_up(inner + self.shift, 2.0)
