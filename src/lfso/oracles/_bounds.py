@@ -439,7 +439,8 @@ class PowerBound(LocalBound):
 
     ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``; the radius
     solve is a closed-form start and one or two Newton steps (:func:`power_root`), in
-    logarithms where ``target / scale`` overflows (:func:`_root_in_logs`). ``scale = 0``
+    logarithms where ``target / scale`` overflows or is below the normal range
+    (:func:`_root_in_logs`). ``scale = 0``
     is ``L = 0`` for every ``R``: no radius (``(0, 0)``, rejected by the caller).
     """
 
