@@ -323,6 +323,24 @@ def test_power_root_reaches_its_target_in_floating_point():
 
 
 @pytest.mark.parametrize(
+    ("coefficients", "target"),
+    [
+        ((3.984290494576138e24, 2.0302694912453923e211, 0.0), 4.325825705512166e-233),
+        ((6.330804494732195e-107, 2.6411804246533093e60, 0.0), 4.4e-323),
+        ((2.665272175634789e-68, 3.830133637246054e-266, 0.0, 8.8e192), 5.336092323783833e-180),
+    ],
+)
+def test_a_start_whose_product_rounds_to_the_target_is_moved_past_it(coefficients, target):
+    """A start ``R = target / L(0)`` whose computed ``R L(R)`` equals the target was taken
+    as feasible, but the exact product lay up to half an ulp below it (a subnormal's
+    spacing for a subnormal target); a computed ``R L(R) > target`` is above it exactly."""
+    bound = PolynomialBound(coefficients)
+    radius, value, _ = bound.radius_for(target)
+    assert Fraction(radius) * Fraction(value) >= Fraction(target)
+    assert value >= bound(radius) and radius * value <= target * (1.0 + 1e-3) + 1e-323
+
+
+@pytest.mark.parametrize(
     ("scale", "a", "b", "q", "target"),
     [
         (1.0, 2.0, 2000.0, 98.0, 1.0),  # b^q overflows; L(0) = 2^98, the root ~ 3e-30
@@ -419,6 +437,52 @@ def test_a_power_bound_through_subnormals_stays_above_its_formula(scale, a, b, q
         value = bound(radius)
         assert value >= 2.2250738585072014e-308 and value >= exact
         assert value <= exact * 1.05  # (a subnormal is known to its spacing, no better)
+
+
+def _subnormal_quotient_cases(seed: int) -> list[tuple[LocalBound, float]]:
+    """Power bounds and targets whose ``target / scale`` is subnormal or underflows."""
+    rng = np.random.default_rng(seed)
+    cases: list[tuple[LocalBound, float]] = []
+    for _ in range(40):
+        scale = float(10.0 ** rng.uniform(-5, 40))
+        a = 0.0 if rng.random() < 0.3 else float(10.0 ** rng.uniform(-200, 30))
+        b, q = float(10.0 ** rng.uniform(-100, 10)), float(rng.choice([0.5, 1.0, 2.0, 7.3]))
+        target = float(10.0 ** rng.uniform(-323, -300))
+        lines = [(a, b), (2.0 * a + 1e-300, 0.5 * b)]
+        cases += [(PowerBound(scale, a, b, q), target), (MinPowerBound(scale, lines, q), target)]
+    return cases
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_subnormal_target_over_scale_still_reaches_the_target(seed):
+    """``target / scale`` subnormal lost its relative precision: ``PowerBound(1.6e-3, 0,
+    4.4e-83, 2)`` at ``target = 1.2e-317`` returned ``R L(R)`` below the target (exactly),
+    and where the quotient underflowed to 0 a root well inside the float range raised a
+    precision limit. Every answer is now ``R L >= target`` exactly, or an honest precision
+    limit (``L`` itself below the float range at the root: ``L = 0``)."""
+    from lfso.oracles import PrecisionLimitError
+
+    cases = [
+        (PowerBound(0.0015886554042325318, 0.0, 4.3643818310327336e-83, 2.0), 1.2020583e-317),
+        ((PowerBound(4.84e-33, 4.61e-21, 2.57e-4, 7.3) * 8.19e62).stretched(6117.6), 1.93e-296),
+    ]
+    solved = 0
+    for bound, target in cases + _subnormal_quotient_cases(seed):
+        try:
+            radius, value, _ = bound.radius_for(target)
+        except PrecisionLimitError as error:
+            assert "L(R) = 0.0" in str(error) or "below the smallest float" in str(error)
+            continue
+        if value == 0.0:  # (L below the float range at the root: the caller's precision limit)
+            continue
+        solved += 1
+        assert Fraction(radius) * Fraction(value) >= Fraction(target), (bound, target)
+        assert value >= bound(radius)
+    assert solved >= 30
+    for bound, target in cases:  # (in range: solved, and tight)
+        radius, value, _ = bound.radius_for(target)
+        smaller = radius / 1.002
+        assert Fraction(smaller) * Fraction(bound(smaller)) < Fraction(target)
 
 
 def test_a_high_power_regression_with_large_rows_takes_ball_steps():
@@ -703,3 +767,26 @@ def test_radius_for_keeps_its_contract_at_the_float_range_edge(make, target, ans
     # tight: a radius 0.2% smaller (twice the tolerance) falls short of the target
     smaller = radius / 1.002
     assert mpmath.mpf(smaller) * mpmath.mpf(bound(smaller)) < target
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ExpBound(1.0, math.inf),
+        lambda: PolynomialBound([1.0, math.inf]),
+        lambda: PowerBound(1.0, 1.0, math.inf, 2.0),
+        lambda: MinPowerBound(1.0, [(1.0, math.inf), (2.0, math.inf)], 2.0),
+        lambda: PowerBound(1.0, 1.0, 1.0, 2.0).stretched(1e308).stretched(1e308),
+        lambda: ExpBound(1.0, 1.0).stretched(1e308).stretched(1e10),
+        lambda: (PolynomialBound([1.0, 1.0]) + ExpBound(1.0, 1.0)).stretched(1e308).stretched(1e9),
+    ],
+    ids=["exp", "polynomial", "power", "min-power", "power-stretched", "exp-stretched", "sum"],
+)
+def test_a_slope_past_the_float_range_gives_no_nan_at_radius_0(make):
+    """A rate, slope or stretch that the calculus rounded up past the float range
+    (``bound.stretched(1e308)`` twice) is ``inf``, and ``inf * 0`` made ``L(x, 0)`` NaN
+    (and a polynomial's Horner ``0 * inf`` its value at ``R = inf``): at ``R = 0`` the
+    bound is its value there (``L(0)``, finite), ``inf`` beyond."""
+    bound = make()
+    assert 0.0 < bound(0.0) < math.inf
+    assert bound(1e-300) == math.inf and bound(1.0) == math.inf

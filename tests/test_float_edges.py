@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import CompositeLeastSquares, FunctionModel, PowerNorm, PowerSum
+from lfso.models import CompositeLeastSquares, FunctionModel, L0L1Smooth, PowerNorm, PowerSum
 from lfso.models._segments import NormPathSegment
 from lfso.oracles import OracleError, PrecisionLimitError
 
@@ -620,3 +620,111 @@ def test_lbfgs_on_tiny_data_converges_as_on_the_data_unscaled(p, scale):
     tiny = lfso.minimize(LpRegression(A * scale, b * scale, p), np.zeros(5), method="lfso-lbfgs")
     assert plain.success and tiny.success, tiny.message
     np.testing.assert_allclose(tiny.x, plain.x, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: PowerNorm(p),
+        lambda p: PowerSum(p),
+        lambda p: PowerSum(p, oracle="paper"),
+        lambda p: lfso.models.LpRegression(np.eye(2), np.zeros(2), p),
+    ],
+    ids=["power-norm", "power-sum", "power-sum-paper", "lp-regression"],
+)
+def test_a_power_past_the_rounding_proof_is_refused_naming_p(make):
+    """The power bounds' rounding argument (``rounded_up``) covers ``2 (2p - 2) + 5``
+    roundings up to ``2^26``: ``PowerNorm(1e300)``'s bound was NaN (its scale ``2p(2p -
+    1)`` infinite times a power that underflowed to 0), ``PowerSum(1e300, oracle='paper')``
+    raised from a NaN constant. ``p`` past ``2^22`` is now refused at construction."""
+    for p in (1e300, 2.0**22 * (1.0 + 2.0**-52)):
+        with pytest.raises(ValueError, match=r"p must be <= 2\^22 .*got p="):
+            make(p)
+    make(2.0**22)  # (the edge itself is taken)
+
+
+@pytest.mark.parametrize("model", [PowerNorm(2.0**22), PowerSum(2.0**22)], ids=["norm", "sum"])
+def test_a_bound_at_the_largest_power_stays_above_its_formula(model):
+    """At ``p = 2^22`` (``q = 2^23 - 2``, ``2q + 5`` roundings: ``rounded_up``'s proof
+    near its ``2^26``) the bound is no NaN and never below ``2p(2p-1) (t + R)^q``
+    (``t = ||x||`` or ``max |x_i|``), in mpmath, where that is a float."""
+    ctx = mp.MPContext()
+    ctx.dps = 60
+    x = np.array([0.6, 0.8]) if isinstance(model, PowerNorm) else np.array([1.0, 0.3])
+    bound = model.evaluate(x).bound
+    assert bound is not None
+    p = ctx.mpf(model.p)
+    exact_t = ctx.sqrt(sum(ctx.mpf(v) ** 2 for v in x)) if isinstance(model, PowerNorm) else 1
+    for radius in (0.0, 1e-9, 3e-8, 1e-7, 1e-6, 1e-3):
+        value = bound(radius)
+        assert value == value and value >= 0.0
+        exact = 2 * p * (2 * p - 1) * (exact_t + ctx.mpf(radius)) ** (2 * p - 2)
+        assert value >= exact, (radius, value, exact)
+    radius, value, _ = bound.radius_for(1.0)
+    assert ctx.mpf(radius) * ctx.mpf(value) >= 1
+
+
+def test_a_power_bound_of_infinite_scale_is_no_nan():
+    """``inf * 0^q`` was NaN: a base of 0 gives 0 for any scale (``0^q = 0``), a power that
+    underflowed beside an infinite scale ``inf`` (no finite bound known)."""
+    from lfso.oracles._bounds import MinPowerBound, PowerBound
+
+    assert PowerBound(math.inf, 0.0, 1.0, 2.0)(0.0) == 0.0
+    assert MinPowerBound(math.inf, [(0.0, 1.0)], 2.0)(0.0) == 0.0
+    assert PowerBound(math.inf, 0.1, 1.0, 2000.0)(0.0) == math.inf
+    assert PowerBound(math.inf, 0.0, 1.0, 2.0)(1.0) == math.inf
+
+
+def _power_bound(*args):
+    from lfso.oracles._bounds import PowerBound
+
+    return PowerBound(*args)
+
+
+@pytest.mark.parametrize(
+    ("make", "target"),
+    [
+        (
+            lambda: _power_bound(
+                4.48549191875115e-10, 6.389013383133029e-28, 4.2412517857468045e-225, 1e10
+            ),
+            1.88e-298,
+        ),
+        (lambda: _power_bound(1.0, 1e154, 1e154, 2.0), 1e308),
+        (lambda: L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308).at(np.ones(2)), 1.0),
+    ],
+    ids=["power-L-0", "power-L-inf", "l0l1-scale-inf"],
+)
+def test_a_built_in_bound_at_the_float_range_edge_is_a_precision_limit(make, target):
+    """A built-in bound whose ``radius_for`` answers ``L = 0`` or ``inf`` (its exact value
+    a positive number past the float range) made the step's check raise a plain
+    ``OracleError`` ('an LFSO must return a finite positive bound'), blaming an oracle the
+    user never wrote; ``L0L1Smooth`` with ``L0 = 1e308`` raised a bare ``math domain
+    error``. Each is a :class:`PrecisionLimitError` now; a user's bound returning ``0`` or
+    ``inf`` stays a plain :class:`OracleError`."""
+    from lfso.oracles import ConstantBound, FunctionBound
+    from lfso.steps._certificates import BallCertificate
+
+    certificate = BallCertificate()
+    with pytest.raises(PrecisionLimitError, match="float range"):
+        certificate._choose(None, make(), target, None)
+    for users in (FunctionBound(lambda r: math.inf), FunctionBound(lambda r: 0.0)):
+        with pytest.raises(OracleError, match="an LFSO must return") as raised:
+            certificate._choose(None, users, 1.0, None)
+        assert not isinstance(raised.value, PrecisionLimitError)
+    with pytest.raises(OracleError, match="an LFSO must return") as raised:
+        certificate._choose(None, ConstantBound(math.inf), 1.0, None)
+    assert not isinstance(raised.value, PrecisionLimitError)
+
+
+def test_a_built_in_oracle_past_the_float_range_stops_with_a_precision_limit():
+    """``L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308)``: ``L0 + L1 ||g||`` overflows. Its
+    value at a radius raised a plain ``OracleError``, and a run ended ``RAISED`` with a
+    bare ``ValueError: math domain error`` from the radius solve."""
+    model = L0L1Smooth(PowerSum(2), L0=1e308, L1=1e308)
+    with pytest.raises(PrecisionLimitError, match="float range"):
+        model(np.ones(2), 1.0)
+    for certificate in ("ball", "segment"):
+        res = lfso.minimize(model, np.ones(2), method="lfso", certificate=certificate)
+        assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+        assert "an LFSO must" not in res.message and np.array_equal(res.x, np.ones(2))

@@ -143,6 +143,30 @@ def test_power_sum_paper_at_a_high_power_is_a_bound_not_an_overflow(p, top):
         assert 0.0 < bound(0.0) < math.inf
 
 
+@pytest.mark.parametrize("p", [200.0, 512.5, 513.6, 600.0, 1000.0])
+@pytest.mark.parametrize(("scale", "top"), [(1.0, 0.3), (3.0, 0.3), (1.0, 0.9), (0.5, 1.5)])
+def test_lp_regression_paper_at_a_high_power_is_a_bound_not_an_overflow(p, scale, top):
+    """As :class:`PowerSum`'s: the paper's ``k_m = 2^(m-1)`` leaves the float range for
+    ``p > 513.5`` (``LpRegression(np.eye(2), np.zeros(2), p=600, oracle='paper')`` raised
+    a bare ``OverflowError`` evaluating at ``x = 0.3``), and ``k ||a_i||^m`` for rows of
+    norm ``> 1`` (``inf * 0 = NaN`` at ``R = 0`` with ``A = 3 I``, ``p = 200``): the bound
+    is now ``c (2 t)^m / 2`` and ``k (||a_i|| R)^m`` there, and ``inf`` past the range,
+    never below the Hessian's norm sup ``2p(2p-1) s^2 (s (x_max + R))^m`` (mpmath)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 40
+    model = LpRegression(scale * np.eye(2), np.zeros(2), p, oracle="paper")
+    bound = model.evaluate(np.array([top, 0.1])).bound
+    assert bound is not None
+    for radius in (0.0, 0.05, 0.2):
+        value = bound(radius)
+        assert value >= 0.0  # (0 where it underflows: a bound of 0 certifies no step)
+        q, s = ctx.mpf(2 * p - 2), ctx.mpf(scale)
+        exact = 2 * ctx.mpf(p) * (2 * ctx.mpf(p) - 1) * s**2 * (s * (ctx.mpf(top) + radius)) ** q
+        assert value >= exact or (value == 0.0 and exact < 1e-300), (radius, value, exact)
+
+
 def test_lp_regression_paper_below_p_one_and_a_half():
     model = LpRegression(np.array([[1.0]]), np.array([0.0]), 1.25, oracle="paper")
     x, radius = np.array([1.0]), 1e-6

@@ -453,19 +453,35 @@ def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
     return xp, A, b
 
 
+#: The largest exponent ``p``: the power bounds' rounding argument
+#: (:func:`lfso.oracles._bounds.rounded_up`) counts ``2 (2p - 2) + 5`` roundings, and the
+#: models' constants ``5 (2p - 2)`` and more, within the ``2^26`` it covers.
+MAX_POWER = 2.0**22
+
+
 def power(value: Any, name: str = "p") -> float:
-    """An exponent ``p`` in ``[1, inf)`` (below 1 the gradient is not Lipschitz near 0).
+    """An exponent ``p`` in ``[1, 2^22]`` (below 1 the gradient is not Lipschitz near 0;
+    above ``2^22`` the bounds' rounding argument does not hold: :data:`MAX_POWER`).
 
     >>> power(0.5)
     Traceback (most recent call last):
     ...
     ValueError: p must be finite and >= 1 (else grad f is not Lipschitz near 0), got p=0.5
+    >>> power(1e300)
+    Traceback (most recent call last):
+    ...
+    ValueError: p must be <= 2^22 (the bounds' rounding proof covers no larger power), got p=1e+300
     """
     p = float(_as_number(value, name, "finite and >= 1"))
     if not 1.0 <= p < math.inf:
         raise ValueError(
             f"{name} must be finite and >= 1 (else grad f is not Lipschitz near 0),"
             f" got {name}={value!r}"
+        )
+    if p > MAX_POWER:
+        raise ValueError(
+            f"{name} must be <= 2^22 (the bounds' rounding proof covers no larger power), "
+            f"got {name}={value!r}"
         )
     return p
 

@@ -537,6 +537,7 @@ class _RadiusChecked(LocalBound):
         self.bound = bound
         self.convex, self.paper_radius = bound.convex, bound.paper_radius
         self.hint, self.monotone_rtol = bound.hint, bound.monotone_rtol
+        self.proven = bound.proven
 
     def __call__(self, radius: float) -> float:
         return self.bound(real(radius, "radius", low=0.0))

@@ -202,7 +202,7 @@ def _checked_point(x: Any, model: Model) -> Any:
 
 
 class PowerNorm(_PointModel):
-    """``f(x) = ||x||_2^(2p)`` for real ``p >= 1``.
+    """``f(x) = ||x||_2^(2p)`` for real ``p`` in ``[1, 2^22]``.
 
     Oracle (exact supremum of the Hessian norm over the ball):
 
@@ -304,7 +304,7 @@ class PowerNorm(_PointModel):
 
 
 class PowerSum(_PointModel):
-    """``f(x) = sum_i |x_i|^(2p)`` for real ``p >= 1``.
+    """``f(x) = sum_i |x_i|^(2p)`` for real ``p`` in ``[1, 2^22]``.
 
     Oracle (``oracle="sharp"``, the exact supremum of the Hessian norm over the ball):
 

@@ -38,7 +38,7 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
 from ._host import device_product, host_twin
-from ._power import PowerNorm, _norm_powers, _norm_scale, split_factor
+from ._power import PowerNorm, _norm_powers, _norm_scale, _power_or_inf, split_factor
 from ._rows import (
     ProductDrift,
     inf_norm,
@@ -135,7 +135,7 @@ class _LinearModel(Model):
 
 
 class LpRegression(_LinearModel):
-    """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p >= 1``.
+    """``l_2p`` regression: ``f(x) = sum_i (a_i^T x - b_i)^(2p)`` for real ``p`` in ``[1, 2^22]``.
 
     With residuals ``r = Ax - b`` and ``m = 2p - 2``, ``Hess f(y) = A^T W(y) A`` where
     ``W(y) = diag(2p(2p-1) |r_i(y)|^m)``, and on ``B(x, R)``,
@@ -202,7 +202,7 @@ class LpRegression(_LinearModel):
     ----------
     A : array, shape (n, d)
     b : array, shape (n,)
-    p : float, >= 1
+    p : float, in [1, 2^22]
     oracle : {"sharp", "paper"}
     norm : float, optional
         An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
@@ -271,9 +271,16 @@ class LpRegression(_LinearModel):
             rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
             rmax = wmax ** (1.0 / m)
-            if self.oracle == "paper":
-                k = c * self.norm**2 * split_factor(m)
-                bound = ConstantBound(k * wmax) + PowerBound(k * self.max_row_norm**m, 0.0, 1.0, m)
+            if self.oracle == "paper" and (k := self._paper_constant()) < math.inf:
+                row = k * _power_or_inf(self.max_row_norm, m)
+                # (k ||a_i||^m R^m as k (||a_i|| R)^m where k ||a_i||^m overflows: no inf * 0)
+                rows = PowerBound(k, 0.0, self.max_row_norm, m) if row == math.inf else None
+                bound = ConstantBound(k * wmax) + (rows or PowerBound(row, 0.0, 1.0, m))
+            elif self.oracle == "paper":  # k past the float range: k_m t^m = (2 t)^m / 2
+                half = 0.5 * c * self.norm**2  # (2 t exact; the powers one ulp each, 4 u)
+                peak = rounded_up(half * _power_or_inf(2.0 * rmax, m), 2.0 * m + 6.0)
+                rows = PowerBound(rounded_up(half, 2.0), 0.0, 2.0 * self.max_row_norm, m)
+                bound = ConstantBound(peak) + rows
             elif m >= 1.0:
                 assert t0 is not None
                 k = self._norm_root  # ||A||^(2/m): both terms as c (a + b R)^m
@@ -286,6 +293,12 @@ class LpRegression(_LinearModel):
                 bound = MinBound((spectral, trace))
         bound.paper_radius = rmax
         return bound
+
+    def _paper_constant(self) -> float:
+        """``k = c ||A||^2 k_m`` of ``oracle="paper"``; ``inf`` past the float64 range
+        (``k_m = 2^(m-1)`` is from ``m = 1025``, ``p > 513.5``)."""
+        m = self._m
+        return self._curv_up * self.norm**2 * split_factor(m) if m < 1025.0 else math.inf
 
     def value(self, x: Any) -> float:
         self._check_point(x)
@@ -587,7 +600,7 @@ def _paper_constants(A: Any, b: Any) -> tuple[float, float, float]:
 
 
 class CompositeLeastSquares(_LinearModel):
-    """``f(x) = (||Ax - b||^2)^p`` for real ``p >= 1``.
+    """``f(x) = (||Ax - b||^2)^p`` for real ``p`` in ``[1, 2^22]``.
 
     The oracle comes from the calculus: ``f = PowerNorm(p)`` composed with the affine map
     ``x -> Ax - b``, so

@@ -43,7 +43,8 @@ class LocalSmoothnessOracle(ABC):
     def __call__(self, x: Any, radius: float) -> float:
         """Return ``L(x, radius)`` for a point ``x`` and a radius ``>= 0``."""
         radius = real(radius, "radius", low=0.0)
-        return check_value(bound_at(self, as_vector(x, "x"))(radius), radius)
+        bound = bound_at(self, as_vector(x, "x"))
+        return check_value(bound(radius), radius, proven=bound.proven)
 
     def along(self, x: Any, direction: Any) -> LocalBound:
         """``t -> C(x, d, t)``: the curvature of ``f`` along ``[x, x + t d]`` (a segment bound).

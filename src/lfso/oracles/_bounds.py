@@ -53,9 +53,15 @@ def rounded_up(value: float, roundings: float) -> float:
     ``u = 2^-53`` of relative error below the exact result ``V`` (``value >= V (1 - k u)``,
     ``k = roundings``), moved up past them: the result is ``>= V``.
 
-    Proof: ``P = fl(1 + (k + 3) u) >= 1 + (k + 2) u`` (floats above 1 are ``2u`` apart), so
-    ``fl(value P) >= V (1 - k u) (1 + (k + 2) u) (1 - u) = V (1 + u - O(k^2 u^2)) >= V``
-    for ``k <= 2^20``. Where the result is subnormal each rounding loses at most half the
+    Proof: ``P = fl(1 + (k + 3) u) >= 1 + (k + 2) u`` (floats in ``[1, 2)`` are ``2u``
+    apart), so ``fl(value P) >= V (1 - k u) (1 + (k + 2) u) (1 - u) = V (1 + u - (k^2 + 2k
+    + 2) u^2 + k (k + 2) u^3)``, which is ``>= V`` while ``k^2 + 2k + 2 <= 1 / u = 2^53``:
+    for ``k <= 2^26`` (``2^52 + 2^27 + 2 < 2^53``). The callers keep to it: the power bounds
+    count ``2q + 5`` (and at most ``2.01 q + 7500`` in logarithms), the regression models'
+    constants ``5q + 6000``, with ``q = 2p - 2`` and ``p <= 2^22``
+    (:data:`lfso._validate.MAX_POWER`, enforced where the models take ``p``); the others
+    count a few units, or ``1.01 y + 2 |log scale| + |E| + 3 < 4000`` for ``ExpBound``.
+    Where the result is subnormal each rounding loses at most half the
     smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
     (Each of the bounds below counts its own ``k``: a sum or product of non-negative floats
     ``u`` each, correctly rounded; ``math.pow`` and ``math.exp`` one ulp, ``2u``; a power
@@ -85,9 +91,17 @@ class LocalBound(ABC):
         A radius at which the bound was already evaluated (with the gradient, in the same
         round trip: ``"hint"`` in ``Model.extras``), free to read; the radius solve looks
         there first. ``None``: no such radius.
+    proven : bool
+        Whether the bound is one of the package's proven shapes (a built-in model's),
+        or a sum, minimum or transform of them and of constants: a value of ``0`` or
+        ``inf`` from it is the float range's edge, and the step's check raises
+        :class:`PrecisionLimitError` for it, where a user's bound that returns one broke
+        its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
+        :class:`ConstantBound` alone and a user's subclasses.
     """
 
     convex: bool = False
+    proven: bool = False
     paper_radius: float | None = None
     hint: float | None = None
     #: Relative decrease in ``R`` put down to rounding rather than a broken oracle. Bounds
@@ -250,7 +264,7 @@ class PolynomialBound(LocalBound):
     oracles stays polynomial and O(1) to evaluate.
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, coefficients: Sequence[float]) -> None:
         coefs = [float(c) for c in coefficients]
@@ -259,9 +273,14 @@ class PolynomialBound(LocalBound):
         self.coefficients = tuple(coefs)
 
     def __call__(self, radius: float) -> float:
-        total = 0.0
-        for c in reversed(self.coefficients):
-            total = total * radius + c
+        if radius == 0.0:  # (Horner's value, c_0: an infinite c_k times 0 is no NaN)
+            total = self.coefficients[0]
+        elif radius == math.inf:  # (Horner's 0 * inf is NaN; the supremum)
+            return self._limit()
+        else:
+            total = 0.0
+            for c in reversed(self.coefficients):
+                total = total * radius + c
         # (Horner on non-negative terms: 2 roundings a degree)
         return rounded_up(total, 2.0 * len(self.coefficients))
 
@@ -350,7 +369,10 @@ def _root_in_logs(
     ``target`` (the roundings of the logarithms and of ``e^u``), as :func:`power_root`
     does, until the computed ``R L(R)`` is above ``target``; ``R = inf`` with ``L``'s
     supremum where the root is past the float range; :class:`PrecisionLimitError` where
-    it is below the smallest float."""
+    it is below the smallest float, or where ``L`` there underflows to 0. Also the solve
+    where ``target / scale`` is subnormal or underflows to 0: the quotient has lost its
+    relative precision (``PowerBound(1.6e-3, 0, 4.4e-83, 2)`` at ``target = 1.2e-317``
+    left the exact ``R L`` below ``target``), its logarithm has not."""
     log_t = math.log(target) - math.log(scale)
     radius, evals = 0.0, 0
     for a, b in lines:
@@ -364,27 +386,44 @@ def _root_in_logs(
             f"{bound(0.0)!r}): no step can be certified accurately at this point"
         )
     lipschitz = bound(radius)
-    for _ in range(3):  # (fl(R L) > target: the exact R L, within u of it, >= target)
+    for _ in range(4):
+        # fl(R L) > target implies R L > target exactly (rounding is monotone), subnormal
+        # products included: there the aim is two subnormals past target (a subnormal
+        # reached = target moved R by 2^-50 and rounded back); where R L is 0, R doubles
         reached = radius * lipschitz
         if reached > target:
+            return radius, lipschitz, evals
+        if not lipschitz > 0.0:
             break
-        radius *= (target / reached) * (1.0 + 2.0**-50)
+        grow = ((target + 2.0 * _ETA) / reached) * (1.0 + 2.0**-50) if reached > 0.0 else 2.0
+        radius = max(radius * grow, math.nextafter(radius, math.inf))
         lipschitz, evals = bound(radius), evals + 1
-    return radius, lipschitz, evals
+    raise PrecisionLimitError(
+        f"the bound L(R) = {lipschitz!r} at the radius R = {radius!r} with R L(R) = "
+        f"{target!r} leaves the float range: no step can be certified accurately at this point"
+    )
 
 
 def _scaled_power(scale: float, base: float, q: float, roundings: float) -> float:
     """``scale base^q`` rounded up (``base`` two roundings low, ``roundings`` in all), in
     logarithms where ``base^q`` overflows though the product need not (a scale of
-    ``1e-300``): ``e^E``, ``E = q log base + log scale``, whose roundings in units of ``u``
-    below the exact value are the base's two (``2.01 q`` through the power), ``log``'s ulp
-    of each logarithm (``2 |q log base|`` and ``2 |log scale|``), the product's and the
-    sum's (``|q log base|`` and ``|E|``) and ``exp``'s ulp (2)."""
-    value = scale * _power_up(base, q)
-    if scale == 0.0:  # (0 base^q is 0, where base^q overflows too)
-        return 0.0
-    if not (value == math.inf and base < math.inf):
+    ``1e-300``), or leaves the normal range below though the product need not (a scale
+    above 1: ``1e30 (1e-20)^16`` was 0, not ``1e-290``; a subnormal base moved up by the
+    smallest subnormal, as :func:`_power_up`'s): ``e^E``, ``E = q log base + log
+    scale``, whose roundings in units of ``u`` below the exact value are the base's two
+    (``2.01 q`` through the power), ``log``'s ulp of each logarithm (``2 |q log base|``
+    and ``2 |log scale|``), the product's and the sum's (``|q log base|`` and ``|E|``)
+    and ``exp``'s ulp (2)."""
+    power = _power_up(base, q)
+    value = scale * power
+    if scale == 0.0 or (base == 0.0 and power == 0.0):  # (0 base^q, 0^q: 0 for any scale,
+        return 0.0  # where base^q overflows or the scale does too: not inf * 0 = NaN)
+    if not (value == math.inf and base < math.inf) and not (
+        power < _NORMAL and base > 0.0 and q > 0.0 and scale > 1.0
+    ):
         return rounded_up(value, roundings)
+    if base < _NORMAL:  # (as _power_up: b R's underflow loss, eta / 2 at most, covered)
+        base += _ETA
     log_power = q * math.log(base)
     log_scale = math.log(scale)
     exponent = log_power + log_scale
@@ -400,11 +439,12 @@ class PowerBound(LocalBound):
 
     ``log(R L(R)) = u + q log(a + b e^u) + const`` is convex in ``u = log R``; the radius
     solve is a closed-form start and one or two Newton steps (:func:`power_root`), in
-    logarithms where ``target / scale`` overflows (:func:`_root_in_logs`). ``scale = 0``
+    logarithms where ``target / scale`` overflows or is below the normal range
+    (:func:`_root_in_logs`). ``scale = 0``
     is ``L = 0`` for every ``R``: no radius (``(0, 0)``, rejected by the caller).
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, scale: float, a: float, b: float, q: float) -> None:
         self.scale, self.a, self.b, self.q = float(scale), float(a), float(b), float(q)
@@ -412,7 +452,9 @@ class PowerBound(LocalBound):
         self._roundings = 2.0 * self.q + 5.0
 
     def __call__(self, radius: float) -> float:
-        return _scaled_power(self.scale, self.a + self.b * radius, self.q, self._roundings)
+        # (at R = 0 the base is a: a b past the float range, inf, times 0 is no NaN)
+        base = self.a + self.b * radius if radius != 0.0 else self.a
+        return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
         if self.q == 0.0:
@@ -437,7 +479,7 @@ class PowerBound(LocalBound):
         if self.scale == 0.0:  # (L = 0: rejected by the caller)
             return infinite_target(self)
         t = target / self.scale
-        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+        if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             lines = ((self.a, self.b),)
             return _root_in_logs(self, self.scale, lines, self.q, target, rtol)
         radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
@@ -471,13 +513,18 @@ class MinPowerBound(LocalBound):
     so usually one Newton solve suffices.
     """
 
+    proven = True
+
     def __init__(self, scale: float, lines: Sequence[tuple[float, float]], q: float) -> None:
         # Built once per iteration by the regression models: no conversions on this path.
         self.scale, self.lines, self.q = scale, tuple(lines), q
         self._roundings = 2.0 * q + 5.0  # (as PowerBound's)
 
     def __call__(self, radius: float) -> float:
-        base = min(a + b * radius for a, b in self.lines)
+        if radius != 0.0:
+            base = min(a + b * radius for a, b in self.lines)
+        else:  # (as PowerBound's: an infinite b times 0 is no NaN)
+            base = min(a for a, _ in self.lines)
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def _limit(self) -> float:
@@ -495,7 +542,7 @@ class MinPowerBound(LocalBound):
         if self.scale == 0.0:  # (L = 0: rejected by the caller)
             return infinite_target(self)
         t, q, lines = target / self.scale, self.q, self.lines
-        if t == math.inf and target < math.inf:  # (R and L may be floats all the same)
+        if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             return _root_in_logs(self, self.scale, lines, q, target, rtol)
         a, b = lines[0]
         radius, s, evals = power_root(a, b, q, t, rtol)
@@ -537,16 +584,18 @@ class ExpBound(LocalBound):
     ``e^(y + log scale)``, whose exponent's roundings (``log``'s, ``2 |log scale| u``, and
     the sum's, ``|E| u``) count as relative errors of the value; the radius solve's start
     takes Lambert's ``W`` in logarithms where ``target / scale`` overflows, so a root inside
-    the float range is found there too.
+    the float range is found there too. A scale past the float range (``L = inf`` at
+    every radius: ``L0L1Smooth`` with ``L0 = 1e308``) has no radius: a
+    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before).
     """
 
-    convex = True
+    convex = proven = True
 
     def __init__(self, scale: float, rate: float) -> None:
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
-        exponent = self.rate * radius
+        exponent = self.rate * radius if radius != 0.0 else 0.0  # (inf rate * 0: no NaN)
         try:
             # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
             return rounded_up(self.scale * math.exp(exponent), 1.01 * exponent + 3.0)
@@ -572,6 +621,11 @@ class ExpBound(LocalBound):
         # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
         # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
         t = target / self.scale
+        if self.scale == math.inf:  # (R = t = 0 started a Newton solve at log 0)
+            raise PrecisionLimitError(
+                f"the bound scale e^(rate R) is inf at every radius (its scale is past the "
+                f"float range; target {target!r}): no step can be certified accurately here"
+            )
         if self.rate == 0.0:
             return t
         if t == math.inf and target < math.inf:  # (t past the float range: W(z) in logs)
@@ -595,6 +649,12 @@ class ExpBound(LocalBound):
         return ExpBound(self.scale, rounded_up(self.rate * factor, 1.0))
 
 
+def _proven(terms: Sequence[LocalBound]) -> bool:
+    """:attr:`LocalBound.proven` of a sum or minimum: a proven term, and every other
+    proven or a constant."""
+    return any(t.proven for t in terms) and all(t.proven or type(t) is ConstantBound for t in terms)
+
+
 class SumBound(LocalBound):
     """``L(R) = sum_j L_j(R)``; log-convex (for Newton) when every term is, since sums of
     log-convex functions are log-convex."""
@@ -607,6 +667,7 @@ class SumBound(LocalBound):
             flat.extend(t.terms if isinstance(t, SumBound) else (t,))
         self.terms = tuple(flat)
         self.convex = all(t.convex for t in self.terms)
+        self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
         return rounded_up(sum(t(radius) for t in self.terms), len(self.terms))
@@ -632,6 +693,7 @@ class MinBound(LocalBound):
 
     def __init__(self, terms: Sequence[LocalBound]) -> None:
         self.terms = tuple(terms)
+        self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
         return min(t(radius) for t in self.terms)
@@ -699,12 +761,12 @@ class TransformedBound(LocalBound):
             )
             inner = inner.inner
         self.inner, self.scale, self.stretch, self.shift = inner, scale, stretch, shift
-        self.convex = inner.convex
+        self.convex, self.proven = inner.convex, inner.proven
         self.paper_radius = inner.paper_radius
 
     def _at(self, radius: float) -> float:
         """The inner bound's radius, ``stretch * R + shift``, rounded up."""
-        inner = self.stretch * radius
+        inner = self.stretch * radius if radius != 0.0 else 0.0  # (inf stretch * 0: no NaN)
         if self.shift == 0.0:
             return inner if self.stretch == 1.0 else rounded_up(inner, 1.0)
         return rounded_up(inner + self.shift, 2.0)

@@ -120,7 +120,7 @@ class WrappedSegment(SegmentBound):
         product: Callable[[float], Any] | None = None,
     ) -> None:
         self.inner = inner
-        self.convex = inner.convex
+        self.convex, self.proven = inner.convex, inner.proven
         self.monotone_rtol = inner.monotone_rtol
         self._grad, self._direction, self._slope = grad, direction, slope
         self._product = product

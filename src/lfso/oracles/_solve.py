@@ -73,14 +73,25 @@ def as_float(value: Any, radius: float) -> float:
         ) from None
 
 
-def check_value(value: float, radius: float, *, allow_inf: bool = False) -> float:
+def check_value(
+    value: float, radius: float, *, allow_inf: bool = False, proven: bool = False
+) -> float:
     """Return ``value`` as a float after checking it is a finite positive bound.
 
     ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
-    solve may meet while bracketing but never returns.
+    solve may meet while bracketing but never returns. ``proven``: the value is a
+    built-in model's proven bound (:attr:`lfso.oracles.LocalBound.proven`), whose ``0``
+    or ``inf`` is the float range's edge, a :class:`PrecisionLimitError`, not a broken
+    contract (NaN stays an :class:`OracleError`).
     """
     value = as_float(value, radius)
     if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
+        if proven and (value == 0.0 or value == math.inf):
+            raise PrecisionLimitError(
+                f"the built-in bound L(x, R={radius:.6g}) = {value!r} leaves the float range "
+                "(its exact value is a positive number): no step can be certified "
+                "accurately at this point"
+            )
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
             "an LFSO must return a finite positive bound"
@@ -88,11 +99,12 @@ def check_value(value: float, radius: float, *, allow_inf: bool = False) -> floa
     return value
 
 
-def check_solved(answer: Any) -> tuple[float, float, int]:
+def check_solved(answer: Any, *, proven: bool = False) -> tuple[float, float, int]:
     """A bound's ``radius_for`` answer ``(radius, L, evaluations)``, checked: a radius
     ``>= 0`` (``inf`` allowed) and a finite positive ``L`` (:func:`check_value`); an
     :class:`OracleError` naming what it returned otherwise (a user's bound class may
-    solve its own radius)."""
+    solve its own radius), a :class:`PrecisionLimitError` for an ``L`` of ``0`` or
+    ``inf`` from a ``proven`` bound (:attr:`lfso.oracles.LocalBound.proven`)."""
     if not (isinstance(answer, (tuple, list)) and len(answer) == 3):
         raise OracleError(
             f"smoothness oracle's radius_for returned {answer!r:.60}; it must return "
@@ -111,7 +123,7 @@ def check_solved(answer: Any) -> tuple[float, float, int]:
             )
         radius = number
     if type(value) is not float or not 0.0 < value < math.inf:
-        value = check_value(value, radius)
+        value = check_value(value, radius, proven=proven)
     return radius, value, calls
 
 
@@ -162,11 +174,14 @@ def newton(
     log = math.log
     value = bound(radius)
     evals = 1
-    if radius * value < target:  # a closed-form start lost to rounding: nudge it up
+    # (fl(R L) > target: the exact R L is above target too, rounding being monotone;
+    # fl(R L) = target left it up to half an ulp below, a subnormal's spacing for a
+    # subnormal target: PolynomialBound([4e24, 2e211, 0]) at target 4.3e-233)
+    if not radius * value > target:  # a closed-form start lost to rounding: nudge it up
         radius *= 1.0 + 0.25 * rtol
         value = bound(radius)
         evals += 1
-        if radius * value < target:
+        if not radius * value > target:
             radius = feasible_start(bound, target)
             value = bound(radius)
             evals += 1
@@ -387,8 +402,8 @@ def _illinois(
 
 
 def feasible_start(bound: LocalBound, target: float) -> float:
-    """A radius with ``R L(R) >= target`` and finite ``L(R)``, for bounds with no closed form;
-    ``inf`` where the root lies past the float range.
+    """A radius with ``R L(R) > target`` (computed, so exactly too) and finite ``L(R)``,
+    for bounds with no closed form; ``inf`` where the root lies past the float range.
     """
     at_zero = as_float(bound(0.0), 0.0)
     if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
@@ -403,7 +418,7 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     while value == math.inf:  # past the float range (exponential bounds): come back
         radius *= 0.5
         value = check_value(bound(radius), radius, allow_inf=True)
-    while radius * value < target:
+    while not radius * value > target:  # (as newton's: the exact R L is above target)
         radius *= 1.5
         if radius == math.inf:
             return radius

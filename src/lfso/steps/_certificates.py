@@ -94,7 +94,8 @@ class BallCertificate(Certificate):
         """Radius, L and oracle calls for one bound, by the configured radius rule."""
         if self.radius == "tight":
             # (checked: a user's bound class may solve its own radius)
-            return check_solved(bound.radius_for(target, rtol=self.radius_rtol, guess=guess))
+            answer = bound.radius_for(target, rtol=self.radius_rtol, guess=guess)
+            return check_solved(answer, proven=bound.proven)
         if self.radius == "paper":
             r0 = bound.paper_radius
             if r0 is None:
@@ -108,15 +109,17 @@ class BallCertificate(Certificate):
         r0 = float(r0)
         if not 0.0 <= r0 < math.inf:
             raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
-        l0 = check_value(bound(r0), r0)
+        proven = bound.proven
+        l0 = check_value(bound(r0), r0, proven=proven)
         tight = target / l0
         if tight > r0:  # R0 too small for the step: the radius that R0's L says it needs
-            lipschitz = check_value(bound(tight), tight)
+            lipschitz = check_value(bound(tight), tight, proven=proven)
             check_monotone(r0, l0, tight, lipschitz, bound.monotone_rtol)
             return tight, lipschitz, 2
         # R0 is feasible and the step uses L(x, R0); the second evaluation checks the
         # contract below it (L non-decreasing in R), where the step would land.
-        check_monotone(tight, check_value(bound(tight), tight), r0, l0, bound.monotone_rtol)
+        below = check_value(bound(tight), tight, proven=proven)
+        check_monotone(tight, below, r0, l0, bound.monotone_rtol)
         return r0, l0, 2
 
     def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
@@ -186,7 +189,8 @@ class BallCertificate(Certificate):
         return check_solved(
             bound.radius_for(
                 eta * gnorm, rtol=self.radius_rtol, guess=guess * gnorm if guess > 0.0 else None
-            )
+            ),
+            proven=bound.proven,
         )
 
 
@@ -285,7 +289,7 @@ class SegmentCertificate(Certificate):
             rtol=self.radius_rtol,
             guess=guess / scale if guess > 0.0 else None,
         )
-        check_value(curvature, t_max)
+        check_value(curvature, t_max, proven=segment.proven)
         return t_max * unit, curvature / unit / unit, calls
 
     def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
@@ -369,7 +373,7 @@ class SegmentCertificate(Certificate):
             target, rtol=self.radius_rtol, guess=None if guess is None else guess / scale
         )
         if not (type(curvature) is float and 0.0 < curvature < math.inf):  # (else no call)
-            curvature = check_value(curvature, t_max)
+            curvature = check_value(curvature, t_max, proven=segment.proven)
         # (at most t_max: the quotient can round past the end of the certified segment)
         tau = min(target / curvature, t_max) if target > 0.0 else 0.0  # (along 2^k d)
         t = _in_range(tau, big) * scale
