@@ -863,6 +863,31 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
     assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_no_collapse_warning_at_an_exact_fit(seed):
+    """A full-batch least-squares fit with an exact solution: the loss falls to the
+    rounding of residuals that cancel (about 1e-32) and the gradient to rounding noise,
+    where the steps shrink as they like; that is convergence, not a collapse."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(64, 5, generator=gen, dtype=torch.float64)
+    y = X @ torch.ones(5, dtype=torch.float64)
+    w = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = LFSO([w, b])
+
+    def closure():
+        opt.zero_grad()
+        loss = ((X @ w + b - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.torch.MinibatchWarning)
+        for _ in range(200):
+            loss = opt.step(closure)
+    assert float(loss) < 1e-25 and "collapse" not in opt.risks
+
+
 def test_one_host_round_trip_per_step_with_an_oracle():
     """The loss, ||g|| and the audit's dot product come back together, once per step."""
     from lfso.bench import count_host_syncs

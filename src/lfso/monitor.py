@@ -20,10 +20,13 @@ do):
   is one huge step (out of a region of vanishing curvature), nor a tiny step where a step
   sized by the reported ``L`` could gain no more than the rounding of ``f`` (``||g||^2 /
   L`` within ``descent``'s allowance: converged as far as ``f`` can show, where the
-  gradient is rounding and the step along it anything); a step that vanishes where
-  the gradient does not is the signature of an oracle or line search that has become far
-  too pessimistic, and of a full-batch method fed minibatches (its curvature estimates
-  and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
+  gradient is rounding and the step along it anything), nor one taken where ``||g||`` has
+  fallen to ``descent``'s relative allowance of the largest gradient norm seen (an exact
+  fit, whose ``f`` and gradient are the rounding of residuals that cancel, ``f ~ 1e-32``
+  from ``f(x0) ~ 1``); a step that vanishes where the gradient does not is the signature
+  of an oracle or line search that has become far too pessimistic, and of a full-batch
+  method fed minibatches (its curvature estimates and safeguard see a different function
+  at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
 * ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
 * ``gradient`` -- a finite difference of ``f`` disagreed with the gradient: the
@@ -134,8 +137,8 @@ class RiskMonitor:
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at, and a step sized by the reported
         ``L`` could still gain more than the rounding of ``f`` (``||g||^2 / L``, against
-        ``descent``'s allowance: at the limit of floating point a tiny step is not a
-        collapse).
+        ``descent``'s allowance) and ``||g||`` is above ``rtol`` times the largest
+        gradient norm seen: at the limit of floating point a tiny step is not a collapse.
     rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
@@ -174,6 +177,7 @@ class RiskMonitor:
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
+        self._max_gnorm = 0.0  # the largest finite ||g|| so far (the gradients' scale)
         self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)  # (t, ||g||)
         self._last_step = math.nan
         self._last_ratio = math.nan
@@ -187,8 +191,13 @@ class RiskMonitor:
 
     def _settled(self, f: float, gnorm: float, lipschitz: float, allowance: float) -> bool:
         """Whether a step sized by ``L`` could gain no more than the rounding of ``f``
-        (``||g||^2 / L``): converged as far as ``f`` can show, where a tiny step is no
-        ``collapse``."""
+        (``||g||^2 / L``), or ``||g||`` is within ``rtol`` of the largest gradient norm seen
+        (the rounding of the gradients the run computed: at an exact fit, where ``f`` is
+        the rounding of residuals that cancel, ``f`` and ``||g||`` are rounding noise and
+        ``f``'s relative rounding says nothing): converged as far as ``f`` and its gradient
+        can show, where a tiny step is no ``collapse``."""
+        if gnorm <= self.rtol * self._max_gnorm:
+            return True
         return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= self._rounding(f, allowance)
 
     def note(self, name: str, k: int) -> None:
@@ -223,6 +232,8 @@ class RiskMonitor:
         rose by more than it and ``rtol |f_prev|``.
         """
         flags = 0
+        if self._max_gnorm < gnorm_prev < _INF:
+            self._max_gnorm = gnorm_prev
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
         if self.monotone and f_new > f_prev + self._rounding(f_prev, allowance):
