@@ -138,6 +138,25 @@ def test_descent_still_fires_on_a_slow_float32_softmax_rise():
     assert res.risks["descent"]["count"] >= 35
 
 
+def test_descent_allows_the_rounding_of_a_model_coarser_than_x():
+    """A model whose value is computed in float32 at a float64 point says so
+    (``unit_roundoff``): f's successive values near its minimum differ by float32's
+    rounding, which a fixed step below 2 / L does not make a rise."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((300, 50)), 3.0 * rng.standard_normal(300)
+    A32, b32 = A.astype(np.float32), b.astype(np.float32)
+
+    def fun(x):
+        r = A32 @ x.astype(np.float32) - b32
+        return float(r @ r)
+
+    model = FunctionModel(fun, lambda x: 2.0 * A.T @ (A @ x - b))
+    model.unit_roundoff = float(np.finfo(np.float32).eps)
+    step = 0.5 / np.linalg.norm(A, 2) ** 2
+    res = lfso.minimize(model, np.zeros(50), method="gd", step=step, max_iter=200, tol=0)
+    assert res.fun < 0.99 * fun(np.zeros(50)) and "descent" not in res.risks, res.risks
+
+
 def _exact_value(name, A, b, x, p):
     """f at float x in exact residuals (rationals) and 50-digit arithmetic."""
     from fractions import Fraction
