@@ -292,6 +292,38 @@ def test_oracle_fires_when_the_oracle_is_too_small():
     assert any("check_oracle" in str(w.message) for w in caught)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(np.float64, 1e-300), (np.float64, 1e-200), (np.float32, 1e-30), (np.float32, 1e-20)],
+)
+def test_oracle_audit_of_tiny_gradients(dtype, scale):
+    """A quadratic scaled by ``scale`` (f about 1e-300, gradients about 1e-300) with its
+    exact L: the audit's dot product of two gradients would underflow to 0 (the secant
+    then looks as long as the gradient, and the exact L too small); it is scaled first. An
+    L ten times too small is still caught there."""
+    H = np.diag([1.0, 2.0, 3.0]).astype(dtype)
+
+    def fun(x):
+        return float(dtype(scale) * (dtype(0.5) * (x - 1) @ (H @ (x - 1))))
+
+    def grad(x):
+        return (dtype(scale) * (H @ (x - 1))).astype(dtype)
+
+    x0 = np.zeros(3, dtype)
+    for claimed, fires in [(3.0 * scale, False), (0.3 * scale, True)]:
+        res, _ = _run(
+            fun,
+            x0,
+            grad=grad,
+            smoothness=lambda x, R, L=claimed: L,
+            safeguard=False,
+            method="lfso",
+            max_iter=60,
+            tol=0.0,
+        )
+        assert ("oracle" in res.risks) is fires, (claimed, res.risks)
+
+
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
     res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)

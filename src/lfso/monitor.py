@@ -47,6 +47,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ._arrays import namespace, to_float
 from ._atomic import GrowingFile
 from ._validate import integer, nonnegative, open_interval, real
 
@@ -178,6 +179,8 @@ class RiskMonitor:
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
         self._max_gnorm = 0.0  # the largest finite ||g|| so far (the gradients' scale)
+        # (||g+|| ||g||, ||g||) where the gradients' dot product underflows, overflows
+        self._dot_range: tuple[float, float] | None = None
         self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)  # (t, ||g||)
         self._last_step = math.nan
         self._last_ratio = math.nan
@@ -239,14 +242,9 @@ class RiskMonitor:
         if self.monotone and f_new > f_prev + self._rounding(f_prev, allowance):
             flags |= self._fire("descent", k)
         if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
-            # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.
-            a = gnorm_new / gnorm_prev
-            if gnorm_new < 1e150 and gnorm_prev < 1e150 and a < 1e150:  # the dot cannot overflow
-                c = (float(grad_new @ grad_prev) if dot is None else dot) / gnorm_prev / gnorm_prev
-                rel = math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
-            else:  # ||g+ - g|| >= ||g+|| - ||g||
-                rel = a - 1.0
-            if rel > lipschitz * step * (1.0 + 1e-6):
+            if self._secant(grad_prev, grad_new, gnorm_prev, gnorm_new, dot) > lipschitz * step * (
+                1.0 + 1e-6
+            ):
                 flags |= self._fire("oracle", k)
         if step > 0.0:  # (False for NaN)
             recent = self._recent
@@ -271,6 +269,31 @@ class RiskMonitor:
             flags |= self._fire("stagnation", k)
         fs.append(f_new)
         return flags
+
+    def _secant(
+        self, grad_prev: Any, grad_new: Any, gnorm_prev: float, gnorm_new: float, dot: Any
+    ) -> float:
+        """``||g+ - g|| / ||g||`` (``||x+ - x|| = t ||g||``) from one dot product ``g+ . g``
+        (``dot`` where the caller has it) in the gradients' dtype, where it can neither
+        overflow nor underflow; where it could underflow (``||g+|| ||g||`` within ``1 / eps``
+        of the dtype's smallest normal number: a run whose ``f`` is about 1e-300, or 1e-40
+        in float32), from the dot product of the gradients scaled by ``1 / ||g||``; where
+        it could overflow, ``||g+|| / ||g|| - 1`` (a lower bound)."""
+        a = gnorm_new / gnorm_prev
+        if self._dot_range is None:
+            finfo = namespace(grad_prev).finfo(grad_prev.dtype)
+            self._dot_range = (
+                float(finfo.smallest_normal) / float(finfo.eps),
+                math.sqrt(float(finfo.max)) / 1e4,
+            )
+        low, high = self._dot_range
+        if not (gnorm_new < high and gnorm_prev < high and a < high):
+            return a - 1.0  # ||g+ - g|| >= ||g+|| - ||g||
+        if gnorm_new == 0.0 or gnorm_new * gnorm_prev > low:
+            c = (to_float(grad_new @ grad_prev) if dot is None else dot) / gnorm_prev / gnorm_prev
+        else:
+            c = to_float((grad_new / gnorm_prev) @ (grad_prev / gnorm_prev))
+        return math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
 
     def _swing(self, k: int, step: float) -> int:
         """Record whether the step ``step > 0`` went up (down) more than 2x right after
