@@ -324,6 +324,35 @@ def test_oracle_audit_of_tiny_gradients(dtype, scale):
         assert ("oracle" in res.risks) is fires, (claimed, res.risks)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_exact_fit_run_past_convergence_is_quiet(dtype):
+    """Least squares with an exact solution, run at tol=0 for hundreds of iterations past
+    convergence: f (about 1e-28 from 1e4 in float64) and its gradient are the rounding of
+    residuals that cancel, so f goes up and down, the secants and the steps are noise.
+    Only ``stagnation`` says so; no rise, oracle, collapse or oscillation."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 50)).astype(dtype)
+    b = (A @ rng.standard_normal(50).astype(dtype)).astype(dtype)
+    top = 2.0 * np.linalg.norm(A.astype(np.float64), 2) ** 2
+
+    def fun(x):
+        r = A @ x - b
+        return float(r @ r)
+
+    def grad(x):
+        return 2 * A.T @ (A @ x - b)
+
+    x0 = np.zeros(50, dtype)
+    for method, options in [
+        ("gd", {"step": 1.0 / top}),
+        ("lfso", {"smoothness": lambda x, R: top}),
+        ("lfso-lbfgs", {"smoothness": lambda x, R: top}),
+    ]:
+        res, _ = _run(fun, x0, grad=grad, method=method, tol=0.0, max_iter=600, **options)
+        assert res.fun < 1e-6 * fun(x0), (method, res.fun)
+        assert set(res.risks) <= {"stagnation"}, (method, res.risks)
+
+
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
     res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)

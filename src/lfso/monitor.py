@@ -20,10 +20,8 @@ do):
   is one huge step (out of a region of vanishing curvature), nor a tiny step where a step
   sized by the reported ``L`` could gain no more than the rounding of ``f`` (``||g||^2 /
   L`` within ``descent``'s allowance: converged as far as ``f`` can show, where the
-  gradient is rounding and the step along it anything), nor one taken where ``||g||`` has
-  fallen to ``descent``'s relative allowance of the largest gradient norm seen (an exact
-  fit, whose ``f`` and gradient are the rounding of residuals that cancel, ``f ~ 1e-32``
-  from ``f(x0) ~ 1``); a step that vanishes where the gradient does not is the signature
+  gradient is rounding and the step along it anything), nor one from the rounding floor
+  (below); a step that vanishes where the gradient does not is the signature
   of an oracle or line search that has become far too pessimistic, and of a full-batch
   method fed minibatches (its curvature estimates and safeguard see a different function
   at every call; :class:`lfso.torch.LFSO` warns).
@@ -34,6 +32,13 @@ do):
   point above ``f(x0)`` (the run then stops, ``GRADIENT_MISMATCH``).
 * ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
   over ``window`` iterations.
+
+A step taken from a point whose ``||g||`` has fallen to ``descent``'s relative allowance
+(``rtol``) of the largest gradient norm seen is at the rounding floor: at an exact fit
+``f`` and its gradient are the rounding of residuals that cancel (``f ~ 1e-28`` from
+``f(x0) ~ 1e4``), and their changes rounding noise. ``descent``, ``oracle``, ``collapse``
+and ``oscillation`` do not count such a step; ``stagnation`` does (the run is at the
+limit of floating point: stop it with ``tol``).
 """
 
 from __future__ import annotations
@@ -138,14 +143,16 @@ class RiskMonitor:
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at, and a step sized by the reported
         ``L`` could still gain more than the rounding of ``f`` (``||g||^2 / L``, against
-        ``descent``'s allowance) and ``||g||`` is above ``rtol`` times the largest
-        gradient norm seen: at the limit of floating point a tiny step is not a collapse.
+        ``descent``'s allowance): at the limit of floating point a tiny step is not a
+        collapse.
     rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
         :class:`~lfso.models.LpRegression` does, a sum of ``n`` terms whose rounding is
         about ``n eps`` of their absolute sum, and more where the residuals are at rounding
-        level) widens it by ``observe``'s ``allowance``.
+        level) widens it by ``observe``'s ``allowance``. A step from a gradient norm
+        within ``rtol`` of the largest seen is at the rounding floor (see the module's
+        notes), where only ``stagnation`` and ``non_finite`` count.
 
     Examples
     --------
@@ -194,13 +201,8 @@ class RiskMonitor:
 
     def _settled(self, f: float, gnorm: float, lipschitz: float, allowance: float) -> bool:
         """Whether a step sized by ``L`` could gain no more than the rounding of ``f``
-        (``||g||^2 / L``), or ``||g||`` is within ``rtol`` of the largest gradient norm seen
-        (the rounding of the gradients the run computed: at an exact fit, where ``f`` is
-        the rounding of residuals that cancel, ``f`` and ``||g||`` are rounding noise and
-        ``f``'s relative rounding says nothing): converged as far as ``f`` and its gradient
-        can show, where a tiny step is no ``collapse``."""
-        if gnorm <= self.rtol * self._max_gnorm:
-            return True
+        (``||g||^2 / L``): converged as far as ``f`` can show, where a tiny step is no
+        ``collapse``."""
         return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= self._rounding(f, allowance)
 
     def note(self, name: str, k: int) -> None:
@@ -239,9 +241,12 @@ class RiskMonitor:
             self._max_gnorm = gnorm_prev
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
-        if self.monotone and f_new > f_prev + self._rounding(f_prev, allowance):
+        # A step from a gradient at the rounding of the largest seen (an exact fit: f, its
+        # gradient and their changes are rounding) can show no rise, secant or swing.
+        floor = gnorm_prev <= self.rtol * self._max_gnorm
+        if self.monotone and not floor and f_new > f_prev + self._rounding(f_prev, allowance):
             flags |= self._fire("descent", k)
-        if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
+        if self.gradient_step and lipschitz == lipschitz and step > 0.0 < gnorm_prev and not floor:
             if self._secant(grad_prev, grad_new, gnorm_prev, gnorm_new, dot) > lipschitz * step * (
                 1.0 + 1e-6
             ):
@@ -256,6 +261,7 @@ class RiskMonitor:
                 if (
                     step < self.collapse * steps
                     and gnorm_prev > math.sqrt(self.collapse) * gnorms
+                    and not floor
                     and not self._settled(f_prev, gnorm_prev, lipschitz, allowance)
                 ):
                     flags |= self._fire("collapse", k)
@@ -263,7 +269,7 @@ class RiskMonitor:
             if step > self._max_step:
                 self._max_step = step
             if self.oscillation:  # (the swings are kept only where they can fire)
-                flags |= self._swing(k, step)
+                flags |= self._swing(k, step, floor)
         fs = self._f
         if len(fs) == self.window and abs(fs[0] - f_new) <= STAGNATION_RTOL * abs(f_new):
             flags |= self._fire("stagnation", k)
@@ -295,13 +301,14 @@ class RiskMonitor:
             c = to_float((grad_new / gnorm_prev) @ (grad_prev / gnorm_prev))
         return math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
 
-    def _swing(self, k: int, step: float) -> int:
+    def _swing(self, k: int, step: float, floor: bool = False) -> int:
         """Record whether the step ``step > 0`` went up (down) more than 2x right after
-        going down (up) more than 2x; the ``oscillation`` flag where at least 80% of the
-        last ``window`` steps did."""
+        going down (up) more than 2x (never where it was taken from a gradient at the
+        rounding floor, ``floor``); the ``oscillation`` flag where at least 80% of the last
+        ``window`` steps did."""
         ratio = step / self._last_step if self._last_step > 0.0 else math.nan
         last = self._last_ratio
-        swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))
+        swing = int(not floor and ((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0)))
         swings = self._swings
         if len(swings) == self.window:
             self._swing_sum -= swings[0]
