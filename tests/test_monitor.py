@@ -353,6 +353,25 @@ def test_an_exact_fit_run_past_convergence_is_quiet(dtype):
         assert set(res.risks) <= {"stagnation"}, (method, res.risks)
 
 
+@pytest.mark.parametrize("kind", ["lp", "logistic", "cauchy"])
+def test_a_line_search_at_the_rounding_of_f_is_no_collapse(kind):
+    """Armijo reports no ``L``; run at tol=0 past convergence, where f cannot show a
+    decrease along its gradient, its line search backtracks to nothing: a step of the
+    recent median length would gain less than the rounding of f, so that is no collapse."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 8))
+    w = rng.standard_normal(8)
+    model = {
+        "lp": lambda: LpRegression(X, X @ w + rng.standard_normal(200), 2),
+        "logistic": lambda: lfso.models.LogisticRegression(
+            X, (X @ w + 0.3 * rng.standard_normal(200) > 0).astype(int), l2=1e-3
+        ),
+        "cauchy": lambda: lfso.models.CauchyRegression(X, X @ w + rng.standard_cauchy(200)),
+    }[kind]()
+    res, _ = _run(model, np.zeros(model.dim), method="armijo", tol=0.0, max_iter=400)
+    assert "collapse" not in res.risks, res.risks
+
+
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
     res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)

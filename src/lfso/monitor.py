@@ -18,9 +18,11 @@ do):
   median of the gradient norms those steps were taken at. A step that shrinks with the
   gradient (a run converging into a region of growing curvature) is not a collapse, nor
   is one huge step (out of a region of vanishing curvature), nor a tiny step where a step
-  sized by the reported ``L`` could gain no more than the rounding of ``f`` (``||g||^2 /
-  L`` within ``descent``'s allowance: converged as far as ``f`` can show, where the
-  gradient is rounding and the step along it anything), nor one from the rounding floor
+  sized by the reported ``L``, or one of the median length, could gain no more than the
+  rounding of ``f`` (``||g||^2 / L`` or ``t_median ||g||^2`` within ``descent``'s
+  allowance: converged as far as ``f`` can show, where the gradient is rounding and the
+  step along it anything; a line search there backtracks to nothing), nor one from the
+  rounding floor
   (below); a step that vanishes where the gradient does not is the signature
   of an oracle or line search that has become far too pessimistic, and of a full-batch
   method fed minibatches (its curvature estimates and safeguard see a different function
@@ -142,9 +144,9 @@ class RiskMonitor:
         Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at, and a step sized by the reported
-        ``L`` could still gain more than the rounding of ``f`` (``||g||^2 / L``, against
-        ``descent``'s allowance): at the limit of floating point a tiny step is not a
-        collapse.
+        ``L``, and one of the median length, could still gain more than the rounding of
+        ``f`` (``||g||^2 / L`` and ``t_median ||g||^2``, against ``descent``'s allowance):
+        at the limit of floating point a tiny step is not a collapse.
     rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
@@ -199,11 +201,17 @@ class RiskMonitor:
         """The rounding of ``f`` :meth:`observe` allows (``descent``'s)."""
         return max(self.rtol * abs(f), allowance)
 
-    def _settled(self, f: float, gnorm: float, lipschitz: float, allowance: float) -> bool:
-        """Whether a step sized by ``L`` could gain no more than the rounding of ``f``
-        (``||g||^2 / L``): converged as far as ``f`` can show, where a tiny step is no
-        ``collapse``."""
-        return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= self._rounding(f, allowance)
+    def _settled(
+        self, f: float, gnorm: float, lipschitz: float, allowance: float, typical: float
+    ) -> bool:
+        """Whether a step sized by ``L`` (``||g||^2 / L``), or one as long as the recent
+        steps' median ``typical`` (``typical ||g||^2``: a rule that reports no ``L``, a line
+        search), could gain no more than the rounding of ``f``: converged as far as ``f``
+        can show, where a tiny step is no ``collapse``."""
+        rounding = self._rounding(f, allowance)
+        if gnorm * typical * gnorm <= rounding:
+            return True
+        return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= rounding
 
     def note(self, name: str, k: int) -> None:
         """Count an indicator the step rule raised (``gradient``: the safeguard's check)."""
@@ -262,7 +270,7 @@ class RiskMonitor:
                     step < self.collapse * steps
                     and gnorm_prev > math.sqrt(self.collapse) * gnorms
                     and not floor
-                    and not self._settled(f_prev, gnorm_prev, lipschitz, allowance)
+                    and not self._settled(f_prev, gnorm_prev, lipschitz, allowance, steps)
                 ):
                     flags |= self._fire("collapse", k)
             recent.append((step, gnorm_prev))
