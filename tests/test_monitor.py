@@ -372,6 +372,23 @@ def test_a_line_search_at_the_rounding_of_f_is_no_collapse(kind):
     assert "collapse" not in res.risks, res.risks
 
 
+def test_a_run_into_gradual_underflow_is_no_collapse():
+    """Barzilai-Borwein on a quadratic scaled by 1e-300, at tol=0: f falls to a few
+    subnormal units (about 3e-323) and the gradient into the subnormal range, where the
+    steps are whatever its rounding makes them; no step there could gain anything."""
+    M = np.random.default_rng(1).standard_normal((8, 5))
+    H = M.T @ M / 8 + 0.1 * np.eye(5)
+
+    def fun(x):
+        return float(1e-300 * (0.5 * (x - 1) @ (H @ (x - 1))))
+
+    def grad(x):
+        return 1e-300 * (H @ (x - 1))
+
+    res, _ = _run(fun, np.zeros(5), grad=grad, method="bb", tol=0.0, max_iter=300)
+    assert 0.0 < res.fun < 1e-310 and "collapse" not in res.risks, res.risks
+
+
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():
     rule = ScheduledStep(lambda k: 0.05 * 10.0 ** (-k))
     res, caught = _run(quadratic(), np.zeros(3), method=rule, max_iter=80, tol=0.0)

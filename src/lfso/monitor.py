@@ -119,6 +119,7 @@ RISKS: dict[str, tuple[int, str]] = {
 STAGNATION_RTOL = 1e-15
 
 _INF = math.inf
+_TINY = 2.0**-1022  # float64's smallest normal number
 
 
 class RiskWarning(RuntimeWarning):
@@ -206,9 +207,11 @@ class RiskMonitor:
     ) -> bool:
         """Whether a step sized by ``L`` (``||g||^2 / L``), or one as long as the recent
         steps' median ``typical`` (``typical ||g||^2``: a rule that reports no ``L``, a line
-        search), could gain no more than the rounding of ``f``: converged as far as ``f``
-        can show, where a tiny step is no ``collapse``."""
-        rounding = self._rounding(f, allowance)
+        search), could gain no more than the rounding of ``f`` (at least float64's smallest
+        normal number: below it, gradual underflow's): converged as far as ``f`` can show,
+        where a tiny step is no ``collapse``."""
+        # (below float64's smallest normal number, f and the gains are underflow's rounding)
+        rounding = max(self._rounding(f, allowance), _TINY)
         if gnorm * typical * gnorm <= rounding:
             return True
         return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= rounding
