@@ -824,6 +824,38 @@ def test_the_full_batch_does_not_warn():
     assert "collapse" not in opt.risks and opt.history.f[-1] < 0.5 * opt.history.f[0]
 
 
+def test_mixed_precision_losses_that_round_differently_per_call_do_not_warn():
+    """Parameters in float32 and float64 (the loss rounds partly in float32): a full-batch
+    loss that moves by float32's rounding between two calls at the same parameters (a
+    reduction whose order varies, as on a GPU) is no minibatch; one that moves by 1e-3 is,
+    and the warning shows the two losses apart."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 5, dtype=torch.float64)
+    y = X @ torch.ones(5, dtype=torch.float64) + 0.5 * torch.randn(64, dtype=torch.float64)
+    for wobble, warns in [(6e-8, False), (1e-3, True)]:
+        gen = torch.Generator().manual_seed(1)
+        w = torch.zeros(5, dtype=torch.float32, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        opt = LFSO([w, b])
+
+        def closure(opt=opt, w=w, b=b, gen=gen, wobble=wobble):
+            opt.zero_grad()
+            loss = ((X @ w.double() + b - y) ** 2).mean()
+            loss = loss * (1.0 + wobble * float(torch.randn((), generator=gen)))
+            loss.backward()
+            return loss
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(20):
+                opt.step(closure)
+        mine = [str(c.message) for c in caught if c.category is lfso.torch.MinibatchWarning]
+        assert bool(mine) is warns, mine
+        if warns:
+            a, b_ = mine[0].split("returned loss ")[1].split(" at the same")[0].split(" and then ")
+            assert float(a) != float(b_), mine[0]
+
+
 def test_a_closure_that_samples_inside_is_caught_at_a_checked_step():
     """The same closure object each step, drawing its own batch: the check at steps
     1, 2, 4, ... re-evaluates a known point and sees another loss."""
