@@ -961,6 +961,31 @@ def test_cauchy_value_at_an_outlier_whose_square_overflows(dtype, outlier, c):
     assert math.isfinite(res.fun) and res.fun <= values["value"]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cauchy_evaluation_at_an_outlier_whose_square_overflows_is_quiet(dtype):
+    """A residual whose ``r^2 / c^2`` overflows is one the model takes again in a wide
+    form: its evaluation, the ball bound (at the hinted radius and others) and a run raise
+    no NumPy overflow warning, and give the same numbers as with the warning."""
+    outlier = 1e20 if dtype == np.float32 else 1e160
+    A = np.array([[1.0], [2.0], [-1.0]], dtype)
+    model = CauchyRegression(A, np.array([outlier, 3.0, -0.5], dtype))
+    x = np.zeros(1, dtype)
+    with np.errstate(over="ignore"):
+        quiet = model.evaluate(x, hint=0.5)
+        expected = [quiet.value, quiet.grad_norm, quiet.bound(0.5), quiet.bound(2.0)]
+        run = lfso.minimize(model, x, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ev = model.evaluate(x, hint=0.5)
+        got = [ev.value, ev.grad_norm, ev.bound(0.5), ev.bound(2.0)]
+        plain = model.evaluate(x)
+        bounds = [model(x, radius) for radius in (0.0, 1.0)]
+        res = lfso.minimize(model, x, max_iter=20)
+    assert got == expected and all(math.isfinite(v) for v in got)
+    assert plain.value == ev.value and all(0.0 < v < math.inf for v in bounds)
+    assert np.array_equal(res.x, run.x) and res.fun == run.fun
+
+
 def _exact_value_and_grad(model: Any, X: Any, labels: Any, l2: Any, x: Any) -> tuple[Any, list]:
     """``f(x)`` and ``grad f(x)`` of a classifier of ``K`` columns of weights (1: binary
     logistic with 0/1 labels), in mpmath from the exact fractions."""

@@ -138,6 +138,25 @@ def test_descent_still_fires_on_a_slow_float32_softmax_rise():
     assert res.risks["descent"]["count"] >= 35
 
 
+def test_descent_allows_the_rounding_of_a_model_coarser_than_x():
+    """A model whose value is computed in float32 at a float64 point says so
+    (``unit_roundoff``): f's successive values near its minimum differ by float32's
+    rounding, which a fixed step below 2 / L does not make a rise."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((300, 50)), 3.0 * rng.standard_normal(300)
+    A32, b32 = A.astype(np.float32), b.astype(np.float32)
+
+    def fun(x):
+        r = A32 @ x.astype(np.float32) - b32
+        return float(r @ r)
+
+    model = FunctionModel(fun, lambda x: 2.0 * A.T @ (A @ x - b))
+    model.unit_roundoff = float(np.finfo(np.float32).eps)
+    step = 0.5 / np.linalg.norm(A, 2) ** 2
+    res = lfso.minimize(model, np.zeros(50), method="gd", step=step, max_iter=200, tol=0)
+    assert res.fun < 0.99 * fun(np.zeros(50)) and "descent" not in res.risks, res.risks
+
+
 def _exact_value(name, A, b, x, p):
     """f at float x in exact residuals (rationals) and 50-digit arithmetic."""
     from fractions import Fraction
@@ -271,6 +290,103 @@ def test_oracle_fires_when_the_oracle_is_too_small():
     res, caught = _run(wrong, np.zeros(3), method="lfso", max_iter=20, tol=0.0)
     assert _fired(res, "oracle")
     assert any("check_oracle" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(np.float64, 1e-300), (np.float64, 1e-200), (np.float32, 1e-30), (np.float32, 1e-20)],
+)
+def test_oracle_audit_of_tiny_gradients(dtype, scale):
+    """A quadratic scaled by ``scale`` (f about 1e-300, gradients about 1e-300) with its
+    exact L: the audit's dot product of two gradients would underflow to 0 (the secant
+    then looks as long as the gradient, and the exact L too small); it is scaled first. An
+    L ten times too small is still caught there."""
+    H = np.diag([1.0, 2.0, 3.0]).astype(dtype)
+
+    def fun(x):
+        return float(dtype(scale) * (dtype(0.5) * (x - 1) @ (H @ (x - 1))))
+
+    def grad(x):
+        return (dtype(scale) * (H @ (x - 1))).astype(dtype)
+
+    x0 = np.zeros(3, dtype)
+    for claimed, fires in [(3.0 * scale, False), (0.3 * scale, True)]:
+        res, _ = _run(
+            fun,
+            x0,
+            grad=grad,
+            smoothness=lambda x, R, L=claimed: L,
+            safeguard=False,
+            method="lfso",
+            max_iter=60,
+            tol=0.0,
+        )
+        assert ("oracle" in res.risks) is fires, (claimed, res.risks)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_exact_fit_run_past_convergence_is_quiet(dtype):
+    """Least squares with an exact solution, run at tol=0 for hundreds of iterations past
+    convergence: f (about 1e-28 from 1e4 in float64) and its gradient are the rounding of
+    residuals that cancel, so f goes up and down, the secants and the steps are noise.
+    Only ``stagnation`` says so; no rise, oracle, collapse or oscillation."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 50)).astype(dtype)
+    b = (A @ rng.standard_normal(50).astype(dtype)).astype(dtype)
+    top = 2.0 * np.linalg.norm(A.astype(np.float64), 2) ** 2
+
+    def fun(x):
+        r = A @ x - b
+        return float(r @ r)
+
+    def grad(x):
+        return 2 * A.T @ (A @ x - b)
+
+    x0 = np.zeros(50, dtype)
+    for method, options in [
+        ("gd", {"step": 1.0 / top}),
+        ("lfso", {"smoothness": lambda x, R: top}),
+        ("lfso-lbfgs", {"smoothness": lambda x, R: top}),
+    ]:
+        res, _ = _run(fun, x0, grad=grad, method=method, tol=0.0, max_iter=600, **options)
+        assert res.fun < 1e-6 * fun(x0), (method, res.fun)
+        assert set(res.risks) <= {"stagnation"}, (method, res.risks)
+
+
+@pytest.mark.parametrize("kind", ["lp", "logistic", "cauchy"])
+def test_a_line_search_at_the_rounding_of_f_is_no_collapse(kind):
+    """Armijo reports no ``L``; run at tol=0 past convergence, where f cannot show a
+    decrease along its gradient, its line search backtracks to nothing: a step of the
+    recent median length would gain less than the rounding of f, so that is no collapse."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 8))
+    w = rng.standard_normal(8)
+    model = {
+        "lp": lambda: LpRegression(X, X @ w + rng.standard_normal(200), 2),
+        "logistic": lambda: lfso.models.LogisticRegression(
+            X, (X @ w + 0.3 * rng.standard_normal(200) > 0).astype(int), l2=1e-3
+        ),
+        "cauchy": lambda: lfso.models.CauchyRegression(X, X @ w + rng.standard_cauchy(200)),
+    }[kind]()
+    res, _ = _run(model, np.zeros(model.dim), method="armijo", tol=0.0, max_iter=400)
+    assert "collapse" not in res.risks, res.risks
+
+
+def test_a_run_into_gradual_underflow_is_no_collapse():
+    """Barzilai-Borwein on a quadratic scaled by 1e-300, at tol=0: f falls to a few
+    subnormal units (about 3e-323) and the gradient into the subnormal range, where the
+    steps are whatever its rounding makes them; no step there could gain anything."""
+    M = np.random.default_rng(1).standard_normal((8, 5))
+    H = M.T @ M / 8 + 0.1 * np.eye(5)
+
+    def fun(x):
+        return float(1e-300 * (0.5 * (x - 1) @ (H @ (x - 1))))
+
+    def grad(x):
+        return 1e-300 * (H @ (x - 1))
+
+    res, _ = _run(fun, np.zeros(5), grad=grad, method="bb", tol=0.0, max_iter=300)
+    assert 0.0 < res.fun < 1e-310 and "collapse" not in res.risks, res.risks
 
 
 def test_collapse_and_stagnation_fire_when_the_step_vanishes():

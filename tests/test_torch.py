@@ -824,6 +824,38 @@ def test_the_full_batch_does_not_warn():
     assert "collapse" not in opt.risks and opt.history.f[-1] < 0.5 * opt.history.f[0]
 
 
+def test_mixed_precision_losses_that_round_differently_per_call_do_not_warn():
+    """Parameters in float32 and float64 (the loss rounds partly in float32): a full-batch
+    loss that moves by float32's rounding between two calls at the same parameters (a
+    reduction whose order varies, as on a GPU) is no minibatch; one that moves by 1e-3 is,
+    and the warning shows the two losses apart."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 5, dtype=torch.float64)
+    y = X @ torch.ones(5, dtype=torch.float64) + 0.5 * torch.randn(64, dtype=torch.float64)
+    for wobble, warns in [(6e-8, False), (1e-3, True)]:
+        gen = torch.Generator().manual_seed(1)
+        w = torch.zeros(5, dtype=torch.float32, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        opt = LFSO([w, b])
+
+        def closure(opt=opt, w=w, b=b, gen=gen, wobble=wobble):
+            opt.zero_grad()
+            loss = ((X @ w.double() + b - y) ** 2).mean()
+            loss = loss * (1.0 + wobble * float(torch.randn((), generator=gen)))
+            loss.backward()
+            return loss
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(20):
+                opt.step(closure)
+        mine = [str(c.message) for c in caught if c.category is lfso.torch.MinibatchWarning]
+        assert bool(mine) is warns, mine
+        if warns:
+            a, b_ = mine[0].split("returned loss ")[1].split(" at the same")[0].split(" and then ")
+            assert float(a) != float(b_), mine[0]
+
+
 def test_a_closure_that_samples_inside_is_caught_at_a_checked_step():
     """The same closure object each step, drawing its own batch: the check at steps
     1, 2, 4, ... re-evaluates a known point and sees another loss."""
@@ -861,6 +893,31 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
             opt.step(quartic_closure(opt, w))
     assert "collapse" in opt.risks
     assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_no_collapse_warning_at_an_exact_fit(seed):
+    """A full-batch least-squares fit with an exact solution: the loss falls to the
+    rounding of residuals that cancel (about 1e-32) and the gradient to rounding noise,
+    where the steps shrink as they like; that is convergence, not a collapse."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(64, 5, generator=gen, dtype=torch.float64)
+    y = X @ torch.ones(5, dtype=torch.float64)
+    w = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = LFSO([w, b])
+
+    def closure():
+        opt.zero_grad()
+        loss = ((X @ w + b - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.torch.MinibatchWarning)
+        for _ in range(200):
+            loss = opt.step(closure)
+    assert float(loss) < 1e-25 and "collapse" not in opt.risks
 
 
 def test_one_host_round_trip_per_step_with_an_oracle():

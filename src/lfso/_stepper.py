@@ -250,7 +250,8 @@ class Stepper:
         self.risk = RiskMonitor(
             monotone=rule.monotone,
             gradient_step=self.audit,
-            rtol=rounding(like),
+            # (the coarser of the model's unit roundoff and that of the run's dtype)
+            rtol=rounding(like, getattr(self.objective, "unit_roundoff", None)),
             oscillation=not rule.oscillates,
         )
 

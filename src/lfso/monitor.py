@@ -18,12 +18,15 @@ do):
   median of the gradient norms those steps were taken at. A step that shrinks with the
   gradient (a run converging into a region of growing curvature) is not a collapse, nor
   is one huge step (out of a region of vanishing curvature), nor a tiny step where a step
-  sized by the reported ``L`` could gain no more than the rounding of ``f`` (``||g||^2 /
-  L`` within ``descent``'s allowance: converged as far as ``f`` can show, where the
-  gradient is rounding and the step along it anything); a step that vanishes where
-  the gradient does not is the signature of an oracle or line search that has become far
-  too pessimistic, and of a full-batch method fed minibatches (its curvature estimates
-  and safeguard see a different function at every call; :class:`lfso.torch.LFSO` warns).
+  sized by the reported ``L``, or one of the median length, could gain no more than the
+  rounding of ``f`` (``||g||^2 / L`` or ``t_median ||g||^2`` within ``descent``'s
+  allowance: converged as far as ``f`` can show, where the gradient is rounding and the
+  step along it anything; a line search there backtracks to nothing), nor one from the
+  rounding floor
+  (below); a step that vanishes where the gradient does not is the signature
+  of an oracle or line search that has become far too pessimistic, and of a full-batch
+  method fed minibatches (its curvature estimates and safeguard see a different function
+  at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
 * ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
 * ``gradient`` -- a finite difference of ``f`` disagreed with the gradient: the
@@ -31,6 +34,13 @@ do):
   point above ``f(x0)`` (the run then stops, ``GRADIENT_MISMATCH``).
 * ``oscillation`` -- the step went up and down by more than 2x at least 80% of the time
   over ``window`` iterations.
+
+A step taken from a point whose ``||g||`` has fallen to ``descent``'s relative allowance
+(``rtol``) of the largest gradient norm seen is at the rounding floor: at an exact fit
+``f`` and its gradient are the rounding of residuals that cancel (``f ~ 1e-28`` from
+``f(x0) ~ 1e4``), and their changes rounding noise. ``descent``, ``oracle``, ``collapse``
+and ``oscillation`` do not count such a step; ``stagnation`` does (the run is at the
+limit of floating point: stop it with ``tol``).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ._arrays import namespace, to_float
 from ._atomic import GrowingFile
 from ._validate import integer, nonnegative, open_interval, real
 
@@ -108,6 +119,7 @@ RISKS: dict[str, tuple[int, str]] = {
 STAGNATION_RTOL = 1e-15
 
 _INF = math.inf
+_TINY = 2.0**-1022  # float64's smallest normal number
 
 
 class RiskWarning(RuntimeWarning):
@@ -133,15 +145,17 @@ class RiskMonitor:
         Ratio for ``collapse``: the step fell below ``collapse`` times the median of the
         last ``window`` steps while ``||g||`` stayed above ``sqrt(collapse)`` times the
         median of the gradient norms they were taken at, and a step sized by the reported
-        ``L`` could still gain more than the rounding of ``f`` (``||g||^2 / L``, against
-        ``descent``'s allowance: at the limit of floating point a tiny step is not a
-        collapse).
+        ``L``, and one of the median length, could still gain more than the rounding of
+        ``f`` (``||g||^2 / L`` and ``t_median ||g||^2``, against ``descent``'s allowance):
+        at the limit of floating point a tiny step is not a collapse.
     rtol : float >= 0
         Relative rounding allowance on ``f`` for ``descent`` (1e-12 in float64; 8 ulps
         in float32). A model that bounds its value's rounding (``Model.value_error``:
         :class:`~lfso.models.LpRegression` does, a sum of ``n`` terms whose rounding is
         about ``n eps`` of their absolute sum, and more where the residuals are at rounding
-        level) widens it by ``observe``'s ``allowance``.
+        level) widens it by ``observe``'s ``allowance``. A step from a gradient norm
+        within ``rtol`` of the largest seen is at the rounding floor (see the module's
+        notes), where only ``stagnation`` and ``non_finite`` count.
 
     Examples
     --------
@@ -174,6 +188,9 @@ class RiskMonitor:
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
+        self._max_gnorm = 0.0  # the largest finite ||g|| so far (the gradients' scale)
+        # (||g+|| ||g||, ||g||) where the gradients' dot product underflows, overflows
+        self._dot_range: tuple[float, float] | None = None
         self._recent: deque[tuple[float, float]] = deque(maxlen=self.window)  # (t, ||g||)
         self._last_step = math.nan
         self._last_ratio = math.nan
@@ -185,11 +202,19 @@ class RiskMonitor:
         """The rounding of ``f`` :meth:`observe` allows (``descent``'s)."""
         return max(self.rtol * abs(f), allowance)
 
-    def _settled(self, f: float, gnorm: float, lipschitz: float, allowance: float) -> bool:
-        """Whether a step sized by ``L`` could gain no more than the rounding of ``f``
-        (``||g||^2 / L``): converged as far as ``f`` can show, where a tiny step is no
-        ``collapse``."""
-        return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= self._rounding(f, allowance)
+    def _settled(
+        self, f: float, gnorm: float, lipschitz: float, allowance: float, typical: float
+    ) -> bool:
+        """Whether a step sized by ``L`` (``||g||^2 / L``), or one as long as the recent
+        steps' median ``typical`` (``typical ||g||^2``: a rule that reports no ``L``, a line
+        search), could gain no more than the rounding of ``f`` (at least float64's smallest
+        normal number: below it, gradual underflow's): converged as far as ``f`` can show,
+        where a tiny step is no ``collapse``."""
+        # (below float64's smallest normal number, f and the gains are underflow's rounding)
+        rounding = max(self._rounding(f, allowance), _TINY)
+        if gnorm * typical * gnorm <= rounding:
+            return True
+        return 0.0 < lipschitz < _INF and gnorm / lipschitz * gnorm <= rounding
 
     def note(self, name: str, k: int) -> None:
         """Count an indicator the step rule raised (``gradient``: the safeguard's check)."""
@@ -223,19 +248,19 @@ class RiskMonitor:
         rose by more than it and ``rtol |f_prev|``.
         """
         flags = 0
+        if self._max_gnorm < gnorm_prev < _INF:
+            self._max_gnorm = gnorm_prev
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
             return self._fire("non_finite", k)
-        if self.monotone and f_new > f_prev + self._rounding(f_prev, allowance):
+        # A step from a gradient at the rounding of the largest seen (an exact fit: f, its
+        # gradient and their changes are rounding) can show no rise, secant or swing.
+        floor = gnorm_prev <= self.rtol * self._max_gnorm
+        if self.monotone and not floor and f_new > f_prev + self._rounding(f_prev, allowance):
             flags |= self._fire("descent", k)
-        if self.gradient_step and lipschitz == lipschitz and step > 0.0 and gnorm_prev > 0.0:
-            # ||g+ - g|| / ||g|| from one dot product (scaled: no overflow); ||x+ - x|| = t ||g||.
-            a = gnorm_new / gnorm_prev
-            if gnorm_new < 1e150 and gnorm_prev < 1e150 and a < 1e150:  # the dot cannot overflow
-                c = (float(grad_new @ grad_prev) if dot is None else dot) / gnorm_prev / gnorm_prev
-                rel = math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
-            else:  # ||g+ - g|| >= ||g+|| - ||g||
-                rel = a - 1.0
-            if rel > lipschitz * step * (1.0 + 1e-6):
+        if self.gradient_step and lipschitz == lipschitz and step > 0.0 < gnorm_prev and not floor:
+            if self._secant(grad_prev, grad_new, gnorm_prev, gnorm_new, dot) > lipschitz * step * (
+                1.0 + 1e-6
+            ):
                 flags |= self._fire("oracle", k)
         if step > 0.0:  # (False for NaN)
             recent = self._recent
@@ -247,27 +272,54 @@ class RiskMonitor:
                 if (
                     step < self.collapse * steps
                     and gnorm_prev > math.sqrt(self.collapse) * gnorms
-                    and not self._settled(f_prev, gnorm_prev, lipschitz, allowance)
+                    and not floor
+                    and not self._settled(f_prev, gnorm_prev, lipschitz, allowance, steps)
                 ):
                     flags |= self._fire("collapse", k)
             recent.append((step, gnorm_prev))
             if step > self._max_step:
                 self._max_step = step
             if self.oscillation:  # (the swings are kept only where they can fire)
-                flags |= self._swing(k, step)
+                flags |= self._swing(k, step, floor)
         fs = self._f
         if len(fs) == self.window and abs(fs[0] - f_new) <= STAGNATION_RTOL * abs(f_new):
             flags |= self._fire("stagnation", k)
         fs.append(f_new)
         return flags
 
-    def _swing(self, k: int, step: float) -> int:
+    def _secant(
+        self, grad_prev: Any, grad_new: Any, gnorm_prev: float, gnorm_new: float, dot: Any
+    ) -> float:
+        """``||g+ - g|| / ||g||`` (``||x+ - x|| = t ||g||``) from one dot product ``g+ . g``
+        (``dot`` where the caller has it) in the gradients' dtype, where it can neither
+        overflow nor underflow; where it could underflow (``||g+|| ||g||`` within ``1 / eps``
+        of the dtype's smallest normal number: a run whose ``f`` is about 1e-300, or 1e-40
+        in float32), from the dot product of the gradients scaled by ``1 / ||g||``; where
+        it could overflow, ``||g+|| / ||g|| - 1`` (a lower bound)."""
+        a = gnorm_new / gnorm_prev
+        if self._dot_range is None:
+            finfo = namespace(grad_prev).finfo(grad_prev.dtype)
+            self._dot_range = (
+                float(finfo.smallest_normal) / float(finfo.eps),
+                math.sqrt(float(finfo.max)) / 1e4,
+            )
+        low, high = self._dot_range
+        if not (gnorm_new < high and gnorm_prev < high and a < high):
+            return a - 1.0  # ||g+ - g|| >= ||g+|| - ||g||
+        if gnorm_new == 0.0 or gnorm_new * gnorm_prev > low:
+            c = (to_float(grad_new @ grad_prev) if dot is None else dot) / gnorm_prev / gnorm_prev
+        else:
+            c = to_float((grad_new / gnorm_prev) @ (grad_prev / gnorm_prev))
+        return math.sqrt(max(a * a + 1.0 - 2.0 * c, 0.0))
+
+    def _swing(self, k: int, step: float, floor: bool = False) -> int:
         """Record whether the step ``step > 0`` went up (down) more than 2x right after
-        going down (up) more than 2x; the ``oscillation`` flag where at least 80% of the
-        last ``window`` steps did."""
+        going down (up) more than 2x (never where it was taken from a gradient at the
+        rounding floor, ``floor``); the ``oscillation`` flag where at least 80% of the last
+        ``window`` steps did."""
         ratio = step / self._last_step if self._last_step > 0.0 else math.nan
         last = self._last_ratio
-        swing = int((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0))
+        swing = int(not floor and ((last > 2.0 and ratio < 0.5) or (last < 0.5 and ratio > 2.0)))
         swings = self._swings
         if len(swings) == self.window:
             self._swing_sum -= swings[0]

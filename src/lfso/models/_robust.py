@@ -64,6 +64,13 @@ def _cauchy_peak(inv_c2: float, u: Any) -> Any:
     return 1.0 / (1.0 + inv_c2 * u * u)
 
 
+def _quiet_cauchy_peak(inv_c2: float, u: Any) -> Any:
+    """:func:`_cauchy_peak` where ``u^2 / c^2`` overflows for some rows (their ``h`` is
+    ``1 / inf = 0``, as it should be), without NumPy's warning."""
+    with np.errstate(over="ignore"):
+        return _cauchy_peak(inv_c2, u)
+
+
 class CauchyRegression(Model):
     """``f(x) = (1/n) sum_i rho(a_i^T x - b_i) + (l2/2) ||x||^2`` with the Cauchy loss.
 
@@ -153,9 +160,15 @@ class CauchyRegression(Model):
         # (evaluate's value, bit for bit: the same rows and sums, no gradient)
         ax = materialize(self.A @ x)
         rows = self._fused_rows(ax)
-        r, mean = (rows[0], rows[2]) if rows is not None else (materialize(ax - self.b), None)
-        value = to_float(self._value(r, x, mean))
-        return value if value != math.inf else to_float(self._value(r, x, self._wide_mean(r)))
+        if rows is not None:
+            r, mean = rows[0], rows[2]
+        else:
+            r = materialize(ax - self.b)
+            # (r^2 / c^2 may overflow here with NumPy's warning: the errstate that silences
+            # it in evaluate, where it replaces a pass, would cost this call about 10%)
+            mean = self._mean_loss(r * r / self.c**2)
+        value = to_float(self._value(x, mean))
+        return value if value != math.inf else to_float(self._value(x, self._wide_mean(r)))
 
     def _fused_rows(self, ax: Any) -> tuple[Any, Any, Any] | None:
         """``(r, r / (1 + r^2 / c^2), f)`` from ``ax = A x`` in one compiled pass on an
@@ -191,12 +204,25 @@ class CauchyRegression(Model):
         underflow = (self.n + d) * g.tiny * max(1.0, self.c * self.c, self.l2)
         return ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + underflow) * (1.0 + 1e-9)
 
-    def _value(self, r: Any, x: Any, mean: Any = None) -> Any:
-        """``f`` as a 0-d array (left on the device until the caller fetches it); ``mean``:
-        the mean loss where a compiled pass made it."""
-        xp, c2 = self.xp, self.c**2
-        value = (0.5 * c2) * xp.mean(xp.log1p(r * r / c2)) if mean is None else mean
-        return value + (0.5 * self.l2) * reduce_sum(xp, x * x) if self.l2 else value
+    def _quiet_peak(self) -> Callable[[Any], Any]:
+        """The ball bound's ``h`` without NumPy's overflow warning."""
+        return functools.partial(_quiet_cauchy_peak, *self._peak.args)
+
+    def _ratios(self, r: Any) -> Any:
+        """``r^2 / c^2``; a row whose ratio overflows gives ``inf`` without a warning (its
+        loss and gradient are taken again once ``f`` comes out ``inf``: see
+        :meth:`_finite_value`)."""
+        with np.errstate(over="ignore"):
+            return r * r / self.c**2
+
+    def _mean_loss(self, w: Any) -> Any:
+        """``(c^2/2) mean_i log(1 + w_i)`` for ``w = r^2 / c^2`` (:meth:`_value`'s)."""
+        return (0.5 * self.c**2) * self.xp.mean(self.xp.log1p(w))
+
+    def _value(self, x: Any, mean: Any) -> Any:
+        """``f`` as a 0-d array (left on the device until the caller fetches it) from the
+        mean loss ``mean`` (:meth:`_mean_loss`, :meth:`_wide_mean`, or a compiled pass's)."""
+        return mean + (0.5 * self.l2) * reduce_sum(self.xp, x * x) if self.l2 else mean
 
     def _wide_mean(self, r: Any) -> Any:
         """``(c^2/2) mean_i log(1 + r_i^2/c^2)`` where ``r_i^2`` overflows the dtype (a
@@ -215,20 +241,30 @@ class CauchyRegression(Model):
         return (0.5 * c**2) * xp.mean(xp.where(kept, xp.log1p(q), wide))
 
     def _finite_value(
-        self, r: Any, x: Any, probe: Any = None, grad: Any = None
+        self,
+        r: Any,
+        x: Any,
+        probe: Any = None,
+        grad: Any = None,
+        local: RowCurvatureBound | None = None,
     ) -> Callable[[Evaluation], None]:
         """What runs once an evaluation's ``f`` is on the host: an ``f`` of ``inf`` is taken
         again by :meth:`_wide_mean` (``inf`` then only past the range of ``f`` itself), and
         so is the gradient ``grad``, by :meth:`_wide_gradient`, unless the evaluation is on
-        its way from a device (:func:`lfso._later.ahead`: its gradient is in use already).
+        its way from a device (:func:`lfso._later.ahead`: its gradient is in use already);
+        the ball bound ``local``'s ``h`` then overflows where ``r^2 / c^2`` did, to the
+        right ``h = 0``, without a warning (elsewhere, it takes the plain ``h`` back).
         """
         wide_grad = grad is not None and (type(grad) is np.ndarray or not is_ahead(grad))
 
         def then(evaluation: Evaluation) -> None:
-            if evaluation.value == math.inf:
-                evaluation.value = to_float(self._value(r, x, self._wide_mean(r)))
+            wide = evaluation.value == math.inf
+            if wide:
+                evaluation.value = to_float(self._value(x, self._wide_mean(r)))
                 if wide_grad:
                     self._wide_gradient(evaluation, r, x, probe)
+            if local is not None:  # (quiet only where it overflows: see evaluate)
+                local.peak = self._quiet_peak() if wide else self._peak
 
         return then
 
@@ -272,7 +308,8 @@ class CauchyRegression(Model):
             r, factor, mean = rows
         else:
             r = materialize(ax - self.b)
-            factor, mean = r / (1.0 + r * r / self.c**2), None
+            w = self._ratios(r)  # (once, for the gradient and f)
+            factor, mean = r / (1.0 + w), self._mean_loss(w)
         grad = (self.A.T @ factor) / self.n
         if self.l2:
             grad = grad + self.l2 * x
@@ -283,8 +320,10 @@ class CauchyRegression(Model):
             stats = xp.abs(r)
             margin = statistic_margin(self.geometry, x, stats, xp.abs(self.b)) + drift
             stats = materialize(stats - margin)
-            local = RowCurvatureBound(self.geometry, stats, self._peak, 1.0 / self.n, self.l2)
-        value = self._value(r, x, mean)
+            # (the hinted radius's bound is taken before f says whether r^2 / c^2 overflowed)
+            peak = self._peak if hint is None else self._quiet_peak()
+            local = RowCurvatureBound(self.geometry, stats, peak, 1.0 / self.n, self.l2)
+        value = self._value(x, mean)
         # (the segment at x reads r again)
         return fetch_evaluation(
             grad,
@@ -294,7 +333,7 @@ class CauchyRegression(Model):
             probe,
             (ax, drift, x_inf),
             r,
-            self._finite_value(r, x, probe, grad),
+            self._finite_value(r, x, probe, grad, local),
         )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:

@@ -952,12 +952,16 @@ class LFSO(torch.optim.Optimizer):
             run.cache = None
             return self._start(run, closure)
         if cache is not None:
-            self._compare(cache.evaluation, ev, z)
+            self._compare(cache.evaluation, ev, z, run.model.unit_roundoff)
         return z, ev, loss
 
-    def _compare(self, known: Evaluation, fresh: Evaluation, z: torch.Tensor) -> None:
-        """Warn once if the closure gives another loss or gradient at the same point."""
-        tol = math.sqrt(float(torch.finfo(z.dtype).eps))
+    def _compare(
+        self, known: Evaluation, fresh: Evaluation, z: torch.Tensor, unit: float | None
+    ) -> None:
+        """Warn once if the closure gives another loss or gradient at the same point
+        (beyond ``sqrt(eps)`` relative, ``eps`` the coarsest of ``z``'s dtype and the
+        parameters' ``unit``: a float32 part of the loss may round differently per call)."""
+        tol = math.sqrt(max(float(torch.finfo(z.dtype).eps), unit or 0.0))
         pairs = ((known.value, fresh.value), (known.grad_norm, fresh.grad_norm))
         for a, b in pairs:
             if not (math.isfinite(a) and math.isfinite(b)):
@@ -965,7 +969,7 @@ class LFSO(torch.optim.Optimizer):
         for name, (a, b) in zip(("loss", "||g||"), pairs, strict=True):
             if abs(a - b) > tol * max(abs(a), abs(b)):
                 self._warn(
-                    f"LFSO: the closure returned {name} {a:.6g} and then {b:.6g} at the same "
+                    f"LFSO: the closure returned {name} {a!r} and then {b!r} at the same "
                     "parameters: it draws a new minibatch per call (or is not deterministic, "
                     f"e.g. dropout). {_USE_INSTEAD}."
                 )
