@@ -222,6 +222,26 @@ def test_planted_failure_trips_the_guard_and_the_fallback_finishes(case, tmp_pat
     assert "hand-over</text>" in page  # marked on the curve
 
 
+@pytest.mark.parametrize(
+    "smoothness",
+    [lambda x, R: -1.0, lambda x, R: math.nan, lambda x, R: 1.0 / (1.0 + R)],
+    ids=["negative", "nan", "decreasing"],
+)
+def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness):
+    # The oracle breaks its contract before any step: the fallback, which needs no oracle,
+    # runs from x0 (the best point so far) instead of the run ending in an error.
+    res = guarded_minimize(
+        f, X0, grad=g, smoothness=smoothness, fallback=FALLBACK, safeguard=False, tol=1e-8
+    )
+    ho = res.handover
+    assert ho is not None and ho.reason == "oracle_error" and ho.iteration == 0
+    assert "smoothness oracle" in ho.detail
+    first, second = res.stages
+    assert first.fun == f(X0) == second.history.f[0] and ho.best_row == 0
+    assert res.success and res.fun < f(X0) and res.method == "lfso -> gd"
+    assert res.njev == first.njev + second.njev and first.njev >= 1
+
+
 def test_no_trip_is_a_plain_run():
     model = FunctionModel(f, g, true_oracle)
     res = guarded_minimize(model, X0, fallback=FALLBACK)
@@ -392,6 +412,9 @@ def test_guard_rejects_bad_settings():
             Guard({"oscillation": flag})
     with pytest.raises(ValueError, match="divergence"):
         Guard(divergence=0.0)
+    for thresholds in ("descent", [("descent", 2)], 3):
+        with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds="):
+            Guard(thresholds)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="fallback must be a mapping"):
         guarded_minimize(PowerSum(2), X0, fallback="gd")
 

@@ -85,6 +85,11 @@ class Guard:
         callback: Callable[[Result], Any] | None = None,
     ) -> None:
         merged = dict(DEFAULT_THRESHOLDS)
+        if thresholds is not None and not isinstance(thresholds, Mapping):
+            raise TypeError(
+                "thresholds must be a mapping of risk indicator names to counts, e.g. "
+                f"{{'oscillation': 3}}, or None, got thresholds={thresholds!r}"
+            )
         for name, value in (thresholds or {}).items():
             if name not in DEFAULT_THRESHOLDS:
                 raise ValueError(
@@ -322,11 +327,15 @@ def concat_histories(first: History, second: History) -> History:
     return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
 
 
-def _salvage(guard: Guard, method: str) -> Result:
+def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
     """A result from what the guard saw of a run that ended in an exception: its last
-    intermediate result (counters, history, risks) at the best point it saw."""
+    intermediate result (counters, history, risks) at the best point it saw; where it saw
+    none (the exception came at the first step), the result the exception carries (its
+    ``.result``: the start, where the fallback then begins)."""
     if guard.best is None or guard.last is None:
-        raise RuntimeError("the run failed before its first step; nothing to fall back from")
+        if raised is None:
+            raise RuntimeError("the run failed before its first step; nothing to fall back from")
+        guard.best = guard.last = raised
     b = guard.best
     return dataclasses.replace(
         guard.last,
@@ -539,7 +548,8 @@ def _first_stage(
             )
         except OracleError as exc:
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
-            first = _salvage(guard, method)
+            raised = getattr(exc, "result", None)
+            first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
     finally:
         guard.callback = chained
     if guard.tripped is None and first.status is Status.NON_FINITE:
