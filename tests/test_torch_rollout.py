@@ -306,6 +306,34 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
         assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": 1.7}, TypeError, r"steps must be an integer >= 1, got steps=1\.7"),
+        ({"steps": "3"}, TypeError, r"steps must be an integer >= 1, got steps='3'"),
+        ({"steps": None}, TypeError, r"steps must be an integer >= 1, got steps=None"),
+        ({"steps": 0}, ValueError, r"steps must be an integer >= 1, got steps=0"),
+        ({"criteria": {"target_rtol": 0.1}}, TypeError, r"criteria must be .*GoCriteria"),
+        ({"current": lambda p: "sgd"}, TypeError, r"current must be .*gave 'sgd'"),
+        ({"bogus": 1}, TypeError, r"unknown option\(s\) for method='lfso': \['bogus'\]"),
+    ],
+)
+def test_torch_pilot_rejects_bad_input_before_any_training(kwargs, error, match):
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    calls = [0]
+
+    def counted(module):
+        calls[0] += 1
+        return loss(module)
+
+    kwargs = {"current": lambda p: torch.optim.SGD(p, lr=1e-3), "steps": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        pilot(make, counted, **kwargs)
+    assert calls[0] == 0  # nothing trained before the error
+
+
 def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
     from lfso.torch import pilot
 

@@ -41,10 +41,12 @@ import torch
 
 from .._result import History, Result, Status
 from .._stepper import Stepper
+from .._validate import integer
 from ..models import Evaluation
 from ..monitor import RISKS
 from ..oracles import OracleError
 from ..rollout import GoCriteria, Guard, PilotEvidence, decide
+from ..rollout._pilot import check_criteria
 from ._optimizer import LFSO
 
 __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
@@ -421,7 +423,9 @@ def pilot(
         Optimiser steps of each run.
     criteria : GoCriteria, optional
     lfso_options
-        Options of :class:`lfso.torch.LFSO`.
+        Options of :class:`lfso.torch.LFSO`, checked before the current rule's run (as
+        ``steps``, an integer >= 1, and ``criteria``): a bad one is an error before any
+        training.
 
     Returns
     -------
@@ -435,13 +439,20 @@ def pilot(
         :func:`lfso.minimize`'s run ends with there, ``STEP_FAILED`` or
         ``GRADIENT_MISMATCH``, a no-go (:func:`lfso.rollout.decide`).
     """
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1, got steps={steps!r}")
+    integer(steps, "steps", low=1)
+    criteria = check_criteria(criteria)
     runs = []
     for which in ("current", "lfso"):
-        module = make()
+        module = make()  # (right before its run, as a make() that counts calls expects)
         params = list(module.parameters())
         opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
+        if which == "current":
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(
+                    "current must be a callable (parameters) -> torch.optim.Optimizer, e.g. "
+                    f"lambda p: torch.optim.Adam(p, lr=1e-3); current(parameters) gave {opt!r}"
+                )
+            LFSO(params, **lfso_options)  # (its options checked now, not after this run)
         calls = _Calls()
         rows = Stepper(calls, None, method=type(opt).__name__, monitor=False)
         rows.clock = time.perf_counter()
@@ -453,7 +464,7 @@ def pilot(
             return value
 
         counted = calls.counting(closure)
-        for _ in range(int(steps)):
+        for _ in range(steps):
             if which == "current":
                 value = opt.step(counted)
                 rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
@@ -469,4 +480,4 @@ def pilot(
         runs.append(
             _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
         )
-    return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)
+    return decide(runs[0], runs[1], task=f"{task}, {steps} steps", criteria=criteria)
