@@ -212,6 +212,14 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w]), torch.optim.SGD([w, v], lr=0.1))
     # the same tensors, grouped differently: accepted
     GuardedOptimizer(LFSO([w, v]), torch.optim.SGD([{"params": [v]}, {"params": [w]}], lr=0.1))
+    opt = GuardedOptimizer(LFSO([w]), sgd)
+    for switched in (False, True):  # LFSO in charge, then the fallback
+        if switched:
+            opt._switch("descent", "planted")
+        with pytest.raises(RuntimeError, match=r"step needs a closure .*got closure=None"):
+            opt.step(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds='desc"):
+        GuardedOptimizer(LFSO([w]), sgd, thresholds="descent")  # type: ignore[arg-type]
 
 
 def _divergent_guarded(w):

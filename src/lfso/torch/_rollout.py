@@ -327,6 +327,11 @@ class GuardedOptimizer:
 
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """One step of the active optimiser; switches when the guard trips."""
+        if not callable(closure):  # (LFSO needs one, and the fallback's rows count its calls)
+            raise RuntimeError(
+                "GuardedOptimizer.step needs a closure that computes the loss and its "
+                f"gradients (as LFSO's step does), got closure={closure!r}"
+            )
         if self.handover is None:
             rows, given = len(self.primary.history), self.primary._last_give_up
             try:
