@@ -846,6 +846,19 @@ def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
         decide(bad, lfso_run, task="a hand-built history")
 
 
+def test_decide_refuses_what_is_not_a_run_or_criteria():
+    model, x0 = PowerSum(2), np.ones(4)
+    cur = lfso.minimize(model, x0, method="gd", step=1e-2, max_iter=50)
+    mine = lfso.minimize(model, x0)
+    with pytest.raises(TypeError, match=r"criteria must be a lfso\.rollout\.GoCriteria"):
+        decide(cur, mine, task="t", criteria={"target_rtol": 0.1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"current must be a lfso\.Result .*got History; pass"):
+        decide(cur.history, mine, task="t")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"candidate must be a lfso\.Result .*got str"):
+        decide(cur, "lfso", task="t")  # type: ignore[arg-type]
+    assert decide(cur, mine, task="t").go
+
+
 def test_roi_and_decide_refuse_runs_from_different_starts():
     model, x0 = PowerSum(2), np.ones(4)
     mine = lfso.minimize(model, x0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._result import Result, Status, stop_if_interrupted
+from .._result import History, Result, Status, stop_if_interrupted
 from .._validate import integer, positive, real
 from ..monitor import RISKS
 from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
@@ -234,7 +234,14 @@ def decide(
     whose histories start from different ``f0`` (beyond a relative ``1e-5``) are a
     ``ValueError`` naming both: they were not on the same task.
     """
-    criteria = criteria if criteria is not None else GoCriteria()
+    criteria = check_criteria(criteria)
+    for name, run in (("current", current), ("candidate", candidate)):
+        if not isinstance(run, Result):
+            hint = "; pass the run's result, not its history" if isinstance(run, History) else ""
+            raise TypeError(
+                f"{name} must be a lfso.Result (a pilot run's result), got "
+                f"{type(run).__name__}{hint}"
+            )
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol, "current")
     check_same_start(cur.history, cand.history, ("current's history", "candidate's history"))
