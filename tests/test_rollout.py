@@ -431,6 +431,7 @@ def test_guard_rejects_bad_settings():
         ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
+        ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
@@ -445,6 +446,15 @@ def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragme
         )
     assert all(fragment in str(raised.value) for fragment in fragments), str(raised.value)
     assert not ran
+
+
+def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback():
+    # No fallback given: the fallback is the current rule, whose option is at fault.
+    for current in ({"method": "gd"}, {"method": "gd", "step": -1.0}):
+        with pytest.raises((TypeError, ValueError), match=r"^current \(method=gd"):
+            rollout(PowerSum(2), X0, current)
+    with pytest.raises(ValueError, match=r"^fallback \(method=gd, step=-1"):
+        rollout(PowerSum(2), X0, FALLBACK, fallback={"method": "gd", "step": -1.0})
 
 
 @pytest.mark.parametrize(

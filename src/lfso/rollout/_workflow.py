@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._result import History, Result, Status
-from .._validate import integer, positive
+from .._validate import flag, integer, positive
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
 from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
@@ -331,11 +331,14 @@ def rollout(
     from .._dashboard import LiveReport, check_page_path
 
     current = check_rule(current, "current")
-    fallback = check_rule(fallback if fallback is not None else current, "fallback")
+    # (the fallback is the current rule unless given: its errors then name current)
+    role = "fallback" if fallback is not None else "current"
+    fallback = check_rule(fallback if fallback is not None else current, role)
     _check_tuning(tuning, current)
     _check_stages(criteria, guard, pilot_iter, seed, max_iter)
+    force = bool(flag(force, "force"))
     model = as_model(objective, grad, smoothness)
-    check_options(fallback, "fallback", objective=model, x0=x0)  # (used after the pilot)
+    check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got callback={callback!r}")
