@@ -448,6 +448,23 @@ def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragme
     assert not ran
 
 
+@pytest.mark.parametrize("key", ["tol", "atol", "max_iter", "callback", "x0"])
+def test_a_rule_holding_a_run_argument_is_refused_before_anything_runs(key):
+    # (a fallback with its own tol used to run the first stage, then fail at the hand-over
+    # with "quiet_minimize() got multiple values for keyword argument 'tol'")
+    values = {"tol": 1e-3, "atol": 1e-3, "max_iter": 5, "callback": print, "x0": X0}
+    rule = {"method": "armijo", key: values[key]}
+    seen = []
+    planted = FunctionModel(f, g, TurnsWrong(4))  # (hands over at its first steps)
+    match = rf"^fallback: '{key}' is the run's, not the rule's .* pass it to the call"
+    with pytest.raises(ValueError, match=match):
+        guarded_minimize(planted, X0, fallback=rule, safeguard=False, callback=seen.append)
+    assert seen == []
+    with pytest.raises(ValueError, match=rf"^current: '{key}' is the run's"):
+        pilot(PowerSum(2), X0, rule, callback=seen.append)
+    assert seen == []
+
+
 def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback():
     # No fallback given: the fallback is the current rule, whose option is at fault.
     for current in ({"method": "gd"}, {"method": "gd", "step": -1.0}):

@@ -46,7 +46,8 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
 def check_rule(rule: Any, name: str) -> dict[str, Any]:
     """A copy of ``rule`` once it is a mapping with a ``'method'`` (``TypeError`` otherwise)
     that names a method of the registry or ``"scipy:L-BFGS-B"`` (``ValueError`` otherwise,
-    listing the accepted names; ``"scipy:L-BFGS-B"`` takes no options)."""
+    listing the accepted names; ``"scipy:L-BFGS-B"`` takes no options) and holds none of
+    the run's own arguments (``tol``, ``max_iter``, ...: a ``ValueError`` naming them)."""
     if not isinstance(rule, Mapping) or "method" not in rule:
         raise TypeError(
             f"{name} must be a mapping of minimize options with a 'method', e.g. "
@@ -54,6 +55,16 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}={rule!r}"
         )
     method = rule["method"]
+    shared = [k for k in _RUN if k in rule]
+    if shared:
+        one = len(shared) == 1
+        raise ValueError(
+            f"{name}: {', '.join(map(repr, shared))} {'is' if one else 'are'} the run's, not "
+            "the rule's (every rule of a stage runs from the same objective and x0 to the "
+            "same tol, atol and max_iter, under the same callback): pass "
+            f"{'it' if one else 'them'} to the call; {name} holds the method and its "
+            f"options, got {name}={rule!r}"
+        )
     if method == SCIPY_LBFGS:
         extra = sorted(str(k) for k in rule if k != "method")
         if extra:
@@ -67,6 +78,10 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}: unknown method {method!r}; choose from {', '.join(accepted_methods())}"
         )
     return dict(rule)
+
+
+#: The arguments of a run that every rule of a stage shares: not a rule's options.
+_RUN = ("objective", "x0", "tol", "atol", "max_iter", "callback")
 
 
 def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any) -> None:
