@@ -465,6 +465,21 @@ def test_a_rule_holding_a_run_argument_is_refused_before_anything_runs(key):
     assert seen == []
 
 
+def test_atol_is_the_stopping_test_of_every_run_not_lfsos_alone():
+    model, x0, atol = LpRegression(A, B, 2), np.zeros(5), 1.0
+    ev = pilot(model, x0, {"method": "armijo"}, atol=atol)
+    cut = lfso.minimize(model, x0, method="armijo", atol=atol)
+    assert ev.current.nit == cut.nit and ev.current.grad_norm <= atol < cut.history.grad_norm[0]
+    assert ev.candidate.grad_norm <= atol
+    # the return on investment's run of the current rule stops by atol too: lfso, stopped
+    # by it, reaches that run's target (it did not reach the target of a run to tol alone)
+    ro = rollout(model, x0, {"method": "gd", "step": 3e-4}, atol=atol, tuning=[3e-4])
+    cut = lfso.minimize(model, x0, method="gd", step=3e-4, atol=atol)
+    assert ro.go and ro.result.grad_norm <= atol and ro.roi is not None
+    assert ro.roi.lfso_gradients is not None
+    assert ro.roi.current_gradients is not None and ro.roi.current_gradients <= cut.njev
+
+
 def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback():
     # No fallback given: the fallback is the current rule, whose option is at fault.
     for current in ({"method": "gd"}, {"method": "gd", "step": -1.0}):

@@ -184,7 +184,8 @@ def pilot(
         which).
     options
         Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
-        by a run of no step (one evaluation) before the current rule's run.
+        by a run of no step (one evaluation) before the current rule's run; ``atol``, a
+        stopping test, goes to both runs.
 
     Returns
     -------
@@ -217,6 +218,8 @@ def pilot(
     # (lfso's options now, not after the current rule's run)
     check_options({"method": method, **options}, "lfso's run", objective=model, x0=x0)
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
+    if "atol" in options:  # (a stopping test: both runs stop by it, not lfso's alone)
+        run["atol"] = options.pop("atol")
     cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
     cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
     return decide(cur, cand, task=task, criteria=criteria)

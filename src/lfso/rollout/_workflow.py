@@ -136,11 +136,13 @@ def _measure_roi(
     *,
     tol: float,
     max_iter: int,
+    atol: float = 0.0,
 ) -> tuple[ReturnOnInvestment, dict[str, Result]]:
-    """The return on investment of the guarded run, and the current rule's runs it made."""
+    """The return on investment of the guarded run, and the current rule's runs it made
+    (to the same stopping test as the guarded run's: ``tol``, ``atol``, ``max_iter``)."""
     _check_tuning(tuning, current)
     if isinstance(tuning, TuningBudget):
-        base = run_rule(current, objective=model, x0=x0, tol=tol, max_iter=max_iter)
+        base = run_rule(current, objective=model, x0=x0, tol=tol, atol=atol, max_iter=max_iter)
         roi = return_on_investment(
             lfso_history,
             tuning=tuning,
@@ -152,7 +154,7 @@ def _measure_roi(
     steps = _grid(current) if isinstance(tuning, str) else list(tuning)
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
-        tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
+        tuned = tune_step(model, x0, steps, tol=tol, atol=atol, max_iter=max_iter, **rest)
     roi = return_on_investment(
         lfso_history,
         tuning=tuned,
@@ -298,7 +300,9 @@ def rollout(
         exception leaves the page finished, the stage that was running marked
         ``interrupted`` (a ``KeyboardInterrupt``) or ``failed``.
     options
-        Further ``minimize`` options for the LFSO runs.
+        Further ``minimize`` options for the LFSO runs; ``atol``, a stopping test, goes to
+        every run (the pilot's two, both stages of the guarded run, the return on
+        investment's).
 
     Returns
     -------
@@ -447,7 +451,16 @@ def _stages(
                 live.stage("roi", "skipped", "the guarded run was interrupted")
         elif tuning is not None:
             result, roi = _roi_stage(
-                model, x0, current, result, tuning, criteria, live, tol=tol, max_iter=max_iter
+                model,
+                x0,
+                current,
+                result,
+                tuning,
+                criteria,
+                live,
+                tol=tol,
+                max_iter=max_iter,
+                atol=options.get("atol", 0.0),
             )
     elif live is not None:
         live.stage("guarded", "skipped", "no-go: the current rule stays")
@@ -522,13 +535,14 @@ def _roi_stage(
     *,
     tol: float,
     max_iter: int,
+    atol: float = 0.0,
 ) -> tuple[GuardedResult, ReturnOnInvestment]:
     """The return on investment of the guarded run, and that run judged against its target
     (known only now), shown live."""
     if live is not None:
         live.stage("roi", "running", "the current rule's tuning cost")
     roi, ran = _measure_roi(
-        model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
+        model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter, atol=atol
     )
     result.roi = roi
     judged = judge_against(result, roi.target)  # the target is known only now
