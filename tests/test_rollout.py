@@ -432,6 +432,7 @@ def test_guard_rejects_bad_settings():
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
         ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
+        ({"rows": 10}, TypeError, ["rollout takes the pilot's rows as pilot_rows=", "rows=10"]),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):

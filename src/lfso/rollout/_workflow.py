@@ -341,6 +341,10 @@ def rollout(
     _check_tuning(tuning, current)
     _check_stages(criteria, guard, pilot_iter, seed, max_iter)
     force = bool(flag(force, "force"))
+    if "rows" in options:  # (pilot's name: here the pilot's rows are pilot_rows)
+        raise TypeError(
+            f"rollout takes the pilot's rows as pilot_rows=, got rows={options['rows']!r}"
+        )
     model = as_model(objective, grad, smoothness)
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
