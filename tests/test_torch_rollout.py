@@ -370,6 +370,22 @@ def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
     assert np.isfinite(ev.candidate.fun) and ev.candidate.fun < ev.candidate.history.f[0]
 
 
+def test_torch_pilot_gives_a_current_rule_that_blew_up_the_status_non_finite():
+    from lfso import Status
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (SGD's overflow)
+        ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1.0), steps=30)
+    cur = ev.current
+    first = int(np.argmin(np.isfinite(cur.history.f) & np.isfinite(cur.history.grad_norm)))
+    assert 0 < first < len(cur.history)  # it blew up during the run
+    assert cur.status is Status.NON_FINITE and f"infinite at iteration {first}" in cur.message
+    assert np.isfinite(cur.fun) and ev.candidate.status is Status.MAX_ITER
+    assert "(NON_FINITE)" in ev.checks[1].observed  # (it never went below its start)
+
+
 class _FlippedNearMinimum(torch.autograd.Function):
     """``1/2 sum h (w - 1)^2`` whose backward points uphill within 1e-3 of the minimiser
     (a custom operation with a wrong gradient there, met only once a run is close)."""

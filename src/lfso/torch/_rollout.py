@@ -388,17 +388,26 @@ def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
 def _pilot_result(stepper: Stepper, gave_up: tuple[Status, int, str] | None = None) -> Result:
     """The result of a pilot run: its best row (the parameters are the module's); where
     LFSO's rule gave up on a step (``gave_up``: status, iteration, why), that status, as
-    :func:`lfso.minimize`'s run ends, and a message that says where and why."""
+    :func:`lfso.minimize`'s run ends, and a message that says where and why; where the
+    loss or its gradient turned NaN or infinite, ``NON_FINITE`` and where (``MAX_ITER``
+    otherwise: the run took its steps)."""
     history = stepper.history
     f = history.f
     best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
     at = Evaluation(float(f[best]), None, float(history.grad_norm[best]))
     status, message = Status.MAX_ITER, "Pilot run."
+    finite = np.isfinite(f) & np.isfinite(history.grad_norm)
     if gave_up is not None:
         status, iteration, why = gave_up
         message = (
             f"Pilot run. LFSO gave up at iteration {iteration}: {why}; its later steps from "
             "there were skipped."
+        )
+    elif not finite.all():  # (as lfso.minimize's run ends there)
+        status = Status.NON_FINITE
+        message = (
+            f"Pilot run. The loss or its gradient became NaN or infinite at iteration "
+            f"{int(np.argmin(finite))}; f is the best finite loss before it."
         )
     return stepper.build(None, at, status, message, jac=None)
 
