@@ -486,6 +486,10 @@ def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback(
     for current in ({"method": "gd"}, {"method": "gd", "step": -1.0}):
         with pytest.raises((TypeError, ValueError), match=r"^current \(method=gd"):
             rollout(PowerSum(2), X0, current)
+        with pytest.raises((TypeError, ValueError), match=r"^current \(method=gd"):
+            pilot(PowerSum(2), X0, current)
+    with pytest.raises(TypeError, match=r"^current \(method=polyak\): .* pass f_star="):
+        pilot(PowerSum(2), X0, {"method": "polyak"})
     with pytest.raises(ValueError, match=r"^fallback \(method=gd, step=-1"):
         rollout(PowerSum(2), X0, FALLBACK, fallback={"method": "gd", "step": -1.0})
 

@@ -184,8 +184,9 @@ def pilot(
         which).
     options
         Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
-        by a run of no step (one evaluation) before the current rule's run; ``atol``, a
-        stopping test, goes to both runs.
+        by a run of no step (one evaluation) before the current rule's run, as the current
+        rule's are (an error then names ``current``); ``atol``, a stopping test, goes to
+        both runs.
 
     Returns
     -------
@@ -215,7 +216,8 @@ def pilot(
         model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
-    # (lfso's options now, not after the current rule's run)
+    # (lfso's options now, not after the current rule's run; the current rule's named)
+    check_options(current, "current", objective=model, x0=x0)
     check_options({"method": method, **options}, "lfso's run", objective=model, x0=x0)
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
     if "atol" in options:  # (a stopping test: both runs stop by it, not lfso's alone)
