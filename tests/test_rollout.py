@@ -1216,6 +1216,17 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
     assert modes == dict.fromkeys(["guarded.npz", "guarded.rollout.json"], 0o666 & ~_umask())
 
 
+def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_path):
+    planted = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
+    path = res.save(tmp_path / "run.npz")
+    assert res.handover is not None and GuardedResult.load(path).handover == res.handover
+    other = lfso.minimize(PowerSum(2), np.ones(5), method="lfso")  # the same file, again
+    other.save(path)
+    with pytest.raises(ValueError, match=r"'.*run.rollout.json' is not .* saved with another"):
+        GuardedResult.load(path)
+
+
 @pytest.mark.parametrize(
     "sidecar",
     [

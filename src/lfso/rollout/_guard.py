@@ -271,6 +271,7 @@ class GuardedResult(Result):
         ``settled_at`` (not the stages)."""
         path = super().save(path)
         extra = {
+            "result": _identity(self),  # (which result the file goes with)
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
             "roi": dataclasses.asdict(self.roi) if self.roi else None,
             "kept_first": self.kept_first,
@@ -283,13 +284,21 @@ class GuardedResult(Result):
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
-        that is not the one :meth:`save` writes is a ``ValueError`` naming it."""
+        that is not the one :meth:`save` writes, or that it wrote with another result (the
+        result file saved again since, by :meth:`lfso.Result.save`), is a ``ValueError``
+        naming it."""
         base = Result.load(path)
         side = _sidecar(Path(path))
         try:
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
                 raise ValueError(f"a JSON {type(extra).__name__}, not an object")
+            saved = extra.get("result")
+            if saved is not None and saved != _identity(base):
+                raise ValueError(
+                    f"it was saved with another result ({saved}; the result file holds "
+                    f"{_identity(base)}): the result file was written again since"
+                )
             handover, roi = extra.get("handover"), extra.get("roi")
             handed = Handover(**handover) if handover else None
             measured = ReturnOnInvestment(**roi) if roi else None
@@ -312,6 +321,11 @@ class GuardedResult(Result):
             kept_first=kept_first,
             settled_at=settled_at,
         )
+
+
+def _identity(result: Result) -> dict[str, Any]:
+    """What ties a hand-over file to its result: the method and the counters."""
+    return {"method": result.method, "nit": int(result.nit), "njev": int(result.njev)}
 
 
 def _sidecar(path: Path) -> Path:
