@@ -62,8 +62,8 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}: {', '.join(map(repr, shared))} {'is' if one else 'are'} the run's, not "
             "the rule's (every rule of a stage runs from the same objective and x0 to the "
             "same tol, atol and max_iter, under the same callback): pass "
-            f"{'it' if one else 'them'} to the call; {name} holds the method and its "
-            f"options, got {name}={rule!r}"
+            f"{'it' if one else 'them'} to the call and keep the method and its options in "
+            f"the rule, got {rule!r}"
         )
     if method == SCIPY_LBFGS:
         extra = sorted(str(k) for k in rule if k != "method")
