@@ -1304,8 +1304,30 @@ def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
     # the pilot's current rule, the pilot's lfso, then the guarded run's lfso
     assert seen[0] == "gd" and "lfso" in seen and seen.count("lfso") > out.pilot.candidate.nit
     assert "pilot: lfso" in out.report.read_text()  # the live page still watches
-    with pytest.raises(TypeError, match="callback must be callable or None, got callback=3"):
+    with pytest.raises(TypeError, match=r"callback must be callable \(or callback a list"):
         rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, callback=3)
+
+
+@pytest.mark.parametrize("current", [{"method": "gd", "step": 1e-2}, {"method": "scipy:L-BFGS-B"}])
+def test_the_stages_take_a_list_of_callbacks_as_minimize_does(current):
+    # (guarded_minimize called each item of the list as the callback: "'list' object is not
+    # callable"; SciPy's L-BFGS-B in the pilot refused it; rollout refused it)
+    model, x0 = PowerSum(2), np.ones(4)
+    firsts, seconds = [], []
+    both = [lambda r: firsts.append(r.method), lambda r: seconds.append(r.method)]
+    ev = pilot(model, x0, current, max_iter=20, callback=both)
+    assert firsts == seconds and firsts[0] == current["method"] and "lfso" in firsts
+    firsts.clear(), seconds.clear()
+    res = guarded_minimize(model, x0, fallback=current, callback=both)
+    assert firsts == seconds == ["lfso"] * res.nit
+    firsts.clear(), seconds.clear()
+    out = rollout(model, x0, current, pilot_iter=20, tuning=None, callback=both)
+    assert firsts == seconds and len(firsts) > out.result.nit
+    assert ev.go and out.go
+    with pytest.raises(TypeError, match=r"callback\[1\] must be callable"):
+        guarded_minimize(model, x0, fallback=current, callback=[print, 3])
+    with pytest.raises(TypeError, match="on_handover must be callable or None, got on_handover=3"):
+        guarded_minimize(model, x0, fallback=current, on_handover=3)
 
 
 # --------------------------------------------------------------------------- SciPy's L-BFGS-B

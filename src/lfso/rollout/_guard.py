@@ -25,6 +25,7 @@ from ._rules import (
     check_options,
     check_rule,
     describe_rule,
+    one_callback,
     quiet_minimize,
     run_rule,
 )
@@ -412,7 +413,7 @@ def guarded_minimize(
         The rule in charge until a trip.
     guard : Guard, optional
         Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` in both stages.
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
@@ -445,6 +446,9 @@ def guarded_minimize(
     """
     fallback = check_rule(fallback, "fallback")
     target = _check_target(target)
+    callback = one_callback(callback)
+    if on_handover is not None and not callable(on_handover):
+        raise TypeError(f"on_handover must be callable or None, got on_handover={on_handover!r}")
     model = as_model(objective, grad, smoothness)
     if guard is not None and not isinstance(guard, Guard):
         raise TypeError(

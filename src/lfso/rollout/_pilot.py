@@ -11,7 +11,14 @@ import numpy as np
 from .._result import History, Result, Status, stop_if_interrupted
 from .._validate import integer, positive, real
 from ..monitor import RISKS
-from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
+from ._rules import (
+    as_model,
+    check_options,
+    check_rule,
+    one_callback,
+    quiet_minimize,
+    run_rule,
+)
 from ._subsample import subsample
 from ._targets import check_same_start, relative_target, to_target
 
@@ -179,7 +186,7 @@ def pilot(
         The pilot's budget (an integer >= 1: a pilot of no step is no evidence) and
         tolerance (both runs).
     criteria : GoCriteria, optional
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
         which).
     options
@@ -208,6 +215,7 @@ def pilot(
     """
     current = check_rule(current, "current")
     criteria = check_criteria(criteria)
+    callback = one_callback(callback)  # (SciPy's L-BFGS-B runner takes one callable)
     integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)
     model = as_model(objective, grad, smoothness)
     if rows is not None:

@@ -8,7 +8,7 @@ A rule is a method of lfso's registry (:data:`lfso.METHODS`) with its options, r
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from .._minimize import minimize
 from .._registry import METHODS
 from .._result import Result
 from .._stepper import NonFiniteStartError
-from .._validate import flag
+from .._validate import callback_list, flag
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
@@ -36,6 +36,20 @@ def as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
     if isinstance(objective, Model):
         return objective
     return FunctionModel(objective, grad, smoothness)
+
+
+def one_callback(callback: Any) -> Callable[[Result], Any] | None:
+    """``callback=`` as :func:`lfso.minimize` takes it (``None``, a callable or a list of
+    them; a ``TypeError`` naming it otherwise) as one callable, or ``None``."""
+    items = callback_list(callback)
+    if len(items) < 2:
+        return items[0] if items else None
+
+    def each(intermediate_result: Result) -> None:
+        for c in items:
+            c(intermediate_result)
+
+    return each
 
 
 def describe_rule(rule: Mapping[str, Any]) -> str:

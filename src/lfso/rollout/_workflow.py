@@ -13,10 +13,24 @@ from .._result import History, Result, Status
 from .._validate import flag, integer, positive
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
-from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
+from ._guard import (
+    Guard,
+    GuardedResult,
+    Handover,
+    chain,
+    guarded_minimize,
+    judge_against,
+)
 from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
-from ._rules import as_model, check_options, check_rule, describe_rule, run_rule
+from ._rules import (
+    as_model,
+    check_options,
+    check_rule,
+    describe_rule,
+    one_callback,
+    run_rule,
+)
 
 if TYPE_CHECKING:
     from .._dashboard import LiveReport
@@ -289,7 +303,7 @@ def rollout(
         without converging.
     force : bool
         Run the guarded stage even on no-go.
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` after every iteration of the pilot's two runs and
         of the guarded run (``intermediate_result.method`` says which); ``StopIteration``
         ends that run, as in :func:`lfso.minimize`. The return on investment's runs are
@@ -348,8 +362,7 @@ def rollout(
     model = as_model(objective, grad, smoothness)
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got callback={callback!r}")
+    callback = one_callback(callback)
     if report is not None:
         report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
