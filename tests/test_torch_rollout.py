@@ -222,6 +222,32 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w]), sgd, thresholds="descent")  # type: ignore[arg-type]
 
 
+class _QuietSGD(torch.optim.SGD):
+    """SGD whose ``step`` returns no loss (as some third-party optimisers do)."""
+
+    def step(self, closure=None):
+        super().step(closure)
+
+
+def test_a_fallback_whose_step_returns_no_loss_records_the_closures():
+    from lfso.torch import pilot
+
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    primary = LFSO([w], smoothness=lambda p, R: 1e-4 * oracle(p, R))  # (steps far too long)
+    opt = GuardedOptimizer(primary, _QuietSGD([w], lr=0.01), thresholds={"divergence": 2})
+    closure = make_closure(opt, w)
+    for _ in range(8):
+        opt.step(closure)
+    assert opt.handover is not None
+    h, row = opt.history, opt.handover.row
+    assert len(h) > row and h.f[row] == pytest.approx(opt.handover.best_loss)
+    assert np.all(np.isfinite(h.f[row:])) and np.all(np.diff(h.f[row:]) < 0)  # SGD descends
+    make, loss = _pilot_task()
+    ev = pilot(make, loss, lambda p: _QuietSGD(p, lr=1e-3), steps=20)
+    assert len(ev.current.history) == 20 and np.all(np.isfinite(ev.current.history.f))
+    assert ev.current.history.f[0] == pytest.approx(ev.candidate.history.f[0])
+
+
 def _divergent_guarded(w):
     """A guarded LFSO whose steps are far too long, tripping at divergence's second firing,
     with SGD and momentum (state of its own) as the fallback."""

@@ -355,23 +355,45 @@ class GuardedOptimizer:
         return self._fallback_step(closure)
 
     def _fallback_step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
-        loss: Any = self.fallback.step(self._calls.counting(closure))  # type: ignore[arg-type]
+        returned = self.fallback.step(self._calls.counting(closure))  # type: ignore[arg-type]
+        loss: Any = self._calls.step_loss(returned, self.fallback)
         self._rows.record(_evaluation(loss, self.params), math.nan, math.nan, math.nan)
         return loss
 
 
 class _Calls:
-    """Counts the calls of closures handed to another optimiser (``nfev``)."""
+    """Counts the calls of closures handed to another optimiser (``nfev``), and keeps the
+    loss of the first call since :meth:`step_loss` last read it (the loss at the point a
+    step starts from, for an optimiser whose ``step`` returns no loss)."""
 
     def __init__(self) -> None:
         self.nfev = 0
+        self.first: Any = None
 
     def counting(self, closure: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
         def counted() -> torch.Tensor:
             self.nfev += 1
-            return closure()
+            value = closure()
+            if self.first is None:
+                self.first = value
+            return value
 
         return counted
+
+    def step_loss(self, returned: Any, optimizer: Any) -> Any:
+        """The loss of the step just taken: what ``optimizer.step`` ``returned``, or, where
+        that is ``None``, the first closure value of the step; a ``TypeError`` naming the
+        optimiser where it gave neither."""
+        first, self.first = self.first, None
+        if returned is None:
+            returned = first
+        if returned is None:
+            raise TypeError(
+                f"{type(optimizer).__name__}.step(closure) returned no loss and did not call "
+                "the closure: the loss of its step is unknown (an optimiser's step(closure) "
+                "returns the closure's loss, as torch.optim's do)"
+            )
+        return returned
 
 
 def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
@@ -480,7 +502,7 @@ def pilot(
         counted = calls.counting(closure)
         for _ in range(steps):
             if which == "current":
-                value = opt.step(counted)
+                value = calls.step_loss(opt.step(counted), opt)
                 rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
                 continue
             recorded = len(opt.history)
