@@ -893,6 +893,14 @@ def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
         decide(bad, lfso_run, task="a hand-built history")
 
 
+def test_criteria_that_forbid_no_risk_say_so():
+    lax = GoCriteria(forbidden_risks=[])
+    assert lax.lines()[2] == "no risk indicator is forbidden (any may fire in lfso's run)"
+    ev = pilot(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, criteria=lax, max_iter=50)
+    check = next(c for c in ev.checks if c.name == "risk indicators")
+    assert check.required == "nothing (no risk indicator is forbidden)" and check.passed
+
+
 def test_decide_refuses_what_is_not_a_run_or_criteria():
     model, x0 = PowerSum(2), np.ones(4)
     cur = lfso.minimize(model, x0, method="gd", step=1e-2, max_iter=50)

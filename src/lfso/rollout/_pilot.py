@@ -81,7 +81,13 @@ class GoCriteria:
             f"lfso reaches the target f <= f_best(current) + {self.target_rtol:g} "
             "(f0 - f_best(current))",
             f"lfso's gradients to the target <= {self.max_gradient_ratio:g} x the current rule's",
-            "no risk indicator among " + ", ".join(self.forbidden_risks) + " fires in lfso's run",
+            (
+                "no risk indicator among "
+                + ", ".join(self.forbidden_risks)
+                + " fires in lfso's run"
+                if self.forbidden_risks
+                else "no risk indicator is forbidden (any may fire in lfso's run)"
+            ),
             "lfso's safeguard never gives up (no step with every trial rejected, no gradient "
             "mismatch)",
         ]
@@ -297,7 +303,9 @@ def decide(
     checks.append(
         Check(
             "risk indicators",
-            "none of " + ", ".join(criteria.forbidden_risks),
+            "none of " + ", ".join(criteria.forbidden_risks)
+            if criteria.forbidden_risks
+            else "nothing (no risk indicator is forbidden)",
             ", ".join(f"{k} ({v['count']}x from iteration {v['first']})" for k, v in fired.items())
             or "none fired",
             not fired,
