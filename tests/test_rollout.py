@@ -499,6 +499,8 @@ def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback(
     [
         (lambda: pilot(PowerSum(2), X0, FALLBACK, max_iter=0), ValueError, "max_iter=0"),
         (lambda: pilot(PowerSum(2), X0, FALLBACK, criteria=1), TypeError, "criteria=1"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, seed=-1), ValueError, "seed=-1"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, seed="a"), TypeError, "seed='a'"),
         (lambda: subsample(LpRegression(A, B, 2), 3, seed=-1), ValueError, "seed=-1"),
         (
             lambda: guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, guard="strict"),

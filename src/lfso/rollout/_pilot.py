@@ -223,6 +223,7 @@ def pilot(
     criteria = check_criteria(criteria)
     callback = one_callback(callback)  # (SciPy's L-BFGS-B runner takes one callable)
     integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)
+    integer(seed, "seed", low=0)  # (with rows=None too, as rollout checks it)
     model = as_model(objective, grad, smoothness)
     if rows is not None:
         small = subsample(model, rows, seed=seed)  # (a TypeError for a model without rows)
