@@ -895,6 +895,14 @@ def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
         decide(bad, lfso_run, task="a hand-built history")
 
 
+def test_a_grid_of_one_other_step_is_counted_in_the_singular():
+    model, x0 = PowerSum(2), np.ones(4)
+    tuned = lfso.bench.tune_step(model, x0, [1e-2, 1e-1], max_iter=200)
+    text = "\n".join(return_on_investment(lfso.minimize(model, x0).history, tuning=tuned).lines())
+    assert "in 1 run," in text and "the grid's 1 other step size," in text
+    assert "1 runs" not in text and "1 other step sizes" not in text
+
+
 def test_criteria_that_forbid_no_risk_say_so():
     lax = GoCriteria(forbidden_risks=[])
     assert lax.lines()[2] == "no risk indicator is forbidden (any may fire in lfso's run)"
