@@ -737,7 +737,7 @@ def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best()
     other = tuned.runs[0][1].njev
     assert tuned_already.sources["tuning_gradients"] == (
         f"not charged: the current step 10 is already the grid's best (the grid's 1 other "
-        f"step sizes took {other} gradients, measured)"
+        f"step size took {other} gradients, measured)"
     )
     head = tuned_already.lines()[0]
     assert head.endswith("; no tuning charged") and "counting the tuning" not in head
