@@ -903,6 +903,19 @@ def test_a_grid_of_one_other_step_is_counted_in_the_singular():
     assert "1 runs" not in text and "1 other step sizes" not in text
 
 
+def test_the_method_on_trial_is_checked_before_the_current_rules_run():
+    seen = []
+    for method in ("scipy:L-BFGS-B", "foo"):
+        match = rf"^method must be a method of lfso\.METHODS, got method='{method}'"
+        with pytest.raises(ValueError, match=match):
+            pilot(PowerSum(2), X0, FALLBACK, method=method, callback=seen.append)
+        with pytest.raises(ValueError, match=match):
+            rollout(PowerSum(2), X0, FALLBACK, method=method, callback=seen.append)
+        with pytest.raises(ValueError, match=match):
+            guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, method=method)
+    assert seen == []  # (the current rule's pilot run had run first)
+
+
 def test_criteria_that_forbid_no_risk_say_so():
     lax = GoCriteria(forbidden_risks=[])
     assert lax.lines()[2] == "no risk indicator is forbidden (any may fire in lfso's run)"

@@ -22,6 +22,7 @@ from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
 from ._rules import (
     as_model,
+    check_method,
     check_options,
     check_rule,
     describe_rule,
@@ -445,6 +446,7 @@ def guarded_minimize(
     ('descent', True)
     """
     fallback = check_rule(fallback, "fallback")
+    check_method(method)
     target = _check_target(target)
     callback = one_callback(callback)
     if on_handover is not None and not callable(on_handover):

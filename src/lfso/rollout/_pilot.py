@@ -13,6 +13,7 @@ from .._validate import integer, positive, real
 from ..monitor import RISKS
 from ._rules import (
     as_model,
+    check_method,
     check_options,
     check_rule,
     one_callback,
@@ -220,6 +221,7 @@ def pilot(
     (True, True)
     """
     current = check_rule(current, "current")
+    check_method(method)
     criteria = check_criteria(criteria)
     callback = one_callback(callback)  # (SciPy's L-BFGS-B runner takes one callable)
     integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)

@@ -117,6 +117,22 @@ def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any
         raise error(f"{name} ({describe_rule(rule)}): {exc}") from None
 
 
+def check_method(method: Any) -> None:
+    """``method``, the rule on trial (or in charge), named: a method of the registry, a
+    ``ValueError`` naming it otherwise (SciPy's L-BFGS-B is a rule of today, ``current`` or
+    ``fallback``, not one to roll out). A step rule object is left to ``minimize``."""
+    if isinstance(method, str) and method not in METHODS:
+        also = (
+            f" ({SCIPY_LBFGS!r} is taken as current= or fallback=, the rule of today)"
+            if method == SCIPY_LBFGS
+            else ""
+        )
+        raise ValueError(
+            f"method must be a method of lfso.METHODS, got method={method!r}{also}; choose "
+            f"from {', '.join(sorted(METHODS))}"
+        )
+
+
 def accepted_methods() -> list[str]:
     """The names a rule's ``'method'`` may take: the registry's, then SciPy's L-BFGS-B."""
     return [*sorted(METHODS), SCIPY_LBFGS]

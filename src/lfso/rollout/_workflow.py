@@ -25,6 +25,7 @@ from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import (
     as_model,
+    check_method,
     check_options,
     check_rule,
     describe_rule,
@@ -349,6 +350,7 @@ def rollout(
     from .._dashboard import LiveReport, check_page_path
 
     current = check_rule(current, "current")
+    check_method(method)
     # (the fallback is the current rule unless given: its errors then name current)
     role = "fallback" if fallback is not None else "current"
     fallback = check_rule(fallback if fallback is not None else current, role)
