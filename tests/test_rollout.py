@@ -222,6 +222,26 @@ def test_planted_failure_trips_the_guard_and_the_fallback_finishes(case, tmp_pat
     assert "hand-over</text>" in page  # marked on the curve
 
 
+@pytest.mark.parametrize(
+    "smoothness",
+    [lambda x, R: -1.0, lambda x, R: math.nan, lambda x, R: 1.0 / (1.0 + R)],
+    ids=["negative", "nan", "decreasing"],
+)
+def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness):
+    # The oracle breaks its contract before any step: the fallback, which needs no oracle,
+    # runs from x0 (the best point so far) instead of the run ending in an error.
+    res = guarded_minimize(
+        f, X0, grad=g, smoothness=smoothness, fallback=FALLBACK, safeguard=False, tol=1e-8
+    )
+    ho = res.handover
+    assert ho is not None and ho.reason == "oracle_error" and ho.iteration == 0
+    assert "smoothness oracle" in ho.detail
+    first, second = res.stages
+    assert first.fun == f(X0) == second.history.f[0] and ho.best_row == 0
+    assert res.success and res.fun < f(X0) and res.method == "lfso -> gd"
+    assert res.njev == first.njev + second.njev and first.njev >= 1
+
+
 def test_no_trip_is_a_plain_run():
     model = FunctionModel(f, g, true_oracle)
     res = guarded_minimize(model, X0, fallback=FALLBACK)
@@ -392,6 +412,9 @@ def test_guard_rejects_bad_settings():
             Guard({"oscillation": flag})
     with pytest.raises(ValueError, match="divergence"):
         Guard(divergence=0.0)
+    for thresholds in ("descent", [("descent", 2)], 3):
+        with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds="):
+            Guard(thresholds)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="fallback must be a mapping"):
         guarded_minimize(PowerSum(2), X0, fallback="gd")
 
@@ -408,6 +431,8 @@ def test_guard_rejects_bad_settings():
         ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
+        ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
+        ({"rows": 10}, TypeError, ["rollout takes the pilot's rows as pilot_rows=", "rows=10"]),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
@@ -424,11 +449,58 @@ def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragme
     assert not ran
 
 
+@pytest.mark.parametrize("key", ["tol", "atol", "max_iter", "callback", "x0"])
+def test_a_rule_holding_a_run_argument_is_refused_before_anything_runs(key):
+    # (a fallback with its own tol used to run the first stage, then fail at the hand-over
+    # with "quiet_minimize() got multiple values for keyword argument 'tol'")
+    values = {"tol": 1e-3, "atol": 1e-3, "max_iter": 5, "callback": print, "x0": X0}
+    rule = {"method": "armijo", key: values[key]}
+    seen = []
+    planted = FunctionModel(f, g, TurnsWrong(4))  # (hands over at its first steps)
+    match = rf"^fallback: '{key}' is the run's, not the rule's .* pass it to the call"
+    with pytest.raises(ValueError, match=match):
+        guarded_minimize(planted, X0, fallback=rule, safeguard=False, callback=seen.append)
+    assert seen == []
+    with pytest.raises(ValueError, match=rf"^current: '{key}' is the run's"):
+        pilot(PowerSum(2), X0, rule, callback=seen.append)
+    assert seen == []
+
+
+def test_atol_is_the_stopping_test_of_every_run_not_lfsos_alone():
+    model, x0, atol = LpRegression(A, B, 2), np.zeros(5), 1.0
+    ev = pilot(model, x0, {"method": "armijo"}, atol=atol)
+    cut = lfso.minimize(model, x0, method="armijo", atol=atol)
+    assert ev.current.nit == cut.nit and ev.current.grad_norm <= atol < cut.history.grad_norm[0]
+    assert ev.candidate.grad_norm <= atol
+    # the return on investment's run of the current rule stops by atol too: lfso, stopped
+    # by it, reaches that run's target (it did not reach the target of a run to tol alone)
+    ro = rollout(model, x0, {"method": "gd", "step": 3e-4}, atol=atol, tuning=[3e-4])
+    cut = lfso.minimize(model, x0, method="gd", step=3e-4, atol=atol)
+    assert ro.go and ro.result.grad_norm <= atol and ro.roi is not None
+    assert ro.roi.lfso_gradients is not None
+    assert ro.roi.current_gradients is not None and ro.roi.current_gradients <= cut.njev
+
+
+def test_rollout_names_current_for_a_bad_option_of_the_current_rule_as_fallback():
+    # No fallback given: the fallback is the current rule, whose option is at fault.
+    for current in ({"method": "gd"}, {"method": "gd", "step": -1.0}):
+        with pytest.raises((TypeError, ValueError), match=r"^current \(method=gd"):
+            rollout(PowerSum(2), X0, current)
+        with pytest.raises((TypeError, ValueError), match=r"^current \(method=gd"):
+            pilot(PowerSum(2), X0, current)
+    with pytest.raises(TypeError, match=r"^current \(method=polyak\): .* pass f_star="):
+        pilot(PowerSum(2), X0, {"method": "polyak"})
+    with pytest.raises(ValueError, match=r"^fallback \(method=gd, step=-1"):
+        rollout(PowerSum(2), X0, FALLBACK, fallback={"method": "gd", "step": -1.0})
+
+
 @pytest.mark.parametrize(
     ("run", "error", "match"),
     [
         (lambda: pilot(PowerSum(2), X0, FALLBACK, max_iter=0), ValueError, "max_iter=0"),
         (lambda: pilot(PowerSum(2), X0, FALLBACK, criteria=1), TypeError, "criteria=1"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, seed=-1), ValueError, "seed=-1"),
+        (lambda: pilot(PowerSum(2), X0, FALLBACK, seed="a"), TypeError, "seed='a'"),
         (lambda: subsample(LpRegression(A, B, 2), 3, seed=-1), ValueError, "seed=-1"),
         (
             lambda: guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, guard="strict"),
@@ -665,7 +737,7 @@ def test_roi_charges_no_tuning_when_the_current_step_is_already_the_grids_best()
     other = tuned.runs[0][1].njev
     assert tuned_already.sources["tuning_gradients"] == (
         f"not charged: the current step 10 is already the grid's best (the grid's 1 other "
-        f"step sizes took {other} gradients, measured)"
+        f"step size took {other} gradients, measured)"
     )
     head = tuned_already.lines()[0]
     assert head.endswith("; no tuning charged") and "counting the tuning" not in head
@@ -821,6 +893,48 @@ def test_pilot_refuses_a_current_run_that_starts_where_f_is_not_finite():
     bad.history = lfso.History.from_dict({"f": [np.inf, 1, 0.5], "njev": [1, 2, 3]})
     with pytest.raises(ValueError, match="current's history starts at f0 = inf"):
         decide(bad, lfso_run, task="a hand-built history")
+
+
+def test_a_grid_of_one_other_step_is_counted_in_the_singular():
+    model, x0 = PowerSum(2), np.ones(4)
+    tuned = lfso.bench.tune_step(model, x0, [1e-2, 1e-1], max_iter=200)
+    text = "\n".join(return_on_investment(lfso.minimize(model, x0).history, tuning=tuned).lines())
+    assert "in 1 run," in text and "the grid's 1 other step size," in text
+    assert "1 runs" not in text and "1 other step sizes" not in text
+
+
+def test_the_method_on_trial_is_checked_before_the_current_rules_run():
+    seen = []
+    for method in ("scipy:L-BFGS-B", "foo"):
+        match = rf"^method must be a method of lfso\.METHODS, got method='{method}'"
+        with pytest.raises(ValueError, match=match):
+            pilot(PowerSum(2), X0, FALLBACK, method=method, callback=seen.append)
+        with pytest.raises(ValueError, match=match):
+            rollout(PowerSum(2), X0, FALLBACK, method=method, callback=seen.append)
+        with pytest.raises(ValueError, match=match):
+            guarded_minimize(PowerSum(2), X0, fallback=FALLBACK, method=method)
+    assert seen == []  # (the current rule's pilot run had run first)
+
+
+def test_criteria_that_forbid_no_risk_say_so():
+    lax = GoCriteria(forbidden_risks=[])
+    assert lax.lines()[2] == "no risk indicator is forbidden (any may fire in lfso's run)"
+    ev = pilot(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, criteria=lax, max_iter=50)
+    check = next(c for c in ev.checks if c.name == "risk indicators")
+    assert check.required == "nothing (no risk indicator is forbidden)" and check.passed
+
+
+def test_decide_refuses_what_is_not_a_run_or_criteria():
+    model, x0 = PowerSum(2), np.ones(4)
+    cur = lfso.minimize(model, x0, method="gd", step=1e-2, max_iter=50)
+    mine = lfso.minimize(model, x0)
+    with pytest.raises(TypeError, match=r"criteria must be a lfso\.rollout\.GoCriteria"):
+        decide(cur, mine, task="t", criteria={"target_rtol": 0.1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"current must be a lfso\.Result .*got History; pass"):
+        decide(cur.history, mine, task="t")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"candidate must be a lfso\.Result .*got str"):
+        decide(cur, "lfso", task="t")  # type: ignore[arg-type]
+    assert decide(cur, mine, task="t").go
 
 
 def test_roi_and_decide_refuse_runs_from_different_starts():
@@ -1133,6 +1247,17 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
     assert modes == dict.fromkeys(["guarded.npz", "guarded.rollout.json"], 0o666 & ~_umask())
 
 
+def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_path):
+    planted = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
+    path = res.save(tmp_path / "run.npz")
+    assert res.handover is not None and GuardedResult.load(path).handover == res.handover
+    other = lfso.minimize(PowerSum(2), np.ones(5), method="lfso")  # the same file, again
+    other.save(path)
+    with pytest.raises(ValueError, match=r"'.*run.rollout.json' is not .* saved with another"):
+        GuardedResult.load(path)
+
+
 @pytest.mark.parametrize(
     "sidecar",
     [
@@ -1210,8 +1335,30 @@ def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
     # the pilot's current rule, the pilot's lfso, then the guarded run's lfso
     assert seen[0] == "gd" and "lfso" in seen and seen.count("lfso") > out.pilot.candidate.nit
     assert "pilot: lfso" in out.report.read_text()  # the live page still watches
-    with pytest.raises(TypeError, match="callback must be callable or None, got callback=3"):
+    with pytest.raises(TypeError, match=r"callback must be callable \(or callback a list"):
         rollout(PowerSum(2), np.ones(4), {"method": "gd", "step": 1e-2}, callback=3)
+
+
+@pytest.mark.parametrize("current", [{"method": "gd", "step": 1e-2}, {"method": "scipy:L-BFGS-B"}])
+def test_the_stages_take_a_list_of_callbacks_as_minimize_does(current):
+    # (guarded_minimize called each item of the list as the callback: "'list' object is not
+    # callable"; SciPy's L-BFGS-B in the pilot refused it; rollout refused it)
+    model, x0 = PowerSum(2), np.ones(4)
+    firsts, seconds = [], []
+    both = [lambda r: firsts.append(r.method), lambda r: seconds.append(r.method)]
+    ev = pilot(model, x0, current, max_iter=20, callback=both)
+    assert firsts == seconds and firsts[0] == current["method"] and "lfso" in firsts
+    firsts.clear(), seconds.clear()
+    res = guarded_minimize(model, x0, fallback=current, callback=both)
+    assert firsts == seconds == ["lfso"] * res.nit
+    firsts.clear(), seconds.clear()
+    out = rollout(model, x0, current, pilot_iter=20, tuning=None, callback=both)
+    assert firsts == seconds and len(firsts) > out.result.nit
+    assert ev.go and out.go
+    with pytest.raises(TypeError, match=r"callback\[1\] must be callable"):
+        guarded_minimize(model, x0, fallback=current, callback=[print, 3])
+    with pytest.raises(TypeError, match="on_handover must be callable or None, got on_handover=3"):
+        guarded_minimize(model, x0, fallback=current, on_handover=3)
 
 
 # --------------------------------------------------------------------------- SciPy's L-BFGS-B

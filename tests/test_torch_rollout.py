@@ -212,6 +212,40 @@ def test_guarded_optimizer_rejects_bad_input():
         GuardedOptimizer(LFSO([w]), torch.optim.SGD([w, v], lr=0.1))
     # the same tensors, grouped differently: accepted
     GuardedOptimizer(LFSO([w, v]), torch.optim.SGD([{"params": [v]}, {"params": [w]}], lr=0.1))
+    opt = GuardedOptimizer(LFSO([w]), sgd)
+    for switched in (False, True):  # LFSO in charge, then the fallback
+        if switched:
+            opt._switch("descent", "planted")
+        with pytest.raises(RuntimeError, match=r"step needs a closure .*got closure=None"):
+            opt.step(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds='desc"):
+        GuardedOptimizer(LFSO([w]), sgd, thresholds="descent")  # type: ignore[arg-type]
+
+
+class _QuietSGD(torch.optim.SGD):
+    """SGD whose ``step`` returns no loss (as some third-party optimisers do)."""
+
+    def step(self, closure=None):
+        super().step(closure)
+
+
+def test_a_fallback_whose_step_returns_no_loss_records_the_closures():
+    from lfso.torch import pilot
+
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    primary = LFSO([w], smoothness=lambda p, R: 1e-4 * oracle(p, R))  # (steps far too long)
+    opt = GuardedOptimizer(primary, _QuietSGD([w], lr=0.01), thresholds={"divergence": 2})
+    closure = make_closure(opt, w)
+    for _ in range(8):
+        opt.step(closure)
+    assert opt.handover is not None
+    h, row = opt.history, opt.handover.row
+    assert len(h) > row and h.f[row] == pytest.approx(opt.handover.best_loss)
+    assert np.all(np.isfinite(h.f[row:])) and np.all(np.diff(h.f[row:]) < 0)  # SGD descends
+    make, loss = _pilot_task()
+    ev = pilot(make, loss, lambda p: _QuietSGD(p, lr=1e-3), steps=20)
+    assert len(ev.current.history) == 20 and np.all(np.isfinite(ev.current.history.f))
+    assert ev.current.history.f[0] == pytest.approx(ev.candidate.history.f[0])
 
 
 def _divergent_guarded(w):
@@ -306,6 +340,34 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
         assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": 1.7}, TypeError, r"steps must be an integer >= 1, got steps=1\.7"),
+        ({"steps": "3"}, TypeError, r"steps must be an integer >= 1, got steps='3'"),
+        ({"steps": None}, TypeError, r"steps must be an integer >= 1, got steps=None"),
+        ({"steps": 0}, ValueError, r"steps must be an integer >= 1, got steps=0"),
+        ({"criteria": {"target_rtol": 0.1}}, TypeError, r"criteria must be .*GoCriteria"),
+        ({"current": lambda p: "sgd"}, TypeError, r"current must be .*gave 'sgd'"),
+        ({"bogus": 1}, TypeError, r"unknown option\(s\) for method='lfso': \['bogus'\]"),
+    ],
+)
+def test_torch_pilot_rejects_bad_input_before_any_training(kwargs, error, match):
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    calls = [0]
+
+    def counted(module):
+        calls[0] += 1
+        return loss(module)
+
+    kwargs = {"current": lambda p: torch.optim.SGD(p, lr=1e-3), "steps": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        pilot(make, counted, **kwargs)
+    assert calls[0] == 0  # nothing trained before the error
+
+
 def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
     from lfso.torch import pilot
 
@@ -332,6 +394,22 @@ def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
         ev = pilot(fresh, nan_later, lambda p: torch.optim.SGD(p, lr=1e-3), steps=50)
     assert not ev.go and "non_finite" in ev.candidate.risks
     assert np.isfinite(ev.candidate.fun) and ev.candidate.fun < ev.candidate.history.f[0]
+
+
+def test_torch_pilot_gives_a_current_rule_that_blew_up_the_status_non_finite():
+    from lfso import Status
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (SGD's overflow)
+        ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1.0), steps=30)
+    cur = ev.current
+    first = int(np.argmin(np.isfinite(cur.history.f) & np.isfinite(cur.history.grad_norm)))
+    assert 0 < first < len(cur.history)  # it blew up during the run
+    assert cur.status is Status.NON_FINITE and f"infinite at iteration {first}" in cur.message
+    assert np.isfinite(cur.fun) and ev.candidate.status is Status.MAX_ITER
+    assert "(NON_FINITE)" in ev.checks[1].observed  # (it never went below its start)
 
 
 class _FlippedNearMinimum(torch.autograd.Function):

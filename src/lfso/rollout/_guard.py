@@ -22,9 +22,11 @@ from ..oracles._bounds import OracleError
 from ._roi import ReturnOnInvestment
 from ._rules import (
     as_model,
+    check_method,
     check_options,
     check_rule,
     describe_rule,
+    one_callback,
     quiet_minimize,
     run_rule,
 )
@@ -85,6 +87,11 @@ class Guard:
         callback: Callable[[Result], Any] | None = None,
     ) -> None:
         merged = dict(DEFAULT_THRESHOLDS)
+        if thresholds is not None and not isinstance(thresholds, Mapping):
+            raise TypeError(
+                "thresholds must be a mapping of risk indicator names to counts, e.g. "
+                f"{{'oscillation': 3}}, or None, got thresholds={thresholds!r}"
+            )
         for name, value in (thresholds or {}).items():
             if name not in DEFAULT_THRESHOLDS:
                 raise ValueError(
@@ -267,6 +274,7 @@ class GuardedResult(Result):
         ``settled_at`` (not the stages)."""
         path = super().save(path)
         extra = {
+            "result": _identity(self),  # (which result the file goes with)
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
             "roi": dataclasses.asdict(self.roi) if self.roi else None,
             "kept_first": self.kept_first,
@@ -279,13 +287,21 @@ class GuardedResult(Result):
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
-        that is not the one :meth:`save` writes is a ``ValueError`` naming it."""
+        that is not the one :meth:`save` writes, or that it wrote with another result (the
+        result file saved again since, by :meth:`lfso.Result.save`), is a ``ValueError``
+        naming it."""
         base = Result.load(path)
         side = _sidecar(Path(path))
         try:
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
                 raise ValueError(f"a JSON {type(extra).__name__}, not an object")
+            saved = extra.get("result")
+            if saved is not None and saved != _identity(base):
+                raise ValueError(
+                    f"it was saved with another result ({saved}; the result file holds "
+                    f"{_identity(base)}): the result file was written again since"
+                )
             handover, roi = extra.get("handover"), extra.get("roi")
             handed = Handover(**handover) if handover else None
             measured = ReturnOnInvestment(**roi) if roi else None
@@ -310,6 +326,11 @@ class GuardedResult(Result):
         )
 
 
+def _identity(result: Result) -> dict[str, Any]:
+    """What ties a hand-over file to its result: the method and the counters."""
+    return {"method": result.method, "nit": int(result.nit), "njev": int(result.njev)}
+
+
 def _sidecar(path: Path) -> Path:
     name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
     return path.with_name(name + ".rollout.json")
@@ -323,11 +344,15 @@ def concat_histories(first: History, second: History) -> History:
     return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
 
 
-def _salvage(guard: Guard, method: str) -> Result:
+def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
     """A result from what the guard saw of a run that ended in an exception: its last
-    intermediate result (counters, history, risks) at the best point it saw."""
+    intermediate result (counters, history, risks) at the best point it saw; where it saw
+    none (the exception came at the first step), the result the exception carries (its
+    ``.result``: the start, where the fallback then begins)."""
     if guard.best is None or guard.last is None:
-        raise RuntimeError("the run failed before its first step; nothing to fall back from")
+        if raised is None:
+            raise RuntimeError("the run failed before its first step; nothing to fall back from")
+        guard.best = guard.last = raised
     b = guard.best
     return dataclasses.replace(
         guard.last,
@@ -392,7 +417,7 @@ def guarded_minimize(
         The rule in charge until a trip.
     guard : Guard, optional
         Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` in both stages.
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
@@ -424,7 +449,11 @@ def guarded_minimize(
     ('descent', True)
     """
     fallback = check_rule(fallback, "fallback")
+    check_method(method)
     target = _check_target(target)
+    callback = one_callback(callback)
+    if on_handover is not None and not callable(on_handover):
+        raise TypeError(f"on_handover must be callable or None, got on_handover={on_handover!r}")
     model = as_model(objective, grad, smoothness)
     if guard is not None and not isinstance(guard, Guard):
         raise TypeError(
@@ -542,7 +571,8 @@ def _first_stage(
             )
         except OracleError as exc:
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
-            first = _salvage(guard, method)
+            raised = getattr(exc, "result", None)
+            first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
     finally:
         guard.callback = chained
     if guard.tripped is None and first.status is Status.NON_FINITE:

@@ -8,10 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from .._result import Result, Status, stop_if_interrupted
+from .._result import History, Result, Status, stop_if_interrupted
 from .._validate import integer, positive, real
 from ..monitor import RISKS
-from ._rules import as_model, check_options, check_rule, quiet_minimize, run_rule
+from ._rules import (
+    as_model,
+    check_method,
+    check_options,
+    check_rule,
+    one_callback,
+    quiet_minimize,
+    run_rule,
+)
 from ._subsample import subsample
 from ._targets import check_same_start, relative_target, to_target
 
@@ -75,7 +83,13 @@ class GoCriteria:
             f"lfso reaches the target f <= f_best(current) + {self.target_rtol:g} "
             "(f0 - f_best(current))",
             f"lfso's gradients to the target <= {self.max_gradient_ratio:g} x the current rule's",
-            "no risk indicator among " + ", ".join(self.forbidden_risks) + " fires in lfso's run",
+            (
+                "no risk indicator among "
+                + ", ".join(self.forbidden_risks)
+                + " fires in lfso's run"
+                if self.forbidden_risks
+                else "no risk indicator is forbidden (any may fire in lfso's run)"
+            ),
             "lfso's safeguard never gives up (no step with every trial rejected, no gradient "
             "mismatch)",
         ]
@@ -180,12 +194,14 @@ def pilot(
         The pilot's budget (an integer >= 1: a pilot of no step is no evidence) and
         tolerance (both runs).
     criteria : GoCriteria, optional
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
         which).
     options
         Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
-        by a run of no step (one evaluation) before the current rule's run.
+        by a run of no step (one evaluation) before the current rule's run, as the current
+        rule's are (an error then names ``current``); ``atol``, a stopping test, goes to
+        both runs.
 
     Returns
     -------
@@ -206,8 +222,11 @@ def pilot(
     (True, True)
     """
     current = check_rule(current, "current")
+    check_method(method)
     criteria = check_criteria(criteria)
+    callback = one_callback(callback)  # (SciPy's L-BFGS-B runner takes one callable)
     integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)
+    integer(seed, "seed", low=0)  # (with rows=None too, as rollout checks it)
     model = as_model(objective, grad, smoothness)
     if rows is not None:
         small = subsample(model, rows, seed=seed)  # (a TypeError for a model without rows)
@@ -215,9 +234,12 @@ def pilot(
         model = small
     else:
         task = f"the full task, at most {max_iter} iterations"
-    # (lfso's options now, not after the current rule's run)
+    # (lfso's options now, not after the current rule's run; the current rule's named)
+    check_options(current, "current", objective=model, x0=x0)
     check_options({"method": method, **options}, "lfso's run", objective=model, x0=x0)
     run = {"objective": model, "x0": x0, "tol": tol, "max_iter": max_iter, "callback": callback}
+    if "atol" in options:  # (a stopping test: both runs stop by it, not lfso's alone)
+        run["atol"] = options.pop("atol")
     cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
     cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
     return decide(cur, cand, task=task, criteria=criteria)
@@ -235,7 +257,14 @@ def decide(
     whose histories start from different ``f0`` (beyond a relative ``1e-5``) are a
     ``ValueError`` naming both: they were not on the same task.
     """
-    criteria = criteria if criteria is not None else GoCriteria()
+    criteria = check_criteria(criteria)
+    for name, run in (("current", current), ("candidate", candidate)):
+        if not isinstance(run, Result):
+            hint = "; pass the run's result, not its history" if isinstance(run, History) else ""
+            raise TypeError(
+                f"{name} must be a lfso.Result (a pilot run's result), got "
+                f"{type(run).__name__}{hint}"
+            )
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol, "current")
     check_same_start(cur.history, cand.history, ("current's history", "candidate's history"))
@@ -278,7 +307,9 @@ def decide(
     checks.append(
         Check(
             "risk indicators",
-            "none of " + ", ".join(criteria.forbidden_risks),
+            "none of " + ", ".join(criteria.forbidden_risks)
+            if criteria.forbidden_risks
+            else "nothing (no risk indicator is forbidden)",
             ", ".join(f"{k} ({v['count']}x from iteration {v['first']})" for k, v in fired.items())
             or "none fired",
             not fired,

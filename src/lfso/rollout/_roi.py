@@ -158,7 +158,8 @@ class ReturnOnInvestment:
                 )
             else:
                 head = f"time to target: {runs}; no tuning charged"
-        count = f" in {self.tuning_runs} runs" if self.tuning_runs is not None else ""
+        n = self.tuning_runs
+        count = f" in {n} run{'' if n == 1 else 's'}" if n is not None else ""
         if self.current_stalled:
             cur = "never went below its start"
         elif cur_g is not None and cur_s is not None:
@@ -292,7 +293,7 @@ def return_on_investment(
         tuning_seconds = float(sum(r.history.time[-1] for r in others))
         runs: int | None = len(others)
         current = tuning.result.history
-        grid = f"the grid's {len(others)} other step sizes"
+        grid = f"the grid's {len(others)} other step size{'' if len(others) == 1 else 's'}"
         if current_step is not None and math.isclose(current_step, tuning.step, rel_tol=1e-9):
             sources["tuning_gradients"] = (
                 f"not charged: the current step {current_step:g} is already the grid's best "

@@ -8,7 +8,7 @@ A rule is a method of lfso's registry (:data:`lfso.METHODS`) with its options, r
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from .._minimize import minimize
 from .._registry import METHODS
 from .._result import Result
 from .._stepper import NonFiniteStartError
-from .._validate import flag
+from .._validate import callback_list, flag
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
 from ..models import FunctionModel, Model
 from ..monitor import RiskWarning
@@ -38,6 +38,20 @@ def as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
     return FunctionModel(objective, grad, smoothness)
 
 
+def one_callback(callback: Any) -> Callable[[Result], Any] | None:
+    """``callback=`` as :func:`lfso.minimize` takes it (``None``, a callable or a list of
+    them; a ``TypeError`` naming it otherwise) as one callable, or ``None``."""
+    items = callback_list(callback)
+    if len(items) < 2:
+        return items[0] if items else None
+
+    def each(intermediate_result: Result) -> None:
+        for c in items:
+            c(intermediate_result)
+
+    return each
+
+
 def describe_rule(rule: Mapping[str, Any]) -> str:
     """``method=gd, step=0.001``: a rule in one line."""
     return ", ".join(f"{k}={v}" for k, v in rule.items())
@@ -46,7 +60,8 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
 def check_rule(rule: Any, name: str) -> dict[str, Any]:
     """A copy of ``rule`` once it is a mapping with a ``'method'`` (``TypeError`` otherwise)
     that names a method of the registry or ``"scipy:L-BFGS-B"`` (``ValueError`` otherwise,
-    listing the accepted names; ``"scipy:L-BFGS-B"`` takes no options)."""
+    listing the accepted names; ``"scipy:L-BFGS-B"`` takes no options) and holds none of
+    the run's own arguments (``tol``, ``max_iter``, ...: a ``ValueError`` naming them)."""
     if not isinstance(rule, Mapping) or "method" not in rule:
         raise TypeError(
             f"{name} must be a mapping of minimize options with a 'method', e.g. "
@@ -54,6 +69,16 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}={rule!r}"
         )
     method = rule["method"]
+    shared = [k for k in _RUN if k in rule]
+    if shared:
+        one = len(shared) == 1
+        raise ValueError(
+            f"{name}: {', '.join(map(repr, shared))} {'is' if one else 'are'} the run's, not "
+            "the rule's (every rule of a stage runs from the same objective and x0 to the "
+            "same tol, atol and max_iter, under the same callback): pass "
+            f"{'it' if one else 'them'} to the call and keep the method and its options in "
+            f"the rule, got {rule!r}"
+        )
     if method == SCIPY_LBFGS:
         extra = sorted(str(k) for k in rule if k != "method")
         if extra:
@@ -67,6 +92,10 @@ def check_rule(rule: Any, name: str) -> dict[str, Any]:
             f"{name}: unknown method {method!r}; choose from {', '.join(accepted_methods())}"
         )
     return dict(rule)
+
+
+#: The arguments of a run that every rule of a stage shares: not a rule's options.
+_RUN = ("objective", "x0", "tol", "atol", "max_iter", "callback")
 
 
 def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any) -> None:
@@ -86,6 +115,22 @@ def check_options(rule: Mapping[str, Any], name: str, *, objective: Any, x0: Any
     except (TypeError, ValueError) as exc:
         error = TypeError if isinstance(exc, TypeError) else ValueError
         raise error(f"{name} ({describe_rule(rule)}): {exc}") from None
+
+
+def check_method(method: Any) -> None:
+    """``method``, the rule on trial (or in charge), named: a method of the registry, a
+    ``ValueError`` naming it otherwise (SciPy's L-BFGS-B is a rule of today, ``current`` or
+    ``fallback``, not one to roll out). A step rule object is left to ``minimize``."""
+    if isinstance(method, str) and method not in METHODS:
+        also = (
+            f" ({SCIPY_LBFGS!r} is taken as current= or fallback=, the rule of today)"
+            if method == SCIPY_LBFGS
+            else ""
+        )
+        raise ValueError(
+            f"method must be a method of lfso.METHODS, got method={method!r}{also}; choose "
+            f"from {', '.join(sorted(METHODS))}"
+        )
 
 
 def accepted_methods() -> list[str]:

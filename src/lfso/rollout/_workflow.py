@@ -10,13 +10,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._result import History, Result, Status
-from .._validate import integer, positive
+from .._validate import flag, integer, positive
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
-from ._guard import Guard, GuardedResult, Handover, chain, guarded_minimize, judge_against
+from ._guard import (
+    Guard,
+    GuardedResult,
+    Handover,
+    chain,
+    guarded_minimize,
+    judge_against,
+)
 from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
-from ._rules import as_model, check_options, check_rule, describe_rule, run_rule
+from ._rules import (
+    as_model,
+    check_method,
+    check_options,
+    check_rule,
+    describe_rule,
+    one_callback,
+    run_rule,
+)
 
 if TYPE_CHECKING:
     from .._dashboard import LiveReport
@@ -136,11 +151,13 @@ def _measure_roi(
     *,
     tol: float,
     max_iter: int,
+    atol: float = 0.0,
 ) -> tuple[ReturnOnInvestment, dict[str, Result]]:
-    """The return on investment of the guarded run, and the current rule's runs it made."""
+    """The return on investment of the guarded run, and the current rule's runs it made
+    (to the same stopping test as the guarded run's: ``tol``, ``atol``, ``max_iter``)."""
     _check_tuning(tuning, current)
     if isinstance(tuning, TuningBudget):
-        base = run_rule(current, objective=model, x0=x0, tol=tol, max_iter=max_iter)
+        base = run_rule(current, objective=model, x0=x0, tol=tol, atol=atol, max_iter=max_iter)
         roi = return_on_investment(
             lfso_history,
             tuning=tuning,
@@ -152,7 +169,7 @@ def _measure_roi(
     steps = _grid(current) if isinstance(tuning, str) else list(tuning)
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
-        tuned = tune_step(model, x0, steps, tol=tol, max_iter=max_iter, **rest)
+        tuned = tune_step(model, x0, steps, tol=tol, atol=atol, max_iter=max_iter, **rest)
     roi = return_on_investment(
         lfso_history,
         tuning=tuned,
@@ -287,7 +304,7 @@ def rollout(
         without converging.
     force : bool
         Run the guarded stage even on no-go.
-    callback : callable, optional
+    callback : callable or list of callables, optional
         ``callback(intermediate_result)`` after every iteration of the pilot's two runs and
         of the guarded run (``intermediate_result.method`` says which); ``StopIteration``
         ends that run, as in :func:`lfso.minimize`. The return on investment's runs are
@@ -298,7 +315,9 @@ def rollout(
         exception leaves the page finished, the stage that was running marked
         ``interrupted`` (a ``KeyboardInterrupt``) or ``failed``.
     options
-        Further ``minimize`` options for the LFSO runs.
+        Further ``minimize`` options for the LFSO runs; ``atol``, a stopping test, goes to
+        every run (the pilot's two, both stages of the guarded run, the return on
+        investment's).
 
     Returns
     -------
@@ -331,14 +350,21 @@ def rollout(
     from .._dashboard import LiveReport, check_page_path
 
     current = check_rule(current, "current")
-    fallback = check_rule(fallback if fallback is not None else current, "fallback")
+    check_method(method)
+    # (the fallback is the current rule unless given: its errors then name current)
+    role = "fallback" if fallback is not None else "current"
+    fallback = check_rule(fallback if fallback is not None else current, role)
     _check_tuning(tuning, current)
     _check_stages(criteria, guard, pilot_iter, seed, max_iter)
+    force = bool(flag(force, "force"))
+    if "rows" in options:  # (pilot's name: here the pilot's rows are pilot_rows)
+        raise TypeError(
+            f"rollout takes the pilot's rows as pilot_rows=, got rows={options['rows']!r}"
+        )
     model = as_model(objective, grad, smoothness)
-    check_options(fallback, "fallback", objective=model, x0=x0)  # (used after the pilot)
+    check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got callback={callback!r}")
+    callback = one_callback(callback)
     if report is not None:
         report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
@@ -444,7 +470,16 @@ def _stages(
                 live.stage("roi", "skipped", "the guarded run was interrupted")
         elif tuning is not None:
             result, roi = _roi_stage(
-                model, x0, current, result, tuning, criteria, live, tol=tol, max_iter=max_iter
+                model,
+                x0,
+                current,
+                result,
+                tuning,
+                criteria,
+                live,
+                tol=tol,
+                max_iter=max_iter,
+                atol=options.get("atol", 0.0),
             )
     elif live is not None:
         live.stage("guarded", "skipped", "no-go: the current rule stays")
@@ -519,13 +554,14 @@ def _roi_stage(
     *,
     tol: float,
     max_iter: int,
+    atol: float = 0.0,
 ) -> tuple[GuardedResult, ReturnOnInvestment]:
     """The return on investment of the guarded run, and that run judged against its target
     (known only now), shown live."""
     if live is not None:
         live.stage("roi", "running", "the current rule's tuning cost")
     roi, ran = _measure_roi(
-        model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter
+        model, x0, current, result.history, tuning, criteria, tol=tol, max_iter=max_iter, atol=atol
     )
     result.roi = roi
     judged = judge_against(result, roi.target)  # the target is known only now

@@ -41,10 +41,12 @@ import torch
 
 from .._result import History, Result, Status
 from .._stepper import Stepper
+from .._validate import integer
 from ..models import Evaluation
 from ..monitor import RISKS
 from ..oracles import OracleError
 from ..rollout import GoCriteria, Guard, PilotEvidence, decide
+from ..rollout._pilot import check_criteria
 from ._optimizer import LFSO
 
 __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
@@ -325,6 +327,11 @@ class GuardedOptimizer:
 
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """One step of the active optimiser; switches when the guard trips."""
+        if not callable(closure):  # (LFSO needs one, and the fallback's rows count its calls)
+            raise RuntimeError(
+                "GuardedOptimizer.step needs a closure that computes the loss and its "
+                f"gradients (as LFSO's step does), got closure={closure!r}"
+            )
         if self.handover is None:
             rows, given = len(self.primary.history), self.primary._last_give_up
             try:
@@ -348,23 +355,45 @@ class GuardedOptimizer:
         return self._fallback_step(closure)
 
     def _fallback_step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
-        loss: Any = self.fallback.step(self._calls.counting(closure))  # type: ignore[arg-type]
+        returned = self.fallback.step(self._calls.counting(closure))  # type: ignore[arg-type]
+        loss: Any = self._calls.step_loss(returned, self.fallback)
         self._rows.record(_evaluation(loss, self.params), math.nan, math.nan, math.nan)
         return loss
 
 
 class _Calls:
-    """Counts the calls of closures handed to another optimiser (``nfev``)."""
+    """Counts the calls of closures handed to another optimiser (``nfev``), and keeps the
+    loss of the first call since :meth:`step_loss` last read it (the loss at the point a
+    step starts from, for an optimiser whose ``step`` returns no loss)."""
 
     def __init__(self) -> None:
         self.nfev = 0
+        self.first: Any = None
 
     def counting(self, closure: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
         def counted() -> torch.Tensor:
             self.nfev += 1
-            return closure()
+            value = closure()
+            if self.first is None:
+                self.first = value
+            return value
 
         return counted
+
+    def step_loss(self, returned: Any, optimizer: Any) -> Any:
+        """The loss of the step just taken: what ``optimizer.step`` ``returned``, or, where
+        that is ``None``, the first closure value of the step; a ``TypeError`` naming the
+        optimiser where it gave neither."""
+        first, self.first = self.first, None
+        if returned is None:
+            returned = first
+        if returned is None:
+            raise TypeError(
+                f"{type(optimizer).__name__}.step(closure) returned no loss and did not call "
+                "the closure: the loss of its step is unknown (an optimiser's step(closure) "
+                "returns the closure's loss, as torch.optim's do)"
+            )
+        return returned
 
 
 def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
@@ -381,17 +410,26 @@ def _evaluation(loss: Any, params: Sequence[torch.Tensor]) -> Evaluation:
 def _pilot_result(stepper: Stepper, gave_up: tuple[Status, int, str] | None = None) -> Result:
     """The result of a pilot run: its best row (the parameters are the module's); where
     LFSO's rule gave up on a step (``gave_up``: status, iteration, why), that status, as
-    :func:`lfso.minimize`'s run ends, and a message that says where and why."""
+    :func:`lfso.minimize`'s run ends, and a message that says where and why; where the
+    loss or its gradient turned NaN or infinite, ``NON_FINITE`` and where (``MAX_ITER``
+    otherwise: the run took its steps)."""
     history = stepper.history
     f = history.f
     best = int(np.argmin(np.where(np.isfinite(f), f, np.inf)))
     at = Evaluation(float(f[best]), None, float(history.grad_norm[best]))
     status, message = Status.MAX_ITER, "Pilot run."
+    finite = np.isfinite(f) & np.isfinite(history.grad_norm)
     if gave_up is not None:
         status, iteration, why = gave_up
         message = (
             f"Pilot run. LFSO gave up at iteration {iteration}: {why}; its later steps from "
             "there were skipped."
+        )
+    elif not finite.all():  # (as lfso.minimize's run ends there)
+        status = Status.NON_FINITE
+        message = (
+            f"Pilot run. The loss or its gradient became NaN or infinite at iteration "
+            f"{int(np.argmin(finite))}; f is the best finite loss before it."
         )
     return stepper.build(None, at, status, message, jac=None)
 
@@ -421,7 +459,9 @@ def pilot(
         Optimiser steps of each run.
     criteria : GoCriteria, optional
     lfso_options
-        Options of :class:`lfso.torch.LFSO`.
+        Options of :class:`lfso.torch.LFSO`, checked before the current rule's run (as
+        ``steps``, an integer >= 1, and ``criteria``): a bad one is an error before any
+        training.
 
     Returns
     -------
@@ -435,13 +475,20 @@ def pilot(
         :func:`lfso.minimize`'s run ends with there, ``STEP_FAILED`` or
         ``GRADIENT_MISMATCH``, a no-go (:func:`lfso.rollout.decide`).
     """
-    if int(steps) < 1:
-        raise ValueError(f"steps must be >= 1, got steps={steps!r}")
+    integer(steps, "steps", low=1)
+    criteria = check_criteria(criteria)
     runs = []
     for which in ("current", "lfso"):
-        module = make()
+        module = make()  # (right before its run, as a make() that counts calls expects)
         params = list(module.parameters())
         opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
+        if which == "current":
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(
+                    "current must be a callable (parameters) -> torch.optim.Optimizer, e.g. "
+                    f"lambda p: torch.optim.Adam(p, lr=1e-3); current(parameters) gave {opt!r}"
+                )
+            LFSO(params, **lfso_options)  # (its options checked now, not after this run)
         calls = _Calls()
         rows = Stepper(calls, None, method=type(opt).__name__, monitor=False)
         rows.clock = time.perf_counter()
@@ -453,9 +500,9 @@ def pilot(
             return value
 
         counted = calls.counting(closure)
-        for _ in range(int(steps)):
+        for _ in range(steps):
             if which == "current":
-                value = opt.step(counted)
+                value = calls.step_loss(opt.step(counted), opt)
                 rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
                 continue
             recorded = len(opt.history)
@@ -469,4 +516,4 @@ def pilot(
         runs.append(
             _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
         )
-    return decide(runs[0], runs[1], task=f"{task}, {int(steps)} steps", criteria=criteria)
+    return decide(runs[0], runs[1], task=f"{task}, {steps} steps", criteria=criteria)
