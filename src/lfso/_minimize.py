@@ -394,7 +394,7 @@ def minimize(
         iterations in which neither ``f`` nor ``||g||`` reached a new low: the rounding of
         ``x``'s dtype holds it above the tolerance (float32 at ``tol=1e-8``, often). Any
         method stops ``DIVERGED`` there (and instead of ``MAX_ITER``) where ``f`` at the
-        last point is above the lowest ``f`` seen by more than both ``|f(x0)|`` and the
+        last point is above the lowest ``f`` seen by more than ten times both ``|f(x0)|`` and the
         descent to that low (``GRADIENT_MISMATCH`` where a finite difference of ``f`` at
         the best point then disagrees with the gradient).
     atol : float >= 0

@@ -172,9 +172,9 @@ _MESSAGES = {
     ),
     Status.DIVERGED: (
         "Stopped: the run diverged: f at the last point is far above the lowest value seen "
-        "(by more than both |f(x0)| and the descent from f(x0) to that value); returning the "
-        "best point. The steps are too long for this function (take a shorter step, or a method "
-        "that certifies its steps), or the gradient is wrong (check it with "
+        "(by more than ten times both |f(x0)| and the descent from f(x0) to that value); "
+        "returning the best point. The steps are too long for this function (take a shorter "
+        "step, or a method that certifies its steps), or the gradient is wrong (check it with "
         "lfso.check_grad(fun, x, grad=grad))."
     ),
     Status.PRECISION_LIMIT: (

@@ -45,6 +45,10 @@ from .steps._safeguard import _check_gradient
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach"]
 
+#: How many times both ``|f(x_0)|`` and the descent from ``f(x_0)`` to the lowest ``f`` seen
+#: the current ``f`` must rise above that low for the run to count as diverged.
+_DIVERGENCE = 10.0
+
 _INF = math.inf
 
 #: The fewest rows (:func:`lfso.models._fused.iteration_rows`) for which the loop runs a
@@ -517,13 +521,15 @@ class Stepper:
 
     def _diverged(self) -> bool:
         """Whether ``f`` at the current point is above the lowest ``f`` seen by more than
-        both ``|f(x_0)|`` and the descent from ``f(x_0)`` to that low (and than ``8 eps``
-        of ``|f|``, the rounding of ``f``): the run diverged."""
+        :data:`_DIVERGENCE` (10) times both ``|f(x_0)|`` and the descent from ``f(x_0)`` to
+        that low (and than ``8 eps`` of ``|f|``, the rounding of ``f``): the run diverged.
+        (A rule that does not descend at every step, Polyak's or Barzilai-Borwein's, rises
+        above ``f(x_0)`` on its way, by less than that.)"""
         ev, low, f0 = self.ev, self._low_f, self._f0
         if ev is None:
             return False
         rise = ev.value - low
-        return rise > max(f0 - low, abs(f0), self._f_slack * abs(ev.value))
+        return rise > max(_DIVERGENCE * max(f0 - low, abs(f0)), self._f_slack * abs(ev.value))
 
     def _unless_diverged(self, status: Status) -> Status:
         """``DIVERGED`` instead of ``status`` (``MAX_ITER``, ``STALLED``) where the run
