@@ -781,6 +781,33 @@ def test_another_optimisers_state_dict_is_refused_before_anything_is_loaded(make
     assert not opt.state
 
 
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        (
+            [(2, 3), (2,)],
+            r"parameter 0 holds 'm' of shape \(1, 3\).* parameter 0 has shape \(2, 3\)",
+        ),
+        ([(1,), (1, 3)], r"parameter 0 holds 'm' of shape \(1, 3\).* parameter 0 has shape \(1,\)"),
+    ],
+    ids=["another-model", "another-order"],
+)
+def test_a_state_dict_of_other_shapes_is_refused_before_anything_is_loaded(shapes, message):
+    """torch matches a state dict's parameters by position and checks only the groups'
+    sizes: the moments of another model (or of its parameters in another order) are
+    refused, naming the shapes, where they loaded and the next step failed inside."""
+    net = torch.nn.Linear(3, 1)
+    saved = StochasticLFSO(net.parameters())
+    X, y = torch.randn(16, 3), torch.randn(16)
+    for _ in range(3):
+        saved.step(lambda b=True: _backward(((net(X).squeeze(1) - y) ** 2).mean(), b))
+    params = [torch.nn.Parameter(torch.zeros(shape)) for shape in shapes]
+    opt = StochasticLFSO(params, eta=0.7)
+    with pytest.raises(ValueError, match="does not fit these parameters: .*" + message):
+        opt.load_state_dict(saved.state_dict())
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 @pytest.mark.parametrize("secant", ["fresh", "same"])
 @pytest.mark.parametrize("direction", ["adam", "momentum"])

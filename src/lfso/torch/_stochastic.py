@@ -691,6 +691,37 @@ def _refuse_foreign(state_dict: Any) -> None:
     )
 
 
+def _refuse_other_shapes(state_dict: dict[str, Any], groups: list[dict[str, Any]]) -> None:
+    """A ``ValueError`` where a parameter's saved moments, kept point or window start
+    (:data:`_SHAPED`) have another shape than the parameter of ``groups`` it would be
+    loaded into (torch matches them by position, and checks only the groups' sizes: such
+    a state dict loaded, and the next step failed deep inside, or stepped from another
+    model's state). Groups of other sizes are left to torch's own error."""
+    saved = [
+        g.get("params", ()) if isinstance(g, dict) else ()
+        for g in state_dict_groups(state_dict, "StochasticLFSO")
+    ]
+    if len(saved) != len(groups) or any(
+        len(ids) != len(g["params"]) for ids, g in zip(saved, groups, strict=True)
+    ):
+        return
+    index = 0
+    for ids, group in zip(saved, groups, strict=True):
+        for key, p in zip(ids, group["params"], strict=True):
+            entry = state_dict["state"].get(key)
+            for name in _SHAPED:
+                value = entry.get(name) if isinstance(entry, dict) else None
+                if isinstance(value, torch.Tensor) and value.shape != p.shape:
+                    raise ValueError(
+                        f"the state dict does not fit these parameters: the state of its "
+                        f"parameter {key!r} holds {name!r} of shape {tuple(value.shape)}, "
+                        f"and this optimiser's parameter {index} has shape {tuple(p.shape)} "
+                        "(it was saved for another model, or for its parameters in another "
+                        "order)"
+                    )
+            index += 1
+
+
 def refuse_foreign_state(
     state_dict: Any, known: Any, owner: str, note: str, article: str = "a"
 ) -> None:
@@ -1750,8 +1781,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         loaded ``eta`` (``1.9 eta``, not above 1.9 unless ``eta`` is). A state dict that
         is not StochasticLFSO's (:class:`lfso.torch.LFSO`'s, torch.optim's) raises a
         ``ValueError`` naming what makes it another optimiser's, before anything is
-        loaded."""
+        loaded, and so does one whose saved moments have another shape than the parameter
+        they would be loaded into (saved for another model)."""
         _refuse_foreign(state_dict)
+        _refuse_other_shapes(state_dict, self.param_groups)
         eta_max = self._loaded_eta_max(state_dict)
         self._settle()
         # (the first parameter's state holds them; d_prev kept out of torch's cast)
@@ -2187,6 +2220,10 @@ _RUN = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature"
 #: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
 #: the state holds them; the device path keeps them in one vector, with ``last_step``.
 _DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
+
+#: A parameter's state entries of the parameter's own shape (its moments, the point its last
+#: step left and the window's start).
+_SHAPED = ("m", "v", "prev", "anchor")
 
 #: Everything a parameter's state can hold in :meth:`StochasticLFSO.state_dict` (the moments,
 #: the kept point and the window's start; the first parameter's: the run's scalars, the last
