@@ -516,17 +516,33 @@ BAD_CLOSURES = [
     ),
     (lambda w: lambda: w**2, r"one element, got a tensor of shape \(2,\)"),
     (lambda w: lambda b=True: _backward((w**2).sum(), b) and "x", "got 'x'"),
+    (lambda w: lambda: (w**2).sum().detach(), "does not require grad and left no gradient"),
+    (lambda w: lambda b=True: torch.tensor(1.0), "does not require grad and left no gradient"),
+    (lambda w: lambda backward=True: (w**2).sum(), r"call loss.backward\(\) in the closure"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("make", "message"), BAD_CLOSURES, ids=["none", "plain-number", "vector", "str"]
+    ("make", "message"),
+    BAD_CLOSURES,
+    ids=["none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"],
 )
 def test_bad_closures_are_refused_with_what_they_returned(make, message):
+    """Each names what the closure returned; one that leaves no gradient on parameters
+    that take one, and returns a loss, says why no step can be taken (a loss without a
+    graph, a flag form that did not call backward), where it took no step, silently."""
     w = torch.nn.Parameter(torch.tensor([3.0, 1.0]))
     opt = StochasticLFSO([w])
     with pytest.raises(TypeError, match=message):
         opt.step(make(w))
+    assert torch.equal(w.detach(), torch.tensor([3.0, 1.0]))
+
+
+def test_a_closure_without_a_gradient_over_frozen_parameters_takes_no_step():
+    w = torch.nn.Parameter(torch.tensor([3.0]), requires_grad=False)
+    opt = StochasticLFSO([w])
+    assert float(opt.step(lambda: (w**2).sum())) == 9.0
+    assert torch.equal(w, torch.tensor([3.0])) and not opt.state
 
 
 def _quadratic_closure(w):

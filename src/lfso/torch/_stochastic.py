@@ -431,6 +431,24 @@ def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _refuse_gradless(loss: torch.Tensor, form: str) -> None:
+    """A ``TypeError`` for a closure that left no gradient on parameters that take one,
+    saying why nothing can be stepped on: its loss has no graph (computed under
+    ``torch.no_grad()``, or detached), or ``closure(True)`` did not call ``backward``."""
+    if loss.requires_grad:
+        raise TypeError(
+            "closure(True) returned a loss that requires grad but left no gradient on the "
+            "parameters: call loss.backward() in the closure when its flag is true (or "
+            "return None to skip the batch)"
+        )
+    raise TypeError(
+        f"the closure ({form}) returned a loss that does not require grad and left no "
+        "gradient on the parameters, so no step can be taken: was it computed under "
+        "torch.no_grad(), or detached? Return the loss with its graph (or None to skip "
+        "the batch)"
+    )
+
+
 def _is_number(value: Any) -> bool:
     """Whether ``value`` is a real number (not a bool): a Python or NumPy scalar, or a 0-d
     NumPy array of an integer or floating dtype."""
@@ -885,9 +903,12 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
     The loss may be a one-element tensor or, in the first two forms, a number. A closure
-    that returns None and leaves no gradient (a batch a training loop skips) takes no step.
-    The closure must compute the same function in both calls (no new dropout mask, no new
-    batch), and leave the gradient as ``backward`` made it:
+    that returns None and leaves no gradient (a batch a training loop skips) takes no step;
+    one that returns a loss and leaves no gradient on parameters that take one (a loss
+    computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
+    call ``backward``) raises a ``TypeError`` saying which. The closure must compute the
+    same function in both calls (no new dropout mask, no new batch), and leave the
+    gradient as ``backward`` made it:
 
     * **No gradient clipping in the closure** (``clip_grad_norm_``): the secant compares the
       closure's loss with ``p.grad``, so a clipped gradient reads as curvature and the step
@@ -1285,6 +1306,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         loss = _loss(value, params[0])
         if form == _PLAIN and loss.requires_grad:
             loss.backward()
+        elif not computed and any(p.requires_grad for p in params):
+            _refuse_gradless(loss, form)
         return loss, form
 
     def _trial(self, closure: Callable[..., Any], form: str) -> torch.Tensor:
