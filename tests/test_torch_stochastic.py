@@ -1924,6 +1924,50 @@ def test_a_loss_unbounded_along_the_steps_keeps_the_parameters_finite(direction,
     assert opt.skipped == 0
 
 
+class _ProbeError(Exception):
+    pass
+
+
+def _interrupted_run(device_steps, interrupt_at):
+    """40 batches of a linear regression, windows of 3 steps; at the steps ``interrupt_at``
+    the closure's second call (the probe) raises once, and the batch is stepped again."""
+    gen = torch.Generator().manual_seed(3)
+    X, y = torch.randn(64, 4, generator=gen), torch.randn(64, generator=gen)
+    w = torch.nn.Parameter(torch.zeros(4))
+    opt = StochasticLFSO([w], window=3, probe_every=1, device_steps=device_steps)
+    raised = 0
+    for k in range(40):
+        idx = torch.randint(0, 64, (16,), generator=gen)
+        calls = []
+
+        def closure(backward=True, idx=idx, calls=calls, k=k):
+            calls.append(backward)
+            if k in interrupt_at and len(calls) == 2:
+                raise _ProbeError
+            return _backward(((X[idx] @ w - y[idx]) ** 2).mean(), backward)
+
+        before = w.detach().clone()
+        try:
+            opt.step(closure)
+        except _ProbeError:
+            raised += 1
+            assert torch.equal(w.detach(), before)
+            calls.append("retried")
+            opt.step(closure)
+    return w.detach(), opt.probes, raised
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_closure_that_raises_in_the_probe_leaves_the_run_as_it_was(device_steps):
+    """The step's state is changed only after the closure's last call: retried on the same
+    batch, the run takes the steps of one that was never interrupted (the window's count
+    of steps moved on before the probe, and the next windows started a step early)."""
+    w, probes, _ = _interrupted_run(device_steps, ())
+    w2, probes2, raised = _interrupted_run(device_steps, (4, 5, 13, 20))
+    assert raised == 4 and probes2 == probes
+    assert torch.equal(w2, w)
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 def test_a_batch_that_is_not_finite_right_after_resuming_undoes_the_last_step(
     tmp_path, device_steps

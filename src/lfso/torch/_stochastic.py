@@ -1370,7 +1370,6 @@ class StochasticLFSO(torch.optim.Optimizer):
             return self._device_step(closure, form, loss, params, lr, which)
         grads = [_grad(p) for p in params]
         g_state = self._global()
-        self._window(params, g_state)
         k = g_state["k"] + 1
         ms, vs, prevs = self._buffers(params)
         s = g_state["step_size"]
@@ -1392,6 +1391,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
             scalars.append(self._probe_loss(closure, form, params, prevs, spare))
+        self._window(params, g_state)  # (after the closure's last call, which may raise)
         if g_state.pop("restart", False):  # the ramp ended: its gradients count as zeros
             torch._foreach_zero_(ms + vs)
         ds, den, scale = self._moments(ms, vs, grads, k)
@@ -2001,7 +2001,6 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
         self._settle()  # the last step's flags: this step's forward pass is already queued
-        self._device_window(params, dev, g_state)
         mirror = self._mirror
         k = mirror["k"] + 1
         ms, vs, prevs = self._buffers(params, filled=True)
@@ -2023,6 +2022,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         scalars = [loss.reshape(1)]
         if probe:  # the batch's loss at p_{k-1}
             scalars.append(self._probe_loss(closure, form, params, prevs, spare).reshape(1))
+        self._device_window(params, dev, g_state)  # (after the closure's last call)
         ds, den, scale = self._moments(ms, vs, grads, k)
         stats, n_rows, both, fallen = self._device_statistics(
             grads, ds, den, d_prev if probe else None, scalars
