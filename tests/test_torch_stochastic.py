@@ -1022,6 +1022,24 @@ def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
 
 
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_one_element_tensor_eta_takes_the_steps_of_the_number(device_steps):
+    """eta as a float32 tensor is its number: it did not carry float32 into the steps'
+    arithmetic (the step multiplier, last_step and the saved multiple were tensors)."""
+    runs = []
+    for eta in (torch.tensor(0.5), 0.5):
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = StochasticLFSO([w], eta=eta, window=4, device_steps=device_steps)
+        _regression_steps(opt, w, 30)
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "eta": eta})
+        saved = opt.state_dict()
+        runs.append(w.detach())
+        assert type(opt.last_step) is float
+        assert all(type(g["eta"]) is float for g in saved["param_groups"])
+        assert all(type(v) is not torch.Tensor or v.dim() for v in saved["state"][0].values())
+    assert torch.equal(runs[0], runs[1])
+
+
 def test_numpy_integers_are_integers_for_the_counts():
     params = [torch.nn.Parameter(torch.zeros(1))]
     opt = StochasticLFSO(params, window=np.int64(10), patience=np.int32(3), probe_every=np.int8(2))

@@ -1061,7 +1061,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.patience, self.eta_max, self.window = patience, float(eta_max), window
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self.process_group = process_group
-        super().__init__(params, {"eta": eta, "lr": 1.0})  # (its groups checked against those)
+        # (its groups checked against those; eta a number: a tensor's dtype stays out)
+        super().__init__(params, {"eta": float(eta), "lr": 1.0})
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self._held: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}  # (_factors)
@@ -1147,6 +1148,8 @@ class StochasticLFSO(torch.optim.Optimizer):
                     f"takes one step for all parameters, with eta={own!r}: pass eta to the "
                     "optimiser, not per group)"
                 )
+            if "eta" in param_group:  # (the optimiser's own number, equal to it)
+                param_group = {**param_group, "eta": own}
             current = _lr(groups[0].get("lr", 1.0), "param_groups[0]") if groups else 1.0
             if groups and "lr" not in param_group:
                 param_group = {**param_group, "lr": current}
