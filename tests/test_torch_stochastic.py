@@ -825,6 +825,29 @@ def test_a_state_dict_of_other_shapes_is_refused_before_anything_is_loaded(shape
 
 
 @pytest.mark.parametrize("device_steps", [False, True])
+def test_a_momentum_state_dict_is_refused_by_adams_direction(device_steps):
+    """Loaded, it failed at the next step with ``KeyError: 'v'``; the other way round (an
+    Adam state into the momentum direction, whose steps read only ``m``) still loads."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    saved = StochasticLFSO([w], direction="momentum")
+    _regression_steps(saved, w, 3)
+    opt = StochasticLFSO([w], eta=0.7, device_steps=device_steps)
+    with pytest.raises(ValueError, match=r"holds 'm' and no 'v'.*direction='momentum'"):
+        opt.load_state_dict(saved.state_dict())
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+    momentum = StochasticLFSO([w], direction="momentum")
+    momentum.load_state_dict(_adam_direction_state(w))
+    _regression_steps(momentum, w, 3)
+    assert bool(torch.isfinite(w).all())
+
+
+def _adam_direction_state(w):
+    opt = StochasticLFSO([w])
+    _regression_steps(opt, w, 3)
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
 @pytest.mark.parametrize("secant", ["fresh", "same"])
 @pytest.mark.parametrize("direction", ["adam", "momentum"])
 @pytest.mark.parametrize("steps", [1, 3, 30])

@@ -740,6 +740,20 @@ def _refuse_other_shapes(state_dict: dict[str, Any], groups: list[dict[str, Any]
             index += 1
 
 
+def _refuse_momentum_state(state_dict: dict[str, Any]) -> None:
+    """A ``ValueError`` where a parameter's state holds a first moment ``m`` and no second
+    moment ``v`` (saved with ``direction="momentum"``), loaded into an optimiser with Adam's
+    direction: its next step needs ``v`` (it failed with a ``KeyError``), and a ``v`` of
+    zeros would divide by the bias-corrected zeros, ``eps`` alone."""
+    for key, entry in state_dict["state"].items():
+        if isinstance(entry, dict) and "m" in entry and "v" not in entry:
+            raise ValueError(
+                f"the state dict does not fit this optimiser: the state of its parameter "
+                f"{key!r} holds 'm' and no 'v' (it was saved with direction='momentum'); "
+                "build the optimiser with direction='momentum' to resume it"
+            )
+
+
 def refuse_foreign_state(
     state_dict: Any, known: Any, owner: str, note: str, article: str = "a"
 ) -> None:
@@ -1808,9 +1822,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         is not StochasticLFSO's (:class:`lfso.torch.LFSO`'s, torch.optim's) raises a
         ``ValueError`` naming what makes it another optimiser's, before anything is
         loaded, and so does one whose saved moments have another shape than the parameter
-        they would be loaded into (saved for another model)."""
+        they would be loaded into (saved for another model), or that has no second moment
+        for Adam's direction (saved with ``direction="momentum"``)."""
         _refuse_foreign(state_dict)
         _refuse_other_shapes(state_dict, self.param_groups)
+        if self.direction == "adam":
+            _refuse_momentum_state(state_dict)
         eta_max = self._loaded_eta_max(state_dict)
         self._settle()
         # (the first parameter's state holds them; d_prev kept out of torch's cast)
