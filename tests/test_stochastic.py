@@ -225,6 +225,15 @@ def test_a_model_without_rows_is_refused_by_name():
         lfso.minimize(lambda x: float(np.sum(x**2)), np.ones(3), grad=lambda x: 2 * x, batch_size=2)
 
 
+def test_batch_size_none_is_the_full_batch_run():
+    """It was refused as an option unknown to the full-batch method (``batch_size`` named
+    as unknown); ``None`` is the full batch, as without it."""
+    model = _logistic(500)
+    full = lfso.minimize(model, np.zeros(10))
+    same = lfso.minimize(model, np.zeros(10), batch_size=None)
+    assert np.array_equal(same.x, full.x) and same.nit == full.nit
+
+
 def test_seed_without_batch_size_is_an_unknown_option():
     with pytest.raises(TypeError, match="seed"):
         lfso.minimize(_logistic(500), np.zeros(10), seed=0)

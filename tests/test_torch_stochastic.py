@@ -516,17 +516,33 @@ BAD_CLOSURES = [
     ),
     (lambda w: lambda: w**2, r"one element, got a tensor of shape \(2,\)"),
     (lambda w: lambda b=True: _backward((w**2).sum(), b) and "x", "got 'x'"),
+    (lambda w: lambda: (w**2).sum().detach(), "does not require grad and left no gradient"),
+    (lambda w: lambda b=True: torch.tensor(1.0), "does not require grad and left no gradient"),
+    (lambda w: lambda backward=True: (w**2).sum(), r"call loss.backward\(\) in the closure"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("make", "message"), BAD_CLOSURES, ids=["none", "plain-number", "vector", "str"]
+    ("make", "message"),
+    BAD_CLOSURES,
+    ids=["none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"],
 )
 def test_bad_closures_are_refused_with_what_they_returned(make, message):
+    """Each names what the closure returned; one that leaves no gradient on parameters
+    that take one, and returns a loss, says why no step can be taken (a loss without a
+    graph, a flag form that did not call backward), where it took no step, silently."""
     w = torch.nn.Parameter(torch.tensor([3.0, 1.0]))
     opt = StochasticLFSO([w])
     with pytest.raises(TypeError, match=message):
         opt.step(make(w))
+    assert torch.equal(w.detach(), torch.tensor([3.0, 1.0]))
+
+
+def test_a_closure_without_a_gradient_over_frozen_parameters_takes_no_step():
+    w = torch.nn.Parameter(torch.tensor([3.0]), requires_grad=False)
+    opt = StochasticLFSO([w])
+    assert float(opt.step(lambda: (w**2).sum())) == 9.0
+    assert torch.equal(w, torch.tensor([3.0])) and not opt.state
 
 
 def _quadratic_closure(w):
@@ -781,6 +797,56 @@ def test_another_optimisers_state_dict_is_refused_before_anything_is_loaded(make
     assert not opt.state
 
 
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        (
+            [(2, 3), (2,)],
+            r"parameter 0 holds 'm' of shape \(1, 3\).* parameter 0 has shape \(2, 3\)",
+        ),
+        ([(1,), (1, 3)], r"parameter 0 holds 'm' of shape \(1, 3\).* parameter 0 has shape \(1,\)"),
+    ],
+    ids=["another-model", "another-order"],
+)
+def test_a_state_dict_of_other_shapes_is_refused_before_anything_is_loaded(shapes, message):
+    """torch matches a state dict's parameters by position and checks only the groups'
+    sizes: the moments of another model (or of its parameters in another order) are
+    refused, naming the shapes, where they loaded and the next step failed inside."""
+    net = torch.nn.Linear(3, 1)
+    saved = StochasticLFSO(net.parameters())
+    X, y = torch.randn(16, 3), torch.randn(16)
+    for _ in range(3):
+        saved.step(lambda b=True: _backward(((net(X).squeeze(1) - y) ** 2).mean(), b))
+    params = [torch.nn.Parameter(torch.zeros(shape)) for shape in shapes]
+    opt = StochasticLFSO(params, eta=0.7)
+    with pytest.raises(ValueError, match="does not fit these parameters: .*" + message):
+        opt.load_state_dict(saved.state_dict())
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_momentum_state_dict_is_refused_by_adams_direction(device_steps):
+    """Loaded, it failed at the next step with ``KeyError: 'v'``; the other way round (an
+    Adam state into the momentum direction, whose steps read only ``m``) still loads."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    saved = StochasticLFSO([w], direction="momentum")
+    _regression_steps(saved, w, 3)
+    opt = StochasticLFSO([w], eta=0.7, device_steps=device_steps)
+    with pytest.raises(ValueError, match=r"holds 'm' and no 'v'.*direction='momentum'"):
+        opt.load_state_dict(saved.state_dict())
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+    momentum = StochasticLFSO([w], direction="momentum")
+    momentum.load_state_dict(_adam_direction_state(w))
+    _regression_steps(momentum, w, 3)
+    assert bool(torch.isfinite(w).all())
+
+
+def _adam_direction_state(w):
+    opt = StochasticLFSO([w])
+    _regression_steps(opt, w, 3)
+    return opt.state_dict()
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 @pytest.mark.parametrize("secant", ["fresh", "same"])
 @pytest.mark.parametrize("direction", ["adam", "momentum"])
@@ -977,6 +1043,24 @@ BAD = [
 def test_bad_hyperparameters_are_refused_with_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         StochasticLFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_one_element_tensor_eta_takes_the_steps_of_the_number(device_steps):
+    """eta as a float32 tensor is its number: it did not carry float32 into the steps'
+    arithmetic (the step multiplier, last_step and the saved multiple were tensors)."""
+    runs = []
+    for eta in (torch.tensor(0.5), 0.5):
+        w = torch.nn.Parameter(torch.zeros(3))
+        opt = StochasticLFSO([w], eta=eta, window=4, device_steps=device_steps)
+        _regression_steps(opt, w, 30)
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "eta": eta})
+        saved = opt.state_dict()
+        runs.append(w.detach())
+        assert type(opt.last_step) is float
+        assert all(type(g["eta"]) is float for g in saved["param_groups"])
+        assert all(type(v) is not torch.Tensor or v.dim() for v in saved["state"][0].values())
+    assert torch.equal(runs[0], runs[1])
 
 
 def test_numpy_integers_are_integers_for_the_counts():
@@ -1879,6 +1963,50 @@ def test_a_loss_unbounded_along_the_steps_keeps_the_parameters_finite(direction,
     assert torch.isfinite(w).all(), w
     assert float(w.detach().min()) > 1e8  # (it moved far along -c)
     assert opt.skipped == 0
+
+
+class _ProbeError(Exception):
+    pass
+
+
+def _interrupted_run(device_steps, interrupt_at):
+    """40 batches of a linear regression, windows of 3 steps; at the steps ``interrupt_at``
+    the closure's second call (the probe) raises once, and the batch is stepped again."""
+    gen = torch.Generator().manual_seed(3)
+    X, y = torch.randn(64, 4, generator=gen), torch.randn(64, generator=gen)
+    w = torch.nn.Parameter(torch.zeros(4))
+    opt = StochasticLFSO([w], window=3, probe_every=1, device_steps=device_steps)
+    raised = 0
+    for k in range(40):
+        idx = torch.randint(0, 64, (16,), generator=gen)
+        calls = []
+
+        def closure(backward=True, idx=idx, calls=calls, k=k):
+            calls.append(backward)
+            if k in interrupt_at and len(calls) == 2:
+                raise _ProbeError
+            return _backward(((X[idx] @ w - y[idx]) ** 2).mean(), backward)
+
+        before = w.detach().clone()
+        try:
+            opt.step(closure)
+        except _ProbeError:
+            raised += 1
+            assert torch.equal(w.detach(), before)
+            calls.append("retried")
+            opt.step(closure)
+    return w.detach(), opt.probes, raised
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+def test_a_closure_that_raises_in_the_probe_leaves_the_run_as_it_was(device_steps):
+    """The step's state is changed only after the closure's last call: retried on the same
+    batch, the run takes the steps of one that was never interrupted (the window's count
+    of steps moved on before the probe, and the next windows started a step early)."""
+    w, probes, _ = _interrupted_run(device_steps, ())
+    w2, probes2, raised = _interrupted_run(device_steps, (4, 5, 13, 20))
+    assert raised == 4 and probes2 == probes
+    assert torch.equal(w2, w)
 
 
 @pytest.mark.parametrize("device_steps", [False, True])

@@ -462,7 +462,8 @@ def minimize(
         raise. ``batch_size=`` (with ``seed=``, ``epochs=`` (default 10), ``decay=``)
         runs minibatch steps on a row model instead, each certified on its own batch
         (:func:`lfso.stochastic.minimize_batches`); then ``max_iter`` is not used and the
-        history and ``nit`` count epochs. SciPy's names raise with lfso's: ``maxiter``
+        history and ``nit`` count epochs (``batch_size=None``: the full batch, as without
+        it). SciPy's names raise with lfso's: ``maxiter``
         (``max_iter``), ``jac`` (``grad``), ``hess``/``hessp`` (``hvp``), ``gtol``
         (``atol``), ``disp`` (``progress``), ``options`` (pass them as keywords), ``args``
         (bind them), ``bounds``/``constraints`` (not supported).
@@ -525,6 +526,7 @@ def minimize(
             monitor=monitor,
             smoothness=smoothness,
         )
+    options.pop("batch_size", None)  # (None: the full batch, as without it)
     x0 = start_point(x0, model)
     rule = _rule(
         method,

@@ -431,6 +431,24 @@ def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _refuse_gradless(loss: torch.Tensor, form: str) -> None:
+    """A ``TypeError`` for a closure that left no gradient on parameters that take one,
+    saying why nothing can be stepped on: its loss has no graph (computed under
+    ``torch.no_grad()``, or detached), or ``closure(True)`` did not call ``backward``."""
+    if loss.requires_grad:
+        raise TypeError(
+            "closure(True) returned a loss that requires grad but left no gradient on the "
+            "parameters: call loss.backward() in the closure when its flag is true (or "
+            "return None to skip the batch)"
+        )
+    raise TypeError(
+        f"the closure ({form}) returned a loss that does not require grad and left no "
+        "gradient on the parameters, so no step can be taken: was it computed under "
+        "torch.no_grad(), or detached? Return the loss with its graph (or None to skip "
+        "the batch)"
+    )
+
+
 def _is_number(value: Any) -> bool:
     """Whether ``value`` is a real number (not a bool): a Python or NumPy scalar, or a 0-d
     NumPy array of an integer or floating dtype."""
@@ -691,6 +709,51 @@ def _refuse_foreign(state_dict: Any) -> None:
     )
 
 
+def _refuse_other_shapes(state_dict: dict[str, Any], groups: list[dict[str, Any]]) -> None:
+    """A ``ValueError`` where a parameter's saved moments, kept point or window start
+    (:data:`_SHAPED`) have another shape than the parameter of ``groups`` it would be
+    loaded into (torch matches them by position, and checks only the groups' sizes: such
+    a state dict loaded, and the next step failed deep inside, or stepped from another
+    model's state). Groups of other sizes are left to torch's own error."""
+    saved = [
+        g.get("params", ()) if isinstance(g, dict) else ()
+        for g in state_dict_groups(state_dict, "StochasticLFSO")
+    ]
+    if len(saved) != len(groups) or any(
+        len(ids) != len(g["params"]) for ids, g in zip(saved, groups, strict=True)
+    ):
+        return
+    index = 0
+    for ids, group in zip(saved, groups, strict=True):
+        for key, p in zip(ids, group["params"], strict=True):
+            entry = state_dict["state"].get(key)
+            for name in _SHAPED:
+                value = entry.get(name) if isinstance(entry, dict) else None
+                if isinstance(value, torch.Tensor) and value.shape != p.shape:
+                    raise ValueError(
+                        f"the state dict does not fit these parameters: the state of its "
+                        f"parameter {key!r} holds {name!r} of shape {tuple(value.shape)}, "
+                        f"and this optimiser's parameter {index} has shape {tuple(p.shape)} "
+                        "(it was saved for another model, or for its parameters in another "
+                        "order)"
+                    )
+            index += 1
+
+
+def _refuse_momentum_state(state_dict: dict[str, Any]) -> None:
+    """A ``ValueError`` where a parameter's state holds a first moment ``m`` and no second
+    moment ``v`` (saved with ``direction="momentum"``), loaded into an optimiser with Adam's
+    direction: its next step needs ``v`` (it failed with a ``KeyError``), and a ``v`` of
+    zeros would divide by the bias-corrected zeros, ``eps`` alone."""
+    for key, entry in state_dict["state"].items():
+        if isinstance(entry, dict) and "m" in entry and "v" not in entry:
+            raise ValueError(
+                f"the state dict does not fit this optimiser: the state of its parameter "
+                f"{key!r} holds 'm' and no 'v' (it was saved with direction='momentum'); "
+                "build the optimiser with direction='momentum' to resume it"
+            )
+
+
 def refuse_foreign_state(
     state_dict: Any, known: Any, owner: str, note: str, article: str = "a"
 ) -> None:
@@ -854,9 +917,12 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
     The loss may be a one-element tensor or, in the first two forms, a number. A closure
-    that returns None and leaves no gradient (a batch a training loop skips) takes no step.
-    The closure must compute the same function in both calls (no new dropout mask, no new
-    batch), and leave the gradient as ``backward`` made it:
+    that returns None and leaves no gradient (a batch a training loop skips) takes no step;
+    one that returns a loss and leaves no gradient on parameters that take one (a loss
+    computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
+    call ``backward``) raises a ``TypeError`` saying which. The closure must compute the
+    same function in both calls (no new dropout mask, no new batch), and leave the
+    gradient as ``backward`` made it:
 
     * **No gradient clipping in the closure** (``clip_grad_norm_``): the secant compares the
       closure's loss with ``p.grad``, so a clipped gradient reads as curvature and the step
@@ -1009,7 +1075,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         self.patience, self.eta_max, self.window = patience, float(eta_max), window
         self.eps, self.probe_every, self.secant = float(eps), probe_every, secant
         self.process_group = process_group
-        super().__init__(params, {"eta": eta, "lr": 1.0})  # (its groups checked against those)
+        # (its groups checked against those; eta a number: a tensor's dtype stays out)
+        super().__init__(params, {"eta": float(eta), "lr": 1.0})
         self._undo: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self._held: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}  # (_factors)
@@ -1095,6 +1162,8 @@ class StochasticLFSO(torch.optim.Optimizer):
                     f"takes one step for all parameters, with eta={own!r}: pass eta to the "
                     "optimiser, not per group)"
                 )
+            if "eta" in param_group:  # (the optimiser's own number, equal to it)
+                param_group = {**param_group, "eta": own}
             current = _lr(groups[0].get("lr", 1.0), "param_groups[0]") if groups else 1.0
             if groups and "lr" not in param_group:
                 param_group = {**param_group, "lr": current}
@@ -1254,6 +1323,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         loss = _loss(value, params[0])
         if form == _PLAIN and loss.requires_grad:
             loss.backward()
+        elif not computed and any(p.requires_grad for p in params):
+            _refuse_gradless(loss, form)
         return loss, form
 
     def _trial(self, closure: Callable[..., Any], form: str) -> torch.Tensor:
@@ -1316,7 +1387,6 @@ class StochasticLFSO(torch.optim.Optimizer):
             return self._device_step(closure, form, loss, params, lr, which)
         grads = [_grad(p) for p in params]
         g_state = self._global()
-        self._window(params, g_state)
         k = g_state["k"] + 1
         ms, vs, prevs = self._buffers(params)
         s = g_state["step_size"]
@@ -1338,6 +1408,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             spare = self._spare(params)
             torch._foreach_copy_(spare, params)
             scalars.append(self._probe_loss(closure, form, params, prevs, spare))
+        self._window(params, g_state)  # (after the closure's last call, which may raise)
         if g_state.pop("restart", False):  # the ramp ended: its gradients count as zeros
             torch._foreach_zero_(ms + vs)
         ds, den, scale = self._moments(ms, vs, grads, k)
@@ -1750,8 +1821,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         loaded ``eta`` (``1.9 eta``, not above 1.9 unless ``eta`` is). A state dict that
         is not StochasticLFSO's (:class:`lfso.torch.LFSO`'s, torch.optim's) raises a
         ``ValueError`` naming what makes it another optimiser's, before anything is
-        loaded."""
+        loaded, and so does one whose saved moments have another shape than the parameter
+        they would be loaded into (saved for another model), or that has no second moment
+        for Adam's direction (saved with ``direction="momentum"``)."""
         _refuse_foreign(state_dict)
+        _refuse_other_shapes(state_dict, self.param_groups)
+        if self.direction == "adam":
+            _refuse_momentum_state(state_dict)
         eta_max = self._loaded_eta_max(state_dict)
         self._settle()
         # (the first parameter's state holds them; d_prev kept out of torch's cast)
@@ -1945,7 +2021,6 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state = self._global()
         dev = self._device_state(params[0], g_state)
         self._settle()  # the last step's flags: this step's forward pass is already queued
-        self._device_window(params, dev, g_state)
         mirror = self._mirror
         k = mirror["k"] + 1
         ms, vs, prevs = self._buffers(params, filled=True)
@@ -1967,6 +2042,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         scalars = [loss.reshape(1)]
         if probe:  # the batch's loss at p_{k-1}
             scalars.append(self._probe_loss(closure, form, params, prevs, spare).reshape(1))
+        self._device_window(params, dev, g_state)  # (after the closure's last call)
         ds, den, scale = self._moments(ms, vs, grads, k)
         stats, n_rows, both, fallen = self._device_statistics(
             grads, ds, den, d_prev if probe else None, scalars
@@ -2187,6 +2263,10 @@ _RUN = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature"
 #: The last step's multiplier ``t``, scale and ``||d||^2`` (of the unscaled direction), as
 #: the state holds them; the device path keeps them in one vector, with ``last_step``.
 _DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
+
+#: A parameter's state entries of the parameter's own shape (its moments, the point its last
+#: step left and the window's start).
+_SHAPED = ("m", "v", "prev", "anchor")
 
 #: Everything a parameter's state can hold in :meth:`StochasticLFSO.state_dict` (the moments,
 #: the kept point and the window's start; the first parameter's: the run's scalars, the last
