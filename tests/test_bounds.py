@@ -703,6 +703,8 @@ def _flat_secant(samples):
         (lambda: PowerBound(1e-300, 1e300, 1.0, 0.5), 1e300, "infinite"),
         (lambda: PowerBound(0.0, 1.0, 1.0, 2.0), 1.0, "none"),  # (L = 0: raised before)
         (lambda: MinPowerBound(0.0, [(1.0, 1.0)], 2.0), 1.0, "none"),
+        (lambda: PolynomialBound([0.0]), 1.0, "none"),  # (L = 0: raised an OracleError)
+        (lambda: PolynomialBound([0.0, 0.0, 0.0]), 1e300, "none"),
         # the automatic oracle's bound where no curvature was seen: no radius, L = 0
         (_flat_secant([]), 1.0, "none"),
         (_flat_secant([(1.0, 0.0)]), 1.0, "none"),
@@ -728,6 +730,8 @@ def _flat_secant(samples):
         "power-past-range",
         "power-scale-0",
         "min-power-scale-0",
+        "polynomial-zero",
+        "polynomial-zero-quadratic",
         "secant-no-sample",
         "secant-flat-sample",
         "secant-flat-target-0",

@@ -284,6 +284,14 @@ class PolynomialBound(LocalBound):
         # (Horner on non-negative terms: 2 roundings a degree)
         return rounded_up(total, 2.0 * len(self.coefficients))
 
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        if any(c > 0.0 for c in self.coefficients):
+            return super().radius_for(target, rtol=rtol, guess=guess)
+        check_target(target)  # (L = 0 for every R: no radius; rejected by the caller's check)
+        return 0.0, 0.0, 1
+
     def derivative(self, radius: float) -> float:
         total = 0.0
         coefs = self.coefficients
