@@ -21,6 +21,7 @@ from lfso.oracles._bounds import (
     OracleError,
     PolynomialBound,
     PowerBound,
+    PrecisionLimitError,
 )
 from lfso.oracles._solve import solve_radius
 
@@ -794,3 +795,23 @@ def test_a_slope_past_the_float_range_gives_no_nan_at_radius_0(make):
     bound = make()
     assert 0.0 < bound(0.0) < math.inf
     assert bound(1e-300) == math.inf and bound(1.0) == math.inf
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MinPowerBound(1.1e-20, [(1.1e26, 1.3e-11), (2.2e26, 6.7e-12)], 2.0),
+        lambda: PowerBound(1.1e-20, 1.1e26, 1.3e-11, 2.0),
+    ],
+    ids=["min-power", "power"],
+)
+def test_a_power_bound_precision_limit_names_the_target_and_the_bound_at_0(make):
+    """Where the root is below the smallest float the message names the caller's target and
+    ``L(0)``: it said "R L(R) = 1.6e-299" (``target / scale``) and gave ``a^q`` as
+    ``L(0)``."""
+    bound = make()
+    with pytest.raises(PrecisionLimitError) as caught:
+        bound.radius_for(1.77e-319)
+    message = str(caught.value)
+    assert f"R L(R) = {1.77e-319!r}" in message
+    assert f"L(0) = {bound(0.0)!r}" in message

@@ -475,7 +475,9 @@ class PowerBound(LocalBound):
     def start(self, target: float) -> float | None:
         if self.scale == 0.0:
             return None
-        radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
+        radius = power_root(
+            self.a, self.b, self.q, target / self.scale, math.inf, bound=self, target=target
+        )[0]
         return radius if radius < math.inf else None
 
     def radius_for(
@@ -490,7 +492,7 @@ class PowerBound(LocalBound):
         if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             lines = ((self.a, self.b),)
             return _root_in_logs(self, self.scale, lines, self.q, target, rtol)
-        radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
+        radius, s, evals = power_root(self.a, self.b, self.q, t, rtol, bound=self, target=target)
         if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
         return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
@@ -553,13 +555,13 @@ class MinPowerBound(LocalBound):
         if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             return _root_in_logs(self, self.scale, lines, q, target, rtol)
         a, b = lines[0]
-        radius, s, evals = power_root(a, b, q, t, rtol)
+        radius, s, evals = power_root(a, b, q, t, rtol, bound=self, target=target)
         for a, b in lines[1:]:
             line = a + b * radius
             if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
-            radius, _, e = power_root(a, b, q, t, rtol)
+            radius, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
             evals += e
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
