@@ -815,3 +815,30 @@ def test_a_power_bound_precision_limit_names_the_target_and_the_bound_at_0(make)
     message = str(caught.value)
     assert f"R L(R) = {1.77e-319!r}" in message
     assert f"L(0) = {bound(0.0)!r}" in message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s, b, q: PowerBound(s, 0.0, b, q),
+        lambda s, b, q: MinPowerBound(s, [(0.0, b), (1.0, 1.0)], q),
+    ],
+    ids=["power", "min-power"],
+)
+def test_a_power_bound_whose_base_underflows_is_taken_in_logarithms(make):
+    """``scale (b R)^q`` with ``b R`` below the normal range but a normal power (``q`` small):
+    ``b R`` underflowed to 0, so ``L = 0`` and the radius solve raised a precision limit at
+    ``target = 2.4e-313``, whose root ``R = 1.04e-310`` has ``L = 2.3e-3``. The bound stays
+    above its exact value (mpmath), within ``1e-9`` of it, at that root and elsewhere."""
+    import mpmath
+
+    scale, b, q = 0.7755911489364931, 7.071294880718157e-48, 0.007096524447083308
+    bound = make(scale, b, q)
+    radius, value, _ = bound.radius_for(2.3651928942e-313)
+    rng = np.random.default_rng(0)
+    with mpmath.workprec(200):
+        assert mpmath.mpf(radius) * mpmath.mpf(value) >= mpmath.mpf(2.3651928942e-313)
+        for r in [radius, 5e-324, 1e-300, *(10.0 ** rng.uniform(-323, -262, 50))]:
+            exact = mpmath.mpf(scale) * (mpmath.mpf(b) * mpmath.mpf(r)) ** mpmath.mpf(q)
+            got = bound(float(r))
+            assert got >= exact and got <= exact * (1 + mpmath.mpf(1e-9)), (r, got, exact)

@@ -442,6 +442,31 @@ def _scaled_power(scale: float, base: float, q: float, roundings: float) -> floa
         return math.inf
 
 
+def _tiny_base_power(scale: float, b: float, radius: float, q: float) -> float | None:
+    """``scale (b R)^q`` rounded up where ``b R`` is below the normal range (``a = 0``) though
+    the power need not be (``q = 0.007``: ``(7e-358)^q = 3e-3``, where ``b R`` underflows to
+    0), in logarithms: ``e^E``, ``E = q (log b + log R) + log scale``, whose roundings in
+    units of ``u`` below the exact value are ``log``'s ulp of each logarithm and the sum's
+    (``q (2 |log b| + 2 |log R| + |log b R|)`` through the product), the product's, ``2
+    |log scale|``, the sum's ``|E|`` and ``exp``'s (2). ``None`` where the scale is 0 or
+    those roundings pass ``2^26`` (:func:`rounded_up`'s range; a power that underflows
+    anyway)."""
+    if not (0.0 < scale < math.inf and 0.0 < q < math.inf):
+        return None
+    log_b, log_r, log_scale = math.log(b), math.log(radius), math.log(scale)
+    log_base = log_b + log_r
+    log_power = q * log_base
+    exponent = log_power + log_scale
+    roundings = q * (2.0 * abs(log_b) + 2.0 * abs(log_r) + abs(log_base))
+    roundings += abs(log_power) + 2.0 * abs(log_scale) + abs(exponent) + 3.0
+    if roundings > 2.0**26:
+        return None
+    try:
+        return rounded_up(math.exp(exponent), roundings)
+    except OverflowError:  # (the product past the float range too)
+        return math.inf
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale >= 0``, ``a, b, q >= 0``.
 
@@ -462,6 +487,10 @@ class PowerBound(LocalBound):
     def __call__(self, radius: float) -> float:
         # (at R = 0 the base is a: a b past the float range, inf, times 0 is no NaN)
         base = self.a + self.b * radius if radius != 0.0 else self.a
+        if base < _NORMAL and self.a == 0.0 and radius > 0.0 and self.b > 0.0:
+            tiny = _tiny_base_power(self.scale, self.b, radius, self.q)
+            if tiny is not None:
+                return tiny
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
@@ -535,6 +564,10 @@ class MinPowerBound(LocalBound):
             base = min(a + b * radius for a, b in self.lines)
         else:  # (as PowerBound's: an infinite b times 0 is no NaN)
             base = min(a for a, _ in self.lines)
+        if base < _NORMAL and radius > 0.0:  # (each line as PowerBound's; the least of
+            return min(  # the lines' upper bounds is above the least exact value)
+                PowerBound(self.scale, a, b, self.q)(radius) for a, b in self.lines
+            )
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def _limit(self) -> float:
