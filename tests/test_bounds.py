@@ -842,3 +842,41 @@ def test_a_power_bound_whose_base_underflows_is_taken_in_logarithms(make):
             exact = mpmath.mpf(scale) * (mpmath.mpf(b) * mpmath.mpf(r)) ** mpmath.mpf(q)
             got = bound(float(r))
             assert got >= exact and got <= exact * (1 + mpmath.mpf(1e-9)), (r, got, exact)
+
+
+def _built_in_models() -> dict[str, object]:
+    from lfso.models import LogisticRegression, LpRegression, PowerSum
+
+    A, b = np.array([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]]), np.array([1.0, 0.0, -1.0])
+    return {
+        "lp-1": LpRegression(A, b, p=1),
+        "lp-3": LpRegression(A, b, p=3),
+        "power-sum-1": PowerSum(1),
+        "power-sum-2": PowerSum(2),
+        "logistic": LogisticRegression(A, np.array([0, 1, 1])),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_built_in_models()))
+def test_a_built_in_bound_past_the_float_range_is_a_precision_limit(name):
+    """Every built-in model's ball and segment bounds are ``proven``, so ``inf`` from them
+    is a :class:`PrecisionLimitError`: a lone constant (``LpRegression`` with ``p = 1``,
+    ``PowerSum(1)``), a row bound (logistic) and the row and norm segments were not, and
+    ``(model * 1e308 * 1e10)(x, 1)`` raised a plain ``OracleError`` where ``LpRegression``
+    with ``p = 3`` raised a ``PrecisionLimitError``."""
+    model = _built_in_models()[name]
+    x, d = np.array([1.0, -0.5]), np.array([1.0, 2.0])
+    assert model.at(x).proven and model.along(x, d).proven
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        (model * 1e308 * 1e10)(x, 1.0)
+
+
+def test_a_users_bound_past_the_float_range_stays_a_broken_contract():
+    """A user's constant or function oracle returning ``inf`` broke its contract: an
+    ``OracleError``, not a precision limit."""
+    from lfso.oracles import ConstantOracle, FunctionOracle
+
+    for oracle in (ConstantOracle(1e308) * 1e10, FunctionOracle(lambda x, R: 1e308) * 1e10):
+        with pytest.raises(OracleError) as caught:
+            oracle(np.ones(2), 1.0)
+        assert not isinstance(caught.value, PrecisionLimitError)

@@ -32,6 +32,7 @@ from ..oracles._bounds import (
     MinBound,
     MinPowerBound,
     PowerBound,
+    proven_constant,
     rounded_up,
 )
 from ..oracles._segment import SegmentBound
@@ -267,7 +268,7 @@ class LpRegression(_LinearModel):
         m, c = self._m, self._curv_up  # (rounded up: see __init__)
         bound: LocalBound
         if m == 0:
-            bound = ConstantBound(rounded_up(2.0 * self.norm**2, 1.0))
+            bound = proven_constant(rounded_up(2.0 * self.norm**2, 1.0))
             rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
             rmax = wmax ** (1.0 / m)

@@ -97,7 +97,8 @@ class LocalBound(ABC):
         ``inf`` from it is the float range's edge, and the step's check raises
         :class:`PrecisionLimitError` for it, where a user's bound that returns one broke
         its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
-        :class:`ConstantBound` alone and a user's subclasses.
+        :class:`ConstantBound` alone (but a built-in model's, :func:`proven_constant`)
+        and a user's subclasses; ``True`` for the built-in models' row and segment bounds.
     """
 
     convex: bool = False
@@ -235,14 +236,18 @@ class ConstantBound(LocalBound):
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
-            return ConstantBound(rounded_up(self.value + other.value, 1.0))
+            total = ConstantBound(rounded_up(self.value + other.value, 1.0))
+            total.proven = self.proven or other.proven  # (as a sum's: _proven)
+            return total
         if isinstance(other, PolynomialBound):
             return other + self
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
-        return ConstantBound(rounded_up(self.value * factor, 1.0))
+        scaled = ConstantBound(rounded_up(self.value * factor, 1.0))
+        scaled.proven = self.proven
+        return scaled
 
     __rmul__ = __mul__
 
@@ -253,6 +258,15 @@ class ConstantBound(LocalBound):
     def shifted(self, shift: float) -> LocalBound:
         _factor(shift, "shift")
         return self
+
+
+def proven_constant(value: float) -> ConstantBound:
+    """A built-in model's constant bound (``LpRegression`` with ``p = 1``, ``PowerSum(1)``):
+    :attr:`LocalBound.proven`, so that a ``0`` or ``inf`` from it (scaled past the float
+    range) is a :class:`PrecisionLimitError`, as from the model's other shapes."""
+    bound = ConstantBound(value)
+    bound.proven = True
+    return bound
 
 
 class PolynomialBound(LocalBound):
