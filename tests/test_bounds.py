@@ -21,6 +21,7 @@ from lfso.oracles._bounds import (
     OracleError,
     PolynomialBound,
     PowerBound,
+    PrecisionLimitError,
 )
 from lfso.oracles._solve import solve_radius
 
@@ -703,6 +704,8 @@ def _flat_secant(samples):
         (lambda: PowerBound(1e-300, 1e300, 1.0, 0.5), 1e300, "infinite"),
         (lambda: PowerBound(0.0, 1.0, 1.0, 2.0), 1.0, "none"),  # (L = 0: raised before)
         (lambda: MinPowerBound(0.0, [(1.0, 1.0)], 2.0), 1.0, "none"),
+        (lambda: PolynomialBound([0.0]), 1.0, "none"),  # (L = 0: raised an OracleError)
+        (lambda: PolynomialBound([0.0, 0.0, 0.0]), 1e300, "none"),
         # the automatic oracle's bound where no curvature was seen: no radius, L = 0
         (_flat_secant([]), 1.0, "none"),
         (_flat_secant([(1.0, 0.0)]), 1.0, "none"),
@@ -728,6 +731,8 @@ def _flat_secant(samples):
         "power-past-range",
         "power-scale-0",
         "min-power-scale-0",
+        "polynomial-zero",
+        "polynomial-zero-quadratic",
         "secant-no-sample",
         "secant-flat-sample",
         "secant-flat-target-0",
@@ -790,3 +795,88 @@ def test_a_slope_past_the_float_range_gives_no_nan_at_radius_0(make):
     bound = make()
     assert 0.0 < bound(0.0) < math.inf
     assert bound(1e-300) == math.inf and bound(1.0) == math.inf
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MinPowerBound(1.1e-20, [(1.1e26, 1.3e-11), (2.2e26, 6.7e-12)], 2.0),
+        lambda: PowerBound(1.1e-20, 1.1e26, 1.3e-11, 2.0),
+    ],
+    ids=["min-power", "power"],
+)
+def test_a_power_bound_precision_limit_names_the_target_and_the_bound_at_0(make):
+    """Where the root is below the smallest float the message names the caller's target and
+    ``L(0)``: it said "R L(R) = 1.6e-299" (``target / scale``) and gave ``a^q`` as
+    ``L(0)``."""
+    bound = make()
+    with pytest.raises(PrecisionLimitError) as caught:
+        bound.radius_for(1.77e-319)
+    message = str(caught.value)
+    assert f"R L(R) = {1.77e-319!r}" in message
+    assert f"L(0) = {bound(0.0)!r}" in message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s, b, q: PowerBound(s, 0.0, b, q),
+        lambda s, b, q: MinPowerBound(s, [(0.0, b), (1.0, 1.0)], q),
+    ],
+    ids=["power", "min-power"],
+)
+def test_a_power_bound_whose_base_underflows_is_taken_in_logarithms(make):
+    """``scale (b R)^q`` with ``b R`` below the normal range but a normal power (``q`` small):
+    ``b R`` underflowed to 0, so ``L = 0`` and the radius solve raised a precision limit at
+    ``target = 2.4e-313``, whose root ``R = 1.04e-310`` has ``L = 2.3e-3``. The bound stays
+    above its exact value (mpmath), within ``1e-9`` of it, at that root and elsewhere."""
+    import mpmath
+
+    scale, b, q = 0.7755911489364931, 7.071294880718157e-48, 0.007096524447083308
+    bound = make(scale, b, q)
+    radius, value, _ = bound.radius_for(2.3651928942e-313)
+    rng = np.random.default_rng(0)
+    with mpmath.workprec(200):
+        assert mpmath.mpf(radius) * mpmath.mpf(value) >= mpmath.mpf(2.3651928942e-313)
+        for r in [radius, 5e-324, 1e-300, *(10.0 ** rng.uniform(-323, -262, 50))]:
+            exact = mpmath.mpf(scale) * (mpmath.mpf(b) * mpmath.mpf(r)) ** mpmath.mpf(q)
+            got = bound(float(r))
+            assert got >= exact and got <= exact * (1 + mpmath.mpf(1e-9)), (r, got, exact)
+
+
+def _built_in_models() -> dict[str, object]:
+    from lfso.models import LogisticRegression, LpRegression, PowerSum
+
+    A, b = np.array([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]]), np.array([1.0, 0.0, -1.0])
+    return {
+        "lp-1": LpRegression(A, b, p=1),
+        "lp-3": LpRegression(A, b, p=3),
+        "power-sum-1": PowerSum(1),
+        "power-sum-2": PowerSum(2),
+        "logistic": LogisticRegression(A, np.array([0, 1, 1])),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_built_in_models()))
+def test_a_built_in_bound_past_the_float_range_is_a_precision_limit(name):
+    """Every built-in model's ball and segment bounds are ``proven``, so ``inf`` from them
+    is a :class:`PrecisionLimitError`: a lone constant (``LpRegression`` with ``p = 1``,
+    ``PowerSum(1)``), a row bound (logistic) and the row and norm segments were not, and
+    ``(model * 1e308 * 1e10)(x, 1)`` raised a plain ``OracleError`` where ``LpRegression``
+    with ``p = 3`` raised a ``PrecisionLimitError``."""
+    model = _built_in_models()[name]
+    x, d = np.array([1.0, -0.5]), np.array([1.0, 2.0])
+    assert model.at(x).proven and model.along(x, d).proven
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        (model * 1e308 * 1e10)(x, 1.0)
+
+
+def test_a_users_bound_past_the_float_range_stays_a_broken_contract():
+    """A user's constant or function oracle returning ``inf`` broke its contract: an
+    ``OracleError``, not a precision limit."""
+    from lfso.oracles import ConstantOracle, FunctionOracle
+
+    for oracle in (ConstantOracle(1e308) * 1e10, FunctionOracle(lambda x, R: 1e308) * 1e10):
+        with pytest.raises(OracleError) as caught:
+            oracle(np.ones(2), 1.0)
+        assert not isinstance(caught.value, PrecisionLimitError)

@@ -728,3 +728,31 @@ def test_a_built_in_oracle_past_the_float_range_stops_with_a_precision_limit():
         res = lfso.minimize(model, np.ones(2), method="lfso", certificate=certificate)
         assert res.status is lfso.Status.PRECISION_LIMIT, res.message
         assert "an LFSO must" not in res.message and np.array_equal(res.x, np.ones(2))
+
+
+@pytest.mark.parametrize(
+    ("p", "x", "dtype"),
+    [
+        (1000, 3.0, np.float64),
+        (7.5, 1e30, np.float64),
+        (3, 1e120, np.float64),
+        (4, 1e10, np.float32),
+    ],
+)
+def test_lp_regression_past_the_float_range_is_inf_without_warnings(p, x, dtype):
+    """``LpRegression`` where ``|r_i|^(2p)`` passes the float range: the weights overflowed
+    with a ``RuntimeWarning`` and ``A^T (w r)`` made ``inf * 0 = NaN``, so ``lfso.minimize``
+    reported ``||grad f(x0)|| = nan``. The value and every gradient entry are ``inf`` (each
+    exact entry is past the range), silently, and the start error says so."""
+    from lfso.models import LpRegression
+
+    model = LpRegression(np.eye(2, dtype=dtype), np.zeros(2, dtype=dtype), p=p)
+    x0 = np.full(2, x, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bound in (True, False):
+            evaluation = model.evaluate(x0, bound=bound)
+            assert evaluation.value == math.inf and model.value(x0) == math.inf
+            assert np.all(evaluation.grad == math.inf) and evaluation.grad_norm == math.inf
+        with pytest.raises(ValueError, match=r"f\(x0\) = inf and \|\|grad f\(x0\)\|\| = inf"):
+            lfso.minimize(model, x0, monitor=False)

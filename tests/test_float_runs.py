@@ -853,3 +853,43 @@ def test_l0l1_accelerated_segment_step_where_the_bound_scale_overflows_descends(
     assert res.nit == 20
     exact = [float(np.sum(np.asarray(x, np.float64) ** 2) ** 6) for x in (x0, res.x)]
     assert exact[1] < exact[0]
+
+
+def _huge_quadratic(H: np.ndarray, scale: float) -> dict[str, Any]:
+    """``scale (x - 1)^T H (x - 1) / 2`` with its gradient and a valid constant oracle."""
+    top = float(np.linalg.eigvalsh(H).max())
+    return {
+        "objective": lambda x: float(scale * 0.5 * (x - 1.0) @ (H @ (x - 1.0))),
+        "grad": lambda x: scale * (H @ (x - 1.0)),
+        "smoothness": lambda x, R: scale * top,
+    }
+
+
+def test_accelerated_run_on_huge_values_with_a_valid_oracle_converges():
+    """``f ~ 1e300`` with a valid oracle: ``lfso-accel`` claimed the decrease
+    ``tau (1 - eta/2) ||g||^2`` with ``||g||^2`` past the float range, an ``inf`` claim no
+    trial could meet, and stopped ``STEP_FAILED`` at iteration 0 where ``lfso``
+    converges; no trial step is rejected (the claim is finite and met)."""
+    problem = _huge_quadratic(np.diag([1.0, 2.0, 3.0]), 1e300)
+    res = lfso.minimize(**problem, x0=np.zeros(3), method="lfso-accel", monitor=False)
+    assert res.status is lfso.Status.CONVERGED, res.message
+    assert res.nit > 0 and res.rollbacks == 0
+    assert np.allclose(res.x, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
+def test_run_at_the_limit_of_floating_point_on_huge_values_says_so(method):
+    """``f ~ 1e300`` at ``tol=0`` runs until ``x`` is within a few ulps of the minimiser,
+    where the steps cannot be resolved: the safeguard's trials shrank the step until the
+    bound times the inflation passed the float range, then proposed ``x`` itself with a
+    NaN claim, rejected to the last (``STEP_FAILED``, blaming the gradient). That is the
+    precision limit."""
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((5, 5))
+    problem = _huge_quadratic(M @ M.T + np.eye(5), 1e300)
+    res = lfso.minimize(
+        **problem, x0=np.zeros(5), method=method, tol=0.0, max_iter=5000, monitor=False
+    )
+    assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+    assert res.fun < 1e-20 * problem["objective"](np.zeros(5))
+    assert res.rollbacks > 0

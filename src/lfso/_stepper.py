@@ -800,6 +800,7 @@ class Stepper:
                 # certify a further step here. An audited oracle (a user's) that does so
                 # broke its contract: RAISED, below.
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
+                self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
             elif isinstance(why, Exception):  # from fun, grad, the oracle, hvp or a callback
                 self.status = Status.RAISED
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why

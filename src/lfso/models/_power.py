@@ -10,7 +10,7 @@ import numpy as np
 
 from .._arrays import Fetched, error_gamma, namespace, reduce_max, reduce_sum
 from .._validate import _show, power
-from ..oracles._bounds import ConstantBound, LocalBound, PowerBound, rounded_up
+from ..oracles._bounds import ConstantBound, LocalBound, PowerBound, proven_constant, rounded_up
 from ..oracles._segment import SegmentBound
 from ._base import Evaluation, Model, _RadiusChecked, fetched_evaluation, fetched_scalars
 from ._segments import (
@@ -241,7 +241,7 @@ class PowerNorm(_PointModel):
         """``R -> L(x, R)`` given ``||x||``."""
         p = self.p
         if p == 1.0:
-            bound: LocalBound = ConstantBound(2.0)
+            bound: LocalBound = proven_constant(2.0)
         else:
             bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), norm, 1.0, 2 * p - 2)
         bound.paper_radius = 2.0 * norm
@@ -361,7 +361,7 @@ class PowerSum(_PointModel):
         p = self.p
         bound: LocalBound
         if p == 1.0:
-            bound = ConstantBound(2.0)
+            bound = proven_constant(2.0)
         elif self.oracle == "sharp":
             bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), amax, 1.0, 2 * p - 2)
         elif (c := self._paper_constant()) < math.inf:

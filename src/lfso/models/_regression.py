@@ -32,6 +32,7 @@ from ..oracles._bounds import (
     MinBound,
     MinPowerBound,
     PowerBound,
+    proven_constant,
     rounded_up,
 )
 from ..oracles._segment import SegmentBound
@@ -267,7 +268,7 @@ class LpRegression(_LinearModel):
         m, c = self._m, self._curv_up  # (rounded up: see __init__)
         bound: LocalBound
         if m == 0:
-            bound = ConstantBound(rounded_up(2.0 * self.norm**2, 1.0))
+            bound = proven_constant(rounded_up(2.0 * self.norm**2, 1.0))
             rmax = wmax**0.5  # (wmax is max r_i^2 here)
         else:
             rmax = wmax ** (1.0 / m)
@@ -327,11 +328,34 @@ class LpRegression(_LinearModel):
             r, weighted, total = rows
             return r, None, None, weighted, total
         r = materialize(ax - b)
+        if type(r) is np.ndarray:  # (powers past the float range are inf, as f is there)
+            with np.errstate(over="ignore"):
+                return self._powers(r, bound)
+        return self._powers(r, bound)
+
+    def _powers(self, r: Any, bound: bool) -> tuple[Any, Any, Any, Any, Any]:
+        """:meth:`_rows` from the residuals ``r``."""
+        p = self.p
         if p == 1.0:  # (r^2: read by the bound only)
             return r, r * r if bound else None, None, r, _dot(r, r)
         r2 = r * r
         w = _weights(self.xp, r, r2, p)
         return r, r2, w, w * r, _dot(w, r2)
+
+    def _gradient(self, r: Any, weighted: Any, total: Any) -> Any:
+        """``2p A^T (w r)``; where ``f`` is past the float range (NumPy), ``2p m^(2p-1)
+        A^T v`` with ``m = max_i |r_i|`` and ``v = |r / m|^(2p-2) r / m`` (``|v_i| <= 1``): an
+        overflowing weight made ``inf * 0 = NaN`` in ``A^T (w r)``, where each entry is
+        ``+-inf``, or 0 where ``A^T v`` is."""
+        p = self.p
+        if not (type(total) is float and total == math.inf and type(r) is np.ndarray):
+            return _times(2 * p, self._adjoint(weighted))
+        top = float(np.max(np.abs(r)))
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            y = r / top
+            g = self._adjoint(y * np.abs(y) ** (2 * p - 2))
+            scale = 2 * p * np.float64(top) ** (2 * p - 1)
+            return np.where(g == 0.0, 0.0, g * scale).astype(r.dtype)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -389,7 +413,7 @@ class LpRegression(_LinearModel):
         x_inf = point_inf_norm(x, product, bound)  # (the drift budget's scale)
         ax, drift = taken_product(product, lambda: self._product(x), x_inf, self._drift)
         r, r2, w, weighted, total = self._rows(ax, bound)
-        grad = _times(2 * p, self._adjoint(weighted))
+        grad = self._gradient(r, weighted, total)
         # Every scalar of the iteration in one host round trip: ||x||_inf (and a carried
         # product's drift) for the segment's rounding, then the bound's statistics.
         scalars = [total, 0.0 if x_inf is None else x_inf, drift]
@@ -402,7 +426,11 @@ class LpRegression(_LinearModel):
             # (and the (d + 1) smallest subnormals it may have lost to gradual underflow)
             s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b) + drift
             s = s + self._lost
-            ws = _power(xp, s, p)
+            if type(s) is np.ndarray:
+                with np.errstate(over="ignore"):  # (inf past the float range)
+                    ws = _power(xp, s, p)
+            else:
+                ws = _power(xp, s, p)
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
                 scalars.append(self._row_sq @ ws)

@@ -375,6 +375,7 @@ class RowCurvatureBound(LocalBound):
     """
 
     hint: float | None = None
+    proven = True  # (a built-in model's: 0 or inf is the float range's edge)
 
     def __init__(
         self,

@@ -165,6 +165,8 @@ class NormPathSegment(SegmentBound):
         normal number; from ``a``'s dtype by default).
     """
 
+    proven = True  # (a built-in model's: 0 or inf is the float range's edge)
+
     def __init__(
         self,
         p: float,
@@ -1807,6 +1809,7 @@ class RowSegment(SegmentBound):
     of ``term_ulps``, and the dtype's smallest normal number that of ``eta``.
     """
 
+    proven = True  # (a built-in model's: 0 or inf is the float range's edge)
     #: Trial steps of the first round, as multiples of ``guess`` (the last step: L-BFGS's
     #: ratio t*/guess stays near 1; ``docs/results.md``, "One trial step at a time"). Every
     #: trial costs an O(n) pass (an exponential per row for logistic rows): a few suffice,

@@ -97,7 +97,8 @@ class LocalBound(ABC):
         ``inf`` from it is the float range's edge, and the step's check raises
         :class:`PrecisionLimitError` for it, where a user's bound that returns one broke
         its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
-        :class:`ConstantBound` alone and a user's subclasses.
+        :class:`ConstantBound` alone (but a built-in model's, :func:`proven_constant`)
+        and a user's subclasses; ``True`` for the built-in models' row and segment bounds.
     """
 
     convex: bool = False
@@ -235,14 +236,18 @@ class ConstantBound(LocalBound):
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
-            return ConstantBound(rounded_up(self.value + other.value, 1.0))
+            total = ConstantBound(rounded_up(self.value + other.value, 1.0))
+            total.proven = self.proven or other.proven  # (as a sum's: _proven)
+            return total
         if isinstance(other, PolynomialBound):
             return other + self
         return SumBound((self, other))
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
-        return ConstantBound(rounded_up(self.value * factor, 1.0))
+        scaled = ConstantBound(rounded_up(self.value * factor, 1.0))
+        scaled.proven = self.proven
+        return scaled
 
     __rmul__ = __mul__
 
@@ -253,6 +258,15 @@ class ConstantBound(LocalBound):
     def shifted(self, shift: float) -> LocalBound:
         _factor(shift, "shift")
         return self
+
+
+def proven_constant(value: float) -> ConstantBound:
+    """A built-in model's constant bound (``LpRegression`` with ``p = 1``, ``PowerSum(1)``):
+    :attr:`LocalBound.proven`, so that a ``0`` or ``inf`` from it (scaled past the float
+    range) is a :class:`PrecisionLimitError`, as from the model's other shapes."""
+    bound = ConstantBound(value)
+    bound.proven = True
+    return bound
 
 
 class PolynomialBound(LocalBound):
@@ -283,6 +297,14 @@ class PolynomialBound(LocalBound):
                 total = total * radius + c
         # (Horner on non-negative terms: 2 roundings a degree)
         return rounded_up(total, 2.0 * len(self.coefficients))
+
+    def radius_for(
+        self, target: float, *, rtol: float = 1e-3, guess: float | None = None
+    ) -> tuple[float, float, int]:
+        if any(c > 0.0 for c in self.coefficients):
+            return super().radius_for(target, rtol=rtol, guess=guess)
+        check_target(target)  # (L = 0 for every R: no radius; rejected by the caller's check)
+        return 0.0, 0.0, 1
 
     def derivative(self, radius: float) -> float:
         total = 0.0
@@ -434,6 +456,31 @@ def _scaled_power(scale: float, base: float, q: float, roundings: float) -> floa
         return math.inf
 
 
+def _tiny_base_power(scale: float, b: float, radius: float, q: float) -> float | None:
+    """``scale (b R)^q`` rounded up where ``b R`` is below the normal range (``a = 0``) though
+    the power need not be (``q = 0.007``: ``(7e-358)^q = 3e-3``, where ``b R`` underflows to
+    0), in logarithms: ``e^E``, ``E = q (log b + log R) + log scale``, whose roundings in
+    units of ``u`` below the exact value are ``log``'s ulp of each logarithm and the sum's
+    (``q (2 |log b| + 2 |log R| + |log b R|)`` through the product), the product's, ``2
+    |log scale|``, the sum's ``|E|`` and ``exp``'s (2). ``None`` where the scale is 0 or
+    those roundings pass ``2^26`` (:func:`rounded_up`'s range; a power that underflows
+    anyway)."""
+    if not (0.0 < scale < math.inf and 0.0 < q < math.inf):
+        return None
+    log_b, log_r, log_scale = math.log(b), math.log(radius), math.log(scale)
+    log_base = log_b + log_r
+    log_power = q * log_base
+    exponent = log_power + log_scale
+    roundings = q * (2.0 * abs(log_b) + 2.0 * abs(log_r) + abs(log_base))
+    roundings += abs(log_power) + 2.0 * abs(log_scale) + abs(exponent) + 3.0
+    if roundings > 2.0**26:
+        return None
+    try:
+        return rounded_up(math.exp(exponent), roundings)
+    except OverflowError:  # (the product past the float range too)
+        return math.inf
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale >= 0``, ``a, b, q >= 0``.
 
@@ -454,6 +501,10 @@ class PowerBound(LocalBound):
     def __call__(self, radius: float) -> float:
         # (at R = 0 the base is a: a b past the float range, inf, times 0 is no NaN)
         base = self.a + self.b * radius if radius != 0.0 else self.a
+        if base < _NORMAL and self.a == 0.0 and radius > 0.0 and self.b > 0.0:
+            tiny = _tiny_base_power(self.scale, self.b, radius, self.q)
+            if tiny is not None:
+                return tiny
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def derivative(self, radius: float) -> float:
@@ -467,7 +518,9 @@ class PowerBound(LocalBound):
     def start(self, target: float) -> float | None:
         if self.scale == 0.0:
             return None
-        radius = power_root(self.a, self.b, self.q, target / self.scale, math.inf)[0]
+        radius = power_root(
+            self.a, self.b, self.q, target / self.scale, math.inf, bound=self, target=target
+        )[0]
         return radius if radius < math.inf else None
 
     def radius_for(
@@ -482,7 +535,7 @@ class PowerBound(LocalBound):
         if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             lines = ((self.a, self.b),)
             return _root_in_logs(self, self.scale, lines, self.q, target, rtol)
-        radius, s, evals = power_root(self.a, self.b, self.q, t, rtol)
+        radius, s, evals = power_root(self.a, self.b, self.q, t, rtol, bound=self, target=target)
         if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
         return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
@@ -525,6 +578,10 @@ class MinPowerBound(LocalBound):
             base = min(a + b * radius for a, b in self.lines)
         else:  # (as PowerBound's: an infinite b times 0 is no NaN)
             base = min(a for a, _ in self.lines)
+        if base < _NORMAL and radius > 0.0:  # (each line as PowerBound's; the least of
+            return min(  # the lines' upper bounds is above the least exact value)
+                PowerBound(self.scale, a, b, self.q)(radius) for a, b in self.lines
+            )
         return _scaled_power(self.scale, base, self.q, self._roundings)
 
     def _limit(self) -> float:
@@ -545,13 +602,13 @@ class MinPowerBound(LocalBound):
         if not _NORMAL <= t < math.inf and target < math.inf:  # (R, L floats all the same)
             return _root_in_logs(self, self.scale, lines, q, target, rtol)
         a, b = lines[0]
-        radius, s, evals = power_root(a, b, q, t, rtol)
+        radius, s, evals = power_root(a, b, q, t, rtol, bound=self, target=target)
         for a, b in lines[1:]:
             line = a + b * radius
             if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
-            radius, _, e = power_root(a, b, q, t, rtol)
+            radius, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
             evals += e
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)

@@ -434,7 +434,16 @@ def _power(base: float, q: float) -> float:
         return math.inf
 
 
-def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[float, float, int]:
+def power_root(
+    a: float,
+    b: float,
+    q: float,
+    t: float,
+    rtol: float,
+    *,
+    bound: Callable[[float], float] | None = None,
+    target: float | None = None,
+) -> tuple[float, float, int]:
     """Smallest ``R`` with ``R (a + b R)^q >= t`` (to ``rtol``), ``a, b, q >= 0``, ``t > 0``.
 
     Returns ``(R, a + b R, evaluations)``. Newton on ``g(u) = u + q log(a + b e^u) - log t``
@@ -450,6 +459,10 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
     by a relative ``u``, which ``log t`` magnifies, to 1.7e-14 at ``t = 1e300``), so a
     start short of ``t`` is scaled up by the ratio it lacks (``R (a + b R)^q`` grows at
     least as fast as ``R``), twice at most.
+
+    ``bound`` and ``target``: the bound ``L(R) = scale (a + b R)^q`` and the target
+    ``t scale`` of the caller's solve, which a :class:`PrecisionLimitError` names (``L(0)``
+    and ``R L(R)``) rather than ``a^q`` and ``t``.
     """
     radius = math.inf
     low = _power(a, q)
@@ -465,16 +478,18 @@ def power_root(a: float, b: float, q: float, t: float, rtol: float) -> tuple[flo
             radius = min(radius, math.exp(log_root) if log_root < _LOG_TOP else math.inf)
     if radius == math.inf:  # a = b = 0 (q > 0): no radius is feasible
         return math.inf, 0.0, 0
+    aim = t if target is None else target  # (the caller's target and L(0), named below)
     if radius == 0.0:  # t / a^q below the smallest float: no radius to rtol in range
+        at_zero = low if bound is None else bound(0.0)
         raise PrecisionLimitError(
-            f"the radius with R L(R) = {t!r} is below the smallest float (L(0) = {low!r}): "
-            "no step can be certified accurately at this point"
+            f"the radius with R L(R) = {aim!r} is below the smallest float (L(0) = "
+            f"{at_zero!r}): no step can be certified accurately at this point"
         )
     s = a + b * radius
     if not s > 0.0 and q > 0.0:  # (a = 0, b R underflowed: L(R) is 0 in floating point)
         raise PrecisionLimitError(
             f"the bound (a + b R)^q with a = 0, b = {b!r} underflows to 0 at the radius "
-            f"with R L(R) = {t!r}: no step can be certified accurately at this point"
+            f"with R L(R) = {aim!r}: no step can be certified accurately at this point"
         )
     if q == 0.0:
         return radius, s, 1

@@ -35,6 +35,16 @@ def _momentum(t: float) -> float:
     return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
 
 
+def _claim(tau: float, gain: float, grad_norm: float, eta: float) -> float:
+    """The claimed decrease ``tau (1 - eta/2) ||g||^2``, ``tau * gain``; where ``gain``
+    is past the float range (``||g|| ~ 1e300``, while ``tau ||g||`` is of order ``||g|| / L``)
+    it is ``((tau ||g||) ||g||) (1 - eta/2)`` instead, finite where the decrease is."""
+    decrease = tau * gain
+    if decrease == math.inf:
+        decrease = (tau * grad_norm) * grad_norm * (1.0 - eta / 2.0)
+    return decrease
+
+
 class NesterovStep(StepRule):
     """Nesterov's accelerated gradient with a fixed step ``1/L`` (``method="nesterov"``).
 
@@ -191,18 +201,21 @@ class LFSOAccelStep(CertifiedRule):
         lipschitz = lipschitz * inflation if inflation != 1.0 else lipschitz
         certified = self.eta / lipschitz
         g = evaluation.grad
-        gain = (1.0 - self.eta / 2.0) * evaluation.grad_norm * evaluation.grad_norm
+        grad_norm = evaluation.grad_norm
+        gain = (1.0 - self.eta / 2.0) * grad_norm * grad_norm
         # (first step: no epoch yet, planned 0, which jump = inf would make inf * 0 = NaN)
         if state.planned == 0.0 or certified >= self.jump * state.planned:  # or it may grow
             new = advance(x, -certified, g)
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
-            return Proposal(Move(new, certified, lipschitz, radius, calls), certified * gain, nxt)
+            move = Move(new, certified, lipschitz, radius, calls)
+            return Proposal(move, _claim(certified, gain, grad_norm, self.eta), nxt)
         tau = min(certified, state.planned)
         new = advance(x, -tau, g)
         direction = new - state.x
         if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
-            return Proposal(Move(new, tau, lipschitz, radius, calls), tau * gain, nxt)
+            move = Move(new, tau, lipschitz, radius, calls)
+            return Proposal(move, _claim(tau, gain, grad_norm, self.eta), nxt)
         t_next = _momentum(state.t)
         momentum = ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts, certified)
@@ -210,7 +223,7 @@ class LFSOAccelStep(CertifiedRule):
         # gradient (probe), so the test costs no round trip of its own. The decrease is
         # promised at the gradient step x_new, not at the extrapolated point.
         move = Move(new + momentum, tau, lipschitz, radius, calls, probe=momentum)
-        return Proposal(move, tau * gain, nxt, anchor=new)
+        return Proposal(move, _claim(tau, gain, grad_norm, self.eta), nxt, anchor=new)
 
     @staticmethod
     def _uphill(g: Any, direction: Any, evaluation: Evaluation, tau: float) -> bool:

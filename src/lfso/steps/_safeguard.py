@@ -10,6 +10,7 @@ from .._arrays import rounding
 from .._gradcheck import central_difference
 from .._validate import integer, real
 from ..models import Evaluation, Model
+from ..oracles._bounds import PrecisionLimitError
 from ._base import AutoCertificate, GradientMismatchError, Move, StepFailedError, StepRule
 from ._certified import CertifiedRule
 
@@ -142,6 +143,16 @@ class Safeguarded(StepRule):
                 break  # which the loop reports (Status.UNBOUNDED) from this evaluation
             rollbacks += 1
             nans += value != value
+            if move.step == 0.0:  # (the bound times the inflation past the float range:
+                # every further trial is x itself, its claim NaN, rejected to the last)
+                limit = PrecisionLimitError(
+                    f"the safeguard shrank the trial step to 0 (the curvature bound times "
+                    f"{inflation:.3g} is past the float range) after {rollbacks} trial steps "
+                    f"rejected at f = {evaluation.value:.6g}: no step short enough for the "
+                    "safeguard is representable"
+                )
+                limit.rollbacks = rollbacks  # type: ignore[attr-defined]
+                raise limit
             if rollbacks > self.max_rollbacks:
                 error = StepFailedError(
                     f"{rollbacks} trial steps rejected by the safeguard "
