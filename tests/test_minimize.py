@@ -143,6 +143,26 @@ def test_polyak_below_its_f_star_raises_naming_it():
     assert shifted.success
 
 
+def test_polyak_whose_f_rounds_to_f_star_stops_stalled_at_once():
+    # f = -3 + ||x - 1||^2 rounds to f_star = -3 once ||x - 1|| ~ 1e-8, where ||g|| ~ 2e-8
+    # is above tol: the step is 0 there, and would be 0 at every iteration to max_iter
+    def fun(x):
+        return float(np.sum((x - 1) ** 2)) - 3
+
+    def grad(x):
+        return 2 * (x - 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no stagnation warning from the steps of 0)
+        res = lfso.minimize(fun, np.zeros(3), grad=grad, method="polyak", f_star=-3, tol=1e-14)
+    assert res.status is Status.STALLED and res.nit < 1000
+    assert res.fun == -3.0 and np.linalg.norm(res.jac) > 1e-14
+    assert "Polyak's step (f - f_star) / ||g||^2 is 0" in res.message
+    assert "new low" not in res.message and "increase max_iter" not in res.message
+    reached = lfso.minimize(fun, np.zeros(3), grad=grad, method="polyak", f_star=-3, tol=1e-6)
+    assert reached.success  # (a run that reaches tol first is not stopped)
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
 def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
     A = np.diag([1.0, 3.0, 6.0])

@@ -41,6 +41,7 @@ from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
+from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach"]
@@ -207,6 +208,7 @@ class Stepper:
         self._last: tuple[float, float, Any, Any, Evaluation] | None = None
         self.status: Status | None = None
         self.detail = ""  # what stopped the run, where its status's message alone does not say
+        self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -778,6 +780,8 @@ class Stepper:
                 self._interrupted()
             elif isinstance(why, StopIteration) and self._callback_stopped:
                 self.status = Status.CALLBACK_STOP
+            elif isinstance(why, StepStalledError):
+                self.status, self._stalled_by = Status.STALLED, str(why)
             elif isinstance(why, GradientMismatchError):
                 self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)
                 if self.risk is not None:
@@ -869,7 +873,9 @@ class Stepper:
             risk.warn(self.method)
         detail = self._nan_note(status, self.detail)
         float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
-        message = stop_message(status, float64=float64, users_oracle=self.audit_oracle)
+        message = stop_message(
+            status, float64=float64, users_oracle=self.audit_oracle, stalled_by=self._stalled_by
+        )
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)
