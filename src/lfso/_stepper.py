@@ -392,8 +392,13 @@ class Stepper:
         if self._lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
             x0 = materialize(x0)
         self._need_bound = need_bound = rule.needs_bound
+        unit = getattr(objective, "unit_roundoff", None)
         if ev is None:
             ev = objective.evaluate(x0, bound=need_bound)
+        if getattr(objective, "unit_roundoff", None) != unit:  # (set by what f(x0) returned)
+            unit = getattr(objective, "unit_roundoff", None)
+            if self.monitor:
+                self.watch(x0)
         if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
             raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
@@ -409,7 +414,7 @@ class Stepper:
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
         self._f0 = ev.value
-        self._f_slack = 8.0 * float(namespace(x0).finfo(x0.dtype).eps)
+        self._f_slack = 8.0 * max(float(namespace(x0).finfo(x0.dtype).eps), unit or 0.0)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
         # (lfso._later): they are read in advance() only after that evaluation.
