@@ -159,7 +159,7 @@ def test_compare_writes_its_report_into_a_fifo_and_leaves_it_one(tmp_path, capsy
 def test_solve_polyak_takes_the_problems_optimal_value(capsys):
     argv = ["solve", "rosenbrock-d2", "--method", "polyak", "--max-iter", "5"]
     assert main(argv) == 1
-    assert "MAX_ITER" in capsys.readouterr().out  # ran (f* = 0 from the problem)
+    assert "iterations 5," in capsys.readouterr().out  # ran (f* = 0 from the problem)
     assert main(["solve", "lp_regression-p2-n1000", "--method", "polyak"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "--method polyak needs the optimal value" in err
@@ -419,6 +419,33 @@ def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
     assert err.startswith("lfso: error: ") and "Traceback" not in err
     for fragment in expected:
         assert fragment in err, (fragment, err)
+
+
+@pytest.mark.parametrize(
+    "argv, typed, rounds_to",
+    [
+        (["check-oracle", "power_sum-p3", "--radii", "1e-400"], "--radii: 1e-400", "0"),
+        (["check-oracle", "power_sum-p3", "--radii", "1", "1e400"], "--radii: 1e400", "inf"),
+        (["solve", "power_sum-p3", "--tol", "1e-400"], "--tol: 1e-400", "0"),
+        (["solve", "power_sum-p3", "--method", "gd", "--step=-1e-999"], "--step: -1e-999", "-0"),
+    ],
+)
+def test_a_number_float64_cannot_hold_is_an_error_quoting_it(argv, typed, rounds_to, capsys):
+    """A number that rounds to 0 or inf in float64 (``--tol 1e-400`` would run to the
+    iteration cap as ``--tol 0``) is refused as typed, not reported as the 0 it became."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err
+    assert f"argument {typed} rounds to {rounds_to} in float64" in err, err
+
+
+def test_a_parsed_number_is_shown_in_full_in_errors(capsys):
+    assert main(["solve", "power_sum-p3", "--tol", "1.0000001"]) == 2
+    err = capsys.readouterr().err
+    assert "--tol must be a number >= 0 and < 1" in err and "got 1.0000001" in err
+    assert main(["check-oracle", "power_sum-p3", "--radii", "1", "-1.0000001"]) == 2
+    assert "got -1.0000001" in capsys.readouterr().err
 
 
 _TAKE_ETA = sorted(n for n, m in lfso.METHODS.items() if "eta" in m.options)

@@ -143,6 +143,62 @@ def test_polyak_below_its_f_star_raises_naming_it():
     assert shifted.success
 
 
+def test_polyak_whose_f_rounds_to_f_star_stops_stalled_at_once():
+    # f = -3 + ||x - 1||^2 rounds to f_star = -3 once ||x - 1|| ~ 1e-8, where ||g|| ~ 2e-8
+    # is above tol: the step is 0 there, and would be 0 at every iteration to max_iter
+    def fun(x):
+        return float(np.sum((x - 1) ** 2)) - 3
+
+    def grad(x):
+        return 2 * (x - 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no stagnation warning from the steps of 0)
+        res = lfso.minimize(fun, np.zeros(3), grad=grad, method="polyak", f_star=-3, tol=1e-14)
+    assert res.status is Status.STALLED and res.nit < 1000
+    assert res.fun == -3.0 and np.linalg.norm(res.jac) > 1e-14
+    assert "Polyak's step (f - f_star) / ||g||^2 is 0" in res.message
+    assert "new low" not in res.message and "increase max_iter" not in res.message
+    reached = lfso.minimize(fun, np.zeros(3), grad=grad, method="polyak", f_star=-3, tol=1e-6)
+    assert reached.success  # (a run that reaches tol first is not stopped)
+
+
+def _least_squares_in(dtype):
+    """``f = ||A x - b||^2 / 2`` computed in ``dtype`` from a float64 ``x``, and its
+    gradient in float64."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((400, 200)), rng.standard_normal(400)
+    A_, b_ = A.astype(dtype), b.astype(dtype)
+
+    def fun(x):
+        r = A_ @ x.astype(dtype) - b_
+        return dtype(0.5) * (r @ r)
+
+    return fun, (lambda x: A.T @ (A @ x - b)), A
+
+
+def test_a_float32_valued_fun_at_a_float64_point_runs_at_float32_rounding():
+    # f rounds at 6e-8 |f|, not 1e-16: without that, the certified runs took f's rounding
+    # for a failed descent (MAX_ITER, a stagnation warning), gd's for a rise ('descent')
+    fun, grad, A = _least_squares_in(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = lfso.minimize(fun, np.zeros(200), grad=grad, tol=1e-9)
+    assert res.success and res.x.dtype == np.float64
+    step = 1.0 / np.linalg.norm(A, 2) ** 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gd = lfso.minimize(fun, np.zeros(200), grad=grad, method="gd", step=step, tol=1e-9)
+    assert gd.success and not [w for w in caught if "'descent'" in str(w.message)]
+    model = lfso.models.FunctionModel(fun, grad)
+    lfso.minimize(model, np.zeros(200), tol=1e-6)
+    assert model.unit_roundoff == np.finfo(np.float32).eps
+    fun64, grad64, _ = _least_squares_in(np.float64)  # (float64 values: nothing to take)
+    model = lfso.models.FunctionModel(fun64, grad64)
+    assert lfso.minimize(model, np.zeros(200), tol=1e-9).success
+    assert model.unit_roundoff is None
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
 def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
     A = np.diag([1.0, 3.0, 6.0])

@@ -24,6 +24,7 @@ from lfso.models import (
 )
 from lfso.report import LiveReport
 from lfso.rollout import (
+    DEFAULT_THRESHOLDS,
     GoCriteria,
     Guard,
     GuardedResult,
@@ -1316,6 +1317,32 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
     assert res.kept_first and len(res.stages) == 1 and res.status is Status.NON_FINITE
     assert math.isfinite(res.fun) and res.fun < 3.0 and "could not start" in res.message
     np.testing.assert_array_equal(res.x, res.stages[0].x)
+
+
+@pytest.mark.parametrize("divergence", [10.0, None])
+def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(divergence):
+    """gd with a step past 1/L: f = 5 * 1.0201^k rises to 13.5 in 50 steps, above the run's
+    own divergence test (f0 + |f0| = 10), below the guard's (10 times that); the other
+    indicators are off. The run ends DIVERGED: a failure the guard hands over, unless the
+    user turned divergence off."""
+    off = {name: 0 for name in DEFAULT_THRESHOLDS if name != "divergence"}
+    guard = Guard(off, divergence=divergence)
+    res = guarded_minimize(
+        lambda x: float(x @ x),
+        np.ones(5),
+        grad=lambda x: 2 * x,
+        method="gd",
+        step=1.005,
+        fallback={"method": "armijo"},
+        max_iter=50,
+        guard=guard,
+    )
+    assert res.stages[0].status is Status.DIVERGED and res.fun == 5.0
+    if divergence is None:
+        assert res.handover is None and res.status is Status.DIVERGED
+    else:
+        assert res.handover is not None and res.handover.reason == "diverged"
+        assert "f = 13.5" in res.handover.detail and res.status is not Status.DIVERGED
 
 
 def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):

@@ -317,7 +317,30 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
         (
             {"options": {"power_iterations": 3}},
             TypeError,
-            r"power iterations along hessp= \(got power_iterations=3 and no hessp\)",
+            r"^options\['power_iterations'\] sets the power iterations along hessp= \(got "
+            r"options\['power_iterations'\]=3 and no hessp\)",
+        ),
+        (
+            {"options": {"safeguard": False}},
+            TypeError,
+            r"^method=lfso.scipy.lfso_lbfgs with the automatic oracle \(options=\{'smoothness': "
+            r"'auto'\}, .*drop options=\{'safeguard': False\} .*pass options=\{'smoothness': L\}",
+        ),
+        (
+            {"options": {"smoothness": quad_oracle, "safety": 3.0}},
+            TypeError,
+            r"^option\(s\) options\['safety'\] tune the automatic oracle.*"
+            r"pass options=\{'smoothness': 'auto'\}",
+        ),
+        (
+            {"options": {"smoothness": quad_oracle, "eta": -1.0}},
+            ValueError,
+            r"^options\['eta'\] must be in \(0, 2\), got options\['eta'\]=-1",
+        ),
+        (
+            {"options": {"smoothness": quad_oracle, "safeguard": False, "backoff": 2.0}},
+            TypeError,
+            r"options\['backoff'\] tune the safeguard; pass options=\{'safeguard': True\}",
         ),
     ],
 )
@@ -328,8 +351,29 @@ def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(give
     given = {"jac": quad_grad, "method": ls.lfso_lbfgs} | given
     with pytest.raises(exc, match=message) as raised:
         minimize(quad, np.ones(5), **given)
-    words = r"\bgrad\(|\bgrad=|\bhvp\b|(?<!')smoothness=|method='"
+    words = r"\bgrad\(|\bgrad=|\bhvp\b|(?<!')smoothness=|method='|\bsafeguard=|\beta="
     assert not re.search(words, str(raised.value)), raised.value
+
+
+def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():
+    """A callback (or fun) of a SciPy-face run that itself calls lfso.minimize gets that
+    run's errors in lfso.minimize's names, and the SciPy run's own errors keep SciPy's."""
+    seen = []
+
+    def callback(intermediate_result):
+        for given in ({"safeguard": False}, {"grad": lambda x: np.ones(2)}):
+            try:
+                lfso.minimize(quad, np.ones(5), **({"grad": quad_grad} | given))
+            except (TypeError, ValueError) as exc:
+                seen.append(str(exc))
+        raise StopIteration
+
+    minimize(quad, np.ones(5), jac=quad_grad, method=ls.lfso_lbfgs, callback=callback)
+    assert seen[0].startswith("method='lfso-lbfgs' with the automatic oracle (smoothness=")
+    assert "drop safeguard=False" in seen[0] and "options" not in seen[0]
+    assert seen[1].startswith("grad(x) must have shape (5,)")
+    with pytest.raises(ValueError, match=r"^jac\(x\) must have shape \(5,\)"):
+        minimize(quad, np.ones(5), jac=lambda x: np.ones(2), method=ls.lfso_lbfgs)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")

@@ -37,8 +37,13 @@ class Counted(Model):
         self.model, self.dim = model, model.dim
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
-        self.unit_roundoff = getattr(model, "unit_roundoff", None)
         self.nfev = self.njev = self.nan_values = 0
+
+    @property
+    def unit_roundoff(self) -> float | None:  # type: ignore[override]
+        """The model's, as it is now (a :class:`~lfso.models.FunctionModel` takes that of
+        the values its ``fun`` returns, at the first evaluation)."""
+        return getattr(self.model, "unit_roundoff", None)
 
     @property
     def segment_uses_ball(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from . import _loop as loop
 from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
-from ._validate import is_real, run_arguments, start_point
+from ._validate import is_real, run_arguments, spelt_by_caller, start_point
 from .models import FunctionModel, Model
 from .oracles._ball import ConstantOracle, LocalSmoothnessOracle
 from .steps import CertifiedRule, Safeguarded, StepRule
@@ -327,6 +327,7 @@ def _check_paper_radius(radius: Any, model: Model) -> None:
     )
 
 
+@spelt_by_caller
 def minimize(
     objective: Model | Callable[[Any], Any],
     x0: Any,

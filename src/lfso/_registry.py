@@ -422,10 +422,11 @@ METHODS: dict[str, Method] = {
 def _validated(
     name: str, method: Method, given: dict[str, Any], auto: bool, audited: bool
 ) -> dict[str, Any]:
+    opt, given_as, method_is = validate.spelt_option, validate.spelt_given, validate.spelt_method
     unknown = sorted(set(given) - set(method.options))
     if unknown:
         raise TypeError(
-            f"unknown option(s) for method={name!r}: {unknown}; "
+            f"unknown option(s) for {method_is(name)}: {unknown}; "
             f"its options are: {', '.join(sorted(method.options))}"
         )
     out: dict[str, Any] = {}
@@ -435,36 +436,40 @@ def _validated(
             if value is None and option.default is None:
                 out[key] = None
                 continue
-            out[key] = option.check(key, value)
+            out[key] = option.check(opt(key), value)
         elif option.default is REQUIRED:
-            raise TypeError(f"method={name!r} needs {option.needs}: pass {key}=...")
+            raise TypeError(f"{method_is(name)} needs {option.needs}: pass {given_as(key, '...')}")
         else:
             out[key] = option.default
     estimate_only = sorted(k for k in given if k in _ESTIMATE and given[k] is not None)
     if estimate_only and not auto:
         raise TypeError(
-            f"option(s) {', '.join(estimate_only)} tune the automatic oracle; this run has "
-            "an oracle (pass smoothness='auto' to estimate it instead)"
+            f"option(s) {', '.join(map(opt, estimate_only))} tune the automatic oracle; this "
+            f"run has an oracle (pass {given_as('smoothness', repr('auto'))} to estimate it "
+            "instead)"
         )
     if auto and out.get("safeguard") is False:
         raise TypeError(
-            f"method={name!r} with the automatic oracle (smoothness='auto') sizes its steps "
-            "by an estimate, always safeguarded: drop safeguard=False (got "
-            "safeguard=False), or pass smoothness= an oracle to run unguarded"
+            f"{method_is(name)} with the automatic oracle ({given_as('smoothness', repr('auto'))}"
+            f", the default without one) sizes its steps by an estimate, always safeguarded: "
+            f"drop {given_as('safeguard', 'False')} (got {opt('safeguard')}=False), or pass "
+            f"{given_as('smoothness', 'L')}, L an oracle, to run unguarded"
         )
     if auto and given.get("power_iterations") is not None and out.get("hvp") is None:
-        hvp = validate.spelt("hvp")
+        hvp, powers = validate.spelt("hvp"), opt("power_iterations")
+        keyword = f"{powers}=" if powers == "power_iterations" else powers  # (lfso's: a keyword)
         raise TypeError(
-            f"power_iterations= sets the power iterations along {hvp}= (got "
-            f"power_iterations={given['power_iterations']!r} and no {hvp}): pass {hvp}= a "
+            f"{keyword} sets the power iterations along {hvp}= (got "
+            f"{powers}={given['power_iterations']!r} and no {hvp}): pass {hvp}= a "
             f"callable {hvp}(x, v){' or ' + repr('autodiff') if hvp == 'hvp' else ''}, or "
-            "drop power_iterations="
+            f"drop {keyword}"
         )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
     by_default = out.get("safeguard") is None and audited  # (a user's oracle: on)
     if guard_only and not (out.get("safeguard") or (auto and method.estimates) or by_default):
         raise TypeError(
-            f"option(s) {', '.join(guard_only)} tune the safeguard; pass safeguard=True"
+            f"option(s) {', '.join(map(opt, guard_only))} tune the safeguard; pass "
+            f"{given_as('safeguard', 'True')}"
         )
     return out
 
@@ -489,9 +494,10 @@ def build_rule(
         raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}") from None
     if auto and entry.needs_oracle and not entry.estimates:
         raise TypeError(
-            f"method={method!r} needs an oracle and does not estimate one (smoothness='auto', "
-            "the default without one): pass smoothness= a callable (x, R) -> L, a number or "
-            "an oracle, or a model that has one"
+            f"{validate.spelt_method(method)} needs an oracle and does not estimate one "
+            f"({validate.spelt_given('smoothness', repr('auto'))}, the default without one): "
+            f"pass {validate.spelt_given('smoothness', 'L')}, L a callable (x, R) -> L, a "
+            "number or an oracle, or a model that has one"
         )
     audited = bool(getattr(model, "audit_oracle", False))
     validated = _validated(method, entry, options, auto and entry.estimates, audited)

@@ -109,6 +109,12 @@ def _read_header(member: Any, version: tuple[int, int]) -> tuple[tuple[int, ...]
 STALL_ITERATIONS = 1000
 
 
+_NO_NEW_LOW = (
+    "neither f nor the gradient norm reached a new low in the last "
+    f"{STALL_ITERATIONS:,} iterations, above the tolerance"
+)
+
+
 class Status(enum.IntEnum):
     """Why a run stopped. Each member carries its message."""
 
@@ -165,8 +171,7 @@ _MESSAGES = {
         "unbounded below. Returning the lowest point seen."
     ),
     Status.STALLED: (
-        f"Stopped: neither f nor the gradient norm reached a new low in the last "
-        f"{STALL_ITERATIONS:,} iterations, above the tolerance: the rounding of f and its "
+        f"Stopped: {_NO_NEW_LOW}: the rounding of f and its "
         "gradient in x's dtype holds the run there. Returning the best point; loosen tol "
         "(or, for a float32 run, which resolves about 7 digits, run in float64)."
     ),
@@ -186,18 +191,22 @@ _MESSAGES = {
 }
 
 
-def stop_message(status: Status, *, float64: bool, users_oracle: bool) -> str:
+def stop_message(status: Status, *, float64: bool, users_oracle: bool, stalled_by: str = "") -> str:
     """``status``'s message fitted to the run that stopped with it.
 
     ``float64``: the run's dtype is float64 or wider, so ``PRECISION_LIMIT`` advises
     rescaling alone (not running in float64). ``users_oracle``: the oracle is the user's
     (``smoothness=``, :attr:`lfso.models.Model.audit_oracle`), which ``STEP_FAILED`` names
     as a likely cause beside the gradient: an oracle far below the true smoothness makes
-    every trial step too long for the safeguard to accept.
+    every trial step too long for the safeguard to accept. ``stalled_by``: what stopped a
+    ``STALLED`` run at once (a step rule's step of 0 for good), said in place of the
+    iterations without a new low.
     """
     message = status.message
     # (the face's name of the gradient, jac, ..., where a message advises lfso.check_grad)
     message = message.replace("grad=grad)", f"grad={spelt('grad')})")
+    if status is Status.STALLED and stalled_by:
+        message = message.replace(_NO_NEW_LOW, stalled_by)
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")
     if status is Status.STEP_FAILED and users_oracle:

@@ -41,6 +41,7 @@ from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
+from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach"]
@@ -211,6 +212,7 @@ class Stepper:
         self._last: tuple[float, float, Any, Any, Evaluation] | None = None
         self.status: Status | None = None
         self.detail = ""  # what stopped the run, where its status's message alone does not say
+        self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -394,8 +396,13 @@ class Stepper:
         if self._lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
             x0 = materialize(x0)
         self._need_bound = need_bound = rule.needs_bound
+        unit = getattr(objective, "unit_roundoff", None)
         if ev is None:
             ev = objective.evaluate(x0, bound=need_bound)
+        if getattr(objective, "unit_roundoff", None) != unit:  # (set by what f(x0) returned)
+            unit = getattr(objective, "unit_roundoff", None)
+            if self.monitor:
+                self.watch(x0)
         if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
             raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"
@@ -411,7 +418,7 @@ class Stepper:
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
         self._f0 = ev.value
-        self._f_slack = 8.0 * float(namespace(x0).finfo(x0.dtype).eps)
+        self._f_slack = 8.0 * max(float(namespace(x0).finfo(x0.dtype).eps), unit or 0.0)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
         # (lfso._later): they are read in advance() only after that evaluation.
@@ -784,6 +791,8 @@ class Stepper:
                 self._interrupted()
             elif isinstance(why, StopIteration) and self._callback_stopped:
                 self.status = Status.CALLBACK_STOP
+            elif isinstance(why, StepStalledError):
+                self.status, self._stalled_by = Status.STALLED, str(why)
             elif isinstance(why, GradientMismatchError):
                 self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)
                 if self.risk is not None:
@@ -876,7 +885,9 @@ class Stepper:
             risk.warn(self.method)
         detail = self._nan_note(status, self.detail)
         float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
-        message = stop_message(status, float64=float64, users_oracle=self.audit_oracle)
+        message = stop_message(
+            status, float64=float64, users_oracle=self.audit_oracle, stalled_by=self._stalled_by
+        )
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)

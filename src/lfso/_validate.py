@@ -5,6 +5,7 @@ expected, and none coerces (``True`` is not 1, ``"1"`` is not 1.0, ``[1.0]`` is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import numbers
@@ -13,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -50,6 +51,10 @@ __all__ = [
     "run_arguments",
     "spelling",
     "spelt",
+    "spelt_by_caller",
+    "spelt_given",
+    "spelt_method",
+    "spelt_option",
 ]
 
 
@@ -556,15 +561,67 @@ def spelt(name: str) -> str:
     return dict(_SPELLING.get()).get(name, name)
 
 
+def spelt_option(key: str) -> str:
+    """The method's option ``key`` as the face that started the run spells it: ``key`` for
+    :func:`lfso.minimize`, ``options['key']`` for the SciPy face (:func:`spelling`'s
+    ``options=``), or the face's own name for it (``names[key]``)."""
+    names = dict(_SPELLING.get())
+    if key in names:
+        return names[key]
+    return f"{names['options']}[{key!r}]" if "options" in names else key
+
+
+def spelt_given(key: str, value: str) -> str:
+    """Option ``key`` given as ``value`` (source text), as the face spells it in advice:
+    ``key=value``, or ``options={'key': value}`` for the SciPy face."""
+    if "options" not in dict(_SPELLING.get()):
+        return f"{key}={value}"
+    return f"options={{{key!r}: {value}}}"
+
+
+def spelt_method(name: str) -> str:
+    """``method='name'`` as the face that started the run spells it (the SciPy face's
+    ``method=lfso.scipy.lfso_lbfgs``: :func:`spelling`'s ``method=``)."""
+    return dict(_SPELLING.get()).get("method", f"method={name!r}")
+
+
+#: The names that :func:`spelling` asks the next run to spell its arguments with.
+_REQUESTED: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("_REQUESTED", default=())
+
+
 @contextlib.contextmanager
 def spelling(**names: str) -> Iterator[None]:
-    """Within the block, :func:`spelt` gives ``names[name]`` for each name given (the
-    SciPy face: ``spelling(grad="jac", hvp="hessp")``), in this thread or task alone."""
-    token = _SPELLING.set(tuple(names.items()))
+    """Within the block, the :func:`lfso.minimize` run started there (:func:`spelt_by_caller`)
+    spells ``name`` as ``names[name]`` (:func:`spelt`; the SciPy face:
+    ``spelling(grad="jac", hvp="hessp")``), in this thread or task alone;
+    ``options="options"`` spells the method's options as items of that dict
+    (:func:`spelt_option`), ``method=`` the method (:func:`spelt_method`). A run started
+    inside that run (by its ``fun`` or a callback) spells them as :func:`lfso.minimize`."""
+    token = _REQUESTED.set(tuple(names.items()))
     try:
         yield
     finally:
-        _SPELLING.reset(token)
+        _REQUESTED.reset(token)
+
+
+_Run = TypeVar("_Run", bound=Callable[..., Any])
+
+
+def spelt_by_caller(run: _Run) -> _Run:
+    """``run`` (:func:`lfso.minimize`) spelling its names as its caller asked
+    (:func:`spelling`), and the runs nested in it as their own callers ask."""
+
+    @functools.wraps(run)
+    def spelt_run(*args: Any, **kwargs: Any) -> Any:
+        requested = _REQUESTED.get()
+        token, active = _REQUESTED.set(()), _SPELLING.set(requested)
+        try:
+            return run(*args, **kwargs)
+        finally:
+            _SPELLING.reset(active)
+            _REQUESTED.reset(token)
+
+    return cast(_Run, spelt_run)
 
 
 def call_user(function: Callable[..., Any], signature: str, *args: Any) -> Any:

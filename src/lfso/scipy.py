@@ -159,6 +159,19 @@ def _require_oracle(attribute: str, needed: bool, smoothness: Any) -> None:
         )
 
 
+def _scipy_names(attribute: str) -> dict[str, str]:
+    """How a run of ``lfso.scipy.<attribute>`` names :func:`lfso.minimize`'s arguments
+    (:func:`lfso._validate.spelling`): ``jac``, ``hessp``, ``options['smoothness']``, the
+    method's options as items of ``options`` and the method as ``method=`` was given."""
+    return {
+        "grad": "jac",
+        "hvp": "hessp",
+        "smoothness": "options['smoothness']",
+        "options": "options",
+        "method": f"method=lfso.scipy.{attribute}",
+    }
+
+
 def _custom(name: str) -> Callable[..., OptimizeResult]:
     def method(
         fun: Callable[..., Any],
@@ -208,7 +221,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
             smoothness = None
         try:
             # (its errors and messages name jac, hessp and options['smoothness'])
-            with spelling(grad="jac", hvp="hessp", smoothness="options['smoothness']"):
+            with spelling(**_scipy_names(method.__name__)):
                 res = minimize(
                     f,
                     x0,

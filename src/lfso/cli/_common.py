@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import decimal
 import errno
 import math
 import os
@@ -28,6 +29,27 @@ class UsageError(ValueError):
     """A command-line value that cannot work: the message names the option and the value."""
 
 
+def _number(text: str) -> float:
+    """A number option's value (argparse's ``type=``), parsed as a float64; text that names
+    a number float64 cannot hold, nonzero but rounding to 0 (``1e-400``) or finite but
+    rounding to inf (``1e400``), is an error that quotes the text as typed."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    try:
+        exact = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:  # (float reads some text Decimal does not)
+        return value
+    if (value == 0.0 and exact != 0) or (math.isinf(value) and exact.is_finite()):
+        raise argparse.ArgumentTypeError(
+            f"{text} rounds to {value:g} in float64 (a nonzero magnitude must lie between "
+            f"{np.finfo(np.float64).smallest_subnormal:.0e} and "
+            f"{np.finfo(np.float64).max:.3g})"
+        )
+    return value
+
+
 def _integer(option: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise UsageError(f"{option} must be an integer >= {minimum}, got {value}")
@@ -40,12 +62,12 @@ def _tolerance(option: str, value: float, *, table: bool = False) -> float:
     if table and not (0.0 < value < 1.0):
         raise UsageError(
             f"{option} must be a number > 0 and < 1 (a fraction of ||g0||; the table counts "
-            f"the gradients to it), got {value:g}"
+            f"the gradients to it), got {value!r}"
         )
     if not (0.0 <= value < 1.0):
         raise UsageError(
             f"{option} must be a number >= 0 and < 1 (a fraction of ||g0||; 0 runs to the "
-            f"iteration cap), got {value:g}"
+            f"iteration cap), got {value!r}"
         )
     return value
 
@@ -53,7 +75,7 @@ def _tolerance(option: str, value: float, *, table: bool = False) -> float:
 def _positive(option: str, value: float, *, below: float = math.inf, what: str = "") -> float:
     if not (0.0 < value < below):
         bound = f" and < {below:g}" if below < math.inf else ""
-        raise UsageError(f"{option} must be a finite number > 0{bound}{what}, got {value:g}")
+        raise UsageError(f"{option} must be a finite number > 0{bound}{what}, got {value!r}")
     return value
 
 

@@ -39,6 +39,7 @@ from ._common import (
     _files_in,
     _Help,
     _integer,
+    _number,
     _once_each,
     _oracle,
     _oracle_for,
@@ -101,7 +102,7 @@ def _method_option(
         return entry.check(option, value)
     except (TypeError, ValueError):
         raise UsageError(
-            f"{flag} must be {entry.expect} for {method_flag} {method}, got {value:g}"
+            f"{flag} must be {entry.expect} for {method_flag} {method}, got {value!r}"
         ) from None
 
 
@@ -313,7 +314,7 @@ def _check_oracle(args: argparse.Namespace) -> int:
     for radius in args.radii:
         _positive("--radii", radius, what=" (each radius)")
     if not math.isfinite(args.shift) or args.shift < 0:
-        raise UsageError(f"--shift must be a finite number >= 0, got {args.shift:g}")
+        raise UsageError(f"--shift must be a finite number >= 0, got {args.shift!r}")
     model, x0 = _with_oracle(problem, args.oracle)
     oracle = args.oracle or "sharp"
     x = np.asarray(x0, dtype=float)
@@ -323,14 +324,14 @@ def _check_oracle(args: argparse.Namespace) -> int:
             ev = model.evaluate(x, bound=False)
         if not (np.all(np.isfinite(x)) and math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
             raise UsageError(
-                f"--shift {args.shift:g} moves x0 to where f or its gradient is not finite; "
+                f"--shift {args.shift!r} moves x0 to where f or its gradient is not finite; "
                 "expected a smaller shift"
             )
     try:
         with np.errstate(all="ignore"):  # (a gradient past the float range: an error)
             report = check_oracle(model, x, radii=args.radii, samples=args.samples, seed=args.seed)
     except _UnmeasuredError as error:
-        raise UsageError(f"--radii {error.radius:g}: {error.reason}") from None
+        raise UsageError(f"--radii {float(error.radius)!r}: {error.reason}") from None
     print(f"{args.problem} ({oracle} oracle) at x0{' + noise' if args.shift else ''}:")
     print(report)
     return 0 if report.passed else 1
@@ -403,7 +404,7 @@ def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
 
 
 def _tol(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
+    p.add_argument("--tol", type=_number, default=1e-8, help="stop when ||g|| <= tol ||g0||")
 
 
 def _progress(p: argparse.ArgumentParser) -> None:
@@ -461,13 +462,13 @@ def _add_solve(sub: Any) -> None:
     _oracle(solve, "the model's oracle: lfso's sharp bound or the authors' bound")
     solve.add_argument(
         "--eta",
-        type=float,
+        type=_number,
         default=None,
         help="step factor of the lfso methods: in (0, 2) for lfso, (0, 1] for lfso-accel "
         "(default: 1)",
     )
     solve.add_argument(
-        "--step", type=float, default=None, help="step size: required for --method gd"
+        "--step", type=_number, default=None, help="step size: required for --method gd"
     )
     _tol(solve)
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
@@ -532,7 +533,7 @@ def _add_check_oracle(sub: Any) -> None:
     _oracle(check, "which bound to test")
     check.add_argument(
         "--radii",
-        type=float,
+        type=_number,
         nargs="+",
         default=[1e-3, 1e-2, 1e-1, 1.0],
         help="ball radii R to test L(x, R) at",
@@ -540,7 +541,7 @@ def _add_check_oracle(sub: Any) -> None:
     check.add_argument("--samples", type=int, default=200, help="pairs per radius")
     check.add_argument(
         "--shift",
-        type=float,
+        type=_number,
         default=0.0,
         help="test at x0 plus this times a standard normal vector",
     )
@@ -559,7 +560,7 @@ def _add_compare(sub: Any) -> None:
     )
     comp.add_argument(
         "--baseline-step",
-        type=float,
+        type=_number,
         default=None,
         help="step of the baseline (required for gd and nesterov)",
     )

@@ -16,6 +16,7 @@ from ._common import (
     _check_run,
     _Help,
     _integer,
+    _number,
     _oracle,
     _oracle_for,
     _output_file,
@@ -153,16 +154,16 @@ def _pilot_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pilot-iter", type=int, default=1000, help="iteration cap of each pilot run")
     p.add_argument("--max-iter", type=int, default=10_000, help="iteration cap of the full run")
-    p.add_argument("--tol", type=float, default=1e-8, help="stop when ||g|| <= tol ||g0||")
+    p.add_argument("--tol", type=_number, default=1e-8, help="stop when ||g|| <= tol ||g0||")
     p.add_argument(
         "--target-rtol",
-        type=float,
+        type=_number,
         default=1e-6,
         help="the pilot's target: the current rule's best f, up to this relative tolerance",
     )
     p.add_argument(
         "--max-gradient-ratio",
-        type=float,
+        type=_number,
         default=1.0,
         help="go only if lfso needs at most this many times the current rule's gradients",
     )
@@ -193,7 +194,7 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tuning-seconds",
-        type=float,
+        type=_number,
         default=None,
         help="your tuning budget in seconds (default: measured by a grid)",
     )
@@ -202,7 +203,7 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="rollout.html", help="the live HTML report")
     p.add_argument(
         "--report-every",
-        type=float,
+        type=_number,
         default=2.0,
         metavar="SECONDS",
         help="seconds between rewrites of the --report file while the rollout runs",
@@ -223,7 +224,7 @@ def run_rollout(args: argparse.Namespace) -> int:
     _integer("--max-iter", args.max_iter, 0)
     _tolerance("--tol", args.tol)
     if not 0.0 <= args.target_rtol < 1.0:
-        raise UsageError(f"--target-rtol must be a number >= 0 and < 1, got {args.target_rtol:g}")
+        raise UsageError(f"--target-rtol must be a number >= 0 and < 1, got {args.target_rtol!r}")
     _positive("--max-gradient-ratio", args.max_gradient_ratio)
     guard = _guard(args)
     criteria = GoCriteria(
@@ -318,7 +319,7 @@ def _check_tuning_budget(args: argparse.Namespace) -> None:
             )
         if not 0.0 <= args.tuning_seconds < math.inf:
             raise UsageError(
-                f"--tuning-seconds must be a finite number >= 0, got {args.tuning_seconds:g}"
+                f"--tuning-seconds must be a finite number >= 0, got {args.tuning_seconds!r}"
             )
 
 

@@ -266,7 +266,9 @@ class Model(Portable, CheckedOracle):
         than that of ``x``'s dtype (a PyTorch loss over parameters of several dtypes: ``x``
         holds them in the widest, part of the loss rounds in the narrowest); ``None`` (the
         default): ``x``'s dtype's. The safeguard's descent test and its gradient check
-        allow for rounding at this level.
+        allow for rounding at this level. A :class:`FunctionModel` (a plain ``fun`` passed
+        to :func:`lfso.minimize`) takes it from the values ``fun`` returns: an
+        ``np.float32`` at a float64 ``x`` sets float32's.
     extras : frozenset of str
         The optional inputs of :meth:`evaluate` the model uses, a subset of
         :data:`EXTRAS` (default: none):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .._arrays import Fetched, namespace, to_float
 from .._validate import call_user, returned_array, returned_scalar, spelt
 from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle, along_of, bound_at
@@ -34,6 +36,12 @@ class FunctionModel(Model):
 
     Notes
     -----
+    Rounding: a ``fun`` that returns a NumPy float coarser than ``x``'s dtype (an
+    ``np.float32`` computed from a float64 ``x``) declares that its values round at that
+    dtype's level: the model takes its unit roundoff as :attr:`unit_roundoff` at the first
+    such value, so that the safeguard, the gradient checks and the risk indicators allow
+    for it (a Python float or a float64 value says nothing and changes nothing).
+
     Segment bound (:meth:`segment`): an oracle built with the calculus of
     :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
     segment bound (``oracle.along(x, d)``: e.g. exact along ``A d`` through an affine map);
@@ -108,6 +116,8 @@ class FunctionModel(Model):
             called = f"{spelt('grad')}(x)"
             value, grad = self._fun(x), call_user(self.jac, called, self._argument(x))
             names = ("fun(x)", called)
+        if isinstance(value, (np.generic, np.ndarray)) and value.dtype != x.dtype:
+            self._note_rounding(value.dtype, x)
         value = returned_scalar(value, names[0])
         xp = namespace(x)
         out = returned_array(grad, names[1], x, xp)
@@ -117,6 +127,16 @@ class FunctionModel(Model):
             # x; a model's own method, as the PyTorch optimiser's, makes a new one)
             out = xp.asarray(out, copy=True)
         return value, out
+
+    def _note_rounding(self, dtype: Any, x: Any) -> None:
+        """Take the unit roundoff of ``dtype``, that of a NumPy value ``fun`` returned
+        (``np.float32`` from a float32 computation at a float64 ``x``), as the model's
+        :attr:`unit_roundoff` where it is coarser than ``x``'s dtype's and the one held."""
+        if np.dtype(dtype).kind != "f":
+            return
+        eps = float(np.finfo(dtype).eps)
+        if eps > float(namespace(x).finfo(x.dtype).eps) and eps > (self.unit_roundoff or 0.0):
+            self.unit_roundoff = eps
 
     def evaluate(
         self,

@@ -67,7 +67,8 @@ class Guard:
         Overrides :data:`DEFAULT_THRESHOLDS`; an indicator left out (or mapped to 0) is not
         watched. A count must be an integer (a bool is a ``TypeError``).
     divergence : float > 0 or None
-        ``None`` turns the divergence test off.
+        ``None`` turns the divergence test off, and with it the hand-over of a first stage
+        that ends ``DIVERGED`` (:func:`guarded_minimize`).
     callback : callable, optional
         Called with each intermediate result before the guard decides (a logger, a
         dashboard).
@@ -207,7 +208,8 @@ class Handover:
         safeguard rejected every trial step, status ``STEP_FAILED``) or
         ``"gradient_mismatch"`` (a finite difference of ``f`` contradicted the gradient:
         the safeguard's, a line search's, or the check of a run that converged above
-        ``f(x0)`` or diverged; status ``GRADIENT_MISMATCH``).
+        ``f(x0)`` or diverged; status ``GRADIENT_MISMATCH``) or ``"diverged"`` (the run's
+        own divergence test, status ``DIVERGED``; not with ``divergence=None``).
     detail : str
     iteration : int
         Steps the first rule took before the trip.
@@ -391,9 +393,13 @@ def guarded_minimize(
     a usable step: ``NON_FINITE``, ``STEP_FAILED`` (its safeguard rejected every trial
     step) or ``GRADIENT_MISMATCH`` (a finite difference of ``f`` contradicted the gradient:
     the safeguard's, a line search's (``armijo``, ``bb``), or the check of a run that
-    converged above ``f(x0)`` or diverged); the hand-over's ``reason`` is then the status
-    in lower case. The fallback needs no oracle, so it goes on from the best point where
-    the first rule cannot.
+    converged above ``f(x0)`` or diverged), or ``DIVERGED`` (the run's own test, at
+    ``max_iter`` or a stall: ``f`` at the last point above the lowest ``f`` by more than
+    ``max(f0 - f_best, |f0|)``, a rise the guard's ``divergence`` test, at 10 times that,
+    lets through); the hand-over's ``reason`` is then the status in lower case. A guard
+    with ``divergence=None`` (or a ``divergence`` threshold of 0) watches no rise of ``f``:
+    a first stage that ends ``DIVERGED`` is then its result. The fallback needs no oracle,
+    so it goes on from the best point where the first rule cannot.
 
     The stopping test is the same for both stages: ``||g|| <= max(tol ||g_0||, atol)`` with
     ``g_0`` the gradient at ``x0``, and ``max_iter`` counts the steps of both. The result is
@@ -554,7 +560,8 @@ def _first_stage(
     """``method``'s run under ``guard`` (``callback`` chained before the guard's own): its
     result, or what the guard saw of it where the oracle broke its contract. A run that
     ended non-finite, or whose safeguard gave up (every trial step rejected, or a finite
-    difference of ``f`` that contradicts the gradient), trips the guard."""
+    difference of ``f`` that contradicts the gradient), trips the guard; one that ended
+    ``DIVERGED`` does so where the guard watches divergence."""
     chained = guard.callback  # the guard's own callback runs too
     guard.callback = chain(callback, chained)
     try:
@@ -587,6 +594,15 @@ def _first_stage(
             "run that converged above f(x0) or diverged) disagreed with the gradient"
         )
         guard.trip("gradient_mismatch", first.nit, f"{detail} {where}".rstrip())
+    elif (
+        guard.tripped is None
+        and first.status is Status.DIVERGED
+        and guard.divergence is not None
+        and "divergence" in guard.thresholds
+    ):
+        where = first.message.removeprefix(Status.DIVERGED.message).strip()
+        detail = "f at the last point rose far above the lowest f seen"
+        guard.trip("diverged", first.nit, f"{detail} {where}".rstrip())
     return first
 
 

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from .._arrays import norm, rounding
 from .._validate import positive, real
 from ..models import Evaluation, Model
-from ._base import Move, StepFailedError, StepRule
+from ._base import Move, StepFailedError, StepRule, StepStalledError
 
 __all__ = ["AdGDStep", "DoGStep", "PolyakStep"]
 
@@ -135,6 +135,8 @@ class PolyakStep(StepRule):
     ``f`` is below ``f*`` (beyond the rounding of ``f`` in ``x``'s dtype), where the step
     would be negative, shows that ``f*`` is not the minimum: the step raises a
     ``ValueError`` naming both (the run stops ``RAISED``, with the best point attached).
+    A point where ``f`` equals ``f*`` in floating point while ``||g||`` is above the
+    tolerance makes the step 0 there for good: the run stops ``STALLED`` at once.
 
     Parameters
     ----------
@@ -162,5 +164,11 @@ class PolyakStep(StepRule):
                 "of f (or a lower bound of it)"
             )
         gap = max(value - f_star, 0.0)
+        if gap == 0.0 and gn > 0.0:  # (the loop stops before a step from ||g|| <= tol)
+            raise StepStalledError(
+                f"Polyak's step (f - f_star) / ||g||^2 is 0: f = {value!r} equals "
+                f"f_star={f_star!r} to the rounding of f, while ||g|| = {gn:.3g} is above the "
+                "tolerance"
+            )
         t = (gap / g2 if g2 < math.inf else gap / gn / gn) if gn > 0.0 else 0.0
         return Move(x - t * evaluation.grad, t), state

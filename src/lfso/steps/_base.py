@@ -49,6 +49,12 @@ class GradientMismatchError(StepFailedError):
     ``Status.GRADIENT_MISMATCH`` and returns the best point."""
 
 
+class StepStalledError(StepFailedError):
+    """The rule's step is 0 from a point whose gradient is above the tolerance, and would
+    be 0 at every later iteration (Polyak's step where ``f`` equals ``f*`` to rounding):
+    the loop stops with ``Status.STALLED`` and returns the best point."""
+
+
 @dataclass(slots=True)
 class Move:
     """One proposed move ``x -> x_new``, with what it was based on.

@@ -99,6 +99,7 @@ from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
 from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
+from ..steps._base import StepStalledError
 from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     SkippedBatchWarning,
@@ -812,6 +813,8 @@ class LFSO(torch.optim.Optimizer):
         stepper.state = state
         try:
             move = stepper.move()
+        except StepStalledError:  # (a batch's loss at f_star: Polyak's step is 0 here)
+            move = Move(z, 0.0)
         except (StepFailedError, PrecisionLimitError) as error:  # never take a bad step
             self._stay(run, z, ev, loss, error)
             return loss
