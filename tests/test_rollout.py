@@ -1318,6 +1318,34 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
     np.testing.assert_array_equal(res.x, res.stages[0].x)
 
 
+def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
+    """A callback that raises during the fallback: the exception's ``.result`` is the
+    guarded run so far (both stages, the hand-over), not the fallback's run alone."""
+
+    def stop_in_fallback(r):
+        if "gd" in r.method and r.nit >= 5:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here") as info:
+        guarded_minimize(
+            lambda x: np.sum(x**4),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            smoothness=lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2),
+            safeguard=False,
+            fallback={"method": "gd", "step": 1e-3},
+            callback=stop_in_fallback,
+        )
+    res = info.value.result
+    assert isinstance(res, GuardedResult) and res.handover is not None
+    assert res.method == "lfso -> gd" and len(res.stages) == 2
+    first, second = res.stages
+    assert res.status is Status.RAISED and second.status is Status.RAISED
+    assert res.nit == first.nit + second.nit and first.nit >= 1
+    assert len(res.history) == len(first.history) + len(second.history)
+    assert res.fun <= first.fun
+
+
 def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):
     seen = []
     out = rollout(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import operator
@@ -418,7 +419,9 @@ def guarded_minimize(
     guard : Guard, optional
         Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
     callback : callable or list of callables, optional
-        ``callback(intermediate_result)`` in both stages.
+        ``callback(intermediate_result)`` in both stages. An exception it (or ``fun``,
+        ``grad``) raises propagates as from :func:`lfso.minimize`, its ``.result`` the
+        guarded run's so far (a :class:`GuardedResult`, both stages after a hand-over).
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
     target : float, optional
@@ -485,6 +488,14 @@ def guarded_minimize(
     if on_handover is not None:
         on_handover(handover, first)
     threshold = max(tol * float(first.history.grad_norm[0]), atol)
+    combine = functools.partial(
+        _combine,
+        first,
+        handover=handover,
+        reached=_reached(first, threshold, target),
+        settled_at=guard.settled_at,
+        first_converged=first.grad_norm <= threshold,
+    )
     try:
         second = run_rule(
             fallback,
@@ -497,20 +508,22 @@ def guarded_minimize(
         )
     except NonFiniteStartError as error:  # f is no longer finite at the best point
         return _unstarted(first, handover, str(error), settled_at=guard.settled_at)
+    except Exception as error:  # (its .result: the whole guarded run so far, both stages)
+        raised = getattr(error, "result", None)
+        if isinstance(raised, Result):
+            error.result = combine(raised)  # type: ignore[attr-defined]
+        raise
+    return combine(second)
+
+
+def _reached(first: Result, threshold: float, target: float | None) -> str | None:
+    """What the first stage's best point reached (the stopping test at ``threshold``, or
+    ``target``), in words, or ``None``."""
     if first.grad_norm <= threshold:
-        reached: str | None = "the stopping test"
-    elif target is not None and first.fun <= target:
-        reached = f"the target f <= {target:.6e}"
-    else:
-        reached = None
-    return _combine(
-        first,
-        second,
-        handover,
-        reached=reached,
-        settled_at=guard.settled_at,
-        first_converged=first.grad_norm <= threshold,
-    )
+        return "the stopping test"
+    if target is not None and first.fun <= target:
+        return f"the target f <= {target:.6e}"
+    return None
 
 
 def _check_target(target: Any) -> float | None:
