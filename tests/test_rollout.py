@@ -433,6 +433,16 @@ def test_guard_rejects_bad_settings():
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
         ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
         ({"rows": 10}, TypeError, ["rollout takes the pilot's rows as pilot_rows=", "rows=10"]),
+        (
+            {"on_handover": print},
+            TypeError,
+            ["on_handover= is an argument of lfso.rollout.guarded_minimize, not of rollout"],
+        ),
+        (
+            {"target": 0.5},
+            TypeError,
+            ["target= is an argument of lfso.rollout.guarded_minimize", "target=0.5"],
+        ),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
