@@ -1262,10 +1262,19 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
     path = res.save(tmp_path / "run.npz")
     assert res.handover is not None and GuardedResult.load(path).handover == res.handover
+    side = tmp_path / "run.rollout.json"
+    left = side.read_text()
     other = lfso.minimize(PowerSum(2), np.ones(5), method="lfso")  # the same file, again
-    other.save(path)
+    other.save(path)  # (a plain result's save removes the hand-over file)
+    assert not side.exists() and not list(tmp_path.glob(".*.tmp"))
+    back = GuardedResult.load(path)
+    assert back.handover is None and back.nit == other.nit and back.method == "lfso"
+    side.write_text(left)  # (one left there all the same: a copy, an older version's save)
     with pytest.raises(ValueError, match=r"'.*run.rollout.json' is not .* saved with another"):
         GuardedResult.load(path)
+    res.save(tmp_path / "run")  # (the same hand-over file, for a path without .npz)
+    lfso.minimize(PowerSum(2), np.ones(5), method="lfso").save(tmp_path / "run")
+    assert not side.exists()
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_atomically
-from .._result import History, Result, Status
+from .._result import History, Result, Status, handover_file
 from .._stepper import NonFiniteStartError
 from .._validate import real
 from ..monitor import RISKS, STAGNATION_RTOL
@@ -282,17 +282,17 @@ class GuardedResult(Result):
             "settled_at": self.settled_at,
         }
         text = json.dumps(extra, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        write_atomically(_sidecar(path), text)
+        write_atomically(handover_file(path), text)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
         that is not the one :meth:`save` writes, or that it wrote with another result (the
-        result file saved again since, by :meth:`lfso.Result.save`), is a ``ValueError``
-        naming it."""
+        result file replaced since other than by :meth:`lfso.Result.save`, which removes
+        the sidecar), is a ``ValueError`` naming it."""
         base = Result.load(path)
-        side = _sidecar(Path(path))
+        side = handover_file(Path(path))
         try:
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
@@ -330,11 +330,6 @@ class GuardedResult(Result):
 def _identity(result: Result) -> dict[str, Any]:
     """What ties a hand-over file to its result: the method and the counters."""
     return {"method": result.method, "nit": int(result.nit), "njev": int(result.njev)}
-
-
-def _sidecar(path: Path) -> Path:
-    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
-    return path.with_name(name + ".rollout.json")
 
 
 def concat_histories(first: History, second: History) -> History:
