@@ -1363,6 +1363,18 @@ def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
     assert res.nit == first.nit + second.nit and first.nit >= 1
     assert len(res.history) == len(first.history) + len(second.history)
     assert res.fun <= first.fun
+    with pytest.raises(RuntimeError, match="stop here") as info:  # (in the first stage)
+        guarded_minimize(
+            PowerSum(2),
+            np.ones(3),
+            fallback=FALLBACK,
+            callback=stop_in_fallback,
+            method="gd",
+            step=1e-2,
+        )
+    res = info.value.result
+    assert isinstance(res, GuardedResult) and res.handover is None and len(res.stages) == 1
+    assert res.status is Status.RAISED and res.nit == res.stages[0].nit >= 5
 
 
 def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):

@@ -581,6 +581,14 @@ def _first_stage(
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
             raised = getattr(exc, "result", None)
             first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
+        except Exception as exc:  # (its .result: the guarded run's, as after a hand-over)
+            raised = getattr(exc, "result", None)
+            if isinstance(raised, Result):
+                fields = {k: getattr(raised, k) for k in Result.__dataclass_fields__}
+                exc.result = GuardedResult(  # type: ignore[attr-defined]
+                    **fields, stages=[raised], settled_at=guard.settled_at
+                )
+            raise
     finally:
         guard.callback = chained
     if guard.tripped is None and first.status is Status.NON_FINITE:
