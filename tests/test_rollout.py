@@ -434,6 +434,16 @@ def test_guard_rejects_bad_settings():
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
         ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
         ({"rows": 10}, TypeError, ["rollout takes the pilot's rows as pilot_rows=", "rows=10"]),
+        (
+            {"on_handover": print},
+            TypeError,
+            ["on_handover= is an argument of lfso.rollout.guarded_minimize, not of rollout"],
+        ),
+        (
+            {"target": 0.5},
+            TypeError,
+            ["target= is an argument of lfso.rollout.guarded_minimize", "target=0.5"],
+        ),
     ],
 )
 def test_rollout_names_a_bad_argument_before_anything_runs(kwargs, error, fragments):
@@ -1253,10 +1263,19 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
     path = res.save(tmp_path / "run.npz")
     assert res.handover is not None and GuardedResult.load(path).handover == res.handover
+    side = tmp_path / "run.rollout.json"
+    left = side.read_text()
     other = lfso.minimize(PowerSum(2), np.ones(5), method="lfso")  # the same file, again
-    other.save(path)
+    other.save(path)  # (a plain result's save removes the hand-over file)
+    assert not side.exists() and not list(tmp_path.glob(".*.tmp"))
+    back = GuardedResult.load(path)
+    assert back.handover is None and back.nit == other.nit and back.method == "lfso"
+    side.write_text(left)  # (one left there all the same: a copy, an older version's save)
     with pytest.raises(ValueError, match=r"'.*run.rollout.json' is not .* saved with another"):
         GuardedResult.load(path)
+    res.save(tmp_path / "run")  # (the same hand-over file, for a path without .npz)
+    lfso.minimize(PowerSum(2), np.ones(5), method="lfso").save(tmp_path / "run")
+    assert not side.exists()
 
 
 @pytest.mark.parametrize(
@@ -1319,12 +1338,12 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
     np.testing.assert_array_equal(res.x, res.stages[0].x)
 
 
-@pytest.mark.parametrize("divergence", [10.0, None])
+@pytest.mark.parametrize("divergence", [20.0, None])
 def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(divergence):
-    """gd with a step past 1/L: f = 5 * 1.0201^k rises to 13.5 in 50 steps, above the run's
-    own divergence test (f0 + |f0| = 10), below the guard's (10 times that); the other
-    indicators are off. The run ends DIVERGED: a failure the guard hands over, unless the
-    user turned divergence off."""
+    """gd with a step past 1/L: f = 5 * 1.0201^k rises to 98.9 in 150 steps, above the
+    run's own divergence test (f0 + 10 |f0| = 55), below this guard's (f0 + 20 |f0| = 105);
+    the other indicators are off. The run ends DIVERGED: a failure the guard hands over,
+    unless the user turned divergence off."""
     off = {name: 0 for name in DEFAULT_THRESHOLDS if name != "divergence"}
     guard = Guard(off, divergence=divergence)
     res = guarded_minimize(
@@ -1334,7 +1353,7 @@ def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(diverge
         method="gd",
         step=1.005,
         fallback={"method": "armijo"},
-        max_iter=50,
+        max_iter=150,
         guard=guard,
     )
     assert res.stages[0].status is Status.DIVERGED and res.fun == 5.0
@@ -1342,7 +1361,47 @@ def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(diverge
         assert res.handover is None and res.status is Status.DIVERGED
     else:
         assert res.handover is not None and res.handover.reason == "diverged"
-        assert "f = 13.5" in res.handover.detail and res.status is not Status.DIVERGED
+        assert "f = 98.9" in res.handover.detail and res.status is not Status.DIVERGED
+
+
+def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
+    """A callback that raises during the fallback: the exception's ``.result`` is the
+    guarded run so far (both stages, the hand-over), not the fallback's run alone."""
+
+    def stop_in_fallback(r):
+        if "gd" in r.method and r.nit >= 5:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here") as info:
+        guarded_minimize(
+            lambda x: np.sum(x**4),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            smoothness=lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2),
+            safeguard=False,
+            fallback={"method": "gd", "step": 1e-3},
+            callback=stop_in_fallback,
+        )
+    res = info.value.result
+    assert isinstance(res, GuardedResult) and res.handover is not None
+    assert res.method == "lfso -> gd" and len(res.stages) == 2
+    first, second = res.stages
+    assert res.status is Status.RAISED and second.status is Status.RAISED
+    assert res.nit == first.nit + second.nit and first.nit >= 1
+    assert len(res.history) == len(first.history) + len(second.history)
+    assert res.fun <= first.fun
+    with pytest.raises(RuntimeError, match="stop here") as info:  # (in the first stage)
+        guarded_minimize(
+            PowerSum(2),
+            np.ones(3),
+            fallback=FALLBACK,
+            callback=stop_in_fallback,
+            method="gd",
+            step=1e-2,
+        )
+    res = info.value.result
+    assert isinstance(res, GuardedResult) and res.handover is None and len(res.stages) == 1
+    assert res.status is Status.RAISED and res.nit == res.stages[0].nit >= 5
 
 
 def test_rollout_passes_a_callback_to_the_pilot_and_the_guarded_run(tmp_path):

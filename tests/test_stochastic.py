@@ -234,9 +234,16 @@ def test_batch_size_none_is_the_full_batch_run():
     assert np.array_equal(same.x, full.x) and same.nit == full.nit
 
 
-def test_seed_without_batch_size_is_an_unknown_option():
-    with pytest.raises(TypeError, match="seed"):
-        lfso.minimize(_logistic(500), np.zeros(10), seed=0)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"seed": 0}, {"epochs": 3}, {"decay": 0.5}, {"seed": 0, "batch_size": None}],
+)
+def test_a_minibatch_option_without_batch_size_says_it_goes_with_batch_size(kwargs):
+    (name,) = [k for k in kwargs if k != "batch_size"]
+    with pytest.raises(TypeError, match=rf"{name}=.*options of a minibatch run.*batch_size="):
+        lfso.minimize(_logistic(500), np.zeros(10), **kwargs)
+    with pytest.raises(TypeError, match=rf"{name}=.*options of a minibatch run"):
+        lfso.minimize(_logistic(500), np.zeros(10), method="gd", step=1e-3, **kwargs)
 
 
 def test_a_numpy_eta_is_taken_as_the_same_python_float():

@@ -165,7 +165,7 @@ def _minibatches(
         raise TypeError(
             "batch_size= takes no radius= or safeguard= (each batch's step is certified)"
         )
-    unknown = sorted(set(options) - {"batch_size", "seed", "epochs", "decay"})
+    unknown = sorted(set(options) - {"batch_size", *_MINIBATCH_OPTIONS})
     if unknown:
         raise TypeError(
             f"unknown option(s) with batch_size=: {unknown}; its options are: batch_size, "
@@ -194,6 +194,22 @@ def _minibatches(
         quiet=monitor == "quiet",
         **options,
     )
+
+
+#: The options of a minibatch run (``batch_size=``) besides ``batch_size`` itself.
+_MINIBATCH_OPTIONS = ("seed", "epochs", "decay")
+
+
+def _reject_minibatch_options(options: dict[str, Any]) -> None:
+    """A ``TypeError`` for a minibatch run's option given to a full-batch run (no
+    ``batch_size``), saying that it goes with ``batch_size=``."""
+    given = [f"{k}={options[k]!r}" for k in _MINIBATCH_OPTIONS if k in options]
+    if given:
+        raise TypeError(
+            f"{', '.join(given)}: {'/'.join(k + '=' for k in _MINIBATCH_OPTIONS)} are options "
+            "of a minibatch run, which batch_size= (the rows per batch) starts; without "
+            "batch_size= the run is full-batch and takes none of them"
+        )
 
 
 def _rule(
@@ -528,6 +544,7 @@ def minimize(
             smoothness=smoothness,
         )
     options.pop("batch_size", None)  # (None: the full batch, as without it)
+    _reject_minibatch_options(options)
     x0 = start_point(x0, model)
     rule = _rule(
         method,

@@ -34,6 +34,13 @@ def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
     return write_atomically(path, buffer.getvalue())
 
 
+def handover_file(path: Path) -> Path:
+    """The file beside a result saved at ``path`` that holds a guarded run's hand-over:
+    ``<name>.rollout.json``, ``<name>`` the file's name less ``.npz``."""
+    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    return path.with_name(name + ".rollout.json")
+
+
 #: Largest array a saved result may hold, in elements (a corrupt header cannot ask for more).
 _MAX_ELEMENTS = 1 << 31
 
@@ -439,7 +446,10 @@ class Result:
         written to exactly ``path``, whatever its suffix (no ``.npz`` is added; ``.npz``
         is the conventional name), and ``path`` is returned as a ``Path``. The write is
         atomic: a temporary file in the same folder, synced, then renamed over ``path``, so
-        a crash or a kill during an overwrite leaves the previous file readable.
+        a crash or a kill during an overwrite leaves the previous file readable. The
+        hand-over file of a guarded result saved there before
+        (``<name>.rollout.json``, :meth:`lfso.rollout.GuardedResult.save`) is removed
+        first, so that it is never found beside a result it does not describe.
         """
         meta = {
             "fun": self.fun,
@@ -458,6 +468,9 @@ class Result:
         }
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
+        stale = handover_file(Path(path))
+        if stale.is_symlink() or stale.is_file():
+            stale.unlink(missing_ok=True)
         return _save_npz(path, arrays)
 
     @classmethod

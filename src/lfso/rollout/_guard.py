@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import operator
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_atomically
-from .._result import History, Result, Status
+from .._result import History, Result, Status, handover_file
 from .._stepper import NonFiniteStartError
 from .._validate import real
 from ..monitor import RISKS, STAGNATION_RTOL
@@ -283,17 +284,17 @@ class GuardedResult(Result):
             "settled_at": self.settled_at,
         }
         text = json.dumps(extra, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        write_atomically(_sidecar(path), text)
+        write_atomically(handover_file(path), text)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
         that is not the one :meth:`save` writes, or that it wrote with another result (the
-        result file saved again since, by :meth:`lfso.Result.save`), is a ``ValueError``
-        naming it."""
+        result file replaced since other than by :meth:`lfso.Result.save`, which removes
+        the sidecar), is a ``ValueError`` naming it."""
         base = Result.load(path)
-        side = _sidecar(Path(path))
+        side = handover_file(Path(path))
         try:
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
@@ -331,11 +332,6 @@ class GuardedResult(Result):
 def _identity(result: Result) -> dict[str, Any]:
     """What ties a hand-over file to its result: the method and the counters."""
     return {"method": result.method, "nit": int(result.nit), "njev": int(result.njev)}
-
-
-def _sidecar(path: Path) -> Path:
-    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
-    return path.with_name(name + ".rollout.json")
 
 
 def concat_histories(first: History, second: History) -> History:
@@ -424,7 +420,9 @@ def guarded_minimize(
     guard : Guard, optional
         Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
     callback : callable or list of callables, optional
-        ``callback(intermediate_result)`` in both stages.
+        ``callback(intermediate_result)`` in both stages. An exception it (or ``fun``,
+        ``grad``) raises propagates as from :func:`lfso.minimize`, its ``.result`` the
+        guarded run's so far (a :class:`GuardedResult`, both stages after a hand-over).
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
     target : float, optional
@@ -491,6 +489,14 @@ def guarded_minimize(
     if on_handover is not None:
         on_handover(handover, first)
     threshold = max(tol * float(first.history.grad_norm[0]), atol)
+    combine = functools.partial(
+        _combine,
+        first,
+        handover=handover,
+        reached=_reached(first, threshold, target),
+        settled_at=guard.settled_at,
+        first_converged=first.grad_norm <= threshold,
+    )
     try:
         second = run_rule(
             fallback,
@@ -503,20 +509,22 @@ def guarded_minimize(
         )
     except NonFiniteStartError as error:  # f is no longer finite at the best point
         return _unstarted(first, handover, str(error), settled_at=guard.settled_at)
+    except Exception as error:  # (its .result: the whole guarded run so far, both stages)
+        raised = getattr(error, "result", None)
+        if isinstance(raised, Result):
+            error.result = combine(raised)  # type: ignore[attr-defined]
+        raise
+    return combine(second)
+
+
+def _reached(first: Result, threshold: float, target: float | None) -> str | None:
+    """What the first stage's best point reached (the stopping test at ``threshold``, or
+    ``target``), in words, or ``None``."""
     if first.grad_norm <= threshold:
-        reached: str | None = "the stopping test"
-    elif target is not None and first.fun <= target:
-        reached = f"the target f <= {target:.6e}"
-    else:
-        reached = None
-    return _combine(
-        first,
-        second,
-        handover,
-        reached=reached,
-        settled_at=guard.settled_at,
-        first_converged=first.grad_norm <= threshold,
-    )
+        return "the stopping test"
+    if target is not None and first.fun <= target:
+        return f"the target f <= {target:.6e}"
+    return None
 
 
 def _check_target(target: Any) -> float | None:
@@ -580,6 +588,14 @@ def _first_stage(
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
             raised = getattr(exc, "result", None)
             first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
+        except Exception as exc:  # (its .result: the guarded run's, as after a hand-over)
+            raised = getattr(exc, "result", None)
+            if isinstance(raised, Result):
+                fields = {k: getattr(raised, k) for k in Result.__dataclass_fields__}
+                exc.result = GuardedResult(  # type: ignore[attr-defined]
+                    **fields, stages=[raised], settled_at=guard.settled_at
+                )
+            raise
     finally:
         guard.callback = chained
     if guard.tripped is None and first.status is Status.NON_FINITE:

@@ -193,6 +193,30 @@ def _check_stages(criteria: Any, guard: Any, pilot_iter: Any, seed: Any, max_ite
     integer(seed, "seed", low=0)
 
 
+#: Keywords of a stage's own function that ``rollout`` does not take, and why.
+_STAGE_KEYWORDS = {
+    "rows": "rollout takes the pilot's rows as pilot_rows=",
+    "on_handover": (
+        "on_handover= is an argument of lfso.rollout.guarded_minimize, not of rollout (its "
+        "options go to the LFSO runs); the hand-over is in the result's handover, or run "
+        "guarded_minimize yourself"
+    ),
+    "target": (
+        "target= is an argument of lfso.rollout.guarded_minimize, not of rollout (its "
+        "options go to the LFSO runs); rollout sets the guarded run's target itself, from "
+        "the return on investment's runs"
+    ),
+}
+
+
+def _check_not_a_stage_keyword(options: Mapping[str, Any]) -> None:
+    """A ``TypeError`` for a keyword of :func:`pilot` or :func:`guarded_minimize` that
+    ``rollout`` does not take (it would reach the LFSO runs as an unknown option)."""
+    for key, why in _STAGE_KEYWORDS.items():
+        if key in options:
+            raise TypeError(f"{why}, got {key}={options[key]!r}")
+
+
 def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
     """A ``ValueError`` for a ``tuning`` that cannot be measured for ``current``, before
     anything runs: a grid tunes the fixed step of a ``"gd"`` rule, and a sequence of steps
@@ -357,10 +381,7 @@ def rollout(
     _check_tuning(tuning, current)
     _check_stages(criteria, guard, pilot_iter, seed, max_iter)
     force = bool(flag(force, "force"))
-    if "rows" in options:  # (pilot's name: here the pilot's rows are pilot_rows)
-        raise TypeError(
-            f"rollout takes the pilot's rows as pilot_rows=, got rows={options['rows']!r}"
-        )
+    _check_not_a_stage_keyword(options)
     model = as_model(objective, grad, smoothness)
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
