@@ -117,10 +117,15 @@ def test_guarded_optimizer_switches_with_the_best_parameters_and_training_contin
     fallback = torch.optim.SGD([w], lr=0.05)
     opt = GuardedOptimizer(primary, fallback)
     closure = make_closure(opt, w, fault)
+    calls = 0  # (GuardedOptimizer.step calls up to the one that switched)
     for _ in range(300):
+        calls += opt.handover is None
         opt.step(closure)
     ho = opt.handover
     assert ho is not None and ho.reason in reasons and opt.active is fallback
+    # the LFSO steps taken: all its calls, less one that raised (oracle error, NaN)
+    assert ho.step == calls - (ho.reason in {"oracle_error", "non_finite"})
+    assert ho.lines()[0].startswith(f"hand-over after {ho.step} lfso steps")
     lfso_rows = primary.history
     usable = np.isfinite(lfso_rows.f) & np.isfinite(lfso_rows.grad_norm)
     best = float(np.min(lfso_rows.f[usable]))
@@ -215,7 +220,7 @@ def test_guarded_optimizer_rejects_bad_input():
     opt = GuardedOptimizer(LFSO([w]), sgd)
     for switched in (False, True):  # LFSO in charge, then the fallback
         if switched:
-            opt._switch("descent", "planted")
+            opt._switch("descent", "planted", 0)
         with pytest.raises(RuntimeError, match=r"step needs a closure .*got closure=None"):
             opt.step(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds='desc"):
