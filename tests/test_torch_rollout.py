@@ -249,7 +249,7 @@ def test_a_fallback_whose_step_returns_no_loss_records_the_closures():
     assert np.all(np.isfinite(h.f[row:])) and np.all(np.diff(h.f[row:]) < 0)  # SGD descends
     make, loss = _pilot_task()
     ev = pilot(make, loss, lambda p: _QuietSGD(p, lr=1e-3), steps=20)
-    assert len(ev.current.history) == 20 and np.all(np.isfinite(ev.current.history.f))
+    assert len(ev.current.history) == 21 and np.all(np.isfinite(ev.current.history.f))
     assert ev.current.history.f[0] == pytest.approx(ev.candidate.history.f[0])
 
 
@@ -331,11 +331,22 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     from lfso.rollout import GoCriteria
     from lfso.torch import pilot
 
-    make, loss = _pilot_task()
+    fresh, loss = _pilot_task()
+    modules = []  # (the two runs' models, current's first)
+
+    def make():
+        modules.append(fresh())
+        return modules[-1]
+
     criteria = GoCriteria(max_gradient_ratio=1e-6) if strict else None
     ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1e-3), steps=150, criteria=criteria)
     cur, cand = ev.current.history, ev.candidate.history
-    assert len(cur) == len(cand) == 150 and ev.current.method == "SGD"
+    # the start and the parameters each of the 150 steps left: the last ones' loss counts
+    assert ev.current.nit == ev.candidate.nit == 150 and len(cur) == len(cand) == 151
+    with torch.no_grad():
+        final = [float(loss(module)) for module in modules]
+    assert [cur.f[-1], cand.f[-1]] == pytest.approx(final, rel=1e-12)
+    assert "150 iterations" in "\n".join(ev.lines()) and ev.current.method == "SGD"
     assert cur.f[0] == pytest.approx(cand.f[0])  # the same fresh model, the same loss
     row, njev, _ = ev.candidate_to_target
     assert njev == cand.njev[row] and ev.current_to_target[1] == cur.njev[ev.current_to_target[0]]

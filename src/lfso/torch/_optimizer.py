@@ -787,6 +787,28 @@ class LFSO(torch.optim.Optimizer):
             self._run.model.nfev = self.nfev
         return _loss(returned, first).detach().reshape(())  # (a TypeError naming another)
 
+    @torch.no_grad()
+    def _arrive(self, closure: Callable[[], Any]) -> None:
+        """The row of the parameters the last step left, as the next step would record it,
+        without a step (the history's last row is otherwise the last step's start): its
+        evaluation from the step's accepted trial where the parameters still hold it, else
+        from the closure (one call, counted). For :func:`lfso.torch.pilot`'s last step."""
+        run = self._run
+        if run is None or self.stopped or not len(self._stepper.history):
+            return
+        with riding(self._riders, self._known):
+            cache = run.cache
+            if cache is not None and cache.versions == run.layout.versions():
+                z, ev = cache.z, cache.evaluation
+            else:
+                run.model.closure = closure
+                z = run.layout.flatten()
+                run.model.holds = z
+                ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
+                self.nfev = run.model.nfev
+            dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+            self._stepper.arrive(z, ev, self.last_step, self.last_L, self.last_radius, dot)
+
     def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run
         if run is None or run.layout.key != self._key():  # groups or etas changed

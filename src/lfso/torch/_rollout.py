@@ -459,7 +459,10 @@ def pilot(
     current : callable ``(parameters) -> torch.optim.Optimizer``
         The optimiser used today, e.g. ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
     steps : int >= 1
-        Optimiser steps of each run.
+        Optimiser steps of each run: its history holds ``steps + 1`` rows (``nit =
+        steps``), the start and the parameters each step left, so the loss at the final
+        parameters counts (where the last step did not evaluate them, as LFSO's accepted
+        trial does, one more closure call, counted).
     criteria : GoCriteria, optional
     lfso_options
         Options of :class:`lfso.torch.LFSO`, checked before the current rule's run (as
@@ -516,6 +519,12 @@ def pilot(
                 if len(h) > recorded and int(h.last("risk")) & RISKS["non_finite"][0]:
                     break  # recorded as the risk 'non_finite': evidence, a no-go
                 raise
+        else:  # the parameters the last step left: their row (the loss there counts)
+            if which == "current":
+                value = calls.step_loss(counted(), opt)
+                rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
+            else:
+                opt._arrive(counted)
         runs.append(
             _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
         )
