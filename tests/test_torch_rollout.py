@@ -194,6 +194,35 @@ def test_guarded_optimizer_counts_divergence_as_the_guard_does():
     assert opt.handover.detail.startswith("f = ") and "rose above the best" in opt.handover.detail
 
 
+def test_a_guarded_lfso_stopped_by_its_callback_counts_no_more_firings():
+    """Once LFSO's callback stops it (StopIteration), its steps take no step and record no
+    row: the guard does not count the last row's firings again at each call."""
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    seen = []
+
+    def stop_at_the_third(result):
+        seen.append(result.nit)
+        if len(seen) == 3:
+            raise StopIteration
+
+    primary = LFSO(
+        [w],
+        smoothness=lambda p, R: 1e-4 * oracle(p, R),
+        safeguard=False,
+        callback=stop_at_the_third,
+    )  # (steps far too long: descent, oracle and divergence fire)
+    watch = {"descent": 0, "oracle": 0, "divergence": 5}
+    opt = GuardedOptimizer(primary, torch.optim.SGD([w], lr=0.05), thresholds=watch)
+    closure = make_closure(opt, w)
+    for _ in range(3):
+        opt.step(closure)
+    assert primary.stopped and opt.counts["divergence"] == 2
+    for _ in range(6):
+        opt.step(closure)
+    assert len(primary.history) == 3 and opt.counts["divergence"] == 2
+    assert opt.handover is None
+
+
 def test_guarded_optimizer_rejects_bad_input():
     w = torch.nn.Parameter(torch.ones(2))
     sgd = torch.optim.SGD([w], lr=0.1)

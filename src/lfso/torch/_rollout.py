@@ -350,6 +350,8 @@ class GuardedOptimizer:
                     self._switch("non_finite", "the loss or the gradient became NaN/inf", rows)
                     return self._fallback_step(closure)
                 raise
+            if len(self.primary.history) == rows:  # (stopped by its callback: no step, no row)
+                return loss
             self._keep_best()
             trip = self._check() or self._gave_up(given)
             if trip is not None:  # (each step LFSO took records the row it started from)
