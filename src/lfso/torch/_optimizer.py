@@ -453,6 +453,10 @@ class LFSO(torch.optim.Optimizer):
 
     def _rule(self, model: ClosureModel, layout: Layout, hvp: bool) -> StepRule:
         options = dict(self._options)
+        if not hvp and self.smoothness is None and METHODS[self.method].estimates:
+            # (the estimate's power iterations go along Hessian-vector products, which the
+            # closure's graph decides at the first step: not before)
+            options.pop("power_iterations", None)
         if "eta" in METHODS[self.method].options:
             options["eta"] = layout.eta
         if hvp:
