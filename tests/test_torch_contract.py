@@ -260,9 +260,10 @@ def test_a_resumed_run_takes_the_saved_groups_eta_and_the_same_steps(method, eta
         assert torch.equal(a, b)
 
 
-def _saved(make, steps=4):
-    """The state dict of an optimiser ``make(params)`` after a few steps of a quartic."""
-    w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 3))
+def _saved(make, steps=4, size=3):
+    """The state dict of an optimiser ``make(params)`` after a few steps of a quartic (of
+    ``size`` variables)."""
+    w = torch.nn.Parameter(torch.linspace(-1.0, 1.0, size))
     opt = make([w])
     for _ in range(steps):
 
@@ -275,6 +276,12 @@ def _saved(make, steps=4):
 
         opt.step(closure)
     return copy.deepcopy(opt.state_dict())
+
+
+def _without_shapes(state_dict):
+    """A state dict as saved before it named its parameters' shapes (its point ``z``)."""
+    state_dict["state"][0].pop("shapes")
+    return state_dict
 
 
 def _too_large_eta(state_dict):
@@ -306,6 +313,16 @@ _LFSO = lfso.torch.LFSO
         (lambda: _saved(lambda p: lfso.torch.StochasticLFSO(p)), {}, "not an LFSO state dict"),
         (lambda: [1, 2], {}, "not an LFSO state dict: list"),
         (
+            lambda: _saved(_LFSO, size=4),
+            {},
+            r"saved for parameters of shapes \[\(4,\)\], .* have shapes \[\(3,\)\]",
+        ),
+        (
+            lambda: _without_shapes(_saved(_LFSO, size=4)),
+            {},
+            r"saved for a point of 4 elements, .* have shapes \[\(3,\)\] \(3 elements",
+        ),
+        (
             lambda: _too_large_eta(
                 _saved(lambda p: _LFSO(p, method="lfso-accel", smoothness=50.0))
             ),
@@ -323,6 +340,8 @@ _LFSO = lfso.torch.LFSO
         "adam",
         "stochastic",
         "not-a-dict",
+        "another-model",
+        "another-model-no-shapes",
         "eta-the-method-refuses",
     ],
 )

@@ -117,10 +117,15 @@ def test_guarded_optimizer_switches_with_the_best_parameters_and_training_contin
     fallback = torch.optim.SGD([w], lr=0.05)
     opt = GuardedOptimizer(primary, fallback)
     closure = make_closure(opt, w, fault)
+    calls = 0  # (GuardedOptimizer.step calls up to the one that switched)
     for _ in range(300):
+        calls += opt.handover is None
         opt.step(closure)
     ho = opt.handover
     assert ho is not None and ho.reason in reasons and opt.active is fallback
+    # the LFSO steps taken: all its calls, less one that raised (oracle error, NaN)
+    assert ho.step == calls - (ho.reason in {"oracle_error", "non_finite"})
+    assert ho.lines()[0].startswith(f"hand-over after {ho.step} lfso steps")
     lfso_rows = primary.history
     usable = np.isfinite(lfso_rows.f) & np.isfinite(lfso_rows.grad_norm)
     best = float(np.min(lfso_rows.f[usable]))
@@ -189,6 +194,35 @@ def test_guarded_optimizer_counts_divergence_as_the_guard_does():
     assert opt.handover.detail.startswith("f = ") and "rose above the best" in opt.handover.detail
 
 
+def test_a_guarded_lfso_stopped_by_its_callback_counts_no_more_firings():
+    """Once LFSO's callback stops it (StopIteration), its steps take no step and record no
+    row: the guard does not count the last row's firings again at each call."""
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 4))
+    seen = []
+
+    def stop_at_the_third(result):
+        seen.append(result.nit)
+        if len(seen) == 3:
+            raise StopIteration
+
+    primary = LFSO(
+        [w],
+        smoothness=lambda p, R: 1e-4 * oracle(p, R),
+        safeguard=False,
+        callback=stop_at_the_third,
+    )  # (steps far too long: descent, oracle and divergence fire)
+    watch = {"descent": 0, "oracle": 0, "divergence": 5}
+    opt = GuardedOptimizer(primary, torch.optim.SGD([w], lr=0.05), thresholds=watch)
+    closure = make_closure(opt, w)
+    for _ in range(3):
+        opt.step(closure)
+    assert primary.stopped and opt.counts["divergence"] == 2
+    for _ in range(6):
+        opt.step(closure)
+    assert len(primary.history) == 3 and opt.counts["divergence"] == 2
+    assert opt.handover is None
+
+
 def test_guarded_optimizer_rejects_bad_input():
     w = torch.nn.Parameter(torch.ones(2))
     sgd = torch.optim.SGD([w], lr=0.1)
@@ -215,7 +249,7 @@ def test_guarded_optimizer_rejects_bad_input():
     opt = GuardedOptimizer(LFSO([w]), sgd)
     for switched in (False, True):  # LFSO in charge, then the fallback
         if switched:
-            opt._switch("descent", "planted")
+            opt._switch("descent", "planted", 0)
         with pytest.raises(RuntimeError, match=r"step needs a closure .*got closure=None"):
             opt.step(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"thresholds must be a mapping .* got thresholds='desc"):
@@ -244,7 +278,7 @@ def test_a_fallback_whose_step_returns_no_loss_records_the_closures():
     assert np.all(np.isfinite(h.f[row:])) and np.all(np.diff(h.f[row:]) < 0)  # SGD descends
     make, loss = _pilot_task()
     ev = pilot(make, loss, lambda p: _QuietSGD(p, lr=1e-3), steps=20)
-    assert len(ev.current.history) == 20 and np.all(np.isfinite(ev.current.history.f))
+    assert len(ev.current.history) == 21 and np.all(np.isfinite(ev.current.history.f))
     assert ev.current.history.f[0] == pytest.approx(ev.candidate.history.f[0])
 
 
@@ -326,11 +360,22 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     from lfso.rollout import GoCriteria
     from lfso.torch import pilot
 
-    make, loss = _pilot_task()
+    fresh, loss = _pilot_task()
+    modules = []  # (the two runs' models, current's first)
+
+    def make():
+        modules.append(fresh())
+        return modules[-1]
+
     criteria = GoCriteria(max_gradient_ratio=1e-6) if strict else None
     ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1e-3), steps=150, criteria=criteria)
     cur, cand = ev.current.history, ev.candidate.history
-    assert len(cur) == len(cand) == 150 and ev.current.method == "SGD"
+    # the start and the parameters each of the 150 steps left: the last ones' loss counts
+    assert ev.current.nit == ev.candidate.nit == 150 and len(cur) == len(cand) == 151
+    with torch.no_grad():
+        final = [float(loss(module)) for module in modules]
+    assert [cur.f[-1], cand.f[-1]] == pytest.approx(final, rel=1e-12)
+    assert "150 iterations" in "\n".join(ev.lines()) and ev.current.method == "SGD"
     assert cur.f[0] == pytest.approx(cand.f[0])  # the same fresh model, the same loss
     row, njev, _ = ev.candidate_to_target
     assert njev == cand.njev[row] and ev.current_to_target[1] == cur.njev[ev.current_to_target[0]]

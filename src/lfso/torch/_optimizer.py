@@ -124,6 +124,7 @@ DEFAULT_METHOD = "lfso"
 #: What :meth:`LFSO.state_dict` saves of the run besides the rule's state: the counters
 #: (``steps``: the steps taken, which schedule the misuse check) and the last step's values.
 #: ``stuck``: the loss and ``||g||`` where the rule could not step from ``z`` (see _stay).
+#: ``shapes``: the parameters' shapes, in order (the rule's state is of their flat point).
 _RUN = (
     "nfev",
     "rollbacks",
@@ -135,6 +136,7 @@ _RUN = (
     "last_step",
     "z",
     "stuck",
+    "shapes",
 )
 
 #: What :meth:`LFSO.state_dict` saves of the rule its state is of (:meth:`LFSO._identity`),
@@ -452,6 +454,10 @@ class LFSO(torch.optim.Optimizer):
 
     def _rule(self, model: ClosureModel, layout: Layout, hvp: bool) -> StepRule:
         options = dict(self._options)
+        if not hvp and self.smoothness is None and METHODS[self.method].estimates:
+            # (the estimate's power iterations go along Hessian-vector products, which the
+            # closure's graph decides at the first step: not before)
+            options.pop("power_iterations", None)
         if "eta" in METHODS[self.method].options:
             options["eta"] = layout.eta
         if hvp:
@@ -515,6 +521,7 @@ class LFSO(torch.optim.Optimizer):
             "last_L": float(self.last_L),
             "last_radius": float(self.last_radius),
             "last_step": float(self.last_step),
+            "shapes": [list(p.shape) for group in self.param_groups for p in group["params"]],
             **self._identity(),
         }
         cache = self._run.cache if self._run is not None else None
@@ -592,10 +599,12 @@ class LFSO(torch.optim.Optimizer):
 
         A state dict that is not LFSO's (another optimiser's), or whose rule state is of
         another method, oracle or rule form (``safeguard=``, ``certificate=``, ...) than
-        this optimiser's, or whose ``eta`` this method refuses, raises a ``ValueError``
-        naming what differs, and the optimiser stays as it was."""
+        this optimiser's, or whose ``eta`` this method refuses, or that was saved for
+        parameters of other shapes (another model's), raises a ``ValueError`` naming what
+        differs, and the optimiser stays as it was."""
         self._refuse_foreign(state_dict)
         state_dict, run = _split_run(state_dict, (*_RUN, *_IDENTITY))
+        self._refuse_other_shapes(run)
         key, entry = _first_state(state_dict)
         saved = None
         if entry is not None and not isinstance(entry.get("lfso"), (SavedState, type(None))):
@@ -658,6 +667,26 @@ class LFSO(torch.optim.Optimizer):
                 + (", safeguard= and certificate= among them" if name == "rule" else "")
                 + ")"
             )
+
+    def _refuse_other_shapes(self, run: dict[str, Any]) -> None:
+        """A ``ValueError`` naming both where the saved run is of parameters of other shapes
+        than these (its ``shapes``; a state dict without them: its point ``z`` of another
+        size): torch matches parameters by position and checks only the groups' sizes, so
+        such a state dict loaded, and the next step failed deep inside on the rule's state."""
+        ours = [tuple(p.shape) for group in self.param_groups for p in group["params"]]
+        n = sum(math.prod(shape) for shape in ours)
+        shapes, z = run.get("shapes"), run.get("z")
+        if isinstance(shapes, (list, tuple)) and [tuple(s) for s in shapes] != ours:
+            saved = f"parameters of shapes {[tuple(s) for s in shapes]}"
+        elif shapes is None and isinstance(z, torch.Tensor) and z.numel() != n:
+            saved = f"a point of {z.numel()} elements"
+        else:
+            return
+        raise ValueError(
+            f"the state dict does not fit these parameters: it was saved for {saved}, and "
+            f"this optimiser's parameters have shapes {ours} ({n} elements; it was saved for "
+            "another model, or for its parameters in another order)"
+        )
 
     def _resume(self, run: dict[str, Any]) -> None:
         """The counters and last values of a loaded state dict (those it holds)."""
@@ -762,6 +791,28 @@ class LFSO(torch.optim.Optimizer):
         if self._run is not None:
             self._run.model.nfev = self.nfev
         return _loss(returned, first).detach().reshape(())  # (a TypeError naming another)
+
+    @torch.no_grad()
+    def _arrive(self, closure: Callable[[], Any]) -> None:
+        """The row of the parameters the last step left, as the next step would record it,
+        without a step (the history's last row is otherwise the last step's start): its
+        evaluation from the step's accepted trial where the parameters still hold it, else
+        from the closure (one call, counted). For :func:`lfso.torch.pilot`'s last step."""
+        run = self._run
+        if run is None or self.stopped or not len(self._stepper.history):
+            return
+        with riding(self._riders, self._known):
+            cache = run.cache
+            if cache is not None and cache.versions == run.layout.versions():
+                z, ev = cache.z, cache.evaluation
+            else:
+                run.model.closure = closure
+                z = run.layout.flatten()
+                run.model.holds = z
+                ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
+                self.nfev = run.model.nfev
+            dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
+            self._stepper.arrive(z, ev, self.last_step, self.last_L, self.last_radius, dot)
 
     def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run

@@ -60,9 +60,11 @@ class TorchHandover:
     ``"oracle_error"`` (the oracle broke its contract: :class:`lfso.OracleError`, its
     message the ``detail``), or, where LFSO's safeguard gave up, ``"step_failed"`` or
     ``"gradient_mismatch"``;
-    ``detail`` says more. ``step`` counts the LFSO steps taken; ``row`` is the history row
-    where the fallback starts; ``best_loss`` the loss of the restored parameters
-    (``best_row`` its row).
+    ``detail`` says more. ``step`` counts the LFSO steps taken: the calls of its ``step``
+    that returned, the one that tripped the guard among them (a call that raised, on an
+    oracle error or a non-finite loss, is not; since the optimiser was built or its state
+    loaded); ``row`` is the history row where the fallback starts; ``best_loss`` the loss
+    of the restored parameters (``best_row`` its row).
     """
 
     reason: str
@@ -311,14 +313,15 @@ class GuardedOptimizer:
         return status.name.lower(), why
 
     @torch.no_grad()
-    def _switch(self, reason: str, detail: str) -> None:
+    def _switch(self, reason: str, detail: str, taken: int) -> None:
+        """Restore the best parameters and hand over, after ``taken`` LFSO steps."""
         if self._best is not None:
             for p, b in zip(self.params, self._best, strict=True):
                 p.copy_(b)
         self.handover = TorchHandover(
             reason=reason,
             detail=detail,
-            step=max(len(self.primary.history) - 1, 0),
+            step=taken,
             row=len(self.primary.history),
             best_row=self._best_row,
             best_loss=self._best_loss,
@@ -339,18 +342,20 @@ class GuardedOptimizer:
             except OracleError as exc:  # (a user's oracle that broke its contract)
                 if len(self.primary.history) > rows:  # (the step's start point: a row)
                     self._keep_best()
-                self._switch("oracle_error", str(exc))  # (from a trial point, it may be)
+                self._switch("oracle_error", str(exc), rows)  # (from a trial point, it may be)
                 return self._fallback_step(closure)
             except ValueError:
                 h = self.primary.history
                 if len(h) > rows and int(h.last("risk")) & RISKS["non_finite"][0]:
-                    self._switch("non_finite", "the loss or the gradient became NaN/inf")
+                    self._switch("non_finite", "the loss or the gradient became NaN/inf", rows)
                     return self._fallback_step(closure)
                 raise
+            if len(self.primary.history) == rows:  # (stopped by its callback: no step, no row)
+                return loss
             self._keep_best()
             trip = self._check() or self._gave_up(given)
-            if trip is not None:
-                self._switch(*trip)
+            if trip is not None:  # (each step LFSO took records the row it started from)
+                self._switch(*trip, len(self.primary.history))
             return loss
         return self._fallback_step(closure)
 
@@ -456,7 +461,10 @@ def pilot(
     current : callable ``(parameters) -> torch.optim.Optimizer``
         The optimiser used today, e.g. ``lambda p: torch.optim.Adam(p, lr=1e-3)``.
     steps : int >= 1
-        Optimiser steps of each run.
+        Optimiser steps of each run: its history holds ``steps + 1`` rows (``nit =
+        steps``), the start and the parameters each step left, so the loss at the final
+        parameters counts (where the last step did not evaluate them, as LFSO's accepted
+        trial does, one more closure call, counted).
     criteria : GoCriteria, optional
     lfso_options
         Options of :class:`lfso.torch.LFSO`, checked before the current rule's run (as
@@ -513,6 +521,12 @@ def pilot(
                 if len(h) > recorded and int(h.last("risk")) & RISKS["non_finite"][0]:
                     break  # recorded as the risk 'non_finite': evidence, a no-go
                 raise
+        else:  # the parameters the last step left: their row (the loss there counts)
+            if which == "current":
+                value = calls.step_loss(counted(), opt)
+                rows.record(_evaluation(value, params), math.nan, math.nan, math.nan)
+            else:
+                opt._arrive(counted)
         runs.append(
             _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
         )
