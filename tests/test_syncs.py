@@ -124,8 +124,10 @@ def test_accelerated_restart_test_rides_with_the_gradient(table):
     for name, row in table.items():
         if name in ROW_MODELS:  # plus about one per radius the solve tries
             assert row["lfso-accel"] <= 3.2, name
-        elif name == "function + oracle":  # (safeguarded by default: its decrease test)
-            assert row["lfso-accel"] <= 2.0, name
+        elif name == "function + oracle":  # (safeguarded by default: its decrease test,
+            # and past convergence (tol=0) a gradient check, four values of f, after 10
+            # stalled steps, then after twice as many each time)
+            assert row["lfso-accel"] <= 2.2, name
         else:
             assert row["lfso-accel"] == 1.0, name
 
