@@ -472,7 +472,7 @@ BAD_OPTIONS = [
     ("adgd", {"variant": 2021}, ValueError, "variant must be 2023, 2020"),
     ("gd", {"step": True}, TypeError, "step must be finite and positive, got step=True"),
     ("gd", {}, TypeError, "method='gd' needs a step size: pass step="),
-    ("polyak", {"f_star": math.nan}, ValueError, "f_star must be finite"),
+    ("polyak", {"f_star": math.nan}, ValueError, "f_star must be a finite real number"),
     ("dog", {"r_eps": -1.0}, ValueError, "r_eps must be finite and positive"),
     ("newton", {}, ValueError, "unknown method 'newton'"),
 ]

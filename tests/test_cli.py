@@ -428,6 +428,7 @@ def test_bad_values_are_errors_naming_option_and_value(argv, expected, capsys):
         (["check-oracle", "power_sum-p3", "--radii", "1", "1e400"], "--radii: 1e400", "inf"),
         (["solve", "power_sum-p3", "--tol", "1e-400"], "--tol: 1e-400", "0"),
         (["solve", "power_sum-p3", "--method", "gd", "--step=-1e-999"], "--step: -1e-999", "-0"),
+        (["solve", "power_sum-p3", "--method", "gd", "--step", "-1e-999"], "--step: -1e-999", "-0"),
     ],
 )
 def test_a_number_float64_cannot_hold_is_an_error_quoting_it(argv, typed, rounds_to, capsys):
@@ -446,6 +447,17 @@ def test_a_parsed_number_is_shown_in_full_in_errors(capsys):
     assert "--tol must be a number >= 0 and < 1" in err and "got 1.0000001" in err
     assert main(["check-oracle", "power_sum-p3", "--radii", "1", "-1.0000001"]) == 2
     assert "got -1.0000001" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("typed", ["-1e-3", "-2E+1", "-.5e1", "-inf", "-Infinity"])
+def test_a_negative_number_is_read_as_the_options_value(typed, capsys):
+    """``--step -1e-3`` (a separate word, as ``--step -1`` is) reaches the option's own
+    range check, rather than argparse's "expected one argument"."""
+    assert main(["solve", "power_sum-p3", "--method", "gd", "--step", typed]) == 2
+    err = capsys.readouterr().err
+    assert f"--step must be finite and positive for --method gd, got {float(typed):g}" in err
+    assert main(["check-oracle", "power_sum-p3", "--radii", "1", typed]) == 2
+    assert f"got {float(typed):g}" in capsys.readouterr().err
 
 
 _TAKE_ETA = sorted(n for n, m in lfso.METHODS.items() if "eta" in m.options)

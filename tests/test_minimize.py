@@ -485,6 +485,13 @@ BAD_INPUTS = [
     (PowerSum(2), np.ones(2), {"method": "newton"}, ValueError, "unknown method 'newton'"),
     (PowerSum(2), np.ones(2), {"method": "gd"}, TypeError, "method='gd' needs a step size"),
     (PowerSum(2), np.ones(2), {"method": "gd", "step": -1.0}, ValueError, "step must be finite"),
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "method": "polyak", "f_star": "0"},
+        TypeError,
+        r"f_star must be a finite real number, got f_star='0' \(str\)",
+    ),
     (PowerSum(2), np.ones(2), {"radius": "huge"}, ValueError, "radius must be 'tight', 'paper'"),
     (PowerSum(2), np.ones(2), {"foo": 1}, TypeError, r"unknown option\(s\).*foo"),
     (PowerSum(2), np.ones(2), {"radius_rtol": 0.0}, ValueError, "radius_rtol must be in"),

@@ -290,7 +290,7 @@ def test_lfso_accel_beats_lfso_on_ill_conditioned_least_squares():
         (lambda: AdGDStep(variant=2021), "variant must be 2020 or 2023"),
         (lambda: AdGDStep(step0=-1.0), "step0 must be finite and positive"),
         (lambda: DoGStep(r_eps=0.0), "r_eps must be finite and positive"),
-        (lambda: PolyakStep(float("nan")), "f_star must be finite"),
+        (lambda: PolyakStep(float("nan")), "f_star must be a finite real number, got f_star=nan"),
         (lambda: NesterovStep(lipschitz=-2.0), "lipschitz must be finite and positive"),
         (lambda: LFSOAccelStep(eta=1.5), r"eta must be in \(0, 1\]"),
         (lambda: LFSOAccelStep(jump=1.0), "jump must be > 1, got jump=1.0"),

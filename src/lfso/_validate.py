@@ -96,6 +96,8 @@ def real_range(
     """What :func:`real` expects, in words: ``"in (0, 2)"``, ``"finite and positive"``, ..."""
     if low is not None and high is not None:
         return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is None and high is None:
+        return "a finite real number" if finite else "a number"
     parts = ["finite"] if finite else []
     if low == 0.0 and low_open:
         parts.append("positive")
@@ -103,7 +105,7 @@ def real_range(
         parts.append(f"{'>' if low_open else '>='} {low:g}")
     if high is not None:
         parts.append(f"{'<' if high_open else '<='} {high:g}")
-    return " and ".join(parts) if parts else "a number"
+    return " and ".join(parts)
 
 
 def real(

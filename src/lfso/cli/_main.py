@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -587,8 +588,22 @@ _EXIT_STATUS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, reading any negative number (``-1e-3``, ``-inf``) as a value: with
+    its own test (``-1``, ``-.5`` only), ``--step -1e-3`` is "expected one argument" rather
+    than the option's own range error. (No lfso option looks like a negative number.)
+    Subcommands' parsers are of the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-(?:(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?|inf|infinity|nan)$",
+            re.IGNORECASE,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lfso",
         description="Tuning-free gradient descent (LFSO).",
         epilog=_EXIT_STATUS,
