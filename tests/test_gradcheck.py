@@ -265,6 +265,25 @@ def test_a_wrong_gradient_stops_safeguarded_lfso_accel_early(wrong, x0):
     assert res.fun <= square(start)
 
 
+@pytest.mark.parametrize("method", ["lfso-accel", "lfso"])
+@pytest.mark.parametrize("wrong", ["negated", "scaled"])
+def test_a_wrong_gradient_whose_squared_norm_overflows_is_caught(wrong, method):
+    """``f = 1e160 ||x||^2`` at ``x = 1``: ``||g||^2 ~ 2e321`` is past the float range, but
+    ``g . u = -||g||`` along ``u = -g / ||g||`` is not, and the check runs."""
+    start = np.ones(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            lambda x: 1e160 * square(x),
+            start,
+            grad=lambda x: 1e160 * WRONG_GRADIENTS[wrong](x),
+            method=method,
+            smoothness=2e160,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert res.nit < 100 and "check_grad" in res.message
+
+
 @pytest.mark.parametrize("method", ["bb", "armijo"])
 @pytest.mark.parametrize("wrong", ["negated", "shifted"])
 def test_a_wrong_gradient_stops_a_line_search_early(method, wrong):

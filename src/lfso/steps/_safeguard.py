@@ -205,11 +205,16 @@ def _check_gradient(
     direction, slope, length = along
     if not (isinstance(slope, float) and isinstance(length, float) and length > 0.0):
         return
-    if not (slope < 0.0 and math.isfinite(slope) and math.isfinite(length)):
+    if not math.isfinite(length):
+        return
+    if direction is None and slope == -math.inf:  # (d = -g: g . d = -||g||^2 past the
+        predicted = -length  # float range, but g . u = -||g|| is not)
+    elif slope < 0.0 and math.isfinite(slope):
+        predicted = slope / length  # g . u: the decrease per unit length g promises
+    else:
         return
     d = -evaluation.grad if direction is None else direction
     unit = d / length
-    predicted = slope / length  # g . u: the decrease per unit length the gradient promises
     eps = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's, if set)
     for scale in _SCALES:  # (a disagreement is confirmed by longer differences, which
         # values noisier than their dtype's rounding move less: f partly in float32)
