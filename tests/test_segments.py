@@ -1413,3 +1413,21 @@ def test_host_path_slope_is_summed_only_when_asked_for(p):
     seg.radius_for(0.5, guess=0.1)
     assert Gradient.calls == 0
     assert seg.slope == -2.0 and seg.slope == -2.0 and Gradient.calls == 1
+
+
+@pytest.mark.parametrize(
+    "model",
+    [LpRegression(np.eye(2), np.zeros(2), p=3), CauchyRegression(np.eye(2), np.zeros(2))],
+    ids=["lp3", "cauchy"],
+)
+def test_a_direction_whose_row_weights_overflow_gives_inf_without_a_warning(model):
+    """``u = A d ~ 1e200``: the weights ``(|u| + eps)^2`` are past the float range, so the
+    bound along the segment is ``inf``, without NumPy's overflow warning."""
+    import warnings
+
+    x = np.ones(2)
+    evaluation = model.evaluate(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seg = model.segment(x, evaluation, np.full(2, 1e200))
+        assert seg(1.0) == math.inf

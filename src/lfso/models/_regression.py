@@ -478,7 +478,7 @@ class LpRegression(_LinearModel):
         # (|u| + eps)^2, kept a normal number (weight_floor): the power kernel's values
         # are unbounded, so no weight may lose an absolute amount to underflow
         floor = weight_floor(xp, u.dtype)
-        weight, weight_sum = slack_weights(xp, u, eps + floor)
+        weight, weight_sum = slack_weights(xp, u, eps + floor, self._alpha * dmax)
         return RowSegment(
             r,
             u,

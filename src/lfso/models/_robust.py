@@ -350,9 +350,9 @@ class CauchyRegression(Model):
         carry = g.drift.carry(drift, xmax, dmax, evaluation.product)
         # (|u| + eps)^2; on NumPy its sum by reduce_sum below, as the magnitude's
         if type(u) is np.ndarray:
-            weight, weight_sum = squared_slack(xp, u, eps), None
+            weight, weight_sum = squared_slack(xp, u, eps, g.alpha * dmax), None
         else:
-            weight, weight_sum = slack_weights(xp, u, eps)
+            weight, weight_sum = slack_weights(xp, u, eps, g.alpha * dmax)
         offset: Any = 0.0
         if self.l2:
             lost = math.prod(direction.shape) * g.square_lost  # (the squares' underflow)

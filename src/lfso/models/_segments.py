@@ -1441,12 +1441,23 @@ def _host_approach(
     return start, rate
 
 
-def squared_slack(xp: Any, u: Any, eps: Any) -> Any:
+#: Half the square root of float32's largest number: a NumPy weight ``(|u| + eps)^2`` with
+#: ``max |u| + eps`` below it is finite in float32 and float64, rounding included.
+_SQUARE_SAFE = 0.5 * math.sqrt(float(np.finfo(np.float32).max))
+
+
+def squared_slack(xp: Any, u: Any, eps: Any, top: float | None = None) -> Any:
     """``(|u| + eps)^2``, the row weights of a segment whose ``u`` is within ``eps`` of the
-    exact one; in place in one buffer for NumPy (the same operations, bit for bit)."""
+    exact one; in place in one buffer for NumPy (the same operations, bit for bit).
+    ``top``, where the caller has one, bounds ``max |u|``: past :data:`_SQUARE_SAFE` the
+    weights (``inf`` past the float range) come without NumPy's overflow warning, which
+    costs a microsecond, paid by no ordinary run."""
     if type(u) is np.ndarray and isinstance(eps, float):
         weight = np.abs(u)
         weight += eps
+        if top is not None and top + eps >= _SQUARE_SAFE:
+            with np.errstate(over="ignore"):
+                return np.multiply(weight, weight, out=weight)
         return np.multiply(weight, weight, out=weight)
     weight = xp.abs(u) + eps
     return weight * weight
@@ -1483,7 +1494,7 @@ def _weight_floor(xp: Any, dtype: Any) -> float:
     return 2.0 * math.sqrt(float(xp.finfo(dtype).smallest_normal))
 
 
-def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
+def slack_weights(xp: Any, u: Any, eps: Any, top: float | None = None) -> tuple[Any, Any]:
     """``(weights, their sum)``: :func:`squared_slack`'s weights with their sum from the
     same pass where the compiled kernels run (:mod:`lfso.models._compiled`; the sum in
     float64, which :class:`RowSegment`'s underflow pad reads) or, on an accelerator, where
@@ -1495,7 +1506,7 @@ def slack_weights(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
         made = _fused.one_pass(_weights_and_sum, u, _fused._filled(eps, u))
         if made is not None:
             return made
-    return squared_slack(xp, u, eps), None
+    return squared_slack(xp, u, eps, top), None
 
 
 def _weights_and_sum(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
