@@ -403,6 +403,31 @@ def test_a_rule_used_later_is_checked_before_any_run(stage, kwargs, error, match
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    ("stage", "kwargs", "fragment"),
+    [
+        ("pilot", {"fallback": {"method": "gd"}}, "lfso.rollout.guarded_minimize and lfso."),
+        ("pilot", {"guard": Guard()}, "guard= is an argument of lfso.rollout.guarded_minimize"),
+        ("pilot", {"on_handover": print}, "on_handover= is an argument of lfso.rollout.guarded"),
+        ("pilot", {"target": 0.5}, "target= is an argument of lfso.rollout.guarded_minimize"),
+        ("pilot", {"tuning": "grid"}, "tuning= is an argument of lfso.rollout.rollout, not of"),
+        ("pilot", {"force": True}, "force= is an argument of lfso.rollout.rollout, not of pilot"),
+        ("pilot", {"pilot_rows": 10}, "not of pilot: pilot takes its rows as rows="),
+        ("guarded", {"rows": 10}, "rows= is an argument of lfso.rollout.pilot, not of guarded"),
+        ("guarded", {"tuning": "grid"}, "tuning= is an argument of lfso.rollout.rollout, not"),
+    ],
+)
+def test_a_keyword_of_another_stage_is_named_with_its_function(stage, kwargs, fragment):
+    run = {"guarded": guarded_minimize, "pilot": pilot}[stage]
+    first = {"fallback": FALLBACK} if stage == "guarded" else {"current": FALLBACK}
+    seen = []
+    with pytest.raises(TypeError, match=re.escape(fragment)) as caught:
+        run(PowerSum(2), X0, callback=lambda r: seen.append(r.nit), **first, **kwargs)
+    assert seen == [] and "unknown option" not in str(caught.value)
+    ((key, value),) = kwargs.items()
+    assert f"got {key}={value!r}" in str(caught.value)
+
+
 def test_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
         Guard({"desc": 1})

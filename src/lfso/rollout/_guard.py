@@ -31,6 +31,7 @@ from ._roi import ReturnOnInvestment
 from ._rules import (
     as_model,
     check_method,
+    check_not_a_stage_keyword,
     check_options,
     check_rule,
     describe_rule,
@@ -466,6 +467,7 @@ def guarded_minimize(
     """
     fallback = check_rule(fallback, "fallback")
     check_method(method)
+    check_not_a_stage_keyword(options, "guarded_minimize")
     target = _check_target(target)
     callback = one_callback(callback)
     if on_handover is not None and not callable(on_handover):
