@@ -1417,12 +1417,13 @@ def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(diverge
         assert "f = 98.9" in res.handover.detail and res.status is not Status.DIVERGED
 
 
-def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
+@pytest.mark.parametrize("fallback", [{"method": "gd", "step": 1e-3}, {"method": "scipy:L-BFGS-B"}])
+def test_an_exception_in_the_fallback_carries_the_whole_guarded_run(fallback):
     """A callback that raises during the fallback: the exception's ``.result`` is the
     guarded run so far (both stages, the hand-over), not the fallback's run alone."""
 
     def stop_in_fallback(r):
-        if "gd" in r.method and r.nit >= 5:
+        if r.method in ("gd", fallback["method"]) and r.nit >= 5:
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here") as info:
@@ -1432,12 +1433,12 @@ def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
             grad=lambda x: 4 * x**3,
             smoothness=lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2),
             safeguard=False,
-            fallback={"method": "gd", "step": 1e-3},
+            fallback=fallback,
             callback=stop_in_fallback,
         )
     res = info.value.result
     assert isinstance(res, GuardedResult) and res.handover is not None
-    assert res.method == "lfso -> gd" and len(res.stages) == 2
+    assert res.method == f"lfso -> {fallback['method']}" and len(res.stages) == 2
     first, second = res.stages
     assert res.status is Status.RAISED and second.status is Status.RAISED
     assert res.nit == first.nit + second.nit and first.nit >= 1
