@@ -284,6 +284,12 @@ def _without_shapes(state_dict):
     return state_dict
 
 
+def _with_shapes(state_dict, shapes):
+    """A state dict whose ``shapes`` entry was edited by hand."""
+    state_dict["state"][0]["shapes"] = shapes
+    return state_dict
+
+
 def _too_large_eta(state_dict):
     state_dict["param_groups"][0]["eta"] = 1.5  # lfso-accel takes eta in (0, 1]
     return state_dict
@@ -323,6 +329,16 @@ _LFSO = lfso.torch.LFSO
             r"saved for a point of 4 elements, .* have shapes \[\(3,\)\] \(3 elements",
         ),
         (
+            lambda: _with_shapes(_saved(_LFSO), [5]),
+            {},
+            r"'shapes' entry must be the parameters' shapes, .* got shapes=\[5\]",
+        ),
+        (
+            lambda: _with_shapes(_saved(_LFSO), "3"),
+            {},
+            r"'shapes' entry must be .* lists of integers >= 0 .* got shapes='3'",
+        ),
+        (
             lambda: _too_large_eta(
                 _saved(lambda p: _LFSO(p, method="lfso-accel", smoothness=50.0))
             ),
@@ -342,6 +358,8 @@ _LFSO = lfso.torch.LFSO
         "not-a-dict",
         "another-model",
         "another-model-no-shapes",
+        "malformed-shapes",
+        "shapes-not-a-list",
         "eta-the-method-refuses",
     ],
 )

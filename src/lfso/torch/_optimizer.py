@@ -236,6 +236,15 @@ def _subnormal(ev: Evaluation, loss: torch.Tensor, z: torch.Tensor) -> str | Non
     )
 
 
+def _are_shapes(shapes: Any) -> bool:
+    """Whether ``shapes`` is a list (or tuple) of shapes: lists (or tuples) of integers >= 0."""
+    return isinstance(shapes, (list, tuple)) and all(
+        isinstance(shape, (list, tuple))
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        for shape in shapes
+    )
+
+
 class LFSO(torch.optim.Optimizer):
     """Any method of :func:`lfso.minimize` as a full-batch ``torch.optim.Optimizer``.
 
@@ -676,7 +685,12 @@ class LFSO(torch.optim.Optimizer):
         ours = [tuple(p.shape) for group in self.param_groups for p in group["params"]]
         n = sum(math.prod(shape) for shape in ours)
         shapes, z = run.get("shapes"), run.get("z")
-        if isinstance(shapes, (list, tuple)) and [tuple(s) for s in shapes] != ours:
+        if shapes is not None and not _are_shapes(shapes):
+            raise ValueError(
+                "the state dict's 'shapes' entry must be the parameters' shapes, a list of "
+                f"lists of integers >= 0 (as state_dict saves them), got shapes={shapes!r}"
+            )
+        if shapes is not None and [tuple(s) for s in shapes] != ours:
             saved = f"parameters of shapes {[tuple(s) for s in shapes]}"
         elif shapes is None and isinstance(z, torch.Tensor) and z.numel() != n:
             saved = f"a point of {z.numel()} elements"
