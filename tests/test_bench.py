@@ -381,6 +381,42 @@ def test_scipy_lbfgs_interrupted_ends_at_its_last_iterate():
     assert res.fun == seen[-1].fun < model.value(x0) and res.nfev == seen[-1].nfev
 
 
+def test_scipy_lbfgs_attaches_the_run_so_far_to_an_exception():
+    """An exception from the callback or the objective propagates with the run so far as
+    its ``.result`` (status ``RAISED``), as from :func:`lfso.minimize`."""
+    from lfso import Status
+    from lfso.bench import scipy_lbfgs
+    from lfso.models import FunctionModel, PowerSum
+
+    model, x0 = PowerSum(4), np.ones(3)
+    seen = []
+
+    def fails(intermediate_result):
+        seen.append(intermediate_result)
+        if intermediate_result.nit == 3:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here") as info:
+        scipy_lbfgs(model, x0, cap=100, tol=1e-8, callback=fails)
+    res = info.value.result
+    assert res.status is Status.RAISED and res.nit == 3 and len(res.history) == 4
+    np.testing.assert_array_equal(res.x, seen[-1].x)
+    assert res.fun == seen[-1].fun < model.value(x0) and res.nfev == seen[-1].nfev
+    calls = []
+
+    def f(x):
+        calls.append(x)
+        if len(calls) > 4:
+            raise FloatingPointError("f broke")
+        return float(np.sum(x**4))
+
+    broken = FunctionModel(f, lambda x: 4 * x**3, lambda x, R: 12 * (np.abs(x).max() + R) ** 2)
+    with pytest.raises(FloatingPointError, match="f broke") as info:
+        scipy_lbfgs(broken, x0, cap=100, tol=1e-8)
+    res = info.value.result
+    assert res.status is Status.RAISED and res.fun < 3.0 and res.nfev == 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

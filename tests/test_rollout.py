@@ -403,6 +403,31 @@ def test_a_rule_used_later_is_checked_before_any_run(stage, kwargs, error, match
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    ("stage", "kwargs", "fragment"),
+    [
+        ("pilot", {"fallback": {"method": "gd"}}, "lfso.rollout.guarded_minimize and lfso."),
+        ("pilot", {"guard": Guard()}, "guard= is an argument of lfso.rollout.guarded_minimize"),
+        ("pilot", {"on_handover": print}, "on_handover= is an argument of lfso.rollout.guarded"),
+        ("pilot", {"target": 0.5}, "target= is an argument of lfso.rollout.guarded_minimize"),
+        ("pilot", {"tuning": "grid"}, "tuning= is an argument of lfso.rollout.rollout, not of"),
+        ("pilot", {"force": True}, "force= is an argument of lfso.rollout.rollout, not of pilot"),
+        ("pilot", {"pilot_rows": 10}, "not of pilot: pilot takes its rows as rows="),
+        ("guarded", {"rows": 10}, "rows= is an argument of lfso.rollout.pilot, not of guarded"),
+        ("guarded", {"tuning": "grid"}, "tuning= is an argument of lfso.rollout.rollout, not"),
+    ],
+)
+def test_a_keyword_of_another_stage_is_named_with_its_function(stage, kwargs, fragment):
+    run = {"guarded": guarded_minimize, "pilot": pilot}[stage]
+    first = {"fallback": FALLBACK} if stage == "guarded" else {"current": FALLBACK}
+    seen = []
+    with pytest.raises(TypeError, match=re.escape(fragment)) as caught:
+        run(PowerSum(2), X0, callback=lambda r: seen.append(r.nit), **first, **kwargs)
+    assert seen == [] and "unknown option" not in str(caught.value)
+    ((key, value),) = kwargs.items()
+    assert f"got {key}={value!r}" in str(caught.value)
+
+
 def test_guard_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown guard threshold 'desc'"):
         Guard({"desc": 1})
@@ -1249,13 +1274,13 @@ def test_guarded_result_saves_and_loads_the_handover_and_roi(tmp_path):
         res.method,
     )
     plain = lfso.Result.load(tmp_path / "guarded.npz")  # still a plain Result file
-    assert plain.nit == res.nit and (tmp_path / "guarded.rollout.json").is_file()
+    assert plain.nit == res.nit and (tmp_path / "guarded.npz.rollout.json").is_file()
     assert not list(tmp_path.glob(".*.tmp"))
     # both with the mode a new file gets under the umask (not mkstemp's private 0600)
     from lfso._atomic import _umask
 
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
-    assert modes == dict.fromkeys(["guarded.npz", "guarded.rollout.json"], 0o666 & ~_umask())
+    assert modes == dict.fromkeys(["guarded.npz", "guarded.npz.rollout.json"], 0o666 & ~_umask())
 
 
 def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_path):
@@ -1263,7 +1288,7 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
     path = res.save(tmp_path / "run.npz")
     assert res.handover is not None and GuardedResult.load(path).handover == res.handover
-    side = tmp_path / "run.rollout.json"
+    side = tmp_path / "run.npz.rollout.json"
     left = side.read_text()
     other = lfso.minimize(PowerSum(2), np.ones(5), method="lfso")  # the same file, again
     other.save(path)  # (a plain result's save removes the hand-over file)
@@ -1271,11 +1296,39 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     back = GuardedResult.load(path)
     assert back.handover is None and back.nit == other.nit and back.method == "lfso"
     side.write_text(left)  # (one left there all the same: a copy, an older version's save)
-    with pytest.raises(ValueError, match=r"'.*run.rollout.json' is not .* saved with another"):
+    with pytest.raises(ValueError, match=r"'.*run.npz.rollout.json' is not .* saved with another"):
         GuardedResult.load(path)
-    res.save(tmp_path / "run")  # (the same hand-over file, for a path without .npz)
+    res.save(tmp_path / "run")  # (a path without .npz: its own hand-over file)
     lfso.minimize(PowerSum(2), np.ones(5), method="lfso").save(tmp_path / "run")
-    assert not side.exists()
+    assert not (tmp_path / "run.rollout.json").exists()
+
+
+def test_results_at_run_and_run_npz_keep_their_own_hand_over_files(tmp_path):
+    res = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
+    )
+    assert res.handover is not None
+    res.save(tmp_path / "run.npz")
+    lfso.minimize(PowerSum(2), np.ones(3)).save(tmp_path / "run")  # (another file)
+    assert GuardedResult.load(tmp_path / "run.npz").handover == res.handover
+    assert GuardedResult.load(tmp_path / "run").handover is None
+    res.save(tmp_path / "run")
+    lfso.minimize(PowerSum(2), np.ones(3)).save(tmp_path / "run.npz")
+    assert GuardedResult.load(tmp_path / "run").handover == res.handover
+    assert GuardedResult.load(tmp_path / "run.npz").handover is None
+
+
+@pytest.mark.parametrize("name", ["run.npz", "run"])
+def test_a_hand_over_file_that_earlier_versions_named_is_read(name, tmp_path):
+    res = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
+    )
+    res.save(tmp_path / "run.npz")  # (earlier: run.npz and run.rollout.json, for either name)
+    (tmp_path / "run.npz.rollout.json").rename(tmp_path / "run.rollout.json")
+    assert GuardedResult.load(tmp_path / name).handover == res.handover
+    lfso.minimize(PowerSum(2), np.ones(3)).save(tmp_path / "run")  # (a new file beside it)
+    assert GuardedResult.load(tmp_path / "run.npz").handover == res.handover
+    assert GuardedResult.load(tmp_path / "run").handover is None
 
 
 @pytest.mark.parametrize(
@@ -1295,9 +1348,9 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
 def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
     res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
     path = res.save(tmp_path / "guarded.npz")
-    side = tmp_path / "guarded.rollout.json"
+    side = tmp_path / "guarded.npz.rollout.json"
     side.write_text(sidecar)
-    with pytest.raises(ValueError, match=r"GuardedResult.load: '.*guarded.rollout.json' is not"):
+    with pytest.raises(ValueError, match=r"GuardedResult.load: '.*guarded.npz.rollout.json' is"):
         GuardedResult.load(path)
 
 
@@ -1364,12 +1417,13 @@ def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(diverge
         assert "f = 98.9" in res.handover.detail and res.status is not Status.DIVERGED
 
 
-def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
+@pytest.mark.parametrize("fallback", [{"method": "gd", "step": 1e-3}, {"method": "scipy:L-BFGS-B"}])
+def test_an_exception_in_the_fallback_carries_the_whole_guarded_run(fallback):
     """A callback that raises during the fallback: the exception's ``.result`` is the
     guarded run so far (both stages, the hand-over), not the fallback's run alone."""
 
     def stop_in_fallback(r):
-        if "gd" in r.method and r.nit >= 5:
+        if r.method in ("gd", fallback["method"]) and r.nit >= 5:
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here") as info:
@@ -1379,12 +1433,12 @@ def test_an_exception_in_the_fallback_carries_the_whole_guarded_run():
             grad=lambda x: 4 * x**3,
             smoothness=lambda x, R: 1e-3 * (12 * (np.max(np.abs(x)) + R) ** 2),
             safeguard=False,
-            fallback={"method": "gd", "step": 1e-3},
+            fallback=fallback,
             callback=stop_in_fallback,
         )
     res = info.value.result
     assert isinstance(res, GuardedResult) and res.handover is not None
-    assert res.method == "lfso -> gd" and len(res.stages) == 2
+    assert res.method == f"lfso -> {fallback['method']}" and len(res.stages) == 2
     first, second = res.stages
     assert res.status is Status.RAISED and second.status is Status.RAISED
     assert res.nit == first.nit + second.nit and first.nit >= 1

@@ -284,6 +284,16 @@ def _without_shapes(state_dict):
     return state_dict
 
 
+def _with_entry(state_dict, name, value):
+    """A state dict whose entry ``name`` was edited by hand."""
+    state_dict["state"][0][name] = value
+    return state_dict
+
+
+def _with_shapes(state_dict, shapes):
+    return _with_entry(state_dict, "shapes", shapes)
+
+
 def _too_large_eta(state_dict):
     state_dict["param_groups"][0]["eta"] = 1.5  # lfso-accel takes eta in (0, 1]
     return state_dict
@@ -323,6 +333,31 @@ _LFSO = lfso.torch.LFSO
             r"saved for a point of 4 elements, .* have shapes \[\(3,\)\] \(3 elements",
         ),
         (
+            lambda: _with_shapes(_saved(_LFSO), [5]),
+            {},
+            r"'shapes' entry must be the parameters' shapes, .* got shapes=\[5\]",
+        ),
+        (
+            lambda: _with_entry(_saved(_LFSO), "nfev", "abc"),
+            {},
+            r"the state dict's 'nfev' entry must be an integer >= 0, got nfev='abc'",
+        ),
+        (
+            lambda: _with_entry(_saved(_LFSO), "steps", -3),
+            {},
+            r"'steps' entry must be an integer >= 0, got steps=-3",
+        ),
+        (
+            lambda: _with_entry(_saved(_LFSO), "last_L", None),
+            {},
+            r"the state dict's 'last_L' entry must be a number, got last_L=None",
+        ),
+        (
+            lambda: _with_shapes(_saved(_LFSO), "3"),
+            {},
+            r"'shapes' entry must be .* lists of integers >= 0 .* got shapes='3'",
+        ),
+        (
             lambda: _too_large_eta(
                 _saved(lambda p: _LFSO(p, method="lfso-accel", smoothness=50.0))
             ),
@@ -342,6 +377,11 @@ _LFSO = lfso.torch.LFSO
         "not-a-dict",
         "another-model",
         "another-model-no-shapes",
+        "malformed-nfev",
+        "negative-steps",
+        "last-L-not-a-number",
+        "malformed-shapes",
+        "shapes-not-a-list",
         "eta-the-method-refuses",
     ],
 )

@@ -35,10 +35,41 @@ def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
 
 
 def handover_file(path: Path) -> Path:
-    """The file beside a result saved at ``path`` that holds a guarded run's hand-over:
-    ``<name>.rollout.json``, ``<name>`` the file's name less ``.npz``."""
-    name = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
-    return path.with_name(name + ".rollout.json")
+    """The file beside the result file ``path`` that holds a guarded run's hand-over: the
+    result file's whole name with ``.rollout.json`` added (``run.npz`` ->
+    ``run.npz.rollout.json``), so that no two result files share one."""
+    return path.with_name(path.name + ".rollout.json")
+
+
+def earlier_handover_file(path: Path) -> Path | None:
+    """Where earlier versions wrote the hand-over of the ``.npz`` file ``path``: the name
+    less ``.npz`` with ``.rollout.json`` added; ``None`` for another name, or where a file
+    of the name less ``.npz`` exists (that hand-over file is then that file's)."""
+    if path.suffix != ".npz" or path.with_suffix("").exists():
+        return None
+    return handover_file(path.with_suffix(""))
+
+
+def saved_at(path: str | Path) -> Path:
+    """The file that ``load`` reads for ``path``: ``path``, or where no file has that name,
+    the name with ``.npz`` added, as earlier versions of ``save`` wrote it."""
+    path = Path(path)
+    if not path.exists() and path.suffix != ".npz" and _npz(path).exists():
+        return _npz(path)
+    return path
+
+
+def _forget_handover(path: Path) -> None:
+    """Remove the hand-over file of a guarded result saved at ``path`` before (and the one
+    an earlier version wrote there). Where ``path`` is new and holds the hand-over of
+    ``<path>.npz``, as earlier versions named it, that file is moved to its new name."""
+    stale, npz = handover_file(path), _npz(path)
+    if path.suffix != ".npz" and not path.exists() and npz.is_file() and stale.is_file():
+        if not handover_file(npz).exists():
+            stale.replace(handover_file(npz))
+    for side in (stale, earlier_handover_file(path)):
+        if side is not None and (side.is_symlink() or side.is_file()):
+            side.unlink(missing_ok=True)
 
 
 #: Largest array a saved result may hold, in elements (a corrupt header cannot ask for more).
@@ -50,9 +81,7 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
     at the name with ``.npz`` added, as earlier versions of ``save`` wrote it), without
     pickle; one clear ``ValueError`` for anything that is not such an archive (empty,
     truncated, corrupt, a ``.npy``, a huge header)."""
-    path = Path(path)
-    if not path.exists() and path.suffix != ".npz" and _npz(path).exists():
-        path = _npz(path)
+    path = saved_at(path)
     if path.is_dir():
         raise IsADirectoryError(f"{what}.load: {str(path)!r} is a folder, not a saved file")
     if not path.is_file():
@@ -447,9 +476,9 @@ class Result:
         is the conventional name), and ``path`` is returned as a ``Path``. The write is
         atomic: a temporary file in the same folder, synced, then renamed over ``path``, so
         a crash or a kill during an overwrite leaves the previous file readable. The
-        hand-over file of a guarded result saved there before
-        (``<name>.rollout.json``, :meth:`lfso.rollout.GuardedResult.save`) is removed
-        first, so that it is never found beside a result it does not describe.
+        hand-over file of a guarded result saved there before (``<name>.rollout.json``,
+        ``<name>`` the file's whole name: :meth:`lfso.rollout.GuardedResult.save`) is
+        removed first, so that it is never found beside a result it does not describe.
         """
         meta = {
             "fun": self.fun,
@@ -468,9 +497,7 @@ class Result:
         }
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
-        stale = handover_file(Path(path))
-        if stale.is_symlink() or stale.is_file():
-            stale.unlink(missing_ok=True)
+        _forget_handover(Path(path))
         return _save_npz(path, arrays)
 
     @classmethod

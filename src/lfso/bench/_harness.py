@@ -168,7 +168,8 @@ def scipy_lbfgs(
     NaN). Without them the run records nothing more than its test needs, so that the
     benchmarks time SciPy alone. ``callback(intermediate_result)``, if given, gets that
     result so far at each iterate, before the test; a ``StopIteration`` it raises ends the
-    run (``Status.CALLBACK_STOP``).
+    run (``Status.CALLBACK_STOP``). Any other exception, the callback's or the objective's,
+    propagates with the run so far (the last iterate, ``Status.RAISED``) as its ``.result``.
     """
     from scipy.optimize import minimize as scipy_minimize
 
@@ -233,6 +234,9 @@ def scipy_lbfgs(
             )
         except (_OutOfCallsError, KeyboardInterrupt) as exc:
             res = _stopped_early(exc, x0, first.value, state, calls, threshold)
+        except Exception as exc:  # (the objective's or the callback's, with the run so far)
+            _attach_so_far(exc, x0, first.value, state, calls, (iterates, rows, begin))
+            raise
     seconds = time.perf_counter() - start
     if calls:
         _fill(iterates, calls, rows, begin)
@@ -320,6 +324,33 @@ def _stopped_early(
         status=-1,
         message=why,
     )
+
+
+def _attach_so_far(
+    exc: Exception,
+    x0: np.ndarray,
+    f0: float,
+    state: dict[str, Any],
+    calls: list[tuple[Any, float, float]],
+    record: tuple[History, list[tuple[Any, float, int, float]], float],
+) -> None:
+    """Attach the :func:`scipy_lbfgs` run that ``exc`` stopped (raised by the objective or
+    the callback) to ``exc`` as ``exc.result``: the last iterate, status ``RAISED``, as
+    :func:`lfso.minimize` does; ``record``: the history, its rows and its clock's start
+    (:func:`_fill`)."""
+    history, rows, begin = record
+    _fill(history, calls, rows, begin)
+    row = state["row"]
+    x, f = (x0, f0) if row is None else (calls[row][0], calls[row][1])
+    n = len(calls)
+    message = f"SciPy's L-BFGS-B: {Status.RAISED.message} ({type(exc).__name__})"
+    result = _lbfgs_result(
+        np.copy(x), f, state["jac"], state["nit"], n, n, history, Status.RAISED, message
+    )
+    try:
+        exc.result = result  # type: ignore[attr-defined]
+    except AttributeError:  # (an exception type that takes no attributes)
+        pass
 
 
 def _checked(

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_atomically
-from .._result import History, Result, Status, handover_file
+from .._result import (
+    History,
+    Result,
+    Status,
+    earlier_handover_file,
+    handover_file,
+    saved_at,
+)
 from .._stepper import NonFiniteStartError
 from .._validate import real
 from ..monitor import RISKS, STAGNATION_RTOL
@@ -24,6 +31,7 @@ from ._roi import ReturnOnInvestment
 from ._rules import (
     as_model,
     check_method,
+    check_not_a_stage_keyword,
     check_options,
     check_rule,
     describe_rule,
@@ -273,7 +281,8 @@ class GuardedResult(Result):
 
     def save(self, path: str | Path) -> Path:
         """:meth:`lfso.Result.save` (a plain result file), and beside it
-        ``<name>.rollout.json`` with the hand-over, the ROI, ``kept_first`` and
+        ``<name>.rollout.json`` (``<name>`` the file's whole name: ``run.npz`` ->
+        ``run.npz.rollout.json``) with the hand-over, the ROI, ``kept_first`` and
         ``settled_at`` (not the stages)."""
         path = super().save(path)
         extra = {
@@ -292,9 +301,13 @@ class GuardedResult(Result):
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
         that is not the one :meth:`save` writes, or that it wrote with another result (the
         result file replaced since other than by :meth:`lfso.Result.save`, which removes
-        the sidecar), is a ``ValueError`` naming it."""
+        the sidecar), is a ``ValueError`` naming it. The hand-over file that earlier
+        versions wrote beside ``<name>.npz``, ``<name>.rollout.json``, is read too."""
         base = Result.load(path)
-        side = handover_file(Path(path))
+        side = handover_file(saved_at(path))
+        earlier = earlier_handover_file(saved_at(path))
+        if not side.exists() and earlier is not None and earlier.is_file():
+            side = earlier
         try:
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
@@ -454,6 +467,7 @@ def guarded_minimize(
     """
     fallback = check_rule(fallback, "fallback")
     check_method(method)
+    check_not_a_stage_keyword(options, "guarded_minimize")
     target = _check_target(target)
     callback = one_callback(callback)
     if on_handover is not None and not callable(on_handover):

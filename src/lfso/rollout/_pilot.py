@@ -14,6 +14,7 @@ from ..monitor import RISKS
 from ._rules import (
     as_model,
     check_method,
+    check_not_a_stage_keyword,
     check_options,
     check_rule,
     one_callback,
@@ -158,6 +159,13 @@ def check_criteria(criteria: Any) -> GoCriteria:
     return criteria
 
 
+#: Why ``pilot`` does not take a keyword of another stage's function.
+_NOT_PILOT = {
+    "pilot_rows": ": pilot takes its rows as rows=",
+    "pilot_iter": ": pilot's budget is max_iter=",
+}
+
+
 def pilot(
     objective: Any,
     x0: Any,
@@ -201,7 +209,8 @@ def pilot(
         Further ``minimize`` options for the LFSO run (``eta``, ``radius``, ...), checked
         by a run of no step (one evaluation) before the current rule's run, as the current
         rule's are (an error then names ``current``); ``atol``, a stopping test, goes to
-        both runs.
+        both runs. A keyword of :func:`guarded_minimize` or :func:`rollout` (``fallback``,
+        ``tuning``, ``pilot_rows``, ...) is a ``TypeError`` naming the function it is of.
 
     Returns
     -------
@@ -223,6 +232,7 @@ def pilot(
     """
     current = check_rule(current, "current")
     check_method(method)
+    check_not_a_stage_keyword(options, "pilot", _NOT_PILOT)
     criteria = check_criteria(criteria)
     callback = one_callback(callback)  # (SciPy's L-BFGS-B runner takes one callable)
     integer(max_iter, "max_iter", low=1)  # (a pilot of no step is no evidence)

@@ -31,6 +31,34 @@ def quiet_minimize(**kwargs: Any) -> Result:
         return minimize(**kwargs)
 
 
+#: The keywords of each function of :mod:`lfso.rollout` that takes ``minimize`` options
+#: (``**options``, for LFSO's runs), that another of them does not take.
+STAGE_KEYWORDS = {
+    "guarded_minimize": ("fallback", "guard", "on_handover", "target"),
+    "pilot": ("rows", "criteria"),
+    "rollout": (
+        *("fallback", "guard", "criteria", "pilot_rows", "pilot_iter"),
+        *("tuning", "force", "report", "every", "title"),
+    ),
+}
+
+
+def check_not_a_stage_keyword(
+    options: Mapping[str, Any], name: str, why: Mapping[str, str] | None = None
+) -> None:
+    """A ``TypeError`` for a keyword of another function of :mod:`lfso.rollout` among the
+    ``options`` of ``name`` (it would reach LFSO's runs as an unknown option), naming the
+    function it belongs to; ``why[key]``, where given, is said after it."""
+    for key, value in options.items():
+        owners = [f"lfso.rollout.{f}" for f, keys in STAGE_KEYWORDS.items() if key in keys]
+        if owners and name not in (o.rsplit(".", 1)[1] for o in owners):
+            more = (why or {}).get(key, " (its options go to the LFSO runs)")
+            raise TypeError(
+                f"{key}= is an argument of {' and '.join(owners)}, not of {name}{more}, "
+                f"got {key}={value!r}"
+            )
+
+
 def as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
     """A :class:`~lfso.models.Model` as is; a plain function with ``grad`` and ``smoothness``."""
     if isinstance(objective, Model):

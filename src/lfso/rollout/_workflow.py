@@ -26,6 +26,7 @@ from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._rules import (
     as_model,
     check_method,
+    check_not_a_stage_keyword,
     check_options,
     check_rule,
     describe_rule,
@@ -193,28 +194,18 @@ def _check_stages(criteria: Any, guard: Any, pilot_iter: Any, seed: Any, max_ite
     integer(seed, "seed", low=0)
 
 
-#: Keywords of a stage's own function that ``rollout`` does not take, and why.
-_STAGE_KEYWORDS = {
-    "rows": "rollout takes the pilot's rows as pilot_rows=",
+#: Why ``rollout`` does not take a keyword of another stage's function.
+_NOT_ROLLOUT = {
+    "rows": ": rollout takes the pilot's rows as pilot_rows=",
     "on_handover": (
-        "on_handover= is an argument of lfso.rollout.guarded_minimize, not of rollout (its "
-        "options go to the LFSO runs); the hand-over is in the result's handover, or run "
-        "guarded_minimize yourself"
+        " (its options go to the LFSO runs); the hand-over is in the result's handover, or "
+        "run guarded_minimize yourself"
     ),
     "target": (
-        "target= is an argument of lfso.rollout.guarded_minimize, not of rollout (its "
-        "options go to the LFSO runs); rollout sets the guarded run's target itself, from "
-        "the return on investment's runs"
+        " (its options go to the LFSO runs); rollout sets the guarded run's target itself, "
+        "from the return on investment's runs"
     ),
 }
-
-
-def _check_not_a_stage_keyword(options: Mapping[str, Any]) -> None:
-    """A ``TypeError`` for a keyword of :func:`pilot` or :func:`guarded_minimize` that
-    ``rollout`` does not take (it would reach the LFSO runs as an unknown option)."""
-    for key, why in _STAGE_KEYWORDS.items():
-        if key in options:
-            raise TypeError(f"{why}, got {key}={options[key]!r}")
 
 
 def _check_tuning(tuning: Any, current: Mapping[str, Any]) -> None:
@@ -381,7 +372,7 @@ def rollout(
     _check_tuning(tuning, current)
     _check_stages(criteria, guard, pilot_iter, seed, max_iter)
     force = bool(flag(force, "force"))
-    _check_not_a_stage_keyword(options)
+    check_not_a_stage_keyword(options, "rollout", _NOT_ROLLOUT)
     model = as_model(objective, grad, smoothness)
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()

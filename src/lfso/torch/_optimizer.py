@@ -83,6 +83,7 @@ leaves autograd no graph there). The module imports torch; ``import lfso`` does 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -233,6 +234,40 @@ def _subnormal(ev: Evaluation, loss: torch.Tensor, z: torch.Tensor) -> str | Non
         f"the loss {ev.value:.3g} and its gradient's norm {gnorm:.3g} are subnormal, below "
         f"{loss.dtype}'s smallest normal number {tiny_f:.3g}: multiply the loss by a "
         "constant (LFSO's steps do not depend on its scale)"
+    )
+
+
+def _refuse_bad_counters(run: dict[str, Any]) -> None:
+    """A ``ValueError`` naming the entry where a saved run's counter is not an integer >= 0,
+    or its last values (``last_L``, ..., the pair ``stuck``) not numbers: they were loaded
+    after the groups, with a bare error from ``int`` or ``float``."""
+    for name in ("nfev", "rollbacks", "nhev", "noracle", "steps"):
+        value = run.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(
+                f"the state dict's {name!r} entry must be an integer >= 0, got {name}={value!r}"
+            )
+    stuck = run.get("stuck", (0.0, 0.0))
+    for name, values in [(n, [run.get(n, 0.0)]) for n in _LAST] + [("stuck", stuck)]:
+        try:
+            [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the state dict's {name!r} entry must be "
+                + ("a pair of numbers" if name == "stuck" else "a number")
+                + f", got {name}={run.get(name)!r}"
+            ) from None
+
+
+_LAST = ("last_L", "last_radius", "last_step")
+
+
+def _are_shapes(shapes: Any) -> bool:
+    """Whether ``shapes`` is a list (or tuple) of shapes: lists (or tuples) of integers >= 0."""
+    return isinstance(shapes, (list, tuple)) and all(
+        isinstance(shape, (list, tuple))
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        for shape in shapes
     )
 
 
@@ -675,8 +710,14 @@ class LFSO(torch.optim.Optimizer):
         such a state dict loaded, and the next step failed deep inside on the rule's state."""
         ours = [tuple(p.shape) for group in self.param_groups for p in group["params"]]
         n = sum(math.prod(shape) for shape in ours)
+        _refuse_bad_counters(run)
         shapes, z = run.get("shapes"), run.get("z")
-        if isinstance(shapes, (list, tuple)) and [tuple(s) for s in shapes] != ours:
+        if shapes is not None and not _are_shapes(shapes):
+            raise ValueError(
+                "the state dict's 'shapes' entry must be the parameters' shapes, a list of "
+                f"lists of integers >= 0 (as state_dict saves them), got shapes={shapes!r}"
+            )
+        if shapes is not None and [tuple(s) for s in shapes] != ours:
             saved = f"parameters of shapes {[tuple(s) for s in shapes]}"
         elif shapes is None and isinstance(z, torch.Tensor) and z.numel() != n:
             saved = f"a point of {z.numel()} elements"
