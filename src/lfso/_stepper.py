@@ -390,19 +390,16 @@ class Stepper:
         rule, objective = self.rule, self.objective
         assert rule is not None
         t0 = perf_counter()
-        if self.monitor:
-            self.watch(x0)
         self._lazy = is_dask_array(x0) or is_dask_array(self.model.data)
         if self._lazy:  # (Dask: persisted, as the first evaluation and the rule both read it)
             x0 = materialize(x0)
         self._need_bound = need_bound = rule.needs_bound
-        unit = getattr(objective, "unit_roundoff", None)
         if ev is None:
             ev = objective.evaluate(x0, bound=need_bound)
-        if getattr(objective, "unit_roundoff", None) != unit:  # (set by what f(x0) returned)
-            unit = getattr(objective, "unit_roundoff", None)
-            if self.monitor:
-                self.watch(x0)
+        # (after f(x0): a plain function's model takes the rounding of the values it returns)
+        unit = getattr(objective, "unit_roundoff", None)
+        if self.monitor:
+            self.watch(x0)
         if not (math.isfinite(ev.value) and math.isfinite(ev.grad_norm)):
             raise NonFiniteStartError(
                 f"f(x0) = {ev.value!r} and ||grad f(x0)|| = {ev.grad_norm!r} must be finite"

@@ -306,7 +306,7 @@ def _stopped_early(
     from scipy.optimize import OptimizeResult
 
     row = state["row"]
-    x, f = (x0, f0) if row is None else (calls[row][0], calls[row][1])
+    x, f = _last_point(x0, f0, state, calls)
     if isinstance(exc, KeyboardInterrupt):
         why = "interrupted (KeyboardInterrupt)"
     else:  # (our test at the last iterate: x0's where SciPy made no iterate yet)
@@ -326,6 +326,15 @@ def _stopped_early(
     )
 
 
+def _last_point(
+    x0: np.ndarray, f0: float, state: dict[str, Any], calls: list[tuple[Any, float, float]]
+) -> tuple[Any, float]:
+    """``(x, f)`` of the last iterate of a :func:`scipy_lbfgs` run (``state["row"]``, its
+    row among ``calls``), or of ``x0`` where SciPy made none yet."""
+    row = state["row"]
+    return (x0, f0) if row is None else (calls[row][0], calls[row][1])
+
+
 def _attach_so_far(
     exc: Exception,
     x0: np.ndarray,
@@ -340,8 +349,7 @@ def _attach_so_far(
     (:func:`_fill`)."""
     history, rows, begin = record
     _fill(history, calls, rows, begin)
-    row = state["row"]
-    x, f = (x0, f0) if row is None else (calls[row][0], calls[row][1])
+    x, f = _last_point(x0, f0, state, calls)
     n = len(calls)
     message = f"SciPy's L-BFGS-B: {Status.RAISED.message} ({type(exc).__name__})"
     result = _lbfgs_result(

@@ -450,10 +450,7 @@ def _scaled_power(scale: float, base: float, q: float, roundings: float) -> floa
     log_scale = math.log(scale)
     exponent = log_power + log_scale
     roundings = 2.01 * q + 3.0 * abs(log_power) + 2.0 * abs(log_scale) + abs(exponent) + 3.0
-    try:
-        return rounded_up(math.exp(exponent), roundings)
-    except OverflowError:  # (the product past the float range too)
-        return math.inf
+    return _exp_up(exponent, roundings)
 
 
 def _tiny_base_power(scale: float, b: float, radius: float, q: float) -> float | None:
@@ -475,6 +472,12 @@ def _tiny_base_power(scale: float, b: float, radius: float, q: float) -> float |
     roundings += abs(log_power) + 2.0 * abs(log_scale) + abs(exponent) + 3.0
     if roundings > 2.0**26:
         return None
+    return _exp_up(exponent, roundings)
+
+
+def _exp_up(exponent: float, roundings: float) -> float:
+    """``e^exponent`` rounded up by ``roundings`` units of ``u`` (:func:`rounded_up`), the
+    value of a power bound taken in logarithms; ``inf`` past the float range."""
     try:
         return rounded_up(math.exp(exponent), roundings)
     except OverflowError:  # (the product past the float range too)
