@@ -140,6 +140,32 @@ def test_bb_line_search_accepts_no_step_that_fails_its_test_below_min_step():
     assert np.nanmin(h.step) < 1e-12
 
 
+def _float32_valued_quadratic():
+    """``f`` returned as a float32 (its minimum 1, resolved to about 1e-7), its gradient
+    exact in float64: no tolerance below the float32 floor of ``||g||`` can be reached."""
+    a, D = np.linspace(0.1, 1.3, 6), np.linspace(1.0, 30.0, 6)
+    return (lambda x: np.float32(np.sum(D * (x - a) ** 2) + 1.0)), (lambda x: 2 * D * (x - a))
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize(
+    ("method", "dtype"), [("armijo", np.float64), ("bb", np.float32), ("armijo", np.float32)]
+)
+def test_a_line_search_at_the_rounding_floor_of_f_stops_stalled(method, dtype):
+    """Where the search's sufficient-decrease test passes on the rounding of ``f`` alone,
+    its steps cannot be told from no move (Armijo's ``||g||`` creeps to new lows, BB may
+    raise ``f``): the run stops ``STALLED`` once 1,000 such steps come in a row, not at
+    ``max_iter``; with ``tol=0`` it takes the ``max_iter`` steps asked for."""
+    fun, grad = _float32_valued_quadratic()
+    x0 = np.zeros(6, dtype)
+    res = lfso.minimize(fun, x0, grad=grad, method=method, tol=1e-12, max_iter=5000)
+    assert res.status is lfso.Status.STALLED and not res.success, res.message
+    assert res.nit < 3000 and "loosen tol" in res.message
+    assert res.fun < 1.0 + 1e-6
+    res = lfso.minimize(fun, x0, grad=grad, method=method, tol=0.0, max_iter=1200)
+    assert res.status is lfso.Status.MAX_ITER and res.nit == 1200
+
+
 @pytest.mark.parametrize("variant", ["long", "short"])
 @pytest.mark.parametrize("scale", [1e14, 1e-14])
 def test_bb_takes_its_step_whatever_the_scale_of_f(variant, scale):

@@ -129,7 +129,9 @@ class Stepper:
     * ``k = max_iter`` (``MAX_ITER``),
     * :data:`lfso._result.STALL_ITERATIONS` iterations without a new low of ``f`` or of
       ``||g||``, with a tolerance to reach (``STALLED``, for a monotone rule:
-      :meth:`_stalls`); ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
+      :meth:`_stalls`), or as many steps in a row of a line search whose decrease test
+      passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`);
+      ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
       where ``f`` at the current point is far above the lowest ``f`` (:meth:`_diverged`),
       and ``GRADIENT_MISMATCH`` where a finite difference of ``f`` at the best point then
       disagrees with the gradient there (:meth:`_unless_diverged`),
@@ -521,6 +523,8 @@ class Stepper:
                 return self._stop(self._unless_diverged(Status.STALLED))
             if self._stalls():
                 return self._stop(Status.STALLED)
+        if self.threshold > 0.0 and self._flat():
+            return self._stop(self._unless_diverged(Status.STALLED))
         return False
 
     def _diverged(self) -> bool:
@@ -773,6 +777,23 @@ class Stepper:
         stopped the run above the tolerance (float32 runs held to ``tol=1e-8``)."""
         rule = self.rule
         return self.threshold > 0.0 and rule is not None and rule.monotone
+
+    def _flat(self) -> bool:
+        """Whether the rule's last :data:`STALL_ITERATIONS` steps all passed their test of
+        ``f``'s decrease on its rounding alone (:meth:`lfso.steps.StepRule._flat_steps`:
+        a line search at the rounding floor of ``f``, where it accepts steps it cannot
+        tell from no move, and ``||g||`` may creep to new lows that :meth:`_stalls` reads
+        as progress; a rule that may raise ``f``, which :meth:`_stalls` leaves alone,
+        included); if so the run stops ``STALLED``, the message saying why."""
+        rule = self.rule
+        if rule is None or rule._flat_steps(self.state) < STALL_ITERATIONS:
+            return False
+        self._stalled_by = (
+            f"the line search's last {STALL_ITERATIONS:,} steps lowered f by no more than "
+            "its rounding (its sufficient-decrease test passed on rounding alone), above "
+            "the tolerance"
+        )
+        return True
 
     def interrupt(self) -> None:
         """Stop as ``INTERRUPTED`` (a ``KeyboardInterrupt`` that landed between iterations)."""

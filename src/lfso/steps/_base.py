@@ -202,6 +202,14 @@ class StepRule(ABC):
     ) -> tuple[Move, Any]:
         """Choose the move from ``x`` given the evaluation there; return it and the new state."""
 
+    def _flat_steps(self, state: Any) -> int:
+        """The steps in a row, up to the current point, whose acceptance test ``f`` passed
+        on its rounding alone (``f`` lowered by no more than that): a line search at the
+        rounding floor of ``f``, which the loop stops ``STALLED`` after
+        :data:`lfso._result.STALL_ITERATIONS` of them. Default: 0 (the rule tests no
+        decrease)."""
+        return 0
+
 
 class Direction(ABC):
     """How a certified rule picks ``d``; the certificate then sizes ``t`` in ``x + t d``.

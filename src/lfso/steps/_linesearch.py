@@ -49,12 +49,15 @@ def _backtrack(
 
 
 class Stalls(NamedTuple):
-    """A line search's stalled steps in a row (:func:`_backtrack`), whether a trial over
-    them raised ``f`` beyond rounding, and the count at which the gradient is checked."""
+    """A line search's stalled steps in a row (:func:`_backtrack`) since the last gradient
+    check, whether a trial over them raised ``f`` beyond rounding, the count at which the
+    gradient is checked, and the stalled steps in a row, checks or not (``flat``: the run
+    stops ``STALLED`` after :data:`lfso._result.STALL_ITERATIONS` of them)."""
 
     steps: int = 0
     rose: bool = False
     wait: int = _STALLS
+    flat: int = 0
 
 
 def _stall_check(
@@ -76,12 +79,12 @@ def _stall_check(
     limit of floating point), the next check waits twice as many stalled steps."""
     if not stalled:
         return Stalls(0, False, stalls.wait)
-    steps, rose = stalls.steps + 1, stalls.rose or rose
+    steps, rose, flat = stalls.steps + 1, stalls.rose or rose, stalls.flat + 1
     if steps < stalls.wait or not rose:
-        return Stalls(steps, rose, stalls.wait)
+        return Stalls(steps, rose, stalls.wait, flat)
     gn = evaluation.grad_norm
     _check_gradient(objective, x, evaluation, (None, -gn * gn, gn))
-    return Stalls(0, False, 2 * stalls.wait)
+    return Stalls(0, False, 2 * stalls.wait, flat)
 
 
 class ArmijoState(NamedTuple):
@@ -106,6 +109,10 @@ class ArmijoStep(StepRule):
     alone: after 10 such steps in a row, with a trial over them that raised ``f``, a finite
     difference of ``f`` along ``-g`` that disagrees with the gradient stops the run
     (``GRADIENT_MISMATCH``, as the safeguard's check does; four evaluations of ``f``).
+    With a right gradient, at the rounding floor of ``f``, the test passes on rounding alone
+    (``f`` unchanged) for steps it cannot tell from no move: after 1,000 such steps in a row
+    (:data:`lfso._result.STALL_ITERATIONS`) the run stops ``STALLED`` where it has a
+    tolerance to reach (``tol`` or ``atol`` set).
 
     Parameters
     ----------
@@ -147,6 +154,9 @@ class ArmijoStep(StepRule):
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
         return Move(new, t), ArmijoState(t, stalls)
 
+    def _flat_steps(self, state: ArmijoState) -> int:
+        return state.stalls.flat
+
 
 class BBState(NamedTuple):
     x: Any
@@ -181,7 +191,9 @@ class BarzilaiBorweinStep(StepRule):
     .. math::  f(x - t g) \\le \\max_{0 \\le j < \\text{memory}} f(x_{k-j}) - c \\, t \\|g\\|^2 .
 
     The first step is ``step0 / ||g_0||``. A wrong gradient stops the run
-    (``GRADIENT_MISMATCH``) as it stops :class:`ArmijoStep`'s.
+    (``GRADIENT_MISMATCH``) as it stops :class:`ArmijoStep`'s, and 1,000 steps in a row
+    that lowered ``f`` by no more than its rounding stop it ``STALLED`` as they stop
+    :class:`ArmijoStep`'s.
 
     Parameters
     ----------
@@ -258,3 +270,6 @@ class BarzilaiBorweinStep(StepRule):
         )
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
         return Move(new, t), BBState(x, evaluation.grad, t, recent, stalls)
+
+    def _flat_steps(self, state: BBState) -> int:
+        return state.stalls.flat
