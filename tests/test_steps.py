@@ -166,6 +166,27 @@ def test_a_line_search_at_the_rounding_floor_of_f_stops_stalled(method, dtype):
     assert res.status is lfso.Status.MAX_ITER and res.nit == 1200
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("variant", ["long", "short"])
+def test_bb_takes_its_step_where_its_products_overflow(variant):
+    """f = ||x||^2 from x0 = 1.2e154 with a first step to -1e154: ``s^T s``, ``y^T y`` and
+    ``s^T y`` overflow, and inf / inf made the step NaN, which the line search halved
+    forever; the BB step 1/2 is the ratio of the products of ``s`` and ``y`` scaled."""
+    calls = []
+
+    def fun(x):
+        calls.append(1)
+        if len(calls) > 1000:
+            raise RuntimeError("the line search did not end")
+        return float(x @ x)
+
+    res = lfso.minimize(
+        fun, np.array([1.2e154]), grad=lambda x: 2 * x, method="bb", step0=2.2e154, variant=variant
+    )
+    assert res.success and res.fun == 0.0, res.message
+    assert res.history.step[2] == 0.5 and res.nfev < 20
+
+
 @pytest.mark.parametrize("variant", ["long", "short"])
 @pytest.mark.parametrize("scale", [1e14, 1e-14])
 def test_bb_takes_its_step_whatever_the_scale_of_f(variant, scale):

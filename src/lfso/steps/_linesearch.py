@@ -19,6 +19,10 @@ __all__ = ["ArmijoStep", "BarzilaiBorweinStep"]
 _SMALLEST_TRIAL = 1e-300
 
 
+#: ``2^-540``: ``s`` and ``y`` scaled by it (exactly) give the BB products without overflow.
+_DOWN = 2.0**-540
+
+
 def _backtrack(
     objective: Model,
     x: Any,
@@ -183,8 +187,15 @@ class BarzilaiBorweinStep(StepRule):
     .. math::  t = \\min(\\max(t \\|g_k\\|, \\text{min\\_step}), \\text{max\\_step}) / \\|g_k\\| .
 
     The move test does not depend on the scale of ``f``: ``f = 10^{14} ||x||^2`` takes
-    the BB step ``5 10^{-15}`` as ``f = ||x||^2`` takes ``1/2``. ``s^T y <= 0`` (negative
-    curvature) falls back to ``max_step``, and the step is accepted by the non-monotone
+    the BB step ``5 10^{-15}`` as ``f = ||x||^2`` takes ``1/2``. ``s^T y <= 0`` (curvature
+    along ``s`` that is not positive, where the BB step would be negative or infinite)
+    falls back to ``max_step``, the top of the step's range, as the spectral projected
+    gradient method does (Birgin, Martinez & Raydan, SIAM J. Optim. 10, 2000, Algorithm
+    SPG2; Raydan 1997 resets it to a moderate value instead): the line search then shrinks
+    it, evaluating ``f`` first at ``x - max_step g``, far from ``x`` (an ``f`` that raises
+    there, rather than return ``inf`` or NaN, needs a smaller ``max_step``). Where
+    ``s^T s`` (``y^T y``) and ``s^T y`` both overflow, their ratio is taken from ``s``
+    and ``y`` scaled by ``2^{-540}``. The step is accepted by the non-monotone
     line search of Grippo, Lampariello & Lucidi (1986) over the last ``memory`` values, as
     in Raydan's method, which shrinks it, below ``min_step`` if need be, until
 
@@ -205,7 +216,8 @@ class BarzilaiBorweinStep(StepRule):
         The first step's length (the step is ``step0 / ||g_0||``).
     min_step, max_step : float > 0, ``min_step <= max_step``
         The range of the BB step, or of the move ``t ||g_k||`` it makes, outside which
-        it is reset (not a floor of the line search).
+        it is reset (not a floor of the line search); ``max_step`` is also the step
+        tried where ``s^T y <= 0``.
     """
 
     oscillates = True
@@ -257,9 +269,14 @@ class BarzilaiBorweinStep(StepRule):
             s, y = x - state.x, evaluation.grad - state.grad
             long = self.variant == "long"
             sy, sq = to_floats(s @ y, s @ s if long else y @ y)  # (one round trip)
+            t = math.nan
             if sy > 0.0:
                 t = sq / sy if long else sy / sq
-            else:
+                if t != t:  # (both products overflowed, inf / inf: the ratio of scaled ones)
+                    s, y = s * _DOWN, y * _DOWN
+                    sy, sq = to_floats(s @ y, s @ s if long else y @ y)
+                    t = sq / sy if long else sy / sq
+            if not t == t:  # (s^T y <= 0, or NaN: s or y not finite)
                 t = self.max_step
         if not self.min_step <= t <= self.max_step:
             t = self._reset(t, evaluation.grad_norm)
