@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import stat
@@ -1351,6 +1352,60 @@ def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
     side = tmp_path / "guarded.npz.rollout.json"
     side.write_text(sidecar)
     with pytest.raises(ValueError, match=r"GuardedResult.load: '.*guarded.npz.rollout.json' is"):
+        GuardedResult.load(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(stage=5), r"unknown field\(s\) \['stage'\]"),
+        (lambda d: d["handover"].pop("row"), r"handover .* lacks \['row'\]"),
+        (
+            lambda d: d["handover"].update(iteration="5"),
+            r"handover\['iteration'\] = '5'; expected an integer >= 0",
+        ),
+        (
+            lambda d: d["handover"].update(best_f=None),
+            r"handover\['best_f'\] = None; expected a number",
+        ),
+        (lambda d: d["handover"].update(reason=3), r"handover\['reason'\] = 3; expected a string"),
+        (lambda d: d.update(handover=[1]), r"handover = \[1\]; expected an object"),
+        (
+            lambda d: d["roi"].update(lfso_gradients=-1),
+            r"roi\['lfso_gradients'\] = -1; expected an integer >= 0 or null",
+        ),
+        (
+            lambda d: d["roi"].update(sources={"target": 1}),
+            r"roi\['sources'\] = .*; expected an object of strings",
+        ),
+        (
+            lambda d: d["roi"].update(current_stalled=0),
+            r"roi\['current_stalled'\] = 0; expected true or false",
+        ),
+    ],
+)
+def test_a_hand_edited_hand_over_file_names_the_field_and_the_value(edit, message, tmp_path):
+    planted = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
+    assert res.handover is not None
+    res.roi = return_on_investment(res.history, tuning=TuningBudget(100), current=res.history)
+    path = res.save(tmp_path / "guarded.npz")
+    side = tmp_path / "guarded.npz.rollout.json"
+    saved = json.loads(side.read_text())
+    assert GuardedResult.load(path).handover == res.handover  # (as saved, it loads)
+    edit(saved)
+    side.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"'.*guarded.npz.rollout.json' is not .*: " + message):
+        GuardedResult.load(path)
+
+
+def test_a_folder_at_the_hand_over_file_is_an_error_naming_it(tmp_path):
+    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
+    path = res.save(tmp_path / "guarded.npz")
+    side = tmp_path / "guarded.npz.rollout.json"
+    side.unlink()
+    side.mkdir()
+    with pytest.raises(ValueError, match=r"'.*guarded.npz.rollout.json' is not .* a folder"):
         GuardedResult.load(path)
 
 

@@ -309,9 +309,14 @@ class GuardedResult(Result):
         if not side.exists() and earlier is not None and earlier.is_file():
             side = earlier
         try:
+            if side.exists() and not side.is_file():
+                raise ValueError("it is a folder (or another non-file), not a file")
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
                 raise ValueError(f"a JSON {type(extra).__name__}, not an object")
+            unknown = sorted(set(extra) - set(_SIDECAR))
+            if unknown:
+                raise ValueError(f"unknown field(s) {unknown}; the fields are {list(_SIDECAR)}")
             saved = extra.get("result")
             if saved is not None and saved != _identity(base):
                 raise ValueError(
@@ -319,8 +324,8 @@ class GuardedResult(Result):
                     f"{_identity(base)}): the result file was written again since"
                 )
             handover, roi = extra.get("handover"), extra.get("roi")
-            handed = Handover(**handover) if handover else None
-            measured = ReturnOnInvestment(**roi) if roi else None
+            handed = _saved(Handover, "handover", handover) if handover is not None else None
+            measured = _saved(ReturnOnInvestment, "roi", roi) if roi is not None else None
             kept_first, settled_at = extra.get("kept_first", False), extra.get("settled_at")
             if not isinstance(kept_first, bool):
                 raise ValueError(f"kept_first must be true or false, got {kept_first!r}")
@@ -340,6 +345,81 @@ class GuardedResult(Result):
             kept_first=kept_first,
             settled_at=settled_at,
         )
+
+
+#: The fields of a hand-over file (:meth:`GuardedResult.save`).
+_SIDECAR = ("result", "handover", "roi", "kept_first", "settled_at")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: What each saved field of a hand-over or a return on investment must be: its
+#: description and its test.
+_SAVED_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "count": ("an integer >= 0", _count),
+    "count?": ("an integer >= 0 or null", lambda v: v is None or _count(v)),
+    "number": ("a number", _number),
+    "number?": ("a number or null", lambda v: v is None or _number(v)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "options": ("an object", lambda v: isinstance(v, dict)),
+    "sources": (
+        "an object of strings",
+        lambda v: isinstance(v, dict) and all(isinstance(s, str) for s in v.values()),
+    ),
+}
+
+#: The kind of each field of :class:`Handover` and :class:`ReturnOnInvestment` as saved.
+_SAVED_FIELDS: dict[str, dict[str, str]] = {
+    "handover": {
+        "reason": "str",
+        "detail": "str",
+        "iteration": "count",
+        "row": "count",
+        "best_row": "count",
+        "best_f": "number",
+        "time": "number",
+        "fallback": "options",
+    },
+    "roi": {
+        "target": "number",
+        "tuning_gradients": "count",
+        "tuning_seconds": "number",
+        "tuning_runs": "count?",
+        "current_gradients": "count?",
+        "current_seconds": "number?",
+        "lfso_gradients": "count?",
+        "lfso_seconds": "number?",
+        "sources": "sources",
+        "current_stalled": "bool",
+    },
+}
+
+
+def _saved(cls: Any, name: str, value: Any) -> Any:
+    """``cls`` (:class:`Handover` or :class:`ReturnOnInvestment`) from the field ``name``
+    of a hand-over file; a ``ValueError`` naming the field, the value and what it must be
+    where a field is missing, unknown or of another kind."""
+    kinds = _SAVED_FIELDS[name]
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} = {value!r}; expected an object with {list(kinds)}, or null")
+    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+    unknown, missing = sorted(set(value) - set(kinds)), sorted(required - set(value))
+    if unknown or missing:
+        raise ValueError(
+            f"{name} has unknown field(s) {unknown}, lacks {missing}; its fields are {list(kinds)}"
+        )
+    for key, v in value.items():
+        want, test = _SAVED_KINDS[kinds[key]]
+        if not test(v):
+            raise ValueError(f"{name}[{key!r}] = {v!r}; expected {want}")
+    return cls(**value)
 
 
 def _identity(result: Result) -> dict[str, Any]:
