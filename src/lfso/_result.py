@@ -505,7 +505,8 @@ class Result:
         """Load a result written by :meth:`save` (``x`` and ``jac`` come back as NumPy).
 
         Anything else (an empty, truncated or corrupt file, a ``.npy``, a history file,
-        metadata that does not describe a result) raises one ``ValueError`` naming the file.
+        metadata that does not describe a result, a history of more rows than ``nit``
+        steps record) raises one ``ValueError`` naming the file.
         Where no file is named ``path``, the name with ``.npz`` added is read (earlier
         versions of :meth:`save` added it).
         """
@@ -549,6 +550,14 @@ class Result:
         if any(not k.startswith(prefix) for k in data):
             raise bad(f"unexpected arrays {sorted(k for k in data if not k.startswith(prefix))}")
         history = History._from_arrays({k[len(prefix) :]: v for k, v in data.items()}, path)
+        rows, nit = len(history), meta["nit"]
+        most = nit + 1 + (HANDED_OVER in meta["method"])
+        if rows > most:
+            raise bad(
+                f"its history has {rows} rows for nit = {nit}; a run records x0's row and at "
+                "most one per step (nit + 1 rows, nit + 2 for a guarded run handed over, "
+                "whose fallback starts with a row of its own)"
+            )
         return cls(x=x, jac=jac, status=status, history=history, **meta)
 
     def __repr__(self) -> str:
@@ -565,6 +574,9 @@ def _host(array: Any) -> np.ndarray:
 
     return to_numpy(array) if not isinstance(array, np.ndarray) else array
 
+
+#: What the method name of a guarded run handed over holds (``"lfso -> gd"``).
+HANDED_OVER = " -> "
 
 #: Metadata of a saved result: key -> accepted JSON types.
 _RESULT_META: dict[str, Any] = {

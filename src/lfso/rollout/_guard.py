@@ -16,6 +16,7 @@ import numpy as np
 
 from .._atomic import write_atomically
 from .._result import (
+    HANDED_OVER,
     History,
     Result,
     Status,
@@ -757,7 +758,9 @@ def _unstarted(
         f"returning {method}'s best point. "
     )
     fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
-    fields.update(message=note + first.message, method=f"{method} -> {handover.fallback['method']}")
+    fields.update(
+        message=note + first.message, method=f"{method}{HANDED_OVER}{handover.fallback['method']}"
+    )
     return GuardedResult(
         **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )
@@ -826,7 +829,7 @@ def _combine(
         noracle=first.noracle + second.noracle,
         status=status,
         message=note + message,
-        method=f"{method} -> {fallback['method']}",
+        method=f"{method}{HANDED_OVER}{fallback['method']}",
         grad_norm=end.grad_norm,
         history=concat_histories(first.history, second.history),
         rollbacks=first.rollbacks + second.rollbacks,
