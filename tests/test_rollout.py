@@ -1378,6 +1378,17 @@ def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
             lambda d: d["roi"].update(sources={"target": 1}),
             r"roi\['sources'\] = .*; expected an object of strings",
         ),
+        (lambda d: d["handover"].update(row=10**6), r"handover has .* row = 1000000,"),
+        (
+            lambda d: d["handover"].update(best_row=d["handover"]["row"]),
+            r"handover has .*; expected best_row < row",
+        ),
+        (
+            lambda d: d["handover"].update(iteration=10**6),
+            r"handover has .* iteration <= nit = \d+",
+        ),
+        (lambda d: d.update(settled_at=-3), r"settled_at must be an iteration 0\.\.nit"),
+        (lambda d: d.update(settled_at=10**6), r"settled_at must be an iteration 0\.\.nit"),
         (
             lambda d: d["roi"].update(current_stalled=0),
             r"roi\['current_stalled'\] = 0; expected true or false",

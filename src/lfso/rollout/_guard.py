@@ -300,7 +300,8 @@ class GuardedResult(Result):
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
-        that is not the one :meth:`save` writes, or that it wrote with another result (the
+        that is not the one :meth:`save` writes (a folder, a field missing, unknown, of
+        another kind or past the result's rows), or that it wrote with another result (the
         result file replaced since other than by :meth:`lfso.Result.save`, which removes
         the sidecar), is a ``ValueError`` naming it. The hand-over file that earlier
         versions wrote beside ``<name>.npz``, ``<name>.rollout.json``, is read too."""
@@ -330,10 +331,12 @@ class GuardedResult(Result):
             kept_first, settled_at = extra.get("kept_first", False), extra.get("settled_at")
             if not isinstance(kept_first, bool):
                 raise ValueError(f"kept_first must be true or false, got {kept_first!r}")
-            if settled_at is not None and (
-                isinstance(settled_at, bool) or not isinstance(settled_at, int)
-            ):
-                raise ValueError(f"settled_at must be an iteration or null, got {settled_at!r}")
+            if settled_at is not None and not (_count(settled_at) and settled_at <= base.nit):
+                raise ValueError(
+                    f"settled_at must be an iteration 0..nit = {base.nit} or null, got "
+                    f"{settled_at!r}"
+                )
+            _check_rows(handed, base)
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"GuardedResult.load: {str(side)!r} is not the hand-over file that "
@@ -421,6 +424,20 @@ def _saved(cls: Any, name: str, value: Any) -> Any:
         if not test(v):
             raise ValueError(f"{name}[{key!r}] = {v!r}; expected {want}")
     return cls(**value)
+
+
+def _check_rows(handover: Handover | None, result: Result) -> None:
+    """A ``ValueError`` where a saved hand-over points past its result: the best point's
+    row before the fallback's first, that within the history, the iteration within ``nit``."""
+    if handover is None:
+        return
+    rows, nit = len(result.history), result.nit
+    if not (handover.best_row < handover.row <= rows and handover.iteration <= nit):
+        raise ValueError(
+            f"handover has best_row = {handover.best_row}, row = {handover.row}, iteration = "
+            f"{handover.iteration}; expected best_row < row <= {rows} (the history's rows) "
+            f"and iteration <= nit = {nit}"
+        )
 
 
 def _identity(result: Result) -> dict[str, Any]:
