@@ -1379,6 +1379,16 @@ def test_load_refuses_a_history_longer_than_nit_steps_record(tmp_path, nit):
         Result.load(path)
 
 
+def test_a_result_whose_counters_are_numpy_scalars_saves_and_loads(tmp_path):
+    """``res.nit = np.int64(16)`` (a NumPy count) raised "Object of type int64 is not JSON
+    serializable" from ``json`` inside ``save``."""
+    res = lfso.minimize(PowerSum(2), X3)
+    res.nit, res.fun, res.grad_norm = np.int64(res.nit), np.float32(res.fun), np.float16(0.5)
+    back = Result.load(res.save(tmp_path / "numpy.npz"))
+    assert (back.nit, back.fun, back.grad_norm) == (res.nit, res.fun, 0.5)
+    assert type(back.nit) is int and type(back.fun) is float
+
+
 def test_load_reads_a_run_that_recorded_fewer_rows_than_steps(tmp_path):
     from lfso.bench import scipy_lbfgs
 

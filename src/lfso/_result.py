@@ -495,6 +495,7 @@ class Result:
             "risks": self.risks,
             "skipped": self.skipped,
         }
+        meta = {k: v.item() if isinstance(v, np.generic) else v for k, v in meta.items()}
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
         _forget_handover(Path(path))
