@@ -479,7 +479,16 @@ class Result:
         hand-over file of a guarded result saved there before (``<name>.rollout.json``,
         ``<name>`` the file's whole name: :meth:`lfso.rollout.GuardedResult.save`) is
         removed first, so that it is never found beside a result it does not describe.
+        A result that holds no point (``x`` is ``None``: the pilot runs of
+        :func:`lfso.torch.pilot`, whose parameters are the module's) is a ``ValueError``
+        that says to save its history (:meth:`History.save`).
         """
+        if self.x is None or self.jac is None:
+            raise ValueError(
+                f"Result.save: this result holds no {'x' if self.x is None else 'jac'} (None: "
+                "a pilot run's parameters are the module's); save its history instead, "
+                "result.history.save(path)"
+            )
         meta = {
             "fun": self.fun,
             "nit": self.nit,
