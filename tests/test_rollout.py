@@ -1304,6 +1304,29 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     assert not (tmp_path / "run.rollout.json").exists()
 
 
+def test_a_failed_overwrite_keeps_the_hand_over_of_the_result_left_there(tmp_path, monkeypatch):
+    """A save over a guarded result's file that failed (a full disk) removed the hand-over
+    file all the same: the old result, still there, loaded with ``handover=None``."""
+    import lfso._atomic as atomic
+
+    res = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
+    )
+    path = res.save(tmp_path / "run.npz")
+    assert res.handover is not None
+
+    def full(tmp, target):
+        raise OSError(28, "No space left on device", tmp, str(target))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(atomic.os, "replace", full)
+        with pytest.raises(OSError, match="No space left"):
+            lfso.minimize(PowerSum(2), np.ones(3)).save(path)
+    assert GuardedResult.load(path).handover == res.handover
+    lfso.minimize(PowerSum(2), np.ones(3)).save(path)  # (once written, it goes)
+    assert not (tmp_path / "run.npz.rollout.json").exists()
+
+
 def test_results_at_run_and_run_npz_keep_their_own_hand_over_files(tmp_path):
     res = guarded_minimize(
         FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
