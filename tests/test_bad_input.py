@@ -1364,6 +1364,39 @@ def test_load_names_a_malformed_field_its_value_and_what_is_expected(
         Result.load(path)
 
 
+@pytest.mark.parametrize("nit", [0, 5, 30])
+def test_load_refuses_a_history_longer_than_nit_steps_record(tmp_path, nit):
+    """A run records x0's row and one per step: ``nit = 5`` beside 17 rows loaded."""
+    res = lfso.minimize(PowerSum(2), X3, tol=0.0, max_iter=16)
+    assert len(res.history) == res.nit + 1 == 17
+    res.nit = nit
+    path = res.save(tmp_path / "edited.npz")
+    if nit + 1 >= len(res.history):
+        assert Result.load(path).nit == nit  # (fewer rows: a run that recorded fewer)
+        return
+    match = rf"edited\.npz.*history has 17 rows for nit = {nit}"
+    with pytest.raises(ValueError, match=match):
+        Result.load(path)
+
+
+def test_a_result_whose_counters_are_numpy_scalars_saves_and_loads(tmp_path):
+    """``res.nit = np.int64(16)`` (a NumPy count) raised "Object of type int64 is not JSON
+    serializable" from ``json`` inside ``save``."""
+    res = lfso.minimize(PowerSum(2), X3)
+    res.nit, res.fun, res.grad_norm = np.int64(res.nit), np.float32(res.fun), np.float16(0.5)
+    back = Result.load(res.save(tmp_path / "numpy.npz"))
+    assert (back.nit, back.fun, back.grad_norm) == (res.nit, res.fun, 0.5)
+    assert type(back.nit) is int and type(back.fun) is float
+
+
+def test_load_reads_a_run_that_recorded_fewer_rows_than_steps(tmp_path):
+    from lfso.bench import scipy_lbfgs
+
+    res = scipy_lbfgs(PowerSum(4), X3, cap=100, tol=1e-6).result  # (x0's row alone)
+    assert res.nit > 1 and len(res.history) == 1
+    assert Result.load(res.save(tmp_path / "lbfgs.npz")).nit == res.nit
+
+
 def test_result_and_history_files_are_not_each_other(saved):
     _, result_file, history_file = saved
     with pytest.raises(ValueError, match="not a history file"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import stat
@@ -1303,6 +1304,29 @@ def test_a_hand_over_file_left_from_another_result_is_not_attached_to_it(tmp_pat
     assert not (tmp_path / "run.rollout.json").exists()
 
 
+def test_a_failed_overwrite_keeps_the_hand_over_of_the_result_left_there(tmp_path, monkeypatch):
+    """A save over a guarded result's file that failed (a full disk) removed the hand-over
+    file all the same: the old result, still there, loaded with ``handover=None``."""
+    import lfso._atomic as atomic
+
+    res = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
+    )
+    path = res.save(tmp_path / "run.npz")
+    assert res.handover is not None
+
+    def full(tmp, target):
+        raise OSError(28, "No space left on device", tmp, str(target))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(atomic.os, "replace", full)
+        with pytest.raises(OSError, match="No space left"):
+            lfso.minimize(PowerSum(2), np.ones(3)).save(path)
+    assert GuardedResult.load(path).handover == res.handover
+    lfso.minimize(PowerSum(2), np.ones(3)).save(path)  # (once written, it goes)
+    assert not (tmp_path / "run.npz.rollout.json").exists()
+
+
 def test_results_at_run_and_run_npz_keep_their_own_hand_over_files(tmp_path):
     res = guarded_minimize(
         FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
@@ -1351,6 +1375,71 @@ def test_a_damaged_hand_over_file_is_an_error_naming_it(sidecar, tmp_path):
     side = tmp_path / "guarded.npz.rollout.json"
     side.write_text(sidecar)
     with pytest.raises(ValueError, match=r"GuardedResult.load: '.*guarded.npz.rollout.json' is"):
+        GuardedResult.load(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(stage=5), r"unknown field\(s\) \['stage'\]"),
+        (lambda d: d["handover"].pop("row"), r"handover .* lacks \['row'\]"),
+        (
+            lambda d: d["handover"].update(iteration="5"),
+            r"handover\['iteration'\] = '5'; expected an integer >= 0",
+        ),
+        (
+            lambda d: d["handover"].update(best_f=None),
+            r"handover\['best_f'\] = None; expected a number",
+        ),
+        (lambda d: d["handover"].update(reason=3), r"handover\['reason'\] = 3; expected a string"),
+        (lambda d: d.update(handover=[1]), r"handover = \[1\]; expected an object"),
+        (
+            lambda d: d["roi"].update(lfso_gradients=-1),
+            r"roi\['lfso_gradients'\] = -1; expected an integer >= 0 or null",
+        ),
+        (
+            lambda d: d["roi"].update(sources={"target": 1}),
+            r"roi\['sources'\] = .*; expected an object of strings",
+        ),
+        (lambda d: d["handover"].update(row=10**6), r"handover has .* row = 1000000,"),
+        (
+            lambda d: d["handover"].update(best_row=d["handover"]["row"]),
+            r"handover has .*; expected best_row < row",
+        ),
+        (
+            lambda d: d["handover"].update(iteration=10**6),
+            r"handover has .* iteration <= nit = \d+",
+        ),
+        (lambda d: d.update(settled_at=-3), r"settled_at must be an iteration 0\.\.nit"),
+        (lambda d: d.update(settled_at=10**6), r"settled_at must be an iteration 0\.\.nit"),
+        (
+            lambda d: d["roi"].update(current_stalled=0),
+            r"roi\['current_stalled'\] = 0; expected true or false",
+        ),
+    ],
+)
+def test_a_hand_edited_hand_over_file_names_the_field_and_the_value(edit, message, tmp_path):
+    planted = FunctionModel(f, g, TurnsWrong(4))
+    res = guarded_minimize(planted, X0, fallback=FALLBACK, safeguard=False)
+    assert res.handover is not None
+    res.roi = return_on_investment(res.history, tuning=TuningBudget(100), current=res.history)
+    path = res.save(tmp_path / "guarded.npz")
+    side = tmp_path / "guarded.npz.rollout.json"
+    saved = json.loads(side.read_text())
+    assert GuardedResult.load(path).handover == res.handover  # (as saved, it loads)
+    edit(saved)
+    side.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"'.*guarded.npz.rollout.json' is not .*: " + message):
+        GuardedResult.load(path)
+
+
+def test_a_folder_at_the_hand_over_file_is_an_error_naming_it(tmp_path):
+    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
+    path = res.save(tmp_path / "guarded.npz")
+    side = tmp_path / "guarded.npz.rollout.json"
+    side.unlink()
+    side.mkdir()
+    with pytest.raises(ValueError, match=r"'.*guarded.npz.rollout.json' is not .* a folder"):
         GuardedResult.load(path)
 
 

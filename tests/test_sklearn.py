@@ -77,6 +77,17 @@ def test_convergence_warning_says_what_to_change_once():
     assert "Standardizing the features may also help" in message
 
 
+@pytest.mark.parametrize("estimator", [LeastPowerRegressor, LFSOLogisticRegression])
+def test_the_convergence_warning_points_at_the_line_that_called_fit(estimator):
+    """It pointed into scikit-learn's ``base.py`` (the wrapper around ``fit``), so that
+    ``warnings.filterwarnings(..., module=...)`` and the printed location missed the caller."""
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    with pytest.warns(ConvergenceWarning) as record:
+        estimator(max_iter=1).fit(X, y)
+    (warning,) = [w for w in record if w.category is ConvergenceWarning]
+    assert warning.filename == __file__
+
+
 def test_parameters_are_validated_in_fit():
     X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="'C' parameter"):

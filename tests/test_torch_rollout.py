@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from lfso import History  # noqa: E402
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
 from lfso.torch import LFSO, GuardedOptimizer  # noqa: E402
 
@@ -383,6 +384,20 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     assert ev.go is not strict
     if strict:
         assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
+
+
+def test_a_pilot_run_that_holds_no_point_says_to_save_its_history(tmp_path):
+    """``ev.candidate.save(path)`` raised "'NoneType' object has no attribute 'device'"."""
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    ev = pilot(make, loss, lambda p: torch.optim.SGD(p, lr=1e-3), steps=5)
+    assert ev.candidate.x is None and ev.current.x is None
+    with pytest.raises(ValueError, match=r"holds no x .* result\.history\.save\(path\)"):
+        ev.candidate.save(tmp_path / "pilot.npz")
+    assert not list(tmp_path.iterdir())
+    back = History.load(ev.candidate.history.save(tmp_path / "pilot.npz"))
+    np.testing.assert_array_equal(back.f, ev.candidate.history.f)
 
 
 @pytest.mark.parametrize(

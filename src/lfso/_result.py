@@ -8,6 +8,7 @@ import json
 import math
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,17 +60,24 @@ def saved_at(path: str | Path) -> Path:
     return path
 
 
-def _forget_handover(path: Path) -> None:
-    """Remove the hand-over file of a guarded result saved at ``path`` before (and the one
-    an earlier version wrote there). Where ``path`` is new and holds the hand-over of
-    ``<path>.npz``, as earlier versions named it, that file is moved to its new name."""
+def _forget_handover(path: Path) -> Callable[[], None]:
+    """What removes the hand-over file of a guarded result saved at ``path`` before (and
+    the one an earlier version wrote there), to call once the new file is written there, so
+    that a failed write leaves both as they were. Where ``path`` is new and holds the
+    hand-over of ``<path>.npz``, as earlier versions named it, that file is moved to its
+    new name at once."""
     stale, npz = handover_file(path), _npz(path)
     if path.suffix != ".npz" and not path.exists() and npz.is_file() and stale.is_file():
         if not handover_file(npz).exists():
             stale.replace(handover_file(npz))
-    for side in (stale, earlier_handover_file(path)):
-        if side is not None and (side.is_symlink() or side.is_file()):
-            side.unlink(missing_ok=True)
+    sides = (stale, earlier_handover_file(path))
+
+    def forget() -> None:
+        for side in sides:
+            if side is not None and (side.is_symlink() or side.is_file()):
+                side.unlink(missing_ok=True)
+
+    return forget
 
 
 #: Largest array a saved result may hold, in elements (a corrupt header cannot ask for more).
@@ -478,8 +486,18 @@ class Result:
         a crash or a kill during an overwrite leaves the previous file readable. The
         hand-over file of a guarded result saved there before (``<name>.rollout.json``,
         ``<name>`` the file's whole name: :meth:`lfso.rollout.GuardedResult.save`) is
-        removed first, so that it is never found beside a result it does not describe.
+        removed once the new file is written, so that it is not found beside a result it
+        does not describe, and a failed write leaves both as they were.
+        A result that holds no point (``x`` is ``None``: the pilot runs of
+        :func:`lfso.torch.pilot`, whose parameters are the module's) is a ``ValueError``
+        that says to save its history (:meth:`History.save`).
         """
+        if self.x is None or self.jac is None:
+            raise ValueError(
+                f"Result.save: this result holds no {'x' if self.x is None else 'jac'} (None: "
+                "a pilot run's parameters are the module's); save its history instead, "
+                "result.history.save(path)"
+            )
         meta = {
             "fun": self.fun,
             "nit": self.nit,
@@ -495,17 +513,21 @@ class Result:
             "risks": self.risks,
             "skipped": self.skipped,
         }
+        meta = {k: v.item() if isinstance(v, np.generic) else v for k, v in meta.items()}
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
-        _forget_handover(Path(path))
-        return _save_npz(path, arrays)
+        forget = _forget_handover(Path(path))
+        written = _save_npz(path, arrays)
+        forget()
+        return written
 
     @classmethod
     def load(cls, path: str | Path) -> Result:
         """Load a result written by :meth:`save` (``x`` and ``jac`` come back as NumPy).
 
         Anything else (an empty, truncated or corrupt file, a ``.npy``, a history file,
-        metadata that does not describe a result) raises one ``ValueError`` naming the file.
+        metadata that does not describe a result, a history of more rows than ``nit``
+        steps record) raises one ``ValueError`` naming the file.
         Where no file is named ``path``, the name with ``.npz`` added is read (earlier
         versions of :meth:`save` added it).
         """
@@ -549,6 +571,14 @@ class Result:
         if any(not k.startswith(prefix) for k in data):
             raise bad(f"unexpected arrays {sorted(k for k in data if not k.startswith(prefix))}")
         history = History._from_arrays({k[len(prefix) :]: v for k, v in data.items()}, path)
+        rows, nit = len(history), meta["nit"]
+        most = nit + 1 + (HANDED_OVER in meta["method"])
+        if rows > most:
+            raise bad(
+                f"its history has {rows} rows for nit = {nit}; a run records x0's row and at "
+                "most one per step (nit + 1 rows, nit + 2 for a guarded run handed over, "
+                "whose fallback starts with a row of its own)"
+            )
         return cls(x=x, jac=jac, status=status, history=history, **meta)
 
     def __repr__(self) -> str:
@@ -565,6 +595,9 @@ def _host(array: Any) -> np.ndarray:
 
     return to_numpy(array) if not isinstance(array, np.ndarray) else array
 
+
+#: What the method name of a guarded run handed over holds (``"lfso -> gd"``).
+HANDED_OVER = " -> "
 
 #: Metadata of a saved result: key -> accepted JSON types.
 _RESULT_META: dict[str, Any] = {

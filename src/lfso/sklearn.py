@@ -97,7 +97,7 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
             f"iterations). Standardizing the features may also help (e.g. sklearn."
             f"preprocessing.StandardScaler; their largest magnitude is {scale:.3g}).",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,  # (the caller of fit: past _solve, fit and _fit_context's wrapper)
         )
     return res
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._atomic import write_atomically
 from .._result import (
+    HANDED_OVER,
     History,
     Result,
     Status,
@@ -299,7 +300,8 @@ class GuardedResult(Result):
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
-        that is not the one :meth:`save` writes, or that it wrote with another result (the
+        that is not the one :meth:`save` writes (a folder, a field missing, unknown, of
+        another kind or past the result's rows), or that it wrote with another result (the
         result file replaced since other than by :meth:`lfso.Result.save`, which removes
         the sidecar), is a ``ValueError`` naming it. The hand-over file that earlier
         versions wrote beside ``<name>.npz``, ``<name>.rollout.json``, is read too."""
@@ -309,9 +311,14 @@ class GuardedResult(Result):
         if not side.exists() and earlier is not None and earlier.is_file():
             side = earlier
         try:
+            if side.exists() and not side.is_file():
+                raise ValueError("it is a folder (or another non-file), not a file")
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
             if not isinstance(extra, dict):
                 raise ValueError(f"a JSON {type(extra).__name__}, not an object")
+            unknown = sorted(set(extra) - set(_SIDECAR))
+            if unknown:
+                raise ValueError(f"unknown field(s) {unknown}; the fields are {list(_SIDECAR)}")
             saved = extra.get("result")
             if saved is not None and saved != _identity(base):
                 raise ValueError(
@@ -319,15 +326,17 @@ class GuardedResult(Result):
                     f"{_identity(base)}): the result file was written again since"
                 )
             handover, roi = extra.get("handover"), extra.get("roi")
-            handed = Handover(**handover) if handover else None
-            measured = ReturnOnInvestment(**roi) if roi else None
+            handed = _saved(Handover, "handover", handover) if handover is not None else None
+            measured = _saved(ReturnOnInvestment, "roi", roi) if roi is not None else None
             kept_first, settled_at = extra.get("kept_first", False), extra.get("settled_at")
             if not isinstance(kept_first, bool):
                 raise ValueError(f"kept_first must be true or false, got {kept_first!r}")
-            if settled_at is not None and (
-                isinstance(settled_at, bool) or not isinstance(settled_at, int)
-            ):
-                raise ValueError(f"settled_at must be an iteration or null, got {settled_at!r}")
+            if settled_at is not None and not (_count(settled_at) and settled_at <= base.nit):
+                raise ValueError(
+                    f"settled_at must be an iteration 0..nit = {base.nit} or null, got "
+                    f"{settled_at!r}"
+                )
+            _check_rows(handed, base)
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"GuardedResult.load: {str(side)!r} is not the hand-over file that "
@@ -339,6 +348,95 @@ class GuardedResult(Result):
             roi=measured,
             kept_first=kept_first,
             settled_at=settled_at,
+        )
+
+
+#: The fields of a hand-over file (:meth:`GuardedResult.save`).
+_SIDECAR = ("result", "handover", "roi", "kept_first", "settled_at")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: What each saved field of a hand-over or a return on investment must be: its
+#: description and its test.
+_SAVED_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "count": ("an integer >= 0", _count),
+    "count?": ("an integer >= 0 or null", lambda v: v is None or _count(v)),
+    "number": ("a number", _number),
+    "number?": ("a number or null", lambda v: v is None or _number(v)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "options": ("an object", lambda v: isinstance(v, dict)),
+    "sources": (
+        "an object of strings",
+        lambda v: isinstance(v, dict) and all(isinstance(s, str) for s in v.values()),
+    ),
+}
+
+#: The kind of each field of :class:`Handover` and :class:`ReturnOnInvestment` as saved.
+_SAVED_FIELDS: dict[str, dict[str, str]] = {
+    "handover": {
+        "reason": "str",
+        "detail": "str",
+        "iteration": "count",
+        "row": "count",
+        "best_row": "count",
+        "best_f": "number",
+        "time": "number",
+        "fallback": "options",
+    },
+    "roi": {
+        "target": "number",
+        "tuning_gradients": "count",
+        "tuning_seconds": "number",
+        "tuning_runs": "count?",
+        "current_gradients": "count?",
+        "current_seconds": "number?",
+        "lfso_gradients": "count?",
+        "lfso_seconds": "number?",
+        "sources": "sources",
+        "current_stalled": "bool",
+    },
+}
+
+
+def _saved(cls: Any, name: str, value: Any) -> Any:
+    """``cls`` (:class:`Handover` or :class:`ReturnOnInvestment`) from the field ``name``
+    of a hand-over file; a ``ValueError`` naming the field, the value and what it must be
+    where a field is missing, unknown or of another kind."""
+    kinds = _SAVED_FIELDS[name]
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} = {value!r}; expected an object with {list(kinds)}, or null")
+    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+    unknown, missing = sorted(set(value) - set(kinds)), sorted(required - set(value))
+    if unknown or missing:
+        raise ValueError(
+            f"{name} has unknown field(s) {unknown}, lacks {missing}; its fields are {list(kinds)}"
+        )
+    for key, v in value.items():
+        want, test = _SAVED_KINDS[kinds[key]]
+        if not test(v):
+            raise ValueError(f"{name}[{key!r}] = {v!r}; expected {want}")
+    return cls(**value)
+
+
+def _check_rows(handover: Handover | None, result: Result) -> None:
+    """A ``ValueError`` where a saved hand-over points past its result: the best point's
+    row before the fallback's first, that within the history, the iteration within ``nit``."""
+    if handover is None:
+        return
+    rows, nit = len(result.history), result.nit
+    if not (handover.best_row < handover.row <= rows and handover.iteration <= nit):
+        raise ValueError(
+            f"handover has best_row = {handover.best_row}, row = {handover.row}, iteration = "
+            f"{handover.iteration}; expected best_row < row <= {rows} (the history's rows) "
+            f"and iteration <= nit = {nit}"
         )
 
 
@@ -677,7 +775,9 @@ def _unstarted(
         f"returning {method}'s best point. "
     )
     fields = {k: getattr(first, k) for k in Result.__dataclass_fields__}
-    fields.update(message=note + first.message, method=f"{method} -> {handover.fallback['method']}")
+    fields.update(
+        message=note + first.message, method=f"{method}{HANDED_OVER}{handover.fallback['method']}"
+    )
     return GuardedResult(
         **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )
@@ -746,7 +846,7 @@ def _combine(
         noracle=first.noracle + second.noracle,
         status=status,
         message=note + message,
-        method=f"{method} -> {fallback['method']}",
+        method=f"{method}{HANDED_OVER}{fallback['method']}",
         grad_norm=end.grad_norm,
         history=concat_histories(first.history, second.history),
         rollbacks=first.rollbacks + second.rollbacks,
