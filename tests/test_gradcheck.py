@@ -161,6 +161,46 @@ def test_a_gradient_several_times_too_long_is_caught(factor, smoothness):
     assert res.status is lfso.Status.GRADIENT_MISMATCH and res.nit < 100
 
 
+@pytest.mark.parametrize("smoothness", ["auto", "oracle"])
+def test_a_wrong_gradient_whose_trial_steps_all_fail_is_named(smoothness):
+    """Every trial along ``-g`` raises ``f`` until the safeguard gives up: the gradient
+    at the best point is checked before the run reports the steps, and it is wrong."""
+    start = np.full(5, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square,
+            start,
+            grad=WRONG_GRADIENTS["negated"],
+            smoothness=2.0 if smoothness == "oracle" else "auto",
+            method="lfso",
+            max_rollbacks=3,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "trial steps rejected" in res.message and "check_grad" in res.message
+    assert res.fun == square(start) and res.rollbacks == 4
+
+
+def test_a_right_gradient_whose_trial_steps_all_fail_stays_a_step_failure():
+    """``|x|^1.5`` has no Lipschitz gradient at 0, and an oracle that says 1 is wrong:
+    the trials fail while the gradient is right, so the status names the steps."""
+
+    def fun(x):
+        return float(np.sum(np.abs(x) ** 1.5))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun,
+            np.full(3, 1e-6),
+            grad=lambda x: 1.5 * np.sign(x) * np.abs(x) ** 0.5,
+            smoothness=1.0,
+            method="lfso",
+            max_rollbacks=0,
+        )
+    assert res.status is lfso.Status.STEP_FAILED
+
+
 def _float32_least_squares():
     """``f`` computed in float32 at a float64 point (data kept in float32), and its gradient."""
     rng = np.random.default_rng(0)

@@ -135,7 +135,9 @@ class Stepper:
       disagrees with the gradient there (:meth:`_unless_diverged`),
     * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
-      (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
+      (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``; ``GRADIENT_MISMATCH``
+      from the rule, or instead of ``STEP_FAILED`` where a finite difference of ``f`` at
+      the best point disagrees with the gradient there: :meth:`_mismatch_at_best`),
       a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
       (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
       ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT``, ``STEP_FAILED``,
@@ -797,6 +799,12 @@ class Stepper:
             elif isinstance(why, StepFailedError):
                 self.status, self.detail = Status.STEP_FAILED, str(why)
                 self.rollbacks += why.rollbacks  # (the failed step's rejected trials)
+                mismatch = None if self._unbounded() else self._mismatch_at_best()
+                if mismatch is not None:
+                    self.status = Status.GRADIENT_MISMATCH
+                    self.detail = f"{why}; at the best point, {mismatch}"
+                    if self.risk is not None:
+                        self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, OracleError) and (
                 isinstance(why, PrecisionLimitError) or not self.audit_oracle
             ):
@@ -829,6 +837,23 @@ class Stepper:
                 self.bar.close()
                 self.bar = None
         return True
+
+    def _mismatch_at_best(self) -> GradientMismatchError | None:
+        """The safeguard's check of the gradient at the best point along ``-g`` there (a
+        central difference of ``f``, four evaluations: :meth:`_unless_diverged`'s), for a
+        run whose trial steps were all rejected (``STEP_FAILED``): the mismatch it finds,
+        or ``None`` (the gradient agrees with ``f``, or ``f`` raised there)."""
+        best = self.best
+        if best is None:
+            return None
+        gn = best.grad_norm
+        try:
+            _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
+        except GradientMismatchError as exc:
+            return exc
+        except Exception:  # (f failing at the check's points: the step failure stands)
+            return None
+        return None
 
     def _unbounded(self) -> bool:
         """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below
