@@ -325,6 +325,30 @@ def test_a_wrong_gradient_whose_squared_norm_overflows_is_caught(wrong, method):
     assert res.nit < 100 and "check_grad" in res.message
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("factor", [-1.0, 2.5])
+@pytest.mark.parametrize("scale", [1e300, 1e307])
+def test_a_wrong_gradient_at_the_edge_of_the_float_range_is_named(scale, factor, method):
+    """``f = 1e300 ||x||^2``: the safeguard's trials shrink until the bound times the
+    inflation passes the float range (a step of 0, at iteration 0); a finite difference of
+    ``f`` at the best point (in units of ``|f|``, so it does not overflow at ``1e307``)
+    names the gradient, where a right one stops ``PRECISION_LIMIT``
+    (``tests/test_float_runs.py``)."""
+    start = np.full(5, 1.5)  # (f(x0) = 1.1e308 at 1e307: 4 f's slope is past the range)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            lambda x: scale * square(x),
+            start,
+            grad=lambda x: factor * scale * 2 * x,
+            method=method,
+            smoothness=2 * scale,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "check_grad" in res.message and "float range" in res.message
+    assert res.fun == scale * square(start) and res.rollbacks > 0
+
+
 @pytest.mark.parametrize("method", ["bb", "armijo"])
 @pytest.mark.parametrize("wrong", ["negated", "shifted"])
 def test_a_wrong_gradient_stops_a_line_search_early(method, wrong):

@@ -227,10 +227,16 @@ def _check_gradient(
     d = -evaluation.grad if direction is None else direction
     unit = d / length
     eps = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's, if set)
+    # f and the prediction in units of a power of 2 near |f(x)| (exact): the differences
+    # of values near the float range, and their Richardson weights, do not overflow.
+    size = abs(evaluation.value)
+    ulp = 2.0 ** math.floor(math.log2(size)) if 1.0 < size < math.inf else 1.0
+    value = objective.value if ulp == 1.0 else (lambda y: objective.value(y) / ulp)
+    predicted /= ulp
     observed_at, loose = [], True
     for scale in _SCALES:  # (a disagreement is confirmed by longer differences, which
         # values noisier than their dtype's rounding move less: f partly in float32)
-        observed, error = central_difference(objective.value, x, unit, eps=eps, scale=scale)
+        observed, error = central_difference(value, x, unit, eps=eps, scale=scale)
         if not observed > _CONSISTENT_SHORTFALL * predicted + error:
             return
         loose = loose and observed > _SHORTFALL * predicted + error
@@ -238,6 +244,7 @@ def _check_gradient(
     spread = max(observed_at) - min(observed_at)
     if loose or spread <= (1.0 - _CONSISTENT_SHORTFALL) * -predicted:
         raise GradientMismatchError(
-            f"along the step's direction f changes at {observed:.3g} per unit length (a "
-            f"finite difference, +- {error:.2g}) where the gradient says {predicted:.3g}"
+            f"along the step's direction f changes at {observed * ulp:.3g} per unit length "
+            f"(a finite difference, +- {error * ulp:.2g}) where the gradient says "
+            f"{predicted * ulp:.3g}"
         )
