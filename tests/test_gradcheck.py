@@ -201,6 +201,25 @@ def test_a_right_gradient_whose_trial_steps_all_fail_stays_a_step_failure():
     assert res.status is lfso.Status.STEP_FAILED
 
 
+@pytest.mark.parametrize("smoothness", [2.0, 4.0])
+def test_lbfgs_along_a_gradient_twice_too_long_is_caught(smoothness):
+    """Each iteration's first trial falls short of its claim and is rolled back; the bound
+    it teaches sizes a tiny step that meets its claim (``f`` fell by ``1.5e-7`` per
+    iteration from 5): those steps count as stalled, and the check names the gradient."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square,
+            np.ones(5),
+            grad=lambda x: 4 * x,
+            smoothness=smoothness,
+            method="lfso-lbfgs",
+            max_iter=1000,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and res.nit < 100
+    assert "check_grad" in res.message
+
+
 def _float32_least_squares():
     """``f`` computed in float32 at a float64 point (data kept in float32), and its gradient."""
     rng = np.random.default_rng(0)

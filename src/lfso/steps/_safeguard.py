@@ -20,8 +20,9 @@ __all__ = ["Safeguarded"]
 _FORGET = 0.99
 
 #: Steps in a row without a decrease beyond rounding (or accepted on the rounding allowance
-#: alone), with at least one trial that changed ``f`` short of its claim, after which the
-#: safeguard checks the gradient along the step's direction.
+#: alone, or after a rejected trial that changed ``f``), with at least one trial that
+#: changed ``f`` short of its claim, after which the safeguard checks the gradient along
+#: the step's direction.
 _STALLS = 10
 
 #: Lengths of the finite differences (times the optimal one) that must all disagree with
@@ -68,8 +69,11 @@ class Safeguarded(StepRule):
     descends (for LFSO-accelerated, the gradient step's ``-g``) raises ``f``, or falls
     short of the decrease the gradient promises (a gradient several times too long), until
     the steps are so short that the shortfall is within the rounding allowance. After 10
-    steps in a row that decreased ``f`` by no more than its rounding allowance or were
-    accepted on that allowance alone (their claimed decrease failed), with at least one
+    steps in a row that decreased ``f`` by no more than its rounding allowance, were
+    accepted on that allowance alone (their claimed decrease failed) or came after a
+    rejected trial that changed ``f`` (L-BFGS along a gradient twice too long: each
+    iteration's first trial falls short, the bound it teaches makes the next one tiny, and
+    that one meets its claim), with at least one
     trial over them (taken or rejected) that changed ``f`` without meeting its claim, the
     safeguard compares a finite difference of ``f`` along the step's direction
     (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
@@ -188,9 +192,10 @@ class Safeguarded(StepRule):
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
         stalls, risen, wait = 0, 0, state.wait  # (risen: over the stalled steps in a row)
-        # (a step accepted on the rounding allowance alone, its claim failed, crawls too)
+        # (a step accepted on the rounding allowance alone, its claim failed, crawls too,
+        # as do steps that each follow a rejected trial that changed f)
         short = not value <= evaluation.value - proposal.decrease
-        if short or not value < evaluation.value - allowance:
+        if short or raised or not value < evaluation.value - allowance:
             stalls, risen = state.stalls + 1, state.rises + raised + (value > evaluation.value)
             if stalls >= wait and risen > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
