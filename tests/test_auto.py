@@ -296,7 +296,8 @@ def test_hvp_by_automatic_differentiation_on_torch_tensors():
 
 
 def test_safeguard_gives_up_honestly_on_a_wrong_gradient():
-    """A gradient that is not the function's: no step decreases f; the run stops, f intact."""
+    """A gradient that is not the function's: no step decreases f; the run stops, f intact,
+    and a finite difference at the best point names the gradient rather than the steps."""
     model = PowerSum(2)
     res = lfso.minimize(
         model.value,
@@ -307,7 +308,8 @@ def test_safeguard_gives_up_honestly_on_a_wrong_gradient():
         max_rollbacks=5,
         monitor=False,
     )
-    assert res.status is lfso.Status.STEP_FAILED and "safeguard rejected" in res.message
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and "check_grad" in res.message
+    assert "6 trial steps rejected by the safeguard" in res.message
     assert res.nit == 0 and res.fun == model.value(np.ones(3))
     assert res.rollbacks == 5 + 1  # (every trial rejected, each rolled back)
 

@@ -136,10 +136,11 @@ def test_a_gradient_off_by_a_sign_in_one_coordinate_is_caught():
 
 
 @pytest.mark.parametrize("smoothness", ["auto", "oracle"])
-@pytest.mark.parametrize("factor", [3.0, 10.0])
+@pytest.mark.parametrize("factor", [2.0, 3.0, 10.0])
 def test_a_gradient_several_times_too_long_is_caught(factor, smoothness):
     """Along ``-k grad f`` every trial falls short of the decrease the gradient promises
-    (and none raises ``f``): the steps crawl at the rounding allowance, f barely moves."""
+    (and none raises ``f``): the steps crawl at the rounding allowance, f barely moves.
+    Twice too long, ``f`` falls by exactly half of what the gradient predicts."""
 
     def fun(x):
         return float(np.sum(x**4) + np.sum(x**2))
@@ -158,6 +159,65 @@ def test_a_gradient_several_times_too_long_is_caught(factor, smoothness):
             max_iter=1000,
         )
     assert res.status is lfso.Status.GRADIENT_MISMATCH and res.nit < 100
+
+
+@pytest.mark.parametrize("smoothness", ["auto", "oracle"])
+def test_a_wrong_gradient_whose_trial_steps_all_fail_is_named(smoothness):
+    """Every trial along ``-g`` raises ``f`` until the safeguard gives up: the gradient
+    at the best point is checked before the run reports the steps, and it is wrong."""
+    start = np.full(5, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square,
+            start,
+            grad=WRONG_GRADIENTS["negated"],
+            smoothness=2.0 if smoothness == "oracle" else "auto",
+            method="lfso",
+            max_rollbacks=3,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "trial steps rejected" in res.message and "check_grad" in res.message
+    assert res.fun == square(start) and res.rollbacks == 4
+
+
+def test_a_right_gradient_whose_trial_steps_all_fail_stays_a_step_failure():
+    """``|x|^1.5`` has no Lipschitz gradient at 0, and an oracle that says 1 is wrong:
+    the trials fail while the gradient is right, so the status names the steps."""
+
+    def fun(x):
+        return float(np.sum(np.abs(x) ** 1.5))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun,
+            np.full(3, 1e-6),
+            grad=lambda x: 1.5 * np.sign(x) * np.abs(x) ** 0.5,
+            smoothness=1.0,
+            method="lfso",
+            max_rollbacks=0,
+        )
+    assert res.status is lfso.Status.STEP_FAILED
+
+
+@pytest.mark.parametrize("smoothness", [2.0, 4.0])
+def test_lbfgs_along_a_gradient_twice_too_long_is_caught(smoothness):
+    """Each iteration's first trial falls short of its claim and is rolled back; the bound
+    it teaches sizes a tiny step that meets its claim (``f`` fell by ``1.5e-7`` per
+    iteration from 5): those steps count as stalled, and the check names the gradient."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            square,
+            np.ones(5),
+            grad=lambda x: 4 * x,
+            smoothness=smoothness,
+            method="lfso-lbfgs",
+            max_iter=1000,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and res.nit < 100
+    assert "check_grad" in res.message
 
 
 def _float32_least_squares():
@@ -282,6 +342,30 @@ def test_a_wrong_gradient_whose_squared_norm_overflows_is_caught(wrong, method):
         )
     assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
     assert res.nit < 100 and "check_grad" in res.message
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("factor", [-1.0, 2.5])
+@pytest.mark.parametrize("scale", [1e300, 1e307])
+def test_a_wrong_gradient_at_the_edge_of_the_float_range_is_named(scale, factor, method):
+    """``f = 1e300 ||x||^2``: the safeguard's trials shrink until the bound times the
+    inflation passes the float range (a step of 0, at iteration 0); a finite difference of
+    ``f`` at the best point (in units of ``|f|``, so it does not overflow at ``1e307``)
+    names the gradient, where a right one stops ``PRECISION_LIMIT``
+    (``tests/test_float_runs.py``)."""
+    start = np.full(5, 1.5)  # (f(x0) = 1.1e308 at 1e307: 4 f's slope is past the range)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            lambda x: scale * square(x),
+            start,
+            grad=lambda x: factor * scale * 2 * x,
+            method=method,
+            smoothness=2 * scale,
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success
+    assert "check_grad" in res.message and "float range" in res.message
+    assert res.fun == scale * square(start) and res.rollbacks > 0
 
 
 @pytest.mark.parametrize("method", ["bb", "armijo"])

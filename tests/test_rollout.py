@@ -619,24 +619,35 @@ def flipped_near_minimum(x):
     return -grad if np.max(np.abs(x - 1.0)) < 1e-3 else grad
 
 
+def nan_near_minimum(x):
+    """:func:`quadratic`, NaN within 1e-3 of its minimiser (a run meets it only once close)."""
+    return math.nan if np.max(np.abs(x - 1.0)) < 1e-3 else quadratic(x)
+
+
 @pytest.mark.parametrize(
-    ("options", "status"),
-    [({"max_rollbacks": 2}, "STEP_FAILED"), ({}, "GRADIENT_MISMATCH")],
+    ("fun", "grad", "options", "status"),
+    [
+        (nan_near_minimum, lambda x: H * (x - 1.0), {"max_rollbacks": 2}, "STEP_FAILED"),
+        (quadratic, flipped_near_minimum, {}, "GRADIENT_MISMATCH"),
+    ],
     ids=["step-failed", "gradient-mismatch"],
 )
-def test_pilot_says_no_go_where_lfsos_safeguard_gave_up_after_the_target(options, status):
+def test_pilot_says_no_go_where_lfsos_safeguard_gave_up_after_the_target(
+    fun, grad, options, status
+):
     """LFSO reaches the target, far sooner than the current rule, then its safeguard gives
-    up where the gradient turns wrong: every trial step rejected (``STEP_FAILED``, no risk
-    indicator fires), or a finite difference disagreeing with the gradient. The pilot is a
-    no-go, its check ``safeguard`` naming the status, whatever risks the criteria forbid."""
+    up: every trial step rejected where ``f`` turns NaN (``STEP_FAILED``, no risk indicator
+    fires), or a finite difference disagreeing with a gradient that turns wrong. The pilot
+    is a no-go, its check ``safeguard`` naming the status, whatever risks the criteria
+    forbid."""
     current = {"method": "gd", "step": 1e-2}
     lenient = GoCriteria(forbidden_risks=())
     for criteria in (None, lenient):
         ev = pilot(
-            quadratic,
+            fun,
             np.zeros(3),
             current,
-            grad=flipped_near_minimum,
+            grad=grad,
             max_iter=200,
             criteria=criteria,
             **options,

@@ -137,8 +137,12 @@ class Stepper:
       disagrees with the gradient there (:meth:`_unless_diverged`),
     * a non-finite ``f(x_{k+1})`` or ``||g_{k+1}||`` (``NON_FINITE``),
     * ``KeyboardInterrupt`` (``INTERRUPTED``), ``StopIteration`` from a callback
-      (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``, ``GRADIENT_MISMATCH``),
-      a bound the dtype cannot evaluate (``PRECISION_LIMIT``), or any other exception
+      (``CALLBACK_STOP``), a rule that gives up (``STEP_FAILED``; ``GRADIENT_MISMATCH``
+      from the rule, or instead of ``STEP_FAILED`` where a finite difference of ``f`` at
+      the best point disagrees with the gradient there: :meth:`_name_a_mismatch`),
+      a bound the dtype cannot evaluate (``PRECISION_LIMIT``; ``GRADIENT_MISMATCH`` instead
+      where the safeguard's trials were all rejected and the gradient is wrong, as for
+      ``STEP_FAILED``), or any other exception
       (``RAISED``: :meth:`result` re-raises it with the result attached as ``.result``);
       ``UNBOUNDED`` instead of ``NON_FINITE``, ``PRECISION_LIMIT``, ``STEP_FAILED``,
       ``MAX_ITER`` or ``STALLED`` where ``f`` fell to ``-inf`` or to the edge of the float
@@ -818,6 +822,7 @@ class Stepper:
             elif isinstance(why, StepFailedError):
                 self.status, self.detail = Status.STEP_FAILED, str(why)
                 self.rollbacks += why.rollbacks  # (the failed step's rejected trials)
+                self._name_a_mismatch(why)
             elif isinstance(why, OracleError) and (
                 isinstance(why, PrecisionLimitError) or not self.audit_oracle
             ):
@@ -828,6 +833,8 @@ class Stepper:
                 # broke its contract: RAISED, below.
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
+                if getattr(why, "rollbacks", 0):  # (all rejected: as for STEP_FAILED)
+                    self._name_a_mismatch(why)
             elif isinstance(why, Exception):  # from fun, grad, the oracle, hvp or a callback
                 self.status = Status.RAISED
                 self.detail, self.raised = f"{type(why).__name__}: {why}", why
@@ -850,6 +857,26 @@ class Stepper:
                 self.bar.close()
                 self.bar = None
         return True
+
+    def _name_a_mismatch(self, why: BaseException) -> None:
+        """``GRADIENT_MISMATCH`` instead of the status set for ``why`` (``STEP_FAILED``,
+        or ``PRECISION_LIMIT`` where the safeguard shrank its trial step to 0: every trial
+        rejected) where the safeguard's check of the gradient at the best point along
+        ``-g`` there (a central difference of ``f``, four evaluations:
+        :meth:`_unless_diverged`'s) disagrees with it. ``f`` failing at the check's points,
+        or a run unbounded below (:meth:`_unbounded`), leaves the status as it is."""
+        best = self.best
+        if best is None or self._unbounded():
+            return
+        gn = best.grad_norm
+        try:
+            _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
+        except GradientMismatchError as exc:
+            self.status, self.detail = Status.GRADIENT_MISMATCH, f"{why}; at the best point, {exc}"
+            if self.risk is not None:
+                self.risk.note("gradient", self.nit + 1)
+        except Exception:  # (f failing there: the status set stands)
+            return
 
     def _unbounded(self) -> bool:
         """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below

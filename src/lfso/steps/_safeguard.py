@@ -20,13 +20,22 @@ __all__ = ["Safeguarded"]
 _FORGET = 0.99
 
 #: Steps in a row without a decrease beyond rounding (or accepted on the rounding allowance
-#: alone), with at least one trial that changed ``f`` short of its claim, after which the
-#: safeguard checks the gradient along the step's direction.
+#: alone, or after a rejected trial that changed ``f``), with at least one trial that
+#: changed ``f`` short of its claim, after which the safeguard checks the gradient along
+#: the step's direction.
 _STALLS = 10
 
 #: Lengths of the finite differences (times the optimal one) that must all disagree with
 #: the gradient before the safeguard reports a mismatch.
 _SCALES = (1.0, 16.0, 256.0)
+
+#: Fractions of the decrease the gradient predicts along the direction below which a
+#: finite difference of ``f`` shows a mismatch: one half at every length, or three
+#: quarters at every length with the three differences within a quarter of the predicted
+#: decrease of each other (so a gradient exactly twice too long, which sits on the half
+#: line, is caught, while values noisier than their dtype, whose differences scatter with
+#: the length, need the half).
+_SHORTFALL, _CONSISTENT_SHORTFALL = 0.5, 0.75
 
 
 class SafeguardState(NamedTuple):
@@ -60,14 +69,19 @@ class Safeguarded(StepRule):
     descends (for LFSO-accelerated, the gradient step's ``-g``) raises ``f``, or falls
     short of the decrease the gradient promises (a gradient several times too long), until
     the steps are so short that the shortfall is within the rounding allowance. After 10
-    steps in a row that decreased ``f`` by no more than its rounding allowance or were
-    accepted on that allowance alone (their claimed decrease failed), with at least one
+    steps in a row that decreased ``f`` by no more than its rounding allowance, were
+    accepted on that allowance alone (their claimed decrease failed) or came after a
+    rejected trial that changed ``f`` (L-BFGS along a gradient twice too long: each
+    iteration's first trial falls short, the bound it teaches makes the next one tiny, and
+    that one meets its claim), with at least one
     trial over them (taken or rejected) that changed ``f`` without meeting its claim, the
     safeguard compares a finite difference of ``f`` along the step's direction
     (:func:`lfso._gradcheck.central_difference`, four evaluations of ``f``) with ``g . d``:
     where ``f`` falls by less than half what the gradient predicts, beyond the difference's
     error bound, and two differences 16 and 256 times longer (four evaluations each, only
-    then) confirm it (values noisier than their dtype's rounding, as a function computed
+    then) confirm it (or it falls by less than three quarters at all three lengths, the
+    three within a quarter of the prediction of each other: a gradient exactly twice too
+    long; values noisier than their dtype's rounding, as a function computed
     partly in float32 gives, move a longer difference less), it raises
     :class:`~lfso.steps.GradientMismatchError` (status ``GRADIENT_MISMATCH``). Where they
     agree (a slow stretch, or a run at the limit of floating point), the next check waits
@@ -178,9 +192,10 @@ class Safeguarded(StepRule):
                 learned = max(learned * _FORGET, ratio)
                 relaxed = max(relaxed, learned)
         stalls, risen, wait = 0, 0, state.wait  # (risen: over the stalled steps in a row)
-        # (a step accepted on the rounding allowance alone, its claim failed, crawls too)
+        # (a step accepted on the rounding allowance alone, its claim failed, crawls too,
+        # as do steps that each follow a rejected trial that changed f)
         short = not value <= evaluation.value - proposal.decrease
-        if short or not value < evaluation.value - allowance:
+        if short or raised or not value < evaluation.value - allowance:
             stalls, risen = state.stalls + 1, state.rises + raised + (value > evaluation.value)
             if stalls >= wait and risen > 0:
                 _check_gradient(objective, x, evaluation, rule.along(plan))
@@ -198,7 +213,8 @@ def _check_gradient(
 ) -> None:
     """Raise :class:`GradientMismatchError` where a finite difference of ``f`` along the
     plan's direction ``along = (d, g . d, ||d||)`` (:meth:`CertifiedRule.along`) shows
-    less than half the decrease ``g . d`` predicts, beyond the difference's error bound
+    less than half the decrease ``g . d`` predicts, or three quarters consistently over the
+    lengths (:data:`_SHORTFALL`), beyond the difference's error bound
     (:func:`lfso._gradcheck.central_difference`)."""
     if along is None:
         return
@@ -216,13 +232,24 @@ def _check_gradient(
     d = -evaluation.grad if direction is None else direction
     unit = d / length
     eps = getattr(objective, "unit_roundoff", None)  # (coarser than x's dtype's, if set)
+    # f and the prediction in units of a power of 2 near |f(x)| (exact): the differences
+    # of values near the float range, and their Richardson weights, do not overflow.
+    size = abs(evaluation.value)
+    ulp = 2.0 ** math.floor(math.log2(size)) if 1.0 < size < math.inf else 1.0
+    value = objective.value if ulp == 1.0 else (lambda y: objective.value(y) / ulp)
+    predicted /= ulp
+    observed_at, loose = [], True
     for scale in _SCALES:  # (a disagreement is confirmed by longer differences, which
         # values noisier than their dtype's rounding move less: f partly in float32)
-        observed, error = central_difference(objective.value, x, unit, eps=eps, scale=scale)
-        if not observed > 0.5 * predicted + error:
+        observed, error = central_difference(value, x, unit, eps=eps, scale=scale)
+        if not observed > _CONSISTENT_SHORTFALL * predicted + error:
             return
-    if observed > 0.5 * predicted + error:
+        loose = loose and observed > _SHORTFALL * predicted + error
+        observed_at.append(observed)
+    spread = max(observed_at) - min(observed_at)
+    if loose or spread <= (1.0 - _CONSISTENT_SHORTFALL) * -predicted:
         raise GradientMismatchError(
-            f"along the step's direction f changes at {observed:.3g} per unit length (a "
-            f"finite difference, +- {error:.2g}) where the gradient says {predicted:.3g}"
+            f"along the step's direction f changes at {observed * ulp:.3g} per unit length "
+            f"(a finite difference, +- {error * ulp:.2g}) where the gradient says "
+            f"{predicted * ulp:.3g}"
         )
