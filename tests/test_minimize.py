@@ -700,6 +700,16 @@ MORE_BAD_INPUTS = [
         TypeError,
         r"always safeguarded: drop safeguard=False",
     ),
+    # lfso-lbfgs's default certificate on a user's ball oracle: an estimate capped by the
+    # ball, always safeguarded too (certificate="ball" runs unguarded)
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: 1e3, "safeguard": False},
+        TypeError,
+        r"^method='lfso-lbfgs' with a ball oracle .* always safeguarded: drop safeguard=False"
+        r".* pass certificate='ball' to run unguarded",
+    ),
     (
         quartic,
         np.ones(2),
