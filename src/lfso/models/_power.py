@@ -423,9 +423,11 @@ class PowerSum(_PointModel):
             xp = namespace(x)
             x, d, g = (xp.astype(v, xp.float64) for v in (x, d, g))
         # d^2 as (|d| + floor)^2, a normal number (weight_floor: no weight may underflow
-        # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138)
+        # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138); no
+        # bound on max |d| is at hand (top=inf): a d^2 past the float range is inf, which
+        # the bound takes, silently (the microsecond of np.errstate, not a pass over d)
         xp = namespace(d)
-        weight = squared_slack(xp, d, weight_floor(xp, d.dtype))
+        weight = squared_slack(xp, d, weight_floor(xp, d.dtype), top=math.inf)
         slope, pair = row_slope(g, d)
         return RowSegment(x, d, self._kernel, weight=weight, scale=1.0, slope=slope).lazy_slope(
             pair
