@@ -731,6 +731,25 @@ def test_a_built_in_oracle_past_the_float_range_stops_with_a_precision_limit():
 
 
 @pytest.mark.parametrize(
+    "model",
+    [PowerNorm(3), PowerSum(3), PowerSum(1), CompositeLeastSquares(np.eye(2), np.zeros(2), p=3)],
+    ids=["power_norm", "power_sum", "power_sum-p1", "composite"],
+)
+def test_a_gradient_past_the_float_range_is_inf_and_exact_zeros_stay_zero(model):
+    """At ``x = [1e200, 0]`` (NumPy) the gradient's first entry is past the float range and
+    its second is exactly 0: ``PowerNorm`` and ``CompositeLeastSquares`` gave ``NaN`` there
+    (``inf * 0``) with NumPy's "invalid value" warning, and ``PowerSum`` warned "overflow
+    encountered in multiply". Now ``[inf, 0]``, silently."""
+    x = np.array([1e200, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluation = model.evaluate(x)
+    assert evaluation.value == math.inf and evaluation.grad_norm == evaluation.grad[0]
+    # (inf, but 2e200 for PowerSum(1): 2x is in range)
+    assert evaluation.grad[0] >= 2e200 and evaluation.grad[1] == 0.0
+
+
+@pytest.mark.parametrize(
     ("p", "x", "dtype"),
     [
         (1000, 3.0, np.float64),

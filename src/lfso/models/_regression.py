@@ -39,7 +39,14 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
 from ._host import device_product, host_twin
-from ._power import PowerNorm, _norm_powers, _norm_scale, _power_or_inf, split_factor
+from ._power import (
+    PowerNorm,
+    _norm_powers,
+    _norm_scale,
+    _power_or_inf,
+    _scaled,
+    split_factor,
+)
 from ._rows import (
     ProductDrift,
     inf_norm,
@@ -824,7 +831,7 @@ class CompositeLeastSquares(_LinearModel):
                 grad, gmax = _times(factor, atr), 0.0  # (A^T r itself is not read again)
             else:  # (an overflowing gradient: scale = inf below, from its largest entry)
                 with np.errstate(over="ignore"):
-                    grad = factor * atr
+                    grad = _scaled(factor, atr)
                 gmax = float(np.abs(grad).max())
             found = (small, big, x_top, drift, gmax, atr_norm, atr_dot, r_top, powers)
             arrays = (ax, r, grad, sq)
@@ -840,7 +847,7 @@ class CompositeLeastSquares(_LinearModel):
         atr = materialize(self._adjoint(r))
         factor = _norm_scale(xp, atr, p, top, small)
         with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
-            grad = materialize(factor * atr)
+            grad = materialize(_scaled(factor, atr))
         scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
         # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
         # the gradient's largest entry (inf where it overflowed), probe.
