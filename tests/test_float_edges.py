@@ -731,28 +731,60 @@ def test_a_built_in_oracle_past_the_float_range_stops_with_a_precision_limit():
 
 
 @pytest.mark.parametrize(
+    "model",
+    [PowerNorm(3), PowerSum(3), PowerSum(1), CompositeLeastSquares(np.eye(2), np.zeros(2), p=3)],
+    ids=["power_norm", "power_sum", "power_sum-p1", "composite"],
+)
+def test_a_gradient_past_the_float_range_is_inf_and_exact_zeros_stay_zero(model):
+    """At ``x = [1e200, 0]`` (NumPy) the gradient's first entry is past the float range and
+    its second is exactly 0: ``PowerNorm`` and ``CompositeLeastSquares`` gave ``NaN`` there
+    (``inf * 0``) with NumPy's "invalid value" warning, and ``PowerSum`` warned "overflow
+    encountered in multiply". Now ``[inf, 0]``, silently."""
+    x = np.array([1e200, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluation = model.evaluate(x)
+    assert evaluation.value == math.inf and evaluation.grad_norm == evaluation.grad[0]
+    # (inf, but 2e200 for PowerSum(1): 2x is in range)
+    assert evaluation.grad[0] >= 2e200 and evaluation.grad[1] == 0.0
+
+
+@pytest.mark.parametrize(
     ("p", "x", "dtype"),
     [
         (1000, 3.0, np.float64),
         (7.5, 1e30, np.float64),
         (3, 1e120, np.float64),
         (4, 1e10, np.float32),
+        (2, 3e38, np.float32),  # (x itself near the range's end: its padded rows overflow)
     ],
 )
-def test_lp_regression_past_the_float_range_is_inf_without_warnings(p, x, dtype):
+@pytest.mark.parametrize("library", ["numpy", "torch", "torch-device"])
+def test_lp_regression_past_the_float_range_is_inf_without_warnings(p, x, dtype, library):
     """``LpRegression`` where ``|r_i|^(2p)`` passes the float range: the weights overflowed
     with a ``RuntimeWarning`` and ``A^T (w r)`` made ``inf * 0 = NaN``, so ``lfso.minimize``
     reported ``||grad f(x0)|| = nan``. The value and every gradient entry are ``inf`` (each
-    exact entry is past the range), silently, and the start error says so."""
+    exact entry is past the range), silently, and the start error says so: on NumPy, on
+    PyTorch CPU tensors, and on PyTorch's accelerator path (emulated on the CPU)."""
+    import contextlib
+
     from lfso.models import LpRegression
 
-    model = LpRegression(np.eye(2, dtype=dtype), np.zeros(2, dtype=dtype), p=p)
-    x0 = np.full(2, x, dtype=dtype)
-    with warnings.catch_warnings():
+    A, b, x0 = np.eye(2, dtype=dtype), np.zeros(2, dtype=dtype), np.full(2, x, dtype=dtype)
+    context: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if library != "numpy":
+        torch = pytest.importorskip("torch")
+        A, b, x0 = torch.from_numpy(A), torch.from_numpy(b), torch.from_numpy(x0)
+        if library == "torch-device":
+            from lfso.bench import cpu_as_accelerator
+
+            context = cpu_as_accelerator()
+    model = LpRegression(A, b, p=p)
+    with warnings.catch_warnings(), context:
         warnings.simplefilter("error")
         for bound in (True, False):
             evaluation = model.evaluate(x0, bound=bound)
             assert evaluation.value == math.inf and model.value(x0) == math.inf
-            assert np.all(evaluation.grad == math.inf) and evaluation.grad_norm == math.inf
+            assert bool((evaluation.grad == math.inf).all()) and evaluation.grad_norm == math.inf
         with pytest.raises(ValueError, match=r"f\(x0\) = inf and \|\|grad f\(x0\)\|\| = inf"):
             lfso.minimize(model, x0, monitor=False)

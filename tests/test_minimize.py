@@ -199,6 +199,35 @@ def test_a_float32_valued_fun_at_a_float64_point_runs_at_float32_rounding():
     assert model.unit_roundoff is None
 
 
+# (what fun returns from sum(x**2), x's dtype, and the unit roundoff the model takes)
+_F32 = float(np.finfo(np.float32).eps)
+RETURNED_ROUNDING = {
+    "np.float32": (lambda t, v: np.float32(v), "float64", _F32),
+    "0-d float32 array": (lambda t, v: np.asarray(v, np.float32), "float64", _F32),
+    "1-element float32 array": (lambda t, v: np.asarray([v], np.float32), "float64", _F32),
+    "0-d float32 tensor": (lambda t, v: t.tensor(v, dtype=t.float32), "float64", _F32),
+    "0-d bfloat16 tensor": (lambda t, v: t.tensor(v, dtype=t.bfloat16), "float32", 2.0**-7),
+    "0-d float64 tensor": (lambda t, v: t.tensor(v, dtype=t.float64), "float32", None),
+    "0-d int tensor": (lambda t, v: t.tensor(int(v)), "float32", None),
+    "float(float32)": (lambda t, v: float(np.float32(v)), "float64", None),  # (no dtype)
+}
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("case", RETURNED_ROUNDING)
+def test_a_value_returned_in_a_coarser_float_dtype_sets_the_unit_roundoff(case, library):
+    make, x_dtype, expected = RETURNED_ROUNDING[case]
+    torch = pytest.importorskip("torch") if library == "torch" or "tensor" in case else None
+    x = np.ones(3, x_dtype) if library == "numpy" else torch.ones(3, dtype=getattr(torch, x_dtype))
+
+    def fun(x):
+        return make(torch, float((x**2).sum()))
+
+    model = lfso.models.FunctionModel(fun, lambda x: 2 * x, lambda x, R: 2.0)
+    model.evaluate(x)
+    assert model.unit_roundoff == expected
+
+
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs", "lfso-accel"])
 def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
     A = np.diag([1.0, 3.0, 6.0])
@@ -699,6 +728,16 @@ MORE_BAD_INPUTS = [
         {"grad": quartic_grad, "safeguard": False},
         TypeError,
         r"always safeguarded: drop safeguard=False",
+    ),
+    # lfso-lbfgs's default certificate on a user's ball oracle: an estimate capped by the
+    # ball, always safeguarded too (certificate="ball" runs unguarded)
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "smoothness": lambda x, R: 1e3, "safeguard": False},
+        TypeError,
+        r"^method='lfso-lbfgs' with a ball oracle .* always safeguarded: drop safeguard=False"
+        r".* pass certificate='ball' to run unguarded",
     ),
     (
         quartic,

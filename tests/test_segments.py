@@ -1417,12 +1417,18 @@ def test_host_path_slope_is_summed_only_when_asked_for(p):
 
 @pytest.mark.parametrize(
     "model",
-    [LpRegression(np.eye(2), np.zeros(2), p=3), CauchyRegression(np.eye(2), np.zeros(2))],
-    ids=["lp3", "cauchy"],
+    [
+        LpRegression(np.eye(2), np.zeros(2), p=3),
+        CauchyRegression(np.eye(2), np.zeros(2)),
+        PowerSum(2),
+        PowerSum(1.5),
+    ],
+    ids=["lp3", "cauchy", "powersum2", "powersum1.5"],
 )
 def test_a_direction_whose_row_weights_overflow_gives_inf_without_a_warning(model):
-    """``u = A d ~ 1e200``: the weights ``(|u| + eps)^2`` are past the float range, so the
-    bound along the segment is ``inf``, without NumPy's overflow warning."""
+    """``u = A d ~ 1e200`` (``PowerSum``: ``u = d``): the weights ``(|u| + eps)^2`` are past
+    the float range, so the bound along the segment is ``inf``, without NumPy's overflow
+    warning."""
     import warnings
 
     x = np.ones(2)

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 import data_parallel  # noqa: E402
 
 import lfso  # noqa: E402
+from lfso.steps import Safeguarded  # noqa: E402
 from lfso.torch import LFSO  # noqa: E402
 
 
@@ -379,6 +380,17 @@ def test_bad_hyperparameters_are_rejected_at_construction(kwargs, message):
 def test_hyperparameters_that_are_not_numbers_are_named(kwargs, message):
     with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         LFSO([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_lbfgs_on_an_oracle_refuses_safeguard_false_and_is_guarded_by_default():
+    """lfso-lbfgs's default certificate on a ball oracle is an estimate capped by the ball,
+    always safeguarded: ``safeguard=False`` raises, as with the automatic oracle."""
+    w = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(TypeError, match=r"always safeguarded: drop safeguard=False"):
+        LFSO(w, method="lfso-lbfgs", smoothness=1.0, safeguard=False)
+    assert isinstance(LFSO(w, method="lfso-lbfgs", smoothness=1.0)._run.rule, Safeguarded)
+    bare = LFSO(w, method="lfso-lbfgs", smoothness=1.0, safeguard=False, certificate="ball")
+    assert not isinstance(bare._run.rule, Safeguarded)
 
 
 @pytest.mark.parametrize("value", [2.5, 2.0, 0.0, math.inf])

@@ -456,9 +456,10 @@ def minimize(
         oracle object: not proven, so a wrong one must not make ``f`` rise), off for a
         model's own proven oracle (the built-in models'), for a method name and a certified
         rule instance alike; ``False`` turns it off (it raises with the automatic oracle,
-        whose estimate is always safeguarded; it is not used under ``lfso-lbfgs``'s default
-        certificate with a user's ball oracle, an estimate capped by the ball:
-        :class:`lfso.steps.BallCappedEstimate`, always safeguarded). Along a
+        whose estimate is always safeguarded, and with ``lfso-lbfgs``'s default
+        certificate on a ball oracle that is not a built-in model's, an estimate capped by
+        the ball, also always safeguarded (:class:`lfso.steps.BallCappedEstimate`): pass
+        ``certificate="ball"`` with it to run unguarded). Along a
         valid oracle's steps it rolls nothing back and takes the same steps, at no extra
         gradient (``lfso-accel``: one more value of ``f`` per iteration).
     hvp : callable ``hvp(x, v) -> Hess f(x) v`` or "autodiff", optional

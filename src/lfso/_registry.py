@@ -264,6 +264,27 @@ def _safeguarded(rule: Any, o: dict[str, Any], ctx: Context, force: bool = False
     return rule
 
 
+def _capped(direction: Direction, choice: str, radius: Any, model: Model) -> bool:
+    """Whether a certified rule sizes its steps by :class:`~lfso.steps.BallCappedEstimate`:
+    quasi-Newton directions on a ball oracle (no proven segment bound of the model's own)
+    with ``certificate="auto"`` and the tight radius."""
+    return (
+        choice == "auto"
+        and radius == "tight"
+        and direction.quasi_newton
+        and not _sharp_segment(model)
+    )
+
+
+def always_guarded(method: str, options: dict[str, Any], model: Model) -> bool:
+    """Whether ``method=`` with ``options`` on ``model``'s oracle sizes its steps by an
+    estimate capped by the ball, which is always safeguarded (``safeguard=False`` raises)."""
+    if method != "lfso-lbfgs":
+        return False
+    choice, radius = options.get("certificate", "auto"), options.get("radius", "tight")
+    return _capped(LBFGSDirection(), choice, radius, model)
+
+
 def _certified(
     direction: Callable[[dict[str, Any]], Direction], name: str
 ) -> Callable[..., StepRule]:
@@ -285,14 +306,18 @@ def _certified(
                 hvp = _autodiff_hvp(ctx.objective, ctx.x0)
             estimator = SecantEstimator(o["safety"], o["growth"], hvp, o["power_iterations"])
             certificate = EstimateCertificate(estimator, o["radius_rtol"])
-        elif (
-            choice == "auto"
-            and radius == "tight"
-            and chosen.quasi_newton
-            and not _sharp_segment(ctx.model)
-        ):
+        elif _capped(chosen, choice, radius, ctx.model):
             # A ball oracle along quasi-Newton directions: the estimate along d, never a
             # shorter step than the ball's, safeguarded (BallCappedEstimate).
+            if o["safeguard"] is False:
+                opt, given_as = validate.spelt_option, validate.spelt_given
+                raise TypeError(
+                    f"{validate.spelt_method(name)} with a ball oracle sizes its steps by an "
+                    f"estimate capped by the ball ({given_as('certificate', repr('auto'))}, "
+                    f"the default), always safeguarded: drop {given_as('safeguard', 'False')} "
+                    f"(got {opt('safeguard')}=False), or pass "
+                    f"{given_as('certificate', repr('ball'))} to run unguarded on the ball"
+                )
             capped = True
             estimator = SecantEstimator(o["safety"], o["growth"], None, o["power_iterations"])
             certificate = BallCappedEstimate(estimator, o["radius_rtol"])

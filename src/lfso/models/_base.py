@@ -268,7 +268,7 @@ class Model(Portable, CheckedOracle):
         default): ``x``'s dtype's. The safeguard's descent test and its gradient check
         allow for rounding at this level. A :class:`FunctionModel` (a plain ``fun`` passed
         to :func:`lfso.minimize`) takes it from the values ``fun`` returns: an
-        ``np.float32`` at a float64 ``x`` sets float32's.
+        ``np.float32`` (or a float32 array or tensor) at a float64 ``x`` sets float32's.
     extras : frozenset of str
         The optional inputs of :meth:`evaluate` the model uses, a subset of
         :data:`EXTRAS` (default: none):

@@ -36,11 +36,14 @@ class FunctionModel(Model):
 
     Notes
     -----
-    Rounding: a ``fun`` that returns a NumPy float coarser than ``x``'s dtype (an
-    ``np.float32`` computed from a float64 ``x``) declares that its values round at that
-    dtype's level: the model takes its unit roundoff as :attr:`unit_roundoff` at the first
-    such value, so that the safeguard, the gradient checks and the risk indicators allow
-    for it (a Python float or a float64 value says nothing and changes nothing).
+    Rounding: a ``fun`` that returns a value of a float dtype coarser than ``x``'s (an
+    ``np.float32``, a 0-d or 1-element NumPy array, or a 0-d tensor of ``torch.float32``
+    computed from a float64 ``x``) declares that its values round at that dtype's level:
+    the model takes its unit roundoff as :attr:`unit_roundoff` at the first such value, so
+    that the safeguard, the gradient checks and the risk indicators allow for it. A
+    Python float says nothing (it carries no dtype), nor does a float64 value: a value
+    computed in float32 and returned as ``float(...)`` changes nothing, so return it
+    as the float32 value itself, or set :attr:`unit_roundoff`.
 
     Segment bound (:meth:`segment`): an oracle built with the calculus of
     :mod:`lfso.oracles` (sums, scaling, affine maps, ridge, built-in models) gives its own
@@ -116,8 +119,8 @@ class FunctionModel(Model):
             called = f"{spelt('grad')}(x)"
             value, grad = self._fun(x), call_user(self.jac, called, self._argument(x))
             names = ("fun(x)", called)
-        if isinstance(value, (np.generic, np.ndarray)) and value.dtype != x.dtype:
-            self._note_rounding(value.dtype, x)
+        if getattr(value, "dtype", x.dtype) != x.dtype:
+            self._note_rounding(value, x)
         value = returned_scalar(value, names[0])
         xp = namespace(x)
         out = returned_array(grad, names[1], x, xp)
@@ -128,13 +131,20 @@ class FunctionModel(Model):
             out = xp.asarray(out, copy=True)
         return value, out
 
-    def _note_rounding(self, dtype: Any, x: Any) -> None:
-        """Take the unit roundoff of ``dtype``, that of a NumPy value ``fun`` returned
-        (``np.float32`` from a float32 computation at a float64 ``x``), as the model's
-        :attr:`unit_roundoff` where it is coarser than ``x``'s dtype's and the one held."""
-        if np.dtype(dtype).kind != "f":
-            return
-        eps = float(np.finfo(dtype).eps)
+    def _note_rounding(self, value: Any, x: Any) -> None:
+        """Take the unit roundoff of ``value``'s dtype, a value ``fun`` returned (a NumPy
+        float or array, a tensor: ``np.float32`` or a 0-d ``torch.float32`` from a float32
+        computation at a float64 ``x``), as the model's :attr:`unit_roundoff` where it is
+        coarser than ``x``'s dtype's and the one held. An integer dtype says nothing."""
+        if isinstance(value, (np.generic, np.ndarray)):
+            if value.dtype.kind != "f":
+                return
+            eps = float(np.finfo(value.dtype).eps)
+        else:
+            xp = namespace(value)
+            if not xp.isdtype(value.dtype, "real floating"):
+                return
+            eps = float(xp.finfo(value.dtype).eps)
         if eps > float(namespace(x).finfo(x.dtype).eps) and eps > (self.unit_roundoff or 0.0):
             self.unit_roundoff = eps
 

@@ -105,6 +105,16 @@ def _normalized(x: Any) -> tuple[Any, Any, Any]:
     return xp, top, x / xp.where(top > 0.0, top, xp.ones_like(top))
 
 
+def _scaled(factor: Any, y: Any) -> Any:
+    """``factor * y``, the gradient of a power of a norm; on the host, where ``factor`` is
+    past the float range (``inf``), ``0`` where ``y_i = 0`` (the exact entry), not NumPy's
+    ``inf * 0 = NaN`` and its warning, and ``+-inf`` elsewhere, silently."""
+    if type(y) is np.ndarray and isinstance(factor, (float, np.floating)) and factor == math.inf:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.where(y == 0.0, y, factor * y)
+    return factor * y
+
+
 def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
     """``2p ||y||^(2p-2)`` (the factor of ``y`` in the gradient of ``||y||^(2p)``) from the
     0-d arrays ``top = max_i |y_i|`` and ``small = ||y / top||^2``, computed in float64 on
@@ -251,7 +261,7 @@ class PowerNorm(_PointModel):
         p = self.p
         xp, top, unit = _normalized(x)
         ssum = reduce_sum(xp, unit * unit)  # ||x||^2 / X^2, in [1, d]
-        grad = _norm_scale(xp, x, p, top, ssum) * x
+        grad = _scaled(_norm_scale(xp, x, p, top, ssum), x)
         # (the largest entry of the computed gradient: inf where it overflowed)
         wanted = [top, ssum, reduce_max(xp, xp.abs(grad))]
         if probe is not None:  # grad @ probe = c X (x / X) @ probe: same round trip
@@ -380,19 +390,27 @@ class PowerSum(_PointModel):
         p, m = self.p, 2 * self.p - 2
         return 2 * p * (2 * p - 1) * split_factor(m) if m < 1025.0 else math.inf
 
+    def _powers(self, xp: Any, x: Any, unit: Any) -> tuple[Any, Any]:
+        """``(|x|^(2p-2), sum_i |x_i / X|^(2p))``, ``X = max_i |x_i|``."""
+        p = self.p
+        if p == int(p):
+            x2, u2 = x * x, unit * unit
+            return x2 ** int(p - 1), reduce_sum(xp, u2 ** int(p - 1) * u2)
+        au = xp.abs(unit)
+        return xp.abs(x) ** (2 * p - 2), reduce_sum(xp, au ** (2 * p - 2) * au * au)
+
     def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
         p = self.p
         xp, top, unit = _normalized(x)
-        if p == int(p):
-            x2, u2 = x * x, unit * unit
-            w = x2 ** int(p - 1)
-            total = reduce_sum(xp, u2 ** int(p - 1) * u2)
+        # Each |x_i|^(2p-1) over- or underflows only with its own gradient entry: inf past
+        # the float range, silently (NumPy's errstate only where max |x_i|^(2p-1) may pass)
+        if type(top) is float and top > 0.0 and max(2.0, 2 * p - 1) * math.log(top) > 700.0:
+            with np.errstate(over="ignore"):
+                w, total = self._powers(xp, x, unit)
+                grad = (2 * p) * (w * x)
         else:
-            au = xp.abs(unit)
-            w = xp.abs(x) ** (2 * p - 2)
-            total = reduce_sum(xp, au ** (2 * p - 2) * au * au)
-        # Each |x_i|^(2p-1) over- or underflows only with its own gradient entry.
-        grad = (2 * p) * (w * x)
+            w, total = self._powers(xp, x, unit)
+            grad = (2 * p) * (w * x)
 
         def make(fetched: Fetched) -> Evaluation:
             (total_h, big), gnorm, dot = fetched
@@ -423,9 +441,11 @@ class PowerSum(_PointModel):
             xp = namespace(x)
             x, d, g = (xp.astype(v, xp.float64) for v in (x, d, g))
         # d^2 as (|d| + floor)^2, a normal number (weight_floor: no weight may underflow
-        # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138)
+        # beside the power kernel's unbounded values; d^2 itself where |d| > 1e-138); no
+        # bound on max |d| is at hand (top=inf): a d^2 past the float range is inf, which
+        # the bound takes, silently (the microsecond of np.errstate, not a pass over d)
         xp = namespace(d)
-        weight = squared_slack(xp, d, weight_floor(xp, d.dtype))
+        weight = squared_slack(xp, d, weight_floor(xp, d.dtype), top=math.inf)
         slope, pair = row_slope(g, d)
         return RowSegment(x, d, self._kernel, weight=weight, scale=1.0, slope=slope).lazy_slope(
             pair

@@ -39,7 +39,14 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
 from ._host import device_product, host_twin
-from ._power import PowerNorm, _norm_powers, _norm_scale, _power_or_inf, split_factor
+from ._power import (
+    PowerNorm,
+    _norm_powers,
+    _norm_scale,
+    _power_or_inf,
+    _scaled,
+    split_factor,
+)
 from ._rows import (
     ProductDrift,
     inf_norm,
@@ -357,6 +364,29 @@ class LpRegression(_LinearModel):
             scale = 2 * p * np.float64(top) ** (2 * p - 1)
             return np.where(g == 0.0, 0.0, g * scale).astype(r.dtype)
 
+    def _padded_powers(self, r: Any, xmax: Any, drift: Any) -> Any:
+        """``s^(2p-2)`` of ``s = |r_i|`` padded by its rounding error, the carried
+        product's drift and the lost subnormals (class docstring)."""
+        s = self.xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b) + drift
+        return _power(self.xp, s + self._lost, self.p)
+
+    def _past_range(self, r: Any, grad: Any, probe: Any) -> tuple[float, float | None]:
+        """Where ``f`` passed the float range on an array library other than NumPy (known
+        once the scalars are fetched: no extra round trip on the ordinary path), ``grad``
+        made again in place as :meth:`_gradient` makes NumPy's (``+-inf`` or 0, not the
+        ``inf * 0 = NaN`` of ``A^T (w r)``), and its norm and dot with ``probe``."""
+        xp, q = self.xp, 2.0 * self.p
+        top = xp.max(xp.abs(r))
+        y = r / top
+        g = self._adjoint(y * xp.abs(y) ** (q - 2.0))
+        try:
+            scale = q * float(top) ** (q - 1.0)
+        except OverflowError:
+            scale = math.inf
+        grad[...] = xp.where(g == 0.0, xp.zeros_like(g), g * scale)
+        gnorm = to_float(xp.sqrt(xp.sum(grad * grad)))
+        return gnorm, None if probe is None else to_float(xp.sum(grad * probe))
+
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
 
@@ -402,7 +432,7 @@ class LpRegression(_LinearModel):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        xp, p = self.xp, self.p
+        xp = self.xp
         self._check_point(x)
         if type(x) is not np.ndarray:  # a CPU tensor: the NumPy code on views (models._host)
             host = host_twin(self, x)
@@ -424,13 +454,11 @@ class LpRegression(_LinearModel):
             # drift; ||a_i||_1 ||x||_inf <= sqrt(d) ||a_i|| ||x||_inf.
             xmax = x_inf * self._sqrt_d
             # (and the (d + 1) smallest subnormals it may have lost to gradual underflow)
-            s = xp.abs(r) + self._residual_gamma * (self.row_norms * xmax + self._abs_b) + drift
-            s = s + self._lost
-            if type(s) is np.ndarray:
+            if type(r) is np.ndarray:
                 with np.errstate(over="ignore"):  # (inf past the float range)
-                    ws = _power(xp, s, p)
+                    ws = self._padded_powers(r, xmax, drift)
             else:
-                ws = _power(xp, s, p)
+                ws = self._padded_powers(r, xmax, drift)
             scalars.append(reduce_max(xp, ws))
             if self.oracle == "sharp":
                 scalars.append(self._row_sq @ ws)
@@ -440,6 +468,8 @@ class LpRegression(_LinearModel):
 
         def make(fetched: Fetched) -> Evaluation:
             values, gnorm, dot = fetched
+            if values[0] == math.inf and type(r) is not np.ndarray:
+                gnorm, dot = self._past_range(r, grad, probe)
             local = None
             if bound:
                 wmax = values[3] * (1.0 if plain else self._pad_max)
@@ -801,7 +831,7 @@ class CompositeLeastSquares(_LinearModel):
                 grad, gmax = _times(factor, atr), 0.0  # (A^T r itself is not read again)
             else:  # (an overflowing gradient: scale = inf below, from its largest entry)
                 with np.errstate(over="ignore"):
-                    grad = factor * atr
+                    grad = _scaled(factor, atr)
                 gmax = float(np.abs(grad).max())
             found = (small, big, x_top, drift, gmax, atr_norm, atr_dot, r_top, powers)
             arrays = (ax, r, grad, sq)
@@ -817,7 +847,7 @@ class CompositeLeastSquares(_LinearModel):
         atr = materialize(self._adjoint(r))
         factor = _norm_scale(xp, atr, p, top, small)
         with np.errstate(over="ignore"):  # (an overflowing gradient: scale = inf below)
-            grad = materialize(factor * atr)
+            grad = materialize(_scaled(factor, atr))
         scaled = (r, top, unit, small)  # (on the device: the segment at x reuses them)
         # One round trip: the sums, ||x||_inf and the drift (the segment's rounding),
         # the gradient's largest entry (inf where it overflowed), probe.

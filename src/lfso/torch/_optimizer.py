@@ -92,7 +92,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .._later import Known, Later, deferring, later, riding
-from .._registry import METHODS, build_rule
+from .._registry import METHODS, always_guarded, build_rule
 from .._result import History, Result, Status
 from .._stepper import Stepper, callbacks_of
 from .._validate import caller_level, integer, is_real, monitor_mode, real
@@ -497,7 +497,11 @@ class LFSO(torch.optim.Optimizer):
             options["eta"] = layout.eta
         if hvp:
             options["hvp"] = model.hvp
-        if self.smoothness is not None and "safeguard" in METHODS[self.method].options:
+        if (
+            self.smoothness is not None
+            and "safeguard" in METHODS[self.method].options
+            and not always_guarded(self.method, options, model)
+        ):
             options.setdefault("safeguard", False)  # (off with an oracle: see the docstring)
         return build_rule(self.method, options, model=model, auto=self.smoothness is None)
 
