@@ -1969,13 +1969,14 @@ class _ProbeError(Exception):
     pass
 
 
-def _interrupted_run(device_steps, interrupt_at):
+def _interrupted_run(device_steps, interrupt_at, secant="fresh"):
     """40 batches of a linear regression, windows of 3 steps; at the steps ``interrupt_at``
-    the closure's second call (the probe) raises once, and the batch is stepped again."""
+    the closure's second call (the probe, or the trial) raises once, and the batch is
+    stepped again, with the parameters and the optimiser's state as before the call."""
     gen = torch.Generator().manual_seed(3)
     X, y = torch.randn(64, 4, generator=gen), torch.randn(64, generator=gen)
     w = torch.nn.Parameter(torch.zeros(4))
-    opt = StochasticLFSO([w], window=3, probe_every=1, device_steps=device_steps)
+    opt = StochasticLFSO([w], window=3, probe_every=1, secant=secant, device_steps=device_steps)
     raised = 0
     for k in range(40):
         idx = torch.randint(0, 64, (16,), generator=gen)
@@ -1987,12 +1988,14 @@ def _interrupted_run(device_steps, interrupt_at):
                 raise _ProbeError
             return _backward(((X[idx] @ w - y[idx]) ** 2).mean(), backward)
 
-        before = w.detach().clone()
+        before, saved = w.detach().clone(), copy.deepcopy(opt.state_dict())
         try:
             opt.step(closure)
         except _ProbeError:
             raised += 1
             assert torch.equal(w.detach(), before)
+            if secant == "same":
+                _assert_same_tree(opt.state_dict(), saved)
             calls.append("retried")
             opt.step(closure)
     return w.detach(), opt.probes, raised
@@ -2006,6 +2009,33 @@ def test_a_closure_that_raises_in_the_probe_leaves_the_run_as_it_was(device_step
     w, probes, _ = _interrupted_run(device_steps, ())
     w2, probes2, raised = _interrupted_run(device_steps, (4, 5, 13, 20))
     assert raised == 4 and probes2 == probes
+    assert torch.equal(w2, w)
+
+
+def _assert_same_tree(a, b):
+    """``a == b`` for nested dicts and lists of tensors and numbers (NaN equal to NaN)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), (a, b)
+        for key in a:
+            _assert_same_tree(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), (a, b)
+        for x, z in zip(a, b, strict=True):
+            _assert_same_tree(x, z)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), (a, b)
+    else:
+        assert a == b or (a != a and b != b), (a, b)
+
+
+def test_a_closure_that_raises_in_the_same_batch_trial_leaves_the_run_as_it_was():
+    """``secant="same"``: the trial call comes after the moments and the window moved on
+    and the parameters stepped; a closure that raises there leaves the parameters, the
+    state and the counters as they were (the first step's included), and the retried run
+    takes the steps of one that was never interrupted."""
+    w, _, _ = _interrupted_run(False, (), secant="same")
+    w2, _, raised = _interrupted_run(False, (0, 3, 13, 21), secant="same")
+    assert raised == 4
     assert torch.equal(w2, w)
 
 

@@ -870,7 +870,8 @@ class StochasticLFSO(torch.optim.Optimizer):
     probes : int
         Extra forward passes taken to measure the secant (``secant="fresh"``).
     steps : int
-        Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names).
+        Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names); a
+        call that raised (its closure did) is not counted.
 
     The counters and ``last_step``, ``last_curvature`` are saved by :meth:`state_dict` and
     go on from there after :meth:`load_state_dict`, as the rest of the run does.
@@ -1375,6 +1376,52 @@ class StochasticLFSO(torch.optim.Optimizer):
                 "StochasticLFSO.step needs a closure that returns the loss of the current "
                 "batch (it evaluates the batch twice: see the class docstring)"
             )
+        steps, held = self.steps, self._hold()
+        try:
+            return self._step(closure)
+        except BaseException:  # (the closure raised: the step is not taken)
+            self.steps = steps
+            if held is not None:
+                self._put_back(held)
+            raise
+
+    def _hold(self) -> tuple[Any, ...] | None:
+        """``secant="same"``, on a step whose trial may come: a copy of the optimiser's
+        state, which the step changes before the closure's last call (the moments, the
+        window), for :meth:`_put_back`; ``None`` where the closure's last call comes before
+        the step changes anything."""
+        if self.secant != "same":
+            return None
+        g_state = self.state.get(self.param_groups[0]["params"][0], {})
+        s, k = g_state.get("step_size", math.nan), g_state.get("k", 0) + 1
+        if s == s and k % self.probe_every:  # (no trial on this step)
+            return None
+        states = {p: dict(self.state[p]) if p in self.state else None for p in self._params()}
+        copies = {
+            id(v): v.clone()
+            for saved in states.values()
+            for v in (saved or {}).values()
+            if isinstance(v, torch.Tensor)
+        }
+        return states, copies, self._undo, list(self._last), list(self._counts)
+
+    def _put_back(self, held: tuple[Any, ...]) -> None:
+        """The optimiser's state as :meth:`_hold` copied it (the parameters are put back
+        by :meth:`_same`)."""
+        states, copies, self._undo, self._last, self._counts = held
+        for p, saved in states.items():
+            if saved is None:
+                self.state.pop(p, None)
+                continue
+            for v in saved.values():
+                if isinstance(v, torch.Tensor):
+                    v.copy_(copies[id(v)])
+            state = self.state[p]
+            state.clear()
+            state.update(saved)
+
+    def _step(self, closure: Callable[..., Any]) -> Any:
+        """:meth:`step`'s body, on a closure."""
         self.steps += 1
         lr = self._multiplier()
         loss, form = self._evaluate(closure)
@@ -1754,7 +1801,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
-        f1 = float(self._synced(self._trial(closure, form).reshape(1).to(torch.float64, copy=True)))
+        try:
+            trial = self._trial(closure, form)
+        except BaseException:  # (step puts the optimiser's state back)
+            torch._foreach_copy_(params, backup)
+            raise
+        f1 = float(self._synced(trial.reshape(1).to(torch.float64, copy=True)))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
             g_state["window_sq"] -= t * t * dd
