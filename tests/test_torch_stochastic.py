@@ -944,19 +944,24 @@ def _adam_direction_state(w):
 @pytest.mark.parametrize("steps", [1, 3, 30])
 def test_every_variants_own_state_dict_loads(direction, secant, device_steps, steps):
     """What any variant saves at any point of a run (in the ramp, after a skipped or undone
-    batch, after its ramp ended) is StochasticLFSO's, and loads."""
+    batch, after its ramp ended) is StochasticLFSO's, and loads; saved again, it is the
+    same state dict (``secant="same"`` saved a last step it cannot undo once loaded as
+    undoable, and saved again as not)."""
     if device_steps and secant == "same":
         return
     options = {"direction": direction, "secant": secant, "device_steps": device_steps}
     w = torch.nn.Parameter(torch.zeros(3))
     opt = StochasticLFSO([w], probe_every=1, window=4, **options)
     _regression_steps(opt, w, steps, nan_at=(0, steps - 1))
+    opt.probe_every = 2  # (a last step that can be undone: "same" does not measure it)
+    _regression_steps(opt, w, 1 if steps > 1 else 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedBatchWarning)  # (the device path's, late)
         saved = opt.state_dict()
     loaded = StochasticLFSO([w], **options)
-    loaded.load_state_dict(saved)  # (a key outside _STATE_KEYS would be refused)
+    loaded.load_state_dict(copy.deepcopy(saved))  # (a key outside _STATE_KEYS: refused)
     assert loaded.steps == opt.steps > 0
+    _assert_same_tree(loaded.state_dict(), saved)
 
 
 _COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")

@@ -1607,11 +1607,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         return flat @ flat
 
     def _buffers(
-        self, params: list[torch.Tensor], start: int, filled: bool = False
+        self, params: list[torch.Tensor], start: int
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]]]:
         """Each parameter's first moment ``m``, second moment ``v`` (``direction="adam"``)
         and the point its last step left (``secant="fresh"``), created at the first step
-        (``filled``: that point created as a copy of the parameter, so that it is finite);
+        (that point created as a copy of the parameter: finite, and what the state dict
+        saves before a step writes it);
         and ``(i, k0)`` for each parameter whose moments were created after ``k0 > 0``
         steps (a param group added later, a parameter that had no gradient until then):
         their bias corrections count the steps since (``start``: the steps before this)."""
@@ -1633,11 +1634,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                 vs.append(state["v"])
             if fresh:
                 if "prev" not in state:  # the point each step leaves (for the probe, the undo)
-                    state["prev"] = (
-                        p.detach().clone(memory_format=torch.preserve_format)
-                        if filled
-                        else torch.empty_like(p, memory_format=torch.preserve_format)
-                    )
+                    state["prev"] = p.detach().clone(memory_format=torch.preserve_format)
                 prevs.append(state["prev"])
         return ms, vs, prevs, late
 
@@ -1917,7 +1914,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         run: dict[str, Any] = {}
         if _first_state(out)[1] is not None:  # can the last step be undone (from "prev")
             undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
-            run["undoable"] = bool(undoable)
+            # (secant="same" keeps its copy out of the state: a loaded run cannot undo it)
+            run["undoable"] = bool(undoable) and self.secant == "fresh"
         run |= {
             "steps": self.steps,
             "probes": self.probes,
@@ -2157,7 +2155,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._settle()  # the last step's flags: this step's forward pass is already queued
         mirror = self._mirror
         k = mirror["k"] + 1
-        ms, vs, prevs, late = self._buffers(params, k - 1, filled=True)
+        ms, vs, prevs, late = self._buffers(params, k - 1)
         numels = [p.numel() for p in params]
         n = sum(numels)
         d_prev = g_state.get("d_prev")
