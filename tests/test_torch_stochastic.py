@@ -605,6 +605,58 @@ def test_a_group_added_later_takes_the_scheduled_multiplier():
     assert float(v.detach()) < 1.0  # both groups stepped
 
 
+def _late_group_run(direction, device_steps, steps_before):
+    """A two-layer MLP whose second layer's group is added after ``steps_before`` steps;
+    the optimiser, the second layer's parameters and their first step and gradient."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(128, 6, generator=gen, dtype=torch.float64)
+    y = torch.sin(X.sum(1, keepdim=True))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    net = net.double()
+    head = list(net[2].parameters())
+    for p in head:
+        p.requires_grad_(False)
+    opt = StochasticLFSO(net[0].parameters(), direction=direction, device_steps=device_steps)
+
+    def step():
+        idx = torch.randint(0, 128, (16,), generator=gen)
+        opt.step(lambda backward=True: _backward(((net(X[idx]) - y[idx]) ** 2).mean(), backward))
+
+    for _ in range(steps_before):
+        step()
+    for p in head:
+        p.requires_grad_(True)
+    opt.add_param_group({"params": head})
+    before = [p.detach().clone() for p in head]
+    step()
+    moved = [p.detach() - b for p, b in zip(head, before, strict=True)]
+    return opt, head, moved, [p.grad.clone() for p in head], step
+
+
+@pytest.mark.parametrize("device_steps", [False, True])
+@pytest.mark.parametrize("direction", ["adam", "momentum"])
+def test_a_group_added_later_starts_as_a_fresh_optimiser_would(direction, device_steps):
+    """A parameter's moments created after ``k0`` steps are bias-corrected with their own
+    count ``k - k0``, as torch.optim.Adam counts each parameter's steps: its first
+    direction is a fresh optimiser's, ``g / (|g| + eps)`` (Adam's) or ``g`` (momentum),
+    whatever the step at which it joins (the run's count made it about half as long after
+    20 steps and three times as long after thousands); the group's first step is then
+    ``-t`` times that."""
+    opt, head, moved, grads, step = _late_group_run(direction, device_steps, 20)
+    t = opt.last_step
+    for d, g in zip(moved, grads, strict=True):
+        first = g / (g.abs() + opt.eps) if direction == "adam" else g
+        assert torch.allclose(d, -t * first, rtol=1e-9, atol=1e-15), (d, -t * first)
+    # The count goes on from there, and round-trips through state_dict().
+    assert opt.state[head[0]]["k0"] == 20
+    twin = copy.deepcopy(opt)
+    twin.load_state_dict(copy.deepcopy(opt.state_dict()))
+    _assert_same_tree(twin.state_dict(), opt.state_dict())
+    step()
+    assert all(torch.isfinite(p).all() for p in head)
+
+
 def _set_lr(values):
     def make():
         groups = [{"params": [torch.nn.Parameter(torch.ones(1))]} for _ in values]
@@ -797,6 +849,45 @@ def test_another_optimisers_state_dict_is_refused_before_anything_is_loaded(make
     assert not opt.state
 
 
+BAD_ENTRIES = [
+    (0, "k", "x", "'k' entry of parameter 0 must be an integer >= 0, got k='x'"),
+    (0, "k", -1, "'k' entry of parameter 0 must be an integer >= 0, got k=-1"),
+    (0, "steps", 2.5, "'steps' entry of parameter 0 must be an integer >= 0, got steps=2.5"),
+    (0, "rollbacks", True, "'rollbacks' entry .* an integer >= 0, got rollbacks=True"),
+    (0, "window_n", None, "'window_n' entry of parameter 0 must be an integer >= 0"),
+    (0, "step_size", "1.0", "'step_size' entry .* a real number, got step_size='1.0'"),
+    (0, "last_curvature", None, "'last_curvature' entry .* a real number, got"),
+    (0, "ramp", "no", "'ramp' entry of parameter 0 must be True or False, got ramp='no'"),
+    (0, "d_params", "x", "'d_params' entry .* None or a list of parameter indices"),
+    (1, "k0", -2, "'k0' entry of parameter 1 must be an integer >= 0, got k0=-2"),
+    (1, "k0", 99, r"'k0' entry of parameter 1 must be below the run's step count k=\d+"),
+]
+
+
+@pytest.mark.parametrize(
+    ("index", "name", "value", "message"),
+    BAD_ENTRIES,
+    ids=[f"{name}={value!r}" for _, name, value, _ in BAD_ENTRIES],
+)
+def test_a_state_dict_with_a_malformed_entry_is_refused_naming_it(index, name, value, message):
+    """A counter that is not an integer >= 0, a number that is not real, a flag that is not
+    a bool: loaded, the next step (or the load itself) failed with a bare ``TypeError``,
+    ``ZeroDivisionError`` or ``int()``'s ``ValueError``; now a ``ValueError`` naming the
+    entry, its value and what it must be, before anything is loaded."""
+    w, v = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(1))
+    saved = StochasticLFSO([w])
+    _regression_steps(saved, w, 4)
+    saved.add_param_group({"params": [v]})
+    saved.step(lambda b=True: _backward((w**2).sum() + (v - 1.0).pow(2).sum(), b))
+    state_dict = copy.deepcopy(saved.state_dict())
+    state_dict["state"][index][name] = value
+    opt = StochasticLFSO([w], eta=0.7)
+    opt.add_param_group({"params": [v]})
+    with pytest.raises(ValueError, match="the state dict's " + message):
+        opt.load_state_dict(state_dict)
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+
+
 @pytest.mark.parametrize(
     ("shapes", "message"),
     [
@@ -853,19 +944,24 @@ def _adam_direction_state(w):
 @pytest.mark.parametrize("steps", [1, 3, 30])
 def test_every_variants_own_state_dict_loads(direction, secant, device_steps, steps):
     """What any variant saves at any point of a run (in the ramp, after a skipped or undone
-    batch, after its ramp ended) is StochasticLFSO's, and loads."""
+    batch, after its ramp ended) is StochasticLFSO's, and loads; saved again, it is the
+    same state dict (``secant="same"`` saved a last step it cannot undo once loaded as
+    undoable, and saved again as not)."""
     if device_steps and secant == "same":
         return
     options = {"direction": direction, "secant": secant, "device_steps": device_steps}
     w = torch.nn.Parameter(torch.zeros(3))
     opt = StochasticLFSO([w], probe_every=1, window=4, **options)
     _regression_steps(opt, w, steps, nan_at=(0, steps - 1))
+    opt.probe_every = 2  # (a last step that can be undone: "same" does not measure it)
+    _regression_steps(opt, w, 1 if steps > 1 else 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedBatchWarning)  # (the device path's, late)
         saved = opt.state_dict()
     loaded = StochasticLFSO([w], **options)
-    loaded.load_state_dict(saved)  # (a key outside _STATE_KEYS would be refused)
+    loaded.load_state_dict(copy.deepcopy(saved))  # (a key outside _STATE_KEYS: refused)
     assert loaded.steps == opt.steps > 0
+    _assert_same_tree(loaded.state_dict(), saved)
 
 
 _COUNTERS = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature")
@@ -1969,13 +2065,14 @@ class _ProbeError(Exception):
     pass
 
 
-def _interrupted_run(device_steps, interrupt_at):
+def _interrupted_run(device_steps, interrupt_at, secant="fresh"):
     """40 batches of a linear regression, windows of 3 steps; at the steps ``interrupt_at``
-    the closure's second call (the probe) raises once, and the batch is stepped again."""
+    the closure's second call (the probe, or the trial) raises once, and the batch is
+    stepped again, with the parameters and the optimiser's state as before the call."""
     gen = torch.Generator().manual_seed(3)
     X, y = torch.randn(64, 4, generator=gen), torch.randn(64, generator=gen)
     w = torch.nn.Parameter(torch.zeros(4))
-    opt = StochasticLFSO([w], window=3, probe_every=1, device_steps=device_steps)
+    opt = StochasticLFSO([w], window=3, probe_every=1, secant=secant, device_steps=device_steps)
     raised = 0
     for k in range(40):
         idx = torch.randint(0, 64, (16,), generator=gen)
@@ -1987,12 +2084,14 @@ def _interrupted_run(device_steps, interrupt_at):
                 raise _ProbeError
             return _backward(((X[idx] @ w - y[idx]) ** 2).mean(), backward)
 
-        before = w.detach().clone()
+        before, saved = w.detach().clone(), copy.deepcopy(opt.state_dict())
         try:
             opt.step(closure)
         except _ProbeError:
             raised += 1
             assert torch.equal(w.detach(), before)
+            if secant == "same":
+                _assert_same_tree(opt.state_dict(), saved)
             calls.append("retried")
             opt.step(closure)
     return w.detach(), opt.probes, raised
@@ -2006,6 +2105,33 @@ def test_a_closure_that_raises_in_the_probe_leaves_the_run_as_it_was(device_step
     w, probes, _ = _interrupted_run(device_steps, ())
     w2, probes2, raised = _interrupted_run(device_steps, (4, 5, 13, 20))
     assert raised == 4 and probes2 == probes
+    assert torch.equal(w2, w)
+
+
+def _assert_same_tree(a, b):
+    """``a == b`` for nested dicts and lists of tensors and numbers (NaN equal to NaN)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), (a, b)
+        for key in a:
+            _assert_same_tree(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), (a, b)
+        for x, z in zip(a, b, strict=True):
+            _assert_same_tree(x, z)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), (a, b)
+    else:
+        assert a == b or (a != a and b != b), (a, b)
+
+
+def test_a_closure_that_raises_in_the_same_batch_trial_leaves_the_run_as_it_was():
+    """``secant="same"``: the trial call comes after the moments and the window moved on
+    and the parameters stepped; a closure that raises there leaves the parameters, the
+    state and the counters as they were (the first step's included), and the retried run
+    takes the steps of one that was never interrupted."""
+    w, _, _ = _interrupted_run(False, (), secant="same")
+    w2, _, raised = _interrupted_run(False, (0, 3, 13, 21), secant="same")
+    assert raised == 4
     assert torch.equal(w2, w)
 
 

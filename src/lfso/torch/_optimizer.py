@@ -83,7 +83,6 @@ leaves autograd no graph there). The module imports torch; ``import lfso`` does 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -113,6 +112,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _split_run,
     _with_run,
     _with_state,
+    refuse_bad_counters,
     refuse_foreign_state,
     state_dict_groups,
 )
@@ -241,12 +241,7 @@ def _refuse_bad_counters(run: dict[str, Any]) -> None:
     """A ``ValueError`` naming the entry where a saved run's counter is not an integer >= 0,
     or its last values (``last_L``, ..., the pair ``stuck``) not numbers: they were loaded
     after the groups, with a bare error from ``int`` or ``float``."""
-    for name in ("nfev", "rollbacks", "nhev", "noracle", "steps"):
-        value = run.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(
-                f"the state dict's {name!r} entry must be an integer >= 0, got {name}={value!r}"
-            )
+    refuse_bad_counters(run, ("nfev", "rollbacks", "nhev", "noracle", "steps"))
     stuck = run.get("stuck", (0.0, 0.0))
     for name, values in [(n, [run.get(n, 0.0)]) for n in _LAST] + [("stuck", stuck)]:
         try:

@@ -345,7 +345,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._validate import caller_level
+from .._validate import caller_level, is_real
 from ..stochastic import SkippedBatchWarning
 
 __all__ = ["SkippedBatchWarning", "StochasticLFSO"]
@@ -689,6 +689,57 @@ def state_dict_groups(state_dict: Any, owner: str, article: str = "a") -> list[A
     return groups
 
 
+def refuse_bad_counters(entries: dict[Any, Any], names: Iterable[str], where: str = "") -> None:
+    """A ``ValueError`` naming the entry where a saved counter (one of ``names`` that
+    ``entries`` holds) is not an integer >= 0 (``where``: which state holds it), before
+    anything is loaded: loaded, it failed later with a bare error from deep inside."""
+    for name in names:
+        value = entries.get(name, 0)
+        if (
+            isinstance(value, (bool, np.bool_))
+            or not isinstance(value, numbers.Integral)
+            or value < 0
+        ):
+            raise ValueError(
+                f"the state dict's {name!r} entry{where} must be an integer >= 0, got "
+                f"{name}={value!r}"
+            )
+
+
+def _refuse_bad_entries(state_dict: dict[str, Any]) -> None:
+    """A ``ValueError`` naming the entry, its value and what it must be, where a parameter's
+    saved state holds a counter that is not an integer >= 0 (a moment's count ``k0`` not
+    below the run's ``k``), a number that is not a real number, a flag that is not a
+    bool, or ``d_params`` that is not None or a list of parameter indices."""
+    run = _first_state(state_dict)[1] or {}
+    for key, entry in state_dict["state"].items():
+        if not isinstance(entry, dict):
+            continue
+        where = f" of parameter {key}"
+        refuse_bad_counters(entry, _COUNTERS, where)
+        bad = next((name for name in _NUMBERS if name in entry and not is_real(entry[name])), None)
+        want = "a real number"
+        if bad is None:
+            flags = (n for n in _FLAGS if not isinstance(entry.get(n, True), (bool, np.bool_)))
+            bad = next(flags, None)
+            want = "True or False"
+        if bad is None and "k0" in entry and not entry["k0"] < run.get("k", 0):
+            bad, want = "k0", f"below the run's step count k={run.get('k', 0)!r}"
+        which = entry.get("d_params")
+        if bad is None and not (which is None or _are_indices(which)):
+            bad, want = "d_params", "None or a list of parameter indices (integers >= 0)"
+        if bad is not None:
+            raise ValueError(
+                f"the state dict's {bad!r} entry{where} must be {want}, got {bad}={entry[bad]!r}"
+            )
+
+
+def _are_indices(values: Any) -> bool:
+    return isinstance(values, (list, tuple)) and all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in values
+    )
+
+
 def _refuse_foreign(state_dict: Any) -> None:
     """A ``ValueError`` naming what makes ``state_dict`` another optimiser's than
     :class:`StochasticLFSO` (whose groups hold ``eta`` and ``lr``, and whose parameters'
@@ -870,7 +921,8 @@ class StochasticLFSO(torch.optim.Optimizer):
     probes : int
         Extra forward passes taken to measure the secant (``secant="fresh"``).
     steps : int
-        Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names).
+        Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names); a
+        call that raised (its closure did) is not counted.
 
     The counters and ``last_step``, ``last_curvature`` are saved by :meth:`state_dict` and
     go on from there after :meth:`load_state_dict`, as the rest of the run does.
@@ -942,7 +994,11 @@ class StochasticLFSO(torch.optim.Optimizer):
     step on it, and the probe measures the last step only on a batch whose parameters with
     a gradient are the ones that step moved (along a step over other parameters it would
     measure nothing of this batch's): heads that always alternate keep the step their first
-    measurement gave. ``copy.deepcopy`` and :mod:`pickle` copy the whole optimiser, which
+    measurement gave. A parameter whose moments start later (a group added by
+    :meth:`add_param_group` after some steps, a parameter that had no gradient until then)
+    has its bias corrections count its own steps since, as :class:`torch.optim.Adam` counts
+    each parameter's: its first direction is a fresh optimiser's.
+    ``copy.deepcopy`` and :mod:`pickle` copy the whole optimiser, which
     then steps as the original would.
 
     **The param groups' ``lr``.** StochasticLFSO has no learning rate;
@@ -1375,6 +1431,52 @@ class StochasticLFSO(torch.optim.Optimizer):
                 "StochasticLFSO.step needs a closure that returns the loss of the current "
                 "batch (it evaluates the batch twice: see the class docstring)"
             )
+        steps, held = self.steps, self._hold()
+        try:
+            return self._step(closure)
+        except BaseException:  # (the closure raised: the step is not taken)
+            self.steps = steps
+            if held is not None:
+                self._put_back(held)
+            raise
+
+    def _hold(self) -> tuple[Any, ...] | None:
+        """``secant="same"``, on a step whose trial may come: a copy of the optimiser's
+        state, which the step changes before the closure's last call (the moments, the
+        window), for :meth:`_put_back`; ``None`` where the closure's last call comes before
+        the step changes anything."""
+        if self.secant != "same":
+            return None
+        g_state = self.state.get(self.param_groups[0]["params"][0], {})
+        s, k = g_state.get("step_size", math.nan), g_state.get("k", 0) + 1
+        if s == s and k % self.probe_every:  # (no trial on this step)
+            return None
+        states = {p: dict(self.state[p]) if p in self.state else None for p in self._params()}
+        copies = {
+            id(v): v.clone()
+            for saved in states.values()
+            for v in (saved or {}).values()
+            if isinstance(v, torch.Tensor)
+        }
+        return states, copies, self._undo, list(self._last), list(self._counts)
+
+    def _put_back(self, held: tuple[Any, ...]) -> None:
+        """The optimiser's state as :meth:`_hold` copied it (the parameters are put back
+        by :meth:`_same`)."""
+        states, copies, self._undo, self._last, self._counts = held
+        for p, saved in states.items():
+            if saved is None:
+                self.state.pop(p, None)
+                continue
+            for v in saved.values():
+                if isinstance(v, torch.Tensor):
+                    v.copy_(copies[id(v)])
+            state = self.state[p]
+            state.clear()
+            state.update(saved)
+
+    def _step(self, closure: Callable[..., Any]) -> Any:
+        """:meth:`step`'s body, on a closure."""
         self.steps += 1
         lr = self._multiplier()
         loss, form = self._evaluate(closure)
@@ -1388,7 +1490,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         grads = [_grad(p) for p in params]
         g_state = self._global()
         k = g_state["k"] + 1
-        ms, vs, prevs = self._buffers(params)
+        ms, vs, prevs, late = self._buffers(params, k - 1)
         s = g_state["step_size"]
         d_prev = g_state.get("d_prev")  # the last step was -t_prev * scale_prev * d_prev
         # The fresh batch at the previous point, before anything is synchronised: its loss
@@ -1411,7 +1513,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._window(params, g_state)  # (after the closure's last call, which may raise)
         if g_state.pop("restart", False):  # the ramp ended: its gradients count as zeros
             torch._foreach_zero_(ms + vs)
-        ds, den, scale = self._moments(ms, vs, grads, k)
+        ds, den, scale = self._moments(ms, vs, grads, k, late)
         rows = [t if t.dim() == 1 else t.reshape(-1) for t in grads + ds]
         if probe:
             rows.append(cast(torch.Tensor, d_prev))
@@ -1505,39 +1607,49 @@ class StochasticLFSO(torch.optim.Optimizer):
         return flat @ flat
 
     def _buffers(
-        self, params: list[torch.Tensor], filled: bool = False
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        self, params: list[torch.Tensor], start: int
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[tuple[int, int]]]:
         """Each parameter's first moment ``m``, second moment ``v`` (``direction="adam"``)
         and the point its last step left (``secant="fresh"``), created at the first step
-        (``filled``: that point created as a copy of the parameter, so that it is finite)."""
+        (that point created as a copy of the parameter: finite, and what the state dict
+        saves before a step writes it);
+        and ``(i, k0)`` for each parameter whose moments were created after ``k0 > 0``
+        steps (a param group added later, a parameter that had no gradient until then):
+        their bias corrections count the steps since (``start``: the steps before this)."""
         adam = self.direction == "adam"
         fresh = self.secant == "fresh"
-        ms, vs, prevs = [], [], []
-        for p in params:
+        ms, vs, prevs, late = [], [], [], []
+        for i, p in enumerate(params):
             state = self.state[p]
             if "m" not in state:
                 state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if adam:
                     state["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if start > 0:
+                    state["k0"] = start
+            if "k0" in state:
+                late.append((i, state["k0"]))
             ms.append(state["m"])
             if adam:
                 vs.append(state["v"])
             if fresh:
                 if "prev" not in state:  # the point each step leaves (for the probe, the undo)
-                    state["prev"] = (
-                        p.detach().clone(memory_format=torch.preserve_format)
-                        if filled
-                        else torch.empty_like(p, memory_format=torch.preserve_format)
-                    )
+                    state["prev"] = p.detach().clone(memory_format=torch.preserve_format)
                 prevs.append(state["prev"])
-        return ms, vs, prevs
+        return ms, vs, prevs, late
 
     def _moments(
-        self, ms: list[torch.Tensor], vs: list[torch.Tensor], grads: list[torch.Tensor], k: int
+        self,
+        ms: list[torch.Tensor],
+        vs: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        k: int,
+        late: list[tuple[int, int]],
     ) -> tuple[list[torch.Tensor], Any, float]:
         """The moments updated with this batch's gradient, and the direction they give:
         ``(d, den, scale)`` with the step along ``-scale d`` (``den``: Adam's denominator,
-        ``None`` for momentum; the bias corrections folded into ``scale`` and ``den``)."""
+        ``None`` for momentum; the bias corrections folded into ``scale`` and ``den``, and
+        for the moments ``late`` of :meth:`_buffers`, with their own count, into ``d``)."""
         b1, b2 = self.betas
         try:
             torch._foreach_lerp_(ms, grads, 1.0 - b1)
@@ -1555,6 +1667,14 @@ class StochasticLFSO(torch.optim.Optimizer):
             ds = list(torch._foreach_div(ms, den))
         else:
             ds = ms
+        if late:  # each as a fresh Adam's: bias-corrected with its own count k - k0
+            ds, den = list(ds), None if den is None else list(den)
+            for i, k0 in late:
+                own = k - k0
+                if den is not None:
+                    den[i] = vs[i].sqrt().div_(math.sqrt(1.0 - b2**own)).add_(self.eps)
+                    ds[i] = ms[i] / den[i]
+                ds[i] = ds[i] * ((1.0 - b1**k) / (1.0 - b1**own))
         return ds, den, 1.0 / (1.0 - b1**k)
 
     def _factors(self, like: list[torch.Tensor], correction: float) -> tuple[Any, Any, Any]:
@@ -1613,6 +1733,8 @@ class StochasticLFSO(torch.optim.Optimizer):
             m.zero_()
             v.zero_()
         g_state["k"] = 0
+        for state in self.state.values():  # (every count starts again)
+            state.pop("k0", None)
         undone = self._undo is not None
         if self._undo is not None:  # the last step led here: undo it
             torch._foreach_copy_(*self._undo)
@@ -1754,7 +1876,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._undo = (params, backup)
             self.last_step, self.last_curvature = t, math.nan
             return loss
-        f1 = float(self._synced(self._trial(closure, form).reshape(1).to(torch.float64, copy=True)))
+        try:
+            trial = self._trial(closure, form)
+        except BaseException:  # (step puts the optimiser's state back)
+            torch._foreach_copy_(params, backup)
+            raise
+        f1 = float(self._synced(trial.reshape(1).to(torch.float64, copy=True)))
         if not math.isfinite(f1):
             torch._foreach_copy_(params, backup)
             g_state["window_sq"] -= t * t * dd
@@ -1787,7 +1914,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         run: dict[str, Any] = {}
         if _first_state(out)[1] is not None:  # can the last step be undone (from "prev")
             undoable = self._mirror.get("undoable") if self._dev is not None else self._undo
-            run["undoable"] = bool(undoable)
+            # (secant="same" keeps its copy out of the state: a loaded run cannot undo it)
+            run["undoable"] = bool(undoable) and self.secant == "fresh"
         run |= {
             "steps": self.steps,
             "probes": self.probes,
@@ -1822,9 +1950,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         is not StochasticLFSO's (:class:`lfso.torch.LFSO`'s, torch.optim's) raises a
         ``ValueError`` naming what makes it another optimiser's, before anything is
         loaded, and so does one whose saved moments have another shape than the parameter
-        they would be loaded into (saved for another model), or that has no second moment
-        for Adam's direction (saved with ``direction="momentum"``)."""
+        they would be loaded into (saved for another model), that has no second moment
+        for Adam's direction (saved with ``direction="momentum"``), or whose saved counters,
+        numbers or flags are malformed (naming the entry, its value and what it must be)."""
         _refuse_foreign(state_dict)
+        _refuse_bad_entries(state_dict)
         _refuse_other_shapes(state_dict, self.param_groups)
         if self.direction == "adam":
             _refuse_momentum_state(state_dict)
@@ -1969,6 +2099,8 @@ class StochasticLFSO(torch.optim.Optimizer):
                 self._undo = (params, [self.state[p]["prev"] for p in params])
         else:  # the batch is skipped: the averages restart (the step was undone, or none)
             mirror["k"], mirror["undoable"] = 0, False
+            for state in self.state.values():  # (every count starts again)
+                state.pop("k0", None)
             self._undo = None
             self._counts[0 if undoable else 1] += 1
             restart = True
@@ -2023,7 +2155,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._settle()  # the last step's flags: this step's forward pass is already queued
         mirror = self._mirror
         k = mirror["k"] + 1
-        ms, vs, prevs = self._buffers(params, filled=True)
+        ms, vs, prevs, late = self._buffers(params, k - 1)
         numels = [p.numel() for p in params]
         n = sum(numels)
         d_prev = g_state.get("d_prev")
@@ -2043,7 +2175,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         if probe:  # the batch's loss at p_{k-1}
             scalars.append(self._probe_loss(closure, form, params, prevs, spare).reshape(1))
         self._device_window(params, dev, g_state)  # (after the closure's last call)
-        ds, den, scale = self._moments(ms, vs, grads, k)
+        ds, den, scale = self._moments(ms, vs, grads, k, late)
         stats, n_rows, both, fallen = self._device_statistics(
             grads, ds, den, d_prev if probe else None, scalars
         )
@@ -2264,6 +2396,14 @@ _RUN = ("steps", "probes", "rollbacks", "skipped", "last_step", "last_curvature"
 #: the state holds them; the device path keeps them in one vector, with ``last_step``.
 _DEVICE_PREV = ("t_prev", "scale_prev", "dd_prev")
 
+#: A parameter's saved state entries that are counters, numbers and flags.
+_COUNTERS = ("k", "k0", "window_n", "below", "above", "steps", "probes", "rollbacks", "skipped")
+_NUMBERS = (
+    *("step_size", "eta_now", "window_sq", "window_s", "window_b", "secant_a", "secant_b"),
+    *(*_DEVICE_PREV, "last_step", "last_curvature"),
+)
+_FLAGS = ("ramp", "fell", "restart", "undoable")
+
 #: A parameter's state entries of the parameter's own shape (its moments, the point its last
 #: step left and the window's start).
 _SHAPED = ("m", "v", "prev", "anchor")
@@ -2273,7 +2413,7 @@ _SHAPED = ("m", "v", "prev", "anchor")
 #: direction and the counters): a state dict whose states hold anything else is another
 #: optimiser's.
 _STATE_KEYS = frozenset(
-    {"m", "v", "prev", "anchor", "k", "step_size", "eta_now", "ramp", "fell", "restart"}
+    {"m", "v", "prev", "anchor", "k", "k0", "step_size", "eta_now", "ramp", "fell", "restart"}
     | {"window_n", "window_sq", "window_s", "window_b", "secant_a", "secant_b", "below"}
     | {"above", "d_prev", "d_params", "undoable", *_DEVICE_PREV, *_RUN}
 )
