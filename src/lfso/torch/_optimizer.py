@@ -94,7 +94,7 @@ import torch
 from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, always_guarded, build_rule
 from .._result import History, Result, Status
-from .._stepper import Stepper, callbacks_of
+from .._stepper import Stepper, _gradient_mismatch, callbacks_of
 from .._validate import caller_level, integer, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
@@ -934,6 +934,11 @@ class LFSO(torch.optim.Optimizer):
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
         model = run.model
+        # (every trial rejected: the check of the gradient lfso.minimize's run makes at
+        # its best point, here the parameters the step started from)
+        mismatch = None
+        if getattr(error, "rollbacks", 0) and not isinstance(error, GradientMismatchError):
+            mismatch = _gradient_mismatch(model, z, ev)
         with torch.no_grad():
             run.layout.write(z)
         model.holds, run.probe = z, None
@@ -946,11 +951,14 @@ class LFSO(torch.optim.Optimizer):
             why = f"no step can be certified in this dtype here ({error})"
         elif isinstance(error, GradientMismatchError):
             why = f"the loss disagrees with its gradient ({error})"
-            if stepper.risk is not None:  # (the risk lfso.minimize's run records)
-                stepper.risk.note("gradient", len(stepper.history))
         else:
             stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
             why = f"the safeguard rejected {error.rollbacks} trial steps"
+        if mismatch is not None:  # (the status lfso.minimize's run ends with)
+            why = f"the loss disagrees with its gradient ({why}; at the parameters, {mismatch})"
+            error = GradientMismatchError(why)
+        if isinstance(error, GradientMismatchError) and stepper.risk is not None:
+            stepper.risk.note("gradient", len(stepper.history))  # (as lfso.minimize's run)
         if not isinstance(error, PrecisionLimitError):
             status = (
                 Status.GRADIENT_MISMATCH
