@@ -242,6 +242,11 @@ def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness
     assert first.fun == f(X0) == second.history.f[0] and ho.best_row == 0
     assert res.success and res.fun < f(X0) and res.method == "lfso -> gd"
     assert res.njev == first.njev + second.njev and first.njev >= 1
+    # the first stage ends as lfso.minimize's run ends there: RAISED, naming the exception
+    with pytest.raises(lfso.OracleError) as caught:
+        lfso.minimize(f, X0, grad=g, smoothness=smoothness, safeguard=False, method="lfso")
+    assert first.status is caught.value.result.status is lfso.Status.RAISED
+    assert f"(OracleError: {caught.value})" in first.message
 
 
 def test_no_trip_is_a_plain_run():

@@ -453,13 +453,16 @@ def concat_histories(first: History, second: History) -> History:
     return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
 
 
-def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
-    """A result from what the guard saw of a run that ended in an exception: its last
-    intermediate result (counters, history, risks) at the best point it saw; where it saw
-    none (the exception came at the first step), the result the exception carries (its
-    ``.result``: the start, where the fallback then begins)."""
+def _salvage(guard: Guard, method: str, exc: Exception) -> Result:
+    """A result from what the guard saw of a run that ended in the exception ``exc``: its
+    last intermediate result (counters, history, risks) at the best point it saw; where it
+    saw none (the exception came at the first step), the result the exception carries (its
+    ``.result``: the start, where the fallback then begins). Its status is ``RAISED``, as
+    :func:`lfso.minimize`'s run that ends there, its message naming the exception (which
+    the guard handles: the fallback goes on from the best point)."""
     if guard.best is None or guard.last is None:
-        if raised is None:
+        raised = getattr(exc, "result", None)
+        if not isinstance(raised, Result):
             raise RuntimeError("the run failed before its first step; nothing to fall back from")
         guard.best = guard.last = raised
     b = guard.best
@@ -469,8 +472,11 @@ def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
         fun=b.fun,
         jac=b.jac,
         grad_norm=b.grad_norm,
-        status=Status.STEP_FAILED,
-        message="Stopped by an exception; returning the best point.",
+        status=Status.RAISED,
+        message=(
+            f"Stopped: an exception was raised during the run ({type(exc).__name__}: {exc}); "
+            "returning the best point."
+        ),
         method=method,
     )
 
@@ -698,8 +704,7 @@ def _first_stage(
             )
         except OracleError as exc:
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
-            raised = getattr(exc, "result", None)
-            first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
+            first = _salvage(guard, method, exc)
         except Exception as exc:  # (its .result: the guarded run's, as after a hand-over)
             raised = getattr(exc, "result", None)
             if isinstance(raised, Result):
