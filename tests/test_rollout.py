@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import stat
 import warnings
@@ -242,6 +243,11 @@ def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness
     assert first.fun == f(X0) == second.history.f[0] and ho.best_row == 0
     assert res.success and res.fun < f(X0) and res.method == "lfso -> gd"
     assert res.njev == first.njev + second.njev and first.njev >= 1
+    # the first stage ends as lfso.minimize's run ends there: RAISED, naming the exception
+    with pytest.raises(lfso.OracleError) as caught:
+        lfso.minimize(f, X0, grad=g, smoothness=smoothness, safeguard=False, method="lfso")
+    assert first.status is caught.value.result.status is lfso.Status.RAISED
+    assert f"(OracleError: {caught.value})" in first.message
 
 
 def test_no_trip_is_a_plain_run():
@@ -1364,6 +1370,61 @@ def test_a_hand_over_file_that_earlier_versions_named_is_read(name, tmp_path):
     lfso.minimize(PowerSum(2), np.ones(3)).save(tmp_path / "run")  # (a new file beside it)
     assert GuardedResult.load(tmp_path / "run.npz").handover == res.handover
     assert GuardedResult.load(tmp_path / "run").handover is None
+
+
+@pytest.mark.parametrize("failing", ["hand-over", "result", "move"])
+def test_a_failed_save_leaves_the_pair_saved_before(failing, tmp_path, monkeypatch):
+    """A write of the guarded result that fails (a full disk) leaves the result and
+    hand-over files saved there before, which load together as they were; or, where the
+    hand-over's last move fails, no result file, never one without its hand-over."""
+    import lfso._result
+    import lfso.rollout._guard as guard_module
+
+    old = guarded_minimize(
+        FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK, safeguard=False
+    )
+    path = old.save(tmp_path / "run.npz")
+    new = lfso.rollout.GuardedResult(
+        **{k: getattr(old, k) for k in lfso.Result.__dataclass_fields__ if k != "nit"},
+        nit=old.nit + 1,
+        handover=None,
+    )
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(args[0]))
+
+    replace = os.replace
+
+    def last_move_full(source, target):  # (the hand-over's move to its name)
+        if str(source).endswith(".rollout.json.new"):
+            full(target)
+        replace(source, target)
+
+    with monkeypatch.context() as patch:
+        if failing == "hand-over":
+            patch.setattr(guard_module, "write_atomically", full)
+        elif failing == "result":
+            patch.setattr(lfso._result, "_save_npz", full)
+        else:
+            patch.setattr(os, "replace", last_move_full)
+        with pytest.raises(OSError, match="No space left on device"):
+            new.save(path)
+    assert not list(tmp_path.glob(".*"))  # (no temporary file left behind)
+    if failing == "move":
+        assert not path.exists()
+        return
+    back = GuardedResult.load(path)
+    assert back.nit == old.nit and back.handover == old.handover is not None
+
+
+def test_a_hand_over_file_that_is_a_broken_link_is_an_error_naming_it(tmp_path):
+    res = guarded_minimize(FunctionModel(f, g, TurnsWrong(4)), X0, fallback=FALLBACK)
+    path = res.save(tmp_path / "run.npz")
+    side = tmp_path / "run.npz.rollout.json"
+    side.unlink()
+    side.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ValueError, match=r"'.*run.npz.rollout.json' is not .*gone.json"):
+        GuardedResult.load(path)
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,34 @@ def test_bb_takes_its_step_where_its_products_overflow(variant):
     assert res.history.step[2] == 0.5 and res.nfev < 20
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_bb_short_step_with_y_y_underflowing_is_a_finite_step():
+    """f = 5e-301 ||x||^2 from x0 = 2: at x = 1, ``y^T y = 1e-600`` underflows to 0 where
+    ``s^T y = 1e-300`` does not, and the short step ``s^T y / y^T y`` raised
+    ``ZeroDivisionError``; as inf, its reset ``max_step / ||g||`` (``||g|| = 1e-300``)
+    overflows too and the line search would halve inf for ever. The reset step is now
+    the largest float: the line search (non-monotone) shrinks it, and f falls below f(1)."""
+    calls = []
+
+    def fun(x):
+        calls.append(1)
+        if len(calls) > 5000:
+            raise RuntimeError("the line search did not end")
+        return 0.5e-300 * float(x @ x)
+
+    res = lfso.minimize(
+        fun,
+        np.array([2.0]),
+        grad=lambda x: 1e-300 * x,
+        method="bb",
+        variant="short",
+        tol=0.0,
+        max_iter=5,
+    )
+    assert res.status is lfso.Status.MAX_ITER, res.message
+    assert np.all(np.isfinite(res.history.step[1:])) and res.fun < 0.5e-300
+
+
 @pytest.mark.parametrize("variant", ["long", "short"])
 @pytest.mark.parametrize("scale", [1e14, 1e-14])
 def test_bb_takes_its_step_whatever_the_scale_of_f(variant, scale):

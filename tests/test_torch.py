@@ -631,14 +631,15 @@ def test_safeguard_never_keeps_a_bad_step():
 @pytest.mark.parametrize("max_rollbacks", [0, 2])
 def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(max_rollbacks):
     """At a give-up the safeguard rejected ``max_rollbacks + 1`` trials, each rolled back:
-    ``rollbacks``, the warning and ``lfso.minimize``'s run all say so."""
+    ``rollbacks``, the warning and ``lfso.minimize``'s run all say so; both then check the
+    gradient (4 evaluations per length)."""
     from lfso.steps._safeguard import _SCALES
 
     _, opt, wrong_closure = _uphill(torch.float64, max_rollbacks)
     tried = max_rollbacks + 1
     with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
         opt.step(wrong_closure)
-    assert opt.rollbacks == tried and opt.nfev == 1 + tried
+    assert opt.rollbacks == tried and opt.nfev == 1 + tried + 4 * len(_SCALES)  # (the check)
     ref = lfso.minimize(
         lambda x: (x**4).sum(),
         np.array([2.0, -1.0]),
@@ -648,9 +649,43 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
         max_rollbacks=max_rollbacks,
         monitor="quiet",
     )
-    # (the run then checks the gradient at the best point: 4 evaluations per length)
     assert ref.status is lfso.Status.GRADIENT_MISMATCH
-    assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev + 4 * len(_SCALES)
+    assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev == 1 + tried + 4 * len(_SCALES)
+
+
+@pytest.mark.parametrize("uphill", [True, False], ids=["wrong-gradient", "wrong-oracle"])
+def test_a_give_up_names_a_wrong_gradient_as_minimize_does(uphill):
+    """Where the safeguard rejects every trial, the gradient is checked at the parameters
+    (the check :func:`lfso.minimize`'s run makes at its best point): a gradient pointing
+    uphill is named, in the warning, the status the guard and the pilot read and the risk
+    ``gradient``; a right gradient under an oracle far too small stays ``STEP_FAILED``."""
+    w = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
+    L = 1.0 if uphill else 1e-9
+    opt = LFSO([w], smoothness=lambda params, R: L, safeguard=True, max_rollbacks=0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        (-loss if uphill else loss).backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="the safeguard rejected 1 trial steps") as caught:
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.tensor([2.0, -1.0], dtype=torch.float64))
+    ref = lfso.minimize(
+        lambda x: (x**4).sum(),
+        np.array([2.0, -1.0]),
+        grad=(lambda x: -4 * x**3) if uphill else (lambda x: 4 * x**3),
+        smoothness=lambda x, R: L,
+        safeguard=True,
+        max_rollbacks=0,
+        monitor="quiet",
+    )
+    status = opt._gave_up[0]
+    assert status is ref.status
+    assert (status is lfso.Status.GRADIENT_MISMATCH) is uphill
+    assert ("loss disagrees with its gradient" in str(caught[0].message)) is uphill
+    assert ("gradient" in opt.risks) is uphill
 
 
 def _lp_problem():

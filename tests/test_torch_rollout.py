@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -500,10 +501,14 @@ class _Weights(torch.nn.Module):
 @pytest.mark.parametrize(
     ("options", "status", "warning"),
     [
-        ({"max_rollbacks": 2}, "STEP_FAILED", "the safeguard rejected 3 trial steps"),
+        (
+            {"max_rollbacks": 2},
+            "GRADIENT_MISMATCH",
+            "the loss disagrees with its gradient (the safeguard rejected 3 trial steps; ",
+        ),
         ({}, "GRADIENT_MISMATCH", "the loss disagrees with its gradient"),
     ],
-    ids=["step-failed", "gradient-mismatch"],
+    ids=["rejected-trials", "gradient-mismatch"],
 )
 def test_torch_pilot_is_a_no_go_where_lfsos_safeguard_gave_up(options, status, warning):
     """LFSO reaches the target in far fewer steps than SGD, then its safeguard gives up
@@ -521,7 +526,7 @@ def test_torch_pilot_is_a_no_go_where_lfsos_safeguard_gave_up(options, status, w
         return torch.optim.SGD(params, lr=1e-2)
 
     for criteria in (None, GoCriteria(forbidden_risks=())):
-        with pytest.warns(RuntimeWarning, match=warning):
+        with pytest.warns(RuntimeWarning, match=re.escape(warning)):
             ev = pilot(_Weights, loss, sgd, steps=100, criteria=criteria, **options)
         assert ev.candidate.status.name == status and "gave up at iteration" in ev.candidate.message
         assert ev.candidate_to_target[1] < ev.current_to_target[1]
@@ -534,18 +539,24 @@ def test_torch_pilot_is_a_no_go_where_lfsos_safeguard_gave_up(options, status, w
 @pytest.mark.parametrize(
     ("options", "thresholds", "status", "why"),
     [
-        ({"max_rollbacks": 2}, None, "STEP_FAILED", "the safeguard rejected 3 trial steps"),
+        (
+            {"max_rollbacks": 2},
+            None,
+            "GRADIENT_MISMATCH",
+            "the loss disagrees with its gradient (the safeguard rejected 3 trial steps; ",
+        ),
         ({}, {"collapse": 0}, "GRADIENT_MISMATCH", "the loss disagrees with its gradient"),
     ],
-    ids=["step-failed", "gradient-mismatch"],
+    ids=["rejected-trials", "gradient-mismatch"],
 )
 def test_guarded_optimizer_switches_on_the_step_lfsos_safeguard_gives_up(
     options, thresholds, status, why
 ):
     """Where the gradient turns wrong LFSO's safeguard gives up and LFSO would stay put
-    (no risk indicator fires for ``STEP_FAILED``; the collapse indicator, which fires on
-    the way to the mismatch, is not watched): the guard switches after that very step,
-    naming the status, with the best parameters restored, and the fallback steps on."""
+    (with ``max_rollbacks=2`` every trial is rejected, and the check of the gradient
+    there names the mismatch; the collapse indicator, which fires on the way to it, is
+    not watched): the guard switches after that very step, naming the status, with the
+    best parameters restored, and the fallback steps on."""
     module = _Weights()
     w = module.w
     primary = LFSO([w], **options)

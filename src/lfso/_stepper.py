@@ -115,6 +115,21 @@ def attach(exc: Exception, result: Result) -> None:
         )
 
 
+def _gradient_mismatch(objective: Any, x: Any, ev: Evaluation) -> GradientMismatchError | None:
+    """The safeguard's check of the gradient at ``x`` (evaluated as ``ev``) along ``-g``
+    (:func:`lfso.steps._safeguard._check_gradient`: a central difference of ``f``, four
+    evaluations per length): its error where ``f`` disagrees with the gradient there,
+    ``None`` where it agrees or ``f`` fails at the check's points."""
+    gn = ev.grad_norm
+    try:
+        _check_gradient(objective, x, ev, (None, -gn * gn, gn))
+    except GradientMismatchError as exc:
+        return exc
+    except Exception:  # (f failing there: no evidence either way)
+        return None
+    return None
+
+
 class Stepper:
     """One run of a step rule, advanced one iteration at a time.
 
@@ -868,15 +883,11 @@ class Stepper:
         best = self.best
         if best is None or self._unbounded():
             return
-        gn = best.grad_norm
-        try:
-            _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
-        except GradientMismatchError as exc:
+        exc = _gradient_mismatch(self.objective, self.best_x, best)
+        if exc is not None:
             self.status, self.detail = Status.GRADIENT_MISMATCH, f"{why}; at the best point, {exc}"
             if self.risk is not None:
                 self.risk.note("gradient", self.nit + 1)
-        except Exception:  # (f failing there: the status set stands)
-            return
 
     def _unbounded(self) -> bool:
         """Whether ``f`` fell to ``-inf`` at the newest point, or at the best one below

@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import operator
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import write_atomically
+from .._atomic import _naming, write_atomically
 from .._result import (
     HANDED_OVER,
     History,
@@ -284,8 +285,11 @@ class GuardedResult(Result):
         """:meth:`lfso.Result.save` (a plain result file), and beside it
         ``<name>.rollout.json`` (``<name>`` the file's whole name: ``run.npz`` ->
         ``run.npz.rollout.json``) with the hand-over, the ROI, ``kept_first`` and
-        ``settled_at`` (not the stages)."""
-        path = super().save(path)
+        ``settled_at`` (not the stages). The hand-over is written first, beside it under
+        a temporary name, and moved to its name once the result file is written: a failed
+        write leaves the result and hand-over files saved there before as they were (where
+        the last move fails, the new result file is removed, not left without its
+        hand-over)."""
         extra = {
             "result": _identity(self),  # (which result the file goes with)
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
@@ -294,23 +298,44 @@ class GuardedResult(Result):
             "settled_at": self.settled_at,
         }
         text = json.dumps(extra, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        write_atomically(handover_file(path), text)
+        side = handover_file(Path(path))
+        staged = side.with_name(f".{side.name}.new")
+        try:
+            write_atomically(staged, text)
+        except OSError as exc:
+            raise _naming(exc, side) from None
+        try:
+            path = super().save(path)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        try:
+            os.replace(staged, side)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            raise _naming(exc, side) from None
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> GuardedResult:
         """Load a result written by :meth:`save` (``stages`` come back empty); a sidecar
-        that is not the one :meth:`save` writes (a folder, a field missing, unknown, of
-        another kind or past the result's rows), or that it wrote with another result (the
-        result file replaced since other than by :meth:`lfso.Result.save`, which removes
-        the sidecar), is a ``ValueError`` naming it. The hand-over file that earlier
-        versions wrote beside ``<name>.npz``, ``<name>.rollout.json``, is read too."""
+        that is not the one :meth:`save` writes (a folder, a link to a missing file, a
+        field missing, unknown, of another kind or past the result's rows), or that it
+        wrote with another result (the result file replaced since other than by
+        :meth:`lfso.Result.save`, which removes the sidecar), is a ``ValueError`` naming
+        it. The hand-over file that earlier versions wrote beside ``<name>.npz``,
+        ``<name>.rollout.json``, is read too."""
         base = Result.load(path)
         side = handover_file(saved_at(path))
         earlier = earlier_handover_file(saved_at(path))
-        if not side.exists() and earlier is not None and earlier.is_file():
-            side = earlier
+        if not side.exists() and not side.is_symlink() and earlier is not None:
+            side = earlier if earlier.is_file() else side
         try:
+            if side.is_symlink() and not side.exists():
+                raise ValueError(
+                    f"it is a symbolic link to {os.readlink(side)!r}, which is missing"
+                )
             if side.exists() and not side.is_file():
                 raise ValueError("it is a folder (or another non-file), not a file")
             extra = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
@@ -453,13 +478,16 @@ def concat_histories(first: History, second: History) -> History:
     return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
 
 
-def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
-    """A result from what the guard saw of a run that ended in an exception: its last
-    intermediate result (counters, history, risks) at the best point it saw; where it saw
-    none (the exception came at the first step), the result the exception carries (its
-    ``.result``: the start, where the fallback then begins)."""
+def _salvage(guard: Guard, method: str, exc: Exception) -> Result:
+    """A result from what the guard saw of a run that ended in the exception ``exc``: its
+    last intermediate result (counters, history, risks) at the best point it saw; where it
+    saw none (the exception came at the first step), the result the exception carries (its
+    ``.result``: the start, where the fallback then begins). Its status is ``RAISED``, as
+    :func:`lfso.minimize`'s run that ends there, its message naming the exception (which
+    the guard handles: the fallback goes on from the best point)."""
     if guard.best is None or guard.last is None:
-        if raised is None:
+        raised = getattr(exc, "result", None)
+        if not isinstance(raised, Result):
             raise RuntimeError("the run failed before its first step; nothing to fall back from")
         guard.best = guard.last = raised
     b = guard.best
@@ -469,8 +497,11 @@ def _salvage(guard: Guard, method: str, raised: Result | None) -> Result:
         fun=b.fun,
         jac=b.jac,
         grad_norm=b.grad_norm,
-        status=Status.STEP_FAILED,
-        message="Stopped by an exception; returning the best point.",
+        status=Status.RAISED,
+        message=(
+            f"Stopped: an exception was raised during the run ({type(exc).__name__}: {exc}); "
+            "returning the best point."
+        ),
         method=method,
     )
 
@@ -698,8 +729,7 @@ def _first_stage(
             )
         except OracleError as exc:
             guard.trip("oracle_error", guard.last.nit if guard.last else 0, str(exc))
-            raised = getattr(exc, "result", None)
-            first = _salvage(guard, method, raised if isinstance(raised, Result) else None)
+            first = _salvage(guard, method, exc)
         except Exception as exc:  # (its .result: the guarded run's, as after a hand-over)
             raised = getattr(exc, "result", None)
             if isinstance(raised, Result):

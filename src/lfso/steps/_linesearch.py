@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, NamedTuple
 
 from .._arrays import materialize, rounding, to_floats
@@ -21,6 +22,9 @@ _SMALLEST_TRIAL = 1e-300
 
 #: ``2^-540``: ``s`` and ``y`` scaled by it (exactly) give the BB products without overflow.
 _DOWN = 2.0**-540
+
+#: The largest float64: the longest step a reset gives (:meth:`BarzilaiBorweinStep._reset`).
+_LARGEST = sys.float_info.max
 
 
 def _backtrack(
@@ -255,7 +259,9 @@ class BarzilaiBorweinStep(StepRule):
         move = t * grad_norm
         if self.min_step <= move <= self.max_step:
             return t
-        return min(max(move, self.min_step), self.max_step) / grad_norm
+        # (finite: max_step / ||g|| overflows where ||g|| < max_step / 1.8e308, and the
+        # line search would halve an infinite step for ever)
+        return min(min(max(move, self.min_step), self.max_step) / grad_norm, _LARGEST)
 
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> BBState:
         first = self.step0 / max(evaluation.grad_norm, 1e-300)
@@ -271,7 +277,8 @@ class BarzilaiBorweinStep(StepRule):
             sy, sq = to_floats(s @ y, s @ s if long else y @ y)  # (one round trip)
             t = math.nan
             if sy > 0.0:
-                t = sq / sy if long else sy / sq
+                # (y^T y underflows to 0 where s^T y does not: the short step is then inf)
+                t = sq / sy if long else (sy / sq if sq > 0.0 else math.inf)
                 if t != t:  # (both products overflowed, inf / inf: the ratio of scaled ones)
                     s, y = s * _DOWN, y * _DOWN
                     sy, sq = to_floats(s @ y, s @ s if long else y @ y)

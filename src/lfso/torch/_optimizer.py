@@ -36,7 +36,10 @@ With the safeguard (on with the automatic oracle, ``safeguard=True`` otherwise) 
 step is accepted only if ``f`` decreases as the rule claims (for LFSO-GD
 ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L``, up to the dtype's rounding); otherwise it
 is rolled back and ``L`` enlarged; after ``max_rollbacks`` the parameters are left
-unchanged, with a ``RuntimeWarning``; so are they, with one, where the loss and its
+unchanged, with a ``RuntimeWarning`` that names a gradient the loss disagrees with (a
+central difference of the loss along ``-g`` there, the check :func:`lfso.minimize`'s run
+makes before it ends ``STEP_FAILED``: ``GRADIENT_MISMATCH`` then, as the run's status
+and :class:`GuardedOptimizer`'s reason); so are they, with one, where the loss and its
 gradient are both subnormal (``1e-310 * loss`` in float64: they have no precision left,
 and ``1 / L`` overflows), which a rescaled loss avoids. The last ``L``, radius and step are
 :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and :attr:`LFSO.last_step`.
@@ -73,7 +76,8 @@ the same parameters, or the ``collapse`` risk indicator, raises one
 :class:`MinibatchWarning` naming the stochastic optimiser to use.
 
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
-becomes the next step's start), plus one per rollback, plus the checks above (about
+becomes the next step's start), plus one per rollback (and 4 to 12, the gradient's check,
+where the safeguard gives up), plus the checks above (about
 ``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
 closure object); the automatic oracle's first step adds one probe (and, with
 Hessian-vector products, one more call at the step's start point: the probe's write
@@ -93,7 +97,7 @@ import torch
 from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, always_guarded, build_rule
 from .._result import History, Result, Status
-from .._stepper import Stepper, callbacks_of
+from .._stepper import Stepper, _gradient_mismatch, callbacks_of
 from .._validate import caller_level, integer, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
@@ -929,6 +933,11 @@ class LFSO(torch.optim.Optimizer):
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
         model = run.model
+        # (every trial rejected: the check of the gradient lfso.minimize's run makes at
+        # its best point, here the parameters the step started from)
+        mismatch = None
+        if getattr(error, "rollbacks", 0) and not isinstance(error, GradientMismatchError):
+            mismatch = _gradient_mismatch(model, z, ev)
         with torch.no_grad():
             run.layout.write(z)
         model.holds, run.probe = z, None
@@ -941,11 +950,14 @@ class LFSO(torch.optim.Optimizer):
             why = f"no step can be certified in this dtype here ({error})"
         elif isinstance(error, GradientMismatchError):
             why = f"the loss disagrees with its gradient ({error})"
-            if stepper.risk is not None:  # (the risk lfso.minimize's run records)
-                stepper.risk.note("gradient", len(stepper.history))
         else:
             stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
             why = f"the safeguard rejected {error.rollbacks} trial steps"
+        if mismatch is not None:  # (the status lfso.minimize's run ends with)
+            why = f"the loss disagrees with its gradient ({why}; at the parameters, {mismatch})"
+            error = GradientMismatchError(why)
+        if isinstance(error, GradientMismatchError) and stepper.risk is not None:
+            stepper.risk.note("gradient", len(stepper.history))  # (as lfso.minimize's run)
         if not isinstance(error, PrecisionLimitError):
             status = (
                 Status.GRADIENT_MISMATCH
