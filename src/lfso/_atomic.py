@@ -50,7 +50,7 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:  # (a folder that cannot be written: name the target)
-        raise _naming(exc, path) from None
+        raise naming(exc, path) from None
     try:
         os.chmod(tmp, mode)  # (mkstemp makes the file private, 0600)
         with os.fdopen(fd, "wb") as fh:
@@ -63,12 +63,12 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # (a full disk, ...: name the target, not the temporary)
-            raise _naming(exc, path) from None
+            raise naming(exc, path) from None
         raise
     return path
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def naming(exc: OSError, path: Path) -> OSError:
     """``exc`` as the same error naming ``path`` alone (not the temporary file): a new one
     of its class, as ``open(path)`` would raise it (``[Errno 28] No space left on device:
     'report.html'``; setting ``filename2`` to ``None`` would print ``'report.html' ->
@@ -150,7 +150,7 @@ class GrowingFile:
                 else (_open_partial(self.partial, target))
             )
         except OSError as exc:  # (a folder that cannot be written: name the target)
-            raise _naming(exc, self.path) from None
+            raise naming(exc, self.path) from None
         self._close = weakref.finalize(self, _publish, self._fh, self.partial, target)
 
     def write(self, text: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import _naming, write_atomically
+from .._atomic import naming, write_atomically
 from .._result import (
     HANDED_OVER,
     History,
@@ -303,7 +303,7 @@ class GuardedResult(Result):
         try:
             write_atomically(staged, text)
         except OSError as exc:
-            raise _naming(exc, side) from None
+            raise naming(exc, side) from None
         try:
             path = super().save(path)
         except BaseException:
@@ -314,7 +314,7 @@ class GuardedResult(Result):
         except OSError as exc:
             staged.unlink(missing_ok=True)
             path.unlink(missing_ok=True)
-            raise _naming(exc, side) from None
+            raise naming(exc, side) from None
         return path
 
     @classmethod
