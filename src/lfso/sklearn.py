@@ -6,7 +6,9 @@ validates them against ``_parameter_constraints``, fitted attributes end in ``_`
 does not converge raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what
 to change; a ``KeyboardInterrupt`` during ``fit`` propagates (scikit-learn's convention),
 so a search or cross-validation around it stops. They pass scikit-learn's
-``parametrize_with_checks`` suite. The module imports scikit-learn; ``import lfso`` does not.
+``parametrize_with_checks`` suite. Float32 features give float32 ``coef_``, ``intercept_``
+and predictions, as scikit-learn's linear models do (the fit is solved in float64 and
+rounded). The module imports scikit-learn; ``import lfso`` does not.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ _COMMON = {
     "tol": [Interval(Real, 0, None, closed="left")],
     "max_iter": [Interval(Integral, 1, None, closed="left")],
 }
+
+
+# The features' dtypes kept (others become float64): the fit is solved in float64 and its
+# coef_ and intercept_ rounded to X's dtype, so that predictions are in it, as scikit-learn's.
+_FLOATS = [np.float64, np.float32]
 
 
 def _scale(X: np.ndarray) -> float:
@@ -82,13 +89,32 @@ def _powers(p: float) -> list[float]:
     return powers
 
 
+def _rounding_gradient(A: np.ndarray, y: np.ndarray, w: np.ndarray, p: float) -> float:
+    """About the largest change in the gradient of ``sum_i (a_i^T w - y_i)^(2p)`` that the
+    rounding of its residuals ``r_i`` can make, ``delta_i = gamma_{d+1} (|a_i|^T |w| +
+    |y_i|)`` (``w``'s own rounding included): ``||2p (2p-1) |A|^T ((|r| + delta)^(2p-2)
+    delta)||`` (0 where that overflows). A run started near the fit of a lower power, where
+    the gradient is small (at an exact fit, ``y`` in the span of ``A``, the fit at every
+    power, it is of rounding errors), converges there rather than being asked to reduce it
+    by ``tol`` below what float64 resolves; beside any larger gradient it is negligible."""
+    gamma = 2.0 * (A.shape[1] + 1) * np.finfo(np.float64).eps
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        pad = gamma * (np.abs(A) @ np.abs(w) + np.abs(y))
+        weights = (np.abs(A @ w - y) + pad) ** (2.0 * p - 2.0) * pad
+        g = 2.0 * p * (2.0 * p - 1.0) * (np.abs(A).T @ weights)
+        top = float(np.max(g, initial=0.0))  # (the norm of g / top: its squares may underflow)
+        bound = top * float(np.linalg.norm(g / top)) if top > 0.0 else 0.0
+    return bound if math.isfinite(bound) else 0.0
+
+
 def _solve(
     estimator: Any,
     model: Any,
     x0: np.ndarray,
     scale: float,
     max_iter: int | None = None,
-    power: float | None = None,
+    atol: float = 0.0,
+    start: str = "all coefficients 0",
 ) -> Result:
     """The run that fits ``estimator``: its result, with a ``ConvergenceWarning`` where it
     did not converge (the status's message, which says what to change, once); a
@@ -100,11 +126,11 @@ def _solve(
             x0,
             method=estimator.method,
             tol=estimator.tol,
+            atol=atol,
             max_iter=estimator.max_iter if max_iter is None else max_iter,
             monitor=False,
         )
     except NonFiniteStartError as error:  # (the loss overflows float64 at the start)
-        start = "all coefficients 0" if not np.any(x0) else f"the fit with p={power!r}"
         where = f" with p={estimator.p!r}" if hasattr(estimator, "p") else ""
         lower = ", or lower p" if where else ""
         raise ValueError(
@@ -199,7 +225,8 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> LeastPowerRegressor:
         """Fit the model."""
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=_FLOATS)
+        dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         scale = _scale(X)
         # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
         k = np.array([_exponent(float(top)) for top in _tops(X)])
@@ -217,12 +244,15 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
                 )
                 break
             model = LpRegression(A, y.astype(np.float64), power)
-            res = _solve(self, model, w, scale, self.max_iter - used, power)
+            start = f"the fit with p={last!r}" if used else "all coefficients 0"
+            atol = _rounding_gradient(A, y, w, power)
+            res = _solve(self, model, w, scale, self.max_iter - used, atol, start)
             w, used, last = np.asarray(res.x), used + res.nit, power
             if not res.success:
                 break
-        self.coef_ = np.ldexp(w[:-1] if self.fit_intercept else w, -k)
-        self.intercept_ = float(w[-1]) if self.fit_intercept else 0.0
+        self.coef_ = np.ldexp(w[:-1] if self.fit_intercept else w, -k).astype(dtype)
+        b = float(w[-1]) if self.fit_intercept else 0.0
+        self.intercept_ = b if dtype == np.float64 else dtype.type(b)
         self.n_iter_ = used
         self.result_ = res
         return self
@@ -230,7 +260,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values ``X coef_ + intercept_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return X @ self.coef_ + self.intercept_
 
 
@@ -312,7 +342,8 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> LFSOLogisticRegression:
         """Fit the model."""
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         k = self.classes_.size
@@ -347,6 +378,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
             W = np.asarray(res.x).reshape(multi.n_features, k)
             self.coef_ = np.ldexp(W[:d], -e[:, None]).T
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
+        self.coef_, self.intercept_ = self.coef_.astype(dtype), self.intercept_.astype(dtype)
         self.n_iter_ = res.nit
         self.result_ = res
         return self
@@ -354,7 +386,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores: the margin (two classes) or the logits (more)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
