@@ -89,19 +89,22 @@ def _powers(p: float) -> list[float]:
     return powers
 
 
-def _rounding_gradient(A: np.ndarray, y: np.ndarray, w: np.ndarray, p: float) -> float:
+def _rounding_gradient(
+    A: np.ndarray, magnitudes: np.ndarray, y: np.ndarray, w: np.ndarray, p: float
+) -> float:
     """About the largest change in the gradient of ``sum_i (a_i^T w - y_i)^(2p)`` that the
     rounding of its residuals ``r_i`` can make, ``delta_i = gamma_{d+1} (|a_i|^T |w| +
     |y_i|)`` (``w``'s own rounding included): ``||2p (2p-1) |A|^T ((|r| + delta)^(2p-2)
     delta)||`` (0 where that overflows). A run started near the fit of a lower power, where
     the gradient is small (at an exact fit, ``y`` in the span of ``A``, the fit at every
     power, it is of rounding errors), converges there rather than being asked to reduce it
-    by ``tol`` below what float64 resolves; beside any larger gradient it is negligible."""
+    by ``tol`` below what float64 resolves; beside any larger gradient it is negligible.
+    ``magnitudes`` is ``|A|``."""
     gamma = 2.0 * (A.shape[1] + 1) * np.finfo(np.float64).eps
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        pad = gamma * (np.abs(A) @ np.abs(w) + np.abs(y))
+        pad = gamma * (magnitudes @ np.abs(w) + np.abs(y))
         weights = (np.abs(A @ w - y) + pad) ** (2.0 * p - 2.0) * pad
-        g = 2.0 * p * (2.0 * p - 1.0) * (np.abs(A).T @ weights)
+        g = 2.0 * p * (2.0 * p - 1.0) * (magnitudes.T @ weights)
         top = float(np.max(g, initial=0.0))  # (the norm of g / top: its squares may underflow)
         bound = top * float(np.linalg.norm(g / top)) if top > 0.0 else 0.0
     return bound if math.isfinite(bound) else 0.0
@@ -232,7 +235,8 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         k = np.array([_exponent(float(top)) for top in _tops(X)])
         A = np.ldexp(X, -k)
         A = np.hstack([A, np.ones((X.shape[0], 1))]) if self.fit_intercept else A
-        w, used, last = np.zeros(A.shape[1]), 0, 1.0
+        w, used, last, magnitudes = np.zeros(A.shape[1]), 0, 1.0, np.abs(A)
+        y, norm = y.astype(np.float64), None  # (||A||_2, computed once for all the runs)
         for power in _powers(float(self.p)):
             if used >= self.max_iter:  # (a lower power's run took them all)
                 warnings.warn(
@@ -243,9 +247,10 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
                     stacklevel=3,  # (the caller of fit: past fit and _fit_context's wrapper)
                 )
                 break
-            model = LpRegression(A, y.astype(np.float64), power)
+            model = LpRegression(A, y, power, norm=norm)
+            norm = model.norm
             start = f"the fit with p={last!r}" if used else "all coefficients 0"
-            atol = _rounding_gradient(A, y, w, power)
+            atol = _rounding_gradient(A, magnitudes, y, w, power) if used else 0.0
             res = _solve(self, model, w, scale, self.max_iter - used, atol, start)
             w, used, last = np.asarray(res.x), used + res.nit, power
             if not res.success:
