@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn import datasets
+from sklearn import clone, datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -342,3 +342,88 @@ def test_logistic_fit_of_features_of_scales_apart_is_the_penalised_optimum(class
     coef, best = _penalised_fit(Xs, y, 1.0, classes)
     np.testing.assert_allclose(clf.coef_, coef, rtol=1e-6)  # (penalised: unique)
     assert abs(_our_objective(clf, Xs, y, 1.0) - best) <= 1e-10 * abs(best)
+
+
+def _lp_optimum(X, y, p):
+    """The least-power loss's minimum by SciPy's BFGS from the least-squares fit, on the
+    features divided by their largest magnitudes (gradient to 1e-13 of its start's)."""
+    from scipy.optimize import minimize
+
+    s = np.max(np.abs(X), axis=0)
+    A = np.hstack([X / s, np.ones((X.shape[0], 1))])
+
+    def loss(v):
+        r = A @ v - y
+        return np.sum(np.abs(r) ** (2 * p)), A.T @ (2 * p * np.sign(r) * np.abs(r) ** (2 * p - 1))
+
+    start = np.linalg.lstsq(A, y, rcond=None)[0]
+    return minimize(loss, start, jac=True, method="BFGS", options={"gtol": 1e-13}).fun
+
+
+@pytest.mark.parametrize("p", [1.5, 3.0, 5.0, 8.0, 12.0])
+@pytest.mark.parametrize("noise", ["normal", "student"])
+def test_least_power_fit_of_a_high_power_is_at_the_optimum(p, noise):
+    """``p = 8`` (noise 0.5) stopped, converged and without a warning, at ``coef_`` about
+    ``[0.62, 1.55, 1.99]`` and a loss of 9.1e7, where the optimum ``[0.92, 2.00, 2.97]``
+    has 119: the relative gradient test was weighed by the gradient at coefficients 0,
+    which grows as ``|y|^(2p-1)``."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    e = 0.5 * rng.normal(size=200) if noise == "normal" else rng.standard_t(3, size=200)
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.1 + e
+    reg = LeastPowerRegressor(p=p).fit(X, y)
+    assert reg.result_.success
+    loss = np.sum(np.abs(reg.predict(X) - y) ** (2 * p))
+    best = _lp_optimum(X, y, p)
+    assert loss <= best * (1 + 1e-6)
+
+
+def test_least_power_fit_that_runs_out_of_iterations_before_p_warns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.5 * rng.normal(size=200)
+    first = LeastPowerRegressor(p=1.0).fit(X, y).n_iter_
+    with pytest.warns(ConvergenceWarning, match="ran out at the fit with p=1.0"):
+        reg = LeastPowerRegressor(p=8.0, max_iter=first).fit(X, y)
+    assert reg.n_iter_ == first
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0, 8.0, 30.0])
+@pytest.mark.parametrize("noise", [0.0, 1e-12, 1e-8])
+def test_least_power_fit_of_an_exact_or_nearly_exact_target_converges(p, noise):
+    """``p = 2`` on an exact target stopped at ``coef_`` about ``[1.00013, 1.99962,
+    2.99982]`` for ``[1, 2, 3]`` (the gradient test relative to its size at coefficients 0).
+    Started at the fit of a lower power, the gradient is of the size of the residuals'
+    rounding: the run is converged there (no ``ConvergenceWarning``), at the fit."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.5 + noise * rng.normal(size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = LeastPowerRegressor(p=p).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, [1.0, 2.0, 3.0], atol=1e-12 + 1e3 * noise)
+    assert reg.intercept_ == pytest.approx(0.5, abs=1e-12 + 1e3 * noise)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "classes"),
+    [(LeastPowerRegressor(), 0), (LFSOLogisticRegression(), 2), (LFSOLogisticRegression(), 3)],
+)
+def test_float32_features_give_float32_coefficients_as_scikit_learn(estimator, classes):
+    """``coef_`` was float64 for float32 ``X``; scikit-learn's linear models keep float32
+    (the fit is solved in float64 and rounded)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = rng.integers(0, classes, 60) if classes else X @ np.ones(3) + rng.normal(size=60)
+    fit64 = clone(estimator).fit(X, y)
+    fit32 = clone(estimator).fit(X.astype(np.float32), y)
+    for name in ("coef_", "intercept_"):
+        assert np.asarray(getattr(fit32, name)).dtype == np.float32
+        assert np.asarray(getattr(fit64, name)).dtype == np.float64
+        np.testing.assert_allclose(getattr(fit32, name), getattr(fit64, name), rtol=1e-5, atol=1e-6)
+    methods = ["predict"] if not classes else ["decision_function", "predict_proba"]
+    for method in methods:
+        assert getattr(fit32, method)(X.astype(np.float32)).dtype == np.float32
+    assert isinstance(fit64.intercept_, float if not classes else np.ndarray)

@@ -6,7 +6,9 @@ validates them against ``_parameter_constraints``, fitted attributes end in ``_`
 does not converge raises a :class:`~sklearn.exceptions.ConvergenceWarning` that says what
 to change; a ``KeyboardInterrupt`` during ``fit`` propagates (scikit-learn's convention),
 so a search or cross-validation around it stops. They pass scikit-learn's
-``parametrize_with_checks`` suite. The module imports scikit-learn; ``import lfso`` does not.
+``parametrize_with_checks`` suite. Float32 features give float32 ``coef_``, ``intercept_``
+and predictions, as scikit-learn's linear models do (the fit is solved in float64 and
+rounded). The module imports scikit-learn; ``import lfso`` does not.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ _COMMON = {
 }
 
 
+# The features' dtypes kept (others become float64): the fit is solved in float64 and its
+# coef_ and intercept_ rounded to X's dtype, so that predictions are in it, as scikit-learn's.
+_FLOATS = [np.float64, np.float32]
+
+
 def _scale(X: np.ndarray) -> float:
     """The features' largest magnitude (0 for no features).
 
@@ -67,7 +74,51 @@ def _exponent(top: float) -> int:
     return exponent - 1 if mantissa < math.sqrt(0.5) else exponent
 
 
-def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
+def _powers(p: float) -> list[float]:
+    """The powers a least-power fit is solved at in turn: ``1, 4, 16, ...`` below ``p``,
+    then ``p``, each run started at the last one's coefficients.
+
+    The runs' gradient test is relative to the gradient at their start. At coefficients 0
+    that gradient grows as ``|y|^(2p-1)``, far above its size near the optimum, whose
+    residuals are smaller than ``y``'s; ``p = 8`` then stopped at 7.7e5 times the optimal
+    loss. Started at the fit of a power no more than 4 times lower, it is of the optimum's
+    own scale."""
+    powers = [1.0]
+    while powers[-1] < p:
+        powers.append(min(4.0 * powers[-1], p))
+    return powers
+
+
+def _rounding_gradient(
+    A: np.ndarray, magnitudes: np.ndarray, y: np.ndarray, w: np.ndarray, p: float
+) -> float:
+    """About the largest change in the gradient of ``sum_i (a_i^T w - y_i)^(2p)`` that the
+    rounding of its residuals ``r_i`` can make, ``delta_i = gamma_{d+1} (|a_i|^T |w| +
+    |y_i|)`` (``w``'s own rounding included): ``||2p (2p-1) |A|^T ((|r| + delta)^(2p-2)
+    delta)||`` (0 where that overflows). A run started near the fit of a lower power, where
+    the gradient is small (at an exact fit, ``y`` in the span of ``A``, the fit at every
+    power, it is of rounding errors), converges there rather than being asked to reduce it
+    by ``tol`` below what float64 resolves; beside any larger gradient it is negligible.
+    ``magnitudes`` is ``|A|``."""
+    gamma = 2.0 * (A.shape[1] + 1) * np.finfo(np.float64).eps
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        pad = gamma * (magnitudes @ np.abs(w) + np.abs(y))
+        weights = (np.abs(A @ w - y) + pad) ** (2.0 * p - 2.0) * pad
+        g = 2.0 * p * (2.0 * p - 1.0) * (magnitudes.T @ weights)
+        top = float(np.max(g, initial=0.0))  # (the norm of g / top: its squares may underflow)
+        bound = top * float(np.linalg.norm(g / top)) if top > 0.0 else 0.0
+    return bound if math.isfinite(bound) else 0.0
+
+
+def _solve(
+    estimator: Any,
+    model: Any,
+    x0: np.ndarray,
+    scale: float,
+    max_iter: int | None = None,
+    atol: float = 0.0,
+    start: str = "all coefficients 0",
+) -> Result:
     """The run that fits ``estimator``: its result, with a ``ConvergenceWarning`` where it
     did not converge (the status's message, which says what to change, once); a
     ``KeyboardInterrupt`` (the run's result as its ``.result``) where the run was
@@ -78,15 +129,16 @@ def _solve(estimator: Any, model: Any, x0: np.ndarray, scale: float) -> Result:
             x0,
             method=estimator.method,
             tol=estimator.tol,
-            max_iter=estimator.max_iter,
+            atol=atol,
+            max_iter=estimator.max_iter if max_iter is None else max_iter,
             monitor=False,
         )
-    except NonFiniteStartError as error:  # (the loss overflows float64 at coef_ = 0)
-        power = f" with p={estimator.p!r}" if hasattr(estimator, "p") else ""
-        lower = ", or lower p" if power else ""
+    except NonFiniteStartError as error:  # (the loss overflows float64 at the start)
+        where = f" with p={estimator.p!r}" if hasattr(estimator, "p") else ""
+        lower = ", or lower p" if where else ""
         raise ValueError(
-            f"{type(estimator).__name__}: the loss overflows float64 at the start (all "
-            f"coefficients 0){power}: {error}; rescale y and X (e.g. divide y by its "
+            f"{type(estimator).__name__}: the loss overflows float64 at the start ({start})"
+            f"{where}: {error}; rescale y and X (e.g. divide y by its "
             f"largest magnitude, or sklearn.preprocessing.StandardScaler){lower}"
         ) from error
     stop_if_interrupted(res, f"{type(estimator).__name__}.fit")
@@ -115,18 +167,25 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     fit_intercept : bool
     method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
-        Relative gradient tolerance.
+        Relative gradient tolerance: a run has converged where ``||g|| <= tol ||g_0||``,
+        ``g`` the gradient of the loss in the solved variables (below) and ``g_0`` its value
+        at the run's start. For ``p > 1`` the fit is solved at the powers ``1, 4, 16, ...``
+        below ``p`` and then at ``p``, each run started at the last one's coefficients, so
+        that ``g_0`` is of the size of the gradient near the optimum, not of ``|y|^(2p-1)``
+        (at coefficients 0), and the fit stops near the optimum.
     max_iter : int >= 1
+        Iterations in all, over the runs at each power.
 
     Attributes
     ----------
     coef_ : array, shape (n_features,)
     intercept_ : float
     n_iter_ : int
+        Iterations in all, over the runs at each power.
     result_ : lfso.Result
-        The run, on each feature divided by ``2^k``, the power of 2 nearest its largest
-        magnitude (exact; its ``x`` is ``coef_ 2^k`` and ``intercept_``), so that its
-        relative gradient test weighs the coefficients and the intercept alike.
+        The last run (at ``p``), on each feature divided by ``2^k``, the power of 2 nearest
+        its largest magnitude (exact; its ``x`` is ``coef_ 2^k`` and ``intercept_``), so
+        that its relative gradient test weighs the coefficients and the intercept alike.
     n_features_in_ : int
 
     Examples
@@ -169,25 +228,44 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> LeastPowerRegressor:
         """Fit the model."""
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=_FLOATS)
+        dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         scale = _scale(X)
         # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
         k = np.array([_exponent(float(top)) for top in _tops(X)])
         A = np.ldexp(X, -k)
         A = np.hstack([A, np.ones((X.shape[0], 1))]) if self.fit_intercept else A
-        model = LpRegression(A, y.astype(np.float64), self.p)
-        res = _solve(self, model, np.zeros(A.shape[1]), scale)
-        w = np.asarray(res.x)
-        self.coef_ = np.ldexp(w[:-1] if self.fit_intercept else w, -k)
-        self.intercept_ = float(w[-1]) if self.fit_intercept else 0.0
-        self.n_iter_ = res.nit
+        w, used, last, magnitudes = np.zeros(A.shape[1]), 0, 1.0, np.abs(A)
+        y, norm = y.astype(np.float64), None  # (||A||_2, computed once for all the runs)
+        for power in _powers(float(self.p)):
+            if used >= self.max_iter:  # (a lower power's run took them all)
+                warnings.warn(
+                    f"{type(self).__name__} did not converge: the max_iter={self.max_iter} "
+                    f"iterations ran out at the fit with p={last!r}, before p={power!r}. "
+                    f"Increase max_iter.",
+                    ConvergenceWarning,
+                    stacklevel=3,  # (the caller of fit: past fit and _fit_context's wrapper)
+                )
+                break
+            model = LpRegression(A, y, power, norm=norm)
+            norm = model.norm
+            start = f"the fit with p={last!r}" if used else "all coefficients 0"
+            atol = _rounding_gradient(A, magnitudes, y, w, power) if used else 0.0
+            res = _solve(self, model, w, scale, self.max_iter - used, atol, start)
+            w, used, last = np.asarray(res.x), used + res.nit, power
+            if not res.success:
+                break
+        self.coef_ = np.ldexp(w[:-1] if self.fit_intercept else w, -k).astype(dtype)
+        b = float(w[-1]) if self.fit_intercept else 0.0
+        self.intercept_ = b if dtype == np.float64 else dtype.type(b)
+        self.n_iter_ = used
         self.result_ = res
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values ``X coef_ + intercept_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return X @ self.coef_ + self.intercept_
 
 
@@ -207,6 +285,10 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     fit_intercept : bool
     method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
+        Relative gradient tolerance: converged where ``||g|| <= tol ||g_0||``, ``g`` the
+        gradient of the mean loss plus the penalty in the solved variables (``result_``)
+        and ``g_0`` its value at coefficients 0, which is at most of the features' scale
+        (the loss's slope is at most 1 per sample).
     max_iter : int >= 1
 
     Attributes
@@ -265,7 +347,8 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any) -> LFSOLogisticRegression:
         """Fit the model."""
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         k = self.classes_.size
@@ -300,6 +383,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
             W = np.asarray(res.x).reshape(multi.n_features, k)
             self.coef_ = np.ldexp(W[:d], -e[:, None]).T
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
+        self.coef_, self.intercept_ = self.coef_.astype(dtype), self.intercept_.astype(dtype)
         self.n_iter_ = res.nit
         self.result_ = res
         return self
@@ -307,7 +391,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores: the margin (two classes) or the logits (more)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
 
