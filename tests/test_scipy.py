@@ -355,6 +355,37 @@ def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(give
     assert not re.search(words, str(raised.value)), raised.value
 
 
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"fun": lambda x: quad(x)}, r"^fun must be callable as fun\(x, \*args\): "),
+        ({"jac": lambda x: quad_grad(x)}, r"^jac must be callable as jac\(x, \*args\): "),
+        ({"hessp": lambda x, v: v}, r"^hessp must be callable as hessp\(x, v, \*args\): "),
+        (
+            {"method": ls.lfso, "options": {"smoothness": lambda x, radius: 32.0}},
+            r"^smoothness must be callable as smoothness\(x, R, \*args\): ",
+        ),
+    ],
+)
+def test_a_callable_that_does_not_take_the_args_is_named(given, message):
+    """With ``args``, a ``fun``, ``jac``, ``hessp`` or oracle that does not take them is
+    named with the call SciPy makes, not reported as a bare ``TypeError`` of a lambda."""
+    given = {"fun": quad, "jac": quad_grad, "method": ls.lfso_lbfgs} | given
+    with pytest.raises(TypeError, match=message):
+        minimize(x0=np.zeros(5), args=(2.0,), **given)
+
+
+def test_args_not_a_tuple_is_one_argument_as_in_scipy():
+    """``scipy.optimize.minimize`` wraps ``args=a`` as ``(a,)``; so does a direct call."""
+
+    def hessp(x, v, scale):
+        return scale * 2.0 * A.T @ (A @ v)
+
+    res = ls.lfso_lbfgs(quad, np.zeros(5), 3.0, jac=quad_grad, hessp=hessp)
+    ref = minimize(quad, np.zeros(5), args=3.0, jac=quad_grad, hessp=hessp, method=ls.lfso_lbfgs)
+    assert res.success and np.array_equal(res.x, ref.x)
+
+
 def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():
     """A callback (or fun) of a SciPy-face run that itself calls lfso.minimize gets that
     run's errors in lfso.minimize's names, and the SciPy run's own errors keep SciPy's."""

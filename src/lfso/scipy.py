@@ -61,7 +61,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import SCIPY_CALLBACK_STOP, Result, Status
-from ._validate import integer, nonnegative, spelling
+from ._validate import call_user, integer, nonnegative, spelling
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
@@ -203,20 +203,20 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         gtol = nonnegative(options.get("gtol", 0.0), "options['gtol']")
         # As SciPy does, fun and jac get a copy of the iterate (lfso.minimize gives every
         # user callable its own): one that changes its argument changes the copy, not the run.
-        f = (lambda x: fun(x, *args)) if args else fun
-        g = jac if jac is True or not args else (lambda x: jac(x, *args))
+        args = args if isinstance(args, tuple) else (args,)  # (as SciPy takes args=a)
+        f = _passing(args, fun, "fun(x, *args)")
+        g = jac if jac is True else _passing(args, jac, "jac(x, *args)")
         smoothness = options.get("smoothness")
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
         _require_oracle(method.__name__, entry.needs_oracle and not entry.estimates, smoothness)
-        if entry.needs_oracle and callable(smoothness) and args:
-            user = smoothness
-            smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
+        if entry.needs_oracle and callable(smoothness):
+            smoothness = _passing(args, smoothness, "smoothness(x, R, *args)")
         if entry.estimates and smoothness in (None, "auto"):
             smoothness = "auto"
             if hessp is not None:
-                opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
+                opts["hvp"] = _passing(args, hessp, "hessp(x, v, *args)")
         elif not entry.needs_oracle:
             smoothness = None
         try:
@@ -254,6 +254,15 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
     method.__qualname__ = method.__name__
     method.__doc__ = _docstring(name)
     return method
+
+
+def _passing(args: tuple[Any, ...], function: Any, signature: str) -> Any:
+    """``function`` called with ``args`` after its own arguments (itself where there are
+    none); one that does not take them is named by ``signature`` (:func:`call_user`), not
+    reported as a bare ``TypeError``."""
+    if not args:
+        return function
+    return lambda *own: call_user(function, signature, *own, *args)
 
 
 def _ignored(
