@@ -342,6 +342,12 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
             TypeError,
             r"options\['backoff'\] tune the safeguard; pass options=\{'safeguard': True\}",
         ),
+        (
+            {"method": ls.nesterov, "options": {"step": 0.1, "lipschitz": 10.0}},
+            TypeError,
+            r"^method=lfso.scipy.nesterov needs exactly one of options=\{'step': \.\.\.\} or "
+            r"options=\{'lipschitz': \.\.\.\}",
+        ),
     ],
 )
 def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(given, exc, message):
