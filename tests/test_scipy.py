@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -390,6 +391,27 @@ def test_args_not_a_tuple_is_one_argument_as_in_scipy():
     res = ls.lfso_lbfgs(quad, np.zeros(5), 3.0, jac=quad_grad, hessp=hessp)
     ref = minimize(quad, np.zeros(5), args=3.0, jac=quad_grad, hessp=hessp, method=ls.lfso_lbfgs)
     assert res.success and np.array_equal(res.x, ref.x)
+
+
+def test_a_risk_warning_names_scipys_arguments_at_the_callers_line():
+    """A risk's warning points at the line that called ``scipy.optimize.minimize`` (not
+    inside lfso or SciPy) and advises in SciPy's names: ``grad=jac``, ``options=``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        minimize(rosen, np.zeros(4), jac=lambda x: -rosen_der(x), method=ls.lfso_lbfgs)
+        minimize(
+            rosen,
+            np.zeros(4),
+            jac=rosen_der,
+            method=ls.lfso,
+            options={"smoothness": lambda x, radius: 1.0, "maxiter": 200},
+        )
+    risks = [w for w in caught if issubclass(w.category, lfso.monitor.RiskWarning)]
+    text = " ".join(str(w.message) for w in risks)
+    assert "'gradient'" in text and "'oracle'" in text, text
+    assert "grad=jac)" in text and "options={'safeguard': True}" in text, text
+    assert not re.search(r"grad=grad|\bsafeguard=|(?<!')smoothness=", text), text
+    assert {w.filename for w in risks} == {__file__}
 
 
 def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():

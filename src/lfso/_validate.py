@@ -684,13 +684,15 @@ def start_point(x0: Any, model: Any) -> Any:
 
 
 def caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside :mod:`lfso` and torch, for a warning
-    issued by the function that calls this one: it names the user's line, through
-    :func:`lfso.minimize` and through torch's wrappers of an optimiser's ``step`` (a
-    varying number of frames)."""
-    torch = sys.modules.get("torch")
-    where = getattr(torch, "__file__", None)
-    skipped: tuple[str, ...] = _LFSO if where is None else (*_LFSO, os.path.dirname(where))
+    """The ``stacklevel`` of the first caller outside :mod:`lfso`, torch and
+    :mod:`scipy.optimize`, for a warning issued by the function that calls this one: it
+    names the user's line, through :func:`lfso.minimize`, ``scipy.optimize.minimize`` and
+    torch's wrappers of an optimiser's ``step`` (a varying number of frames)."""
+    skipped: tuple[str, ...] = _LFSO
+    for host in ("torch", "scipy.optimize"):  # (scipy.optimize.minimize calls lfso.scipy's)
+        where = getattr(sys.modules.get(host), "__file__", None)
+        if where is not None:
+            skipped = (*skipped, os.path.dirname(where))
     level, frame = 1, sys._getframe(1)
     while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
         level, frame = level + 1, frame.f_back
