@@ -414,6 +414,34 @@ def test_a_risk_warning_names_scipys_arguments_at_the_callers_line():
     assert {w.filename for w in risks} == {__file__}
 
 
+def test_stop_messages_that_list_arguments_name_them_as_scipy_spells_them():
+    """The messages of a failed safeguard and of an exception raised during the run name
+    ``options['max_rollbacks']``, ``jac`` and ``hessp``, not lfso.minimize's names."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = minimize(
+            rosen,
+            np.zeros(3),
+            jac=rosen_der,
+            method=ls.lfso,
+            options={"smoothness": lambda x, radius: 1e-6, "safeguard": True, "max_rollbacks": 2},
+        )
+    assert res.status == lfso.Status.STEP_FAILED
+    assert "(options['max_rollbacks'] reached)" in res.message, res.message
+    assert "(options={'max_rollbacks': 2})" in res.message, res.message
+
+    def fun(x):
+        if x[0] > 0.1:
+            raise RuntimeError("not here")
+        return rosen(x)
+
+    with pytest.raises(RuntimeError, match="not here") as raised:
+        minimize(fun, np.zeros(3), jac=rosen_der, method=ls.lfso_lbfgs)
+    message = raised.value.result.message
+    assert raised.value.result.status == lfso.Status.RAISED
+    assert "(by fun, jac, the oracle, hessp or a callback)" in message, message
+
+
 def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():
     """A callback (or fun) of a SciPy-face run that itself calls lfso.minimize gets that
     run's errors in lfso.minimize's names, and the SciPy run's own errors keep SciPy's."""
