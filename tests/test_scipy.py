@@ -248,7 +248,15 @@ def test_counters_match_calls():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"bounds": [(0, 1)] * 5}, "bounds and constraints are not supported"),
+        ({"bounds": [(0, 1)] * 5}, r"bounds and constraints are not supported, got bounds=\["),
+        (
+            {"constraints": {"type": "eq", "fun": lambda x: x[0]}},
+            r"are not supported, got constraints=\{'type': 'eq'",
+        ),
+        (
+            {"constraints": np.array([{"type": "eq", "fun": lambda x: x[0]}])},
+            r"are not supported, got constraints=array\(",
+        ),
         ({"jac": None}, "needs the gradient"),
         ({"jac": "2-point"}, "needs the gradient: .*for a finite-difference scheme, '2-point'"),
         ({"jac": "cs"}, "needs the gradient: .*for a finite-difference scheme, .*'cs'"),
@@ -258,6 +266,12 @@ def test_unsupported_inputs_raise(kwargs, message):
     kwargs.setdefault("jac", quad_grad)
     with pytest.raises(ValueError, match=message):
         minimize(quad, np.zeros(5), method=ls.lfso, **kwargs)
+
+
+@pytest.mark.parametrize("constraints", [(), [], np.array([]), None])
+def test_no_constraints_given_as_empty_is_unconstrained(constraints):
+    res = minimize(quad, np.zeros(5), jac=quad_grad, constraints=constraints, method=ls.lfso)
+    assert res.success
 
 
 def test_stop_message_names_scipys_option():

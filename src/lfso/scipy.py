@@ -132,9 +132,17 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
 
 def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any) -> None:
     """A ``ValueError`` for bounds or constraints, or a ``jac`` that is no gradient."""
-    if bounds is not None or constraints:
+    # (SciPy's default constraints=() and an empty list or array give none)
+    constrained = constraints is not None and not (
+        isinstance(constraints, (list, tuple, np.ndarray)) and len(constraints) == 0
+    )
+    if bounds is not None or constrained:
+        given = (
+            f"bounds={bounds!r:.60}" if bounds is not None else f"constraints={constraints!r:.60}"
+        )
         raise ValueError(
-            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not supported"
+            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not "
+            f"supported, got {given}"
         )
     if not (jac is True or callable(jac)):
         raise ValueError(
