@@ -286,6 +286,8 @@ def test_stop_message_names_scipys_option():
         ({"maxiter": -1}, None, ValueError, r"options\['maxiter'\] must be an integer >= 0, got"),
         ({"gtol": -1.0}, None, ValueError, r"options\['gtol'\] must be finite and >= 0, got"),
         ({}, [print], TypeError, r"callback must be callable, .*got list \["),
+        ({"monitor": "loud"}, None, ValueError, r"^options\['monitor'\] must be True, .*"),
+        ({"progress": "x"}, None, TypeError, r"^options\['progress'\] must be True, False or"),
         ({}, "print", TypeError, r"callback must be callable, .*got str 'print'"),
     ],
 )
@@ -309,6 +311,7 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
         ({"jac": lambda: 0}, TypeError, r"^jac must be callable as jac\(x\)"),
         ({"hessp": lambda x, v: np.ones(2)}, ValueError, r"^hessp\(x, v\) must have shape"),
         ({"hessp": lambda x: x}, TypeError, r"^hessp must be callable as hessp\(x, v\)"),
+        ({"hessp": "x"}, TypeError, r"^hessp must be callable as hessp\(x, v\) or 'autodiff'"),
         (
             {"hessp": lambda x, v: np.full(5, np.nan)},
             ValueError,
