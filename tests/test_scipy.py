@@ -459,6 +459,28 @@ def test_stop_messages_that_list_arguments_name_them_as_scipy_spells_them():
     assert "(by fun, jac, the oracle, hessp or a callback)" in message, message
 
 
+@pytest.mark.parametrize("name", ["lfso_lbfgs", "armijo"])
+def test_return_all_lists_the_iterates_as_scipys_bfgs(name):
+    """``options={"return_all": True}``: ``allvecs`` holds ``x0`` and then each iterate (as
+    the callback sees them), as SciPy's BFGS returns it, with no unknown-option warning."""
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimizeWarning)
+        res = minimize(
+            rosen,
+            [0, 0, 0],
+            jac=rosen_der,
+            method=getattr(ls, name),
+            callback=lambda xk: seen.append(xk),
+            options={"return_all": True, "maxiter": 50},
+        )
+    assert len(res.allvecs) == res.nit + 1 == len(seen) + 1
+    assert res.allvecs[0].dtype == float and not res.allvecs[0].any()
+    assert all(np.array_equal(a, b) for a, b in zip(res.allvecs[1:], seen, strict=True))
+    assert any(np.array_equal(a, res.x) for a in res.allvecs)
+    assert "allvecs" not in minimize(rosen, [0, 0, 0], jac=rosen_der, method=ls.armijo)
+
+
 def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():
     """A callback (or fun) of a SciPy-face run that itself calls lfso.minimize gets that
     run's errors in lfso.minimize's names, and the SciPy run's own errors keep SciPy's."""

@@ -23,7 +23,9 @@ in place does not change the run). Options:
 * ``maxiter`` (an integer >= 0; default 10000), ``tol`` (relative
   gradient tolerance, default 1e-8),
   ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
-* ``disp``: print the final message.
+* ``disp``: print the final message;
+* ``return_all``: as for SciPy's BFGS, the result's ``allvecs`` is the list of the iterates,
+  ``x0`` first (one per iteration after it; ``x`` is the best of them).
 
 Errors and messages name the arguments as SciPy spells them: ``jac`` (``jac(x) must have
 shape ...``), ``hessp``, ``options['smoothness']`` and ``maxiter``, not
@@ -65,7 +67,7 @@ from ._validate import call_user, integer, nonnegative, spelling
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
-_SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
+_SHARED = {"maxiter", "tol", "gtol", "disp", "return_all", "smoothness", "monitor", "progress"}
 
 
 #: SciPy's ``message`` of a run its callback stopped (``StopIteration``), as
@@ -215,6 +217,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         f = _passing(args, fun, "fun(x, *args)")
         g = jac if jac is True else _passing(args, jac, "jac(x, *args)")
         smoothness = options.get("smoothness")
+        allvecs, record = _recorder(x0, callback) if options.get("return_all") else ([], None)
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
@@ -239,7 +242,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                     tol=options.get("tol", 1e-8),
                     atol=gtol,
                     max_iter=maxiter,
-                    callback=_scipy_callback(callback),
+                    callback=record or _scipy_callback(callback),
                     monitor=options.get("monitor", True),
                     progress=options.get("progress"),
                     **opts,
@@ -251,6 +254,8 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
             res.message = res.message.replace("max_iter", "maxiter")
         out = to_optimize_result(res)
+        if record is not None:  # (SciPy's BFGS's allvecs)
+            out["allvecs"] = allvecs
         if disp:
             print(
                 f"{out.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
@@ -262,6 +267,22 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
     method.__qualname__ = method.__name__
     method.__doc__ = _docstring(name)
     return method
+
+
+def _recorder(x0: Any, callback: Any) -> tuple[list[Any], Callable[[Any], None]]:
+    """``(allvecs, record)``: the list of the iterates (a copy of ``x0`` first) and the
+    callback that appends a copy of each, then calls the user's ``callback``
+    (``options={"return_all": True}``)."""
+    then = _scipy_callback(callback)
+    first = np.atleast_1d(np.asarray(x0))
+    allvecs = [np.array(first, dtype=first.dtype if first.dtype.kind == "f" else float)]
+
+    def record(intermediate_result: Any) -> None:
+        allvecs.append(np.copy(np.asarray(intermediate_result.x)))
+        if then is not None:
+            then(intermediate_result)
+
+    return allvecs, record
 
 
 def _passing(args: tuple[Any, ...], function: Any, signature: str) -> Any:
