@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -247,7 +248,15 @@ def test_counters_match_calls():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"bounds": [(0, 1)] * 5}, "bounds and constraints are not supported"),
+        ({"bounds": [(0, 1)] * 5}, r"bounds and constraints are not supported, got bounds=\["),
+        (
+            {"constraints": {"type": "eq", "fun": lambda x: x[0]}},
+            r"are not supported, got constraints=\{'type': 'eq'",
+        ),
+        (
+            {"constraints": np.array([{"type": "eq", "fun": lambda x: x[0]}])},
+            r"are not supported, got constraints=array\(",
+        ),
         ({"jac": None}, "needs the gradient"),
         ({"jac": "2-point"}, "needs the gradient: .*for a finite-difference scheme, '2-point'"),
         ({"jac": "cs"}, "needs the gradient: .*for a finite-difference scheme, .*'cs'"),
@@ -257,6 +266,12 @@ def test_unsupported_inputs_raise(kwargs, message):
     kwargs.setdefault("jac", quad_grad)
     with pytest.raises(ValueError, match=message):
         minimize(quad, np.zeros(5), method=ls.lfso, **kwargs)
+
+
+@pytest.mark.parametrize("constraints", [(), [], np.array([]), None])
+def test_no_constraints_given_as_empty_is_unconstrained(constraints):
+    res = minimize(quad, np.zeros(5), jac=quad_grad, constraints=constraints, method=ls.lfso)
+    assert res.success
 
 
 def test_stop_message_names_scipys_option():
@@ -271,6 +286,8 @@ def test_stop_message_names_scipys_option():
         ({"maxiter": -1}, None, ValueError, r"options\['maxiter'\] must be an integer >= 0, got"),
         ({"gtol": -1.0}, None, ValueError, r"options\['gtol'\] must be finite and >= 0, got"),
         ({}, [print], TypeError, r"callback must be callable, .*got list \["),
+        ({"monitor": "loud"}, None, ValueError, r"^options\['monitor'\] must be True, .*"),
+        ({"progress": "x"}, None, TypeError, r"^options\['progress'\] must be True, False or"),
         ({}, "print", TypeError, r"callback must be callable, .*got str 'print'"),
     ],
 )
@@ -294,6 +311,7 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
         ({"jac": lambda: 0}, TypeError, r"^jac must be callable as jac\(x\)"),
         ({"hessp": lambda x, v: np.ones(2)}, ValueError, r"^hessp\(x, v\) must have shape"),
         ({"hessp": lambda x: x}, TypeError, r"^hessp must be callable as hessp\(x, v\)"),
+        ({"hessp": "x"}, TypeError, r"^hessp must be callable as hessp\(x, v\) or 'autodiff'"),
         (
             {"hessp": lambda x, v: np.full(5, np.nan)},
             ValueError,
@@ -342,6 +360,12 @@ def test_bad_options_are_named_as_scipy_spells_them(options, callback, exc, mess
             TypeError,
             r"options\['backoff'\] tune the safeguard; pass options=\{'safeguard': True\}",
         ),
+        (
+            {"method": ls.nesterov, "options": {"step": 0.1, "lipschitz": 10.0}},
+            TypeError,
+            r"^method=lfso.scipy.nesterov needs exactly one of options=\{'step': \.\.\.\} or "
+            r"options=\{'lipschitz': \.\.\.\}",
+        ),
     ],
 )
 def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(given, exc, message):
@@ -353,6 +377,108 @@ def test_errors_about_the_gradient_and_hessp_name_them_as_scipy_spells_them(give
         minimize(quad, np.ones(5), **given)
     words = r"\bgrad\(|\bgrad=|\bhvp\b|(?<!')smoothness=|method='|\bsafeguard=|\beta="
     assert not re.search(words, str(raised.value)), raised.value
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"fun": lambda x: quad(x)}, r"^fun must be callable as fun\(x, \*args\): "),
+        ({"jac": lambda x: quad_grad(x)}, r"^jac must be callable as jac\(x, \*args\): "),
+        ({"hessp": lambda x, v: v}, r"^hessp must be callable as hessp\(x, v, \*args\): "),
+        (
+            {"method": ls.lfso, "options": {"smoothness": lambda x, radius: 32.0}},
+            r"^smoothness must be callable as smoothness\(x, R, \*args\): ",
+        ),
+    ],
+)
+def test_a_callable_that_does_not_take_the_args_is_named(given, message):
+    """With ``args``, a ``fun``, ``jac``, ``hessp`` or oracle that does not take them is
+    named with the call SciPy makes, not reported as a bare ``TypeError`` of a lambda."""
+    given = {"fun": quad, "jac": quad_grad, "method": ls.lfso_lbfgs} | given
+    with pytest.raises(TypeError, match=message):
+        minimize(x0=np.zeros(5), args=(2.0,), **given)
+
+
+def test_args_not_a_tuple_is_one_argument_as_in_scipy():
+    """``scipy.optimize.minimize`` wraps ``args=a`` as ``(a,)``; so does a direct call."""
+
+    def hessp(x, v, scale):
+        return scale * 2.0 * A.T @ (A @ v)
+
+    res = ls.lfso_lbfgs(quad, np.zeros(5), 3.0, jac=quad_grad, hessp=hessp)
+    ref = minimize(quad, np.zeros(5), args=3.0, jac=quad_grad, hessp=hessp, method=ls.lfso_lbfgs)
+    assert res.success and np.array_equal(res.x, ref.x)
+
+
+def test_a_risk_warning_names_scipys_arguments_at_the_callers_line():
+    """A risk's warning points at the line that called ``scipy.optimize.minimize`` (not
+    inside lfso or SciPy) and advises in SciPy's names: ``grad=jac``, ``options=``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        minimize(rosen, np.zeros(4), jac=lambda x: -rosen_der(x), method=ls.lfso_lbfgs)
+        minimize(
+            rosen,
+            np.zeros(4),
+            jac=rosen_der,
+            method=ls.lfso,
+            options={"smoothness": lambda x, radius: 1.0, "maxiter": 200},
+        )
+    risks = [w for w in caught if issubclass(w.category, lfso.monitor.RiskWarning)]
+    text = " ".join(str(w.message) for w in risks)
+    assert "'gradient'" in text and "'oracle'" in text, text
+    assert "grad=jac)" in text and "options={'safeguard': True}" in text, text
+    assert not re.search(r"grad=grad|\bsafeguard=|(?<!')smoothness=", text), text
+    assert {w.filename for w in risks} == {__file__}
+
+
+def test_stop_messages_that_list_arguments_name_them_as_scipy_spells_them():
+    """The messages of a failed safeguard and of an exception raised during the run name
+    ``options['max_rollbacks']``, ``jac`` and ``hessp``, not lfso.minimize's names."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = minimize(
+            rosen,
+            np.zeros(3),
+            jac=rosen_der,
+            method=ls.lfso,
+            options={"smoothness": lambda x, radius: 1e-6, "safeguard": True, "max_rollbacks": 2},
+        )
+    assert res.status == lfso.Status.STEP_FAILED
+    assert "(options['max_rollbacks'] reached)" in res.message, res.message
+    assert "(options={'max_rollbacks': 2})" in res.message, res.message
+
+    def fun(x):
+        if x[0] > 0.1:
+            raise RuntimeError("not here")
+        return rosen(x)
+
+    with pytest.raises(RuntimeError, match="not here") as raised:
+        minimize(fun, np.zeros(3), jac=rosen_der, method=ls.lfso_lbfgs)
+    message = raised.value.result.message
+    assert raised.value.result.status == lfso.Status.RAISED
+    assert "(by fun, jac, the oracle, hessp or a callback)" in message, message
+
+
+@pytest.mark.parametrize("name", ["lfso_lbfgs", "armijo"])
+def test_return_all_lists_the_iterates_as_scipys_bfgs(name):
+    """``options={"return_all": True}``: ``allvecs`` holds ``x0`` and then each iterate (as
+    the callback sees them), as SciPy's BFGS returns it, with no unknown-option warning."""
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimizeWarning)
+        res = minimize(
+            rosen,
+            [0, 0, 0],
+            jac=rosen_der,
+            method=getattr(ls, name),
+            callback=lambda xk: seen.append(xk),
+            options={"return_all": True, "maxiter": 50},
+        )
+    assert len(res.allvecs) == res.nit + 1 == len(seen) + 1
+    assert res.allvecs[0].dtype == float and not res.allvecs[0].any()
+    assert all(np.array_equal(a, b) for a, b in zip(res.allvecs[1:], seen, strict=True))
+    assert any(np.array_equal(a, res.x) for a in res.allvecs)
+    assert "allvecs" not in minimize(rosen, [0, 0, 0], jac=rosen_der, method=ls.armijo)
 
 
 def test_a_run_nested_in_a_scipy_run_names_arguments_as_lfso_minimize():

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._atomic import write_atomically
-from ._validate import spelt
+from ._validate import spelt, spelt_option
 from .monitor import RISKS
 
 __all__ = ["History", "Result", "Status"]
@@ -249,6 +249,13 @@ def stop_message(status: Status, *, float64: bool, users_oracle: bool, stalled_b
     message = status.message
     # (the face's name of the gradient, jac, ..., where a message advises lfso.check_grad)
     message = message.replace("grad=grad)", f"grad={spelt('grad')})")
+    # (and its names of the gradient, hvp and options in the messages that list them)
+    message = message.replace(
+        "fun, grad, the oracle, hvp", f"fun, {spelt('grad')}, the oracle, {spelt('hvp')}"
+    )
+    message = message.replace(
+        "(max_rollbacks reached)", f"({spelt_option('max_rollbacks')} reached)"
+    )
     if status is Status.STALLED and stalled_by:
         message = message.replace(_NO_NEW_LOW, stalled_by)
     if status is Status.PRECISION_LIMIT and float64:

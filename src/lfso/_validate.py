@@ -528,15 +528,20 @@ def run_arguments(
             f"(a global Lipschitz constant) or 'auto', got {_show(smoothness)}"
         )
     if hvp is not None and not callable(hvp) and not (isinstance(hvp, str) and hvp == "autodiff"):
-        raise TypeError(f"hvp must be callable as hvp(x, v) or 'autodiff', got {_show(hvp)}")
-    flag(progress, "progress", allow_none=True)
-    monitor_mode(monitor)
+        hvp_is = spelt("hvp")  # (the SciPy face's hessp)
+        raise TypeError(
+            f"{hvp_is} must be callable as {hvp_is}(x, v) or 'autodiff', got {_show(hvp)}"
+        )
+    # (the SciPy face's options['progress'] and options['monitor'])
+    flag(progress, spelt_option("progress"), allow_none=True)
+    monitor_mode(monitor, spelt_option("monitor"))
     return tol, atol, max_iter
 
 
-def monitor_mode(monitor: Any) -> bool | str:
+def monitor_mode(monitor: Any, name: str = "monitor") -> bool | str:
     """``monitor=`` as :func:`lfso.minimize` takes it: ``True``, ``False``, ``"full"`` or
-    ``"quiet"`` (a ``ValueError`` naming anything else: ``"no"`` is not ``False``).
+    ``"quiet"`` (a ``ValueError`` naming anything else, as ``name``: ``"no"`` is not
+    ``False``).
 
     >>> monitor_mode("no")
     Traceback (most recent call last):
@@ -547,9 +552,7 @@ def monitor_mode(monitor: Any) -> bool | str:
         return monitor
     if isinstance(monitor, str) and monitor in ("full", "quiet"):
         return str(monitor)
-    raise ValueError(
-        f"monitor must be True, False, 'full' or 'quiet', got monitor={_show(monitor)}"
-    )
+    raise ValueError(f"{name} must be True, False, 'full' or 'quiet', got {name}={_show(monitor)}")
 
 
 #: How the face that started the run spells :func:`lfso.minimize`'s argument names
@@ -684,13 +687,15 @@ def start_point(x0: Any, model: Any) -> Any:
 
 
 def caller_level() -> int:
-    """The ``stacklevel`` of the first caller outside :mod:`lfso` and torch, for a warning
-    issued by the function that calls this one: it names the user's line, through
-    :func:`lfso.minimize` and through torch's wrappers of an optimiser's ``step`` (a
-    varying number of frames)."""
-    torch = sys.modules.get("torch")
-    where = getattr(torch, "__file__", None)
-    skipped: tuple[str, ...] = _LFSO if where is None else (*_LFSO, os.path.dirname(where))
+    """The ``stacklevel`` of the first caller outside :mod:`lfso`, torch and
+    :mod:`scipy.optimize`, for a warning issued by the function that calls this one: it
+    names the user's line, through :func:`lfso.minimize`, ``scipy.optimize.minimize`` and
+    torch's wrappers of an optimiser's ``step`` (a varying number of frames)."""
+    skipped: tuple[str, ...] = _LFSO
+    for host in ("torch", "scipy.optimize"):  # (scipy.optimize.minimize calls lfso.scipy's)
+        where = getattr(sys.modules.get(host), "__file__", None)
+        if where is not None:
+            skipped = (*skipped, os.path.dirname(where))
     level, frame = 1, sys._getframe(1)
     while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
         level, frame = level + 1, frame.f_back

@@ -56,7 +56,15 @@ from typing import Any
 
 from ._arrays import namespace, to_float
 from ._atomic import GrowingFile
-from ._validate import integer, nonnegative, open_interval, real
+from ._validate import (
+    caller_level,
+    integer,
+    nonnegative,
+    open_interval,
+    real,
+    spelt,
+    spelt_given,
+)
 
 __all__ = [
     "RISKS",
@@ -340,10 +348,20 @@ class RiskMonitor:
             warnings.warn(
                 RiskWarning(
                     f"{method}: risk '{name}' fired {count} time(s), first at iteration "
-                    f"{self.first[name]}: {RISKS[name][1]}"
+                    f"{self.first[name]}: {_spelt_advice(RISKS[name][1])}"
                 ),
-                stacklevel=4,
+                stacklevel=caller_level(),  # (the user's call, through any face)
             )
+
+
+def _spelt_advice(advice: str) -> str:
+    """A risk's advice in the names of the face that started the run (the SciPy face's
+    ``grad=jac`` and ``options={'safeguard': True}``)."""
+    return (
+        advice.replace("grad=grad)", f"grad={spelt('grad')})")
+        .replace("safeguard=True", spelt_given("safeguard", "True"))
+        .replace("smoothness='auto'", spelt_given("smoothness", "'auto'"))
+    )
 
 
 def _row(intermediate_result: Any) -> dict[str, Any]:

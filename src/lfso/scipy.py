@@ -23,7 +23,9 @@ in place does not change the run). Options:
 * ``maxiter`` (an integer >= 0; default 10000), ``tol`` (relative
   gradient tolerance, default 1e-8),
   ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
-* ``disp``: print the final message.
+* ``disp``: print the final message;
+* ``return_all``: as for SciPy's BFGS, the result's ``allvecs`` is the list of the iterates,
+  ``x0`` first (one per iteration after it; ``x`` is the best of them).
 
 Errors and messages name the arguments as SciPy spells them: ``jac`` (``jac(x) must have
 shape ...``), ``hessp``, ``options['smoothness']`` and ``maxiter``, not
@@ -61,11 +63,11 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import SCIPY_CALLBACK_STOP, Result, Status
-from ._validate import integer, nonnegative, spelling
+from ._validate import call_user, integer, nonnegative, spelling
 
 #: Options every method takes besides its own (those of the method registry, except ``hvp``,
 #: which comes from SciPy's ``hessp``).
-_SHARED = {"maxiter", "tol", "gtol", "disp", "smoothness", "monitor", "progress"}
+_SHARED = {"maxiter", "tol", "gtol", "disp", "return_all", "smoothness", "monitor", "progress"}
 
 
 #: SciPy's ``message`` of a run its callback stopped (``StopIteration``), as
@@ -132,9 +134,17 @@ def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
 
 def _refuse_unsupported(attribute: str, jac: Any, bounds: Any, constraints: Any) -> None:
     """A ``ValueError`` for bounds or constraints, or a ``jac`` that is no gradient."""
-    if bounds is not None or constraints:
+    # (SciPy's default constraints=() and an empty list or array give none)
+    constrained = constraints is not None and not (
+        isinstance(constraints, (list, tuple, np.ndarray)) and len(constraints) == 0
+    )
+    if bounds is not None or constrained:
+        given = (
+            f"bounds={bounds!r:.60}" if bounds is not None else f"constraints={constraints!r:.60}"
+        )
         raise ValueError(
-            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not supported"
+            f"lfso.scipy.{attribute} is unconstrained: bounds and constraints are not "
+            f"supported, got {given}"
         )
     if not (jac is True or callable(jac)):
         raise ValueError(
@@ -203,20 +213,21 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         gtol = nonnegative(options.get("gtol", 0.0), "options['gtol']")
         # As SciPy does, fun and jac get a copy of the iterate (lfso.minimize gives every
         # user callable its own): one that changes its argument changes the copy, not the run.
-        f = (lambda x: fun(x, *args)) if args else fun
-        g = jac if jac is True or not args else (lambda x: jac(x, *args))
+        args = args if isinstance(args, tuple) else (args,)  # (as SciPy takes args=a)
+        f = _passing(args, fun, "fun(x, *args)")
+        g = jac if jac is True else _passing(args, jac, "jac(x, *args)")
         smoothness = options.get("smoothness")
+        allvecs, record = _recorder(x0, callback) if options.get("return_all") else ([], None)
         ignored = _ignored(name, entry.needs_oracle, entry.estimates, hess, hessp, smoothness)
         if ignored:
             warnings.warn(ignored, OptimizeWarning, stacklevel=3)
         _require_oracle(method.__name__, entry.needs_oracle and not entry.estimates, smoothness)
-        if entry.needs_oracle and callable(smoothness) and args:
-            user = smoothness
-            smoothness = lambda x, radius: user(x, radius, *args)  # noqa: E731
+        if entry.needs_oracle and callable(smoothness):
+            smoothness = _passing(args, smoothness, "smoothness(x, R, *args)")
         if entry.estimates and smoothness in (None, "auto"):
             smoothness = "auto"
             if hessp is not None:
-                opts["hvp"] = (lambda x, v: hessp(x, v, *args)) if args else hessp
+                opts["hvp"] = _passing(args, hessp, "hessp(x, v, *args)")
         elif not entry.needs_oracle:
             smoothness = None
         try:
@@ -231,7 +242,7 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
                     tol=options.get("tol", 1e-8),
                     atol=gtol,
                     max_iter=maxiter,
-                    callback=_scipy_callback(callback),
+                    callback=record or _scipy_callback(callback),
                     monitor=options.get("monitor", True),
                     progress=options.get("progress"),
                     **opts,
@@ -243,6 +254,8 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
         if res.status.name == "MAX_ITER":  # SciPy's option is maxiter
             res.message = res.message.replace("max_iter", "maxiter")
         out = to_optimize_result(res)
+        if record is not None:  # (SciPy's BFGS's allvecs)
+            out["allvecs"] = allvecs
         if disp:
             print(
                 f"{out.message}\n  iterations: {res.nit}, f: {res.fun:.6g}, "
@@ -254,6 +267,31 @@ def _custom(name: str) -> Callable[..., OptimizeResult]:
     method.__qualname__ = method.__name__
     method.__doc__ = _docstring(name)
     return method
+
+
+def _recorder(x0: Any, callback: Any) -> tuple[list[Any], Callable[[Any], None]]:
+    """``(allvecs, record)``: the list of the iterates (a copy of ``x0`` first) and the
+    callback that appends a copy of each, then calls the user's ``callback``
+    (``options={"return_all": True}``)."""
+    then = _scipy_callback(callback)
+    first = np.atleast_1d(np.asarray(x0))
+    allvecs = [np.array(first, dtype=first.dtype if first.dtype.kind == "f" else float)]
+
+    def record(intermediate_result: Any) -> None:
+        allvecs.append(np.copy(np.asarray(intermediate_result.x)))
+        if then is not None:
+            then(intermediate_result)
+
+    return allvecs, record
+
+
+def _passing(args: tuple[Any, ...], function: Any, signature: str) -> Any:
+    """``function`` called with ``args`` after its own arguments (itself where there are
+    none); one that does not take them is named by ``signature`` (:func:`call_user`), not
+    reported as a bare ``TypeError``."""
+    if not args:
+        return function
+    return lambda *own: call_user(function, signature, *own, *args)
 
 
 def _ignored(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._validate import flag, positive, real
+from .._validate import flag, positive, real, spelt_given, spelt_method
 from ..models import Evaluation, Model
 from ._base import Certificate, Move, StepRule
 from ._certificates import BallCertificate
@@ -68,7 +68,10 @@ class NesterovStep(StepRule):
 
     def __init__(self, step: float | None = None, *, lipschitz: float | None = None) -> None:
         if (step is None) == (lipschitz is None):
-            raise TypeError("method='nesterov' needs exactly one of step= or lipschitz=")
+            raise TypeError(
+                f"{spelt_method('nesterov')} needs exactly one of {spelt_given('step', '...')} "
+                f"or {spelt_given('lipschitz', '...')}"
+            )
         if step is not None:
             self.step_size = positive(step, "step")
         else:

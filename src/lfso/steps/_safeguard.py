@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, cast
 
 from .._arrays import rounding
 from .._gradcheck import central_difference
-from .._validate import integer, real
+from .._validate import integer, real, spelt_given
 from ..models import Evaluation, Model
 from ..oracles._bounds import PrecisionLimitError
 from ._base import AutoCertificate, GradientMismatchError, Move, StepFailedError, StepRule
@@ -170,7 +170,7 @@ class Safeguarded(StepRule):
             if rollbacks > self.max_rollbacks:
                 error = StepFailedError(
                     f"{rollbacks} trial steps rejected by the safeguard "
-                    f"(max_rollbacks={self.max_rollbacks})"
+                    f"({spelt_given('max_rollbacks', str(self.max_rollbacks))})"
                     + (f"; f was NaN at {nans} of them" if nans else "")
                 )
                 error.rollbacks = rollbacks
