@@ -826,6 +826,32 @@ def test_a_nan_entry_makes_a_power_model_nan_not_zero(model, position):
         assert model.value(x) == INF
 
 
+_ROWS = np.random.default_rng(5).standard_normal((6, 3))
+_TARGETS = np.linspace(-1.0, 1.0, 6)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        CompositeLeastSquares(_ROWS, _TARGETS, 2),
+        CompositeLeastSquares(_ROWS, _TARGETS, 1),
+        CompositeLeastSquares(_ROWS, _TARGETS, 1.5),
+        LpRegression(_ROWS, _TARGETS, 2),
+        CauchyRegression(_ROWS, _TARGETS),
+        LogisticRegression(_ROWS, _TARGETS > 0),
+    ],
+    ids=["composite2", "composite1", "composite1.5", "lp2", "cauchy", "logistic"],
+)
+def test_a_nan_entry_makes_a_data_model_nan_not_zero(model):
+    """``CompositeLeastSquares(A, b, 2).value(np.array([nan, 0.0, 0.0]))`` was 0 (the
+    minimum of any such model), as was ``evaluate``'s value, beside a NaN gradient."""
+    x = np.array([NAN, 0.0, 0.0])
+    with np.errstate(invalid="ignore"):
+        ev = model.evaluate(x)
+        assert math.isnan(model.value(x))
+    assert math.isnan(ev.value) and not ev.grad_norm < math.inf
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 
