@@ -963,6 +963,19 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
 
 
+def test_softmax_labels_past_the_datas_integers_are_their_own_classes():
+    """Labels were compared with the classes in the data's dtype: with float16 data (11
+    significant bits) the labels 2049 and 2048 both matched the classes 2048 and 2049, so
+    a row held two classes and the gradient was wrong. The gradient at ``0`` is now the
+    float64 data's (the float16 entries are exact in float64)."""
+    data = np.random.default_rng(3).standard_normal((4, 2)).astype(np.float16)
+    labels = np.array([2049, 0, 2048, 2050])
+    half = SoftmaxRegression(data, labels, 2100, fit_intercept=False)
+    wide = SoftmaxRegression(data.astype(np.float64), labels, 2100, fit_intercept=False)
+    x = np.zeros(half.dim)
+    np.testing.assert_allclose(half.grad(x), wide.grad(x), rtol=1e-2, atol=1e-6)
+
+
 # -- stationary points ---------------------------------------------------------------------
 
 X2 = np.array([[1.0], [1.0]])
