@@ -390,6 +390,18 @@ BAD = [
         TypeError,
         "y must hold two classes .*real labels, got dtype complex128",
     ),
+    (  # (cast to A's dtype after the check: inf targets, no error)
+        "lp b past float32",
+        lambda: LpRegression(A.astype(np.float32), [1.0, 1e39, 0.0], 2),
+        ValueError,
+        r"b must be finite in A's dtype float32 \(the run's\), got b\[1\]=1e\+39",
+    ),
+    (
+        "cauchy b past float16",
+        lambda: CauchyRegression(A.astype(np.float16), [1.0, 0.0, -7e4]),
+        ValueError,
+        r"b must be finite in A's dtype float16 .*got b\[2\]=-70000.0",
+    ),
     (
         "softmax y complex",
         lambda: SoftmaxRegression(A, np.array([0, 1, 2], complex), 3),

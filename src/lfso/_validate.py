@@ -454,9 +454,18 @@ def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
     float64 targets would otherwise carry float32 data's residuals, and the run, to float64
     on NumPy and Dask, where PyTorch computes in the data's dtype)."""
     xp, A = data_matrix(A, "A")
-    b = like(data_vector(b, "b", xp, int(A.shape[0])), A)
+    given = data_vector(b, "b", xp, int(A.shape[0]))
+    b = like(given, A)
     if b.dtype != A.dtype:  # (PyTorch's like has cast it)
-        b = namespace(b).astype(b, A.dtype)
+        with np.errstate(over="ignore"):  # (past A's range: the error below names it)
+            b = namespace(b).astype(b, A.dtype)
+    if given.dtype != A.dtype and not bool(namespace(b).all(namespace(b).isfinite(b))):
+        host = to_numpy(b)
+        i = int(np.flatnonzero(~np.isfinite(host))[0])
+        raise ValueError(
+            f"b must be finite in A's dtype {str(A.dtype).replace('torch.', '')} (the run's), "
+            f"got b[{i}]={float(to_numpy(given)[i])!r}, past its range"
+        )
     return xp, A, b
 
 
