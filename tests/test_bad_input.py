@@ -864,6 +864,34 @@ def test_a_nan_entry_makes_a_data_model_nan_not_zero(model):
     assert math.isnan(ev.value) and not ev.grad_norm < math.inf
 
 
+_WIDE = np.random.default_rng(0).standard_normal((30, 8))
+_LAYOUT_MODELS = {
+    "lp": lambda X: LpRegression(X, np.linspace(-1.0, 1.0, 30), 2),
+    "lp1.5": lambda X: LpRegression(X, np.linspace(-1.0, 1.0, 30), 1.5),
+    "cauchy": lambda X: CauchyRegression(X, np.linspace(-1.0, 1.0, 30)),
+    "composite": lambda X: CompositeLeastSquares(X, np.linspace(-1.0, 1.0, 30), 2),
+    "logistic": lambda X: LogisticRegression(X, np.arange(30) % 2, l2=0.1),
+    "softmax": lambda X: SoftmaxRegression(X, np.arange(30) % 3, 3, l2=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUT_MODELS))
+def test_a_strided_or_fortran_data_matrix_runs_as_its_contiguous_copy(name):
+    """``LpRegression(X[:, ::2], b, 2)`` and ``LpRegression(np.asfortranarray(X), b, 2)``
+    ran to other iterates than ``X[:, ::2].copy()`` (their products summed in another
+    order), an ulp apart; the run is now the contiguous copy's, bit for bit, and the
+    caller's array is left as it was."""
+    make = _LAYOUT_MODELS[name]
+    dense = _WIDE[:, ::2].copy()
+    x0 = np.zeros(make(dense).dim)
+    ref = lfso.minimize(make(dense), x0, max_iter=30)
+    for data in (_WIDE[:, ::2], np.asfortranarray(dense)):
+        before = data.copy()
+        res = lfso.minimize(make(data), x0, max_iter=30)
+        assert np.array_equal(res.x, ref.x) and res.nit == ref.nit
+        assert np.array_equal(data, before)
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 

@@ -376,11 +376,18 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
     of known shape (:func:`known_shape`).
 
     Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
-    that requires grad detached, one on the ``'meta'`` device refused).
+    that requires grad detached, one on the ``'meta'`` device refused). A NumPy array or
+    a PyTorch tensor that is not C-contiguous (``A[:, ::2]``, Fortran order) becomes a
+    C-contiguous copy, as scikit-learn's ``LogisticRegression`` makes one: the products
+    with it, and so the run, are then its contiguous copy's, bit for bit.
     """
     A = _held(A, name)
     xp = _namespace_of(A)
     A = _to_array(A, name, xp)
+    if type(A) is np.ndarray and not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A)
+    elif callable(getattr(A, "is_contiguous", None)) and not A.is_contiguous():
+        A = A.contiguous()  # (a PyTorch tensor)
     if not xp.isdtype(A.dtype, ("real floating", "integral")):
         raise TypeError(f"{name} must be a real array, got dtype {A.dtype}")
     if not xp.isdtype(A.dtype, "real floating"):
