@@ -26,6 +26,7 @@ from lfso import _loop as loop
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
+    FunctionModel,
     L0L1Smooth,
     LogisticRegression,
     LpRegression,
@@ -741,6 +742,35 @@ def test_a_point_that_is_not_real_is_named_with_its_dtype(name, dtype, call):
         warnings.simplefilter("error")  # (no ComplexWarning on the way)
         with pytest.raises(TypeError, match=message):
             getattr(model, call)(x)
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    ("x", "exc", "message"),
+    [
+        ([1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+        (np.array([1.0 + 1.0j, 2.0]), TypeError, "x must be a real array .*dtype complex128"),
+        (np.array(["1", "2"]), TypeError, "x must be a real array .*dtype <U1"),
+        (np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ],
+    ids=["list", "complex", "text", "2-d"],
+)
+def test_a_bad_point_of_a_function_model_is_named(x, exc, message, call):
+    """``FunctionModel(fun, grad).value(np.array([1 + 1j, 2.0]))`` returned 4.0 (the
+    user's ``float(x @ x)`` dropped the imaginary part), ``evaluate([1.0, 2.0])`` raised
+    "list is not a supported array type"; each raises naming ``x`` before ``fun`` runs."""
+    calls = []
+
+    def fun(z):
+        calls.append(z)
+        return float(z @ z)
+
+    model = FunctionModel(fun, lambda z: 2 * z, lambda z, radius: 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(exc, match=message) as info:
+            getattr(model, call)(x)
+    assert "for this FunctionModel" in str(info.value) and calls == []
 
 
 @pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
