@@ -922,6 +922,18 @@ def test_a_strided_or_fortran_data_matrix_runs_as_its_contiguous_copy(name):
         assert np.array_equal(data, before)
 
 
+@pytest.mark.parametrize("name", sorted(_LAYOUT_MODELS))
+def test_a_bool_data_matrix_runs_as_its_float_copy(name):
+    """``LogisticRegression(X > 0, y)`` (indicator features, which scikit-learn takes as
+    0/1) raised "X must be a real array, got dtype bool" while integer data became float64;
+    bools now become float64 too, and the run is the float copy's."""
+    make, flags = _LAYOUT_MODELS[name], _WIDE[:, :4] > 0.0
+    x0 = np.full(make(flags).dim, 0.1)
+    res = lfso.minimize(make(flags), x0, max_iter=20)
+    ref = lfso.minimize(make(flags.astype(np.float64)), x0, max_iter=20)
+    assert np.array_equal(res.x, ref.x) and res.nit == ref.nit
+
+
 def _converged(res):
     return res.status is Status.CONVERGED
 

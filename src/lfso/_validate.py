@@ -372,8 +372,8 @@ def known_shape(A: Any, name: str) -> None:
 
 
 def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, Any]:
-    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64),
-    of known shape (:func:`known_shape`).
+    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers and bools become
+    float64), of known shape (:func:`known_shape`).
 
     Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
     that requires grad detached, one on the ``'meta'`` device refused). A NumPy array or
@@ -388,9 +388,9 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
         A = np.ascontiguousarray(A)
     elif callable(getattr(A, "is_contiguous", None)) and not A.is_contiguous():
         A = A.contiguous()  # (a PyTorch tensor)
-    if not xp.isdtype(A.dtype, ("real floating", "integral")):
+    if not xp.isdtype(A.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{name} must be a real array, got dtype {A.dtype}")
-    if not xp.isdtype(A.dtype, "real floating"):
+    if not xp.isdtype(A.dtype, "real floating"):  # (integers and bools, as scikit-learn)
         A = xp.astype(A, xp.float64)
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {tuple(A.shape)}")
