@@ -773,6 +773,28 @@ def test_a_bad_point_of_a_function_model_is_named(x, exc, message, call):
     assert "for this FunctionModel" in str(info.value) and calls == []
 
 
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    ("x", "exc", "message"),
+    [
+        ([1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+        (np.array([1.0 + 1.0j, 2.0]), TypeError, "x must be a real array .*dtype complex128"),
+        (np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ],
+    ids=["list", "complex", "2-d"],
+)
+@pytest.mark.parametrize("base", [PowerSum(2), PowerNorm(2)], ids=["sum", "norm"])
+def test_a_bad_point_of_l0l1_smooth_over_a_point_model_is_named(base, x, exc, message, call):
+    """``L0L1Smooth(PowerSum(2), 1, 1).value(np.ones((2, 2)))`` returned 4.0 and a complex
+    point lost its imaginary part: the base was reached by the unchecked path of a run's
+    iterates. The base's own check now names ``x``."""
+    model = L0L1Smooth(base, 1.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(exc, match=message):
+            getattr(model, call)(x)
+
+
 @pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
 @pytest.mark.parametrize("name", sorted(DATA_MODELS))
 def test_a_tensor_point_on_numpy_data_is_named(name, call):
