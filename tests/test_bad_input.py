@@ -26,6 +26,7 @@ from lfso import _loop as loop
 from lfso.models import (
     CauchyRegression,
     CompositeLeastSquares,
+    FunctionModel,
     L0L1Smooth,
     LogisticRegression,
     LpRegression,
@@ -390,6 +391,18 @@ BAD = [
         TypeError,
         "y must hold two classes .*real labels, got dtype complex128",
     ),
+    (  # (cast to A's dtype after the check: inf targets, no error)
+        "lp b past float32",
+        lambda: LpRegression(A.astype(np.float32), [1.0, 1e39, 0.0], 2),
+        ValueError,
+        r"b must be finite in A's dtype float32 \(the run's\), got b\[1\]=1e\+39",
+    ),
+    (
+        "cauchy b past float16",
+        lambda: CauchyRegression(A.astype(np.float16), [1.0, 0.0, -7e4]),
+        ValueError,
+        r"b must be finite in A's dtype float16 .*got b\[2\]=-70000.0",
+    ),
     (
         "softmax y complex",
         lambda: SoftmaxRegression(A, np.array([0, 1, 2], complex), 3),
@@ -731,6 +744,57 @@ def test_a_point_that_is_not_real_is_named_with_its_dtype(name, dtype, call):
             getattr(model, call)(x)
 
 
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    ("x", "exc", "message"),
+    [
+        ([1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+        (np.array([1.0 + 1.0j, 2.0]), TypeError, "x must be a real array .*dtype complex128"),
+        (np.array(["1", "2"]), TypeError, "x must be a real array .*dtype <U1"),
+        (np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ],
+    ids=["list", "complex", "text", "2-d"],
+)
+def test_a_bad_point_of_a_function_model_is_named(x, exc, message, call):
+    """``FunctionModel(fun, grad).value(np.array([1 + 1j, 2.0]))`` returned 4.0 (the
+    user's ``float(x @ x)`` dropped the imaginary part), ``evaluate([1.0, 2.0])`` raised
+    "list is not a supported array type"; each raises naming ``x`` before ``fun`` runs."""
+    calls = []
+
+    def fun(z):
+        calls.append(z)
+        return float(z @ z)
+
+    model = FunctionModel(fun, lambda z: 2 * z, lambda z, radius: 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(exc, match=message) as info:
+            getattr(model, call)(x)
+    assert "for this FunctionModel" in str(info.value) and calls == []
+
+
+@pytest.mark.parametrize("call", ["evaluate", "value", "grad"])
+@pytest.mark.parametrize(
+    ("x", "exc", "message"),
+    [
+        ([1.0, 2.0], TypeError, r"x must be a 1-D real array .*got x=\[1.0, 2.0\] \(list\)"),
+        (np.array([1.0 + 1.0j, 2.0]), TypeError, "x must be a real array .*dtype complex128"),
+        (np.ones((2, 2)), ValueError, r"x must be a non-empty 1-D array .*shape \(2, 2\)"),
+    ],
+    ids=["list", "complex", "2-d"],
+)
+@pytest.mark.parametrize("base", [PowerSum(2), PowerNorm(2)], ids=["sum", "norm"])
+def test_a_bad_point_of_l0l1_smooth_over_a_point_model_is_named(base, x, exc, message, call):
+    """``L0L1Smooth(PowerSum(2), 1, 1).value(np.ones((2, 2)))`` returned 4.0 and a complex
+    point lost its imaginary part: the base was reached by the unchecked path of a run's
+    iterates. The base's own check now names ``x``."""
+    model = L0L1Smooth(base, 1.0, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(exc, match=message):
+            getattr(model, call)(x)
+
+
 @pytest.mark.parametrize("call", ["evaluate", "value", "grad", "at"])
 @pytest.mark.parametrize("name", sorted(DATA_MODELS))
 def test_a_tensor_point_on_numpy_data_is_named(name, call):
@@ -824,6 +888,72 @@ def test_a_nan_entry_makes_a_power_model_nan_not_zero(model, position):
     x[position] = -INF
     with np.errstate(invalid="ignore"):
         assert model.value(x) == INF
+
+
+_ROWS = np.random.default_rng(5).standard_normal((6, 3))
+_TARGETS = np.linspace(-1.0, 1.0, 6)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        CompositeLeastSquares(_ROWS, _TARGETS, 2),
+        CompositeLeastSquares(_ROWS, _TARGETS, 1),
+        CompositeLeastSquares(_ROWS, _TARGETS, 1.5),
+        LpRegression(_ROWS, _TARGETS, 2),
+        CauchyRegression(_ROWS, _TARGETS),
+        LogisticRegression(_ROWS, _TARGETS > 0),
+    ],
+    ids=["composite2", "composite1", "composite1.5", "lp2", "cauchy", "logistic"],
+)
+def test_a_nan_entry_makes_a_data_model_nan_not_zero(model):
+    """``CompositeLeastSquares(A, b, 2).value(np.array([nan, 0.0, 0.0]))`` was 0 (the
+    minimum of any such model), as was ``evaluate``'s value, beside a NaN gradient."""
+    x = np.array([NAN, 0.0, 0.0])
+    with np.errstate(invalid="ignore"):
+        ev = model.evaluate(x)
+        assert math.isnan(model.value(x))
+    assert math.isnan(ev.value) and not ev.grad_norm < math.inf
+
+
+_WIDE = np.random.default_rng(0).standard_normal((30, 8))
+_LAYOUT_MODELS = {
+    "lp": lambda X: LpRegression(X, np.linspace(-1.0, 1.0, 30), 2),
+    "lp1.5": lambda X: LpRegression(X, np.linspace(-1.0, 1.0, 30), 1.5),
+    "cauchy": lambda X: CauchyRegression(X, np.linspace(-1.0, 1.0, 30)),
+    "composite": lambda X: CompositeLeastSquares(X, np.linspace(-1.0, 1.0, 30), 2),
+    "logistic": lambda X: LogisticRegression(X, np.arange(30) % 2, l2=0.1),
+    "softmax": lambda X: SoftmaxRegression(X, np.arange(30) % 3, 3, l2=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUT_MODELS))
+def test_a_strided_or_fortran_data_matrix_runs_as_its_contiguous_copy(name):
+    """``LpRegression(X[:, ::2], b, 2)`` and ``LpRegression(np.asfortranarray(X), b, 2)``
+    ran to other iterates than ``X[:, ::2].copy()`` (their products summed in another
+    order), an ulp apart; the run is now the contiguous copy's, bit for bit, and the
+    caller's array is left as it was."""
+    make = _LAYOUT_MODELS[name]
+    dense = _WIDE[:, ::2].copy()
+    x0 = np.zeros(make(dense).dim)
+    ref = lfso.minimize(make(dense), x0, max_iter=30)
+    for data in (_WIDE[:, ::2], np.asfortranarray(dense)):
+        before = data.copy()
+        res = lfso.minimize(make(data), x0, max_iter=30)
+        assert np.array_equal(res.x, ref.x) and res.nit == ref.nit
+        assert np.array_equal(data, before)
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUT_MODELS))
+def test_a_bool_data_matrix_runs_as_its_float_copy(name):
+    """``LogisticRegression(X > 0, y)`` (indicator features, which scikit-learn takes as
+    0/1) raised "X must be a real array, got dtype bool" while integer data became float64;
+    bools now become float64 too, and the run is the float copy's."""
+    make, flags = _LAYOUT_MODELS[name], _WIDE[:, :4] > 0.0
+    x0 = np.full(make(flags).dim, 0.1)
+    res = lfso.minimize(make(flags), x0, max_iter=20)
+    ref = lfso.minimize(make(flags.astype(np.float64)), x0, max_iter=20)
+    assert np.array_equal(res.x, ref.x) and res.nit == ref.nit
 
 
 def _converged(res):
@@ -935,6 +1065,19 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     b = SoftmaxRegression(A, np.array([0, 1, 2]), 3)
     x = np.linspace(-1, 1, a.dim)
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
+
+
+def test_softmax_labels_past_the_datas_integers_are_their_own_classes():
+    """Labels were compared with the classes in the data's dtype: with float16 data (11
+    significant bits) the labels 2049 and 2048 both matched the classes 2048 and 2049, so
+    a row held two classes and the gradient was wrong. The gradient at ``0`` is now the
+    float64 data's (the float16 entries are exact in float64)."""
+    data = np.random.default_rng(3).standard_normal((4, 2)).astype(np.float16)
+    labels = np.array([2049, 0, 2048, 2050])
+    half = SoftmaxRegression(data, labels, 2100, fit_intercept=False)
+    wide = SoftmaxRegression(data.astype(np.float64), labels, 2100, fit_intercept=False)
+    x = np.zeros(half.dim)
+    np.testing.assert_allclose(half.grad(x), wide.grad(x), rtol=1e-2, atol=1e-6)
 
 
 # -- stationary points ---------------------------------------------------------------------

@@ -372,18 +372,25 @@ def known_shape(A: Any, name: str) -> None:
 
 
 def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, Any]:
-    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers become float64),
-    of known shape (:func:`known_shape`).
+    """``(xp, A)``: a non-empty, finite, real 2-D data matrix (integers and bools become
+    float64), of known shape (:func:`known_shape`).
 
     Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
-    that requires grad detached, one on the ``'meta'`` device refused).
+    that requires grad detached, one on the ``'meta'`` device refused). A NumPy array or
+    a PyTorch tensor that is not C-contiguous (``A[:, ::2]``, Fortran order) becomes a
+    C-contiguous copy, as scikit-learn's ``LogisticRegression`` makes one: the products
+    with it, and so the run, are then its contiguous copy's, bit for bit.
     """
     A = _held(A, name)
     xp = _namespace_of(A)
     A = _to_array(A, name, xp)
-    if not xp.isdtype(A.dtype, ("real floating", "integral")):
+    if type(A) is np.ndarray and not A.flags.c_contiguous:
+        A = np.ascontiguousarray(A)
+    elif callable(getattr(A, "is_contiguous", None)) and not A.is_contiguous():
+        A = A.contiguous()  # (a PyTorch tensor)
+    if not xp.isdtype(A.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{name} must be a real array, got dtype {A.dtype}")
-    if not xp.isdtype(A.dtype, "real floating"):
+    if not xp.isdtype(A.dtype, "real floating"):  # (integers and bools, as scikit-learn)
         A = xp.astype(A, xp.float64)
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {tuple(A.shape)}")
@@ -454,9 +461,18 @@ def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
     float64 targets would otherwise carry float32 data's residuals, and the run, to float64
     on NumPy and Dask, where PyTorch computes in the data's dtype)."""
     xp, A = data_matrix(A, "A")
-    b = like(data_vector(b, "b", xp, int(A.shape[0])), A)
+    given = data_vector(b, "b", xp, int(A.shape[0]))
+    b = like(given, A)
     if b.dtype != A.dtype:  # (PyTorch's like has cast it)
-        b = namespace(b).astype(b, A.dtype)
+        with np.errstate(over="ignore"):  # (past A's range: the error below names it)
+            b = namespace(b).astype(b, A.dtype)
+    if given.dtype != A.dtype and not bool(namespace(b).all(namespace(b).isfinite(b))):
+        host = to_numpy(b)
+        i = int(np.flatnonzero(~np.isfinite(host))[0])
+        raise ValueError(
+            f"b must be finite in A's dtype {str(A.dtype).replace('torch.', '')} (the run's), "
+            f"got b[{i}]={float(to_numpy(given)[i])!r}, past its range"
+        )
     return xp, A, b
 
 

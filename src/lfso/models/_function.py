@@ -13,6 +13,7 @@ from ..oracles._ball import FunctionOracle, LocalSmoothnessOracle, along_of, bou
 from ..oracles._bounds import LocalBound
 from ..oracles._segment import SegmentBound, WrappedSegment
 from ._base import Evaluation, Model, fetched_evaluation
+from ._power import checked_point
 
 __all__ = ["FunctionModel"]
 
@@ -157,6 +158,7 @@ class FunctionModel(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
+        x = self._checked(x)
         raw, grad = self._value_grad(x)
         local: LocalBound | None = None
         if bound:
@@ -174,8 +176,20 @@ class FunctionModel(Model):
         # (a 0-d array of the gradient's library: one round trip for all of it)
         return fetched_evaluation(grad, [raw], probe, make)
 
+    def _checked(self, x: Any) -> Any:
+        """``x`` checked to be a 1-D real array before a user's callable sees it (a list,
+        a complex or text array: a ``TypeError`` naming ``x``, not the user's function's
+        own error or its value with the imaginary part dropped); a float one, a run's
+        iterate, as it is."""
+        dtype = getattr(x, "dtype", None)
+        if getattr(x, "ndim", None) == 1 and (
+            getattr(dtype, "kind", None) == "f" or getattr(dtype, "is_floating_point", False)
+        ):
+            return x
+        return checked_point(x, self)
+
     def value(self, x: Any) -> float:
-        out = self._fun(x)
+        out = self._fun(self._checked(x))
         name = "fun(x)[0]" if self.jac is True else "fun(x)"
         return to_float(returned_scalar(out[0] if self.jac is True else out, name))
 

@@ -89,7 +89,26 @@ class L0L1Smooth(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        ev = self.base.evaluate_with(x, bound=False, probe=probe)
+        """The base's evaluation at ``x`` (its public :meth:`~Model.evaluate`, which checks
+        ``x`` and names it) with this model's bound."""
+        offered = {"probe": probe} if probe is not None and "probe" in self.base.extras else {}
+        return self._bounded(self.base.evaluate(x, bound=False, **offered), bound)
+
+    def evaluate_with(
+        self,
+        x: Any,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> Evaluation:
+        """:meth:`evaluate` at a run's iterate, by the base's :meth:`~Model.evaluate_with`
+        (no check of ``x`` where the base skips it for its iterates)."""
+        return self._bounded(self.base.evaluate_with(x, bound=False, probe=probe), bound)
+
+    def _bounded(self, ev: Evaluation, bound: bool) -> Evaluation:
+        """``ev`` with the bound ``L0 + L1 ||g||`` (if ``bound``)."""
         if not bound:
             return ev
         local = ExpBound(self._scale(ev), self.L1)

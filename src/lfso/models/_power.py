@@ -152,7 +152,7 @@ def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
 
 class _PointModel(Model):
     """A model of a point alone (no data): its public :meth:`evaluate` (and so
-    :meth:`value`, :meth:`grad` and :meth:`at`) checks ``x`` (:func:`_checked_point`),
+    :meth:`value`, :meth:`grad` and :meth:`at`) checks ``x`` (:func:`checked_point`),
     the loop reaches the unchecked body :meth:`_evaluate` through :meth:`evaluate_with`
     (its iterates come from its checked ``x0``) and the calculus through :meth:`_at`."""
 
@@ -165,7 +165,7 @@ class _PointModel(Model):
         probe: Any = None,
         product: Any = None,
     ) -> Evaluation:
-        return self._evaluate(_checked_point(x, self), bound, probe)
+        return self._evaluate(checked_point(x, self), bound, probe)
 
     def evaluate_with(
         self,
@@ -190,7 +190,7 @@ class _PointModel(Model):
         """:meth:`evaluate` for a checked ``x``."""
 
 
-def _checked_point(x: Any, model: Model) -> Any:
+def checked_point(x: Any, model: Model) -> Any:
     """``x`` as a point of ``model``: a non-empty 1-D real array (integers and bools
     become float64, as ``lfso.minimize``'s ``x0``), else a ``TypeError`` or
     ``ValueError`` naming ``x``. No pass over its entries: a NaN makes ``f`` NaN."""

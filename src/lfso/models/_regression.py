@@ -761,7 +761,9 @@ class CompositeLeastSquares(_LinearModel):
         top = reduce_max(xp, xp.abs(r))
         unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
-        return _norm_powers(big, small, p)[0] if big > 0.0 else 0.0
+        if big > 0.0:
+            return _norm_powers(big, small, p)[0]
+        return 0.0 if big == 0.0 else math.nan  # (NaN: a NaN entry of x, f is NaN)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.
@@ -902,6 +904,8 @@ class CompositeLeastSquares(_LinearModel):
         if big > 0.0:
             value, peak = powers
             scale, r_norm = peak / big, big * math.sqrt(small)  # 2p ||r||^(2p-2), ||r||
+        elif big != 0.0:  # a NaN entry of x (not 0: f is NaN)
+            value = math.nan
         if not gmax < math.inf:
             scale = math.inf
         local = self._local(r_norm, r_top, atr_norm, x_top, drift) if bound else None

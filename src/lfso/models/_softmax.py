@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
+from array_api_compat import is_torch_array
 
 from .._arrays import (
     device,
@@ -183,9 +184,11 @@ class SoftmaxRegression(Model):
         self.fit_intercept = bool(fit_intercept)
         self.n, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.dim = self.n_features * self.K
-        # (compared in X's dtype: integral float and unsigned labels alike, on every library)
-        classes = xp.astype(like(xp.arange(self.K, device=device(y)), X), X.dtype)
-        labels = xp.astype(like(y, X), X.dtype)
+        # (compared as int64 on X's device: integral float and unsigned labels alike, on
+        # every library; in X's dtype, bfloat16's 300 and 301 would both be 300)
+        classes = xp.arange(self.K, dtype=xp.int64, device=device(X))
+        labels = xp.astype(y, xp.int64)
+        labels = labels.to(device=X.device) if is_torch_array(X) else like(labels, X)
         self.onehot = xp.astype(labels[:, None] == classes[None, :], X.dtype)
         # (onehot, the same class by class: _onehot_t)
         self._held_onehot = (self.onehot, xp.astype(classes[:, None] == labels[None, :], X.dtype))
