@@ -342,18 +342,21 @@ def test_a_point_that_overflows_mid_epoch_stops_non_finite_with_the_best_point(m
     assert res.fun == pytest.approx(model.value(res.x))
 
 
-def test_a_batch_gradient_whose_square_overflows_takes_its_step():
-    """``LpRegression`` (p = 4) at ``x0 = 1e35`` with one row scaled by 1e3: a batch's
-    gradient is finite (about 1e270) but ``g . g`` overflows, and the run stopped
-    ``PRECISION_LIMIT`` at its first step (with NumPy's "overflow encountered in matmul"),
-    where a full-batch run converges. The batch's step is sized along ``-2^k g`` (an
-    exact scaling), and the run descends, silently."""
+@pytest.mark.parametrize(
+    ("dtype", "x", "scale"), [(np.float64, 1e35, 1e3), (np.float32, 5e3, 10.0)]
+)
+def test_a_batch_gradient_whose_square_overflows_takes_its_step(dtype, x, scale):
+    """``LpRegression`` (p = 4) at a large ``x0`` with one row scaled up: a batch's
+    gradient is finite (about 1e270 in float64, 1e31 in float32) but ``g . g`` overflows,
+    and the run stopped ``PRECISION_LIMIT`` at its first step (with NumPy's "overflow
+    encountered in matmul"), where a full-batch run converges. The batch's step is sized
+    along ``-2^k g`` (an exact scaling), and the run descends, silently."""
     import warnings
 
-    A, b = np.ones((100, 1)), np.zeros(100)
-    A[0, 0] = 1e3
+    A, b = np.ones((100, 1), dtype=dtype), np.zeros(100, dtype=dtype)
+    A[0, 0] = scale
     model = lfso.models.LpRegression(A, b, 4)
-    x0 = np.array([1e35])
+    x0 = np.array([x], dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = lfso.minimize(model, x0, batch_size=1, seed=0, epochs=2)

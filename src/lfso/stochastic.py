@@ -65,6 +65,7 @@ from .models import (
     SoftmaxRegression,
 )
 from .models._rows import take_rows
+from .oracles import PrecisionLimitError
 from .steps import Move, StepRule
 from .steps._certificates import _exponent_cap, _unit_scale
 
@@ -331,6 +332,29 @@ def _certified_step(segment: Any, eta: float, t: float, curvature: float) -> flo
     return min(-eta * segment.slope / curvature, t)
 
 
+def _sized(
+    batch: Model, x: Any, ev: Evaluation, eta: float
+) -> tuple[Any, Any, tuple[float, float, int], float]:
+    """A batch's step along ``d = -g``: ``(d, its segment, step_for's answer, 1.0)``; where
+    that overflows (``g . d`` or the curvature ``C`` past the dtype's range: no step) along
+    ``d = -2^k g`` instead, ``||d||`` in ``[1/2, 1)`` (an exact scaling, as the full-batch
+    segment certificate's), and ``2^k`` last. Other steps are ``-g``'s, bit for bit."""
+    scale = 1.0
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # (an overflow: sized again)
+            d = materialize(-ev.grad)  # (Dask: the segment's computations read it)
+            segment = batch.segment(x, ev, d)
+            answer = segment.step_for(eta)
+        if answer[1] < math.inf:
+            return d, segment, answer, scale
+    except PrecisionLimitError:
+        pass
+    scale = _unit_scale(ev.grad_norm, _exponent_cap(x))
+    d = materialize(ev.grad * -scale)
+    segment = batch.segment(x, ev, d)
+    return d, segment, segment.step_for(eta), scale
+
+
 class EpochStep(StepRule):
     """One epoch of minibatch certified steps as one move (module docstring).
 
@@ -380,16 +404,7 @@ class EpochStep(StepRule):
                 if not bool(xp.all(xp.isfinite(x))):
                     break  # (every batch would be: the loop's evaluation of x ends the run)
                 continue
-            # (-2^k g with ||2^k g|| in [1/2, 1) where ||g||^2 leaves the float range: an
-            # exact scaling, as the full-batch segment certificate's; else -g itself)
-            scale = (
-                1.0
-                if 1e-150 < ev.grad_norm < 1e150
-                else _unit_scale(ev.grad_norm, _exponent_cap(x))
-            )
-            d = materialize(ev.grad * -scale if scale != 1.0 else -ev.grad)  # (Dask: read again)
-            segment = batch.segment(x, ev, d)
-            t, curvature, spent = segment.step_for(eta)
+            d, segment, (t, curvature, spent), scale = _sized(batch, x, ev, eta)
             calls += spent
             if t > 0.0 and curvature > 0.0:
                 taken = gamma * _certified_step(segment, eta, t, curvature)
