@@ -506,6 +506,19 @@ def test_a_radius_rule_with_an_oracle_decreasing_in_r_is_caught():
         )
 
 
+def test_a_radius_rule_past_the_float_range_names_the_radius_not_the_data():
+    """``radius=lambda x: 1e308`` on ``PowerSum(2)``: the proven bound at that radius is
+    inf, and the run stopped ``PRECISION_LIMIT`` with a message that blamed the data's
+    precision and advised rescaling it. The message names the radius rule's ``R0``; a
+    radius the model chose itself (``radius="paper"``) is unaffected."""
+    res = lfso.minimize(PowerSum(2), np.ones(3), method="lfso", radius=lambda x: 1e308)
+    assert res.status is lfso.Status.PRECISION_LIMIT and res.nit == 0
+    assert "at R = 1e+308 from the radius rule" in res.message
+    assert "data's floating-point precision" not in res.message
+    assert "Rescale" not in res.message and np.array_equal(res.x, np.ones(3))
+    assert lfso.minimize(PowerSum(2), np.ones(3), method="lfso", radius="paper").success
+
+
 def test_every_method_declares_what_it_takes():
     for name, entry in METHODS.items():
         takes_eta = "eta" in entry.options

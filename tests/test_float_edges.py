@@ -749,6 +749,37 @@ def test_a_gradient_past_the_float_range_is_inf_and_exact_zeros_stay_zero(model)
     assert evaluation.grad[0] >= 2e200 and evaluation.grad[1] == 0.0
 
 
+@pytest.mark.parametrize(("x", "dtype"), [(1e200, np.float64), (1e20, np.float32)])
+@pytest.mark.parametrize("name", ["power_norm", "composite"])
+@pytest.mark.parametrize("library", ["numpy", "torch", "torch-device"])
+def test_an_overflowing_gradient_keeps_its_exact_zeros_on_every_array_library(
+    x, dtype, name, library
+):
+    """At ``x = [X, 0]`` with ``X`` large enough that ``2p ||x||^(2p-2)`` passes the
+    dtype's range, ``PowerNorm(3)`` and ``CompositeLeastSquares(I, 0, p=3)`` have the
+    gradient ``[inf, 0]`` (the second entry is exactly 0) on NumPy; on PyTorch CPU tensors
+    (``PowerNorm``) and on PyTorch's accelerator path (emulated on the CPU) it was
+    ``[inf, nan]`` (``inf * 0``). Now ``[inf, 0]`` on each."""
+    import contextlib
+
+    point = np.array([x, 0.0], dtype=dtype)
+    A, b = np.eye(2, dtype=dtype), np.zeros(2, dtype=dtype)
+    context: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if library != "numpy":
+        torch = pytest.importorskip("torch")
+        point, A, b = torch.from_numpy(point), torch.from_numpy(A), torch.from_numpy(b)
+        if library == "torch-device":
+            from lfso.bench import cpu_as_accelerator
+
+            context = cpu_as_accelerator()
+    with warnings.catch_warnings(), context:
+        warnings.simplefilter("error")
+        model = PowerNorm(3) if name == "power_norm" else CompositeLeastSquares(A, b, p=3)
+        evaluation = model.evaluate(point)
+        grad = [float(v) for v in evaluation.grad]
+    assert grad == [math.inf, 0.0] and evaluation.grad_norm == math.inf
+
+
 @pytest.mark.parametrize(
     ("p", "x", "dtype"),
     [

@@ -340,3 +340,38 @@ def test_a_point_that_overflows_mid_epoch_stops_non_finite_with_the_best_point(m
     assert res.status is lfso.Status.NON_FINITE, res.message
     assert res.fun == pytest.approx(min(f for f in res.history.f if np.isfinite(f)))
     assert res.fun == pytest.approx(model.value(res.x))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "x", "scale"), [(np.float64, 1e35, 1e3), (np.float32, 5e3, 10.0)]
+)
+def test_a_batch_gradient_whose_square_overflows_takes_its_step(dtype, x, scale):
+    """``LpRegression`` (p = 4) at a large ``x0`` with one row scaled up: a batch's
+    gradient is finite (about 1e270 in float64, 1e31 in float32) but ``g . g`` overflows,
+    and the run stopped ``PRECISION_LIMIT`` at its first step (with NumPy's "overflow
+    encountered in matmul"), where a full-batch run converges. The batch's step is sized
+    along ``-2^k g`` (an exact scaling), and the run descends, silently."""
+    import warnings
+
+    A, b = np.ones((100, 1), dtype=dtype), np.zeros(100, dtype=dtype)
+    A[0, 0] = scale
+    model = lfso.models.LpRegression(A, b, 4)
+    x0 = np.array([x], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = lfso.minimize(model, x0, batch_size=1, seed=0, epochs=2)
+    assert res.status in (lfso.Status.CONVERGED, lfso.Status.MAX_ITER), res.message
+    assert res.fun < model.value(x0) and np.all(np.isfinite(res.history.L[1:]))
+
+
+@pytest.mark.parametrize("decay", ["none", "harmonic"])
+def test_the_history_reports_l_per_unit_length_as_a_full_batch_run_does(decay):
+    """The history's ``L`` is the certificate per unit length, ``C / ||g||^2`` (as a
+    full-batch run's ``L(x, R)``), so the epoch's last step ``gamma_e t_k`` satisfies
+    ``t_k L = eta``; it was the curvature along ``-g``, ``C = L ||g||^2``, which the
+    report plotted as ``L(x, R)``."""
+    res = lfso.minimize(
+        _logistic(400), np.zeros(10), batch_size=40, seed=0, epochs=4, eta=0.5, decay=decay
+    )
+    gamma = np.ones(4) if decay == "none" else 1.0 / np.arange(1.0, 5.0)
+    np.testing.assert_allclose(res.history.step[1:] * res.history.L[1:], 0.5 * gamma, rtol=1e-9)

@@ -234,6 +234,7 @@ class Stepper:
         self.status: Status | None = None
         self.detail = ""  # what stopped the run, where its status's message alone does not say
         self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
+        self._stopped_by = ""  # (a message in place of the status's own, detail and all)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -847,6 +848,8 @@ class Stepper:
                 # certify a further step here. An audited oracle (a user's) that does so
                 # broke its contract: RAISED, below.
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
+                if getattr(why, "by_radius_rule", False):  # (its own message: not the data's)
+                    self._stopped_by = str(why)
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
                 if getattr(why, "rollbacks", 0):  # (all rejected: as for STEP_FAILED)
                     self._name_a_mismatch(why)
@@ -944,6 +947,8 @@ class Stepper:
         message = stop_message(
             status, float64=float64, users_oracle=self.audit_oracle, stalled_by=self._stalled_by
         )
+        if self._stopped_by:
+            message, detail = self._stopped_by, ""
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)

@@ -12,7 +12,8 @@ same model built on those rows, with its own proven oracle and segment certifica
 the curvature of ``f_B`` along the segment the step travels), and ``gamma_e`` the decay of
 epoch ``e`` (``decay="harmonic"``, the default: ``1 / (e + 1)``; ``"sqrt"``:
 ``1 / sqrt(e + 1)``; ``"none"``: 1). Batches are drawn without
-replacement, a fresh permutation of the rows each epoch (``seed``).
+replacement, a fresh permutation of the rows each epoch (``seed``); where ``batch_size``
+does not divide ``n`` the epoch's last batch is the ``n mod batch_size`` rows left.
 
 What is proven (for ``gamma_e = 1``): each step satisfies the stochastic Armijo condition on
 its batch,
@@ -35,7 +36,8 @@ the reason ``"harmonic"`` is the default).
 
 The history has one row per epoch: the *full* loss and gradient norm at the epoch's end (one
 full pass per epoch, counted), the epoch's last step (``gamma_e t_k``) and its certificate
-(``L``). ``nfev``/``njev`` count model evaluations (a batch evaluation counts as one).
+per unit length (``L = C_B / ||g_k||^2``, as a full-batch run's ``L``: ``t_k L = eta``).
+``nfev``/``njev`` count model evaluations (a batch evaluation counts as one).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ from .models import (
     SoftmaxRegression,
 )
 from .models._rows import take_rows
+from .oracles import PrecisionLimitError
 from .steps import Move, StepRule
+from .steps._certificates import _exponent_cap, _unit_scale
 
 __all__ = ["SkippedBatchWarning", "minimize_batches"]
 
@@ -328,6 +332,29 @@ def _certified_step(segment: Any, eta: float, t: float, curvature: float) -> flo
     return min(-eta * segment.slope / curvature, t)
 
 
+def _sized(
+    batch: Model, x: Any, ev: Evaluation, eta: float
+) -> tuple[Any, Any, tuple[float, float, int], float]:
+    """A batch's step along ``d = -g``: ``(d, its segment, step_for's answer, 1.0)``; where
+    that overflows (``g . d`` or the curvature ``C`` past the dtype's range: no step) along
+    ``d = -2^k g`` instead, ``||d||`` in ``[1/2, 1)`` (an exact scaling, as the full-batch
+    segment certificate's), and ``2^k`` last. Other steps are ``-g``'s, bit for bit."""
+    scale = 1.0
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # (an overflow: sized again)
+            d = materialize(-ev.grad)  # (Dask: the segment's computations read it)
+            segment = batch.segment(x, ev, d)
+            answer = segment.step_for(eta)
+        if answer[1] < math.inf:
+            return d, segment, answer, scale
+    except PrecisionLimitError:
+        pass
+    scale = _unit_scale(ev.grad_norm, _exponent_cap(x))
+    d = materialize(ev.grad * -scale)
+    segment = batch.segment(x, ev, d)
+    return d, segment, segment.step_for(eta), scale
+
+
 class EpochStep(StepRule):
     """One epoch of minibatch certified steps as one move (module docstring).
 
@@ -377,12 +404,13 @@ class EpochStep(StepRule):
                 if not bool(xp.all(xp.isfinite(x))):
                     break  # (every batch would be: the loop's evaluation of x ends the run)
                 continue
-            d = materialize(-ev.grad)  # (Dask: the segment's computations read it)
-            segment = batch.segment(x, ev, d)
-            t, curvature, spent = segment.step_for(eta)
+            d, segment, (t, curvature, spent), scale = _sized(batch, x, ev, eta)
             calls += spent
             if t > 0.0 and curvature > 0.0:
-                step = gamma * _certified_step(segment, eta, t, curvature)
-                x = materialize(x + step * d)  # (Dask: the next batches read it)
+                taken = gamma * _certified_step(segment, eta, t, curvature)
+                x = materialize(x + taken * d)  # (Dask: the next batches read it)
+                # (per unit length, as the full-batch certificates report L: C / ||d||^2)
+                length = ev.grad_norm * scale
+                step, curvature = taken * scale, curvature / length / length
         move = Move(x, step, curvature, oracle_calls=calls)
         return move, (epoch + 1, step, curvature)

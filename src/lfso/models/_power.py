@@ -115,6 +115,14 @@ def _scaled(factor: Any, y: Any) -> Any:
     return factor * y
 
 
+def _zeros_kept(xp: Any, grad: Any, y: Any) -> None:
+    """``grad = factor * y`` made again in place where ``factor`` passed the float range on
+    an array library other than NumPy (known once ``max_i |grad_i|``, inf or NaN, is
+    fetched: no extra round trip on the ordinary path): ``0`` where ``y_i = 0``, the exact
+    entry, not the ``inf * 0 = NaN`` of the product (:func:`_scaled`'s NumPy result)."""
+    grad[...] = xp.where(y == 0.0, xp.zeros_like(grad), grad)
+
+
 def _norm_scale(xp: Any, like: Any, p: float, top: Any, small: Any) -> Any:
     """``2p ||y||^(2p-2)`` (the factor of ``y`` in the gradient of ``||y||^(2p)``) from the
     0-d arrays ``top = max_i |y_i|`` and ``small = ||y / top||^2``, computed in float64 on
@@ -273,7 +281,11 @@ class PowerNorm(_PointModel):
             dot = None if probe is None else 0.0
             if big > 0.0:
                 value, peak = _norm_powers(big, small, p)
-                gnorm = math.inf if values[2] == math.inf else peak * math.sqrt(small)
+                gnorm = peak * math.sqrt(small)
+                if not values[2] < math.inf:  # (overflowed: inf, or inf * 0 = NaN)
+                    gnorm = math.inf
+                    if type(grad) is not np.ndarray:  # (NumPy's kept its zeros)
+                        _zeros_kept(xp, grad, x)
                 if probe is not None:
                     dot = peak * values[3]
             elif big != 0.0:  # a NaN entry of x (not 0: f and its gradient are NaN)

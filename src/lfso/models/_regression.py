@@ -45,6 +45,7 @@ from ._power import (
     _norm_scale,
     _power_or_inf,
     _scaled,
+    _zeros_kept,
     split_factor,
 )
 from ._rows import (
@@ -862,6 +863,8 @@ class CompositeLeastSquares(_LinearModel):
         def make(fetched: Fetched) -> Evaluation:
             (small, big, x_top, drift, gmax), atr_norm, atr_dot = fetched
             powers = _norm_powers(big, small, p) if big > 0.0 else (0.0, 0.0)
+            if not gmax < math.inf and type(grad) is not np.ndarray:  # (NumPy's kept 0)
+                _zeros_kept(xp, grad, atr)
             found = (small, big, x_top, drift, gmax, atr_norm, atr_dot, big, powers)
             arrays = (ax, r, grad, sq)
             # (made ahead, the evaluation's gradient is in use: no evaluation afresh)

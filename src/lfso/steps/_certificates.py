@@ -110,7 +110,13 @@ class BallCertificate(Certificate):
         if not 0.0 <= r0 < math.inf:
             raise ValueError(f"radius rule returned R0 = {r0!r}; it must be finite and >= 0")
         proven = bound.proven
-        l0 = check_value(bound(r0), r0, proven=proven)
+        value = bound(r0)
+        try:
+            l0 = check_value(value, r0, proven=proven)
+        except PrecisionLimitError:
+            if not callable(self.radius):
+                raise
+            raise _radius_rule_limit(r0, value) from None
         tight = target / l0
         if tight > r0:  # R0 too small for the step: the radius that R0's L says it needs
             lipschitz = check_value(bound(tight), tight, proven=proven)
@@ -192,6 +198,20 @@ class BallCertificate(Certificate):
             ),
             proven=bound.proven,
         )
+
+
+def _radius_rule_limit(r0: float, value: Any) -> PrecisionLimitError:
+    """A user's radius rule's ``R0`` at which the proven bound leaves the float range: the
+    error names the radius, not the data's precision (``by_radius_rule``: the run's message
+    is this alone)."""
+    error = PrecisionLimitError(
+        f"Stopped: L(x, R) is {float(value)!r} at R = {r0:.6g} from the radius rule "
+        "radius(x): the proven bound's value leaves the float range at that radius (its "
+        "exact value is a positive number); returning the best point. Return a smaller R0 "
+        "from radius= (or pass radius='tight', the smallest radius that certifies the step)."
+    )
+    error.by_radius_rule = True  # type: ignore[attr-defined]
+    return error
 
 
 def certificate_named(
