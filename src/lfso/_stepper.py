@@ -40,6 +40,7 @@ from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
+from .oracles._solve import _NotSmoothError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
@@ -234,6 +235,7 @@ class Stepper:
         self.status: Status | None = None
         self.detail = ""  # what stopped the run, where its status's message alone does not say
         self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
+        self._not_smooth = False  # (PRECISION_LIMIT where the gradient jumps: f not smooth)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -847,6 +849,7 @@ class Stepper:
                 # certify a further step here. An audited oracle (a user's) that does so
                 # broke its contract: RAISED, below.
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
+                self._not_smooth = isinstance(why, _NotSmoothError)
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
                 if getattr(why, "rollbacks", 0):  # (all rejected: as for STEP_FAILED)
                     self._name_a_mismatch(why)
@@ -942,9 +945,15 @@ class Stepper:
         detail = self._nan_note(status, self.detail)
         float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
         message = stop_message(
-            status, float64=float64, users_oracle=self.audit_oracle, stalled_by=self._stalled_by
+            status,
+            float64=float64,
+            users_oracle=self.audit_oracle,
+            stalled_by=self._stalled_by,
+            not_smooth=self._not_smooth,
         )
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
+        if self.rule is not None:  # (read once, after the run: no cost per iteration)
+            result._memory = self.rule._memory(self.state)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)
             raise self.raised
