@@ -17,6 +17,7 @@ from scipy.optimize import (
 
 import lfso
 import lfso._registry
+import lfso.monitor
 import lfso.scipy as ls
 
 A = np.diag(np.linspace(1.0, 4.0, 5))
@@ -641,3 +642,86 @@ def test_lfsos_ready_made_callbacks_work_on_the_scipy_face(tmp_path, logger):
     rows = lines[1:] if logger == "CSVLogger" else lines
     assert res.success and len(rows) == res.nit
     assert rows[-1].startswith(str(res.nit)) or f'"iteration": {res.nit}' in rows[-1]
+
+
+def _two_loop(v, pairs):
+    """``H v`` by the L-BFGS two-loop recursion of ``pairs`` (oldest first), ``H_0 = gamma
+    I`` from the newest pair (Nocedal & Wright, Algorithm 7.4)."""
+    q, alphas = np.array(v, dtype=float), []
+    for s, y in reversed(pairs):
+        alpha = (s @ q) / (s @ y)
+        alphas.append(alpha)
+        q = q - alpha * y
+    s, y = pairs[-1]
+    r = (s @ y) / (y @ y) * q
+    for (s, y), alpha in zip(pairs, reversed(alphas), strict=True):
+        r = r + (alpha - (y @ r) / (s @ y)) * s
+    return r
+
+
+def test_lbfgs_returns_hess_inv_as_scipys_lbfgsb_does():
+    from scipy.optimize import LbfgsInvHessProduct
+
+    res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs)
+    assert res.success
+    H = res.hess_inv
+    assert isinstance(H, LbfgsInvHessProduct)
+    pairs = list(zip(H.sk, H.yk, strict=True))
+    assert 1 <= len(pairs) <= 10
+    v = np.random.default_rng(0).standard_normal(5)
+    np.testing.assert_allclose(H.dot(v), _two_loop(v, pairs), rtol=1e-10)
+    dense = H.todense()
+    np.testing.assert_allclose(dense, dense.T, rtol=1e-10, atol=1e-14)
+    assert np.linalg.eigvalsh(dense).min() > 0.0
+    # the pairs are the run's secant pairs: y = grad(x + s) - grad(x) of this quadratic
+    for s, y in pairs:
+        np.testing.assert_allclose(y, 2.0 * A.T @ A @ s, rtol=1e-6, atol=1e-12)
+
+
+def test_hess_inv_of_an_empty_memory_is_the_identity_as_in_scipy():
+    res = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.lfso_lbfgs, options={"maxiter": 0})
+    np.testing.assert_array_equal(res.hess_inv.todense(), np.eye(5))
+    other = minimize(quad, np.zeros(5), jac=quad_grad, method=ls.armijo)
+    assert "hess_inv" not in other
+
+
+def test_gtol_applies_to_the_2_norm_of_the_gradient():
+    # ||g0||_inf = 1e-3 <= gtol < ||g0||_2 = 1e-2: SciPy's BFGS stops at x0, lfso does not
+    x0, gtol = np.full(100, 1e-3), 2e-3
+    half_square = (lambda x: 0.5 * float(x @ x), lambda x: np.array(x))
+    scipys = minimize(
+        half_square[0], x0, jac=half_square[1], method="BFGS", tol=None, options={"gtol": gtol}
+    )
+    assert scipys.nit == 0
+    res = minimize(
+        half_square[0],
+        x0,
+        jac=half_square[1],
+        method=ls.lfso_lbfgs,
+        options={"gtol": gtol, "tol": 0.0},
+    )
+    assert res.success and res.nit >= 1
+    assert res.grad_norm == pytest.approx(np.linalg.norm(res.jac)) and res.grad_norm <= gtol
+
+
+@pytest.mark.parametrize("face", ["scipy", "lfso"])
+def test_a_non_smooth_f_is_named_not_rescaling_advised(face):
+    f, grad, x0 = (lambda x: float(np.abs(x).sum())), np.sign, np.ones(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        if face == "scipy":
+            res = minimize(f, x0, jac=grad, method=ls.lfso_lbfgs)
+        else:
+            res = lfso.minimize(f, x0, grad=grad, method="lfso-lbfgs")
+    assert int(res.status) == int(lfso.Status.PRECISION_LIMIT) and not res.success
+    assert "f may not be differentiable at x; lfso needs a smooth f" in res.message
+    assert "Rescale" not in res.message
+    assert np.abs(res.x).max() < 1e-300  # (at the kink, 0)
+
+
+def test_a_smooth_f_past_the_float_range_still_advises_rescaling():
+    # the curvature 1e308 (twice it, the estimate's safety) overflows: a scale, not a jump
+    c = 5e307
+    res = lfso.minimize(lambda x: c * float(x @ x), np.full(2, 0.5), grad=lambda x: 2 * c * x)
+    assert res.status is lfso.Status.PRECISION_LIMIT
+    assert "differentiable" not in res.message and "Rescale" in res.message

@@ -235,7 +235,22 @@ _MESSAGES = {
 }
 
 
-def stop_message(status: Status, *, float64: bool, users_oracle: bool, stalled_by: str = "") -> str:
+#: ``PRECISION_LIMIT``'s message where the gradient jumps (:func:`stop_message`).
+_NOT_SMOOTH = (
+    "Stopped: the gradient changes by a finite amount over a vanishing distance: f may not "
+    "be differentiable at x; lfso needs a smooth f (the automatic estimate of the "
+    "smoothness is inf here, and no rescaling cures that); returning the best point."
+)
+
+
+def stop_message(
+    status: Status,
+    *,
+    float64: bool,
+    users_oracle: bool,
+    stalled_by: str = "",
+    not_smooth: bool = False,
+) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
     ``float64``: the run's dtype is float64 or wider, so ``PRECISION_LIMIT`` advises
@@ -244,8 +259,12 @@ def stop_message(status: Status, *, float64: bool, users_oracle: bool, stalled_b
     as a likely cause beside the gradient: an oracle far below the true smoothness makes
     every trial step too long for the safeguard to accept. ``stalled_by``: what stopped a
     ``STALLED`` run at once (a step rule's step of 0 for good), said in place of the
-    iterations without a new low.
+    iterations without a new low. ``not_smooth``: a ``PRECISION_LIMIT`` where the automatic
+    estimate met a jump of the gradient over a vanishing distance, which the message names
+    (``f`` may not be differentiable) in place of the advice to rescale.
     """
+    if status is Status.PRECISION_LIMIT and not_smooth:
+        return _NOT_SMOOTH
     message = status.message
     # (the face's name of the gradient, jac, ..., where a message advises lfso.check_grad)
     message = message.replace("grad=grad)", f"grad={spelt('grad')})")
@@ -478,6 +497,10 @@ class Result:
     nhev: int = 0
     risks: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: int = 0
+    # The L-BFGS memory of the run's last step (a rule's ``_memory``: the kept pairs, ``()``
+    # where none is kept), ``None`` for a rule that keeps none: SciPy's ``hess_inv``
+    # (:func:`lfso.scipy.to_optimize_result`); set for a run of the SciPy face alone.
+    _memory: Any = field(default=None, repr=False, compare=False)
 
     @property
     def success(self) -> bool:

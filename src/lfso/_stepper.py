@@ -35,11 +35,12 @@ from ._gradcheck import central_difference
 from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
 from ._result import STALL_ITERATIONS, History, Result, Status, stop_message
-from ._validate import callback_list
+from ._validate import callback_list, scipy_face
 from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
+from .oracles._solve import _NotSmoothError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
@@ -235,6 +236,7 @@ class Stepper:
         self.detail = ""  # what stopped the run, where its status's message alone does not say
         self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
         self._stopped_by = ""  # (a message in place of the status's own, detail and all)
+        self._not_smooth = False  # (PRECISION_LIMIT where the gradient jumps: f not smooth)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -850,6 +852,7 @@ class Stepper:
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
                 if getattr(why, "by_radius_rule", False):  # (its own message: not the data's)
                     self._stopped_by = str(why)
+                self._not_smooth = isinstance(why, _NotSmoothError)
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
                 if getattr(why, "rollbacks", 0):  # (all rejected: as for STEP_FAILED)
                     self._name_a_mismatch(why)
@@ -945,11 +948,19 @@ class Stepper:
         detail = self._nan_note(status, self.detail)
         float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
         message = stop_message(
-            status, float64=float64, users_oracle=self.audit_oracle, stalled_by=self._stalled_by
+            status,
+            float64=float64,
+            users_oracle=self.audit_oracle,
+            stalled_by=self._stalled_by,
+            not_smooth=self._not_smooth,
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
+        # (read once, after the run, for the SciPy face's hess_inv alone: no cost per
+        # iteration, and a result of lfso.minimize holds no copy of L-BFGS's pairs)
+        if self.rule is not None and scipy_face():
+            result._memory = self.rule._memory(self.state)
         if self.raised is not None:  # (SciPy lets it propagate; the progress goes with it)
             attach(self.raised, result)
             raise self.raised

@@ -600,6 +600,12 @@ def spelt_given(key: str, value: str) -> str:
     return f"options={{{key!r}: {value}}}"
 
 
+def scipy_face() -> bool:
+    """Whether the run was started by the SciPy face (:func:`spelling`'s ``options=``:
+    the run's result becomes an ``OptimizeResult``, with L-BFGS's ``hess_inv``)."""
+    return "options" in dict(_SPELLING.get())
+
+
 def spelt_method(name: str) -> str:
     """``method='name'`` as the face that started the run spells it (the SciPy face's
     ``method=lfso.scipy.lfso_lbfgs``: :func:`spelling`'s ``method=``)."""

@@ -22,10 +22,27 @@ in place does not change the run). Options:
   ``hessp`` from ``minimize`` feeds the automatic oracle's power iterations;
 * ``maxiter`` (an integer >= 0; default 10000), ``tol`` (relative
   gradient tolerance, default 1e-8),
-  ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...);
+  ``gtol`` (absolute), and every option of the rule (``eta``, ``radius``, ``step``, ...).
+  **Both apply to the 2-norm of the gradient**, as :func:`lfso.minimize`'s ``tol`` and
+  ``atol`` do: the run converges when ``||g||_2 <= max(tol ||g_0||_2, gtol)``, where
+  SciPy's BFGS and L-BFGS-B test the largest entry, ``max_i |g_i| <= gtol``. As
+  ``max_i |g_i| <= ||g||_2 <= sqrt(n) max_i |g_i|``, a run that meets lfso's ``gtol``
+  meets SciPy's too, and lfso's test with ``gtol * sqrt(n)`` is no stricter than
+  SciPy's with ``gtol`` (``res.grad_norm`` is the 2-norm);
 * ``disp``: print the final message;
 * ``return_all``: as for SciPy's BFGS, the result's ``allvecs`` is the list of the iterates,
   ``x0`` first (one per iteration after it; ``x`` is the best of them).
+
+A run of an L-BFGS method (``lfso_lbfgs``) returns ``hess_inv``, as SciPy's L-BFGS-B
+does: the inverse-Hessian approximation of its last step, a
+:class:`scipy.optimize.LbfgsInvHessProduct` of the kept pairs ``sk``, ``yk`` (``s_i =
+x_{i+1} - x_i``, ``y_i = g_{i+1} - g_i``, oldest first; at most ``memory`` of them), so
+that ``-res.hess_inv.dot(g)`` is the two-loop recursion's direction, with the initial
+matrix the direction uses, ``gamma I``, ``gamma = s^T y / y^T y`` of the newest pair
+(SciPy's class takes ``I``); the identity where the memory is empty (``maxiter=0``, or
+after a fallback to ``-g``), as SciPy's is with no pair. It is positive definite (every
+kept pair has ``s^T y > 0``), read from the run once it stopped (no cost per iteration).
+Other methods return no ``hess_inv``.
 
 Errors and messages name the arguments as SciPy spells them: ``jac`` (``jac(x) must have
 shape ...``), ``hessp``, ``options['smoothness']`` and ``maxiter``, not
@@ -58,7 +75,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import OptimizeResult, OptimizeWarning
+from scipy.optimize import LbfgsInvHessProduct, OptimizeResult, OptimizeWarning
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
@@ -105,7 +122,38 @@ def to_optimize_result(res: Any) -> OptimizeResult:
     )
     if res.risks:  # (SciPy's repr cannot print an empty dict)
         out["risks"] = res.risks
+    memory = getattr(res, "_memory", None)
+    if memory is not None:  # (an L-BFGS run's: SciPy's L-BFGS-B's hess_inv)
+        out["hess_inv"] = _inverse_hessian(memory, out.x.size)
     return out
+
+
+class _InverseHessian(LbfgsInvHessProduct):
+    """The inverse-Hessian approximation ``H`` of an L-BFGS run as SciPy's
+    :class:`~scipy.optimize.LbfgsInvHessProduct` (``sk``, ``yk`` its pairs, oldest first),
+    with the initial matrix the run's direction uses, ``H_0 = gamma I``, ``gamma = s^T y /
+    y^T y`` of the newest pair (SciPy's class takes ``H_0 = I``). Scaling ``y`` by
+    ``gamma`` scales the recursion's ``H`` by ``1 / gamma`` and turns ``gamma I`` into
+    ``I``, so ``H = gamma H'``, ``H'`` SciPy's operator of the pairs ``(s_i, gamma y_i)``."""
+
+    def __init__(self, sk: np.ndarray, yk: np.ndarray) -> None:
+        super().__init__(sk, yk)
+        self.gamma = float(sk[-1] @ yk[-1] / (yk[-1] @ yk[-1])) if len(sk) else 1.0
+        self._unit = LbfgsInvHessProduct(sk, self.gamma * yk)
+
+    def _matvec(self, x: Any) -> Any:
+        return self.gamma * self._unit._matvec(x)
+
+    def _matmat(self, X: Any) -> Any:
+        return self.gamma * self._unit._matmat(X)
+
+
+def _inverse_hessian(pairs: Any, n: int) -> _InverseHessian:
+    """``hess_inv`` of the kept L-BFGS ``pairs`` (``()``: the identity, as SciPy's for a
+    memory with no pair), in float64."""
+    sk = np.array([np.asarray(s, dtype=np.float64) for s, _ in pairs]).reshape(-1, n)
+    yk = np.array([np.asarray(y, dtype=np.float64) for _, y in pairs]).reshape(-1, n)
+    return _InverseHessian(sk, yk)
 
 
 def _scipy_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:

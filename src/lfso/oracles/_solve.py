@@ -62,6 +62,13 @@ class PrecisionLimitError(OracleError):
     """
 
 
+class _NotSmoothError(PrecisionLimitError):
+    """The automatic estimate of ``L`` left the float range over a vanishing distance:
+    the gradient changes by a finite amount between points nearer than any rounding scale
+    (``f`` may not be differentiable there), which no rescaling cures. The loop stops with
+    :attr:`lfso.Status.PRECISION_LIMIT`, its message saying so."""
+
+
 def as_float(value: Any, radius: float) -> float:
     """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
     try:

@@ -202,6 +202,12 @@ class StepRule(ABC):
     ) -> tuple[Move, Any]:
         """Choose the move from ``x`` given the evaluation there; return it and the new state."""
 
+    def _memory(self, state: Any) -> Any:
+        """The quasi-Newton memory of the run at ``state`` (``None`` at the start), read
+        once, after the run: the kept L-BFGS pairs ``((s_i, y_i), ...)``, oldest first
+        (``()`` where none is kept), or ``None`` for a rule that keeps none (the default)."""
+        return None
+
     def _flat_steps(self, state: Any) -> int:
         """The steps in a row, up to the current point, whose acceptance test ``f`` passed
         on its rounding alone (``f`` lowered by no more than that): a line search at the
@@ -239,6 +245,10 @@ class Direction(ABC):
 
     def init(self, x: Any, evaluation: Evaluation) -> Any:
         """The direction's state at the starting point (default: none)."""
+        return None
+
+    def _memory(self, state: Any) -> Any:
+        """:meth:`StepRule._memory` of a rule with this direction (default: ``None``)."""
         return None
 
     @abstractmethod

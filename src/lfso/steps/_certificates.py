@@ -33,7 +33,7 @@ from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
-from ..oracles._solve import as_float, check_solved
+from ..oracles._solve import OracleError, _NotSmoothError, as_float, check_solved
 from ._base import Certificate, SizedStep, SizeInputs
 
 __all__ = [
@@ -590,7 +590,15 @@ class EstimateCertificate(BallCertificate):
         bound = SecantBound(floor, samples, self.estimator.safety)
         if not bound(math.inf) > 0.0:  # (else the radius solve's L = 0 blames an oracle)
             raise _estimate_lost(bound(math.inf), inputs.eta)
-        sized, ball = self._sized(bound, inputs, state.ball)
+        try:
+            sized, ball = self._sized(bound, inputs, state.ball)
+        except PrecisionLimitError:
+            raise
+        except OracleError as error:  # (an estimate past the float range: L = inf)
+            jump = _not_smooth(samples, self.estimator.safety)
+            if jump is None:
+                raise
+            raise jump from error
         if not sized.t < math.inf:
             raise _estimate_lost(sized.curvature, inputs.eta)
         return sized._replace(hvp_calls=hvps), state._replace(ball=ball)
@@ -667,6 +675,28 @@ class EstimateCertificate(BallCertificate):
         floor = sized.curvature / (self.estimator.safety * growth)
         est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
         return EstimateState(state.ball, est)
+
+
+#: A distance below which a secant's overflow is the gradient's jump, not its scale: the
+#: square root of the smallest normal float (a smooth f whose secant overflows there
+#: changes its gradient by less than ``sqrt(max float)`` only where it is not smooth).
+_VANISHING = math.sqrt(sys.float_info.min)
+
+
+def _not_smooth(samples: list[tuple[float, float]], safety: float) -> _NotSmoothError | None:
+    """The error for an automatic estimate that is ``inf`` because of a secant over a
+    vanishing distance (below :data:`_VANISHING`): the gradient jumps, ``f`` may not be
+    differentiable there; ``None`` where no sample explains the ``inf`` so (a gradient whose
+    changes pass the float range: a scaling problem, as the plain error says)."""
+    jumps = [(d, rho) for d, rho in samples if 0.0 < d < _VANISHING and safety * rho == math.inf]
+    if not jumps:
+        return None
+    d, rho = min(jumps)
+    change = f"more than {sys.float_info.max * d:.3g}" if rho == math.inf else f"{rho * d:.3g}"
+    return _NotSmoothError(
+        f"the gradient changes by {change} over a distance of {d:.3g}: the automatic "
+        "smoothness estimate is inf; f may not be differentiable at x"
+    )
 
 
 def _estimate_lost(level: float, eta: float) -> PrecisionLimitError:

@@ -252,6 +252,9 @@ class CertifiedStep(CertifiedRule):
             self._settled().init(objective, x, evaluation),
         )
 
+    def _memory(self, state: Any) -> Any:
+        return self.direction._memory(None if state is None else state[0])
+
     def step(
         self, objective: Model, x: Any, evaluation: Evaluation, state: Any
     ) -> tuple[Move, Any]:

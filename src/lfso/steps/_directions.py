@@ -304,6 +304,14 @@ class LBFGSDirection(Direction):
     def init(self, x: Any, evaluation: Evaluation) -> LBFGSState:
         return LBFGSState((), None, None)
 
+    def _memory(self, state: LBFGSState | None) -> tuple[tuple[Any, Any], ...]:
+        """The kept pairs ``((s_i, y_i), ...)``, oldest first: those the last direction
+        used (none after a fallback to ``-g``); on the device path with the tests still on
+        their way waited for (one round trip, once, after the run)."""
+        if state is None:
+            return ()
+        return _settled(state.pairs, state.candidates, self.memory, wait=True)[0]
+
     @staticmethod
     def _two_loop(g: Any, pairs: tuple[tuple[Any, Any], ...], scalars: list[Any]) -> Any:
         q = g

@@ -126,6 +126,9 @@ class Safeguarded(StepRule):
         settled._flags()
         return settled
 
+    def _memory(self, state: SafeguardState | None) -> Any:
+        return self.rule._memory(None if state is None else state.inner)
+
     def init(self, objective: Model, x: Any, evaluation: Evaluation) -> SafeguardState:
         inner = self.rule.init(objective, x, evaluation)
         self._flags()
