@@ -277,3 +277,34 @@ def test_data_of_unknown_row_count_is_refused_naming_it(build, name):
         build()
     assert f"{name} has an unknown number of rows" in str(error.value)
     assert "nan" in str(error.value) and f"{name}.compute_chunk_sizes()" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["lp", "cauchy", "logistic", "softmax"])
+def test_targets_chunked_unlike_the_rows_give_numpys_iterates(name):
+    """Targets in chunks of 70 rows against data in chunks of 100 are aligned with the rows
+    (as Dask's own elementwise operations are), not refused from inside a segment."""
+    import dask
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 4))
+    b = A @ np.ones(4) + 0.5 * rng.standard_normal(300)
+    targets = {"lp": b, "cauchy": b, "logistic": b > 0, "softmax": np.digitize(b, [-1.0, 1.0])}
+
+    def build(X, y):
+        return {
+            "lp": lambda: lfso.models.LpRegression(X, y, 2),
+            "cauchy": lambda: lfso.models.CauchyRegression(X, y),
+            "logistic": lambda: lfso.models.LogisticRegression(X, y),
+            "softmax": lambda: lfso.models.SoftmaxRegression(X, y, 3),
+        }[name]()
+
+    options = {"tol": 0.0, "max_iter": ITERATIONS}
+    ref_model = build(A, targets[name])
+    ref = lfso.minimize(ref_model, np.zeros(ref_model.dim), **options)
+    with dask.config.set(scheduler="synchronous"):
+        X = da.from_array(A, chunks=(100, 4))
+        model = build(X, da.from_array(targets[name], chunks=70))
+        res = lfso.minimize(model, np.zeros(model.dim), **options)
+        x = np.asarray(res.x)
+    assert res.nit == ref.nit == ITERATIONS
+    np.testing.assert_allclose(x, ref.x, rtol=1e-12, atol=1e-14)

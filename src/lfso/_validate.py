@@ -22,6 +22,7 @@ from ._arrays import (
     as_vector,
     error_gamma,
     like,
+    materialize,
     namespace,
     refuse_meta,
     row_norms,
@@ -402,11 +403,14 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
     return xp, A
 
 
-def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = True) -> Any:
+def data_vector(
+    b: Any, name: str, xp: Any, length: int, *, real_only: bool = True, rows_of: Any = None
+) -> Any:
     """A 1-D array of ``length`` entries in ``xp`` (lists converted; an array of another
     library too, by way of the host, except NumPy's for Dask data, which mix as they are)
     of known shape; finite and real when ``real_only`` (labels are checked by their
-    model)."""
+    model). A Dask vector takes the row chunks of the Dask matrix ``rows_of``, where given
+    (the models' kernels pair the two chunk by chunk)."""
     b = _held(b, name)
     if not (hasattr(b, "shape") and hasattr(b, "dtype")):
         b = _to_array(b, name, xp)
@@ -417,6 +421,9 @@ def data_vector(b: Any, name: str, xp: Any, length: int, *, real_only: bool = Tr
         known_shape(b, name)
     if b.ndim != 1 or b.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},), got shape {tuple(b.shape)}")
+    if rows_of is not None and _is_dask(xp) and _is_dask(_namespace_of(b)):
+        if b.chunks[0] != rows_of.chunks[0]:  # (persisted: every evaluation reads it)
+            b = materialize(b.rechunk((rows_of.chunks[0],)))
     if real_only:
         bxp = _namespace_of(b)
         if not bxp.isdtype(b.dtype, ("real floating", "integral")):
@@ -461,7 +468,7 @@ def regression_data(A: Any, b: Any) -> tuple[Any, Any, Any]:
     float64 targets would otherwise carry float32 data's residuals, and the run, to float64
     on NumPy and Dask, where PyTorch computes in the data's dtype)."""
     xp, A = data_matrix(A, "A")
-    given = data_vector(b, "b", xp, int(A.shape[0]))
+    given = data_vector(b, "b", xp, int(A.shape[0]), rows_of=A)
     b = like(given, A)
     if b.dtype != A.dtype:  # (PyTorch's like has cast it)
         with np.errstate(over="ignore"):  # (past A's range: the error below names it)

@@ -214,7 +214,7 @@ class LogisticRegression(Model):
         oracle: str = "sharp",
     ) -> None:
         xp, X = data_matrix(X, "X")
-        y = data_vector(y, "y", xp, int(X.shape[0]), real_only=False)
+        y = data_vector(y, "y", xp, int(X.shape[0]), real_only=False, rows_of=X)
         if namespace(y).isdtype(y.dtype, "complex floating"):  # (0j == 0: a set takes it)
             raise TypeError(
                 f"y must hold two classes as 0/1 or -1/+1, real labels, got dtype {y.dtype}"

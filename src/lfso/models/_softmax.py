@@ -174,7 +174,9 @@ class SoftmaxRegression(Model):
     ) -> None:
         xp, X = data_matrix(X, "X")
         n_classes = integer(n_classes, "n_classes", low=2)
-        y = _check_labels(data_vector(y, "y", xp, int(X.shape[0]), real_only=False), n_classes)
+        y = _check_labels(
+            data_vector(y, "y", xp, int(X.shape[0]), real_only=False, rows_of=X), n_classes
+        )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if fit_intercept:

@@ -224,7 +224,7 @@ class AffineOracle(CheckedOracle):
 
         xp, A = data_matrix(A, "A")
         if b is not None:
-            b = data_vector(b, "b", xp, int(A.shape[0]))
+            b = data_vector(b, "b", xp, int(A.shape[0]), rows_of=A)
         self.oracle, self.A, self.b = _check_oracle(oracle, "oracle"), A, b
         dim = getattr(oracle, "dim", None)  # (a model of known dimension: its input)
         if isinstance(dim, int) and dim != int(A.shape[0]):
