@@ -443,7 +443,9 @@ class Result:
     Attributes
     ----------
     x : array
-        The solution: the last iterate when converged, else the best (lowest ``f``) point.
+        The solution: the last iterate when converged, else the best (lowest ``f``) point,
+        in the array library of the model's data (a Dask array where the data are Dask
+        arrays, whatever ``x0`` was; ``.compute()`` brings it to the client).
     fun, jac : float, array
         Value and gradient at ``x``.
     nit : int
