@@ -263,7 +263,9 @@ class LiveReport:
 
     def finish(self, result: Result | None = None) -> Path:
         """Write the finished page (no refresh); ``result`` (an :class:`~lfso.Result`, or
-        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row.
+        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row; that
+        of a guarded run handed over (:func:`lfso.rollout.guarded_minimize`'s) shows its
+        two stages as one run, in place of the stages shown under their methods as it went.
         Finishing again writes the page again; with another result, a ``RuntimeError``
         (a report is for one run)."""
         if self.finished and result is not None and result is not self.results.get(result.method):
@@ -276,6 +278,11 @@ class LiveReport:
             if result.method not in self.runs or plain:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
+            stages = getattr(result, "stages", None) or ()
+            if plain and len(stages) > 1:  # (a guarded run handed over: its stages, joined)
+                for stage in stages:
+                    if stage.method != result.method:
+                        self.runs.pop(stage.method, None)
             if plain:  # (a run cut short is no run done: interrupted, or failed if it raised)
                 status = status_of(result)  # (a SciPy-face result's is an integer)
                 state = _ENDED.get(status, "done")
