@@ -125,7 +125,8 @@ def _charts(
             keep = np.unique(np.linspace(0, len(h) - 1, min(len(h), 400)).astype(int))
             rows = np.arange(len(h), dtype=float)
             x = h.njev if xlabel == "gradient evaluations" else rows
-            y = h[column] - best if column == "f" else h[column]
+            with np.errstate(over="ignore"):  # (f - best f past the float range: inf)
+                y = h[column] - best if column == "f" else h[column]
             at = None if mark is None else float(x[min(mark, len(h) - 1)])
             series.append(_svg_chart.Series(label, colors[label], x[keep], y[keep], at))
         empty = "none" if finished else "none yet"
