@@ -135,6 +135,35 @@ def test_the_table_counts_a_finished_run_as_its_result_does(tmp_path):
     assert _table_row(page, "lfso")[:2] == [str(res.nit), str(res.njev)]
 
 
+def test_a_guarded_run_handed_over_is_one_run_on_its_finished_page(tmp_path):
+    """As the callback of a guarded run, the report shows each stage under its method as
+    it goes; the finished page shows the run once, as the result returned it (both stages
+    joined, its counts), not its stages beside it as two more runs."""
+    from lfso.rollout import guarded_minimize
+
+    live = LiveReport(tmp_path / "run.html", every=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = guarded_minimize(
+            lambda x: float(np.sum(x**4)),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            smoothness=lambda x, R: 1e-3,  # (far too small: the first stage fails)
+            fallback={"method": "gd", "step": 1e-2},
+            safeguard=False,
+            callback=live,
+            max_iter=100,
+        )
+    assert res.handover is not None and [s.method for s in res.stages] == ["lfso", "gd"]
+    page = live.finish(res).read_text()
+    labels = re.findall(r"&#9632;</span> ([^<]*)</td>", page)
+    assert labels == [html.escape(res.method, quote=False)]
+    assert _table_row(page, html.escape(res.method, quote=False))[:2] == [
+        str(res.nit),
+        str(res.njev),
+    ]
+
+
 def test_the_rollout_table_counts_the_guarded_run_as_its_result_does(tmp_path):
     from lfso.bench import BENCH_PROBLEMS
     from lfso.rollout import rollout

@@ -86,6 +86,40 @@ def test_result_and_history_round_trip(tmp_path):
         assert "meta" in data.files
 
 
+def test_runs_at_both_ends_of_the_float_range_are_drawn_without_a_numpy_warning(tmp_path):
+    """``f = 1e308`` beside ``f = -1e308``: ``f - best f`` is past the float range, drawn
+    as an infinite value at the top of the scale; the figure, the report and the live
+    page are made without NumPy's "overflow encountered" (which a run under
+    ``-W error`` turned into an error of the live report, its callback)."""
+    runs = {
+        label: lfso.minimize(
+            lambda x, s=sign: s * 1e308 * float(x[0]),
+            np.array([1.0]),
+            grad=lambda x, s=sign: np.array([s * 1e308]),
+            method="gd",
+            step=1e-320,
+            max_iter=2,
+            monitor="quiet",
+        )
+        for label, sign in (("up", 1.0), ("down", -1.0))
+    }
+    assert runs["up"].history.f.min() > 1e307 and runs["down"].history.f.max() < -1e307
+    from lfso.report import LiveReport, html_report, plot_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_runs(runs)
+        html_report(runs, tmp_path / "r.html")
+        live = LiveReport(tmp_path / "live.html")
+        for label, res in runs.items():
+            live.set_run(label, res.history, result=res)
+        live.finish()
+    assert "Drawn at 1e+100, the top of the scale" in " ".join(t.get_text() for t in fig.texts)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_compare_command(tmp_path, capsys):
     out = tmp_path / "report.html"
     code = main(

@@ -1552,6 +1552,30 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
     np.testing.assert_array_equal(res.x, res.stages[0].x)
 
 
+def test_a_fallback_that_cannot_start_after_an_oracle_error_is_not_raised():
+    """The oracle breaks its contract at the first step (the guard handles its exception:
+    the first stage ends ``RAISED``), and f is NaN when the fallback evaluates the best
+    point again: the run returns that point, with nothing raised, so its status is
+    ``NON_FINITE`` (what stopped it), not ``RAISED`` (whose exception propagates)."""
+    calls = [0]
+
+    def f(x):
+        calls[0] += 1
+        return math.nan if calls[0] > 2 else float(x @ x)
+
+    res = guarded_minimize(
+        f,
+        np.array([1.0, 2.0]),
+        grad=lambda x: 2 * x,
+        smoothness=lambda x, R: -1.0,
+        fallback={"method": "gd", "step": 0.1},
+    )
+    assert res.handover is not None and res.handover.reason == "oracle_error"
+    assert res.kept_first and res.stages[0].status is Status.RAISED
+    assert res.status is Status.NON_FINITE and not res.success
+    assert "could not start" in res.message and res.fun == 5.0
+
+
 @pytest.mark.parametrize("divergence", [20.0, None])
 def test_a_first_stage_that_diverged_hands_over_unless_divergence_is_off(divergence):
     """gd with a step past 1/L: f = 5 * 1.0201^k rises to 98.9 in 150 steps, above the

@@ -653,6 +653,41 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
     assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev == 1 + tried + 4 * len(_SCALES)
 
 
+def test_a_precision_limit_counts_the_safeguards_rejected_trials_as_minimize_does(monkeypatch):
+    """Where the safeguard gives up because no trial step short enough is representable,
+    its error carries the trials it rejected: :func:`lfso.minimize`'s run counts them in
+    ``rollbacks``, and so does the optimiser (which counted none)."""
+    from lfso.oracles import PrecisionLimitError
+
+    def shrunk_to_zero(self, objective, x, evaluation, state):
+        error = PrecisionLimitError("the safeguard shrank the trial step to 0")
+        error.rollbacks = 3
+        raise error
+
+    monkeypatch.setattr(Safeguarded, "step", shrunk_to_zero)
+    ref = lfso.minimize(
+        lambda x: (x**2).sum(),
+        np.array([1.0, -1.0]),
+        grad=lambda x: 2 * x,
+        smoothness=lambda x, R: 2.0,
+        safeguard=True,
+        monitor="quiet",
+    )
+    assert ref.status is lfso.Status.PRECISION_LIMIT and ref.rollbacks == 3
+    w = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = LFSO([w], smoothness=lambda params, R: 2.0, safeguard=True)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="no step can be certified"):
+        opt.step(closure)
+    assert opt.rollbacks == ref.rollbacks == 3
+
+
 @pytest.mark.parametrize("uphill", [True, False], ids=["wrong-gradient", "wrong-oracle"])
 def test_a_give_up_names_a_wrong_gradient_as_minimize_does(uphill):
     """Where the safeguard rejects every trial, the gradient is checked at the parameters

@@ -932,6 +932,30 @@ def test_a_momentum_state_dict_is_refused_by_adams_direction(device_steps):
     assert bool(torch.isfinite(w).all())
 
 
+@pytest.mark.parametrize("device_steps", [False, True])
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_state_dict_with_the_last_direction_and_no_kept_point_is_refused(device_steps, index):
+    """The probe measures the last step from each parameter's ``prev``: a state dict that
+    holds ``d_prev`` and not a moved parameter's ``prev`` loaded, and the next probe built a
+    fresh kept point and measured a wrong (negative) curvature; it is refused, naming the
+    parameter, and loads once ``d_prev`` goes as well."""
+    w, v = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+    saved = StochasticLFSO([w, v], probe_every=1)
+    for _ in range(5):
+        saved.step(lambda b=True: _backward(((w - 1.0) ** 2).sum() + (v**2).sum(), b))
+    state_dict = copy.deepcopy(saved.state_dict())
+    assert "d_prev" in state_dict["state"][0]
+    del state_dict["state"][index]["prev"]
+    opt = StochasticLFSO([w, v], eta=0.7, probe_every=1, device_steps=device_steps)
+    with pytest.raises(ValueError, match=rf"'d_prev'.* parameter {index}, .*no 'prev'"):
+        opt.load_state_dict(state_dict)
+    assert opt.param_groups[0]["eta"] == 0.7 and not opt.state
+    del state_dict["state"][0]["d_prev"]
+    opt.load_state_dict(state_dict)
+    opt.step(lambda b=True: _backward(((w - 1.0) ** 2).sum() + (v**2).sum(), b))
+    assert bool(torch.isfinite(w).all())
+
+
 def _adam_direction_state(w):
     opt = StochasticLFSO([w])
     _regression_steps(opt, w, 3)

@@ -125,7 +125,8 @@ def _charts(
             keep = np.unique(np.linspace(0, len(h) - 1, min(len(h), 400)).astype(int))
             rows = np.arange(len(h), dtype=float)
             x = h.njev if xlabel == "gradient evaluations" else rows
-            y = h[column] - best if column == "f" else h[column]
+            with np.errstate(over="ignore"):  # (f - best f past the float range: inf)
+                y = h[column] - best if column == "f" else h[column]
             at = None if mark is None else float(x[min(mark, len(h) - 1)])
             series.append(_svg_chart.Series(label, colors[label], x[keep], y[keep], at))
         empty = "none" if finished else "none yet"
@@ -263,7 +264,9 @@ class LiveReport:
 
     def finish(self, result: Result | None = None) -> Path:
         """Write the finished page (no refresh); ``result`` (an :class:`~lfso.Result`, or
-        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row.
+        the ``OptimizeResult`` of an :mod:`lfso.scipy` method) adds its summary row; that
+        of a guarded run handed over (:func:`lfso.rollout.guarded_minimize`'s) shows its
+        two stages as one run, in place of the stages shown under their methods as it went.
         Finishing again writes the page again; with another result, a ``RuntimeError``
         (a report is for one run)."""
         if self.finished and result is not None and result is not self.results.get(result.method):
@@ -276,6 +279,11 @@ class LiveReport:
             if result.method not in self.runs or plain:
                 mark = getattr(getattr(result, "handover", None), "row", None)
                 self.runs[result.method] = ([result.history], mark)
+            stages = getattr(result, "stages", None) or ()
+            if plain and len(stages) > 1:  # (a guarded run handed over: its stages, joined)
+                for stage in stages:
+                    if stage.method != result.method:
+                        self.runs.pop(stage.method, None)
             if plain:  # (a run cut short is no run done: interrupted, or failed if it raised)
                 status = status_of(result)  # (a SciPy-face result's is an integer)
                 state = _ENDED.get(status, "done")

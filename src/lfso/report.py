@@ -138,7 +138,8 @@ def plot_runs(
             x = np.arange(len(h)) if against == "iteration" else h.njev
             y = np.asarray(h[column], dtype=float)
             if column == "f" and shift:
-                y = y - shift
+                with np.errstate(over="ignore"):  # (past the float range: inf, marked)
+                    y = y - shift
             if column == "risk":
                 _plot_risks(ax, x, y, i, len(runs), name, color)
                 continue

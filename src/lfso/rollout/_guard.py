@@ -795,7 +795,8 @@ def _unstarted(
 ) -> GuardedResult:
     """The guarded result of a run whose fallback could not start from the first stage's
     best point (``f`` or its gradient there, evaluated again, is not finite): that point,
-    with the first stage's status and a message that says so."""
+    with the first stage's status and a message that says so; ``NON_FINITE`` where that
+    status is ``RAISED`` (an exception the guard handled: none propagates)."""
     method = first.method
     note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
     note += (
@@ -808,6 +809,8 @@ def _unstarted(
     fields.update(
         message=note + first.message, method=f"{method}{HANDED_OVER}{handover.fallback['method']}"
     )
+    if first.status is Status.RAISED:  # (the guard handled the oracle's exception)
+        fields["status"] = Status.NON_FINITE
     return GuardedResult(
         **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )

@@ -947,6 +947,7 @@ class LFSO(torch.optim.Optimizer):
         self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
         stepper = self._stepper
         if isinstance(error, PrecisionLimitError):
+            stepper.rollbacks += getattr(error, "rollbacks", 0)  # (the safeguard's trials)
             why = f"no step can be certified in this dtype here ({error})"
         elif isinstance(error, GradientMismatchError):
             why = f"the loss disagrees with its gradient ({error})"

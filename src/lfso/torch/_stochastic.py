@@ -805,6 +805,29 @@ def _refuse_momentum_state(state_dict: dict[str, Any]) -> None:
             )
 
 
+def _refuse_missing_prev(state_dict: dict[str, Any]) -> None:
+    """A ``ValueError`` where the state dict holds the last direction ``d_prev`` and a
+    parameter the last step moved (``d_params``; ``None``: all) has moments and no kept
+    point ``prev``: the next probe would measure the last step from a fresh kept point, the
+    current one (a wrong curvature, not the last step's)."""
+    run = _first_state(state_dict)[1] or {}
+    if "d_prev" not in run:
+        return
+    groups = state_dict["param_groups"]
+    keys = [key for g in groups if isinstance(g, dict) for key in g.get("params", ())]
+    which = run.get("d_params")
+    moved = keys if which is None else [keys[i] for i in which if i < len(keys)]
+    for key in moved:  # (one without a state, added later: the probe's size test skips it)
+        entry = state_dict["state"].get(key)
+        if isinstance(entry, dict) and "m" in entry and "prev" not in entry:
+            raise ValueError(
+                f"the state dict does not fit this optimiser: it holds the last direction "
+                f"'d_prev', and the state of its parameter {key!r}, which the last step "
+                "moved, holds no 'prev' (the point that step left); save the state dict "
+                "again with state_dict(), or delete 'd_prev' as well"
+            )
+
+
 def refuse_foreign_state(
     state_dict: Any, known: Any, owner: str, note: str, article: str = "a"
 ) -> None:
@@ -1951,11 +1974,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         ``ValueError`` naming what makes it another optimiser's, before anything is
         loaded, and so does one whose saved moments have another shape than the parameter
         they would be loaded into (saved for another model), that has no second moment
-        for Adam's direction (saved with ``direction="momentum"``), or whose saved counters,
+        for Adam's direction (saved with ``direction="momentum"``), that holds the last
+        direction and not the point the last step left (``prev``), or whose saved counters,
         numbers or flags are malformed (naming the entry, its value and what it must be)."""
         _refuse_foreign(state_dict)
         _refuse_bad_entries(state_dict)
         _refuse_other_shapes(state_dict, self.param_groups)
+        _refuse_missing_prev(state_dict)
         if self.direction == "adam":
             _refuse_momentum_state(state_dict)
         eta_max = self._loaded_eta_max(state_dict)
