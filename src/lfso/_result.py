@@ -212,7 +212,7 @@ _MESSAGES = {
     Status.UNBOUNDED: (
         "Stopped: f fell to -inf or to the edge of the float range (below -2^-20 times the "
         "largest float of x's dtype, -2^-4 times it for float16); the objective appears "
-        "unbounded below. Returning the lowest point seen."
+        "unbounded below. Returning the point of lowest finite f seen."
     ),
     Status.STALLED: (
         f"Stopped: {_NO_NEW_LOW}: the rounding of f and its "
