@@ -96,6 +96,20 @@ def test_parameters_are_validated_in_fit():
         LeastPowerRegressor(p=0.5).fit(X, y.astype(float))
 
 
+def test_a_power_above_the_models_range_is_an_invalid_parameter():
+    """``p = 5e6`` passed the declared constraint ``[1, inf)`` and was refused by the
+    model inside ``fit`` with a plain ``ValueError``, not scikit-learn's
+    ``InvalidParameterError`` naming the parameter and its range."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = X @ np.array([1.0, 2.0])
+    reg = LeastPowerRegressor().set_params(p=5e6)
+    with pytest.raises(InvalidParameterError, match=r"'p' parameter .*\[1.0, 4194304.0\]"):
+        reg.fit(X, y)
+    assert LeastPowerRegressor(p=2.0**22).fit(X, y).coef_.shape == (2,)
+
+
 @pytest.mark.parametrize("classes", [2, 3])
 def test_predict_proba_of_huge_margins_is_exact_and_warns_nothing(classes):
     import warnings

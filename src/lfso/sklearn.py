@@ -30,6 +30,7 @@ from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
 from ._result import Result, stop_if_interrupted
 from ._stepper import NonFiniteStartError
+from ._validate import MAX_POWER
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
 
@@ -163,7 +164,9 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    p : float >= 1
+    p : float in ``[1, 2^22]``
+        The models' range (:class:`lfso.models.LpRegression`): above ``2^22`` their
+        bounds' rounding argument does not hold.
     fit_intercept : bool
     method : {"lfso-lbfgs", "lfso-accel", "lfso"}
     tol : float >= 0
@@ -205,7 +208,7 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "p": [Interval(Real, 1, None, closed="left")],
+        "p": [Interval(Real, 1, MAX_POWER, closed="both")],  # (the models' range)
         "fit_intercept": ["boolean"],
         **_COMMON,
     }
