@@ -441,3 +441,29 @@ def test_float32_features_give_float32_coefficients_as_scikit_learn(estimator, c
     for method in methods:
         assert getattr(fit32, method)(X.astype(np.float32)).dtype == np.float32
     assert isinstance(fit64.intercept_, float if not classes else np.ndarray)
+
+
+@pytest.mark.parametrize("p", [1.0, 1.5, 3.0, 8.0, 30.0])
+def test_least_power_sample_weights_are_repeated_rows(p):
+    """``fit(X, y, sample_weight=w)`` raised ``TypeError`` (an unexpected keyword), where
+    scikit-learn's linear models take it: an integer weight is the row repeated, 0 the
+    row removed."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.5 * rng.standard_t(3, size=40)
+    weights = rng.integers(0, 5, size=40)
+    weighted = LeastPowerRegressor(p=p).fit(X, y, sample_weight=weights)
+    repeated = LeastPowerRegressor(p=p).fit(X.repeat(weights, axis=0), y.repeat(weights))
+    assert weighted.result_.success
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
+    assert weighted.intercept_ == pytest.approx(repeated.intercept_, rel=1e-9, abs=1e-12)
+    unweighted = LeastPowerRegressor(p=p).fit(X, y)
+    assert np.max(np.abs(weighted.coef_ - unweighted.coef_)) > 1e-3  # (the weights count)
+
+
+def test_least_power_sample_weights_are_validated():
+    X, y = np.ones((4, 2)), np.arange(4.0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        LeastPowerRegressor().fit(X, y, sample_weight=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        LeastPowerRegressor().fit(X, y, sample_weight=np.ones(3))

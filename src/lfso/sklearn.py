@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS
@@ -229,9 +229,21 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> LeastPowerRegressor:
-        """Fit the model."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LeastPowerRegressor:
+        """Fit the model.
+
+        ``sample_weight`` (non-negative, shape ``(n_samples,)``, optional) weighs each
+        row's term: ``sum_i s_i (x_i^T w + b - y_i)^(2p)``. It is solved as the same fit
+        on the rows ``(x_i, 1, y_i)`` times ``s_i^(1/(2p))`` at each power ``p`` in turn,
+        so an integer weight is the row repeated that many times.
+        """
         X, y = validate_data(self, X, y, y_numeric=True, dtype=_FLOATS)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            kept = sample_weight > 0  # (a row of weight 0 is no term of the loss)
+            X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
         dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         scale = _scale(X)
         # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
@@ -250,10 +262,15 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
                     stacklevel=3,  # (the caller of fit: past fit and _fit_context's wrapper)
                 )
                 break
-            model = LpRegression(A, y, power, norm=norm)
-            norm = model.norm
+            rows, target = A, y
+            if sample_weight is not None:  # (s_i r_i^(2p) = (s_i^(1/(2p)) r_i)^(2p))
+                root = sample_weight ** (0.5 / power)
+                rows, target = A * root[:, None], y * root
+                magnitudes = np.abs(rows)
+            model = LpRegression(rows, target, power, norm=norm)
+            norm = model.norm if sample_weight is None else None
             start = f"the fit with p={last!r}" if used else "all coefficients 0"
-            atol = _rounding_gradient(A, magnitudes, y, w, power) if used else 0.0
+            atol = _rounding_gradient(rows, magnitudes, target, w, power) if used else 0.0
             res = _solve(self, model, w, scale, self.max_iter - used, atol, start)
             w, used, last = np.asarray(res.x), used + res.nit, power
             if not res.success:
@@ -293,6 +310,10 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         and ``g_0`` its value at coefficients 0, which is at most of the features' scale
         (the loss's slope is at most 1 per sample).
     max_iter : int >= 1
+
+    Its ``fit`` takes no ``sample_weight`` (the logistic models have no row weights):
+    passing one is Python's ``TypeError`` for an unexpected keyword, as for any
+    scikit-learn estimator without it.
 
     Attributes
     ----------
