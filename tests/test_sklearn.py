@@ -512,3 +512,20 @@ def test_least_power_fit_of_a_nearly_exact_target_is_at_the_optimum(p, noise):
 
     fit = np.append(reg.coef_, reg.intercept_)
     assert loss(fit) <= loss(start + size * v) * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("p", [1000.0, 2.0**22])
+def test_least_power_fit_of_a_huge_power_is_fitted_near_the_minimax_fit(p):
+    """Residuals of order 1 raised to ``2p = 2000`` overflowed float64 at the start of the
+    run after ``p = 256`` ("the loss overflows float64 at the start"); that run is on the
+    last fit's residuals over their largest magnitude. Its largest residual is then at
+    most ``n^(1/(2p))`` times that of any other fit (``||r||_inf <= ||r||_2p``, and
+    ``||r||_2p <= n^(1/(2p)) ||r||_inf``), here the fit at ``p = 100``."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    y = X @ np.array([1.0, 2.0]) + rng.normal(size=30)
+    reg = LeastPowerRegressor(p=p).fit(X, y)
+    lower = LeastPowerRegressor(p=100.0).fit(X, y)
+    assert reg.result_.success
+    top, other = np.max(np.abs(reg.predict(X) - y)), np.max(np.abs(lower.predict(X) - y))
+    assert top <= 30.0 ** (1 / (2 * p)) * other * (1 + 1e-9)
