@@ -699,6 +699,7 @@ DATA_MODELS = {
     "CauchyRegression": lambda: CauchyRegression(A, B),
     "LogisticRegression": lambda: LogisticRegression(A, [0, 1, 1]),
     "SoftmaxRegression": lambda: SoftmaxRegression(A, [0, 1, 2], 3),
+    "L0L1Smooth": lambda: L0L1Smooth(LpRegression(A, B, 2), 1.0, 1.0),
 }
 
 
