@@ -366,6 +366,48 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (
+        "logistic y text",
+        lambda: LogisticRegression(A, np.array([0.0, 1.0, 1.0]).astype(str)),
+        TypeError,
+        r"numbers; got strings \['0\.0', '1\.0'\] \(dtype <U32\): convert them, e\.g\. y\.astype",
+    ),
+    (
+        "logistic y one class",
+        lambda: LogisticRegression(A, np.ones(3)),
+        ValueError,
+        r"y must hold two classes .*got one class: every label is 1\.0; .*l2 > 0 and fit_int",
+    ),
+    (  # (an intercept is never penalised)
+        "logistic y one class, l2 and an intercept",
+        lambda: LogisticRegression(A, [-1, -1, -1], l2=0.5, fit_intercept=True),
+        ValueError,
+        "got one class: every label is -1",
+    ),
+    (
+        "logistic y one class, l2 = 0 on a feature",
+        lambda: LogisticRegression(A, [0, 0, 0], l2=[1.0, 0.0]),
+        ValueError,
+        "got one class: every label is 0",
+    ),
+    (
+        "softmax y one class",
+        lambda: SoftmaxRegression(A, [2, 2, 2], 3, l2=1.0),
+        ValueError,
+        r"y must hold class indices 0\.\.2, got one class: every label is 2; ",
+    ),
+    (
+        "softmax n_classes past memory",
+        lambda: SoftmaxRegression(A, [0, 1, 1], 10**15),
+        ValueError,
+        r"n_classes=1000000000000000 is too many for n=3 rows .* need [0-9.e+]* GiB",
+    ),
+    (
+        "softmax n_classes past indexing",
+        lambda: SoftmaxRegression(A, [0, 1, 1], 2**62),
+        ValueError,
+        r"n_classes=4611686018427387904 is too many",
+    ),
     (  # (listed all of them)
         "logistic y 600 values",
         lambda: LogisticRegression(np.ones((600, 2)), np.arange(600.0)),
@@ -963,6 +1005,23 @@ def _converged(res):
 
 EDGE = [
     ("x0 list", lambda: run(x0=[1.0, 1.0, 1.0], max_iter=10_000), _converged),
+    (  # (one class, every coefficient penalised: strongly convex, kept)
+        "logistic one class, l2 > 0",
+        lambda: lfso.minimize(LogisticRegression(A, np.ones(3), l2=0.5), np.zeros(2)),
+        _converged,
+    ),
+    (
+        "softmax one class, l2 > 0",
+        lambda: lfso.minimize(
+            SoftmaxRegression(A, [1, 1, 1], 3, l2=0.5, fit_intercept=False), np.zeros(6)
+        ),
+        _converged,
+    ),
+    (  # (a class with no samples, as in a batch of a larger problem's rows)
+        "softmax a class with no samples",
+        lambda: lfso.minimize(SoftmaxRegression(A, [0, 1, 1], 3, l2=0.5), np.zeros(9)),
+        _converged,
+    ),
     ("max_iter np.int64", lambda: run(max_iter=np.int64(3), tol=0.0), lambda r: r.nit == 3),
     ("tol np.float64", lambda: run(tol=np.float64(1e-4)), _converged),
     (
