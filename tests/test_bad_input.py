@@ -1820,3 +1820,18 @@ def test_a_save_that_cannot_be_written_names_the_path_given(tmp_path, where):
     assert info.value.filename == str(path)  # (not the hidden temporary file's name)
     assert ".tmp" not in str(info.value)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_float16_run_out_of_iterations_names_its_rounding(dtype):
+    """A float16 run that ran out of iterations said only "increase max_iter or loosen
+    tol", though the rounding of its ``x`` is what slows it (a float64 ``x0`` converges):
+    its message now says so; float32 and float64 runs keep theirs."""
+    X = np.random.default_rng(0).standard_normal((300, 4))
+    model = LogisticRegression(X.astype(np.float16), (X[:, 0] > 0).astype(float), l2=0.01)
+    res = lfso.minimize(model, np.zeros(4, dtype), max_iter=3)
+    assert res.status is Status.MAX_ITER
+    assert res.message.startswith("Maximum number of iterations reached; increase max_iter")
+    named = "In float16, which resolves 3 digits or fewer, the part of a step below the rounding"
+    assert (named in res.message) == (dtype is np.float16)
+    assert ("run in float32 or float64" in res.message) == (dtype is np.float16)
