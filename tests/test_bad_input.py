@@ -391,6 +391,12 @@ BAD = [
         "got one class: every label is 0",
     ),
     (
+        "softmax y text",
+        lambda: SoftmaxRegression(A, np.array(["0", "1", "2"]), 3),
+        TypeError,
+        r"numbers; got strings \['0', '1', '2'\] \(dtype <U1\): convert them, e\.g\. y\.astype",
+    ),
+    (
         "softmax y one class",
         lambda: SoftmaxRegression(A, [2, 2, 2], 3, l2=1.0),
         ValueError,

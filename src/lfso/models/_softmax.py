@@ -698,6 +698,13 @@ def _check_size(n: int, n_features: int, n_classes: int, dtype: Any) -> None:
 def _check_labels(y: Any, n_classes: int) -> Any:
     """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``."""
     labels = to_numpy(y)
+    if labels.dtype.kind in "US":
+        shown = [str(v) for v in np.unique(labels)[:6].tolist()]
+        raise TypeError(
+            f"y must hold class indices 0..{n_classes - 1}, numbers; got strings {shown}"
+            f"{' ...' if np.unique(labels).size > 6 else ''} (dtype {labels.dtype}): convert "
+            f"them, e.g. y.astype(int)"
+        )
     if labels.dtype.kind not in "iuf":
         raise TypeError(f"y must hold class indices 0..{n_classes - 1}, got dtype {labels.dtype}")
     if labels.dtype.kind == "f":
