@@ -366,6 +366,54 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (
+        "logistic y text",
+        lambda: LogisticRegression(A, np.array([0.0, 1.0, 1.0]).astype(str)),
+        TypeError,
+        r"numbers; got strings \['0\.0', '1\.0'\] \(dtype <U32\): convert them, e\.g\. y\.astype",
+    ),
+    (
+        "logistic y one class",
+        lambda: LogisticRegression(A, np.ones(3)),
+        ValueError,
+        r"y must hold two classes .*got one class: every label is 1\.0; .*l2 > 0 and fit_int",
+    ),
+    (  # (an intercept is never penalised)
+        "logistic y one class, l2 and an intercept",
+        lambda: LogisticRegression(A, [-1, -1, -1], l2=0.5, fit_intercept=True),
+        ValueError,
+        "got one class: every label is -1",
+    ),
+    (
+        "logistic y one class, l2 = 0 on a feature",
+        lambda: LogisticRegression(A, [0, 0, 0], l2=[1.0, 0.0]),
+        ValueError,
+        "got one class: every label is 0",
+    ),
+    (
+        "softmax y text",
+        lambda: SoftmaxRegression(A, np.array(["0", "1", "2"]), 3),
+        TypeError,
+        r"numbers; got strings \['0', '1', '2'\] \(dtype <U1\): convert them, e\.g\. y\.astype",
+    ),
+    (
+        "softmax y one class",
+        lambda: SoftmaxRegression(A, [2, 2, 2], 3, l2=1.0),
+        ValueError,
+        r"y must hold class indices 0\.\.2, got one class: every label is 2; ",
+    ),
+    (
+        "softmax n_classes past memory",
+        lambda: SoftmaxRegression(A, [0, 1, 1], 10**15),
+        ValueError,
+        r"n_classes=1000000000000000 is too many for n=3 rows .* need [0-9.e+]* GiB",
+    ),
+    (
+        "softmax n_classes past indexing",
+        lambda: SoftmaxRegression(A, [0, 1, 1], 2**62),
+        ValueError,
+        r"n_classes=4611686018427387904 is too many",
+    ),
     (  # (listed all of them)
         "logistic y 600 values",
         lambda: LogisticRegression(np.ones((600, 2)), np.arange(600.0)),
@@ -699,6 +747,7 @@ DATA_MODELS = {
     "CauchyRegression": lambda: CauchyRegression(A, B),
     "LogisticRegression": lambda: LogisticRegression(A, [0, 1, 1]),
     "SoftmaxRegression": lambda: SoftmaxRegression(A, [0, 1, 2], 3),
+    "L0L1Smooth": lambda: L0L1Smooth(LpRegression(A, B, 2), 1.0, 1.0),
 }
 
 
@@ -962,6 +1011,23 @@ def _converged(res):
 
 EDGE = [
     ("x0 list", lambda: run(x0=[1.0, 1.0, 1.0], max_iter=10_000), _converged),
+    (  # (one class, every coefficient penalised: strongly convex, kept)
+        "logistic one class, l2 > 0",
+        lambda: lfso.minimize(LogisticRegression(A, np.ones(3), l2=0.5), np.zeros(2)),
+        _converged,
+    ),
+    (
+        "softmax one class, l2 > 0",
+        lambda: lfso.minimize(
+            SoftmaxRegression(A, [1, 1, 1], 3, l2=0.5, fit_intercept=False), np.zeros(6)
+        ),
+        _converged,
+    ),
+    (  # (a class with no samples, as in a batch of a larger problem's rows)
+        "softmax a class with no samples",
+        lambda: lfso.minimize(SoftmaxRegression(A, [0, 1, 1], 3, l2=0.5), np.zeros(9)),
+        _converged,
+    ),
     ("max_iter np.int64", lambda: run(max_iter=np.int64(3), tol=0.0), lambda r: r.nit == 3),
     ("tol np.float64", lambda: run(tol=np.float64(1e-4)), _converged),
     (
@@ -1399,7 +1465,7 @@ def test_campaign_corrupt_data(model, kind, index, target):
 def test_campaign_softmax_labels(labels, k):
     y = np.array(labels, dtype=float)
     valid = np.all(np.isfinite(y)) and np.all(y == np.round(y)) and y.min() >= 0 and y.max() < k
-    if valid:
+    if valid and y.min() < y.max():  # (one class: refused, SoftmaxRegression's l2 being 0)
         assert SoftmaxRegression(A, y, k).n == 3
     else:
         _expect_named(lambda: SoftmaxRegression(A, y, k), "y")
@@ -1760,3 +1826,18 @@ def test_a_save_that_cannot_be_written_names_the_path_given(tmp_path, where):
     assert info.value.filename == str(path)  # (not the hidden temporary file's name)
     assert ".tmp" not in str(info.value)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_float16_run_out_of_iterations_names_its_rounding(dtype):
+    """A float16 run that ran out of iterations said only "increase max_iter or loosen
+    tol", though the rounding of its ``x`` is what slows it (a float64 ``x0`` converges):
+    its message now says so; float32 and float64 runs keep theirs."""
+    X = np.random.default_rng(0).standard_normal((300, 4))
+    model = LogisticRegression(X.astype(np.float16), (X[:, 0] > 0).astype(float), l2=0.01)
+    res = lfso.minimize(model, np.zeros(4, dtype), max_iter=3)
+    assert res.status is Status.MAX_ITER
+    assert res.message.startswith("Maximum number of iterations reached; increase max_iter")
+    named = "In float16, which resolves 3 digits or fewer, the part of a step below the rounding"
+    assert (named in res.message) == (dtype is np.float16)
+    assert ("run in float32 or float64" in res.message) == (dtype is np.float16)

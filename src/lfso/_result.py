@@ -250,14 +250,20 @@ def stop_message(
     users_oracle: bool,
     stalled_by: str = "",
     not_smooth: bool = False,
+    half: str = "",
 ) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
     ``float64``: the run's dtype is float64 or wider, so ``PRECISION_LIMIT`` advises
-    rescaling alone (not running in float64). ``users_oracle``: the oracle is the user's
-    (``smoothness=``, :attr:`lfso.models.Model.audit_oracle`), which ``STEP_FAILED`` names
-    as a likely cause beside the gradient: an oracle far below the true smoothness makes
-    every trial step too long for the safeguard to accept. ``stalled_by``: what stopped a
+    rescaling alone (not running in float64). ``half``: the name of the run's dtype where it
+    resolves 3 digits or fewer (float16, bfloat16), which ``MAX_ITER`` names as what slows
+    the run: there the part of a step below the rounding of ``x`` is lost, so a run
+    crawls, each step moving ``x`` by the few coordinates it can, and reaches new lows of
+    ``f`` or ``||g||`` now and then, which keeps ``STALLED`` from stopping it.
+    ``users_oracle``: the oracle is the user's (``smoothness=``,
+    :attr:`lfso.models.Model.audit_oracle`), which ``STEP_FAILED`` names as a likely cause
+    beside the gradient: an oracle far below the true smoothness makes every trial step
+    too long for the safeguard to accept. ``stalled_by``: what stopped a
     ``STALLED`` run at once (a step rule's step of 0 for good), said in place of the
     iterations without a new low. ``not_smooth``: a ``PRECISION_LIMIT`` where the automatic
     estimate met a jump of the gradient over a vanishing distance, which the message names
@@ -277,6 +283,12 @@ def stop_message(
     )
     if status is Status.STALLED and stalled_by:
         message = message.replace(_NO_NEW_LOW, stalled_by)
+    if status is Status.MAX_ITER and half:
+        message += (
+            f" In {half}, which resolves 3 digits or fewer, the part of a step below the "
+            "rounding of x is lost, which slows the run: run in float32 or float64 to go "
+            "further (with NumPy data, an x0 of dtype float64 does)."
+        )
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")
     if status is Status.STEP_FAILED and users_oracle:

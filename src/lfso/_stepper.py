@@ -946,13 +946,14 @@ class Stepper:
         if risk is not None and self.monitor != "quiet" and self.raised is None:
             risk.warn(self.method)
         detail = self._nan_note(status, self.detail)
-        float64 = float(namespace(best_x).finfo(best_x.dtype).eps) <= 2.0**-52
+        eps = float(namespace(best_x).finfo(best_x.dtype).eps)
         message = stop_message(
             status,
-            float64=float64,
+            float64=eps <= 2.0**-52,
             users_oracle=self.audit_oracle,
             stalled_by=self._stalled_by,
             not_smooth=self._not_smooth,
+            half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""

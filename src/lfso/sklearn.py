@@ -306,7 +306,9 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
             norm = model.norm if sample_weight is None else None
             start = f"the fit with p={last!r}" if used else "all coefficients 0"
             atol = _rounding_gradient(rows, magnitudes, target, x0, power) if used else 0.0
-            res = _solve(self, model, x0, scale, self.max_iter - used, atol, start)
+            # (the first run takes max_iter as given: lfso.minimize refuses a bool there)
+            budget = self.max_iter - used if used else self.max_iter
+            res = _solve(self, model, x0, scale, budget, atol, start)
             w, used, last = base + size * np.asarray(res.x), used + res.nit, power
             if not res.success:
                 break

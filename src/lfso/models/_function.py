@@ -21,6 +21,9 @@ __all__ = ["FunctionModel"]
 class FunctionModel(Model):
     """Adapt user callables to the model contract.
 
+    The model has no dimension of its own (:attr:`dim` is ``None``): a run's is its
+    ``x0``'s, and the callables are given points of that length.
+
     Parameters
     ----------
     fun : callable ``fun(x) -> float``, or ``fun(x) -> (float, array)`` when ``grad=True``

@@ -90,7 +90,10 @@ class L0L1Smooth(Model):
         product: Any = None,
     ) -> Evaluation:
         """The base's evaluation at ``x`` (its public :meth:`~Model.evaluate`, which checks
-        ``x`` and names it) with this model's bound."""
+        ``x`` and names it) with this model's bound; ``x`` is checked here first, so that an
+        error names this model, not its base."""
+        if self.dim is not None:  # (a base of any length checks its own)
+            self._check_point(x)
         offered = {"probe": probe} if probe is not None and "probe" in self.base.extras else {}
         return self._bounded(self.base.evaluate(x, bound=False, **offered), bound)
 

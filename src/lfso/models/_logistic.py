@@ -14,7 +14,7 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, spread
+from ._ridge import VectorRidge, one_class, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -178,7 +178,10 @@ class LogisticRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array, shape (n,)
-        Two classes, as 0/1 or -1/+1.
+        Two classes, as 0/1 or -1/+1 (numbers: text labels are refused). Labels of one
+        class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient
+        is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
+        towards 0 with no minimiser.
     l2 : float >= 0, or array of shape (d,) with entries >= 0
         The ridge's weight, or one weight per feature (the intercept is not penalised).
     fit_intercept : bool
@@ -226,6 +229,17 @@ class LogisticRegression(Model):
                 f"y must hold two classes as 0/1 or -1/+1, got an array of dtype {y.dtype} "
                 f"whose labels do not compare ({exc})"
             ) from None
+        if any(isinstance(v, (str, bytes)) for v in values):
+            shown = sorted(map(str, values))
+            listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
+            raise TypeError(
+                f"y must hold two classes as 0/1 or -1/+1, numbers; got strings [{listed}] "
+                f"(dtype {y.dtype}): convert them, e.g. y.astype(float)"
+            )
+        l2 = ridge_weights(l2, "l2", int(X.shape[1]))
+        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
+        if len(values) == 1 and values <= {-1.0, 0.0, 1.0}:
+            one_class(next(iter(values)), l2, fit_intercept, "two classes as 0/1 or -1/+1")
         if values <= {0.0, 1.0}:
             signs = 2.0 * xp.astype(like(y, X), X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:
@@ -237,8 +251,6 @@ class LogisticRegression(Model):
                 f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct values "
                 f"[{listed}]"
             )
-        l2 = ridge_weights(l2, "l2", int(X.shape[1]))
-        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
         if fit_intercept:

@@ -222,6 +222,9 @@ def checked_point(x: Any, model: Model) -> Any:
 class PowerNorm(_PointModel):
     """``f(x) = ||x||_2^(2p)`` for real ``p`` in ``[1, 2^22]``.
 
+    ``x`` may have any length (:attr:`dim` is ``None``): the function is defined in every
+    dimension, and a run's dimension is its ``x0``'s.
+
     Oracle (exact supremum of the Hessian norm over the ball):
 
     .. math::  L(x, R) = 2p(2p - 1) (\\|x\\| + R)^{2p - 2}.
@@ -327,6 +330,9 @@ class PowerNorm(_PointModel):
 
 class PowerSum(_PointModel):
     """``f(x) = sum_i |x_i|^(2p)`` for real ``p`` in ``[1, 2^22]``.
+
+    ``x`` may have any length (:attr:`dim` is ``None``): the function is defined in every
+    dimension, and a run's dimension is its ``x0``'s.
 
     Oracle (``oracle="sharp"``, the exact supremum of the Hessian norm over the ball):
 

@@ -32,7 +32,7 @@ import numpy as np
 from .._arrays import device, error_gamma, namespace, reduce_sum, to_numpy
 from ._portable import Portable
 
-__all__ = ["VectorRidge", "spread"]
+__all__ = ["VectorRidge", "one_class", "spread"]
 
 
 class VectorRidge(Portable):
@@ -107,3 +107,20 @@ def spread(l2: float | np.ndarray, rows: int, columns: int, intercept: bool) -> 
     if intercept:
         full[-1, :] = 0.0
     return full.reshape(-1)
+
+
+def one_class(label: Any, l2: float | np.ndarray, fit_intercept: bool, want: str) -> None:
+    """Refuse labels ``y`` that all are ``label`` (one class) unless every coefficient is
+    penalised: otherwise an intercept (or, without one, coefficients that favour ``label``
+    on every row, where the rows allow) drives the mean loss towards 0 as it grows without
+    bound, so the loss has no minimiser and a run ends only on ``tol`` or ``max_iter``.
+    A ``ValueError`` naming ``y``, its one value and ``want`` (what ``y`` must hold), as
+    scikit-learn's estimators refuse one class; with ``l2 > 0`` on every coefficient and no
+    intercept the loss is strongly convex, and the labels are kept."""
+    if not fit_intercept and float(np.min(l2)) > 0.0:
+        return
+    raise ValueError(
+        f"y must hold {want}, got one class: every label is {label!r}; one class is fitted "
+        f"only with every coefficient penalised (l2 > 0 and fit_intercept=False), else its "
+        f"loss can fall towards 0 as the coefficients grow, with no minimiser"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -24,7 +25,7 @@ from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, spread
+from ._ridge import VectorRidge, one_class, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -136,8 +137,15 @@ class SoftmaxRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array of int, shape (n,)
-        Class indices ``0..K-1``.
+        Class indices ``0..K-1``. Labels of one class are refused (a ``ValueError``, as
+        scikit-learn's) unless every coefficient is penalised (``l2 > 0`` and
+        ``fit_intercept=False``): otherwise the loss can fall towards 0 with no minimiser.
+        Classes with no samples are taken (a batch, or a subset, of a larger problem's
+        rows); their logits are pushed down without bound where nothing penalises them
+        (an intercept, ``l2 = 0``), as separable data's are, so a run then ends on ``tol``.
     n_classes : int >= 2
+        ``K``; the model holds ``2 n K`` one-hot entries, so a ``K`` whose labels would
+        not fit in the machine's memory is refused (a ``ValueError``) before any is made.
     l2 : float >= 0, or array of shape (d,) with entries >= 0
         The ridge's weight, or one weight per feature (intercepts are not penalised).
     fit_intercept : bool
@@ -174,11 +182,15 @@ class SoftmaxRegression(Model):
     ) -> None:
         xp, X = data_matrix(X, "X")
         n_classes = integer(n_classes, "n_classes", low=2)
+        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
+        _check_size(int(X.shape[0]), int(X.shape[1]) + fit_intercept, n_classes, X.dtype)
         y = _check_labels(
             data_vector(y, "y", xp, int(X.shape[0]), real_only=False, rows_of=X), n_classes
         )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
-        fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
+        held = to_numpy(y)
+        if held.size and held.min() == held.max():
+            one_class(held[0].item(), l2, fit_intercept, f"class indices 0..{n_classes - 1}")
         if fit_intercept:
             ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
             X = materialize(xp.concat([X, ones], axis=1))
@@ -658,9 +670,43 @@ def _variance_kernel(
     return kernel
 
 
+def _physical_memory() -> int | None:
+    """The machine's memory in bytes, where the platform says (``None`` elsewhere)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # (no sysconf: Windows)
+        return None
+
+
+def _check_size(n: int, n_features: int, n_classes: int, dtype: Any) -> None:
+    """A ``ValueError`` naming ``n_classes`` where the model's arrays could not be made:
+    ``n x n_classes`` one-hot labels (held twice, by rows and by classes) and ``n_features
+    x n_classes`` coefficients past what an array can index, or the labels alone past the
+    machine's memory (checked before any is allocated, which failed with a bare
+    ``MemoryError`` deep inside)."""
+    itemsize = int(getattr(dtype, "itemsize", 8))  # (NumPy's and PyTorch's dtypes have it)
+    elements = max(n, n_features) * n_classes
+    need = 2 * n * n_classes * itemsize
+    memory = _physical_memory()
+    if elements > np.iinfo(np.intp).max or (memory is not None and need > memory):
+        raise ValueError(
+            f"n_classes={n_classes} is too many for n={n} rows of {n_features} features: "
+            f"the one-hot labels alone need {need / 2**30:.3g} GiB (2 n n_classes = "
+            f"{2 * n * n_classes} entries of {itemsize} bytes)"
+            + ("" if memory is None else f", this machine has {memory / 2**30:.3g} GiB")
+        )
+
+
 def _check_labels(y: Any, n_classes: int) -> Any:
     """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``."""
     labels = to_numpy(y)
+    if labels.dtype.kind in "US":
+        shown = [str(v) for v in np.unique(labels)[:6].tolist()]
+        raise TypeError(
+            f"y must hold class indices 0..{n_classes - 1}, numbers; got strings {shown}"
+            f"{' ...' if np.unique(labels).size > 6 else ''} (dtype {labels.dtype}): convert "
+            f"them, e.g. y.astype(int)"
+        )
     if labels.dtype.kind not in "iuf":
         raise TypeError(f"y must hold class indices 0..{n_classes - 1}, got dtype {labels.dtype}")
     if labels.dtype.kind == "f":
