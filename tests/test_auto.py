@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -342,6 +343,38 @@ def test_a_rejected_trial_along_d_learns_the_curvature_its_values_show():
     ((distance, rho),) = cert.learn(x, here, d, 1.0, there, state).extra
     assert distance == 1.0
     assert rho == pytest.approx(2 * (9.0 - 0.0 - 1.0 * -1.0))
+
+
+@pytest.mark.parametrize("length", [1e-170, 1e-200, 1e170])
+def test_a_rejected_trial_along_a_tiny_or_huge_d_learns_the_same_curvature(length):
+    """The sample along d does not depend on the length of d: where ``||d||^2`` (or
+    ``distance ||d||^2``) leaves the float range, as where a run closes in on a kink of f
+    with steps of 1e-160, it is the one along d / ||d||, not a ZeroDivisionError."""
+    cert = EstimateCertificate(SecantEstimator())
+    x, unit = np.zeros(2), np.array([0.6, 0.8])
+    here = Evaluation(0.0, np.array([-1.0, 0.0]), 1.0)
+    there = Evaluation(3e-100, np.array([1.0, 0.0]), 1.0)  # at x + 1e-100 unit
+    state = EstimateState(BallState(None), SecantState(1.0, None, None, None), [], ())
+    ((_, expected),) = cert.learn(x, here, unit, 1e-100, there, state).extra
+    ((distance, rho),) = cert.learn(x, here, length * unit, 1e-100, there, state).extra
+    assert distance == 1e-100 and 0.0 < expected < np.inf
+    assert rho == pytest.approx(expected, rel=1e-12)
+
+
+def test_lbfgs_closing_in_on_a_kink_does_not_divide_by_zero():
+    """L-BFGS on ``sum |x_i|`` with the automatic estimate closes in on the kink at 0 with
+    steps of 1e-110 and less: a rejected trial's sample was a ZeroDivisionError (the run
+    ended RAISED); the run now ends with a status and its best point near the kink."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = lfso.minimize(
+            lambda x: float(np.abs(x).sum()),
+            np.array([1.0, 2.0, -3.0]),
+            grad=np.sign,
+            method="lfso-lbfgs",
+            max_iter=2000,
+        )
+    assert res.status is not lfso.Status.RAISED and res.fun < 1e-100
 
 
 def test_a_tight_oracle_passes_the_check_despite_the_gradients_rounding():

@@ -790,6 +790,26 @@ def test_non_finite_is_any_nan_or_infinity(f_new, gnorm_new, fires):
     assert ("non_finite" in monitor.summary()) is fires
 
 
+@pytest.mark.parametrize(
+    ("fun", "unbounded"),
+    [
+        (lambda x: -math.inf if x[0] > 1.5 else -float(x @ x), True),  # f reaches -inf
+        (lambda x: math.nan if x[0] > 1.5 else -float(x @ x), False),  # f turns NaN
+    ],
+)
+def test_non_finite_advice_fits_an_objective_unbounded_below(fun, unbounded):
+    """A run whose f falls to -inf stops UNBOUNDED; the non_finite warning then says the
+    objective appears unbounded below, not that a smaller step or the safeguard would help
+    (which it still says where f turned NaN)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lfso.minimize(fun, np.ones(3), grad=lambda x: -2 * x, method="gd", step=1.0)
+    assert (res.status is lfso.Status.UNBOUNDED) is unbounded and "non_finite" in res.risks
+    (text,) = [str(w.message) for w in caught if "non_finite" in str(w.message)]
+    assert ("unbounded below" in text) is unbounded
+    assert ("smaller eta/step" in text) is not unbounded
+
+
 # -- the ready-made callbacks check their number ---------------------------------------------
 
 

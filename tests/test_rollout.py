@@ -1555,8 +1555,9 @@ def test_a_fallback_that_cannot_start_leaves_the_best_point():
 def test_a_fallback_that_cannot_start_after_an_oracle_error_is_not_raised():
     """The oracle breaks its contract at the first step (the guard handles its exception:
     the first stage ends ``RAISED``), and f is NaN when the fallback evaluates the best
-    point again: the run returns that point, with nothing raised, so its status is
-    ``NON_FINITE`` (what stopped it), not ``RAISED`` (whose exception propagates)."""
+    point again: the run returns that point, with nothing raised, so its status is the
+    guard's stop of that stage, ``CALLBACK_STOP``, not ``RAISED`` (whose exception
+    propagates)."""
     calls = [0]
 
     def f(x):
@@ -1572,8 +1573,38 @@ def test_a_fallback_that_cannot_start_after_an_oracle_error_is_not_raised():
     )
     assert res.handover is not None and res.handover.reason == "oracle_error"
     assert res.kept_first and res.stages[0].status is Status.RAISED
-    assert res.status is Status.NON_FINITE and not res.success
+    assert res.status is Status.CALLBACK_STOP and not res.success
     assert "could not start" in res.message and res.fun == 5.0
+
+
+def test_a_first_stage_kept_after_an_oracle_error_is_not_raised():
+    """The oracle breaks its contract at once (the guard handles its exception), and the
+    fallback converges to a higher local minimum: the first stage's point is kept, with
+    nothing raised, so its status is the guard's stop of that stage, ``CALLBACK_STOP``,
+    as for a stage the guard stopped on a risk indicator, not ``RAISED``."""
+
+    def f(x):
+        return float(-np.exp(-(x[0] ** 2)) - 0.5 * np.exp(-((x[0] - 5) ** 2) / 4))
+
+    def g(x):
+        return np.array(
+            [2 * x[0] * np.exp(-(x[0] ** 2)) + 0.25 * (x[0] - 5) * np.exp(-((x[0] - 5) ** 2) / 4)]
+        )
+
+    res = guarded_minimize(
+        f,
+        np.array([0.3]),
+        grad=g,
+        smoothness=lambda x, R: -1.0,
+        fallback={"method": "gd", "step": 5.0},
+        max_iter=2000,
+    )
+    assert res.handover is not None and res.handover.reason == "oracle_error"
+    first, second = res.stages
+    assert first.status is Status.RAISED and second.success and second.fun > first.fun
+    assert res.kept_first and res.fun == first.fun
+    assert res.status is Status.CALLBACK_STOP and not res.success
+    assert "RAISED" not in res.message and "CALLBACK_STOP" in res.message
 
 
 @pytest.mark.parametrize("divergence", [20.0, None])

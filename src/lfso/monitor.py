@@ -28,7 +28,9 @@ do):
   method fed minibatches (its curvature estimates and safeguard see a different function
   at every call; :class:`lfso.torch.LFSO` warns).
 * ``stagnation`` -- ``f`` changed by less than ``1e-15 |f|`` over ``window`` iterations.
-* ``non_finite`` -- ``f`` or the gradient became NaN or infinite.
+* ``non_finite`` -- ``f`` or the gradient became NaN or infinite. Where every firing was
+  ``f = -inf`` (the run stops ``UNBOUNDED``: the objective appears unbounded below), the
+  warning says so, not that the step was too large.
 * ``gradient`` -- a finite difference of ``f`` disagreed with the gradient: the
   safeguard's or a line search's along a stalled step's direction, or at a converged
   point above ``f(x0)`` (the run then stops, ``GRADIENT_MISMATCH``).
@@ -126,6 +128,13 @@ RISKS: dict[str, tuple[int, str]] = {
 # (the guard of lfso.rollout reads it too).
 STAGNATION_RTOL = 1e-15
 
+#: ``non_finite``'s advice where each firing was ``f = -inf`` (:meth:`RiskMonitor.warn`).
+_UNBOUNDED_ADVICE = (
+    "f fell to -inf: the objective appears unbounded below; no step size or safeguard "
+    "cures that: check the objective (a sign, a missing term or constraint) or bound it "
+    "below."
+)
+
 _INF = math.inf
 _TINY = 2.0**-1022  # float64's smallest normal number
 
@@ -195,6 +204,7 @@ class RiskMonitor:
         self.window = integer(window, "window", low=1)
         self.counts: dict[str, int] = {}
         self.first: dict[str, int] = {}
+        self._unbounded = True  # (every non_finite firing so far was f = -inf)
         self._max_step = 0.0  # the largest step so far (a cheap test before the medians)
         self._max_gnorm = 0.0  # the largest finite ||g|| so far (the gradients' scale)
         # (||g+|| ||g||, ||g||) where the gradients' dot product underflows, overflows
@@ -259,6 +269,7 @@ class RiskMonitor:
         if self._max_gnorm < gnorm_prev < _INF:
             self._max_gnorm = gnorm_prev
         if not (-_INF < f_new < _INF and -_INF < gnorm_new < _INF):  # (NaN fails both)
+            self._unbounded = self._unbounded and f_new == -_INF
             return self._fire("non_finite", k)
         # A step from a gradient at the rounding of the largest seen (an exact fit: f, its
         # gradient and their changes are rounding) can show no rise, secant or swing.
@@ -343,12 +354,17 @@ class RiskMonitor:
         return {n: {"count": c, "first": self.first[n]} for n, c in self.counts.items()}
 
     def warn(self, method: str) -> None:
-        """One :class:`RiskWarning` per indicator that fired."""
+        """One :class:`RiskWarning` per indicator that fired (``non_finite``'s advice is
+        that the objective appears unbounded below where each of its firings was
+        ``f = -inf``)."""
         for name, count in self.counts.items():
+            advice = RISKS[name][1]
+            if name == "non_finite" and self._unbounded:
+                advice = _UNBOUNDED_ADVICE
             warnings.warn(
                 RiskWarning(
                     f"{method}: risk '{name}' fired {count} time(s), first at iteration "
-                    f"{self.first[name]}: {_spelt_advice(RISKS[name][1])}"
+                    f"{self.first[name]}: {_spelt_advice(advice)}"
                 ),
                 stacklevel=caller_level(),  # (the user's call, through any face)
             )

@@ -546,7 +546,14 @@ def guarded_minimize(
     ``target``. Then it is the first stage's best point (``kept_first``, and the message
     says so), so ``f`` at the end is never above the best ``f`` before the trip. The status
     is the fallback's, or, where the fallback converged but the first stage's point is
-    kept, that point's: ``CONVERGED`` only where it passed the stopping test.
+    kept, that point's: ``CONVERGED`` only where it passed the stopping test. A guarded
+    result reads ``RAISED`` only where its exception propagates: where it takes its status
+    from a first stage that an oracle's exception stopped (``stages[0].status`` is
+    ``RAISED``, as :func:`lfso.minimize`'s run ends there), the guard handled it and
+    stopped that stage, so it reads ``CALLBACK_STOP``, as a stage the guard stopped on a
+    risk indicator does (the hand-over's ``reason`` is ``"oracle_error"``); so too where
+    the fallback cannot start (``f`` or its gradient at the best point, evaluated again,
+    is not finite: the first stage's point and status, and a message that says so).
 
     Parameters
     ----------
@@ -795,8 +802,8 @@ def _unstarted(
 ) -> GuardedResult:
     """The guarded result of a run whose fallback could not start from the first stage's
     best point (``f`` or its gradient there, evaluated again, is not finite): that point,
-    with the first stage's status and a message that says so; ``NON_FINITE`` where that
-    status is ``RAISED`` (an exception the guard handled: none propagates)."""
+    with the first stage's status as the guard left it (:func:`_stopped_by`) and a message
+    that says so."""
     method = first.method
     note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
     note += (
@@ -809,11 +816,18 @@ def _unstarted(
     fields.update(
         message=note + first.message, method=f"{method}{HANDED_OVER}{handover.fallback['method']}"
     )
-    if first.status is Status.RAISED:  # (the guard handled the oracle's exception)
-        fields["status"] = Status.NON_FINITE
+    fields["status"] = _stopped_by(first)
     return GuardedResult(
         **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )
+
+
+def _stopped_by(first: Result) -> Status:
+    """The first stage's status as the guard left it, for a guarded result that takes its
+    status from that stage: its own, except ``RAISED`` (an oracle's exception that the guard
+    handled, so that none propagates), which reads ``CALLBACK_STOP``, as a stage the guard
+    stopped on a risk indicator does."""
+    return Status.CALLBACK_STOP if first.status is Status.RAISED else first.status
 
 
 def _combine(
@@ -831,15 +845,15 @@ def _combine(
 
     The status is the fallback's, except where the first stage's point is kept over a
     fallback that converged (to a higher ``f``): then it is that point's, ``CONVERGED``
-    only where it passed the stopping test (``first_converged``), the first stage's own
-    status otherwise."""
+    only where it passed the stopping test (``first_converged``), the first stage's status
+    as the guard left it otherwise (:func:`_stopped_by`)."""
     method, fallback = first.method, handover.fallback
     higher = second.fun > first.fun
     kept_first = higher or (reached is not None and not second.success)
     end = first if kept_first else second
     status, message = second.status, second.message
     if kept_first and second.success and not first_converged:
-        status = first.status
+        status = _stopped_by(first)
         message = (
             f"That point has not converged (||g|| = {first.grad_norm:.3e}); the status is "
             f"{method}'s there, {status.name}."

@@ -26,6 +26,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._arrays import distance as gap
 from .._arrays import namespace, to_floats
 from .._auto import SecantBound, SecantEstimator
@@ -653,14 +655,18 @@ class EstimateCertificate(BallCertificate):
             # remainder is at most the largest curvature times t^2 ||d||^2 / 2), which
             # exceeds the curvature the rejected step claimed whenever its descent test
             # failed, so the next proposal is shorter.
-            dd, along, gd = to_floats(
-                direction @ direction, change @ direction, evaluation.grad @ direction
-            )
-            rho = max(along, 0.0) * math.sqrt(dd) / (distance * dd)
-            t = distance / math.sqrt(dd)
-            rise = new.value - evaluation.value - t * gd
-            if math.isfinite(rise):
-                rho = max(rho, 2.0 * rise / (distance * distance))
+            with np.errstate(over="ignore"):  # (||d||^2 past the float range: d / max |d_i|)
+                dd, along, gd = to_floats(
+                    direction @ direction, change @ direction, evaluation.grad @ direction
+                )
+            if distance * dd > 0.0 and dd < math.inf and distance * distance > 0.0:
+                rho = max(along, 0.0) * math.sqrt(dd) / (distance * dd)
+                t = distance / math.sqrt(dd)
+                rise = new.value - evaluation.value - t * gd
+                if math.isfinite(rise):
+                    rho = max(rho, 2.0 * rise / (distance * distance))
+            else:  # (||d||^2, or a product with it, past the float range: d / max |d_i|)
+                rho = _along_scaled(direction, change, evaluation, new, distance)
             sample = (distance, rho)
         return state._replace(extra=(*state.extra, sample))
 
@@ -675,6 +681,27 @@ class EstimateCertificate(BallCertificate):
         floor = sized.curvature / (self.estimator.safety * growth)
         est = state.estimator._replace(floor=floor, x=x, grad=evaluation.grad)
         return EstimateState(state.ball, est)
+
+
+def _along_scaled(
+    direction: Any, change: Any, evaluation: Evaluation, new: Evaluation, distance: float
+) -> float:
+    """:meth:`EstimateCertificate.learn`'s sample along ``d`` where ``||d||^2`` or
+    ``distance ||d||^2`` leaves the float range (a run that closes in on a kink of ``f``
+    takes steps of 1e-160): the same two lower bounds from ``e = d / max |d_i|`` (the
+    sample does not depend on the length of ``d``), ``inf`` where they overflow."""
+    xp = namespace(direction)
+    scale = to_floats(xp.max(xp.abs(direction)))[0]
+    if not 0.0 < scale < math.inf:
+        return 0.0
+    e = direction / scale
+    ee, along, ge = to_floats(e @ e, change @ e, evaluation.grad @ e)
+    norm = math.sqrt(ee)  # (in [1, sqrt(n)])
+    rho = max(along, 0.0) / norm / distance
+    rise = new.value - evaluation.value - distance * (ge / norm)
+    if math.isfinite(rise):
+        rho = max(rho, 2.0 * rise / distance / distance)
+    return rho
 
 
 #: A distance below which a secant's overflow is the gradient's jump, not its scale: the
