@@ -439,6 +439,9 @@ def test_stochastic_hyperparameters_are_refused_with_the_value(options, match):
         ("StochasticLFSO", {"maximize": True}, "has no maximize"),
         ("LFSO", {"lr": 0.1}, "LFSO has no learning rate"),
         ("LFSO", {"weight_decay": 1e-4}, "has no weight_decay"),
+        ("LFSO", {"safety": 3.0}, "takes one safety for all parameters"),
+        ("LFSO", {"safeguard": True}, "takes one safeguard for all parameters"),
+        ("LFSO", {"radius_rtol": 0.5}, "takes one radius_rtol for all parameters"),
     ],
 )
 def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
@@ -450,6 +453,37 @@ def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
     with pytest.raises(ValueError, match=match):
         opt.add_param_group({"params": [v], **group})
     assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        ({"lr": 0.1}, "LFSO has no learning rate"),
+        ({"weight_decay": 0.1}, "has no weight_decay"),
+        ({"safety": 8.0}, "takes one safety for all parameters"),
+    ],
+)
+def test_a_group_option_set_between_steps_that_would_be_ignored_is_refused(edit, match):
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = lfso.torch.LFSO([w], safety=2.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    opt.param_groups[0].update(edit)
+    before = w.detach().clone()
+    with pytest.raises(ValueError, match=match):
+        opt.step(closure)
+    assert torch.equal(w.detach(), before)
+    for key in edit:  # (the optimiser's own value is taken per group)
+        del opt.param_groups[0][key]
+    opt.param_groups[0]["safety"] = 2.0
+    opt.step(closure)
+    assert not torch.equal(w.detach(), before)
 
 
 @pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
