@@ -484,6 +484,9 @@ def test_a_group_option_set_between_steps_that_would_be_ignored_is_refused(edit,
     opt.param_groups[0]["safety"] = 2.0
     opt.step(closure)
     assert not torch.equal(w.detach(), before)
+    del opt.param_groups[0]["eta"]
+    with pytest.raises(KeyError, match="needs its eta"):
+        opt.step(closure)
 
 
 @pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
