@@ -520,3 +520,13 @@ def test_the_saved_direction_holds_only_its_own_elements():
         d_prev = opt.state_dict()["state"][0]["d_prev"]
         assert d_prev.numel() == n
         assert d_prev.untyped_storage().nbytes() == n * d_prev.element_size()
+
+
+def test_the_repr_shows_the_method_and_the_options_given():
+    w = torch.nn.Parameter(torch.zeros(2))
+    shown = repr(lfso.torch.LFSO([w], method="gd", step=0.1))
+    assert shown.startswith("LFSO (method='gd', step=0.1\nParameter Group 0\n")
+    shown = repr(lfso.torch.LFSO([{"params": [w], "eta": 0.5}]))
+    assert shown.startswith("LFSO (method='lfso'\nParameter Group 0\n    eta: 0.5\n")
+    shown = repr(lfso.torch.LFSO([w], smoothness=4.0, safeguard=True))
+    assert "method='lfso', smoothness=4.0, safeguard=True" in shown

@@ -629,6 +629,15 @@ class LFSO(torch.optim.Optimizer):
             raise
         self.param_groups[-1] = _Group(self.param_groups[-1])
 
+    def __repr__(self) -> str:
+        """As torch's (each group's options), after the options that hold for all
+        groups: the method and those given to the optimiser (``LFSO (method='gd',
+        step=0.1``)."""
+        given = {"smoothness": self._smoothness_given} if self.smoothness is not None else {}
+        options = {"method": self.method, **given, **self._options}
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        return super().__repr__().replace(" (", f" ({shown}", 1)
+
     def _refuse_ignored(self, group: dict[str, Any]) -> None:
         """A ``ValueError`` for a group option a step would ignore: ``lr``, one of
         torch.optim's that LFSO does not have at a value that would change a step, or one of
