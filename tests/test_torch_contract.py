@@ -455,6 +455,31 @@ def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
     assert len(opt.param_groups) == 1
 
 
+def test_a_group_eta_is_refused_for_a_method_that_takes_no_eta():
+    """``eta=`` is refused for ``method="gd"``; so is a group's, which was ignored alone and
+    scaled the step of the groups below the largest one."""
+    w, v = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))
+    with pytest.raises(ValueError, match=r"Invalid eta in a param group: 0\.5 .*takes no eta"):
+        lfso.torch.LFSO([{"params": [w], "eta": 0.5}], method="gd", step=0.1)
+    opt = lfso.torch.LFSO([{"params": [w], "eta": 1.0}], method="gd", step=0.1)
+    with pytest.raises(ValueError, match="takes no eta"):
+        opt.add_param_group({"params": [v], "eta": 0.5})
+    opt.add_param_group({"params": [v]})
+    opt.param_groups[1]["eta"] = 0.5
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum() + (v**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(ValueError, match="takes no eta"):
+        opt.step(closure)
+    opt.param_groups[1]["eta"] = 1.0
+    opt.step(closure)
+    assert torch.equal(w.detach(), v.detach()) and float(w) < 1.0
+
+
 @pytest.mark.parametrize(
     ("edit", "match"),
     [

@@ -303,7 +303,8 @@ class LFSO(torch.optim.Optimizer):
         ``ValueError``, as does an edit of a group to one of them before the next step.
     eta : float, optional
         The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
-        default 1. Not an option of the peers (``gd``, ``armijo``, ...).
+        default 1. Not an option of the peers (``gd``, ``armijo``, ...), nor of their
+        groups (a group's ``eta`` other than 1 raises a ``ValueError``).
     method : str
         A method of :data:`lfso.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
         ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
@@ -649,7 +650,13 @@ class LFSO(torch.optim.Optimizer):
                 "learning rate: its steps are certified; eta, in (0, 2), scales them)"
             )
         _refuse_group_options(group, "LFSO", {})
-        names = {*_OWN, *METHODS[self.method].options} - {"eta", "hvp"}
+        entry = METHODS[self.method]
+        if "eta" not in entry.options and group.get("eta", 1.0) != 1.0:
+            raise ValueError(
+                f"Invalid eta in a param group: {group['eta']!r} (method={self.method!r} "
+                f"takes no eta; its options: {sorted(entry.options)})"
+            )
+        names = {*_OWN, *entry.options} - {"eta", "hvp"}
         for key in sorted(names.intersection(group)):
             if key not in self._options or group[key] != self._options[key]:
                 raise ValueError(
