@@ -553,6 +553,32 @@ def test_a_loss_of_several_elements_is_refused_with_its_shape():
         opt.step(closure)
 
 
+@pytest.mark.parametrize(
+    ("returned", "dtype"),
+    [(lambda loss: loss.to(torch.complex64), "complex64"), (lambda loss: loss > 0, "bool")],
+    ids=["complex", "bool"],
+)
+def test_a_loss_tensor_that_is_not_real_is_refused_with_its_dtype(returned, dtype):
+    w, opt, closure = _returning(lambda loss: returned(loss).detach())
+    with pytest.raises(
+        TypeError, match=f"a real tensor with one element, got a tensor of dtype torch.{dtype}"
+    ):
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.ones(2))
+
+
+def test_an_integer_loss_tensor_is_read_as_the_number_it_holds():
+    """``torch.tensor(3)`` is the number 3, as ``3`` is (``float(closure())`` in
+    torch.optim.LBFGS reads either): the same steps as the float loss 3.0."""
+    runs = []
+    for returned in (lambda loss: torch.tensor(3.0), lambda loss: torch.tensor(3)):
+        w, opt, closure = _returning(returned)
+        losses = [opt.step(closure) for _ in range(3)]
+        runs.append((w.detach().clone(), [float(v) for v in losses]))
+    assert runs[0][1] == runs[1][1] == [3.0, 3.0, 3.0]
+    assert torch.equal(runs[0][0], runs[1][0]) and not torch.equal(runs[0][0], torch.ones(2))
+
+
 def test_step_requires_a_closure():
     opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
     with pytest.raises(RuntimeError, match="needs a closure"):

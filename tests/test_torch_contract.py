@@ -439,6 +439,9 @@ def test_stochastic_hyperparameters_are_refused_with_the_value(options, match):
         ("StochasticLFSO", {"maximize": True}, "has no maximize"),
         ("LFSO", {"lr": 0.1}, "LFSO has no learning rate"),
         ("LFSO", {"weight_decay": 1e-4}, "has no weight_decay"),
+        ("LFSO", {"safety": 3.0}, "takes one safety for all parameters"),
+        ("LFSO", {"safeguard": True}, "takes one safeguard for all parameters"),
+        ("LFSO", {"radius_rtol": 0.5}, "takes one radius_rtol for all parameters"),
     ],
 )
 def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
@@ -450,6 +453,65 @@ def test_a_group_option_that_would_be_ignored_is_refused(kind, group, match):
     with pytest.raises(ValueError, match=match):
         opt.add_param_group({"params": [v], **group})
     assert len(opt.param_groups) == 1
+
+
+def test_a_group_eta_is_refused_for_a_method_that_takes_no_eta():
+    """``eta=`` is refused for ``method="gd"``; so is a group's, which was ignored alone and
+    scaled the step of the groups below the largest one."""
+    w, v = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))
+    with pytest.raises(ValueError, match=r"Invalid eta in a param group: 0\.5 .*takes no eta"):
+        lfso.torch.LFSO([{"params": [w], "eta": 0.5}], method="gd", step=0.1)
+    opt = lfso.torch.LFSO([{"params": [w], "eta": 1.0}], method="gd", step=0.1)
+    with pytest.raises(ValueError, match="takes no eta"):
+        opt.add_param_group({"params": [v], "eta": 0.5})
+    opt.add_param_group({"params": [v]})
+    opt.param_groups[1]["eta"] = 0.5
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum() + (v**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(ValueError, match="takes no eta"):
+        opt.step(closure)
+    opt.param_groups[1]["eta"] = 1.0
+    opt.step(closure)
+    assert torch.equal(w.detach(), v.detach()) and float(w) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        ({"lr": 0.1}, "LFSO has no learning rate"),
+        ({"weight_decay": 0.1}, "has no weight_decay"),
+        ({"safety": 8.0}, "takes one safety for all parameters"),
+    ],
+)
+def test_a_group_option_set_between_steps_that_would_be_ignored_is_refused(edit, match):
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = lfso.torch.LFSO([w], safety=2.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**4).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    opt.param_groups[0].update(edit)
+    before = w.detach().clone()
+    with pytest.raises(ValueError, match=match):
+        opt.step(closure)
+    assert torch.equal(w.detach(), before)
+    for key in edit:  # (the optimiser's own value is taken per group)
+        del opt.param_groups[0][key]
+    opt.param_groups[0]["safety"] = 2.0
+    opt.step(closure)
+    assert not torch.equal(w.detach(), before)
+    del opt.param_groups[0]["eta"]
+    with pytest.raises(KeyError, match="needs its eta"):
+        opt.step(closure)
 
 
 @pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
@@ -483,3 +545,13 @@ def test_the_saved_direction_holds_only_its_own_elements():
         d_prev = opt.state_dict()["state"][0]["d_prev"]
         assert d_prev.numel() == n
         assert d_prev.untyped_storage().nbytes() == n * d_prev.element_size()
+
+
+def test_the_repr_shows_the_method_and_the_options_given():
+    w = torch.nn.Parameter(torch.zeros(2))
+    shown = repr(lfso.torch.LFSO([w], method="gd", step=0.1))
+    assert shown.startswith("LFSO (method='gd', step=0.1\nParameter Group 0\n")
+    shown = repr(lfso.torch.LFSO([{"params": [w], "eta": 0.5}]))
+    assert shown.startswith("LFSO (method='lfso'\nParameter Group 0\n    eta: 0.5\n")
+    shown = repr(lfso.torch.LFSO([w], smoothness=4.0, safeguard=True))
+    assert "method='lfso', smoothness=4.0, safeguard=True" in shown

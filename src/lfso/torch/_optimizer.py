@@ -212,6 +212,8 @@ def _form(rule: Any) -> str:
 
 def _group_eta(group: dict[str, Any]) -> Any:
     """A param group's ``eta``, checked: a real number in (0, 2)."""
+    if "eta" not in group:
+        raise KeyError("'eta': a param group of LFSO needs its eta, a real number in (0, 2)")
     eta = group["eta"]
     _check_reals(eta=eta)
     if not 0.0 < eta < 2.0:
@@ -260,6 +262,10 @@ def _refuse_bad_counters(run: dict[str, Any]) -> None:
 
 _LAST = ("last_L", "last_radius", "last_step")
 
+#: The constructor's options, which hold for all parameters (a group's eta aside).
+_OWN = {"method", "smoothness", "monitor", "callback", "safeguard", "safety", "growth"}
+_OWN |= {"power_iterations", "backoff", "max_rollbacks"}
+
 
 def _are_shapes(shapes: Any) -> bool:
     """Whether ``shapes`` is a list (or tuple) of shapes: lists (or tuples) of integers >= 0."""
@@ -290,10 +296,15 @@ class LFSO(torch.optim.Optimizer):
         for ``h(z) = f(S z)``, ``S = diag(sqrt(eta_group / eta_max)) <= I``: for ``z'`` in
         ``B(z, R)``, ``S z'`` lies in ``B(S z, R)``, so ``||grad h(z) - grad h(z')|| =
         ||S (grad f(S z) - grad f(S z'))|| <= L(S z, R) ||S (z - z')|| <= L(S z, R)
-        ||z - z'||``. The history's ``||g||`` is then that of ``z``.
+        ||z - z'||``. The history's ``||g||`` is then that of ``z``. The other options
+        hold for all parameters: a group that sets ``lr``, one of LFSO's options at a
+        value other than the one given here, or an option of torch.optim's that LFSO does
+        not have (``weight_decay``, ...) at a value that would change a step raises a
+        ``ValueError``, as does an edit of a group to one of them before the next step.
     eta : float, optional
         The step factor of the certified methods, in (0, 2) (``lfso-accel``: (0, 1]);
-        default 1. Not an option of the peers (``gd``, ``armijo``, ...).
+        default 1. Not an option of the peers (``gd``, ``armijo``, ...), nor of their
+        groups (a group's ``eta`` other than 1 raises a ``ValueError``).
     method : str
         A method of :data:`lfso.METHODS`: ``"lfso"`` (default), ``"lfso-lbfgs"``,
         ``"lfso-accel"`` (needs ``smoothness``), ``"gd"`` (``step=``), ``"armijo"``,
@@ -430,7 +441,6 @@ class LFSO(torch.optim.Optimizer):
             )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
-        super().__init__(params, {"eta": 1.0 if eta is None else float(eta)})
         given = {
             "safeguard": safeguard,
             "safety": safety,
@@ -441,6 +451,7 @@ class LFSO(torch.optim.Optimizer):
         }
         self.method, self.smoothness = method, smoothness
         self._options = {k: v for k, v in given.items() if v is not None} | options
+        super().__init__(params, {"eta": 1.0 if eta is None else float(eta)})
         self._power = _checked_power(power_iterations)
         self._monitor = monitor_mode(monitor)
         self.nfev = 0
@@ -467,6 +478,7 @@ class LFSO(torch.optim.Optimizer):
         """``(id, numel, eta)`` per parameter: a change rebuilds the run (host-side only)."""
         key: list[tuple[int, int, float]] = []
         for group in self.param_groups:
+            self._refuse_ignored(group)  # (also an edit made between steps)
             eta = _group_eta(group)
             key.extend((id(p), p.numel(), float(eta)) for p in group["params"])
         return tuple(key)
@@ -608,12 +620,7 @@ class LFSO(torch.optim.Optimizer):
         group that gives ``lr``, or an option of torch.optim's that LFSO does not have
         (``weight_decay``, ...) at a value that would change a step, is refused."""
         if isinstance(param_group, dict):
-            if "lr" in param_group:
-                raise ValueError(
-                    f"Invalid lr in a param group: {param_group['lr']!r} (LFSO has no "
-                    "learning rate: its steps are certified; eta, in (0, 2), scales them)"
-                )
-            _refuse_group_options(param_group, "LFSO", {})
+            self._refuse_ignored(param_group)
         super().add_param_group(param_group)
         _refuse_complex(self, "LFSO")
         try:
@@ -622,6 +629,40 @@ class LFSO(torch.optim.Optimizer):
             self.param_groups.pop()
             raise
         self.param_groups[-1] = _Group(self.param_groups[-1])
+
+    def __repr__(self) -> str:
+        """As torch's (each group's options), after the options that hold for all
+        groups: the method and those given to the optimiser (``LFSO (method='gd',
+        step=0.1``)."""
+        given = {"smoothness": self._smoothness_given} if self.smoothness is not None else {}
+        options = {"method": self.method, **given, **self._options}
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        return super().__repr__().replace(" (", f" ({shown}", 1)
+
+    def _refuse_ignored(self, group: dict[str, Any]) -> None:
+        """A ``ValueError`` for a group option a step would ignore: ``lr``, one of
+        torch.optim's that LFSO does not have at a value that would change a step, or one of
+        LFSO's own options (``safety``, ``safeguard``, ``memory``, ...), which hold for all
+        parameters, at a value other than the one given to the optimiser."""
+        if "lr" in group:
+            raise ValueError(
+                f"Invalid lr in a param group: {group['lr']!r} (LFSO has no "
+                "learning rate: its steps are certified; eta, in (0, 2), scales them)"
+            )
+        _refuse_group_options(group, "LFSO", {})
+        entry = METHODS[self.method]
+        if "eta" not in entry.options and group.get("eta", 1.0) != 1.0:
+            raise ValueError(
+                f"Invalid eta in a param group: {group['eta']!r} (method={self.method!r} "
+                f"takes no eta; its options: {sorted(entry.options)})"
+            )
+        names = {*_OWN, *entry.options} - {"eta", "hvp"}
+        for key in sorted(names.intersection(group)):
+            if key not in self._options or group[key] != self._options[key]:
+                raise ValueError(
+                    f"Invalid {key} in a param group: {group[key]!r} (LFSO takes one {key} "
+                    "for all parameters: pass it to LFSO, not per group)"
+                )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does: the groups take the saved ``eta``, and the rule is rebuilt for
