@@ -246,6 +246,18 @@ def test_check_grad_passes_a_right_gradient_of_a_function_computed_in_float32():
     assert not lfso.check_grad(fun, x, grad=lambda x: 3.0 * grad(x)).passed
 
 
+@pytest.mark.parametrize("factor", [1.02, 1.05, 0.9])
+def test_a_gradient_a_few_per_cent_off_of_a_function_computed_in_float32_is_caught(factor):
+    """At float64's step a float32 function's rounding swamps its differences (an error bound
+    of about 10 per cent); at float32's step the check sees a gradient 2 per cent off."""
+    fun, grad = _float32_least_squares()
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal(5)
+        assert lfso.check_grad(fun, x, grad=grad).passed
+        check = lfso.check_grad(fun, x, grad=lambda x: factor * grad(x))
+        assert not check.passed, check
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_a_right_gradient_of_a_function_partly_in_float32_is_not_flagged(seed):
     """Part of ``f`` in float32 (its values are no float32's, so their dtype cannot tell):
