@@ -32,7 +32,8 @@ def smooth_grad(x):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_right_gradient_passes_and_a_wrong_one_fails(scale, dtype):
     """A right gradient passes at every scale; a wrong sign fails where the difference's
-    step (``eps^(1/3) max(1, ||x||)``, SciPy's habit of an absolute step below 1) resolves
+    step (``eps^(1/3) max(1, |x_i|)`` per entry, SciPy's habit of an absolute step below 1)
+    resolves
     the derivative, and a 1% slip fails in float64 there."""
     x = (np.linspace(-1.0, 1.5, 6) * scale).astype(dtype)
     assert lfso.check_grad(quartic, x, grad=quartic_grad).passed
@@ -41,6 +42,42 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails(scale, dtype):
     if scale >= 1e-2 and dtype == np.float64:
         wrong = lfso.check_grad(quartic, x, grad=lambda x: quartic_grad(x) * 1.01)
         assert not wrong.passed and 0.005 < wrong.worst < 0.02
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("big", [1e4, 1e6, 1e8])
+def test_a_right_gradient_at_entries_of_far_apart_scales_passes(big, seed):
+    """An entry of 1 beside one of ``big``: a step sized by ``||x||`` moved the entry of 1
+    by ``eps^(1/3) big`` (600 at 1e8), where ``f`` is no longer near its tangent; each entry
+    now moves by at most ``eps^(1/3)`` times its own scale, and a 1% slip still fails."""
+    x = np.array([1.0, big, -0.5])
+
+    def fun(x):
+        return float(np.log1p(x[0] ** 2) + np.sin(x[2]) + (x[1] / big) ** 2)
+
+    def grad(x):
+        return np.array([2 * x[0] / (1 + x[0] ** 2), 2 * x[1] / big**2, np.cos(x[2])])
+
+    check = lfso.check_grad(fun, x, grad=grad, seed=seed)
+    assert check.passed, check
+    assert not lfso.check_grad(fun, x, grad=lambda x: 1.01 * grad(x), seed=seed).passed
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_big_entry_s_rounded_step_is_not_taken_for_a_wrong_gradient(seed):
+    """A step of a few ulps of an entry of 1e8 (cut to the entry of 2's scale) rounds: ``g``
+    is taken along the step as rounded, so a right gradient passes and a 1% slip fails."""
+    x = np.array([2.0, 1e8 + 1.0, 0.5])
+
+    def fun(x):
+        return float((x[0] - 1) ** 2 + (x[1] - 1e8) ** 2 + x[2] ** 2)
+
+    def grad(x):
+        return np.array([2 * (x[0] - 1), 2 * (x[1] - 1e8), 2 * x[2]])
+
+    check = lfso.check_grad(fun, x, grad=grad, seed=seed)
+    assert check.passed and check.worst < 1e-8, check
+    assert not lfso.check_grad(fun, x, grad=lambda x: 1.01 * grad(x), seed=seed).passed
 
 
 @pytest.mark.parametrize("seed", range(5))
