@@ -294,7 +294,7 @@ def test_every_option_states_its_unit():
         (["solve", "power_sum-p3", "--tol", "1"], ["--tol", "< 1", "got 1"]),
         (["bench", "--tol", "nan"], ["--tol", "> 0", "got nan"]),
         (["demo", "--tol", "0"], ["--tol", "> 0", "the table counts the gradients", "got 0"]),
-        (["solve", "power_sum-p3", "--method", "nesterov"], ["--method nesterov", "step"]),
+        (["solve", "power_sum-p3", "--method", "nesterov"], ["--method nesterov needs --step"]),
         (["solve", "power_sum-p3", "--report", ""], ["--report ''", "is empty"]),
         (["bench", "--problems", "power_sum-p1", "--out", ""], ["--out ''", "is empty"]),
         (
