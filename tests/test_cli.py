@@ -45,6 +45,8 @@ def test_solve_gd_without_step_is_an_error(capsys):
 def test_unknown_problem_is_an_error(capsys):
     assert main(["solve", "nope"]) == 2
     assert "unknown problem 'nope'" in capsys.readouterr().err
+    assert main(["solve", "rosenbrok-d2"]) == 2
+    assert "(did you mean 'rosenbrock-d2'?)" in capsys.readouterr().err
 
 
 def _row(out: str, problem: str) -> list[str]:
