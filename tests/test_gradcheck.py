@@ -132,6 +132,20 @@ def test_a_nan_gradient_fails_with_a_nan_disagreement():
     assert not inf.passed and not inf.worst <= 1.0
 
 
+@pytest.mark.parametrize("wrong", [np.full(3, np.nan), np.array([np.inf, 0.0, 0.0]), np.zeros(3)])
+def test_a_gradient_giving_no_descent_direction_is_checked_with_no_random_one(wrong):
+    """A NaN, infinite or zero gradient gives no direction ``-g``: with ``directions=0``
+    nothing was checked and the check passed; one random direction is taken instead."""
+    check = lfso.check_grad(quartic, np.ones(3), 0, grad=lambda x: wrong)
+    assert not check.passed and len(check.derivatives) == 1, check
+    assert lfso.check_grad(PowerSum(2), np.zeros(3), 0).passed  # (a right zero gradient)
+
+
+def test_a_check_s_truth_value_is_its_verdict():
+    assert lfso.check_grad(quartic, np.ones(3), grad=quartic_grad)
+    assert not lfso.check_grad(quartic, np.ones(3), grad=lambda x: -quartic_grad(x))
+
+
 def test_check_grad_takes_x_in_the_model_s_library_and_dtype():
     torch = pytest.importorskip("torch")
     gen = torch.Generator().manual_seed(0)

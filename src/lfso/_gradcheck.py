@@ -37,7 +37,8 @@ class GradCheck(NamedTuple):
     Attributes
     ----------
     passed : bool
-        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``.
+        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``. It is
+        also the check's truth value (``assert lfso.check_grad(...)`` fails where it did).
     worst : float
         The largest disagreement over the directions, ``|fd - g . v| / max(|fd|, |g . v|)``
         (0 where both are 0; NaN where a derivative is NaN, or both are infinite).
@@ -49,6 +50,9 @@ class GradCheck(NamedTuple):
     passed: bool
     worst: float
     derivatives: list[tuple[float, float, float]]
+
+    def __bool__(self) -> bool:
+        return self.passed
 
     def __str__(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
@@ -172,7 +176,8 @@ def check_grad(
         The point (a 1-d array; taken in a model's array library and dtype, as
         :func:`lfso.minimize` takes ``x0``).
     directions : int >= 0
-        Random directions besides ``-g``.
+        Random directions besides ``-g`` (at least one where ``g`` is zero or not finite,
+        which gives no ``-g`` direction, so that ``g`` is always checked along one).
     grad : callable or True, optional
         With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
     seed : int >= 0
@@ -206,7 +211,7 @@ def check_grad(
     gnorm = norm(g)
     vectors = [-g / gnorm] if gnorm > 0.0 and math.isfinite(gnorm) else []
     rng = np.random.default_rng(seed)
-    for _ in range(directions):
+    for _ in range(directions if vectors else max(directions, 1)):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)
         vectors.append(like(xp.asarray(w, dtype=x.dtype), x))
