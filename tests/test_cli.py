@@ -45,6 +45,8 @@ def test_solve_gd_without_step_is_an_error(capsys):
 def test_unknown_problem_is_an_error(capsys):
     assert main(["solve", "nope"]) == 2
     assert "unknown problem 'nope'" in capsys.readouterr().err
+    assert main(["solve", "rosenbrok-d2"]) == 2
+    assert "(did you mean 'rosenbrock-d2'?)" in capsys.readouterr().err
 
 
 def _row(out: str, problem: str) -> list[str]:
@@ -294,7 +296,7 @@ def test_every_option_states_its_unit():
         (["solve", "power_sum-p3", "--tol", "1"], ["--tol", "< 1", "got 1"]),
         (["bench", "--tol", "nan"], ["--tol", "> 0", "got nan"]),
         (["demo", "--tol", "0"], ["--tol", "> 0", "the table counts the gradients", "got 0"]),
-        (["solve", "power_sum-p3", "--method", "nesterov"], ["--method nesterov", "step"]),
+        (["solve", "power_sum-p3", "--method", "nesterov"], ["--method nesterov needs --step"]),
         (["solve", "power_sum-p3", "--report", ""], ["--report ''", "is empty"]),
         (["bench", "--problems", "power_sum-p1", "--out", ""], ["--out ''", "is empty"]),
         (

@@ -32,7 +32,8 @@ def smooth_grad(x):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_right_gradient_passes_and_a_wrong_one_fails(scale, dtype):
     """A right gradient passes at every scale; a wrong sign fails where the difference's
-    step (``eps^(1/3) max(1, ||x||)``, SciPy's habit of an absolute step below 1) resolves
+    step (``eps^(1/3) max(1, |x_i|)`` per entry, SciPy's habit of an absolute step below 1)
+    resolves
     the derivative, and a 1% slip fails in float64 there."""
     x = (np.linspace(-1.0, 1.5, 6) * scale).astype(dtype)
     assert lfso.check_grad(quartic, x, grad=quartic_grad).passed
@@ -41,6 +42,42 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails(scale, dtype):
     if scale >= 1e-2 and dtype == np.float64:
         wrong = lfso.check_grad(quartic, x, grad=lambda x: quartic_grad(x) * 1.01)
         assert not wrong.passed and 0.005 < wrong.worst < 0.02
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("big", [1e4, 1e6, 1e8])
+def test_a_right_gradient_at_entries_of_far_apart_scales_passes(big, seed):
+    """An entry of 1 beside one of ``big``: a step sized by ``||x||`` moved the entry of 1
+    by ``eps^(1/3) big`` (600 at 1e8), where ``f`` is no longer near its tangent; each entry
+    now moves by at most ``eps^(1/3)`` times its own scale, and a 1% slip still fails."""
+    x = np.array([1.0, big, -0.5])
+
+    def fun(x):
+        return float(np.log1p(x[0] ** 2) + np.sin(x[2]) + (x[1] / big) ** 2)
+
+    def grad(x):
+        return np.array([2 * x[0] / (1 + x[0] ** 2), 2 * x[1] / big**2, np.cos(x[2])])
+
+    check = lfso.check_grad(fun, x, grad=grad, seed=seed)
+    assert check.passed, check
+    assert not lfso.check_grad(fun, x, grad=lambda x: 1.01 * grad(x), seed=seed).passed
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_big_entry_s_rounded_step_is_not_taken_for_a_wrong_gradient(seed):
+    """A step of a few ulps of an entry of 1e8 (cut to the entry of 2's scale) rounds: ``g``
+    is taken along the step as rounded, so a right gradient passes and a 1% slip fails."""
+    x = np.array([2.0, 1e8 + 1.0, 0.5])
+
+    def fun(x):
+        return float((x[0] - 1) ** 2 + (x[1] - 1e8) ** 2 + x[2] ** 2)
+
+    def grad(x):
+        return np.array([2 * (x[0] - 1), 2 * (x[1] - 1e8), 2 * x[2]])
+
+    check = lfso.check_grad(fun, x, grad=grad, seed=seed)
+    assert check.passed and check.worst < 1e-8, check
+    assert not lfso.check_grad(fun, x, grad=lambda x: 1.01 * grad(x), seed=seed).passed
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -93,6 +130,20 @@ def test_a_nan_gradient_fails_with_a_nan_disagreement():
     assert not check.passed and np.isnan(check.worst) and "disagreement nan" in str(check)
     inf = lfso.check_grad(quartic, np.ones(3), grad=lambda x: np.full(3, np.inf))
     assert not inf.passed and not inf.worst <= 1.0
+
+
+@pytest.mark.parametrize("wrong", [np.full(3, np.nan), np.array([np.inf, 0.0, 0.0]), np.zeros(3)])
+def test_a_gradient_giving_no_descent_direction_is_checked_with_no_random_one(wrong):
+    """A NaN, infinite or zero gradient gives no direction ``-g``: with ``directions=0``
+    nothing was checked and the check passed; one random direction is taken instead."""
+    check = lfso.check_grad(quartic, np.ones(3), 0, grad=lambda x: wrong)
+    assert not check.passed and len(check.derivatives) == 1, check
+    assert lfso.check_grad(PowerSum(2), np.zeros(3), 0).passed  # (a right zero gradient)
+
+
+def test_a_check_s_truth_value_is_its_verdict():
+    assert lfso.check_grad(quartic, np.ones(3), grad=quartic_grad)
+    assert not lfso.check_grad(quartic, np.ones(3), grad=lambda x: -quartic_grad(x))
 
 
 def test_check_grad_takes_x_in_the_model_s_library_and_dtype():
@@ -244,6 +295,18 @@ def test_check_grad_passes_a_right_gradient_of_a_function_computed_in_float32():
         check = lfso.check_grad(fun, x, grad=grad)
         assert check.passed, check
     assert not lfso.check_grad(fun, x, grad=lambda x: 3.0 * grad(x)).passed
+
+
+@pytest.mark.parametrize("factor", [1.02, 1.05, 0.9])
+def test_a_gradient_a_few_per_cent_off_of_a_function_computed_in_float32_is_caught(factor):
+    """At float64's step a float32 function's rounding swamps its differences (an error bound
+    of about 10 per cent); at float32's step the check sees a gradient 2 per cent off."""
+    fun, grad = _float32_least_squares()
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal(5)
+        assert lfso.check_grad(fun, x, grad=grad).passed
+        check = lfso.check_grad(fun, x, grad=lambda x: factor * grad(x))
+        assert not check.passed, check
 
 
 @pytest.mark.parametrize("seed", [0, 3])

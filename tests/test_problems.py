@@ -108,6 +108,19 @@ def test_unknown_problem_lists_the_names():
         get_problem("nope")
 
 
+@pytest.mark.parametrize(
+    "typo, name",
+    [
+        ("rosenbrok-d2", "rosenbrock-d2"),
+        ("power-sum-p3", "power_sum-p3"),
+        ("Robust-Cauchy", "robust-cauchy"),
+    ],
+)
+def test_a_name_close_to_a_problem_s_is_answered_with_it(typo, name):
+    with pytest.raises(ValueError, match=rf"unknown problem '{typo}' \(did you mean '{name}'\?\)"):
+        get_problem(typo)
+
+
 def test_flat_problem_converges_linearly_where_gd_is_sublinear():
     """The paper's headline: sum x_i^(2p) with p = 5 in tens of LFSO steps."""
     model, x0 = get_problem("power_sum-p5").make()

@@ -240,6 +240,19 @@ def test_compare_stops_at_an_interrupted_run(which, tmp_path):
     [
         ("gd", TypeError, r"baseline must be a mapping .* got baseline='gd' \(str\)"),
         ({"step": 1e-3}, ValueError, r"baseline must name the rule .* got baseline=\{'step'"),
+        ({"method": None}, ValueError, r"baseline must name the rule .* got baseline=\{'method'"),
+        ({"method": "gd", 1: 2}, TypeError, r"baseline's keys must be .* got baseline keys"),
+        (
+            {"method": "gdd", "step": 1e-3},
+            ValueError,
+            r"baseline=\{'method': 'gdd', 'step': 0.001\}: unknown method 'gdd'",
+        ),
+        (
+            {"method": "gd", "stepp": 1e-3},
+            TypeError,
+            r"baseline=\{'method': 'gd', 'stepp': 0.001\}: unknown option\(s\) .*\['stepp'\]",
+        ),
+        ({"method": "gd", "step": -1.0}, ValueError, r"baseline=\{.*\}: step must be finite"),
     ],
 )
 def test_compare_names_a_bad_baseline_before_running(baseline, error, message):

@@ -6,7 +6,8 @@ directional derivative ``grad f(x) . v`` with truncation error ``h^2 |f'''| / 6`
 rounding error of at most ``8 eps (|f(x + h v)| + |f(x - h v)|) / 2h`` (``eps`` the
 dtype's machine epsilon, or float32's or float16's where every value is one of theirs: a
 function computed in a narrower float than ``x``; each value within a few ulps of the exact
-one); ``h = eps^(1/3) max(1, ||x||)`` balances the two, and a second difference at
+one); ``h = eps^(1/3) max(1, ||x||)`` balances the two (in :func:`check_grad`, cut so
+that no entry moves by more than ``eps^(1/3) max(1, |x_i|)``), and a second difference at
 ``h / 2`` removes the ``h^2`` term and measures what is left (:func:`central_difference`).
 A gradient whose ``g . v`` differs from that estimate by more than the tolerance plus the
 error bound disagrees with ``f``.
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._arrays import as_vector, like, namespace, norm, to_float
+from ._arrays import amax, as_vector, like, namespace, norm, to_float
 from ._validate import integer, nonnegative
 from .models import FunctionModel, Model
 
@@ -36,7 +37,8 @@ class GradCheck(NamedTuple):
     Attributes
     ----------
     passed : bool
-        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``.
+        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``. It is
+        also the check's truth value (``assert lfso.check_grad(...)`` fails where it did).
     worst : float
         The largest disagreement over the directions, ``|fd - g . v| / max(|fd|, |g . v|)``
         (0 where both are 0; NaN where a derivative is NaN, or both are infinite).
@@ -49,6 +51,9 @@ class GradCheck(NamedTuple):
     worst: float
     derivatives: list[tuple[float, float, float]]
 
+    def __bool__(self) -> bool:
+        return self.passed
+
     def __str__(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [f"{verdict}: largest relative disagreement {self.worst:.3g}"]
@@ -58,7 +63,13 @@ class GradCheck(NamedTuple):
 
 
 def central_difference(
-    value: Callable[[Any], float], x: Any, v: Any, *, eps: float | None = None, scale: float = 1.0
+    value: Callable[[Any], float],
+    x: Any,
+    v: Any,
+    *,
+    eps: float | None = None,
+    scale: float = 1.0,
+    reach: float | None = None,
 ) -> tuple[float, float]:
     """``(fd, error)``: the directional derivative of ``value`` at ``x`` along the unit
     vector ``v``, central differences at ``h`` and ``h / 2`` combined by Richardson
@@ -66,10 +77,11 @@ def central_difference(
     ``|D(h) - D(h/2)|`` (about ``3/4`` of ``D(h)``'s own ``h^2`` term, far above what the
     extrapolation leaves where the ``h^4`` term is smaller) plus the rounding error
     (module docstring) through the extrapolation's weights. Four calls of ``value``.
-    ``scale`` multiplies ``h`` (a longer difference, for values noisier than their dtype)."""
+    ``scale`` multiplies ``h`` (a longer difference, for values noisier than their dtype);
+    ``reach`` replaces ``max(1, ||x||)`` in ``h`` (:func:`_reach`)."""
     if eps is None:
         eps = float(namespace(x).finfo(x.dtype).eps)
-    h = scale * eps ** (1.0 / 3.0) * max(1.0, norm(x))
+    h = scale * eps ** (1.0 / 3.0) * (max(1.0, norm(x)) if reach is None else reach)
     steps = (h, 0.5 * h)
     values = [(float(value(x + t * v)), float(value(x - t * v))) for t in steps]
     eps = _values_unit(values, eps)
@@ -97,6 +109,45 @@ def _values_unit(values: list[tuple[float, float]], eps: float) -> float:
     return eps
 
 
+def _reach(x: Any, v: Any) -> float:
+    """``min(max(1, ||x||), min_i max(1, |x_i|) / |v_i|)``: the step along ``v`` moves no
+    entry by more than ``h / eps^(1/3)`` times its own scale ``max(1, |x_i|)`` (SciPy's
+    relative step, ``approx_derivative``), however far apart the entries' scales are."""
+    xp = namespace(x)
+    size = xp.abs(x)
+    size = xp.where(size > 1.0, size, xp.ones_like(size))
+    widest = amax(xp, xp.abs(v) / size)
+    return min(max(1.0, norm(x)), 1.0 / widest)
+
+
+def _directional(
+    value: Callable[[Any], float], x: Any, v: Any, g: Any
+) -> tuple[float, float, float]:
+    """``(fd, g . v, error)`` along ``v`` (:func:`central_difference` at ``x``'s step, cut
+    to each entry's scale by :func:`_reach`), or again at the step of the narrower float
+    every value is one of (a ``fun`` computed in float32 at a float64 ``x``, whose
+    rounding at ``x``'s step swamps the difference: its error bound let a gradient several
+    per cent off pass). ``g . v`` is taken along the steps as they were rounded,
+    ``(x + t v) - (x - t v)``, through the same extrapolation, as ``fd`` differences ``f``
+    there. Four calls of ``value``, eight in that case."""
+    seen: list[float] = []
+
+    def recorded(z: Any) -> float:
+        seen.append(float(value(z)))
+        return seen[-1]
+
+    reach = _reach(x, v)
+    eps = float(namespace(x).finfo(x.dtype).eps)
+    fd, error = central_difference(recorded, x, v, eps=eps, reach=reach)
+    unit = _values_unit(list(zip(seen[::2], seen[1::2], strict=True)), eps)
+    if unit > eps:
+        eps = unit
+        fd, error = central_difference(value, x, v, eps=eps, reach=reach)
+    h = eps ** (1.0 / 3.0) * reach
+    coarse, fine = (to_float(g @ ((x + t * v) - (x - t * v))) / (2.0 * t) for t in (h, 0.5 * h))
+    return fd, (4.0 * fine - coarse) / 3.0, error
+
+
 def check_grad(
     objective: Model | Callable[..., Any],
     x: Any,
@@ -112,7 +163,9 @@ def check_grad(
     ``directions`` random unit vectors ``v`` (and ``-g / ||g||``), the central difference
     ``fd`` of ``f`` along ``v`` against ``g . v``; the check passes where every pair agrees
     to ``rtol`` relative to the larger, plus the difference's error bound (module
-    docstring). ``4 (directions + 1)`` evaluations of ``f``, one of the gradient.
+    docstring). ``4 (directions + 1)`` evaluations of ``f``, one of the gradient;
+    ``8 (directions + 1)`` where every value of ``f`` is a float32 (or float16) at a wider
+    ``x``, the differences taken again at the step of that float's rounding.
 
     Parameters
     ----------
@@ -123,7 +176,8 @@ def check_grad(
         The point (a 1-d array; taken in a model's array library and dtype, as
         :func:`lfso.minimize` takes ``x0``).
     directions : int >= 0
-        Random directions besides ``-g``.
+        Random directions besides ``-g`` (at least one where ``g`` is zero or not finite,
+        which gives no ``-g`` direction, so that ``g`` is always checked along one).
     grad : callable or True, optional
         With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
     seed : int >= 0
@@ -157,14 +211,13 @@ def check_grad(
     gnorm = norm(g)
     vectors = [-g / gnorm] if gnorm > 0.0 and math.isfinite(gnorm) else []
     rng = np.random.default_rng(seed)
-    for _ in range(directions):
+    for _ in range(directions if vectors else max(directions, 1)):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)
         vectors.append(like(xp.asarray(w, dtype=x.dtype), x))
     derivatives, worst, passed = [], 0.0, True
     for v in vectors:
-        fd, error = central_difference(model.value, x, v)
-        gv = to_float(g @ v)
+        fd, gv, error = _directional(model.value, x, v, g)
         gap, scale = abs(fd - gv), max(abs(fd), abs(gv))
         derivatives.append((fd, gv, error))
         if not gap <= rtol * scale + error:  # (NaN: not passed)

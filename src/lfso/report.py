@@ -392,7 +392,12 @@ def _baseline(baseline: Any) -> dict[str, Any]:
             "baseline holds minimize options (the rule used today); x0 and the objective are "
             f"compare's own arguments, got baseline keys {sorted(baseline)}"
         )
-    if "method" not in baseline:
+    if not all(isinstance(key, str) for key in baseline):
+        raise TypeError(
+            "baseline's keys must be minimize's option names (str), got baseline keys "
+            f"{list(baseline)!r}"
+        )
+    if baseline.get("method") is None:
         raise ValueError(
             "baseline must name the rule used today, e.g. {'method': 'gd', 'step': 1e-3} "
             f"(without it the baseline would run lfso's default), got baseline={dict(baseline)!r}"
@@ -431,7 +436,8 @@ def compare(
         oracle. The others (``method``, ``eta``, ``radius`` and a rule's own options) apply
         to the LFSO run only. Both runs' options are checked before either runs, by
         :func:`lfso.minimize` on a run of no step (one evaluation at ``x0`` each; a
-        minibatch run's, ``batch_size=``, as it starts).
+        minibatch run's, ``batch_size=``, as it starts); an error of the baseline's
+        begins with ``baseline={...}:``.
 
     Returns
     -------
@@ -480,7 +486,12 @@ def compare(
         # a bad option of the lfso run is not reported only after the baseline's run.
         if options.get("batch_size") is not None:  # (a run of epochs: no run of no step)
             continue
-        checked = minimize(objective, x0, **{**options, "max_iter": 0, "progress": False})
+        try:
+            checked = minimize(objective, x0, **{**options, "max_iter": 0, "progress": False})
+        except (TypeError, ValueError) as exc:
+            if what != "baseline" or type(exc) not in (TypeError, ValueError):
+                raise
+            raise type(exc)(f"baseline={dict(baseline)!r}: {exc}") from exc
         stop_if_interrupted(checked, f"the check of the {what} run's options")
     results = {label: minimize(objective, x0, **runs[label])}
     stop_if_interrupted(results[label], "the baseline run")

@@ -17,6 +17,7 @@ authors' oracle instead of the sharper default.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -424,4 +425,14 @@ def get_problem(name: str) -> Problem:
     try:
         return PROBLEMS[name]
     except KeyError:
-        raise ValueError(f"unknown problem {name!r}; choose from: {', '.join(PROBLEMS)}") from None
+        raise ValueError(
+            f"unknown problem {name!r}{nearest_problem(name)}; choose from: {', '.join(PROBLEMS)}"
+        ) from None
+
+
+def nearest_problem(name: str) -> str:
+    """`` (did you mean 'rosenbrock-d2'?)`` for a name close to a problem's (a typo,
+    ``-`` for ``_``, another case), else ``""``."""
+    names = {n.lower(): n for n in PROBLEMS}
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.8)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""

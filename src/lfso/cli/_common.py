@@ -19,7 +19,7 @@ import numpy as np
 from .._atomic import _special, _target
 from .._minimize import minimize
 from .._registry import METHODS
-from ..bench._problems import PROBLEMS, get_problem
+from ..bench._problems import PROBLEMS, get_problem, nearest_problem
 
 #: The methods ``lfso compare`` runs beside a baseline: lfso's own, from the registry.
 LFSO_METHODS = sorted(n for n, m in METHODS.items() if m.family == "lfso")
@@ -94,7 +94,8 @@ def _problem(name: str) -> Any:
         return get_problem(name)
     except ValueError:
         raise UsageError(
-            f"unknown problem {name!r}; 'lfso problems' lists the names: {', '.join(PROBLEMS)}"
+            f"unknown problem {name!r}{nearest_problem(name)}; 'lfso problems' lists the "
+            f"names: {', '.join(PROBLEMS)}"
         ) from None
 
 

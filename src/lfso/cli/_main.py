@@ -148,7 +148,7 @@ def _solve(args: argparse.Namespace) -> int:
     if args.method is None:  # the library's default, or the paper's rule when a radius is named
         args.method = "lfso" if args.radius is not None else DEFAULT_METHOD
     kwargs: dict[str, Any] = {}
-    if args.step is None and _needs(args.method, "step"):
+    if args.step is None and (_needs(args.method, "step") or _unset_step(args.method)):
         raise UsageError(f"--method {args.method} needs --step (a step size)")
     if _needs(args.method, "f_star"):  # Polyak's step: the problem's optimal value
         if problem.f_star is None:
@@ -469,7 +469,10 @@ def _add_solve(sub: Any) -> None:
         "(default: 1)",
     )
     solve.add_argument(
-        "--step", type=_number, default=None, help="step size: required for --method gd"
+        "--step",
+        type=_number,
+        default=None,
+        help="step size: required for --method gd and nesterov",
     )
     _tol(solve)
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
