@@ -1210,6 +1210,44 @@ def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
 
 
 @pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_a_gradient_whose_squares_overflow_adams_moment_is_skipped_with_the_cause(device_steps):
+    """A finite float32 gradient of 1e21 on one batch: ``(1 - beta2) g^2`` overflows Adam's
+    second moment, which stayed infinite and froze ``w[0]`` (a zero direction) on every
+    later batch, the host path blaming an underflow and the device path silent. The batch
+    is skipped, naming the overflow, and the later batches train both coordinates."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+
+    def huge(backward=True):
+        return _backward(1e21 * w[0] + (w**2).sum(), backward)
+
+    def closure(backward=True):
+        return _backward((w**2).sum(), backward)
+
+    with pytest.warns(SkippedBatchWarning, match=r"overflow Adam's second moment.*float32"):
+        opt.step(huge)
+        _ = opt.skipped  # (the device path's last flags)
+    assert opt.skipped == 1
+    assert w.tolist() == [3.0, -2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(100):
+            opt.step(closure)
+        _ = opt.skipped
+    assert all(abs(x) < 0.1 for x in w.tolist())
+
+
+@pytest.mark.parametrize("direction", ["adam", "momentum"])
+def test_a_float64_gradient_whose_squared_norm_overflows_says_so(direction):
+    """A finite float64 gradient of 1e160: its squared norm is infinite and the batch is
+    skipped; the warning said to look for NaN or inf in the data, which has none."""
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    opt = StochasticLFSO([w], direction=direction)
+    with pytest.warns(SkippedBatchWarning, match=r"finite, but its squared norm overflows"):
+        opt.step(lambda backward=True: _backward(1e160 * w.sum(), backward))
+
+
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
 @pytest.mark.parametrize(
     ("dtype", "scale"),
     [(torch.float64, 1e-310), (torch.float64, 1e-200)],
