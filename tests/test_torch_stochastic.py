@@ -519,13 +519,25 @@ BAD_CLOSURES = [
     (lambda w: lambda: (w**2).sum().detach(), "does not require grad and left no gradient"),
     (lambda w: lambda b=True: torch.tensor(1.0), "does not require grad and left no gradient"),
     (lambda w: lambda backward=True: (w**2).sum(), r"call loss.backward\(\) in the closure"),
+    (
+        lambda w: lambda b=True: torch.complex(*[_backward((w**2).sum(), b)] * 2),
+        r"a tensor of a real dtype, got a torch.complex64 tensor \(\(10\+10j\)\)",
+    ),
+    (lambda w: lambda: torch.complex(*[(w**2).sum()] * 2), "got a torch.complex64 tensor"),
+    (
+        lambda w: lambda b=True: _backward((w**2).sum(), b) > 0,
+        r"a tensor of a real dtype, got a torch.bool tensor \(True\)",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     BAD_CLOSURES,
-    ids=["none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"],
+    ids=[
+        *("none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"),
+        *("complex", "plain-complex", "bool"),
+    ],
 )
 def test_bad_closures_are_refused_with_what_they_returned(make, message):
     """Each names what the closure returned; one that leaves no gradient on parameters

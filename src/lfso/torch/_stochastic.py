@@ -426,6 +426,11 @@ def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
                 f"the closure must return the loss as a tensor with one element, got a tensor "
                 f"of shape {tuple(value.shape)}"
             )
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(
+                "the closure must return the loss as a real number or a tensor of a real "
+                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r})"
+            )
         return value
     if _is_number(value):
         return torch.tensor(float(value), dtype=torch.float64, device=like.device)
@@ -979,7 +984,8 @@ class StochasticLFSO(torch.optim.Optimizer):
       second time.
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
-    The loss may be a one-element tensor or, in the first two forms, a number. A closure
+    The loss may be a one-element tensor of a real (not complex or bool) dtype or, in the
+    first two forms, a number. A closure
     that returns None and leaves no gradient (a batch a training loop skips) takes no step;
     one that returns a loss and leaves no gradient on parameters that take one (a loss
     computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
