@@ -1768,6 +1768,45 @@ def _ddp_job(rank, world):
 data_parallel.register("StochasticLFSO", _ddp_job)
 
 
+#: step -> (rank, what is not finite on that rank's shard alone): its loss (a constant
+#: added, the gradient finite), or a row of its data (the gradient too, which DDP averages).
+_DDP_NOT_FINITE = {5: (0, "loss"), 11: (1, "row")}
+
+
+def _ddp_not_finite_job(rank, world):
+    """Host and device path: 16 steps under DDP on each rank's half batch, with one rank's
+    loss not finite at one step and one rank's row at another: (parameters, rollbacks,
+    skipped, steps) of each path."""
+    results = {}
+    for device in (False, True):
+        net = torch.nn.parallel.DistributedDataParallel(_ddp_net())
+        gen = torch.Generator().manual_seed(1)
+        X = torch.randn(16, _DDP_ROWS, 8, generator=gen, dtype=torch.float64)
+        y = torch.randn(16, _DDP_ROWS, 1, generator=gen, dtype=torch.float64)
+        opt = StochasticLFSO(net.parameters(), device_steps=device)
+        for k in range(16):
+            rows = torch.arange(_DDP_ROWS).chunk(world)[rank]
+            who, what = _DDP_NOT_FINITE.get(k, (-1, ""))
+            Xk = X[k, rows].clone()
+            if who == rank and what == "row":
+                Xk[0, 0] = math.nan
+            bad = math.inf if who == rank and what == "loss" else 0.0
+
+            def closure(backward=True, net=net, Xk=Xk, yk=y[k, rows], bad=bad):
+                return _backward(torch.nn.functional.mse_loss(net(Xk), yk) + bad, backward)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SkippedBatchWarning)
+                opt.step(closure)
+                counts = (opt.rollbacks, opt.skipped)
+        params = [p.detach().clone() for p in net.parameters()]
+        results[device] = (params, *counts, opt.steps)
+    return results
+
+
+data_parallel.register("StochasticLFSO, a rank not finite", _ddp_not_finite_job)
+
+
 @pytest.fixture
 def ddp_runs(data_parallel_ranks):
     """What each of two ranks returned: run name -> (parameters, probes, last step, last
@@ -1795,6 +1834,19 @@ def test_data_parallel_ranks_take_the_steps_of_one_process_on_the_whole_batch(dd
         assert torch.equal(p, q)
         torch.testing.assert_close(p, r, rtol=0.0, atol=1e-6)
         assert not torch.allclose(r, p0, rtol=0.0, atol=1e-3)  # it did train
+
+
+@pytest.mark.parametrize("device", [False, True], ids=["host", "device"])
+def test_a_batch_not_finite_on_one_rank_is_skipped_on_both(data_parallel_ranks, device):
+    """One rank's loss infinite (its gradient finite), later one rank's data row NaN: the
+    averaged statistics are not finite on both ranks, so both undo the last step and skip
+    the batch, and their parameters stay equal and finite."""
+    (a, *counts_a), (b, *counts_b) = (
+        ranks["StochasticLFSO, a rank not finite"][device] for ranks in data_parallel_ranks
+    )
+    assert counts_a == counts_b == [len(_DDP_NOT_FINITE), 0, 16]  # rollbacks, skipped, steps
+    for p, q in zip(a, b, strict=True):
+        assert torch.equal(p, q) and bool(torch.isfinite(p).all())
 
 
 def test_data_parallel_ranks_drift_apart_with_process_group_false(ddp_runs):
