@@ -1205,6 +1205,37 @@ def test_a_sparse_gradient_is_refused_naming_the_parameter():
         opt.step(closure)
 
 
+@pytest.mark.parametrize("loss_dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_bfloat16_parameters_train_with_moments_in_their_dtype(loss_dtype, device_steps):
+    """A bfloat16 model (as Adam takes one): the moments and the kept point are bfloat16,
+    no batch is skipped, and the step stays finite and positive, with the loss computed in
+    float32 (as ``autocast`` computes ``mse_loss``: the loss falls 100-fold) or in
+    bfloat16, whose rounding swamps many secants (a non-positive curvature leaves ``s``
+    to its limits, never a division by zero) and may end the ramp early (module
+    docstring, "What is guaranteed"): the loss then falls, slowly."""
+    torch.manual_seed(0)
+    X = torch.randn(256, 5)
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0])
+    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.bfloat16))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+
+    def loss(rows=slice(None)):
+        return ((X[rows].to(loss_dtype) @ w.to(loss_dtype) - y[rows].to(loss_dtype)) ** 2).mean()
+
+    start = float(loss().detach())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(6):
+            for idx in torch.randperm(256).split(32):
+                opt.step(lambda backward=True, idx=idx: _backward(loss(idx), backward))
+        assert opt.rollbacks == opt.skipped == 0
+    state = opt.state[w]
+    assert {state[key].dtype for key in ("m", "v", "prev")} == {torch.bfloat16}
+    assert math.isfinite(opt.last_step) and opt.last_step > 0.0
+    assert float(loss().detach()) < (0.01 if loss_dtype == torch.float32 else 1.0) * start
+
+
 def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
     """Adam's default eps=1e-8 is 0 in float16: where a squared gradient underflows, the
     direction is 0 / 0 and the batch is skipped; the warning says so, not 'NaN in the data'."""
