@@ -1280,6 +1280,19 @@ def test_a_gradient_whose_squares_overflow_adams_moment_is_skipped_with_the_caus
     assert all(abs(x) < 0.1 for x in w.tolist())
 
 
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_a_loss_that_overflows_with_a_finite_gradient_says_so(device_steps):
+    """``(1e3 w)^4`` at ``w = 1e8`` in float32: the loss overflows to inf while its gradient
+    (4e36) is finite. The batch is skipped; the warning said to check the data for NaN or
+    inf, which hold none, and now says the loss overflowed."""
+    w = torch.nn.Parameter(torch.tensor([1e8, -1e8]))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+    with pytest.warns(SkippedBatchWarning, match=r"loss is inf;.*overflowed its dtype's range"):
+        opt.step(lambda backward=True: _backward((1e3 * w).pow(4).sum(), backward))
+        _ = opt.skipped  # (the device path's last flags)
+    assert opt.skipped == 1 and w.tolist() == [1e8, -1e8]
+
+
 @pytest.mark.parametrize("direction", ["adam", "momentum"])
 def test_a_float64_gradient_whose_squared_norm_overflows_says_so(direction):
     """A finite float64 gradient of 1e160: its squared norm is infinite and the batch is

@@ -1285,6 +1285,12 @@ class StochasticLFSO(torch.optim.Optimizer):
             parts.append(f"gradient's squared norm is {gg}")
         what = " and its ".join(parts) or "step direction is not finite (its gradient is)"
         hint = "check the data for NaN or inf"
+        if math.isinf(loss) and math.isfinite(gg):
+            hint = (
+                "a loss that is infinite where its gradient is finite has overflowed its "
+                "dtype's range, unless the data hold inf: compute the loss in float64, or "
+                "divide it by a constant"
+            )
         if overflow is not None:
             what = (
                 "gradient is finite, but its squared norm overflows"
