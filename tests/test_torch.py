@@ -553,6 +553,21 @@ def test_a_loss_of_several_elements_is_refused_with_its_shape():
         opt.step(closure)
 
 
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [(lambda loss: torch.complex(loss, loss), "complex"), (lambda loss: loss > 0, "bool")],
+    ids=["complex", "bool"],
+)
+def test_a_complex_or_bool_loss_tensor_is_refused_naming_the_closure(returned, message):
+    """Refused as ``fun(x)[0]``, a name the user never wrote; now as the closure's."""
+    w, opt, closure = _returning(returned)
+    with pytest.raises(
+        TypeError, match=f"the closure must return .* real dtype, got a torch.{message}"
+    ):
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.ones(2))
+
+
 def test_step_requires_a_closure():
     opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
     with pytest.raises(RuntimeError, match="needs a closure"):
