@@ -840,6 +840,11 @@ def _is_group(value: Any) -> bool:
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
 
 
+#: The least :func:`_overflow_risk` of float16, bfloat16, float32 and float64 moments (a
+#: number compared first, so that the loop over the moments' dtypes is seldom taken).
+_RISK_FLOOR = float(torch.finfo(torch.float16).max) / 16.0
+
+
 def _overflow_risk(vs: list[torch.Tensor]) -> float:
     """Below this squared gradient norm Adam's second moment ``vs`` cannot overflow (each
     entry a weighted mean of squared entries, its weights summing to 1 at most; a factor 16
@@ -1568,8 +1573,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
             self._restart(ms, vs, g_state, f0, stats[0], self._squares_overflow(stats[0], flat))
             return loss
-        if vs and stats[0] > _overflow_risk(vs) and self._overflowed(vs):
-            self._restart(ms, vs, g_state, f0, stats[0], vs[0].dtype)
+        lost = stats[0] > _RISK_FLOOR and bool(vs) and stats[0] > _overflow_risk(vs)
+        if lost and (dtype := self._overflowed(vs)) is not None:
+            self._restart(ms, vs, g_state, f0, stats[0], dtype)
             return loss
         g_state["k"] = k
         # s sizes the average's direction: where the batch disagrees, the preconditioned
@@ -1802,13 +1808,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         finite = torch.isfinite(flat[0]).all().to(torch.float64).reshape(1)
         return torch.float64 if float(self._synced(finite)) == 1.0 else None
 
-    def _overflowed(self, vs: list[torch.Tensor]) -> bool:
-        """Whether Adam's second moment overflowed on some rank (a read, only where the
-        gradient's squared norm is near the largest number of the moments' dtype, as it
-        must be for that): its entries are then infinite and the direction 0 along them,
-        on every later step too."""
-        inf = torch.stack([t.isinf().any() for t in vs]).any().to(torch.float64).reshape(1)
-        return float(self._synced(inf)) > 0.0
+    def _overflowed(self, vs: list[torch.Tensor]) -> torch.dtype | None:
+        """The dtype of Adam's second moment where it overflowed on some rank, else None
+        (a read, only where the gradient's squared norm is near the largest number of the
+        moments' dtype, as it must be for that): its entries are then infinite and the
+        direction 0 along them, on every later step too."""
+        infs = torch.stack([t.isinf().any() for t in vs])
+        if float(self._synced(infs.any().to(torch.float64).reshape(1))) == 0.0:
+            return None
+        return next((v.dtype for v, inf in zip(vs, infs.tolist(), strict=True) if inf), vs[0].dtype)
 
     def _preconditioned(
         self, grads: list[torch.Tensor], den: Any, flat_g: torch.Tensor
