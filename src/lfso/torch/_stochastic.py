@@ -2368,7 +2368,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
         lost = torch.zeros_like(gg_fb)
         if adam:  # (a pass over v: the host path reads it only where it may have overflowed)
-            lost = torch.stack([v.isinf().any() for v in vs]).any().to(gg_fb.dtype)
+            largest = torch.stack(torch._foreach_norm(vs, math.inf))  # (v >= 0: its max)
+            lost = torch.isinf(largest).any().to(gg_fb.dtype)
         pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb, lost])
         stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
         return stats, n_rows, both, fallen
