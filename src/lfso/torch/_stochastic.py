@@ -152,11 +152,11 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    the tasks apart (``docs/results.md``, "Minibatches", measures them).
 
 Safeguards: a batch whose loss or gradient is not finite after a step (or whose finite
-gradient's squares overflow Adam's second moment, which would stay infinite and zero the
-direction along them for good) undoes that step (from a copy, exactly), divides ``s`` by
-10 and restarts the gradient averages (:attr:`rollbacks`; before any step: :attr:`skipped`,
-the parameters untouched), and warns (:class:`SkippedBatchWarning`, naming the step): the
-batch is not used. With
+gradient's squared norm reaches a 16th of the largest number of Adam's second moment, which
+could then overflow, stay infinite and zero the direction along it for good) undoes that
+step (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
+(:attr:`rollbacks`; before any step: :attr:`skipped`, the parameters untouched), and warns
+(:class:`SkippedBatchWarning`, naming the step): the batch is not used. With
 ``secant="same"`` a non-finite trial loss is rolled back at once (the batch was used, as a
 line search backtracks: no warning). Against collapse, one measurement moves ``s`` by at
 most a factor ``shrink ** (1 - smoothing)`` down (1.26 with the defaults) and ``growth **
@@ -322,9 +322,7 @@ next step (or when :attr:`~StochasticLFSO.rollbacks`, :attr:`~StochasticLFSO.ski
 the user asks for); ``state_dict()`` first writes the scalars back into the state as numbers
 (one round trip), so the state dict is the host path's and loads on either path (between
 steps, ``state`` itself holds the last values written back). The cost: the preconditioned
-gradient's two dot products on every step (the host path takes them where it falls back),
-a pass over Adam's second moment for an overflow (the host path looks only where the
-gradient's squared norm is near the dtype's largest number),
+gradient's two dot products on every step (the host path takes them where it falls back)
 and a few dozen operations on 0-d tensors per step, more on a measured step, each a kernel
 launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
 "Minibatches", "The device path"). ``secant="same"`` keeps the host path: its trial loss
@@ -848,8 +846,16 @@ _RISK_FLOOR = float(torch.finfo(torch.float16).max) / 16.0
 def _overflow_risk(vs: list[torch.Tensor]) -> float:
     """Below this squared gradient norm Adam's second moment ``vs`` cannot overflow (each
     entry a weighted mean of squared entries, its weights summing to 1 at most; a factor 16
-    below the dtype's largest number for the rounding of its updates)."""
-    return min(float(torch.finfo(v.dtype).max) for v in vs) / 16.0
+    below the dtype's largest number for the rounding of its updates). A batch at or past
+    it is skipped as one whose moment overflowed (it would then stay infinite, the
+    direction 0 along it for good): a test of the squared norm both paths have at hand,
+    no pass over ``vs``."""
+    return float(torch.finfo(_narrowest(vs)).max) / 16.0
+
+
+def _narrowest(vs: list[torch.Tensor]) -> torch.dtype:
+    """The dtype of the moments ``vs`` with the least largest number."""
+    return min((v.dtype for v in vs), key=lambda dtype: float(torch.finfo(dtype).max))
 
 
 def _underflowed(ok: torch.Tensor, moved: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -1300,11 +1306,11 @@ class StochasticLFSO(torch.optim.Optimizer):
             what = (
                 "gradient is finite, but its squared norm overflows"
                 if not math.isfinite(gg)
-                else "gradient is finite, but the squares of its entries overflow Adam's "
+                else "gradient is finite, but the squares of its entries may overflow Adam's "
                 f"second moment (its squared norm is {gg:.3g})"
             )
             hint = (
-                f"the squares are beyond the largest {overflow} number, "
+                f"the squares reach a 16th of the largest {overflow} number, "
                 f"{torch.finfo(overflow).max:.3g}: divide the loss by a constant that brings "
                 "its gradient near 1"
             )
@@ -1573,9 +1579,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
             self._restart(ms, vs, g_state, f0, stats[0], self._squares_overflow(stats[0], flat))
             return loss
-        lost = stats[0] > _RISK_FLOOR and bool(vs) and stats[0] > _overflow_risk(vs)
-        if lost and (dtype := self._overflowed(vs)) is not None:
-            self._restart(ms, vs, g_state, f0, stats[0], dtype)
+        if stats[0] > _RISK_FLOOR and vs and stats[0] > _overflow_risk(vs):
+            self._restart(ms, vs, g_state, f0, stats[0], _narrowest(vs))
             return loss
         g_state["k"] = k
         # s sizes the average's direction: where the batch disagrees, the preconditioned
@@ -1807,16 +1812,6 @@ class StochasticLFSO(torch.optim.Optimizer):
             return None
         finite = torch.isfinite(flat[0]).all().to(torch.float64).reshape(1)
         return torch.float64 if float(self._synced(finite)) == 1.0 else None
-
-    def _overflowed(self, vs: list[torch.Tensor]) -> torch.dtype | None:
-        """The dtype of Adam's second moment where it overflowed on some rank, else None
-        (a read, only where the gradient's squared norm is near the largest number of the
-        moments' dtype, as it must be for that): its entries are then infinite and the
-        direction 0 along them, on every later step too."""
-        infs = torch.stack([t.isinf().any() for t in vs])
-        if float(self._synced(infs.any().to(torch.float64).reshape(1))) == 0.0:
-            return None
-        return next((v.dtype for v, inf in zip(vs, infs.tolist(), strict=True) if inf), vs[0].dtype)
 
     def _preconditioned(
         self, grads: list[torch.Tensor], den: Any, flat_g: torch.Tensor
@@ -2366,12 +2361,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             fallen, flat_fb = both[:n], flat[0]
         gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
+        gram = flat @ flat.T
         lost = torch.zeros_like(gg_fb)
-        if adam:  # (a pass over v: the host path reads it only where it may have overflowed)
-            largest = torch.stack(torch._foreach_norm(vs, math.inf))  # (v >= 0: its max)
-            lost = torch.isinf(largest).any().to(gg_fb.dtype)
+        if adam and vs:  # (the squared norm past _overflow_risk: no pass over v)
+            lost = (gram[0, 0] > _overflow_risk(vs)).to(gg_fb.dtype)
         pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb, lost])
-        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        stats = self._synced(torch.cat([gram.view(-1), *scalars, pair]))
         return stats, n_rows, both, fallen
 
     def _rows(
