@@ -519,13 +519,25 @@ BAD_CLOSURES = [
     (lambda w: lambda: (w**2).sum().detach(), "does not require grad and left no gradient"),
     (lambda w: lambda b=True: torch.tensor(1.0), "does not require grad and left no gradient"),
     (lambda w: lambda backward=True: (w**2).sum(), r"call loss.backward\(\) in the closure"),
+    (
+        lambda w: lambda b=True: torch.complex(*[_backward((w**2).sum(), b)] * 2),
+        r"a tensor of a real dtype, got a torch.complex64 tensor \(\(10\+10j\)\)",
+    ),
+    (lambda w: lambda: torch.complex(*[(w**2).sum()] * 2), "got a torch.complex64 tensor"),
+    (
+        lambda w: lambda b=True: _backward((w**2).sum(), b) > 0,
+        r"a tensor of a real dtype, got a torch.bool tensor \(True\)",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     BAD_CLOSURES,
-    ids=["none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"],
+    ids=[
+        *("none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"),
+        *("complex", "plain-complex", "bool"),
+    ],
 )
 def test_bad_closures_are_refused_with_what_they_returned(make, message):
     """Each names what the closure returned; one that leaves no gradient on parameters
@@ -1217,6 +1229,37 @@ def test_a_sparse_gradient_is_refused_naming_the_parameter():
         opt.step(closure)
 
 
+@pytest.mark.parametrize("loss_dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_bfloat16_parameters_train_with_moments_in_their_dtype(loss_dtype, device_steps):
+    """A bfloat16 model (as Adam takes one): the moments and the kept point are bfloat16,
+    no batch is skipped, and the step stays finite and positive, with the loss computed in
+    float32 (as ``autocast`` computes ``mse_loss``: the loss falls 100-fold) or in
+    bfloat16, whose rounding swamps many secants (a non-positive curvature leaves ``s``
+    to its limits, never a division by zero) and may end the ramp early (module
+    docstring, "What is guaranteed"): the loss then falls, slowly."""
+    torch.manual_seed(0)
+    X = torch.randn(256, 5)
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0])
+    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.bfloat16))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+
+    def loss(rows=slice(None)):
+        return ((X[rows].to(loss_dtype) @ w.to(loss_dtype) - y[rows].to(loss_dtype)) ** 2).mean()
+
+    start = float(loss().detach())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(6):
+            for idx in torch.randperm(256).split(32):
+                opt.step(lambda backward=True, idx=idx: _backward(loss(idx), backward))
+        assert opt.rollbacks == opt.skipped == 0
+    state = opt.state[w]
+    assert {state[key].dtype for key in ("m", "v", "prev")} == {torch.bfloat16}
+    assert math.isfinite(opt.last_step) and opt.last_step > 0.0
+    assert float(loss().detach()) < (0.01 if loss_dtype == torch.float32 else 1.0) * start
+
+
 def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
     """Adam's default eps=1e-8 is 0 in float16: where a squared gradient underflows, the
     direction is 0 / 0 and the batch is skipped; the warning says so, not 'NaN in the data'."""
@@ -1231,6 +1274,57 @@ def test_float16_with_an_eps_that_rounds_to_zero_warns_with_the_cause():
 
     with pytest.warns(SkippedBatchWarning, match=r"eps=1e-08 is 0 in torch.float16"):
         opt.step(closure)
+
+
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_a_gradient_whose_squares_overflow_adams_moment_is_skipped_with_the_cause(device_steps):
+    """A finite float32 gradient of 1e21 on one batch: ``(1 - beta2) g^2`` overflows Adam's
+    second moment, which stayed infinite and froze ``w[0]`` (a zero direction) on every
+    later batch, the host path blaming an underflow and the device path silent. The batch
+    is skipped, naming the overflow, and the later batches train both coordinates."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+
+    def huge(backward=True):
+        return _backward(1e21 * w[0] + (w**2).sum(), backward)
+
+    def closure(backward=True):
+        return _backward((w**2).sum(), backward)
+
+    with pytest.warns(SkippedBatchWarning, match=r"overflow Adam's second moment.*float32"):
+        opt.step(huge)
+        _ = opt.skipped  # (the device path's last flags)
+    assert opt.skipped == 1
+    assert w.tolist() == [3.0, -2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(100):
+            opt.step(closure)
+        _ = opt.skipped
+    assert all(abs(x) < 0.1 for x in w.tolist())
+
+
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
+def test_a_loss_that_overflows_with_a_finite_gradient_says_so(device_steps):
+    """``(1e3 w)^4`` at ``w = 1e8`` in float32: the loss overflows to inf while its gradient
+    (4e36) is finite. The batch is skipped; the warning said to check the data for NaN or
+    inf, which hold none, and now says the loss overflowed."""
+    w = torch.nn.Parameter(torch.tensor([1e8, -1e8]))
+    opt = StochasticLFSO([w], device_steps=device_steps)
+    with pytest.warns(SkippedBatchWarning, match=r"loss is inf;.*overflowed its dtype's range"):
+        opt.step(lambda backward=True: _backward((1e3 * w).pow(4).sum(), backward))
+        _ = opt.skipped  # (the device path's last flags)
+    assert opt.skipped == 1 and w.tolist() == [1e8, -1e8]
+
+
+@pytest.mark.parametrize("direction", ["adam", "momentum"])
+def test_a_float64_gradient_whose_squared_norm_overflows_says_so(direction):
+    """A finite float64 gradient of 1e160: its squared norm is infinite and the batch is
+    skipped; the warning said to look for NaN or inf in the data, which has none."""
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    opt = StochasticLFSO([w], direction=direction)
+    with pytest.warns(SkippedBatchWarning, match=r"finite, but its squared norm overflows"):
+        opt.step(lambda backward=True: _backward(1e160 * w.sum(), backward))
 
 
 @pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
@@ -1742,6 +1836,45 @@ def _ddp_job(rank, world):
 data_parallel.register("StochasticLFSO", _ddp_job)
 
 
+#: step -> (rank, what is not finite on that rank's shard alone): its loss (a constant
+#: added, the gradient finite), or a row of its data (the gradient too, which DDP averages).
+_DDP_NOT_FINITE = {5: (0, "loss"), 11: (1, "row")}
+
+
+def _ddp_not_finite_job(rank, world):
+    """Host and device path: 16 steps under DDP on each rank's half batch, with one rank's
+    loss not finite at one step and one rank's row at another: (parameters, rollbacks,
+    skipped, steps) of each path."""
+    results = {}
+    for device in (False, True):
+        net = torch.nn.parallel.DistributedDataParallel(_ddp_net())
+        gen = torch.Generator().manual_seed(1)
+        X = torch.randn(16, _DDP_ROWS, 8, generator=gen, dtype=torch.float64)
+        y = torch.randn(16, _DDP_ROWS, 1, generator=gen, dtype=torch.float64)
+        opt = StochasticLFSO(net.parameters(), device_steps=device)
+        for k in range(16):
+            rows = torch.arange(_DDP_ROWS).chunk(world)[rank]
+            who, what = _DDP_NOT_FINITE.get(k, (-1, ""))
+            Xk = X[k, rows].clone()
+            if who == rank and what == "row":
+                Xk[0, 0] = math.nan
+            bad = math.inf if who == rank and what == "loss" else 0.0
+
+            def closure(backward=True, net=net, Xk=Xk, yk=y[k, rows], bad=bad):
+                return _backward(torch.nn.functional.mse_loss(net(Xk), yk) + bad, backward)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SkippedBatchWarning)
+                opt.step(closure)
+                counts = (opt.rollbacks, opt.skipped)
+        params = [p.detach().clone() for p in net.parameters()]
+        results[device] = (params, *counts, opt.steps)
+    return results
+
+
+data_parallel.register("StochasticLFSO, a rank not finite", _ddp_not_finite_job)
+
+
 @pytest.fixture
 def ddp_runs(data_parallel_ranks):
     """What each of two ranks returned: run name -> (parameters, probes, last step, last
@@ -1769,6 +1902,19 @@ def test_data_parallel_ranks_take_the_steps_of_one_process_on_the_whole_batch(dd
         assert torch.equal(p, q)
         torch.testing.assert_close(p, r, rtol=0.0, atol=1e-6)
         assert not torch.allclose(r, p0, rtol=0.0, atol=1e-3)  # it did train
+
+
+@pytest.mark.parametrize("device", [False, True], ids=["host", "device"])
+def test_a_batch_not_finite_on_one_rank_is_skipped_on_both(data_parallel_ranks, device):
+    """One rank's loss infinite (its gradient finite), later one rank's data row NaN: the
+    averaged statistics are not finite on both ranks, so both undo the last step and skip
+    the batch, and their parameters stay equal and finite."""
+    (a, *counts_a), (b, *counts_b) = (
+        ranks["StochasticLFSO, a rank not finite"][device] for ranks in data_parallel_ranks
+    )
+    assert counts_a == counts_b == [len(_DDP_NOT_FINITE), 0, 16]  # rollbacks, skipped, steps
+    for p, q in zip(a, b, strict=True):
+        assert torch.equal(p, q) and bool(torch.isfinite(p).all())
 
 
 def test_data_parallel_ranks_drift_apart_with_process_group_false(ddp_runs):

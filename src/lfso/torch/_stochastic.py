@@ -151,8 +151,10 @@ The step (one per minibatch ``B``, with loss ``f_B`` and gradient ``g = grad f_B
    the average, the fresh batches' descent rates) did not tell
    the tasks apart (``docs/results.md``, "Minibatches", measures them).
 
-Safeguards: a batch whose loss or gradient is not finite after a step undoes that step
-(from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
+Safeguards: a batch whose loss or gradient is not finite after a step (or whose finite
+gradient's squared norm reaches a 16th of the largest number of Adam's second moment, which
+could then overflow, stay infinite and zero the direction along it for good) undoes that
+step (from a copy, exactly), divides ``s`` by 10 and restarts the gradient averages
 (:attr:`rollbacks`; before any step: :attr:`skipped`, the parameters untouched), and warns
 (:class:`SkippedBatchWarning`, naming the step): the batch is not used. With
 ``secant="same"`` a non-finite trial loss is rolled back at once (the batch was used, as a
@@ -320,7 +322,7 @@ next step (or when :attr:`~StochasticLFSO.rollbacks`, :attr:`~StochasticLFSO.ski
 the user asks for); ``state_dict()`` first writes the scalars back into the state as numbers
 (one round trip), so the state dict is the host path's and loads on either path (between
 steps, ``state`` itself holds the last values written back). The cost: the preconditioned
-gradient's two dot products on every step (the host path takes them where it falls back),
+gradient's two dot products on every step (the host path takes them where it falls back)
 and a few dozen operations on 0-d tensors per step, more on a measured step, each a kernel
 launch on a GPU (their count, and the CPU's time forced: ``docs/results.md``,
 "Minibatches", "The device path"). ``secant="same"`` keeps the host path: its trial loss
@@ -425,8 +427,8 @@ def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
             )
         if value.is_complex() or value.dtype == torch.bool:
             raise TypeError(
-                "the closure must return the loss as a real tensor with one element, got a "
-                f"tensor of dtype {value.dtype}"
+                "the closure must return the loss as a real number or a tensor of a real "
+                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r})"
             )
         if not value.is_floating_point():  # (an integer: a number, as float() reads it)
             return value.to(dtype=torch.float64, device=like.device)
@@ -862,6 +864,26 @@ def _is_group(value: Any) -> bool:
     return dist.is_available() and isinstance(value, dist.ProcessGroup)
 
 
+#: The least :func:`_overflow_risk` of float16, bfloat16, float32 and float64 moments (a
+#: number compared first, so that the loop over the moments' dtypes is seldom taken).
+_RISK_FLOOR = float(torch.finfo(torch.float16).max) / 16.0
+
+
+def _overflow_risk(vs: list[torch.Tensor]) -> float:
+    """Below this squared gradient norm Adam's second moment ``vs`` cannot overflow (each
+    entry a weighted mean of squared entries, its weights summing to 1 at most; a factor 16
+    below the dtype's largest number for the rounding of its updates). A batch at or past
+    it is skipped as one whose moment overflowed (it would then stay infinite, the
+    direction 0 along it for good): a test of the squared norm both paths have at hand,
+    no pass over ``vs``."""
+    return float(torch.finfo(_narrowest(vs)).max) / 16.0
+
+
+def _narrowest(vs: list[torch.Tensor]) -> torch.dtype:
+    """The dtype of the moments ``vs`` with the least largest number."""
+    return min((v.dtype for v in vs), key=lambda dtype: float(torch.finfo(dtype).max))
+
+
 def _underflowed(ok: torch.Tensor, moved: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """On the device: whether a gradient ``g`` that is not zero gave no step, its products
     having underflowed. In the float64 statistics only a float64 gradient's can, so only
@@ -999,7 +1021,8 @@ class StochasticLFSO(torch.optim.Optimizer):
       second time.
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
-    The loss may be a one-element tensor or, in the first two forms, a number. A closure
+    The loss may be a one-element tensor of a real (not complex or bool) dtype or, in the
+    first two forms, a number. A closure
     that returns None and leaves no gradient (a batch a training loop skips) takes no step;
     one that returns a loss and leaves no gradient on parameters that take one (a loss
     computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
@@ -1282,14 +1305,41 @@ class StochasticLFSO(torch.optim.Optimizer):
             )
         return lrs[0]
 
-    def _warn_skipped(self, loss: float, gg: float, undone: bool, step: int = 0) -> None:
+    def _warn_skipped(
+        self,
+        loss: float,
+        gg: float,
+        undone: bool,
+        step: int = 0,
+        overflow: torch.dtype | None = None,
+    ) -> None:
         """A :class:`SkippedBatchWarning` naming the step (``step``, or this one), what was
-        not finite, and what the optimiser did about it."""
+        not finite, and what the optimiser did about it; ``overflow``: the gradient was
+        finite, but squares of its entries overflow that dtype (its squared norm, or Adam's
+        second moment)."""
         parts = [f"loss is {loss}"] if not math.isfinite(loss) else []
         if not math.isfinite(gg):
             parts.append(f"gradient's squared norm is {gg}")
         what = " and its ".join(parts) or "step direction is not finite (its gradient is)"
         hint = "check the data for NaN or inf"
+        if math.isinf(loss) and math.isfinite(gg):
+            hint = (
+                "a loss that is infinite where its gradient is finite has overflowed its "
+                "dtype's range, unless the data hold inf: compute the loss in float64, or "
+                "divide it by a constant"
+            )
+        if overflow is not None:
+            what = (
+                "gradient is finite, but its squared norm overflows"
+                if not math.isfinite(gg)
+                else "gradient is finite, but the squares of its entries may overflow Adam's "
+                f"second moment (its squared norm is {gg:.3g})"
+            )
+            hint = (
+                f"the squares reach a 16th of the largest {overflow} number, "
+                f"{torch.finfo(overflow).max:.3g}: divide the loss by a constant that brings "
+                "its gradient near 1"
+            )
         if not parts and self.direction == "adam":  # Adam's eps may round to 0 (float16)
             lost = sorted(
                 {str(p.dtype) for p in self._params() if float(p.new_tensor(self.eps)) == 0.0}
@@ -1553,7 +1603,10 @@ class StochasticLFSO(torch.optim.Optimizer):
         dd_raw = stats[n_rows + 1]
         f0, gd, dd = stats[n_rows * n_rows], -scale * stats[1], scale * scale * dd_raw
         if not (math.isfinite(f0) and math.isfinite(gd) and math.isfinite(dd)):
-            self._restart(ms, vs, g_state, f0, stats[0])
+            self._restart(ms, vs, g_state, f0, stats[0], self._squares_overflow(stats[0], flat))
+            return loss
+        if stats[0] > _RISK_FLOOR and vs and stats[0] > _overflow_risk(vs):
+            self._restart(ms, vs, g_state, f0, stats[0], _narrowest(vs))
             return loss
         g_state["k"] = k
         # s sizes the average's direction: where the batch disagrees, the preconditioned
@@ -1756,10 +1809,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         g_state: dict[str, Any],
         f0: float,
         gg: float,
+        overflow: torch.dtype | None = None,
     ) -> None:
-        """A batch with a non-finite loss or gradient: the moments restart, the last step
-        is undone (with a tenth of the step size) or the batch skipped, and a warning says
-        which."""
+        """A batch with a non-finite loss or gradient (or one whose finite gradient's squares
+        overflow ``overflow``, see :meth:`_warn_skipped`): the moments restart, the last
+        step is undone (with a tenth of the step size) or the batch skipped, and a warning
+        says which."""
         for m, v in zip(ms, vs or ms, strict=True):  # the averages saw it: restart them
             m.zero_()
             v.zero_()
@@ -1774,7 +1829,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             self.skipped += 1
         self._undo = None
-        self._warn_skipped(f0, gg, undone)
+        self._warn_skipped(f0, gg, undone, overflow=overflow)
+
+    def _squares_overflow(self, gg: float, flat: torch.Tensor) -> torch.dtype | None:
+        """float64 where the gradient's squared norm ``gg`` overflows it while every entry
+        is finite on every rank (a read, for a batch that is skipped only), else None."""
+        if math.isfinite(gg) or gg != gg:
+            return None
+        finite = torch.isfinite(flat[0]).all().to(torch.float64).reshape(1)
+        return torch.float64 if float(self._synced(finite)) == 1.0 else None
 
     def _preconditioned(
         self, grads: list[torch.Tensor], den: Any, flat_g: torch.Tensor
@@ -2146,7 +2209,9 @@ class StochasticLFSO(torch.optim.Optimizer):
             self._zero_moments()
         if not ok:
             gg, f0 = stats[:: n_rows * n_rows][:2].tolist()  # (rare: a batch not finite)
-            self._warn_skipped(f0, gg, undoable, step)
+            lost = float(stats[-1]) > 0.0 and math.isfinite(gg) and math.isfinite(f0)
+            overflow = self._params()[0].dtype if lost else None
+            self._warn_skipped(f0, gg, undoable, step, overflow)
 
     def _store(self) -> None:
         """Write the device path's scalars back to the state as numbers (a host round trip,
@@ -2210,14 +2275,15 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._device_window(params, dev, g_state)  # (after the closure's last call)
         ds, den, scale = self._moments(ms, vs, grads, k, late)
         stats, n_rows, both, fallen = self._device_statistics(
-            grads, ds, den, d_prev if probe else None, scalars
+            grads, ds, (den, vs), d_prev if probe else None, scalars
         )
-        f0, dd_raw, dd_fb = stats[n_rows * n_rows], stats[n_rows + 1], stats[-1]
+        f0, dd_raw, dd_fb = stats[n_rows * n_rows], stats[n_rows + 1], stats[-2]
         gd, dd = stats[1] * -scale, dd_raw * (scale * scale)
-        ok = torch.isfinite(torch.stack([f0, gd, dd])).all()
+        # (the last: 0 unless Adam's second moment overflowed on some rank, host path's test)
+        ok = torch.isfinite(torch.stack([f0, gd, dd])).all() & (stats[-1] == 0.0)
         fell = gd >= 0.0  # (NaN: not ok, which decides alone)
         # It moves unless it fell along a zero gradient (-g . d_fb = 0 or ||d_fb|| = 0).
-        moved = ok & (~fell | (torch.minimum(stats[-2], dd_fb) > 0.0))
+        moved = ok & (~fell | (torch.minimum(stats[-3], dd_fb) > 0.0))
         longer = dd > 0.0  # fallen: as long as the step it replaces, ||scale d||^2 = dd
         sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), dev["one"]), scale)
         s, ramp, restart = dev["s"], dev["ramp"], dev["ramp"]
@@ -2295,7 +2361,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         self,
         grads: list[torch.Tensor],
         ds: list[torch.Tensor],
-        den: Any,
+        moments: tuple[Any, list[torch.Tensor]],
         d_prev: torch.Tensor | None,
         scalars: list[torch.Tensor],
     ) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
@@ -2305,8 +2371,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         back (the host no longer learns in time whether it does); all of them and the
         losses averaged over the ranks in one all-reduce: ``(stats, n_rows, both,
         fallen)``, ``stats`` the Gram matrix row by row, the losses, ``g . d_fb`` and
-        ``||d_fb||^2``; ``both`` the rows in the parameters' dtype, ``fallen`` ``d_fb``."""
+        ``||d_fb||^2`` and whether Adam's second moment overflowed (``moments``: Adam's
+        denominator and second moment); ``both`` the rows in the parameters' dtype,
+        ``fallen`` ``d_fb``."""
         adam = self.direction == "adam"
+        den, vs = moments
         rows = [t.reshape(-1) for t in grads + ds]
         if d_prev is not None:
             rows.append(d_prev)
@@ -2320,8 +2389,12 @@ class StochasticLFSO(torch.optim.Optimizer):
         else:
             fallen, flat_fb = both[:n], flat[0]
         gg_fb = flat[0] @ flat_fb  # -g . d_fb, and ||d_fb||^2
-        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb])
-        stats = self._synced(torch.cat([(flat @ flat.T).view(-1), *scalars, pair]))
+        gram = flat @ flat.T
+        lost = torch.zeros_like(gg_fb)
+        if adam and vs:  # (the squared norm past _overflow_risk: no pass over v)
+            lost = (gram[0, 0] > _overflow_risk(vs)).to(gg_fb.dtype)
+        pair = torch.stack([gg_fb, flat_fb @ flat_fb if adam else gg_fb, lost])
+        stats = self._synced(torch.cat([gram.view(-1), *scalars, pair]))
         return stats, n_rows, both, fallen
 
     def _rows(
