@@ -1133,6 +1133,31 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch", "dask"])
+def test_softmax_takes_bool_labels_as_logistic_regression_does(library):
+    """Bool labels are the classes 0 (``False``) and 1 (``True``), as scikit-learn's and
+    :class:`LogisticRegression`'s; they were refused ("got dtype bool")."""
+    y = np.array([True, False, True])
+    X, labels = A, y
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        X, labels = torch.asarray(A), torch.asarray(y)
+    elif library == "dask":
+        da = pytest.importorskip("dask.array")
+        X, labels = da.from_array(A, chunks=2), da.from_array(y, chunks=2)
+    for k in (2, 3):
+        model = SoftmaxRegression(X, labels, k)
+        ints = SoftmaxRegression(A, y.astype(int), k)
+        x = np.linspace(-1, 1, ints.dim)
+        point = x if library == "numpy" else model.xp.asarray(x)
+        assert float(model.value(point)) == pytest.approx(ints.value(x), rel=1e-12)
+    logistic = LogisticRegression(X, labels)
+    z = np.linspace(-1, 1, logistic.dim)
+    point = z if library == "numpy" else logistic.xp.asarray(z)
+    expected = LogisticRegression(A, y.astype(int)).value(z)
+    assert float(logistic.value(point)) == pytest.approx(expected, rel=1e-12)
+
+
 def test_softmax_labels_past_the_datas_integers_are_their_own_classes():
     """Labels were compared with the classes in the data's dtype: with float16 data (11
     significant bits) the labels 2049 and 2048 both matched the classes 2048 and 2049, so
