@@ -372,6 +372,12 @@ BAD = [
         TypeError,
         r"numbers; got strings \['0\.0', '1\.0'\] \(dtype <U32\): convert them, e\.g\. y\.astype",
     ),
+    (  # (bytes as Python shows them, not their str: "b'0'" in quotes)
+        "logistic y bytes",
+        lambda: LogisticRegression(A, np.array([b"0", b"1", b"1"])),
+        TypeError,
+        r"numbers; got byte strings \[b'0', b'1'\] \(dtype \|S1\): convert them",
+    ),
     (
         "logistic y one class",
         lambda: LogisticRegression(A, np.ones(3)),
@@ -395,6 +401,12 @@ BAD = [
         lambda: SoftmaxRegression(A, np.array(["0", "1", "2"]), 3),
         TypeError,
         r"numbers; got strings \['0', '1', '2'\] \(dtype <U1\): convert them, e\.g\. y\.astype",
+    ),
+    (
+        "softmax y bytes",
+        lambda: SoftmaxRegression(A, np.array([b"0", b"1", b"2"]), 3),
+        TypeError,
+        r"numbers; got byte strings \[b'0', b'1', b'2'\] \(dtype \|S1\): convert them",
     ),
     (
         "softmax y one class",

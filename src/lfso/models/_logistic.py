@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
-from .._validate import data_matrix, data_vector, flag, ridge_weights
+from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
@@ -230,11 +230,10 @@ class LogisticRegression(Model):
                 f"whose labels do not compare ({exc})"
             ) from None
         if any(isinstance(v, (str, bytes)) for v in values):
-            shown = sorted(map(str, values))
-            listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
             raise TypeError(
-                f"y must hold two classes as 0/1 or -1/+1, numbers; got strings [{listed}] "
-                f"(dtype {y.dtype}): convert them, e.g. y.astype(float)"
+                f"y must hold two classes as 0/1 or -1/+1, numbers; got "
+                f"{text_labels(v for v in values if isinstance(v, (str, bytes)))} (dtype "
+                f"{y.dtype}): convert them, e.g. y.astype(float)"
             )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))

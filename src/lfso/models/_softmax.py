@@ -20,7 +20,7 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, flag, integer, ridge_weights
+from .._validate import data_matrix, data_vector, flag, integer, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
@@ -703,11 +703,10 @@ def _check_labels(y: Any, n_classes: int) -> Any:
     booleans (``False`` is 0, ``True`` 1, as scikit-learn's classes sort them)."""
     labels = to_numpy(y)
     if labels.dtype.kind in "US":
-        shown = [str(v) for v in np.unique(labels)[:6].tolist()]
         raise TypeError(
-            f"y must hold class indices 0..{n_classes - 1}, numbers; got strings {shown}"
-            f"{' ...' if np.unique(labels).size > 6 else ''} (dtype {labels.dtype}): convert "
-            f"them, e.g. y.astype(int)"
+            f"y must hold class indices 0..{n_classes - 1}, numbers; got "
+            f"{text_labels(np.unique(labels).tolist())} (dtype {labels.dtype}): convert them, "
+            f"e.g. y.astype(int)"
         )
     if labels.dtype.kind == "b":
         return y
