@@ -366,6 +366,18 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (  # (two classes, neither 0/1 nor -1/+1: refused, as documented, with the mapping)
+        "logistic y {1,2}",
+        lambda: LogisticRegression(A, [1, 2, 2]),
+        ValueError,
+        r"0/1 or -1/\+1, got 2 distinct values \[1, 2\]: map them to 0/1, e\.g\. y == 2$",
+    ),
+    (
+        "logistic y one value, not a class",
+        lambda: LogisticRegression(A, [0.5, 0.5, 0.5]),
+        ValueError,
+        r"0/1 or -1/\+1, got 1 distinct value \[0\.5\]$",
+    ),
     (
         "logistic y text",
         lambda: LogisticRegression(A, np.array([0.0, 1.0, 1.0]).astype(str)),
@@ -1143,6 +1155,17 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     b = SoftmaxRegression(A, np.array([0, 1, 2]), 3)
     x = np.linspace(-1, 1, a.dim)
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
+
+
+def test_logistic_labels_0_1_and_minus_1_1_give_the_same_model():
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((20, 3)), rng.integers(0, 2, 20)
+    zero_one = LogisticRegression(X, y, fit_intercept=True)
+    signs = LogisticRegression(X, 2.0 * y - 1.0, fit_intercept=True)
+    for x in rng.standard_normal((3, zero_one.dim)):
+        a, b = zero_one.evaluate(x), signs.evaluate(x)
+        assert a.value == b.value and np.array_equal(a.grad, b.grad)
+        assert zero_one(x, 0.5) == signs(x, 0.5)
 
 
 @pytest.mark.parametrize("library", ["numpy", "torch", "dask"])

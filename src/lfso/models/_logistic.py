@@ -178,7 +178,7 @@ class LogisticRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array, shape (n,)
-        Two classes, as 0/1 or -1/+1 (numbers: text labels are refused). Labels of one
+        Two classes, as 0/1, -1/+1 or False/True (numbers: text labels are refused). Labels of one
         class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient
         is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
         towards 0 with no minimiser.
@@ -247,8 +247,9 @@ class LogisticRegression(Model):
             shown = sorted(values)
             listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
             raise ValueError(
-                f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct values "
-                f"[{listed}]"
+                f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct "
+                f"value{'s' * (len(shown) > 1)} [{listed}]"
+                + (f": map them to 0/1, e.g. y == {shown[1]!r}" if len(shown) == 2 else "")
             )
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")
