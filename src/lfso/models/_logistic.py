@@ -178,10 +178,10 @@ class LogisticRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array, shape (n,)
-        Two classes, as 0/1, -1/+1 or False/True (numbers: text labels are refused). Labels of one
-        class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient
-        is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
-        towards 0 with no minimiser.
+        Two classes, as 0/1, -1/+1 or False/True (numbers: text labels are refused).
+        Labels of one class are refused (a ``ValueError``, as scikit-learn's) unless every
+        coefficient is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the
+        loss can fall towards 0 with no minimiser.
     l2 : float >= 0, or array of shape (d,) with entries >= 0
         The ridge's weight, or one weight per feature (the intercept is not penalised).
     fit_intercept : bool
