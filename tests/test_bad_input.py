@@ -421,6 +421,12 @@ BAD = [
         r"numbers; got byte strings \[b'0', b'1', b'2'\] \(dtype \|S1\): convert them",
     ),
     (
+        "softmax y text objects",
+        lambda: SoftmaxRegression(A, np.array(["0", "1", "2"], dtype=object), 3),
+        TypeError,
+        r"numbers; got strings \['0', '1', '2'\] \(dtype object\): convert them",
+    ),
+    (
         "softmax y one class",
         lambda: SoftmaxRegression(A, [2, 2, 2], 3, l2=1.0),
         ValueError,
@@ -1155,6 +1161,17 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     b = SoftmaxRegression(A, np.array([0, 1, 2]), 3)
     x = np.linspace(-1, 1, a.dim)
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
+
+
+def test_softmax_takes_labels_held_as_python_objects_as_logistic_regression_does():
+    """An object array of numbers (``dtype=object``) holds the same labels; it was refused
+    ("got dtype object") where :class:`LogisticRegression` takes it."""
+    y = np.array([0, 2, 1])
+    model = SoftmaxRegression(A, y.astype(object), 3)
+    x = np.linspace(-1, 1, model.dim)
+    assert model.value(x) == SoftmaxRegression(A, y, 3).value(x)
+    with pytest.raises(ValueError, match=r"integer class indices, got 1\.5"):
+        SoftmaxRegression(A, np.array([0, 1.5, 1], dtype=object), 3)
 
 
 def test_logistic_labels_0_1_and_minus_1_1_give_the_same_model():

@@ -702,11 +702,17 @@ def _check_labels(y: Any, n_classes: int) -> Any:
     """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``, or
     booleans (``False`` is 0, ``True`` 1, as scikit-learn's classes sort them)."""
     labels = to_numpy(y)
-    if labels.dtype.kind in "US":
+    if labels.dtype.kind == "O":  # (Python objects: numbers are taken, as NumPy's would be)
+        text = [v for v in labels.tolist() if isinstance(v, (str, bytes))]
+        numbers = np.asarray(labels.tolist()) if not text else labels
+        if numbers.dtype.kind in "biuf":
+            y = labels = numbers
+    else:
+        text = np.unique(labels).tolist() if labels.dtype.kind in "US" else []
+    if text:
         raise TypeError(
-            f"y must hold class indices 0..{n_classes - 1}, numbers; got "
-            f"{text_labels(np.unique(labels).tolist())} (dtype {labels.dtype}): convert them, "
-            f"e.g. y.astype(int)"
+            f"y must hold class indices 0..{n_classes - 1}, numbers; got {text_labels(text)} "
+            f"(dtype {labels.dtype}): convert them, e.g. y.astype(int)"
         )
     if labels.dtype.kind == "b":
         return y
