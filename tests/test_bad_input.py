@@ -366,11 +366,29 @@ BAD = [
     ),
     # labels
     ("logistic y {0,2}", lambda: LogisticRegression(A, [0.0, 2.0, 2.0]), ValueError, "two classes"),
+    (  # (two classes, neither 0/1 nor -1/+1: refused, as documented, with the mapping)
+        "logistic y {1,2}",
+        lambda: LogisticRegression(A, [1, 2, 2]),
+        ValueError,
+        r"0/1 or -1/\+1, got 2 distinct values \[1, 2\]: map them to 0/1, e\.g\. y == 2$",
+    ),
+    (
+        "logistic y one value, not a class",
+        lambda: LogisticRegression(A, [0.5, 0.5, 0.5]),
+        ValueError,
+        r"0/1 or -1/\+1, got 1 distinct value \[0\.5\]$",
+    ),
     (
         "logistic y text",
         lambda: LogisticRegression(A, np.array([0.0, 1.0, 1.0]).astype(str)),
         TypeError,
         r"numbers; got strings \['0\.0', '1\.0'\] \(dtype <U32\): convert them, e\.g\. y\.astype",
+    ),
+    (  # (bytes as Python shows them, not their str: "b'0'" in quotes)
+        "logistic y bytes",
+        lambda: LogisticRegression(A, np.array([b"0", b"1", b"1"])),
+        TypeError,
+        r"numbers; got byte strings \[b'0', b'1'\] \(dtype \|S1\): convert them",
     ),
     (
         "logistic y one class",
@@ -395,6 +413,18 @@ BAD = [
         lambda: SoftmaxRegression(A, np.array(["0", "1", "2"]), 3),
         TypeError,
         r"numbers; got strings \['0', '1', '2'\] \(dtype <U1\): convert them, e\.g\. y\.astype",
+    ),
+    (
+        "softmax y bytes",
+        lambda: SoftmaxRegression(A, np.array([b"0", b"1", b"2"]), 3),
+        TypeError,
+        r"numbers; got byte strings \[b'0', b'1', b'2'\] \(dtype \|S1\): convert them",
+    ),
+    (
+        "softmax y text objects",
+        lambda: SoftmaxRegression(A, np.array(["0", "1", "2"], dtype=object), 3),
+        TypeError,
+        r"numbers; got strings \['0', '1', '2'\] \(dtype object\): convert them",
     ),
     (
         "softmax y one class",
@@ -1131,6 +1161,53 @@ def test_softmax_labels_match_f_and_gradient_after_validation():
     b = SoftmaxRegression(A, np.array([0, 1, 2]), 3)
     x = np.linspace(-1, 1, a.dim)
     assert a.value(x) == b.value(x) and np.array_equal(a.grad(x), b.grad(x))
+
+
+def test_softmax_takes_labels_held_as_python_objects_as_logistic_regression_does():
+    """An object array of numbers (``dtype=object``) holds the same labels; it was refused
+    ("got dtype object") where :class:`LogisticRegression` takes it."""
+    y = np.array([0, 2, 1])
+    model = SoftmaxRegression(A, y.astype(object), 3)
+    x = np.linspace(-1, 1, model.dim)
+    assert model.value(x) == SoftmaxRegression(A, y, 3).value(x)
+    with pytest.raises(ValueError, match=r"integer class indices, got 1\.5"):
+        SoftmaxRegression(A, np.array([0, 1.5, 1], dtype=object), 3)
+
+
+def test_logistic_labels_0_1_and_minus_1_1_give_the_same_model():
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((20, 3)), rng.integers(0, 2, 20)
+    zero_one = LogisticRegression(X, y, fit_intercept=True)
+    signs = LogisticRegression(X, 2.0 * y - 1.0, fit_intercept=True)
+    for x in rng.standard_normal((3, zero_one.dim)):
+        a, b = zero_one.evaluate(x), signs.evaluate(x)
+        assert a.value == b.value and np.array_equal(a.grad, b.grad)
+        assert zero_one(x, 0.5) == signs(x, 0.5)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "dask"])
+def test_softmax_takes_bool_labels_as_logistic_regression_does(library):
+    """Bool labels are the classes 0 (``False``) and 1 (``True``), as scikit-learn's and
+    :class:`LogisticRegression`'s; they were refused ("got dtype bool")."""
+    y = np.array([True, False, True])
+    X, labels = A, y
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        X, labels = torch.asarray(A), torch.asarray(y)
+    elif library == "dask":
+        da = pytest.importorskip("dask.array")
+        X, labels = da.from_array(A, chunks=2), da.from_array(y, chunks=2)
+    for k in (2, 3):
+        model = SoftmaxRegression(X, labels, k)
+        ints = SoftmaxRegression(A, y.astype(int), k)
+        x = np.linspace(-1, 1, ints.dim)
+        point = x if library == "numpy" else model.xp.asarray(x)
+        assert float(model.value(point)) == pytest.approx(ints.value(x), rel=1e-12)
+    logistic = LogisticRegression(X, labels)
+    z = np.linspace(-1, 1, logistic.dim)
+    point = z if library == "numpy" else logistic.xp.asarray(z)
+    expected = LogisticRegression(A, y.astype(int)).value(z)
+    assert float(logistic.value(point)) == pytest.approx(expected, rel=1e-12)
 
 
 def test_softmax_labels_past_the_datas_integers_are_their_own_classes():

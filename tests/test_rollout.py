@@ -79,6 +79,28 @@ def test_subsample_equals_the_model_built_on_those_rows(name):
     assert full.value(x) == pytest.approx(model.value(x), rel=1e-12)
 
 
+@pytest.mark.parametrize("name", ["logistic-intercept", "softmax"])
+def test_subsample_keeps_rows_of_one_class(name):
+    model = ROW_MODELS[name](A, B, LABELS, CLASSES)
+    labels = LABELS if name.startswith("logistic") else CLASSES
+    rows = np.flatnonzero(labels == labels[0])[:5]
+    small = subsample(model, rows)  # (a part of a problem of several classes)
+    x = RNG.standard_normal(model.dim)
+    if name.startswith("logistic"):  # the mean loss of those rows, by hand
+        s = 2.0 * LABELS[rows] - 1.0
+        expected = np.mean(np.log1p(np.exp(-s * (A[rows] @ x[:-1] + x[-1]))))
+    else:
+        z = np.c_[A[rows], np.ones(5)] @ x.reshape(6, 3)
+        lse = np.log(np.sum(np.exp(z), axis=1))
+        expected = np.mean(lse - z[np.arange(5), CLASSES[rows]])
+        expected += 0.01 / 2 * np.sum(x.reshape(6, 3)[:-1] ** 2)
+    assert small.n == 5 and small.value(x) == pytest.approx(expected, rel=1e-12)
+    res = lfso.minimize(small, np.zeros(model.dim), max_iter=5)
+    assert np.isfinite(res.fun) and res.nit == 5
+    with pytest.raises(ValueError, match="one class"):  # (the constructor still refuses)
+        ROW_MODELS[name](A[rows], B[rows], LABELS[rows], CLASSES[rows])
+
+
 def test_subsample_takes_a_numpy_fraction_of_any_float_dtype():
     model = LpRegression(A, B, 2)
     for fraction in (0.25, np.float64(0.25), np.float32(0.25), np.float16(0.25)):

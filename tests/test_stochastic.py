@@ -375,3 +375,16 @@ def test_the_history_reports_l_per_unit_length_as_a_full_batch_run_does(decay):
     )
     gamma = np.ones(4) if decay == "none" else 1.0 / np.arange(1.0, 5.0)
     np.testing.assert_allclose(res.history.step[1:] * res.history.L[1:], 0.5 * gamma, rtol=1e-9)
+
+
+def test_batches_of_one_row_of_a_classifier_run():
+    """A batch of one row holds one class, which the classifiers' constructors refuse (with
+    an intercept); a batch is a part of the two-class problem, and the run takes it."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = lfso.models.LogisticRegression(X, y, fit_intercept=True)
+    x0 = np.zeros(model.dim)
+    res = lfso.minimize(model, x0, batch_size=1, seed=0, epochs=3)
+    assert res.status in (lfso.Status.CONVERGED, lfso.Status.MAX_ITER), res.message
+    assert res.fun < model.value(x0)

@@ -56,6 +56,7 @@ __all__ = [
     "spelt_given",
     "spelt_method",
     "spelt_option",
+    "text_labels",
 ]
 
 
@@ -66,6 +67,16 @@ def _show(value: Any) -> str:
         return f"an array of shape {tuple(value.shape)}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def text_labels(values: Any) -> str:
+    """Text labels for a message, as Python shows them: ``strings ['a', 'b']``, ``byte
+    strings [b'0', b'1']`` (six at most, sorted; mixed ``str`` and ``bytes`` by their
+    text)."""
+    shown = sorted(set(values), key=lambda v: (str(v), isinstance(v, bytes)))
+    listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
+    noun = "byte strings" if all(isinstance(v, bytes) for v in shown) else "strings"
+    return f"{noun} [{listed}]"
 
 
 def is_real(value: Any) -> bool:

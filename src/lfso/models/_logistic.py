@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
-from .._validate import data_matrix, data_vector, flag, ridge_weights
+from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
@@ -178,10 +178,10 @@ class LogisticRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array, shape (n,)
-        Two classes, as 0/1 or -1/+1 (numbers: text labels are refused). Labels of one
-        class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient
-        is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
-        towards 0 with no minimiser.
+        Two classes, as 0/1, -1/+1 or False/True (numbers: text labels are refused).
+        Labels of one class are refused (a ``ValueError``, as scikit-learn's) unless every
+        coefficient is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the
+        loss can fall towards 0 with no minimiser.
     l2 : float >= 0, or array of shape (d,) with entries >= 0
         The ridge's weight, or one weight per feature (the intercept is not penalised).
     fit_intercept : bool
@@ -230,11 +230,10 @@ class LogisticRegression(Model):
                 f"whose labels do not compare ({exc})"
             ) from None
         if any(isinstance(v, (str, bytes)) for v in values):
-            shown = sorted(map(str, values))
-            listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
             raise TypeError(
-                f"y must hold two classes as 0/1 or -1/+1, numbers; got strings [{listed}] "
-                f"(dtype {y.dtype}): convert them, e.g. y.astype(float)"
+                f"y must hold two classes as 0/1 or -1/+1, numbers; got "
+                f"{text_labels(v for v in values if isinstance(v, (str, bytes)))} (dtype "
+                f"{y.dtype}): convert them, e.g. y.astype(float)"
             )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
@@ -248,8 +247,9 @@ class LogisticRegression(Model):
             shown = sorted(values)
             listed = ", ".join(map(repr, shown[:6])) + (", ..." if len(shown) > 6 else "")
             raise ValueError(
-                f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct values "
-                f"[{listed}]"
+                f"y must hold two classes as 0/1 or -1/+1, got {len(shown)} distinct "
+                f"value{'s' * (len(shown) > 1)} [{listed}]"
+                + (f": map them to 0/1, e.g. y == {shown[1]!r}" if len(shown) == 2 else "")
             )
         if oracle not in ("sharp", "paper"):
             raise ValueError(f"oracle must be 'sharp' or 'paper', got {oracle!r}")

@@ -25,6 +25,9 @@ from above; a square that overflows makes it ``inf`` (certifying nothing).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,24 @@ import numpy as np
 from .._arrays import device, error_gamma, namespace, reduce_sum, to_numpy
 from ._portable import Portable
 
-__all__ = ["VectorRidge", "one_class", "spread"]
+__all__ = ["VectorRidge", "one_class", "rows_of_larger", "spread"]
+
+#: Whether the classifier being built holds some rows of a larger problem
+#: (:func:`rows_of_larger`).
+_ROWS_OF_LARGER: ContextVar[bool] = ContextVar("lfso_rows_of_larger", default=False)
+
+
+@contextmanager
+def rows_of_larger() -> Iterator[None]:
+    """Within it, a classifier built from some rows of another's (a pilot's subsample,
+    :func:`lfso.rollout.subsample`) keeps labels of one class: the rows are a part of a
+    problem with two or more classes, as a batch is (its classes with no samples are
+    kept, as :class:`~lfso.models.SoftmaxRegression` keeps them), not one to refuse."""
+    token = _ROWS_OF_LARGER.set(True)
+    try:
+        yield
+    finally:
+        _ROWS_OF_LARGER.reset(token)
 
 
 class VectorRidge(Portable):
@@ -116,8 +136,9 @@ def one_class(label: Any, l2: float | np.ndarray, fit_intercept: bool, want: str
     bound, so the loss has no minimiser and a run ends only on ``tol`` or ``max_iter``.
     A ``ValueError`` naming ``y``, its one value and ``want`` (what ``y`` must hold), as
     scikit-learn's estimators refuse one class; with ``l2 > 0`` on every coefficient and no
-    intercept the loss is strongly convex, and the labels are kept."""
-    if not fit_intercept and float(np.min(l2)) > 0.0:
+    intercept the loss is strongly convex, and the labels are kept; so are the rows of a
+    larger problem (:func:`rows_of_larger`)."""
+    if _ROWS_OF_LARGER.get() or (not fit_intercept and float(np.min(l2)) > 0.0):
         return
     raise ValueError(
         f"y must hold {want}, got one class: every label is {label!r}; one class is fitted "

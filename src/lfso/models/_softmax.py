@@ -20,7 +20,7 @@ from .._arrays import (
     to_float,
     to_numpy,
 )
-from .._validate import data_matrix, data_vector, flag, integer, ridge_weights
+from .._validate import data_matrix, data_vector, flag, integer, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
@@ -136,10 +136,11 @@ class SoftmaxRegression(Model):
     Parameters
     ----------
     X : array, shape (n, d)
-    y : array of int, shape (n,)
-        Class indices ``0..K-1``. Labels of one class are refused (a ``ValueError``, as
-        scikit-learn's) unless every coefficient is penalised (``l2 > 0`` and
-        ``fit_intercept=False``): otherwise the loss can fall towards 0 with no minimiser.
+    y : array of int or bool, shape (n,)
+        Class indices ``0..K-1``, or booleans (``False`` is 0, ``True`` 1). Labels of one
+        class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient is
+        penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
+        towards 0 with no minimiser.
         Classes with no samples are taken (a batch, or a subset, of a larger problem's
         rows); their logits are pushed down without bound where nothing penalises them
         (an intercept, ``l2 = 0``), as separable data's are, so a run then ends on ``tol``.
@@ -698,15 +699,23 @@ def _check_size(n: int, n_features: int, n_classes: int, dtype: Any) -> None:
 
 
 def _check_labels(y: Any, n_classes: int) -> Any:
-    """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``."""
+    """``y`` as class indices: integers (or integral floats) in ``0 .. n_classes - 1``, or
+    booleans (``False`` is 0, ``True`` 1, as scikit-learn's classes sort them)."""
     labels = to_numpy(y)
-    if labels.dtype.kind in "US":
-        shown = [str(v) for v in np.unique(labels)[:6].tolist()]
+    if labels.dtype.kind == "O":  # (Python objects: numbers are taken, as NumPy's would be)
+        text = [v for v in labels.tolist() if isinstance(v, (str, bytes))]
+        numbers = np.asarray(labels.tolist()) if not text else labels
+        if numbers.dtype.kind in "biuf":
+            y = labels = numbers
+    else:
+        text = np.unique(labels).tolist() if labels.dtype.kind in "US" else []
+    if text:
         raise TypeError(
-            f"y must hold class indices 0..{n_classes - 1}, numbers; got strings {shown}"
-            f"{' ...' if np.unique(labels).size > 6 else ''} (dtype {labels.dtype}): convert "
-            f"them, e.g. y.astype(int)"
+            f"y must hold class indices 0..{n_classes - 1}, numbers; got {text_labels(text)} "
+            f"(dtype {labels.dtype}): convert them, e.g. y.astype(int)"
         )
+    if labels.dtype.kind == "b":
+        return y
     if labels.dtype.kind not in "iuf":
         raise TypeError(f"y must hold class indices 0..{n_classes - 1}, got dtype {labels.dtype}")
     if labels.dtype.kind == "f":
