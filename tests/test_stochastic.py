@@ -378,8 +378,8 @@ def test_the_history_reports_l_per_unit_length_as_a_full_batch_run_does(decay):
 
 
 def test_batches_of_one_row_of_a_classifier_run():
-    """A batch of one row holds one class, which the classifiers' constructors refuse (with
-    an intercept); a batch is a part of the two-class problem, and the run takes it."""
+    """A batch of one row holds one class, a part of the two-class problem: the run takes
+    it."""
     rng = np.random.default_rng(5)
     X = rng.standard_normal((30, 2))
     y = (X[:, 0] > 0).astype(int)

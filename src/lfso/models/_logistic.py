@@ -14,7 +14,7 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, one_class, spread
+from ._ridge import VectorRidge, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -179,9 +179,12 @@ class LogisticRegression(Model):
     X : array, shape (n, d)
     y : array, shape (n,)
         Two classes, as 0/1, -1/+1 or False/True (numbers: text labels are refused).
-        Labels of one class are refused (a ``ValueError``, as scikit-learn's) unless every
-        coefficient is penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the
-        loss can fall towards 0 with no minimiser.
+        Labels of one class are taken (the rows of a batch, or of a pilot's subsample, of
+        a two-class problem), though unless every coefficient is penalised (``l2 > 0`` and
+        ``fit_intercept=False``) the loss of such labels falls towards 0 with no
+        minimiser, so a run on them alone ends on ``tol`` or ``max_iter``
+        (:class:`lfso.sklearn.LFSOLogisticRegression` refuses one class, as scikit-learn's
+        estimators do).
     l2 : float >= 0, or array of shape (d,) with entries >= 0
         The ridge's weight, or one weight per feature (the intercept is not penalised).
     fit_intercept : bool
@@ -237,8 +240,6 @@ class LogisticRegression(Model):
             )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
         fit_intercept = bool(flag(fit_intercept, "fit_intercept"))
-        if len(values) == 1 and values <= {-1.0, 0.0, 1.0}:
-            one_class(next(iter(values)), l2, fit_intercept, "two classes as 0/1 or -1/+1")
         if values <= {0.0, 1.0}:
             signs = 2.0 * xp.astype(like(y, X), X.dtype) - 1.0
         elif values <= {-1.0, 1.0}:

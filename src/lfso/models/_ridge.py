@@ -25,9 +25,6 @@ from above; a square that overflows makes it ``inf`` (certifying nothing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -35,24 +32,7 @@ import numpy as np
 from .._arrays import device, error_gamma, namespace, reduce_sum, to_numpy
 from ._portable import Portable
 
-__all__ = ["VectorRidge", "one_class", "rows_of_larger", "spread"]
-
-#: Whether the classifier being built holds some rows of a larger problem
-#: (:func:`rows_of_larger`).
-_ROWS_OF_LARGER: ContextVar[bool] = ContextVar("lfso_rows_of_larger", default=False)
-
-
-@contextmanager
-def rows_of_larger() -> Iterator[None]:
-    """Within it, a classifier built from some rows of another's (a pilot's subsample,
-    :func:`lfso.rollout.subsample`) keeps labels of one class: the rows are a part of a
-    problem with two or more classes, as a batch is (its classes with no samples are
-    kept, as :class:`~lfso.models.SoftmaxRegression` keeps them), not one to refuse."""
-    token = _ROWS_OF_LARGER.set(True)
-    try:
-        yield
-    finally:
-        _ROWS_OF_LARGER.reset(token)
+__all__ = ["VectorRidge", "spread"]
 
 
 class VectorRidge(Portable):
@@ -127,21 +107,3 @@ def spread(l2: float | np.ndarray, rows: int, columns: int, intercept: bool) -> 
     if intercept:
         full[-1, :] = 0.0
     return full.reshape(-1)
-
-
-def one_class(label: Any, l2: float | np.ndarray, fit_intercept: bool, want: str) -> None:
-    """Refuse labels ``y`` that all are ``label`` (one class) unless every coefficient is
-    penalised: otherwise an intercept (or, without one, coefficients that favour ``label``
-    on every row, where the rows allow) drives the mean loss towards 0 as it grows without
-    bound, so the loss has no minimiser and a run ends only on ``tol`` or ``max_iter``.
-    A ``ValueError`` naming ``y``, its one value and ``want`` (what ``y`` must hold), as
-    scikit-learn's estimators refuse one class; with ``l2 > 0`` on every coefficient and no
-    intercept the loss is strongly convex, and the labels are kept; so are the rows of a
-    larger problem (:func:`rows_of_larger`)."""
-    if _ROWS_OF_LARGER.get() or (not fit_intercept and float(np.min(l2)) > 0.0):
-        return
-    raise ValueError(
-        f"y must hold {want}, got one class: every label is {label!r}; one class is fitted "
-        f"only with every coefficient penalised (l2 > 0 and fit_intercept=False), else its "
-        f"loss can fall towards 0 as the coefficients grow, with no minimiser"
-    )

@@ -25,7 +25,7 @@ from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, one_class, spread
+from ._ridge import VectorRidge, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -137,13 +137,11 @@ class SoftmaxRegression(Model):
     ----------
     X : array, shape (n, d)
     y : array of int or bool, shape (n,)
-        Class indices ``0..K-1``, or booleans (``False`` is 0, ``True`` 1). Labels of one
-        class are refused (a ``ValueError``, as scikit-learn's) unless every coefficient is
-        penalised (``l2 > 0`` and ``fit_intercept=False``): otherwise the loss can fall
-        towards 0 with no minimiser.
-        Classes with no samples are taken (a batch, or a subset, of a larger problem's
-        rows); their logits are pushed down without bound where nothing penalises them
-        (an intercept, ``l2 = 0``), as separable data's are, so a run then ends on ``tol``.
+        Class indices ``0..K-1``, or booleans (``False`` is 0, ``True`` 1).
+        Classes with no samples (all but one among them) are taken (a batch, or a
+        subset, of a larger problem's rows); their logits are pushed down without bound
+        where nothing penalises them (an intercept, ``l2 = 0``), as separable data's are,
+        so a run then ends on ``tol``.
     n_classes : int >= 2
         ``K``; the model holds ``2 n K`` one-hot entries, so a ``K`` whose labels would
         not fit in the machine's memory is refused (a ``ValueError``) before any is made.
@@ -189,9 +187,6 @@ class SoftmaxRegression(Model):
             data_vector(y, "y", xp, int(X.shape[0]), real_only=False, rows_of=X), n_classes
         )
         l2 = ridge_weights(l2, "l2", int(X.shape[1]))
-        held = to_numpy(y)
-        if held.size and held.min() == held.max():
-            one_class(held[0].item(), l2, fit_intercept, f"class indices 0..{n_classes - 1}")
         if fit_intercept:
             ones = xp.ones((X.shape[0], 1), dtype=X.dtype, device=device(X))
             X = materialize(xp.concat([X, ones], axis=1))

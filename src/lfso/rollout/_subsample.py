@@ -9,7 +9,6 @@ import numpy as np
 
 from .._validate import integer
 from ..models import Model
-from ..models._ridge import rows_of_larger
 from ..models._rows import take_rows
 
 
@@ -49,8 +48,8 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     :class:`~lfso.models.LogisticRegression` and :class:`~lfso.models.SoftmaxRegression`
     with the same settings (power, oracle, ``l2``, intercept) from the chosen rows; the data
     stay in their array library and on their device. Rows whose labels are of one class are
-    kept (a part of a problem with two or more classes, as a minibatch is), where the
-    classifiers' constructors refuse such labels.
+    kept, as the classifiers take them (a part of a problem with two or more classes, as a
+    minibatch is).
 
     Parameters
     ----------
@@ -103,14 +102,13 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     X = taken["X"]
     if m.fit_intercept:  # the models append the constant column themselves
         X = X[:, :-1]
-    with rows_of_larger():  # (rows of one class are kept: a part of a two-class problem)
-        if isinstance(model, LogisticRegression):
-            return LogisticRegression(
-                X,
-                taken["signs"],
-                l2=m.l2,
-                fit_intercept=m.fit_intercept,
-                oracle=m.oracle,
-            )
-        y = xp.argmax(taken["onehot"], axis=1)
-        return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)
+    if isinstance(model, LogisticRegression):
+        return LogisticRegression(
+            X,
+            taken["signs"],
+            l2=m.l2,
+            fit_intercept=m.fit_intercept,
+            oracle=m.oracle,
+        )
+    y = xp.argmax(taken["onehot"], axis=1)
+    return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)
