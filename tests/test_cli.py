@@ -127,7 +127,8 @@ def test_solve_prints_the_status_once_with_its_message(capsys):
 def test_tol_zero_runs_to_the_cap_as_the_api_does(tmp_path, capsys):
     problem = lfso.bench.get_problem("power_sum-p3")
     api = lfso.minimize(*problem.make(), tol=0.0, max_iter=30)
-    assert main(["solve", "power_sum-p3", "--tol", "0", "--max-iter", "30"]) == api.status == 1
+    assert api.status.name == "MAX_ITER"
+    assert main(["solve", "power_sum-p3", "--tol", "0", "--max-iter", "30"]) == 0
     out = capsys.readouterr().out
     assert "MAX_ITER" in out and f"iterations {api.nit}," in out and api.nit == 30
     argv = ["compare", "power_sum-p3", "--baseline-step", "0.01", "--tol", "0", "--max-iter", "5"]
@@ -231,12 +232,31 @@ def test_version(capsys):
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"lfso {lfso.__version__}"
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_tol_zero_exits_0_at_the_cap_and_1_where_the_run_broke_down(capsys):
+    """``--tol 0`` asks for the cap: reaching it is the goal (exit 0), as the help says; a
+    run that stopped short of it on a failure still exits 1, and a cap at ``--tol > 0``."""
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0 runs to the iteration cap" in help_text and "exits 0 there" in help_text
+    cap = ["solve", "lp_regression-p2-n100", "--max-iter", "20", "--every", "1000"]
+    assert main([*cap, "--tol", "0"]) == 0
+    assert "MAX_ITER" in capsys.readouterr().out
+    assert main([*cap, "--tol", "1e-12"]) == 1
+    broke = ["solve", "lp_regression-p1-n100", "--method", "gd", "--step", "1e-3", "--tol", "0"]
+    assert main([*broke, "--max-iter", "3000", "--every", "10000"]) == 1
+    assert "NON_FINITE" in capsys.readouterr().out
+
+
 def test_help_states_the_exit_statuses(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert exc.value.code == 0
     assert "exit status: 0 on success; 1 where the command's goal was not reached" in text
+    assert "at --tol 0 stopped short of the cap other than STALLED" in text
     for status in ("2 on a usage error", "130 when interrupted", "141 when the reader"):
         assert status in text
 

@@ -119,6 +119,22 @@ def test_check_grad_rejects_bad_arguments_by_name(bad):
         lfso.check_grad(quartic, np.ones(3), grad=quartic_grad, **bad)
 
 
+def test_seed_takes_none_and_a_generator_as_scipy_does():
+    """None: fresh directions; a Generator: used as is (its stream decides, and advances)."""
+    x, wrong = np.ones(3), lambda x: quartic_grad(x) + np.array([0.0, 1.0, 0.0])
+    assert lfso.check_grad(quartic, x, grad=quartic_grad, seed=None).passed
+    assert not lfso.check_grad(quartic, x, grad=wrong, seed=None).passed
+    same = [lfso.check_grad(quartic, x, 2, grad=wrong, seed=np.random.default_rng(7)) for _ in "ab"]
+    assert same[0].derivatives == same[1].derivatives
+    rng = np.random.default_rng(7)
+    first = lfso.check_grad(quartic, x, 2, grad=wrong, seed=rng)
+    second = lfso.check_grad(quartic, x, 2, grad=wrong, seed=rng)
+    assert first.derivatives[1:] != second.derivatives[1:]  # (the stream advanced)
+    for bad, error in [(0.5, TypeError), (True, TypeError), ("1", TypeError), (-2, ValueError)]:
+        with pytest.raises(error, match=f"seed must be .*got seed={bad!r}"):
+            lfso.check_grad(quartic, x, grad=quartic_grad, seed=bad)
+
+
 def test_a_model_s_own_gradient_is_checked_and_a_grad_beside_it_refused():
     model = PowerSum(2)
     with pytest.raises(TypeError, match="grad= is for a plain function"):

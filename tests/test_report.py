@@ -182,6 +182,33 @@ def test_risk_panel_draws_each_risk_on_its_own_row():
     assert not any("no risk fired" in t.get_text() for t in ax.texts)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_the_risk_legend_says_an_unbounded_run_s_objective_appears_unbounded(tmp_path):
+    from lfso.monitor import RISKS
+    from lfso.report import html_report
+
+    def legend(runs):
+        page = html_report(runs, tmp_path / "r.html").read_text()
+        return page[page.index("What the risk indicators mean") :].split("</ul>")[0]
+
+    unbounded = lfso.minimize(
+        lambda x: -np.inf if x[0] > 1.5 else -float(x @ x),
+        np.ones(3),
+        grad=lambda x: -2 * x,
+        method="gd",
+        step=1.0,
+    )
+    assert unbounded.status.name == "UNBOUNDED" and "non_finite" in unbounded.risks
+    alone = legend({"neg": unbounded})
+    assert "appears unbounded below" in alone and RISKS["non_finite"][1] not in alone
+    diverged = lfso.minimize(PowerSum(3), np.ones(10), method="gd", step=0.5)
+    assert diverged.status.name == "NON_FINITE"
+    both = legend({"neg": unbounded, "diverged": diverged})
+    assert RISKS["non_finite"][1] in both and "in neg (stopped UNBOUNDED)" in both
+    assert "appears unbounded below" not in legend({"diverged": diverged})
+
+
 def test_risk_panel_says_so_when_no_risk_fired():
     from lfso.report import plot_runs
 

@@ -148,6 +148,31 @@ def test_complex_parameters_are_refused_naming_them(kind):
     assert len(opt.param_groups) == 1
 
 
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+def test_a_parameter_given_twice_is_refused_naming_it(kind):
+    """Once in the flat point, or its gradient counts twice in the step's norms (torch.optim
+    only warns within a group, and names no parameter across groups)."""
+    p, q = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    make = getattr(lfso.torch, kind)
+    given_twice = [
+        ([p, p], 1, 0, 2),
+        ([q, p, q], 2, 0, 3),
+        ([{"params": [p]}, {"params": [q, p]}], 2, 0, 2),
+        ([{"params": q}, {"params": (x for x in [p, q])}], 2, 0, 3),
+    ]
+    for params, again, first, size in given_twice:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (refused before torch's own warning)
+            with pytest.raises(
+                ValueError, match=rf"parameter {again} \(shape \({size},\)\) is parameter {first}"
+            ):
+                make(params)
+    opt = make([p, q])
+    with pytest.raises(ValueError, match=r"parameter 3 .* is parameter 0 given again"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1)), p]})
+    assert len(opt.param_groups) == 1 and len(opt.param_groups[0]["params"]) == 2
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 def test_a_closure_that_raises_in_the_probe_leaves_the_parameters_where_they_were(device_steps):
     torch.manual_seed(0)

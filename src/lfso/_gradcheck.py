@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._arrays import amax, as_vector, like, namespace, norm, to_float
-from ._validate import integer, nonnegative
+from ._validate import generator, integer, nonnegative
 from .models import FunctionModel, Model
 
 __all__ = ["GradCheck", "central_difference", "check_grad"]
@@ -154,7 +154,7 @@ def check_grad(
     directions: int = 4,
     *,
     grad: Callable[[Any], Any] | bool | None = None,
-    seed: int = 0,
+    seed: int | np.random.Generator | None = 0,
     rtol: float = 1e-4,
 ) -> GradCheck:
     """Compare a gradient with central differences of ``f`` along random directions.
@@ -180,7 +180,10 @@ def check_grad(
         which gives no ``-g`` direction, so that ``g`` is always checked along one).
     grad : callable or True, optional
         With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
-    seed : int >= 0
+    seed : None, int >= 0 or numpy.random.Generator
+        The random directions, as SciPy's ``check_grad(..., rng=)`` takes it: an integer
+        seeds a fresh generator (the default, 0, gives the same directions every call),
+        ``None`` draws them from fresh entropy, a ``Generator`` is used as is.
     rtol : float >= 0
 
     Returns
@@ -204,13 +207,12 @@ def check_grad(
         model = FunctionModel(objective, grad, None)
     x = like(as_vector(x, "x", model.xp), model.data)  # (the model's library and dtype)
     directions = integer(directions, "directions", low=0)
-    seed = integer(seed, "seed", low=0)
+    rng = generator(seed)
     rtol = nonnegative(rtol, "rtol")
     g = model.grad(x)
     xp = namespace(x)
     gnorm = norm(g)
     vectors = [-g / gnorm] if gnorm > 0.0 and math.isfinite(gnorm) else []
-    rng = np.random.default_rng(seed)
     for _ in range(directions if vectors else max(directions, 1)):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)

@@ -237,6 +237,27 @@ def integer(value: Any, name: str, *, low: int | None = None) -> int:
     return n
 
 
+def generator(seed: Any, name: str = "seed") -> np.random.Generator:
+    """``seed`` as a ``numpy.random.Generator``, as SciPy's ``rng=`` takes it.
+
+    ``None``: fresh entropy; an integer ``>= 0``: ``numpy.random.default_rng(seed)``;
+    a ``Generator``: used as is (its stream advances).
+
+    >>> bool(generator(0).integers(10) == generator(0).integers(10))
+    True
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(
+            f"{name} must be None, an integer >= 0 or a numpy.random.Generator, "
+            f"got {name}={_show(seed)} ({type(seed).__name__})"
+        )
+    return np.random.default_rng(integer(seed, name, low=0))
+
+
 def flag(value: Any, name: str, *, allow_none: bool = False) -> bool | None:
     """``value`` as a bool (``None`` too when ``allow_none``); ``1`` and ``"yes"`` are not.
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from ._atomic import write_atomically, write_figure
 from ._dashboard import LiveReport, check_page_path, check_title
-from ._result import Result, status_of, stop_if_interrupted
-from .monitor import RISKS
+from ._result import Result, Status, status_of, stop_if_interrupted
+from .monitor import _UNBOUNDED_ADVICE, RISKS
 
 __all__ = ["Comparison", "LiveReport", "compare", "html_report", "plot_runs"]
 
@@ -247,6 +247,27 @@ def _risks(result: Any) -> dict[str, Any]:
     return getattr(result, "risks", None) or {}
 
 
+def _unbounded(result: Any) -> bool:
+    """Whether a run stopped ``UNBOUNDED`` with each recorded ``non_finite`` firing at
+    ``f = -inf`` (where :mod:`lfso.monitor`'s warning says the objective appears unbounded)."""
+    if status_of(result) is not Status.UNBOUNDED:
+        return False
+    h = result.history
+    fired = (np.asarray(h.risk).astype(np.int64) & RISKS["non_finite"][0]) != 0
+    return not np.any(fired & (np.asarray(h.f) != -math.inf))
+
+
+def _risk_notes(name: str, fired: dict[str, Any]) -> list[str]:
+    """The legend's notes on the indicator ``name``, which the runs ``fired`` raised: the
+    unbounded-below advice for ``non_finite`` where a run stopped ``UNBOUNDED`` on it."""
+    unbounded = [str(label) for label, r in fired.items() if name == "non_finite" and _unbounded(r)]
+    if not unbounded:
+        return [RISKS[name][1]]
+    if len(unbounded) == len(fired):
+        return [_UNBOUNDED_ADVICE]
+    return [RISKS[name][1], f"in {', '.join(unbounded)} (stopped UNBOUNDED): {_UNBOUNDED_ADVICE}"]
+
+
 def html_report(
     results: Mapping[str, Result] | Sequence[Result],
     path: str | Path,
@@ -338,8 +359,9 @@ def html_report(
         for k, v in settings.items()
     )
     risk_notes = "".join(
-        f"<li><b>{html.escape(k)}</b>: {html.escape(RISKS[k][1])}</li>"
+        f"<li><b>{html.escape(k)}</b>: {html.escape(note)}</li>"
         for k in sorted({k for r in runs.values() for k in _risks(r)})
+        for note in _risk_notes(k, {n: r for n, r in runs.items() if k in _risks(r)})
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

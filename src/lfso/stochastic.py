@@ -55,7 +55,14 @@ from ._arrays import error_gamma, materialize, materialize_all, namespace, to_fl
 from ._loop import Counted
 from ._result import Result, Status
 from ._stepper import Stepper
-from ._validate import caller_level, integer, nonnegative, open_interval, start_point
+from ._validate import (
+    caller_level,
+    generator,
+    integer,
+    nonnegative,
+    open_interval,
+    start_point,
+)
 from .models import (
     CauchyRegression,
     Evaluation,
@@ -152,18 +159,6 @@ def check_batch_size(batch_size: Any, n: int) -> int:
             f"got batch_size={batch_size!r}"
         )
     return int(batch_size)
-
-
-def _generator(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        if seed is not None and int(seed) < 0:
-            raise ValueError(f"seed must be a non-negative integer, got seed={seed!r}")
-        return np.random.default_rng(seed)
-    raise TypeError(
-        f"seed must be None, a non-negative integer or a numpy.random.Generator, got seed={seed!r}"
-    )
 
 
 def minimize_batches(
@@ -268,7 +263,7 @@ def _minimize_batches(
     batches = RowBatches(model)
     n = batches.n
     batch_size = check_batch_size(batch_size, n)
-    rng = _generator(seed)
+    rng = generator(seed)
     epochs = integer(epochs, "epochs", low=1)
     eta = open_interval(eta, "eta", 0.0, 2.0)
     tol, atol = nonnegative(tol, "tol"), nonnegative(atol, "atol")

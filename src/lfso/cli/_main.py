@@ -31,7 +31,7 @@ from .. import __version__
 from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
-from .._result import Result, stop_if_interrupted
+from .._result import Result, Status, stop_if_interrupted
 from ..bench._problems import PROBLEMS
 from ._common import (
     LFSO_METHODS,
@@ -223,7 +223,13 @@ def _solve(args: argparse.Namespace) -> int:
     if live is not None:
         print(f"report: {live.finish(res)}")
     stop_if_interrupted(res, "the run")  # (its best point shown above; exit status 130)
-    return 0 if res.success else 1
+    return 0 if res.success or _ran_its_course(args.tol, res) else 1
+
+
+def _ran_its_course(tol: float, res: Result) -> bool:
+    """Whether a ``--tol 0`` run did what it was asked: went to the iteration cap, or to
+    the point where the rounding of ``f`` and its gradient holds it (``STALLED``)."""
+    return tol == 0.0 and res.status in (Status.MAX_ITER, Status.STALLED)
 
 
 def _finish_page(live: Any, error: Exception) -> None:
@@ -474,7 +480,13 @@ def _add_solve(sub: Any) -> None:
         default=None,
         help="step size: required for --method gd and nesterov",
     )
-    _tol(solve)
+    solve.add_argument(
+        "--tol",
+        type=_number,
+        default=1e-8,
+        help="stop when ||g|| <= tol ||g0||; 0 runs to the iteration cap (or to where "
+        "rounding holds the run, STALLED) and exits 0 there",
+    )
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
     solve.add_argument(
         "--every",
@@ -584,10 +596,11 @@ def _add_compare(sub: Any) -> None:
 #: The exit statuses of :func:`main`, as ``lfso --help`` states them.
 _EXIT_STATUS = (
     "exit status: 0 on success; 1 where the command's goal was not reached (lfso solve's "
-    "run did not converge, lfso check-oracle found the oracle wrong, lfso "
-    "rollout decided no-go; lfso demo, bench and compare report how their runs ended and "
-    "exit 0); 2 on a usage error or an output that cannot be written; 130 when "
-    "interrupted (Ctrl-C); 141 when the reader of the output closed the pipe."
+    "run did not converge, or at --tol 0 stopped short of the cap other than STALLED; "
+    "lfso check-oracle found the oracle wrong; lfso rollout decided no-go; lfso demo, "
+    "bench and compare report how their runs ended and exit 0); 2 on a usage error or an "
+    "output that cannot be written; 130 when interrupted (Ctrl-C); 141 when the reader "
+    "of the output closed the pipe."
 )
 
 
@@ -653,7 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lfso`` console script.
 
     Returns the exit status: 0 on success, 1 when the command's goal was not reached
-    (``lfso solve``'s run did not converge, ``lfso check-oracle`` found the oracle wrong,
+    (``lfso solve``'s run did not converge, or at ``--tol 0`` stopped short of the cap other
+    than ``STALLED``; ``lfso check-oracle`` found the oracle wrong,
     ``lfso rollout`` decided no-go; ``lfso compare``, ``lfso bench`` and ``lfso demo``
     report how their runs ended, converged or not, so they exit 0 once the report is
     written), 2 on a usage error (printed as ``lfso: error: ...``, like a file that cannot

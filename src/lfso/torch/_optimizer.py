@@ -111,6 +111,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _check_reals,
     _first_state,
     _loss,
+    _once_each,
     _refuse_complex,
     _refuse_group_options,
     _split_run,
@@ -621,7 +622,7 @@ class LFSO(torch.optim.Optimizer):
         (``weight_decay``, ...) at a value that would change a step, is refused."""
         if isinstance(param_group, dict):
             self._refuse_ignored(param_group)
-        super().add_param_group(param_group)
+        super().add_param_group(_once_each(self, param_group, "LFSO"))
         _refuse_complex(self, "LFSO")
         try:
             _group_eta(self.param_groups[-1])  # (checked when given, not at the next step)

@@ -529,6 +529,30 @@ def _refuse_complex(optimizer: torch.optim.Optimizer, name: str) -> None:
             )
 
 
+def _once_each(optimizer: torch.optim.Optimizer, param_group: Any, name: str) -> Any:
+    """``param_group`` with its parameters as a list (as torch takes them), refusing with a
+    ``ValueError`` naming its index a parameter given twice, in this group or an earlier
+    one: the step's norms would count it twice (the certificate sizing a step for another
+    problem) and the step move it twice. Torch itself only warns within a group."""
+    if not isinstance(param_group, dict) or isinstance(param_group.get("params"), set):
+        return param_group  # (torch's own error: a group is a dict, its params not a set)
+    params = param_group.get("params")
+    params = [params] if isinstance(params, torch.Tensor) else list(params or ())
+    seen: dict[int, int] = {}
+    for p in (q for group in optimizer.param_groups for q in group["params"]):
+        seen.setdefault(id(p), len(seen))
+    base = sum(len(group["params"]) for group in optimizer.param_groups)
+    for j, p in enumerate(params, start=base):
+        first = seen.setdefault(id(p), j)
+        if first != j:
+            raise ValueError(
+                f"{name}: parameter {j} (shape {tuple(getattr(p, 'shape', ()))}) is "
+                f"parameter {first} given again; give each parameter once (the step's norms "
+                "would count its gradient twice, and the step move it twice)"
+            )
+    return {**param_group, "params": params} if "params" in param_group else param_group
+
+
 #: torch.optim options these optimisers do not have, each with the value at which it changes
 #: nothing (a param group carried over from another optimiser with it is accepted).
 _FOREIGN_OPTIONS = {
@@ -1284,7 +1308,7 @@ class StochasticLFSO(torch.optim.Optimizer):
                     "the other groups (1 unless a scheduler changed it) and must be the same "
                     "in every group; to scale the step, pass eta)"
                 )
-        super().add_param_group(param_group)
+        super().add_param_group(_once_each(self, param_group, "StochasticLFSO"))
         _refuse_complex(self, "StochasticLFSO")
 
     def _own_options(self) -> dict[str, Any]:
