@@ -40,7 +40,7 @@ from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
-from .oracles._solve import _NotSmoothError
+from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
@@ -850,7 +850,7 @@ class Stepper:
                 # certify a further step here. An audited oracle (a user's) that does so
                 # broke its contract: RAISED, below.
                 self.status, self.detail = Status.PRECISION_LIMIT, str(why)
-                if getattr(why, "by_radius_rule", False):  # (its own message: not the data's)
+                if isinstance(why, _RadiusRuleError):  # (its own message: not the data's)
                     self._stopped_by = str(why)
                 self._not_smooth = isinstance(why, _NotSmoothError)
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)

@@ -69,6 +69,12 @@ class _NotSmoothError(PrecisionLimitError):
     :attr:`lfso.Status.PRECISION_LIMIT`, its message saying so."""
 
 
+class _RadiusRuleError(PrecisionLimitError):
+    """A user's radius rule gave an ``R0`` at which the proven bound leaves the float
+    range: the data's precision is not to blame. The loop stops with
+    :attr:`lfso.Status.PRECISION_LIMIT`, the error's text as the run's whole message."""
+
+
 def as_float(value: Any, radius: float) -> float:
     """An oracle's value as a float; an :class:`OracleError` naming it if it is no number."""
     try:

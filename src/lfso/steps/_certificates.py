@@ -35,7 +35,13 @@ from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
-from ..oracles._solve import OracleError, _NotSmoothError, as_float, check_solved
+from ..oracles._solve import (
+    OracleError,
+    _NotSmoothError,
+    _RadiusRuleError,
+    as_float,
+    check_solved,
+)
 from ._base import Certificate, SizedStep, SizeInputs
 
 __all__ = [
@@ -202,18 +208,15 @@ class BallCertificate(Certificate):
         )
 
 
-def _radius_rule_limit(r0: float, value: Any) -> PrecisionLimitError:
+def _radius_rule_limit(r0: float, value: Any) -> _RadiusRuleError:
     """A user's radius rule's ``R0`` at which the proven bound leaves the float range: the
-    error names the radius, not the data's precision (``by_radius_rule``: the run's message
-    is this alone)."""
-    error = PrecisionLimitError(
+    error names the radius, not the data's precision (the run's message is this alone)."""
+    return _RadiusRuleError(
         f"Stopped: L(x, R) is {float(value)!r} at R = {r0:.6g} from the radius rule "
         "radius(x): the proven bound's value leaves the float range at that radius (its "
         "exact value is a positive number); returning the best point. Return a smaller R0 "
         "from radius= (or pass radius='tight', the smallest radius that certifies the step)."
     )
-    error.by_radius_rule = True  # type: ignore[attr-defined]
-    return error
 
 
 def certificate_named(
