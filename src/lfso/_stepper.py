@@ -545,7 +545,8 @@ class Stepper:
                 return self._stop(self._unless_diverged(Status.STALLED))
             if self._stalls():
                 return self._stop(Status.STALLED)
-        if self.threshold > 0.0 and self._flat():
+        # (a rule counts at most one flat step an iteration: none stops before that many)
+        if nit >= STALL_ITERATIONS and self.threshold > 0.0 and self._flat():
             return self._stop(self._unless_diverged(Status.STALLED))
         return False
 
