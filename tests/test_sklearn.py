@@ -529,3 +529,17 @@ def test_least_power_fit_of_a_huge_power_is_fitted_near_the_minimax_fit(p):
     assert reg.result_.success
     top, other = np.max(np.abs(reg.predict(X) - y)), np.max(np.abs(lower.predict(X) - y))
     assert top <= 30.0 ** (1 / (2 * p)) * other * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_n_iter_has_scikit_learns_shape_and_dtype(classes):
+    """``n_iter_`` was a Python int, where scikit-learn's ``LogisticRegression`` gives an
+    int32 array of shape (1,) (``clf.n_iter_[0]`` raised ``TypeError``)."""
+    X, y = datasets.load_iris(return_X_y=True)
+    X, y = X[y < classes], y[y < classes]
+    clf = LFSOLogisticRegression().fit(X, y)
+    ref = LogisticRegression(max_iter=1000).fit(X, y).n_iter_
+    assert isinstance(clf.n_iter_, np.ndarray)
+    assert clf.n_iter_.shape == ref.shape == (1,)
+    assert clf.n_iter_.dtype == ref.dtype
+    assert clf.n_iter_[0] == clf.result_.nit >= 1

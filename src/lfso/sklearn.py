@@ -357,7 +357,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     classes_ : array
     coef_ : array, shape (1, n_features) or (n_classes, n_features)
     intercept_ : array, shape (1,) or (n_classes,)
-    n_iter_ : int
+    n_iter_ : array of int32, shape (1,)
+        The run's iterations, as scikit-learn's ``LogisticRegression`` gives them (one run,
+        binary or multinomial).
     result_ : lfso.Result
         The run, on each feature ``j`` divided by ``2^k_j``, the power of 2 nearest
         ``sqrt(m_j^2 + 4 / (C n_samples))`` (``m_j`` its largest magnitude), and the penalty
@@ -445,7 +447,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
             self.coef_ = np.ldexp(W[:d], -e[:, None]).T
             self.intercept_ = W[d].copy() if self.fit_intercept else np.zeros(k)
         self.coef_, self.intercept_ = self.coef_.astype(dtype), self.intercept_.astype(dtype)
-        self.n_iter_ = res.nit
+        self.n_iter_ = np.array([res.nit], dtype=np.int32)  # (scikit-learn's shape and dtype)
         self.result_ = res
         return self
 
