@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -458,8 +459,9 @@ def test_least_power_sample_weights_are_repeated_rows(p):
     X = rng.normal(size=(40, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.5 * rng.standard_t(3, size=40)
     weights = rng.integers(0, 5, size=40)
-    weighted = LeastPowerRegressor(p=p).fit(X, y, sample_weight=weights)
-    repeated = LeastPowerRegressor(p=p).fit(X.repeat(weights, axis=0), y.repeat(weights))
+    # (tol well below the comparison's: the two runs take different paths to the optimum)
+    weighted = LeastPowerRegressor(p=p, tol=1e-12).fit(X, y, sample_weight=weights)
+    repeated = LeastPowerRegressor(p=p, tol=1e-12).fit(X.repeat(weights, axis=0), y.repeat(weights))
     assert weighted.result_.success
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
     assert weighted.intercept_ == pytest.approx(repeated.intercept_, rel=1e-9, abs=1e-12)
@@ -543,3 +545,21 @@ def test_logistic_n_iter_has_scikit_learns_shape_and_dtype(classes):
     assert clf.n_iter_.shape == ref.shape == (1,)
     assert clf.n_iter_.dtype == ref.dtype
     assert clf.n_iter_[0] == clf.result_.nit >= 1
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 5.0])
+@pytest.mark.parametrize("factor", [1e-320, 1e307])
+def test_least_power_sample_weights_of_any_scale_give_the_same_fit(p, factor):
+    """Weights all ``1e-320`` (subnormal) left the fit at coefficients 0 with a
+    ``ConvergenceWarning``, and all ``1e307`` raised "A is too large in scale", where
+    weights scaled by one factor are the same loss up to that factor."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    y = X @ np.array([1.0, 2.0]) + 3.0 + 0.1 * rng.normal(size=50)
+    weights = rng.uniform(0.5, 2.0, size=50)
+    ref = LeastPowerRegressor(p=p).fit(X, y, sample_weight=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = LeastPowerRegressor(p=p).fit(X, y, sample_weight=weights * factor)
+    np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-6, atol=1e-6)
+    assert reg.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-6)

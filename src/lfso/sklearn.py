@@ -267,7 +267,9 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
         ``sample_weight`` (non-negative, shape ``(n_samples,)``, optional) weighs each
         row's term: ``sum_i s_i (x_i^T w + b - y_i)^(2p)``. It is solved as the same fit
         on the rows ``(x_i, 1, y_i)`` times ``s_i^(1/(2p))`` at each power ``p`` in turn,
-        so an integer weight is the row repeated that many times.
+        so an integer weight is the row repeated that many times; the weights are solved
+        divided by the power of 2 nearest their largest (exact), so that weights scaled by
+        one factor, however small or large, give the same fit.
         """
         X, y = validate_data(self, X, y, y_numeric=True, dtype=_FLOATS)
         if sample_weight is not None:
@@ -276,6 +278,9 @@ class LeastPowerRegressor(RegressorMixin, BaseEstimator):
             )
             kept = sample_weight > 0  # (a row of weight 0 is no term of the loss)
             X, y, sample_weight = X[kept], y[kept], sample_weight[kept]
+            # (the weights over the power of 2 nearest their largest, exactly: the same fit,
+            # whose rows' roots neither underflow nor overflow whatever the weights' scale)
+            sample_weight = np.ldexp(sample_weight, -_exponent(float(np.max(sample_weight))))
         dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         scale = _scale(X)
         # (solved on X 2^-k, each column by its own power of 2: coef_ = w 2^-k, exactly)
