@@ -105,6 +105,38 @@ def test_central_difference_removes_the_h2_term_and_bounds_its_error():
     assert abs(fd - exact) <= error and error < 1e-8 * abs(exact)
 
 
+KINKS = [
+    (lambda x: float(np.abs(x).sum()), np.sign, [0.0, 1.0]),
+    (lambda x: float(np.maximum(x, 0.0).sum()), lambda x: (x > 0) * 1.0, [0.0]),
+    (lambda x: float(abs(x[0] - 1) + x[1] ** 2), lambda x: np.array([0.0, 2 * x[1]]), [1.0, 3.0]),
+]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("fun", "grad", "x"), KINKS)
+def test_a_kink_at_x_is_named_not_differentiable(fun, grad, x, dtype, seed):
+    """``|x|`` or ``max(x, 0)`` at 0: the one-sided differences disagree, and the check says
+    ``f`` is not differentiable there instead of passing or blaming the gradient."""
+    check = lfso.check_grad(fun, np.array(x, dtype=dtype), grad=grad, seed=seed)
+    assert not check.passed and not check.differentiable
+    assert "NOT DIFFERENTIABLE" in str(check)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("size", [1e-6, 1e-2, 1.0, 10.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_smooth_functions_are_not_taken_for_kinks(scale, size, dtype):
+    """Curvature (``x^2``) or a higher term that swamps it near 0 (``x^4`` at ``1e-6``)
+    makes the one-sided differences part at the rate of the step, not a kink."""
+    x = (np.linspace(-1.0, 1.5, 6) * size).astype(dtype)
+    for fun, grad in ((quartic, quartic_grad), (smooth, smooth_grad)):
+        check = lfso.check_grad(
+            lambda x, fun=fun: scale * fun(x), x, grad=lambda x, grad=grad: scale * grad(x)
+        )
+        assert check.passed and check.differentiable, check
+
+
 @pytest.mark.parametrize(
     "bad",
     [
