@@ -105,6 +105,24 @@ def test_central_difference_removes_the_h2_term_and_bounds_its_error():
     assert abs(fd - exact) <= error and error < 1e-8 * abs(exact)
 
 
+@pytest.mark.parametrize(
+    ("fun", "grad", "named"),
+    [
+        (quartic, lambda x: np.array([np.nan, 4.0, 4.0]), "grad(x) is not finite"),
+        (quartic, lambda x: np.array([np.inf, 4.0, 4.0]), "grad(x) is not finite"),
+        (lambda x: float("nan"), quartic_grad, "f is not finite"),
+        (lambda x: 1e307 * quartic(x), lambda x: 1e307 * quartic_grad(x), "f is not finite"),
+    ],
+)
+def test_a_non_finite_gradient_or_value_is_named(fun, grad, named):
+    """A NaN or infinite gradient (or ``f``) fails the check and the printed verdict says
+    which, rather than only a NaN disagreement."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check = lfso.check_grad(fun, np.ones(3), grad=grad)
+    assert not check.passed and named in str(check)
+
+
 KINKS = [
     (lambda x: float(np.abs(x).sum()), np.sign, [0.0, 1.0]),
     (lambda x: float(np.maximum(x, 0.0).sum()), lambda x: (x > 0) * 1.0, [0.0]),

@@ -70,6 +70,10 @@ class GradCheck(NamedTuple):
         lines = [f"{verdict}: largest relative disagreement {self.worst:.3g}"]
         if not self.differentiable:
             lines.insert(0, _KINK)
+        if not all(math.isfinite(gv) for _, gv, _ in self.derivatives):
+            lines.insert(0, "grad(x) is not finite: g . v is NaN or infinite")
+        if not all(math.isfinite(fd) for fd, _, _ in self.derivatives):
+            lines.insert(0, "f is not finite at or near x: a finite difference is NaN or infinite")
         for fd, gv, error in self.derivatives:
             lines.append(f"  finite difference {fd:.6g}, gradient {gv:.6g} (+- {error:.2g})")
         return "\n".join(lines)
