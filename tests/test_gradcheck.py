@@ -123,6 +123,31 @@ def test_a_non_finite_gradient_or_value_is_named(fun, grad, named):
     assert not check.passed and named in str(check)
 
 
+@pytest.mark.parametrize(
+    ("small", "dtype"), [(1e-4, np.float64), (1e-2, np.float64), (1e-1, np.float32)]
+)
+def test_directions_all_checks_each_entry_on_its_own(small, dtype):
+    """An entry of ``small`` beside one of 2, wholly wrong (0) or 10% off: ``g . v`` along
+    random directions can be within ``rtol`` of the difference, each entry's own is not
+    (where the dtype's rounding of ``f`` resolves the entry: float32 does not at 1e-4)."""
+    x = np.array([1.0, 0.3, -0.7], dtype=dtype)
+
+    def fun(x):
+        return float(x[0] ** 2 + small * np.sin(x[1]) + np.cos(x[2]))
+
+    def grad(x, k=1.0):
+        return np.array([2 * x[0], k * small * np.cos(x[1]), -np.sin(x[2])])
+
+    rtol = 1e-3 if dtype == np.float32 else 1e-4
+    for every in ("all", 4):
+        assert lfso.check_grad(fun, x, grad=grad, directions=every, rtol=rtol).passed
+    for k in (0.0, 1.1):
+        wrong = lambda x, k=k: grad(x, k)  # noqa: E731
+        assert not lfso.check_grad(fun, x, grad=wrong, directions="all", rtol=rtol).passed
+    with pytest.raises(ValueError, match="directions must be an integer >= 0 or 'all'"):
+        lfso.check_grad(fun, x, grad=grad, directions="al")
+
+
 KINKS = [
     (lambda x: float(np.abs(x).sum()), np.sign, [0.0, 1.0]),
     (lambda x: float(np.maximum(x, 0.0).sum()), lambda x: (x > 0) * 1.0, [0.0]),

@@ -42,7 +42,8 @@ class GradCheck(NamedTuple):
     Attributes
     ----------
     passed : bool
-        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``. It is
+        Every direction agreed, ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``, and
+        ``f`` is differentiable at ``x`` along each (``differentiable``). It is
         also the check's truth value (``assert lfso.check_grad(...)`` fails where it did).
     worst : float
         The largest disagreement over the directions, ``|fd - g . v| / max(|fd|, |g . v|)``
@@ -186,7 +187,7 @@ def _kinked(seen: list[float], f0: float, h: float, eps: float) -> float:
 def check_grad(
     objective: Model | Callable[..., Any],
     x: Any,
-    directions: int = 4,
+    directions: int | str = 4,
     *,
     grad: Callable[[Any], Any] | bool | None = None,
     seed: int | np.random.Generator | None = 0,
@@ -198,11 +199,15 @@ def check_grad(
     ``directions`` random unit vectors ``v`` (and ``-g / ||g||``), the central difference
     ``fd`` of ``f`` along ``v`` against ``g . v``; the check passes where every pair agrees
     to ``rtol`` relative to the larger, plus the difference's error bound (module
-    docstring). Where ``f``'s one-sided differences disagree (a kink at ``x``, as ``|x|``
-    at 0) the check fails saying ``f`` is not differentiable there
-    (``GradCheck.differentiable``). ``4 (directions + 1) + 1`` evaluations of ``f``, one
-    of the gradient; ``8 (directions + 1) + 1`` where every value of ``f`` is a float32
-    (or float16) at a wider ``x``, the differences taken again at the step of that float's rounding.
+    docstring). ``directions="all"`` checks each entry of ``g`` on its own (the unit
+    vectors ``e_i``, as SciPy's default, ``direction="all"``): an entry far smaller than
+    the others (``1e-4`` beside ``1``, wholly wrong) is lost in random directions' ``g . v``
+    within ``rtol``, and not in its own (``directions`` counts ``n`` below). Where ``f``'s
+    one-sided differences disagree (a kink at ``x``, as ``|x|`` at 0) the check fails
+    saying ``f`` is not differentiable there (``GradCheck.differentiable``).
+    ``4 (directions + 1) + 1`` evaluations of ``f``, one of the gradient;
+    ``8 (directions + 1) + 1`` where every value of ``f`` is a float32 (or float16) at a
+    wider ``x``, the differences taken again at the step of that float's rounding.
 
     Parameters
     ----------
@@ -212,8 +217,9 @@ def check_grad(
     x : array
         The point (a 1-d array; taken in a model's array library and dtype, as
         :func:`lfso.minimize` takes ``x0``).
-    directions : int >= 0
-        Random directions besides ``-g`` (at least one where ``g`` is zero or not finite,
+    directions : int >= 0 or "all"
+        ``"all"``: the ``n`` coordinate directions besides ``-g``. An integer: random
+        directions besides ``-g`` (at least one where ``g`` is zero or not finite,
         which gives no ``-g`` direction, so that ``g`` is always checked along one).
     grad : callable or True, optional
         With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
@@ -243,17 +249,24 @@ def check_grad(
     else:
         model = FunctionModel(objective, grad, None)
     x = like(as_vector(x, "x", model.xp), model.data)  # (the model's library and dtype)
-    directions = integer(directions, "directions", low=0)
+    every = isinstance(directions, str) and directions == "all"
+    if isinstance(directions, str) and not every:
+        raise ValueError(f"directions must be an integer >= 0 or 'all', got {directions!r}")
+    directions = 0 if every else integer(directions, "directions", low=0)
     rng = generator(seed)
     rtol = nonnegative(rtol, "rtol")
     g = model.grad(x)
     xp = namespace(x)
     gnorm = norm(g)
     vectors = [-g / gnorm] if gnorm > 0.0 and math.isfinite(gnorm) else []
-    for _ in range(directions if vectors else max(directions, 1)):
+    for _ in range(directions if vectors or every else max(directions, 1)):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)
         vectors.append(like(xp.asarray(w, dtype=x.dtype), x))
+    for i in range(int(x.shape[0]) if every else 0):
+        e = np.zeros(int(x.shape[0]))
+        e[i] = 1.0
+        vectors.append(like(xp.asarray(e, dtype=x.dtype), x))
     derivatives, worst, passed, smooth = [], 0.0, True, True
     f0 = float(model.value(x))
     for v in vectors:
