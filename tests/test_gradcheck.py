@@ -106,6 +106,81 @@ def test_central_difference_removes_the_h2_term_and_bounds_its_error():
 
 
 @pytest.mark.parametrize(
+    ("fun", "grad", "named"),
+    [
+        (quartic, lambda x: np.array([np.nan, 4.0, 4.0]), "grad(x) is not finite"),
+        (quartic, lambda x: np.array([np.inf, 4.0, 4.0]), "grad(x) is not finite"),
+        (lambda x: float("nan"), quartic_grad, "f is not finite"),
+        (lambda x: 1e307 * quartic(x), lambda x: 1e307 * quartic_grad(x), "f is not finite"),
+    ],
+)
+def test_a_non_finite_gradient_or_value_is_named(fun, grad, named):
+    """A NaN or infinite gradient (or ``f``) fails the check and the printed verdict says
+    which, rather than only a NaN disagreement."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check = lfso.check_grad(fun, np.ones(3), grad=grad)
+    assert not check.passed and named in str(check)
+
+
+@pytest.mark.parametrize(
+    ("small", "dtype"), [(1e-4, np.float64), (1e-2, np.float64), (1e-1, np.float32)]
+)
+def test_directions_all_checks_each_entry_on_its_own(small, dtype):
+    """An entry of ``small`` beside one of 2, wholly wrong (0) or 10% off: ``g . v`` along
+    random directions can be within ``rtol`` of the difference, each entry's own is not
+    (where the dtype's rounding of ``f`` resolves the entry: float32 does not at 1e-4)."""
+    x = np.array([1.0, 0.3, -0.7], dtype=dtype)
+
+    def fun(x):
+        return float(x[0] ** 2 + small * np.sin(x[1]) + np.cos(x[2]))
+
+    def grad(x, k=1.0):
+        return np.array([2 * x[0], k * small * np.cos(x[1]), -np.sin(x[2])])
+
+    rtol = 1e-3 if dtype == np.float32 else 1e-4
+    for every in ("all", 4):
+        assert lfso.check_grad(fun, x, grad=grad, directions=every, rtol=rtol).passed
+    for k in (0.0, 1.1):
+        wrong = lambda x, k=k: grad(x, k)  # noqa: E731
+        assert not lfso.check_grad(fun, x, grad=wrong, directions="all", rtol=rtol).passed
+    with pytest.raises(ValueError, match="directions must be an integer >= 0 or 'all'"):
+        lfso.check_grad(fun, x, grad=grad, directions="al")
+
+
+KINKS = [
+    (lambda x: float(np.abs(x).sum()), np.sign, [0.0, 1.0]),
+    (lambda x: float(np.maximum(x, 0.0).sum()), lambda x: (x > 0) * 1.0, [0.0]),
+    (lambda x: float(abs(x[0] - 1) + x[1] ** 2), lambda x: np.array([0.0, 2 * x[1]]), [1.0, 3.0]),
+]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("fun", "grad", "x"), KINKS)
+def test_a_kink_at_x_is_named_not_differentiable(fun, grad, x, dtype, seed):
+    """``|x|`` or ``max(x, 0)`` at 0: the one-sided differences disagree, and the check says
+    ``f`` is not differentiable there instead of passing or blaming the gradient."""
+    check = lfso.check_grad(fun, np.array(x, dtype=dtype), grad=grad, seed=seed)
+    assert not check.passed and not check.differentiable
+    assert "NOT DIFFERENTIABLE" in str(check)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("size", [1e-6, 1e-2, 1.0, 10.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_smooth_functions_are_not_taken_for_kinks(scale, size, dtype):
+    """Curvature (``x^2``) or a higher term that swamps it near 0 (``x^4`` at ``1e-6``)
+    makes the one-sided differences part at the rate of the step, not a kink."""
+    x = (np.linspace(-1.0, 1.5, 6) * size).astype(dtype)
+    for fun, grad in ((quartic, quartic_grad), (smooth, smooth_grad)):
+        check = lfso.check_grad(
+            lambda x, fun=fun: scale * fun(x), x, grad=lambda x, grad=grad: scale * grad(x)
+        )
+        assert check.passed and check.differentiable, check
+
+
+@pytest.mark.parametrize(
     "bad",
     [
         {"directions": -1},

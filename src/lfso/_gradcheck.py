@@ -30,6 +30,11 @@ __all__ = ["GradCheck", "central_difference", "check_grad"]
 #: Rounding errors of ``f`` allowed in the difference's error bound (a few ulps per value).
 _ROUNDINGS = 8.0
 
+_KINK = (
+    "NOT DIFFERENTIABLE: f's one-sided differences at x disagree along some direction "
+    "(a kink or a jump), so no gradient can be checked there"
+)
+
 
 class GradCheck(NamedTuple):
     """Result of :func:`check_grad`.
@@ -37,7 +42,8 @@ class GradCheck(NamedTuple):
     Attributes
     ----------
     passed : bool
-        Every direction agreed: ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``. It is
+        Every direction agreed, ``|fd - g . v| <= rtol max(|fd|, |g . v|) + error``, and
+        ``f`` is differentiable at ``x`` along each (``differentiable``). It is
         also the check's truth value (``assert lfso.check_grad(...)`` fails where it did).
     worst : float
         The largest disagreement over the directions, ``|fd - g . v| / max(|fd|, |g . v|)``
@@ -45,11 +51,17 @@ class GradCheck(NamedTuple):
     derivatives : list of (float, float, float)
         ``(fd, g . v, error)`` per direction: the finite difference, the gradient's
         directional derivative and the difference's error bound.
+    differentiable : bool
+        False where ``f`` has a kink (or a jump) at ``x`` along some direction: its
+        one-sided differences there disagree by more than curvature and rounding explain
+        (``|x|`` or ``max(x, 0)`` at 0), so no gradient can be checked there and ``passed``
+        is False.
     """
 
     passed: bool
     worst: float
     derivatives: list[tuple[float, float, float]]
+    differentiable: bool = True
 
     def __bool__(self) -> bool:
         return self.passed
@@ -57,6 +69,12 @@ class GradCheck(NamedTuple):
     def __str__(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [f"{verdict}: largest relative disagreement {self.worst:.3g}"]
+        if not self.differentiable:
+            lines.insert(0, _KINK)
+        if not all(math.isfinite(gv) for _, gv, _ in self.derivatives):
+            lines.insert(0, "grad(x) is not finite: g . v is NaN or infinite")
+        if not all(math.isfinite(fd) for fd, _, _ in self.derivatives):
+            lines.insert(0, "f is not finite at or near x: a finite difference is NaN or infinite")
         for fd, gv, error in self.derivatives:
             lines.append(f"  finite difference {fd:.6g}, gradient {gv:.6g} (+- {error:.2g})")
         return "\n".join(lines)
@@ -121,15 +139,16 @@ def _reach(x: Any, v: Any) -> float:
 
 
 def _directional(
-    value: Callable[[Any], float], x: Any, v: Any, g: Any
-) -> tuple[float, float, float]:
+    value: Callable[[Any], float], x: Any, v: Any, g: Any, f0: float
+) -> tuple[float, float, float, float]:
     """``(fd, g . v, error)`` along ``v`` (:func:`central_difference` at ``x``'s step, cut
     to each entry's scale by :func:`_reach`), or again at the step of the narrower float
     every value is one of (a ``fun`` computed in float32 at a float64 ``x``, whose
     rounding at ``x``'s step swamps the difference: its error bound let a gradient several
     per cent off pass). ``g . v`` is taken along the steps as they were rounded,
     ``(x + t v) - (x - t v)``, through the same extrapolation, as ``fd`` differences ``f``
-    there. Four calls of ``value``, eight in that case."""
+    there. Four calls of ``value``, eight in that case. The last item is the jump in
+    slope of a kink at ``x`` along ``v``, or 0 (:func:`_kinked`, with ``f0 = f(x)``)."""
     seen: list[float] = []
 
     def recorded(z: Any) -> float:
@@ -142,16 +161,33 @@ def _directional(
     unit = _values_unit(list(zip(seen[::2], seen[1::2], strict=True)), eps)
     if unit > eps:
         eps = unit
-        fd, error = central_difference(value, x, v, eps=eps, reach=reach)
+        fd, error = central_difference(recorded, x, v, eps=eps, reach=reach)
     h = eps ** (1.0 / 3.0) * reach
     coarse, fine = (to_float(g @ ((x + t * v) - (x - t * v))) / (2.0 * t) for t in (h, 0.5 * h))
-    return fd, (4.0 * fine - coarse) / 3.0, error
+    return fd, (4.0 * fine - coarse) / 3.0, error, _kinked(seen[-4:], f0, h, eps)
+
+
+def _kinked(seen: list[float], f0: float, h: float, eps: float) -> float:
+    """The jump in slope of ``f`` at ``x`` along ``v``, or 0 where its one-sided
+    differences agree as a smooth ``f``'s do. ``J(t) = (f(x + t v) + f(x - t v) - 2 f(x))
+    / t``, forward minus backward difference, is ``t v'Hv + O(t^3)`` for a smooth ``f``, so
+    ``J(h/2) / J(h)`` is ``1/2`` or less; at a kink it tends to the jump, a constant (ratio
+    1; 2 at a jump of ``f`` itself). A ratio in ``[3/4, 5/2]`` with both ``J`` above their
+    rounding (module docstring) is a kink, and ``J(h/2)`` its size."""
+    ahead, behind, near_ahead, near_behind = seen
+    jumps, noises = [], []
+    for t, (a, b) in ((h, (ahead, behind)), (0.5 * h, (near_ahead, near_behind))):
+        jumps.append((a + b - 2.0 * f0) / t)
+        noises.append(_ROUNDINGS * eps * (abs(a) + abs(b) + 2.0 * abs(f0)) / t)
+    if not all(abs(j) > noise for j, noise in zip(jumps, noises, strict=True)):
+        return 0.0  # (NaN too)
+    return jumps[1] if 0.75 <= jumps[1] / jumps[0] <= 2.5 else 0.0
 
 
 def check_grad(
     objective: Model | Callable[..., Any],
     x: Any,
-    directions: int = 4,
+    directions: int | str = 4,
     *,
     grad: Callable[[Any], Any] | bool | None = None,
     seed: int | np.random.Generator | None = 0,
@@ -163,9 +199,15 @@ def check_grad(
     ``directions`` random unit vectors ``v`` (and ``-g / ||g||``), the central difference
     ``fd`` of ``f`` along ``v`` against ``g . v``; the check passes where every pair agrees
     to ``rtol`` relative to the larger, plus the difference's error bound (module
-    docstring). ``4 (directions + 1)`` evaluations of ``f``, one of the gradient;
-    ``8 (directions + 1)`` where every value of ``f`` is a float32 (or float16) at a wider
-    ``x``, the differences taken again at the step of that float's rounding.
+    docstring). ``directions="all"`` checks each entry of ``g`` on its own (the unit
+    vectors ``e_i``, as SciPy's default, ``direction="all"``): an entry far smaller than
+    the others (``1e-4`` beside ``1``, wholly wrong) is lost in random directions' ``g . v``
+    within ``rtol``, and not in its own (``directions`` counts ``n`` below). Where ``f``'s
+    one-sided differences disagree (a kink at ``x``, as ``|x|`` at 0) the check fails
+    saying ``f`` is not differentiable there (``GradCheck.differentiable``).
+    ``4 (directions + 1) + 1`` evaluations of ``f``, one of the gradient;
+    ``8 (directions + 1) + 1`` where every value of ``f`` is a float32 (or float16) at a
+    wider ``x``, the differences taken again at the step of that float's rounding.
 
     Parameters
     ----------
@@ -175,8 +217,9 @@ def check_grad(
     x : array
         The point (a 1-d array; taken in a model's array library and dtype, as
         :func:`lfso.minimize` takes ``x0``).
-    directions : int >= 0
-        Random directions besides ``-g`` (at least one where ``g`` is zero or not finite,
+    directions : int >= 0 or "all"
+        ``"all"``: the ``n`` coordinate directions besides ``-g``. An integer: random
+        directions besides ``-g`` (at least one where ``g`` is zero or not finite,
         which gives no ``-g`` direction, so that ``g`` is always checked along one).
     grad : callable or True, optional
         With a plain ``fun`` only (a model has its own gradient: ``TypeError``).
@@ -206,26 +249,36 @@ def check_grad(
     else:
         model = FunctionModel(objective, grad, None)
     x = like(as_vector(x, "x", model.xp), model.data)  # (the model's library and dtype)
-    directions = integer(directions, "directions", low=0)
+    every = isinstance(directions, str) and directions == "all"
+    if isinstance(directions, str) and not every:
+        raise ValueError(f"directions must be an integer >= 0 or 'all', got {directions!r}")
+    directions = 0 if every else integer(directions, "directions", low=0)
     rng = generator(seed)
     rtol = nonnegative(rtol, "rtol")
     g = model.grad(x)
     xp = namespace(x)
     gnorm = norm(g)
     vectors = [-g / gnorm] if gnorm > 0.0 and math.isfinite(gnorm) else []
-    for _ in range(directions if vectors else max(directions, 1)):
+    for _ in range(directions if vectors or every else max(directions, 1)):
         w = rng.standard_normal(int(x.shape[0]))
         w = w / np.linalg.norm(w)
         vectors.append(like(xp.asarray(w, dtype=x.dtype), x))
-    derivatives, worst, passed = [], 0.0, True
+    for i in range(int(x.shape[0]) if every else 0):
+        e = np.zeros(int(x.shape[0]))
+        e[i] = 1.0
+        vectors.append(like(xp.asarray(e, dtype=x.dtype), x))
+    derivatives, worst, passed, smooth = [], 0.0, True, True
+    f0 = float(model.value(x))
     for v in vectors:
-        fd, gv, error = _directional(model.value, x, v, g)
+        fd, gv, error, jump = _directional(model.value, x, v, g, f0)
         gap, scale = abs(fd - gv), max(abs(fd), abs(gv))
         derivatives.append((fd, gv, error))
-        if not gap <= rtol * scale + error:  # (NaN: not passed)
+        kinked = abs(jump) > rtol * scale
+        smooth = smooth and not kinked
+        if kinked or not gap <= rtol * scale + error:  # (NaN: not passed)
             passed = False
         if math.isnan(gap):  # a NaN derivative (or inf against inf): no agreement measured
             worst = math.nan
         elif not math.isnan(worst):
             worst = max(worst, gap / scale if scale > 0.0 else (0.0 if gap == 0.0 else math.inf))
-    return GradCheck(passed, worst, derivatives)
+    return GradCheck(passed, worst, derivatives, smooth)
