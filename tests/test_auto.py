@@ -457,3 +457,46 @@ def test_check_oracle_fails_a_tiny_bound_whose_ratio_overflows():
         smoothness=lambda x, R: 5e-324,
     )
     assert exact.passed  # (a constant gradient: no change for any L to bound)
+
+
+def _abs_sum(x):
+    return float(np.abs(x).sum())
+
+
+def _c1_sum(x):  # (sum max(x, 0)^1.5: C^1, its gradient Holder, not Lipschitz, at 0)
+    return float((np.maximum(x, 0.0) ** 1.5).sum() + 1e-3 * (x @ x))
+
+
+def _c1_grad(x):
+    return 1.5 * np.sqrt(np.maximum(x, 0.0)) + 2e-3 * x
+
+
+@pytest.mark.parametrize("method", [None, "lfso", "lfso-lbfgs"])
+def test_a_kink_that_stops_a_run_short_is_named_not_rounding(method):
+    kwargs = {} if method is None else {"method": method}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = lfso.minimize(_abs_sum, np.array([1.3, -0.7, 2.1]), grad=np.sign, **kwargs)
+    assert res.status in (lfso.Status.MAX_ITER, lfso.Status.STALLED)
+    assert "f looks non-smooth near x" in res.message
+    assert "loosen tol" not in res.message and "increase max_iter" not in res.message
+
+
+@pytest.mark.parametrize(
+    ("fun", "grad", "kwargs"),
+    [
+        (_c1_sum, _c1_grad, {"method": "lfso", "tol": 1e-300, "max_iter": 3000}),
+        (_c1_sum, _c1_grad, {"method": "lfso-lbfgs", "tol": 1e-300, "max_iter": 3000}),
+        (
+            lambda x: float(0.5 * x @ (np.array([1.0, 1e3, 1e6]) * x) + 1e8),
+            lambda x: np.array([1.0, 1e3, 1e6]) * x,
+            {"method": "lfso", "tol": 1e-300, "max_iter": 500},
+        ),
+    ],
+)
+def test_a_smooth_run_is_not_called_non_smooth(fun, grad, kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = lfso.minimize(fun, np.array([1.3, -0.7, 2.1]), grad=grad, **kwargs)
+    assert "non-smooth" not in res.message
+    assert res.message.startswith(res.status.message[:40])

@@ -250,13 +250,23 @@ def test_tol_zero_exits_0_at_the_cap_and_1_where_the_run_broke_down(capsys):
     assert "NON_FINITE" in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_tol_zero_exits_0_where_the_dtype_cannot_certify_a_further_step(method, capsys):
+    """A certified run at ``--tol 0`` ends where float64 cannot certify a step (``||g||``
+    near the smallest float): the run went as far as it can, as at ``STALLED``."""
+    run = ["solve", "power_norm-p1", "--method", method, "--tol", "0", "--every", "1000"]
+    assert main(run) == 0
+    assert "PRECISION_LIMIT" in capsys.readouterr().out
+
+
 def test_help_states_the_exit_statuses(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert exc.value.code == 0
     assert "exit status: 0 on success; 1 where the command's goal was not reached" in text
-    assert "at --tol 0 stopped short of the cap other than STALLED" in text
+    assert "at --tol 0 stopped short of the cap other than STALLED or PRECISION_LIMIT" in text
     for status in ("2 on a usage error", "130 when interrupted", "141 when the reader"):
         assert status in text
 

@@ -243,6 +243,16 @@ _NOT_SMOOTH = (
 )
 
 
+#: What ``MAX_ITER`` and ``STALLED`` say where the steps collapsed while the gradient did
+#: not shrink (:func:`stop_message`), in place of their advice (more iterations, tol, dtype).
+_COLLAPSED = (
+    "the steps collapsed by many orders of magnitude while the gradient norm did not "
+    "shrink (the curvature measured along them grew without bound): f looks non-smooth "
+    "near x (a kink, where the gradient jumps), which no max_iter, tol or dtype cures; "
+    "lfso needs a smooth f. Returning the best point."
+)
+
+
 def stop_message(
     status: Status,
     *,
@@ -267,10 +277,16 @@ def stop_message(
     ``STALLED`` run at once (a step rule's step of 0 for good), said in place of the
     iterations without a new low. ``not_smooth``: a ``PRECISION_LIMIT`` where the automatic
     estimate met a jump of the gradient over a vanishing distance, which the message names
-    (``f`` may not be differentiable) in place of the advice to rescale.
+    (``f`` may not be differentiable) in place of the advice to rescale; a ``MAX_ITER`` or
+    ``STALLED`` whose steps collapsed while the gradient did not, which the message names
+    (``f`` looks non-smooth) in place of the advice on ``max_iter``, ``tol`` and the dtype.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
+    if status is Status.MAX_ITER and not_smooth:
+        return f"Maximum number of iterations reached, and {_COLLAPSED}"
+    if status is Status.STALLED and not_smooth:
+        return f"Stopped: {_NO_NEW_LOW}, and {_COLLAPSED}"
     message = status.message
     # (the face's name of the gradient, jac, ..., where a message advises lfso.check_grad)
     message = message.replace("grad=grad)", f"grad={spelt('grad')})")

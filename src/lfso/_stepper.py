@@ -636,6 +636,20 @@ class Stepper:
             "difference of f agrees with the gradient here)"
         )
 
+    def _collapsed(self, status: Status) -> bool:
+        """Whether a ``MAX_ITER`` or ``STALLED`` run (no rule's step of 0) ended with its
+        steps collapsed: the ``collapse`` indicator fired (a step ``1e-6`` times below the
+        recent ones while the gradient norm did not shrink with it) and the last step is
+        still ``1e-6`` times below the longest: the curvature the run measured grew without
+        bound where the gradient did not vanish, as it does at a kink of ``f``."""
+        if status not in (Status.MAX_ITER, Status.STALLED) or self._stalled_by:
+            return False
+        risk = self.risk
+        if risk is None or not risk.counts.get("collapse"):
+            return False
+        steps = [t for t in self.history.step[1:].tolist() if t > 0.0]  # (NaN fails)
+        return bool(steps) and steps[-1] < risk.collapse * max(steps)
+
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient
         checks') at which ``f`` was NaN, for a run that did not converge: a function
@@ -953,7 +967,7 @@ class Stepper:
             float64=eps <= 2.0**-52,
             users_oracle=self.audit_oracle,
             stalled_by=self._stalled_by,
-            not_smooth=self._not_smooth,
+            not_smooth=self._not_smooth or self._collapsed(status),
             half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
         )
         if self._stopped_by:

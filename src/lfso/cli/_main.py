@@ -228,8 +228,9 @@ def _solve(args: argparse.Namespace) -> int:
 
 def _ran_its_course(tol: float, res: Result) -> bool:
     """Whether a ``--tol 0`` run did what it was asked: went to the iteration cap, or to
-    the point where the rounding of ``f`` and its gradient holds it (``STALLED``)."""
-    return tol == 0.0 and res.status in (Status.MAX_ITER, Status.STALLED)
+    the point where the rounding of ``f`` and its gradient holds it (``STALLED``; for a
+    certified method, ``PRECISION_LIMIT``: the dtype cannot certify a further step)."""
+    return tol == 0.0 and res.status in (Status.MAX_ITER, Status.STALLED, Status.PRECISION_LIMIT)
 
 
 def _finish_page(live: Any, error: Exception) -> None:
@@ -485,7 +486,7 @@ def _add_solve(sub: Any) -> None:
         type=_number,
         default=1e-8,
         help="stop when ||g|| <= tol ||g0||; 0 runs to the iteration cap (or to where "
-        "rounding holds the run, STALLED) and exits 0 there",
+        "rounding holds the run, STALLED or PRECISION_LIMIT) and exits 0 there",
     )
     solve.add_argument("--max-iter", type=int, default=10_000, help="iteration cap")
     solve.add_argument(
@@ -596,7 +597,8 @@ def _add_compare(sub: Any) -> None:
 #: The exit statuses of :func:`main`, as ``lfso --help`` states them.
 _EXIT_STATUS = (
     "exit status: 0 on success; 1 where the command's goal was not reached (lfso solve's "
-    "run did not converge, or at --tol 0 stopped short of the cap other than STALLED; "
+    "run did not converge, or at --tol 0 stopped short of the cap other than STALLED or "
+    "PRECISION_LIMIT; "
     "lfso check-oracle found the oracle wrong; lfso rollout decided no-go; lfso demo, "
     "bench and compare report how their runs ended and exit 0); 2 on a usage error or an "
     "output that cannot be written; 130 when interrupted (Ctrl-C); 141 when the reader "
@@ -667,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns the exit status: 0 on success, 1 when the command's goal was not reached
     (``lfso solve``'s run did not converge, or at ``--tol 0`` stopped short of the cap other
-    than ``STALLED``; ``lfso check-oracle`` found the oracle wrong,
+    than ``STALLED`` or ``PRECISION_LIMIT``; ``lfso check-oracle`` found the oracle wrong,
     ``lfso rollout`` decided no-go; ``lfso compare``, ``lfso bench`` and ``lfso demo``
     report how their runs ended, converged or not, so they exit 0 once the report is
     written), 2 on a usage error (printed as ``lfso: error: ...``, like a file that cannot
