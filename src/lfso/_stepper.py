@@ -664,15 +664,17 @@ class Stepper:
         new = move.evaluation
         if new is None:
             probe, bound, hint = ev.grad if audit_dot else move.probe, self._need_bound, move.hint
-            # (a carried product bounds its own drift, and is None once past budget)
+            # (a carried product bounds its own drift, and is None once past budget; a
+            # line search's value at x is handed on, so that f is not asked for again)
+            known = {} if move.value is None else {"value": move.value}
             if self._ahead:
                 with ahead():
                     new = self.objective.evaluate(
-                        x, bound=bound, hint=hint, probe=probe, product=move.product
+                        x, bound=bound, hint=hint, probe=probe, product=move.product, **known
                     )
             else:
                 new = self.objective.evaluate(
-                    x, bound=bound, hint=hint, probe=probe, product=move.product
+                    x, bound=bound, hint=hint, probe=probe, product=move.product, **known
                 )
         return move, x, new, audit_dot
 
