@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._atomic import write_atomically
-from ._validate import spelt, spelt_option
+from ._validate import spelt, spelt_given, spelt_option
 from .monitor import RISKS
 
 __all__ = ["History", "Result", "Status"]
@@ -236,6 +236,10 @@ _MESSAGES = {
 
 
 #: ``PRECISION_LIMIT``'s message where the gradient jumps (:func:`stop_message`).
+#: The secant ratio (``||g+ - g|| / (L ||x+ - x||)``, at most 1 for a valid oracle) at or
+#: below which a ``MAX_ITER`` message names the oracle as too loose (:func:`stop_message`).
+_LOOSE = 1e-3
+
 _NOT_SMOOTH = (
     "Stopped: the gradient changes by a finite amount over a vanishing distance: f may not "
     "be differentiable at x; lfso needs a smooth f (the automatic estimate of the "
@@ -251,6 +255,7 @@ def stop_message(
     stalled_by: str = "",
     not_smooth: bool = False,
     half: str = "",
+    secant_ratio: float = math.nan,
 ) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
@@ -268,6 +273,10 @@ def stop_message(
     iterations without a new low. ``not_smooth``: a ``PRECISION_LIMIT`` where the automatic
     estimate met a jump of the gradient over a vanishing distance, which the message names
     (``f`` may not be differentiable) in place of the advice to rescale.
+    ``secant_ratio``: the largest ``||g+ - g|| / (L ||x+ - x||)`` over the steps whose
+    oracle was audited (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
+    :data:`_LOOSE`, ``MAX_ITER`` names the oracle's ``L``, that many times the curvature
+    every step met, as what slows the run, not ``max_iter``.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
@@ -288,6 +297,13 @@ def stop_message(
             f" In {half}, which resolves 3 digits or fewer, the part of a step below the "
             "rounding of x is lost, which slows the run: run in float32 or float64 to go "
             "further (with NumPy data, an x0 of dtype float64 does)."
+        )
+    if status is Status.MAX_ITER and secant_ratio <= _LOOSE:
+        message += (
+            f" Along every step the gradient changed at most {secant_ratio:.1e} times as "
+            "fast as the oracle's L allows: an L that much larger than the curvature keeps "
+            "the steps that much too short; pass a sharper oracle, or "
+            f"{spelt_given('smoothness', repr('auto'))}."
         )
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")

@@ -957,6 +957,7 @@ class Stepper:
             stalled_by=self._stalled_by,
             not_smooth=self._not_smooth,
             half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
+            secant_ratio=math.nan if risk is None else risk.secant_ratio,
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""
