@@ -275,8 +275,9 @@ def stop_message(
     (``f`` may not be differentiable) in place of the advice to rescale.
     ``secant_ratio``: the largest ``||g+ - g|| / (L ||x+ - x||)`` over the steps whose
     oracle was audited (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
-    :data:`_LOOSE`, ``MAX_ITER`` names the oracle's ``L``, that many times the curvature
-    every step met, as what slows the run, not ``max_iter``.
+    :data:`_LOOSE`, ``MAX_ITER`` and ``STALLED`` name the oracle's ``L``, that many times
+    the curvature every step met, as what slows the run (an ``L`` so large that the steps
+    are below the rounding of ``x`` stalls it), not ``max_iter`` or the dtype.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
@@ -298,9 +299,9 @@ def stop_message(
             "rounding of x is lost, which slows the run: run in float32 or float64 to go "
             "further (with NumPy data, an x0 of dtype float64 does)."
         )
-    if status is Status.MAX_ITER and secant_ratio <= _LOOSE:
+    if status in (Status.MAX_ITER, Status.STALLED) and secant_ratio <= _LOOSE:
         message += (
-            f" Along every step the gradient changed at most {secant_ratio:.1e} times as "
+            f" Along every step the gradient changed at most {secant_ratio:.2g} times as "
             "fast as the oracle's L allows: an L that much larger than the curvature keeps "
             "the steps that much too short; pass a sharper oracle, or "
             f"{spelt_given('smoothness', repr('auto'))}."
