@@ -58,6 +58,35 @@ def test_tight_step_is_never_shorter_than_the_paper_rule(name, seed, r0_scale):
     assert tight.R <= paper.R * (1 + 1e-12) or tight.L <= paper.L * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_paper_radius_is_never_below_its_target_in_extended_precision(dtype):
+    """``R >= R_k = max(R0, eta ||g|| / L(x, R0))`` in mpmath (80 digits), where ``R0``
+    is the rounded quotient or the float below it (rounded to nearest, ``R`` fell an ulp
+    short in about a quarter of these, or took ``R0`` below ``R_k``), and the step's
+    length ``t ||g||`` stays within ``R`` to the rounding of ``t``."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.dps = 80
+    rng = np.random.default_rng(7)
+    for k in range(400):
+        l0, eta = float(np.exp(rng.uniform(-5.0, 5.0))), float(rng.uniform(0.1, 1.9))
+        x = rng.standard_normal(3).astype(dtype)
+        model = lfso.models.FunctionModel(
+            lambda z, l0=l0: 0.5 * l0 * float(z @ z),
+            lambda z, l0=l0: l0 * z,
+            smoothness=lambda z, R, l0=l0: l0,
+        )
+        ev = model.evaluate(x)
+        quotient = eta * ev.grad_norm / l0
+        r0 = quotient if k % 2 else float(np.nextafter(quotient, 0.0))
+        step, _ = _step(LFSOStep(eta=eta, radius=lambda _x, r0=r0: r0), model, x, ev)
+        target = max(ctx.mpf(r0), ctx.mpf(eta) * ctx.mpf(ev.grad_norm) / ctx.mpf(l0))
+        assert ctx.mpf(step.R) >= target
+        length = ctx.mpf(step.step) * ctx.mpf(ev.grad_norm)
+        assert length <= ctx.mpf(step.R) * (1 + ctx.mpf(2) ** -52)
+
+
 def test_paper_radius_rule_matches_its_definition():
     model = lfso.models.PowerSum(3)
     x = np.array([1.0, -0.5, 0.25])

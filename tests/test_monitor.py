@@ -292,6 +292,31 @@ def test_oracle_fires_when_the_oracle_is_too_small():
     assert any("check_oracle" in str(w.message) for w in caught)
 
 
+@pytest.mark.parametrize("radius", ["tight", lambda x: 1.0])
+@pytest.mark.parametrize("loose", [1e6, 2.0, 1e20])
+def test_max_iter_and_stalled_name_an_oracle_far_above_the_curvature(radius, loose):
+    """An oracle ``loose`` times the curvature: at 1e6 the run crawls, and ``MAX_ITER``
+    says the oracle, not ``max_iter``, is what slows it; at 1e20 every step is below the
+    rounding of ``x`` and ``STALLED`` says the oracle, not the dtype, holds it there; at 2
+    it says nothing more."""
+    Q = np.diag(np.linspace(1.0, 10.0, 8))
+    res = lfso.minimize(
+        lambda x: 0.5 * x @ Q @ x,
+        np.ones(8),
+        grad=lambda x: Q @ x,
+        smoothness=lambda x, R: 10.0 * loose,
+        method="lfso",
+        certificate="ball",
+        radius=radius,
+        max_iter=1100 if loose > 1e16 else 20,
+        tol=0.0 if loose < 1e16 else 1e-8,
+        monitor="quiet",
+    )
+    assert res.status is (lfso.Status.STALLED if loose > 1e16 else lfso.Status.MAX_ITER)
+    named = "oracle's L" in res.message and "smoothness='auto'" in res.message
+    assert named == (loose > 1e3)
+
+
 @pytest.mark.parametrize(
     ("dtype", "scale"),
     [(np.float64, 1e-300), (np.float64, 1e-200), (np.float32, 1e-30), (np.float32, 1e-20)],

@@ -108,6 +108,27 @@ def test_armijo_every_step_satisfies_sufficient_decrease():
     assert res.nfev > res.njev  # the trials cost function evaluations, counted
 
 
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_line_search_evaluates_f_once_at_each_point(method):
+    """The accepted trial's value is handed on: ``fun`` sees each point once, ``grad``
+    only the accepted ones, and ``nfev`` counts the calls of ``fun``."""
+    seen, grads = [], []
+
+    def fun(x):
+        seen.append(x.tobytes())
+        return float(np.sum(np.cosh(x)))
+
+    def grad(x):
+        grads.append(x.tobytes())
+        return np.sinh(x)
+
+    res = lfso.minimize(
+        fun, np.linspace(-2.0, 3.0, 5), grad=grad, method=method, tol=0.0, max_iter=6
+    )
+    assert res.nit == 6 and len(grads) == res.njev and len(seen) == res.nfev
+    assert [seen.count(point) for point in grads] == [1] * len(grads)
+
+
 def test_bb_takes_the_published_step_on_a_quadratic():
     model, x0, *_ = quadratic()
     xs = [x0]

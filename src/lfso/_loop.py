@@ -58,12 +58,22 @@ class Counted(Model):
         hint: float | None = None,
         probe: Any = None,
         product: Any = None,
+        value: float | None = None,
     ) -> Evaluation:
         """Count, and offer ``hint``, ``probe`` and ``product`` to the model
-        (:meth:`Model.evaluate_with` passes on those it declares)."""
-        self.nfev += 1
+        (:meth:`Model.evaluate_with` passes on those it declares); ``value``, ``f(x)``
+        where a line search's trial already computed it, is handed to
+        :meth:`Model.evaluate_valued` and ``f`` counted only where the model computes it
+        again."""
         self.njev += 1
-        return self.model.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
+        if value is None:
+            self.nfev += 1
+            return self.model.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
+        ev, again = self.model.evaluate_valued(
+            x, value, bound=bound, hint=hint, probe=probe, product=product
+        )
+        self.nfev += again
+        return ev
 
     def value(self, x: Any) -> float:
         """Counted; a NaN value (a trial point outside ``f``'s domain) is counted apart,

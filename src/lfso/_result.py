@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._atomic import write_atomically
-from ._validate import spelt, spelt_option
+from ._validate import spelt, spelt_given, spelt_option
 from .monitor import RISKS
 
 __all__ = ["History", "Result", "Status"]
@@ -235,6 +235,10 @@ _MESSAGES = {
 }
 
 
+#: The secant ratio (``||g+ - g|| / (L ||x+ - x||)``, at most 1 for a valid oracle) at or
+#: below which a ``MAX_ITER`` message names the oracle as too loose (:func:`stop_message`).
+_LOOSE = 1e-3
+
 #: ``PRECISION_LIMIT``'s message where the gradient jumps (:func:`stop_message`).
 _NOT_SMOOTH = (
     "Stopped: the gradient changes by a finite amount over a vanishing distance: f may not "
@@ -261,6 +265,7 @@ def stop_message(
     stalled_by: str = "",
     not_smooth: bool = False,
     half: str = "",
+    secant_ratio: float = math.nan,
 ) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
@@ -280,6 +285,11 @@ def stop_message(
     (``f`` may not be differentiable) in place of the advice to rescale; a ``MAX_ITER`` or
     ``STALLED`` whose steps collapsed while the gradient did not, which the message names
     (``f`` looks non-smooth) in place of the advice on ``max_iter``, ``tol`` and the dtype.
+    ``secant_ratio``: the largest ``||g+ - g|| / (L ||x+ - x||)`` over the steps whose
+    oracle was audited (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
+    :data:`_LOOSE`, ``MAX_ITER`` and ``STALLED`` name the oracle's ``L``, that many times
+    the curvature every step met, as what slows the run (an ``L`` so large that the steps
+    are below the rounding of ``x`` stalls it), not ``max_iter`` or the dtype.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
@@ -304,6 +314,13 @@ def stop_message(
             f" In {half}, which resolves 3 digits or fewer, the part of a step below the "
             "rounding of x is lost, which slows the run: run in float32 or float64 to go "
             "further (with NumPy data, an x0 of dtype float64 does)."
+        )
+    if status in (Status.MAX_ITER, Status.STALLED) and secant_ratio <= _LOOSE:
+        message += (
+            f" Along every step the gradient changed at most {secant_ratio:.2g} times as "
+            "fast as the oracle's L allows: an L that much larger than the curvature keeps "
+            "the steps that much too short; pass a sharper oracle, or "
+            f"{spelt_given('smoothness', repr('auto'))}."
         )
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")

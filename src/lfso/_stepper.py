@@ -678,15 +678,17 @@ class Stepper:
         new = move.evaluation
         if new is None:
             probe, bound, hint = ev.grad if audit_dot else move.probe, self._need_bound, move.hint
-            # (a carried product bounds its own drift, and is None once past budget)
+            # (a carried product bounds its own drift, and is None once past budget; a
+            # line search's value at x is handed on, so that f is not asked for again)
+            known = {} if move.value is None else {"value": move.value}
             if self._ahead:
                 with ahead():
                     new = self.objective.evaluate(
-                        x, bound=bound, hint=hint, probe=probe, product=move.product
+                        x, bound=bound, hint=hint, probe=probe, product=move.product, **known
                     )
             else:
                 new = self.objective.evaluate(
-                    x, bound=bound, hint=hint, probe=probe, product=move.product
+                    x, bound=bound, hint=hint, probe=probe, product=move.product, **known
                 )
         return move, x, new, audit_dot
 
@@ -969,6 +971,7 @@ class Stepper:
             stalled_by=self._stalled_by,
             not_smooth=self._not_smooth or self._collapsed(status),
             half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
+            secant_ratio=math.nan if risk is None else risk.secant_ratio,
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""

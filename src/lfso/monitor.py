@@ -215,6 +215,10 @@ class RiskMonitor:
         self._swings: deque[int] = deque(maxlen=self.window)  # O(1) per iteration
         self._swing_sum = 0
         self._f: deque[float] = deque(maxlen=self.window)
+        #: The largest ``||g+ - g|| / (L ||x+ - x||)`` over the audited steps (``oracle``'s
+        #: test, which fires above 1); NaN before the first. Far below 1 at the end of a run,
+        #: the oracle's ``L`` was that much larger than any curvature the steps met.
+        self.secant_ratio = math.nan
 
     def _rounding(self, f: float, allowance: float) -> float:
         """The rounding of ``f`` :meth:`observe` allows (``descent``'s)."""
@@ -277,10 +281,11 @@ class RiskMonitor:
         if self.monotone and not floor and f_new > f_prev + self._rounding(f_prev, allowance):
             flags |= self._fire("descent", k)
         if self.gradient_step and lipschitz == lipschitz and step > 0.0 < gnorm_prev and not floor:
-            if self._secant(grad_prev, grad_new, gnorm_prev, gnorm_new, dot) > lipschitz * step * (
-                1.0 + 1e-6
-            ):
+            secant = self._secant(grad_prev, grad_new, gnorm_prev, gnorm_new, dot)
+            if secant > lipschitz * step * (1.0 + 1e-6):
                 flags |= self._fire("oracle", k)
+            if lipschitz * step > 0.0 and not secant / (lipschitz * step) <= self.secant_ratio:
+                self.secant_ratio = secant / (lipschitz * step)
         if step > 0.0:  # (False for NaN)
             recent = self._recent
             # The median is at most the largest step: sort only when the step is that small.

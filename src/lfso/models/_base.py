@@ -411,6 +411,27 @@ class Model(Portable, CheckedOracle):
             offered["product"] = product
         return self.evaluate(x, bound=bound, **offered)
 
+    def evaluate_valued(
+        self,
+        x: Any,
+        value: float,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> tuple[Evaluation, bool]:
+        """:meth:`evaluate_with` at a point where ``f(x)`` is known to be ``value`` (this
+        model's :meth:`value` there: a line search's accepted trial), and whether ``f``
+        was computed again (the run then counts it in ``nfev``).
+
+        By default the model's own evaluation, which computes ``f`` with the gradient
+        (its value is :meth:`value`'s, bit for bit); a plain function with its own
+        gradient (:class:`FunctionModel`) calls only the gradient.
+        """
+        ev = self.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
+        return ev, True
+
     def _point(self, x: Any) -> Any:
         """``x`` checked for :meth:`at` and :meth:`along`: of length :attr:`dim` where
         that is known, then finite and 1-d (each a ``ValueError`` naming ``x``)."""

@@ -125,15 +125,19 @@ class FunctionModel(Model):
             names = ("fun(x)", called)
         if getattr(value, "dtype", x.dtype) != x.dtype:
             self._note_rounding(value, x)
-        value = returned_scalar(value, names[0])
+        return returned_scalar(value, names[0]), self._own_gradient(grad, names[1], x)
+
+    def _own_gradient(self, grad: Any, name: str, x: Any) -> Any:
+        """The gradient ``grad`` returned at ``x`` (``name``), checked, as the run's own
+        array (a copy of a user's, unless the check already made one)."""
         xp = namespace(x)
-        out = returned_array(grad, names[1], x, xp)
+        out = returned_array(grad, name, x, xp)
         if out is grad and not self._trusted:
             # (a copy: the user's array may be a buffer that grad overwrites at its next
             # call, as PyTorch's x.grad is, while the run keeps this one as the gradient at
             # x; a model's own method, as the PyTorch optimiser's, makes a new one)
             out = xp.asarray(out, copy=True)
-        return value, out
+        return out
 
     def _note_rounding(self, value: Any, x: Any) -> None:
         """Take the unit roundoff of ``value``'s dtype, a value ``fun`` returned (a NumPy
@@ -163,6 +167,30 @@ class FunctionModel(Model):
     ) -> Evaluation:
         x = self._checked(x)
         raw, grad = self._value_grad(x)
+        return self._evaluation(x, raw, grad, bound, probe)
+
+    def evaluate_valued(
+        self,
+        x: Any,
+        value: float,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> tuple[Evaluation, bool]:
+        """With a gradient of its own (``grad`` callable), only ``grad(x)`` is called and
+        ``value`` taken as ``f(x)`` (as SciPy's line searches hand their accepted value on);
+        with ``grad=True``, ``fun`` is called again."""
+        if self.jac is True:
+            return super().evaluate_valued(x, value, bound=bound, hint=hint, probe=probe)
+        x = self._checked(x)
+        called = f"{spelt('grad')}(x)"
+        grad = self._own_gradient(call_user(self.jac, called, self._argument(x)), called, x)
+        return self._evaluation(x, value, grad, bound, probe), False
+
+    def _evaluation(self, x: Any, raw: Any, grad: Any, bound: bool, probe: Any) -> Evaluation:
+        """The evaluation at ``x`` of value ``raw`` and gradient ``grad``."""
         local: LocalBound | None = None
         if bound:
             if self.smoothness is None:

@@ -92,6 +92,10 @@ class Move:
     product : array or None
         The model's linear image of ``x_new`` when the rule knows it (``segment.product(t)``
         of a model with ``"product"``): the next evaluation then skips that pass.
+    value : float or None
+        ``f(x_new)`` when the rule computed it (a line search's accepted trial): the next
+        evaluation then does not ask for it again where the model can skip it
+        (:meth:`lfso.models.Model.evaluate_valued`).
     """
 
     x: Any
@@ -105,6 +109,7 @@ class Move:
     hint: float | None = None
     probe: Any = None
     product: Any = None
+    value: float | None = None
 
 
 _ZIGZAGS = (

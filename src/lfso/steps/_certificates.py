@@ -59,6 +59,13 @@ RadiusRule = str | Callable[[Any], float]
 _TINY = math.ulp(0.0)
 
 
+def _quotient_up(a: float, b: float) -> float:
+    """``a / b`` rounded up, ``a > 0`` a product rounded to nearest and ``b > 0``: the
+    float above ``a`` bounds the exact product, and the float above its quotient by ``b``
+    (rounded to nearest, half an ulp off at most) bounds the exact quotient."""
+    return math.nextafter(math.nextafter(a, math.inf) / b, math.inf)
+
+
 class BallState(NamedTuple):
     radius: float | None  # last radius: seeds the next generic radius solve
     target: float = 0.0  # last eta (-g . d) / ||d||: rescales the radius guess
@@ -77,6 +84,13 @@ class BallCertificate(Certificate):
     * a callable ``R0(x)``: the paper's rule as in the authors' code,
       ``R = max(R0(x), target / L(x, R0(x)))`` then ``L = L(x, R)``.
     * ``"paper"``: the same with the model's own ``R0``.
+
+    The radius rules take ``target / L(x, R0(x))`` rounded up, so that ``R`` is never below
+    the paper's ``R_k = max(R0, eta ||g|| / L(x, R0))`` (for the float ``eta`` and ``||g||``):
+    rounded to nearest, ``eta ||g||`` and the quotient can each round down half an ulp, and
+    ``R`` then falls one ulp short of ``R_k``, or ``R0`` is taken where ``R_k`` exceeds it,
+    and the step ``eta ||g|| / L(x, R)`` leaves the ball ``L`` covers by an ulp. The rounding
+    up moves ``R`` by two ulps at most, and the step only through ``L(x, R)``, by rounding.
 
     With the tight rule the next radius is offered to the model as a hint
     (``Move.hint``): models whose bound costs a pass over the data bound it there along
@@ -125,7 +139,8 @@ class BallCertificate(Certificate):
             if not callable(self.radius):
                 raise
             raise _radius_rule_limit(r0, value) from None
-        tight = target / l0
+        # (rounded up: R_k >= eta ||g|| / L(x, R0) exactly, see the class docstring)
+        tight = _quotient_up(target, l0) if target > 0.0 else 0.0
         if tight > r0:  # R0 too small for the step: the radius that R0's L says it needs
             lipschitz = check_value(bound(tight), tight, proven=proven)
             check_monotone(r0, l0, tight, lipschitz, bound.monotone_rtol)

@@ -36,11 +36,11 @@ def _backtrack(
     c: float,
     shrink: float,
     min_step: float,
-) -> tuple[Any, float, bool, bool]:
+) -> tuple[Any, float, float, bool, bool]:
     """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``: the trial,
-    ``t``, whether the step stalled, lowering ``f`` not at all and raising it by no more
-    than the rounding allowance (:func:`lfso._arrays.rounding` of ``|f(x)|``), and whether
-    a trial raised ``f`` beyond it."""
+    ``t``, ``f`` there, whether the step stalled, lowering ``f`` not at all and raising it
+    by no more than the rounding allowance (:func:`lfso._arrays.rounding` of ``|f(x)|``),
+    and whether a trial raised ``f`` beyond it."""
     g, gn = evaluation.grad, evaluation.grad_norm
     g2 = gn * gn  # (inf where ||g||^2 overflows: then c t ||g|| ||g||, left to right)
     here = evaluation.value
@@ -51,7 +51,7 @@ def _backtrack(
         value = objective.value(trial)
         decrease = c * t * g2 if g2 < math.inf else c * t * gn * gn
         if value <= reference - decrease or t <= min_step:
-            return trial, t, here <= value <= here + allowance, rose
+            return trial, t, value, here <= value <= here + allowance, rose
         rose = rose or value > here + allowance
         t *= shrink
 
@@ -108,10 +108,12 @@ class ArmijoStep(StepRule):
 
     .. math::  f(x - t g) \\le f(x) - c \\, t \\|g\\|^2 .
 
-    Every trial costs one function evaluation (counted in ``nfev``); the accepted point is
-    then evaluated with its gradient, as every rule's is (one ``njev`` and one more
-    ``nfev``): ``trials + 1`` function evaluations per iteration. Reference: Nocedal & Wright,
-    *Numerical Optimization*, 2nd ed., Algorithm 3.1.
+    Every trial costs one function evaluation (counted in ``nfev``); the accepted point's
+    value is handed on to its evaluation with the gradient (one ``njev``), which calls only
+    the gradient of a function with its own (``grad=callable``): ``trials`` function
+    evaluations per iteration, or ``trials + 1`` where ``f`` comes with the gradient
+    (``grad=True``, a model of data, whose gradient's pass computes it again). Reference:
+    Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 3.1.
 
     A wrong gradient makes every search shrink its step until it raises ``f`` by rounding
     alone: after 10 such steps in a row, with a trial over them that raised ``f``, a finite
@@ -156,11 +158,11 @@ class ArmijoStep(StepRule):
         self, objective: Model, x: Any, evaluation: Evaluation, state: ArmijoState
     ) -> tuple[Move, ArmijoState]:
         t0 = min(state.step * self.growth, self.max_step)
-        new, t, stalled, rose = _backtrack(
+        new, t, value, stalled, rose = _backtrack(
             objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, _SMALLEST_TRIAL
         )
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
-        return Move(new, t), ArmijoState(t, stalls)
+        return Move(new, t, value=value), ArmijoState(t, stalls)
 
     def _flat_steps(self, state: ArmijoState) -> int:
         return state.stalls.flat
@@ -289,11 +291,11 @@ class BarzilaiBorweinStep(StepRule):
             t = self._reset(t, evaluation.grad_norm)
         recent = (*state.recent, evaluation.value)[-self.memory :]
         # (the line search goes below min_step: it accepts no step that fails its test)
-        new, t, stalled, rose = _backtrack(
+        new, t, value, stalled, rose = _backtrack(
             objective, x, evaluation, t, max(recent), self.c, self.shrink, _SMALLEST_TRIAL
         )
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
-        return Move(new, t), BBState(x, evaluation.grad, t, recent, stalls)
+        return Move(new, t, value=value), BBState(x, evaluation.grad, t, recent, stalls)
 
     def _flat_steps(self, state: BBState) -> int:
         return state.stalls.flat
