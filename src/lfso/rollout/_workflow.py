@@ -362,7 +362,7 @@ def rollout(
     >>> out.roi.lfso_gradients < out.roi.current_gradients
     True
     """
-    from .._dashboard import LiveReport, check_page_path
+    from .._dashboard import LiveReport, check_page_path, check_title
 
     current = check_rule(current, "current")
     check_method(method)
@@ -377,6 +377,8 @@ def rollout(
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
     callback = one_callback(callback)
+    positive(every, "every")  # (and title: the report's, checked with or without one)
+    check_title(title)
     if report is not None:
         report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
