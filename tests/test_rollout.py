@@ -1140,6 +1140,8 @@ def test_an_interrupted_guarded_run_ends_the_rollout_without_a_grid(tmp_path):
     assert "stopped with INTERRUPTED" in ro.verdict
     page = ro.report.read_text()
     assert re.search(r"<td>roi</td><td class='skipped'>skipped</td><td>the guarded run was", page)
+    # (a run cut short is no stage done: the page says so, as a plain run's does)
+    assert re.search(r"<td>guarded</td><td class='interrupted'>interrupted</td>", page)
 
 
 def test_a_rollout_that_raises_leaves_its_page_finished_with_the_stage_failed(tmp_path):

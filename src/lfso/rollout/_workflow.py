@@ -553,7 +553,9 @@ def _guarded_stage(
     )
     if live is not None:
         live.set_run("guarded run", result.history, handover=result.handover, result=result)
-        live.stage("guarded", "done", _detail(result))
+        # (a run cut short is no stage done, as on a plain run's page)
+        state = "interrupted" if result.status is Status.INTERRUPTED else "done"
+        live.stage("guarded", state, _detail(result))
     return result
 
 
