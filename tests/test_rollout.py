@@ -1846,6 +1846,33 @@ def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
     assert res.fun <= first.fun and res.fun == f(res.x)
 
 
+@pytest.mark.parametrize("fallback", [LBFGS, {"method": "armijo"}])
+def test_ctrl_c_as_the_fallback_starts_ends_the_guarded_run_at_the_best_point(fallback):
+    armed = []  # (set at the hand-over: the fallback's first evaluation raises)
+
+    def fun(x):
+        if armed:
+            raise KeyboardInterrupt
+        return f(x)
+
+    model = FunctionModel(fun, g, TurnsWrong(4))
+    try:
+        res = guarded_minimize(
+            model,
+            X0,
+            fallback=fallback,
+            tol=1e-10,
+            safeguard=False,
+            on_handover=lambda handover, first: armed.append(handover),
+        )
+    except KeyboardInterrupt:  # (the first stage's best point lost with it)
+        pytest.fail("the KeyboardInterrupt escaped the guarded run")
+    (first,) = res.stages
+    assert armed and res.handover is armed[0] and res.kept_first
+    assert res.status is Status.INTERRUPTED and not res.success and "interrupted" in res.message
+    assert res.fun == first.fun == f(res.x) and np.array_equal(res.x, first.x)
+
+
 @pytest.mark.parametrize("max_iter", [5, 6, 9])  # (the guard trips at iteration 5)
 def test_max_iter_bounds_both_stages_with_scipys_lbfgs_as_the_fallback(max_iter):
     model = FunctionModel(f, g, TurnsWrong(4))
