@@ -483,6 +483,9 @@ def test_guard_rejects_bad_settings():
         ({"seed": -1, "pilot_rows": 10}, ValueError, ["seed must be an integer >= 0", "-1"]),
         ({"seed": 0.5}, TypeError, ["seed must be an integer", "seed=0.5"]),
         ({"pilot_iter": 0}, ValueError, ["pilot_iter must be an integer >= 1", "=0"]),
+        ({"every": -1.0}, ValueError, ["every must be finite and positive", "every=-1.0"]),
+        ({"every": "2"}, TypeError, ["every must be", "every='2'"]),
+        ({"title": 3}, TypeError, ["title must be a str", "title=3"]),
         ({"progress": 3}, TypeError, ["progress must be True, False or None", "progress=3"]),
         ({"force": "no"}, TypeError, ["force must be True or False", "force='no'"]),
         ({"rows": 10}, TypeError, ["rollout takes the pilot's rows as pilot_rows=", "rows=10"]),
@@ -1137,6 +1140,8 @@ def test_an_interrupted_guarded_run_ends_the_rollout_without_a_grid(tmp_path):
     assert "stopped with INTERRUPTED" in ro.verdict
     page = ro.report.read_text()
     assert re.search(r"<td>roi</td><td class='skipped'>skipped</td><td>the guarded run was", page)
+    # (a run cut short is no stage done: the page says so, as a plain run's does)
+    assert re.search(r"<td>guarded</td><td class='interrupted'>interrupted</td>", page)
 
 
 def test_a_rollout_that_raises_leaves_its_page_finished_with_the_stage_failed(tmp_path):
@@ -1839,6 +1844,33 @@ def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
     assert res.handover is not None and second.nit == 3
     assert res.status is second.status is Status.INTERRUPTED and not res.success
     assert res.fun <= first.fun and res.fun == f(res.x)
+
+
+@pytest.mark.parametrize("fallback", [LBFGS, {"method": "armijo"}])
+def test_ctrl_c_as_the_fallback_starts_ends_the_guarded_run_at_the_best_point(fallback):
+    armed = []  # (set at the hand-over: the fallback's first evaluation raises)
+
+    def fun(x):
+        if armed:
+            raise KeyboardInterrupt
+        return f(x)
+
+    model = FunctionModel(fun, g, TurnsWrong(4))
+    try:
+        res = guarded_minimize(
+            model,
+            X0,
+            fallback=fallback,
+            tol=1e-10,
+            safeguard=False,
+            on_handover=lambda handover, first: armed.append(handover),
+        )
+    except KeyboardInterrupt:  # (the first stage's best point lost with it)
+        pytest.fail("the KeyboardInterrupt escaped the guarded run")
+    (first,) = res.stages
+    assert armed and res.handover is armed[0] and res.kept_first
+    assert res.status is Status.INTERRUPTED and not res.success and "interrupted" in res.message
+    assert res.fun == first.fun == f(res.x) and np.array_equal(res.x, first.x)
 
 
 @pytest.mark.parametrize("max_iter", [5, 6, 9])  # (the guard trips at iteration 5)

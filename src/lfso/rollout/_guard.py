@@ -572,6 +572,8 @@ def guarded_minimize(
         ``callback(intermediate_result)`` in both stages. An exception it (or ``fun``,
         ``grad``) raises propagates as from :func:`lfso.minimize`, its ``.result`` the
         guarded run's so far (a :class:`GuardedResult`, both stages after a hand-over).
+        A ``KeyboardInterrupt`` (Ctrl-C) ends the run ``INTERRUPTED`` at its best point,
+        where it comes as the fallback starts too (before the fallback has a result).
     on_handover : callable, optional
         ``on_handover(handover, first_stage_result)`` when the guard trips.
     target : float, optional
@@ -659,6 +661,10 @@ def guarded_minimize(
         )
     except NonFiniteStartError as error:  # f is no longer finite at the best point
         return _unstarted(first, handover, str(error), settled_at=guard.settled_at)
+    except KeyboardInterrupt as error:  # (Ctrl-C as the fallback starts: no result of its own)
+        if isinstance(getattr(error, "result", None), Result):
+            raise
+        return _interrupted_start(first, handover, settled_at=guard.settled_at)
     except Exception as error:  # (its .result: the whole guarded run so far, both stages)
         raised = getattr(error, "result", None)
         if isinstance(raised, Result):
@@ -798,12 +804,17 @@ def _settled_note(iteration: int) -> str:
 
 
 def _unstarted(
-    first: Result, handover: Handover, why: str, *, settled_at: int | None
+    first: Result,
+    handover: Handover,
+    why: str,
+    *,
+    settled_at: int | None,
+    status: Status | None = None,
 ) -> GuardedResult:
     """The guarded result of a run whose fallback could not start from the first stage's
     best point (``f`` or its gradient there, evaluated again, is not finite): that point,
-    with the first stage's status as the guard left it (:func:`_stopped_by`) and a message
-    that says so."""
+    with the first stage's status as the guard left it (:func:`_stopped_by`), or ``status``
+    (``INTERRUPTED``: a Ctrl-C as the fallback started), and a message that says so."""
     method = first.method
     note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
     note += (
@@ -816,10 +827,19 @@ def _unstarted(
     fields.update(
         message=note + first.message, method=f"{method}{HANDED_OVER}{handover.fallback['method']}"
     )
-    fields["status"] = _stopped_by(first)
+    fields["status"] = _stopped_by(first) if status is None else status
     return GuardedResult(
         **fields, handover=handover, stages=[first], kept_first=True, settled_at=settled_at
     )
+
+
+def _interrupted_start(
+    first: Result, handover: Handover, *, settled_at: int | None
+) -> GuardedResult:
+    """The guarded result of a run whose fallback a ``KeyboardInterrupt`` stopped as it
+    started (before it had a result): the first stage's best point, ``INTERRUPTED``."""
+    why = "the run was interrupted (KeyboardInterrupt) as it started"
+    return _unstarted(first, handover, why, settled_at=settled_at, status=Status.INTERRUPTED)
 
 
 def _stopped_by(first: Result) -> Status:

@@ -362,7 +362,7 @@ def rollout(
     >>> out.roi.lfso_gradients < out.roi.current_gradients
     True
     """
-    from .._dashboard import LiveReport, check_page_path
+    from .._dashboard import LiveReport, check_page_path, check_title
 
     current = check_rule(current, "current")
     check_method(method)
@@ -377,6 +377,8 @@ def rollout(
     check_options(fallback, role, objective=model, x0=x0)  # (used after the pilot)
     criteria = criteria if criteria is not None else GoCriteria()
     callback = one_callback(callback)
+    positive(every, "every")  # (and title: the report's, checked with or without one)
+    check_title(title)
     if report is not None:
         report = check_page_path(report, "report")
     live = LiveReport(report, title=title, every=every) if report is not None else None
@@ -551,7 +553,9 @@ def _guarded_stage(
     )
     if live is not None:
         live.set_run("guarded run", result.history, handover=result.handover, result=result)
-        live.stage("guarded", "done", _detail(result))
+        # (a run cut short is no stage done, as on a plain run's page)
+        state = "interrupted" if result.status is Status.INTERRUPTED else "done"
+        live.stage("guarded", state, _detail(result))
     return result
 
 
