@@ -1317,14 +1317,27 @@ def test_a_loss_that_overflows_with_a_finite_gradient_says_so(device_steps):
     assert opt.skipped == 1 and w.tolist() == [1e8, -1e8]
 
 
+@pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])
 @pytest.mark.parametrize("direction", ["adam", "momentum"])
-def test_a_float64_gradient_whose_squared_norm_overflows_says_so(direction):
+def test_a_float64_gradient_whose_squared_norm_overflows_says_so(direction, device_steps):
     """A finite float64 gradient of 1e160: its squared norm is infinite and the batch is
-    skipped; the warning said to look for NaN or inf in the data, which has none."""
+    skipped; the warning said to look for NaN or inf in the data, which has none (on the
+    device path too). A gradient with an infinite entry still points at the data."""
     w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
-    opt = StochasticLFSO([w], direction=direction)
+    opt = StochasticLFSO([w], direction=direction, device_steps=device_steps)
     with pytest.warns(SkippedBatchWarning, match=r"finite, but its squared norm overflows"):
         opt.step(lambda backward=True: _backward(1e160 * w.sum(), backward))
+        _ = opt.skipped  # (the device path's last flags)
+
+    def infinite_entry(backward=True):  # a finite loss, a gradient entry of inf
+        if backward:
+            w.grad = torch.tensor([math.inf, 1.0], dtype=torch.float64)
+        return w.detach().sum()
+
+    with pytest.warns(SkippedBatchWarning, match=r"squared norm is inf;.*check the data"):
+        opt.step(infinite_entry)
+        _ = opt.skipped
+    assert opt.skipped == 2
 
 
 @pytest.mark.parametrize("device_steps", [False, True], ids=["host", "device"])

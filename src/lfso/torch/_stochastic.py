@@ -2229,12 +2229,16 @@ class StochasticLFSO(torch.optim.Optimizer):
             g_state["d_prev"], g_state["d_params"] = last
             if last[0] is None:
                 g_state.pop("d_prev")
-        if restart:
-            self._zero_moments()
         if not ok:
             gg, f0 = stats[:: n_rows * n_rows][:2].tolist()  # (rare: a batch not finite)
             lost = float(stats[-1]) > 0.0 and math.isfinite(gg) and math.isfinite(f0)
             overflow = self._params()[0].dtype if lost else None
+            if math.isinf(gg) and math.isfinite(f0):  # (the first moments hold g: finite?)
+                ms = [self.state[p]["m"] for p in params if "m" in self.state[p]]
+                overflow = self._squares_overflow(gg, torch.cat([m.reshape(-1) for m in ms])[None])
+        if restart:
+            self._zero_moments()
+        if not ok:
             self._warn_skipped(f0, gg, undoable, step, overflow)
 
     def _store(self) -> None:
