@@ -183,11 +183,13 @@ What is guaranteed, and what is not
   a step (dropout draws a new mask on each call and makes the secant noisy: fix the random
   state, or run *both* calls in ``eval()`` mode; a probe alone in ``eval()`` mode measures
   another function).
-* The secant is a difference of two losses: a loss computed in bfloat16 or float16 (or
-  under ``autocast``) is rounded to about three digits, which can swamp the curvature
-  along the first, short steps, end the ramp early and leave the step far too short. Train
-  in float32 where you can; under ``autocast``, check :attr:`last_step` after the first
-  steps.
+* The secant is a difference of two losses: a loss computed in bfloat16 or float16 is
+  rounded to about three digits, which can swamp the curvature along the first, short
+  steps. On the ramp, a secant ``c`` within the two losses' rounding, ``c <= eps (|f_B(p_{k-1})|
+  + |f_B(p_k)|)`` with ``eps`` the loss dtype's machine epsilon, is not read as curvature
+  (the ramp goes on, as for ``c <= 0``), so a bfloat16 loss ramps as a float32 one does. A
+  float32 loss computed from rounded values (under ``autocast``) is not covered by this:
+  there, check :attr:`last_step` after the first steps.
 
 What was tried on the benchmark's tasks (the figures, and which runs measured them, are in
 ``docs/results.md``, "Minibatches"): the estimate used directly as a smoothness constant,
@@ -908,6 +910,15 @@ def _narrowest(vs: list[torch.Tensor]) -> torch.dtype:
     return min((v.dtype for v in vs), key=lambda dtype: float(torch.finfo(dtype).max))
 
 
+def _eps(losses: list[torch.Tensor]) -> float:
+    """The largest machine epsilon of the losses' dtypes (0 for a dtype that is not a
+    floating one): their relative rounding."""
+    return max(
+        (float(torch.finfo(f.dtype).eps) for f in losses if f.dtype.is_floating_point),
+        default=0.0,
+    )
+
+
 def _underflowed(ok: torch.Tensor, moved: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """On the device: whether a gradient ``g`` that is not zero gave no step, its products
     having underflowed. In the float64 statistics only a float64 gradient's can, so only
@@ -1022,7 +1033,10 @@ class StochasticLFSO(torch.optim.Optimizer):
     -----
     **The closure.** ``step(closure)`` calls the closure once with a graph (after zeroing
     the gradients), and on a step that measures the secant once more, at the previous point
-    (``secant="fresh"``) or the trial point (``"same"``). Three forms are accepted, told
+    (``secant="fresh"``) or the trial point (``"same"``). A gradient left in ``p.grad``
+    before :meth:`step` (``loss.backward(); opt.step(closure)``, or micro-batches
+    accumulated outside) is discarded: to accumulate micro-batches, call ``backward`` on
+    each inside the closure and return their summed loss. Three forms are accepted, told
     apart from the first call without calling it again:
 
     * ``closure(backward)`` (a named positional parameter, the first: without a default, with
@@ -1653,7 +1667,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             if probe:  # Delta = -t_prev scale_prev d_prev: g . Delta and ||Delta||^2
                 coef = -g_state["t_prev"] * g_state["scale_prev"]
                 probed = (stats[-1], coef * stats[2 * n_rows], coef * coef * g_state["dd_prev"])
-                s = self._measure(s, f0, probed, g_state)
+                s = self._measure(s, f0, probed, g_state, _eps(scalars))
             if spare:  # the spare buffers hold p_k: they become the kept point (no copy)
                 for p, old, new in zip(params, prevs, spare, strict=True):
                     self.state[p]["prev"], self._spares[p] = new, old
@@ -1886,15 +1900,24 @@ class StochasticLFSO(torch.optim.Optimizer):
         return [spare[p] for p in params]
 
     def _measure(
-        self, s: float, f0: float, probed: tuple[float, float, float], g_state: dict[str, Any]
+        self,
+        s: float,
+        f0: float,
+        probed: tuple[float, float, float],
+        g_state: dict[str, Any],
+        eps: float = 0.0,
     ) -> float:
-        """``secant="fresh"``: the curvature of this batch along the *previous* step."""
+        """``secant="fresh"``: the curvature of this batch along the *previous* step
+        (``eps``: the losses' relative rounding, their dtype's machine epsilon)."""
         f_prev, slope, sq = probed
         if not (math.isfinite(f_prev) and sq > 0.0):
             return s
         curvature = 2.0 * (f_prev - f0 + slope) / sq
         c = curvature * sq  # phi''(u) along u -> x_prev + u (x - x_prev)
-        if c > 0.0:  # the fresh batch's line minimiser, in units of the last step
+        ramp = g_state.get("ramp", True)
+        # On the ramp, a c within the two losses' rounding (a bfloat16 loss: 3 digits) is
+        # not a measured curvature: the ramp goes on, as for c <= 0.
+        if c > (eps * (abs(f_prev) + abs(f0)) if ramp else 0.0):  # the line minimiser
             u = 1.0 - slope / c
             star = u * g_state["t_prev"] if u > 0.0 else 0.0
         else:
@@ -1904,7 +1927,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         # curvature, per unit of the step's multiplier t_prev: s* = a / b.
         t_prev = g_state["t_prev"]
         a, b = (c - slope) / t_prev, c / (t_prev * t_prev)
-        if g_state.get("ramp", True):  # from the first probe, s grows by `growth` per step
+        if ramp:  # from the first probe, s grows by `growth` per step
             g_state["ramp"] = star > self.growth * s  # until the minimiser is within reach
             g_state["restart"] = not g_state["ramp"]
             g_state["secant_a"], g_state["secant_b"] = a, b
@@ -2229,12 +2252,16 @@ class StochasticLFSO(torch.optim.Optimizer):
             g_state["d_prev"], g_state["d_params"] = last
             if last[0] is None:
                 g_state.pop("d_prev")
-        if restart:
-            self._zero_moments()
         if not ok:
             gg, f0 = stats[:: n_rows * n_rows][:2].tolist()  # (rare: a batch not finite)
             lost = float(stats[-1]) > 0.0 and math.isfinite(gg) and math.isfinite(f0)
             overflow = self._params()[0].dtype if lost else None
+            if math.isinf(gg) and math.isfinite(f0):  # (the first moments hold g: finite?)
+                ms = [self.state[p]["m"] for p in params if "m" in self.state[p]]
+                overflow = self._squares_overflow(gg, torch.cat([m.reshape(-1) for m in ms])[None])
+        if restart:
+            self._zero_moments()
+        if not ok:
             self._warn_skipped(f0, gg, undoable, step, overflow)
 
     def _store(self) -> None:
@@ -2312,7 +2339,7 @@ class StochasticLFSO(torch.optim.Optimizer):
         sc = torch.where(fell, torch.where(longer, torch.sqrt(dd / dd_fb), dev["one"]), scale)
         s, ramp, restart = dev["s"], dev["ramp"], dev["ramp"]
         if probe:
-            s, ramp, restart = self._device_measure(dev, stats, n_rows, f0, moved)
+            s, ramp, restart = self._device_measure(dev, stats, n_rows, f0, moved, _eps(scalars))
         eta = self.param_groups[0]["eta"]
         if not mirror["started"]:  # the first step: a probe of length 1e-3 (1 + ||p||)
             pnorm = torch.linalg.vector_norm(_flat(params))
@@ -2454,9 +2481,11 @@ class StochasticLFSO(torch.optim.Optimizer):
         n_rows: int,
         f0: torch.Tensor,
         moved: torch.Tensor,
+        eps: float,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`_measure` on 0-d tensors: ``(s, ramp, restart)``, the averages, the count
-        of batches below and above and the curvature updated in ``dev`` where it measured."""
+        of batches below and above and the curvature updated in ``dev`` where it measured
+        (``eps``: the losses' relative rounding)."""
         s, t_prev = dev["s"], dev["prev"][0]
         coef = -t_prev * dev["prev"][1]
         f_prev, slope = stats[n_rows * n_rows + 1], coef * stats[(n_rows - 1) * n_rows]
@@ -2469,7 +2498,8 @@ class StochasticLFSO(torch.optim.Optimizer):
         star = torch.where(c > 0.0, (u * t_prev).clamp_min(0.0), inf)  # (t_prev > 0)
         ab = torch.stack([(c - slope) / t_prev, c / (t_prev * t_prev)])  # a, b
         dev["last_curvature"] = torch.where(measured, curvature, dev["last_curvature"])
-        if self._mirror["ramp"]:
+        if self._mirror["ramp"]:  # (a c within the losses' rounding: as c <= 0, _measure)
+            star = torch.where(c > eps * (f_prev.abs() + f0.abs()), star, inf)
             ramp = torch.where(measured, star > self.growth * s, dev["ramp"])
             target = torch.clamp(star, s / self.shrink, self.growth * s)
             restart = measured & ~ramp
