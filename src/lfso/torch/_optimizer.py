@@ -117,6 +117,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _split_run,
     _with_run,
     _with_state,
+    _without_torch_flags,
     refuse_bad_counters,
     refuse_foreign_state,
     state_dict_groups,
@@ -349,7 +350,11 @@ class LFSO(torch.optim.Optimizer):
     **options
         The method's other options, checked by the registry (``memory=``,
         ``certificate=``, ``radius_rtol=``, ``step=``, ...): one the method does not take
-        raises.
+        raises. torch.optim's implementation options, which code that builds optimisers
+        generically passes, are accepted where they change nothing (``maximize=False``,
+        ``foreach`` any, ``fused`` ``None`` or ``False``, ``capturable=False``,
+        ``differentiable=False``); another value (``maximize=True``: return ``-loss`` from
+        the closure instead) raises a ``ValueError`` that says why.
 
     Attributes
     ----------
@@ -442,6 +447,7 @@ class LFSO(torch.optim.Optimizer):
             )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
+        options = _without_torch_flags("LFSO", options, others=True)
         given = {
             "safeguard": safeguard,
             "safety": safety,
@@ -462,8 +468,7 @@ class LFSO(torch.optim.Optimizer):
         # library's stepper (lfso._stepper), one row per step; the run's model and rule
         # are set in _new_run.
         self._stepper = Stepper(None, None, method=method, monitor=self._monitor)
-        self.callback = callback
-        self._warned = False
+        self.callback, self._warned = callback, False
         self._steps = 0  # steps taken (the misuse check's schedule)
         self._gave_up: tuple[Status, int, str] | None = None  # the first give-up (_stay)
         self._last_give_up: tuple[Status, int, str] | None = None  # the latest one
