@@ -586,6 +586,18 @@ def test_torch_optim_flags_that_would_change_a_step_are_refused(kind, flags, mat
         getattr(lfso.torch, kind)([torch.nn.Parameter(torch.zeros(2))], **flags)
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_an_lfso_parameter_that_is_not_floating_is_refused_naming_it(dtype):
+    w, i = torch.nn.Parameter(torch.zeros(2)), torch.zeros(3, dtype=dtype)
+    match = rf"parameter 1 \(shape \(3,\)\) is {dtype}"
+    with pytest.raises(TypeError, match=match):
+        lfso.torch.LFSO([w, i])
+    opt = lfso.torch.LFSO([w])
+    with pytest.raises(TypeError, match=match):
+        opt.add_param_group({"params": [i]})
+    assert len(opt.param_groups) == 1
+
+
 def test_the_saved_direction_holds_only_its_own_elements():
     """The last direction that ``state_dict()`` saves is a tensor of the parameters' size,
     not a view of the step's larger scratch buffer (which ``torch.save`` writes whole)."""

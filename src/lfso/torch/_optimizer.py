@@ -262,6 +262,21 @@ def _refuse_bad_counters(run: dict[str, Any]) -> None:
             ) from None
 
 
+def _refuse_not_floating(optimizer: torch.optim.Optimizer) -> None:
+    """A ``TypeError`` naming the first parameter of the group just added (which is taken
+    back out) that is not of a floating dtype (an integer or bool tensor): the rule's point
+    is one floating vector of all parameters, and such a tensor has no gradient."""
+    group = optimizer.param_groups[-1]
+    for j, p in enumerate(group["params"]):
+        if not p.is_floating_point():
+            optimizer.param_groups.pop()
+            index = j + sum(len(g["params"]) for g in optimizer.param_groups)
+            raise TypeError(
+                f"LFSO takes floating-point parameters; parameter {index} (shape "
+                f"{tuple(p.shape)}) is {p.dtype} (it has no gradient: leave it out)"
+            )
+
+
 _LAST = ("last_L", "last_radius", "last_step")
 
 #: The constructor's options, which hold for all parameters (a group's eta aside).
@@ -629,6 +644,7 @@ class LFSO(torch.optim.Optimizer):
             self._refuse_ignored(param_group)
         super().add_param_group(_once_each(self, param_group, "LFSO"))
         _refuse_complex(self, "LFSO")
+        _refuse_not_floating(self)
         try:
             _group_eta(self.param_groups[-1])  # (checked when given, not at the next step)
         except (TypeError, ValueError):
