@@ -581,9 +581,17 @@ def test_an_integer_loss_tensor_is_read_as_the_number_it_holds():
 
 
 def test_step_requires_a_closure():
-    opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = LFSO([w])
     with pytest.raises(RuntimeError, match="needs a closure"):
         opt.step(None)
+    with pytest.raises(RuntimeError, match=r"needs a closure .*got closure=None"):
+        opt.step()
+    loss = ((w - 1) ** 2).sum()
+    loss.backward()  # (the loss given in the closure's place: nothing is stepped)
+    with pytest.raises(RuntimeError, match=r"needs a closure .*got closure=tensor\(1\."):
+        opt.step(loss)
+    assert torch.equal(w.detach(), torch.zeros(1)) and opt.nfev == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

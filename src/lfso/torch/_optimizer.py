@@ -871,7 +871,9 @@ class LFSO(torch.optim.Optimizer):
     # -- one step --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any]) -> torch.Tensor:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], Any] | None = None
+    ) -> torch.Tensor:
         """One step of the rule; returns the loss at the parameters it started from.
 
         ``closure`` zeroes the gradients, computes the loss, calls ``backward`` (with
@@ -880,10 +882,16 @@ class LFSO(torch.optim.Optimizer):
         ``torch.optim.LBFGS`` takes it), with the same steps (the rules read the loss as a
         number); ``step`` returns the loss as a tensor either way. One that leaves every
         parameter's ``.grad`` ``None`` (no ``backward``) raises a ``RuntimeError``; one that
-        returns anything else, a ``TypeError`` naming it.
+        returns anything else, a ``TypeError`` naming it. Without a closure, or with one that
+        is not callable (``opt.step(loss)``), it raises a ``RuntimeError`` saying what the
+        closure must do.
         """
-        if closure is None:
-            raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        if not callable(closure):
+            raise RuntimeError(
+                "LFSO.step needs a closure that zeroes the gradients, computes the loss, calls "
+                "loss.backward() and returns the loss (as torch.optim.LBFGS's), got "
+                f"closure={closure!r}"
+            )
         if self.stopped:  # (by the callback: the loss, and no step)
             return self._stopped_loss(closure)
         with riding(self._riders, self._known):
