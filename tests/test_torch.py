@@ -997,6 +997,26 @@ def test_a_closure_that_samples_inside_is_caught_at_a_checked_step():
             opt.step(closure)
 
 
+def test_a_closure_that_does_not_zero_the_gradients_is_told_so_not_minibatches():
+    """Without ``opt.zero_grad()`` each ``backward`` adds to the last gradient: the loss
+    agrees at the same parameters and ``||g||`` does not, and the warning names the fix
+    rather than minibatches."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = LFSO([w])
+
+    def closure():
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(lfso.torch.MinibatchWarning) as caught:
+        for _ in range(3):
+            opt.step(closure)
+    mine = [str(c.message) for c in caught if c.category is lfso.torch.MinibatchWarning]
+    assert len(mine) == 1 and "returned ||g||" in mine[0], mine
+    assert "opt.zero_grad()" in mine[0] and "minibatch" not in mine[0], mine
+
+
 def test_a_step_collapse_warns_even_when_the_losses_agree():
     """Deterministic closure, an oracle that grows 10x per call: the steps collapse while
     the gradient does not shrink; the 'collapse' risk fires and the warning says so."""

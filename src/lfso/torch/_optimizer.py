@@ -73,7 +73,8 @@ point whose loss it already knows (the accepted trial of the safeguard) with a n
 and at steps 1, 2, 4, 8, ... with the same one, it calls the closure again and compares;
 a loss or gradient norm that differs by more than ``sqrt(eps)`` of the dtype (relative) at
 the same parameters, or the ``collapse`` risk indicator, raises one
-:class:`MinibatchWarning` naming the stochastic optimiser to use.
+:class:`MinibatchWarning` naming the stochastic optimiser to use (or, where the loss agrees
+and ``||g||`` does not, the missing ``opt.zero_grad()`` of a closure whose gradients add up).
 
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
 becomes the next step's start), plus one per rollback (and 4 to 12, the gradient's check,
@@ -1144,14 +1145,23 @@ class LFSO(torch.optim.Optimizer):
         for a, b in pairs:
             if not (math.isfinite(a) and math.isfinite(b)):
                 return
-        for name, (a, b) in zip(("loss", "||g||"), pairs, strict=True):
-            if abs(a - b) > tol * max(abs(a), abs(b)):
-                self._warn(
-                    f"LFSO: the closure returned {name} {a!r} and then {b!r} at the same "
-                    "parameters: it draws a new minibatch per call (or is not deterministic, "
-                    f"e.g. dropout). {_USE_INSTEAD}."
-                )
-                return
+        same = [abs(a - b) <= tol * max(abs(a), abs(b)) for a, b in pairs]
+        for name, (a, b), ok in zip(("loss", "||g||"), pairs, same, strict=True):
+            if ok:
+                continue
+            why = (
+                "it does not zero the gradients, which loss.backward() adds to (call "
+                "opt.zero_grad() in the closure before it), or its gradient is not "
+                "deterministic"
+                if same[0]  # (the same loss: a minibatch would change it too)
+                else "it draws a new minibatch per call (or is not deterministic, e.g. "
+                f"dropout). {_USE_INSTEAD}"
+            )
+            self._warn(
+                f"LFSO: the closure returned {name} {a!r} and then {b!r} at the same "
+                f"parameters: {why}."
+            )
+            return
 
     def _warn_collapse(self) -> None:
         self._warn(
