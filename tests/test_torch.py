@@ -581,9 +581,17 @@ def test_an_integer_loss_tensor_is_read_as_the_number_it_holds():
 
 
 def test_step_requires_a_closure():
-    opt = LFSO([torch.nn.Parameter(torch.zeros(1))])
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = LFSO([w])
     with pytest.raises(RuntimeError, match="needs a closure"):
         opt.step(None)
+    with pytest.raises(RuntimeError, match=r"needs a closure .*got closure=None"):
+        opt.step()
+    loss = ((w - 1) ** 2).sum()
+    loss.backward()  # (the loss given in the closure's place: nothing is stepped)
+    with pytest.raises(RuntimeError, match=r"needs a closure .*got closure=tensor\(1\."):
+        opt.step(loss)
+    assert torch.equal(w.detach(), torch.zeros(1)) and opt.nfev == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -987,6 +995,26 @@ def test_a_closure_that_samples_inside_is_caught_at_a_checked_step():
     with pytest.warns(lfso.torch.MinibatchWarning, match="draws a new minibatch"):
         for _ in range(3):
             opt.step(closure)
+
+
+def test_a_closure_that_does_not_zero_the_gradients_is_told_so_not_minibatches():
+    """Without ``opt.zero_grad()`` each ``backward`` adds to the last gradient: the loss
+    agrees at the same parameters and ``||g||`` does not, and the warning names the fix
+    rather than minibatches."""
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    opt = LFSO([w])
+
+    def closure():
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(lfso.torch.MinibatchWarning) as caught:
+        for _ in range(3):
+            opt.step(closure)
+    mine = [str(c.message) for c in caught if c.category is lfso.torch.MinibatchWarning]
+    assert len(mine) == 1 and "returned ||g||" in mine[0], mine
+    assert "opt.zero_grad()" in mine[0] and "minibatch" not in mine[0], mine
 
 
 def test_a_step_collapse_warns_even_when_the_losses_agree():

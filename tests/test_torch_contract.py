@@ -550,6 +550,54 @@ def test_groups_carried_over_at_values_that_change_nothing_are_taken(kind):
     assert len(opt.param_groups) == 2
 
 
+_NEUTRAL_FLAGS = {
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": None,
+}
+
+
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+@pytest.mark.parametrize("flags", [_NEUTRAL_FLAGS, {"foreach": True, "fused": False}])
+def test_torch_optim_flags_that_change_nothing_are_taken_with_the_same_steps(kind, flags):
+    """torch.optim's implementation options, as code that builds any optimiser passes them
+    (``maximize=False``, ``foreach=None``, ...), are taken, and the steps are the same."""
+    make = getattr(lfso.torch, kind)
+    plain, net = _net(), _net()
+    expected = _steps(make(plain.parameters()), plain)
+    assert torch.equal(_steps(make(net.parameters(), **flags), net), expected)
+
+
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+@pytest.mark.parametrize(
+    ("flags", "match"),
+    [
+        ({"maximize": True}, r"Invalid maximize: True .*maximize=False.*return -loss"),
+        ({"fused": True}, r"Invalid fused: True .*fused=None or False"),
+        ({"capturable": True}, r"Invalid capturable: True .*capturable=False"),
+        ({"differentiable": True}, r"Invalid differentiable: True .*no_grad"),
+        ({"foreach": "yes"}, r"Invalid foreach: 'yes' .*foreach=None or False or True\)"),
+    ],
+)
+def test_torch_optim_flags_that_would_change_a_step_are_refused(kind, flags, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(lfso.torch, kind)([torch.nn.Parameter(torch.zeros(2))], **flags)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_an_lfso_parameter_that_is_not_floating_is_refused_naming_it(dtype):
+    w, i = torch.nn.Parameter(torch.zeros(2)), torch.zeros(3, dtype=dtype)
+    match = rf"parameter 1 \(shape \(3,\)\) is {dtype}"
+    with pytest.raises(TypeError, match=match):
+        lfso.torch.LFSO([w, i])
+    opt = lfso.torch.LFSO([w])
+    with pytest.raises(TypeError, match=match):
+        opt.add_param_group({"params": [i]})
+    assert len(opt.param_groups) == 1
+
+
 def test_the_saved_direction_holds_only_its_own_elements():
     """The last direction that ``state_dict()`` saves is a tensor of the parameters' size,
     not a view of the step's larger scratch buffer (which ``torch.save`` writes whole)."""

@@ -73,7 +73,8 @@ point whose loss it already knows (the accepted trial of the safeguard) with a n
 and at steps 1, 2, 4, 8, ... with the same one, it calls the closure again and compares;
 a loss or gradient norm that differs by more than ``sqrt(eps)`` of the dtype (relative) at
 the same parameters, or the ``collapse`` risk indicator, raises one
-:class:`MinibatchWarning` naming the stochastic optimiser to use.
+:class:`MinibatchWarning` naming the stochastic optimiser to use (or, where the loss agrees
+and ``||g||`` does not, the missing ``opt.zero_grad()`` of a closure whose gradients add up).
 
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
 becomes the next step's start), plus one per rollback (and 4 to 12, the gradient's check,
@@ -117,6 +118,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _split_run,
     _with_run,
     _with_state,
+    _without_torch_flags,
     refuse_bad_counters,
     refuse_foreign_state,
     state_dict_groups,
@@ -261,6 +263,21 @@ def _refuse_bad_counters(run: dict[str, Any]) -> None:
             ) from None
 
 
+def _refuse_not_floating(optimizer: torch.optim.Optimizer) -> None:
+    """A ``TypeError`` naming the first parameter of the group just added (which is taken
+    back out) that is not of a floating dtype (an integer or bool tensor): the rule's point
+    is one floating vector of all parameters, and such a tensor has no gradient."""
+    group = optimizer.param_groups[-1]
+    for j, p in enumerate(group["params"]):
+        if not p.is_floating_point():
+            optimizer.param_groups.pop()
+            index = j + sum(len(g["params"]) for g in optimizer.param_groups)
+            raise TypeError(
+                f"LFSO takes floating-point parameters; parameter {index} (shape "
+                f"{tuple(p.shape)}) is {p.dtype} (it has no gradient: leave it out)"
+            )
+
+
 _LAST = ("last_L", "last_radius", "last_step")
 
 #: The constructor's options, which hold for all parameters (a group's eta aside).
@@ -349,7 +366,11 @@ class LFSO(torch.optim.Optimizer):
     **options
         The method's other options, checked by the registry (``memory=``,
         ``certificate=``, ``radius_rtol=``, ``step=``, ...): one the method does not take
-        raises.
+        raises. torch.optim's implementation options, which code that builds optimisers
+        generically passes, are accepted where they change nothing (``maximize=False``,
+        ``foreach`` any, ``fused`` ``None`` or ``False``, ``capturable=False``,
+        ``differentiable=False``); another value (``maximize=True``: return ``-loss`` from
+        the closure instead) raises a ``ValueError`` that says why.
 
     Attributes
     ----------
@@ -442,6 +463,7 @@ class LFSO(torch.optim.Optimizer):
             )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
+        options = _without_torch_flags("LFSO", options, others=True)
         given = {
             "safeguard": safeguard,
             "safety": safety,
@@ -462,8 +484,7 @@ class LFSO(torch.optim.Optimizer):
         # library's stepper (lfso._stepper), one row per step; the run's model and rule
         # are set in _new_run.
         self._stepper = Stepper(None, None, method=method, monitor=self._monitor)
-        self.callback = callback
-        self._warned = False
+        self.callback, self._warned = callback, False
         self._steps = 0  # steps taken (the misuse check's schedule)
         self._gave_up: tuple[Status, int, str] | None = None  # the first give-up (_stay)
         self._last_give_up: tuple[Status, int, str] | None = None  # the latest one
@@ -624,6 +645,7 @@ class LFSO(torch.optim.Optimizer):
             self._refuse_ignored(param_group)
         super().add_param_group(_once_each(self, param_group, "LFSO"))
         _refuse_complex(self, "LFSO")
+        _refuse_not_floating(self)
         try:
             _group_eta(self.param_groups[-1])  # (checked when given, not at the next step)
         except (TypeError, ValueError):
@@ -850,7 +872,9 @@ class LFSO(torch.optim.Optimizer):
     # -- one step --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any]) -> torch.Tensor:  # type: ignore[override]
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], Any] | None = None
+    ) -> torch.Tensor:
         """One step of the rule; returns the loss at the parameters it started from.
 
         ``closure`` zeroes the gradients, computes the loss, calls ``backward`` (with
@@ -859,10 +883,16 @@ class LFSO(torch.optim.Optimizer):
         ``torch.optim.LBFGS`` takes it), with the same steps (the rules read the loss as a
         number); ``step`` returns the loss as a tensor either way. One that leaves every
         parameter's ``.grad`` ``None`` (no ``backward``) raises a ``RuntimeError``; one that
-        returns anything else, a ``TypeError`` naming it.
+        returns anything else, a ``TypeError`` naming it. Without a closure, or with one that
+        is not callable (``opt.step(loss)``), it raises a ``RuntimeError`` saying what the
+        closure must do.
         """
-        if closure is None:
-            raise RuntimeError("LFSO needs a closure that computes the loss and its gradients")
+        if not callable(closure):
+            raise RuntimeError(
+                "LFSO.step needs a closure that zeroes the gradients, computes the loss, calls "
+                "loss.backward() and returns the loss (as torch.optim.LBFGS's), got "
+                f"closure={closure!r}"
+            )
         if self.stopped:  # (by the callback: the loss, and no step)
             return self._stopped_loss(closure)
         with riding(self._riders, self._known):
@@ -1115,14 +1145,23 @@ class LFSO(torch.optim.Optimizer):
         for a, b in pairs:
             if not (math.isfinite(a) and math.isfinite(b)):
                 return
-        for name, (a, b) in zip(("loss", "||g||"), pairs, strict=True):
-            if abs(a - b) > tol * max(abs(a), abs(b)):
-                self._warn(
-                    f"LFSO: the closure returned {name} {a!r} and then {b!r} at the same "
-                    "parameters: it draws a new minibatch per call (or is not deterministic, "
-                    f"e.g. dropout). {_USE_INSTEAD}."
-                )
-                return
+        same = [abs(a - b) <= tol * max(abs(a), abs(b)) for a, b in pairs]
+        for name, (a, b), ok in zip(("loss", "||g||"), pairs, same, strict=True):
+            if ok:
+                continue
+            why = (
+                "it does not zero the gradients, which loss.backward() adds to (call "
+                "opt.zero_grad() in the closure before it), or its gradient is not "
+                "deterministic"
+                if same[0]  # (the same loss: a minibatch would change it too)
+                else "it draws a new minibatch per call (or is not deterministic, e.g. "
+                f"dropout). {_USE_INSTEAD}"
+            )
+            self._warn(
+                f"LFSO: the closure returned {name} {a!r} and then {b!r} at the same "
+                f"parameters: {why}."
+            )
+            return
 
     def _warn_collapse(self) -> None:
         self._warn(

@@ -566,6 +566,39 @@ _FOREIGN_OPTIONS = {
     "maximize": False,
 }
 
+#: torch.optim's implementation options, which code that builds optimisers generically
+#: passes to each (``maximize=False``, ``foreach=None``, ...), with the values at which they
+#: change nothing here (the steps are of one flat vector, or foreach calls, either way), and
+#: why another value is refused.
+_TORCH_FLAGS: dict[str, tuple[tuple[bool | None, ...], str]] = {
+    "maximize": ((False,), "the steps minimise the closure's loss: return -loss to maximise"),
+    "foreach": ((None, False, True), ""),
+    "fused": ((None, False), "there is no fused kernel"),
+    "capturable": ((False,), "a step reads its scalars on the host, which no CUDA graph holds"),
+    "differentiable": ((False,), "the steps are taken under torch.no_grad()"),
+}
+
+
+def _without_torch_flags(name: str, options: dict[str, Any], others: bool) -> dict[str, Any]:
+    """``options`` without torch.optim's implementation options (:data:`_TORCH_FLAGS`),
+    which are taken at a value that changes nothing here (``maximize=False``,
+    ``foreach=None``) and refused with a ``ValueError`` naming it and why at another
+    (``maximize=True``); with ``others`` false, any other option is a ``TypeError``."""
+    rest = {key: value for key, value in options.items() if key not in _TORCH_FLAGS}
+    if rest and not others:
+        raise TypeError(f"{name}() got an unexpected keyword argument {next(iter(rest))!r}")
+    for key in [key for key in options if key in _TORCH_FLAGS]:
+        value, (accepted, why) = options[key], _TORCH_FLAGS[key]
+        if value is None and None in accepted:
+            continue
+        if isinstance(value, (bool, np.bool_)) and bool(value) in accepted:
+            continue
+        shown = " or ".join(repr(v) for v in accepted)
+        why = f": {why}" if why else ""
+        raise ValueError(f"Invalid {key}: {value!r} ({name} takes {key}={shown}{why})")
+    return rest
+
+
 #: StochasticLFSO's options that hold for all parameters (besides eta and lr).
 _OWN_OPTIONS = (
     "betas",
@@ -994,6 +1027,13 @@ class StochasticLFSO(torch.optim.Optimizer):
         default: the device path adds a few dozen operations on 0-d
         tensors per step (each a kernel launch on a GPU), which on small networks may cost
         more than the synchronisation they remove (``docs/results.md``, "Minibatches").
+    **torch_flags
+        ``maximize``, ``foreach``, ``capturable``, ``differentiable``, ``fused``:
+        torch.optim's implementation options, as code that builds optimisers generically
+        passes them, accepted at their defaults (``False``; ``foreach`` and ``fused``:
+        ``None``) and where they change nothing (``foreach=True``, ``fused=False``); another
+        value (``maximize=True``: return ``-loss`` from the closure instead) raises a
+        ``ValueError`` that says why.
 
     Attributes
     ----------
@@ -1172,7 +1212,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         secant: str = "fresh",
         process_group: Any = None,
         device_steps: bool = False,
+        **torch_flags: Any,
     ) -> None:
+        _without_torch_flags("StochasticLFSO", torch_flags, others=False)
         _check_reals(eta=eta, smoothing=smoothing, growth=growth, shrink=shrink, eps=eps)
         if eta_max is not None:
             _check_reals(eta_max=eta_max)
@@ -1206,7 +1248,6 @@ class StochasticLFSO(torch.optim.Optimizer):
         probe_every = _count(probe_every, "probe_every", 1)
         if not isinstance(device_steps, (bool, np.bool_)):
             raise ValueError(f"Invalid device_steps: {device_steps!r} (must be True or False)")
-        device_steps = bool(device_steps)
         if device_steps and secant != "fresh":
             raise ValueError(
                 f"Invalid device_steps=True with secant={secant!r} (the device path needs "
@@ -1229,10 +1270,9 @@ class StochasticLFSO(torch.optim.Optimizer):
         self._spares: dict[torch.Tensor, torch.Tensor] = {}
         self._held: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}  # (_factors)
         self._last = [math.nan, math.nan]  # the host path's last_step, last_curvature
-        self._counts = [0, 0]  # rollbacks, skipped
-        self.probes = self.steps = 0
+        self._counts, self.probes, self.steps = [0, 0], 0, 0  # (_counts: rollbacks, skipped)
         # The device path (module docstring, "The device path"), on any device.
-        self._device_path = device_steps
+        self._device_path = bool(device_steps)
         self._dev: dict[str, Any] | None = None  # its 0-d tensors (None: not built)
         self._mirror: dict[str, Any] = {}  # what the host knows of them, a step late
         self._pending: tuple[Any, ...] | None = None  # the last device step's, unread
