@@ -586,6 +586,22 @@ def test_torch_optim_flags_that_would_change_a_step_are_refused(kind, flags, mat
         getattr(lfso.torch, kind)([torch.nn.Parameter(torch.zeros(2))], **flags)
 
 
+def test_lfso_takes_torch_optim_options_at_their_neutral_values_where_given():
+    """``lr`` and ``weight_decay`` given to the constructor are told apart as a group's are
+    (no learning rate; ``weight_decay=0.0`` changes nothing), and a group's ``fused=True`` is
+    refused as the constructor's is."""
+    w = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"Invalid lr: 0\.1 \(LFSO has no learning rate"):
+        lfso.torch.LFSO([w], lr=0.1)
+    with pytest.raises(ValueError, match=r"Invalid weight_decay: 0\.01 \(LFSO has no"):
+        lfso.torch.LFSO([w], weight_decay=0.01)
+    assert lfso.torch.LFSO([w], weight_decay=0.0, momentum=0.0).method == "lfso"
+    for kind in ("LFSO", "StochasticLFSO"):
+        with pytest.raises(ValueError, match=r"Invalid fused: True"):
+            getattr(lfso.torch, kind)([{"params": [w], "fused": True}])
+        getattr(lfso.torch, kind)([{"params": [w], "fused": None, "foreach": None}])
+
+
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
 def test_an_lfso_parameter_that_is_not_floating_is_refused_naming_it(dtype):
     w, i = torch.nn.Parameter(torch.zeros(2)), torch.zeros(3, dtype=dtype)

@@ -107,6 +107,7 @@ from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
 from ..steps._base import StepStalledError
 from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
+    _FOREIGN_OPTIONS,
     SkippedBatchWarning,
     StochasticLFSO,
     _check_reals,
@@ -203,6 +204,23 @@ class _Group(dict):  # type: ignore[type-arg]
                 "multiplies the step it sizes"
             )
         raise KeyError(key)
+
+
+#: Why LFSO takes no ``lr`` (its constructor's and its groups' message).
+_NO_LR = "LFSO has no learning rate: its steps are certified; eta, in (0, 2), scales them"
+
+
+def _own_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's ``options`` without torch.optim's that LFSO has not, which are taken
+    at a value that changes nothing (``maximize=False``, ``foreach=None``,
+    ``weight_decay=0.0``) and refused with a ``ValueError`` that says why at another (``lr``
+    at any: LFSO has no learning rate)."""
+    options = _without_torch_flags("LFSO", options, others=True)
+    if "lr" in options:
+        raise ValueError(f"Invalid lr: {options['lr']!r} ({_NO_LR})")
+    foreign = {k: v for k, v in options.items() if k in _FOREIGN_OPTIONS}
+    _refuse_group_options(foreign, "LFSO", {}, where="")
+    return {k: v for k, v in options.items() if k not in foreign}
 
 
 def _form(rule: Any) -> str:
@@ -463,7 +481,7 @@ class LFSO(torch.optim.Optimizer):
             )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
-        options = _without_torch_flags("LFSO", options, others=True)
+        options = _own_options(options)
         given = {
             "safeguard": safeguard,
             "safety": safety,
@@ -668,10 +686,7 @@ class LFSO(torch.optim.Optimizer):
         LFSO's own options (``safety``, ``safeguard``, ``memory``, ...), which hold for all
         parameters, at a value other than the one given to the optimiser."""
         if "lr" in group:
-            raise ValueError(
-                f"Invalid lr in a param group: {group['lr']!r} (LFSO has no "
-                "learning rate: its steps are certified; eta, in (0, 2), scales them)"
-            )
+            raise ValueError(f"Invalid lr in a param group: {group['lr']!r} ({_NO_LR})")
         _refuse_group_options(group, "LFSO", {})
         entry = METHODS[self.method]
         if "eta" not in entry.options and group.get("eta", 1.0) != 1.0:

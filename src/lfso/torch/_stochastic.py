@@ -620,15 +620,20 @@ def _is_neutral(value: Any, neutral: float | bool) -> bool:
     return (_is_number(value) or isinstance(value, (bool, np.bool_))) and value == neutral
 
 
-def _refuse_group_options(group: dict[str, Any], name: str, own: dict[str, Any]) -> None:
+def _refuse_group_options(
+    group: dict[str, Any], name: str, own: dict[str, Any], where: str = " in a param group"
+) -> None:
     """A ``ValueError`` for a param group option the optimiser ``name`` would ignore: one of
     torch.optim's it does not have, at a value that would change a step (``weight_decay``
-    from AdamW's groups would silently not decay), or one of its own options ``own``,
-    which hold for all parameters, at a value other than the optimiser's."""
+    from AdamW's groups would silently not decay; ``fused=True``, :data:`_TORCH_FLAGS`), or
+    one of its own options ``own``, which hold for all parameters, at a value other than the
+    optimiser's. ``where``: where the options were given, as the message says it."""
+    flags = {k: v for k, v in group.items() if k in _TORCH_FLAGS and k not in _FOREIGN_OPTIONS}
+    _without_torch_flags(name, flags, others=False)
     for key, value in group.items():
         if key in _FOREIGN_OPTIONS and not _is_neutral(value, _FOREIGN_OPTIONS[key]):
             raise ValueError(
-                f"Invalid {key} in a param group: {value!r} ({name} has no {key}: its "
+                f"Invalid {key}{where}: {value!r} ({name} has no {key}: its "
                 "steps minimise the closure's loss as it is; put a penalty or a sign in the "
                 "loss)"
             )
