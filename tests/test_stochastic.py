@@ -225,6 +225,25 @@ def test_a_model_without_rows_is_refused_by_name():
         lfso.minimize(lambda x: float(np.sum(x**2)), np.ones(3), grad=lambda x: 2 * x, batch_size=2)
 
 
+@pytest.mark.parametrize("model", [None, "logistic", np.zeros((4, 2))], ids=repr)
+def test_minimize_batches_refuses_what_is_not_a_model_by_name(model):
+    with pytest.raises(TypeError, match=r"model must be a row model \(LogisticRegression.*model="):
+        minimize_batches(model, np.zeros(2), batch_size=2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_history_step_and_l_are_those_of_one_batch_step(seed):
+    """Each epoch's row holds its last step and that step's certificate per unit length
+    (``step * L = gamma_e eta``), also where the epoch's last batch took no step (a batch of
+    zero rows: zero gradient), whose curvature is not a step's."""
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]])
+    model = lfso.models.LogisticRegression(X, np.array([1, 0, 1, 0]))
+    res = lfso.minimize(
+        model, np.zeros(2), batch_size=2, seed=seed, epochs=6, decay="none", eta=0.5
+    )
+    np.testing.assert_allclose(res.history.step[1:] * res.history.L[1:], 0.5, rtol=1e-9)
+
+
 def test_batch_size_none_is_the_full_batch_run():
     """It was refused as an option unknown to the full-batch method (``batch_size`` named
     as unknown); ``None`` is the full batch, as without it."""

@@ -228,6 +228,11 @@ def minimize_batches(
     >>> bool(res.fun - full.fun < 1e-3), len(res.history)  # epochs 0..20
     (True, 21)
     """
+    if not isinstance(model, Model):  # (a model without rows: RowBatches, after x0)
+        names = ", ".join(c.__name__ for c in ROW_MODELS)
+        raise TypeError(
+            f"model must be a row model ({names}), got model={model!r} ({type(model).__name__})"
+        )
     return _minimize_batches(
         model,
         x0,
@@ -399,13 +404,13 @@ class EpochStep(StepRule):
                 if not bool(xp.all(xp.isfinite(x))):
                     break  # (every batch would be: the loop's evaluation of x ends the run)
                 continue
-            d, segment, (t, curvature, spent), scale = _sized(batch, x, ev, eta)
+            d, segment, (t, bound, spent), scale = _sized(batch, x, ev, eta)
             calls += spent
-            if t > 0.0 and curvature > 0.0:
-                taken = gamma * _certified_step(segment, eta, t, curvature)
+            if t > 0.0 and bound > 0.0:  # (else no step: step and L stay the last step's)
+                taken = gamma * _certified_step(segment, eta, t, bound)
                 x = materialize(x + taken * d)  # (Dask: the next batches read it)
                 # (per unit length, as the full-batch certificates report L: C / ||d||^2)
                 length = ev.grad_norm * scale
-                step, curvature = taken * scale, curvature / length / length
+                step, curvature = taken * scale, bound / length / length
         move = Move(x, step, curvature, oracle_calls=calls)
         return move, (epoch + 1, step, curvature)
