@@ -244,6 +244,18 @@ def test_the_history_step_and_l_are_those_of_one_batch_step(seed):
     np.testing.assert_allclose(res.history.step[1:] * res.history.L[1:], 0.5, rtol=1e-9)
 
 
+def test_a_diverged_run_says_that_each_step_is_certified_on_its_batch_only():
+    """A batch of one row nearly orthogonal to the dominant one steps far along it, within
+    its own certificate, and the full loss explodes: the message names what to change
+    (the batch size), not a wrong gradient or an uncertified step."""
+    A = np.array([[3.0, 4.0], [0.0, 1e-8], [1e-9, 0.0]])
+    model = lfso.models.LpRegression(A, np.ones(3), 2)
+    res = lfso.minimize(model, np.zeros(2), batch_size=1, seed=0, epochs=2)
+    assert res.status is lfso.Status.DIVERGED
+    assert "certified on its own batch" in res.message and "batch_size" in res.message
+    assert "check_grad" not in res.message and "lowest f = 3" in res.message
+
+
 def test_batch_size_none_is_the_full_batch_run():
     """It was refused as an option unknown to the full-batch method (``batch_size`` named
     as unknown); ``None`` is the full batch, as without it."""

@@ -313,6 +313,14 @@ def _minimize_batches(
             SkippedBatchWarning,
             stacklevel=caller_level(),
         )
+    if result.status is Status.DIVERGED:  # (the built-in models' gradients are right)
+        result.message = (
+            f"Stopped: the run diverged: the full loss at the last epoch's end is far above "
+            f"the lowest value seen ({stepper.detail}); returning the best point. Each "
+            "minibatch step is certified on its own batch only, and a step that lowers its "
+            "batch's loss can raise the other rows' far more: pass a larger batch_size, or "
+            "run without batch_size= (steps certified on the whole loss)."
+        )
     if result.status is Status.MAX_ITER:
         result.message = (
             f"Ran epochs={epochs} epochs of minibatch steps (batch_size={batch_size}) without "
