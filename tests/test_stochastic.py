@@ -321,6 +321,22 @@ def _poison_row_3(monkeypatch):
     monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
 
 
+def test_the_skipped_count_is_in_a_callbacks_result_and_in_a_raised_runs(monkeypatch):
+    """``Result.skipped`` counts the batches skipped so far in each intermediate result,
+    and in the result an exception carries (``exc.result``), not 0."""
+    _poison_row_3(monkeypatch)
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result.skipped)
+        if intermediate_result.nit == 2:
+            raise ValueError("enough")
+
+    with pytest.raises(ValueError, match="enough") as error:
+        lfso.minimize(_logistic(400), np.zeros(10), batch_size=50, seed=0, callback=callback)
+    assert seen == [1, 2] and error.value.result.skipped == 2
+
+
 def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypatch, tmp_path):
     """A batch with a NaN in its rows takes no step, and the run says how many were skipped
     (``Result.skipped``, kept by ``save``/``load``, and one ``SkippedBatchWarning``)."""

@@ -302,8 +302,7 @@ def _minimize_batches(
             pass
     except KeyboardInterrupt:  # (between two epochs)
         stepper.interrupt()
-    result = stepper.result()
-    result.skipped = rule.skipped
+    result = stepper.result()  # (its skipped: the rule's, as each intermediate result's)
     if rule.skipped and not quiet:
         warnings.warn(
             f"minimize_batches: {rule.skipped} batch(es) skipped, first in epoch "
