@@ -256,6 +256,16 @@ def test_a_diverged_run_says_that_each_step_is_certified_on_its_batch_only():
     assert "check_grad" not in res.message and "lowest f = 3" in res.message
 
 
+def test_batch_size_takes_a_0d_integer_array_as_epochs_does():
+    """``np.array(50)`` (an integer as NumPy reductions give it) is 50, as for ``epochs``."""
+    model = _logistic(500)
+    ours = lfso.minimize(model, np.zeros(10), batch_size=np.array(50), seed=0, epochs=np.array(2))
+    same = lfso.minimize(model, np.zeros(10), batch_size=50, seed=0, epochs=2)
+    assert np.array_equal(ours.x, same.x)
+    with pytest.raises(TypeError, match=r"batch_size=array\(\[50\]\)"):
+        lfso.minimize(model, np.zeros(10), batch_size=np.array([50]))
+
+
 def test_batch_size_none_is_the_full_batch_run():
     """It was refused as an option unknown to the full-batch method (``batch_size`` named
     as unknown); ``None`` is the full batch, as without it."""

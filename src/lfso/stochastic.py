@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -147,18 +148,21 @@ class RowBatches:
 
 
 def check_batch_size(batch_size: Any, n: int) -> int:
-    """``batch_size`` as an int in ``[1, n]``, or a ``TypeError``/``ValueError`` naming it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(
-            f"batch_size must be an integer in [1, {n}] (the number of rows), "
-            f"got batch_size={batch_size!r}"
-        )
-    if not 1 <= int(batch_size) <= n:
-        raise ValueError(
-            f"batch_size must be an integer in [1, {n}] (the number of rows), "
-            f"got batch_size={batch_size!r}"
-        )
-    return int(batch_size)
+    """``batch_size`` as an int in ``[1, n]`` (what ``operator.index`` takes, as ``epochs``:
+    a NumPy integer or a 0-d integer array too), or a ``TypeError``/``ValueError`` naming it."""
+    message = (
+        f"batch_size must be an integer in [1, {n}] (the number of rows), "
+        f"got batch_size={batch_size!r}"
+    )
+    if isinstance(batch_size, (bool, np.bool_)):
+        raise TypeError(message)
+    try:
+        size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(message) from None
+    if not 1 <= size <= n:
+        raise ValueError(message)
+    return size
 
 
 def minimize_batches(
