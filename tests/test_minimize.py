@@ -709,7 +709,7 @@ MORE_BAD_INPUTS = [
         np.zeros(4),
         {"batch_size": 4, "callback": [print]},
         TypeError,
-        "batch_size= takes one callable callback",
+        r"takes one callable callback.*got callback=\[<built-in function print>\] \(list\)",
     ),
     (_row_model(), np.zeros(3), {"batch_size": 4}, ValueError, r"x0 must have shape \(4,\)"),
     # radius= on the automatic oracle: named as the caller wrote it (the ball certificate it

@@ -225,6 +225,47 @@ def test_a_model_without_rows_is_refused_by_name():
         lfso.minimize(lambda x: float(np.sum(x**2)), np.ones(3), grad=lambda x: 2 * x, batch_size=2)
 
 
+@pytest.mark.parametrize("model", [None, "logistic", np.zeros((4, 2))], ids=repr)
+def test_minimize_batches_refuses_what_is_not_a_model_by_name(model):
+    with pytest.raises(TypeError, match=r"model must be a row model \(LogisticRegression.*model="):
+        minimize_batches(model, np.zeros(2), batch_size=2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_history_step_and_l_are_those_of_one_batch_step(seed):
+    """Each epoch's row holds its last step and that step's certificate per unit length
+    (``step * L = gamma_e eta``), also where the epoch's last batch took no step (a batch of
+    zero rows: zero gradient), whose curvature is not a step's."""
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]])
+    model = lfso.models.LogisticRegression(X, np.array([1, 0, 1, 0]))
+    res = lfso.minimize(
+        model, np.zeros(2), batch_size=2, seed=seed, epochs=6, decay="none", eta=0.5
+    )
+    np.testing.assert_allclose(res.history.step[1:] * res.history.L[1:], 0.5, rtol=1e-9)
+
+
+def test_a_diverged_run_says_that_each_step_is_certified_on_its_batch_only():
+    """A batch of one row nearly orthogonal to the dominant one steps far along it, within
+    its own certificate, and the full loss explodes: the message names what to change
+    (the batch size), not a wrong gradient or an uncertified step."""
+    A = np.array([[3.0, 4.0], [0.0, 1e-8], [1e-9, 0.0]])
+    model = lfso.models.LpRegression(A, np.ones(3), 2)
+    res = lfso.minimize(model, np.zeros(2), batch_size=1, seed=0, epochs=2)
+    assert res.status is lfso.Status.DIVERGED
+    assert "certified on its own batch" in res.message and "batch_size" in res.message
+    assert "check_grad" not in res.message and "lowest f = 3" in res.message
+
+
+def test_batch_size_takes_a_0d_integer_array_as_epochs_does():
+    """``np.array(50)`` (an integer as NumPy reductions give it) is 50, as for ``epochs``."""
+    model = _logistic(500)
+    ours = lfso.minimize(model, np.zeros(10), batch_size=np.array(50), seed=0, epochs=np.array(2))
+    same = lfso.minimize(model, np.zeros(10), batch_size=50, seed=0, epochs=2)
+    assert np.array_equal(ours.x, same.x)
+    with pytest.raises(TypeError, match=r"batch_size=array\(\[50\]\)"):
+        lfso.minimize(model, np.zeros(10), batch_size=np.array([50]))
+
+
 def test_batch_size_none_is_the_full_batch_run():
     """It was refused as an option unknown to the full-batch method (``batch_size`` named
     as unknown); ``None`` is the full batch, as without it."""
@@ -288,6 +329,22 @@ def _poison_row_3(monkeypatch):
         return batch
 
     monkeypatch.setattr(module.RowBatches, "__call__", poisoned)
+
+
+def test_the_skipped_count_is_in_a_callbacks_result_and_in_a_raised_runs(monkeypatch):
+    """``Result.skipped`` counts the batches skipped so far in each intermediate result,
+    and in the result an exception carries (``exc.result``), not 0."""
+    _poison_row_3(monkeypatch)
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append(intermediate_result.skipped)
+        if intermediate_result.nit == 2:
+            raise ValueError("enough")
+
+    with pytest.raises(ValueError, match="enough") as error:
+        lfso.minimize(_logistic(400), np.zeros(10), batch_size=50, seed=0, callback=callback)
+    assert seen == [1, 2] and error.value.result.skipped == 2
 
 
 def test_a_batch_whose_loss_is_not_finite_is_skipped_counted_and_warned(monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ from typing import Any
 from . import _loop as loop
 from ._registry import DEFAULT_METHOD, METHODS, build_rule, settle
 from ._result import Result
-from ._validate import is_real, run_arguments, spelt_by_caller, start_point
+from ._validate import _show, is_real, run_arguments, spelt_by_caller, start_point
 from .models import FunctionModel, Model
 from .oracles._ball import ConstantOracle, LocalSmoothnessOracle
 from .steps import CertifiedRule, Safeguarded, StepRule
@@ -172,7 +172,10 @@ def _minibatches(
             "decay, epochs, seed (and eta, tol, atol, callback)"
         )
     if callback is not None and not callable(callback):
-        raise TypeError("batch_size= takes one callable callback, called after each epoch")
+        raise TypeError(
+            "batch_size= takes one callable callback, called after each epoch, got "
+            f"callback={_show(callback)} ({type(callback).__name__})"
+        )
     per_epoch = "a minibatch run takes epochs= and reports one history row per epoch"
     certified = "the row model's own bound certifies each batch's step"
     for name, value, unused, why in (

@@ -380,6 +380,7 @@ class Stepper:
             rollbacks=self.rollbacks,
             nhev=self.nhev,
             risks=self.risk.summary() if self.risk is not None else {},
+            skipped=int(getattr(self.rule, "skipped", 0)),  # (minibatches: so far)
         )
 
     def report(self, x: Any, ev: Evaluation, *, jac: Any = True) -> None:

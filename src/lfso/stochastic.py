@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -147,18 +148,21 @@ class RowBatches:
 
 
 def check_batch_size(batch_size: Any, n: int) -> int:
-    """``batch_size`` as an int in ``[1, n]``, or a ``TypeError``/``ValueError`` naming it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(
-            f"batch_size must be an integer in [1, {n}] (the number of rows), "
-            f"got batch_size={batch_size!r}"
-        )
-    if not 1 <= int(batch_size) <= n:
-        raise ValueError(
-            f"batch_size must be an integer in [1, {n}] (the number of rows), "
-            f"got batch_size={batch_size!r}"
-        )
-    return int(batch_size)
+    """``batch_size`` as an int in ``[1, n]`` (what ``operator.index`` takes, as ``epochs``:
+    a NumPy integer or a 0-d integer array too), or a ``TypeError``/``ValueError`` naming it."""
+    message = (
+        f"batch_size must be an integer in [1, {n}] (the number of rows), "
+        f"got batch_size={batch_size!r}"
+    )
+    if isinstance(batch_size, (bool, np.bool_)):
+        raise TypeError(message)
+    try:
+        size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(message) from None
+    if not 1 <= size <= n:
+        raise ValueError(message)
+    return size
 
 
 def minimize_batches(
@@ -228,6 +232,11 @@ def minimize_batches(
     >>> bool(res.fun - full.fun < 1e-3), len(res.history)  # epochs 0..20
     (True, 21)
     """
+    if not isinstance(model, Model):  # (a model without rows: RowBatches, after x0)
+        names = ", ".join(c.__name__ for c in ROW_MODELS)
+        raise TypeError(
+            f"model must be a row model ({names}), got model={model!r} ({type(model).__name__})"
+        )
     return _minimize_batches(
         model,
         x0,
@@ -297,8 +306,7 @@ def _minimize_batches(
             pass
     except KeyboardInterrupt:  # (between two epochs)
         stepper.interrupt()
-    result = stepper.result()
-    result.skipped = rule.skipped
+    result = stepper.result()  # (its skipped: the rule's, as each intermediate result's)
     if rule.skipped and not quiet:
         warnings.warn(
             f"minimize_batches: {rule.skipped} batch(es) skipped, first in epoch "
@@ -307,6 +315,14 @@ def _minimize_batches(
             "or scale it down)",
             SkippedBatchWarning,
             stacklevel=caller_level(),
+        )
+    if result.status is Status.DIVERGED:  # (the built-in models' gradients are right)
+        result.message = (
+            f"Stopped: the run diverged: the full loss at the last epoch's end is far above "
+            f"the lowest value seen ({stepper.detail}); returning the best point. Each "
+            "minibatch step is certified on its own batch only, and a step that lowers its "
+            "batch's loss can raise the other rows' far more: pass a larger batch_size, or "
+            "run without batch_size= (steps certified on the whole loss)."
         )
     if result.status is Status.MAX_ITER:
         result.message = (
@@ -399,13 +415,13 @@ class EpochStep(StepRule):
                 if not bool(xp.all(xp.isfinite(x))):
                     break  # (every batch would be: the loop's evaluation of x ends the run)
                 continue
-            d, segment, (t, curvature, spent), scale = _sized(batch, x, ev, eta)
+            d, segment, (t, bound, spent), scale = _sized(batch, x, ev, eta)
             calls += spent
-            if t > 0.0 and curvature > 0.0:
-                taken = gamma * _certified_step(segment, eta, t, curvature)
+            if t > 0.0 and bound > 0.0:  # (else no step: step and L stay the last step's)
+                taken = gamma * _certified_step(segment, eta, t, bound)
                 x = materialize(x + taken * d)  # (Dask: the next batches read it)
                 # (per unit length, as the full-batch certificates report L: C / ||d||^2)
                 length = ev.grad_norm * scale
-                step, curvature = taken * scale, curvature / length / length
+                step, curvature = taken * scale, bound / length / length
         move = Move(x, step, curvature, oracle_calls=calls)
         return move, (epoch + 1, step, curvature)
