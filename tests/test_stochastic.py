@@ -445,3 +445,59 @@ def test_batches_of_one_row_of_a_classifier_run():
     res = lfso.minimize(model, x0, batch_size=1, seed=0, epochs=3)
     assert res.status in (lfso.Status.CONVERGED, lfso.Status.MAX_ITER), res.message
     assert res.fun < model.value(x0)
+
+
+@pytest.mark.parametrize("batch_size", [None, 10])
+def test_a_start_whose_loss_overflows_raises_the_full_batch_runs_error(batch_size):
+    """``f(x0) = inf`` raises :class:`NonFiniteStartError` (a ``ValueError``) with the same
+    message with or without ``batch_size=``; a minibatch run raised a plain ``ValueError``
+    of its own wording."""
+    from lfso._stepper import NonFiniteStartError
+
+    A = np.random.default_rng(0).standard_normal((40, 5))
+    model = lfso.models.LpRegression(A, A[:, 0], 2)
+    with pytest.raises(NonFiniteStartError, match=r"f\(x0\) = inf and .* must be finite"):
+        lfso.minimize(model, np.full(5, 1e100), batch_size=batch_size)
+
+
+def test_the_batches_of_an_lp_regression_subclass_are_of_that_subclass():
+    """A subclass of ``LpRegression`` that overrides ``evaluate`` has it called on each batch,
+    as the other row models' subclasses do; each batch was rebuilt as a plain
+    ``LpRegression``, so that only the full evaluations at the epochs' ends went through
+    it."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((40, 3))
+
+    class Counting(lfso.models.LpRegression):
+        calls = 0
+
+        def evaluate(self, x, **kwargs):
+            type(self).calls += 1
+            return super().evaluate(x, **kwargs)
+
+    model = Counting(A, A @ np.ones(3), 2)
+    batch = RowBatches(model)(np.arange(10))
+    assert type(batch) is Counting and batch.A.shape == (10, 3)
+    plain = RowBatches(lfso.models.LpRegression(A, A @ np.ones(3), 2))(np.arange(10))
+    x = rng.standard_normal(3)
+    assert batch.value(x) == plain.value(x)
+    res = lfso.minimize(model, np.zeros(3), batch_size=10, seed=0, epochs=2, tol=0.0)
+    assert Counting.calls == res.nfev == 2 * 4 + 3  # (the batches, and each epoch's end)
+
+
+def test_the_oracle_calls_of_a_batch_step_sized_again_after_an_overflow_are_counted():
+    """Where the curvature along ``-g`` overflows the batch's step is sized again along
+    ``-2^k g``: the oracle calls of both solves count (``noracle``); the first's were
+    dropped."""
+    from lfso.stochastic import _sized
+
+    model = lfso.models.LpRegression(np.ones((100, 1)), np.zeros(100), 4)
+    x = np.array([1e16])
+    batch = RowBatches(model)(np.array([0]))
+    ev = batch.evaluate(x, bound=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        first = batch.segment(x, ev, -ev.grad).step_for(1.0)
+    assert first[1] == np.inf  # (the overflow that sizes the step again)
+    d, _, (_, _, spent), scale = _sized(batch, x, ev, 1.0)
+    second = batch.segment(x, ev, d).step_for(1.0)
+    assert scale < 1.0 and spent == first[2] + second[2]

@@ -127,11 +127,13 @@ class RowBatches:
     def __call__(self, idx: np.ndarray) -> Model:
         """The model of rows ``idx`` (a NumPy integer array)."""
         xp, model = self.xp, self.model
-        if isinstance(model, LpRegression):  # its constructor takes the norm bound
+        if isinstance(model, LpRegression):  # (its constructor takes the norm bound)
             sliced = _persisted(take_rows(model, idx))
-            return LpRegression(
-                sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
+            lp = copy.copy(model)  # (a subclass kept, as the others: its own methods run)
+            LpRegression.__init__(
+                lp, sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
             )
+            return lp
         sliced = _persisted(take_rows(model, idx, row_norms=model.geometry.row_norms))
         row_norms = sliced.pop("row_norms")
         batch = copy.copy(model)
@@ -285,10 +287,7 @@ def _minimize_batches(
     if array_api_compat.is_dask_array(batches.data):  # (the batches read it: persisted)
         x0 = materialize(batches.xp.asarray(x0))
     objective = Counted(model)
-    first = objective.evaluate(x0, bound=False)
-    f0, g0 = float(first.value), float(first.grad_norm)
-    if not (math.isfinite(f0) and math.isfinite(g0)):
-        raise ValueError(f"x0: the loss or its gradient is not finite there (f={f0}, ||g||={g0})")
+    first = objective.evaluate(x0, bound=False)  # (not finite: the stepper's start raises)
     rule = EpochStep(batches, batch_size, rng, eta, decay)
     stepper = Stepper(
         objective,
@@ -349,8 +348,9 @@ def _sized(
     """A batch's step along ``d = -g``: ``(d, its segment, step_for's answer, 1.0)``; where
     that overflows (``g . d`` or the curvature ``C`` past the dtype's range: no step) along
     ``d = -2^k g`` instead, ``||d||`` in ``[1/2, 1)`` (an exact scaling, as the full-batch
-    segment certificate's), and ``2^k`` last. Other steps are ``-g``'s, bit for bit."""
-    scale = 1.0
+    segment certificate's), and ``2^k`` last, the oracle calls of both solves counted.
+    Other steps are ``-g``'s, bit for bit."""
+    scale, spent = 1.0, 0
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # (an overflow: sized again)
             d = materialize(-ev.grad)  # (Dask: the segment's computations read it)
@@ -358,12 +358,14 @@ def _sized(
             answer = segment.step_for(eta)
         if answer[1] < math.inf:
             return d, segment, answer, scale
+        spent = answer[2]  # (the first solve's oracle calls, counted with the second's)
     except PrecisionLimitError:
         pass
     scale = _unit_scale(ev.grad_norm, _exponent_cap(x))
     d = materialize(ev.grad * -scale)
     segment = batch.segment(x, ev, d)
-    return d, segment, segment.step_for(eta), scale
+    t, bound, calls = segment.step_for(eta)
+    return d, segment, (t, bound, spent + calls), scale
 
 
 class EpochStep(StepRule):
