@@ -688,6 +688,40 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
     assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev == 1 + tried + 4 * len(_SCALES)
 
 
+def test_the_automatic_oracles_give_up_counts_the_rejected_trials_as_minimize_does():
+    """With the automatic oracle and a negated gradient the safeguard gives up on the first
+    step after ``max_rollbacks + 1`` rejected trials; the later steps from the same loss
+    and gradient are skipped and reject nothing more. ``lfso.minimize`` on the same
+    function and gradient counts the same trials in ``Result.rollbacks``."""
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(20, 3, dtype=torch.float64, generator=gen)
+    b = torch.randn(20, dtype=torch.float64, generator=gen)
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = LFSO([w], max_rollbacks=3)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((A @ w - b) ** 2).mean()
+        loss.backward()
+        w.grad.neg_()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="the safeguard rejected 4 trial steps"):
+        for _ in range(3):
+            opt.step(closure)
+    An, bn = A.numpy(), b.numpy()
+    ref = lfso.minimize(
+        lambda x: float(((An @ x - bn) ** 2).mean()),
+        np.zeros(3),
+        grad=lambda x: -2 * An.T @ (An @ x - bn) / len(bn),
+        max_rollbacks=3,
+        monitor="quiet",
+    )
+    assert ref.status is lfso.Status.GRADIENT_MISMATCH and ref.nit == 0
+    assert opt.rollbacks == ref.rollbacks == 3 + 1
+    torch.testing.assert_close(w.detach(), torch.zeros(3, dtype=torch.float64))
+
+
 def test_a_precision_limit_counts_the_safeguards_rejected_trials_as_minimize_does(monkeypatch):
     """Where the safeguard gives up because no trial step short enough is representable,
     its error carries the trials it rejected: :func:`lfso.minimize`'s run counts them in

@@ -151,8 +151,10 @@ class StepRule(ABC):
         gradients the run computes), which proves nothing (a certificate with
         ``proven = False``).
     max_rollbacks : int
-        Trial steps the rule may reject in one iteration before it fails (the
-        safeguard's); 0 for a rule that takes every step it proposes.
+        Trial steps the rule may reject in one iteration and still try again (the
+        safeguard's): it fails at the next rejected trial, ``max_rollbacks + 1`` rejected
+        in all, each counted in ``Result.rollbacks``; 0 for a rule that takes every step
+        it proposes.
     host_free : bool
         A move reads nothing of its evaluation on the host (not ``value``, ``grad_norm``,
         ``probe_dot``, ``product`` or ``carried``; the gradient, an array, is free), nor

@@ -35,14 +35,15 @@ with ``L`` the tight-radius LFSO value from
 With the safeguard (on with the automatic oracle, ``safeguard=True`` otherwise) a trial
 step is accepted only if ``f`` decreases as the rule claims (for LFSO-GD
 ``f(p+) <= f(p) - eta (1 - eta/2) ||g||^2 / L``, up to the dtype's rounding); otherwise it
-is rolled back and ``L`` enlarged; after ``max_rollbacks`` the parameters are left
-unchanged, with a ``RuntimeWarning`` that names a gradient the loss disagrees with (a
-central difference of the loss along ``-g`` there, the check :func:`lfso.minimize`'s run
-makes before it ends ``STEP_FAILED``: ``GRADIENT_MISMATCH`` then, as the run's status
-and :class:`GuardedOptimizer`'s reason); so are they, with one, where the loss and its
-gradient are both subnormal (``1e-310 * loss`` in float64: they have no precision left,
-and ``1 / L`` overflows), which a rescaled loss avoids. The last ``L``, radius and step are
-:attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and :attr:`LFSO.last_step`.
+is rolled back and ``L`` enlarged; after ``max_rollbacks + 1`` rejected trials the
+parameters are left unchanged, with a ``RuntimeWarning`` that names a gradient the loss
+disagrees with (a central difference of the loss along ``-g`` there, the check
+:func:`lfso.minimize`'s run makes before it ends ``STEP_FAILED``: ``GRADIENT_MISMATCH``
+then, as the run's status and :class:`GuardedOptimizer`'s reason); so are they, with
+one, where the loss and its gradient are both subnormal (``1e-310 * loss`` in float64:
+they have no precision left, and ``1 / L`` overflows), which a rescaled loss avoids. The
+last ``L``, radius and step are :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and
+:attr:`LFSO.last_step`.
 
 Like :func:`lfso.minimize`, the optimiser keeps a :class:`lfso.History` (one row per
 ``step``: the loss and ``||g||`` at the parameters the step started from, the step, ``L``
@@ -365,7 +366,10 @@ class LFSO(torch.optim.Optimizer):
     backoff : float > 1, optional
         The safeguard's factor on ``L`` per rollback (default 4).
     max_rollbacks : int >= 0, optional
-        Rollbacks per step before the safeguard gives up (default 60, the library's).
+        Trial steps the safeguard may reject (each rolled back) in one step and still try
+        again; at the next rejected trial it gives up on the step: ``max_rollbacks + 1``
+        trials rejected, each counted in :attr:`rollbacks`, as :func:`lfso.minimize`
+        counts them in ``Result.rollbacks`` (default 60, the library's).
     monitor : bool, "full" or "quiet"
         Keep :attr:`history` and the risk indicators (:attr:`risks`). A row costs about
         0.3 kB of host memory (a million steps: about 300 MB); ``False`` keeps no risk
@@ -397,7 +401,8 @@ class LFSO(torch.optim.Optimizer):
         safeguard gave up on).
     history : lfso.History
     nfev, rollbacks, nhev, noracle : int
-        Closure calls, safeguard rollbacks, Hessian-vector products, oracle calls; saved
+        Closure calls, trial steps the safeguard rejected (and rolled back: a step it gave
+        up on counts ``max_rollbacks + 1``), Hessian-vector products, oracle calls; saved
         by :meth:`state_dict` and counted on from there after :meth:`load_state_dict`.
     stopped : bool
         Whether the callback stopped the optimiser (``StopIteration``); not saved by
