@@ -211,7 +211,9 @@ def minimize_batches(
     ------
     TypeError, ValueError
         Naming the argument, for a model that is not a row model, an ``x0`` that is not a
-        real vector of the model's dimension, or an argument out of the range above.
+        real vector of the model's dimension, or an argument out of the range above; a
+        ``ValueError`` where the loss or its gradient at ``x0`` is not finite (as
+        :func:`lfso.minimize`'s full-batch run raises).
 
     Warns
     -----
