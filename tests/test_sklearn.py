@@ -206,6 +206,8 @@ def test_logistic_regression_with_a_tiny_c_names_c():
     y = (X[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match="C=1e-310"):
         LFSOLogisticRegression(C=1e-310).fit(X, y)
+    with pytest.raises(ValueError, match=r"C=1.0 times the largest sample_weight \(1e-320\)"):
+        LFSOLogisticRegression().fit(X, y, sample_weight=np.full(20, 1e-320))
 
 
 def test_least_power_regressor_with_a_huge_target_says_to_rescale():

@@ -143,7 +143,9 @@ def test_weighted_softmax_value_error_bounds_the_rounding():
         total = mpmath.mpf(0)
         for i in range(X.shape[0]):
             z = [
-                mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(X1[i], W[:, k]))
+                mpmath.fsum(
+                    mpmath.mpf(a) * mpmath.mpf(b) for a, b in zip(X1[i], W[:, k], strict=True)
+                )
                 for k in range(3)
             ]
             loss = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z)) - z[y[i]]

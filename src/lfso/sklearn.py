@@ -391,7 +391,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         on its coefficient weighed by ``4^-k_j`` to match (the model's ``l2`` one weight per
         feature where the ``k_j`` differ; exact: its ``x`` holds ``coef_ 2^k`` and the
         intercepts), so that its relative gradient test weighs every coefficient and the
-        intercepts alike, whatever the features' scales.
+        intercepts alike, whatever the features' scales (with ``sample_weight``, ``C 2^e``
+        and ``n`` in place of ``C`` and ``n_samples``: the samples of positive weight,
+        weighed by ``s'``).
     n_features_in_ : int
 
     Examples
@@ -453,9 +455,17 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         n, d = X.shape
         l2 = 1.0 / (C * n)
         if not math.isfinite(l2):  # (C * n underflows to 0 or a subnormal)
+            if weights is None:
+                raise ValueError(
+                    f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / "
+                    f"({self.C!r} * {n}) overflows float64; C must be larger"
+                )
             raise ValueError(
-                f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / ({self.C!r} * "
-                f"{n}) overflows float64; C must be larger"
+                f"C={self.C!r} times the largest sample_weight "
+                f"({float(np.max(sample_weight))!r}) is too small: the penalty 1 / (C "
+                f"2^e n) = 1 / ({C!r} * {n}), 2^e the power of 2 above the largest "
+                f"weight and n the samples of positive weight, overflows float64; C or the "
+                f"weights must be larger"
             )
         # Solved on column j of X times 2^-e_j, the penalty l2 w_j^2 / 2 as l2 4^-e_j (w_j
         # 2^e_j)^2 / 2 (one weight per feature), with 4^e_j near coefficient j's curvature
