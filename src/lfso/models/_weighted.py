@@ -80,12 +80,12 @@ class WeightedLogistic(LogisticRegression):
     has_segment = False
     extras = frozenset({"hint", "probe"})
     segment = Model.segment  # (the ball bound along the direction)
+    row_arrays = ("X", "signs", "weights")
 
     def __init__(self, X: Any, y: Any, weights: Any, **kwargs: Any) -> None:
         _numpy_only(X, "WeightedLogistic")
         super().__init__(X, y, **kwargs)
         self.weights = check_row_weights(weights, self.n)
-        self._weighted = _weighted_peak(self._peak, self.weights)
 
     def _rows_of(self, x: Any, factor: bool) -> tuple[Any, Any, Any]:
         z = self.X @ x
@@ -121,7 +121,7 @@ class WeightedLogistic(LogisticRegression):
             local = RowCurvatureBound(
                 self.geometry,
                 stats,
-                self._weighted,
+                _weighted_peak(self._peak, self.weights),
                 1.0 / self.n,
                 self._ridge_top,
                 frobenius=self.oracle == "paper",
@@ -136,12 +136,12 @@ class WeightedSoftmax(SoftmaxRegression):
     has_segment = False
     extras = frozenset({"hint", "probe"})
     segment = Model.segment  # (the ball bound along the direction)
+    row_arrays = ("X", "onehot", "weights")
 
     def __init__(self, X: Any, y: Any, n_classes: int, weights: Any, **kwargs: Any) -> None:
         _numpy_only(X, "WeightedSoftmax")
         super().__init__(X, y, n_classes, **kwargs)
         self.weights = check_row_weights(weights, self.n)
-        self._weighted = _weighted_peak(self._peak, self.weights)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """:meth:`SoftmaxRegression.value_error`'s bound, which holds for the weighted
@@ -199,6 +199,10 @@ class WeightedSoftmax(SoftmaxRegression):
         if bound:
             odds = self._half_log_odds(Z, x)
             local = RowCurvatureBound(
-                self.geometry, odds, self._weighted, 1.0 / self.n, self._ridge_top
+                self.geometry,
+                odds,
+                _weighted_peak(self._peak, self.weights),
+                1.0 / self.n,
+                self._ridge_top,
             )
         return fetch_evaluation(grad, value, local, hint, probe)
