@@ -23,6 +23,9 @@ from lfso.sklearn import LeastPowerRegressor, LFSOLogisticRegression
     [LeastPowerRegressor(), LeastPowerRegressor(p=1.0), LFSOLogisticRegression()]
 )
 def test_sklearn_conformance(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name.startswith("check_sample_weight_equivalence"):  # (fits compared to 1e-7)
+        estimator = clone(estimator).set_params(tol=1e-12)
     check(estimator)
 
 
@@ -203,6 +206,8 @@ def test_logistic_regression_with_a_tiny_c_names_c():
     y = (X[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match="C=1e-310"):
         LFSOLogisticRegression(C=1e-310).fit(X, y)
+    with pytest.raises(ValueError, match=r"C=1.0 times the largest sample_weight \(1e-320\)"):
+        LFSOLogisticRegression().fit(X, y, sample_weight=np.full(20, 1e-320))
 
 
 def test_least_power_regressor_with_a_huge_target_says_to_rescale():
@@ -563,3 +568,89 @@ def test_least_power_sample_weights_of_any_scale_give_the_same_fit(p, factor):
         reg = LeastPowerRegressor(p=p).fit(X, y, sample_weight=weights * factor)
     np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-6, atol=1e-6)
     assert reg.intercept_ == pytest.approx(ref.intercept_, rel=1e-6, abs=1e-6)
+
+
+def _weighted_problem(classes, n=40, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = np.digitize(X[:, 0] + 0.8 * rng.normal(size=n), [-0.5, 0.5][: classes - 1])
+    return X, y, rng.integers(0, 4, size=n).astype(float)
+
+
+def _same_fit(a, b, tol=1e-9):
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=tol, atol=tol)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_sample_weights_are_repeated_rows(classes):
+    """``fit(X, y, sample_weight=w)`` raised ``TypeError`` (an unexpected keyword): an
+    integer weight is the sample repeated, 0 the sample dropped."""
+    X, y, weights = _weighted_problem(classes)
+    weighted = LFSOLogisticRegression(tol=1e-12).fit(X, y, sample_weight=weights)
+    repeated = LFSOLogisticRegression(tol=1e-12).fit(
+        X.repeat(weights.astype(int), axis=0), y.repeat(weights.astype(int))
+    )
+    assert weighted.result_.success
+    _same_fit(weighted, repeated)
+    dropped = LFSOLogisticRegression(tol=1e-12).fit(X[weights > 0], y[weights > 0])
+    ones = LFSOLogisticRegression(tol=1e-12).fit(X, y, sample_weight=(weights > 0) * 1.0)
+    _same_fit(ones, dropped)
+    assert np.max(np.abs(weighted.coef_ - dropped.coef_)) > 1e-3  # (the weights count)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("factor", [1e-6, 0.3, 7.0])
+def test_logistic_weights_scaled_are_c_scaled(classes, factor):
+    """``C sum_i s_i loss_i + ||w||^2 / 2``: weights ``c`` times larger are ``C`` times
+    ``c``, as in scikit-learn's ``LogisticRegression``."""
+    X, y, _ = _weighted_problem(classes)
+    weights = np.full(X.shape[0], factor)
+    weighted = LFSOLogisticRegression(C=2.0, tol=1e-12).fit(X, y, sample_weight=weights)
+    scaled = LFSOLogisticRegression(C=2.0 * factor, tol=1e-12).fit(X, y)
+    _same_fit(weighted, scaled)
+    ref = LogisticRegression(C=2.0, tol=1e-12, max_iter=10_000).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(weighted.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
+
+
+def test_logistic_sample_weight_none_is_unchanged_bit_for_bit():
+    X, y, _ = _weighted_problem(3)
+    plain = LFSOLogisticRegression().fit(X, y)
+    none = LFSOLogisticRegression().fit(X, y, sample_weight=None)
+    assert np.array_equal(plain.coef_, none.coef_) and plain.n_iter_ == none.n_iter_
+
+
+def test_logistic_sample_weights_are_validated():
+    X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 1, 0, 1])
+    for weights, match in [
+        ([1.0, -1.0, 1.0, 1.0], "sample_weight"),
+        (np.ones(3), "sample_weight"),
+        (np.zeros(4), "at least one non-zero"),
+        ([1.0, np.nan, 1.0, 1.0], "NaN"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            LFSOLogisticRegression().fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_weighted_float32_features(classes):
+    X, y, weights = _weighted_problem(classes)
+    fit64 = LFSOLogisticRegression().fit(X, y, sample_weight=weights)
+    fit32 = LFSOLogisticRegression().fit(X.astype(np.float32), y, sample_weight=weights)
+    assert fit32.coef_.dtype == fit32.intercept_.dtype == np.float32
+    np.testing.assert_allclose(fit32.coef_, fit64.coef_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_logistic_weighted_runs_are_certified(classes, method):
+    """Along a weighted run (weights over 6 orders of magnitude) ``f`` never rises
+    beyond its rounding (each computed value within ``gamma_{n+20}`` of the exact, a
+    mean of nonnegative terms): each step certified by the weighted bound."""
+    X, y, _ = _weighted_problem(classes, n=200)
+    weights = 10.0 ** np.random.default_rng(5).uniform(-3, 3, size=200)
+    clf = LFSOLogisticRegression(C=100.0, method=method, tol=1e-10).fit(X, y, sample_weight=weights)
+    f = clf.result_.history.f
+    assert clf.result_.success and f.size > 5
+    rounding = (X.shape[0] + 20) * np.finfo(np.float64).eps
+    assert np.all(np.diff(f) <= 2.0 * rounding * np.abs(f[1:]))

@@ -33,6 +33,7 @@ from ._stepper import NonFiniteStartError
 from ._validate import MAX_POWER
 from .models import LogisticRegression as _Logistic
 from .models import LpRegression, SoftmaxRegression
+from .models._weighted import WeightedLogistic, WeightedSoftmax
 
 __all__ = ["LFSOLogisticRegression", "LeastPowerRegressor"]
 
@@ -133,6 +134,19 @@ def _shifted(
     if np.all(np.abs(r) <= gamma * (magnitudes @ np.abs(w) + np.abs(y))) or size == 0.0:
         return y, np.zeros_like(w), 1.0, w
     return r / size, w, size, np.zeros_like(w)
+
+
+def _weighed(
+    X: np.ndarray, codes: np.ndarray, sample_weight: Any, C: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The samples of positive weight, their weights over ``2^e``, the power of 2 just
+    above the largest (exact: ``0 < s' <= 1``), and ``C 2^e``, the same objective's ``C``
+    (:class:`LFSOLogisticRegression`)."""
+    s = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    kept = s > 0.0  # (a sample of weight 0 is no term of the loss; not all are 0)
+    X, codes, s = X[kept], codes[kept], s[kept]
+    e = math.frexp(float(np.max(s)))[1]  # (max = m 2^e, m in [1/2, 1))
+    return X, codes, np.ldexp(s, -e), C * 2.0**e
 
 
 def _solve(
@@ -353,9 +367,15 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         (the loss's slope is at most 1 per sample).
     max_iter : int >= 1
 
-    Its ``fit`` takes no ``sample_weight`` (the logistic models have no row weights):
-    passing one is Python's ``TypeError`` for an unexpected keyword, as for any
-    scikit-learn estimator without it.
+    ``fit`` takes ``sample_weight`` (non-negative, shape ``(n_samples,)``): each sample's
+    loss is multiplied by its weight, the penalty is not, ``C sum_i s_i loss_i + ||w||^2 /
+    2``, as in scikit-learn's ``LogisticRegression``; an integer weight is the sample
+    repeated that many times, a weight 0 drops it, and weights scaled by ``c`` are ``C``
+    scaled by ``c``. It is solved over the samples of positive weight (``n`` of them) as
+    ``(1/n) sum_i s'_i loss_i + ||w||^2 / (2 C 2^e n)``, ``s' = s 2^-e`` with ``2^e`` the
+    power of 2 just above the largest weight (exact), so that ``0 < s'_i <= 1``; the
+    models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``),
+    and their segment bound is the ball bound along the direction.
 
     Attributes
     ----------
@@ -371,7 +391,9 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         on its coefficient weighed by ``4^-k_j`` to match (the model's ``l2`` one weight per
         feature where the ``k_j`` differ; exact: its ``x`` holds ``coef_ 2^k`` and the
         intercepts), so that its relative gradient test weighs every coefficient and the
-        intercepts alike, whatever the features' scales.
+        intercepts alike, whatever the features' scales (with ``sample_weight``, ``C 2^e``
+        and ``n`` in place of ``C`` and ``n_samples``: the samples of positive weight,
+        weighed by ``s'``).
     n_features_in_ : int
 
     Examples
@@ -413,8 +435,12 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any) -> LFSOLogisticRegression:
-        """Fit the model."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LFSOLogisticRegression:
+        """Fit the model.
+
+        ``sample_weight`` (non-negative, shape ``(n_samples,)``, optional) multiplies each
+        sample's loss (the class docstring); ``None`` weighs every sample 1.
+        """
         X, y = validate_data(self, X, y, dtype=_FLOATS)
         dtype, X = X.dtype, X.astype(np.float64, copy=False)  # (solved in float64)
         check_classification_targets(y)
@@ -422,13 +448,24 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         k = self.classes_.size
         if k < 2:
             raise ValueError(f"This solver needs samples of at least 2 classes; got {k} class.")
+        C, weights = self.C, None
+        if sample_weight is not None:
+            X, codes, weights, C = _weighed(X, codes, sample_weight, C)
         scale = _scale(X)
         n, d = X.shape
-        l2 = 1.0 / (self.C * n)
+        l2 = 1.0 / (C * n)
         if not math.isfinite(l2):  # (C * n underflows to 0 or a subnormal)
+            if weights is None:
+                raise ValueError(
+                    f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / "
+                    f"({self.C!r} * {n}) overflows float64; C must be larger"
+                )
             raise ValueError(
-                f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / ({self.C!r} * "
-                f"{n}) overflows float64; C must be larger"
+                f"C={self.C!r} times the largest sample_weight "
+                f"({float(np.max(sample_weight))!r}) is too small: the penalty 1 / (C "
+                f"2^e n) = 1 / ({C!r} * {n}), 2^e the power of 2 above the largest "
+                f"weight and n the samples of positive weight, overflows float64; C or the "
+                f"weights must be larger"
             )
         # Solved on column j of X times 2^-e_j, the penalty l2 w_j^2 / 2 as l2 4^-e_j (w_j
         # 2^e_j)^2 / 2 (one weight per feature), with 4^e_j near coefficient j's curvature
@@ -436,17 +473,26 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         # exactly. One exponent for all columns: the ridge l2 4^-e, one float.
         e = np.array([_exponent(math.hypot(top, 2.0 * math.sqrt(l2))) for top in _tops(X)])
         Xs, ridge = np.ldexp(X, -e), np.ldexp(l2, -2 * e)
-        weights = float(ridge[0]) if np.all(e == e[0]) else ridge
+        ridges = float(ridge[0]) if np.all(e == e[0]) else ridge
         if k == 2:
-            model = _Logistic(
-                Xs, codes.astype(np.float64), l2=weights, fit_intercept=self.fit_intercept
-            )
+            labels = codes.astype(np.float64)
+            if weights is None:
+                model = _Logistic(Xs, labels, l2=ridges, fit_intercept=self.fit_intercept)
+            else:
+                model = WeightedLogistic(
+                    Xs, labels, weights, l2=ridges, fit_intercept=self.fit_intercept
+                )
             res = _solve(self, model, np.zeros(model.dim), scale)
             w = np.asarray(res.x)
             self.coef_ = np.ldexp(w[:d], -e).reshape(1, d)
             self.intercept_ = w[d:] if self.fit_intercept else np.zeros(1)
         else:
-            multi = SoftmaxRegression(Xs, codes, k, l2=weights, fit_intercept=self.fit_intercept)
+            if weights is None:
+                multi = SoftmaxRegression(Xs, codes, k, l2=ridges, fit_intercept=self.fit_intercept)
+            else:
+                multi = WeightedSoftmax(
+                    Xs, codes, k, weights, l2=ridges, fit_intercept=self.fit_intercept
+                )
             res = _solve(self, multi, np.zeros(multi.dim), scale)
             W = np.asarray(res.x).reshape(multi.n_features, k)
             self.coef_ = np.ldexp(W[:d], -e[:, None]).T
