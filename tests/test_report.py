@@ -586,3 +586,41 @@ def test_plot_runs_marks_an_f_of_minus_inf_and_keeps_a_label_starting_with_under
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_compare_takes_scipys_lbfgs_as_the_baseline_as_pilot_takes_it(tmp_path):
+    """``baseline={"method": "scipy:L-BFGS-B"}`` was an unknown method, while
+    :func:`lfso.rollout.pilot` and ``rollout`` take it as the current rule."""
+    from lfso.rollout import pilot
+
+    seen = []
+    comparison = lfso.compare(
+        PowerSum(2),
+        np.ones(3),
+        baseline={"method": "scipy:L-BFGS-B"},
+        output=tmp_path / "c.html",
+        tol=1e-6,
+        max_iter=50,
+        callback=[seen.append],
+    )
+    (label, base), (_, ours) = comparison.results.items()
+    assert label == "baseline: method=scipy:L-BFGS-B" and base.method == "scipy:L-BFGS-B"
+    assert base.success and ours.success and base.history.f[0] == ours.history.f[0]
+    # the same run as pilot's current rule: same stopping test, same runner
+    current = pilot(PowerSum(2), np.ones(3), {"method": "scipy:L-BFGS-B"}, tol=1e-6, max_iter=50)
+    assert (base.nit, base.njev, base.fun) == (
+        current.current.nit,
+        current.current.njev,
+        current.current.fun,
+    )
+    assert [r.method for r in seen].count(base.method) == base.nit  # (the callback too)
+    assert comparison.path.exists() and "scipy:L-BFGS-B" in comparison.path.read_text()
+    seen.clear()
+    for bad, message in [
+        ({"method": "scipy:L-BFGS-B", "maxcor": 3}, "takes no options"),
+        ({"method": "scipy:L-BFGS-B", "max_iter": 3}, "'max_iter' is the run's"),
+        ({"method": "gdd"}, "unknown method 'gdd'; choose from .*, scipy:L-BFGS-B"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            lfso.compare(PowerSum(2), np.ones(3), baseline=bad, output=None, callback=seen.append)
+    assert seen == []  # (before either run)
