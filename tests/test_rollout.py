@@ -1011,6 +1011,8 @@ def test_decide_refuses_what_is_not_a_run_or_criteria():
         decide(cur.history, mine, task="t")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"candidate must be a lfso\.Result .*got str"):
         decide(cur, "lfso", task="t")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"task must be a str .*got task=3"):
+        decide(cur, mine, task=3)  # type: ignore[arg-type]
     assert decide(cur, mine, task="t").go
 
 
