@@ -138,6 +138,20 @@ def test_compare_command(tmp_path, capsys):
     assert "report:" in capsys.readouterr().out
 
 
+def test_compare_command_takes_scipys_lbfgs_as_the_baseline(tmp_path, capsys):
+    """``--baseline-method scipy:L-BFGS-B`` was an unknown method, while ``lfso rollout``
+    takes ``--current scipy:L-BFGS-B``."""
+    out = tmp_path / "report.html"
+    args = ["compare", "power_sum-p3-lin", "--baseline-method", "scipy:L-BFGS-B"]
+    code = main([*args, "--max-iter", "200", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and out.exists() and "baseline: method=scipy:L-BFGS-B" in printed
+    assert main([*args, "--baseline-step", "1e-3"]) == 2
+    assert "takes no --baseline-step" in capsys.readouterr().err
+    assert main(["compare", "power_sum-p3-lin", "--baseline-method", "scipy"]) == 2
+    assert "choose from adgd, " in capsys.readouterr().err
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
