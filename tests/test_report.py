@@ -602,6 +602,9 @@ def test_plot_runs_marks_an_f_of_minus_inf_and_keeps_a_label_starting_with_under
     plt.close(fig)
 
 
+LBFGS_RULE = {"method": "scipy:L-BFGS-B"}
+
+
 def test_compare_takes_scipys_lbfgs_as_the_baseline_as_pilot_takes_it(tmp_path):
     """``baseline={"method": "scipy:L-BFGS-B"}`` was an unknown method, while
     :func:`lfso.rollout.pilot` and ``rollout`` take it as the current rule."""
@@ -630,6 +633,8 @@ def test_compare_takes_scipys_lbfgs_as_the_baseline_as_pilot_takes_it(tmp_path):
     assert [r.method for r in seen].count(base.method) == base.nit  # (the callback too)
     assert comparison.path.exists() and "scipy:L-BFGS-B" in comparison.path.read_text()
     seen.clear()
+    with pytest.raises(ValueError, match=r"max_iter must be an integer >= 0, got max_iter=-1"):
+        lfso.compare(PowerSum(2), np.ones(3), baseline=LBFGS_RULE, output=None, max_iter=-1)
     for bad, message in [
         ({"method": "scipy:L-BFGS-B", "maxcor": 3}, "takes no options"),
         ({"method": "scipy:L-BFGS-B", "max_iter": 3}, "'max_iter' is the run's"),

@@ -447,12 +447,14 @@ def _run_baseline(
     import inspect
 
     from ._minimize import minimize
+    from ._validate import integer
     from .rollout._rules import SCIPY_LBFGS, as_model, one_callback, run_rule
 
     if baseline["method"] != SCIPY_LBFGS:
         return minimize(objective, x0, **baseline)
     default = {k: p.default for k, p in inspect.signature(minimize).parameters.items()}
     stop = {k: options.get(k, default[k]) for k in ("tol", "atol", "max_iter")}
+    integer(stop["max_iter"], "max_iter", low=0)  # (SciPy's runner names it cap)
     model = as_model(objective, options.get("grad"), options.get("smoothness"))
     callback = one_callback(options.get("callback"))
     return run_rule({"method": SCIPY_LBFGS}, objective=model, x0=x0, callback=callback, **stop)
