@@ -522,6 +522,19 @@ def test_window_and_rtol_are_validated(option, error, message):
         RiskMonitor(monotone=True, gradient_step=False, **option)
 
 
+@pytest.mark.parametrize(
+    "option",
+    [{"monotone": "no"}, {"gradient_step": 1}, {"oscillation": "off"}, {"monotone": None}],
+)
+def test_the_monitors_switches_refuse_what_is_not_a_bool(option):
+    """``monotone="no"`` was taken as true (any truthy value switched ``descent`` on)."""
+    ((name, value),) = option.items()
+    switches = {"monotone": False, "gradient_step": False, **option}
+    with pytest.raises(TypeError, match=rf"{name} must be True or False, got {name}={value!r}"):
+        RiskMonitor(**switches)
+    assert RiskMonitor(monotone=np.bool_(False), gradient_step=False).monotone is False
+
+
 def test_oscillation_fires_on_alternating_steps():
     rule = ScheduledStep(lambda k: 0.05 if k % 2 else 0.005)
     res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=120, tol=0.0)

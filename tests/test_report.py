@@ -138,6 +138,20 @@ def test_compare_command(tmp_path, capsys):
     assert "report:" in capsys.readouterr().out
 
 
+def test_compare_command_takes_scipys_lbfgs_as_the_baseline(tmp_path, capsys):
+    """``--baseline-method scipy:L-BFGS-B`` was an unknown method, while ``lfso rollout``
+    takes ``--current scipy:L-BFGS-B``."""
+    out = tmp_path / "report.html"
+    args = ["compare", "power_sum-p3-lin", "--baseline-method", "scipy:L-BFGS-B"]
+    code = main([*args, "--max-iter", "200", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and out.exists() and "baseline: method=scipy:L-BFGS-B" in printed
+    assert main([*args, "--baseline-step", "1e-3"]) == 2
+    assert "takes no --baseline-step" in capsys.readouterr().err
+    assert main(["compare", "power_sum-p3-lin", "--baseline-method", "scipy"]) == 2
+    assert "choose from adgd, " in capsys.readouterr().err
+
+
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -586,3 +600,46 @@ def test_plot_runs_marks_an_f_of_minus_inf_and_keeps_a_label_starting_with_under
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+LBFGS_RULE = {"method": "scipy:L-BFGS-B"}
+
+
+def test_compare_takes_scipys_lbfgs_as_the_baseline_as_pilot_takes_it(tmp_path):
+    """``baseline={"method": "scipy:L-BFGS-B"}`` was an unknown method, while
+    :func:`lfso.rollout.pilot` and ``rollout`` take it as the current rule."""
+    from lfso.rollout import pilot
+
+    seen = []
+    comparison = lfso.compare(
+        PowerSum(2),
+        np.ones(3),
+        baseline={"method": "scipy:L-BFGS-B"},
+        output=tmp_path / "c.html",
+        tol=1e-6,
+        max_iter=50,
+        callback=[seen.append],
+    )
+    (label, base), (_, ours) = comparison.results.items()
+    assert label == "baseline: method=scipy:L-BFGS-B" and base.method == "scipy:L-BFGS-B"
+    assert base.success and ours.success and base.history.f[0] == ours.history.f[0]
+    # the same run as pilot's current rule: same stopping test, same runner
+    current = pilot(PowerSum(2), np.ones(3), {"method": "scipy:L-BFGS-B"}, tol=1e-6, max_iter=50)
+    assert (base.nit, base.njev, base.fun) == (
+        current.current.nit,
+        current.current.njev,
+        current.current.fun,
+    )
+    assert [r.method for r in seen].count(base.method) == base.nit  # (the callback too)
+    assert comparison.path.exists() and "scipy:L-BFGS-B" in comparison.path.read_text()
+    seen.clear()
+    with pytest.raises(ValueError, match=r"max_iter must be an integer >= 0, got max_iter=-1"):
+        lfso.compare(PowerSum(2), np.ones(3), baseline=LBFGS_RULE, output=None, max_iter=-1)
+    for bad, message in [
+        ({"method": "scipy:L-BFGS-B", "maxcor": 3}, "takes no options"),
+        ({"method": "scipy:L-BFGS-B", "max_iter": 3}, "'max_iter' is the run's"),
+        ({"method": "gdd"}, "unknown method 'gdd'; choose from .*, scipy:L-BFGS-B"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            lfso.compare(PowerSum(2), np.ones(3), baseline=bad, output=None, callback=seen.append)
+    assert seen == []  # (before either run)

@@ -1011,6 +1011,8 @@ def test_decide_refuses_what_is_not_a_run_or_criteria():
         decide(cur.history, mine, task="t")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"candidate must be a lfso\.Result .*got str"):
         decide(cur, "lfso", task="t")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"task must be a str .*got task=3"):
+        decide(cur, mine, task=3)  # type: ignore[arg-type]
     assert decide(cur, mine, task="t").go
 
 
@@ -1829,14 +1831,22 @@ def test_scipys_lbfgs_takes_over_as_the_fallback():
 
 @pytest.mark.parametrize("fallback", [LBFGS, {"method": "gd", "step": 1e-3}])
 def test_ctrl_c_in_the_fallback_ends_the_guarded_run_interrupted(fallback):
+    handed = []  # (the fallback's steps count on from the first stage's: its 3rd step)
+
     def ctrl_c(intermediate_result):
-        if intermediate_result.method != "lfso" and intermediate_result.nit == 3:
+        if handed and intermediate_result.nit == handed[0].iteration + 3:
             raise KeyboardInterrupt
 
     model = FunctionModel(f, g, TurnsWrong(4))
     try:
         res = guarded_minimize(
-            model, X0, fallback=fallback, tol=1e-10, callback=ctrl_c, safeguard=False
+            model,
+            X0,
+            fallback=fallback,
+            tol=1e-10,
+            callback=ctrl_c,
+            safeguard=False,
+            on_handover=lambda handover, first: handed.append(handover),
         )
     except KeyboardInterrupt:  # (a run that lost its best point: no result)
         pytest.fail("the KeyboardInterrupt escaped the guarded run")
@@ -1949,3 +1959,39 @@ def test_cli_rollout_takes_scipys_lbfgs_as_the_current_rule(tmp_path, capsys):
 def test_a_pilot_on_rows_of_a_model_without_rows_says_so(run, argument):
     with pytest.raises(TypeError, match=rf"needs a row model.*got \w+; .*{argument}=None"):
         run()
+
+
+@pytest.mark.parametrize("fallback", [LBFGS, {"method": "armijo"}])
+def test_a_logger_on_a_guarded_run_writes_the_guarded_runs_history(fallback, tmp_path):
+    """The fallback's intermediate results carry the guarded run's counters and history
+    (the fallback's own restarted at iteration 1: a log wrote iteration 1 twice, and its
+    ``njev`` and time went back)."""
+    import csv
+
+    from lfso.monitor import CSVLogger
+
+    path, seen = tmp_path / "run.csv", []
+    with CSVLogger(path) as log:
+        res = guarded_minimize(
+            lambda x: np.sum(x**4),
+            np.ones(3),
+            grad=lambda x: 4 * x**3,
+            smoothness=lambda x, R: 1e-3 * 12 * (np.max(np.abs(x)) + R) ** 2,
+            safeguard=False,
+            fallback=fallback,
+            tol=1e-6,
+            callback=[log, seen.append],
+        )
+    second = res.stages[1]
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, res.nit + 1))
+    # every row but the stages' starts (row 0 of each), as the result's history has them
+    h, start = res.history, res.handover.row
+    logged = [k for k in range(1, len(h)) if k != start]
+    for column in ("njev", "nfev", "time"):
+        assert [float(r[column]) for r in rows] == pytest.approx(h[column][logged]), column
+    last = seen[-1]
+    assert (last.nit, last.njev, last.nfev) == (res.nit, res.njev, res.nfev)
+    assert last.method == second.method and len(last.history) == len(h)
+    assert np.array_equal(last.history.njev, h.njev) and len(seen) == res.nit

@@ -229,8 +229,9 @@ class LiveReport:
         """A callback that shows the running history under ``label`` (in the pilot's chart
         with ``pilot=True``).
 
-        A run that starts again under the same label (a guarded run's fallback stage) is
-        drawn after the previous one, the boundary marked as a hand-over.
+        A run that starts again under the same label is drawn after the previous one, the
+        boundary marked as a hand-over; a guarded run's fallback stage, whose history holds
+        both stages (its ``handover_row`` the boundary), is drawn in place of the first.
         """
         shown = self.pilot_runs if pilot else self.runs
 
@@ -240,9 +241,12 @@ class LiveReport:
             if h._source is not None:  # (a snapshot of the run's history: the run's own)
                 h = h._source
             parts = self._parts.setdefault(label, [])
-            if not parts or parts[-1] is not h:
+            joined = getattr(h, "handover_row", None)  # (both stages of a guarded run)
+            if joined is not None:
+                parts[:] = [h]
+            elif not parts or parts[-1] is not h:
                 parts.append(h)
-            shown[label] = (parts, None)
+            shown[label] = (parts, joined)
             self.tick()
 
         return callback

@@ -60,6 +60,7 @@ from ._arrays import namespace, to_float
 from ._atomic import GrowingFile
 from ._validate import (
     caller_level,
+    flag,
     integer,
     nonnegative,
     open_interval,
@@ -197,9 +198,10 @@ class RiskMonitor:
         rtol: float = 1e-12,
         oscillation: bool = True,
     ) -> None:
-        self.monotone, self.gradient_step = monotone, gradient_step
+        self.monotone = bool(flag(monotone, "monotone"))  # ("no" is no False)
+        self.gradient_step = bool(flag(gradient_step, "gradient_step"))
         self.rtol = nonnegative(rtol, "rtol")
-        self.oscillation = bool(oscillation)
+        self.oscillation = bool(flag(oscillation, "oscillation"))
         self.collapse = open_interval(collapse, "collapse", 0.0, 1.0)
         self.window = integer(window, "window", low=1)
         self.counts: dict[str, int] = {}

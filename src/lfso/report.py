@@ -424,7 +424,40 @@ def _baseline(baseline: Any) -> dict[str, Any]:
             "baseline must name the rule used today, e.g. {'method': 'gd', 'step': 1e-3} "
             f"(without it the baseline would run lfso's default), got baseline={dict(baseline)!r}"
         )
+    from ._registry import METHODS
+    from .rollout._rules import SCIPY_LBFGS, accepted_methods, check_rule
+
+    method = baseline["method"]
+    if method == SCIPY_LBFGS:  # (SciPy's L-BFGS-B, checked as pilot's current)
+        return check_rule(baseline, "baseline")
+    if isinstance(method, str) and method not in METHODS:
+        raise ValueError(
+            f"baseline={dict(baseline)!r}: unknown method {method!r}; choose from "
+            f"{', '.join(accepted_methods())}"
+        )
     return dict(baseline)
+
+
+def _run_baseline(
+    objective: Any, x0: Any, baseline: dict[str, Any], options: Mapping[str, Any]
+) -> Result:
+    """:func:`compare`'s baseline run: ``baseline`` (with the shared options) by
+    :func:`lfso.minimize`, or SciPy's L-BFGS-B by the runner of :mod:`lfso.rollout`'s
+    rules, with ``compare``'s objective, ``tol``, ``atol``, ``max_iter`` and callback."""
+    import inspect
+
+    from ._minimize import minimize
+    from ._validate import integer
+    from .rollout._rules import SCIPY_LBFGS, as_model, one_callback, run_rule
+
+    if baseline["method"] != SCIPY_LBFGS:
+        return minimize(objective, x0, **baseline)
+    default = {k: p.default for k, p in inspect.signature(minimize).parameters.items()}
+    stop = {k: options.get(k, default[k]) for k in ("tol", "atol", "max_iter")}
+    integer(stop["max_iter"], "max_iter", low=0)  # (SciPy's runner names it cap)
+    model = as_model(objective, options.get("grad"), options.get("smoothness"))
+    callback = one_callback(options.get("callback"))
+    return run_rule({"method": SCIPY_LBFGS}, objective=model, x0=x0, callback=callback, **stop)
 
 
 #: The options of :func:`compare` that apply to both runs (the loop's, not a rule's).
@@ -448,7 +481,11 @@ def compare(
         As for :func:`lfso.minimize`.
     baseline : mapping
         The ``minimize`` options of the rule used today, naming its ``method``, e.g.
-        ``{"method": "gd", "step": 1e-3}`` (the default is that fixed step).
+        ``{"method": "gd", "step": 1e-3}`` (the default is that fixed step), or
+        ``{"method": "scipy:L-BFGS-B"}`` for SciPy's L-BFGS-B, as
+        :func:`lfso.rollout.pilot`'s ``current`` (stopped by the same ``tol``, ``atol``
+        and ``max_iter``, its ``nfev`` and ``njev`` SciPy's own; ``progress`` and
+        ``monitor`` go to the LFSO run alone).
     output : path or None
         Where to write the HTML report (``None``: no report); its folder must exist, which
         is checked before the runs.
@@ -487,6 +524,7 @@ def compare(
     """
     from ._minimize import minimize
     from ._registry import METHODS
+    from .rollout._rules import SCIPY_LBFGS
 
     if output is not None:  # (before the runs, not after them)
         output = check_page_path(output, "output")
@@ -506,8 +544,8 @@ def compare(
     for what, options in zip(("baseline", "lfso"), runs.values(), strict=True):
         # Checked by minimize itself, on a run of no step (one evaluation at x0), so that
         # a bad option of the lfso run is not reported only after the baseline's run.
-        if options.get("batch_size") is not None:  # (a run of epochs: no run of no step)
-            continue
+        if options.get("batch_size") is not None or options.get("method") == SCIPY_LBFGS:
+            continue  # (a run of epochs: no run of no step; SciPy's: checked by _baseline)
         try:
             checked = minimize(objective, x0, **{**options, "max_iter": 0, "progress": False})
         except (TypeError, ValueError) as exc:
@@ -515,7 +553,7 @@ def compare(
                 raise
             raise type(exc)(f"baseline={dict(baseline)!r}: {exc}") from exc
         stop_if_interrupted(checked, f"the check of the {what} run's options")
-    results = {label: minimize(objective, x0, **runs[label])}
+    results = {label: _run_baseline(objective, x0, runs[label], minimize_options)}
     stop_if_interrupted(results[label], "the baseline run")
     results[lfso_label] = minimize(objective, x0, **lfso_opts)
     stop_if_interrupted(results[lfso_label], "the lfso run")

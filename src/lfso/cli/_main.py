@@ -32,6 +32,7 @@ from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
 from .._result import Result, Status, stop_if_interrupted
+from ..bench._harness import SCIPY_LBFGS
 from ..bench._problems import PROBLEMS
 from ._common import (
     LFSO_METHODS,
@@ -347,17 +348,25 @@ def _check_oracle(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ..report import compare
+    from ..rollout._rules import accepted_methods
 
     problem = _problem(args.problem)
     _integer("--max-iter", args.max_iter, 0)
     _tolerance("--tol", args.tol)
     baseline: dict[str, object] = {"method": args.baseline_method}
-    if args.baseline_method not in METHODS:
+    scipy = args.baseline_method == SCIPY_LBFGS  # (SciPy's L-BFGS-B, as rollout's --current)
+    if args.baseline_method not in METHODS and not scipy:
         raise UsageError(
             f"unknown --baseline-method {args.baseline_method!r}; choose from "
-            f"{', '.join(sorted(METHODS))}"
+            f"{', '.join(accepted_methods())}"
         )
-    if args.baseline_step is not None:
+    if scipy:
+        if args.baseline_step is not None:
+            raise UsageError(
+                f"--baseline-method {SCIPY_LBFGS} takes no --baseline-step (SciPy's line "
+                "search sizes its steps): leave it out"
+            )
+    elif args.baseline_step is not None:
         baseline["step"] = _method_option(
             "--baseline-step", args.baseline_method, "step", args.baseline_step, "--baseline-method"
         )
@@ -366,7 +375,7 @@ def _compare(args: argparse.Namespace) -> int:
             f"--baseline-method {args.baseline_method} needs a step: pass --baseline-step S "
             "(the step used today)"
         )
-    if _needs(args.baseline_method, "f_star"):  # Polyak's step: the problem's optimal value
+    if not scipy and _needs(args.baseline_method, "f_star"):  # Polyak's: the optimal value
         if problem.f_star is None:
             raise UsageError(
                 f"--baseline-method {args.baseline_method} needs the optimal value, which "
@@ -377,7 +386,8 @@ def _compare(args: argparse.Namespace) -> int:
     _oracle_for("--method", args.method, problem)
     output = _output_file("--output", args.output)  # before the runs, not after them
     model, x0 = _with_oracle(problem, args.oracle)
-    _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)
+    if not scipy:
+        _check_run(f"--baseline-method {args.baseline_method}", model, x0, baseline)
     options = {"method": args.method}
     comparison = compare(
         model,
@@ -573,7 +583,7 @@ def _add_compare(sub: Any) -> None:
     comp.add_argument(
         "--baseline-method",
         default="gd",
-        help=f"the rule used today, one of {', '.join(sorted(METHODS))}",
+        help=f"the rule used today, one of {', '.join(sorted(METHODS))}, or {SCIPY_LBFGS}",
     )
     comp.add_argument(
         "--baseline-step",

@@ -478,6 +478,58 @@ def concat_histories(first: History, second: History) -> History:
     return History.from_dict({c: np.concatenate([a[c], b[c]]) for c in History.columns})
 
 
+class _Continued:
+    """The fallback's callback: ``callback`` with each intermediate result as the guarded
+    run's so far, as :func:`_combine` joins the stages (``nit`` and the counters continued
+    from the first stage, the history both stages' with counters and time continued, the
+    risks merged; the method the fallback's, which tells the stages apart), so that a
+    logger writes one run.
+
+    The joined history grows by the fallback's new rows at each call (O(1) an iteration);
+    ``handover_row``, its attribute, is the row where the fallback starts."""
+
+    def __init__(self, first: Result, callback: Callable[[Result], Any]) -> None:
+        self.first, self.callback = first, callback
+        self.history = concat_histories(first.history, History())
+        self.history.handover_row = len(self.history)  # type: ignore[attr-defined]
+        h = first.history
+        # (the columns concat_histories continues: nfev, njev, noracle, time)
+        self.offsets = [0.0] * 5 + [h.last(c) for c in ("nfev", "njev", "noracle", "time")]
+        self.seen = 0
+
+    def __call__(self, intermediate_result: Result) -> None:
+        r, first = intermediate_result, self.first
+        rows = r.history._rows[self.seen : len(r.history)]
+        for row in rows:  # (as History.append adds them, the risk bits as they are)
+            shifted = (v + o for v, o in zip(row[:9], self.offsets, strict=True))
+            self.history._rows.append((*shifted, row[9]))
+        self.seen += len(rows)
+        self.callback(
+            dataclasses.replace(
+                r,
+                nit=first.nit + r.nit,
+                nfev=first.nfev + r.nfev,
+                njev=first.njev + r.njev,
+                noracle=first.noracle + r.noracle,
+                nhev=first.nhev + r.nhev,
+                rollbacks=first.rollbacks + r.rollbacks,
+                risks=_merged_risks(first, r),
+                history=self.history._snapshot(),
+            )
+        )
+
+
+def _merged_risks(first: Result, second: Result) -> dict[str, dict[str, int]]:
+    """The risks of both stages: counts added, the first firing counted in the joined run."""
+    risks = {k: dict(v) for k, v in first.risks.items()}
+    for k, v in second.risks.items():
+        if k in risks:
+            risks[k]["count"] += v["count"]
+        else:
+            risks[k] = {"count": v["count"], "first": v["first"] + first.nit}
+    return risks
+
+
 def _salvage(guard: Guard, method: str, exc: Exception) -> Result:
     """A result from what the guard saw of a run that ended in the exception ``exc``: its
     last intermediate result (counters, history, risks) at the best point it saw; where it
@@ -569,7 +621,10 @@ def guarded_minimize(
     guard : Guard, optional
         Default: :class:`Guard` with :data:`DEFAULT_THRESHOLDS`.
     callback : callable or list of callables, optional
-        ``callback(intermediate_result)`` in both stages. An exception it (or ``fun``,
+        ``callback(intermediate_result)`` in both stages; in the fallback's, the result is
+        the guarded run's so far (``nit``, ``nfev``, ``njev``, ``noracle`` continued from
+        the first stage's, the history both stages' as the result's, time continued), its
+        ``method`` the fallback's: a logger writes one run. An exception it (or ``fun``,
         ``grad``) raises propagates as from :func:`lfso.minimize`, its ``.result`` the
         guarded run's so far (a :class:`GuardedResult`, both stages after a hand-over).
         A ``KeyboardInterrupt`` (Ctrl-C) ends the run ``INTERRUPTED`` at its best point,
@@ -657,7 +712,7 @@ def guarded_minimize(
             tol=0.0,
             atol=threshold,
             max_iter=max(max_iter - first.nit, 0),
-            callback=callback,
+            callback=None if callback is None else _Continued(first, callback),
         )
     except NonFiniteStartError as error:  # f is no longer finite at the best point
         return _unstarted(first, handover, str(error), settled_at=guard.settled_at)
@@ -880,12 +935,7 @@ def _combine(
         )
     elif kept_first and second.success:
         status, message = Status.CONVERGED, Status.CONVERGED.message
-    risks = {k: dict(v) for k, v in first.risks.items()}
-    for k, v in second.risks.items():
-        if k in risks:
-            risks[k]["count"] += v["count"]
-        else:
-            risks[k] = {"count": v["count"], "first": v["first"] + first.nit}
+    risks = _merged_risks(first, second)
     note = f"{_settled_note(settled_at)} " if settled_at is not None else ""
     note += (
         f"Guard: {method} handed over to {describe_rule(fallback)} at iteration {first.nit} "

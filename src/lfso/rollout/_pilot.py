@@ -268,6 +268,8 @@ def decide(
     ``ValueError`` naming both: they were not on the same task.
     """
     criteria = check_criteria(criteria)
+    if not isinstance(task, str):
+        raise TypeError(f"task must be a str (the pilot task in words), got task={task!r}")
     for name, run in (("current", current), ("candidate", candidate)):
         if not isinstance(run, Result):
             hint = "; pass the run's result, not its history" if isinstance(run, History) else ""
