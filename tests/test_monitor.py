@@ -535,6 +535,19 @@ def test_the_monitors_switches_refuse_what_is_not_a_bool(option):
     assert RiskMonitor(monotone=np.bool_(False), gradient_step=False).monotone is False
 
 
+def test_a_users_rule_whose_monotone_is_truthy_runs_with_the_descent_check():
+    """A user's rule's ``monotone`` is read as it reads (``1`` is true), not handed to the
+    monitor's check of its own argument (which refuses what is not a bool)."""
+
+    class Once(lfso.steps.FixedStep):
+        monotone = 1
+
+    res = lfso.minimize(
+        lambda x: float(x @ x), np.ones(3), grad=lambda x: 2.0 * x, method=Once(0.1), tol=1e-6
+    )
+    assert res.success
+
+
 def test_oscillation_fires_on_alternating_steps():
     rule = ScheduledStep(lambda k: 0.05 if k % 2 else 0.005)
     res, _ = _run(quadratic(), np.zeros(3), method=rule, max_iter=120, tol=0.0)

@@ -278,7 +278,7 @@ class Stepper:
         unproven = self.monitor == "full" or self.audit_oracle
         self.audit = bool(rule.gradient_step and rule.certified and unproven)
         self.risk = RiskMonitor(
-            monotone=rule.monotone,
+            monotone=bool(rule.monotone),  # (a rule's attribute, as it reads: truthy)
             gradient_step=self.audit,
             # (the coarser of the model's unit roundoff and that of the run's dtype)
             rtol=rounding(like, getattr(self.objective, "unit_roundoff", None)),
