@@ -228,7 +228,7 @@ class Stepper:
         self._rows = 0  # len(self.history), kept here: read every iteration
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
-        self.audit = False
+        self.audit = self._along = False
         self.clock = math.nan  # perf_counter() at the start (set at the first row if unset)
         # f, ||g||, g (where audited), x and its evaluation of the last row
         self._last: tuple[float, float, Any, Any, Evaluation] | None = None
@@ -277,6 +277,9 @@ class Stepper:
         # The oracle audit needs a gradient step and an L claimed to be a bound.
         unproven = self.monitor == "full" or self.audit_oracle
         self.audit = bool(rule.gradient_step and rule.certified and unproven)
+        # Other steps sized by the oracle's bound (momentum, a segment's): the curvature
+        # along each step against its L, for the loose-oracle note (no `oracle` test).
+        self._along = bool(unproven and not self.audit and rule.needs_bound and not rule.estimated)
         self.risk = RiskMonitor(
             monotone=rule.monotone,
             gradient_step=self.audit,
@@ -326,7 +329,10 @@ class Stepper:
                     dot,
                     allowance,
                 )
-            self._last = (value, grad_norm, ev.grad if self.audit else None, x, ev)
+                if self._along and x is not None and last[3] is not None and step > 0.0:
+                    risk.along(self._curvature_along(last[3], last[2], x, ev.grad), lipschitz)
+            kept = self.audit or self._along
+            self._last = (value, grad_norm, ev.grad if kept else None, x, ev)
         objective = self.objective
         nfev = objective.nfev
         self.history.append(
@@ -343,6 +349,16 @@ class Stepper:
         )
         self._rows = rows + 1
         return flags
+
+    @staticmethod
+    def _curvature_along(x: Any, grad: Any, x_new: Any, grad_new: Any) -> float:
+        """``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``: the mean curvature of ``f`` along the
+        segment from ``x`` to ``x_new`` (NaN where they coincide)."""
+        s = x_new - x
+        length = norm(s)
+        if not 0.0 < length < math.inf:
+            return math.nan
+        return abs(to_float((grad_new - grad) @ (s / length))) / length
 
     def _rounding(self, x: Any, ev: Evaluation) -> float:
         """The model's bound on the rounding of ``ev.value`` at ``x`` (``Model.value_error``;
