@@ -280,9 +280,16 @@ class Stepper:
         # Other steps sized by the oracle's bound (momentum, a segment's): the curvature
         # along each step against its L, for the loose-oracle note (no `oracle` test).
         self._along = bool(unproven and not self.audit and rule.needs_bound and not rule.estimated)
-        self.risk = RiskMonitor(
+        self.risk = self._new_monitor(like, self.audit)
+
+    def _new_monitor(self, like: Any, audit: bool) -> RiskMonitor:
+        """A risk monitor for the rule's run (``like``: an array of the run's dtype;
+        ``audit``: whether it audits the oracle)."""
+        rule = self.rule
+        assert rule is not None
+        return RiskMonitor(
             monotone=rule.monotone,
-            gradient_step=self.audit,
+            gradient_step=audit,
             # (the coarser of the model's unit roundoff and that of the run's dtype)
             rtol=rounding(like, getattr(self.objective, "unit_roundoff", None)),
             oscillation=not rule.oscillates,
@@ -657,14 +664,29 @@ class Stepper:
         steps collapsed: the ``collapse`` indicator fired (a step ``1e-6`` times below the
         recent ones while the gradient norm did not shrink with it) and the last step is
         still ``1e-6`` times below the longest: the curvature the run measured grew without
-        bound where the gradient did not vanish, as it does at a kink of ``f``."""
+        bound where the gradient did not vanish, as it does at a kink of ``f``. A run
+        without a monitor (``monitor=False``) replays its history (``f``, ``||g||``, the
+        steps and ``L``) through one, so that its message does not depend on ``monitor=``."""
         if status not in (Status.MAX_ITER, Status.STALLED) or self._stalled_by:
             return False
-        risk = self.risk
-        if risk is None or not risk.counts.get("collapse"):
+        risk, replay = self.risk, self.risk is None
+        if risk is None:
+            if self.rule is None or self.x is None:
+                return False
+            risk = self._new_monitor(self.x, False)
+        elif not risk.counts.get("collapse"):
             return False
-        steps = [t for t in self.history.step[1:].tolist() if t > 0.0]  # (NaN fails)
-        return bool(steps) and steps[-1] < risk.collapse * max(steps)
+        history = self.history
+        steps = [t for t in history.step[1:].tolist() if t > 0.0]  # (NaN fails)
+        if not (steps and steps[-1] < risk.collapse * max(steps)):
+            return False
+        if replay:
+            f, gnorm = history.f.tolist(), history.grad_norm.tolist()
+            step, lipschitz = history.step.tolist(), history.L.tolist()
+            for k in range(1, len(f)):
+                gnorms = (gnorm[k - 1], gnorm[k])
+                risk.observe(k, f[k - 1], f[k], None, None, *gnorms, step[k], lipschitz[k])
+        return bool(risk.counts.get("collapse"))
 
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient
