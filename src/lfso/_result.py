@@ -247,6 +247,16 @@ _NOT_SMOOTH = (
 )
 
 
+#: ``GRADIENT_MISMATCH``'s message where ``f``'s one-sided differences show a kink
+#: (:func:`stop_message`): the gradient need not be wrong.
+_KINKED = (
+    "Stopped: f does not decrease along the direction its gradient says descends, and its "
+    "one-sided differences there disagree: f has a kink at x (its slope jumps, as |t| does "
+    "at 0), where no gradient describes f and the one given need not be wrong; lfso needs "
+    "a smooth f. Returning the best point."
+)
+
+
 #: What ``MAX_ITER`` and ``STALLED`` say where the steps collapsed while the gradient did
 #: not shrink (:func:`stop_message`), in place of their advice (more iterations, tol, dtype).
 _COLLAPSED = (
@@ -294,6 +304,8 @@ def stop_message(
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
+    if status is Status.GRADIENT_MISMATCH and not_smooth:
+        return _KINKED
     if status is Status.MAX_ITER and not_smooth:
         return f"Maximum number of iterations reached, and {_COLLAPSED}"
     if status is Status.STALLED and not_smooth:

@@ -603,9 +603,9 @@ class Stepper:
         try:
             _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
         except GradientMismatchError as exc:
-            raise GradientMismatchError(
-                f"the run diverged ({seen}); at the best point, {exc}"
-            ) from None
+            named = GradientMismatchError(f"the run diverged ({seen}); at the best point, {exc}")
+            named._kink = exc._kink
+            raise named from None
         self.detail = seen
         return Status.DIVERGED
 
@@ -890,6 +890,7 @@ class Stepper:
                 self.status, self._stalled_by = Status.STALLED, str(why)
             elif isinstance(why, GradientMismatchError):
                 self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)
+                self._not_smooth = bool(why._kink)
                 if self.risk is not None:
                     self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, StepFailedError):
@@ -947,6 +948,7 @@ class Stepper:
         exc = _gradient_mismatch(self.objective, self.best_x, best)
         if exc is not None:
             self.status, self.detail = Status.GRADIENT_MISMATCH, f"{why}; at the best point, {exc}"
+            self._not_smooth = bool(exc._kink)
             if self.risk is not None:
                 self.risk.note("gradient", self.nit + 1)
 
