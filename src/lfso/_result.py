@@ -762,6 +762,15 @@ def status_of(result: Any) -> Status:
     return Status.CALLBACK_STOP if result.status == SCIPY_CALLBACK_STOP else Status(result.status)
 
 
+def ran_its_course(tol: float, result: Any) -> bool:
+    """Whether a run at ``tol = 0`` (``result``: its result, or a guarded run's) did what
+    it was asked: went to the iteration cap, or to the point where the rounding of ``f``
+    and its gradient holds it (``STALLED``; for a certified method, ``PRECISION_LIMIT``:
+    the dtype cannot certify a further step)."""
+    ends = (Status.MAX_ITER, Status.STALLED, Status.PRECISION_LIMIT)
+    return tol == 0.0 and result.status in ends
+
+
 def stop_if_interrupted(result: Result, what: str) -> Result:
     """``result`` as it is, unless its run was interrupted (``KeyboardInterrupt``, status
     ``INTERRUPTED``): then the ``KeyboardInterrupt`` again, with ``result`` as its
