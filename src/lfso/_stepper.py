@@ -337,7 +337,8 @@ class Stepper:
                     allowance,
                 )
                 if self._along and x is not None and last[3] is not None and step > 0.0:
-                    risk.along(self._curvature_along(last[3], last[2], x, ev.grad), lipschitz)
+                    curvature = self._curvature_along(last[3], last[2], x, ev.grad)
+                    risk.along(curvature, lipschitz, last[1])
             kept = self.audit or self._along
             self._last = (value, grad_norm, ev.grad if kept else None, x, ev)
         objective = self.objective
@@ -360,10 +361,13 @@ class Stepper:
     @staticmethod
     def _curvature_along(x: Any, grad: Any, x_new: Any, grad_new: Any) -> float:
         """``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``: the mean curvature of ``f`` along the
-        segment from ``x`` to ``x_new`` (NaN where they coincide)."""
+        segment from ``x`` to ``x_new``: 0 where they coincide (a step below the rounding
+        of ``x``, lost whole, as the ball's audit counts it)."""
         s = x_new - x
         length = norm(s)
-        if not 0.0 < length < math.inf:
+        if length == 0.0:
+            return 0.0
+        if not length < math.inf:
             return math.nan
         return abs(to_float((grad_new - grad) @ (s / length))) / length
 

@@ -312,12 +312,15 @@ class RiskMonitor:
         fs.append(f_new)
         return flags
 
-    def along(self, curvature: float, lipschitz: float) -> None:
+    def along(self, curvature: float, lipschitz: float, gnorm_prev: float) -> None:
         """Fold into :attr:`secant_ratio` the ``curvature`` a step met along itself
         (``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``) over the ``L`` it was sized by: a step
         that is not ``x - t g`` from the last iterate (momentum), or whose ``L`` bounds the
         curvature along the step alone (a segment's), where ``oracle``'s test does not
-        apply."""
+        apply. A step from a gradient norm ``gnorm_prev`` at the rounding floor (see the
+        module's notes) is not counted, as in the audit."""
+        if gnorm_prev <= self.rtol * self._max_gnorm:
+            return
         if 0.0 < lipschitz < _INF and not curvature / lipschitz <= self.secant_ratio:
             if curvature == curvature:  # (NaN: the step did not move x)
                 self.secant_ratio = curvature / lipschitz
