@@ -482,6 +482,70 @@ def test_a_kink_that_stops_a_run_short_is_named_not_rounding(method):
     assert "loosen tol" not in res.message and "increase max_iter" not in res.message
 
 
+def _signed_unit_at_argmax(x):
+    g = np.zeros_like(x)
+    i = int(np.argmax(np.abs(x)))
+    g[i] = np.sign(x[i])
+    return g
+
+
+@pytest.mark.parametrize("method", [None, "lfso", "lfso-lbfgs"])
+def test_a_kink_that_fails_the_gradient_check_is_named_not_a_wrong_gradient(method):
+    """``max_i |x_i|`` with its (right) gradient ends where two entries tie: the check's
+    finite difference disagrees with the gradient there, and its one-sided differences
+    show the kink, which the message names in place of a wrong gradient; a wrong gradient
+    of a smooth ``f`` is still named as one."""
+    kwargs = {} if method is None else {"method": method}
+    x0 = np.array([1.3, -0.7, 2.1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+        res = lfso.minimize(lambda x: np.abs(x).max(), x0, grad=_signed_unit_at_argmax, **kwargs)
+        wrong = lfso.minimize(lambda x: 0.5 * x @ x, x0, grad=lambda x: -x, **kwargs)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH
+    assert "f has a kink at x" in res.message and "likely wrong" not in res.message
+    assert wrong.status is lfso.Status.GRADIENT_MISMATCH
+    assert "likely wrong" in wrong.message and "kink" not in wrong.message
+
+
+def _rosen(x):
+    return float(
+        100.0 * (x[1:] - x[:-1] ** 2) @ (x[1:] - x[:-1] ** 2) + (1.0 - x[:-1]) @ (1.0 - x[:-1])
+    )
+
+
+def _rosen_grad(x):
+    inner = x[1:] - x[:-1] ** 2
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * x[:-1] * inner - 2.0 * (1.0 - x[:-1])
+    g[1:] += 200.0 * inner
+    return g
+
+
+@pytest.mark.parametrize(
+    ("fun", "grad", "kwargs", "kink"),
+    [
+        (_abs_sum, np.sign, {"method": "lfso", "max_iter": 2000}, True),
+        (_abs_sum, np.sign, {"method": "lfso-lbfgs", "max_iter": 2000}, True),
+        (_rosen, _rosen_grad, {"method": "lfso", "max_iter": 30}, False),
+        (_rosen, _rosen_grad, {"method": "armijo", "max_iter": 30}, False),
+    ],
+)
+def test_the_stop_message_does_not_depend_on_monitor(fun, grad, kwargs, kink):
+    """A kink is named from the history alone where no monitor runs (``monitor=False``):
+    the same message either way, and a smooth run cut short is not called non-smooth."""
+    messages = []
+    for monitor in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lfso.monitor.RiskWarning)
+            res = lfso.minimize(
+                fun, np.array([1.3, -0.7, 2.1]), grad=grad, monitor=monitor, **kwargs
+            )
+        assert res.status in (lfso.Status.MAX_ITER, lfso.Status.STALLED)
+        assert ("f looks non-smooth near x" in res.message) == kink
+        messages.append(res.message)
+    assert messages[0] == messages[1]
+
+
 @pytest.mark.parametrize(
     ("fun", "grad", "kwargs"),
     [

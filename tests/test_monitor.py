@@ -318,6 +318,32 @@ def test_max_iter_and_stalled_name_an_oracle_far_above_the_curvature(radius, loo
 
 
 @pytest.mark.parametrize(
+    "options", [{"method": "lfso-accel"}, {"method": "lfso", "certificate": "segment"}]
+)
+@pytest.mark.parametrize("loose", [1e6, 2.0, 1e20])
+def test_max_iter_names_a_loose_oracle_for_momentum_and_segment_steps(options, loose):
+    """Steps that are not ``x - t g`` from the last iterate (momentum), or whose ``L``
+    bounds the curvature along the step alone (a segment's), are measured along
+    themselves: an oracle 1e6 times the curvature is named as what slows the run, as for
+    the ball's gradient steps, and one 1e20 times it, whose steps are lost below the
+    rounding of ``x``; one 2 times it is not."""
+    Q = np.diag(np.linspace(1.0, 10.0, 10))
+    res = lfso.minimize(
+        lambda x: 0.5 * x @ Q @ x,
+        np.full(10, 3.0),
+        grad=lambda x: Q @ x,
+        smoothness=lambda x, R: 10.0 * loose,
+        max_iter=1100 if loose > 1e16 else 30,
+        tol=0.0 if loose < 1e16 else 1e-8,
+        monitor="quiet",
+        **options,
+    )
+    assert res.status in (lfso.Status.MAX_ITER, lfso.Status.STALLED)
+    named = "oracle's L" in res.message and "smoothness='auto'" in res.message
+    assert named == (loose > 1e3)
+
+
+@pytest.mark.parametrize(
     ("dtype", "scale"),
     [(np.float64, 1e-300), (np.float64, 1e-200), (np.float32, 1e-30), (np.float32, 1e-20)],
 )

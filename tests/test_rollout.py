@@ -14,6 +14,7 @@ import pytest
 
 import lfso
 from lfso import Status
+from lfso.bench._problems import PROBLEMS
 from lfso.cli import main
 from lfso.models import (
     CauchyRegression,
@@ -1083,6 +1084,24 @@ def test_rollout_verdict_says_the_guarded_run_hit_the_iteration_cap():
     assert capped.go and capped.result.status is lfso.Status.MAX_ITER
     assert capped.verdict.startswith("GO, but the guarded run hit the iteration cap (20 ")
     assert capped.lines()[-1] == f"verdict: {capped.verdict}"
+
+
+def test_rollout_verdict_at_tol_zero_is_go_where_the_guarded_run_ran_its_course():
+    """At ``tol=0`` a guarded run that ends at the iteration cap or where the dtype cannot
+    certify a further step did what it was asked (``lfso solve --tol 0`` exits 0 there):
+    the verdict does not call it "not converged"; at ``tol > 0`` the cap is still named."""
+    model, x0 = LogisticRegression(A, LABELS, l2=0.01), np.zeros(5)
+    rule = {"method": "gd", "step": 1.0}
+    capped = rollout(model, x0, rule, pilot_iter=300, max_iter=20, tol=0.0, tuning=None)
+    assert capped.go and capped.result.status is lfso.Status.MAX_ITER
+    assert capped.verdict == "GO"
+    problem = PROBLEMS["power_norm-p1"]
+    model, x0 = problem.make()
+    limit = rollout(model, x0, {"method": "gd", "step": 1e-3}, tol=0.0, tuning=None)
+    assert limit.go and limit.result.status is lfso.Status.PRECISION_LIMIT
+    assert limit.verdict == "GO" and "not converged" not in "\n".join(limit.lines())
+    short = rollout(model, x0, {"method": "gd", "step": 1e-3}, tol=1e-300, max_iter=5, tuning=None)
+    assert "not converged" in short.verdict
 
 
 def test_rollout_no_go_keeps_the_current_rule(tmp_path):

@@ -247,6 +247,16 @@ _NOT_SMOOTH = (
 )
 
 
+#: ``GRADIENT_MISMATCH``'s message where ``f``'s one-sided differences show a kink
+#: (:func:`stop_message`): the gradient need not be wrong.
+_KINKED = (
+    "Stopped: f does not decrease along the direction its gradient says descends, and its "
+    "one-sided differences there disagree: f has a kink at x (its slope jumps, as |t| does "
+    "at 0), where no gradient describes f and the one given need not be wrong; lfso needs "
+    "a smooth f. Returning the best point."
+)
+
+
 #: What ``MAX_ITER`` and ``STALLED`` say where the steps collapsed while the gradient did
 #: not shrink (:func:`stop_message`), in place of their advice (more iterations, tol, dtype).
 _COLLAPSED = (
@@ -286,13 +296,16 @@ def stop_message(
     ``STALLED`` whose steps collapsed while the gradient did not, which the message names
     (``f`` looks non-smooth) in place of the advice on ``max_iter``, ``tol`` and the dtype.
     ``secant_ratio``: the largest ``||g+ - g|| / (L ||x+ - x||)`` over the steps whose
-    oracle was audited (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
+    oracle was audited, the curvature along the step over ``L`` for momentum and segment
+    steps (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
     :data:`_LOOSE`, ``MAX_ITER`` and ``STALLED`` name the oracle's ``L``, that many times
     the curvature every step met, as what slows the run (an ``L`` so large that the steps
     are below the rounding of ``x`` stalls it), not ``max_iter`` or the dtype.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
+    if status is Status.GRADIENT_MISMATCH and not_smooth:
+        return _KINKED
     if status is Status.MAX_ITER and not_smooth:
         return f"Maximum number of iterations reached, and {_COLLAPSED}"
     if status is Status.STALLED and not_smooth:
@@ -747,6 +760,15 @@ def status_of(result: Any) -> Status:
     if isinstance(result.status, Status):
         return result.status
     return Status.CALLBACK_STOP if result.status == SCIPY_CALLBACK_STOP else Status(result.status)
+
+
+def ran_its_course(tol: float, result: Any) -> bool:
+    """Whether a run at ``tol = 0`` (``result``: its result, or a guarded run's) did what
+    it was asked: went to the iteration cap, or to the point where the rounding of ``f``
+    and its gradient holds it (``STALLED``; for a certified method, ``PRECISION_LIMIT``:
+    the dtype cannot certify a further step)."""
+    ends = (Status.MAX_ITER, Status.STALLED, Status.PRECISION_LIMIT)
+    return tol == 0.0 and result.status in ends
 
 
 def stop_if_interrupted(result: Result, what: str) -> Result:

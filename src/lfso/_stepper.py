@@ -228,7 +228,7 @@ class Stepper:
         self._rows = 0  # len(self.history), kept here: read every iteration
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
-        self.audit = False
+        self.audit = self._along = False
         self.clock = math.nan  # perf_counter() at the start (set at the first row if unset)
         # f, ||g||, g (where audited), x and its evaluation of the last row
         self._last: tuple[float, float, Any, Any, Evaluation] | None = None
@@ -277,9 +277,19 @@ class Stepper:
         # The oracle audit needs a gradient step and an L claimed to be a bound.
         unproven = self.monitor == "full" or self.audit_oracle
         self.audit = bool(rule.gradient_step and rule.certified and unproven)
-        self.risk = RiskMonitor(
+        # Other steps sized by the oracle's bound (momentum, a segment's): the curvature
+        # along each step against its L, for the loose-oracle note (no `oracle` test).
+        self._along = bool(unproven and not self.audit and rule.needs_bound and not rule.estimated)
+        self.risk = self._new_monitor(like, self.audit)
+
+    def _new_monitor(self, like: Any, audit: bool) -> RiskMonitor:
+        """A risk monitor for the rule's run (``like``: an array of the run's dtype;
+        ``audit``: whether it audits the oracle)."""
+        rule = self.rule
+        assert rule is not None
+        return RiskMonitor(
             monotone=bool(rule.monotone),  # (a rule's attribute, as it reads: truthy)
-            gradient_step=self.audit,
+            gradient_step=audit,
             # (the coarser of the model's unit roundoff and that of the run's dtype)
             rtol=rounding(like, getattr(self.objective, "unit_roundoff", None)),
             oscillation=not rule.oscillates,
@@ -326,7 +336,11 @@ class Stepper:
                     dot,
                     allowance,
                 )
-            self._last = (value, grad_norm, ev.grad if self.audit else None, x, ev)
+                if self._along and x is not None and last[3] is not None and step > 0.0:
+                    curvature = self._curvature_along(last[3], last[2], x, ev.grad)
+                    risk.along(curvature, lipschitz, last[1])
+            kept = self.audit or self._along
+            self._last = (value, grad_norm, ev.grad if kept else None, x, ev)
         objective = self.objective
         nfev = objective.nfev
         self.history.append(
@@ -343,6 +357,19 @@ class Stepper:
         )
         self._rows = rows + 1
         return flags
+
+    @staticmethod
+    def _curvature_along(x: Any, grad: Any, x_new: Any, grad_new: Any) -> float:
+        """``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``: the mean curvature of ``f`` along the
+        segment from ``x`` to ``x_new``: 0 where they coincide (a step below the rounding
+        of ``x``, lost whole, as the ball's audit counts it)."""
+        s = x_new - x
+        length = norm(s)
+        if length == 0.0:
+            return 0.0
+        if not length < math.inf:
+            return math.nan
+        return abs(to_float((grad_new - grad) @ (s / length))) / length
 
     def _rounding(self, x: Any, ev: Evaluation) -> float:
         """The model's bound on the rounding of ``ev.value`` at ``x`` (``Model.value_error``;
@@ -581,9 +608,9 @@ class Stepper:
         try:
             _check_gradient(self.objective, self.best_x, best, (None, -gn * gn, gn))
         except GradientMismatchError as exc:
-            raise GradientMismatchError(
-                f"the run diverged ({seen}); at the best point, {exc}"
-            ) from None
+            named = GradientMismatchError(f"the run diverged ({seen}); at the best point, {exc}")
+            named._kink = exc._kink
+            raise named from None
         self.detail = seen
         return Status.DIVERGED
 
@@ -642,14 +669,29 @@ class Stepper:
         steps collapsed: the ``collapse`` indicator fired (a step ``1e-6`` times below the
         recent ones while the gradient norm did not shrink with it) and the last step is
         still ``1e-6`` times below the longest: the curvature the run measured grew without
-        bound where the gradient did not vanish, as it does at a kink of ``f``."""
+        bound where the gradient did not vanish, as it does at a kink of ``f``. A run
+        without a monitor (``monitor=False``) replays its history (``f``, ``||g||``, the
+        steps and ``L``) through one, so that its message does not depend on ``monitor=``."""
         if status not in (Status.MAX_ITER, Status.STALLED) or self._stalled_by:
             return False
-        risk = self.risk
-        if risk is None or not risk.counts.get("collapse"):
+        risk, replay = self.risk, self.risk is None
+        if risk is None:
+            if self.rule is None or self.x is None:
+                return False
+            risk = self._new_monitor(self.x, False)
+        elif not risk.counts.get("collapse"):
             return False
-        steps = [t for t in self.history.step[1:].tolist() if t > 0.0]  # (NaN fails)
-        return bool(steps) and steps[-1] < risk.collapse * max(steps)
+        history = self.history
+        steps = [t for t in history.step[1:].tolist() if t > 0.0]  # (NaN fails)
+        if not (steps and steps[-1] < risk.collapse * max(steps)):
+            return False
+        if replay:
+            f, gnorm = history.f.tolist(), history.grad_norm.tolist()
+            step, lipschitz = history.step.tolist(), history.L.tolist()
+            for k in range(1, len(f)):
+                gnorms = (gnorm[k - 1], gnorm[k])
+                risk.observe(k, f[k - 1], f[k], None, None, *gnorms, step[k], lipschitz[k])
+        return bool(risk.counts.get("collapse"))
 
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient
@@ -853,6 +895,7 @@ class Stepper:
                 self.status, self._stalled_by = Status.STALLED, str(why)
             elif isinstance(why, GradientMismatchError):
                 self.status, self.detail = Status.GRADIENT_MISMATCH, str(why)
+                self._not_smooth = bool(why._kink)
                 if self.risk is not None:
                     self.risk.note("gradient", self.nit + 1)
             elif isinstance(why, StepFailedError):
@@ -910,6 +953,7 @@ class Stepper:
         exc = _gradient_mismatch(self.objective, self.best_x, best)
         if exc is not None:
             self.status, self.detail = Status.GRADIENT_MISMATCH, f"{why}; at the best point, {exc}"
+            self._not_smooth = bool(exc._kink)
             if self.risk is not None:
                 self.risk.note("gradient", self.nit + 1)
 

@@ -218,8 +218,9 @@ class RiskMonitor:
         self._swing_sum = 0
         self._f: deque[float] = deque(maxlen=self.window)
         #: The largest ``||g+ - g|| / (L ||x+ - x||)`` over the audited steps (``oracle``'s
-        #: test, which fires above 1); NaN before the first. Far below 1 at the end of a run,
-        #: the oracle's ``L`` was that much larger than any curvature the steps met.
+        #: test, which fires above 1), and of the curvature along the step over ``L`` for
+        #: the steps :meth:`along` measures; NaN before the first. Far below 1 at the end of
+        #: a run, the oracle's ``L`` was that much larger than any curvature the steps met.
         self.secant_ratio = math.nan
 
     def _rounding(self, f: float, allowance: float) -> float:
@@ -312,6 +313,19 @@ class RiskMonitor:
             flags |= self._fire("stagnation", k)
         fs.append(f_new)
         return flags
+
+    def along(self, curvature: float, lipschitz: float, gnorm_prev: float) -> None:
+        """Fold into :attr:`secant_ratio` the ``curvature`` a step met along itself
+        (``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``) over the ``L`` it was sized by: a step
+        that is not ``x - t g`` from the last iterate (momentum), or whose ``L`` bounds the
+        curvature along the step alone (a segment's), where ``oracle``'s test does not
+        apply. A step from a gradient norm ``gnorm_prev`` at the rounding floor (see the
+        module's notes) is not counted, as in the audit."""
+        if gnorm_prev <= self.rtol * self._max_gnorm:
+            return
+        if 0.0 < lipschitz < _INF and not curvature / lipschitz <= self.secant_ratio:
+            if curvature == curvature:  # (NaN: the step did not move x)
+                self.secant_ratio = curvature / lipschitz
 
     def _secant(
         self, grad_prev: Any, grad_new: Any, gnorm_prev: float, gnorm_new: float, dot: Any

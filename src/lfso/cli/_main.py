@@ -31,7 +31,7 @@ from .. import __version__
 from .._atomic import write_atomically
 from .._minimize import minimize
 from .._registry import DEFAULT_METHOD, METHODS
-from .._result import Result, Status, stop_if_interrupted
+from .._result import Result, ran_its_course, stop_if_interrupted
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._problems import PROBLEMS
 from ._common import (
@@ -224,14 +224,7 @@ def _solve(args: argparse.Namespace) -> int:
     if live is not None:
         print(f"report: {live.finish(res)}")
     stop_if_interrupted(res, "the run")  # (its best point shown above; exit status 130)
-    return 0 if res.success or _ran_its_course(args.tol, res) else 1
-
-
-def _ran_its_course(tol: float, res: Result) -> bool:
-    """Whether a ``--tol 0`` run did what it was asked: went to the iteration cap, or to
-    the point where the rounding of ``f`` and its gradient holds it (``STALLED``; for a
-    certified method, ``PRECISION_LIMIT``: the dtype cannot certify a further step)."""
-    return tol == 0.0 and res.status in (Status.MAX_ITER, Status.STALLED, Status.PRECISION_LIMIT)
+    return 0 if res.success or ran_its_course(args.tol, res) else 1
 
 
 def _finish_page(live: Any, error: Exception) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._result import History, Result, Status
+from .._result import History, Result, Status, ran_its_course
 from .._validate import flag, integer, positive
 from ..bench._harness import SCIPY_LBFGS
 from ..bench._tuning import tune_step
@@ -52,6 +52,10 @@ class Rollout:
     roi : ReturnOnInvestment or None
     report : Path or None
         The HTML report.
+    tol : float or None
+        The runs' ``tol``: at 0 a guarded run that ends at the iteration cap, ``STALLED``
+        or ``PRECISION_LIMIT`` did what it was asked, which :attr:`verdict` does not call
+        "not converged" (``None``: not known).
     """
 
     pilot: PilotEvidence
@@ -59,12 +63,14 @@ class Rollout:
     result: GuardedResult | None
     roi: ReturnOnInvestment | None
     report: Path | None = None
+    tol: float | None = None
 
     @property
     def verdict(self) -> str:
         """The decision with what the guarded stage showed: ``GO`` alone only where the
-        guarded run converged without a hand-over; otherwise what to know (the iteration
-        cap, a hand-over, a fallback that did worse)."""
+        guarded run converged (or, at ``tol = 0``, ran its course: to the iteration cap or
+        the limit of floating point) without a hand-over; otherwise what to know (the
+        iteration cap, a hand-over, a fallback that did worse)."""
         head = "GO" if self.go else "NO-GO: keep the current rule"
         r = self.result
         if r is None:
@@ -79,14 +85,15 @@ class Rollout:
             )
         if r.kept_first:
             notes.append("the fallback did worse, so the result is the first stage's point")
-        if r.status is Status.MAX_ITER:
+        asked = r.success or (self.tol is not None and ran_its_course(self.tol, r))
+        if r.status is Status.MAX_ITER and not asked:
             notes.append(
                 f"the guarded run hit the iteration cap ({r.nit} iterations) before its "
                 "stopping test: not converged; raise max_iter or loosen tol"
             )
-        elif not r.success:
+        elif not asked:
             notes.append(f"the guarded run stopped with {r.status.name}: not converged")
-        if r.settled_at is not None and not r.success:
+        if r.settled_at is not None and not asked:
             notes.append(
                 f"f had stopped changing at the limit of floating point from iteration "
                 f"{r.settled_at}"
@@ -499,7 +506,7 @@ def _stages(
         live.stage("guarded", "skipped", "no-go: the current rule stays")
         live.stage("roi", "skipped")
     path = live.finish() if live is not None else None
-    return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path)
+    return Rollout(pilot=evidence, go=go, result=result, roi=roi, report=path, tol=tol)
 
 
 def _pilot_watch(live: LiveReport | None) -> Callable[[Result], Any] | None:

@@ -48,6 +48,10 @@ class GradientMismatchError(StepFailedError):
     (a finite difference against ``g . d``): the loop stops with
     ``Status.GRADIENT_MISMATCH`` and returns the best point."""
 
+    #: The jump in slope of ``f`` along that direction where its one-sided differences
+    #: show one (``f`` is not differentiable there: the gradient need not be wrong), else 0.
+    _kink: float = 0.0
+
 
 class StepStalledError(StepFailedError):
     """The rule's step is 0 from a point whose gradient is above the tolerance, and would

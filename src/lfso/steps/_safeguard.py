@@ -6,8 +6,8 @@ import copy
 import math
 from typing import Any, NamedTuple, cast
 
-from .._arrays import rounding
-from .._gradcheck import central_difference
+from .._arrays import namespace, norm, rounding
+from .._gradcheck import _kinked, _values_unit, central_difference
 from .._validate import integer, real, spelt_given
 from ..models import Evaluation, Model
 from ..oracles._bounds import PrecisionLimitError
@@ -241,18 +241,42 @@ def _check_gradient(
     ulp = 2.0 ** math.floor(math.log2(size)) if 1.0 < size < math.inf else 1.0
     value = objective.value if ulp == 1.0 else (lambda y: objective.value(y) / ulp)
     predicted /= ulp
-    observed_at, loose = [], True
+    observed_at, loose, seen = [], True, []
+
+    def recorded(y: Any) -> float:  # (the finest difference's values, for a kink)
+        seen.append(float(value(y)))
+        return seen[-1]
+
     for scale in _SCALES:  # (a disagreement is confirmed by longer differences, which
         # values noisier than their dtype's rounding move less: f partly in float32)
-        observed, error = central_difference(value, x, unit, eps=eps, scale=scale)
+        observed, error = central_difference(
+            recorded if scale == 1.0 else value, x, unit, eps=eps, scale=scale
+        )
         if not observed > _CONSISTENT_SHORTFALL * predicted + error:
             return
         loose = loose and observed > _SHORTFALL * predicted + error
         observed_at.append(observed)
     spread = max(observed_at) - min(observed_at)
     if loose or spread <= (1.0 - _CONSISTENT_SHORTFALL) * -predicted:
-        raise GradientMismatchError(
+        exc = GradientMismatchError(
             f"along the step's direction f changes at {observed * ulp:.3g} per unit length "
             f"(a finite difference, +- {error * ulp:.2g}) where the gradient says "
             f"{predicted * ulp:.3g}"
         )
+        exc._kink = _kink(value, x, seen, eps) * ulp
+        if exc._kink:
+            exc.args = (
+                f"{exc}; f's one-sided slopes there differ by {abs(exc._kink):.3g} per unit "
+                "length: a kink",
+            )
+        raise exc
+
+
+def _kink(value: Any, x: Any, seen: list[float], eps: float | None) -> float:
+    """The jump in slope of ``f`` (``value``) at ``x`` along the direction of the finest
+    central difference, whose four values are ``seen``, or 0 where its one-sided
+    differences agree (:func:`lfso._gradcheck._kinked`); one more evaluation, ``f(x)``."""
+    unit = float(namespace(x).finfo(x.dtype).eps) if eps is None else eps
+    pairs = list(zip(seen[::2], seen[1::2], strict=True))
+    h = unit ** (1.0 / 3.0) * max(1.0, norm(x))  # (central_difference's at scale 1)
+    return _kinked(seen, float(value(x)), h, _values_unit(pairs, unit))
