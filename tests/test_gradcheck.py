@@ -599,3 +599,19 @@ def test_a_peer_diverging_on_a_negated_gradient_reports_the_mismatch(method, opt
     assert "diverged" in res.message and "check_grad" in res.message
     assert res.nit == lfso._result.STALL_ITERATIONS
     assert res.fun == square(start) and np.array_equal(res.x, start)
+
+
+def test_a_built_in_model_bending_within_the_difference_is_not_named_a_mismatch():
+    """Logistic regression on a row of size 1e17 (float32): ``f`` bends within 1e-17 of
+    ``x``, far inside the central difference's length (5e-3), so the difference at the best
+    point of the accelerated run, which diverges there, differs from the exact gradient by
+    its truncation alone; the model's proven curvature bound says so, and the run stops
+    ``DIVERGED``, not ``GRADIENT_MISMATCH`` (whose message blamed the gradient)."""
+    X = np.array([[-6.4e16, 1.3e17, -1.5e17]], dtype=np.float32)
+    model = LogisticRegression(X, np.ones(1, np.float32), l2=1e-3, fit_intercept=True)
+    start = np.array([-1e-10, 2e-10, -1e-10, 1e-10], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, start, method="lfso-accel", max_iter=200, monitor=False)
+    assert res.status is lfso.Status.DIVERGED, res.message
+    assert res.fun == model.value(res.x) == min(res.history.f)
