@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import LogisticRegression, LpRegression, PowerSum
+from lfso.models import LogisticRegression, LpRegression, PowerNorm, PowerSum
 from lfso.steps import (
     AdGDStep,
     ArmijoStep,
@@ -155,7 +155,7 @@ def test_line_search_with_grad_true_calls_fun_once_at_each_point(method):
 def _row_problems():
     """A row model of each family (``p = 2, 3``: the compiled residual kernels; ``p =
     1.5``: the generic rows), and the method that forms its product with the data."""
-    from lfso.models import CauchyRegression, CompositeLeastSquares, SoftmaxRegression
+    from lfso.models import CauchyRegression, CompositeLeastSquares, L0L1Smooth, SoftmaxRegression
 
     rng = np.random.default_rng(3)
     A, b = rng.standard_normal((40, 6)), rng.standard_normal(40)
@@ -169,6 +169,7 @@ def _row_problems():
         "logistic": (lambda A: LogisticRegression(A, y, l2=0.1), "_product"),
         "cauchy": (lambda A: CauchyRegression(A, b), "_product"),
         "softmax": (lambda A: SoftmaxRegression(A, classes, n_classes=3), "_logits"),
+        "l0l1": (lambda A: L0L1Smooth(LpRegression(A, b, p=3), 1.0, 1.0), "_product"),
     }, A
 
 
@@ -188,7 +189,7 @@ def test_line_search_forms_a_row_models_product_once_at_each_point(
         A = torch.asarray(A)
     model = make(A)
     formed = []
-    cls = type(model)
+    cls = type(getattr(model, "base", model))  # (L0L1Smooth: its base's)
     original = getattr(cls, method_name)
 
     def counted(self, v):
@@ -223,6 +224,32 @@ def test_line_search_forms_a_row_models_product_once_at_each_point(
     for k, point in enumerate(points):
         x = model.xp.asarray(np.frombuffer(point, dtype=np.float64).copy())
         assert res.history.f[k] == model.evaluate(x, bound=False).value == model.value(x)
+
+
+@pytest.mark.parametrize("model", [PowerSum(3), PowerNorm(2)], ids=["sum", "norm"])
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_line_search_evaluates_a_point_model_once_at_each_point(method, model, monkeypatch):
+    """A point model's value comes with its gradient (one pass over ``x``): the accepted
+    trial's evaluation is handed on, so each point is evaluated once and ``nfev`` counts
+    those passes."""
+    cls, seen = type(model), []
+    original = cls._evaluate
+
+    def counted(self, x, bound, probe):
+        seen.append(x.tobytes())
+        return original(self, x, bound, probe)
+
+    monkeypatch.setattr(cls, "_evaluate", counted)
+    x0 = np.linspace(-2.0, 3.0, 5)
+    points = [x0.tobytes()]
+    res = lfso.minimize(
+        model, x0, method=method, tol=0.0, max_iter=8, callback=lambda x: points.append(x.tobytes())
+    )
+    assert res.nit == 8 and len(seen) == res.nfev
+    assert [seen.count(point) for point in points] == [1] * len(points)
+    monkeypatch.undo()
+    for k, point in enumerate(points):
+        assert res.history.f[k] == model.value(np.frombuffer(point))
 
 
 def test_bb_takes_the_published_step_on_a_quadratic():
