@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import LogisticRegression, LpRegression, PowerSum
+from lfso.models import LogisticRegression, LpRegression, PowerNorm, PowerSum
 from lfso.steps import (
     AdGDStep,
     ArmijoStep,
@@ -127,6 +127,129 @@ def test_line_search_evaluates_f_once_at_each_point(method):
     )
     assert res.nit == 6 and len(grads) == res.njev and len(seen) == res.nfev
     assert [seen.count(point) for point in grads] == [1] * len(grads)
+
+
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_line_search_with_grad_true_calls_fun_once_at_each_point(method):
+    """With ``grad=True`` the accepted trial's gradient is kept (as SciPy's ``MemoizeJac``
+    keeps it): ``fun`` sees each point once, ``nfev`` counts its calls, and the gradient
+    the run reports is its own copy, not the buffer ``fun`` overwrites at its next call."""
+    seen = []
+    buffer = np.empty(5)
+
+    def fun(x):
+        seen.append(x.tobytes())
+        buffer[:] = np.sinh(x)
+        return float(np.sum(np.cosh(x))), buffer
+
+    res = lfso.minimize(
+        fun, np.linspace(-2.0, 3.0, 5), grad=True, method=method, tol=0.0, max_iter=6
+    )
+    assert res.nit == 6 and len(seen) == res.nfev
+    assert max(seen.count(point) for point in seen) == 1
+    assert res.jac is not buffer
+    np.testing.assert_array_equal(res.jac, np.sinh(res.x))
+    assert res.fun == float(np.sum(np.cosh(res.x)))
+
+
+def _row_problems():
+    """A row model of each family (``p = 2, 3``: the compiled residual kernels; ``p =
+    1.5``: the generic rows), and the method that forms its product with the data."""
+    from lfso.models import CauchyRegression, CompositeLeastSquares, L0L1Smooth, SoftmaxRegression
+
+    rng = np.random.default_rng(3)
+    A, b = rng.standard_normal((40, 6)), rng.standard_normal(40)
+    y = np.sign(rng.standard_normal(40))
+    classes = rng.integers(0, 3, 40)
+    return {
+        "lp2": (lambda A: LpRegression(A, b, p=2), "_product"),
+        "lp3": (lambda A: LpRegression(A, b, p=3), "_product"),
+        "lp1.5": (lambda A: LpRegression(A, b, p=1.5), "_product"),
+        "composite": (lambda A: CompositeLeastSquares(A, b, p=1.5), "_product"),
+        "logistic": (lambda A: LogisticRegression(A, y, l2=0.1), "_product"),
+        "cauchy": (lambda A: CauchyRegression(A, b), "_product"),
+        "softmax": (lambda A: SoftmaxRegression(A, classes, n_classes=3), "_logits"),
+        "l0l1": (lambda A: L0L1Smooth(LpRegression(A, b, p=3), 1.0, 1.0), "_product"),
+    }, A
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("name", list(_row_problems()[0]))
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_line_search_forms_a_row_models_product_once_at_each_point(
+    method, name, library, monkeypatch
+):
+    """The accepted trial's pass over the data (``A x``, logits) is handed on: the data's
+    product is formed once at each point, ``nfev`` counts those passes, and each value the
+    run reports is the model's own evaluation's there, bit for bit."""
+    problems, A = _row_problems()
+    make, method_name = problems[name]
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        A = torch.asarray(A)
+    model = make(A)
+    formed = []
+    cls = type(getattr(model, "base", model))  # (L0L1Smooth: its base's)
+    original = getattr(cls, method_name)
+
+    def counted(self, v):
+        if v.shape[0] == model.dim:  # (the point's product, not a gradient's adjoint)
+            formed.append(np.asarray(v).tobytes())
+        return original(self, v)
+
+    monkeypatch.setattr(cls, method_name, counted)
+    from lfso.models import _host
+
+    twin_product = _host._TorchProduct.__call__
+
+    def twin_counted(self, v):
+        if v.shape[0] == model.dim and self.matrix.shape[0] != model.dim:
+            formed.append(v.tobytes())
+        return twin_product(self, v)
+
+    monkeypatch.setattr(_host._TorchProduct, "__call__", twin_counted)
+    x0 = model.xp.zeros(model.dim, dtype=A.dtype) + 0.1
+    points = [np.asarray(x0).tobytes()]
+    res = lfso.minimize(
+        model,
+        x0,
+        method=method,
+        tol=0.0,
+        max_iter=15,
+        callback=lambda x: points.append(np.asarray(x).tobytes()),
+    )
+    assert res.nit == 15 and len(formed) == res.nfev
+    assert [formed.count(point) for point in points] == [1] * len(points)
+    monkeypatch.undo()
+    for k, point in enumerate(points):
+        x = model.xp.asarray(np.frombuffer(point, dtype=np.float64).copy())
+        assert res.history.f[k] == model.evaluate(x, bound=False).value == model.value(x)
+
+
+@pytest.mark.parametrize("model", [PowerSum(3), PowerNorm(2)], ids=["sum", "norm"])
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_line_search_evaluates_a_point_model_once_at_each_point(method, model, monkeypatch):
+    """A point model's value comes with its gradient (one pass over ``x``): the accepted
+    trial's evaluation is handed on, so each point is evaluated once and ``nfev`` counts
+    those passes."""
+    cls, seen = type(model), []
+    original = cls._evaluate
+
+    def counted(self, x, bound, probe):
+        seen.append(x.tobytes())
+        return original(self, x, bound, probe)
+
+    monkeypatch.setattr(cls, "_evaluate", counted)
+    x0 = np.linspace(-2.0, 3.0, 5)
+    points = [x0.tobytes()]
+    res = lfso.minimize(
+        model, x0, method=method, tol=0.0, max_iter=8, callback=lambda x: points.append(x.tobytes())
+    )
+    assert res.nit == 8 and len(seen) == res.nfev
+    assert [seen.count(point) for point in points] == [1] * len(points)
+    monkeypatch.undo()
+    for k, point in enumerate(points):
+        assert res.history.f[k] == model.value(np.frombuffer(point))
 
 
 def test_bb_takes_the_published_step_on_a_quadratic():

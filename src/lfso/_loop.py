@@ -84,6 +84,15 @@ class Counted(Model):
             self.nan_values += 1
         return value
 
+    def _value_product(self, x: Any) -> tuple[float, Any]:
+        """:meth:`value` (counted alike), with what the model's pass formed for the
+        evaluation at ``x`` (:meth:`Model._value_product`)."""
+        self.nfev += 1
+        value, product = self.model._value_product(x)
+        if value != value:
+            self.nan_values += 1
+        return value, product
+
     def grad(self, x: Any) -> Any:
         """Counted as a value too: a model's gradient is its evaluation's
         (:meth:`Model.grad`), which calls a plain function's ``fun`` as well."""

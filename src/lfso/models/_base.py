@@ -426,11 +426,21 @@ class Model(Portable, CheckedOracle):
         was computed again (the run then counts it in ``nfev``).
 
         By default the model's own evaluation, which computes ``f`` with the gradient
-        (its value is :meth:`value`'s, bit for bit); a plain function with its own
+        (its value is :meth:`value`'s, bit for bit); ``product``, what the pass that
+        computed ``value`` formed (:meth:`_value_product`: a row model's ``A x``), spares
+        it that pass, and ``f`` is then not counted again. A plain function with its own
         gradient (:class:`FunctionModel`) calls only the gradient.
         """
         ev = self.evaluate_with(x, bound=bound, hint=hint, probe=probe, product=product)
-        return ev, True
+        return ev, product is None or "product" not in self.extras
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
+        """``f(x)``, :meth:`value`'s bit for bit, and what its pass formed that the
+        evaluation at ``x`` takes instead of forming it again (``product`` of
+        :meth:`evaluate_valued`: a row model's fresh ``A x``, a
+        :class:`~lfso.models._segments.CarriedProduct` of drift 0), or ``None`` (the
+        default: nothing to hand on)."""
+        return self.value(x), None
 
     def _point(self, x: Any) -> Any:
         """``x`` checked for :meth:`at` and :meth:`along`: of length :attr:`dim` where

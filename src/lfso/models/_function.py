@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -181,8 +181,13 @@ class FunctionModel(Model):
     ) -> tuple[Evaluation, bool]:
         """With a gradient of its own (``grad`` callable), only ``grad(x)`` is called and
         ``value`` taken as ``f(x)`` (as SciPy's line searches hand their accepted value on);
-        with ``grad=True``, ``fun`` is called again."""
+        with ``grad=True``, the pair ``fun(x)`` returned when it computed ``value``
+        (``product``, from :meth:`_value_product`, as SciPy's ``MemoizeJac`` keeps it), or
+        ``fun`` is called again."""
         if self.jac is True:
+            if isinstance(product, _ValueGradient) and product.x is x:
+                x = self._checked(x)
+                return self._evaluation(x, product.value, product.grad, bound, probe), False
             return super().evaluate_valued(x, value, bound=bound, hint=hint, probe=probe)
         x = self._checked(x)
         called = f"{spelt('grad')}(x)"
@@ -219,6 +224,24 @@ class FunctionModel(Model):
             return x
         return checked_point(x, self)
 
+    def _value_product(self, x: Any) -> tuple[float, Any]:
+        """:meth:`value`, and with ``grad=True`` the pair ``fun(x)`` returned, checked
+        (the gradient the run's own copy: ``fun`` may overwrite its buffer at its next
+        call), for :meth:`evaluate_valued` at ``x``; ``None`` where the gradient is not
+        one (its error is raised, naming it, where the point is evaluated)."""
+        if self.jac is not True:
+            return self.value(x), None
+        x = self._checked(x)
+        value, grad = self._fun(x)
+        raw = returned_scalar(value, "fun(x)[0]")
+        try:
+            held = self._own_gradient(grad, "fun(x)[1] (the gradient)", x)
+        except (TypeError, ValueError):
+            return to_float(raw), None
+        if getattr(value, "dtype", x.dtype) != x.dtype:
+            self._note_rounding(value, x)
+        return to_float(raw), _ValueGradient(x, raw, held)
+
     def value(self, x: Any) -> float:
         out = self._fun(self._checked(x))
         name = "fun(x)[0]" if self.jac is True else "fun(x)"
@@ -236,3 +259,12 @@ class FunctionModel(Model):
         # (g . d from this model's gradient: the oracle only bounds the curvature)
         inner = along_of(self.smoothness, x, direction)
         return WrappedSegment(inner, grad=evaluation.grad, direction=direction)
+
+
+class _ValueGradient(NamedTuple):
+    """What ``fun(x)`` returned with ``grad=True`` where a line search asked for ``f(x)``:
+    the point, the value (checked) and the gradient (checked, the run's own array)."""
+
+    x: Any
+    value: Any
+    grad: Any

@@ -110,6 +110,30 @@ class L0L1Smooth(Model):
         (no check of ``x`` where the base skips it for its iterates)."""
         return self._bounded(self.base.evaluate_with(x, bound=False, probe=probe), bound)
 
+    def evaluate_valued(
+        self,
+        x: Any,
+        value: float,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> tuple[Evaluation, bool]:
+        """The base's :meth:`~Model.evaluate_valued` (which takes what its
+        :meth:`~Model._value_product` handed on) with this model's bound."""
+        ev, again = self.base.evaluate_valued(x, value, bound=False, probe=probe, product=product)
+        return self._bounded(ev, bound), again
+
+    def value(self, x: Any) -> float:
+        """The base's ``f(x)``, without its gradient."""
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
+        if self.dim is not None:  # (an error names this model, as evaluate's does)
+            self._check_point(x)
+        return self.base._value_product(x)
+
     def _bounded(self, ev: Evaluation, bound: bool) -> Evaluation:
         """``ev`` with the bound ``L0 + L1 ||g||`` (if ``bound``)."""
         if not bound:

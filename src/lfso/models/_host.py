@@ -220,6 +220,12 @@ class HostTwin:
         """``f(x)`` on the views."""
         return self.model.value(_numpy_view(x))
 
+    def value_product(self, x: Any) -> tuple[float, Any]:
+        """``f(x)`` on the views, and the NumPy product its pass formed
+        (:meth:`Model._value_product`), which :meth:`evaluate` takes as it is."""
+        value, product = self.model._value_product(_numpy_view(x))
+        return value, product
+
 
 def device_product(product: Any, data: Any) -> Any:
     """A carried product as the model's own PyTorch code takes it: a NumPy value (carried

@@ -27,6 +27,7 @@ from ._rows import (
 )
 from ._segments import (
     ApproachSegment,
+    CarriedProduct,
     RowSegment,
     approach_kernel,
     approach_rows,
@@ -314,10 +315,13 @@ class LogisticRegression(Model):
         return self.X
 
     def value(self, x: Any) -> float:
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
         self._check_point(x)
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.value(x)
+            return host.value_product(x)
         # (evaluate's value, bit for bit: the same rows and sums, no gradient)
         xp = self.xp
         z = materialize(self._product(x))
@@ -334,7 +338,7 @@ class LogisticRegression(Model):
             else:
                 margins = materialize(self.signs * z)
                 loss = xp.mean(_losses(xp, margins, materialize(xp.abs(margins)))[0])
-        return to_float(self._penalised(loss, x))
+        return to_float(self._penalised(loss, x)), CarriedProduct(z)
 
     def _penalised_part(self, x: Any) -> Any:
         """The coefficients one ``l2`` penalises (``x`` less the intercept), or ``None``

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -188,6 +188,28 @@ class _PointModel(Model):
         the one optional input these models use."""
         return self._evaluate(x, bound, probe)
 
+    def evaluate_valued(
+        self,
+        x: Any,
+        value: float,
+        *,
+        bound: bool = True,
+        hint: float | None = None,
+        probe: Any = None,
+        product: Any = None,
+    ) -> tuple[Evaluation, bool]:
+        """The evaluation :meth:`_value_product` made at ``x`` (``product``) where it is
+        all that is asked for (no bound, no probe); else a new one."""
+        if type(product) is _Evaluated and product.x is x and not bound and probe is None:
+            return product.evaluation, False
+        return super().evaluate_valued(x, value, bound=bound, probe=probe)
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
+        """``f(x)`` with the evaluation it comes with (the gradient: one pass over ``x``),
+        handed on to :meth:`evaluate_valued` at ``x``."""
+        evaluation = self._evaluate(checked_point(x, self), False, None)
+        return evaluation.value, _Evaluated(x, evaluation)
+
     def _at(self, x: Any) -> LocalBound:
         bound = self._evaluate(x, True, None).bound
         assert bound is not None
@@ -196,6 +218,14 @@ class _PointModel(Model):
     @abstractmethod
     def _evaluate(self, x: Any, bound: bool, probe: Any) -> Evaluation:
         """:meth:`evaluate` for a checked ``x``."""
+
+
+class _Evaluated(NamedTuple):
+    """A point model's evaluation at ``x``, made for its value
+    (:meth:`_PointModel._value_product`)."""
+
+    x: Any
+    evaluation: Evaluation
 
 
 def checked_point(x: Any, model: Model) -> Any:

@@ -310,12 +310,16 @@ class LpRegression(_LinearModel):
         return self._curv_up * self.norm**2 * split_factor(m) if m < 1025.0 else math.inf
 
     def value(self, x: Any) -> float:
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
         self._check_point(x)
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.value(x)
+            return host.value_product(x)
         # (evaluate's sum, bit for bit: the same rows and the same operations, no gradient)
-        return to_float(self._rows(materialize(self._product(x)), False)[4])
+        ax = materialize(self._product(x))
+        return to_float(self._rows(ax, False)[4]), CarriedProduct(ax)
 
     def _rows(self, ax: Any, bound: bool) -> tuple[Any, Any, Any, Any, Any]:
         """``(r, r^2, w, w r, f)`` from ``ax = A x``: the residuals ``r = A x - b``, their
@@ -749,22 +753,27 @@ class CompositeLeastSquares(_LinearModel):
             self._lg, self._mu, self._floor = _paper_constants(to_numpy(A), to_numpy(self.b))
 
     def value(self, x: Any) -> float:
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
         self._check_point(x)
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.value(x)
+            return host.value_product(x)
         # (evaluate's value, bit for bit: the same sums and powers, no gradient)
         xp, p = self.xp, self.p
-        r = materialize(self._product(x) - self.b)
+        ax = materialize(self._product(x))
+        carried = CarriedProduct(ax)
+        r = materialize(ax - self.b)
         sq = _host_dot(r, r) if type(r) is np.ndarray and r.dtype == np.float64 else math.nan
         if _PLAIN_LOW <= sq <= _PLAIN_HIGH:  # (NumPy float64 in range: the sum as it is)
-            return _norm_powers(1.0, sq, p)[0] if p != 1.0 else sq
+            return (_norm_powers(1.0, sq, p)[0] if p != 1.0 else sq), carried
         top = reduce_max(xp, xp.abs(r))
         unit = r / _nonzero(xp, top)
         big, small = to_floats(top, unit @ unit)
         if big > 0.0:
-            return _norm_powers(big, small, p)[0]
-        return 0.0 if big == 0.0 else math.nan  # (NaN: a NaN entry of x, f is NaN)
+            return _norm_powers(big, small, p)[0], carried
+        return (0.0 if big == 0.0 else math.nan), carried  # (NaN: a NaN entry of x)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.

@@ -37,6 +37,7 @@ from ._rows import (
     taken_product,
 )
 from ._segments import (
+    CarriedProduct,
     RowSegment,
     cauchy_kernel,
     materialized_product,
@@ -156,9 +157,12 @@ class CauchyRegression(Model):
         return self.A
 
     def value(self, x: Any) -> float:
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
         self._check_point(x)
         # (evaluate's value, bit for bit: the same rows and sums, no gradient)
-        ax = materialize(self.A @ x)
+        ax = materialize(self._product(x))
         rows = self._fused_rows(ax)
         if rows is not None:
             r, mean = rows[0], rows[2]
@@ -168,7 +172,9 @@ class CauchyRegression(Model):
             # it in evaluate, where it replaces a pass, would cost this call about 10%)
             mean = self._mean_loss(r * r / self.c**2)
         value = to_float(self._value(x, mean))
-        return value if value != math.inf else to_float(self._value(x, self._wide_mean(r)))
+        if value == math.inf:
+            value = to_float(self._value(x, self._wide_mean(r)))
+        return value, CarriedProduct(ax)
 
     def _fused_rows(self, ax: Any) -> tuple[Any, Any, Any] | None:
         """``(r, r / (1 + r^2 / c^2), f)`` from ``ax = A x`` in one compiled pass on an
@@ -302,7 +308,7 @@ class CauchyRegression(Model):
         xp = namespace(x)
         # (Dask: kept on the workers, A read once; not at all when the segment gave A x)
         x_inf = point_inf_norm(x, product)  # (the drift budget's scale)
-        ax, drift = taken_product(product, lambda: self.A @ x, x_inf, self.geometry.drift)
+        ax, drift = taken_product(product, lambda: self._product(x), x_inf, self.geometry.drift)
         rows = self._fused_rows(ax)  # (one compiled pass on an accelerator)
         if rows is not None:
             r, factor, mean = rows

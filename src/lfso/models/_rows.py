@@ -302,7 +302,7 @@ def taken_product(
     the earlier, larger rounding for one more evaluation."""
     if product is not None:
         drift = product.drift
-        if isinstance(drift, float):
+        if isinstance(drift, float) and drift != 0.0:  # (a fresh product: A x itself)
             xmax = x_inf if type(x_inf) is float else to_float(x_inf)
             if tracker.stale(drift, xmax):
                 return materialize(compute()), 0.0

@@ -35,7 +35,7 @@ from ._rows import (
     point_product,
     taken_product,
 )
-from ._segments import RowSegment, materialized_product, row_slope
+from ._segments import CarriedProduct, RowSegment, materialized_product, row_slope
 
 __all__ = ["SoftmaxRegression"]
 
@@ -353,14 +353,19 @@ class SoftmaxRegression(Model):
         return held[1]
 
     def value(self, x: Any) -> float:
+        return self._value_product(x)[0]
+
+    def _value_product(self, x: Any) -> tuple[float, Any]:
         self._check_point(x)
         host = None if type(x) is np.ndarray else host_twin(self, x)
         if host is not None:  # a CPU tensor: the NumPy code on views (models._host)
-            return host.value(x)
+            return host.value_product(x)
         logits = self._logits(x)
         if type(logits) is np.ndarray:
-            return to_float(self._host_parts(x, logits, grad=False)[2])
-        return to_float(self._parts(x, logits, grad=False)[2])
+            value = self._host_parts(x, logits, grad=False)[2]
+        else:
+            value = self._parts(x, logits, grad=False)[2]
+        return to_float(value), CarriedProduct(logits)
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """A bound on the rounding of ``evaluation.value``, the computed ``f(x)``.

@@ -95,7 +95,9 @@ class Move:
         can (``"probe"``) return it with the evaluation (``probe_dot``).
     product : array or None
         The model's linear image of ``x_new`` when the rule knows it (``segment.product(t)``
-        of a model with ``"product"``): the next evaluation then skips that pass.
+        of a model with ``"product"``): the next evaluation then skips that pass. A line
+        search hands on what its accepted trial's pass formed (``Model._value_product``),
+        with ``value``.
     value : float or None
         ``f(x_new)`` when the rule computed it (a line search's accepted trial): the next
         evaluation then does not ask for it again where the model can skip it

@@ -36,9 +36,11 @@ def _backtrack(
     c: float,
     shrink: float,
     min_step: float,
-) -> tuple[Any, float, float, bool, bool]:
+) -> tuple[Any, float, float, Any, bool, bool]:
     """Largest ``t * shrink^j`` with ``f(x - t g) <= reference - c t ||g||^2``: the trial,
-    ``t``, ``f`` there, whether the step stalled, lowering ``f`` not at all and raising it
+    ``t``, ``f`` there, what the pass that computed it formed for the evaluation there
+    (:meth:`lfso.models.Model._value_product`: a row model's ``A x``), whether the step
+    stalled, lowering ``f`` not at all and raising it
     by no more than the rounding allowance (:func:`lfso._arrays.rounding` of ``|f(x)|``),
     and whether a trial raised ``f`` beyond it."""
     g, gn = evaluation.grad, evaluation.grad_norm
@@ -48,10 +50,10 @@ def _backtrack(
     rose = False
     while True:
         trial = materialize(x - t * g)  # (Dask: f reads it here, the gradient once accepted)
-        value = objective.value(trial)
+        value, product = objective._value_product(trial)
         decrease = c * t * g2 if g2 < math.inf else c * t * gn * gn
         if value <= reference - decrease or t <= min_step:
-            return trial, t, value, here <= value <= here + allowance, rose
+            return trial, t, value, product, here <= value <= here + allowance, rose
         rose = rose or value > here + allowance
         t *= shrink
 
@@ -109,11 +111,13 @@ class ArmijoStep(StepRule):
     .. math::  f(x - t g) \\le f(x) - c \\, t \\|g\\|^2 .
 
     Every trial costs one function evaluation (counted in ``nfev``); the accepted point's
-    value is handed on to its evaluation with the gradient (one ``njev``), which calls only
-    the gradient of a function with its own (``grad=callable``): ``trials`` function
-    evaluations per iteration, or ``trials + 1`` where ``f`` comes with the gradient
-    (``grad=True``, a model of data, whose gradient's pass computes it again). Reference:
-    Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 3.1.
+    value is handed on to its evaluation with the gradient (one ``njev``), with what the
+    trial computed beside it: a function with its own gradient (``grad=callable``) has
+    only the gradient called there, one with ``grad=True`` the pair its trial returned
+    kept (as SciPy's ``MemoizeJac`` keeps it), a model of data the product with its data
+    (``A x``, logits) its trial formed, so that only the gradient's pass is made. So
+    ``trials`` function evaluations per iteration. Reference: Nocedal & Wright,
+    *Numerical Optimization*, 2nd ed., Algorithm 3.1.
 
     A wrong gradient makes every search shrink its step until it raises ``f`` by rounding
     alone: after 10 such steps in a row, with a trial over them that raised ``f``, a finite
@@ -158,11 +162,11 @@ class ArmijoStep(StepRule):
         self, objective: Model, x: Any, evaluation: Evaluation, state: ArmijoState
     ) -> tuple[Move, ArmijoState]:
         t0 = min(state.step * self.growth, self.max_step)
-        new, t, value, stalled, rose = _backtrack(
+        new, t, value, product, stalled, rose = _backtrack(
             objective, x, evaluation, t0, evaluation.value, self.c, self.shrink, _SMALLEST_TRIAL
         )
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
-        return Move(new, t, value=value), ArmijoState(t, stalls)
+        return Move(new, t, value=value, product=product), ArmijoState(t, stalls)
 
     def _flat_steps(self, state: ArmijoState) -> int:
         return state.stalls.flat
@@ -291,11 +295,13 @@ class BarzilaiBorweinStep(StepRule):
             t = self._reset(t, evaluation.grad_norm)
         recent = (*state.recent, evaluation.value)[-self.memory :]
         # (the line search goes below min_step: it accepts no step that fails its test)
-        new, t, value, stalled, rose = _backtrack(
+        new, t, value, product, stalled, rose = _backtrack(
             objective, x, evaluation, t, max(recent), self.c, self.shrink, _SMALLEST_TRIAL
         )
         stalls = _stall_check(objective, x, evaluation, stalled, rose, state.stalls)
-        return Move(new, t, value=value), BBState(x, evaluation.grad, t, recent, stalls)
+        return Move(new, t, value=value, product=product), BBState(
+            x, evaluation.grad, t, recent, stalls
+        )
 
     def _flat_steps(self, state: BBState) -> int:
         return state.stalls.flat
