@@ -108,6 +108,22 @@ def test_weighted_runs_never_rise(classes, method):
     assert np.all(np.diff(f) <= 2.0 * rounding * np.abs(f[1:]))
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_a_line_search_on_weighted_rows_reads_the_weighted_loss(classes, method):
+    """A line search's trial value (``Model._value_product``, which the unweighted models
+    compute from their own rows) is the weighted loss: the run matches one on the rows
+    repeated, and every ``f`` it reports is the weighted model's value."""
+    X, y, counts = _data(classes, seed=2)
+    weighted, plain, ratio = _pair(classes, X, y, counts)
+    x = np.random.default_rng(3).normal(size=weighted.dim)
+    assert weighted._value_product(x)[0] == weighted.value(x)
+    res = lfso.minimize(weighted, np.zeros(weighted.dim), method=method, tol=1e-8)
+    repeated = lfso.minimize(plain, np.zeros(plain.dim), method=method, tol=1e-8)
+    assert res.success and res.fun == weighted.value(res.x)
+    assert np.allclose(res.x, repeated.x, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("weights", "error", "match"),
     [

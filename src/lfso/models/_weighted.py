@@ -80,6 +80,8 @@ class WeightedLogistic(LogisticRegression):
     has_segment = False
     extras = frozenset({"hint", "probe"})
     segment = Model.segment  # (the ball bound along the direction)
+    # (a line search's trial value is this model's own, with no product to hand on)
+    _value_product = Model._value_product
     row_arrays = ("X", "signs", "weights")
 
     def __init__(self, X: Any, y: Any, weights: Any, **kwargs: Any) -> None:
@@ -136,6 +138,7 @@ class WeightedSoftmax(SoftmaxRegression):
     has_segment = False
     extras = frozenset({"hint", "probe"})
     segment = Model.segment  # (the ball bound along the direction)
+    _value_product = Model._value_product  # (as WeightedLogistic's)
     row_arrays = ("X", "onehot", "weights")
 
     def __init__(self, X: Any, y: Any, n_classes: int, weights: Any, **kwargs: Any) -> None:
