@@ -115,7 +115,7 @@ def test_a_line_search_on_weighted_rows_reads_the_weighted_loss(classes, method)
     compute from their own rows) is the weighted loss: the run matches one on the rows
     repeated, and every ``f`` it reports is the weighted model's value."""
     X, y, counts = _data(classes, seed=2)
-    weighted, plain, ratio = _pair(classes, X, y, counts)
+    weighted, plain, _ = _pair(classes, X, y, counts)
     x = np.random.default_rng(3).normal(size=weighted.dim)
     assert weighted._value_product(x)[0] == weighted.value(x)
     res = lfso.minimize(weighted, np.zeros(weighted.dim), method=method, tol=1e-8)
