@@ -226,6 +226,23 @@ def test_line_search_forms_a_row_models_product_once_at_each_point(
         assert res.history.f[k] == model.evaluate(x, bound=False).value == model.value(x)
 
 
+@pytest.mark.parametrize("method", ["armijo", "bb"])
+def test_a_subclass_that_overrides_value_alone_has_its_value_read_by_the_line_search(method):
+    """A user's subclass of a row model that overrides ``value`` (not the pass that hands
+    its product on) has its own ``value`` read at each trial, as before the hand-over."""
+    rng = np.random.default_rng(4)
+    A, b = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    calls = []
+
+    class Logged(LpRegression):
+        def value(self, x):
+            calls.append(1)
+            return super().value(x)
+
+    res = lfso.minimize(Logged(A, b, p=2), np.zeros(4), method=method, tol=0.0, max_iter=10)
+    assert res.nit == 10 and len(calls) == res.nfev - res.njev > 0
+
+
 @pytest.mark.parametrize("model", [PowerSum(3), PowerNorm(2)], ids=["sum", "norm"])
 @pytest.mark.parametrize("method", ["armijo", "bb"])
 def test_line_search_evaluates_a_point_model_once_at_each_point(method, model, monkeypatch):

@@ -22,6 +22,11 @@ from .steps import StepRule
 __all__ = ["run"]
 
 
+def _owner(cls: type, name: str) -> type | None:
+    """The class in ``cls``'s method resolution order that defines ``name``."""
+    return next((k for k in cls.__mro__ if name in vars(k)), None)
+
+
 class Counted(Model):
     """Wrap a model so that every evaluation is counted (one shared counter per run).
 
@@ -38,6 +43,9 @@ class Counted(Model):
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
         self.nfev = self.njev = self.nan_values = 0
+        # (a model whose value is not its _value_product's pair, as a subclass that
+        # overrides value alone: its own value, nothing handed on)
+        self._paired = _owner(type(model), "value") is _owner(type(model), "_value_product")
 
     @property
     def unit_roundoff(self) -> float | None:  # type: ignore[override]
@@ -88,7 +96,8 @@ class Counted(Model):
         """:meth:`value` (counted alike), with what the model's pass formed for the
         evaluation at ``x`` (:meth:`Model._value_product`)."""
         self.nfev += 1
-        value, product = self.model._value_product(x)
+        model = self.model
+        value, product = model._value_product(x) if self._paired else (model.value(x), None)
         if value != value:
             self.nan_values += 1
         return value, product
