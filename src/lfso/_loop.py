@@ -22,9 +22,9 @@ from .steps import StepRule
 __all__ = ["run"]
 
 
-def _owner(cls: type, name: str) -> type | None:
-    """The class in ``cls``'s method resolution order that defines ``name``."""
-    return next((k for k in cls.__mro__ if name in vars(k)), None)
+def _owner(cls: type, name: str) -> type:
+    """The class in ``cls``'s method resolution order that defines ``name`` (one does)."""
+    return next(k for k in cls.__mro__ if name in vars(k))
 
 
 class Counted(Model):
@@ -44,8 +44,10 @@ class Counted(Model):
         self.has_segment = model.has_segment
         self.nfev = self.njev = self.nan_values = 0
         # (a model whose value is not its _value_product's pair, as a subclass that
-        # overrides value alone: its own value, nothing handed on)
-        self._paired = _owner(type(model), "value") is _owner(type(model), "_value_product")
+        # overrides value alone, below the class that pairs them: its own value, nothing
+        # handed on)
+        kind = type(model)
+        self._paired = issubclass(_owner(kind, "_value_product"), _owner(kind, "value"))
 
     @property
     def unit_roundoff(self) -> float | None:  # type: ignore[override]
