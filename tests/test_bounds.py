@@ -880,3 +880,19 @@ def test_a_users_bound_past_the_float_range_stays_a_broken_contract():
         with pytest.raises(OracleError) as caught:
             oracle(np.ones(2), 1.0)
         assert not isinstance(caught.value, PrecisionLimitError)
+
+
+def test_an_exponential_bound_of_scale_zero_is_the_zero_bound_at_every_radius():
+    """``L0L1Smooth`` with ``L0 = 0`` at a zero gradient has the bound ``0 e^(L1 R)``: at a
+    radius where ``e^(L1 R)`` overflows it raised a bare ``math domain error``, and its
+    radius solve a ``ZeroDivisionError``; it is 0 everywhere, with no radius (``R = 0``)."""
+    from lfso.models import L0L1Smooth, PowerSum
+
+    model = L0L1Smooth(PowerSum(2), L0=0.0, L1=1.0)
+    x = np.zeros(2)
+    for bound in (model.at(x), model.along(x, np.ones(2))):
+        assert bound(1e3) == bound(0.0) == 0.0
+        assert bound.radius_for(1.0)[:2] == (0.0, 0.0)
+        assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)
+    with pytest.raises(PrecisionLimitError):
+        model(x, 1e3)

@@ -633,7 +633,7 @@ class MinPowerBound(LocalBound):
 
 
 class ExpBound(LocalBound):
-    """``L(R) = scale * exp(rate * R)`` with ``scale > 0`` and ``rate >= 0``, rounded up.
+    """``L(R) = scale * exp(rate * R)`` with ``scale >= 0`` and ``rate >= 0``, rounded up.
 
     Rounding: ``y = fl(rate R) >= rate R (1 - u)`` (``u = 2^-53``), so ``e^y >= e^{rate R}
     (1 - 1.01 y u)`` (``y <= 710`` where ``exp`` is finite); ``math.exp`` is within one ulp
@@ -646,7 +646,10 @@ class ExpBound(LocalBound):
     takes Lambert's ``W`` in logarithms where ``target / scale`` overflows, so a root inside
     the float range is found there too. A scale past the float range (``L = inf`` at
     every radius: ``L0L1Smooth`` with ``L0 = 1e308``) has no radius: a
-    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before).
+    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before). A scale
+    of 0 (``L0L1Smooth`` with ``L0 = 0`` at a zero gradient) is the bound 0 at every
+    radius, which certifies no step: the radius solve answers ``R = 0``, as
+    :class:`PowerBound`'s does.
     """
 
     convex = proven = True
@@ -655,6 +658,8 @@ class ExpBound(LocalBound):
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
+        if self.scale == 0.0:  # (0 at every radius: no log 0 where e^(rate R) overflows)
+            return 0.0
         exponent = self.rate * radius if radius != 0.0 else 0.0  # (inf rate * 0: no NaN)
         try:
             # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
@@ -675,11 +680,13 @@ class ExpBound(LocalBound):
         return self.rate * self(radius)
 
     def _limit(self) -> float:
-        return self(0.0) if self.rate == 0.0 else math.inf
+        return self(0.0) if self.rate == 0.0 or self.scale == 0.0 else math.inf
 
     def start(self, target: float) -> float | None:
         # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
         # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
+        if self.scale == 0.0:  # (L = 0 at every radius: no radius, rejected by the caller)
+            return math.inf
         t = target / self.scale
         if self.scale == math.inf:  # (R = t = 0 started a Newton solve at log 0)
             raise PrecisionLimitError(
