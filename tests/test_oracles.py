@@ -301,6 +301,18 @@ def test_affine_segment_covers_the_rounding_of_its_inner_line(dtype):
             assert Fraction(segment(t)) >= exact, (type(outer).__name__, t)
 
 
+@pytest.mark.parametrize("x", [[1e-160, 1e200], [1e300, 1.0]], ids=["norms", "product"])
+def test_an_affine_oracle_whose_inner_point_leaves_the_float_range_is_a_precision_limit(x):
+    """Where ``A x`` overflows, or the bound on its rounding ``||A||_F ||x||`` does, the
+    bound is ``inf`` (a precision limit), not a ``ValueError`` about an inner ``shift``."""
+    A = np.array([[1e150, 0.0], [0.0, 1.0]])
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert oracle.at(np.array(x))(1.0) == np.inf
+        with pytest.raises(lfso.oracles.PrecisionLimitError, match="leaves the float range"):
+            oracle(np.array(x), 1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_a_constant_oracle_s_segment_pads_the_direction_s_length(dtype):
     """``C = L ||d||^2`` with ``||d||^2`` above the exact sum of squares, whose float32 sum

@@ -18,7 +18,14 @@ from .._arrays import (
 )
 from .._arrays import norm as _norm  # (AffineOracle's own norm= argument shadows norm)
 from .._validate import call_user, nonnegative, real, returned_scalar
-from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value, rounded_up
+from ._bounds import (
+    ConstantBound,
+    FunctionBound,
+    LocalBound,
+    check_value,
+    proven_constant,
+    rounded_up,
+)
 
 __all__ = [
     "AffineOracle",
@@ -204,7 +211,9 @@ class AffineOracle(CheckedOracle):
     (Higham, Lemma 3.1), hence ``delta = gamma_{d+4} ||w|| + sqrt(m) (d + 2) eta`` with
     ``w = |A| |x| + |b|``, whose norm is at most ``sqrt(min(m, d)) ||A|| ||x|| + ||b||``
     (``|| |A| || <= ||A||_F``; each norm padded by its own rounding and underflow, ``||b||``
-    once, at construction, in float64).
+    once, at construction, in float64). Where ``delta`` is past the float range (``A x``
+    overflows, or ``||A||_F ||x||`` does), the bound is ``inf``: a
+    :class:`~lfso.oracles.PrecisionLimitError` where a step is sized from it.
 
     Parameters
     ----------
@@ -243,8 +252,11 @@ class AffineOracle(CheckedOracle):
 
     def _at(self, x: Any) -> LocalBound:
         inner = self._inner(x)
+        delta = self._inner_error(x, inner)
+        if not delta < math.inf:  # (A x + b, or its error bound, past the float range:
+            return proven_constant(math.inf)  # the bound inf, a precision limit)
         bound = bound_at(self.oracle, inner).stretched(self.norm)
-        return bound.shifted(self._inner_error(x, inner)) * (self.norm**2)
+        return bound.shifted(delta) * (self.norm**2)
 
     def _inner_error(self, x: Any, inner: Any, b_norm: float | None = None) -> float:
         """``delta >= ||fl(Ax + b) - (Ax + b)||`` for the computed ``inner`` (class
