@@ -86,7 +86,10 @@ class LocalSmoothnessOracle(ABC):
         <= ||d|| + eps``, so ``C = L(x, delta + t (||d|| + eps)) (||d|| + eps)^2``.
         """
         length = rounded_up(_length(direction) + eps, 1.0)
-        return bound_at(self, x).stretched(length).shifted(delta) * rounded_up(length * length, 1.0)
+        # (shifted, then stretched: t -> L(length t + delta); the other order shifts by
+        # length * delta, short of delta for a direction shorter than 1)
+        ball = bound_at(self, x).shifted(delta).stretched(length)
+        return ball * rounded_up(length * length, 1.0)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
@@ -255,8 +258,10 @@ class AffineOracle(CheckedOracle):
         delta = self._inner_error(x, inner)
         if not delta < math.inf:  # (A x + b, or its error bound, past the float range:
             return proven_constant(math.inf)  # the bound inf, a precision limit)
-        bound = bound_at(self.oracle, inner).stretched(self.norm)
-        return bound.shifted(delta) * (self.norm**2)
+        # (shifted, then stretched: R -> L_f(||A|| R + delta); the other order shifts by
+        # ||A|| delta, short of delta where ||A|| < 1)
+        bound = bound_at(self.oracle, inner).shifted(delta).stretched(self.norm)
+        return bound * (self.norm**2)
 
     def _inner_error(self, x: Any, inner: Any, b_norm: float | None = None) -> float:
         """``delta >= ||fl(Ax + b) - (Ax + b)||`` for the computed ``inner`` (class
