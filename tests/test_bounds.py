@@ -896,3 +896,23 @@ def test_an_exponential_bound_of_scale_zero_is_the_zero_bound_at_every_radius():
         assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)
     with pytest.raises(PrecisionLimitError):
         model(x, 1e3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ExpBound(3.8e270, 3.1e8).shifted(6.2e-4),
+        lambda: MinPowerBound(1e300, [(1e200, 1.0)], 2.0).shifted(1.0),
+    ],
+    ids=["exp-newton", "min-power-generic"],
+)
+def test_a_proven_bound_inf_at_radius_0_is_a_precision_limit_in_every_solve(make):
+    """A built-in shape shifted (an inner point known up to its rounding) past the float
+    range at ``R = 0`` (``3.8e270 e^(3.1e8 * 6.2e-4)``) is the float range's edge: its
+    radius solve for a small target raised a plain :class:`OracleError` (a broken user
+    contract) from the
+    Newton start and from the generic solve's seed."""
+    bound = make()
+    assert bound.proven and bound(0.0) == math.inf
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        bound.radius_for(4e-149)

@@ -325,8 +325,8 @@ def _seed(excess: _Excess, guess: float | None, aim: float) -> float:
     else:
         at_zero = as_float(excess.bound(0.0), 0.0)  # L(x, 0) may be 0 (a flat point): only a limit
         excess.evals += 1
-        if not 0.0 <= at_zero < math.inf:
-            check_value(at_zero, 0.0)
+        if not 0.0 <= at_zero < math.inf:  # (a proven bound's inf: a precision limit)
+            check_value(at_zero, 0.0, proven=getattr(excess.bound, "proven", False))
         # R L(0) = target is a lower bound on the root: step past it by aim (feasible, and
         # exactly in the window's middle when L is flat: no rounding-dependent outcome).
         u = excess.log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
@@ -419,8 +419,9 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     for bounds with no closed form; ``inf`` where the root lies past the float range.
     """
     at_zero = as_float(bound(0.0), 0.0)
-    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
-        check_value(at_zero, 0.0)
+    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to;
+        # a proven bound's inf is a precision limit)
+        check_value(at_zero, 0.0, proven=getattr(bound, "proven", False))
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
     if radius == 0.0:  # (target / L(0) below the smallest float: no growth from 0)
         raise PrecisionLimitError(
