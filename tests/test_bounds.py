@@ -916,3 +916,12 @@ def test_a_proven_bound_inf_at_radius_0_is_a_precision_limit_in_every_solve(make
     assert bound.proven and bound(0.0) == math.inf
     with pytest.raises(PrecisionLimitError, match="leaves the float range"):
         bound.radius_for(4e-149)
+
+
+def test_a_constant_bound_whose_radius_underflows_is_a_precision_limit():
+    """``target / L`` below the smallest float: ``ConstantBound(1e289).radius_for(1e-135)``
+    returned the radius 0, whose ``R L = 0`` reaches no target (a step of 0, run after
+    run); the power bounds raise a :class:`PrecisionLimitError` there, and so does it."""
+    with pytest.raises(PrecisionLimitError, match="below the smallest float"):
+        ConstantBound(1e289).radius_for(1e-135)
+    assert ConstantBound(1e289).radius_for(1e-30)[0] > 0.0  # (a subnormal radius: a step)

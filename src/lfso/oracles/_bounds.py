@@ -206,7 +206,8 @@ class ConstantBound(LocalBound):
 
     ``value >= 0`` (``inf`` allowed: a bound past the float range, which the radius
     solve's callers reject, as they reject ``0``); a negative or NaN value raises a
-    ``ValueError`` naming it.
+    ``ValueError`` naming it. A target whose radius ``target / L`` is below the smallest
+    float is a :class:`PrecisionLimitError` (``R = 0`` reaches no positive target).
     """
 
     convex = True
@@ -232,7 +233,13 @@ class ConstantBound(LocalBound):
         target = check_target(target)
         if not self.value > 0.0:  # (L = 0: no radius; rejected by the caller's check)
             return 0.0, self.value, 1
-        return max(target, 0.0) / self.value, self.value, 1
+        radius = max(target, 0.0) / self.value
+        if radius == 0.0 and target > 0.0:  # (as the power bounds': R = 0 reaches no target)
+            raise PrecisionLimitError(
+                f"the radius with R L(R) = {target!r} is below the smallest float (L = "
+                f"{self.value!r}): no step can be certified accurately at this point"
+            )
+        return radius, self.value, 1
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
