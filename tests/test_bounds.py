@@ -925,3 +925,22 @@ def test_a_constant_bound_whose_radius_underflows_is_a_precision_limit():
     with pytest.raises(PrecisionLimitError, match="below the smallest float"):
         ConstantBound(1e289).radius_for(1e-135)
     assert ConstantBound(1e289).radius_for(1e-30)[0] > 0.0  # (a subnormal radius: a step)
+
+
+def test_a_proven_bound_that_underflows_at_the_seed_is_solved_past_it():
+    """``1e-10 (1e-300 R)^3``, shifted (not log-convex: the generic solve), is 0 at the
+    seed ``R = 1`` by underflow, its exact value positive: the solve raised a plain
+    :class:`OracleError`; it takes that 0 as infeasible and finds the root past it."""
+    bound = MinPowerBound(1e-10, [(0.0, 1e-300)], 3.0).shifted(1e-300)
+    assert bound.proven and bound(1.0) == 0.0
+    radius, value, _ = bound.radius_for(1.0)
+    assert Fraction(radius) * Fraction(value) >= 1
+    assert value >= bound(radius) > 0.0
+
+
+def test_a_transformed_bound_whose_merged_scale_underflows_is_zero_not_nan():
+    """Scaling a scaled bound by ``1e-200`` twice multiplies the scales to 0: ``0 * inf``
+    made ``L(inf)`` NaN (an :class:`OracleError` from the radius solve); it is the bound 0."""
+    bound = (MinPowerBound(2.4e29, [(1.6e-69, 9.7e42)], 1.0).shifted(1e-21) * 1e-200) * 1e-200
+    assert bound(0.0) == bound(1e300) == bound._limit() == 0.0
+    assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)

@@ -846,13 +846,15 @@ class TransformedBound(LocalBound):
         return rounded_up(inner + self.shift, 2.0)
 
     def __call__(self, radius: float) -> float:
+        if self.scale == 0.0:  # (two scales' product underflowed: 0, not 0 * inf = NaN)
+            return 0.0
         return rounded_up(self.scale * self.inner(self._at(radius)), 1.0)
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))
 
     def _limit(self) -> float:
-        if self.stretch == 0.0:
+        if self.stretch == 0.0 or self.scale == 0.0:
             return self(0.0)
         return rounded_up(self.scale * self.inner._limit(), 1.0)
 

@@ -278,6 +278,8 @@ class _Excess:
         self.seen: list[tuple[float, float]] = []
         #: A feasible radius was met: below it, ``L(R) = 0`` is underflow, not an error.
         self.above = False
+        #: A built-in bound (:attr:`lfso.oracles.LocalBound.proven`): its 0 is underflow.
+        self.proven = bool(getattr(bound, "proven", False))
 
     def __call__(self, u: float) -> tuple[float, float]:
         """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
@@ -288,9 +290,10 @@ class _Excess:
             raw = math.inf
         if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
             value = raw
-        elif self.above and as_float(raw, radius) == 0.0:
+        elif (self.above or self.proven) and as_float(raw, radius) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
-            # step down the slope bound allows): infeasible, as any smaller value.
+            # step down the slope bound allows): infeasible, as any smaller value; so is
+            # a proven bound's 0 anywhere (its exact value is positive: underflow too)
             value = 0.0
         else:
             value = check_value(raw, radius, allow_inf=True)
