@@ -234,7 +234,8 @@ class ConstantBound(LocalBound):
         if not self.value > 0.0:  # (L = 0: no radius; rejected by the caller's check)
             return 0.0, self.value, 1
         radius = max(target, 0.0) / self.value
-        if radius == 0.0 and target > 0.0:  # (as the power bounds': R = 0 reaches no target)
+        if radius == 0.0 and 0.0 < target and self.value < math.inf:  # (as the power
+            # bounds': R = 0 reaches no target; L = inf is the caller's to reject)
             raise PrecisionLimitError(
                 f"the radius with R L(R) = {target!r} is below the smallest float (L = "
                 f"{self.value!r}): no step can be certified accurately at this point"
