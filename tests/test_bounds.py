@@ -880,3 +880,67 @@ def test_a_users_bound_past_the_float_range_stays_a_broken_contract():
         with pytest.raises(OracleError) as caught:
             oracle(np.ones(2), 1.0)
         assert not isinstance(caught.value, PrecisionLimitError)
+
+
+def test_an_exponential_bound_of_scale_zero_is_the_zero_bound_at_every_radius():
+    """``L0L1Smooth`` with ``L0 = 0`` at a zero gradient has the bound ``0 e^(L1 R)``: at a
+    radius where ``e^(L1 R)`` overflows it raised a bare ``math domain error``, and its
+    radius solve a ``ZeroDivisionError``; it is 0 everywhere, with no radius (``R = 0``)."""
+    from lfso.models import L0L1Smooth, PowerSum
+
+    model = L0L1Smooth(PowerSum(2), L0=0.0, L1=1.0)
+    x = np.zeros(2)
+    for bound in (model.at(x), model.along(x, np.ones(2))):
+        assert bound(1e3) == bound(0.0) == 0.0
+        assert bound.radius_for(1.0)[:2] == (0.0, 0.0)
+        assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)
+    with pytest.raises(PrecisionLimitError):
+        model(x, 1e3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ExpBound(3.8e270, 3.1e8).shifted(6.2e-4),
+        lambda: MinPowerBound(1e300, [(1e200, 1.0)], 2.0).shifted(1.0),
+    ],
+    ids=["exp-newton", "min-power-generic"],
+)
+def test_a_proven_bound_inf_at_radius_0_is_a_precision_limit_in_every_solve(make):
+    """A built-in shape shifted (an inner point known up to its rounding) past the float
+    range at ``R = 0`` (``3.8e270 e^(3.1e8 * 6.2e-4)``) is the float range's edge: its
+    radius solve for a small target raised a plain :class:`OracleError` (a broken user
+    contract) from the
+    Newton start and from the generic solve's seed."""
+    bound = make()
+    assert bound.proven and bound(0.0) == math.inf
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        bound.radius_for(4e-149)
+
+
+def test_a_constant_bound_whose_radius_underflows_is_a_precision_limit():
+    """``target / L`` below the smallest float: ``ConstantBound(1e289).radius_for(1e-135)``
+    returned the radius 0, whose ``R L = 0`` reaches no target (a step of 0, run after
+    run); the power bounds raise a :class:`PrecisionLimitError` there, and so does it."""
+    with pytest.raises(PrecisionLimitError, match="below the smallest float"):
+        ConstantBound(1e289).radius_for(1e-135)
+    assert ConstantBound(1e289).radius_for(1e-30)[0] > 0.0  # (a subnormal radius: a step)
+
+
+def test_a_proven_bound_that_underflows_at_the_seed_is_solved_past_it():
+    """``1e-10 (1e-300 R)^3``, shifted (not log-convex: the generic solve), is 0 at the
+    seed ``R = 1`` by underflow, its exact value positive: the solve raised a plain
+    :class:`OracleError`; it takes that 0 as infeasible and finds the root past it."""
+    bound = MinPowerBound(1e-10, [(0.0, 1e-300)], 3.0).shifted(1e-300)
+    assert bound.proven and bound(1.0) == 0.0
+    radius, value, _ = bound.radius_for(1.0)
+    assert Fraction(radius) * Fraction(value) >= 1
+    assert value >= bound(radius) > 0.0
+
+
+def test_a_transformed_bound_whose_merged_scale_underflows_is_zero_not_nan():
+    """Scaling a scaled bound by ``1e-200`` twice multiplies the scales to 0: ``0 * inf``
+    made ``L(inf)`` NaN (an :class:`OracleError` from the radius solve); it is the bound 0."""
+    bound = (MinPowerBound(2.4e29, [(1.6e-69, 9.7e42)], 1.0).shifted(1e-21) * 1e-200) * 1e-200
+    assert bound(0.0) == bound(1e300) == bound._limit() == 0.0
+    assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)

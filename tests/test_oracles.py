@@ -302,6 +302,44 @@ def test_affine_segment_covers_the_rounding_of_its_inner_line(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("scale", [1e-3, 1e-6])
+def test_the_rounding_shift_of_an_affine_oracle_is_not_shrunk_by_a_short_map(dtype, scale):
+    """``g(x) = (a x - 1)^4`` with ``|a| < 1`` and ``fl(a x - 1) = 0``: ``L_f`` must be taken
+    at ``||A|| R + delta`` (a ball of radius ``delta`` around the computed inner point),
+    and the default segment (``PowerSum``'s) on ``B(x, delta + t ||u||)``, not at
+    ``||A|| (R + delta)`` nor ``||u|| (t + delta)``, which were below the exact suprema
+    by factors up to ``1e13`` for a map or direction shorter than 1."""
+    from fractions import Fraction
+
+    A, b = np.array([[scale]], dtype), np.array([-1.0], dtype)
+    x, d = np.array([1.0 / scale], dtype), np.array([1e-3], dtype)
+    a = Fraction(float(A[0, 0]))
+    residual = a * Fraction(float(x[0])) + Fraction(float(b[0]))
+    assert (A @ x + b)[0] == 0.0 and residual != 0
+    ball = lfso.oracles.AffineOracle(PowerNorm(2), A, b).at(x)
+    for radius in (0.0, 1e-3 * abs(float(residual)), 1.0):
+        exact = 12 * a * a * (abs(residual) + abs(a) * Fraction(radius)) ** 2
+        assert Fraction(ball(radius)) >= exact, radius
+    segment = lfso.oracles.AffineOracle(PowerSum(2), A, b).along(x, d)
+    ad = a * Fraction(float(d[0]))
+    for t in (0.0, 1e-3):
+        exact = 12 * ad * ad * max(residual**2, (residual + Fraction(t) * ad) ** 2)
+        assert Fraction(segment(t)) >= exact, t
+
+
+@pytest.mark.parametrize("x", [[1e-160, 1e200], [1e300, 1.0]], ids=["norms", "product"])
+def test_an_affine_oracle_whose_inner_point_leaves_the_float_range_is_a_precision_limit(x):
+    """Where ``A x`` overflows, or the bound on its rounding ``||A||_F ||x||`` does, the
+    bound is ``inf`` (a precision limit), not a ``ValueError`` about an inner ``shift``."""
+    A = np.array([[1e150, 0.0], [0.0, 1.0]])
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert oracle.at(np.array(x))(1.0) == np.inf
+        with pytest.raises(lfso.oracles.PrecisionLimitError, match="leaves the float range"):
+            oracle(np.array(x), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_a_constant_oracle_s_segment_pads_the_direction_s_length(dtype):
     """``C = L ||d||^2`` with ``||d||^2`` above the exact sum of squares, whose float32 sum
     over 10^4 entries was below it."""

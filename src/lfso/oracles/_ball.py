@@ -18,7 +18,14 @@ from .._arrays import (
 )
 from .._arrays import norm as _norm  # (AffineOracle's own norm= argument shadows norm)
 from .._validate import call_user, nonnegative, real, returned_scalar
-from ._bounds import ConstantBound, FunctionBound, LocalBound, check_value, rounded_up
+from ._bounds import (
+    ConstantBound,
+    FunctionBound,
+    LocalBound,
+    check_value,
+    proven_constant,
+    rounded_up,
+)
 
 __all__ = [
     "AffineOracle",
@@ -79,7 +86,10 @@ class LocalSmoothnessOracle(ABC):
         <= ||d|| + eps``, so ``C = L(x, delta + t (||d|| + eps)) (||d|| + eps)^2``.
         """
         length = rounded_up(_length(direction) + eps, 1.0)
-        return bound_at(self, x).stretched(length).shifted(delta) * rounded_up(length * length, 1.0)
+        # (shifted, then stretched: t -> L(length t + delta); the other order shifts by
+        # length * delta, short of delta for a direction shorter than 1)
+        ball = bound_at(self, x).shifted(delta).stretched(length)
+        return ball * rounded_up(length * length, 1.0)
 
     def __add__(self, other: LocalSmoothnessOracle) -> LocalSmoothnessOracle:
         """``o1 + o2``: the oracle of ``f1 + f2``; adding anything but an oracle raises."""
@@ -204,7 +214,9 @@ class AffineOracle(CheckedOracle):
     (Higham, Lemma 3.1), hence ``delta = gamma_{d+4} ||w|| + sqrt(m) (d + 2) eta`` with
     ``w = |A| |x| + |b|``, whose norm is at most ``sqrt(min(m, d)) ||A|| ||x|| + ||b||``
     (``|| |A| || <= ||A||_F``; each norm padded by its own rounding and underflow, ``||b||``
-    once, at construction, in float64).
+    once, at construction, in float64). Where ``delta`` is past the float range (``A x``
+    overflows, or ``||A||_F ||x||`` does), the bound is ``inf``: a
+    :class:`~lfso.oracles.PrecisionLimitError` where a step is sized from it.
 
     Parameters
     ----------
@@ -243,8 +255,13 @@ class AffineOracle(CheckedOracle):
 
     def _at(self, x: Any) -> LocalBound:
         inner = self._inner(x)
-        bound = bound_at(self.oracle, inner).stretched(self.norm)
-        return bound.shifted(self._inner_error(x, inner)) * (self.norm**2)
+        delta = self._inner_error(x, inner)
+        if not delta < math.inf:  # (A x + b, or its error bound, past the float range:
+            return proven_constant(math.inf)  # the bound inf, a precision limit)
+        # (shifted, then stretched: R -> L_f(||A|| R + delta); the other order shifts by
+        # ||A|| delta, short of delta where ||A|| < 1)
+        bound = bound_at(self.oracle, inner).shifted(delta).stretched(self.norm)
+        return bound * (self.norm**2)
 
     def _inner_error(self, x: Any, inner: Any, b_norm: float | None = None) -> float:
         """``delta >= ||fl(Ax + b) - (Ax + b)||`` for the computed ``inner`` (class

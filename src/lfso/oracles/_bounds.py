@@ -206,7 +206,8 @@ class ConstantBound(LocalBound):
 
     ``value >= 0`` (``inf`` allowed: a bound past the float range, which the radius
     solve's callers reject, as they reject ``0``); a negative or NaN value raises a
-    ``ValueError`` naming it.
+    ``ValueError`` naming it. A target whose radius ``target / L`` is below the smallest
+    float is a :class:`PrecisionLimitError` (``R = 0`` reaches no positive target).
     """
 
     convex = True
@@ -232,7 +233,14 @@ class ConstantBound(LocalBound):
         target = check_target(target)
         if not self.value > 0.0:  # (L = 0: no radius; rejected by the caller's check)
             return 0.0, self.value, 1
-        return max(target, 0.0) / self.value, self.value, 1
+        radius = max(target, 0.0) / self.value
+        if radius == 0.0 and 0.0 < target and self.value < math.inf:  # (as the power
+            # bounds': R = 0 reaches no target; L = inf is the caller's to reject)
+            raise PrecisionLimitError(
+                f"the radius with R L(R) = {target!r} is below the smallest float (L = "
+                f"{self.value!r}): no step can be certified accurately at this point"
+            )
+        return radius, self.value, 1
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
@@ -633,7 +641,7 @@ class MinPowerBound(LocalBound):
 
 
 class ExpBound(LocalBound):
-    """``L(R) = scale * exp(rate * R)`` with ``scale > 0`` and ``rate >= 0``, rounded up.
+    """``L(R) = scale * exp(rate * R)`` with ``scale >= 0`` and ``rate >= 0``, rounded up.
 
     Rounding: ``y = fl(rate R) >= rate R (1 - u)`` (``u = 2^-53``), so ``e^y >= e^{rate R}
     (1 - 1.01 y u)`` (``y <= 710`` where ``exp`` is finite); ``math.exp`` is within one ulp
@@ -646,7 +654,10 @@ class ExpBound(LocalBound):
     takes Lambert's ``W`` in logarithms where ``target / scale`` overflows, so a root inside
     the float range is found there too. A scale past the float range (``L = inf`` at
     every radius: ``L0L1Smooth`` with ``L0 = 1e308``) has no radius: a
-    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before).
+    :class:`PrecisionLimitError` (a ``math domain error`` from the solve before). A scale
+    of 0 (``L0L1Smooth`` with ``L0 = 0`` at a zero gradient) is the bound 0 at every
+    radius, which certifies no step: the radius solve answers ``R = 0``, as
+    :class:`PowerBound`'s does.
     """
 
     convex = proven = True
@@ -655,6 +666,8 @@ class ExpBound(LocalBound):
         self.scale, self.rate = float(scale), float(rate)
 
     def __call__(self, radius: float) -> float:
+        if self.scale == 0.0:  # (0 at every radius: no log 0 where e^(rate R) overflows)
+            return 0.0
         exponent = self.rate * radius if radius != 0.0 else 0.0  # (inf rate * 0: no NaN)
         try:
             # (the exponent a relative u low is e^(-u rate R) low; exp one ulp; the scale)
@@ -675,11 +688,13 @@ class ExpBound(LocalBound):
         return self.rate * self(radius)
 
     def _limit(self) -> float:
-        return self(0.0) if self.rate == 0.0 else math.inf
+        return self(0.0) if self.rate == 0.0 or self.scale == 0.0 else math.inf
 
     def start(self, target: float) -> float | None:
         # R e^(rate R) = t has root W(rate t) / rate (Lambert W); log1p gives a feasible
         # upper estimate: R = t/scale satisfies phi(R) >= t, and so does any R >= root.
+        if self.scale == 0.0:  # (L = 0 at every radius: no radius, rejected by the caller)
+            return math.inf
         t = target / self.scale
         if self.scale == math.inf:  # (R = t = 0 started a Newton solve at log 0)
             raise PrecisionLimitError(
@@ -832,13 +847,15 @@ class TransformedBound(LocalBound):
         return rounded_up(inner + self.shift, 2.0)
 
     def __call__(self, radius: float) -> float:
+        if self.scale == 0.0:  # (two scales' product underflowed: 0, not 0 * inf = NaN)
+            return 0.0
         return rounded_up(self.scale * self.inner(self._at(radius)), 1.0)
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))
 
     def _limit(self) -> float:
-        if self.stretch == 0.0:
+        if self.stretch == 0.0 or self.scale == 0.0:
             return self(0.0)
         return rounded_up(self.scale * self.inner._limit(), 1.0)
 

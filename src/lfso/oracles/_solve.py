@@ -278,6 +278,8 @@ class _Excess:
         self.seen: list[tuple[float, float]] = []
         #: A feasible radius was met: below it, ``L(R) = 0`` is underflow, not an error.
         self.above = False
+        #: A built-in bound (:attr:`lfso.oracles.LocalBound.proven`): its 0 is underflow.
+        self.proven = bool(getattr(bound, "proven", False))
 
     def __call__(self, u: float) -> tuple[float, float]:
         """``g(u)`` and ``L(e^u)`` (``g = inf`` where the oracle has no finite bound)."""
@@ -288,9 +290,10 @@ class _Excess:
             raw = math.inf
         if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
             value = raw
-        elif self.above and as_float(raw, radius) == 0.0:
+        elif (self.above or self.proven) and as_float(raw, radius) == 0.0:
             # Below a feasible radius, L(R) = 0 is underflow (L(R) = R^9 at R = 1e-36, a
-            # step down the slope bound allows): infeasible, as any smaller value.
+            # step down the slope bound allows): infeasible, as any smaller value; so is
+            # a proven bound's 0 anywhere (its exact value is positive: underflow too)
             value = 0.0
         else:
             value = check_value(raw, radius, allow_inf=True)
@@ -325,8 +328,8 @@ def _seed(excess: _Excess, guess: float | None, aim: float) -> float:
     else:
         at_zero = as_float(excess.bound(0.0), 0.0)  # L(x, 0) may be 0 (a flat point): only a limit
         excess.evals += 1
-        if not 0.0 <= at_zero < math.inf:
-            check_value(at_zero, 0.0)
+        if not 0.0 <= at_zero < math.inf:  # (a proven bound's inf: a precision limit)
+            check_value(at_zero, 0.0, proven=getattr(excess.bound, "proven", False))
         # R L(0) = target is a lower bound on the root: step past it by aim (feasible, and
         # exactly in the window's middle when L is flat: no rounding-dependent outcome).
         u = excess.log_t - math.log(at_zero) + aim if at_zero > 0.0 else 0.0
@@ -419,8 +422,9 @@ def feasible_start(bound: LocalBound, target: float) -> float:
     for bounds with no closed form; ``inf`` where the root lies past the float range.
     """
     at_zero = as_float(bound(0.0), 0.0)
-    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to)
-        check_value(at_zero, 0.0)
+    if not 0.0 <= at_zero < math.inf:  # (NaN or inf at 0: no radius to come back to;
+        # a proven bound's inf is a precision limit)
+        check_value(at_zero, 0.0, proven=getattr(bound, "proven", False))
     radius = min(target / at_zero, _LARGEST) if at_zero > 0.0 else 1.0
     if radius == 0.0:  # (target / L(0) below the smallest float: no growth from 0)
         raise PrecisionLimitError(
