@@ -1094,6 +1094,36 @@ def test_no_collapse_warning_at_an_exact_fit(seed):
     assert float(loss) < 1e-25 and "collapse" not in opt.risks
 
 
+def test_no_collapse_warning_from_a_short_step_along_a_long_lbfgs_direction():
+    """L-BFGS on a logistic regression whose data are of size 1e3: where the margins
+    saturate, a pair's s . y / y . y makes the direction ``d`` some 1e15 times longer, and
+    the certified ``t`` (``x + t d``) 1e15 times shorter, while the move ``t ||d||`` stays
+    as long as the steps before it and the loss keeps falling. That is no collapse of the
+    step, and a deterministic full-batch closure gets no MinibatchWarning."""
+    gen = torch.Generator().manual_seed(329)
+    X = torch.randn(40, 5, generator=gen, dtype=torch.float64) * 1e3
+    truth = torch.randn(5, generator=gen, dtype=torch.float64)
+    y = torch.rand(40, generator=gen, dtype=torch.float64) < torch.sigmoid(X @ truth / 1e3)
+    y = y.to(torch.float64)
+    w = torch.nn.Parameter(torch.randn(5, generator=gen, dtype=torch.float64))
+    opt = LFSO([{"params": [w], "eta": 0.5}], method="lfso-lbfgs")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(X @ w, y)
+        loss.backward()
+        return loss
+
+    steps = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lfso.torch.MinibatchWarning)
+        for _ in range(16):
+            opt.step(closure)
+            steps.append(opt.last_step)
+    assert min(steps) < 1e-9 * max(steps)  # (t itself fell by many orders of magnitude)
+    assert "collapse" not in opt.risks
+
+
 def test_one_host_round_trip_per_step_with_an_oracle():
     """The loss, ||g|| and the audit's dot product come back together, once per step."""
     from lfso.bench import count_host_syncs

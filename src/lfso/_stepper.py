@@ -303,6 +303,8 @@ class Stepper:
         radius: float,
         dot: Any = None,
         x: Any = None,
+        *,
+        length: float = math.nan,
     ) -> int:
         """Append the row of the point ``x`` evaluated as ``ev`` (reached by a step of
         ``step`` with ``L = lipschitz`` and radius ``radius``; NaN for the first row) and
@@ -310,7 +312,10 @@ class Stepper:
         (``dot``: ``g_new @ g_prev`` when the evaluation brought it). Where ``f`` rose by
         more than the monitor's relative allowance, the model's :meth:`value_error` at
         both points (``x`` given) widens it: a rise within the values' rounding is not
-        one of the exact ``f``."""
+        one of the exact ``f``. A step along a direction ``d`` other than ``-g`` (its
+        ``length``, ``t ||d||``, given) is shown to the monitor as the gradient step of that
+        length, ``t ||d|| / ||g||``: ``t`` alone scales with ``||d||``, which L-BFGS's
+        varies by orders of magnitude, so a short ``t`` is no collapse of the step."""
         now = perf_counter()
         clock = self.clock
         if clock != clock:  # (NaN: the first row)
@@ -321,6 +326,9 @@ class Stepper:
             last = self._last
             if last is not None:
                 allowance = 0.0
+                seen = step  # (a step along d: the gradient step of its length)
+                if 0.0 < length < _INF and 0.0 < last[1] < _INF:
+                    seen = length / last[1]
                 if risk.monotone and value > last[0] + risk.rtol * abs(last[0]):
                     allowance = self._rounding(last[3], last[4]) + self._rounding(x, ev)
                 flags = risk.observe(
@@ -331,7 +339,7 @@ class Stepper:
                     ev.grad,
                     last[1],
                     grad_norm,
-                    step,
+                    seen,
                     lipschitz,
                     dot,
                     allowance,
@@ -509,13 +517,16 @@ class Stepper:
         dot: Any = None,
         *,
         record: bool = True,
+        length: float = math.nan,
     ) -> bool:
         """The point ``x``, evaluated as ``new``, reached by a step of ``step`` with
         ``L = lipschitz`` and radius ``radius``: its row (:meth:`record`, unless
         ``record=False``; the risk bits are left in :attr:`flags`) and the progress bar.
         Whether ``f`` and ``||g||`` there are finite; if so ``x`` becomes the current point,
-        the next :meth:`move`'s start."""
-        self.flags = self.record(new, step, lipschitz, radius, dot, x) if record else 0
+        the next :meth:`move`'s start (``length``: :attr:`lfso.steps.Move.length`)."""
+        self.flags = (
+            self.record(new, step, lipschitz, radius, dot, x, length=length) if record else 0
+        )
         if self.bar is not None:
             self.bar.update(
                 1,
@@ -813,7 +824,8 @@ class Stepper:
                     f"the curvature bound along the step is {lipschitz!r} at every trial "
                     "step sized on the device: no step can be certified at this point"
                 )
-        if not self.arrive(x, new, step, lipschitz, radius, new.probe_dot if audit_dot else None):
+        dot, length = new.probe_dot if audit_dot else None, getattr(move, "length", math.nan)
+        if not self.arrive(x, new, step, lipschitz, radius, dot, length=length):
             return False
         self._keep_best(nit, x, new)
         if self.callbacks:

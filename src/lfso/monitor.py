@@ -13,7 +13,9 @@ do):
   ``audit_oracle`` is true); the built-in models' bounds are proven in their docstrings
   and property-tested, and are audited only with ``monitor="full"``.
 * ``collapse`` (step collapse) -- the step fell ``collapse`` (1e-6) times below the
-  running median of the last ``window`` steps (once ten are known) while the gradient
+  running median of the last ``window`` steps (once ten are known; a step ``x + t d``
+  along a direction other than ``-g`` counts as ``t ||d|| / ||g||``, the gradient step of
+  its length, as the run's loop passes it) while the gradient
   norm did not shrink accordingly: it stayed above ``sqrt(collapse)`` (1e-3) times the
   median of the gradient norms those steps were taken at. A step that shrinks with the
   gradient (a run converging into a region of growing curvature) is not a collapse, nor

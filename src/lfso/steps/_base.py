@@ -102,6 +102,10 @@ class Move:
         ``f(x_new)`` when the rule computed it (a line search's accepted trial): the next
         evaluation then does not ask for it again where the model can skip it
         (:meth:`lfso.models.Model.evaluate_valued`).
+    length : float
+        ``t ||d||``, the distance moved, for a step along a direction ``d`` other than
+        ``-g`` (NaN otherwise): the risk indicators compare steps along directions of
+        different lengths by it.
     """
 
     x: Any
@@ -116,6 +120,7 @@ class Move:
     probe: Any = None
     product: Any = None
     value: float | None = None
+    length: float = math.nan
 
 
 _ZIGZAGS = (

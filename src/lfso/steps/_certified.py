@@ -365,6 +365,8 @@ class CertifiedStep(CertifiedRule):
             hint=sized.hint,
             product=product,
         )
+        if not steepest and type(plan.length) is float:
+            move.length = t * plan.length  # (the risk indicators' step: t ||d|| / ||g||)
         return Proposal(move, decrease, state)
 
     def learn(

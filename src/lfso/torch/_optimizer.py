@@ -430,6 +430,8 @@ class LFSO(torch.optim.Optimizer):
     _known: list[Known]
     #: A callback raised StopIteration: steps leave the parameters (until set to False).
     stopped: bool = False
+    #: The last step's ``t ||d||`` (:attr:`lfso.steps.Move.length`; NaN: none, or along -g).
+    _last_length: float = math.nan
 
     def __init__(
         self,
@@ -830,6 +832,7 @@ class LFSO(torch.optim.Optimizer):
         for name in ("last_L", "last_radius", "last_step"):
             if name in run:
                 setattr(self, name, float(run[name]))
+        self._last_length = math.nan  # (the history starts again: no step to compare)
         z, held = run.get("z"), self._run
         self._resume_z = None
         if isinstance(z, torch.Tensor) and held is not None:
@@ -948,7 +951,8 @@ class LFSO(torch.optim.Optimizer):
                 ev = run.model.evaluate(z, bound=run.rule.needs_bound, probe=run.probe)
                 self.nfev = run.model.nfev
             dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
-            self._stepper.arrive(z, ev, self.last_step, self.last_L, self.last_radius, dot)
+            step, lipschitz, radius = self.last_step, self.last_L, self.last_radius
+            self._stepper.arrive(z, ev, step, lipschitz, radius, dot, length=self._last_length)
 
     def _step(self, closure: Callable[[], Any]) -> torch.Tensor:
         run = self._run
@@ -972,7 +976,8 @@ class LFSO(torch.optim.Optimizer):
         dot = ev.probe_dot if run.audit and ev.probe_dot is not None else None
         record = bool(self._monitor) or bool(stepper.callbacks)  # (no monitor: no rows to keep)
         step, lipschitz, radius = self.last_step, self.last_L, self.last_radius
-        if not stepper.arrive(z, ev, step, lipschitz, radius, dot, record=record):
+        length = self._last_length
+        if not stepper.arrive(z, ev, step, lipschitz, radius, dot, record=record, length=length):
             raise ValueError(
                 f"LFSO: the loss or the gradient is not finite (loss {ev.value!r}, "
                 f"||g|| {ev.grad_norm!r}) at the parameters this step starts from"
@@ -985,7 +990,7 @@ class LFSO(torch.optim.Optimizer):
         ):  # a stationary point, or where the safeguard gave up with this same function
             if stuck is not None and stuck[0] is z:  # (the next step starts from z again)
                 run.cache = _Cache(z, ev, loss, run.layout.versions())
-            self.last_step = 0.0
+            self.last_step, self._last_length = 0.0, math.nan
             self._report(ev)
             return loss
         subnormal = _subnormal(ev, loss, z)
@@ -1037,6 +1042,7 @@ class LFSO(torch.optim.Optimizer):
         run.stuck = (z, ev.value, ev.grad_norm)
         self.nfev = model.nfev
         self.last_L, self.last_step, self.last_radius = math.inf, 0.0, math.nan
+        self._last_length = math.nan
         stepper = self._stepper
         if isinstance(error, PrecisionLimitError):
             stepper.rollbacks += getattr(error, "rollbacks", 0)  # (the safeguard's trials)
@@ -1090,6 +1096,7 @@ class LFSO(torch.optim.Optimizer):
         self._save(run, state)
         self.nfev = model.nfev
         self.last_step, self.last_L, self.last_radius = move.step, move.L, move.R
+        self._last_length = move.length
         self._steps += 1
 
     def _hvp_wanted(self, model: ClosureModel) -> bool:
