@@ -675,3 +675,16 @@ def test_safeguard_names_no_mismatch_where_f_bends_far_below_its_step(factor, st
             _bend, np.full(5, 2e-5), grad=grad, method="lfso", tol=1e-12, max_iter=3000
         )
     assert res.status.name == status, res.message
+
+
+def test_check_grad_shortens_the_step_where_f_overflows_at_it():
+    # cosh(x / 1e-6) is finite at x near 1e-6 and inf at x +- 5e-3 (float32's step).
+    def fun(x):
+        with np.errstate(over="ignore"):
+            return float(1e-6 * np.sum(np.cosh(np.asarray(x, dtype=np.float64) / 1e-6)))
+
+    x = np.array([1e-6, -2e-6, 0.5e-6], dtype=np.float32)
+    check = lfso.check_grad(fun, x, grad=lambda z: np.sinh(z / 1e-6))
+    assert check.passed, str(check)
+    wrong = lfso.check_grad(fun, x, grad=lambda z: 2.0 * np.sinh(z / 1e-6))
+    assert not wrong.passed and wrong.conclusive

@@ -150,6 +150,8 @@ def _values_unit(values: list[tuple[float, float]], eps: float) -> float:
     theirs (a function computed in a narrower float than ``x``'s, whose values round at
     that level: a float64 value that is not one is a float32 by chance 1 in 2^29)."""
     flat = [v for pair in values for v in pair]
+    if not all(math.isfinite(v) for v in flat):
+        return eps  # (an infinite value is one of every float's: no evidence of a narrow one)
     for narrow in (np.float16, np.float32):
         unit = float(np.finfo(narrow).eps)
         if unit > eps:
@@ -191,8 +193,9 @@ def _directional(
     bounds (``f`` bends on a scale far below the longer step, as within ``1e-7`` of an
     ``x`` near ``1e-5``: that step spans the bend, where ``f`` looks as smooth as a
     quadratic with another slope, and its error bound, which assumes ``f``'s curvature
-    varies slowly over the step, does not hold). The last item is False where none
-    settled: no evidence either way."""
+    varies slowly over the step, does not hold; or ``f`` is not finite at ``x +- h v``,
+    as ``cosh(x / 1e-6)`` at ``h = 5e-3``, while it is at ``x``). The last item is False
+    where none settled: no evidence either way."""
     seen: list[float] = []
 
     def recorded(z: Any) -> float:
@@ -212,13 +215,15 @@ def _directional(
     scale = max(abs(fd), abs(gv))
     if abs(fd - gv) <= rtol * scale + error and not abs(jump) > rtol * scale:
         return fd, gv, error, jump, True
-    if not math.isfinite(scale):
+    if not (math.isfinite(gv) and math.isfinite(f0)):
         return fd, gv, error, jump, True
-    best = (fd, gv, error, jump, truncation <= 3.0 * rounding)
+    best = (fd, gv, error, jump, math.isfinite(error) and truncation <= 3.0 * rounding)
     for k in range(1, _REFINEMENTS + 1):
         step = h / _SHRINK**k
         fine, truncation, rounding = _extrapolated(recorded, x, v, eps, _SHRINK**-k, reach)
         slope = _slope(g, x, v, step)
+        if not math.isfinite(fine + truncation + rounding):
+            continue  # (f overflows this far from x: shorter)
         if not rounding < max(abs(fine), abs(slope)):
             break  # (the difference is all rounding from here down)
         if truncation > 3.0 * rounding:
