@@ -615,3 +615,76 @@ def test_a_built_in_model_bending_within_the_difference_is_not_named_a_mismatch(
         res = lfso.minimize(model, start, method="lfso-accel", max_iter=200, monitor=False)
     assert res.status is lfso.Status.DIVERGED, res.message
     assert res.fun == model.value(res.x) == min(res.history.f)
+
+
+_BEND_A = np.random.default_rng(1).standard_normal((8, 5))
+_BEND_C = np.linspace(-1.0, 1.0, 5)
+
+
+def _bend(x):
+    """Least squares plus ``sum |y - c|`` smoothed within ``1/50``, at ``y = x / 1e-5``:
+    ``f`` bends within ``2e-7`` of a point near ``1e-5``, far below the step ``eps^(1/3)``."""
+    y = np.asarray(x, dtype=np.float64) / 1e-5
+    r = _BEND_A @ y - _BEND_A @ _BEND_C
+    return 1e10 * float(r @ r + np.sum(np.logaddexp(50 * (y - _BEND_C), -50 * (y - _BEND_C))) / 50)
+
+
+def _bend_grad(x):
+    y = np.asarray(x, dtype=np.float64) / 1e-5
+    r = _BEND_A @ y - _BEND_A @ _BEND_C
+    return (1e10 / 1e-5 * (2 * _BEND_A.T @ r + np.tanh(50 * (y - _BEND_C)))).astype(x.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_check_grad_shortens_the_step_where_f_bends_far_below_it(dtype):
+    # The step eps^(1/3) spans the bend, where f looks like a quadratic with another
+    # slope: the difference is taken again at shorter steps until one resolves it.
+    x = ((_BEND_C + 0.005 * np.array([1.0, -2.0, 3.0, -1.0, 2.0])) * 1e-5).astype(dtype)
+    check = lfso.check_grad(_bend, x, grad=_bend_grad)
+    assert check.passed and check.conclusive, str(check)
+    wrong = lfso.check_grad(_bend, x, grad=lambda z: 1.1 * _bend_grad(z))
+    assert not wrong.passed and wrong.conclusive and str(wrong).startswith("FAILED")
+
+
+def test_check_grad_is_inconclusive_where_no_step_resolves_the_bend():
+    # f bends within 1e-16 of an x near 1e-8: no float64 step down to rounding resolves
+    # it, and the check says so rather than blame the (right) gradient.
+    c = 1e-8 * np.linspace(0.5, 1.5, 4)
+    x = c + 1e-16 * np.array([1.5, -2.0, 0.7, 3.0])
+
+    def fun(z):
+        y = (z - c) / 1e-16
+        return float(np.sum(1e-16 * np.logaddexp(y, -y)) + 0.5 * np.sum(z**2) / 1e-8)
+
+    check = lfso.check_grad(fun, x, grad=lambda z: np.tanh((z - c) / 1e-16) + z / 1e-8)
+    assert not check.passed and not check.conclusive
+    assert str(check).startswith("INCONCLUSIVE")
+
+
+@pytest.mark.parametrize(
+    ("factor", "status"),
+    [(1.0, "CONVERGED"), (3.0, "GRADIENT_MISMATCH"), (-1.0, "GRADIENT_MISMATCH")],
+)
+def test_safeguard_names_no_mismatch_where_f_bends_far_below_its_step(factor, status):
+    # Near the minimum the safeguard's difference spans the bend and sees a kink; a
+    # shorter one resolves it, and a right gradient is not named wrong (wrong ones are).
+    grad = _bend_grad if factor == 1.0 else (lambda z: factor * _bend_grad(z))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            _bend, np.full(5, 2e-5), grad=grad, method="lfso", tol=1e-12, max_iter=3000
+        )
+    assert res.status.name == status, res.message
+
+
+def test_check_grad_shortens_the_step_where_f_overflows_at_it():
+    # cosh(x / 1e-6) is finite at x near 1e-6 and inf at x +- 5e-3 (float32's step).
+    def fun(x):
+        with np.errstate(over="ignore"):
+            return float(1e-6 * np.sum(np.cosh(np.asarray(x, dtype=np.float64) / 1e-6)))
+
+    x = np.array([1e-6, -2e-6, 0.5e-6], dtype=np.float32)
+    check = lfso.check_grad(fun, x, grad=lambda z: np.sinh(z / 1e-6))
+    assert check.passed, str(check)
+    wrong = lfso.check_grad(fun, x, grad=lambda z: 2.0 * np.sinh(z / 1e-6))
+    assert not wrong.passed and wrong.conclusive

@@ -30,6 +30,18 @@ __all__ = ["GradCheck", "central_difference", "check_grad"]
 #: Rounding errors of ``f`` allowed in the difference's error bound (a few ulps per value).
 _ROUNDINGS = 8.0
 
+#: A difference that has not settled (:func:`_directional`) is taken again at a step this
+#: many times shorter, ...
+_SHRINK = 16.0
+#: ... at most this many times (16^8, about 4e9: float64's step of 6e-6 down to 1.4e-15).
+_REFINEMENTS = 8
+
+_UNSETTLED = (
+    "INCONCLUSIVE: f bends on a scale below the smallest step the dtype resolves (its "
+    "finite differences did not settle at any step), so they neither confirm nor refute "
+    "the gradient"
+)
+
 _KINK = (
     "NOT DIFFERENTIABLE: f's one-sided differences at x disagree along some direction "
     "(a kink or a jump), so no gradient can be checked there"
@@ -56,18 +68,25 @@ class GradCheck(NamedTuple):
         one-sided differences there disagree by more than curvature and rounding explain
         (``|x|`` or ``max(x, 0)`` at 0), so no gradient can be checked there and ``passed``
         is False.
+    conclusive : bool
+        False where no direction's difference disagreed with the gradient, but along
+        some the difference never settled: it moved with its step at every step down to
+        where ``f``'s rounding swamps it (``f`` bends on a scale below the smallest step
+        the dtype resolves), so the check has no evidence either way and ``passed`` is
+        False ("INCONCLUSIVE", not "FAILED").
     """
 
     passed: bool
     worst: float
     derivatives: list[tuple[float, float, float]]
     differentiable: bool = True
+    conclusive: bool = True
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __str__(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
+        verdict = "PASSED" if self.passed else "FAILED" if self.conclusive else _UNSETTLED
         lines = [f"{verdict}: largest relative disagreement {self.worst:.3g}"]
         if not self.differentiable:
             lines.insert(0, _KINK)
@@ -97,6 +116,20 @@ def central_difference(
     (module docstring) through the extrapolation's weights. Four calls of ``value``.
     ``scale`` multiplies ``h`` (a longer difference, for values noisier than their dtype);
     ``reach`` replaces ``max(1, ||x||)`` in ``h`` (:func:`_reach`)."""
+    fd, truncation, rounding = _extrapolated(value, x, v, eps, scale, reach)
+    return fd, truncation + rounding
+
+
+def _extrapolated(
+    value: Callable[[Any], float],
+    x: Any,
+    v: Any,
+    eps: float | None,
+    scale: float,
+    reach: float | None,
+) -> tuple[float, float, float]:
+    """:func:`central_difference`'s ``fd`` with its error bound's two parts: the
+    truncation ``|D(h) - D(h/2)|`` and the rounding through the extrapolation's weights."""
     if eps is None:
         eps = float(namespace(x).finfo(x.dtype).eps)
     h = scale * eps ** (1.0 / 3.0) * (max(1.0, norm(x)) if reach is None else reach)
@@ -109,8 +142,7 @@ def central_difference(
         noises.append(_ROUNDINGS * eps * (abs(ahead) + abs(behind)) / (2.0 * step))
     coarse, fine = diffs
     fd = (4.0 * fine - coarse) / 3.0
-    error = abs(coarse - fine) + (4.0 * noises[1] + noises[0]) / 3.0
-    return fd, error
+    return fd, abs(coarse - fine), (4.0 * noises[1] + noises[0]) / 3.0
 
 
 def _values_unit(values: list[tuple[float, float]], eps: float) -> float:
@@ -118,6 +150,8 @@ def _values_unit(values: list[tuple[float, float]], eps: float) -> float:
     theirs (a function computed in a narrower float than ``x``'s, whose values round at
     that level: a float64 value that is not one is a float32 by chance 1 in 2^29)."""
     flat = [v for pair in values for v in pair]
+    if not all(math.isfinite(v) for v in flat):
+        return eps  # (an infinite value is one of every float's: no evidence of a narrow one)
     for narrow in (np.float16, np.float32):
         unit = float(np.finfo(narrow).eps)
         if unit > eps:
@@ -139,16 +173,29 @@ def _reach(x: Any, v: Any) -> float:
 
 
 def _directional(
-    value: Callable[[Any], float], x: Any, v: Any, g: Any, f0: float
-) -> tuple[float, float, float, float]:
+    value: Callable[[Any], float], x: Any, v: Any, g: Any, f0: float, rtol: float
+) -> tuple[float, float, float, float, bool]:
     """``(fd, g . v, error)`` along ``v`` (:func:`central_difference` at ``x``'s step, cut
     to each entry's scale by :func:`_reach`), or again at the step of the narrower float
     every value is one of (a ``fun`` computed in float32 at a float64 ``x``, whose
     rounding at ``x``'s step swamps the difference: its error bound let a gradient several
     per cent off pass). ``g . v`` is taken along the steps as they were rounded,
     ``(x + t v) - (x - t v)``, through the same extrapolation, as ``fd`` differences ``f``
-    there. Four calls of ``value``, eight in that case. The last item is the jump in
-    slope of a kink at ``x`` along ``v``, or 0 (:func:`_kinked`, with ``f0 = f(x)``)."""
+    there. Four calls of ``value``, eight in that case. The fourth item is the jump in
+    slope of a kink at ``x`` along ``v``, or 0 (:func:`_kinked`, with ``f0 = f(x)``).
+
+    Where the two disagree (beyond ``rtol`` and the error bound, or at a kink), the
+    difference is taken again at steps :data:`_SHRINK` times shorter, down to where
+    rounding swamps it or :data:`_REFINEMENTS` times (four calls each). A difference
+    settles where its extrapolation moves it by no more than its rounding
+    (``|D(h) - D(h/2)| / 3`` within the rounding bound); the first that settles is taken,
+    and replaced by a shorter settled one that contradicts it beyond their two error
+    bounds (``f`` bends on a scale far below the longer step, as within ``1e-7`` of an
+    ``x`` near ``1e-5``: that step spans the bend, where ``f`` looks as smooth as a
+    quadratic with another slope, and its error bound, which assumes ``f``'s curvature
+    varies slowly over the step, does not hold; or ``f`` is not finite at ``x +- h v``,
+    as ``cosh(x / 1e-6)`` at ``h = 5e-3``, while it is at ``x``). The last item is False
+    where none settled: no evidence either way."""
     seen: list[float] = []
 
     def recorded(z: Any) -> float:
@@ -157,14 +204,41 @@ def _directional(
 
     reach = _reach(x, v)
     eps = float(namespace(x).finfo(x.dtype).eps)
-    fd, error = central_difference(recorded, x, v, eps=eps, reach=reach)
+    fd, truncation, rounding = _extrapolated(recorded, x, v, eps, 1.0, reach)
     unit = _values_unit(list(zip(seen[::2], seen[1::2], strict=True)), eps)
     if unit > eps:
         eps = unit
-        fd, error = central_difference(recorded, x, v, eps=eps, reach=reach)
+        fd, truncation, rounding = _extrapolated(recorded, x, v, eps, 1.0, reach)
     h = eps ** (1.0 / 3.0) * reach
+    gv, jump = _slope(g, x, v, h), _kinked(seen[-4:], f0, h, eps)
+    error = truncation + rounding
+    scale = max(abs(fd), abs(gv))
+    if abs(fd - gv) <= rtol * scale + error and not abs(jump) > rtol * scale:
+        return fd, gv, error, jump, True
+    if not (math.isfinite(gv) and math.isfinite(f0)):
+        return fd, gv, error, jump, True
+    best = (fd, gv, error, jump, math.isfinite(error) and truncation <= 3.0 * rounding)
+    for k in range(1, _REFINEMENTS + 1):
+        step = h / _SHRINK**k
+        fine, truncation, rounding = _extrapolated(recorded, x, v, eps, _SHRINK**-k, reach)
+        slope = _slope(g, x, v, step)
+        if not math.isfinite(fine + truncation + rounding):
+            continue  # (f overflows this far from x: shorter)
+        if not rounding < max(abs(fine), abs(slope)):
+            break  # (the difference is all rounding from here down)
+        if truncation > 3.0 * rounding:
+            continue
+        if best[4] and abs(fine - best[0]) <= truncation + rounding + best[2]:
+            continue  # (the shorter difference confirms the settled one)
+        best = (fine, slope, truncation + rounding, _kinked(seen[-4:], f0, step, eps), True)
+    return best
+
+
+def _slope(g: Any, x: Any, v: Any, h: float) -> float:
+    """``g . v`` along the steps ``h`` and ``h / 2`` as they round, ``(x + t v) - (x - t
+    v)``, through :func:`central_difference`'s extrapolation."""
     coarse, fine = (to_float(g @ ((x + t * v) - (x - t * v))) / (2.0 * t) for t in (h, 0.5 * h))
-    return fd, (4.0 * fine - coarse) / 3.0, error, _kinked(seen[-4:], f0, h, eps)
+    return (4.0 * fine - coarse) / 3.0
 
 
 def _kinked(seen: list[float], f0: float, h: float, eps: float) -> float:
@@ -207,7 +281,12 @@ def check_grad(
     saying ``f`` is not differentiable there (``GradCheck.differentiable``).
     ``4 (directions + 1) + 1`` evaluations of ``f``, one of the gradient;
     ``8 (directions + 1) + 1`` where every value of ``f`` is a float32 (or float16) at a
-    wider ``x``, the differences taken again at the step of that float's rounding.
+    wider ``x``, the differences taken again at the step of that float's rounding. Along
+    a direction where ``fd`` and ``g . v`` disagree, the difference is taken again at
+    steps 16 to ``16^8`` times shorter (four evaluations each, until rounding swamps it):
+    where ``f`` bends on a scale far below the step (within ``1e-7`` of an ``x`` near
+    ``1e-5``), a shorter difference that contradicts the first decides, and where none
+    settles the check is inconclusive rather than failed (``GradCheck.conclusive``).
 
     Parameters
     ----------
@@ -268,17 +347,19 @@ def check_grad(
         e[i] = 1.0
         vectors.append(like(xp.asarray(e, dtype=x.dtype), x))
     derivatives, worst, passed, smooth = [], 0.0, True, True
+    unsettled, failed = False, False
     f0 = float(model.value(x))
     for v in vectors:
-        fd, gv, error, jump = _directional(model.value, x, v, g, f0)
+        fd, gv, error, jump, settled = _directional(model.value, x, v, g, f0, rtol)
         gap, scale = abs(fd - gv), max(abs(fd), abs(gv))
         derivatives.append((fd, gv, error))
         kinked = abs(jump) > rtol * scale
         smooth = smooth and not kinked
         if kinked or not gap <= rtol * scale + error:  # (NaN: not passed)
             passed = False
+            failed, unsettled = failed or settled, unsettled or not settled
         if math.isnan(gap):  # a NaN derivative (or inf against inf): no agreement measured
             worst = math.nan
         elif not math.isnan(worst):
             worst = max(worst, gap / scale if scale > 0.0 else (0.0 if gap == 0.0 else math.inf))
-    return GradCheck(passed, worst, derivatives, smooth)
+    return GradCheck(passed, worst, derivatives, smooth, failed or not unsettled)

@@ -7,7 +7,14 @@ import math
 from typing import Any, NamedTuple, cast
 
 from .._arrays import namespace, norm, rounding
-from .._gradcheck import _kinked, _values_unit, central_difference
+from .._gradcheck import (
+    _REFINEMENTS,
+    _SHRINK,
+    _extrapolated,
+    _kinked,
+    _values_unit,
+    central_difference,
+)
 from .._validate import integer, real, spelt_given
 from ..models import Evaluation, Model
 from ..oracles._bounds import PrecisionLimitError
@@ -82,7 +89,10 @@ class Safeguarded(StepRule):
     then) confirm it (or it falls by less than three quarters at all three lengths, the
     three within a quarter of the prediction of each other: a gradient exactly twice too
     long; values noisier than their dtype's rounding, as a function computed
-    partly in float32 gives, move a longer difference less), it raises
+    partly in float32 gives, move a longer difference less), and no difference at a
+    step 16 to ``16^8`` times shorter settles, contradicts the first and shows the
+    predicted decrease (``f`` bends on a scale far below the step, which spans the bend
+    and sees a kink: :func:`_bends_below`), it raises
     :class:`~lfso.steps.GradientMismatchError` (status ``GRADIENT_MISMATCH``). Where they
     agree (a slow stretch, or a run at the limit of floating point), the next check waits
     twice as many stalled steps.
@@ -268,6 +278,7 @@ def _check_gradient(
     value = objective.value if ulp == 1.0 else (lambda y: objective.value(y) / ulp)
     predicted /= ulp
     observed_at, loose, seen = [], True, []
+    first: tuple[float, float] | None = None
 
     def recorded(y: Any) -> float:  # (the finest difference's values, for a kink)
         seen.append(float(value(y)))
@@ -284,8 +295,11 @@ def _check_gradient(
             return
         loose = loose and observed > _SHORTFALL * predicted + error
         observed_at.append(observed)
+        first = first or (observed, error)
     spread = max(observed_at) - min(observed_at)
     if loose or spread <= (1.0 - _CONSISTENT_SHORTFALL) * -predicted:
+        if _bends_below(value, x, unit, eps, first, predicted):
+            return
         exc = GradientMismatchError(
             f"along the step's direction f changes at {observed * ulp:.3g} per unit length "
             f"(a finite difference, +- {error * ulp:.2g}) where the gradient says "
@@ -298,6 +312,28 @@ def _check_gradient(
                 "length: a kink",
             )
         raise exc
+
+
+def _bends_below(
+    value: Any, x: Any, unit: Any, eps: float | None, first: Any, predicted: float
+) -> bool:
+    """Whether a central difference at a step :data:`~lfso._gradcheck._SHRINK` to
+    ``16^8`` times shorter than the first's (four evaluations of ``f`` each, only where a
+    mismatch would be named) settles, contradicts the first, ``first = (observed,
+    error)``, beyond their error bounds, and shows the decrease the gradient predicts:
+    ``f`` bends on a scale far below the first step (least squares plus a smoothed
+    ``sum |y - c|`` at ``y = x / 1e-5``, near its minimum), which that step spans and
+    sees as a kink, so it is no evidence against the gradient (as in
+    :func:`lfso.check_grad`)."""
+    observed, error = first
+    for k in range(1, _REFINEMENTS + 1):
+        fine, truncation, noise = _extrapolated(value, x, unit, eps, _SHRINK**-k, None)
+        if not noise < max(abs(fine), abs(predicted)):
+            return False  # (the difference is all rounding from here down)
+        if truncation > 3.0 * noise or abs(fine - observed) <= truncation + noise + error:
+            continue  # (not settled, or it confirms the first)
+        return not fine > _CONSISTENT_SHORTFALL * predicted + truncation + noise
+    return False
 
 
 def _kink(value: Any, x: Any, seen: list[float], eps: float | None) -> float:
