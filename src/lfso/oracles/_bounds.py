@@ -24,6 +24,7 @@ from .._validate import real
 from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_monotone:
     OracleError,  # re-exported)
     PrecisionLimitError,
+    _ScaledPastRangeError,
     as_float,
     feasible_start,
     infinite_target,
@@ -182,6 +183,32 @@ class LocalBound(ABC):
         return self if shift == 0.0 else TransformedBound(self, shift=shift)
 
 
+def _valid(value: float) -> bool:
+    """Whether ``value`` is a finite positive number (a valid bound or scale)."""
+    return 0.0 < value < math.inf
+
+
+def _scaled_up(value: float, factor: float, proven: bool, radius: float) -> float:
+    """``value * factor`` rounded up (:func:`rounded_up`), a scaled bound's value at
+    ``radius``. A product of a finite positive ``value`` of a user's bound (not
+    ``proven``) and a finite positive ``factor`` that leaves the float range (``1e-300 *
+    1e-300 = 0``, ``1e300 * 1e300 = inf``) raises a :class:`PrecisionLimitError` naming
+    both: the calculus's own limit, where the ``0`` or ``inf`` would have read as the
+    user's broken contract (a proven bound's is a precision limit already, at the step's
+    check). The radius solve reads it as the value it carries while it brackets."""
+    product = rounded_up(value * factor, 1.0)
+    if 0.0 < product < math.inf or proven or not (_valid(value) and _valid(factor)):
+        return product
+    edge = "underflows to 0" if product == 0.0 else "overflows to inf"
+    raise _ScaledPastRangeError(
+        f"scaling the bound's value L = {value!r} (at R={radius:.6g}) by the factor "
+        f"{factor!r} {edge}: the product of two "
+        "valid numbers is past the float range, so no step can be certified accurately "
+        "(rescale f, or the oracle's factor, nearer to 1)",
+        product,
+    )
+
+
 def check_target(target: float) -> float:
     """The radius solve's ``target`` as a float: a number, not NaN (``inf`` and values
     ``<= 0`` have their answers, ``R = inf`` and ``R = 0``); a ``TypeError`` or
@@ -253,7 +280,12 @@ class ConstantBound(LocalBound):
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
-        scaled = ConstantBound(rounded_up(self.value * factor, 1.0))
+        value = rounded_up(self.value * factor, 1.0)
+        if not (self.proven or _valid(value)) and factor > 0.0 and _valid(self.value):
+            # (a user's valid constant scaled past the float range: the scaling's own
+            # limit, a PrecisionLimitError naming it where the bound is evaluated)
+            return TransformedBound(self, scale=factor)
+        scaled = ConstantBound(value)
         scaled.proven = self.proven
         return scaled
 
@@ -827,7 +859,7 @@ class TransformedBound(LocalBound):
                 f"need scale > 0, stretch >= 0 and a finite shift >= 0, got {scale}, "
                 f"{stretch}, {shift}"
             )
-        if isinstance(inner, TransformedBound):
+        if isinstance(inner, TransformedBound) and _folds(inner, scale):
             # scale s1 inner(t1 (stretch R + shift) + c1): stretch t1 stretch, shift t1 shift + c1
             scale, stretch, shift = (
                 rounded_up(scale * inner.scale, 1.0),
@@ -849,7 +881,8 @@ class TransformedBound(LocalBound):
     def __call__(self, radius: float) -> float:
         if self.scale == 0.0:  # (two scales' product underflowed: 0, not 0 * inf = NaN)
             return 0.0
-        return rounded_up(self.scale * self.inner(self._at(radius)), 1.0)
+        value = self.inner(self._at(radius))
+        return _scaled_up(value, self.scale, self.proven, radius)
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))
@@ -857,7 +890,7 @@ class TransformedBound(LocalBound):
     def _limit(self) -> float:
         if self.stretch == 0.0 or self.scale == 0.0:
             return self(0.0)
-        return rounded_up(self.scale * self.inner._limit(), 1.0)
+        return _scaled_up(self.inner._limit(), self.scale, self.proven, math.inf)
 
     def start(self, target: float) -> float | None:
         # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale; a
@@ -866,6 +899,13 @@ class TransformedBound(LocalBound):
             return target / self.scale / self.inner(self.shift)
         inner = self.inner.start(target * self.stretch / self.scale)
         return None if inner is None else inner / self.stretch
+
+
+def _folds(inner: TransformedBound, scale: float) -> bool:
+    """Whether ``scale`` folds into ``inner``'s: not where a user's bound's two scales'
+    product leaves the float range (kept apart, the outer scaling of the inner's value
+    raises a :class:`PrecisionLimitError` naming them where the bound is evaluated)."""
+    return inner.proven or _valid(scale * inner.scale)
 
 
 class FunctionBound(LocalBound):
