@@ -425,3 +425,18 @@ def test_a_user_oracle_whose_at_returns_no_bound_is_named(oracle, method):
         oracle(x, 1.0)
     with pytest.raises(TypeError, match=message):
         oracle.along(x, x)
+
+
+def test_python_s_sum_of_oracles_is_their_sum_oracle():
+    """``sum([o1, o2])`` starts from the int 0 and raised ``TypeError ... got 0 (int)``;
+    ``0 + o`` is ``o``, so the sum is the oracle of ``f1 + f2``. Any other number on the
+    left still raises, naming it."""
+    oracles = [lfso.oracles.ConstantOracle(2.0), PowerNorm(2), lfso.oracles.ConstantOracle(1.0)]
+    x = np.array([1.0, -2.0])
+    total = sum(oracles)
+    assert isinstance(total, lfso.oracles.LocalSmoothnessOracle)
+    assert total(x, 0.5) == (oracles[0] + oracles[1] + oracles[2])(x, 0.5)
+    assert total(x, 0.5) >= oracles[1](x, 0.5) + 3.0
+    for other in (1, 0.0, False, None):
+        with pytest.raises(TypeError, match="each term of an oracle sum"):
+            other + oracles[0]

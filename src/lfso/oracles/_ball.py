@@ -96,6 +96,11 @@ class LocalSmoothnessOracle(ABC):
         return SumOracle(self, other)
 
     def __radd__(self, other: Any) -> LocalSmoothnessOracle:
+        """``0 + o`` is ``o``, so that ``sum([o1, o2, ...])`` (which starts from the int 0)
+        is the oracle of ``f1 + f2 + ...``; any other left operand that is no oracle raises
+        a ``TypeError`` naming it."""
+        if type(other) is int and other == 0:
+            return self
         return SumOracle(other, self)  # (reached only for a left operand that is no oracle)
 
     def __mul__(self, factor: float) -> LocalSmoothnessOracle:
