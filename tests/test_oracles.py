@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -337,6 +338,24 @@ def test_an_affine_oracle_whose_inner_point_leaves_the_float_range_is_a_precisio
         assert oracle.at(np.array(x))(1.0) == np.inf
         with pytest.raises(lfso.oracles.PrecisionLimitError, match="leaves the float range"):
             oracle(np.array(x), 1.0)
+
+
+@pytest.mark.parametrize("x", [[1e-160, 1e200], [1e300, 1.0]], ids=["norms", "product"])
+def test_an_affine_oracle_past_the_float_range_warns_nothing(x):
+    """Where ``A x`` (or ``A d``) overflows, the bound is ``inf`` and the step's check a
+    :class:`PrecisionLimitError`: NumPy's ``RuntimeWarning: overflow encountered in
+    matmul`` (and the outer model's warnings at the infinite inner point) came first; the
+    outcome is reported once, by the bound."""
+    A = np.array([[1e150, 0.0], [0.0, 1.0]])
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A)
+    x = np.array(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert oracle.at(x)(1.0) == np.inf
+        assert oracle.along(x, np.ones(2))(1.0) == np.inf
+        assert oracle.along(np.ones(2), x)(1.0) == np.inf
+        with pytest.raises(lfso.oracles.PrecisionLimitError):
+            oracle(x, 1.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
