@@ -918,6 +918,24 @@ def test_a_users_valid_bound_scaled_past_the_float_range_is_a_precision_limit(ma
     assert result.status == lfso.Status.PRECISION_LIMIT and result.nit == 0
 
 
+def test_a_sum_of_users_valid_bounds_past_the_float_range_is_a_precision_limit():
+    """``ConstantOracle(1e308) + ConstantOracle(1e308)`` (or two function oracles): the
+    sum of two valid values overflows, which raised the users' ``OracleError``; it is a
+    :class:`PrecisionLimitError` naming the values. A term that returns ``inf`` itself
+    still breaks its contract."""
+    from lfso.oracles import ConstantOracle, FunctionOracle
+
+    for oracle in (
+        ConstantOracle(1e308) + ConstantOracle(1e308),
+        FunctionOracle(lambda x, R: 1e308) + FunctionOracle(lambda x, R: 1e308),
+    ):
+        with pytest.raises(PrecisionLimitError, match="sum of the bounds' values"):
+            oracle(np.ones(2), 1.0)
+    with pytest.raises(OracleError) as caught:
+        (FunctionOracle(lambda x, R: math.inf) + ConstantOracle(1.0))(np.ones(2), 1.0)
+    assert not isinstance(caught.value, PrecisionLimitError)
+
+
 def test_a_users_bound_scaled_past_the_float_range_at_large_radii_still_solves():
     """The scaling's ``inf`` far out is no finite bound there, as a bound's own ``inf``:
     the radius solve brackets below it, as for the unscaled bound."""

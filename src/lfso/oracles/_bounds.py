@@ -100,6 +100,8 @@ class LocalBound(ABC):
         its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
         :class:`ConstantBound` alone (but a built-in model's, :func:`proven_constant`)
         and a user's subclasses; ``True`` for the built-in models' row and segment bounds.
+        (A user's valid value that the calculus scales or sums past the float range is a
+        :class:`PrecisionLimitError` too, raised where it is evaluated, naming them.)
     """
 
     convex: bool = False
@@ -271,7 +273,12 @@ class ConstantBound(LocalBound):
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
-            total = ConstantBound(rounded_up(self.value + other.value, 1.0))
+            value = rounded_up(self.value + other.value, 1.0)
+            users = not (self.proven or other.proven)
+            if users and value == math.inf and _valid(self.value) and _valid(other.value):
+                # (two valid constants' sum past the range: SumBound's precision limit)
+                return SumBound((self, other))
+            total = ConstantBound(value)
             total.proven = self.proven or other.proven  # (as a sum's: _proven)
             return total
         if isinstance(other, PolynomialBound):
@@ -777,13 +784,29 @@ class SumBound(LocalBound):
         self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
-        return rounded_up(sum(t(radius) for t in self.terms), len(self.terms))
+        values = [t(radius) for t in self.terms]
+        return self._summed(values, radius)
 
     def derivative(self, radius: float) -> float:
         return sum(t.derivative(radius) for t in self.terms)
 
     def _limit(self) -> float:
-        return rounded_up(sum(t._limit() for t in self.terms), len(self.terms))
+        return self._summed([t._limit() for t in self.terms], math.inf)
+
+    def _summed(self, values: list[float], radius: float) -> float:
+        """The sum of the terms' ``values`` at ``radius``, rounded up. A sum of finite
+        values of users' bounds (not :attr:`proven`) past the float range raises a
+        :class:`PrecisionLimitError` naming them (the calculus's limit, not the users'
+        broken contract), which the radius solve reads as ``inf`` while it brackets."""
+        total = rounded_up(sum(values), len(self.terms))
+        if total == math.inf and not self.proven and all(_valid(v) for v in values):
+            raise _ScaledPastRangeError(
+                f"the sum of the bounds' values {values!r:.120} (at R={radius:.6g}) "
+                "overflows to inf: the sum of valid numbers is past the float range, so no "
+                "step can be certified accurately (rescale f, or its terms)",
+                total,
+            )
+        return total
 
     def start(self, target: float) -> float | None:
         # L >= L_j, so a radius feasible for one term is feasible for the sum.
