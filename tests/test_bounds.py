@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
+import lfso
 from lfso.oracles._bounds import (
     ConstantBound,
     ExpBound,
@@ -872,14 +873,77 @@ def test_a_built_in_bound_past_the_float_range_is_a_precision_limit(name):
 
 
 def test_a_users_bound_past_the_float_range_stays_a_broken_contract():
-    """A user's constant or function oracle returning ``inf`` broke its contract: an
-    ``OracleError``, not a precision limit."""
+    """A user's oracle returning ``inf`` or ``0`` itself broke its contract: an
+    ``OracleError``, not a precision limit, scaled or not."""
+    from lfso.oracles import FunctionOracle
+
+    for value in (math.inf, 0.0):
+        for oracle in (
+            FunctionOracle(lambda x, R, v=value: v),
+            2.0 * FunctionOracle(lambda x, R, v=value: v),
+        ):
+            with pytest.raises(OracleError) as caught:
+                oracle(np.ones(2), 1.0)
+            assert not isinstance(caught.value, PrecisionLimitError)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: c * lfso.oracles.ConstantOracle(c),
+        lambda c: c * lfso.oracles.FunctionOracle(lambda x, R: c),
+        lambda c: c * (c * lfso.oracles.FunctionOracle(lambda x, R: 1.0)),
+        lambda c: lfso.oracles.ridge(c * lfso.oracles.FunctionOracle(lambda x, R: c), 1.0),
+    ],
+    ids=["constant", "function", "nested", "in-a-sum"],
+)
+@pytest.mark.parametrize("c", [1e-300, 1e300], ids=["underflow", "overflow"])
+def test_a_users_valid_bound_scaled_past_the_float_range_is_a_precision_limit(make, c):
+    """``1e-300 * ConstantOracle(1e-300)`` (``1e300 * ...(1e300)``): the calculus's
+    product of two valid numbers leaves the float range, which raised the user's
+    ``OracleError`` ("an LFSO must return a finite positive bound"); it is a
+    :class:`PrecisionLimitError` naming the scaling, and a run stops with
+    ``PRECISION_LIMIT`` instead of taking the user's oracle for broken."""
+    oracle = make(c)
+    edge = "underflows to 0" if c < 1.0 else "overflows to inf"
+    with pytest.raises(PrecisionLimitError, match=f"by the factor .* {edge}"):
+        oracle(np.ones(2), 1.0)
+    result = lfso.minimize(
+        lambda x: float(x @ x),
+        np.ones(2),
+        grad=lambda x: 2.0 * x,
+        smoothness=oracle,
+        method="lfso",
+    )
+    assert result.status == lfso.Status.PRECISION_LIMIT and result.nit == 0
+
+
+def test_a_sum_of_users_valid_bounds_past_the_float_range_is_a_precision_limit():
+    """``ConstantOracle(1e308) + ConstantOracle(1e308)`` (or two function oracles): the
+    sum of two valid values overflows, which raised the users' ``OracleError``; it is a
+    :class:`PrecisionLimitError` naming the values. A term that returns ``inf`` itself
+    still breaks its contract."""
     from lfso.oracles import ConstantOracle, FunctionOracle
 
-    for oracle in (ConstantOracle(1e308) * 1e10, FunctionOracle(lambda x, R: 1e308) * 1e10):
-        with pytest.raises(OracleError) as caught:
+    for oracle in (
+        ConstantOracle(1e308) + ConstantOracle(1e308),
+        FunctionOracle(lambda x, R: 1e308) + FunctionOracle(lambda x, R: 1e308),
+    ):
+        with pytest.raises(PrecisionLimitError, match="sum of the bounds' values"):
             oracle(np.ones(2), 1.0)
-        assert not isinstance(caught.value, PrecisionLimitError)
+    with pytest.raises(OracleError) as caught:
+        (FunctionOracle(lambda x, R: math.inf) + ConstantOracle(1.0))(np.ones(2), 1.0)
+    assert not isinstance(caught.value, PrecisionLimitError)
+
+
+def test_a_users_bound_scaled_past_the_float_range_at_large_radii_still_solves():
+    """The scaling's ``inf`` far out is no finite bound there, as a bound's own ``inf``:
+    the radius solve brackets below it, as for the unscaled bound."""
+    from lfso.oracles import FunctionBound
+
+    bound = FunctionBound(lambda r: 1e300 * math.exp(min(r, 700.0))) * 1e8
+    radius, value, _ = bound.radius_for(1e300)
+    assert radius * value >= 1e300 and value < math.inf
 
 
 def test_an_exponential_bound_of_scale_zero_is_the_zero_bound_at_every_radius():
@@ -896,6 +960,21 @@ def test_an_exponential_bound_of_scale_zero_is_the_zero_bound_at_every_radius():
         assert bound.radius_for(math.inf)[:2] == (0.0, 0.0)
     with pytest.raises(PrecisionLimitError):
         model(x, 1e3)
+
+
+def test_a_built_in_bound_of_exact_value_zero_says_so():
+    """``L0L1Smooth`` with ``L0 = 0`` at a zero gradient (and ``x^4`` at 0, radius 0) has
+    the exact bound 0: the message said "its exact value is a positive number"; it names
+    the exact 0 (a point with no curvature) beside an underflow, and a run from such a
+    stationary point stops converged before it asks for a step."""
+    from lfso.models import L0L1Smooth, PowerSum
+
+    for model, radius in ((L0L1Smooth(PowerSum(2), 0.0, 1.0), 1.0), (PowerSum(4), 0.0)):
+        with pytest.raises(PrecisionLimitError, match="exact value is 0") as caught:
+            model(np.zeros(2), radius)
+        assert "exact value is a positive number" not in str(caught.value)
+        result = lfso.minimize(model, np.zeros(2), atol=0.0, tol=0.0)
+        assert result.status == lfso.Status.CONVERGED and result.nit == 0
 
 
 @pytest.mark.parametrize(

@@ -869,3 +869,15 @@ def test_a_users_oracle_is_safeguarded_by_default_with_the_same_steps_where_it_i
         if name.startswith("lp_regression"):  # (on the power sum the long steps do no harm)
             f = unguarded.history.f
             assert not np.all(np.diff(f) <= 1e-12 * np.abs(f[:-1]))  # (what it guards against)
+
+
+def test_a_radius_rule_where_the_bound_is_zero_does_not_ask_for_a_smaller_radius():
+    """``L0L1Smooth`` with ``L0 = 0``, ``L1 = 1e-300`` at ``||g|| = 1e-30``: the bound's
+    scale underflows to 0, and the message said its value "leaves the float range" and
+    asked for a smaller ``R0``, which cannot help a bound of 0; it says the bound is 0."""
+    from lfso.models import L0L1Smooth, PowerSum
+
+    model = L0L1Smooth(PowerSum(2), 0.0, 1e-300)
+    res = lfso.minimize(model, np.full(2, 1e-30), method="lfso", radius=lambda x: 1.0)
+    assert res.status == lfso.Status.PRECISION_LIMIT
+    assert "is 0 there" in res.message and "smaller R0" not in res.message

@@ -819,3 +819,31 @@ def test_lp_regression_past_the_float_range_is_inf_without_warnings(p, x, dtype,
             assert bool((evaluation.grad == math.inf).all()) and evaluation.grad_norm == math.inf
         with pytest.raises(ValueError, match=r"f\(x0\) = inf and \|\|grad f\(x0\)\|\| = inf"):
             lfso.minimize(model, x0, monitor=False)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda A, b: lfso.models.LpRegression(A, b, 2),
+        lambda A, b: lfso.models.LpRegression(A, b, 4, norm=1e30),
+        lambda A, b: CompositeLeastSquares(A, b, 4),
+        lambda A, b: lfso.models.CauchyRegression(A, b),
+        lambda A, b: lfso.models.LogisticRegression(A, b),
+        lambda A, b: lfso.models.SoftmaxRegression(A, np.zeros(6, dtype=int), 2),
+    ],
+    ids=["lp2", "lp4-norm", "composite", "cauchy", "logistic", "softmax"],
+)
+def test_float32_rows_whose_squares_overflow_build_without_numpy_warnings(make):
+    """float32 rows of size ``1e20`` (norms representable, squares past the range): the
+    model's row norms and Frobenius norm are ``inf`` (upper bounds), and the run stops
+    ``PRECISION_LIMIT`` at its first step; constructing the model emitted NumPy's
+    ``RuntimeWarning: overflow encountered in multiply`` first, once per norm, and the
+    logistic and softmax segment bounds theirs for their squared weights."""
+    A = np.full((6, 3), 1e20, dtype=np.float32)
+    A[:, 1] = 1.0
+    b = np.ones(6, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = make(A, b)
+        result = lfso.minimize(model, np.zeros(model.dim, dtype=np.float32), max_iter=20)
+    assert result.status == lfso.Status.PRECISION_LIMIT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -339,6 +340,24 @@ def test_an_affine_oracle_whose_inner_point_leaves_the_float_range_is_a_precisio
             oracle(np.array(x), 1.0)
 
 
+@pytest.mark.parametrize("x", [[1e-160, 1e200], [1e300, 1.0]], ids=["norms", "product"])
+def test_an_affine_oracle_past_the_float_range_warns_nothing(x):
+    """Where ``A x`` (or ``A d``) overflows, the bound is ``inf`` and the step's check a
+    :class:`PrecisionLimitError`: NumPy's ``RuntimeWarning: overflow encountered in
+    matmul`` (and the outer model's warnings at the infinite inner point) came first; the
+    outcome is reported once, by the bound."""
+    A = np.array([[1e150, 0.0], [0.0, 1.0]])
+    oracle = lfso.oracles.AffineOracle(PowerNorm(2), A)
+    x = np.array(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert oracle.at(x)(1.0) == np.inf
+        assert oracle.along(x, np.ones(2))(1.0) == np.inf
+        assert oracle.along(np.ones(2), x)(1.0) == np.inf
+        with pytest.raises(lfso.oracles.PrecisionLimitError):
+            oracle(x, 1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_a_constant_oracle_s_segment_pads_the_direction_s_length(dtype):
     """``C = L ||d||^2`` with ``||d||^2`` above the exact sum of squares, whose float32 sum
@@ -425,3 +444,18 @@ def test_a_user_oracle_whose_at_returns_no_bound_is_named(oracle, method):
         oracle(x, 1.0)
     with pytest.raises(TypeError, match=message):
         oracle.along(x, x)
+
+
+def test_python_s_sum_of_oracles_is_their_sum_oracle():
+    """``sum([o1, o2])`` starts from the int 0 and raised ``TypeError ... got 0 (int)``;
+    ``0 + o`` is ``o``, so the sum is the oracle of ``f1 + f2``. Any other number on the
+    left still raises, naming it."""
+    oracles = [lfso.oracles.ConstantOracle(2.0), PowerNorm(2), lfso.oracles.ConstantOracle(1.0)]
+    x = np.array([1.0, -2.0])
+    total = sum(oracles)
+    assert isinstance(total, lfso.oracles.LocalSmoothnessOracle)
+    assert total(x, 0.5) == (oracles[0] + oracles[1] + oracles[2])(x, 0.5)
+    assert total(x, 0.5) >= oracles[1](x, 0.5) + 3.0
+    for other in (1, 0.0, False, None):
+        with pytest.raises(TypeError, match="each term of an oracle sum"):
+            other + oracles[0]

@@ -592,6 +592,9 @@ _LIMITS: dict[int, tuple[Any, tuple[float, float]]] = {}
 
 
 def row_norms(A: Any) -> Any:
-    """Euclidean norm of each row of ``A`` (evaluated once for lazy arrays)."""
+    """Euclidean norm of each row of ``A`` (evaluated once for lazy arrays); ``inf`` for a
+    row whose squares overflow the dtype (an upper bound: the bounds built on it are inf,
+    a precision limit reported where a step is sized), without NumPy's warning."""
     xp = namespace(A)
-    return materialize(xp.sqrt(xp.sum(A * A, axis=1)))
+    with np.errstate(over="ignore"):
+        return materialize(xp.sqrt(xp.sum(A * A, axis=1)))

@@ -482,7 +482,8 @@ def matrix_norm(value: Any, A: Any, rows: Any = None, name: str = "norm") -> flo
         rows = row_norms(A)
     n, d = int(A.shape[0]), int(A.shape[1])
     top = to_float(xp.max(rows))
-    frobenius = math.sqrt(to_float(xp.sum(rows * rows)))
+    with np.errstate(over="ignore"):  # (past the dtype's range: inf, no check below)
+        frobenius = math.sqrt(to_float(xp.sum(rows * rows)))
     lower = max(top, frobenius / math.sqrt(min(n, d)))
     lower /= (1.0 + error_gamma(n + d + 8, A.dtype)) ** 2  # (their rounding)
     if math.isfinite(lower) and norm < lower:

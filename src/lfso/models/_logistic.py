@@ -461,7 +461,10 @@ class LogisticRegression(Model):
                 z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
             ).lazy_slope(pair)
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
-        distance, rate, weight, weight_sum = approach_rows(xp, z, u, delta, eps, g.unit, size)
+        # (|u_i| <= ||a_i||_1 ||d||_inf <= alpha ||d||_inf: the weights' overflow, quietly)
+        distance, rate, weight, weight_sum = approach_rows(
+            xp, z, u, delta, eps, g.unit, size, g.alpha * dmax
+        )
         return RowSegment(
             materialize(distance),
             materialize(rate),

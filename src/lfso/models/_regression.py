@@ -745,8 +745,10 @@ class CompositeLeastSquares(_LinearModel):
         self._atr_pad = 1.0 + error_gamma(d + 4, A.dtype)
         self._atr_gamma = error_gamma(n + 2, A.dtype)  # fl(A^T r): gamma_n ||A||_F ||r||
         pad = 1.0 + error_gamma(n + d + 4, A.dtype)
-        self._frobenius = to_float(xp.sqrt(xp.sum(A * A))) * pad
-        self._b_norm = to_float(xp.sqrt(xp.sum(self.b * self.b))) * pad
+        with np.errstate(over="ignore"):  # (squares past the dtype's range: inf, an upper
+            # bound, whose bounds are inf: a precision limit where a step is sized)
+            self._frobenius = to_float(xp.sqrt(xp.sum(A * A))) * pad
+            self._b_norm = to_float(xp.sqrt(xp.sum(self.b * self.b))) * pad
         self._sqrt_d = float(d) ** 0.5
         self._sqrt_n = float(n) ** 0.5
         if oracle == "paper":

@@ -1517,10 +1517,18 @@ def _weights_and_sum(xp: Any, u: Any, eps: Any) -> tuple[Any, Any]:
 
 
 def approach_rows(
-    xp: Any, m: Any, v: Any, delta: Any, eps: Any, unit: float, size: Any = None
+    xp: Any,
+    m: Any,
+    v: Any,
+    delta: Any,
+    eps: Any,
+    unit: float,
+    size: Any = None,
+    top: float | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """``(start, rate, weights, their sum)``: :func:`approach` and :func:`squared_slack`
-    (``(|v| + eps)^2``) of the same rows, in one pass where the compiled kernels run
+    (``(|v| + eps)^2``, ``top`` a bound on ``max |v|`` where the caller has one) of the
+    same rows, in one pass where the compiled kernels run
     (:func:`lfso.models._compiled.approach_rows`: the same values; the sum in float64) or,
     on an accelerator, where PyTorch compiles (:func:`lfso.models._fused.approach_rows`),
     else as those functions compute them, with ``None`` for the sum (the segment sums the
@@ -1533,7 +1541,7 @@ def approach_rows(
         if fused is not None:
             return fused
     start, rate = approach(xp, m, v, delta, eps, unit, size)
-    return start, rate, squared_slack(xp, v, eps), None
+    return start, rate, squared_slack(xp, v, eps, top), None
 
 
 def _is_scalar(value: Any) -> bool:

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .._arrays import (
     as_vector,
     error_gamma,
@@ -96,6 +98,11 @@ class LocalSmoothnessOracle(ABC):
         return SumOracle(self, other)
 
     def __radd__(self, other: Any) -> LocalSmoothnessOracle:
+        """``0 + o`` is ``o``, so that ``sum([o1, o2, ...])`` (which starts from the int 0)
+        is the oracle of ``f1 + f2 + ...``; any other left operand that is no oracle raises
+        a ``TypeError`` naming it."""
+        if type(other) is int and other == 0:
+            return self
         return SumOracle(other, self)  # (reached only for a left operand that is no oracle)
 
     def __mul__(self, factor: float) -> LocalSmoothnessOracle:
@@ -286,18 +293,24 @@ class AffineOracle(CheckedOracle):
         eps`` (``||A (p - x)|| <= ||A|| ||p - x||``), each sum rounded up."""
         inner = self._inner(x)
         _check_length(direction, "direction", int(self.A.shape[1]))
-        image = self.A @ direction
+        with np.errstate(over="ignore", invalid="ignore"):  # (past the range: the bound inf)
+            image = self.A @ direction
         point = rounded_up(self._inner_error(x, inner) + self.norm * delta, 2.0)
         line = rounded_up(self._inner_error(direction, image, 0.0) + self.norm * eps, 2.0)
+        if not (point < math.inf and line < math.inf):  # (as at(x): the bound inf)
+            return proven_constant(math.inf)
         return self.oracle.along_within(inner, image, point, line)
 
     def _inner(self, x: Any) -> Any:
         """``A x + b``, for an ``x`` of ``A``'s column count (checked: a bare NumPy
         error otherwise)."""
         _check_length(x, "x", int(self.A.shape[1]))
-        inner = self.A @ x
-        if self.b is not None:
-            inner = inner + self.b
+        # (A x + b past the float range is the bound inf, a PrecisionLimitError where a
+        # step is sized from it: reported there, not as NumPy's overflow warning)
+        with np.errstate(over="ignore", invalid="ignore"):
+            inner = self.A @ x
+            if self.b is not None:
+                inner = inner + self.b
         return inner
 
 

@@ -24,6 +24,7 @@ from .._validate import real
 from ._solve import (  # (OracleError, PrecisionLimitError, check_value, check_monotone:
     OracleError,  # re-exported)
     PrecisionLimitError,
+    _ScaledPastRangeError,
     as_float,
     feasible_start,
     infinite_target,
@@ -99,6 +100,8 @@ class LocalBound(ABC):
         its contract (:class:`OracleError`). ``False`` here, for :class:`FunctionBound`,
         :class:`ConstantBound` alone (but a built-in model's, :func:`proven_constant`)
         and a user's subclasses; ``True`` for the built-in models' row and segment bounds.
+        (A user's valid value that the calculus scales or sums past the float range is a
+        :class:`PrecisionLimitError` too, raised where it is evaluated, naming them.)
     """
 
     convex: bool = False
@@ -182,6 +185,32 @@ class LocalBound(ABC):
         return self if shift == 0.0 else TransformedBound(self, shift=shift)
 
 
+def _valid(value: float) -> bool:
+    """Whether ``value`` is a finite positive number (a valid bound or scale)."""
+    return 0.0 < value < math.inf
+
+
+def _scaled_up(value: float, factor: float, proven: bool, radius: float) -> float:
+    """``value * factor`` rounded up (:func:`rounded_up`), a scaled bound's value at
+    ``radius``. A product of a finite positive ``value`` of a user's bound (not
+    ``proven``) and a finite positive ``factor`` that leaves the float range (``1e-300 *
+    1e-300 = 0``, ``1e300 * 1e300 = inf``) raises a :class:`PrecisionLimitError` naming
+    both: the calculus's own limit, where the ``0`` or ``inf`` would have read as the
+    user's broken contract (a proven bound's is a precision limit already, at the step's
+    check). The radius solve reads it as the value it carries while it brackets."""
+    product = rounded_up(value * factor, 1.0)
+    if 0.0 < product < math.inf or proven or not (_valid(value) and _valid(factor)):
+        return product
+    edge = "underflows to 0" if product == 0.0 else "overflows to inf"
+    raise _ScaledPastRangeError(
+        f"scaling the bound's value L = {value!r} (at R={radius:.6g}) by the factor "
+        f"{factor!r} {edge}: the product of two "
+        "valid numbers is past the float range, so no step can be certified accurately "
+        "(rescale f, or the oracle's factor, nearer to 1)",
+        product,
+    )
+
+
 def check_target(target: float) -> float:
     """The radius solve's ``target`` as a float: a number, not NaN (``inf`` and values
     ``<= 0`` have their answers, ``R = inf`` and ``R = 0``); a ``TypeError`` or
@@ -244,7 +273,12 @@ class ConstantBound(LocalBound):
 
     def __add__(self, other: LocalBound) -> LocalBound:
         if isinstance(other, ConstantBound):
-            total = ConstantBound(rounded_up(self.value + other.value, 1.0))
+            value = rounded_up(self.value + other.value, 1.0)
+            users = not (self.proven or other.proven)
+            if users and value == math.inf and _valid(self.value) and _valid(other.value):
+                # (two valid constants' sum past the range: SumBound's precision limit)
+                return SumBound((self, other))
+            total = ConstantBound(value)
             total.proven = self.proven or other.proven  # (as a sum's: _proven)
             return total
         if isinstance(other, PolynomialBound):
@@ -253,7 +287,12 @@ class ConstantBound(LocalBound):
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
-        scaled = ConstantBound(rounded_up(self.value * factor, 1.0))
+        value = rounded_up(self.value * factor, 1.0)
+        if not (self.proven or _valid(value)) and factor > 0.0 and _valid(self.value):
+            # (a user's valid constant scaled past the float range: the scaling's own
+            # limit, a PrecisionLimitError naming it where the bound is evaluated)
+            return TransformedBound(self, scale=factor)
+        scaled = ConstantBound(value)
         scaled.proven = self.proven
         return scaled
 
@@ -745,13 +784,29 @@ class SumBound(LocalBound):
         self.proven = _proven(self.terms)
 
     def __call__(self, radius: float) -> float:
-        return rounded_up(sum(t(radius) for t in self.terms), len(self.terms))
+        values = [t(radius) for t in self.terms]
+        return self._summed(values, radius)
 
     def derivative(self, radius: float) -> float:
         return sum(t.derivative(radius) for t in self.terms)
 
     def _limit(self) -> float:
-        return rounded_up(sum(t._limit() for t in self.terms), len(self.terms))
+        return self._summed([t._limit() for t in self.terms], math.inf)
+
+    def _summed(self, values: list[float], radius: float) -> float:
+        """The sum of the terms' ``values`` at ``radius``, rounded up. A sum of finite
+        values of users' bounds (not :attr:`proven`) past the float range raises a
+        :class:`PrecisionLimitError` naming them (the calculus's limit, not the users'
+        broken contract), which the radius solve reads as ``inf`` while it brackets."""
+        total = rounded_up(sum(values), len(self.terms))
+        if total == math.inf and not self.proven and all(_valid(v) for v in values):
+            raise _ScaledPastRangeError(
+                f"the sum of the bounds' values {values!r:.120} (at R={radius:.6g}) "
+                "overflows to inf: the sum of valid numbers is past the float range, so no "
+                "step can be certified accurately (rescale f, or its terms)",
+                total,
+            )
+        return total
 
     def start(self, target: float) -> float | None:
         # L >= L_j, so a radius feasible for one term is feasible for the sum.
@@ -827,7 +882,7 @@ class TransformedBound(LocalBound):
                 f"need scale > 0, stretch >= 0 and a finite shift >= 0, got {scale}, "
                 f"{stretch}, {shift}"
             )
-        if isinstance(inner, TransformedBound):
+        if isinstance(inner, TransformedBound) and _folds(inner, scale):
             # scale s1 inner(t1 (stretch R + shift) + c1): stretch t1 stretch, shift t1 shift + c1
             scale, stretch, shift = (
                 rounded_up(scale * inner.scale, 1.0),
@@ -849,7 +904,8 @@ class TransformedBound(LocalBound):
     def __call__(self, radius: float) -> float:
         if self.scale == 0.0:  # (two scales' product underflowed: 0, not 0 * inf = NaN)
             return 0.0
-        return rounded_up(self.scale * self.inner(self._at(radius)), 1.0)
+        value = self.inner(self._at(radius))
+        return _scaled_up(value, self.scale, self.proven, radius)
 
     def derivative(self, radius: float) -> float:
         return self.scale * self.stretch * self.inner.derivative(self._at(radius))
@@ -857,7 +913,7 @@ class TransformedBound(LocalBound):
     def _limit(self) -> float:
         if self.stretch == 0.0 or self.scale == 0.0:
             return self(0.0)
-        return rounded_up(self.scale * self.inner._limit(), 1.0)
+        return _scaled_up(self.inner._limit(), self.scale, self.proven, math.inf)
 
     def start(self, target: float) -> float | None:
         # R scale L(stretch R) >= t  iff  (stretch R) L(stretch R) >= t stretch / scale; a
@@ -866,6 +922,13 @@ class TransformedBound(LocalBound):
             return target / self.scale / self.inner(self.shift)
         inner = self.inner.start(target * self.stretch / self.scale)
         return None if inner is None else inner / self.stretch
+
+
+def _folds(inner: TransformedBound, scale: float) -> bool:
+    """Whether ``scale`` folds into ``inner``'s: not where a user's bound's two scales'
+    product leaves the float range (kept apart, the outer scaling of the inner's value
+    raises a :class:`PrecisionLimitError` naming them where the bound is evaluated)."""
+    return inner.proven or _valid(scale * inner.scale)
 
 
 class FunctionBound(LocalBound):

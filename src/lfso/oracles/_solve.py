@@ -69,6 +69,18 @@ class _NotSmoothError(PrecisionLimitError):
     :attr:`lfso.Status.PRECISION_LIMIT`, its message saying so."""
 
 
+class _ScaledPastRangeError(PrecisionLimitError):
+    """The calculus's scaling of a valid value of a user's bound left the float range
+    (``1e-300 * FunctionOracle(...)`` at a value ``1e-300``): the product of two valid
+    numbers, a precision limit, not a broken contract. ``value`` is the product (``0`` or
+    ``inf``), which the radius solve reads as an infeasible or unbounded trial while it
+    brackets, as it reads the same value returned by a bound."""
+
+    def __init__(self, message: str, value: float) -> None:
+        super().__init__(message)
+        self.value = value
+
+
 class _RadiusRuleError(PrecisionLimitError):
     """A user's radius rule gave an ``R0`` at which the proven bound leaves the float
     range: the data's precision is not to blame. The loop stops with
@@ -93,17 +105,26 @@ def check_value(
 
     ``allow_inf`` admits ``+inf`` ("no finite bound at this radius"), which the radius
     solve may meet while bracketing but never returns. ``proven``: the value is a
-    built-in model's proven bound (:attr:`lfso.oracles.LocalBound.proven`), whose ``0``
-    or ``inf`` is the float range's edge, a :class:`PrecisionLimitError`, not a broken
-    contract (NaN stays an :class:`OracleError`).
+    built-in model's proven bound (:attr:`lfso.oracles.LocalBound.proven`), whose ``inf``
+    is the float range's edge and whose ``0`` is its exact value (no curvature at ``x``)
+    or an underflow: a :class:`PrecisionLimitError` saying so, not a broken contract (NaN
+    stays an :class:`OracleError`).
     """
     value = as_float(value, radius)
     if not (0.0 < value < math.inf or (allow_inf and value == math.inf)):
-        if proven and (value == 0.0 or value == math.inf):
+        if proven and value == math.inf:
             raise PrecisionLimitError(
-                f"the built-in bound L(x, R={radius:.6g}) = {value!r} leaves the float range "
-                "(its exact value is a positive number): no step can be certified "
-                "accurately at this point"
+                f"the built-in bound L(x, R={radius:.6g}) = inf leaves the float range "
+                "(its exact value is a finite number past the largest float): no step can "
+                "be certified accurately at this point"
+            )
+        if proven and value == 0.0:
+            raise PrecisionLimitError(
+                f"the built-in bound L(x, R={radius:.6g}) = 0.0 certifies no step: its "
+                "exact value is 0 (no curvature at x: f flat to second order, or, for "
+                "L0L1Smooth with L0 = 0, a zero gradient; a run stops at a zero gradient "
+                "before asking) or a positive number past the float range "
+                "(underflow)"
             )
         raise OracleError(
             f"smoothness oracle returned L(x, R={radius:.6g}) = {value!r}; "
@@ -288,6 +309,10 @@ class _Excess:
             raw = self.bound(radius)
         except OverflowError:  # Python float overflow in the oracle: no finite bound here
             raw = math.inf
+        except _ScaledPastRangeError as edge:  # (a scaling's inf: no finite bound here, as
+            if not (edge.value == math.inf or self.above):  # a bound's own; its 0
+                raise  # below a feasible radius: infeasible, as a bound's own 0 there)
+            raw = edge.value
         if type(raw) is float and 0.0 < raw <= math.inf:  # (a valid value: check_value's)
             value = raw
         elif (self.above or self.proven) and as_float(raw, radius) == 0.0:

@@ -226,11 +226,21 @@ class BallCertificate(Certificate):
 def _radius_rule_limit(r0: float, value: Any) -> _RadiusRuleError:
     """A user's radius rule's ``R0`` at which the proven bound leaves the float range: the
     error names the radius, not the data's precision (the run's message is this alone)."""
+    if float(value) == 0.0:  # (0: no curvature on B(x, R0), or an underflow)
+        why = (
+            "is 0 there, which certifies no step (its exact value, or a positive one "
+            "below the smallest float); returning the best point. Return a larger R0 from "
+            "radius= (or rescale the problem where the bound is 0 at every radius)"
+        )
+    else:
+        why = (
+            "leaves the float range at that radius (its exact value is a finite number); "
+            "returning the best point. Return a smaller R0 from radius="
+        )
     return _RadiusRuleError(
         f"Stopped: L(x, R) is {float(value)!r} at R = {r0:.6g} from the radius rule "
-        "radius(x): the proven bound's value leaves the float range at that radius (its "
-        "exact value is a positive number); returning the best point. Return a smaller R0 "
-        "from radius= (or pass radius='tight', the smallest radius that certifies the step)."
+        f"radius(x): the proven bound's value {why} (or pass radius='tight', the smallest "
+        "radius that certifies the step)."
     )
 
 
