@@ -584,6 +584,30 @@ def test_a_right_gradient_converging_above_f_x0_converges_saying_so():
     assert "above f(x0)" in res.message
 
 
+def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():
+    """The valley at 5 of the test above with ``2e-7 |x - 5|`` smoothed within ``2e-7``:
+    the converged point's difference (length ``3e-5``) spans the bend and sees another
+    slope; a shorter one resolves it, and the right gradient is not named wrong."""
+    w = 2e-7
+
+    def fun(x):
+        y = (x - 5) / w
+        return float(
+            np.sum(0.1 * (x - 5) ** 2 - 3 * np.exp(-2 * x**2) + w * w * np.logaddexp(y, -y))
+        )
+
+    def grad(x):
+        return 0.2 * (x - 5) + 12 * x * np.exp(-2 * x**2) + w * np.tanh((x - 5) / w)
+
+    start = np.array([-0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(fun, start, grad=grad, method="gd", step=1.5)
+    assert res.status is lfso.Status.CONVERGED and res.success, res.message
+    assert res.fun > fun(start) and abs(res.x[0] - 5.0) < 1e-3
+    assert "above f(x0)" in res.message
+
+
 @pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.1}), ("dog", {})])
 def test_a_peer_diverging_on_a_negated_gradient_reports_the_mismatch(method, options):
     """``-2 x`` sends ``f`` up to the float range (DoG: 9e307 by ``max_iter``): the run

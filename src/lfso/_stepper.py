@@ -43,7 +43,7 @@ from .oracles._bounds import OracleError, PrecisionLimitError
 from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
-from .steps._safeguard import _check_gradient
+from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach"]
 
@@ -129,6 +129,12 @@ def _gradient_mismatch(objective: Any, x: Any, ev: Evaluation) -> GradientMismat
     except Exception:  # (f failing there: no evidence either way)
         return None
     return None
+
+
+def _disagree(observed: float, slope: float, error: float) -> bool:
+    """Whether a finite difference ``observed`` (within ``error``) and the gradient's
+    ``slope`` along the same unit differ by more than half the larger, beyond ``error``."""
+    return abs(observed - slope) > 0.5 * max(abs(observed), abs(slope)) + error
 
 
 class Stepper:
@@ -647,9 +653,13 @@ class Stepper:
         a central difference of ``f`` from it toward the best point
         (:func:`lfso._gradcheck.central_difference`, four counted evaluations of ``f``)
         against the gradient's ``g . u`` there. Where they differ by more than half the
-        larger, beyond the difference's error bound, the gradient that stopped the run is
-        not ``f``'s: :class:`~lfso.steps.GradientMismatchError` (``GRADIENT_MISMATCH``, the
-        best point returned). Where they agree, a stationary point above ``x0`` (the steps
+        larger, beyond the difference's error bound (widened by a built-in model's proven
+        curvature, and unless a shorter difference shows ``f`` bends far below the step:
+        the safeguard's :func:`~lfso.steps._safeguard._truncation` and
+        :func:`~lfso.steps._safeguard._bends_below`), the gradient that stopped the run is
+        not ``f``'s (a kink named as such: :func:`~lfso.steps._safeguard._kink`):
+        :class:`~lfso.steps.GradientMismatchError` (``GRADIENT_MISMATCH``, the best point
+        returned). Where they agree, a stationary point above ``x0`` (the steps
         left ``x0``'s basin), the run converges with the message saying so. A run whose
         ``f`` ends at or below ``f(x0)`` pays nothing."""
         x, ev, f0 = self.x, self.ev, self._f0
@@ -662,14 +672,33 @@ class Stepper:
             return
         unit = toward / length
         eps = getattr(self.objective, "unit_roundoff", None)  # (coarser than x's dtype's)
-        observed, error = central_difference(self.objective.value, x, unit, eps=eps)
+        value, seen = self.objective.value, []
+
+        def recorded(y: Any) -> float:  # (the difference's values, for a kink)
+            seen.append(float(value(y)))
+            return seen[-1]
+
+        observed, error = central_difference(recorded, x, unit, eps=eps)
         slope = to_float(ev.grad @ unit)
         above = f"f = {ev.value:.6g} at the point the run converged to is above f(x0) = {f0:.6g}"
-        if abs(observed - slope) > 0.5 * max(abs(observed), abs(slope)) + error:
-            raise GradientMismatchError(
+        bends = False
+        if _disagree(observed, slope, error):  # (a proven oracle's curvature, as the safeguard)
+            error += _truncation(self.objective, x, ev, 1.0, eps)
+        if _disagree(observed, slope, error):
+            sign = -1.0 if slope > 0.0 else 1.0  # (g . u <= 0 along sign u: a descent)
+            first = (sign * observed, error)
+            # (f bends far below the step, where a shorter difference settles: no evidence)
+            bends = _bends_below(value, x, sign * unit, eps, first, sign * slope)
+        if not bends and _disagree(observed, slope, error):
+            exc = GradientMismatchError(
                 f"{above}, and toward the best point f changes at {observed:.3g} per unit "
                 f"length (a finite difference, +- {error:.2g}) where the gradient says {slope:.3g}"
             )
+            exc._kink = _kink(value, x, seen, eps)
+            if exc._kink:
+                jump = f"{abs(exc._kink):.3g} per unit length: a kink"
+                exc.args = (f"{exc}; f's one-sided slopes there differ by {jump}",)
+            raise exc
         self.detail = (
             f"{above}: the steps left x0's basin for this stationary point (a finite "
             "difference of f agrees with the gradient here)"
