@@ -1024,9 +1024,10 @@ class LFSO(torch.optim.Optimizer):
     ) -> None:
         """A step the rule could not take: the parameters stay at ``z``, later steps from
         the same loss and gradient are skipped, and a warning says why (to the caller of
-        :meth:`step`). The first step the safeguard gave up on (not one that no dtype can
-        certify) is kept in ``_gave_up``, with the status :func:`lfso.minimize`'s run ends
-        with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
+        :meth:`step`). The first step the rule gave up on is kept in ``_gave_up``, with
+        the status :func:`lfso.minimize`'s run ends with there (``STEP_FAILED``,
+        ``GRADIENT_MISMATCH``, ``PRECISION_LIMIT``: no step the dtype can certify, a
+        subnormal loss included), its iteration and why: the
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
         model = run.model
@@ -1057,15 +1058,15 @@ class LFSO(torch.optim.Optimizer):
             error = GradientMismatchError(why)
         if isinstance(error, GradientMismatchError) and stepper.risk is not None:
             stepper.risk.note("gradient", len(stepper.history))  # (as lfso.minimize's run)
-        if not isinstance(error, PrecisionLimitError):
-            status = (
-                Status.GRADIENT_MISMATCH
-                if isinstance(error, GradientMismatchError)
-                else Status.STEP_FAILED
-            )
-            self._last_give_up = (status, len(stepper.history), why)
-            if self._gave_up is None:
-                self._gave_up = self._last_give_up
+        if isinstance(error, PrecisionLimitError):
+            status = Status.PRECISION_LIMIT
+        elif isinstance(error, GradientMismatchError):
+            status = Status.GRADIENT_MISMATCH
+        else:
+            status = Status.STEP_FAILED
+        self._last_give_up = (status, len(stepper.history), why)
+        if self._gave_up is None:
+            self._gave_up = self._last_give_up
         warnings.warn(
             f"LFSO: {why}; the parameters are unchanged, and later steps from them "
             "with the same loss and gradient are skipped (the rule would only fail "
