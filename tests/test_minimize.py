@@ -1066,3 +1066,23 @@ def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
     assert res.status is lfso.Status.STEP_FAILED
     assert "oracle" in res.message and "gradient" in res.message, res.message
     assert "oracle" not in lfso.Status.STEP_FAILED.message
+
+
+@pytest.mark.parametrize(("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16)])
+def test_a_gradient_that_underflows_to_zero_at_x0_is_named_in_the_message(scale, dtype):
+    """``scale * x . x`` with ``scale`` so small that the gradient rounds to exactly 0 in
+    ``x``'s dtype while ``f(x0)`` does not: the run stops at ``x0`` (``g = 0`` there), and
+    the message says the gradient may have underflowed and how to rescale ``f``. A
+    genuine stationary start (``f = x . x`` at ``x0 = 0``) converges silently."""
+    x0 = np.ones(3, dtype)
+    res = lfso.minimize(
+        lambda x: scale * float(x @ x),
+        x0,
+        grad=lambda x: np.asarray(2 * scale * x, dtype=dtype),
+        monitor="quiet",
+    )
+    assert res.status is Status.CONVERGED and res.nit == 0 and res.grad_norm == 0.0
+    assert "gradient may have underflowed" in res.message and "multiply f" in res.message
+    for start in (np.zeros(3, dtype), np.zeros(3)):
+        ok = lfso.minimize(lambda x: float(x @ x), start, grad=lambda x: 2 * x, monitor="quiet")
+        assert ok.status is Status.CONVERGED and ok.message == Status.CONVERGED.message

@@ -45,7 +45,7 @@ from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._safeguard import _check_gradient
 
-__all__ = ["AHEAD_ROWS", "Stepper", "attach"]
+__all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
 
 #: How many times both ``|f(x_0)|`` and the descent from ``f(x_0)`` to the lowest ``f`` seen
 #: the current ``f`` must rise above that low for the run to count as diverged.
@@ -129,6 +129,28 @@ def _gradient_mismatch(objective: Any, x: Any, ev: Evaluation) -> GradientMismat
     except Exception:  # (f failing there: no evidence either way)
         return None
     return None
+
+
+def underflow_note(value: float, grad_norm: float, x: Any) -> str:
+    """Where the gradient at a start point is exactly 0 while ``f`` there is not, and
+    ``|f| < tiny / eps`` of ``x``'s dtype (``tiny`` its smallest normal number, ``eps`` its
+    machine epsilon: about ``1e-31`` in float32, ``1e-292`` in float64), why the gradient
+    may have underflowed and what to do; else ``""``. A gradient entry rounds to 0 only
+    below the smallest subnormal number ``tiny eps``; with ``|f|`` under ``tiny / eps``
+    that is within ``1 / eps^2`` of ``|f|``, as for any ``f`` whose value and gradient
+    share its scale (``c ||x||^2`` with ``||x||`` up to ``1 / eps^2``)."""
+    if grad_norm != 0.0 or value == 0.0:
+        return ""
+    info = namespace(x).finfo(x.dtype)
+    tiny, eps = float(info.smallest_normal), float(info.eps)
+    if not abs(value) < tiny / eps:  # (NaN: no note)
+        return ""
+    return (
+        f"the gradient is exactly 0 where f = {value:.3g} is not: below {tiny / eps:.3g} "
+        f"({str(x.dtype).replace('torch.', '')}'s smallest normal number over its "
+        "epsilon) the gradient may have underflowed to 0; multiply f (the loss) by a "
+        "constant so that it is of order 1 (the certified steps do not depend on its scale)"
+    )
 
 
 class Stepper:
@@ -1032,6 +1054,9 @@ class Stepper:
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""
+        if status is Status.CONVERGED and self.nit == 0:  # (at x0: a scale that underflows)
+            note = underflow_note(best.value, best.grad_norm, best_x)
+            detail = f"{detail}; {note}" if detail and note else detail or note
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         # (read once, after the run, for the SciPy face's hess_inv alone: no cost per
         # iteration, and a result of lfso.minimize holds no copy of L-BFGS's pairs)
