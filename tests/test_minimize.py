@@ -1068,12 +1068,16 @@ def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
     assert "oracle" not in lfso.Status.STEP_FAILED.message
 
 
-@pytest.mark.parametrize(("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16)])
-def test_a_gradient_that_underflows_to_zero_at_x0_is_named_in_the_message(scale, dtype):
+@pytest.mark.parametrize(
+    ("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16), (1e-44, np.float32)]
+)
+def test_a_gradient_that_underflows_to_zero_is_named_in_the_message(scale, dtype):
     """``scale * x . x`` with ``scale`` so small that the gradient rounds to exactly 0 in
-    ``x``'s dtype while ``f(x0)`` does not: the run stops at ``x0`` (``g = 0`` there), and
-    the message says the gradient may have underflowed and how to rescale ``f``. A
-    genuine stationary start (``f = x . x`` at ``x0 = 0``) converges silently."""
+    ``x``'s dtype while ``f`` does not: at ``x0`` (``1e-46`` in float32), or after steps
+    whose gradient was subnormal from ``x0`` on (``1e-44``: ``f`` far above its minimum
+    where it underflows). The run ends ``CONVERGED`` at ``g = 0`` and the message says the
+    gradient may have underflowed and how to rescale ``f``. A genuine stationary start
+    (``f = x . x`` at ``x0 = 0``) converges silently."""
     x0 = np.ones(3, dtype)
     res = lfso.minimize(
         lambda x: scale * float(x @ x),
@@ -1081,7 +1085,8 @@ def test_a_gradient_that_underflows_to_zero_at_x0_is_named_in_the_message(scale,
         grad=lambda x: np.asarray(2 * scale * x, dtype=dtype),
         monitor="quiet",
     )
-    assert res.status is Status.CONVERGED and res.nit == 0 and res.grad_norm == 0.0
+    assert res.status is Status.CONVERGED and res.grad_norm == 0.0 < res.fun
+    assert (res.nit == 0) is (scale != 1e-44)
     assert "gradient may have underflowed" in res.message and "multiply f" in res.message
     for start in (np.zeros(3, dtype), np.zeros(3)):
         ok = lfso.minimize(lambda x: float(x @ x), start, grad=lambda x: 2 * x, monitor="quiet")
