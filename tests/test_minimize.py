@@ -1066,3 +1066,28 @@ def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
     assert res.status is lfso.Status.STEP_FAILED
     assert "oracle" in res.message and "gradient" in res.message, res.message
     assert "oracle" not in lfso.Status.STEP_FAILED.message
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16), (1e-44, np.float32)]
+)
+def test_a_gradient_that_underflows_to_zero_is_named_in_the_message(scale, dtype):
+    """``scale * x . x`` with ``scale`` so small that the gradient rounds to exactly 0 in
+    ``x``'s dtype while ``f`` does not: at ``x0`` (``1e-46`` in float32), or after steps
+    whose gradient was subnormal from ``x0`` on (``1e-44``: ``f`` far above its minimum
+    where it underflows). The run ends ``CONVERGED`` at ``g = 0`` and the message says the
+    gradient may have underflowed and how to rescale ``f``. A genuine stationary start
+    (``f = x . x`` at ``x0 = 0``) converges silently."""
+    x0 = np.ones(3, dtype)
+    res = lfso.minimize(
+        lambda x: scale * float(x @ x),
+        x0,
+        grad=lambda x: np.asarray(2 * scale * x, dtype=dtype),
+        monitor="quiet",
+    )
+    assert res.status is Status.CONVERGED and res.grad_norm == 0.0 < res.fun
+    assert (res.nit == 0) is (scale != 1e-44)
+    assert "gradient may have underflowed" in res.message and "multiply f" in res.message
+    for start in (np.zeros(3, dtype), np.zeros(3)):
+        ok = lfso.minimize(lambda x: float(x @ x), start, grad=lambda x: 2 * x, monitor="quiet")
+        assert ok.status is Status.CONVERGED and ok.message == Status.CONVERGED.message

@@ -1349,6 +1349,45 @@ def test_a_subnormal_loss_warns_once_naming_it_and_leaves_the_parameters(dtype, 
     assert w.tolist() == [3.0, -2.0] and opt.last_step == 0.0
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_a_gradient_that_underflows_to_zero_warns_once_and_a_stationary_start_does_not(method):
+    """A float32 least-squares loss times ``1e-44``: the loss is a subnormal number and
+    its gradient underflows to exactly 0, so LFSO cannot move; one warning says the
+    gradient may have underflowed and how to rescale the loss (the note of
+    lfso.minimize's result). ``w . w`` at ``w = 0`` is stationary: no warning."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(50, 3, generator=gen, dtype=torch.float32)
+    y = torch.randn(50, generator=gen, dtype=torch.float32)
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float32))
+    opt = LFSO([w], method=method)
+
+    def closure():
+        opt.zero_grad()
+        loss = 1e-44 * ((X @ w - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="gradient may have underflowed") as caught:
+        for _ in range(3):
+            loss = opt.step(closure)
+    assert float(loss) != 0.0 and not w.grad.any() and w.tolist() == [1.0, 1.0, 1.0]
+    assert len([c for c in caught if "underflowed" in str(c.message)]) == 1
+    assert caught[0].filename == __file__ and "multiply f (the loss)" in str(caught[0].message)
+    v = torch.nn.Parameter(torch.zeros(3, dtype=torch.float32))
+    still = LFSO([v], method=method)
+
+    def stationary():
+        still.zero_grad()
+        loss = v @ v
+        loss.backward()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            still.step(stationary)
+
+
 def test_an_automatic_estimate_past_the_float_range_is_a_precision_limit_not_an_oracle_error():
     """Mixed float32 / float64 parameters under ``lfso-lbfgs``: where the float32 part's
     gradient changes underflowed, the automatic estimate's floor fell step by step to 0

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lfso import History  # noqa: E402
+from lfso import History, Status  # noqa: E402
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
 from lfso.torch import LFSO, GuardedOptimizer  # noqa: E402
 
@@ -586,3 +586,41 @@ def test_guarded_optimizer_switches_on_the_step_lfsos_safeguard_gives_up(
         opt.step(closure)
     assert opt.active is opt.fallback and len(primary.history) == rows
     assert len(opt.history) == rows + 3
+
+
+def test_guarded_optimizer_switches_where_no_step_can_be_certified_in_the_dtype():
+    """A noisy float32 loss under ``lfso-lbfgs``: the automatic estimate's curvature
+    bound goes past the float range after a few rejected trials, and LFSO stays put with
+    a warning ("no step can be certified in this dtype here"), as :func:`lfso.minimize`'s
+    run ends ``PRECISION_LIMIT``. That give-up is recorded as the others are: the guard
+    hands over after that step, naming the status, and the fallback steps on (the
+    ``descent`` indicator, which the noise fires, is not watched)."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 5, generator=gen, dtype=torch.float32)
+    y = X @ torch.randn(5, generator=gen, dtype=torch.float32)
+    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float32))
+    primary = LFSO([w], method="lfso-lbfgs", max_rollbacks=8)
+    sgd = torch.optim.SGD([w], lr=1e-2)
+    opt = GuardedOptimizer(primary, sgd, thresholds={"descent": 0})  # (the noise trips it)
+
+    def closure():
+        opt.zero_grad()
+        noise = 1 + 1e-3 * torch.rand((), generator=gen, dtype=torch.float32)
+        loss = ((X @ w - y) ** 2).mean() * noise
+        loss.backward()
+        return loss
+
+    why = "no step can be certified in this dtype here"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(60):
+            opt.step(closure)
+            if opt.handover is not None:
+                break
+    assert primary._gave_up is not None and primary._gave_up[0] is Status.PRECISION_LIMIT
+    ho = opt.handover
+    assert ho is not None and ho.reason == "precision_limit" and ho.detail.startswith(why)
+    rows = len(primary.history)
+    for _ in range(3):  # the fallback takes every later step
+        opt.step(closure)
+    assert opt.active is opt.fallback and len(primary.history) == rows

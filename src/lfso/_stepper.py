@@ -45,7 +45,7 @@ from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
 
-__all__ = ["AHEAD_ROWS", "Stepper", "attach"]
+__all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
 
 #: How many times both ``|f(x_0)|`` and the descent from ``f(x_0)`` to the lowest ``f`` seen
 #: the current ``f`` must rise above that low for the run to count as diverged.
@@ -135,6 +135,33 @@ def _disagree(observed: float, slope: float, error: float) -> bool:
     """Whether a finite difference ``observed`` (within ``error``) and the gradient's
     ``slope`` along the same unit differ by more than half the larger, beyond ``error``."""
     return abs(observed - slope) > 0.5 * max(abs(observed), abs(slope)) + error
+
+
+def underflow_note(value: float, grad_norm: float, x: Any) -> str:
+    """Where the gradient is exactly 0 while ``f`` is not (at ``x0``, or where a run whose
+    gradient was subnormal from ``x0`` on converged), and
+    ``|f| < tiny / eps`` of ``x``'s dtype (``tiny`` its smallest normal number, ``eps`` its
+    machine epsilon: about ``1e-31`` in float32, ``1e-292`` in float64), why the gradient
+    may have underflowed and what to do; else ``""``. A gradient entry rounds to 0 only
+    below the smallest subnormal number ``tiny eps``; with ``|f|`` under ``tiny / eps``
+    that is within ``1 / eps^2`` of ``|f|``, as for any ``f`` whose value and gradient
+    share its scale (``c ||x||^2`` with ``||x||`` up to ``1 / eps^2``)."""
+    if grad_norm != 0.0 or value == 0.0:
+        return ""
+    tiny, eps = _tiny(x), float(namespace(x).finfo(x.dtype).eps)
+    if not abs(value) < tiny / eps:  # (NaN: no note)
+        return ""
+    return (
+        f"the gradient is exactly 0 where f = {value:.3g} is not: below {tiny / eps:.3g} "
+        f"({str(x.dtype).replace('torch.', '')}'s smallest normal number over its "
+        "epsilon) the gradient may have underflowed to 0; multiply f (the loss) by a "
+        "constant so that it is of order 1 (the certified steps do not depend on its scale)"
+    )
+
+
+def _tiny(x: Any) -> float:
+    """The smallest normal number of ``x``'s dtype."""
+    return float(namespace(x).finfo(x.dtype).smallest_normal)
 
 
 class Stepper:
@@ -257,6 +284,7 @@ class Stepper:
         self._pending: tuple[int, Any, Evaluation] | None = None  # newest point, recorded or not
         self._low_grad = self._low_f = _INF  # the lowest ||g|| and f seen
         self._f0 = _INF  # f(x0)
+        self._g0 = _INF  # ||grad f(x0)||
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
         self.flags = 0  # the risk bits of the last row arrive() recorded
@@ -480,7 +508,7 @@ class Stepper:
         self.x = self.best_x = x0
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
-        self._f0 = ev.value
+        self._f0, self._g0 = ev.value, ev.grad_norm
         self._f_slack = 8.0 * max(float(namespace(x0).finfo(x0.dtype).eps), unit or 0.0)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
@@ -1061,6 +1089,10 @@ class Stepper:
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""
+        if status is Status.CONVERGED and (self.nit == 0 or self._g0 < _tiny(best_x)):
+            # (at x0, or a run whose gradient was subnormal from x0 on: underflow ended it)
+            note = underflow_note(best.value, best.grad_norm, best_x)
+            detail = f"{detail}; {note}" if detail and note else detail or note
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
         # (read once, after the run, for the SciPy face's hess_inv alone: no cost per
         # iteration, and a result of lfso.minimize holds no copy of L-BFGS's pairs)

@@ -41,7 +41,10 @@ disagrees with (a central difference of the loss along ``-g`` there, the check
 :func:`lfso.minimize`'s run makes before it ends ``STEP_FAILED``: ``GRADIENT_MISMATCH``
 then, as the run's status and :class:`GuardedOptimizer`'s reason); so are they, with
 one, where the loss and its gradient are both subnormal (``1e-310 * loss`` in float64:
-they have no precision left, and ``1 / L`` overflows), which a rescaled loss avoids. The
+they have no precision left, and ``1 / L`` overflows), which a rescaled loss avoids; a
+first step from a gradient of exactly 0 where the loss is not 0 and below the smallest
+normal number over the epsilon of the parameters' dtype (``1e-44 * loss`` in float32: the
+gradient may have underflowed) stays with a warning that says so. The
 last ``L``, radius and step are :attr:`LFSO.last_L`, :attr:`LFSO.last_radius` and
 :attr:`LFSO.last_step`.
 
@@ -99,7 +102,7 @@ import torch
 from .._later import Known, Later, deferring, later, riding
 from .._registry import METHODS, always_guarded, build_rule
 from .._result import History, Result, Status
-from .._stepper import Stepper, _gradient_mismatch, callbacks_of
+from .._stepper import Stepper, _gradient_mismatch, callbacks_of, underflow_note
 from .._validate import caller_level, integer, is_real, monitor_mode, real
 from ..models import Evaluation
 from ..monitor import RISKS, RiskMonitor
@@ -190,6 +193,7 @@ class _Run:
     hvp_decided: bool = False
     stuck: tuple[torch.Tensor, float, float] | None = None  # where the safeguard gave up
     secants: bool = False  # the rule estimates L from secants (lfso._auto)
+    underflow: bool = False  # warned of a gradient that may have underflowed to 0
 
 
 class _Group(dict):  # type: ignore[type-arg]
@@ -990,6 +994,8 @@ class LFSO(torch.optim.Optimizer):
         ):  # a stationary point, or where the safeguard gave up with this same function
             if stuck is not None and stuck[0] is z:  # (the next step starts from z again)
                 run.cache = _Cache(z, ev, loss, run.layout.versions())
+            elif self._steps == 0 and not run.underflow:  # (at the start: lfso.minimize's)
+                self._warn_underflow(run, ev, z)
             self.last_step, self._last_length = 0.0, math.nan
             self._report(ev)
             return loss
@@ -1014,6 +1020,19 @@ class LFSO(torch.optim.Optimizer):
         self._report(ev)
         return loss
 
+    def _warn_underflow(self, run: _Run, ev: Evaluation, z: torch.Tensor) -> None:
+        """A warning, once, where the first step starts from a gradient of exactly 0 with
+        a loss that is not 0 and small enough for it to have underflowed there (the note
+        of :func:`lfso.minimize`'s result: :func:`lfso._stepper.underflow_note`)."""
+        note = underflow_note(ev.value, ev.grad_norm, z)
+        if note:
+            run.underflow = True
+            warnings.warn(
+                f"LFSO: {note}; the parameters are unchanged.",
+                RuntimeWarning,
+                stacklevel=caller_level(),  # (the frame that called step)
+            )
+
     def _stay(
         self,
         run: _Run,
@@ -1024,9 +1043,10 @@ class LFSO(torch.optim.Optimizer):
     ) -> None:
         """A step the rule could not take: the parameters stay at ``z``, later steps from
         the same loss and gradient are skipped, and a warning says why (to the caller of
-        :meth:`step`). The first step the safeguard gave up on (not one that no dtype can
-        certify) is kept in ``_gave_up``, with the status :func:`lfso.minimize`'s run ends
-        with there (``STEP_FAILED``, ``GRADIENT_MISMATCH``), its iteration and why: the
+        :meth:`step`). The first step the rule gave up on is kept in ``_gave_up``, with
+        the status :func:`lfso.minimize`'s run ends with there (``STEP_FAILED``,
+        ``GRADIENT_MISMATCH``, ``PRECISION_LIMIT``: no step the dtype can certify, a
+        subnormal loss included), its iteration and why: the
         evidence :func:`lfso.torch.pilot` reads; the latest, a new tuple each time, in
         ``_last_give_up``, which :class:`lfso.torch.GuardedOptimizer` watches."""
         model = run.model
@@ -1057,15 +1077,15 @@ class LFSO(torch.optim.Optimizer):
             error = GradientMismatchError(why)
         if isinstance(error, GradientMismatchError) and stepper.risk is not None:
             stepper.risk.note("gradient", len(stepper.history))  # (as lfso.minimize's run)
-        if not isinstance(error, PrecisionLimitError):
-            status = (
-                Status.GRADIENT_MISMATCH
-                if isinstance(error, GradientMismatchError)
-                else Status.STEP_FAILED
-            )
-            self._last_give_up = (status, len(stepper.history), why)
-            if self._gave_up is None:
-                self._gave_up = self._last_give_up
+        if isinstance(error, PrecisionLimitError):
+            status = Status.PRECISION_LIMIT
+        elif isinstance(error, GradientMismatchError):
+            status = Status.GRADIENT_MISMATCH
+        else:
+            status = Status.STEP_FAILED
+        self._last_give_up = (status, len(stepper.history), why)
+        if self._gave_up is None:
+            self._gave_up = self._last_give_up
         warnings.warn(
             f"LFSO: {why}; the parameters are unchanged, and later steps from them "
             "with the same loss and gradient are skipped (the rule would only fail "

@@ -6,10 +6,11 @@ until a risk indicator of its history (:mod:`lfso.monitor`; the thresholds of
 :data:`lfso.rollout.DEFAULT_THRESHOLDS`) trips, the loss rises above the best by more
 than ``divergence`` times the progress, the gradient is not finite, the smoothness oracle
 breaks its contract (:class:`lfso.OracleError`, as in :func:`lfso.rollout.guarded_minimize`),
-or LFSO's safeguard gives up on a step (every trial step rejected, or the loss disagreeing
-with its gradient: LFSO would stay put); then the best parameters seen are restored and
-every later step goes to the fallback. ``history`` is one history of both stages,
-``handover`` says when and why. The module imports torch; ``import lfso`` does not.
+or LFSO's safeguard gives up on a step (every trial step rejected, the loss disagreeing
+with its gradient, or no step the dtype can certify: LFSO would stay put); then the best
+parameters seen are restored and every later step goes to the fallback. ``history`` is
+one history of both stages, ``handover`` says when and why. The module imports torch;
+``import lfso`` does not.
 
 >>> import torch, lfso.torch, lfso.torch
 >>> w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
@@ -123,9 +124,10 @@ class GuardedOptimizer:
     -----
     The switch comes right after the LFSO step on which a risk trips (below) or LFSO's
     safeguard gives up, where :func:`lfso.minimize`'s run would end with ``STEP_FAILED``
-    (every trial step rejected) or ``GRADIENT_MISMATCH`` (the loss disagrees with its
-    gradient): LFSO would only stay put there, and :attr:`handover`'s ``reason`` is that
-    status in lower case, its ``detail`` why (as LFSO's warning says).
+    (every trial step rejected), ``GRADIENT_MISMATCH`` (the loss disagrees with its
+    gradient) or ``PRECISION_LIMIT`` (no step the dtype can certify there): LFSO would
+    only stay put there, and :attr:`handover`'s ``reason`` is that status in lower case,
+    its ``detail`` why (as LFSO's warning says).
 
     The check after each LFSO step is :meth:`lfso.rollout.Guard.check`, the one of
     :func:`lfso.rollout.guarded_minimize` (:attr:`guard`): ``stagnation`` where the step's
@@ -481,7 +483,9 @@ def pilot(
         gave up on (every trial step rejected, or the loss disagreeing with its gradient:
         the parameters stay, with a ``RuntimeWarning``) gives the candidate the status
         :func:`lfso.minimize`'s run ends with there, ``STEP_FAILED`` or
-        ``GRADIENT_MISMATCH``, a no-go (:func:`lfso.rollout.decide`).
+        ``GRADIENT_MISMATCH``, a no-go (:func:`lfso.rollout.decide`), or
+        ``PRECISION_LIMIT`` (no step the dtype can certify there), which
+        :func:`lfso.rollout.decide` judges as it judges :func:`lfso.minimize`'s.
     """
     integer(steps, "steps", low=1)
     criteria = check_criteria(criteria)
