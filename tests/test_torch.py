@@ -667,14 +667,18 @@ def test_safeguard_never_keeps_a_bad_step():
 def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(max_rollbacks):
     """At a give-up the safeguard rejected ``max_rollbacks + 1`` trials, each rolled back:
     ``rollbacks``, the warning and ``lfso.minimize``'s run all say so; both then check the
-    gradient (4 evaluations per length)."""
+    gradient (4 evaluations per length, and 4 at each of the shorter lengths that look for
+    ``f`` bending below the step, where the disagreement stands at every length)."""
+    from lfso._gradcheck import _REFINEMENTS
     from lfso.steps._safeguard import _SCALES
+
+    check = 4 * len(_SCALES) + 4 * _REFINEMENTS  # (x^4, g negated: every length confirms)
 
     _, opt, wrong_closure = _uphill(torch.float64, max_rollbacks)
     tried = max_rollbacks + 1
     with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
         opt.step(wrong_closure)
-    assert opt.rollbacks == tried and opt.nfev == 1 + tried + 4 * len(_SCALES)  # (the check)
+    assert opt.rollbacks == tried and opt.nfev == 1 + tried + check
     ref = lfso.minimize(
         lambda x: (x**4).sum(),
         np.array([2.0, -1.0]),
@@ -685,7 +689,7 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
         monitor="quiet",
     )
     assert ref.status is lfso.Status.GRADIENT_MISMATCH
-    assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev == 1 + tried + 4 * len(_SCALES)
+    assert ref.rollbacks == opt.rollbacks and ref.nfev == opt.nfev == 1 + tried + check
 
 
 def test_the_automatic_oracles_give_up_counts_the_rejected_trials_as_minimize_does():

@@ -722,7 +722,7 @@ class Stepper:
                 f"{above}, and toward the best point f changes at {observed:.3g} per unit "
                 f"length (a finite difference, +- {error:.2g}) where the gradient says {slope:.3g}"
             )
-            exc._kink = _kink(value, x, seen, eps)
+            exc._kink = _kink(float(ev.value), x, seen, eps)
             if exc._kink:
                 jump = f"{abs(exc._kink):.3g} per unit length: a kink"
                 exc.args = (f"{exc}; f's one-sided slopes there differ by {jump}",)

@@ -305,7 +305,7 @@ def _check_gradient(
             f"(a finite difference, +- {error * ulp:.2g}) where the gradient says "
             f"{predicted * ulp:.3g}"
         )
-        exc._kink = _kink(value, x, seen, eps) * ulp
+        exc._kink = _kink(float(evaluation.value) / ulp, x, seen, eps) * ulp
         if exc._kink:
             exc.args = (
                 f"{exc}; f's one-sided slopes there differ by {abs(exc._kink):.3g} per unit "
@@ -336,11 +336,12 @@ def _bends_below(
     return False
 
 
-def _kink(value: Any, x: Any, seen: list[float], eps: float | None) -> float:
-    """The jump in slope of ``f`` (``value``) at ``x`` along the direction of the finest
-    central difference, whose four values are ``seen``, or 0 where its one-sided
-    differences agree (:func:`lfso._gradcheck._kinked`); one more evaluation, ``f(x)``."""
+def _kink(f0: float, x: Any, seen: list[float], eps: float | None) -> float:
+    """The jump in slope of ``f`` at ``x`` along the direction of the finest central
+    difference, whose four values are ``seen``, or 0 where its one-sided differences
+    agree (:func:`lfso._gradcheck._kinked`); ``f0`` is ``f(x)`` in the same units (the
+    run's evaluation there: no evaluation more)."""
     unit = float(namespace(x).finfo(x.dtype).eps) if eps is None else eps
     pairs = list(zip(seen[::2], seen[1::2], strict=True))
     h = unit ** (1.0 / 3.0) * max(1.0, norm(x))  # (central_difference's at scale 1)
-    return _kinked(seen, float(value(x)), h, _values_unit(pairs, unit))
+    return _kinked(seen, f0, h, _values_unit(pairs, unit))

@@ -82,7 +82,8 @@ and ``||g||`` does not, the missing ``opt.zero_grad()`` of a closure whose gradi
 
 Closure calls per step: one (at the step's start; with the safeguard, at the trial that
 becomes the next step's start), plus one per rollback (and 4 to 12, the gradient's check,
-where the safeguard gives up), plus the checks above (about
+where the safeguard gives up, and up to 32 more where it finds a mismatch, at shorter
+lengths that would show ``f`` bending far below the check's step), plus the checks above (about
 ``log2 k`` over ``k`` steps with one closure; one per step when each step brings a new
 closure object); the automatic oracle's first step adds one probe (and, with
 Hessian-vector products, one more call at the step's start point: the probe's write
