@@ -1000,11 +1000,11 @@ def late_steps(
     measured: list[tuple[int, float, float, float, float]] = []
     original = StochasticLFSO._measure
 
-    def spy(self: Any, s: float, f0: float, probed: Any, g_state: Any) -> float:
+    def spy(self: Any, s: float, f0: float, probed: Any, g_state: Any, *rest: Any) -> float:
         f_prev, slope, _ = probed
         c = 2.0 * (f_prev - f0 + slope)
         measured.append((self.steps, s, g_state["t_prev"], slope, c))
-        return original(self, s, f0, probed, g_state)
+        return original(self, s, f0, probed, g_state, *rest)
 
     header = [
         "| seed | test score by epoch | training loss by epoch | last step "
@@ -1073,11 +1073,11 @@ def signal_study(quick: bool, seeds: list[int], names: list[str]) -> list[str]:
         pending[:] = [(scale * scale * dd / flat.shape[1], cos)]
         return out
 
-    def measure_spy(self: Any, s: float, f0: float, probed: Any, g_state: Any) -> float:
+    def measure_spy(self: Any, s: float, f0: float, probed: Any, g_state: Any, *rest: Any) -> float:
         f_prev, slope, _ = probed
         c, t = 2.0 * (f_prev - f0 + slope), g_state["t_prev"]
         measured.append(((c - slope) / t, c / (t * t)))
-        return measure(self, s, f0, probed, g_state)
+        return measure(self, s, f0, probed, g_state, *rest)
 
     def fresh_spy(self: Any, *args: Any) -> None:
         fresh(self, *args)

@@ -312,8 +312,10 @@ class Stepper:
         unproven = self.monitor == "full" or self.audit_oracle
         self.audit = bool(rule.gradient_step and rule.certified and unproven)
         # Other steps sized by the oracle's bound (momentum, a segment's): the curvature
-        # along each step against its L, for the loose-oracle note (no `oracle` test).
-        self._along = bool(unproven and not self.audit and rule.needs_bound and not rule.estimated)
+        # along each step against its L, for the loose-oracle note (no `oracle` test); on
+        # NumPy arrays only, where it costs no round trip to a device (two a step there).
+        along = unproven and not self.audit and rule.needs_bound and not rule.estimated
+        self._along = bool(along and type(like).__module__ == "numpy")
         self.risk = self._new_monitor(like, self.audit)
 
     def _new_monitor(self, like: Any, audit: bool) -> RiskMonitor:
