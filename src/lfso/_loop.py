@@ -16,15 +16,11 @@ from ._arrays import materialize
 from ._result import Result
 from ._stepper import Stepper, callbacks_of
 from .models import EXTRAS, Evaluation, Model
+from .models._base import value_product
 from .steps import StepRule
 
 # The loop's counting wrapper (Counted) is internal.
 __all__ = ["run"]
-
-
-def _owner(cls: type, name: str) -> type:
-    """The class in ``cls``'s method resolution order that defines ``name`` (one does)."""
-    return next(k for k in cls.__mro__ if name in vars(k))
 
 
 class Counted(Model):
@@ -43,11 +39,6 @@ class Counted(Model):
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
         self.nfev = self.njev = self.nan_values = 0
-        # (a model whose value is not its _value_product's pair, as a subclass that
-        # overrides value alone, below the class that pairs them: its own value, nothing
-        # handed on)
-        kind = type(model)
-        self._paired = issubclass(_owner(kind, "_value_product"), _owner(kind, "value"))
 
     @property
     def unit_roundoff(self) -> float | None:  # type: ignore[override]
@@ -96,10 +87,9 @@ class Counted(Model):
 
     def _value_product(self, x: Any) -> tuple[float, Any]:
         """:meth:`value` (counted alike), with what the model's pass formed for the
-        evaluation at ``x`` (:meth:`Model._value_product`)."""
+        evaluation at ``x`` (:func:`~lfso.models._base.value_product`)."""
         self.nfev += 1
-        model = self.model
-        value, product = model._value_product(x) if self._paired else (model.value(x), None)
+        value, product = value_product(self.model, x)
         if value != value:
             self.nan_values += 1
         return value, product

@@ -439,7 +439,7 @@ class Model(Portable, CheckedOracle):
         evaluation at ``x`` takes instead of forming it again (``product`` of
         :meth:`evaluate_valued`: a row model's fresh ``A x``, a
         :class:`~lfso.models._segments.CarriedProduct` of drift 0), or ``None`` (the
-        default: nothing to hand on)."""
+        default: nothing to hand on). Callers go through :func:`value_product`."""
         return self.value(x), None
 
     def _point(self, x: Any) -> Any:
@@ -560,6 +560,27 @@ class Model(Portable, CheckedOracle):
         """The segment bound at ``x`` along ``direction`` (:meth:`along`, for a checked
         pair: the oracle calculus)."""
         return self.segment(x, self.evaluate(x), direction)
+
+
+def value_product(model: Model, x: Any) -> tuple[float, Any]:
+    """``model._value_product(x)`` where that is ``model.value``'s pair (defined at or below
+    the class that defines :meth:`Model.value`); else ``(model.value(x), None)``: a
+    subclass that overrides ``value`` alone (a user's, below a row model) has its own
+    value read, nothing handed on."""
+    kind = type(model)
+    paired = _PAIRED.get(kind)
+    if paired is None:
+        paired = _PAIRED[kind] = issubclass(_owner(kind, "_value_product"), _owner(kind, "value"))
+    return model._value_product(x) if paired else (model.value(x), None)
+
+
+#: Whether a model class's ``_value_product`` pairs with its ``value`` (:func:`value_product`).
+_PAIRED: dict[type, bool] = {}
+
+
+def _owner(cls: type, name: str) -> type:
+    """The class in ``cls``'s method resolution order that defines ``name`` (one does)."""
+    return next(k for k in cls.__mro__ if name in vars(k))
 
 
 class _RadiusChecked(LocalBound):

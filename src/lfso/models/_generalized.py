@@ -8,7 +8,7 @@ from .._arrays import error_gamma, norm_from_square, to_floats
 from .._validate import real
 from ..oracles._bounds import ExpBound, rounded_up
 from ..oracles._segment import SegmentBound, WrappedSegment
-from ._base import Evaluation, Model
+from ._base import Evaluation, Model, value_product
 
 __all__ = ["L0L1Smooth"]
 
@@ -132,7 +132,7 @@ class L0L1Smooth(Model):
     def _value_product(self, x: Any) -> tuple[float, Any]:
         if self.dim is not None:  # (an error names this model, as evaluate's does)
             self._check_point(x)
-        return self.base._value_product(x)
+        return value_product(self.base, x)
 
     def _bounded(self, ev: Evaluation, bound: bool) -> Evaluation:
         """``ev`` with the bound ``L0 + L1 ||g||`` (if ``bound``)."""
