@@ -721,6 +721,14 @@ MORE_BAD_INPUTS = [
         ValueError,
         r"^radius='tight' selects the paper's step, whose ball certificate needs an oracle",
     ),
+    # ... and a radius= that is no radius rule is named as that, oracle or not.
+    (
+        quartic,
+        np.ones(2),
+        {"grad": quartic_grad, "radius": 0.5},
+        TypeError,
+        r"^radius must be 'tight', 'paper' or a callable x -> R0, got radius=0.5",
+    ),
     # Options the run would not use: the automatic oracle's steps are always safeguarded,
     # and its power iterations run along hvp= alone.
     (

@@ -314,7 +314,9 @@ def _named_rule(
             f"(got smoothness={smoothness!r})"
         )
     if method == "lfso" and radius is not None and "certificate" not in given:
-        if auto:  # (the ball certificate below is radius='s doing, not the caller's)
+        rule_like = radius in ("tight", "paper") if isinstance(radius, str) else callable(radius)
+        if auto and rule_like:  # (the ball certificate below is radius='s, not the caller's;
+            # another radius= is named by build_rule as not a radius rule)
             raise ValueError(
                 f"radius={radius!r} selects the paper's step, whose ball certificate needs an "
                 "oracle; method='lfso' with the automatic oracle (smoothness='auto') sizes its "
