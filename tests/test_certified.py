@@ -191,6 +191,25 @@ def test_lbfgs_falls_back_to_steepest_descent_on_an_uphill_direction():
     assert res.success and np.array_equal(res.x, ref.x)
 
 
+def test_a_user_direction_orthogonal_to_the_gradient_within_rounding_is_replaced_by_minus_g():
+    # d = (g_2, -g_1, 0): g . d is 0 exactly, or of the rounding of x where g_1 != g_2 in
+    # their last bits, whose sign tells nothing. Taken as a descent direction there, its
+    # step t ~ -g . d / C is ~1e-21 and the run stays put until it stops STALLED.
+    def f(x):
+        return float(np.sum((x - 1.0) ** 2))
+
+    def grad(x):
+        return 2.0 * (x - 1.0)
+
+    def turn(x, g):
+        return np.array([g[1], -g[0], 0.0])
+
+    res = lfso.minimize(f, np.zeros(3), grad=grad, method="lfso", direction=turn, max_iter=100)
+    ref = lfso.minimize(f, np.zeros(3), grad=grad, method="lfso", max_iter=100)
+    assert res.success and np.allclose(res.x, 1.0)
+    assert np.array_equal(res.x, ref.x)
+
+
 def test_a_user_direction_that_changes_its_arguments_in_place_changes_nothing():
     A = np.random.default_rng(0).standard_normal((50, 5))
     model = LpRegression(A, A @ np.ones(5), 2)

@@ -745,7 +745,9 @@ def _host_pairs(pairs: tuple[tuple[Any, Any], ...]) -> tuple[tuple[Any, Any], ..
 
 class CallableDirection(Direction):
     """A user's direction ``direction(x, g) -> d`` (a real array like ``x``), sized by the
-    certificate; ``-g`` where it does not descend (``g . d >= 0``) or is not finite.
+    certificate; ``-g`` where it does not descend (``g . d >= 0``, or ``-g . d`` within
+    the rounding of the dot product, ``gamma_n ||g|| ||d||``: ``d`` orthogonal to ``g``)
+    or is not finite.
 
     The callable gets its own copies of ``x`` and ``g`` (as a callback does), so one that
     changes its arguments in place changes neither the run nor its result; a ``d`` of
@@ -771,4 +773,11 @@ class CallableDirection(Direction):
         gd, dd = to_floats(g @ d, d @ d)
         if not (gd < 0.0 and math.isfinite(gd) and 0.0 < dd < math.inf):
             return (*_steepest(evaluation), state)
-        return d, gd, norm_from_square(dd, d), state
+        length = norm_from_square(dd, d)
+        # |fl(g . d) - g . d| <= gamma_n ||g|| ||d||: a slope within that is of rounding
+        # (d orthogonal to g), whose sign tells nothing and whose step is of its size
+        u = float(xp.finfo(x.dtype).eps) / 2.0
+        gamma = d.shape[0] * u / (1.0 - d.shape[0] * u)
+        if not -gd > gamma * evaluation.grad_norm * length:
+            return (*_steepest(evaluation), state)
+        return d, gd, length, state
