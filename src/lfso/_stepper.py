@@ -95,7 +95,11 @@ def _copy(x: Any) -> Any:
 
 
 class NonFiniteStartError(ValueError):
-    """``f`` or its gradient at the starting point is NaN or infinite: nothing to start from."""
+    """``f`` or its gradient at the starting point is NaN or infinite: nothing to start from.
+
+    Raised by :func:`lfso.minimize` (exported as ``lfso.NonFiniteStartError``); a
+    ``ValueError``, so ``except ValueError`` catches it too.
+    """
 
 
 def callbacks_of(callback: Any) -> list[tuple[str, Callable[..., Any]]]:
