@@ -263,6 +263,7 @@ class Stepper:
         self.progress = progress
         self.history = History()
         self._rows = 0  # len(self.history), kept here: read every iteration
+        self._lengths: list[float] = []  # each row's step length t ||d|| (NaN: not given)
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
         self.audit = self._along = False
@@ -403,6 +404,7 @@ class Stepper:
             now - clock,
             flags,
         )
+        self._lengths.append(length)
         self._rows = rows + 1
         return flags
 
@@ -745,7 +747,8 @@ class Stepper:
         still ``1e-6`` times below the longest: the curvature the run measured grew without
         bound where the gradient did not vanish, as it does at a kink of ``f``. A run
         without a monitor (``monitor=False``) replays its history (``f``, ``||g||``, the
-        steps and ``L``) through one, so that its message does not depend on ``monitor=``."""
+        steps and ``L``) through one, so that its message does not depend on ``monitor=``;
+        both read a step along a direction ``d`` as the monitor sees it (:meth:`_seen`)."""
         if status not in (Status.MAX_ITER, Status.STALLED) or self._stalled_by:
             return False
         risk, replay = self.risk, self.risk is None
@@ -756,16 +759,28 @@ class Stepper:
         elif not risk.counts.get("collapse"):
             return False
         history = self.history
-        steps = [t for t in history.step[1:].tolist() if t > 0.0]  # (NaN fails)
+        f, gnorm = history.f.tolist(), history.grad_norm.tolist()
+        step = self._seen(history.step.tolist(), gnorm)
+        steps = [t for t in step[1:] if t > 0.0]  # (NaN fails)
         if not (steps and steps[-1] < risk.collapse * max(steps)):
             return False
         if replay:
-            f, gnorm = history.f.tolist(), history.grad_norm.tolist()
-            step, lipschitz = history.step.tolist(), history.L.tolist()
+            lipschitz = history.L.tolist()
             for k in range(1, len(f)):
                 gnorms = (gnorm[k - 1], gnorm[k])
                 risk.observe(k, f[k - 1], f[k], None, None, *gnorms, step[k], lipschitz[k])
         return bool(risk.counts.get("collapse"))
+
+    def _seen(self, step: list[float], gnorm: list[float]) -> list[float]:
+        """Each row's step as :meth:`record` shows it to the monitor: the gradient step of
+        the same length, ``t ||d|| / ||g||``, where the row's length was given."""
+        lengths = self._lengths
+        seen = list(step)
+        for k in range(1, min(len(seen), len(lengths))):
+            length, last = lengths[k], gnorm[k - 1]
+            if 0.0 < length < _INF and 0.0 < last < _INF:
+                seen[k] = length / last
+        return seen
 
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient
