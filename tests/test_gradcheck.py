@@ -629,6 +629,34 @@ def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():
     assert "above f(x0)" in res.message
 
 
+def test_a_gradient_too_short_where_f_bends_below_the_step_is_named_wrong():
+    """The valley at 5 above plus ``0.01 |x - c|`` smoothed within ``1e-9``, its kink
+    ``3e-6`` past the converged point (inside the difference's length, ``3e-5``), with the
+    gradient of the valley alone: ``f`` falls at ``0.01`` per unit length there where the
+    gradient says ``3e-8``. The shorter difference, settled, shows that decrease, far
+    larger than the gradient's, and the run no longer converges there as at a stationary
+    point "where a finite difference of f agrees with the gradient"."""
+
+    def valley(x):
+        return float(np.sum(0.1 * (x - 5) ** 2 - 3 * np.exp(-2 * x**2)))
+
+    def grad(x):
+        return 0.2 * (x - 5) + 12 * x * np.exp(-2 * x**2)
+
+    start = np.array([-0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        end = lfso.minimize(valley, start, grad=grad, method="gd", step=1.5).x
+        c = end[0] + 3e-6  # (the iterates follow the gradient alone: the same with the kink)
+
+        def fun(x):
+            return valley(x) + float(np.sum(0.01 * np.sqrt((x - c) ** 2 + 1e-18)))
+
+        res = lfso.minimize(fun, start, grad=grad, method="gd", step=1.5)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success, res.message
+    assert res.fun == fun(start) and np.array_equal(res.x, start)
+
+
 @pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.1}), ("dog", {})])
 def test_a_peer_diverging_on_a_negated_gradient_reports_the_mismatch(method, options):
     """``-2 x`` sends ``f`` up to the float range (DoG: 9e307 by ``max_iter``): the run
