@@ -584,6 +584,27 @@ def test_a_right_gradient_converging_above_f_x0_converges_saying_so():
     assert "above f(x0)" in res.message
 
 
+@pytest.mark.parametrize(("method", "options"), [("gd", {"step": 1.0}), ("adgd", {})])
+def test_a_convex_run_overshooting_past_a_relative_tolerance_does_not_converge(method, options):
+    """Logistic regression with one row of size 1e17: ``||g(x0)||`` (1e12) is that row's,
+    and one step fits it and sends ``f`` from 0.69 to 5e14 where the other rows' gradient
+    (0.6) passes ``tol ||g(x0)||``. ``f`` is convex: no stationary point there, and the
+    gradient says ``f`` falls toward ``x0``; the run stops ``DIVERGED`` at ``x0``, not
+    ``CONVERGED`` at the point 5e14 above it."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(30) > 0).astype(int)
+    X[0] *= 1e17
+    model = LogisticRegression(X, y)
+    start = np.zeros(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, start, method=method, **options)
+    assert res.status is lfso.Status.DIVERGED and not res.success, res.message
+    assert res.fun == model.value(start) and np.array_equal(res.x, start)
+    assert "overshot" in res.message
+
+
 def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():
     """The valley at 5 of the test above with ``2e-7 |x - 5|`` smoothed within ``2e-7``:
     the converged point's difference (length ``3e-5``) spans the bend and sees another
@@ -606,6 +627,34 @@ def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():
     assert res.status is lfso.Status.CONVERGED and res.success, res.message
     assert res.fun > fun(start) and abs(res.x[0] - 5.0) < 1e-3
     assert "above f(x0)" in res.message
+
+
+def test_a_gradient_too_short_where_f_bends_below_the_step_is_named_wrong():
+    """The valley at 5 above plus ``0.01 |x - c|`` smoothed within ``1e-9``, its kink
+    ``3e-6`` past the converged point (inside the difference's length, ``3e-5``), with the
+    gradient of the valley alone: ``f`` falls at ``0.01`` per unit length there where the
+    gradient says ``3e-8``. The shorter difference, settled, shows that decrease, far
+    larger than the gradient's, and the run no longer converges there as at a stationary
+    point "where a finite difference of f agrees with the gradient"."""
+
+    def valley(x):
+        return float(np.sum(0.1 * (x - 5) ** 2 - 3 * np.exp(-2 * x**2)))
+
+    def grad(x):
+        return 0.2 * (x - 5) + 12 * x * np.exp(-2 * x**2)
+
+    start = np.array([-0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        end = lfso.minimize(valley, start, grad=grad, method="gd", step=1.5).x
+        c = end[0] + 3e-6  # (the iterates follow the gradient alone: the same with the kink)
+
+        def fun(x):
+            return valley(x) + float(np.sum(0.01 * np.sqrt((x - c) ** 2 + 1e-18)))
+
+        res = lfso.minimize(fun, start, grad=grad, method="gd", step=1.5)
+    assert res.status is lfso.Status.GRADIENT_MISMATCH and not res.success, res.message
+    assert res.fun == fun(start) and np.array_equal(res.x, start)
 
 
 @pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.1}), ("dog", {})])

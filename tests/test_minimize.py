@@ -242,6 +242,15 @@ def test_a_number_as_smoothness_is_a_global_lipschitz_constant(method):
         np.testing.assert_array_equal(given.history.L[1:], same.history.L[1:])
 
 
+def test_a_non_finite_start_raises_a_public_value_error():
+    """``f(x0) = NaN`` raises ``lfso.NonFiniteStartError``, a ``ValueError`` users catch by
+    its public name (``lfso.__all__`` lists it)."""
+    assert "NonFiniteStartError" in lfso.__all__
+    assert issubclass(lfso.NonFiniteStartError, ValueError)
+    with pytest.raises(lfso.NonFiniteStartError, match=r"f\(x0\) = nan"):
+        lfso.minimize(lambda x: float("nan"), np.ones(2), grad=lambda x: x, method="bb")
+
+
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf, np.array(-1.0)])
 def test_a_number_as_smoothness_must_be_finite_and_positive(bad):
     with pytest.raises(ValueError, match=r"smoothness must be finite and positive, got smooth"):
@@ -567,7 +576,7 @@ BAD_INPUTS = [
         lambda x: np.nan,
         np.ones(2),
         {"grad": quartic_grad, "smoothness": quartic_oracle},
-        ValueError,
+        lfso.NonFiniteStartError,
         "must be finite",
     ),
     (

@@ -529,6 +529,34 @@ def test_a_converged_float32_lbfgs_run_warns_of_no_collapse():
     assert opt.history.grad_norm[-1] < 1e-5 * opt.history.grad_norm[0]
 
 
+@pytest.mark.parametrize("kind", ["l1", "max"])
+def test_an_lbfgs_run_names_a_collapse_alike_with_and_without_a_monitor(kind):
+    """A run without a monitor replays its history through one to tell whether its steps
+    collapsed: the replay reads a step along an L-BFGS direction as the monitor does (the
+    gradient step of its length, ``t ||d|| / ||g||``), so the message is the same under
+    both ``monitor=``; the replay read ``t`` alone, and named a collapse on a weighted
+    ``|x - c|`` that the monitor did not see."""
+    rng = np.random.default_rng(2 if kind == "l1" else 3)
+    c, w = rng.standard_normal(5), np.logspace(0, 4, 5)
+    if kind == "l1":
+        f = lambda x: float(np.sum(w * np.abs(x - c)) + x @ x)  # noqa: E731
+        g = lambda x: w * np.sign(x - c) + 2 * x  # noqa: E731
+    else:
+        f = lambda x: float(np.max(w * (x - c)) + 0.5 * x @ x)  # noqa: E731
+        g = lambda x: np.eye(5)[np.argmax(w * (x - c))] * w + x  # noqa: E731
+    x0 = rng.standard_normal(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = [
+            lfso.minimize(f, x0, grad=g, method="lfso-lbfgs", max_iter=300, monitor=monitor)
+            for monitor in (True, False)
+        ]
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+    assert runs[0].status is runs[1].status is lfso.Status.MAX_ITER
+    assert runs[0].message == runs[1].message
+    assert ("collapsed" in runs[0].message) is (kind == "max")  # (the replay's path, both ways)
+
+
 def test_collapse_ratio_is_validated():
     with pytest.raises(ValueError, match=r"collapse must be in \(0, 1\), got collapse=2"):
         RiskMonitor(monotone=True, gradient_step=False, collapse=2)

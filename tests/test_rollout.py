@@ -80,6 +80,31 @@ def test_subsample_equals_the_model_built_on_those_rows(name):
     assert full.value(x) == pytest.approx(model.value(x), rel=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["logistic", "softmax"])
+def test_subsample_keeps_the_weights_of_the_kept_rows(kind):
+    """A weighted classifier (``LFSOLogisticRegression.fit(sample_weight=)``'s) subsampled
+    is the weighted model of those rows with their weights; it was rebuilt unweighted."""
+    from lfso.models._weighted import WeightedLogistic, WeightedSoftmax
+
+    weights = np.random.default_rng(7).uniform(0.05, 1.0, 40)
+    rows = np.array([0, 3, 4, 10, 17, 22, 31, 39])
+
+    def build(r):
+        if kind == "logistic":
+            return WeightedLogistic(A[r], LABELS[r], weights[r], l2=0.01, fit_intercept=True)
+        return WeightedSoftmax(A[r], CLASSES[r], 3, weights[r], l2=0.01, fit_intercept=True)
+
+    model = build(np.arange(40))
+    small, direct = subsample(model, rows), build(rows)
+    assert type(small) is type(model)
+    np.testing.assert_array_equal(small.weights, weights[rows])
+    for x in RNG.standard_normal((3, model.dim)):
+        e1, e2 = small.evaluate(x), direct.evaluate(x)
+        assert e1.value == pytest.approx(e2.value, rel=1e-12)
+        np.testing.assert_allclose(e1.grad, e2.grad, rtol=1e-12, atol=1e-14)
+        assert small(x, 0.3) == pytest.approx(direct(x, 0.3), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", ["logistic-intercept", "softmax"])
 def test_subsample_keeps_rows_of_one_class(name):
     model = ROW_MODELS[name](A, B, LABELS, CLASSES)

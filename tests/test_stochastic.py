@@ -452,11 +452,9 @@ def test_a_start_whose_loss_overflows_raises_the_full_batch_runs_error(batch_siz
     """``f(x0) = inf`` raises :class:`NonFiniteStartError` (a ``ValueError``) with the same
     message with or without ``batch_size=``; a minibatch run raised a plain ``ValueError``
     of its own wording."""
-    from lfso._stepper import NonFiniteStartError
-
     A = np.random.default_rng(0).standard_normal((40, 5))
     model = lfso.models.LpRegression(A, A[:, 0], 2)
-    with pytest.raises(NonFiniteStartError, match=r"f\(x0\) = inf and .* must be finite"):
+    with pytest.raises(lfso.NonFiniteStartError, match=r"f\(x0\) = inf and .* must be finite"):
         lfso.minimize(model, np.full(5, 1e100), batch_size=batch_size)
 
 

@@ -17,7 +17,9 @@ The public modules, one room each (every other module is private: its name start
 
 * `lfso`: the entry point `minimize` and what a run returns (`Result`, `History`,
   `Status`); the table of methods (`METHODS`, `Method`, `Option`, `DEFAULT_METHOD`);
-  `check_grad` and `check_oracle`; `compare`.
+  `check_grad` and `check_oracle`; `compare`; the exceptions `OracleError` (an oracle
+  breaking its contract) and `NonFiniteStartError` (``f`` or its gradient not finite at
+  ``x0``).
 * `lfso.models`: objectives computing value, gradient and their oracle in one pass.
 * `lfso.oracles`: oracles ``L(x, R)`` and their calculus (sum, scaling, affine maps), the
   bound ``R -> L(x, R)`` at one point, and segment bounds ``t -> C(x, d, t)``.
@@ -49,6 +51,7 @@ from ._gradcheck import GradCheck, check_grad
 from ._minimize import minimize
 from ._registry import DEFAULT_METHOD, METHODS, Method, Option
 from ._result import History, Result, Status
+from ._stepper import NonFiniteStartError
 from .oracles import OracleError
 from .report import compare
 
@@ -60,6 +63,7 @@ __all__ = [
     "GradCheck",
     "History",
     "Method",
+    "NonFiniteStartError",
     "Option",
     "OracleCheck",
     "OracleError",

@@ -499,9 +499,9 @@ def minimize(
 
     Raises
     ------
-    ValueError
+    NonFiniteStartError
         Where ``f(x0)`` or ``||grad f(x0)||`` is not finite (NaN or infinite: nothing to
-        start from), with or without ``batch_size=``.
+        start from), with or without ``batch_size=``; a subclass of ``ValueError``.
     Exception
         An exception raised during the run (by ``fun``, ``grad``, ``smoothness``, ``hvp``
         or a callback) propagates, as in SciPy, with the run's progress attached:

@@ -95,7 +95,11 @@ def _copy(x: Any) -> Any:
 
 
 class NonFiniteStartError(ValueError):
-    """``f`` or its gradient at the starting point is NaN or infinite: nothing to start from."""
+    """``f`` or its gradient at the starting point is NaN or infinite: nothing to start from.
+
+    Raised by :func:`lfso.minimize` (exported as ``lfso.NonFiniteStartError``); a
+    ``ValueError``, so ``except ValueError`` catches it too.
+    """
 
 
 def callbacks_of(callback: Any) -> list[tuple[str, Callable[..., Any]]]:
@@ -174,7 +178,8 @@ class Stepper:
       exact stationary point), tested before a step (a gradient from a carried product,
       on a fresh evaluation); ``GRADIENT_MISMATCH`` instead where ``f`` there is above
       ``f(x_0)`` and a finite difference of ``f`` disagrees with the gradient
-      (:meth:`_check_rise`),
+      (:meth:`_check_rise`), and no stop (or ``DIVERGED``) where the gradient there says
+      ``f`` falls toward the best point (an overshoot, not a stationary point),
     * ``k = max_iter`` (``MAX_ITER``),
     * :data:`lfso._result.STALL_ITERATIONS` iterations without a new low of ``f`` or of
       ``||g||``, with a tolerance to reach (``STALLED``, for a monotone rule:
@@ -259,6 +264,7 @@ class Stepper:
         self.progress = progress
         self.history = History()
         self._rows = 0  # len(self.history), kept here: read every iteration
+        self._lengths: list[float] = []  # each row's step length t ||d|| (NaN: not given)
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
         self.audit = self._along = False
@@ -399,6 +405,7 @@ class Stepper:
             now - clock,
             flags,
         )
+        self._lengths.append(length)
         self._rows = rows + 1
         return flags
 
@@ -611,8 +618,11 @@ class Stepper:
         """The stopping tests at the point ``nit`` (evaluated as ``ev``) before a move from
         it; whether the run stopped."""
         if ev.grad_norm <= self.threshold and self._confirmed(ev):  # (0: exact stationarity)
-            self._check_rise()
-            return self._stop(Status.CONVERGED)
+            if self._check_rise():
+                return self._stop(Status.CONVERGED)
+            if self._diverged():  # (f's own slope says no stationary point: overshot)
+                return self._stop(Status.DIVERGED)
+            self.detail = ""  # (the run goes on)
         if nit >= self.max_iter:
             return self._stop(self._unless_diverged(Status.MAX_ITER))
         if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0:
@@ -678,7 +688,7 @@ class Stepper:
         self.ev = fresh
         return fresh.grad_norm <= self.threshold
 
-    def _check_rise(self) -> None:
+    def _check_rise(self) -> bool:
         """Test a converged point whose ``f`` is above ``f(x0)`` (beyond ``8 eps |f(x0)|``):
         a central difference of ``f`` from it toward the best point
         (:func:`lfso._gradcheck.central_difference`, four counted evaluations of ``f``)
@@ -690,16 +700,21 @@ class Stepper:
         not ``f``'s (a kink named as such: :func:`~lfso.steps._safeguard._kink`):
         :class:`~lfso.steps.GradientMismatchError` (``GRADIENT_MISMATCH``, the best point
         returned). Where they agree, a stationary point above ``x0`` (the steps
-        left ``x0``'s basin), the run converges with the message saying so. A run whose
-        ``f`` ends at or below ``f(x0)`` pays nothing."""
+        left ``x0``'s basin), the run converges with the message saying so, unless the
+        gradient says ``f`` falls toward the best point by at least half its rise over the
+        way there (``-g . u ||x_best - x|| >= (f - f_best) / 2``, as a convex ``f`` does at
+        every point): no stationary point on ``f``'s own scale, whose gradient passed a
+        tolerance relative to a far larger ``||g(x0)||``. Then the run goes on, or stops
+        ``DIVERGED`` where :meth:`_diverged` (the best point returned); whether it
+        converges is returned. A run whose ``f`` ends at or below ``f(x0)`` pays nothing."""
         x, ev, f0 = self.x, self.ev, self._f0
         assert ev is not None
         if not ev.value > f0 + self._f_slack * abs(f0):
-            return
+            return True
         toward = self.best_x - x
         length = norm(toward)
         if not 0.0 < length < _INF:
-            return
+            return True
         unit = toward / length
         eps = getattr(self.objective, "unit_roundoff", None)  # (coarser than x's dtype's)
         value, seen = self.objective.value, []
@@ -729,10 +744,24 @@ class Stepper:
                 jump = f"{abs(exc._kink):.3g} per unit length: a kink"
                 exc.args = (f"{exc}; f's one-sided slopes there differ by {jump}",)
             raise exc
+        best = self.best
+        assert best is not None
+        rise = float(ev.value) - float(best.value)
+        if -slope * length >= rise / 2.0:  # (f descends toward the best point: overshot)
+            self.detail = (
+                f"f = {ev.value:.6g} at iteration {self.nit} is above f(x0) = {f0:.6g}, the "
+                f"lowest f = {best.value:.6g}; the gradient norm "
+                f"{ev.grad_norm:.3g} there passed the tolerance {self.threshold:.3g} (relative "
+                "to ||grad f(x0)||), "
+                f"but f falls toward the best point at {-slope:.3g} per unit length (a finite "
+                "difference agrees): the steps overshot, not a stationary point"
+            )
+            return False
         self.detail = (
             f"{above}: the steps left x0's basin for this stationary point (a finite "
             "difference of f agrees with the gradient here)"
         )
+        return True
 
     def _collapsed(self, status: Status) -> bool:
         """Whether a ``MAX_ITER`` or ``STALLED`` run (no rule's step of 0) ended with its
@@ -741,7 +770,8 @@ class Stepper:
         still ``1e-6`` times below the longest: the curvature the run measured grew without
         bound where the gradient did not vanish, as it does at a kink of ``f``. A run
         without a monitor (``monitor=False``) replays its history (``f``, ``||g||``, the
-        steps and ``L``) through one, so that its message does not depend on ``monitor=``."""
+        steps and ``L``) through one, so that its message does not depend on ``monitor=``;
+        both read a step along a direction ``d`` as the monitor sees it (:meth:`_seen`)."""
         if status not in (Status.MAX_ITER, Status.STALLED) or self._stalled_by:
             return False
         risk, replay = self.risk, self.risk is None
@@ -752,16 +782,28 @@ class Stepper:
         elif not risk.counts.get("collapse"):
             return False
         history = self.history
-        steps = [t for t in history.step[1:].tolist() if t > 0.0]  # (NaN fails)
+        f, gnorm = history.f.tolist(), history.grad_norm.tolist()
+        step = self._seen(history.step.tolist(), gnorm)
+        steps = [t for t in step[1:] if t > 0.0]  # (NaN fails)
         if not (steps and steps[-1] < risk.collapse * max(steps)):
             return False
         if replay:
-            f, gnorm = history.f.tolist(), history.grad_norm.tolist()
-            step, lipschitz = history.step.tolist(), history.L.tolist()
+            lipschitz = history.L.tolist()
             for k in range(1, len(f)):
                 gnorms = (gnorm[k - 1], gnorm[k])
                 risk.observe(k, f[k - 1], f[k], None, None, *gnorms, step[k], lipschitz[k])
         return bool(risk.counts.get("collapse"))
+
+    def _seen(self, step: list[float], gnorm: list[float]) -> list[float]:
+        """Each row's step as :meth:`record` shows it to the monitor: the gradient step of
+        the same length, ``t ||d|| / ||g||``, where the row's length was given."""
+        lengths = self._lengths
+        seen = list(step)
+        for k in range(1, min(len(seen), len(lengths))):
+            length, last = lengths[k], gnorm[k - 1]
+            if 0.0 < length < _INF and 0.0 < last < _INF:
+                seen[k] = length / last
+        return seen
 
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient

@@ -49,7 +49,8 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     with the same settings (power, oracle, ``l2``, intercept) from the chosen rows; the data
     stay in their array library and on their device. Rows whose labels are of one class are
     kept, as the classifiers take them (a part of a problem with two or more classes, as a
-    minibatch is).
+    minibatch is). A weighted classifier (``LFSOLogisticRegression.fit(sample_weight=)``'s)
+    keeps the weights of the kept rows.
 
     Parameters
     ----------
@@ -76,6 +77,7 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
         LpRegression,
         SoftmaxRegression,
     )
+    from ..models._weighted import WeightedLogistic, WeightedSoftmax
 
     m: Any = model  # (attributes set by the models' shared initialisers)
     row_models = (
@@ -102,13 +104,18 @@ def subsample(model: Model, rows: int | float | Sequence[int], *, seed: int = 0)
     X = taken["X"]
     if m.fit_intercept:  # the models append the constant column themselves
         X = X[:, :-1]
+    # (a weighted model's rows keep their weights: they are among its row arrays)
+    weights = (taken["weights"],) if isinstance(model, (WeightedLogistic, WeightedSoftmax)) else ()
     if isinstance(model, LogisticRegression):
-        return LogisticRegression(
+        logistic = WeightedLogistic if weights else LogisticRegression
+        return logistic(
             X,
             taken["signs"],
+            *weights,
             l2=m.l2,
             fit_intercept=m.fit_intercept,
             oracle=m.oracle,
         )
     y = xp.argmax(taken["onehot"], axis=1)
-    return SoftmaxRegression(X, y, m.K, l2=m.l2, fit_intercept=m.fit_intercept)
+    softmax = WeightedSoftmax if weights else SoftmaxRegression
+    return softmax(X, y, m.K, *weights, l2=m.l2, fit_intercept=m.fit_intercept)

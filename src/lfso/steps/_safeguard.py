@@ -320,7 +320,9 @@ def _bends_below(
     """Whether a central difference at a step :data:`~lfso._gradcheck._SHRINK` to
     ``16^8`` times shorter than the first's (four evaluations of ``f`` each, only where a
     mismatch would be named) settles, contradicts the first, ``first = (observed,
-    error)``, beyond their error bounds, and shows the decrease the gradient predicts:
+    error)``, beyond their error bounds, and shows the decrease the gradient predicts
+    (within the error bounds, at least three quarters of it and at most four thirds: a
+    decrease far larger than the gradient's is no more its than one far smaller):
     ``f`` bends on a scale far below the first step (least squares plus a smoothed
     ``sum |y - c|`` at ``y = x / 1e-5``, near its minimum), which that step spans and
     sees as a kink, so it is no evidence against the gradient (as in
@@ -332,7 +334,9 @@ def _bends_below(
             return False  # (the difference is all rounding from here down)
         if truncation > 3.0 * noise or abs(fine - observed) <= truncation + noise + error:
             continue  # (not settled, or it confirms the first)
-        return not fine > _CONSISTENT_SHORTFALL * predicted + truncation + noise
+        slack = truncation + noise  # (and not far more: a gradient too short is wrong too)
+        short = fine > _CONSISTENT_SHORTFALL * predicted + slack
+        return not short and not fine < predicted / _CONSISTENT_SHORTFALL - slack
     return False
 
 
