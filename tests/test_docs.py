@@ -7,9 +7,11 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import itertools
 import re
 import shlex
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -170,6 +172,43 @@ def test_each_public_docstring_documents_the_parameters_it_takes(module):
                 seen.add(id(member))
                 errors += _parameter_errors(f"{module}.{name}{suffix}", member)
     assert not errors, "\n".join(errors)
+
+
+def _variable_docstrings(module: ModuleType) -> set[str]:
+    """The names a public module's own source gives a docstring: a string literal right
+    after their assignment, which is what pdoc shows (it reads no ``#:`` comment, nor a
+    docstring in the private module a name is imported from)."""
+    body = ast.parse(Path(module.__file__ or "").read_text()).body
+    named = set()
+    for node, after in itertools.pairwise(body):
+        docstring = (
+            isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        )
+        if docstring and isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return named
+
+
+@pytest.mark.parametrize("module", _named_modules())
+def test_each_public_constant_has_a_docstring_in_the_reference(module):
+    """Each name of ``module.__all__`` that is neither a class, a function nor a module
+    (``METHODS``, ``RISKS``, ...) has a docstring where pdoc finds it."""
+    import inspect
+
+    mod = pytest.importorskip(module)
+    constants = [
+        name
+        for name in getattr(mod, "__all__", [])
+        if not any(
+            test(getattr(mod, name))
+            for test in (inspect.isclass, inspect.isroutine, inspect.ismodule)
+        )
+    ]
+    missing = [name for name in constants if name not in _variable_docstrings(mod)]
+    assert not missing, f"{module}: no docstring in the API reference for {missing}"
 
 
 #: A value for each option a method's call line leaves as ``...`` (f = x . x, grad = 2 x).
