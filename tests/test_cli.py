@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -300,6 +301,46 @@ def test_every_option_has_help_with_its_default_once():
                 assert f"(default: {shown})" in text, where
             elif action.option_strings and action.nargs != 0:  # e.g. --radius, --threshold
                 assert "(default" in text or "required" in text, where
+
+
+def test_the_readme_synopses_name_real_options_with_their_defaults():
+    """Each ``lfso COMMAND ...`` synopsis of the README's "Command line" names options the
+    command has; ``[--opt a|b|c]`` lists its choices, and ``[--opt VALUE]`` with a number
+    or a file name gives its default."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Command line", 1)[1].split("### API reference", 1)[0]
+    commands = _subcommands()
+    synopses = re.findall(r"`lfso ([a-z-]+) ([^`]*)`", " ".join(section.split()))
+    assert {name for name, _ in synopses} >= {"demo", "solve", "bench", "compare", "rollout"}
+    for name, synopsis in synopses:
+        options = {o: a for a in commands[name]._actions for o in a.option_strings}
+        for option in re.findall(r"--[a-z][a-z-]*", synopsis):
+            assert option in options, f"lfso {name}: the README names {option}"
+        for option, value in re.findall(r"\[(--[a-z-]+) ([^\s\[\]]+)\]", synopsis):
+            action = options[option]
+            if "|" in value:
+                assert value.split("|") == list(action.choices), (name, option, value)
+            elif re.fullmatch(r"\d[\d.]*|[\w-]+\.\w+", value):
+                default = action.default
+                same = isinstance(default, float) and float(value) == default
+                assert same or value == default, (name, option, value, default)
+
+
+def test_rollout_help_says_tuning_seconds_goes_with_tuning_gradients(capsys):
+    """``--tuning-seconds`` alone is a usage error, and without it the seconds of a stated
+    gradient budget are estimated at the current rule's measured rate: the help says both,
+    not that a grid measures them."""
+    rollout = " ".join(_subcommands()["rollout"].format_help().split())
+    seconds = rollout.split("--tuning-seconds TUNING_SECONDS", 2)[2]
+    assert "with --tuning-gradients" in seconds.split("--no-roi")[0]
+    assert "measured by a grid" not in seconds.split("--no-roi")[0]
+    assert (
+        main(["rollout", "power_sum-p2", "--current", "gd", "step=1e-3", "--tuning-seconds", "5"])
+        == 2
+    )
+    assert "--tuning-seconds 5 needs --tuning-gradients N" in capsys.readouterr().err
 
 
 def test_every_option_states_its_unit():

@@ -7,9 +7,11 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import itertools
 import re
 import shlex
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -85,6 +87,128 @@ def test_the_package_docstring_links_every_public_module():
     # pdoc links a module name written in backticks.
     missing = [m for m in _public_modules() if f"`{m}`" not in doc]
     assert not missing, f"the lfso package docstring does not link {missing}"
+
+
+#: A numpydoc section's heading: a title line underlined with dashes.
+_SECTION = re.compile(r"^([A-Z][A-Za-z ]+)\n-+$", flags=re.M)
+#: An entry of a Parameters or Attributes section: ``name``, ``a, b`` or ``name : type``.
+_ENTRY = re.compile(r"^\*{0,2}[A-Za-z_]\w*(, \*{0,2}[A-Za-z_]\w*)*( : .*)?$")
+
+
+def _documented(obj: object) -> list[tuple[str, object]]:
+    """``(label, callable)`` for ``obj`` and, for a class, each public method it defines."""
+    import inspect
+
+    found = [("", obj)]
+    if inspect.isclass(obj):
+        for name, member in vars(obj).items():
+            member = getattr(member, "__func__", member)
+            if not name.startswith("_") and inspect.isfunction(member):
+                found.append((f".{name}", member))
+    return found
+
+
+def _sections(doc: str) -> dict[str, list[str]]:
+    """A numpydoc docstring's sections: heading -> its lines."""
+    import inspect
+
+    parts = _SECTION.split(inspect.cleandoc(doc))
+    return {parts[i]: parts[i + 1].splitlines() for i in range(1, len(parts), 2)}
+
+
+def _parameter_errors(label: str, obj: object) -> list[str]:
+    """What the docstring of ``obj`` says wrong about its parameters: a line of text at an
+    entry's indentation in a Parameters or Attributes section (pdoc renders each such line
+    as a parameter of that name), a parameter of the signature the Parameters section does
+    not name, or a name there that is no parameter."""
+    import inspect
+
+    sections = _sections(getattr(obj, "__doc__", None) or "")
+    errors = []
+    for heading in ("Parameters", "Other Parameters", "Attributes"):
+        for line in sections.get(heading, []):
+            if line.strip() and not line.startswith(" ") and not _ENTRY.match(line):
+                errors.append(f"{label}: a line of text read as a {heading} entry: {line!r}")
+    if "Parameters" not in sections:
+        return errors
+    named = {
+        name.strip().lstrip("*")
+        for heading in ("Parameters", "Other Parameters")
+        for line in sections.get(heading, [])
+        if line.strip() and not line.startswith(" ")
+        for name in line.split(" : ")[0].split(",")
+    }
+    parameters = {
+        name: p.kind
+        for name, p in inspect.signature(obj).parameters.items()  # type: ignore[arg-type]
+        if name not in ("self", "cls")
+    }
+    optional = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    missing = [n for n, kind in parameters.items() if n not in named and kind not in optional]
+    unknown = sorted(named - set(parameters))
+    if missing:
+        errors.append(f"{label}: parameters not in its Parameters section: {missing}")
+    if unknown:
+        errors.append(f"{label}: documented parameters it does not take: {unknown}")
+    return errors
+
+
+@pytest.mark.parametrize("module", _named_modules())
+def test_each_public_docstring_documents_the_parameters_it_takes(module):
+    """The API reference's parameter lists are the code's: each public class, function and
+    method of ``module`` whose docstring has a numpydoc Parameters section names there
+    every parameter it takes and no other, and no paragraph sits at an entry's
+    indentation (pdoc would list its lines as parameters)."""
+    import inspect
+
+    mod = pytest.importorskip(module)
+    errors, seen = [], set()
+    for name in getattr(mod, "__all__", []):
+        obj = getattr(mod, name)
+        if inspect.ismodule(obj) or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        for suffix, member in _documented(obj):
+            if id(member) not in seen:
+                seen.add(id(member))
+                errors += _parameter_errors(f"{module}.{name}{suffix}", member)
+    assert not errors, "\n".join(errors)
+
+
+def _variable_docstrings(module: ModuleType) -> set[str]:
+    """The names a public module's own source gives a docstring: a string literal right
+    after their assignment, which is what pdoc shows (it reads no ``#:`` comment, nor a
+    docstring in the private module a name is imported from)."""
+    body = ast.parse(Path(module.__file__ or "").read_text()).body
+    named = set()
+    for node, after in itertools.pairwise(body):
+        docstring = (
+            isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        )
+        if docstring and isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return named
+
+
+@pytest.mark.parametrize("module", _named_modules())
+def test_each_public_constant_has_a_docstring_in_the_reference(module):
+    """Each name of ``module.__all__`` that is neither a class, a function nor a module
+    (``METHODS``, ``RISKS``, ...) has a docstring where pdoc finds it."""
+    import inspect
+
+    mod = pytest.importorskip(module)
+    constants = [
+        name
+        for name in getattr(mod, "__all__", [])
+        if not any(
+            test(getattr(mod, name))
+            for test in (inspect.isclass, inspect.isroutine, inspect.ismodule)
+        )
+    ]
+    missing = [name for name in constants if name not in _variable_docstrings(mod)]
+    assert not missing, f"{module}: no docstring in the API reference for {missing}"
 
 
 #: A value for each option a method's call line leaves as ``...`` (f = x . x, grad = 2 x).

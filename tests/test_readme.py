@@ -286,3 +286,14 @@ def test_readme_rows_from_which_trial_steps_are_compiled_are_the_codes():
     assert hasattr(cauchy_kernel(1.0, 2.0**-24), "fused_ulps")
     assert "and so is softmax regression's from 2^18 logits" in PROSE
     assert _fused.softmax_sums.__name__ in _fused.__all__
+
+
+def test_readme_layout_names_every_module():
+    """The README's "Layout" names each module file of ``src/lfso`` (a package's
+    ``__init__.py`` and ``__main__.py`` aside), and names no file that is not there."""
+    layout = TEXT.split("## Layout", 1)[1]
+    named = set(re.findall(r"`(_?\w+\.py)`", layout))
+    package = README.parent / "src" / "lfso"
+    files = {p.name for p in package.rglob("*.py")} - {"__init__.py", "__main__.py"}
+    assert not files - named, f"the README's layout leaves out {sorted(files - named)}"
+    assert not named - files - {"test_layout.py"}, sorted(named - files)

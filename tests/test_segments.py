@@ -12,6 +12,7 @@ import copy
 import itertools
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -724,18 +725,49 @@ def test_device_step_is_zero_along_an_ascent_direction():
     assert float(tau) == 0.0
 
 
+#: docs/segments.md, the page of the segment bounds and their measured tables.
+SEGMENTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "segments.md"
+
+
+def _doc_table(command: str) -> dict[str, list[str]]:
+    """The table docs/segments.md prints below ``Command: `python benchmarks/COMMAND```:
+    problem -> the row's other cells."""
+    text = SEGMENTS_DOC.read_text().split(f"`python benchmarks/{command}`", 1)[1]
+    table = text.split("```\n", 2)[1]
+    rows = [line.split() for line in table.splitlines()[1:]]
+    return {row[0]: row[1:] for row in rows}
+
+
 def test_sharpness_script_reports_longer_sharp_steps():
     from scripts import BENCHMARKS, run_script
 
     names = ["lp_regression-p2-diabetes", "composite_ls-p2-n100", "power_sum-p3-lin"]
-    out = run_script(BENCHMARKS / "segment_sharpness.py", *names, "--at", "0", "5").stdout
+    out = run_script(BENCHMARKS / "segment_sharpness.py", *names, "--at", "0", "10").stdout
     rows = [line.split() for line in out.splitlines()[3:]]
     assert [r[0] for r in rows] == names
+    documented = _doc_table("segment_sharpness.py")
     for row in rows:
         ratios = [float(v) for v in row[1::2]]
         trips = [int(v.strip("()")) for v in row[2::2]]
         assert len(ratios) == 2 and all(r >= 1.0 for r in ratios)  # sharp never shorter
         assert all(1 <= k <= 6 for k in trips)
+        # the page's first two columns (iterations 0 and 10) are what the script prints
+        assert row[1:] == documented[row[0]][:4], (row, documented[row[0]])
+
+
+def test_segments_doc_quotes_the_methods_solve_tolerances():
+    """docs/segments.md's sentence on the library's ``radius_rtol`` of ``lfso-lbfgs`` and
+    ``lfso`` gives the registry's defaults."""
+    import re
+
+    prose = " ".join(SEGMENTS_DOC.read_text().split())
+    m = re.search(
+        r"`lfso-lbfgs` takes `radius_rtol=([\d.e-]+)` and `lfso` keeps `radius_rtol=([\d.e-]+)`",
+        prose,
+    )
+    assert m, "docs/segments.md no longer states the methods' solve tolerances"
+    for method, quoted in (("lfso-lbfgs", m[1]), ("lfso", m[2])):
+        assert float(quoted) == lfso.METHODS[method].options["radius_rtol"].default, method
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

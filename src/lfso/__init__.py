@@ -49,13 +49,24 @@ from . import steps as steps
 from ._auto import OracleCheck, check_oracle
 from ._gradcheck import GradCheck, check_grad
 from ._minimize import minimize
-from ._registry import DEFAULT_METHOD, METHODS, Method, Option
+from ._registry import DEFAULT_METHOD as _DEFAULT_METHOD
+from ._registry import METHODS as _METHODS
+from ._registry import Method, Option
 from ._result import History, Result, Status
 from ._stepper import NonFiniteStartError
 from .oracles import OracleError
 from .report import compare
 
 __version__ = "0.1.0"
+
+# (assigned here, each with its docstring, so that the API reference documents them)
+DEFAULT_METHOD = _DEFAULT_METHOD
+"""``lfso.minimize``'s default method, ``"lfso-lbfgs"`` (the certified method that wins
+``lfso bench`` on most problems: docs/results.md)."""
+METHODS = _METHODS
+"""The one table of methods: name -> :class:`Method` (its step rule, its options with
+their types and defaults, what it needs). ``lfso.minimize``, the SciPy methods, the
+PyTorch optimiser, the CLI and the benchmarks are built from it."""
 
 __all__ = [
     "DEFAULT_METHOD",

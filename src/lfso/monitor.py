@@ -82,7 +82,6 @@ __all__ = [
     "TensorBoardLogger",
 ]
 
-#: Indicator name -> (bit, advice).
 RISKS: dict[str, tuple[int, str]] = {
     "descent": (
         1,
@@ -125,6 +124,7 @@ RISKS: dict[str, tuple[int, str]] = {
         "rules the local curvature estimate is unstable.",
     ),
 }
+"""Risk indicator name -> (its bit in ``History.risk``, the advice its warning gives)."""
 
 
 # ``stagnation`` fires where ``f`` changed by at most this times ``|f|`` over the window

@@ -489,6 +489,8 @@ def compare(
     output : path or None
         Where to write the HTML report (``None``: no report); its folder must exist, which
         is checked before the runs.
+    title : str
+        The report's title and heading.
     **minimize_options
         Options for both runs: ``tol``, ``atol``, ``max_iter``, ``grad``, ``callback``,
         ``progress``, ``monitor``, and ``smoothness`` where the baseline's rule takes an

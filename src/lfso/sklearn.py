@@ -367,16 +367,6 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         (the loss's slope is at most 1 per sample).
     max_iter : int >= 1
 
-    ``fit`` takes ``sample_weight`` (non-negative, shape ``(n_samples,)``): each sample's
-    loss is multiplied by its weight, the penalty is not, ``C sum_i s_i loss_i + ||w||^2 /
-    2``, as in scikit-learn's ``LogisticRegression``; an integer weight is the sample
-    repeated that many times, a weight 0 drops it, and weights scaled by ``c`` are ``C``
-    scaled by ``c``. It is solved over the samples of positive weight (``n`` of them) as
-    ``(1/n) sum_i s'_i loss_i + ||w||^2 / (2 C 2^e n)``, ``s' = s 2^-e`` with ``2^e`` the
-    power of 2 just above the largest weight (exact), so that ``0 < s'_i <= 1``; the
-    models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``),
-    and their segment bound is the ball bound along the direction.
-
     Attributes
     ----------
     classes_ : array
@@ -395,6 +385,18 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         and ``n`` in place of ``C`` and ``n_samples``: the samples of positive weight,
         weighed by ``s'``).
     n_features_in_ : int
+
+    Notes
+    -----
+    ``fit`` takes ``sample_weight`` (non-negative, shape ``(n_samples,)``): each sample's
+    loss is multiplied by its weight, the penalty is not, ``C sum_i s_i loss_i + ||w||^2 /
+    2``, as in scikit-learn's ``LogisticRegression``; an integer weight is the sample
+    repeated that many times, a weight 0 drops it, and weights scaled by ``c`` are ``C``
+    scaled by ``c``. It is solved over the samples of positive weight (``n`` of them) as
+    ``(1/n) sum_i s'_i loss_i + ||w||^2 / (2 C 2^e n)``, ``s' = s 2^-e`` with ``2^e`` the
+    power of 2 just above the largest weight (exact), so that ``0 < s'_i <= 1``; the
+    models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``),
+    and their segment bound is the ball bound along the direction.
 
     Examples
     --------

@@ -19,10 +19,30 @@ the figures of ``docs/results.md``.
 
 from .._later import cpu_as_accelerator
 from ._harness import Record, run_case, run_suite, scipy_lbfgs
-from ._problems import PROBLEMS, Problem, get_problem, lls_data, logistic_data
-from ._suite import BENCH_METHODS, BENCH_PROBLEMS, SUITES, BenchMethod
+from ._problems import PROBLEMS as _PROBLEMS
+from ._problems import Problem, get_problem, lls_data, logistic_data
+from ._suite import BENCH_METHODS as _BENCH_METHODS
+from ._suite import BENCH_PROBLEMS as _BENCH_PROBLEMS
+from ._suite import SUITES as _SUITES
+from ._suite import BenchMethod
 from ._syncs import count_host_syncs, host_time, optimizer_syncs, sync_table, syncs_per_iteration
-from ._tuning import DEFAULT_STEP_GRID, TunedStep, tune_step
+from ._tuning import DEFAULT_STEP_GRID as _DEFAULT_STEP_GRID
+from ._tuning import TunedStep, tune_step
+
+# (assigned here, each with its docstring, so that the API reference documents them)
+PROBLEMS = _PROBLEMS
+"""Every built-in problem by name (:class:`Problem`; ``lfso problems`` lists them)."""
+BENCH_PROBLEMS = _BENCH_PROBLEMS
+"""The problems the suites draw from: the registry :data:`PROBLEMS`."""
+BENCH_METHODS = _BENCH_METHODS
+"""The methods of ``lfso bench`` by name (:class:`BenchMethod`): the registry's methods
+(some under the automatic oracle), the paper's LFSO-GD, the grid-tuned peers and SciPy's
+L-BFGS-B."""
+SUITES = _SUITES
+"""``lfso bench --suite`` name (``"paper"``, ``"full"``, ``"quick"``) -> its problems."""
+DEFAULT_STEP_GRID = _DEFAULT_STEP_GRID
+"""The one grid of fixed steps: decades from 1e-8 to 10, :func:`tune_step`'s default,
+``lfso bench``'s tuned methods' and ``lfso demo``'s grid-tuned GD's."""
 
 __all__ = [
     "BENCH_METHODS",

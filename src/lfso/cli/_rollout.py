@@ -196,7 +196,8 @@ def _roi_arguments(p: argparse.ArgumentParser) -> None:
         "--tuning-seconds",
         type=_number,
         default=None,
-        help="your tuning budget in seconds (default: measured by a grid)",
+        help="your tuning budget in seconds, with --tuning-gradients (default: estimated "
+        "at the current rule's measured time per gradient)",
     )
     p.add_argument("--no-roi", action="store_true", help="skip the return on investment")
     p.add_argument("--force", action="store_true", help="run the guarded stage on no-go too")

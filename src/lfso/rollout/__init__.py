@@ -31,11 +31,17 @@ run goes (``report=`` of :func:`rollout`).
 # results they return (Check, PilotEvidence, Handover, GuardedResult, ReturnOnInvestment,
 # Rollout). Helpers the stages share (_targets.to_target, _guard.concat_histories,
 # _guard.judge_against) stay private: their figures reach users as fields of those results.
-from ._guard import DEFAULT_THRESHOLDS, Guard, GuardedResult, Handover, guarded_minimize
+from ._guard import DEFAULT_THRESHOLDS as _DEFAULT_THRESHOLDS
+from ._guard import Guard, GuardedResult, Handover, guarded_minimize
 from ._pilot import Check, GoCriteria, PilotEvidence, decide, pilot
 from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
 from ._subsample import subsample
 from ._workflow import Rollout, rollout
+
+# (assigned here, each with its docstring, so that the API reference documents them)
+DEFAULT_THRESHOLDS = _DEFAULT_THRESHOLDS
+"""Risk indicator (and the guard's own ``divergence``) -> firings that trip a
+:class:`Guard`: one firing of any; 0 turns one off."""
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -50,6 +50,8 @@ class GoCriteria:
         first criterion, and a run on a fixed budget (a PyTorch pilot) stagnates once it
         has converged.
 
+    Notes
+    -----
     Whatever the criteria, LFSO's safeguard must not give up in the pilot run (status
     ``STEP_FAILED``: every trial step of a step rejected; ``GRADIENT_MISMATCH``: a
     finite difference of ``f``, its own or the loop's check of a run that converged above
@@ -186,7 +188,7 @@ def pilot(
 
     Parameters
     ----------
-    objective, x0
+    objective, x0, grad, smoothness
         As for :func:`lfso.minimize` (``grad=`` and ``smoothness=`` for a plain function).
     current : mapping
         The ``minimize`` options of the rule used today, e.g. ``{"method": "gd",
@@ -202,6 +204,8 @@ def pilot(
         The pilot's budget (an integer >= 1: a pilot of no step is no evidence) and
         tolerance (both runs).
     criteria : GoCriteria, optional
+    seed : int >= 0
+        Draws the pilot's rows (:func:`subsample`'s ``seed``).
     callback : callable or list of callables, optional
         ``callback(intermediate_result)`` in both runs (``intermediate_result.method`` says
         which).

@@ -336,6 +336,10 @@ def rollout(
         every ``every`` seconds while the workflow runs. A workflow that ends in an
         exception leaves the page finished, the stage that was running marked
         ``interrupted`` (a ``KeyboardInterrupt``) or ``failed``.
+    every : float > 0
+        Seconds between rewrites of the ``report`` page.
+    title : str
+        The report page's title and heading.
     options
         Further ``minimize`` options for the LFSO runs; ``atol``, a stopping test, goes to
         every run (the pilot's two, both stages of the guarded run, the return on

@@ -60,7 +60,10 @@ class NesterovStep(StepRule):
     Parameters
     ----------
     step : float > 0
-        ``1/L``, or a tuned value; ``lipschitz=L`` may be given instead.
+        ``1/L``, or a tuned value.
+    lipschitz : float > 0
+        A Lipschitz constant ``L`` of the gradient, given instead of ``step``: the step is
+        ``1/L``. Exactly one of the two.
     """
 
     name = "nesterov"
@@ -140,6 +143,8 @@ class LFSOAccelStep(CertifiedRule):
         bound on the curvature along ``-g`` (:meth:`lfso.models.Model.segment`) instead of
         the ball's; the FISTA inequality above needs only that curvature.
 
+    Notes
+    -----
     Safeguard: ``Safeguarded(LFSOAccelStep(...))`` checks
     ``f(x_{k+1}) <= f(y_k) - tau_k (1 - eta/2) ||g||^2`` at the gradient step (one more
     function value per iteration) and shrinks ``tau_k`` until it holds.

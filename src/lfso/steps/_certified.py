@@ -179,6 +179,9 @@ class CertifiedStep(CertifiedRule):
     eta : float in (0, 2)
     name : str
         The ``method=`` string reported in results.
+    radius_rtol : float in (0, 1)
+        Relative tolerance of the certificate's solve on the step length (where
+        ``certificate="auto"`` is settled; a certificate passed in has its own).
     """
 
     def __init__(
@@ -447,6 +450,9 @@ class LFSOStep(CertifiedStep):
     certificate : "auto", "ball", "segment" or Certificate
     direction : Direction, optional
         Default steepest descent; ``LBFGSDirection(memory)`` gives ``lfso-lbfgs``.
+    name : str, optional
+        The ``method=`` string reported in results (default ``"lfso"``, or
+        ``"lfso-lbfgs"`` along a direction other than steepest descent).
     """
 
     def __init__(

@@ -136,6 +136,8 @@ class ArmijoStep(StepRule):
     shrink : float in (0, 1)
     growth : float >= 1
         Warm start: the previous accepted step times ``growth``.
+    max_step : float > 0
+        The largest trial step: the warm start is capped there.
     """
 
     name = "armijo"

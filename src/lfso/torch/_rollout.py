@@ -468,6 +468,8 @@ def pilot(
         parameters counts (where the last step did not evaluate them, as LFSO's accepted
         trial does, one more closure call, counted).
     criteria : GoCriteria, optional
+    task : str
+        The pilot task in words, as the evidence names it (the step count appended).
     lfso_options
         Options of :class:`lfso.torch.LFSO`, checked before the current rule's run (as
         ``steps``, an integer >= 1, and ``criteria``): a bad one is an error before any

@@ -1057,9 +1057,6 @@ class StochasticLFSO(torch.optim.Optimizer):
         Calls of :meth:`step` so far (the number a :class:`SkippedBatchWarning` names); a
         call that raised (its closure did) is not counted.
 
-    The counters and ``last_step``, ``last_curvature`` are saved by :meth:`state_dict` and
-    go on from there after :meth:`load_state_dict`, as the rest of the run does.
-
     Warns
     -----
     SkippedBatchWarning
@@ -1076,6 +1073,9 @@ class StochasticLFSO(torch.optim.Optimizer):
 
     Notes
     -----
+    The counters and ``last_step``, ``last_curvature`` are saved by :meth:`state_dict` and
+    go on from there after :meth:`load_state_dict`, as the rest of the run does.
+
     **The closure.** ``step(closure)`` calls the closure once with a graph (after zeroing
     the gradients), and on a step that measures the secant once more, at the previous point
     (``secant="fresh"``) or the trial point (``"same"``). A gradient left in ``p.grad``
