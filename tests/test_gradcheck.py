@@ -771,3 +771,23 @@ def test_a_gradient_off_where_f_is_rough_on_the_step_s_scale_does_not_pass(fun, 
         right = lfso.check_grad(fun, x, grad=grad, seed=seed)
         assert right.passed or not right.conclusive, str(right)
         assert not lfso.check_grad(fun, x, grad=wrong, seed=seed).passed
+
+
+@pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.25}), ("adgd", {})])
+def test_a_run_converging_at_a_wrong_gradient_s_zero_reports_the_mismatch(method, options):
+    # grad = 2 (x - 2) for f = sum((x - 1)^2): in float32 the steps land on x = 2 exactly,
+    # where that gradient is 0 while f still fell along every step; the change of f over
+    # the last steps, against the one the gradients predict, calls for a difference there.
+    def fun(x):
+        return float(np.sum((x - 1) ** 2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun, np.zeros(3, np.float32), grad=lambda x: 2 * (x - 2), method=method, **options
+        )
+        right = lfso.minimize(
+            fun, np.zeros(3, np.float32), grad=lambda x: 2 * (x - 1), method=method, **options
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH, res.message
+    assert right.status is lfso.Status.CONVERGED, right.message
