@@ -25,6 +25,7 @@ import inspect
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
@@ -767,7 +768,8 @@ class Stepper:
         """Keep ``x`` (the point the run leaves, evaluated as ``ev``) for
         :meth:`_check_last_steps`: as the last point, and as an anchor where its iteration
         is a multiple of :data:`_ANCHOR_EVERY` (the two latest kept)."""
-        kept = (x, ev)
+        # (without its bound, whose arrays the check does not read: a plain evaluation)
+        kept = (x, replace(ev, bound=None) if type(ev) is Evaluation else ev)
         anchors = self._before[1:]
         if self.nit % _ANCHOR_EVERY == 0:
             anchors = [*anchors[-1:], kept]
