@@ -761,3 +761,82 @@ def test_check_grad_shortens_the_step_where_f_overflows_at_it():
     assert check.passed, str(check)
     wrong = lfso.check_grad(fun, x, grad=lambda z: 2.0 * np.sinh(z / 1e-6))
     assert not wrong.passed and wrong.conclusive
+
+
+def _log_cosh(x):
+    """``sum log(cosh(1e4 x))`` in float32: at ``x`` near ``1e-5`` its values step by
+    ``eps * cosh``, hundreds of their ulps, and it bends within ``1e-4`` of 0."""
+    return float(np.sum(np.log(np.cosh(np.float32(1e4) * x))))
+
+
+def _log_cosh_grad(x):
+    return np.float32(1e4) * np.tanh(np.float32(1e4) * x)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        [1e-5, 1.15e-5, 1.3e-5],
+        [-4.2e-7],
+        [9.6e-6, 5.1e-6, 5.4e-6],
+        [-1.21e-5, -3.86e-6, 9.61e-6, -9.76e-6],
+    ],
+)
+@pytest.mark.parametrize("directions", [2, "all"])
+def test_a_right_gradient_of_an_f_coarser_than_float32_is_not_called_wrong(x, directions):
+    # Its shortest differences see steps of f's values, far above the rounding a few ulps
+    # would give (a zero difference, or one of a single step): that is no evidence of a
+    # wrong gradient (nor of a kink), so the check passes or says it cannot tell.
+    x = np.array(x, dtype=np.float32)
+    for seed in range(4):
+        check = lfso.check_grad(_log_cosh, x, directions, grad=_log_cosh_grad, seed=seed)
+        assert check.passed or not check.conclusive, str(check)
+        assert check.differentiable, str(check)
+
+
+@pytest.mark.parametrize(
+    ("fun", "grad", "x"),
+    [
+        (_log_cosh, _log_cosh_grad, [1.17e-3, 1.3e-3, -9.9e-4]),
+        (
+            lambda x: float(np.sum(np.sin(np.float32(1e3) * x))),
+            lambda x: np.float32(1e3) * np.cos(np.float32(1e3) * x),
+            [-0.5695, -1.2842, -0.961, -0.0164],
+        ),
+    ],
+)
+def test_a_gradient_off_where_f_is_rough_on_the_step_s_scale_does_not_pass(fun, grad, x):
+    # float32's step spans many of f's wiggles: the first difference's error bound is
+    # mostly its truncation term, wide enough to take in a gradient 1.5 times too long in
+    # one entry; shorter differences see it.
+    x = np.array(x, dtype=np.float32)
+
+    def wrong(z):
+        g = grad(z).copy()
+        g[0] *= 1.5
+        return g
+
+    for seed in range(12):
+        right = lfso.check_grad(fun, x, grad=grad, seed=seed)
+        assert right.passed or not right.conclusive, str(right)
+        assert not lfso.check_grad(fun, x, grad=wrong, seed=seed).passed
+
+
+@pytest.mark.parametrize(("method", "options"), [("gd", {"step": 0.25}), ("adgd", {})])
+def test_a_run_converging_at_a_wrong_gradient_s_zero_reports_the_mismatch(method, options):
+    # grad = 2 (x - 2) for f = sum((x - 1)^2): in float32 the steps land on x = 2 exactly,
+    # where that gradient is 0 while f still fell along every step; the change of f over
+    # the last steps, against the one the gradients predict, calls for a difference there.
+    def fun(x):
+        return float(np.sum((x - 1) ** 2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            fun, np.zeros(3, np.float32), grad=lambda x: 2 * (x - 2), method=method, **options
+        )
+        right = lfso.minimize(
+            fun, np.zeros(3, np.float32), grad=lambda x: 2 * (x - 1), method=method, **options
+        )
+    assert res.status is lfso.Status.GRADIENT_MISMATCH, res.message
+    assert right.status is lfso.Status.CONVERGED, right.message

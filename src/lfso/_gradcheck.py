@@ -72,8 +72,9 @@ class GradCheck(NamedTuple):
         False where no direction's difference disagreed with the gradient, but along
         some the difference never settled: it moved with its step at every step down to
         where ``f``'s rounding swamps it (``f`` bends on a scale below the smallest step
-        the dtype resolves), so the check has no evidence either way and ``passed`` is
-        False ("INCONCLUSIVE", not "FAILED").
+        the dtype resolves, or its values are coarser than its dtype's), so the check has
+        no evidence either way and ``passed`` is False ("INCONCLUSIVE", neither
+        "FAILED" nor "PASSED").
     """
 
     passed: bool
@@ -184,18 +185,26 @@ def _directional(
     there. Four calls of ``value``, eight in that case. The fourth item is the jump in
     slope of a kink at ``x`` along ``v``, or 0 (:func:`_kinked`, with ``f0 = f(x)``).
 
-    Where the two disagree (beyond ``rtol`` and the error bound, or at a kink), the
-    difference is taken again at steps :data:`_SHRINK` times shorter, down to where
-    rounding swamps it or :data:`_REFINEMENTS` times (four calls each). A difference
-    settles where its extrapolation moves it by no more than its rounding
-    (``|D(h) - D(h/2)| / 3`` within the rounding bound); the first that settles is taken,
-    and replaced by a shorter settled one that contradicts it beyond their two error
-    bounds (``f`` bends on a scale far below the longer step, as within ``1e-7`` of an
-    ``x`` near ``1e-5``: that step spans the bend, where ``f`` looks as smooth as a
-    quadratic with another slope, and its error bound, which assumes ``f``'s curvature
-    varies slowly over the step, does not hold; or ``f`` is not finite at ``x +- h v``,
-    as ``cosh(x / 1e-6)`` at ``h = 5e-3``, while it is at ``x``). The last item is False
-    where none settled: no evidence either way."""
+    The first difference decides at once where it agrees with ``g . v`` and has settled
+    (its extrapolation moves it by no more than ``3x`` its rounding, or than ``rtol``), or
+    agrees within ``rtol`` and twice a rounding below ``rtol``. Otherwise (a disagreement,
+    a kink, or an agreement that only a large truncation term allowed, as where ``f`` is
+    rough on the scale of the step and a gradient 1.5 times too long in one entry passed)
+    the difference is taken again at steps :data:`_SHRINK` times shorter, down to where
+    ``f(x)``'s rounding swamps it or :data:`_REFINEMENTS` times (four calls each), each
+    with a rounding bound measured from ``f``'s values as well (:func:`_scatter`: an
+    ``f`` computed less accurately than its dtype). A shorter difference settles where
+    ``|D(h) - D(h/2)|`` is within ``3x`` its rounding, and decides only where the next
+    shorter one settles too and agrees with it (a pair): it confirms a settled first
+    difference, or replaces one that both contradict beyond their error bounds (``f``
+    bends on a scale far below the longer step, as within ``1e-7`` of an ``x`` near
+    ``1e-5``: that step spans the bend, where ``f`` looks as smooth as a quadratic with
+    another slope, and its error bound, which assumes ``f``'s curvature varies slowly
+    over the step, does not hold; or ``f`` is not finite at ``x +- h v``, as ``cosh(x /
+    1e-6)`` at ``h = 5e-3``, while it is at ``x``). A pair whose two differences do not
+    both agree or both disagree with ``g . v`` is no evidence, and a kink is one whose
+    jump two steps see alike. The last item is False where nothing decided: no evidence
+    either way."""
     seen: list[float] = []
 
     def recorded(z: Any) -> float:
@@ -213,25 +222,71 @@ def _directional(
     gv, jump = _slope(g, x, v, h), _kinked(seen[-4:], f0, h, eps)
     error = truncation + rounding
     scale = max(abs(fd), abs(gv))
-    if abs(fd - gv) <= rtol * scale + error and not abs(jump) > rtol * scale:
+    settled = math.isfinite(error) and truncation <= max(3.0 * rounding, rtol * scale)
+    close = abs(fd - gv) <= rtol * scale + (error if settled else 2.0 * rounding)
+    if close and not abs(jump) > rtol * scale and (settled or rounding <= rtol * scale):
         return fd, gv, error, jump, True
     if not (math.isfinite(gv) and math.isfinite(f0)):
         return fd, gv, error, jump, True
-    best = (fd, gv, error, jump, math.isfinite(error) and truncation <= 3.0 * rounding)
+    best = (fd, gv, error, jump, math.isfinite(error) and truncation <= 3.0 * rounding and not jump)
+    previous = None  # (the last refinement, where it settled)
     for k in range(1, _REFINEMENTS + 1):
         step = h / _SHRINK**k
         fine, truncation, rounding = _extrapolated(recorded, x, v, eps, _SHRINK**-k, reach)
         slope = _slope(g, x, v, step)
         if not math.isfinite(fine + truncation + rounding):
+            previous = None
             continue  # (f overflows this far from x: shorter)
-        if not rounding < max(abs(fine), abs(slope)):
-            break  # (the difference is all rounding from here down)
-        if truncation > 3.0 * rounding:
-            continue
-        if best[4] and abs(fine - best[0]) <= truncation + rounding + best[2]:
-            continue  # (the shorter difference confirms the settled one)
-        best = (fine, slope, truncation + rounding, _kinked(seen[-4:], f0, step, eps), True)
+        if not 3.0 * _ROUNDINGS * eps * abs(f0) / step < max(abs(fine), abs(slope)):
+            break  # (the difference is all rounding from here down: f0's, through the weights)
+        rounding = max(rounding, _scatter(seen[-4:], f0, step))
+        current = None
+        if truncation <= 3.0 * rounding < 3.0 * max(abs(fine), abs(slope)):
+            current = (fine, slope, truncation + rounding, _kinked(seen[-4:], f0, step, eps), True)
+        if current is None or previous is None or _apart(previous, current):
+            previous = current
+            continue  # (a refinement decides only where the next one confirms it)
+        # A kink's jump is the same at every step (one seen at one step alone is rounding's
+        # or a bend's: f bends within the longer step and is smooth within the shorter).
+        jump = previous[3] if _same_jump(previous, current) or _same_jump(previous, best) else 0
+        if best[4] and not (_apart(best, previous) and _apart(best, current)):
+            return (*best[:3], best[3] if jump else 0.0, True)  # (confirmed)
+        # The first pair that settles decides, where the two agree on the gradient.
+        return (*previous[:3], jump, _agrees(previous, rtol) == _agrees(current, rtol))
     return best
+
+
+def _agrees(difference: tuple[float, ...], rtol: float) -> bool:
+    """Whether a difference ``(fd, g . v, error, ...)`` agrees with its ``g . v``."""
+    fd, gv, error = difference[:3]
+    return abs(fd - gv) <= rtol * max(abs(fd), abs(gv)) + error
+
+
+def _scatter(seen: list[float], f0: float, h: float) -> float:
+    """A bound on the rounding of a difference at ``h`` (:func:`_extrapolated`) measured
+    from ``f``'s own values rather than assumed (an ``f`` computed less accurately than its
+    dtype, as ``log(cosh(y))`` at a small ``y`` in float32, whose values step by
+    ``eps * cosh(y)``, hundreds of ulps): the fourth difference of the five equally spaced
+    values ``f(x + t v)``, ``t`` in ``-h, -h/2, 0, h/2, h``, is ``(h/2)^4`` times a fourth
+    derivative, below rounding at a short step, plus up to six times a value's error ``e``;
+    ``e`` carries through the extrapolation as ``3 e / h``. Infinite where the five values
+    are equal (``f`` does not resolve the step)."""
+    ahead, behind, near_ahead, near_behind = seen
+    if ahead == behind == near_ahead == near_behind == f0:
+        return math.inf
+    fourth = ahead + behind - 4.0 * (near_ahead + near_behind) + 6.0 * f0
+    return 3.0 * abs(fourth) / 4.0 / h
+
+
+def _same_jump(one: tuple[float, ...], other: tuple[float, ...]) -> bool:
+    """Whether two differences see a kink (the fourth item) of about the same jump."""
+    return one[3] != 0.0 and 0.5 <= other[3] / one[3] <= 2.0
+
+
+def _apart(one: tuple[float, ...], other: tuple[float, ...]) -> bool:
+    """Whether two differences ``(fd, g . v, error, ...)`` disagree beyond their two
+    error bounds."""
+    return not abs(one[0] - other[0]) <= one[2] + other[2]
 
 
 def _slope(g: Any, x: Any, v: Any, h: float) -> float:
@@ -282,11 +337,13 @@ def check_grad(
     ``4 (directions + 1) + 1`` evaluations of ``f``, one of the gradient;
     ``8 (directions + 1) + 1`` where every value of ``f`` is a float32 (or float16) at a
     wider ``x``, the differences taken again at the step of that float's rounding. Along
-    a direction where ``fd`` and ``g . v`` disagree, the difference is taken again at
-    steps 16 to ``16^8`` times shorter (four evaluations each, until rounding swamps it):
-    where ``f`` bends on a scale far below the step (within ``1e-7`` of an ``x`` near
-    ``1e-5``), a shorter difference that contradicts the first decides, and where none
-    settles the check is inconclusive rather than failed (``GradCheck.conclusive``).
+    a direction where ``fd`` and ``g . v`` disagree, or agree only within a difference
+    that has not settled, the difference is taken again at steps 16 to ``16^8`` times
+    shorter (four evaluations each, until rounding swamps it): where ``f`` bends on a
+    scale far below the step (within ``1e-7`` of an ``x`` near ``1e-5``), two shorter
+    differences that agree with each other and contradict the first decide, and where
+    none settles the check is inconclusive rather than passed or failed
+    (``GradCheck.conclusive``).
 
     Parameters
     ----------
@@ -355,9 +412,10 @@ def check_grad(
         derivatives.append((fd, gv, error))
         kinked = abs(jump) > rtol * scale
         smooth = smooth and not kinked
-        if kinked or not gap <= rtol * scale + error:  # (NaN: not passed)
+        if kinked or not settled or not gap <= rtol * scale + error:  # (NaN: not passed)
             passed = False
-            failed, unsettled = failed or settled, unsettled or not settled
+            failed = failed or (settled and (kinked or not gap <= rtol * scale + error))
+            unsettled = unsettled or not settled
         if math.isnan(gap):  # a NaN derivative (or inf against inf): no agreement measured
             worst = math.nan
         elif not math.isnan(worst):

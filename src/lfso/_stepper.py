@@ -25,13 +25,14 @@ import inspect
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
 from array_api_compat import is_dask_array
 
 from ._arrays import materialize, namespace, norm, rounding, to_float
-from ._gradcheck import central_difference
+from ._gradcheck import _scatter, central_difference
 from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
 from ._result import STALL_ITERATIONS, History, Result, Status, stop_message
@@ -50,6 +51,10 @@ __all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
 #: How many times both ``|f(x_0)|`` and the descent from ``f(x_0)`` to the lowest ``f`` seen
 #: the current ``f`` must rise above that low for the run to count as diverged.
 _DIVERGENCE = 10.0
+
+#: The end-of-run check of the steps (Stepper._check_last_steps) keeps the points at the
+#: last two multiples of this many iterations.
+_ANCHOR_EVERY = 8
 
 _INF = math.inf
 
@@ -298,6 +303,10 @@ class Stepper:
         # the move that reached the current point, whose scalars are on their way, and the
         # point before it (see advance)
         self._behind: tuple[Any, bool, Any, Evaluation | None] | None = None
+        # (x, f, g) of the points before the current one that the end-of-run check of the
+        # steps reads (_check_last_steps): the last one, and those at the last two
+        # multiples of _ANCHOR_EVERY iterations
+        self._before: list[tuple[Any, Evaluation]] = []
 
     # -- the pieces every driver shares ------------------------------------------------------
 
@@ -577,6 +586,8 @@ class Stepper:
             )
         if not (-_INF < new.value < _INF and -_INF < new.grad_norm < _INF):  # (NaN fails)
             return False
+        if self.ev is not None and self.x is not None:
+            self._keep_before(self.x, self.ev)
         self.x, self.ev = x, new
         return True
 
@@ -619,6 +630,7 @@ class Stepper:
         it; whether the run stopped."""
         if ev.grad_norm <= self.threshold and self._confirmed(ev):  # (0: exact stationarity)
             if self._check_rise():
+                self._check_last_steps()
                 return self._stop(Status.CONVERGED)
             if self._diverged():  # (f's own slope says no stationary point: overshot)
                 return self._stop(Status.DIVERGED)
@@ -716,34 +728,8 @@ class Stepper:
         if not 0.0 < length < _INF:
             return True
         unit = toward / length
-        eps = getattr(self.objective, "unit_roundoff", None)  # (coarser than x's dtype's)
-        value, seen = self.objective.value, []
-
-        def recorded(y: Any) -> float:  # (the difference's values, for a kink)
-            seen.append(float(value(y)))
-            return seen[-1]
-
-        observed, error = central_difference(recorded, x, unit, eps=eps)
-        slope = to_float(ev.grad @ unit)
         above = f"f = {ev.value:.6g} at the point the run converged to is above f(x0) = {f0:.6g}"
-        bends = False
-        if _disagree(observed, slope, error):  # (a proven oracle's curvature, as the safeguard)
-            error += _truncation(self.objective, x, ev, 1.0, eps)
-        if _disagree(observed, slope, error):
-            sign = -1.0 if slope > 0.0 else 1.0  # (g . u <= 0 along sign u: a descent)
-            first = (sign * observed, error)
-            # (f bends far below the step, where a shorter difference settles: no evidence)
-            bends = _bends_below(value, x, sign * unit, eps, first, sign * slope)
-        if not bends and _disagree(observed, slope, error):
-            exc = GradientMismatchError(
-                f"{above}, and toward the best point f changes at {observed:.3g} per unit "
-                f"length (a finite difference, +- {error:.2g}) where the gradient says {slope:.3g}"
-            )
-            exc._kink = _kink(float(ev.value), x, seen, eps)
-            if exc._kink:
-                jump = f"{abs(exc._kink):.3g} per unit length: a kink"
-                exc.args = (f"{exc}; f's one-sided slopes there differ by {jump}",)
-            raise exc
+        slope = self._check_along(x, ev, unit, f"{above}, and toward the best point")
         best = self.best
         assert best is not None
         rise = float(ev.value) - float(best.value)
@@ -762,6 +748,98 @@ class Stepper:
             "difference of f agrees with the gradient here)"
         )
         return True
+
+    def _check_along(self, x: Any, ev: Evaluation, unit: Any, where: str) -> float:
+        """A central difference of ``f`` at ``x`` (evaluated as ``ev``) along the unit
+        vector ``unit`` (:func:`lfso._gradcheck.central_difference`, four counted
+        evaluations of ``f``) against the gradient's ``g . u``: where they differ by more
+        than half the larger, beyond the difference's error bound (widened by a built-in
+        model's proven curvature, and by ``f``'s rounding as its values show it,
+        :func:`lfso._gradcheck._scatter`, for an ``f`` computed less accurately than its
+        dtype; and unless a shorter difference shows ``f`` bends far below the step:
+        :func:`~lfso.steps._safeguard._truncation` and
+        :func:`~lfso.steps._safeguard._bends_below`), the gradient is not ``f``'s:
+        :class:`~lfso.steps.GradientMismatchError` (a kink named as such:
+        :func:`~lfso.steps._safeguard._kink`), its message starting with ``where``; else the
+        gradient's ``g . u``, which the difference confirms, is returned."""
+        eps = getattr(self.objective, "unit_roundoff", None)  # (coarser than x's dtype's)
+        value, seen = self.objective.value, []
+
+        def recorded(y: Any) -> float:  # (the difference's values, for a kink)
+            seen.append(float(value(y)))
+            return seen[-1]
+
+        observed, error = central_difference(recorded, x, unit, eps=eps)
+        slope = to_float(ev.grad @ unit)
+        # (f's rounding measured from its values, where they show no kink: a kink is f's)
+        if _disagree(observed, slope, error) and not _kink(float(ev.value), x, seen, eps):
+            unit_eps = eps or float(namespace(x).finfo(x.dtype).eps)
+            h = unit_eps ** (1.0 / 3.0) * max(1.0, norm(x))
+            error = max(error, _scatter(seen, float(ev.value), h))
+        bends = False
+        if _disagree(observed, slope, error):  # (a proven oracle's curvature, as the safeguard)
+            error += _truncation(self.objective, x, ev, 1.0, eps)
+        if _disagree(observed, slope, error):
+            sign = -1.0 if slope > 0.0 else 1.0  # (g . u <= 0 along sign u: a descent)
+            first = (sign * observed, error)
+            # (f bends far below the step, where a shorter difference settles: no evidence)
+            bends = _bends_below(value, x, sign * unit, eps, first, sign * slope)
+        if not bends and _disagree(observed, slope, error):
+            exc = GradientMismatchError(
+                f"{where} f changes at {observed:.3g} per unit length (a finite "
+                f"difference, +- {error:.2g}) where the gradient says {slope:.3g}"
+            )
+            exc._kink = _kink(float(ev.value), x, seen, eps)
+            if exc._kink:
+                jump = f"{abs(exc._kink):.3g} per unit length: a kink"
+                exc.args = (f"{exc}; f's one-sided slopes there differ by {jump}",)
+            raise exc
+        return slope
+
+    def _keep_before(self, x: Any, ev: Evaluation) -> None:
+        """Keep ``x`` (the point the run leaves, evaluated as ``ev``) for
+        :meth:`_check_last_steps`: as the last point, and as an anchor where its iteration
+        is a multiple of :data:`_ANCHOR_EVERY` (the two latest kept)."""
+        # (without its bound, whose arrays the check does not read: a plain evaluation)
+        kept = (x, replace(ev, bound=None) if type(ev) is Evaluation else ev)
+        anchors = self._before[1:]
+        if self.nit % _ANCHOR_EVERY == 0:
+            anchors = [*anchors[-1:], kept]
+        self._before = [kept, *anchors]
+
+    def _check_last_steps(self) -> None:
+        """Test a converged point ``x`` against the change of ``f`` from points the run
+        passed, at no evaluation: from a point ``y`` (the last one, and those at the last
+        two multiples of :data:`_ANCHOR_EVERY` iterations) ``f`` changes by ``(g(y) + g) .
+        (x - y) / 2`` up to the trapezoid rule's error, a third-order term, here taken as
+        no more than the second-order one ``|(g - g(y)) . (x - y)|`` plus half the larger
+        change, beyond ``f``'s rounding (``8 eps`` of each value). Where the change of
+        ``f`` differs by more, the gradient is checked along ``x - y``
+        (:meth:`_check_along`, four counted evaluations of ``f``, raising
+        :class:`~lfso.steps.GradientMismatchError` where it disagrees): a wrong gradient's
+        zero, as ``2 (x - 2)`` for ``sum((x - 1)^2)``, where ``f`` still fell along the
+        steps, is not taken for convergence."""
+        x, ev = self.x, self.ev
+        if ev is None:
+            return
+        for y, before in self._before:
+            step = x - y
+            length = norm(step)
+            if not 0.0 < length < _INF:
+                continue
+            unit = step / length  # (products along it, times length on the host: no underflow)
+            change = ev.value - before.value
+            predicted = 0.5 * to_float((before.grad + ev.grad) @ unit) * length
+            second = abs(to_float((ev.grad - before.grad) @ unit)) * length
+            rounding = self._f_slack * (abs(ev.value) + abs(before.value))
+            rounding += self._rounding(x, ev) + self._rounding(y, before)
+            # (gradient entries below the normal range lose all but their leading bits)
+            rounding += 2.0 * _tiny(x) * length * math.sqrt(int(x.shape[0]))
+            allowed = 0.5 * max(abs(change), abs(predicted)) + second + rounding
+            if abs(change - predicted) > allowed:  # (NaN: no evidence)
+                where = "over the steps before convergence,"
+                self._check_along(x, ev, unit, where)
+                return
 
     def _collapsed(self, status: Status) -> bool:
         """Whether a ``MAX_ITER`` or ``STALLED`` run (no rule's step of 0) ended with its
