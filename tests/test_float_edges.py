@@ -847,3 +847,18 @@ def test_float32_rows_whose_squares_overflow_build_without_numpy_warnings(make):
         model = make(A, b)
         result = lfso.minimize(model, np.zeros(model.dim, dtype=np.float32), max_iter=20)
     assert result.status == lfso.Status.PRECISION_LIMIT
+
+
+@pytest.mark.parametrize("p", [1.5, 3.0, 7.5])
+def test_composite_paper_bound_past_the_float_range_is_inf(p):
+    """``CompositeLeastSquares(..., oracle="paper")``'s bound at a radius whose powers pass
+    the float64 range (``t^(p-1)`` with ``t ~ R^2``) is ``inf``, as the other models'
+    bounds are there, not Python's bare ``OverflowError`` from ``float ** float``; below
+    that range it still grows with ``R``, and the oracle call names the precision limit."""
+    model = CompositeLeastSquares(np.array([[1.0], [2.0]]), np.array([1.0, 1.0]), p, oracle="paper")
+    bound = model.evaluate(np.zeros(1)).bound
+    values = [bound(R) for R in (1.0, 1e10, 1e100, 1e200, 1e300)]
+    assert values[-1] == math.inf
+    assert values == sorted(values)
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        model(np.zeros(1), 1e300)

@@ -636,8 +636,11 @@ class _PaperCompositeBound(LocalBound):
     ``t = g_up + c^2 / (2 mu_g)`` bounds ``g`` there (PL, with ``g_up >= min g``), and
     ``L = h''(t) c^2 + h'(t) L_g`` for ``p >= 2``; for ``1 <= p < 2``, where ``h''``
     decreases, the first term is ``p (p-1) (2 L_g)^(2-p) c^(2p-2)`` instead
-    (:class:`CompositeLeastSquares` gives the proof).
+    (:class:`CompositeLeastSquares` gives the proof). A power past the float64 range
+    makes it ``inf``, a built-in bound's precision limit (:attr:`LocalBound.proven`).
     """
+
+    proven = True
 
     def __init__(self, p: float, lg: float, mu: float, gg: float, floor: float = 0.0) -> None:
         self.p, self.lg, self.mu, self.gg, self.floor = p, lg, mu, gg, floor
@@ -648,13 +651,15 @@ class _PaperCompositeBound(LocalBound):
         if 0.0 < c < 1e-150 and p != 1.0:  # c^2 underflows: the powers in logarithms
             return self._small(c)
         t = self.floor + 0.5 * c * c / self.mu
+        # (powers past the float range are inf, as the products' are: no OverflowError)
         if p == 1.0:
             second = 0.0
         elif p >= 2.0:
-            second = p * (p - 1) * t ** (p - 2) * c * c
+            second = p * (p - 1) * _power_or_inf(t, p - 2) * c * c
         else:
-            second = p * (p - 1) * (2.0 * self.lg) ** (2.0 - p) * c ** (2.0 * p - 2.0)
-        return second + p * t ** (p - 1) * self.lg
+            low = _power_or_inf(2.0 * self.lg, 2.0 - p)
+            second = p * (p - 1) * low * _power_or_inf(c, 2.0 * p - 2.0)
+        return second + p * _power_or_inf(t, p - 1) * self.lg
 
     def _small(self, c: float) -> float:
         """The bound where ``c^2`` underflows (``0 < c < 1e-150``): ``c^2 / (2 mu)``,
