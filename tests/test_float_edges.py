@@ -862,3 +862,19 @@ def test_composite_paper_bound_past_the_float_range_is_inf(p):
     assert values == sorted(values)
     with pytest.raises(PrecisionLimitError, match="leaves the float range"):
         model(np.zeros(1), 1e300)
+
+
+def test_l0l1_bound_covers_a_subnormal_gradient_norm():
+    """``PowerSum(2)``'s gradient at ``x ~ 1e-108`` is subnormal (``||g|| ~ 8e-323``, off
+    by up to half the smallest subnormal number in its last rounding): with ``L1 = 1e30``
+    the bound ``L1 ||g||`` was 3% below ``L1`` times the exact norm of the computed ``g``."""
+    x = np.array([2.675784541153342e-108, 1.583032418661724e-110, -1.490045357578403e-108])
+    model = L0L1Smooth(PowerSum(2), L0=0.0, L1=1e30)
+    ev = model.evaluate(x)
+    ctx = mp.MPContext()
+    ctx.dps = 50
+    norm = ctx.sqrt(ctx.fsum(ctx.mpf(float(g)) ** 2 for g in ev.grad))
+    assert norm > 0
+    assert ctx.mpf(1e30) * norm <= ctx.mpf(ev.bound(0.0))
+    d = np.ones(3)
+    assert ctx.mpf(1e30) * norm * 3 <= ctx.mpf(model.segment(x, ev, d)(0.0))
