@@ -878,3 +878,23 @@ def test_l0l1_bound_covers_a_subnormal_gradient_norm():
     assert ctx.mpf(1e30) * norm <= ctx.mpf(ev.bound(0.0))
     d = np.ones(3)
     assert ctx.mpf(1e30) * norm * 3 <= ctx.mpf(model.segment(x, ev, d)(0.0))
+
+
+def test_composite_paper_bound_with_a_subnormal_power_stays_above_the_hessian():
+    """``oracle="paper"``'s ``p t^(p-1) L_g`` with ``t^(p-1) = 1e-318`` (subnormal, off by up
+    to half the smallest subnormal number) and ``L_g = 5.7e57``: the bound at ``R = 0`` was
+    5.6e-7 below the exact ``u^T Hess f(x) u`` along the column ``u`` of ``A``."""
+    A = np.array([[5.001096932369649e28], [1.8777972059368184e28]])
+    b = np.array([4.331047214887458e-25, -2.116222121990386e-25])
+    x, p = np.array([6.197600796568818e-54]), 7.5
+    L = CompositeLeastSquares(A, b, p, oracle="paper").evaluate(x).bound(0.0)
+    ctx = mp.MPContext()
+    ctx.dps = 80
+    P, u = ctx.mpf(p), [ctx.mpf(float(a)) for a in A[:, 0]]
+    z = [ui * ctx.mpf(float(x[0])) - ctx.mpf(float(bi)) for ui, bi in zip(u, b, strict=True)]
+    q = ctx.fsum(t * t for t in z)
+    zu = ctx.fsum(a * c for a, c in zip(z, u, strict=True))
+    hess = (
+        2 * P * q ** (P - 1) * ctx.fsum(t * t for t in u) + 4 * P * (P - 1) * q ** (P - 2) * zu**2
+    )
+    assert hess <= ctx.mpf(L)

@@ -629,6 +629,15 @@ def _power(xp: Any, s: Any, p: float) -> Any:
     return s ** (2 * p - 2)
 
 
+def _subnormal_up(base: float, exponent: float) -> float:
+    """``base ** exponent`` (``base >= 0``) as :func:`_power_or_inf`, plus the smallest
+    subnormal number where the power is below the normal range (the bound multiplies it
+    by ``L_g``, which may be ``1e57``: ``t^(p-1) = 1e-318`` is off by ``eta / 2``, a
+    relative 2e-6, there) or underflowed to 0 from a positive base."""
+    power = _power_or_inf(base, exponent)
+    return power + 5e-324 if base > 0.0 and power < sys.float_info.min else power
+
+
 class _PaperCompositeBound(LocalBound):
     """The authors' composite bound for ``h(g(x))``, ``g = ||Ax - b||^2``, ``h(t) = t^p``.
 
@@ -655,11 +664,11 @@ class _PaperCompositeBound(LocalBound):
         if p == 1.0:
             second = 0.0
         elif p >= 2.0:
-            second = p * (p - 1) * _power_or_inf(t, p - 2) * c * c
+            second = p * (p - 1) * _subnormal_up(t, p - 2) * c * c
         else:
             low = _power_or_inf(2.0 * self.lg, 2.0 - p)
-            second = p * (p - 1) * low * _power_or_inf(c, 2.0 * p - 2.0)
-        return second + p * _power_or_inf(t, p - 1) * self.lg
+            second = p * (p - 1) * low * _subnormal_up(c, 2.0 * p - 2.0)
+        return second + p * _subnormal_up(t, p - 1) * self.lg
 
     def _small(self, c: float) -> float:
         """The bound where ``c^2`` underflows (``0 < c < 1e-150``): ``c^2 / (2 mu)``,
