@@ -898,3 +898,16 @@ def test_composite_paper_bound_with_a_subnormal_power_stays_above_the_hessian():
         2 * P * q ** (P - 1) * ctx.fsum(t * t for t in u) + 4 * P * (P - 1) * q ** (P - 2) * zu**2
     )
     assert hess <= ctx.mpf(L)
+
+
+def test_power_sum_paper_bound_with_powers_below_the_float_range():
+    """``PowerSum(7.5, oracle="paper")`` at ``x = 1.1e-25``, ``R = 1e-25``: ``|x|^13`` and
+    ``R^13`` both round to 0 (below half the smallest subnormal number), which the factor
+    ``2p(2p-1) 2^12 = 8.6e5`` magnifies: the bound was 1.3e-319 against an exact
+    ``2p(2p-1) (|x| + R)^13 = 4.6e-319``."""
+    p, x, R = 7.5, np.array([1.13093147496522e-25]), 1.024755651498229e-25
+    L = PowerSum(p, oracle="paper").evaluate(x).bound(R)
+    ctx = mp.MPContext()
+    ctx.dps = 50
+    P = ctx.mpf(p)
+    assert 2 * P * (2 * P - 1) * (ctx.mpf(float(x[0])) + ctx.mpf(R)) ** (2 * P - 2) <= ctx.mpf(L)
