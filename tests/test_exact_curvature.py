@@ -1043,3 +1043,52 @@ def test_one_ridge_weight_per_feature_gives_the_value_and_gradient(kind, dtype):
     # the intercepts' entries carry no ridge: 1e4 there would dwarf the loss's part
     for k in range(getattr(model, "K", 1)):
         assert abs(float(grad[-1 - k])) < 10.0
+
+
+def _one_row_sup(a: float, b: float, p: float, R: float) -> Any:
+    """``sup ||Hess f||`` on ``B(0, R)`` for ``f(x) = (a x - b)^(2p)`` in one variable:
+    ``2p(2p-1) (|b| + |a| R)^(2p-2) a^2``, exact from the float entries."""
+    P, a_, b_ = MP.mpf(p), MP.mpf(a), MP.mpf(b)
+    return 2 * P * (2 * P - 1) * (abs(b_) + abs(a_) * MP.mpf(R)) ** (2 * P - 2) * a_**2
+
+
+#: One row and one column, ``x = 0``: ``(a, b, p, oracle, dtype, R, what an unsound bound
+#: gave against the exact supremum)``.
+UNDERFLOWING_STATISTICS = [
+    # ||a||^2 |r|^m (T_0) below float32's range: the trace line 0 at R = 0
+    (1e-5, -4e-10, 3.0, "sharp", np.float32, 0.0, "0 against 7.7e-47"),
+    (1e-5, -4e-10, 3.0, "sharp", np.float32, 1e-10, "3e-69 against 7.7e-47"),
+    # |r|^m itself below float32's range, beside a large row
+    (1e15, 1e-12, 3.0, "sharp", np.float32, 1e-28, "3e-21 against 4.4e-17"),
+    # ||a||^(m+2) (T_2) below float64's range: the bound flat in R
+    (5e-29, 3e-22, 7.5, "sharp", np.float64, 7e29, "0 against 6.2e-35"),
+    # k ||a||^m below float64's range, which R^m would magnify
+    (5e-24, 1e-14, 7.5, "paper", np.float64, 2e10, "2.2e-223 against 1.8e-213"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "p", "oracle", "dtype", "R", "was"), UNDERFLOWING_STATISTICS)
+def test_lp_ball_bound_keeps_statistics_that_underflow(a, b, p, oracle, dtype, R, was):
+    """The ball bound's statistics (``max_i |r_i|^m``, ``T_0``, ``T_2``, the paper's ``k
+    ||a_i||^m``) may underflow to 0 in the data's dtype, while the curvature they stand for
+    is within the float64 range where the bound is taken (``was``: what the bound gave)."""
+    model = LpRegression(np.array([[a]], dtype), np.array([b], dtype), p, oracle=oracle)
+    L = model.evaluate(np.zeros(1, dtype)).bound(R)
+    sup = _one_row_sup(float(dtype(a)), float(dtype(b)), p, R)
+    assert sup <= MP.mpf(L) * (1 + TOL), (was, L, MP.nstr(sup, 3))
+
+
+@pytest.mark.parametrize("b", [1e10, 2e11, 3e30, 1e38])
+def test_lp_float32_power_whose_exponent_rounds_in_float32(b):
+    """``|r|^m`` of float32 residuals is taken with ``m`` rounded to float32: with ``p =
+    1.5 + 2^-25 - 2^-41`` (``m = 1 + 2^-24 - 2^-40`` rounds to 1) and ``|r|`` up to 1e38,
+    ``|r|^m`` is up to 5e-6 below its exact value, past the power's own ulps; the ball bound
+    at ``R = 0`` and the segment bound at ``t = 0`` were up to 4e-6 below the curvature."""
+    p = 1.5 + 2**-25 - 2**-41
+    model = LpRegression(np.array([[1.0]], np.float32), np.array([b], np.float32), p)
+    x, d = np.zeros(1, np.float32), np.ones(1, np.float32)
+    ev = model.evaluate(x)
+    sup = _one_row_sup(1.0, float(np.float32(b)), p, 0.0)
+    assert sup <= MP.mpf(ev.bound(0.0)) * (1 + TOL)
+    C = model.segment(x, ev, d)(0.0)
+    assert sup <= MP.mpf(C) * (1 + TOL) or C == math.inf

@@ -847,3 +847,67 @@ def test_float32_rows_whose_squares_overflow_build_without_numpy_warnings(make):
         model = make(A, b)
         result = lfso.minimize(model, np.zeros(model.dim, dtype=np.float32), max_iter=20)
     assert result.status == lfso.Status.PRECISION_LIMIT
+
+
+@pytest.mark.parametrize("p", [1.5, 3.0, 7.5])
+def test_composite_paper_bound_past_the_float_range_is_inf(p):
+    """``CompositeLeastSquares(..., oracle="paper")``'s bound at a radius whose powers pass
+    the float64 range (``t^(p-1)`` with ``t ~ R^2``) is ``inf``, as the other models'
+    bounds are there, not Python's bare ``OverflowError`` from ``float ** float``; below
+    that range it still grows with ``R``, and the oracle call names the precision limit."""
+    model = CompositeLeastSquares(np.array([[1.0], [2.0]]), np.array([1.0, 1.0]), p, oracle="paper")
+    bound = model.evaluate(np.zeros(1)).bound
+    values = [bound(R) for R in (1.0, 1e10, 1e100, 1e200, 1e300)]
+    assert values[-1] == math.inf
+    assert values == sorted(values)
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        model(np.zeros(1), 1e300)
+
+
+def test_l0l1_bound_covers_a_subnormal_gradient_norm():
+    """``PowerSum(2)``'s gradient at ``x ~ 1e-108`` is subnormal (``||g|| ~ 8e-323``, off
+    by up to half the smallest subnormal number in its last rounding): with ``L1 = 1e30``
+    the bound ``L1 ||g||`` was 3% below ``L1`` times the exact norm of the computed ``g``."""
+    x = np.array([2.675784541153342e-108, 1.583032418661724e-110, -1.490045357578403e-108])
+    model = L0L1Smooth(PowerSum(2), L0=0.0, L1=1e30)
+    ev = model.evaluate(x)
+    ctx = mp.MPContext()
+    ctx.dps = 50
+    norm = ctx.sqrt(ctx.fsum(ctx.mpf(float(g)) ** 2 for g in ev.grad))
+    assert norm > 0
+    assert ctx.mpf(1e30) * norm <= ctx.mpf(ev.bound(0.0))
+    d = np.ones(3)
+    assert ctx.mpf(1e30) * norm * 3 <= ctx.mpf(model.segment(x, ev, d)(0.0))
+
+
+def test_composite_paper_bound_with_a_subnormal_power_stays_above_the_hessian():
+    """``oracle="paper"``'s ``p t^(p-1) L_g`` with ``t^(p-1) = 1e-318`` (subnormal, off by up
+    to half the smallest subnormal number) and ``L_g = 5.7e57``: the bound at ``R = 0`` was
+    5.6e-7 below the exact ``u^T Hess f(x) u`` along the column ``u`` of ``A``."""
+    A = np.array([[5.001096932369649e28], [1.8777972059368184e28]])
+    b = np.array([4.331047214887458e-25, -2.116222121990386e-25])
+    x, p = np.array([6.197600796568818e-54]), 7.5
+    L = CompositeLeastSquares(A, b, p, oracle="paper").evaluate(x).bound(0.0)
+    ctx = mp.MPContext()
+    ctx.dps = 80
+    P, u = ctx.mpf(p), [ctx.mpf(float(a)) for a in A[:, 0]]
+    z = [ui * ctx.mpf(float(x[0])) - ctx.mpf(float(bi)) for ui, bi in zip(u, b, strict=True)]
+    q = ctx.fsum(t * t for t in z)
+    zu = ctx.fsum(a * c for a, c in zip(z, u, strict=True))
+    hess = (
+        2 * P * q ** (P - 1) * ctx.fsum(t * t for t in u) + 4 * P * (P - 1) * q ** (P - 2) * zu**2
+    )
+    assert hess <= ctx.mpf(L)
+
+
+def test_power_sum_paper_bound_with_powers_below_the_float_range():
+    """``PowerSum(7.5, oracle="paper")`` at ``x = 1.1e-25``, ``R = 1e-25``: ``|x|^13`` and
+    ``R^13`` both round to 0 (below half the smallest subnormal number), which the factor
+    ``2p(2p-1) 2^12 = 8.6e5`` magnifies: the bound was 1.3e-319 against an exact
+    ``2p(2p-1) (|x| + R)^13 = 4.6e-319``."""
+    p, x, R = 7.5, np.array([1.13093147496522e-25]), 1.024755651498229e-25
+    L = PowerSum(p, oracle="paper").evaluate(x).bound(R)
+    ctx = mp.MPContext()
+    ctx.dps = 50
+    P = ctx.mpf(p)
+    assert 2 * P * (2 * P - 1) * (ctx.mpf(float(x[0])) + ctx.mpf(R)) ** (2 * P - 2) <= ctx.mpf(L)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._arrays import error_gamma, norm_from_square, to_floats
+from .._arrays import error_gamma, namespace, norm_from_square, to_floats
 from .._validate import real
 from ..oracles._bounds import ExpBound, rounded_up
 from ..oracles._segment import SegmentBound, WrappedSegment
@@ -39,7 +39,10 @@ class L0L1Smooth(Model):
     (the bound is exact for ``g``; the base's own rounding of ``g`` is not covered, as the
     step's slope ``g . d`` is not). The arithmetic on it is rounded up: ``||g||``, from a
     sum of squares in ``g``'s dtype, is within ``gamma_{d+2}`` of ``g``'s exact norm
-    (:func:`lfso._arrays.norm_from_square`) and padded by that, ``||d||`` by
+    (:func:`lfso._arrays.norm_from_square`) and padded by that, plus two smallest
+    subnormal numbers ``eta`` of ``g``'s dtype (a subnormal norm such as ``8e-323`` is off
+    by up to ``eta / 2`` absolutely in its last product and in its pad, 3% there, which
+    ``L1 = 1e30`` carried into the bound), ``||d||`` by
     ``gamma_{d+4}``, each sum and product by its rounding, and the exponential by its own
     (:class:`~lfso.oracles._bounds.ExpBound`).
 
@@ -144,7 +147,10 @@ class L0L1Smooth(Model):
     def _scale(self, evaluation: Evaluation) -> float:
         """``L0 + L1 ||g||`` rounded up (see Floating point in the class docstring)."""
         grad = evaluation.grad
-        padded = evaluation.grad_norm * (1.0 + error_gamma(int(grad.shape[0]) + 2, grad.dtype))
+        finfo = namespace(grad).finfo(grad.dtype)
+        eta = float(finfo.smallest_normal) * float(finfo.eps)  # (the underflow's: docstring)
+        gamma = error_gamma(int(grad.shape[0]) + 2, grad.dtype)
+        padded = evaluation.grad_norm * (1.0 + gamma) + 2.0 * eta
         return rounded_up(self.L0 + rounded_up(self.L1 * padded, 1.0), 1.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from abc import abstractmethod
 from typing import Any, NamedTuple
 
@@ -423,8 +424,13 @@ class PowerSum(_PointModel):
         elif self.oracle == "sharp":
             bound = PowerBound(rounded_up(2 * p * (2 * p - 1), 1.0), amax, 1.0, 2 * p - 2)
         elif (c := self._paper_constant()) < math.inf:
-            # (c: two products and a power, 4 u; c amax^q: a power and a product more)
-            peak = ConstantBound(rounded_up(c * _power_or_inf(amax, 2 * p - 2), 7.0))
+            # (c: two products and a power, 4 u; c amax^q: a power and a product more; a
+            # power below the normal range carries the smallest subnormal number, what it
+            # may have lost, which c magnifies, and the R term's underflow with it)
+            power = _power_or_inf(amax, 2 * p - 2)
+            if amax > 0.0 and power < sys.float_info.min:
+                power += 5e-324
+            peak = ConstantBound(rounded_up(c * power, 7.0))
             bound = peak + PowerBound(rounded_up(c, 4.0), 0.0, 1.0, 2 * p - 2)
         else:  # c past the float range (p > 512): k_m t^m = (2 t)^m / 2, 2 t exact
             half = p * (2 * p - 1)

@@ -176,6 +176,15 @@ class LpRegression(_LinearModel):
     and ``||A||`` by :func:`lfso._arrays.operator_norm`. In float64 that moves the bound
     by about 1e-14 (relative); in float32 it is what keeps the bound above the Hessian
     far from the data (``|x| ~ 5e7``, near-parallel rows: up to 7% below it without).
+    Underflow: each power loses at most ``(2 ceil(m) + 8) eta / 2`` besides its relative
+    rounding (``eta`` the dtype's smallest subnormal number; a chain of products of
+    factors below 1, or one ``pow``), and each of ``T_0``'s products ``eta / 2`` more, so
+    ``max_i |r_i|^m`` gains ``(2 ceil(m) + 8) eta``, ``T_0`` that times ``n max_i
+    ||a_i||^2`` plus ``n eta``, and ``T_2`` ``n (2 ceil(m) + 8) eta`` (a float32 ``|r|^4 =
+    1e-48`` is 0, while ``||A||^2 |r|^4`` may be far above the float64 range's floor). A
+    power whose exponent the array library rounds to the dtype (NumPy takes a float32
+    ``s ** m`` with ``m`` in float32) is padded by that rounding's effect
+    (:func:`_exponent_pad`), the segment's coefficient too.
 
     Both terms need one reduction each over the padded residuals ``s_i``, so the oracle
     adds a few O(n) passes and no product with ``A``; any radius then costs O(1).
@@ -243,7 +252,11 @@ class LpRegression(_LinearModel):
         # most (2 ceil(m) + 8) ulps.
         self._m = m
         self._curv = 2 * self.p * (2 * self.p - 1)
-        self._kernel = power_kernel(m, self._curv)  # the segment's, built once
+        # (the segment's, built once; its coefficient padded past the rounding of the
+        # exponent m to the data's dtype, where the powers are taken: _exponent_pad)
+        exponent = _exponent_pad(m, A.dtype, xp)
+        coef = self._curv if exponent == 1.0 else rounded_up(self._curv * exponent, 1.0)
+        self._kernel = power_kernel(m, coef)
         # The ball bound's leading factor, rounded up past every host rounding of the
         # bound's parameters (they all carry it): products and powers, 5 m + 12 ulps of
         # relative error in its value; and a power x^e of a float x >= 0 whose exponent e
@@ -259,14 +272,22 @@ class LpRegression(_LinearModel):
         # gamma (alpha ||x||_inf + max |b_i|) and gamma alpha ||d||_inf.
         self._b_max = amax(xp, self._abs_b) if n else 0.0
         power_ulps = 2 * int(-(-m // 1)) + 8
-        self._pad_max = 1.0 + error_gamma(power_ulps, A.dtype)
+        self._pad_max = (1.0 + error_gamma(power_ulps, A.dtype)) * exponent
         self._pad_sum = (1.0 + error_gamma(power_ulps + 4, A.dtype)) * (
             1.0 + error_gamma(n + 2, A.dtype)
         )
+        pad_t2 = self._pad_sum * _exponent_pad(m + 2, A.dtype, xp)
+        self._pad_sum *= exponent
+        # What underflow takes from the statistics besides their relative rounding (class
+        # docstring): up to power_ulps eta / 2 from each power, and eta / 2 from each of
+        # T_0's products, whose weights ||a_i||^2 magnify the first.
+        eta = self._tiny * float(xp.finfo(A.dtype).eps)
+        self._max_lost = power_ulps * eta
+        self._sum_lost = (power_ulps * n * eta * self.max_row_norm) * self.max_row_norm + n * eta
         if m > 0:
             with np.errstate(over="ignore"):  # (inf: the minimum keeps the spectral line)
-                t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * self._pad_sum
-            self._t2 = t2
+                t2 = to_float(xp.sum(self.row_norms ** (m + 2))) * pad_t2
+            self._t2 = t2 + n * power_ulps * eta  # (each power's underflow)
         if m >= 1.0:  # (the lines c (a + b R)^m; for m < 1, 1 / m would overflow them)
             self._t2_root = self._t2 ** (1.0 / m)
             self._norm_root = self.norm ** (2.0 / m)
@@ -281,9 +302,12 @@ class LpRegression(_LinearModel):
         else:
             rmax = wmax ** (1.0 / m)
             if self.oracle == "paper" and (k := self._paper_constant()) < math.inf:
-                row = k * _power_or_inf(self.max_row_norm, m)
-                # (k ||a_i||^m R^m as k (||a_i|| R)^m where k ||a_i||^m overflows: no inf * 0)
-                rows = PowerBound(k, 0.0, self.max_row_norm, m) if row == math.inf else None
+                power = _power_or_inf(self.max_row_norm, m)
+                row = k * power
+                # (k ||a_i||^m R^m as k (||a_i|| R)^m where k ||a_i||^m overflows: no inf * 0;
+                # and where ||a_i||^m or k ||a_i||^m underflows, whose loss R^m would magnify)
+                wide = row == math.inf or min(power, row) < sys.float_info.min
+                rows = PowerBound(k, 0.0, self.max_row_norm, m) if wide else None
                 bound = ConstantBound(k * wmax) + (rows or PowerBound(row, 0.0, 1.0, m))
             elif self.oracle == "paper":  # k past the float range: k_m t^m = (2 t)^m / 2
                 half = 0.5 * c * self.norm**2  # (2 t exact; the powers one ulp each, 4 u)
@@ -477,8 +501,8 @@ class LpRegression(_LinearModel):
                 gnorm, dot = self._past_range(r, grad, probe)
             local = None
             if bound:
-                wmax = values[3] * (1.0 if plain else self._pad_max)
-                t0 = values[4] * self._pad_sum if len(values) > 4 else None
+                wmax = values[3] if plain else values[3] * self._pad_max + self._max_lost
+                t0 = values[4] * self._pad_sum + self._sum_lost if len(values) > 4 else None
                 local = self._bound(wmax, t0)
             carried.drift, carried.source = values[2], None
             carried.xmax = None if x_inf is None else values[1]
@@ -576,6 +600,26 @@ def _nonzero(xp: Any, top: Any) -> Any:
     return xp.where(top > 0.0, top, xp.ones_like(top))
 
 
+def _exponent_pad(e: float, dtype: Any, xp: Any) -> float:
+    """``1 +`` a bound on the relative change of ``s^e`` for ``s >= 0`` where the array
+    library takes ``s ** e`` with ``e`` rounded to ``s``'s dtype (NumPy, for a float32
+    ``s``): ``1.0`` where ``e`` is a number of that dtype (float64; an integer ``e``).
+
+    With ``e'`` the rounded exponent and ``eta`` the dtype's smallest subnormal number, a
+    power ``s^e'`` in ``[eta, inf)`` has ``|ln s| <= -ln(eta) / e'`` (``ln(max) < -ln(eta)``
+    in every IEEE format), so ``s^e / s^e' = s^(e - e')`` is within ``exp(-ln(eta) |e -
+    e'| / e') - 1`` of 1, below ``1.01 (-ln eta) |e - e'| / e'`` (the argument is at most
+    ``104 u_32 < 1e-5``); a power below ``eta`` stays below ``eta (1 + 1e-5)``, which the
+    statistics' underflow floors cover. ``|ln s| = 26`` and ``|e - e'| = 6e-8`` made the
+    float32 ``|r|^m`` 2e-6 low, past the power's own ulps."""
+    held = to_float(xp.asarray(e, dtype=dtype))
+    if held == e:
+        return 1.0
+    finfo = xp.finfo(dtype)
+    eta = float(finfo.smallest_normal) * float(finfo.eps)
+    return 1.0 + 1.01 * -math.log(eta) * abs(held - e) / held
+
+
 def _power(xp: Any, s: Any, p: float) -> Any:
     """``s^(2p-2)`` for ``s >= 0``, by products for integer ``p`` (as the gradient's weight)."""
     if p == 2.0:
@@ -585,6 +629,15 @@ def _power(xp: Any, s: Any, p: float) -> Any:
     return s ** (2 * p - 2)
 
 
+def _subnormal_up(base: float, exponent: float) -> float:
+    """``base ** exponent`` (``base >= 0``) as :func:`_power_or_inf`, plus the smallest
+    subnormal number where the power is below the normal range (the bound multiplies it
+    by ``L_g``, which may be ``1e57``: ``t^(p-1) = 1e-318`` is off by ``eta / 2``, a
+    relative 2e-6, there) or underflowed to 0 from a positive base."""
+    power = _power_or_inf(base, exponent)
+    return power + 5e-324 if base > 0.0 and power < sys.float_info.min else power
+
+
 class _PaperCompositeBound(LocalBound):
     """The authors' composite bound for ``h(g(x))``, ``g = ||Ax - b||^2``, ``h(t) = t^p``.
 
@@ -592,8 +645,11 @@ class _PaperCompositeBound(LocalBound):
     ``t = g_up + c^2 / (2 mu_g)`` bounds ``g`` there (PL, with ``g_up >= min g``), and
     ``L = h''(t) c^2 + h'(t) L_g`` for ``p >= 2``; for ``1 <= p < 2``, where ``h''``
     decreases, the first term is ``p (p-1) (2 L_g)^(2-p) c^(2p-2)`` instead
-    (:class:`CompositeLeastSquares` gives the proof).
+    (:class:`CompositeLeastSquares` gives the proof). A power past the float64 range
+    makes it ``inf``, a built-in bound's precision limit (:attr:`LocalBound.proven`).
     """
+
+    proven = True
 
     def __init__(self, p: float, lg: float, mu: float, gg: float, floor: float = 0.0) -> None:
         self.p, self.lg, self.mu, self.gg, self.floor = p, lg, mu, gg, floor
@@ -604,13 +660,15 @@ class _PaperCompositeBound(LocalBound):
         if 0.0 < c < 1e-150 and p != 1.0:  # c^2 underflows: the powers in logarithms
             return self._small(c)
         t = self.floor + 0.5 * c * c / self.mu
+        # (powers past the float range are inf, as the products' are: no OverflowError)
         if p == 1.0:
             second = 0.0
         elif p >= 2.0:
-            second = p * (p - 1) * t ** (p - 2) * c * c
+            second = p * (p - 1) * _subnormal_up(t, p - 2) * c * c
         else:
-            second = p * (p - 1) * (2.0 * self.lg) ** (2.0 - p) * c ** (2.0 * p - 2.0)
-        return second + p * t ** (p - 1) * self.lg
+            low = _power_or_inf(2.0 * self.lg, 2.0 - p)
+            second = p * (p - 1) * low * _subnormal_up(c, 2.0 * p - 2.0)
+        return second + p * _subnormal_up(t, p - 1) * self.lg
 
     def _small(self, c: float) -> float:
         """The bound where ``c^2`` underflows (``0 < c < 1e-150``): ``c^2 / (2 mu)``,
