@@ -43,10 +43,16 @@ product ``X (w + t d)`` handed to the next evaluation (``"product"`` in ``extras
 with its drift; the trial steps' sums run in NumPy (not the compiled row passes, which
 read no row weights).
 
-Softmax rows: the segment bound is the ball bound along the direction
-(:meth:`Model.segment`), and the logits are computed afresh at each point (no carried
-product). Only the NumPy path of the unweighted models is taken. Used by
-:class:`lfso.sklearn.LFSOLogisticRegression` for ``sample_weight``.
+Segment bound (softmax rows): the unweighted model's (:meth:`SoftmaxRegression.segment`),
+each row's term ``k_i`` (the minimum of the Popoviciu and the ``T / S`` bounds on the
+variance, per trial) replaced by ``fl(fl(s_i^+ k_i) + tiny)``, at least ``s_i k_i`` by
+the argument above (``k_i`` in place of ``h``): the row's curvature ``s_i Var(v_i)`` is
+at most ``s_i`` times the unweighted bound on ``Var(v_i)``, and the segment's pads,
+relative to the terms and (against underflow) to ``sum v2``, hold as for the unweighted
+rows (``s_i <= 1``). The logits at the point are formed afresh for the segment (no
+carried product). Only the NumPy path of the
+unweighted models is taken. Used by :class:`lfso.sklearn.LFSOLogisticRegression` for
+``sample_weight``.
 """
 
 from __future__ import annotations
@@ -174,9 +180,7 @@ class WeightedSoftmax(SoftmaxRegression):
     """:class:`SoftmaxRegression` with the loss ``(1/n) sum_i s_i (logsumexp(z_i) -
     z_{i y_i})`` (module docstring); ``weights``: ``s``, ``n`` entries in ``(0, 1]``."""
 
-    has_segment = False
-    extras = frozenset({"hint", "probe"})
-    segment = Model.segment  # (the ball bound along the direction)
+    extras = frozenset({"hint", "probe"})  # (no carried logits: the segment forms them)
     _value_product = Model._value_product  # (as WeightedLogistic's)
     row_arrays = ("X", "onehot", "weights")
 
@@ -184,6 +188,22 @@ class WeightedSoftmax(SoftmaxRegression):
         _numpy_only(X, "WeightedSoftmax")
         super().__init__(X, y, n_classes, **kwargs)
         self.weights = check_row_weights(weights, self.n)
+
+    def _weighed_kernel(self, kernel: Any) -> Any:
+        """The segment's kernel with each row's term ``k_i`` (one per row and trial) as
+        ``fl(fl(s_i^+ k_i) + tiny)`` (module docstring); its ``term_ulps`` as the
+        kernel's."""
+        up = _raised(self.weights)[:, None]
+        tiny = float(np.finfo(self.weights.dtype).smallest_normal)
+
+        def weighed(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
+            with np.errstate(over="ignore"):
+                terms = np.multiply(up, kernel(xp, start, end, u, widen))
+            terms += tiny
+            return terms
+
+        weighed.term_ulps = kernel.term_ulps  # type: ignore[attr-defined]
+        return weighed
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """:meth:`SoftmaxRegression.value_error`'s bound, which holds for the weighted
@@ -195,10 +215,9 @@ class WeightedSoftmax(SoftmaxRegression):
         stated = super().value_error(x, evaluation)
         return stated + 2.0 * g.unit * abs(float(evaluation.value)) + g.tiny
 
-    def _weighted_parts(self, x: Any, grad: bool) -> tuple[Any, Any, Any]:
-        """``(Z, G, value)`` as :meth:`_host_parts` makes them, each row's loss and
-        gradient coefficients times its weight."""
-        logits = self._logits(x)
+    def _weighted_parts(self, x: Any, logits: Any, grad: bool) -> tuple[Any, Any, Any]:
+        """``(Z, G, value)`` as :meth:`_host_parts` makes them from the logits at ``x``,
+        each row's loss and gradient coefficients times its weight."""
         Z = logits - np.max(logits, axis=0, keepdims=True)
         E = np.exp(Z)
         buffer = E - self._onehot_t  # the label's e^{Z_y} - 1 (SoftmaxRegression._parts)
@@ -218,7 +237,7 @@ class WeightedSoftmax(SoftmaxRegression):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        return float(self._weighted_parts(x, False)[2])
+        return float(self._weighted_parts(x, self._logits(x), False)[2])
 
     def evaluate(
         self,
@@ -230,7 +249,7 @@ class WeightedSoftmax(SoftmaxRegression):
         product: Any = None,  # (not declared in extras: never given)
     ) -> Evaluation:
         self._check_point(x)
-        Z, coef, value = self._weighted_parts(x, True)
+        Z, coef, value = self._weighted_parts(x, self._logits(x), True)
         data = (coef @ self.X).T  # (centred class by class: SoftmaxRegression.evaluate)
         grad = np.reshape(data - np.mean(data, axis=1, keepdims=True), (-1,)) / self.n
         if self._ridge is not None:
