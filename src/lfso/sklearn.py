@@ -375,11 +375,10 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     scaled by ``c``. It is solved over the samples of positive weight (``n`` of them) as
     ``(1/n) sum_i s'_i loss_i + ||w||^2 / (2 C 2^e n)``, ``s' = s 2^-e`` with ``2^e`` the
     least power of 2 at or above the largest weight (exact), so that ``0 < s'_i <= 1``;
-    the models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``;
-    two classes: the unweighted segment bound with each row's term weighed; more: the
-    ball bound along the direction). Weights all equal to one power of 2 (all 1, say) are
-    solved by the unweighted models, so that all-ones weights give the fit without them,
-    bit for bit.
+    the models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``:
+    the unweighted ball and segment bounds with each row's term weighed). Weights all
+    equal to one power of 2 (all 1, say) are solved by the unweighted models, so that
+    all-ones weights give the fit without them, bit for bit.
 
     Attributes
     ----------
