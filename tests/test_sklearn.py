@@ -620,6 +620,21 @@ def test_logistic_sample_weight_none_is_unchanged_bit_for_bit():
     assert np.array_equal(plain.coef_, none.coef_) and plain.n_iter_ == none.n_iter_
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("weight", [1.0, 4.0])
+def test_logistic_sample_weights_all_one_power_of_2_are_unweighted_bit_for_bit(classes, weight):
+    """``sample_weight=np.ones(n)`` solved the weights as ``1/2`` and ``C`` as ``2 C`` on
+    the weighted models: the same objective, another run (coefficients some ``1e-6`` off,
+    about twice the iterations). Weights all equal to one power of 2 ``c`` now give the
+    fit at ``c C`` without weights, bit for bit."""
+    X, y, _ = _weighted_problem(classes, n=60)
+    plain = LFSOLogisticRegression(C=2.0 * weight).fit(X, y)
+    ones = LFSOLogisticRegression(C=2.0).fit(X, y, sample_weight=np.full(60, weight))
+    assert np.array_equal(plain.coef_, ones.coef_)
+    assert np.array_equal(plain.intercept_, ones.intercept_)
+    assert np.array_equal(plain.n_iter_, ones.n_iter_)
+
+
 def test_logistic_sample_weights_are_validated():
     X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 1, 0, 1])
     for weights, match in [

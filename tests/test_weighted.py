@@ -170,3 +170,117 @@ def test_weighted_softmax_value_error_bounds_the_rounding():
         error = abs(mpmath.mpf(ev.value) - exact)
     stated = model.value_error(x, ev)
     assert float(error) <= stated <= 1e-12 * abs(ev.value)
+
+
+@pytest.mark.parametrize("spread", [0.0, 6.0, 320.0])
+def test_weighted_logistic_segment_is_the_weighted_sum_of_suprema(spread):
+    """The two-class segment bound ``C(t)`` is at least ``(1/n) sum_i s_i sup_{s in [0, t]}
+    sigma'(m_i + s v_i) v_i^2 + l2 ||d||^2`` (each row's supremum, from the float data
+    in mpmath at 50 digits), so above the curvature along the segment, and within a
+    relative ``1e-10`` of it; weights spread over ``10^-spread .. 1`` (subnormal ones
+    too, whose products with the rows' weights underflow)."""
+    mpmath = pytest.importorskip("mpmath")
+    X, y, _ = _data(2, n=40, seed=8)
+    rng = np.random.default_rng(9)
+    weights = 10.0 ** rng.uniform(-spread, 0.0, size=40)
+    model = WeightedLogistic(X, y, weights, l2=0.3, fit_intercept=True)
+    assert model.has_segment and "product" in model.extras
+    x, d = 2.0 * rng.normal(size=model.dim), rng.normal(size=model.dim)
+    seg = model.segment(x, model.evaluate(x), d)
+    X1, signs = model.X, model.signs
+    with mpmath.workdps(50):
+        mp = mpmath.mpf
+
+        def dot(a, b):
+            return mpmath.fsum(mp(float(p)) * mp(float(q)) for p, q in zip(a, b, strict=True))
+
+        m = [mp(float(signs[i])) * dot(X1[i], x) for i in range(40)]
+        v = [mp(float(signs[i])) * dot(X1[i], d) for i in range(40)]
+        ridge = mp(0.3) * mpmath.fsum(mp(float(c)) ** 2 for c in d[:-1])
+        for t in [0.0, 1e-3, 0.1, 1.0, 10.0]:
+            total = mp(0)
+            for i in range(40):
+                a, b = m[i], m[i] + mp(t) * v[i]
+                gap = mp(0) if a * b <= 0 else min(abs(a), abs(b))
+                e = mpmath.exp(-gap)
+                total += mp(float(weights[i])) * e / (1 + e) ** 2 * v[i] ** 2
+            exact = total / 40 + ridge
+            assert exact <= mp(seg(t)) <= exact * (1 + mp(1e-10)), t
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_weighted_logistic_runs_as_the_unweighted_one_with_weights_1(method):
+    """Weights all 1 give the unweighted model's run to rounding: its segment bound
+    weighs each row's term by its weight (the ball bound along the direction took some
+    1.6 times the iterations on ``lfso``), and the same minimiser."""
+    X, y, _ = _data(2, n=200, seed=10)
+    kwargs = {"l2": 1e-3, "fit_intercept": True}
+    weighted = WeightedLogistic(X, y, np.ones(200), **kwargs)
+    plain = LogisticRegression(X, y, **kwargs)
+    runs = [
+        lfso.minimize(m, np.zeros(m.dim), method=method, tol=1e-9, monitor=False)
+        for m in (weighted, plain)
+    ]
+    assert all(res.success for res in runs)
+    assert runs[0].nit <= 1.1 * runs[1].nit + 2
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("spread", [0.0, 6.0, 320.0])
+def test_weighted_softmax_segment_is_above_the_weighted_curvature(spread):
+    """The softmax segment bound ``C(t)`` is at least ``d^T H(x + s d) d = (1/n) sum_i s_i
+    Var_{pi_i(s)}(v_i) + l2 ||D||^2`` at points ``s`` of ``[0, t]`` (from the float data
+    in mpmath at 40 digits), and at most the unweighted model's ``C(t)`` (each row's term
+    weighed by ``s_i <= 1``); weights spread over ``10^-spread .. 1``."""
+    mpmath = pytest.importorskip("mpmath")
+    X, y, _ = _data(3, n=25, seed=11)
+    rng = np.random.default_rng(12)
+    weights = 10.0 ** rng.uniform(-spread, 0.0, size=25)
+    model = WeightedSoftmax(X, y, 3, weights, l2=0.2)
+    plain = SoftmaxRegression(X, y, 3, l2=0.2)
+    assert model.has_segment
+    x, d = 2.0 * rng.normal(size=model.dim), rng.normal(size=model.dim)
+    seg = model.segment(x, model.evaluate(x), d)
+    unweighted = plain.segment(x, plain.evaluate(x), d)
+    X1 = model.X
+    W, D = x.reshape(X1.shape[1], 3), d.reshape(X1.shape[1], 3)
+    with mpmath.workdps(40):
+        mp = mpmath.mpf
+
+        def row(a, M):
+            return [
+                mpmath.fsum(mp(float(p)) * mp(float(M[j, k])) for j, p in enumerate(a))
+                for k in range(3)
+            ]
+
+        z = [row(X1[i], W) for i in range(25)]
+        v = [row(X1[i], D) for i in range(25)]
+        ridge = mp(0.2) * mpmath.fsum(mp(float(c)) ** 2 for c in D[:-1].ravel())
+        for t in [0.0, 0.1, 1.0, 10.0]:
+            exact = mp(0)
+            for s in np.linspace(0.0, t, 21):
+                total = mp(0)
+                for i in range(25):
+                    e = [mpmath.exp(z[i][k] + mp(s) * v[i][k]) for k in range(3)]
+                    p = [a / mpmath.fsum(e) for a in e]
+                    mean = mpmath.fsum(a * b for a, b in zip(p, v[i], strict=True))
+                    var = mpmath.fsum(a * (b - mean) ** 2 for a, b in zip(p, v[i], strict=True))
+                    total += mp(float(weights[i])) * var
+                exact = max(exact, total / 25 + ridge)
+            assert exact <= mp(seg(t)), t
+            assert seg(t) <= unweighted(t) * (1.0 + 1e-12), t
+
+
+def test_weighted_softmax_runs_as_the_unweighted_one_with_weights_1():
+    """Weights all 1 give the unweighted model's run to rounding, in about as many
+    iterations (the ball bound along the direction took twice as many on ``lfso``)."""
+    X, y, _ = _data(3, n=200, seed=13)
+    weighted = WeightedSoftmax(X, y, 3, np.ones(200), l2=1e-3)
+    plain = SoftmaxRegression(X, y, 3, l2=1e-3)
+    runs = [
+        lfso.minimize(m, np.zeros(m.dim), method="lfso", tol=1e-9, monitor=False)
+        for m in (weighted, plain)
+    ]
+    assert all(res.success for res in runs)
+    assert runs[0].nit <= 1.1 * runs[1].nit + 2
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-6, atol=1e-8)

@@ -139,13 +139,14 @@ def _shifted(
 def _weighed(
     X: np.ndarray, codes: np.ndarray, sample_weight: Any, C: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The samples of positive weight, their weights over ``2^e``, the power of 2 just
-    above the largest (exact: ``0 < s' <= 1``), and ``C 2^e``, the same objective's ``C``
-    (:class:`LFSOLogisticRegression`)."""
+    """The samples of positive weight, their weights over ``2^e``, the least power of 2 at
+    or above the largest (exact: ``0 < s' <= 1``, all 1 for weights all equal to a power
+    of 2), and ``C 2^e``, the same objective's ``C`` (:class:`LFSOLogisticRegression`)."""
     s = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     kept = s > 0.0  # (a sample of weight 0 is no term of the loss; not all are 0)
     X, codes, s = X[kept], codes[kept], s[kept]
-    e = math.frexp(float(np.max(s)))[1]  # (max = m 2^e, m in [1/2, 1))
+    m, e = math.frexp(float(np.max(s)))  # (max = m 2^e, m in [1/2, 1))
+    e -= m == 0.5  # (max = 2^(e-1) exactly: 2^(e-1) is at or above it)
     return X, codes, np.ldexp(s, -e), C * 2.0**e
 
 
@@ -394,9 +395,11 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
     repeated that many times, a weight 0 drops it, and weights scaled by ``c`` are ``C``
     scaled by ``c``. It is solved over the samples of positive weight (``n`` of them) as
     ``(1/n) sum_i s'_i loss_i + ||w||^2 / (2 C 2^e n)``, ``s' = s 2^-e`` with ``2^e`` the
-    power of 2 just above the largest weight (exact), so that ``0 < s'_i <= 1``; the
-    models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``),
-    and their segment bound is the ball bound along the direction.
+    least power of 2 at or above the largest weight (exact), so that ``0 < s'_i <= 1``;
+    the models' bounds weigh each sample's curvature by ``s'_i`` (``lfso.models._weighted``:
+    the unweighted ball and segment bounds with each row's term weighed). Weights all
+    equal to one power of 2 (all 1, say) are solved by the unweighted models, so that
+    all-ones weights give the fit without them, bit for bit.
 
     Examples
     --------
@@ -453,11 +456,13 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
         C, weights = self.C, None
         if sample_weight is not None:
             X, codes, weights, C = _weighed(X, codes, sample_weight, C)
+            if np.all(weights == 1.0):  # (the unweighted objective: the unweighted models)
+                weights = None
         scale = _scale(X)
         n, d = X.shape
         l2 = 1.0 / (C * n)
         if not math.isfinite(l2):  # (C * n underflows to 0 or a subnormal)
-            if weights is None:
+            if sample_weight is None:
                 raise ValueError(
                     f"C={self.C!r} is too small: the penalty 1 / (C n_samples) = 1 / "
                     f"({self.C!r} * {n}) overflows float64; C must be larger"
@@ -465,7 +470,7 @@ class LFSOLogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"C={self.C!r} times the largest sample_weight "
                 f"({float(np.max(sample_weight))!r}) is too small: the penalty 1 / (C "
-                f"2^e n) = 1 / ({C!r} * {n}), 2^e the power of 2 above the largest "
+                f"2^e n) = 1 / ({C!r} * {n}), 2^e the power of 2 at or above the largest "
                 f"weight and n the samples of positive weight, overflows float64; C or the "
                 f"weights must be larger"
             )

@@ -210,6 +210,9 @@ class LogisticRegression(Model):
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
     row_arrays: tuple[str, ...] = ("X", "signs")
+    #: ``None``, or (a model of weighted rows, :mod:`lfso.models._weighted`) the map from
+    #: the segment's row weights ``(|v_i| + eps)^2`` to the same times each row's weight.
+    _weighed_slack: Callable[[Any], Any] | None = None
 
     def __init__(
         self,
@@ -455,7 +458,13 @@ class LogisticRegression(Model):
         eps = g.gamma_d * g.alpha * dmax
         product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax, evaluation.product))
         slope, pair = row_slope(evaluation.grad, direction)
-        if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
+        weighed = self._weighed_slack  # (rows of their own weights: lfso.models._weighted)
+        if (
+            weighed is None
+            and isinstance(delta, float)
+            and isinstance(eps, float)
+            and (_compiled.usable(z, u))
+        ):
             pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
             return ApproachSegment(
                 z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
@@ -465,6 +474,8 @@ class LogisticRegression(Model):
         distance, rate, weight, weight_sum = approach_rows(
             xp, z, u, delta, eps, g.unit, size, g.alpha * dmax
         )
+        if weighed is not None:
+            weight, weight_sum = weighed(weight), None
         return RowSegment(
             materialize(distance),
             materialize(rate),

@@ -175,6 +175,9 @@ class SoftmaxRegression(Model):
 
     dim: int
     has_segment = True
+    #: ``None``, or (a model of weighted rows, :mod:`lfso.models._weighted`) the map from
+    #: the segment's kernel to one whose row terms are times each row's weight.
+    _weighed_kernel: Callable[[Any], Any] | None = None
     extras = frozenset({"hint", "probe", "product"})
     _has_paper_radius = False
     _transient = Model._transient | {"_held_onehot", "_held_labels", "_weights"}
@@ -576,6 +579,8 @@ class SoftmaxRegression(Model):
                 v2 = materialize(v_up * v_up)[:, :, None]
         t0 = materialize(xp.sum(v2 * e0, axis=0))
         kernel = _variance_kernel(e0, v2, t0, popoviciu, host, self.K)
+        if self._weighed_kernel is not None:  # (rows of their own weights: models._weighted)
+            kernel = self._weighed_kernel(kernel)
         offset: Any = 0.0
         if self._ridge is not None:
             offset = self._ridge.curvature(direction)

@@ -22,9 +22,36 @@ u) >= s_i h``. So ``h_i >= s_i h`` with ``h`` as computed, and the bound's pads 
 cover ``h``, since ``s_i <= 1``; the added ``tiny`` per row is inside its ``||A||_F^2
 tiny`` term's second copy (``tiny`` is float64's ``2.2e-308``).
 
-The segment bound is the ball bound along the direction (:meth:`Model.segment`), and the
-margins are computed afresh at each point (no carried product): only the NumPy path of
-the unweighted models is taken. Used by :class:`lfso.sklearn.LFSOLogisticRegression` for
+Segment bound (logistic rows): the unweighted model's
+(:meth:`LogisticRegression.segment`), each row's term weighed by its own weight,
+
+.. math::
+    C(t) = \\frac1n \\sum_i s_i \\sup_{s \\in [0, t]} \\sigma''(m_i + s v_i)\\, v_i^2
+           + l_2 \\|d_{1:d}\\|^2,
+
+the curvature of ``f`` along ``[w, w + t d]`` being that sum with each supremum replaced by
+its value at the point (a row's loss times ``s_i >= 0`` has ``s_i`` times its
+curvature). It is :class:`~lfso.models._segments.RowSegment` with the row weights
+``W_i = (|v_i| + eps)^2`` of the unweighted segment replaced by ``W'_i = fl(fl(s_i^+ W_i)
++ tiny)``: by the argument above (``W_i`` in place of ``h``), ``W'_i >= s_i W_i`` with
+``W_i`` as computed, so each term ``k_i W'_i`` is at least ``s_i k_i W_i``; the segment's
+pads, relative to its terms and (against underflow) to ``sum_i W'_i``, which it sums from
+``W'`` itself, cover ``W'`` as they cover ``W``, and the exact weighted curvature is
+``s_i`` times the unweighted rows' (``s_i <= 1``: the unweighted argument's absolute
+losses shrink). The margins and ``X d`` are the unweighted model's, and so is the
+product ``X (w + t d)`` handed to the next evaluation (``"product"`` in ``extras``),
+with its drift; the trial steps' sums run in NumPy (not the compiled row passes, which
+read no row weights).
+
+Segment bound (softmax rows): the unweighted model's (:meth:`SoftmaxRegression.segment`),
+each row's term ``k_i`` (the minimum of the Popoviciu and the ``T / S`` bounds on the
+variance, per trial) replaced by ``fl(fl(s_i^+ k_i) + tiny)``, at least ``s_i k_i`` by
+the argument above (``k_i`` in place of ``h``): the row's curvature ``s_i Var(v_i)`` is
+at most ``s_i`` times the unweighted bound on ``Var(v_i)``, and the segment's pads,
+relative to the terms and (against underflow) to ``sum v2``, hold as for the unweighted
+rows (``s_i <= 1``). The logits at the point are formed afresh for the segment (no
+carried product). Only the NumPy path of the
+unweighted models is taken. Used by :class:`lfso.sklearn.LFSOLogisticRegression` for
 ``sample_weight``.
 """
 
@@ -36,7 +63,13 @@ import numpy as np
 
 from ._base import Evaluation, Model
 from ._logistic import LogisticRegression, _host_losses, _paper_radius
-from ._rows import RowCurvatureBound, fetch_evaluation, statistic_margin
+from ._rows import (
+    RowCurvatureBound,
+    fetch_evaluation,
+    point_inf_norm,
+    statistic_margin,
+    taken_product,
+)
 from ._softmax import SoftmaxRegression
 
 __all__ = ["WeightedLogistic", "WeightedSoftmax", "check_row_weights"]
@@ -56,9 +89,8 @@ def check_row_weights(weights: Any, n: int) -> np.ndarray:
 
 def _weighted_peak(peak: Any, weights: np.ndarray) -> Any:
     """``u -> fl(fl(s^+ h(u)) + tiny)``, ``s^+ = fl(s (1 + 4 u))`` (module docstring)."""
-    finfo = np.finfo(weights.dtype)
-    up = weights * (1.0 + 4.0 * float(finfo.eps) / 2.0)
-    tiny = float(finfo.smallest_normal)
+    up = _raised(weights)
+    tiny = float(np.finfo(weights.dtype).smallest_normal)
 
     def weighted(u: Any) -> Any:
         d = np.multiply(up, peak(u))
@@ -66,6 +98,11 @@ def _weighted_peak(peak: Any, weights: np.ndarray) -> Any:
         return d
 
     return weighted
+
+
+def _raised(weights: np.ndarray) -> np.ndarray:
+    """``s^+ = fl(s (1 + 4 u))``, ``u`` the unit roundoff (module docstring)."""
+    return weights * (1.0 + 4.0 * float(np.finfo(weights.dtype).eps) / 2.0)
 
 
 def _numpy_only(X: Any, name: str) -> None:
@@ -77,9 +114,6 @@ class WeightedLogistic(LogisticRegression):
     """:class:`LogisticRegression` with the loss ``(1/n) sum_i s_i log(1 + e^{-m_i})``
     (module docstring); ``weights``: ``s``, ``n`` entries in ``(0, 1]``."""
 
-    has_segment = False
-    extras = frozenset({"hint", "probe"})
-    segment = Model.segment  # (the ball bound along the direction)
     # (a line search's trial value is this model's own, with no product to hand on)
     _value_product = Model._value_product
     row_arrays = ("X", "signs", "weights")
@@ -89,15 +123,22 @@ class WeightedLogistic(LogisticRegression):
         super().__init__(X, y, **kwargs)
         self.weights = check_row_weights(weights, self.n)
 
-    def _rows_of(self, x: Any, factor: bool) -> tuple[Any, Any, Any]:
-        z = self.X @ x
+    def _weighed_slack(self, weight: np.ndarray) -> np.ndarray:
+        """The segment's row weights ``W`` as ``fl(fl(s^+ W) + tiny)`` (module
+        docstring); an infinite ``W`` (past the float range) stays infinite."""
+        with np.errstate(over="ignore"):
+            weighed = np.multiply(_raised(self.weights), weight)
+        weighed += float(np.finfo(weighed.dtype).smallest_normal)
+        return weighed
+
+    def _rows_of(self, z: Any, factor: bool) -> tuple[Any, Any, Any]:
         losses, slope, distance = _host_losses(z, self._negated_signs(), factor)
         loss = np.mean(self.weights * losses)
         return loss, None if slope is None else slope * self.weights, distance
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        return float(self._penalised(self._rows_of(x, False)[0], x))
+        return float(self._penalised(self._rows_of(self.X @ x, False)[0], x))
 
     def evaluate(
         self,
@@ -106,10 +147,12 @@ class WeightedLogistic(LogisticRegression):
         bound: bool = True,
         hint: float | None = None,
         probe: Any = None,
-        product: Any = None,  # (not declared in extras: never given)
+        product: Any = None,
     ) -> Evaluation:
         self._check_point(x)
-        loss, factor, distance = self._rows_of(x, True)
+        x_inf = point_inf_norm(x, product)  # (as LogisticRegression.evaluate)
+        z, drift = taken_product(product, lambda: self.X @ x, x_inf, self.geometry.drift)
+        loss, factor, distance = self._rows_of(z, True)
         grad = self._adjoint(factor) / self.n
         w = self._penalised_part(x)
         loss = self._penalised(loss, x, w)
@@ -119,7 +162,7 @@ class WeightedLogistic(LogisticRegression):
             grad = grad + self.l2 * w
         local = None
         if bound:
-            stats = distance - statistic_margin(self.geometry, x, distance)
+            stats = distance - (statistic_margin(self.geometry, x, distance) + drift)
             local = RowCurvatureBound(
                 self.geometry,
                 stats,
@@ -128,16 +171,16 @@ class WeightedLogistic(LogisticRegression):
                 self._ridge_top,
                 frobenius=self.oracle == "paper",
             )
-        return fetch_evaluation(grad, loss, local, hint, probe, then=_paper_radius(local))
+        return fetch_evaluation(
+            grad, loss, local, hint, probe, (z, drift, x_inf), distance, _paper_radius(local)
+        )
 
 
 class WeightedSoftmax(SoftmaxRegression):
     """:class:`SoftmaxRegression` with the loss ``(1/n) sum_i s_i (logsumexp(z_i) -
     z_{i y_i})`` (module docstring); ``weights``: ``s``, ``n`` entries in ``(0, 1]``."""
 
-    has_segment = False
-    extras = frozenset({"hint", "probe"})
-    segment = Model.segment  # (the ball bound along the direction)
+    extras = frozenset({"hint", "probe"})  # (no carried logits: the segment forms them)
     _value_product = Model._value_product  # (as WeightedLogistic's)
     row_arrays = ("X", "onehot", "weights")
 
@@ -145,6 +188,22 @@ class WeightedSoftmax(SoftmaxRegression):
         _numpy_only(X, "WeightedSoftmax")
         super().__init__(X, y, n_classes, **kwargs)
         self.weights = check_row_weights(weights, self.n)
+
+    def _weighed_kernel(self, kernel: Any) -> Any:
+        """The segment's kernel with each row's term ``k_i`` (one per row and trial) as
+        ``fl(fl(s_i^+ k_i) + tiny)`` (module docstring); its ``term_ulps`` as the
+        kernel's."""
+        up = _raised(self.weights)[:, None]
+        tiny = float(np.finfo(self.weights.dtype).smallest_normal)
+
+        def weighed(xp: Any, start: Any, end: Any, u: Any, widen: Any = None) -> Any:
+            with np.errstate(over="ignore"):
+                terms = np.multiply(up, kernel(xp, start, end, u, widen))
+            terms += tiny
+            return terms
+
+        weighed.term_ulps = kernel.term_ulps  # type: ignore[attr-defined]
+        return weighed
 
     def value_error(self, x: Any, evaluation: Evaluation) -> float:
         """:meth:`SoftmaxRegression.value_error`'s bound, which holds for the weighted
@@ -156,10 +215,9 @@ class WeightedSoftmax(SoftmaxRegression):
         stated = super().value_error(x, evaluation)
         return stated + 2.0 * g.unit * abs(float(evaluation.value)) + g.tiny
 
-    def _weighted_parts(self, x: Any, grad: bool) -> tuple[Any, Any, Any]:
-        """``(Z, G, value)`` as :meth:`_host_parts` makes them, each row's loss and
-        gradient coefficients times its weight."""
-        logits = self._logits(x)
+    def _weighted_parts(self, x: Any, logits: Any, grad: bool) -> tuple[Any, Any, Any]:
+        """``(Z, G, value)`` as :meth:`_host_parts` makes them from the logits at ``x``,
+        each row's loss and gradient coefficients times its weight."""
         Z = logits - np.max(logits, axis=0, keepdims=True)
         E = np.exp(Z)
         buffer = E - self._onehot_t  # the label's e^{Z_y} - 1 (SoftmaxRegression._parts)
@@ -179,7 +237,7 @@ class WeightedSoftmax(SoftmaxRegression):
 
     def value(self, x: Any) -> float:
         self._check_point(x)
-        return float(self._weighted_parts(x, False)[2])
+        return float(self._weighted_parts(x, self._logits(x), False)[2])
 
     def evaluate(
         self,
@@ -191,7 +249,7 @@ class WeightedSoftmax(SoftmaxRegression):
         product: Any = None,  # (not declared in extras: never given)
     ) -> Evaluation:
         self._check_point(x)
-        Z, coef, value = self._weighted_parts(x, True)
+        Z, coef, value = self._weighted_parts(x, self._logits(x), True)
         data = (coef @ self.X).T  # (centred class by class: SoftmaxRegression.evaluate)
         grad = np.reshape(data - np.mean(data, axis=1, keepdims=True), (-1,)) / self.n
         if self._ridge is not None:
