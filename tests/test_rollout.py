@@ -296,6 +296,25 @@ def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness
     assert f"(OracleError: {caught.value})" in first.message
 
 
+@pytest.mark.parametrize("smoothness", [2.0, np.float32(2.0), "auto"])
+def test_the_stages_take_smoothness_as_minimize_does(smoothness):
+    # a global Lipschitz constant or "auto" for a plain function, as lfso.minimize takes it
+    def quadratic(x):
+        return float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    task = {"grad": slope, "smoothness": smoothness, "tol": 1e-8}
+    alone = lfso.minimize(quadratic, X0, method="lfso", **task)
+    ev = pilot(quadratic, X0, FALLBACK, max_iter=500, **task)
+    assert ev.candidate.success and ev.candidate.nit == alone.nit
+    res = guarded_minimize(quadratic, X0, fallback=FALLBACK, **task)
+    assert res.handover is None and res.success and res.nit == alone.nit
+    with pytest.raises(ValueError, match="smoothness"):
+        pilot(quadratic, X0, FALLBACK, grad=slope, smoothness="automatic")
+
+
 def test_no_trip_is_a_plain_run():
     model = FunctionModel(f, g, true_oracle)
     res = guarded_minimize(model, X0, fallback=FALLBACK)
