@@ -1061,6 +1061,28 @@ def test_decide_refuses_what_is_not_a_run_or_criteria():
     assert decide(cur, mine, task="t").go
 
 
+@pytest.mark.parametrize("tuning", ["grid", TuningBudget(100)], ids=["grid", "budget"])
+def test_pilot_and_rollout_compare_runs_of_a_noisy_f_from_the_same_x0(tuning):
+    # f's noise (1e-3, a relative 3e-4 at x0) gives each run another f0 at the same x0: no
+    # other start, so both runs are judged (no ValueError asking for runs from one x0)
+    rng = np.random.default_rng(0)
+
+    def noisy(x):
+        return float(np.sum((x - 1.0) ** 2) + 1e-3 * rng.random())
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    task = {"grad": slope, "smoothness": lambda x, R: 2.0, "tol": 1e-6}
+    current = {"method": "gd", "step": 0.1}
+    ev = pilot(noisy, np.zeros(3), current, max_iter=300, **task)
+    assert ev.current.history.f[0] != ev.candidate.history.f[0]
+    assert ev.candidate_to_target is not None or not ev.go
+    lenient = GoCriteria(target_rtol=0.5)
+    run = rollout(noisy, np.zeros(3), current, tuning=tuning, criteria=lenient, **task)
+    assert run.roi is not None and run.roi.lfso_gradients is not None
+
+
 def test_roi_and_decide_refuse_runs_from_different_starts():
     model, x0 = PowerSum(2), np.ones(4)
     mine = lfso.minimize(model, x0)
