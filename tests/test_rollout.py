@@ -1083,6 +1083,22 @@ def test_pilot_and_rollout_compare_runs_of_a_noisy_f_from_the_same_x0(tuning):
     assert run.roi is not None and run.roi.lfso_gradients is not None
 
 
+def test_a_pilot_s_scipy_run_stopping_where_f_is_nan_is_not_converged():
+    # L-BFGS-B's line search reaches x = 1, where the gradient is 0 and f is NaN: SciPy
+    # stops there; the current rule's run is NON_FINITE, not CONVERGED with f = NaN
+
+    def holed(x):
+        return math.nan if x[0] > 0.5 else float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    ev = pilot(holed, np.zeros(3), {"method": "scipy:L-BFGS-B"}, grad=slope, max_iter=200)
+    cur = ev.current
+    assert math.isnan(cur.fun)
+    assert cur.status is Status.NON_FINITE and not cur.success, cur.message
+
+
 def test_roi_and_decide_refuse_runs_from_different_starts():
     model, x0 = PowerSum(2), np.ones(4)
     mine = lfso.minimize(model, x0)
