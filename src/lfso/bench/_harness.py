@@ -142,7 +142,8 @@ def scipy_lbfgs(
     history: bool = False,
 ) -> ScipyRun:
     """SciPy's L-BFGS-B on ``model``, stopped by our gradient test
-    ``||g|| <= max(tol ||g0||, atol)``.
+    ``||g|| <= max(tol ||g0||, atol)`` (at a point where ``f`` is finite, as in
+    :func:`lfso.minimize`).
 
     Every call is ``model.evaluate(x, bound=False)`` (one value and one gradient); the
     test runs at SciPy's iterates (the newest evaluation at ``x``), through a callback that
@@ -213,7 +214,6 @@ def scipy_lbfgs(
             _fill(iterates, calls, rows, begin)
             f = float(intermediate_result.fun)
             callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, iterates))
-        # (a non-finite f there: no point the test may pass, as in lfso.minimize)
         if gnorm <= threshold and row is not None and math.isfinite(calls[row][1]):
             state["converged"] = True
             raise StopIteration
