@@ -315,6 +315,31 @@ def test_the_stages_take_smoothness_as_minimize_does(smoothness):
         pilot(quadratic, X0, FALLBACK, grad=slope, smoothness="automatic")
 
 
+def test_a_fallback_ending_where_f_is_nan_leaves_the_first_stage_s_point():
+    # the oracle breaks at once (hand-over from x0); SciPy's L-BFGS-B stops at x = 1, where
+    # f is NaN: that ends no lower than x0, whose point the guarded run returns
+
+    def holed(x):
+        return math.nan if x[0] > 0.5 else float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    res = guarded_minimize(
+        holed,
+        np.zeros(3),
+        grad=slope,
+        smoothness=lambda x, R: -1.0,
+        fallback={"method": "scipy:L-BFGS-B"},
+        safeguard=False,
+    )
+    first, second = res.stages
+    assert res.handover is not None and math.isnan(second.fun)
+    assert res.kept_first and res.fun == first.fun == holed(np.zeros(3))
+    assert np.array_equal(res.x, np.zeros(3)) and not res.success
+    assert "where f is not finite" in res.message
+
+
 def test_no_trip_is_a_plain_run():
     model = FunctionModel(f, g, true_oracle)
     res = guarded_minimize(model, X0, fallback=FALLBACK)
