@@ -605,6 +605,29 @@ def test_a_convex_run_overshooting_past_a_relative_tolerance_does_not_converge(m
     assert "overshot" in res.message
 
 
+def test_a_run_stuck_past_an_overshoot_does_not_recheck_it_at_every_iteration():
+    """The overshoot of the test above with steps too short to leave it: ``||g||`` passes
+    the tolerance at every iteration, and the check that finds the overshoot (four
+    evaluations of ``f``) runs again only once every ``STALL_ITERATIONS`` iterations or
+    where ``f`` moved, not at each; the run is not named converged."""
+    from lfso._result import STALL_ITERATIONS
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(30) > 0).astype(int)
+    X[0] *= 1e17
+    model = LogisticRegression(X, y)
+    start = np.zeros(4)
+    max_iter = 3 * STALL_ITERATIONS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, start, method="gd", step=1e-14, max_iter=max_iter)
+    assert res.status is lfso.Status.MAX_ITER and not res.success, res.message
+    assert np.array_equal(res.x, start)
+    checks = max_iter // STALL_ITERATIONS + 1
+    assert res.nfev <= max_iter + 1 + 4 * checks + 2, res.nfev
+
+
 def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():
     """The valley at 5 of the test above with ``2e-7 |x - 5|`` smoothed within ``2e-7``:
     the converged point's difference (length ``3e-5``) spans the bend and sees another

@@ -296,6 +296,50 @@ def test_an_oracle_broken_at_the_first_step_hands_over_from_the_start(smoothness
     assert f"(OracleError: {caught.value})" in first.message
 
 
+@pytest.mark.parametrize("smoothness", [2.0, np.float32(2.0), "auto"])
+def test_the_stages_take_smoothness_as_minimize_does(smoothness):
+    # a global Lipschitz constant or "auto" for a plain function, as lfso.minimize takes it
+    def quadratic(x):
+        return float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    task = {"grad": slope, "smoothness": smoothness, "tol": 1e-8}
+    alone = lfso.minimize(quadratic, X0, method="lfso", **task)
+    ev = pilot(quadratic, X0, FALLBACK, max_iter=500, **task)
+    assert ev.candidate.success and ev.candidate.nit == alone.nit
+    res = guarded_minimize(quadratic, X0, fallback=FALLBACK, **task)
+    assert res.handover is None and res.success and res.nit == alone.nit
+    with pytest.raises(ValueError, match="smoothness"):
+        pilot(quadratic, X0, FALLBACK, grad=slope, smoothness="automatic")
+
+
+def test_a_fallback_ending_where_f_is_nan_leaves_the_first_stage_s_point():
+    # the oracle breaks at once (hand-over from x0); SciPy's L-BFGS-B stops at x = 1, where
+    # f is NaN: that ends no lower than x0, whose point the guarded run returns
+
+    def holed(x):
+        return math.nan if x[0] > 0.5 else float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    res = guarded_minimize(
+        holed,
+        np.zeros(3),
+        grad=slope,
+        smoothness=lambda x, R: -1.0,
+        fallback={"method": "scipy:L-BFGS-B"},
+        safeguard=False,
+    )
+    first, second = res.stages
+    assert res.handover is not None and math.isnan(second.fun)
+    assert res.kept_first and res.fun == first.fun == holed(np.zeros(3))
+    assert np.array_equal(res.x, np.zeros(3)) and not res.success
+    assert "where f is not finite" in res.message
+
+
 def test_no_trip_is_a_plain_run():
     model = FunctionModel(f, g, true_oracle)
     res = guarded_minimize(model, X0, fallback=FALLBACK)
@@ -1040,6 +1084,44 @@ def test_decide_refuses_what_is_not_a_run_or_criteria():
     with pytest.raises(TypeError, match=r"task must be a str .*got task=3"):
         decide(cur, mine, task=3)  # type: ignore[arg-type]
     assert decide(cur, mine, task="t").go
+
+
+@pytest.mark.parametrize("tuning", ["grid", TuningBudget(100)], ids=["grid", "budget"])
+def test_pilot_and_rollout_compare_runs_of_a_noisy_f_from_the_same_x0(tuning):
+    # f's noise (1e-3, a relative 3e-4 at x0) gives each run another f0 at the same x0: no
+    # other start, so both runs are judged (no ValueError asking for runs from one x0)
+    rng = np.random.default_rng(0)
+
+    def noisy(x):
+        return float(np.sum((x - 1.0) ** 2) + 1e-3 * rng.random())
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    task = {"grad": slope, "smoothness": lambda x, R: 2.0, "tol": 1e-6}
+    current = {"method": "gd", "step": 0.1}
+    ev = pilot(noisy, np.zeros(3), current, max_iter=300, **task)
+    assert ev.current.history.f[0] != ev.candidate.history.f[0]
+    assert ev.candidate_to_target is not None or not ev.go
+    lenient = GoCriteria(target_rtol=0.5)
+    run = rollout(noisy, np.zeros(3), current, tuning=tuning, criteria=lenient, **task)
+    assert run.roi is not None and run.roi.lfso_gradients is not None
+
+
+def test_a_pilot_s_scipy_run_stopping_where_f_is_nan_is_not_converged():
+    # L-BFGS-B's line search reaches x = 1, where the gradient is 0 and f is NaN: SciPy
+    # stops there; the current rule's run is NON_FINITE, not CONVERGED with f = NaN
+
+    def holed(x):
+        return math.nan if x[0] > 0.5 else float(np.sum((x - 1.0) ** 2))
+
+    def slope(x):
+        return 2.0 * (x - 1.0)
+
+    ev = pilot(holed, np.zeros(3), {"method": "scipy:L-BFGS-B"}, grad=slope, max_iter=200)
+    cur = ev.current
+    assert math.isnan(cur.fun)
+    assert cur.status is Status.NON_FINITE and not cur.success, cur.message
 
 
 def test_roi_and_decide_refuse_runs_from_different_starts():

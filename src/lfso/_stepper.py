@@ -298,6 +298,8 @@ class Stepper:
         self._g0 = _INF  # ||grad f(x0)||
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
+        # the iteration, f and the best f of the last check that found an overshoot
+        self._overshot: tuple[int, float, float] | None = None
         self.flags = 0  # the risk bits of the last row arrive() recorded
         self._ahead = False  # whether evaluations may leave their scalars on their way
         # the move that reached the current point, whose scalars are on their way, and the
@@ -629,7 +631,7 @@ class Stepper:
         """The stopping tests at the point ``nit`` (evaluated as ``ev``) before a move from
         it; whether the run stopped."""
         if ev.grad_norm <= self.threshold and self._confirmed(ev):  # (0: exact stationarity)
-            if self._check_rise():
+            if not self._still_overshot(nit) and self._check_rise():
                 self._check_last_steps()
                 return self._stop(Status.CONVERGED)
             if self._diverged():  # (f's own slope says no stationary point: overshot)
@@ -700,6 +702,21 @@ class Stepper:
         self.ev = fresh
         return fresh.grad_norm <= self.threshold
 
+    def _still_overshot(self, nit: int) -> bool:
+        """Whether the last :meth:`_check_rise` that found an overshoot is fewer than
+        :data:`STALL_ITERATIONS` iterations before ``nit``, with the best point the same and
+        ``f`` within a quarter of the rise it saw: its verdict stands, and its four
+        evaluations of ``f`` are not spent again at every iteration of a run stuck there."""
+        seen, ev, best = self._overshot, self.ev, self.best
+        if seen is None or ev is None or best is None:
+            return False
+        at, f, low = seen
+        return (
+            nit - at < STALL_ITERATIONS
+            and float(best.value) == low
+            and abs(float(ev.value) - f) <= (f - low) / 4.0
+        )
+
     def _check_rise(self) -> bool:
         """Test a converged point whose ``f`` is above ``f(x0)`` (beyond ``8 eps |f(x0)|``):
         a central difference of ``f`` from it toward the best point
@@ -734,6 +751,7 @@ class Stepper:
         assert best is not None
         rise = float(ev.value) - float(best.value)
         if -slope * length >= rise / 2.0:  # (f descends toward the best point: overshot)
+            self._overshot = (self.nit, float(ev.value), float(best.value))
             self.detail = (
                 f"f = {ev.value:.6g} at iteration {self.nit} is above f(x0) = {f0:.6g}, the "
                 f"lowest f = {best.value:.6g}; the gradient norm "

@@ -142,7 +142,8 @@ def scipy_lbfgs(
     history: bool = False,
 ) -> ScipyRun:
     """SciPy's L-BFGS-B on ``model``, stopped by our gradient test
-    ``||g|| <= max(tol ||g0||, atol)``.
+    ``||g|| <= max(tol ||g0||, atol)`` (at a point where ``f`` is finite, as in
+    :func:`lfso.minimize`).
 
     Every call is ``model.evaluate(x, bound=False)`` (one value and one gradient); the
     test runs at SciPy's iterates (the newest evaluation at ``x``), through a callback that
@@ -213,7 +214,7 @@ def scipy_lbfgs(
             _fill(iterates, calls, rows, begin)
             f = float(intermediate_result.fun)
             callback(_lbfgs_result(np.copy(x), f, jac, state["nit"], n, n, iterates))
-        if gnorm <= threshold:
+        if gnorm <= threshold and row is not None and math.isfinite(calls[row][1]):
             state["converged"] = True
             raise StopIteration
         if state["nit"] >= cap:
@@ -253,6 +254,8 @@ def _result_of(res: Any, state: dict[str, Any], cap: int, history: History) -> R
     (``converged`` by our test, ``capped`` by ``cap``), with its ``history``."""
     status = _status(res, state["converged"], capped=state["capped"])
     message = f"SciPy's L-BFGS-B: {status.message}"
+    if status is Status.NON_FINITE:  # (SciPy returns the point where f is not finite)
+        message = "SciPy's L-BFGS-B: stopped at a point where f or its gradient is not finite."
     if state["capped"]:
         message += f" (cap={cap} bounds its iterations and its calls)"
     elif status is not Status.CONVERGED and res.status not in (99, -1):
@@ -376,10 +379,11 @@ def _checked(
 def _converged_at(x: np.ndarray, calls: list[tuple[Any, float, float]], threshold: float) -> bool:
     """Our gradient test at the point SciPy stopped at, read from the newest call there:
     SciPy stops without calling back where its own test holds at ``x0``, or at a point its
-    line search cannot leave (a gradient that is exactly zero there)."""
-    for point, _, gnorm in reversed(calls):
+    line search cannot leave (a gradient that is exactly zero there). Not where ``f`` there
+    is not finite."""
+    for point, value, gnorm in reversed(calls):
         if np.array_equal(point, x):
-            return bool(gnorm <= threshold)
+            return bool(gnorm <= threshold and math.isfinite(value))
     return False
 
 

@@ -923,7 +923,8 @@ def _combine(
     only where it passed the stopping test (``first_converged``), the first stage's status
     as the guard left it otherwise (:func:`_stopped_by`)."""
     method, fallback = first.method, handover.fallback
-    higher = second.fun > first.fun
+    # (a fallback that ends where f is NaN, as SciPy's may, ends no lower either)
+    higher = second.fun > first.fun or (math.isnan(second.fun) and not math.isnan(first.fun))
     kept_first = higher or (reached is not None and not second.success)
     end = first if kept_first else second
     status, message = second.status, second.message
@@ -943,9 +944,9 @@ def _combine(
         f"f = {first.fun:.6e}. "
     )
     if higher:
+        where = "above that point" if second.fun > first.fun else "where f is not finite"
         note += (
-            f"The fallback ended above that point (f = {second.fun:.6e}); returning "
-            f"{method}'s best point. "
+            f"The fallback ended {where} (f = {second.fun:.6e}); returning {method}'s best point. "
         )
     elif kept_first:
         note += (

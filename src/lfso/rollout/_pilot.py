@@ -256,7 +256,7 @@ def pilot(
         run["atol"] = options.pop("atol")
     cur = stop_if_interrupted(run_rule(current, **run), "the pilot's run of the current rule")
     cand = stop_if_interrupted(quiet_minimize(**run, method=method, **options), "lfso's pilot run")
-    return decide(cur, cand, task=task, criteria=criteria)
+    return _decide(cur, cand, task, criteria, same_x0=True)  # (a noisy f0 is no other start)
 
 
 def decide(
@@ -271,6 +271,14 @@ def decide(
     whose histories start from different ``f0`` (beyond a relative ``1e-5``) are a
     ``ValueError`` naming both: they were not on the same task.
     """
+    return _decide(current, candidate, task, criteria, same_x0=False)
+
+
+def _decide(
+    current: Result, candidate: Result, task: str, criteria: Any, *, same_x0: bool
+) -> PilotEvidence:
+    """:func:`decide`; ``same_x0``: the runs are known to start from the same point (their
+    ``f0`` is not compared: a noisy ``f`` gives two values there)."""
     criteria = check_criteria(criteria)
     if not isinstance(task, str):
         raise TypeError(f"task must be a str (the pilot task in words), got task={task!r}")
@@ -283,7 +291,8 @@ def decide(
             )
     cur, cand = current, candidate
     target = relative_target(cur.history, criteria.target_rtol, "current")
-    check_same_start(cur.history, cand.history, ("current's history", "candidate's history"))
+    if not same_x0:
+        check_same_start(cur.history, cand.history, ("current's history", "candidate's history"))
     cur_hit, cand_hit = to_target(cur.history, target), to_target(cand.history, target)
     best = float(np.nanmin(cand.history.f))
     checks = [

@@ -275,6 +275,22 @@ def return_on_investment(
     >>> roi.tuning_gradients == sum(r.njev for s, r in tuned.runs if r is not tuned.result)
     True
     """
+    return _return_on_investment(
+        lfso_history, tuning, current, current_step, target_rtol, same_x0=False
+    )
+
+
+def _return_on_investment(
+    lfso_history: History,
+    tuning: TunedStep | TuningBudget,
+    current: History | None,
+    current_step: float | None,
+    target_rtol: float,
+    *,
+    same_x0: bool,
+) -> ReturnOnInvestment:
+    """:func:`return_on_investment`; ``same_x0``: the runs are known to start from the same
+    point (their ``f0`` is not compared: a noisy ``f`` gives two values there)."""
     sources: dict[str, str] = {}
     real(target_rtol, "target_rtol", low=0.0, high=1.0, high_open=True)  # (as GoCriteria's)
     _check_history(lfso_history, "lfso_history")
@@ -324,7 +340,8 @@ def return_on_investment(
         raise TypeError(f"tuning must be a TunedStep or a TuningBudget, got {tuning!r}")
     who = "current" if isinstance(tuning, TuningBudget) else "the grid's chosen run"
     target = relative_target(current, target_rtol, who)
-    check_same_start(current, lfso_history, (f"{who}'s history", "lfso_history"))
+    if not same_x0:
+        check_same_start(current, lfso_history, (f"{who}'s history", "lfso_history"))
     cur_hit, mine = to_target(current, target), to_target(lfso_history, target)
     # The current rule never went below its start: its target is f0, which every run holds
     # at its start; a time to it measures nothing.

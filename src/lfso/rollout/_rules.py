@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .._minimize import minimize
+from .._minimize import _as_model, minimize
 from .._registry import METHODS
 from .._result import Result
 from .._stepper import NonFiniteStartError
 from .._validate import callback_list, flag
 from ..bench._harness import SCIPY_LBFGS, scipy_lbfgs
-from ..models import FunctionModel, Model
+from ..models import Model
 from ..monitor import RiskWarning
 
 
@@ -60,10 +60,10 @@ def check_not_a_stage_keyword(
 
 
 def as_model(objective: Any, grad: Any, smoothness: Any) -> Model:
-    """A :class:`~lfso.models.Model` as is; a plain function with ``grad`` and ``smoothness``."""
-    if isinstance(objective, Model):
-        return objective
-    return FunctionModel(objective, grad, smoothness)
+    """A :class:`~lfso.models.Model` as is; a plain function with ``grad`` and ``smoothness``,
+    taken as :func:`lfso.minimize` takes them (a number: a global Lipschitz constant;
+    ``"auto"`` or ``None``: no oracle, estimated by the runs)."""
+    return _as_model(objective, grad, smoothness)[0]
 
 
 def one_callback(callback: Any) -> Callable[[Result], Any] | None:

@@ -22,7 +22,7 @@ from ._guard import (
     judge_against,
 )
 from ._pilot import GoCriteria, PilotEvidence, check_criteria, pilot
-from ._roi import ReturnOnInvestment, TuningBudget, return_on_investment
+from ._roi import ReturnOnInvestment, TuningBudget, _return_on_investment
 from ._rules import (
     as_model,
     check_method,
@@ -166,11 +166,8 @@ def _measure_roi(
     _check_tuning(tuning, current)
     if isinstance(tuning, TuningBudget):
         base = run_rule(current, objective=model, x0=x0, tol=tol, atol=atol, max_iter=max_iter)
-        roi = return_on_investment(
-            lfso_history,
-            tuning=tuning,
-            current=base.history,
-            target_rtol=criteria.target_rtol,
+        roi = _return_on_investment(  # (both from x0: a noisy f0 is no other start)
+            lfso_history, tuning, base.history, None, criteria.target_rtol, same_x0=True
         )
         roi = replace(roi, sources={**roi.sources, "current": f"measured: {_named(current)}"})
         return roi, {"current rule": base}
@@ -178,11 +175,8 @@ def _measure_roi(
     rest = {k: v for k, v in current.items() if k not in ("method", "step")}
     with np.errstate(over="ignore", invalid="ignore"):  # steps that blow up
         tuned = tune_step(model, x0, steps, tol=tol, atol=atol, max_iter=max_iter, **rest)
-    roi = return_on_investment(
-        lfso_history,
-        tuning=tuned,
-        current_step=current.get("step"),
-        target_rtol=criteria.target_rtol,
+    roi = _return_on_investment(
+        lfso_history, tuned, None, current.get("step"), criteria.target_rtol, same_x0=True
     )
     return roi, {f"tuned gd (step {tuned.step:g})": tuned.result}
 
