@@ -419,21 +419,23 @@ _FLAG, _PLAIN, _OPTIM = "closure(backward)", "closure() without backward", "clos
 def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
     """The closure's return value as a one-element tensor on ``like``'s device: a tensor as
     it is, a number (a Python or NumPy real, or a 0-d NumPy array of one, as
-    ``float(closure())`` in ``torch.optim.LBFGS`` takes it) as a float64 tensor, and so an
-    integer tensor; a complex or bool tensor is refused, as a complex or bool number is."""
+    ``float(closure())`` in ``torch.optim.LBFGS`` takes it) as a float64 tensor; a tensor
+    that is not floating is refused (a complex or bool one, as a complex or bool number is,
+    and an integer one: a loss with a gradient is floating, so an integer tensor is one cut
+    to its integer part, ``loss.long()``, whose secants and comparisons are then wrong)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise TypeError(
                 f"the closure must return the loss as a tensor with one element, got a tensor "
                 f"of shape {tuple(value.shape)}"
             )
-        if value.is_complex() or value.dtype == torch.bool:
+        if not value.is_floating_point():
             raise TypeError(
-                "the closure must return the loss as a real number or a tensor of a real "
-                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r})"
+                "the closure must return the loss as a real number or a tensor of a floating "
+                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r}); "
+                "return the loss before it is cast (an integer tensor holds only its integer "
+                "part)"
             )
-        if not value.is_floating_point():  # (an integer: a number, as float() reads it)
-            return value.to(dtype=torch.float64, device=like.device)
         return value
     if _is_number(value):
         return torch.tensor(float(value), dtype=torch.float64, device=like.device)
