@@ -1106,8 +1106,8 @@ class StochasticLFSO(torch.optim.Optimizer):
       second time.
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
-    The loss may be a one-element tensor of a real (not complex or bool) dtype or, in the
-    first two forms, a number. A closure
+    The loss may be a one-element tensor of a real floating dtype (not complex, bool or
+    integer: ``loss.long()`` is refused) or, in the first two forms, a number. A closure
     that returns None and leaves no gradient (a batch a training loop skips) takes no step;
     one that returns a loss and leaves no gradient on parameters that take one (a loss
     computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
