@@ -554,7 +554,63 @@ def _once_each(optimizer: torch.optim.Optimizer, param_group: Any, name: str) ->
                 f"parameter {first} given again; give each parameter once (the step's norms "
                 "would count its gradient twice, and the step move it twice)"
             )
+    earlier = [q for group in optimizer.param_groups for q in group["params"]]
+    _refuse_overlaps(earlier + params, len(earlier), name)
     return {**param_group, "params": params} if "params" in param_group else param_group
+
+
+def _offsets(p: torch.Tensor) -> torch.Tensor:
+    """The storage offsets (in elements) of ``p``'s elements, on the host."""
+    offsets = torch.full((), int(p.storage_offset()), dtype=torch.int64)
+    for size, stride in zip(p.shape, p.stride(), strict=True):
+        offsets = offsets[..., None] + torch.arange(size, dtype=torch.int64) * stride
+    return offsets.reshape(-1)
+
+
+def _spans_meet(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the storage spans (first to last element) of ``a`` and ``b`` meet."""
+
+    def span(p: torch.Tensor) -> tuple[int, int]:
+        low = high = int(p.storage_offset())
+        for size, stride in zip(p.shape, p.stride(), strict=True):
+            reach = int((size - 1) * stride)
+            low, high = low + min(reach, 0), high + max(reach, 0)
+        return low, high
+
+    (a0, a1), (b0, b1) = span(a), span(b)
+    return a0 <= b1 and b0 <= a1
+
+
+def _refuse_overlaps(params: list[Any], start: int, name: str) -> None:
+    """A ``ValueError`` naming two parameters from index ``start`` on (the new ones) and an
+    earlier one that share elements of one storage (views of one another: the step would
+    move the shared elements once for each); views of one buffer that do not overlap pass."""
+    where: dict[tuple[Any, ...], list[int]] = {}
+    for j, p in enumerate(params):
+        if isinstance(p, torch.Tensor) and p.numel() and p.layout == torch.strided:
+            try:
+                key = (p.device, p.untyped_storage().data_ptr(), p.element_size())
+            except (NotImplementedError, RuntimeError):  # (no storage: a meta tensor, ...)
+                continue
+            where.setdefault(key, []).append(j)
+    for held in where.values():
+        if len(held) < 2 or held[-1] < start:
+            continue
+        offsets: dict[int, torch.Tensor] = {}
+        for b in (j for j in held if j >= start):
+            for a in (j for j in held if j < b):
+                if not _spans_meet(params[a], params[b]):  # (disjoint views: no read)
+                    continue
+                for j in (a, b):
+                    offsets.setdefault(j, _offsets(params[j]))
+                if bool(torch.isin(offsets[b], offsets[a]).any()):
+                    raise ValueError(
+                        f"{name}: parameter {b} (shape {tuple(params[b].shape)}) shares "
+                        f"elements with parameter {a} (shape {tuple(params[a].shape)}): they "
+                        "are views of one storage, so the step would move the shared "
+                        "elements twice; give each element once (one parameter, and views "
+                        "of it in the model)"
+                    )
 
 
 #: torch.optim options these optimisers do not have, each with the value at which it changes
