@@ -562,22 +562,29 @@ def test_a_complex_or_bool_loss_tensor_is_refused_naming_the_closure(returned, m
     """Refused as ``fun(x)[0]``, a name the user never wrote; now as the closure's."""
     w, opt, closure = _returning(returned)
     with pytest.raises(
-        TypeError, match=f"the closure must return .* real dtype, got a torch.{message}"
+        TypeError, match=f"the closure must return .* floating dtype, got a torch.{message}"
     ):
         opt.step(closure)
     assert torch.equal(w.detach(), torch.ones(2))
 
 
-def test_an_integer_loss_tensor_is_read_as_the_number_it_holds():
-    """``torch.tensor(3)`` is the number 3, as ``3`` is (``float(closure())`` in
-    torch.optim.LBFGS reads either): the same steps as the float loss 3.0."""
-    runs = []
-    for returned in (lambda loss: torch.tensor(3.0), lambda loss: torch.tensor(3)):
-        w, opt, closure = _returning(returned)
-        losses = [opt.step(closure) for _ in range(3)]
-        runs.append((w.detach().clone(), [float(v) for v in losses]))
-    assert runs[0][1] == runs[1][1] == [3.0, 3.0, 3.0]
-    assert torch.equal(runs[0][0], runs[1][0]) and not torch.equal(runs[0][0], torch.ones(2))
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_an_integer_loss_tensor_is_refused_naming_its_dtype(method):
+    """``loss.long()`` holds only the loss's integer part: under ``method="lfso"`` the run
+    on ``||w - 1||^2`` from 0 stopped near 0.5, where the integer part no longer falls,
+    instead of at 1. It is refused before any step, naming the dtype."""
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = LFSO([w], method=method)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((w - 1) ** 2).sum()
+        loss.backward()
+        return loss.long()
+
+    with pytest.raises(TypeError, match=r"floating dtype, got a torch.int64 tensor \(3\)"):
+        opt.step(closure)
+    assert torch.equal(w.detach(), torch.zeros(3)) and not opt.state
 
 
 def test_step_requires_a_closure():

@@ -173,6 +173,31 @@ def test_a_parameter_given_twice_is_refused_naming_it(kind):
     assert len(opt.param_groups) == 1 and len(opt.param_groups[0]["params"]) == 2
 
 
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+def test_parameters_that_share_elements_are_refused_naming_them(kind):
+    """Two parameters that are views of one storage with elements in common: each step
+    moved the shared elements twice. ``StochasticLFSO`` on ``||a - 1||^2 + ||b - 2||^2``
+    with ``a = base[:4]`` and ``b = base[2:]`` ended at 2.2 after 300 steps (the minimum
+    is 1), silently; views of one buffer that share no element are kept."""
+    make = getattr(lfso.torch, kind)
+    base = torch.zeros(12)
+    grid = base.view(6, 2)
+    overlapping = [
+        ([base[:4], base[2:6]], 1, 0),
+        ([base[9:10], grid[:, 0], base[4:5]], 2, 1),
+    ]
+    for views, shares, other in overlapping:
+        with pytest.raises(
+            ValueError, match=rf"parameter {shares} .* shares elements with parameter {other}"
+        ):
+            make([torch.nn.Parameter(v) for v in views])
+    opt = make([torch.nn.Parameter(grid[:, 0]), torch.nn.Parameter(grid[:, 1])])  # disjoint
+    with pytest.raises(ValueError, match=r"parameter 2 .* shares elements with parameter 1"):
+        opt.add_param_group({"params": [torch.nn.Parameter(base[3:4])]})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))]})
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 def test_a_closure_that_raises_in_the_probe_leaves_the_parameters_where_they_were(device_steps):
     torch.manual_seed(0)

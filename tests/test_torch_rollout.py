@@ -429,6 +429,26 @@ def test_torch_pilot_rejects_bad_input_before_any_training(kwargs, error, match)
     assert calls[0] == 0  # nothing trained before the error
 
 
+@pytest.mark.parametrize(
+    ("returned", "match"),
+    [
+        (lambda value: value.repeat(3), r"got a tensor of shape \(3,\)"),
+        (lambda value: value.long(), r"got a torch.int64 tensor"),
+        (lambda value: value.detach(), r"got a tensor that does not require grad"),
+        (lambda value: value.item(), r"got [0-9.]+"),
+    ],
+    ids=["vector", "integer", "detached", "number"],
+)
+def test_torch_pilot_refuses_a_loss_that_is_not_a_scalar_with_a_graph(returned, match):
+    """Such a loss failed inside torch's ``backward`` (``grad can be implicitly created only
+    for scalar outputs``), a message that names neither ``loss`` nor what it returned."""
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    with pytest.raises(TypeError, match=r"loss\(module\) must return the pilot loss .*" + match):
+        pilot(make, lambda m: returned(loss(m)), lambda p: torch.optim.SGD(p, lr=1e-3), steps=3)
+
+
 def test_torch_pilot_records_a_loss_that_turns_nan_as_a_no_go():
     from lfso.torch import pilot
 

@@ -521,12 +521,16 @@ BAD_CLOSURES = [
     (lambda w: lambda backward=True: (w**2).sum(), r"call loss.backward\(\) in the closure"),
     (
         lambda w: lambda b=True: torch.complex(*[_backward((w**2).sum(), b)] * 2),
-        r"a tensor of a real dtype, got a torch.complex64 tensor \(\(10\+10j\)\)",
+        r"a tensor of a floating dtype, got a torch.complex64 tensor \(\(10\+10j\)\)",
     ),
     (lambda w: lambda: torch.complex(*[(w**2).sum()] * 2), "got a torch.complex64 tensor"),
     (
         lambda w: lambda b=True: _backward((w**2).sum(), b) > 0,
-        r"a tensor of a real dtype, got a torch.bool tensor \(True\)",
+        r"a tensor of a floating dtype, got a torch.bool tensor \(True\)",
+    ),
+    (
+        lambda w: lambda b=True: _backward((w**2).sum(), b).long(),
+        r"a tensor of a floating dtype, got a torch.int64 tensor \(10\)",
     ),
 ]
 
@@ -536,7 +540,7 @@ BAD_CLOSURES = [
     BAD_CLOSURES,
     ids=[
         *("none", "plain-number", "vector", "str", "detached", "no-graph", "no-backward"),
-        *("complex", "plain-complex", "bool"),
+        *("complex", "plain-complex", "bool", "integer"),
     ],
 )
 def test_bad_closures_are_refused_with_what_they_returned(make, message):

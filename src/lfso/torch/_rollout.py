@@ -441,6 +441,27 @@ def _pilot_result(stepper: Stepper, gave_up: tuple[Status, int, str] | None = No
     return stepper.build(None, at, status, message, jac=None)
 
 
+def _pilot_loss(value: Any) -> torch.Tensor:
+    """``loss(module)`` as :func:`pilot` takes it: a one-element tensor of a floating dtype
+    with a graph, or a ``TypeError`` naming what it was (not torch's ``backward`` error)."""
+    if not isinstance(value, torch.Tensor):
+        got = f"got {value!r}"
+    elif value.numel() != 1:
+        got = f"got a tensor of shape {tuple(value.shape)}"
+    elif not value.is_floating_point():
+        got = f"got a {value.dtype} tensor"
+    elif not value.requires_grad:
+        got = (
+            "got a tensor that does not require grad (computed under torch.no_grad(), or detached)"
+        )
+    else:
+        return value
+    raise TypeError(
+        "loss(module) must return the pilot loss as a one-element tensor of a floating dtype "
+        f"with its graph (e.g. a mean over the pilot data), {got}"
+    )
+
+
 def pilot(
     make: Callable[[], torch.nn.Module],
     loss: Callable[[torch.nn.Module], torch.Tensor],
@@ -509,7 +530,7 @@ def pilot(
 
         def closure(module: torch.nn.Module = module, opt: Any = opt) -> Any:
             opt.zero_grad()
-            value = loss(module)
+            value = _pilot_loss(loss(module))
             value.backward()
             return value
 

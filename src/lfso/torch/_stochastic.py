@@ -419,21 +419,23 @@ _FLAG, _PLAIN, _OPTIM = "closure(backward)", "closure() without backward", "clos
 def _loss(value: Any, like: torch.Tensor) -> torch.Tensor:
     """The closure's return value as a one-element tensor on ``like``'s device: a tensor as
     it is, a number (a Python or NumPy real, or a 0-d NumPy array of one, as
-    ``float(closure())`` in ``torch.optim.LBFGS`` takes it) as a float64 tensor, and so an
-    integer tensor; a complex or bool tensor is refused, as a complex or bool number is."""
+    ``float(closure())`` in ``torch.optim.LBFGS`` takes it) as a float64 tensor; a tensor
+    that is not floating is refused (a complex or bool one, as a complex or bool number is,
+    and an integer one: a loss with a gradient is floating, so an integer tensor is one cut
+    to its integer part, ``loss.long()``, whose secants and comparisons are then wrong)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise TypeError(
                 f"the closure must return the loss as a tensor with one element, got a tensor "
                 f"of shape {tuple(value.shape)}"
             )
-        if value.is_complex() or value.dtype == torch.bool:
+        if not value.is_floating_point():
             raise TypeError(
-                "the closure must return the loss as a real number or a tensor of a real "
-                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r})"
+                "the closure must return the loss as a real number or a tensor of a floating "
+                f"dtype, got a {value.dtype} tensor ({value.detach().reshape(()).item()!r}); "
+                "return the loss before it is cast (an integer tensor holds only its integer "
+                "part)"
             )
-        if not value.is_floating_point():  # (an integer: a number, as float() reads it)
-            return value.to(dtype=torch.float64, device=like.device)
         return value
     if _is_number(value):
         return torch.tensor(float(value), dtype=torch.float64, device=like.device)
@@ -552,7 +554,63 @@ def _once_each(optimizer: torch.optim.Optimizer, param_group: Any, name: str) ->
                 f"parameter {first} given again; give each parameter once (the step's norms "
                 "would count its gradient twice, and the step move it twice)"
             )
+    earlier = [q for group in optimizer.param_groups for q in group["params"]]
+    _refuse_overlaps(earlier + params, len(earlier), name)
     return {**param_group, "params": params} if "params" in param_group else param_group
+
+
+def _offsets(p: torch.Tensor) -> torch.Tensor:
+    """The storage offsets (in elements) of ``p``'s elements, on the host."""
+    offsets = torch.full((), int(p.storage_offset()), dtype=torch.int64)
+    for size, stride in zip(p.shape, p.stride(), strict=True):
+        offsets = offsets[..., None] + torch.arange(size, dtype=torch.int64) * stride
+    return offsets.reshape(-1)
+
+
+def _spans_meet(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether the storage spans (first to last element) of ``a`` and ``b`` meet."""
+
+    def span(p: torch.Tensor) -> tuple[int, int]:
+        low = high = int(p.storage_offset())
+        for size, stride in zip(p.shape, p.stride(), strict=True):
+            reach = int((size - 1) * stride)
+            low, high = low + min(reach, 0), high + max(reach, 0)
+        return low, high
+
+    (a0, a1), (b0, b1) = span(a), span(b)
+    return a0 <= b1 and b0 <= a1
+
+
+def _refuse_overlaps(params: list[Any], start: int, name: str) -> None:
+    """A ``ValueError`` naming two parameters from index ``start`` on (the new ones) and an
+    earlier one that share elements of one storage (views of one another: the step would
+    move the shared elements once for each); views of one buffer that do not overlap pass."""
+    where: dict[tuple[Any, ...], list[int]] = {}
+    for j, p in enumerate(params):
+        if isinstance(p, torch.Tensor) and p.numel() and p.layout == torch.strided:
+            try:
+                key = (p.device, p.untyped_storage().data_ptr(), p.element_size())
+            except (NotImplementedError, RuntimeError):  # (no storage: a meta tensor, ...)
+                continue
+            where.setdefault(key, []).append(j)
+    for held in where.values():
+        if len(held) < 2 or held[-1] < start:
+            continue
+        offsets: dict[int, torch.Tensor] = {}
+        for b in (j for j in held if j >= start):
+            for a in (j for j in held if j < b):
+                if not _spans_meet(params[a], params[b]):  # (disjoint views: no read)
+                    continue
+                for j in (a, b):
+                    offsets.setdefault(j, _offsets(params[j]))
+                if bool(torch.isin(offsets[b], offsets[a]).any()):
+                    raise ValueError(
+                        f"{name}: parameter {b} (shape {tuple(params[b].shape)}) shares "
+                        f"elements with parameter {a} (shape {tuple(params[a].shape)}): they "
+                        "are views of one storage, so the step would move the shared "
+                        "elements twice; give each element once (one parameter, and views "
+                        "of it in the model)"
+                    )
 
 
 #: torch.optim options these optimisers do not have, each with the value at which it changes
@@ -1104,8 +1162,8 @@ class StochasticLFSO(torch.optim.Optimizer):
       second time.
 
     A closure whose only parameters are ``*args, **kwargs`` is called without arguments.
-    The loss may be a one-element tensor of a real (not complex or bool) dtype or, in the
-    first two forms, a number. A closure
+    The loss may be a one-element tensor of a real floating dtype (not complex, bool or
+    integer: ``loss.long()`` is refused) or, in the first two forms, a number. A closure
     that returns None and leaves no gradient (a batch a training loop skips) takes no step;
     one that returns a loss and leaves no gradient on parameters that take one (a loss
     computed under ``torch.no_grad()`` or detached, a ``closure(backward)`` that did not
