@@ -42,7 +42,8 @@ class L0L1Smooth(Model):
     (:func:`lfso._arrays.norm_from_square`) and padded by that, plus two smallest
     subnormal numbers ``eta`` of ``g``'s dtype (a subnormal norm such as ``8e-323`` is off
     by up to ``eta / 2`` absolutely in its last product and in its pad, 3% there, which
-    ``L1 = 1e30`` carried into the bound), ``||d||`` by
+    ``L1 = 1e30`` carried into the bound; not where ``g = 0``, whose norm 0 is exact),
+    ``||d||`` by
     ``gamma_{d+4}``, each sum and product by its rounding, and the exponential by its own
     (:class:`~lfso.oracles._bounds.ExpBound`).
 
@@ -150,7 +151,9 @@ class L0L1Smooth(Model):
         finfo = namespace(grad).finfo(grad.dtype)
         eta = float(finfo.smallest_normal) * float(finfo.eps)  # (the underflow's: docstring)
         gamma = error_gamma(int(grad.shape[0]) + 2, grad.dtype)
-        padded = evaluation.grad_norm * (1.0 + gamma) + 2.0 * eta
+        # (a zero gradient's norm is exact: L0 + L1 * 0, the bound 0 where L0 = 0)
+        pad = 2.0 * eta if evaluation.grad_norm > 0.0 else 0.0
+        padded = evaluation.grad_norm * (1.0 + gamma) + pad
         return rounded_up(self.L0 + rounded_up(self.L1 * padded, 1.0), 1.0)
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
