@@ -59,8 +59,9 @@ def rounded_up(value: float, roundings: float) -> float:
     + 2) u^2 + k (k + 2) u^3)``, which is ``>= V`` while ``k^2 + 2k + 2 <= 1 / u = 2^53``:
     for ``k <= 2^26`` (``2^52 + 2^27 + 2 < 2^53``). The callers keep to it: the power bounds
     count ``2q + 5`` (and at most ``2.01 q + 7500`` in logarithms), the regression models'
-    constants ``5q + 6000``, with ``q = 2p - 2`` and ``p <= 2^22``
-    (:data:`lfso._validate.MAX_POWER`, enforced where the models take ``p``); the others
+    constants ``5q + 6000`` (the composite paper bound ``10p + 10``), with ``q = 2p - 2``
+    and ``p <= 2^22`` (:data:`lfso._validate.MAX_POWER`, enforced where the models take
+    ``p``); the others
     count a few units, or ``1.01 y + 2 |log scale| + |E| + 3 < 4000`` for ``ExpBound``.
     Where the result is subnormal each rounding loses at most half the
     smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
