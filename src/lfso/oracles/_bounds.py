@@ -532,6 +532,18 @@ def _exp_up(exponent: float, roundings: float) -> float:
         return math.inf
 
 
+def _root_value(bound: PowerBound | MinPowerBound, radius: float, value: float) -> float:
+    """The power bound's ``L`` at the root ``radius`` of its radius solve, from ``value =
+    scale s^q`` (``s`` the base there), rounded up; where that product is below the
+    normal range, the bound's own value there (:func:`_scaled_power` takes it in
+    logarithms): ``s^q`` underflowed to 0 though ``scale s^q`` need not
+    (``PowerBound(1e300, 0, 1e-300, 2)`` at ``target = 1``: ``R = 1e100``, ``L = 0``
+    where the exact ``L`` is ``1e-100``)."""
+    if value >= _NORMAL:
+        return rounded_up(value, bound._roundings)
+    return bound(radius)
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale >= 0``, ``a, b, q >= 0``.
 
@@ -589,7 +601,7 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, t, rtol, bound=self, target=target)
         if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
+        return radius, _root_value(self, radius, self.scale * _power_up(s, self.q)), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
@@ -659,12 +671,14 @@ class MinPowerBound(LocalBound):
             if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
-            radius, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
-            evals += e
+            # (the check's power may underflow to 0 on a feasible line, whose own root is
+            # then the smaller: the radius stays the largest root)
+            root, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
+            radius, evals = max(radius, root), evals + e
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power_up(s, q), self._roundings), evals
+        return radius, _root_value(self, radius, self.scale * _power_up(s, q)), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
