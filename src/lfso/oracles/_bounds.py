@@ -418,7 +418,11 @@ def _power_up(base: float, exponent: float) -> float:
     underflow lost there (``b R`` and the power each lose at most ``eta / 2``, an absolute
     error that no relative pad covers once the scale multiplies it: ``PowerBound(1e10,
     1.1108e-155, 1, 2)`` at ``R = 0`` was 1.2e-8 below its exact value, ``1.23e-300``). A
-    base or power of 0 stays 0 (a bound of 0 certifies no step)."""
+    base or power of 0 stays 0 (a bound of 0 certifies no step). A power that underflowed
+    to 0 from a positive base was at most ``eta / 2``; :func:`_scaled_power` takes a scale
+    above 1 in logarithms, so a term left at 0 has an exact value below ``eta / 2``, and
+    a :class:`SumBound` of ``n`` terms adds ``(n + 1) eta`` to a positive sum
+    (:func:`rounded_up`): the sum's lost ``n eta / 2`` is covered."""
     if 0.0 < base < _NORMAL:
         base += _ETA
     power = _power(base, exponent)
