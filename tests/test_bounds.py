@@ -441,6 +441,35 @@ def test_a_power_bound_through_subnormals_stays_above_its_formula(scale, a, b, q
         assert value <= exact * 1.05  # (a subnormal is known to its spacing, no better)
 
 
+@pytest.mark.parametrize(
+    "bound",
+    [
+        PowerBound(1e300, 0.0, 1e-300, 2.0),
+        MinPowerBound(1e300, [(0.0, 1e-300), (0.0, 2e-300)], 2.0),
+        PowerBound(1e250, 1e-170, 1e-300, 2.0),
+    ],
+    ids=["power", "min-power", "power-a"],
+)
+@pytest.mark.parametrize("target", [1e-5, 1.0, 1e5])
+def test_a_power_bound_radius_solve_keeps_a_power_that_underflows(bound, target):
+    """``scale s^q`` at the radius solve's root where ``s^q`` underflows but the product
+    need not (a scale of ``1e300``): the solve returned ``L = 0`` (``PowerBound(1e300, 0,
+    1e-300, 2)`` at ``target = 1``: ``R = 1e100``, exact ``L = 1e-100``), which certifies no
+    step; it returns the bound's value there, at least the exact one (mpmath). The
+    minimum of lines took the root of its second line (``6.3e99``) where the check of that
+    line's power at the first root underflowed: a radius with ``R L = 0.25 target``."""
+    import mpmath
+
+    radius, value, _ = bound.radius_for(target)
+    ctx = mpmath.MPContext()
+    ctx.dps = 60
+    lines = bound.lines if isinstance(bound, MinPowerBound) else [(bound.a, bound.b)]
+    R = ctx.mpf(radius)
+    exact = ctx.mpf(bound.scale) * min(ctx.mpf(a) + ctx.mpf(b) * R for a, b in lines) ** bound.q
+    assert exact <= ctx.mpf(value) <= exact * (1 + ctx.mpf(1e-9))
+    assert R * ctx.mpf(value) >= target
+
+
 def _subnormal_quotient_cases(seed: int) -> list[tuple[LocalBound, float]]:
     """Power bounds and targets whose ``target / scale`` is subnormal or underflows."""
     rng = np.random.default_rng(seed)

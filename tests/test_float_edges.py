@@ -27,6 +27,7 @@ import pytest
 
 import lfso
 from lfso.models import CompositeLeastSquares, FunctionModel, L0L1Smooth, PowerNorm, PowerSum
+from lfso.models._regression import _PaperCompositeBound
 from lfso.models._segments import NormPathSegment
 from lfso.oracles import OracleError, PrecisionLimitError
 
@@ -911,3 +912,73 @@ def test_power_sum_paper_bound_with_powers_below_the_float_range():
     ctx.dps = 50
     P = ctx.mpf(p)
     assert 2 * P * (2 * P - 1) * (ctx.mpf(float(x[0])) + ctx.mpf(R)) ** (2 * P - 2) <= ctx.mpf(L)
+
+
+def _paper_composite_exact(bound, radius):
+    """``CompositeLeastSquares``' paper bound at ``radius``, exactly at its float parameters."""
+    ctx = mp.MPContext()
+    ctx.dps = 80
+    p, lg, mu, gg, floor = (
+        ctx.mpf(v) for v in (bound.p, bound.lg, bound.mu, bound.gg, bound.floor)
+    )
+    c = lg * ctx.mpf(radius) + gg
+    t = floor + c * c / (2 * mu)
+    if p >= 2:
+        second = p * (p - 1) * t ** (p - 2) * c * c
+    else:
+        second = p * (p - 1) * (2 * lg) ** (2 - p) * c ** (2 * p - 2)
+    return second + p * t ** (p - 1) * lg
+
+
+@pytest.mark.parametrize(
+    ("p", "lg", "mu", "gg", "floor", "radius"),
+    [  # each was below the exact value: by 110 units of 2^-53, 8.9e-10, 8.7e-4 (subnormal)
+        (50.0, 630.359830496132, 0.0014595165298061138, 0.0002030906602473416,
+         0.5706776089939698, 0.0005259408505853246),
+        (10001.0, 1.4229316226621545e-107, 5.70273229912951e-304, 3.377157022273917e-152,
+         1.3859459374195073e-05, 0.0),
+        (3.0, 1.2180715762835817e-131, 6.968344690521596e-299, 2.3845063306084877e-197,
+         0.0, 0.0),
+    ],
+)  # fmt: skip
+def test_composite_paper_bound_covers_its_own_rounding(p, lg, mu, gg, floor, radius):
+    """``CompositeLeastSquares(..., oracle="paper")``'s ``h''(t) c^2 + h'(t) L_g`` rounded
+    its own sums, products and powers to nearest (``t^(p-2)`` magnifies ``t``'s by
+    ``p - 2``), and where ``c^2`` underflows took its logarithms with a fixed ``1e-11`` pad:
+    the value is at least the exact one at its float parameters."""
+    bound = _PaperCompositeBound(p, lg, mu, gg, floor)
+    value = bound(radius)
+    assert 0.0 < value < math.inf
+    assert _paper_composite_exact(bound, radius) <= mp.mpf(value)
+
+
+def test_composite_paper_bound_covers_its_rounding_on_a_sweep():
+    """The paper bound against its exact value at random parameters, radii and powers,
+    both where ``c^2`` is in range and where it underflows (logarithms)."""
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        p = float(rng.choice([1.2, 1.5, 2.0, 2.5, 7.3, 50.0, 1001.0]))
+        tiny = rng.random() < 0.5
+        gg = 10.0 ** rng.uniform(-200, -151) if tiny else 10.0 ** rng.uniform(-5, 2)
+        mu = 10.0 ** (rng.uniform(-305, -290) if tiny else rng.uniform(-3, 1))
+        lg = max(mu, 10.0 ** rng.uniform(-3, 3))
+        floor = float(rng.choice([0.0, 10.0 ** rng.uniform(-5, 1)]))
+        radius = 0.0 if tiny else 10.0 ** rng.uniform(-5, 2)
+        bound = _PaperCompositeBound(p, lg, mu, gg, floor)
+        value = bound(radius)
+        if 0.0 < value < math.inf:
+            assert _paper_composite_exact(bound, radius) <= mp.mpf(value), (p, lg, mu, gg, floor)
+
+
+def test_composite_paper_bound_with_an_underflowing_c_past_the_float_range_is_inf():
+    """Where ``c = L_g R + ||grad g||`` is below ``1e-150`` (``A = 1e-160``) the paper bound
+    is taken in logarithms; a radius whose ``t^(p-1)`` passes the float range there was
+    Python's bare ``OverflowError`` from ``math.exp``: it is ``inf``, and the oracle call
+    names the precision limit."""
+    model = CompositeLeastSquares(
+        np.array([[1e-160], [1e-160]]), np.array([1.0, -1.0]), 100.0, oracle="paper"
+    )
+    x = np.zeros(1)
+    assert model.evaluate(x).bound(1e169) == math.inf
+    with pytest.raises(PrecisionLimitError, match="leaves the float range"):
+        model(x, 1e169)

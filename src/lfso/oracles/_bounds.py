@@ -59,8 +59,9 @@ def rounded_up(value: float, roundings: float) -> float:
     + 2) u^2 + k (k + 2) u^3)``, which is ``>= V`` while ``k^2 + 2k + 2 <= 1 / u = 2^53``:
     for ``k <= 2^26`` (``2^52 + 2^27 + 2 < 2^53``). The callers keep to it: the power bounds
     count ``2q + 5`` (and at most ``2.01 q + 7500`` in logarithms), the regression models'
-    constants ``5q + 6000``, with ``q = 2p - 2`` and ``p <= 2^22``
-    (:data:`lfso._validate.MAX_POWER`, enforced where the models take ``p``); the others
+    constants ``5q + 6000`` (the composite paper bound ``10p + 10``), with ``q = 2p - 2``
+    and ``p <= 2^22`` (:data:`lfso._validate.MAX_POWER`, enforced where the models take
+    ``p``); the others
     count a few units, or ``1.01 y + 2 |log scale| + |E| + 3 < 4000`` for ``ExpBound``.
     Where the result is subnormal each rounding loses at most half the
     smallest subnormal ``5e-324`` instead of a relative ``u``: ``k + 1`` of them are added.
@@ -417,7 +418,11 @@ def _power_up(base: float, exponent: float) -> float:
     underflow lost there (``b R`` and the power each lose at most ``eta / 2``, an absolute
     error that no relative pad covers once the scale multiplies it: ``PowerBound(1e10,
     1.1108e-155, 1, 2)`` at ``R = 0`` was 1.2e-8 below its exact value, ``1.23e-300``). A
-    base or power of 0 stays 0 (a bound of 0 certifies no step)."""
+    base or power of 0 stays 0 (a bound of 0 certifies no step). A power that underflowed
+    to 0 from a positive base was at most ``eta / 2``; :func:`_scaled_power` takes a scale
+    above 1 in logarithms, so a term left at 0 has an exact value below ``eta / 2``, and
+    a :class:`SumBound` of ``n`` terms adds ``(n + 1) eta`` to a positive sum
+    (:func:`rounded_up`): the sum's lost ``n eta / 2`` is covered."""
     if 0.0 < base < _NORMAL:
         base += _ETA
     power = _power(base, exponent)
@@ -531,6 +536,18 @@ def _exp_up(exponent: float, roundings: float) -> float:
         return math.inf
 
 
+def _root_value(bound: PowerBound | MinPowerBound, radius: float, value: float) -> float:
+    """The power bound's ``L`` at the root ``radius`` of its radius solve, from ``value =
+    scale s^q`` (``s`` the base there), rounded up; where that product is below the
+    normal range, the bound's own value there (:func:`_scaled_power` takes it in
+    logarithms): ``s^q`` underflowed to 0 though ``scale s^q`` need not
+    (``PowerBound(1e300, 0, 1e-300, 2)`` at ``target = 1``: ``R = 1e100``, ``L = 0``
+    where the exact ``L`` is ``1e-100``)."""
+    if value >= _NORMAL:
+        return rounded_up(value, bound._roundings)
+    return bound(radius)
+
+
 class PowerBound(LocalBound):
     """``L(R) = scale (a + b R)^q`` with ``scale >= 0``, ``a, b, q >= 0``.
 
@@ -588,7 +605,7 @@ class PowerBound(LocalBound):
         radius, s, evals = power_root(self.a, self.b, self.q, t, rtol, bound=self, target=target)
         if radius == math.inf:  # (target = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power_up(s, self.q), self._roundings), evals
+        return radius, _root_value(self, radius, self.scale * _power_up(s, self.q)), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
@@ -658,12 +675,14 @@ class MinPowerBound(LocalBound):
             if radius * _power(line, q) >= t:  # this line is feasible too: nothing to solve
                 s = min(s, line)
                 continue
-            radius, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
-            evals += e
+            # (the check's power may underflow to 0 on a feasible line, whose own root is
+            # then the smaller: the radius stays the largest root)
+            root, _, e = power_root(a, b, q, t, rtol, bound=self, target=target)
+            radius, evals = max(radius, root), evals + e
             s = min(a2 + b2 * radius for a2, b2 in lines)
         if radius == math.inf:  # (t = inf, or L = 0: rejected by the caller)
             return infinite_target(self)
-        return radius, rounded_up(self.scale * _power_up(s, q), self._roundings), evals
+        return radius, _root_value(self, radius, self.scale * _power_up(s, q)), evals
 
     def __mul__(self, factor: float) -> LocalBound:
         factor = _factor(factor, "factor")
