@@ -612,20 +612,40 @@ def test_a_run_stuck_past_an_overshoot_does_not_recheck_it_at_every_iteration():
     where ``f`` moved, not at each; the run is not named converged."""
     from lfso._result import STALL_ITERATIONS
 
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((30, 4))
-    y = (X[:, 0] + 0.5 * rng.standard_normal(30) > 0).astype(int)
-    X[0] *= 1e17
-    model = LogisticRegression(X, y)
-    start = np.zeros(4)
     max_iter = 3 * STALL_ITERATIONS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = lfso.minimize(model, start, method="gd", step=1e-14, max_iter=max_iter)
+    res, start = _stuck_past_an_overshoot(max_iter)
     assert res.status is lfso.Status.MAX_ITER and not res.success, res.message
     assert np.array_equal(res.x, start)
     checks = max_iter // STALL_ITERATIONS + 1
     assert res.nfev <= max_iter + 1 + 4 * checks + 2, res.nfev
+
+
+def _stuck_past_an_overshoot(max_iter):
+    """Logistic regression with row 0 scaled by ``1e17``: ``gd``'s first step overshoots,
+    and its steps from there are too short to leave; the result and ``x0``."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(30) > 0).astype(int)
+    X[0] *= 1e17
+    start = np.zeros(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            LogisticRegression(X, y), start, method="gd", step=1e-14, max_iter=max_iter
+        )
+    return res, start
+
+
+def test_a_run_that_ends_past_an_overshoot_says_so_not_to_raise_max_iter():
+    """The run of the test above ends ``MAX_ITER`` at the overshoot point: its message
+    said "increase max_iter or loosen tol" (the finding cleared as the run went on); it
+    names the overshoot, the steps too short to leave it."""
+    res, _ = _stuck_past_an_overshoot(50)
+    assert res.status is lfso.Status.MAX_ITER
+    assert "stopped past an overshoot" in res.message, res.message
+    assert "the steps overshot, not a stationary point" in res.message
+    assert "increase max_iter" not in res.message
+    assert f"above f(x0) = {res.fun:.6g}" in res.message  # (x0 is the best point)
 
 
 def test_a_right_gradient_converging_above_f_x0_where_f_bends_below_the_step():

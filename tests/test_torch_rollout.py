@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from lfso import History, Status  # noqa: E402
 from lfso.monitor import RISKS, CSVLogger  # noqa: E402
-from lfso.torch import LFSO, GuardedOptimizer  # noqa: E402
+from lfso.torch import LFSO, GuardedOptimizer, MinibatchWarning  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -385,6 +385,37 @@ def test_torch_pilot_decides_both_ways_from_the_recorded_histories(strict):
     assert ev.go is not strict
     if strict:
         assert [c.name for c in ev.checks if not c.passed] == ["gradients to the target"]
+
+
+def test_torch_pilot_compares_the_starting_parameters_not_a_noisy_loss():
+    """A noisy loss gives each run its own f0 from the same weights: that is one start (it
+    was refused as "the runs must start from the same point"); a make() that is not seeded
+    gives other weights, which is another start, whatever the loss says there."""
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+    gen = torch.Generator().manual_seed(2)
+
+    def noisy(module):
+        return loss(module) + 0.1 * torch.rand((), generator=gen)
+
+    sgd = lambda p: torch.optim.SGD(p, lr=1e-3)  # noqa: E731
+    with pytest.warns(MinibatchWarning):  # (LFSO's own notice of the noise)
+        ev = pilot(make, noisy, sgd, steps=20)
+    assert ev.current.history.f[0] != ev.candidate.history.f[0]  # the noise, one start
+    assert ev.candidate.nit == ev.current.nit == 20
+
+    calls = [0]
+
+    def unseeded():  # (the same loss at the start: its weights are other ones)
+        calls[0] += 1
+        module = make()
+        with torch.no_grad():
+            module.weight[0, 0] += 1e-9 * calls[0]
+        return module
+
+    with pytest.raises(ValueError, match=r"different starting parameters \(parameter 0 .*seed"):
+        pilot(unseeded, loss, sgd, steps=5)
 
 
 def test_a_pilot_run_that_holds_no_point_says_to_save_its_history(tmp_path):

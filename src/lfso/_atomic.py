@@ -9,6 +9,10 @@ mode ``open()`` would give it (``0o666`` under the umask). A symbolic link stays
 the file it leads to is replaced. A device or a FIFO (``/dev/null``) is written into, as
 ``open()`` would: renaming a file over it would replace the device itself.
 
+Two files that belong together (a result and the file that describes it,
+:func:`write_together`) are both written to temporary files, then moved; where the second
+move fails, the first is put back as it was.
+
 A file that grows during a run (a log, :class:`GrowingFile`) is written the same way, in
 pieces: beside the target under a name that says what it is, moved over the target when
 it is closed.
@@ -26,7 +30,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GrowingFile", "write_atomically", "write_figure"]
+__all__ = ["GrowingFile", "write_atomically", "write_figure", "write_together"]
 
 
 def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) -> Path:
@@ -45,6 +49,62 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
         with open(path, "wb") as fh:
             fh.write(raw)
         return path
+    tmp, target = _stage(path, raw, sync)
+    _move(tmp, target, path)
+    return path
+
+
+def write_together(
+    first: str | Path, first_data: str | bytes, second: str | Path, second_data: str | bytes
+) -> None:
+    """Write two files that belong together (a result and the file beside it that
+    describes it) as :func:`write_atomically` writes one: both to temporary files first,
+    then ``first`` moved over its name, then ``second``; where a write or a move fails,
+    both are left as they were (``first``, read before, is written back where
+    ``second``'s move fails: keep it the small one). Raises the ``OSError`` naming the
+    file it is of. A device or a FIFO among them is written into, one after the other."""
+    paths = [_writable(first), _writable(second)]
+    raws = [d.encode("utf-8") if isinstance(d, str) else d for d in (first_data, second_data)]
+    if any(_special(p) for p in paths):
+        for p, raw in zip(paths, raws, strict=True):
+            write_atomically(p, raw)
+        return
+    one, two = paths
+    tmp1, target1 = _stage(one, raws[0], True)
+    try:
+        tmp2, target2 = _stage(two, raws[1], True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp1)
+        raise
+    try:
+        before = target1.read_bytes() if target1.is_file() else None
+    except BaseException as exc:
+        for tmp in (tmp1, tmp2):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise naming(exc, one) if isinstance(exc, OSError) else exc from None
+    try:
+        _move(tmp1, target1, one)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp2)
+        raise
+    try:
+        _move(tmp2, target2, two)
+    except BaseException:
+        if before is None:
+            target1.unlink(missing_ok=True)
+        else:
+            write_atomically(one, before)
+        raise
+
+
+def _stage(path: Path, raw: bytes, sync: bool) -> tuple[str, Path]:
+    """``raw`` written to a temporary file beside the file a write to ``path`` replaces
+    (synced where ``sync``), with that file's mode, or the mode a new file gets: the
+    temporary file and that target. Raises the ``OSError`` naming ``path``, the temporary
+    file removed."""
     target = _target(path)
     try:
         mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~_umask()
@@ -58,14 +118,26 @@ def write_atomically(path: str | Path, data: str | bytes, *, sync: bool = True) 
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):  # (a full disk, ...: name the target, not the temporary)
             raise naming(exc, path) from None
         raise
-    return path
+    return tmp, target
+
+
+def _move(tmp: str, target: Path, path: Path) -> None:
+    """Rename the temporary file ``tmp`` over ``target`` (the file a write to ``path``
+    replaces); where that fails, ``tmp`` is removed and the ``OSError`` names ``path``."""
+    try:
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise naming(exc, path) from None
+        raise
 
 
 def naming(exc: OSError, path: Path) -> OSError:

@@ -30,9 +30,14 @@ def _npz(path: str | Path) -> Path:
 def _save_npz(path: str | Path, arrays: dict[str, Any]) -> Path:
     """Write ``arrays`` as an ``.npz`` archive to exactly ``path``, atomically (no suffix
     added: :func:`lfso._atomic.write_atomically`)."""
+    return write_atomically(path, _npz_bytes(arrays))
+
+
+def _npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """``arrays`` as the bytes of an ``.npz`` archive."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    return write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def handover_file(path: Path) -> Path:
@@ -582,6 +587,14 @@ class Result:
         :func:`lfso.torch.pilot`, whose parameters are the module's) is a ``ValueError``
         that says to save its history (:meth:`History.save`).
         """
+        forget = _forget_handover(Path(path))
+        written = _save_npz(path, self._arrays())
+        forget()
+        return written
+
+    def _arrays(self) -> dict[str, Any]:
+        """The arrays :meth:`save` writes (the metadata as a JSON string among them); a
+        ``ValueError`` for a result that holds no point."""
         if self.x is None or self.jac is None:
             raise ValueError(
                 f"Result.save: this result holds no {'x' if self.x is None else 'jac'} (None: "
@@ -606,10 +619,7 @@ class Result:
         meta = {k: v.item() if isinstance(v, np.generic) else v for k, v in meta.items()}
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
         arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
-        forget = _forget_handover(Path(path))
-        written = _save_npz(path, arrays)
-        forget()
-        return written
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path) -> Result:

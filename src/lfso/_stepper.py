@@ -298,8 +298,9 @@ class Stepper:
         self._g0 = _INF  # ||grad f(x0)||
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
-        # the iteration, f and the best f of the last check that found an overshoot
-        self._overshot: tuple[int, float, float] | None = None
+        # the iteration, f, the best f and the finding of the last check that found an
+        # overshoot
+        self._overshot: tuple[int, float, float, str] | None = None
         self.flags = 0  # the risk bits of the last row arrive() recorded
         self._ahead = False  # whether evaluations may leave their scalars on their way
         # the move that reached the current point, whose scalars are on their way, and the
@@ -638,7 +639,10 @@ class Stepper:
                 return self._stop(Status.DIVERGED)
             self.detail = ""  # (the run goes on)
         if nit >= self.max_iter:
-            return self._stop(self._unless_diverged(Status.MAX_ITER))
+            status = self._unless_diverged(Status.MAX_ITER)
+            if status is Status.MAX_ITER:
+                self._past_overshoot()
+            return self._stop(status)
         if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0:
             if self._diverged():
                 return self._stop(self._unless_diverged(Status.STALLED))
@@ -710,12 +714,29 @@ class Stepper:
         seen, ev, best = self._overshot, self.ev, self.best
         if seen is None or ev is None or best is None:
             return False
-        at, f, low = seen
+        at, f, low, _ = seen
         return (
             nit - at < STALL_ITERATIONS
             and float(best.value) == low
             and abs(float(ev.value) - f) <= (f - low) / 4.0
         )
+
+    def _past_overshoot(self) -> None:
+        """Where a run that reached ``max_iter`` ends at a point that passed the gradient
+        tolerance and still sits past the overshoot :meth:`_check_rise` last found there (the
+        best point the same, ``f`` within a quarter of the rise it saw), its message says
+        so in place of the advice on ``max_iter`` and ``tol``: the steps from that point
+        are too short to leave it."""
+        seen, ev, best = self._overshot, self.ev, self.best
+        if seen is None or ev is None or best is None or not ev.grad_norm <= self.threshold:
+            return
+        _, f, low, finding = seen
+        if float(best.value) == low and abs(float(ev.value) - f) <= (f - low) / 4.0:
+            self._stopped_by = (
+                f"Maximum number of iterations reached: the run stopped past an overshoot "
+                f"({finding}), its steps from there too short to leave it. Returning the "
+                "best point."
+            )
 
     def _check_rise(self) -> bool:
         """Test a converged point whose ``f`` is above ``f(x0)`` (beyond ``8 eps |f(x0)|``):
@@ -733,7 +754,8 @@ class Stepper:
         gradient says ``f`` falls toward the best point by at least half its rise over the
         way there (``-g . u ||x_best - x|| >= (f - f_best) / 2``, as a convex ``f`` does at
         every point): no stationary point on ``f``'s own scale, whose gradient passed a
-        tolerance relative to a far larger ``||g(x0)||``. Then the run goes on, or stops
+        tolerance relative to a far larger ``||g(x0)||``. Then the run goes on (the finding
+        kept for the message of a run that ends there: :meth:`_past_overshoot`), or stops
         ``DIVERGED`` where :meth:`_diverged` (the best point returned); whether it
         converges is returned. A run whose ``f`` ends at or below ``f(x0)`` pays nothing."""
         x, ev, f0 = self.x, self.ev, self._f0
@@ -751,7 +773,6 @@ class Stepper:
         assert best is not None
         rise = float(ev.value) - float(best.value)
         if -slope * length >= rise / 2.0:  # (f descends toward the best point: overshot)
-            self._overshot = (self.nit, float(ev.value), float(best.value))
             self.detail = (
                 f"f = {ev.value:.6g} at iteration {self.nit} is above f(x0) = {f0:.6g}, the "
                 f"lowest f = {best.value:.6g}; the gradient norm "
@@ -760,6 +781,7 @@ class Stepper:
                 f"but f falls toward the best point at {-slope:.3g} per unit length (a finite "
                 "difference agrees): the steps overshot, not a stationary point"
             )
+            self._overshot = (self.nit, float(ev.value), float(best.value), self.detail)
             return False
         self.detail = (
             f"{above}: the steps left x0's basin for this stationary point (a finite "

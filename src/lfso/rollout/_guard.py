@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import naming, write_atomically
+from .. import _result
+from .._atomic import write_together
 from .._result import (
     HANDED_OVER,
     History,
     Result,
     Status,
+    _forget_handover,
     earlier_handover_file,
     handover_file,
     saved_at,
@@ -285,11 +287,12 @@ class GuardedResult(Result):
         """:meth:`lfso.Result.save` (a plain result file), and beside it
         ``<name>.rollout.json`` (``<name>`` the file's whole name: ``run.npz`` ->
         ``run.npz.rollout.json``) with the hand-over, the ROI, ``kept_first`` and
-        ``settled_at`` (not the stages). The hand-over is written first, beside it under
-        a temporary name, and moved to its name once the result file is written: a failed
-        write leaves the result and hand-over files saved there before as they were (where
-        the last move fails, the new result file is removed, not left without its
-        hand-over)."""
+        ``settled_at`` (not the stages), standard JSON (a non-finite number written as the
+        string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, read back as the float). Both
+        are written beside their names under temporary ones, then moved to them, the
+        hand-over first: a failed write or move leaves the result and hand-over files saved
+        there before as they were (where the result's move fails, the hand-over file saved
+        before is put back)."""
         extra = {
             "result": _identity(self),  # (which result the file goes with)
             "handover": dataclasses.asdict(self.handover) if self.handover else None,
@@ -297,24 +300,18 @@ class GuardedResult(Result):
             "kept_first": self.kept_first,
             "settled_at": self.settled_at,
         }
-        text = json.dumps(extra, default=lambda v: v.item() if hasattr(v, "item") else str(v))
-        side = handover_file(Path(path))
-        staged = side.with_name(f".{side.name}.new")
-        try:
-            write_atomically(staged, text)
-        except OSError as exc:
-            raise naming(exc, side) from None
-        try:
-            path = super().save(path)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        try:
-            os.replace(staged, side)
-        except OSError as exc:
-            staged.unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
-            raise naming(exc, side) from None
+        text = json.dumps(
+            _plain(extra),
+            allow_nan=False,
+            default=lambda v: _plain(v.item()) if hasattr(v, "item") else str(v),
+        )
+        arrays = self._arrays()  # (a result that holds no point: a ValueError first)
+        path = Path(path)
+        _forget_handover(path)  # (an earlier version's hand-over of <path>.npz moved now)
+        side, earlier = handover_file(path), earlier_handover_file(path)
+        write_together(side, text, path, _result._npz_bytes(arrays))
+        if earlier is not None and earlier.is_file():  # (an earlier version's, now stale)
+            earlier.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -444,6 +441,10 @@ def _saved(cls: Any, name: str, value: Any) -> Any:
         raise ValueError(
             f"{name} has unknown field(s) {unknown}, lacks {missing}; its fields are {list(kinds)}"
         )
+    value = {  # (a non-finite number, written as its string)
+        k: _NON_FINITE.get(v, v) if kinds[k].startswith("number") and isinstance(v, str) else v
+        for k, v in value.items()
+    }
     for key, v in value.items():
         want, test = _SAVED_KINDS[kinds[key]]
         if not test(v):
@@ -463,6 +464,23 @@ def _check_rows(handover: Handover | None, result: Result) -> None:
             f"{handover.iteration}; expected best_row < row <= {rows} (the history's rows) "
             f"and iteration <= nit = {nit}"
         )
+
+
+#: How a hand-over file writes the non-finite floats (standard JSON has none).
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with its non-finite floats (NumPy's too) as :data:`_NON_FINITE`'s strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def _identity(result: Result) -> dict[str, Any]:

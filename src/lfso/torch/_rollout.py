@@ -46,8 +46,8 @@ from .._validate import integer
 from ..models import Evaluation
 from ..monitor import RISKS
 from ..oracles import OracleError
-from ..rollout import GoCriteria, Guard, PilotEvidence, decide
-from ..rollout._pilot import check_criteria
+from ..rollout import GoCriteria, Guard, PilotEvidence
+from ..rollout._pilot import _decide, check_criteria
 from ._optimizer import LFSO
 
 __all__ = ["GuardedOptimizer", "TorchHandover", "pilot"]
@@ -478,7 +478,9 @@ def pilot(
     Parameters
     ----------
     make : callable ``() -> torch.nn.Module``
-        A fresh model, initialised the same way each call (seed inside it).
+        A fresh model, initialised the same way each call (seed inside it): the second
+        call's parameters must equal the first's (a ``ValueError`` otherwise). The loss at
+        the start is not compared, so a noisy loss (dropout, a sampled batch) is fine.
     loss : callable ``(module) -> scalar tensor``
         The pilot loss (e.g. the full loss on a small subset of the data).
     current : callable ``(parameters) -> torch.optim.Optimizer``
@@ -516,6 +518,10 @@ def pilot(
     for which in ("current", "lfso"):
         module = make()  # (right before its run, as a make() that counts calls expects)
         params = list(module.parameters())
+        if which == "current":
+            start = [p.detach().clone() for p in params]
+        else:  # (the same start whatever the loss says there: a noisy loss gives two f0)
+            _check_same_start(start, params)
         opt: Any = current(params) if which == "current" else LFSO(params, **lfso_options)
         if which == "current":
             if not isinstance(opt, torch.optim.Optimizer):
@@ -557,4 +563,27 @@ def pilot(
         runs.append(
             _pilot_result(rows) if which == "current" else _pilot_result(opt._stepper, opt._gave_up)
         )
-    return decide(runs[0], runs[1], task=f"{task}, {steps} steps", criteria=criteria)
+    return _decide(runs[0], runs[1], f"{task}, {steps} steps", criteria, same_x0=True)
+
+
+def _check_same_start(start: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
+    """A ``ValueError`` where the second model ``make()`` gave does not start from the
+    parameters the first one did (``start``, copied before its run): the runs were not on
+    the same task."""
+    why = f"{len(start)} parameter tensors, then {len(params)}"
+    if len(start) == len(params):
+        why = ""
+        for i, (a, b) in enumerate(zip(start, params, strict=True)):
+            if (a.shape, a.dtype) != (b.shape, b.dtype):
+                why = f"parameter {i}: {tuple(a.shape)} {a.dtype}, then {tuple(b.shape)} {b.dtype}"
+            elif not torch.equal(a, b.detach().to(a.device)):
+                why = f"parameter {i} {tuple(a.shape)} holds other values"
+            if why:
+                break
+    if why:
+        raise ValueError(
+            f"make() gave the two pilot runs different starting parameters ({why}): the "
+            "runs must start from the same point to be compared; seed inside make() (e.g. "
+            "torch.manual_seed(0) before building the model) so each call gives the same "
+            "initial weights"
+        )
