@@ -431,6 +431,27 @@ def materialize_all(*arrays: Any) -> list[Any]:
     return out
 
 
+def quietly(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` under ``np.errstate(over="ignore")``, for elementwise work whose
+    overflows give the ``inf`` the caller takes. On Dask arrays chunk by chunk, each task
+    setting it (:func:`_quiet_block`): a graph runs when computed, after the caller's
+    ``np.errstate`` has closed, or in a worker's thread, which has its own; ``function``
+    a module's function (its name keys the tasks), the arrays' chunks aligned."""
+    lazy = [a for a in args if _is_dask(a)]
+    if lazy:
+        import dask.array as da
+
+        return da.map_blocks(_quiet_block, function, *args, dtype=lazy[0].dtype)
+    with np.errstate(over="ignore"):
+        return function(*args)
+
+
+def _quiet_block(function: Callable[..., Any], *blocks: Any) -> Any:
+    """One chunk of :func:`quietly`."""
+    with np.errstate(over="ignore"):
+        return function(*blocks)
+
+
 def _is_dask(x: Any) -> bool:
     return not isinstance(x, _HOST) and array_api_compat.is_dask_array(x)
 

@@ -17,6 +17,7 @@ from .._arrays import (
     fetch_with_norm,
     materialize,
     namespace,
+    quietly,
     reduce_sum,
     to_float,
 )
@@ -68,8 +69,17 @@ def _cauchy_peak(inv_c2: float, u: Any) -> Any:
 def _quiet_cauchy_peak(inv_c2: float, u: Any) -> Any:
     """:func:`_cauchy_peak` where ``u^2 / c^2`` overflows for some rows (their ``h`` is
     ``1 / inf = 0``, as it should be), without NumPy's warning."""
-    with np.errstate(over="ignore"):
-        return _cauchy_peak(inv_c2, u)
+    return quietly(_cauchy_peak, inv_c2, u)
+
+
+def _ratio(r: Any, c2: float) -> Any:
+    """``r^2 / c^2`` (``c2 = c^2``), ``inf`` where it overflows."""
+    return r * r / c2
+
+
+def _quotient(a: Any, c: float) -> Any:
+    """``a / c``, ``inf`` where it overflows."""
+    return a / c
 
 
 class CauchyRegression(Model):
@@ -218,8 +228,7 @@ class CauchyRegression(Model):
         """``r^2 / c^2``; a row whose ratio overflows gives ``inf`` without a warning (its
         loss and gradient are taken again once ``f`` comes out ``inf``: see
         :meth:`_finite_value`)."""
-        with np.errstate(over="ignore"):
-            return r * r / self.c**2
+        return quietly(_ratio, r, self.c**2)
 
     def _mean_loss(self, w: Any) -> Any:
         """``(c^2/2) mean_i log(1 + w_i)`` for ``w = r^2 / c^2`` (:meth:`_value`'s)."""
@@ -237,11 +246,10 @@ class CauchyRegression(Model):
         ``log |r_i| - log c`` where ``|r_i| / c`` itself does), the others as
         :meth:`_value` takes them."""
         xp, c = namespace(r), self.c
-        with np.errstate(over="ignore"):  # (the overflows this replaces)
-            q = r * r / c**2
-            kept = q < math.inf
-            size = xp.where(kept, xp.ones_like(r), xp.abs(r))  # (no log of 0 elsewhere)
-            ratio = size / c
+        q = quietly(_ratio, r, c**2)  # (the overflows this replaces)
+        kept = q < math.inf
+        size = xp.where(kept, xp.ones_like(r), xp.abs(r))  # (no log of 0 elsewhere)
+        ratio = quietly(_quotient, size, c)
         logs = xp.where(ratio < math.inf, xp.log(ratio), xp.log(size) - math.log(c))
         wide = 2.0 * logs + xp.log1p((c / size) ** 2)
         return (0.5 * c**2) * xp.mean(xp.where(kept, xp.log1p(q), wide))
@@ -281,11 +289,10 @@ class CauchyRegression(Model):
         1e160``, whose ``r^2`` alone overflows). Those rows take that form (``|q| >= 1``:
         no division by 0), the others their own, bit for bit."""
         xp, c = namespace(r), self.c
-        with np.errstate(over="ignore"):  # (the overflows this replaces)
-            w = r * r / c**2
-            kept = w < math.inf
-            q = xp.where(kept, xp.ones_like(r), r / c)
-            factor = xp.where(kept, r / (1.0 + w), c / (q + 1.0 / q))
+        w = quietly(_ratio, r, c**2)  # (the overflows this replaces)
+        kept = w < math.inf
+        q = xp.where(kept, xp.ones_like(r), quietly(_quotient, r, c))
+        factor = xp.where(kept, r / (1.0 + w), c / (q + 1.0 / q))
         grad = (self.A.T @ factor) / self.n
         if self.l2:
             grad = grad + self.l2 * x
