@@ -109,7 +109,12 @@ def lp_problem(A: np.ndarray, b: np.ndarray, p: float, dtype: Any) -> Problem:
         r = np.abs(_residuals(A, b, x, np.float64))
         delta = _slack(A, b, x, eps)
         f = float(np.sum(r ** (2 * p)))
-        return float(np.sum((r + delta) ** (2 * p) - r ** (2 * p))) + (len(b) + 16) * eps * f
+        # (each term rounds to within half a smallest subnormal where it underflows)
+        lost = len(b) * float(
+            np.finfo(np.float32 if eps > 1e-10 else np.float64).smallest_subnormal
+        )
+        spread = float(np.sum((r + delta) ** (2 * p) - r ** (2 * p)))
+        return spread + (len(b) + 16) * eps * f + lost
 
     return Problem("lp", LpRegression(A.astype(dtype), b.astype(dtype), p), value, noise)
 
