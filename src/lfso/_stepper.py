@@ -298,6 +298,7 @@ class Stepper:
         self._g0 = _INF  # ||grad f(x0)||
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
+        self._at_low: Any = None  # the point of that iteration (x0 at the start)
         self.flags = 0  # the risk bits of the last row arrive() recorded
         self._ahead = False  # whether evaluations may leave their scalars on their way
         # the move that reached the current point, whose scalars are on their way, and the
@@ -523,7 +524,7 @@ class Stepper:
         self.record(ev, math.nan, math.nan, math.nan, x=x0)
         self.clock = t0  # (row 0 is at time 0; later rows count x0's evaluation)
         self.threshold = max(self.tol * ev.grad_norm, self.atol)
-        self.x = self.best_x = x0
+        self.x = self.best_x = self._at_low = x0
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
         self._f0, self._g0 = ev.value, ev.grad_norm
@@ -645,6 +646,8 @@ class Stepper:
         # (a rule counts at most one flat step an iteration: none stops before that many)
         if nit >= STALL_ITERATIONS and self.threshold > 0.0 and self._flat():
             return self._stop(self._unless_diverged(Status.STALLED))
+        if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0 and self._still():
+            return self._stop(Status.STALLED)
         return False
 
     def _diverged(self) -> bool:
@@ -1024,10 +1027,10 @@ class Stepper:
         value, gnorm = new.value, new.grad_norm
         if value < self._low_f:
             self._low_f = value
-            self._improved = nit
+            self._improved, self._at_low = nit, x
         if gnorm < self._low_grad:
             self._low_grad = gnorm
-            self._improved = nit
+            self._improved, self._at_low = nit, x
         best = self.best
         assert best is not None
         near = self._low_f + self._f_slack * abs(self._low_f)
@@ -1050,6 +1053,25 @@ class Stepper:
         stopped the run above the tolerance (float32 runs held to ``tol=1e-8``)."""
         rule = self.rule
         return self.threshold > 0.0 and rule is not None and rule.monotone
+
+    def _still(self) -> bool:
+        """Whether the run stops ``STALLED`` (past :meth:`_stalls`, which leaves a rule that
+        may raise ``f`` alone): the point is, bit for bit, the one of the last new low of
+        ``f`` or ``||g||``, :data:`STALL_ITERATIONS` iterations on (:meth:`advance` checks
+        the count). Such a rule's steps are then below the rounding of ``x`` (``x + t d ==
+        x``: a float32 run held to ``tol=1e-30`` repeats one step), or cycle back to it,
+        and no count of iterations moves it on; one comparison of two points per window."""
+        x, low = self.x, self._at_low
+        if x is None or low is None or x.shape != low.shape:
+            return False
+        if not (x is low or bool(namespace(x).all(x == low))):
+            return False
+        self._stalled_by = (
+            f"{STALL_ITERATIONS:,} iterations on, the point is, bit for bit, the one of the "
+            "last new low of f or of the gradient norm (the steps are below the rounding of "
+            "x, or cycle back to it), above the tolerance"
+        )
+        return True
 
     def _flat(self) -> bool:
         """Whether the rule's last :data:`STALL_ITERATIONS` steps all passed their test of
