@@ -189,7 +189,9 @@ class Stepper:
     * :data:`lfso._result.STALL_ITERATIONS` iterations without a new low of ``f`` or of
       ``||g||``, with a tolerance to reach (``STALLED``, for a monotone rule:
       :meth:`_stalls`), or as many steps in a row of a line search whose decrease test
-      passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`);
+      passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`),
+      or as many without a new low that end at the point of the last one, bit for bit
+      (``STALLED``, for any rule: :meth:`_still`);
       ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
       where ``f`` at the current point is far above the lowest ``f`` (:meth:`_diverged`),
       and ``GRADIENT_MISMATCH`` where a finite difference of ``f`` at the best point then
