@@ -416,7 +416,9 @@ def minimize(
         iterations in which neither ``f`` nor ``||g||`` reached a new low: the rounding of
         ``x``'s dtype holds it above the tolerance (float32 at ``tol=1e-8``, often);
         ``armijo`` and ``bb`` also stop ``STALLED`` after 1,000 steps in a row whose
-        sufficient-decrease test passed on the rounding of ``f`` alone. Any
+        sufficient-decrease test passed on the rounding of ``f`` alone, and any method
+        after 1,000 iterations without a new low that end, bit for bit, at the point of
+        the last one (its steps below the rounding of ``x``). Any
         method stops ``DIVERGED`` there (and instead of ``MAX_ITER``) where ``f`` at the
         last point is above the lowest ``f`` seen by more than ten times both ``|f(x0)|`` and the
         descent to that low (``GRADIENT_MISMATCH`` where a finite difference of ``f`` at

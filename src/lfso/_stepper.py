@@ -189,7 +189,9 @@ class Stepper:
     * :data:`lfso._result.STALL_ITERATIONS` iterations without a new low of ``f`` or of
       ``||g||``, with a tolerance to reach (``STALLED``, for a monotone rule:
       :meth:`_stalls`), or as many steps in a row of a line search whose decrease test
-      passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`);
+      passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`),
+      or as many without a new low that end at the point of the last one, bit for bit
+      (``STALLED``, for any rule: :meth:`_still`);
       ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
       where ``f`` at the current point is far above the lowest ``f`` (:meth:`_diverged`),
       and ``GRADIENT_MISMATCH`` where a finite difference of ``f`` at the best point then
@@ -301,6 +303,7 @@ class Stepper:
         # the iteration, f, the best f and the finding of the last check that found an
         # overshoot
         self._overshot: tuple[int, float, float, str] | None = None
+        self._at_low: Any = None  # the point of that iteration (x0 at the start)
         self.flags = 0  # the risk bits of the last row arrive() recorded
         self._ahead = False  # whether evaluations may leave their scalars on their way
         # the move that reached the current point, whose scalars are on their way, and the
@@ -526,7 +529,7 @@ class Stepper:
         self.record(ev, math.nan, math.nan, math.nan, x=x0)
         self.clock = t0  # (row 0 is at time 0; later rows count x0's evaluation)
         self.threshold = max(self.tol * ev.grad_norm, self.atol)
-        self.x = self.best_x = x0
+        self.x = self.best_x = self._at_low = x0
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
         self._f0, self._g0 = ev.value, ev.grad_norm
@@ -651,6 +654,8 @@ class Stepper:
         # (a rule counts at most one flat step an iteration: none stops before that many)
         if nit >= STALL_ITERATIONS and self.threshold > 0.0 and self._flat():
             return self._stop(self._unless_diverged(Status.STALLED))
+        if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0 and self._still():
+            return self._stop(Status.STALLED)
         return False
 
     def _diverged(self) -> bool:
@@ -1064,10 +1069,10 @@ class Stepper:
         value, gnorm = new.value, new.grad_norm
         if value < self._low_f:
             self._low_f = value
-            self._improved = nit
+            self._improved, self._at_low = nit, x
         if gnorm < self._low_grad:
             self._low_grad = gnorm
-            self._improved = nit
+            self._improved, self._at_low = nit, x
         best = self.best
         assert best is not None
         near = self._low_f + self._f_slack * abs(self._low_f)
@@ -1090,6 +1095,25 @@ class Stepper:
         stopped the run above the tolerance (float32 runs held to ``tol=1e-8``)."""
         rule = self.rule
         return self.threshold > 0.0 and rule is not None and rule.monotone
+
+    def _still(self) -> bool:
+        """Whether the run stops ``STALLED`` (past :meth:`_stalls`, which leaves a rule that
+        may raise ``f`` alone): the point is, bit for bit, the one of the last new low of
+        ``f`` or ``||g||``, :data:`STALL_ITERATIONS` iterations on (:meth:`advance` checks
+        the count). Such a rule's steps are then below the rounding of ``x`` (``x + t d ==
+        x``: a float32 run held to ``tol=1e-30`` repeats one step), or cycle back to it,
+        and no count of iterations moves it on; one comparison of two points per window."""
+        x, low = self.x, self._at_low
+        if x is None or low is None or x.shape != low.shape:
+            return False
+        if not (x is low or bool(namespace(x).all(x == low))):
+            return False
+        self._stalled_by = (
+            f"{STALL_ITERATIONS:,} iterations on, the point is, bit for bit, the one of the "
+            "last new low of f or of the gradient norm (the steps are below the rounding of "
+            "x, or cycle back to it), above the tolerance"
+        )
+        return True
 
     def _flat(self) -> bool:
         """Whether the rule's last :data:`STALL_ITERATIONS` steps all passed their test of
