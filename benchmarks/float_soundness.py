@@ -169,6 +169,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "lfso-paper": {"method": "lfso", "radius": "paper"},
     "lfso-ball": {"method": "lfso", "certificate": "ball"},
     "lfso-auto": {"method": "lfso", "smoothness": "auto"},
+    "lfso-accel-segment": {"method": "lfso-accel", "certificate": "segment"},
+    "lfso-lbfgs-ball": {"method": "lfso-lbfgs", "certificate": "ball"},
     "lfso-lbfgs-auto": {"method": "lfso-lbfgs", "smoothness": "auto"},
 }
 
@@ -187,18 +189,43 @@ def _safeguard_slack(exact: Any, x: np.ndarray, value: float, unit: float, tiny:
     return max(1e-12, 16.0 * unit) * abs(value) + _allowance(exact, x, value, unit, tiny)
 
 
+def _over_bound(
+    exact: Any,
+    x: np.ndarray,
+    new: np.ndarray,
+    value: float,
+    new_value: float,
+    L: float,
+    unit: float,
+    tiny: float,
+) -> bool:
+    """Whether the true ``f`` at ``new`` is above the upper bound the step's certificate
+    states, ``f(x) + g(x) . D + (L / 2) ||D||^2`` (``D = new - x``, ``g`` the true
+    gradient, ``L`` the history's curvature bound per unit length along the step), beyond
+    the rounding allowance at both points. Sharper than a rise: a bound below the
+    curvature by less than a factor 2 still moves ``f`` down, and shows only here."""
+    if not (math.isfinite(L) and math.isfinite(value)):
+        return False
+    D = new - x
+    g = np.asarray(exact.grad(x), dtype=np.float64)
+    bound = value + float(g @ D) + 0.5 * L * float(D @ D)
+    allowed = _allowance(exact, new, new_value, unit, tiny)
+    return new_value - bound > allowed + _allowance(exact, x, value, unit, tiny)
+
+
 def _gradient_steps(
     model: Any,
     points: list[np.ndarray],
     res: Any,
     lib: Callable[[np.ndarray], Any],
     host: Callable[[Any], np.ndarray],
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
     """``lfso-accel``'s certified steps: from each extrapolated point ``y_k`` (the run's
     iterates) its gradient step ``x_{k+1} = fl(y_k - tau_k g(y_k))`` in the dtype, ``tau_k``
-    the history's step; the claim is ``f(x_{k+1}) <= f(y_k)``, not ``f(y_{k+1}) <= f(y_k)``."""
+    the history's step; the claim is ``f(x_{k+1}) <= f(y_k)``, not ``f(y_{k+1}) <= f(y_k)``.
+    Also the history's row of each (its ``L``)."""
     taus = np.asarray(res.history.step, dtype=np.float64)
-    starts, ends = [], []
+    starts, ends, rows = [], [], []
     for k in range(len(points) - 1):
         tau = float(taus[k + 1])
         if not math.isfinite(tau) or tau <= 0.0:
@@ -207,7 +234,8 @@ def _gradient_steps(
         g = model.evaluate(y, bound=False).grad
         starts.append(points[k])
         ends.append(host(y - tau * g))
-    return starts, ends
+        rows.append(k + 1)
+    return starts, ends, rows
 
 
 def main() -> None:
@@ -271,7 +299,7 @@ def main() -> None:
         f"{'model':>14} {'runs':>5} {'steps':>6} {'rises':>6} {'fun off':>8} {'raised':>7} "
         f"{'worst rise':>11} {'seconds':>8}"
     )
-    totals = [0, 0, 0]
+    totals, over = [0, 0, 0], 0
     if not 0.0 < args.data_scale < math.inf:
         parser.error(f"--data-scale {args.data_scale}: expected a finite number > 0")
     paper = "lfso-paper" in args.methods
@@ -306,10 +334,12 @@ def main() -> None:
                         raised += 1
                         print(f"  {name} {method} scale {scale:g}: {type(error).__name__}: {error}")
                         continue
-                    if method == "lfso-accel":
-                        starts, ends = _gradient_steps(model, points, res, lib, host)
+                    if method.startswith("lfso-accel"):
+                        starts, ends, rows = _gradient_steps(model, points, res, lib, host)
                     else:
                         starts, ends = points[:-1], points[1:]
+                        rows = list(range(1, len(points)))
+                    curvature = np.asarray(res.history.L, dtype=np.float64)[rows]
                     before = [exact.value(x) for x in starts]
                     after = [exact.value(x) for x in ends]
                     for k, (x, f0, f1) in enumerate(zip(ends, before, after, strict=True)):
@@ -317,6 +347,12 @@ def main() -> None:
                         excess = f1 - f0 - _allowance(exact, x, f1, unit, tiny)
                         if method in _SAFEGUARDED:
                             excess -= _safeguard_slack(exact, starts[k], f0, unit, tiny)
+                        if method not in _SAFEGUARDED and _over_bound(
+                            exact, starts[k], x, f0, f1, curvature[k], unit, tiny
+                        ):
+                            over += 1  # (counted in the total line)
+                            if args.verbose:
+                                print(f"  over bound: {name} {method} scale {scale:g} step {k}")
                         if excess > 0.0 and math.isfinite(f0):
                             rises += 1
                             worst = max(worst, excess / max(abs(f0), 1e-300))
@@ -338,7 +374,10 @@ def main() -> None:
             f"{worst:>11.2e} {time.perf_counter() - start:>8.1f}",
             flush=True,
         )
-    print(f"total: {totals[0]} rises, {totals[1]} results off f(x), {totals[2]} raised")
+    print(
+        f"total: {totals[0]} rises, {totals[1]} results off f(x), {totals[2]} raised, "
+        f"{over} steps over their bound"
+    )
 
 
 if __name__ == "__main__":
