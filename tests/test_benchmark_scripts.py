@@ -618,6 +618,35 @@ def test_float_soundness_runs_the_accelerator_path_on_the_cpu():
     assert bad.returncode == 2 and "--device-path takes --lib torch" in bad.stderr
 
 
+def test_float_soundness_checks_the_other_certified_methods_and_their_bounds():
+    """``--methods`` runs the other certified methods (``lfso-accel`` at its gradient
+    steps, the ball certificate, the automatic oracle); ``lfso-paper`` runs alone, on the
+    five models with the authors' oracles. A curvature bound half the true one still
+    lowers ``f`` along a gradient step, and only the bound check sees it."""
+    methods = ("lfso-accel", "lfso-ball", "lfso-auto")
+    rows = _run(
+        "float_soundness.py", "--runs", "1", "--iters", "8", "--scales", "1", "--seed", "3",
+        "--methods", *methods,
+    )  # fmt: skip
+    table = [r for r in rows[2:] if len(r) == 8]
+    assert len(table) == 9 and all(int(r[1]) == 3 and int(r[2]) > 0 for r in table)
+    assert rows[-1][:2] == ["total:", "0"] and rows[-1][-5] == "0"
+    rows = _run("float_soundness.py", "--runs", "1", "--iters", "8", "--methods", "lfso-paper")
+    assert len([r for r in rows[2:] if len(r) == 8]) == 5
+    bad = run_script(
+        BENCHMARKS / "float_soundness.py", "--methods", "lfso", "lfso-paper", check=False
+    )
+    assert bad.returncode == 2 and "lfso-paper runs alone" in bad.stderr
+    script = script_namespace(BENCHMARKS / "float_soundness.py")
+    exact = lfso.models.PowerSum(2)  # f = sum x^4: curvature 12 x^2, 12 at x = 1
+    unit, tiny = 2.0**-24, float(np.finfo(np.float32).smallest_subnormal)
+    x, new = np.ones(1), np.array([0.9])
+    f0, f1 = exact.value(x), exact.value(new)
+    assert f1 < f0  # no rise, yet a bound of 6 is below the curvature over the step
+    assert script["_over_bound"](exact, x, new, f0, f1, 6.0, unit, tiny)
+    assert not script["_over_bound"](exact, x, new, f0, f1, 12.0, unit, tiny)
+
+
 def test_float_soundness_allows_for_the_models_own_rounding_of_fun():
     """``fun`` is ``f`` computed in the dtype: at a large ``W`` the float32 softmax logits
     round by far more than ``u |f|``, and the model's ``value_error`` that the allowance
