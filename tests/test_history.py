@@ -231,3 +231,35 @@ def test_a_save_through_a_symbolic_link_replaces_the_file_it_leads_to(tmp_path):
     assert link.is_symlink() and link.resolve() == real.resolve()
     assert lfso.Result.load(real).nit == res.nit
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.npz", "run.npz", "runs"]
+
+
+def test_a_result_with_non_finite_numbers_saves_standard_json_and_loads_back(tmp_path):
+    """A NaN ``fun`` was written into the metadata as the token ``NaN``, which standard
+    JSON readers refuse; it is the string ``"NaN"`` there, read back as the float, and a
+    file written with the bare token still loads."""
+    import dataclasses
+    import json
+
+    res = lfso.minimize(PowerSum(2), np.ones(3), method="lfso")
+    columns = res.history.as_dict()
+    columns["L"][-1] = math.inf
+    res = dataclasses.replace(
+        res, fun=math.nan, grad_norm=math.inf, history=History.from_dict(columns)
+    )
+    path = res.save(tmp_path / "run.npz")
+
+    def refuse(token):
+        raise ValueError(f"not standard JSON: {token}")
+
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]), parse_constant=refuse)
+    assert meta["fun"] == "NaN" and meta["grad_norm"] == "Infinity"
+    back = lfso.Result.load(path)
+    assert math.isnan(back.fun) and back.grad_norm == math.inf and back.history.L[-1] == math.inf
+    np.testing.assert_array_equal(back.history.L, res.history.L)
+    with np.load(path) as data:  # (a file of an earlier version: the bare tokens)
+        arrays = dict(data)
+    arrays["meta"] = np.array(json.dumps({**meta, "fun": math.nan, "grad_norm": math.inf}))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = lfso.Result.load(tmp_path / "old.npz")
+    assert math.isnan(old.fun) and old.grad_norm == math.inf

@@ -198,6 +198,34 @@ def test_parameters_that_share_elements_are_refused_naming_them(kind):
     opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))]})
 
 
+@pytest.mark.parametrize("kind", ["LFSO", "StochasticLFSO"])
+def test_a_parameter_whose_elements_alias_one_another_is_refused_naming_it(kind):
+    """A parameter two of whose elements are one element of its storage was accepted:
+    ``expand(3)`` of one element failed at the first step with torch's in-place error, and
+    strides that interleave (``as_strided`` of shape (3, 2), strides (1, 2)) were stepped
+    silently, each shared element moved once for each; one whose strides do not alias is
+    kept."""
+    make = getattr(lfso.torch, kind)
+    q = torch.nn.Parameter(torch.zeros(2))
+    aliased = [
+        torch.zeros(1).expand(3),
+        torch.zeros(1, 4).expand(2, 4),
+        torch.zeros(8).as_strided((3, 2), (2, 1)),  # (rows 0-1, 2-3, 4-5: no alias)
+        torch.zeros(8).as_strided((3, 2), (1, 2)),  # (offsets 0, 2, 1, 3, 2, 4)
+    ]
+    for p, alias in zip(aliased, [True, True, False, True], strict=True):
+        if alias:
+            with pytest.raises(ValueError, match=rf"{kind}: parameter 1 \(shape .*expand"):
+                make([q, torch.nn.Parameter(p)])
+        else:
+            make([q, torch.nn.Parameter(p)])
+    make([torch.nn.Parameter(torch.zeros(12).as_strided((3, 2), (2, 3)))])  # (distinct)
+    opt = make([q])
+    with pytest.raises(ValueError, match=r"parameter 1 .* one element of its storage"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1).expand(2))]})
+    assert len(opt.param_groups) == 1
+
+
 @pytest.mark.parametrize("device_steps", [False, True])
 def test_a_closure_that_raises_in_the_probe_leaves_the_parameters_where_they_were(device_steps):
     torch.manual_seed(0)

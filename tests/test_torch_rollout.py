@@ -675,3 +675,32 @@ def test_guarded_optimizer_switches_where_no_step_can_be_certified_in_the_dtype(
     for _ in range(3):  # the fallback takes every later step
         opt.step(closure)
     assert opt.active is opt.fallback and len(primary.history) == rows
+
+
+def test_torch_pilot_takes_nan_weights_in_the_same_places_for_one_start():
+    """A NaN weight made both starts 'different' (``torch.equal``: NaN != NaN), so a
+    ``make()`` holding one (an uninitialised parameter) was refused though seeded."""
+    from lfso.torch import pilot
+
+    make, loss = _pilot_task()
+
+    def with_nan():
+        module = make()
+        module.unused = torch.nn.Parameter(torch.tensor([math.nan, 1.0]))  # (no gradient)
+        return module
+
+    sgd = lambda p: torch.optim.SGD(p, lr=1e-3)  # noqa: E731
+    ev = pilot(with_nan, loss, sgd, steps=5)
+    assert ev.candidate.nit == ev.current.nit == 5
+
+    calls = [0]
+
+    def elsewhere():  # (NaN in the other place: another start)
+        calls[0] += 1
+        module = make()
+        nan_at = [math.nan, 1.0] if calls[0] == 1 else [1.0, math.nan]
+        module.unused = torch.nn.Parameter(torch.tensor(nan_at))
+        return module
+
+    with pytest.raises(ValueError, match=r"different starting parameters \(parameter 2 .*seed"):
+        pilot(elsewhere, loss, sgd, steps=5)

@@ -22,6 +22,23 @@ from .monitor import RISKS
 __all__ = ["History", "Result", "Status"]
 
 
+#: How a saved file's JSON writes the non-finite floats (standard JSON has none).
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with its non-finite floats (NumPy's too) as :data:`_NON_FINITE`'s strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
 def _npz(path: str | Path) -> Path:
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -574,6 +591,9 @@ class Result:
     def save(self, path: str | Path) -> Path:
         """Save the result and its history to ``.npz``: arrays plus JSON metadata, no pickle.
 
+        The metadata is standard JSON: a non-finite number (a NaN ``fun``) is written as
+        the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` and read back as the float.
+
         Arrays on another device or library are brought to NumPy first. The archive is
         written to exactly ``path``, whatever its suffix (no ``.npz`` is added; ``.npz``
         is the conventional name), and ``path`` is returned as a ``Path``. The write is
@@ -618,7 +638,8 @@ class Result:
         }
         meta = {k: v.item() if isinstance(v, np.generic) else v for k, v in meta.items()}
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
-        arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(json.dumps(meta)))
+        text = json.dumps(_plain(meta), allow_nan=False)  # (standard JSON: NaN as "NaN")
+        arrays.update(x=_host(self.x), jac=_host(self.jac), meta=np.array(text))
         return arrays
 
     @classmethod
@@ -654,6 +675,8 @@ class Result:
         if unknown or missing:
             raise bad(f"meta has unknown keys {sorted(unknown)}, lacks {sorted(missing)}")
         for key in set(fields) & set(meta):
+            if fields[key] == (int, float) and isinstance(meta[key], str):
+                meta[key] = _NON_FINITE.get(meta[key], meta[key])  # (written as its string)
             expected = _meta_expected(key, meta[key])
             if expected:
                 raise bad(f"meta[{key!r}] = {meta[key]!r}; expected {expected}")

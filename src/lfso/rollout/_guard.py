@@ -18,11 +18,13 @@ import numpy as np
 from .. import _result
 from .._atomic import write_together
 from .._result import (
+    _NON_FINITE,
     HANDED_OVER,
     History,
     Result,
     Status,
     _forget_handover,
+    _plain,
     earlier_handover_file,
     handover_file,
     saved_at,
@@ -464,23 +466,6 @@ def _check_rows(handover: Handover | None, result: Result) -> None:
             f"{handover.iteration}; expected best_row < row <= {rows} (the history's rows) "
             f"and iteration <= nit = {nit}"
         )
-
-
-#: How a hand-over file writes the non-finite floats (standard JSON has none).
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with its non-finite floats (NumPy's too) as :data:`_NON_FINITE`'s strings."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.floating):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def _identity(result: Result) -> dict[str, Any]:

@@ -566,6 +566,14 @@ def pilot(
     return _decide(runs[0], runs[1], f"{task}, {steps} steps", criteria, same_x0=True)
 
 
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` (one shape and dtype) hold the same values, a NaN equal to
+    a NaN where both hold one (``torch.equal`` says NaN != NaN)."""
+    if not (a.is_floating_point() or a.is_complex()):
+        return torch.equal(a, b)
+    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+
+
 def _check_same_start(start: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
     """A ``ValueError`` where the second model ``make()`` gave does not start from the
     parameters the first one did (``start``, copied before its run): the runs were not on
@@ -576,7 +584,7 @@ def _check_same_start(start: Sequence[torch.Tensor], params: Sequence[torch.Tens
         for i, (a, b) in enumerate(zip(start, params, strict=True)):
             if (a.shape, a.dtype) != (b.shape, b.dtype):
                 why = f"parameter {i}: {tuple(a.shape)} {a.dtype}, then {tuple(b.shape)} {b.dtype}"
-            elif not torch.equal(a, b.detach().to(a.device)):
+            elif not _same_values(a, b.detach().to(a.device)):
                 why = f"parameter {i} {tuple(a.shape)} holds other values"
             if why:
                 break

@@ -581,13 +581,33 @@ def _spans_meet(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a0 <= b1 and b0 <= a1
 
 
+def _overlaps_itself(p: torch.Tensor) -> bool:
+    """Whether two elements of ``p`` are one element of its storage (a stride 0 of
+    ``expand``, or strides that interleave): each dimension's stride past the reach of the
+    smaller-strided ones is a proof that none do; where that fails, the offsets count."""
+    reach = 0  # (the offset of the last element of the dimensions so far)
+    for stride, size in sorted((abs(t), s) for s, t in zip(p.shape, p.stride(), strict=True)):
+        if size > 1 and stride <= reach:
+            return bool(torch.unique(_offsets(p)).numel() < p.numel())
+        reach += (size - 1) * stride
+    return False
+
+
 def _refuse_overlaps(params: list[Any], start: int, name: str) -> None:
     """A ``ValueError`` naming two parameters from index ``start`` on (the new ones) and an
     earlier one that share elements of one storage (views of one another: the step would
-    move the shared elements once for each); views of one buffer that do not overlap pass."""
+    move the shared elements once for each), or one whose elements are one another's (an
+    ``expand``); views of one buffer that do not overlap pass."""
     where: dict[tuple[Any, ...], list[int]] = {}
     for j, p in enumerate(params):
         if isinstance(p, torch.Tensor) and p.numel() and p.layout == torch.strided:
+            if j >= start and _overlaps_itself(p):
+                raise ValueError(
+                    f"{name}: parameter {j} (shape {tuple(p.shape)}, strides {p.stride()}) "
+                    "has elements that are one element of its storage (an expand()ed "
+                    "tensor), so the step would move that element once for each; give a "
+                    "tensor of its own elements (p.contiguous() or p.clone())"
+                )
             try:
                 key = (p.device, p.untyped_storage().data_ptr(), p.element_size())
             except (NotImplementedError, RuntimeError):  # (no storage: a meta tensor, ...)
