@@ -391,7 +391,8 @@ def _refuse_scaler(optimizer: torch.optim.Optimizer) -> None:
         if name in vars(optimizer):
             delattr(optimizer, name)
     raise RuntimeError(
-        "StochasticLFSO does not take torch.amp.GradScaler: scaler.step(opt, closure) "
+        f"{type(optimizer).__name__} does not take torch.amp.GradScaler: "
+        "scaler.step(opt, closure) "
         "unscales only the gradient left before the step, not the one the closure makes. "
         "Call opt.step(closure) without a scaler (bfloat16 autocast needs none), or call "
         "backward on loss * scale in the closure and return that same scaled loss"
