@@ -321,16 +321,22 @@ def test_max_iter_and_stalled_name_an_oracle_far_above_the_curvature(radius, loo
     "options", [{"method": "lfso-accel"}, {"method": "lfso", "certificate": "segment"}]
 )
 @pytest.mark.parametrize("loose", [1e6, 2.0, 1e20])
-def test_max_iter_names_a_loose_oracle_for_momentum_and_segment_steps(options, loose):
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_max_iter_names_a_loose_oracle_for_momentum_and_segment_steps(options, loose, library):
     """Steps that are not ``x - t g`` from the last iterate (momentum), or whose ``L``
     bounds the curvature along the step alone (a segment's), are measured along
     themselves: an oracle 1e6 times the curvature is named as what slows the run, as for
     the ball's gradient steps, and one 1e20 times it, whose steps are lost below the
-    rounding of ``x``; one 2 times it is not."""
+    rounding of ``x``; one 2 times it is not. On PyTorch tensors too (the curvatures kept
+    on the tensors' device and fetched at the end), where nothing was named."""
     Q = np.diag(np.linspace(1.0, 10.0, 10))
+    x0 = np.full(10, 3.0)
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        Q, x0 = torch.from_numpy(Q), torch.from_numpy(x0)
     res = lfso.minimize(
         lambda x: 0.5 * x @ Q @ x,
-        np.full(10, 3.0),
+        x0,
         grad=lambda x: Q @ x,
         smoothness=lambda x, R: 10.0 * loose,
         max_iter=1100 if loose > 1e16 else 30,

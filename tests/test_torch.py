@@ -1446,3 +1446,29 @@ def test_a_callback_that_raises_stop_iteration_stops_the_optimiser(style):
     opt.stopped = False  # (goes on)
     opt.step(closure)
     assert not torch.equal(w.detach(), at) and not opt.stopped
+
+
+def test_a_grad_scaler_s_step_is_refused():
+    """``scaler.step(opt, closure)`` unscaled the gradient left before the step, not the
+    one the closure's ``scaler.scale(loss).backward()`` left, 65536 times its loss's,
+    which the step read: five steps of a linear model ended at a loss of 6 (0.04 without
+    the scaler), silently. It is refused, naming the scaler, and leaves nothing behind."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([2.0, -1.0, 0.5], dtype=X.dtype)
+    net = torch.nn.Linear(3, 1).to(X.dtype)
+    opt = LFSO(net.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(X).squeeze(1), y)
+        scaler.scale(loss).backward()
+        return loss
+
+    before = [p.detach().clone() for p in net.parameters()]
+    scaler.scale(torch.nn.functional.mse_loss(net(X).squeeze(1), y)).backward()
+    with pytest.raises(RuntimeError, match=r"LFSO does not take torch\.amp\.GradScaler"):
+        scaler.step(opt, closure)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+    assert not hasattr(opt, "found_inf") and not hasattr(opt, "grad_scale")

@@ -554,6 +554,37 @@ def test_bad_closures_are_refused_with_what_they_returned(make, message):
     assert torch.equal(w.detach(), torch.tensor([3.0, 1.0]))
 
 
+def test_a_grad_scaler_s_step_is_refused_and_a_disabled_one_steps():
+    """``scaler.step(opt, closure)`` unscaled only the gradient left before the step, which
+    the step discards; the closure's ``scaler.scale(loss).backward()`` left ``p.grad``
+    65536 times its loss's, read as curvature (1e5 times the scaler-free run's after 20
+    steps, silently). It is refused, naming the scaler, and leaves nothing behind: a plain
+    step and a disabled scaler's step (which calls ``step`` as is) step as before."""
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([2.0, -1.0, 0.5])
+    net = torch.nn.Linear(3, 1)
+    opt = StochasticLFSO(net.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(X).squeeze(1), y)
+        scaler.scale(loss).backward()
+        return loss
+
+    before = [p.detach().clone() for p in net.parameters()]
+    scaler.scale(torch.nn.functional.mse_loss(net(X).squeeze(1), y)).backward()
+    with pytest.raises(RuntimeError, match=r"does not take torch\.amp\.GradScaler"):
+        scaler.step(opt, closure)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+    assert not hasattr(opt, "found_inf") and not hasattr(opt, "grad_scale")
+    assert opt.steps == 0
+    off = torch.amp.GradScaler("cpu", enabled=False)
+    off.step(opt, closure)
+    assert opt.steps == 1
+
+
 def test_a_closure_without_a_gradient_over_frozen_parameters_takes_no_step():
     w = torch.nn.Parameter(torch.tensor([3.0]), requires_grad=False)
     opt = StochasticLFSO([w])

@@ -10,7 +10,8 @@ one); ``h = eps^(1/3) max(1, ||x||)`` balances the two (in :func:`check_grad`, c
 that no entry moves by more than ``eps^(1/3) max(1, |x_i|)``), and a second difference at
 ``h / 2`` removes the ``h^2`` term and measures what is left (:func:`central_difference`).
 A gradient whose ``g . v`` differs from that estimate by more than the tolerance plus the
-error bound disagrees with ``f``.
+error bound disagrees with ``f``; one that agrees only within a bound at least as large as
+the estimate itself is not confirmed (``GradCheck.conclusive``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ _SHRINK = 16.0
 _REFINEMENTS = 8
 
 _UNSETTLED = (
-    "INCONCLUSIVE: f bends on a scale below the smallest step the dtype resolves (its "
-    "finite differences did not settle at any step), so they neither confirm nor refute "
-    "the gradient"
+    "INCONCLUSIVE: along some direction the finite difference did not resolve the "
+    "derivative (it did not settle at any step, as where f bends on a scale below the "
+    "smallest step the dtype resolves, or its error bound is as large as the difference "
+    "itself, as where f's rounding swamps it), so it neither confirms nor refutes the gradient"
 )
 
 _KINK = (
@@ -74,7 +76,11 @@ class GradCheck(NamedTuple):
         where ``f``'s rounding swamps it (``f`` bends on a scale below the smallest step
         the dtype resolves, or its values are coarser than its dtype's), so the check has
         no evidence either way and ``passed`` is False ("INCONCLUSIVE", neither
-        "FAILED" nor "PASSED").
+        "FAILED" nor "PASSED"). Likewise where a direction agreed only within an error
+        bound at least ``|fd|`` (a zero ``g . v`` would have agreed as well: float32's
+        ``sum(x**4)`` at ``x_0 = -1.08`` beside ``x_3 = 10``, ``fd = -4.93 +- 6.4``, against
+        which a ``g_0`` 1.5 times too long agreed), and wider than ``rtol ||g||`` and twice
+        the bound along ``-g`` (not a zero entry of ``g``, checked as finely as the rest).
     """
 
     passed: bool
@@ -224,7 +230,9 @@ def _directional(
     scale = max(abs(fd), abs(gv))
     settled = math.isfinite(error) and truncation <= max(3.0 * rounding, rtol * scale)
     close = abs(fd - gv) <= rtol * scale + (error if settled else 2.0 * rounding)
-    if close and not abs(jump) > rtol * scale and (settled or rounding <= rtol * scale):
+    resolved = error < abs(fd)  # (else a zero g . v would agree as well)
+    smooth = not abs(jump) > rtol * scale
+    if close and resolved and smooth and (settled or rounding <= rtol * scale):
         return fd, gv, error, jump, True
     if not (math.isfinite(gv) and math.isfinite(f0)):
         return fd, gv, error, jump, True
@@ -338,12 +346,14 @@ def check_grad(
     ``8 (directions + 1) + 1`` where every value of ``f`` is a float32 (or float16) at a
     wider ``x``, the differences taken again at the step of that float's rounding. Along
     a direction where ``fd`` and ``g . v`` disagree, or agree only within a difference
-    that has not settled, the difference is taken again at steps 16 to ``16^8`` times
-    shorter (four evaluations each, until rounding swamps it): where ``f`` bends on a
-    scale far below the step (within ``1e-7`` of an ``x`` near ``1e-5``), two shorter
-    differences that agree with each other and contradict the first decide, and where
-    none settles the check is inconclusive rather than passed or failed
-    (``GradCheck.conclusive``).
+    that has not settled or whose error bound is as large as ``fd``, the difference is
+    taken again at steps 16 to ``16^8`` times shorter (four evaluations each, until
+    rounding swamps it): where ``f`` bends on a scale far below the step (within ``1e-7``
+    of an ``x`` near ``1e-5``), two shorter differences that agree with each other and
+    contradict the first decide, and where none settles, or none resolves ``fd`` (its
+    bound at least ``|fd|``: a zero ``g . v`` would agree as well; not for an entry of
+    ``g`` that is 0 beside larger ones), the check is inconclusive rather than passed or
+    failed (``GradCheck.conclusive``).
 
     Parameters
     ----------
@@ -412,6 +422,11 @@ def check_grad(
         derivatives.append((fd, gv, error))
         kinked = abs(jump) > rtol * scale
         smooth = smooth and not kinked
+        # An agreement within a bound that covers the difference itself (a zero g . v, or
+        # one 1.5 times too long, would agree as well) is no evidence, unless the bound is
+        # as narrow as the gradient's own (an entry of g that is 0 or far below the others).
+        wide = error > max(rtol * gnorm, 2.0 * derivatives[0][2] if gnorm > 0.0 else math.inf)
+        settled = settled and not (error >= abs(fd) and wide)
         if kinked or not settled or not gap <= rtol * scale + error:  # (NaN: not passed)
             passed = False
             failed = failed or (settled and (kinked or not gap <= rtol * scale + error))

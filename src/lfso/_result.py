@@ -319,8 +319,9 @@ def stop_message(
     (``f`` looks non-smooth) in place of the advice on ``max_iter``, ``tol`` and the dtype.
     ``secant_ratio``: the largest ``||g+ - g|| / (L ||x+ - x||)`` over the steps whose
     oracle was audited, the curvature along the step over ``L`` for momentum and segment
-    steps on NumPy arrays (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most
-    :data:`_LOOSE`, ``MAX_ITER`` and ``STALLED`` name the oracle's ``L``, that many times
+    steps on NumPy arrays and PyTorch tensors, not other libraries' arrays
+    (:attr:`lfso.monitor.RiskMonitor.secant_ratio`); at most :data:`_LOOSE`, ``MAX_ITER``
+    and ``STALLED`` name the oracle's ``L``, that many times
     the curvature every step met, as what slows the run (an ``L`` so large that the steps
     are below the rounding of ``x`` stalls it), not ``max_iter`` or the dtype.
     """

@@ -31,7 +31,7 @@ from typing import Any
 
 from array_api_compat import is_dask_array
 
-from ._arrays import materialize, namespace, norm, rounding, to_float
+from ._arrays import device_norm, materialize, namespace, norm, rounding, to_float
 from ._gradcheck import _scatter, central_difference
 from ._later import accelerated, ahead, host_value, riding
 from ._progress import ProgressBar
@@ -274,7 +274,7 @@ class Stepper:
         self._lengths: list[float] = []  # each row's step length t ||d|| (NaN: not given)
         self.nit = self.noracle = self.rollbacks = self.nhev = 0
         self.risk: RiskMonitor | None = None
-        self.audit = self._along = False
+        self.audit = self._along = self._along_device = False
         self.clock = math.nan  # perf_counter() at the start (set at the first row if unset)
         # f, ||g||, g (where audited), x and its evaluation of the last row
         self._last: tuple[float, float, Any, Any, Evaluation] | None = None
@@ -334,9 +334,12 @@ class Stepper:
         self.audit = bool(rule.gradient_step and rule.certified and unproven)
         # Other steps sized by the oracle's bound (momentum, a segment's): the curvature
         # along each step against its L, for the loose-oracle note (no `oracle` test); on
-        # NumPy arrays only, where it costs no round trip to a device (two a step there).
+        # NumPy arrays at once, on PyTorch tensors kept on their device and fetched once,
+        # at the end of the run (RiskMonitor.settle); not on other libraries' arrays.
         along = unproven and not self.audit and rule.needs_bound and not rule.estimated
-        self._along = bool(along and type(like).__module__ == "numpy")
+        library = type(like).__module__
+        self._along = bool(along and library == "numpy")
+        self._along_device = bool(along and library.split(".")[0] == "torch")
         self.risk = self._new_monitor(like, self.audit)
 
     def _new_monitor(self, like: Any, audit: bool) -> RiskMonitor:
@@ -401,10 +404,11 @@ class Stepper:
                     dot,
                     allowance,
                 )
-                if self._along and x is not None and last[3] is not None and step > 0.0:
-                    curvature = self._curvature_along(last[3], last[2], x, ev.grad)
-                    risk.along(curvature, lipschitz, last[1])
-            kept = self.audit or self._along
+                along = self._along or self._along_device
+                if along and x is not None and last[3] is not None and step > 0.0:
+                    measure = _curvature_on_device if self._along_device else _curvature_along
+                    risk.along(measure(last[3], last[2], x, ev.grad), lipschitz, last[1])
+            kept = self.audit or self._along or self._along_device
             self._last = (value, grad_norm, ev.grad if kept else None, x, ev)
         objective = self.objective
         nfev = objective.nfev
@@ -423,19 +427,6 @@ class Stepper:
         self._lengths.append(length)
         self._rows = rows + 1
         return flags
-
-    @staticmethod
-    def _curvature_along(x: Any, grad: Any, x_new: Any, grad_new: Any) -> float:
-        """``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``: the mean curvature of ``f`` along the
-        segment from ``x`` to ``x_new``: 0 where they coincide (a step below the rounding
-        of ``x``, lost whole, as the ball's audit counts it)."""
-        s = x_new - x
-        length = norm(s)
-        if length == 0.0:
-            return 0.0
-        if not length < math.inf:
-            return math.nan
-        return abs(to_float((grad_new - grad) @ (s / length))) / length
 
     def _rounding(self, x: Any, ev: Evaluation) -> float:
         """The model's bound on the rounding of ``ev.value`` at ``x`` (``Model.value_error``;
@@ -1260,6 +1251,8 @@ class Stepper:
             if math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm):
                 best = fresh
         risk = self.risk
+        if risk is not None:
+            risk.settle()  # (the curvatures kept on a device)
         if risk is not None and self.monitor != "quiet" and self.raised is None:
             risk.warn(self.method)
         detail = self._nan_note(status, self.detail)
@@ -1288,3 +1281,30 @@ class Stepper:
             attach(self.raised, result)
             raise self.raised
         return result
+
+
+def _curvature_along(x: Any, grad: Any, x_new: Any, grad_new: Any) -> float:
+    """``|(g+ - g) . (x+ - x)| / ||x+ - x||^2``: the mean curvature of ``f`` along the
+    segment from ``x`` to ``x_new``: 0 where they coincide (a step below the rounding
+    of ``x``, lost whole, as the ball's audit counts it)."""
+    s = x_new - x
+    length = norm(s)
+    if length == 0.0:
+        return 0.0
+    if not length < math.inf:
+        return math.nan
+    return abs(to_float((grad_new - grad) @ (s / length))) / length
+
+
+def _curvature_on_device(x: Any, grad: Any, x_new: Any, grad_new: Any) -> Any:
+    """:func:`_curvature_along` of PyTorch tensors as a 0-d float64 tensor on their device
+    (:func:`lfso._arrays.device_norm`'s ``||x+ - x||``): no host round trip."""
+    import torch
+
+    s = x_new - x
+    length = device_norm(None, s, s @ s)
+    moved = length > 0.0
+    safe = torch.where(moved, length, 1.0)
+    slope = ((grad_new - grad) @ (s / safe.to(s.dtype))).abs().to(torch.float64)
+    curvature = torch.where(moved, slope / safe, 0.0)
+    return torch.where(length < math.inf, curvature, math.nan)

@@ -223,7 +223,10 @@ class RiskMonitor:
         #: test, which fires above 1), and of the curvature along the step over ``L`` for
         #: the steps :meth:`along` measures; NaN before the first. Far below 1 at the end of
         #: a run, the oracle's ``L`` was that much larger than any curvature the steps met.
+        #: (On PyTorch tensors :meth:`along`'s part is kept on the device until
+        #: :meth:`settle`, which the run calls at its end.)
         self.secant_ratio = math.nan
+        self._pending: Any = None  # (the largest of along's ratios on the device, or -inf)
 
     def _rounding(self, f: float, allowance: float) -> float:
         """The rounding of ``f`` :meth:`observe` allows (``descent``'s)."""
@@ -322,12 +325,29 @@ class RiskMonitor:
         that is not ``x - t g`` from the last iterate (momentum), or whose ``L`` bounds the
         curvature along the step alone (a segment's), where ``oracle``'s test does not
         apply. A step from a gradient norm ``gnorm_prev`` at the rounding floor (see the
-        module's notes) is not counted, as in the audit."""
-        if gnorm_prev <= self.rtol * self._max_gnorm:
+        module's notes) is not counted, as in the audit. ``curvature`` may be a 0-d array
+        on a device (PyTorch's): its ratio is then kept there, the largest so far, with no
+        host round trip, and folded in by :meth:`settle`."""
+        if gnorm_prev <= self.rtol * self._max_gnorm or not 0.0 < lipschitz < _INF:
             return
-        if 0.0 < lipschitz < _INF and not curvature / lipschitz <= self.secant_ratio:
+        if not isinstance(curvature, float):
+            ratio, pending = curvature / lipschitz, self._pending
+            if pending is None:
+                pending = namespace(ratio).full_like(ratio, -_INF)
+            # (NaN, the step did not move x: not greater, not kept)
+            self._pending = namespace(ratio).where(ratio > pending, ratio, pending)
+        elif not curvature / lipschitz <= self.secant_ratio:
             if curvature == curvature:  # (NaN: the step did not move x)
                 self.secant_ratio = curvature / lipschitz
+
+    def settle(self) -> None:
+        """Fold the ratios :meth:`along` kept on a device into :attr:`secant_ratio` (one
+        host round trip, at the end of a run)."""
+        if self._pending is None:
+            return
+        ratio, self._pending = to_float(self._pending), None
+        if ratio > -_INF and not ratio <= self.secant_ratio:
+            self.secant_ratio = ratio
 
     def _secant(
         self, grad_prev: Any, grad_new: Any, gnorm_prev: float, gnorm_new: float, dot: Any

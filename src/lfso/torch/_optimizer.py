@@ -121,6 +121,7 @@ from ._stochastic import (  # the minibatch optimiser, re-exported here
     _once_each,
     _refuse_complex,
     _refuse_group_options,
+    _refuse_scaler,
     _split_run,
     _with_run,
     _with_state,
@@ -437,6 +438,9 @@ class LFSO(torch.optim.Optimizer):
     stopped: bool = False
     #: The last step's ``t ||d||`` (:attr:`lfso.steps.Move.length`; NaN: none, or along -g).
     _last_length: float = math.nan
+    #: ``torch.amp.GradScaler.step`` sets ``found_inf`` before it calls :meth:`step`, which
+    #: refuses it (:func:`lfso.torch._stochastic._refuse_scaler`).
+    _step_supports_amp_scaling = True
 
     def __init__(
         self,
@@ -913,8 +917,11 @@ class LFSO(torch.optim.Optimizer):
         parameter's ``.grad`` ``None`` (no ``backward``) raises a ``RuntimeError``; one that
         returns anything else, a ``TypeError`` naming it. Without a closure, or with one that
         is not callable (``opt.step(loss)``), it raises a ``RuntimeError`` saying what the
-        closure must do.
+        closure must do. Called by ``torch.amp.GradScaler.step``, it raises a
+        ``RuntimeError``: the scaler unscales the gradient left before the step, not the
+        closure's, which the step reads.
         """
+        _refuse_scaler(self)
         if not callable(closure):
             raise RuntimeError(
                 "LFSO.step needs a closure that zeroes the gradients, computes the loss, calls "

@@ -378,6 +378,27 @@ def _grad(p: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+def _refuse_scaler(optimizer: torch.optim.Optimizer) -> None:
+    """A ``RuntimeError`` where ``torch.amp.GradScaler.step`` calls ``optimizer.step`` (it
+    sets ``found_inf`` on an optimiser that says ``_step_supports_amp_scaling``, and deletes
+    it only after the step returns; here it is deleted before raising). The scaler unscales
+    only the gradient left before the step, which the step discards; the closure's loss and
+    gradient are its own, a ``scaler.scale(loss).backward()`` in it leaving ``p.grad``
+    65536 times the loss's, and the secant then reads that factor as curvature."""
+    if getattr(optimizer, "found_inf", None) is None:
+        return
+    for name in ("grad_scale", "found_inf"):
+        if name in vars(optimizer):
+            delattr(optimizer, name)
+    raise RuntimeError(
+        f"{type(optimizer).__name__} does not take torch.amp.GradScaler: "
+        "scaler.step(opt, closure) "
+        "unscales only the gradient left before the step, not the one the closure makes. "
+        "Call opt.step(closure) without a scaler (bfloat16 autocast needs none), or call "
+        "backward on loss * scale in the closure and return that same scaled loss"
+    )
+
+
 def _takes_flag(closure: Callable[..., Any]) -> bool:
     """Whether ``closure`` takes the ``backward`` flag (PAL's convention): a named positional
     parameter, the first, without a default, with a bool default, or named ``backward``. A
@@ -1195,8 +1216,10 @@ class StochasticLFSO(torch.optim.Optimizer):
       closure's loss with ``p.grad``, so a clipped gradient reads as curvature and the step
       collapses. The step is sized by the measured curvature already, and a batch whose
       loss or gradient is not finite is skipped (class docstring, above).
-    * **``torch.amp.GradScaler`` does not take closures.** Use bfloat16 ``autocast``
-      without a scaler, or call ``backward`` on ``loss * scale`` and return that same
+    * **``torch.amp.GradScaler`` does not take closures**, and ``scaler.step(opt,
+      closure)`` raises a ``RuntimeError`` (the scaler would unscale only the gradient
+      left before the step, which is discarded). Use bfloat16 ``autocast`` without a
+      scaler, or call ``backward`` on ``loss * scale`` and return that same
       scaled loss: the steps do not depend on a constant factor, and a batch that
       overflows is skipped (which also undoes the previous step and divides ``s`` by 10).
     * The probe's forward pass in ``train()`` mode updates BatchNorm's running statistics
@@ -1276,6 +1299,11 @@ class StochasticLFSO(torch.optim.Optimizer):
     >>> net.weight.detach().round(decimals=1).tolist(), round(net.bias.item(), 1), opt.steps
     ([[2.0, -1.0, 0.5]], 1.0, 80)
     """
+
+    #: ``torch.amp.GradScaler.step`` then sets ``grad_scale`` and ``found_inf`` on the
+    #: optimiser before it calls :meth:`step` (instead of unscaling ``p.grad`` and calling
+    #: it as a plain one's), which :meth:`step` reads to refuse it (:func:`_refuse_scaler`).
+    _step_supports_amp_scaling = True
 
     def __init__(
         self,
@@ -1668,6 +1696,7 @@ class StochasticLFSO(torch.optim.Optimizer):
             The loss the first call returned (a number comes back as a float64 tensor);
             None, with no step taken, when the closure returned None and left no gradient.
         """
+        _refuse_scaler(self)
         if closure is None:
             raise TypeError(
                 "StochasticLFSO.step needs a closure that returns the loss of the current "
