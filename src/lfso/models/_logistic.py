@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
+from .._arrays import (
+    device,
+    error_gamma,
+    like,
+    materialize,
+    namespace,
+    reduce_sum,
+    to_float,
+    to_numpy,
+)
 from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
@@ -34,6 +43,13 @@ from ._segments import (
     host_zeros,
     materialized_product,
     row_slope,
+)
+from ._slope import (
+    RowSlope,
+    gradient_prior,
+    logistic_derivative,
+    wide_pads,
+    wide_product,
 )
 
 __all__ = ["LogisticRegression"]
@@ -455,17 +471,20 @@ class LogisticRegression(Model):
         eps = g.gamma_d * g.alpha * dmax
         product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax, evaluation.product))
         slope, pair = row_slope(evaluation.grad, direction)
+        check = self._slope_check(x, z, u, direction, (delta, eps, dmax, xmax), evaluation)
         if isinstance(delta, float) and isinstance(eps, float) and _compiled.usable(z, u):
             pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
-            return ApproachSegment(
+            approach = ApproachSegment(
                 z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
             ).lazy_slope(pair)
+            approach.slope_check = check
+            return approach
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
         # (|u_i| <= ||a_i||_1 ||d||_inf <= alpha ||d||_inf: the weights' overflow, quietly)
         distance, rate, weight, weight_sum = approach_rows(
             xp, z, u, delta, eps, g.unit, size, g.alpha * dmax
         )
-        return RowSegment(
+        segment = RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
@@ -476,3 +495,71 @@ class LogisticRegression(Model):
             slope=slope,
             product=product,
         ).lazy_slope(pair)
+        segment.slope_check = check
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        z: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's rows
+        (:mod:`lfso.models._slope`), on NumPy rows with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`): the gradient's row factor
+        ``f_i`` (``-s sigma(-m)``, ``|f_i| <= 1``, in the data's dtype) is within ``16 u +
+        4 eta`` of ``l'(z_i)`` (an exponential, a sum, a quotient and a difference, each a
+        few ulps of a number at most 1; ``eta`` the smallest subnormal, for underflow),
+        and ``l'(z_i)`` within ``delta / 4`` of ``l'(z*_i)`` (``|l''| <= 1/4``); ``A^T f``
+        sums ``n`` products: ``row_error = n (gamma_n + 16 u + 4 eta + delta / 4)``.
+        """
+        delta, eps, dmax, xmax = pads
+        rows_ok = type(z) is np.ndarray and type(u) is np.ndarray and type(x) is np.ndarray
+        if not (rows_ok and all(isinstance(v, float) for v in pads)):
+            return None
+        g, n = self.geometry, self.n
+        signs = self.signs
+        if type(signs) is not np.ndarray or not n:
+            return None
+        unit = g.unit
+        row_error = n * (error_gamma(n, z.dtype) + 16.0 * unit + 4.0 * g.square_lost + delta / 4)
+        prior = gradient_prior(
+            unit=unit,
+            n=n,
+            dim=self.dim,
+            alpha=g.alpha,
+            vmax=dmax,
+            row_error=row_error,
+            grad_norm=float(evaluation.grad_norm),
+            ridge_top=self._ridge_top,
+            xmax=xmax,
+            divisor=n,
+        )
+        ridge = None
+        if self._ridge is not None:
+            ridge = (to_numpy(self._ridge.r), x, direction)
+        elif self.l2:
+            mask = None if self._penalty_mask is None else to_numpy(self._penalty_mask)
+            ridge = (self.l2 if mask is None else self.l2 * mask.astype(np.float64), x, direction)
+        X, d = self.X, self.dim
+
+        def refine() -> tuple[Any, Any, float, float]:
+            # (the rows in float64: no drift, and float32 products exact: _slope.wide_pads)
+            wide = (wide_product(X, x), wide_product(X, direction))
+            return (*wide, wide_pads(d, g.alpha * xmax), wide_pads(d, g.alpha * dmax))
+
+        return RowSlope(
+            z,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=logistic_derivative(signs),
+            divisor=n,
+            prior=prior,
+            ridge=ridge,
+            refine=refine if type(X) is np.ndarray else None,
+        )

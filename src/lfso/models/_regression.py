@@ -69,6 +69,7 @@ from ._segments import (
     slack_weights,
     weight_floor,
 )
+from ._slope import RowSlope, gradient_prior, power_derivative, wide_pads, wide_product
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -514,7 +515,7 @@ class LpRegression(_LinearModel):
         # are unbounded, so no weight may lose an absolute amount to underflow
         floor = weight_floor(xp, u.dtype)
         weight, weight_sum = slack_weights(xp, u, eps + floor, self._alpha * dmax)
-        return RowSegment(
+        segment = RowSegment(
             r,
             u,
             self._kernel,
@@ -525,6 +526,86 @@ class LpRegression(_LinearModel):
             slack=(delta, eps),
             weight_sum=weight_sum,
         ).lazy_slope(summed)
+        segment.slope_check = self._slope_check(
+            x, r, u, direction, (delta, eps, dmax, xmax), evaluation
+        )
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        r: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's rows
+        (:mod:`lfso.models._slope`), on NumPy rows with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`), with ``q = 2p``, ``m = q -
+        2``: the gradient is ``q A^T f`` with ``f_i = fl(|r_i|^m r_i)`` within ``gamma_k
+        |r_i|^(q-1) + 4 tiny`` of its exact value (``k`` the power's ulps, and underflow),
+        and ``l'(r_i) = q |r_i|^m r_i`` within ``q (q - 1) (|r_i| + delta)^m delta`` of
+        ``l'(r*_i)`` (mean value theorem); ``A^T f`` sums ``n`` products (``gamma_n``). The
+        sums over the rows follow from the computed ``F = f(x)``: the exact sum ``S`` of
+        the computed residuals' terms is at most ``(F + U) / (2 - P)`` (as in
+        :meth:`value_error`), and by Hoelder's and Minkowski's inequalities ``sum_i
+        |r_i|^(q-1) <= n^(1/q) S^((q-1)/q)`` and ``sum_i (|r_i| + delta)^m <= n^(1 - m/q)
+        (S^(1/q) + n^(1/q) delta)^m``.
+        """
+        delta, eps, dmax, xmax = pads
+        rows_ok = type(r) is np.ndarray and type(u) is np.ndarray and type(x) is np.ndarray
+        if not (rows_ok and all(isinstance(v, float) for v in pads)):
+            return None
+        A, b = self.A, self.b
+        n, d = int(A.shape[0]), int(A.shape[1])
+        q, m = 2.0 * self.p, self._m
+        dtype = A.dtype
+        gk = error_gamma(2 * int(-(-m // 1)) + 10, dtype)
+        lost = 2.0 * n * self._tiny
+        try:
+            top = (abs(float(evaluation.value)) + lost) / (2.0 - self._pad_sum)
+            root = top ** (1.0 / q)
+            powers = float(n) ** (1.0 / q) * top ** ((q - 1.0) / q)
+            spread = float(n) ** (1.0 - m / q) * (root + float(n) ** (1.0 / q) * delta) ** m
+            row_error = q * (
+                (error_gamma(n, dtype) * (1.0 + gk) + gk) * powers
+                + 4.0 * n * self._tiny
+                + (q - 1.0) * delta * spread
+            )
+        except (OverflowError, ZeroDivisionError):
+            row_error = math.inf
+        prior = gradient_prior(
+            unit=0.5 * float(np.finfo(dtype).eps),
+            n=n,
+            dim=d,
+            alpha=self._alpha,
+            vmax=dmax,
+            row_error=row_error,
+            grad_norm=float(evaluation.grad_norm),
+            ridge_top=0.0,
+            xmax=xmax,
+            divisor=1.0,
+        )
+        alpha, bmax = self._alpha, self._b_max
+
+        def refine() -> tuple[Any, Any, float, float]:
+            # (the rows in float64: no drift, and float32 products exact: _slope.wide_pads)
+            wide = wide_product(A, x) - np.asarray(b, dtype=np.float64)
+            pad = wide_pads(d, alpha * xmax + bmax)
+            return wide, wide_product(A, direction), pad, wide_pads(d, alpha * dmax)
+
+        return RowSlope(
+            r,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=power_derivative(self.p),
+            divisor=1.0,
+            prior=prior,
+            refine=refine if type(A) is np.ndarray else None,
+        )
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,306 @@
+"""Proven bounds on the exact slope ``grad f(x) . v`` of a row model along a segment.
+
+A certified step is sized from the computed slope ``s = g . v`` (``g`` the computed
+gradient): with ``tau C = eta (-s)`` and ``C`` a proven bound on the curvature along the
+segment, the descent lemma for the exact ``f`` at the float ``x`` reads
+
+.. math::  f(x + \\tau v) - f(x) \\le \\tau s^* + \\tau^2 C / 2
+           = \\tau (s^* - s) - \\tau (1 - \\eta/2) |s|,
+
+``s* = grad f(x) . v`` the exact slope. So the step descends iff ``s* - s < (1 - eta/2)
+|s|``, which the rounding of ``g`` can break where it is comparable to the slope (the
+margins of a logistic model at weights of 1e7, each a difference of products of 1e4).
+:class:`RowSlope` bounds ``s*`` from the rows a row segment already holds, for the
+certificate (:class:`lfso.steps.SegmentCertificate`) to check the step against.
+
+Model. ``f(x) = (1/N) sum_i l_i(z*_i) + (1/2) sum_j lambda_j x_j^2`` with ``z* = A x``
+(exact), ``N`` the rows' divisor (``n`` for a mean, 1 for a sum) and ``u* = A v``. The
+rows held are the computed ``z`` and ``u`` with ``|z_i - z*_i| <= delta`` and ``|u_i -
+u*_i| <= eps`` (the segment's own rounding bounds). Then ``s* = (1/N) sum_i l_i'(z*_i)
+u*_i + sum_j lambda_j x_j v_j``.
+
+Theorem (:meth:`RowSlope.upper`). Let ``w_i`` be ``l_i'(z_i)`` computed in float64 with
+``|w_i - l_i'(z_i)| <= omega_i``, and ``kappa_i >= sup |l_i''|`` over ``[z_i - delta, z_i
++ delta]``. Then
+
+.. math::  s^* \\le \\frac1N \\Big(\\sum_i w_i u_i + \\sum_i (\\kappa_i \\delta + \\omega_i)
+           (|u_i| + \\epsilon) + |w_i| \\epsilon\\Big) + \\sum_j \\lambda_j x_j v_j .
+
+Proof: ``|l'(z*) u* - w u| <= |l'(z*) - l'(z)| |u*| + |l'(z) - w| |u*| + |w| |u* - u|``,
+with ``|l'(z*) - l'(z)| <= kappa delta`` (mean value theorem) and ``|u*| <= |u| + eps``.
+The bound does not read ``g`` at all: it holds however the gradient was rounded.
+
+Rounding. ``z`` and ``u`` (float32 or float64) are exact in float64, and so are their
+products with a float64 ``w`` up to a relative ``u_64`` each; the sum ``S = fl(sum_i w_i
+u_i)`` is within ``gamma_{n+1} sum_i |w_i u_i|`` of the exact one in any order (Higham,
+*Accuracy and Stability of Numerical Algorithms*, 2002, Lemma 3.1; ``u_64`` the unit
+roundoff of float64), and each product may lose up to the smallest subnormal ``eta_64``
+to underflow. The error terms are non-negative, a few correctly rounded operations each,
+summed: their computed sum times ``1 + gamma_{n+10}`` bounds the exact one. The ridge sum
+``sum_j lambda_j x_j v_j`` is padded likewise (``gamma_{dim+2}`` of ``sum_j |lambda_j x_j
+v_j|``). The last few host operations (the sums of the parts and the division by ``N``)
+are rounded up by one float each (:func:`math.nextafter`), so that the float returned is
+``>= s*``.
+
+A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
+pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
+(its docstring, :meth:`lfso.models.LogisticRegression.segment` and
+:meth:`lfso.models.LpRegression.segment`): where ``e_0`` is below an eighth of ``(1 -
+eta/2) |s|`` the certificate reads no row; else it asks for :meth:`RowSlope.upper`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RowSlope", "logistic_derivative", "power_derivative"]
+
+#: float64's unit roundoff and smallest subnormal number.
+_U64 = 2.0**-53
+_ETA64 = math.ulp(0.0)
+#: sigma'(t) = e^-t / (1 + e^-t)^2 <= 1/4.
+_QUARTER = 0.25
+
+
+def gamma64(k: float) -> float:
+    """Higham's ``gamma_k = k u / (1 - k u)`` in float64 (``inf`` from ``k u >= 1/2``)."""
+    ku = k * _U64
+    return ku / (1.0 - ku) if ku < 0.5 else math.inf
+
+
+def _up(value: float) -> float:
+    """The float above ``value``: ``>=`` the exact result of the correctly rounded operation
+    that gave ``value``."""
+    return math.nextafter(value, math.inf)
+
+
+Derivative = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def logistic_derivative(signs: np.ndarray) -> Derivative:
+    """``(w, kappa, omega)`` of the logistic rows ``l_i(z) = log(1 + e^{-s_i z})``
+    (``s_i = +-1``) at the float64 ``z``, for :class:`RowSlope`.
+
+    ``l'(z) = -s sigma(-s z)``, with ``sigma(-m) = e / (1 + e)`` for ``m = s z >= 0`` and
+    ``1 / (1 + e)`` otherwise, ``e = e^{-|m|}`` (no overflow). ``|l''(z)| = sigma'(m) <=
+    min(1/4, e^{-|m|})``, even and decreasing in ``|m|``, so on ``[z - delta, z + delta]``
+    it is at most ``min(1/4, e^{delta} e^{-|m|})`` (``e^{delta}`` rounded up by a relative
+    ``2^-40``, ``e`` by ``16 u_64`` for the exponential's error, plus ``2 eta_64`` for its
+    underflow; ``1/4`` where ``e^delta`` leaves the range). ``w`` is within ``32 u_64 |w| +
+    8 eta_64`` of ``l'(z)``: the exponential (a few ulps), ``1 + e``, the quotient (one
+    each), and ``sigma(-m)``'s relative sensitivity to ``e``, at most 1.
+    """
+
+    def derivative(z: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s64 = np.asarray(signs, dtype=np.float64)
+        m = s64 * z
+        e = np.exp(-np.abs(m))
+        sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
+        w = -s64 * sigma
+        try:
+            growth = math.exp(delta) * (1.0 + 2.0**-40)
+        except OverflowError:
+            growth = math.inf
+        if growth < 1e300:
+            kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
+        else:
+            kappa = np.full_like(e, _QUARTER)
+        omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
+        return w, kappa, omega
+
+    return derivative
+
+
+def power_derivative(p: float) -> Derivative:
+    """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p > 1``, at the float64
+    residuals ``r``, for :class:`RowSlope`.
+
+    ``l'(r) = 2p |r|^m r`` and ``l''(r) = 2p (2p - 1) |r|^m`` with ``m = 2p - 2 > 0``,
+    increasing in ``|r|``: on ``[r - delta, r + delta]`` at most ``2p (2p - 1) (|r| +
+    delta)^m``, rounded up by ``16 u_64`` (a power within a few ulps, then products). ``w``
+    (``|r|^m`` by ``pow``, within a few ulps, then two products) is within ``16 u_64 |w| +
+    4 (2p) eta_64`` of ``l'(r)`` (underflow included). Past float64's range the values are
+    ``inf``, and the bound with them is ``inf`` or NaN: no step is certified from it.
+    """
+    m, q, curv = 2.0 * p - 2.0, 2.0 * p, 2.0 * p * (2.0 * p - 1.0)
+
+    def derivative(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = np.abs(r)
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = (q * a**m) * r
+            kappa = (curv * (1.0 + 16.0 * _U64)) * (a + delta) ** m
+        omega = 16.0 * _U64 * np.abs(w) + 4.0 * q * _ETA64
+        return w, kappa, omega
+
+    return derivative
+
+
+class RowSlope:
+    """The exact slope ``grad f(x) . v`` of a row model, bounded from its rows (see the
+    module docstring for the theorem, its proof and rounding).
+
+    Parameters
+    ----------
+    rows, u : NumPy arrays, shape (n,)
+        The computed statistics ``z`` (margins' products, residuals) at ``x`` and ``u = A
+        v``, float32 or float64.
+    delta, eps : float
+        ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
+    derivative : callable ``(z64, delta) -> (w, kappa, omega)``
+        :func:`logistic_derivative` or :func:`power_derivative`.
+    divisor : float
+        ``N`` (``n`` for a mean, 1 for a sum): an integer, exact in float64.
+    prior : float
+        The model's a-priori bound on ``|s* - fl(g . v)|`` (``inf``: none).
+    ridge : (lambda, x, v) or None
+        The ridge's weights (a float64 array or float) and the point and direction, whose
+        slope ``sum_j lambda_j x_j v_j`` is added.
+    refine : callable ``() -> (z, u, delta, eps)``, optional
+        The rows made again in float64 (:func:`wide_product`: no carried drift, and for
+        float32 data the products exact), with their rounding bounds: a sharper bound
+        where the first is not enough (:meth:`upper`), at the cost of two products with
+        ``A``.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        u: np.ndarray,
+        *,
+        delta: float,
+        eps: float,
+        derivative: Derivative,
+        divisor: float,
+        prior: float,
+        ridge: tuple[Any, np.ndarray, np.ndarray] | None = None,
+        refine: Callable[[], tuple[np.ndarray, np.ndarray, float, float]] | None = None,
+    ) -> None:
+        self.rows, self.u, self.delta, self.eps = rows, u, float(delta), float(eps)
+        self.derivative, self.divisor, self.prior = derivative, float(divisor), float(prior)
+        self.ridge, self.refine = ridge, refine
+        self._upper: float | None = None
+        self._refined = False
+
+    def upper(self, below: float = -math.inf) -> float:
+        """An upper bound on the exact slope ``s*`` (a float; ``inf`` or NaN where the rows
+        pass float64's range), from one pass over the held rows in float64, and where that
+        is not below ``below``, the lesser of it and the bound from the rows made again
+        (``refine``); kept."""
+        if self._upper is None:
+            self._upper = self._bound(self.rows, self.u, self.delta, self.eps)
+        if not self._upper < below and self.refine is not None and not self._refined:
+            self._refined = True
+            sharper = self._bound(*self.refine())
+            if sharper < self._upper or not math.isfinite(self._upper):
+                self._upper = sharper
+        return self._upper
+
+    def _bound(self, rows: Any, u: Any, delta: float, eps: float) -> float:
+        z = np.asarray(rows, dtype=np.float64)
+        u = np.asarray(u, dtype=np.float64)
+        n = int(z.shape[0])
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            w, kappa, omega = self.derivative(z, delta)
+            total = float(w @ u)
+            au = np.abs(u)
+            wu = float(np.abs(w) @ au)
+            lift = au + eps
+            terms = float((kappa * delta + omega) @ lift) + eps * float(np.sum(np.abs(w)))
+        # (exact sum minus computed: gamma_{n+1} sum |w u| and each product's underflow;
+        # the error terms' own rounding: gamma_{n+10}, their underflow 16 eta each)
+        pad = (
+            _up(_up(gamma64(n + 1) * wu) + _up(terms * (1.0 + gamma64(n + 10))))
+            + 32.0 * (n + 1) * _ETA64
+        )
+        rows = _up(_up(total + pad) / self.divisor)
+        if self.ridge is None:
+            return rows
+        return _up(rows + _ridge_upper(*self.ridge))
+
+
+#: Rows per block of :func:`wide_product` (a float64 copy of that many rows at a time).
+_BLOCK = 1 << 15
+
+
+def wide_product(A: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``A v`` in float64 (blocks of rows cast, so that no float64 copy of ``A`` is made
+    whole). Of float32 data every product ``a_ij v_j`` is exact in float64 (24-bit
+    significands, exponents far inside float64's range), so each row is within
+    ``gamma_d^{64} sum_j |a_ij v_j|`` of the exact one (Higham, Lemma 3.1), and of float64
+    data the same plus ``d`` times half the smallest subnormal (underflow)."""
+    v64 = np.asarray(v, dtype=np.float64)
+    if A.dtype == np.float64:
+        return np.asarray(A @ v64)
+    n = int(A.shape[0])
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _BLOCK):
+        block = A[start : start + _BLOCK]
+        np.matmul(block.astype(np.float64), v64, out=out[start : start + _BLOCK])
+    return out
+
+
+def wide_pads(d: int, scale: float) -> float:
+    """``gamma_{d+4}^{64} scale + (d + 2) eta_64``: a row of :func:`wide_product` (and one
+    subtraction after it) against the exact one, where ``scale >= sum_j |a_ij v_j|`` (with
+    the subtracted number's size added)."""
+    return _up(gamma64(d + 4) * scale * (1.0 + 2.0**-40) + (d + 2) * _ETA64)
+
+
+def _ridge_upper(weights: Any, x: np.ndarray, v: np.ndarray) -> float:
+    """``>= sum_j lambda_j x_j v_j`` (float64, padded by ``gamma_{dim+2}`` of its absolute
+    terms and their underflow)."""
+    lam = np.asarray(weights, dtype=np.float64)
+    terms = lam * np.asarray(x, dtype=np.float64) * np.asarray(v, dtype=np.float64)
+    dim = int(terms.shape[0]) if terms.ndim else 1
+    exact = float(np.sum(terms))
+    spread = float(np.sum(np.abs(terms)))
+    return _up(exact + _up(gamma64(dim + 4) * spread + 8.0 * (dim + 1) * _ETA64))
+
+
+def gradient_prior(
+    *,
+    unit: float,
+    n: int,
+    dim: int,
+    alpha: float,
+    vmax: float,
+    row_error: float,
+    grad_norm: float,
+    ridge_top: float,
+    xmax: float,
+    divisor: float,
+) -> float:
+    """An a-priori bound on ``|s* - fl(g . v)|`` for a row model's computed gradient ``g =
+    fl(fl(A^T f) / N) + fl(lambda x)`` in a dtype of unit roundoff ``unit``.
+
+    ``row_error >= sum_i (gamma_n |f_i| + |f_i - l_i'(z*_i)|)`` (the model's: its factors'
+    rounding against the exact rows, and the sum's). Per coefficient ``|fl(A^T f)_j - (A^T
+    l'(z*))_j| <= sum_i |a_ij| (gamma_n |f_i| + |f_i - l'(z*_i)|)``, and ``sum_j |v_j| sum_i
+    |a_ij| c_i <= ||v||_inf max_i ||a_i||_1 sum_i c_i <= vmax alpha row_error``; the
+    division by ``N``, the ridge's product and the sum add ``u (|q_j| + |lambda_j x_j| +
+    |g_j|) <= 3 u (|g_j| + |lambda_j x_j|)`` each (first order, padded), and the dot
+    product ``fl(g . v)`` is within ``gamma_{dim+4} ||g|| ||v||`` of ``g . v`` (``||v||
+    <= sqrt(dim) vmax``). The result is rounded up by a relative ``2^-40`` (its own few
+    host operations).
+    """
+    root = math.sqrt(dim)
+    lead = vmax * alpha * row_error / divisor
+    gamma = (dim + 4.0) * unit / (1.0 - (dim + 4.0) * unit) if (dim + 4.0) * unit < 0.5 else 1.0
+    tail = (gamma + 4.0 * unit) * (grad_norm + ridge_top * root * xmax) * root * vmax
+    value = (lead + tail) * (1.0 + 2.0**-40)
+    return value if value == value else math.inf
+
+
+def prior_ok(prior: float, margin: float) -> bool:
+    """Whether the a-priori bound is small against ``margin = (1 - eta/2) |s|`` (below an
+    eighth of it): then the certificate reads no row."""
+    return prior <= 0.125 * margin
+
+
+#: The largest float, for callers that clip a bound.
+BIG = sys.float_info.max
