@@ -127,7 +127,8 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         assert check is not None
         exact = exact_slope(model, x, d)
         held = check._bound(check.rows, check.u, check.delta, check.eps)
-        fresh = check._bound(*check.refine())
+        fn, args = check.refine
+        fresh = check._bound(*fn(*args))
         assert held >= exact, (label, trial, held, float(exact))
         assert fresh >= exact, (label, trial, fresh, float(exact))
         assert check.upper(math.inf) >= exact
@@ -258,3 +259,82 @@ def test_ordinary_float64_runs_read_no_row_for_the_slope(method, monkeypatch):
     monkeypatch.setattr(RowSlope, "upper", counted)
     assert _ordinary(np.float64, method).success
     assert not calls
+
+
+class _Check:
+    """A slope bound with a given a-priori bound and upper bound (for
+    :func:`lfso.steps._certificates._checked_slope`)."""
+
+    def __init__(self, prior: float, upper: float) -> None:
+        self.prior, self._upper, self.asked = prior, upper, 0
+
+    def upper(self, below: float = -math.inf) -> float:
+        self.asked += 1
+        return self._upper
+
+
+@pytest.mark.parametrize(
+    "prior, upper, along, eta, expected, reads",
+    [
+        # the a-priori bound below an eighth of (1 - eta/2) |s|: no row read, e = prior
+        (0.01, 5.0, -1.0, 1.0, (0.01, None), 0),
+        (0.0624, 5.0, -1.0, 1.0, (0.0624, None), 0),
+        # above it: the rows' bound; e = upper - s below (1 - eta/2) |s|: step unchanged
+        (0.07, -0.6, -1.0, 1.0, (0.4, None), 1),
+        (0.07, -1.2, -1.0, 1.0, (0.0, None), 1),  # (the exact slope below the computed)
+        # e not below the margin, the bound negative: sized from it
+        (0.07, -0.5, -1.0, 1.0, (0.0, -0.5), 1),
+        (0.07, -0.05, -1.0, 1.5, (0.0, -0.05), 1),
+        # a bound past float64's range states nothing: unchanged, e = prior
+        (0.07, math.inf, -1.0, 1.0, (0.07, None), 1),
+    ],
+)
+def test_checked_slope_keeps_sizes_or_refuses_the_step(prior, upper, along, eta, expected, reads):
+    check = _Check(prior, upper)
+    error, bounded = certificates._checked_slope(check, along, eta)
+    assert bounded == expected[1]
+    assert error == pytest.approx(expected[0], abs=1e-15)
+    assert check.asked == reads
+
+
+@pytest.mark.parametrize("upper", [0.0, 1e-300, 3.0])
+def test_checked_slope_refuses_where_no_bound_is_negative(upper):
+    with pytest.raises(lfso.oracles.PrecisionLimitError, match="rounding swamps its slope"):
+        certificates._checked_slope(_Check(1.0, upper), -1.0, 1.0)
+
+
+def test_swamped_direction_falls_back_to_steepest_descent(monkeypatch):
+    # Where no bound along the L-BFGS direction is negative the step is taken along -g,
+    # whose own bound is checked: the run goes on (or stops at the precision limit).
+    events = []
+    real = certificates._checked_slope
+
+    def spy(check, along, eta):
+        try:
+            return real(check, along, eta)
+        except certificates._SlopeSwampedError:
+            events.append("swamped")
+            raise
+
+    real_size = certificates.SegmentCertificate.size
+
+    def size(self, inputs, *, defer=False):
+        events.append("steepest" if inputs.direction is None else "direction")
+        out = real_size(self, inputs, defer=defer)
+        events.append("bounded" if out[0].slope is not None else "sized")
+        return out
+
+    monkeypatch.setattr(certificates, "_checked_slope", spy)
+    monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+    rng = np.random.default_rng(470974474)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    y = (rng.standard_normal(7) > 0) * 1.0
+    model = LogisticRegression((A * 1e-4).astype(np.float32), y.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, np.ones(3, np.float32), method="lfso-lbfgs")
+    after = [events[k + 1] for k, event in enumerate(events[:-1]) if event == "swamped"]
+    assert after and all(event == "steepest" for event in after[:-1])
+    assert "bounded" in events  # (a step sized from the bound on the exact slope)
+    assert isinstance(res.status, lfso.Status)

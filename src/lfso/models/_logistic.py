@@ -48,6 +48,7 @@ from ._slope import (
     RowSlope,
     gradient_prior,
     logistic_derivative,
+    prior_constants,
     wide_pads,
     wide_product,
 )
@@ -221,7 +222,7 @@ class LogisticRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
-    _transient = Model._transient | {"_negated", "_codes"}
+    _transient = Model._transient | {"_negated", "_codes", "_slope_constants"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -518,48 +519,52 @@ class LogisticRegression(Model):
         sums ``n`` products: ``row_error = n (gamma_n + 16 u + 4 eta + delta / 4)``.
         """
         delta, eps, dmax, xmax = pads
-        rows_ok = type(z) is np.ndarray and type(u) is np.ndarray and type(x) is np.ndarray
-        if not (rows_ok and all(isinstance(v, float) for v in pads)):
+        if not (
+            type(z) is np.ndarray
+            and type(u) is np.ndarray
+            and type(x) is np.ndarray
+            and type(self.signs) is np.ndarray
+            and type(delta) is float
+            and type(eps) is float
+            and type(dmax) is float
+            and type(xmax) is float
+        ):
             return None
-        g, n = self.geometry, self.n
-        signs = self.signs
-        if type(signs) is not np.ndarray or not n:
-            return None
-        unit = g.unit
-        row_error = n * (error_gamma(n, z.dtype) + 16.0 * unit + 4.0 * g.square_lost + delta / 4)
-        prior = gradient_prior(
-            unit=unit,
-            n=n,
-            dim=self.dim,
-            alpha=g.alpha,
-            vmax=dmax,
-            row_error=row_error,
-            grad_norm=float(evaluation.grad_norm),
-            ridge_top=self._ridge_top,
-            xmax=xmax,
-            divisor=n,
-        )
-        ridge = None
-        if self._ridge is not None:
-            ridge = (to_numpy(self._ridge.r), x, direction)
-        elif self.l2:
-            mask = None if self._penalty_mask is None else to_numpy(self._penalty_mask)
-            ridge = (self.l2 if mask is None else self.l2 * mask.astype(np.float64), x, direction)
-        X, d = self.X, self.dim
-
-        def refine() -> tuple[Any, Any, float, float]:
-            # (the rows in float64: no drift, and float32 products exact: _slope.wide_pads)
-            wide = (wide_product(X, x), wide_product(X, direction))
-            return (*wide, wide_pads(d, g.alpha * xmax), wide_pads(d, g.alpha * dmax))
-
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.geometry:
+            g, n = self.geometry, self.n
+            rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
+            constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+            held = (g, rounding, constants)
+            self.__dict__["_slope_constants"] = held
+        row_error = held[1] + self.n * delta / 4
+        prior = gradient_prior(held[2], dmax, row_error, evaluation.grad_norm, xmax)
         return RowSlope(
             z,
             u,
             delta=delta,
             eps=eps,
-            derivative=logistic_derivative(signs),
-            divisor=n,
+            derivative=(logistic_derivative, (self.signs,)),
+            divisor=self.n,
             prior=prior,
-            ridge=ridge,
-            refine=refine if type(X) is np.ndarray else None,
+            ridge=(self._slope_ridge, x, direction),  # (the weights read only if asked)
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
         )
+
+    def _slope_ridge(self) -> Any:
+        """The ridge's weights ``lambda_j`` as the slope bound reads them: the held
+        weights (one per feature), ``l2`` times the penalty mask, or 0."""
+        if self._ridge is not None:
+            return to_numpy(self._ridge.r)
+        if not self.l2 or self._penalty_mask is None:
+            return float(self.l2)
+        return self.l2 * to_numpy(self._penalty_mask).astype(np.float64)
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(z, u, delta, eps)``: ``X x`` and ``X v`` made again in float64, with their
+        rounding bounds (:func:`lfso.models._slope.wide_product`, ``wide_pads``)."""
+        g = self.geometry
+        z, u = wide_product(self.X, x), wide_product(self.X, v)
+        return z, u, wide_pads(self.dim, g.alpha * xmax), wide_pads(self.dim, g.alpha * vmax)

@@ -69,7 +69,14 @@ from ._segments import (
     slack_weights,
     weight_floor,
 )
-from ._slope import RowSlope, gradient_prior, power_derivative, wide_pads, wide_product
+from ._slope import (
+    RowSlope,
+    gradient_prior,
+    power_derivative,
+    prior_constants,
+    wide_pads,
+    wide_product,
+)
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -112,6 +119,7 @@ class _LinearModel(Model):
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
     row_arrays: tuple[str, ...] = ("A", "b")
+    _transient = Model._transient | {"_slope_constants"}
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -555,57 +563,63 @@ class LpRegression(_LinearModel):
         (S^(1/q) + n^(1/q) delta)^m``.
         """
         delta, eps, dmax, xmax = pads
-        rows_ok = type(r) is np.ndarray and type(u) is np.ndarray and type(x) is np.ndarray
-        if not (rows_ok and all(isinstance(v, float) for v in pads)):
+        if not (
+            type(r) is np.ndarray
+            and type(u) is np.ndarray
+            and type(x) is np.ndarray
+            and type(delta) is float
+            and type(eps) is float
+            and type(dmax) is float
+            and type(xmax) is float
+        ):
             return None
-        A, b = self.A, self.b
-        n, d = int(A.shape[0]), int(A.shape[1])
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.A:
+            held = (self.A, *self._slope_constants_of())
+            self.__dict__["_slope_constants"] = held
+        _, sums, spread_n, root_n, lost, constants = held
         q, m = 2.0 * self.p, self._m
-        dtype = A.dtype
-        gk = error_gamma(2 * int(-(-m // 1)) + 10, dtype)
-        lost = 2.0 * n * self._tiny
         try:
-            top = (abs(float(evaluation.value)) + lost) / (2.0 - self._pad_sum)
+            top = (abs(evaluation.value) + lost) / (2.0 - self._pad_sum)
             root = top ** (1.0 / q)
-            powers = float(n) ** (1.0 / q) * top ** ((q - 1.0) / q)
-            spread = float(n) ** (1.0 - m / q) * (root + float(n) ** (1.0 / q) * delta) ** m
-            row_error = q * (
-                (error_gamma(n, dtype) * (1.0 + gk) + gk) * powers
-                + 4.0 * n * self._tiny
-                + (q - 1.0) * delta * spread
-            )
+            spread = spread_n * (root + root_n * delta) ** m
+            row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
         except (OverflowError, ZeroDivisionError):
             row_error = math.inf
-        prior = gradient_prior(
-            unit=0.5 * float(np.finfo(dtype).eps),
-            n=n,
-            dim=d,
-            alpha=self._alpha,
-            vmax=dmax,
-            row_error=row_error,
-            grad_norm=float(evaluation.grad_norm),
-            ridge_top=0.0,
-            xmax=xmax,
-            divisor=1.0,
-        )
-        alpha, bmax = self._alpha, self._b_max
-
-        def refine() -> tuple[Any, Any, float, float]:
-            # (the rows in float64: no drift, and float32 products exact: _slope.wide_pads)
-            wide = wide_product(A, x) - np.asarray(b, dtype=np.float64)
-            pad = wide_pads(d, alpha * xmax + bmax)
-            return wide, wide_product(A, direction), pad, wide_pads(d, alpha * dmax)
-
+        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
         return RowSlope(
             r,
             u,
             delta=delta,
             eps=eps,
-            derivative=power_derivative(self.p),
+            derivative=(power_derivative, (self.p,)),
             divisor=1.0,
             prior=prior,
-            refine=refine if type(A) is np.ndarray else None,
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
         )
+
+    def _slope_constants_of(self) -> tuple[float, float, float, float, Any]:
+        """:meth:`_slope_check`'s constants of the rows (once): ``gamma_n (1 + gamma_k) +
+        gamma_k``, ``n^(1 - m/q)``, ``n^(1/q)``, ``2 n tiny + 8 p n tiny`` (the terms'
+        underflow, ``U``, and the factors', ``q 4 n tiny``) and the prior's constants."""
+        A = self.A
+        n, d = int(A.shape[0]), int(A.shape[1])
+        q, m = 2.0 * self.p, self._m
+        gk = error_gamma(2 * int(-(-m // 1)) + 10, A.dtype)
+        sums = error_gamma(n, A.dtype) * (1.0 + gk) + gk
+        lost = (2.0 + 4.0 * q) * n * self._tiny
+        unit = 0.5 * float(np.finfo(A.dtype).eps)
+        constants = prior_constants(unit, d, self._alpha, 1.0, 0.0)
+        return sums, float(n) ** (1.0 - m / q), float(n) ** (1.0 / q), lost, constants
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
+        rounding bounds (:func:`lfso.models._slope.wide_product`, ``wide_pads``)."""
+        r = wide_product(self.A, x) - np.asarray(self.b, dtype=np.float64)
+        pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
+        return r, wide_product(self.A, v), pad, wide_pads(self.dim, self._alpha * vmax)
 
 
 @functools.lru_cache(maxsize=16)

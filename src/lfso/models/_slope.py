@@ -52,7 +52,6 @@ eta/2) |s|`` the certificate reads no row; else it asks for :meth:`RowSlope.uppe
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -79,12 +78,14 @@ def _up(value: float) -> float:
     return math.nextafter(value, math.inf)
 
 
-Derivative = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Derivative = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def logistic_derivative(signs: np.ndarray) -> Derivative:
+def logistic_derivative(
+    z: np.ndarray, delta: float, signs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the logistic rows ``l_i(z) = log(1 + e^{-s_i z})``
-    (``s_i = +-1``) at the float64 ``z``, for :class:`RowSlope`.
+    (``s_i = +-1``, ``signs``) at the float64 ``z``, for :class:`RowSlope`.
 
     ``l'(z) = -s sigma(-s z)``, with ``sigma(-m) = e / (1 + e)`` for ``m = s z >= 0`` and
     ``1 / (1 + e)`` otherwise, ``e = e^{-|m|}`` (no overflow). ``|l''(z)| = sigma'(m) <=
@@ -95,28 +96,23 @@ def logistic_derivative(signs: np.ndarray) -> Derivative:
     8 eta_64`` of ``l'(z)``: the exponential (a few ulps), ``1 + e``, the quotient (one
     each), and ``sigma(-m)``'s relative sensitivity to ``e``, at most 1.
     """
-
-    def derivative(z: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s64 = np.asarray(signs, dtype=np.float64)
-        m = s64 * z
-        e = np.exp(-np.abs(m))
-        sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
-        w = -s64 * sigma
-        try:
-            growth = math.exp(delta) * (1.0 + 2.0**-40)
-        except OverflowError:
-            growth = math.inf
-        if growth < 1e300:
-            kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
-        else:
-            kappa = np.full_like(e, _QUARTER)
-        omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
-        return w, kappa, omega
-
-    return derivative
+    s64 = np.asarray(signs, dtype=np.float64)
+    m = s64 * z
+    e = np.exp(-np.abs(m))
+    sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
+    w = -s64 * sigma
+    growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+    if growth < 1e300:
+        kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
+    else:
+        kappa = np.full_like(e, _QUARTER)
+    omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
+    return w, kappa, omega
 
 
-def power_derivative(p: float) -> Derivative:
+def power_derivative(
+    r: np.ndarray, delta: float, p: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p > 1``, at the float64
     residuals ``r``, for :class:`RowSlope`.
 
@@ -128,16 +124,11 @@ def power_derivative(p: float) -> Derivative:
     ``inf``, and the bound with them is ``inf`` or NaN: no step is certified from it.
     """
     m, q, curv = 2.0 * p - 2.0, 2.0 * p, 2.0 * p * (2.0 * p - 1.0)
-
-    def derivative(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a = np.abs(r)
-        with np.errstate(over="ignore", invalid="ignore"):
-            w = (q * a**m) * r
-            kappa = (curv * (1.0 + 16.0 * _U64)) * (a + delta) ** m
-        omega = 16.0 * _U64 * np.abs(w) + 4.0 * q * _ETA64
-        return w, kappa, omega
-
-    return derivative
+    a = np.abs(r)
+    w = (q * a**m) * r
+    kappa = (curv * (1.0 + 16.0 * _U64)) * (a + delta) ** m
+    omega = 16.0 * _U64 * np.abs(w) + 4.0 * q * _ETA64
+    return w, kappa, omega
 
 
 class RowSlope:
@@ -151,20 +142,22 @@ class RowSlope:
         v``, float32 or float64.
     delta, eps : float
         ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
-    derivative : callable ``(z64, delta) -> (w, kappa, omega)``
-        :func:`logistic_derivative` or :func:`power_derivative`.
+    derivative : (callable, args)
+        :func:`logistic_derivative` or :func:`power_derivative` and its last arguments:
+        ``fn(z64, delta, *args) -> (w, kappa, omega)``.
     divisor : float
         ``N`` (``n`` for a mean, 1 for a sum): an integer, exact in float64.
     prior : float
         The model's a-priori bound on ``|s* - fl(g . v)|`` (``inf``: none).
-    ridge : (lambda, x, v) or None
-        The ridge's weights (a float64 array or float) and the point and direction, whose
-        slope ``sum_j lambda_j x_j v_j`` is added.
-    refine : callable ``() -> (z, u, delta, eps)``, optional
-        The rows made again in float64 (:func:`wide_product`: no carried drift, and for
-        float32 data the products exact), with their rounding bounds: a sharper bound
-        where the first is not enough (:meth:`upper`), at the cost of two products with
-        ``A``.
+    ridge : (weights, x, v) or None
+        ``weights()`` the ridge's ``lambda`` (a float64 array or a float, read only when
+        the bound is), and the point and direction, whose slope ``sum_j lambda_j x_j v_j``
+        is added.
+    refine : (callable, args), optional
+        ``fn(*args) -> (z, u, delta, eps)``: the rows made again in float64
+        (:func:`wide_product`: no carried drift, and for float32 data the products exact),
+        with their rounding bounds: a sharper bound where the first is not enough
+        (:meth:`upper`), at the cost of two products with ``A``.
     """
 
     def __init__(
@@ -174,14 +167,14 @@ class RowSlope:
         *,
         delta: float,
         eps: float,
-        derivative: Derivative,
+        derivative: tuple[Derivative, tuple[Any, ...]],
         divisor: float,
         prior: float,
-        ridge: tuple[Any, np.ndarray, np.ndarray] | None = None,
-        refine: Callable[[], tuple[np.ndarray, np.ndarray, float, float]] | None = None,
+        ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
+        refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
     ) -> None:
-        self.rows, self.u, self.delta, self.eps = rows, u, float(delta), float(eps)
-        self.derivative, self.divisor, self.prior = derivative, float(divisor), float(prior)
+        self.rows, self.u, self.delta, self.eps = rows, u, delta, eps
+        self.derivative, self.divisor, self.prior = derivative, divisor, prior
         self.ridge, self.refine = ridge, refine
         self._upper: float | None = None
         self._refined = False
@@ -195,7 +188,8 @@ class RowSlope:
             self._upper = self._bound(self.rows, self.u, self.delta, self.eps)
         if not self._upper < below and self.refine is not None and not self._refined:
             self._refined = True
-            sharper = self._bound(*self.refine())
+            fn, args = self.refine
+            sharper = self._bound(*fn(*args))
             if sharper < self._upper or not math.isfinite(self._upper):
                 self._upper = sharper
         return self._upper
@@ -205,7 +199,8 @@ class RowSlope:
         u = np.asarray(u, dtype=np.float64)
         n = int(z.shape[0])
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            w, kappa, omega = self.derivative(z, delta)
+            fn, args = self.derivative
+            w, kappa, omega = fn(z, delta, *args)
             total = float(w @ u)
             au = np.abs(u)
             wu = float(np.abs(w) @ au)
@@ -220,7 +215,11 @@ class RowSlope:
         rows = _up(_up(total + pad) / self.divisor)
         if self.ridge is None:
             return rows
-        return _up(rows + _ridge_upper(*self.ridge))
+        weights, x, v = self.ridge
+        lam = weights()
+        if isinstance(lam, float) and lam == 0.0:
+            return rows
+        return _up(rows + _ridge_upper(lam, x, v))
 
 
 #: Rows per block of :func:`wide_product` (a float64 copy of that many rows at a time).
@@ -262,21 +261,28 @@ def _ridge_upper(weights: Any, x: np.ndarray, v: np.ndarray) -> float:
     return _up(exact + _up(gamma64(dim + 4) * spread + 8.0 * (dim + 1) * _ETA64))
 
 
+def prior_constants(
+    unit: float, dim: int, alpha: float, divisor: float, ridge_top: float
+) -> tuple[float, float, float]:
+    """:func:`gradient_prior`'s constants of a model (computed once): ``alpha / N``,
+    ``(gamma_{dim+4} + 4 u) sqrt(dim)`` and ``lambda_max sqrt(dim)``."""
+    root = math.sqrt(dim)
+    k = (dim + 4.0) * unit
+    gamma = k / (1.0 - k) if k < 0.5 else 1.0
+    return alpha / divisor, (gamma + 4.0 * unit) * root, ridge_top * root
+
+
 def gradient_prior(
-    *,
-    unit: float,
-    n: int,
-    dim: int,
-    alpha: float,
+    constants: tuple[float, float, float],
     vmax: float,
     row_error: float,
     grad_norm: float,
-    ridge_top: float,
     xmax: float,
-    divisor: float,
 ) -> float:
     """An a-priori bound on ``|s* - fl(g . v)|`` for a row model's computed gradient ``g =
-    fl(fl(A^T f) / N) + fl(lambda x)`` in a dtype of unit roundoff ``unit``.
+    fl(fl(A^T f) / N) + fl(lambda x)`` in a dtype of unit roundoff ``u``
+    (``constants``: :func:`prior_constants`; ``alpha >= max_i ||a_i||_1``, ``vmax =
+    ||v||_inf``, ``xmax = ||x||_inf``, ``grad_norm = ||g||``).
 
     ``row_error >= sum_i (gamma_n |f_i| + |f_i - l_i'(z*_i)|)`` (the model's: its factors'
     rounding against the exact rows, and the sum's). Per coefficient ``|fl(A^T f)_j - (A^T
@@ -285,14 +291,11 @@ def gradient_prior(
     division by ``N``, the ridge's product and the sum add ``u (|q_j| + |lambda_j x_j| +
     |g_j|) <= 3 u (|g_j| + |lambda_j x_j|)`` each (first order, padded), and the dot
     product ``fl(g . v)`` is within ``gamma_{dim+4} ||g|| ||v||`` of ``g . v`` (``||v||
-    <= sqrt(dim) vmax``). The result is rounded up by a relative ``2^-40`` (its own few
-    host operations).
+    <= sqrt(dim) vmax``, ``||lambda x|| <= lambda_max sqrt(dim) xmax``). The result is
+    rounded up by a relative ``2^-40`` (its own few host operations).
     """
-    root = math.sqrt(dim)
-    lead = vmax * alpha * row_error / divisor
-    gamma = (dim + 4.0) * unit / (1.0 - (dim + 4.0) * unit) if (dim + 4.0) * unit < 0.5 else 1.0
-    tail = (gamma + 4.0 * unit) * (grad_norm + ridge_top * root * xmax) * root * vmax
-    value = (lead + tail) * (1.0 + 2.0**-40)
+    lead, dot, ridge = constants
+    value = vmax * (lead * row_error + dot * (grad_norm + ridge * xmax)) * (1.0 + 2.0**-40)
     return value if value == value else math.inf
 
 
@@ -300,7 +303,3 @@ def prior_ok(prior: float, margin: float) -> bool:
     """Whether the a-priori bound is small against ``margin = (1 - eta/2) |s|`` (below an
     eighth of it): then the certificate reads no row."""
     return prior <= 0.125 * margin
-
-
-#: The largest float, for callers that clip a bound.
-BIG = sys.float_info.max
