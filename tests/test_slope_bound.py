@@ -47,16 +47,17 @@ def exact_slope(model: Any, x: np.ndarray, d: np.ndarray) -> Any:
             -s / (1 + mpmath.exp(s * zi)) * ui for s, zi, ui in zip(signs, z, u, strict=True)
         )
         total = rows / len(z)
-        if model.l2:
-            mask = (
-                np.ones(model.dim)
-                if not model.fit_intercept
-                else np.r_[np.ones(model.dim - 1), 0.0]
-            )
-            total += mpmath.mpf(float(model.l2)) * mpmath.fsum(
-                mpmath.mpf(float(m)) * mpmath.mpf(float(a)) * mpmath.mpf(float(b))
-                for m, a, b in zip(mask, x, d, strict=True)
-            )
+        if model._ridge is not None:  # one weight per feature: the held ones define f
+            lam = np.asarray(model._ridge.r, dtype=np.float64)
+        else:
+            mask = np.ones(model.dim)
+            if model.fit_intercept:
+                mask[-1] = 0.0
+            lam = float(model.l2) * mask
+        total += mpmath.fsum(
+            mpmath.mpf(float(m)) * mpmath.mpf(float(a)) * mpmath.mpf(float(b))
+            for m, a, b in zip(lam, x, d, strict=True)
+        )
         return total
     A, b, q = np.asarray(model.A), np.asarray(model.b), 2 * mpmath.mpf(model.p)
     z, u = _exact_rows(A, x), _exact_rows(A, d)
@@ -72,6 +73,14 @@ def _cases() -> list[tuple[str, Any]]:
         y = (rng.standard_normal(30) > 0) * 1.0
         model = LogisticRegression(A.astype(dtype), y.astype(dtype), l2=0.3, fit_intercept=True)
         return model, rng.standard_normal(5).astype(dtype), rng.standard_normal(5).astype(dtype)
+
+    def ridge_per_feature(dtype, rng):
+        A = rng.standard_normal((30, 4)) * 10.0
+        y = (rng.standard_normal(30) > 0) * 1.0
+        l2 = np.array([0.0, 0.1, 3.0, 1e3])
+        model = LogisticRegression(A.astype(dtype), y.astype(dtype), l2=l2, fit_intercept=True)
+        x = (rng.standard_normal(5) * 10.0).astype(dtype)
+        return model, x, rng.standard_normal(5).astype(dtype)
 
     def cancelling_logistic(dtype, rng):  # rows of 1e-4 repeated with opposite labels
         A = rng.standard_normal((7, 3))
@@ -107,8 +116,10 @@ def _cases() -> list[tuple[str, Any]]:
 
     return [
         ("random logistic", random_logistic),
+        ("ridge per feature", ridge_per_feature),
         ("cancelling logistic", cancelling_logistic),
         ("large margins", large_margins),
+        ("least squares", lp(1)),
         ("l_4", lp(2)),
         ("l_3", lp(1.5)),
         ("l_6", lp(3)),
@@ -126,7 +137,8 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         check = model.segment(x, evaluation, d).slope_check
         assert check is not None
         exact = exact_slope(model, x, d)
-        held = check._bound(check.rows, check.u, check.delta, check.eps)
+        rows = check.rows if type(check.rows) is not tuple else check.rows[0](*check.rows[1])
+        held = check._bound(rows, check.u, check.delta, check.eps)
         fn, args = check.refine
         fresh = check._bound(*fn(*args))
         assert held >= exact, (label, trial, held, float(exact))

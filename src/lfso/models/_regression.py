@@ -508,17 +508,23 @@ class LpRegression(_LinearModel):
         product = materialized_product(ax, u, carry)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
         eps = self._residual_gamma * self._alpha * dmax + self._lost
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
+        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
             root_n = self._root_n  # the row errors in 2-norm
             pair = (evaluation.grad, direction)  # (g . d: summed if asked for)
-            return NormPathSegment.along(
+            path = NormPathSegment.along(
                 1.0, 1.0, None, u, slope_of=pair, eps=root_n * eps, product=product
             )
+            # (r only where the slope bound reads the rows: made then, if not at hand)
+            rows = r if r is not None else (_residuals, (ax, self.b))
+            path.slope_check = self._slope_check(
+                x, rows, u, direction, (delta, eps, dmax, xmax), evaluation
+            )
+            return path
         slope, summed = row_slope(evaluation.grad, direction)
-        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
-        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
         # (|u| + eps)^2, kept a normal number (weight_floor): the power kernel's values
         # are unbounded, so no weight may lose an absolute amount to underflow
         floor = weight_floor(xp, u.dtype)
@@ -564,7 +570,7 @@ class LpRegression(_LinearModel):
         """
         delta, eps, dmax, xmax = pads
         if not (
-            type(r) is np.ndarray
+            (type(r) is np.ndarray or type(r) is tuple)
             and type(u) is np.ndarray
             and type(x) is np.ndarray
             and type(delta) is float
@@ -620,6 +626,12 @@ class LpRegression(_LinearModel):
         r = wide_product(self.A, x) - np.asarray(self.b, dtype=np.float64)
         pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
         return r, wide_product(self.A, v), pad, wide_pads(self.dim, self._alpha * vmax)
+
+
+def _residuals(ax: Any, b: Any) -> Any:
+    """``A x - b`` from ``ax = A x`` (the residuals a least-squares segment's slope bound
+    reads only where it asks for them)."""
+    return ax - b
 
 
 @functools.lru_cache(maxsize=16)

@@ -113,15 +113,16 @@ def logistic_derivative(
 def power_derivative(
     r: np.ndarray, delta: float, p: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p > 1``, at the float64
+    """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p >= 1``, at the float64
     residuals ``r``, for :class:`RowSlope`.
 
-    ``l'(r) = 2p |r|^m r`` and ``l''(r) = 2p (2p - 1) |r|^m`` with ``m = 2p - 2 > 0``,
-    increasing in ``|r|``: on ``[r - delta, r + delta]`` at most ``2p (2p - 1) (|r| +
-    delta)^m``, rounded up by ``16 u_64`` (a power within a few ulps, then products). ``w``
-    (``|r|^m`` by ``pow``, within a few ulps, then two products) is within ``16 u_64 |w| +
-    4 (2p) eta_64`` of ``l'(r)`` (underflow included). Past float64's range the values are
-    ``inf``, and the bound with them is ``inf`` or NaN: no step is certified from it.
+    ``l'(r) = 2p |r|^m r`` and ``l''(r) = 2p (2p - 1) |r|^m`` with ``m = 2p - 2 >= 0``,
+    non-decreasing in ``|r|`` (2, constant, for least squares, ``m = 0``): on ``[r -
+    delta, r + delta]`` at most ``2p (2p - 1) (|r| + delta)^m``, rounded up by ``16 u_64``
+    (a power within a few ulps, then products). ``w`` (``|r|^m`` by ``pow``, within a few
+    ulps, then two products) is within ``16 u_64 |w| + 4 (2p) eta_64`` of ``l'(r)``
+    (underflow included). Past float64's range the values are ``inf``, and the bound with
+    them is ``inf`` or NaN: no step is certified from it.
     """
     m, q, curv = 2.0 * p - 2.0, 2.0 * p, 2.0 * p * (2.0 * p - 1.0)
     a = np.abs(r)
@@ -139,7 +140,8 @@ class RowSlope:
     ----------
     rows, u : NumPy arrays, shape (n,)
         The computed statistics ``z`` (margins' products, residuals) at ``x`` and ``u = A
-        v``, float32 or float64.
+        v``, float32 or float64; ``rows`` may be ``(fn, args)``, ``fn(*args)`` the rows,
+        made only when the bound reads them.
     delta, eps : float
         ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
     derivative : (callable, args)
@@ -185,7 +187,10 @@ class RowSlope:
         is not below ``below``, the lesser of it and the bound from the rows made again
         (``refine``); kept."""
         if self._upper is None:
-            self._upper = self._bound(self.rows, self.u, self.delta, self.eps)
+            rows = self.rows
+            if type(rows) is tuple:  # (made only now)
+                rows = rows[0](*rows[1])
+            self._upper = self._bound(rows, self.u, self.delta, self.eps)
         if not self._upper < below and self.refine is not None and not self._refined:
             self._refined = True
             fn, args = self.refine
