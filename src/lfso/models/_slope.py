@@ -164,7 +164,7 @@ class RowSlope:
 
     def __init__(
         self,
-        rows: np.ndarray,
+        rows: Any,
         u: np.ndarray,
         *,
         delta: float,
