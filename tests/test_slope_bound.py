@@ -142,6 +142,8 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         fn, args = check.refine
         fresh = check._bound(*fn(*args))
         assert held >= exact, (label, trial, held, float(exact))
+        if check.factor is not None:  # (logistic rows: the gradient's own factor)
+            assert check._factor_bound() >= exact, (label, trial, float(exact))
         assert fresh >= exact, (label, trial, fresh, float(exact))
         assert check.upper(math.inf) >= exact
         computed = float(np.dot(evaluation.grad, d))  # fl(g . d) in the data's dtype

@@ -50,7 +50,7 @@ from ._slope import (
     logistic_derivative,
     prior_constants,
     wide_pads,
-    wide_product,
+    wide_products,
 )
 
 __all__ = ["LogisticRegression"]
@@ -445,7 +445,15 @@ class LogisticRegression(Model):
             )
         # (|m| = |z|: the segment at x reads it again)
         return fetch_evaluation(
-            grad, loss, local, hint, probe, (z, drift, x_inf), distance, _paper_radius(local)
+            grad,
+            loss,
+            local,
+            hint,
+            probe,
+            (z, drift, x_inf),
+            distance,
+            _paper_radius(local),
+            factor if type(factor) is np.ndarray else None,  # (the slope bound's first tier)
         )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -548,8 +556,20 @@ class LogisticRegression(Model):
             divisor=self.n,
             prior=prior,
             ridge=(self._slope_ridge, x, direction),  # (the weights read only if asked)
+            factor=self._slope_factor(evaluation, z),
             refine=(self._wide_rows, (x, direction, xmax, dmax)),
         )
+
+    def _slope_factor(self, evaluation: Evaluation, z: Any) -> tuple[Any, float] | None:
+        """The evaluation's gradient factor ``f_i`` (``l'(z_i)`` in the data's dtype, of the
+        same ``z``) and its rounding, ``16 u + 4 eta`` (see :meth:`_slope_check`), for
+        :class:`~lfso.models._slope.RowSlope`'s first tier; ``None`` where not kept."""
+        product = evaluation.product
+        factor = getattr(product, "factor", None)
+        if factor is None or product.value is not z or factor.shape != z.shape:
+            return None
+        g = self.geometry
+        return factor, 16.0 * g.unit + 4.0 * g.square_lost
 
     def _slope_ridge(self) -> Any:
         """The ridge's weights ``lambda_j`` as the slope bound reads them: the held
@@ -564,7 +584,7 @@ class LogisticRegression(Model):
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
     ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """``(z, u, delta, eps)``: ``X x`` and ``X v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_product`, ``wide_pads``)."""
+        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
         g = self.geometry
-        z, u = wide_product(self.X, x), wide_product(self.X, v)
+        z, u = wide_products(self.X, x, v)
         return z, u, wide_pads(self.dim, g.alpha * xmax), wide_pads(self.dim, g.alpha * vmax)

@@ -75,7 +75,7 @@ from ._slope import (
     power_derivative,
     prior_constants,
     wide_pads,
-    wide_product,
+    wide_products,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -622,10 +622,11 @@ class LpRegression(_LinearModel):
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
     ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_product`, ``wide_pads``)."""
-        r = wide_product(self.A, x) - np.asarray(self.b, dtype=np.float64)
+        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+        z, u = wide_products(self.A, x, v)
+        r = z - np.asarray(self.b, dtype=np.float64)
         pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
-        return r, wide_product(self.A, v), pad, wide_pads(self.dim, self._alpha * vmax)
+        return r, u, pad, wide_pads(self.dim, self._alpha * vmax)
 
 
 def _residuals(ax: Any, b: Any) -> Any:

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _compiled
+
 __all__ = ["RowSlope", "logistic_derivative", "power_derivative"]
 
 #: float64's unit roundoff and smallest subnormal number.
@@ -155,9 +157,14 @@ class RowSlope:
         ``weights()`` the ridge's ``lambda`` (a float64 array or a float, read only when
         the bound is), and the point and direction, whose slope ``sum_j lambda_j x_j v_j``
         is added.
+    factor : (f, omega), optional
+        The gradient's own row factor ``f_i`` (``l'(z_i)`` computed in the data's dtype, of
+        the same ``z``), each within ``omega`` of ``l'(z_i)``, with ``|l''| <= 1/4``
+        (logistic rows): the theorem with ``w = f``, ``kappa = 1/4`` and ``omega_i =
+        omega`` gives a first bound with no exponential (:meth:`upper`).
     refine : (callable, args), optional
         ``fn(*args) -> (z, u, delta, eps)``: the rows made again in float64
-        (:func:`wide_product`: no carried drift, and for float32 data the products exact),
+        (:func:`wide_products`: no carried drift, and for float32 data the products exact),
         with their rounding bounds: a sharper bound where the first is not enough
         (:meth:`upper`), at the cost of two products with ``A``.
     """
@@ -174,43 +181,69 @@ class RowSlope:
         prior: float,
         ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
         refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
+        factor: tuple[Any, float] | None = None,
     ) -> None:
         self.rows, self.u, self.delta, self.eps = rows, u, delta, eps
         self.derivative, self.divisor, self.prior = derivative, divisor, prior
-        self.ridge, self.refine = ridge, refine
+        self.ridge, self.refine, self.factor = ridge, refine, factor
         self._upper: float | None = None
-        self._refined = False
+        self._stage = 0  # (the tiers of upper() taken so far)
 
     def upper(self, below: float = -math.inf) -> float:
         """An upper bound on the exact slope ``s*`` (a float; ``inf`` or NaN where the rows
-        pass float64's range), from one pass over the held rows in float64, and where that
-        is not below ``below``, the lesser of it and the bound from the rows made again
-        (``refine``); kept."""
-        if self._upper is None:
-            rows = self.rows
-            if type(rows) is tuple:  # (made only now)
-                rows = rows[0](*rows[1])
-            self._upper = self._bound(rows, self.u, self.delta, self.eps)
-        if not self._upper < below and self.refine is not None and not self._refined:
-            self._refined = True
-            fn, args = self.refine
-            sharper = self._bound(*fn(*args))
-            if sharper < self._upper or not math.isfinite(self._upper):
-                self._upper = sharper
+        pass float64's range), the least of those taken, tier by tier, until one is below
+        ``below``: from the gradient's own factor (``factor``, no exponential), from the
+        held rows with ``l'`` computed in float64, from the rows made again (``refine``);
+        each one pass over the rows in float64, kept."""
+        tiers = (
+            (self.factor is not None, self._factor_bound),
+            (True, self._held_bound),
+            (self.refine is not None, self._refined_bound),
+        )
+        while self._stage < 3 and not (self._upper is not None and self._upper < below):
+            usable, tier = tiers[self._stage]
+            self._stage += 1
+            if usable:
+                value = tier()
+                old = self._upper
+                if old is None or value < old or not math.isfinite(old):
+                    self._upper = value
+        assert self._upper is not None
         return self._upper
 
-    def _bound(self, rows: Any, u: Any, delta: float, eps: float) -> float:
-        z = np.asarray(rows, dtype=np.float64)
-        u = np.asarray(u, dtype=np.float64)
-        n = int(z.shape[0])
+    def _held_bound(self) -> float:
+        rows = self.rows
+        if type(rows) is tuple:  # (made only now)
+            rows = rows[0](*rows[1])
+        return self._bound(rows, self.u, self.delta, self.eps)
+
+    def _refined_bound(self) -> float:
+        assert self.refine is not None
+        fn, args = self.refine
+        return self._bound(*fn(*args))
+
+    def _factor_bound(self) -> float:
+        assert self.factor is not None
+        f, omega = self.factor
+        u, delta, eps = self.u, self.delta, self.eps
+        n = int(u.shape[0])
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            fn, args = self.derivative
-            w, kappa, omega = fn(z, delta, *args)
-            total = float(w @ u)
-            au = np.abs(u)
-            wu = float(np.abs(w) @ au)
-            lift = au + eps
-            terms = float((kappa * delta + omega) @ lift) + eps * float(np.sum(np.abs(w)))
+            sums = _compiled_factor_sums(f, u)
+            total, wu, su, sf = _numpy_factor_sums(f, u) if sums is None else sums
+            terms = (_QUARTER * delta + omega) * (su + n * eps) + eps * sf
+        return self._finish(n, total, wu, terms)
+
+    def _bound(self, rows: Any, u: Any, delta: float, eps: float) -> float:
+        n = int(rows.shape[0])
+        fn, args = self.derivative
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            sums = _compiled_sums(fn, args, rows, u, delta, eps)
+            total, wu, terms = _numpy_sums(fn, args, rows, u, delta, eps) if sums is None else sums
+        return self._finish(n, total, wu, terms)
+
+    def _finish(self, n: int, total: float, wu: float, terms: float) -> float:
+        """The bound from the sums: padded, divided by ``N``, the ridge's slope added,
+        rounded up (module docstring)."""
         # (exact sum minus computed: gamma_{n+1} sum |w u| and each product's underflow;
         # the error terms' own rounding: gamma_{n+10}, their underflow 16 eta each)
         pad = (
@@ -227,29 +260,75 @@ class RowSlope:
         return _up(rows + _ridge_upper(lam, x, v))
 
 
-#: Rows per block of :func:`wide_product` (a float64 copy of that many rows at a time).
+def _numpy_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
+    """``(sum f u, sum |f u|, sum |u|, sum |f|)`` in float64, by NumPy."""
+    f64 = np.asarray(f, dtype=np.float64)
+    u64 = np.asarray(u, dtype=np.float64)
+    af, au = np.abs(f64), np.abs(u64)
+    return float(f64 @ u64), float(af @ au), float(np.sum(au)), float(np.sum(af))
+
+
+def _compiled_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float] | None:
+    """:func:`_numpy_factor_sums` in one compiled pass, where it runs on these rows."""
+    if _compiled.usable(f, u):
+        return _compiled.kernels().factor_slope_sums(f, u)  # type: ignore[no-any-return]
+    return None
+
+
+def _numpy_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """``(sum_i w_i u_i, sum_i |w_i u_i|, sum_i (kappa_i delta + omega_i) (|u_i| + eps) +
+    eps |w_i|)`` in float64, by NumPy."""
+    z = np.asarray(rows, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    w, kappa, omega = fn(z, delta, *args)
+    au, aw = np.abs(u), np.abs(w)
+    terms = float((kappa * delta + omega) @ (au + eps)) + eps * float(np.sum(aw))
+    return float(w @ u), float(aw @ au), terms
+
+
+def _compiled_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: float, eps: float
+) -> tuple[float, float, float] | None:
+    """:func:`_numpy_sums`' three sums in one compiled pass (:mod:`lfso.models._compiled`,
+    where it runs on these rows: the same terms, in float64, the sums in another order,
+    within the same ``gamma``), else ``None``."""
+    if fn is logistic_derivative and _compiled.usable(rows, u, args[0]):
+        growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+        kernels = _compiled.kernels()
+        return kernels.logistic_slope_sums(rows, u, args[0], delta, eps, growth)  # type: ignore[no-any-return]
+    if fn is power_derivative and _compiled.usable(rows, u):
+        kernels = _compiled.kernels()
+        return kernels.power_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    return None
+
+
+#: Rows per block of :func:`wide_products` (a float64 copy of that many rows at a time).
 _BLOCK = 1 << 15
 
 
-def wide_product(A: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``A v`` in float64 (blocks of rows cast, so that no float64 copy of ``A`` is made
-    whole). Of float32 data every product ``a_ij v_j`` is exact in float64 (24-bit
-    significands, exponents far inside float64's range), so each row is within
-    ``gamma_d^{64} sum_j |a_ij v_j|`` of the exact one (Higham, Lemma 3.1), and of float64
-    data the same plus ``d`` times half the smallest subnormal (underflow)."""
-    v64 = np.asarray(v, dtype=np.float64)
+def wide_products(A: np.ndarray, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A x, A v)`` in float64, in one pass over ``A`` (blocks of rows cast, so that no
+    float64 copy of ``A`` is made whole). Of float32 data every product ``a_ij x_j`` is
+    exact in float64 (24-bit significands, exponents far inside float64's range), so each
+    row is within ``gamma_d^{64} sum_j |a_ij x_j|`` of the exact one (Higham, Lemma 3.1),
+    and of float64 data the same plus ``d`` times half the smallest subnormal
+    (underflow)."""
+    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)])
     if A.dtype == np.float64:
-        return np.asarray(A @ v64)
+        rows = both @ A.T
+        return rows[0], rows[1]
     n = int(A.shape[0])
-    out = np.empty(n, dtype=np.float64)
+    out = np.empty((2, n), dtype=np.float64)
     for start in range(0, n, _BLOCK):
-        block = A[start : start + _BLOCK]
-        np.matmul(block.astype(np.float64), v64, out=out[start : start + _BLOCK])
-    return out
+        block = A[start : start + _BLOCK].astype(np.float64)
+        out[:, start : start + _BLOCK] = both @ block.T
+    return out[0], out[1]
 
 
 def wide_pads(d: int, scale: float) -> float:
-    """``gamma_{d+4}^{64} scale + (d + 2) eta_64``: a row of :func:`wide_product` (and one
+    """``gamma_{d+4}^{64} scale + (d + 2) eta_64``: a row of :func:`wide_products` (and one
     subtraction after it) against the exact one, where ``scale >= sum_j |a_ij v_j|`` (with
     the subtracted number's size added)."""
     return _up(gamma64(d + 4) * scale * (1.0 + 2.0**-40) + (d + 2) * _ETA64)
