@@ -426,3 +426,103 @@ def cauchy_sums(
                 two,
             )
     return out
+
+
+@exact
+def logistic_slope_term(
+    zi: float, ui: float, si: float, delta: float, eps: float, growth: float
+) -> tuple[float, float, float]:
+    """One row of :func:`lfso.models._slope.logistic_derivative`'s bound, in float64:
+    ``(w u, |w| |u|, (kappa delta + omega) (|u| + eps) + eps |w|)``."""
+    m = si * zi
+    e = np.exp(-abs(m))
+    sigma = (e if m >= 0.0 else 1.0) / (1.0 + e)
+    kappa = minimum((e * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324) * growth, 0.25)
+    omega = 32.0 * 2.0**-53 * sigma + 8.0 * 5e-324
+    au = abs(ui)
+    return -si * sigma * ui, sigma * au, (kappa * delta + omega) * (au + eps) + eps * sigma
+
+
+@summing
+def logistic_slope_sums(
+    z: Any, u: Any, signs: Any, delta: float, eps: float, growth: float
+) -> tuple[float, float, float]:
+    """The three sums of :func:`logistic_slope_term` over the rows, in one pass."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(z.shape[0]):
+        a, b, c = logistic_slope_term(
+            np.float64(z[i]), np.float64(u[i]), np.float64(signs[i]), delta, eps, growth
+        )
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@exact
+def slope_power(base: float, m: float) -> float:
+    """``base^m`` by products for ``m = 0, 1, 2, 4`` (least squares, ``l_3`` ... ``l_6``:
+    a few ulps, as ``pow``'s), else ``pow``."""
+    if m == 0.0:
+        return 1.0
+    if m == 1.0:
+        return base
+    if m == 2.0:
+        return base * base
+    if m == 4.0:
+        square = base * base
+        return square * square
+    return base**m
+
+
+@exact
+def power_slope_term(
+    ri: float, ui: float, p: float, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """One row of :func:`lfso.models._slope.power_derivative`'s bound, in float64 (as
+    :func:`logistic_slope_term`)."""
+    m, q = 2.0 * p - 2.0, 2.0 * p
+    a = abs(ri)
+    w = (q * slope_power(a, m)) * ri
+    kappa = (q * (q - 1.0) * (1.0 + 16.0 * 2.0**-53)) * slope_power(a + delta, m)
+    aw = abs(w)
+    omega = 16.0 * 2.0**-53 * aw + 4.0 * q * 5e-324
+    au = abs(ui)
+    return w * ui, aw * au, (kappa * delta + omega) * (au + eps) + eps * aw
+
+
+@summing
+def power_slope_sums(
+    r: Any, u: Any, p: float, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """The three sums of :func:`power_slope_term` over the rows, in one pass."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, c = power_slope_term(np.float64(r[i]), np.float64(u[i]), p, delta, eps)
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@summing
+def factor_slope_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
+    """``(sum f u, sum |f u|, sum |u|, sum |f|)`` in float64 (every product of two float32
+    or float64 numbers in float64), in one pass (:class:`lfso.models._slope.RowSlope`'s
+    first tier)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for i in range(f.shape[0]):
+        fi = np.float64(f[i])
+        ui = np.float64(u[i])
+        s0 += fi * ui
+        s1 += abs(fi) * abs(ui)
+        s2 += abs(ui)
+        s3 += abs(fi)
+    return s0, s1, s2, s3

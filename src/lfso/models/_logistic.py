@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import device, like, materialize, namespace, reduce_sum, to_float, to_numpy
+from .._arrays import (
+    device,
+    error_gamma,
+    like,
+    materialize,
+    namespace,
+    reduce_sum,
+    to_float,
+    to_numpy,
+)
 from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labels
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
@@ -34,6 +43,14 @@ from ._segments import (
     host_zeros,
     materialized_product,
     row_slope,
+)
+from ._slope import (
+    RowSlope,
+    gradient_prior,
+    logistic_derivative,
+    prior_constants,
+    wide_pads,
+    wide_products,
 )
 
 __all__ = ["LogisticRegression"]
@@ -205,7 +222,7 @@ class LogisticRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
-    _transient = Model._transient | {"_negated", "_codes"}
+    _transient = Model._transient | {"_negated", "_codes", "_slope_constants"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -431,7 +448,15 @@ class LogisticRegression(Model):
             )
         # (|m| = |z|: the segment at x reads it again)
         return fetch_evaluation(
-            grad, loss, local, hint, probe, (z, drift, x_inf), distance, _paper_radius(local)
+            grad,
+            loss,
+            local,
+            hint,
+            probe,
+            (z, drift, x_inf),
+            distance,
+            _paper_radius(local),
+            factor if type(factor) is np.ndarray else None,  # (the slope bound's first tier)
         )
 
     def segment(self, x: Any, evaluation: Evaluation, direction: Any) -> SegmentBound:
@@ -459,6 +484,10 @@ class LogisticRegression(Model):
         product = materialized_product(z, u, g.drift.carry(drift, xmax, dmax, evaluation.product))
         slope, pair = row_slope(evaluation.grad, direction)
         weighed = self._weighed_slack  # (rows of their own weights: lfso.models._weighted)
+        # (the slope bound reads the unweighted rows: weighted rows go without it)
+        check = None
+        if weighed is None:
+            check = self._slope_check(x, z, u, direction, (delta, eps, dmax, xmax), evaluation)
         if (
             weighed is None
             and isinstance(delta, float)
@@ -466,9 +495,11 @@ class LogisticRegression(Model):
             and (_compiled.usable(z, u))
         ):
             pads = (float(delta), float(eps), g.unit)  # (the rows made in each trial's pass)
-            return ApproachSegment(
+            approach = ApproachSegment(
                 z, u, pads, scale=1.0 / self.n, offset=offset, slope=slope, product=product
             ).lazy_slope(pair)
+            approach.slope_check = check
+            return approach
         size = getattr(evaluation.product, "rows", None)  # (the evaluation's |m| = |z|)
         # (|u_i| <= ||a_i||_1 ||d||_inf <= alpha ||d||_inf: the weights' overflow, quietly)
         distance, rate, weight, weight_sum = approach_rows(
@@ -476,7 +507,7 @@ class LogisticRegression(Model):
         )
         if weighed is not None:
             weight, weight_sum = weighed(weight), None
-        return RowSegment(
+        segment = RowSegment(
             materialize(distance),
             materialize(rate),
             approach_kernel,
@@ -487,3 +518,87 @@ class LogisticRegression(Model):
             slope=slope,
             product=product,
         ).lazy_slope(pair)
+        segment.slope_check = check
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        z: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's rows
+        (:mod:`lfso.models._slope`), on NumPy rows with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`): the gradient's row factor
+        ``f_i`` (``-s sigma(-m)``, ``|f_i| <= 1``, in the data's dtype) is within ``16 u +
+        4 eta`` of ``l'(z_i)`` (an exponential, a sum, a quotient and a difference, each a
+        few ulps of a number at most 1; ``eta`` the smallest subnormal, for underflow),
+        and ``l'(z_i)`` within ``delta / 4`` of ``l'(z*_i)`` (``|l''| <= 1/4``); ``A^T f``
+        sums ``n`` products: ``row_error = n (gamma_n + 16 u + 4 eta + delta / 4)``.
+        """
+        delta, eps, dmax, xmax = pads
+        if not (
+            type(z) is np.ndarray
+            and type(u) is np.ndarray
+            and type(x) is np.ndarray
+            and type(self.signs) is np.ndarray
+            and type(delta) is float
+            and type(eps) is float
+            and type(dmax) is float
+            and type(xmax) is float
+        ):
+            return None
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.geometry:
+            g, n = self.geometry, self.n
+            rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
+            constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+            held = (g, rounding, constants)
+            self.__dict__["_slope_constants"] = held
+        row_error = held[1] + self.n * delta / 4
+        prior = gradient_prior(held[2], dmax, row_error, evaluation.grad_norm, xmax)
+        return RowSlope(
+            z,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=(logistic_derivative, (self.signs,)),
+            divisor=self.n,
+            prior=prior,
+            ridge=(self._slope_ridge, x, direction),  # (the weights read only if asked)
+            factor=self._slope_factor(evaluation, z),
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _slope_factor(self, evaluation: Evaluation, z: Any) -> tuple[Any, float] | None:
+        """The evaluation's gradient factor ``f_i`` (``l'(z_i)`` in the data's dtype, of the
+        same ``z``) and its rounding, ``16 u + 4 eta`` (see :meth:`_slope_check`), for
+        :class:`~lfso.models._slope.RowSlope`'s first tier; ``None`` where not kept."""
+        product = evaluation.product
+        factor = getattr(product, "factor", None)
+        if factor is None or product.value is not z or factor.shape != z.shape:
+            return None
+        g = self.geometry
+        return factor, 16.0 * g.unit + 4.0 * g.square_lost
+
+    def _slope_ridge(self) -> Any:
+        """The ridge's weights ``lambda_j`` as the slope bound reads them: the held
+        weights (one per feature), ``l2`` times the penalty mask, or 0."""
+        if self._ridge is not None:
+            return to_numpy(self._ridge.r)
+        if not self.l2 or self._penalty_mask is None:
+            return float(self.l2)
+        return self.l2 * to_numpy(self._penalty_mask).astype(np.float64)
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(z, u, delta, eps)``: ``X x`` and ``X v`` made again in float64, with their
+        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+        g = self.geometry
+        z, u = wide_products(self.X, x, v)
+        return z, u, wide_pads(self.dim, g.alpha * xmax), wide_pads(self.dim, g.alpha * vmax)

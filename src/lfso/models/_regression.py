@@ -69,6 +69,14 @@ from ._segments import (
     slack_weights,
     weight_floor,
 )
+from ._slope import (
+    RowSlope,
+    gradient_prior,
+    power_derivative,
+    prior_constants,
+    wide_pads,
+    wide_products,
+)
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
 
@@ -111,6 +119,7 @@ class _LinearModel(Model):
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
     row_arrays: tuple[str, ...] = ("A", "b")
+    _transient = Model._transient | {"_slope_constants"}
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -523,22 +532,28 @@ class LpRegression(_LinearModel):
         product = materialized_product(ax, u, carry)
         # Each row's rounding (class docstring): |r_i - exact| <= delta, |u_i - exact| <= eps.
         eps = self._residual_gamma * self._alpha * dmax + self._lost
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
+        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if self._m == 0:  # a quadratic, ||r + s u||^2: C = 2 ||A d||^2, exact (r not read)
             root_n = self._root_n  # the row errors in 2-norm
             pair = (evaluation.grad, direction)  # (g . d: summed if asked for)
-            return NormPathSegment.along(
+            path = NormPathSegment.along(
                 1.0, 1.0, None, u, slope_of=pair, eps=root_n * eps, product=product
             )
+            # (r only where the slope bound reads the rows: made then, if not at hand)
+            rows = r if r is not None else (_residuals, (ax, self.b))
+            path.slope_check = self._slope_check(
+                x, rows, u, direction, (delta, eps, dmax, xmax), evaluation
+            )
+            return path
         slope, summed = row_slope(evaluation.grad, direction)
-        r = getattr(evaluation.product, "rows", None)  # (the evaluation's r = z - b)
         if r is None:
             r = materialize(ax - self.b)
-        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
         # (|u| + eps)^2, kept a normal number (weight_floor): the power kernel's values
         # are unbounded, so no weight may lose an absolute amount to underflow
         floor = weight_floor(xp, u.dtype)
         weight, weight_sum = slack_weights(xp, u, eps + floor, self._alpha * dmax)
-        return RowSegment(
+        segment = RowSegment(
             r,
             u,
             self._kernel,
@@ -549,6 +564,99 @@ class LpRegression(_LinearModel):
             slack=(delta, eps),
             weight_sum=weight_sum,
         ).lazy_slope(summed)
+        segment.slope_check = self._slope_check(
+            x, r, u, direction, (delta, eps, dmax, xmax), evaluation
+        )
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        r: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's rows
+        (:mod:`lfso.models._slope`), on NumPy rows with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`), with ``q = 2p``, ``m = q -
+        2``: the gradient is ``q A^T f`` with ``f_i = fl(|r_i|^m r_i)`` within ``gamma_k
+        |r_i|^(q-1) + 4 tiny`` of its exact value (``k`` the power's ulps, and underflow),
+        and ``l'(r_i) = q |r_i|^m r_i`` within ``q (q - 1) (|r_i| + delta)^m delta`` of
+        ``l'(r*_i)`` (mean value theorem); ``A^T f`` sums ``n`` products (``gamma_n``). The
+        sums over the rows follow from the computed ``F = f(x)``: the exact sum ``S`` of
+        the computed residuals' terms is at most ``(F + U) / (2 - P)`` (as in
+        :meth:`value_error`), and by Hoelder's and Minkowski's inequalities ``sum_i
+        |r_i|^(q-1) <= n^(1/q) S^((q-1)/q)`` and ``sum_i (|r_i| + delta)^m <= n^(1 - m/q)
+        (S^(1/q) + n^(1/q) delta)^m``.
+        """
+        delta, eps, dmax, xmax = pads
+        if not (
+            (type(r) is np.ndarray or type(r) is tuple)
+            and type(u) is np.ndarray
+            and type(x) is np.ndarray
+            and type(delta) is float
+            and type(eps) is float
+            and type(dmax) is float
+            and type(xmax) is float
+        ):
+            return None
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.A:
+            held = (self.A, *self._slope_constants_of())
+            self.__dict__["_slope_constants"] = held
+        _, sums, spread_n, root_n, lost, constants = held
+        q, m = 2.0 * self.p, self._m
+        try:
+            top = (abs(evaluation.value) + lost) / (2.0 - self._pad_sum)
+            root = top ** (1.0 / q)
+            spread = spread_n * (root + root_n * delta) ** m
+            row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
+        except (OverflowError, ZeroDivisionError):
+            row_error = math.inf
+        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+        return RowSlope(
+            r,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=(power_derivative, (self.p,)),
+            divisor=1.0,
+            prior=prior,
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _slope_constants_of(self) -> tuple[float, float, float, float, Any]:
+        """:meth:`_slope_check`'s constants of the rows (once): ``gamma_n (1 + gamma_k) +
+        gamma_k``, ``n^(1 - m/q)``, ``n^(1/q)``, ``2 n tiny + 8 p n tiny`` (the terms'
+        underflow, ``U``, and the factors', ``q 4 n tiny``) and the prior's constants."""
+        A = self.A
+        n, d = int(A.shape[0]), int(A.shape[1])
+        q, m = 2.0 * self.p, self._m
+        gk = error_gamma(2 * int(-(-m // 1)) + 10, A.dtype)
+        sums = error_gamma(n, A.dtype) * (1.0 + gk) + gk
+        lost = (2.0 + 4.0 * q) * n * self._tiny
+        unit = 0.5 * float(np.finfo(A.dtype).eps)
+        constants = prior_constants(unit, d, self._alpha, 1.0, 0.0)
+        return sums, float(n) ** (1.0 - m / q), float(n) ** (1.0 / q), lost, constants
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
+        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+        z, u = wide_products(self.A, x, v)
+        r = z - np.asarray(self.b, dtype=np.float64)
+        pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
+        return r, u, pad, wide_pads(self.dim, self._alpha * vmax)
+
+
+def _residuals(ax: Any, b: Any) -> Any:
+    """``A x - b`` from ``ax = A x`` (the residuals a least-squares segment's slope bound
+    reads only where it asks for them)."""
+    return ax - b
 
 
 @functools.lru_cache(maxsize=16)

@@ -440,12 +440,14 @@ def fetch_evaluation(
     product: tuple[Any, Any, Any] | None = None,
     rows: Any = None,
     then: Callable[[Evaluation], None] | None = None,
+    factor: Any = None,
 ) -> Evaluation:
     """The evaluation with ``f(x)``, ``||grad f(x)||``, ``grad @ probe`` and (given a
     ``hint``) ``L(x, hint)`` brought back in one round trip; with ``product = (z, drift,
     ||x||_inf)``, also the last two, kept as the evaluation's :class:`CarriedProduct`
     (with ``rows``, what the segment at ``x`` reads again: :attr:`CarriedProduct.rows`).
-    ``then(evaluation)`` runs once the scalars are on the host.
+    ``then(evaluation)`` runs once the scalars are on the host; ``factor``, the gradient's
+    row factor, is kept on the product too (:attr:`CarriedProduct.factor`).
 
     Inside :func:`lfso._later.ahead` on an accelerator the fetch is started and a
     :class:`PendingEvaluation` returned at once; the rest waits for its first read.
@@ -463,7 +465,7 @@ def fetch_evaluation(
     carried = None
     if product is not None:
         carried = CarriedProduct(*product)  # (0-d device arrays until the fetch arrives)
-        carried.rows = rows
+        carried.rows, carried.factor = rows, factor
 
     def make(fetched: Fetched) -> Evaluation:
         evaluation = _row_evaluation(fetched, grad, bound, hint, carried, len(scalars))

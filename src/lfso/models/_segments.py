@@ -2681,7 +2681,7 @@ class CarriedProduct:
     data's device when the step was sized there (fetched with the next evaluation).
     """
 
-    __slots__ = ("drift", "rows", "source", "value", "xmax")
+    __slots__ = ("drift", "factor", "rows", "source", "value", "xmax")
 
     def __init__(self, value: Any, drift: Any = 0.0, xmax: Any = None) -> None:
         self.value, self.drift = value, drift
@@ -2692,6 +2692,10 @@ class CarriedProduct:
         #: segment there reads again (the residual ``z - b``, the margins' sizes ``|z|``),
         #: so that it is not recomputed; ``None`` otherwise.
         self.rows: Any = None
+        #: The evaluation's row factor ``l'(z_i)`` of its gradient ``A^T l'(z)`` (NumPy
+        #: logistic rows), which the slope bound reads (:class:`lfso.models._slope.RowSlope`);
+        #: ``None`` otherwise.
+        self.factor: Any = None
         #: For an evaluation made ahead, until its fetch arrives: the product of the point
         #: before, whose fetch has (:meth:`arrived`).
         self.source: CarriedProduct | None = None

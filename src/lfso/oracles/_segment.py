@@ -23,6 +23,10 @@ class SegmentBound(LocalBound):
     """
 
     _slope: float | None = None
+    #: A proven bound on the exact slope along the segment's direction
+    #: (:class:`lfso.models._slope.RowSlope`: ``prior`` and ``upper()``), where the model
+    #: states one; ``None`` otherwise.
+    slope_check: Any = None
     #: ``(g, d)`` whose ``g . d`` is the slope, summed when first asked for.
     _slope_of: tuple[Any, Any] | None = None
 

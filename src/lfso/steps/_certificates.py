@@ -34,6 +34,7 @@ from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
+from ..models._slope import prior_ok
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ..oracles._solve import (
     OracleError,
@@ -405,14 +406,7 @@ class SegmentCertificate(Certificate):
             scale = to_floats(scale)[0]
         if not (type(slope) is float and type(length) is float):  # (a direction's Later)
             slope, length = host_value(slope), host_value(length)
-        # g . d is on the host already (the direction fetched it), so the solve uses it:
-        # the target, the step and the claimed decrease all rest on the same slope.
-        # eta (-g . 2^k d), per unit length first for steepest descent (-g . d = ||g||^2,
-        # which underflows where ||g|| < 1e-154 while 2^k ||g|| ||g|| does not)
-        if direction is None:
-            target = eta * length * (length * scale)
-        else:
-            target = eta * (-slope) * scale
+        target, error, bounded = _host_target(segment, direction is None, slope, length, scale, eta)
         # A subnormal target, or 0 from a nonzero d (underflow): no accurate solve
         if target < sys.float_info.min and length > 0.0:
             raise PrecisionLimitError(
@@ -430,7 +424,84 @@ class SegmentCertificate(Certificate):
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
         sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
+        if error > 0.0 or bounded is not None:  # (in units of d: v = 2^k d, exactly)
+            slope_d = None if bounded is None else bounded / scale
+            sized = sized._replace(slope_error=error / scale, slope=slope_d)
         return sized, t_max * scale
+
+
+def _host_target(
+    segment: Any, steepest: bool, slope: float, length: float, scale: float, eta: float
+) -> tuple[float, float, float | None]:
+    """``(target, e, s_up)`` of a host step along ``v = 2^k d`` (``scale = 2^k``):
+    ``target = eta (-g . v)``, and where the segment bounds the exact slope
+    (:func:`_checked_slope`) ``e`` and, where the step is sized from it, ``s_up`` (then
+    ``target = eta (-s_up)``).
+
+    ``g . d`` is on the host already (the direction fetched it), so the solve uses it: the
+    target, the step and the claimed decrease all rest on the same slope; per unit length
+    first for steepest descent (``-g . d = ||g||^2``, which underflows where ``||g|| <
+    1e-154`` while ``2^k ||g|| ||g||`` does not).
+    """
+    if steepest:
+        along = -(length * (length * scale))
+        target = eta * length * (length * scale)
+    else:
+        along = slope * scale
+        target = eta * (-slope) * scale
+    check = getattr(segment, "slope_check", None)
+    if check is None:
+        return target, 0.0, None
+    error, bounded = _checked_slope(check, along, eta)
+    return (target if bounded is None else eta * (-bounded)), error, bounded
+
+
+class _SlopeSwampedError(PrecisionLimitError):
+    """No upper bound on the exact slope along the direction is negative: the gradient's
+    rounding swamps its slope there (:func:`_checked_slope`)."""
+
+
+def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float | None]:
+    """``(e, s_up)`` for a step along ``v`` whose computed slope is ``along = g . v <
+    0``, from the model's bound on the exact slope ``s* = grad f(x) . v``
+    (:class:`lfso.models._slope.RowSlope`; theorem and rounding there).
+
+    The step ``tau = eta (-s) / C`` (``C`` bounding the curvature on ``[x, x + tau v]``)
+    obeys ``f(x + tau v) - f(x) <= tau s* + tau^2 C / 2 = tau (s* - s) - tau (1 - eta/2)
+    |s|`` (the descent lemma), so it descends where ``e >= s* - s`` is below ``(1 -
+    eta/2) |s|``:
+
+    * ``check.prior`` (no pass over the rows) at most an eighth of that: ``(prior,
+      None)``, the step unchanged;
+    * else ``e = check.upper() - s`` (one pass in float64), below it: ``(e, None)``, the
+      step unchanged;
+    * else, ``s_up = check.upper() < 0``: ``(0, s_up)``, the step sized from ``s_up``,
+      ``tau = eta (-s_up) / C``: ``f(x + tau v) - f(x) <= tau s_up + tau eta (-s_up) / 2 =
+      -tau (1 - eta/2) |s_up| < 0``, the decrease ``eta (1 - eta/2) s_up^2 / C``;
+    * else :class:`_SlopeSwampedError` (the caller tries ``-g``, then stops the run with
+      :attr:`lfso.Status.PRECISION_LIMIT`).
+
+    An ``upper()`` past float64's range (``inf`` or NaN: rows of 1e300) states nothing:
+    the step is unchanged, its claim ``e = prior`` (no decrease claimed where that is
+    ``inf``).
+    """
+    margin = (1.0 - 0.5 * eta) * -along
+    prior = check.prior
+    if prior_ok(prior, margin):
+        return prior, None
+    upper = check.upper(along + margin)  # (rows made again where the held are not enough)
+    if not math.isfinite(upper):
+        return prior, None
+    error = math.nextafter(upper - along, math.inf)
+    if error < margin:
+        return max(error, 0.0), None
+    if upper < 0.0:
+        return 0.0, upper
+    raise _SlopeSwampedError(
+        f"the gradient's rounding swamps its slope here: the computed slope g . d = "
+        f"{along:.6g} along the step, but the exact slope may be as large as {upper:.6g} "
+        "(a proven bound from the rows), so no step along it is certain to descend"
+    )
 
 
 def _in_range(tau: float, big: float) -> float:

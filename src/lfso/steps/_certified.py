@@ -21,7 +21,7 @@ from .._validate import open_interval
 from ..models import Evaluation, Model
 from ..oracles._bounds import OracleError, PrecisionLimitError
 from ._base import AutoCertificate, Certificate, Direction, Move, SizedStep, SizeInputs, StepRule
-from ._certificates import BallCertificate, certificate_named, dtype_limits
+from ._certificates import BallCertificate, _SlopeSwampedError, certificate_named, dtype_limits
 from ._directions import SteepestDescent
 
 # Proposal is the rules' internal.
@@ -315,6 +315,14 @@ class CertifiedStep(CertifiedRule):
                 sized, cstate = certificate.size(inputs, defer=True)
             else:
                 sized, cstate = certificate.size(inputs)
+        except _SlopeSwampedError:
+            if d is None:
+                raise
+            # No bound on the exact slope along d is negative: steepest descent, whose own
+            # bound is checked alike (the run stops where it is not negative either).
+            d, slope, length = None, -(evaluation.grad_norm**2), evaluation.grad_norm
+            inputs = inputs._replace(direction=d, slope=slope, length=length)
+            sized, cstate = certificate.size(inputs)
         except OracleError as error:
             if slope < 0.0 or isinstance(error, PrecisionLimitError):
                 raise
@@ -323,6 +331,10 @@ class CertifiedStep(CertifiedRule):
             cstate = kept
         if not (type(sized.t) is float and 0.0 <= sized.t <= math.inf):  # (else no call)
             _check_sized(sized, certificate)
+        if sized.slope is not None:  # sized from a bound on the exact slope: that slope,
+            slope = sized.slope  # along d = -g spelt out (propose's steepest step is g's)
+            if d is None:
+                d = -evaluation.grad
         return Plan(d, slope, length, sized, dstate, cstate)
 
     def propose(self, x: Any, evaluation: Evaluation, plan: Plan, inflation: float) -> Proposal:
@@ -358,6 +370,8 @@ class CertifiedStep(CertifiedRule):
             decrease = eta * (1.0 - eta / 2.0) * (rate * rate) / used
             if decrease == math.inf:  # (the square past the float range, not the decrease)
                 decrease = eta * (1.0 - eta / 2.0) * (rate / used) * rate
+            if sized.slope_error > 0.0:  # the exact slope may exceed g . d by that much
+                decrease = max(decrease - t * sized.slope_error, 0.0)
         move = Move(
             new,
             t,

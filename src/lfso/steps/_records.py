@@ -31,6 +31,13 @@ class SizedStep(NamedTuple):
     #: along) and ``tau`` the 0-d step along it, ``t = tau 2^k``; the move is ``x + tau v``
     #: and ``product`` takes ``tau``.
     along: tuple[Any, Any] | None = None
+    #: A bound ``e >= s* - g . d`` on how far the exact slope ``s* = grad f(x) . d`` may
+    #: exceed the computed one (:mod:`lfso.models._slope`): the claimed decrease is the
+    #: descent lemma's less ``t e`` (0: none stated).
+    slope_error: float = 0.0
+    #: Where the step was sized from an upper bound on the exact slope in place of ``g .
+    #: d`` (the gradient's rounding near its slope): that bound (``None``: ``g . d``).
+    slope: float | None = None
 
 
 class SizeInputs(NamedTuple):

@@ -1,0 +1,389 @@
+"""Proven bounds on the exact slope ``grad f(x) . v`` of a row model along a segment.
+
+A certified step is sized from the computed slope ``s = g . v`` (``g`` the computed
+gradient): with ``tau C = eta (-s)`` and ``C`` a proven bound on the curvature along the
+segment, the descent lemma for the exact ``f`` at the float ``x`` reads
+
+.. math::  f(x + \\tau v) - f(x) \\le \\tau s^* + \\tau^2 C / 2
+           = \\tau (s^* - s) - \\tau (1 - \\eta/2) |s|,
+
+``s* = grad f(x) . v`` the exact slope. So the step descends iff ``s* - s < (1 - eta/2)
+|s|``, which the rounding of ``g`` can break where it is comparable to the slope (the
+margins of a logistic model at weights of 1e7, each a difference of products of 1e4).
+:class:`RowSlope` bounds ``s*`` from the rows a row segment already holds, for the
+certificate (:class:`lfso.steps.SegmentCertificate`) to check the step against.
+
+Model. ``f(x) = (1/N) sum_i l_i(z*_i) + (1/2) sum_j lambda_j x_j^2`` with ``z* = A x``
+(exact), ``N`` the rows' divisor (``n`` for a mean, 1 for a sum) and ``u* = A v``. The
+rows held are the computed ``z`` and ``u`` with ``|z_i - z*_i| <= delta`` and ``|u_i -
+u*_i| <= eps`` (the segment's own rounding bounds). Then ``s* = (1/N) sum_i l_i'(z*_i)
+u*_i + sum_j lambda_j x_j v_j``.
+
+Theorem (:meth:`RowSlope.upper`). Let ``w_i`` be ``l_i'(z_i)`` computed in float64 with
+``|w_i - l_i'(z_i)| <= omega_i``, and ``kappa_i >= sup |l_i''|`` over ``[z_i - delta, z_i
++ delta]``. Then
+
+.. math::  s^* \\le \\frac1N \\Big(\\sum_i w_i u_i + \\sum_i (\\kappa_i \\delta + \\omega_i)
+           (|u_i| + \\epsilon) + |w_i| \\epsilon\\Big) + \\sum_j \\lambda_j x_j v_j .
+
+Proof: ``|l'(z*) u* - w u| <= |l'(z*) - l'(z)| |u*| + |l'(z) - w| |u*| + |w| |u* - u|``,
+with ``|l'(z*) - l'(z)| <= kappa delta`` (mean value theorem) and ``|u*| <= |u| + eps``.
+The bound does not read ``g`` at all: it holds however the gradient was rounded.
+
+Rounding. ``z`` and ``u`` (float32 or float64) are exact in float64, and so are their
+products with a float64 ``w`` up to a relative ``u_64`` each; the sum ``S = fl(sum_i w_i
+u_i)`` is within ``gamma_{n+1} sum_i |w_i u_i|`` of the exact one in any order (Higham,
+*Accuracy and Stability of Numerical Algorithms*, 2002, Lemma 3.1; ``u_64`` the unit
+roundoff of float64), and each product may lose up to the smallest subnormal ``eta_64``
+to underflow. The error terms are non-negative, a few correctly rounded operations each,
+summed: their computed sum times ``1 + gamma_{n+10}`` bounds the exact one. The ridge sum
+``sum_j lambda_j x_j v_j`` is padded likewise (``gamma_{dim+2}`` of ``sum_j |lambda_j x_j
+v_j|``). The last few host operations (the sums of the parts and the division by ``N``)
+are rounded up by one float each (:func:`math.nextafter`), so that the float returned is
+``>= s*``.
+
+A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
+pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
+(its docstring, :meth:`lfso.models.LogisticRegression.segment` and
+:meth:`lfso.models.LpRegression.segment`): where ``e_0`` is below an eighth of ``(1 -
+eta/2) |s|`` the certificate reads no row; else it asks for :meth:`RowSlope.upper`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _compiled
+
+__all__ = ["RowSlope", "logistic_derivative", "power_derivative"]
+
+#: float64's unit roundoff and smallest subnormal number.
+_U64 = 2.0**-53
+_ETA64 = math.ulp(0.0)
+#: sigma'(t) = e^-t / (1 + e^-t)^2 <= 1/4.
+_QUARTER = 0.25
+
+
+def gamma64(k: float) -> float:
+    """Higham's ``gamma_k = k u / (1 - k u)`` in float64 (``inf`` from ``k u >= 1/2``)."""
+    ku = k * _U64
+    return ku / (1.0 - ku) if ku < 0.5 else math.inf
+
+
+def _up(value: float) -> float:
+    """The float above ``value``: ``>=`` the exact result of the correctly rounded operation
+    that gave ``value``."""
+    return math.nextafter(value, math.inf)
+
+
+Derivative = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def logistic_derivative(
+    z: np.ndarray, delta: float, signs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w, kappa, omega)`` of the logistic rows ``l_i(z) = log(1 + e^{-s_i z})``
+    (``s_i = +-1``, ``signs``) at the float64 ``z``, for :class:`RowSlope`.
+
+    ``l'(z) = -s sigma(-s z)``, with ``sigma(-m) = e / (1 + e)`` for ``m = s z >= 0`` and
+    ``1 / (1 + e)`` otherwise, ``e = e^{-|m|}`` (no overflow). ``|l''(z)| = sigma'(m) <=
+    min(1/4, e^{-|m|})``, even and decreasing in ``|m|``, so on ``[z - delta, z + delta]``
+    it is at most ``min(1/4, e^{delta} e^{-|m|})`` (``e^{delta}`` rounded up by a relative
+    ``2^-40``, ``e`` by ``16 u_64`` for the exponential's error, plus ``2 eta_64`` for its
+    underflow; ``1/4`` where ``e^delta`` leaves the range). ``w`` is within ``32 u_64 |w| +
+    8 eta_64`` of ``l'(z)``: the exponential (a few ulps), ``1 + e``, the quotient (one
+    each), and ``sigma(-m)``'s relative sensitivity to ``e``, at most 1.
+    """
+    s64 = np.asarray(signs, dtype=np.float64)
+    m = s64 * z
+    e = np.exp(-np.abs(m))
+    sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
+    w = -s64 * sigma
+    growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+    if growth < 1e300:
+        kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
+    else:
+        kappa = np.full_like(e, _QUARTER)
+    omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
+    return w, kappa, omega
+
+
+def power_derivative(
+    r: np.ndarray, delta: float, p: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p >= 1``, at the float64
+    residuals ``r``, for :class:`RowSlope`.
+
+    ``l'(r) = 2p |r|^m r`` and ``l''(r) = 2p (2p - 1) |r|^m`` with ``m = 2p - 2 >= 0``,
+    non-decreasing in ``|r|`` (2, constant, for least squares, ``m = 0``): on ``[r -
+    delta, r + delta]`` at most ``2p (2p - 1) (|r| + delta)^m``, rounded up by ``16 u_64``
+    (a power within a few ulps, then products). ``w`` (``|r|^m`` by ``pow``, within a few
+    ulps, then two products) is within ``16 u_64 |w| + 4 (2p) eta_64`` of ``l'(r)``
+    (underflow included). Past float64's range the values are ``inf``, and the bound with
+    them is ``inf`` or NaN: no step is certified from it.
+    """
+    m, q, curv = 2.0 * p - 2.0, 2.0 * p, 2.0 * p * (2.0 * p - 1.0)
+    a = np.abs(r)
+    w = (q * a**m) * r
+    kappa = (curv * (1.0 + 16.0 * _U64)) * (a + delta) ** m
+    omega = 16.0 * _U64 * np.abs(w) + 4.0 * q * _ETA64
+    return w, kappa, omega
+
+
+class RowSlope:
+    """The exact slope ``grad f(x) . v`` of a row model, bounded from its rows (see the
+    module docstring for the theorem, its proof and rounding).
+
+    Parameters
+    ----------
+    rows, u : NumPy arrays, shape (n,)
+        The computed statistics ``z`` (margins' products, residuals) at ``x`` and ``u = A
+        v``, float32 or float64; ``rows`` may be ``(fn, args)``, ``fn(*args)`` the rows,
+        made only when the bound reads them.
+    delta, eps : float
+        ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
+    derivative : (callable, args)
+        :func:`logistic_derivative` or :func:`power_derivative` and its last arguments:
+        ``fn(z64, delta, *args) -> (w, kappa, omega)``.
+    divisor : float
+        ``N`` (``n`` for a mean, 1 for a sum): an integer, exact in float64.
+    prior : float
+        The model's a-priori bound on ``|s* - fl(g . v)|`` (``inf``: none).
+    ridge : (weights, x, v) or None
+        ``weights()`` the ridge's ``lambda`` (a float64 array or a float, read only when
+        the bound is), and the point and direction, whose slope ``sum_j lambda_j x_j v_j``
+        is added.
+    factor : (f, omega), optional
+        The gradient's own row factor ``f_i`` (``l'(z_i)`` computed in the data's dtype, of
+        the same ``z``), each within ``omega`` of ``l'(z_i)``, with ``|l''| <= 1/4``
+        (logistic rows): the theorem with ``w = f``, ``kappa = 1/4`` and ``omega_i =
+        omega`` gives a first bound with no exponential (:meth:`upper`).
+    refine : (callable, args), optional
+        ``fn(*args) -> (z, u, delta, eps)``: the rows made again in float64
+        (:func:`wide_products`: no carried drift, and for float32 data the products exact),
+        with their rounding bounds: a sharper bound where the first is not enough
+        (:meth:`upper`), at the cost of two products with ``A``.
+    """
+
+    def __init__(
+        self,
+        rows: Any,
+        u: np.ndarray,
+        *,
+        delta: float,
+        eps: float,
+        derivative: tuple[Derivative, tuple[Any, ...]],
+        divisor: float,
+        prior: float,
+        ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
+        refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
+        factor: tuple[Any, float] | None = None,
+    ) -> None:
+        self.rows, self.u, self.delta, self.eps = rows, u, delta, eps
+        self.derivative, self.divisor, self.prior = derivative, divisor, prior
+        self.ridge, self.refine, self.factor = ridge, refine, factor
+        self._upper: float | None = None
+        self._stage = 0  # (the tiers of upper() taken so far)
+
+    def upper(self, below: float = -math.inf) -> float:
+        """An upper bound on the exact slope ``s*`` (a float; ``inf`` or NaN where the rows
+        pass float64's range), the least of those taken, tier by tier, until one is below
+        ``below``: from the gradient's own factor (``factor``, no exponential), from the
+        held rows with ``l'`` computed in float64, from the rows made again (``refine``);
+        each one pass over the rows in float64, kept."""
+        tiers = (
+            (self.factor is not None, self._factor_bound),
+            (True, self._held_bound),
+            (self.refine is not None, self._refined_bound),
+        )
+        while self._stage < 3 and not (self._upper is not None and self._upper < below):
+            usable, tier = tiers[self._stage]
+            self._stage += 1
+            if usable:
+                value = tier()
+                old = self._upper
+                if old is None or value < old or not math.isfinite(old):
+                    self._upper = value
+        assert self._upper is not None
+        return self._upper
+
+    def _held_bound(self) -> float:
+        rows = self.rows
+        if type(rows) is tuple:  # (made only now)
+            rows = rows[0](*rows[1])
+        return self._bound(rows, self.u, self.delta, self.eps)
+
+    def _refined_bound(self) -> float:
+        assert self.refine is not None
+        fn, args = self.refine
+        return self._bound(*fn(*args))
+
+    def _factor_bound(self) -> float:
+        assert self.factor is not None
+        f, omega = self.factor
+        u, delta, eps = self.u, self.delta, self.eps
+        n = int(u.shape[0])
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            sums = _compiled_factor_sums(f, u)
+            total, wu, su, sf = _numpy_factor_sums(f, u) if sums is None else sums
+            terms = (_QUARTER * delta + omega) * (su + n * eps) + eps * sf
+        return self._finish(n, total, wu, terms)
+
+    def _bound(self, rows: Any, u: Any, delta: float, eps: float) -> float:
+        n = int(rows.shape[0])
+        fn, args = self.derivative
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            sums = _compiled_sums(fn, args, rows, u, delta, eps)
+            total, wu, terms = _numpy_sums(fn, args, rows, u, delta, eps) if sums is None else sums
+        return self._finish(n, total, wu, terms)
+
+    def _finish(self, n: int, total: float, wu: float, terms: float) -> float:
+        """The bound from the sums: padded, divided by ``N``, the ridge's slope added,
+        rounded up (module docstring)."""
+        # (exact sum minus computed: gamma_{n+1} sum |w u| and each product's underflow;
+        # the error terms' own rounding: gamma_{n+10}, their underflow 16 eta each)
+        pad = (
+            _up(_up(gamma64(n + 1) * wu) + _up(terms * (1.0 + gamma64(n + 10))))
+            + 32.0 * (n + 1) * _ETA64
+        )
+        rows = _up(_up(total + pad) / self.divisor)
+        if self.ridge is None:
+            return rows
+        weights, x, v = self.ridge
+        lam = weights()
+        if isinstance(lam, float) and lam == 0.0:
+            return rows
+        return _up(rows + _ridge_upper(lam, x, v))
+
+
+def _numpy_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
+    """``(sum f u, sum |f u|, sum |u|, sum |f|)`` in float64, by NumPy."""
+    f64 = np.asarray(f, dtype=np.float64)
+    u64 = np.asarray(u, dtype=np.float64)
+    af, au = np.abs(f64), np.abs(u64)
+    return float(f64 @ u64), float(af @ au), float(np.sum(au)), float(np.sum(af))
+
+
+def _compiled_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float] | None:
+    """:func:`_numpy_factor_sums` in one compiled pass, where it runs on these rows."""
+    if _compiled.usable(f, u):
+        return _compiled.kernels().factor_slope_sums(f, u)  # type: ignore[no-any-return]
+    return None
+
+
+def _numpy_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """``(sum_i w_i u_i, sum_i |w_i u_i|, sum_i (kappa_i delta + omega_i) (|u_i| + eps) +
+    eps |w_i|)`` in float64, by NumPy."""
+    z = np.asarray(rows, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    w, kappa, omega = fn(z, delta, *args)
+    au, aw = np.abs(u), np.abs(w)
+    terms = float((kappa * delta + omega) @ (au + eps)) + eps * float(np.sum(aw))
+    return float(w @ u), float(aw @ au), terms
+
+
+def _compiled_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: float, eps: float
+) -> tuple[float, float, float] | None:
+    """:func:`_numpy_sums`' three sums in one compiled pass (:mod:`lfso.models._compiled`,
+    where it runs on these rows: the same terms, in float64, the sums in another order,
+    within the same ``gamma``), else ``None``."""
+    if fn is logistic_derivative and _compiled.usable(rows, u, args[0]):
+        growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+        kernels = _compiled.kernels()
+        return kernels.logistic_slope_sums(rows, u, args[0], delta, eps, growth)  # type: ignore[no-any-return]
+    if fn is power_derivative and _compiled.usable(rows, u):
+        kernels = _compiled.kernels()
+        return kernels.power_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    return None
+
+
+#: Rows per block of :func:`wide_products` (a float64 copy of that many rows at a time).
+_BLOCK = 1 << 15
+
+
+def wide_products(A: np.ndarray, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A x, A v)`` in float64, in one pass over ``A`` (blocks of rows cast, so that no
+    float64 copy of ``A`` is made whole). Of float32 data every product ``a_ij x_j`` is
+    exact in float64 (24-bit significands, exponents far inside float64's range), so each
+    row is within ``gamma_d^{64} sum_j |a_ij x_j|`` of the exact one (Higham, Lemma 3.1),
+    and of float64 data the same plus ``d`` times half the smallest subnormal
+    (underflow)."""
+    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)])
+    if A.dtype == np.float64:
+        rows = both @ A.T
+        return rows[0], rows[1]
+    n = int(A.shape[0])
+    out = np.empty((2, n), dtype=np.float64)
+    for start in range(0, n, _BLOCK):
+        block = A[start : start + _BLOCK].astype(np.float64)
+        out[:, start : start + _BLOCK] = both @ block.T
+    return out[0], out[1]
+
+
+def wide_pads(d: int, scale: float) -> float:
+    """``gamma_{d+4}^{64} scale + (d + 2) eta_64``: a row of :func:`wide_products` (and one
+    subtraction after it) against the exact one, where ``scale >= sum_j |a_ij v_j|`` (with
+    the subtracted number's size added)."""
+    return _up(gamma64(d + 4) * scale * (1.0 + 2.0**-40) + (d + 2) * _ETA64)
+
+
+def _ridge_upper(weights: Any, x: np.ndarray, v: np.ndarray) -> float:
+    """``>= sum_j lambda_j x_j v_j`` (float64, padded by ``gamma_{dim+2}`` of its absolute
+    terms and their underflow)."""
+    lam = np.asarray(weights, dtype=np.float64)
+    terms = lam * np.asarray(x, dtype=np.float64) * np.asarray(v, dtype=np.float64)
+    dim = int(terms.shape[0]) if terms.ndim else 1
+    exact = float(np.sum(terms))
+    spread = float(np.sum(np.abs(terms)))
+    return _up(exact + _up(gamma64(dim + 4) * spread + 8.0 * (dim + 1) * _ETA64))
+
+
+def prior_constants(
+    unit: float, dim: int, alpha: float, divisor: float, ridge_top: float
+) -> tuple[float, float, float]:
+    """:func:`gradient_prior`'s constants of a model (computed once): ``alpha / N``,
+    ``(gamma_{dim+4} + 4 u) sqrt(dim)`` and ``lambda_max sqrt(dim)``."""
+    root = math.sqrt(dim)
+    k = (dim + 4.0) * unit
+    gamma = k / (1.0 - k) if k < 0.5 else 1.0
+    return alpha / divisor, (gamma + 4.0 * unit) * root, ridge_top * root
+
+
+def gradient_prior(
+    constants: tuple[float, float, float],
+    vmax: float,
+    row_error: float,
+    grad_norm: float,
+    xmax: float,
+) -> float:
+    """An a-priori bound on ``|s* - fl(g . v)|`` for a row model's computed gradient ``g =
+    fl(fl(A^T f) / N) + fl(lambda x)`` in a dtype of unit roundoff ``u``
+    (``constants``: :func:`prior_constants`; ``alpha >= max_i ||a_i||_1``, ``vmax =
+    ||v||_inf``, ``xmax = ||x||_inf``, ``grad_norm = ||g||``).
+
+    ``row_error >= sum_i (gamma_n |f_i| + |f_i - l_i'(z*_i)|)`` (the model's: its factors'
+    rounding against the exact rows, and the sum's). Per coefficient ``|fl(A^T f)_j - (A^T
+    l'(z*))_j| <= sum_i |a_ij| (gamma_n |f_i| + |f_i - l'(z*_i)|)``, and ``sum_j |v_j| sum_i
+    |a_ij| c_i <= ||v||_inf max_i ||a_i||_1 sum_i c_i <= vmax alpha row_error``; the
+    division by ``N``, the ridge's product and the sum add ``u (|q_j| + |lambda_j x_j| +
+    |g_j|) <= 3 u (|g_j| + |lambda_j x_j|)`` each (first order, padded), and the dot
+    product ``fl(g . v)`` is within ``gamma_{dim+4} ||g|| ||v||`` of ``g . v`` (``||v||
+    <= sqrt(dim) vmax``, ``||lambda x|| <= lambda_max sqrt(dim) xmax``). The result is
+    rounded up by a relative ``2^-40`` (its own few host operations).
+    """
+    lead, dot, ridge = constants
+    value = vmax * (lead * row_error + dot * (grad_norm + ridge * xmax)) * (1.0 + 2.0**-40)
+    return value if value == value else math.inf
+
+
+def prior_ok(prior: float, margin: float) -> bool:
+    """Whether the a-priori bound is small against ``margin = (1 - eta/2) |s|`` (below an
+    eighth of it): then the certificate reads no row."""
+    return prior <= 0.125 * margin
