@@ -177,7 +177,8 @@ METHODS: dict[str, dict[str, Any]] = {
 
 #: The methods that size steps by an estimate, not a bound: their safeguard accepts a
 #: computed ``f`` that rose by up to ``max(1e-12, 8 eps) |f|`` (``lfso.minimize``'s
-#: ``safeguard``: "f never increases by more than the rounding of its computed value").
+#: ``safeguard``: the computed ``f`` never rises by more than that at a step, the exact
+#: ``f`` by at most that plus the rounding of the two computed values).
 _SAFEGUARDED = frozenset({"lfso-auto", "lfso-lbfgs-auto"})
 
 

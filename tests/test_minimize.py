@@ -13,7 +13,7 @@ import lfso
 import lfso.monitor
 import lfso.scipy
 from lfso import Status
-from lfso.models import LpRegression, PowerNorm, PowerSum
+from lfso.models import LpRegression, PowerNorm, PowerSum, SoftmaxRegression
 
 
 def quartic(x):
@@ -377,6 +377,28 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
     assert res.grad_norm < 1e-6 * res.history.grad_norm[0]
     wide = lfso.minimize(_least_squares(np.float64), np.zeros(20), method=method)
     assert wide.status is Status.CONVERGED and wide.nit < 50
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_the_safeguard_bounds_the_rise_of_the_computed_f_and_says_what_the_exact_one_adds():
+    # A float32 softmax regression at weights of size 10: the rounding of the computed f
+    # (the model's value_error) is tens of times 8 eps |f|, so the safeguard's tolerance
+    # bounds the rise of the computed f at each step, not of the exact f, and the
+    # docstring says so, naming value_error for the rest.
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((100, 5)).astype(np.float32)
+    model = SoftmaxRegression(A, rng.integers(0, 3, 100), 3)
+    x0 = (10.0 * rng.standard_normal(model.dim)).astype(np.float32)
+    start = model.evaluate(x0)
+    tolerance = 8 * float(np.finfo(np.float32).eps)
+    assert model.value_error(x0, start) > 10 * tolerance * abs(start.value)
+    res = lfso.minimize(model, x0, method="lfso", smoothness="auto", max_iter=200)
+    f = res.history.f.astype(np.float64)
+    assert len(f) > 20 and np.all(np.diff(f) <= tolerance * np.abs(f[:-1]))
+    doc = " ".join(lfso.minimize.__doc__.split())
+    said = doc[doc.index("safeguard : bool") : doc.index("hvp : callable")]
+    assert "the computed ``f`` never increases by more than" in said
+    assert "value_error` at both points" in said
 
 
 @pytest.mark.parametrize("x0_dtype", [np.float32, np.float64])

@@ -452,11 +452,15 @@ def minimize(
         Check the claimed decrease after each certified step and roll back (enlarging the
         curvature bound) when it fails (:class:`lfso.steps.Safeguarded`; any certified
         method). With ``"lfso"`` and ``"lfso-lbfgs"`` the claim is at the new iterate, so
-        ``f`` never increases by more than the rounding of its computed value (a relative
-        1e-12 in float64, 8 ulps in float32) whatever the oracle says. With
+        whatever the oracle says, at each step the computed ``f`` never increases by more
+        than the tolerance of the test, ``8 eps |f|`` (a relative 1e-12 in float64, 8
+        ulps in float32; a model's coarser unit roundoff where it states one), and the
+        exact ``f`` by at most that plus the rounding of the two computed values (a
+        model's :meth:`~lfso.models.Model.value_error` at both points, which can be far
+        above ``eps |f|``: a softmax regression at large weights). With
         ``"lfso-accel"`` the claim is its anchor's, the gradient step ``x_{k+1} = y_k -
         tau g(y_k)`` (``tau <= eta / L``) from the point ``y_k`` the gradient was taken
-        at: ``f(x_{k+1}) <= f(y_k) - tau (1 - eta / 2) ||g(y_k)||^2`` up to that rounding;
+        at: ``f(x_{k+1}) <= f(y_k) - tau (1 - eta / 2) ||g(y_k)||^2`` up to that tolerance;
         the run's iterates and its history's ``f`` are the extrapolated points ``y_k``,
         whose ``f`` may still rise, as an accelerated method's does. Default: on for the
         automatic oracle and for a user's oracle (``smoothness=`` a callable, a number or an

@@ -62,7 +62,12 @@ class Safeguarded(StepRule):
     LFSO-accelerated) proposes a move with a claimed decrease,
     ``f(anchor) <= f(x) - decrease`` (the anchor is the move's own point, or the gradient
     step of an accelerated rule). The safeguard evaluates it (the loop reuses that
-    evaluation) and accepts it if it is finite and the claim holds up to rounding.
+    evaluation) and accepts it if it is finite and the claim holds up to ``8 eps`` of the
+    computed ``|f(x)|`` (:func:`lfso._arrays.rounding`: at least ``1e-12``; the model's
+    unit roundoff where coarser than the dtype's). That bounds the computed values: the
+    exact ``f`` may rise by that plus the rounding of ``f`` at both points
+    (:meth:`lfso.models.Model.value_error`, which can be far above ``eps |f|``: a softmax
+    regression at large weights).
     Otherwise it rolls the step back: a rule that learns from the rejected trial (the
     automatic oracle adds its secant ratio to its samples) proposes again if its bound
     grew, and otherwise the bound is multiplied by ``backoff`` (the step shrinks, so it
