@@ -94,7 +94,10 @@ def test_array_api_strict_float32_matches_numpy(name):
     """float32 data in a strict array-API library: the model is built (its operator norm
     is formed in float64 block by block, the last block ending at the last row, where a
     slice past the end is not part of the standard) and runs NumPy's iterates, up to the
-    float32 rounding of their arithmetic, which the two paths order differently."""
+    float32 rounding of their arithmetic, which the two paths order differently. (On NumPy
+    the row models also bound the exact slope, which ends a run at ``PRECISION_LIMIT``
+    where the gradient's rounding swamps it; a strict library's arrays go without that
+    bound, so the two are compared over NumPy's iterations.)"""
 
     def as32(xp):
         def asarray(a):
@@ -112,9 +115,12 @@ def test_array_api_strict_float32_matches_numpy(name):
     x0 = np.linspace(0.5, 1.5, d).astype(np.float32)
     ref = lfso.minimize(model_np, x0, tol=0.0, max_iter=20)
     res = lfso.minimize(model_xp, xps.asarray(x0), tol=0.0, max_iter=20)
-    assert np.asarray(res.x).dtype == np.float32 and res.nit == ref.nit == 20
-    np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(res.history.f, ref.history.f, rtol=1e-5)
+    assert np.asarray(res.x).dtype == np.float32 and res.nit == 20
+    assert ref.nit == 20 or ref.status is lfso.Status.PRECISION_LIMIT
+    k = ref.nit + 1  # (NumPy's rows: x0 and each iterate)
+    np.testing.assert_allclose(res.history.f[:k], ref.history.f, rtol=1e-5)
+    if ref.nit == 20:
+        np.testing.assert_allclose(np.asarray(res.x), ref.x, rtol=1e-4, atol=1e-5)
 
 
 def test_array_api_strict_rejects_bad_start():

@@ -740,7 +740,9 @@ def test_float32_stall_script_reports_each_run():
     assert rows[0][:3] == ["problem", "method", "status"]
     table = rows[1:]
     assert [r[1] for r in table] == ["lfso", "lfso-lbfgs"]
-    assert all(r[2] == "STALLED" and int(r[3]) < 3000 and float(r[5]) < 1e-5 for r in table)
+    # (STALLED, or PRECISION_LIMIT where the gradient's rounding swamps the slope's bound)
+    ends = ("STALLED", "PRECISION_LIMIT")
+    assert all(r[2] in ends and int(r[3]) < 3000 and float(r[5]) < 1e-5 for r in table)
     bad = run_script(BENCHMARKS / "float32_stall.py", "--problems", "nope", check=False)
     assert bad.returncode == 2 and "--problems: unknown ['nope']" in bad.stderr
 
