@@ -333,3 +333,45 @@ def test_targets_chunked_unlike_the_rows_give_numpys_iterates(name):
         x = np.asarray(res.x)
     assert res.nit == ref.nit == ITERATIONS
     np.testing.assert_allclose(x, ref.x, rtol=1e-12, atol=1e-14)
+
+
+#: Row models on data of 1e30 or 1e150 from a point of 1e-30 or 1e-150 (residuals of
+#: order 1): a line search's far trials make ``f`` or ``||g||^2`` overflow.
+_FAR = {
+    "lp3": (lambda A, y: lfso.models.LpRegression(A, y, 3), 1e30),
+    "least squares": (lambda A, y: lfso.models.LpRegression(A, y, 1), 1e150),
+    "cauchy": (lfso.models.CauchyRegression, 1e150),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        ("lp3", "armijo"),
+        ("least squares", "armijo"),
+        ("least squares", "bb"),
+        ("cauchy", "armijo"),
+    ],
+)
+def test_a_trial_past_the_float_range_warns_of_no_overflow(name, method):
+    """A trial whose ``f`` (a sum of residual powers) or gradient norm passes the float range
+    is ``inf`` without a warning: Dask's ``@`` summed its chunks, and the value's squares
+    were formed, in the thread that computes the graph, outside the model's
+    ``np.errstate``; the iterates stay NumPy's."""
+    import dask
+
+    build, scale = _FAR[name]
+    rng = np.random.default_rng(0)
+    A, y = scale * rng.standard_normal((300, 4)), rng.standard_normal(300)
+    x0 = np.full(4, 1.0 / scale)
+    options = {"method": method, "tol": 0.0, "max_iter": 3, "monitor": False}
+    with warnings.catch_warnings():  # (NumPy's own rows: not what is tested here)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = lfso.minimize(build(A, y), x0, **options)
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.filterwarnings("error", "overflow", RuntimeWarning)
+        model = build(da.from_array(A, chunks=(100, 4)), da.from_array(y, chunks=100))
+        res = lfso.minimize(model, x0, **options)
+        x = np.asarray(res.x)
+    assert res.nit == ref.nit
+    np.testing.assert_allclose(x, ref.x, rtol=1e-12, atol=1e-300)

@@ -153,12 +153,12 @@ def fetch_with_norm(grad: Any, *scalars: Any, probe: Any = None) -> Fetched:
     function as ``@`` calls it (the same sum, bit for bit), without the check of the
     floating-point flags ``@`` makes after it.
     """
-    extra = () if probe is None else (grad @ probe,)
+    extra = () if probe is None else (quiet_dot(grad, probe),)
     if type(grad) is np.ndarray and grad.dtype in _DOT_DTYPES:
         values = to_floats(*scalars, *extra)
         gsq = float(host_vdot(grad, grad))
     else:
-        values = to_floats(*scalars, *extra, grad @ grad)
+        values = to_floats(*scalars, *extra, quiet_dot(grad, grad))
         gsq = values.pop()
     dot = values.pop() if extra else None
     return Fetched(values, norm_from_square(gsq, grad), dot)
@@ -248,7 +248,7 @@ def norm(x: Any) -> float:
     """``||x||_2`` as a float: a dot product, or a scaled norm where that over- or
     underflows (:func:`norm_from_square`)."""
     with np.errstate(over="ignore", under="ignore"):
-        sq = float(x @ x)
+        sq = float(quiet_dot(x, x))
     return norm_from_square(sq, x)
 
 
@@ -450,6 +450,35 @@ def _quiet_block(function: Callable[..., Any], *blocks: Any) -> Any:
     """One chunk of :func:`quietly`."""
     with np.errstate(over="ignore"):
         return function(*blocks)
+
+
+def quiet_dot(a: Any, b: Any) -> Any:
+    """``a @ b`` of two vectors; of Dask vectors chunk by chunk, each chunk's dot and the sum
+    of their partial sums under ``np.errstate(over="ignore", under="ignore")`` (as
+    :func:`quietly`: a sum past the float range is the ``inf`` the caller takes, where
+    Dask's own ``@`` would warn from the thread that computes it). Other arrays: ``a @ b``
+    (NumPy's under the caller's own ``np.errstate``)."""
+    if not (_is_dask(a) or _is_dask(b)):
+        return a @ b
+    import dask.array as da
+
+    kind = np.result_type(a.dtype, b.dtype)
+    partial = da.blockwise(
+        _quiet_partial_dot, "i", a, "i", b, "i", adjust_chunks={"i": 1}, dtype=kind
+    )
+    return da.reduction(partial, _quiet_sum, _quiet_sum, dtype=kind)
+
+
+def _quiet_partial_dot(a: Any, b: Any) -> Any:
+    """One chunk of :func:`quiet_dot`: its dot, as a 1-vector."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.reshape(a @ b, (1,))
+
+
+def _quiet_sum(x: Any, axis: Any = None, keepdims: bool = False, **_: Any) -> Any:
+    """:func:`quiet_dot`'s sum of the partial sums (Dask's reduction steps)."""
+    with np.errstate(over="ignore"):
+        return np.sum(x, axis=axis, keepdims=keepdims)
 
 
 def _is_dask(x: Any) -> bool:

@@ -18,6 +18,7 @@ from .._arrays import (
     materialize,
     materialize_all,
     operator_norm,
+    quiet_dot,
     reduce_max,
     row_norms,
     to_float,
@@ -687,8 +688,9 @@ def _weights(xp: Any, r: Any, r2: Any, p: float) -> Any:
 
 def _dot(a: Any, b: Any) -> Any:
     """``a @ b``; of NumPy vectors, a float by :func:`~lfso.models._segments._host_dot` (the
-    same sum, bit for bit, without ``@``'s check of the floating-point flags)."""
-    return _host_dot(a, b) if type(a) is np.ndarray else a @ b
+    same sum, bit for bit, without ``@``'s check of the floating-point flags); of Dask
+    vectors :func:`~lfso._arrays.quiet_dot`'s (``inf`` past the range, without a warning)."""
+    return _host_dot(a, b) if type(a) is np.ndarray else quiet_dot(a, b)
 
 
 def _times(factor: float, v: Any) -> Any:

@@ -179,8 +179,10 @@ class CauchyRegression(Model):
         else:
             r = materialize(ax - self.b)
             # (r^2 / c^2 may overflow here with NumPy's warning: the errstate that silences
-            # it in evaluate, where it replaces a pass, would cost this call about 10%)
-            mean = self._mean_loss(r * r / self.c**2)
+            # it in evaluate, where it replaces a pass, would cost this call about 10%;
+            # other libraries' chunks or kernels, quietly, at no cost)
+            ratios = r * r / self.c**2 if type(r) is np.ndarray else self._ratios(r)
+            mean = self._mean_loss(ratios)
         value = to_float(self._value(x, mean))
         if value == math.inf:
             value = to_float(self._value(x, self._wide_mean(r)))
