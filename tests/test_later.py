@@ -181,5 +181,7 @@ def test_a_tol_0_run_converges_only_where_the_fresh_gradient_is_0(path, dtype, m
         res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=300)
         fresh = model.evaluate(res.x)  # (on the run's path: the same rounding)
     assert res.grad_norm == fresh.grad_norm and res.fun == fresh.value
-    assert res.status is lfso.Status.MAX_ITER or fresh.grad_norm == 0.0
+    # (or PRECISION_LIMIT, where the gradient's rounding swamps the exact slope's bound)
+    ends = (lfso.Status.MAX_ITER, lfso.Status.PRECISION_LIMIT)
+    assert res.status in ends or fresh.grad_norm == 0.0
     assert len(res.history) == res.nit + 1
