@@ -48,6 +48,7 @@ from ._slope import (
     RowSlope,
     gradient_prior,
     logistic_derivative,
+    on_host,
     prior_constants,
     wide_pads,
     wide_products,
@@ -541,16 +542,7 @@ class LogisticRegression(Model):
         sums ``n`` products: ``row_error = n (gamma_n + 16 u + 4 eta + delta / 4)``.
         """
         delta, eps, dmax, xmax = pads
-        if not (
-            type(z) is np.ndarray
-            and type(u) is np.ndarray
-            and type(x) is np.ndarray
-            and type(self.signs) is np.ndarray
-            and type(delta) is float
-            and type(eps) is float
-            and type(dmax) is float
-            and type(xmax) is float
-        ):
+        if not on_host(pads, z, u, x, self.signs):
             return None
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not self.geometry:

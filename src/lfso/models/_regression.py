@@ -73,6 +73,7 @@ from ._segments import (
 from ._slope import (
     RowSlope,
     gradient_prior,
+    on_host,
     power_derivative,
     prior_constants,
     wide_pads,
@@ -594,15 +595,7 @@ class LpRegression(_LinearModel):
         (S^(1/q) + n^(1/q) delta)^m``.
         """
         delta, eps, dmax, xmax = pads
-        if not (
-            (type(r) is np.ndarray or type(r) is tuple)
-            and type(u) is np.ndarray
-            and type(x) is np.ndarray
-            and type(delta) is float
-            and type(eps) is float
-            and type(dmax) is float
-            and type(xmax) is float
-        ):
+        if not ((type(r) is np.ndarray or type(r) is tuple) and on_host(pads, u, x)):
             return None
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not self.A:

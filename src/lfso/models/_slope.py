@@ -383,6 +383,12 @@ def gradient_prior(
     return value if value == value else math.inf
 
 
+def on_host(pads: tuple[Any, ...], *arrays: Any) -> bool:
+    """Whether a segment's ``pads`` are host floats and its ``arrays`` NumPy arrays: the
+    rows the bound reads (elsewhere a model bounds no slope)."""
+    return all(type(a) is np.ndarray for a in arrays) and all(type(v) is float for v in pads)
+
+
 def prior_ok(prior: float, margin: float) -> bool:
     """Whether the a-priori bound is small against ``margin = (1 - eta/2) |s|`` (below an
     eighth of it): then the certificate reads no row."""
