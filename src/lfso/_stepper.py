@@ -298,6 +298,7 @@ class Stepper:
         self._low_grad = self._low_f = _INF  # the lowest ||g|| and f seen
         self._f0 = _INF  # f(x0)
         self._g0 = _INF  # ||grad f(x0)||
+        self._start: tuple[Any, Evaluation] | None = None  # x0 and its evaluation
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
         # the iteration, f, the best f and the finding of the last check that found an
@@ -524,6 +525,7 @@ class Stepper:
         self.ev = self.best = ev
         self._low_grad, self._low_f = ev.grad_norm, ev.value
         self._f0, self._g0 = ev.value, ev.grad_norm
+        self._start = (x0, ev)
         self._f_slack = 8.0 * max(float(namespace(x0).finfo(x0.dtype).eps), unit or 0.0)
         # Riding: a rule may size its step on the device and leave its scalars (t, L, R, the
         # direction's dot products) to come back with the next evaluation's fetch
@@ -1235,6 +1237,28 @@ class Stepper:
                 self.x, self.ev = px, pev
                 self._keep_best(nit, px, pev)
 
+    def _against_start(self, x: Any, fresh: Evaluation) -> tuple[Any, Evaluation]:
+        """The better of the best point ``x`` (freshly evaluated as ``fresh``) and ``x0``,
+        by the rule of :meth:`_keep_best` on fresh values alone: the one of smaller
+        ``||g||`` where both ``f`` lie within the rounding of ``f`` of the lower one, else
+        the one of lower ``f``. The best point was chosen by the ``||g||`` of a carried
+        product ``A x``, whose rounding drifts from ``x``'s own (in float32, by more than
+        a run restarted from a converged point gains): without this, such a run can
+        return a point whose fresh ``f`` and ``||g||`` are both above ``x0``'s."""
+        start = self._start
+        if start is None or start[1].carried or start[0] is x:
+            return x, fresh
+        x0, ev0 = start
+        low = min(fresh.value, ev0.value)
+        near = low + self._f_slack * abs(low)
+        if ev0.value <= near and (
+            fresh.value > near
+            or ev0.grad_norm < fresh.grad_norm
+            or (ev0.grad_norm == fresh.grad_norm and ev0.value < fresh.value)
+        ):
+            return x0, ev0
+        return x, fresh
+
     def result(self) -> Result:
         """The result of the stopped run: the last point when converged, else the best; an
         exception that stopped it (``RAISED``) is re-raised with the result as ``.result``."""
@@ -1250,6 +1274,8 @@ class Stepper:
             fresh = self.objective.evaluate(best_x, bound=False)
             if math.isfinite(fresh.value) and math.isfinite(fresh.grad_norm):
                 best = fresh
+                if status is not Status.CONVERGED:
+                    best_x, best = self._against_start(best_x, best)
         risk = self.risk
         if risk is not None:
             risk.settle()  # (the curvatures kept on a device)
