@@ -302,8 +302,6 @@ class _Check:
         # e not below the margin, the bound negative: sized from it
         (0.07, -0.5, -1.0, 1.0, (0.0, -0.5), 1),
         (0.07, -0.05, -1.0, 1.5, (0.0, -0.05), 1),
-        # a bound past float64's range states nothing: unchanged, e = prior
-        (0.07, math.inf, -1.0, 1.0, (0.07, None), 1),
     ],
 )
 def test_checked_slope_keeps_sizes_or_refuses_the_step(prior, upper, along, eta, expected, reads):
@@ -318,6 +316,30 @@ def test_checked_slope_keeps_sizes_or_refuses_the_step(prior, upper, along, eta,
 def test_checked_slope_refuses_where_no_bound_is_negative(upper):
     with pytest.raises(lfso.oracles.PrecisionLimitError, match="rounding swamps its slope"):
         certificates._checked_slope(_Check(1.0, upper), -1.0, 1.0)
+
+
+@pytest.mark.parametrize("upper", [math.inf, math.nan])
+def test_checked_slope_refuses_a_bound_past_the_range(upper):
+    # a bound past float64's range states nothing: no step is certain to descend
+    with pytest.raises(lfso.oracles.PrecisionLimitError, match="pass float64's range"):
+        certificates._checked_slope(_Check(0.07, upper), -1.0, 1.0)
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(method):
+    # Margins of 1e300: the rows' bound on the exact slope is inf, along L-BFGS's
+    # direction and along -g. The run stops there, instead of taking steps that claim
+    # no decrease until max_iter.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)) * 1e150
+    y = (rng.random(20) > 0.5).astype(float)
+    x0 = np.full(3, 1e150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(LogisticRegression(X, y), x0, method=method, max_iter=20)
+    assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+    assert "pass float64's range" in res.message
+    assert res.fun <= LogisticRegression(X, y).evaluate(x0).value
 
 
 def test_swamped_direction_falls_back_to_steepest_descent(monkeypatch):

@@ -481,9 +481,9 @@ def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float |
     * else :class:`_SlopeSwampedError` (the caller tries ``-g``, then stops the run with
       :attr:`lfso.Status.PRECISION_LIMIT`).
 
-    An ``upper()`` past float64's range (``inf`` or NaN: rows of 1e300) states nothing:
-    the step is unchanged, its claim ``e = prior`` (no decrease claimed where that is
-    ``inf``).
+    An ``upper()`` past float64's range (``inf`` or NaN: rows of 1e300) states nothing,
+    so no step along ``v`` is certain to descend: :class:`_SlopeSwampedError` as well
+    (a step taken there would claim no decrease, and the run would go on uncertified).
     """
     margin = (1.0 - 0.5 * eta) * -along
     prior = check.prior
@@ -491,7 +491,11 @@ def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float |
         return prior, None
     upper = check.upper(along + margin)  # (rows made again where the held are not enough)
     if not math.isfinite(upper):
-        return prior, None
+        raise _SlopeSwampedError(
+            f"the bound on the exact slope along the step is {upper!r} (the rows pass "
+            f"float64's range; the computed slope g . d = {along:.6g}), so no step along "
+            "it is certain to descend"
+        )
     error = math.nextafter(upper - along, math.inf)
     if error < margin:
         return max(error, 0.0), None
