@@ -342,6 +342,21 @@ def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(met
     assert res.fun <= LogisticRegression(X, y).evaluate(x0).value
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_swamped_slope_names_the_gradients_rounding_not_the_float_range(dtype):
+    # Least squares held to tol=1e-30 stops where the gradient's rounding swamps the
+    # slope of every step: the message says so and advises tol (and float64 for a float32
+    # run), not keeping values inside the float range, which they are.
+    rng = np.random.default_rng(1)
+    A, b = rng.standard_normal((200, 8)).astype(dtype), rng.standard_normal(200).astype(dtype)
+    res = lfso.minimize(LpRegression(A, b, p=1), np.zeros(8, dtype), tol=1e-30, atol=0.0)
+    assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+    head = res.message.split(" (the gradient's rounding")[0]
+    assert "swamps its slope" in head and "loosen tol" in head, res.message
+    assert ("run in float64" in head) is (dtype == np.float32), res.message
+    assert "well inside the float range" not in res.message
+
+
 def test_swamped_direction_falls_back_to_steepest_descent(monkeypatch):
     # Where no bound along the L-BFGS direction is negative the step is taken along -g,
     # whose own bound is checked: the run goes on (or stops at the precision limit).

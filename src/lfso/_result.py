@@ -261,6 +261,16 @@ _MESSAGES = {
 #: below which a ``MAX_ITER`` message names the oracle as too loose (:func:`stop_message`).
 _LOOSE = 1e-3
 
+#: ``PRECISION_LIMIT``'s message where the gradient's rounding swamps the slope of every
+#: step (:func:`stop_message`): in place of the advice to keep values inside the range.
+_SWAMPED = (
+    "Stopped: the gradient's rounding in x's dtype swamps its slope here: no proven bound "
+    "on the exact slope along the step, nor along -g, is negative, so no step is certain "
+    "to descend; returning the best point. The gradient is as small as its own rounding "
+    "lets it be shown: loosen tol{dtype}, or rescale the problem where its values are far "
+    "from 1."
+)
+
 #: ``PRECISION_LIMIT``'s message where the gradient jumps (:func:`stop_message`).
 _NOT_SMOOTH = (
     "Stopped: the gradient changes by a finite amount over a vanishing distance: f may not "
@@ -298,6 +308,7 @@ def stop_message(
     not_smooth: bool = False,
     half: str = "",
     secant_ratio: float = math.nan,
+    swamped: bool = False,
 ) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
@@ -324,9 +335,14 @@ def stop_message(
     and ``STALLED`` name the oracle's ``L``, that many times
     the curvature every step met, as what slows the run (an ``L`` so large that the steps
     are below the rounding of ``x`` stalls it), not ``max_iter`` or the dtype.
+    ``swamped``: a ``PRECISION_LIMIT`` where the gradient's rounding swamps the slope
+    along every step tried, which the message names (with ``tol``, and float64 for a
+    narrower dtype) in place of the advice on the float range.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
+    if status is Status.PRECISION_LIMIT and swamped:
+        return _SWAMPED.format(dtype="" if float64 else ", run in float64")
     if status is Status.GRADIENT_MISMATCH and not_smooth:
         return _KINKED
     if status is Status.MAX_ITER and not_smooth:

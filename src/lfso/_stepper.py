@@ -44,6 +44,7 @@ from .oracles._bounds import OracleError, PrecisionLimitError
 from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
+from .steps._certificates import _SlopeSwampedError
 from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
@@ -283,6 +284,7 @@ class Stepper:
         self._stalled_by = ""  # (a rule whose step is 0 for good: STALLED at once)
         self._stopped_by = ""  # (a message in place of the status's own, detail and all)
         self._not_smooth = False  # (PRECISION_LIMIT where the gradient jumps: f not smooth)
+        self._swamped = False  # (PRECISION_LIMIT where the gradient's rounding swamps its slope)
         self.raised: Exception | None = None  # an exception from the run, re-raised with it
         self.bar: ProgressBar | None = None
         self._scope: Any = None
@@ -1162,6 +1164,7 @@ class Stepper:
                 if isinstance(why, _RadiusRuleError):  # (its own message: not the data's)
                     self._stopped_by = str(why)
                 self._not_smooth = isinstance(why, _NotSmoothError)
+                self._swamped = isinstance(why, _SlopeSwampedError) and why.in_range
                 self.rollbacks += getattr(why, "rollbacks", 0)  # (the safeguard's trials)
                 if getattr(why, "rollbacks", 0):  # (all rejected: as for STEP_FAILED)
                     self._name_a_mismatch(why)
@@ -1291,6 +1294,7 @@ class Stepper:
             not_smooth=self._not_smooth or self._collapsed(status),
             half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
             secant_ratio=math.nan if risk is None else risk.secant_ratio,
+            swamped=self._swamped,
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""

@@ -458,7 +458,10 @@ def _host_target(
 
 class _SlopeSwampedError(PrecisionLimitError):
     """No upper bound on the exact slope along the direction is negative: the gradient's
-    rounding swamps its slope there (:func:`_checked_slope`)."""
+    rounding swamps its slope there (:func:`_checked_slope`); ``in_range`` false where the
+    bound passed float64's range instead (a problem to rescale)."""
+
+    in_range = True
 
 
 def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float | None]:
@@ -491,11 +494,13 @@ def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float |
         return prior, None
     upper = check.upper(along + margin)  # (rows made again where the held are not enough)
     if not math.isfinite(upper):
-        raise _SlopeSwampedError(
+        beyond = _SlopeSwampedError(
             f"the bound on the exact slope along the step is {upper!r} (the rows pass "
             f"float64's range; the computed slope g . d = {along:.6g}), so no step along "
             "it is certain to descend"
         )
+        beyond.in_range = False
+        raise beyond
     error = math.nextafter(upper - along, math.inf)
     if error < margin:
         return max(error, 0.0), None
