@@ -984,9 +984,10 @@ def test_float32_paper_rule_never_rises_beyond_rounding(case):
     the rounded minimiser of a consistent system (where the computed gradient is rounding
     alone): the true ``f`` (float64, on the same data) never rises from one iterate to the
     next beyond the rounding of ``f`` and of the iterate, ``8 u (|f| + sum_i |x_i g_i|)``.
-    (The step's slope is the computed gradient's, whose rounding no bound covers: from the
-    rounded minimiser the exact ``f`` does rise, by a few times its size there, a few
-    hundredths of that allowance.)"""
+    (The step is checked against the model's bound on the exact slope: from the rounded
+    minimiser, where the computed slope is rounding alone, the steps are sized from that
+    bound and round to no move; before, sized from the computed slope, the exact ``f``
+    rose there by a few times its size, a few hundredths of that allowance.)"""
     model, exact, x0 = _paper_rule_case(case)
     points = [x0.astype(np.float64)]
     with warnings.catch_warnings():
@@ -1009,4 +1010,4 @@ def test_float32_paper_rule_never_rises_beyond_rounding(case):
         allowed = 8.0 * unit * (abs(values[k]) + float(np.abs(points[k] * g).sum()))
         allowed += 128 * 2.0**-53 * abs(values[k])  # (the float64 recomputation's own)
         assert values[k] - values[k - 1] <= allowed, (k, values[k - 1], values[k], allowed)
-    assert moved, "the run never moved: the case tests nothing"
+    assert moved or case.startswith("square"), "the run never moved: the case tests nothing"

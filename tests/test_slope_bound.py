@@ -240,16 +240,26 @@ def test_run_where_the_gradients_rounding_swamps_its_slope_stops_at_the_precisio
     assert "rounding swamps its slope" in res.message
 
 
+#: The certified methods an ordinary run is tested with (``method=`` and options).
+_ORDINARY = {
+    "lfso": {"method": "lfso"},
+    "lfso-lbfgs": {"method": "lfso-lbfgs"},
+    "lfso-ball": {"method": "lfso", "certificate": "ball"},
+    "lfso-paper": {"method": "lfso", "radius": "paper"},
+    "lfso-accel": {"method": "lfso-accel"},
+}
+
+
 def _ordinary(dtype: Any, method: str) -> Any:
     rng = np.random.default_rng(3)
     A = rng.standard_normal((200, 5)).astype(dtype)
     y = (rng.standard_normal(200) > 0).astype(dtype)
     model = LogisticRegression(A, y, l2=0.1)
-    return lfso.minimize(model, np.zeros(5, dtype), method=method, tol=1e-3)
+    return lfso.minimize(model, np.zeros(5, dtype), tol=1e-3, **_ORDINARY[method])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("method", list(_ORDINARY))
 def test_ordinary_runs_take_the_steps_the_computed_slope_sizes(dtype, method, monkeypatch):
     # Where the gradient's rounding is below its slope the steps are those of the
     # computed slope, bit for bit (as with no slope bound at all).
@@ -261,7 +271,7 @@ def test_ordinary_runs_take_the_steps_the_computed_slope_sizes(dtype, method, mo
     assert np.array_equal(plain.x, res.x)
 
 
-@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+@pytest.mark.parametrize("method", list(_ORDINARY))
 def test_ordinary_float64_runs_read_no_row_for_the_slope(method, monkeypatch):
     # The a-priori bound settles every step of an ordinary float64 run: no pass.
     from lfso.models._slope import RowSlope
@@ -392,3 +402,115 @@ def test_swamped_direction_falls_back_to_steepest_descent(monkeypatch):
     assert after and all(event == "steepest" for event in after[:-1])
     assert "bounded" in events  # (a step sized from the bound on the exact slope)
     assert isinstance(res.status, lfso.Status)
+
+
+def _cancelling_pair(dtype: Any, r: float, scale: float) -> tuple[Any, np.ndarray]:
+    """Logistic rows ``p = (1e-4, 1e-4)`` (three, labels 1, 0, 1) and ``q = (1e-4, 1e-4 (1 +
+    r))`` (three, labels 1, 0, 0), whose minimiser ``x*`` (``p . x* = log 2``, ``q . x* = -log
+    2``) is of size ``1e4 / r``: there each margin is a difference of products of ``1e4 /
+    r``, whose rounding swamps the gradient. Returns the model and ``scale x*`` (rounded
+    to the dtype)."""
+    p = np.array([1e-4, 1e-4], dtype=dtype).astype(np.float64)
+    q = (p * [1.0, 1.0 + r]).astype(dtype).astype(np.float64)
+    A = np.array([p, p, p, q, q, q], dtype=dtype)
+    y = np.array([1, 0, 1, 1, 0, 0], dtype=dtype)
+    x = np.linalg.solve(np.array([p, q]), np.array([math.log(2.0), -math.log(2.0)]))
+    return LogisticRegression(A, y), (scale * x).astype(dtype)
+
+
+def _exact_value(model: Any, x: list[Any]) -> Any:
+    """``f`` of a logistic model (no ridge) at the point ``x`` (mpf), exactly."""
+    A = np.asarray(model.X)
+    signs = [float(s) for s in np.asarray(model.signs)]
+    z = [mpmath.fsum(mpmath.mpf(float(a)) * w for a, w in zip(row, x, strict=True)) for row in A]
+    terms = (mpmath.log1p(mpmath.exp(-s * zi)) for s, zi in zip(signs, z, strict=True))
+    return mpmath.fsum(terms) / len(z)
+
+
+def _first_step(model: Any, x: np.ndarray, rule: Any) -> tuple[Any, Any, float] | None:
+    """The rule's first step at ``x``: ``(f(x), f(x + t d), claimed decrease)``, ``f``
+    exact at the exact points (``x + t d`` not rounded); ``None`` where the rule claims
+    no step (it stops the run at the precision limit)."""
+    from lfso._registry import settle
+
+    rule = settle(rule, model)
+    ev = model.evaluate(x, bound=True)
+    try:
+        plan = rule.plan(model, x, ev, rule.init(model, x, ev))
+    except lfso.oracles.PrecisionLimitError:
+        return None
+    proposal = rule.propose(x, ev, plan, 1.0)
+    t = mpmath.mpf(proposal.move.step)
+    direction = getattr(plan, "direction", None)  # (None: -g; LFSOAccelStep's is -g)
+    d = -np.asarray(ev.grad, np.float64) if direction is None else direction
+    start = [mpmath.mpf(float(v)) for v in x]
+    end = [a + t * mpmath.mpf(float(v)) for a, v in zip(start, d, strict=True)]
+    return _exact_value(model, start), _exact_value(model, end), proposal.decrease
+
+
+def _ball_rules() -> list[Any]:
+    from lfso.steps import BallCertificate, LFSOAccelStep, LFSOStep
+
+    return [
+        pytest.param(lambda: LFSOStep(certificate=BallCertificate()), id="lfso-ball"),
+        pytest.param(lambda: LFSOStep(radius="paper"), id="lfso-paper"),
+        pytest.param(lambda: LFSOAccelStep(), id="lfso-accel"),
+    ]
+
+
+#: ``(dtype, r, scale)`` of :func:`_cancelling_pair` where the step sized from the
+#: computed ``||g||^2`` misses its claim for the exact ``f`` (at ``x*`` in float32 the
+#: exact ``f`` rose; at ``7.2 x*`` it rose by a third of the decrease claimed).
+_SWAMPED = [
+    (np.float32, 1e-4, 1.0),
+    (np.float32, 1e-4, 7.2),
+    (np.float64, 1e-4, 1.0),
+    (np.float64, 2.0**-40, 7.2),
+]
+
+
+@pytest.mark.parametrize("dtype, r, scale", _SWAMPED)
+@pytest.mark.parametrize("make", _ball_rules())
+def test_ball_step_decreases_the_exact_f_as_claimed_where_the_rounding_swamps_g(
+    dtype, r, scale, make
+):
+    # The step along -g sized from ||g||^2, with ||g|| mostly the gradient's rounding:
+    # now sized from the bound on the exact slope (its claim the descent lemma's for the
+    # exact f), or no step where no bound is negative.
+    model, x = _cancelling_pair(dtype, r, scale)
+    step = _first_step(model, x, make())
+    if step is not None:
+        before, after, claimed = step
+        assert after - before <= -claimed
+
+
+def test_ball_step_where_the_rounding_swamps_g_is_sized_from_the_exact_slope():
+    from lfso.steps import BallCertificate, LFSOStep
+
+    model, x = _cancelling_pair(np.float32, 1e-4, 7.2)
+    step = _first_step(model, x, LFSOStep(certificate=BallCertificate()))
+    assert step is not None
+    before, after, claimed = step
+    assert 0.0 < claimed and after - before <= -claimed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"method": "lfso", "certificate": "ball"},
+        {"method": "lfso", "radius": "paper"},
+        {"method": "lfso-accel"},
+        {"method": "lfso-lbfgs", "certificate": "ball"},
+    ],
+)
+def test_ball_run_at_the_precision_limit_stops_there(dtype, options):
+    # At the minimiser no bound on the exact slope along -g is negative: the ball's step
+    # along the computed gradient, at most an ulp of x, spun to max_iter; the run now
+    # stops at the precision limit and says why.
+    model, x = _cancelling_pair(dtype, 1e-4, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, x, max_iter=50, **options)
+    assert res.status is lfso.Status.PRECISION_LIMIT
+    assert "rounding swamps its slope" in res.message

@@ -106,6 +106,13 @@ class Counted(Model):
         bound reads it in several computations: ``A d``, ``g . d``, ``||d||_inf``)."""
         return self.model.segment(x, evaluation, materialize(direction))
 
+    def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The model's a-priori bound on the computed slope's error along ``direction``
+        (``_slope_prior`` of the row models, :mod:`lfso.models._slope`), ``None`` where
+        it states none."""
+        prior = getattr(self.model, "_slope_prior", None)
+        return None if prior is None else prior(x, evaluation, direction)
+
 
 def run(
     model: Model,

@@ -544,15 +544,7 @@ class LogisticRegression(Model):
         delta, eps, dmax, xmax = pads
         if not on_host(pads, z, u, x, self.signs):
             return None
-        held = self.__dict__.get("_slope_constants")
-        if held is None or held[0] is not self.geometry:
-            g, n = self.geometry, self.n
-            rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
-            constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
-            held = (g, rounding, constants)
-            self.__dict__["_slope_constants"] = held
-        row_error = held[1] + self.n * delta / 4
-        prior = gradient_prior(held[2], dmax, row_error, evaluation.grad_norm, xmax)
+        prior = self._prior(z, delta, dmax, xmax, evaluation)
         return RowSlope(
             z,
             u,
@@ -565,6 +557,37 @@ class LogisticRegression(Model):
             factor=self._slope_factor(evaluation, z),
             refine=(self._wide_rows, (x, direction, xmax, dmax)),
         )
+
+    def _prior(
+        self, z: Any, delta: float, dmax: float, xmax: float, evaluation: Evaluation
+    ) -> float:
+        """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no row read)."""
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.geometry:
+            g, n = self.geometry, self.n
+            rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
+            constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+            held = (g, rounding, constants)
+            self.__dict__["_slope_constants"] = held
+        row_error = held[1] + self.n * delta / 4
+        return gradient_prior(held[2], dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
+        along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
+        rows; ``None`` where the segment states no slope check (rows not NumPy arrays,
+        weighted rows). For certificates that do not take the segment otherwise (the
+        ball's), which then take it only where this bound does not settle the step."""
+        if type(x) is not np.ndarray or self._weighed_slack is not None:
+            return None
+        z, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
+        g = self.geometry
+        dmax = inf_norm(direction)
+        delta = g.gamma_d * g.alpha * xmax + drift
+        eps = g.gamma_d * g.alpha * dmax
+        if not on_host((delta, eps, dmax, xmax), z, x, self.signs):
+            return None
+        return self._prior(z, delta, dmax, xmax, evaluation)
 
     def _slope_factor(self, evaluation: Evaluation, z: Any) -> tuple[Any, float] | None:
         """The evaluation's gradient factor ``f_i`` (``l'(z_i)`` in the data's dtype, of the

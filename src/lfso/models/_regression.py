@@ -597,6 +597,20 @@ class LpRegression(_LinearModel):
         delta, eps, dmax, xmax = pads
         if not ((type(r) is np.ndarray or type(r) is tuple) and on_host(pads, u, x)):
             return None
+        prior = self._prior(delta, dmax, xmax, evaluation)
+        return RowSlope(
+            r,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=(power_derivative, (self.p,)),
+            divisor=1.0,
+            prior=prior,
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _prior(self, delta: float, dmax: float, xmax: float, evaluation: Evaluation) -> float:
+        """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no row read)."""
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not self.A:
             held = (self.A, *self._slope_constants_of())
@@ -610,17 +624,23 @@ class LpRegression(_LinearModel):
             row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
         except (OverflowError, ZeroDivisionError):
             row_error = math.inf
-        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
-        return RowSlope(
-            r,
-            u,
-            delta=delta,
-            eps=eps,
-            derivative=(power_derivative, (self.p,)),
-            divisor=1.0,
-            prior=prior,
-            refine=(self._wide_rows, (x, direction, xmax, dmax)),
-        )
+        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
+        along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
+        rows; ``None`` where the segment states no slope check (rows not NumPy arrays).
+        For certificates that do not take the segment otherwise (the ball's), which then
+        take it only where this bound does not settle the step."""
+        if type(x) is not np.ndarray:
+            return None
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
+        dmax = inf_norm(direction)
+        eps = self._residual_gamma * self._alpha * dmax + self._lost
+        delta = self._residual_gamma * (self._alpha * xmax + self._b_max) + drift + self._lost
+        if not (type(ax) is np.ndarray and on_host((delta, eps, dmax, xmax), x)):
+            return None
+        return self._prior(delta, dmax, xmax, evaluation)
 
     def _slope_constants_of(self) -> tuple[float, float, float, float, Any]:
         """:meth:`_slope_check`'s constants of the rows (once): ``gamma_n (1 + gamma_k) +

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from .._validate import flag, positive, real, spelt_given, spelt_method
 from ..models import Evaluation, Model
 from ._base import Certificate, Move, StepRule
-from ._certificates import BallCertificate
+from ._certificates import BallCertificate, _exact_slope
 from ._certified import CertifiedRule, Proposal, advance
 
 __all__ = ["LFSOAccelStep", "NesterovStep"]
@@ -126,6 +126,20 @@ class LFSOAccelStep(CertifiedRule):
     for non-convex ``f``; a global rate across restarts (restarts are a heuristic with strong
     practice behind them); monotone ``f(y_k)``, the values the history records.
 
+    Rounding. The inequality above is the exact gradient's; the step is sized from the
+    computed ``g``, so for the exact ``f`` at the float ``y_k`` it reads ``f(y_k - tau g)
+    - f(y_k) <= tau (s* - s) - tau (1 - eta/2) ||g||^2`` for every ``tau <= eta / L`` (``s
+    = -||g||^2``, ``s* = -grad f(y_k) . g``). On a row model's NumPy rows (logistic,
+    ``l_2p`` regression) ``s*`` is bounded as for :class:`~lfso.steps.SegmentCertificate`
+    (:mod:`lfso.models._slope`): with ``e >= s* - s`` below ``(1 - eta/2) ||g||^2`` the
+    step is unchanged and its claimed decrease is ``tau ((1 - eta/2) ||g||^2 - e)``; else,
+    with ``s_up >= s*`` negative, ``L`` is taken as ``L s / s_up`` (so ``tau <= eta (-s_up)
+    / (L ||g||^2)``) and the claim is ``tau (1 - eta/2) |s_up|``; else the run stops with
+    :attr:`lfso.Status.PRECISION_LIMIT`. What is promised at every gradient step is thus
+    the claimed decrease from ``y_k`` for the exact ``f`` (the iterate's own rounding
+    aside), which the safeguard compares; the FISTA bound, which needs the exact
+    gradient's inequality, holds only as far as the gradient's rounding is negligible.
+
     Parameters
     ----------
     eta : float in (0, 1]
@@ -182,17 +196,30 @@ class LFSOAccelStep(CertifiedRule):
 
     def plan(
         self, objective: Model, x: Any, evaluation: Evaluation, state: MomentumState
-    ) -> tuple[float, float, int, MomentumState, float]:
+    ) -> tuple[float, float, int, MomentumState, float, float]:
         """The bound at ``y_k``: radius, ``L`` and the oracle calls spent, by the
         certificate's step along ``-g`` (seeded with the last certified step), with the
-        state and ``||g(y_k)||``."""
+        state, ``||g(y_k)||`` and the part ``k`` of the claimed decrease that the exact
+        slope keeps (see Rounding in the class docstring)."""
         radius, lipschitz, calls = self.certificate.steepest_step(
             objective, x, evaluation, self.eta, state.certified
         )
-        return radius, lipschitz, calls, state, evaluation.grad_norm
+        gnorm = evaluation.grad_norm
+        kept = 1.0
+        if gnorm > 0.0 and lipschitz < math.inf:
+            scale, error, bounded = _exact_slope(
+                objective, x, evaluation, None, -gnorm * gnorm, gnorm, self.eta
+            )
+            along = -(gnorm * (gnorm * scale))  # (-||g||^2 along v = -2^k g)
+            if bounded is not None:  # the step sized from s_up: L scaled by s / s_up
+                kept = bounded / along
+                lipschitz = lipschitz / kept
+            elif error > 0.0:
+                kept = max(1.0 - error / ((1.0 - 0.5 * self.eta) * -along), 0.0)
+        return radius, lipschitz, calls, state, gnorm, kept
 
     def along(
-        self, plan: tuple[float, float, int, MomentumState, float]
+        self, plan: tuple[float, float, int, MomentumState, float, float]
     ) -> tuple[None, float, float]:
         """The gradient step's direction ``-g`` at ``y_k``: ``(None, -||g||^2, ||g||)``."""
         grad_norm = plan[4]
@@ -202,10 +229,10 @@ class LFSOAccelStep(CertifiedRule):
         self,
         x: Any,
         evaluation: Evaluation,
-        plan: tuple[float, float, int, MomentumState, float],
+        plan: tuple[float, float, int, MomentumState, float, float],
         inflation: float,
     ) -> Proposal:
-        radius, lipschitz, calls, state, _ = plan
+        radius, lipschitz, calls, state, _, kept = plan
         lipschitz = lipschitz * inflation if inflation != 1.0 else lipschitz
         certified = self.eta / lipschitz
         g = evaluation.grad
@@ -216,14 +243,14 @@ class LFSOAccelStep(CertifiedRule):
             new = advance(x, -certified, g)
             nxt = MomentumState(new, 1.0, certified, state.restarts + 1, certified)
             move = Move(new, certified, lipschitz, radius, calls)
-            return Proposal(move, _claim(certified, gain, grad_norm, self.eta), nxt)
+            return Proposal(move, kept * _claim(certified, gain, grad_norm, self.eta), nxt)
         tau = min(certified, state.planned)
         new = advance(x, -tau, g)
         direction = new - state.x
         if self.restart and state.t > 1.0 and self._uphill(g, direction, evaluation, tau):
             nxt = MomentumState(new, 1.0, tau, state.restarts + 1, certified)
             move = Move(new, tau, lipschitz, radius, calls)
-            return Proposal(move, _claim(tau, gain, grad_norm, self.eta), nxt)
+            return Proposal(move, kept * _claim(tau, gain, grad_norm, self.eta), nxt)
         t_next = _momentum(state.t)
         momentum = ((state.t - 1.0) / t_next) * direction
         nxt = MomentumState(new, t_next, tau, state.restarts, certified)
@@ -231,7 +258,7 @@ class LFSOAccelStep(CertifiedRule):
         # gradient (probe), so the test costs no round trip of its own. The decrease is
         # promised at the gradient step x_new, not at the extrapolated point.
         move = Move(new + momentum, tau, lipschitz, radius, calls, probe=momentum)
-        return Proposal(move, _claim(tau, gain, grad_norm, self.eta), nxt, anchor=new)
+        return Proposal(move, kept * _claim(tau, gain, grad_norm, self.eta), nxt, anchor=new)
 
     @staticmethod
     def _uphill(g: Any, direction: Any, evaluation: Evaluation, tau: float) -> bool:

@@ -96,6 +96,15 @@ class BallCertificate(Certificate):
     With the tight rule the next radius is offered to the model as a hint
     (``Move.hint``): models whose bound costs a pass over the data bound it there along
     with the next gradient, and the solve takes it when it lands in its tolerance window.
+
+    Exact slope. The step is sized from the computed slope ``s = g . d``; the descent
+    lemma holds for the exact gradient. On a row model's NumPy rows (logistic, ``l_2p``
+    regression) the step is checked against the model's bound on the exact slope ``s*``
+    as the segment certificate's is (:func:`_ball_slope_checked`): unchanged where it
+    descends (its claim less ``t e``), sized from ``s_up >= s*`` where that is negative,
+    else the run stops with :attr:`lfso.Status.PRECISION_LIMIT`. The model's a-priori
+    bound settles the step with no pass over the rows; only where it does not is ``A d``
+    formed (one product).
     """
 
     by_ball = True
@@ -153,10 +162,13 @@ class BallCertificate(Certificate):
         return r0, l0, 2
 
     def size(self, inputs: SizeInputs, *, defer: bool = False) -> tuple[SizedStep, Any]:
+        """See :meth:`Certificate.size`; on a row model's NumPy rows the step is checked
+        against the model's bound on the exact slope (:func:`_ball_slope_checked`)."""
         bound = inputs.evaluation.bound
         if bound is None:
             raise ValueError("the ball certificate needs evaluations made with bound=True")
-        return self._sized(bound, inputs, inputs.state)
+        sized, state = self._sized(bound, inputs, inputs.state)
+        return _ball_slope_checked(sized, inputs), state
 
     def _sized(
         self, bound: LocalBound, inputs: SizeInputs, state: BallState
@@ -222,6 +234,71 @@ class BallCertificate(Certificate):
             ),
             proven=bound.proven,
         )
+
+
+def _exact_slope(
+    objective: Any,
+    x: Any,
+    evaluation: Evaluation,
+    direction: Any,
+    slope: Any,
+    length: Any,
+    eta: float,
+) -> tuple[float, float, float | None]:
+    """``(2^k, e, s_up)`` of a host step along ``v = 2^k d`` (``d = -g`` where
+    ``direction`` is ``None``; ``||v||`` in ``[1/2, 1)``) by a certificate that takes no
+    segment of its own (the ball's): :func:`_checked_slope`'s ``e`` and ``s_up`` from the
+    model's bound on the exact slope (:class:`lfso.models._slope.RowSlope`), its
+    a-priori bound first (the model's ``_slope_prior``, no pass over the rows), the
+    segment's check (one product ``A v``) only where that does not settle the step;
+    ``(1, 0, None)`` where the model states no such bound (not a row model, not NumPy
+    rows)."""
+    prior_of = getattr(objective, "_slope_prior", None)
+    if (
+        prior_of is None
+        or type(evaluation.grad) is not np.ndarray
+        or not (type(length) is float and 0.0 < length < math.inf)
+    ):
+        return 1.0, 0.0, None
+    steepest = direction is None
+    d = evaluation.grad if steepest else direction
+    scale = _unit_scale(length, _exponent_cap(d))
+    v = d * -scale if steepest else (d * scale if scale != 1.0 else d)
+    prior = prior_of(x, evaluation, v)
+    if prior is None:
+        return 1.0, 0.0, None
+    along = -(length * (length * scale)) if steepest else float(slope) * scale
+    if prior_ok(prior, (1.0 - 0.5 * eta) * -along):
+        return scale, prior, None
+    check = objective.segment(x, evaluation, v).slope_check
+    if check is None:
+        return 1.0, 0.0, None
+    error, bounded = _checked_slope(check, along, eta)
+    return scale, error, bounded
+
+
+def _ball_slope_checked(sized: SizedStep, inputs: SizeInputs) -> SizedStep:
+    """The ball's host step checked against the exact slope (:func:`_exact_slope`).
+
+    The step ``t = eta (-s) / (L ||d||^2)`` stays in the ball ``B(x, R)`` on which
+    ``L = L(x, R)`` bounds the curvature, so the descent lemma for the exact ``f`` reads
+    ``f(x + t d) - f(x) <= t s* + t^2 L ||d||^2 / 2 = t (s* - s) - t (1 - eta/2) |s|``
+    (``s = g . d`` computed, ``s* = grad f(x) . d`` exact). With ``e >= s* - s`` below
+    ``(1 - eta/2) |s|`` the step is unchanged and its claimed decrease less ``t e``
+    (:attr:`SizedStep.slope_error`); else, where ``s_up >= s*`` is negative, the step is
+    sized from ``s_up``, ``t' = t s_up / s <= t`` (in the same ball, so under the same
+    ``L``): ``f(x + t' d) - f(x) <= t' s_up + t' eta (-s_up) / 2 = -t' (1 - eta/2)
+    |s_up| < 0``, the claimed decrease ``eta (1 - eta/2) s_up^2 / (L ||d||^2)``
+    (:attr:`SizedStep.slope`); else :class:`_SlopeSwampedError` (the rule tries ``-g``,
+    then stops the run with :attr:`lfso.Status.PRECISION_LIMIT`)."""
+    objective, x, evaluation, direction, slope, length, eta, _ = inputs
+    if objective is None or not (type(sized.t) is float and sized.t > 0.0):
+        return sized
+    scale, error, bounded = _exact_slope(objective, x, evaluation, direction, slope, length, eta)
+    if bounded is None:
+        return sized._replace(slope_error=error / scale) if error > 0.0 else sized
+    along = -(length * (length * scale)) if direction is None else slope * scale
+    return sized._replace(t=sized.t * (bounded / along), slope=bounded / scale)
 
 
 def _radius_rule_limit(r0: float, value: Any) -> _RadiusRuleError:
