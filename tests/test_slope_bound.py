@@ -22,7 +22,7 @@ import pytest
 from scripts import BENCHMARKS, script_namespace
 
 import lfso
-from lfso.models import LogisticRegression, LpRegression
+from lfso.models import CauchyRegression, LogisticRegression, LpRegression
 from lfso.steps import _certificates as certificates
 
 mpmath.mp.dps = 50
@@ -60,6 +60,15 @@ def exact_slope(model: Any, x: np.ndarray, d: np.ndarray) -> Any:
             for m, a, b in zip(lam, x, d, strict=True)
         )
         return total
+    if isinstance(model, CauchyRegression):
+        A, b, c = np.asarray(model.A), np.asarray(model.b), mpmath.mpf(model.c)
+        z, u = _exact_rows(A, x), _exact_rows(A, d)
+        r = [zi - mpmath.mpf(float(bi)) for zi, bi in zip(z, b, strict=True)]
+        rows = mpmath.fsum(ri / (1 + (ri / c) ** 2) * ui for ri, ui in zip(r, u, strict=True))
+        ridge = mpmath.fsum(
+            mpmath.mpf(float(a)) * mpmath.mpf(float(w)) for a, w in zip(x, d, strict=True)
+        )
+        return rows / len(r) + mpmath.mpf(model.l2) * ridge
     A, b, q = np.asarray(model.A), np.asarray(model.b), 2 * mpmath.mpf(model.p)
     z, u = _exact_rows(A, x), _exact_rows(A, d)
     r = [zi - mpmath.mpf(float(bi)) for zi, bi in zip(z, b, strict=True)]
@@ -115,7 +124,40 @@ def _cases() -> list[tuple[str, Any]]:
         model = LpRegression(A.astype(dtype), b, 2)
         return model, x.astype(dtype), rng.standard_normal(4).astype(dtype)
 
+    def cauchy(c, l2, spread):
+        def make(dtype, rng):
+            A = rng.standard_normal((25, 4))
+            b = rng.standard_normal(25) * spread
+            model = CauchyRegression(A.astype(dtype), b.astype(dtype), c, l2=l2)
+            x = (rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 3)).astype(dtype)
+            return model, x, rng.standard_normal(4).astype(dtype)
+
+        return make
+
+    def cauchy_near_fit(dtype, rng):  # residuals of 1 from products of 1e3: rounding swamps
+        A = rng.standard_normal((7, 3))
+        A[3:] = A[:4]
+        x0 = rng.standard_normal(3) * 10.0 ** rng.uniform(5, 8)
+        A = (A * 1e-4).astype(dtype)
+        b = (A.astype(np.float64) @ x0 + rng.standard_normal(7)).astype(dtype)
+        model = CauchyRegression(A, b, 1.0)
+        x = (x0 * (1.0 + 1e-4 * rng.standard_normal(3))).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
+
+    def cauchy_outliers(dtype, rng):  # residuals far past c, c far from 1
+        A = rng.standard_normal((20, 3))
+        c = 10.0 ** rng.uniform(-3, 3)
+        b = rng.standard_normal(20) * c * 10.0 ** rng.uniform(0, 6)
+        model = CauchyRegression(A.astype(dtype), b.astype(dtype), c)
+        x = (rng.standard_normal(3) * c).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
+
     return [
+        ("cauchy", cauchy(1.0, 0.0, 1.0)),
+        ("cauchy ridge large c", cauchy(1e3, 0.3, 1e2)),
+        ("cauchy small c", cauchy(1e-2, 0.0, 1.0)),
+        ("cauchy near a fit", cauchy_near_fit),
+        ("cauchy outliers", cauchy_outliers),
         ("random logistic", random_logistic),
         ("ridge per feature", ridge_per_feature),
         ("cancelling logistic", cancelling_logistic),
@@ -238,6 +280,44 @@ def test_run_where_the_gradients_rounding_swamps_its_slope_stops_at_the_precisio
         res = lfso.minimize(model, np.ones(3, np.float32), max_iter=400)
     assert res.status is lfso.Status.PRECISION_LIMIT
     assert "rounding swamps its slope" in res.message
+
+
+def _cauchy_taken_slopes(method: str, monkeypatch: Any) -> list[Any]:
+    """Float32 Cauchy rows of size 1e-4 repeated with other targets, near their minimiser
+    at weights of 1e7 (residuals of 1, each a difference of products of 1e3, whose
+    rounding swamps the gradient), four starts: the exact slope ``grad f(x) . d`` at each
+    step taken, along its direction (50 digits)."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    x0 = rng.standard_normal(3) * 1e7
+    A32 = (A * 1e-4).astype(np.float32)
+    b32 = (A32.astype(np.float64) @ x0 + rng.standard_normal(7)).astype(np.float32)
+    model = CauchyRegression(A32, b32, 1.0)
+    taken: list[tuple[np.ndarray, np.ndarray]] = []
+    real = certificates.SegmentCertificate.size
+
+    def size(self, inputs, *, defer=False):
+        out = real(self, inputs, defer=defer)
+        d = -inputs.evaluation.grad if inputs.direction is None else inputs.direction
+        if out[0].t > 0.0:
+            taken.append((np.array(inputs.x), np.array(d)))
+        return out
+
+    monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+    for seed in range(4):
+        start = x0 + np.random.default_rng(seed).standard_normal(3) * 1e4
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lfso.minimize(model, start.astype(np.float32), method=method, max_iter=60)
+    return [exact_slope(model, x, d) for x, d in taken]
+
+
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "lfso"])
+def test_cauchy_steps_where_the_gradients_rounding_swamps_its_slope_descend(method, monkeypatch):
+    slopes = _cauchy_taken_slopes(method, monkeypatch)
+    assert slopes
+    assert max(slopes) < 0.0
 
 
 def _ordinary(dtype: Any, method: str) -> Any:
