@@ -142,6 +142,7 @@ class CauchyRegression(Model):
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
     _has_paper_radius = False
+    _transient = Model._transient | {"_slope_constants"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
