@@ -44,8 +44,9 @@ are rounded up by one float each (:func:`math.nextafter`), so that the float ret
 
 A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
 pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
-(its docstring, :meth:`lfso.models.LogisticRegression.segment` and
-:meth:`lfso.models.LpRegression.segment`): where ``e_0`` is below an eighth of ``(1 -
+(its docstring, :meth:`lfso.models.LogisticRegression.segment`,
+:meth:`lfso.models.LpRegression.segment`, and the Cauchy and softmax models'
+``_slope_check``): where ``e_0`` is below an eighth of ``(1 -
 eta/2) |s|`` the certificate reads no row; else it asks for :meth:`RowSlope.upper`.
 """
 
@@ -228,7 +229,8 @@ class RowSlope:
     delta, eps : float
         ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
     derivative : (callable, args)
-        :func:`logistic_derivative` or :func:`power_derivative` and its last arguments:
+        :func:`logistic_derivative`, :func:`power_derivative`, :func:`cauchy_derivative`
+        or :func:`softmax_derivative` (the ``n K`` logits as rows) and its last arguments:
         ``fn(z64, delta, *args) -> (w, kappa, omega)``.
     divisor : float
         ``N`` (``n`` for a mean, 1 for a sum): an integer, exact in float64.
