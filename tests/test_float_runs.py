@@ -597,7 +597,7 @@ def test_float32_softmax_run_with_tiny_features_never_rises(seed):
     exact = SoftmaxRegression(X.astype(np.float64), y, 3, l2=1e-3)
     x0 = rng.standard_normal(model.dim).astype(np.float32)
     points = [x0.astype(np.float64)]
-    lfso.minimize(
+    res = lfso.minimize(
         model,
         x0,
         max_iter=400,
@@ -605,7 +605,9 @@ def test_float32_softmax_run_with_tiny_features_never_rises(seed):
         monitor=False,
         callback=lambda r: points.append(np.asarray(r.x, np.float64)),
     )
-    assert len(points) > 200
+    # (the run goes on in the rounding of f, or stops where the gradient's rounding swamps
+    # its slope: lfso.models._slope)
+    assert len(points) > 200 or res.status is lfso.Status.PRECISION_LIMIT
     unit, values = 2.0**-24, [exact.value(x) for x in points]
     for k in range(1, len(points)):
         g = exact.evaluate(points[k], bound=False).grad

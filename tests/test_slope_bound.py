@@ -22,7 +22,7 @@ import pytest
 from scripts import BENCHMARKS, script_namespace
 
 import lfso
-from lfso.models import LogisticRegression, LpRegression
+from lfso.models import CauchyRegression, LogisticRegression, LpRegression, SoftmaxRegression
 from lfso.steps import _certificates as certificates
 
 mpmath.mp.dps = 50
@@ -60,6 +60,39 @@ def exact_slope(model: Any, x: np.ndarray, d: np.ndarray) -> Any:
             for m, a, b in zip(lam, x, d, strict=True)
         )
         return total
+    if isinstance(model, SoftmaxRegression):
+        X, k = np.asarray(model.X), model.K
+        W, D = x.reshape(-1, k), d.reshape(-1, k)
+        labels = np.argmax(np.asarray(model.onehot), axis=1)
+        total = mpmath.mpf(0)
+        for row, label in zip(X, labels, strict=True):
+            z = _exact_rows(W.T, row)
+            v = _exact_rows(D.T, row)
+            top = max(z)
+            e = [mpmath.exp(zk - top) for zk in z]
+            norm = mpmath.fsum(e)
+            total += mpmath.fsum(
+                (ek / norm - (1 if c == label else 0)) * vk
+                for c, (ek, vk) in enumerate(zip(e, v, strict=True))
+            )
+        if model._ridge is not None:
+            lam = np.asarray(model._ridge.r, dtype=np.float64)
+        else:
+            lam = float(model.l2) * np.asarray(model._mask, dtype=np.float64)
+        ridge = mpmath.fsum(
+            mpmath.mpf(float(m)) * mpmath.mpf(float(a)) * mpmath.mpf(float(b))
+            for m, a, b in zip(lam, x, d, strict=True)
+        )
+        return total / len(labels) + ridge
+    if isinstance(model, CauchyRegression):
+        A, b, c = np.asarray(model.A), np.asarray(model.b), mpmath.mpf(model.c)
+        z, u = _exact_rows(A, x), _exact_rows(A, d)
+        r = [zi - mpmath.mpf(float(bi)) for zi, bi in zip(z, b, strict=True)]
+        rows = mpmath.fsum(ri / (1 + (ri / c) ** 2) * ui for ri, ui in zip(r, u, strict=True))
+        ridge = mpmath.fsum(
+            mpmath.mpf(float(a)) * mpmath.mpf(float(w)) for a, w in zip(x, d, strict=True)
+        )
+        return rows / len(r) + mpmath.mpf(model.l2) * ridge
     A, b, q = np.asarray(model.A), np.asarray(model.b), 2 * mpmath.mpf(model.p)
     z, u = _exact_rows(A, x), _exact_rows(A, d)
     r = [zi - mpmath.mpf(float(bi)) for zi, bi in zip(z, b, strict=True)]
@@ -115,7 +148,63 @@ def _cases() -> list[tuple[str, Any]]:
         model = LpRegression(A.astype(dtype), b, 2)
         return model, x.astype(dtype), rng.standard_normal(4).astype(dtype)
 
+    def cauchy(c, l2, spread):
+        def make(dtype, rng):
+            A = rng.standard_normal((25, 4))
+            b = rng.standard_normal(25) * spread
+            model = CauchyRegression(A.astype(dtype), b.astype(dtype), c, l2=l2)
+            x = (rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 3)).astype(dtype)
+            return model, x, rng.standard_normal(4).astype(dtype)
+
+        return make
+
+    def cauchy_near_fit(dtype, rng):  # residuals of 1 from products of 1e3: rounding swamps
+        A = rng.standard_normal((7, 3))
+        A[3:] = A[:4]
+        x0 = rng.standard_normal(3) * 10.0 ** rng.uniform(5, 8)
+        A = (A * 1e-4).astype(dtype)
+        b = (A.astype(np.float64) @ x0 + rng.standard_normal(7)).astype(dtype)
+        model = CauchyRegression(A, b, 1.0)
+        x = (x0 * (1.0 + 1e-4 * rng.standard_normal(3))).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
+
+    def cauchy_outliers(dtype, rng):  # residuals far past c, c far from 1
+        A = rng.standard_normal((20, 3))
+        c = 10.0 ** rng.uniform(-3, 3)
+        b = rng.standard_normal(20) * c * 10.0 ** rng.uniform(0, 6)
+        model = CauchyRegression(A.astype(dtype), b.astype(dtype), c)
+        x = (rng.standard_normal(3) * c).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
+
+    def softmax(k, l2, size):
+        def make(dtype, rng):
+            A = rng.standard_normal((20, 3))
+            y = rng.integers(0, k, 20)
+            weights = np.array(l2) if isinstance(l2, list) else l2
+            model = SoftmaxRegression(A.astype(dtype), y, k, l2=weights)
+            x = (rng.standard_normal(4 * k) * 10.0 ** rng.uniform(-2, size)).astype(dtype)
+            return model, x, rng.standard_normal(4 * k).astype(dtype)
+
+        return make
+
+    def softmax_cancelling(dtype, rng):  # rows of 1e-4 repeated with other labels
+        A = rng.standard_normal((7, 3))
+        A[3:] = A[:4]
+        y = rng.integers(0, 3, 7)
+        model = SoftmaxRegression((A * 1e-4).astype(dtype), y, 3, fit_intercept=False)
+        x = (rng.standard_normal(9) * 10.0 ** rng.uniform(5, 8)).astype(dtype)
+        return model, x, rng.standard_normal(9).astype(dtype)
+
     return [
+        ("softmax", softmax(3, 0.1, 1)),
+        ("softmax ridge per feature", softmax(4, [0.0, 1.0, 1e3], 2)),
+        ("softmax two classes large logits", softmax(2, 0.0, 3)),
+        ("softmax cancelling", softmax_cancelling),
+        ("cauchy", cauchy(1.0, 0.0, 1.0)),
+        ("cauchy ridge large c", cauchy(1e3, 0.3, 1e2)),
+        ("cauchy small c", cauchy(1e-2, 0.0, 1.0)),
+        ("cauchy near a fit", cauchy_near_fit),
+        ("cauchy outliers", cauchy_outliers),
         ("random logistic", random_logistic),
         ("ridge per feature", ridge_per_feature),
         ("cancelling logistic", cancelling_logistic),
@@ -248,6 +337,72 @@ _ORDINARY = {
     "lfso-paper": {"method": "lfso", "radius": "paper"},
     "lfso-accel": {"method": "lfso-accel"},
 }
+
+
+def _swamped_cauchy() -> tuple[Any, list[np.ndarray]]:
+    """Float32 Cauchy rows of size 1e-4 repeated with other targets, near their minimiser
+    at weights of 1e7 (residuals of 1, each a difference of products of 1e3, whose
+    rounding swamps the gradient), and four starts."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    x0 = rng.standard_normal(3) * 1e7
+    A32 = (A * 1e-4).astype(np.float32)
+    b32 = (A32.astype(np.float64) @ x0 + rng.standard_normal(7)).astype(np.float32)
+    starts = [x0 + np.random.default_rng(s).standard_normal(3) * 1e4 for s in range(4)]
+    return CauchyRegression(A32, b32, 1.0), [x.astype(np.float32) for x in starts]
+
+
+def _swamped_softmax() -> tuple[Any, list[np.ndarray]]:
+    """Float32 softmax rows of size 1e-4 repeated with other labels, no intercept and no
+    ridge (the minimiser at weights near 1e6, logits differences of products of 1e2), and
+    four starts."""
+    rng = np.random.default_rng(470974474)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    y = rng.integers(0, 3, 7)
+    model = SoftmaxRegression((A * 1e-4).astype(np.float32), y, 3, fit_intercept=False)
+    starts = [np.random.default_rng(s).standard_normal(9).astype(np.float32) for s in range(4)]
+    return model, starts
+
+
+def _taken_slopes(problem: Any, method: str, max_iter: int, monkeypatch: Any) -> list[Any]:
+    """The exact slope ``grad f(x) . d`` (50 digits) at each step a certified method takes
+    on ``problem()``'s model from its starts, along the step's direction."""
+    model, starts = problem()
+    taken: list[tuple[np.ndarray, np.ndarray]] = []
+    real = certificates.SegmentCertificate.size
+
+    def size(self, inputs, *, defer=False):
+        out = real(self, inputs, defer=defer)
+        d = -inputs.evaluation.grad if inputs.direction is None else inputs.direction
+        if out[0].t > 0.0:
+            taken.append((np.array(inputs.x), np.array(d)))
+        return out
+
+    monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+    for start in starts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lfso.minimize(model, start, method=method, max_iter=max_iter)
+    return [exact_slope(model, x, d) for x, d in taken]
+
+
+@pytest.mark.parametrize(
+    "problem, method, max_iter",
+    [
+        (_swamped_cauchy, "lfso-lbfgs", 60),
+        (_swamped_cauchy, "lfso", 60),
+        (_swamped_softmax, "lfso-lbfgs", 200),
+    ],
+    ids=["cauchy-lfso-lbfgs", "cauchy-lfso", "softmax-lfso-lbfgs"],
+)
+def test_steps_where_the_gradients_rounding_swamps_its_slope_descend(
+    problem, method, max_iter, monkeypatch
+):
+    slopes = _taken_slopes(problem, method, max_iter, monkeypatch)
+    assert slopes
+    assert max(slopes) < 0.0
 
 
 def _ordinary(dtype: Any, method: str) -> Any:

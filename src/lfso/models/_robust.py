@@ -46,6 +46,15 @@ from ._segments import (
     slack_weights,
     squared_slack,
 )
+from ._slope import (
+    RowSlope,
+    cauchy_derivative,
+    gradient_prior,
+    on_host,
+    prior_constants,
+    wide_pads,
+    wide_products,
+)
 
 __all__ = ["CauchyRegression"]
 
@@ -133,6 +142,7 @@ class CauchyRegression(Model):
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
     _has_paper_radius = False
+    _transient = Model._transient | {"_slope_constants"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -373,8 +383,10 @@ class CauchyRegression(Model):
             lost = math.prod(direction.shape) * g.square_lost  # (the squares' underflow)
             offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, direction * direction) + lost)
         slope, pair = row_slope(evaluation.grad, direction)
-        return RowSegment(
-            materialize(ax - self.b) if r is None else r,
+        if r is None:
+            r = materialize(ax - self.b)
+        segment = RowSegment(
+            r,
             u,
             self._kernel,
             weight=weight,
@@ -387,3 +399,80 @@ class CauchyRegression(Model):
             slack=(delta, eps),
             weight_sum=weight_sum,
         ).lazy_slope(pair)
+        segment.slope_check = self._slope_check(
+            x, r, u, direction, (delta, eps, dmax, xmax), evaluation
+        )
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        r: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's rows
+        (:mod:`lfso.models._slope`, :func:`~lfso.models._slope.cauchy_derivative`), on
+        NumPy rows with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`): the gradient's row factor
+        ``f_i = fl(r_i / (1 + r_i^2 / c^2))`` (or ``c / (q + 1/q)``, ``q = r_i / c``, where
+        ``r_i^2`` overflows) is within ``16 u |f_i| + 4 eta`` of ``l'(r_i)`` (four or five
+        operations, ``l'``'s relative sensitivity to each at most 1; ``eta`` the smallest
+        subnormal, for underflow), and ``l'(r_i)`` within ``delta`` of ``l'(r*_i)``
+        (``|l''| <= 1``); ``A^T f`` sums ``n`` products: ``row_error = (gamma_n + 16 u)
+        sum_i |f_i| + n (4 eta + delta)``. The sum of the factors follows from ``f``:
+        ``|l'(t)| <= min(c/2, sqrt(2 l(t)))`` (``w / (1 + w)^2 <= log(1 + w)`` for ``w =
+        t^2 / c^2``), so by Cauchy-Schwarz ``sum_i |l'(r*_i)| <= n min(c/2, sqrt(2 f(x)))``
+        and ``f(x) <= F + E`` (``F`` the computed ``f``, ``E`` :meth:`value_error`'s bound,
+        whose ``delta`` is the segment's); ``|f_i| <= (1 + 16 u) (|l'(r*_i)| + delta) + 4
+        eta``.
+        """
+        delta, eps, dmax, xmax = pads
+        if not on_host(pads, r, u, x):
+            return None
+        g, n, dim = self.geometry, self.n, int(self.A.shape[1])
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not g:
+            pad = 1.0 + error_gamma(n + dim + 16, self.A.dtype)
+            constants = prior_constants(g.unit, dim, g.alpha, n, self.l2)
+            held = (g, error_gamma(n, self.A.dtype), pad, constants)
+            self.__dict__["_slope_constants"] = held
+        _, gamma_n, pad, constants = held
+        # (the rows' underflow, as in value_error)
+        delta = delta + (dim + 1) * g.square_lost
+        value = abs(float(evaluation.value))
+        lost = (n + dim) * g.tiny * max(1.0, self.c * self.c, self.l2)
+        top = ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + lost) * (1.0 + 1e-9)
+        size = min(0.5 * self.c, math.sqrt(2.0 * (value + top)) * (1.0 + 1e-9))
+        factors = (1.0 + 16.0 * g.unit) * n * (size + delta) + 4.0 * n * g.square_lost
+        row_error = (gamma_n + 16.0 * g.unit) * factors + n * (4.0 * g.square_lost + delta)
+        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+        return RowSlope(
+            r,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=(cauchy_derivative, (self.c,)),
+            divisor=float(n),
+            prior=prior,
+            ridge=(self._slope_ridge, x, direction) if self.l2 else None,
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _slope_ridge(self) -> float:
+        """The ridge's weight ``l2`` as the slope bound reads it."""
+        return float(self.l2)
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
+        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+        g, dim = self.geometry, int(self.A.shape[1])
+        z, u = wide_products(self.A, x, v)
+        r = z - np.asarray(self.b, dtype=np.float64)
+        pad = wide_pads(dim, g.alpha * xmax + self._b_max)
+        return r, u, pad, wide_pads(dim, g.alpha * vmax)

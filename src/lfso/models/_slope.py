@@ -44,8 +44,9 @@ are rounded up by one float each (:func:`math.nextafter`), so that the float ret
 
 A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
 pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
-(its docstring, :meth:`lfso.models.LogisticRegression.segment` and
-:meth:`lfso.models.LpRegression.segment`): where ``e_0`` is below an eighth of ``(1 -
+(its docstring, :meth:`lfso.models.LogisticRegression.segment`,
+:meth:`lfso.models.LpRegression.segment`, and the Cauchy and softmax models'
+``_slope_check``): where ``e_0`` is below an eighth of ``(1 -
 eta/2) |s|`` the certificate reads no row; else it asks for :meth:`RowSlope.upper`.
 """
 
@@ -59,7 +60,13 @@ import numpy as np
 
 from . import _compiled
 
-__all__ = ["RowSlope", "logistic_derivative", "power_derivative"]
+__all__ = [
+    "RowSlope",
+    "cauchy_derivative",
+    "logistic_derivative",
+    "power_derivative",
+    "softmax_derivative",
+]
 
 #: float64's unit roundoff and smallest subnormal number.
 _U64 = 2.0**-53
@@ -134,6 +141,81 @@ def power_derivative(
     return w, kappa, omega
 
 
+def cauchy_derivative(
+    r: np.ndarray, delta: float, c: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w, kappa, omega)`` of the Cauchy rows ``l(r) = (c^2/2) log(1 + r^2/c^2)`` at the
+    float64 residuals ``r``, for :class:`RowSlope`.
+
+    ``l'(r) = r / (1 + q^2)`` with ``q = r / c``, taken as ``c / (q + 1/q)`` where ``|r| >
+    c`` (no overflow of ``r^2``); ``l''(r) = (1 - q^2) / (1 + q^2)^2``, so ``|l''(t)| <= 1 /
+    (1 + t^2/c^2)`` (``|1 - w| <= 1 + w``), even and decreasing in ``|t|``: on ``[r -
+    delta, r + delta]`` at most ``1 / (1 + s^2/c^2)``, ``s = max(0, |r| - delta)``, taken
+    as ``(1 + 16 u_64) / (1 + (s/c)^2)`` for ``s <= c`` and ``(1 + 16 u_64) h^2 / (1 +
+    h^2) + 2 eta_64``, ``h = c / s``, above (each a few correctly rounded operations, whose
+    relative errors the pad covers: the value is decreasing in ``s`` and ``fl(s)`` is within
+    a half ulp of ``s``), and at most 1. ``w`` is within ``16 u_64 |w| + 8 eta_64`` of
+    ``l'(r)``: four operations, and ``l'``'s relative sensitivity to ``q`` (``|1 - q^2| /
+    (1 + q^2)``) and to ``1/q`` at most 1; where ``q`` overflows (``|r| / c > 1.8e308``,
+    so ``c < 1``) ``w = 0`` and ``|l'(r)| <= c / |q| < 1e-308``, which ``omega`` adds.
+    """
+    c = float(c)
+    a = np.abs(r)
+    inner = a <= c
+    q = r / c
+    with np.errstate(divide="ignore", over="ignore"):
+        outer = c / (q + 1.0 / np.where(inner, 1.0, q))
+        w = np.where(inner, r / (1.0 + q * q), outer)
+        s = np.maximum(a - delta, 0.0)
+        h = c / np.where(s > c, s, c)
+        near = (1.0 + 16.0 * _U64) / (1.0 + (s / c) * (s / c))
+        far = (1.0 + 16.0 * _U64) * (h * h) / (1.0 + h * h) + 2.0 * _ETA64
+        kappa = np.minimum(np.where(s > c, far, near), 1.0)
+    omega = 16.0 * _U64 * np.abs(w) + 8.0 * _ETA64 + np.where(np.isinf(q), 1e-308, 0.0)
+    return w, kappa, omega
+
+
+def softmax_derivative(
+    z: np.ndarray, delta: float, classes: int, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w, kappa, omega)`` of softmax regression's logits, for :class:`RowSlope`: ``z``
+    the float64 logits of ``n`` rows, ``K = classes`` a row, class by class (the ``K x
+    n`` array flattened), ``labels`` the flat indices of the labels' entries.
+
+    A row's loss ``l(z) = log sum_k e^{z_k} - z_y`` has ``d l / d z_m = pi_m - [m = y]``
+    and Hessian ``H = diag(pi) - pi pi^T``, whose row ``m`` sums in absolute value to
+    ``2 pi_m (1 - pi_m) <= 1/2``. Theorem (per logit, in place of the mean value
+    theorem): where every logit of the row is within ``delta`` of the exact one,
+    ``|l_m'(z*) - l_m'(z)| = |int_0^1 sum_k H_mk(z + s (z* - z)) (z*_k - z_k) ds| <= delta
+    / 2``; so ``kappa = 1/2`` for every logit, and :class:`RowSlope`'s theorem holds with
+    the sum over the ``n K`` logits in place of the rows (its proof reads
+    ``|l'(z*) - l'(z)| <= kappa delta`` and nothing else of ``l``).
+
+    Rounding: ``pi_m = e_m / S`` with ``e_m = exp(z_m - max_k z_k)`` and ``S = sum_k e_k
+    >= 1``; the label's ``pi_y - 1`` taken as ``-(sum_{k != y} e_k) / S`` (no
+    cancellation). The shift is within ``u_64 |Delta_m|`` of the exact one, which moves
+    ``e_m`` by a relative ``1.01 u_64 |Delta_m| <= 760 u_64`` where it is at least the
+    smallest normal number (``|Delta_m| <= 746``; below it, an absolute ``2 eta_64``), the
+    exponential by ``2 u_64``; the sums add ``gamma_K`` and the quotient one: ``w`` is within
+    ``(1600 + 2K) u_64 |w| + 4 (K + 2) eta_64`` of ``l'(z)``.
+    """
+    k = int(classes)
+    logits = z.reshape(k, -1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        e = np.exp(logits - np.max(logits, axis=0, keepdims=True))
+        total = np.sum(e, axis=0, keepdims=True)
+        w = (e / total).reshape(-1)
+        flat = e.reshape(-1)
+        label = flat[labels]
+        flat[labels] = 0.0
+        others = np.sum(e, axis=0)
+        flat[labels] = label
+        w[labels] = -others / total.reshape(-1)
+    kappa = np.full_like(w, 0.5)
+    omega = (1600.0 + 2.0 * k) * _U64 * np.abs(w) + 4.0 * (k + 2) * _ETA64
+    return w, kappa, omega
+
+
 class RowSlope:
     """The exact slope ``grad f(x) . v`` of a row model, bounded from its rows (see the
     module docstring for the theorem, its proof and rounding).
@@ -147,7 +229,8 @@ class RowSlope:
     delta, eps : float
         ``|z_i - z*_i| <= delta``, ``|u_i - u*_i| <= eps`` (the segment's rounding bounds).
     derivative : (callable, args)
-        :func:`logistic_derivative` or :func:`power_derivative` and its last arguments:
+        :func:`logistic_derivative`, :func:`power_derivative`, :func:`cauchy_derivative`
+        or :func:`softmax_derivative` (the ``n K`` logits as rows) and its last arguments:
         ``fn(z64, delta, *args) -> (w, kappa, omega)``.
     divisor : float
         ``N`` (``n`` for a mean, 1 for a sum): an integer, exact in float64.
@@ -325,6 +408,24 @@ def wide_products(A: np.ndarray, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
         block = A[start : start + _BLOCK].astype(np.float64)
         out[:, start : start + _BLOCK] = both @ block.T
     return out[0], out[1]
+
+
+def wide_class_products(
+    A: np.ndarray, x: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wide_products` for matrices: ``(A x, A v)`` in float64 with ``x`` and ``v`` of
+    shape ``(d, K)`` (softmax regression's weights and direction), in one pass over ``A``,
+    each entry within the same bound as a row of :func:`wide_products`."""
+    k = int(x.shape[1])
+    both = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)], 1)
+    if A.dtype == np.float64:
+        out = A @ both
+        return out[:, :k], out[:, k:]
+    n = int(A.shape[0])
+    out = np.empty((n, 2 * k), dtype=np.float64)
+    for start in range(0, n, _BLOCK):
+        out[start : start + _BLOCK] = A[start : start + _BLOCK].astype(np.float64) @ both
+    return out[:, :k], out[:, k:]
 
 
 def wide_pads(d: int, scale: float) -> float:

@@ -43,6 +43,15 @@ from ._segments import (
     materialized_product,
     row_slope,
 )
+from ._slope import (
+    RowSlope,
+    gradient_prior,
+    on_host,
+    prior_constants,
+    softmax_derivative,
+    wide_class_products,
+    wide_pads,
+)
 
 __all__ = ["SoftmaxRegression"]
 
@@ -180,7 +189,12 @@ class SoftmaxRegression(Model):
     _weighed_kernel: Callable[[Any], Any] | None = None
     extras = frozenset({"hint", "probe", "product"})
     _has_paper_radius = False
-    _transient = Model._transient | {"_held_onehot", "_held_labels", "_weights"}
+    _transient = Model._transient | {
+        "_held_onehot",
+        "_held_labels",
+        "_weights",
+        "_slope_constants",
+    }
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -595,7 +609,7 @@ class SoftmaxRegression(Model):
         span = -math.log(float(xp.finfo(logits.dtype).smallest_normal))
         slack = (2.0 * dz + 8.2 * unit * span, 2.0 * dv + 8.2 * unit * v_max)
         slope, pair = row_slope(evaluation.grad, direction)
-        return RowSegment(
+        segment = RowSegment(
             delta_z,
             delta_v,
             kernel,
@@ -608,6 +622,89 @@ class SoftmaxRegression(Model):
             slack=slack,
             weight_sum=xp.sum(v2),
         ).lazy_slope(pair)
+        if self._weighed_kernel is None:  # (weighted rows go without it)
+            segment.slope_check = self._slope_check(
+                x, logits, V, direction, (dz, dv, dmax, xmax), evaluation
+            )
+        return segment
+
+    def _slope_check(
+        self,
+        x: Any,
+        logits: Any,
+        V: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> RowSlope | None:
+        """The exact slope along ``direction`` bounded from the segment's logits
+        (:mod:`lfso.models._slope`, :func:`~lfso.models._slope.softmax_derivative`: the
+        ``n K`` logits as the rows, ``|l_m'(z*) - l_m'(z)| <= delta / 2`` each), on NumPy
+        with host pads; ``None`` elsewhere.
+
+        A priori (:func:`lfso.models._slope.gradient_prior`, the logits as rows of the
+        ``nK x dK`` matrix whose row ``(i, k)`` holds ``tilde x_i`` in class ``k``'s
+        columns, so ``||row||_1 <= alpha``): the coefficients ``G_ik`` are within
+        ``gamma_{3K+6}`` of their values at the computed shifted logits (:meth:`_parts`),
+        whose shift moves ``pi`` by at most ``K u`` a row, and within ``4 eta`` for
+        underflow; ``sum_k |G_ik| <= 2`` (1.01 padded) and ``sum_k |pi_k(z) - pi_k(z*)| <=
+        2 delta``: a row's ``sum_k (gamma_n |G_ik| + |G_ik - l_k'(z*_i)|) <= 2.01 (gamma_n +
+        gamma_{3K+6}) + K u + 4 K eta + 2 delta``. The centring (the class docstring's
+        "Gradient") at most doubles that error in ``sum_jk |v_jk| |e_jk|`` (``|(Q e)_jk|
+        <= |e_jk| + mean_k |e_jk|``) and adds its own rounding, ``gamma_{K+2}`` of each
+        feature's row sum ``sum_k |D_jk|``, whose total is at most ``2 n alpha``: ``K
+        gamma_{K+2} 2.02 n`` in ``row_error``'s units.
+        """
+        delta, eps, dmax, xmax = pads
+        if not on_host(pads, logits, V, x):
+            return None
+        g, n, k = self.geometry, self.n, self.K
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not g:
+            dtype = self.X.dtype
+            rounding = 2.01 * (error_gamma(n, dtype) + error_gamma(3 * k + 6, dtype))
+            rounding += k * g.unit + 4.0 * k * g.square_lost
+            centring = 2.02 * k * error_gamma(k + 2, dtype)
+            constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+            held = (g, rounding, centring, constants)
+            self.__dict__["_slope_constants"] = held
+        _, rounding, centring, constants = held
+        row_error = n * (2.0 * (rounding + 2.0 * delta) + centring)
+        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+        return RowSlope(
+            logits.reshape(-1),
+            V.reshape(-1),
+            delta=delta,
+            eps=eps,
+            derivative=(softmax_derivative, (k, self._label_index)),
+            divisor=float(n),
+            prior=prior,
+            ridge=(self._slope_ridge, x, direction),
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _slope_ridge(self) -> Any:
+        """The ridge's weights as the slope bound reads them, one per coefficient: the held
+        weights, ``l2`` times the mask (intercepts unpenalised), or 0."""
+        if self._ridge is not None:
+            return to_numpy(self._ridge.r)
+        if not self.l2:
+            return 0.0
+        return float(self.l2) * to_numpy(self._mask).astype(np.float64)
+
+    def _wide_rows(
+        self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """``(z, u, delta, eps)``: the logits and their change along ``v`` made again in
+        float64 (class by class, flattened: :meth:`_logits`' layout), with their rounding
+        bounds (:func:`lfso.models._slope.wide_class_products`, ``wide_pads``)."""
+        g, shape = self.geometry, (self.n_features, self.K)
+        z, u = wide_class_products(self.X, x.reshape(shape), v.reshape(shape))
+        pads = (
+            wide_pads(self.n_features, g.alpha * xmax),
+            wide_pads(self.n_features, g.alpha * vmax),
+        )
+        return z.T.reshape(-1), u.T.reshape(-1), pads[0], pads[1]
 
 
 def _variance_kernel(
