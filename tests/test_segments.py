@@ -1469,3 +1469,26 @@ def test_a_direction_whose_row_weights_overflow_gives_inf_without_a_warning(mode
         warnings.simplefilter("error")
         seg = model.segment(x, evaluation, np.full(2, 1e200))
         assert seg(1.0) == math.inf
+
+
+@pytest.mark.parametrize("l2", [1e-46, 2.1e-45, 1.3e-40])
+@pytest.mark.parametrize("name", ["logistic", "softmax", "cauchy"])
+def test_a_float32_ridge_below_the_normal_range_keeps_its_curvature(name, l2):
+    """The ridge's curvature ``l2 ||d||^2`` along the segment, for an ``l2`` that float32
+    holds only as a subnormal number or not at all, is still inside ``C(t)`` (exactly, by
+    mpmath): rows of size 1e-30 keep the loss's own curvature far below it."""
+    X = np.array([[1e-30], [2e-30], [-1e-30]], dtype=np.float32)
+    labels = np.array([0.0, 1.0, 1.0])
+    if name == "logistic":
+        model = LogisticRegression(X, labels, l2=l2)
+    elif name == "softmax":
+        model = SoftmaxRegression(X, labels.astype(np.int64), 2, l2=l2, fit_intercept=False)
+    else:  # residuals |s u_i| <= 3e-12 < c: the loss's curvature is positive there
+        model = CauchyRegression(X, np.zeros(3, np.float32), c=1.0, l2=l2)
+    x = np.zeros(model.dim, np.float32)
+    d = np.full(model.dim, 1e18, np.float32)
+    seg = model.segment(x, model.evaluate(x), d)
+    with mpmath.workdps(50):
+        ridge = mpmath.mpf(l2) * mpmath.fsum(mpmath.mpf(float(v)) ** 2 for v in d)
+        for t in (0.0, 1.0):
+            assert mpmath.mpf(seg(t)) >= ridge, (t, seg(t), float(ridge))

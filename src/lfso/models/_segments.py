@@ -1791,7 +1791,10 @@ class RowSegment(SegmentBound):
         Per-row weight of the kernel (``u^2``); ``None`` for kernels that include it.
     scale : float
     offset : 0-d array or float
-        Curvature added everywhere (``l2 ||d||^2`` for a ridge), fetched with the first batch.
+        Curvature added everywhere (``l2 ||d||^2`` for a ridge), fetched with the first batch:
+        an upper bound, its own rounding included (a ridge's factor ``l2 pad`` enters a
+        product with the data's dtype, which holds it only to an absolute ``eta / 2`` below
+        that dtype's normal range: :func:`~lfso.models._ridge.held_up` rounds it up first).
     slope : 0-d array
         ``g . d`` (fetched with the first batch).
     product : callable ``t -> array`` or None
