@@ -1622,3 +1622,21 @@ def test_row_segment_bounds_the_exact_row_suprema_on_adversarial_rows(
                 continue
             with mpmath.workdps(50):
                 assert mpmath.mpf(bound) >= _exact_row_suprema(model, x, d, t), (t, bound)
+
+
+@pytest.mark.parametrize("p", [1.25, 1.5])
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_trial_below_float32s_normal_range_is_not_rounded_down(p, batch):
+    """A float32 segment evaluates its trial ``t`` in float32: a ``t`` below the smallest
+    normal number (``1e-46`` rounds to 0, ``3e-45`` to ``2.8e-45``) still gets a ``C(t)``
+    above the exact rows' suprema on ``[0, t]`` (mpmath), one trial at a time or in a
+    batch, where ``u = A d`` is large enough for ``t u`` to count."""
+    A = np.array([[1.0], [2.0]], dtype=np.float32)
+    model = LpRegression(A, np.zeros(2, np.float32), p)
+    x, d = np.zeros(1, np.float32), np.array([1e18], np.float32)
+    seg = model.segment(x, model.evaluate(x), d)
+    steps = [1e-46, 3e-45, 1.00001e-40]
+    bounds = seg.values(steps) if batch else [seg(t) for t in steps]
+    for t, bound in zip(steps, bounds, strict=True):
+        with mpmath.workdps(50):
+            assert mpmath.mpf(bound) >= _exact_row_suprema(model, x, d, t), (t, bound)
