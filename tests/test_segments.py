@@ -1469,3 +1469,174 @@ def test_a_direction_whose_row_weights_overflow_gives_inf_without_a_warning(mode
         warnings.simplefilter("error")
         seg = model.segment(x, evaluation, np.full(2, 1e200))
         assert seg(1.0) == math.inf
+
+
+@pytest.mark.parametrize("l2", [1e-46, 2.1e-45, 1.3e-40])
+@pytest.mark.parametrize("name", ["logistic", "softmax", "cauchy"])
+def test_a_float32_ridge_below_the_normal_range_keeps_its_curvature(name, l2):
+    """The ridge's curvature ``l2 ||d||^2`` along the segment, for an ``l2`` that float32
+    holds only as a subnormal number or not at all, is still inside ``C(t)`` (exactly, by
+    mpmath): rows of size 1e-30 keep the loss's own curvature far below it."""
+    X = np.array([[1e-30], [2e-30], [-1e-30]], dtype=np.float32)
+    labels = np.array([0.0, 1.0, 1.0])
+    if name == "logistic":
+        model = LogisticRegression(X, labels, l2=l2)
+    elif name == "softmax":
+        model = SoftmaxRegression(X, labels.astype(np.int64), 2, l2=l2, fit_intercept=False)
+    else:  # residuals |s u_i| <= 3e-12 < c: the loss's curvature is positive there
+        model = CauchyRegression(X, np.zeros(3, np.float32), c=1.0, l2=l2)
+    x = np.zeros(model.dim, np.float32)
+    d = np.full(model.dim, 1e18, np.float32)
+    seg = model.segment(x, model.evaluate(x), d)
+    with mpmath.workdps(50):
+        ridge = mpmath.mpf(l2) * mpmath.fsum(mpmath.mpf(float(v)) ** 2 for v in d)
+        for t in (0.0, 1.0):
+            assert mpmath.mpf(seg(t)) >= ridge, (t, seg(t), float(ridge))
+
+
+def _exact_rows(A: np.ndarray, point: np.ndarray, minus: np.ndarray | None) -> list:
+    """``A point - minus`` of the float data, exactly (as mpmath numbers)."""
+    from fractions import Fraction
+
+    rows = []
+    for i, row in enumerate(A):
+        value = sum(
+            (Fraction(float(a)) * Fraction(float(v)) for a, v in zip(row, point, strict=True)),
+            Fraction(0),
+        )
+        if minus is not None:
+            value -= Fraction(float(minus[i]))
+        rows.append(mpmath.mpf(value.numerator) / value.denominator)
+    return rows
+
+
+def _exact_row_suprema(model: Model, x: np.ndarray, d: np.ndarray, t: float):
+    """``sum_i sup_{s in [0, t]} (row i's curvature)`` plus the ridge's, exactly from the
+    float data (mpmath; the caller sets the precision): at least the supremum of ``d^T
+    H(x + s d) d`` on the segment, what a row segment's ``C(t)`` must bound."""
+    t = mpmath.mpf(t)
+
+    def dist(a, b):  # distance from 0 to [a, b] (either order)
+        return mpmath.mpf(0) if (a <= 0) != (b <= 0) else min(abs(a), abs(b))
+
+    if isinstance(model, LpRegression):
+        r, u = _exact_rows(model.A, x, model.b), _exact_rows(model.A, d, None)
+        p = mpmath.mpf(float(model.p))
+        return mpmath.fsum(
+            2 * p * (2 * p - 1) * max(abs(ri), abs(ri + t * ui)) ** (2 * p - 2) * ui**2
+            for ri, ui in zip(r, u, strict=True)
+        )
+    ridge = mpmath.mpf(float(model.l2)) * mpmath.fsum(mpmath.mpf(float(v)) ** 2 for v in d)
+    if isinstance(model, CauchyRegression):
+        r, u = _exact_rows(model.A, x, model.b), _exact_rows(model.A, d, None)
+        c2 = mpmath.mpf(float(model.c)) ** 2
+
+        def rho2(z):
+            w = z * z / c2
+            return (1 - w) / (1 + w) ** 2
+
+        terms = [
+            max(rho2(dist(ri, ri + t * ui)), rho2(max(abs(ri), abs(ri + t * ui)))) * ui**2
+            for ri, ui in zip(r, u, strict=True)
+        ]
+        return mpmath.fsum(terms) / model.n + ridge
+    z, v = _exact_rows(model.X, x, None), _exact_rows(model.X, d, None)
+    weights = getattr(model, "weights", np.ones(model.n))
+
+    def sigma2(m):
+        e = mpmath.exp(-m)
+        return e / (1 + e) ** 2
+
+    terms = [
+        mpmath.mpf(float(w)) * sigma2(dist(zi, zi + t * vi)) * vi**2
+        for zi, vi, w in zip(z, v, weights, strict=True)
+    ]
+    return mpmath.fsum(terms) / model.n + ridge
+
+
+def _adversarial_case(rng: np.random.Generator, kind: str, dtype: type):
+    """A row model, point and direction: rows spanning many decades, one possibly
+    subnormal, residuals near 0, large margins."""
+    n, dim = int(rng.integers(1, 14)), int(rng.integers(1, 4))
+    span = 8.0 if dtype is np.float32 else 30.0
+    A = rng.standard_normal((n, dim)) * 10.0 ** rng.uniform(-span, span, n)[:, None]
+    if rng.random() < 0.3:  # a subnormal row
+        A[0] *= 1e-40 if dtype is np.float32 else 1e-300
+    x = rng.standard_normal(dim) * 10.0 ** rng.uniform(-3, 3)
+    d = rng.standard_normal(dim) * 10.0 ** rng.uniform(-3, 3)
+    A, x, d = A.astype(dtype), x.astype(dtype), d.astype(dtype)
+    near = A.astype(np.float64) @ x.astype(np.float64)  # residuals near 0
+    b = (near + rng.standard_normal(n) * 10.0 ** rng.uniform(-12, 0, n)).astype(dtype)
+    if kind == "lp":
+        p = float(rng.choice([1.001, 1.25, 1.5, 2.0, 2.5, 4.0]))
+        return LpRegression(A, b, p), x, d
+    if kind == "cauchy":
+        return CauchyRegression(A, b, c=float(10.0 ** rng.uniform(-2, 2)), l2=0.01), x, d
+    labels = rng.integers(0, 2, n).astype(float)
+    if kind == "weighted":
+        from lfso.models._weighted import WeightedLogistic
+
+        return WeightedLogistic(A, labels, rng.uniform(1e-6, 1.0, n), l2=0.1), x, d
+    return LogisticRegression(A, labels, l2=float(rng.choice([0.0, 0.1]))), x, d
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    ("kind", "dtype"),
+    [
+        ("lp", np.float64),
+        ("lp", np.float32),
+        ("logistic", np.float64),
+        ("logistic", np.float32),
+        ("cauchy", np.float64),
+        ("cauchy", np.float32),
+        ("weighted", np.float64),
+    ],
+)
+def test_row_segment_bounds_the_exact_row_suprema_on_adversarial_rows(
+    kind, dtype, compiled, monkeypatch
+):
+    """``C(t)`` is at least the exact sum of the rows' suprema (mpmath, 50 digits, from the
+    float data) over rows spanning many decades, subnormal rows and residuals near 0, at
+    trial steps rounded down to the rows' dtype by about an ulp; NumPy's kernels and the
+    compiled ones (every size of rows)."""
+    from lfso.models import _compiled
+
+    if compiled:
+        if not _compiled.ENABLED:
+            pytest.skip("the compiled kernels do not run here")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 1)
+    else:
+        monkeypatch.setattr(_compiled, "ENABLED", False)
+    rng = np.random.default_rng([ord(c) for c in kind] + [dtype is np.float32])
+    for _ in range(12):
+        model, x, d = _adversarial_case(rng, kind, dtype)
+        with np.errstate(all="ignore"):
+            seg = model.segment(x, model.evaluate(x), d)
+        steps = [
+            float(np.float32(t)) * (1 + 0.999 * 2.0**-24) for t in 10.0 ** rng.uniform(-6, 3, 3)
+        ]
+        for t in [0.0, *steps]:
+            bound = seg(t)
+            if bound == math.inf:  # (a weight past the float range: no bound claimed)
+                continue
+            with mpmath.workdps(50):
+                assert mpmath.mpf(bound) >= _exact_row_suprema(model, x, d, t), (t, bound)
+
+
+@pytest.mark.parametrize("p", [1.25, 1.5])
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_trial_below_float32s_normal_range_is_not_rounded_down(p, batch):
+    """A float32 segment evaluates its trial ``t`` in float32: a ``t`` below the smallest
+    normal number (``1e-46`` rounds to 0, ``3e-45`` to ``2.8e-45``) still gets a ``C(t)``
+    above the exact rows' suprema on ``[0, t]`` (mpmath), one trial at a time or in a
+    batch, where ``u = A d`` is large enough for ``t u`` to count."""
+    A = np.array([[1.0], [2.0]], dtype=np.float32)
+    model = LpRegression(A, np.zeros(2, np.float32), p)
+    x, d = np.zeros(1, np.float32), np.array([1e18], np.float32)
+    seg = model.segment(x, model.evaluate(x), d)
+    steps = [1e-46, 3e-45, 1.00001e-40]
+    bounds = seg.values(steps) if batch else [seg(t) for t in steps]
+    for t, bound in zip(steps, bounds, strict=True):
+        with mpmath.workdps(50):
+            assert mpmath.mpf(bound) >= _exact_row_suprema(model, x, d, t), (t, bound)

@@ -23,7 +23,7 @@ from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, spread
+from ._ridge import VectorRidge, held_up, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -475,7 +475,8 @@ class LogisticRegression(Model):
         elif self.l2:
             w = direction if self._penalty_mask is None else direction * self._penalty_mask
             lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
-            offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, w * w) + lost)
+            factor = held_up(self.l2 * g.offset_pad, xp, w.dtype)  # (a float32 l2 = 1e-46 too)
+            offset = factor * (reduce_sum(xp, w * w) + lost)
         # The margin m = s z moves at v = s u, s = +-1 exactly: |m| = |z|, v^2 = u^2, and m
         # moves towards 0 where z and u differ in sign, so the labels drop out. Rounding:
         # |z_i - exact| <= gamma_d alpha ||x||_inf + drift, |u_i - exact| <= gamma_d alpha

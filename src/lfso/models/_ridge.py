@@ -25,6 +25,7 @@ from above; a square that overflows makes it ``inf`` (certifying nothing).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,24 @@ import numpy as np
 from .._arrays import device, error_gamma, namespace, reduce_sum, to_numpy
 from ._portable import Portable
 
-__all__ = ["VectorRidge", "spread"]
+__all__ = ["VectorRidge", "held_up", "spread"]
+
+
+def held_up(value: float, xp: Any, dtype: Any) -> float:
+    """A float ``>= value >= 0`` that the array library takes in ``dtype`` (as the factor
+    of a product with a 0-d array of it: NumPy and PyTorch round a Python float to the
+    array's dtype) within a relative unit roundoff above ``value`` or exactly: ``value``
+    itself where it is 0 or at least the dtype's smallest normal number ``tiny``, else
+    the next multiple of the smallest subnormal ``eta = tiny eps`` up. Below ``tiny``
+    the rounding to the dtype is absolute, up to ``eta / 2``, not relative: a float32
+    ridge ``l2 = 1e-46`` rounded to 0 dropped ``l2 ||d||^2 = 1e-10`` from a segment's
+    curvature bound, which the relative pad of its product does not cover."""
+    finfo = xp.finfo(dtype)
+    tiny = float(finfo.smallest_normal)
+    if value == 0.0 or value >= tiny:
+        return value
+    eta = tiny * float(finfo.eps)  # (a power of two: the quotient and product are exact)
+    return math.ceil(value / eta) * eta
 
 
 class VectorRidge(Portable):

@@ -26,6 +26,7 @@ from .._validate import nonnegative, real, regression_data
 from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
+from ._ridge import held_up
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -381,7 +382,8 @@ class CauchyRegression(Model):
         offset: Any = 0.0
         if self.l2:
             lost = math.prod(direction.shape) * g.square_lost  # (the squares' underflow)
-            offset = (self.l2 * g.offset_pad) * (reduce_sum(xp, direction * direction) + lost)
+            factor = held_up(self.l2 * g.offset_pad, xp, direction.dtype)  # (ridge: held up)
+            offset = factor * (reduce_sum(xp, direction * direction) + lost)
         slope, pair = row_slope(evaluation.grad, direction)
         if r is None:
             r = materialize(ax - self.b)

@@ -44,6 +44,7 @@ from ..oracles._bounds import (
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._portable import rebuilt_by
+from ._ridge import held_up
 
 __all__ = ["ApproachSegment", "CarriedProduct", "NormPathSegment", "RowSegment"]
 
@@ -1751,17 +1752,19 @@ def _in_host_memory(array: Any) -> bool:
 @functools.lru_cache(maxsize=64)
 def _row_constants(
     xp: Any, dtype: Any, n: int, term_ulps: float, peak: float
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, float]:
     """:class:`RowSegment`'s constants for ``n`` terms of a dtype: ``t_max``, the relative
-    pad of the sum (:func:`rounding_pad`), ``16 eta max(1, peak)`` (``eta = tiny eps``) and
-    the monotonicity tolerance; computed once per (dtype, n, kernel constants)."""
+    pad of the sum (:func:`rounding_pad`), ``16 eta max(1, peak)`` (``eta = tiny eps``),
+    the monotonicity tolerance and ``tiny``; computed once per (dtype, n, kernel
+    constants)."""
     finfo = xp.finfo(dtype)
-    eps = float(finfo.eps)
+    eps, tiny = float(finfo.eps), float(finfo.smallest_normal)
     return (
         float(finfo.max) ** 0.75,  # keeps t u finite or +-inf, never NaN
         rounding_pad(n, eps, term_ulps),
-        16.0 * float(finfo.smallest_normal) * eps * peak,
+        16.0 * tiny * eps * peak,
         max(1e-12, math.sqrt(eps)),
+        tiny,
     )
 
 
@@ -1791,7 +1794,10 @@ class RowSegment(SegmentBound):
         Per-row weight of the kernel (``u^2``); ``None`` for kernels that include it.
     scale : float
     offset : 0-d array or float
-        Curvature added everywhere (``l2 ||d||^2`` for a ridge), fetched with the first batch.
+        Curvature added everywhere (``l2 ||d||^2`` for a ridge), fetched with the first batch:
+        an upper bound, its own rounding included (a ridge's factor ``l2 pad`` enters a
+        product with the data's dtype, which holds it only to an absolute ``eta / 2`` below
+        that dtype's normal range: :func:`~lfso.models._ridge.held_up` rounds it up first).
     slope : 0-d array
         ``g . d`` (fetched with the first batch).
     product : callable ``t -> array`` or None
@@ -1825,7 +1831,12 @@ class RowSegment(SegmentBound):
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
     ``eps_64`` there, inside the pad). Where batches of trials run compiled on an
     accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps`` takes the place
-    of ``term_ulps``, and the dtype's smallest normal number that of ``eta``.
+    of ``term_ulps``, and the dtype's smallest normal number that of ``eta``. A trial
+    ``t`` given as a float is evaluated in the rows' dtype: rounded there within a
+    relative ``u``, inside the rows' slack ``t eps``, except below the dtype's smallest
+    normal number, where the rounding is absolute (to 0 or a subnormal number); such a
+    ``t`` is rounded up into the dtype first (:meth:`_held`), so ``C(t)`` bounds a segment
+    at least as long.
     """
 
     proven = True  # (a built-in model's: 0 or inf is the float range's edge)
@@ -1905,7 +1916,7 @@ class RowSegment(SegmentBound):
         #: number, which the underflow pad counts in place of ``eta``.
         self._fused = not host and _fused.applies(kernel, r)
         ulps = getattr(kernel, "fused_ulps" if self._fused else "term_ulps", 8.0)
-        self.t_max, self._pad, self._eta, self.monotone_rtol = _row_constants(
+        self.t_max, self._pad, self._eta, self.monotone_rtol, self._tiny = _row_constants(
             self.xp, r.dtype, n, ulps, peak
         )
         if self._fused:
@@ -2161,15 +2172,26 @@ class RowSegment(SegmentBound):
             if len(todo) == 1 and single is None:  # (the sequential solve's trial)
                 single = self._single = self._single_trial() or False
             if len(todo) == 1 and callable(single):
-                host = [single(todo[0])]
+                host = [single(self._held(todo[0]))]
                 if not self._host_scalars:  # (once: they are floats from then on)
                     self._fetch_host_scalars()
             else:
-                host = self._trial_sums(todo)
+                host = self._trial_sums([self._held(t) for t in todo])
             self.round_trips += 1
             for t, value in zip(todo, host, strict=True):
                 cache[t] = self._bound_of(value)
         return [cache[t] for t in ts]
+
+    def _held(self, t: float) -> float:
+        """The trial the rows' dtype evaluates for ``t``: ``t`` itself (rounded to the dtype
+        by the pass, within a relative ``u``, inside the rows' slack ``t eps``), or, where
+        ``0 < t`` is below the dtype's smallest normal number and would round to a
+        subnormal or to 0 (an absolute loss: a float32 ``t = 1e-46`` was taken as ``t =
+        0``, and ``C`` bounded only the curvature at ``x``), ``t`` rounded up into the
+        dtype: a bound on a longer segment (:func:`~lfso.models._ridge.held_up`)."""
+        if t >= self._tiny or t <= 0.0:
+            return t
+        return held_up(t, self.xp, self.r.dtype)
 
     def _bound_of(self, value: float) -> float:
         """``C(t)`` from its trial's sum ``value``: padded for rounding and underflow
@@ -2200,7 +2222,7 @@ class RowSegment(SegmentBound):
             single = self._single = self._single_trial() or False
         if single is False:
             return None
-        value = single(t)  # type: ignore[operator]
+        value = single(self._held(t))  # type: ignore[operator]
         if not self._host_scalars:  # (once: they are floats from then on)
             self._fetch_host_scalars()
         self.round_trips += 1

@@ -26,7 +26,7 @@ from ..oracles._segment import SegmentBound
 from . import _fused
 from ._base import Evaluation, Model
 from ._host import device_product, host_twin
-from ._ridge import VectorRidge, spread
+from ._ridge import VectorRidge, held_up, spread
 from ._rows import (
     RowCurvatureBound,
     RowGeometry,
@@ -601,7 +601,8 @@ class SoftmaxRegression(Model):
         elif self.l2:
             w = direction * self._mask
             lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
-            offset = (self.l2 * self._ridge_pad) * (xp.sum(w * w) + lost)
+            factor = held_up(self.l2 * self._ridge_pad, xp, w.dtype)  # (a float32 l2 = 1e-46 too)
+            offset = factor * (xp.sum(w * w) + lost)
         # The exponents Delta_k + t delta_k: 2 dz + 2 t dv from the rows, and the roundings
         # of the differences and of Delta + t delta, 4.1 unit (|Delta| + t |delta|) with
         # |Delta| capped by the dtype's underflow range (beyond it a term is below the
