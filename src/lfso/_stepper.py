@@ -840,8 +840,10 @@ class Stepper:
         """Keep ``x`` (the point the run leaves, evaluated as ``ev``) for
         :meth:`_check_last_steps`: as the last point, and as an anchor where its iteration
         is a multiple of :data:`_ANCHOR_EVERY` (the two latest kept)."""
-        # (without its bound, whose arrays the check does not read: a plain evaluation)
-        kept = (x, replace(ev, bound=None) if type(ev) is Evaluation else ev)
+        # (without its bound, whose arrays the check does not read: a plain evaluation;
+        # one without a bound, the segment certificate's, is kept as it is)
+        plain = type(ev) is not Evaluation or ev.bound is None
+        kept = (x, ev if plain else replace(ev, bound=None))
         anchors = self._before[1:]
         if self.nit % _ANCHOR_EVERY == 0:
             anchors = [*anchors[-1:], kept]

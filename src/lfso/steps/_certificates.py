@@ -500,10 +500,14 @@ class SegmentCertificate(Certificate):
         t = _in_range(tau, big) * scale
         unit = length * scale  # ||2^k d||
         per_length = curvature / unit / unit if unit > 0.0 else math.inf
-        sized = SizedStep(t, per_length, t_max * unit, calls, None, product)
+        slope_error, slope_d = 0.0, None
         if error > 0.0 or bounded is not None:  # (in units of d: v = 2^k d, exactly)
+            slope_error = error / scale
             slope_d = None if bounded is None else bounded / scale
-            sized = sized._replace(slope_error=error / scale, slope=slope_d)
+        # (one record, every field in order: no _replace per step)
+        sized = SizedStep(
+            t, per_length, t_max * unit, calls, None, product, 0, None, None, slope_error, slope_d
+        )
         return sized, t_max * scale
 
 
