@@ -669,3 +669,118 @@ def test_ball_run_at_the_precision_limit_stops_there(dtype, options):
         res = lfso.minimize(model, x, max_iter=50, **options)
     assert res.status is lfso.Status.PRECISION_LIMIT
     assert "rounding swamps its slope" in res.message
+
+
+# PyTorch CPU tensors: the host path's NumPy twin (lfso.models._host) bounds the slope too.
+
+
+def _on_tensors(model: Any) -> Any:
+    """The model over PyTorch CPU tensors of its data (the host path)."""
+    torch = pytest.importorskip("torch")
+    if isinstance(model, LogisticRegression):
+        labels = (np.asarray(model.signs) > 0).astype(np.asarray(model.X).dtype)
+        return LogisticRegression(torch.from_numpy(np.asarray(model.X)), torch.from_numpy(labels))
+    return LpRegression(torch.from_numpy(np.asarray(model.A)), torch.from_numpy(model.b), p=model.p)
+
+
+@pytest.mark.parametrize("dtype, r, scale", [case for case in _SWAMPED if case[2] != 1.0])
+@pytest.mark.parametrize("make", _ball_rules())
+def test_ball_step_on_cpu_tensors_decreases_the_exact_f_as_claimed(dtype, r, scale, make):
+    # The ball's steps on CPU tensors are checked against the exact slope as on NumPy:
+    # along -g sized from ||g||^2 the exact f rose (float32 at 7.2 x*: by 9.8e-9, a
+    # decrease of 2.7e-8 claimed).
+    torch = pytest.importorskip("torch")
+    model, x = _cancelling_pair(dtype, r, scale)
+    tensors = _on_tensors(model)
+    from lfso._registry import settle
+
+    rule = settle(make(), tensors)
+    point = torch.from_numpy(x)
+    ev = tensors.evaluate(point, bound=True)
+    try:
+        plan = rule.plan(tensors, point, ev, rule.init(tensors, point, ev))
+    except lfso.oracles.PrecisionLimitError:
+        return
+    proposal = rule.propose(point, ev, plan, 1.0)
+    t = mpmath.mpf(proposal.move.step)
+    d = -np.asarray(ev.grad, np.float64)  # (these rules step along -g)
+    start = [mpmath.mpf(float(v)) for v in x]
+    end = [a + t * mpmath.mpf(float(v)) for a, v in zip(start, d, strict=True)]
+    assert _exact_value(model, end) - _exact_value(model, start) <= -proposal.decrease
+
+
+#: The certified methods the reproducer runs on CPU tensors (``lfso.minimize`` options).
+_TENSOR_METHODS = {
+    "lfso": {"method": "lfso"},
+    "lfso-lbfgs": {"method": "lfso-lbfgs"},
+    "lfso-ball": {"method": "lfso", "certificate": "ball"},
+    "lfso-lbfgs-ball": {"method": "lfso-lbfgs", "certificate": "ball"},
+    "lfso-accel": {"method": "lfso-accel"},
+}
+
+
+@pytest.mark.parametrize("method", list(_TENSOR_METHODS))
+def test_reproducer_on_cpu_tensors_never_raises_the_exact_f(method):
+    # The docs' reproducer on CPU tensors: f exact (50 digits) at each iterate, from the
+    # float32 data, rises by no more than the rounding of the iterate to float32 allows.
+    torch = pytest.importorskip("torch")
+    allowance = script_namespace(BENCHMARKS / "float_soundness.py")["_allowance"]
+    rng = np.random.default_rng(470974474)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    y = (rng.standard_normal(7) > 0) * 1.0
+    A32 = (A * 1e-4).astype(np.float32)
+    model = LogisticRegression(torch.from_numpy(A32), torch.from_numpy(y.astype(np.float32)))
+    wide = LogisticRegression(A32.astype(float), y)
+    for seed in range(2):
+        xs = [np.random.default_rng(seed).standard_normal(3).astype(np.float32)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lfso.minimize(
+                model,
+                torch.from_numpy(xs[0]),
+                max_iter=60,
+                callback=lambda x, xs=xs: xs.append(np.array(x)),
+                **_TENSOR_METHODS[method],
+            )
+        f = [_exact_value(wide, [mpmath.mpf(float(v)) for v in x]) for x in xs]
+        for k in range(len(f) - 1):
+            x1 = xs[k + 1].astype(float)
+            assert f[k + 1] - f[k] <= allowance(wide, x1, float(f[k + 1]), 2.0**-24, 1.4e-45)
+
+
+def _tensor_run(model: Any, method: str) -> Any:
+    torch = pytest.importorskip("torch")
+    x0 = torch.zeros(model.data.shape[1], dtype=torch.float64)
+    return lfso.minimize(model, x0, tol=1e-6, **_TENSOR_METHODS[method])
+
+
+@pytest.mark.parametrize("method", list(_TENSOR_METHODS))
+@pytest.mark.parametrize("kind", ["logistic", "l4"])
+def test_ordinary_float64_run_on_cpu_tensors_keeps_its_iterates(method, kind, monkeypatch):
+    # The slope check on CPU tensors (a-priori bound on the views) leaves an ordinary
+    # run's steps as they were without it, bit for bit.
+    from lfso.models._host import HostTwin
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((300, 6))
+    if kind == "logistic":
+        model = _on_tensors(LogisticRegression(A, (rng.standard_normal(300) > 0) * 1.0))
+    else:
+        model = _on_tensors(LpRegression(A, rng.standard_normal(300), p=2))
+    asked = []
+    real = HostTwin.slope_prior
+
+    def counted(self, *args):
+        asked.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(HostTwin, "slope_prior", counted)
+    checked = _tensor_run(model, method)
+    assert checked.success
+    monkeypatch.setattr(certificates, "_viewable", lambda grad: False)  # (no slope check)
+    plain = _tensor_run(model, method)
+    assert plain.nit == checked.nit
+    assert np.array_equal(np.asarray(plain.x), np.asarray(checked.x))
+    ball = "ball" in method or "accel" in method
+    assert bool(asked) == ball  # (the segment's own check needs no a-priori one)

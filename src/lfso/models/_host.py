@@ -216,6 +216,14 @@ class HostTwin:
         )
         return self.model.segment(_numpy_view(x), host, _numpy_view(direction))
 
+    def slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The model's ``_slope_prior`` (its a-priori bound on the computed slope's error,
+        :mod:`lfso.models._slope`) on the views, as :meth:`segment` takes them."""
+        host = dataclasses.replace(
+            evaluation, grad=_view(evaluation.grad), product=_host_product(evaluation.product)
+        )
+        return self.model._slope_prior(_numpy_view(x), host, _view(direction))  # type: ignore[no-any-return]
+
     def value(self, x: Any) -> float:
         """``f(x)`` on the views."""
         return self.model.value(_numpy_view(x))

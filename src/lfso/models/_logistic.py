@@ -593,8 +593,12 @@ class LogisticRegression(Model):
         along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
         rows; ``None`` where the segment states no slope check (rows not NumPy arrays,
         weighted rows). For certificates that do not take the segment otherwise (the
-        ball's), which then take it only where this bound does not settle the step."""
-        if type(x) is not np.ndarray or self._weighed_slack is not None:
+        ball's), which then take it only where this bound does not settle the step.
+        PyTorch CPU tensors: the NumPy twin's, on views (:mod:`lfso.models._host`)."""
+        if type(x) is not np.ndarray:
+            host = host_twin(self, x)
+            return None if host is None else host.slope_prior(x, evaluation, direction)
+        if self._weighed_slack is not None:
             return None
         z, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
         g = self.geometry

@@ -631,9 +631,11 @@ class LpRegression(_LinearModel):
         along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
         rows; ``None`` where the segment states no slope check (rows not NumPy arrays).
         For certificates that do not take the segment otherwise (the ball's), which then
-        take it only where this bound does not settle the step."""
+        take it only where this bound does not settle the step. PyTorch CPU tensors: the
+        NumPy twin's, on views (:mod:`lfso.models._host`)."""
         if type(x) is not np.ndarray:
-            return None
+            host = host_twin(self, x)
+            return None if host is None else host.slope_prior(x, evaluation, direction)
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self._product(x))
         dmax = inf_norm(direction)
         eps = self._residual_gamma * self._alpha * dmax + self._lost

@@ -34,6 +34,7 @@ from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
+from ..models._segments import _viewable
 from ..models._slope import prior_ok
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
 from ..oracles._solve import (
@@ -252,11 +253,12 @@ def _exact_slope(
     a-priori bound first (the model's ``_slope_prior``, no pass over the rows), the
     segment's check (one product ``A v``) only where that does not settle the step;
     ``(1, 0, None)`` where the model states no such bound (not a row model, not NumPy
-    rows)."""
+    rows or PyTorch CPU tensors on the host path, :mod:`lfso.models._host`)."""
     prior_of = getattr(objective, "_slope_prior", None)
+    grad = evaluation.grad
     if (
         prior_of is None
-        or type(evaluation.grad) is not np.ndarray
+        or (type(grad) is not np.ndarray and not _viewable(grad))
         or not (type(length) is float and 0.0 < length < math.inf)
     ):
         return 1.0, 0.0, None
