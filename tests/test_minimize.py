@@ -1158,6 +1158,53 @@ def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
     assert "oracle" not in lfso.Status.STEP_FAILED.message
 
 
+def _nearly_rank_one(seed=0):
+    """400 near-copies of one row: ``||A||_2 = 73.5`` far above the lower bounds that
+    ``norm=`` is checked against (``max_i ||a_i||`` and ``||A||_F / 4``: 18.4)."""
+    rng = np.random.default_rng(seed)
+    A = np.tile(rng.standard_normal(16), (400, 1)) + 1e-3 * rng.standard_normal((400, 16))
+    low = max(np.linalg.norm(A, axis=1).max(), np.linalg.norm(A) / 4)
+    return A, rng.standard_normal(400), low
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize(
+    "method", ["lfso", "lfso-accel", "lfso-lbfgs", lfso.steps.LFSOStep(certificate="ball")]
+)
+def test_a_stated_norm_too_small_is_a_users_oracle_guarded_by_the_safeguard(method):
+    """A ``norm=`` that passes the cheap lower bounds but is 4 times below ``||A||_2``
+    under-estimates the ball bound: the model asks for its oracle to be audited and the
+    safeguard keeps ``f`` from rising, where the steps it sized made ``f`` grow to
+    non-finite values."""
+    A, b, low = _nearly_rank_one()
+    model = LpRegression(A, b, p=1, norm=low * 1.0001)
+    assert model.audit_oracle and not LpRegression(A, b, p=1).audit_oracle
+    x0 = np.ones(16)
+    options = {"certificate": "ball"} if isinstance(method, str) else {}
+    res = lfso.minimize(model, x0, method=method, max_iter=300, **options)
+    assert res.status not in (Status.NON_FINITE, Status.DIVERGED), res.message
+    assert np.isfinite(res.fun) and res.fun < model.value(x0)
+    if method != "lfso-accel":  # (monotone rules: every accepted step descends)
+        assert np.all(np.diff(res.history.f) <= 0.0), res.history.f
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel", "lfso-lbfgs"])
+def test_a_correct_stated_norm_keeps_the_proven_segment_and_the_iterates(method):
+    """The segment bound (``certificate="auto"``'s choice) reads no ``||A||``: a stated
+    norm leaves it the default, unguarded (the calls of the computed norm's run); a ball
+    run (``lfso-accel``'s default) is guarded, its iterates kept where no step fails."""
+    A, b, _ = _nearly_rank_one()
+    x0 = np.ones(16)
+    model = LpRegression(A, b, p=1)
+    plain = lfso.minimize(model, x0, method=method, max_iter=50)
+    res = lfso.minimize(LpRegression(A, b, p=1, norm=model.norm), x0, method=method, max_iter=50)
+    np.testing.assert_array_equal(res.history.f, plain.history.f)
+    np.testing.assert_array_equal(res.x, plain.x)
+    assert res.rollbacks == 0
+    if method != "lfso-accel":
+        assert (res.nfev, res.njev) == (plain.nfev, plain.njev)
+
+
 @pytest.mark.parametrize(
     ("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16), (1e-44, np.float32)]
 )

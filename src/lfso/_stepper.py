@@ -44,7 +44,7 @@ from .oracles._bounds import OracleError, PrecisionLimitError
 from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
-from .steps._certificates import _SlopeSwampedError
+from .steps._certificates import _SlopeSwampedError, audited_sizing
 from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
@@ -324,7 +324,8 @@ class Stepper:
         the risk indicators (an optimiser whose parameters were regrouped)."""
         self.objective, self.rule = objective, rule
         self.model = objective if model is None else model
-        self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
+        # (the oracle the rule's steps rest on is one the model asks to have audited)
+        self.audit_oracle = audited_sizing(self.model, rule)
         # (a model that counts one number for both: a closure gives f and g together)
         self._njev = hasattr(objective, "njev")
 
