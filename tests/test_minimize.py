@@ -1205,6 +1205,22 @@ def test_a_correct_stated_norm_keeps_the_proven_segment_and_the_iterates(method)
         assert (res.nfev, res.njev) == (plain.nfev, plain.njev)
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel", "lfso-lbfgs"])
+def test_l0l1_constants_too_small_are_a_users_oracle_guarded_by_the_safeguard(method):
+    """``L0L1Smooth``'s ``L0``, ``L1`` are the user's claim: ``L0 = 1`` for least squares
+    whose Hessian has norm 2 ||A||^2 ~ 200 sized steps that made ``f`` rise to non-finite
+    values; the oracle is audited and the safeguard keeps ``f`` from rising."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((50, 5)), rng.standard_normal(50)
+    model = lfso.models.L0L1Smooth(LpRegression(A, b, p=1), L0=1.0, L1=0.0)
+    assert model.audit_oracle
+    x0 = np.ones(5)
+    res = lfso.minimize(model, x0, method=method, max_iter=500)
+    assert res.status not in (Status.NON_FINITE, Status.DIVERGED), res.message
+    assert np.isfinite(res.fun) and res.fun < model.value(x0)
+
+
 @pytest.mark.parametrize(
     ("scale", "dtype"), [(1e-46, np.float32), (1e-8, np.float16), (1e-44, np.float32)]
 )
