@@ -430,20 +430,35 @@ def test_a_numpy_run_works_in_the_promotion_of_x0s_and_the_datas_dtype(x0_dtype)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
-def test_tol_zero_or_a_rule_that_may_rise_runs_past_a_stall():
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
+def test_tol_zero_runs_past_a_stall(method):
     model, x0 = _cauchy(np.float32), np.zeros(20, np.float32)
     # tol=0 asks for exactly max_iter steps, past where the default test stalls (its last
-    # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS)
-    stalled = lfso.minimize(model, x0, method="lfso")
+    # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS); lfso-accel's
+    # f may rise (not monotone), but it stops there too: its f stays within its rounding
+    stalled = lfso.minimize(model, x0, method=method, max_iter=5000)
     assert stalled.status is Status.STALLED
+    assert _stretches_without_a_new_low(stalled)[1] >= lfso._result.STALL_ITERATIONS
     cap = stalled.nit + 500
-    res = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=cap)
+    res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=cap)
     assert res.status is Status.MAX_ITER and res.nit == cap
     assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
-    # lfso-accel's f may rise (not monotone): it is not stopped, though it stalls as long
-    res = lfso.minimize(model, x0, method="lfso-accel", max_iter=3000)
-    assert res.status is Status.MAX_ITER and res.nit == 3000
-    assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_an_accelerated_run_at_its_rounding_stops_stalled_not_at_max_iter():
+    """``lfso-accel`` (not monotone) held to ``tol=1e-30`` in float64: its momentum moves the
+    point bit by bit while ``f`` stays within its rounding and ``||g||`` at its rounding
+    floor; no new low for ``STALL_ITERATIONS`` iterations stops it ``STALLED`` with a
+    message saying so, where it ran to ``max_iter`` advising more iterations."""
+    rng = np.random.default_rng(1)
+    model = LpRegression(rng.standard_normal((200, 8)), rng.standard_normal(200), p=1)
+    res = lfso.minimize(model, np.zeros(8), method="lfso-accel", tol=1e-30, max_iter=5000)
+    assert res.status is Status.STALLED and res.nit < 5000, res.message
+    assert "rounding" in res.message and "max_iter" not in res.message
+    assert _stretches_without_a_new_low(res)[1] >= lfso._result.STALL_ITERATIONS
+    f = res.history.f[-lfso._result.STALL_ITERATIONS :]
+    assert np.ptp(f) <= 16 * np.finfo(np.float64).eps * abs(res.fun)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
