@@ -237,7 +237,8 @@ class LpRegression(_LinearModel):
     oracle : {"sharp", "paper"}
     norm : float, optional
         An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
-        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises. Only these lower
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises, and so does one whose
+        square overflows float64 (above ``1.34e154``). Only these lower
         bounds are checked, so a stated norm makes the ball bound a user's oracle
         (:attr:`~lfso.models.Model.audit_oracle` true): the loop audits it and the
         safeguard guards the steps it sizes, and a norm too small ends the run with a
