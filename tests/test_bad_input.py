@@ -318,6 +318,18 @@ BAD = [
         ValueError,
         "got norm=0.001",
     ),
+    (
+        "norm=1e200",
+        lambda: LpRegression(A, B, 1, norm=1e200),
+        ValueError,
+        r"norm must be <= 1\.34078e\+154: the smoothness bounds need norm\^2, .*got norm=1e\+200",
+    ),
+    (
+        "norm=1e200 affine",
+        lambda: lfso.oracles.AffineOracle(PowerNorm(2), A, norm=1e200),
+        ValueError,
+        "got norm=1e",
+    ),
     ("c=0", lambda: CauchyRegression(A, B, c=0.0), ValueError, "c must be finite and positive"),
     ("l2=-1 cauchy", lambda: CauchyRegression(A, B, l2=-1.0), ValueError, "l2 must be finite"),
     ("l2=nan logistic", lambda: LogisticRegression(A, [0, 1, 1], l2=NAN), ValueError, "l2"),

@@ -100,16 +100,19 @@ def test_a_model_declaring_the_contract_wrongly_is_refused_at_class_definition(
 def test_the_counted_objective_declares_the_models_contract():
     from lfso._loop import Counted
 
-    for model in (LpRegression(np.eye(2), np.ones(2), 2), Recorder(frozenset({"probe"}))):
+    stated = LpRegression(np.eye(2), np.ones(2), 2, norm=1.0)  # (a user's constant)
+    for model in (LpRegression(np.eye(2), np.ones(2), 2), stated, Recorder(frozenset({"probe"}))):
         counted = Counted(model)
         assert counted.has_segment == model.has_segment
         assert counted.segment_uses_ball == model.segment_uses_ball
         assert counted.audit_oracle == model.audit_oracle
+        assert counted._segment_proven == model._segment_proven
 
 
 # --- certificates: decided once, in the registry -------------------------------------
 
 SHARP = LpRegression(np.eye(3), np.ones(3), 2)  # a proven segment of its own
+STATED = LpRegression(np.eye(3), np.ones(3), 2, norm=1.0)  # a user's norm, proven segment
 USERS = lfso.models.FunctionModel(  # a user's ball oracle: auto keeps the ball
     lambda x: float(x @ x), lambda x: 2 * x, lambda x, radius: 2.0
 )
@@ -125,6 +128,8 @@ USERS = lfso.models.FunctionModel(  # a user's ball oracle: auto keeps the ball
         (USERS, "auto", "tight", BallCertificate),
         (USERS, "segment", "tight", SegmentCertificate),
         (PowerSum(2), "auto", "tight", SegmentCertificate),
+        (STATED, "auto", "tight", SegmentCertificate),  # (its segment reads no norm)
+        (STATED, "ball", "tight", BallCertificate),
     ],
 )
 def test_certificate_for_decides_every_choice(model, choice, radius, expected):

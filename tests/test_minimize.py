@@ -430,20 +430,35 @@ def test_a_numpy_run_works_in_the_promotion_of_x0s_and_the_datas_dtype(x0_dtype)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
-def test_tol_zero_or_a_rule_that_may_rise_runs_past_a_stall():
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
+def test_tol_zero_runs_past_a_stall(method):
     model, x0 = _cauchy(np.float32), np.zeros(20, np.float32)
     # tol=0 asks for exactly max_iter steps, past where the default test stalls (its last
-    # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS)
-    stalled = lfso.minimize(model, x0, method="lfso")
+    # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS); lfso-accel's
+    # f may rise (not monotone), but it stops there too: its f stays within its rounding
+    stalled = lfso.minimize(model, x0, method=method, max_iter=5000)
     assert stalled.status is Status.STALLED
+    assert _stretches_without_a_new_low(stalled)[1] >= lfso._result.STALL_ITERATIONS
     cap = stalled.nit + 500
-    res = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=cap)
+    res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=cap)
     assert res.status is Status.MAX_ITER and res.nit == cap
     assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
-    # lfso-accel's f may rise (not monotone): it is not stopped, though it stalls as long
-    res = lfso.minimize(model, x0, method="lfso-accel", max_iter=3000)
-    assert res.status is Status.MAX_ITER and res.nit == 3000
-    assert _stretches_without_a_new_low(res)[0] >= lfso._result.STALL_ITERATIONS
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+def test_an_accelerated_run_at_its_rounding_stops_stalled_not_at_max_iter():
+    """``lfso-accel`` (not monotone) held to ``tol=1e-30`` in float64: its momentum moves the
+    point bit by bit while ``f`` stays within its rounding and ``||g||`` at its rounding
+    floor; no new low for ``STALL_ITERATIONS`` iterations stops it ``STALLED`` with a
+    message saying so, where it ran to ``max_iter`` advising more iterations."""
+    rng = np.random.default_rng(1)
+    model = LpRegression(rng.standard_normal((200, 8)), rng.standard_normal(200), p=1)
+    res = lfso.minimize(model, np.zeros(8), method="lfso-accel", tol=1e-30, max_iter=5000)
+    assert res.status is Status.STALLED and res.nit < 5000, res.message
+    assert "rounding" in res.message and "max_iter" not in res.message
+    assert _stretches_without_a_new_low(res)[1] >= lfso._result.STALL_ITERATIONS
+    f = res.history.f[-lfso._result.STALL_ITERATIONS :]
+    assert np.ptp(f) <= 16 * np.finfo(np.float64).eps * abs(res.fun)
 
 
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
@@ -1156,6 +1171,69 @@ def test_a_step_failed_on_a_users_oracle_names_the_oracle(method):
     assert res.status is lfso.Status.STEP_FAILED
     assert "oracle" in res.message and "gradient" in res.message, res.message
     assert "oracle" not in lfso.Status.STEP_FAILED.message
+
+
+def _nearly_rank_one(seed=0):
+    """400 near-copies of one row: ``||A||_2 = 73.5`` far above the lower bounds that
+    ``norm=`` is checked against (``max_i ||a_i||`` and ``||A||_F / 4``: 18.4)."""
+    rng = np.random.default_rng(seed)
+    A = np.tile(rng.standard_normal(16), (400, 1)) + 1e-3 * rng.standard_normal((400, 16))
+    low = max(np.linalg.norm(A, axis=1).max(), np.linalg.norm(A) / 4)
+    return A, rng.standard_normal(400), low
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize(
+    "method", ["lfso", "lfso-accel", "lfso-lbfgs", lfso.steps.LFSOStep(certificate="ball")]
+)
+def test_a_stated_norm_too_small_is_a_users_oracle_guarded_by_the_safeguard(method):
+    """A ``norm=`` that passes the cheap lower bounds but is 4 times below ``||A||_2``
+    under-estimates the ball bound: the model asks for its oracle to be audited and the
+    safeguard keeps ``f`` from rising, where the steps it sized made ``f`` grow to
+    non-finite values."""
+    A, b, low = _nearly_rank_one()
+    model = LpRegression(A, b, p=1, norm=low * 1.0001)
+    assert model.audit_oracle and not LpRegression(A, b, p=1).audit_oracle
+    x0 = np.ones(16)
+    options = {"certificate": "ball"} if isinstance(method, str) else {}
+    res = lfso.minimize(model, x0, method=method, max_iter=300, **options)
+    assert res.status not in (Status.NON_FINITE, Status.DIVERGED), res.message
+    assert np.isfinite(res.fun) and res.fun < model.value(x0)
+    if method != "lfso-accel":  # (monotone rules: every accepted step descends)
+        assert np.all(np.diff(res.history.f) <= 0.0), res.history.f
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel", "lfso-lbfgs"])
+def test_a_correct_stated_norm_keeps_the_proven_segment_and_the_iterates(method):
+    """The segment bound (``certificate="auto"``'s choice) reads no ``||A||``: a stated
+    norm leaves it the default, unguarded (the calls of the computed norm's run); a ball
+    run (``lfso-accel``'s default) is guarded, its iterates kept where no step fails."""
+    A, b, _ = _nearly_rank_one()
+    x0 = np.ones(16)
+    model = LpRegression(A, b, p=1)
+    plain = lfso.minimize(model, x0, method=method, max_iter=50)
+    res = lfso.minimize(LpRegression(A, b, p=1, norm=model.norm), x0, method=method, max_iter=50)
+    np.testing.assert_array_equal(res.history.f, plain.history.f)
+    np.testing.assert_array_equal(res.x, plain.x)
+    assert res.rollbacks == 0
+    if method != "lfso-accel":
+        assert (res.nfev, res.njev) == (plain.nfev, plain.njev)
+
+
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("method", ["lfso", "lfso-accel", "lfso-lbfgs"])
+def test_l0l1_constants_too_small_are_a_users_oracle_guarded_by_the_safeguard(method):
+    """``L0L1Smooth``'s ``L0``, ``L1`` are the user's claim: ``L0 = 1`` for least squares
+    whose Hessian has norm 2 ||A||^2 ~ 200 sized steps that made ``f`` rise to non-finite
+    values; the oracle is audited and the safeguard keeps ``f`` from rising."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((50, 5)), rng.standard_normal(50)
+    model = lfso.models.L0L1Smooth(LpRegression(A, b, p=1), L0=1.0, L1=0.0)
+    assert model.audit_oracle
+    x0 = np.ones(5)
+    res = lfso.minimize(model, x0, method=method, max_iter=500)
+    assert res.status not in (Status.NON_FINITE, Status.DIVERGED), res.message
+    assert np.isfinite(res.fun) and res.fun < model.value(x0)
 
 
 @pytest.mark.parametrize(

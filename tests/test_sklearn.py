@@ -669,3 +669,20 @@ def test_logistic_weighted_runs_are_certified(classes, method):
     assert clf.result_.success and f.size > 5
     rounding = (X.shape[0] + 20) * np.finfo(np.float64).eps
     assert np.all(np.diff(f) <= 2.0 * rounding * np.abs(f[1:]))
+
+
+def test_least_power_runs_after_the_first_take_its_computed_norm_as_proven(monkeypatch):
+    """The runs at the higher powers reuse ``||A||_2`` computed by the first run's model:
+    proven, so their models are not a user's oracle (no audit, no safeguard by default)."""
+    import lfso.sklearn as face
+
+    seen, solve = [], face._solve
+
+    def spy(estimator, model, *args, **kwargs):
+        seen.append((model.p, model.audit_oracle))
+        return solve(estimator, model, *args, **kwargs)
+
+    monkeypatch.setattr(face, "_solve", spy)
+    X, y = datasets.load_diabetes(return_X_y=True)
+    LeastPowerRegressor(p=4.0, method="lfso-accel").fit(X, y)
+    assert [p for p, _ in seen] == [1.0, 4.0] and not any(audited for _, audited in seen)

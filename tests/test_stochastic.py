@@ -499,3 +499,15 @@ def test_the_oracle_calls_of_a_batch_step_sized_again_after_an_overflow_are_coun
     d, _, (_, _, spent), scale = _sized(batch, x, ev, 1.0)
     second = batch.segment(x, ev, d).step_for(1.0)
     assert scale < 1.0 and spent == first[2] + second[2]
+
+
+def test_a_batch_of_rows_keeps_the_models_proven_norm():
+    """A batch's ``LpRegression`` takes the full model's ``||A||_2`` (a bound on every
+    subset of its rows): proven where the model computed it, a user's where stated."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    idx = np.arange(0, 40, 3)
+    for norm in (None, 2.0 * np.linalg.norm(A, 2)):
+        model = lfso.models.LpRegression(A, b, 2, norm=norm)
+        batch = RowBatches(model)(idx)
+        assert batch.audit_oracle == model.audit_oracle == (norm is not None)

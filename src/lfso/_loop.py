@@ -38,6 +38,7 @@ class Counted(Model):
         self.model, self.dim = model, model.dim
         self.has_oracle, self.audit_oracle = model.has_oracle, model.audit_oracle
         self.has_segment = model.has_segment
+        self._segment_proven = model._segment_proven
         self.nfev = self.njev = self.nan_values = 0
 
     @property

@@ -12,6 +12,7 @@ from ._validate import _show, is_real, run_arguments, spelt_by_caller, start_poi
 from .models import FunctionModel, Model
 from .oracles._ball import ConstantOracle, LocalSmoothnessOracle
 from .steps import CertifiedRule, Safeguarded, StepRule
+from .steps._certificates import audited_sizing
 
 __all__ = ["minimize"]
 
@@ -273,8 +274,10 @@ def _instance(rule: StepRule, given: dict[str, Any], model: Model) -> StepRule:
     a :class:`CertifiedRule`), and any other option left in it raises ``TypeError``.
     """
     guard = given.pop("safeguard", None)
-    if guard is None:  # (the default: a certified rule on a user's oracle is guarded)
+    if guard is None:  # (the default: a certified rule on a user's oracle is guarded,
+        # unless it certifies by a segment proven without it: settled to see which)
         guard = isinstance(rule, CertifiedRule) and bool(getattr(model, "audit_oracle", False))
+        guard = guard and audited_sizing(model, settle(rule, model))
     if guard:
         if not isinstance(rule, CertifiedRule):
             raise TypeError(f"safeguard=True wraps a certified rule, not {type(rule).__name__}")

@@ -37,7 +37,7 @@ from .steps import (
     SteepestDescent,
     StepRule,
 )
-from .steps._certificates import certificate_named
+from .steps._certificates import audited_sizing, certificate_named, proven_segment
 from .steps._directions import CallableDirection
 
 # build_rule is lfso.minimize's own (it builds the rule from the table).
@@ -215,9 +215,9 @@ def _sharp_segment(model: Model) -> bool:
     Yes when the model declares its own proven bound along ``d``
     (:attr:`lfso.models.Model.has_segment`) and its oracle is not a user's
     (``audit_oracle``): a user's oracle keeps the ball, whose claim the loop's audit can
-    check.
+    check, unless the segment is proven without it (a built-in model given ``norm=``).
     """
-    return model.has_segment and not model.audit_oracle
+    return model.has_segment and (not model.audit_oracle or proven_segment(model))
 
 
 def certificate_for(
@@ -258,7 +258,7 @@ def _safeguarded(rule: Any, o: dict[str, Any], ctx: Context, force: bool = False
     make ``f`` rise); bare where ``safeguard=False`` or the oracle is a proven one."""
     guarded = o["safeguard"]
     if guarded is None:
-        guarded = bool(getattr(ctx.model, "audit_oracle", False))
+        guarded = audited_sizing(ctx.model, rule)
     if guarded or force:
         return Safeguarded(rule, o["backoff"], o["max_rollbacks"])
     return rule
@@ -445,7 +445,7 @@ METHODS: dict[str, Method] = {
 
 
 def _validated(
-    name: str, method: Method, given: dict[str, Any], auto: bool, audited: bool
+    name: str, method: Method, given: dict[str, Any], auto: bool, model: Model
 ) -> dict[str, Any]:
     opt, given_as, method_is = validate.spelt_option, validate.spelt_given, validate.spelt_method
     unknown = sorted(set(given) - set(method.options))
@@ -490,6 +490,11 @@ def _validated(
             f"drop {keyword}"
         )
     guard_only = sorted(k for k in given if k in ("backoff", "max_rollbacks"))
+    choice = out.get("certificate")
+    segment = out.get("radius", "tight") == "tight" and (
+        choice == "segment" or (choice == "auto" and _sharp_segment(model))
+    )
+    audited = audited_sizing(model, segment=segment)
     by_default = out.get("safeguard") is None and audited  # (a user's oracle: on)
     if guard_only and not (out.get("safeguard") or (auto and method.estimates) or by_default):
         raise TypeError(
@@ -524,7 +529,6 @@ def build_rule(
             f"pass {validate.spelt_given('smoothness', 'L')}, L a callable (x, R) -> L, a "
             "number or an oracle, or a model that has one"
         )
-    audited = bool(getattr(model, "audit_oracle", False))
-    validated = _validated(method, entry, options, auto and entry.estimates, audited)
+    validated = _validated(method, entry, options, auto and entry.estimates, model)
     rule = entry.build(validated, Context(model, auto and entry.estimates, objective, x0))
     return settle(rule, model)

@@ -44,7 +44,7 @@ from .oracles._bounds import OracleError, PrecisionLimitError
 from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
-from .steps._certificates import _SlopeSwampedError
+from .steps._certificates import _SlopeSwampedError, audited_sizing
 from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
@@ -192,7 +192,9 @@ class Stepper:
       :meth:`_stalls`), or as many steps in a row of a line search whose decrease test
       passed on the rounding of ``f`` alone (``STALLED``, for any rule: :meth:`_flat`),
       or as many without a new low that end at the point of the last one, bit for bit
-      (``STALLED``, for any rule: :meth:`_still`);
+      (``STALLED``, for any rule: :meth:`_still`), or as many without a new low whose
+      ``f`` all lay within the rounding of ``f`` of the lowest (``STALLED``, for any
+      rule: :meth:`_at_rounding`);
       ``DIVERGED`` instead of it or of ``MAX_ITER``, for any rule,
       where ``f`` at the current point is far above the lowest ``f`` (:meth:`_diverged`),
       and ``GRADIENT_MISMATCH`` where a finite difference of ``f`` at the best point then
@@ -303,6 +305,7 @@ class Stepper:
         self._start: tuple[Any, Evaluation] | None = None  # x0 and its evaluation
         self._f_slack = 0.0  # the relative rounding of f below which the best point is by ||g||
         self._improved = 0  # the last iteration that lowered the best f or the lowest ||g||
+        self._above = 0  # the last iteration whose f lay above the rounding of the lowest f
         # the iteration, f, the best f and the finding of the last check that found an
         # overshoot
         self._overshot: tuple[int, float, float, str] | None = None
@@ -324,7 +327,8 @@ class Stepper:
         the risk indicators (an optimiser whose parameters were regrouped)."""
         self.objective, self.rule = objective, rule
         self.model = objective if model is None else model
-        self.audit_oracle = bool(getattr(self.model, "audit_oracle", False))
+        # (the oracle the rule's steps rest on is one the model asks to have audited)
+        self.audit_oracle = audited_sizing(self.model, rule)
         # (a model that counts one number for both: a closure gives f and g together)
         self._njev = hasattr(objective, "njev")
 
@@ -651,6 +655,8 @@ class Stepper:
             return self._stop(self._unless_diverged(Status.STALLED))
         if nit - self._improved >= STALL_ITERATIONS and self.threshold > 0.0 and self._still():
             return self._stop(Status.STALLED)
+        if nit - max(self._improved, self._above) >= STALL_ITERATIONS and self.threshold > 0.0:
+            return self._stop(self._at_rounding())
         return False
 
     def _diverged(self) -> bool:
@@ -1073,6 +1079,8 @@ class Stepper:
         best = self.best
         assert best is not None
         near = self._low_f + self._f_slack * abs(self._low_f)
+        if value > near:
+            self._above = nit
         if value <= near and (
             best.value > near  # (the lowest f fell below the old best's reach)
             or gnorm < best.grad_norm
@@ -1111,6 +1119,22 @@ class Stepper:
             "x, or cycle back to it), above the tolerance"
         )
         return True
+
+    def _at_rounding(self) -> Status:
+        """``STALLED`` for a run (any rule, past :meth:`_stalls`, which leaves a rule that
+        may raise ``f`` alone) whose last :data:`STALL_ITERATIONS` points brought no new
+        low of ``f`` or ``||g||`` and all lay within the rounding of ``f`` of its lowest
+        value (``8 eps |f|``, as for the best point): ``f`` cannot tell them apart and
+        their gradients show no progress, so the run sits at its rounding (an accelerated
+        rule's momentum moving the point bit by bit at a tolerance below the rounding of
+        ``||g||``), and no count of iterations moves it on. (A rule that wanders, Polyak's
+        or Barzilai-Borwein's, leaves that band of ``f``.) The message says so."""
+        self._stalled_by = (
+            f"{STALL_ITERATIONS:,} iterations on, neither f nor the gradient norm reached a "
+            "new low, and f stayed within its rounding of its lowest value, above the "
+            "tolerance"
+        )
+        return Status.STALLED
 
     def _flat(self) -> bool:
         """Whether the rule's last :data:`STALL_ITERATIONS` steps all passed their test of

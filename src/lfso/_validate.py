@@ -467,6 +467,10 @@ def data_vector(
     return b
 
 
+#: The largest ``||A||_2`` whose square is a float64 number.
+_NORM_CEILING = math.sqrt(sys.float_info.max)
+
+
 def matrix_norm(value: Any, A: Any, rows: Any = None, name: str = "norm") -> float:
     """A user's ``||A||_2`` (``norm=``), checked against what ``A`` itself shows of it.
 
@@ -474,9 +478,16 @@ def matrix_norm(value: Any, A: Any, rows: Any = None, name: str = "norm") -> flo
     them unsafe. Computing ``||A||_2`` is what ``norm=`` saves, so the check uses the
     cheap lower bounds ``||A||_2 >= max_i ||a_i||`` and ``||A||_2 >= ||A||_F /
     sqrt(min(n, d))``, from the row norms ``rows`` (computed if not given; padded ones
-    are fine), less their rounding: a value below them raises a ``ValueError``.
+    are fine), less their rounding: a value below them raises a ``ValueError``, and so
+    does one whose square overflows float64 (as a computed one's does).
     """
     norm = real(value, name, low=0.0)
+    if norm > _NORM_CEILING:  # (as a computed ||A|| whose square overflows: operator_norm)
+        raise ValueError(
+            f"{name} must be <= {_NORM_CEILING:.6g}: the smoothness bounds need {name}^2, "
+            f"which overflows float64 past it (leave {name}=None to compute ||A||_2, or "
+            f"rescale A and the targets), got {name}={value!r}"
+        )
     xp = namespace(A)
     if rows is None:
         rows = row_norms(A)

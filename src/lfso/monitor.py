@@ -10,8 +10,9 @@ do):
   ``L`` the step used: the oracle under-estimated the local smoothness. It costs one dot
   product per iteration, from gradients the run has anyway. It audits the oracles that are
   not proven: a user's ``smoothness=`` (a plain function, or any model whose
-  ``audit_oracle`` is true); the built-in models' bounds are proven in their docstrings
-  and property-tested, and are audited only with ``monitor="full"``.
+  ``audit_oracle`` is true: a built-in model's ball bound resting on a stated ``norm=``,
+  ``L0L1Smooth``'s constants); the built-in models' bounds are otherwise proven in their
+  docstrings and property-tested, and are audited only with ``monitor="full"``.
 * ``collapse`` (step collapse) -- the step fell ``collapse`` (1e-6) times below the
   running median of the last ``window`` steps (once ten are known; a step ``x + t d``
   along a direction other than ``-g`` counts as ``t ||d|| / ||g||``, the gradient step of

@@ -133,6 +133,8 @@ class RowBatches:
             LpRegression.__init__(
                 lp, sliced["A"], sliced["b"], model.p, oracle=model.oracle, norm=model.norm
             )
+            # (a subset of A's rows has a norm at most A's: proven where the model's is)
+            lp.audit_oracle = model.audit_oracle
             return lp
         sliced = _persisted(take_rows(model, idx, row_norms=model.geometry.row_norms))
         row_norms = sliced.pop("row_norms")

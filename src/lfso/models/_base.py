@@ -253,11 +253,14 @@ class Model(Portable, CheckedOracle):
         ``False`` for a model without an LFSO (LFSO methods then estimate one).
     audit_oracle : bool
         Whether the loop should audit the oracle against observed gradient changes (the
-        ``oracle`` risk indicator); true for user-supplied oracles, false for the built-in
-        models, whose bounds are proven.
+        ``oracle`` risk indicator), and the safeguard guard the steps it sizes; true for
+        user-supplied oracles and for a built-in model whose bound rests on a constant the
+        user stated (``norm=``), false for the built-in models otherwise, whose bounds are
+        proven.
     has_segment : bool
         Whether :meth:`segment` is the model's own proven bound along ``d`` (sharper than the
-        ball's): ``certificate="auto"`` then certifies with it, unless ``audit_oracle``.
+        ball's): ``certificate="auto"`` then certifies with it, unless ``audit_oracle``
+        (and the segment reads the audited constant).
     segment_uses_ball : bool
         Whether :meth:`segment` reads the ball bound ``evaluation.bound`` (the default
         segment does): a segment certificate then asks every evaluation for the bound.
@@ -300,6 +303,10 @@ class Model(Portable, CheckedOracle):
     has_oracle: bool = True
     audit_oracle: bool = False
     has_segment: bool = False
+    #: Whether :meth:`segment` is proven even where ``audit_oracle`` is true: it reads none
+    #: of the constants the user stated (``norm=``), so a segment certificate needs neither
+    #: the audit nor the safeguard, and ``certificate="auto"`` keeps it.
+    _segment_proven: bool = False
     #: Whether the bounds may carry the paper's radius ``R0`` (``radius="paper"``): false
     #: for the models known to define none, which ``lfso.minimize`` refuses before a call.
     _has_paper_radius: bool = True

@@ -52,6 +52,12 @@ class L0L1Smooth(Model):
     base : Model
         Supplies value and gradient (its own oracle is ignored).
     L0, L1 : float, >= 0, not both zero
+        The constants of the hypothesis, the user's claim about ``f`` (not checked): the
+        oracle is a user's (:attr:`~lfso.models.Model.audit_oracle` true), so the loop
+        audits it and the safeguard guards the steps it sizes, and ``certificate="auto"``
+        keeps the ball (the segment bound is the ball's, times ``||d||^2``). Constants too
+        small end the run with a status naming the oracle instead of steps that make
+        ``f`` rise.
 
     Examples
     --------
@@ -72,6 +78,9 @@ class L0L1Smooth(Model):
         self.dim, self.xp = base.dim, base.xp
 
     has_segment = True
+    #: ``L0`` and ``L1`` are the user's claim about ``f``, not checked: a user's oracle,
+    #: audited and safeguarded, its segment bound (read from them) too.
+    audit_oracle = True
     _has_paper_radius = False
 
     @property

@@ -136,8 +136,10 @@ class _LinearModel(Model):
         # carried product's drift, with alpha = sqrt(d) max_i ||a_i|| >= max_i ||a_i||_1.
         pad = 1.0 + error_gamma(d + 4, self.A.dtype)
         self.row_norms = materialize(row_norms(self.A) * pad)
-        if norm is not None:
+        if norm is not None:  # (a user's constant, checked only against lower bounds:
+            # the ball bound rests on it, so the loop audits it and the safeguard applies)
             self.norm = matrix_norm(norm, self.A, self.row_norms)
+            self.audit_oracle = True
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
         self._drift = ProductDrift(self._alpha, d, self.A.dtype)
@@ -235,7 +237,13 @@ class LpRegression(_LinearModel):
     oracle : {"sharp", "paper"}
     norm : float, optional
         An upper bound on ``||A||_2`` if known (computed exactly otherwise); a value below
-        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises, and so does one whose
+        square overflows float64 (above ``1.34e154``). Only these lower
+        bounds are checked, so a stated norm makes the ball bound a user's oracle
+        (:attr:`~lfso.models.Model.audit_oracle` true): the loop audits it and the
+        safeguard guards the steps it sizes, and a norm too small ends the run with a
+        status naming the oracle instead of steps that make ``f`` rise. The segment bound
+        (``certificate="auto"``'s choice) does not read it and stays proven.
 
     Examples
     --------
@@ -250,6 +258,7 @@ class LpRegression(_LinearModel):
     """
 
     has_segment = True
+    _segment_proven = True  # (no ||A||: a norm= given leaves it proven)
     extras = frozenset({"probe", "product"})
 
     def __init__(
@@ -952,6 +961,7 @@ class CompositeLeastSquares(_LinearModel):
     """
 
     has_segment = True
+    _segment_proven = True  # (no ||A||: a norm= given leaves it proven)
     extras = frozenset({"probe", "product"})
 
     def __init__(

@@ -233,7 +233,8 @@ class AffineOracle(CheckedOracle):
     b : array, shape (m,), optional
     norm : float, optional
         An upper bound on ``||A||_2`` if already known; computed otherwise. A value below
-        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises.
+        ``max_i ||a_i||`` or ``||A||_F / sqrt(min(n, d))`` raises, and so does one whose
+        square overflows float64 (above ``1.34e154``).
     """
 
     def __init__(

@@ -324,6 +324,28 @@ def _radius_rule_limit(r0: float, value: Any) -> _RadiusRuleError:
     )
 
 
+def audited_sizing(model: Any, rule: Any = None, *, segment: bool = False) -> bool:
+    """Whether ``rule`` (settled for ``model``; a :class:`~lfso.steps.Safeguarded` one's
+    inner rule is read; or, with ``rule=None``, a rule certifying by the model's segment
+    bound where ``segment``) sizes its steps by an oracle that ``model`` asks to have
+    audited (:attr:`lfso.models.Model.audit_oracle`): every rule on such a model but one
+    that certifies by the model's own segment bound where that bound is proven without
+    the audited constant (a built-in model's ``norm=``: its ball bound rests on it, its
+    segment does not)."""
+    if not getattr(model, "audit_oracle", False):
+        return False
+    if rule is not None:
+        certificate = getattr(getattr(rule, "rule", rule), "certificate", None)
+        segment = isinstance(certificate, SegmentCertificate)
+    return not (segment and proven_segment(model))
+
+
+def proven_segment(model: Any) -> bool:
+    """Whether ``model``'s own segment bound is proven whatever its ``audit_oracle``: it
+    reads none of the constants the user stated (nor the ball bound)."""
+    return bool(getattr(model, "_segment_proven", False)) and not model.segment_uses_ball
+
+
 def certificate_named(
     name: str, radius: RadiusRule = "tight", radius_rtol: float = 1e-3
 ) -> Certificate:
