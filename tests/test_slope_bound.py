@@ -463,3 +463,41 @@ def test_ordinary_device_runs_take_the_steps_the_computed_slope_sizes(method, mo
         assert torch.equal(plain.x, res.x)
     if method == "lfso":
         assert escalated
+
+
+_LOGISTIC_CASES = [
+    c for c in _cases() if c[0] in ("random logistic", "cancelling logistic", "large margins")
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _LOGISTIC_CASES, ids=[c[0] for c in _LOGISTIC_CASES])
+def test_device_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
+    # The device path's bounds (the held rows' and the rows made again, on PyTorch
+    # tensors inside cpu_as_accelerator) against the exact slope in 50 digits, and the
+    # a-priori bound against |s* - fl(g . d)|.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator, riding
+
+    rng = np.random.default_rng(zlib.crc32(f"device/{label}/{np.dtype(dtype).name}".encode()))
+    for trial in range(12):
+        host, x, d = make(dtype, rng)
+        exact = exact_slope(host, x, d)
+        model = LogisticRegression(
+            torch.from_numpy(np.asarray(host.X)[:, : host.dim - host.fit_intercept]),
+            torch.from_numpy((np.asarray(host.signs) > 0).astype(dtype)),
+            l2=host.l2,
+            fit_intercept=host.fit_intercept,
+        )
+        xt, dt = torch.from_numpy(x), torch.from_numpy(d)
+        with cpu_as_accelerator(), riding():
+            evaluation = model.evaluate(xt)
+            check = model.segment(xt, evaluation, dt).device_check
+            model._refine_on_device()
+            refined = model.segment(xt, evaluation, dt).device_check
+            computed = float(evaluation.grad @ dt)
+        assert check is not None and check.refine is None and refined.refine is not None
+        held, fresh = float(check.bound_upper()), float(refined.bound_refined())
+        assert held >= exact, (label, trial, held, float(exact))
+        assert fresh >= exact, (label, trial, fresh, float(exact))
+        assert float(check.bound_prior()) >= abs(float(exact) - computed), (label, trial)

@@ -31,10 +31,14 @@ relative ``2^-50`` and ``2 eta_64`` (``eta_64`` float64's smallest subnormal): a
 rounded result is within ``2^-53`` of the exact one relatively, or ``eta_64 / 2``
 absolutely, so the padded float is above it.
 
-Cost. One pass of about twenty float64 operations over the rows and four sums per
-iteration, all on the device; nothing is fetched (the choice is ``where``). Where the
-a-priori bound suffices the result is ``s`` itself, bit for bit: the run's iterates are
-those of the unchecked step.
+Cost. One pass over the rows ``z``, ``u`` and the labels (an exponential and a few float64
+operations per row, six sums; one compiled pass where :func:`lfso.models._fused.usable`)
+per iteration, all on the device; nothing is fetched (the choice is ``where``), so the
+pass runs also where the a-priori bound alone would settle the step (skipping it would
+take a round trip). Where that bound or the held rows' suffices the result is ``s``
+itself, bit for bit: the run's iterates are those of the unchecked step. After a step of
+0 from the held rows the model's checks make the rows again (one more pass over ``A`` in
+float64, every iteration from then on in the run).
 """
 
 from __future__ import annotations
@@ -42,14 +46,52 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import _fused
 from ._slope import _ETA64, _QUARTER, _U64, gamma64
 
-__all__ = ["DeviceSlope", "swamped_message"]
+__all__ = ["DeviceSlope", "refine_from_now", "refining", "swamped_message"]
 
 #: Rows per block of :meth:`DeviceSlope.bound_refined` (a float64 copy of that many rows).
 _BLOCK = 1 << 15
 #: A relative round-up of one float64 operation (above ``u_64 / (1 - u_64)``).
 _UP = 2.0**-50
+
+
+def _row_sums(xp: Any, z: Any, u: Any, signs: Any, grow: Any) -> Any:
+    """``[sum w u, sum |w u|, sum sigma, sum kappa' |u|, sum kappa', sum |u|]`` in float64
+    (:meth:`DeviceSlope._upper`; ``grow = G``): one compiled pass where the rows are
+    long enough (:func:`lfso.models._fused.one_pass`: the same operations, the sums in
+    another order, within the same ``gamma_n``), else PyTorch's operations."""
+    f64 = xp.float64
+    m = xp.astype(signs * z, f64)  # (exact: a sign)
+    e = xp.exp(-xp.abs(m))
+    sigma = xp.where(m >= 0.0, e, 1.0) / (1.0 + e)  # |w| (w = -s sigma)
+    su = xp.astype(signs * u, f64)
+    au = xp.abs(xp.astype(u, f64))
+    kappa = e * grow
+    kappa = xp.where(kappa < _QUARTER, kappa, _QUARTER)  # (NaN, 0 * inf: 1/4; no upload)
+    sums = (-(sigma * su), sigma * au, sigma, kappa * au, kappa, au)
+    return xp.stack([xp.sum(v) for v in sums])
+
+
+def _run_key() -> Any:
+    """The current run's rider list (:func:`lfso._later.riding`: one per run, or one per
+    optimiser of ``lfso.torch``), ``None`` outside one."""
+    from .._later import _PENDING
+
+    return _PENDING.get()
+
+
+def refine_from_now(model: Any) -> None:
+    """Mark ``model``'s device checks to make the rows again (``refine``) for the rest of
+    the current run (a model shared by runs keeps its steps in the next)."""
+    model.__dict__["_device_refine"] = _run_key()
+
+
+def refining(model: Any) -> bool:
+    """Whether ``model``'s device checks make the rows again in the current run."""
+    key = model.__dict__.get("_device_refine")
+    return key is not None and key is _run_key()
 
 
 def swamped_message(along: float, upper: float) -> str:
@@ -85,8 +127,9 @@ class DeviceSlope:
         The rows' rounding bounds (the segment's).
     divisor : int
         ``N``.
-    prior : (constants, vmax, row_error, grad_norm, xmax)
-        :func:`lfso.models._slope.gradient_prior`'s arguments (floats or 0-d arrays).
+    prior : (constants, vmax, row_error, grad, xmax)
+        :func:`lfso.models._slope.gradient_prior`'s arguments (floats or 0-d arrays), the
+        gradient itself in place of its norm (taken on the device).
     ridge : (lam, x, v) or None
         ``lam`` a float or an array of the ridge's weights, ``x`` the point, ``v`` the
         direction; its slope ``sum_j lam_j x_j v_j`` is added.
@@ -132,8 +175,11 @@ class DeviceSlope:
         """:func:`lfso.models._slope.gradient_prior` on the device (a 0-d float64 array;
         ``inf`` where NaN)."""
         xp = self.xp
-        (lead, dot, ridge), vmax, row_error, grad_norm, xmax = self.prior
+        (lead, dot, ridge), vmax, row_error, grad, xmax = self.prior
         vmax, row_error, xmax = (self._wide(v) for v in (vmax, row_error, xmax))
+        wide = xp.astype(grad, xp.float64)  # (||g|| on the device: the host's may be on
+        # its way; float64's sum of d squares within (d + 2) u_64 / 2 of it, padded)
+        grad_norm = xp.sqrt(xp.sum(wide * wide)) * (1.0 + 2.0**-30)
         value = vmax * (lead * row_error + dot * (grad_norm + ridge * xmax)) * (1.0 + 2.0**-40)
         return xp.where(xp.isnan(value), math.inf, value)
 
@@ -161,30 +207,39 @@ class DeviceSlope:
         return self._upper(rows[:, 0], rows[:, 1], delta, eps)
 
     def _upper(self, z: Any, u: Any, delta: Any, eps: Any) -> Any:
-        xp, f64 = self.xp, self.xp.float64
-        z, u = xp.astype(z, f64), xp.astype(u, f64)
-        s64 = xp.astype(self.signs, f64)
+        """The bound from rows ``z``, ``u`` within ``delta``, ``eps`` (0-d float64).
+
+        As :func:`lfso.models._slope.logistic_derivative`, in fewer passes: ``m = s z``
+        and ``s u`` are exact (``s = +-1``), ``|w_i| = sigma_i``, and ``kappa_i <=
+        kappa'_i + k_0`` with ``kappa'_i = min(e_i G, 1/4)``, ``G = e^delta (1 + 2^-40)
+        (1 + 32 u_64)`` and ``k_0 = 2 eta_64 e^delta (1 + 2^-40)`` (``min(a + b, c) <=
+        min(a, c) + b``), so that the error terms are six sums: ``T = delta (sum kappa'
+        |u| + eps sum kappa') + k_0 delta (sum |u| + n eps) + 32 u_64 (sum sigma |u| + eps
+        sum sigma) + 8 eta_64 (sum |u| + n eps) + eps sum sigma``. Past float64's range
+        (``e^delta`` overflows) the bound is ``inf`` or NaN: it states nothing."""
+        xp = self.xp
         n = int(z.shape[0])
-        # logistic_derivative, elementwise on the device
-        m = s64 * z
-        e = xp.exp(-xp.abs(m))
-        sigma = xp.where(m >= 0.0, e, 1.0) / (1.0 + e)
-        w = -s64 * sigma
         growth = xp.exp(delta) * (1.0 + 2.0**-40)
-        kappa = xp.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
-        kappa = xp.where((growth < 1e300) & (delta < 690.0), kappa, _QUARTER)
-        omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
-        au, aw = xp.abs(u), xp.abs(w)
-        total = xp.sum(w * u)
-        wu = xp.sum(aw * au)
-        terms = xp.sum((kappa * delta + omega) * (au + eps)) + eps * xp.sum(aw)
-        terms = _up(xp, terms)  # (the sum of the two sums, the product by eps)
+        grow = growth * (1.0 + 32.0 * _U64)
+        arrays = (z, u, self.signs, grow)
+        sums = _fused.one_pass(_row_sums, *arrays) if _fused.usable(z) else None
+        sums = _row_sums(xp, *arrays) if sums is None else sums
+        total, wu, s_sigma, s_kappa_u, s_kappa, s_u = (sums[k] for k in range(6))
+        spread = s_u + n * eps
+        terms = (
+            delta * (s_kappa_u + eps * s_kappa)
+            + (2.0 * _ETA64) * growth * delta * spread
+            + (32.0 * _U64) * (wu + eps * s_sigma)
+            + (8.0 * _ETA64) * spread
+            + eps * s_sigma
+        )
         pad = _up(xp, _up(xp, gamma64(n + 1) * wu) + _up(xp, terms * (1.0 + gamma64(n + 10))))
         pad = pad + 32.0 * (n + 1) * _ETA64
         rows = _up(xp, _up(xp, total + pad) / float(self.divisor))
         if self.ridge is None:
             return rows
         lam, x, v = self.ridge
+        f64 = xp.float64
         ridge = self._wide(lam) * xp.astype(x, f64) * xp.astype(v, f64)
         dim = int(ridge.shape[0]) if ridge.ndim else 1
         spread = _up(xp, gamma64(dim + 4) * xp.sum(xp.abs(ridge)) + 8.0 * (dim + 1) * _ETA64)

@@ -22,7 +22,7 @@ from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labe
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
-from ._device_slope import DeviceSlope
+from ._device_slope import DeviceSlope, refine_from_now, refining
 from ._host import device_product, host_twin
 from ._ridge import VectorRidge, spread
 from ._rows import (
@@ -550,10 +550,12 @@ class LogisticRegression(Model):
         constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
         ridge = None
         if self.l2:
-            lam = self.l2 if self._penalty_mask is None else self.l2 * self._penalty_mask
+            lam: Any = float(self.l2)  # (f's weights: l2 itself, not its float32 rounding)
+            if self._penalty_mask is not None:
+                lam = lam * self.xp.astype(self._penalty_mask, self.xp.float64)
             ridge = (lam, x, direction)
         refine = None
-        if self.__dict__.get("_device_refine"):  # (a step the held rows could not certify)
+        if refining(self):  # (a step of this run the held rows could not certify)
             refine = (self.X, x, direction, g.alpha, xmax, dmax)
         check = DeviceSlope(
             self.xp,
@@ -563,7 +565,7 @@ class LogisticRegression(Model):
             delta=delta,
             eps=eps,
             divisor=n,
-            prior=(constants, dmax, rounding + n * delta / 4, evaluation.grad_norm, xmax),
+            prior=(constants, dmax, rounding + n * delta / 4, evaluation.grad, xmax),
             ridge=ridge,
             refine=refine,
         )
@@ -571,10 +573,10 @@ class LogisticRegression(Model):
         return check
 
     def _refine_on_device(self) -> None:
-        """From now on the device's slope check also makes the rows again in float64
-        (:meth:`lfso.models._device_slope.DeviceSlope.bound_refined`): a step the held
-        rows' bound could not certify was taken as 0."""
-        self.__dict__["_device_refine"] = True
+        """From now on in this run the device's slope check also makes the rows again in
+        float64 (:meth:`lfso.models._device_slope.DeviceSlope.bound_refined`): a step the
+        held rows' bound could not certify was taken as 0."""
+        refine_from_now(self)
 
     def _slope_check(
         self,
