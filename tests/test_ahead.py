@@ -233,10 +233,13 @@ def test_certified_runs_ahead_are_the_runs_in_order(method, name, dtype, monkeyp
 @pytest.mark.parametrize("name", ["logistic", "softmax", "cauchy", "l4"])
 def test_certified_runs_ahead_wait_on_the_device_once(method, name):
     model, x0 = MODELS[name], _x0(name)
+    # (lfso-lbfgs on the logistic rows reaches the precision limit of its slope, as on
+    # NumPy, after 14 to 16 iterations)
+    steps = 12 if (name, method) == ("logistic", "lfso-lbfgs") else 40
     with count_host_syncs() as counts:
-        res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=40)
-    assert res.nit == 40
-    assert counts["wait"] == 1 and counts["overlapped wait"] == 39
+        res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=steps)
+    assert res.nit == steps
+    assert counts["wait"] == 1 and counts["overlapped wait"] == steps - 1
 
 
 def test_the_drift_budget_binds_one_step_late_ahead(monkeypatch):
@@ -272,9 +275,10 @@ def test_small_models_run_in_order(monkeypatch):
     model, x0 = MODELS["logistic"], _x0("logistic")
     for method, options in (("gd", {"step": 1.0}), ("lfso", {}), ("lfso-lbfgs", {})):
         with count_host_syncs() as counts:
-            res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=20, **options)
-        assert res.nit == 20 and counts["overlapped wait"] == 0, method
-        assert counts["tolist"] >= 20, method
+            # (12: lfso-lbfgs reaches the precision limit of its slope after 14 to 16)
+            res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=12, **options)
+        assert res.nit == 12 and counts["overlapped wait"] == 0, method
+        assert counts["tolist"] >= 12, method
 
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])

@@ -784,3 +784,149 @@ def test_ordinary_float64_run_on_cpu_tensors_keeps_its_iterates(method, kind, mo
     assert np.array_equal(np.asarray(plain.x), np.asarray(checked.x))
     ball = "ball" in method or "accel" in method
     assert bool(asked) == ball  # (the segment's own check needs no a-priori one)
+
+
+def _exact_logistic_value(A: np.ndarray, y: np.ndarray, x: np.ndarray) -> float:
+    """The logistic ``f`` of the float data at the float point ``x``, in mpmath (200
+    bits), rounded to a float."""
+    with mpmath.workprec(200):
+        total = mpmath.mpf(0)
+        for row, label in zip(A.astype(float), y, strict=True):
+            terms = zip(row, x, strict=True)
+            z = mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(v)) for a, v in terms)
+            total += mpmath.log1p(mpmath.exp(z if label == 0.0 else -z))
+        return float(total / len(y))
+
+
+def _device_run(method: str, seed: int) -> tuple[Any, list[np.ndarray]]:
+    """The docs' float32 reproducer (as :func:`_rises`) on the device path: PyTorch
+    tensors inside :func:`lfso._later.cpu_as_accelerator`; the result and the iterates."""
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    rng = np.random.default_rng(470974474)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    y = ((rng.standard_normal(7) > 0) * 1.0).astype(np.float32)
+    A32 = (A * 1e-4).astype(np.float32)
+    model = LogisticRegression(torch.from_numpy(A32), torch.from_numpy(y))
+    x0 = np.random.default_rng(seed).standard_normal(3).astype(np.float32)
+    xs = [x0]
+    with warnings.catch_warnings(), cpu_as_accelerator():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(
+            model,
+            torch.from_numpy(x0.copy()),
+            method=method,
+            max_iter=200,
+            callback=lambda x: xs.append(np.array(x.numpy(), copy=True)),
+        )
+    return res, xs
+
+
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "lfso"])
+def test_device_steps_where_the_gradients_rounding_swamps_its_slope_never_raise_f(method):
+    # On the device path (float32 PyTorch tensors, the step sized on the device) the
+    # exact f of the iterates (mpmath) rose by up to 3.4e-5 of itself along lfso-lbfgs's
+    # directions: the step was sized from g . d alone.
+    allowance = script_namespace(BENCHMARKS / "float_soundness.py")["_allowance"]
+    rng = np.random.default_rng(470974474)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    y = (rng.standard_normal(7) > 0) * 1.0
+    A32 = (A * 1e-4).astype(np.float32)
+    exact = LogisticRegression(A32.astype(float), y)
+    for seed in range(4):
+        _, xs = _device_run(method, seed)
+        f = [_exact_logistic_value(A32, y, x) for x in xs]
+        for k in range(len(f) - 1):
+            pad = allowance(exact, xs[k + 1].astype(float), f[k + 1], 2.0**-24, 1.4e-45)
+            assert f[k + 1] - f[k] <= pad, (seed, k, (f[k + 1] - f[k]) / f[k])
+
+
+def test_device_run_where_the_gradients_rounding_swamps_its_slope_stops_at_the_precision_limit():
+    res, _ = _device_run("lfso-lbfgs", 0)
+    assert res.status is lfso.Status.PRECISION_LIMIT
+    assert "rounding swamps its slope" in res.message
+
+
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_ordinary_device_runs_take_the_steps_the_computed_slope_sizes(method, monkeypatch):
+    # Where the gradient's rounding is below its slope the device path's steps are those
+    # of the computed slope, bit for bit (as with no check on the device); near the
+    # float32 optimum (tol=1e-6) the held rows' bound alone cannot certify a step, and the
+    # rows made again in float64 (after one step of 0) do: the run converges at the same x.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    rng = np.random.default_rng(3)
+    A = torch.from_numpy(rng.standard_normal((2000, 8)).astype(np.float32))
+    y = torch.from_numpy((rng.standard_normal(2000) > 0).astype(np.float32))
+
+    def run(l2: float) -> Any:
+        model = LogisticRegression(A, y, l2=l2)
+        with cpu_as_accelerator():
+            return lfso.minimize(model, torch.zeros(8), method=method, tol=1e-6, monitor=False)
+
+    checked: list[bool] = []
+    original = LogisticRegression._device_check
+    refined = LogisticRegression._refine_on_device
+
+    def counted(self, *args):
+        check = original(self, *args)
+        checked.append(check is not None)
+        return check
+
+    escalated: list[bool] = []
+    monkeypatch.setattr(LogisticRegression, "_device_check", counted)
+    monkeypatch.setattr(
+        LogisticRegression, "_refine_on_device", lambda self: escalated.append(refined(self))
+    )
+    results = [run(0.0), run(0.1)]
+    assert checked and all(checked)
+    monkeypatch.setattr(LogisticRegression, "_device_check", lambda self, *args: None)
+    for l2, res in zip((0.0, 0.1), results, strict=True):
+        plain = run(l2)
+        assert res.status is lfso.Status.CONVERGED
+        assert plain.nit <= res.nit <= plain.nit + 1
+        assert torch.equal(plain.x, res.x)
+    if method == "lfso":
+        assert escalated
+
+
+_LOGISTIC_CASES = [
+    c for c in _cases() if c[0] in ("random logistic", "cancelling logistic", "large margins")
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _LOGISTIC_CASES, ids=[c[0] for c in _LOGISTIC_CASES])
+def test_device_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
+    # The device path's bounds (the held rows' and the rows made again, on PyTorch
+    # tensors inside cpu_as_accelerator) against the exact slope in 50 digits, and the
+    # a-priori bound against |s* - fl(g . d)|.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator, riding
+
+    rng = np.random.default_rng(zlib.crc32(f"device/{label}/{np.dtype(dtype).name}".encode()))
+    for trial in range(12):
+        host, x, d = make(dtype, rng)
+        exact = exact_slope(host, x, d)
+        model = LogisticRegression(
+            torch.from_numpy(np.asarray(host.X)[:, : host.dim - host.fit_intercept]),
+            torch.from_numpy((np.asarray(host.signs) > 0).astype(dtype)),
+            l2=host.l2,
+            fit_intercept=host.fit_intercept,
+        )
+        xt, dt = torch.from_numpy(x), torch.from_numpy(d)
+        with cpu_as_accelerator(), riding():
+            evaluation = model.evaluate(xt)
+            check = model.segment(xt, evaluation, dt).device_check
+            model._refine_on_device()
+            refined = model.segment(xt, evaluation, dt).device_check
+            computed = float(evaluation.grad @ dt)
+        assert check is not None and check.refine is None and refined.refine is not None
+        held, fresh = float(check.bound_upper()), float(refined.bound_refined())
+        assert held >= exact, (label, trial, held, float(exact))
+        assert fresh >= exact, (label, trial, fresh, float(exact))
+        assert float(check.bound_prior()) >= abs(float(exact) - computed), (label, trial)

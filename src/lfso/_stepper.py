@@ -39,6 +39,7 @@ from ._result import STALL_ITERATIONS, History, Result, Status, stop_message
 from ._validate import callback_list, scipy_face
 from .models import Evaluation, _fused
 from .models._base import PendingEvaluation
+from .models._device_slope import swamped_message
 from .monitor import RiskMonitor
 from .oracles._bounds import OracleError, PrecisionLimitError
 from .oracles._solve import _NotSmoothError, _RadiusRuleError
@@ -1051,6 +1052,13 @@ class Stepper:
                     f"the curvature bound along the step is {lipschitz!r} at every trial "
                     "step sized on the device: no step can be certified at this point"
                 )
+            swamped = getattr(move, "swamped", None)
+            flag = 0.0 if swamped is None or step != 0.0 else host_value(swamped[0])
+            if flag == 1.0 and swamped is not None and swamped[3] is not None:
+                swamped[3]()  # (the held rows could not certify: the rows made again next)
+            elif flag != 0.0 and swamped is not None:  # (no bound on the exact slope < 0)
+                along, upper = host_value(swamped[1]), host_value(swamped[2])
+                raise _SlopeSwampedError(swamped_message(along, upper))
         dot, length = new.probe_dot if audit_dot else None, getattr(move, "length", math.nan)
         if not self.arrive(x, new, step, lipschitz, radius, dot, length=length):
             return False

@@ -22,6 +22,7 @@ from .._validate import data_matrix, data_vector, flag, ridge_weights, text_labe
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model
+from ._device_slope import DeviceSlope, refine_from_now, refining
 from ._host import device_product, host_twin
 from ._ridge import VectorRidge, held_up, spread
 from ._rows import (
@@ -536,7 +537,62 @@ class LogisticRegression(Model):
             product=product,
         ).lazy_slope(pair)
         segment.slope_check = check
+        if weighed is None and check is None:
+            segment.device_check = self._device_check(
+                x, z, u, direction, delta, eps, dmax, xmax, evaluation
+            )
         return segment
+
+    def _device_check(
+        self,
+        x: Any,
+        z: Any,
+        u: Any,
+        direction: Any,
+        delta: Any,
+        eps: Any,
+        dmax: Any,
+        xmax: Any,
+        evaluation: Evaluation,
+    ) -> DeviceSlope | None:
+        """The exact slope along ``direction`` bounded on the data's device
+        (:mod:`lfso.models._device_slope`), for a step sized there: the a-priori bound and
+        the held rows' of :meth:`_slope_check`. ``None`` for NumPy rows (the host's check)
+        and for a ridge of per-feature weights."""
+        if type(z) is np.ndarray or self._ridge is not None:
+            return None
+        g, n = self.geometry, self.n
+        rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
+        constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+        ridge = None
+        if self.l2:
+            lam: Any = float(self.l2)  # (f's weights: l2 itself, not its float32 rounding)
+            if self._penalty_mask is not None:
+                lam = lam * self.xp.astype(self._penalty_mask, self.xp.float64)
+            ridge = (lam, x, direction)
+        refine = None
+        if refining(self):  # (a step of this run the held rows could not certify)
+            refine = (self.X, x, direction, g.alpha, xmax, dmax)
+        check = DeviceSlope(
+            self.xp,
+            z,
+            u,
+            self.signs,
+            delta=delta,
+            eps=eps,
+            divisor=n,
+            prior=(constants, dmax, rounding + n * delta / 4, evaluation.grad, xmax),
+            ridge=ridge,
+            refine=refine,
+        )
+        check.escalate = self._refine_on_device
+        return check
+
+    def _refine_on_device(self) -> None:
+        """From now on in this run the device's slope check also makes the rows again in
+        float64 (:meth:`lfso.models._device_slope.DeviceSlope.bound_refined`): a step the
+        held rows' bound could not certify was taken as 0."""
+        refine_from_now(self)
 
     def _slope_check(
         self,

@@ -1858,6 +1858,10 @@ class RowSegment(SegmentBound):
     # What a segment fills in as it goes, unset until then (class defaults: a segment is
     # made every iteration, and most of these stay as they are on the way)
     _columns: tuple[Any, Any] | None = None  # r and u with a trailing axis
+    #: ``(s, eta) -> s_eff``: the computed slope checked against a bound on the exact one
+    #: on the device (:class:`lfso.models._device_slope.DeviceSlope`), where the model
+    #: states one; :meth:`device_step` sizes the step from ``s_eff``.
+    device_check: Any = None
     _start_top: Any = None  # |r| + delta (_top)
     #: The rows (r, u, weight, slack, slack as floats) the fused kernels read: the arrays
     #: themselves (NumPy), or zero-copy NumPy views of PyTorch CPU tensors (see
@@ -2436,7 +2440,10 @@ class RowSegment(SegmentBound):
             with np.errstate(over="ignore"):
                 return self._device_values(trials, finish, then)
 
-        target = (-eta) * wide(self._slope_array)
+        slope = self._slope_array
+        if self.device_check is not None:  # (the exact slope's bound: models._device_slope)
+            slope = self.device_check(slope, eta)
+        target = (-eta) * wide(slope)
         if guess is None:  # (the first step: the grid about target / C(0), which is >= t*)
             start = curvature(xp.zeros(1, dtype=r.dtype, device=device(r)), None)[0]
             top = target / start * wide(unit)  # (in units of d / unit, as the trials)

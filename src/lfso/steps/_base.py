@@ -106,6 +106,12 @@ class Move:
         ``t ||d||``, the distance moved, for a step along a direction ``d`` other than
         ``-g`` (NaN otherwise): the risk indicators compare steps along directions of
         different lengths by it.
+    swamped : tuple or None
+        A step sized on the device from a bound on the exact slope: ``(flag, s, s_up,
+        escalate)`` (deferred scalars and a callable; ``flag`` nonzero where the step is 0
+        as no bound on the exact slope was negative: 1 from the held rows, where the loop
+        calls ``escalate`` and the next checks make the rows again, 2 from those, where
+        it stops with ``PRECISION_LIMIT``).
     """
 
     x: Any
@@ -121,6 +127,7 @@ class Move:
     product: Any = None
     value: float | None = None
     length: float = math.nan
+    swamped: Any = None
 
 
 _ZIGZAGS = (

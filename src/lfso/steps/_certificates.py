@@ -34,6 +34,7 @@ from .._auto import SecantBound, SecantEstimator
 from .._later import Later, host_value, known_dot, later
 from .._validate import call_user, returned_scalar
 from ..models import Evaluation, Model, _fused
+from ..models._device_slope import swamped_message
 from ..models._segments import _viewable
 from ..models._slope import prior_ok
 from ..oracles._bounds import LocalBound, PrecisionLimitError, check_monotone, check_value
@@ -490,6 +491,7 @@ class SegmentCertificate(Certificate):
             made = _fused.one_pass(_reported, *arrays) if made is not None else None
             tau, t, lipschitz, radius = _reported(None, *arrays) if made is None else made
             step = later(t)
+            swamped = _device_swamped(segment)
             sized = SizedStep(
                 step,  # type: ignore[arg-type]
                 later(lipschitz),  # type: ignore[arg-type]
@@ -498,6 +500,7 @@ class SegmentCertificate(Certificate):
                 None,
                 segment.product,
                 along=(tau, d),
+                swamped=swamped,
             )
             return sized, step
         product = segment.product if segment.has_product else None
@@ -611,11 +614,17 @@ def _checked_slope(check: Any, along: float, eta: float) -> tuple[float, float |
         return max(error, 0.0), None
     if upper < 0.0:
         return 0.0, upper
-    raise _SlopeSwampedError(
-        f"the gradient's rounding swamps its slope here: the computed slope g . d = "
-        f"{along:.6g} along the step, but the exact slope may be as large as {upper:.6g} "
-        "(a proven bound from the rows), so no step along it is certain to descend"
-    )
+    raise _SlopeSwampedError(swamped_message(along, upper))
+
+
+def _device_swamped(segment: Any) -> tuple[Any, Any, Any, Any] | None:
+    """A device step's check of the exact slope (:attr:`SizedStep.swamped`): its flag,
+    ``s`` and ``s_up`` as riders on the next fetch, and its ``escalate``, where the
+    segment checked it."""
+    check = getattr(segment, "device_check", None)
+    if check is None or check.swamped is None:
+        return None
+    return later(check.swamped), later(check.along), later(check.upper), check.escalate
 
 
 def _in_range(tau: float, big: float) -> float:

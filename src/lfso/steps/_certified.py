@@ -348,6 +348,7 @@ class CertifiedStep(CertifiedRule):
             new = x + tau * along
             product = sized.product(tau) if sized.product is not None else None
             move = Move(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
+            move.swamped = sized.swamped
             # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's
             # own step defers; the safeguard, which compares it, never does).
             return Proposal(move, math.nan, state)

@@ -38,6 +38,11 @@ class SizedStep(NamedTuple):
     #: Where the step was sized from an upper bound on the exact slope in place of ``g .
     #: d`` (the gradient's rounding near its slope): that bound (``None``: ``g . d``).
     slope: float | None = None
+    #: A step sized on the device from a bound on the exact slope
+    #: (:class:`lfso.models._device_slope.DeviceSlope`): ``(swamped, s, s_up, escalate)``,
+    #: riders and the check's ``escalate`` (``swamped`` nonzero where no bound was
+    #: negative and the step is 0: 1 from the held rows, 2 from the rows made again).
+    swamped: tuple[Any, Any, Any, Any] | None = None
 
 
 class SizeInputs(NamedTuple):
