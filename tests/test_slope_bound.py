@@ -246,6 +246,41 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
             assert fresh - float(exact) <= 1e-6 * scale + 1e-9 * abs(float(exact))
 
 
+_COMPILED = [c for c in _cases() if c[0].startswith(("cauchy", "softmax"))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _COMPILED, ids=[c[0] for c in _COMPILED])
+def test_compiled_cauchy_and_softmax_slope_sums_are_the_numpy_ones(label, make, dtype, monkeypatch):
+    # The held rows' and the fresh rows' sums in one compiled pass (lfso.models._compiled,
+    # on these few rows): the NumPy terms in another order, and the bound above the exact
+    # slope.
+    from lfso.models import _compiled, _slope
+
+    if not _compiled.ENABLED:
+        pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+    monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+    rng = np.random.default_rng(zlib.crc32(f"compiled {label}/{np.dtype(dtype).name}".encode()))
+    for trial in range(8):
+        model, x, d = make(dtype, rng)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        fn, args = check.derivative
+        for rows, u, delta, eps in [
+            (check.rows, check.u, check.delta, check.eps),
+            check.refine[0](*check.refine[1]),
+        ]:
+            with np.errstate(all="ignore"):
+                compiled = _slope._compiled_sums(fn, args, rows, u, delta, eps)
+                plain = _slope._numpy_sums(fn, args, rows, u, delta, eps)
+            assert compiled is not None
+            n = int(np.asarray(rows).shape[0])
+            spread = plain[1]  # sum |w u|: the first sum's own rounding
+            assert abs(compiled[0] - plain[0]) <= 2.0 * _slope.gamma64(n + 1) * spread
+            assert compiled[1:] == pytest.approx(plain[1:], rel=4.0 * _slope.gamma64(n + 10))
+            bound = check._bound(rows, u, delta, eps)
+            assert bound >= exact_slope(model, x, d), (label, trial, bound)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_slope_bound_holds_at_a_carried_product(dtype):
     # The next point's product carried from the segment (z + t u, with its drift): the
@@ -930,3 +965,33 @@ def test_device_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         assert held >= exact, (label, trial, held, float(exact))
         assert fresh >= exact, (label, trial, fresh, float(exact))
         assert float(check.bound_prior()) >= abs(float(exact) - computed), (label, trial)
+
+
+@pytest.mark.parametrize("make", [r for r in _ball_rules() if r.id != "lfso-paper"])
+def test_ball_step_on_cauchy_rows_is_checked_against_the_exact_slope(make):
+    # The swamped Cauchy rows at a float32 point near their minimiser (where an lfso-lbfgs
+    # run ends) at which the exact slope along -g is positive: no step along -g descends
+    # for certain, so the ball's rules claim none (they took one, claiming a decrease).
+    # (Cauchy regression has no paper radius.)
+    model, _ = _swamped_cauchy()
+    x = np.array([-2758083.5, 12912817.0, 10108635.0], dtype=np.float32)
+    assert exact_slope(model, x, -np.asarray(model.evaluate(x).grad, np.float64)) > 0
+    from lfso._registry import settle
+
+    rule = settle(make(), model)
+    ev = model.evaluate(x, bound=True)
+    with pytest.raises(lfso.oracles.PrecisionLimitError, match="rounding swamps"):
+        rule.plan(model, x, ev, rule.init(model, x, ev))
+
+
+@pytest.mark.parametrize("problem", [_swamped_cauchy, _swamped_softmax])
+def test_slope_prior_is_the_segment_checks_prior(problem):
+    # The ball's rules read the a-priori bound without a segment: the same bound the
+    # segment's check states, for every row model that bounds the exact slope.
+    model, starts = problem()
+    rng = np.random.default_rng(8)
+    for x in starts:
+        evaluation = model.evaluate(x)
+        d = rng.standard_normal(x.shape).astype(x.dtype)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        assert model._slope_prior(x, evaluation, d) == check.prior

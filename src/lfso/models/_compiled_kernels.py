@@ -526,3 +526,102 @@ def factor_slope_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
         s2 += abs(ui)
         s3 += abs(fi)
     return s0, s1, s2, s3
+
+
+@exact
+def cauchy_slope_term(
+    ri: float, ui: float, c: float, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """One row of :func:`lfso.models._slope.cauchy_derivative`'s bound, in float64 (the
+    same operations on the same values, row by row: as :func:`logistic_slope_term`)."""
+    a = abs(ri)
+    q = ri / c
+    if a <= c:
+        w = ri / (1.0 + q * q)
+    else:
+        w = c / (q + 1.0 / q)
+    s = maximum(a - delta, 0.0)
+    if s > c:
+        h = c / s
+        kappa = (1.0 + 16.0 * 2.0**-53) * (h * h) / (1.0 + h * h) + 2.0 * 5e-324
+    else:
+        kappa = (1.0 + 16.0 * 2.0**-53) / (1.0 + (s / c) * (s / c))
+    kappa = minimum(kappa, 1.0)
+    aw = abs(w)
+    omega = 16.0 * 2.0**-53 * aw + 8.0 * 5e-324
+    if abs(q) == np.inf:
+        omega += 1e-308
+    au = abs(ui)
+    return w * ui, aw * au, (kappa * delta + omega) * (au + eps) + eps * aw
+
+
+@summing
+def cauchy_slope_sums(
+    r: Any, u: Any, c: float, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """The three sums of :func:`cauchy_slope_term` over the rows, in one pass."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, d = cauchy_slope_term(np.float64(r[i]), np.float64(u[i]), c, delta, eps)
+        s0 += a
+        s1 += b
+        s2 += d
+    return s0, s1, s2
+
+
+@exact
+def softmax_slope_parts(z: Any, labels: Any, classes: int) -> tuple[Any, Any, Any]:
+    """``(e, total, others)`` of :func:`lfso.models._slope.softmax_derivative` in float64,
+    class by class over the ``K x n`` logits ``z`` (flattened; ``labels`` the flat indices
+    of the labels' entries): ``e = exp(z - max_k z_k)`` (``K x n``), ``total = sum_k e_k``
+    and ``others`` the same sum without the label's, each row's (the sums over the classes
+    in class order, within the same ``gamma_K``)."""
+    n = z.shape[0] // classes
+    peak = np.empty(n)
+    for i in range(n):
+        peak[i] = np.float64(z[i])
+    for k in range(1, classes):
+        for i in range(n):
+            peak[i] = maximum(peak[i], np.float64(z[k * n + i]))
+    e = np.empty(classes * n)
+    total = np.zeros(n)
+    for k in range(classes):
+        for i in range(n):
+            ek = np.exp(np.float64(z[k * n + i]) - peak[i])
+            e[k * n + i] = ek
+            total[i] += ek
+    others = np.zeros(n)
+    for k in range(classes):
+        for i in range(n):
+            j = k * n + i
+            others[i] += 0.0 if j == labels[i] else e[j]
+    return e, total, others
+
+
+@summing
+def softmax_slope_sums(
+    z: Any, u: Any, labels: Any, classes: int, delta: float, eps: float
+) -> tuple[float, float, float]:
+    """The three sums of :func:`lfso.models._slope.softmax_derivative`'s bound over the
+    ``n K`` logits, in float64: the same operations on the same values
+    (:func:`softmax_slope_parts`), the sums in another order."""
+    n = z.shape[0] // classes
+    e, total, others = softmax_slope_parts(z, labels, classes)
+    pad = (1600.0 + 2.0 * classes) * 2.0**-53
+    lost = 4.0 * (classes + 2) * 5e-324
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(classes):
+        for i in range(n):
+            j = k * n + i
+            w = -others[i] / total[i] if j == labels[i] else e[j] / total[i]
+            uj = np.float64(u[j])
+            aw = abs(w)
+            au = abs(uj)
+            s0 += w * uj
+            s1 += aw * au
+            s2 += (0.5 * delta + (pad * aw + lost)) * (au + eps) + eps * aw
+    return s0, s1, s2

@@ -435,6 +435,24 @@ class CauchyRegression(Model):
         delta, eps, dmax, xmax = pads
         if not on_host(pads, r, u, x):
             return None
+        # (the rows' underflow, as in value_error)
+        delta = delta + (int(self.A.shape[1]) + 1) * self.geometry.square_lost
+        prior = self._prior(delta, dmax, xmax, evaluation)
+        return RowSlope(
+            r,
+            u,
+            delta=delta,
+            eps=eps,
+            derivative=(cauchy_derivative, (self.c,)),
+            divisor=float(self.n),
+            prior=prior,
+            ridge=(self._slope_ridge, x, direction) if self.l2 else None,
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _prior(self, delta: float, dmax: float, xmax: float, evaluation: Evaluation) -> float:
+        """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no row read), for
+        rows within ``delta`` of the exact ones (their underflow included)."""
         g, n, dim = self.geometry, self.n, int(self.A.shape[1])
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not g:
@@ -443,26 +461,30 @@ class CauchyRegression(Model):
             held = (g, error_gamma(n, self.A.dtype), pad, constants)
             self.__dict__["_slope_constants"] = held
         _, gamma_n, pad, constants = held
-        # (the rows' underflow, as in value_error)
-        delta = delta + (dim + 1) * g.square_lost
         value = abs(float(evaluation.value))
         lost = (n + dim) * g.tiny * max(1.0, self.c * self.c, self.l2)
         top = ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + lost) * (1.0 + 1e-9)
         size = min(0.5 * self.c, math.sqrt(2.0 * (value + top)) * (1.0 + 1e-9))
         factors = (1.0 + 16.0 * g.unit) * n * (size + delta) + 4.0 * n * g.square_lost
         row_error = (gamma_n + 16.0 * g.unit) * factors + n * (4.0 * g.square_lost + delta)
-        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
-        return RowSlope(
-            r,
-            u,
-            delta=delta,
-            eps=eps,
-            derivative=(cauchy_derivative, (self.c,)),
-            divisor=float(n),
-            prior=prior,
-            ridge=(self._slope_ridge, x, direction) if self.l2 else None,
-            refine=(self._wide_rows, (x, direction, xmax, dmax)),
-        )
+        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
+        along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
+        rows; ``None`` where the segment states no slope check (rows not NumPy arrays).
+        For certificates that do not take the segment otherwise (the ball's), which then
+        take it only where this bound does not settle the step."""
+        if type(x) is not np.ndarray or type(direction) is not np.ndarray:
+            return None
+        ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)
+        g = self.geometry
+        dmax = inf_norm(direction)
+        delta = g.gamma_d * (g.alpha * xmax + self._b_max) + drift
+        if not on_host((delta, dmax, xmax), ax, x):
+            return None
+        delta = delta + (int(self.A.shape[1]) + 1) * g.square_lost
+        return self._prior(delta, dmax, xmax, evaluation)
 
     def _slope_ridge(self) -> float:
         """The ridge's weight ``l2`` as the slope bound reads it."""

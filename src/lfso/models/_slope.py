@@ -384,6 +384,12 @@ def _compiled_sums(
     if fn is power_derivative and _compiled.usable(rows, u):
         kernels = _compiled.kernels()
         return kernels.power_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    if fn is cauchy_derivative and _compiled.usable(rows, u):
+        kernels = _compiled.kernels()
+        return kernels.cauchy_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    if fn is softmax_derivative and _compiled.usable(rows, u):
+        kernels = _compiled.kernels()
+        return kernels.softmax_slope_sums(rows, u, args[1], int(args[0]), delta, eps)  # type: ignore[no-any-return]
     return None
 
 

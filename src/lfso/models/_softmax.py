@@ -659,6 +659,22 @@ class SoftmaxRegression(Model):
         delta, eps, dmax, xmax = pads
         if not on_host(pads, logits, V, x):
             return None
+        prior = self._prior(delta, dmax, xmax, evaluation)
+        return RowSlope(
+            logits.reshape(-1),
+            V.reshape(-1),
+            delta=delta,
+            eps=eps,
+            derivative=(softmax_derivative, (self.K, self._label_index)),
+            divisor=float(self.n),
+            prior=prior,
+            ridge=(self._slope_ridge, x, direction),
+            refine=(self._wide_rows, (x, direction, xmax, dmax)),
+        )
+
+    def _prior(self, delta: float, dmax: float, xmax: float, evaluation: Evaluation) -> float:
+        """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no logit read),
+        for logits within ``delta`` of the exact ones."""
         g, n, k = self.geometry, self.n, self.K
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not g:
@@ -671,18 +687,27 @@ class SoftmaxRegression(Model):
             self.__dict__["_slope_constants"] = held
         _, rounding, centring, constants = held
         row_error = n * (2.0 * (rounding + 2.0 * delta) + centring)
-        prior = gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
-        return RowSlope(
-            logits.reshape(-1),
-            V.reshape(-1),
-            delta=delta,
-            eps=eps,
-            derivative=(softmax_derivative, (k, self._label_index)),
-            divisor=float(n),
-            prior=prior,
-            ridge=(self._slope_ridge, x, direction),
-            refine=(self._wide_rows, (x, direction, xmax, dmax)),
-        )
+        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
+        """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
+        along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
+        logits; ``None`` where the segment states no slope check (not NumPy, weighted
+        rows). For certificates that do not take the segment otherwise (the ball's),
+        which then take it only where this bound does not settle the step."""
+        if (
+            type(x) is not np.ndarray
+            or type(direction) is not np.ndarray
+            or self._weighed_kernel is not None
+        ):
+            return None
+        logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
+        g = self.geometry
+        dmax = inf_norm(direction)
+        delta = g.gamma_d * g.alpha * xmax + drift
+        if not on_host((delta, dmax, xmax), logits, x):
+            return None
+        return self._prior(delta, dmax, xmax, evaluation)
 
     def _slope_ridge(self) -> Any:
         """The ridge's weights as the slope bound reads them, one per coefficient: the held
