@@ -47,10 +47,12 @@ from ._segments import (
 )
 from ._slope import (
     RowSlope,
+    fresh_pads,
     gradient_prior,
     logistic_derivative,
     on_host,
     prior_constants,
+    row_one_norms,
     wide_pads,
     wide_products,
 )
@@ -239,7 +241,13 @@ class LogisticRegression(Model):
     dim: int
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
-    _transient = Model._transient | {"_negated", "_codes", "_slope_constants"}
+    _transient = Model._transient | {
+        "_negated",
+        "_codes",
+        "_slope_constants",
+        "_slope_norms",
+        "_slope_history",
+    }
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -628,6 +636,8 @@ class LogisticRegression(Model):
             ridge=(self._slope_ridge, x, direction),  # (the weights read only if asked)
             factor=self._slope_factor(evaluation, z),
             refine=(self._wide_rows, (x, direction, xmax, dmax)),
+            fresh=(self._fresh_rows, (x, u, xmax, dmax)),
+            history=self.__dict__.setdefault("_slope_history", {}),
         )
 
     def _prior(
@@ -684,6 +694,26 @@ class LogisticRegression(Model):
         if not self.l2 or self._penalty_mask is None:
             return float(self.l2)
         return self.l2 * to_numpy(self._penalty_mask).astype(np.float64)
+
+    def _fresh_rows(
+        self, x: np.ndarray, u: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(z, u, delta, eps)``: ``X x`` made again in the data's dtype (no carried
+        drift) and the held ``u = X v``, with per-row rounding bounds from the rows'
+        1-norms (:func:`lfso.models._slope.fresh_pads`; the norms made once, in float64)."""
+        held = self.__dict__.get("_slope_norms")
+        if held is None or held[0] is not self.X:  # (a copy's own data: its own norms)
+            held = self.__dict__["_slope_norms"] = (self.X, row_one_norms(self.X))
+        norms = held[1]
+        g = self.geometry
+        lost = self.X.shape[1] * g.square_lost
+        z = np.asarray(self._product(x))
+        return (
+            z,
+            u,
+            fresh_pads(norms, g.gamma_d, xmax, lost),
+            fresh_pads(norms, g.gamma_d, vmax, lost),
+        )
 
     def _wide_rows(
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float

@@ -42,6 +42,21 @@ v_j|``). The last few host operations (the sums of the parts and the division by
 are rounded up by one float each (:func:`math.nextafter`), so that the float returned is
 ``>= s*``.
 
+Per-row pads (``fresh``, :func:`fresh_pads`). The theorem and its proof hold as they
+stand with ``delta`` and ``eps`` replaced by per-row bounds ``delta_i >= |z_i - z*_i|`` and
+``eps_i >= |u_i - u*_i|``, and ``kappa_i`` taken over ``[z_i - max_k delta_k, z_i + max_k
+delta_k]`` (a wider interval: a larger sup). For ``z = fl(A x)`` and ``u = fl(A v)`` made
+in the data's dtype (``gamma_d`` its Higham constant, ``eta`` its smallest subnormal),
+``|fl(a_i^T x) - a_i^T x| <= gamma_d sum_j |a_ij x_j| + d eta <= gamma_d c_i ||x||_inf +
+d eta`` with ``c_i >= ||a_i||_1`` (Lemma 3.1, in any order of the sum; each product may
+lose up to ``eta`` to underflow, the sums nothing): ``c_i`` is summed once per model in
+float64 (:func:`row_one_norms`, exact up to ``gamma_{d-1}``, padded). Against the uniform
+pads ``gamma_d alpha ||x||_inf + D`` (``alpha = sqrt(d) max_i ||a_i||_2 >= max_i ||a_i||_1``
+and ``D`` a carried product's drift) they gain the ratio ``c_i / alpha`` on every row and
+the drift on ``z``, at the cost of one product in the data's dtype; the error terms' own
+rounding and underflow are those of the uniform case (``delta_i`` and ``eps_i`` are
+computed in four float64 operations, rounded up by a relative ``2^-40``).
+
 A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
 pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
 (its docstring, :meth:`lfso.models.LogisticRegression.segment`,
@@ -68,6 +83,8 @@ __all__ = [
     "softmax_derivative",
 ]
 
+#: The tiers of :meth:`RowSlope.upper` by stage (the names ``history`` keeps).
+_TIERS = {1: "factor", 2: "held", 3: "fresh", 4: "refine"}
 #: float64's unit roundoff and smallest subnormal number.
 _U64 = 2.0**-53
 _ETA64 = math.ulp(0.0)
@@ -250,6 +267,15 @@ class RowSlope:
         (:func:`wide_products`: no carried drift, and for float32 data the products exact),
         with their rounding bounds: a sharper bound where the first is not enough
         (:meth:`upper`), at the cost of two products with ``A``.
+    fresh : (callable, args), optional
+        ``fn(*args) -> (z, u, delta, eps)``: ``z`` made again in the data's dtype (no
+        carried drift) and the held ``u``, with per-row rounding bounds (float64 arrays,
+        :func:`fresh_pads`): a bound tried before ``refine``, at the cost of one product
+        in the data's dtype.
+    history : dict, optional
+        The model's record of its last checks (kept by the model, written here): where the
+        held rows' or the ``fresh`` tier is predicted to fail, it is skipped
+        (:meth:`upper`).
     """
 
     def __init__(
@@ -265,29 +291,37 @@ class RowSlope:
         ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
         refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
         factor: tuple[Any, float] | None = None,
+        fresh: tuple[Callable[..., tuple[Any, Any, Any, Any]], tuple[Any, ...]] | None = None,
+        history: dict[str, float] | None = None,
     ) -> None:
         self.rows, self.u, self.delta, self.eps = rows, u, delta, eps
         self.derivative, self.divisor, self.prior = derivative, divisor, prior
-        self.ridge, self.refine, self.factor = ridge, refine, factor
+        self.ridge, self.refine, self.factor, self.fresh = ridge, refine, factor, fresh
+        self.history = history
         self._upper: float | None = None
+        self._pad = self._last = 0.0  # (the last tier's rounding part, and its bound)
+        self._first: tuple[float, float] | None = None  # (the factor tier's, both)
         self._stage = 0  # (the tiers of upper() taken so far)
 
     def upper(self, below: float = -math.inf) -> float:
         """An upper bound on the exact slope ``s*`` (a float; ``inf`` or NaN where the rows
         pass float64's range), the least of those taken, tier by tier, until one is below
         ``below``: from the gradient's own factor (``factor``, no exponential), from the
-        held rows with ``l'`` computed in float64, from the rows made again (``refine``);
-        each one pass over the rows in float64, kept."""
+        held rows with ``l'`` computed in float64, from ``z`` made again in the data's dtype
+        with per-row rounding bounds (``fresh``), from the rows made again in float64
+        (``refine``); each one pass over the rows in float64, kept."""
         tiers = (
             (self.factor is not None, self._factor_bound),
             (True, self._held_bound),
+            (self.fresh is not None, self._fresh_bound),
             (self.refine is not None, self._refined_bound),
         )
-        while self._stage < 3 and not (self._upper is not None and self._upper < below):
+        while self._stage < 4 and not (self._upper is not None and self._upper < below):
             usable, tier = tiers[self._stage]
             self._stage += 1
-            if usable:
+            if usable and not self._hopeless(self._stage, below):
                 value = tier()
+                self._record(self._stage)
                 old = self._upper
                 if old is None or value < old or not math.isfinite(old):
                     self._upper = value
@@ -300,10 +334,39 @@ class RowSlope:
             rows = rows[0](*rows[1])
         return self._bound(rows, self.u, self.delta, self.eps)
 
+    def _record(self, stage: int) -> None:
+        """Keep the tier's rounding part (its pad) against the first tier's in ``history``."""
+        if stage == 1:
+            self._first = (self._last, self._pad)
+        elif self.history is not None and self._first is not None and self._first[1] > 0.0:
+            self.history[_TIERS[stage]] = self._pad / self._first[1]
+
+    def _hopeless(self, stage: int, below: float) -> bool:
+        """Whether the held rows' or the ``fresh`` tier is skipped: where its pad, predicted
+        from the first tier's (``factor``) and the ratio of the two in the model's last
+        check that took both (``history``), is over twice the room left below ``below``.
+        A prediction only, to save a pass: any tier may be skipped, the bound holds."""
+        if stage not in (2, 3) or self.history is None or self._first is None:
+            return False
+        ratio = self.history.get(_TIERS[stage])
+        value, pad = self._first
+        if ratio is None:
+            return False
+        return ratio * pad > 2.0 * (below - (value - pad))
+
     def _refined_bound(self) -> float:
         assert self.refine is not None
         fn, args = self.refine
         return self._bound(*fn(*args))
+
+    def _fresh_bound(self) -> float:
+        assert self.fresh is not None
+        fn, args = self.fresh
+        rows, u, delta, eps = fn(*args)
+        n = int(rows.shape[0])
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            total, wu, terms = _row_sums(self.derivative, rows, u, delta, eps)
+        return self._finish(n, total, wu, terms)
 
     def _factor_bound(self) -> float:
         assert self.factor is not None
@@ -334,13 +397,16 @@ class RowSlope:
             + 32.0 * (n + 1) * _ETA64
         )
         rows = _up(_up(total + pad) / self.divisor)
+        self._pad = pad / self.divisor  # (the part of the bound that is rounding)
+        self._last = rows
         if self.ridge is None:
             return rows
         weights, x, v = self.ridge
         lam = weights()
         if isinstance(lam, float) and lam == 0.0:
             return rows
-        return _up(rows + _ridge_upper(lam, x, v))
+        self._last = _up(rows + _ridge_upper(lam, x, v))
+        return self._last
 
 
 def _numpy_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
@@ -368,6 +434,20 @@ def _numpy_sums(
     w, kappa, omega = fn(z, delta, *args)
     au, aw = np.abs(u), np.abs(w)
     terms = float((kappa * delta + omega) @ (au + eps)) + eps * float(np.sum(aw))
+    return float(w @ u), float(aw @ au), terms
+
+
+def _row_sums(
+    derivative: tuple[Derivative, tuple[Any, ...]], rows: Any, u: Any, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`_numpy_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64 arrays):
+    ``kappa_i`` is taken over ``[z_i - max delta, z_i + max delta]``, a wider interval."""
+    fn, args = derivative
+    z = np.asarray(rows, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    w, kappa, omega = fn(z, float(np.max(delta)) if delta.shape[0] else 0.0, *args)
+    au, aw = np.abs(u), np.abs(w)
+    terms = float((kappa * delta + omega) @ (au + eps)) + float(eps @ aw)
     return float(w @ u), float(aw @ au), terms
 
 
@@ -432,6 +512,29 @@ def wide_class_products(
     for start in range(0, n, _BLOCK):
         out[start : start + _BLOCK] = A[start : start + _BLOCK].astype(np.float64) @ both
     return out[:, :k], out[:, k:]
+
+
+def row_one_norms(A: np.ndarray) -> np.ndarray:
+    """``c_i >= ||a_i||_1`` in float64 (blocks of rows, no float64 copy of ``A`` made whole):
+    the sum of ``d`` absolute values exact in float64 up to ``gamma_{d-1}`` (no underflow:
+    additions), padded by ``1 + gamma_{d+4}`` (the product's own rounding included)."""
+    n, d = int(A.shape[0]), int(A.shape[1])
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _BLOCK):
+        block = np.abs(A[start : start + _BLOCK])
+        out[start : start + _BLOCK] = np.sum(block, axis=1, dtype=np.float64)
+    out *= 1.0 + gamma64(d + 4)
+    return out
+
+
+def fresh_pads(norms: np.ndarray, gamma: float, vmax: float, lost: float) -> np.ndarray:
+    """``gamma c_i ||v||_inf + d eta`` per row (``lost = d eta``): a product ``fl(a_i^T v)``
+    made in the data's dtype against the exact one, where ``gamma >= gamma_d`` of that
+    dtype and ``c_i = norms[i] >= ||a_i||_1`` (:func:`row_one_norms`): Higham's ``gamma_d
+    sum_j |a_ij v_j|`` (Lemma 3.1, any order of the sum) and each product's underflow, at
+    most ``eta``, the dtype's smallest subnormal. Four float64 operations, rounded up by
+    a relative ``2^-40``."""
+    return norms * (gamma * vmax * (1.0 + 2.0**-40)) + lost
 
 
 def wide_pads(d: int, scale: float) -> float:
