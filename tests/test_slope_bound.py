@@ -583,6 +583,26 @@ def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(met
     assert res.fun <= LogisticRegression(X, y).evaluate(x0).value
 
 
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_device_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(method):
+    # The same margins of 1e300 on the device path (float64 CPU tensors inside
+    # cpu_as_accelerator): the held rows' bound is inf there too, and the step is 0 (the
+    # run stops), not sized from g . d unchecked until max_iter.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)) * 1e150
+    y = (rng.random(20) > 0.5).astype(float)
+    model = LogisticRegression(torch.from_numpy(X), torch.from_numpy(y))
+    x0 = torch.from_numpy(np.full(3, 1e150))
+    with warnings.catch_warnings(), cpu_as_accelerator():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, x0, method=method, max_iter=20)
+    assert res.status is lfso.Status.PRECISION_LIMIT, res.message
+    assert res.nit < 20
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_swamped_slope_names_the_gradients_rounding_not_the_float_range(dtype):
     # Least squares held to tol=1e-30 stops where the gradient's rounding swamps the

@@ -9,12 +9,13 @@ On the device path the step is sized on the device from the computed slope ``s =
 * ``s`` where the a-priori bound ``e_0 >= |s* - s|`` (:func:`lfso.models._slope.
   gradient_prior`, here from 0-d arrays) is at most an eighth of ``(1 - eta/2) |s|``, or
   where the held rows' bound ``s_up >= s*`` (:class:`lfso.models._slope.RowSlope`'s
-  theorem) gives ``s_up - s < (1 - eta/2) |s|``, or where ``s_up`` is not finite (it
-  states nothing, as on the host);
-* else ``s_up`` where it is negative (the step ``tau = eta (-s_up) / C`` descends in
-  exact arithmetic: ``_checked_slope``'s docstring);
-* else 0: the step is 0, and :attr:`swamped` (a 0-d array, 1 there) tells the loop, which
-  stops with :attr:`lfso.Status.PRECISION_LIMIT` and :func:`swamped_message`'s message
+  theorem) gives ``s_up - s < (1 - eta/2) |s|``;
+* else ``s_up`` where it is negative and finite (the step ``tau = eta (-s_up) / C``
+  descends in exact arithmetic: ``_checked_slope``'s docstring);
+* else 0 (also where ``s_up`` is not finite: past float64's range it states nothing,
+  so no step is certain to descend, as on the host): the step is 0, and
+  :attr:`swamped` (a 0-d array, 1 there) tells the loop, which stops with
+  :attr:`lfso.Status.PRECISION_LIMIT` and :func:`swamped_message`'s message
   when it reads the step (the next fetch).
 
 The held rows' bound is computed as :func:`lfso.models._slope.logistic_derivative` and
@@ -257,8 +258,8 @@ class DeviceSlope:
             upper = xp.where(upper <= refined, upper, refined)
         error = _up(xp, upper - s)
         finite = xp.isfinite(upper)
-        keep = (self.bound_prior() <= 0.125 * margin) | ~finite | (error < margin) | ~(s < 0.0)
-        negative = upper < 0.0
+        keep = (self.bound_prior() <= 0.125 * margin) | (finite & (error < margin)) | ~(s < 0.0)
+        negative = finite & (upper < 0.0)
         self.along, self.upper = s, upper
         swamped = xp.astype(~keep & ~negative, xp.float64)
         self.swamped = swamped if self.refine is None else 2.0 * swamped
