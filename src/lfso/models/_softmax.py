@@ -595,14 +595,7 @@ class SoftmaxRegression(Model):
         kernel = _variance_kernel(e0, v2, t0, popoviciu, host, self.K)
         if self._weighed_kernel is not None:  # (rows of their own weights: models._weighted)
             kernel = self._weighed_kernel(kernel)
-        offset: Any = 0.0
-        if self._ridge is not None:
-            offset = self._ridge.curvature(direction)
-        elif self.l2:
-            w = direction * self._mask
-            lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
-            factor = held_up(self.l2 * self._ridge_pad, xp, w.dtype)  # (a float32 l2 = 1e-46 too)
-            offset = factor * (xp.sum(w * w) + lost)
+        offset = self._ridge_curvature(direction)
         # The exponents Delta_k + t delta_k: 2 dz + 2 t dv from the rows, and the roundings
         # of the differences and of Delta + t delta, 4.1 unit (|Delta| + t |delta|) with
         # |Delta| capped by the dtype's underflow range (beyond it a term is below the
@@ -628,6 +621,20 @@ class SoftmaxRegression(Model):
                 x, logits, V, direction, (dz, dv, dmax, xmax), evaluation
             )
         return segment
+
+    def _ridge_curvature(self, direction: Any) -> Any:
+        """The ridge's curvature along ``direction`` (:meth:`segment`'s offset): its own
+        (per-feature weights), or ``l2`` padded times ``||d||^2`` over the penalised
+        entries plus their squares' underflow; 0 without a ridge."""
+        if self._ridge is not None:
+            return self._ridge.curvature(direction)
+        if not self.l2:
+            return 0.0
+        xp, g = self.xp, self.geometry
+        w = direction * self._mask
+        lost = math.prod(w.shape) * g.square_lost  # (the squares' underflow)
+        factor = held_up(self.l2 * self._ridge_pad, xp, w.dtype)  # (a float32 l2 = 1e-46 too)
+        return factor * (xp.sum(w * w) + lost)
 
     def _slope_check(
         self,

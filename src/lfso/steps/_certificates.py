@@ -483,26 +483,7 @@ class SegmentCertificate(Certificate):
             else:
                 guess = guess.array  # (a 0-d array: the device step takes it there)
         if defer and segment.on_device:
-            # tau C <= eta (-g . v), C bounding the curvature on [x, x + tau v], and the
-            # move is x + tau v along the very vector v (see Device steps).
-            tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
-            arrays = (tau, bound, size, scale, d[:1])
-            # (one compiled pass where the scale was)
-            made = _fused.one_pass(_reported, *arrays) if made is not None else None
-            tau, t, lipschitz, radius = _reported(None, *arrays) if made is None else made
-            step = later(t)
-            swamped = _device_swamped(segment)
-            sized = SizedStep(
-                step,  # type: ignore[arg-type]
-                later(lipschitz),  # type: ignore[arg-type]
-                later(radius),  # type: ignore[arg-type]
-                1,  # one batched pass over the trial steps
-                None,
-                segment.product,
-                along=(tau, d),
-                swamped=swamped,
-            )
-            return sized, step
+            return self._device_sized(segment, eta, guess, (size, scale, d), made is not None)
         product = segment.product if segment.has_product else None
         if scaled and product is not None:
             product = _rescaled(product, scale)
@@ -536,6 +517,32 @@ class SegmentCertificate(Certificate):
             t, per_length, t_max * unit, calls, None, product, 0, None, None, slope_error, slope_d
         )
         return sized, t_max * scale
+
+    def _device_sized(
+        self, segment: Any, eta: float, guess: Any, along: tuple[Any, Any, Any], fused: bool
+    ) -> tuple[SizedStep, Any]:
+        """:meth:`size`'s step sized on the device (``along = (||d||, 2^k, 2^k d)``; its
+        scale made in one compiled pass where ``fused``): ``tau C <= eta (-g . v)``, ``C``
+        bounding the curvature on ``[x, x + tau v]``, and the move is ``x + tau v`` along
+        the very vector ``v`` (see Device steps in the class docstring)."""
+        size, scale, d = along
+        tau, bound = segment.device_step(eta, rtol=self.radius_rtol, guess=guess, unit=scale)
+        arrays = (tau, bound, size, scale, d[:1])
+        # (one compiled pass where the scale was)
+        made = _fused.one_pass(_reported, *arrays) if fused else None
+        tau, t, lipschitz, radius = _reported(None, *arrays) if made is None else made
+        step = later(t)
+        sized = SizedStep(
+            step,  # type: ignore[arg-type]
+            later(lipschitz),  # type: ignore[arg-type]
+            later(radius),  # type: ignore[arg-type]
+            1,  # one batched pass over the trial steps
+            None,
+            segment.product,
+            along=(tau, d),
+            swamped=_device_swamped(segment),
+        )
+        return sized, step
 
 
 def _host_target(
