@@ -1094,3 +1094,18 @@ def test_a_wrong_oracle_is_advised_on_as_the_run_was_guarded(kind, safeguard):
         assert "rolled back" in res.message and fix in res.message
     else:
         assert "safeguard=True" in advice[0] and "rolled back" not in res.message
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_descent_and_oracle_advice_fit_whether_the_safeguard_was_on(guarded):
+    monitor = RiskMonitor(monotone=True, gradient_step=True)
+    g0, g1 = np.array([1.0, 0.0]), np.array([-2.0, 0.0])  # f rose, ||g+ - g|| = 3 > L t
+    monitor.observe(0, 1.0, 2.0, g0, g1, 1.0, 2.0, step=1.0, lipschitz=1.0)
+    assert set(monitor.counts) == {"descent", "oracle"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        monitor.warn("lfso", guarded=guarded, rollbacks=3, fix="raise the stated constant")
+    for w in caught:
+        message = str(w.message)
+        assert ("safeguard=True" in message) is not guarded
+        assert ("3 trial steps" in message and "raise the stated constant" in message) is guarded
