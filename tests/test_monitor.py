@@ -1109,3 +1109,10 @@ def test_descent_and_oracle_advice_fit_whether_the_safeguard_was_on(guarded):
         message = str(w.message)
         assert ("safeguard=True" in message) is not guarded
         assert ("3 trial steps" in message and "raise the stated constant" in message) is guarded
+
+
+@pytest.mark.parametrize("kind", ["norm", "L0L1", "smoothness"])
+def test_a_run_whose_safeguard_gave_up_names_the_claim_to_fix(kind):
+    model, fix = _under_claimed(kind)
+    res, _ = _run(model, np.ones(16), method="lfso", certificate="ball", max_rollbacks=0)
+    assert res.status is lfso.Status.STEP_FAILED and fix in res.message

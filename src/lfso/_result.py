@@ -343,7 +343,8 @@ def stop_message(
     ``rollbacks``: the trial steps the safeguard rolled back on a user's oracle's claim
     (``users_oracle``), which ``MAX_ITER`` and ``STALLED`` name, with ``oracle_advice``
     (what to do, the model's :attr:`~lfso.models.Model._oracle_advice`), as what slows
-    the run: a claim that failed, the oracle likely under-estimates the smoothness.
+    the run: a claim that failed, the oracle likely under-estimates the smoothness;
+    ``STEP_FAILED`` on a user's oracle adds ``oracle_advice`` too.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
@@ -398,6 +399,10 @@ def stop_message(
             "The oracle (a user's, not proven) may under-estimate the smoothness, or the "
             "gradient may be wrong (check both),",
         )
+        if oracle_advice:  # (the claim the user stated: norm=, L0 and L1, smoothness=)
+            message += f" For the oracle: {oracle_advice}.".replace(
+                "smoothness='auto'", spelt_given("smoothness", "'auto'")
+            )
     return message
 
 
