@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lfso
-from lfso.models import FunctionModel, LpRegression, PowerSum
+from lfso.models import FunctionModel, L0L1Smooth, LpRegression, PowerSum
 from lfso.monitor import (
     RISKS,
     CSVLogger,
@@ -1056,3 +1056,63 @@ def test_a_log_into_a_fifo_or_through_a_symbolic_link_keeps_it_so(tmp_path):
         lfso.minimize(PowerSum(2), np.ones(3), callback=log, max_iter=3)
     assert link.is_symlink() and len(real.read_text().splitlines()) == res.nit + 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["latest.csv", "logs", "pipe", "run.csv"]
+
+
+def _under_claimed(kind):
+    """A model whose user-stated oracle is below the true smoothness, by the factor a
+    stated ``norm=`` just above its lower bounds (``||A||_F / 4``, ``max ||a_i||``) leaves
+    on a near rank-one ``A``."""
+    rng = np.random.default_rng(0)
+    A = np.tile(rng.standard_normal(16), (400, 1)) + 1e-3 * rng.standard_normal((400, 16))
+    model = LpRegression(A, rng.standard_normal(400), 1)
+    low = 1.0001 * max(np.linalg.norm(A, axis=1).max(), np.linalg.norm(A) / 4)
+    if kind == "norm":
+        return LpRegression(A, model.b, 1, norm=low), "norm=None"
+    share = (low / model.norm) ** 2
+    if kind == "L0L1":
+        return L0L1Smooth(model, L0=share * model(model.b[:16], 0.0), L1=0.0), "L0 and L1"
+    return FunctionModel(model.value, model.grad, lambda x, R: share * model(x, R)), "check_oracle"
+
+
+@pytest.mark.parametrize("kind", ["norm", "L0L1", "smoothness"])
+@pytest.mark.parametrize("safeguard", [None, False])
+def test_a_wrong_oracle_is_advised_on_as_the_run_was_guarded(kind, safeguard):
+    """A user's oracle below the smoothness: where the safeguard was on (the default for
+    a user's oracle) the warnings and the message name the claim to fix, not
+    ``safeguard=True``; where it was off they advise it."""
+    model, fix = _under_claimed(kind)
+    options = {} if safeguard is None else {"safeguard": safeguard}
+    with np.errstate(all="ignore"):
+        res, caught = _run(
+            model, np.ones(16), method="lfso", certificate="ball", max_iter=2000, **options
+        )
+    advice = [str(w.message) for w in caught if "'oracle'" in str(w.message)]
+    assert advice and _fired(res, "oracle")
+    if safeguard is None:
+        assert res.rollbacks > 0 and res.status is lfso.Status.MAX_ITER
+        assert "safeguard=True" not in advice[0] and fix in advice[0]
+        assert "rolled back" in res.message and fix in res.message
+    else:
+        assert "safeguard=True" in advice[0] and "rolled back" not in res.message
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_descent_and_oracle_advice_fit_whether_the_safeguard_was_on(guarded):
+    monitor = RiskMonitor(monotone=True, gradient_step=True)
+    g0, g1 = np.array([1.0, 0.0]), np.array([-2.0, 0.0])  # f rose, ||g+ - g|| = 3 > L t
+    monitor.observe(0, 1.0, 2.0, g0, g1, 1.0, 2.0, step=1.0, lipschitz=1.0)
+    assert set(monitor.counts) == {"descent", "oracle"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        monitor.warn("lfso", guarded=guarded, rollbacks=3, fix="raise the stated constant")
+    for w in caught:
+        message = str(w.message)
+        assert ("safeguard=True" in message) is not guarded
+        assert ("3 trial steps" in message and "raise the stated constant" in message) is guarded
+
+
+@pytest.mark.parametrize("kind", ["norm", "L0L1", "smoothness"])
+def test_a_run_whose_safeguard_gave_up_names_the_claim_to_fix(kind):
+    model, fix = _under_claimed(kind)
+    res, _ = _run(model, np.ones(16), method="lfso", certificate="ball", max_rollbacks=0)
+    assert res.status is lfso.Status.STEP_FAILED and fix in res.message

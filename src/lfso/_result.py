@@ -309,6 +309,8 @@ def stop_message(
     half: str = "",
     secant_ratio: float = math.nan,
     swamped: bool = False,
+    rollbacks: int = 0,
+    oracle_advice: str = "",
 ) -> str:
     """``status``'s message fitted to the run that stopped with it.
 
@@ -338,6 +340,11 @@ def stop_message(
     ``swamped``: a ``PRECISION_LIMIT`` where the gradient's rounding swamps the slope
     along every step tried, which the message names (with ``tol``, and float64 for a
     narrower dtype) in place of the advice on the float range.
+    ``rollbacks``: the trial steps the safeguard rolled back on a user's oracle's claim
+    (``users_oracle``), which ``MAX_ITER`` and ``STALLED`` name, with ``oracle_advice``
+    (what to do, the model's :attr:`~lfso.models.Model._oracle_advice`), as what slows
+    the run: a claim that failed, the oracle likely under-estimates the smoothness;
+    ``STEP_FAILED`` on a user's oracle adds ``oracle_advice`` too.
     """
     if status is Status.PRECISION_LIMIT and not_smooth:
         return _NOT_SMOOTH
@@ -374,6 +381,16 @@ def stop_message(
             "the steps that much too short; pass a sharper oracle, or "
             f"{spelt_given('smoothness', repr('auto'))}."
         )
+    if status in (Status.MAX_ITER, Status.STALLED) and users_oracle and rollbacks > 0:
+        advice = oracle_advice or "check it with lfso.check_oracle, or pass smoothness='auto'"
+        message += (
+            f" The safeguard rolled back {rollbacks} trial step{'' if rollbacks == 1 else 's'} "
+            "whose decrease the oracle claimed and f did not show: the oracle (a user's, not "
+            "proven) likely under-estimates the smoothness (the safeguard kept f from "
+            f"rising, at the cost of those trials and shorter steps after them); {advice}.".replace(
+                "smoothness='auto'", spelt_given("smoothness", "'auto'")
+            )
+        )
     if status is Status.PRECISION_LIMIT and float64:
         message = message.replace("Run in float64, or rescale the problem", "Rescale the problem")
     if status is Status.STEP_FAILED and users_oracle:
@@ -382,6 +399,10 @@ def stop_message(
             "The oracle (a user's, not proven) may under-estimate the smoothness, or the "
             "gradient may be wrong (check both),",
         )
+        if oracle_advice:  # (the claim the user stated: norm=, L0 and L1, smoothness=)
+            message += f" For the oracle: {oracle_advice}.".replace(
+                "smoothness='auto'", spelt_given("smoothness", "'auto'")
+            )
     return message
 
 

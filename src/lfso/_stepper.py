@@ -46,7 +46,7 @@ from .oracles._solve import _NotSmoothError, _RadiusRuleError
 from .steps import GradientMismatchError, Move, StepFailedError, StepRule
 from .steps._base import StepStalledError
 from .steps._certificates import _SlopeSwampedError, audited_sizing
-from .steps._safeguard import _bends_below, _check_gradient, _kink, _truncation
+from .steps._safeguard import Safeguarded, _bends_below, _check_gradient, _kink, _truncation
 
 __all__ = ["AHEAD_ROWS", "Stepper", "attach", "underflow_note"]
 
@@ -932,6 +932,20 @@ class Stepper:
                 seen[k] = length / last
         return seen
 
+    @property
+    def _oracle_advice(self) -> str:
+        """What to do where the model's oracle under-estimates the smoothness (its
+        ``_oracle_advice``; empty where it names nothing)."""
+        return str(getattr(self.model, "_oracle_advice", ""))
+
+    @property
+    def _rolled_back(self) -> int:
+        """The trial steps the safeguard rolled back on a user's oracle's claim (not on an
+        estimate's, which learns by them): 0 for other runs."""
+        rule = self.rule
+        guarded = isinstance(rule, Safeguarded) and not rule.estimated
+        return self.rollbacks if guarded and self.audit_oracle else 0
+
     def _nan_note(self, status: Status, detail: str) -> str:
         """``detail`` with a note of the trial points (a line search's, the gradient
         checks') at which ``f`` was NaN, for a run that did not converge: a function
@@ -1317,7 +1331,12 @@ class Stepper:
         if risk is not None:
             risk.settle()  # (the curvatures kept on a device)
         if risk is not None and self.monitor != "quiet" and self.raised is None:
-            risk.warn(self.method)
+            risk.warn(
+                self.method,
+                guarded=isinstance(self.rule, Safeguarded),
+                rollbacks=self.rollbacks,
+                fix=self._oracle_advice,
+            )
         detail = self._nan_note(status, self.detail)
         eps = float(namespace(best_x).finfo(best_x.dtype).eps)
         message = stop_message(
@@ -1329,6 +1348,8 @@ class Stepper:
             half=str(best_x.dtype).replace("torch.", "") if eps >= 2.0**-10 else "",
             secant_ratio=math.nan if risk is None else risk.secant_ratio,
             swamped=self._swamped,
+            rollbacks=self._rolled_back,
+            oracle_advice=self._oracle_advice,
         )
         if self._stopped_by:
             message, detail = self._stopped_by, ""

@@ -139,6 +139,23 @@ _UNBOUNDED_ADVICE = (
     "below."
 )
 
+#: ``descent``'s and ``oracle``'s advice where the safeguard was on (:meth:`RiskMonitor.warn`):
+#: not to pass ``safeguard=True`` but to fix the oracle (``fix``: what, the model's own).
+_GUARDED_ADVICE = {
+    "descent": (
+        "f increased on a monotone rule although the safeguard was on (it rolled back "
+        "{rollbacks} trial step{s}): for LFSO the oracle is invalid: {fix}."
+    ),
+    "oracle": (
+        "the observed gradient change exceeded the L used: the oracle under-estimates the "
+        "smoothness. The safeguard was on: it rolled back {rollbacks} trial step{s} whose "
+        "claimed decrease f did not show, and shortened the steps after them, which keeps f "
+        "from rising but not the run from crawling; {fix}."
+    ),
+}
+#: The oracle's cure where its model names none (:attr:`lfso.models.Model._oracle_advice`).
+_FIX = "check it with lfso.check_oracle, or pass smoothness='auto'"
+
 _INF = math.inf
 _TINY = 2.0**-1022  # float64's smallest normal number
 
@@ -397,14 +414,22 @@ class RiskMonitor:
         """``{name: {"count": n, "first": k}}`` for the indicators that fired."""
         return {n: {"count": c, "first": self.first[n]} for n, c in self.counts.items()}
 
-    def warn(self, method: str) -> None:
+    def warn(
+        self, method: str, *, guarded: bool = False, rollbacks: int = 0, fix: str = ""
+    ) -> None:
         """One :class:`RiskWarning` per indicator that fired (``non_finite``'s advice is
         that the objective appears unbounded below where each of its firings was
-        ``f = -inf``)."""
+        ``f = -inf``). ``guarded``: the run's steps were safeguarded (it rolled back
+        ``rollbacks`` trial steps), so ``descent`` and ``oracle`` advise fixing the oracle
+        as ``fix`` says (default: check it, or the automatic oracle), not the safeguard."""
         for name, count in self.counts.items():
             advice = RISKS[name][1]
             if name == "non_finite" and self._unbounded:
                 advice = _UNBOUNDED_ADVICE
+            elif guarded and name in _GUARDED_ADVICE:
+                advice = _GUARDED_ADVICE[name].format(
+                    rollbacks=rollbacks, fix=fix or _FIX, s="" if rollbacks == 1 else "s"
+                )
             warnings.warn(
                 RiskWarning(
                     f"{method}: risk '{name}' fired {count} time(s), first at iteration "

@@ -310,6 +310,9 @@ class Model(Portable, CheckedOracle):
     #: Whether the bounds may carry the paper's radius ``R0`` (``radius="paper"``): false
     #: for the models known to define none, which ``lfso.minimize`` refuses before a call.
     _has_paper_radius: bool = True
+    #: What to do where the oracle under-estimates the smoothness (the ``oracle`` and
+    #: ``descent`` risk warnings, a guarded run's message): the claim to check, fix or drop.
+    _oracle_advice: str = "check it with lfso.check_oracle, or pass smoothness='auto'"
     unit_roundoff: float | None = None
     extras: frozenset[str] = frozenset()
     #: Caches left out of a pickle or a deep copy (:class:`~lfso.models._portable.Portable`).

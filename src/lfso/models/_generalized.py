@@ -82,6 +82,10 @@ class L0L1Smooth(Model):
     #: audited and safeguarded, its segment bound (read from them) too.
     audit_oracle = True
     _has_paper_radius = False
+    _oracle_advice = (
+        "L0 and L1 may be below f's (||Hess f|| <= L0 + L1 ||grad f|| must hold): check "
+        "them with lfso.check_oracle, or raise them"
+    )
 
     @property
     def data(self) -> Any:

@@ -140,6 +140,10 @@ class _LinearModel(Model):
             # the ball bound rests on it, so the loop audits it and the safeguard applies)
             self.norm = matrix_norm(norm, self.A, self.row_norms)
             self.audit_oracle = True
+            self._oracle_advice = (
+                "the stated norm= may be below ||A||_2, on which the oracle's bound rests: "
+                "leave norm=None (the default computes ||A||_2)"
+            )
         self.max_row_norm = amax(self.xp, self.row_norms) if self.A.shape[0] else 0.0
         self._alpha = float(d) ** 0.5 * self.max_row_norm
         self._drift = ProductDrift(self._alpha, d, self.A.dtype)
