@@ -14,7 +14,7 @@ import lfso.monitor
 import lfso.scipy
 from lfso import Status
 from lfso.models import (
-    CauchyRegression,
+    CompositeLeastSquares,
     LpRegression,
     PowerNorm,
     PowerSum,
@@ -356,12 +356,14 @@ def _least_squares(dtype) -> LpRegression:
     return LpRegression(A, rng.standard_normal(200).astype(np.float32).astype(dtype), 1)
 
 
-def _cauchy(dtype) -> CauchyRegression:
-    """Cauchy regression on :func:`_least_squares`'s data: a row model without the exact
-    slope's bound, whose float32 runs at their rounding go on until the stall test."""
+def _unbounded_slope(dtype) -> CompositeLeastSquares:
+    """``||A x - b||_2`` (composite least squares, ``p = 1``) on :func:`_least_squares`'s
+    data: a row model without the exact slope's bound, whose float32 runs at their
+    rounding go on until the stall test."""
     rng = np.random.default_rng(0)
     A = rng.standard_normal((200, 20)).astype(np.float32).astype(dtype)
-    return CauchyRegression(A, rng.standard_normal(200).astype(np.float32).astype(dtype))
+    b = rng.standard_normal(200).astype(np.float32).astype(dtype)
+    return CompositeLeastSquares(A, b, 1)
 
 
 def _stretches_without_a_new_low(res: lfso.Result) -> tuple[int, int]:
@@ -385,7 +387,7 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
     # gradient's rounding swamps that bound.)
     squares = lfso.minimize(_least_squares(np.float32), np.zeros(20, np.float32), method=method)
     assert squares.status is Status.PRECISION_LIMIT and not squares.success
-    res = lfso.minimize(_cauchy(np.float32), np.zeros(20, np.float32), method=method)
+    res = lfso.minimize(_unbounded_slope(np.float32), np.zeros(20, np.float32), method=method)
     assert res.status is Status.STALLED and not res.success
     assert "loosen tol" in res.message
     longest, last = _stretches_without_a_new_low(res)
@@ -393,7 +395,7 @@ def test_a_float32_run_held_at_its_rounding_stops_stalled(method):
     # iteration 1,100 to 1,600 on two machines; the run stops 1,000 after it)
     assert longest == last == lfso._result.STALL_ITERATIONS and res.nit < 4000
     assert res.grad_norm < 1e-6 * res.history.grad_norm[0]
-    wide = lfso.minimize(_cauchy(np.float64), np.zeros(20), method=method)
+    wide = lfso.minimize(_unbounded_slope(np.float64), np.zeros(20), method=method)
     assert wide.status is Status.CONVERGED and wide.nit < 100
 
 
@@ -432,7 +434,7 @@ def test_a_numpy_run_works_in_the_promotion_of_x0s_and_the_datas_dtype(x0_dtype)
 @pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
 @pytest.mark.parametrize("method", ["lfso", "lfso-accel"])
 def test_tol_zero_runs_past_a_stall(method):
-    model, x0 = _cauchy(np.float32), np.zeros(20, np.float32)
+    model, x0 = _unbounded_slope(np.float32), np.zeros(20, np.float32)
     # tol=0 asks for exactly max_iter steps, past where the default test stalls (its last
     # new low, which moves with the CPU's BLAS kernels, plus STALL_ITERATIONS); lfso-accel's
     # f may rise (not monotone), but it stops there too: its f stays within its rounding
@@ -452,7 +454,10 @@ def test_an_accelerated_run_at_its_rounding_stops_stalled_not_at_max_iter():
     floor; no new low for ``STALL_ITERATIONS`` iterations stops it ``STALLED`` with a
     message saying so, where it ran to ``max_iter`` advising more iterations."""
     rng = np.random.default_rng(1)
-    model = LpRegression(rng.standard_normal((200, 8)), rng.standard_normal(200), p=1)
+    # (composite least squares: no bound on the exact slope, which stops LpRegression's
+    # run at PRECISION_LIMIT first)
+    A, b = rng.standard_normal((200, 8)), rng.standard_normal(200)
+    model = CompositeLeastSquares(A, b, 1)
     res = lfso.minimize(model, np.zeros(8), method="lfso-accel", tol=1e-30, max_iter=5000)
     assert res.status is Status.STALLED and res.nit < 5000, res.message
     assert "rounding" in res.message and "max_iter" not in res.message
