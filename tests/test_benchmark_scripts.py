@@ -139,6 +139,19 @@ def test_gpu_time_to_tol_script_names_a_bad_argument(args, message):
     assert out.returncode == 2 and message in out.stderr
 
 
+def test_iteration_cost_breakdown_is_per_iteration_made():
+    """``--breakdown`` divides by the iterations a run made: ``lfso-lbfgs`` on l_4
+    regression at 100 x 5 ends at ``PRECISION_LIMIT`` within 200 iterations, and its
+    direction is still taken once per iteration, not a fraction of once."""
+    out = run_script(
+        BENCHMARKS / "iteration_cost.py",
+        *("--sizes", "100x5", "--iters", "200", "--repeats", "1", "--breakdown"),
+    ).stdout
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("lfso-lbfgs:")]
+    per = float(re.search(r"direction \d+ us \(([0-9.]+)/it\)", line).group(1))
+    assert per >= 0.9, line
+
+
 def test_iteration_cost_script_reports_each_size():
     rows = _run("iteration_cost.py", "--sizes", "100x5", "200x5", "--iters", "20", "--repeats", "1")
     table = rows[2:]
