@@ -22,7 +22,8 @@ regression (``c = 1``) on the same rows, from 0, which has no paper's radius (it
 "paper-R" column is ``nan``). ``--clock cpu`` times with the
 process's CPU time instead of the wall clock (steadier on a machine other jobs share).
 ``--breakdown`` then prints where an ``lfso`` and an ``lfso-lbfgs`` iteration's time goes, per
-iteration of one run: the model's evaluation (GD's includes the product with ``A``, lfso's takes
+iteration of one run (over the iterations it made, where it ended sooner at
+``PRECISION_LIMIT``): the model's evaluation (GD's includes the product with ``A``, lfso's takes
 ``A x`` from the last step), the segment bound (the product ``A d``), the L-BFGS direction,
 the segment solve and its rounds of trial steps (``RowSegment.values``, one O(n) pass
 each), and the trial steps per iteration (``Result.noracle / Result.nit``).
@@ -174,9 +175,10 @@ def breakdown(model, x0, step: float, iters: int) -> None:
             calls.clear()
             start = CLOCK()
             res = lfso.minimize(model, x0, tol=0.0, max_iter=iters, method=method, **kwargs)
-            total = (CLOCK() - start) / iters
+            made = max(res.nit, 1)  # (a run may end sooner, at PRECISION_LIMIT)
+            total = (CLOCK() - start) / made
             parts = ", ".join(
-                f"{label} {spent[label] / iters * 1e6:.0f} us ({calls[label] / iters:.2f}/it)"
+                f"{label} {spent[label] / made * 1e6:.0f} us ({calls[label] / made:.2f}/it)"
                 for _, _, label in pieces
                 if label in spent
             )

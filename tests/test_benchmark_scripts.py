@@ -70,6 +70,29 @@ def test_gpu_script_times_cpu_tensors_own_path_with_host():
         assert all(float(v) > 0 for v in (table[4], table[5], table[-1]))
 
 
+def test_gpu_script_float32_host_runs_make_the_iterations_asked_for():
+    """On float32 CPU tensors' own path, where the exact slope is checked, every run makes
+    the iterations it is timed over: the problem (``b = A 1``, a consistent system) keeps
+    the runs away from the precision limit (on ``b = A 1 + 0.01 N(0, 1)`` ``lfso-lbfgs``
+    stopped at ``PRECISION_LIMIT`` within 20 iterations here)."""
+    pytest.importorskip("torch")
+    args = ["--device", "cpu", "--host", "--rows", "20000", "--d", "25", "--iters", "10"]
+    more = ["--methods", "lfso", "lfso-lbfgs", "--models", "l4", "logistic", "l3", "--net"]
+    rows = _run("gpu_iteration_cost.py", *args, *more)
+    assert [r[0] for r in rows[2:]] == ["l4", "logistic", "l3"]
+
+
+def test_gpu_script_names_a_run_that_stops_short():
+    """A run that ends before the iterations asked for is an error naming the method, the
+    model and the iterations it made, not a time per iteration over the wrong count."""
+    torch = pytest.importorskip("torch")
+    ns = script_namespace(BENCHMARKS / "gpu_iteration_cost.py")
+    A = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    model = lfso.models.LpRegression(A, A @ torch.ones(2), 2)
+    with pytest.raises(RuntimeError, match=r"lfso-lbfgs on LpRegression ran 0 of 5 it"):
+        ns["lfso_run"](model, torch.ones(2), 5, host=True, method="lfso-lbfgs")
+
+
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-8), ("float32", 1e-5)])
 def test_gpu_time_to_tol_script_runs_on_the_cpu(dtype, tol):
     pytest.importorskip("torch")
@@ -114,6 +137,19 @@ def test_gpu_time_to_tol_script_names_a_bad_argument(args, message):
     pytest.importorskip("torch")
     out = run_script(BENCHMARKS / "gpu_time_to_tol.py", *args, check=False)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_iteration_cost_breakdown_is_per_iteration_made():
+    """``--breakdown`` divides by the iterations a run made: ``lfso-lbfgs`` on l_4
+    regression at 100 x 5 ends at ``PRECISION_LIMIT`` within 200 iterations, and its
+    direction is still taken once per iteration, not a fraction of once."""
+    out = run_script(
+        BENCHMARKS / "iteration_cost.py",
+        *("--sizes", "100x5", "--iters", "200", "--repeats", "1", "--breakdown"),
+    ).stdout
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("lfso-lbfgs:")]
+    per = float(re.search(r"direction \d+ us \(([0-9.]+)/it\)", line).group(1))
+    assert per >= 0.9, line
 
 
 def test_iteration_cost_script_reports_each_size():
