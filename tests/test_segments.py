@@ -1729,3 +1729,35 @@ def test_long_float32_row_sums_are_accumulated_in_float64(path, monkeypatch):
     _segments._row_constants.cache_clear()
     assert res.nit == 15
     assert np.all(np.isfinite(res.history.L[1:])) and np.all(res.history.step[1:] > 0)
+
+
+def test_a_long_float64_sum_pads_the_magnitude_and_weights_summed_in_float32(monkeypatch):
+    """Where a float32 row segment sums in float64 (``_WIDE_SUMS`` lowered), its absolute
+    pads still read a magnitude (Cauchy's ``sum_i |kernel_i| w_i``) and a weights' sum
+    summed in float32: each is taken times a float32 sum's pad, so the pad on the trial sum
+    covers the exact magnitude, not only the computed one."""
+    from lfso.models import _segments
+    from lfso.models._segments import rounding_pad
+
+    monkeypatch.setattr(_segments, "_WIDE_SUMS", 1e-4)
+    _segments._row_constants.cache_clear()
+    n = 4000
+    eps = float(np.finfo(np.float32).eps)
+    rng = np.random.default_rng(2)
+    r = rng.standard_normal(n).astype(np.float32)
+    u = rng.standard_normal(n).astype(np.float32)
+
+    def kernel(xp, start, end, step):
+        return xp.cos(end)  # (of either sign: the pad is relative to the magnitude)
+
+    kernel.term_ulps = 8.0  # type: ignore[attr-defined]
+    magnitude = np.add.reduce(u * u)  # (float32)
+    seg = RowSegment(r, u, kernel, weight=u * u, scale=1.0, magnitude=magnitude)
+    plain = RowSegment(r, u, kernel, weight=u * u, scale=1.0)
+    _segments._row_constants.cache_clear()
+    assert seg._wide and plain._wide
+    narrow = rounding_pad(n, eps)
+    assert seg._pad - 1.0 >= (plain._pad - 1.0) * narrow
+    assert plain._pad - 1.0 == rounding_pad(n, eps, 8.0, 2.0**-52) - 1.0
+    plain.values([0.5])
+    assert plain.underflow >= plain._eta / narrow * (n + float(np.sum(u.astype(float) ** 2)))

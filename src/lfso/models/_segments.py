@@ -1897,9 +1897,14 @@ class RowSegment(SegmentBound):
     not keep below ``peak``: its models keep every weight a normal number instead,
     :func:`weight_floor`):
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
-    ``eps_64`` there, inside the pad). Where batches of trials run compiled on an
-    accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps`` takes the place
-    of ``term_ulps``, and the dtype's smallest normal number that of ``eta``. A trial
+    ``eps_64`` there, inside the pad). From ``n eps >= 1`` (:data:`_WIDE_SUMS`: 2^23
+    float32 rows) the terms are summed in float64 (:func:`_wide_sums`; the compiled
+    passes on an accelerator, whose sums are the rows' dtype's, are not taken), with
+    :func:`rounding_pad`'s float64 form, and a ``magnitude`` and a weights' sum, summed in
+    the rows' dtype, are taken times their own pad there. Where batches of trials run
+    compiled on an accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps``
+    takes the place of ``term_ulps``, and the dtype's smallest normal number that of
+    ``eta``. A trial
     ``t`` given as a float is evaluated in the rows' dtype: rounded there within a
     relative ``u``, inside the rows' slack ``t eps``, except below the dtype's smallest
     normal number, where the rounding is absolute (to 0 or a subnormal number); such a
@@ -1989,9 +1994,15 @@ class RowSegment(SegmentBound):
         )
         #: Whether the trials' sums are accumulated in float64 (:func:`_wide`): the
         #: compiled passes on an accelerator, which sum in the rows' dtype, are not taken.
-        self._wide = _wide(n, float(self.xp.finfo(r.dtype).eps))
+        eps = float(self.xp.finfo(r.dtype).eps)
+        self._wide = _wide(n, eps)
+        if self._wide:  # (a magnitude and a weights' sum given summed in the rows' dtype)
+            narrow = rounding_pad(n, eps)
+            self._eta *= narrow
+            if magnitude is not None:
+                self._pad = 1.0 + (self._pad - 1.0) * narrow * (1.0 + 2.0**-30)
         if self._fused:
-            self._eta /= float(self.xp.finfo(r.dtype).eps)
+            self._eta /= eps
         self._views = (
             not host
             and getattr(kernel, "fused", None) is not None
