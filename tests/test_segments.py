@@ -1673,15 +1673,15 @@ def test_rounding_pad_bounds_the_worst_order_at_every_n(dtype, accumulated, n):
             assert pad == 1.0 + (n + 2.0 * ulps + 1.0) * eps
 
 
-@pytest.mark.parametrize("path", ["numpy", "compiled", "torch"])
+@pytest.mark.parametrize("path", ["numpy", "compiled", "torch", "torch-compiled"])
 def test_long_float32_row_sums_are_accumulated_in_float64(path, monkeypatch):
     """A float32 row segment of ``n`` rows with ``n eps >= _WIDE_SUMS`` (lowered here from
     its 2^23 rows) sums its terms in float64 on every path (NumPy's one trial and batch,
-    the compiled kernels, which sum in float64 anyway, and an accelerator's array
-    operations in place of its compiled pass in the rows' dtype), with the float64 sum's
+    the compiled kernels, which sum in float64 anyway, an accelerator's array operations
+    and its compiled pass, which sums in the rows' dtype elsewhere), with the float64 sum's
     pad, not the float32 one's; its bounds are the float32 sums' up to rounding, and a run
     on such rows certifies every step."""
-    from lfso.models import _compiled, _segments
+    from lfso.models import _compiled, _fused, _segments
 
     wide_sums = _segments._wide_sums
     calls = []
@@ -1703,27 +1703,45 @@ def test_long_float32_row_sums_are_accumulated_in_float64(path, monkeypatch):
     y = (A @ np.ones(5) + rng.standard_normal(n) > 0).astype(np.float32)
     x = np.zeros(5, dtype=np.float32)
     context: Any = contextlib.nullcontext()
-    if path == "torch":
+    if path.startswith("torch"):
         torch = pytest.importorskip("torch")
+        if path == "torch-compiled":
+            if not _fused._ENABLED:
+                pytest.skip("compiled passes are off")
+            monkeypatch.setattr(_fused, "MIN_ROWS", 100)
+            sums = _fused.trial_sums
+
+            def spy_sums(*args, wide=False, **kwargs):
+                made = sums(*args, wide=wide, **kwargs)
+                calls.append((wide, getattr(made, "dtype", None)))  # (a finished pass: tuple)
+                return made
+
+            monkeypatch.setattr(_fused, "trial_sums", spy_sums)
         from lfso.bench import cpu_as_accelerator
 
         A, y, x = torch.tensor(A), torch.tensor(y), torch.tensor(x)
         context = cpu_as_accelerator()
     model = LogisticRegression(A, y, l2=1e-3)
-    trials = [1e-2, 0.3, 1.0, 4.0]
+    trials, batch = [1e-2, 0.3, 1.0, 4.0], [0.02, 0.5, 2.0, 8.0]  # (one at a time, a batch)
     with context:
         ev = model.evaluate(x)
         narrow = model.segment(x, ev, -ev.grad)
-        expected = [narrow.values([t])[0] for t in trials] + narrow.values(trials)
-        assert not calls
+        expected = [narrow.values([t])[0] for t in trials] + narrow.values(batch)
+        if path == "torch-compiled":
+            assert calls and {wide for wide, _ in calls} == {False}
+            calls.clear()
+        else:
+            assert not calls
         _segments._row_constants.cache_clear()
         monkeypatch.setattr(_segments, "_WIDE_SUMS", 1e-4)
         seg = model.segment(x, ev, -ev.grad)
         assert seg._wide and not narrow._wide
         eps = float(np.finfo(np.float32).eps)
-        assert seg._pad < 1.0 + 2e-5 < 1.0 + n * eps < narrow._pad
-        got = [seg.values([t])[0] for t in trials] + seg.values(trials)
+        assert seg._pad < 1.0 + 1e-4 < 1.0 + n * eps < narrow._pad
+        got = [seg.values([t])[0] for t in trials] + seg.values(batch)
         assert bool(calls) == (path != "compiled")
+        if path == "torch-compiled":
+            assert (True, torch.float64) in calls and not any(c[0] is False for c in calls)
         np.testing.assert_allclose(got, expected, rtol=2 * n * eps)
         res = lfso.minimize(model, x, tol=0, max_iter=15)
     _segments._row_constants.cache_clear()

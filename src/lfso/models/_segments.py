@@ -1898,8 +1898,8 @@ class RowSegment(SegmentBound):
     :func:`weight_floor`):
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
     ``eps_64`` there, inside the pad). From ``n eps >= 1`` (:data:`_WIDE_SUMS`: 2^23
-    float32 rows) the terms are summed in float64 (:func:`_wide_sums`; the compiled
-    passes on an accelerator, whose sums are the rows' dtype's, are not taken), with
+    float32 rows) the terms are summed in float64 (:func:`_wide_sums`, and in the
+    compiled pass on an accelerator; softmax's own pass is not taken there), with
     :func:`rounding_pad`'s float64 form, and a ``magnitude`` and a weights' sum, summed in
     the rows' dtype, are taken times their own pad there. Where batches of trials run
     compiled on an accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps``
@@ -1992,8 +1992,9 @@ class RowSegment(SegmentBound):
         self.t_max, self._pad, self._eta, self.monotone_rtol, self._tiny = _row_constants(
             self.xp, r.dtype, n, ulps, peak
         )
-        #: Whether the trials' sums are accumulated in float64 (:func:`_wide`): the
-        #: compiled passes on an accelerator, which sum in the rows' dtype, are not taken.
+        #: Whether the trials' sums are accumulated in float64 (:func:`_wide`), also in
+        #: the compiled passes on an accelerator (softmax's own, whose sums are the rows'
+        #: dtype's, is not taken).
         eps = float(self.xp.finfo(r.dtype).eps)
         self._wide = _wide(n, eps)
         if self._wide:  # (a magnitude and a weights' sum given summed in the rows' dtype)
@@ -2101,7 +2102,7 @@ class RowSegment(SegmentBound):
             return _finished(xp, _finished(xp, values, finish), then)
         trials = xp.asarray(ts, dtype=r.dtype, device=device(r)) if isinstance(ts, list) else ts
         k, size = int(trials.shape[0]), math.prod(int(n) for n in r.shape)
-        compiled = self._fused and k > 1 and not self._wide  # (one pass a chunk: accelerators)
+        compiled = self._fused and k > 1  # (one compiled pass a chunk: accelerators)
         # (a batch's arrays held to _BATCH_ELEMENTS elements each: in chunks of trials; so
         # are the compiled passes, whose CPU code stores n x k terms for some kernels and
         # softmax's K x n x k exponentials)
@@ -2133,9 +2134,12 @@ class RowSegment(SegmentBound):
         classes, finished after it), or ``None`` where it did not compile."""
         own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
         if own is None:  # (the widening made in the pass)
-            return _fused.trial_sums(
-                self.kernel, self.r, self.u, self.weight, trials, self._slack, finish
-            )
+            rows = (self.kernel, self.r, self.u, self.weight, trials, self._slack, finish)
+            if self._wide:  # (summed in float64 in the pass)
+                return _fused.trial_sums(*rows, wide=True)
+            return _fused.trial_sums(*rows)
+        if self._wide:  # (its pass sums in the rows' dtype: the array operations instead)
+            return None
         pair = self._widen(trials)
         sums = own(self.r, self.u, trials, None if pair is None else pair[1])
         return None if sums is None else _finished(self.xp, sums, finish)
