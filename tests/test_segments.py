@@ -8,11 +8,13 @@ float32 models.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -1640,3 +1642,140 @@ def test_a_trial_below_float32s_normal_range_is_not_rounded_down(p, batch):
     for t, bound in zip(steps, bounds, strict=True):
         with mpmath.workdps(50):
             assert mpmath.mpf(bound) >= _exact_row_suprema(model, x, d, t), (t, bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("accumulated", ["rows", "float64"])
+@pytest.mark.parametrize(
+    "n", [1, 2, 13, 10**4, 8 * 10**6, 2**23 + 1, 2 * 10**7, 2**24, 2**24 + 1, 4 * 10**7, 10**9]
+)
+def test_rounding_pad_bounds_the_worst_order_at_every_n(dtype, accumulated, n):
+    """Against the worst case, in mpmath: every term ``term_ulps`` ulps below its exact
+    value and each passing through ``n - 1`` additions that each keep only ``1 - u`` of
+    their exact result (built symbolically: no ``n`` rows needed), and, for a sum taken in
+    float64, rounded down once more to the rows' dtype. The pad bounds the exact sum over
+    the computed one at every ``n`` (float32 sums of 2e7 rows and more need more than the
+    first-order ``1 + (n + 2 term_ulps + 1) eps``: 11 at 4e7 rows), and is finite."""
+    from lfso.models._segments import rounding_pad
+
+    eps = float(np.finfo(dtype).eps)
+    sum_eps = None if accumulated == "rows" else 2.0**-52
+    for ulps in (0.0, 8.0, 12.0, 300.0):
+        pad = rounding_pad(n, eps, ulps) if sum_eps is None else rounding_pad(n, eps, ulps, sum_eps)
+        with mpmath.workdps(60):
+            v = mpmath.mpf(eps if sum_eps is None else sum_eps) / 2
+            worst = (1 - ulps * mpmath.mpf(eps)) * (1 - v) ** (n - 1)
+            if sum_eps is not None:
+                worst *= 1 - mpmath.mpf(eps) / 2
+            assert 1 / worst <= mpmath.mpf(pad), (ulps, pad)
+        assert math.isfinite(pad)
+        if sum_eps is None and n * eps < 1 and ulps >= 3:  # (the first-order form)
+            assert pad == 1.0 + (n + 2.0 * ulps + 1.0) * eps
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled", "torch", "torch-compiled"])
+def test_long_float32_row_sums_are_accumulated_in_float64(path, monkeypatch):
+    """A float32 row segment of ``n`` rows with ``n eps >= _WIDE_SUMS`` (lowered here from
+    its 2^23 rows) sums its terms in float64 on every path (NumPy's one trial and batch,
+    the compiled kernels, which sum in float64 anyway, an accelerator's array operations
+    and its compiled pass, which sums in the rows' dtype elsewhere), with the float64 sum's
+    pad, not the float32 one's; its bounds are the float32 sums' up to rounding, and a run
+    on such rows certifies every step."""
+    from lfso.models import _compiled, _fused, _segments
+
+    wide_sums = _segments._wide_sums
+    calls = []
+
+    def spy(*args):
+        calls.append(args[2].shape)
+        return wide_sums(*args)
+
+    monkeypatch.setattr(_segments, "_wide_sums", spy)
+    if path == "compiled":
+        if not _compiled.ENABLED:
+            pytest.skip("numba is not installed")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 100)
+    else:
+        monkeypatch.setattr(_compiled, "ENABLED", False)
+    rng = np.random.default_rng(4)
+    n = 6000
+    A = rng.standard_normal((n, 5)).astype(np.float32)
+    y = (A @ np.ones(5) + rng.standard_normal(n) > 0).astype(np.float32)
+    x = np.zeros(5, dtype=np.float32)
+    context: Any = contextlib.nullcontext()
+    if path.startswith("torch"):
+        torch = pytest.importorskip("torch")
+        if path == "torch-compiled":
+            if not _fused._ENABLED:
+                pytest.skip("compiled passes are off")
+            monkeypatch.setattr(_fused, "MIN_ROWS", 100)
+            sums = _fused.trial_sums
+
+            def spy_sums(*args, wide=False, **kwargs):
+                made = sums(*args, wide=wide, **kwargs)
+                calls.append((wide, getattr(made, "dtype", None)))  # (a finished pass: tuple)
+                return made
+
+            monkeypatch.setattr(_fused, "trial_sums", spy_sums)
+        from lfso.bench import cpu_as_accelerator
+
+        A, y, x = torch.tensor(A), torch.tensor(y), torch.tensor(x)
+        context = cpu_as_accelerator()
+    model = LogisticRegression(A, y, l2=1e-3)
+    trials, batch = [1e-2, 0.3, 1.0, 4.0], [0.02, 0.5, 2.0, 8.0]  # (one at a time, a batch)
+    with context:
+        ev = model.evaluate(x)
+        narrow = model.segment(x, ev, -ev.grad)
+        expected = [narrow.values([t])[0] for t in trials] + narrow.values(batch)
+        if path == "torch-compiled":
+            assert calls and {wide for wide, _ in calls} == {False}
+            calls.clear()
+        else:
+            assert not calls
+        _segments._row_constants.cache_clear()
+        monkeypatch.setattr(_segments, "_WIDE_SUMS", 1e-4)
+        seg = model.segment(x, ev, -ev.grad)
+        assert seg._wide and not narrow._wide
+        eps = float(np.finfo(np.float32).eps)
+        assert seg._pad < 1.0 + 1e-4 < 1.0 + n * eps < narrow._pad
+        got = [seg.values([t])[0] for t in trials] + seg.values(batch)
+        assert bool(calls) == (path != "compiled")
+        if path == "torch-compiled":
+            assert (True, torch.float64) in calls and not any(c[0] is False for c in calls)
+        np.testing.assert_allclose(got, expected, rtol=2 * n * eps)
+        res = lfso.minimize(model, x, tol=0, max_iter=15)
+    _segments._row_constants.cache_clear()
+    assert res.nit == 15
+    assert np.all(np.isfinite(res.history.L[1:])) and np.all(res.history.step[1:] > 0)
+
+
+def test_a_long_float64_sum_pads_the_magnitude_and_weights_summed_in_float32(monkeypatch):
+    """Where a float32 row segment sums in float64 (``_WIDE_SUMS`` lowered), its absolute
+    pads still read a magnitude (Cauchy's ``sum_i |kernel_i| w_i``) and a weights' sum
+    summed in float32: each is taken times a float32 sum's pad, so the pad on the trial sum
+    covers the exact magnitude, not only the computed one."""
+    from lfso.models import _segments
+    from lfso.models._segments import rounding_pad
+
+    monkeypatch.setattr(_segments, "_WIDE_SUMS", 1e-4)
+    _segments._row_constants.cache_clear()
+    n = 4000
+    eps = float(np.finfo(np.float32).eps)
+    rng = np.random.default_rng(2)
+    r = rng.standard_normal(n).astype(np.float32)
+    u = rng.standard_normal(n).astype(np.float32)
+
+    def kernel(xp, start, end, step):
+        return xp.cos(end)  # (of either sign: the pad is relative to the magnitude)
+
+    kernel.term_ulps = 8.0  # type: ignore[attr-defined]
+    magnitude = np.add.reduce(u * u)  # (float32)
+    seg = RowSegment(r, u, kernel, weight=u * u, scale=1.0, magnitude=magnitude)
+    plain = RowSegment(r, u, kernel, weight=u * u, scale=1.0)
+    _segments._row_constants.cache_clear()
+    assert seg._wide and plain._wide
+    narrow = rounding_pad(n, eps)
+    assert seg._pad - 1.0 >= (plain._pad - 1.0) * narrow
+    assert plain._pad - 1.0 == rounding_pad(n, eps, 8.0, 2.0**-52) - 1.0
+    plain.values([0.5])
+    assert plain.underflow >= plain._eta / narrow * (n + float(np.sum(u.astype(float) ** 2)))

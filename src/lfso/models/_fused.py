@@ -121,10 +121,10 @@ _ROWS: dict[float, Callable[..., Any]] = {}
 #: Softmax regression's compiled sums (:func:`softmax_sums`; made on first use).
 _SOFTMAX: Callable[..., Any] | None = None
 
-#: The compiled sums of each kernel, by kernel and finishing function (made on first use;
-#: the kernels that compile are module-level or cached by their constants, so they live as
-#: long as the process).
-_COMPILED: dict[tuple[Callable[..., Any], Any], Callable[..., Any]] = {}
+#: The compiled sums of each kernel, by kernel, finishing function and whether summed in
+#: float64 (made on first use; the kernels that compile are module-level or cached by their
+#: constants, so they live as long as the process).
+_COMPILED: dict[tuple[Callable[..., Any], Any, bool], Callable[..., Any]] = {}
 
 #: The compiled passes of :func:`one_pass`, by function (module-level functions).
 _PASSES: dict[Callable[..., Any], Callable[..., Any]] = {}
@@ -283,6 +283,8 @@ def trial_sums(
     trials: Any,
     slack: tuple[Any, Any] | None,
     finish: tuple[Callable[..., Any], tuple[Any, ...]] | None = None,
+    *,
+    wide: bool = False,
 ) -> Any | None:
     """``sum_i w_i kernel(r_i, r_i + t_j u_i)`` for each trial ``t_j`` (a 1-d tensor of
     the rows' dtype), widened by ``(delta, delta + t eps)`` as the kernel takes it, ``slack
@@ -292,7 +294,9 @@ def trial_sums(
     the compilation failed (the caller then takes the PyTorch operations). ``finish =
     (function, arguments)``: the sums made into ``function(xp, sums, *arguments)`` in the
     same pass (a segment's bounds from its sums: elementwise operations on the ``k`` sums,
-    the same as the caller would make)."""
+    the same as the caller would make). ``wide``: the terms (and their products with the
+    weights, exact there) summed in float64, a float64 tensor (a long row segment's:
+    :data:`lfso.models._segments._WIDE_SUMS`); else in the rows' dtype."""
     import torch
 
     if slack is None:  # (|r| + 0 and |e| + 0 are |r| and |e|: the same terms)
@@ -300,9 +304,10 @@ def trial_sums(
         slack = (zero, zero)
     delta, eps = _filled(slack[0], r), _filled(slack[1], r)
     function, arguments = (None, ()) if finish is None else finish
-    sums = _COMPILED.get((kernel, function))
+    sums = _COMPILED.get((kernel, function, wide))
     if sums is None:
-        sums = _COMPILED[kernel, function] = _compile(kernel, function)
+        made = _compile(kernel, function, wide) if wide else _compile(kernel, function)
+        sums = _COMPILED[kernel, function, wide] = made
     return _run(sums, r, u, weight, trials, delta, eps, *arguments)
 
 
@@ -356,7 +361,7 @@ def _run(compiled: Callable[..., Any], *args: Any) -> Any:
 
 
 def _compile(
-    kernel: Callable[..., Any], finish: Callable[..., Any] | None = None
+    kernel: Callable[..., Any], finish: Callable[..., Any] | None = None, wide: bool = False
 ) -> Callable[..., Any]:
     """The kernel's trial sums (made into ``finish(xp, sums, *arguments)`` where given) as
     one function compiled by ``torch.compile`` (the kernel takes array-api-compat's
@@ -372,6 +377,9 @@ def _compile(
         end = start + step * trials[None, :]
         spread = delta + trials * eps  # (RowSegment._widen's operations)
         terms = kernel(xp, start, end, step, (delta, spread[None, :]))
+        if wide:  # (float64: the products of the rows' numbers exact, the sums long)
+            terms = terms.to(torch.float64)
+            weight = None if weight is None else weight.to(torch.float64)
         total = terms.sum(dim=0) if weight is None else (weight[:, None] * terms).sum(dim=0)
         return total if finish is None else finish(xp, total, *arguments)
 

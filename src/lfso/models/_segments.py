@@ -53,24 +53,63 @@ _MAX_ROUNDS = 60
 _WIDEST = 8.0
 #: Default positive floor of a row segment bound (the smallest normal float64).
 _FLOOR = 2.2250738585072014e-308
+#: A row segment of ``n`` terms in a dtype narrower than float64 sums them in float64 where
+#: ``n eps`` reaches this (float32: from ``2^23`` rows, where a sum in the rows' dtype
+#: needs a pad of 2, and of ``e^(n eps / 2)`` past 2.1e7 rows, 11 at 4e7; summed in
+#: float64, ``1 + 2e-6``: :func:`rounding_pad`).
+_WIDE_SUMS = 1.0
+#: Rows per block of a sum accumulated in float64 (:func:`_wide_sums`).
+_WIDE_BLOCK = 1 << 16
 
 
-def rounding_pad(terms: int, dtype_eps: float, term_ulps: float = 8.0) -> float:
-    """Relative pad on a sum of ``terms`` non-negative floating-point terms.
+def rounding_pad(
+    terms: int, dtype_eps: float, term_ulps: float = 8.0, sum_eps: float | None = None
+) -> float:
+    """Relative pad on a sum of ``terms`` non-negative floating-point terms: ``P`` with
+    ``exact sum <= P computed sum``, for every ``terms``.
 
     Each term is a product of a few correctly rounded operations, within ``term_ulps``
-    units of ``eps`` (relative) of its exact value (8 for the elementwise formulas here,
-    exponentials included; a kernel raising a rounded base to a power ``m`` states its
-    own, about ``9 m``), and recursive summation of ``n`` non-negative terms has relative
-    error at most ``(n - 1) eps / 2`` (Higham, *Accuracy and Stability of Numerical
-    Algorithms*, 2002, Section 4.2); pairwise and blocked summation (NumPy, PyTorch, Dask)
-    do better. So the exact sum is at most the computed one times ``1 + (n + 2 term_ulps)
-    eps`` (first order; the terms of second order are below one more ``eps``, which the
-    ``+ 1`` covers). Negligible in float64; in float32 about ``n`` ulps, i.e. 1e-3 at
-    10^4 rows. Underflow is an absolute error, padded separately
-    (:attr:`RowSegment.underflow`).
+    units of ``eps = dtype_eps`` (relative) of its exact value (8 for the elementwise
+    formulas here, exponentials included; a kernel raising a rounded base to a power ``m``
+    states its own, about ``9 m``): ``e_i <= c_i / (1 - term_ulps eps)`` for the computed
+    ``c_i >= 0``. The ``n = terms`` terms are added in any order (recursive, pairwise,
+    blocked: NumPy, PyTorch, Dask), each addition rounded to nearest in a dtype of unit
+    roundoff ``v = sum_eps / 2`` (``sum_eps``: the rows' ``eps`` by default; float64's
+    where the sum is accumulated there, and then maybe rounded once to the rows' dtype,
+    ``eps / 2`` more). Each term passes through at most ``n - 1`` additions, each of which,
+    adding non-negative numbers, keeps at least ``1 - v`` of its exact result, so the
+    computed sum ``S`` is at least ``(1 - v)^(n - 1)`` of the sum of the ``c_i`` (Higham,
+    *Accuracy and Stability of Numerical Algorithms*, 2002, Section 4.2). The theorem, for
+    every ``n``:
+
+        sum_i e_i  <=  S / ((1 - term_ulps eps) (1 - v)^(n - 1) [1 - eps / 2])
+
+    (the bracket where the sum is accumulated in another dtype). The pad returned is the
+    first-order form ``1 + (n + 2 term_ulps + 1) eps`` where that covers the exact one (for
+    a sum in the rows' dtype, ``1 + 2 x >= e^x`` for ``x = (n - 1) v`` up to about 1.25:
+    a float32 sum of up to about 2.1e7 terms; any sum of ``term_ulps >= 3`` in float64),
+    else the exact one, rounded up against its own float64 roundings (``exp`` and
+    ``log1p`` within an ulp: a relative ``2^-50``); ``inf`` past the float range. It
+    grows as ``e^(n v)``: a float32 sum of 4e7 terms needs 11, so :class:`RowSegment`
+    accumulates long sums in float64 (:data:`_WIDE_SUMS`). Negligible in float64; in
+    float32 about ``n`` ulps, i.e. 1e-3 at 10^4 rows. Underflow is an absolute error,
+    padded separately (:attr:`RowSegment.underflow`).
     """
-    return 1.0 + (terms + 2.0 * term_ulps + 1.0) * dtype_eps
+    wide = sum_eps is not None
+    if sum_eps is None:
+        first = 1.0 + (terms + 2.0 * term_ulps + 1.0) * dtype_eps
+        sum_eps = dtype_eps
+    else:
+        first = 1.0 + terms * sum_eps + (2.0 * term_ulps + 1.0) * dtype_eps
+    below = 1.0 - term_ulps * dtype_eps
+    if wide:
+        below *= 1.0 - 0.5 * dtype_eps
+    # (1 - v)^-(n - 1) = e^y, y = -(n - 1) log1p(-v), within a relative 2^-51: enlarged
+    y = (terms - 1) * -math.log1p(-0.5 * sum_eps) * (1.0 + 2.0**-50)
+    if not below > 0.0 or y > 700.0:
+        return math.inf
+    exact = math.exp(y) * (1.0 + 2.0**-50) / below
+    return first if first >= exact else exact
 
 
 class NormPathSegment(SegmentBound):
@@ -1749,19 +1788,48 @@ def _in_host_memory(array: Any) -> bool:
     return type(array).__module__.partition(".")[0] != "cupy"
 
 
+def _wide(n: int, eps: float) -> bool:
+    """Whether a row segment sums its ``n`` terms of a dtype of ``eps`` in float64
+    (:data:`_WIDE_SUMS`)."""
+    return eps > _EPS_64 and n * eps >= _WIDE_SUMS
+
+
+_EPS_64 = 2.0**-52
+
+
+def _wide_sums(xp: Any, weight: Any, sup: Any) -> Any:
+    """``sum_i w_i sup_ij`` (``sum_i sup_ij`` without ``weight``) over the first axis,
+    accumulated in float64 (the product of two numbers of a narrower dtype is exact
+    there): a float64 array. NumPy takes blocks of :data:`_WIDE_BLOCK` rows to float64 one
+    at a time (no float64 copy of the ``n x k`` terms); another library casts the terms,
+    which its callers hold to :data:`_BATCH_ELEMENTS` elements."""
+    f64 = xp.float64
+    if type(sup) is not np.ndarray:
+        wide = xp.astype(sup, f64)
+        return xp.sum(wide, axis=0) if weight is None else xp.astype(weight, f64) @ wide
+    n, total = int(sup.shape[0]), None
+    for lo in range(0, n, _WIDE_BLOCK):
+        hi = min(lo + _WIDE_BLOCK, n)
+        block = sup[lo:hi].astype(np.float64)
+        part = np.add.reduce(block, axis=0) if weight is None else weight[lo:hi] @ block
+        total = part if total is None else total + part
+    return total
+
+
 @functools.lru_cache(maxsize=64)
 def _row_constants(
     xp: Any, dtype: Any, n: int, term_ulps: float, peak: float
 ) -> tuple[float, float, float, float, float]:
     """:class:`RowSegment`'s constants for ``n`` terms of a dtype: ``t_max``, the relative
-    pad of the sum (:func:`rounding_pad`), ``16 eta max(1, peak)`` (``eta = tiny eps``),
-    the monotonicity tolerance and ``tiny``; computed once per (dtype, n, kernel
-    constants)."""
+    pad of the sum (:func:`rounding_pad`; summed in float64 where :func:`_wide`), ``16 eta
+    max(1, peak)`` (``eta = tiny eps``), the monotonicity tolerance and ``tiny``; computed
+    once per (dtype, n, kernel constants)."""
     finfo = xp.finfo(dtype)
     eps, tiny = float(finfo.eps), float(finfo.smallest_normal)
+    wide = _EPS_64 if _wide(n, eps) else None
     return (
         float(finfo.max) ** 0.75,  # keeps t u finite or +-inf, never NaN
-        rounding_pad(n, eps, term_ulps),
+        rounding_pad(n, eps, term_ulps, wide),
         16.0 * tiny * eps * peak,
         max(1e-12, math.sqrt(eps)),
         tiny,
@@ -1829,9 +1897,14 @@ class RowSegment(SegmentBound):
     not keep below ``peak``: its models keep every weight a normal number instead,
     :func:`weight_floor`):
     :attr:`underflow` (host floats are float64: the sum itself is exact to a relative
-    ``eps_64`` there, inside the pad). Where batches of trials run compiled on an
-    accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps`` takes the place
-    of ``term_ulps``, and the dtype's smallest normal number that of ``eta``. A trial
+    ``eps_64`` there, inside the pad). From ``n eps >= 1`` (:data:`_WIDE_SUMS`: 2^23
+    float32 rows) the terms are summed in float64 (:func:`_wide_sums`, and in the
+    compiled pass on an accelerator; softmax's own pass is not taken there), with
+    :func:`rounding_pad`'s float64 form, and a ``magnitude`` and a weights' sum, summed in
+    the rows' dtype, are taken times their own pad there. Where batches of trials run
+    compiled on an accelerator (:mod:`lfso.models._fused`), the kernel's ``fused_ulps``
+    takes the place of ``term_ulps``, and the dtype's smallest normal number that of
+    ``eta``. A trial
     ``t`` given as a float is evaluated in the rows' dtype: rounded there within a
     relative ``u``, inside the rows' slack ``t eps``, except below the dtype's smallest
     normal number, where the rounding is absolute (to 0 or a subnormal number); such a
@@ -1923,8 +1996,18 @@ class RowSegment(SegmentBound):
         self.t_max, self._pad, self._eta, self.monotone_rtol, self._tiny = _row_constants(
             self.xp, r.dtype, n, ulps, peak
         )
+        #: Whether the trials' sums are accumulated in float64 (:func:`_wide`), also in
+        #: the compiled passes on an accelerator (softmax's own, whose sums are the rows'
+        #: dtype's, is not taken).
+        eps = float(self.xp.finfo(r.dtype).eps)
+        self._wide = _wide(n, eps)
+        if self._wide:  # (a magnitude and a weights' sum given summed in the rows' dtype)
+            narrow = rounding_pad(n, eps)
+            self._eta *= narrow
+            if magnitude is not None:
+                self._pad = 1.0 + (self._pad - 1.0) * narrow * (1.0 + 2.0**-30)
         if self._fused:
-            self._eta /= float(self.xp.finfo(r.dtype).eps)
+            self._eta /= eps
         self._views = (
             not host
             and getattr(kernel, "fused", None) is not None
@@ -2055,9 +2138,12 @@ class RowSegment(SegmentBound):
         classes, finished after it), or ``None`` where it did not compile."""
         own = getattr(self.kernel, "fused_sums", None)  # (rows of K classes: softmax)
         if own is None:  # (the widening made in the pass)
-            return _fused.trial_sums(
-                self.kernel, self.r, self.u, self.weight, trials, self._slack, finish
-            )
+            rows = (self.kernel, self.r, self.u, self.weight, trials, self._slack, finish)
+            if self._wide:  # (summed in float64 in the pass)
+                return _fused.trial_sums(*rows, wide=True)
+            return _fused.trial_sums(*rows)
+        if self._wide:  # (its pass sums in the rows' dtype: the array operations instead)
+            return None
         pair = self._widen(trials)
         sums = own(self.r, self.u, trials, None if pair is None else pair[1])
         return None if sums is None else _finished(self.xp, sums, finish)
@@ -2084,6 +2170,8 @@ class RowSegment(SegmentBound):
                 end = start + step * trials[None, None, :]
             widen = () if pair is None else (pair[0], pair[1][None, None, :])
             sup = _kernel_terms(self.kernel, xp, start, end, step, widen)  # over classes: (n, k)
+        if self._wide:
+            return _wide_sums(xp, self.weight, sup)
         if self.weight is None:
             return xp.sum(sup, axis=0)
         return self.weight @ sup
@@ -2151,6 +2239,8 @@ class RowSegment(SegmentBound):
         else:
             sup = scratch.reshape(n, k)
             sup[...] = end.T
+        if self._wide:
+            return _wide_sums(_NUMPY, weight, sup)
         if weight is None:
             return np.add.reduce(sup, axis=0)
         return weight @ sup
@@ -2275,6 +2365,7 @@ class RowSegment(SegmentBound):
         # values a scalar of that dtype or a Python float gives (each rounded once to the
         # dtype), which NumPy's ufuncs take without wrapping a scalar on every call.
         widen = None if slack is None else (slack[0], grown)
+        wide = self._wide
 
         def single(t: float) -> float:
             if negated:  # -(r + t u) as fl(fl(-t u) - r), as _fused_values forms it
@@ -2289,6 +2380,8 @@ class RowSegment(SegmentBound):
                 delta, eps = slack
                 grown[()] = delta + t * eps
                 fused(end, top, scratch, widen)
+            if wide:
+                return float(_wide_sums(_NUMPY, weight, sup)[0])
             total = np.add.reduce(sup, axis=0) if weight is None else weight @ sup
             return float(total[0])
 
