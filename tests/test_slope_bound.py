@@ -568,11 +568,12 @@ def test_checked_slope_refuses_a_bound_past_the_range(upper):
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(method):
-    # Margins of 1e300: the rows' bound on the exact slope is inf, along L-BFGS's
-    # direction and along -g. The run stops there, instead of taking steps that claim
-    # no decrease until max_iter.
+    # Margins of 1e300 and rows whose margins cancel to 0 within a rounding of 1e284:
+    # the rows' bound on the exact slope is inf, along L-BFGS's direction and along -g.
+    # The run stops there, instead of taking steps that claim no decrease until max_iter.
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20, 3)) * 1e150
+    X[:5, 1], X[:5, 2] = -X[:5, 0], 0.0
     y = (rng.random(20) > 0.5).astype(float)
     x0 = np.full(3, 1e150)
     with warnings.catch_warnings():
@@ -581,6 +582,40 @@ def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(met
     assert res.status is lfso.Status.PRECISION_LIMIT, res.message
     assert "pass float64's range" in res.message
     assert res.fun <= LogisticRegression(X, y).evaluate(x0).value
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e15), (np.float64, 1e100)])
+def test_logistic_slope_bound_is_sharp_where_the_margins_dwarf_their_rounding(
+    dtype, scale, compiled, monkeypatch
+):
+    # Margins of scale * 1e0..1 with a rounding bound delta far past 690 (e^delta out of
+    # float64's range) but far below the margins: sigma'' on [m - delta, m + delta] is at
+    # most e^{-(|m| - delta)}, so the held rows' bound is within the rows' own rounding of
+    # the exact slope, and the run takes its steps.
+    from lfso.models import _compiled
+
+    if compiled:
+        if not _compiled.ENABLED:
+            pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+    rng = np.random.default_rng(zlib.crc32(f"dwarfed/{np.dtype(dtype).name}".encode()))
+    for trial in range(6):
+        X = (rng.standard_normal((20, 3)) * scale).astype(dtype)
+        y = (rng.standard_normal(20) > 0).astype(dtype)
+        model = LogisticRegression(X, y)
+        x, d = np.ones(3, dtype), rng.standard_normal(3).astype(dtype)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        assert check.delta > 1e3 * 690.0
+        exact = exact_slope(model, x, d)
+        held = check._held_bound()
+        assert held >= exact, (trial, held, float(exact))
+        assert held - float(exact) <= 1e-2 * abs(float(exact)), (trial, held, float(exact))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, np.ones(3, dtype), max_iter=20)
+    assert res.nit > 0 and res.status is not lfso.Status.PRECISION_LIMIT, res.message
+    assert res.fun < model.evaluate(np.ones(3, dtype)).value
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -437,7 +437,12 @@ def logistic_slope_term(
     m = si * zi
     e = np.exp(-abs(m))
     sigma = (e if m >= 0.0 else 1.0) / (1.0 + e)
-    kappa = minimum((e * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324) * growth, 0.25)
+    if growth < 1e300:
+        kappa = minimum((e * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324) * growth, 0.25)
+    else:  # (e^delta out of range: e^{-(|m| - delta)}, its exponent rounded down)
+        t = (abs(m) - delta) * (1.0 - 2.0**-50)
+        far = np.exp(-t) * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324 if t > 0.0 else 0.25
+        kappa = minimum(far, 0.25)
     omega = 32.0 * 2.0**-53 * sigma + 8.0 * 5e-324
     au = abs(ui)
     return -si * sigma * ui, sigma * au, (kappa * delta + omega) * (au + eps) + eps * sigma

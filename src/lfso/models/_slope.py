@@ -116,11 +116,16 @@ def logistic_derivative(
     ``l'(z) = -s sigma(-s z)``, with ``sigma(-m) = e / (1 + e)`` for ``m = s z >= 0`` and
     ``1 / (1 + e)`` otherwise, ``e = e^{-|m|}`` (no overflow). ``|l''(z)| = sigma'(m) <=
     min(1/4, e^{-|m|})``, even and decreasing in ``|m|``, so on ``[z - delta, z + delta]``
-    it is at most ``min(1/4, e^{delta} e^{-|m|})`` (``e^{delta}`` rounded up by a relative
-    ``2^-40``, ``e`` by ``16 u_64`` for the exponential's error, plus ``2 eta_64`` for its
-    underflow; ``1/4`` where ``e^delta`` leaves the range). ``w`` is within ``32 u_64 |w| +
-    8 eta_64`` of ``l'(z)``: the exponential (a few ulps), ``1 + e``, the quotient (one
-    each), and ``sigma(-m)``'s relative sensitivity to ``e``, at most 1.
+    it is at most ``sigma'(max(|m| - delta, 0)) <= min(1/4, e^{-(|m| - delta)})``. Where
+    ``e^delta`` is in range (``delta < 690``) that is taken as ``e^{delta} e^{-|m|}``
+    (``e^{delta}`` rounded up by a relative ``2^-40``, ``e`` by ``16 u_64`` for the
+    exponential's error, plus ``2 eta_64`` for its underflow); past it as ``e^{-t}`` with
+    ``t = fl(|m| - delta) (1 - 2^-50) <= |m| - delta`` (``|m|`` exact, the difference and
+    the product a relative ``u_64`` each), rounded up alike, and ``1/4`` where ``t <= 0``
+    (so a margin of ``1e100`` at ``delta = 1e85`` keeps a ``kappa`` of 0, not ``1/4``).
+    ``w`` is within ``32 u_64 |w| + 8 eta_64`` of ``l'(z)``: the exponential (a few ulps),
+    ``1 + e``, the quotient (one each), and ``sigma(-m)``'s relative sensitivity to ``e``,
+    at most 1.
     """
     s64 = np.asarray(signs, dtype=np.float64)
     m = s64 * z
@@ -131,9 +136,18 @@ def logistic_derivative(
     if growth < 1e300:
         kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
     else:
-        kappa = np.full_like(e, _QUARTER)
+        kappa = _far_kappa(np.abs(m), delta)
     omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
     return w, kappa, omega
+
+
+def _far_kappa(size: np.ndarray, delta: float) -> np.ndarray:
+    """``>= min(1/4, e^{-(|m| - delta)})`` from ``size = |m|`` where ``e^delta`` leaves
+    float64's range (:func:`logistic_derivative`)."""
+    t = (size - delta) * (1.0 - 2.0**-50)
+    with np.errstate(over="ignore", under="ignore"):
+        far = np.exp(-t) * (1.0 + 16.0 * _U64) + 2.0 * _ETA64
+    return np.where(t > 0.0, np.minimum(far, _QUARTER), _QUARTER)
 
 
 def power_derivative(
