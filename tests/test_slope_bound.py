@@ -153,6 +153,18 @@ def _cases() -> list[tuple[str, Any]]:
 
         return make
 
+    def lp_mixed(p):  # rows and targets of scales 1e-15..1e15 (float64: 1e-150..1e150)
+        def make(dtype, rng):
+            A = rng.standard_normal((12, 3))
+            top = (15.0 if dtype == np.float32 else 150.0) / p
+            size = 10.0 ** rng.uniform(-top, top, size=(12, 1))
+            b = rng.standard_normal(12) * size[:, 0]
+            model = LpRegression((A * size).astype(dtype), b.astype(dtype), p)
+            x = (rng.standard_normal(3) * 10.0 ** rng.uniform(-1, 1)).astype(dtype)
+            return model, x, rng.standard_normal(3).astype(dtype)
+
+        return make
+
     def lp_near_fit(dtype, rng):  # residuals at rounding level: the slope is noise
         A = rng.standard_normal((25, 4)) * 1e3
         x = rng.standard_normal(4)
@@ -227,6 +239,8 @@ def _cases() -> list[tuple[str, Any]]:
         ("l_3", lp(1.5)),
         ("l_6", lp(3)),
         ("l_4 near a fit", lp_near_fit),
+        ("least squares mixed rows", lp_mixed(1)),
+        ("l_4 mixed rows", lp_mixed(2)),
     ]
 
 
@@ -242,8 +256,7 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         exact = exact_slope(model, x, d)
         rows = check.rows if type(check.rows) is not tuple else check.rows[0](*check.rows[1])
         held = check._bound(rows, check.u, check.delta, check.eps)
-        fn, args = check.refine
-        fresh = check._bound(*fn(*args))
+        fresh = check._refined_bound()
         assert held >= exact, (label, trial, held, float(exact))
         if check.factor is not None:  # (logistic rows: the gradient's own factor)
             assert check._factor_bound() >= exact, (label, trial, float(exact))
@@ -261,8 +274,8 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         # of the slope where the gradient underflows (at most 3e-11 of it in 18,000 draws
         # of the cancelling rows in float32)
         scale = float(np.sum(np.abs(np.asarray(evaluation.grad, dtype=float) * d))) + 1e-300
-        # (not of rows of mixed scales: the pads are the largest row's)
-        if math.isfinite(fresh) and "fit" not in label and "mixed" not in label:
+        # (rows of mixed scales too: each row's pad is its own)
+        if math.isfinite(fresh) and "fit" not in label:
             assert fresh - float(exact) <= 1e-6 * scale + 1e-9 * abs(float(exact))
 
 
@@ -320,6 +333,32 @@ def test_fresh_row_pads_bound_each_rows_rounding(dtype):
         exact = _exact_rows(A, x)
         for i, row in enumerate(exact):
             assert abs(mpmath.mpf(float(z[i])) - row) <= delta[i], (i, float(row), delta[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_row_pads_bound_each_rows_rounding(dtype):
+    # The rows made again in float64 (A x, and A x - b), row by row within gamma_{d+4}
+    # (||a_i||_1 ||x||_inf + |b_i|) + (d + 6) eta_64, at rows of every scale, subnormal
+    # entries, and sums that cancel to nothing.
+    rng = np.random.default_rng(zlib.crc32(f"wide pads/{np.dtype(dtype).name}".encode()))
+    info = np.finfo(dtype)
+    top = 15.0 if dtype == np.float32 else 150.0
+    for _ in range(20):
+        A = rng.standard_normal((16, 5)) * 10.0 ** rng.uniform(-top, top, size=(16, 1))
+        x = rng.standard_normal(5) * 10.0 ** rng.uniform(-3, 3)
+        A[0] = [1.0, -1.0, 1e-8, 3.0, -3.0]  # (cancels to the smallest term)
+        A[1] = rng.standard_normal(5) * float(info.smallest_subnormal) * 4  # subnormals
+        A, x = A.astype(dtype), x.astype(dtype)
+        b = (A.astype(np.float64) @ x * (1.0 + 1e-3 * rng.standard_normal(16))).astype(dtype)
+        xmax, exact = float(np.max(np.abs(x))), _exact_rows(A, x)
+        logistic = LogisticRegression(A, (rng.standard_normal(16) > 0).astype(dtype))
+        z, _, delta, _ = logistic._wide_rows(x, x, xmax, xmax)
+        r, _, pad, _ = LpRegression(A, b, 2)._wide_rows(x, x, xmax, xmax)
+        for i, row in enumerate(exact):
+            assert abs(mpmath.mpf(float(z[i])) - row) <= delta[i], (i, float(row), delta[i])
+            residual = row - mpmath.mpf(float(b[i]))
+            assert abs(mpmath.mpf(float(r[i])) - residual) <= pad[i], (i, pad[i])
+        assert np.min(delta) < 1e-9 * np.max(delta)  # (each row's own scale)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -76,8 +76,9 @@ from ._slope import (
     on_host,
     power_derivative,
     prior_constants,
-    wide_pads,
+    row_norms_of,
     wide_products,
+    wide_row_pads,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -121,7 +122,7 @@ class _LinearModel(Model):
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
     row_arrays: tuple[str, ...] = ("A", "b")
-    _transient = Model._transient | {"_slope_constants"}
+    _transient = Model._transient | {"_slope_constants", "_slope_norms"}
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -669,13 +670,15 @@ class LpRegression(_LinearModel):
 
     def _wide_rows(
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with
+        per-row rounding bounds from the rows' 1-norms and ``|b_i|``
+        (:func:`lfso.models._slope.wide_products`, ``wide_row_pads``)."""
+        norms, alpha, d = row_norms_of(self, self.A), self._alpha, self.dim
         z, u = wide_products(self.A, x, v)
-        r = z - np.asarray(self.b, dtype=np.float64)
-        pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
-        return r, u, pad, wide_pads(self.dim, self._alpha * vmax)
+        b = np.asarray(self.b, dtype=np.float64)
+        pad = wide_row_pads(norms, alpha, xmax, d, np.abs(b))
+        return z - b, u, pad, wide_row_pads(norms, alpha, vmax, d)
 
 
 def _residuals(ax: Any, b: Any) -> Any:

@@ -42,10 +42,11 @@ v_j|``). The last few host operations (the sums of the parts and the division by
 are rounded up by one float each (:func:`math.nextafter`), so that the float returned is
 ``>= s*``.
 
-Per-row pads (``fresh``, :func:`fresh_pads`). The theorem and its proof hold as they
-stand with ``delta`` and ``eps`` replaced by per-row bounds ``delta_i >= |z_i - z*_i|`` and
-``eps_i >= |u_i - u*_i|``, and ``kappa_i`` taken over ``[z_i - max_k delta_k, z_i + max_k
-delta_k]`` (a wider interval: a larger sup). For ``z = fl(A x)`` and ``u = fl(A v)`` made
+Per-row pads (``fresh``, :func:`fresh_pads`; ``refine``, :func:`wide_row_pads`). The
+theorem and its proof hold as they stand with ``delta`` and ``eps`` replaced by per-row
+bounds ``delta_i >= |z_i - z*_i|`` and ``eps_i >= |u_i - u*_i|``, and ``kappa_i`` taken
+over ``[z_i - delta_i, z_i + delta_i]`` (the mean value theorem on row ``i`` reads its
+own interval only). For ``z = fl(A x)`` and ``u = fl(A v)`` made
 in the data's dtype (``gamma_d`` its Higham constant, ``eta`` its smallest subnormal),
 ``|fl(a_i^T x) - a_i^T x| <= gamma_d sum_j |a_ij x_j| + d eta <= gamma_d c_i ||x||_inf +
 d eta`` with ``c_i >= ||a_i||_1`` (Lemma 3.1, in any order of the sum; each product may
@@ -55,7 +56,11 @@ pads ``gamma_d alpha ||x||_inf + D`` (``alpha = sqrt(d) max_i ||a_i||_2 >= max_i
 and ``D`` a carried product's drift) they gain the ratio ``c_i / alpha`` on every row and
 the drift on ``z``, at the cost of one product in the data's dtype; the error terms' own
 rounding and underflow are those of the uniform case (``delta_i`` and ``eps_i`` are
-computed in four float64 operations, rounded up by a relative ``2^-40``).
+computed in four float64 operations, rounded up by a relative ``2^-40``). The rows made
+again in float64 (:func:`wide_products`) take the same per-row form with ``gamma_{d+4}^{64}``
+(:func:`wide_row_pads`, ``|b_i|`` added for a residual ``fl(z_i - b_i)``): rows of mixed
+scales (1e-15 to 1e15) do not share the largest row's pad, which would swamp the slope
+of the small rows wherever the large ones' ``l'`` vanishes (saturated logistic margins).
 
 A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
 pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
@@ -108,7 +113,7 @@ Derivative = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def logistic_derivative(
-    z: np.ndarray, delta: float, signs: np.ndarray
+    z: np.ndarray, delta: float | np.ndarray, signs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the logistic rows ``l_i(z) = log(1 + e^{-s_i z})``
     (``s_i = +-1``, ``signs``) at the float64 ``z``, for :class:`RowSlope`.
@@ -122,7 +127,8 @@ def logistic_derivative(
     exponential's error, plus ``2 eta_64`` for its underflow); past it as ``e^{-t}`` with
     ``t = fl(|m| - delta) (1 - 2^-50) <= |m| - delta`` (``|m|`` exact, the difference and
     the product a relative ``u_64`` each), rounded up alike, and ``1/4`` where ``t <= 0``
-    (so a margin of ``1e100`` at ``delta = 1e85`` keeps a ``kappa`` of 0, not ``1/4``).
+    (so a margin of ``1e100`` at ``delta = 1e85`` keeps a ``kappa`` of 0, not ``1/4``);
+    the same, row by row, for per-row bounds (``delta`` an array).
     ``w`` is within ``32 u_64 |w| + 8 eta_64`` of ``l'(z)``: the exponential (a few ulps),
     ``1 + e``, the quotient (one each), and ``sigma(-m)``'s relative sensitivity to ``e``,
     at most 1.
@@ -132,7 +138,10 @@ def logistic_derivative(
     e = np.exp(-np.abs(m))
     sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
     w = -s64 * sigma
-    growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+    if type(delta) is np.ndarray:  # (per-row bounds: each row's own interval)
+        growth = math.inf
+    else:
+        growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
     if growth < 1e300:
         kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
     else:
@@ -141,7 +150,7 @@ def logistic_derivative(
     return w, kappa, omega
 
 
-def _far_kappa(size: np.ndarray, delta: float) -> np.ndarray:
+def _far_kappa(size: np.ndarray, delta: float | np.ndarray) -> np.ndarray:
     """``>= min(1/4, e^{-(|m| - delta)})`` from ``size = |m|`` where ``e^delta`` leaves
     float64's range (:func:`logistic_derivative`)."""
     t = (size - delta) * (1.0 - 2.0**-50)
@@ -151,7 +160,7 @@ def _far_kappa(size: np.ndarray, delta: float) -> np.ndarray:
 
 
 def power_derivative(
-    r: np.ndarray, delta: float, p: float
+    r: np.ndarray, delta: float | np.ndarray, p: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p >= 1``, at the float64
     residuals ``r``, for :class:`RowSlope`.
@@ -173,7 +182,7 @@ def power_derivative(
 
 
 def cauchy_derivative(
-    r: np.ndarray, delta: float, c: float
+    r: np.ndarray, delta: float | np.ndarray, c: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the Cauchy rows ``l(r) = (c^2/2) log(1 + r^2/c^2)`` at the
     float64 residuals ``r``, for :class:`RowSlope`.
@@ -279,8 +288,9 @@ class RowSlope:
     refine : (callable, args), optional
         ``fn(*args) -> (z, u, delta, eps)``: the rows made again in float64
         (:func:`wide_products`: no carried drift, and for float32 data the products exact),
-        with their rounding bounds: a sharper bound where the first is not enough
-        (:meth:`upper`), at the cost of two products with ``A``.
+        with their rounding bounds (floats, or per row: :func:`wide_row_pads`): a sharper
+        bound where the first is not enough (:meth:`upper`), at the cost of two products
+        with ``A``.
     fresh : (callable, args), optional
         ``fn(*args) -> (z, u, delta, eps)``: ``z`` made again in the data's dtype (no
         carried drift) and the held ``u``, with per-row rounding bounds (float64 arrays,
@@ -303,7 +313,7 @@ class RowSlope:
         divisor: float,
         prior: float,
         ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
-        refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
+        refine: tuple[Callable[..., tuple[Any, Any, Any, Any]], tuple[Any, ...]] | None = None,
         factor: tuple[Any, float] | None = None,
         fresh: tuple[Callable[..., tuple[Any, Any, Any, Any]], tuple[Any, ...]] | None = None,
         history: dict[str, float] | None = None,
@@ -371,12 +381,19 @@ class RowSlope:
     def _refined_bound(self) -> float:
         assert self.refine is not None
         fn, args = self.refine
-        return self._bound(*fn(*args))
+        rows, u, delta, eps = fn(*args)
+        if isinstance(delta, float) and isinstance(eps, float):
+            return self._bound(rows, u, delta, eps)
+        return self._per_row_bound(rows, u, delta, eps)
 
     def _fresh_bound(self) -> float:
         assert self.fresh is not None
         fn, args = self.fresh
-        rows, u, delta, eps = fn(*args)
+        return self._per_row_bound(*fn(*args))
+
+    def _per_row_bound(self, rows: Any, u: Any, delta: Any, eps: Any) -> float:
+        """The bound from rows with per-row rounding bounds ``delta_i``, ``eps_i`` (module
+        docstring, "Per-row pads")."""
         n = int(rows.shape[0])
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             total, wu, terms = _row_sums(self.derivative, rows, u, delta, eps)
@@ -455,11 +472,12 @@ def _row_sums(
     derivative: tuple[Derivative, tuple[Any, ...]], rows: Any, u: Any, delta: Any, eps: Any
 ) -> tuple[float, float, float]:
     """:func:`_numpy_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64 arrays):
-    ``kappa_i`` is taken over ``[z_i - max delta, z_i + max delta]``, a wider interval."""
+    ``kappa_i`` is taken over ``[z_i - delta_i, z_i + delta_i]`` (each derivative reads
+    an array ``delta`` elementwise)."""
     fn, args = derivative
     z = np.asarray(rows, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
-    w, kappa, omega = fn(z, float(np.max(delta)) if delta.shape[0] else 0.0, *args)
+    w, kappa, omega = fn(z, delta, *args)
     au, aw = np.abs(u), np.abs(w)
     terms = float((kappa * delta + omega) @ (au + eps)) + float(eps @ aw)
     return float(w @ u), float(aw @ au), terms
@@ -549,6 +567,32 @@ def fresh_pads(norms: np.ndarray, gamma: float, vmax: float, lost: float) -> np.
     most ``eta``, the dtype's smallest subnormal. Four float64 operations, rounded up by
     a relative ``2^-40``."""
     return norms * (gamma * vmax * (1.0 + 2.0**-40)) + lost
+
+
+def wide_row_pads(
+    norms: np.ndarray, alpha: float, vmax: float, d: int, shift: Any = None
+) -> np.ndarray:
+    """:func:`wide_pads` row by row: ``gamma_{d+4}^{64} (c_i ||v||_inf + |b_i|) + (d + 6)
+    eta_64`` with ``c_i = min(norms[i], alpha) >= ||a_i||_1`` (:func:`row_one_norms`, or
+    the model's ``alpha >= max_i ||a_i||_1``) and ``|b_i|`` (``shift``, the subtracted
+    numbers' sizes, or ``None``): a row of :func:`wide_products` (and one subtraction
+    after it) against the exact one, as :func:`wide_pads` with ``scale_i = c_i ||v||_inf +
+    |b_i| >= sum_j |a_ij v_j| + |b_i|`` (Lemma 3.1 bounds row ``i`` by its own terms).
+    Five float64 operations, rounded up by a relative ``2^-40``, and ``4 eta_64`` more for
+    their own underflow."""
+    scale = np.minimum(norms, alpha) * vmax
+    if shift is not None:
+        scale = scale + shift
+    return scale * (gamma64(d + 4) * (1.0 + 2.0**-40)) + (d + 6) * _ETA64
+
+
+def row_norms_of(owner: Any, A: Any) -> np.ndarray:
+    """:func:`row_one_norms` of ``A``, made once and held on ``owner`` (a model; a copy's
+    own data gets its own)."""
+    held = owner.__dict__.get("_slope_norms")
+    if held is None or held[0] is not A:
+        held = owner.__dict__["_slope_norms"] = (A, row_one_norms(A))
+    return held[1]  # type: ignore[no-any-return]
 
 
 def wide_pads(d: int, scale: float) -> float:
