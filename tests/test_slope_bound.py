@@ -314,10 +314,46 @@ def test_compiled_cauchy_and_softmax_slope_sums_are_the_numpy_ones(label, make, 
             assert bound >= exact_slope(model, x, d), (label, trial, bound)
 
 
+_PER_ROW = [
+    c for c in _cases() if c[0] in ("random logistic", "mixed rows", "l_4", "l_4 mixed rows")
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _PER_ROW, ids=[c[0] for c in _PER_ROW])
+def test_compiled_per_row_slope_sums_are_the_numpy_ones(label, make, dtype, monkeypatch):
+    # The fresh rows' and the float64 rows' sums with per-row pads in one compiled pass
+    # (logistic and l_2p rows): the NumPy terms in another order, and above the exact slope.
+    from lfso.models import _compiled, _slope
+
+    if not _compiled.ENABLED:
+        pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+    monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+    rng = np.random.default_rng(zlib.crc32(f"per row {label}/{np.dtype(dtype).name}".encode()))
+    for _ in range(6):
+        model, x, d = make(dtype, rng)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        fn, args = check.derivative
+        exact = exact_slope(model, x, d)
+        for tier in (check.fresh, check.refine):
+            rows, u, delta, eps = tier[0](*tier[1])
+            with np.errstate(all="ignore"):
+                compiled = _slope._compiled_row_sums(fn, args, rows, u, delta, eps)
+                with monkeypatch.context() as patch:
+                    patch.setattr(_slope, "_compiled_row_sums", lambda *a: None)
+                    plain = _slope._row_sums(check.derivative, rows, u, delta, eps)
+            assert compiled is not None
+            n = int(np.asarray(rows).shape[0])
+            assert abs(compiled[0] - plain[0]) <= 2.0 * _slope.gamma64(n + 1) * plain[1]
+            assert compiled[1:] == pytest.approx(plain[1:], rel=4.0 * _slope.gamma64(n + 10))
+            assert check._per_row_bound(rows, u, delta, eps) >= exact, (label, float(exact))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fresh_row_pads_bound_each_rows_rounding(dtype):
     # |fl(a_i^T x) - a_i^T x| <= gamma_d ||a_i||_1 ||x||_inf + d eta, row by row, at rows of
-    # every scale, subnormal entries and products, and sums that cancel to nothing.
+    # every scale, subnormal entries and products, and sums that cancel to nothing; and
+    # |fl(fl(a_i^T x) - b_i) - (a_i^T x - b_i)| <= that + u |r_i|.
     rng = np.random.default_rng(zlib.crc32(f"fresh pads/{np.dtype(dtype).name}".encode()))
     info = np.finfo(dtype)
     top = 15.0 if dtype == np.float32 else 150.0
@@ -333,6 +369,13 @@ def test_fresh_row_pads_bound_each_rows_rounding(dtype):
         exact = _exact_rows(A, x)
         for i, row in enumerate(exact):
             assert abs(mpmath.mpf(float(z[i])) - row) <= delta[i], (i, float(row), delta[i])
+        # the residuals r = fl(A x - b) of l_2p regression: b's subtraction adds u |r_i|
+        b = (A.astype(np.float64) @ x * (1.0 + 1e-6 * rng.standard_normal(16))).astype(dtype)
+        lp = LpRegression(A, b, 2)
+        r, _, pad, _ = lp._fresh_rows(x, A @ x, float(np.max(np.abs(x))), 1.0)
+        for i, row in enumerate(exact):
+            residual = row - mpmath.mpf(float(b[i]))
+            assert abs(mpmath.mpf(float(r[i])) - residual) <= pad[i], (i, pad[i])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -359,6 +402,41 @@ def test_wide_row_pads_bound_each_rows_rounding(dtype):
             residual = row - mpmath.mpf(float(b[i]))
             assert abs(mpmath.mpf(float(r[i])) - residual) <= pad[i], (i, pad[i])
         assert np.min(delta) < 1e-9 * np.max(delta)  # (each row's own scale)
+
+
+def test_lp_fresh_rows_certify_where_the_held_rows_cannot(monkeypatch):
+    # Float32 least squares near a fit, rows of scales 1e-3..1e3: the held rows' uniform
+    # pads (the largest row's, and the largest |b_i|) leave the bound on the slope along
+    # -g non-negative, while r = fl(A x - b) made again with per-row pads proves it
+    # negative, with no float64 pass over the rows; every bound is above the exact slope.
+    from lfso.models import _regression
+
+    rng = np.random.default_rng(1)
+    certified = 0
+    for _ in range(60):
+        A = rng.standard_normal((50, 4))
+        scales = 10.0 ** rng.uniform(-3, 3, size=(50, 1))
+        A = (A * scales).astype(np.float32)
+        x0 = rng.standard_normal(4) * 10.0 ** rng.uniform(0, 4)
+        noise = 1e-3 * rng.standard_normal(50) * scales[:, 0]
+        b = (A.astype(np.float64) @ x0 + noise).astype(np.float32)
+        model = LpRegression(A, b, 1)
+        x = (x0 * (1.0 + 1e-5 * rng.standard_normal(4))).astype(np.float32)
+        evaluation = model.evaluate(x)
+        d = -np.asarray(evaluation.grad)
+        check = model.segment(x, evaluation, d).slope_check
+        assert check.fresh is not None
+        if check._held_bound() < 0.0:
+            continue
+        exact = exact_slope(model, x, d)
+        fresh = check._fresh_bound()
+        assert fresh >= exact, (fresh, float(exact))
+        if fresh < 0.0:
+            certified += 1
+            with monkeypatch.context() as patch:  # (no float64 pass: the fresh tier decides)
+                patch.setattr(_regression, "wide_products", None)
+                assert check.upper(0.0) == fresh
+    assert certified >= 2
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -515,6 +515,42 @@ def power_slope_sums(
 
 
 @summing
+def power_row_slope_sums(
+    r: Any, u: Any, p: float, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`power_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, c = power_slope_term(np.float64(r[i]), np.float64(u[i]), p, delta[i], eps[i])
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@summing
+def logistic_row_slope_sums(
+    z: Any, u: Any, signs: Any, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`logistic_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64):
+    each row's ``kappa`` over its own interval (``growth = inf``: ``e^{-(|m| -
+    delta_i)}``)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(z.shape[0]):
+        a, b, c = logistic_slope_term(
+            np.float64(z[i]), np.float64(u[i]), np.float64(signs[i]), delta[i], eps[i], np.inf
+        )
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@summing
 def factor_slope_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
     """``(sum f u, sum |f u|, sum |u|, sum |f|)`` in float64 (every product of two float32
     or float64 numbers in float64), in one pass (:class:`lfso.models._slope.RowSlope`'s

@@ -324,7 +324,8 @@ class RowSlope:
         self.history = history
         self._upper: float | None = None
         self._pad = self._last = 0.0  # (the last tier's rounding part, and its bound)
-        self._first: tuple[float, float] | None = None  # (the factor tier's, both)
+        self._first: tuple[float, float] | None = None  # (the first tier's, both)
+        self._base = 1  # (the first tier taken)
         self._stage = 0  # (the tiers of upper() taken so far)
 
     def upper(self, below: float = -math.inf) -> float:
@@ -360,19 +361,25 @@ class RowSlope:
 
     def _record(self, stage: int) -> None:
         """Keep the tier's rounding part (its pad) against the first tier's in ``history``."""
-        if stage == 1:
-            self._first = (self._last, self._pad)
-        elif self.history is not None and self._first is not None and self._first[1] > 0.0:
-            self.history[_TIERS[stage]] = self._pad / self._first[1]
+        if self._first is None:
+            self._first, self._base = (self._last, self._pad), stage
+        elif self.history is not None and self._first[1] > 0.0:
+            self.history[self._key(stage)] = self._pad / self._first[1]
+
+    def _key(self, stage: int) -> str:
+        """``history``'s name of a tier against the first taken (``factor``, else ``held``:
+        ``'fresh/held'``)."""
+        return _TIERS[stage] if self._base == 1 else f"{_TIERS[stage]}/{_TIERS[self._base]}"
 
     def _hopeless(self, stage: int, below: float) -> bool:
         """Whether the held rows' or the ``fresh`` tier is skipped: where its pad, predicted
-        from the first tier's (``factor``) and the ratio of the two in the model's last
-        check that took both (``history``), is over twice the room left below ``below``.
-        A prediction only, to save a pass: any tier may be skipped, the bound holds."""
+        from the first tier's (``factor``, else the held rows') and the ratio of the two in
+        the model's last check that took both (``history``), is over twice the room left
+        below ``below``. A prediction only, to save a pass: any tier may be skipped, the
+        bound holds."""
         if stage not in (2, 3) or self.history is None or self._first is None:
             return False
-        ratio = self.history.get(_TIERS[stage])
+        ratio = self.history.get(self._key(stage))
         value, pad = self._first
         if ratio is None:
             return False
@@ -475,12 +482,30 @@ def _row_sums(
     ``kappa_i`` is taken over ``[z_i - delta_i, z_i + delta_i]`` (each derivative reads
     an array ``delta`` elementwise)."""
     fn, args = derivative
+    sums = _compiled_row_sums(fn, args, rows, u, delta, eps)
+    if sums is not None:
+        return sums
     z = np.asarray(rows, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     w, kappa, omega = fn(z, delta, *args)
     au, aw = np.abs(u), np.abs(w)
     terms = float((kappa * delta + omega) @ (au + eps)) + float(eps @ aw)
     return float(w @ u), float(aw @ au), terms
+
+
+def _compiled_row_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: Any, eps: Any
+) -> tuple[float, float, float] | None:
+    """:func:`_row_sums`' three sums in one compiled pass (logistic and ``l_2p`` rows, as
+    :func:`_compiled_sums`), else ``None``."""
+    if not (fn is logistic_derivative or fn is power_derivative):
+        return None
+    if not (_compiled.usable(rows, u) and _compiled.usable(delta, eps)):
+        return None
+    kernels = _compiled.kernels()
+    if fn is logistic_derivative:
+        return kernels.logistic_row_slope_sums(rows, u, args[0], delta, eps)  # type: ignore[no-any-return]
+    return kernels.power_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
 
 
 def _compiled_sums(
