@@ -540,16 +540,17 @@ def wide_products(A: np.ndarray, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
     exact in float64 (24-bit significands, exponents far inside float64's range), so each
     row is within ``gamma_d^{64} sum_j |a_ij x_j|`` of the exact one (Higham, Lemma 3.1),
     and of float64 data the same plus ``d`` times half the smallest subnormal
-    (underflow)."""
-    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)])
+    (underflow). Taken as ``A @ [x v]`` (the rows' layout, about twice as fast as ``[x
+    v]^T @ A^T``): the same products, summed in any order, within the same bound."""
+    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)], 1)
     if A.dtype == np.float64:
-        rows = both @ A.T
+        rows = np.ascontiguousarray((A @ both).T)
         return rows[0], rows[1]
     n = int(A.shape[0])
     out = np.empty((2, n), dtype=np.float64)
     for start in range(0, n, _BLOCK):
         block = A[start : start + _BLOCK].astype(np.float64)
-        out[:, start : start + _BLOCK] = both @ block.T
+        out[:, start : start + _BLOCK] = (block @ both).T
     return out[0], out[1]
 
 
