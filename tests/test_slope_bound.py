@@ -1188,3 +1188,20 @@ def test_slope_prior_is_the_segment_checks_prior(problem):
         d = rng.standard_normal(x.shape).astype(x.dtype)
         check = model.segment(x, model.evaluate(x), d).slope_check
         assert model._slope_prior(x, evaluation, d) == check.prior
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 127, 128, 129, 1000, 4097])
+def test_numpy_slope_sums_are_np_sum_bit_for_bit(n):
+    # The host sums of the slope check (np.add.reduce, without np.sum's dispatch) are
+    # np.sum's, bit for bit, at every length of its pairwise blocks.
+    from lfso.models import _slope
+
+    rng = np.random.default_rng(n)
+    f = rng.standard_normal(n).astype(np.float32) * 10.0 ** rng.uniform(-20, 20, n)
+    u = rng.standard_normal(n).astype(np.float32)
+    af, au = np.abs(f.astype(np.float64)), np.abs(u.astype(np.float64))
+    total, spread, su, sf = _slope._numpy_factor_sums(f, u)
+    assert (su, sf) == (float(np.sum(au)), float(np.sum(af)))
+    assert (total, spread) == (float(f.astype(float) @ u.astype(float)), float(af @ au))
+    assert _slope.on_host((1.0, 2.0), f, u) and not _slope.on_host((1.0, np.float64(2)), f)
+    assert not _slope.on_host((1.0,), f, [1.0])
