@@ -182,6 +182,15 @@ def _cases() -> list[tuple[str, Any]]:
 
         return make
 
+    def cauchy_mixed(dtype, rng):  # rows and targets of scales 1e-15..1e15 (1e-150..1e150)
+        A = rng.standard_normal((12, 3))
+        top = 15.0 if dtype == np.float32 else 150.0
+        size = 10.0 ** rng.uniform(-top, top, size=(12, 1))
+        b = rng.standard_normal(12) * size[:, 0]
+        model = CauchyRegression((A * size).astype(dtype), b.astype(dtype), 1.0)
+        x = (rng.standard_normal(3) * 10.0 ** rng.uniform(-1, 1)).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
+
     def cauchy_near_fit(dtype, rng):  # residuals of 1 from products of 1e3: rounding swamps
         A = rng.standard_normal((7, 3))
         A[3:] = A[:4]
@@ -229,6 +238,7 @@ def _cases() -> list[tuple[str, Any]]:
         ("cauchy small c", cauchy(1e-2, 0.0, 1.0)),
         ("cauchy near a fit", cauchy_near_fit),
         ("cauchy outliers", cauchy_outliers),
+        ("cauchy mixed rows", cauchy_mixed),
         ("random logistic", random_logistic),
         ("ridge per feature", ridge_per_feature),
         ("cancelling logistic", cancelling_logistic),
@@ -303,14 +313,23 @@ def test_compiled_cauchy_and_softmax_slope_sums_are_the_numpy_ones(label, make, 
             check.refine[0](*check.refine[1]),
         ]:
             with np.errstate(all="ignore"):
-                compiled = _slope._compiled_sums(fn, args, rows, u, delta, eps)
-                plain = _slope._numpy_sums(fn, args, rows, u, delta, eps)
+                if isinstance(delta, float):
+                    compiled = _slope._compiled_sums(fn, args, rows, u, delta, eps)
+                    plain = _slope._numpy_sums(fn, args, rows, u, delta, eps)
+                else:  # (per-row pads)
+                    compiled = _slope._compiled_row_sums(fn, args, rows, u, delta, eps)
+                    with monkeypatch.context() as patch:
+                        patch.setattr(_slope, "_compiled_row_sums", lambda *a: None)
+                        plain = _slope._row_sums(check.derivative, rows, u, delta, eps)
             assert compiled is not None
             n = int(np.asarray(rows).shape[0])
             spread = plain[1]  # sum |w u|: the first sum's own rounding
             assert abs(compiled[0] - plain[0]) <= 2.0 * _slope.gamma64(n + 1) * spread
             assert compiled[1:] == pytest.approx(plain[1:], rel=4.0 * _slope.gamma64(n + 10))
-            bound = check._bound(rows, u, delta, eps)
+            if isinstance(delta, float):
+                bound = check._bound(rows, u, delta, eps)
+            else:
+                bound = check._per_row_bound(rows, u, delta, eps)
             assert bound >= exact_slope(model, x, d), (label, trial, bound)
 
 

@@ -612,6 +612,22 @@ def cauchy_slope_sums(
     return s0, s1, s2
 
 
+@summing
+def cauchy_row_slope_sums(
+    r: Any, u: Any, c: float, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`cauchy_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, d = cauchy_slope_term(np.float64(r[i]), np.float64(u[i]), c, delta[i], eps[i])
+        s0 += a
+        s1 += b
+        s2 += d
+    return s0, s1, s2
+
+
 @exact
 def softmax_slope_parts(z: Any, labels: Any, classes: int) -> tuple[Any, Any, Any]:
     """``(e, total, others)`` of :func:`lfso.models._slope.softmax_derivative` in float64,

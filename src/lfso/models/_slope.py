@@ -499,16 +499,20 @@ def _row_sums(
 def _compiled_row_sums(
     fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: Any, eps: Any
 ) -> tuple[float, float, float] | None:
-    """:func:`_row_sums`' three sums in one compiled pass (logistic and ``l_2p`` rows, as
-    :func:`_compiled_sums`), else ``None``."""
-    if not (fn is logistic_derivative or fn is power_derivative):
+    """:func:`_row_sums`' three sums in one compiled pass (logistic, ``l_2p`` and Cauchy
+    rows, as :func:`_compiled_sums`), else ``None``."""
+    if fn is softmax_derivative:
         return None
     if not (_compiled.usable(rows, u) and _compiled.usable(delta, eps)):
         return None
     kernels = _compiled.kernels()
     if fn is logistic_derivative:
         return kernels.logistic_row_slope_sums(rows, u, args[0], delta, eps)  # type: ignore[no-any-return]
-    return kernels.power_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    if fn is power_derivative:
+        return kernels.power_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    if fn is cauchy_derivative:
+        return kernels.cauchy_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    return None
 
 
 def _compiled_sums(
