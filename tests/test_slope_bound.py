@@ -153,6 +153,18 @@ def _cases() -> list[tuple[str, Any]]:
 
         return make
 
+    def lp_mixed(p):  # rows and targets of scales 1e-15..1e15 (float64: 1e-150..1e150)
+        def make(dtype, rng):
+            A = rng.standard_normal((12, 3))
+            top = (15.0 if dtype == np.float32 else 150.0) / p
+            size = 10.0 ** rng.uniform(-top, top, size=(12, 1))
+            b = rng.standard_normal(12) * size[:, 0]
+            model = LpRegression((A * size).astype(dtype), b.astype(dtype), p)
+            x = (rng.standard_normal(3) * 10.0 ** rng.uniform(-1, 1)).astype(dtype)
+            return model, x, rng.standard_normal(3).astype(dtype)
+
+        return make
+
     def lp_near_fit(dtype, rng):  # residuals at rounding level: the slope is noise
         A = rng.standard_normal((25, 4)) * 1e3
         x = rng.standard_normal(4)
@@ -169,6 +181,15 @@ def _cases() -> list[tuple[str, Any]]:
             return model, x, rng.standard_normal(4).astype(dtype)
 
         return make
+
+    def cauchy_mixed(dtype, rng):  # rows and targets of scales 1e-15..1e15 (1e-150..1e150)
+        A = rng.standard_normal((12, 3))
+        top = 15.0 if dtype == np.float32 else 150.0
+        size = 10.0 ** rng.uniform(-top, top, size=(12, 1))
+        b = rng.standard_normal(12) * size[:, 0]
+        model = CauchyRegression((A * size).astype(dtype), b.astype(dtype), 1.0)
+        x = (rng.standard_normal(3) * 10.0 ** rng.uniform(-1, 1)).astype(dtype)
+        return model, x, rng.standard_normal(3).astype(dtype)
 
     def cauchy_near_fit(dtype, rng):  # residuals of 1 from products of 1e3: rounding swamps
         A = rng.standard_normal((7, 3))
@@ -217,6 +238,7 @@ def _cases() -> list[tuple[str, Any]]:
         ("cauchy small c", cauchy(1e-2, 0.0, 1.0)),
         ("cauchy near a fit", cauchy_near_fit),
         ("cauchy outliers", cauchy_outliers),
+        ("cauchy mixed rows", cauchy_mixed),
         ("random logistic", random_logistic),
         ("ridge per feature", ridge_per_feature),
         ("cancelling logistic", cancelling_logistic),
@@ -227,6 +249,8 @@ def _cases() -> list[tuple[str, Any]]:
         ("l_3", lp(1.5)),
         ("l_6", lp(3)),
         ("l_4 near a fit", lp_near_fit),
+        ("least squares mixed rows", lp_mixed(1)),
+        ("l_4 mixed rows", lp_mixed(2)),
     ]
 
 
@@ -242,8 +266,7 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         exact = exact_slope(model, x, d)
         rows = check.rows if type(check.rows) is not tuple else check.rows[0](*check.rows[1])
         held = check._bound(rows, check.u, check.delta, check.eps)
-        fn, args = check.refine
-        fresh = check._bound(*fn(*args))
+        fresh = check._refined_bound()
         assert held >= exact, (label, trial, held, float(exact))
         if check.factor is not None:  # (logistic rows: the gradient's own factor)
             assert check._factor_bound() >= exact, (label, trial, float(exact))
@@ -261,8 +284,8 @@ def test_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
         # of the slope where the gradient underflows (at most 3e-11 of it in 18,000 draws
         # of the cancelling rows in float32)
         scale = float(np.sum(np.abs(np.asarray(evaluation.grad, dtype=float) * d))) + 1e-300
-        # (not of rows of mixed scales: the pads are the largest row's)
-        if math.isfinite(fresh) and "fit" not in label and "mixed" not in label:
+        # (rows of mixed scales too: each row's pad is its own)
+        if math.isfinite(fresh) and "fit" not in label:
             assert fresh - float(exact) <= 1e-6 * scale + 1e-9 * abs(float(exact))
 
 
@@ -290,21 +313,66 @@ def test_compiled_cauchy_and_softmax_slope_sums_are_the_numpy_ones(label, make, 
             check.refine[0](*check.refine[1]),
         ]:
             with np.errstate(all="ignore"):
-                compiled = _slope._compiled_sums(fn, args, rows, u, delta, eps)
-                plain = _slope._numpy_sums(fn, args, rows, u, delta, eps)
+                if isinstance(delta, float):
+                    compiled = _slope._compiled_sums(fn, args, rows, u, delta, eps)
+                    plain = _slope._numpy_sums(fn, args, rows, u, delta, eps)
+                else:  # (per-row pads)
+                    compiled = _slope._compiled_row_sums(fn, args, rows, u, delta, eps)
+                    with monkeypatch.context() as patch:
+                        patch.setattr(_slope, "_compiled_row_sums", lambda *a: None)
+                        plain = _slope._row_sums(check.derivative, rows, u, delta, eps)
             assert compiled is not None
             n = int(np.asarray(rows).shape[0])
             spread = plain[1]  # sum |w u|: the first sum's own rounding
             assert abs(compiled[0] - plain[0]) <= 2.0 * _slope.gamma64(n + 1) * spread
             assert compiled[1:] == pytest.approx(plain[1:], rel=4.0 * _slope.gamma64(n + 10))
-            bound = check._bound(rows, u, delta, eps)
+            if isinstance(delta, float):
+                bound = check._bound(rows, u, delta, eps)
+            else:
+                bound = check._per_row_bound(rows, u, delta, eps)
             assert bound >= exact_slope(model, x, d), (label, trial, bound)
+
+
+_PER_ROW = [
+    c for c in _cases() if c[0] in ("random logistic", "mixed rows", "l_4", "l_4 mixed rows")
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _PER_ROW, ids=[c[0] for c in _PER_ROW])
+def test_compiled_per_row_slope_sums_are_the_numpy_ones(label, make, dtype, monkeypatch):
+    # The fresh rows' and the float64 rows' sums with per-row pads in one compiled pass
+    # (logistic and l_2p rows): the NumPy terms in another order, and above the exact slope.
+    from lfso.models import _compiled, _slope
+
+    if not _compiled.ENABLED:
+        pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+    monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+    rng = np.random.default_rng(zlib.crc32(f"per row {label}/{np.dtype(dtype).name}".encode()))
+    for _ in range(6):
+        model, x, d = make(dtype, rng)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        fn, args = check.derivative
+        exact = exact_slope(model, x, d)
+        for tier in (check.fresh, check.refine):
+            rows, u, delta, eps = tier[0](*tier[1])
+            with np.errstate(all="ignore"):
+                compiled = _slope._compiled_row_sums(fn, args, rows, u, delta, eps)
+                with monkeypatch.context() as patch:
+                    patch.setattr(_slope, "_compiled_row_sums", lambda *a: None)
+                    plain = _slope._row_sums(check.derivative, rows, u, delta, eps)
+            assert compiled is not None
+            n = int(np.asarray(rows).shape[0])
+            assert abs(compiled[0] - plain[0]) <= 2.0 * _slope.gamma64(n + 1) * plain[1]
+            assert compiled[1:] == pytest.approx(plain[1:], rel=4.0 * _slope.gamma64(n + 10))
+            assert check._per_row_bound(rows, u, delta, eps) >= exact, (label, float(exact))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fresh_row_pads_bound_each_rows_rounding(dtype):
     # |fl(a_i^T x) - a_i^T x| <= gamma_d ||a_i||_1 ||x||_inf + d eta, row by row, at rows of
-    # every scale, subnormal entries and products, and sums that cancel to nothing.
+    # every scale, subnormal entries and products, and sums that cancel to nothing; and
+    # |fl(fl(a_i^T x) - b_i) - (a_i^T x - b_i)| <= that + u |r_i|.
     rng = np.random.default_rng(zlib.crc32(f"fresh pads/{np.dtype(dtype).name}".encode()))
     info = np.finfo(dtype)
     top = 15.0 if dtype == np.float32 else 150.0
@@ -320,6 +388,74 @@ def test_fresh_row_pads_bound_each_rows_rounding(dtype):
         exact = _exact_rows(A, x)
         for i, row in enumerate(exact):
             assert abs(mpmath.mpf(float(z[i])) - row) <= delta[i], (i, float(row), delta[i])
+        # the residuals r = fl(A x - b) of l_2p regression: b's subtraction adds u |r_i|
+        b = (A.astype(np.float64) @ x * (1.0 + 1e-6 * rng.standard_normal(16))).astype(dtype)
+        lp = LpRegression(A, b, 2)
+        r, _, pad, _ = lp._fresh_rows(x, A @ x, float(np.max(np.abs(x))), 1.0)
+        for i, row in enumerate(exact):
+            residual = row - mpmath.mpf(float(b[i]))
+            assert abs(mpmath.mpf(float(r[i])) - residual) <= pad[i], (i, pad[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_row_pads_bound_each_rows_rounding(dtype):
+    # The rows made again in float64 (A x, and A x - b), row by row within gamma_{d+4}
+    # (||a_i||_1 ||x||_inf + |b_i|) + (d + 6) eta_64, at rows of every scale, subnormal
+    # entries, and sums that cancel to nothing.
+    rng = np.random.default_rng(zlib.crc32(f"wide pads/{np.dtype(dtype).name}".encode()))
+    info = np.finfo(dtype)
+    top = 15.0 if dtype == np.float32 else 150.0
+    for _ in range(20):
+        A = rng.standard_normal((16, 5)) * 10.0 ** rng.uniform(-top, top, size=(16, 1))
+        x = rng.standard_normal(5) * 10.0 ** rng.uniform(-3, 3)
+        A[0] = [1.0, -1.0, 1e-8, 3.0, -3.0]  # (cancels to the smallest term)
+        A[1] = rng.standard_normal(5) * float(info.smallest_subnormal) * 4  # subnormals
+        A, x = A.astype(dtype), x.astype(dtype)
+        b = (A.astype(np.float64) @ x * (1.0 + 1e-3 * rng.standard_normal(16))).astype(dtype)
+        xmax, exact = float(np.max(np.abs(x))), _exact_rows(A, x)
+        logistic = LogisticRegression(A, (rng.standard_normal(16) > 0).astype(dtype))
+        z, _, delta, _ = logistic._wide_rows(x, x, xmax, xmax)
+        r, _, pad, _ = LpRegression(A, b, 2)._wide_rows(x, x, xmax, xmax)
+        for i, row in enumerate(exact):
+            assert abs(mpmath.mpf(float(z[i])) - row) <= delta[i], (i, float(row), delta[i])
+            residual = row - mpmath.mpf(float(b[i]))
+            assert abs(mpmath.mpf(float(r[i])) - residual) <= pad[i], (i, pad[i])
+        assert np.min(delta) < 1e-9 * np.max(delta)  # (each row's own scale)
+
+
+def test_lp_fresh_rows_certify_where_the_held_rows_cannot(monkeypatch):
+    # Float32 least squares near a fit, rows of scales 1e-3..1e3: the held rows' uniform
+    # pads (the largest row's, and the largest |b_i|) leave the bound on the slope along
+    # -g non-negative, while r = fl(A x - b) made again with per-row pads proves it
+    # negative, with no float64 pass over the rows; every bound is above the exact slope.
+    from lfso.models import _regression
+
+    rng = np.random.default_rng(1)
+    certified = 0
+    for _ in range(60):
+        A = rng.standard_normal((50, 4))
+        scales = 10.0 ** rng.uniform(-3, 3, size=(50, 1))
+        A = (A * scales).astype(np.float32)
+        x0 = rng.standard_normal(4) * 10.0 ** rng.uniform(0, 4)
+        noise = 1e-3 * rng.standard_normal(50) * scales[:, 0]
+        b = (A.astype(np.float64) @ x0 + noise).astype(np.float32)
+        model = LpRegression(A, b, 1)
+        x = (x0 * (1.0 + 1e-5 * rng.standard_normal(4))).astype(np.float32)
+        evaluation = model.evaluate(x)
+        d = -np.asarray(evaluation.grad)
+        check = model.segment(x, evaluation, d).slope_check
+        assert check.fresh is not None
+        if check._held_bound() < 0.0:
+            continue
+        exact = exact_slope(model, x, d)
+        fresh = check._fresh_bound()
+        assert fresh >= exact, (fresh, float(exact))
+        if fresh < 0.0:
+            certified += 1
+            with monkeypatch.context() as patch:  # (no float64 pass: the fresh tier decides)
+                patch.setattr(_regression, "wide_products", None)
+                assert check.upper(0.0) == fresh
+    assert certified >= 2
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -568,11 +704,12 @@ def test_checked_slope_refuses_a_bound_past_the_range(upper):
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(method):
-    # Margins of 1e300: the rows' bound on the exact slope is inf, along L-BFGS's
-    # direction and along -g. The run stops there, instead of taking steps that claim
-    # no decrease until max_iter.
+    # Margins of 1e300 and rows whose margins cancel to 0 within a rounding of 1e284:
+    # the rows' bound on the exact slope is inf, along L-BFGS's direction and along -g.
+    # The run stops there, instead of taking steps that claim no decrease until max_iter.
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20, 3)) * 1e150
+    X[:5, 1], X[:5, 2] = -X[:5, 0], 0.0
     y = (rng.random(20) > 0.5).astype(float)
     x0 = np.full(3, 1e150)
     with warnings.catch_warnings():
@@ -585,14 +722,15 @@ def test_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(met
 
 @pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
 def test_device_run_whose_slope_bound_passes_the_range_stops_at_the_precision_limit(method):
-    # The same margins of 1e300 on the device path (float64 CPU tensors inside
-    # cpu_as_accelerator): the held rows' bound is inf there too, and the step is 0 (the
-    # run stops), not sized from g . d unchecked until max_iter.
+    # The same rows on the device path (float64 CPU tensors inside cpu_as_accelerator):
+    # the held rows' bound is inf there too, and the step is 0 (the run stops), not sized
+    # from g . d unchecked until max_iter.
     torch = pytest.importorskip("torch")
     from lfso._later import cpu_as_accelerator
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((20, 3)) * 1e150
+    X[:5, 1], X[:5, 2] = -X[:5, 0], 0.0
     y = (rng.random(20) > 0.5).astype(float)
     model = LogisticRegression(torch.from_numpy(X), torch.from_numpy(y))
     x0 = torch.from_numpy(np.full(3, 1e150))
@@ -601,6 +739,40 @@ def test_device_run_whose_slope_bound_passes_the_range_stops_at_the_precision_li
         res = lfso.minimize(model, x0, method=method, max_iter=20)
     assert res.status is lfso.Status.PRECISION_LIMIT, res.message
     assert res.nit < 20
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e15), (np.float64, 1e100)])
+def test_logistic_slope_bound_is_sharp_where_the_margins_dwarf_their_rounding(
+    dtype, scale, compiled, monkeypatch
+):
+    # Margins of scale * 1e0..1 with a rounding bound delta far past 690 (e^delta out of
+    # float64's range) but far below the margins: sigma'' on [m - delta, m + delta] is at
+    # most e^{-(|m| - delta)}, so the held rows' bound is within the rows' own rounding of
+    # the exact slope, and the run takes its steps.
+    from lfso.models import _compiled
+
+    if compiled:
+        if not _compiled.ENABLED:
+            pytest.skip("numba not installed, or LFSO_NO_COMPILED set")
+        monkeypatch.setattr(_compiled, "MIN_ROWS", 0)
+    rng = np.random.default_rng(zlib.crc32(f"dwarfed/{np.dtype(dtype).name}".encode()))
+    for trial in range(6):
+        X = (rng.standard_normal((20, 3)) * scale).astype(dtype)
+        y = (rng.standard_normal(20) > 0).astype(dtype)
+        model = LogisticRegression(X, y)
+        x, d = np.ones(3, dtype), rng.standard_normal(3).astype(dtype)
+        check = model.segment(x, model.evaluate(x), d).slope_check
+        assert check.delta > 1e3 * 690.0
+        exact = exact_slope(model, x, d)
+        held = check._held_bound()
+        assert held >= exact, (trial, held, float(exact))
+        assert held - float(exact) <= 1e-2 * abs(float(exact)), (trial, held, float(exact))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lfso.minimize(model, np.ones(3, dtype), max_iter=20)
+    assert res.nit > 0 and res.status is not lfso.Status.PRECISION_LIMIT, res.message
+    assert res.fun < model.evaluate(np.ones(3, dtype)).value
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -1056,3 +1228,20 @@ def test_slope_prior_is_the_segment_checks_prior(problem):
         d = rng.standard_normal(x.shape).astype(x.dtype)
         check = model.segment(x, model.evaluate(x), d).slope_check
         assert model._slope_prior(x, evaluation, d) == check.prior
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 127, 128, 129, 1000, 4097])
+def test_numpy_slope_sums_are_np_sum_bit_for_bit(n):
+    # The host sums of the slope check (np.add.reduce, without np.sum's dispatch) are
+    # np.sum's, bit for bit, at every length of its pairwise blocks.
+    from lfso.models import _slope
+
+    rng = np.random.default_rng(n)
+    f = rng.standard_normal(n).astype(np.float32) * 10.0 ** rng.uniform(-20, 20, n)
+    u = rng.standard_normal(n).astype(np.float32)
+    af, au = np.abs(f.astype(np.float64)), np.abs(u.astype(np.float64))
+    total, spread, su, sf = _slope._numpy_factor_sums(f, u)
+    assert (su, sf) == (float(np.sum(au)), float(np.sum(af)))
+    assert (total, spread) == (float(f.astype(float) @ u.astype(float)), float(af @ au))
+    assert _slope.on_host((1.0, 2.0), f, u) and not _slope.on_host((1.0, np.float64(2)), f)
+    assert not _slope.on_host((1.0,), f, [1.0])

@@ -437,7 +437,12 @@ def logistic_slope_term(
     m = si * zi
     e = np.exp(-abs(m))
     sigma = (e if m >= 0.0 else 1.0) / (1.0 + e)
-    kappa = minimum((e * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324) * growth, 0.25)
+    if growth < 1e300:
+        kappa = minimum((e * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324) * growth, 0.25)
+    else:  # (e^delta out of range: e^{-(|m| - delta)}, its exponent rounded down)
+        t = (abs(m) - delta) * (1.0 - 2.0**-50)
+        far = np.exp(-t) * (1.0 + 16.0 * 2.0**-53) + 2.0 * 5e-324 if t > 0.0 else 0.25
+        kappa = minimum(far, 0.25)
     omega = 32.0 * 2.0**-53 * sigma + 8.0 * 5e-324
     au = abs(ui)
     return -si * sigma * ui, sigma * au, (kappa * delta + omega) * (au + eps) + eps * sigma
@@ -510,6 +515,42 @@ def power_slope_sums(
 
 
 @summing
+def power_row_slope_sums(
+    r: Any, u: Any, p: float, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`power_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, c = power_slope_term(np.float64(r[i]), np.float64(u[i]), p, delta[i], eps[i])
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@summing
+def logistic_row_slope_sums(
+    z: Any, u: Any, signs: Any, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`logistic_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64):
+    each row's ``kappa`` over its own interval (``growth = inf``: ``e^{-(|m| -
+    delta_i)}``)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(z.shape[0]):
+        a, b, c = logistic_slope_term(
+            np.float64(z[i]), np.float64(u[i]), np.float64(signs[i]), delta[i], eps[i], np.inf
+        )
+        s0 += a
+        s1 += b
+        s2 += c
+    return s0, s1, s2
+
+
+@summing
 def factor_slope_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
     """``(sum f u, sum |f u|, sum |u|, sum |f|)`` in float64 (every product of two float32
     or float64 numbers in float64), in one pass (:class:`lfso.models._slope.RowSlope`'s
@@ -565,6 +606,22 @@ def cauchy_slope_sums(
     s2 = 0.0
     for i in range(r.shape[0]):
         a, b, d = cauchy_slope_term(np.float64(r[i]), np.float64(u[i]), c, delta, eps)
+        s0 += a
+        s1 += b
+        s2 += d
+    return s0, s1, s2
+
+
+@summing
+def cauchy_row_slope_sums(
+    r: Any, u: Any, c: float, delta: Any, eps: Any
+) -> tuple[float, float, float]:
+    """:func:`cauchy_slope_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(r.shape[0]):
+        a, b, d = cauchy_slope_term(np.float64(r[i]), np.float64(u[i]), c, delta[i], eps[i])
         s0 += a
         s1 += b
         s2 += d

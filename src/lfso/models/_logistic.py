@@ -52,9 +52,9 @@ from ._slope import (
     logistic_derivative,
     on_host,
     prior_constants,
-    row_one_norms,
-    wide_pads,
+    row_norms_of,
     wide_products,
+    wide_row_pads,
 )
 
 __all__ = ["LogisticRegression"]
@@ -701,10 +701,7 @@ class LogisticRegression(Model):
         """``(z, u, delta, eps)``: ``X x`` made again in the data's dtype (no carried
         drift) and the held ``u = X v``, with per-row rounding bounds from the rows'
         1-norms (:func:`lfso.models._slope.fresh_pads`; the norms made once, in float64)."""
-        held = self.__dict__.get("_slope_norms")
-        if held is None or held[0] is not self.X:  # (a copy's own data: its own norms)
-            held = self.__dict__["_slope_norms"] = (self.X, row_one_norms(self.X))
-        norms = held[1]
+        norms = row_norms_of(self, self.X)
         g = self.geometry
         lost = self.X.shape[1] * g.square_lost
         z = np.asarray(self._product(x))
@@ -717,9 +714,10 @@ class LogisticRegression(Model):
 
     def _wide_rows(
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """``(z, u, delta, eps)``: ``X x`` and ``X v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
-        g = self.geometry
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(z, u, delta, eps)``: ``X x`` and ``X v`` made again in float64, with per-row
+        rounding bounds from the rows' 1-norms (:func:`lfso.models._slope.wide_products`,
+        ``wide_row_pads``)."""
+        norms, alpha, d = row_norms_of(self, self.X), self.geometry.alpha, self.dim
         z, u = wide_products(self.X, x, v)
-        return z, u, wide_pads(self.dim, g.alpha * xmax), wide_pads(self.dim, g.alpha * vmax)
+        return z, u, wide_row_pads(norms, alpha, xmax, d), wide_row_pads(norms, alpha, vmax, d)

@@ -72,12 +72,14 @@ from ._segments import (
 )
 from ._slope import (
     RowSlope,
+    fresh_pads,
     gradient_prior,
     on_host,
     power_derivative,
     prior_constants,
-    wide_pads,
+    row_norms_of,
     wide_products,
+    wide_row_pads,
 )
 
 __all__ = ["CompositeLeastSquares", "LpRegression"]
@@ -121,7 +123,7 @@ class _LinearModel(Model):
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
     row_arrays: tuple[str, ...] = ("A", "b")
-    _transient = Model._transient | {"_slope_constants"}
+    _transient = Model._transient | {"_slope_constants", "_slope_norms", "_slope_history"}
 
     def __init__(
         self, A: Any, b: Any, p: float, *, oracle: str = "sharp", norm: float | None = None
@@ -620,6 +622,8 @@ class LpRegression(_LinearModel):
             divisor=1.0,
             prior=prior,
             refine=(self._wide_rows, (x, direction, xmax, dmax)),
+            fresh=(self._fresh_rows, (x, u, xmax, dmax)),
+            history=self.__dict__.setdefault("_slope_history", {}),
         )
 
     def _prior(self, delta: float, dmax: float, xmax: float, evaluation: Evaluation) -> float:
@@ -671,15 +675,38 @@ class LpRegression(_LinearModel):
         constants = prior_constants(unit, d, self._alpha, 1.0, 0.0)
         return sums, float(n) ** (1.0 - m / q), float(n) ** (1.0 / q), lost, constants
 
+    def _fresh_rows(
+        self, x: np.ndarray, u: np.ndarray, xmax: float, vmax: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, u, delta, eps)``: ``r = fl(A x - b)`` made again in the data's dtype (no
+        carried drift) and the held ``u = A v``, with per-row rounding bounds from the
+        rows' 1-norms (:func:`lfso.models._slope.fresh_pads`, the norms made once).
+
+        ``z = fl(A x)`` is within ``gamma_d c_i ||x||_inf + d eta`` of ``a_i^T x``, and the
+        subtraction of ``b_i`` adds at most ``u |r_i|`` (``fl(y) = y / (1 + d)``, ``|d| <=
+        u``, Higham eq. 2.5; exact where it underflows): ``delta_i = fresh_pads_i + u
+        |r_i|``, two float64 operations more, rounded up by a relative ``2^-40``, and ``2
+        eta_64`` for the product's underflow."""
+        norms = row_norms_of(self, self.A)
+        gamma, lost = self._residual_gamma, self._lost
+        r = np.asarray(self._product(x) - self.b)
+        unit = 0.5 * float(np.finfo(r.dtype).eps)
+        spread = unit * np.abs(r.astype(np.float64))
+        delta = (fresh_pads(norms, gamma, xmax, lost) + spread) * (1.0 + 2.0**-40)
+        delta += 2.0 * math.ulp(0.0)
+        return r, u, delta, fresh_pads(norms, gamma, vmax, lost)
+
     def _wide_rows(
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with
+        per-row rounding bounds from the rows' 1-norms and ``|b_i|``
+        (:func:`lfso.models._slope.wide_products`, ``wide_row_pads``)."""
+        norms, alpha, d = row_norms_of(self, self.A), self._alpha, self.dim
         z, u = wide_products(self.A, x, v)
-        r = z - np.asarray(self.b, dtype=np.float64)
-        pad = wide_pads(self.dim, self._alpha * xmax + self._b_max)
-        return r, u, pad, wide_pads(self.dim, self._alpha * vmax)
+        b = np.asarray(self.b, dtype=np.float64)
+        pad = wide_row_pads(norms, alpha, xmax, d, np.abs(b))
+        return z - b, u, pad, wide_row_pads(norms, alpha, vmax, d)
 
 
 def _residuals(ax: Any, b: Any) -> Any:

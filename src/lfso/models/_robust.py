@@ -53,8 +53,9 @@ from ._slope import (
     gradient_prior,
     on_host,
     prior_constants,
-    wide_pads,
+    row_norms_of,
     wide_products,
+    wide_row_pads,
 )
 
 __all__ = ["CauchyRegression"]
@@ -143,7 +144,7 @@ class CauchyRegression(Model):
     has_segment = True
     extras = frozenset({"hint", "probe", "product"})
     _has_paper_radius = False
-    _transient = Model._transient | {"_slope_constants"}
+    _transient = Model._transient | {"_slope_constants", "_slope_norms"}
 
     #: The arrays indexed by the data's rows (what a subset of the rows takes:
     #: :func:`lfso.models._rows.take_rows`).
@@ -492,11 +493,12 @@ class CauchyRegression(Model):
 
     def _wide_rows(
         self, x: np.ndarray, v: np.ndarray, xmax: float, vmax: float
-    ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with their
-        rounding bounds (:func:`lfso.models._slope.wide_products`, ``wide_pads``)."""
-        g, dim = self.geometry, int(self.A.shape[1])
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, u, delta, eps)``: ``A x - b`` and ``A v`` made again in float64, with
+        per-row rounding bounds from the rows' 1-norms and ``|b_i|``
+        (:func:`lfso.models._slope.wide_products`, ``wide_row_pads``)."""
+        norms, alpha, dim = row_norms_of(self, self.A), self.geometry.alpha, int(self.A.shape[1])
         z, u = wide_products(self.A, x, v)
-        r = z - np.asarray(self.b, dtype=np.float64)
-        pad = wide_pads(dim, g.alpha * xmax + self._b_max)
-        return r, u, pad, wide_pads(dim, g.alpha * vmax)
+        b = np.asarray(self.b, dtype=np.float64)
+        pad = wide_row_pads(norms, alpha, xmax, dim, np.abs(b))
+        return z - b, u, pad, wide_row_pads(norms, alpha, vmax, dim)

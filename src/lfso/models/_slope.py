@@ -42,10 +42,11 @@ v_j|``). The last few host operations (the sums of the parts and the division by
 are rounded up by one float each (:func:`math.nextafter`), so that the float returned is
 ``>= s*``.
 
-Per-row pads (``fresh``, :func:`fresh_pads`). The theorem and its proof hold as they
-stand with ``delta`` and ``eps`` replaced by per-row bounds ``delta_i >= |z_i - z*_i|`` and
-``eps_i >= |u_i - u*_i|``, and ``kappa_i`` taken over ``[z_i - max_k delta_k, z_i + max_k
-delta_k]`` (a wider interval: a larger sup). For ``z = fl(A x)`` and ``u = fl(A v)`` made
+Per-row pads (``fresh``, :func:`fresh_pads`; ``refine``, :func:`wide_row_pads`). The
+theorem and its proof hold as they stand with ``delta`` and ``eps`` replaced by per-row
+bounds ``delta_i >= |z_i - z*_i|`` and ``eps_i >= |u_i - u*_i|``, and ``kappa_i`` taken
+over ``[z_i - delta_i, z_i + delta_i]`` (the mean value theorem on row ``i`` reads its
+own interval only). For ``z = fl(A x)`` and ``u = fl(A v)`` made
 in the data's dtype (``gamma_d`` its Higham constant, ``eta`` its smallest subnormal),
 ``|fl(a_i^T x) - a_i^T x| <= gamma_d sum_j |a_ij x_j| + d eta <= gamma_d c_i ||x||_inf +
 d eta`` with ``c_i >= ||a_i||_1`` (Lemma 3.1, in any order of the sum; each product may
@@ -55,7 +56,11 @@ pads ``gamma_d alpha ||x||_inf + D`` (``alpha = sqrt(d) max_i ||a_i||_2 >= max_i
 and ``D`` a carried product's drift) they gain the ratio ``c_i / alpha`` on every row and
 the drift on ``z``, at the cost of one product in the data's dtype; the error terms' own
 rounding and underflow are those of the uniform case (``delta_i`` and ``eps_i`` are
-computed in four float64 operations, rounded up by a relative ``2^-40``).
+computed in four float64 operations, rounded up by a relative ``2^-40``). The rows made
+again in float64 (:func:`wide_products`) take the same per-row form with ``gamma_{d+4}^{64}``
+(:func:`wide_row_pads`, ``|b_i|`` added for a residual ``fl(z_i - b_i)``): rows of mixed
+scales (1e-15 to 1e15) do not share the largest row's pad, which would swamp the slope
+of the small rows wherever the large ones' ``l'`` vanishes (saturated logistic margins).
 
 A priori (:attr:`RowSlope.prior`). The model also states, from quantities at hand and no
 pass over the rows, a bound ``e_0 >= |s* - s|`` for a computed slope ``s = fl(g . v)``
@@ -90,6 +95,8 @@ _U64 = 2.0**-53
 _ETA64 = math.ulp(0.0)
 #: sigma'(t) = e^-t / (1 + e^-t)^2 <= 1/4.
 _QUARTER = 0.25
+#: ``np.sum(a)`` of a 1-d array as ``_sum(a, None)``: the same reduction, bit for bit.
+_sum = np.add.reduce
 
 
 def gamma64(k: float) -> float:
@@ -108,7 +115,7 @@ Derivative = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def logistic_derivative(
-    z: np.ndarray, delta: float, signs: np.ndarray
+    z: np.ndarray, delta: float | np.ndarray, signs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the logistic rows ``l_i(z) = log(1 + e^{-s_i z})``
     (``s_i = +-1``, ``signs``) at the float64 ``z``, for :class:`RowSlope`.
@@ -116,28 +123,46 @@ def logistic_derivative(
     ``l'(z) = -s sigma(-s z)``, with ``sigma(-m) = e / (1 + e)`` for ``m = s z >= 0`` and
     ``1 / (1 + e)`` otherwise, ``e = e^{-|m|}`` (no overflow). ``|l''(z)| = sigma'(m) <=
     min(1/4, e^{-|m|})``, even and decreasing in ``|m|``, so on ``[z - delta, z + delta]``
-    it is at most ``min(1/4, e^{delta} e^{-|m|})`` (``e^{delta}`` rounded up by a relative
-    ``2^-40``, ``e`` by ``16 u_64`` for the exponential's error, plus ``2 eta_64`` for its
-    underflow; ``1/4`` where ``e^delta`` leaves the range). ``w`` is within ``32 u_64 |w| +
-    8 eta_64`` of ``l'(z)``: the exponential (a few ulps), ``1 + e``, the quotient (one
-    each), and ``sigma(-m)``'s relative sensitivity to ``e``, at most 1.
+    it is at most ``sigma'(max(|m| - delta, 0)) <= min(1/4, e^{-(|m| - delta)})``. Where
+    ``e^delta`` is in range (``delta < 690``) that is taken as ``e^{delta} e^{-|m|}``
+    (``e^{delta}`` rounded up by a relative ``2^-40``, ``e`` by ``16 u_64`` for the
+    exponential's error, plus ``2 eta_64`` for its underflow); past it as ``e^{-t}`` with
+    ``t = fl(|m| - delta) (1 - 2^-50) <= |m| - delta`` (``|m|`` exact, the difference and
+    the product a relative ``u_64`` each), rounded up alike, and ``1/4`` where ``t <= 0``
+    (so a margin of ``1e100`` at ``delta = 1e85`` keeps a ``kappa`` of 0, not ``1/4``);
+    the same, row by row, for per-row bounds (``delta`` an array).
+    ``w`` is within ``32 u_64 |w| + 8 eta_64`` of ``l'(z)``: the exponential (a few ulps),
+    ``1 + e``, the quotient (one each), and ``sigma(-m)``'s relative sensitivity to ``e``,
+    at most 1.
     """
     s64 = np.asarray(signs, dtype=np.float64)
     m = s64 * z
     e = np.exp(-np.abs(m))
     sigma = np.where(m >= 0.0, e, 1.0) / (1.0 + e)
     w = -s64 * sigma
-    growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
+    if type(delta) is np.ndarray:  # (per-row bounds: each row's own interval)
+        growth = math.inf
+    else:
+        growth = math.exp(delta) * (1.0 + 2.0**-40) if delta < 690.0 else math.inf
     if growth < 1e300:
         kappa = np.minimum((e * (1.0 + 16.0 * _U64) + 2.0 * _ETA64) * growth, _QUARTER)
     else:
-        kappa = np.full_like(e, _QUARTER)
+        kappa = _far_kappa(np.abs(m), delta)
     omega = 32.0 * _U64 * sigma + 8.0 * _ETA64
     return w, kappa, omega
 
 
+def _far_kappa(size: np.ndarray, delta: float | np.ndarray) -> np.ndarray:
+    """``>= min(1/4, e^{-(|m| - delta)})`` from ``size = |m|`` where ``e^delta`` leaves
+    float64's range (:func:`logistic_derivative`)."""
+    t = (size - delta) * (1.0 - 2.0**-50)
+    with np.errstate(over="ignore", under="ignore"):
+        far = np.exp(-t) * (1.0 + 16.0 * _U64) + 2.0 * _ETA64
+    return np.where(t > 0.0, np.minimum(far, _QUARTER), _QUARTER)
+
+
 def power_derivative(
-    r: np.ndarray, delta: float, p: float
+    r: np.ndarray, delta: float | np.ndarray, p: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the rows ``l(r) = |r|^(2p)``, ``p >= 1``, at the float64
     residuals ``r``, for :class:`RowSlope`.
@@ -159,7 +184,7 @@ def power_derivative(
 
 
 def cauchy_derivative(
-    r: np.ndarray, delta: float, c: float
+    r: np.ndarray, delta: float | np.ndarray, c: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(w, kappa, omega)`` of the Cauchy rows ``l(r) = (c^2/2) log(1 + r^2/c^2)`` at the
     float64 residuals ``r``, for :class:`RowSlope`.
@@ -265,8 +290,9 @@ class RowSlope:
     refine : (callable, args), optional
         ``fn(*args) -> (z, u, delta, eps)``: the rows made again in float64
         (:func:`wide_products`: no carried drift, and for float32 data the products exact),
-        with their rounding bounds: a sharper bound where the first is not enough
-        (:meth:`upper`), at the cost of two products with ``A``.
+        with their rounding bounds (floats, or per row: :func:`wide_row_pads`): a sharper
+        bound where the first is not enough (:meth:`upper`), at the cost of two products
+        with ``A``.
     fresh : (callable, args), optional
         ``fn(*args) -> (z, u, delta, eps)``: ``z`` made again in the data's dtype (no
         carried drift) and the held ``u``, with per-row rounding bounds (float64 arrays,
@@ -289,7 +315,7 @@ class RowSlope:
         divisor: float,
         prior: float,
         ridge: tuple[Callable[[], Any], np.ndarray, np.ndarray] | None = None,
-        refine: tuple[Callable[..., tuple[Any, Any, float, float]], tuple[Any, ...]] | None = None,
+        refine: tuple[Callable[..., tuple[Any, Any, Any, Any]], tuple[Any, ...]] | None = None,
         factor: tuple[Any, float] | None = None,
         fresh: tuple[Callable[..., tuple[Any, Any, Any, Any]], tuple[Any, ...]] | None = None,
         history: dict[str, float] | None = None,
@@ -300,7 +326,8 @@ class RowSlope:
         self.history = history
         self._upper: float | None = None
         self._pad = self._last = 0.0  # (the last tier's rounding part, and its bound)
-        self._first: tuple[float, float] | None = None  # (the factor tier's, both)
+        self._first: tuple[float, float] | None = None  # (the first tier's, both)
+        self._base = 1  # (the first tier taken)
         self._stage = 0  # (the tiers of upper() taken so far)
 
     def upper(self, below: float = -math.inf) -> float:
@@ -336,19 +363,25 @@ class RowSlope:
 
     def _record(self, stage: int) -> None:
         """Keep the tier's rounding part (its pad) against the first tier's in ``history``."""
-        if stage == 1:
-            self._first = (self._last, self._pad)
-        elif self.history is not None and self._first is not None and self._first[1] > 0.0:
-            self.history[_TIERS[stage]] = self._pad / self._first[1]
+        if self._first is None:
+            self._first, self._base = (self._last, self._pad), stage
+        elif self.history is not None and self._first[1] > 0.0:
+            self.history[self._key(stage)] = self._pad / self._first[1]
+
+    def _key(self, stage: int) -> str:
+        """``history``'s name of a tier against the first taken (``factor``, else ``held``:
+        ``'fresh/held'``)."""
+        return _TIERS[stage] if self._base == 1 else f"{_TIERS[stage]}/{_TIERS[self._base]}"
 
     def _hopeless(self, stage: int, below: float) -> bool:
         """Whether the held rows' or the ``fresh`` tier is skipped: where its pad, predicted
-        from the first tier's (``factor``) and the ratio of the two in the model's last
-        check that took both (``history``), is over twice the room left below ``below``.
-        A prediction only, to save a pass: any tier may be skipped, the bound holds."""
+        from the first tier's (``factor``, else the held rows') and the ratio of the two in
+        the model's last check that took both (``history``), is over twice the room left
+        below ``below``. A prediction only, to save a pass: any tier may be skipped, the
+        bound holds."""
         if stage not in (2, 3) or self.history is None or self._first is None:
             return False
-        ratio = self.history.get(_TIERS[stage])
+        ratio = self.history.get(self._key(stage))
         value, pad = self._first
         if ratio is None:
             return False
@@ -357,12 +390,19 @@ class RowSlope:
     def _refined_bound(self) -> float:
         assert self.refine is not None
         fn, args = self.refine
-        return self._bound(*fn(*args))
+        rows, u, delta, eps = fn(*args)
+        if isinstance(delta, float) and isinstance(eps, float):
+            return self._bound(rows, u, delta, eps)
+        return self._per_row_bound(rows, u, delta, eps)
 
     def _fresh_bound(self) -> float:
         assert self.fresh is not None
         fn, args = self.fresh
-        rows, u, delta, eps = fn(*args)
+        return self._per_row_bound(*fn(*args))
+
+    def _per_row_bound(self, rows: Any, u: Any, delta: Any, eps: Any) -> float:
+        """The bound from rows with per-row rounding bounds ``delta_i``, ``eps_i`` (module
+        docstring, "Per-row pads")."""
         n = int(rows.shape[0])
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             total, wu, terms = _row_sums(self.derivative, rows, u, delta, eps)
@@ -414,7 +454,8 @@ def _numpy_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float]:
     f64 = np.asarray(f, dtype=np.float64)
     u64 = np.asarray(u, dtype=np.float64)
     af, au = np.abs(f64), np.abs(u64)
-    return float(f64 @ u64), float(af @ au), float(np.sum(au)), float(np.sum(af))
+    # (np.add.reduce: np.sum's own sum, bit for bit, without its dispatch)
+    return float(f64 @ u64), float(af @ au), float(_sum(au, None)), float(_sum(af, None))
 
 
 def _compiled_factor_sums(f: Any, u: Any) -> tuple[float, float, float, float] | None:
@@ -433,7 +474,7 @@ def _numpy_sums(
     u = np.asarray(u, dtype=np.float64)
     w, kappa, omega = fn(z, delta, *args)
     au, aw = np.abs(u), np.abs(w)
-    terms = float((kappa * delta + omega) @ (au + eps)) + eps * float(np.sum(aw))
+    terms = float((kappa * delta + omega) @ (au + eps)) + eps * float(_sum(aw, None))
     return float(w @ u), float(aw @ au), terms
 
 
@@ -441,14 +482,37 @@ def _row_sums(
     derivative: tuple[Derivative, tuple[Any, ...]], rows: Any, u: Any, delta: Any, eps: Any
 ) -> tuple[float, float, float]:
     """:func:`_numpy_sums` with per-row bounds ``delta_i``, ``eps_i`` (float64 arrays):
-    ``kappa_i`` is taken over ``[z_i - max delta, z_i + max delta]``, a wider interval."""
+    ``kappa_i`` is taken over ``[z_i - delta_i, z_i + delta_i]`` (each derivative reads
+    an array ``delta`` elementwise)."""
     fn, args = derivative
+    sums = _compiled_row_sums(fn, args, rows, u, delta, eps)
+    if sums is not None:
+        return sums
     z = np.asarray(rows, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
-    w, kappa, omega = fn(z, float(np.max(delta)) if delta.shape[0] else 0.0, *args)
+    w, kappa, omega = fn(z, delta, *args)
     au, aw = np.abs(u), np.abs(w)
     terms = float((kappa * delta + omega) @ (au + eps)) + float(eps @ aw)
     return float(w @ u), float(aw @ au), terms
+
+
+def _compiled_row_sums(
+    fn: Derivative, args: tuple[Any, ...], rows: Any, u: Any, delta: Any, eps: Any
+) -> tuple[float, float, float] | None:
+    """:func:`_row_sums`' three sums in one compiled pass (logistic, ``l_2p`` and Cauchy
+    rows, as :func:`_compiled_sums`), else ``None``."""
+    if fn is softmax_derivative:
+        return None
+    if not (_compiled.usable(rows, u) and _compiled.usable(delta, eps)):
+        return None
+    kernels = _compiled.kernels()
+    if fn is logistic_derivative:
+        return kernels.logistic_row_slope_sums(rows, u, args[0], delta, eps)  # type: ignore[no-any-return]
+    if fn is power_derivative:
+        return kernels.power_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    if fn is cauchy_derivative:
+        return kernels.cauchy_row_slope_sums(rows, u, float(args[0]), delta, eps)  # type: ignore[no-any-return]
+    return None
 
 
 def _compiled_sums(
@@ -483,16 +547,17 @@ def wide_products(A: np.ndarray, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
     exact in float64 (24-bit significands, exponents far inside float64's range), so each
     row is within ``gamma_d^{64} sum_j |a_ij x_j|`` of the exact one (Higham, Lemma 3.1),
     and of float64 data the same plus ``d`` times half the smallest subnormal
-    (underflow)."""
-    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)])
+    (underflow). Taken as ``A @ [x v]`` (the rows' layout, about twice as fast as ``[x
+    v]^T @ A^T``): the same products, summed in any order, within the same bound."""
+    both = np.stack([np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)], 1)
     if A.dtype == np.float64:
-        rows = both @ A.T
+        rows = np.ascontiguousarray((A @ both).T)
         return rows[0], rows[1]
     n = int(A.shape[0])
     out = np.empty((2, n), dtype=np.float64)
     for start in range(0, n, _BLOCK):
         block = A[start : start + _BLOCK].astype(np.float64)
-        out[:, start : start + _BLOCK] = both @ block.T
+        out[:, start : start + _BLOCK] = (block @ both).T
     return out[0], out[1]
 
 
@@ -535,6 +600,32 @@ def fresh_pads(norms: np.ndarray, gamma: float, vmax: float, lost: float) -> np.
     most ``eta``, the dtype's smallest subnormal. Four float64 operations, rounded up by
     a relative ``2^-40``."""
     return norms * (gamma * vmax * (1.0 + 2.0**-40)) + lost
+
+
+def wide_row_pads(
+    norms: np.ndarray, alpha: float, vmax: float, d: int, shift: Any = None
+) -> np.ndarray:
+    """:func:`wide_pads` row by row: ``gamma_{d+4}^{64} (c_i ||v||_inf + |b_i|) + (d + 6)
+    eta_64`` with ``c_i = min(norms[i], alpha) >= ||a_i||_1`` (:func:`row_one_norms`, or
+    the model's ``alpha >= max_i ||a_i||_1``) and ``|b_i|`` (``shift``, the subtracted
+    numbers' sizes, or ``None``): a row of :func:`wide_products` (and one subtraction
+    after it) against the exact one, as :func:`wide_pads` with ``scale_i = c_i ||v||_inf +
+    |b_i| >= sum_j |a_ij v_j| + |b_i|`` (Lemma 3.1 bounds row ``i`` by its own terms).
+    Five float64 operations, rounded up by a relative ``2^-40``, and ``4 eta_64`` more for
+    their own underflow."""
+    scale = np.minimum(norms, alpha) * vmax
+    if shift is not None:
+        scale = scale + shift
+    return scale * (gamma64(d + 4) * (1.0 + 2.0**-40)) + (d + 6) * _ETA64
+
+
+def row_norms_of(owner: Any, A: Any) -> np.ndarray:
+    """:func:`row_one_norms` of ``A``, made once and held on ``owner`` (a model; a copy's
+    own data gets its own)."""
+    held = owner.__dict__.get("_slope_norms")
+    if held is None or held[0] is not A:
+        held = owner.__dict__["_slope_norms"] = (A, row_one_norms(A))
+    return held[1]  # type: ignore[no-any-return]
 
 
 def wide_pads(d: int, scale: float) -> float:
@@ -596,7 +687,13 @@ def gradient_prior(
 def on_host(pads: tuple[Any, ...], *arrays: Any) -> bool:
     """Whether a segment's ``pads`` are host floats and its ``arrays`` NumPy arrays: the
     rows the bound reads (elsewhere a model bounds no slope)."""
-    return all(type(a) is np.ndarray for a in arrays) and all(type(v) is float for v in pads)
+    for a in arrays:  # (plain loops: this runs at every step)
+        if type(a) is not np.ndarray:
+            return False
+    for v in pads:
+        if type(v) is not float:
+            return False
+    return True
 
 
 def prior_ok(prior: float, margin: float) -> bool:
