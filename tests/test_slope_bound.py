@@ -1189,3 +1189,34 @@ def test_device_lp_slope_bounds_hold_against_the_exact_slope(label, make, dtype)
         assert held >= exact, (label, trial, held, float(exact))
         assert fresh >= exact, (label, trial, fresh, float(exact))
         assert float(check.bound_prior()) >= abs(float(exact) - computed), (label, trial)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_swamped_device_step_along_lbfgs_falls_back_to_steepest_descent(p, monkeypatch):
+    # The host path tries -g where no bound on the exact slope along the L-BFGS direction
+    # is negative, and stops only where -g's bound is not negative either; the device
+    # path stopped at the direction's step of 0. Now its next step is steepest descent,
+    # chosen with the step's scalars (no round trip of its own).
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    _, model, starts = _swamped_lp(p)
+    real = certificates.SegmentCertificate.size
+    stopped = 0
+    for start in starts:
+        steepest: list[bool] = []
+
+        def size(self, inputs, *, defer=False, steepest=steepest):
+            steepest.append(inputs.direction is None)
+            return real(self, inputs, defer=defer)
+
+        monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+        with warnings.catch_warnings(), cpu_as_accelerator():
+            warnings.simplefilter("ignore")
+            x0 = torch.from_numpy(start.copy())
+            res = lfso.minimize(model, x0, method="lfso-lbfgs", max_iter=60)
+        if res.status is lfso.Status.PRECISION_LIMIT:
+            stopped += 1
+            assert "nor along -g" in res.message
+            assert steepest[0] and not steepest[-2] and steepest[-1], steepest
+    assert stopped >= 3

@@ -50,7 +50,14 @@ from typing import Any
 from . import _fused
 from ._slope import _ETA64, _QUARTER, _U64, gamma64
 
-__all__ = ["DeviceSlope", "PowerSlope", "refine_from_now", "refining", "swamped_message"]
+__all__ = [
+    "DeviceSlope",
+    "PowerSlope",
+    "refine_from_now",
+    "refining",
+    "run_key",
+    "swamped_message",
+]
 
 #: Rows per block of :meth:`DeviceSlope.bound_refined` (a float64 copy of that many rows).
 _BLOCK = 1 << 15
@@ -75,7 +82,7 @@ def _row_sums(xp: Any, z: Any, u: Any, signs: Any, grow: Any) -> Any:
     return xp.stack([xp.sum(v) for v in sums])
 
 
-def _run_key() -> Any:
+def run_key() -> Any:
     """The current run's rider list (:func:`lfso._later.riding`: one per run, or one per
     optimiser of ``lfso.torch``), ``None`` outside one."""
     from .._later import _PENDING
@@ -86,13 +93,13 @@ def _run_key() -> Any:
 def refine_from_now(model: Any) -> None:
     """Mark ``model``'s device checks to make the rows again (``refine``) for the rest of
     the current run (a model shared by runs keeps its steps in the next)."""
-    model.__dict__["_device_refine"] = _run_key()
+    model.__dict__["_device_refine"] = run_key()
 
 
 def refining(model: Any) -> bool:
     """Whether ``model``'s device checks make the rows again in the current run."""
     key = model.__dict__.get("_device_refine")
-    return key is not None and key is _run_key()
+    return key is not None and key is run_key()
 
 
 def swamped_message(along: float, upper: float) -> str:
