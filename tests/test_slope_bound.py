@@ -1245,3 +1245,187 @@ def test_numpy_slope_sums_are_np_sum_bit_for_bit(n):
     assert (total, spread) == (float(f.astype(float) @ u.astype(float)), float(af @ au))
     assert _slope.on_host((1.0, 2.0), f, u) and not _slope.on_host((1.0, np.float64(2)), f)
     assert not _slope.on_host((1.0,), f, [1.0])
+
+
+# The device path on l_2p rows (lfso.models._device_slope.PowerSlope).
+
+
+def _swamped_lp(p: float) -> tuple[Any, Any, list[np.ndarray]]:
+    """Float32 ``l_2p`` rows of size 1e-4 repeated with other targets, near their fit at
+    weights of 1e7 (residuals of 1, each a difference of products of 1e3): the host model,
+    its data as PyTorch tensors, and four starts."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((7, 3))
+    A[3:] = A[:4]
+    x0 = rng.standard_normal(3) * 1e7
+    A32 = (A * 1e-4).astype(np.float32)
+    b32 = (A32.astype(np.float64) @ x0 + rng.standard_normal(7)).astype(np.float32)
+    starts = [x0 + np.random.default_rng(s).standard_normal(3) * 1e4 for s in range(4)]
+    tensors = LpRegression(torch.from_numpy(A32), torch.from_numpy(b32), p)
+    return LpRegression(A32, b32, p), tensors, [x.astype(np.float32) for x in starts]
+
+
+def _device_taken(p: float, method: str, monkeypatch: Any) -> tuple[Any, list[Any]]:
+    """The exact slope (50 digits) of every step of nonzero length that ``method`` takes on
+    :func:`_swamped_lp`'s rows on the device path (CPU tensors inside
+    :func:`lfso._later.cpu_as_accelerator`), along its direction, and each run's
+    iterates."""
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    host, model, starts = _swamped_lp(p)
+    taken: list[tuple[Any, Any, Any]] = []
+    real = certificates.SegmentCertificate.size
+
+    def size(self, inputs, *, defer=False):
+        out = real(self, inputs, defer=defer)
+        assert out[0].along is not None  # (sized on the device)
+        tau, v = out[0].along
+        taken.append((inputs.x.clone(), v.clone(), tau.clone()))
+        return out
+
+    monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+    runs = []
+    for start in starts:
+        xs = [start]
+        with warnings.catch_warnings(), cpu_as_accelerator():
+            warnings.simplefilter("ignore")
+            lfso.minimize(
+                model,
+                torch.from_numpy(start.copy()),
+                method=method,
+                max_iter=60,
+                callback=lambda x, xs=xs: xs.append(np.array(x.numpy(), copy=True)),
+            )
+        runs.append(xs)
+    slopes = [exact_slope(host, x.numpy(), v.numpy()) for x, v, tau in taken if float(tau) > 0]
+    return host, slopes, runs
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("method", ["lfso-lbfgs", "lfso"])
+def test_device_steps_on_lp_rows_where_the_gradients_rounding_swamps_its_slope_descend(
+    p, method, monkeypatch
+):
+    # On the device path lfso-lbfgs took 205 (least squares) and 148 (l_4) of 240 steps
+    # along directions of positive exact slope: the step was sized from g . d alone. Now
+    # none, and the exact f of the iterates (mpmath) never rises beyond the rounding of
+    # the iterate to float32.
+    host, slopes, runs = _device_taken(p, method, monkeypatch)
+    assert slopes
+    assert max(slopes) < 0.0
+    allowance = script_namespace(BENCHMARKS / "float_soundness.py")["_allowance"]
+    A, b = np.asarray(host.A, np.float64), np.asarray(host.b, np.float64)
+    wide = LpRegression(A, b, p)
+
+    def exact_f(x: np.ndarray) -> Any:
+        r = [z - mpmath.mpf(float(t)) for z, t in zip(_exact_rows(A, x), b, strict=True)]
+        return mpmath.fsum(abs(v) ** (2 * p) for v in r)
+
+    for xs in runs:
+        f = [exact_f(x) for x in xs]
+        for k in range(len(f) - 1):
+            pad = allowance(wide, xs[k + 1].astype(float), float(f[k + 1]), 2.0**-24, 1.4e-45)
+            assert f[k + 1] - f[k] <= pad
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("method", ["lfso", "lfso-lbfgs"])
+def test_ordinary_device_runs_on_lp_rows_keep_their_iterates(p, method, monkeypatch):
+    # Where the gradient's rounding is below its slope the device path's l_2p steps are
+    # those of the computed slope: the same final x, bit for bit, as with no check.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    rng = np.random.default_rng(3)
+    A = torch.from_numpy(rng.standard_normal((2000, 8)).astype(np.float32))
+    b = torch.from_numpy(rng.standard_normal(2000).astype(np.float32))
+
+    def run() -> Any:
+        with cpu_as_accelerator():
+            model = LpRegression(A, b, p)
+            return lfso.minimize(model, torch.zeros(8), method=method, tol=1e-5, monitor=False)
+
+    checked: list[bool] = []
+    original = LpRegression._device_check
+
+    def counted(self, *args):
+        check = original(self, *args)
+        checked.append(check is not None)
+        return check
+
+    monkeypatch.setattr(LpRegression, "_device_check", counted)
+    res = run()
+    assert checked and all(checked)
+    monkeypatch.setattr(LpRegression, "_device_check", lambda self, *args: None)
+    plain = run()
+    assert res.status is plain.status
+    assert plain.nit <= res.nit <= plain.nit + 1
+    assert torch.equal(plain.x, res.x)
+
+
+_LP_CASES = [
+    c for c in _cases() if c[0] in ("least squares", "l_4", "l_3", "l_6", "l_4 near a fit")
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label, make", _LP_CASES, ids=[c[0] for c in _LP_CASES])
+def test_device_lp_slope_bounds_hold_against_the_exact_slope(label, make, dtype):
+    # The device path's l_2p bounds (the held rows' and the rows made again, on PyTorch
+    # tensors inside cpu_as_accelerator) against the exact slope in 50 digits, and the
+    # a-priori bound against |s* - fl(g . d)|.
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator, riding
+
+    rng = np.random.default_rng(zlib.crc32(f"device/{label}/{np.dtype(dtype).name}".encode()))
+    for trial in range(12):
+        host, x, d = make(dtype, rng)
+        exact = exact_slope(host, x, d)
+        A, b = torch.from_numpy(np.asarray(host.A)), torch.from_numpy(np.asarray(host.b))
+        model = LpRegression(A, b, host.p)
+        xt, dt = torch.from_numpy(x), torch.from_numpy(d)
+        with cpu_as_accelerator(), riding():
+            evaluation = model.evaluate(xt)
+            check = model.segment(xt, evaluation, dt).device_check
+            model._refine_on_device()
+            refined = model.segment(xt, evaluation, dt).device_check
+            computed = float(evaluation.grad @ dt)
+        assert check is not None and check.refine is None and refined.refine is not None
+        held, fresh = float(check.bound_upper()), float(refined.bound_refined())
+        assert math.isfinite(held) and math.isfinite(fresh)
+        assert held >= exact, (label, trial, held, float(exact))
+        assert fresh >= exact, (label, trial, fresh, float(exact))
+        assert float(check.bound_prior()) >= abs(float(exact) - computed), (label, trial)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_swamped_device_step_along_lbfgs_falls_back_to_steepest_descent(p, monkeypatch):
+    # The host path tries -g where no bound on the exact slope along the L-BFGS direction
+    # is negative, and stops only where -g's bound is not negative either; the device
+    # path stopped at the direction's step of 0. Now its next step is steepest descent,
+    # chosen with the step's scalars (no round trip of its own).
+    torch = pytest.importorskip("torch")
+    from lfso._later import cpu_as_accelerator
+
+    _, model, starts = _swamped_lp(p)
+    real = certificates.SegmentCertificate.size
+    stopped = 0
+    for start in starts:
+        steepest: list[bool] = []
+
+        def size(self, inputs, *, defer=False, steepest=steepest):
+            steepest.append(inputs.direction is None)
+            return real(self, inputs, defer=defer)
+
+        monkeypatch.setattr(certificates.SegmentCertificate, "size", size)
+        with warnings.catch_warnings(), cpu_as_accelerator():
+            warnings.simplefilter("ignore")
+            x0 = torch.from_numpy(start.copy())
+            res = lfso.minimize(model, x0, method="lfso-lbfgs", max_iter=60)
+        if res.status is lfso.Status.PRECISION_LIMIT:
+            stopped += 1
+            assert "nor along -g" in res.message
+            assert steepest[0] and not steepest[-2] and steepest[-1], steepest
+    assert stopped >= 3

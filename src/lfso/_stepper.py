@@ -1070,6 +1070,8 @@ class Stepper:
             flag = 0.0 if swamped is None or step != 0.0 else host_value(swamped[0])
             if flag == 1.0 and swamped is not None and swamped[3] is not None:
                 swamped[3]()  # (the held rows could not certify: the rows made again next)
+            elif flag != 0.0 and getattr(move, "fallback", None) is not None:
+                move.fallback()  # (not along -g: the next step is steepest descent)
             elif flag != 0.0 and swamped is not None:  # (no bound on the exact slope < 0)
                 along, upper = host_value(swamped[1]), host_value(swamped[2])
                 raise _SlopeSwampedError(swamped_message(along, upper))

@@ -44,13 +44,21 @@ float64, every iteration from then on in the run).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from . import _fused
 from ._slope import _ETA64, _QUARTER, _U64, gamma64
 
-__all__ = ["DeviceSlope", "refine_from_now", "refining", "swamped_message"]
+__all__ = [
+    "DeviceSlope",
+    "PowerSlope",
+    "refine_from_now",
+    "refining",
+    "run_key",
+    "swamped_message",
+]
 
 #: Rows per block of :meth:`DeviceSlope.bound_refined` (a float64 copy of that many rows).
 _BLOCK = 1 << 15
@@ -75,7 +83,7 @@ def _row_sums(xp: Any, z: Any, u: Any, signs: Any, grow: Any) -> Any:
     return xp.stack([xp.sum(v) for v in sums])
 
 
-def _run_key() -> Any:
+def run_key() -> Any:
     """The current run's rider list (:func:`lfso._later.riding`: one per run, or one per
     optimiser of ``lfso.torch``), ``None`` outside one."""
     from .._later import _PENDING
@@ -86,13 +94,13 @@ def _run_key() -> Any:
 def refine_from_now(model: Any) -> None:
     """Mark ``model``'s device checks to make the rows again (``refine``) for the rest of
     the current run (a model shared by runs keeps its steps in the next)."""
-    model.__dict__["_device_refine"] = _run_key()
+    model.__dict__["_device_refine"] = run_key()
 
 
 def refining(model: Any) -> bool:
     """Whether ``model``'s device checks make the rows again in the current run."""
     key = model.__dict__.get("_device_refine")
-    return key is not None and key is _run_key()
+    return key is not None and key is run_key()
 
 
 def swamped_message(along: float, upper: float) -> str:
@@ -140,7 +148,16 @@ class DeviceSlope:
         more pass over ``A``), taken where the model asks for it (after a step the held
         rows could not certify: :attr:`swamped` is then 2 where no bound is negative, 1
         without ``refine``).
+    offset : (b, b_max) or None
+        Rows ``z = A x - b`` (residuals, ``b_max >= max_i |b_i|``): ``refine`` subtracts
+        ``b`` in float64, its rounding within the pad (``b_max`` added to the scale).
     """
+
+    #: Whether a step the held rows' bound does not settle is 0 (and the rows made again
+    #: from the next check on) even where that bound is negative, in place of a step
+    #: sized from it: where the held rows' bound is far above the refined one
+    #: (:class:`PowerSlope`), the step from it is far shorter than the computed slope's.
+    refine_first = False
 
     def __init__(
         self,
@@ -155,8 +172,10 @@ class DeviceSlope:
         prior: tuple[Any, ...],
         ridge: tuple[Any, Any, Any] | None,
         refine: tuple[Any, Any, Any, float, Any, Any] | None = None,
+        offset: tuple[Any, float] | None = None,
     ) -> None:
         self.xp, self.z, self.u, self.signs = xp, z, u, signs
+        self.offset = offset
         self.delta, self.eps, self.divisor = delta, eps, divisor
         self.prior, self.ridge, self.refine = prior, ridge, refine
         self.swamped: Any = None
@@ -203,12 +222,38 @@ class DeviceSlope:
         ]
         rows = xp.concat(blocks) if blocks else xp.zeros((0, 2), dtype=f64)
         grow = gamma64(dim + 4) * alpha * (1.0 + 2.0**-40)
-        delta = _up(xp, grow * self._wide(xmax) + (dim + 2) * _ETA64)
+        z, scale = rows[:, 0], grow * self._wide(xmax)
+        if self.offset is not None:  # (z - b: one more rounding, b_max in the scale)
+            b, b_max = self.offset
+            z = z - xp.astype(b, f64)
+            scale = gamma64(dim + 4) * (1.0 + 2.0**-40) * (alpha * self._wide(xmax) + b_max)
+        delta = _up(xp, scale + (dim + 2) * _ETA64)
         eps = _up(xp, grow * self._wide(vmax) + (dim + 2) * _ETA64)
-        return self._upper(rows[:, 0], rows[:, 1], delta, eps)
+        return self._upper(z, rows[:, 1], delta, eps)
 
     def _upper(self, z: Any, u: Any, delta: Any, eps: Any) -> Any:
-        """The bound from rows ``z``, ``u`` within ``delta``, ``eps`` (0-d float64).
+        """The bound from rows ``z``, ``u`` within ``delta``, ``eps`` (0-d float64): the
+        three sums of :meth:`_sums`, padded, divided by ``N``, the ridge's slope added,
+        each operation rounded up (module docstring). Past float64's range the bound is
+        ``inf`` or NaN: it states nothing."""
+        xp = self.xp
+        n = int(z.shape[0])
+        total, wu, terms = self._sums(z, u, delta, eps)
+        pad = _up(xp, _up(xp, gamma64(n + 1) * wu) + _up(xp, terms * (1.0 + gamma64(n + 10))))
+        pad = pad + 32.0 * (n + 1) * _ETA64
+        rows = _up(xp, _up(xp, total + pad) / float(self.divisor))
+        if self.ridge is None:
+            return rows
+        lam, x, v = self.ridge
+        f64 = xp.float64
+        ridge = self._wide(lam) * xp.astype(x, f64) * xp.astype(v, f64)
+        dim = int(ridge.shape[0]) if ridge.ndim else 1
+        spread = _up(xp, gamma64(dim + 4) * xp.sum(xp.abs(ridge)) + 8.0 * (dim + 1) * _ETA64)
+        return _up(xp, rows + _up(xp, xp.sum(ridge) + spread))
+
+    def _sums(self, z: Any, u: Any, delta: Any, eps: Any) -> tuple[Any, Any, Any]:
+        """``(sum w u, sum |w u|, T)``, 0-d float64, ``T`` the error terms ``sum (kappa
+        delta + omega) (|u| + eps) + eps sum |w|`` of the logistic rows.
 
         As :func:`lfso.models._slope.logistic_derivative`, in fewer passes: ``m = s z``
         and ``s u`` are exact (``s = +-1``), ``|w_i| = sigma_i``, and ``kappa_i <=
@@ -234,17 +279,7 @@ class DeviceSlope:
             + (8.0 * _ETA64) * spread
             + eps * s_sigma
         )
-        pad = _up(xp, _up(xp, gamma64(n + 1) * wu) + _up(xp, terms * (1.0 + gamma64(n + 10))))
-        pad = pad + 32.0 * (n + 1) * _ETA64
-        rows = _up(xp, _up(xp, total + pad) / float(self.divisor))
-        if self.ridge is None:
-            return rows
-        lam, x, v = self.ridge
-        f64 = xp.float64
-        ridge = self._wide(lam) * xp.astype(x, f64) * xp.astype(v, f64)
-        dim = int(ridge.shape[0]) if ridge.ndim else 1
-        spread = _up(xp, gamma64(dim + 4) * xp.sum(xp.abs(ridge)) + 8.0 * (dim + 1) * _ETA64)
-        return _up(xp, rows + _up(xp, xp.sum(ridge) + spread))
+        return total, wu, terms
 
     def __call__(self, slope: Any, eta: float) -> Any:
         """``s_eff`` in place of the computed slope ``slope`` (0-d, on the device), and
@@ -260,7 +295,77 @@ class DeviceSlope:
         finite = xp.isfinite(upper)
         keep = (self.bound_prior() <= 0.125 * margin) | (finite & (error < margin)) | ~(s < 0.0)
         negative = finite & (upper < 0.0)
+        if self.refine_first and self.refine is None and self.escalate is not None:
+            # (the held rows alone: a step of 0, and the rows made again from the next
+            # check on, as the host tries them before sizing a step from s_up)
+            negative = xp.zeros_like(keep)
         self.along, self.upper = s, upper
         swamped = xp.astype(~keep & ~negative, xp.float64)
         self.swamped = swamped if self.refine is None else 2.0 * swamped
         return xp.where(keep, s, xp.where(negative, upper, 0.0))
+
+
+@functools.lru_cache(maxsize=16)
+def _power_row_sums(p: float) -> Any:
+    """``[sum w u, sum |w u|, sum |w|, sum kappa |u|, sum kappa, sum |u|]`` in float64 of
+    the rows ``l(r) = |r|^(2p)`` (:meth:`PowerSlope._sums`), as a function ``(xp, r, u,
+    delta)`` (one per ``p``: a compiled pass takes the exponent as a constant)."""
+    m, q = 2.0 * p - 2.0, 2.0 * p
+    # (the curvature's constant, past the roundings of a + delta, the power and the product)
+    curv = math.nextafter(q * (q - 1.0) * (1.0 + (m + 32.0) * _U64), math.inf)
+
+    def sums(xp: Any, r: Any, u: Any, delta: Any) -> Any:
+        f64 = xp.float64
+        wide = xp.astype(r, f64)
+        a = xp.abs(wide)
+        u64 = xp.astype(u, f64)
+        au = xp.abs(u64)
+        w = (q * a**m) * wide
+        aw = xp.abs(w)
+        kappa = curv * ((a + delta) ** m + 2.0 * _ETA64)  # (and its underflow)
+        terms = (w * u64, aw * au, aw, kappa * au, kappa, au)
+        return xp.stack([xp.sum(v) for v in terms])
+
+    return sums
+
+
+class PowerSlope(DeviceSlope):
+    """:class:`DeviceSlope` for the rows ``l(r) = |r|^(2p)``, ``p >= 1``, of
+    :class:`lfso.models.LpRegression` (``z`` the residuals ``r = A x - b``, ``N = 1``, no
+    labels), the theorem of :mod:`lfso.models._slope` with
+    :func:`lfso.models._slope.power_derivative`'s terms: ``w_i = 2p |r_i|^m r_i`` (``m =
+    2p - 2``) within ``omega_i = 16 u_64 |w_i| + 4 (2p) eta_64`` of ``l'(r_i)``, and ``|l''|
+    = 2p (2p - 1) |t|^m`` non-decreasing in ``|t|``, so at most ``kappa_i = 2p (2p - 1) (|r_i|
+    + delta)^m`` on ``[r_i - delta, r_i + delta]``; here ``kappa_i`` is rounded up past the
+    roundings of ``|r_i| + delta`` (``m`` ulps after the power) and of the power and
+    product (a few ulps), by a relative ``(m + 32) u_64``, and ``2 eta_64`` is added to
+    the power for its underflow. The error terms are six sums: ``T = delta (sum kappa |u| +
+    eps sum kappa) + 16 u_64 (sum |w u| + eps sum |w|) + 4 (2p) eta_64 (sum |u| + n eps) +
+    eps sum |w|``.
+
+    ``p`` : the model's ``p``; the other parameters are :class:`DeviceSlope`'s (``signs``
+    not read).
+    """
+
+    # (the held rows' kappa does not decay with |r| as the logistic rows' does: their
+    # uniform pad delta, times 2p (2p - 1) sum |u|, is the bound's error, far above the
+    # refined rows' near a fit; the host tries those before sizing a step from s_up)
+    refine_first = True
+
+    def __init__(self, xp: Any, z: Any, u: Any, *, p: float, **options: Any) -> None:
+        super().__init__(xp, z, u, None, **options)
+        self.p = float(p)
+
+    def _sums(self, z: Any, u: Any, delta: Any, eps: Any) -> tuple[Any, Any, Any]:
+        n, q = int(z.shape[0]), 2.0 * self.p
+        function = _power_row_sums(self.p)
+        sums = _fused.one_pass(function, z, u, delta) if _fused.usable(z) else None
+        sums = function(self.xp, z, u, delta) if sums is None else sums
+        total, wu, s_w, s_kappa_u, s_kappa, s_u = (sums[k] for k in range(6))
+        terms = (
+            delta * (s_kappa_u + eps * s_kappa)
+            + (16.0 * _U64) * (wu + eps * s_w)
+            + (4.0 * q * _ETA64) * (s_u + n * eps)
+            + eps * s_w
+        )
+        return total, wu, terms

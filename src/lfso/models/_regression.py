@@ -39,6 +39,7 @@ from ..oracles._bounds import (
 from ..oracles._segment import SegmentBound
 from . import _compiled, _fused
 from ._base import Evaluation, Model, fetched_evaluation
+from ._device_slope import PowerSlope, refine_from_now, refining
 from ._host import device_product, host_twin
 from ._power import (
     PowerNorm,
@@ -520,6 +521,8 @@ class LpRegression(_LinearModel):
         plain = w is None
         carried = CarriedProduct(ax, drift, x_inf)  # (host scalars once fetched)
         carried.rows = r  # (the segment at x reads r again)
+        if type(total) is not np.ndarray and type(r) is not np.ndarray:
+            carried.total = total  # (the device's slope check reads f: no round trip)
 
         def make(fetched: Fetched) -> Evaluation:
             values, gnorm, dot = fetched
@@ -562,6 +565,10 @@ class LpRegression(_LinearModel):
             path.slope_check = self._slope_check(
                 x, rows, u, direction, (delta, eps, dmax, xmax), evaluation
             )
+            if path.slope_check is None:
+                r = r if r is not None else materialize(ax - self.b)
+                pads = (delta, eps, dmax, xmax)
+                path.device_check = self._device_check(x, r, u, direction, pads, evaluation)
             return path
         slope, summed = row_slope(evaluation.grad, direction)
         if r is None:
@@ -584,7 +591,65 @@ class LpRegression(_LinearModel):
         segment.slope_check = self._slope_check(
             x, r, u, direction, (delta, eps, dmax, xmax), evaluation
         )
+        if segment.slope_check is None:
+            pads = (delta, eps, dmax, xmax)
+            segment.device_check = self._device_check(x, r, u, direction, pads, evaluation)
         return segment
+
+    def _device_check(
+        self,
+        x: Any,
+        r: Any,
+        u: Any,
+        direction: Any,
+        pads: tuple[Any, Any, Any, Any],
+        evaluation: Evaluation,
+    ) -> PowerSlope | None:
+        """The exact slope along ``direction`` bounded on the data's device
+        (:class:`lfso.models._device_slope.PowerSlope`), for a step sized there: the
+        a-priori bound of :meth:`_prior` (from the evaluation's computed ``f``, a 0-d
+        array there) and the held rows'. ``None`` for NumPy rows (the host's check) and
+        where the evaluation did not keep ``f`` on the device."""
+        total = getattr(evaluation.product, "total", None)
+        if type(r) is np.ndarray or total is None:
+            return None
+        delta, eps, dmax, xmax = pads
+        xp = self.xp
+        held = self.__dict__.get("_slope_constants")
+        if held is None or held[0] is not self.A:
+            held = (self.A, *self._slope_constants_of())
+            self.__dict__["_slope_constants"] = held
+        _, sums, spread_n, root_n, lost, constants = held
+        q, m = 2.0 * self.p, self._m
+        # (as _prior: 0 / 0 at an exact fit is NaN, and the a-priori bound then inf)
+        top = (xp.abs(xp.astype(total, xp.float64)) + lost) / (2.0 - self._pad_sum)
+        root = top ** (1.0 / q)
+        spread = spread_n * (root + root_n * delta) ** m
+        row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
+        refine = None
+        if refining(self):  # (a step of this run the held rows could not certify)
+            refine = (self.A, x, direction, self._alpha, xmax, dmax)
+        check = PowerSlope(
+            xp,
+            r,
+            u,
+            p=self.p,
+            delta=delta,
+            eps=eps,
+            divisor=1,
+            prior=(constants, dmax, row_error, evaluation.grad, xmax),
+            ridge=None,
+            refine=refine,
+            offset=(self.b, self._b_max),
+        )
+        check.escalate = self._refine_on_device
+        return check
+
+    def _refine_on_device(self) -> None:
+        """From now on in this run the device's slope check also makes the rows again in
+        float64 (:meth:`lfso.models._device_slope.DeviceSlope.bound_refined`): a step the
+        held rows' bound could not certify was taken as 0."""
+        refine_from_now(self)
 
     def _slope_check(
         self,
@@ -671,7 +736,7 @@ class LpRegression(_LinearModel):
         gk = error_gamma(2 * int(-(-m // 1)) + 10, A.dtype)
         sums = error_gamma(n, A.dtype) * (1.0 + gk) + gk
         lost = (2.0 + 4.0 * q) * n * self._tiny
-        unit = 0.5 * float(np.finfo(A.dtype).eps)
+        unit = 0.5 * float(self.xp.finfo(A.dtype).eps)
         constants = prior_constants(unit, d, self._alpha, 1.0, 0.0)
         return sums, float(n) ** (1.0 - m / q), float(n) ** (1.0 / q), lost, constants
 

@@ -206,6 +206,10 @@ class NormPathSegment(SegmentBound):
     """
 
     proven = True  # (a built-in model's: 0 or inf is the float range's edge)
+    #: ``(s, eta) -> s_eff``: the computed slope checked against a bound on the exact one
+    #: on the device (:class:`lfso.models._device_slope.DeviceSlope`), where the model
+    #: states one; :meth:`device_step` sizes the step from ``s_eff``.
+    device_check: Any = None
 
     def __init__(
         self,
@@ -443,6 +447,8 @@ class NormPathSegment(SegmentBound):
         norms = (1.0, 1.0) if self._norms is None else self._norms
         values = [wide(v) for v in (a, b, c, *norms, *self._errors)]
         consts = _path_constants(xp, self.p, self.k, self._gamma, self._zeta, *values)
+        if self.device_check is not None:  # (the exact slope's bound: models._device_slope)
+            slope = self.device_check(slope, eta)
         target = (-eta) * wide(slope)
 
         def curvature(trials: Any, then: Any = None) -> Any:
@@ -2803,7 +2809,7 @@ class CarriedProduct:
     data's device when the step was sized there (fetched with the next evaluation).
     """
 
-    __slots__ = ("drift", "factor", "rows", "source", "value", "xmax")
+    __slots__ = ("drift", "factor", "rows", "source", "total", "value", "xmax")
 
     def __init__(self, value: Any, drift: Any = 0.0, xmax: Any = None) -> None:
         self.value, self.drift = value, drift
@@ -2818,6 +2824,10 @@ class CarriedProduct:
         #: logistic rows), which the slope bound reads (:class:`lfso.models._slope.RowSlope`);
         #: ``None`` otherwise.
         self.factor: Any = None
+        #: The evaluation's computed ``f`` at the point, a 0-d array on the device (the
+        #: a-priori bound of an ``l_2p`` model's slope check there reads it: no round
+        #: trip); ``None`` otherwise.
+        self.total: Any = None
         #: For an evaluation made ahead, until its fetch arrives: the product of the point
         #: before, whose fetch has (:meth:`arrived`).
         self.source: CarriedProduct | None = None

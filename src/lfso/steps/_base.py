@@ -112,6 +112,11 @@ class Move:
         as no bound on the exact slope was negative: 1 from the held rows, where the loop
         calls ``escalate`` and the next checks make the rows again, 2 from those, where
         it stops with ``PRECISION_LIMIT``).
+    fallback : callable or None
+        With ``swamped``, for a step along a direction other than ``-g``: where its flag
+        is 2, the loop calls it and the rule's next step is steepest descent (the host
+        path's fall back, read with the step's scalars: no round trip of its own), in
+        place of stopping.
     """
 
     x: Any
@@ -128,6 +133,7 @@ class Move:
     value: float | None = None
     length: float = math.nan
     swamped: Any = None
+    fallback: Any = None
 
 
 _ZIGZAGS = (

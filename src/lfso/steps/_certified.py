@@ -9,6 +9,7 @@ wraps any of them.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -19,6 +20,7 @@ from .._arrays import norm
 from .._later import Later, deferring, host_value
 from .._validate import open_interval
 from ..models import Evaluation, Model
+from ..models._device_slope import run_key
 from ..oracles._bounds import OracleError, PrecisionLimitError
 from ._base import AutoCertificate, Certificate, Direction, Move, SizedStep, SizeInputs, StepRule
 from ._certificates import BallCertificate, _SlopeSwampedError, certificate_named, dtype_limits
@@ -279,7 +281,11 @@ class CertifiedStep(CertifiedRule):
             certificate = self._settled()  # (raises, saying who settles it)
         grad = evaluation.grad  # (a NumPy array defers nothing)
         defer = defer and type(grad) is not np.ndarray and certificate.on_device and deferring(grad)
-        if defer and self.direction.on_device:
+        if defer and self.direction.on_device and _falls_back(self):
+            # (the last step along the direction was 0, swamped: -g, as the host falls back)
+            d, slope, length, _ = SteepestDescent()(x, evaluation, None, defer=True)
+            dstate = state[0]
+        elif defer and self.direction.on_device:
             d, slope, length, dstate = self.direction(x, evaluation, state[0], defer=True)
         else:
             d, slope, length, dstate = self.direction(x, evaluation, state[0])
@@ -349,6 +355,8 @@ class CertifiedStep(CertifiedRule):
             product = sized.product(tau) if sized.product is not None else None
             move = Move(new, sized.t, sized.curvature, sized.radius, sized.calls, product=product)
             move.swamped = sized.swamped
+            if sized.swamped is not None and not steepest:
+                move.fallback = functools.partial(_fall_back, self)
             # The decrease eta (1 - eta/2) (g . d)^2 / C is not on the host (only the loop's
             # own step defers; the safeguard, which compares it, never does).
             return Proposal(move, math.nan, state)
@@ -491,3 +499,16 @@ class LFSOStep(CertifiedStep):
             name = "lfso" if direction.steepest else "lfso-lbfgs"
         super().__init__(direction, certificate, eta, name=name, radius_rtol=radius_rtol)
         self.radius = radius
+
+
+def _fall_back(rule: CertifiedRule) -> None:
+    """Make ``rule``'s next deferred step in the current run steepest descent (a step
+    along its direction was 0 where no bound on the exact slope there was negative)."""
+    rule.__dict__["_fallback"] = run_key()
+
+
+def _falls_back(rule: CertifiedRule) -> bool:
+    """Whether ``rule``'s next deferred step is steepest descent (:func:`_fall_back`),
+    once."""
+    key = rule.__dict__.pop("_fallback", None)
+    return key is not None and key is run_key()
