@@ -1429,3 +1429,32 @@ def test_swamped_device_step_along_lbfgs_falls_back_to_steepest_descent(p, monke
             assert "nor along -g" in res.message
             assert steepest[0] and not steepest[-2] and steepest[-1], steepest
     assert stopped >= 3
+
+
+@pytest.mark.parametrize("p", [5.0, 9.0, 1000.0, 2.0**22])
+def test_power_curvature_bound_covers_the_rounded_base_raised_to_a_high_power(p):
+    # kappa >= 2p (2p - 1) (|r| + delta)^m exactly, where |r| + delta rounds down: the
+    # power m = 2p - 2 raises that rounding to about m u_64 (beyond a fixed 16 u_64 pad
+    # from m of about 16), on NumPy and in the compiled kernel.
+    from lfso.models import _compiled, _slope
+
+    m = 2.0 * p - 2.0
+    r = np.array([1.0, -1.0, 0.5])
+    delta = 0.75 * 2.0**-53  # (1 + delta rounds to 1)
+    _, kappa, _ = _slope.power_derivative(r, delta, p)
+    with mpmath.workdps(60):
+        for ri, ki in zip(r, kappa, strict=True):
+            exact = 2 * p * (2 * p - 1) * (abs(mpmath.mpf(ri)) + mpmath.mpf(delta)) ** m
+            assert mpmath.mpf(ki) >= exact, (p, ri)
+    if _compiled.ENABLED:
+        u = np.array([1.0, 1.0, 1.0])
+        eps = 0.0
+        kernels = _compiled.kernels()
+        _, _, terms = kernels.power_slope_sums(r, u, p, delta, eps)
+        _, _, plain = _slope._numpy_sums(_slope.power_derivative, (p,), r, u, delta, eps)
+        with mpmath.workdps(60):
+            exact_terms = sum(
+                2 * p * (2 * p - 1) * (abs(mpmath.mpf(ri)) + mpmath.mpf(delta)) ** m * delta
+                for ri in r
+            )
+            assert mpmath.mpf(terms) >= exact_terms and mpmath.mpf(plain) >= exact_terms

@@ -491,7 +491,8 @@ def power_slope_term(
     m, q = 2.0 * p - 2.0, 2.0 * p
     a = abs(ri)
     w = (q * slope_power(a, m)) * ri
-    kappa = (q * (q - 1.0) * (1.0 + 16.0 * 2.0**-53)) * slope_power(a + delta, m)
+    pad = 16.0 if m <= 8.0 else m + 16.0  # (the power of the rounded a + delta: _slope)
+    kappa = (q * (q - 1.0) * (1.0 + pad * 2.0**-53)) * (slope_power(a + delta, m) + 1e-323)
     aw = abs(w)
     omega = 16.0 * 2.0**-53 * aw + 4.0 * q * 5e-324
     au = abs(ui)

@@ -170,7 +170,11 @@ def power_derivative(
     ``l'(r) = 2p |r|^m r`` and ``l''(r) = 2p (2p - 1) |r|^m`` with ``m = 2p - 2 >= 0``,
     non-decreasing in ``|r|`` (2, constant, for least squares, ``m = 0``): on ``[r -
     delta, r + delta]`` at most ``2p (2p - 1) (|r| + delta)^m``, rounded up by ``16 u_64``
-    (a power within a few ulps, then products). ``w`` (``|r|^m`` by ``pow``, within a few
+    for ``m <= 8`` and ``(m + 16) u_64`` above: the sum ``|r| + delta`` rounds by a
+    relative ``u_64``, which the power raises to at most ``(1 + u_64)^m - 1 ~ m u_64``,
+    ``pow`` adds an ulp (``2 u_64``) and the constant and the products a few ``u_64``
+    more (``m + 7`` in all, first order); where the power underflows, it is within
+    ``eta_64`` of the exact one, so ``2 eta_64`` is added. ``w`` (``|r|^m`` by ``pow``, within a few
     ulps, then two products) is within ``16 u_64 |w| + 4 (2p) eta_64`` of ``l'(r)``
     (underflow included). Past float64's range the values are ``inf``, and the bound with
     them is ``inf`` or NaN: no step is certified from it.
@@ -178,7 +182,8 @@ def power_derivative(
     m, q, curv = 2.0 * p - 2.0, 2.0 * p, 2.0 * p * (2.0 * p - 1.0)
     a = np.abs(r)
     w = (q * a**m) * r
-    kappa = (curv * (1.0 + 16.0 * _U64)) * (a + delta) ** m
+    pad = 1.0 + (16.0 if m <= 8.0 else m + 16.0) * _U64
+    kappa = (curv * pad) * ((a + delta) ** m + 2.0 * _ETA64)  # (and its underflow)
     omega = 16.0 * _U64 * np.abs(w) + 4.0 * q * _ETA64
     return w, kappa, omega
 
