@@ -811,14 +811,19 @@ def test_device_traffic_counts_the_compiled_trial_pass_as_one_read(monkeypatch):
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     claim = re.search(r"`lfso` iteration moves at most (\d+) row-length vectors more", readme)
     assert claim, "README: the claim on the traffic over the plain loop"
-    budget = int(claim[1])
+    near = re.search(r"rows again in float64 .{0,120}?at most (\d+) more besides", readme)
+    assert near, "README: the claim on the traffic where the slope check makes the rows again"
+    budget, remade = int(claim[1]), int(near[1])
     fused, plain = counts(True), counts(False)
     assert {m for m, _ in fused} == set(models)
     for (model, d), (loop, moved) in fused.items():
         assert 2 * d <= loop <= 2 * d + 15, (model, d, loop)
-        assert 0 < moved - loop <= budget, (model, d, moved - loop)
+        # (l_3 and l_4 reach their float32 rounding here: two products in float64 more)
+        most = budget if model in ("logistic", "cauchy") else remade + 2 * d
+        assert 0 < moved - loop <= most, (model, d, moved - loop)
         assert plain[model, d][1] - loop >= 250, (model, d, plain[model, d])
-    extra = {m: {fused[m, d][1] - fused[m, d][0] for d in (4, 12)} for m in models}
+    held = ("logistic", "cauchy")
+    extra = {m: {fused[m, d][1] - fused[m, d][0] for d in (4, 12)} for m in held}
     assert all(len(v) == 1 for v in extra.values()), extra  # (the same at every d)
 
 

@@ -350,11 +350,11 @@ def test_no_trip_is_a_plain_run():
 
 
 def test_stagnation_at_the_limit_of_floating_point_is_not_a_handover():
-    # Softmax regression (two classes) converges until f no longer changes in float64
-    # while ||g|| still falls: the stagnation risk fires (the plain run records it), the
-    # guard does not act. (Logistic regression's runs end sooner there, at PRECISION_LIMIT,
-    # where the gradient's rounding swamps the bound on the exact slope.)
-    model = SoftmaxRegression(A, LABELS.astype(int), 2, l2=0.01)
+    # ||A x - b||_2 (composite least squares, p = 1) converges until f no longer changes in
+    # float64 while ||g|| still falls: the stagnation risk fires (the plain run records
+    # it), the guard does not act. (The logistic and softmax runs end sooner there, at
+    # PRECISION_LIMIT, where the gradient's rounding swamps the bound on the exact slope.)
+    model = CompositeLeastSquares(A, B, 1)
     x0 = np.zeros(model.dim)
     plain = lfso.minimize(model, x0, method="lfso", tol=0.0, max_iter=300, monitor="quiet")
     assert "stagnation" in plain.risks

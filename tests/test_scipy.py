@@ -427,7 +427,8 @@ def test_a_risk_warning_names_scipys_arguments_at_the_callers_line():
     risks = [w for w in caught if issubclass(w.category, lfso.monitor.RiskWarning)]
     text = " ".join(str(w.message) for w in risks)
     assert "'gradient'" in text and "'oracle'" in text, text
-    assert "grad=jac)" in text and "options={'safeguard': True}" in text, text
+    # (the user's oracle runs guarded by default: the advice names the oracle to replace)
+    assert "grad=jac)" in text and "options={'smoothness': 'auto'}" in text, text
     assert not re.search(r"grad=grad|\bsafeguard=|(?<!')smoothness=", text), text
     assert {w.filename for w in risks} == {__file__}
 
