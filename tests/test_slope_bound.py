@@ -1056,3 +1056,15 @@ def test_slope_prior_is_the_segment_checks_prior(problem):
         d = rng.standard_normal(x.shape).astype(x.dtype)
         check = model.segment(x, model.evaluate(x), d).slope_check
         assert model._slope_prior(x, evaluation, d) == check.prior
+
+
+@pytest.mark.parametrize("dim", [2**22, 2**23 - 4, 2**23 + 4, 2**24, 10**8])
+def test_prior_constants_take_gamma_at_least_its_worst_case_for_any_dim(dim):
+    """``gamma_{dim+4}`` of the a-priori slope bound was 1 from ``(dim + 4) u = 1/2`` on,
+    below the worst case ``(1 - u)^-(dim+4) - 1`` (1.72 at ``2^24`` float32 features)."""
+    from lfso.models._slope import prior_constants
+
+    u = 2.0**-24
+    _, scaled, _ = prior_constants(u, dim, 1.0, 1.0, 0.0)
+    worst = float((1 - mpmath.mpf(u)) ** (-(dim + 4)) - 1)
+    assert scaled >= (worst + 4.0 * u) * math.sqrt(dim) * (1 - 1e-15)

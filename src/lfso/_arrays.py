@@ -617,7 +617,8 @@ def sum_bounds(pad: float, rho: float = 0.0) -> tuple[float, float]:
     rho) (1 + gamma)``: ``gamma`` (:func:`error_gamma`) for the sum and the terms'
     roundings in the standard model, ``rho`` a further symmetric relative error of each
     term (``|c_i - t_i| <= rho t_i``). Then ``|F - S| <= spread F`` and ``S <= F / floor``
-    for the exact sum ``S``; ``(inf, 0)`` where no bound follows (``rho >= 1``).
+    for the exact sum ``S``; ``(inf, 0)`` where no bound follows (``rho >= 1``, or ``pad``
+    not finite).
 
     Where ``pad < 2``: Higham's ``|F - S| <= (P - 1) S``, so ``S <= F / (2 - P)`` and
     ``spread = (P - 1) / (2 - P)``. Beyond (``gamma`` of the lemma in :func:`error_gamma`):
@@ -627,7 +628,7 @@ def sum_bounds(pad: float, rho: float = 0.0) -> tuple[float, float]:
     """
     if pad < 2.0:
         return (pad - 1.0) / (2.0 - pad), 2.0 - pad
-    if not rho < 1.0:
+    if not (rho < 1.0 and pad < math.inf):
         return math.inf, 0.0
     up = 1.0 + 2.0**-50
     grow = pad / (1.0 + rho) * up * up  # 1 + gamma, rounded up

@@ -473,6 +473,8 @@ class LpRegression(_LinearModel):
         root_n = float(n) ** (1.0 / q)
         lost = 2.0 * n * self._tiny  # (terms below tiny: underflow, U in the docstring)
         spread, floor = sum_bounds(pad)  # ((P - 1) / (2 - P), 2 - P) below P = 2
+        if not floor > 0.0:  # (P = inf: gamma_k past float64)
+            return math.inf
         try:
             norm = ((value + lost) / floor) ** (1.0 / q) + root_n * delta  # (Minkowski)
             moved = q * delta * root_n * norm ** (q - 1.0)

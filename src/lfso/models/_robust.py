@@ -234,6 +234,8 @@ class CauchyRegression(Model):
         value = abs(float(evaluation.value))
         underflow = (self.n + d) * g.tiny * max(1.0, self.c * self.c, self.l2)
         spread = sum_bounds(pad)[0]  # ((P - 1) / (2 - P) below P = 2; any P: sum_bounds)
+        if not spread < math.inf:  # (P = inf: gamma_k past float64)
+            return math.inf
         return (spread * value + 0.5 * self.c * delta + underflow) * (1.0 + 1e-9)
 
     def _quiet_peak(self) -> Callable[[Any], Any]:
