@@ -187,3 +187,9 @@ def test_lp_ball_bound_does_not_jump_where_the_row_sums_gamma_passes_one_half(mo
         result = lfso.minimize(model, x0, method="lfso", certificate="ball", max_iter=2)
         Ls.append(float(result.history.L[1]))
     assert math.isfinite(Ls[1]) and Ls[1] <= 1.5 * Ls[0]
+    # (the authors' frobenius=True bound, ||A||_F^2 max_i d_i, was L = inf there)
+    from lfso.models._rows import RowGeometry
+
+    rows = np.abs(A.astype(np.float64)).sum()
+    frobenius_sq = RowGeometry(A).frobenius_sq
+    assert float(np.sum(A.astype(np.float64) ** 2)) <= frobenius_sq <= 2.0 * rows * rows
