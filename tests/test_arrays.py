@@ -3,10 +3,12 @@ general paths give."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
 import array_api_compat
+import mpmath
 import numpy as np
 import pytest
 
@@ -142,3 +144,60 @@ def test_the_device_constants_stay_bounded_however_many_models_are_made(monkeypa
         assert model.value(x) == model.value(x)
         assert _arrays._CONSTANTS.keys() == made.keys()
         assert all(_arrays._CONSTANTS[k] is v for k, v in made.items())
+
+
+_UNITS = {np.float32: 2.0**-24, np.float64: 2.0**-53}
+_KS = [1, 2, 7, 1000, 2**20, 2**23 - 64, 2**23 - 1, 2**23, 2**23 + 16, 10**7, 2**24, 10**8]
+_KS += [5 * 10**8, 10**9, 2**52, 2**52 + 8, 2**53]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", _KS)
+def test_error_gamma_bounds_the_exact_worst_case_and_stays_finite(dtype, k):
+    """``|prod_{i <= k} (1 + delta_i)^(+-1) - 1|`` with ``|delta_i| <= u`` is at most
+    ``(1 - u)^-k - 1`` (all factors ``1/(1 - u)``), attained: the gamma is at least that
+    (to float64's rounding of Higham's value, which equals it at ``k = 1``), finite, and
+    Higham's ``k u / (1 - k u)`` bit for bit where ``k u < 1/2``."""
+    from lfso._arrays import error_gamma
+
+    u = _UNITS[dtype]
+    gamma = error_gamma(k, dtype)
+    with mpmath.workdps(60):
+        worst = (1 - mpmath.mpf(u)) ** (-k) - 1
+        assert gamma >= worst * (1 - mpmath.mpf(2) ** -51)  # (k = 1: u / (1 - u), rounded)
+        if k * u < 0.5:
+            assert gamma == k * u / (1.0 - k * u)
+        else:
+            assert math.isfinite(gamma) or worst > 1e300  # (past float64: inf)
+            if math.isfinite(gamma):  # (and not loose: its pads are of float64 rounding)
+                assert gamma <= max(mpmath.mpf(1), worst * (1 + mpmath.mpf(10) ** -10))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_error_gamma_never_decreases_with_k(dtype):
+    from lfso._arrays import error_gamma
+
+    ks = sorted({*_KS, *(int(2**e) for e in np.arange(0.0, 60.0, 0.25))})
+    values = [error_gamma(k, dtype) for k in ks]
+    assert values == sorted(values)
+
+
+@pytest.mark.parametrize("gamma", [1e-8, 0.3, 0.9, 1.0, 1.5, 3.0, 40.0, 1e6])
+@pytest.mark.parametrize("rho", [0.0, 1e-7, 0.2, 0.6])
+def test_sum_bounds_hold_at_the_extreme_roundings(gamma, rho):
+    """A sum ``F`` of non-negative terms whose factors (``[1 / (1 + gamma), 1 + gamma]``
+    each, the lemma of ``error_gamma``, times ``1 +- rho``) all take one extreme or mix
+    them: ``|F - S| <= spread F`` and ``S <= F / floor`` for the exact sum ``S``."""
+    from lfso._arrays import sum_bounds
+
+    spread, floor = sum_bounds((1.0 + rho) * (1.0 + gamma), rho)
+    assert spread >= 0.0 and floor > 0.0
+    terms = np.array([1.0, 0.5, 3.0])
+    lows = (1.0 / (1.0 + gamma), 1.0 + gamma)
+    for sign, low in itertools.product(
+        (-1.0, 1.0), [(a, b, c) for a in lows for b in lows for c in lows]
+    ):
+        computed = float(np.sum(terms * (1.0 + sign * rho) * np.array(low)))
+        exact = float(np.sum(terms))
+        assert abs(computed - exact) <= spread * computed * (1 + 1e-12)
+        assert exact <= computed / floor * (1 + 1e-12)

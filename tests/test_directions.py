@@ -234,3 +234,16 @@ def test_a_run_with_a_memory_far_above_its_iterations_allocates_what_it_keeps():
 
     huge, small = run(10**6), run(10)
     assert huge.nit == small.nit <= 8 and np.array_equal(huge.x, small.x)
+
+
+def test_callable_direction_of_two_to_the_24_float32_entries_raises_nothing():
+    """The rounding test of ``g . d`` with ``n u = 1`` (``2^24`` float32 entries) divided
+    by ``1 - n u = 0``: it takes ``gamma_n`` finite, and a ``d`` whose slope that
+    rounding bound cannot certify (``gamma_n >= 1``) gives way to ``-g``."""
+    from lfso.steps._directions import CallableDirection
+
+    n = 2**24
+    g = np.full(n, 2.0**-12, dtype=np.float32)
+    evaluation = Evaluation(value=1.0, grad=g, grad_norm=1.0)
+    d, _, _, _ = CallableDirection(lambda x, grad: -grad)(np.zeros(n, np.float32), evaluation, None)
+    assert d is None  # (steepest descent)

@@ -1116,3 +1116,23 @@ def test_a_run_whose_safeguard_gave_up_names_the_claim_to_fix(kind):
     model, fix = _under_claimed(kind)
     res, _ = _run(model, np.ones(16), method="lfso", certificate="ball", max_rollbacks=0)
     assert res.status is lfso.Status.STEP_FAILED and fix in res.message
+
+
+@pytest.mark.parametrize("name", ["lp", "cauchy", "softmax"])
+def test_value_error_stays_a_bound_where_the_sums_gamma_passes_one(name, monkeypatch):
+    """With ``gamma = 3`` for the sums (as for ``n u >= 1/2``, many float32 rows), the
+    exact sum of ``F``'s non-negative terms may be ``(1 + gamma) F``: ``value_error`` is at
+    least ``gamma |F|`` (``(P - 1) / (2 - P)`` would be negative there)."""
+    gamma = 3.0
+    module = {"lp": "_regression", "cauchy": "_robust", "softmax": "_softmax"}[name]
+    monkeypatch.setattr(f"lfso.models.{module}.error_gamma", lambda k, dtype: gamma)
+    A, b, rng = _float32_rows(0, n=12, d=4)
+    make = {
+        "lp": lambda: LpRegression(A, b, 2.0),
+        "cauchy": lambda: lfso.models.CauchyRegression(A, b),
+        "softmax": lambda: lfso.models.SoftmaxRegression(A, rng.integers(0, 3, 12), 3),
+    }
+    model = make[name]()
+    x = rng.standard_normal(model.dim if name == "softmax" else 4).astype(np.float32)
+    ev = model.evaluate(x, bound=False)
+    assert model.value_error(x, ev) >= gamma * abs(float(ev.value)) > 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -160,3 +161,35 @@ def test_a_zero_row_beside_ordinary_rows_raises_no_overflow_warning():
         warnings.simplefilter("error")
         model = LogisticRegression(X, np.array([0, 1, 1]))
     assert np.all(np.isfinite(model.geometry.row_norms))
+
+
+def test_lp_ball_bound_does_not_jump_where_the_row_sums_gamma_passes_one_half(monkeypatch):
+    """Past ``n u = 1/2`` (float32, 8.4 million rows) the sum of the squared row norms
+    kept a bound (``(1 - u)^-n - 1``, not ``inf``): ``L`` just past it is that just
+    before, not the spectral-norm fallback, 16 times larger. Every ``k`` is scaled by
+    ``2^10`` here so that the switch is at 8192 rows."""
+    import lfso
+    from lfso._arrays import error_gamma
+    from lfso.models import LpRegression
+
+    def scaled(k, dtype):
+        return error_gamma(1024 * k, dtype)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "error_gamma", None) is error_gamma:
+            monkeypatch.setattr(module, "error_gamma", scaled)
+    rng = np.random.default_rng(0)
+    Ls = []
+    for n in (2**13 - 64, 2**13 + 16):
+        A = rng.standard_normal((n, 2)).astype(np.float32)
+        model = LpRegression(A, A[:, 0] + 0.1, p=3)
+        x0 = np.zeros(2, np.float32)
+        result = lfso.minimize(model, x0, method="lfso", certificate="ball", max_iter=2)
+        Ls.append(float(result.history.L[1]))
+    assert math.isfinite(Ls[1]) and Ls[1] <= 1.5 * Ls[0]
+    # (the authors' frobenius=True bound, ||A||_F^2 max_i d_i, was L = inf there)
+    from lfso.models._rows import RowGeometry
+
+    rows = np.abs(A.astype(np.float64)).sum()
+    frobenius_sq = RowGeometry(A).frobenius_sq
+    assert float(np.sum(A.astype(np.float64) ** 2)) <= frobenius_sq <= 2.0 * rows * rows

@@ -1779,3 +1779,19 @@ def test_a_long_float64_sum_pads_the_magnitude_and_weights_summed_in_float32(mon
     assert plain._pad - 1.0 == rounding_pad(n, eps, 8.0, 2.0**-52) - 1.0
     plain.values([0.5])
     assert plain.underflow >= plain._eta / narrow * (n + float(np.sum(u.astype(float) ** 2)))
+
+
+@pytest.mark.parametrize("n", [2**23 - 4, 2**24 - 3, 2**24, 10**8])
+def test_norm_path_pads_stay_a_bound_for_many_float32_terms(n):
+    """``gamma_{n+3}`` of :class:`NormPathSegment` for float32 sums of 8 to 100 million
+    terms: finite and at least ``(1 - u)^-(n+3) - 1`` (not a division by zero at ``n + 3 =
+    2^24`` or a negative pad beyond), and the upper bound ``c^+`` on an exact sum of
+    squares is at least ``(1 + gamma)`` times the computed one."""
+    from lfso.models._segments import _host_quad, _path_pads
+
+    f32 = np.finfo(np.float32)
+    gamma, zeta, _ = _path_pads(2.0, n, float(f32.eps), float(f32.smallest_normal))
+    worst = float((1 - mpmath.mpf(2) ** -24) ** (-(n + 3)) - 1)
+    assert math.isfinite(gamma) and gamma >= worst and zeta > 0.0
+    quad = _host_quad(1.0, gamma, zeta, 1.0, 1.0, 0.0)  # 2 k c^+ with c = 1, V = 1
+    assert quad >= 2.0 * (1.0 + worst)

@@ -1458,3 +1458,15 @@ def test_power_curvature_bound_covers_the_rounded_base_raised_to_a_high_power(p)
                 for ri in r
             )
             assert mpmath.mpf(terms) >= exact_terms and mpmath.mpf(plain) >= exact_terms
+
+
+@pytest.mark.parametrize("dim", [2**22, 2**23 - 4, 2**23 + 4, 2**24, 10**8])
+def test_prior_constants_take_gamma_at_least_its_worst_case_for_any_dim(dim):
+    """``gamma_{dim+4}`` of the a-priori slope bound was 1 from ``(dim + 4) u = 1/2`` on,
+    below the worst case ``(1 - u)^-(dim+4) - 1`` (1.72 at ``2^24`` float32 features)."""
+    from lfso.models._slope import prior_constants
+
+    u = 2.0**-24
+    _, scaled, _ = prior_constants(u, dim, 1.0, 1.0, 0.0)
+    worst = float((1 - mpmath.mpf(u)) ** (-(dim + 4)) - 1)
+    assert scaled >= (worst + 4.0 * u) * math.sqrt(dim) * (1 - 1e-15)

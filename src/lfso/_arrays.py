@@ -572,7 +572,9 @@ def _gram64(A: Any, tall: bool) -> tuple[Any, Any]:
 
 
 def error_gamma(k: int, dtype: Any) -> float:
-    """Higham's ``gamma_k = k u / (1 - k u)`` for the unit roundoff ``u`` of ``dtype``.
+    """A bound ``gamma_k`` on the relative rounding of ``k`` operations in ``dtype``:
+    Higham's ``k u / (1 - k u)`` for the unit roundoff ``u`` of ``dtype`` where ``k u <
+    1/2``, and ``max(1, (1 - u)^-k - 1)`` (rounded up) beyond, finite for every ``k``.
 
     A sum of ``k`` terms, a dot product of length ``k`` or a product of ``k`` factors,
     computed in ``dtype``, is within ``gamma_k`` (relative, of the sum of absolute values)
@@ -580,12 +582,58 @@ def error_gamma(k: int, dtype: Any) -> float:
     Lemma 3.1 and Section 3.1); blocked and pairwise orders only improve it. The bounds
     use it to pad statistics reduced in the data's dtype, so that a float32 bound is as
     sound as a float64 one.
+
+    Lemma: if ``|delta_i| <= u < 1`` and ``rho_i = +-1``, then ``(1 - u)^k <= prod_{i <= k}
+    (1 + delta_i)^rho_i <= (1 - u)^-k``, so ``|prod - 1| <= (1 - u)^-k - 1``. Proof: each
+    factor lies in ``[1 - u, 1/(1 - u)]``, as ``1 + u <= 1/(1 - u)`` and ``1/(1 + u) >= 1
+    - u``; and ``1 - (1 - u)^k <= (1 - u)^-k - 1`` (``1 - 1/a <= a - 1`` for ``a >= 1``).
+    So every use of Higham's Lemma 3.1 (``|theta_k| <= gamma_k``) holds with ``(1 - u)^-k
+    - 1`` for every ``k``, and also the one-sided ``prod >= 1 / (1 + gamma_k)``, by which
+    a computed sum ``F`` of non-negative terms bounds their exact sum by ``(1 + gamma_k)
+    F`` (:func:`sum_bounds`). Below ``k u = 1/2`` Higham's value is kept: it is at least
+    ``(1 - u)^-k - 1`` (Bernoulli, ``(1 - u)^k >= 1 - k u``) and at most 1, so the value is
+    non-decreasing in ``k``; beyond, ``-k log1p(-u)`` and ``expm1`` (each within an ulp or
+    two) are padded by ``2^-50`` relative each, and overflow gives ``inf``.
     """
     u = 0.5 * _eps_of(dtype)
+    return _gamma_of_unit(k, u)
+
+
+def _gamma_of_unit(k: int, u: float) -> float:
+    """:func:`error_gamma` for the unit roundoff ``u`` (its docstring)."""
     ku = k * u
-    if not ku < 0.5:
+    if ku < 0.5:
+        return ku / (1.0 - ku)
+    if not u < 1.0:
         return math.inf
-    return ku / (1.0 - ku)
+    exponent = -float(k) * math.log1p(-u) * (1.0 + 2.0**-50)
+    if not exponent < 709.0:
+        return math.inf
+    return max(1.0, math.expm1(exponent) * (1.0 + 2.0**-50))
+
+
+def sum_bounds(pad: float, rho: float = 0.0) -> tuple[float, float]:
+    """``(spread, floor)`` for a sum ``F`` of non-negative terms computed with ``pad = (1 +
+    rho) (1 + gamma)``: ``gamma`` (:func:`error_gamma`) for the sum and the terms'
+    roundings in the standard model, ``rho`` a further symmetric relative error of each
+    term (``|c_i - t_i| <= rho t_i``). Then ``|F - S| <= spread F`` and ``S <= F / floor``
+    for the exact sum ``S``; ``(inf, 0)`` where no bound follows (``rho >= 1``, or ``pad``
+    not finite).
+
+    Where ``pad < 2``: Higham's ``|F - S| <= (P - 1) S``, so ``S <= F / (2 - P)`` and
+    ``spread = (P - 1) / (2 - P)``. Beyond (``gamma`` of the lemma in :func:`error_gamma`):
+    the computed terms ``c_i >= (1 - rho) t_i`` and ``F >= sum_i c_i / (1 + gamma)``, so
+    ``S <= F (1 + gamma) / (1 - rho)``, and ``|F - S| <= gamma sum_i c_i + rho S <= (1 +
+    gamma) (gamma + rho / (1 - rho)) F``; each padded by ``2^-50`` relative per rounding.
+    """
+    if pad < 2.0:
+        return (pad - 1.0) / (2.0 - pad), 2.0 - pad
+    if not (rho < 1.0 and pad < math.inf):
+        return math.inf, 0.0
+    up = 1.0 + 2.0**-50
+    grow = pad / (1.0 + rho) * up * up  # 1 + gamma, rounded up
+    spread = grow * ((grow - 1.0) * up + rho / (1.0 - rho) * up * up) * up * up
+    return spread, (1.0 - rho) / grow / (up * up)
 
 
 def _is_numpy(dtype: Any) -> bool:

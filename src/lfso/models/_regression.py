@@ -21,6 +21,7 @@ from .._arrays import (
     quiet_dot,
     reduce_max,
     row_norms,
+    sum_bounds,
     to_float,
     to_floats,
     to_numpy,
@@ -453,14 +454,16 @@ class LpRegression(_LinearModel):
         ``gamma_{n+2}``, and a term below the smallest normal number ``tiny`` (an exact
         ``|r_i|^(2p)`` of 1e-96 at ``|r_i| = 1e-6``, ``p = 8``: 0 in float32) loses up to
         ``tiny`` instead, whatever its relative error; with ``P`` their product of ``1 +
-        gamma`` (``_pad_sum``, below 2) and ``U = 2 n tiny`` the computed value ``F`` and the
+        gamma`` (``_pad_sum``) and ``U = 2 n tiny`` the computed value ``F`` and the
         exact sum ``S`` of the computed residuals' terms obey ``|F - S| <= (P - 1) S + U``
         and ``S <= (F + U) / (2 - P)``. The residuals' own rounding
         moves the sum by at most ``sum_i 2p (|r_i| + delta)^(2p-1) delta`` (mean value
         theorem), and by Hoelder's and Minkowski's inequalities in ``l_2p``,
         ``sum_i (|r_i| + delta)^(2p-1) <= n^(1/2p) (S^(1/2p) + n^(1/2p) delta)^(2p-1)``.
         So ``|F - f(x)| <= (P - 1) / (2 - P) (F + U) + U + 2p delta n^(1/2p) (((F + U) /
-        (2 - P))^(1/2p) + n^(1/2p) delta)^(2p-1)``, computed on the host in float64 and padded by
+        (2 - P))^(1/2p) + n^(1/2p) delta)^(2p-1)`` (where ``P >= 2``, ``S <= P (F + U)`` and
+        ``P (P - 1)`` for ``(P - 1) / (2 - P)``: :func:`lfso._arrays.sum_bounds`), computed
+        on the host in float64 and padded by
         ``1e-9`` (relative) for its own few roundings. In float32 a residual at rounding
         level (an exact fit) makes the second term dominate: there successive values
         of ``f`` are rounding noise, and a rise among them says nothing about the exact
@@ -472,12 +475,15 @@ class LpRegression(_LinearModel):
         n = int(self.A.shape[0])
         root_n = float(n) ** (1.0 / q)
         lost = 2.0 * n * self._tiny  # (terms below tiny: underflow, U in the docstring)
+        spread, floor = sum_bounds(pad)  # ((P - 1) / (2 - P), 2 - P) below P = 2
+        if not floor > 0.0:  # (P = inf: gamma_k past float64)
+            return math.inf
         try:
-            norm = ((value + lost) / (2.0 - pad)) ** (1.0 / q) + root_n * delta  # (Minkowski)
+            norm = ((value + lost) / floor) ** (1.0 / q) + root_n * delta  # (Minkowski)
             moved = q * delta * root_n * norm ** (q - 1.0)
         except OverflowError:  # (past float64: no bound, no rise is judged)
             return math.inf
-        return ((pad - 1.0) / (2.0 - pad) * (value + lost) + lost + moved) * (1.0 + 1e-9)
+        return (spread * (value + lost) + lost + moved) * (1.0 + 1e-9)
 
     def evaluate(
         self,
@@ -700,7 +706,7 @@ class LpRegression(_LinearModel):
         _, sums, spread_n, root_n, lost, constants = held
         q, m = 2.0 * self.p, self._m
         try:
-            top = (abs(evaluation.value) + lost) / (2.0 - self._pad_sum)
+            top = (abs(evaluation.value) + lost) / sum_bounds(self._pad_sum)[1]
             root = top ** (1.0 / q)
             spread = spread_n * (root + root_n * delta) ** m
             row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost

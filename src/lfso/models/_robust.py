@@ -19,6 +19,7 @@ from .._arrays import (
     namespace,
     quietly,
     reduce_sum,
+    sum_bounds,
     to_float,
 )
 from .._later import is_ahead
@@ -218,8 +219,9 @@ class CauchyRegression(Model):
         so the mean of the losses moves by at most ``c delta / 2``. Every term of ``f``
         (the losses, the ridge's squares) is non-negative and within a few ulps of its
         computed value, and the sums within ``gamma_{n+d+4}``: with ``P = 1 +
-        gamma_{n+d+16}``, the computed ``F`` is within ``(P - 1) / (2 - P) F`` of the exact
-        sum of the computed terms, and each of the ``n + d`` terms may lose a smallest
+        gamma_{n+d+16}``, the computed ``F`` is within ``(P - 1) / (2 - P) F`` (``P (P - 1)
+        F`` where ``P >= 2``: :func:`lfso._arrays.sum_bounds`) of the exact sum of the
+        computed terms, and each of the ``n + d`` terms may lose a smallest
         normal number to underflow (scaled by at most ``max(c^2, l2)``). So ``|F - f(x)| <=
         (P - 1) / (2 - P) F + c delta / 2 + (n + d) tiny max(1, c^2, l2)``, padded by ``1e-9``
         relative for its own float64 roundings.
@@ -232,7 +234,10 @@ class CauchyRegression(Model):
         pad = 1.0 + error_gamma(self.n + d + 16, self.A.dtype)
         value = abs(float(evaluation.value))
         underflow = (self.n + d) * g.tiny * max(1.0, self.c * self.c, self.l2)
-        return ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + underflow) * (1.0 + 1e-9)
+        spread = sum_bounds(pad)[0]  # ((P - 1) / (2 - P) below P = 2; any P: sum_bounds)
+        if not spread < math.inf:  # (P = inf: gamma_k past float64)
+            return math.inf
+        return (spread * value + 0.5 * self.c * delta + underflow) * (1.0 + 1e-9)
 
     def _quiet_peak(self) -> Callable[[Any], Any]:
         """The ball bound's ``h`` without NumPy's overflow warning."""
@@ -464,7 +469,7 @@ class CauchyRegression(Model):
         _, gamma_n, pad, constants = held
         value = abs(float(evaluation.value))
         lost = (n + dim) * g.tiny * max(1.0, self.c * self.c, self.l2)
-        top = ((pad - 1.0) / (2.0 - pad) * value + 0.5 * self.c * delta + lost) * (1.0 + 1e-9)
+        top = (sum_bounds(pad)[0] * value + 0.5 * self.c * delta + lost) * (1.0 + 1e-9)
         size = min(0.5 * self.c, math.sqrt(2.0 * (value + top)) * (1.0 + 1e-9))
         factors = (1.0 + 16.0 * g.unit) * n * (size + delta) + 4.0 * n * g.square_lost
         row_error = (gamma_n + 16.0 * g.unit) * factors + n * (4.0 * g.square_lost + delta)

@@ -23,6 +23,7 @@ from scipy.linalg.blas import idamax, isamax
 
 from .._arrays import (
     _DOT_DTYPES,
+    _gamma_of_unit,
     constant,
     device,
     host_vdot,
@@ -143,13 +144,15 @@ class NormPathSegment(SegmentBound):
     NumPy, ``c = ||v||^2`` is summed as it is where it lies in ``[1e-200, inf)``: the same
     argument in the unit ``V = 1``, no overflow, ``zeta`` below an ulp of ``c``). Each term
     has three roundings and a sum of ``n`` terms is within ``gamma = gamma_{n+3} = (n + 3) u / (1 -
-    (n + 3) u)`` (``u = eps_dtype / 2``) of the sum of absolute values (Higham, Lemma
-    3.1), and each operation may lose
+    (n + 3) u)`` (``u = eps_dtype / 2``; :func:`lfso._arrays.error_gamma` for any ``n``)
+    of the sum of absolute values (Higham, Lemma 3.1), and each operation may lose
     ``zeta_1 =`` the dtype's smallest normal number to underflow (flush-to-zero
-    included), so each sum is within ``gamma |.| + zeta``, ``zeta = 5 n zeta_1``. On the
+    included), so each sum is within ``gamma |.| + zeta``, ``zeta = 5 n zeta_1`` (times
+    ``1 + gamma`` where ``gamma >= 1``: the later roundings scale a loss by as much). On the
     host (float64) every quantity is taken in units ``S_y = max(Y, delta)`` and
     ``S_v = max(V, eps)`` and ``sigma = t S_v / S_y``; with ``a^+ = (a + zeta) / (1 -
-    gamma)``, ``a^- = (a - zeta)_+ / (1 + gamma)`` (likewise ``c``):
+    gamma)`` (``(a + zeta) (1 + gamma)`` where ``gamma >= 1``, by the lemma in
+    :func:`lfso._arrays.error_gamma`), ``a^- = (a - zeta)_+ / (1 + gamma)`` (likewise ``c``):
 
     * ``||ybar + sigma vbar||^2 <= P(sigma) = a + 2 b sigma + c sigma^2 + gamma (sqrt(a^+)
       + sigma sqrt(c^+))^2 + zeta (1 + sigma)^2`` for the computed vectors, a convex
@@ -470,15 +473,25 @@ class NormPathSegment(SegmentBound):
         return None if self._product is None else self._product(t)
 
 
+def _sum_floor(gamma: float) -> float:
+    """``f`` with ``s <= (s~ + zeta) / f`` for a sum ``s`` of non-negative terms computed
+    as ``s~`` within ``gamma |s| + zeta``: Higham's ``1 - gamma`` where ``gamma < 1``;
+    beyond, ``1 / (1 + gamma)`` rounded down, as ``s~ >= s / (1 + gamma) - zeta`` (the
+    lemma in :func:`lfso._arrays.error_gamma`: each term's factor is at least ``(1 -
+    u)^(n+3) >= 1 / (1 + gamma)``)."""
+    return 1.0 - gamma if gamma < 1.0 else (1.0 - 2.0**-50) / (1.0 + gamma)
+
+
 @functools.lru_cache(maxsize=64)
 def _path_pads(p: float, terms: int, dtype_eps: float, tiny: float) -> tuple[float, float, float]:
     """``(gamma, zeta, monotone_rtol)`` of :class:`NormPathSegment` for ``n = terms`` sums'
     terms in a dtype with this machine epsilon and smallest normal number (once per
     shape and dtype: every segment of a run asks for the same)."""
     n = max(int(terms), 1)
-    unit = (n + 3) * 0.5 * float(dtype_eps)
-    gamma = unit / (1.0 - unit)  # gamma_{n+3} (Higham, Lemma 3.1)
+    gamma = _gamma_of_unit(n + 3, 0.5 * float(dtype_eps))  # gamma_{n+3}, finite for any n
     zeta = 5.0 * n * float(tiny)
+    if gamma >= 1.0:  # (an underflow's loss passes through the later roundings too)
+        zeta *= 1.0 + gamma
     # C is non-decreasing in exact arithmetic; the host's rounding and its pad move it
     # by at most 16 eps_64 times the logarithms' magnitudes (see the class docstring).
     return gamma, zeta, max(1e-12, 64.0 * float(dtype_eps), 1e5 * (p + 1.0) * _EPS64)
@@ -783,7 +796,7 @@ def _path_constants(
     sv = xp.where(sv > 0.0, sv, one)  # v = 0 exactly: c^+ = 0 below, C = 0
     if p == 1.0:  # C = 2k c^+ S_v^2: the rest is not needed
         rv = vmax / sv
-        c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+        c_up = (c * (rv * rv) + zeta * (rv * rv)) / _sum_floor(gamma)
         root_c = sv * (xp.sqrt(c_up) + eps / sv)
         return {"quad": (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)}
     sy = xp.maximum(ymax, delta)
@@ -791,7 +804,8 @@ def _path_constants(
     ry, rv = ymax / sy, vmax / sv  # the sums' units in S_y, S_v (<= 1)
     a, b, c = a * (ry * ry), b * (ry * rv), c * (rv * rv)
     zy, zv, zyv = zeta * (ry * ry), zeta * (rv * rv), zeta * (ry * rv)
-    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
+    floor = _sum_floor(gamma)
+    a_up, c_up = (a + zy) / floor, (c + zv) / floor
     a_lo = xp.maximum(a - zy, zero) / (1.0 + gamma)
     c_lo = xp.maximum(c - zv, zero) / (1.0 + gamma)
     b_err = gamma * xp.sqrt(a_up * c_up) + zyv
@@ -937,7 +951,7 @@ def _host_quad(k: float, gamma: float, zeta: float, c: float, vmax: float, eps: 
     sv = vmax if vmax >= eps or vmax != vmax else eps  # (_HostFloats.maximum)
     sv = sv if sv > 0.0 else 1.0
     rv = vmax / sv
-    c_up = (c * (rv * rv) + zeta * (rv * rv)) / (1.0 - gamma)
+    c_up = (c * (rv * rv) + zeta * (rv * rv)) / _sum_floor(gamma)
     root_c = sv * ((math.sqrt(c_up) if c_up >= 0.0 else math.nan) + eps / sv)
     return (2.0 * k) * (root_c * root_c) * (1.0 + 4.0 * _EPS64)
 
@@ -965,7 +979,8 @@ def _host_unit_terms(
     :func:`_host_unit_constants` compute, the same operations in the same order.
     (:class:`_HostFloats`' ``maximum``, ``minimum`` and ``sqrt`` are written out as
     conditional expressions: the same values, NaN included, without a call each.)"""
-    a_up, c_up = (a + zy) / (1.0 - gamma), (c + zv) / (1.0 - gamma)
+    floor = _sum_floor(gamma)
+    a_up, c_up = (a + zy) / floor, (c + zv) / floor
     a_gap, c_gap = a - zy, c - zv
     a_lo = (a_gap if a_gap >= 0.0 or a_gap != a_gap else 0.0) / (1.0 + gamma)
     c_lo = (c_gap if c_gap >= 0.0 or c_gap != c_gap else 0.0) / (1.0 + gamma)

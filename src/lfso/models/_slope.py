@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from .._arrays import _gamma_of_unit
 from . import _compiled
 
 __all__ = [
@@ -657,8 +658,7 @@ def prior_constants(
     """:func:`gradient_prior`'s constants of a model (computed once): ``alpha / N``,
     ``(gamma_{dim+4} + 4 u) sqrt(dim)`` and ``lambda_max sqrt(dim)``."""
     root = math.sqrt(dim)
-    k = (dim + 4.0) * unit
-    gamma = k / (1.0 - k) if k < 0.5 else 1.0
+    gamma = _gamma_of_unit(dim + 4, unit)  # (finite for any dim: not 1 past k u = 1/2)
     return alpha / divisor, (gamma + 4.0 * unit) * root, ridge_top * root
 
 

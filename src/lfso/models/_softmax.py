@@ -18,6 +18,7 @@ from .._arrays import (
     materialize,
     namespace,
     reduce_max,
+    sum_bounds,
     to_float,
     to_numpy,
 )
@@ -426,7 +427,9 @@ class SoftmaxRegression(Model):
            at most ``2 u``): ``gamma_{n+dim+10}``, and ``max_j l2_j`` for ``l2``.
 
         So ``|F - f(x)| <= (P - 1) / (2 - P) F + kappa / (1 - kappa) (F / (2 - P) + 2 K
-        tiny) + 2 K tiny + 2 dz + (n + dim) tiny max(1, l2)``, computed on the host in
+        tiny) + 2 K tiny + 2 dz + (n + dim) tiny max(1, l2)`` (where ``P >= 2``, the
+        factors of :func:`lfso._arrays.sum_bounds` for ``(P - 1) / (2 - P)`` and ``1 / (2
+        - P)``, and ``inf`` where ``rho >= 1``), computed on the host in
         float64 and padded by ``1e-9`` (relative) for its own roundings; ``inf`` where
         ``u S >= log 2 / 2`` or ``kappa >= 1/2``. The spread ``S`` is read from the logits
         the value was computed from (the evaluation's product, or the product made again
@@ -450,8 +453,11 @@ class SoftmaxRegression(Model):
         terms = self.n + self.dim + (8 if self._ridge is None else 10)  # (r_j: rounded up)
         pad = (1.0 + rho) * (1.0 + error_gamma(terms, self.X.dtype))
         value = abs(float(evaluation.value))
-        computed = (pad - 1.0) / (2.0 - pad) * value
-        shifted = kappa / (1.0 - kappa) * (value / (2.0 - pad) + lost) + lost
+        spread, floor = sum_bounds(pad, rho)  # ((P - 1) / (2 - P), 2 - P) below P = 2
+        if not floor > 0.0:
+            return math.inf
+        computed = spread * value
+        shifted = kappa / (1.0 - kappa) * (value / floor + lost) + lost
         underflow = (self.n + self.dim) * g.tiny * max(1.0, self._ridge_top)
         return (computed + shifted + 2.0 * dz + underflow) * (1.0 + 1e-9)
 

@@ -19,6 +19,7 @@ from scipy.linalg.blas import dtrsv as _dtrsv
 
 from .._arrays import (
     _DOT_DTYPES,
+    error_gamma,
     host_vdot,
     materialize,
     materialize_all,
@@ -776,8 +777,7 @@ class CallableDirection(Direction):
         length = norm_from_square(dd, d)
         # |fl(g . d) - g . d| <= gamma_n ||g|| ||d||: a slope within that is of rounding
         # (d orthogonal to g), whose sign tells nothing and whose step is of its size
-        u = float(xp.finfo(x.dtype).eps) / 2.0
-        gamma = d.shape[0] * u / (1.0 - d.shape[0] * u)
+        gamma = error_gamma(int(d.shape[0]), x.dtype)  # (finite for any length)
         if not -gd > gamma * evaluation.grad_norm * length:
             return (*_steepest(evaluation), state)
         return d, gd, length, state
