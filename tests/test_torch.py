@@ -683,7 +683,8 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
 
     _, opt, wrong_closure = _uphill(torch.float64, max_rollbacks)
     tried = max_rollbacks + 1
-    with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
+    trials = f"{tried} trial step{'s' if tried > 1 else ''}"  # (1 trial step, 3 trial steps)
+    with pytest.warns(RuntimeWarning, match=rf"the safeguard rejected {trials}\b"):
         opt.step(wrong_closure)
     assert opt.rollbacks == tried and opt.nfev == 1 + tried + check
     ref = lfso.minimize(

@@ -110,6 +110,7 @@ from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
 from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
 from ..steps._base import StepStalledError
+from ..steps._safeguard import trial_steps
 from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     _FOREIGN_OPTIONS,
@@ -1079,7 +1080,7 @@ class LFSO(torch.optim.Optimizer):
             why = f"the loss disagrees with its gradient ({error})"
         else:
             stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
-            why = f"the safeguard rejected {error.rollbacks} trial steps"
+            why = f"the safeguard rejected {trial_steps(error.rollbacks)}"
         if mismatch is not None:  # (the status lfso.minimize's run ends with)
             why = f"the loss disagrees with its gradient ({why}; at the parameters, {mismatch})"
             error = GradientMismatchError(why)
