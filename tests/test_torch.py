@@ -785,7 +785,7 @@ def test_a_give_up_names_a_wrong_gradient_as_minimize_does(uphill):
         (-loss if uphill else loss).backward()
         return loss
 
-    with pytest.warns(RuntimeWarning, match="the safeguard rejected 1 trial steps") as caught:
+    with pytest.warns(RuntimeWarning, match="the safeguard rejected 1 trial step;") as caught:
         opt.step(closure)
     assert torch.equal(w.detach(), torch.tensor([2.0, -1.0], dtype=torch.float64))
     ref = lfso.minimize(
