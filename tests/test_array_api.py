@@ -371,7 +371,7 @@ def test_tensors_on_the_meta_device_are_refused_naming_them(where):
 
 @pytest.mark.parametrize("where", ["A", "b", "x0"])
 def test_tensors_on_a_device_without_float64_are_refused_naming_them(where, monkeypatch):
-    # (b there, with NumPy A, comes to the host as A's library: no float64 needed there)
+    # (b or x0 there, with NumPy data, comes to the host: no float64 needed there)
     # Emulates Apple's 'mps' device, which has no float64 (PyTorch raises a TypeError at
     # a float64 tensor there), on the CPU: the certificates' float64 sums on the device
     # would fail deep inside the run; the data and the start are refused up front.
@@ -392,11 +392,12 @@ def test_tensors_on_a_device_without_float64_are_refused_naming_them(where, monk
     given = {"A": A, "b": b, "x0": np.zeros(6, np.float32)}
     given[where] = torch.from_numpy(given[where])  # (only it on the emulated device)
     said = rf"^{where} \(torch.float32\) is on PyTorch's 'cpu' device, which has no float64"
-    if where == "b":
+    if where in ("b", "x0"):  # (NumPy data take it to the host)
         assert lfso.minimize(LpRegression(A, given["b"], 2), given["x0"]).success
+    if where == "b":
         return
     with pytest.raises(TypeError, match=said) as caught:
-        if where == "x0":  # (a start for NumPy data comes to the host: a function's stays)
+        if where == "x0":  # (a function's start stays on its device)
             lfso.minimize(PowerSum(2), given["x0"])
         lfso.minimize(LpRegression(given["A"], given["b"], 2), given["x0"])
     assert f"{where}.cpu()" in str(caught.value)

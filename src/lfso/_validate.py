@@ -755,6 +755,7 @@ def start_point(x0: Any, model: Any) -> Any:
 
     given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
+    refuse_no_float64(x0, "x0")  # (where the data's device did not take it)
     if x0 is given:
         x0 = namespace(x0).asarray(x0, copy=True)
     if model.dim is not None and x0.shape[0] != model.dim:
