@@ -369,6 +369,40 @@ def test_tensors_on_the_meta_device_are_refused_naming_them(where):
             lfso.minimize(PowerSum(2), given["x0"])
 
 
+@pytest.mark.parametrize("where", ["A", "b", "x0"])
+def test_tensors_on_a_device_without_float64_are_refused_naming_them(where, monkeypatch):
+    # (b or x0 there, with NumPy data, comes to the host: no float64 needed there)
+    # Emulates Apple's 'mps' device, which has no float64 (PyTorch raises a TypeError at
+    # a float64 tensor there), on the CPU: the certificates' float64 sums on the device
+    # would fail deep inside the run; the data and the start are refused up front.
+    torch = _torch()
+    import lfso._arrays as arrays
+
+    real_zeros = torch.zeros
+
+    def zeros(*args, dtype=None, **kwargs):
+        if dtype is torch.float64:
+            raise TypeError("Cannot convert a MPS Tensor to float64 dtype")
+        return real_zeros(*args, dtype=dtype, **kwargs)
+
+    monkeypatch.setattr(torch, "zeros", zeros)
+    monkeypatch.setattr(arrays, "_FLOAT64_DEVICES", frozenset())
+    monkeypatch.setattr(arrays, "_FLOAT64_ON", {})
+    A, b = (np.asarray(a, np.float32) for a in _data())
+    given = {"A": A, "b": b, "x0": np.zeros(6, np.float32)}
+    given[where] = torch.from_numpy(given[where])  # (only it on the emulated device)
+    said = rf"^{where} \(torch.float32\) is on PyTorch's 'cpu' device, which has no float64"
+    if where in ("b", "x0"):  # (NumPy data take it to the host)
+        assert lfso.minimize(LpRegression(A, given["b"], 2), given["x0"]).success
+    if where == "b":
+        return
+    with pytest.raises(TypeError, match=said) as caught:
+        if where == "x0":  # (a function's start stays on its device)
+            lfso.minimize(PowerSum(2), given["x0"])
+        lfso.minimize(LpRegression(given["A"], given["b"], 2), given["x0"])
+    assert f"{where}.cpu()" in str(caught.value)
+
+
 def test_a_start_on_another_device_is_taken_to_numpy_data():
     """As b and y are: x0 on another device (array-api-strict's "device1", like CUDA's)
     for NumPy data comes to the host."""

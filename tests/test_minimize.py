@@ -136,6 +136,25 @@ def test_a_safeguard_failing_on_nan_values_of_f_says_so(method):
     assert "f was NaN at" in res.message
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.parametrize("max_rollbacks", [0, 2])
+def test_a_safeguard_giving_up_counts_its_trial_steps_in_words(max_rollbacks):
+    # L = 0.01 for f = x.x (L = 2): every trial step of the first step is rejected.
+    res = lfso.minimize(
+        lambda x: float(x @ x),
+        np.ones(3),
+        grad=lambda x: 2 * x,
+        smoothness=0.01,
+        method="lfso",
+        max_rollbacks=max_rollbacks,
+    )
+    assert res.status is Status.STEP_FAILED
+    tried = max_rollbacks + 1
+    trials = f"{tried} trial step{'s' if tried > 1 else ''}"
+    said = f"{trials} rejected by the safeguard, more than max_rollbacks={max_rollbacks} allows"
+    assert said in res.message and "))" not in res.message
+
+
 def test_polyak_below_its_f_star_raises_naming_it():
     # f(x0) = -3 < f_star = 0: Polyak's step would be negative (it stood at x0 to max_iter)
     with pytest.raises(ValueError, match=r"f_star=0\.0 must be at most the minimum of f") as info:

@@ -223,6 +223,41 @@ def test_the_risk_legend_says_an_unbounded_run_s_objective_appears_unbounded(tmp
     assert "appears unbounded below" not in legend({"diverged": diverged})
 
 
+@pytest.mark.filterwarnings("ignore::lfso.monitor.RiskWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_the_risk_legend_advises_a_guarded_run_as_its_warning_did(tmp_path):
+    # A stated norm= just below ||A||_2: the oracle under-estimates the smoothness, and a
+    # guarded run's warning says so without advising the safeguard it already had.
+    from lfso.monitor import RISKS
+    from lfso.report import html_report
+
+    rng = np.random.default_rng(0)
+    A = np.tile(rng.standard_normal(16), (400, 1)) + 1e-3 * rng.standard_normal((400, 16))
+    b = rng.standard_normal(400)
+    low = max(np.linalg.norm(A, axis=1).max(), np.linalg.norm(A) / 4)
+
+    def run(**options):
+        model = LpRegression(A, b, p=1, norm=low * 1.0001)
+        return lfso.minimize(
+            model, np.ones(16), method="lfso", certificate="ball", max_iter=200, **options
+        )
+
+    guarded, bare = run(), run(safeguard=False)
+    assert guarded.rollbacks > 0 and "oracle" in guarded.risks and "oracle" in bare.risks
+    guarded = Result.load(guarded.save(tmp_path / "guarded.npz"))  # (as saved, too)
+
+    def legend(runs):
+        page = html_report(runs, tmp_path / "r.html").read_text()
+        return page[page.index("What the risk indicators mean") :].split("</ul>")[0]
+
+    alone = legend({"guarded": guarded})
+    assert "safeguard=True" not in alone and "The safeguard was on" in alone
+    assert "leave norm=None" in alone  # (the model's own cure)
+    both = legend({"guarded": guarded, "bare": bare})
+    assert RISKS["oracle"][1].replace("'", "&#x27;") in both
+    assert "in guarded: the observed gradient change" in both
+
+
 def test_risk_panel_says_so_when_no_risk_fired():
     from lfso.report import plot_runs
 

@@ -422,13 +422,12 @@ def test_a_risk_warning_names_scipys_arguments_at_the_callers_line():
             np.zeros(4),
             jac=rosen_der,
             method=ls.lfso,
-            options={"smoothness": lambda x, radius: 1.0, "maxiter": 200},
+            options={"smoothness": lambda x, radius: 1.0, "maxiter": 200, "safeguard": False},
         )
     risks = [w for w in caught if issubclass(w.category, lfso.monitor.RiskWarning)]
     text = " ".join(str(w.message) for w in risks)
     assert "'gradient'" in text and "'oracle'" in text, text
-    # (the user's oracle runs guarded by default: the advice names the oracle to replace)
-    assert "grad=jac)" in text and "options={'smoothness': 'auto'}" in text, text
+    assert "grad=jac)" in text and "options={'safeguard': True}" in text, text
     assert not re.search(r"grad=grad|\bsafeguard=|(?<!')smoothness=", text), text
     assert {w.filename for w in risks} == {__file__}
 
@@ -447,7 +446,7 @@ def test_stop_messages_that_list_arguments_name_them_as_scipy_spells_them():
         )
     assert res.status == lfso.Status.STEP_FAILED
     assert "(options['max_rollbacks'] reached)" in res.message, res.message
-    assert "(options={'max_rollbacks': 2})" in res.message, res.message
+    assert "more than options={'max_rollbacks': 2} allows" in res.message, res.message
 
     def fun(x):
         if x[0] > 0.1:

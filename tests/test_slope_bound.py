@@ -977,6 +977,52 @@ def test_ball_step_on_cpu_tensors_decreases_the_exact_f_as_claimed(dtype, r, sca
     assert _exact_value(model, end) - _exact_value(model, start) <= -proposal.decrease
 
 
+def _exact_softmax_value(model: Any, x: list[Any]) -> Any:
+    """``f`` of a softmax model (no ridge) at the point ``x`` (mpf), exactly."""
+    X, k = np.asarray(model.X), model.K
+    labels = np.argmax(np.asarray(model.onehot), axis=1)
+    total = mpmath.mpf(0)
+    for row, label in zip(X, labels, strict=True):
+        z = [
+            mpmath.fsum(mpmath.mpf(float(a)) * x[j * k + c] for j, a in enumerate(row))
+            for c in range(k)
+        ]
+        total += mpmath.log(mpmath.fsum(mpmath.exp(zc) for zc in z)) - z[label]
+    return total / len(labels)
+
+
+@pytest.mark.parametrize("make", [r for r in _ball_rules() if r.id != "lfso-paper"])
+def test_ball_step_on_softmax_cpu_tensors_decreases_the_exact_f_as_claimed(make):
+    # The swamped softmax rows at the float32 point where an lfso-lbfgs run from the
+    # second start stops: along -g the ball's step on CPU tensors is checked against the
+    # exact slope as on NumPy (unchecked, it claimed 1.4e-11 where f fell by 9.5e-12).
+    # (Softmax regression has no paper radius.)
+    torch = pytest.importorskip("torch")
+    model, _ = _swamped_softmax()
+    labels = torch.from_numpy(np.argmax(np.asarray(model.onehot), axis=1))
+    tensors = SoftmaxRegression(
+        torch.from_numpy(np.asarray(model.X)), labels, 3, fit_intercept=False
+    )
+    weights = [[121125.055, 127409.62, -248533.92], [461152.6, 449970.97, -911121.9]]
+    weights.append([326639.12, 321672.66, -648312.6])
+    x = np.array(weights, dtype=np.float32).ravel()
+    from lfso._registry import settle
+
+    claims = []
+    for m, point in ((model, x), (tensors, torch.from_numpy(x))):
+        rule = settle(make(), m)
+        ev = m.evaluate(point, bound=True)
+        proposal = rule.propose(point, ev, rule.plan(m, point, ev, rule.init(m, point, ev)), 1.0)
+        t = mpmath.mpf(proposal.move.step)
+        d = -np.asarray(ev.grad, np.float64)  # (these rules step along -g)
+        start = [mpmath.mpf(float(v)) for v in x]
+        end = [a + t * mpmath.mpf(float(v)) for a, v in zip(start, d, strict=True)]
+        fell = _exact_softmax_value(model, end) - _exact_softmax_value(model, start)
+        assert fell <= -proposal.decrease
+        claims.append(proposal.decrease)
+    assert claims[1] == pytest.approx(claims[0], rel=1e-9)  # (the NumPy model's claim)
+
+
 #: The certified methods the reproducer runs on CPU tensors (``lfso.minimize`` options).
 _TENSOR_METHODS = {
     "lfso": {"method": "lfso"},

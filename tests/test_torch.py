@@ -683,7 +683,8 @@ def test_a_give_up_counts_every_rejected_trial_as_the_warning_and_minimize_do(ma
 
     _, opt, wrong_closure = _uphill(torch.float64, max_rollbacks)
     tried = max_rollbacks + 1
-    with pytest.warns(RuntimeWarning, match=f"the safeguard rejected {tried} trial steps"):
+    trials = f"{tried} trial step{'s' if tried > 1 else ''}"  # (1 trial step, 3 trial steps)
+    with pytest.warns(RuntimeWarning, match=rf"the safeguard rejected {trials}\b"):
         opt.step(wrong_closure)
     assert opt.rollbacks == tried and opt.nfev == 1 + tried + check
     ref = lfso.minimize(
@@ -784,7 +785,7 @@ def test_a_give_up_names_a_wrong_gradient_as_minimize_does(uphill):
         (-loss if uphill else loss).backward()
         return loss
 
-    with pytest.warns(RuntimeWarning, match="the safeguard rejected 1 trial steps") as caught:
+    with pytest.warns(RuntimeWarning, match="the safeguard rejected 1 trial step;") as caught:
         opt.step(closure)
     assert torch.equal(w.detach(), torch.tensor([2.0, -1.0], dtype=torch.float64))
     ref = lfso.minimize(
@@ -1062,9 +1063,11 @@ def test_a_closure_that_does_not_zero_the_gradients_is_told_so_not_minibatches()
     assert "opt.zero_grad()" in mine[0] and "minibatch" not in mine[0], mine
 
 
-def test_a_step_collapse_warns_even_when_the_losses_agree():
+@pytest.mark.parametrize("safeguard", [False, True])
+def test_a_step_collapse_warns_even_when_the_losses_agree(safeguard):
     """Deterministic closure, an oracle that grows 10x per call: the steps collapse while
-    the gradient does not shrink; the 'collapse' risk fires and the warning says so."""
+    the gradient does not shrink; the 'collapse' risk fires and the warning says so,
+    naming the safeguard only where it is on."""
     w = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
     points: dict[bytes, int] = {}
 
@@ -1072,12 +1075,13 @@ def test_a_step_collapse_warns_even_when_the_losses_agree():
         n = points.setdefault(params[0].detach().numpy().tobytes(), len(points) + 1)
         return 2.0 * 10.0**n
 
-    opt = LFSO([w], smoothness=oracle)
+    opt = LFSO([w], smoothness=oracle, safeguard=safeguard)
     with pytest.warns(lfso.torch.MinibatchWarning, match="step collapsed") as caught:
         for _ in range(20):
             opt.step(quartic_closure(opt, w))
     assert "collapse" in opt.risks
-    assert sum(issubclass(c.category, lfso.torch.MinibatchWarning) for c in caught) == 1
+    mine = [str(c.message) for c in caught if issubclass(c.category, lfso.torch.MinibatchWarning)]
+    assert len(mine) == 1 and ("safeguard" in mine[0]) is safeguard, mine
 
 
 @pytest.mark.parametrize("seed", [0, 1, 3])

@@ -356,6 +356,39 @@ def refuse_meta(x: Any, name: str) -> None:
         )
 
 
+#: PyTorch's device types known to compute in float64 (others are asked once each).
+_FLOAT64_DEVICES = frozenset({"cpu", "cuda"})
+#: Whether each other device computes in float64, as asked (:func:`refuse_no_float64`).
+_FLOAT64_ON: dict[str, bool] = {}
+
+
+def refuse_no_float64(x: Any, name: str) -> None:
+    """Raise a ``TypeError`` naming ``name``, its device and its dtype where ``x`` is a
+    PyTorch tensor on a device without float64 (Apple's ``'mps'``): the certificates take
+    their rounding bounds, norms and long float32 sums in float64 on the data's device."""
+    if type(x) is np.ndarray or not array_api_compat.is_torch_array(x):
+        return
+    device = x.device
+    if device.type in _FLOAT64_DEVICES:
+        return
+    key = str(device)
+    if key not in _FLOAT64_ON:
+        import torch
+
+        try:
+            torch.zeros((), dtype=torch.float64, device=device)
+            _FLOAT64_ON[key] = True
+        except (TypeError, RuntimeError):  # (MPS: "doesn't support float64")
+            _FLOAT64_ON[key] = False
+    if not _FLOAT64_ON[key]:
+        raise TypeError(
+            f"{name} ({x.dtype}) is on PyTorch's {key!r} device, which has no float64; lfso "
+            "takes its certificates' rounding bounds and long sums in float64 on the data's "
+            f"device. Pass {name}.cpu() (CPU tensors run NumPy's code on views of them) or a "
+            "tensor on a CUDA device"
+        )
+
+
 def like(x: Any, data: Any) -> Any:
     """``x`` on the device of ``data`` (and, for PyTorch, in its floating dtype).
 

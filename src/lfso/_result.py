@@ -621,6 +621,10 @@ class Result:
     # where none is kept), ``None`` for a rule that keeps none: SciPy's ``hess_inv``
     # (:func:`lfso.scipy.to_optimize_result`); set for a run of the SciPy face alone.
     _memory: Any = field(default=None, repr=False, compare=False)
+    # What the run's RiskWarning advised for each indicator in ``risks`` (``{indicator:
+    # advice}``, :meth:`lfso.monitor.RiskMonitor.advice`: a guarded run's differs), for
+    # the HTML report's legend; empty where the run did not say (the generic advice).
+    _risk_advice: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def success(self) -> bool:
@@ -673,6 +677,7 @@ class Result:
             "nhev": self.nhev,
             "risks": self.risks,
             "skipped": self.skipped,
+            "risk_advice": self._risk_advice,
         }
         meta = {k: v.item() if isinstance(v, np.generic) else v for k, v in meta.items()}
         arrays = {f"history_{k}": v for k, v in self.history.as_dict().items()}
@@ -709,7 +714,8 @@ class Result:
             raise bad(f"meta must be a JSON object, got {type(meta).__name__}")
         fields = _RESULT_META
         unknown = set(meta) - set(fields)
-        missing = set(fields) - set(meta) - {"rollbacks", "nhev", "risks", "skipped"}  # (defaults)
+        defaults = {"rollbacks", "nhev", "risks", "skipped", "risk_advice"}
+        missing = set(fields) - set(meta) - defaults
         if unknown or missing:
             raise bad(f"meta has unknown keys {sorted(unknown)}, lacks {sorted(missing)}")
         for key in set(fields) & set(meta):
@@ -740,7 +746,8 @@ class Result:
                 "most one per step (nit + 1 rows, nit + 2 for a guarded run handed over, "
                 "whose fallback starts with a row of its own)"
             )
-        return cls(x=x, jac=jac, status=status, history=history, **meta)
+        advice = meta.pop("risk_advice", {})
+        return cls(x=x, jac=jac, status=status, history=history, _risk_advice=advice, **meta)
 
     def __repr__(self) -> str:
         return (
@@ -775,6 +782,7 @@ _RESULT_META: dict[str, Any] = {
     "nhev": int,
     "risks": dict,
     "skipped": int,
+    "risk_advice": "advice",
 }
 
 
@@ -787,6 +795,10 @@ _RISKS = (
 )
 
 
+#: What a saved result's ``risk_advice`` must be.
+_ADVICE = "a mapping {indicator: advice} of strings, each indicator one of lfso.monitor.RISKS"
+
+
 def _meta_expected(key: str, value: Any) -> str | None:
     """What ``meta[key]`` of a saved result must be, where ``value`` is not that; ``None``
     where it is."""
@@ -796,6 +808,11 @@ def _meta_expected(key: str, value: Any) -> str | None:
         return None if ok else _COUNT
     if kinds is dict:
         return None if _is_risks(value) else _RISKS
+    if kinds == "advice":
+        ok = isinstance(value, dict) and all(
+            k in RISKS and isinstance(v, str) for k, v in value.items()
+        )
+        return None if ok else _ADVICE
     if kinds is str:
         return None if isinstance(value, str) else "a string"
     ok = isinstance(value, kinds) and not isinstance(value, bool)

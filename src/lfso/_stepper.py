@@ -1332,12 +1332,10 @@ class Stepper:
         risk = self.risk
         if risk is not None:
             risk.settle()  # (the curvatures kept on a device)
+        guarded = isinstance(self.rule, Safeguarded)
         if risk is not None and self.monitor != "quiet" and self.raised is None:
             risk.warn(
-                self.method,
-                guarded=isinstance(self.rule, Safeguarded),
-                rollbacks=self.rollbacks,
-                fix=self._oracle_advice,
+                self.method, guarded=guarded, rollbacks=self.rollbacks, fix=self._oracle_advice
             )
         detail = self._nan_note(status, self.detail)
         eps = float(namespace(best_x).finfo(best_x.dtype).eps)
@@ -1360,6 +1358,10 @@ class Stepper:
             note = underflow_note(best.value, best.grad_norm, best_x)
             detail = f"{detail}; {note}" if detail and note else detail or note
         result = self.build(best_x, best, status, f"{message} ({detail})" if detail else message)
+        if risk is not None:  # (what the warning advised, for the report's legend)
+            result._risk_advice = risk.advice(
+                guarded=guarded, rollbacks=self.rollbacks, fix=self._oracle_advice
+            )
         # (read once, after the run, for the SciPy face's hess_inv alone: no cost per
         # iteration, and a result of lfso.minimize holds no copy of L-BFGS's pairs)
         if self.rule is not None and scipy_face():

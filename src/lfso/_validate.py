@@ -25,6 +25,7 @@ from ._arrays import (
     materialize,
     namespace,
     refuse_meta,
+    refuse_no_float64,
     row_norms,
     to_float,
     to_numpy,
@@ -409,12 +410,14 @@ def data_matrix(A: Any, name: str, *, check_finite: bool = True) -> tuple[Any, A
     float64), of known shape (:func:`known_shape`).
 
     Lists become NumPy arrays; arrays of other libraries stay in them (a PyTorch tensor
-    that requires grad detached, one on the ``'meta'`` device refused). A NumPy array or
+    that requires grad detached, one on the ``'meta'`` device or on a device without
+    float64, Apple's ``'mps'``, refused). A NumPy array or
     a PyTorch tensor that is not C-contiguous (``A[:, ::2]``, Fortran order) becomes a
     C-contiguous copy, as scikit-learn's ``LogisticRegression`` makes one: the products
     with it, and so the run, are then its contiguous copy's, bit for bit.
     """
     A = _held(A, name)
+    refuse_no_float64(A, name)  # (the data's device is the run's)
     xp = _namespace_of(A)
     A = _to_array(A, name, xp)
     if type(A) is np.ndarray and not A.flags.c_contiguous:
@@ -752,6 +755,7 @@ def start_point(x0: Any, model: Any) -> Any:
 
     given = x0
     x0 = like(as_vector(x0, "x0", model.xp), model.data)
+    refuse_no_float64(x0, "x0")  # (where the data's device did not take it)
     if x0 is given:
         x0 = namespace(x0).asarray(x0, copy=True)
     if model.dim is not None and x0.shape[0] != model.dim:

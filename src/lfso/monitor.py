@@ -422,21 +422,29 @@ class RiskMonitor:
         ``f = -inf``). ``guarded``: the run's steps were safeguarded (it rolled back
         ``rollbacks`` trial steps), so ``descent`` and ``oracle`` advise fixing the oracle
         as ``fix`` says (default: check it, or the automatic oracle), not the safeguard."""
+        advice = self.advice(guarded=guarded, rollbacks=rollbacks, fix=fix)
         for name, count in self.counts.items():
-            advice = RISKS[name][1]
-            if name == "non_finite" and self._unbounded:
-                advice = _UNBOUNDED_ADVICE
-            elif guarded and name in _GUARDED_ADVICE:
-                advice = _GUARDED_ADVICE[name].format(
-                    rollbacks=rollbacks, fix=fix or _FIX, s="" if rollbacks == 1 else "s"
-                )
             warnings.warn(
                 RiskWarning(
                     f"{method}: risk '{name}' fired {count} time(s), first at iteration "
-                    f"{self.first[name]}: {_spelt_advice(advice)}"
+                    f"{self.first[name]}: {_spelt_advice(advice[name])}"
                 ),
                 stacklevel=caller_level(),  # (the user's call, through any face)
             )
+
+    def advice(self, *, guarded: bool = False, rollbacks: int = 0, fix: str = "") -> dict[str, str]:
+        """What :meth:`warn` advises for each indicator that fired (the same arguments), in
+        lfso's own names: ``{indicator: advice}``."""
+        advice = {}
+        for name in self.counts:
+            advice[name] = RISKS[name][1]
+            if name == "non_finite" and self._unbounded:
+                advice[name] = _UNBOUNDED_ADVICE
+            elif guarded and name in _GUARDED_ADVICE:
+                advice[name] = _GUARDED_ADVICE[name].format(
+                    rollbacks=rollbacks, fix=fix or _FIX, s="" if rollbacks == 1 else "s"
+                )
+        return advice
 
 
 def _spelt_advice(advice: str) -> str:

@@ -258,14 +258,25 @@ def _unbounded(result: Any) -> bool:
 
 
 def _risk_notes(name: str, fired: dict[str, Any]) -> list[str]:
-    """The legend's notes on the indicator ``name``, which the runs ``fired`` raised: the
-    unbounded-below advice for ``non_finite`` where a run stopped ``UNBOUNDED`` on it."""
-    unbounded = [str(label) for label, r in fired.items() if name == "non_finite" and _unbounded(r)]
-    if not unbounded:
-        return [RISKS[name][1]]
-    if len(unbounded) == len(fired):
-        return [_UNBOUNDED_ADVICE]
-    return [RISKS[name][1], f"in {', '.join(unbounded)} (stopped UNBOUNDED): {_UNBOUNDED_ADVICE}"]
+    """The legend's notes on the indicator ``name``, which the runs ``fired`` raised: each
+    run's advice as its warning gave it (a guarded run's, the unbounded-below advice for
+    ``non_finite`` where a run stopped ``UNBOUNDED`` on it), the generic one otherwise;
+    a run whose advice differs from the others' is named beside its own."""
+    said: dict[str, list[str]] = {}
+    for label, r in fired.items():
+        advice = getattr(r, "_risk_advice", {}).get(name)
+        if advice is None:
+            advice = _UNBOUNDED_ADVICE if name == "non_finite" and _unbounded(r) else RISKS[name][1]
+        said.setdefault(advice, []).append(str(label))
+    if len(said) == 1:
+        return list(said)
+    generic = RISKS[name][1]
+    notes = [generic] if generic in said else []
+    for advice, labels in said.items():
+        if advice != generic:
+            why = " (stopped UNBOUNDED)" if advice == _UNBOUNDED_ADVICE else ""
+            notes.append(f"in {', '.join(labels)}{why}: {advice}")
+    return notes
 
 
 def html_report(

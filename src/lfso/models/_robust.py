@@ -478,9 +478,11 @@ class CauchyRegression(Model):
     def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
         """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
         along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
-        rows; ``None`` where the segment states no slope check (rows not NumPy arrays).
-        For certificates that do not take the segment otherwise (the ball's), which then
-        take it only where this bound does not settle the step."""
+        rows; ``None`` where the segment states no slope check (rows not NumPy arrays:
+        PyTorch CPU tensors included, whose evaluation and segment are PyTorch's, this
+        model keeping no NumPy twin, :mod:`lfso.models._host`). For certificates that do
+        not take the segment otherwise (the ball's), which then take it only where this
+        bound does not settle the step."""
         if type(x) is not np.ndarray or type(direction) is not np.ndarray:
             return None
         ax, drift, xmax = point_product(evaluation.product, x, lambda: self.A @ x)

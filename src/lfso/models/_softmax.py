@@ -705,14 +705,15 @@ class SoftmaxRegression(Model):
     def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
         """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
         along ``direction`` states (:mod:`lfso.models._slope`), with no pass over the
-        logits; ``None`` where the segment states no slope check (not NumPy, weighted
-        rows). For certificates that do not take the segment otherwise (the ball's),
-        which then take it only where this bound does not settle the step."""
-        if (
-            type(x) is not np.ndarray
-            or type(direction) is not np.ndarray
-            or self._weighed_kernel is not None
-        ):
+        logits; ``None`` where the segment states no slope check (rows neither NumPy
+        arrays nor PyTorch CPU tensors on the host path, weighted rows). For certificates
+        that do not take the segment otherwise (the ball's), which then take it only where
+        this bound does not settle the step. PyTorch CPU tensors: the NumPy twin's, on
+        views (:mod:`lfso.models._host`), as its segment is."""
+        if type(x) is not np.ndarray:
+            host = host_twin(self, x)
+            return None if host is None else host.slope_prior(x, evaluation, direction)
+        if type(direction) is not np.ndarray or self._weighed_kernel is not None:
             return None
         logits, drift, xmax = point_product(evaluation.product, x, lambda: self._logits(x))
         g = self.geometry

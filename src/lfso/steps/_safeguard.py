@@ -179,7 +179,7 @@ class Safeguarded(StepRule):
                 # every further trial is x itself, its claim NaN, rejected to the last)
                 limit = PrecisionLimitError(
                     f"the safeguard shrank the trial step to 0 (the curvature bound times "
-                    f"{inflation:.3g} is past the float range) after {rollbacks} trial steps "
+                    f"{inflation:.3g} is past the float range) after {trial_steps(rollbacks)} "
                     f"rejected at f = {evaluation.value:.6g}: no step short enough for the "
                     "safeguard is representable"
                 )
@@ -187,8 +187,8 @@ class Safeguarded(StepRule):
                 raise limit
             if rollbacks > self.max_rollbacks:
                 error = StepFailedError(
-                    f"{rollbacks} trial steps rejected by the safeguard "
-                    f"({spelt_given('max_rollbacks', str(self.max_rollbacks))})"
+                    f"{trial_steps(rollbacks)} rejected by the safeguard, more than "
+                    f"{spelt_given('max_rollbacks', str(self.max_rollbacks))} allows"
                     + (f"; f was NaN at {nans} of them" if nans else "")
                 )
                 error.rollbacks = rollbacks
@@ -354,3 +354,8 @@ def _kink(f0: float, x: Any, seen: list[float], eps: float | None) -> float:
     pairs = list(zip(seen[::2], seen[1::2], strict=True))
     h = unit ** (1.0 / 3.0) * max(1.0, norm(x))  # (central_difference's at scale 1)
     return _kinked(seen, f0, h, _values_unit(pairs, unit))
+
+
+def trial_steps(count: int) -> str:
+    """``count`` trial steps, in words: ``1 trial step``, ``2 trial steps``."""
+    return f"{count} trial step{'' if count == 1 else 's'}"

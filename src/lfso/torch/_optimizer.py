@@ -110,6 +110,7 @@ from ..monitor import RISKS, RiskMonitor
 from ..oracles._bounds import PrecisionLimitError
 from ..steps import GradientMismatchError, Move, StepFailedError, StepRule
 from ..steps._base import StepStalledError
+from ..steps._safeguard import Safeguarded, trial_steps
 from ._closure import ClosureModel, Layout, SavedState, decoded, encoded, moved
 from ._stochastic import (  # the minibatch optimiser, re-exported here
     _FOREIGN_OPTIONS,
@@ -1079,7 +1080,7 @@ class LFSO(torch.optim.Optimizer):
             why = f"the loss disagrees with its gradient ({error})"
         else:
             stepper.rollbacks += error.rollbacks  # (each rejected trial was rolled back)
-            why = f"the safeguard rejected {error.rollbacks} trial steps"
+            why = f"the safeguard rejected {trial_steps(error.rollbacks)}"
         if mismatch is not None:  # (the status lfso.minimize's run ends with)
             why = f"the loss disagrees with its gradient ({why}; at the parameters, {mismatch})"
             error = GradientMismatchError(why)
@@ -1219,11 +1220,13 @@ class LFSO(torch.optim.Optimizer):
             return
 
     def _warn_collapse(self) -> None:
+        """The ``collapse`` risk's warning: the safeguard is named where it is on."""
+        guarded = isinstance(self._stepper.rule, Safeguarded)
         self._warn(
             "LFSO: the step collapsed by more than six orders of magnitude while the "
             "gradient did not shrink (risk 'collapse'). A closure that draws a new minibatch "
-            f"per step fails this way: {_USE_INSTEAD}. With the full batch, the oracle or "
-            "the safeguard is too pessimistic here."
+            f"per step fails this way: {_USE_INSTEAD}. With the full batch, the oracle "
+            f"{'or the safeguard ' if guarded else ''}is too pessimistic here."
         )
 
     def _warn(self, message: str) -> None:
