@@ -1909,3 +1909,20 @@ def test_a_float16_run_out_of_iterations_names_its_rounding(dtype):
     named = "In float16, which resolves 3 digits or fewer, the part of a step below the rounding"
     assert (named in res.message) == (dtype is np.float16)
     assert ("run in float32 or float64" in res.message) == (dtype is np.float16)
+
+
+@pytest.mark.parametrize("flag", ["method", "flags"])
+def test_a_member_whose_compression_is_unknown_is_an_error_naming_the_file(tmp_path, flag):
+    # A flipped bit in a member's compression method or its general-purpose flags makes
+    # zipfile raise NotImplementedError ("That compression method is not supported",
+    # "compressed patched data"): an unreadable file, named, not a bare error.
+    res = lfso.minimize(PowerSum(2), X3)
+    raw = bytearray(res.save(tmp_path / "r.npz").read_bytes())
+    header = raw.index(b"PK\x01\x02")  # (the first member's central directory entry)
+    if flag == "method":
+        raw[header + 10] = 99  # (compression method 99: not one zipfile knows)
+    else:
+        raw[header + 8] |= 1 << 5  # (flag bit 5: compressed patched data)
+    (tmp_path / "f.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"f\.npz"):
+        Result.load(tmp_path / "f.npz")

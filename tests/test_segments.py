@@ -1743,9 +1743,11 @@ def test_long_float32_row_sums_are_accumulated_in_float64(path, monkeypatch):
         if path == "torch-compiled":
             assert (True, torch.float64) in calls and not any(c[0] is False for c in calls)
         np.testing.assert_allclose(got, expected, rtol=2 * n * eps)
-        res = lfso.minimize(model, x, tol=0, max_iter=15)
+        # (8 iterations: past about 12, float32 runs on the device path reach the rounding
+        # of their gradient here, and the exact slope's check takes a step of 0)
+        res = lfso.minimize(model, x, tol=0, max_iter=8)
     _segments._row_constants.cache_clear()
-    assert res.nit == 15
+    assert res.nit == 8
     assert np.all(np.isfinite(res.history.L[1:])) and np.all(res.history.step[1:] > 0)
 
 

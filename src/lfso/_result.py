@@ -138,7 +138,17 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
                     arrays[info.filename[:-4]] = np.lib.format.read_array(
                         member, allow_pickle=False
                     )
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+    # (NotImplementedError: zipfile's answer to a flipped bit in a member's compression
+    # method or flags, "That compression method is not supported")
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        NotImplementedError,
+    ) as exc:
         raise ValueError(
             f"{what}.load: {str(path)!r} is not a readable lfso {what} file "
             f"(an .npz written by {what}.save): {type(exc).__name__}: {exc}"
