@@ -570,8 +570,7 @@ class LogisticRegression(Model):
         if type(z) is np.ndarray or self._ridge is not None:
             return None
         g, n = self.geometry, self.n
-        rounding = n * (error_gamma(n, z.dtype) + 16.0 * g.unit + 4.0 * g.square_lost)
-        constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
+        rounding, constants = self._prior_constants(z)
         ridge = None
         if self.l2:
             lam: Any = float(self.l2)  # (f's weights: l2 itself, not its float32 rounding)
@@ -644,6 +643,14 @@ class LogisticRegression(Model):
         self, z: Any, delta: float, dmax: float, xmax: float, evaluation: Evaluation
     ) -> float:
         """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no row read)."""
+        rounding, constants = self._prior_constants(z)
+        row_error = rounding + self.n * delta / 4
+        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _prior_constants(self, z: Any) -> tuple[float, Any]:
+        """The a-priori bound's constants (:meth:`_slope_check`), kept with the geometry
+        they were made from: the factors' and the sum's rounding over the rows, ``n
+        (gamma_n + 16 u + 4 eta)``, and :func:`lfso.models._slope.prior_constants`."""
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not self.geometry:
             g, n = self.geometry, self.n
@@ -651,8 +658,7 @@ class LogisticRegression(Model):
             constants = prior_constants(g.unit, self.dim, g.alpha, n, self._ridge_top)
             held = (g, rounding, constants)
             self.__dict__["_slope_constants"] = held
-        row_error = held[1] + self.n * delta / 4
-        return gradient_prior(held[2], dmax, row_error, evaluation.grad_norm, xmax)
+        return held[1], held[2]
 
     def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
         """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check

@@ -621,17 +621,9 @@ class LpRegression(_LinearModel):
             return None
         delta, eps, dmax, xmax = pads
         xp = self.xp
-        held = self.__dict__.get("_slope_constants")
-        if held is None or held[0] is not self.A:
-            held = (self.A, *self._slope_constants_of())
-            self.__dict__["_slope_constants"] = held
-        _, sums, spread_n, root_n, lost, constants = held
-        q, m = 2.0 * self.p, self._m
-        # (as _prior: 0 / 0 at an exact fit is NaN, and the a-priori bound then inf)
-        top = (xp.abs(xp.astype(total, xp.float64)) + lost) / (2.0 - self._pad_sum)
-        root = top ** (1.0 / q)
-        spread = spread_n * (root + root_n * delta) ** m
-        row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
+        constants = self._held_slope_constants()[-1]
+        # (0 / 0 at an exact fit is NaN, and the a-priori bound then inf)
+        row_error = self._row_error(xp.abs(xp.astype(total, xp.float64)), delta)
         refine = None
         if refining(self):  # (a step of this run the held rows could not certify)
             refine = (self.A, x, direction, self._alpha, xmax, dmax)
@@ -699,20 +691,30 @@ class LpRegression(_LinearModel):
 
     def _prior(self, delta: float, dmax: float, xmax: float, evaluation: Evaluation) -> float:
         """:meth:`_slope_check`'s a-priori bound on ``|s* - fl(g . d)|`` (no row read)."""
+        constants = self._held_slope_constants()[-1]
+        try:
+            row_error = self._row_error(abs(evaluation.value), delta)
+        except (OverflowError, ZeroDivisionError):
+            row_error = math.inf
+        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+
+    def _held_slope_constants(self) -> tuple[Any, ...]:
+        """:meth:`_slope_constants_of`, kept with the data they were made from."""
         held = self.__dict__.get("_slope_constants")
         if held is None or held[0] is not self.A:
             held = (self.A, *self._slope_constants_of())
             self.__dict__["_slope_constants"] = held
-        _, sums, spread_n, root_n, lost, constants = held
+        return held  # type: ignore[no-any-return]
+
+    def _row_error(self, value: Any, delta: Any) -> Any:
+        """The a-priori bound's ``row_error`` (:meth:`_slope_check`) from ``|f|`` (``value``:
+        a float, or a 0-d float64 array on the device) and the rows' pad ``delta``."""
+        _, sums, spread_n, root_n, lost, _ = self._held_slope_constants()
         q, m = 2.0 * self.p, self._m
-        try:
-            top = (abs(evaluation.value) + lost) / sum_bounds(self._pad_sum)[1]
-            root = top ** (1.0 / q)
-            spread = spread_n * (root + root_n * delta) ** m
-            row_error = q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
-        except (OverflowError, ZeroDivisionError):
-            row_error = math.inf
-        return gradient_prior(constants, dmax, row_error, evaluation.grad_norm, xmax)
+        top = (value + lost) / sum_bounds(self._pad_sum)[1]
+        root = top ** (1.0 / q)
+        spread = spread_n * (root + root_n * delta) ** m
+        return q * (sums * root_n * top / root + (q - 1.0) * delta * spread) + lost
 
     def _slope_prior(self, x: Any, evaluation: Evaluation, direction: Any) -> float | None:
         """The a-priori bound on ``|s* - fl(g . d)|`` that :meth:`segment`'s slope check
